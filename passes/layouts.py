@@ -1,0 +1,79 @@
+"""Layout choice: how a user's layout hint (or the compiler's default) splits a tensor of a given
+shape over the mesh. Shared by flame-to-mesh (which places every value) and plan-memory (which
+suggests a layout that would fit)."""
+
+from __future__ import annotations
+
+import math
+
+from xdsl.ir import Attribute
+
+from pyflame.dialects.flame import LayoutAttr
+from pyflame.dialects.mesh import Distribution
+from pyflame.errors import CompileError
+from pyflame.sim.target import Target
+
+#: tensors up to this many bytes default to a single PE
+SINGLE_PE_BYTES = 16 * 1024
+#: larger tensors default to the smallest square grid whose tiles are at most this big
+DEFAULT_TILE_BYTES = 4 * 1024
+
+
+def fold(n: int, max_rows: int, max_cols: int) -> tuple[int, int]:
+    """A rows x cols rectangle of exactly n PEs fitting the fabric, as tall as possible."""
+    if n <= max_rows:
+        return (n, 1)
+    for cols in range(2, max_cols + 1):
+        if n % cols == 0 and n // cols <= max_rows:
+            return (n // cols, cols)
+    raise CompileError(
+        f"{n} PEs cannot be arranged as a rectangle on the {max_rows}x{max_cols} fabric; "
+        "choose a partition count with a divisor that fits"
+    )
+
+
+def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -> Distribution:
+    """The distribution a layout hint gives a tensor of `shape`."""
+    kind, sizes, rank = layout.kind.data, layout.size_tuple, len(shape)
+    if kind == "single" or rank == 0 and kind != "replicated":
+        grid, split = (1, 1), ("",) * rank
+    elif kind == "grid":
+        grid = sizes
+        split = ("",) * (rank - 2) + ("r", "c") if rank >= 2 else ("c",)
+    elif kind == "row_partition":
+        grid = fold(sizes[0], target.fabric_rows, target.fabric_cols)
+        split = ("r" if grid[1] == 1 else "rc",) + ("",) * (rank - 1)
+    elif kind == "col_partition":
+        rows, cols = fold(sizes[0], target.fabric_cols, target.fabric_rows)
+        grid = (cols, rows)  # folded the other way: as wide as possible
+        split = ("",) * (rank - 1) + ("c" if grid[0] == 1 else "rc",)
+    elif kind == "replicated":
+        grid, split = sizes, ("",) * rank
+    else:
+        raise CompileError(f"unknown layout kind '{kind}'")
+    grid = (int(grid[0]), int(grid[1]))
+    if grid[0] > target.fabric_rows or grid[1] > target.fabric_cols:
+        raise CompileError(
+            f"layout {layout} needs a {grid[0]}x{grid[1]} grid; the {target.name} fabric has "
+            f"{target.fabric_rows}x{target.fabric_cols} PEs"
+        )
+    return Distribution(tuple(shape), grid, split)
+
+
+def default_layout(shape: tuple[int, ...], elem_bytes: int, target: Target) -> LayoutAttr:
+    """The compiler's choice for a tensor nobody placed: one PE if small, else a square grid."""
+    total = math.prod(shape) * elem_bytes
+    if total <= SINGLE_PE_BYTES or len(shape) == 0:
+        return LayoutAttr("single")
+    side = 1
+    limit = min(target.fabric_rows, target.fabric_cols)
+    while side < limit and total / (side * side) > DEFAULT_TILE_BYTES:
+        side *= 2
+    side = min(side, limit)
+    if len(shape) == 1:
+        return LayoutAttr("col_partition", [min(side * side, shape[0])])
+    return LayoutAttr("grid", [side, side])
+
+
+def elem_bytes_of(element_type: Attribute) -> int:
+    return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)

@@ -1,0 +1,385 @@
+"""lower-mesh-to-pe: turn every mesh op into per-PE instructions, buffers and router routes.
+
+Each mesh value becomes a `pe.alloc` buffer (one tile per PE of its grid, offsets left to
+allocate-sram). Collectives become sends and receives on virtual channels (one per distinct
+route configuration; allocate-colors maps them to the target's colors), with the `pe.route`
+rules they need emitted before their first use:
+
+- SUMMA: per step k, PE column k sends its A block on a row-broadcast channel and PE row k its B
+  block on a column-broadcast channel; every PE receives both and runs `pe.matmul_acc`.
+- allreduce along an axis: a chain (each PE adds what its west/north neighbour sends and passes
+  the sum on), then the last PE broadcasts the total back along the line.
+- redistribute: one `pe.exchange` (X-then-Y point-to-point block transfers).
+
+    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+becomes
+    %2 = pe.alloc {name = "binary@demo.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.binary %2, %0, %1 {fn = "add", pes = array<i64: 0, 0, 2, 2>} : ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    UnitAttr,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from pyflame.dialects import mesh, pe
+from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of
+from pyflame.dialects.pe import BufferType, dense_i64
+from pyflame.errors import UnsupportedOpsError
+from pyflame.sim.target import Target
+
+Rect = tuple[int, int, int, int]
+Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
+
+
+def grid_rect(dist: Distribution) -> Rect:
+    return (0, 0, dist.grid[0], dist.grid[1])
+
+
+# --------------------------------------------------------------------------- route patterns
+
+
+def _line(n: int, lo: str, hi: str) -> list[tuple[tuple[int, int], str, tuple[str, ...]]]:
+    """Broadcast from any position along a line of n PEs: (span, from, to) per segment, where
+    `lo`/`hi` are the ports toward position 0 / n-1."""
+    if n == 1:
+        return [((0, 1), "ramp", ("ramp",))]
+    rules = [
+        ((0, 1), "ramp", (hi, "ramp")),
+        ((n - 1, 1), "ramp", (lo, "ramp")),
+        ((n - 1, 1), lo, ("ramp",)),
+        ((0, 1), hi, ("ramp",)),
+    ]
+    if n > 2:
+        rules += [
+            ((1, n - 2), "ramp", (lo, hi, "ramp")),
+            ((1, n - 2), lo, (hi, "ramp")),
+            ((1, n - 2), hi, (lo, "ramp")),
+        ]
+    return rules
+
+
+def row_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
+    """Any PE of a row multicasts to its whole row (itself included)."""
+    return tuple(((0, c0, rows, n), src, dst) for (c0, n), src, dst in _line(cols, "west", "east"))
+
+
+def col_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
+    """Any PE of a column multicasts to its whole column (itself included)."""
+    return tuple(
+        ((r0, 0, n, cols), src, dst) for (r0, n), src, dst in _line(rows, "north", "south")
+    )
+
+
+def chain_step(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
+    """Each PE sends to its east (along='c') or south (along='r') neighbour."""
+    if along == "c":
+        return (((0, 0, rows, cols - 1), "ramp", ("east",)), ((0, 1, rows, cols - 1), "west", ("ramp",)))
+    return (((0, 0, rows - 1, cols), "ramp", ("south",)), ((1, 0, rows - 1, cols), "north", ("ramp",)))
+
+
+def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
+    """The last PE of each line sends back toward position 0, every PE on the way receiving."""
+    if along == "c":
+        rules: list[Rule] = [((0, cols - 1, rows, 1), "ramp", ("west",)),
+                             ((0, 0, rows, 1), "east", ("ramp",))]
+        if cols > 2:
+            rules.append(((0, 1, rows, cols - 2), "east", ("west", "ramp")))
+    else:
+        rules = [((rows - 1, 0, 1, cols), "ramp", ("north",)),
+                 ((0, 0, 1, cols), "south", ("ramp",))]
+        if rows > 2:
+            rules.append(((1, 0, rows - 2, cols), "south", ("north", "ramp")))
+    return tuple(rules)
+
+
+XY_CHANNEL = ("xy",)
+
+
+# --------------------------------------------------------------------------- the lowering
+
+
+@dataclass
+class PELowering:
+    target: Target
+    block: Block
+    values: dict[SSAValue, SSAValue] = field(default_factory=dict)
+    channels: dict[tuple, int] = field(default_factory=dict)
+    current: Operation | None = None
+
+    def emit(self, op: Operation) -> Operation:
+        assert self.current is not None
+        op.location = self.current.location
+        self.block.insert_op_before(op, self.current)
+        return op
+
+    def buffer_name(self, what: str) -> str:
+        from pyflame.passes.flame_to_mesh import describe_loc
+
+        assert self.current is not None
+        where = describe_loc(self.current)
+        return f"{what}@{where}" if where else what
+
+    def alloc(self, rect: Rect, elems: int, elem: Attribute, what: str) -> SSAValue:
+        op = pe.AllocOp.create(
+            attributes={"name": StringAttr(self.buffer_name(what)), "pes": dense_i64(rect)},
+            result_types=[BufferType(max(elems, 1), elem)],
+        )
+        return self.emit(op).results[0]
+
+    def alloc_for(self, v: SSAValue, what: str) -> SSAValue:
+        d = dist_of(v)
+        return self.alloc(grid_rect(d), d.local_elems, v.type.element_type, what)  # type: ignore[attr-defined]
+
+    def buf(self, v: SSAValue) -> SSAValue:
+        return self.values[v]
+
+    def op(self, cls: type[Operation], operands: list[SSAValue], rect: Rect, **attrs) -> Operation:
+        attributes: dict[str, Attribute] = {"pes": dense_i64(rect)}
+        for key, value in attrs.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                if value:
+                    attributes[key] = UnitAttr()
+            elif isinstance(value, str):
+                attributes[key] = StringAttr(value)
+            elif isinstance(value, float):
+                attributes[key] = FloatAttr(value, f64)
+            elif isinstance(value, int):
+                attributes[key] = IntegerAttr(value, i64)
+            elif isinstance(value, tuple | list):
+                attributes[key] = dense_i64(value)
+            else:
+                attributes[key] = value
+        return self.emit(cls.create(operands=operands, attributes=attributes))
+
+    def channel(self, config: tuple) -> int:
+        """The virtual channel of a route configuration, routing it on first use."""
+        if config in self.channels:
+            return self.channels[config]
+        color = self.channels[config] = len(self.channels)
+        if config is not XY_CHANNEL:
+            for rect, src, dst in config:
+                self.emit(
+                    pe.RouteOp.create(
+                        attributes={
+                            "color": IntegerAttr(color, i64),
+                            "from": StringAttr(src),
+                            "to": ArrayAttr([StringAttr(p) for p in dst]),
+                            "pes": dense_i64(rect),
+                        }
+                    )
+                )
+        return color
+
+    def writable_copy(self, v: SSAValue, what: str) -> SSAValue:
+        """A buffer holding `v` that may be overwritten: v's own if this is its only use."""
+        src = self.buf(v)
+        if v.has_one_use():
+            return src
+        dst = self.alloc_for(v, what)
+        self.op(pe.CopyOp, [dst, src], grid_rect(dist_of(v)))
+        return dst
+
+
+# --------------------------------------------------------------------------- op lowerings
+
+
+def lower_scatter(op: mesh.ScatterOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, "input")
+    lw.op(pe.HostInOp, [op.input, buf], grid_rect(dist_of(op.result)), layout=op.result.type)
+    return buf
+
+
+def lower_gather(op: mesh.GatherOp, lw: PELowering) -> SSAValue:
+    out = pe.HostOutOp.create(
+        operands=[lw.buf(op.input)],
+        attributes={"layout": op.input.type, "pes": dense_i64(grid_rect(dist_of(op.input)))},
+        result_types=[op.result.type],
+    )
+    return lw.emit(out).results[0]
+
+
+def lower_fill(op: mesh.FillOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, "fill")
+    lw.op(pe.FillOp, [buf], grid_rect(dist_of(op.result)), value=op.value)
+    return buf
+
+
+def lower_random_normal(op: mesh.RandomNormalOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, "randn")
+    lw.op(pe.RandomNormalOp, [buf, op.seed], grid_rect(dist_of(op.result)), layout=op.result.type)
+    return buf
+
+
+def lower_unary(op: mesh.UnaryOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, op.fn.data)
+    lw.op(pe.UnaryOp, [buf, lw.buf(op.input)], grid_rect(dist_of(op.result)),
+          fn=op.fn.data, scalar=op.scalar)
+    return buf
+
+
+def lower_binary(op: mesh.BinaryOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, op.fn.data)
+    lw.op(pe.BinaryOp, [buf, lw.buf(op.lhs), lw.buf(op.rhs)], grid_rect(dist_of(op.result)),
+          fn=op.fn.data)
+    return buf
+
+
+def lower_mask_pad(op: mesh.MaskPadOp, lw: PELowering) -> SSAValue:
+    buf = lw.writable_copy(op.input, "masked")
+    lw.op(pe.MaskPadOp, [buf], grid_rect(dist_of(op.input)), layout=op.input.type, value=op.value)
+    return buf
+
+
+def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.alloc_for(op.result, "partial")
+    lw.op(pe.ReduceOp, [buf, lw.buf(op.input)], grid_rect(src), kind=op.kind.data,
+          shape=src.block, dims=tuple(op.dims.get_values()))
+    return buf
+
+
+def chain_allreduce(lw: PELowering, buf: SSAValue, grid: tuple[int, int], along: str) -> None:
+    """Sum `buf` over the PEs of each row (along='c') or column (along='r')."""
+    rows, cols = grid
+    n = cols if along == "c" else rows
+    if n == 1:
+        return
+    step = lw.channel(chain_step(rows, cols, along))
+    back = lw.channel(chain_return(rows, cols, along))
+
+    def line(i: int, count: int = 1) -> Rect:
+        return (0, i, rows, count) if along == "c" else (i, 0, count, cols)
+
+    for i in range(n - 1):
+        lw.op(pe.SendOp, [buf], line(i), color=step)
+        lw.op(pe.RecvOp, [buf], line(i + 1), color=step, accumulate=True)
+    lw.op(pe.SendOp, [buf], line(n - 1), color=back)
+    lw.op(pe.RecvOp, [buf], line(0, n - 1), color=back)
+
+
+def lower_allreduce(op: mesh.AllReduceOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.writable_copy(op.input, "allreduce")
+    axes = "".join(src.split[d] for d in op.dims.get_values())
+    for along in ("c", "r"):
+        if along in axes:
+            chain_allreduce(lw, buf, src.grid, along)
+    return buf
+
+
+def lower_reshape(op: mesh.ReshapeOp, lw: PELowering) -> SSAValue:
+    return lw.buf(op.input)  # the tile bytes do not change
+
+
+def lower_transpose(op: mesh.TransposeOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.alloc_for(op.result, "transpose")
+    lw.op(pe.TransposeOp, [buf, lw.buf(op.input)], grid_rect(src), shape=src.block,
+          perm=tuple(op.perm.get_values()))
+    return buf
+
+
+def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
+    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    g = a.grid[0]
+    rect = (0, 0, g, g)
+    (bm, bk), (_, bn) = a.block, b.block
+    elem = op.result.type.element_type
+    acc = lw.alloc_for(op.result, "matmul")
+    lw.op(pe.FillOp, [acc], rect, value=0.0)
+    sizes = {"m": bm, "k": bk, "n": bn}
+    if g == 1:
+        lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
+        return acc
+    a_in = lw.alloc(rect, bm * bk, elem, "summa_a")
+    b_in = lw.alloc(rect, bk * bn, elem, "summa_b")
+    rows = lw.channel(row_broadcast(g, g))
+    cols = lw.channel(col_broadcast(g, g))
+    for k in range(g):
+        lw.op(pe.SendOp, [lw.buf(op.lhs)], (0, k, g, 1), color=rows)
+        lw.op(pe.SendOp, [lw.buf(op.rhs)], (k, 0, 1, g), color=cols)
+        lw.op(pe.RecvOp, [a_in], rect, color=rows)
+        lw.op(pe.RecvOp, [b_in], rect, color=cols)
+        lw.op(pe.MatmulAccOp, [acc, a_in, b_in], rect, **sizes)
+    return acc
+
+
+def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
+    src, dst = dist_of(op.input), dist_of(op.result)
+    buf = lw.alloc_for(op.result, "redistribute")
+    bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
+    lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
+          src_layout=op.input.type, dst_layout=op.result.type)
+    return buf
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    mesh.ScatterOp: lower_scatter,
+    mesh.GatherOp: lower_gather,
+    mesh.FillOp: lower_fill,
+    mesh.RandomNormalOp: lower_random_normal,
+    mesh.UnaryOp: lower_unary,
+    mesh.BinaryOp: lower_binary,
+    mesh.MaskPadOp: lower_mask_pad,
+    mesh.LocalReduceOp: lower_local_reduce,
+    mesh.AllReduceOp: lower_allreduce,
+    mesh.ReshapeOp: lower_reshape,
+    mesh.TransposeOp: lower_transpose,
+    mesh.MatmulOp: lower_matmul,
+    mesh.RedistributeOp: lower_redistribute,
+}
+
+
+def lower_function(fn: func.FuncOp, target: Target) -> None:
+    block = fn.body.block
+    missing = [
+        op for op in block.ops if type(op) not in LOWERINGS and not isinstance(op, func.ReturnOp)
+    ]
+    if missing:
+        raise UnsupportedOpsError(
+            "ops with no pe lowering: " + ", ".join(sorted({op.name for op in missing}))
+        )
+    lw = PELowering(target, block)
+    old_ops = list(block.ops)
+    for op in old_ops:
+        lw.current = op
+        if isinstance(op, func.ReturnOp):
+            op.operands = [lw.values.get(v, v) for v in op.arguments]
+            continue
+        lw.values[op.results[0]] = LOWERINGS[type(op)](op, lw)
+    for op in reversed(old_ops):
+        if not isinstance(op, func.ReturnOp):
+            block.erase_op(op)
+
+
+class LowerMeshToPEPass(ModulePass):
+    """Lower mesh ops to pe buffers, instructions, virtual channels and routes."""
+
+    name = "lower-mesh-to-pe"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = Target.of_module(op)
+        for fn in op.walk():
+            if isinstance(fn, func.FuncOp):
+                lower_function(fn, target)
+
+
+__all__ = ["LowerMeshToPEPass", "LOWERINGS", "MeshTensorType"]

@@ -1,0 +1,173 @@
+"""plan-memory: refuse, before anything runs, a mesh program that cannot fit in PE SRAM.
+
+Every grid is anchored at PE (0, 0), so that PE holds a tile of every tensor: its peak is the
+program's peak. The planner walks the program in order with each tile's liveness (SUMMA's two
+receive buffers included) and, when the peak exceeds the target's SRAM for data, raises
+`SRAMOverflowError` naming the biggest live tensor, the user line that made it, the bytes needed
+per PE, the SRAM per PE, and a grid layout under which the whole program fits.
+
+The pass changes nothing; `allocate-sram` later assigns the real addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from pyflame.dialects import mesh
+from pyflame.dialects.flame import LayoutAttr
+from pyflame.dialects.mesh import Distribution, MeshTensorType
+from pyflame.errors import SRAMOverflowError
+from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
+from pyflame.sim.target import Target
+
+ALIGN = 16
+
+
+def aligned(nbytes: int) -> int:
+    return -(-max(nbytes, 1) // ALIGN) * ALIGN
+
+
+def tile_bytes(dist: Distribution, elem_bytes: int) -> int:
+    return aligned(dist.local_elems * elem_bytes)
+
+
+def kib(n: float) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def is_alias(op: Operation) -> bool:
+    """Ops whose result reuses the operand's buffer (see lower-mesh-to-pe)."""
+    return isinstance(op, mesh.ReshapeOp)
+
+
+def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
+    """SUMMA's receive buffers for one A block and one B block."""
+    if not isinstance(op, mesh.MatmulOp):
+        return 0
+    a, b = dist_fn(op.lhs), dist_fn(op.rhs)
+    if a.grid == (1, 1):
+        return 0
+    elem = elem_bytes_of(op.lhs.type.element_type)  # type: ignore[attr-defined]
+    return tile_bytes(a, elem) + tile_bytes(b, elem)
+
+
+def peak_bytes(
+    fn: func.FuncOp, dist_fn: Callable[[SSAValue], Distribution]
+) -> tuple[int, int, list[SSAValue]]:
+    """(peak bytes per PE, op index of the peak, tensors live there)."""
+    ops = list(fn.body.block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    intervals: list[tuple[int, int, SSAValue]] = []
+    for i, op in enumerate(ops):
+        if is_alias(op):
+            continue
+        for result in op.results:
+            if not isinstance(result.type, MeshTensorType):
+                continue
+            end = i
+            pending = [result]
+            while pending:  # uses through aliases keep the buffer alive
+                v = pending.pop()
+                for use in v.uses:
+                    end = max(end, index[use.operation])
+                    if is_alias(use.operation):
+                        pending.extend(use.operation.results)
+            intervals.append((i, end, result))
+    best = (0, 0, [])
+    for t, op in enumerate(ops):
+        live = [v for start, end, v in intervals if start <= t <= end]
+        total = sum(
+            tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type)) for v in live  # type: ignore[attr-defined]
+        ) + summa_scratch(op, dist_fn)
+        if total > best[0]:
+            best = (total, t, live)
+    return best
+
+
+def suggest_grid(
+    fn: func.FuncOp, culprit: Distribution, target: Target, usable: int
+) -> tuple[int, int] | None:
+    """The smallest square grid that fits the program when every tensor on the culprit's grid
+    moves there."""
+
+    def remapped(g: int) -> Callable[[SSAValue], Distribution]:
+        layout = LayoutAttr("grid", [g, g])
+
+        def dist_fn(v: SSAValue) -> Distribution:
+            d = v.type.dist  # type: ignore[attr-defined]
+            if d.grid != culprit.grid:
+                return d
+            return layout_to_dist(layout, d.shape, target)
+
+        return dist_fn
+
+    limit = min(target.fabric_rows, target.fabric_cols)
+    lo = max(culprit.grid) + 1
+    if lo > limit or peak_bytes(fn, remapped(limit))[0] > usable:
+        return None
+    hi = limit
+    while lo < hi:  # the peak shrinks as the grid grows: bisect for the smallest that fits
+        mid = (lo + hi) // 2
+        if peak_bytes(fn, remapped(mid))[0] <= usable:
+            hi = mid
+        else:
+            lo = mid + 1
+    return (lo, lo)
+
+
+def describe_value(v: SSAValue) -> tuple[str, str]:
+    from pyflame.passes.flame_to_mesh import describe_loc
+
+    d = v.type.dist  # type: ignore[attr-defined]
+    shape = "x".join(map(str, d.shape)) or "scalar"
+    what = f"tensor<{shape}xf32> on a {d.grid[0]}x{d.grid[1]} grid"
+    return what, describe_loc(v)
+
+
+def check_function(fn: func.FuncOp, target: Target) -> None:
+    usable = target.usable_sram_bytes
+
+    def dist_fn(v: SSAValue) -> Distribution:
+        return v.type.dist  # type: ignore[attr-defined]
+
+    peak, _, live = peak_bytes(fn, dist_fn)
+    if peak <= usable:
+        return
+    culprit = max(
+        live, key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]
+    )
+    cdist = dist_fn(culprit)
+    own = tile_bytes(cdist, elem_bytes_of(culprit.type.element_type))  # type: ignore[attr-defined]
+    what, where = describe_value(culprit)
+    grid = suggest_grid(fn, cdist, target, usable)
+    suggestion = f"pf.MeshLayout.grid({grid[0]}, {grid[1]})" if grid else ""
+    message = (
+        f"SRAM overflow: {what}" + (f" made at {where}" if where else "")
+        + f" needs {kib(own)} per PE; with the other live tensors the program needs "
+        f"{kib(peak)} per PE, but each PE has {kib(target.sram_bytes)} of SRAM "
+        f"({kib(usable)} for data on {target.name}). "
+        + (f"A layout that would fit: layout={suggestion}." if suggestion
+           else "No grid on this fabric fits it: split the computation.")
+    )
+    raise SRAMOverflowError(
+        message, tensor=what, location=where, bytes_per_pe=peak,
+        sram_bytes=target.sram_bytes, suggestion=suggestion,
+    )
+
+
+class PlanMemoryPass(ModulePass):
+    """Check that the mesh program's per-PE peak fits the target's SRAM."""
+
+    name = "plan-memory"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = Target.of_module(op)
+        for fn in op.walk():
+            if isinstance(fn, func.FuncOp):
+                check_function(fn, target)

@@ -1,0 +1,82 @@
+"""Element types: `pf.float32` (default), `pf.float16`, `pf.bfloat16`, `pf.int32`, `pf.bool`.
+
+Each is a small immutable object naming its numpy dtype (`.numpy`) and its MLIR element type
+(`.mlir`, built lazily so that `import pyflame` stays cheap).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import ml_dtypes
+import numpy as np
+
+if TYPE_CHECKING:
+    from xdsl.ir import Attribute
+
+
+class DType:
+    """One element type. Compare with `==` or `is`; there is one object per dtype."""
+
+    __slots__ = ("name", "numpy", "_mlir_name", "is_floating_point")
+
+    def __init__(self, name: str, numpy_dtype: np.dtype, mlir_name: str, is_float: bool):
+        self.name = name
+        self.numpy = np.dtype(numpy_dtype)
+        self._mlir_name = mlir_name
+        self.is_floating_point = is_float
+
+    @property
+    def mlir(self) -> Attribute:
+        """The xDSL element type (f32, f16, bf16, i32, i1)."""
+        from xdsl.dialects import builtin
+
+        return getattr(builtin, self._mlir_name)
+
+    @property
+    def itemsize(self) -> int:
+        return self.numpy.itemsize
+
+    def __repr__(self) -> str:
+        return f"pf.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name  # module-level singleton (copy/pickle return the same object)
+
+
+float32 = DType("float32", np.float32, "f32", True)
+float16 = DType("float16", np.float16, "f16", True)
+bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, "bf16", True)
+int32 = DType("int32", np.int32, "i32", False)
+bool_ = DType("bool", np.bool_, "i1", False)
+# `pf.bool` is exported from pyflame/__init__.py; the module-level alias makes pickling work.
+globals()["bool"] = bool_
+
+ALL: tuple[DType, ...] = (float32, float16, bfloat16, int32, bool_)
+_BY_NUMPY = {d.numpy: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+
+
+def from_numpy_dtype(dtype: np.dtype) -> DType | None:
+    """The PyFlame dtype holding exactly this numpy dtype, or None."""
+    return _BY_NUMPY.get(np.dtype(dtype))
+
+
+def by_name(name: str) -> DType:
+    return _BY_NAME[name]
+
+
+def as_dtype(value: object) -> DType:
+    """Accept a DType, a numpy dtype (or type) or a name, as `dtype=` arguments do."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str) and value in _BY_NAME:
+        return _BY_NAME[value]
+    try:
+        found = from_numpy_dtype(np.dtype(value))  # type: ignore[call-overload]
+    except TypeError:
+        found = None
+    if found is None:
+        names = ", ".join(repr(d) for d in ALL)
+        raise TypeError(f"unsupported dtype {value!r}; PyFlame dtypes are {names}")
+    return found

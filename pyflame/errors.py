@@ -1,0 +1,69 @@
+"""Every error PyFlame raises on purpose, in one place.
+
+Each carries the user's source location when one is known, so that a failure at any level
+(frontend, a verifier, the memory planner, the simulator) names the line that caused it.
+"""
+
+from __future__ import annotations
+
+
+class PyFlameError(Exception):
+    """Base of all PyFlame errors."""
+
+
+class ShapeError(PyFlameError, ValueError):
+    """A shape or dtype mismatch, raised when the graph node is built."""
+
+
+class CompileError(PyFlameError):
+    """The program cannot be compiled; nothing has run."""
+
+
+class UnsupportedOpsError(CompileError):
+    """Ops PyFlame cannot lower; lists every such op of the program at once."""
+
+
+class SRAMOverflowError(CompileError):
+    """The program needs more SRAM per PE than the target has."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tensor: str = "",
+        location: str = "",
+        bytes_per_pe: int = 0,
+        sram_bytes: int = 0,
+        suggestion: str = "",
+    ):
+        super().__init__(message)
+        self.tensor = tensor
+        self.location = location
+        self.bytes_per_pe = bytes_per_pe
+        self.sram_bytes = sram_bytes
+        self.suggestion = suggestion
+
+
+class ColorAllocationError(CompileError):
+    """More routing colors are live at once than the target has."""
+
+
+class SimulationError(PyFlameError):
+    """The simulated machine faulted while running a program."""
+
+
+class SRAMFault(SimulationError):
+    """A PE touched SRAM outside its memory or outside a buffer."""
+
+
+class RoutingError(SimulationError):
+    """A wavelet left the fabric, met a router with no route for its color, or looped."""
+
+
+class DeadlockError(SimulationError):
+    """The program can never finish: PEs wait on colors no one will send on."""
+
+    def __init__(self, message: str, *, waiting: list[tuple[tuple[int, int], int]] | None = None):
+        super().__init__(message)
+        #: [((row, col), color), ...] for every PE stuck in a receive
+        self.waiting = waiting or []

@@ -1,0 +1,27 @@
+"""The global random state: `pf.manual_seed(n)` and the seed each random op draws when built.
+
+A random op's seed is a runtime input of the compiled program (never part of the cache key),
+so a cached program still gives fresh values on every call, while re-running a script after the
+same `manual_seed` gives the same values. Like PyTorch, the process starts from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_SEED = 0
+SEED_BOUND = 2**31  # seeds are 31-bit, so they fit any signed integer type the IR uses
+
+_state: dict[str, np.random.Generator] = {"rng": np.random.default_rng(DEFAULT_SEED)}
+
+
+def manual_seed(seed: int) -> None:
+    """Reset the generator random ops draw their seeds from."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
+    _state["rng"] = np.random.default_rng(int(seed) & (2**64 - 1))  # negatives ok, as in torch
+
+
+def draw_seed() -> int:
+    """A fresh 31-bit seed for one random op (called when the op is built)."""
+    return int(_state["rng"].integers(0, SEED_BOUND))

@@ -1,0 +1,208 @@
+"""Evaluation: `pf.eval`, the compile cache, pending state updates, `pf.ir`, `pf.explain`.
+
+    pf.eval(loss, acc)     # one program for both (plus pending updates), compiled once per
+                           # graph structure, then each tensor holds its data and drops its graph
+    pf.cache_info()        # CacheInfo(hits=199, misses=1, currsize=1)
+    pf.last_report()       # the simulator's report of the last run
+
+Pending updates (optimizer steps, BatchNorm running statistics) are `(target, new_value)` pairs
+registered with `add_pending_update`; the next `pf.eval` computes every new value in the same
+program and then gives its data to the target leaf.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from pyflame import compiler, trace
+from pyflame.errors import ShapeError
+from pyflame.tensor import Tensor, format_location, user_location
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+CACHE_MAXSIZE = 64
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    currsize: int
+
+
+_cache: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_stats = {"hits": 0, "misses": 0}
+_last_report: list[Any] = [None]
+_pending: list[tuple[Tensor, Tensor]] = []
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_info() -> CacheInfo:
+    """(hits, misses, currsize) of the compile cache, like functools.lru_cache."""
+    return CacheInfo(_stats["hits"], _stats["misses"], len(_cache))
+
+
+def cache_clear() -> None:
+    """Forget every compiled program and reset the counters."""
+    _cache.clear()
+    _stats["hits"] = _stats["misses"] = 0
+
+
+def _program(tr: trace.Trace) -> Any:
+    program = _cache.get(tr.key)
+    if program is not None:
+        _stats["hits"] += 1
+        _cache.move_to_end(tr.key)
+        return program
+    _stats["misses"] += 1
+    program = compiler.compile_module(tr.module())
+    _cache[tr.key] = program
+    while len(_cache) > CACHE_MAXSIZE:
+        _cache.popitem(last=False)
+    return program
+
+
+def last_report() -> Any:
+    """The simulator's report of the last `pf.eval` (None before the first one)."""
+    return _last_report[0]
+
+
+# --------------------------------------------------------------------------- pending updates
+
+
+def add_pending_update(target: Tensor, new_value: Tensor) -> None:
+    """At the next `pf.eval`, compute `new_value` and make it `target`'s data."""
+    if not isinstance(target, Tensor) or not isinstance(new_value, Tensor):
+        raise TypeError("add_pending_update expects two pf.Tensors")
+    if target.shape != new_value.shape or target.dtype is not new_value.dtype:
+        raise ShapeError(
+            f"{format_location(user_location())}: update of a {list(target.shape)} "
+            f"{target.dtype!r} tensor with a {list(new_value.shape)} {new_value.dtype!r} value"
+        )
+    _pending.append((target, new_value))
+
+
+def pending_updates() -> list[tuple[Tensor, Tensor]]:
+    """The registered (target, new_value) pairs, oldest first (a copy)."""
+    return list(_pending)
+
+
+def clear_pending_updates() -> None:
+    _pending.clear()
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _flatten(tensors: Iterable[Any]) -> list[Tensor]:
+    out: list[Tensor] = []
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            out.extend(_flatten(t))
+        elif isinstance(t, Tensor):
+            out.append(t)
+        else:
+            raise TypeError(f"pf.eval expects pf.Tensors, got {type(t).__name__}")
+    return out
+
+
+def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
+    seen: set[int] = set()
+    out = []
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
+
+
+def _as_data(value: Any, t: Tensor) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype != t.dtype.numpy:
+        array = array.astype(t.dtype.numpy)
+    if array.shape != t.shape:
+        if array.size != t.numel():
+            raise RuntimeError(
+                f"program returned shape {list(array.shape)} for the tensor made at "
+                f"{format_location(t.location)}, expected {list(t.shape)}"
+            )
+        array = array.reshape(t.shape)
+    if array.base is not None or not array.flags.c_contiguous:
+        array = np.array(array, order="C")  # never keep a view into the program's memory
+    return array
+
+
+def eval(*tensors: Any) -> Any:  # noqa: A001 (pf.eval is the product's name)
+    """Compute the given tensors (and pending updates) in one compiled program.
+
+    Each tensor then holds its data and forgets its graph; already evaluated tensors are
+    skipped. Returns the tensor (one argument) or a tuple of them.
+    """
+    requested = _flatten(tensors)
+    lazy = _unique(t for t in requested if t._data is None)
+    updates = list(_pending)
+    seen = {id(t) for t in lazy}
+    outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
+    if outputs:
+        tr = trace.trace(outputs)
+        program = _program(tr)
+        results, report = program.run(tr.inputs())
+        if len(results) != len(outputs):
+            raise RuntimeError(f"program returned {len(results)} values for {len(outputs)} outputs")
+        data = [_as_data(value, t) for value, t in zip(results, outputs, strict=True)]
+        for t, value in zip(outputs, data, strict=True):
+            t._set_data(value)
+        _last_report[0] = report
+    for target, new in updates:
+        target._set_data(new._data)  # type: ignore[arg-type]
+    del _pending[: len(updates)]
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return tensors[0]
+    return tuple(requested)
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def _program_module(tensors: tuple[Any, ...]) -> ModuleOp:
+    requested = _flatten(tensors)
+    if not requested:
+        raise ValueError("pf.ir needs at least one tensor")
+    seen = {id(t) for t in requested}
+    outputs = requested + _unique(n for _, n in _pending if n._data is None and id(n) not in seen)
+    return trace.trace(outputs).module()
+
+
+def _print(module: ModuleOp) -> str:
+    from xdsl.printer import Printer
+
+    stream = io.StringIO()
+    Printer(stream=stream, print_debuginfo=True).print_op(module)
+    return stream.getvalue().rstrip("\n") + "\n"
+
+
+def ir(*tensors: Any, stage: str = "flame") -> str:
+    """The MLIR text of the program `pf.eval(*tensors)` would run, at `stage`
+    ("flame", "mesh" or "pe"). Pending updates' new values are extra results."""
+    if stage not in compiler.STAGES:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(compiler.STAGES)})")
+    module = _program_module(tensors)
+    compiler.lower(module, stage)
+    return _print(module)
+
+
+def explain(*tensors: Any) -> None:
+    """Print the program at every stage, with the pass between each two."""
+    module = _program_module(tensors)
+    parts = ["// stage: flame", _print(module)]
+    for pass_name, stage in (("flame-to-mesh", "mesh"), ("mesh-to-pe", "pe")):
+        compiler.lower(module, stage)
+        parts += [f"// {pass_name}", f"// stage: {stage}", _print(module)]
+    print("\n".join(parts))

@@ -1,0 +1,291 @@
+"""`pf.Tensor`: a lazy graph node.
+
+A tensor is either a *leaf* holding data (from `pf.from_numpy`, or any tensor after `pf.eval`)
+or the result of a flame op (`op` is the flame op name, e.g. "flame.add") applied to `inputs`
+with python-valued `attrs`. Building a node only records shape, dtype, layout and the user's
+source line; nothing is computed until `pf.eval` (or `numpy()`, `item()`, `print` ...), after
+which the tensor keeps its data and drops its graph.
+
+    x = pf.randn([4, 4])          # Tensor(op="flame.random_normal", attrs={"seed": ...})
+    y = (x + 1).relu()            # Tensor(op="flame.relu", inputs=(x + 1,))
+    y.numpy()                     # compiles, runs, and y becomes a leaf with data
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.dtypes import DType, bool_, float32
+from pyflame.layout import MeshLayout
+
+Location = tuple[str, int]
+
+
+def user_location() -> Location:
+    """(file, line) of the first stack frame outside the pyflame package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "pyflame" and not name.startswith("pyflame."):
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>", 0
+
+
+def format_location(loc: Location | None) -> str:
+    return "<unknown>" if loc is None else f"{loc[0]}:{loc[1]}"
+
+
+class Tensor:
+    """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location."""
+
+    # numpy must not treat a Tensor as an object scalar: `array + t` calls `t.__radd__`
+    __array_ufunc__ = None
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        dtype: DType = float32,
+        op: str | None = None,
+        inputs: Sequence[Tensor] = (),
+        attrs: dict[str, Any] | None = None,
+        *,
+        layout: MeshLayout | None = None,
+        data: np.ndarray | None = None,
+        location: Location | None = None,
+    ):
+        if op is None and data is None:
+            raise ValueError("a Tensor needs either a producing op or data")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = dtype
+        self.op = op
+        self.inputs: tuple[Tensor, ...] = tuple(inputs)
+        self.attrs: dict[str, Any] = dict(attrs or {})
+        self.layout = layout
+        self.location: Location = location if location is not None else user_location()
+        self.requires_grad = False
+        self.grad: Tensor | None = None
+        self._data = data
+
+    # ---------------------------------------------------------------- structure
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self.shape
+        from pyflame.shapes import normalize_dim
+
+        return self.shape[normalize_dim(dim, self.ndim)]
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_evaluated(self) -> bool:
+        """True when the tensor holds data (a leaf); False while it is a lazy graph node."""
+        return self._data is not None
+
+    def _set_data(self, value: np.ndarray) -> None:
+        """Become a leaf holding `value`, dropping the graph that produced it."""
+        self._data = value
+        self.op = None
+        self.inputs = ()
+        self.attrs = {}
+
+    # ---------------------------------------------------------------- evaluation
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (evaluates the tensor if needed)."""
+        if self._data is None:
+            from pyflame import runtime
+
+            runtime.eval(self)
+        assert self._data is not None
+        return self._data
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise ValueError(
+                f"a Tensor with {self.numel()} elements cannot be converted to a Python scalar"
+            )
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self.numpy()
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise ValueError(
+                f"Boolean value of Tensor with {self.numel()} elements is ambiguous"
+            )
+        return bool(self.item())
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return (
+                f"tensor(<lazy> shape={list(self.shape)}, dtype={self.dtype!r}, "
+                f"layout={self.layout!r})"
+            )
+        return _format_data(self._data, self.dtype)
+
+    def __str__(self) -> str:
+        self.numpy()
+        return repr(self)
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.numel() == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    # ---------------------------------------------------------------- operators
+
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.add", self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.add", other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.sub", self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.sub", other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.mul", self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.mul", other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.div", other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        if not isinstance(other, Tensor):
+            return NotImplemented
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        if not isinstance(other, Tensor):
+            return NotImplemented
+        return _ops.matmul(other, self)
+
+    # ---------------------------------------------------------------- methods
+
+    def add(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def neg(self) -> Tensor:
+        return _ops.neg(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return _ops.mean(self, dim, keepdim)
+
+    def matmul(self, other: Tensor) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return _ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return _ops.permute(self, *dims)
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            from pyflame.errors import ShapeError
+
+            raise ShapeError(
+                f"{format_location(user_location())}: t() expects a tensor with <= 2 dims, "
+                f"got shape {list(self.shape)}"
+            )
+        return self if self.ndim < 2 else _ops.transpose(self, 0, 1)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """Reversed dimensions (the matrix transpose for 2-D tensors)."""
+        if self.ndim < 2:
+            return self
+        return _ops.permute(self, *reversed(range(self.ndim)))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, *shape)
+
+
+# ---------------------------------------------------------------- printing
+
+
+def _format_data(data: np.ndarray, dtype: DType) -> str:
+    """`tensor([[1., 2.], [3., 4.]])` in PyTorch's style."""
+    options: dict[str, Any] = {
+        "separator": ", ",
+        "prefix": "tensor(",
+        "threshold": 1000,
+        "edgeitems": 3,
+        "max_line_width": 80,
+    }
+    array = data
+    if dtype.is_floating_point:
+        array = data.astype(np.float32) if data.dtype != np.float32 else data
+        finite = array[np.isfinite(array)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        options["precision"] = 4
+        options["floatmode"] = "unique" if integral else "fixed"
+    body = np.array2string(array, **options)
+    suffix = "" if dtype in (float32, bool_) else f", dtype={dtype!r}"
+    return f"tensor({body}{suffix})"
+
+
+# ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
+from pyflame import ops as _ops  # noqa: E402

@@ -1,0 +1,207 @@
+"""Tracing lazy tensors to flame IR and the structural cache key (pyflame/trace.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import DictionaryAttr, FileLineColLoc, ModuleOp, TensorType, i64
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.parser import Parser
+
+import pyflame as pf
+from pyflame import runtime, trace
+from pyflame.compiler import make_context
+from pyflame.sim.target import TARGET_ATTR, Target
+
+
+def main_of(module: ModuleOp) -> FuncOp:
+    (func,) = [op for op in module.ops if isinstance(op, FuncOp)]
+    assert func.sym_name.data == "main"
+    return func
+
+
+def build(a: pf.Tensor, b: pf.Tensor) -> pf.Tensor:
+    return pf.relu(a @ b + pf.randn(4, 3)).sum(dim=0) * 2
+
+
+def sample_graph() -> tuple[pf.Tensor, pf.Tensor, pf.Tensor]:
+    a = pf.from_numpy(np.ones((4, 5), np.float32))
+    b = pf.from_numpy(np.ones((5, 3), np.float32), layout=pf.MeshLayout.grid(1, 3))
+    return a, b, build(a, b)
+
+
+# ----------------------------------------------------------------------------- module
+
+
+def test_module_verifies_and_round_trips() -> None:
+    a, b, out = sample_graph()
+    mean = (a - 1).mean(dim=1, keepdim=True).transpose(0, 1).reshape(2, 2)
+    module = trace.trace([out, mean]).module()
+    module.verify()
+    text = runtime._print(module)
+    parsed = Parser(make_context(), text).parse_module()
+    parsed.verify()
+    assert runtime._print(parsed) == text
+    assert str(parsed) == str(module)
+
+
+def test_module_structure() -> None:
+    a, b, out = sample_graph()
+    tr = trace.trace([out])
+    module = tr.module()
+    assert Target.from_attr(module.attributes[TARGET_ATTR]) == pf.sim.get_target()  # type: ignore[arg-type]
+    func = main_of(module)
+    args = func.body.block.args
+    assert [arg.name_hint for arg in args] == ["x0", "x1", "seed0"]
+    assert [arg.type for arg in args] == [
+        TensorType(pf.float32.mlir, [4, 5]),
+        TensorType(pf.float32.mlir, [5, 3]),
+        i64,
+    ]
+    assert func.arg_attrs is not None
+    attrs = func.arg_attrs.data
+    assert attrs[0] == DictionaryAttr({})
+    assert attrs[1] == DictionaryAttr({"flame.layout": pf.MeshLayout.grid(1, 3).to_attr()})
+    names = [op.name for op in func.body.block.ops]
+    assert names == [
+        "flame.matmul",
+        "flame.random_normal",
+        "flame.add",
+        "flame.relu",
+        "flame.reduce_sum",
+        "flame.fill",
+        "flame.mul",
+        "func.return",
+    ]
+    rn = [op for op in func.body.block.ops if op.name == "flame.random_normal"][0]
+    assert rn.operands[0] is args[2]
+    inputs = tr.inputs()
+    assert len(inputs) == 3
+    assert inputs[0] is a._data and inputs[1] is b._data
+    assert inputs[2] == out.inputs[0].inputs[0].inputs[0].inputs[1].attrs["seed"]
+    assert isinstance(inputs[2], int)
+
+
+def test_locations_point_at_user_lines() -> None:
+    x = pf.randn(3)
+    line = x.location[1]
+    y = x + 1
+    module = trace.trace([y]).module()
+    ops = list(main_of(module).body.block.ops)
+    for op in ops[:-1]:
+        assert isinstance(op.location, FileLineColLoc)
+        assert op.location.filename.data == __file__
+    assert ops[0].location.line.data == line  # random_normal
+    assert ops[-2].location.line.data == line + 2  # add
+    assert f'loc("{__file__}":{line}:0)' in pf.ir(y)
+
+
+def test_reduce_attrs_in_ir() -> None:
+    x = pf.randn(2, 3, 4)
+    text = pf.ir(x.sum(dim=(-1, 0)), x.mean(dim=1, keepdim=True))
+    assert "flame.reduce_sum %0 {dims = array<i64: 0, 2>}" in text
+    assert "flame.reduce_mean %0 {dims = array<i64: 1>, keepdim}" in text
+
+
+def test_dtypes_in_ir() -> None:
+    for dtype, text in [
+        (pf.float16, "f16"),
+        (pf.bfloat16, "bf16"),
+        (pf.int32, "i32"),
+        (pf.bool, "i1"),
+    ]:
+        module = trace.trace([pf.zeros(2, 2, dtype=dtype) + pf.ones(2, 2, dtype=dtype)]).module()
+        module.verify()
+        assert f"tensor<2x2x{text}>" in runtime._print(module)
+
+
+def test_same_tensor_twice_and_leaf_used_twice() -> None:
+    x = pf.from_numpy(np.ones(3, np.float32))
+    y = x * x
+    tr = trace.trace([y, y, x])
+    module = tr.module()
+    module.verify()
+    func = main_of(module)
+    ret = func.body.block.last_op
+    assert isinstance(ret, ReturnOp)
+    assert ret.arguments[0] is ret.arguments[1]
+    assert ret.arguments[2] is func.body.block.args[0]  # a leaf can be an output
+    assert len(func.body.block.args) == 1
+    assert len(tr.inputs()) == 1
+
+
+def test_deep_graph_is_iterative() -> None:
+    x = pf.zeros(2)
+    for _ in range(20000):
+        x = -x
+    tr = trace.trace([x])
+    assert len(tr.nodes) == 20001
+
+
+# ----------------------------------------------------------------------------- key
+
+
+def test_key_ignores_lines_data_and_seeds() -> None:
+    keys = []
+    for i in range(3):
+        a = pf.from_numpy(np.full((4, 5), i, np.float32))
+        b = pf.from_numpy(np.full((5, 3), i, np.float32), layout=pf.MeshLayout.grid(1, 3))
+        if i == 0:
+            out = build(a, b)
+        else:
+            out = pf.relu(a @ b + pf.randn(4, 3)).sum(dim=0) * 2  # same graph, another line
+        keys.append(trace.trace([out]).key)
+    assert keys[0] == keys[1] == keys[2]
+    assert hash(keys[0]) == hash(keys[1])
+
+
+def key_of(*outputs: pf.Tensor) -> object:
+    return trace.trace(list(outputs)).key
+
+
+def test_key_sees_structure() -> None:
+    x = pf.from_numpy(np.ones((2, 2), np.float32))
+    y = pf.from_numpy(np.ones((2, 2), np.float32))
+    base = key_of(x + y)
+    assert key_of(pf.from_numpy(np.zeros((2, 2), np.float32)) + y) == base
+    different = [
+        key_of(x + x),  # edges
+        key_of(x - y),  # op
+        key_of(x + y + 0),  # more nodes
+        key_of(pf.from_numpy(np.ones((2, 3), np.float32)) * 1),  # shape
+        key_of(pf.from_numpy(np.ones((2, 2), np.float16)) + pf.ones(2, 2, dtype=pf.float16)),
+        key_of(pf.from_numpy(np.ones((2, 2), np.float32), layout=pf.MeshLayout.single()) + y),
+        key_of(x + y, x),  # outputs
+        key_of(x.sum(dim=0)),
+    ]
+    assert base not in different
+    assert len(set(different)) == len(different)
+    assert key_of(x.sum(dim=0)) != key_of(x.sum(dim=1))
+    assert key_of(x.sum(dim=0)) != key_of(x.sum(dim=0, keepdim=True))
+    assert key_of(x + 1) != key_of(x + 2)
+    assert key_of(x + float("nan")) == key_of(x + float("nan"))
+    with pf.target(pf.sim.SMALL):
+        assert key_of(x + y) != base
+
+
+def test_seeds_are_arguments_not_attributes() -> None:
+    r1, r2 = pf.randn(2), pf.randn(2)
+    tr = trace.trace([r1 + r2])
+    assert tr.inputs() == [r1.attrs["seed"], r2.attrs["seed"]]
+    text = runtime._print(tr.module())
+    assert str(r1.attrs["seed"]) not in text
+    assert "%seed0: i64" in text and "%seed1: i64" in text
+    assert trace.trace([pf.randn(2) + pf.randn(2)]).key == tr.key
+
+
+def test_trace_module_helper() -> None:
+    x = pf.from_numpy(np.ones(2, np.float32))
+    module, key, inputs = trace.trace_module([x + pf.randn(2)])
+    module.verify()
+    assert key == trace.trace([x + pf.randn(2)]).key
+    assert inputs[0] is x._data and isinstance(inputs[1], int)
+
+
+def test_trace_rejects_non_tensors() -> None:
+    with pytest.raises(TypeError, match="pf.Tensor"):
+        trace.trace([np.ones(2)])  # type: ignore[list-item]
