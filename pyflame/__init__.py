@@ -1,15 +1,15 @@
 """PyFlame: PyTorch-style lazy tensors compiled for a wafer-scale 2D mesh of PEs.
 
-    import pyflame as pf
-    x = pf.randn([100, 100])          # a graph node, nothing computed yet
-    z = pf.relu(x).sum()
-    pf.eval(z)                        # compile (once per graph structure) and run
-    print(z.numpy(), pf.last_report())
+import pyflame as pf
+x = pf.randn([100, 100])          # a graph node, nothing computed yet
+z = pf.relu(x).sum()
+pf.eval(z)                        # compile (once per graph structure) and run
+print(z.numpy(), pf.last_report())
 """
 
 from pyflame import sim
 from pyflame.dtypes import DType, bfloat16, float16, float32, int32
-from pyflame.dtypes import bool_ as bool  # noqa: A004 (pf.bool, as torch.bool)
+from pyflame.dtypes import bool_ as bool
 from pyflame.errors import CompileError, PyFlameError, ShapeError, SRAMOverflowError
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
@@ -30,14 +30,14 @@ from pyflame.ops import (
     relu,
     reshape,
     sub,
-    sum,  # noqa: A004
+    sum,
     transpose,
     view,
     zeros,
     zeros_like,
 )
 from pyflame.random import manual_seed
-from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report  # noqa: A004
+from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report
 from pyflame.sim.target import set_target, target
 from pyflame.tensor import Tensor
 

@@ -124,8 +124,7 @@ def _arguments(
             array = np.asarray(given)
             if array.shape != shape:
                 raise ValueError(
-                    f"input {name}: shape {list(array.shape)} does not match @main's "
-                    f"{list(shape)}"
+                    f"input {name}: shape {list(array.shape)} does not match @main's {list(shape)}"
                 )
             args.append(np.ascontiguousarray(array, dtype=np_dtype))
         elif isinstance(typ, IntegerType):
@@ -137,7 +136,7 @@ def _arguments(
                 raise ValueError(f"input {name}: expected one integer, got {given!r}")
             args.append(int(array.reshape(())))
         else:
-            raise ValueError(f"input {name}: unsupported argument type {typ}")
+            raise TypeError(f"input {name}: unsupported argument type {typ}")
     return args
 
 

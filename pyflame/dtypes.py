@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class DType:
     """One element type. Compare with `==` or `is`; there is one object per dtype."""
 
-    __slots__ = ("name", "numpy", "_mlir_name", "is_floating_point")
+    __slots__ = ("_mlir_name", "is_floating_point", "name", "numpy")
 
     def __init__(self, name: str, numpy_dtype: np.dtype, mlir_name: str, is_float: bool):
         self.name = name

@@ -115,13 +115,14 @@ def from_numpy(array: np.ndarray, layout: MeshLayout | None = None) -> Tensor:
             "supported: float32, float16, bfloat16, int32, bool"
         )
     data = np.array(array, dtype=dtype.numpy, copy=True, order="C")
-    return Tensor(data.shape, dtype, layout=_check_layout(layout), data=data,
-                  location=user_location())
+    return Tensor(
+        data.shape, dtype, layout=_check_layout(layout), data=data, location=user_location()
+    )
 
 
 def full(
     size: Sequence[int] | int,
-    fill_value: float | int | bool,
+    fill_value: float | bool,
     *,
     dtype: DType = float32,
     layout: MeshLayout | None = None,
@@ -156,7 +157,7 @@ def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) 
 
 def full_like(
     x: Tensor,
-    fill_value: float | int | bool,
+    fill_value: float | bool,
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
@@ -165,18 +166,19 @@ def full_like(
     return full(x.shape, fill_value, dtype=dtype or x.dtype, layout=layout)
 
 
-def zeros_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
-               ) -> Tensor:
+def zeros_like(
+    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
+) -> Tensor:
     return full_like(x, 0.0, dtype=dtype, layout=layout)
 
 
-def ones_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
-              ) -> Tensor:
+def ones_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None) -> Tensor:
     return full_like(x, 1.0, dtype=dtype, layout=layout)
 
 
-def randn_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
-               ) -> Tensor:
+def randn_like(
+    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
+) -> Tensor:
     _check_tensor(x, "randn_like")
     return randn(x.shape, dtype=dtype or x.dtype, layout=layout)
 
@@ -260,7 +262,7 @@ def _reduce(op: str, x: Tensor, dim: int | Sequence[int] | None, keepdim: bool) 
     return _node(op, (x,), shape, x.dtype, {"dims": dims, "keepdim": builtins.bool(keepdim)})
 
 
-def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
     _check_tensor(x, "sum")
     return _reduce("flame.reduce_sum", x, dim, keepdim)
@@ -303,8 +305,9 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
     _check_tensor(x, "transpose")
     perm = _rule(shapes.transpose_perm, x.ndim, dim0, dim1)
-    return _node("flame.transpose", (x,), _rule(shapes.permute, x.shape, perm), x.dtype,
-                 {"perm": perm})
+    return _node(
+        "flame.transpose", (x,), _rule(shapes.permute, x.shape, perm), x.dtype, {"perm": perm}
+    )
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:

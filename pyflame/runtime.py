@@ -139,7 +139,7 @@ def _as_data(value: Any, t: Tensor) -> np.ndarray:
     return array
 
 
-def eval(*tensors: Any) -> Any:  # noqa: A001 (pf.eval is the product's name)
+def eval(*tensors: Any) -> Any:
     """Compute the given tensors (and pending updates) in one compiled program.
 
     Each tensor then holds its data and forgets its graph; already evaluated tensors are
@@ -199,10 +199,10 @@ def ir(*tensors: Any, stage: str = "flame") -> str:
 
 
 def explain(*tensors: Any) -> None:
-    """Print the program at every stage, with the pass between each two."""
+    """Print the program at every stage, with the pass between each two (stage by stage, so a
+    failing pass still shows what it was given)."""
     module = _program_module(tensors)
-    parts = ["// stage: flame", _print(module)]
+    print("// stage: flame\n" + _print(module))
     for pass_name, stage in (("flame-to-mesh", "mesh"), ("mesh-to-pe", "pe")):
         compiler.lower(module, stage)
-        parts += [f"// {pass_name}", f"// stage: {stage}", _print(module)]
-    print("\n".join(parts))
+        print(f"// {pass_name}\n// stage: {stage}\n" + _print(module))

@@ -143,9 +143,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.numel() != 1:
-            raise ValueError(
-                f"Boolean value of Tensor with {self.numel()} elements is ambiguous"
-            )
+            raise ValueError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
         return bool(self.item())
 
     def __repr__(self) -> str:
@@ -250,7 +248,7 @@ class Tensor:
         return self if self.ndim < 2 else _ops.transpose(self, 0, 1)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+    def T(self) -> Tensor:
         """Reversed dimensions (the matrix transpose for 2-D tensors)."""
         if self.ndim < 2:
             return self
@@ -288,4 +286,4 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
 
 
 # ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
-from pyflame import ops as _ops  # noqa: E402
+from pyflame import ops as _ops

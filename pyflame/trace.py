@@ -92,9 +92,7 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             continue
         if t.op in RANDOM_OPS:
             seeds.append(i)
-        attrs = tuple(
-            sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in RUNTIME_ATTRS)
-        )
+        attrs = tuple(sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in RUNTIME_ATTRS))
         edges = tuple(index[id(x)] for x in t.inputs)
         all_edges.append(edges)
         entries.append((t.op, attrs, t.shape, t.dtype.name, t.layout, edges))
@@ -245,4 +243,3 @@ def _build_module(tr: Trace) -> ModuleOp:
     module = ModuleOp([func])
     module.attributes[TARGET_ATTR] = tr.target.to_attr()
     return module
-

@@ -46,9 +46,11 @@ RULES: dict[str, Callable[..., Any]] = {
     "flame.fill": lambda op: np.full(
         _shape(op), op.value.value.data, dtype=_np_dtype(op.results[0].type)
     ),
-    "flame.random_normal": lambda op, seed: np.random.default_rng(seed)
-    .standard_normal(_shape(op))
-    .astype(_np_dtype(op.results[0].type)),
+    "flame.random_normal": lambda op, seed: (
+        np.random.default_rng(seed)
+        .standard_normal(_shape(op))
+        .astype(_np_dtype(op.results[0].type))
+    ),
     "flame.add": lambda op, a, b: a + b,
     "flame.sub": lambda op, a, b: a - b,
     "flame.mul": lambda op, a, b: a * b,
@@ -93,13 +95,11 @@ class ReferenceProgram:
             else:
                 assert isinstance(value, int), (arg.name_hint, value)
             env[arg] = value
-        count = 0
-        for op in block.ops:
+        for count, op in enumerate(block.ops):
             if isinstance(op, ReturnOp):
                 return [np.asarray(env[v]) for v in op.arguments], Report(count)
             value = RULES[op.name](op, *(env[v] for v in op.operands))
             env[op.results[0]] = np.asarray(value).astype(_np_dtype(op.results[0].type))
-            count += 1
         raise AssertionError("no func.return")
 
 

@@ -34,7 +34,7 @@ def sample_graph() -> tuple[pf.Tensor, pf.Tensor, pf.Tensor]:
 
 
 def test_module_verifies_and_round_trips() -> None:
-    a, b, out = sample_graph()
+    a, _, out = sample_graph()
     mean = (a - 1).mean(dim=1, keepdim=True).transpose(0, 1).reshape(2, 2)
     module = trace.trace([out, mean]).module()
     module.verify()
@@ -73,7 +73,7 @@ def test_module_structure() -> None:
         "flame.mul",
         "func.return",
     ]
-    rn = [op for op in func.body.block.ops if op.name == "flame.random_normal"][0]
+    rn = next(op for op in func.body.block.ops if op.name == "flame.random_normal")
     assert rn.operands[0] is args[2]
     inputs = tr.inputs()
     assert len(inputs) == 3

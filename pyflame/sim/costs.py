@@ -1,0 +1,109 @@
+"""What each pe operation costs on a PE: ONE table of work per op, turned into cycles by `cycles`.
+
+Every compute op is described by the work one PE does for it: floating-point operations, bytes
+read from and bytes written to its SRAM. A PE streams a whole vector per instruction (a DSD), so
+the op takes as long as its most loaded resource, plus a small fixed issue overhead:
+
+    cycles = ceil(max(flops / flops_per_cycle,
+                      bytes_read / mem_read_bytes_per_cycle,
+                      bytes_written / mem_write_bytes_per_cycle)) + ISSUE_CYCLES
+
+With the WSE figures (2 flops, 16 B read, 8 B written per cycle) an elementwise add of n f32
+takes n/2 cycles (memory bound on both ports); a matmul_acc takes m*k*n cycles (one FMAC per
+cycle: it reads 8 bytes -- the accumulator and one operand, the other operand sits in a register --
+and writes 4 bytes per FMAC). Messages cost `ceil(w / link_wavelets_per_cycle)` cycles of
+streaming on the sender; host I/O has its own bandwidth (`host_io_cycles`).
+
+All functions accept numpy arrays for the sizes (per-PE work, e.g. `mask_pad` whose padding
+differs between PEs) and then return int64 arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: fixed cycles to issue one vector instruction (DSD setup)
+ISSUE_CYCLES = 2
+
+#: floating-point work per element of `pe.random_normal` (counter hash + Box-Muller, estimated)
+RANDOM_FLOPS_PER_ELEMENT = 16
+
+#: bytes per f32 element / wavelet
+F32 = 4
+
+
+def _fmac(m, k, n):
+    fmacs = m * k * n
+    return (2 * fmacs, 2 * F32 * fmacs, F32 * fmacs)
+
+
+#: op kind -> function of the per-PE sizes -> (flops, bytes read, bytes written), per PE.
+WORK = {
+    # dst[i] = value
+    "fill": lambda n: (0, 0, F32 * n),
+    # dst[i] = f(src[i])            (neg, relu, scale)
+    "unary": lambda n: (n, F32 * n, F32 * n),
+    # dst[i] = lhs[i] op rhs[i]     (add, sub, mul, div)
+    "binary": lambda n: (n, 2 * F32 * n, F32 * n),
+    "copy": lambda n: (0, F32 * n, F32 * n),
+    "transpose": lambda n: (0, F32 * n, F32 * n),
+    # n elements read and added into `out` results
+    "reduce": lambda n, out: (n, F32 * n, F32 * out),
+    # acc[m, n] += lhs[m, k] @ rhs[k, n]
+    "matmul_acc": _fmac,
+    # n = padding elements of the PE's tile
+    "mask_pad": lambda n: (0, 0, F32 * n),
+    "random_normal": lambda n: (RANDOM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
+    # a recv with `accumulate`: n incoming wavelets added onto the buffer
+    "recv_accumulate": lambda n: (n, F32 * n, F32 * n),
+    # the part of a pe.exchange that stays on the PE (a local copy of n elements)
+    "exchange_local": lambda n: (0, F32 * n, F32 * n),
+}
+
+
+def work(kind: str, *sizes):
+    """(flops, bytes read, bytes written) per PE for op `kind`."""
+    return WORK[kind](*sizes)
+
+
+def cycles(target, flops, bytes_read, bytes_written):
+    """Cycles of one vector op: its most loaded resource, plus the issue overhead."""
+    t = np.maximum(
+        np.maximum(
+            np.asarray(flops, dtype=np.float64) / target.flops_per_cycle,
+            np.asarray(bytes_read, dtype=np.float64) / target.mem_read_bytes_per_cycle,
+        ),
+        np.asarray(bytes_written, dtype=np.float64) / target.mem_write_bytes_per_cycle,
+    )
+    out = np.ceil(t).astype(np.int64) + ISSUE_CYCLES
+    return int(out) if out.ndim == 0 else out
+
+
+def op_cycles(target, kind: str, *sizes):
+    """Cycles and flops (per PE) of op `kind` on sizes `sizes`."""
+    flops, rd, wr = work(kind, *sizes)
+    return cycles(target, flops, rd, wr), flops
+
+
+def stream_cycles(target, wavelets):
+    """Cycles to push `wavelets` through one link (the sender is busy that long)."""
+    bw = target.link_wavelets_per_cycle
+    w = np.asarray(wavelets, dtype=np.int64)
+    out = -(-w // bw)
+    return int(out) if out.ndim == 0 else out
+
+
+def host_io_cycles(target, wavelets: int, rows: int, columns_crossed: int) -> int:
+    """Host <-> fabric transfer: `wavelets` in total over `rows` edge rows in parallel, then
+    `columns_crossed` hops to reach the farthest PE, plus a ramp at each end."""
+    per_cycle = max(1, rows) * target.host_wavelets_per_cycle_per_row
+    return int(
+        -(-wavelets // per_cycle)
+        + columns_crossed * target.hop_latency_cycles
+        + 2 * target.ramp_latency_cycles
+    )
+
+
+def route_switch_cycles(target) -> int:
+    """Cycles a PE spends changing one of its router's rules at run time."""
+    return int(target.route_switch_cycles)

@@ -1,0 +1,388 @@
+"""The network at plan time: router rules, route tracing, link timing and per-PE mailboxes.
+
+Everything here runs once, when a program is planned (`compile_plan`), and works on whole sends
+(all source PEs of a `pe.send` at once, as numpy arrays), never wavelet by wavelet.
+
+Coordinates are (row, col) inside the program's bounding box, which is anchored at the fabric's
+(0, 0). Ports: north = row - 1, south = row + 1, east = col + 1, west = col - 1, and the ramp to
+the router's own PE. A wavelet leaving a router east arrives at the neighbour from its west port.
+
+Links are directed: link (r, c, d) goes out of router (r, c) in direction d (N, S, E, W); its
+hop distance `h` from the sender is the number of links the wavelet crossed before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyflame.errors import RoutingError
+
+PORTS = ("north", "south", "east", "west", "ramp")
+NORTH, SOUTH, EAST, WEST, RAMP = range(5)
+PORT_INDEX = {p: i for i, p in enumerate(PORTS)}
+DIR_NAMES = PORTS[:4]
+_DR = np.array([-1, 1, 0, 0], dtype=np.int64)
+_DC = np.array([0, 0, 1, -1], dtype=np.int64)
+#: the port a wavelet arrives on after leaving in direction d
+_ARRIVES_ON = (SOUTH, NORTH, WEST, EAST)
+NO_RULE = -1
+
+
+def port_mask(ports) -> int:
+    """Bit mask of output ports (bit i = PORTS[i])."""
+    m = 0
+    for p in ports:
+        m |= 1 << PORT_INDEX[p]
+    return m
+
+
+def pe_str(r, c) -> str:
+    return f"PE ({int(r)}, {int(c)})"
+
+
+@dataclass
+class Trace:
+    """Where the wavelets of one send go, for every source PE `s` (0..k-1) of the send.
+
+    deliveries: d_src, d_r, d_c, d_h (hop distance of the destination);
+    links:      l_src, l_r, l_c, l_dir, l_h. Both sorted by source."""
+
+    k: int
+    d_src: np.ndarray
+    d_r: np.ndarray
+    d_c: np.ndarray
+    d_h: np.ndarray
+    l_src: np.ndarray
+    l_r: np.ndarray
+    l_c: np.ndarray
+    l_dir: np.ndarray
+    l_h: np.ndarray
+
+
+def _empty(dtype=np.int64) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else _empty()
+
+
+class RouteTable:
+    """Per (router, color, input port): a set of output ports (bit mask), or no rule."""
+
+    def __init__(self, rows: int, cols: int, fabric_rows: int, fabric_cols: int):
+        self.R, self.C = rows, cols
+        self.fabric_rows, self.fabric_cols = fabric_rows, fabric_cols
+        self.rules: dict[int, np.ndarray] = {}
+        self.version: dict[int, int] = {}
+        self._cache: dict[tuple, Trace] = {}
+
+    def _table(self, color: int) -> np.ndarray:
+        t = self.rules.get(color)
+        if t is None:
+            t = self.rules[color] = np.full((self.R, self.C, 5), NO_RULE, dtype=np.int16)
+            self.version[color] = 0
+        return t
+
+    def apply(self, color: int, rect, from_port: int, outputs: int) -> np.ndarray:
+        """Set a rule on every router of `rect`; returns the (rows, cols) bool mask of routers
+        where an existing, different rule was replaced (those pay a route switch)."""
+        r0, c0, nr, nc = rect
+        cur = self._table(color)[r0 : r0 + nr, c0 : c0 + nc, from_port]
+        differs = cur != outputs
+        switched = differs & (cur != NO_RULE)
+        if differs.any():
+            cur[...] = outputs
+            self.version[color] += 1
+        return switched
+
+    # ------------------------------------------------------------------ tracing
+
+    def trace(self, color: int, src_r: np.ndarray, src_c: np.ndarray, what: str) -> Trace:
+        """Follow the rules from every source's ramp. Cached per (color, rules version, sources).
+        Raises RoutingError (naming PEs and the color) for a missing rule, a wavelet leaving the
+        fabric, or a router reached twice on the same input port (a loop)."""
+        key = (color, self.version.get(color, -1), src_r.tobytes(), src_c.tobytes())
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        table = self.rules.get(color)
+        R, C = self.R, self.C
+        k = len(src_r)
+        fs = np.arange(k, dtype=np.int64)
+        fr = src_r.astype(np.int64)
+        fc = src_c.astype(np.int64)
+        fp = np.full(k, RAMP, dtype=np.int64)
+        fh = np.zeros(k, dtype=np.int64)
+        D: list[tuple] = []
+        L: list[tuple] = []
+        states: list[np.ndarray] = []
+        steps, next_check = 0, 64
+
+        def src_name(i) -> str:
+            return pe_str(src_r[fs[i]], src_c[fs[i]])
+
+        while fs.size:
+            states.append(((fs * R + fr) * C + fc) * 5 + fp)
+            if table is None:
+                rule = np.full(fs.size, NO_RULE, dtype=np.int64)
+            else:
+                rule = table[fr, fc, fp].astype(np.int64)
+            bad = rule == NO_RULE
+            if bad.any():
+                i = int(np.argmax(bad))
+                came = "its own PE (ramp)" if fp[i] == RAMP else f"its {PORTS[fp[i]]} port"
+                raise RoutingError(
+                    f"{what}: a wavelet on color {color} sent by {src_name(i)} reached the "
+                    f"router of {pe_str(fr[i], fc[i])} from {came}, where no route is set for "
+                    f"color {color} and that port"
+                )
+            to_ramp = (rule & (1 << RAMP)) != 0
+            if to_ramp.any():
+                D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp]))
+            nxt_s, nxt_r, nxt_c, nxt_p, nxt_h = [], [], [], [], []
+            for d in range(4):
+                sel = (rule & (1 << d)) != 0
+                if not sel.any():
+                    continue
+                s, r, c, h = fs[sel], fr[sel], fc[sel], fh[sel]
+                L.append((s, r, c, np.full(s.size, d, dtype=np.int64), h))
+                r2, c2 = r + _DR[d], c + _DC[d]
+                off_fabric = (r2 < 0) | (c2 < 0) | (r2 >= self.fabric_rows) | (
+                    c2 >= self.fabric_cols
+                )
+                outside = off_fabric | (r2 >= R) | (c2 >= C)
+                if outside.any():
+                    i = int(np.argmax(outside))
+                    origin = pe_str(src_r[s[i]], src_c[s[i]])
+                    if off_fabric[i]:
+                        raise RoutingError(
+                            f"{what}: a wavelet on color {color} sent by {origin} leaves the "
+                            f"fabric going {DIR_NAMES[d]} from {pe_str(r[i], c[i])}"
+                        )
+                    raise RoutingError(
+                        f"{what}: a wavelet on color {color} sent by {origin} goes "
+                        f"{DIR_NAMES[d]} from {pe_str(r[i], c[i])} to {pe_str(r2[i], c2[i])}, "
+                        f"which runs no part of the program and has no route for color {color}"
+                    )
+                nxt_s.append(s)
+                nxt_r.append(r2)
+                nxt_c.append(c2)
+                nxt_p.append(np.full(s.size, _ARRIVES_ON[d], dtype=np.int64))
+                nxt_h.append(h + 1)
+            fs, fr, fc, fp, fh = (_cat(x) for x in (nxt_s, nxt_r, nxt_c, nxt_p, nxt_h))
+            steps += 1
+            if steps >= next_check:
+                self._check_loops(states, color, src_r, src_c, what)
+                next_check *= 2
+        self._check_loops(states, color, src_r, src_c, what)
+
+        def cols(parts, n):
+            return [_cat([p[j] for p in parts]) for j in range(n)]
+
+        d_src, d_r, d_c, d_h = cols(D, 4)
+        l_src, l_r, l_c, l_dir, l_h = cols(L, 5)
+        od = np.argsort(d_src, kind="stable")
+        ol = np.argsort(l_src, kind="stable")
+        tr = Trace(
+            k,
+            d_src[od], d_r[od], d_c[od], d_h[od],
+            l_src[ol], l_r[ol], l_c[ol], l_dir[ol], l_h[ol],
+        )
+        self._cache[key] = tr
+        return tr
+
+    def _check_loops(self, states, color, src_r, src_c, what) -> None:
+        keys = np.concatenate(states)
+        u, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            key = int(u[np.argmax(counts > 1)])
+            p = key % 5
+            key //= 5
+            c = key % self.C
+            key //= self.C
+            r = key % self.R
+            s = key // self.R
+            raise RoutingError(
+                f"{what}: routing loop on color {color}: a wavelet sent by "
+                f"{pe_str(src_r[s], src_c[s])} reaches the router of {pe_str(r, c)} twice "
+                f"from its {PORTS[p]} port"
+            )
+
+
+def xy_paths(sr, sc, dr, dc):
+    """Links of dimension-ordered routes (along the row first, then along the column) for
+    message i from (sr[i], sc[i]) to (dr[i], dc[i]). Returns (l_src, l_r, l_c, l_dir, l_h)
+    sorted by message, and the hop distance of every destination."""
+    sr, sc, dr, dc = (np.asarray(a, dtype=np.int64) for a in (sr, sc, dr, dc))
+    k = sr.size
+    nx = np.abs(dc - sc)
+    ny = np.abs(dr - sr)
+    idx = np.arange(k, dtype=np.int64)
+
+    def seg(n):
+        own = np.repeat(idx, n)
+        start = np.repeat(np.cumsum(n) - n, n)
+        j = np.arange(own.size, dtype=np.int64) - start
+        return own, j
+
+    ox, jx = seg(nx)
+    stepx = np.sign(dc - sc)[ox]
+    xr, xc = sr[ox], sc[ox] + jx * stepx
+    xd = np.where(stepx > 0, EAST, WEST)
+    oy, jy = seg(ny)
+    stepy = np.sign(dr - sr)[oy]
+    yr, yc = sr[oy] + jy * stepy, dc[oy]
+    yd = np.where(stepy > 0, SOUTH, NORTH)
+    l_src = np.concatenate([ox, oy])
+    order = np.argsort(l_src, kind="stable")
+    l_r = np.concatenate([xr, yr])[order]
+    l_c = np.concatenate([xc, yc])[order]
+    l_dir = np.concatenate([xd, yd]).astype(np.int64)[order]
+    l_h = np.concatenate([jx, nx[oy] + jy])[order]
+    return l_src[order], l_r, l_c, l_dir, l_h, nx + ny
+
+
+class Links:
+    """Occupancy of every directed link: when it is next free, and how many wavelets crossed it."""
+
+    def __init__(self, rows: int, cols: int, target):
+        self.R, self.C = rows, cols
+        self.free_at = np.zeros(rows * cols * 4, dtype=np.int64)
+        self.wavelets = np.zeros(rows * cols * 4, dtype=np.int64)
+        self.ramp = int(target.ramp_latency_cycles)
+        self.hop = int(target.hop_latency_cycles)
+        self.bw = int(target.link_wavelets_per_cycle)
+
+    def stream(self, t, w, l_src, l_r, l_c, l_dir, l_h) -> np.ndarray:
+        """Messages i = 0..k-1 (k = len(t)), message i ready at t[i] with w[i] wavelets, over
+        the given links (sorted by message). The head enters link l at
+        start + ramp + h_l * hop; a message starts when all its links are free for it:
+        start = max(t, max_l free_at[l] - ramp - h_l * hop). Returns start times (k,)."""
+        t = np.asarray(t, dtype=np.int64)
+        k = t.size
+        w = np.broadcast_to(np.asarray(w, dtype=np.int64), (k,))
+        cyc = -(-w // self.bw)
+        lid = (l_r * self.C + l_c) * 4 + l_dir
+        offs = self.ramp + l_h * self.hop
+        start = t.copy()
+        if lid.size == 0:
+            return start
+        if np.unique(lid).size == lid.size:
+            np.maximum.at(start, l_src, self.free_at[lid] - offs)
+            self.free_at[lid] = start[l_src] + offs + cyc[l_src]
+        else:
+            # links shared between messages of this batch: one message at a time,
+            # earliest-ready first (ties: message order)
+            bounds = np.searchsorted(l_src, np.arange(k + 1))
+            for i in np.lexsort((np.arange(k), t)):
+                a, b = bounds[i], bounds[i + 1]
+                if a == b:
+                    continue
+                ids, o = lid[a:b], offs[a:b]
+                s = max(int(t[i]), int((self.free_at[ids] - o).max()))
+                start[i] = s
+                self.free_at[ids] = s + o + cyc[i]
+        np.add.at(self.wavelets, lid, w[l_src])
+        return start
+
+    def arrival(self, start, w, d_src, d_h) -> np.ndarray:
+        """When the tail of message d_src reaches (and leaves the ramp of) a destination at
+        hop distance d_h."""
+        w = np.broadcast_to(np.asarray(w, dtype=np.int64), (np.size(start),))
+        cyc = -(-w // self.bw)
+        return start[d_src] + 2 * self.ramp + d_h * self.hop + cyc[d_src]
+
+    def per_router(self) -> np.ndarray:
+        """Wavelets out of every router, (rows, cols, 4) in N, S, E, W order."""
+        return self.wavelets.reshape(self.R, self.C, 4).copy()
+
+
+class Mailboxes:
+    """Per (PE, color): a FIFO of delivered messages, each (batch id, index in batch)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.R, self.C = rows, cols
+        self.boxes: dict[int, dict[str, np.ndarray]] = {}
+
+    def _box(self, color: int) -> dict[str, np.ndarray]:
+        b = self.boxes.get(color)
+        if b is None:
+            shape = (self.R, self.C)
+            b = self.boxes[color] = {
+                "head": np.zeros(shape, dtype=np.int64),
+                "tail": np.zeros(shape, dtype=np.int64),
+                "batch": np.zeros(shape + (2,), dtype=np.int64),
+                "index": np.zeros(shape + (2,), dtype=np.int64),
+            }
+        return b
+
+    def _compact(self, b) -> None:
+        head = b["head"]
+        depth = b["batch"].shape[2]
+        pos = np.minimum(head[..., None] + np.arange(depth), depth - 1)
+        for name in ("batch", "index"):
+            b[name] = np.take_along_axis(b[name], pos, axis=2)
+        b["tail"] -= head
+        head[...] = 0
+
+    def push(self, color: int, dr: np.ndarray, dc: np.ndarray, batch: int, idx: np.ndarray):
+        """Deliver messages (batch, idx[i]) to PEs (dr[i], dc[i]), in the given order."""
+        if dr.size == 0:
+            return
+        b = self._box(color)
+        key = dr * self.C + dc
+        order = np.argsort(key, kind="stable")
+        key, dr, dc, idx = key[order], dr[order], dc[order], idx[order]
+        new = np.r_[True, key[1:] != key[:-1]]
+        starts = np.flatnonzero(new)
+        counts = np.diff(np.r_[starts, key.size])
+        rank = np.arange(key.size) - np.repeat(starts, counts)
+        pos = b["tail"][dr, dc] + rank
+        depth = b["batch"].shape[2]
+        if pos.max() >= depth:
+            self._compact(b)
+            pos = b["tail"][dr, dc] + rank
+            if pos.max() >= depth:
+                grow = max(2 * depth, int(pos.max()) + 1)
+                for name in ("batch", "index"):
+                    a = np.zeros((self.R, self.C, grow), dtype=np.int64)
+                    a[:, :, :depth] = b[name]
+                    b[name] = a
+        b["batch"][dr, dc, pos] = batch
+        b["index"][dr, dc, pos] = idx
+        b["tail"][dr[starts], dc[starts]] += counts
+
+    def waiting(self, color: int, rect) -> np.ndarray:
+        """(rows, cols) bool: PEs of rect with at least one message on color."""
+        r0, c0, nr, nc = rect
+        b = self.boxes.get(color)
+        if b is None:
+            return np.zeros((nr, nc), dtype=bool)
+        sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
+        return b["tail"][sl] > b["head"][sl]
+
+    def pop(self, color: int, rect) -> tuple[np.ndarray, np.ndarray]:
+        """Take the oldest message of every PE of rect (all must have one)."""
+        r0, c0, nr, nc = rect
+        b = self.boxes[color]
+        sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
+        h = b["head"][sl]
+        batch = np.take_along_axis(b["batch"][sl], h[..., None], axis=2)[..., 0]
+        index = np.take_along_axis(b["index"][sl], h[..., None], axis=2)[..., 0]
+        b["head"][sl] += 1
+        return batch, index
+
+    def leftovers(self):
+        """[(color, row, col, batch, index)] of the first undelivered message per color."""
+        out = []
+        for color, b in sorted(self.boxes.items()):
+            left = b["tail"] > b["head"]
+            if left.any():
+                r, c = np.argwhere(left)[0]
+                h = b["head"][r, c]
+                out.append((color, int(r), int(c), int(b["batch"][r, c, h]),
+                            int(b["index"][r, c, h]), int(left.sum())))
+        return out

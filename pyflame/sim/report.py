@@ -1,0 +1,167 @@
+"""`Report`: what a simulated run cost, per PE and per link.
+
+Timing is data-independent, so an `Executable` computes its Report once, when it is planned, and
+every run returns the same object.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DIRECTIONS = ("north", "south", "east", "west")
+
+
+@dataclass(eq=False)
+class Report:
+    """Simulated cost of one run of a program.
+
+    Per-PE arrays cover the program's bounding box (rows x cols, anchored at the fabric's
+    north-west corner): `busy_cycles[r, c]`, `sram_peak_bytes[r, c]`, and `wavelets[r, c, d]`,
+    the wavelets that left router (r, c) in direction d (0 north, 1 south, 2 east, 3 west)."""
+
+    #: the target preset's name
+    target: str
+    #: kernel cycles: the latest PE clock (host I/O excluded)
+    cycles: int
+    #: cycles / target clock
+    seconds: float
+    #: host <-> fabric transfer cycles (host_in / host_out), reported apart from `cycles`
+    io_cycles: int
+    #: floating-point operations of the whole program (all PEs)
+    flops: int
+    busy_cycles: np.ndarray
+    sram_peak_bytes: np.ndarray
+    wavelets: np.ndarray
+    #: PEs that execute at least one op
+    pes_used: int = 0
+    clock_hz: float = 850e6
+    flops_per_cycle: int = 2
+    #: total PEs of the fabric
+    fabric_pes: int = 0
+    extra: dict = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- derived figures
+
+    @property
+    def io_seconds(self) -> float:
+        return self.io_cycles / self.clock_hz
+
+    @property
+    def utilisation(self) -> float:
+        """flops / (cycles * PEs used * flops per cycle): the fraction of peak reached."""
+        denom = self.cycles * max(self.pes_used, 1) * self.flops_per_cycle
+        return float(self.flops / denom) if denom else 0.0
+
+    utilization = utilisation
+
+    @property
+    def flops_per_second(self) -> float:
+        return self.flops / self.seconds if self.seconds else 0.0
+
+    @property
+    def sram_peak_max(self) -> int:
+        return int(self.sram_peak_bytes.max()) if self.sram_peak_bytes.size else 0
+
+    @property
+    def total_wavelets(self) -> int:
+        return int(self.wavelets.sum())
+
+    def busiest_link(self) -> tuple[tuple[int, int], str, int] | None:
+        """((row, col), direction, wavelets) of the link that carried the most, or None."""
+        if not self.wavelets.size or self.wavelets.max() == 0:
+            return None
+        r, c, d = np.unravel_index(int(np.argmax(self.wavelets)), self.wavelets.shape)
+        return (int(r), int(c)), DIRECTIONS[d], int(self.wavelets[r, c, d])
+
+    # ----------------------------------------------------------------- output
+
+    def summary(self) -> str:
+        rows, cols = self.busy_cycles.shape if self.busy_cycles.ndim == 2 else (0, 0)
+        link = self.busiest_link()
+        link_txt = (
+            f"PE {link[0]} {link[1]}: {link[2]:,} wavelets" if link else "none (no messages)"
+        )
+        lines = [
+            ("target", self.target),
+            ("cycles", f"{self.cycles:,}"),
+            ("seconds", f"{self.seconds:.6g}"),
+            ("io cycles", f"{self.io_cycles:,} ({self.io_seconds:.3g} s, not in cycles)"),
+            ("flops", f"{self.flops:,}"),
+            ("PEs used", f"{self.pes_used:,} (bounding box {rows} x {cols})"),
+            ("utilisation", f"{100 * self.utilisation:.1f}% of peak on the PEs used"),
+            ("SRAM peak", f"{self.sram_peak_max:,} bytes per PE (max)"),
+            ("busiest link", link_txt),
+            ("wavelets", f"{self.total_wavelets:,} link crossings"),
+        ]
+        width = max(len(k) for k, _ in lines)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (
+            f"Report(target={self.target!r}, cycles={self.cycles}, io_cycles={self.io_cycles}, "
+            f"flops={self.flops}, pes_used={self.pes_used})"
+        )
+
+    def to_dict(self) -> dict:
+        link = self.busiest_link()
+        return {
+            "target": self.target,
+            "cycles": int(self.cycles),
+            "seconds": float(self.seconds),
+            "io_cycles": int(self.io_cycles),
+            "io_seconds": float(self.io_seconds),
+            "flops": int(self.flops),
+            "pes_used": int(self.pes_used),
+            "utilisation": self.utilisation,
+            "clock_hz": float(self.clock_hz),
+            "sram_peak_max": self.sram_peak_max,
+            "busiest_link": (
+                {"pe": list(link[0]), "direction": link[1], "wavelets": link[2]} if link else None
+            ),
+            "busy_cycles": self.busy_cycles.tolist(),
+            "sram_peak_bytes": self.sram_peak_bytes.tolist(),
+            "wavelets": self.wavelets.tolist(),
+            "wavelet_directions": list(DIRECTIONS),
+        }
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def plot(self, path) -> str:
+        """Write PNG heatmaps (busy cycles, SRAM peak, wavelets per link direction) to `path`."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(13, 7.5), constrained_layout=True)
+        axes = fig.subplots(2, 3)
+        panels = [
+            (self.busy_cycles, "busy cycles", "viridis"),
+            (self.sram_peak_bytes, "SRAM peak (bytes)", "magma"),
+        ] + [
+            (self.wavelets[..., d] if self.wavelets.ndim == 3 else np.zeros((1, 1)),
+             f"wavelets out {DIRECTIONS[d]}", "cividis")
+            for d in range(4)
+        ]
+        for ax, (data, title, cmap) in zip(axes.flat, panels, strict=True):
+            data = np.asarray(data)
+            if data.size == 0:
+                data = np.zeros((1, 1))
+            im = ax.imshow(data, cmap=cmap, interpolation="nearest", aspect="auto")
+            ax.set_title(title)
+            ax.set_xlabel("col")
+            ax.set_ylabel("row")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.suptitle(
+            f"{self.target}: {self.cycles:,} cycles ({self.seconds:.3g} s), "
+            f"utilisation {100 * self.utilisation:.1f}%"
+        )
+        fig.savefig(path, dpi=90)
+        return str(path)

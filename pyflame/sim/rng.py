@@ -1,0 +1,59 @@
+"""A counter-based random generator: each value is a pure function of (seed, index).
+
+`pe.random_normal` gives every element a value that depends only on the seed and the element's
+global row-major index in the tensor, so the same seed gives the same tensor under any layout
+and any number of PEs. The hash is splitmix64's finaliser (Steele, Lea & Flood, 2014) applied to
+`mix(seed) + (index + 1) * golden`, done with wrapping numpy uint64 arithmetic; its 64 bits give
+two 32-bit uniforms, turned into one normal sample with Box-Muller.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_2_32 = float(2**32)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (in place on a fresh uint64 array)."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _key(seed: int) -> np.uint64:
+    s = np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+    s += _GOLDEN
+    return _mix(s)[0]
+
+
+def bits(seed: int, index: np.ndarray) -> np.ndarray:
+    """64 random bits per index (uint64 array of index's shape)."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(index).astype(np.uint64, copy=True)
+        z += np.uint64(1)
+        z *= _GOLDEN
+        z += _key(seed)
+        return _mix(z)
+
+
+def uniform(seed: int, index: np.ndarray) -> np.ndarray:
+    """Uniform samples in [0, 1) (float64), one per index."""
+    return (bits(seed, index) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
+def normal(seed: int, index: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Standard normal samples, one per index (Box-Muller on the two 32-bit halves)."""
+    h = bits(seed, index)
+    u1 = ((h >> np.uint64(32)).astype(np.float64) + 0.5) * (1.0 / _2_32)  # (0, 1)
+    u2 = (h & _MASK32).astype(np.float64) * (1.0 / _2_32)  # [0, 1)
+    z = np.sqrt(-2.0 * np.log(u1))
+    z *= np.cos((2.0 * np.pi) * u2)
+    return z.astype(dtype, copy=False)

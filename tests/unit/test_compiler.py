@@ -1,0 +1,141 @@
+"""The compile driver glue (pyflame/compiler.py), with passes and simulator faked."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+from flame_reference import FakeCompiler, ReferenceProgram
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.irdl import IRDLOperation, irdl_op_definition
+from xdsl.parser import Parser
+
+import pyflame as pf
+from pyflame import compiler, runtime, trace
+
+
+@irdl_op_definition
+class MeshProbeOp(IRDLOperation):
+    name = "mesh.probe_for_test"
+
+
+def flame_module() -> ModuleOp:
+    x = pf.from_numpy(np.ones((2, 3), np.float32))
+    return trace.trace([(x + pf.randn(2, 3)).sum(dim=1)]).module()
+
+
+@pytest.fixture
+def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the two pass modules and the simulator's compile_plan; returns the call log."""
+    calls: list[str] = []
+
+    def make_pass(name: str) -> type:
+        class FakePass:
+            def apply(self, ctx, module) -> None:
+                assert ctx is compiler.make_context()
+                calls.append(name)
+
+        return FakePass
+
+    f2m = types.ModuleType("pyflame.passes.flame_to_mesh")
+    f2m.FlameToMeshPass = make_pass("flame-to-mesh")  # type: ignore[attr-defined]
+    m2p = types.ModuleType("pyflame.passes.mesh_to_pe")
+    m2p.MeshToPEPass = make_pass("mesh-to-pe")  # type: ignore[attr-defined]
+    sim = types.ModuleType("pyflame.sim.executable")
+
+    def compile_plan(module):
+        calls.append("compile_plan")
+        return ReferenceProgram(module)
+
+    sim.compile_plan = compile_plan  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pyflame.passes.flame_to_mesh", f2m)
+    monkeypatch.setitem(sys.modules, "pyflame.passes.mesh_to_pe", m2p)
+    monkeypatch.setitem(sys.modules, "pyflame.sim.executable", sim)
+    return calls
+
+
+def test_context_knows_every_dialect() -> None:
+    ctx = compiler.make_context()
+    assert compiler.make_context() is ctx
+    text = runtime._print(flame_module())
+    Parser(ctx, text).parse_module().verify()
+    for name in ("builtin", "func", "arith", "flame", "mesh", "pe"):
+        assert name in ctx.registered_dialect_names or ctx.get_optional_dialect(name)
+
+
+def test_stage_of() -> None:
+    module = flame_module()
+    assert compiler.stage_of(module) == "flame"
+    assert compiler.stage_of(ModuleOp([])) == "pe"
+    assert compiler.stage_of(ModuleOp([MeshProbeOp()])) == "mesh"
+
+
+def test_lower_runs_only_missing_passes(fake_passes: list[str]) -> None:
+    module = flame_module()
+    assert compiler.lower(module, "flame") is module and fake_passes == []
+    compiler.lower(module, "mesh")
+    assert fake_passes == ["flame-to-mesh"]
+    fake_passes.clear()
+    compiler.lower(module, "pe")
+    assert fake_passes == ["flame-to-mesh", "mesh-to-pe"]  # the fake left flame ops behind
+    fake_passes.clear()
+    compiler.lower(ModuleOp([MeshProbeOp()]), "pe")
+    assert fake_passes == ["mesh-to-pe"]
+    fake_passes.clear()
+    compiler.lower(ModuleOp([]), "pe")
+    assert fake_passes == []
+    with pytest.raises(ValueError, match="unknown stage"):
+        compiler.lower(module, "llvm")
+
+
+def test_compile_module(fake_passes: list[str]) -> None:
+    program = compiler.compile_module(flame_module())
+    assert fake_passes == ["flame-to-mesh", "mesh-to-pe", "compile_plan"]
+    outputs, _ = program.run([np.ones((2, 3), np.float32), 5])
+    assert outputs[0].shape == (2,)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    f = FakeCompiler()
+    monkeypatch.setattr(compiler, "compile_module", f.compile_module)
+    return f
+
+
+def parsed_ir(tensor: pf.Tensor) -> ModuleOp:
+    return Parser(compiler.make_context(), pf.ir(tensor)).parse_module()
+
+
+def test_run_module_with_inputs(fake: FakeCompiler) -> None:
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = pf.from_numpy(np.zeros((2, 3), np.float32))
+    module = parsed_ir((x * 2).sum(dim=0))
+    (out,), report = compiler.run_module(module, {"x0": a})
+    np.testing.assert_allclose(out, (a * 2).sum(0))
+    assert report.ops == 3
+
+
+def test_run_module_random_inputs(fake: FakeCompiler) -> None:
+    x = pf.from_numpy(np.zeros((2, 3), np.float32))
+    module = parsed_ir(x + pf.randn(2, 3))
+    (first,), _ = compiler.run_module(module, {}, seed=1)
+    (again,), _ = compiler.run_module(module, {}, seed=1)
+    (other,), _ = compiler.run_module(module, {}, seed=2)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    (fixed,), _ = compiler.run_module(module, {"x0": np.zeros((2, 3)), "seed0": 7}, seed=1)
+    expected = np.random.default_rng(7).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(fixed, expected)
+
+
+def test_run_module_bad_inputs(fake: FakeCompiler) -> None:
+    module = parsed_ir(pf.from_numpy(np.zeros((2, 3), np.float32)) + pf.randn(2, 3))
+    with pytest.raises(ValueError, match="unknown input name.*x9.*takes x0, seed0"):
+        compiler.run_module(module, {"x9": np.zeros((2, 3))})
+    with pytest.raises(ValueError, match=r"input x0: shape \[3, 2\] does not match .*\[2, 3\]"):
+        compiler.run_module(module, {"x0": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match="input seed0: expected one integer"):
+        compiler.run_module(module, {"seed0": np.zeros(2)})
+    assert fake.compiles == 0  # inputs are checked before compiling
