@@ -1,5 +1,26 @@
 """`pf.sim`: the machine model (targets); the simulator adds its exports here."""
 
+from pyflame.sim.report import Report
 from pyflame.sim.target import SMALL, WSE2, WSE3, Target, get_target, set_target, target
 
-__all__ = ["SMALL", "WSE2", "WSE3", "Target", "get_target", "set_target", "target"]
+__all__ = [
+    "SMALL",
+    "WSE2",
+    "WSE3",
+    "Executable",
+    "Report",
+    "Target",
+    "compile_plan",
+    "get_target",
+    "set_target",
+    "target",
+]
+
+
+def __getattr__(name: str):
+    # the planner pulls in xDSL and the dialects: load it on first use only
+    if name in ("compile_plan", "Executable"):
+        from pyflame.sim import executable
+
+        return getattr(executable, name)
+    raise AttributeError(f"module 'pyflame.sim' has no attribute '{name}'")

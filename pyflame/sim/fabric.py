@@ -27,6 +27,8 @@ _DR = np.array([-1, 1, 0, 0], dtype=np.int64)
 _DC = np.array([0, 0, 1, -1], dtype=np.int64)
 #: the port a wavelet arrives on after leaving in direction d
 _ARRIVES_ON = (SOUTH, NORTH, WEST, EAST)
+_ARRIVES = np.array(_ARRIVES_ON, dtype=np.int64)
+_BITS = np.arange(4, dtype=np.int64)
 NO_RULE = -1
 
 
@@ -142,37 +144,15 @@ class RouteTable:
             to_ramp = (rule & (1 << RAMP)) != 0
             if to_ramp.any():
                 D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp]))
-            nxt_s, nxt_r, nxt_c, nxt_p, nxt_h = [], [], [], [], []
-            for d in range(4):
-                sel = (rule & (1 << d)) != 0
-                if not sel.any():
-                    continue
-                s, r, c, h = fs[sel], fr[sel], fc[sel], fh[sel]
-                L.append((s, r, c, np.full(s.size, d, dtype=np.int64), h))
-                r2, c2 = r + _DR[d], c + _DC[d]
-                off_fabric = (r2 < 0) | (c2 < 0) | (r2 >= self.fabric_rows) | (
-                    c2 >= self.fabric_cols
-                )
-                outside = off_fabric | (r2 >= R) | (c2 >= C)
-                if outside.any():
-                    i = int(np.argmax(outside))
-                    origin = pe_str(src_r[s[i]], src_c[s[i]])
-                    if off_fabric[i]:
-                        raise RoutingError(
-                            f"{what}: a wavelet on color {color} sent by {origin} leaves the "
-                            f"fabric going {DIR_NAMES[d]} from {pe_str(r[i], c[i])}"
-                        )
-                    raise RoutingError(
-                        f"{what}: a wavelet on color {color} sent by {origin} goes "
-                        f"{DIR_NAMES[d]} from {pe_str(r[i], c[i])} to {pe_str(r2[i], c2[i])}, "
-                        f"which runs no part of the program and has no route for color {color}"
-                    )
-                nxt_s.append(s)
-                nxt_r.append(r2)
-                nxt_c.append(c2)
-                nxt_p.append(np.full(s.size, _ARRIVES_ON[d], dtype=np.int64))
-                nxt_h.append(h + 1)
-            fs, fr, fc, fp, fh = (_cat(x) for x in (nxt_s, nxt_r, nxt_c, nxt_p, nxt_h))
+            si, d = np.nonzero((rule[:, None] >> _BITS) & 1)
+            s, r, c, h = fs[si], fr[si], fc[si], fh[si]
+            L.append((s, r, c, d, h))
+            r2, c2 = r + _DR[d], c + _DC[d]
+            outside = (r2 < 0) | (c2 < 0) | (r2 >= R) | (c2 >= C)
+            if outside.any():
+                i = int(np.argmax(outside))
+                self._leaves(color, src_r[s[i]], src_c[s[i]], r[i], c[i], d[i], what)
+            fs, fr, fc, fp, fh = s, r2, c2, _ARRIVES[d], h + 1
             steps += 1
             if steps >= next_check:
                 self._check_loops(states, color, src_r, src_c, what)
@@ -188,15 +168,36 @@ class RouteTable:
         ol = np.argsort(l_src, kind="stable")
         tr = Trace(
             k,
-            d_src[od], d_r[od], d_c[od], d_h[od],
-            l_src[ol], l_r[ol], l_c[ol], l_dir[ol], l_h[ol],
+            d_src[od],
+            d_r[od],
+            d_c[od],
+            d_h[od],
+            l_src[ol],
+            l_r[ol],
+            l_c[ol],
+            l_dir[ol],
+            l_h[ol],
         )
         self._cache[key] = tr
         return tr
 
+    def _leaves(self, color, sr, sc, r, c, d, what) -> None:
+        r2, c2 = r + _DR[d], c + _DC[d]
+        origin = pe_str(sr, sc)
+        if r2 < 0 or c2 < 0 or r2 >= self.fabric_rows or c2 >= self.fabric_cols:
+            raise RoutingError(
+                f"{what}: a wavelet on color {color} sent by {origin} leaves the "
+                f"fabric going {DIR_NAMES[d]} from {pe_str(r, c)}"
+            )
+        raise RoutingError(
+            f"{what}: a wavelet on color {color} sent by {origin} goes "
+            f"{DIR_NAMES[d]} from {pe_str(r, c)} to {pe_str(r2, c2)}, "
+            f"which runs no part of the program and has no route for color {color}"
+        )
+
     def _check_loops(self, states, color, src_r, src_c, what) -> None:
         keys = np.concatenate(states)
-        u, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        u, counts = np.unique(keys, return_counts=True)
         if (counts > 1).any():
             key = int(u[np.argmax(counts > 1)])
             p = key % 5
@@ -383,6 +384,14 @@ class Mailboxes:
             if left.any():
                 r, c = np.argwhere(left)[0]
                 h = b["head"][r, c]
-                out.append((color, int(r), int(c), int(b["batch"][r, c, h]),
-                            int(b["index"][r, c, h]), int(left.sum())))
+                out.append(
+                    (
+                        color,
+                        int(r),
+                        int(c),
+                        int(b["batch"][r, c, h]),
+                        int(b["index"][r, c, h]),
+                        int(left.sum()),
+                    )
+                )
         return out

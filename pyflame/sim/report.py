@@ -7,7 +7,7 @@ every run returns the same object.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,7 +41,6 @@ class Report:
     flops_per_cycle: int = 2
     #: total PEs of the fabric
     fabric_pes: int = 0
-    extra: dict = field(default_factory=dict)
 
     # ----------------------------------------------------------------- derived figures
 
@@ -81,9 +80,7 @@ class Report:
     def summary(self) -> str:
         rows, cols = self.busy_cycles.shape if self.busy_cycles.ndim == 2 else (0, 0)
         link = self.busiest_link()
-        link_txt = (
-            f"PE {link[0]} {link[1]}: {link[2]:,} wavelets" if link else "none (no messages)"
-        )
+        link_txt = f"PE {link[0]} {link[1]}: {link[2]:,} wavelets" if link else "none (no messages)"
         lines = [
             ("target", self.target),
             ("cycles", f"{self.cycles:,}"),
@@ -135,9 +132,7 @@ class Report:
 
     def plot(self, path) -> str:
         """Write PNG heatmaps (busy cycles, SRAM peak, wavelets per link direction) to `path`."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        # a bare Figure renders with Agg without touching pyplot or the user's backend
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(13, 7.5), constrained_layout=True)
@@ -146,8 +141,11 @@ class Report:
             (self.busy_cycles, "busy cycles", "viridis"),
             (self.sram_peak_bytes, "SRAM peak (bytes)", "magma"),
         ] + [
-            (self.wavelets[..., d] if self.wavelets.ndim == 3 else np.zeros((1, 1)),
-             f"wavelets out {DIRECTIONS[d]}", "cividis")
+            (
+                self.wavelets[..., d] if self.wavelets.ndim == 3 else np.zeros((1, 1)),
+                f"wavelets out {DIRECTIONS[d]}",
+                "cividis",
+            )
             for d in range(4)
         ]
         for ax, (data, title, cmap) in zip(axes.flat, panels, strict=True):

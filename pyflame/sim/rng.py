@@ -4,7 +4,7 @@
 global row-major index in the tensor, so the same seed gives the same tensor under any layout
 and any number of PEs. The hash is splitmix64's finaliser (Steele, Lea & Flood, 2014) applied to
 `mix(seed) + (index + 1) * golden`, done with wrapping numpy uint64 arithmetic; its 64 bits give
-two 32-bit uniforms, turned into one normal sample with Box-Muller.
+two 24-bit uniforms, turned into one normal sample with Box-Muller.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ import numpy as np
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_MASK32 = np.uint64(0xFFFFFFFF)
-_2_32 = float(2**32)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser (in place on a fresh uint64 array)."""
-    z ^= z >> np.uint64(30)
+    tmp = np.empty_like(z)
+    np.right_shift(z, np.uint64(30), out=tmp)
+    z ^= tmp
     z *= _M1
-    z ^= z >> np.uint64(27)
+    np.right_shift(z, np.uint64(27), out=tmp)
+    z ^= tmp
     z *= _M2
-    z ^= z >> np.uint64(31)
+    np.right_shift(z, np.uint64(31), out=tmp)
+    z ^= tmp
     return z
 
 
@@ -50,10 +52,17 @@ def uniform(seed: int, index: np.ndarray) -> np.ndarray:
 
 
 def normal(seed: int, index: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Standard normal samples, one per index (Box-Muller on the two 32-bit halves)."""
+    """Standard normal samples, one per index: Box-Muller on two 24-bit uniforms taken from the
+    hash (computed in float32, enough for float32 samples; |z| < 5.9)."""
     h = bits(seed, index)
-    u1 = ((h >> np.uint64(32)).astype(np.float64) + 0.5) * (1.0 / _2_32)  # (0, 1)
-    u2 = (h & _MASK32).astype(np.float64) * (1.0 / _2_32)  # [0, 1)
-    z = np.sqrt(-2.0 * np.log(u1))
-    z *= np.cos((2.0 * np.pi) * u2)
-    return z.astype(dtype, copy=False)
+    u1 = (h >> np.uint64(40)).astype(np.float32)
+    u1 += np.float32(0.5)
+    u1 *= np.float32(1.0 / 2**24)  # (0, 1)
+    u2 = (h & np.uint64(0xFFFFFF)).astype(np.float32)
+    u2 *= np.float32(2.0 * np.pi / 2**24)  # [0, 2 pi)
+    np.log(u1, out=u1)
+    u1 *= np.float32(-2.0)
+    np.sqrt(u1, out=u1)
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1.astype(dtype, copy=False)

@@ -1,0 +1,17 @@
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s
+
+// On the 16x16 `small` fabric no grid holds a 4096x4096 matmul: the error says so instead of
+// suggesting a layout.
+
+// CHECK:      model.py:12: error: SRAM overflow: tensor<4096x4096xf32> on a 16x16 grid made at model.py:12 needs 256.0 KiB per PE;
+// CHECK-SAME: the program needs 1280.0 KiB per PE, but each PE has 48.0 KiB of SRAM (44.0 KiB for data on small).
+// CHECK-SAME: No grid on this fabric fits it: split the computation.
+// CHECK-NOT:  pf.MeshLayout
+// CHECK-NOT:  Traceback
+// CHECK:      exit status: 1
+builtin.module attributes {pf.target = {name = "small"}} {
+  func.func @main(%a: tensor<4096x4096xf32>, %b: tensor<4096x4096xf32>) -> tensor<4096x4096xf32> {
+    %0 = flame.matmul %a, %b {layout = #flame.layout<grid [16, 16]>} : (tensor<4096x4096xf32>, tensor<4096x4096xf32>) -> tensor<4096x4096xf32> loc("model.py":12:0)
+    func.return %0 : tensor<4096x4096xf32>
+  }
+}

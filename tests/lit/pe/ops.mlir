@@ -1,0 +1,62 @@
+// RUN: pyflame-opt %s | pyflame-opt | filecheck %s
+// RUN: pyflame-opt %s --print-op-generic | pyflame-opt | filecheck %s
+
+// Every pe op and the !pe.buf type survive a print/parse round trip (custom and generic forms)
+// with their attributes.
+
+// CHECK:       builtin.module attributes {pf.target = {name = "small"}}
+// CHECK-LABEL: func.func @main(%x: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32>
+// CHECK-NEXT:    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<16xf32>
+// CHECK-NEXT:    %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    %c = pe.alloc {name = "c@demo.py:3", pes = array<i64: 0, 0, 2, 2>, offset = 128 : i64} : !pe.buf<16xf32>
+// CHECK-NEXT:    %r1 = pe.alloc {name = "r1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>
+// CHECK-NEXT:    %h = pe.alloc {name = "h", pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
+// CHECK-NEXT:    pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.random_normal %b, %s {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
+// CHECK-NEXT:    pe.fill %c {value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.recv %b {color = 0 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.unary %c, %a {fn = "relu", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.unary %c, %c {fn = "scale", scalar = 2.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.mask_pad %c {layout = !mesh.tensor<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.fill %h {value = 1.000000e+00 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
+// CHECK-NEXT:    %o = pe.host_out %c {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
+// CHECK-NEXT:    func.return %o : tensor<8x8xf32>
+builtin.module attributes {pf.target = {name = "small"}} {
+  func.func @main(%x: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32> {
+    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<16xf32>
+    %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    %c = pe.alloc {name = "c@demo.py:3", pes = array<i64: 0, 0, 2, 2>, offset = 128 : i64} : !pe.buf<16xf32>
+    %r1 = pe.alloc {name = "r1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>
+    %h = pe.alloc {name = "h", pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
+    pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
+    pe.random_normal %b, %s {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
+    pe.fill %c {value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
+    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
+    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
+    pe.recv %b {color = 0 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary %c, %a {fn = "relu", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary %c, %c {fn = "scale", scalar = 2.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
+    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.mask_pad %c {layout = !mesh.tensor<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.exchange %b, %a {color = 1 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.fill %h {value = 1.0 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
+    %o = pe.host_out %c {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
+    func.return %o : tensor<8x8xf32>
+  }
+}

@@ -1,0 +1,285 @@
+"""Compute ops against numpy, and their cycle costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyflame.dialects.mesh import Distribution
+from pyflame.sim import costs, executable
+from pyflame.sim.target import SMALL
+
+RECT = (0, 0, 2, 3)
+N = 12  # elements per PE
+
+
+def _prog(sim, ops, bufs, ins=("a", "b"), out="d", n=N, rect=RECT, out_n=None):
+    """Tiles of host inputs `ins` ([rc, _] layout: PE-distinct data), run `ops`, read `out`."""
+    pes = rect[2] * rect[3]
+    b = sim.Body()
+    for name in bufs:
+        b.alloc(name, rect, n)
+    if out_n is not None:
+        b.alloc(out, rect, out_n)
+    shape = (pes * n,)
+    lay = sim.layout(shape, rect[2:], ("rc",))
+    args = []
+    for name in ins:
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
+            f"{sim.tensor(shape)}, {b.t(name)}"
+        )
+        args.append(f"%{name}_h: {sim.tensor(shape)}")
+    for op in ops:
+        b.op(op.replace("PES", sim.pes(rect)))
+    m = out_n if out_n is not None else n
+    oshape = (pes * m,)
+    olay = sim.layout(oshape, rect[2:], ("rc",))
+    b.op(
+        f"%o = pe.host_out %{out} {{layout = {olay}, pes = {sim.pes(rect)}}} : {b.t(out)} -> "
+        f"{sim.tensor(oshape)}"
+    )
+    return sim.program(b.text(), ", ".join(args), sim.tensor(oshape), f"%o : {sim.tensor(oshape)}")
+
+
+def _tiles(x, n=N):
+    return x.reshape(RECT[2], RECT[3], n)
+
+
+T = "!pe.buf<12xf32>"
+
+
+@pytest.mark.parametrize(
+    "fn,scalar,ref",
+    [
+        ("neg", "", lambda a: -a),
+        ("relu", "", lambda a: np.maximum(a, 0)),
+        ("scale", ", scalar = 2.5 : f64", lambda a: a * np.float32(2.5)),
+    ],
+)
+def test_unary(sim, rng, fn, scalar, ref):
+    text = _prog(
+        sim,
+        [f'pe.unary %d, %a {{fn = "{fn}"{scalar}, pes = PES}} : {T}, {T}'],
+        ["a", "d"],
+        ins=("a",),
+    )
+    a = rng.standard_normal(6 * N).astype(np.float32)
+    (o,), _ = sim.run(text, a)
+    np.testing.assert_array_equal(o, ref(a))
+
+
+@pytest.mark.parametrize(
+    "fn,ref", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)]
+)
+def test_binary(sim, rng, fn, ref):
+    text = _prog(
+        sim, [f'pe.binary %d, %a, %b {{fn = "{fn}", pes = PES}} : {T}, {T}, {T}'], ["a", "b", "d"]
+    )
+    a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
+    (o,), report = sim.run(text, a, b)
+    np.testing.assert_array_equal(o, ref(a, b))
+    # an add of 12 f32: 12 flops, 96 bytes read, 48 written -> max(6, 6, 6) + issue
+    assert report.cycles == 6 + costs.ISSUE_CYCLES
+    assert report.flops == 6 * N
+
+
+def test_in_place_binary_and_copy_and_fill(sim, rng):
+    ops = [
+        f'pe.binary %a, %a, %b {{fn = "add", pes = PES}} : {T}, {T}, {T}',
+        f"pe.copy %d, %a {{pes = PES}} : {T}, {T}",
+        f"pe.fill %a {{value = 3.0 : f64, pes = PES}} : {T}",
+        f'pe.binary %d, %d, %a {{fn = "mul", pes = PES}} : {T}, {T}, {T}',
+    ]
+    text = _prog(sim, ops, ["a", "b", "d"])
+    a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
+    (o,), _ = sim.run(text, a, b)
+    np.testing.assert_array_equal(o, (a + b) * np.float32(3))
+
+
+def test_fill_on_part_of_a_buffer(sim, rng):
+    """An op on a sub-rectangle of its buffer's PEs touches only those PEs."""
+    text = _prog(
+        sim,
+        [f"pe.fill %a {{value = 7.0 : f64, pes = {sim.pes((1, 1, 1, 2))}}} : {T}"],
+        ["a"],
+        ins=("a",),
+        out="a",
+    )
+    a = rng.standard_normal(6 * N).astype(np.float32)
+    (o,), _ = sim.run(text, a)
+    want = _tiles(a.copy())
+    want[1, 1:] = 7
+    np.testing.assert_array_equal(o, want.ravel())
+
+
+@pytest.mark.parametrize(
+    "shape,dims",
+    [((3, 4), (0,)), ((3, 4), (1,)), ((2, 3, 2), (0, 2)), ((12,), (0,)), ((3, 4), (0, 1))],
+)
+def test_reduce(sim, rng, shape, dims):
+    out = int(np.prod([1 if i in dims else n for i, n in enumerate(shape)]))
+    s = ", ".join(map(str, shape))
+    d = ", ".join(map(str, dims))
+    text = _prog(
+        sim,
+        [
+            (
+                f'pe.reduce %d, %a {{kind = "sum", shape = array<i64: {s}>, '
+                f"dims = array<i64: {d}>, pes = PES}} : !pe.buf<{out}xf32>, {T}"
+            )
+        ],
+        ["a"],
+        ins=("a",),
+        out_n=out,
+    )
+    a = rng.standard_normal(6 * N).astype(np.float32)
+    (o,), _ = sim.run(text, a)
+    want = _tiles(a).reshape((2, 3) + shape).sum(axis=tuple(x + 2 for x in dims), keepdims=True)
+    np.testing.assert_allclose(o, want.ravel(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,perm", [((3, 4), (1, 0)), ((2, 3, 2), (2, 0, 1)), ((12,), (0,))])
+def test_transpose(sim, rng, shape, perm):
+    s = ", ".join(map(str, shape))
+    p = ", ".join(map(str, perm))
+    text = _prog(
+        sim,
+        [
+            (
+                f"pe.transpose %d, %a {{shape = array<i64: {s}>, perm = array<i64: {p}>, "
+                f"pes = PES}} : {T}, {T}"
+            )
+        ],
+        ["a", "d"],
+        ins=("a",),
+    )
+    a = rng.standard_normal(6 * N).astype(np.float32)
+    (o,), _ = sim.run(text, a)
+    want = _tiles(a).reshape((2, 3) + shape).transpose((0, 1) + tuple(x + 2 for x in perm))
+    np.testing.assert_array_equal(o, want.reshape(-1))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_matmul_acc(sim, rng, monkeypatch, parallel):
+    if parallel:  # force the multi-threaded path on a small problem
+        monkeypatch.setattr(executable, "PARALLEL_FMACS", 1)
+        monkeypatch.setattr(executable, "_threads", lambda: 2)
+    m, k, n = 3, 4, 2
+    b = sim.Body()
+    for name, size in (("acc", m * n), ("lhs", m * k), ("rhs", k * n)):
+        b.alloc(name, RECT, size)
+    args = []
+    for name, size in (("acc", m * n), ("lhs", m * k), ("rhs", k * n)):
+        shape = (6 * size,)
+        lay = sim.layout(shape, (2, 3), ("rc",))
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(RECT)}}} : "
+            f"{sim.tensor(shape)}, {b.t(name)}"
+        )
+        args.append(f"%{name}_h: {sim.tensor(shape)}")
+    b.op(
+        f"pe.matmul_acc %acc, %lhs, %rhs {{m = {m} : i64, k = {k} : i64, n = {n} : i64, "
+        f"pes = {sim.pes(RECT)}}} : {b.t('acc', 'lhs', 'rhs')}"
+    )
+    lay = sim.layout((6 * m * n,), (2, 3), ("rc",))
+    tt = sim.tensor((6 * m * n,))
+    b.op(f"%o = pe.host_out %acc {{layout = {lay}, pes = {sim.pes(RECT)}}} : {b.t('acc')} -> {tt}")
+    text = sim.program(b.text(), ", ".join(args), tt, f"%o : {tt}")
+    acc, lhs, rhs = (rng.standard_normal(6 * s).astype(np.float32) for s in (m * n, m * k, k * n))
+    (o,), report = sim.run(text, acc, lhs, rhs)
+    want = acc.reshape(6, m, n) + lhs.reshape(6, m, k) @ rhs.reshape(6, k, n)
+    np.testing.assert_allclose(o, want.ravel(), rtol=1e-5, atol=1e-5)
+    assert report.cycles == m * k * n + costs.ISSUE_CYCLES  # one FMAC per cycle
+    assert report.flops == 6 * 2 * m * k * n
+
+
+@pytest.mark.parametrize(
+    "shape,grid,split",
+    [((7, 5), (2, 3), ("r", "c")), ((10, 3), (2, 3), ("rc", "")), ((5, 4), (2, 3), ("c", ""))],
+)
+def test_mask_pad(sim, shape, grid, split):
+    d = Distribution(shape, grid, split)
+    rect = (0, 0) + grid
+    lay = sim.layout(shape, grid, split)
+    b = sim.Body()
+    b.alloc("a", rect, d.local_elems)
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes(rect)}}} : {b.t('a')}")
+    b.op(
+        f"pe.mask_pad %a {{layout = {lay}, value = -5.0 : f64, pes = {sim.pes(rect)}}} : {b.t('a')}"
+    )
+    # read the raw tiles back through a [rc] layout of all the tiles' elements
+    flat = (grid[0] * grid[1] * d.local_elems,)
+    flay = sim.layout(flat, grid, ("rc",))
+    b.op(
+        f"%o = pe.host_out %a {{layout = {flay}, pes = {sim.pes(rect)}}} : {b.t('a')} -> "
+        f"{sim.tensor(flat)}"
+    )
+    text = sim.program(b.text(), "", sim.tensor(flat), f"%o : {sim.tensor(flat)}")
+    (o,), _ = sim.run(text)
+    tiles = o.reshape(grid + tuple(d.block))
+    for r in range(grid[0]):
+        for c in range(grid[1]):
+            for e in np.ndindex(*d.block):
+                g = [d.block_index(k, r, c) * d.block[k] + e[k] for k in range(len(shape))]
+                pad = any(gi >= n for gi, n in zip(g, shape, strict=True))
+                assert tiles[(r, c) + e] == (-5.0 if pad else 1.0)
+
+
+def _randn_program(sim, shape, grid, split):
+    d = Distribution(shape, grid, split)
+    rect = (0, 0) + grid
+    lay = sim.layout(shape, grid, split)
+    b = sim.Body()
+    b.alloc("a", rect, d.local_elems)
+    b.op(f"pe.random_normal %a, %s {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('a')}, i64")
+    tt = sim.tensor(shape)
+    b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('a')} -> {tt}")
+    return sim.plan(sim.program(b.text(), "%s: i64", tt, f"%o : {tt}"))
+
+
+def test_random_normal_is_layout_independent(sim):
+    shape = (37, 29)
+    exes = [
+        _randn_program(sim, shape, g, s)
+        for g, s in [
+            ((1, 1), ("", "")),
+            ((3, 2), ("r", "c")),
+            ((2, 4), ("c", "r")),
+            ((2, 2), ("rc", "")),
+            ((2, 3), ("", "c")),
+        ]
+    ]
+    outs = [exe.run([42])[0][0] for exe in exes]
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+    other = exes[1].run([43])[0][0]
+    assert not np.allclose(other, outs[0])
+    z = exes[0].run([7])[0][0]
+    assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+    again = exes[2].run([42])[0][0]
+    np.testing.assert_array_equal(again, outs[0])  # the same seed: the same values
+
+
+def test_random_normal_statistics():
+    from pyflame.sim import rng
+
+    z = rng.normal(123, np.arange(200_000))
+    assert z.dtype == np.float32
+    assert abs(float(z.mean())) < 0.01
+    assert abs(float(z.std()) - 1) < 0.01
+    assert abs(float(np.mean(z.astype(np.float64) ** 4)) - 3) < 0.1
+    # independent streams for neighbouring seeds and indices
+    w = rng.normal(124, np.arange(200_000))
+    assert abs(np.corrcoef(z, w)[0, 1]) < 0.01
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.01
+
+
+def test_cost_table():
+    t = SMALL
+    cyc, flops = costs.op_cycles(t, "matmul_acc", 4, 5, 6)
+    assert cyc == 120 + costs.ISSUE_CYCLES and flops == 240
+    assert costs.op_cycles(t, "fill", 16)[0] == 8 + costs.ISSUE_CYCLES
+    assert costs.op_cycles(t, "copy", 16)[0] == 8 + costs.ISSUE_CYCLES
+    assert list(costs.op_cycles(t, "mask_pad", np.array([0, 8]))[0]) == [2, 6]
+    assert costs.stream_cycles(t, 10) == 10

@@ -1,0 +1,395 @@
+"""Routes, sends and receives: data, timing, and the errors a broken program gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyflame.errors import (
+    ColorAllocationError,
+    CompileError,
+    DeadlockError,
+    RoutingError,
+    SRAMFault,
+)
+from pyflame.sim.target import SMALL
+
+
+def _io(sim, b, name, rect, n, out=None):
+    """host_in of PE-distinct data ([rc] layout) into buffer `name` (or host_out into `out`)."""
+    shape = (rect[2] * rect[3] * n,)
+    lay = sim.layout(shape, rect[2:], ("rc",))
+    tt = sim.tensor(shape)
+    if out is None:
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
+            f"{tt}, {b.t(name)}"
+        )
+        return f"%{name}_h: {tt}"
+    b.op(
+        f"%{out} = pe.host_out %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t(name)} "
+        f"-> {tt}"
+    )
+    return tt
+
+
+def send(sim, name, color, rect, t):
+    return f"pe.send %{name} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {t}"
+
+
+def recv(sim, name, color, rect, t, acc=False, loc=""):
+    a = "accumulate, " if acc else ""
+    return f"pe.recv %{name} {{{a}color = {color} : i64, pes = {sim.pes(rect)}}} : {t}{loc}"
+
+
+def test_row_broadcast(sim, rng):
+    """PE column 1 multicasts along every row; every PE (itself included) receives."""
+    R, C, n = 3, 4, 5
+    full = (0, 0, R, C)
+    b = sim.Body()
+    b.alloc("a", full, n)
+    b.alloc("w", full, n)
+    arg = _io(sim, b, "a", full, n)
+    for r in sim.row_broadcast_routes(0, R, C):
+        b.op(r)
+    b.op(send(sim, "a", 0, (0, 1, R, 1), b.t("a")))
+    b.op(recv(sim, "w", 0, full, b.t("w")))
+    tt = _io(sim, b, "w", full, n, out="o")
+    (o,), report = sim.run(
+        sim.program(b.text(), arg, tt, f"%o : {tt}"),
+        x := rng.standard_normal(R * C * n).astype(np.float32),
+    )
+    tiles = x.reshape(R, C, n)
+    np.testing.assert_array_equal(o.reshape(R, C, n), np.broadcast_to(tiles[:, 1:2], (R, C, n)))
+    # timing: the farthest PE is 2 hops away (col 3): ramp + 2 hops + n wavelets + ramp
+    assert report.cycles == 2 + 2 + n + 2
+    # link counters: from col 1 east (to 2) and west (to 0), and from col 2 east (to 3)
+    w = report.wavelets
+    assert w[:, 1, 2].tolist() == [n] * R and w[:, 1, 3].tolist() == [n] * R
+    assert w[:, 2, 2].tolist() == [n] * R and w[:, 0].sum() == 0 and w[:, 3].sum() == 0
+
+
+def test_point_to_point_timing(sim):
+    """One send of w wavelets to the east neighbour: the receiver finishes at
+    ramp + hop + w + ramp; the sender after streaming w wavelets."""
+    w = 40
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    report = sim.plan(sim.program(b.text())).report
+    assert report.cycles == 2 + 1 + w + 2
+    assert report.busy_cycles[0, 0] == w
+    assert report.wavelets[0, 0, 2] == w and report.wavelets.sum() == w
+
+
+def test_east_shift_chain_with_accumulate(sim, rng):
+    """A running sum along each row: PE col j adds what col j-1 sends, then passes it on."""
+    R, C, n = 2, 4, 3
+    full = (0, 0, R, C)
+    b = sim.Body()
+    b.alloc("a", full, n)
+    arg = _io(sim, b, "a", full, n)
+    b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
+    for j in range(C - 1):
+        b.op(send(sim, "a", 0, (0, j, R, 1), b.t("a")))
+        b.op(recv(sim, "a", 0, (0, j + 1, R, 1), b.t("a"), acc=True))
+    tt = _io(sim, b, "a", full, n, out="o")
+    x = rng.standard_normal(R * C * n).astype(np.float32)
+    exe = sim.plan(sim.program(b.text(), arg, tt, f"%o : {tt}"))
+    (o,), report = exe.run([x])
+    np.testing.assert_allclose(o.reshape(R, C, n), np.cumsum(x.reshape(R, C, n), axis=1), rtol=1e-6)
+    # each step waits for the previous: latency adds up along the chain
+    one = 2 + 1 + n + 2
+    assert report.cycles >= (C - 1) * one
+    assert report.flops == (C - 1) * R * n
+
+
+def test_shift_all_pes_at_once(sim, rng):
+    """Every PE sends east at once, every PE but col 0 receives (one send op, one recv op)."""
+    R, C, n = 2, 3, 4
+    full = (0, 0, R, C)
+    b = sim.Body()
+    b.alloc("a", full, n)
+    b.alloc("w", full, n)
+    arg = _io(sim, b, "a", full, n)
+    b.op(f"pe.fill %w {{value = 0.0 : f64, pes = {sim.pes(full)}}} : {b.t('w')}")
+    b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, R, C - 1), b.t("a")))
+    b.op(recv(sim, "w", 0, (0, 1, R, C - 1), b.t("w")))
+    tt = _io(sim, b, "w", full, n, out="o")
+    x = rng.standard_normal(R * C * n).astype(np.float32)
+    (o,), _ = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
+    want = np.zeros((R, C, n), np.float32)
+    want[:, 1:] = x.reshape(R, C, n)[:, :-1]
+    np.testing.assert_array_equal(o.reshape(R, C, n), want)
+
+
+def test_message_is_a_snapshot_at_send_time(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 2)
+    b.alloc("w", (0, 0, 1, 2), 2)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 2))}}} : {b.t('a')}")
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(f"pe.fill %a {{value = 2.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
+    b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
+    tt = _io(sim, b, "w", (0, 0, 1, 2), 2, out="o")
+    (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
+    assert o.tolist() == [0, 0, 1, 1]
+
+
+def test_two_messages_queue_in_order(sim):
+    """Two sends to one PE before it receives: its receives take them oldest first."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 1)
+    b.alloc("w", (0, 0, 1, 2), 1)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    for v in (1.0, 2.0):
+        b.op(f"pe.fill %a {{value = {v} : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
+        b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
+    b.op(f"pe.copy %a, %w {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('a', 'w')}")
+    b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
+    b.op(
+        f'pe.binary %w, %w, %a {{fn = "sub", pes = {sim.pes((0, 1, 1, 1))}}} : {b.t("w", "w", "a")}'
+    )
+    tt = _io(sim, b, "w", (0, 0, 1, 2), 1, out="o")
+    (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
+    assert o[1] == 1.0  # second (2.0) minus first (1.0)
+
+
+# --------------------------------------------------------------------------- contention
+
+
+def _converge(sim, both: bool, w: int = 64):
+    """PE (0,0) sends east through (0,1) to (0,2); optionally (0,1) sends to (0,2) too."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 3), w)
+    b.op(sim.route(0, (0, 0, 1, 2), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["east"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    if both:
+        b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
+    if both:
+        b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
+    return sim.plan(sim.program(b.text())).report
+
+
+def test_contention_serialises_a_shared_link(sim):
+    w = 64
+    one, two = _converge(sim, False, w), _converge(sim, True, w)
+    assert one.cycles == 2 + 2 + w + 2
+    assert two.cycles >= one.cycles + w  # the second message waits for the shared link
+    assert two.wavelets[0, 1, 2] == 2 * w
+
+
+def test_sources_of_one_send_share_a_link(sim):
+    """Both PEs of one send op go through link (0,1)->east: they serialise too."""
+    w = 32
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 3), w)
+    b.op(sim.route(0, (0, 0, 1, 2), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["east"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 2), b.t("a")))
+    b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
+    report = sim.plan(sim.program(b.text())).report
+    assert report.cycles >= 2 * w + 4
+    assert report.wavelets[0, 1, 2] == 2 * w
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_recv_without_send_deadlocks(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 2, 2), 4)
+    b.op(recv(sim, "a", 3, (1, 0, 1, 1), b.t("a"), loc=' loc("model.py":12:3)'))
+    with pytest.raises(DeadlockError) as e:
+        sim.plan(sim.program(b.text()))
+    assert e.value.waiting == [((1, 0), 3)]
+    msg = str(e.value)
+    assert "PE (1, 0)" in msg and "color 3" in msg and "model.py:12" in msg
+
+
+def test_two_pes_receiving_before_sending_deadlock(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(sim.route(1, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(1, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(recv(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 1, (0, 1, 1, 1), b.t("a")))
+    b.op(send(sim, "a", 1, (0, 0, 1, 1), b.t("a")))
+    b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    with pytest.raises(DeadlockError) as e:
+        sim.plan(sim.program(b.text()))
+    assert sorted(e.value.waiting) == [((0, 0), 0), ((0, 1), 1)]
+    assert "PE (0, 0)" in str(e.value) and "PE (0, 1)" in str(e.value)
+
+
+def test_same_program_in_a_working_order(sim):
+    """Swapping one PE's send and receive breaks the cycle."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(sim.route(1, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(1, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(recv(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 1, (0, 1, 1, 1), b.t("a")))
+    b.op(send(sim, "a", 1, (0, 0, 1, 1), b.t("a")))
+    report = sim.plan(sim.program(b.text())).report
+    assert report.cycles == 2 * (2 + 1 + 4 + 2)
+
+
+def test_route_leaving_the_fabric(sim):
+    edge = SMALL.fabric_cols - 1
+    b = sim.Body()
+    b.alloc("a", (0, edge, 1, 1), 4)
+    b.op(sim.route(0, (0, edge, 1, 1), "ramp", ["east"]))
+    b.op(send(sim, "a", 0, (0, edge, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError, match=rf"leaves the fabric.*PE \(0, {edge}\)"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_route_leaving_the_programs_pes(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 0, 1, 2), "ramp", ["east"]))
+    b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError, match=r"color 0.*PE \(0, 2\)"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_missing_rule(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(2, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(send(sim, "a", 2, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 2, (0, 1, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError) as e:
+        sim.plan(sim.program(b.text()))
+    msg = str(e.value)
+    assert "no route" in msg and "color 2" in msg and "PE (0, 1)" in msg and "PE (0, 0)" in msg
+
+
+def test_send_with_no_route_at_all(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 1), 4)
+    b.op(send(sim, "a", 5, (0, 0, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError, match="no route is set for color 5"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_routing_loop(sim):
+    """A ring around a 2x2 square: the wavelet comes back to where it started."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 2, 2), 1)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["south"]))
+    b.op(sim.route(0, (1, 1, 1, 1), "north", ["west"]))
+    b.op(sim.route(0, (1, 0, 1, 1), "east", ["north"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "south", ["east"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError, match="routing loop on color 0"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_size_mismatch(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.alloc("w", (0, 0, 1, 2), 3)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
+    with pytest.raises(RoutingError, match=r"PE \(0, 1\).*4 wavelets.*PE \(0, 0\).*3 elements"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_message_never_received(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    with pytest.raises(RoutingError, match=r"color 0 from PE \(0, 0\).*never received"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_color_beyond_the_target(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 1), 4)
+    b.op(sim.route(SMALL.num_colors, (0, 0, 1, 1), "ramp", ["ramp"]))
+    with pytest.raises(ColorAllocationError, match="allocate-colors"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_sram_fault(sim):
+    b = sim.Body()
+    b.alloc("big", (0, 0, 2, 2), 16, offset=49152 - 32)
+    with pytest.raises(SRAMFault) as e:
+        sim.plan(sim.program(b.text()))
+    msg = str(e.value)
+    assert "'big'" in msg and "49152" in msg and "49184" in msg and "rows 0..1" in msg
+
+
+def test_buffer_outside_the_fabric(sim):
+    b = sim.Body()
+    b.alloc("far", (0, SMALL.fabric_cols - 1, 1, 2), 4)
+    with pytest.raises(SRAMFault, match="'far'.*outside"):
+        sim.plan(sim.program(b.text()))
+
+
+def test_missing_offset(sim):
+    text = sim.program(
+        '    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>'
+    )
+    with pytest.raises(CompileError, match="allocate-sram"):
+        sim.plan(text)
+
+
+def test_route_switch_costs_cycles(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 0, 1, 2), "ramp", ["east"]))  # first setting: free
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))  # unchanged: free
+    report = sim.plan(sim.program(b.text())).report
+    assert report.cycles == 0
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["ramp"]))  # a change on (0, 1)
+    report = sim.plan(sim.program(b.text())).report
+    assert report.cycles == SMALL.route_switch_cycles
+    assert report.busy_cycles.tolist() == [[0, SMALL.route_switch_cycles]]
+
+
+def test_route_change_between_sends(sim, rng):
+    """Routes take effect in program order: the same send goes elsewhere after a change."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 3), 2)
+    b.alloc("w", (0, 0, 1, 3), 2)
+    b.op(f"pe.fill %w {{value = 0.0 : f64, pes = {sim.pes((0, 0, 1, 3))}}} : {b.t('w')}")
+    b.op(f"pe.fill %a {{value = 5.0 : f64, pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('a')}")
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    b.op(recv(sim, "w", 0, (0, 2, 1, 1), b.t("w")))
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    b.op(recv(sim, "w", 0, (0, 0, 1, 1), b.t("w")))
+    tt = _io(sim, b, "w", (0, 0, 1, 3), 2, out="o")
+    (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
+    assert o.tolist() == [5, 5, 0, 0, 5, 5]

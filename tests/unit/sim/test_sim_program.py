@@ -1,0 +1,127 @@
+"""Whole programs: SUMMA, determinism, the Report, and the run-time speed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from pyflame.sim import executable
+from pyflame.sim.report import Report
+
+
+@pytest.mark.parametrize("g,t", [(1, 4), (2, 3), (4, 5)])
+def test_summa(sim, rng, g, t):
+    n = g * t
+    exe = sim.plan(sim.summa(g, t))
+    x, y = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+    (o,), report = exe.run([x, y])
+    np.testing.assert_allclose(o, x @ y, rtol=1e-4, atol=1e-4)
+    assert report.flops == 2 * n**3
+    assert report.cycles >= g * t**3  # g steps of t^3 FMACs on every PE
+    assert report.pes_used == g * g
+
+
+def test_summa_on_threads(sim, rng, monkeypatch):
+    monkeypatch.setattr(executable, "PARALLEL_FMACS", 1)
+    monkeypatch.setattr(executable, "_threads", lambda: 3)
+    exe = sim.plan(sim.summa(4, 3))
+    x, y = (rng.standard_normal((12, 12)).astype(np.float32) for _ in range(2))
+    (o,), _ = exe.run([x, y])
+    np.testing.assert_allclose(o, x @ y, rtol=1e-4, atol=1e-4)
+
+
+def test_determinism(sim, rng):
+    text = sim.summa(4, 4)
+    a, b = sim.plan(text), sim.plan(text)
+    assert a.report.cycles == b.report.cycles
+    np.testing.assert_array_equal(a.report.busy_cycles, b.report.busy_cycles)
+    np.testing.assert_array_equal(a.report.wavelets, b.report.wavelets)
+    x, y = (rng.standard_normal((16, 16)).astype(np.float32) for _ in range(2))
+    (o1,), r1 = a.run([x, y])
+    (o2,), r2 = a.run([x, y])
+    np.testing.assert_array_equal(o1, o2)
+    assert r1 is r2 is a.report  # timing is data-independent: one report per executable
+
+
+def test_report_outputs(sim, tmp_path):
+    exe = sim.plan(sim.summa(4, 4))
+    report = exe.report
+    assert isinstance(report, Report)
+    assert report.target == "small"
+    assert report.seconds == pytest.approx(report.cycles / 850e6)
+    assert report.busy_cycles.shape == (4, 4) and report.busy_cycles.dtype == np.int64
+    assert report.sram_peak_bytes.shape == (4, 4)
+    assert int(report.sram_peak_bytes.max()) == 5 * 16 * 4
+    assert report.wavelets.shape == (4, 4, 4)
+    assert 0 < report.utilisation <= 1
+    pe_rc, direction, count = report.busiest_link()
+    assert (
+        count
+        == report.wavelets.max()
+        == report.wavelets[pe_rc][("north", "south", "east", "west").index(direction)]
+    )
+    text = report.summary()
+    for word in (
+        "cycles",
+        "seconds",
+        "io cycles",
+        "PEs used",
+        "utilisation",
+        "SRAM peak",
+        "busiest link",
+    ):
+        assert word in text
+    data = json.loads(report.to_json())
+    assert data["cycles"] == report.cycles and data["flops"] == report.flops
+    assert np.array_equal(np.array(data["wavelets"]), report.wavelets)
+    assert np.array_equal(np.array(data["busy_cycles"]), report.busy_cycles)
+    path = report.plot(tmp_path / "report.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_of_a_program_without_messages(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 1), 4)
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
+    report = sim.plan(sim.program(b.text())).report
+    assert report.busiest_link() is None
+    assert "none" in report.summary()
+    json.loads(report.to_json())
+
+
+def test_execution_order_follows_program_order_where_possible(sim):
+    """A receive waiting on a later send does not hold back ops on other PEs."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(f"pe.recv %a {{color = 0 : i64, pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('a')}")
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
+    b.op(f"pe.send %a {{color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
+    exe = sim.plan(sim.program(b.text()))
+    kinds = [w.split()[0] for w in exe.order if not w.startswith("pe.route")]
+    assert kinds == ["pe.fill", "pe.send", "pe.recv"]
+
+
+@pytest.mark.slow
+def test_summa_32x32_runs_close_to_numpy(sim, rng):
+    """1024^3 SUMMA on 32x32 PEs: the run must stay well under 10x numpy's a @ b."""
+    exe = sim.plan(sim.summa(32, 32))
+    x, y = (rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(2))
+    (o,), _ = exe.run([x, y])
+    np.testing.assert_allclose(o, x @ y, rtol=1e-3, atol=1e-3)
+
+    def best(f, k=5):
+        times = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    ratio = best(lambda: exe.run([x, y])) / best(lambda: x @ y)
+    assert ratio < 10, f"simulation is {ratio:.1f}x numpy"
