@@ -3,7 +3,8 @@
 // Virtual channels (any numbers) become the target's colors, first use first. A channel's life
 // runs from its first to its last op (routes, sends, receives); one that starts after another
 // ended reuses its color. Here 7 and 9 overlap (colors 0 and 1); 12 starts after both ended and
-// takes color 0 again, though the target has only 2 colors.
+// takes color 0 again, though the target has only 2 colors; so does the exchange channel 3,
+// which starts after 12 ended.
 
 // CHECK-LABEL: func.func @main
 // CHECK:         pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
@@ -18,7 +19,7 @@
 // CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, accumulate, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64
+// CHECK-NEXT:    pe.exchange %b, %a {color = 0 : i64, src_layout
 builtin.module attributes {pf.target = {name = "small", num_colors = 2 : i64}} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
