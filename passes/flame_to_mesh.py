@@ -404,10 +404,16 @@ def check_supported(fn: func.FuncOp) -> None:
                 break
     for arg in fn.body.block.args:
         if isinstance(arg.type, TensorType) and str(arg.type.element_type) not in SUPPORTED_ELEMENTS:
-            problems.append(f"input {arg.type}: only f32 tensors run on the mesh yet")
+            loc = arg.location
+            where = f"{loc.filename.data}:{loc.line.data}" if isinstance(loc, FileLineColLoc) else ""
+            problems.append(
+                f"{where or 'unknown location'}: input {arg.type}: only f32 tensors run on the "
+                "mesh yet"
+            )
     if problems:
         raise UnsupportedOpsError(
-            f"{len(problems)} op(s) cannot be lowered:\n  " + "\n  ".join(problems)
+            f"PyFlame cannot lower {len(problems)} part(s) of this program:\n  "
+            + "\n  ".join(problems)
         )
 
 

@@ -180,3 +180,37 @@ def test_report_fields():
     assert report.wavelets.sum() > 0
     assert "cycles" in report.summary()
     assert '"cycles"' in report.to_json()
+
+
+def test_every_op_that_cannot_be_lowered_is_reported_at_once():
+    x = pf.from_numpy(np.arange(6, dtype=np.int32).reshape(2, 3))
+    y = x + x  # first unsupported op
+    z = y * x  # second unsupported op
+    with pytest.raises(pf.CompileError) as err:
+        pf.eval(z)
+    message = str(err.value)
+    assert "cannot lower 3 part(s)" in message  # both ops and the int32 input
+    assert "'flame.add'" in message and "'flame.mul'" in message
+    assert message.count("test_end_to_end.py") == 3
+
+
+def test_guide_4096_matmul_runs_on_the_suggested_grid():
+    """The SRAM error's suggestion is a layout under which the same program runs, and is right."""
+    import re
+
+    def program(layout):
+        pf.manual_seed(3)
+        x = pf.randn([4096, 4096], layout=layout)
+        y = pf.randn([4096, 4096], layout=layout)
+        return x, y, x @ y
+
+    with pf.target(pf.sim.WSE2):
+        with pytest.raises(pf.SRAMOverflowError) as err:
+            pf.eval(program(pf.MeshLayout.grid(16, 16))[2])
+        rows, cols = map(int, re.findall(r"\d+", err.value.suggestion))
+        x, y, z = program(pf.MeshLayout.grid(rows, cols))
+        pf.eval(z)
+        assert pf.last_report().sram_peak_bytes.max() <= pf.sim.WSE2.usable_sram_bytes
+        # x and y come back from their seeds, identical to the values z was computed from
+        expected = x.numpy().astype(np.float64) @ y.numpy().astype(np.float64)
+    np.testing.assert_allclose(z.numpy(), expected, rtol=1e-3, atol=2e-3)
