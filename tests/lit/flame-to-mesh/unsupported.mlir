@@ -1,17 +1,19 @@
 // RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s
 
 // Ops the mesh cannot run are reported together, one line each with the user's line, before
-// anything is lowered: non-f32 tensors (ops and inputs) and ops with no lowering.
+// anything is lowered: non-f32 tensors (ops and inputs, used or not) and ops with no
+// lowering.
 
-// CHECK:      unsupported.mlir: error: 4 op(s) cannot be lowered:
+// CHECK:      unsupported.mlir: error: PyFlame cannot lower 5 part(s) of this program:
 // CHECK-NEXT:   net.py:3: 'flame.add' on tensor<4x4xi32>: only f32 tensors run on the mesh yet
 // CHECK-NEXT:   net.py:4: 'flame.relu' on tensor<4x4xi32>: only f32 tensors run on the mesh yet
 // CHECK-NEXT:   net.py:6: 'arith.constant' has no lowering to the mesh
-// CHECK-NEXT:   input tensor<4x4xi32>: only f32 tensors run on the mesh yet
+// CHECK-NEXT:   net.py:1: input tensor<4x4xi32>: only f32 tensors run on the mesh yet
+// CHECK-NEXT:   unknown location: input tensor<2xi32>: only f32 tensors run on the mesh yet
 // CHECK-NOT:  Traceback
 // CHECK-NOT:  mesh.
 // CHECK:      exit status: 1
-func.func @main(%a: tensor<4x4xi32>, %b: tensor<4x4xf32>) -> tensor<4x4xi32> {
+func.func @main(%a: tensor<4x4xi32> loc("net.py":1:0), %b: tensor<4x4xf32>, %d: tensor<2xi32>) -> tensor<4x4xi32> {
   %0 = flame.add %a, %a : (tensor<4x4xi32>, tensor<4x4xi32>) -> tensor<4x4xi32> loc("net.py":3:0)
   %1 = flame.relu %0 : tensor<4x4xi32> -> tensor<4x4xi32> loc("net.py":4:0)
   %2 = flame.relu %b : tensor<4x4xf32> -> tensor<4x4xf32> loc("net.py":5:0)
