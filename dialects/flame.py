@@ -72,6 +72,7 @@ class LayoutAttr(ParametrizedAttribute):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
+            start = parser.pos
             kind = parser.parse_identifier("layout kind")
             sizes: list[int] = []
             if parser.parse_optional_punctuation("[") is not None:
@@ -79,7 +80,22 @@ class LayoutAttr(ParametrizedAttribute):
                 while parser.parse_optional_punctuation(",") is not None:
                     sizes.append(parser.parse_integer())
                 parser.parse_punctuation("]")
-        return (StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
+            params = (StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
+            problem = cls.problem(kind, sizes)
+            if problem:
+                parser.raise_error(problem, start, parser.pos)
+        return params
+
+    @staticmethod
+    def problem(kind: str, sizes: Sequence[int]) -> str | None:
+        """What is wrong with these parameters, or None."""
+        if kind not in LAYOUT_KINDS:
+            return f"unknown layout kind '{kind}' (one of {sorted(LAYOUT_KINDS)})"
+        if len(sizes) != LAYOUT_KINDS[kind]:
+            return f"layout '{kind}' takes {LAYOUT_KINDS[kind]} sizes, got {len(sizes)}"
+        if any(s < 1 for s in sizes):
+            return f"layout '{kind}' sizes must be positive"
+        return None
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -88,15 +104,9 @@ class LayoutAttr(ParametrizedAttribute):
                 printer.print_string(" [" + ", ".join(str(s.data) for s in self.sizes) + "]")
 
     def verify(self) -> None:
-        kind = self.kind.data
-        if kind not in LAYOUT_KINDS:
-            raise VerifyException(f"unknown layout kind '{kind}' (one of {sorted(LAYOUT_KINDS)})")
-        if len(self.sizes.data) != LAYOUT_KINDS[kind]:
-            raise VerifyException(
-                f"layout '{kind}' takes {LAYOUT_KINDS[kind]} sizes, got {len(self.sizes.data)}"
-            )
-        if any(s.data < 1 for s in self.sizes.data):
-            raise VerifyException(f"layout '{kind}' sizes must be positive")
+        problem = self.problem(self.kind.data, self.size_tuple)
+        if problem:
+            raise VerifyException(problem)
 
     @property
     def size_tuple(self) -> tuple[int, ...]:
@@ -140,7 +150,9 @@ class FlameOp(IRDLOperation):
         elems = {v.type.element_type for v in values}  # type: ignore[attr-defined]
         elems.add(self.result.type.element_type)  # type: ignore[attr-defined]
         if len(elems) != 1:
-            raise VerifyException(f"'{self.name}' needs one element type, got {elems}")
+            raise VerifyException(
+                f"'{self.name}' needs one element type, got {sorted(map(str, elems))}"
+            )
 
 
 # --------------------------------------------------------------------------- creation

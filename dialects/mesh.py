@@ -100,6 +100,11 @@ class Distribution:
             return row * self.grid[1] + col
         return row * 0
 
+    def __str__(self) -> str:
+        shape = "x".join(map(str, self.shape)) or "scalar"
+        split = ", ".join(a or "_" for a in self.split)
+        return f"{shape} on {self.grid[0]}x{self.grid[1]} split [{split}]"
+
     def with_(self, **changes) -> Distribution:
         fields = {"shape": self.shape, "grid": self.grid, "split": self.split}
         fields.update(changes)
@@ -154,7 +159,10 @@ class MeshTensorType(ParametrizedAttribute, TypeAttribute):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
+            start = parser.pos
             shape, elem = parser.parse_ranked_shape()
+            if any(n < 0 for n in shape):
+                parser.raise_error("mesh tensors have static shapes (no '?')", start, parser.pos)
             parser.parse_keyword("on")
             grid = parser.parse_dimension_list()
             if len(grid) != 2:
@@ -163,7 +171,11 @@ class MeshTensorType(ParametrizedAttribute, TypeAttribute):
             split = parser.parse_comma_separated_list(
                 parser.Delimiter.SQUARE, lambda: parser.parse_identifier("split axis")
             )
-        split = ["" if s == "_" else s for s in split]
+            split = ["" if s == "_" else s for s in split]
+            try:
+                Distribution(tuple(shape), (grid[0], grid[1]), tuple(split)).check()
+            except VerifyException as err:
+                parser.raise_error(str(err), start, parser.pos)
         return (
             ArrayAttr([IntAttr(n) for n in shape]),
             elem,

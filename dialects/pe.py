@@ -11,9 +11,11 @@ write whole buffers (one DSD each).
 
 Network: `pe.route` configures, on every router of its rectangle, where wavelets of `color`
 arriving from port `from` go (`to`: any of north, south, east, west, ramp). `pe.send` streams a
-buffer from every PE of its rectangle into its router on `color`; `pe.recv` on a PE takes the
-next message delivered to its ramp on `color` (`accumulate` adds it into the buffer instead of
-overwriting). `pe.exchange` is a compiler-planned all-to-all between two block distributions
+buffer from every PE of its rectangle into its router on `color`; `pe.recv` takes, on every PE of its
+rectangle, the next message delivered to that PE's ramp on `color` (`accumulate` adds it into
+the buffer instead of overwriting); the whole rectangle waits until each of its PEs has its
+message, so a pipelined chain is written as one recv per step. A message is the sender's whole
+buffer at send time and must be exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between two block distributions
 whose messages follow dimension-ordered (X then Y) routes on its color. Host I/O enters at the
 west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
 
@@ -78,9 +80,13 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
+            start = parser.pos
             shape, elem = parser.parse_ranked_shape()
-        if len(shape) != 1:
-            parser.raise_error("a pe buffer is one-dimensional: !pe.buf<SIZExTYPE>")
+            if len(shape) != 1 or shape[0] < 0:
+                parser.raise_error(
+                    "a pe buffer is one-dimensional and static: !pe.buf<SIZExTYPE>",
+                    start, parser.pos,
+                )
         return (IntAttr(shape[0]), elem)
 
     def print_parameters(self, printer: Printer) -> None:
@@ -119,6 +125,21 @@ def rect_contains(outer: Sequence[int], inner: Sequence[int]) -> bool:
     return r0 <= s0 and c0 <= d0 and s0 + sr <= r0 + nr and d0 + sc <= c0 + nc
 
 
+def check_layout(op: PEOp, layout: MeshTensorType, buffer: SSAValue) -> None:
+    """A tile layout must span exactly the op's PEs, and its tile must fit the buffer."""
+    d = layout.dist
+    rect = op.rect
+    _expect(
+        tuple(d.grid) == (rect[2], rect[3]),
+        f"'{op.name}' layout grid {d.grid[0]}x{d.grid[1]} does not match its PEs {list(rect)}",
+    )
+    _expect(
+        buf_of(buffer).size.data >= d.local_elems,
+        f"'{op.name}' buffer holds {buf_of(buffer).size.data} elements, its tile "
+        f"{d.local_elems}",
+    )
+
+
 class PEOp(IRDLOperation):
     """Base: the rectangle of PEs that executes the op."""
 
@@ -138,7 +159,7 @@ class PEOp(IRDLOperation):
                 _expect(
                     rect_contains(owner.rect, rect),
                     f"'{self.name}' runs on PEs {list(rect)} outside buffer "
-                    f"'{owner.buffer_name}' (allocated on {list(owner.rect)})",
+                    f"'{owner.buffer_name.data}' (allocated on {list(owner.rect)})",
                 )
 
     def verify_(self) -> None:
@@ -162,7 +183,9 @@ class AllocOp(PEOp):
     def verify_(self) -> None:
         self._check_rect()
         if self.offset is not None:
-            _expect(self.byte_offset >= 0, "offset must not be negative")  # type: ignore[operator]
+            offset = self.byte_offset
+            _expect(offset >= 0, "offset must not be negative")  # type: ignore[operator]
+            _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")  # type: ignore[operator]
 
 
 @irdl_op_definition
@@ -177,9 +200,9 @@ class HostInOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        d = self.layout.dist
-        _expect(tuple(self.input.type.get_shape()) == d.shape, "host_in shape mismatch")
-        _expect(buf_of(self.buffer).size.data >= d.local_elems, "host_in buffer too small")
+        _expect(tuple(self.input.type.get_shape()) == self.layout.dist.shape,
+                "host_in shape mismatch")
+        check_layout(self, self.layout, self.buffer)
 
 
 @irdl_op_definition
@@ -194,9 +217,9 @@ class HostOutOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        d = self.layout.dist
-        _expect(tuple(self.result.type.get_shape()) == d.shape, "host_out shape mismatch")
-        _expect(buf_of(self.buffer).size.data >= d.local_elems, "host_out buffer too small")
+        _expect(tuple(self.result.type.get_shape()) == self.layout.dist.shape,
+                "host_out shape mismatch")
+        check_layout(self, self.layout, self.buffer)
 
 
 @irdl_op_definition
@@ -217,6 +240,10 @@ class RandomNormalOp(PEOp):
     layout = attr_def(MeshTensorType)
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
 
+    def verify_(self) -> None:
+        super().verify_()
+        check_layout(self, self.layout, self.buffer)
+
 
 @irdl_op_definition
 class UnaryOp(PEOp):
@@ -230,6 +257,8 @@ class UnaryOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
+        _expect((self.fn.data == "scale") == (self.scalar is not None),
+                "'scale' (and only it) takes a scalar")
         _expect(buf_of(self.dst).size == buf_of(self.src).size, "unary buffers differ in size")
 
 
@@ -260,6 +289,10 @@ class MaskPadOp(PEOp):
     layout = attr_def(MeshTensorType)
     value = attr_def(FloatAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        check_layout(self, self.layout, self.buffer)
 
 
 def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
@@ -414,6 +447,7 @@ class ExchangeOp(_ChannelOp):
 
     def verify_(self) -> None:
         self._check_rect()
+        _expect(self.color_id >= 0, "color must not be negative")
         _expect(self.src_layout.dist.shape == self.dst_layout.dist.shape,
                 "exchange layouts differ in shape")
         _expect(buf_of(self.src).size.data >= self.src_layout.dist.local_elems,

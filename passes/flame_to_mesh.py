@@ -44,7 +44,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of, is_local_reshape
-from pyflame.errors import UnsupportedOpsError
+from pyflame.errors import CompileError, UnsupportedOpsError
 from pyflame.passes.layouts import default_layout, elem_bytes_of, layout_to_dist
 from pyflame.sim.target import Target
 
@@ -260,10 +260,9 @@ def matmul_grid(
     for d in (a, b):
         if d is not None and d.split == ("r", "c") and d.grid[0] == d.grid[1]:
             return d.grid[0]
-    for d in (a, b):
-        if d is not None and d.grid != (1, 1):
-            return min(d.grid)
-    sides = [1]
+    # otherwise a square grid with about as many PEs as a partitioned operand, and at least
+    # what the sizes need by default
+    sides = [1] + [math.isqrt(d.grid[0] * d.grid[1]) for d in (a, b) if d is not None]
     shapes = (flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs), flame.tensor_shape(op.result))
     for shape in shapes:
         layout = default_layout(shape, 4, lw.target)
@@ -376,6 +375,8 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
             continue
         for use in leaf.uses:
             user = use.operation
+            if isinstance(user, flame.MatmulOp):
+                continue  # SUMMA places its operands itself
             neighbours = [user.results[0]] if user.results else []
             if isinstance(user, flame._BinaryOp) and not isinstance(user, flame.MatmulOp):
                 neighbours += [o for o in user.operands if o is not leaf]
@@ -437,7 +438,15 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
             ]
             op.operands = gathered
             continue
-        lowered = LOWERINGS[type(op)](op, lw)
+        try:
+            lowered = LOWERINGS[type(op)](op, lw)
+        except CompileError as err:
+            where = describe_loc(op)
+            if where and where not in str(err):
+                located = type(err)(f"{where}: {err}")
+                located.op = op  # type: ignore[attr-defined]  # tools print the op's location
+                raise located from None
+            raise
         if lowered is not None:
             lw.finish(op.results[0], lowered)
     for op in reversed(old_ops):

@@ -121,6 +121,9 @@ class PELowering:
     values: dict[SSAValue, SSAValue] = field(default_factory=dict)
     channels: dict[tuple, int] = field(default_factory=dict)
     current: Operation | None = None
+    #: program position of every mesh op, and the mesh values sharing each buffer
+    position: dict[Operation, int] = field(default_factory=dict)
+    sharing: dict[SSAValue, list[SSAValue]] = field(default_factory=dict)
 
     def emit(self, op: Operation) -> Operation:
         assert self.current is not None
@@ -188,10 +191,16 @@ class PELowering:
                 )
         return color
 
+    def used_later(self, v: SSAValue) -> bool:
+        """Whether mesh value `v` is read after the current op."""
+        now = self.position[self.current]  # type: ignore[index]
+        return any(self.position.get(u.operation, -1) > now for u in v.uses)
+
     def writable_copy(self, v: SSAValue, what: str) -> SSAValue:
-        """A buffer holding `v` that may be overwritten: v's own if this is its only use."""
+        """A buffer holding `v` that may be overwritten: v's own when nothing reads that buffer
+        later (through `v` or through a reshape sharing it)."""
         src = self.buf(v)
-        if v.has_one_use():
+        if not any(self.used_later(w) for w in self.sharing.get(src, [v])):
             return src
         dst = self.alloc_for(v, what)
         self.op(pe.CopyOp, [dst, src], grid_rect(dist_of(v)))
@@ -359,12 +368,15 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
         )
     lw = PELowering(target, block)
     old_ops = list(block.ops)
+    lw.position = {op: i for i, op in enumerate(old_ops)}
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):
             op.operands = [lw.values.get(v, v) for v in op.arguments]
             continue
-        lw.values[op.results[0]] = LOWERINGS[type(op)](op, lw)
+        buf = LOWERINGS[type(op)](op, lw)
+        lw.values[op.results[0]] = buf
+        lw.sharing.setdefault(buf, []).append(op.results[0])
     for op in reversed(old_ops):
         if not isinstance(op, func.ReturnOp):
             block.erase_op(op)

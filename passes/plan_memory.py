@@ -125,8 +125,8 @@ def describe_value(v: SSAValue) -> tuple[str, str]:
     from pyflame.passes.flame_to_mesh import describe_loc
 
     d = v.type.dist  # type: ignore[attr-defined]
-    shape = "x".join(map(str, d.shape)) or "scalar"
-    what = f"tensor<{shape}xf32> on a {d.grid[0]}x{d.grid[1]} grid"
+    shape = "".join(f"{n}x" for n in d.shape)
+    what = f"tensor<{shape}{v.type.element_type}> on a {d.grid[0]}x{d.grid[1]} grid"  # type: ignore[attr-defined]
     return what, describe_loc(v)
 
 

@@ -286,4 +286,4 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
 
 
 # ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
-from pyflame import ops as _ops
+from pyflame import ops as _ops  # noqa: E402

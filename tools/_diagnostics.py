@@ -140,7 +140,10 @@ def format_error(
             op = getattr(e, "op", None)
             where = op_location(op, positions) if isinstance(op, Operation) else None
             where = where or getattr(e, "location", "") or input_name
-            return f"{where}: error: {e}"
+            message = str(e)
+            for prefix in (f"{where}: ", f"{where.rsplit(':', 1)[0]}: "):
+                message = message.removeprefix(prefix)  # the location is already in front
+            return f"{where}: error: {message}"
         case OSError() if e.filename is not None:
             return f"{tool}: error: cannot open '{e.filename}': {e.strerror}"
         case _:

@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (passes/layouts.py, layout_to_dist, raised from flame-to-mesh): a layout hint the fabric
 // cannot hold raises a CompileError that carries no location, so the diagnostic names only the
 // input file (`layout-error-location.mlir: error: layout ...`), not the line of the op whose

@@ -1,4 +1,3 @@
-// XFAIL: *
 // ODDITY (passes/flame_to_mesh.py, collect_hints): the inputs of a matmul take the matmul's
 // result hint as their own, so with a non-square hint they are scattered on the 2x4 grid and then
 // redistributed to SUMMA's 2x2 grid. Placing them on the 2x2 grid directly would save two

@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (passes/flame_to_mesh.py, matmul_grid): an operand on a non-square grid (here a
 // row_partition over 16x1 PEs) makes SUMMA's grid side `min(16, 1) = 1`, so the whole matmul is
 // gathered onto one PE and plan-memory refuses it (768 KiB per PE). Without the operand's hint

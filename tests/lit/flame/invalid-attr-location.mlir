@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (the parameter verifiers of #flame.layout, and likewise !mesh.tensor): an error in an
 // attribute's parameters is raised as a VerifyException while parsing, and pyflame-opt reports
 // it with the file name only (`invalid-attr-location.mlir: error: unknown layout kind ...`), not

@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (dialects/flame.py, FlameOp._check_elem): the message prints a Python set of xDSL objects,
 // `got {Float32Type(), Float16Type()}`, in an order that changes from run to run (string hash
 // randomisation). mesh prints the IR spelling, sorted: `got ['f16', 'f32']`.

@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (passes/lower_mesh_to_pe.py, PELowering.writable_copy): "only use" is decided on the mesh
 // value, but a mesh.reshape result shares its input's buffer. Here %r (a reshape of %p) has one
 // use, so the allreduce sums in place in %p's buffer, and the later gather of %p reads the

@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (dialects/mesh.py, Distribution.check): a dynamic dim (`?`) in a !mesh.tensor is accepted
 // and prints back as `-9223372036854775808x4xf32`; mesh tensors have static shapes, so the type
 // should be rejected.

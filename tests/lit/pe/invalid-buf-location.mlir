@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (dialects/pe.py, BufferType.parse_parameters): the "one-dimensional" error is raised after
 // the `>` has been consumed, so it points past the type (here: at the start of the next line)
 // instead of at the bad shape.

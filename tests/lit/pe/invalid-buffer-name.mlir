@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (dialects/pe.py, PEOp._check_rect): the message formats the `name` StringAttr itself, so
 // the buffer's name comes out with its IR quotes inside the message's quotes: `buffer '"a"'`.
 // It should use `owner.buffer_name.data`.

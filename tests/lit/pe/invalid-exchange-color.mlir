@@ -1,4 +1,3 @@
-// XFAIL: *
 // BUG (dialects/pe.py, ExchangeOp.verify_): it overrides _ChannelOp.verify_ without calling it,
 // so a pe.exchange with a negative color verifies (pe.send, pe.recv and pe.route reject one).
 // RUN: pyflame-opt %s --verify-diagnostics | filecheck %s
