@@ -13,12 +13,14 @@ reused across seeds. Every op carries the user's source line as its MLIR locatio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
     IntAttr,
+    IntegerAttr,
     IntegerType,
     StringAttr,
     TensorType,
@@ -33,16 +35,18 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_attr_def,
+    opt_operand_def,
     param_def,
     result_def,
     traits_def,
+    var_operand_def,
 )
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame import shapes
+from pyflame import elementwise, shapes
 from pyflame.errors import ShapeError
 
 # --------------------------------------------------------------------------- attributes
@@ -189,6 +193,8 @@ class RandomNormalOp(_RandomOp):
 
 
 class _BinaryOp(FlameOp):
+    """Two tensor operands (elementwise ops and matmul share the syntax)."""
+
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
@@ -197,30 +203,39 @@ class _BinaryOp(FlameOp):
     )
     traits = traits_def(Pure())
 
+
+def elem_name(value: SSAValue) -> str:
+    return str(value.type.element_type)  # type: ignore[attr-defined]
+
+
+def _check_elementwise(op: FlameOp, entry: elementwise.Elementwise, *operands: SSAValue) -> None:
+    """Operands of one element type that `entry` accepts, shapes equal or rank-0 (a scalar),
+    result of the broadcast shape and the element type `entry` gives."""
+    elems = sorted({elem_name(v) for v in operands})
+    if len(elems) != 1:
+        raise VerifyException(f"'{op.name}' needs operands of one element type, got {elems}")
+    if not elementwise.accepts(entry, elems[0]):
+        raise VerifyException(f"'{op.name}' does not take {elems[0]} operands")
+    shapes_ = [tensor_shape(v) for v in operands]
+    full = [s for s in shapes_ if s]
+    if any(s != full[0] for s in full):
+        raise VerifyException(
+            f"'{op.name}' operands must have one shape or be rank-0, got "
+            + ", ".join(str(list(s)) for s in shapes_)
+        )
+    op._check_result(full[0] if full else ())
+    want = elementwise.result_type(entry, elems[0])
+    if elem_name(op.result) != want:  # type: ignore[attr-defined]
+        raise VerifyException(f"'{op.name}' result must hold {want}")
+
+
+class ElementwiseBinaryOp(_BinaryOp):
+    """`ENTRY` is this op's row of pyflame.elementwise.BINARY."""
+
+    ENTRY: ClassVar[elementwise.Elementwise]
+
     def verify_(self) -> None:
-        self._check_result(_check(shapes.elementwise, tensor_shape(self.lhs),
-                                  tensor_shape(self.rhs), self.name))
-        self._check_elem(self.lhs, self.rhs)
-
-
-@irdl_op_definition
-class AddOp(_BinaryOp):
-    name = "flame.add"
-
-
-@irdl_op_definition
-class SubOp(_BinaryOp):
-    name = "flame.sub"
-
-
-@irdl_op_definition
-class MulOp(_BinaryOp):
-    name = "flame.mul"
-
-
-@irdl_op_definition
-class DivOp(_BinaryOp):
-    name = "flame.div"
+        _check_elementwise(self, self.ENTRY, self.lhs, self.rhs)
 
 
 class _UnaryOp(FlameOp):
@@ -234,14 +249,73 @@ class _UnaryOp(FlameOp):
         self._check_elem(self.input)
 
 
-@irdl_op_definition
-class NegOp(_UnaryOp):
-    name = "flame.neg"
+class ElementwiseUnaryOp(_UnaryOp):
+    """`ENTRY` is this op's row of pyflame.elementwise.UNARY."""
+
+    ENTRY: ClassVar[elementwise.Elementwise]
+
+    def verify_(self) -> None:
+        _check_elementwise(self, self.ENTRY, self.input)
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _elementwise_op(base: type, entry: elementwise.Elementwise) -> type[IRDLOperation]:
+    doc = f"Elementwise `{entry.name}`" + (f": {entry.doc}." if entry.doc else ".")
+    cls = type(f"{_camel(entry.name)}Op", (base,),
+               {"name": f"flame.{entry.name}", "ENTRY": entry, "__doc__": doc,
+                "__annotations__": {"ENTRY": ClassVar[elementwise.Elementwise]},
+                "__module__": __name__})
+    return irdl_op_definition(cls)
+
+
+#: flame op class of every elementwise function, generated from pyflame.elementwise
+UNARY_OPS = {n: _elementwise_op(ElementwiseUnaryOp, e) for n, e in elementwise.UNARY.items()}
+BINARY_OPS = {n: _elementwise_op(ElementwiseBinaryOp, e) for n, e in elementwise.BINARY.items()}
+globals().update({cls.__name__: cls for cls in (*UNARY_OPS.values(), *BINARY_OPS.values())})
+AddOp, SubOp, MulOp, DivOp = (BINARY_OPS[n] for n in ("add", "sub", "mul", "div"))
+NegOp, ReluOp = UNARY_OPS["neg"], UNARY_OPS["relu"]
 
 
 @irdl_op_definition
-class ReluOp(_UnaryOp):
-    name = "flame.relu"
+class WhereOp(FlameOp):
+    """`where(cond, a, b)`: a where cond holds, else b (operands rank-0 or of one shape)."""
+
+    name = "flame.where"
+    cond = operand_def(TensorType)
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    assembly_format = (
+        "$cond `,` $lhs `,` $rhs attr-dict `:` `(` type($cond) `,` type($lhs) `,` type($rhs) `)`"
+        " `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        if elem_name(self.cond) != "i1":
+            raise VerifyException(f"where's condition must be i1, got {elem_name(self.cond)}")
+        shapes_ = [tensor_shape(v) for v in (self.cond, self.lhs, self.rhs)]
+        full = [s for s in shapes_ if s]
+        if any(s != full[0] for s in full):
+            raise VerifyException(
+                "where's operands must have one shape or be rank-0, got "
+                + ", ".join(str(list(s)) for s in shapes_)
+            )
+        self._check_result(full[0] if full else ())
+        self._check_elem(self.lhs, self.rhs)
+
+
+@irdl_op_definition
+class ConvertOp(_UnaryOp):
+    """Element type conversion (`x.to(dtype)`), rounding to nearest even like PyTorch."""
+
+    name = "flame.convert"
+
+    def verify_(self) -> None:
+        self._check_result(tensor_shape(self.input))
 
 
 # --------------------------------------------------------------------------- reductions
@@ -330,22 +404,221 @@ class ReshapeOp(_UnaryOp):
         self._check_elem(self.input)
 
 
+# --- shape ops ---------------------------------------------------------------------------
+# broadcast_to, slice, concat, pad. unsqueeze/squeeze/flatten are flame.reshape; stack is
+# reshapes + concat; split/chunk are slices; integer indexing is a slice + a reshape.
+
+
+def _ints_of(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(attr.get_values())
+
+
+@irdl_op_definition
+class BroadcastToOp(FlameOp):
+    """numpy broadcasting of the operand to the result type's shape (expand, broadcast_to)."""
+
+    name = "flame.broadcast_to"
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        _check(shapes.broadcast_to, tensor_shape(self.input), tensor_shape(self.result))
+        self._check_elem(self.input)
+
+
+@irdl_op_definition
+class SliceOp(FlameOp):
+    """Per dim d the elements start[d], start[d] + step[d], ... below stop[d], with
+    0 <= start <= stop <= size and step >= 1 (the frontend normalizes python slices)."""
+
+    name = "flame.slice"
+    input = operand_def(TensorType)
+    start = attr_def(DenseArrayBase)
+    stop = attr_def(DenseArrayBase)
+    step = attr_def(DenseArrayBase)
+    result = result_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return _ints_of(self.start), _ints_of(self.stop), _ints_of(self.step)
+
+    def verify_(self) -> None:
+        self._check_result(_check(shapes.slice_shape, tensor_shape(self.input), *self.bounds))
+        self._check_elem(self.input)
+
+
+@irdl_op_definition
+class ConcatOp(FlameOp):
+    """The operands joined along `dim` (torch.cat); all other dims agree."""
+
+    name = "flame.concat"
+    inputs = var_operand_def(TensorType)
+    dim = attr_def(IntegerAttr)
+    result = result_def(TensorType)
+    assembly_format = "$inputs attr-dict `:` `(` type($inputs) `)` `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def dim_index(self) -> int:
+        return self.dim.value.data
+
+    def verify_(self) -> None:
+        self._check_result(
+            _check(shapes.concat, [tensor_shape(v) for v in self.inputs], self.dim_index)
+        )
+        self._check_elem(*self.inputs)
+
+
+@irdl_op_definition
+class PadOp(FlameOp):
+    """Constant padding: `low[d]` elements of `value` before and `high[d]` after each dim d;
+    negative widths crop."""
+
+    name = "flame.pad"
+    input = operand_def(TensorType)
+    low = attr_def(DenseArrayBase)
+    high = attr_def(DenseArrayBase)
+    value = attr_def(FloatAttr)
+    result = result_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def widths(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return _ints_of(self.low), _ints_of(self.high)
+
+    def verify_(self) -> None:
+        self._check_result(_check(shapes.pad, tensor_shape(self.input), *self.widths))
+        self._check_elem(self.input)
+
+
+SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# NCHW activations, OIhw weights. `padding` is explicit: (top, bottom, left, right); the
+# frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/shapes.py.
+
+
+class _SpatialOp(FlameOp):
+    """Attributes shared by convolution and pooling: strides, paddings, dilations."""
+
+    stride = attr_def(DenseArrayBase)
+    padding = attr_def(DenseArrayBase)
+    dilation = attr_def(DenseArrayBase)
+
+    @property
+    def stride_pair(self) -> tuple[int, ...]:
+        return tuple(self.stride.get_values())
+
+    @property
+    def padding_quad(self) -> tuple[int, ...]:
+        return tuple(self.padding.get_values())
+
+    @property
+    def dilation_pair(self) -> tuple[int, ...]:
+        return tuple(self.dilation.get_values())
+
+
+@irdl_op_definition
+class Conv2dOp(_SpatialOp):
+    """2-D cross-correlation (torch.nn.functional.conv2d): input (N, C, H, W), weight
+    (O, C/groups, kh, kw), optional bias (O,) -> (N, O, Ho, Wo); zero padding.
+
+        %y = flame.conv2d %x, %w, %b {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>,
+               dilation = array<i64: 1, 1>, groups = 1 : i64}
+             : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+    """
+
+    name = "flame.conv2d"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    groups = attr_def(IntegerAttr)
+    result = result_def(TensorType)
+    assembly_format = (
+        "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+    )
+    traits = traits_def(Pure())
+
+    @property
+    def group_count(self) -> int:
+        return self.groups.value.data
+
+    def verify_(self) -> None:
+        bias = None if self.bias is None else tensor_shape(self.bias)
+        self._check_result(_check(
+            shapes.conv2d, tensor_shape(self.input), tensor_shape(self.weight), bias,
+            self.stride_pair, self.padding_quad, self.dilation_pair, self.group_count,
+        ))
+        self._check_elem(*[v for v in (self.input, self.weight, self.bias) if v is not None])
+
+
+class _PoolOp(_SpatialOp):
+    input = operand_def(TensorType)
+    kernel = attr_def(DenseArrayBase)
+    result = result_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def kernel_pair(self) -> tuple[int, ...]:
+        return tuple(self.kernel.get_values())
+
+    def verify_(self) -> None:
+        self._check_result(_check(
+            shapes.pool2d, tensor_shape(self.input), self.kernel_pair, self.stride_pair,
+            self.padding_quad, self.dilation_pair, self.name.removeprefix("flame."),
+        ))
+        self._check_elem(self.input)
+
+
+@irdl_op_definition
+class MaxPool2dOp(_PoolOp):
+    """Max over each window (padding holds -inf).
+
+        %y = flame.max_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>,
+               padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>}
+             : tensor<1x3x8x8xf32> -> tensor<1x3x4x4xf32>
+    """
+
+    name = "flame.max_pool2d"
+
+
+@irdl_op_definition
+class AvgPool2dOp(_PoolOp):
+    """Mean over each window. Padding holds zeros; `count_include_pad` counts them in the
+    divisor (PyTorch's default), without it only input elements count; `divisor` overrides
+    the divisor (divisor_override)."""
+
+    name = "flame.avg_pool2d"
+    count_include_pad = opt_attr_def(UnitAttr)
+    divisor = opt_attr_def(IntegerAttr)
+
+
+CONV_OPS = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
+
+
 Flame = Dialect(
     "flame",
     [
         FillOp,
         RandomNormalOp,
-        AddOp,
-        SubOp,
-        MulOp,
-        DivOp,
-        NegOp,
-        ReluOp,
+        *UNARY_OPS.values(),
+        *BINARY_OPS.values(),
+        WhereOp,
+        ConvertOp,
         ReduceSumOp,
         ReduceMeanOp,
         MatmulOp,
         TransposeOp,
         ReshapeOp,
+        *SHAPE_OPS,
+        *CONV_OPS,
     ],
     [LayoutAttr],
 )

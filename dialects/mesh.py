@@ -28,6 +28,7 @@ from xdsl.dialects.builtin import (
     DenseArrayBase,
     FloatAttr,
     IntAttr,
+    IntegerAttr,
     IntegerType,
     StringAttr,
     TensorType,
@@ -42,14 +43,19 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_attr_def,
+    opt_operand_def,
     param_def,
     result_def,
     traits_def,
+    var_operand_def,
 )
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+
+from pyflame import elementwise, shapes
+from pyflame.errors import ShapeError
 
 AXES = ("r", "c", "rc", "")  # "" (printed `_`): the dim is not split
 
@@ -278,14 +284,14 @@ class RandomNormalOp(IRDLOperation):
     traits = traits_def(Pure())
 
 
-UNARY_FNS = {"neg", "relu", "scale"}  # scale: x * scalar
-BINARY_FNS = {"add", "sub", "mul", "div"}
+UNARY_FNS = set(elementwise.UNARY) | {"scale"}  # scale: x * scalar
+BINARY_FNS = set(elementwise.BINARY)
 REDUCE_KINDS = {"sum"}
 
 
 @irdl_op_definition
 class UnaryOp(IRDLOperation):
-    """Tile-wise unary function: `mesh.unary %x {fn = "relu"}`."""
+    """Tile-wise unary function: `mesh.unary %x {fn = "relu"}` (fns: pyflame.elementwise)."""
 
     name = "mesh.unary"
     T: ClassVar = VarConstraint("T", base(MeshTensorType))
@@ -300,29 +306,77 @@ class UnaryOp(IRDLOperation):
         _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
         _expect((self.fn.data == "scale") == (self.scalar is not None),
                 "'scale' (and only it) takes a scalar")
-        _expect(self.input.type == self.result.type, "unary ops keep the tensor type")
+
+
+def check_tile_operands(op: IRDLOperation, result: SSAValue, *operands: SSAValue) -> None:
+    """Operands distributed like the result, or rank-0 (one element per PE) on its grid."""
+    out = dist_of(result)
+    for v in operands:
+        d = dist_of(v)
+        _expect(
+            d.with_(shape=out.shape, split=out.split) == out if not d.shape else d == out,
+            f"'{op.name}' operands must be distributed like the result ({out}) or be rank-0 on "
+            f"its grid, got {d}",
+        )
 
 
 @irdl_op_definition
 class BinaryOp(IRDLOperation):
-    """Tile-wise binary function of two identically distributed tensors."""
+    """Tile-wise binary function (fns: pyflame.elementwise); a rank-0 operand is one element
+    per PE, broadcast over the tile."""
 
     name = "mesh.binary"
-    T: ClassVar = VarConstraint("T", base(MeshTensorType))
-    lhs = operand_def(T)
-    rhs = operand_def(T)
+    lhs = operand_def(MeshTensorType)
+    rhs = operand_def(MeshTensorType)
     fn = attr_def(StringAttr)
-    result = result_def(T)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` type($result)"
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
+    )
     traits = traits_def(Pure())
 
     def verify_(self) -> None:
         _expect(self.fn.data in BINARY_FNS, f"unknown binary fn '{self.fn.data}'")
-        _expect(
-            self.lhs.type == self.rhs.type == self.result.type,
-            f"'{self.name}' needs identically distributed operands and result, got "
-            f"{self.lhs.type}, {self.rhs.type} -> {self.result.type}",
-        )
+        check_tile_operands(self, self.result, self.lhs, self.rhs)
+        _same_elem(self, self.lhs, self.rhs)
+        entry = elementwise.BINARY[self.fn.data]
+        want = elementwise.result_type(entry, str(elem_of(self.lhs)))
+        _expect(str(elem_of(self.result)) == want, f"'{self.name}' result must hold {want}")
+
+
+@irdl_op_definition
+class SelectOp(IRDLOperation):
+    """`where`: lhs where cond holds, else rhs, tile-wise (rank-0 operands broadcast)."""
+
+    name = "mesh.select"
+    cond = operand_def(MeshTensorType)
+    lhs = operand_def(MeshTensorType)
+    rhs = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$cond `,` $lhs `,` $rhs attr-dict `:` type($cond) `,` type($lhs) `,` type($rhs) `->` "
+        "type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        check_tile_operands(self, self.result, self.cond, self.lhs, self.rhs)
+        _expect(str(elem_of(self.cond)) == "i1", "select's condition must be i1")
+        _same_elem(self, self.lhs, self.rhs, self.result)
+
+
+@irdl_op_definition
+class ConvertOp(IRDLOperation):
+    """Tile-wise element type conversion."""
+
+    name = "mesh.convert"
+    input = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        _expect(dist_of(self.input) == dist_of(self.result), "convert keeps the distribution")
 
 
 @irdl_op_definition
@@ -504,6 +558,365 @@ class RedistributeOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
+# --- shape ops ---------------------------------------------------------------------------
+# mesh.broadcast is local (each PE expands its tile). mesh.slice, mesh.concat and mesh.pad move
+# data: every element of the result comes from the element of an operand at an affine index
+# (lowered to pe.exchange with an offset and a stride per dim), so their operands and result
+# may be distributed in any way, on any grids.
+
+
+def _shape_rule(rule, *args):
+    try:
+        return rule(*args)
+    except ShapeError as err:
+        raise VerifyException(str(err)) from err
+
+
+def broadcast_problem(src: Distribution, dst: Distribution) -> str | None:
+    """Why `src` cannot be expanded to `dst` on every PE's own tile, or None.
+
+    Same grid; dims aligned on the right; a dim of equal size keeps its split; a dim that is
+    broadcast (size 1 in `src`, or new in front) must be unsplit in `src` (each PE holds its
+    whole single element) and may be split in any way in `dst` (a mesh axis `src` does not use
+    holds copies of the same data)."""
+    if src.grid != dst.grid:
+        return f"broadcast must keep the grid, got {src} -> {dst}"
+    k = len(dst.shape) - len(src.shape)
+    if k < 0:
+        return f"broadcast cannot drop dims: {src} -> {dst}"
+    for d, (n, axis) in enumerate(zip(src.shape, src.split, strict=True)):
+        if n == dst.shape[k + d] and axis == dst.split[k + d]:
+            continue
+        if n == 1 and axis == "":
+            continue
+        if n not in (1, dst.shape[k + d]):
+            return f"cannot broadcast {src} to {dst}: size {n} of dim {d}"
+        return (
+            f"broadcast {src} -> {dst}: dim {d} must keep its split, or have size 1 and "
+            "be unsplit"
+        )
+    return None
+
+
+@irdl_op_definition
+class BroadcastOp(IRDLOperation):
+    """Expand every PE's tile to the result's block (numpy broadcasting, no communication);
+    see `broadcast_problem` for the distributions it accepts."""
+
+    name = "mesh.broadcast"
+    input = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        problem = broadcast_problem(dist_of(self.input), dist_of(self.result))
+        _expect(problem is None, str(problem))
+        _same_elem(self, self.input, self.result)
+
+
+@irdl_op_definition
+class SliceOp(IRDLOperation):
+    """Result element i (per dim d) = operand element start[d] + step[d] * i[d]; operand and
+    result may be distributed differently (data moves between PEs where it must)."""
+
+    name = "mesh.slice"
+    input = operand_def(MeshTensorType)
+    start = attr_def(DenseArrayBase)
+    stop = attr_def(DenseArrayBase)
+    step = attr_def(DenseArrayBase)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return _dims(self.start), _dims(self.stop), _dims(self.step)
+
+    def verify_(self) -> None:
+        expected = _shape_rule(shapes.slice_shape, dist_of(self.input).shape, *self.bounds)
+        got = dist_of(self.result).shape
+        _expect(got == expected, f"slice result shape {list(got)} should be {list(expected)}")
+        _same_elem(self, self.input, self.result)
+
+
+@irdl_op_definition
+class ConcatOp(IRDLOperation):
+    """The operands joined along `dim`; each may be distributed in its own way."""
+
+    name = "mesh.concat"
+    inputs = var_operand_def(MeshTensorType)
+    dim = attr_def(IntegerAttr)
+    result = result_def(MeshTensorType)
+    assembly_format = "$inputs attr-dict `:` `(` type($inputs) `)` `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def dim_index(self) -> int:
+        return self.dim.value.data
+
+    def verify_(self) -> None:
+        expected = _shape_rule(
+            shapes.concat, [dist_of(v).shape for v in self.inputs], self.dim_index
+        )
+        got = dist_of(self.result).shape
+        _expect(got == expected, f"concat result shape {list(got)} should be {list(expected)}")
+        _same_elem(self, *self.inputs, self.result)
+
+
+@irdl_op_definition
+class PadOp(IRDLOperation):
+    """`low[d]` elements of `value` before and `high[d]` after each dim d (negative: crop)."""
+
+    name = "mesh.pad"
+    input = operand_def(MeshTensorType)
+    low = attr_def(DenseArrayBase)
+    high = attr_def(DenseArrayBase)
+    value = attr_def(FloatAttr)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def widths(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return _dims(self.low), _dims(self.high)
+
+    def verify_(self) -> None:
+        expected = _shape_rule(shapes.pad, dist_of(self.input).shape, *self.widths)
+        got = dist_of(self.result).shape
+        _expect(got == expected, f"pad result shape {list(got)} should be {list(expected)}")
+        _same_elem(self, self.input, self.result)
+
+
+SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp]
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# Windowed ops on NCHW tensors split [_, _, r, c]: H over the grid's rows, W over its columns.
+# PE (i, j) computes output block (i, j). The input it needs (its *window*) overlaps the input
+# blocks of its neighbours by a halo; `HaloAxis` is the arithmetic of one spatial axis, shared by
+# the verifiers, flame-to-mesh (which picks a grid on which the halo stays between neighbours)
+# and lower-mesh-to-pe (which moves the halo with nearest-neighbour messages).
+
+
+@dataclass(frozen=True)
+class HaloAxis:
+    """One spatial axis of a windowed op on `parts` PEs.
+
+    Input blocks have `in_block` = ceil(size / parts) elements, output blocks `out_block` =
+    ceil(out / parts). PE K's window is input [K * step - pad_lo, ... + window): what its
+    `out_block` outputs read. Relative to the window, the PE's own block sits at
+    `pad_lo + K * drift` (drift = in_block - step: 0 when blocks line up with output blocks times
+    the stride). The halo comes from the last `from_prev` elements of block K - 1 and the first
+    `from_next` elements of block K + 1; `feasible` says that no PE with outputs needs more.
+
+        HaloAxis(size=8, out=8, parts=2, kernel=3, stride=1, dilation=1, pad_lo=1)
+        # in_block 4, out_block 4, window 6, drift 0, from_prev 1, from_next 1
+    """
+
+    size: int
+    out: int
+    parts: int
+    kernel: int
+    stride: int
+    dilation: int
+    pad_lo: int
+
+    @property
+    def in_block(self) -> int:
+        return -(-self.size // self.parts)
+
+    @property
+    def out_block(self) -> int:
+        return -(-self.out // self.parts)
+
+    @property
+    def step(self) -> int:
+        return self.out_block * self.stride
+
+    @property
+    def window(self) -> int:
+        return (self.out_block - 1) * self.stride + (self.kernel - 1) * self.dilation + 1
+
+    @property
+    def drift(self) -> int:
+        return self.in_block - self.step
+
+    def needed(self, k: int) -> tuple[int, int] | None:
+        """The input range [lo, hi) PE k's real outputs read (padding excluded), or None."""
+        o0, o1 = k * self.out_block, min((k + 1) * self.out_block, self.out)
+        if o0 >= o1:
+            return None
+        lo = max(o0 * self.stride - self.pad_lo, 0)
+        hi = min((o1 - 1) * self.stride - self.pad_lo + (self.kernel - 1) * self.dilation + 1,
+                 self.size)
+        return (lo, hi) if lo < hi else None
+
+    def _needs(self) -> list[tuple[int, int, int]]:
+        return [(k, *r) for k in range(self.parts) if (r := self.needed(k)) is not None]
+
+    @property
+    def from_prev(self) -> int:
+        b = self.in_block
+        return max([min(hi, k * b) - lo for k, lo, hi in self._needs() if k > 0] + [0])
+
+    @property
+    def from_next(self) -> int:
+        b = self.in_block
+        return max([hi - max(lo, (k + 1) * b) for k, lo, hi in self._needs()] + [0])
+
+    def problem(self) -> str | None:
+        """Why some PE's window reaches past its neighbours' blocks, or None."""
+        b = self.in_block
+        for k, lo, hi in self._needs():
+            if lo < (k - 1) * b or hi > (k + 2) * b:
+                return (
+                    f"PE {k} of {self.parts} needs input [{lo}, {hi}) but holds [{k * b}, "
+                    f"{(k + 1) * b}) and its neighbours reach only [{max(k - 1, 0) * b}, "
+                    f"{(k + 2) * b})"
+                )
+        return None
+
+    @property
+    def feasible(self) -> bool:
+        return self.problem() is None
+
+    @property
+    def in_place(self) -> bool:
+        """Every window is the start of the PE's own block: the op reads the tile directly."""
+        return (self.pad_lo == 0 and self.window <= self.in_block
+                and (self.parts == 1 or (self.drift == 0 and self.from_next == 0)))
+
+
+def halo_axes(
+    in_shape: Sequence[int], out_shape: Sequence[int], grid: Sequence[int],
+    kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[HaloAxis, HaloAxis]:
+    """The H axis (over the grid's rows) and the W axis (over its columns) of an NCHW op."""
+    return tuple(  # type: ignore[return-value]
+        HaloAxis(in_shape[2 + a], out_shape[2 + a], grid[a], kernel[a], stride[a], dilation[a],
+                 padding[2 * a])
+        for a in (0, 1)
+    )
+
+
+def largest_feasible_parts(
+    size: int, out: int, parts: int, kernel: int, stride: int, dilation: int, pad_lo: int
+) -> int:
+    """The most PEs (at most `parts`) over which the axis splits with halos between
+    neighbours only."""
+    for p in range(parts, 1, -1):
+        if HaloAxis(size, out, p, kernel, stride, dilation, pad_lo).feasible:
+            return p
+    return 1
+
+
+SPATIAL_SPLIT = ("", "", "r", "c")
+
+
+class _WindowedOp(IRDLOperation):
+    """Shared by mesh.conv2d and mesh.pool2d: attributes and the layout rules."""
+
+    stride = attr_def(DenseArrayBase)
+    padding = attr_def(DenseArrayBase)
+    dilation = attr_def(DenseArrayBase)
+
+    def spatial(self) -> tuple[tuple[int, ...], ...]:
+        """(kernel, stride, padding, dilation) as tuples."""
+        raise NotImplementedError
+
+    def axes(self) -> tuple[HaloAxis, HaloAxis]:
+        kernel, stride, padding, dilation = self.spatial()
+        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]
+        return halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
+
+    def _check_layouts(self, expected: Sequence[int]) -> None:
+        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]
+        _expect(len(x.shape) == 4 and x.split == SPATIAL_SPLIT,
+                f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
+        want = Distribution(tuple(expected), x.grid, SPATIAL_SPLIT)
+        _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
+        for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
+            problem = axis.problem()
+            _expect(problem is None,
+                    f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
+                    f"{problem}; use fewer PEs along that axis")
+
+
+@irdl_op_definition
+class Conv2dOp(_WindowedOp):
+    """conv2d on a grid: the input split [_, _, r, c], weight and bias replicated on every PE of
+    the same grid, the result split [_, _, r, c] (PE (i, j) computes output block (i, j)).
+    Lowered to a halo exchange between neighbouring PEs and a local conv on each PE."""
+
+    name = "mesh.conv2d"
+    input = operand_def(MeshTensorType)
+    weight = operand_def(MeshTensorType)
+    bias = opt_operand_def(MeshTensorType)
+    groups = attr_def(IntegerAttr)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+    )
+    traits = traits_def(Pure())
+
+    def spatial(self) -> tuple[tuple[int, ...], ...]:
+        kernel = dist_of(self.weight).shape[2:]
+        return (kernel, _dims(self.stride), _dims(self.padding), _dims(self.dilation))
+
+    def verify_(self) -> None:
+        x, w = dist_of(self.input), dist_of(self.weight)
+        b = None if self.bias is None else dist_of(self.bias)
+        _, stride, padding, dilation = self.spatial()
+        try:
+            expected = shapes.conv2d(x.shape, w.shape, None if b is None else b.shape, stride,
+                                     padding, dilation, self.groups.value.data)
+        except ShapeError as err:
+            raise VerifyException(str(err)) from err
+        for name, d in (("weight", w), ("bias", b)):
+            if d is not None:
+                _expect(d.grid == x.grid and all(a == "" for a in d.split),
+                        f"conv2d {name} must be replicated on the input's grid, got {d}")
+        self._check_layouts(expected)
+        _same_elem(self, *[v for v in (self.input, self.weight, self.bias, self.result)
+                           if v is not None])
+
+
+POOL_KINDS = {"max", "avg"}
+
+
+@irdl_op_definition
+class Pool2dOp(_WindowedOp):
+    """max or average (padding counted in the divisor) over each window; layouts as
+    mesh.conv2d's input and result. max pooling pads with -inf, average pooling with zeros."""
+
+    name = "mesh.pool2d"
+    input = operand_def(MeshTensorType)
+    kind = attr_def(StringAttr)
+    kernel = attr_def(DenseArrayBase)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def spatial(self) -> tuple[tuple[int, ...], ...]:
+        return (_dims(self.kernel), _dims(self.stride), _dims(self.padding), _dims(self.dilation))
+
+    def verify_(self) -> None:
+        _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
+        kernel, stride, padding, dilation = self.spatial()
+        try:
+            expected = shapes.pool2d(dist_of(self.input).shape, kernel, stride, padding,
+                                     dilation, "pool2d")
+        except ShapeError as err:
+            raise VerifyException(str(err)) from err
+        self._check_layouts(expected)
+        _same_elem(self, self.input, self.result)
+
+
+CONV_OPS = [Conv2dOp, Pool2dOp]
+
+
 Mesh = Dialect(
     "mesh",
     [
@@ -513,6 +926,8 @@ Mesh = Dialect(
         RandomNormalOp,
         UnaryOp,
         BinaryOp,
+        SelectOp,
+        ConvertOp,
         MaskPadOp,
         LocalReduceOp,
         AllReduceOp,
@@ -520,6 +935,8 @@ Mesh = Dialect(
         TransposeOp,
         MatmulOp,
         RedistributeOp,
+        *SHAPE_OPS,
+        *CONV_OPS,
     ],
     [MeshTensorType],
 )

@@ -51,6 +51,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_attr_def,
+    opt_operand_def,
     param_def,
     result_def,
 )
@@ -62,7 +63,7 @@ from pyflame.dialects.mesh import BINARY_FNS, REDUCE_KINDS, UNARY_FNS, MeshTenso
 
 PORTS = ("north", "south", "east", "west", "ramp")
 
-ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4}
+ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}
 
 
 @irdl_attr_definition
@@ -94,9 +95,15 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
             printer.print_string(f"{self.size.data}x")
             printer.print_attribute(self.element_type)
 
+    def verify(self) -> None:
+        if str(self.element_type) not in ELEM_BYTES:
+            raise VerifyException(
+                f"pe buffers hold {', '.join(ELEM_BYTES)}, not {self.element_type}"
+            )
+
     @property
     def elem_bytes(self) -> int:
-        return ELEM_BYTES.get(str(self.element_type), 4)
+        return ELEM_BYTES[str(self.element_type)]
 
     @property
     def num_bytes(self) -> int:
@@ -276,8 +283,48 @@ class BinaryOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         _expect(self.fn.data in BINARY_FNS, f"unknown binary fn '{self.fn.data}'")
-        sizes = {buf_of(v).size.data for v in (self.dst, self.lhs, self.rhs)}
-        _expect(len(sizes) == 1, f"binary buffers differ in size: {sorted(sizes)}")
+        check_operand_sizes(self, self.dst, self.lhs, self.rhs)
+
+
+def check_operand_sizes(op: PEOp, dst: SSAValue, *operands: SSAValue) -> None:
+    """Each operand is as long as dst, or one element (a scalar streamed with stride 0)."""
+    n = buf_of(dst).size.data
+    sizes = [buf_of(v).size.data for v in operands]
+    _expect(all(k in (n, 1) for k in sizes),
+            f"'{op.name}' operands must hold {n} elements or 1, got {sizes}")
+
+
+@irdl_op_definition
+class SelectOp(PEOp):
+    """dst = where(cond, lhs, rhs), elementwise (one-element operands broadcast)."""
+
+    name = "pe.select"
+    dst = operand_def(BufferType)
+    cond = operand_def(BufferType)
+    lhs = operand_def(BufferType)
+    rhs = operand_def(BufferType)
+    assembly_format = (
+        "$dst `,` $cond `,` $lhs `,` $rhs attr-dict `:` type($dst) `,` type($cond) `,` "
+        "type($lhs) `,` type($rhs)"
+    )
+
+    def verify_(self) -> None:
+        super().verify_()
+        check_operand_sizes(self, self.dst, self.cond, self.lhs, self.rhs)
+
+
+@irdl_op_definition
+class ConvertOp(PEOp):
+    """dst = src converted to dst's element type."""
+
+    name = "pe.convert"
+    dst = operand_def(BufferType)
+    src = operand_def(BufferType)
+    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        _expect(buf_of(self.dst).size == buf_of(self.src).size, "convert buffers differ in size")
 
 
 @irdl_op_definition
@@ -436,24 +483,251 @@ class RouteOp(_ChannelOp):
 @irdl_op_definition
 class ExchangeOp(_ChannelOp):
     """Redistribute: every block of `src_layout` overlapping a block of `dst_layout` on another
-    PE travels there on `color` along the X-then-Y route; blocks on the same PE are copied."""
+    PE travels there on `color` along the X-then-Y route; blocks on the same PE are copied.
+
+    Which src element each dst element takes:
+    - same shapes, no map: the element at the same global index (a redistribution);
+    - different shapes with as many elements, no map: the element at the same row-major
+      position (a reshape that moves data);
+    - with `offset` and `stride` (one entry per dim, the shapes' ranks equal): dst global index
+      i takes src global index offset + stride * i (per dim); dst elements whose source lies
+      outside the src shape keep what the buffer holds (slice, pad and concat use this).
+    Padding of dst tiles gets 0."""
 
     name = "pe.exchange"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
     src_layout = attr_def(MeshTensorType)
     dst_layout = attr_def(MeshTensorType)
+    offset = opt_attr_def(DenseArrayBase)
+    stride = opt_attr_def(DenseArrayBase)
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    @property
+    def index_map(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(offset, stride) per dim of dst (0 and 1 where one is absent), None without both."""
+        if self.offset is None and self.stride is None:
+            return None
+        rank = len(self.dst_layout.dist.shape)
+        offset = _ints(self.offset) if self.offset is not None else (0,) * rank
+        stride = _ints(self.stride) if self.stride is not None else (1,) * rank
+        return offset, stride
 
     def verify_(self) -> None:
         self._check_rect()
         _expect(self.color_id >= 0, "color must not be negative")
-        _expect(self.src_layout.dist.shape == self.dst_layout.dist.shape,
-                "exchange layouts differ in shape")
+        src_shape, dst_shape = self.src_layout.dist.shape, self.dst_layout.dist.shape
+        index_map = self.index_map
+        if index_map is None:
+            _expect(math.prod(src_shape) == math.prod(dst_shape),
+                    "exchange layouts differ in shape")
+        else:
+            offset, stride = index_map
+            _expect(
+                len(src_shape) == len(dst_shape) == len(offset) == len(stride),
+                f"exchange with an index map needs one offset and stride per dim of both "
+                f"layouts, got offset {list(offset)}, stride {list(stride)} for shapes "
+                f"{list(src_shape)} -> {list(dst_shape)}",
+            )
         _expect(buf_of(self.src).size.data >= self.src_layout.dist.local_elems,
                 "exchange src buffer too small")
         _expect(buf_of(self.dst).size.data >= self.dst_layout.dist.local_elems,
                 "exchange dst buffer too small")
+
+
+# --- shape ops ---------------------------------------------------------------------------
+# pe.broadcast expands tiles (mesh.broadcast); slice, concat and pad are pe.exchange with an
+# index map (`offset`, `stride`), plus pe.fill for pad's value.
+
+
+@irdl_op_definition
+class BroadcastOp(PEOp):
+    """dst (viewed as `dst_shape`) = src (viewed as `src_shape`, same rank, each dim 1 or equal
+    to dst's) broadcast, on every PE."""
+
+    name = "pe.broadcast"
+    dst = operand_def(BufferType)
+    src = operand_def(BufferType)
+    src_shape = attr_def(DenseArrayBase)
+    dst_shape = attr_def(DenseArrayBase)
+    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        src, dst = _ints(self.src_shape), _ints(self.dst_shape)
+        _expect(
+            len(src) == len(dst) and all(a in (1, b) for a, b in zip(src, dst, strict=True)),
+            f"cannot broadcast {list(src)} to {list(dst)}",
+        )
+        _expect(math.prod(src) <= buf_of(self.src).size.data,
+                f"broadcast src buffer holds fewer than {math.prod(src)} elements")
+        _expect(math.prod(dst) <= buf_of(self.dst).size.data,
+                f"broadcast dst buffer holds fewer than {math.prod(dst)} elements")
+        _expect(buf_of(self.src).element_type == buf_of(self.dst).element_type,
+                "broadcast buffers differ in element type")
+
+
+SHAPE_OPS = [BroadcastOp]
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# The halo exchange of mesh.conv2d / mesh.pool2d is pe.pack (an edge slab of the tile into a
+# contiguous message buffer), pe.send / pe.recv between neighbours, and pe.unpack (a buffer
+# into the PE's window, at an offset that depends on the PE's coordinate); then pe.conv2d or
+# pe.pool2d run on the window. Tiles are viewed as NCHW `shape`s.
+
+
+def _int(attr: IntegerAttr) -> int:
+    return attr.value.data
+
+
+def _slab(shape: Sequence[int], dim: int, count: int) -> int:
+    """Elements of `shape` with dim `dim` resized to `count`."""
+    return math.prod(shape) // max(shape[dim], 1) * count if shape[dim] else 0
+
+
+@irdl_op_definition
+class PackOp(PEOp):
+    """dst = src (viewed as `shape`) restricted to [start, start + count) along `dim`, stored
+    densely: one strided copy, the same on every PE.
+
+        pe.pack %strip, %tile {shape = array<i64: 1, 16, 16, 16>, dim = 2 : i64, start = 15 : i64,
+                               count = 1 : i64, pes = ...} : !pe.buf<256xf32>, !pe.buf<4096xf32>
+    """
+
+    name = "pe.pack"
+    dst = operand_def(BufferType)
+    src = operand_def(BufferType)
+    shape = attr_def(DenseArrayBase)
+    dim = attr_def(IntegerAttr)
+    start = attr_def(IntegerAttr)
+    count = attr_def(IntegerAttr)
+    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        shape, dim, start, count = _ints(self.shape), _int(self.dim), _int(self.start), _int(
+            self.count)
+        _expect(0 <= dim < len(shape), f"pack dim {dim} out of range for shape {list(shape)}")
+        _expect(0 <= start and count >= 0 and start + count <= shape[dim],
+                f"pack range [{start}, {start + count}) outside dim {dim} of {list(shape)}")
+        _expect(math.prod(shape) == buf_of(self.src).size.data,
+                f"pack shape {list(shape)} does not match the source buffer")
+        want = _slab(shape, dim, count)
+        _expect(buf_of(self.dst).size.data == want, f"pack dst must hold {want} elements")
+
+
+@irdl_op_definition
+class UnpackOp(PEOp):
+    """Write src (a slab of `count` along `dim` of dst's `shape`) into dst at position
+    `at[0] + k * at[1]` along `dim`, where k is the PE's row (`axis = "r"`) or column
+    (`axis = "c"`) on the fabric; the parts falling outside dst are dropped. The offset that
+    moves with k is how a PE places its own block and its neighbours' halos in its window.
+
+        pe.unpack %window, %strip {shape = array<i64: 1, 16, 18, 16>, dim = 2 : i64,
+                                   count = 1 : i64, at = array<i64: 0, 0>, axis = "r", pes = ...}
+    """
+
+    name = "pe.unpack"
+    dst = operand_def(BufferType)
+    src = operand_def(BufferType)
+    shape = attr_def(DenseArrayBase)
+    dim = attr_def(IntegerAttr)
+    count = attr_def(IntegerAttr)
+    at = attr_def(DenseArrayBase)
+    axis = attr_def(StringAttr)
+    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        shape, dim, count = _ints(self.shape), _int(self.dim), _int(self.count)
+        _expect(0 <= dim < len(shape), f"unpack dim {dim} out of range for shape {list(shape)}")
+        _expect(len(_ints(self.at)) == 2, "unpack at must be [base, per-PE step]")
+        _expect(self.axis.data in ("r", "c"), f"unpack axis must be r or c, got '{self.axis.data}'")
+        _expect(math.prod(shape) == buf_of(self.dst).size.data,
+                f"unpack shape {list(shape)} does not match the destination buffer")
+        want = _slab(shape, dim, count)
+        _expect(buf_of(self.src).size.data == want, f"unpack src must hold {want} elements")
+
+
+def _check_window(op: PEOp, in_shape, out_shape, kernel, stride, dilation) -> None:
+    _expect(len(in_shape) == 4 and len(out_shape) == 4, "windowed ops take NCHW shapes")
+    for a in (0, 1):
+        need = (out_shape[2 + a] - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1
+        _expect(in_shape[2 + a] >= need,
+                f"'{op.name}' input {list(in_shape)} is too small for output {list(out_shape)}: "
+                f"dim {2 + a} needs {need}")
+
+
+@irdl_op_definition
+class Conv2dOp(PEOp):
+    """out = conv(in, weight) + bias on every PE, no padding: `in` is the PE's window (halo
+    included), `out` its output block. FMACs: N * O * Ho * Wo * (C / groups) * kh * kw.
+
+        pe.conv2d %out, %window, %w, %b {in_shape = array<i64: 1, 16, 18, 18>, out_shape =
+            array<i64: 1, 16, 16, 16>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>,
+            dilation = array<i64: 1, 1>, groups = 1 : i64, pes = ...} : ...
+    """
+
+    name = "pe.conv2d"
+    out = operand_def(BufferType)
+    input = operand_def(BufferType)
+    weight = operand_def(BufferType)
+    bias = opt_operand_def(BufferType)
+    in_shape = attr_def(DenseArrayBase)
+    out_shape = attr_def(DenseArrayBase)
+    kernel = attr_def(DenseArrayBase)
+    stride = attr_def(DenseArrayBase)
+    dilation = attr_def(DenseArrayBase)
+    groups = attr_def(IntegerAttr)
+    assembly_format = (
+        "$out `,` $input `,` $weight (`,` $bias^)? attr-dict `:` type($out) `,` type($input) `,` "
+        "type($weight) (`,` type($bias)^)?"
+    )
+
+    def verify_(self) -> None:
+        super().verify_()
+        i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
+        g = _int(self.groups)
+        _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
+        _expect(g >= 1 and i[1] % g == 0 and o[1] % g == 0,
+                f"groups {g} must divide the {i[1]} input and {o[1]} output channels")
+        _expect(i[0] == o[0], "conv2d keeps the batch size")
+        for what, buf, size in (("in", self.input, math.prod(i)), ("out", self.out, math.prod(o)),
+                                ("weight", self.weight, o[1] * i[1] // g * k[0] * k[1])):
+            _expect(buf_of(buf).size.data == size, f"conv2d {what} must hold {size} elements")
+        if self.bias is not None:
+            _expect(buf_of(self.bias).size.data == o[1], f"conv2d bias must hold {o[1]} elements")
+
+
+@irdl_op_definition
+class Pool2dOp(PEOp):
+    """out = max or mean (divided by kh * kw) over each window of `in`, no padding."""
+
+    name = "pe.pool2d"
+    out = operand_def(BufferType)
+    input = operand_def(BufferType)
+    kind = attr_def(StringAttr)
+    in_shape = attr_def(DenseArrayBase)
+    out_shape = attr_def(DenseArrayBase)
+    kernel = attr_def(DenseArrayBase)
+    stride = attr_def(DenseArrayBase)
+    dilation = attr_def(DenseArrayBase)
+    assembly_format = "$out `,` $input attr-dict `:` type($out) `,` type($input)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        from pyflame.dialects.mesh import POOL_KINDS
+
+        _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
+        i, o = _ints(self.in_shape), _ints(self.out_shape)
+        _check_window(self, i, o, _ints(self.kernel), _ints(self.stride), _ints(self.dilation))
+        _expect(i[:2] == o[:2], "pool2d keeps batch and channels")
+        for what, buf, size in (("in", self.input, math.prod(i)), ("out", self.out, math.prod(o))):
+            _expect(buf_of(buf).size.data == size, f"pool2d {what} must hold {size} elements")
+
+
+CONV_OPS = [PackOp, UnpackOp, Conv2dOp, Pool2dOp]
 
 
 PE = Dialect(
@@ -466,6 +740,8 @@ PE = Dialect(
         RandomNormalOp,
         UnaryOp,
         BinaryOp,
+        SelectOp,
+        ConvertOp,
         MaskPadOp,
         ReduceOp,
         TransposeOp,
@@ -475,6 +751,8 @@ PE = Dialect(
         RecvOp,
         RouteOp,
         ExchangeOp,
+        *SHAPE_OPS,
+        *CONV_OPS,
     ],
     [BufferType],
 )

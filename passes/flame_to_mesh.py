@@ -157,32 +157,43 @@ def lower_random_normal(op: flame.RandomNormalOp, lw: Lowering) -> None:
     )
 
 
-def _binary(fn: str) -> Callable[[flame._BinaryOp, Lowering], SSAValue]:
-    def lower(op: flame._BinaryOp, lw: Lowering) -> SSAValue:
-        target = (
-            lw.hinted(op.result) or lw.known_dist(op.lhs) or lw.known_dist(op.rhs)
-            or lw.placed(op.result)
+def tile_operand_dist(v: SSAValue, target: Distribution) -> Distribution:
+    """Where an elementwise operand must be: like the result, or (rank-0) one element per PE."""
+    if flame.tensor_shape(v):
+        return target
+    return Distribution((), target.grid, ())
+
+
+def elementwise_result(lw: Lowering, op: Operation, operands: list[SSAValue]) -> Distribution:
+    """The result's distribution: its hint, else a placed full-shape operand's, else default."""
+    full = [v for v in operands if flame.tensor_shape(v) == flame.tensor_shape(op.results[0])]
+    known = [d for d in (lw.known_dist(v) for v in full) if d is not None]
+    return lw.hinted(op.results[0]) or (known[0] if known else lw.placed(op.results[0]))
+
+
+def lower_elementwise(op: Operation, lw: Lowering) -> SSAValue:
+    """Unary and binary elementwise ops and where: tiles in, tiles out."""
+    operands = list(op.operands)
+    target = elementwise_result(lw, op, operands)
+    values = [lw.value_as(v, tile_operand_dist(v, target)) for v in operands]
+    result = mesh_type(target, op.results[0].type.element_type)  # type: ignore[attr-defined]
+    if isinstance(op, flame.WhereOp):
+        return lw.emit(mesh.SelectOp.create(operands=values, result_types=[result]))
+    fn = StringAttr(op.ENTRY.name)  # type: ignore[attr-defined]
+    if len(values) == 1:
+        return lw.emit(mesh.UnaryOp.create(operands=values, attributes={"fn": fn},
+                                           result_types=[result]))
+    return lw.emit(mesh.BinaryOp.create(operands=values, attributes={"fn": fn},
+                                        result_types=[result]))
+
+
+def lower_convert(op: flame.ConvertOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    return lw.emit(
+        mesh.ConvertOp.create(
+            operands=[x], result_types=[mesh_type(dist_of(x), op.result.type.element_type)]
         )
-        lhs, rhs = lw.value_as(op.lhs, target), lw.value_as(op.rhs, target)
-        return lw.emit(
-            mesh.BinaryOp.create(
-                operands=[lhs, rhs], attributes={"fn": StringAttr(fn)},
-                result_types=[lhs.type],
-            )
-        )
-
-    return lower
-
-
-def _unary(fn: str) -> Callable[[flame._UnaryOp, Lowering], SSAValue]:
-    def lower(op: flame._UnaryOp, lw: Lowering) -> SSAValue:
-        x = lw.value(op.input)
-        return lw.emit(
-            mesh.UnaryOp.create(operands=[x], attributes={"fn": StringAttr(fn)},
-                                result_types=[x.type])
-        )
-
-    return lower
+    )
 
 
 def scale(lw: Lowering, x: SSAValue, factor: float) -> SSAValue:
@@ -335,12 +346,10 @@ def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
 LOWERINGS: dict[type[Operation], Callable] = {
     flame.FillOp: lower_fill,
     flame.RandomNormalOp: lower_random_normal,
-    flame.AddOp: _binary("add"),
-    flame.SubOp: _binary("sub"),
-    flame.MulOp: _binary("mul"),
-    flame.DivOp: _binary("div"),
-    flame.NegOp: _unary("neg"),
-    flame.ReluOp: _unary("relu"),
+    **{cls: lower_elementwise for cls in flame.UNARY_OPS.values()},
+    **{cls: lower_elementwise for cls in flame.BINARY_OPS.values()},
+    flame.WhereOp: lower_elementwise,
+    flame.ConvertOp: lower_convert,
     flame.ReduceSumOp: lower_reduce_sum,
     flame.ReduceMeanOp: lower_reduce_mean,
     flame.MatmulOp: lower_matmul,
@@ -348,7 +357,10 @@ LOWERINGS: dict[type[Operation], Callable] = {
     flame.ReshapeOp: lower_reshape,
 }
 
-SUPPORTED_ELEMENTS = {"f32"}
+SUPPORTED_ELEMENTS = {"f32", "f16", "bf16", "i32", "i1"}
+FLOAT_ONLY_ELEMENTS = {"f32", "f16", "bf16"}
+#: ops the PEs only run on floating-point data (FMACs)
+FLOAT_ONLY_OPS: tuple[type[Operation], ...] = (flame.MatmulOp,)
 
 
 # --------------------------------------------------------------------------- layout hints
@@ -378,7 +390,7 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
             if isinstance(user, flame.MatmulOp):
                 continue  # SUMMA places its operands itself
             neighbours = [user.results[0]] if user.results else []
-            if isinstance(user, flame._BinaryOp) and not isinstance(user, flame.MatmulOp):
+            if isinstance(user, flame.ElementwiseBinaryOp | flame.WhereOp):
                 neighbours += [o for o in user.operands if o is not leaf]
             found = next((hints[v] for v in neighbours if v in hints), None)
             if found is not None:
@@ -397,10 +409,11 @@ def check_supported(fn: func.FuncOp) -> None:
         if type(op) not in LOWERINGS:
             problems.append(f"{where}: '{op.name}' has no lowering to the mesh")
             continue
+        allowed = FLOAT_ONLY_ELEMENTS if isinstance(op, FLOAT_ONLY_OPS) else SUPPORTED_ELEMENTS
         for v in list(op.operands) + list(op.results):
-            if isinstance(v.type, TensorType) and str(v.type.element_type) not in SUPPORTED_ELEMENTS:
+            if isinstance(v.type, TensorType) and str(v.type.element_type) not in allowed:
                 problems.append(
-                    f"{where}: '{op.name}' on {v.type}: only f32 tensors run on the mesh yet"
+                    f"{where}: '{op.name}' on {v.type}: this element type does not run on the mesh"
                 )
                 break
     for arg in fn.body.block.args:
@@ -408,8 +421,8 @@ def check_supported(fn: func.FuncOp) -> None:
             loc = arg.location
             where = f"{loc.filename.data}:{loc.line.data}" if isinstance(loc, FileLineColLoc) else ""
             problems.append(
-                f"{where or 'unknown location'}: input {arg.type}: only f32 tensors run on the "
-                "mesh yet"
+                f"{where or 'unknown location'}: input {arg.type}: this element type does not "
+                "run on the mesh"
             )
     if problems:
         raise UnsupportedOpsError(
@@ -469,3 +482,103 @@ class FlameToMeshPass(ModulePass):
         PlanMemoryPass().apply(ctx, op)
 
 
+
+
+# --- shape ops ---------------------------------------------------------------------------
+# Result layouts: the result's hint, else derived from the operand (same grid; every dim keeps
+# its split, a slice's size-1 result dims become unsplit), else -- when the compiler's default
+# for the result's size spreads it over more PEs than that -- the default.
+#
+# - broadcast_to: the source is first put on the result's grid with its kept dims split like
+#   the result's and its size-1 dims unsplit (a redistribute when it is not already there),
+#   then every PE expands its own tile (mesh.broadcast).
+# - slice / pad / concat: one data-moving op each (mesh.slice, mesh.pad, mesh.concat), lowered
+#   to pe.exchange with an index map; operands stay where they are.
+
+
+def shape_result_dist(lw: Lowering, result: SSAValue, derived: Distribution) -> Distribution:
+    hinted = lw.hinted(result)
+    if hinted is not None:
+        return hinted
+    default = lw.placed(result)
+    return default if default.num_pes > derived.num_pes else derived
+
+
+def operand_near(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
+    """`v`'s mesh value; an unplaced lazy leaf is placed in `dist` (no redistribution)."""
+    if v in lw.deferred and v not in lw.hints:
+        return lw.materialize(v, dist)
+    return lw.value(v)
+
+
+def lower_broadcast_to(op: flame.BroadcastToOp, lw: Lowering) -> SSAValue:
+    src_shape, shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    k = len(shape) - len(src_shape)
+    base = lw.known_dist(op.input) or lw.placed(op.input)
+    result = shape_result_dist(
+        lw, op.result, base.with_(shape=shape, split=("",) * k + base.split)
+    )
+    need = Distribution(
+        src_shape,
+        result.grid,
+        tuple(result.split[k + d] if n == shape[k + d] else "" for d, n in enumerate(src_shape)),
+    )
+    x = lw.value_as(op.input, need)
+    elem = op.result.type.element_type
+    return lw.emit(mesh.BroadcastOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+
+
+def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    src, shape = dist_of(x), flame.tensor_shape(op.result)
+    derived = src.with_(
+        shape=shape, split=["" if n == 1 else a for n, a in zip(shape, src.split, strict=True)]
+    )
+    result = shape_result_dist(lw, op.result, derived)
+    if result == src and shape == src.shape:  # takes everything, where it already is
+        return x
+    return lw.emit(
+        mesh.SliceOp.create(
+            operands=[x],
+            attributes={"start": op.start, "stop": op.stop, "step": op.step},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+def lower_pad(op: flame.PadOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    shape = flame.tensor_shape(op.result)
+    result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape))
+    return lw.emit(
+        mesh.PadOp.create(
+            operands=[x],
+            attributes={"low": op.low, "high": op.high, "value": op.value},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
+    shape = flame.tensor_shape(op.result)
+    known = [d for d in (lw.known_dist(v) for v in op.inputs) if d is not None]
+    derived = known[0].with_(shape=shape) if known else lw.placed(op.result)
+    result = shape_result_dist(lw, op.result, derived)
+    values = [
+        operand_near(lw, v, result.with_(shape=flame.tensor_shape(v))) for v in op.inputs
+    ]
+    return lw.emit(
+        mesh.ConcatOp.create(
+            operands=values,
+            attributes={"dim": op.dim},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+LOWERINGS.update({
+    flame.BroadcastToOp: lower_broadcast_to,
+    flame.SliceOp: lower_slice,
+    flame.PadOp: lower_pad,
+    flame.ConcatOp: lower_concat,
+})

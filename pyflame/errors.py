@@ -15,6 +15,11 @@ class ShapeError(PyFlameError, ValueError):
     """A shape or dtype mismatch, raised when the graph node is built."""
 
 
+class IndexShapeError(ShapeError, IndexError):
+    """An index out of range (`x[5]` on 5 rows): also an IndexError, as in PyTorch, so that
+    `for row in x` stops at the end."""
+
+
 class CompileError(PyFlameError):
     """The program cannot be compiled; nothing has run."""
 

@@ -8,9 +8,11 @@ user's line) and the IR verifiers (which raise on hand-written IR) can never dis
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from pyflame.errors import ShapeError
+from pyflame.errors import IndexShapeError, ShapeError
 
 Shape = tuple[int, ...]
 
@@ -88,3 +90,363 @@ def reshape(shape: Shape, new: Sequence[int]) -> Shape:
     if any(n < 0 for n in new) or math.prod(new) != total:
         raise ShapeError(f"cannot reshape {list(shape)} ({total} elements) to {new}")
     return tuple(new)
+
+
+# --------------------------------------------------------------------------- shape ops
+# unsqueeze/squeeze/flatten (flame.reshape), broadcast_to/expand, slice, concat/stack, pad,
+# split/chunk and basic indexing. Messages follow PyTorch's where it has one.
+
+
+def unsqueeze(shape: Shape, dim: int) -> Shape:
+    """A size-1 dim inserted at `dim` (in [-rank-1, rank], like torch.unsqueeze)."""
+    d = normalize_dim(dim, len(shape) + 1)
+    return tuple(shape[:d]) + (1,) + tuple(shape[d:])
+
+
+def squeeze(shape: Shape, dims: int | Sequence[int] | None = None) -> Shape:
+    """Size-1 dims removed: all of them (dims=None) or those of `dims` that have size 1."""
+    if dims is None:
+        return tuple(n for n in shape if n != 1)
+    chosen = normalize_dims(dims, len(shape))
+    return tuple(n for i, n in enumerate(shape) if not (i in chosen and n == 1))
+
+
+def flatten(shape: Shape, start_dim: int = 0, end_dim: int = -1) -> Shape:
+    """Dims start_dim..end_dim (inclusive) merged into one; a rank-0 tensor becomes [1]."""
+    if not shape:
+        normalize_dim(start_dim, 1)
+        normalize_dim(end_dim, 1)
+        return (1,)
+    s, e = normalize_dim(start_dim, len(shape)), normalize_dim(end_dim, len(shape))
+    if s > e:
+        raise ShapeError(
+            f"flatten of {list(shape)}: start_dim {start_dim} cannot come after end_dim {end_dim}"
+        )
+    return tuple(shape[:s]) + (math.prod(shape[s : e + 1]),) + tuple(shape[e + 1 :])
+
+
+def broadcast_to(shape: Shape, target: Sequence[int]) -> Shape:
+    """numpy/PyTorch broadcasting of `shape` to exactly `target` (dims aligned on the right;
+    every dim of `shape` equals its target dim or is 1)."""
+    target = tuple(target)
+    k = len(target) - len(shape)
+    if k < 0 or any(n < 0 for n in target):
+        raise ShapeError(f"cannot broadcast {list(shape)} to {list(target)}")
+    for d, n in enumerate(shape):
+        if n != 1 and n != target[k + d]:
+            raise ShapeError(
+                f"cannot broadcast {list(shape)} to {list(target)}: size {n} of dim {d} is "
+                f"neither 1 nor {target[k + d]}"
+            )
+    return target
+
+
+def expand(shape: Shape, sizes: Sequence[int]) -> Shape:
+    """torch.expand / broadcast_to sizes: -1 keeps an existing dim's size; new dims lead."""
+    sizes = tuple(sizes)
+    k = len(sizes) - len(shape)
+    if k < 0:
+        raise ShapeError(
+            f"cannot expand {list(shape)} to {list(sizes)}: fewer sizes than dims"
+        )
+    target = []
+    for i, n in enumerate(sizes):
+        if n == -1:
+            if i < k:
+                raise ShapeError(
+                    f"cannot expand {list(shape)} to {list(sizes)}: -1 is not allowed for the new "
+                    f"leading dim {i}"
+                )
+            n = shape[i - k]
+        target.append(n)
+    return broadcast_to(shape, target)
+
+
+def normalize_slice(size: int, s: slice) -> tuple[int, int, int]:
+    """(start, stop, step) of a python slice on a dim of `size`, in the canonical form
+    flame.slice takes: 0 <= start <= stop <= size, step >= 1."""
+    if s.step is not None and s.step <= 0:
+        raise ShapeError(f"slice step must be greater than zero, got {s.step}")
+    start, stop, step = s.indices(size)
+    return start, max(start, stop), step
+
+
+def slice_shape(
+    shape: Shape, start: Sequence[int], stop: Sequence[int], step: Sequence[int]
+) -> Shape:
+    """The shape of flame.slice: per dim, the elements start, start + step, ... below stop."""
+    rank = len(shape)
+    if not len(start) == len(stop) == len(step) == rank:
+        raise ShapeError(
+            f"slice of {list(shape)} needs one start, stop and step per dim, got "
+            f"{len(start)}, {len(stop)} and {len(step)}"
+        )
+    for d, n in enumerate(shape):
+        if not (0 <= start[d] <= stop[d] <= n and step[d] >= 1):
+            raise ShapeError(
+                f"slice of {list(shape)}: dim {d} needs 0 <= start <= stop <= {n} and step >= 1, "
+                f"got start {start[d]}, stop {stop[d]}, step {step[d]}"
+            )
+    return tuple(-(-(e - s) // k) for s, e, k in zip(start, stop, step, strict=True))
+
+
+def concat(shapes: Sequence[Shape], dim: int) -> Shape:
+    """torch.cat: one rank (at least 1), equal sizes except along `dim` (already normalized)."""
+    if not shapes:
+        raise ShapeError("cat needs at least one tensor")
+    first = tuple(shapes[0])
+    for i, s in enumerate(shapes):
+        if not s:
+            raise ShapeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+        if len(s) != len(first):
+            raise ShapeError(
+                f"cat: tensors must have the same rank, got shapes {list(first)} and {list(s)} "
+                f"(tensor {i})"
+            )
+    if not 0 <= dim < len(first):
+        raise ShapeError(f"cat dim {dim} is out of range for a tensor of rank {len(first)}")
+    for i, s in enumerate(shapes):
+        if any(a != b for d, (a, b) in enumerate(zip(first, s, strict=True)) if d != dim):
+            raise ShapeError(
+                f"cat: shapes {list(first)} and {list(s)} (tensor {i}) differ outside dim {dim}"
+            )
+    return first[:dim] + (sum(s[dim] for s in shapes),) + first[dim + 1 :]
+
+
+def stack(shapes: Sequence[Shape], dim: int) -> Shape:
+    """torch.stack: equal shapes, a new dim of size len(shapes) at `dim` (in [-rank-1, rank])."""
+    if not shapes:
+        raise ShapeError("stack needs at least one tensor")
+    first = tuple(shapes[0])
+    for i, s in enumerate(shapes):
+        if tuple(s) != first:
+            raise ShapeError(
+                f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 "
+                f"and {list(s)} at entry {i}"
+            )
+    d = normalize_dim(dim, len(first) + 1)
+    return first[:d] + (len(shapes),) + first[d:]
+
+
+def pad_widths(shape: Shape, pad: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """PyTorch's pad list (last dim first: (left, right, top, bottom, ...)) as per-dim
+    (low, high) tuples over every dim."""
+    pad = tuple(pad)
+    rank = len(shape)
+    if len(pad) % 2:
+        raise ShapeError(f"pad {list(pad)}: padding length must be divisible by 2")
+    if len(pad) // 2 > rank:
+        raise ShapeError(
+            f"pad {list(pad)}: padding length should be at most twice the rank of "
+            f"{list(shape)} ({2 * rank})"
+        )
+    low, high = [0] * rank, [0] * rank
+    for i in range(len(pad) // 2):
+        low[rank - 1 - i], high[rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+    return tuple(low), tuple(high)
+
+
+def pad(shape: Shape, low: Sequence[int], high: Sequence[int]) -> Shape:
+    """flame.pad: `low[d]` elements before and `high[d]` after each dim d; negative widths
+    crop, but never more than the dim holds."""
+    if not len(low) == len(high) == len(shape):
+        raise ShapeError(
+            f"pad of {list(shape)} needs one low and one high width per dim, got {len(low)} and "
+            f"{len(high)}"
+        )
+    for d, n in enumerate(shape):
+        if n + min(low[d], 0) + min(high[d], 0) < 0:
+            raise ShapeError(
+                f"pad of {list(shape)}: widths ({low[d]}, {high[d]}) crop more than the "
+                f"{n} elements of dim {d}"
+            )
+    return tuple(n + lo + hi for n, lo, hi in zip(shape, low, high, strict=True))
+
+
+def split_sizes(size: int, split: int | Sequence[int], dim: int = 0) -> tuple[int, ...]:
+    """torch.split: pieces of `split` elements (the last may be shorter), or exactly the sizes
+    of a list (which must sum to `size`)."""
+    if isinstance(split, int):
+        if split <= 0 and not (split == 0 and size == 0):
+            raise ShapeError(f"split expects split_size to be positive, got {split}")
+        if size == 0:
+            return (0,)
+        return tuple(min(split, size - i) for i in range(0, size, split))
+    sizes = tuple(split)
+    if any(n < 0 for n in sizes) or sum(sizes) != size:
+        raise ShapeError(
+            f"split_with_sizes expects split_sizes to sum exactly to {size} (the size of dim "
+            f"{dim}), but got split_sizes={list(sizes)}"
+        )
+    return sizes
+
+
+def chunk_sizes(size: int, chunks: int, dim: int = 0) -> tuple[int, ...]:
+    """torch.chunk: pieces of ceil(size / chunks) elements (so possibly fewer than `chunks`)."""
+    if chunks <= 0:
+        raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    return split_sizes(size, max(1, -(-size // chunks)), dim)
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Basic indexing (`x[key]`) as one flame.slice and one flame.reshape."""
+
+    start: tuple[int, ...]
+    stop: tuple[int, ...]
+    step: tuple[int, ...]
+    sliced: Shape  # shape after the slice (one entry per input dim)
+    shape: Shape  # final shape: int-indexed dims dropped, None dims added
+
+
+def index(shape: Shape, key: object) -> IndexPlan:
+    """Plan `x[key]` for ints, slices (step >= 1), `...` and None; raises IndexError (as
+    `IndexShapeError`) for out-of-range ints or too many indices, TypeError for anything else."""
+    items = key if isinstance(key, tuple) else (key,)
+    for k in items:
+        if isinstance(k, bool) or not (
+            k is None or k is Ellipsis or isinstance(k, slice) or _is_index_int(k)
+        ):
+            raise TypeError(
+                "PyFlame tensors support basic indexing only (ints, slices, '...', None), got "
+                f"{type(k).__name__}"
+            )
+    if sum(k is Ellipsis for k in items) > 1:
+        raise IndexShapeError("an index can only have a single ellipsis ('...')")
+    rank = len(shape)
+    used = sum(1 for k in items if k is not None and k is not Ellipsis)
+    if used > rank:
+        raise IndexShapeError(f"too many indices for tensor of dimension {rank}")
+    if Ellipsis not in items:
+        items = items + (Ellipsis,)
+    expanded: list[object] = []
+    for k in items:
+        expanded.extend([slice(None)] * (rank - used) if k is Ellipsis else [k])
+    start, stop, step, final = [], [], [], []
+    d = 0
+    for k in expanded:
+        if k is None:
+            final.append(1)
+            continue
+        n = shape[d]
+        if isinstance(k, slice):
+            s, e, st = normalize_slice(n, k)
+            final.append(-(-(e - s) // st))
+        else:
+            i = int(k)  # type: ignore[call-overload]
+            if not -n <= i < n:
+                raise IndexShapeError(f"index {i} is out of bounds for dimension {d} with size {n}")
+            s, e, st = i % n, i % n + 1, 1
+        start.append(s)
+        stop.append(e)
+        step.append(st)
+        d += 1
+    sliced = slice_shape(shape, start, stop, step)
+    return IndexPlan(tuple(start), tuple(stop), tuple(step), sliced, tuple(final))
+
+
+def _is_index_int(k: object) -> bool:
+    return isinstance(k, numbers.Integral)  # python and numpy ints
+
+
+# --------------------------------------------------------------------------- convolution and pooling
+# --- convolution and pooling ---
+# Spatial ops on NCHW tensors. `padding` is always explicit here: four ints (top, bottom, left,
+# right); the frontend resolves PyTorch's int / pair / 'same' / 'valid' forms first.
+
+
+def conv_out_size(n: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilation: int) -> int:
+    """Output length of a sliding window of `k` taps (spaced `dilation`) with `stride` over `n`
+    elements padded by pad_lo / pad_hi (floor mode, as PyTorch)."""
+    return (n + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def _spatial_attrs(
+    what: str, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    dilation: Sequence[int],
+) -> None:
+    if len(kernel) != 2 or len(stride) != 2 or len(dilation) != 2 or len(padding) != 4:
+        raise ShapeError(
+            f"{what} takes 2 kernel sizes, 2 strides, 2 dilations and 4 paddings (top, bottom, "
+            f"left, right), got {list(kernel)}, {list(stride)}, {list(dilation)}, {list(padding)}"
+        )
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ShapeError(
+            f"{what}: kernel size {list(kernel)}, stride {list(stride)} and dilation "
+            f"{list(dilation)} must be positive"
+        )
+    if min(padding) < 0:
+        raise ShapeError(f"{what}: padding {list(padding)} must not be negative")
+
+
+def _spatial_out(
+    what: str, x: Shape, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, int]:
+    h, w = x[2], x[3]
+    ho = conv_out_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0])
+    wo = conv_out_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1])
+    if ho < 1 or wo < 1:
+        eff = [dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1]
+        raise ShapeError(
+            f"{what}: input {list(x)} padded by {list(padding)} (top, bottom, left, right) is "
+            f"{h + padding[0] + padding[1]}x{w + padding[2] + padding[3]}, smaller than the "
+            f"(dilated) kernel {eff[0]}x{eff[1]}"
+        )
+    return ho, wo
+
+
+def conv2d(
+    x: Shape, w: Shape, b: Shape | None, stride: Sequence[int], padding: Sequence[int],
+    dilation: Sequence[int], groups: int,
+) -> Shape:
+    """NCHW input, (O, C/groups, kh, kw) weight, optional (O,) bias -> (N, O, Ho, Wo)."""
+    if len(x) != 4:
+        raise ShapeError(f"conv2d expects a 4-D (N, C, H, W) input, got shape {list(x)}")
+    if len(w) != 4:
+        raise ShapeError(f"conv2d expects a 4-D (O, C/groups, kh, kw) weight, got shape {list(w)}")
+    if groups < 1:
+        raise ShapeError(f"conv2d: groups must be positive, got {groups}")
+    _spatial_attrs("conv2d", w[2:], stride, padding, dilation)
+    if x[1] != w[1] * groups:
+        raise ShapeError(
+            f"conv2d: input {list(x)} has {x[1]} channels but weight {list(w)} with "
+            f"groups={groups} expects {w[1] * groups}"
+        )
+    if w[0] % groups:
+        raise ShapeError(
+            f"conv2d: weight {list(w)} has {w[0]} output channels, not divisible by "
+            f"groups={groups}"
+        )
+    if b is not None and tuple(b) != (w[0],):
+        raise ShapeError(
+            f"conv2d: bias of shape {list(b)} should have shape [{w[0]}] for weight {list(w)}"
+        )
+    ho, wo = _spatial_out("conv2d", x, w[2:], stride, padding, dilation)
+    return (x[0], w[0], ho, wo)
+
+
+def pool2d(
+    x: Shape, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    dilation: Sequence[int], what: str = "pool2d",
+) -> Shape:
+    """NCHW input -> (N, C, Ho, Wo). Padding is any non-negative width here (max pooling pads
+    with -inf, average pooling with zeros); `pool_padding` is PyTorch's stricter rule."""
+    if len(x) != 4:
+        raise ShapeError(f"{what} expects a 4-D (N, C, H, W) input, got shape {list(x)}")
+    _spatial_attrs(what, kernel, stride, padding, dilation)
+    return (x[0], x[1]) + _spatial_out(what, x, kernel, stride, padding, dilation)
+
+
+def pool_padding(
+    kernel: Sequence[int], padding: Sequence[int], dilation: Sequence[int], what: str
+) -> None:
+    """PyTorch's rule for pooling: each padding at most half the (dilated) kernel, so that every
+    window holds an element of the input."""
+    for i, p in enumerate(padding):
+        eff = dilation[i // 2] * (kernel[i // 2] - 1) + 1
+        if 2 * p > eff:
+            raise ShapeError(
+                f"{what}: padding {list(padding)} should be at most half of the effective kernel "
+                f"size {eff} (kernel {list(kernel)}, dilation {list(dilation)})"
+            )

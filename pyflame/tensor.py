@@ -192,6 +192,82 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.pow", self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.pow", other, self)
+
+    # comparisons give bool tensors, as in PyTorch (so Tensors hash by identity)
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.binary("flame.eq", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.binary("flame.ne", self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.ge", self, other)
+
+    __hash__ = object.__hash__
+
+    def __and__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.logical_and", self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.logical_and", other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.logical_or", self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return _ops.binary("flame.logical_or", other, self)
+
+    def __invert__(self) -> Tensor:
+        return _ops.logical_not(self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops.astype(self, dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        """`x.to(dtype)`: a dtype conversion (PyFlame tensors have no device)."""
+        return _ops.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        return _ops.astype(self, "float32")
+
+    def half(self) -> Tensor:
+        return _ops.astype(self, "float16")
+
+    def bfloat16(self) -> Tensor:
+        return _ops.astype(self, "bfloat16")
+
+    def int(self) -> Tensor:
+        return _ops.astype(self, "int32")
+
+    def bool(self) -> Tensor:
+        return _ops.astype(self, "bool")
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        """`x.where(cond, y)` is `pf.where(cond, x, y)`, as in PyTorch."""
+        return _ops.where(condition, self, other)
+
     def __matmul__(self, other: Any) -> Tensor:
         if not isinstance(other, Tensor):
             return NotImplemented
@@ -260,6 +336,44 @@ class Tensor:
     def view(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, *shape)
 
+    # --- shape ops (pyflame.ops shape-ops section) -----------------------------------------
+
+    def __getitem__(self, key: Any) -> Tensor:
+        """Basic indexing: `x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]` (no tensor indices)."""
+        return _ops.getitem(self, key)
+
+    def __iter__(self) -> Any:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (_ops.getitem(self, i) for i in range(self.shape[0]))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return _ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        return _ops.squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return _ops.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _ops.expand_as(self, other)
+
+    def broadcast_to(self, *size: Any) -> Tensor:
+        return _ops.broadcast_to(self, *size)
+
+    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        return _ops.narrow(self, dim, start, length)
+
 
 # ---------------------------------------------------------------- printing
 
@@ -286,4 +400,19 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
 
 
 # ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
+from pyflame import elementwise as _elementwise_table  # noqa: E402
 from pyflame import ops as _ops  # noqa: E402
+
+
+# x.exp(), x.sigmoid(), x.maximum(y), x.eq(y), ... : one method per elementwise function
+def _method(name: str) -> Any:
+    def method(self: Tensor, *args: Any) -> Tensor:
+        return getattr(_ops, name)(self, *args)  # looked up late: ops imports this module
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name in (*_elementwise_table.UNARY, *_elementwise_table.BINARY):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _method(_name))

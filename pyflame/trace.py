@@ -43,6 +43,16 @@ if TYPE_CHECKING:
 RUNTIME_ATTRS = frozenset({"seed"})
 #: ops whose `seed` attr becomes an i64 argument of @main
 RANDOM_OPS = frozenset({"flame.random_normal"})
+#: shape-op attrs that are i64 arrays (flame.slice start/stop/step, flame.pad low/high)
+SHAPE_OP_ARRAY_ATTRS = frozenset({"start", "stop", "step", "low", "high"})
+#: convolution and pooling attrs: i64 arrays, i64 integers, and flags (unit attrs)
+CONV_ARRAY_ATTRS = frozenset({"kernel", "stride", "padding", "dilation"})
+CONV_INT_ATTRS = frozenset({"groups", "divisor"})
+CONV_FLAG_ATTRS = frozenset({"count_include_pad"})
+#: ops with optional trailing operands: how many operands they have with all of them
+OPTIONAL_OPERAND_OPS = {"flame.conv2d": 3}
+#: ops whose operands form one variadic group
+VARIADIC_OPS = frozenset({"flame.concat"})
 
 
 @dataclasses.dataclass
@@ -148,7 +158,7 @@ def _freeze(value: Any) -> Hashable:
 
 def _ir_attrs(t: Tensor) -> dict[str, Attribute]:
     """Python attrs -> flame op attributes (one converter per attr name)."""
-    from xdsl.dialects.builtin import FloatAttr, UnitAttr, f64
+    from xdsl.dialects.builtin import FloatAttr, IntegerAttr, UnitAttr, f64, i64
 
     from pyflame.dialects.flame import dense_i64
 
@@ -163,6 +173,18 @@ def _ir_attrs(t: Tensor) -> dict[str, Attribute]:
         elif name == "keepdim":
             if value:
                 out["keepdim"] = UnitAttr()
+        elif name in SHAPE_OP_ARRAY_ATTRS:
+            out[name] = dense_i64(value)
+        elif name == "dim":
+            out["dim"] = IntegerAttr(int(value), i64)
+        elif name in CONV_ARRAY_ATTRS:
+            out[name] = dense_i64(value)
+        elif name in CONV_INT_ATTRS:
+            if value is not None:
+                out[name] = IntegerAttr(int(value), i64)
+        elif name in CONV_FLAG_ATTRS:
+            if value:
+                out[name] = UnitAttr()
         else:
             raise NotImplementedError(f"no IR form for attr {name!r} of {t.op}")
     if t.layout is not None:
@@ -216,6 +238,10 @@ def _build_module(tr: Trace) -> ModuleOp:
             where = f"{t.location[0]}:{t.location[1]}"
             raise NotImplementedError(f"no flame op {t.op!r} (made at {where})")
         operands = [seed_arg[i]] if i in seed_arg else [values[k] for k in tr.edges[i]]
+        if t.op in VARIADIC_OPS:
+            operands = [operands]
+        if t.op in OPTIONAL_OPERAND_OPS:  # a missing optional operand (conv2d's bias) is None
+            operands += [None] * (OPTIONAL_OPERAND_OPS[t.op] - len(operands))
         op = cls.build(operands=operands, result_types=[ttype(t)], attributes=_ir_attrs(t))
         op.location = loc(t)
         block.add_op(op)

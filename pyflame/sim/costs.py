@@ -41,10 +41,13 @@ def _fmac(m, k, n):
 WORK = {
     # dst[i] = value
     "fill": lambda n: (0, 0, F32 * n),
-    # dst[i] = f(src[i])            (neg, relu, scale)
-    "unary": lambda n: (n, F32 * n, F32 * n),
-    # dst[i] = lhs[i] op rhs[i]     (add, sub, mul, div)
-    "binary": lambda n: (n, 2 * F32 * n, F32 * n),
+    # dst[i] = f(src[i]), f costing `f` flops (pyflame.elementwise gives f per function)
+    "unary": lambda n, f=1: (f * n, F32 * n, F32 * n),
+    # dst[i] = lhs[i] op rhs[i]     (an operand of one element is held in a register)
+    "binary": lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
+    # dst[i] = cond[i] ? lhs[i] : rhs[i]
+    "select": lambda n: (n, 3 * F32 * n, F32 * n),
+    "convert": lambda n: (n, F32 * n, F32 * n),
     "copy": lambda n: (0, F32 * n, F32 * n),
     "transpose": lambda n: (0, F32 * n, F32 * n),
     # n elements read and added into `out` results
@@ -66,11 +69,12 @@ def work(kind: str, *sizes):
     return WORK[kind](*sizes)
 
 
-def cycles(target, flops, bytes_read, bytes_written):
+def cycles(target, flops, bytes_read, bytes_written, flops_per_cycle=None):
     """Cycles of one vector op: its most loaded resource, plus the issue overhead."""
+    rate = target.flops_per_cycle if flops_per_cycle is None else flops_per_cycle
     t = np.maximum(
         np.maximum(
-            np.asarray(flops, dtype=np.float64) / target.flops_per_cycle,
+            np.asarray(flops, dtype=np.float64) / rate,
             np.asarray(bytes_read, dtype=np.float64) / target.mem_read_bytes_per_cycle,
         ),
         np.asarray(bytes_written, dtype=np.float64) / target.mem_write_bytes_per_cycle,
@@ -79,10 +83,14 @@ def cycles(target, flops, bytes_read, bytes_written):
     return int(out) if out.ndim == 0 else out
 
 
-def op_cycles(target, kind: str, *sizes):
-    """Cycles and flops (per PE) of op `kind` on sizes `sizes`."""
+def op_cycles(target, kind: str, *sizes, elem_bytes: int = F32, half: bool = False):
+    """Cycles and flops (per PE) of op `kind` on sizes `sizes`, for elements of `elem_bytes`
+    bytes (the table counts 4-byte elements); `half` floats run at the fp16 flop rate."""
     flops, rd, wr = work(kind, *sizes)
-    return cycles(target, flops, rd, wr), flops
+    if elem_bytes != F32:
+        rd, wr = np.asarray(rd) * elem_bytes / F32, np.asarray(wr) * elem_bytes / F32
+    rate = target.flops_per_cycle_fp16 if half else target.flops_per_cycle
+    return cycles(target, flops, rd, wr, rate), flops
 
 
 def stream_cycles(target, wavelets):
@@ -107,3 +115,9 @@ def host_io_cycles(target, wavelets: int, rows: int, columns_crossed: int) -> in
 def route_switch_cycles(target) -> int:
     """Cycles a PE spends changing one of its router's rules at run time."""
     return int(target.route_switch_cycles)
+
+
+# --- shape ops ---------------------------------------------------------------------------
+# pe.broadcast: n dst elements written, each read from the src tile (stride-0 DSDs for the
+# broadcast dims), like a copy of the dst's size.
+WORK["broadcast"] = lambda n: (0, F32 * n, F32 * n)

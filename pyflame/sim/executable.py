@@ -31,10 +31,10 @@ from xdsl.dialects.builtin import (
     IntegerType,
     ModuleOp,
     TensorType,
-    f32,
 )
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
+from pyflame import elementwise
 from pyflame.dialects import pe
 from pyflame.dialects.mesh import Distribution
 from pyflame.errors import (
@@ -60,8 +60,6 @@ from pyflame.sim.target import Target
 Rect = tuple[int, int, int, int]
 #: a run-time step: (buffer views, in-flight messages, arguments, outputs) -> None
 Step = Callable[[list, dict, list, list], None]
-
-_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -99,6 +97,17 @@ class Buffer:
     offset: int
     size: int
     nbytes: int
+    dtype: np.dtype = np.dtype(np.float32)
+
+    @property
+    def half(self) -> bool:
+        """Half-precision floats run at the fp16 flop rate."""
+        return self.dtype.itemsize == 2
+
+    @property
+    def wavelets(self) -> int:
+        """32-bit wavelets to send the whole buffer (two f16 per wavelet, ...)."""
+        return -(-self.nbytes // 4)
 
     def sub(self, rect: Rect, elems: int | None = None) -> tuple[slice, slice, slice]:
         """Index of `rect` (inside the buffer's rectangle) in the buffer's view."""
@@ -163,7 +172,7 @@ def make_scatter(dist: Distribution) -> Callable[[np.ndarray], np.ndarray]:
     def scatter(x: np.ndarray) -> np.ndarray:
         # a (transposed) view of x, copied once by the caller's assignment into the tiles
         if needs_pad:
-            xp = np.zeros(padded, dtype=np.float32)
+            xp = np.zeros(padded, dtype=x.dtype)
             xp[inner] = x
         else:
             xp = x
@@ -202,7 +211,7 @@ def make_gather(dist: Distribution) -> Callable[[np.ndarray], np.ndarray]:
 
     def gather(tiles: np.ndarray) -> np.ndarray:
         t = tiles[:pr, :pc, :L].reshape(full_shape).transpose(order).reshape(padded)
-        return np.array(t[inner], dtype=np.float32, copy=True)
+        return np.array(t[inner], copy=True)
 
     return gather
 
@@ -284,7 +293,7 @@ class Executable:
         out = []
         for name, kind, a in zip(self.arg_names, self._arg_kinds, args, strict=True):
             if kind[0] == "tensor":
-                arr = np.asarray(a, dtype=np.float32)
+                arr = np.asarray(a, dtype=kind[2] if len(kind) > 2 else np.float32)
                 if arr.shape != kind[1]:
                     raise ValueError(
                         f"argument '{name}' must have shape {kind[1]}, got {arr.shape}"
@@ -310,7 +319,7 @@ class Executable:
                 b.rect[0] : b.rect[0] + b.rect[2],
                 b.rect[1] : b.rect[1] + b.rect[3],
                 b.offset : b.offset + b.nbytes,
-            ].view(np.float32)
+            ].view(b.dtype)
             for b in self.buffers
         ]
         F: dict = {}
@@ -320,7 +329,7 @@ class Executable:
                 step(V, F, A, O)
         outs = []
         for kind, i in self._returns:
-            outs.append(O[i] if kind == "out" else np.array(A[i], dtype=np.float32, copy=True))
+            outs.append(O[i] if kind == "out" else np.array(A[i], copy=True))
         return outs, self.report
 
     __call__ = run
@@ -366,7 +375,10 @@ class _Planner:
         self.arg_kinds: list[tuple] = []
         for a in args:
             if isinstance(a.type, TensorType):
-                self.arg_kinds.append(("tensor", tuple(a.type.get_shape()), a.type.element_type))
+                self.arg_kinds.append((
+                    "tensor", tuple(a.type.get_shape()),
+                    elementwise.numpy_dtype(str(a.type.element_type)),
+                ))
             elif isinstance(a.type, IntegerType):
                 self.arg_kinds.append(("int",))
             else:
@@ -430,18 +442,17 @@ class _Planner:
         t = self.target
         name = op.buffer_name.data
         typ = op.result.type
-        if typ.element_type != f32:
-            raise CompileError(
-                f"{what}: buffer '{name}' holds {typ.element_type}; the simulator runs f32 "
-                "buffers only"
-            )
+        elem = str(typ.element_type)
+        if elem not in elementwise.ELEMENT_TYPES:
+            raise CompileError(f"{what}: buffer '{name}' holds {elem}, which PEs do not hold")
         if op.byte_offset is None:
             raise CompileError(
                 f"{what}: buffer '{name}' has no SRAM offset; run allocate-sram first"
             )
         off = op.byte_offset
         size = typ.size.data
-        nbytes = size * 4
+        dtype = elementwise.numpy_dtype(elem)
+        nbytes = size * dtype.itemsize
         if off % 4:
             raise SRAMFault(f"{what}: buffer '{name}' at byte offset {off} is not 4-byte aligned")
         if off + nbytes > t.sram_bytes:
@@ -454,7 +465,7 @@ class _Planner:
                 f"buffer '{name}' on {rect_pes(rect)} lies outside the {t.fabric_rows} x "
                 f"{t.fabric_cols} fabric of target {t.name} ({what})"
             )
-        buf = Buffer(len(self.buffers), name, rect, off, size, nbytes)
+        buf = Buffer(len(self.buffers), name, rect, off, size, nbytes, dtype)
         self.buffers.append(buf)
         self.buf_of[op.result] = buf
 
@@ -567,8 +578,10 @@ class _Planner:
         r0, c0, nr, nc = rect
         return (slice(r0, r0 + nr), slice(c0, c0 + nc))
 
-    def _compute(self, rect: Rect, kind: str, *sizes) -> None:
-        cyc, flops = costs.op_cycles(self.target, kind, *sizes)
+    def _compute(self, rect: Rect, kind: str, *sizes, buf: Buffer | None = None) -> None:
+        """Charge a compute op to the PEs of `rect` (element size and flop rate of `buf`)."""
+        extra = {} if buf is None else {"elem_bytes": buf.dtype.itemsize, "half": buf.half}
+        cyc, flops = costs.op_cycles(self.target, kind, *sizes, **extra)
         sl = self._sl(rect)
         self.clock[sl] += cyc
         self.busy[sl] += cyc
@@ -586,53 +599,70 @@ class _Planner:
     def _op_fill(self, it, op: pe.FillOp) -> None:
         b = self.buf(op.buffer, it)
         sl = b.sub(it.rect)
-        val = np.float32(op.value.value.data)
+        val = np.array(op.value.value.data).astype(b.dtype)
         i = b.index
 
         def step(V, F, A, O):
             V[i][sl] = val
 
         self.steps.append(step)
-        self._compute(it.rect, "fill", b.size)
+        self._compute(it.rect, "fill", b.size, buf=b)
 
     def _op_unary(self, it, op: pe.UnaryOp) -> None:
         d, s = self.buf(op.dst, it), self.buf(op.src, it)
         dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
         fn = op.fn.data
-        if fn == "neg":
-
-            def step(V, F, A, O):
-                np.negative(V[si][ssl], out=V[di][dsl])
-        elif fn == "relu":
-            zero = np.float32(0)
-
-            def step(V, F, A, O):
-                np.maximum(V[si][ssl], zero, out=V[di][dsl])
-        elif fn == "scale":
+        if fn == "scale":
             if op.scalar is None:
                 raise CompileError(f"{it.what}: 'scale' needs a scalar")
-            k = np.float32(op.scalar.value.data)
-
-            def step(V, F, A, O):
-                np.multiply(V[si][ssl], k, out=V[di][dsl])
+            k = np.array(op.scalar.value.data).astype(s.dtype)
+            entry = elementwise.Elementwise("scale", 1, lambda x: x * k)
+        elif fn in elementwise.UNARY:
+            entry = elementwise.UNARY[fn]
         else:
             raise CompileError(f"{it.what}: unknown unary fn '{fn}'")
+
+        def step(V, F, A, O):
+            V[di][dsl] = elementwise.apply(entry, V[si][ssl])
+
         self.steps.append(step)
-        self._compute(it.rect, "unary", d.size)
+        self._compute(it.rect, "unary", d.size, entry.flops, buf=s)
 
     def _op_binary(self, it, op: pe.BinaryOp) -> None:
         d, lhs, rhs = (self.buf(v, it) for v in (op.dst, op.lhs, op.rhs))
-        ufunc = _BINARY.get(op.fn.data)
-        if ufunc is None:
+        entry = elementwise.BINARY.get(op.fn.data)
+        if entry is None:
             raise CompileError(f"{it.what}: unknown binary fn '{op.fn.data}'")
         dsl, lsl, rsl = d.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
         di, li, ri = d.index, lhs.index, rhs.index
 
         def step(V, F, A, O):
-            ufunc(V[li][lsl], V[ri][rsl], out=V[di][dsl])
+            V[di][dsl] = elementwise.apply(entry, V[li][lsl], V[ri][rsl])
 
         self.steps.append(step)
-        self._compute(it.rect, "binary", d.size)
+        self._compute(it.rect, "binary", d.size, entry.flops, buf=lhs)
+
+    def _op_select(self, it, op: pe.SelectOp) -> None:
+        d, c, lhs, rhs = (self.buf(v, it) for v in (op.dst, op.cond, op.lhs, op.rhs))
+        dsl, csl, lsl, rsl = (b.sub(it.rect) for b in (d, c, lhs, rhs))
+        di, ci, li, ri = d.index, c.index, lhs.index, rhs.index
+
+        def step(V, F, A, O):
+            V[di][dsl] = np.where(V[ci][csl], V[li][lsl], V[ri][rsl])
+
+        self.steps.append(step)
+        self._compute(it.rect, "select", d.size, buf=d)
+
+    def _op_convert(self, it, op: pe.ConvertOp) -> None:
+        d, s = self.buf(op.dst, it), self.buf(op.src, it)
+        dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
+        to = d.dtype
+
+        def step(V, F, A, O):
+            V[di][dsl] = V[si][ssl].astype(to)
+
+        self.steps.append(step)
+        self._compute(it.rect, "convert", d.size, buf=d if d.dtype.itemsize > s.dtype.itemsize else s)
 
     def _op_copy(self, it, op: pe.CopyOp) -> None:
         d, s = self.buf(op.dst, it), self.buf(op.src, it)
@@ -642,7 +672,7 @@ class _Planner:
             np.copyto(V[di][dsl], V[si][ssl])
 
         self.steps.append(step)
-        self._compute(it.rect, "copy", d.size)
+        self._compute(it.rect, "copy", d.size, buf=d)
 
     def _op_reduce(self, it, op: pe.ReduceOp) -> None:
         if op.kind.data != "sum":
@@ -653,12 +683,14 @@ class _Planner:
         nr, nc = it.rect[2], it.rect[3]
         dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
 
+        acc = np.float32 if s.half else None  # half floats accumulate in float32
+
         def step(V, F, A, O):
             src = V[si][ssl].reshape((nr, nc) + shape)
-            V[di][dsl] = src.sum(axis=axes, keepdims=True).reshape(nr, nc, -1)
+            V[di][dsl] = src.sum(axis=axes, keepdims=True, dtype=acc).reshape(nr, nc, -1)
 
         self.steps.append(step)
-        self._compute(it.rect, "reduce", s.size, d.size)
+        self._compute(it.rect, "reduce", s.size, d.size, buf=s)
 
     def _op_transpose(self, it, op: pe.TransposeOp) -> None:
         d, s = self.buf(op.dst, it), self.buf(op.src, it)
@@ -672,7 +704,7 @@ class _Planner:
             V[di][dsl] = src.reshape(nr, nc, -1)
 
         self.steps.append(step)
-        self._compute(it.rect, "transpose", d.size)
+        self._compute(it.rect, "transpose", d.size, buf=d)
 
     def _op_matmul_acc(self, it, op: pe.MatmulAccOp) -> None:
         m, k, n = op.mkn
@@ -683,8 +715,14 @@ class _Planner:
 
         chunks = _row_chunks(nr, nr * nc * m * k * n)
 
+        low = acc.half  # half floats: multiply in float32, round into the accumulator
+
         def part(a, lhs, rhs):
-            a += np.matmul(lhs, rhs)
+            if low:
+                a[...] = (a.astype(np.float32)
+                          + np.matmul(lhs.astype(np.float32), rhs.astype(np.float32)))
+            else:
+                a += np.matmul(lhs, rhs)
 
         def step(V, F, A, O):
             a = V[ai][asl].reshape(nr, nc, m, n)
@@ -698,7 +736,7 @@ class _Planner:
                     f.result()
 
         self.steps.append(step)
-        self._compute(it.rect, "matmul_acc", m, k, n)
+        self._compute(it.rect, "matmul_acc", m, k, n, buf=acc)
 
     def _op_mask_pad(self, it, op: pe.MaskPadOp) -> None:
         dist = op.layout.dist
@@ -709,11 +747,12 @@ class _Planner:
         _, valid = global_index(dist, pr, pc)
         pad = ~valid
         count = pad.sum(axis=2)  # (pr, pc)
-        self._compute(it.rect, "mask_pad", np.broadcast_to(count, (it.rect[2], it.rect[3])))
+        self._compute(it.rect, "mask_pad", np.broadcast_to(count, (it.rect[2], it.rect[3])),
+                      buf=b)
         if not pad.any():
             return
         sl, i = b.sub(it.rect, L), b.index
-        val = np.float32(op.value.value.data)
+        val = np.array(op.value.value.data).astype(b.dtype)
 
         def step(V, F, A, O):
             np.copyto(V[i][sl], val, where=pad)
@@ -733,16 +772,16 @@ class _Planner:
             ai = self.arg_index[seed]
 
             def step(V, F, A, O):
-                V[i][sl] = rng.normal(A[ai], idx)
+                V[i][sl] = rng.normal(A[ai], idx).astype(b.dtype)
         elif seed in self.consts:
             value = self.consts[seed]
 
             def step(V, F, A, O):
-                V[i][sl] = rng.normal(value, idx)
+                V[i][sl] = rng.normal(value, idx).astype(b.dtype)
         else:
             raise CompileError(f"{it.what}: the seed must be an argument of @main or a constant")
         self.steps.append(step)
-        self._compute(it.rect, "random_normal", L)
+        self._compute(it.rect, "random_normal", L, buf=b)
 
     # host I/O ---------------------------------------------------------------
 
@@ -753,9 +792,10 @@ class _Planner:
         ai = self.arg_index.get(op.input)
         if ai is None:
             raise CompileError(f"{it.what}: the host tensor must be an argument of @main")
-        if op.input.type.element_type != f32:
+        if op.input.type.element_type != op.buffer.type.element_type:
             raise CompileError(
-                f"{it.what}: host tensor of {op.input.type.element_type}; the simulator runs f32"
+                f"{it.what}: host tensor of {op.input.type.element_type} into a buffer of "
+                f"{op.buffer.type.element_type}"
             )
         scatter = make_scatter(dist)
         L = dist.local_elems
@@ -767,7 +807,8 @@ class _Planner:
 
         self.steps.append(step)
         _, c0, nr, nc = it.rect
-        self.io_cycles += costs.host_io_cycles(self.target, nr * nc * L, nr, c0 + nc)
+        wavelets = -(-nr * nc * L * b.dtype.itemsize // 4)
+        self.io_cycles += costs.host_io_cycles(self.target, wavelets, nr, c0 + nc)
 
     def _op_host_out(self, it, op: pe.HostOutOp) -> None:
         dist = op.layout.dist
@@ -783,8 +824,9 @@ class _Planner:
         self.steps.append(step)
         c0 = it.rect[1]
         pr, pc = _kept(dist)
+        wavelets = -(-pr * pc * dist.local_elems * b.dtype.itemsize // 4)
         self.io_cycles += costs.host_io_cycles(
-            self.target, pr * pc * dist.local_elems, pr, self.target.fabric_cols - c0
+            self.target, wavelets, pr, self.target.fabric_cols - c0
         )
 
     # network ----------------------------------------------------------------
@@ -805,7 +847,7 @@ class _Planner:
         lr, lc = (a.ravel() for a in np.indices((nr, nc), dtype=np.int64))
         sr, sc = lr + r0, lc + c0
         tr = self.routes.trace(color, sr, sc, it.what)
-        w = b.size
+        w = b.wavelets
         start = self.links.stream(self.clock[sr, sc], w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
         arrival = self.links.arrival(start, w, tr.d_src, tr.d_h)
         cyc = costs.stream_cycles(self.target, w)
@@ -816,7 +858,7 @@ class _Planner:
             return
         bid = len(self.batches)
         self.batches.append(
-            Batch(it.what, color, w, it.rect, lr[tr.d_src], lc[tr.d_src], arrival, n)
+            Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], arrival, n)
         )
         self.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64))
         sl, i = b.sub(it.rect), b.index
@@ -847,7 +889,7 @@ class _Planner:
                 sc = batch.rect[1] + int(batch.src_lc[j])
                 raise RoutingError(
                     f"{it.what}: {pe_str(r0 + dr, c0 + dc)} receives on color {color} a message "
-                    f"of {batch.size} wavelets from {pe_str(sr, sc)} ({batch.what}) into buffer "
+                    f"of {batch.size} elements from {pe_str(sr, sc)} ({batch.what}) into buffer "
                     f"'{b.name}' of {b.size} elements"
                 )
             arrival[mask] = batch.arrival[ix[mask]]
@@ -863,9 +905,9 @@ class _Planner:
             if batch.pending == 0:
                 release.append(g)
         sl = self._sl(it.rect)
-        w = b.size
         if acc:
-            cyc, flops = costs.op_cycles(self.target, "recv_accumulate", w)
+            cyc, flops = costs.op_cycles(self.target, "recv_accumulate", b.size,
+                                         elem_bytes=b.dtype.itemsize, half=b.half)
             self.clock[sl] = np.maximum(self.clock[sl] + cyc, arrival)
             self.busy[sl] += cyc
             self.flops += int(flops) * nr * nc
@@ -918,49 +960,45 @@ class _Planner:
                     f"({list(buf.rect)})"
                 )
         Ld, Ls = dd.local_elems, ds.local_elems
-        coords, valid = global_coords(dd)
-        sblock = ds.block
-        rows = np.broadcast_to(np.arange(gdr, dtype=np.int64)[:, None, None], valid.shape)
-        cols = np.broadcast_to(np.arange(gdc, dtype=np.int64)[None, :, None], valid.shape)
-        src_row = np.clip(rows, 0, gsr - 1)  # replicated source axes: the nearest copy
-        src_col = np.clip(cols, 0, gsc - 1)
-        se = np.zeros(valid.shape, dtype=np.int64)
-        for d, g in enumerate(coords):
-            g = np.where(valid, g, 0)
-            bidx = g // sblock[d] if sblock[d] else g * 0
-            se = se * sblock[d] + (g - bidx * sblock[d])
-            axis = ds.split[d]
-            if axis == "r":
-                src_row = bidx
-            elif axis == "c":
-                src_col = bidx
-            elif axis == "rc":
-                src_row, src_col = bidx // gsc, bidx % gsc
-        src_row = np.broadcast_to(src_row, valid.shape)
-        src_col = np.broadcast_to(src_col, valid.shape)
-        # -- data: gather the distinct dst tiles, broadcast along replicated dst axes
-        pr, pc = _kept(dd)
-        k_sr = np.ascontiguousarray(src_row[:pr, :pc])
-        k_sc = np.ascontiguousarray(src_col[:pr, :pc])
-        k_se = np.ascontiguousarray(se[:pr, :pc])
-        k_pad = ~valid[:pr, :pc]
-        has_pad = bool(k_pad.any())
+        rows = np.broadcast_to(np.arange(gdr, dtype=np.int64)[:, None, None], (gdr, gdc, Ld))
+        cols = np.broadcast_to(np.arange(gdc, dtype=np.int64)[None, :, None], (gdr, gdc, Ld))
+        src_row, src_col, se, has_src, valid = exchange_sources(ds, dd, op.index_map)
         ssl = src.sub((r0, c0, gsr, gsc), Ls)
         dsl = dst.sub((r0, c0, gdr, gdc), Ld)
         si, di = src.index, dst.index
+        if bool((has_src | ~valid).all()):
+            # -- data: gather the distinct dst tiles, broadcast along replicated dst axes
+            pr, pc = _kept(dd)
+            k_sr = np.ascontiguousarray(src_row[:pr, :pc])
+            k_sc = np.ascontiguousarray(src_col[:pr, :pc])
+            k_se = np.ascontiguousarray(se[:pr, :pc])
+            k_pad = ~valid[:pr, :pc]
+            has_pad = bool(k_pad.any())
 
-        def step(V, F, A, O):
-            vals = V[si][ssl][k_sr, k_sc, k_se]
-            if has_pad:
-                vals[k_pad] = 0
-            V[di][dsl] = vals
+            def step(V, F, A, O):
+                vals = V[si][ssl][k_sr, k_sc, k_se]
+                if has_pad:
+                    vals[k_pad] = 0
+                V[di][dsl] = vals
+        else:
+            # -- data: only the dst elements with a source change (and padding becomes 0)
+            w_dst = np.nonzero(has_src)
+            w_src = (src_row[w_dst], src_col[w_dst], se[w_dst])
+            z_dst = np.nonzero(~valid)
+            has_pad = bool(z_dst[0].size)
+
+            def step(V, F, A, O):
+                out = V[di][dsl]
+                out[w_dst] = V[si][ssl][w_src]
+                if has_pad:
+                    out[z_dst] = 0
 
         self.steps.append(step)
         # -- timing: one message per (source PE, destination PE) pair
         t = self.target
         n_pe = self.R * self.C
-        s_flat = ((r0 + src_row) * self.C + (c0 + src_col))[valid]
-        d_flat = ((r0 + rows) * self.C + (c0 + cols))[valid]
+        s_flat = ((r0 + src_row) * self.C + (c0 + src_col))[has_src]
+        d_flat = ((r0 + rows) * self.C + (c0 + cols))[has_src]
         pairs, w = np.unique(s_flat * n_pe + d_flat, return_counts=True)
         ps, pd = pairs // n_pe, pairs % n_pe
         start_clock = self.clock.copy()
@@ -1045,6 +1083,71 @@ class _Planner:
         )
 
 
+# --- shape ops ---------------------------------------------------------------------------
+# The index map of pe.exchange (slice, pad, concat) and pe.broadcast's handler (bound to
+# _Planner below).
+
+
+def exchange_sources(
+    ds: Distribution,
+    dd: Distribution,
+    index_map: tuple[Sequence[int], Sequence[int]] | None = None,
+):
+    """Where each element of the dst layout comes from, for every (PE row, PE col, local
+    index) of dst's grid (arrays of shape (rows, cols, local elems)):
+    (src PE row, src PE col, src local index, has a source, is a real dst element).
+
+    Without an index map, a dst element takes the src element at the same global index (same
+    shapes) or at the same row-major position (a reshape). With `index_map` = (offset, stride),
+    dst global index i (per dim d) takes src global index offset[d] + stride[d] * i[d] and has
+    a source only when that lies inside the src shape. Padding of dst never has a source.
+    Along a mesh axis the src is replicated on, the nearest copy (the same row or column,
+    clipped to src's grid) sends."""
+    gdr, gdc = dd.grid
+    gsr, gsc = ds.grid
+    coords, valid = global_coords(dd)
+    full = valid.shape
+    has_src = valid.copy()
+    if index_map is not None:
+        offset, stride = index_map
+        src_idx = []
+        for d, g in enumerate(coords):
+            j = offset[d] + stride[d] * g
+            has_src &= (j >= 0) & (j < ds.shape[d])
+            src_idx.append(j)
+    elif ds.shape == dd.shape:
+        src_idx = list(coords)
+    else:  # a reshape: the same row-major position
+        flat = np.zeros(full, dtype=np.int64)
+        for g, n in zip(coords, dd.shape, strict=True):
+            flat = flat * n + g
+        src_idx = list(np.unravel_index(np.where(valid, flat, 0), ds.shape))
+    rows = np.arange(gdr, dtype=np.int64)[:, None, None]
+    cols = np.arange(gdc, dtype=np.int64)[None, :, None]
+    src_row = np.clip(rows, 0, gsr - 1)
+    src_col = np.clip(cols, 0, gsc - 1)
+    se = np.zeros(full, dtype=np.int64)
+    sblock = ds.block
+    for d, j in enumerate(src_idx):
+        j = np.where(has_src, j, 0)
+        bidx = j // sblock[d] if sblock[d] else j * 0
+        se = se * sblock[d] + (j - bidx * sblock[d])
+        axis = ds.split[d]
+        if axis == "r":
+            src_row = bidx
+        elif axis == "c":
+            src_col = bidx
+        elif axis == "rc":
+            src_row, src_col = bidx // gsc, bidx % gsc
+    return (
+        np.broadcast_to(src_row, full),
+        np.broadcast_to(src_col, full),
+        se,
+        has_src,
+        valid,
+    )
+
+
 _POOL: list = []
 #: batched matmuls with at least this many FMACs run on several threads
 PARALLEL_FMACS = 1 << 22
@@ -1105,3 +1208,23 @@ def compile_plan(module: ModuleOp) -> Executable:
 
 
 __all__ = ["Executable", "compile_plan", "location_of", "make_gather", "make_scatter"]
+
+
+def _op_broadcast(self: _Planner, it: _Item, op: pe.BroadcastOp) -> None:
+    """pe.broadcast: every PE's src tile (viewed as src_shape) expanded to dst_shape."""
+    d, s = self.buf(op.dst, it), self.buf(op.src, it)
+    src_shape = tuple(int(n) for n in op.src_shape.get_values())
+    dst_shape = tuple(int(n) for n in op.dst_shape.get_values())
+    nr, nc = it.rect[2], it.rect[3]
+    ns, nd = int(np.prod(src_shape)), int(np.prod(dst_shape))
+    dsl, ssl, di, si = d.sub(it.rect, nd), s.sub(it.rect, ns), d.index, s.index
+
+    def step(V, F, A, O):
+        tile = V[si][ssl].reshape((nr, nc) + src_shape)
+        V[di][dsl] = np.broadcast_to(tile, (nr, nc) + dst_shape).reshape(nr, nc, nd)
+
+    self.steps.append(step)
+    self._compute(it.rect, "broadcast", nd, buf=d)
+
+
+_Planner._op_broadcast = _op_broadcast  # type: ignore[attr-defined]

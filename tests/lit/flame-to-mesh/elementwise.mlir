@@ -11,7 +11,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-NEXT:    %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %2 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %3 = mesh.unary %2 {fn = "neg"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.binary %1, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.binary %1, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %5 = mesh.gather %4 : !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> tensor<64x64xf32>
 // CHECK-NEXT:    func.return %5 : tensor<64x64xf32>
   func.func @same_layout(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
@@ -26,7 +26,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK:         %[[A:.*]] = mesh.unary %{{.*}} {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK:         %[[B:.*]] = mesh.unary %{{.*}} {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x1 split [r, _]>
 // CHECK-NEXT:    %[[M:.*]] = mesh.redistribute %[[B]] : !mesh.tensor<64x64xf32 on 4x1 split [r, _]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %[[S:.*]] = mesh.binary %[[A]], %[[M]] {fn = "sub"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %[[S:.*]] = mesh.binary %[[A]], %[[M]] {fn = "sub"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    mesh.gather %[[S]] : !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> tensor<64x64xf32>
   func.func @different_layouts(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
     %0 = flame.relu %a {layout = #flame.layout<grid [4, 4]>} : tensor<64x64xf32> -> tensor<64x64xf32>
@@ -36,14 +36,14 @@ builtin.module attributes {pf.target = {name = "small"}} {
   }
 
 // A hint on mul places its inputs directly (no redistribution); div follows its operands; the
-// hint on neg is honoured by redistributing its result.
+// hint on neg is honoured by redistributing its operand (neg then runs on the hinted grid).
 // CHECK-LABEL: func.func @hint_honoured
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.binary %2, %0 {fn = "div"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.unary %3 {fn = "neg"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %5 = mesh.redistribute %4 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
+// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.binary %2, %0 {fn = "div"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.redistribute %3 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
+// CHECK-NEXT:    %5 = mesh.unary %4 {fn = "neg"} : !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
 // CHECK-NEXT:    %6 = mesh.gather %5 : !mesh.tensor<64x64xf32 on 1x4 split [_, c]> -> tensor<64x64xf32>
 // CHECK-NOT:     mesh.redistribute
   func.func @hint_honoured(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
@@ -57,7 +57,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-LABEL: func.func @input_hint
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x4 split [r, c]>, !mesh.tensor<64x64xf32 on 2x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
   func.func @input_hint(%a: tensor<64x64xf32> {flame.layout = #flame.layout<grid [2, 4]>}, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
     %0 = flame.add %a, %b : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
     func.return %0 : tensor<64x64xf32>
@@ -67,9 +67,9 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-LABEL: func.func @creation(
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.fill {value = 2.000000e+00 : f64} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %3 = mesh.random_normal %s : i64 -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.binary %2, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.binary %2, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NOT:     mesh.redistribute
   func.func @creation(%a: tensor<64x64xf32> {flame.layout = #flame.layout<grid [2, 2]>}, %s: i64) -> tensor<64x64xf32> {
     %f = flame.fill {value = 2.0 : f64} : tensor<64x64xf32>

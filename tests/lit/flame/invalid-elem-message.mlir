@@ -3,7 +3,7 @@
 // randomisation). mesh prints the IR spelling, sorted: `got ['f16', 'f32']`.
 // RUN: pyflame-opt %s --verify-diagnostics | filecheck %s
 
-// CHECK: {{^}}'flame.add' needs one element type, got ['f16', 'f32']
+// CHECK: {{^}}'flame.add' needs operands of one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> tensor<4xf32>
 %b = "test.op"() : () -> tensor<4xf16>
 %0 = flame.add %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>

@@ -39,7 +39,7 @@
 
 // -----
 
-// CHECK: flame.add: shapes [4] and [5] differ
+// CHECK: 'flame.add' operands must have one shape or be rank-0, got [4], [5]
 %a = "test.op"() : () -> tensor<4xf32>
 %b = "test.op"() : () -> tensor<5xf32>
 %0 = flame.add %a, %b : (tensor<4xf32>, tensor<5xf32>) -> tensor<4xf32>
@@ -52,14 +52,14 @@
 
 // -----
 
-// CHECK: 'flame.mul' needs one element type, got {{.*}}
+// CHECK: 'flame.mul' needs operands of one element type, got {{.*}}
 %a = "test.op"() : () -> tensor<4xf32>
 %b = "test.op"() : () -> tensor<4xf16>
 %0 = flame.mul %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
 
 // -----
 
-// CHECK: flame.div: shapes [2, 2] and [4] differ
+// CHECK: 'flame.div' operands must have one shape or be rank-0, got [2, 2], [4]
 %a = "test.op"() : () -> tensor<2x2xf32>
 %b = "test.op"() : () -> tensor<4xf32>
 %0 = flame.div %a, %b : (tensor<2x2xf32>, tensor<4xf32>) -> tensor<2x2xf32>
@@ -72,7 +72,7 @@
 
 // -----
 
-// CHECK: 'flame.neg' needs one element type, got {{.*}}
+// CHECK: 'flame.neg' result must hold f32
 %a = "test.op"() : () -> tensor<4xf32>
 %0 = flame.neg %a : tensor<4xf32> -> tensor<4xf16>
 

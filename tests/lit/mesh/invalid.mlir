@@ -65,9 +65,9 @@
 
 // -----
 
-// CHECK: unknown unary fn 'gelu'
+// CHECK: unknown unary fn 'frobnicate'
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.unary %a {fn = "gelu"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.unary %a {fn = "frobnicate"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
@@ -92,14 +92,13 @@
 
 // -----
 
-// CHECK: unknown binary fn 'pow'
+// CHECK: unknown binary fn 'frobnicate'
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.binary %a, %a {fn = "pow"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.binary %a, %a {fn = "frobnicate"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
-// CHECK: operand 'rhs' at position 1 does not verify:
-// CHECK-NEXT: {{^}}attribute !mesh.tensor<4x4xf32 on 2x2 split [r, c]> expected from variable 'T', but got !mesh.tensor<4x4xf32 on 1x1 split [_, _]>
+// CHECK: 'mesh.binary' operands must be distributed like the result (4x4 on 2x2 split [r, c]) or be rank-0 on its grid, got 4x4 on 1x1 split [_, _]
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<4x4xf32 on 1x1 split [_, _]>
 %0 = "mesh.binary"(%a, %b) {fn = "add"} : (!mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 1x1 split [_, _]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>

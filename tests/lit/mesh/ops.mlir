@@ -34,19 +34,19 @@ func.func @host_io_and_creation(%a: tensor<64x48xf32>, %s: i64) -> tensor<64x48x
 // CHECK-NEXT:    %u = mesh.unary %x {fn = "scale", scalar = 5.000000e-01 : f64} : !mesh.tensor<48xf32 on 4x4 split [c]>
 // CHECK-NEXT:    %v = mesh.unary %u {fn = "relu"} : !mesh.tensor<48xf32 on 4x4 split [c]>
 // CHECK-NEXT:    %w = mesh.unary %v {fn = "neg"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-// CHECK-NEXT:    %b = mesh.binary %w, %y {fn = "add"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-// CHECK-NEXT:    %c = mesh.binary %b, %y {fn = "sub"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-// CHECK-NEXT:    %d = mesh.binary %c, %y {fn = "mul"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-// CHECK-NEXT:    %e = mesh.binary %d, %y {fn = "div"} : !mesh.tensor<48xf32 on 4x4 split [c]>
+// CHECK-NEXT:    %b = mesh.binary %w, %y {fn = "add"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+// CHECK-NEXT:    %c = mesh.binary %b, %y {fn = "sub"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+// CHECK-NEXT:    %d = mesh.binary %c, %y {fn = "mul"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+// CHECK-NEXT:    %e = mesh.binary %d, %y {fn = "div"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
 // CHECK-NEXT:    %m = mesh.mask_pad %e {value = -1.000000e+00 : f64} : !mesh.tensor<48xf32 on 4x4 split [c]>
 func.func @local(%x: !mesh.tensor<48xf32 on 4x4 split [c]>, %y: !mesh.tensor<48xf32 on 4x4 split [c]>) -> !mesh.tensor<48xf32 on 4x4 split [c]> {
   %u = mesh.unary %x {fn = "scale", scalar = 0.5 : f64} : !mesh.tensor<48xf32 on 4x4 split [c]>
   %v = mesh.unary %u {fn = "relu"} : !mesh.tensor<48xf32 on 4x4 split [c]>
   %w = mesh.unary %v {fn = "neg"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-  %b = mesh.binary %w, %y {fn = "add"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-  %c = mesh.binary %b, %y {fn = "sub"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-  %d = mesh.binary %c, %y {fn = "mul"} : !mesh.tensor<48xf32 on 4x4 split [c]>
-  %e = mesh.binary %d, %y {fn = "div"} : !mesh.tensor<48xf32 on 4x4 split [c]>
+  %b = mesh.binary %w, %y {fn = "add"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+  %c = mesh.binary %b, %y {fn = "sub"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+  %d = mesh.binary %c, %y {fn = "mul"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+  %e = mesh.binary %d, %y {fn = "div"} : !mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48xf32 on 4x4 split [c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
   %m = mesh.mask_pad %e {value = -1.0 : f64} : !mesh.tensor<48xf32 on 4x4 split [c]>
   func.return %m : !mesh.tensor<48xf32 on 4x4 split [c]>
 }

@@ -86,9 +86,9 @@ pe.host_in %x, %a {layout = !mesh.tensor<7x7xf32 on 2x2 split [r, c]>, pes = arr
 
 // -----
 
-// CHECK: unknown unary fn 'exp'
+// CHECK: unknown unary fn 'frobnicate'
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-pe.unary %a, %a {fn = "exp", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+pe.unary %a, %a {fn = "frobnicate", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>
 
 // -----
 
@@ -105,7 +105,7 @@ pe.binary %a, %a, %a {fn = "max", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 
 // -----
 
-// CHECK: binary buffers differ in size: [4, 8]
+// CHECK: 'pe.binary' operands must hold 4 elements or 1, got [4, 8]
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<8xf32>

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pyflame import elementwise
 from pyflame.dialects.mesh import Distribution
 from pyflame.sim import costs, executable
 from pyflame.sim.target import SMALL
@@ -79,9 +80,11 @@ def test_binary(sim, rng, fn, ref):
     a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
     (o,), report = sim.run(text, a, b)
     np.testing.assert_array_equal(o, ref(a, b))
-    # an add of 12 f32: 12 flops, 96 bytes read, 48 written -> max(6, 6, 6) + issue
-    assert report.cycles == 6 + costs.ISSUE_CYCLES
-    assert report.flops == 6 * N
+    # 12 f32 elements, f flops each (pyflame.elementwise), 96 bytes read, 48 written:
+    # max(12 f / 2, 6, 6) + issue; add/sub/mul cost 1 flop per element, div 4
+    f = elementwise.BINARY[fn].flops
+    assert report.cycles == max(12 * f // 2, 6) + costs.ISSUE_CYCLES
+    assert report.flops == f * 6 * N
 
 
 def test_in_place_binary_and_copy_and_fill(sim, rng):

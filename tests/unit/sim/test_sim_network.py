@@ -316,7 +316,7 @@ def test_size_mismatch(sim):
     b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
-    with pytest.raises(RoutingError, match=r"PE \(0, 1\).*4 wavelets.*PE \(0, 0\).*3 elements"):
+    with pytest.raises(RoutingError, match=r"PE \(0, 1\).*4 elements.*PE \(0, 0\).*3 elements"):
         sim.plan(sim.program(b.text()))
 
 

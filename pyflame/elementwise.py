@@ -1,0 +1,140 @@
+"""Every elementwise function, in one table: its name, arity, operand kind, result kind, its
+numpy meaning and its cost. The flame, mesh and pe dialects, the lowerings, the simulator and
+the frontend all read this table, so adding an elementwise op is one entry here (plus its
+gradient rule, later).
+
+The numpy functions compute in the operands' dtype, except that float16/bfloat16 operands are
+computed in float32 and rounded once, as PyTorch does on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26), numpy only (no scipy needed)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    a = np.abs(x64)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
+                                                                          + t * 1.061405429))))
+    return np.sign(x64) * (1.0 - poly * np.exp(-a * a))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number only: no overflow warnings for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * _SQRT_HALF))
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """One elementwise function."""
+
+    name: str
+    arity: int
+    fn: Callable[..., np.ndarray]
+    #: operands: "number" (float or int), "float", "bool", "any"
+    operands: str = "number"
+    #: result: "same" (the operands' dtype), "bool"
+    result: str = "same"
+    #: floating-point operations per element (for the cost model)
+    flops: int = 1
+    doc: str = ""
+
+
+def _entries(*items: Elementwise) -> dict[str, Elementwise]:
+    return {e.name: e for e in items}
+
+
+UNARY = _entries(
+    Elementwise("neg", 1, np.negative, doc="-x"),
+    Elementwise("abs", 1, np.abs, doc="|x|"),
+    Elementwise("relu", 1, lambda x: np.maximum(x, np.zeros((), x.dtype)), doc="max(x, 0)"),
+    Elementwise("exp", 1, np.exp, "float", flops=8),
+    Elementwise("log", 1, np.log, "float", flops=8),
+    Elementwise("sqrt", 1, np.sqrt, "float", flops=4),
+    Elementwise("rsqrt", 1, lambda x: 1 / np.sqrt(x), "float", flops=5, doc="1 / sqrt(x)"),
+    Elementwise("tanh", 1, np.tanh, "float", flops=10),
+    Elementwise("sigmoid", 1, _sigmoid, "float", flops=10, doc="1 / (1 + exp(-x))"),
+    Elementwise("gelu", 1, _gelu, "float", flops=16, doc="x * Phi(x) (exact, erf)"),
+    Elementwise("silu", 1, lambda x: x * _sigmoid(x), "float", flops=11, doc="x * sigmoid(x)"),
+    Elementwise("logical_not", 1, np.logical_not, "bool", "bool", doc="~x on bool"),
+)
+
+BINARY = _entries(
+    Elementwise("add", 2, np.add, "any", doc="a + b (or on bool)"),
+    Elementwise("sub", 2, np.subtract),
+    Elementwise("mul", 2, np.multiply, "any", doc="a * b (and on bool)"),
+    Elementwise("div", 2, np.divide, "float", flops=4, doc="true division"),
+    Elementwise("pow", 2, np.power, "float", flops=16),
+    Elementwise("maximum", 2, np.maximum, "any"),
+    Elementwise("minimum", 2, np.minimum, "any"),
+    Elementwise("eq", 2, np.equal, "any", "bool"),
+    Elementwise("ne", 2, np.not_equal, "any", "bool"),
+    Elementwise("lt", 2, np.less, "any", "bool"),
+    Elementwise("le", 2, np.less_equal, "any", "bool"),
+    Elementwise("gt", 2, np.greater, "any", "bool"),
+    Elementwise("ge", 2, np.greater_equal, "any", "bool"),
+    Elementwise("logical_and", 2, np.logical_and, "bool", "bool", doc="a & b on bool"),
+    Elementwise("logical_or", 2, np.logical_or, "bool", "bool", doc="a | b on bool"),
+)
+
+ALL = {**UNARY, **BINARY}
+
+#: element types by MLIR name: (numpy dtype name, bytes, is float)
+ELEMENT_TYPES = {
+    "f32": ("float32", 4, True),
+    "f16": ("float16", 2, True),
+    "bf16": ("bfloat16", 2, True),
+    "i32": ("int32", 4, False),
+    "i1": ("bool", 1, False),
+}
+
+
+def numpy_dtype(element_type: str) -> np.dtype:
+    """The numpy dtype holding an MLIR element type (`f32`, `bf16`, `i1`, ...)."""
+    name = ELEMENT_TYPES[element_type][0]
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def accepts(entry: Elementwise, element_type: str) -> bool:
+    """Whether `entry` takes operands of this MLIR element type."""
+    is_float = ELEMENT_TYPES.get(element_type, ("", 0, False))[2]
+    return {
+        "number": element_type != "i1",
+        "float": is_float,
+        "bool": element_type == "i1",
+        "any": True,
+    }[entry.operands]
+
+
+def result_type(entry: Elementwise, element_type: str) -> str:
+    return "i1" if entry.result == "bool" else element_type
+
+
+def apply(entry: Elementwise, *operands: np.ndarray) -> np.ndarray:
+    """The function on numpy operands; half-precision floats are computed in float32."""
+    dtype = operands[0].dtype
+    low = dtype.itemsize == 2 and dtype.kind in "fV" or str(dtype) == "bfloat16"
+    if low:
+        operands = tuple(o.astype(np.float32) for o in operands)
+    out = entry.fn(*operands)
+    if entry.result == "bool":
+        return out
+    return out.astype(dtype, copy=False) if low else out

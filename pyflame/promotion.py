@@ -1,0 +1,66 @@
+"""Type promotion as PyTorch does it (`torch.result_type`), for PyFlame's dtypes.
+
+Categories order bool < integer < floating. The result takes the highest category among the
+operands; within it, dimensioned tensors decide before zero-dim tensors, which decide before
+Python scalars. A category reached only through a Python scalar gives that category's default
+dtype (float32 for a float, int32 for an int). Two floats of different kinds promote to the
+smallest float holding both (float16 with bfloat16 is float32), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.dtypes import DType, bfloat16, bool_, float16, float32, int32
+
+
+def category(dtype: DType) -> int:
+    if dtype is bool_:
+        return 0
+    return 2 if dtype.is_floating_point else 1
+
+
+def scalar_category(value: Any) -> int:
+    if isinstance(value, bool | np.bool_):
+        return 0
+    if isinstance(value, numbers.Integral):
+        return 1
+    return 2
+
+
+def promote_pair(a: DType, b: DType) -> DType:
+    """The smallest dtype holding both (same or different category)."""
+    if a is b:
+        return a
+    ca, cb = category(a), category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    if {a, b} == {float16, bfloat16}:
+        return float32
+    return a if a.itemsize >= b.itemsize else b
+
+
+DEFAULT_FOR_CATEGORY = {0: bool_, 1: int32, 2: float32}
+
+
+def result_type(tensors: Sequence[Any], scalars: Sequence[Any]) -> DType:
+    """`tensors`: pf.Tensors; `scalars`: Python numbers."""
+    groups: list[list[DType]] = [
+        [t.dtype for t in tensors if t.ndim > 0],
+        [t.dtype for t in tensors if t.ndim == 0],
+    ]
+    top = max(
+        [category(d) for g in groups for d in g] + [scalar_category(s) for s in scalars]
+    )
+    for group in groups:
+        found = [d for d in group if category(d) == top]
+        if found:
+            out = found[0]
+            for d in found[1:]:
+                out = promote_pair(out, d)
+            return out
+    return DEFAULT_FOR_CATEGORY[top]
