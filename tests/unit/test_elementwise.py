@@ -1,0 +1,195 @@
+"""Elementwise ops through the whole pipeline against PyTorch: every function of
+pyflame.elementwise, Python scalars on either side, PyTorch's type promotion, comparisons,
+logical ops, where, clamp, dtype conversion, half precision, every layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import elementwise
+
+torch = pytest.importorskip("torch")
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(3, 2),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+TORCH_DTYPE = {pf.float32: torch.float32, pf.float16: torch.float16,
+               pf.bfloat16: torch.bfloat16, pf.int32: torch.int32, pf.bool: torch.bool}
+TORCH_FN = {"relu": torch.relu, "gelu": torch.nn.functional.gelu,
+            "silu": torch.nn.functional.silu, "logical_not": torch.logical_not}
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def ids(layout):
+    return repr(layout)
+
+
+def data(shape, *, positive=False, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    return np.abs(x) + 0.5 if positive else x
+
+
+def torch_of(t: pf.Tensor):
+    return torch.from_numpy(np.asarray(t.numpy()).astype(np.float32)).to(TORCH_DTYPE[t.dtype]) \
+        if t.dtype in (pf.bfloat16,) else torch.from_numpy(np.array(t.numpy()))
+
+
+def check(got: pf.Tensor, want, rtol=1e-5, atol=1e-6):
+    want = want.float().numpy() if want.dtype == torch.bfloat16 else want.numpy()
+    out = got.numpy()
+    assert out.shape == want.shape
+    if out.dtype == np.bool_ or want.dtype == np.bool_:
+        np.testing.assert_array_equal(out, want)
+    else:
+        np.testing.assert_allclose(out.astype(np.float64), want.astype(np.float64),
+                                   rtol=rtol, atol=atol)
+
+
+POSITIVE = {"log", "sqrt", "rsqrt"}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("name", [n for n in elementwise.UNARY if n != "logical_not"])
+def test_unary_vs_torch(name, layout):
+    a = data((7, 5), positive=name in POSITIVE)
+    x = pf.from_numpy(a, layout=layout)
+    got = getattr(pf, name)(x) if hasattr(pf, name) else getattr(x, name)()
+    fn = TORCH_FN.get(name) or getattr(torch, name)
+    check(got, fn(torch.from_numpy(a)), rtol=1e-5, atol=1e-6)
+    check(getattr(x, name)(), fn(torch.from_numpy(a)))  # the method form
+
+
+ARITH = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
+COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("name", ARITH + COMPARE)
+def test_binary_vs_torch(name, layout):
+    a, b = data((5, 9), positive=True), data((5, 9), positive=True, seed=1)
+    b[0, :3] = a[0, :3]  # some equal elements for the comparisons
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    got = getattr(pf, name)(x, y)
+    check(got, getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(b)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_operators_and_scalars_on_either_side(layout):
+    a = data((6, 4), positive=True)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    cases = [
+        (x + 1, t + 1), (2 - x, 2 - t), (x * 3, t * 3), (1 / x, 1 / t), (x / 2, t / 2),
+        (x ** 2, t ** 2), (2 ** x, 2 ** t), (-x, -t), (abs(x - 1), abs(t - 1)),
+        (x > 1, t > 1), (1 < x, 1 < t), (x == x, t == t), (x != 1.5, t != 1.5),
+        (x <= 1, t <= 1), (x >= 1, t >= 1),
+        ((x > 1) & (x < 2), (t > 1) & (t < 2)), ((x > 2) | (x < 1), (t > 2) | (t < 1)),
+        (~(x > 1), ~(t > 1)),
+    ]
+    pf.eval(*[c[0] for c in cases])
+    for got, want in cases:
+        check(got, want)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_where_and_clamp(layout):
+    a = data((8, 3))
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    check(pf.where(x > 0, x, 0.0), torch.where(t > 0, t, 0.0))
+    check(pf.where(x > 0, 1.0, x * 2), torch.where(t > 0, 1.0, t * 2))
+    check(x.where(x < 0.5, -x), t.where(t < 0.5, -t))
+    check(pf.clamp(x, -0.5, 0.5), torch.clamp(t, -0.5, 0.5))
+    check(x.clamp(min=0.1), t.clamp(min=0.1))
+    check(x.clamp(max=0.1), t.clamp(max=0.1))
+    masked = pf.where(x > 0, pf.full_like(x, float("-inf")), x)
+    check(masked, torch.where(t > 0, torch.full_like(t, float("-inf")), t))
+
+
+PROMOTIONS = [
+    (pf.int32, pf.float32), (pf.int32, pf.float16), (pf.float16, pf.bfloat16),
+    (pf.float16, pf.float32), (pf.bool, pf.int32), (pf.bool, pf.float32),
+    (pf.bfloat16, pf.float32), (pf.int32, pf.int32),
+]
+
+
+@pytest.mark.parametrize("da,db", PROMOTIONS, ids=str)
+def test_promotion_matches_torch(da, db):
+    a = (np.arange(12).reshape(3, 4) % 5).astype(np.float32)
+    x = pf.from_numpy(a).astype(da)
+    y = pf.from_numpy(a[::-1].copy()).astype(db)
+    tx = torch.from_numpy(a).to(TORCH_DTYPE[da])
+    ty = torch.from_numpy(a[::-1].copy()).to(TORCH_DTYPE[db])
+    for op in ("add", "mul", "maximum"):
+        got = getattr(pf, op)(x, y)
+        want = getattr(torch, op)(tx, ty)
+        assert TORCH_DTYPE[got.dtype] == want.dtype, (op, got.dtype, want.dtype)
+        check(got, want, rtol=1e-2)
+    got = x / y if db is not pf.bool else x / (y.astype(pf.int32) + 1)
+    want = tx / ty if db is not pf.bool else tx / (ty.to(torch.int32) + 1)
+    assert TORCH_DTYPE[got.dtype] == want.dtype
+
+
+def test_scalar_promotion_matches_torch():
+    i = pf.from_numpy(np.array([1, 2, 3], np.int32))
+    ti = torch.tensor([1, 2, 3], dtype=torch.int32)
+    h = pf.from_numpy(np.array([1, 2, 3], np.float16))
+    th = torch.tensor([1, 2, 3], dtype=torch.float16)
+    for got, want in [(i + 1, ti + 1), (i * 1.5, ti * 1.5), (i / 2, ti / 2), (h * 2.5, th * 2.5),
+                      (i > 1.5, ti > 1.5), (h + i, th + ti)]:
+        assert TORCH_DTYPE[got.dtype] == want.dtype
+        check(got, want)
+
+
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16])
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=ids)
+def test_half_precision_end_to_end(dtype, layout):
+    a, b = data((9, 6)), data((9, 6), seed=1)
+    x = pf.from_numpy(a, layout=layout).to(dtype)
+    y = pf.from_numpy(b, layout=layout).to(dtype)
+    tx, ty = (torch.from_numpy(v).to(TORCH_DTYPE[dtype]) for v in (a, b))
+    z = pf.tanh(x * y + x).sigmoid()
+    assert z.dtype is dtype
+    check(z, torch.sigmoid(torch.tanh(tx * ty + tx)), rtol=2e-2, atol=2e-2)
+    check(z.float(), torch.sigmoid(torch.tanh(tx * ty + tx)).float(), rtol=2e-2, atol=2e-2)
+
+
+def test_half_precision_counts_fp16_throughput():
+    a = data((64, 64))
+    reports = {}
+    for dtype in (pf.float32, pf.float16):
+        x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2)).to(dtype)
+        z = pf.exp(x)  # compute bound: 8 flops per element
+        pf.eval(z)
+        reports[dtype] = pf.last_report()
+    # fp16 runs at 8 flops/cycle against fp32's 2 on the target; the exp dominates
+    assert reports[pf.float16].cycles < reports[pf.float32].cycles
+
+
+def test_astype_round_trip_and_bool():
+    a = np.array([[-1.5, 0.0, 2.7]], np.float32)
+    x = pf.from_numpy(a)
+    check(x.int(), torch.from_numpy(a).to(torch.int32))
+    check(x.bool(), torch.from_numpy(a).bool())
+    check(x.bool().float(), torch.from_numpy(a).bool().float())
+    np.testing.assert_array_equal(x.to(pf.bfloat16).numpy().astype(np.float32),
+                                  torch.from_numpy(a).bfloat16().float().numpy())
+
+
+def test_logical_ops_need_bool():
+    x = pf.from_numpy(np.ones((2, 2), np.float32))
+    with pytest.raises(TypeError, match="bool tensors"):
+        _ = x & x
+    with pytest.raises(TypeError, match="not supported on bool"):
+        _ = -(x > 0)
