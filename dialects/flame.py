@@ -322,6 +322,8 @@ class ConvertOp(_UnaryOp):
 
 
 class _ReduceOp(FlameOp):
+    """Reduce over `dims` (sorted, unique); `keepdim` keeps them as size 1."""
+
     input = operand_def(TensorType)
     dims = attr_def(DenseArrayBase)
     keepdim = opt_attr_def(UnitAttr)
@@ -333,16 +335,14 @@ class _ReduceOp(FlameOp):
     def dim_tuple(self) -> tuple[int, ...]:
         return tuple(self.dims.get_values())
 
-    def verify_(self) -> None:
-        rank = len(tensor_shape(self.input))
-        dims = self.dim_tuple
-        if list(dims) != sorted(set(dims)) or any(not 0 <= d < rank for d in dims):
-            raise VerifyException(
-                f"dims {list(dims)} must be sorted, unique and in [0, {rank})"
-            )
+    def _check_shape(self) -> None:
+        dims = _check(shapes.check_dims, self.dim_tuple, len(tensor_shape(self.input)))
         self._check_result(
             _check(shapes.reduce, tensor_shape(self.input), dims, self.keepdim is not None)
         )
+
+    def verify_(self) -> None:
+        self._check_shape()
         self._check_elem(self.input)
 
 
@@ -603,6 +603,223 @@ class AvgPool2dOp(_PoolOp):
 CONV_OPS = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
 
 
+# --- creation: iota and uniform random ----------------------------------------------------
+# arange and eye are computed on the PEs from each element's global index (flame.iota; eye is
+# two iotas compared); rand, randint, bernoulli and dropout draw from flame.random_uniform.
+
+#: element types of the values these ops make (bool comes from comparisons)
+NUMERIC_ELEMENTS = ("f32", "f16", "bf16", "i32")
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+@irdl_op_definition
+class IotaOp(FlameOp):
+    """`start + step * i` where i is the element's index along `dim` (arange, eye).
+
+        %r = flame.iota {dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64} : tensor<5xf32>
+
+    Computed in float64 and rounded once into the result type (as PyTorch's arange)."""
+
+    name = "flame.iota"
+    dim = attr_def(IntegerAttr)
+    start = attr_def(FloatAttr)
+    step = attr_def(FloatAttr)
+    result = result_def(TensorType)
+    assembly_format = "attr-dict `:` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        rank, dim = len(tensor_shape(self.result)), self.dim.value.data
+        if not 0 <= dim < rank:
+            raise VerifyException(f"iota dim {dim} is out of range for a rank-{rank} result")
+        if elem_name(self.result) not in NUMERIC_ELEMENTS:
+            raise VerifyException(
+                f"iota makes {', '.join(NUMERIC_ELEMENTS)} tensors, not {elem_name(self.result)}"
+            )
+
+
+@irdl_op_definition
+class RandomUniformOp(_RandomOp):
+    """Uniform samples in [minval, maxval): reals for a float result, integers for an integer
+    one (rand: [0, 1); randint: [low, high)), from the seed and each element's global index.
+
+        %u = flame.random_uniform %seed {minval = 0.0 : f64, maxval = 1.0 : f64} : i64 -> tensor<4x4xf32>
+    """
+
+    name = "flame.random_uniform"
+    minval = attr_def(FloatAttr)
+    maxval = attr_def(FloatAttr)
+
+    def verify_(self) -> None:
+        check_uniform_range(elem_name(self.result), self.minval.value.data,
+                            self.maxval.value.data)
+
+
+def check_uniform_range(elem: str, low: float, high: float) -> None:
+    """A uniform range the element type can hold (shared with mesh and pe)."""
+    if elem not in NUMERIC_ELEMENTS:
+        raise VerifyException(
+            f"random_uniform makes {', '.join(NUMERIC_ELEMENTS)} tensors, not {elem}"
+        )
+    if not low < high or not all(abs(v) < float("inf") for v in (low, high)):
+        raise VerifyException(
+            f"random_uniform needs finite bounds with minval < maxval, got [{low}, {high})"
+        )
+    if elem == "i32" and not (
+        low == int(low) and high == int(high)
+        and INT32_RANGE[0] <= low and high - 1 <= INT32_RANGE[1]
+    ):
+        raise VerifyException(
+            f"random_uniform on i32 needs integer bounds within int32, got [{low}, {high})"
+        )
+
+
+CREATION_OPS = [IotaOp, RandomUniformOp]
+
+
+# --- reductions ---------------------------------------------------------------------------
+# Primitives, lowered by flame-to-mesh: reduce_sum, reduce_prod, reduce_max, reduce_min (one op
+# per kind of pyflame/reductions.py) and reduce_mean (a sum, then a scale). Composites,
+# rewritten into primitives by the `decompose` pass: argmax, argmin, logsumexp, var, std,
+# softmax, log_softmax. `pf.ir(t, stage="flame")` shows the composites.
+
+
+def _is_float(value: SSAValue) -> bool:
+    return elementwise.ELEMENT_TYPES.get(elem_name(value), ("", 0, False))[2]
+
+
+@irdl_op_definition
+class ReduceProdOp(_ReduceOp):
+    name = "flame.reduce_prod"
+
+
+@irdl_op_definition
+class ReduceMaxOp(_ReduceOp):
+    """Max over `dims` (NaN wins, as in torch.amax)."""
+
+    name = "flame.reduce_max"
+
+
+@irdl_op_definition
+class ReduceMinOp(_ReduceOp):
+    """Min over `dims` (NaN wins, as in torch.amin)."""
+
+    name = "flame.reduce_min"
+
+
+#: the primitive reduction op of each kind of pyflame/reductions.py
+REDUCE_OPS: dict[str, type[_ReduceOp]] = {
+    "sum": ReduceSumOp, "prod": ReduceProdOp, "max": ReduceMaxOp, "min": ReduceMinOp,
+}
+
+
+class _ArgOp(_ReduceOp):
+    """The index of the first max (min) over `dims`, row-major over those dims, as i32
+    (PyTorch returns int64). NaN counts as the max (min), as in PyTorch."""
+
+    def verify_(self) -> None:
+        self._check_shape()
+        if elem_name(self.result) != "i32":
+            raise VerifyException(f"'{self.name}' result must hold i32")
+
+
+@irdl_op_definition
+class ArgmaxOp(_ArgOp):
+    """Composite: reduce_max, then the smallest index (iota) where the input equals it.
+
+        %i = flame.argmax %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xi32>
+    """
+
+    name = "flame.argmax"
+
+
+@irdl_op_definition
+class ArgminOp(_ArgOp):
+    name = "flame.argmin"
+
+
+class _FloatReduceOp(_ReduceOp):
+    def verify_(self) -> None:
+        super().verify_()
+        if not _is_float(self.input):
+            raise VerifyException(f"'{self.name}' needs floating-point operands")
+
+
+@irdl_op_definition
+class LogsumexpOp(_FloatReduceOp):
+    """Composite: log(sum(exp(x - m))) + m, m the max over `dims` (0 where it is infinite).
+
+        %l = flame.logsumexp %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xf32>
+    """
+
+    name = "flame.logsumexp"
+
+
+class _MomentOp(_FloatReduceOp):
+    """`correction`: divide the sum of squared deviations by max(0, count - correction)."""
+
+    correction = attr_def(FloatAttr)
+
+
+@irdl_op_definition
+class VarOp(_MomentOp):
+    """Composite: sum((x - mean)^2) / max(0, count - correction) over `dims`.
+
+        %v = flame.var %x {correction = 1.0 : f64, dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
+    """
+
+    name = "flame.var"
+
+
+@irdl_op_definition
+class StdOp(_MomentOp):
+    """Composite: sqrt(var)."""
+
+    name = "flame.std"
+
+
+class _SoftmaxOp(FlameOp):
+    input = operand_def(TensorType)
+    dim = attr_def(IntegerAttr)
+    result = result_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    @property
+    def dim_index(self) -> int:
+        return self.dim.value.data
+
+    def verify_(self) -> None:
+        shape = tensor_shape(self.input)
+        _check(shapes.check_dims, (self.dim_index,), max(len(shape), 1))
+        self._check_result(shape)
+        self._check_elem(self.input)
+        if not _is_float(self.input):
+            raise VerifyException(f"'{self.name}' needs floating-point operands")
+
+
+@irdl_op_definition
+class SoftmaxOp(_SoftmaxOp):
+    """Composite: exp(x - max) / sum(exp(x - max)) along `dim` (half floats in float32).
+
+        %s = flame.softmax %x {dim = 1 : i64} : tensor<4x8xf32> -> tensor<4x8xf32>
+    """
+
+    name = "flame.softmax"
+
+
+@irdl_op_definition
+class LogSoftmaxOp(_SoftmaxOp):
+    """Composite: (x - max) - log(sum(exp(x - max))) along `dim` (half floats in float32)."""
+
+    name = "flame.log_softmax"
+
+
+#: ops the `decompose` pass rewrites into the others (each has an entry in its table)
+COMPOSITE_OPS = [ArgmaxOp, ArgminOp, LogsumexpOp, VarOp, StdOp, SoftmaxOp, LogSoftmaxOp]
+REDUCTION_OPS = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
+
+
 Flame = Dialect(
     "flame",
     [
@@ -619,6 +836,8 @@ Flame = Dialect(
         ReshapeOp,
         *SHAPE_OPS,
         *CONV_OPS,
+        *CREATION_OPS,
+        *REDUCTION_OPS,
     ],
     [LayoutAttr],
 )

@@ -54,7 +54,7 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame import elementwise, shapes
+from pyflame import elementwise, reductions, shapes
 from pyflame.errors import ShapeError
 
 AXES = ("r", "c", "rc", "")  # "" (printed `_`): the dim is not split
@@ -286,7 +286,7 @@ class RandomNormalOp(IRDLOperation):
 
 UNARY_FNS = set(elementwise.UNARY) | {"scale"}  # scale: x * scalar
 BINARY_FNS = set(elementwise.BINARY)
-REDUCE_KINDS = {"sum"}
+REDUCE_KINDS = set(reductions.KINDS)  # sum, prod, max, min: pyflame/reductions.py
 
 
 @irdl_op_definition
@@ -517,7 +517,10 @@ class MatmulOp(IRDLOperation):
     """C = A @ B on a square grid, every operand split [r, c] (SUMMA: per step k, PE column k
     broadcasts its A block along rows and PE row k its B block along columns).
 
-    The padding of A's and B's contraction dim must be zero (`mesh.mask_pad`)."""
+    Batched: A [*B, m, k], B [*B, k, n] -> C [*B, m, n] with the batch dims unsplit (each PE
+    holds every batch entry of its blocks); one operand may have no batch dims (shared by
+    every entry), as flame.matmul. The padding of A's and B's contraction dim must be zero
+    (`mesh.mask_pad`)."""
 
     name = "mesh.matmul"
     lhs = operand_def(MeshTensorType)
@@ -535,10 +538,14 @@ class MatmulOp(IRDLOperation):
         _expect(a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
                 f"summa needs one square grid, got {a.grid}, {b.grid}, {c.grid}")
         for name, d in (("lhs", a), ("rhs", b), ("result", c)):
-            _expect(len(d.shape) == 2 and d.split == ("r", "c"),
-                    f"summa's {name} must be 2-D and split [r, c], got {d}")
-        _expect(a.shape[1] == b.shape[0], f"contraction sizes differ: {a.shape}, {b.shape}")
-        _expect(c.shape == (a.shape[0], b.shape[1]), f"result shape {c.shape} is wrong")
+            _expect(len(d.shape) >= 2 and d.split == ("",) * (len(d.shape) - 2) + ("r", "c"),
+                    f"summa's {name} must split its last two dims [r, c] and no other, got {d}")
+        _expect(a.shape[-1] == b.shape[-2], f"contraction sizes differ: {a.shape}, {b.shape}")
+        batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+        _expect(not batch_a or not batch_b or batch_a == batch_b,
+                f"batch dims differ: {batch_a}, {batch_b}")
+        _expect(c.shape == (batch_a or batch_b) + (a.shape[-2], b.shape[-1]),
+                f"result shape {c.shape} is wrong")
         _same_elem(self, self.lhs, self.rhs, self.result)
 
 
@@ -688,7 +695,27 @@ class PadOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
-SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp]
+@irdl_op_definition
+class RelayoutOp(IRDLOperation):
+    """A reshape that moves data: the same elements in row-major order, in a new shape and any
+    distribution (each element travels to its new place; see `mesh.reshape` for the local
+    kind)."""
+
+    name = "mesh.relayout"
+    input = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        src, dst = dist_of(self.input).shape, dist_of(self.result).shape
+        _expect(math.prod(src) == math.prod(dst),
+                f"relayout of {list(src)} ({math.prod(src)} elements) to {list(dst)} "
+                f"({math.prod(dst)}) changes the element count")
+        _same_elem(self, self.input, self.result)
+
+
+SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -757,13 +784,16 @@ class HaloAxis:
 
     @property
     def from_prev(self) -> int:
+        """Elements at the end of block k - 1 that reach back to the first one PE k reads
+        there (the strip is a block's tail, so it spans up to the block's end)."""
         b = self.in_block
-        return max([min(hi, k * b) - lo for k, lo, hi in self._needs() if k > 0] + [0])
+        return max([k * b - lo for k, lo, _ in self._needs() if k > 0] + [0])
 
     @property
     def from_next(self) -> int:
+        """Elements at the start of block k + 1 up to the last one PE k reads there."""
         b = self.in_block
-        return max([hi - max(lo, (k + 1) * b) for k, lo, hi in self._needs()] + [0])
+        return max([hi - (k + 1) * b for k, _, hi in self._needs()] + [0])
 
     def problem(self) -> str | None:
         """Why some PE's window reaches past its neighbours' blocks, or None."""
@@ -815,6 +845,17 @@ def largest_feasible_parts(
 SPATIAL_SPLIT = ("", "", "r", "c")
 
 
+def is_spatial(d: Distribution) -> bool:
+    """4-D with H over the grid's rows and W over its columns, N and C unsplit; along a grid
+    axis of one PE the dim may also be unsplit (the same tiles: e.g. any 4-D tensor on 1x1)."""
+    return (
+        len(d.shape) == 4
+        and d.split[:2] == ("", "")
+        and d.split[2] in ("r", "" if d.grid[0] == 1 else "r")
+        and d.split[3] in ("c", "" if d.grid[1] == 1 else "c")
+    )
+
+
 class _WindowedOp(IRDLOperation):
     """Shared by mesh.conv2d and mesh.pool2d: attributes and the layout rules."""
 
@@ -833,9 +874,9 @@ class _WindowedOp(IRDLOperation):
 
     def _check_layouts(self, expected: Sequence[int]) -> None:
         x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]
-        _expect(len(x.shape) == 4 and x.split == SPATIAL_SPLIT,
+        _expect(is_spatial(x),
                 f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
-        want = Distribution(tuple(expected), x.grid, SPATIAL_SPLIT)
+        want = Distribution(tuple(expected), x.grid, x.split)
         _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
         for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
             problem = axis.problem()
@@ -846,8 +887,9 @@ class _WindowedOp(IRDLOperation):
 
 @irdl_op_definition
 class Conv2dOp(_WindowedOp):
-    """conv2d on a grid: the input split [_, _, r, c], weight and bias replicated on every PE of
-    the same grid, the result split [_, _, r, c] (PE (i, j) computes output block (i, j)).
+    """conv2d on a grid: the input split [_, _, r, c] (`is_spatial`), weight and bias replicated
+    on every PE of the same grid, the result split like the input (PE (i, j) computes output
+    block (i, j)).
     Lowered to a halo exchange between neighbouring PEs and a local conv on each PE."""
 
     name = "mesh.conv2d"
@@ -917,6 +959,51 @@ class Pool2dOp(_WindowedOp):
 CONV_OPS = [Conv2dOp, Pool2dOp]
 
 
+# --- creation: iota and uniform random ----------------------------------------------------
+# Placed like mesh.fill / mesh.random_normal: every PE computes its own elements from their
+# global indices, so the values do not depend on the distribution (padding: unspecified).
+
+
+@irdl_op_definition
+class IotaOp(IRDLOperation):
+    """Every element `start + step * i`, i its global index along `dim` (as flame.iota)."""
+
+    name = "mesh.iota"
+    dim = attr_def(IntegerAttr)
+    start = attr_def(FloatAttr)
+    step = attr_def(FloatAttr)
+    result = result_def(MeshTensorType)
+    assembly_format = "attr-dict `:` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        rank, dim = len(dist_of(self.result).shape), self.dim.value.data
+        _expect(0 <= dim < rank, f"iota dim {dim} is out of range for a rank-{rank} result")
+
+
+@irdl_op_definition
+class RandomUniformOp(IRDLOperation):
+    """Uniform samples in [minval, maxval) (integers for an integer result) from (seed, global
+    index): layout-independent, as mesh.random_normal."""
+
+    name = "mesh.random_uniform"
+    seed = operand_def(IntegerType)
+    minval = attr_def(FloatAttr)
+    maxval = attr_def(FloatAttr)
+    result = result_def(MeshTensorType)
+    assembly_format = "$seed attr-dict `:` type($seed) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        from pyflame.dialects.flame import check_uniform_range
+
+        check_uniform_range(str(elem_of(self.result)), self.minval.value.data,
+                            self.maxval.value.data)
+
+
+CREATION_OPS = [IotaOp, RandomUniformOp]
+
+
 Mesh = Dialect(
     "mesh",
     [
@@ -937,6 +1024,7 @@ Mesh = Dialect(
         RedistributeOp,
         *SHAPE_OPS,
         *CONV_OPS,
+        *CREATION_OPS,
     ],
     [MeshTensorType],
 )

@@ -12,8 +12,8 @@ write whole buffers (one DSD each).
 Network: `pe.route` configures, on every router of its rectangle, where wavelets of `color`
 arriving from port `from` go (`to`: any of north, south, east, west, ramp). `pe.send` streams a
 buffer from every PE of its rectangle into its router on `color`; `pe.recv` takes, on every PE of its
-rectangle, the next message delivered to that PE's ramp on `color` (`accumulate` adds it into
-the buffer instead of overwriting); the whole rectangle waits until each of its PEs has its
+rectangle, the next message delivered to that PE's ramp on `color` (`combine = "sum"` adds it
+into the buffer instead of overwriting, `"max"` keeps the larger, ...); the whole rectangle waits until each of its PEs has its
 message, so a pipelined chain is written as one recv per step. A message is the sender's whole
 buffer at send time and must be exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between two block distributions
 whose messages follow dimension-ordered (X then Y) routes on its color. Host I/O enters at the
@@ -40,7 +40,6 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
-    UnitAttr,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
@@ -348,7 +347,8 @@ def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
 
 @irdl_op_definition
 class ReduceOp(PEOp):
-    """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1."""
+    """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1; `kind` is sum,
+    prod, max or min (pyflame/reductions.py)."""
 
     name = "pe.reduce"
     dst = operand_def(BufferType)
@@ -401,7 +401,11 @@ class CopyOp(PEOp):
 
 @irdl_op_definition
 class MatmulAccOp(PEOp):
-    """acc[m, n] += lhs[m, k] @ rhs[k, n] on every PE (FMACs)."""
+    """acc[m, n] += lhs[m, k] @ rhs[k, n] on every PE (FMACs).
+
+    Batched with `lhs_batch` / `rhs_batch` (each 1 by default): lhs holds lhs_batch [m, k]
+    matrices, rhs rhs_batch [k, n] ones, acc max(lhs_batch, rhs_batch) [m, n] ones; a side of
+    batch 1 is shared by every entry: acc[b] += lhs[b or 0] @ rhs[b or 0]."""
 
     name = "pe.matmul_acc"
     acc = operand_def(BufferType)
@@ -410,6 +414,8 @@ class MatmulAccOp(PEOp):
     m = attr_def(IntegerAttr)
     k = attr_def(IntegerAttr)
     n = attr_def(IntegerAttr)
+    lhs_batch = opt_attr_def(IntegerAttr)
+    rhs_batch = opt_attr_def(IntegerAttr)
     assembly_format = (
         "$acc `,` $lhs `,` $rhs attr-dict `:` type($acc) `,` type($lhs) `,` type($rhs)"
     )
@@ -418,11 +424,21 @@ class MatmulAccOp(PEOp):
     def mkn(self) -> tuple[int, int, int]:
         return (self.m.value.data, self.k.value.data, self.n.value.data)
 
+    @property
+    def batches(self) -> tuple[int, int, int]:
+        """(acc, lhs, rhs) batch counts."""
+        bl = 1 if self.lhs_batch is None else self.lhs_batch.value.data
+        br = 1 if self.rhs_batch is None else self.rhs_batch.value.data
+        return max(bl, br), bl, br
+
     def verify_(self) -> None:
         super().verify_()
         m, k, n = self.mkn
-        for what, buf, size in (("acc", self.acc, m * n), ("lhs", self.lhs, m * k),
-                                ("rhs", self.rhs, k * n)):
+        b, bl, br = self.batches
+        _expect(min(bl, br) >= 1 and bl in (1, b) and br in (1, b),
+                f"matmul_acc batches {bl} and {br} must be positive and equal, or one of them 1")
+        for what, buf, size in (("acc", self.acc, b * m * n), ("lhs", self.lhs, bl * m * k),
+                                ("rhs", self.rhs, br * k * n)):
             _expect(buf_of(buf).size.data == size, f"matmul_acc {what} must hold {size} elements")
 
 
@@ -449,13 +465,30 @@ class SendOp(_ChannelOp):
 
 @irdl_op_definition
 class RecvOp(_ChannelOp):
-    """Every PE of `pes` receives the next message on `color` into (or, with `accumulate`,
-    added onto) its buffer; it waits until the message has arrived."""
+    """Every PE of `pes` receives the next message on `color` into its buffer, or with
+    `combine = KIND` combines it with what the buffer holds (`"sum"` adds, `"max"` keeps the
+    larger, ...: a reduction kind of pyflame/reductions.py); it waits until the message has
+    arrived.
+
+        pe.recv %p {color = 0 : i64, combine = "max", pes = array<i64: 0, 1, 2, 1>} : !pe.buf<4xf32>
+    """
 
     name = "pe.recv"
     buffer = operand_def(BufferType)
-    accumulate = opt_attr_def(UnitAttr)
+    combine = opt_attr_def(StringAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    @property
+    def combine_kind(self) -> str | None:
+        return None if self.combine is None else self.combine.data
+
+    def verify_(self) -> None:
+        super().verify_()
+        _expect("accumulate" not in self.attributes,
+                "'accumulate' is spelled combine = \"sum\" now")
+        kind = self.combine_kind
+        _expect(kind is None or kind in REDUCE_KINDS,
+                f"unknown combine '{kind}' (one of {', '.join(sorted(REDUCE_KINDS))})")
 
 
 @irdl_op_definition
@@ -730,6 +763,58 @@ class Pool2dOp(PEOp):
 CONV_OPS = [PackOp, UnpackOp, Conv2dOp, Pool2dOp]
 
 
+# --- creation: iota and uniform random ----------------------------------------------------
+# Like pe.random_normal, each PE computes its elements from their global indices in `layout`.
+
+
+@irdl_op_definition
+class IotaOp(PEOp):
+    """Every element `start + step * i`, i its global index along `dim` of `layout` (computed in
+    float64, rounded once to the buffer's type); padding gets what its index gives.
+
+        pe.iota %b {dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64, layout = ..., pes = ...}
+    """
+
+    name = "pe.iota"
+    buffer = operand_def(BufferType)
+    layout = attr_def(MeshTensorType)
+    dim = attr_def(IntegerAttr)
+    start = attr_def(FloatAttr)
+    step = attr_def(FloatAttr)
+    assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        check_layout(self, self.layout, self.buffer)
+        rank, dim = len(self.layout.dist.shape), self.dim.value.data
+        _expect(0 <= dim < rank, f"iota dim {dim} is out of range for a rank-{rank} layout")
+
+
+@irdl_op_definition
+class RandomUniformOp(PEOp):
+    """Uniform samples in [minval, maxval) (integers for an i32 buffer) from (seed, each
+    element's global index in `layout`), as pe.random_normal."""
+
+    name = "pe.random_uniform"
+    buffer = operand_def(BufferType)
+    seed = operand_def(IntegerType)
+    layout = attr_def(MeshTensorType)
+    minval = attr_def(FloatAttr)
+    maxval = attr_def(FloatAttr)
+    assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
+
+    def verify_(self) -> None:
+        from pyflame.dialects.flame import check_uniform_range
+
+        super().verify_()
+        check_layout(self, self.layout, self.buffer)
+        check_uniform_range(str(buf_of(self.buffer).element_type), self.minval.value.data,
+                            self.maxval.value.data)
+
+
+CREATION_OPS = [IotaOp, RandomUniformOp]
+
+
 PE = Dialect(
     "pe",
     [
@@ -753,6 +838,7 @@ PE = Dialect(
         ExchangeOp,
         *SHAPE_OPS,
         *CONV_OPS,
+        *CREATION_OPS,
     ],
     [BufferType],
 )

@@ -8,6 +8,11 @@ from xdsl.passes import ModulePass
 def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Every PyFlame pass by flag name, loaded lazily (the one registry tools use)."""
 
+    def decompose() -> type[ModulePass]:
+        from pyflame.passes.decompose import DecomposePass
+
+        return DecomposePass
+
     def flame_to_mesh() -> type[ModulePass]:
         from pyflame.passes.flame_to_mesh import FlameToMeshPass
 
@@ -39,6 +44,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         return AllocateSRAMPass
 
     return {
+        "decompose": decompose,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,
         "mesh-to-pe": mesh_to_pe,

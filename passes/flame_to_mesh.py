@@ -42,10 +42,16 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
+from pyflame import reductions
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of, is_local_reshape
 from pyflame.errors import CompileError, UnsupportedOpsError
-from pyflame.passes.layouts import default_layout, elem_bytes_of, layout_to_dist
+from pyflame.passes.layouts import (
+    SINGLE_PE_BYTES,
+    default_layout,
+    elem_bytes_of,
+    layout_to_dist,
+)
 from pyflame.sim.target import Target
 
 ARG_LAYOUT_ATTR = "flame.layout"
@@ -145,15 +151,17 @@ def mesh_type(dist: Distribution, elem: Attribute = f32) -> MeshTensorType:
 
 
 def lower_fill(op: flame.FillOp, lw: Lowering) -> None:
+    elem = op.result.type.element_type
     lw.deferred[op.result] = lambda dist: mesh.FillOp.create(
-        attributes={"value": op.value}, result_types=[mesh_type(dist)]
+        attributes={"value": op.value}, result_types=[mesh_type(dist, elem)]
     )
 
 
 def lower_random_normal(op: flame.RandomNormalOp, lw: Lowering) -> None:
     seed = lw.value(op.seed)
+    elem = op.result.type.element_type
     lw.deferred[op.result] = lambda dist: mesh.RandomNormalOp.create(
-        operands=[seed], result_types=[mesh_type(dist)]
+        operands=[seed], result_types=[mesh_type(dist, elem)]
     )
 
 
@@ -165,10 +173,13 @@ def tile_operand_dist(v: SSAValue, target: Distribution) -> Distribution:
 
 
 def elementwise_result(lw: Lowering, op: Operation, operands: list[SSAValue]) -> Distribution:
-    """The result's distribution: its hint, else a placed full-shape operand's, else default."""
+    """The result's distribution: its hint, else a placed full-shape operand's, else default
+    (sized for the widest of the result and its full-shape operands: an f32 operand of a bool
+    result must fit too)."""
     full = [v for v in operands if flame.tensor_shape(v) == flame.tensor_shape(op.results[0])]
     known = [d for d in (lw.known_dist(v) for v in full) if d is not None]
-    return lw.hinted(op.results[0]) or (known[0] if known else lw.placed(op.results[0]))
+    widest = max([op.results[0], *full], key=lambda v: elem_bytes_of(v.type.element_type))
+    return lw.hinted(op.results[0]) or (known[0] if known else lw.placed(widest))
 
 
 def lower_elementwise(op: Operation, lw: Lowering) -> SSAValue:
@@ -214,17 +225,21 @@ def mask_pad(lw: Lowering, x: SSAValue, value: float) -> SSAValue:
     )
 
 
-def reduce_sum(lw: Lowering, x: SSAValue, dims: tuple[int, ...], keepdim: bool) -> SSAValue:
-    """Local reduce on every PE, then an allreduce over the mesh axes the dims were split on."""
+def reduce(
+    lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim: bool
+) -> SSAValue:
+    """Padding in the reduced dims masked with the kind's identity (0 for sum, -inf or the
+    smallest int for max, ...: pyflame/reductions.py), a local reduce on every PE, then an
+    allreduce over the mesh axes the dims were split on."""
     src = dist_of(x)
     elem = x.type.element_type  # type: ignore[attr-defined]
     if src.has_padding(dims):
-        x = mask_pad(lw, x, 0.0)
+        x = mask_pad(lw, x, reductions.identity(kind, str(elem)))
     partial = src.with_(shape=[src.parts(d) if d in dims else n for d, n in enumerate(src.shape)])
     x = lw.emit(
         mesh.LocalReduceOp.create(
             operands=[x],
-            attributes={"kind": StringAttr("sum"), "dims": flame.dense_i64(dims)},
+            attributes={"kind": StringAttr(kind), "dims": flame.dense_i64(dims)},
             result_types=[mesh_type(partial, elem)],
         )
     )
@@ -237,7 +252,7 @@ def reduce_sum(lw: Lowering, x: SSAValue, dims: tuple[int, ...], keepdim: bool) 
         x = lw.emit(
             mesh.AllReduceOp.create(
                 operands=[x],
-                attributes={"kind": StringAttr("sum"), "dims": flame.dense_i64(split_dims)},
+                attributes={"kind": StringAttr(kind), "dims": flame.dense_i64(split_dims)},
                 result_types=[mesh_type(total, elem)],
             )
         )
@@ -249,8 +264,18 @@ def reduce_sum(lw: Lowering, x: SSAValue, dims: tuple[int, ...], keepdim: bool) 
     return x
 
 
-def lower_reduce_sum(op: flame.ReduceSumOp, lw: Lowering) -> SSAValue:
-    return reduce_sum(lw, lw.value(op.input), op.dim_tuple, op.keepdim is not None)
+def reduce_sum(lw: Lowering, x: SSAValue, dims: tuple[int, ...], keepdim: bool) -> SSAValue:
+    return reduce(lw, x, "sum", dims, keepdim)
+
+
+#: the reduction kind of each primitive flame reduction op
+REDUCE_KIND_OF = {cls: kind for kind, cls in flame.REDUCE_OPS.items()}
+
+
+def lower_reduce(op: flame.ReduceSumOp, lw: Lowering) -> SSAValue:
+    """reduce_sum, reduce_prod, reduce_max, reduce_min."""
+    kind = REDUCE_KIND_OF[type(op)]
+    return reduce(lw, lw.value(op.input), kind, op.dim_tuple, op.keepdim is not None)
 
 
 def lower_reduce_mean(op: flame.ReduceMeanOp, lw: Lowering) -> SSAValue:
@@ -269,7 +294,7 @@ def matmul_grid(
     if hint is not None and hint.kind.data == "grid":
         return min(hint.size_tuple)
     for d in (a, b):
-        if d is not None and d.split == ("r", "c") and d.grid[0] == d.grid[1]:
+        if d is not None and d.split == summa_split(len(d.shape)) and d.grid[0] == d.grid[1]:
             return d.grid[0]
     # otherwise a square grid with about as many PEs as a partitioned operand, and at least
     # what the sizes need by default
@@ -282,17 +307,24 @@ def matmul_grid(
     return max(sides)
 
 
+def summa_split(rank: int) -> tuple[str, ...]:
+    """SUMMA's split of a rank-`rank` operand: batch dims unsplit, the last two [r, c]."""
+    return ("",) * (rank - 2) + ("r", "c")
+
+
 def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
-    (m, k), (_, n) = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
+    """SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have none)."""
+    sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
-    da = Distribution((m, k), (g, g), ("r", "c"))
-    db = Distribution((k, n), (g, g), ("r", "c"))
+    da = Distribution(sa, (g, g), summa_split(len(sa)))
+    db = Distribution(sb, (g, g), summa_split(len(sb)))
     a, b = lw.value_as(op.lhs, da), lw.value_as(op.rhs, db)
-    if da.has_padding([1]):
+    if da.has_padding([len(sa) - 1]):
         a = mask_pad(lw, a, 0.0)
-    if db.has_padding([0]):
+    if db.has_padding([len(sb) - 2]):
         b = mask_pad(lw, b, 0.0)
-    result = Distribution((m, n), (g, g), ("r", "c"))
+    shape = flame.tensor_shape(op.result)
+    result = Distribution(shape, (g, g), summa_split(len(shape)))
     return lw.emit(
         mesh.MatmulOp.create(
             operands=[a, b],
@@ -335,12 +367,7 @@ def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
         local = src.with_(shape=shape, split=[""] * len(shape))
     if local is not None and is_local_reshape(src, local):
         return lw.emit(mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)]))
-    # Data moves between PEs: assemble on one PE, reshape there, then place the result.
-    one = Distribution(src.shape, (1, 1), ("",) * len(src.shape))
-    x = lw.to_dist(x, one)
-    flat = Distribution(shape, (1, 1), ("",) * len(shape))
-    x = lw.emit(mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(flat, elem)]))
-    return lw.to_dist(x, lw.placed(op.result))
+    return moving_reshape(lw, op, x)  # see the shape-ops section
 
 
 LOWERINGS: dict[type[Operation], Callable] = {
@@ -350,7 +377,7 @@ LOWERINGS: dict[type[Operation], Callable] = {
     **{cls: lower_elementwise for cls in flame.BINARY_OPS.values()},
     flame.WhereOp: lower_elementwise,
     flame.ConvertOp: lower_convert,
-    flame.ReduceSumOp: lower_reduce_sum,
+    **{cls: lower_reduce for cls in flame.REDUCE_OPS.values()},
     flame.ReduceMeanOp: lower_reduce_mean,
     flame.MatmulOp: lower_matmul,
     flame.TransposeOp: lower_transpose,
@@ -380,7 +407,8 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
     leaves = [a for a in fn.body.block.args if isinstance(a.type, TensorType)] + [
         op.results[0]
         for op in fn.body.block.ops
-        if isinstance(op, flame.FillOp | flame.RandomNormalOp)
+        if isinstance(op, flame.FillOp | flame.RandomNormalOp | flame.IotaOp
+                      | flame.RandomUniformOp)
     ]
     for leaf in leaves:
         if leaf in hints:
@@ -468,13 +496,16 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
 
 
 class FlameToMeshPass(ModulePass):
-    """Lower flame to mesh (layouts, collectives, host I/O), then plan memory."""
+    """Decompose composite ops, lower flame to mesh (layouts, collectives, host I/O), then plan
+    memory."""
 
     name = "flame-to-mesh"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from pyflame.passes.decompose import DecomposePass
         from pyflame.passes.plan_memory import PlanMemoryPass
 
+        DecomposePass().apply(ctx, op)  # composites (softmax, var, ...) into primitives
         target = Target.of_module(op)
         for fn in op.walk():
             if isinstance(fn, func.FuncOp):
@@ -486,8 +517,9 @@ class FlameToMeshPass(ModulePass):
 
 # --- shape ops ---------------------------------------------------------------------------
 # Result layouts: the result's hint, else derived from the operand (same grid; every dim keeps
-# its split, a slice's size-1 result dims become unsplit), else -- when the compiler's default
-# for the result's size spreads it over more PEs than that -- the default.
+# its split, a slice's size-1 result dims become unsplit), unless that would make the tiles
+# more than twice as big as the operands' (and bigger than 16 KiB) or not fit in SRAM next to
+# them: then the compiler's default for the result's size.
 #
 # - broadcast_to: the source is first put on the result's grid with its kept dims split like
 #   the result's and its size-1 dims unsplit (a redistribute when it is not already there),
@@ -496,12 +528,31 @@ class FlameToMeshPass(ModulePass):
 #   to pe.exchange with an index map; operands stay where they are.
 
 
-def shape_result_dist(lw: Lowering, result: SSAValue, derived: Distribution) -> Distribution:
+#: a derived result layout is kept unless its tiles would grow past this factor times the
+#: biggest operand tile (and past layouts.SINGLE_PE_BYTES); then the default for its size wins
+TILE_GROWTH_LIMIT = 2
+
+
+def shape_result_dist(
+    lw: Lowering, result: SSAValue, derived: Distribution, operands: list[Distribution]
+) -> Distribution:
+    """The result's hint, else `derived` (the operands' grid and split), else -- when `derived`
+    would make the tiles much bigger than the operands' (a broadcast, a stack of many) or its
+    tile and the operands' would not fit in SRAM together -- the compiler's default layout for
+    the result's size."""
     hinted = lw.hinted(result)
     if hinted is not None:
         return hinted
+    elem = elem_bytes_of(result.type.element_type)  # type: ignore[attr-defined]
+    tiles = [d.local_elems * elem for d in operands]
+    tile = derived.local_elems * elem
+    if (
+        tile <= max(TILE_GROWTH_LIMIT * max(tiles + [0]), SINGLE_PE_BYTES)
+        and tile + sum(tiles) <= lw.target.usable_sram_bytes
+    ):
+        return derived
     default = lw.placed(result)
-    return default if default.num_pes > derived.num_pes else derived
+    return default if default.local_elems < derived.local_elems else derived
 
 
 def operand_near(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
@@ -511,13 +562,32 @@ def operand_near(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
     return lw.value(v)
 
 
+def broadcast_split(base: Distribution, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The split of a broadcast's result derived from its source's distribution `base`: every
+    source dim keeps its split; when the source is split at all, a mesh axis it leaves free
+    (it is replicated along it) goes to the last broadcast dims, so the result is spread like
+    the source (a (1, M) row on [_, c] becomes (N, M) on [r, c])."""
+    k = len(shape) - len(base.shape)
+    split = ["" for _ in range(k)] + list(base.split)
+    if not any(base.split):
+        return tuple(split)
+    used = set("".join(base.split))
+    free = [ax for ax, n in zip(("r", "c"), base.grid, strict=True) if n > 1 and ax not in used]
+    grown = [
+        e for e in range(len(shape))
+        if split[e] == "" and (e < k or base.shape[e - k] != shape[e])
+    ]
+    for e, ax in zip(reversed(grown), reversed(free), strict=False):
+        split[e] = ax
+    return tuple(split)
+
+
 def lower_broadcast_to(op: flame.BroadcastToOp, lw: Lowering) -> SSAValue:
     src_shape, shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
     k = len(shape) - len(src_shape)
     base = lw.known_dist(op.input) or lw.placed(op.input)
-    result = shape_result_dist(
-        lw, op.result, base.with_(shape=shape, split=("",) * k + base.split)
-    )
+    derived = base.with_(shape=shape, split=broadcast_split(base, shape))
+    result = shape_result_dist(lw, op.result, derived, [base])
     need = Distribution(
         src_shape,
         result.grid,
@@ -534,7 +604,7 @@ def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
     derived = src.with_(
         shape=shape, split=["" if n == 1 else a for n, a in zip(shape, src.split, strict=True)]
     )
-    result = shape_result_dist(lw, op.result, derived)
+    result = shape_result_dist(lw, op.result, derived, [src])
     if result == src and shape == src.shape:  # takes everything, where it already is
         return x
     return lw.emit(
@@ -549,7 +619,7 @@ def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
 def lower_pad(op: flame.PadOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
     shape = flame.tensor_shape(op.result)
-    result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape))
+    result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape), [dist_of(x)])
     return lw.emit(
         mesh.PadOp.create(
             operands=[x],
@@ -563,7 +633,7 @@ def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
     shape = flame.tensor_shape(op.result)
     known = [d for d in (lw.known_dist(v) for v in op.inputs) if d is not None]
     derived = known[0].with_(shape=shape) if known else lw.placed(op.result)
-    result = shape_result_dist(lw, op.result, derived)
+    result = shape_result_dist(lw, op.result, derived, known)
     values = [
         operand_near(lw, v, result.with_(shape=flame.tensor_shape(v))) for v in op.inputs
     ]
@@ -576,9 +646,241 @@ def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
     )
 
 
+def grid_split(grid: tuple[int, int], rank: int) -> tuple[str, ...]:
+    """The split a `grid` layout gives a rank-`rank` tensor on `grid` (last two dims over rows
+    and columns; a 1-D tensor over all PEs); unsplit along a mesh axis of size 1."""
+    gr, gc = grid
+    if rank == 0:
+        return ()
+    if rank == 1:
+        return ("rc" if gr > 1 and gc > 1 else "r" if gr > 1 else "c" if gc > 1 else "",)
+    return ("",) * (rank - 2) + ("r" if gr > 1 else "", "c" if gc > 1 else "")
+
+
+def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
+    """A reshape the tiles cannot do in place. When only split size-1 dims are in the way,
+    unsplit them (their mesh axes then hold copies) and reshape in place; otherwise one
+    mesh.relayout moves every element to its place in the result's layout (the hint, else
+    the source's grid split like a `grid` layout, else the default when that spreads wider)."""
+    src, shape = dist_of(x), flame.tensor_shape(op.result)
+    elem = op.result.type.element_type
+    unsplit = src.with_(
+        split=["" if n == 1 else a for n, a in zip(src.shape, src.split, strict=True)]
+    )
+    if unsplit != src:
+        local = squeeze_candidate(unsplit, shape)
+        if local is None and all(a == "" for a in unsplit.split):
+            local = unsplit.with_(shape=shape, split=[""] * len(shape))
+        if local is not None and is_local_reshape(unsplit, local):
+            x = lw.to_dist(x, unsplit)
+            return lw.emit(
+                mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)])
+            )
+    derived = Distribution(shape, src.grid, grid_split(src.grid, len(shape)))
+    result = shape_result_dist(lw, op.result, derived, [src])
+    return lw.emit(mesh.RelayoutOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+
+
 LOWERINGS.update({
     flame.BroadcastToOp: lower_broadcast_to,
     flame.SliceOp: lower_slice,
     flame.PadOp: lower_pad,
     flame.ConcatOp: lower_concat,
+})
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# conv2d, max_pool2d and avg_pool2d run on a grid with the activations split [_, _, r, c]
+# (H over the grid's rows, W over its columns) and the weight and bias replicated on every PE;
+# each PE computes its block of output rows and columns from its window of the input, whose
+# halo the mesh op's lowering fetches from the neighbouring PEs (see mesh.HaloAxis).
+#
+# The grid: the result's `grid` hint, else the input's grid (a partitioned or replicated input
+# spreads over the same PEs; one already split [_, _, r, c] -- `mesh.is_spatial`, e.g. any
+# tensor on one PE -- is used as it is and the result is split like it), else, for an input the
+# compiler places, the default for its size grown until the op's buffers take at most half of a
+# PE's SRAM; per axis at most one PE per output row/column. When a halo would reach past a
+# neighbour's block (small blocks, wide kernels, or output blocks that drift away from the input
+# blocks with a stride), the axis uses the most PEs on which it does not
+# (`largest_feasible_parts`): the input is redistributed there, down to one PE along that axis. Block padding the windows read is masked first (0 for
+# conv and average pooling, -inf for max pooling). avg_pool2d without count_include_pad divides
+# by the average pooling of ones (the count of input elements per window); `divisor` scales.
+
+
+def windowed_grid(
+    lw: Lowering, op: Operation, kernel, stride, padding, dilation
+) -> tuple[int, int]:
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    hint = lw.hints.get(op.result)
+    if hint is not None and hint.kind.data == "grid":
+        start = hint.size_tuple
+    else:
+        known = lw.known_dist(op.input)
+        start = known.grid if known is not None else compiler_grid(
+            lw, op, kernel, stride, padding, dilation)
+    return feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation)
+
+
+def feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation) -> tuple:
+    return tuple(
+        mesh.largest_feasible_parts(x_shape[2 + a], out_shape[2 + a],
+                                    min(start[a], out_shape[2 + a]), kernel[a], stride[a],
+                                    dilation[a], padding[2 * a])
+        for a in (0, 1)
+    )
+
+
+def compiler_grid(lw: Lowering, op: Operation, kernel, stride, padding, dilation) -> tuple:
+    """For an input the compiler places: the default for its size, its side doubled until the
+    op's tiles, halo windows and weights take at most half of a PE's SRAM for data."""
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
+    params = sum(math.prod(flame.tensor_shape(v)) for v in op.operands[1:])
+    limit = min(lw.target.fabric_rows, lw.target.fabric_cols)
+
+    def per_pe(side: int) -> int:
+        grid = feasible_grid((side, side), x_shape, out_shape, kernel, stride, padding, dilation)
+        dx = Distribution(x_shape, grid, mesh.SPATIAL_SPLIT)
+        dy = Distribution(out_shape, grid, mesh.SPATIAL_SPLIT)
+        rows, cols = mesh.halo_axes(x_shape, out_shape, grid, kernel, stride, padding, dilation)
+        n, c, bh, bw = dx.block
+        wh = bh if rows.in_place else rows.window
+        ww = bw if cols.in_place else cols.window
+        return elem * (dx.local_elems + n * c * wh * (bw + ww) + dy.local_elems + params)
+
+    side = max(lw.placed(op.input).grid)
+    while side < limit and per_pe(side) > lw.target.usable_sram_bytes // 2:
+        side = min(2 * side, limit)
+    return (side, side)
+
+
+def windowed_input(
+    lw: Lowering, op: Operation, grid: tuple[int, int], kernel, stride, padding, dilation,
+    pad_value: float,
+) -> SSAValue:
+    """The input split [_, _, r, c] on `grid`, its block padding masked where windows read it."""
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    known = lw.known_dist(op.input)
+    if known is not None and known.grid == grid and mesh.is_spatial(known):
+        x = lw.value(op.input)  # already there (e.g. any 4-D tensor on one PE)
+    else:
+        x = lw.value_as(op.input, Distribution(x_shape, grid, mesh.SPATIAL_SPLIT))
+    return mask_windowed(lw, x, out_shape, kernel, stride, padding, dilation, pad_value)
+
+
+def mask_windowed(
+    lw: Lowering, x: SSAValue, out_shape, kernel, stride, padding, dilation, pad_value: float
+) -> SSAValue:
+    dx = dist_of(x)
+    reads_past_end = any(
+        (out_shape[2 + a] - 1) * stride[a] - padding[2 * a] + (kernel[a] - 1) * dilation[a] + 1
+        > dx.shape[2 + a]
+        for a in (0, 1) if dx.has_padding([2 + a])
+    )
+    return mask_pad(lw, x, pad_value) if reads_past_end else x
+
+
+def _spatial_attrs(kernel, stride, padding, dilation) -> dict[str, Attribute]:
+    out = {"stride": flame.dense_i64(stride), "padding": flame.dense_i64(padding),
+           "dilation": flame.dense_i64(dilation)}
+    if kernel is not None:
+        out["kernel"] = flame.dense_i64(kernel)
+    return out
+
+
+def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
+    spatial = (flame.tensor_shape(op.weight)[2:], op.stride_pair, op.padding_quad,
+               op.dilation_pair)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, 0.0)
+    operands = [x]
+    for v in (op.weight, op.bias):
+        if v is not None:
+            shape = flame.tensor_shape(v)
+            operands.append(lw.value_as(v, Distribution(shape, grid, ("",) * len(shape))))
+    result = Distribution(flame.tensor_shape(op.result), grid, dist_of(x).split)
+    attrs = _spatial_attrs(None, *spatial[1:])
+    attrs["groups"] = op.groups
+    return lw.emit(mesh.Conv2dOp.create(
+        operands=operands, attributes=attrs,
+        result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+    ))
+
+
+def pool(lw: Lowering, x: SSAValue, kind: str, out_shape, spatial) -> SSAValue:
+    """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
+    d = dist_of(x)
+    result = Distribution(tuple(out_shape), d.grid, d.split)
+    attrs = _spatial_attrs(*spatial)
+    attrs["kind"] = StringAttr(kind)
+    return lw.emit(mesh.Pool2dOp.create(
+        operands=[x], attributes=attrs,
+        result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+    ))
+
+
+def _pool_spatial(op: flame._PoolOp) -> tuple:
+    return (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+
+
+def lower_max_pool2d(op: flame.MaxPool2dOp, lw: Lowering) -> SSAValue:
+    spatial = _pool_spatial(op)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, -math.inf)
+    return pool(lw, x, "max", flame.tensor_shape(op.result), spatial)
+
+
+def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
+    spatial = _pool_spatial(op)
+    out_shape = flame.tensor_shape(op.result)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, 0.0)
+    y = pool(lw, x, "avg", out_shape, spatial)
+    kh, kw = spatial[0]
+    if op.divisor is not None:
+        return scale(lw, y, kh * kw / op.divisor.value.data)
+    if op.count_include_pad is not None:
+        return y
+    ones = lw.emit(mesh.FillOp.create(attributes={"value": FloatAttr(1.0, f64)},
+                                      result_types=[x.type]))
+    ones = mask_windowed(lw, ones, out_shape, *spatial, 0.0)
+    count = pool(lw, ones, "avg", out_shape, spatial)  # input elements per window / (kh * kw)
+    return lw.emit(mesh.BinaryOp.create(operands=[y, count], attributes={"fn": StringAttr("div")},
+                                        result_types=[y.type]))
+
+
+LOWERINGS.update({
+    flame.Conv2dOp: lower_conv2d,
+    flame.MaxPool2dOp: lower_max_pool2d,
+    flame.AvgPool2dOp: lower_avg_pool2d,
+})
+FLOAT_ONLY_OPS = FLOAT_ONLY_OPS + (flame.Conv2dOp, flame.MaxPool2dOp, flame.AvgPool2dOp)
+
+
+
+# --- creation: iota and uniform random ----------------------------------------------------
+# Lazy leaves like fill and random_normal: placed at their first use, in the layout that use
+# wants (or their hint, or the default), each PE computing its own elements.
+
+
+def lower_iota(op: flame.IotaOp, lw: Lowering) -> None:
+    elem = op.result.type.element_type
+    attrs = {"dim": op.dim, "start": op.start, "step": op.step}
+    lw.deferred[op.result] = lambda dist: mesh.IotaOp.create(
+        attributes=attrs, result_types=[mesh_type(dist, elem)]
+    )
+
+
+def lower_random_uniform(op: flame.RandomUniformOp, lw: Lowering) -> None:
+    seed = lw.value(op.seed)
+    elem = op.result.type.element_type
+    attrs = {"minval": op.minval, "maxval": op.maxval}
+    lw.deferred[op.result] = lambda dist: mesh.RandomUniformOp.create(
+        operands=[seed], attributes=attrs, result_types=[mesh_type(dist, elem)]
+    )
+
+
+LOWERINGS.update({
+    flame.IotaOp: lower_iota,
+    flame.RandomUniformOp: lower_random_uniform,
 })

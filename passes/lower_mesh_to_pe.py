@@ -19,6 +19,7 @@ becomes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -278,8 +279,11 @@ def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
     return buf
 
 
-def chain_allreduce(lw: PELowering, buf: SSAValue, grid: tuple[int, int], along: str) -> None:
-    """Sum `buf` over the PEs of each row (along='c') or column (along='r')."""
+def chain_allreduce(
+    lw: PELowering, buf: SSAValue, grid: tuple[int, int], along: str, kind: str = "sum"
+) -> None:
+    """Reduce `buf` with `kind` (sum, max, ...) over the PEs of each row (along='c') or column
+    (along='r')."""
     rows, cols = grid
     n = cols if along == "c" else rows
     if n == 1:
@@ -292,7 +296,7 @@ def chain_allreduce(lw: PELowering, buf: SSAValue, grid: tuple[int, int], along:
 
     for i in range(n - 1):
         lw.op(pe.SendOp, [buf], line(i), color=step)
-        lw.op(pe.RecvOp, [buf], line(i + 1), color=step, accumulate=True)
+        lw.op(pe.RecvOp, [buf], line(i + 1), color=step, combine=kind)
     lw.op(pe.SendOp, [buf], line(n - 1), color=back)
     lw.op(pe.RecvOp, [buf], line(0, n - 1), color=back)
 
@@ -303,7 +307,7 @@ def lower_allreduce(op: mesh.AllReduceOp, lw: PELowering) -> SSAValue:
     axes = "".join(src.split[d] for d in op.dims.get_values())
     for along in ("c", "r"):
         if along in axes:
-            chain_allreduce(lw, buf, src.grid, along)
+            chain_allreduce(lw, buf, src.grid, along, op.kind.data)
     return buf
 
 
@@ -323,16 +327,19 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     a, b = dist_of(op.lhs), dist_of(op.rhs)
     g = a.grid[0]
     rect = (0, 0, g, g)
-    (bm, bk), (_, bn) = a.block, b.block
+    (bm, bk), bn = a.block[-2:], b.block[-1]
+    # batch dims are unsplit: every PE holds all batch entries of its blocks
+    bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     elem = op.result.type.element_type
     acc = lw.alloc_for(op.result, "matmul")
     lw.op(pe.FillOp, [acc], rect, value=0.0)
-    sizes = {"m": bm, "k": bk, "n": bn}
+    sizes = {"m": bm, "k": bk, "n": bn, "lhs_batch": bl if bl > 1 else None,
+             "rhs_batch": br if br > 1 else None}
     if g == 1:
         lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
         return acc
-    a_in = lw.alloc(rect, bm * bk, elem, "summa_a")
-    b_in = lw.alloc(rect, bk * bn, elem, "summa_b")
+    a_in = lw.alloc(rect, bl * bm * bk, elem, "summa_a")
+    b_in = lw.alloc(rect, br * bk * bn, elem, "summa_b")
     rows = lw.channel(row_broadcast(g, g))
     cols = lw.channel(col_broadcast(g, g))
     for k in range(g):
@@ -474,9 +481,160 @@ def lower_concat(op: mesh.ConcatOp, lw: PELowering) -> SSAValue:
     return buf
 
 
+def lower_relayout(op: mesh.RelayoutOp, lw: PELowering) -> SSAValue:
+    """A reshape that moves data: one pe.exchange without an index map (row-major order)."""
+    buf = lw.alloc_for(op.result, "reshape")
+    s, d = dist_of(op.input), dist_of(op.result)
+    bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
+    lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
+          src_layout=op.input.type, dst_layout=op.result.type)
+    return buf
+
+
 LOWERINGS.update({
+    mesh.RelayoutOp: lower_relayout,
     mesh.BroadcastOp: lower_broadcast,
     mesh.SliceOp: lower_slice,
     mesh.PadOp: lower_pad,
     mesh.ConcatOp: lower_concat,
+})
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# mesh.conv2d / mesh.pool2d: a halo exchange between neighbouring PEs, then one local op per PE.
+# Per spatial axis (rows first, then columns, so that corners arrive in the second phase with
+# the first phase's rows), unless the tile already is the window (`HaloAxis.in_place`):
+#
+#   %w = pe.alloc "halo_rows"; pe.fill %w (0, or -inf for max pooling)
+#   pe.pack  %s, %x  (last `from_prev` rows)  on PE rows 0..P-2;  pe.send %s  (shift south)
+#   pe.pack  %n, %x  (first `from_next` rows) on PE rows 1..P-1;  pe.send %n  (shift north)
+#   pe.unpack %w, %x (the own block, at pad_lo + row * drift)
+#   pe.recv %rs on rows 1..P-1; pe.unpack %w, %rs (above the own block)
+#   pe.recv %rn on rows 0..P-2; pe.unpack %w, %rn (below it)
+#
+# then `pe.conv2d %out, %window, %weight[, %bias]` or `pe.pool2d`. Four channels (one per
+# direction), routed like the allreduce chain steps; the IR does not grow with the grid.
+
+
+def shift(rows: int, cols: int, toward: str) -> tuple[Rule, ...]:
+    """Every PE that has a neighbour `toward` sends it one message."""
+    return {
+        "south": (((0, 0, rows - 1, cols), "ramp", ("south",)),
+                  ((1, 0, rows - 1, cols), "north", ("ramp",))),
+        "north": (((1, 0, rows - 1, cols), "ramp", ("north",)),
+                  ((0, 0, rows - 1, cols), "south", ("ramp",))),
+        "east": (((0, 0, rows, cols - 1), "ramp", ("east",)),
+                 ((0, 1, rows, cols - 1), "west", ("ramp",))),
+        "west": (((0, 1, rows, cols - 1), "ramp", ("west",)),
+                 ((0, 0, rows, cols - 1), "east", ("ramp",))),
+    }[toward]
+
+
+def halo_phase(
+    lw: PELowering, src: SSAValue, shape: tuple[int, ...], axis: mesh.HaloAxis, dim: int,
+    grid: tuple[int, int], fill: float,
+) -> tuple[SSAValue, tuple[int, ...]]:
+    """The window of every PE along tile dim `dim` (2: over the grid's rows, 3: its columns):
+    (buffer, its NCHW shape)."""
+    if axis.in_place:
+        return src, shape
+    rows, cols = grid
+    rect = (0, 0, rows, cols)
+    elem = src.type.element_type  # type: ignore[attr-defined]
+    along_rows = dim == 2
+    lo, hi = ("north", "south") if along_rows else ("west", "east")
+    parts = rows if along_rows else cols
+
+    def line(first: int, count: int) -> Rect:
+        return (first, 0, count, cols) if along_rows else (0, first, rows, count)
+
+    def slab(count: int) -> tuple[int, ...]:
+        return tuple(count if d == dim else n for d, n in enumerate(shape))
+
+    win_shape = slab(axis.window)
+    win = lw.alloc(rect, math.prod(win_shape), elem, "halo_rows" if along_rows else "halo_cols")
+    lw.op(pe.FillOp, [win], rect, value=fill)
+    b, drift, pad = axis.in_block, axis.drift, axis.pad_lo
+    placed = {"shape": win_shape, "dim": dim, "axis": "r" if along_rows else "c"}
+    # (count, pack start, senders, receivers, toward, position of the strip in the window)
+    moves = []
+    if parts > 1 and axis.from_prev:
+        moves.append((axis.from_prev, b - axis.from_prev, line(0, parts - 1), line(1, parts - 1),
+                      hi, pad - axis.from_prev))
+    if parts > 1 and axis.from_next:
+        moves.append((axis.from_next, 0, line(1, parts - 1), line(0, parts - 1), lo, b + pad))
+    received = []
+    for count, start, senders, receivers, toward, at in moves:
+        out = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_to_{toward}")
+        lw.op(pe.PackOp, [out, src], senders, shape=shape, dim=dim, start=start, count=count)
+        color = lw.channel(shift(rows, cols, toward))
+        lw.op(pe.SendOp, [out], senders, color=color)
+        received.append((count, receivers, color, at, toward))
+    lw.op(pe.UnpackOp, [win, src], rect, count=b, at=(pad, drift), **placed)
+    for count, receivers, color, at, toward in received:
+        into = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_from_{toward}")
+        lw.op(pe.RecvOp, [into], receivers, color=color)
+        lw.op(pe.UnpackOp, [win, into], receivers, count=count, at=(at, drift), **placed)
+    return win, win_shape
+
+
+def halo_window(lw: PELowering, op: mesh._WindowedOp, fill: float) -> tuple[SSAValue, tuple]:
+    """Every PE's input window (halo included) of a windowed op: (buffer, NCHW shape)."""
+    x = dist_of(op.input)
+    rows_axis, cols_axis = op.axes()
+    buf, shape = halo_phase(lw, lw.buf(op.input), x.block, rows_axis, 2, x.grid, fill)
+    return halo_phase(lw, buf, shape, cols_axis, 3, x.grid, fill)
+
+
+def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    window, shape = halo_window(lw, op, 0.0)
+    kernel, stride, _, dilation = op.spatial()
+    out = lw.alloc_for(op.result, "conv2d")
+    operands = [out, window, lw.buf(op.weight)]
+    if op.bias is not None:
+        operands.append(lw.buf(op.bias))
+    lw.op(pe.Conv2dOp, operands, grid_rect(dist_of(op.result)), in_shape=shape,
+          out_shape=dist_of(op.result).block, kernel=kernel, stride=stride, dilation=dilation,
+          groups=op.groups.value.data)
+    return out
+
+
+def lower_pool2d(op: mesh.Pool2dOp, lw: PELowering) -> SSAValue:
+    kind = op.kind.data
+    window, shape = halo_window(lw, op, -math.inf if kind == "max" else 0.0)
+    kernel, stride, _, dilation = op.spatial()
+    out = lw.alloc_for(op.result, f"{kind}_pool2d")
+    lw.op(pe.Pool2dOp, [out, window], grid_rect(dist_of(op.result)), kind=kind, in_shape=shape,
+          out_shape=dist_of(op.result).block, kernel=kernel, stride=stride, dilation=dilation)
+    return out
+
+
+LOWERINGS.update({
+    mesh.Conv2dOp: lower_conv2d,
+    mesh.Pool2dOp: lower_pool2d,
+})
+
+
+
+# --- creation: iota and uniform random ----------------------------------------------------
+# One pe op on every PE of the grid, computing its tile from the global indices in the layout.
+
+
+def lower_iota(op: mesh.IotaOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, "iota")
+    lw.op(pe.IotaOp, [buf], grid_rect(dist_of(op.result)), layout=op.result.type, dim=op.dim,
+          start=op.start, step=op.step)
+    return buf
+
+
+def lower_random_uniform(op: mesh.RandomUniformOp, lw: PELowering) -> SSAValue:
+    buf = lw.alloc_for(op.result, "rand")
+    lw.op(pe.RandomUniformOp, [buf, op.seed], grid_rect(dist_of(op.result)),
+          layout=op.result.type, minval=op.minval, maxval=op.maxval)
+    return buf
+
+
+LOWERINGS.update({
+    mesh.IotaOp: lower_iota,
+    mesh.RandomUniformOp: lower_random_uniform,
 })

@@ -11,6 +11,7 @@ The pass changes nothing; `allocate-sram` later assigns the real addresses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from xdsl.context import Context
@@ -84,7 +85,7 @@ def peak_bytes(
         live = [v for start, end, v in intervals if start <= t <= end]
         total = sum(
             tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type)) for v in live  # type: ignore[attr-defined]
-        ) + summa_scratch(op, dist_fn)
+        ) + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
         if total > best[0]:
             best = (total, t, live)
     return best
@@ -96,6 +97,10 @@ def suggest_grid(
     """The smallest square grid that fits the program when every tensor on the culprit's grid
     moves there."""
 
+    # conv weights and biases stay replicated on the new grid, like other replicated tensors
+    kept = {v for op in fn.body.block.ops if isinstance(op, mesh._WindowedOp)
+            for v in op.operands[1:]}
+
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
         layout = LayoutAttr("grid", [g, g])
 
@@ -103,6 +108,8 @@ def suggest_grid(
             d = v.type.dist  # type: ignore[attr-defined]
             if d.grid != culprit.grid:
                 return d
+            if v in kept or (d.num_pes > 1 and all(a == "" for a in d.split)):
+                return d.with_(grid=(g, g))
             return layout_to_dist(layout, d.shape, target)
 
         return dist_fn
@@ -171,3 +178,39 @@ class PlanMemoryPass(ModulePass):
         for fn in op.walk():
             if isinstance(fn, func.FuncOp):
                 check_function(fn, target)
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# mesh.conv2d / mesh.pool2d lower to a halo exchange (lower-mesh-to-pe `halo_phase`): per
+# spatial axis that is not read in place, a window buffer and up to four strip buffers (two
+# packed and sent, two received), then the local op reads the last window and writes the
+# result. The live tensors at the op already count the input and the result, so the scratch is
+# what each step holds beyond them: the rows phase (input, window, strips), the columns phase
+# (both windows and strips; the input is assumed still live), the local op (last window and
+# result).
+
+
+def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
+    """Bytes per PE the halo exchange needs beyond the op's input and result tiles."""
+    if not isinstance(op, mesh._WindowedOp):
+        return 0
+    x, y = dist_fn(op.input), dist_fn(op.result)
+    if not mesh.is_spatial(x):
+        return 0
+    elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
+    kernel, stride, padding, dilation = op.spatial()
+    axes = mesh.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
+    x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)
+    shape = list(x.block)
+    window, need = 0, 0  # the current window's bytes (0: the input tile itself)
+    for dim, axis in ((2, axes[0]), (3, axes[1])):
+        if axis.in_place:
+            continue
+        slab = math.prod(shape) // max(shape[dim], 1)
+        strips = 2 * sum(aligned(slab * m * elem) for m in (axis.from_prev, axis.from_next)
+                         if m and axis.parts > 1)
+        shape[dim] = axis.window
+        new = aligned(math.prod(shape) * elem)
+        need = max(need, window + new + strips - y_bytes)
+        window = new
+    return max(need, window - x_bytes, 0)

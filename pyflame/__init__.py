@@ -7,15 +7,23 @@ pf.eval(z)                        # compile (once per graph structure) and run
 print(z.numpy(), pf.last_report())
 """
 
-from pyflame import sim
+from pyflame import autograd, nn, sim
+from pyflame.autograd import backward, no_grad
 from pyflame.dtypes import DType, bfloat16, float16, float32, int32
 from pyflame.dtypes import bool_ as bool
 from pyflame.errors import CompileError, PyFlameError, ShapeError, SRAMOverflowError
 from pyflame.layout import MeshLayout
-from pyflame.ops import (  # elementwise math, comparisons, where, dtype conversion  # shape ops
+from pyflame.ops import (  # elementwise math, comparisons, where, dtype conversion  # shape ops  # reductions
     abs,
     add,
+    amax,
+    amin,
+    arange,
+    argmax,
+    argmin,
     astype,
+    bernoulli,
+    bmm,
     broadcast_to,
     cat,
     chunk,
@@ -23,9 +31,11 @@ from pyflame.ops import (  # elementwise math, comparisons, where, dtype convers
     concat,
     concatenate,
     div,
+    dropout,
     eq,
     exp,
     expand,
+    eye,
     flatten,
     from_numpy,
     full,
@@ -35,9 +45,11 @@ from pyflame.ops import (  # elementwise math, comparisons, where, dtype convers
     gt,
     le,
     log,
+    log_softmax,
     logical_and,
     logical_not,
     logical_or,
+    logsumexp,
     lt,
     matmul,
     maximum,
@@ -52,6 +64,11 @@ from pyflame.ops import (  # elementwise math, comparisons, where, dtype convers
     pad,
     permute,
     pow,
+    prod,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
     randn,
     randn_like,
     relu,
@@ -59,20 +76,25 @@ from pyflame.ops import (  # elementwise math, comparisons, where, dtype convers
     rsqrt,
     sigmoid,
     silu,
+    softmax,
     split,
     sqrt,
     squeeze,
     stack,
+    std,
     sub,
     sum,
     tanh,
     transpose,
     unsqueeze,
+    var,
     view,
     where,
     zeros,
     zeros_like,
 )
+from pyflame.ops import max_ as max  # pf.max, pf.min (ops.py cannot shadow builtins)
+from pyflame.ops import min_ as min
 from pyflame.random import manual_seed
 from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report
 from pyflame.sim.target import set_target, target
@@ -107,6 +129,7 @@ __all__ = [
     "mean",
     "mul",
     "neg",
+    "nn",
     "ones",
     "ones_like",
     "permute",
@@ -123,6 +146,9 @@ __all__ = [
     "view",
     "zeros",
     "zeros_like",
+    "autograd",
+    "backward",
+    "no_grad",
     # elementwise math, comparisons, where, dtype conversion
     "abs",
     "astype",
@@ -163,4 +189,29 @@ __all__ += [  # shape ops
     "squeeze",
     "stack",
     "unsqueeze",
+]
+__all__ += [  # reductions
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "log_softmax",
+    "logsumexp",
+    "max",
+    "min",
+    "prod",
+    "softmax",
+    "std",
+    "var",
+]
+__all__ += [  # creation (arange, eye, random) and matmul variants
+    "arange",
+    "bernoulli",
+    "bmm",
+    "dropout",
+    "eye",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
 ]

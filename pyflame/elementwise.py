@@ -78,7 +78,7 @@ BINARY = _entries(
     Elementwise("sub", 2, np.subtract),
     Elementwise("mul", 2, np.multiply, "any", doc="a * b (and on bool)"),
     Elementwise("div", 2, np.divide, "float", flops=4, doc="true division"),
-    Elementwise("pow", 2, np.power, "float", flops=16),
+    Elementwise("pow", 2, np.power, flops=16, doc="a ** b (integers stay integers)"),
     Elementwise("maximum", 2, np.maximum, "any"),
     Elementwise("minimum", 2, np.minimum, "any"),
     Elementwise("eq", 2, np.equal, "any", "bool"),

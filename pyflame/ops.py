@@ -10,15 +10,19 @@ verifiers). A bad shape raises `pf.ShapeError` naming both shapes and the user's
 from __future__ import annotations
 
 import builtins
+import collections
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
 from pyflame import elementwise, promotion, shapes
+from pyflame.autograd import requires_grad_of
 from pyflame.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
 from pyflame.errors import ShapeError
+from pyflame.gradients import NOT_DIFFERENTIABLE
 from pyflame.layout import MeshLayout
 from pyflame.random import draw_seed
 from pyflame.tensor import Location, Tensor, format_location, user_location
@@ -37,7 +41,7 @@ def _node(
     layout: MeshLayout | None = None,
     location: Location | None = None,
 ) -> Tensor:
-    return Tensor(
+    out = Tensor(
         shape,
         dtype,
         op,
@@ -46,6 +50,9 @@ def _node(
         layout=_check_layout(layout),
         location=location or user_location(),
     )
+    if inputs and requires_grad_of(tuple(inputs)) and op not in NOT_DIFFERENTIABLE:
+        out.requires_grad = True
+    return out
 
 
 def _shape_error(message: str, location: Location | None = None) -> ShapeError:
@@ -328,16 +335,65 @@ def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:  # the shape-ops 
 # --------------------------------------------------------------------------- reductions
 
 
-def _reduce(op: str, x: Tensor, dim: int | Sequence[int] | None, keepdim: bool) -> Tensor:
-    dims = _rule(shapes.normalize_dims, dim, x.ndim)
+# dim: an int, a tuple or list (negative allowed), or None for every dim; a bad one is a
+# pf.ShapeError at the user's line. A rank-0 tensor takes dim 0, -1 or None (nothing to reduce).
+# Integer results are int32 where PyTorch gives int64 (PyFlame's widest int): argmax/argmin
+# indices and sums/products of bool. max/min/argmax/argmin of no elements are refused.
+# Composites (argmax, argmin, var, std, logsumexp, softmax, log_softmax) are single flame ops
+# that the `decompose` pass spells out; max(x, dim) is (amax, argmax).
+
+
+def _reduce_dims(x: Tensor, dim: int | Sequence[int] | None, what: str) -> tuple[int, ...]:
+    if isinstance(dim, builtins.bool) or not (
+        dim is None or isinstance(dim, (int, np.integer, list, tuple))
+    ):
+        raise TypeError(f"{what}: dim must be an int, a tuple of ints or None, got {dim!r}")
+    if x.ndim == 0:  # torch accepts 0 and -1 on a scalar
+        for d in (dim,) if isinstance(dim, (int, np.integer)) else dim or ():
+            if d not in (0, -1):
+                raise _shape_error(f"{what}: dim {d} is out of range for a tensor of rank 0")
+        return ()
+    given = int(dim) if isinstance(dim, (int, np.integer)) else dim
+    return _rule(shapes.normalize_dims, given, x.ndim)
+
+
+def _reduce(
+    op: str, x: Tensor, dim: int | Sequence[int] | None, keepdim: bool, what: str = "",
+    dtype: DType | None = None, **attrs: Any,
+) -> Tensor:
+    dims = _reduce_dims(x, dim, what or op.removeprefix("flame."))
     shape = _rule(shapes.reduce, x.shape, dims, keepdim)
-    return _node(op, (x,), shape, x.dtype, {"dims": dims, "keepdim": builtins.bool(keepdim)})
+    attrs.update(dims=dims, keepdim=builtins.bool(keepdim))
+    return _node(op, (x,), shape, dtype or x.dtype, attrs)
+
+
+def _nonempty(x: Tensor, dim: int | Sequence[int] | None, what: str) -> None:
+    _rule(shapes.nonempty_reduction, x.shape, _reduce_dims(x, dim, what), what)
+
+
+def _all_if_empty(dim: Any) -> Any:
+    """amax(x, dim=()) reduces every dim, as in PyTorch."""
+    return None if isinstance(dim, (list, tuple)) and not dim else dim
+
+
+def _counted(x: Tensor) -> Tensor:
+    """bool counts as int32 in sums and products (PyTorch: int64)."""
+    return astype(x, int32) if x.dtype is bool_ else x
+
+
+def _floating(x: Tensor, what: str) -> Tensor:
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"{format_location(user_location())}: {what} needs a floating-point tensor, got "
+            f"{x.dtype!r} (as in PyTorch; convert with .float())"
+        )
+    return x
 
 
 def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
     _check_tensor(x, "sum")
-    return _reduce("flame.reduce_sum", x, dim, keepdim)
+    return _reduce("flame.reduce_sum", _counted(x), dim, keepdim, "sum")
 
 
 def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -345,20 +401,213 @@ def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     _check_tensor(x, "mean")
     if not x.dtype.is_floating_point:
         raise TypeError(f"mean needs a floating-point tensor, got {x.dtype!r}")
-    return _reduce("flame.reduce_mean", x, dim, keepdim)
+    return _reduce("flame.reduce_mean", x, dim, keepdim, "mean")
+
+
+def prod(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod."""
+    _check_tensor(x, "prod")
+    return _reduce("flame.reduce_prod", _counted(x), dim, keepdim, "prod")
+
+
+def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Max over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amax)."""
+    _check_tensor(x, "amax")
+    dim = _all_if_empty(dim)
+    _nonempty(x, dim, "amax")
+    return _reduce("flame.reduce_max", x, dim, keepdim, "amax")
+
+
+def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Min over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amin)."""
+    _check_tensor(x, "amin")
+    dim = _all_if_empty(dim)
+    _nonempty(x, dim, "amin")
+    return _reduce("flame.reduce_min", x, dim, keepdim, "amin")
+
+
+def _arg(op: str, x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tensor:
+    _check_tensor(x, what)
+    if isinstance(dim, builtins.bool) or not (dim is None or isinstance(dim, (int, np.integer))):
+        raise TypeError(f"{what}: dim must be an int or None, got {dim!r}")
+    _nonempty(x, dim, what)
+    return _reduce(op, x, dim, keepdim, what, dtype=int32)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first max along `dim` (of the flattened tensor for None), as pf.int32
+    (PyTorch returns int64); NaN counts as the max, like torch.argmax."""
+    return _arg("flame.argmax", x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first min along `dim` (of the flattened tensor for None), as pf.int32."""
+    return _arg("flame.argmin", x, dim, keepdim, "argmin")
+
+
+#: what max(x, dim) and min(x, dim) return, like torch.return_types.max / .min
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
+    """max/min: over everything (dim=None), the elementwise max/min with another tensor, or
+    (values, indices) along one dim."""
+    what = "max" if kind == "max" else "min"
+    _check_tensor(x, what)
+    if isinstance(dim, Tensor):
+        return (maximum if kind == "max" else minimum)(x, dim)
+    if dim is None:
+        return (amax if kind == "max" else amin)(x, None, keepdim)
+    if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
+    _nonempty(x, dim, what)
+    # the values through a keepdim reduction, which argmax's decomposition then reuses
+    values = _reduce(f"flame.reduce_{kind}", x, dim, True, what)
+    shape = shapes.reduce(x.shape, _reduce_dims(x, dim, what), keepdim)
+    if values.shape != shape:
+        values = _node("flame.reshape", (values,), shape, values.dtype)
+    indices = _reduce(f"flame.arg{kind}", x, dim, keepdim, what, dtype=int32)
+    return (MaxResult if kind == "max" else MinResult)(values, indices)
+
+
+def max_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """`pf.max(x)`: the largest element; `pf.max(x, dim, keepdim=False)`: the namedtuple
+    (values, indices) along `dim` (indices pf.int32); `pf.max(x, other)`: pf.maximum."""
+    return _extreme("max", x, dim, keepdim)
+
+
+def min_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """`pf.min(x)`, `pf.min(x, dim, keepdim=False)` -> (values, indices), `pf.min(x, other)`."""
+    return _extreme("min", x, dim, keepdim)
+
+
+max_.__name__ = max_.__qualname__ = "max"
+min_.__name__ = min_.__qualname__ = "min"
+
+
+def _correction(
+    dim: Any, unbiased: builtins.bool | None, correction: float | None, what: str
+) -> tuple[Any, float]:
+    """PyTorch's forms: var(x), var(x, unbiased), var(x, dim, unbiased), var(x, dim,
+    correction=c). Default: the unbiased estimate (correction 1)."""
+    if isinstance(dim, builtins.bool):
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{what}: give unbiased or correction, not both")
+    if correction is None:
+        return dim, 0.0 if unbiased is False else 1.0
+    if not _is_scalar(correction) or isinstance(correction, builtins.bool):
+        raise TypeError(f"{what}: correction must be a number, got {correction!r}")
+    return dim, float(correction)
+
+
+def var(
+    x: Tensor, dim: int | Sequence[int] | None = None, unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False, *, correction: float | None = None,
+) -> Tensor:
+    """Variance over `dim`: sum of squared deviations / max(0, N - correction); unbiased
+    (correction 1) by default, like torch.var."""
+    _check_tensor(x, "var")
+    dim, c = _correction(dim, unbiased, correction, "var")
+    return _reduce("flame.var", _floating(x, "var"), dim, keepdim, "var", correction=c)
+
+
+def std(
+    x: Tensor, dim: int | Sequence[int] | None = None, unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False, *, correction: float | None = None,
+) -> Tensor:
+    """Standard deviation: sqrt(var(...)), unbiased by default, like torch.std."""
+    _check_tensor(x, "std")
+    dim, c = _correction(dim, unbiased, correction, "std")
+    return _reduce("flame.std", _floating(x, "std"), dim, keepdim, "std", correction=c)
+
+
+def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over `dim`, computed stably (the max is subtracted first); integer
+    inputs become float32, like torch.logsumexp."""
+    _check_tensor(x, "logsumexp")
+    x = x if x.dtype.is_floating_point else astype(x, float32)
+    return _reduce("flame.logsumexp", x, _all_if_empty(dim), keepdim, "logsumexp")
+
+
+def _softmax(op: str, x: Tensor, dim: int | None, dtype: Any, what: str) -> Tensor:
+    _check_tensor(x, what)
+    if dtype is not None:
+        x = astype(x, dtype)
+    _floating(x, what)
+    if dim is None:  # PyTorch's deprecated implicit choice
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {what} has been deprecated. Change the "
+                      "call to include dim=X as an argument.", UserWarning, stacklevel=3)
+    if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{what}: dim must be an int, got {dim!r}")
+    d = _reduce_dims(x, int(dim), what)
+    return _node(op, (x,), x.shape, x.dtype, {"dim": d[0] if d else 0})
+
+
+def softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, computed stably (the max is subtracted first); a row
+    that is all -inf gives NaN, as in PyTorch. `dtype` converts the input first."""
+    return _softmax("flame.softmax", x, dim, dtype, "softmax")
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """log(softmax(x)) along `dim`, computed as (x - max) - log(sum(exp(x - max)))."""
+    return _softmax("flame.log_softmax", x, dim, dtype, "log_softmax")
 
 
 # --------------------------------------------------------------------------- linear algebra
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product of two 2-D tensors (batched and 1-D forms come later)."""
+    """Matrix product as torch.matmul: 2-D @ 2-D; batched [..., m, k] @ [..., k, n] with
+    broadcast batch dims; a 1-D lhs is a row vector and a 1-D rhs a column vector whose added
+    dim is dropped from the result.
+
+    One flame.matmul ([*B, m, k] @ [*B, k, n], where one side may have no batch dims), with
+    flame.reshape around it for vectors and flame.broadcast_to for batch dims that differ."""
     _check_tensor(a, "matmul")
     _check_tensor(b, "matmul")
-    shape = _rule(shapes.matmul, a.shape, b.shape)
+    shape = _rule(shapes.matmul_result, a.shape, b.shape)
     if a.dtype is not b.dtype:
         raise _shape_error(f"matmul: dtypes {a.dtype!r} and {b.dtype!r} differ")
-    return _node("flame.matmul", (a, b), shape, a.dtype)
+    lhs = _reshape_node(a, (1,) + a.shape) if a.ndim == 1 else a
+    rhs = _reshape_node(b, b.shape + (1,)) if b.ndim == 1 else b
+    lhs, rhs = _matmul_batches(lhs, rhs)
+    out = _node("flame.matmul", (lhs, rhs), shapes.matmul(lhs.shape, rhs.shape), a.dtype)
+    return out if out.shape == shape else _reshape_node(out, shape)
+
+
+def _matmul_batches(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Operands whose batch dims are equal, or absent on one side (a side whose batch dims are
+    all 1 drops them: it is shared by every batch entry, never copied)."""
+    ba, bb = a.shape[:-2], b.shape[:-2]
+    if ba == bb or not ba or not bb:
+        return a, b
+    if all(n == 1 for n in ba) and len(ba) <= len(bb):
+        return _reshape_node(a, a.shape[-2:]), b
+    if all(n == 1 for n in bb) and len(bb) <= len(ba):
+        return a, _reshape_node(b, b.shape[-2:])
+    batch = shapes.broadcast_shapes(ba, bb)
+    if ba != batch:
+        a = broadcast_to(a, batch + a.shape[-2:])
+    if bb != batch:
+        b = broadcast_to(b, batch + b.shape[-2:])
+    return a, b
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product of two 3-D tensors with the same batch size (torch.bmm; no
+    broadcasting)."""
+    _check_tensor(a, "bmm")
+    _check_tensor(b, "bmm")
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise _shape_error(
+            f"bmm needs two 3-D tensors with the same batch size, got shapes {list(a.shape)} "
+            f"and {list(b.shape)}"
+        )
+    return matmul(a, b)
 
 
 # --------------------------------------------------------------------------- shape
@@ -439,14 +688,15 @@ def _dim_arg(dim: Any, what: str) -> int:
 
 
 def _tensor_list(tensors: Any, what: str) -> list[Tensor]:
+    """The tensors of cat/stack, converted to their promoted dtype (torch.result_type)."""
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{what} expects a list or tuple of pf.Tensor, got {type(tensors).__name__}")
     out = [_check_tensor(t, what) for t in tensors]
-    dtypes = {t.dtype for t in out}
-    if len(dtypes) > 1:
-        raise _shape_error(
-            f"{what}: tensors of one dtype expected, got {sorted(map(repr, dtypes))}"
-        )
+    if len({t.dtype for t in out}) > 1:
+        from pyflame.promotion import result_type
+
+        dtype = result_type(out, [])
+        out = [t if t.dtype is dtype else astype(t, dtype) for t in out]
     return out
 
 
@@ -492,7 +742,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def broadcast_to(x: Tensor, *size: Any) -> Tensor:  # noqa: F811 (replaces the stub above)
     """`x` broadcast to `size` (numpy rules; -1 keeps an existing dim), like torch.broadcast_to."""
     _check_tensor(x, "broadcast_to")
-    target = _shape_rule(shapes.expand, x.shape, _shape_arg(size, "broadcast_to"))
+    target = _shape_rule(shapes.expand, x.shape, _shape_arg(size, "broadcast_to"), "broadcast")
     return _node("flame.broadcast_to", (x,), target, x.dtype)
 
 
@@ -538,27 +788,29 @@ def split(
     """Pieces of `split_size_or_sections` elements along `dim` (the last may be shorter), or
     pieces of the listed sizes (which must sum to the dim's size), like torch.split."""
     _check_tensor(x, "split")
+    if x.ndim == 0:
+        raise _shape_error("split expects at least a 1-dimensional tensor")
     d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "split"), x.ndim)
     arg = split_size_or_sections
     if isinstance(arg, (list, tuple)):
         arg = tuple(_dim_arg(n, "split sizes") for n in arg)
     else:
         arg = _dim_arg(arg, "split size")
-    sizes = _shape_rule(shapes.split_sizes, x.shape[d] if x.ndim else 1, arg, d)
+    sizes = _shape_rule(shapes.split_sizes, x.shape[d], arg, d)
     return _pieces(x, d, sizes)
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """At most `chunks` pieces of ceil(size / chunks) elements along `dim` (torch.chunk)."""
     _check_tensor(x, "chunk")
+    if x.ndim == 0:
+        raise _shape_error("chunk expects at least a 1-dimensional tensor")
     d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "chunk"), x.ndim)
     sizes = _shape_rule(shapes.chunk_sizes, x.shape[d], _dim_arg(chunks, "chunk"), d)
     return _pieces(x, d, sizes)
 
 
 def _pieces(x: Tensor, dim: int, sizes: Sequence[int]) -> tuple[Tensor, ...]:
-    if x.ndim == 0:
-        raise _shape_error("cannot split a zero-dimensional tensor")
     out, begin = [], 0
     for n in sizes:
         out.append(_dim_slice(x, dim, begin, begin + n))
@@ -572,6 +824,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "narrow"), x.ndim)
     n = x.shape[d]
     s = _dim_arg(start, "narrow start")
+    length = _dim_arg(length, "narrow length")
     s = s + n if s < 0 else s
     if not (0 <= s <= n and 0 <= length <= n - s):
         raise _shape_error(
@@ -632,4 +885,240 @@ __all__ += [
     "squeeze",
     "stack",
     "unsqueeze",
+]
+
+
+__all__ += [  # reductions (max_ and min_ are pf.max and pf.min: they would shadow builtins here)
+    "MaxResult",
+    "MinResult",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "log_softmax",
+    "logsumexp",
+    "max_",
+    "min_",
+    "prod",
+    "softmax",
+    "std",
+    "var",
+]
+
+
+# --- creation: arange, eye, rand, randint, bernoulli, dropout ------------------------------
+# arange is one flame.iota; eye compares two iotas (computed on the PEs from global indices,
+# never uploaded). The random ops draw from flame.random_uniform, whose values are a function of
+# (seed, global element index): the seed is drawn from the generator when the op is built (a
+# runtime input, so a cached program still gets fresh values), or fixed by `seed=` (the same
+# seed gives the same values every time). bernoulli and dropout compare a uniform draw with p.
+
+
+def _number(value: Any, what: str) -> int | float:
+    if isinstance(value, builtins.bool) or not _is_scalar(value):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return out
+
+
+def _draw(seed: int | None) -> int:
+    from pyflame.random import fixed_seed
+
+    return draw_seed() if seed is None else fixed_seed(seed)
+
+
+def arange(
+    start: float = 0,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+) -> Tensor:
+    """`arange(end)`, `arange(start, end, step=1)`: start, start + step, ... below end (above
+    it for a negative step), like torch.arange. Without `dtype`: int32 when start, end and
+    step are all ints (PyTorch gives int64), else float32. Values are computed in float64 and
+    rounded once; an integer dtype truncates start and step first, as PyTorch does."""
+    if end is None:
+        start, end = 0, start
+    start, end, step = (_number(v, f"arange {n}") for v, n in
+                        ((start, "start"), (end, "end"), (step, "step")))
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise ValueError(
+            f"arange: upper bound and larger bound inconsistent with step sign (start {start}, "
+            f"end {end}, step {step})"
+        )
+    all_int = all(isinstance(v, int) for v in (start, end, step))
+    dtype = as_dtype(dtype) if dtype is not None else (int32 if all_int else float32)
+    if dtype is bool_:
+        raise TypeError("arange does not make bool tensors")
+    if all_int:
+        n = -(-(end - start) // step)
+    else:
+        n = int(np.ceil((float(end) - float(start)) / float(step)))
+    if not dtype.is_floating_point:
+        start, step = int(start), int(step)  # truncation toward zero, as PyTorch
+    attrs = {"dim": 0, "start": float(start), "step": float(step)}
+    return _node("flame.iota", (), (builtins.max(n, 0),), dtype, attrs, layout)
+
+
+def eye(
+    n: int, m: int | None = None, *, dtype: DType = float32, layout: MeshLayout | None = None
+) -> Tensor:
+    """An n x m (default n x n) tensor with ones on the diagonal: the row index (an iota along
+    dim 0) compared with the column index (along dim 1), converted to `dtype`."""
+    m = n if m is None else m
+    for v, what in ((n, "n"), (m, "m")):
+        if isinstance(v, builtins.bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise TypeError(f"eye: {what} must be a non-negative int, got {v!r}")
+    dtype = as_dtype(dtype)
+    shape = (int(n), int(m))
+    index = [
+        _node("flame.iota", (), shape, int32, {"dim": d, "start": 0.0, "step": 1.0}, layout)
+        for d in (0, 1)
+    ]
+    same = _node("flame.eq", index, shape, bool_, layout=layout)
+    return same if dtype is bool_ else _node("flame.convert", (same,), shape, dtype, layout=layout)
+
+
+def _uniform(
+    shape: tuple[int, ...], dtype: DType, low: float, high: float,
+    layout: MeshLayout | None, seed: int | None,
+) -> Tensor:
+    attrs = {"seed": _draw(seed), "minval": float(low), "maxval": float(high)}
+    return _node("flame.random_uniform", (), shape, dtype, attrs, layout)
+
+
+def rand(
+    *size: Any, dtype: DType = float32, layout: MeshLayout | None = None, seed: int | None = None
+) -> Tensor:
+    """Uniform samples in [0, 1) (torch.rand); `seed=` fixes the draw."""
+    shape = _shape_arg(size, "rand")
+    dtype = as_dtype(dtype)
+    if not dtype.is_floating_point:
+        raise TypeError(f"rand needs a floating-point dtype, got {dtype!r}")
+    return _uniform(shape, dtype, 0.0, 1.0, layout, seed)
+
+
+def rand_like(
+    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None,
+    seed: int | None = None,
+) -> Tensor:
+    _check_tensor(x, "rand_like")
+    return rand(x.shape, dtype=dtype or x.dtype, layout=layout, seed=seed)
+
+
+def randint(
+    low: int,
+    high: Any = None,
+    size: Any = None,
+    *,
+    dtype: DType = int32,
+    layout: MeshLayout | None = None,
+    seed: int | None = None,
+) -> Tensor:
+    """Uniform integers in [low, high) (torch.randint): `randint(high, size)` or
+    `randint(low, high, size)`; int32 by default (PyTorch: int64), any dtype that holds them."""
+    if size is None:
+        if high is None:
+            raise TypeError("randint needs high and size: randint(high, size) or "
+                            "randint(low, high, size)")
+        low, high, size = 0, low, high
+    shape = _shape_arg((size,), "randint")
+    return _randint(shape, low, high, as_dtype(dtype), layout, seed)
+
+
+def _randint(
+    shape: tuple[int, ...], low: Any, high: Any, dtype: DType, layout: MeshLayout | None,
+    seed: int | None,
+) -> Tensor:
+    for v, what in ((low, "low"), (high, "high")):
+        if isinstance(v, builtins.bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"randint: {what} must be an int, got {v!r}")
+    low, high = int(low), int(high)
+    if low >= high:
+        raise ValueError(f"randint: low must be less than high, got low={low} >= high={high}")
+    if low < -(2**31) or high > 2**31:
+        raise ValueError(f"randint: [{low}, {high}) does not fit int32")
+    if dtype is bool_:
+        raise TypeError("randint does not make bool tensors")
+    ints = _uniform(shape, int32, low, high, None if dtype is not int32 else layout, seed)
+    return ints if dtype is int32 else _node("flame.convert", (ints,), shape, dtype, layout=layout)
+
+
+def randint_like(
+    x: Tensor, low: int = 0, high: int | None = None, *, dtype: DType | None = None,
+    layout: MeshLayout | None = None, seed: int | None = None,
+) -> Tensor:
+    """`randint_like(x, high)` or `randint_like(x, low, high)`: x's shape and (by default)
+    dtype."""
+    _check_tensor(x, "randint_like")
+    if high is None:
+        low, high = 0, low
+    return _randint(x.shape, low, high, as_dtype(dtype or x.dtype), layout, seed)
+
+
+def _probability(p: Any, what: str) -> float:
+    if isinstance(p, builtins.bool) or not _is_scalar(p):
+        raise TypeError(f"{what} must be a number in [0, 1], got {p!r}")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{what} has to be between 0 and 1, but got {p}")
+    return p
+
+
+def bernoulli(x: Tensor, p: float | None = None, *, seed: int | None = None) -> Tensor:
+    """0/1 samples of x's shape and dtype (torch.bernoulli): each element is 1 with probability
+    x[i] (x must then be floating-point, values in [0, 1]), or, with `p`, with probability p
+    for every element (x's values are ignored: `pf.bernoulli(pf.ones_like(x), p=keep)` is a
+    dropout keep-mask). `seed=` fixes the draw: the same seed gives the same mask every time."""
+    _check_tensor(x, "bernoulli")
+    u = _uniform(x.shape, float32, 0.0, 1.0, x.layout, seed)  # drawn where x is placed
+    if p is None:
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"bernoulli needs floating-point probabilities, got {x.dtype!r}")
+        hit = elementwise_op("lt", u, x)
+    else:
+        hit = elementwise_op("lt", u, _probability(p, "bernoulli's p"))
+    return astype(hit, x.dtype)
+
+
+def dropout(
+    x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    seed: int | None = None,
+) -> Tensor:
+    """Inverted dropout (torch.nn.functional.dropout): in training, every element is zeroed
+    with probability p and the others are scaled by 1 / (1 - p); `x` itself otherwise.
+    `seed=` fixes the mask. (`inplace` is accepted for PyTorch's signature; tensors are
+    immutable here.)"""
+    _check_tensor(x, "dropout")
+    p = _probability(p, "dropout probability")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"dropout needs a floating-point input, got {x.dtype!r}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return mul(x, 0.0)
+    keep = elementwise_op("ge", _uniform(x.shape, float32, 0.0, 1.0, x.layout, seed), p)
+    one = x.dtype.numpy.type(1.0)
+    scale = float(one / x.dtype.numpy.type(1.0 - p))  # 1 / (1 - p) in x's dtype, as PyTorch
+    return mul(x, mul(astype(keep, x.dtype), scale))
+
+
+__all__ += [
+    "arange",
+    "bernoulli",
+    "bmm",
+    "dropout",
+    "eye",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
 ]

@@ -25,3 +25,16 @@ def manual_seed(seed: int) -> None:
 def draw_seed() -> int:
     """A fresh 31-bit seed for one random op (called when the op is built)."""
     return int(_state["rng"].integers(0, SEED_BOUND))
+
+
+# --- explicit seeds (seed= on rand, randint, bernoulli, dropout) -----------------------------
+#: explicit seeds live in [2**62, 2**63), apart from the generator's 31-bit draws, so that
+#: `seed=5` never repeats the values of an op that happened to draw 5
+FIXED_SEED_BASE = 2**62
+
+
+def fixed_seed(seed: int) -> int:
+    """The runtime seed of an op built with an explicit `seed=` (same seed, same values)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed= expects an int, got {type(seed).__name__}")
+    return FIXED_SEED_BASE | (int(seed) & (FIXED_SEED_BASE - 1))

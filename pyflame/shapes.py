@@ -18,8 +18,9 @@ Shape = tuple[int, ...]
 
 
 def normalize_dim(dim: int, rank: int, what: str = "dim") -> int:
-    """A dimension index in [0, rank), accepting negative indices like PyTorch."""
-    if not -rank <= dim < max(rank, 1):
+    """A dimension index in [0, rank), accepting negative indices like PyTorch (a 0-d tensor
+    accepts 0 and -1, as if it had one dim)."""
+    if not -max(rank, 1) <= dim < max(rank, 1):
         raise ShapeError(f"{what} {dim} is out of range for a tensor of rank {rank}")
     return dim % rank if rank else 0
 
@@ -52,20 +53,62 @@ def reduce(shape: Shape, dims: Sequence[int], keepdim: bool) -> Shape:
 
 
 def matmul(a: Shape, b: Shape) -> Shape:
-    if len(a) != 2 or len(b) != 2:
+    """flame.matmul: [*B, m, k] @ [*B, k, n] -> [*B, m, n], where one side may have no batch
+    dims (it is then shared by every batch entry); the frontend (`matmul_result`) brings
+    PyTorch's vector and broadcasting forms to this one."""
+    if len(a) < 2 or len(b) < 2:
         raise ShapeError(
-            f"matmul needs two 2-D tensors here, got shapes {list(a)} and {list(b)}"
+            f"matmul needs two tensors of rank 2 or more here, got shapes {list(a)} and {list(b)}"
         )
-    if a[1] != b[0]:
+    if a[-1] != b[-2]:
         raise ShapeError(
             f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied "
-            f"({a[1]} != {b[0]})"
+            f"({a[-1]} != {b[-2]})"
         )
-    return (a[0], b[1])
+    batch_a, batch_b = tuple(a[:-2]), tuple(b[:-2])
+    if batch_a and batch_b and batch_a != batch_b:
+        raise ShapeError(
+            f"matmul: batch dims {list(batch_a)} and {list(batch_b)} of shapes {list(a)} and "
+            f"{list(b)} differ (broadcast them first)"
+        )
+    return (batch_a or batch_b) + (a[-2], b[-1])
+
+
+def matmul_result(a: Shape, b: Shape) -> Shape:
+    """torch.matmul's result shape: 1-D operands are a row (lhs) or a column (rhs) vector whose
+    added dim is dropped again; batch dims broadcast (numpy rules)."""
+    a, b = tuple(a), tuple(b)
+    if not a or not b:
+        raise ShapeError(
+            f"matmul: both arguments need at least 1 dim, got shapes {list(a)} and {list(b)}"
+        )
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ShapeError(
+            f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied "
+            f"({a2[-1]} != {b2[-2]})"
+        )
+    batch = broadcast_shapes(a2[:-2], b2[:-2], what=f"matmul of {list(a)} and {list(b)}")
+    return batch + a[-2:-1] * (len(a) > 1) + b[-1:] * (len(b) > 1)
+
+
+def broadcast_shapes(a: Shape, b: Shape, what: str = "broadcast") -> Shape:
+    """numpy broadcasting of two shapes."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x != y and 1 not in (x, y):
+            raise ShapeError(f"{what}: batch dims {list(a)} and {list(b)} cannot be broadcast")
+        out.append(y if x == 1 else x)
+    return tuple(out)
 
 
 def transpose_perm(rank: int, dim0: int, dim1: int) -> tuple[int, ...]:
     d0, d1 = normalize_dim(dim0, rank), normalize_dim(dim1, rank)
+    if rank == 0:
+        return ()
     perm = list(range(rank))
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return tuple(perm)
@@ -141,21 +184,19 @@ def broadcast_to(shape: Shape, target: Sequence[int]) -> Shape:
     return target
 
 
-def expand(shape: Shape, sizes: Sequence[int]) -> Shape:
+def expand(shape: Shape, sizes: Sequence[int], what: str = "expand") -> Shape:
     """torch.expand / broadcast_to sizes: -1 keeps an existing dim's size; new dims lead."""
     sizes = tuple(sizes)
     k = len(sizes) - len(shape)
     if k < 0:
-        raise ShapeError(
-            f"cannot expand {list(shape)} to {list(sizes)}: fewer sizes than dims"
-        )
+        raise ShapeError(f"cannot {what} {list(shape)} to {list(sizes)}: fewer sizes than dims")
     target = []
     for i, n in enumerate(sizes):
         if n == -1:
             if i < k:
                 raise ShapeError(
-                    f"cannot expand {list(shape)} to {list(sizes)}: -1 is not allowed for the new "
-                    f"leading dim {i}"
+                    f"cannot {what} {list(shape)} to {list(sizes)}: -1 is not allowed for the "
+                    f"new leading dim {i}"
                 )
             n = shape[i - k]
         target.append(n)
@@ -449,4 +490,31 @@ def pool_padding(
             raise ShapeError(
                 f"{what}: padding {list(padding)} should be at most half of the effective kernel "
                 f"size {eff} (kernel {list(kernel)}, dilation {list(dilation)})"
+            )
+
+
+# --- reductions ---
+# Dims of reductions (sum, mean, max, min, prod, argmax, var, logsumexp, ...) and softmax.
+
+
+def check_dims(dims: Sequence[int], rank: int) -> tuple[int, ...]:
+    """Reduction dims as the IR holds them: sorted, unique, in [0, rank)."""
+    dims = tuple(dims)
+    if list(dims) != sorted(set(dims)) or any(not 0 <= d < rank for d in dims):
+        raise ShapeError(f"dims {list(dims)} must be sorted, unique and in [0, {rank})")
+    return dims
+
+
+def reduced_count(shape: Shape, dims: Sequence[int]) -> int:
+    """How many input elements each result element of a reduction over `dims` combines."""
+    return math.prod(shape[d] for d in dims)
+
+
+def nonempty_reduction(shape: Shape, dims: Sequence[int], what: str) -> None:
+    """max, min, argmax and argmin have no value on an empty dim (as in PyTorch)."""
+    for d in dims:
+        if shape[d] == 0:
+            raise ShapeError(
+                f"{what}: cannot reduce dim {d} of shape {list(shape)}: it has size 0 "
+                "(a max or min of no elements)"
             )

@@ -240,6 +240,25 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
+    # ---------------------------------------------------------------- autograd
+
+    def backward(self, gradient: Tensor | None = None) -> None:
+        """Fresh `.grad` for every leaf that requires grad and leads here (pf.backward)."""
+        from pyflame.autograd import backward
+
+        backward(self, gradient)
+
+    def detach(self) -> Tensor:
+        """The same values with no gradient history (a new node)."""
+        from pyflame.autograd import no_grad
+
+        with no_grad():
+            return _ops.identity(self) if hasattr(_ops, "identity") else self * 1
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
     def to(self, dtype: Any) -> Tensor:
         """`x.to(dtype)`: a dtype conversion (PyFlame tensors have no device)."""
         return _ops.astype(self, dtype)
@@ -416,3 +435,37 @@ def _method(name: str) -> Any:
 for _name in (*_elementwise_table.UNARY, *_elementwise_table.BINARY):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _method(_name))
+
+
+# --- reductions ---------------------------------------------------------------------------
+# x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.argmax(dim), x.var(dim), x.softmax(dim),
+# ...: the methods PyTorch has, each calling the pf function of the same name.
+def _reduction_method(name: str, fn: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(_ops, fn)(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"`pf.{name}(x, ...)`."
+    return method
+
+
+for _name, _fn in (("max", "max_"), ("min", "min_"), ("amax", "amax"), ("amin", "amin"),
+                   ("argmax", "argmax"), ("argmin", "argmin"), ("prod", "prod"), ("var", "var"),
+                   ("std", "std"), ("logsumexp", "logsumexp"), ("softmax", "softmax"),
+                   ("log_softmax", "log_softmax")):
+    setattr(Tensor, _name, _reduction_method(_name, _fn))
+
+
+# --- creation and matmul methods: x.bmm(y), x.bernoulli(p), x.bernoulli() ----------------------
+def _bmm(self: Tensor, other: Tensor) -> Tensor:
+    """`pf.bmm(x, other)`."""
+    return _ops.bmm(self, other)
+
+
+def _bernoulli(self: Tensor, p: float | None = None, *, seed: int | None = None) -> Tensor:
+    """`pf.bernoulli(x, p, seed=seed)`."""
+    return _ops.bernoulli(self, p, seed=seed)
+
+
+Tensor.bmm = _bmm  # type: ignore[attr-defined]
+Tensor.bernoulli = _bernoulli  # type: ignore[attr-defined]

@@ -42,7 +42,15 @@ if TYPE_CHECKING:
 #: attrs that are runtime inputs of the program, not part of its structure
 RUNTIME_ATTRS = frozenset({"seed"})
 #: ops whose `seed` attr becomes an i64 argument of @main
-RANDOM_OPS = frozenset({"flame.random_normal"})
+RANDOM_OPS = frozenset({"flame.random_normal", "flame.random_uniform"})
+#: f64 attrs of one op whose names other ops use otherwise (flame.iota's start and step are
+#: numbers, flame.slice's are arrays)
+OP_FLOAT_ATTRS = {
+    "flame.iota": frozenset({"start", "step"}),
+    "flame.random_uniform": frozenset({"minval", "maxval"}),
+    "flame.var": frozenset({"correction"}),  # reductions: var and std's divisor correction
+    "flame.std": frozenset({"correction"}),
+}
 #: shape-op attrs that are i64 arrays (flame.slice start/stop/step, flame.pad low/high)
 SHAPE_OP_ARRAY_ATTRS = frozenset({"start", "stop", "step", "low", "high"})
 #: convolution and pooling attrs: i64 arrays, i64 integers, and flags (unit attrs)
@@ -166,7 +174,9 @@ def _ir_attrs(t: Tensor) -> dict[str, Attribute]:
     for name, value in t.attrs.items():
         if name in RUNTIME_ATTRS:
             continue
-        if name == "value":
+        if name in OP_FLOAT_ATTRS.get(t.op, ()):  # type: ignore[arg-type]
+            out[name] = FloatAttr(float(value), f64)
+        elif name == "value":
             out["value"] = FloatAttr(float(value), f64)
         elif name in ("dims", "perm"):
             out[name] = dense_i64(value)

@@ -50,15 +50,16 @@ WORK = {
     "convert": lambda n: (n, F32 * n, F32 * n),
     "copy": lambda n: (0, F32 * n, F32 * n),
     "transpose": lambda n: (0, F32 * n, F32 * n),
-    # n elements read and added into `out` results
-    "reduce": lambda n, out: (n, F32 * n, F32 * out),
+    # n elements read and combined into `out` results, `f` operations each (the kind's flops in
+    # pyflame/reductions.py: 1 for sum, prod, max and min)
+    "reduce": lambda n, out, f=1: (f * n, F32 * n, F32 * out),
     # acc[m, n] += lhs[m, k] @ rhs[k, n]
     "matmul_acc": _fmac,
     # n = padding elements of the PE's tile
     "mask_pad": lambda n: (0, 0, F32 * n),
     "random_normal": lambda n: (RANDOM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
-    # a recv with `accumulate`: n incoming wavelets added onto the buffer
-    "recv_accumulate": lambda n: (n, F32 * n, F32 * n),
+    # a recv with `combine`: n incoming elements combined with the buffer's (added, max, ...)
+    "recv_combine": lambda n, f=1: (f * n, F32 * n, F32 * n),
     # the part of a pe.exchange that stays on the PE (a local copy of n elements)
     "exchange_local": lambda n: (0, F32 * n, F32 * n),
 }
@@ -121,3 +122,25 @@ def route_switch_cycles(target) -> int:
 # pe.broadcast: n dst elements written, each read from the src tile (stride-0 DSDs for the
 # broadcast dims), like a copy of the dst's size.
 WORK["broadcast"] = lambda n: (0, F32 * n, F32 * n)
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+WORK.update({
+    # pe.pack / pe.unpack: a strided copy of n elements
+    "pack": lambda n: (0, F32 * n, F32 * n),
+    # pe.conv2d: `fmacs` FMACs, each like one of matmul_acc (acc += in * w), plus `outputs`
+    # bias adds (0 without a bias)
+    "conv2d": lambda fmacs, outputs: (2 * fmacs + outputs, 2 * F32 * fmacs + F32 * outputs,
+                                      F32 * fmacs + F32 * outputs),
+    # pe.pool2d: `taps` window reads, each a compare (max) or an add (avg) into the output
+    # element (read both, write one), plus `outputs` divisions for avg
+    "pool2d": lambda taps, outputs: (taps + outputs, 2 * F32 * taps, F32 * taps),
+})
+
+
+# --- creation: iota and uniform random ----------------------------------------------------------
+#: floating-point work per element of `pe.random_uniform` (the counter hash, estimated)
+RANDOM_UNIFORM_FLOPS_PER_ELEMENT = 8
+# pe.iota: one multiply-add per element (start + step * index), written once
+WORK["iota"] = lambda n: (n, 0, F32 * n)
+WORK["random_uniform"] = lambda n: (RANDOM_UNIFORM_FLOPS_PER_ELEMENT * n, 0, F32 * n)

@@ -34,7 +34,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
-from pyflame import elementwise
+from pyflame import elementwise, reductions
 from pyflame.dialects import pe
 from pyflame.dialects.mesh import Distribution
 from pyflame.errors import (
@@ -675,22 +675,21 @@ class _Planner:
         self._compute(it.rect, "copy", d.size, buf=d)
 
     def _op_reduce(self, it, op: pe.ReduceOp) -> None:
-        if op.kind.data != "sum":
-            raise CompileError(f"{it.what}: unknown reduction '{op.kind.data}'")
+        kind = op.kind.data
+        if kind not in reductions.KINDS:
+            raise CompileError(f"{it.what}: unknown reduction '{kind}'")
         d, s = self.buf(op.dst, it), self.buf(op.src, it)
         shape = tuple(op.shape.get_values())
         axes = tuple(int(x) + 2 for x in op.dims.get_values())
         nr, nc = it.rect[2], it.rect[3]
         dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
 
-        acc = np.float32 if s.half else None  # half floats accumulate in float32
-
-        def step(V, F, A, O):
+        def step(V, F, A, O):  # half floats sum and multiply in float32 (reductions.reduce)
             src = V[si][ssl].reshape((nr, nc) + shape)
-            V[di][dsl] = src.sum(axis=axes, keepdims=True, dtype=acc).reshape(nr, nc, -1)
+            V[di][dsl] = reductions.reduce(kind, src, axes).reshape(nr, nc, -1)
 
         self.steps.append(step)
-        self._compute(it.rect, "reduce", s.size, d.size, buf=s)
+        self._compute(it.rect, "reduce", s.size, d.size, reductions.KINDS[kind].flops, buf=s)
 
     def _op_transpose(self, it, op: pe.TransposeOp) -> None:
         d, s = self.buf(op.dst, it), self.buf(op.src, it)
@@ -708,12 +707,13 @@ class _Planner:
 
     def _op_matmul_acc(self, it, op: pe.MatmulAccOp) -> None:
         m, k, n = op.mkn
+        nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
         acc, lhs, rhs = (self.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
         nr, nc = it.rect[2], it.rect[3]
         asl, lsl, rsl = acc.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
         ai, li, ri = acc.index, lhs.index, rhs.index
 
-        chunks = _row_chunks(nr, nr * nc * m * k * n)
+        chunks = _row_chunks(nr, nr * nc * nb * m * k * n)
 
         low = acc.half  # half floats: multiply in float32, round into the accumulator
 
@@ -725,9 +725,9 @@ class _Planner:
                 a += np.matmul(lhs, rhs)
 
         def step(V, F, A, O):
-            a = V[ai][asl].reshape(nr, nc, m, n)
-            lhs = V[li][lsl].reshape(nr, nc, m, k)
-            rhs = V[ri][rsl].reshape(nr, nc, k, n)
+            a = V[ai][asl].reshape(nr, nc, nb, m, n)
+            lhs = V[li][lsl].reshape(nr, nc, bl, m, k)
+            rhs = V[ri][rsl].reshape(nr, nc, br, k, n)
             if chunks is None:
                 part(a, lhs, rhs)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
@@ -736,7 +736,7 @@ class _Planner:
                     f.result()
 
         self.steps.append(step)
-        self._compute(it.rect, "matmul_acc", m, k, n, buf=acc)
+        self._compute(it.rect, "matmul_acc", nb * m, k, n, buf=acc)
 
     def _op_mask_pad(self, it, op: pe.MaskPadOp) -> None:
         dist = op.layout.dist
@@ -872,7 +872,10 @@ class _Planner:
         b = self.buf(op.buffer, it)
         r0, c0, nr, nc = it.rect
         color = op.color_id
-        acc = op.accumulate is not None
+        kind = op.combine_kind  # None: overwrite; else combine with a reduction kind
+        if kind is not None and kind not in reductions.KINDS:
+            raise CompileError(f"{it.what}: unknown combine '{kind}'")
+        acc = kind is not None
         bt, ix = self.mail.pop(color, it.rect)
         arrival = np.zeros((nr, nc), dtype=np.int64)
         groups = []
@@ -906,7 +909,8 @@ class _Planner:
                 release.append(g)
         sl = self._sl(it.rect)
         if acc:
-            cyc, flops = costs.op_cycles(self.target, "recv_accumulate", b.size,
+            cyc, flops = costs.op_cycles(self.target, "recv_combine", b.size,
+                                         reductions.KINDS[kind].flops,
                                          elem_bytes=b.dtype.itemsize, half=b.half)
             self.clock[sl] = np.maximum(self.clock[sl] + cyc, arrival)
             self.busy[sl] += cyc
@@ -921,8 +925,7 @@ class _Planner:
             if acc:
 
                 def step(V, F, A, O):
-                    dst = V[i][bsl]
-                    dst += F[g][ssel]
+                    V[i][bsl] = reductions.combine(kind, V[i][bsl], F[g][ssel])
                     if rel:
                         del F[g]
             else:
@@ -937,7 +940,7 @@ class _Planner:
                 dst = V[i][bsl]
                 for dsel, g, ssel in groups:
                     if acc:
-                        dst[dsel] += F[g][ssel]
+                        dst[dsel] = reductions.combine(kind, dst[dsel], F[g][ssel])
                     else:
                         dst[dsel] = F[g][ssel]
                 for g in release:
@@ -1007,8 +1010,11 @@ class _Planner:
         local = ps == pd
         local_cyc = np.zeros(n_pe, dtype=np.int64)
         if local.any():
-            cyc, _ = costs.op_cycles(t, "exchange_local", w[local])
+            cyc, _ = costs.op_cycles(t, "exchange_local", w[local],
+                                     elem_bytes=dst.dtype.itemsize)
             np.add.at(local_cyc, pd[local], cyc)
+        # elements -> 32-bit wavelets (two f16/bf16 per wavelet)
+        w = -(-w * dst.dtype.itemsize // 4)
         rs, rd, rw = ps[~local], pd[~local], w[~local]
         if rs.size:
             # messages of each source leave one after another (sorted by destination)
@@ -1121,7 +1127,8 @@ def exchange_sources(
         flat = np.zeros(full, dtype=np.int64)
         for g, n in zip(coords, dd.shape, strict=True):
             flat = flat * n + g
-        src_idx = list(np.unravel_index(np.where(valid, flat, 0), ds.shape))
+        flat = np.where(valid, flat, 0)
+        src_idx = list(np.unravel_index(flat, ds.shape)) if ds.shape else []
     rows = np.arange(gdr, dtype=np.int64)[:, None, None]
     cols = np.arange(gdc, dtype=np.int64)[None, :, None]
     src_row = np.clip(rows, 0, gsr - 1)
@@ -1228,3 +1235,242 @@ def _op_broadcast(self: _Planner, it: _Item, op: pe.BroadcastOp) -> None:
 
 
 _Planner._op_broadcast = _op_broadcast  # type: ignore[attr-defined]
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+# pe.pack / pe.unpack (the halo exchange's strided copies) and the local pe.conv2d / pe.pool2d,
+# each one numpy operation over the op's whole rectangle (im2col + one batched matmul for the
+# convolution). Half-precision buffers compute in float32 and round once.
+
+
+def _ints(attr) -> tuple[int, ...]:
+    return tuple(int(n) for n in attr.get_values())
+
+
+def _op_pack(self: _Planner, it: _Item, op: pe.PackOp) -> None:
+    """dst = the slab [start, start + count) along `dim` of src viewed as `shape`."""
+    d, s = self.buf(op.dst, it), self.buf(op.src, it)
+    shape = _ints(op.shape)
+    dim, start, count = op.dim.value.data, op.start.value.data, op.count.value.data
+    nr, nc = it.rect[2], it.rect[3]
+    sel = (slice(None), slice(None)) + tuple(
+        slice(start, start + count) if k == dim else slice(None) for k in range(len(shape))
+    )
+    dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
+
+    def step(V, F, A, O):
+        V[di][dsl] = V[si][ssl].reshape((nr, nc) + shape)[sel].reshape(nr, nc, -1)
+
+    self.steps.append(step)
+    self._compute(it.rect, "pack", d.size)
+
+
+def _op_unpack(self: _Planner, it: _Item, op: pe.UnpackOp) -> None:
+    """src (a slab of `count` along `dim`) into dst (viewed as `shape`) at base + k * step,
+    k the PE's fabric row or column; what falls outside dst is dropped."""
+    d, s = self.buf(op.dst, it), self.buf(op.src, it)
+    shape = _ints(op.shape)
+    dim, count = op.dim.value.data, op.count.value.data
+    base, per = _ints(op.at)
+    along_rows = op.axis.data == "r"
+    r0, c0, nr, nc = it.rect
+    n = nr if along_rows else nc
+    k = np.arange(n, dtype=np.int64) + (r0 if along_rows else c0)
+    pos = base + k * per  # (n,) where each PE's slab starts in dst
+    j = np.arange(count, dtype=np.int64)
+    target = pos[:, None] + j[None, :]  # (n, count)
+    valid = (target >= 0) & (target < shape[dim])
+    per_j = int(np.prod(shape)) // shape[dim] if shape[dim] else 0
+    moved = valid.sum(axis=1) * per_j  # elements written per PE line
+    self._compute(it.rect, "pack", np.broadcast_to(
+        moved[:, None] if along_rows else moved[None, :], (nr, nc)))
+    if not valid.any():
+        return
+    slab = tuple(count if i == dim else m for i, m in enumerate(shape))
+    dsl, ssl, di, si = d.sub(it.rect), s.sub(it.rect), d.index, s.index
+    rest = (slice(None),) * dim
+    if per == 0:  # the same position on every PE: one sliced copy
+        lo, hi = int(j[valid[0]][0]), int(j[valid[0]][-1]) + 1
+        dst_sel = (slice(None), slice(None)) + rest + (
+            slice(int(pos[0]) + lo, int(pos[0]) + hi),)
+        src_sel = (slice(None), slice(None)) + rest + (slice(lo, hi),)
+
+        def step(V, F, A, O):
+            dst = V[di][dsl].reshape((nr, nc) + shape)
+            dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
+    else:  # positions move with the PE's coordinate: one fancy-indexed copy
+        line, jj = np.nonzero(valid)
+        tt = target[line, jj]
+        lead = (line, slice(None)) if along_rows else (slice(None), line)
+        dst_sel = lead + rest + (tt,)
+        src_sel = lead + rest + (jj,)
+
+        def step(V, F, A, O):
+            dst = V[di][dsl].reshape((nr, nc) + shape)
+            dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
+
+    self.steps.append(step)
+
+
+def _windows(x: np.ndarray, out_hw, kernel, stride, dilation) -> np.ndarray:
+    """(..., H, W) -> a strided view (..., Ho, Wo, kh, kw) of every window's taps."""
+    sh, sw = x.strides[-2:]
+    shape = x.shape[:-2] + tuple(out_hw) + tuple(kernel)
+    strides = x.strides[:-2] + (sh * stride[0], sw * stride[1], sh * dilation[0],
+                                sw * dilation[1])
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def _as_f32(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.float32 else a.astype(np.float32)
+
+
+def _op_conv2d(self: _Planner, it: _Item, op: pe.Conv2dOp) -> None:
+    """out = conv(window, weight) + bias on every PE of the rectangle: im2col of every PE's
+    window and one batched matmul per group."""
+    out, x, w = (self.buf(v, it) for v in (op.out, op.input, op.weight))
+    b = None if op.bias is None else self.buf(op.bias, it)
+    n, c, hi, wi = _ints(op.in_shape)
+    _, o, ho, wo = _ints(op.out_shape)
+    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    g = op.groups.value.data
+    cg, og, taps = c // g, o // g, kernel[0] * kernel[1]
+    nr, nc = it.rect[2], it.rect[3]
+    osl, xsl, wsl = out.sub(it.rect), x.sub(it.rect), w.sub(it.rect)
+    oi, xi, wi_ = out.index, x.index, w.index
+    bsl, bi = (b.sub(it.rect), b.index) if b is not None else (None, None)
+    fmacs = n * o * ho * wo * cg * taps
+    chunks = _row_chunks(nr, nr * nc * fmacs)
+
+    def part(dst, xs, ws, bs):
+        r = xs.shape[0]
+        win = _windows(_as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride,
+                       dilation)  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        # K-major columns (channel, tap) x (batch, row, col): the copy keeps the input's order
+        cols = win.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(r, nc, g, cg * taps, n * ho * wo)
+        wm = _as_f32(ws).reshape(r, nc, g, og, cg * taps)
+        y = np.matmul(wm, cols).reshape(r, nc, g, og, n, ho, wo)
+        y = y.transpose(0, 1, 4, 2, 3, 5, 6).reshape(r, nc, n, o, ho, wo)
+        if bs is not None:
+            y = y + _as_f32(bs).reshape(r, nc, 1, o, 1, 1)
+        dst[...] = y.reshape(r, nc, -1)
+
+    def step(V, F, A, O):
+        dst, xs, ws = V[oi][osl], V[xi][xsl], V[wi_][wsl]
+        bs = V[bi][bsl] if bi is not None else None
+        if chunks is None:
+            part(dst, xs, ws, bs)
+            return
+        futures = [_pool().submit(part, dst[k], xs[k], ws[k], None if bs is None else bs[k])
+                   for k in chunks]
+        for f in futures:
+            f.result()
+
+    self.steps.append(step)
+    self._compute(it.rect, "conv2d", fmacs, n * o * ho * wo if b is not None else 0)
+
+
+def _op_pool2d(self: _Planner, it: _Item, op: pe.Pool2dOp) -> None:
+    """out = max or mean over every window of the PE's input window."""
+    out, x = self.buf(op.out, it), self.buf(op.input, it)
+    n, c, hi, wi = _ints(op.in_shape)
+    _, _, ho, wo = _ints(op.out_shape)
+    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    kind = op.kind.data
+    if kind not in ("max", "avg"):
+        raise CompileError(f"{it.what}: unknown pooling '{kind}'")
+    nr, nc = it.rect[2], it.rect[3]
+    osl, xsl, oi, xi = out.sub(it.rect), x.sub(it.rect), out.index, x.index
+    area = np.float32(kernel[0] * kernel[1])
+
+    def step(V, F, A, O):
+        win = _windows(_as_f32(V[xi][xsl]).reshape(nr, nc, n, c, hi, wi), (ho, wo), kernel,
+                       stride, dilation)
+        if kind == "max":
+            y = win.max(axis=(-2, -1))
+        else:
+            y = win.sum(axis=(-2, -1), dtype=np.float32) / area
+        V[oi][osl] = y.reshape(nr, nc, -1)
+
+    self.steps.append(step)
+    outputs = n * c * ho * wo
+    self._compute(it.rect, "pool2d", outputs * kernel[0] * kernel[1],
+                  outputs if kind == "avg" else 0)
+
+
+_Planner._op_pack = _op_pack  # type: ignore[attr-defined]
+_Planner._op_unpack = _op_unpack  # type: ignore[attr-defined]
+_Planner._op_conv2d = _op_conv2d  # type: ignore[attr-defined]
+_Planner._op_pool2d = _op_pool2d  # type: ignore[attr-defined]
+
+
+# --- creation: iota and uniform random ------------------------------------------------------
+# pe.iota and pe.random_uniform, like _op_random_normal: each PE's elements from their global
+# indices in the op's layout (computed once at plan time for iota, per run for random).
+
+
+def _seed_reader(self: _Planner, it: _Item, seed: SSAValue) -> Callable[[list], int]:
+    """The seed of a random op at run time: an argument of @main or a constant."""
+    if seed in self.arg_index:
+        ai = self.arg_index[seed]
+        return lambda A: A[ai]
+    if seed in self.consts:
+        value = self.consts[seed]
+        return lambda A: value
+    raise CompileError(f"{it.what}: the seed must be an argument of @main or a constant")
+
+
+def _op_iota(self: _Planner, it: _Item, op: pe.IotaOp) -> None:
+    dist = op.layout.dist
+    self._layout_grid(it, dist)
+    b = self.buf(op.buffer, it)
+    pr, pc = _kept(dist)
+    coords, _ = global_coords(dist, pr, pc)
+    dim = op.dim.value.data
+    values = op.start.value.data + op.step.value.data * coords[dim].astype(np.float64)
+    if b.dtype.kind == "i":
+        values = np.floor(values)
+    tiles = values.astype(b.dtype)
+    sl, i = b.sub(it.rect, dist.local_elems), b.index
+
+    def step(V, F, A, O):
+        V[i][sl] = tiles
+
+    self.steps.append(step)
+    self._compute(it.rect, "iota", dist.local_elems, buf=b)
+
+
+def _op_random_uniform(self: _Planner, it: _Item, op: pe.RandomUniformOp) -> None:
+    dist = op.layout.dist
+    self._layout_grid(it, dist)
+    b = self.buf(op.buffer, it)
+    pr, pc = _kept(dist)
+    idx, _ = global_index(dist, pr, pc)
+    sl, i = b.sub(it.rect, dist.local_elems), b.index
+    seed_of = _seed_reader(self, it, op.seed)
+    low, high = op.minval.value.data, op.maxval.value.data
+    dtype = b.dtype
+    if dtype.kind == "i":
+        lo, hi = int(low), int(high)
+
+        def draw(seed):
+            return rng.integers(seed, idx, lo, hi).astype(dtype)
+    elif (low, high) == (0.0, 1.0):
+
+        def draw(seed):
+            return rng.uniform_float(seed, idx, dtype)
+    else:
+
+        def draw(seed):
+            u = rng.uniform_float(seed, idx, np.float64)
+            return (low + (high - low) * u).astype(dtype)
+
+    def step(V, F, A, O):
+        V[i][sl] = draw(seed_of(A))
+
+    self.steps.append(step)
+    self._compute(it.rect, "random_uniform", dist.local_elems, buf=b)
+
+
+_Planner._op_iota = _op_iota  # type: ignore[attr-defined]
+_Planner._op_random_uniform = _op_random_uniform  # type: ignore[attr-defined]

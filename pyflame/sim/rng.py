@@ -66,3 +66,27 @@ def normal(seed: int, index: np.ndarray, dtype=np.float32) -> np.ndarray:
     np.cos(u2, out=u2)
     u1 *= u2
     return u1.astype(dtype, copy=False)
+
+
+# --- uniform samples (pe.random_uniform) ----------------------------------------------------
+# Floats: the top p bits of the hash times 2**-p, p the dtype's significand precision, so every
+# sample is exactly representable and below 1 (a float64 uniform rounded to float32 could round
+# up to 1.0). Integers in [low, high): Lemire's multiply-shift on the top 32 bits (bias below
+# (high - low) / 2**32).
+
+_PRECISION = {"float32": 24, "float16": 11, "bfloat16": 8, "float64": 53}
+
+
+def uniform_float(seed: int, index: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Uniform samples in [0, 1) of `dtype` (float32, float16, bfloat16 or float64)."""
+    p = _PRECISION[np.dtype(dtype).name]
+    u = (bits(seed, index) >> np.uint64(64 - p)).astype(np.float64) * (1.0 / 2**p)
+    return u.astype(dtype)
+
+
+def integers(seed: int, index: np.ndarray, low: int, high: int) -> np.ndarray:
+    """Uniform integers in [low, high) (int64), high - low at most 2**32."""
+    span = np.uint64(high - low)
+    top = bits(seed, index) >> np.uint64(32)
+    with np.errstate(over="ignore"):
+        return ((top * span) >> np.uint64(32)).astype(np.int64) + np.int64(low)

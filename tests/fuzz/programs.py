@@ -1,32 +1,47 @@
 """Random PyFlame programs and their float64 numpy reference.
 
 A program is a random DAG of ops from the registry `OPS` over random input tensors (random
-shapes, with sizes such as 1, 3, 7, 13 that do not divide the grid, and random layouts),
-evaluated with `pf.eval` in one or several steps on `pf.sim.SMALL`, and compared with numpy:
+shapes, with sizes such as 1, 3, 7, 13 that do not divide the grid; random dtypes; random
+layouts), evaluated with `pf.eval` in one or several steps on `pf.sim.SMALL`, and compared with
+numpy:
 
     program = random_program(np.random.default_rng([0, 17]))
-    outcome = program.run()          # build, evaluate, compare; then build and run it again
+    outcome = program.run()          # build, evaluate, compare; then run it again
+    outcome.outputs, outcome.references   # the evaluated pf tensors and numpy values, by name
     assert outcome.ok, outcome.report()
     print(program.describe())        # a pytest function reproducing the program
+    print(minimize(program).describe())   # a smaller program failing the same way
 
 Adding an op is ONE entry in `OPS` (below): its name, arity, the PyFlame spellings (templates
 whose `{0}`, `{1}` are the operands and `{name}` the attributes), the numpy expression of the
-float64 reference, and optionally a shape constraint, the shape of the second operand, an
-attribute generator, which operands must be bounded away from zero, and a weight:
+float64 reference, and options (`OpSpec` documents them): operand dtypes and the result dtype
+rule (PyTorch's promotion by default), a constraint on operand 0's shape, the shape of the other
+operands, an attribute generator, operands that must be positive / bounded away from zero /
+exactly known, and a weight. For example
 
-    op("exp", 1, ("pf.exp({0})", "{0}.exp()"), "np.exp({0})", accepts=small_values),
+    op("exp", 1, ("pf.exp({0})", "{0}.exp()"), "np.exp({0})"),
 
 An entry whose templates name a function or method PyFlame does not have yet is skipped
 (`disabled_ops()` lists them), so entries for ops being written can be added early.
 
-The reference runs in float64; float32 rounding is accounted for by running it again with every
-op's operands and result perturbed by one float32 epsilon (random signs) and allowing a multiple
-of the spread: cancellations, long sums and divisions get the tolerance they need, exact data
-movement gets almost none.
+Semantics are PyTorch's (with int64 read as int32): result dtypes follow `torch.result_type`
+(`promote`, checked against torch in tests/unit/test_fuzz.py), `pf.eval` of a tensor built from
+another evaluated tensor, random values drawn from `pf.manual_seed`.
 
-Every evaluated tensor is compared, the whole program is then built and run a second time (with
-the same `pf.manual_seed`; sometimes after `pf.cache_clear()`), and must give bit-identical
-values and the same `pf.last_report().cycles` for every evaluation.
+The reference runs in float64. Rounding is accounted for by running it again with the operands
+and result of every inexact op perturbed by one epsilon of the result's dtype (random signs) and
+allowing a multiple of the spread: cancellations, long sums and divisions get the tolerance they
+need, exact ops (data movement, comparisons, integer arithmetic) get none.
+
+Every evaluated tensor is compared. The whole program is then built and run a second time (same
+`pf.manual_seed`; sometimes after `pf.cache_clear()`) and must give bit-identical values and the
+same `pf.last_report().cycles` for every evaluation; a program that draws random numbers runs a
+third time with another seed: same cycles, new values, still equal to the reference.
+A program that raises SRAMOverflowError is "not checked" (Outcome.skipped) if one of its tensors
+has SRAM_SKIP_BYTES or more (it may really not fit), else it fails.
+
+Known, unfixed bugs are avoided by the generator (`KNOWN_BUGS`, one strict xfail test each in
+tests/unit/test_fuzz_regressions.py), so that long runs report new bugs only.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import dataclasses
 import math
 import re
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,17 +66,30 @@ Shape = tuple[int, ...]
 SIZES = (1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 19, 24, 31, 32)
 RANK_WEIGHTS = {0: 0.05, 1: 0.25, 2: 0.45, 3: 0.2, 4: 0.05}
 MAX_NUMEL = 1024
+DEFAULT_MAX_OPS = 16
+
+FLOATS = frozenset({"float32", "float16", "bfloat16"})
+INTS = frozenset({"int32"})
+NUMBERS = FLOATS | INTS
+ANY = NUMBERS | {"bool"}
+BOOL = frozenset({"bool"})
+#: how often a new input has each dtype (among those the op accepts)
+DTYPE_WEIGHTS = {"float32": 0.8, "float16": 0.05, "bfloat16": 0.05, "int32": 0.06, "bool": 0.04}
+#: numpy source text of each dtype (for data expressions)
+NP_DTYPE = {"float32": "np.float32", "float16": "np.float16", "bfloat16": "pf.bfloat16.numpy",
+            "int32": "np.int32", "bool": "np.bool_"}
 #: a generated value larger than this (in the generation-time reference) is not used
-MAX_MAGNITUDE = 1e5
-#: operands that must be bounded away from zero are at least this large (in absolute value)
-NONZERO_BOUND = 0.25
-#: float32 machine epsilon, the size of the perturbations of the noisy reference runs
-EPS32 = 2.0**-23
+MAX_MAGNITUDE = {"float32": 1e5, "float16": 1e3, "bfloat16": 1e4, "int32": 1e5, "bool": 1.0}
+#: operands that must be bounded away from zero (or positive) are at least this large
+DOMAIN_BOUND = 0.25
+#: machine epsilon of each floating dtype: the size of the noisy reference's perturbations
+EPS = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+#: SRAMOverflowError is a failure unless some tensor of the program has this many bytes
+SRAM_SKIP_BYTES = 8192
 NOISE_RUNS = 4
 NOISE_FACTOR = 32.0
 ATOL = 1e-6
 RTOL = 2e-6
-DEFAULT_MAX_OPS = 12
 
 
 # ============================================================================ template values
@@ -79,12 +108,14 @@ class Ctx:
     """What an attribute generator may look at."""
 
     rng: np.random.Generator
-    #: operand shapes (empty for creation ops)
+    #: operand shapes and dtypes (empty for creation ops)
     shapes: tuple[Shape, ...] = ()
-    #: the shape a creation op must produce
+    dtypes: tuple[str, ...] = ()
+    #: the shape and dtype a creation op must produce
     shape: Shape = ()
-    #: a creation op whose values must be bounded away from zero
-    nonzero: bool = False
+    dtype: str = "float32"
+    #: a creation op's values must be "nonzero" (|x| >= DOMAIN_BOUND), "positive", or "" (any)
+    domain: str = ""
 
     def choice(self, seq: Sequence[Any]) -> Any:
         return seq[int(self.rng.integers(len(seq)))]
@@ -97,29 +128,99 @@ class Ctx:
         return int(self.rng.integers(lo, hi + 1))
 
 
+# ============================================================================ dtype promotion
+
+_CATEGORY = {"bool": 0, "int32": 1, "float16": 2, "bfloat16": 2, "float32": 2}
+_ITEMSIZE = {"bool": 1, "int32": 4, "float16": 2, "bfloat16": 2, "float32": 4}
+
+
+def _scalar_category(value: Any) -> int:
+    if isinstance(value, bool | np.bool_):
+        return 0
+    return 1 if isinstance(value, int | np.integer) else 2
+
+
+def _promote_pair(a: str, b: str) -> str:
+    if a == b:
+        return a
+    if _CATEGORY[a] != _CATEGORY[b]:
+        return a if _CATEGORY[a] > _CATEGORY[b] else b
+    if {a, b} == {"float16", "bfloat16"}:
+        return "float32"
+    return a if _ITEMSIZE[a] >= _ITEMSIZE[b] else b
+
+
+def promote(tensors: Sequence[tuple[str, int]], scalars: Sequence[Any] = ()) -> str:
+    """`torch.result_type` for (dtype, ndim) operands and Python scalars, int64 read as int32:
+    the highest category (bool < int < float) wins; within it, tensors with dims decide before
+    0-d tensors, which decide before scalars (a float scalar alone gives float32)."""
+    top = max([_CATEGORY[d] for d, _ in tensors] + [_scalar_category(s) for s in scalars])
+    for group in ([d for d, n in tensors if n > 0], [d for d, n in tensors if n == 0]):
+        found = [d for d in group if _CATEGORY[d] == top]
+        if found:
+            out = found[0]
+            for d in found[1:]:
+                out = _promote_pair(out, d)
+            return out
+    return {0: "bool", 1: "int32", 2: "float32"}[top]
+
+
 # ============================================================================ op specs
+
+#: result dtype rules by name; a rule may also be a dtype name or a callable
+#: (operand dtypes and ndims, scalar attribute values) -> dtype
+RESULT_RULES: dict[str, Callable[[Sequence[tuple[str, int]], Sequence[Any]], str]] = {
+    "promote": promote,
+    "same": lambda ops, scalars: ops[0][0],
+    "bool": lambda ops, scalars: "bool",
+    # true division and float functions: integers and bools become float32
+    "float": lambda ops, scalars: p if (p := promote(ops, scalars)) in FLOATS else "float32",
+    # sum: integers and bools add up as integers (int64 in PyTorch)
+    "sum": lambda ops, scalars: p if (p := promote(ops, scalars)) in FLOATS else "int32",
+    # where(cond, a, b): a and b promote
+    "where": lambda ops, scalars: promote(ops[1:], scalars),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class OpSpec:
-    """One registry entry. See the module docstring."""
+    """One registry entry. Only name, arity, pf and np are required."""
 
     name: str
-    #: number of tensor operands (0: a creation op, given the shape to make in `Ctx.shape`)
+    #: number of tensor operands (0: a creation op, given the shape and dtype to make in Ctx)
     arity: int
     #: PyFlame spellings (one is chosen per use); `{0}`, `{1}` operands, `{attr}` attributes
     pf: tuple[str, ...]
-    #: numpy float64 reference with the same placeholders (for random ops: any array of the
-    #: right shape; the reference is then the value PyFlame itself computed)
+    #: numpy float64 reference with the same placeholders; bools are 0.0/1.0 there (for random
+    #: ops: any array of the right shape, the reference is what PyFlame drew)
     np: str
+    #: dtypes each operand may have (creation ops: the dtypes it can make); default floats
+    dtypes: tuple[frozenset[str], ...] | None = None
+    #: result dtype: a RESULT_RULES name, a dtype name, or a callable (see RESULT_RULES)
+    result: str | Callable[[Sequence[tuple[str, int]], Sequence[Any]], str] = "promote"
+    #: attributes that are Python scalar operands (they take part in promotion)
+    scalars: tuple[str, ...] = ()
+    #: the dtype operands are converted to before computing, as PyTorch does: "result" (the
+    #: result dtype, if floating), "promote" (the promoted operand dtype: comparisons), "none"
+    compute: str = "result"
+    #: all operands have the same dtype (matmul)
+    same_dtype: bool = False
     #: constraint on the shape of operand 0
     accepts: Callable[[Shape], bool] = lambda shape: True
-    #: shape of operand 1 given the shape of operand 0 (default: the same shape)
-    partner: Callable[[Ctx, Shape], Shape] | None = None
-    #: attribute generator: a dict of template values, or None when none fits these shapes
+    #: shape of operand i >= 1 given the earlier operands (Ctx.shapes, Ctx.dtypes); default:
+    #: the shape of operand 0
+    partner: Callable[[Ctx], Shape] | None = None
+    #: for random ops: a numpy condition on the drawn values `{v}` (e.g. the range of rand)
+    valid: str | None = None
+    #: attribute generator: a dict of template values, or None when none fits these operands
     attrs: Callable[[Ctx], dict[str, Any] | None] | None = None
-    #: operands whose values must be bounded away from zero (divisors)
+    #: operands whose values must be >= DOMAIN_BOUND in absolute value (divisors) / positive
     nonzero: tuple[int, ...] = ()
+    positive: tuple[int, ...] = ()
+    #: the result is exact (no rounding) when the operands are: data movement, max, compare
+    exact: bool = False
+    #: operands must be exact (comparisons, conversion to int: no rounding noise near a tie)
+    exact_operands: bool = False
     #: values drawn by PyFlame (randn): compared with themselves, used as reference data
     random: bool = False
     weight: float = 1.0
@@ -137,6 +238,56 @@ class OpSpec:
     def enabled(self) -> bool:
         return bool(self.templates)
 
+    def operand_dtypes(self, i: int) -> frozenset[str]:
+        return self.dtypes[min(i, len(self.dtypes) - 1)] if self.dtypes else FLOATS
+
+    def domain(self, i: int) -> str:
+        return "positive" if i in self.positive else "nonzero" if i in self.nonzero else ""
+
+    def result_dtype(self, operands: Sequence[tuple[str, int]], attrs: dict[str, Any]) -> str:
+        rule = self.result
+        if isinstance(rule, str) and rule in ANY:
+            return rule
+        fn = RESULT_RULES[rule] if isinstance(rule, str) else rule
+        return fn(operands, self.scalar_values(attrs))
+
+    def scalar_values(self, attrs: dict[str, Any]) -> list[Any]:
+        return [attrs[k] for k in self.scalars if attrs.get(k) is not None]
+
+    def compute_dtype(self, operands: Sequence[tuple[str, int]], attrs: dict[str, Any],
+                      result: str) -> str | None:
+        """The floating dtype the operands are converted to, or None."""
+        if self.compute == "result":
+            dtype = result
+        elif self.compute == "promote":
+            dtype = promote(operands, self.scalar_values(attrs))
+        else:
+            return None
+        return dtype if dtype in FLOATS else None
+
+
+HALF = frozenset({"float16", "bfloat16"})
+
+
+def cast_code(var: str, src: str, dst: str | None) -> str:
+    """numpy text converting operand `var` (of dtype `src`) to `dst`, where that rounds."""
+    if dst in HALF and src != dst:
+        return f"{var}.astype({NP_DTYPE[dst]}).astype(np.float64)"
+    return var
+
+
+def round_code(code: str, dtype: str) -> str:
+    """numpy text rounding a float64 result to a half-precision result dtype."""
+    if dtype in HALF:
+        return f"({code}).astype({NP_DTYPE[dtype]}).astype(np.float64)"
+    return code
+
+
+def round_to(value: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype in HALF:
+        return value.astype(getattr(pf, dtype).numpy).astype(np.float64)
+    return value
+
 
 def op(
     name: str,
@@ -145,9 +296,12 @@ def op(
     np_template: str,
     **options: Any,
 ) -> OpSpec:
-    """A registry entry (see the module docstring)."""
+    """A registry entry (see the module docstring and OpSpec)."""
     if isinstance(pf_templates, str):
         pf_templates = (pf_templates,)
+    dtypes = options.get("dtypes")
+    if isinstance(dtypes, frozenset):
+        options["dtypes"] = (dtypes,)
     return OpSpec(name, arity, tuple(pf_templates), np_template, **options)
 
 
@@ -191,6 +345,13 @@ def layout_kw(ctx: Ctx) -> Expr:
     return Expr(f", layout={random_layout(ctx)}")
 
 
+def dtype_kw(ctx: Ctx) -> Expr:
+    """`, dtype=pf.<ctx.dtype>` (left out, sometimes, for the default float32)."""
+    if ctx.dtype == "float32" and ctx.coin(0.7):
+        return Expr("")
+    return Expr(f", dtype=pf.{ctx.dtype}")
+
+
 def _size_forms(shape: Shape) -> list[str]:
     forms = [repr(list(shape)), repr(tuple(shape))]
     if shape:
@@ -199,38 +360,78 @@ def _size_forms(shape: Shape) -> list[str]:
 
 
 def size_attrs(ctx: Ctx) -> dict[str, Any]:
-    """`size` (list, tuple or varargs), `seq` (list or tuple), `shape` (numpy), `layout`."""
+    """`size` (list, tuple or varargs), `seq` (list or tuple), `shape` (numpy), `layout`,
+    `dtype`."""
     return {
         "size": Expr(ctx.choice(_size_forms(ctx.shape))),
         "seq": Expr(ctx.choice(_size_forms(ctx.shape)[:2])),
         "shape": tuple(ctx.shape),
         "layout": layout_kw(ctx),
+        "dtype": dtype_kw(ctx),
     }
 
 
+#: Python scalars; EXACT_SCALARS are exact in every float dtype (comparisons, clamp)
 SCALARS = (0, 1, 2, -1, 3, 0.5, -0.25, 1.5, -2.5, 7.0, 0.1, -3)
+EXACT_SCALARS = (0, 1, 2, -1, 3, 0.5, -0.25, 1.5, -2.5, 7.0, -3.0)
 
 
 def scalar_attrs(ctx: Ctx) -> dict[str, Any]:
-    """`c`: a Python int or float (never zero when the op needs it bounded away from zero)."""
+    """`c`: a Python int or float."""
     return {"c": ctx.choice(SCALARS)}
 
 
 def nonzero_scalar_attrs(ctx: Ctx) -> dict[str, Any]:
-    return {"c": ctx.choice([c for c in SCALARS if abs(c) >= NONZERO_BOUND])}
+    return {"c": ctx.choice([c for c in SCALARS if abs(c) >= DOMAIN_BOUND])}
+
+
+def exact_scalar_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"c": ctx.choice(EXACT_SCALARS)}
+
+
+_REVERSED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def compare_scalar_attrs(ctx: Ctx) -> dict[str, Any]:
+    """`x < c` or the same as `c > x` (`cmp`, `rcmp`), any comparison."""
+    cmp = ctx.choice(tuple(_REVERSED))
+    return {"c": ctx.choice(EXACT_SCALARS), "cmp": Expr(cmp), "rcmp": Expr(_REVERSED[cmp])}
+
+
+def _fill_value(ctx: Ctx, dtype: str) -> Any:
+    if dtype == "bool":
+        return ctx.choice((True, False))
+    values = {"": (0, 1, 2, -3, 4), "nonzero": (1, 2, -3, 4), "positive": (1, 2, 4)}[ctx.domain]
+    value = ctx.choice(values)
+    if dtype in FLOATS:
+        value = float(value) * ctx.choice((1, 0.5, 0.75))
+    return value
 
 
 def fill_attrs(ctx: Ctx) -> dict[str, Any]:
-    values = (1.0, 2, -0.5, 3.25, -4, 0.75) if ctx.nonzero else (0.0, 1.0, 2, -0.5, 3.25, -4)
-    return {**size_attrs(ctx), "value": ctx.choice(values)}
+    """full: a value of the dtype (a float value when `dtype=` is left out, since PyFlame's
+    full defaults to float32 where PyTorch infers the dtype from the value)."""
+    attrs = size_attrs(ctx)
+    return {**attrs, "value": _fill_value(ctx, ctx.dtype)}
+
+
+def full_like_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"layout": layout_kw(ctx), "value": _fill_value(ctx, ctx.dtypes[0])}
 
 
 def data_attrs(ctx: Ctx) -> dict[str, Any]:
-    """`data`: a seeded numpy expression (float32) of the wanted shape."""
+    """`data`: a seeded numpy expression of the wanted shape and dtype."""
     seed = ctx.int(0, 10**6)
     rng, shape = f"np.random.default_rng({seed})", repr(tuple(ctx.shape))
-    if ctx.nonzero:
+    if ctx.dtype == "bool":
+        expr = f"{rng}.random({shape}) < 0.5"
+    elif ctx.dtype in INTS:
+        lo = 1 if ctx.domain else -4
+        expr = f"{rng}.integers({lo}, 5, {shape})"
+    elif ctx.domain == "positive":
         expr = f"{rng}.uniform(0.5, 2.0, {shape})"
+    elif ctx.domain == "nonzero":
+        expr = f"{rng}.uniform(0.5, 2.0, {shape}) * {rng}.choice([-1, 1], {shape})"
     else:
         expr = ctx.choice(
             (
@@ -240,11 +441,14 @@ def data_attrs(ctx: Ctx) -> dict[str, Any]:
                 f"{rng}.integers(-4, 5, {shape})",
             )
         )
-    return {"data": Data(f"{expr}.astype(np.float32)"), "layout": layout_kw(ctx)}
+    if ctx.dtype != "bool":
+        expr = f"({expr}).astype({NP_DTYPE[ctx.dtype]})" if " " in expr else (
+            f"{expr}.astype({NP_DTYPE[ctx.dtype]})")
+    return {"data": Data(expr), "layout": layout_kw(ctx)}
 
 
 def random_creation_attrs(ctx: Ctx) -> dict[str, Any] | None:
-    return None if ctx.nonzero else size_attrs(ctx)
+    return None if ctx.domain else size_attrs(ctx)
 
 
 def _dim_forms(dims: int | tuple[int, ...] | None, keepdim: bool | None) -> list[str]:
@@ -284,12 +488,12 @@ def reduce_attrs(ctx: Ctx) -> dict[str, Any]:
         dims = tuple(int(d) - rank if ctx.coin(0.3) else int(d) for d in chosen)
     keepdim = ctx.choice((None, True, False))
     args = ctx.choice(_dim_forms(dims, keepdim))
-    axis = None if rank == 0 else dims
     return {
         "args": Expr(args),
         "_args": Expr(", " + args if args else ""),
-        "axis": axis,
+        "axis": None if rank == 0 else dims,
         "keepdims": bool(keepdim),
+        "dims": dims,
     }
 
 
@@ -343,6 +547,34 @@ def reshape_attrs(ctx: Ctx) -> dict[str, Any]:
             "shape": tuple(new)}
 
 
+def clamp_attrs(ctx: Ctx) -> dict[str, Any]:
+    """`args`: min and/or max (positional or keyword), `lo`/`hi` for numpy (None: absent)."""
+    lo, hi = sorted(ctx.choice(EXACT_SCALARS) for _ in range(2))
+    which = ctx.choice(("both", "both", "min", "max"))
+    lo = lo if which != "max" else None
+    hi = hi if which != "min" else None
+    if which == "both":
+        args = ctx.choice((f"{lo!r}, {hi!r}", f"min={lo!r}, max={hi!r}"))
+    elif which == "min":
+        args = ctx.choice((f"{lo!r}", f"min={lo!r}"))
+    else:
+        args = f"max={hi!r}"
+    return {"args": Expr(args), "lo": lo, "hi": hi}
+
+
+def pow_attrs(ctx: Ctx) -> dict[str, Any]:
+    """A Python exponent: any for a positive base (see the entries' `positive`)."""
+    return {"c": ctx.choice((2, 0.5, 1.5, -0.5, 3, 2.0, -1, 0))}
+
+
+def int_pow_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"c": ctx.choice((2, 3, 1, 0))}
+
+
+def rpow_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"c": ctx.choice((2, 0.5, 1.5, 3.0))}
+
+
 # ============================================================================ shape rules
 
 
@@ -354,12 +586,331 @@ def min_rank(n: int) -> Callable[[Shape], bool]:
     return lambda shape: len(shape) >= n
 
 
-def matmul_partner(ctx: Ctx, shape: Shape) -> Shape:
-    return (shape[1], ctx.choice(SIZES))
+def matmul_partner(ctx: Ctx) -> Shape:
+    return (ctx.shapes[0][1], ctx.choice(SIZES))
+
+
+def _supports(build: Callable[[], Any]) -> bool:
+    """Whether PyFlame's frontend accepts a construct (nothing is evaluated)."""
+    try:
+        build()
+    except Exception:
+        return False
+    return True
+
+
+#: feature probes: the generator uses a feature as soon as the frontend accepts it
+BROADCASTING = _supports(lambda: pf.zeros([2, 1]) + pf.zeros([3]))
+
+
+def broadcast_partner(ctx: Ctx) -> Shape:
+    """The shape of the earlier operands (broadcast together), or (once PyFlame broadcasts) a
+    shape that broadcasts with it: fewer leading dims (down to 0-d), sizes 1, sizes where it
+    has 1, a new leading dim."""
+    shape = tuple(np.broadcast_shapes(*ctx.shapes))
+    if not BROADCASTING or ctx.coin(0.5):
+        return shape
+    out = list(shape)
+    if out and ctx.coin(0.3):
+        out = out[ctx.int(1, len(out)):]
+    out = [1 if ctx.coin(0.3) else n for n in out]
+    aligned = shape[len(shape) - len(out):]
+    out = [ctx.choice(SIZES) if a == 1 and ctx.coin(0.4) else n
+           for n, a in zip(out, aligned, strict=True)]
+    if len(out) == len(shape) < 4 and ctx.coin(0.2):  # a new leading dim
+        out.insert(0, ctx.choice((1, 2, 3)))
+    return tuple(out)
+
+
+# ============================================================================ more generators
+# (reductions with one dim, shape ops, creation ops with a fixed rank, nn.functional)
+
+
+def _one_dim(ctx: Ctx, rank: int) -> int:
+    """A dim of a tensor of this rank, negative sometimes (0 or -1 for a 0-d tensor)."""
+    return ctx.choice((0, -1)) if rank == 0 else ctx.int(-rank, rank - 1)
+
+
+def dim_attrs(ctx: Ctx) -> dict[str, Any]:
+    """One dim (`d`, numpy `axis`) and keepdim (`keepdim`, `keepdims`): x.max(d, keepdim)."""
+    rank = len(ctx.shapes[0])
+    d = _one_dim(ctx, rank)
+    keepdim = ctx.coin()
+    return {"d": d, "axis": None if rank == 0 else d, "keepdim": keepdim, "keepdims": keepdim,
+            "args": Expr(ctx.choice((f"{d}, {keepdim}", f"dim={d}, keepdim={keepdim}")))}
+
+
+def arg_attrs(ctx: Ctx) -> dict[str, Any]:
+    """argmax/argmin: dim None (the flattened index) or one dim; keepdim."""
+    attrs = dim_attrs(ctx)
+    if ctx.coin(0.3):
+        keepdim = ctx.choice((None, True, False))
+        attrs.update(d=None, axis=None, keepdim=bool(keepdim), keepdims=bool(keepdim),
+                     args=Expr("" if keepdim is None else f"keepdim={keepdim}"))
+    attrs["_args"] = Expr(", " + attrs["args"] if attrs["args"] else "")
+    return attrs
+
+
+def single_dim_reduce_attrs(ctx: Ctx) -> dict[str, Any]:
+    """reduce_attrs without tuples of dims (torch.prod takes one dim)."""
+    while isinstance((attrs := reduce_attrs(ctx))["dims"], tuple):
+        pass
+    return attrs
+
+
+def var_attrs(ctx: Ctx) -> dict[str, Any]:
+    """var/std: dims as reduce_attrs, keepdim, unbiased= or correction= (numpy ddof). As in
+    PyTorch, the second positional argument is `unbiased`, not keepdim."""
+    attrs = reduce_attrs(ctx)
+    dims, keepdim = attrs["dims"], attrs["keepdims"]
+    kind = ctx.choice(("default", "unbiased", "correction"))
+    ddof = 1 if kind == "default" else ctx.choice((0, 1))
+    if kind == "unbiased" and ctx.coin(0.3):  # torch.var(x, dim, unbiased, keepdim)
+        args = f"{dims!r}, {bool(ddof)}, {keepdim}"
+    else:
+        parts = []
+        if dims is not None or ctx.coin():
+            parts.append(ctx.choice((f"{dims!r}", f"dim={dims!r}")))
+        if kind != "default":
+            parts.append(f"unbiased={bool(ddof)}" if kind == "unbiased" else f"correction={ddof}")
+        if keepdim or ctx.coin():
+            parts.append(f"keepdim={keepdim}")
+        args = ", ".join(parts)
+    return {**attrs, "args": Expr(args), "_args": Expr(", " + args if args else ""),
+            "ddof": ddof}
+
+
+def lse_attrs(ctx: Ctx) -> dict[str, Any]:
+    attrs = reduce_attrs(ctx)
+    out = np.zeros(ctx.shapes[0]).sum(axis=attrs["axis"], keepdims=attrs["keepdims"]).shape
+    return {**attrs, "out": tuple(out)}
+
+
+def softmax_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    d = _one_dim(ctx, rank)
+    return {"d": d, "axis": None if rank == 0 else d,
+            "args": Expr(ctx.choice((f"{d}", f"dim={d}")))}
+
+
+def unsqueeze_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    return {"d": ctx.int(-rank - 1, rank)}
+
+
+def squeeze_attrs(ctx: Ctx) -> dict[str, Any]:
+    """dim None (every size-1 dim), an int or a tuple; dims whose size is not 1 stay."""
+    shape = ctx.shapes[0]
+    rank = len(shape)
+    kind = ctx.choice(("none", "int", "tuple")) if rank else ctx.choice(("none", "int"))
+    if kind == "none":
+        dims: Any = None
+        drop = {i for i, n in enumerate(shape) if n == 1}
+        args = ""
+    elif kind == "int":
+        dims = _one_dim(ctx, rank)
+        drop = {dims % rank} if rank and shape[dims] == 1 else set()
+        args = ctx.choice((f"{dims}", f"dim={dims}"))
+    else:
+        chosen = [int(d) for d in ctx.rng.permutation(rank)[: ctx.int(1, rank)]]
+        dims = tuple(d - rank if ctx.coin(0.3) else d for d in chosen)
+        drop = {d for d in chosen if shape[d] == 1}
+        args = ctx.choice((f"{dims!r}", f"dim={dims!r}"))
+    new = tuple(n for i, n in enumerate(shape) if i not in drop)
+    return {"args": Expr(args), "_args": Expr(", " + args if args else ""), "shape": new}
+
+
+def flatten_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    rank = len(shape)
+    if rank == 0:
+        start, end = ctx.choice(((0, -1), (0, 0), (-1, 0)))
+        new: Shape = (1,)
+    else:
+        lo, hi = sorted((ctx.int(0, rank - 1), ctx.int(0, rank - 1)))
+        start = lo - rank if ctx.coin(0.3) else lo
+        end = hi - rank if ctx.coin(0.5) else hi
+        new = shape[:lo] + (math.prod(shape[lo:hi + 1]),) + shape[hi + 1:]
+    forms = ["", f"{start}", f"{start}, {end}", f"start_dim={start}, end_dim={end}"]
+    if (start, end) not in ((0, -1), (0, rank - 1), (-rank, -1)):
+        forms = forms[2:]
+    elif start not in (0, -rank):
+        forms = forms[1:]
+    args = ctx.choice(forms)
+    return {"args": Expr(args), "_args": Expr(", " + args if args else ""), "shape": new}
+
+
+def expand_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """A shape `shape` broadcasts to: size-1 dims grown, new leading dims; `size` for expand
+    (-1 keeps a dim), `seq` (list or tuple) for broadcast_to."""
+    shape = ctx.shapes[0]
+    new = [ctx.choice(SIZES) if n == 1 and ctx.coin(0.6) else n for n in shape]
+    lead = [ctx.choice((1, 2, 3, 4)) for _ in range(ctx.int(0, max(0, 4 - len(shape))))]
+    target = tuple(lead + new)
+    if math.prod(target) > 4 * MAX_NUMEL:
+        return None
+    given = lead + [-1 if n == s and ctx.coin(0.3) else n for n, s in zip(new, shape,
+                                                                            strict=True)]
+    forms = [repr(given), repr(tuple(given))] + ([", ".join(map(str, given))] if given else [])
+    return {"size": Expr(ctx.choice(forms)), "seq": Expr(ctx.choice(forms[:2])),
+            "shape": target}
+
+
+def cat_partner(ctx: Ctx) -> Shape:
+    """Operand 0's shape with one dim resized (cat joins along it)."""
+    shape = list(ctx.shapes[0])
+    shape[ctx.int(0, len(shape) - 1)] = ctx.choice(SIZES)
+    return tuple(shape)
+
+
+def cat_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    rank = len(ctx.shapes[0])
+    fits = [d for d in range(rank)
+            if len({s[:d] + s[d + 1:] for s in ctx.shapes}) == 1]
+    if not fits:
+        return None
+    d = ctx.choice(fits)
+    d = d - rank if ctx.coin(0.3) else d
+    return {"d": d, "dim": Expr(ctx.choice((f"{d}", f"dim={d}")))}
+
+
+def stack_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    d = ctx.int(-rank - 1, rank)
+    return {"d": d, "dim": Expr(ctx.choice((f"{d}", f"dim={d}")))}
+
+
+def _piece(ctx: Ctx, n: int, size: int) -> tuple[int, int, int]:
+    """A random piece of pieces of `size` along a dim of `n`: (index, start, stop)."""
+    count = -(-n // size)
+    k = ctx.int(0, count - 1)
+    return k, k * size, min(n, (k + 1) * size)
+
+
+def split_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = shape[d]
+    if ctx.coin(0.6):
+        size = ctx.int(1, n)
+        k, lo, hi = _piece(ctx, n, size)
+        how = f"{size}"
+    else:  # sections
+        cuts = sorted({int(c) for c in ctx.rng.integers(0, n + 1, ctx.int(0, 3))} | {0, n})
+        sections = [b - a for a, b in zip(cuts[:-1], cuts[1:], strict=True)] or [n]
+        k = ctx.int(0, len(sections) - 1)
+        lo = sum(sections[:k])
+        hi = lo + sections[k]
+        how = repr(sections)
+    return {"how": Expr(how), "d": d, "k": k, "lo": lo, "hi": hi}
+
+
+def chunk_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = shape[d]
+    chunks = ctx.int(1, n + 2)
+    k, lo, hi = _piece(ctx, n, -(-n // chunks))
+    return {"chunks": chunks, "d": d, "k": k, "lo": lo, "hi": hi}
+
+
+def narrow_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = shape[d]
+    start = ctx.int(0, n - 1)
+    length = ctx.int(0 if ctx.coin(0.1) else 1, n - start)
+    given = start - n if ctx.coin(0.3) else start
+    return {"d": d, "start": given, "length": length, "lo": start, "hi": start + length}
+
+
+def pad_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """F.pad: (before, after) widths from the last dim backwards; a constant value."""
+    shape = ctx.shapes[0]
+    k = ctx.int(1, min(len(shape), 3))
+    widths = [(ctx.int(0, 3), ctx.int(0, 3)) for _ in range(k)]
+    pads = tuple(w for pair in widths for w in pair)
+    np_pad = [(0, 0)] * (len(shape) - k) + widths[::-1]
+    new = [n + a + b for n, (a, b) in zip(shape, np_pad, strict=True)]
+    if math.prod(new) > 4 * MAX_NUMEL:
+        return None
+    value = ctx.choice((None, 0.0, 1.5, -2.0))
+    kw = "" if value is None else ctx.choice((f", value={value!r}", f", 'constant', {value!r}"))
+    return {"pads": pads, "value_kw": Expr(kw), "np_pad": tuple(np_pad),
+            "value": 0.0 if value is None else value}
+
+
+def arange_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """A 1-D range of ctx.shape[0] values: ints (int32, no dtype= as in PyTorch's int64) or
+    exact binary fractions (float32)."""
+    if len(ctx.shape) != 1 or ctx.domain:
+        return None
+    n = ctx.shape[0]
+    if ctx.dtype == "int32":
+        start, step = ctx.int(-5, 5), ctx.choice((1, 1, 2, 3, -1))
+        dtype = ""
+    else:
+        start, step = ctx.choice((0.0, 0.5, -2.25, 1.0)), ctx.choice((1.0, 0.5, 0.25, -0.75))
+        dtype = ", dtype=pf.float32" if ctx.coin(0.3) else ""
+    end = start + n * step
+    if ctx.dtype != "int32" and ctx.coin(0.3):
+        start, end, step = int(start), int(start) + n, 1
+        dtype = ", dtype=pf.float32"
+    if start == 0 and step == 1 and ctx.coin():
+        args = f"{end}"
+    elif step == 1 and ctx.coin():
+        args = f"{start}, {end}"
+    else:
+        args = f"{start}, {end}, {step}"
+    return {"args": Expr(args + dtype), "start": start, "end": end, "step": step,
+            "layout": layout_kw(ctx)}
+
+
+def eye_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    if len(ctx.shape) != 2 or ctx.domain:
+        return None
+    n, m = ctx.shape
+    args = f"{n}" if n == m and ctx.coin() else f"{n}, {m}"
+    return {"args": Expr(args), "n": n, "m": m, "dtype": dtype_kw(ctx), "layout": layout_kw(ctx)}
+
+
+def randint_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    if ctx.domain:
+        return None
+    low = ctx.choice((0, -3, 2))
+    high = low + ctx.choice((1, 2, 5, 100))
+    size = repr(tuple(ctx.shape)) if ctx.coin() else repr(list(ctx.shape))
+    args = (f"{high}, {size}" if low == 0 and ctx.coin() else f"{low}, {high}, {size}")
+    return {"args": Expr(args), "low": low, "high": high, "shape": tuple(ctx.shape),
+            "layout": layout_kw(ctx)}
+
+
+def linear_partner(ctx: Ctx) -> Shape:
+    """weight (out, in) for input (..., in); then bias (out,)."""
+    if len(ctx.shapes) == 1:
+        return (ctx.choice(SIZES), ctx.shapes[0][-1])
+    return (ctx.shapes[1][0],)
+
+
+def layer_norm_partner(ctx: Ctx) -> Shape:
+    """weight and bias: the normalized shape (trailing dims of the input)."""
+    if len(ctx.shapes) >= 2:
+        return ctx.shapes[1]
+    shape = ctx.shapes[0]
+    return shape[len(shape) - ctx.int(1, len(shape)):]
+
+
+def layer_norm_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    j = len(ctx.shapes[1]) if len(ctx.shapes) > 1 else ctx.int(1, len(shape))
+    normalized = shape[len(shape) - j:]
+    given: Any = normalized[0] if j == 1 and ctx.coin() else list(normalized)
+    eps = ctx.choice((None, 1e-5, 0.1))
+    return {"normalized": given, "axes": tuple(range(-j, 0)), "eps": 1e-5 if eps is None else eps,
+            "eps_kw": Expr("" if eps is None else f", eps={eps!r}")}
 
 
 # ============================================================================ the registry
-
 
 
 def binary(sym: str, fn: str) -> tuple[str, ...]:
@@ -367,62 +918,230 @@ def binary(sym: str, fn: str) -> tuple[str, ...]:
     return (f"{{0}} {sym} {{1}}", f"pf.{fn}({{0}}, {{1}})", f"{{0}}.{fn}({{1}})")
 
 
+def unary(fn: str) -> tuple[str, ...]:
+    """`pf.exp(x)`, `x.exp()`."""
+    return (f"pf.{fn}({{0}})", f"{{0}}.{fn}()")
+
+
+_LAYOUT = {"attrs": lambda c: {"layout": layout_kw(c)}}
+_BCAST = {"partner": broadcast_partner}
+_EXACT_ANY = {"dtypes": ANY, "result": "same", "exact": True}
+_GELU = "0.5 * {0} * (1.0 + np.vectorize(math.erf)({0} / math.sqrt(2.0)))"
+
 OPS: tuple[OpSpec, ...] = (
     # ---------------------------------------------------------------- creation
     op("from_numpy", 0, "pf.from_numpy({data}{layout})", "{data}.astype(np.float64)",
-       attrs=data_attrs, weight=8),
-    op("randn", 0, "pf.randn({size}{layout})", "np.zeros({shape})", attrs=random_creation_attrs,
-       random=True, weight=2),
-    op("zeros", 0, "pf.zeros({size}{layout})", "np.zeros({shape})",
-       attrs=lambda c: None if c.nonzero else size_attrs(c), weight=0.5),
-    op("ones", 0, "pf.ones({size}{layout})", "np.ones({shape})", attrs=size_attrs, weight=0.5),
-    op("full", 0, "pf.full({seq}, {value}{layout})", "np.full({shape}, {value})",
-       attrs=fill_attrs, weight=0.7),
-    op("zeros_like", 1, "pf.zeros_like({0}{layout})", "np.zeros_like({0})",
-       attrs=lambda c: {"layout": layout_kw(c)}, weight=0.3),
-    op("ones_like", 1, "pf.ones_like({0}{layout})", "np.ones_like({0})",
-       attrs=lambda c: {"layout": layout_kw(c)}, weight=0.3),
+       dtypes=ANY, attrs=data_attrs, weight=8),
+    op("randn", 0, "pf.randn({size}{dtype}{layout})", "np.zeros({shape})",
+       attrs=random_creation_attrs, random=True, weight=2),
+    op("zeros", 0, "pf.zeros({size}{dtype}{layout})", "np.zeros({shape})", dtypes=ANY,
+       attrs=lambda c: None if c.domain else size_attrs(c), weight=0.5),
+    op("ones", 0, "pf.ones({size}{dtype}{layout})", "np.ones({shape})", dtypes=ANY,
+       attrs=size_attrs, weight=0.5),
+    op("full", 0, "pf.full({seq}, {value}{dtype}{layout})", "np.full({shape}, {value})",
+       dtypes=ANY, attrs=fill_attrs, weight=0.7),
+    op("arange", 0, "pf.arange({args}{layout})", "np.arange({start}, {end}, {step})",
+       dtypes=frozenset({"int32", "float32"}), attrs=arange_attrs, weight=0.3),
+    op("eye", 0, "pf.eye({args}{dtype}{layout})", "np.eye({n}, {m})", dtypes=ANY,
+       attrs=eye_attrs, weight=0.3),
+    op("rand", 0, "pf.rand({size}{dtype}{layout})", "np.zeros({shape})",
+       attrs=random_creation_attrs, random=True, valid="({v} >= 0) & ({v} < 1)", weight=0.5),
+    op("randint", 0, "pf.randint({args}{layout})", "np.zeros({shape})",
+       dtypes=INTS, attrs=randint_attrs, random=True, valid="({v} >= {low}) & ({v} < {high})",
+       weight=0.3),
+    op("zeros_like", 1, "pf.zeros_like({0}{layout})", "np.zeros_like({0})", dtypes=ANY,
+       result="same", weight=0.3, **_LAYOUT),
+    op("ones_like", 1, "pf.ones_like({0}{layout})", "np.ones_like({0})", dtypes=ANY,
+       result="same", weight=0.3, **_LAYOUT),
     op("full_like", 1, "pf.full_like({0}, {value}{layout})", "np.full_like({0}, {value})",
-       attrs=lambda c: {"layout": layout_kw(c), "value": c.choice((2.5, -1, 0.0))}, weight=0.3),
-    op("randn_like", 1, "pf.randn_like({0}{layout})", "np.zeros_like({0})",
-       attrs=lambda c: {"layout": layout_kw(c)}, random=True, weight=0.4),
+       dtypes=ANY, result="same", attrs=full_like_attrs, weight=0.3),
+    op("randn_like", 1, "pf.randn_like({0}{layout})", "np.zeros_like({0})", result="same",
+       random=True, weight=0.4, **_LAYOUT),
+    op("rand_like", 1, "pf.rand_like({0}{layout})", "np.zeros_like({0})", result="same",
+       random=True, valid="({v} >= 0) & ({v} < 1)", weight=0.3, **_LAYOUT),
     # ---------------------------------------------------------------- elementwise
-    op("add", 2, binary("+", "add"), "{0} + {1}", weight=2),
-    op("sub", 2, binary("-", "sub"), "{0} - {1}", weight=2),
-    op("mul", 2, binary("*", "mul"), "{0} * {1}", weight=2),
-    op("div", 2, binary("/", "div"), "{0} / {1}",
-       nonzero=(1,), weight=1.5),
+    op("add", 2, binary("+", "add"), "{0} + {1}", dtypes=ANY, weight=2, **_BCAST),
+    op("sub", 2, binary("-", "sub"), "{0} - {1}", dtypes=NUMBERS, weight=2, **_BCAST),
+    op("mul", 2, binary("*", "mul"), "{0} * {1}", dtypes=ANY, weight=2, **_BCAST),
+    op("div", 2, binary("/", "div"), "{0} / {1}", dtypes=NUMBERS, result="float", nonzero=(1,),
+       weight=1.5, **_BCAST),
     op("add_scalar", 1, ("{0} + {c}", "{c} + {0}", "pf.add({0}, {c})", "{0}.add({c})"),
-       "{0} + {c}", attrs=scalar_attrs),
+       "{0} + {c}", dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
     op("sub_scalar", 1, ("{0} - {c}", "pf.sub({0}, {c})", "{0}.sub({c})"), "{0} - {c}",
-       attrs=scalar_attrs),
-    op("rsub_scalar", 1, ("{c} - {0}", "pf.sub({c}, {0})"), "{c} - {0}", attrs=scalar_attrs),
+       dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
+    op("rsub_scalar", 1, ("{c} - {0}", "pf.sub({c}, {0})"), "{c} - {0}", dtypes=NUMBERS,
+       scalars=("c",), attrs=scalar_attrs),
     op("mul_scalar", 1, ("{0} * {c}", "{c} * {0}", "pf.mul({c}, {0})", "{0}.mul({c})"),
-       "{0} * {c}", attrs=scalar_attrs),
+       "{0} * {c}", dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
     op("div_scalar", 1, ("{0} / {c}", "pf.div({0}, {c})", "{0}.div({c})"), "{0} / {c}",
-       attrs=nonzero_scalar_attrs),
-    op("rdiv_scalar", 1, ("{c} / {0}", "pf.div({c}, {0})"), "{c} / {0}", attrs=scalar_attrs,
-       nonzero=(0,), weight=0.7),
-    op("neg", 1, ("-{0}", "pf.neg({0})", "{0}.neg()"), "-{0}"),
-    op("relu", 1, ("pf.relu({0})", "{0}.relu()"), "np.maximum({0}, 0.0)", weight=1.5),
+       dtypes=NUMBERS, result="float", scalars=("c",), attrs=nonzero_scalar_attrs),
+    op("rdiv_scalar", 1, ("{c} / {0}", "pf.div({c}, {0})"), "{c} / {0}", dtypes=NUMBERS,
+       result="float", scalars=("c",), attrs=scalar_attrs, nonzero=(0,), weight=0.7),
+    op("neg", 1, ("-{0}", "pf.neg({0})", "{0}.neg()"), "-{0}", dtypes=NUMBERS, exact=True),
+    op("relu", 1, unary("relu"), "np.maximum({0}, 0.0)", dtypes=NUMBERS, exact=True,
+       weight=1.5),
+    op("abs", 1, unary("abs"), "np.abs({0})", dtypes=NUMBERS, exact=True, weight=0.5),
+    op("exp", 1, unary("exp"), "np.exp({0})", weight=0.5),
+    op("log", 1, unary("log"), "np.log({0})", positive=(0,), weight=0.5),
+    op("sqrt", 1, unary("sqrt"), "np.sqrt({0})", positive=(0,), weight=0.5),
+    op("rsqrt", 1, unary("rsqrt"), "1.0 / np.sqrt({0})", positive=(0,), weight=0.5),
+    op("tanh", 1, unary("tanh"), "np.tanh({0})", weight=0.5),
+    op("sigmoid", 1, unary("sigmoid"), "1.0 / (1.0 + np.exp(-{0}))", weight=0.5),
+    op("gelu", 1, ("pf.gelu({0})", "pf.nn.functional.gelu({0})"), _GELU, weight=0.5),
+    op("silu", 1, ("pf.silu({0})", "pf.nn.functional.silu({0})"),
+       "{0} / (1.0 + np.exp(-{0}))", weight=0.5),
+    op("pow", 2, ("{0} ** {1}", "pf.pow({0}, {1})", "{0}.pow({1})"), "{0} ** {1}",
+       positive=(0,), weight=0.5, **_BCAST),
+    op("pow_scalar", 1, ("{0} ** {c}", "pf.pow({0}, {c})", "{0}.pow({c})"), "{0} ** {c}",
+       scalars=("c",), attrs=pow_attrs, positive=(0,), weight=0.5),
+    op("pow_int_scalar", 1, ("{0} ** {c}", "pf.pow({0}, {c})"), "{0} ** {c}", dtypes=NUMBERS,
+       scalars=("c",), attrs=int_pow_attrs, weight=0.4),
+    op("rpow_scalar", 1, ("{c} ** {0}", "pf.pow({c}, {0})"), "{c} ** {0}", scalars=("c",),
+       attrs=rpow_attrs, weight=0.3),
+    op("maximum", 2, ("pf.maximum({0}, {1})", "{0}.maximum({1})"), "np.maximum({0}, {1})",
+       dtypes=ANY, exact=True, weight=0.5, **_BCAST),
+    op("minimum", 2, ("pf.minimum({0}, {1})", "{0}.minimum({1})"), "np.minimum({0}, {1})",
+       dtypes=ANY, exact=True, weight=0.5, **_BCAST),
+    op("clamp", 1, ("pf.clamp({0}, {args})", "{0}.clamp({args})"), "np.clip({0}, {lo}, {hi})",
+       dtypes=NUMBERS, scalars=("lo", "hi"), attrs=clamp_attrs, exact=True, weight=0.5),
+    *(op(name, 2, binary(sym, name), f"{{0}} {sym} {{1}}", dtypes=ANY, result="bool",
+         compute="promote", exact_operands=True, weight=0.3, **_BCAST)
+      for name, sym in (("eq", "=="), ("ne", "!="), ("lt", "<"), ("le", "<="), ("gt", ">"),
+                        ("ge", ">="))),
+    op("compare_scalar", 1, ("{0} {cmp} {c}", "{c} {rcmp} {0}"), "{0} {cmp} {c}",
+       dtypes=NUMBERS, result="bool", compute="promote", attrs=compare_scalar_attrs,
+       exact_operands=True, weight=0.5),
+    op("logical_and", 2, ("pf.logical_and({0}, {1})", "{0} & {1}"),
+       "np.logical_and({0}, {1})", dtypes=BOOL, result="bool", weight=0.3, **_BCAST),
+    op("logical_or", 2, ("pf.logical_or({0}, {1})", "{0} | {1}"), "np.logical_or({0}, {1})",
+       dtypes=BOOL, result="bool", weight=0.3, **_BCAST),
+    op("logical_not", 1, ("pf.logical_not({0})", "~{0}"), "np.logical_not({0})", dtypes=BOOL,
+       result="bool", weight=0.3),
+    op("where", 3, ("pf.where({0}, {1}, {2})",), "np.where({0} != 0, {1}, {2})",
+       dtypes=(BOOL, ANY, ANY), result="where", exact=True, weight=0.5, **_BCAST),
+    op("where_scalar", 2, ("pf.where({0}, {1}, {c})",), "np.where({0} != 0, {1}, {c})",
+       dtypes=(BOOL, ANY), result="where", scalars=("c",), attrs=exact_scalar_attrs,
+       exact=True, weight=0.3, **_BCAST),
+    # ---------------------------------------------------------------- dtype conversion
+    # (the reference of a half-precision result is rounded to it: "{0}" is the conversion)
+    op("to_float32", 1, ("{0}.float()", "{0}.to(pf.float32)", "pf.astype({0}, pf.float32)"),
+       "{0}", dtypes=ANY, compute="none", result="float32", exact=True, weight=0.3),
+    op("to_float16", 1, ("{0}.half()", "{0}.to(pf.float16)", "{0}.astype(pf.float16)"), "{0}",
+       dtypes=ANY, compute="none", result="float16", exact=True, weight=0.2),
+    op("to_bfloat16", 1, ("{0}.bfloat16()", "{0}.to(pf.bfloat16)"), "{0}", dtypes=ANY,
+       compute="none", result="bfloat16", exact=True, weight=0.2),
+    op("to_int32", 1, ("{0}.int()", "{0}.to(pf.int32)"), "np.trunc({0})", dtypes=ANY,
+       compute="none", result="int32", exact_operands=True, weight=0.3),
+    op("to_bool", 1, ("{0}.bool()", "{0}.to(pf.bool)"), "({0} != 0)", dtypes=ANY,
+       compute="none", result="bool", exact_operands=True, weight=0.2),
     # ---------------------------------------------------------------- reductions
     op("sum", 1, ("{0}.sum({args})", "pf.sum({0}{_args})"),
-       "{0}.sum(axis={axis}, keepdims={keepdims})", attrs=reduce_attrs, weight=2),
+       "{0}.sum(axis={axis}, keepdims={keepdims})", dtypes=ANY, result="sum",
+       attrs=reduce_attrs, weight=2),
     op("mean", 1, ("{0}.mean({args})", "pf.mean({0}{_args})"),
        "{0}.mean(axis={axis}, keepdims={keepdims})", attrs=reduce_attrs, weight=2),
+    op("amax", 1, ("{0}.amax({args})", "pf.amax({0}{_args})"),
+       "{0}.max(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
+       attrs=reduce_attrs, exact=True),
+    op("amin", 1, ("{0}.amin({args})", "pf.amin({0}{_args})"),
+       "{0}.min(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
+       attrs=reduce_attrs, exact=True),
+    op("max_all", 1, ("{0}.max()", "pf.max({0})"), "{0}.max()", dtypes=NUMBERS, result="same",
+       exact=True, weight=0.5),
+    op("min_all", 1, ("{0}.min()", "pf.min({0})"), "{0}.min()", dtypes=NUMBERS, result="same",
+       exact=True, weight=0.5),
+    op("max_dim", 1, ("{0}.max({args})[0]", "pf.max({0}, {args}).values"),
+       "{0}.max(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
+       attrs=dim_attrs, exact=True, weight=0.5),
+    op("min_dim", 1, ("{0}.min({args})[0]", "pf.min({0}, {args}).values"),
+       "{0}.min(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
+       attrs=dim_attrs, exact=True, weight=0.5),
+    op("max_dim_indices", 1, ("{0}.max({args})[1]", "pf.max({0}, {args}).indices"),
+       "np.argmax({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
+       compute="none", attrs=dim_attrs, exact_operands=True, weight=0.3),
+    op("argmax", 1, ("{0}.argmax({args})", "pf.argmax({0}{_args})"),
+       "np.argmax({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
+       compute="none", attrs=arg_attrs, exact_operands=True, weight=0.5),
+    op("argmin", 1, ("{0}.argmin({args})", "pf.argmin({0}{_args})"),
+       "np.argmin({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
+       compute="none", attrs=arg_attrs, exact_operands=True, weight=0.5),
+    op("var", 1, ("{0}.var({args})", "pf.var({0}{_args})"),
+       "{0}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})", attrs=var_attrs, weight=0.5),
+    op("std", 1, ("{0}.std({args})", "pf.std({0}{_args})"),
+       "{0}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})", attrs=var_attrs, weight=0.5),
+    op("prod", 1, ("{0}.prod({args})", "pf.prod({0}{_args})"),
+       "{0}.prod(axis={axis}, keepdims={keepdims})", dtypes=ANY, result="sum",
+       attrs=single_dim_reduce_attrs, weight=0.5),
+    op("logsumexp", 1, ("{0}.logsumexp({args})", "pf.logsumexp({0}{_args})"),
+       "({0}.max(axis={axis}, keepdims=True) + np.log(np.exp({0} - {0}.max(axis={axis}, "
+       "keepdims=True)).sum(axis={axis}, keepdims=True))).reshape({out})", attrs=lse_attrs,
+       weight=0.5),
+    op("softmax", 1, ("pf.softmax({0}, {args})", "{0}.softmax({args})"),
+       "np.exp({0} - {0}.max(axis={axis}, keepdims=True)) / np.exp({0} - {0}.max(axis={axis}, "
+       "keepdims=True)).sum(axis={axis}, keepdims=True)", attrs=softmax_attrs, weight=0.5),
+    op("log_softmax", 1, ("pf.log_softmax({0}, {args})", "{0}.log_softmax({args})"),
+       "{0} - {0}.max(axis={axis}, keepdims=True) - np.log(np.exp({0} - {0}.max(axis={axis}, "
+       "keepdims=True)).sum(axis={axis}, keepdims=True))", attrs=softmax_attrs, weight=0.5),
     # ---------------------------------------------------------------- linear algebra
     op("matmul", 2, ("{0} @ {1}", "pf.matmul({0}, {1})", "{0}.matmul({1})"), "{0} @ {1}",
-       accepts=rank_in(2), partner=matmul_partner, weight=2),
+       same_dtype=True, accepts=rank_in(2), partner=matmul_partner, weight=2),
+    op("bmm", 2, ("pf.bmm({0}, {1})", "{0}.bmm({1})"), "{0} @ {1}", same_dtype=True,
+       accepts=rank_in(3), partner=lambda c: (c.shapes[0][0], c.shapes[0][2], c.choice(SIZES)),
+       weight=0.5),
+    op("linear", 2, "pf.nn.functional.linear({0}, {1})", "{0} @ {1}.T", same_dtype=True,
+       accepts=min_rank(1), partner=linear_partner, weight=0.5),
+    op("linear_bias", 3, "pf.nn.functional.linear({0}, {1}, {2})", "{0} @ {1}.T + {2}",
+       same_dtype=True, accepts=min_rank(1), partner=linear_partner, weight=0.3),
+    op("layer_norm", 1, "pf.nn.functional.layer_norm({0}, {normalized}{eps_kw})",
+       "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
+       "keepdims=True) + {eps})", accepts=min_rank(1), attrs=layer_norm_attrs, weight=0.3),
+    op("layer_norm_affine", 3,
+       "pf.nn.functional.layer_norm({0}, {normalized}, {1}, {2}{eps_kw})",
+       "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
+       "keepdims=True) + {eps}) * {1} + {2}", same_dtype=True, accepts=min_rank(1),
+       partner=layer_norm_partner, attrs=layer_norm_attrs, weight=0.3),
     # ---------------------------------------------------------------- shape
+    op("unsqueeze", 1, ("pf.unsqueeze({0}, {d})", "{0}.unsqueeze({d})"),
+       "np.expand_dims({0}, {d})", accepts=lambda s: len(s) < 4, attrs=unsqueeze_attrs,
+       **_EXACT_ANY),
+    op("squeeze", 1, ("pf.squeeze({0}{_args})", "{0}.squeeze({args})"), "{0}.reshape({shape})",
+       attrs=squeeze_attrs, **_EXACT_ANY),
+    op("flatten", 1, ("pf.flatten({0}{_args})", "{0}.flatten({args})"), "{0}.reshape({shape})",
+       attrs=flatten_attrs, **_EXACT_ANY),
+    op("expand", 1, ("{0}.expand({size})", "pf.expand({0}, {size})"),
+       "np.broadcast_to({0}, {shape})", attrs=expand_attrs, **_EXACT_ANY),
+    op("broadcast_to", 1, ("pf.broadcast_to({0}, {seq})", "{0}.broadcast_to({seq})"),
+       "np.broadcast_to({0}, {shape})", attrs=expand_attrs, **_EXACT_ANY),
+    op("cat", 2, ("pf.cat([{0}, {1}], {dim})", "pf.cat(({0}, {1}), {dim})",
+                  "pf.concat([{0}, {1}], {dim})"), "np.concatenate([{0}, {1}], axis={d})",
+       dtypes=ANY, accepts=min_rank(1), partner=cat_partner, attrs=cat_attrs, exact=True),
+    op("stack", 2, ("pf.stack([{0}, {1}], {dim})", "pf.stack(({0}, {1}), {dim})"),
+       "np.stack([{0}, {1}], axis={d})", dtypes=ANY, attrs=stack_attrs, exact=True,
+       weight=0.5),
+    op("stack3", 3, "pf.stack([{0}, {1}, {2}], {dim})", "np.stack([{0}, {1}, {2}], axis={d})",
+       dtypes=ANY, attrs=stack_attrs, exact=True, weight=0.3),
+    op("split", 1, ("pf.split({0}, {how}, {d})[{k}]", "{0}.split({how}, dim={d})[{k}]"),
+       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1), attrs=split_attrs,
+       weight=0.5, **_EXACT_ANY),
+    op("chunk", 1, ("pf.chunk({0}, {chunks}, {d})[{k}]", "{0}.chunk({chunks}, {d})[{k}]"),
+       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1), attrs=chunk_attrs,
+       weight=0.5, **_EXACT_ANY),
+    op("narrow", 1, ("pf.narrow({0}, {d}, {start}, {length})",
+                     "{0}.narrow({d}, {start}, {length})"),
+       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1),
+       attrs=narrow_attrs, weight=0.5, **_EXACT_ANY),
+    op("pad", 1, ("pf.pad({0}, {pads}{value_kw})", "pf.nn.functional.pad({0}, {pads}{value_kw})"),
+       "np.pad({0}, {np_pad}, constant_values={value})", accepts=min_rank(1), attrs=pad_attrs,
+       result="same", exact=True, weight=0.5),
     op("transpose", 1, ("{0}.transpose({d0}, {d1})", "pf.transpose({0}, {d0}, {d1})"),
-       "np.transpose({0}, {perm})", attrs=transpose_attrs, weight=1.5),
+       "np.transpose({0}, {perm})", attrs=transpose_attrs, weight=1.5, **_EXACT_ANY),
     op("permute", 1, ("{0}.permute({dims})", "pf.permute({0}, {dims})"),
-       "np.transpose({0}, {perm})", accepts=min_rank(1), attrs=permute_attrs),
-    op("t", 1, "{0}.t()", "{0}.T", accepts=rank_in(0, 1, 2), weight=0.5),
-    op("T", 1, "{0}.T", "np.transpose({0})", accepts=min_rank(2), weight=0.5),
+       "np.transpose({0}, {perm})", accepts=min_rank(1), attrs=permute_attrs, **_EXACT_ANY),
+    op("t", 1, "{0}.t()", "{0}.T", accepts=rank_in(0, 1, 2), weight=0.5, **_EXACT_ANY),
+    op("T", 1, "{0}.T", "np.transpose({0})", accepts=min_rank(2), weight=0.5, **_EXACT_ANY),
     op("reshape", 1, ("{0}.reshape({size})", "{0}.view({size})", "pf.reshape({0}, {seq})",
                       "pf.view({0}, {seq})"),
-       "{0}.reshape({shape})", attrs=reshape_attrs, weight=2),
+       "{0}.reshape({shape})", attrs=reshape_attrs, weight=2, **_EXACT_ANY),
 )
 
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
@@ -443,8 +1162,9 @@ def disabled_ops() -> list[str]:
 #: Patterns of known, not yet fixed bugs that the generator avoids, so that a long run reports
 #: new bugs only. Each names its xfail test in tests/unit/test_fuzz_regressions.py; when that
 #: test starts to pass (strict xfail: XPASS fails), delete the entry here.
-#: A predicate gets (spec, operand nodes, attrs) and returns True to avoid that node.
-KNOWN_BUGS: dict[str, Callable[[OpSpec, Sequence[Node], dict[str, Any]], bool]] = {}
+#: A predicate gets (spec, operand nodes, attrs, result dtype) and returns True to avoid that
+#: node.
+KNOWN_BUGS: dict[str, Callable[[OpSpec, Sequence[Node], dict[str, Any], str], bool]] = {}
 
 
 # ============================================================================ programs
@@ -463,12 +1183,18 @@ class Node:
     pf_code: str
     np_code: str
     shape: Shape
+    #: the expected dtype name ("float32", "int32", "bool", ...)
+    dtype: str
     #: reference values known before running (no random op upstream)
     known: bool
+    #: PyFlame's value is exactly the float64 reference (no rounding anywhere upstream)
+    exact: bool
     #: generation-time reference (random values replaced by placeholders)
     ref: np.ndarray = dataclasses.field(repr=False)
     #: a data leaf from the start (from_numpy)
     data_leaf: bool = False
+    #: random ops: numpy condition on the drawn values `__v`
+    valid_code: str | None = None
 
 
 @dataclasses.dataclass
@@ -488,7 +1214,8 @@ class EvalStep:
 
 @dataclasses.dataclass
 class Failure:
-    #: "error" (an exception), "shape", "mismatch", "nondeterministic", "rerun-error"
+    #: "error" (an exception), "shape", "mismatch", "nondeterministic", "rerun-error",
+    #: "reseeded-error"
     kind: str
     message: str
     node: str | None = None
@@ -506,6 +1233,8 @@ class Outcome:
     outputs: dict[str, pf.Tensor] = dataclasses.field(default_factory=dict)
     #: the float64 references of the same tensors
     references: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    #: why the program was not checked (SRAMOverflowError of a program with large tensors)
+    skipped: str | None = None
     #: `pf.last_report().cycles` after each evaluation step (first run, second run)
     cycles: tuple[list[int | None], list[int | None]] = ([], [])
 
@@ -549,6 +1278,26 @@ class Program:
             out += [n for n in step.names if n not in out]
         return out
 
+    def without(self, names: set[str]) -> Program:
+        """The program minus these nodes and every node computed from them."""
+        gone = set(names)
+        steps: list[Node | EvalStep] = []
+        for step in self.steps:
+            if isinstance(step, Node):
+                if step.name in gone or gone.intersection(step.operands):
+                    gone.add(step.name)
+                else:
+                    steps.append(step)
+            else:
+                kept = tuple(n for n in step.names if n not in gone)
+                if kept:
+                    steps.append(EvalStep(kept, step.style if len(kept) == 1 or
+                                          step.style != "numpy" else "eval"))
+        return Program(self.label, self.manual_seed, steps, self.clear_cache)
+
+    def largest_bytes(self) -> int:
+        return max((math.prod(n.shape) * _ITEMSIZE[n.dtype] for n in self.nodes), default=0)
+
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for node in self.nodes:
@@ -576,25 +1325,39 @@ class Program:
             if node.spec.random:
                 lines.append(f"r_{node.name} = {node.name}.numpy().astype(np.float64)")
             else:
-                lines.append(f"r_{node.name} = {node.np_code}")
+                lines.append(f"r_{node.name} = {round_code(node.np_code, node.dtype)}")
+        return lines
+
+    def check_lines(self) -> list[str]:
+        """Assertions on every evaluated tensor (dtype and values, with loose tolerances)."""
+        scale = max([1.0] + [float(np.max(np.abs(n.ref))) for n in self.nodes if n.ref.size])
+        by_name = {n.name: n for n in self.nodes}
+        lines = []
+        for name in self.checked:
+            node = by_name[name]
+            lines.append(f"assert {name}.dtype == pf.{node.dtype}")
+            got = f"{name}.numpy().astype(np.float64)"
+            if node.exact or node.dtype not in FLOATS:
+                lines.append(f"np.testing.assert_array_equal({got}, r_{name})")
+            else:
+                rtol = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}[node.dtype]
+                atol = float(f"{rtol * 0.1 * scale:.0e}")
+                lines.append(f"np.testing.assert_allclose({got}, r_{name}, rtol={rtol!r}, "
+                             f"atol={atol!r})")
         return lines
 
     def describe(self, name: str | None = None, imports: bool = True) -> str:
         """A pytest function (with its imports) that reproduces the program."""
         name = name or "test_" + re.sub(r"\W+", "_", self.label).strip("_")
-        scale = max([1.0] + [float(np.max(np.abs(n.ref))) for n in self.nodes if n.ref.size])
-        atol = float(f"{1e-5 * scale:.0e}")
         body = [f"# {self.label}", "with pf.target(pf.sim.SMALL):",
                 f"    pf.manual_seed({self.manual_seed})"]
         body += ["    " + line for line in self.pf_lines()]
         body += self.ref_lines()
-        checked = self.checked
-        pairs = ", ".join(f"({n}, r_{n})" for n in checked)
-        body += [f"for got, want in [{pairs}]:",
-                 f"    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol={atol!r})"]
+        body += self.check_lines()
         text = f"def {name}():\n" + "\n".join("    " + line for line in body) + "\n"
         if imports:
-            text = "import numpy as np\n\nimport pyflame as pf\n\n\n" + text
+            head = "import math\n\n" if any("math." in n.np_code for n in self.nodes) else ""
+            text = f"{head}import numpy as np\n\nimport pyflame as pf\n\n\n" + text
         return text
 
     # ---------------------------------------------------------------- running
@@ -611,10 +1374,22 @@ class Program:
                                      + [f"{step.name} = {step.pf_code}"])
                 else:
                     code = step.code()
+                    # no program runs when every tensor is already evaluated (x.t() of a 1-D
+                    # x is x itself): then there is no report of this step
+                    runs = any(not ns[n].is_evaluated for n in step.names)
                 try:
                     exec(compile(code, f"<fuzz step {lineno}>", "exec"), ns)
+                except pf.SRAMOverflowError as err:
+                    if self.largest_bytes() >= SRAM_SKIP_BYTES:  # may really not fit
+                        outcome.skipped = f"`{code}` does not fit: {err}"
+                        return None
+                    outcome.failures.append(Failure(
+                        kind="error", node=getattr(step, "name", None),
+                        message=f"`{code}` raised SRAMOverflowError although no tensor of "
+                        f"the program has more than {self.largest_bytes()} bytes: {err}"))
+                    return None
                 except Exception as err:  # every exception is a finding
-                    kind = "error" if phase == "first" else "rerun-error"
+                    kind = "error" if phase == "first" else f"{phase}-error"
                     frame = traceback.extract_tb(err.__traceback__)[-1]
                     where = f"{frame.filename}:{frame.lineno} in {frame.name}"
                     message = "".join(traceback.format_exception_only(err)).strip()
@@ -628,29 +1403,32 @@ class Program:
                         outcome.failures.append(Failure(
                             "shape", f"`{code}` gave a {type(t).__name__}", step.name))
                         return None
-                    if tuple(t.shape) != step.shape or t.dtype is not pf.float32:
+                    if tuple(t.shape) != step.shape or t.dtype.name != step.dtype:
                         outcome.failures.append(Failure(
-                            "shape", f"`{code}` has shape {list(t.shape)} dtype {t.dtype!r}, "
-                            f"numpy says {list(step.shape)} float32", step.name))
+                            "shape", f"`{step.pf_code}` has shape {list(t.shape)} dtype "
+                            f"{t.dtype!r}, expected {list(step.shape)} pf.{step.dtype} "
+                            "(numpy / torch.result_type)", step.name))
                         return None
                 else:
                     report = pf.last_report()
-                    cycles.append(None if report is None else int(report.cycles))
+                    cycles.append(int(report.cycles) if runs and report is not None else None)
         return ns, cycles
 
     def reference(self, pf_values: dict[str, np.ndarray],
                   noise: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """The float64 reference of every node. Random ops take their values from
-        `pf_values`. With `noise`, every op's operands and result are perturbed by up to one
-        float32 epsilon (relative, random signs)."""
-        ns: dict[str, Any] = {"np": np}
+        `pf_values`. With `noise`, the floating operands and the result of every inexact op
+        are perturbed by up to one epsilon of the result's dtype (relative, random signs)."""
+        ns: dict[str, Any] = {"np": np, "math": math, "pf": pf}
         out: dict[str, np.ndarray] = {}
+        by_name = {n.name: n for n in self.nodes}
 
-        def perturb(a: np.ndarray) -> np.ndarray:
+        def perturb(a: np.ndarray, eps: float) -> np.ndarray:
             assert noise is not None
-            return a * (1.0 + EPS32 * noise.uniform(-1.0, 1.0, a.shape))
+            return a * (1.0 + eps * noise.uniform(-1.0, 1.0, a.shape))
 
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             for node in self.nodes:
                 for var, expr in node.setup:
                     if var not in ns:
@@ -659,47 +1437,70 @@ class Program:
                     value = np.asarray(pf_values[node.name], dtype=np.float64)
                 else:
                     scope = ns
-                    if noise is not None and node.operands:
+                    eps = EPS.get(node.dtype) if noise is not None and not node.exact else None
+                    if eps and node.operands:
                         scope = dict(ns)
                         for o in node.operands:
-                            scope[f"r_{o}"] = perturb(ns[f"r_{o}"])
+                            if by_name[o].dtype in FLOATS:
+                                scope[f"r_{o}"] = perturb(ns[f"r_{o}"], eps)
                     value = np.asarray(eval(node.np_code, scope), dtype=np.float64)
-                    if noise is not None and not node.spec.creation:
-                        value = perturb(value)
+                    if eps:
+                        value = perturb(value, eps)
+                    else:  # PyFlame's result is in its dtype
+                        value = round_to(value, node.dtype)
                 ns[f"r_{node.name}"] = out[node.name] = value
         return out
 
+    def check_values(self, outcome: Outcome, ns: dict[str, Any], phase: str
+                     ) -> dict[str, np.ndarray] | None:
+        """Compare every evaluated tensor of namespace `ns` with the reference (computed from
+        the random values this run drew); the values, or None if one was not evaluated."""
+        values = {}
+        by_name = {n.name: n for n in self.nodes}
+        for name in self.checked:
+            t = ns[name]
+            if not t.is_evaluated:
+                outcome.failures.append(Failure("error", f"{phase}: not evaluated", name))
+                return None
+            values[name] = np.asarray(t.numpy())
+        ref = self.reference(values)
+        noise = np.random.default_rng(self.manual_seed)
+        spread = {n: np.zeros(ref[n].shape) for n in values}
+        for _ in range(NOISE_RUNS):
+            noisy = self.reference(values, noise)
+            for n in values:
+                spread[n] = np.maximum(spread[n], np.abs(noisy[n] - ref[n]))
+        for name in values:
+            node = by_name[name]
+            if node.valid_code is not None:
+                drawn = values[name].astype(np.float64)
+                if not np.all(eval(node.valid_code, {"np": np, "__v": drawn})):
+                    outcome.failures.append(Failure(
+                        "mismatch", f"{phase}: drawn values break {node.valid_code}: "
+                        f"{np.unique(drawn)[:8]}", name))
+            failure = compare(name, node.dtype, values[name], ref[name], spread[name])
+            if failure:
+                if phase != "first":
+                    failure.message = f"{phase}: {failure.message}"
+                outcome.failures.append(failure)
+        if phase == "first":
+            outcome.outputs = {n: ns[n] for n in values}
+            outcome.references = {n: ref[n] for n in values}
+        return values
+
     def run(self, rerun: bool = True) -> Outcome:
-        """Build and evaluate the program, compare every evaluated tensor with the reference,
-        then (rerun) do it all again and require identical values and cycles."""
+        """Build and evaluate the program and compare every evaluated tensor with the
+        reference. Then (rerun) build and run it again (sometimes after pf.cache_clear()):
+        identical values and cycles; and, if it draws random numbers, a third time with
+        another pf.manual_seed: the same cycles, fresh values that match the reference."""
         outcome = Outcome(self)
         first = self._execute(outcome, "first")
         if first is None:
             return outcome
         ns, cycles = first
-        checked = self.checked
-        values = {}
-        for name in checked:
-            t = ns[name]
-            outcome.outputs[name] = t
-            if not t.is_evaluated:
-                outcome.failures.append(Failure("error", "not evaluated by pf.eval", name))
-                return outcome
-            values[name] = np.asarray(t.numpy())
-        ref = self.reference(values)
-        noise = np.random.default_rng(self.manual_seed)
-        spread = {n: np.zeros(ref[n].shape) for n in checked}
-        for _ in range(NOISE_RUNS):
-            noisy = self.reference(values, noise)
-            for n in checked:
-                spread[n] = np.maximum(spread[n], np.abs(noisy[n] - ref[n]))
-        for name in checked:
-            outcome.references[name] = ref[name]
-            failure = compare(name, values[name], ref[name], spread[name])
-            if failure:
-                outcome.failures.append(failure)
+        values = self.check_values(outcome, ns, "first")
         outcome.cycles = (cycles, [])
-        if not rerun:
+        if values is None or not rerun:
             return outcome
         if self.clear_cache:
             pf.cache_clear()
@@ -711,13 +1512,29 @@ class Program:
         if cycles != cycles2:
             outcome.failures.append(Failure(
                 "nondeterministic", f"cycles per evaluation {cycles} then {cycles2}"))
-        for name in checked:
+        for name, value in values.items():
             again = np.asarray(ns2[name].numpy())
-            if again.shape != values[name].shape or not np.array_equal(
-                again, values[name], equal_nan=True
-            ):
+            if again.shape != value.shape or not np.array_equal(again, value, equal_nan=True):
                 outcome.failures.append(Failure(
                     "nondeterministic", "the second run gave different values", name))
+        if any(n.spec.random for n in self.nodes):
+            other = Program(self.label, (self.manual_seed + 1) % 2**31, self.steps)
+            third = other._execute(outcome, "reseeded")
+            if third is None:
+                return outcome
+            ns3, cycles3 = third
+            if cycles3 != cycles:
+                outcome.failures.append(Failure(
+                    "nondeterministic", f"cycles per evaluation {cycles}, then {cycles3} with "
+                    "another pf.manual_seed"))
+            other.check_values(outcome, ns3, "reseeded")
+            for node in self.nodes:
+                if (node.spec.random and node.name in values
+                        and len(np.unique(values[node.name])) > 1  # not randint(2, 3, ...)
+                        and np.array_equal(ns3[node.name].numpy(), values[node.name])):
+                    outcome.failures.append(Failure(
+                        "nondeterministic", "another pf.manual_seed gave the same values",
+                        node.name))
         return outcome
 
 
@@ -725,11 +1542,12 @@ def tolerance(ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return ATOL + RTOL * np.abs(ref) + NOISE_FACTOR * spread
 
 
-def compare(name: str, got: np.ndarray, ref: np.ndarray, spread: np.ndarray) -> Failure | None:
+def compare(name: str, dtype: str, got: np.ndarray, ref: np.ndarray, spread: np.ndarray
+            ) -> Failure | None:
     if got.shape != ref.shape:
         return Failure("shape", f"pf gave shape {list(got.shape)}, numpy {list(ref.shape)}", name)
-    if got.dtype != np.float32:
-        return Failure("shape", f"pf gave dtype {got.dtype}, expected float32", name)
+    if got.dtype != getattr(pf, dtype).numpy:
+        return Failure("shape", f"pf gave numpy dtype {got.dtype}, expected pf.{dtype}", name)
     tol = tolerance(ref, spread)
     err = np.abs(got.astype(np.float64) - ref)
     bad = ~(err <= tol)  # NaN is bad
@@ -778,15 +1596,29 @@ class _Generator:
                 return shape
         return None
 
-    def bounded(self, node: Node) -> bool:
-        return node.known and node.ref.size > 0 and float(np.min(np.abs(node.ref))) >= (
-            NONZERO_BOUND
-        )
+    def random_dtype(self, allowed: frozenset[str]) -> str | None:
+        names = [d for d in DTYPE_WEIGHTS if d in allowed]
+        if not names:
+            return None
+        w = np.array([DTYPE_WEIGHTS[d] for d in names])
+        return names[int(self.rng.choice(len(names), p=w / w.sum()))]
+
+    @staticmethod
+    def in_domain(node: Node, domain: str) -> bool:
+        if not domain:
+            return True
+        if not node.known or node.ref.size == 0:
+            return False
+        low = float(np.min(node.ref if domain == "positive" else np.abs(node.ref)))
+        return low >= DOMAIN_BOUND
 
     # ---------------------------------------------------------------- nodes
 
-    def make(self, spec: OpSpec, operands: Sequence[Node], attrs: dict[str, Any]) -> Node | None:
-        if any(bug(spec, operands, attrs) for bug in KNOWN_BUGS.values()):
+    def make(self, spec: OpSpec, operands: Sequence[Node], attrs: dict[str, Any],
+             dtype: str | None = None) -> Node | None:
+        if dtype is None:
+            dtype = spec.result_dtype([(o.dtype, len(o.shape)) for o in operands], attrs)
+        if any(bug(spec, operands, attrs, dtype) for bug in KNOWN_BUGS.values()):
             return None
         is_leaf = spec.creation
         name = f"{'x' if is_leaf else 't'}{len(self.nodes)}"
@@ -802,22 +1634,32 @@ class _Generator:
                 values[key] = repr(value)
         template = self.ctx.choice(spec.templates)
         pf_code = template.format(*(o.name for o in operands), **values)
-        np_code = spec.np.format(*(f"r_{o.name}" for o in operands), **values)
-        scope: dict[str, Any] = {"np": np, **{f"r_{o.name}": o.ref for o in operands}}
+        compute = spec.compute_dtype([(o.dtype, len(o.shape)) for o in operands], attrs, dtype)
+        np_code = spec.np.format(*(cast_code(f"r_{o.name}", o.dtype, compute) for o in operands),
+                                 **values)
+        scope: dict[str, Any] = {"np": np, "math": math, "pf": pf,
+                                 **{f"r_{o.name}": o.ref for o in operands}}
         try:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 for var, expr in setup:
                     scope[var] = eval(expr, scope)
-                ref = np.asarray(eval(np_code, scope), dtype=np.float64)
-        except Exception as err:  # the generator made something numpy refuses: skip it
+                ref = round_to(np.asarray(eval(np_code, scope), dtype=np.float64), dtype)
+        except Exception as err:
             raise AssertionError(f"registry entry {spec.name!r}: numpy rejects {np_code}") from err
         if spec.random:
             ref = self.rng.standard_normal(ref.shape)
-        if not np.all(np.isfinite(ref)) or (ref.size and np.max(np.abs(ref)) > MAX_MAGNITUDE):
+        if not np.all(np.isfinite(ref)) or ref.size > 4 * MAX_NUMEL:
+            return None
+        if ref.size and np.max(np.abs(ref)) > MAX_MAGNITUDE[dtype]:
             return None
         known = not spec.random and all(o.known for o in operands)
+        exact = (spec.creation or spec.random or dtype not in FLOATS
+                 or (spec.exact and all(o.exact for o in operands)))
         node = Node(name, spec, tuple(o.name for o in operands), attrs, tuple(setup), pf_code,
-                    np_code, tuple(ref.shape), known, ref, data_leaf=spec.name == "from_numpy")
+                    np_code, tuple(ref.shape), dtype, known, exact, ref,
+                    data_leaf=spec.name == "from_numpy",
+                    valid_code=spec.valid.format(v="__v", **values) if spec.valid else None)
         self.n_setup += len(setup)
         self.nodes.append(node)
         self.by_name[name] = node
@@ -828,40 +1670,60 @@ class _Generator:
             self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
         return node
 
-    def new_leaf(self, shape: Shape, nonzero: bool) -> Node | None:
+    def new_leaf(self, shape: Shape, allowed: frozenset[str], domain: str) -> Node | None:
+        if math.prod(shape) > 2 * MAX_NUMEL:
+            return None
+        if domain:
+            allowed = allowed - BOOL
         for _ in range(20):
-            spec = self.weighted(self.creation)
-            attrs = spec.attrs(Ctx(self.rng, (), shape, nonzero)) if spec.attrs else {}
+            dtype = self.random_dtype(allowed)
+            if dtype is None:
+                return None
+            specs = [s for s in self.creation if dtype in s.operand_dtypes(0)]
+            if not specs:
+                allowed = allowed - {dtype}
+                continue
+            spec = self.weighted(specs)
+            ctx = Ctx(self.rng, shape=shape, dtype=dtype, domain=domain)
+            attrs = spec.attrs(ctx) if spec.attrs else {}
             if attrs is None:
                 continue
-            node = self.make(spec, (), attrs)
-            if node is not None and node.shape == shape and (not nonzero or self.bounded(node)):
+            node = self.make(spec, (), attrs, dtype)
+            if node is not None and node.shape == shape and self.in_domain(node, domain):
                 return node
         return None
 
-    def operand(self, want: Shape | None, accepts: Callable[[Shape], bool], nonzero: bool,
-                fresh: float) -> Node | None:
+    def operand(self, want: Shape | None, accepts: Callable[[Shape], bool],
+                allowed: frozenset[str], domain: str, exact: bool, fresh: float) -> Node | None:
         pool = [n for n in self.nodes
                 if (want is None or n.shape == want) and accepts(n.shape)
-                and (not nonzero or self.bounded(n))]
+                and n.dtype in allowed and (n.exact or not exact) and self.in_domain(n, domain)]
         if pool and self.rng.random() >= fresh:
             w = np.arange(1, len(pool) + 1, dtype=float) ** 2  # prefer recent values
             return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
         shape = want if want is not None else self.random_shape(accepts)
-        return None if shape is None else self.new_leaf(shape, nonzero)
+        return None if shape is None else self.new_leaf(shape, allowed, domain)
 
     def apply(self, spec: OpSpec) -> bool:
-        x = self.operand(None, spec.accepts, 0 in spec.nonzero, fresh=0.15)
+        x = self.operand(None, spec.accepts, spec.operand_dtypes(0), spec.domain(0),
+                         spec.exact_operands, fresh=0.15)
         if x is None:
             return False
         operands = [x]
-        if spec.arity == 2:
-            want = spec.partner(self.ctx, x.shape) if spec.partner else x.shape
-            y = self.operand(want, lambda s: True, 1 in spec.nonzero, fresh=0.4)
+        for i in range(1, spec.arity):
+            earlier = Ctx(self.rng, tuple(o.shape for o in operands),
+                          tuple(o.dtype for o in operands))
+            want = spec.partner(earlier) if spec.partner else x.shape
+            allowed = spec.operand_dtypes(i)
+            if spec.same_dtype:
+                allowed = allowed & {x.dtype}
+            y = self.operand(want, lambda s: True, allowed, spec.domain(i), spec.exact_operands,
+                             fresh=0.4)
             if y is None:
                 return False
             operands.append(y)
-        attrs = spec.attrs(Ctx(self.rng, tuple(o.shape for o in operands))) if spec.attrs else {}
+        ctx = Ctx(self.rng, tuple(o.shape for o in operands), tuple(o.dtype for o in operands))
+        attrs = spec.attrs(ctx) if spec.attrs else {}
         if attrs is None:
             return False
         if self.make(spec, operands, attrs) is None:
@@ -892,6 +1754,8 @@ class _Generator:
             done = sorted(self.evaluated)
             if done:
                 names.append(self.ctx.choice(done))
+        if self.rng.random() < 0.05:  # repeats are allowed
+            names.append(self.ctx.choice(names))
         order = [names[int(i)] for i in self.rng.permutation(len(names))]
         if len(order) == 1 and order[0] not in self.evaluated and self.rng.random() < 0.4:
             style = "numpy"
@@ -914,8 +1778,7 @@ class _Generator:
         outputs = sinks + extra
         if not outputs:
             return
-        r = self.rng.random()
-        if r < 0.6 or len(outputs) == 1:
+        if self.rng.random() < 0.6 or len(outputs) == 1:
             self.eval_step(outputs)
             return
         order = [outputs[int(i)] for i in self.rng.permutation(len(outputs))]
@@ -955,6 +1818,37 @@ def random_program(
     g.final_eval()
     return Program(label, int(rng.integers(0, 2**31)), g.steps,
                    clear_cache=bool(rng.random() < 0.3))
+
+
+def signature(failure: Failure) -> str:
+    """What two failures must share to be the same bug (kind, and the exception's type)."""
+    raised = re.search(r"raised ([\w.]+)", failure.message)
+    return failure.kind + (f" {raised.group(1)}" if raised else "")
+
+
+def minimize(program: Program, outcome: Outcome | None = None, budget: int = 200) -> Program:
+    """A smaller program failing the same way (greedy: drop each node and what depends on it,
+    latest first, while the first failure's signature stays)."""
+    outcome = outcome or program.run()
+    if outcome.ok:
+        return program
+    wanted = signature(outcome.failures[0])
+    best = program
+    changed = True
+    while changed and budget > 0:
+        changed = False
+        for node in reversed(best.nodes):
+            if budget <= 0:
+                break
+            trial = best.without({node.name})
+            if not trial.checked:
+                continue
+            budget -= 1
+            if any(signature(f) == wanted for f in trial.run().failures):
+                best, changed = trial, True
+                break
+    best.label = f"{program.label}, minimized"
+    return best
 
 
 def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS) -> Program:

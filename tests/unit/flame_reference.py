@@ -65,6 +65,26 @@ RULES: dict[str, Callable[..., Any]] = {
 }
 
 
+# --- creation: iota and uniform random (numpy stand-ins; the simulator's values differ) ---
+
+
+def _iota(op: Operation) -> np.ndarray:
+    dim = op.dim.value.data  # type: ignore[attr-defined]
+    index = np.indices(_shape(op))[dim].astype(np.float64)
+    return op.start.value.data + op.step.value.data * index  # type: ignore[attr-defined]
+
+
+def _uniform(op: Operation, seed: int) -> np.ndarray:
+    low, high = op.minval.value.data, op.maxval.value.data  # type: ignore[attr-defined]
+    gen = np.random.default_rng(seed)
+    if _np_dtype(op.results[0].type).kind == "i":
+        return gen.integers(int(low), int(high), _shape(op))
+    return gen.uniform(low, high, _shape(op))
+
+
+RULES.update({"flame.iota": _iota, "flame.random_uniform": _uniform})
+
+
 class Report:
     def __init__(self, ops: int):
         self.cycles = ops

@@ -1,8 +1,9 @@
 // RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
 
 // transpose is local: every PE transposes its tile and the split permutes with the dims.
-// A reshape that only adds or drops size-1 dims keeps every tile as it is (mesh.reshape); any
-// other reshape of a split tensor goes through one PE and back out.
+// A reshape that only adds or drops size-1 dims keeps every tile as it is (mesh.reshape); when
+// only split size-1 dims are in the way they are unsplit first (a redistribute); any other
+// reshape of a split tensor is one mesh.relayout (a pe.exchange in row-major order).
 
 builtin.module attributes {pf.target = {name = "small"}} {
 
@@ -36,6 +37,17 @@ builtin.module attributes {pf.target = {name = "small"}} {
     func.return %1 : tensor<1x64xf32>
   }
 
+// A size-1 dim split over the grid's rows holds its data on row 0 only: it is replicated down
+// the rows (unsplit), then dropped in place.
+// CHECK-LABEL: func.func @squeeze_split_unit_dim
+// CHECK-NEXT:    %0 = mesh.scatter %a : tensor<1x48xf32> -> !mesh.tensor<1x48xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.redistribute %0 : !mesh.tensor<1x48xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x48xf32 on 4x4 split [_, c]>
+// CHECK-NEXT:    %2 = mesh.reshape %1 : !mesh.tensor<1x48xf32 on 4x4 split [_, c]> -> !mesh.tensor<48xf32 on 4x4 split [c]>
+  func.func @squeeze_split_unit_dim(%a: tensor<1x48xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<48xf32> {
+    %0 = flame.reshape %a : tensor<1x48xf32> -> tensor<48xf32>
+    func.return %0 : tensor<48xf32>
+  }
+
 // On a single PE any reshape is local.
 // CHECK-LABEL: func.func @single_pe
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 1x1 split [_, _]>
@@ -46,25 +58,23 @@ builtin.module attributes {pf.target = {name = "small"}} {
     func.return %0 : tensor<24xf32>
   }
 
-// Elements move between PEs: gather to PE (0, 0), reshape there, then place the result (its
-// default layout for 24 KiB is a 4x4 grid).
-// CHECK-LABEL: func.func @through_one_pe
+// Elements move between PEs: one mesh.relayout sends every element straight to its place in
+// the result's layout (the source's 4x4 grid, split like a `grid` layout).
+// CHECK-LABEL: func.func @moving_reshape
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<96x64xf32> -> !mesh.tensor<96x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.redistribute %0 : !mesh.tensor<96x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<96x64xf32 on 1x1 split [_, _]>
-// CHECK-NEXT:    %2 = mesh.reshape %1 : !mesh.tensor<96x64xf32 on 1x1 split [_, _]> -> !mesh.tensor<64x96xf32 on 1x1 split [_, _]>
-// CHECK-NEXT:    %3 = mesh.redistribute %2 : !mesh.tensor<64x96xf32 on 1x1 split [_, _]> -> !mesh.tensor<64x96xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.gather %3 : !mesh.tensor<64x96xf32 on 4x4 split [r, c]> -> tensor<64x96xf32>
-  func.func @through_one_pe(%a: tensor<96x64xf32>) -> tensor<64x96xf32> {
+// CHECK-NEXT:    %1 = mesh.relayout %0 : !mesh.tensor<96x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x96xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.gather %1 : !mesh.tensor<64x96xf32 on 4x4 split [r, c]> -> tensor<64x96xf32>
+  func.func @moving_reshape(%a: tensor<96x64xf32>) -> tensor<64x96xf32> {
     %0 = flame.reshape %a : tensor<96x64xf32> -> tensor<64x96xf32>
     func.return %0 : tensor<64x96xf32>
   }
 
-// A flatten of a split tensor is not a squeeze: it moves data too.
+// A flatten of a split tensor is not a squeeze: it moves data too (a 1-D result over all PEs).
 // CHECK-LABEL: func.func @flatten_split
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.redistribute %0 : !mesh.tensor<64x48xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x48xf32 on 1x1 split [_, _]>
-// CHECK-NEXT:    %2 = mesh.reshape %1 : !mesh.tensor<64x48xf32 on 1x1 split [_, _]> -> !mesh.tensor<3072xf32 on 1x1 split [_]>
-// CHECK-NEXT:    %3 = mesh.gather %2 : !mesh.tensor<3072xf32 on 1x1 split [_]> -> tensor<3072xf32>
+// CHECK-NEXT:    %1 = mesh.relayout %0 : !mesh.tensor<64x48xf32 on 4x4 split [r, c]> -> !mesh.tensor<3072xf32 on 4x4 split [rc]>
+// CHECK-NEXT:    %2 = mesh.gather %1 : !mesh.tensor<3072xf32 on 4x4 split [rc]> -> tensor<3072xf32>
+// CHECK-NOT:     on 1x1
   func.func @flatten_split(%a: tensor<64x48xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<3072xf32> {
     %0 = flame.reshape %a : tensor<64x48xf32> -> tensor<3072xf32>
     func.return %0 : tensor<3072xf32>

@@ -125,7 +125,7 @@
 
 // -----
 
-// CHECK: matmul needs two 2-D tensors here, got shapes [4] and [4, 2]
+// CHECK: matmul needs two tensors of rank 2 or more here, got shapes [4] and [4, 2]
 %a = "test.op"() : () -> tensor<4xf32>
 %b = "test.op"() : () -> tensor<4x2xf32>
 %0 = flame.matmul %a, %b : (tensor<4xf32>, tensor<4x2xf32>) -> tensor<2xf32>

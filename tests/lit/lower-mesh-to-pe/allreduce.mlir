@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
 // allreduce is a chain along each split mesh axis: PE i sends its partial to PE i+1, which adds
-// it to its own (recv accumulate) and passes the sum on; the last PE then sends the total back
+// it to its own (recv {combine = "sum"}) and passes the sum on; the last PE then sends the total back
 // along the line (every PE on the way keeps a copy). Two channels per axis: the chain step and
 // the way back. The partial buffer is reduced in place when the allreduce is its only use.
 
@@ -17,9 +17,9 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["west", "ramp"], pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, accumulate} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, combine = "sum"} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64, accumulate} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64, combine = "sum"} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.host_out %[[P]] {layout = !mesh.tensor<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>}
@@ -41,9 +41,9 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["north", "ramp"], pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, accumulate} : !pe.buf<2xf32>
+// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, combine = "sum"} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 0 : i64, accumulate} : !pe.buf<2xf32>
+// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 0 : i64, combine = "sum"} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 1 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.host_out %[[Q]]
@@ -59,7 +59,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-LABEL: func.func @both_axes
 // CHECK:         pe.reduce %[[S:[^,]*]],
 // CHECK:         pe.send %[[S]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, accumulate}
+// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, combine = "sum"}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 0, 1, 2, 1>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 0, 2, 1>, color = 1 : i64}
 // CHECK-NEXT:    pe.route {color = 2 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 1, 2>}
@@ -67,7 +67,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-NEXT:    pe.route {color = 3 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route {color = 3 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
-// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64, accumulate}
+// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64, combine = "sum"}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 1, 0, 1, 2>, color = 3 : i64}
 // CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 0, 1, 2>, color = 3 : i64}
 // CHECK-NEXT:    pe.host_out %[[S]]
@@ -86,7 +86,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
 // CHECK-NEXT:    %[[W:.*]] = pe.alloc {name = "allreduce", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.copy %[[W]], %[[K]] {pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
 // CHECK:         pe.send %[[W]] {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[W]] {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64, accumulate}
+// CHECK-NEXT:    pe.recv %[[W]] {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64, combine = "sum"}
 // CHECK:         pe.host_out %[[W]]
 // CHECK-NEXT:    pe.host_out %[[K]]
   func.func @partials_kept(%a: tensor<4x2xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {

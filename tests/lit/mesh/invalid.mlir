@@ -114,9 +114,9 @@
 
 // -----
 
-// CHECK: unknown reduction 'max'
+// CHECK: unknown reduction 'median'
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.local_reduce %a {kind = "max", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+%0 = mesh.local_reduce %a {kind = "median", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
 
 // -----
 
@@ -139,9 +139,9 @@
 
 // -----
 
-// CHECK: unknown reduction 'prod'
+// CHECK: unknown reduction 'mode'
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "prod", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
+%0 = mesh.allreduce %a {kind = "mode", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
 
 // -----
 
@@ -238,21 +238,21 @@
 
 // -----
 
-// CHECK: summa's lhs must be 2-D and split [r, c], got 8x6 on 2x2 split [c, r]
+// CHECK: summa's lhs must split its last two dims [r, c] and no other, got 8x6 on 2x2 split [c, r]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [c, r]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
 %0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [c, r]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
-// CHECK: summa's rhs must be 2-D and split [r, c], got 6x4x1 on 2x2 split [r, c, _]
+// CHECK: summa's rhs must split its last two dims [r, c] and no other, got 6x4x1 on 2x2 split [r, c, _]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4x1xf32 on 2x2 split [r, c, _]>
 %0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4x1xf32 on 2x2 split [r, c, _]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
-// CHECK: summa's result must be 2-D and split [r, c], got 8x4 on 2x2 split [r, _]
+// CHECK: summa's result must split its last two dims [r, c] and no other, got 8x4 on 2x2 split [r, _]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
 %0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, _]>

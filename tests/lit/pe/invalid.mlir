@@ -112,10 +112,10 @@ pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 
 // -----
 
-// CHECK: unknown reduction 'min'
+// CHECK: unknown reduction 'median'
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 %r = pe.alloc {name = "r", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>
-pe.reduce %r, %a {kind = "min", shape = array<i64: 2, 4>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
+pe.reduce %r, %a {kind = "median", shape = array<i64: 2, 4>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
 
 // -----
 

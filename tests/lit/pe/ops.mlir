@@ -17,7 +17,7 @@
 // CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.recv %b {color = 0 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
@@ -44,7 +44,7 @@ builtin.module attributes {pf.target = {name = "small"}} {
     pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
     pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
-    pe.recv %b {color = 0 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
     pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>

@@ -116,11 +116,12 @@ def test_fill_on_part_of_a_buffer(sim, rng):
     np.testing.assert_array_equal(o, want.ravel())
 
 
+@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min"])
 @pytest.mark.parametrize(
     "shape,dims",
     [((3, 4), (0,)), ((3, 4), (1,)), ((2, 3, 2), (0, 2)), ((12,), (0,)), ((3, 4), (0, 1))],
 )
-def test_reduce(sim, rng, shape, dims):
+def test_reduce(sim, rng, shape, dims, kind):
     out = int(np.prod([1 if i in dims else n for i, n in enumerate(shape)]))
     s = ", ".join(map(str, shape))
     d = ", ".join(map(str, dims))
@@ -128,7 +129,7 @@ def test_reduce(sim, rng, shape, dims):
         sim,
         [
             (
-                f'pe.reduce %d, %a {{kind = "sum", shape = array<i64: {s}>, '
+                f'pe.reduce %d, %a {{kind = "{kind}", shape = array<i64: {s}>, '
                 f"dims = array<i64: {d}>, pes = PES}} : !pe.buf<{out}xf32>, {T}"
             )
         ],
@@ -138,7 +139,8 @@ def test_reduce(sim, rng, shape, dims):
     )
     a = rng.standard_normal(6 * N).astype(np.float32)
     (o,), _ = sim.run(text, a)
-    want = _tiles(a).reshape((2, 3) + shape).sum(axis=tuple(x + 2 for x in dims), keepdims=True)
+    fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[kind]
+    want = fn(_tiles(a).reshape((2, 3) + shape), axis=tuple(x + 2 for x in dims), keepdims=True)
     np.testing.assert_allclose(o, want.ravel(), rtol=1e-6, atol=1e-6)
 
 

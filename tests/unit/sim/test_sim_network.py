@@ -37,8 +37,8 @@ def send(sim, name, color, rect, t):
     return f"pe.send %{name} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {t}"
 
 
-def recv(sim, name, color, rect, t, acc=False, loc=""):
-    a = "accumulate, " if acc else ""
+def recv(sim, name, color, rect, t, combine=None, loc=""):
+    a = f'combine = "{combine}", ' if combine else ""
     return f"pe.recv %{name} {{{a}color = {color} : i64, pes = {sim.pes(rect)}}} : {t}{loc}"
 
 
@@ -85,7 +85,7 @@ def test_point_to_point_timing(sim):
     assert report.wavelets[0, 0, 2] == w and report.wavelets.sum() == w
 
 
-def test_east_shift_chain_with_accumulate(sim, rng):
+def test_east_shift_chain_with_combine_sum(sim, rng):
     """A running sum along each row: PE col j adds what col j-1 sends, then passes it on."""
     R, C, n = 2, 4, 3
     full = (0, 0, R, C)
@@ -96,7 +96,7 @@ def test_east_shift_chain_with_accumulate(sim, rng):
     b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
     for j in range(C - 1):
         b.op(send(sim, "a", 0, (0, j, R, 1), b.t("a")))
-        b.op(recv(sim, "a", 0, (0, j + 1, R, 1), b.t("a"), acc=True))
+        b.op(recv(sim, "a", 0, (0, j + 1, R, 1), b.t("a"), combine="sum"))
     tt = _io(sim, b, "a", full, n, out="o")
     x = rng.standard_normal(R * C * n).astype(np.float32)
     exe = sim.plan(sim.program(b.text(), arg, tt, f"%o : {tt}"))

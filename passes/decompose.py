@@ -1,0 +1,298 @@
+"""decompose: rewrite composite flame ops into primitive flame ops, one function per op.
+
+Composite ops (`flame.COMPOSITE_OPS`: softmax, log_softmax, logsumexp, var, std, argmax,
+argmin) keep the user's intent visible in `pf.ir(t, stage="flame")`; this pass spells each one
+out in ops flame-to-mesh lowers (reductions, elementwise ops, broadcast_to, reshape, where,
+iota, fill, convert), so a composite needs no mesh or pe support of its own. Every op made
+carries the composite's location; its layout hint moves to the op giving the result. An op that
+would repeat an identical earlier op of the block (the max a `pf.max(x, dim)` already
+computed) is not made again: the earlier result is used. flame-to-mesh runs this pass first.
+
+    %s = flame.softmax %x {dim = 1 : i64} : tensor<4x8xf32> -> tensor<4x8xf32>
+becomes
+    %0 = flame.reduce_max %x {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
+    %1 = flame.broadcast_to %0 : tensor<4x1xf32> -> tensor<4x8xf32>
+    %2 = flame.sub %x, %1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+    %3 = flame.exp %2 : tensor<4x8xf32> -> tensor<4x8xf32>
+    %4 = flame.reduce_sum %3 {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
+    %5 = flame.broadcast_to %4 : tensor<4x1xf32> -> tensor<4x8xf32>
+    %s = flame.div %3, %5 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+
+Numerics follow PyTorch: softmax and log_softmax subtract the max (a row of -inf gives NaN, as
+in PyTorch); logsumexp subtracts the max unless it is infinite (a row of -inf gives -inf);
+half-precision inputs compute in float32 and round once at the end; argmax and argmin take the
+first index of the max (min), NaN counting as the max (min).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    TensorType,
+    UnitAttr,
+    f32,
+    f64,
+    i1,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+)
+from xdsl.rewriter import InsertPoint
+
+from pyflame import elementwise, shapes
+from pyflame.dialects import flame
+
+HALF_ELEMENTS = ("f16", "bf16")
+
+
+class Emitter:
+    """Builds primitive flame ops before the composite op `anchor`, with its location."""
+
+    def __init__(self, rewriter: PatternRewriter, anchor: Operation):
+        self.rewriter = rewriter
+        self.anchor = anchor
+        #: the ops this emitter made (not the identical earlier ones it reused)
+        self.made: list[Operation] = []
+
+    # ------------------------------------------------------------------ building
+
+    def op(
+        self, cls: type[Operation], operands: Sequence[SSAValue], shape: Sequence[int],
+        elem: Attribute, **attrs: Attribute | None,
+    ) -> SSAValue:
+        attributes = {k: v for k, v in attrs.items() if v is not None}
+        new = cls.create(operands=list(operands), result_types=[TensorType(elem, shape)],
+                         attributes=attributes)
+        same = self._existing(new)
+        if same is not None:
+            new.drop_all_references()  # the discarded op must not stay a user of its operands
+            return same.results[0]
+        new.location = self.anchor.location
+        self.rewriter.insert(new, InsertPoint.before(self.anchor))
+        self.made.append(new)
+        return new.results[0]
+
+    def _existing(self, new: Operation) -> Operation | None:
+        """An identical op before the anchor in its block, if there is one."""
+        if not new.operands:
+            return None
+        block = self.anchor.parent_block()
+        for use in new.operands[0].uses:
+            old = use.operation
+            if (
+                old.name == new.name
+                and old.parent_block() is block
+                and old.is_before_in_block(self.anchor)
+                and list(old.operands) == list(new.operands)
+                and old.attributes == new.attributes
+                and [r.type for r in old.results] == [r.type for r in new.results]
+            ):
+                return old
+        return None
+
+    # ------------------------------------------------------------------ primitives
+
+    def reduce(self, kind: str, x: SSAValue, dims: Sequence[int], keepdim: bool) -> SSAValue:
+        cls = flame.REDUCE_OPS[kind] if kind != "mean" else flame.ReduceMeanOp
+        shape = shapes.reduce(shape_of(x), dims, keepdim)
+        return self.op(cls, [x], shape, elem_of(x), dims=flame.dense_i64(dims),
+                       keepdim=UnitAttr() if keepdim else None)
+
+    def unary(self, name: str, x: SSAValue) -> SSAValue:
+        return self.op(flame.UNARY_OPS[name], [x], shape_of(x), elem_of(x))
+
+    def binary(self, name: str, a: SSAValue, b: SSAValue) -> SSAValue:
+        entry = elementwise.BINARY[name]
+        elem = i1 if entry.result == "bool" else elem_of(a)
+        shape = shape_of(a) or shape_of(b)
+        return self.op(flame.BINARY_OPS[name], [a, b], shape, elem)
+
+    def scalar(self, value: float, elem: Attribute) -> SSAValue:
+        """A rank-0 fill: the scalar operand of an elementwise op."""
+        return self.fill(value, (), elem)
+
+    def fill(self, value: float, shape: Sequence[int], elem: Attribute) -> SSAValue:
+        return self.op(flame.FillOp, [], shape, elem, value=FloatAttr(value, f64))
+
+    def where(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+        shape = next((shape_of(v) for v in (cond, a, b) if shape_of(v)), ())
+        return self.op(flame.WhereOp, [cond, a, b], shape, elem_of(a))
+
+    def broadcast(self, x: SSAValue, shape: Sequence[int]) -> SSAValue:
+        if shape_of(x) == tuple(shape):
+            return x
+        return self.op(flame.BroadcastToOp, [x], shape, elem_of(x))
+
+    def reshape(self, x: SSAValue, shape: Sequence[int]) -> SSAValue:
+        if shape_of(x) == tuple(shape):
+            return x
+        return self.op(flame.ReshapeOp, [x], shape, elem_of(x))
+
+    def convert(self, x: SSAValue, elem: Attribute) -> SSAValue:
+        if elem_of(x) == elem:
+            return x
+        return self.op(flame.ConvertOp, [x], shape_of(x), elem)
+
+    def iota(self, shape: Sequence[int], dim: int, step: int) -> SSAValue:
+        """i32 `step * i`, i each element's index along `dim`."""
+        return self.op(flame.IotaOp, [], shape, i32, dim=IntegerAttr(dim, i64),
+                       start=FloatAttr(0.0, f64), step=FloatAttr(float(step), f64))
+
+    # ------------------------------------------------------------------ helpers
+
+    def flat_index(self, shape: Sequence[int], dims: Sequence[int]) -> SSAValue:
+        """Each element's row-major index over `dims` (i32), from one iota per dim."""
+        if not dims:
+            return self.fill(0.0, shape, i32)
+        out, stride = None, 1
+        for d in reversed(dims):
+            term = self.iota(shape, d, stride)
+            out = term if out is None else self.binary("add", term, out)
+            stride *= shape[d]
+        return out  # type: ignore[return-value]
+
+    def upcast(self, x: SSAValue) -> SSAValue:
+        """Half floats compute in float32 (rounded once at the end, as PyTorch)."""
+        return self.convert(x, f32) if str(elem_of(x)) in HALF_ELEMENTS else x
+
+
+def shape_of(v: SSAValue) -> tuple[int, ...]:
+    return flame.tensor_shape(v)
+
+
+def elem_of(v: SSAValue) -> Attribute:
+    return v.type.element_type  # type: ignore[attr-defined]
+
+
+def _keepdim(op: Operation) -> bool:
+    return op.keepdim is not None  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- decompositions
+
+
+def decompose_softmax(op: flame.SoftmaxOp, em: Emitter) -> SSAValue:
+    """exp(x - max) / sum(exp(x - max)) along dim."""
+    x = em.upcast(op.input)
+    shape, dims = shape_of(x), _softmax_dims(op)
+    shifted = em.binary("sub", x, em.broadcast(em.reduce("max", x, dims, True), shape))
+    e = em.unary("exp", shifted)
+    out = em.binary("div", e, em.broadcast(em.reduce("sum", e, dims, True), shape))
+    return em.convert(out, elem_of(op.input))
+
+
+def decompose_log_softmax(op: flame.LogSoftmaxOp, em: Emitter) -> SSAValue:
+    """(x - max) - log(sum(exp(x - max))) along dim."""
+    x = em.upcast(op.input)
+    shape, dims = shape_of(x), _softmax_dims(op)
+    shifted = em.binary("sub", x, em.broadcast(em.reduce("max", x, dims, True), shape))
+    total = em.reduce("sum", em.unary("exp", shifted), dims, True)
+    out = em.binary("sub", shifted, em.broadcast(em.unary("log", total), shape))
+    return em.convert(out, elem_of(op.input))
+
+
+def _softmax_dims(op: flame._SoftmaxOp) -> tuple[int, ...]:
+    return (op.dim_index,) if shape_of(op.input) else ()
+
+
+def decompose_logsumexp(op: flame.LogsumexpOp, em: Emitter) -> SSAValue:
+    """log(sum(exp(x - m))) + m over dims, m the max where it is finite and 0 where not (so a
+    row of -inf gives -inf and a +inf gives +inf, as PyTorch)."""
+    x = em.upcast(op.input)
+    shape, dims, elem = shape_of(x), op.dim_tuple, elem_of(x)
+    m = em.reduce("max", x, dims, True)
+    infinite = em.binary("eq", em.unary("abs", m), em.scalar(math.inf, elem))
+    m = em.where(infinite, em.scalar(0.0, elem), m)
+    total = em.reduce("sum", em.unary("exp", em.binary("sub", x, em.broadcast(m, shape))), dims,
+                      True)
+    out = em.binary("add", em.unary("log", total), m)
+    out = em.reshape(out, shapes.reduce(shape, dims, _keepdim(op)))
+    return em.convert(out, elem_of(op.input))
+
+
+def _variance(op: flame.VarOp | flame.StdOp, em: Emitter) -> SSAValue:
+    """sum((x - mean)^2) / max(0, count - correction) over dims, in float32 for half floats."""
+    x = em.upcast(op.input)
+    shape, dims, elem = shape_of(x), op.dim_tuple, elem_of(x)
+    dev = em.binary("sub", x, em.broadcast(em.reduce("mean", x, dims, True), shape))
+    squares = em.reduce("sum", em.binary("mul", dev, dev), dims, _keepdim(op))
+    dof = max(0.0, shapes.reduced_count(shape, dims) - op.correction.value.data)
+    return em.binary("div", squares, em.scalar(dof, elem))
+
+
+def decompose_var(op: flame.VarOp, em: Emitter) -> SSAValue:
+    return em.convert(_variance(op, em), elem_of(op.input))
+
+
+def decompose_std(op: flame.StdOp, em: Emitter) -> SSAValue:
+    return em.convert(em.unary("sqrt", _variance(op, em)), elem_of(op.input))
+
+
+def _arg(kind: str) -> Callable[[flame.ArgmaxOp, Emitter], SSAValue]:
+    def decompose(op: flame.ArgmaxOp, em: Emitter) -> SSAValue:
+        """The smallest row-major index over dims where x equals its max (NaN: where x is NaN,
+        since the max is then NaN)."""
+        x = op.input
+        shape, dims = shape_of(x), op.dim_tuple
+        best = em.broadcast(em.reduce(kind, x, dims, True), shape)
+        hit = em.binary("eq", x, best)
+        if elementwise.ELEMENT_TYPES[str(elem_of(x))][2]:
+            hit = em.binary("logical_or", hit, em.binary("ne", x, x))
+        none = em.scalar(float(shapes.reduced_count(shape, dims)), i32)
+        candidates = em.where(hit, em.flat_index(shape, dims), none)
+        return em.reduce("min", candidates, dims, _keepdim(op))
+
+    decompose.__name__ = f"decompose_arg{kind}"
+    return decompose
+
+
+#: one decomposition per composite op
+DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue]] = {
+    flame.SoftmaxOp: decompose_softmax,
+    flame.LogSoftmaxOp: decompose_log_softmax,
+    flame.LogsumexpOp: decompose_logsumexp,
+    flame.VarOp: decompose_var,
+    flame.StdOp: decompose_std,
+    flame.ArgmaxOp: _arg("max"),
+    flame.ArgminOp: _arg("min"),
+}
+
+
+class DecomposeComposite(RewritePattern):
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        decompose = DECOMPOSITIONS.get(type(op))
+        if decompose is None:
+            return
+        em = Emitter(rewriter, op)
+        out = decompose(op, em)
+        hint = op.attributes.get("layout")
+        if hint is not None and out.owner in em.made:
+            out.owner.attributes["layout"] = hint  # type: ignore[union-attr]
+        rewriter.replace(op, [], [out])
+
+
+class DecomposePass(ModulePass):
+    """Rewrite composite flame ops (softmax, log_softmax, logsumexp, var, std, argmax,
+    argmin) into primitive flame ops."""
+
+    name = "decompose"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        walker = PatternRewriteWalker(
+            GreedyRewritePatternApplier([DecomposeComposite()], dce_enabled=False),
+            apply_recursively=False,
+        )
+        walker.rewrite_module(op)

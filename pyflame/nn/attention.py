@@ -1,0 +1,39 @@
+"""`scaled_dot_product_attention` as PyTorch defines it, decomposed into batched matmuls, a
+masked softmax and dropout when the graph is built."""
+
+from __future__ import annotations
+
+import math
+
+from pyflame import ops
+from pyflame.dtypes import bool_
+from pyflame.tensor import Tensor
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """softmax(q @ k^T * scale + mask) @ v. A bool mask keeps the True positions (others get
+    -inf); a float mask is added. `is_causal` keeps key positions <= query positions."""
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        rows = ops.arange(length).reshape(length, 1)
+        cols = ops.arange(source).reshape(1, source)
+        scores = ops.where(cols <= rows, scores, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype is bool_:
+            scores = ops.where(attn_mask, scores, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = ops.softmax(scores, -1)
+    if dropout_p:
+        weights = ops.dropout(weights, dropout_p)
+    return weights @ value

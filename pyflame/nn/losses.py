@@ -1,0 +1,102 @@
+"""Loss functions (`pf.nn.functional.mse_loss`, `cross_entropy`, `nll_loss`), decomposed into
+flame primitives when the graph is built. Reductions: 'mean' (default), 'sum', 'none'."""
+
+from __future__ import annotations
+
+from pyflame import ops
+from pyflame.errors import ShapeError
+from pyflame.nn.sparse import one_hot
+from pyflame.tensor import Tensor, format_location, user_location
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error, with broadcasting as in PyTorch."""
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def _class_dim_last(x: Tensor) -> Tensor:
+    """(N, C, d1, ...) -> (N, d1, ..., C): the class dim last, for one_hot products."""
+    if x.ndim <= 2:
+        return x
+    return x.permute(0, *range(2, x.ndim), 1)
+
+
+def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
+    """One-hot targets, all zeros where the target is `ignore_index`."""
+    hot = one_hot(target, classes)
+    if 0 <= ignore_index < classes:
+        hot = hot * (target != ignore_index).unsqueeze(-1).astype(hot.dtype)
+    return hot
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of class indices: input holds log-probabilities (N, C, ...)."""
+    classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+    logp = _class_dim_last(input)
+    if tuple(logp.shape[:-1]) != tuple(target.shape):
+        raise ShapeError(
+            f"{format_location(user_location())}: target shape {list(target.shape)} does not "
+            f"match input shape {list(input.shape)} (class dim 1)"
+        )
+    hot = _targets(target, classes, ignore_index).astype(logp.dtype)
+    picked = -(hot * logp).sum(dim=-1)
+    w = (hot * weight).sum(dim=-1) if weight is not None else hot.sum(dim=-1)
+    loss = picked * w if weight is not None else picked
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """log_softmax over dim 1, then the negative log-likelihood of the targets: class indices
+    (int) or class probabilities (float, the input's shape)."""
+    dim = 1 if input.ndim > 1 else 0
+    logp = ops.log_softmax(input, dim)
+    classes = input.shape[dim]
+    if target.dtype.is_floating_point:  # class probabilities
+        probs = target
+        if label_smoothing:
+            probs = probs * (1 - label_smoothing) + label_smoothing / classes
+        terms = probs * logp
+        if weight is not None:
+            terms = terms * weight.reshape((classes,) + (1,) * (input.ndim - dim - 1))
+        return _reduce(-terms.sum(dim=dim), reduction)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    # PyTorch: (1 - eps) * nll + eps * mean over classes of -log p (weighted, masked alike)
+    lp = _class_dim_last(logp)
+    valid = (target != ignore_index).astype(lp.dtype)
+    smooth = -(lp * weight).sum(dim=-1) if weight is not None else -lp.sum(dim=-1)
+    smooth = smooth * valid / classes
+    if reduction == "mean":
+        hot = _targets(target, classes, ignore_index).astype(lp.dtype)
+        denom = (hot * weight).sum() if weight is not None else valid.sum()
+        smooth = smooth.sum() / denom
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth * label_smoothing

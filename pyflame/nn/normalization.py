@@ -1,0 +1,117 @@
+"""Normalisation functions (`pf.nn.functional.layer_norm`, `batch_norm`), decomposed into
+flame primitives (reductions, elementwise ops, broadcasts) when the graph is built.
+
+Half-precision inputs are normalised in float32 and rounded once, as PyTorch does on the CPU.
+`batch_norm` in training mode with running statistics records their update as pending state
+(`pyflame.runtime.add_pending_update`), which the next `pf.eval` applies in the same program:
+PyTorch updates them in place at the same point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyflame import ops
+from pyflame.dtypes import float32
+from pyflame.errors import ShapeError
+from pyflame.tensor import Tensor, format_location, user_location
+
+
+def _upcast(x: Tensor) -> Tensor:
+    return x.astype(float32) if x.dtype.itemsize == 2 and x.dtype.is_floating_point else x
+
+
+def _check_param(p: Tensor | None, shape: tuple[int, ...], what: str) -> None:
+    if p is not None and tuple(p.shape) != shape:
+        raise ShapeError(
+            f"{format_location(user_location())}: {what} must have shape {list(shape)}, got "
+            f"{list(p.shape)}"
+        )
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over the last dims, then * weight + bias."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[len(input.shape) - len(shape):]) != shape:
+        raise ShapeError(
+            f"{format_location(user_location())}: layer_norm over {list(shape)} does not fit "
+            f"input shape {list(input.shape)}"
+        )
+    _check_param(weight, shape, "layer_norm weight")
+    _check_param(bias, shape, "layer_norm bias")
+    x = _upcast(input)
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    centered = x - x.mean(dim=dims, keepdim=True)
+    var = (centered * centered).mean(dim=dims, keepdim=True)
+    y = centered * ops.rsqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y.astype(input.dtype)
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) with batch statistics (training) or running ones."""
+    if input.ndim < 2:
+        raise ShapeError(
+            f"{format_location(user_location())}: batch_norm needs an input of rank >= 2 "
+            f"(N, C, ...), got {list(input.shape)}"
+        )
+    channels = input.shape[1]
+    for p, what in ((running_mean, "running_mean"), (running_var, "running_var"),
+                    (weight, "weight"), (bias, "bias")):
+        _check_param(p, (channels,), f"batch_norm {what}")
+    stat_shape = (1, channels) + (1,) * (input.ndim - 2)
+    x = _upcast(input)
+    dims = (0,) + tuple(range(2, x.ndim))
+    if training or running_mean is None or running_var is None:
+        mean = x.mean(dim=dims, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(dim=dims, keepdim=True)
+        if training and running_mean is not None and running_var is not None:
+            _update_running_stats(running_mean, running_var, mean, var, x, dims, momentum)
+    else:
+        mean = _upcast(running_mean).reshape(stat_shape)
+        var = _upcast(running_var).reshape(stat_shape)
+        centered = x - mean
+    y = centered * ops.rsqrt(var + eps)
+    if weight is not None:
+        y = y * _upcast(weight).reshape(stat_shape)
+    if bias is not None:
+        y = y + _upcast(bias).reshape(stat_shape)
+    return y.astype(input.dtype)
+
+
+def _update_running_stats(
+    running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, x: Tensor,
+    dims: tuple[int, ...], momentum: float,
+) -> None:
+    from pyflame.runtime import add_pending_update
+
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    unbiased = var * (count / max(count - 1, 1))  # PyTorch keeps the unbiased variance
+    channels = running_mean.shape[0]
+    new_mean = running_mean * (1 - momentum) + mean.reshape(channels).astype(
+        running_mean.dtype) * momentum
+    new_var = running_var * (1 - momentum) + unbiased.reshape(channels).astype(
+        running_var.dtype) * momentum
+    add_pending_update(running_mean, new_mean)
+    add_pending_update(running_var, new_var)

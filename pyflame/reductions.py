@@ -1,0 +1,90 @@
+"""Every reduction kind, in one table: its numpy meaning, how two partial results combine, the
+identity that padding is masked with, and its cost. The mesh and pe dialects (`kind` of
+`mesh.local_reduce`, `mesh.allreduce`, `pe.reduce`; `combine` of `pe.recv`), the lowerings and
+the simulator all read this table, so a new reduction kind is one entry here.
+
+    flame.reduce_max  ->  mesh.mask_pad {value = -inf}     (the identity of "max")
+                          mesh.local_reduce {kind = "max"}  (numpy: np.max over the tile)
+                          mesh.allreduce {kind = "max"}     (pe.recv {combine = "max"}: np.maximum)
+
+Half-precision floats (f16, bf16) sum and multiply in float32 and round once, as PyTorch does on
+the CPU. max and min propagate NaN, like torch.max.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyflame import elementwise
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """One reduction kind."""
+
+    name: str
+    #: reduce over axes: fn(array, axis=..., keepdims=True, [dtype=...])
+    reduce: Callable[..., np.ndarray]
+    #: combine two partial results elementwise (a recv with `combine`)
+    combine: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    #: the value that changes nothing: padding is masked with it (floats, ints, bools)
+    float_identity: float
+    int_identity: int
+    bool_identity: bool
+    #: half floats accumulate in float32 (sum, prod); max and min are exact in any type
+    widens: bool = False
+    #: operations per element (for the cost model)
+    flops: int = 1
+
+
+def _entries(*items: Reduction) -> dict[str, Reduction]:
+    return {r.name: r for r in items}
+
+
+KINDS = _entries(
+    Reduction("sum", np.sum, np.add, 0.0, 0, False, widens=True),
+    Reduction("prod", np.prod, np.multiply, 1.0, 1, True, widens=True),
+    Reduction("max", np.max, np.maximum, -math.inf, INT32_MIN, False),
+    Reduction("min", np.min, np.minimum, math.inf, INT32_MAX, True),
+)
+
+
+def identity(kind: str, element_type: str) -> float:
+    """The mask value for padding before reducing with `kind`, for an MLIR element type
+    (`f32`, `bf16`, `i32`, `i1`), as the float that `mask_pad`'s `value` holds."""
+    entry = KINDS[kind]
+    if element_type == "i1":
+        return float(entry.bool_identity)
+    if elementwise.ELEMENT_TYPES.get(element_type, ("", 0, True))[2]:
+        return entry.float_identity
+    return float(entry.int_identity)
+
+
+def _is_half(dtype: np.dtype) -> bool:
+    return dtype.itemsize == 2 and dtype.kind in "fV"
+
+
+def reduce(kind: str, array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """`array` reduced over `axes` (kept as size 1) in its own dtype; half floats sum and
+    multiply in float32 (the caller rounds when it stores)."""
+    entry = KINDS[kind]
+    if entry.widens and _is_half(array.dtype):
+        return entry.reduce(array, axis=axes, keepdims=True, dtype=np.float32)
+    if entry.widens and array.dtype == np.bool_:
+        return entry.reduce(array, axis=axes, keepdims=True).astype(np.bool_)
+    return entry.reduce(array, axis=axes, keepdims=True)
+
+
+def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two partial results combined elementwise; half floats in float32, then rounded."""
+    entry = KINDS[kind]
+    if _is_half(a.dtype):
+        return entry.combine(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+    return entry.combine(a, b).astype(a.dtype, copy=False)

@@ -1,0 +1,351 @@
+"""pf.nn.functional.conv2d, max_pool2d and avg_pool2d against PyTorch, through the whole
+pipeline (frontend -> flame -> mesh -> pe -> simulator): strides, paddings, dilations, groups,
+bias, odd shapes that leave block padding and halo drift, every layout the input can have;
+the halo exchange in the pe IR; SRAM overflow; shape errors at the user's line."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame.dialects.mesh import HaloAxis, largest_feasible_parts
+
+torch = pytest.importorskip("torch")
+F = pf.nn.functional
+T = torch.nn.functional
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(3, 3),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def arrays(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+
+
+def conv_both(x, w, b=None, layout=None, **kw):
+    ours = F.conv2d(pf.from_numpy(x, layout=layout), pf.from_numpy(w),
+                    None if b is None else pf.from_numpy(b), **kw).numpy()
+    ref = T.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                   None if b is None else torch.from_numpy(b), **kw).numpy()
+    return ours, ref
+
+
+def close(ours, ref):
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- conv2d numbers
+
+CONV_CASES = [
+    # (input shape, weight shape, kwargs)
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"padding": 1}),
+    ((2, 3, 13, 11), (4, 3, 3, 3), {}),
+    ((2, 3, 13, 11), (5, 3, 3, 3), {"padding": "same"}),
+    ((1, 2, 13, 11), (3, 2, 4, 2), {"padding": "same"}),  # even kernel: extra pad bottom/right
+    ((1, 3, 13, 11), (4, 3, 3, 3), {"padding": "valid", "dilation": 2}),
+    ((2, 3, 10, 9), (4, 3, 3, 3), {"stride": 2, "padding": 1}),
+    ((1, 3, 17, 15), (2, 3, 5, 3), {"stride": (3, 2), "padding": (2, 0)}),
+    ((1, 4, 13, 11), (6, 2, 3, 2), {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2),
+                                    "groups": 2}),
+    ((1, 6, 9, 9), (6, 1, 3, 3), {"padding": 1, "groups": 6}),  # depthwise
+    ((2, 5, 7, 6), (3, 5, 1, 1), {}),  # 1x1: the tile is its own window
+    ((1, 2, 12, 12), (3, 2, 2, 2), {"stride": 2}),  # windows line up with the blocks
+    ((1, 1, 5, 23), (2, 1, 3, 7), {"padding": (1, 3)}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_matches_torch_on_a_grid(xs, ws, kw, bias):
+    x, w, b = arrays(xs, ws, (ws[0],))
+    close(*conv_both(x, w, b if bias else None, layout=pf.MeshLayout.grid(4, 4), **kw))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("case", [0, 2, 5, 7])
+def test_conv2d_every_layout(layout, case):
+    xs, ws, kw = CONV_CASES[case]
+    x, w, b = arrays(xs, ws, (ws[0],), seed=case)
+    close(*conv_both(x, w, b, layout=layout, **kw))
+
+
+def test_conv2d_unbatched_input():
+    x, w, b = arrays((3, 9, 7), (4, 3, 3, 3), (4,))
+    close(*conv_both(x, w, b, layout=pf.MeshLayout.grid(2, 2), padding=1))
+
+
+def test_conv_relu_pool_conv_chain():
+    x, w1, b1, w2 = arrays((2, 3, 19, 17), (8, 3, 3, 3), (8,), (4, 8, 3, 3))
+    xt = pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4))
+    h = F.max_pool2d(pf.relu(F.conv2d(xt, pf.from_numpy(w1), pf.from_numpy(b1), padding=1)), 2)
+    y = F.avg_pool2d(F.conv2d(h, pf.from_numpy(w2), stride=1), 3, stride=1, padding=1)
+    tx = torch.from_numpy(x)
+    ref = T.avg_pool2d(T.conv2d(T.max_pool2d(T.relu(T.conv2d(
+        tx, torch.from_numpy(w1), torch.from_numpy(b1), padding=1)), 2), torch.from_numpy(w2)),
+        3, stride=1, padding=1)
+    close(y.numpy(), ref.numpy())
+
+
+def test_conv2d_results_feed_other_ops():
+    x, w = arrays((1, 2, 9, 10), (3, 2, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), pf.from_numpy(w), padding=1)
+    s = y.sum(dim=(2, 3))
+    ref = T.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).sum(dim=(2, 3))
+    close(s.numpy(), ref.numpy())
+
+
+def test_weights_computed_on_the_mesh():
+    x, w = arrays((1, 2, 8, 8), (3, 2, 3, 3))
+    wt = pf.from_numpy(w, layout=pf.MeshLayout.grid(2, 2)) * 2.0  # not replicated: moved there
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(2, 2)), wt, padding=1)
+    ref = T.conv2d(torch.from_numpy(x), torch.from_numpy(w) * 2, padding=1)
+    close(y.numpy(), ref.numpy())
+
+
+# --------------------------------------------------------------------------- pooling numbers
+
+POOL_CASES = [
+    ("max_pool2d", (2,), {}),
+    ("max_pool2d", (3, 2, 1), {}),
+    ("max_pool2d", (3,), {"stride": 1, "padding": 1, "dilation": 2}),
+    ("max_pool2d", ((3, 2), (2, 1), (1, 0)), {"ceil_mode": True}),
+    ("max_pool2d", (2,), {"ceil_mode": True}),
+    ("avg_pool2d", (2,), {}),
+    ("avg_pool2d", (3, 2, 1), {}),
+    ("avg_pool2d", (3, 2, 1), {"count_include_pad": False}),
+    ("avg_pool2d", (3, 2, 1), {"ceil_mode": True, "count_include_pad": False}),
+    ("avg_pool2d", ((3, 2), (1, 2), (1, 1)), {"divisor_override": 5}),
+    ("avg_pool2d", (5,), {"stride": 1, "padding": 2}),
+]
+
+
+@pytest.mark.parametrize("fn,args,kw", POOL_CASES)
+@pytest.mark.parametrize("layout", [pf.MeshLayout.grid(4, 4), pf.MeshLayout.grid(2, 3)],
+                         ids=repr)
+def test_pools_match_torch(fn, args, kw, layout):
+    (x,) = arrays((2, 3, 13, 11))
+    ours = getattr(F, fn)(pf.from_numpy(x, layout=layout), *args, **kw).numpy()
+    close(ours, getattr(T, fn)(torch.from_numpy(x), *args, **kw).numpy())
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("fn", ["max_pool2d", "avg_pool2d"])
+def test_pools_every_layout(layout, fn):
+    (x,) = arrays((2, 3, 11, 9), seed=3)
+    ours = getattr(F, fn)(pf.from_numpy(x, layout=layout), 3, 2, 1).numpy()
+    close(ours, getattr(T, fn)(torch.from_numpy(x), 3, 2, 1).numpy())
+
+
+def test_max_pool_of_negative_values_pads_with_minus_infinity():
+    x = -np.abs(arrays((1, 2, 9, 9))[0]) - 5  # zero padding would win every border window
+    ours = F.max_pool2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), 3, 2, 1).numpy()
+    close(ours, T.max_pool2d(torch.from_numpy(x), 3, 2, 1).numpy())
+
+
+def test_pool_unbatched_input():
+    (x,) = arrays((3, 10, 7))
+    ours = F.avg_pool2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(2, 2)), 2).numpy()
+    close(ours, T.avg_pool2d(torch.from_numpy(x), 2).numpy())
+
+
+# --------------------------------------------------------------------------- the halo exchange
+
+
+def pe_ir(y) -> str:
+    return pf.ir(y, stage="pe")
+
+
+def test_conv_exchanges_halos_with_neighbours_not_a_gather():
+    x, w = arrays((1, 4, 16, 16), (4, 4, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
+    text = pe_ir(y)
+    # nothing moves the input between layouts (no exchange, let alone onto one PE)
+    assert "pe.exchange" not in text
+    assert "on 1x1" not in text
+    # four shift channels: every route goes one hop, from the ramp to a neighbour or back
+    routes = re.findall(r'pe.route \{color = \d+ : i64, from = "(\w+)", to = \[([^\]]*)\]', text)
+    assert routes and all(
+        (src == "ramp" and dst in ('"north"', '"south"', '"east"', '"west"'))
+        or (src != "ramp" and dst == '"ramp"')
+        for src, dst in routes
+    )
+    assert len(re.findall(r"pe.send ", text)) == 4
+    assert len(re.findall(r"pe.recv ", text)) == 4
+    assert len(re.findall(r"pe.pack ", text)) == 4
+    assert len(re.findall(r"pe.unpack ", text)) == 6
+    assert len(re.findall(r"pe.conv2d ", text)) == 1
+    # halo strips are one row / one column of the tile, not tiles
+    assert "halo_to_south" in text and "!pe.buf<16xf32>" in text  # 4 channels x 4 columns
+
+
+def test_pe_ir_does_not_grow_with_the_grid():
+    sizes = []
+    for g in (2, 4, 8):
+        x, w = arrays((1, 2, 32, 32), (2, 2, 3, 3))
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(g, g)), pf.from_numpy(w),
+                     padding=1)
+        sizes.append(len(pe_ir(y).splitlines()))
+    assert sizes[0] == sizes[1] == sizes[2]
+
+
+def test_aligned_windows_need_no_exchange():
+    x, w = arrays((1, 2, 16, 16), (3, 2, 2, 2))
+    y = F.max_pool2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), 2)
+    z = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), stride=2)
+    for t in (y, z):
+        text = pe_ir(t)
+        assert "pe.send" not in text and "pe.unpack" not in text
+
+
+def test_halo_too_wide_for_neighbours_uses_fewer_pes():
+    # blocks of 1 row on 8 PE rows, a 5x5 kernel: rows 2 away would be needed
+    axis = HaloAxis(size=8, out=8, parts=8, kernel=5, stride=1, dilation=1, pad_lo=2)
+    assert not axis.feasible and "PE 0 of 8 needs input [0, 3)" in axis.problem()
+    assert largest_feasible_parts(8, 8, 8, 5, 1, 1, 2) == 7  # blocks of 2 rows
+    x, w = arrays((1, 2, 8, 8), (2, 2, 5, 5))
+    xt = pf.from_numpy(x, layout=pf.MeshLayout.grid(8, 8))
+    y = F.conv2d(xt, pf.from_numpy(w), padding=2)
+    mesh = pf.ir(y, stage="mesh")
+    assert "mesh.redistribute" in mesh and "mesh.conv2d" in mesh
+    assert re.search(r"mesh.conv2d .*-> !mesh.tensor<1x2x8x8xf32 on 7x7 split \[_, _, r, c\]>",
+                     mesh)
+    close(y.numpy(), T.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=2).numpy())
+
+
+def test_drifting_windows_stay_between_neighbours():
+    # 13 rows over 4 PEs (blocks of 4) but 11 output rows (blocks of 3): windows drift by a row
+    # per PE and still only reach the neighbours' blocks
+    axis = HaloAxis(size=13, out=11, parts=4, kernel=3, stride=1, dilation=1, pad_lo=0)
+    assert axis.drift == 1 and axis.feasible and (axis.from_prev, axis.from_next) == (3, 1)
+    x, w = arrays((1, 2, 13, 13), (2, 2, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w))
+    assert "pe.exchange" not in pe_ir(y)
+    close(y.numpy(), T.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy())
+
+
+def test_window_inside_the_previous_block_gets_all_its_rows():
+    # 13 columns over 4 PEs (blocks of 4), kernel 2, stride 3: PE 3 reads columns 9 and 10,
+    # inside block 2 but not at its end: the strip from the west must reach back to column 9
+    axis = HaloAxis(size=13, out=4, parts=4, kernel=2, stride=3, dilation=1, pad_lo=0)
+    assert axis.needed(3) == (9, 11) and axis.from_prev == 3
+    (x,) = arrays((1, 6, 17, 13))
+    for fn in ("avg_pool2d", "max_pool2d"):
+        ours = getattr(F, fn)(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 5)), (3, 2), 3)
+        close(ours.numpy(), getattr(T, fn)(torch.from_numpy(x), (3, 2), 3).numpy())
+
+
+def test_single_pe_input_is_used_in_place():
+    x, w = arrays((1, 2, 9, 9), (3, 2, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.single()), pf.from_numpy(w), padding=1)
+    mesh = pf.ir(y, stage="mesh")
+    assert "mesh.redistribute" not in mesh
+    assert "-> !mesh.tensor<1x3x9x9xf32 on 1x1 split [_, _, _, _]>" in mesh  # split like x
+    close(y.numpy(), T.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy())
+
+
+def test_compiler_placed_input_leaves_room_for_the_halo():
+    # 12 KiB: one PE by size alone, but not with its windows and the output next to it
+    x, w = arrays((2, 6, 16, 16), (6, 6, 3, 3))
+    y = F.conv2d(pf.from_numpy(x), pf.from_numpy(w), padding=1)
+    assert re.search(r"mesh.conv2d .* on (2x2|4x4) split", pf.ir(y, stage="mesh"))
+    close(y.numpy(), T.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy())
+
+
+def test_cycles_near_the_compute_bound():
+    x, w, b = arrays((1, 8, 32, 32), (8, 8, 3, 3), (8,))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w),
+                 pf.from_numpy(b), padding=1)
+    y.numpy()
+    report = pf.last_report()
+    bound = 2 * 32 * 32 * 8 * 8 * 9 / (16 * pf.sim.SMALL.flops_per_cycle)
+    assert bound <= report.cycles < 1.15 * bound
+    assert report.flops >= 2 * 32 * 32 * 8 * 8 * 9
+
+
+def test_conv_compiles_once():
+    x, w = arrays((1, 2, 9, 9), (2, 2, 3, 3))
+    pf.cache_clear()
+    for _ in range(2):
+        F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), pf.from_numpy(w)).numpy()
+    hits, misses, _ = pf.cache_info()
+    assert (hits, misses) == (1, 1)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_huge_image_overflows_sram_at_compile_time():
+    x = pf.zeros(1, 16, 128, 128, layout=pf.MeshLayout.grid(2, 2))
+    w = pf.zeros(16, 16, 3, 3)
+    y = F.conv2d(x, w, padding=1)
+    with pytest.raises(pf.SRAMOverflowError) as err:
+        pf.eval(y)
+    message = str(err.value)
+    assert "test_conv.py" in message and "KiB per PE" in message
+    assert "A layout that would fit: layout=pf.MeshLayout.grid(" in message
+
+
+def test_halo_buffers_count_in_the_memory_plan():
+    # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not
+    x = pf.zeros(1, 16, 64, 64, layout=pf.MeshLayout.grid(4, 4))
+    y = F.conv2d(x, pf.zeros(16, 16, 3, 3), padding=1)
+    with pytest.raises(pf.SRAMOverflowError, match=r"grid\((6|7|8), \1\)"):
+        pf.eval(y)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_shape_errors_name_the_user_line():
+    x, w = pf.zeros(1, 3, 8, 8), pf.zeros(4, 2, 3, 3)
+    with pytest.raises(pf.ShapeError, match=r"test_conv.py:\d+: conv2d: input \[1, 3, 8, 8\] "
+                                            r"has 3 channels but weight \[4, 2, 3, 3\]"):
+        F.conv2d(x, w)
+    with pytest.raises(pf.ShapeError, match="bias of shape"):
+        F.conv2d(x, pf.zeros(4, 3, 3, 3), pf.zeros(5))
+    with pytest.raises(pf.ShapeError, match="not divisible by groups=2"):
+        F.conv2d(pf.zeros(1, 4, 8, 8), pf.zeros(3, 2, 3, 3), groups=2)
+    with pytest.raises(pf.ShapeError, match="smaller than the"):
+        F.conv2d(pf.zeros(1, 3, 2, 2), pf.zeros(4, 3, 3, 3))
+    with pytest.raises(pf.ShapeError, match="3-D .* or 4-D"):
+        F.conv2d(pf.zeros(3, 8), pf.zeros(4, 3, 3, 3))
+    with pytest.raises(pf.ShapeError, match="at most half"):
+        F.max_pool2d(pf.zeros(1, 1, 8, 8), 2, padding=2)
+    with pytest.raises(ValueError, match="strided convolutions"):
+        F.conv2d(x, pf.zeros(4, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="Invalid padding string"):
+        F.conv2d(x, pf.zeros(4, 3, 3, 3), padding="full")
+    with pytest.raises(TypeError, match="stride must be an int or a pair"):
+        F.conv2d(x, pf.zeros(4, 3, 3, 3), stride=1.5)
+    with pytest.raises(TypeError, match="floating-point"):
+        F.max_pool2d(pf.zeros(1, 1, 4, 4, dtype=pf.int32), 2)
+    with pytest.raises(NotImplementedError, match="return_indices"):
+        F.max_pool2d(pf.zeros(1, 1, 4, 4), 2, return_indices=True)
+
+
+def test_nn_is_importable_both_ways():
+    from pyflame import nn
+
+    assert nn.functional.conv2d is pf.nn.functional.conv2d

@@ -1,0 +1,440 @@
+"""Creation ops: arange and eye (computed on the PEs from global indices) and the uniform random
+ops (rand, randint, bernoulli, dropout), through the whole pipeline on the small target.
+
+Values of arange/eye against torch; distributions (mean, variance, range) of the random ops;
+the seed rules of API.md: two calls differ, `pf.manual_seed` reproduces, an explicit `seed=`
+repeats, a loop over one graph compiles once yet gets fresh values; values that do not depend
+on the layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame.nn import functional as F
+
+torch = pytest.importorskip("torch")
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(3, 3),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def ids(value):
+    return repr(value)
+
+
+def torch_values(t) -> np.ndarray:
+    """torch's result as PyFlame holds it (int64 -> int32)."""
+    out = t.numpy()
+    return out.astype(np.int32) if out.dtype == np.int64 else out
+
+
+# --------------------------------------------------------------------------- arange
+
+
+ARANGE_ARGS = [
+    (10,),
+    (2, 11, 3),
+    (-4, 7),
+    (9, -3, -2),
+    (0, 1, 0.1),
+    (5, 0, -1.5),
+    (-1.25, 2.5, 0.25),
+    (3.0,),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("args", ARANGE_ARGS, ids=ids)
+def test_arange_matches_torch(args, layout):
+    out = pf.arange(*args, layout=layout).numpy()
+    want = torch_values(torch.arange(*args))
+    assert out.dtype == want.dtype
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize(
+    "args, dtype, torch_dtype",
+    [
+        ((0, 5), pf.float32, torch.float32),
+        ((0, 2, 0.125), pf.float16, torch.float16),
+        ((1, 3, 0.25), pf.bfloat16, torch.bfloat16),
+        ((-2.5, 2, 1), pf.int32, torch.int32),
+        ((0.5, 5, 1.5), pf.int32, torch.int32),
+        ((-3, 3, 2.5), pf.int32, torch.int32),
+    ],
+    ids=ids,
+)
+def test_arange_dtypes(args, dtype, torch_dtype):
+    out = pf.arange(*args, dtype=dtype, layout=pf.MeshLayout.grid(2, 2)).numpy()
+    want = torch.arange(*args, dtype=torch_dtype)
+    assert out.dtype == dtype.numpy
+    np.testing.assert_array_equal(out.astype(np.float64), want.double().numpy())
+
+
+def test_arange_int_unless_a_float_is_given():
+    assert pf.arange(5).dtype is pf.int32
+    assert pf.arange(0, 5, 1).dtype is pf.int32
+    assert pf.arange(5.0).dtype is pf.float32
+    assert pf.arange(0, 5, 0.5).dtype is pf.float32
+    assert pf.arange(np.int64(4)).dtype is pf.int32
+
+
+def test_arange_empty():
+    assert pf.arange(0).shape == (0,)
+    assert pf.arange(3, 3).numpy().shape == (0,)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, words",
+    [
+        ((0, 5, 0), {}, ValueError, "step must be nonzero"),
+        ((5, 0, 1), {}, ValueError, "inconsistent with step sign"),
+        ((0, 1, float("nan")), {}, ValueError, "finite"),
+        (("a",), {}, TypeError, "must be a number"),
+        ((True,), {}, TypeError, "must be a number"),
+        ((5,), {"dtype": pf.bool}, TypeError, "bool"),
+    ],
+    ids=ids,
+)
+def test_arange_errors(args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        pf.arange(*args, **kwargs)
+
+
+def test_arange_is_computed_on_the_pes():
+    """No data comes from the host: @main has no arguments, the pe program an iota."""
+    x = pf.arange(0, 64, 2, layout=pf.MeshLayout.col_partition(4))
+    assert "func.func @main() -> tensor<32xi32>" in pf.ir(x, stage="flame")
+    assert "flame.iota {dim = 0 : i64, start = 0.000000e+00 : f64, step = 2.000000e+00 : f64" \
+        in pf.ir(x, stage="flame")
+    pe_text = pf.ir(x, stage="pe")
+    assert "pe.iota" in pe_text and "pe.host_in" not in pe_text
+
+
+# --------------------------------------------------------------------------- eye
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("nm", [(1,), (4,), (7, 5), (3, 9)], ids=ids)
+def test_eye_matches_torch(nm, layout):
+    out = pf.eye(*nm, layout=layout).numpy()
+    np.testing.assert_array_equal(out, torch.eye(*nm).numpy())
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [pf.int32, pf.bool, pf.float16, pf.bfloat16], ids=ids)
+def test_eye_dtypes(dtype):
+    out = pf.eye(5, 6, dtype=dtype, layout=pf.MeshLayout.grid(2, 2)).numpy()
+    assert out.dtype == dtype.numpy
+    np.testing.assert_array_equal(out.astype(np.float32), np.eye(5, 6, dtype=np.float32))
+
+
+def test_eye_is_computed_on_the_pes():
+    e = pf.eye(6)
+    flame = pf.ir(e, stage="flame")
+    assert "func.func @main() -> tensor<6x6xf32>" in flame
+    assert flame.count("flame.iota") == 2 and "flame.eq" in flame
+    assert "pe.host_in" not in pf.ir(e, stage="pe")
+
+
+@pytest.mark.parametrize("args", [(-1,), (2.0,), (3, True)], ids=ids)
+def test_eye_errors(args):
+    with pytest.raises(TypeError, match="non-negative int"):
+        pf.eye(*args)
+
+
+def test_eye_and_arange_in_arithmetic():
+    x = pf.eye(4) * 3.0 + pf.arange(4.0)
+    want = np.eye(4, dtype=np.float32) * 3 + np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(x.numpy(), want)
+
+
+# --------------------------------------------------------------------------- rand, randint
+
+
+def test_rand_distribution():
+    pf.manual_seed(0)
+    u = pf.rand(400, 500).numpy()
+    assert u.dtype == np.float32 and u.shape == (400, 500)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.005
+    assert abs(u.var() - 1 / 12) < 0.002
+    counts, _ = np.histogram(u, bins=10, range=(0, 1))
+    assert np.all(np.abs(counts / u.size - 0.1) < 0.005)
+
+
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+def test_rand_half_precision_stays_below_one(dtype):
+    u = pf.rand(256, 256, dtype=dtype, seed=1).numpy()
+    assert u.dtype == dtype.numpy
+    u = u.astype(np.float32)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.01
+
+
+def test_rand_needs_a_float_dtype():
+    with pytest.raises(TypeError, match="floating-point"):
+        pf.rand(3, dtype=pf.int32)
+
+
+def test_randint_distribution():
+    pf.manual_seed(1)
+    r = pf.randint(-3, 5, (300, 400)).numpy()
+    assert r.dtype == np.int32 and r.shape == (300, 400)
+    assert r.min() == -3 and r.max() == 4
+    freq = np.bincount(r.ravel() + 3) / r.size
+    assert np.all(np.abs(freq - 1 / 8) < 0.005)
+    assert abs(r.var() - (8**2 - 1) / 12) < 0.05
+
+
+def test_randint_forms_and_dtypes():
+    r = pf.randint(6, (50, 40), seed=2).numpy()
+    assert r.dtype == np.int32 and r.min() == 0 and r.max() == 5
+    f = pf.randint(2, 9, [1000], dtype=pf.float32, seed=2).numpy()
+    assert f.dtype == np.float32 and f.min() == 2 and f.max() == 8 and np.all(f == np.round(f))
+    big = pf.randint(-(2**31), 2**31, (1000,), seed=3).numpy()
+    assert big.min() < -(2**30) and big.max() > 2**30
+
+
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        ((5, 5, (3,)), ValueError, "low must be less than high"),
+        ((0.5, 3, (3,)), TypeError, "low must be an int"),
+        ((0, 2**32, (3,)), ValueError, "does not fit int32"),
+        ((5,), TypeError, "needs high and size"),
+    ],
+    ids=ids,
+)
+def test_randint_errors(args, error, words):
+    with pytest.raises(error, match=words):
+        pf.randint(*args)
+
+
+def test_like_forms():
+    x = pf.zeros(3, 4, dtype=pf.float16)
+    u = pf.rand_like(x)
+    assert u.shape == (3, 4) and u.dtype is pf.float16
+    r = pf.randint_like(x, 10)
+    assert r.shape == (3, 4) and r.dtype is pf.float16
+    values = r.numpy().astype(np.float32)
+    assert values.min() >= 0 and values.max() <= 9 and np.all(values == np.round(values))
+    r = pf.randint_like(pf.zeros(5, dtype=pf.int32), 3, 7).numpy()
+    assert r.dtype == np.int32 and r.min() >= 3 and r.max() <= 6
+
+
+# --------------------------------------------------------------------------- bernoulli
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_bernoulli_with_p(p):
+    x = pf.ones(300, 300)
+    m = pf.bernoulli(x, p=p, seed=4).numpy()
+    assert m.dtype == np.float32 and set(np.unique(m)) <= {0.0, 1.0}
+    assert abs(m.mean() - p) < 0.01
+
+
+def test_bernoulli_ignores_values_with_p_and_keeps_the_dtype():
+    x = pf.from_numpy(np.full((100, 100), 7, np.int32))
+    m = pf.bernoulli(x, 0.25, seed=5).numpy()
+    assert m.dtype == np.int32 and set(np.unique(m)) == {0, 1}
+    assert abs(m.mean() - 0.25) < 0.02
+
+
+def test_bernoulli_with_probabilities_from_the_input():
+    probs = np.tile(np.array([0.0, 0.2, 0.7, 1.0], np.float32), (20000, 1))
+    m = pf.bernoulli(pf.from_numpy(probs), seed=6).numpy()
+    assert m.shape == probs.shape and set(np.unique(m)) <= {0.0, 1.0}
+    np.testing.assert_allclose(m.mean(axis=0), [0.0, 0.2, 0.7, 1.0], atol=0.01)
+    assert pf.ones(3).bernoulli(0.5).shape == (3,)
+
+
+@pytest.mark.parametrize("p, error", [(1.5, ValueError), (-0.1, ValueError), ("x", TypeError)])
+def test_bernoulli_p_must_be_a_probability(p, error):
+    with pytest.raises(error, match="bernoulli's p"):
+        pf.bernoulli(pf.ones(3), p)
+
+
+def test_bernoulli_of_int_probabilities_is_refused():
+    with pytest.raises(TypeError, match="floating-point probabilities"):
+        pf.bernoulli(pf.ones(3, dtype=pf.int32))
+
+
+def test_the_guides_dropout_mask():
+    """`pf.bernoulli(pf.ones_like(x), p=keep_prob, seed=step)`, then `x * mask / keep_prob`."""
+    a = np.random.default_rng(7).standard_normal((200, 300)).astype(np.float32)
+    x = pf.from_numpy(a)
+    keep_prob = 0.8
+    for step in range(2):
+        dropout_mask = pf.bernoulli(pf.ones_like(x), p=keep_prob, seed=step)
+        y = x * dropout_mask / keep_prob
+        mask, out = dropout_mask.numpy(), y.numpy()
+        assert abs(mask.mean() - keep_prob) < 0.01
+        np.testing.assert_allclose(out, a * mask / keep_prob, rtol=1e-6)
+        again = pf.bernoulli(pf.ones_like(x), p=keep_prob, seed=step).numpy()
+        np.testing.assert_array_equal(again, mask)
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.75])
+def test_dropout_is_inverted_dropout(p):
+    a = np.random.default_rng(8).standard_normal((300, 300)).astype(np.float32) + 3.0
+    y = pf.dropout(pf.from_numpy(a), p, seed=9).numpy()
+    kept = y != 0
+    assert abs(1 - kept.mean() - p) < 0.01
+    scale = np.float32(1) / np.float32(1 - p)
+    np.testing.assert_array_equal(y[kept], a[kept] * scale)
+    assert abs(y.mean() - a.mean()) < 0.05
+
+
+def test_dropout_matches_torch_given_torchs_mask():
+    a = np.random.default_rng(10).standard_normal((40, 40)).astype(np.float32)
+    y = F.dropout(pf.from_numpy(a), p=0.3).numpy()
+    torch.manual_seed(0)
+    t = torch.nn.functional.dropout(torch.from_numpy(a), p=0.3)
+    # same formula: kept elements are x * (1 / (1 - p)) in float32
+    mask = y != 0
+    np.testing.assert_array_equal(y[mask], (torch.from_numpy(a)[torch.from_numpy(mask)]
+                                            * (1 / (1 - 0.3))).numpy())
+    assert abs((t != 0).float().mean().item() - mask.mean()) < 0.05
+
+
+def test_dropout_off_and_edge_probabilities():
+    x = pf.from_numpy(np.ones((4, 5), np.float32))
+    assert pf.dropout(x, 0.5, training=False) is x
+    assert pf.dropout(x, 0.0) is x
+    np.testing.assert_array_equal(pf.dropout(x, 1.0).numpy(), np.zeros((4, 5), np.float32))
+    assert F.dropout is pf.dropout
+
+
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+def test_dropout_half_precision(dtype):
+    a = np.ones((100, 100), dtype.numpy)
+    y = pf.dropout(pf.from_numpy(a), 0.5, seed=11).numpy()
+    assert y.dtype == dtype.numpy
+    assert set(np.unique(y.astype(np.float32))) == {0.0, 2.0}
+
+
+def test_dropout_errors():
+    with pytest.raises(ValueError, match="between 0 and 1, but got 1.5"):
+        pf.dropout(pf.ones(3), 1.5)
+    with pytest.raises(TypeError, match="floating-point"):
+        pf.dropout(pf.ones(3, dtype=pf.int32), 0.5)
+
+
+# --------------------------------------------------------------------------- the seed rules
+
+RANDOM_BUILDERS = {
+    "rand": lambda **kw: pf.rand(40, 30, **kw),
+    "randint": lambda **kw: pf.randint(0, 1000, (40, 30), **kw),
+    "bernoulli": lambda **kw: pf.bernoulli(pf.ones(40, 30), 0.5, **kw),
+    "dropout": lambda **kw: pf.dropout(pf.ones(40, 30), 0.5, **kw),
+}
+
+
+@pytest.mark.parametrize("name", RANDOM_BUILDERS)
+def test_two_calls_differ(name):
+    build = RANDOM_BUILDERS[name]
+    a, b = build(), build()
+    pf.eval(a, b)
+    assert not np.array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("name", RANDOM_BUILDERS)
+def test_manual_seed_reproduces(name):
+    build = RANDOM_BUILDERS[name]
+    pf.manual_seed(123)
+    first = [build().numpy() for _ in range(2)]
+    pf.manual_seed(123)
+    second = [build().numpy() for _ in range(2)]
+    for x, y in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", RANDOM_BUILDERS)
+def test_an_explicit_seed_repeats(name):
+    build = RANDOM_BUILDERS[name]
+    pf.manual_seed(1)
+    a = build(seed=42).numpy()
+    pf.manual_seed(2)  # the generator does not matter
+    b = build(seed=42).numpy()
+    c = build(seed=43).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", RANDOM_BUILDERS)
+def test_a_loop_compiles_once_with_fresh_values(name):
+    build = RANDOM_BUILDERS[name]
+    pf.cache_clear()
+    values = [build().numpy() for _ in range(3)]
+    hits, misses, _ = pf.cache_info()
+    assert (hits, misses) == (2, 1)
+    assert not np.array_equal(values[0], values[1])
+    assert not np.array_equal(values[1], values[2])
+
+
+def test_explicit_seeds_are_runtime_inputs():
+    """seed=step in a training loop: one compile, a new mask per step, the same mask for the
+    same step."""
+    pf.cache_clear()
+    x = pf.ones(20, 20)
+    masks = [pf.bernoulli(x, 0.5, seed=step).numpy() for step in (0, 1, 0)]
+    assert pf.cache_info()[:2] == (2, 1)
+    np.testing.assert_array_equal(masks[0], masks[2])
+    assert not np.array_equal(masks[0], masks[1])
+    assert "%seed0: i64" in pf.ir(pf.bernoulli(x, 0.5, seed=3), stage="flame")
+
+
+def test_explicit_seeds_do_not_repeat_drawn_seeds():
+    pf.manual_seed(0)
+    drawn = pf.rand(8)
+    fixed = pf.rand(8, seed=drawn.attrs["seed"])
+    assert not np.array_equal(drawn.numpy(), fixed.numpy())
+
+
+LAYOUT_BUILDERS = {
+    "rand": lambda lay, ones: pf.rand(9, 14, layout=lay, seed=77),
+    "rand_f16": lambda lay, ones: pf.rand(9, 14, layout=lay, seed=8, dtype=pf.float16),
+    "randint": lambda lay, ones: pf.randint(0, 1000, (9, 14), layout=lay, seed=77),
+    "bernoulli": lambda lay, ones: pf.bernoulli(pf.from_numpy(ones, layout=lay), 0.3, seed=5),
+    "dropout": lambda lay, ones: pf.dropout(pf.from_numpy(ones, layout=lay), 0.3, seed=5),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("name", LAYOUT_BUILDERS)
+def test_values_do_not_depend_on_the_layout(name, layout):
+    """(seed, global index) decides every value: the same seed gives the same tensor under
+    any layout as on one PE."""
+    build = LAYOUT_BUILDERS[name]
+    ones = np.ones((9, 14), np.float32)
+    np.testing.assert_array_equal(build(layout, ones).numpy(),
+                                  build(pf.MeshLayout.single(), ones).numpy())
+
+
+def test_random_ops_in_one_program():
+    pf.manual_seed(3)
+    u, r, n = pf.rand(30, 30), pf.randint(0, 10, (30, 30)), pf.randn(30, 30)
+    z = u + r.float() + n
+    pf.eval(u, r, n, z)
+    np.testing.assert_allclose(z.numpy(), u.numpy() + r.numpy() + n.numpy(), rtol=1e-6, atol=1e-6)

@@ -1,0 +1,237 @@
+"""matmul in all of PyTorch's forms, bmm and nn.functional.linear, through the whole pipeline
+(frontend -> flame -> mesh -> pe -> simulator) against torch on the CPU.
+
+Batch dims stay whole on every PE and the last two dims are split [r, c] for SUMMA; vectors are
+reshaped into matrices around one flame.matmul; batch dims that differ are broadcast (or, when
+one side's are all 1, dropped so that side is shared).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame.nn import functional as F
+
+torch = pytest.importorskip("torch")
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(3, 3),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+
+# (lhs shape, rhs shape): plain, batched, broadcast batch dims, vectors, odd sizes
+CASES = [
+    ((7, 5), (5, 3)),
+    ((16, 12), (12, 8)),
+    ((3, 7, 5), (3, 5, 6)),  # [b, m, k] @ [b, k, n]
+    ((3, 7, 5), (5, 6)),  # [b, m, k] @ [k, n]: the rhs is shared
+    ((7, 5), (3, 5, 6)),  # [m, k] @ [b, k, n]: the lhs is shared
+    ((2, 3, 4, 5), (2, 3, 5, 2)),  # two batch dims
+    ((2, 1, 4, 5), (3, 5, 2)),  # broadcast: [2, 1] and [3] -> [2, 3]
+    ((1, 4, 5), (3, 5, 2)),  # a batch of 1 is shared
+    ((3, 4, 5), (1, 5, 2)),
+    ((7, 5), (5,)),  # matrix @ vector
+    ((5,), (5, 3)),  # vector @ matrix
+    ((5,), (5,)),  # dot product: rank 0
+    ((2, 7, 5), (5,)),
+    ((5,), (2, 5, 3)),
+    ((1, 9), (9, 2)),
+    ((10, 1), (1, 6)),
+]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def arrays(*shapes, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def ids(value):
+    return repr(value)
+
+
+def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shapes", CASES, ids=ids)
+def test_matmul_forms_against_torch(shapes, layout):
+    a, b = arrays(*shapes)
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    want = torch_matmul(a, b)
+    assert z.shape == want.shape
+    out = z.numpy()
+    assert out.shape == want.shape
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", [pf.MeshLayout.grid(2, 2), pf.MeshLayout.row_partition(3)],
+                         ids=ids)
+@pytest.mark.parametrize("shapes", [((3, 7, 5), (5, 6)), ((7, 5), (3, 5, 6))], ids=ids)
+def test_one_operand_laid_out(shapes, layout):
+    a, b = arrays(*shapes, seed=1)
+    z = pf.matmul(pf.from_numpy(a, layout=layout), pf.from_numpy(b))
+    np.testing.assert_allclose(z.numpy(), torch_matmul(a, b), rtol=1e-5, atol=1e-5)
+
+
+def test_method_and_function_forms():
+    a, b = arrays((2, 3, 4), (2, 4, 5))
+    x, y = pf.from_numpy(a), pf.from_numpy(b)
+    want = torch_matmul(a, b)
+    for z in (x @ y, pf.matmul(x, y), x.matmul(y), pf.bmm(x, y), x.bmm(y)):
+        np.testing.assert_allclose(z.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_bmm(layout):
+    a, b = arrays((4, 6, 5), (4, 5, 7), seed=2)
+    z = pf.bmm(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout))
+    np.testing.assert_allclose(
+        z.numpy(), torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+        rtol=1e-5, atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("shapes", [((4, 5), (4, 5)), ((2, 4, 5), (5, 3)), ((2, 4, 5), (3, 5, 2))],
+                         ids=ids)
+def test_bmm_needs_3d_with_one_batch(shapes):
+    x, y = (pf.zeros(s) for s in shapes)
+    with pytest.raises(pf.ShapeError, match=r"test_matmul.py:\d+: bmm needs two 3-D tensors"):
+        pf.bmm(x, y)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("x_shape", [(6, 5), (2, 3, 5), (5,)], ids=ids)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_against_torch(x_shape, bias, layout):
+    x, w, b = arrays(x_shape, (4, 5), (4,), seed=3)
+    out = F.linear(
+        pf.from_numpy(x, layout=layout),
+        pf.from_numpy(w, layout=layout),
+        pf.from_numpy(b) if bias else None,
+    )
+    want = torch.nn.functional.linear(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b) if bias else None
+    ).numpy()
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_with_a_vector_weight():
+    x, w = arrays((3, 5), (5,), seed=4)
+    out = F.linear(pf.from_numpy(x), pf.from_numpy(w))
+    want = torch.nn.functional.linear(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_shape_error_names_both_shapes():
+    with pytest.raises(pf.ShapeError, match=r"test_matmul.py:\d+: linear: input of shape "
+                                            r"\[2, 3\] cannot go through weight of shape \[4, 5\]"):
+        F.linear(pf.zeros(2, 3), pf.zeros(4, 5))
+
+
+@pytest.mark.parametrize(
+    "shapes, words",
+    [
+        (((2, 3), (4, 5)), ["[2, 3]", "[4, 5]", "3 != 4"]),
+        (((3,), (4,)), ["[3]", "[4]", "3 != 4"]),
+        (((2, 3, 4), (5, 4, 2)), ["batch dims", "cannot be broadcast"]),
+        (((), (3,)), ["at least 1 dim"]),
+    ],
+    ids=ids,
+)
+def test_shape_errors_at_the_users_line(shapes, words):
+    x, y = (pf.zeros(s) for s in shapes)
+    with pytest.raises(pf.ShapeError) as err:
+        x @ y
+    message = str(err.value)
+    assert "test_matmul.py:" in message
+    for word in words:
+        assert word in message
+
+
+def test_dtypes_must_match():
+    with pytest.raises(pf.ShapeError, match="dtypes"):
+        pf.zeros(2, 3) @ pf.zeros(3, 2, dtype=pf.float16)
+
+
+def test_int_matmul_is_refused_by_the_compiler():
+    x = pf.from_numpy(np.ones((2, 2), np.int32))
+    with pytest.raises(pf.CompileError, match="flame.matmul"):
+        (x @ x).numpy()
+
+
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.row_partition(2)],
+                         ids=ids)
+@pytest.mark.parametrize("shapes", [((9, 7), (7, 5)), ((2, 5, 6), (6, 4)), ((6,), (2, 6, 3))],
+                         ids=ids)
+def test_half_precision(dtype, layout, shapes):
+    a, b = (x.astype(dtype.numpy) for x in arrays(*shapes, seed=5))
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    out = z.numpy()
+    assert out.dtype == dtype.numpy
+    want = torch_matmul(a.astype(np.float32), b.astype(np.float32))
+    tol = 2e-2 if dtype is pf.float16 else 6e-2
+    np.testing.assert_allclose(out.astype(np.float32), want, rtol=tol, atol=tol)
+
+
+def test_flame_ir_of_the_forms():
+    """One flame.matmul each; reshapes around vectors; broadcast only where batch dims differ
+    and neither side can be shared."""
+    x3, w = pf.zeros(3, 7, 5), pf.zeros(5, 6)
+    text = pf.ir(x3 @ w, stage="flame")
+    assert "flame.matmul" in text and "broadcast_to" not in text and "reshape" not in text
+    assert "(tensor<3x7x5xf32>, tensor<5x6xf32>) -> tensor<3x7x6xf32>" in text
+    v = pf.zeros(5)
+    text = pf.ir(pf.zeros(7, 5) @ v, stage="flame")
+    assert "tensor<5xf32> -> tensor<5x1xf32>" in text and "tensor<7x1xf32> -> tensor<7xf32>" in text
+    text = pf.ir(pf.zeros(2, 1, 4, 5) @ pf.zeros(3, 5, 2), stage="flame")
+    assert "flame.broadcast_to" in text
+    assert "-> tensor<2x3x4x2xf32>" in text
+
+
+def test_mesh_ir_keeps_batch_dims_whole():
+    x = pf.from_numpy(np.ones((2, 8, 8), np.float32), layout=pf.MeshLayout.grid(2, 2))
+    w = pf.from_numpy(np.ones((8, 4), np.float32))
+    text = pf.ir(x @ w, stage="mesh")
+    assert ("mesh.matmul %0, %1 {algorithm = \"summa\"} : (!mesh.tensor<2x8x8xf32 on 2x2 split "
+            "[_, r, c]>, !mesh.tensor<8x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x8x4xf32 on "
+            "2x2 split [_, r, c]>") in text
+    pe_text = pf.ir(x @ w, stage="pe")
+    assert "lhs_batch = 2 : i64" in pe_text and "rhs_batch" not in pe_text
+
+
+def test_linear_loop_compiles_once():
+    rng = np.random.default_rng(6)
+    w = pf.from_numpy(rng.standard_normal((4, 5)).astype(np.float32))
+    b = pf.from_numpy(rng.standard_normal(4).astype(np.float32))
+    pf.cache_clear()
+    for _ in range(3):
+        x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+        y = F.linear(pf.from_numpy(x), w, b)
+        want = x @ w.numpy().T + b.numpy()
+        np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
+    hits, misses, _ = pf.cache_info()
+    assert (hits, misses) == (2, 1)
+
+
+def test_large_batched_matmul_on_a_grid():
+    a, b = arrays((4, 40, 36), (4, 36, 44), seed=7)
+    z = pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4)) @ pf.from_numpy(b)
+    np.testing.assert_allclose(z.numpy(), torch_matmul(a, b), rtol=1e-4, atol=1e-4)
+    report = pf.last_report()
+    assert report.flops >= 2 * 4 * 40 * 36 * 44

@@ -1,0 +1,169 @@
+"""pf.nn.functional's composite ops (norms, losses, one_hot/embedding, attention) against
+PyTorch, through the whole pipeline, under several layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+F = pf.nn.functional
+TF = torch.nn.functional
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(3),
+    pf.MeshLayout.col_partition(2),
+    pf.MeshLayout.replicated(2, 2),
+]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def ids(layout):
+    return repr(layout)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def close(got, want, rtol=1e-4, atol=1e-5):
+    np.testing.assert_allclose(np.asarray(got.numpy(), np.float64),
+                               want.detach().double().numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_layer_norm(layout):
+    x, w, b = rand(5, 7, 9), rand(9, seed=1), rand(9, seed=2)
+    px = pf.from_numpy(x, layout=layout)
+    close(F.layer_norm(px, 9), TF.layer_norm(torch.from_numpy(x), (9,)))
+    close(F.layer_norm(px, [9], pf.from_numpy(w), pf.from_numpy(b), eps=1e-3),
+          TF.layer_norm(torch.from_numpy(x), (9,), torch.from_numpy(w), torch.from_numpy(b),
+                        eps=1e-3))
+    close(F.layer_norm(px, (7, 9)), TF.layer_norm(torch.from_numpy(x), (7, 9)))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_batch_norm_eval_and_training(layout):
+    x = rand(4, 3, 5, 6)
+    rm, rv = rand(3, seed=1), np.abs(rand(3, seed=2)) + 0.5
+    w, b = rand(3, seed=3), rand(3, seed=4)
+    tx = torch.from_numpy(x)
+    px = pf.from_numpy(x, layout=layout)
+    # eval: running statistics
+    close(F.batch_norm(px, pf.from_numpy(rm), pf.from_numpy(rv), pf.from_numpy(w),
+                       pf.from_numpy(b)),
+          TF.batch_norm(tx, torch.from_numpy(rm), torch.from_numpy(rv), torch.from_numpy(w),
+                        torch.from_numpy(b)))
+    # training: batch statistics, and the running ones updated as PyTorch does in place
+    prm, prv = pf.from_numpy(rm), pf.from_numpy(rv)
+    trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
+    y = F.batch_norm(px, prm, prv, pf.from_numpy(w), pf.from_numpy(b), training=True,
+                     momentum=0.2)
+    want = TF.batch_norm(tx, trm, trv, torch.from_numpy(w), torch.from_numpy(b), training=True,
+                         momentum=0.2)
+    close(y, want)  # evaluating y applies the pending running-statistics update
+    close(prm, trm)
+    close(prv, trv)
+
+
+def test_batch_norm_without_running_stats():
+    x = rand(6, 4)
+    close(F.batch_norm(pf.from_numpy(x), None, None, training=True),
+          TF.batch_norm(torch.from_numpy(x), None, None, training=True))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(layout, reduction):
+    a, b = rand(7, 5), rand(7, 5, seed=1)
+    close(F.mse_loss(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout),
+                     reduction=reduction),
+          TF.mse_loss(torch.from_numpy(a), torch.from_numpy(b), reduction=reduction))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 2},
+     {"label_smoothing": 0.1}, {"weight": True}, {"weight": True, "ignore_index": 0,
+                                                   "label_smoothing": 0.2}],
+    ids=str,
+)
+def test_cross_entropy_class_indices(layout, kwargs):
+    logits = rand(9, 5)
+    target = np.array([0, 4, 2, 2, 1, 3, 0, 4, 2], np.int32)
+    weight = np.abs(rand(5, seed=3)) + 0.1
+    pk, tk = dict(kwargs), dict(kwargs)
+    if kwargs.get("weight"):
+        pk["weight"], tk["weight"] = pf.from_numpy(weight), torch.from_numpy(weight)
+    got = F.cross_entropy(pf.from_numpy(logits, layout=layout), pf.from_numpy(target), **pk)
+    want = TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target).long(), **tk)
+    close(got, want)
+
+
+def test_cross_entropy_spatial_and_probabilities():
+    logits = rand(2, 4, 3, 5)
+    target = np.random.default_rng(1).integers(0, 4, (2, 3, 5)).astype(np.int32)
+    close(F.cross_entropy(pf.from_numpy(logits), pf.from_numpy(target)),
+          TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target).long()))
+    probs = np.random.default_rng(2).random((6, 4)).astype(np.float32)
+    probs /= probs.sum(1, keepdims=True)
+    lg = rand(6, 4)
+    close(F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(probs), label_smoothing=0.1),
+          TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(probs), label_smoothing=0.1))
+
+
+def test_nll_loss():
+    logp = np.log(np.random.default_rng(0).dirichlet(np.ones(5), 8)).astype(np.float32)
+    target = np.array([1, 0, 4, 2, 2, 3, 1, 0], np.int32)
+    close(F.nll_loss(pf.from_numpy(logp), pf.from_numpy(target)),
+          TF.nll_loss(torch.from_numpy(logp), torch.from_numpy(target).long()))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_one_hot_and_embedding(layout):
+    idx = np.array([[3, 0, 5], [1, 1, 2]], np.int32)
+    got = F.one_hot(pf.from_numpy(idx, layout=layout), 6)
+    np.testing.assert_array_equal(got.numpy(), TF.one_hot(torch.from_numpy(idx).long(), 6).numpy())
+    table = rand(6, 4)
+    close(F.embedding(pf.from_numpy(idx, layout=layout), pf.from_numpy(table)),
+          TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(table)))
+
+
+def test_one_hot_needs_num_classes():
+    with pytest.raises(ValueError, match="num_classes"):
+        F.one_hot(pf.from_numpy(np.array([1, 2], np.int32)))
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=ids)
+@pytest.mark.parametrize("mask", ["none", "bool", "float", "causal"])
+def test_scaled_dot_product_attention(layout, mask):
+    q, k, v = rand(2, 3, 5, 4), rand(2, 3, 7, 4, seed=1), rand(2, 3, 7, 6, seed=2)
+    kw_pf, kw_t = {}, {}
+    if mask == "bool":
+        m = np.random.default_rng(3).random((5, 7)) > 0.3
+        m[:, 0] = True  # every query keeps a key (a fully masked row is NaN in both)
+        kw_pf["attn_mask"], kw_t["attn_mask"] = pf.from_numpy(m), torch.from_numpy(m)
+    elif mask == "float":
+        m = rand(5, 7, seed=4)
+        kw_pf["attn_mask"], kw_t["attn_mask"] = pf.from_numpy(m), torch.from_numpy(m)
+    elif mask == "causal":
+        q, k = rand(2, 3, 6, 4), rand(2, 3, 6, 4, seed=1)
+        v = rand(2, 3, 6, 6, seed=2)
+        kw_pf["is_causal"] = kw_t["is_causal"] = True
+    got = F.scaled_dot_product_attention(pf.from_numpy(q, layout=layout),
+                                         pf.from_numpy(k, layout=layout),
+                                         pf.from_numpy(v, layout=layout), **kw_pf)
+    want = TF.scaled_dot_product_attention(torch.from_numpy(q), torch.from_numpy(k),
+                                           torch.from_numpy(v), **kw_t)
+    close(got, want, rtol=1e-4, atol=1e-5)

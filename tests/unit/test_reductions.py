@@ -1,0 +1,389 @@
+"""Reductions and softmax through the whole pipeline against PyTorch, under every layout.
+
+sum, mean, prod, max/min (with and without dim), amax, amin, argmax, argmin, var, std,
+logsumexp, softmax, log_softmax: odd shapes that leave padding, negative dims, tuples,
+keepdim, ties, -inf masking, NaN, float16/bfloat16 and int32. Plus the frontend's errors, the
+composite ops in the flame IR and their decomposition.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import pyflame as pf
+from pyflame import compiler, reductions
+from pyflame.dialects import flame
+from pyflame.passes.decompose import DECOMPOSITIONS, DecomposePass
+from pyflame.passes.flame_to_mesh import LOWERINGS
+from pyflame.trace import trace
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(3, 3),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+SHAPES = [(7, 5), (8, 8), (1, 9), (13, 3)]
+DIMS = [None, 0, -1, (0, 1), (-1, 0)]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def ids(layout):
+    return repr(layout)
+
+
+def check(pairs, rtol=1e-4, atol=1e-5):
+    """Evaluate every PyFlame result in one program; compare with the torch results."""
+    pf.eval(*[p for p, _ in pairs.values()])
+    for name, (p, want) in pairs.items():
+        got = p.numpy()
+        assert got.shape == tuple(want.shape), name
+        np.testing.assert_allclose(got.astype(np.float64), want.double().numpy(), rtol=rtol,
+                                   atol=atol, equal_nan=True, err_msg=name)
+
+
+def ties(shape, seed=0):
+    """Small integers as floats: many equal values in every row and column."""
+    return np.random.default_rng(seed).integers(-3, 3, shape).astype(np.float32)
+
+
+def torch_dim(dim):
+    return tuple(range(2)) if dim is None else dim
+
+
+# --------------------------------------------------------------------------- numerics
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_value_reductions(layout, shape):
+    a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {"max": (pf.max(x), torch.max(t)), "min": (x.min(), t.min())}
+    for dim in DIMS:
+        for keep in (False, True):
+            k = f"{dim}/{keep}"
+            pairs[f"sum {k}"] = (x.sum(dim, keep), t.sum(torch_dim(dim), keep))
+            pairs[f"mean {k}"] = (pf.mean(x, dim, keep), t.mean(torch_dim(dim), keep))
+            pairs[f"amax {k}"] = (x.amax(dim, keep), t.amax(torch_dim(dim), keep))
+            pairs[f"amin {k}"] = (pf.amin(x, dim, keep), t.amin(torch_dim(dim), keep))
+            pairs[f"prod {k}"] = (pf.prod(x, dim, keep), _torch_prod(t, dim, keep))
+    check(pairs)
+
+
+def _torch_prod(t, dim, keep):
+    """torch.prod takes one dim: a tuple is a product of products."""
+    if dim is None:
+        out = t.prod()
+        return out.reshape([1] * t.ndim) if keep else out
+    for d in sorted((d % t.ndim for d in ((dim,) if isinstance(dim, int) else dim)),
+                    reverse=True):
+        t = t.prod(d, keepdim=keep)
+    return t
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_max_min_argmax_argmin_first_of_ties(layout, shape):
+    a = ties(shape)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {
+        "argmax": (x.argmax(), t.argmax()),
+        "argmin": (pf.argmin(x), torch.argmin(t)),
+        "argmax keep": (pf.argmax(x, keepdim=True), torch.argmax(t, keepdim=True)),
+    }
+    for dim in (0, 1, -1, -2):
+        for keep in (False, True):
+            k = f"{dim}/{keep}"
+            values, indices = pf.max(x, dim, keep)
+            want = torch.max(t, dim, keep)
+            pairs[f"max values {k}"] = (values, want.values)
+            pairs[f"max indices {k}"] = (indices, want.indices)
+            low = x.min(dim, keepdim=keep)
+            want = t.min(dim, keepdim=keep)
+            pairs[f"min values {k}"] = (low.values, want.values)
+            pairs[f"min indices {k}"] = (low.indices, want.indices)
+            pairs[f"argmax {k}"] = (pf.argmax(x, dim, keep), torch.argmax(t, dim, keep))
+            pairs[f"argmin {k}"] = (x.argmin(dim, keep), t.argmin(dim, keep))
+    check(pairs, rtol=0, atol=0)
+    assert pf.argmax(x, 0).dtype is pf.int32  # PyTorch: int64
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", [(7, 5), (13, 3), (1, 9)])
+def test_var_std(layout, shape):
+    a = (np.random.default_rng(2).standard_normal(shape) * 3 + 1).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns where dof <= 0 (1-row shapes: inf, nan)
+        for dim in DIMS:
+            td = torch_dim(dim)
+            pairs[f"var {dim}"] = (x.var(dim), t.var(td))
+            pairs[f"std {dim} keep"] = (pf.std(x, dim, keepdim=True), t.std(td, keepdim=True))
+            pairs[f"var {dim} biased"] = (pf.var(x, dim, unbiased=False),
+                                          t.var(td, unbiased=False))
+            pairs[f"std {dim} c=2"] = (x.std(dim, correction=2), t.std(td, correction=2))
+            pairs[f"var {dim} c=0.5"] = (x.var(dim, correction=0.5), t.var(td, correction=0.5))
+        pairs["var(True)"] = (pf.var(x, True), torch.var(t, True))
+        pairs["std(False)"] = (x.std(False), t.std(False))
+    check(pairs)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_softmax_log_softmax_logsumexp(layout, shape):
+    a = np.random.default_rng(3).standard_normal(shape).astype(np.float32) * 4
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {}
+    for dim in (0, 1, -1, -2):
+        pairs[f"softmax {dim}"] = (pf.softmax(x, dim), torch.softmax(t, dim))
+        pairs[f"log_softmax {dim}"] = (x.log_softmax(dim), t.log_softmax(dim))
+    for dim in (0, -1, (0, 1), None):
+        for keep in (False, True):
+            pairs[f"logsumexp {dim}/{keep}"] = (
+                pf.logsumexp(x, dim, keep), torch.logsumexp(t, torch_dim(dim), keep)
+            )
+    check(pairs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_minus_inf_masking_and_nan_like_pytorch(layout):
+    """Masked entries (-inf), a fully masked row and column (softmax: NaN; logsumexp: -inf),
+    +inf and NaN entries."""
+    a = np.random.default_rng(4).standard_normal((7, 6)).astype(np.float32)
+    a[1, :] = -np.inf  # fully masked row
+    a[:, 4] = -np.inf  # fully masked column
+    a[3, 2] = a[5, 0] = -np.inf
+    a[6, 1] = np.inf
+    a[0, 3] = np.nan
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {}
+    for dim in (0, 1):
+        pairs[f"softmax {dim}"] = (x.softmax(dim), t.softmax(dim))
+        pairs[f"log_softmax {dim}"] = (x.log_softmax(dim), t.log_softmax(dim))
+        pairs[f"logsumexp {dim}"] = (x.logsumexp(dim), t.logsumexp(dim))
+        pairs[f"amax {dim}"] = (x.amax(dim), t.amax(dim))
+        pairs[f"amin {dim}"] = (x.amin(dim), t.amin(dim))
+        pairs[f"argmax {dim}"] = (x.argmax(dim), t.argmax(dim))
+        pairs[f"argmin {dim}"] = (x.argmin(dim), t.argmin(dim))
+        pairs[f"max {dim}"] = (x.max(dim).indices, t.max(dim).indices)
+    # the guide's masked attention: where(mask == 0, -inf, scores), then softmax
+    s = np.random.default_rng(5).standard_normal((7, 6)).astype(np.float32)
+    keep = np.tril(np.ones((7, 6), np.float32), -1)  # row 0 is fully masked
+    scores, mask = pf.from_numpy(s, layout=layout), pf.from_numpy(keep, layout=layout)
+    masked = pf.where(mask == 0, pf.full_like(scores, float("-inf")), scores)
+    tm = torch.from_numpy(s).masked_fill(torch.from_numpy(keep) == 0, float("-inf"))
+    pairs["masked softmax"] = (pf.softmax(masked, dim=-1), torch.softmax(tm, dim=-1))
+    check(pairs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.grid(2, 3),
+                                    pf.MeshLayout.col_partition(3)], ids=ids)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_half_floats(layout, dtype):
+    """Half floats accumulate (and softmax, var, logsumexp compute) in float32."""
+    a = np.random.default_rng(5).standard_normal((7, 5)).astype(np.float32)
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    x = pf.from_numpy(a, layout=layout).to(dtype)
+    t = torch.from_numpy(a).to(tdt)
+    pairs = {
+        "sum": (x.sum(0), t.sum(0)),
+        "mean": (x.mean(), t.mean()),
+        "prod": (x[:, :3].prod(1), t[:, :3].prod(1)),
+        "amax": (x.amax(1), t.amax(1)),
+        "max": (x.max(0).values, t.max(0).values),
+        "argmin": (x.argmin(1), t.argmin(1)),
+        "var": (x.var(0), t.var(0)),
+        "std": (x.std(), t.std()),
+        "logsumexp": (x.logsumexp(1), t.logsumexp(1)),
+        "softmax": (x.softmax(-1), t.softmax(-1)),
+        "log_softmax": (x.log_softmax(0), t.log_softmax(0)),
+    }
+    tol = 1e-2 if dtype is pf.float16 else 4e-2
+    check(pairs, rtol=tol, atol=tol)
+    for name in ("sum", "var", "softmax", "logsumexp"):
+        assert pairs[name][0].dtype is dtype, name
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_int32(layout):
+    """Padding gets the kind's integer identity: all-negative data under max, all-positive under
+    min (a zero pad would win)."""
+    neg = np.random.default_rng(6).integers(-9, -1, (7, 5)).astype(np.int32)
+    x, t = pf.from_numpy(neg, layout=layout), torch.from_numpy(neg)
+    y, u = -x, -t
+    pairs = {
+        "amax": (x.amax(0), t.amax(0)),
+        "amin": (y.amin(1), u.amin(1)),
+        "max": (pf.max(x), t.max()),
+        "sum": (x.sum(1), t.sum(1)),
+        "prod": (x[:, :3].prod(-1), t[:, :3].prod(-1)),
+        "max dim": (x.max(1).values, t.max(1).values),
+        "max idx": (x.max(1).indices, t.max(1).indices),
+        "argmin": (y.argmin(0), u.argmin(0)),
+        "argmax all": (x.argmax(), t.argmax()),
+        "logsumexp": (x.logsumexp(1), t.logsumexp(1)),
+        "softmax dtype": (x.softmax(1, dtype=pf.float32), t.softmax(1, dtype=torch.float32)),
+    }
+    check(pairs, rtol=1e-5, atol=1e-6)
+    assert x.sum(1).dtype is pf.int32 and x.amax(0).dtype is pf.int32
+    assert x.logsumexp(1).dtype is pf.float32
+
+
+def test_bool():
+    b = np.array([[True, False, True], [False, False, False]])
+    x, t = pf.from_numpy(b), torch.from_numpy(b)
+    pairs = {"sum": (x.sum(1), t.sum(1)), "amax": (x.amax(1), t.amax(1)),
+             "amin": (pf.amin(x, 0), torch.amin(t, 0)), "prod": (x.prod(0), t.prod(0))}
+    check(pairs, rtol=0, atol=0)
+    assert x.sum(1).dtype is pf.int32 and x.amax(1).dtype is pf.bool
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.grid(3, 3),
+                                    pf.MeshLayout.row_partition(4),
+                                    pf.MeshLayout.replicated(2, 2)], ids=ids)
+def test_rank3_tuples_and_negative_dims(layout):
+    a = ties((3, 5, 6), seed=7) + np.random.default_rng(7).standard_normal((3, 5, 6)).astype(
+        np.float32) * 0.01
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {}
+    for dim in [(0, 2), (-1, -3), (1,), (0, 1, 2), [2, 0]]:
+        td = tuple(dim)
+        pairs[f"sum {dim}"] = (x.sum(dim), t.sum(td))
+        pairs[f"amax {dim}"] = (x.amax(dim, keepdim=True), t.amax(td, keepdim=True))
+        pairs[f"var {dim}"] = (x.var(dim), t.var(td))
+        pairs[f"logsumexp {dim}"] = (x.logsumexp(dim), t.logsumexp(td))
+    for dim in (0, 1, 2, -2):
+        pairs[f"softmax {dim}"] = (x.softmax(dim), t.softmax(dim))
+        pairs[f"argmin {dim}"] = (x.argmin(dim, keepdim=True), t.argmin(dim, keepdim=True))
+        pairs[f"max {dim}"] = (x.max(dim).indices, t.max(dim).indices)
+    pairs["argmax"] = (x.argmax(), t.argmax())
+    check(pairs)
+
+
+def test_rank0():
+    s, ts = pf.from_numpy(np.array(3.0, np.float32)), torch.tensor(3.0)
+    pairs = {
+        "sum 0": (pf.sum(s, 0), torch.sum(ts, 0)),
+        "sum -1": (s.sum(-1, keepdim=True), ts.sum(-1, keepdim=True)),
+        "amax": (s.amax(), ts.amax()),
+        "argmax": (s.argmax(), ts.argmax()),
+        "max 0": (pf.max(s, 0).indices, torch.max(ts, 0).indices),
+        "softmax": (s.softmax(0), ts.softmax(0)),
+        "log_softmax": (s.log_softmax(-1), ts.log_softmax(-1)),
+        "logsumexp": (s.logsumexp(0), ts.logsumexp(0)),
+        "var": (s.var(correction=0), ts.var(correction=0)),
+    }
+    check(pairs)
+
+
+def test_max_with_a_tensor_is_maximum_and_nn_functional():
+    a, b = np.random.default_rng(8).standard_normal((2, 4, 5)).astype(np.float32)
+    x, y = pf.from_numpy(a), pf.from_numpy(b)
+    F = pf.nn.functional
+    check({
+        "max(x, y)": (pf.max(x, y), torch.max(torch.from_numpy(a), torch.from_numpy(b))),
+        "min(x, y)": (x.min(y), torch.from_numpy(a).min(torch.from_numpy(b))),
+        "F.softmax": (F.softmax(x, dim=-1), torch.nn.functional.softmax(torch.from_numpy(a), -1)),
+        "F.log_softmax": (F.log_softmax(x, 0),
+                          torch.nn.functional.log_softmax(torch.from_numpy(a), 0)),
+    })
+    values, indices = pf.max(x, 1)  # unpacks like torch.return_types.max
+    assert (values.shape, indices.shape) == ((4,), (4,))
+    assert type(pf.max(x, 1)).__name__ == "max" and pf.min(x, 0)._fields == ("values", "indices")
+
+
+def test_softmax_without_dim_warns_and_picks_pytorch_dim():
+    x = pf.from_numpy(np.random.default_rng(9).standard_normal((3, 4)).astype(np.float32))
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        y = pf.softmax(x)
+    assert y.attrs["dim"] == 1
+
+
+# --------------------------------------------------------------------------- frontend errors
+
+
+def test_shape_errors_name_the_user_line():
+    x = pf.zeros(3, 4)
+    line = test_shape_errors_name_the_user_line.__code__.co_firstlineno
+    with pytest.raises(pf.ShapeError, match=rf"test_reductions.py:{line + 4}: dim 2 is out"):
+        pf.amax(x, 2)
+    with pytest.raises(pf.ShapeError, match=r"dim -3 is out of range for a tensor of rank 2"):
+        x.softmax(-3)
+    with pytest.raises(pf.ShapeError, match=r"name the same dimension twice"):
+        x.var((0, -2))
+    with pytest.raises(pf.ShapeError, match=r"rank 0"):
+        pf.sum(pf.zeros(()), 1)
+    with pytest.raises(pf.ShapeError, match=r"dim 1 of shape \[3, 0\]: it has size 0"):
+        pf.argmax(pf.zeros(3, 0), 1)
+    with pytest.raises(pf.ShapeError, match=r"size 0"):
+        pf.max(pf.zeros(0, 4))
+
+
+def test_type_errors():
+    x, i = pf.zeros(3, 4), pf.zeros(3, 4, dtype=pf.int32)
+    with pytest.raises(TypeError, match=r"max: dim must be an int \(one dim\)"):
+        pf.max(x, (0, 1))
+    with pytest.raises(TypeError, match=r"argmax: dim must be an int or None"):
+        x.argmax((0,))
+    with pytest.raises(TypeError, match=r"var needs a floating-point tensor, got pf.int32"):
+        i.var()
+    with pytest.raises(TypeError, match=r"softmax needs a floating-point tensor"):
+        pf.softmax(i, 0)
+    with pytest.raises(TypeError, match=r"unbiased or correction, not both"):
+        x.std(0, True, correction=0)
+    with pytest.raises(TypeError, match=r"dim must be an int, a tuple of ints or None"):
+        x.sum("0")
+
+
+# --------------------------------------------------------------------------- IR
+
+
+def test_flame_ir_shows_composites_and_mesh_ir_has_none():
+    x = pf.from_numpy(np.ones((4, 6), np.float32))
+    outs = [x.softmax(1), x.log_softmax(0), x.logsumexp(1), x.var(0, correction=2), x.std(),
+            x.argmax(1), x.argmin(), pf.prod(x, 0)]
+    text = pf.ir(*outs, stage="flame")
+    for name in ("softmax", "log_softmax", "logsumexp", "var", "std", "argmax", "argmin",
+                 "reduce_prod"):
+        assert f"flame.{name} " in text, name
+    assert "correction = 2.0" in text
+    mesh_text = pf.ir(*outs, stage="mesh")
+    assert "flame." not in mesh_text
+    assert 'kind = "max"' in mesh_text and 'kind = "min"' in mesh_text
+
+
+def test_decomposition_keeps_the_location_and_reuses_the_max():
+    x = pf.from_numpy(np.ones((4, 6), np.float32))
+    values, indices = pf.max(x, 1)  # one line: both results carry it
+    line = test_decomposition_keeps_the_location_and_reuses_the_max.__code__.co_firstlineno + 2
+    module = trace([values, indices]).module()
+    DecomposePass().apply(compiler.make_context(), module)
+    module.verify()
+    ops = [op for op in module.walk() if op.name.startswith("flame.")]
+    assert all(op.location.line.data == line for op in ops)
+    assert [op.name for op in ops].count("flame.reduce_max") == 1  # argmax reused it
+    assert not any(isinstance(op, tuple(DECOMPOSITIONS)) for op in ops)
+
+
+def test_every_flame_op_is_lowered_or_decomposed():
+    for cls in flame.Flame.operations:
+        if cls in flame.COMPOSITE_OPS:
+            assert cls in DECOMPOSITIONS, cls.name
+        else:
+            assert cls in LOWERINGS, cls.name
+    assert set(flame.REDUCE_OPS) == set(reductions.KINDS)

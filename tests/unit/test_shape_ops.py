@@ -1,0 +1,450 @@
+"""Shape ops end to end (frontend -> flame -> mesh -> pe -> simulator) against numpy AND torch.
+
+view/reshape, transpose/permute with negative dims, unsqueeze, squeeze, flatten, expand,
+broadcast_to, cat, stack, split, chunk, narrow, basic indexing and slicing, pad. Every result
+must equal both references exactly (these ops only move data), on odd shapes that leave
+padding, under every layout kind, including grids that do not divide the shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import pyflame as pf
+
+LAYOUTS = [
+    None,
+    pf.MeshLayout.single(),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(3, 3),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(4),
+    pf.MeshLayout.col_partition(3),
+    pf.MeshLayout.replicated(2, 2),
+]
+SHAPES = [(7, 5), (13, 3), (1, 9), (8, 8)]
+SHAPES_3D = [(3, 7, 5), (2, 9, 4)]
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+def data(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def check(outs, refs_np, refs_torch=None):
+    """Evaluate `outs` in one program; each must equal its numpy and torch references."""
+    pf.eval(*outs)
+    refs_torch = refs_torch if refs_torch is not None else [None] * len(refs_np)
+    for i, (o, r, t) in enumerate(zip(outs, refs_np, refs_torch, strict=True)):
+        got = o.numpy()
+        assert got.shape == np.shape(r), (i, got.shape, np.shape(r))
+        np.testing.assert_array_equal(got, r, err_msg=f"output {i} vs numpy")
+        if t is not None:
+            np.testing.assert_array_equal(got, t.numpy(), err_msg=f"output {i} vs torch")
+
+
+def ids(layout):
+    return repr(layout)
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+KEYS_2D = [
+    (slice(None), slice(0, 1)),
+    (slice(1, 7, 2), slice(None, None, 3)),
+    (Ellipsis, -1),
+    (0,),
+    (-1, slice(1, None)),
+    (slice(-3, None), 2),
+    (slice(None), None),
+    (None, Ellipsis, None),
+    (slice(2, 100), slice(-100, -1, 2)),
+    (slice(1, 2), slice(None)),
+    (slice(None, None, 5), slice(None, None, 4)),
+    (Ellipsis,),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_indexing_2d(layout, shape):
+    a = data(shape)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    keys = [k for k in KEYS_2D if _fits(k, shape)]
+    check([x[k] for k in keys], [a[k] for k in keys], [t[k] for k in keys])
+
+
+def _fits(key, shape):
+    ints = [(d, k) for d, k in enumerate(key) if isinstance(k, int)]
+    return all(-shape[d] <= k < shape[d] for d, k in ints if key[0] is not Ellipsis) and all(
+        -shape[-1] <= k < shape[-1] for _, k in ints if key[0] is Ellipsis
+    )
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES_3D)
+def test_indexing_3d(layout, shape):
+    a = data(shape, 1)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    keys = [
+        (1,),
+        (slice(None), 3),
+        (Ellipsis, slice(1, None, 2)),
+        (-1, slice(None, None, 2), -2),
+        (slice(None), None, slice(2, 5), Ellipsis),
+        (slice(1, 2), slice(7, 8), slice(3, 4)),
+    ]
+    check([x[k] for k in keys], [a[k] for k in keys], [t[k] for k in keys])
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=ids)
+def test_indexing_1d_and_iteration(layout):
+    a = data((11,))
+    x = pf.from_numpy(a, layout=layout)
+    keys = [3, -1, slice(2, 9, 3), slice(None, None, 4), None, (None, slice(5, None))]
+    check([x[k] for k in keys], [a[k] for k in keys])
+    rows = list(pf.from_numpy(data((3, 4), 2), layout=layout))
+    check(rows, list(data((3, 4), 2)))
+    with pytest.raises(TypeError, match="0-d"):
+        iter(x[0])
+
+
+def test_slice_then_compute_has_no_padding_leak():
+    """Slices feed reductions and matmuls on grids with padding: results stay exact."""
+    a, b = data((13, 11)), data((9, 7), 3)
+    lay = pf.MeshLayout.grid(3, 3)
+    x, y = pf.from_numpy(a, layout=lay), pf.from_numpy(b, layout=lay)
+    s = x[1:10:2, 3:]  # 5 x 8
+    m = x[2:11, ::2] @ y[:6, 1:]  # (9 x 6) @ (6 x 6)
+    pf.eval(s.sum(), s.sum(dim=0), m)
+    np.testing.assert_allclose(s.sum().numpy(), a[1:10:2, 3:].sum(), rtol=1e-5)
+    np.testing.assert_allclose(s.sum(dim=0).numpy(), a[1:10:2, 3:].sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(m.numpy(), a[2:11, ::2] @ b[:6, 1:], rtol=1e-5, atol=1e-5)
+
+
+def test_empty_slices():
+    a = data((5, 4))
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
+    check([x[3:3], x[:, 4:], x[5:]], [a[3:3], a[:, 4:], a[5:]])
+
+
+# --------------------------------------------------------------------------- views
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_unsqueeze_squeeze_flatten(layout, shape):
+    a = data(shape)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    outs = [
+        x.unsqueeze(0), x.unsqueeze(-1), pf.unsqueeze(x, 1), x.unsqueeze(-2),
+        x.unsqueeze(1).squeeze(), pf.squeeze(x.unsqueeze(0), 0), x.squeeze(1), x.squeeze(-2),
+        x.unsqueeze(0).squeeze((0, 1)), x.flatten(), pf.flatten(x.unsqueeze(1), 1),
+        x.unsqueeze(0).flatten(0, 1), x.flatten(-1), x.view(-1), x.reshape(shape[1], -1),
+    ]
+    refs = [
+        t.unsqueeze(0), t.unsqueeze(-1), torch.unsqueeze(t, 1), t.unsqueeze(-2),
+        t.unsqueeze(1).squeeze(), torch.squeeze(t.unsqueeze(0), 0), t.squeeze(1), t.squeeze(-2),
+        t.unsqueeze(0).squeeze((0, 1)), t.flatten(), torch.flatten(t.unsqueeze(1), 1),
+        t.unsqueeze(0).flatten(0, 1), t.flatten(-1), t.view(-1), t.reshape(shape[1], -1),
+    ]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES_3D)
+def test_flatten_and_reshape_3d(layout, shape):
+    """Reshapes that move data between PEs (one exchange, no trip through one PE)."""
+    a = data(shape, 4)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    n0, n1, n2 = shape
+    outs = [x.flatten(), x.flatten(1), x.flatten(0, 1), x.view(n0 * n1, n2).t(),
+            x.reshape(n2, -1, n0), x.permute(2, 0, 1).flatten(1)]
+    refs = [t.flatten(), t.flatten(1), t.flatten(0, 1), t.view(n0 * n1, n2).t(),
+            t.reshape(n2, -1, n0), t.permute(2, 0, 1).flatten(1)]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+def test_moving_reshape_keeps_the_grid():
+    """flatten of a tensor split over a 4x4 grid stays on that grid (mesh.relayout)."""
+    x = pf.from_numpy(data((2, 12, 10)), layout=pf.MeshLayout.grid(4, 4))
+    text = pf.ir(x.flatten(1), stage="mesh")
+    assert "mesh.relayout" in text
+    assert "-> !mesh.tensor<2x120xf32 on 4x4 split [r, c]>" in text
+    assert "on 1x1" not in text
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_transpose_permute_negative_dims(layout):
+    a = data((3, 5, 7), 5)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    outs = [x.transpose(-1, -3), pf.transpose(x, 0, -1), x.permute(-1, 0, -2),
+            pf.permute(x, (2, -2, -3)), x.transpose(-2, -1)[1:, ::2]]
+    refs = [t.transpose(-1, -3), torch.transpose(t, 0, -1), t.permute(-1, 0, -2),
+            torch.permute(t, (2, -2, -3)), t.transpose(-2, -1)[1:, ::2]]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+# --------------------------------------------------------------------------- broadcasting
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_expand_and_broadcast_to(layout):
+    row, col, one = data((1, 9)), data((7, 1), 1), data((5,), 2)
+    x = pf.from_numpy(row, layout=layout)
+    y = pf.from_numpy(col, layout=layout)
+    z = pf.from_numpy(one, layout=layout)
+    tx, ty, tz = (torch.from_numpy(v) for v in (row, col, one))
+    outs = [x.expand(7, 9), x.expand(3, -1, -1), y.expand(-1, 4), pf.broadcast_to(y, (2, 7, 6)),
+            z.broadcast_to(3, 5), z.expand(2, 1, 5), x.expand_as(pf.zeros(7, 9)),
+            pf.broadcast_to(y, (7, 1)), x.expand(7, 9) + y.expand(7, 9)]
+    refs = [tx.expand(7, 9), tx.expand(3, -1, -1), ty.expand(-1, 4),
+            torch.broadcast_to(ty, (2, 7, 6)), tz.broadcast_to(3, 5), tz.expand(2, 1, 5),
+            tx.expand_as(torch.zeros(7, 9)), torch.broadcast_to(ty, (7, 1)),
+            tx.expand(7, 9) + ty.expand(7, 9)]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+def test_broadcast_of_reductions_and_scalars(layout):
+    """Rank-0 and reduced (allreduced, replicated) sources expand on every PE."""
+    a = np.arange(35, dtype=np.float32).reshape(7, 5)
+    x = pf.from_numpy(a, layout=layout)
+    outs = [x.sum().expand(3, 4), x[2, 3].expand(2, 2), x.sum(0).expand(4, 5),
+            x.sum(1, keepdim=True).expand(7, 6), x[None].expand(2, 7, 5)]
+    refs = [np.full((3, 4), a.sum()), np.full((2, 2), a[2, 3]),
+            np.broadcast_to(a.sum(0), (4, 5)), np.broadcast_to(a.sum(1, keepdims=True), (7, 6)),
+            np.broadcast_to(a, (2, 7, 5))]
+    check(outs, refs)
+
+
+def test_broadcast_is_local_when_the_source_is_in_place():
+    """(1, 9) on a 3x3 grid: the single row is first replicated down the columns (one
+    exchange), then every PE expands its own tile; a source already unsplit on the broadcast
+    dim needs no exchange at all."""
+    x = pf.from_numpy(data((1, 9)), layout=pf.MeshLayout.grid(3, 3))
+    text = pf.ir(x.expand(8, 9), stage="mesh")
+    assert "mesh.redistribute" in text and "mesh.broadcast" in text
+    assert "-> !mesh.tensor<8x9xf32 on 3x3 split [r, c]>" in text
+    y = pf.from_numpy(data((9,)), layout=pf.MeshLayout.col_partition(3))
+    text = pf.ir(y.expand(8, 9), stage="mesh")
+    assert "mesh.redistribute" not in text
+    assert "mesh.broadcast %0 : !mesh.tensor<9xf32 on 1x3 split [c]> -> " in text
+
+
+def test_big_broadcast_spreads_over_the_default_grid():
+    """A small source broadcast to a big result lands on the default grid, not on one PE."""
+    x = pf.from_numpy(data((1, 256)))
+    y = x.expand(256, 256)  # 256 KiB: does not fit one PE
+    text = pf.ir(y, stage="mesh")
+    assert "-> !mesh.tensor<256x256xf32 on 8x8 split [r, c]>" in text
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(x.numpy(), (256, 256)))
+
+
+# --------------------------------------------------------------------------- cat, stack
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cat_and_stack(layout, shape):
+    a, b = data(shape), data(shape, 1)
+    c = data((shape[0], 3), 2)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    z = pf.from_numpy(c, layout=layout)
+    ta, tb, tc = (torch.from_numpy(v) for v in (a, b, c))
+    outs = [pf.cat([x, y]), pf.cat([x, y, x], dim=-1), pf.cat((x, z), 1), pf.cat([x[:1], y], 0),
+            pf.stack([x, y]), pf.stack([x, y, x], dim=-1), pf.stack((x, y), 1), pf.cat([x]),
+            pf.concat([y, x], -2)]
+    refs = [torch.cat([ta, tb]), torch.cat([ta, tb, ta], dim=-1), torch.cat((ta, tc), 1),
+            torch.cat([ta[:1], tb], 0), torch.stack([ta, tb]), torch.stack([ta, tb, ta], dim=-1),
+            torch.stack((ta, tb), 1), torch.cat([ta]), torch.concat([tb, ta], -2)]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+def test_cat_of_differently_laid_out_operands():
+    a, b, c = data((9, 7)), data((4, 7), 1), data((6, 7), 2)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(3, 2))
+    y = pf.from_numpy(b, layout=pf.MeshLayout.row_partition(4))
+    z = pf.from_numpy(c, layout=pf.MeshLayout.replicated(2, 3))
+    w = pf.full((2, 7), 1.5)
+    check([pf.cat([x, y, z, w]), pf.cat([w, z], 0), pf.stack([y, y * 2])],
+          [np.concatenate([a, b, c, np.full((2, 7), 1.5, np.float32)]),
+           np.concatenate([np.full((2, 7), 1.5, np.float32), c]), np.stack([b, b * 2])])
+
+
+# --------------------------------------------------------------------------- split, chunk
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_split_chunk_narrow(layout, shape):
+    a = data(shape)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    n0, n1 = shape
+    outs = [*x.split(2), *pf.split(x, 3, dim=-1), *x.split([n0 - 1, 1]),
+            *pf.chunk(x, 3), *x.chunk(2, dim=1), *x.chunk(4, -1),
+            x.narrow(0, 1, n0 - 1), pf.narrow(x, -1, -2, 2)]
+    refs = [*t.split(2), *torch.split(t, 3, dim=-1), *t.split([n0 - 1, 1]),
+            *torch.chunk(t, 3), *t.chunk(2, dim=1), *t.chunk(4, -1),
+            t.narrow(0, 1, n0 - 1), torch.narrow(t, -1, -2, 2)]
+    assert len(outs) == len(refs)
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+# --------------------------------------------------------------------------- pad
+
+
+PADS = [(1, 2), (0, 0, 3, 1), (2, 0, 0, 2), (-1, 1), (1, -2, -1, 0), (0, 0), (3, 3, 2, 2)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pad(layout, shape):
+    a = data(shape)
+    x = pf.from_numpy(a, layout=layout)
+    t = torch.from_numpy(a)
+    outs = [pf.pad(x, p, value=v) for p in PADS for v in (0.0, -2.5)]
+    refs = [F.pad(t, p, value=v) for p in PADS for v in (0.0, -2.5)]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+def test_pad_3d_and_default_value():
+    a = data((2, 5, 3))
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
+    t = torch.from_numpy(a)
+    outs = [pf.pad(x, (1, 1, 2, 0, 1, 2)), pf.pad(x, [0, 1], "constant", 7.0),
+            pf.pad(x, (1, 1), value=None)]
+    refs = [F.pad(t, (1, 1, 2, 0, 1, 2)), F.pad(t, [0, 1], "constant", 7.0), F.pad(t, (1, 1))]
+    check(outs, [r.numpy() for r in refs], refs)
+
+
+# --------------------------------------------------------------------------- a small model
+
+
+def test_shape_ops_in_a_computation():
+    """Patch-like slicing, concatenation and padding around matmuls and reductions."""
+    a, w = data((10, 12)), data((12, 5), 1)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 3))
+    wt = pf.from_numpy(w)
+    left, right = x.chunk(2, dim=1)
+    mixed = pf.cat([right, left], dim=1) @ wt  # (10, 5)
+    padded = pf.pad(mixed, (0, 3))  # (10, 8)
+    pooled = padded.view(5, 2, 8).sum(dim=1)  # (5, 8)
+    out = pooled[:, None, :].expand(5, 4, 8).flatten(1)[::2]
+    mixed_ref = np.concatenate([a[:, 6:], a[:, :6]], 1) @ w
+    ref = np.pad(mixed_ref, ((0, 0), (0, 3))).reshape(5, 2, 8).sum(1)
+    ref = np.broadcast_to(ref[:, None, :], (5, 4, 8)).reshape(5, 32)[::2]
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_same_structure_compiles_once():
+    pf.cache_clear()
+    for i in range(3):
+        x = pf.from_numpy(data((6, 5), i), layout=pf.MeshLayout.grid(2, 2))
+        pf.eval(pf.cat([x[1:, ::2], pf.pad(x, (0, 0, 0, 1))[:5, :3]]))
+    assert pf.cache_info().misses == 1
+    x = pf.from_numpy(data((6, 5)), layout=pf.MeshLayout.grid(2, 2))
+    pf.eval(x[2:, ::2])  # other bounds: another program
+    assert pf.cache_info().misses == 2
+
+
+def test_cat_and_stack_promote_dtypes_like_torch():
+    a = np.arange(6, dtype=np.int32).reshape(2, 3)
+    b = data((1, 3))
+    x, y = pf.from_numpy(a), pf.from_numpy(b)
+    h = pf.from_numpy(b.astype(np.float16))
+    ta, tb, th = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(b.astype(np.float16))
+    outs = [pf.cat([x, y]), pf.cat([h, y]), pf.stack([h, h.to(pf.bfloat16)])]
+    refs = [torch.cat([ta, tb]), torch.cat([th, tb]), torch.stack([th, th.to(torch.bfloat16)])]
+    pf.eval(*outs)
+    for o, r in zip(outs, refs, strict=True):
+        assert str(o.dtype).split(".")[-1] == str(r.dtype).split(".")[-1]
+        np.testing.assert_array_equal(np.asarray(o.numpy(), np.float32), r.float().numpy())
+
+
+def test_int_and_bool_tensors_move_too():
+    a = np.arange(35, dtype=np.int32).reshape(7, 5)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
+    check([x[1::2, -1], pf.cat([x, x[:2]]), pf.pad(x, (1, 1), value=-1), x[:1].expand(3, 5)],
+          [a[1::2, -1], np.concatenate([a, a[:2]]), np.pad(a, ((0, 0), (1, 1)),
+                                                               constant_values=-1),
+           np.broadcast_to(a[:1], (3, 5))])
+    m = pf.from_numpy(a % 3 == 0, layout=pf.MeshLayout.grid(2, 2))
+    check([m[::3], pf.stack([m, m], -1)], [(a % 3 == 0)[::3], np.stack([a % 3 == 0] * 2, -1)])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _raises_here(exc, match, fn):
+    """`fn()` raises `exc` whose message names this file and the line of the call."""
+    import inspect
+
+    line = inspect.currentframe().f_back.f_lineno  # the caller's line holds the lambda
+    with pytest.raises(exc, match=match) as err:
+        fn()
+    assert f"test_shape_ops.py:{line}" in str(err.value), str(err.value)
+    return err.value
+
+
+def test_shape_errors_name_the_user_line():
+    x = pf.from_numpy(data((4, 6)))
+    y = pf.from_numpy(data((3, 5)))
+    E = pf.ShapeError
+    _raises_here(E, r"cannot broadcast \[4, 6\] to \[4, 7\]", lambda: x.expand(4, 7))
+    _raises_here(E, "not allowed for the new leading dim", lambda: x.expand(-1, 4, 6))
+    _raises_here(E, "cannot broadcast", lambda: pf.broadcast_to(x, (6,)))
+    _raises_here(E, r"\[4, 6\] and \[3, 5\] \(tensor 1\) differ outside", lambda: pf.cat([x, y]))
+    _raises_here(E, "cat dim 2 is out of range|out of range", lambda: pf.cat([x, x], 2))
+    _raises_here(E, "stack expects each tensor to be equal size", lambda: pf.stack([x, y]))
+    _raises_here(E, "split_sizes to sum exactly to 4", lambda: x.split([2, 1]))
+    _raises_here(E, "split_size to be positive", lambda: x.split(0))
+    _raises_here(E, "chunk expects `chunks` to be greater than 0", lambda: x.chunk(0))
+    _raises_here(E, "divisible by 2", lambda: pf.pad(x, (1,)))
+    _raises_here(E, "at most twice the rank", lambda: pf.pad(x, (1, 1, 1, 1, 1, 1)))
+    _raises_here(E, "crop more than", lambda: pf.pad(x, (-7, 0)))
+    _raises_here(E, "out of range", lambda: x.unsqueeze(3))
+    _raises_here(E, "out of range", lambda: x.squeeze(-3))
+    _raises_here(E, "start_dim 1 cannot come after end_dim 0", lambda: x.flatten(1, 0))
+    _raises_here(E, "step must be greater than zero", lambda: x[::-1])
+    _raises_here(E, "step must be greater than zero", lambda: x[:, ::0])
+    _raises_here(E, "narrow", lambda: x.narrow(0, 3, 2))
+    _raises_here(E, "out of range", lambda: x.permute(0, -3))
+    _raises_here(E, "permutation", lambda: x.permute(-1, 1))
+    _raises_here(E, "zero-dimensional tensor", lambda: pf.cat([x.sum(), x.sum()]))
+    _raises_here(E, "1-dimensional", lambda: x.sum().chunk(2))
+    _raises_here(E, "1-dimensional", lambda: pf.split(x.sum(), 1))
+
+
+def test_index_errors_are_index_errors():
+    x = pf.from_numpy(data((4, 6)))
+    err = _raises_here(IndexError, "index 4 is out of bounds for dimension 0", lambda: x[4])
+    assert isinstance(err, pf.ShapeError)
+    _raises_here(IndexError, "index -7 is out of bounds for dimension 1", lambda: x[:, -7])
+    _raises_here(IndexError, "too many indices for tensor of dimension 2", lambda: x[0, 0, 0])
+    _raises_here(IndexError, "single ellipsis", lambda: x[..., 0, ...])
+    with pytest.raises(TypeError, match="basic indexing only"):
+        x[x]
+    with pytest.raises(TypeError, match="basic indexing only"):
+        x[[0, 1]]
+    with pytest.raises(TypeError, match="basic indexing only"):
+        x[True]
+    with pytest.raises(NotImplementedError, match="constant"):
+        pf.pad(x, (1, 1), mode="reflect")
+    with pytest.raises(TypeError, match="list or tuple"):
+        pf.cat(x)
