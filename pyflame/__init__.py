@@ -215,3 +215,7 @@ __all__ += [  # creation (arange, eye, random) and matmul variants
     "randint",
     "randint_like",
 ]
+
+from pyflame import serving, training  # noqa: E402  (Trainer, InferenceEngine: after the ops)
+
+__all__ += ["serving", "training"]

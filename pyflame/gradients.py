@@ -199,15 +199,14 @@ def _pad(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return (g[key],)
 
 
-def _slice(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """Scatter `g` back into zeros: spread each strided dim with padding, then pad the ends."""
-    x = node.inputs[0]
-    start, step = node.attrs["start"], node.attrs["step"]
+def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[int]) -> Tensor:
+    """Zeros of `shape` with `g` at positions start + i * step (the inverse of a slice):
+    spread each strided dim with padding, then pad the ends."""
     out = g
-    for d, (n, s0, st) in enumerate(zip(x.shape, start, step, strict=True)):
+    for d, (n, s0, st) in enumerate(zip(shape, start, step, strict=True)):
         m = out.shape[d]
         if m == 0:
-            return (ops.zeros(x.shape, dtype=g.dtype),)
+            return ops.zeros(tuple(shape), dtype=g.dtype)
         if st != 1:  # [.., m, ..] -> [.., m, st, ..] with zeros -> [.., m * st, ..]
             out = out.unsqueeze(d + 1)
             pad = [0, 0] * (out.ndim - d - 2) + [0, st - 1]
@@ -216,7 +215,135 @@ def _slice(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         span = out.shape[d]
         pad = [0, 0] * (out.ndim - d - 1) + [s0, n - s0 - span]
         out = ops.pad(out, pad)
-    return (out,)
+    return out
+
+
+def _slice(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    x = node.inputs[0]
+    return (embed(g, x.shape, node.attrs["start"], node.attrs["step"]),)
+
+
+# ----------------------------------------------------------------- convolution and pooling
+
+
+def _window_taps(node: Tensor):
+    """Per kernel offset (a, b): where its taps start in the padded input and their step."""
+    kh, kw = node.attrs.get("kernel") or node.inputs[1].shape[2:]
+    s, d = node.attrs["stride"], node.attrs["dilation"]
+    for a in range(kh):
+        for b in range(kw):
+            yield a, b, (a * d[0], b * d[1]), s
+
+
+def _padded(node: Tensor, x: Tensor, value: float) -> Tensor:
+    top, bottom, left, right = node.attrs["padding"]
+    if not any(node.attrs["padding"]):
+        return x
+    return ops.pad(x, [left, right, top, bottom], value=value)
+
+
+def _crop(node: Tensor, gp: Tensor, shape: Sequence[int]) -> Tensor:
+    top, _, left, _ = node.attrs["padding"]
+    return gp[:, :, top:top + shape[2], left:left + shape[3]]
+
+
+def _taps(xp: Tensor, start: Sequence[int], step: Sequence[int], out_hw: Sequence[int]) -> Tensor:
+    """The input value under one kernel tap for every output position (a strided slice)."""
+    (h0, w0), (sh, sw), (oh, ow) = start, step, out_hw
+    return xp[:, :, h0:h0 + (oh - 1) * sh + 1:sh, w0:w0 + (ow - 1) * sw + 1:sw]
+
+
+def _flip_hw(w: Tensor) -> Tensor:
+    rows = [w[:, :, i:i + 1] for i in reversed(range(w.shape[2]))]
+    w = ops.cat(rows, dim=2) if len(rows) > 1 else w
+    cols = [w[:, :, :, j:j + 1] for j in reversed(range(w.shape[3]))]
+    return ops.cat(cols, dim=3) if len(cols) > 1 else w
+
+
+def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """d input: a full correlation of the stride-dilated gradient with the flipped,
+    channel-transposed kernel; d weight: the input correlated with the gradient (batch as
+    channels); d bias: the gradient summed over batch and space."""
+    from pyflame.nn.functional import conv2d
+
+    x, w = node.inputs[0], node.inputs[1]
+    groups = node.attrs["groups"]
+    (sh, sw), (dh, dw) = node.attrs["stride"], node.attrs["dilation"]
+    top, bottom, left, right = node.attrs["padding"]
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    oh, ow = g.shape[2], g.shape[3]
+    hp, wp = h + top + bottom, wd + left + right
+    gx = gw = gb = None
+    if x.requires_grad:
+        gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
+        eh, ew = dh * (kh - 1), dw * (kw - 1)
+        gd = ops.pad(gd, [ew, ew, eh, eh])
+        og = o // groups
+        wt = ops.cat([w[i * og:(i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0) \
+            if groups > 1 else w.transpose(0, 1)
+        gp = conv2d(gd, _flip_hw(wt), dilation=(dh, dw), groups=groups)
+        missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
+        if missing_h or missing_w:  # rows/cols past the last window get no gradient
+            gp = ops.pad(gp, [0, missing_w, 0, missing_h])
+        gx = _crop(node, gp, x.shape)
+    if w.requires_grad:
+        xp = _padded(node, x, 0.0)
+        og = o // groups
+        parts = []
+        for i in range(groups):
+            xi = xp[:, i * cg:(i + 1) * cg].transpose(0, 1)  # [cg, n, hp, wp]
+            gi = g[:, i * og:(i + 1) * og].transpose(0, 1)   # [og, n, oh, ow]
+            r = conv2d(xi, gi, stride=(dh, dw), dilation=(sh, sw))  # [cg, og, >=kh, >=kw]
+            parts.append(r[:, :, :kh, :kw].transpose(0, 1))
+        gw = ops.cat(parts, dim=0) if groups > 1 else parts[0]
+    if len(node.inputs) > 2 and node.inputs[2].requires_grad:
+        gb = g.sum(dim=(0, 2, 3))
+    return (gx, gw, gb)[: len(node.inputs)]
+
+
+def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """Each window's gradient goes to its first maximum (row-major), as in PyTorch."""
+    x = node.inputs[0]
+    xp = _padded(node, x, float("-inf"))
+    out_hw = node.shape[2:]
+    taken = None
+    grad = None
+    for _, _, start, step in _window_taps(node):
+        hit = _taps(xp, start, step, out_hw) == node
+        if taken is not None:
+            hit = hit & ~taken
+            taken = taken | hit
+        else:
+            taken = hit
+        part = embed(g * hit.astype(g.dtype), xp.shape, (0, 0, *start), (1, 1, *step))
+        grad = part if grad is None else grad + part
+    return (_crop(node, grad, x.shape),)
+
+
+def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    x = node.inputs[0]
+    kh, kw = node.attrs["kernel"]
+    divisor = node.attrs.get("divisor")
+    if divisor is not None:
+        scale = g / divisor
+    elif node.attrs.get("count_include_pad", True):
+        scale = g / (kh * kw)
+    else:  # the in-bounds taps of each window
+        from pyflame.nn.functional import avg_pool2d
+
+        ones = ops.ones(x.shape, dtype=g.dtype)
+        top, _, left, _ = node.attrs["padding"]
+        frac = avg_pool2d(ones, (kh, kw), node.attrs["stride"], (top, left),
+                          count_include_pad=True)
+        scale = g / (frac * (kh * kw))
+    xp_shape = (x.shape[0], x.shape[1], x.shape[2] + sum(node.attrs["padding"][:2]),
+                x.shape[3] + sum(node.attrs["padding"][2:]))
+    grad = None
+    for _, _, start, step in _window_taps(node):
+        part = embed(scale, xp_shape, (0, 0, *start), (1, 1, *step))
+        grad = part if grad is None else grad + part
+    return (_crop(node, grad, x.shape),)
 
 
 def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -266,6 +393,9 @@ GRADIENTS: dict[str, Rule] = {
     "flame.pad": _pad,
     "flame.slice": _slice,
     "flame.concat": _concat,
+    "flame.conv2d": _conv2d,
+    "flame.max_pool2d": _max_pool2d,
+    "flame.avg_pool2d": _avg_pool2d,
 }
 
 #: ops through which no gradient flows (their results do not require grad)

@@ -1030,6 +1030,8 @@ def randint(
             raise TypeError("randint needs high and size: randint(high, size) or "
                             "randint(low, high, size)")
         low, high, size = 0, low, high
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
     shape = _shape_arg((size,), "randint")
     return _randint(shape, low, high, as_dtype(dtype), layout, seed)
 

@@ -38,3 +38,10 @@ def fixed_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed= expects an int, got {type(seed).__name__}")
     return FIXED_SEED_BASE | (int(seed) & (FIXED_SEED_BASE - 1))
+
+
+def generator() -> np.random.Generator:
+    """The generator itself, for values drawn on the host (`pf.nn` layers' initial weights):
+    reproducible under `manual_seed`, and drawing from it moves later ops' seeds on, as
+    building a model moves PyTorch's generator on."""
+    return _state["rng"]

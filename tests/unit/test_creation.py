@@ -207,6 +207,8 @@ def test_randint_distribution():
 def test_randint_forms_and_dtypes():
     r = pf.randint(6, (50, 40), seed=2).numpy()
     assert r.dtype == np.int32 and r.min() == 0 and r.max() == 5
+    np.testing.assert_array_equal(pf.randint(6, size=(50, 40), seed=2).numpy(), r)
+    np.testing.assert_array_equal(pf.randint(0, 6, size=[50, 40], seed=2).numpy(), r)
     f = pf.randint(2, 9, [1000], dtype=pf.float32, seed=2).numpy()
     assert f.dtype == np.float32 and f.min() == 2 and f.max() == 8 and np.all(f == np.round(f))
     big = pf.randint(-(2**31), 2**31, (1000,), seed=3).numpy()

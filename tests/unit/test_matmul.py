@@ -235,3 +235,21 @@ def test_large_batched_matmul_on_a_grid():
     np.testing.assert_allclose(z.numpy(), torch_matmul(a, b), rtol=1e-4, atol=1e-4)
     report = pf.last_report()
     assert report.flops >= 2 * 4 * 40 * 36 * 44
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5), (4, 5)), ((5,), (4, 5)), ((3, 5), (4, 5))],
+                         ids=ids)
+def test_gradients_through_linear_match_torch(x_shape, w_shape):
+    """The batched and vector forms differentiate like torch (a shared weight's gradient is
+    summed over the batch)."""
+    x, w, b = arrays(x_shape, w_shape, (w_shape[0],), seed=8)
+    px, pw, pb = (pf.from_numpy(a) for a in (x, w, b))
+    for t in (px, pw, pb):
+        t.requires_grad = True
+    loss = (F.linear(px, pw, pb) ** 2).sum()
+    pf.backward(loss)
+    pf.eval(loss, px.grad, pw.grad, pb.grad)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    (torch.nn.functional.linear(tx, tw, tb) ** 2).sum().backward()
+    for p, t in ((px, tx), (pw, tw), (pb, tb)):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)

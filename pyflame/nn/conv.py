@@ -1,0 +1,121 @@
+"""`nn.Conv2d`: 2-D convolution of NCHW (or CHW) activations with an OIhw weight.
+
+    conv = nn.Conv2d(16, 16, 3, padding=1)
+    conv = nn.Conv2d(16, 16, 3, padding=1, layout=pf.MeshLayout.grid(4, 4))
+
+Initial values as PyTorch: weight U(-b, b) with b = 1/sqrt(fan_in), fan_in = in/groups * kh * kw
+(kaiming_uniform with a=sqrt(5)), bias the same bound. `layout=` says where the layer runs:
+`grid(r, c)` (or `replicated(r, c)`) splits the output's H and W over r x c PEs, with the
+weight and bias replicated on them (what the convolution's lowering needs, so no data moves
+before it: the weight's layout is `replicated(r, c)`); any other layout is the weight's layout
+and the output's hint.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pyflame.layout import MeshLayout
+from pyflame.nn import functional as F
+from pyflame.nn import init
+from pyflame.nn.functional import _pair
+from pyflame.nn.linear import empty_parameter, hint_output
+from pyflame.nn.module import Module
+from pyflame.ops import _check_layout
+from pyflame.tensor import Tensor
+
+
+def _placement(layout: MeshLayout | None) -> tuple[MeshLayout | None, MeshLayout | None]:
+    """(weight and bias layout, output hint) for a Conv2d's `layout=`."""
+    if layout is None:
+        return None, None
+    if layout.kind in ("grid", "replicated"):
+        rows, cols = layout.sizes
+        return MeshLayout.replicated(rows, cols), MeshLayout.grid(rows, cols)
+    return layout, layout
+
+
+class Conv2d(Module):
+    """Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True); `padding` may be 'valid' or 'same'."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        dtype: Any = None,
+        layout: MeshLayout | None = None,
+    ):
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d padding_mode={padding_mode!r} is not supported "
+                                      "(only 'zeros'); pad with pf.pad first")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                             "{'valid', 'same'}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
+        self.stride = _pair(stride, "Conv2d stride")
+        self.padding: tuple[int, int] | str = padding if isinstance(padding, str) else _pair(
+            padding, "Conv2d padding")
+        if self.padding == "same" and self.stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        self.dilation = _pair(dilation, "Conv2d dilation")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.layout = _check_layout(layout)
+        weight_layout, self._output_hint = _placement(self.layout)
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = empty_parameter(shape, dtype, weight_layout)
+        if bias:
+            self.bias = empty_parameter((out_channels,), dtype, weight_layout)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        y = F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                     self.groups)
+        return hint_output(y, self._output_hint) if y.ndim == 4 else y
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.layout is not None:
+            s += f", layout={self.layout!r}"
+        return s
+
+
+__all__ = ["Conv2d"]

@@ -1,0 +1,32 @@
+"""`nn.Dropout`: inverted dropout in training mode, the identity in eval mode.
+
+In training mode every call draws a fresh seed from PyFlame's generator when the graph is
+built (a runtime input of the compiled program), so a training loop compiles once and still
+gets a new mask each step. Eval mode builds a graph without the dropout (a different program).
+"""
+
+from __future__ import annotations
+
+from pyflame import ops
+from pyflame.nn.module import Module
+from pyflame.tensor import Tensor
+
+
+class Dropout(Module):
+    """Zero each element with probability p and scale the others by 1 / (1 - p) (training)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if isinstance(p, bool) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return ops.dropout(input, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+__all__ = ["Dropout"]

@@ -1,0 +1,92 @@
+"""`nn.Embedding`: a table of `num_embeddings` vectors, looked up by int indices.
+
+    emb = nn.Embedding(1000, 64, padding_idx=0)    # weight N(0, 1), row 0 zero
+    vectors = emb(token_ids)                        # [..., 64]
+
+The lookup is `pf.nn.functional.embedding` (a one-hot matrix product: no gather on a mesh).
+As in PyTorch, the `padding_idx` row gets no gradient: the table is used as
+`weight * keep + detach(weight) * (1 - keep)` with `keep` zero on that row, the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pyflame import ops
+from pyflame.nn import functional as F
+from pyflame.nn import init
+from pyflame.nn.linear import empty_parameter
+from pyflame.nn.module import Module
+from pyflame.nn.parameter import Parameter, as_array
+from pyflame.tensor import Tensor
+
+
+class Embedding(Module):
+    """Embedding(num_embeddings, embedding_dim, padding_idx=None)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Any = None, _freeze: bool = False, *, dtype: Any = None):
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding's max_norm, scale_grad_by_freq and sparse are "
+                                      "not supported")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("Padding_idx must be within num_embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        if _weight is None:
+            self.weight = empty_parameter((num_embeddings, embedding_dim), dtype)
+            self.reset_parameters()
+        else:
+            weight = as_array(_weight)
+            if weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError("Shape of weight does not match num_embeddings and "
+                                 "embedding_dim")
+            self.weight = Parameter(weight)
+        self.weight.requires_grad = not _freeze
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            data = self.weight.numpy().copy()
+            data[self.padding_idx] = 0
+            self.weight._set_data(data)
+
+    def forward(self, input: Tensor) -> Tensor:
+        weight: Tensor = self.weight
+        if self.padding_idx is not None and weight.requires_grad:
+            keep = np.ones((self.num_embeddings, 1), weight.dtype.numpy)
+            keep[self.padding_idx] = 0
+            mask = ops.from_numpy(keep)
+            weight = weight * mask + weight.detach() * (1 - mask)
+        return F.embedding(input, weight)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Any, freeze: bool = True,
+                        padding_idx: int | None = None) -> Embedding:
+        """An Embedding holding `embeddings` (2-D); `freeze` turns off its gradient."""
+        weight = as_array(embeddings)
+        if weight.ndim != 2:
+            raise ValueError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = weight.shape
+        return cls(rows, cols, padding_idx=padding_idx, _weight=weight, _freeze=freeze)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
+
+
+__all__ = ["Embedding"]

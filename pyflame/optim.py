@@ -1,0 +1,422 @@
+"""Optimizers: `pf.optim.SGD`, `pf.optim.Adam`, `pf.optim.AdamW` (PyTorch's update formulas).
+
+`step()` builds each parameter's update lazily from its `.grad` and registers it, and the
+update of every optimizer state tensor, as pending state (`runtime.add_pending_update`), so the
+guide's loop is ONE compiled program per iteration, and the same program every iteration:
+
+    opt = pf.optim.Adam(model.parameters(), lr=1e-3)
+    for batch, target in loader:
+        with pf.autograd.enable_grad():
+            loss = criterion(model(pf.from_numpy(batch)), pf.from_numpy(target))
+        pf.backward(loss)
+        opt.step()             # nothing runs yet
+        pf.eval(loss)          # forward + backward + update: compiled on the first iteration only
+
+Compile once: every step builds the identical graph structure. The optimizer state (momentum
+buffers, `exp_avg`, `exp_avg_sq`, ...) is held by data leaves that exist from the first step
+(zeros made on the host), and whatever changes from step to step (the learning rate, the step
+count's bias corrections `1 - beta**t`, SGD's "first step" momentum coefficients) enters the
+program as rank-0 data tensors computed on the host in float64 exactly as PyTorch computes them,
+never as constants baked into the graph. So changing `group["lr"]` (a schedule) never
+recompiles; changing another hyper-parameter (betas, momentum, weight decay, eps) compiles a new
+program once.
+
+Differences from PyTorch: a parameter changes when the next `pf.eval` runs, not inside
+`step()` (a forward pass built between `step()` and `pf.eval` still sees the old values; a
+second `step()` before `pf.eval` correctly builds on the first one's pending values). Updates of
+float16/bfloat16 parameters are computed in float32 and rounded once per stored value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from pyflame import ops, runtime
+from pyflame.autograd import enable_grad, no_grad
+from pyflame.dtypes import float32
+from pyflame.tensor import Tensor
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+#: a default that every param group must give (as `torch.optim.optimizer.required`)
+required = _Required()
+
+
+def _number(value: Any, what: str) -> float:
+    """A hyper-parameter as a Python float (a rank-0 pf.Tensor is read on the host)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{what} must be a number or a one-element tensor")
+        value = value.item()
+    return float(value)
+
+
+def _host_scalar(value: float) -> Tensor:
+    """A rank-0 float32 data leaf: a runtime input of the program, never part of its key."""
+    return Tensor((), float32, data=np.asarray(value, dtype=np.float32))
+
+
+def _zeros_like(p: Tensor) -> Tensor:
+    """A data leaf of zeros shaped like `p` (made on the host: the state exists from step 1)."""
+    return Tensor(p.shape, p.dtype, data=np.zeros(p.shape, dtype=p.dtype.numpy))
+
+
+class Optimizer:
+    """Base class: `param_groups` (list of dicts with "params" and the options), `state`
+    (parameter -> dict of state), `zero_grad()`, `step()`, `state_dict()`,
+    `load_state_dict()`, `add_param_group()`, as `torch.optim.Optimizer`."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}  # keyed by identity (Tensor.__hash__)
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {type(params).__name__}"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ groups
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (the rest from `defaults`)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs; "
+                            "use a list instead")
+        elif params is None:
+            raise ValueError("a param group needs a 'params' entry")
+        params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        tensors = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names and len(names) != len(tensors):
+            raise ValueError("all optimizer params should be with/without names; some param "
+                             "names are missing")
+        for p in tensors:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize pf.Tensors, but one of the params "
+                                f"is {type(p).__name__}")
+        group["params"] = tensors
+        if names:
+            group["param_names"] = names
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in tensors}) != len(tensors):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        if any(id(p) in seen for p in tensors):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Validate a group's options (subclasses)."""
+
+    # ------------------------------------------------------------------ gradients
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Harmless in PyFlame (`pf.backward` writes fresh gradients); as in PyTorch, gradients
+        become None (or zeros with `set_to_none=False`)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                p.grad = None if set_to_none else ops.zeros_like(p)
+
+    # ------------------------------------------------------------------ step
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Register the update of every parameter that has a `.grad` (and of the optimizer's
+        state) as pending state: the next `pf.eval` computes it in the same program as
+        everything else. Returns `closure()` when a closure is given (as in PyTorch)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        # a second step() before pf.eval builds on the values the first one registered
+        self._current = {id(t): new for t, new in runtime.pending_updates()}
+        try:
+            with no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state.setdefault(p, {})
+                        self._update(p, p.grad, group, state)
+        finally:
+            del self._current
+        return loss
+
+    def _value(self, t: Tensor) -> Tensor:
+        """`t`'s current value: a pending new value if one was registered, else `t` itself."""
+        return self._current.get(id(t), t)
+
+    def _compute(self, t: Tensor) -> Tensor:
+        """`t`'s current value in the dtype updates are computed in (float32)."""
+        v = self._value(t)
+        return v if v.dtype is float32 or not v.dtype.is_floating_point else v.astype(float32)
+
+    def _assign(self, target: Tensor, value: Tensor) -> None:
+        if value.dtype is not target.dtype:
+            value = value.astype(target.dtype)
+        runtime.add_pending_update(target, value)
+        self._current[id(target)] = value
+
+    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
+                state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state dicts
+
+    def state_dict(self) -> dict[str, Any]:
+        """`{"state": {index: {name: tensor}}, "param_groups": [{..., "params": [index]}]}` as
+        PyTorch; the state tensors are the live pf.Tensors (save with `pf.save`)."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index and s}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore options and state saved by `state_dict()` (possibly through `pf.save` and
+        `pf.load`: tensors may be pf.Tensors or numpy arrays, group indices ints or strings)."""
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
+            raise ValueError("load_state_dict expects a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups "
+                             f"({len(saved_groups)}) than the optimizer "
+                             f"({len(self.param_groups)})")
+        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group {i} of "
+                                 f"{len(s['params'])} parameters that doesn't match the size "
+                                 f"of the optimizer's group ({len(g['params'])})")
+        by_index: dict[int, Tensor] = {}
+        for g, s in zip(self.param_groups, saved_groups, strict=True):
+            for p, i in zip(g["params"], s["params"], strict=True):
+                by_index[int(i)] = p
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, values in state_dict.get("state", {}).items():
+            p = by_index.get(int(key))
+            if p is None:
+                continue
+            new_state[p] = {name: _state_value(name, v, p) for name, v in values.items()}
+        self.state = new_state
+        for g, s in zip(self.param_groups, saved_groups, strict=True):
+            for name, value in s.items():
+                if name == "params":
+                    continue
+                g[name] = tuple(value) if name == "betas" else value
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _state_value(name: str, value: Any, p: Tensor) -> Any:
+    """A loaded state entry as a fresh data leaf (param dtype for param-shaped state)."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    if not isinstance(value, np.ndarray | np.generic | float | int):
+        return value
+    array = np.asarray(value)
+    if name == "step":
+        return Tensor((), float32, data=np.asarray(array.reshape(()), np.float32))
+    if array.shape != p.shape:
+        raise ValueError(f"optimizer state {name!r} has shape {list(array.shape)}, but its "
+                         f"parameter has shape {list(p.shape)}")
+    data = np.array(array, dtype=p.dtype.numpy, order="C")
+    return Tensor(p.shape, p.dtype, data=data)
+
+
+def _check_number(name: str, value: Any, low: float = 0.0) -> None:
+    if isinstance(value, Tensor):
+        return
+    if not isinstance(value, int | float | np.floating | np.integer) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value >= low:
+        raise ValueError(f"Invalid {name}: {value}")
+
+
+# ---------------------------------------------------------------------- SGD
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov, as
+    `torch.optim.SGD` (the momentum buffer starts as the first gradient)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 *, maximize: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_number("learning rate", group["lr"])
+        _check_number("momentum value", group["momentum"])
+        _check_number("dampening value", group["dampening"], low=-float("inf"))
+        _check_number("weight_decay value", group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
+                state: dict[str, Any]) -> None:
+        lr = _number(group["lr"], "lr")
+        momentum = float(group["momentum"])
+        dampening = float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        param = self._compute(p)
+        g = grad if grad.dtype is float32 else grad.astype(float32)
+        if group["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + param * weight_decay  # grad.add(param, alpha=weight_decay)
+        if momentum != 0:
+            if "momentum_buffer" not in state:
+                # PyTorch's first step sets buf = grad: the same graph as later steps, with
+                # coefficients (0, 1) instead of (momentum, 1 - dampening) as runtime data
+                state["momentum_buffer"] = _zeros_like(p)
+                keep, add = 0.0, 1.0
+            else:
+                keep, add = momentum, 1.0 - dampening
+            buf = self._compute(state["momentum_buffer"])
+            buf = buf * _host_scalar(keep) + g * _host_scalar(add)
+            self._assign(state["momentum_buffer"], buf)
+            g = g + buf * momentum if group["nesterov"] else buf
+        self._assign(p, param + _host_scalar(-lr) * g)  # param.add_(grad, alpha=-lr)
+
+
+# ---------------------------------------------------------------------- Adam, AdamW
+
+
+class Adam(Optimizer):
+    """Adam as `torch.optim.Adam` (bias-corrected moments; `weight_decay` adds
+    `weight_decay * param` to the gradient, or with `decoupled_weight_decay=True` scales the
+    parameter by `1 - lr * weight_decay` first, which is AdamW; `amsgrad`, `maximize`)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_number("learning rate", group["lr"])
+        _check_number("epsilon value", group["eps"])
+        _check_number("weight_decay value", group["weight_decay"])
+        betas = tuple(group["betas"])
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair, got {group['betas']!r}")
+        for i, b in enumerate(betas):
+            _check_number(f"beta parameter at index {i}", b)
+            if not b < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+        group["betas"] = betas
+
+    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
+                state: dict[str, Any]) -> None:
+        lr = _number(group["lr"], "lr")
+        beta1, beta2 = (_number(b, "betas") for b in group["betas"])
+        eps = float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        amsgrad = bool(group["amsgrad"])
+        if not state:
+            state["step"] = Tensor((), float32, data=np.zeros((), np.float32))
+            state["exp_avg"] = _zeros_like(p)
+            state["exp_avg_sq"] = _zeros_like(p)
+        if amsgrad and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = _zeros_like(p)
+        # the step count lives on the host (a float32 rank-0 tensor, as PyTorch's), and the
+        # bias corrections computed from it enter the program as data
+        step = float(np.float32(state["step"].numpy()) + np.float32(1))
+        state["step"]._set_data(np.asarray(step, dtype=np.float32))
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+
+        param = self._compute(p)
+        g = grad if grad.dtype is float32 else grad.astype(float32)
+        if group["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param = param * _host_scalar(1 - lr * weight_decay)  # param.mul_(1 - lr * wd)
+            else:
+                g = g + param * weight_decay  # grad.add(param, alpha=weight_decay)
+        exp_avg = _lerp(self._compute(state["exp_avg"]), g, 1 - beta1)
+        exp_avg_sq = self._compute(state["exp_avg_sq"]) * beta2 + g * (1 - beta2) * g
+        self._assign(state["exp_avg"], exp_avg)
+        self._assign(state["exp_avg_sq"], exp_avg_sq)
+        second = exp_avg_sq
+        if amsgrad:
+            second = ops.maximum(self._compute(state["max_exp_avg_sq"]), exp_avg_sq)
+            self._assign(state["max_exp_avg_sq"], second)
+        denom = ops.sqrt(second) / _host_scalar(bias_correction2_sqrt) + eps
+        # param.addcdiv_(exp_avg, denom, value=-step_size)
+        self._assign(p, param + _host_scalar(-step_size) * exp_avg / denom)
+
+
+class AdamW(Adam):
+    """AdamW as `torch.optim.AdamW`: Adam with decoupled weight decay (default 1e-2)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def _lerp(start: Tensor, end: Tensor, weight: float) -> Tensor:
+    """`start.lerp(end, weight)` with PyTorch's CPU formula (weight rounded to float32 first,
+    and the branch on |weight| < 0.5 that keeps the result exact at both ends)."""
+    w = np.float32(weight)
+    if abs(w) < 0.5:
+        return start + (end - start) * float(w)
+    return end - (end - start) * float(np.float32(1) - w)

@@ -1,0 +1,475 @@
+"""pf.training.Trainer against a hand-written PyTorch loop: same initial weights, same batches,
+same loss at every step; one compiled program per fit (a short last batch is padded and masked);
+history and metrics; callbacks; checkpoint + resume continues identically; evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pyflame as pf
+from pyflame.nn import functional as F
+from pyflame.nn.module import Module
+from pyflame.nn.parameter import Parameter
+from pyflame.training import Trainer, TrainerConfig, loss_rule
+
+IN, HIDDEN, CLASSES, SAMPLES, BATCH = 8, 16, 3, 10, 4  # batches of 4, 4 and a short 2
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+# --------------------------------------------------------------------------- the problem
+
+
+def weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "fc1.weight": (rng.standard_normal((HIDDEN, IN)) * 0.4).astype(np.float32),
+        "fc1.bias": (rng.standard_normal(HIDDEN) * 0.1).astype(np.float32),
+        "fc2.weight": (rng.standard_normal((CLASSES, HIDDEN)) * 0.4).astype(np.float32),
+        "fc2.bias": (rng.standard_normal(CLASSES) * 0.1).astype(np.float32),
+    }
+
+
+class _Linear(Module):
+    def __init__(self, w: np.ndarray, b: np.ndarray):
+        super().__init__()
+        self.weight = Parameter(w)
+        self.bias = Parameter(b)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class MLP(Module):
+    """8 -> 16 -> 3 with ReLU; `dropout` adds pf.dropout in training mode only."""
+
+    def __init__(self, seed: int = 0, dropout: float = 0.0):
+        super().__init__()
+        w = weights(seed)
+        self.fc1 = _Linear(w["fc1.weight"], w["fc1.bias"])
+        self.fc2 = _Linear(w["fc2.weight"], w["fc2.bias"])
+        self.p = dropout
+
+    def forward_train(self, x):
+        h = pf.relu(self.fc1(x))
+        return self.fc2(pf.dropout(h, self.p) if self.p else h)
+
+    def forward_eval(self, x):
+        return self.fc2(pf.relu(self.fc1(x)))
+
+
+def torch_mlp(seed: int = 0) -> torch.nn.Module:
+    model = torch.nn.Sequential()
+    model.add_module("fc1", torch.nn.Linear(IN, HIDDEN))
+    model.add_module("relu", torch.nn.ReLU())
+    model.add_module("fc2", torch.nn.Linear(HIDDEN, CLASSES))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights(seed).items()})
+    return model
+
+
+def data(seed: int = 1, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, IN)).astype(np.float32)
+    y = rng.integers(0, CLASSES, samples)  # int64, as sklearn and torch give them
+    return x, y
+
+
+def batches(x: np.ndarray, y: np.ndarray, size: int = BATCH) -> list:
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+
+
+# --------------------------------------------------------------------------- optimizer, io
+
+
+try:
+    from pyflame.optim import SGD, Adam  # noqa: F401
+except ImportError:  # stand-in until pf.optim lands: torch.optim.SGD's update rule
+    Adam = None
+
+    class SGD:  # type: ignore[no-redef]
+        def __init__(self, params, lr, momentum=0.0):
+            self.params, self.lr, self.momentum = list(params), lr, momentum
+            self.bufs = [pf.from_numpy(np.zeros(p.shape, np.float32)) for p in self.params]
+
+        def zero_grad(self):
+            for p in self.params:
+                p.grad = None
+
+        def step(self):
+            with pf.no_grad():
+                for p, buf in zip(self.params, self.bufs, strict=True):
+                    g = p.grad
+                    if self.momentum:
+                        g = buf * self.momentum + g
+                        pf.runtime.add_pending_update(buf, g)
+                    pf.runtime.add_pending_update(p, p - g * self.lr)
+
+        def state_dict(self):
+            return {"bufs": [b.numpy().copy() for b in self.bufs]}
+
+        def load_state_dict(self, state):
+            for b, v in zip(self.bufs, state["bufs"], strict=True):
+                b._set_data(np.array(v, np.float32))
+
+
+try:
+    import pyflame.io  # noqa: F401
+except ImportError:  # stand-in until pf.save / pf.load land: an in-memory store by path
+    import copy
+    import sys
+    import types
+
+    _store: dict[str, object] = {}
+
+    def _save(obj, path):
+        _store[str(path)] = copy.deepcopy(
+            {k: ({n: np.array(t) for n, t in v.items()} if k == "model" else v)
+             for k, v in obj.items()})
+        open(path, "w").write("stand-in")
+
+    def _load(path):
+        return copy.deepcopy(_store[str(path)])
+
+    sys.modules["pyflame.io"] = types.SimpleNamespace(save=_save, load=_load)
+    pf.io = sys.modules["pyflame.io"]
+
+
+class CrossEntropyLoss:
+    """pf.nn.CrossEntropyLoss when it exists; this stand-in has the same attributes."""
+
+    def __init__(self, reduction="mean", ignore_index=-100):
+        self.reduction, self.ignore_index = reduction, ignore_index
+
+    def __call__(self, input, target):
+        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+                               reduction=self.reduction)
+
+
+if hasattr(pf.nn, "CrossEntropyLoss"):
+    CrossEntropyLoss = pf.nn.CrossEntropyLoss  # type: ignore[misc]
+
+
+def quiet(**kw) -> TrainerConfig:
+    return TrainerConfig(progress_bar=False, **kw)
+
+
+def params_of(model) -> dict[str, np.ndarray]:
+    return {k: np.array(v) for k, v in model.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- vs PyTorch
+
+LOSSES = {
+    # name: (pyflame loss_fn, torch loss_fn, float targets?, expected rule)
+    "CrossEntropyLoss": (lambda: CrossEntropyLoss(), torch.nn.CrossEntropyLoss, False,
+                         "ignore_index"),
+    "F.cross_entropy": (lambda: F.cross_entropy, lambda: torch.nn.functional.cross_entropy,
+                        False, "reduction"),
+    "F.mse_loss": (lambda: F.mse_loss, lambda: torch.nn.functional.mse_loss, True,
+                   "reduction"),
+    "lambda": (lambda: (lambda out, t: F.cross_entropy(out, t)),
+               lambda: torch.nn.functional.cross_entropy, False, "per_row"),
+}
+
+
+def torch_losses(loss_fn, x, y, epochs, lr=0.1, momentum=0.9, float_targets=False):
+    model = torch_mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    losses = []
+    for _ in range(epochs):
+        for xb, yb in batches(x, y):
+            target = torch.from_numpy(yb)
+            opt.zero_grad()
+            loss = loss_fn(model(torch.from_numpy(xb)), target)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses, {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_losses_match_pytorch_at_every_step(name):
+    make_pf, make_torch, float_targets, rule = LOSSES[name]
+    x, y = data()
+    if float_targets:
+        y = np.eye(CLASSES, dtype=np.float32)[y]
+    expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
+    model = MLP()
+    losses = []
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), make_pf(),
+                      quiet(max_epochs=2, callbacks=[
+                          pf.training.LambdaCallback(
+                              on_step_end=lambda tr, step, logs: losses.append(logs["loss"]))]))
+    trainer.fit(batches(x, y))
+    assert trainer._rule == rule == loss_rule(make_pf(), not float_targets)
+    np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
+    for k, v in params_of(model).items():
+        np.testing.assert_allclose(v, expected_weights[k], rtol=2e-3, atol=1e-5)
+
+
+@pytest.mark.skipif(Adam is None, reason="pf.optim.Adam not available yet")
+def test_adam_matches_pytorch():
+    x, y = data()
+    model = MLP()
+    losses = []
+    trainer = Trainer(model, Adam(model.parameters(), lr=0.01), CrossEntropyLoss(),
+                      quiet(max_epochs=2, callbacks=[pf.training.LambdaCallback(
+                          on_step_end=lambda tr, step, logs: losses.append(logs["loss"]))]))
+    trainer.fit(batches(x, y))
+    tmodel = torch_mlp()
+    opt = torch.optim.Adam(tmodel.parameters(), lr=0.01)
+    expected = []
+    for _ in range(2):
+        for xb, yb in batches(x, y):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(xb)),
+                                                     torch.from_numpy(yb))
+            loss.backward()
+            opt.step()
+            expected.append(loss.item())
+    np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- compile once
+
+
+def test_fit_compiles_once_with_a_short_last_batch():
+    x, y = data(samples=11)  # 4, 4, 3
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
+                      quiet(max_epochs=3, metrics=("loss", "accuracy")))
+    pf.cache_clear()
+    trainer.fit(batches(x, y))
+    assert pf.cache_info().misses == 1
+    assert pf.cache_info().hits == 3 * 3 - 1
+    trainer.evaluate(batches(x, y))  # its own program (no backward, no updates), once
+    trainer.evaluate(batches(x, y))
+    assert pf.cache_info().misses == 2
+
+
+def test_guide_pattern_2_option_1():
+    """The migration guide's snippet, as written: defaults are one epoch, a progress bar."""
+    x, y = data()
+    model = MLP()
+    optimizer = SGD(model.parameters(), lr=0.1)
+    criterion = CrossEntropyLoss()
+    train_loader = batches(x, y)
+    trainer = pf.training.Trainer(
+        model=model,
+        optimizer=optimizer,
+        loss_fn=criterion
+    )
+    trainer.fit(train_loader)
+    assert trainer.epoch == 1 and trainer.global_step == 3
+    assert len(trainer.history["loss"]) == 1
+
+
+# --------------------------------------------------------------------------- metrics, history
+
+
+def test_history_is_the_sample_weighted_mean_of_step_metrics():
+    x, y = data(samples=11)
+    model = MLP()
+    steps = []
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.05), CrossEntropyLoss(),
+                      quiet(max_epochs=2, metrics=("loss", "accuracy"),
+                            callbacks=[pf.training.LambdaCallback(
+                                on_step_end=lambda tr, s, logs: steps.append(logs))]))
+    history = trainer.fit(batches(x, y))
+    assert history is trainer.history and set(history) == {"loss", "accuracy"}
+    for epoch in range(2):
+        logs = [s for s in steps if s["epoch"] == epoch]
+        assert [s["samples"] for s in logs] == [4, 4, 3]
+        for name in ("loss", "accuracy"):
+            mean = sum(s[name] * s["samples"] for s in logs) / 11
+            assert history[name][epoch] == pytest.approx(mean, rel=1e-6)
+    for s in steps:  # a batch's accuracy counts real rows only: a multiple of 1/rows
+        assert s["accuracy"] * s["samples"] == pytest.approx(round(s["accuracy"] * s["samples"]))
+
+
+def test_evaluate_matches_pytorch_and_does_not_update():
+    x, y = data(samples=11)
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      quiet(metrics=("loss", "accuracy")))
+    before = params_of(model)
+    result = trainer.evaluate(batches(x, y))
+    for k, v in params_of(model).items():
+        np.testing.assert_array_equal(v, before[k])
+    with torch.no_grad():
+        logits = torch_mlp()(torch.from_numpy(x))
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)).item()
+        acc = (logits.argmax(1).numpy() == y).mean()
+    assert result["loss"] == pytest.approx(loss, rel=2e-3)
+    assert result["accuracy"] == pytest.approx(acc)
+    assert model.training  # the mode is restored
+
+
+def test_val_loader_metrics_and_custom_metric():
+    x, y = data(samples=11)
+    model = MLP()
+
+    def top1_error(out, target):
+        return (out.argmax(dim=1) != target).astype(pf.float32)
+
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      quiet(max_epochs=2, metrics=("accuracy", top1_error)))
+    history = trainer.fit(batches(x, y), val_loader=batches(x, y, 8))
+    assert set(history) == {"loss", "accuracy", "top1_error", "val_loss", "val_accuracy",
+                            "val_top1_error"}
+    for a, e in zip(history["val_accuracy"], history["val_top1_error"], strict=True):
+        assert a + e == pytest.approx(1.0)
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        TrainerConfig(metrics=("loss", "f1"))
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def test_loader_kinds():
+    x, y = data()
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      quiet(max_epochs=2))
+    trainer.fit(lambda: iter(batches(x, y)))  # a callable: a fresh iterator per epoch
+    assert trainer.global_step == 6
+    tensors = [(pf.from_numpy(a), pf.from_numpy(b)) for a, b in batches(x, y)]
+    trainer.config.max_epochs = 3
+    trainer.fit(tensors)  # pf tensors; max_epochs is the total: one more epoch
+    assert trainer.epoch == 3 and trainer.global_step == 9
+    trainer.config.max_epochs = 5
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        trainer.fit(iter(batches(x, y)))
+
+
+def test_a_batch_larger_than_the_first_is_refused():
+    x, y = data()
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(), quiet())
+    with pytest.raises(ValueError, match="more than the compiled batch size 2"):
+        trainer.fit([(x[:2], y[:2]), (x[2:6], y[2:6])])
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    x, y = data()
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      TrainerConfig(max_epochs=1, log_every_n_steps=2))
+    trainer.fit(batches(x, y))
+    out = capsys.readouterr()
+    assert "epoch 1/1" in out.err and "loss" in out.err
+    assert "step 2: loss" in out.out
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def test_callbacks_objects_and_callables():
+    x, y = data()
+    events = []
+
+    class Recorder(pf.training.Callback):
+        def on_fit_start(self, trainer):
+            events.append("start")
+
+        def on_step_end(self, trainer, step, logs):
+            events.append(("step", step, logs["epoch"], logs["batch"]))
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            events.append(("epoch", epoch, round(logs["loss"], 6)))
+
+        def on_fit_end(self, trainer):
+            events.append("end")
+
+    plain = []
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      quiet(max_epochs=2, callbacks=[
+                          Recorder(), lambda tr, epoch, logs: plain.append(epoch)]))
+    trainer.fit(batches(x, y))
+    assert events[0] == "start" and events[-1] == "end"
+    assert [e[1:] for e in events if e[0] == "step"] == [
+        (1, 0, 0), (2, 0, 1), (3, 0, 2), (4, 1, 0), (5, 1, 1), (6, 1, 2)]
+    assert [e[1] for e in events if e[0] == "epoch"] == [0, 1]
+    assert [e[2] for e in events if e[0] == "epoch"] == [
+        round(v, 6) for v in trainer.history["loss"]]
+    assert plain == [0, 1]
+
+
+def test_a_callback_can_stop_training():
+    x, y = data()
+    model = MLP()
+
+    def stop(trainer, step, logs):
+        if step == 2:
+            trainer.should_stop = True
+
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                      quiet(max_epochs=5, callbacks=[
+                          pf.training.LambdaCallback(on_step_end=stop)]))
+    trainer.fit(batches(x, y))
+    assert trainer.global_step == 2 and trainer.epoch == 1
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _fit(tmp_path, epochs, **kw):
+    x, y = data(samples=11)
+    model = MLP(dropout=0.25)  # dropout: resuming must also restore the random state
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
+                      quiet(max_epochs=epochs, metrics=("loss", "accuracy"), **kw))
+    trainer.fit(batches(x, y))
+    return model, trainer
+
+
+def test_resume_from_an_epoch_checkpoint_continues_identically(tmp_path):
+    pf.manual_seed(7)
+    straight, t_straight = _fit(tmp_path, 2)
+
+    pf.manual_seed(7)
+    _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path)
+    assert first.last_checkpoint == tmp_path / "epoch-0001.pfckpt"
+    pf.manual_seed(123)  # the checkpoint's random state wins
+    resumed, t_resumed = _fit(tmp_path, 2, resume_from=first.last_checkpoint)
+    assert t_resumed.global_step == 6 and t_resumed.epoch == 2
+    for k, v in params_of(resumed).items():
+        np.testing.assert_array_equal(v, params_of(straight)[k])
+    assert t_resumed.history == t_straight.history
+
+
+def test_resume_in_the_middle_of_an_epoch(tmp_path):
+    pf.manual_seed(3)
+    straight, t_straight = _fit(tmp_path, 2)
+
+    pf.manual_seed(3)
+    _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0001.pfckpt", "epoch-0002.pfckpt", "step-00000002.pfckpt",
+        "step-00000004.pfckpt", "step-00000006.pfckpt"]
+    # step 4 is the first batch of epoch 2 (3 batches per epoch)
+    resumed, t_resumed = _fit(tmp_path, 2, resume_from=tmp_path / "step-00000004.pfckpt")
+    for k, v in params_of(resumed).items():
+        np.testing.assert_array_equal(v, params_of(straight)[k])
+    assert t_resumed.history == t_straight.history
+
+
+def test_resume_from_a_directory_takes_the_newest(tmp_path):
+    _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path, checkpoint_every_n_steps=1)
+    assert pf.training.latest_checkpoint(tmp_path) == tmp_path / "epoch-0001.pfckpt"
+    _, resumed = _fit(tmp_path, 1, resume_from=tmp_path)
+    assert resumed.global_step == 3  # nothing left to do
+
+
+def test_checkpoint_every_n_steps_needs_a_directory():
+    with pytest.raises(ValueError, match="needs a checkpoint_dir"):
+        TrainerConfig(checkpoint_every_n_steps=5)
