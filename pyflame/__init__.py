@@ -7,11 +7,18 @@ pf.eval(z)                        # compile (once per graph structure) and run
 print(z.numpy(), pf.last_report())
 """
 
-from pyflame import autograd, nn, sim
+from pyflame import autograd, extend, nn, optim, sim
 from pyflame.autograd import backward, no_grad
 from pyflame.dtypes import DType, bfloat16, float16, float32, int32
 from pyflame.dtypes import bool_ as bool
-from pyflame.errors import CompileError, PyFlameError, ShapeError, SRAMOverflowError
+from pyflame.errors import (
+    CheckpointError,
+    CompileError,
+    PyFlameError,
+    ShapeError,
+    SRAMOverflowError,
+)
+from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (  # elementwise math, comparisons, where, dtype conversion  # shape ops  # reductions
     abs,
@@ -219,3 +226,4 @@ __all__ += [  # creation (arange, eye, random) and matmul variants
 from pyflame import serving, training  # noqa: E402  (Trainer, InferenceEngine: after the ops)
 
 __all__ += ["serving", "training"]
+__all__ += ["CheckpointError", "extend", "load", "optim", "save"]

@@ -19,7 +19,7 @@ so gradients stop there (it is a constant from then on), as after `detach()` in 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the op builders import this module: no runtime import of tensor here
     from pyflame.tensor import Tensor
@@ -62,6 +62,18 @@ def requires_grad_of(inputs: tuple[Tensor, ...]) -> bool:
     return _enabled[-1] and any(t.requires_grad for t in inputs)
 
 
+def custom_rule(node: Tensor) -> Any:
+    """The node's own gradient function, if it has one (`pf.extend.AutogradFunction`): an
+    object with `inputs` (where its gradients go, in place of `node.inputs`) that is called
+    as a rule, `fn(node, g)` -> one gradient per `fn.inputs`. Evaluated tensors have none."""
+    return node.__dict__.get("_grad_fn") if node.op is not None else None
+
+
+def _edges(node: Tensor) -> tuple[Tensor, ...]:
+    fn = custom_rule(node)
+    return node.inputs if fn is None else fn.inputs
+
+
 def _topological(root: Tensor) -> list[Tensor]:
     """Nodes that lead to `root` and need gradients, inputs before users (iterative)."""
     order: list[Tensor] = []
@@ -76,7 +88,7 @@ def _topological(root: Tensor) -> list[Tensor]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for t in node.inputs:
+        for t in _edges(node):
             if t.requires_grad and id(t) not in seen:
                 stack.append((t, False))
     return order
@@ -107,11 +119,11 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
             if node.op is None:  # a leaf: fresh gradient, as the guide's loop expects
                 node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
                 continue
-            rule = GRADIENTS.get(node.op)
+            rule = custom_rule(node) or GRADIENTS.get(node.op)
             if rule is None:
                 raise NotImplementedError(f"no gradient rule for {node.op} (made at "
                                           f"{node.location[0]}:{node.location[1]})")
-            for inp, gi in zip(node.inputs, rule(node, g), strict=True):
+            for inp, gi in zip(_edges(node), rule(node, g), strict=True):
                 if gi is None or not inp.requires_grad:
                     continue
                 gi = unbroadcast(gi, inp.shape)

@@ -20,6 +20,11 @@ class IndexShapeError(ShapeError, IndexError):
     `for row in x` stops at the end."""
 
 
+class CheckpointError(PyFlameError, ValueError):
+    """A file given to `pf.load` is not a readable PyFlame/safetensors file (truncated,
+    corrupted, or not one at all); the message names the path."""
+
+
 class CompileError(PyFlameError):
     """The program cannot be compiled; nothing has run."""
 

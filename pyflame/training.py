@@ -37,13 +37,14 @@ from typing import Any
 import numpy as np
 
 from pyflame import autograd, ops, runtime
+from pyflame import io as pf_io
 from pyflame import random as _random
 from pyflame.batching import as_array, as_tuple, pad_rows, row_mask, rows
 from pyflame.dtypes import float32
 from pyflame.tensor import Tensor
 
 CHECKPOINT_KIND = "pyflame.training.checkpoint"
-CHECKPOINT_SUFFIX = ".pfckpt"
+CHECKPOINT_SUFFIX = ".ckpt.safetensors"  # pf.save writes safetensors files
 BUILTIN_METRICS = ("loss", "accuracy")
 
 
@@ -62,8 +63,9 @@ class TrainerConfig:
     progress_bar: a tqdm bar per epoch showing the loss (a plain text line without tqdm).
     log_every_n_steps: also print a line with the step's metrics every n steps.
     batch_size: the compiled batch size (default: the size of the first batch).
-    checkpoint_dir: where checkpoints go (`epoch-0001.pfckpt` at the end of every epoch, and
-        `step-00000040.pfckpt` every `checkpoint_every_n_steps` steps when set).
+    checkpoint_dir: where checkpoints go (`epoch-0001.ckpt.safetensors` at the end of every
+        epoch, and `step-00000040.ckpt.safetensors` every `checkpoint_every_n_steps` steps when
+        set), written with `pf.save`.
     resume_from: a checkpoint file (or a directory: its newest checkpoint) to resume from at the
         start of the first `fit`.
     callbacks: objects with any of `on_fit_start(trainer)`, `on_step_end(trainer, step, logs)`,
@@ -325,7 +327,8 @@ class _Progress:
 # --------------------------------------------------------------------------- helpers
 
 
-def _batches(loader: Any, epoch: int, used: list[bool]) -> Iterator[Any]:
+def _batches(loader: Any, used: list[bool]) -> Iterator[Any]:
+    """This epoch's batches (`used[0]` remembers that a one-shot iterator was consumed)."""
     if callable(loader) and not isinstance(loader, Iterable):
         return iter(loader())
     it = iter(loader)
@@ -380,18 +383,6 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     return found[-1] if found else None
 
 
-def _save(obj: Any, path: Path) -> None:
-    from pyflame import io as pf_io
-
-    pf_io.save(obj, path)
-
-
-def _load(path: Path) -> Any:
-    from pyflame import io as pf_io
-
-    return pf_io.load(path)
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -429,6 +420,7 @@ class Trainer:
         self._batch_in_epoch = 0  # batches of the current epoch already trained (resume)
         self._totals: dict[str, float] = {}
         self._resumed = False
+        self._epoch_length: int | None = None  # batches per epoch, once an epoch was seen
 
     # ---------------------------------------------------------------- public API
 
@@ -460,7 +452,7 @@ class Trainer:
         was_training = getattr(self.model, "training", None)
         self._set_mode(False)
         try:
-            for batch in _batches(loader, 0, [False]):
+            for batch in _batches(loader, [False]):
                 xs, y = _split_batch(batch)
                 size = size or self.batch_size or rows(y)
                 for start in range(0, rows(y), size):
@@ -482,21 +474,20 @@ class Trainer:
         `path` with `pf.save` (atomically); `resume_from=path` continues from here."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        trainer_state = {
-            "epoch": self.epoch, "batch_in_epoch": self._batch_in_epoch,
-            "global_step": self.global_step, "batch_size": self.batch_size,
-            "history": self.history, "totals": self._totals, "rng": _rng_state(),
-        }
         checkpoint = {
             "kind": CHECKPOINT_KIND,
             "version": 1,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch,
-            "step": self.global_step,
-            "trainer": json.dumps(trainer_state),
+            "epoch": self.epoch,  # epochs done
+            "step": self.global_step,  # optimizer steps done
+            "batch_in_epoch": self._batch_in_epoch,  # batches of the next epoch already done
+            "batch_size": self.batch_size,
+            "history": self.history,
+            "totals": self._totals,  # the running sums of the unfinished epoch
+            "rng": _rng_state(),  # pf.manual_seed's generator: dropout masks continue alike
         }
-        _save(checkpoint, path)
+        pf_io.save(checkpoint, path)
         self.last_checkpoint = path
         return path
 
@@ -508,33 +499,32 @@ class Trainer:
             if found is None:
                 raise FileNotFoundError(f"no {CHECKPOINT_SUFFIX} checkpoint in {path}")
             path = found
-        checkpoint = _load(path)
+        checkpoint = pf_io.load(path)
         if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
             raise ValueError(f"{path} is not a pf.training checkpoint")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        state = json.loads(checkpoint["trainer"])
-        self.epoch = int(state["epoch"])
-        self._batch_in_epoch = int(state["batch_in_epoch"])
-        self.global_step = int(state["global_step"])
-        if self.batch_size is None and state["batch_size"] is not None:
-            self.batch_size = int(state["batch_size"])
-        self.history = {k: [float(v) for v in vs] for k, vs in state["history"].items()}
-        self._totals = {k: float(v) for k, v in state["totals"].items()}
-        _set_rng_state(state["rng"])
+        self.epoch = int(checkpoint["epoch"])
+        self._batch_in_epoch = int(checkpoint["batch_in_epoch"])
+        self.global_step = int(checkpoint["step"])
+        if self.batch_size is None and checkpoint["batch_size"] is not None:
+            self.batch_size = int(checkpoint["batch_size"])
+        self.history = {k: [float(v) for v in vs] for k, vs in checkpoint["history"].items()}
+        self._totals = {k: float(v) for k, v in checkpoint["totals"].items()}
+        _set_rng_state(checkpoint["rng"])
         self.last_checkpoint = path
 
     # ---------------------------------------------------------------- one epoch
 
     def _train_epoch(self, loader: Any, used: list[bool]) -> None:
-        total = _length(loader)
+        total = _length(loader) or self._epoch_length  # a callable: as many as last epoch
         skip = self._batch_in_epoch
         desc = f"epoch {self.epoch + 1}/{self.config.max_epochs}"
         bar = _Progress(self.config.progress_bar, total, desc, initial=skip)
         logs: dict[str, float] = {}
         self._set_mode(True)
         index = -1
-        for index, batch in enumerate(_batches(loader, self.epoch, used)):
+        for index, batch in enumerate(_batches(loader, used)):
             if index < skip:  # resumed in the middle of this epoch
                 continue
             xs, y = _split_batch(batch)
@@ -566,6 +556,8 @@ class Trainer:
                 break
         if index < 0 and not skip:
             raise ValueError(f"the loader gave no batches in epoch {self.epoch}")
+        if not self.should_stop:
+            self._epoch_length = index + 1
         bar.close(self._epoch_values() if self._totals.get("_samples") else logs)
 
     def _epoch_values(self) -> dict[str, float]:

@@ -2,13 +2,77 @@
 
     import pyflame as pf
     from pyflame import nn
-    y = nn.functional.conv2d(x, w, b, padding=1)
-    z = pf.nn.functional.max_pool2d(y, 2)
 
-`pf.nn.functional` holds the stateless functions; layers (`nn.Module`, `nn.Conv2d`, ...) build
-on them.
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+            self.bn = nn.BatchNorm2d(16)
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            x = pf.relu(self.bn(self.conv(x)))
+            return self.fc(x.mean(dim=(2, 3)))
+
+`pf.nn.functional` holds the stateless functions; the layers build on them. `pf.nn.init`
+initialises parameters on the host (`pf.manual_seed` makes it reproducible). See docs/nn.md.
 """
 
-from pyflame.nn import functional
+from pyflame.nn import functional, init
+from pyflame.nn.activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
+from pyflame.nn.container import ModuleDict, ModuleList, Sequential
+from pyflame.nn.conv import Conv2d
+from pyflame.nn.dropout import Dropout
+from pyflame.nn.embedding import Embedding
+from pyflame.nn.flatten import Flatten
+from pyflame.nn.linear import Identity, Linear
+from pyflame.nn.loss_layers import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from pyflame.nn.module import Module
+from pyflame.nn.multihead_attention import MultiheadAttention
+from pyflame.nn.normalization_layers import BatchNorm1d, BatchNorm2d, LayerNorm
+from pyflame.nn.parameter import Parameter
+from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
-__all__ = ["functional"]
+__all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GELU",
+    "Identity",
+    "L1Loss",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "MultiheadAttention",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+]

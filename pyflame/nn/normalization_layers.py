@@ -10,13 +10,14 @@ BatchNorm's running statistics are state across steps. In training mode a forwar
 their new values as pending updates (`pyflame.runtime.add_pending_update`, through
 `pf.nn.functional.batch_norm`): the next `pf.eval` computes them in the same compiled program
 as everything else and then replaces the buffers' data, where PyTorch updates them in place
-during the forward. Until then the buffers hold the old values. Two training forwards through
-one BatchNorm before a `pf.eval` both start from the same old values (the later update wins),
-where PyTorch would apply both.
+during the forward. Until then the buffers hold the old values. A second training forward through
+the same BatchNorm before `pf.eval` builds its update on the pending one, so both apply in
+order, as in PyTorch.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
 from pyflame.nn.module import Module
+from pyflame import runtime
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
 
@@ -40,7 +42,8 @@ class _BatchNorm(Module):
     _input_dims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, *, dtype: Any = None):
+                 affine: bool = True, track_running_stats: bool = True, *, bias: bool = True,
+                 dtype: Any = None):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -49,7 +52,10 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = init.ones_(empty_parameter((num_features,), dtype))
-            self.bias = init.zeros_(empty_parameter((num_features,), dtype))
+            if bias:
+                self.bias = init.zeros_(empty_parameter((num_features,), dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -74,7 +80,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._input_dims:
@@ -86,8 +93,11 @@ class _BatchNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            count = self.num_batches_tracked
+        count = self.num_batches_tracked
+        if self.training and self.track_running_stats and count is not None:
+            pending = {id(t): new for t, new in runtime.pending_updates()}
+            if any(id(t) in pending for t in (count, self.running_mean, self.running_var)):
+                return self._forward_again(input, pending)
             add_pending_update(count, count + 1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / (int(count.numpy()) + 1)
@@ -104,9 +114,31 @@ class _BatchNorm(Module):
             self.eps,
         )
 
+    def _forward_again(self, input: Tensor, pending: dict[int, Tensor]) -> Tensor:
+        """A second training forward before `pf.eval`: the running statistics' updates build
+        on the pending ones (PyTorch applies both, in order)."""
+        count, mean, var = (pending.get(id(t), t) for t in (
+            self.num_batches_tracked, self.running_mean, self.running_var))
+        add_pending_update(self.num_batches_tracked, count + 1)
+        x = input.astype(float32)
+        dims = (0, *range(2, x.ndim))
+        n = math.prod(x.shape[d] for d in dims)
+        batch_mean = x.mean(dim=dims)
+        centered = x - batch_mean.reshape(1, -1, *(1,) * (x.ndim - 2))
+        batch_var = (centered * centered).sum(dim=dims) / max(n - 1, 1)
+        factor: Any = self.momentum
+        if factor is None:
+            factor = 1.0 / (count + 1).astype(float32)
+        add_pending_update(self.running_mean, (mean * (1 - factor) + batch_mean.astype(
+            mean.dtype) * factor).astype(mean.dtype))
+        add_pending_update(self.running_var, (var * (1 - factor) + batch_var.astype(
+            var.dtype) * factor).astype(var.dtype))
+        return F.batch_norm(input, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -153,7 +185,7 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]

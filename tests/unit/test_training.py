@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import pyflame as pf
+from pyflame import nn
+from pyflame.nn import CrossEntropyLoss
 from pyflame.nn import functional as F
-from pyflame.nn.module import Module
-from pyflame.nn.parameter import Parameter
+from pyflame.optim import SGD, Adam
 from pyflame.training import Trainer, TrainerConfig, loss_rule
 
 IN, HIDDEN, CLASSES, SAMPLES, BATCH = 8, 16, 3, 10, 4  # batches of 4, 4 and a short 2
@@ -36,24 +37,14 @@ def weights(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-class _Linear(Module):
-    def __init__(self, w: np.ndarray, b: np.ndarray):
-        super().__init__()
-        self.weight = Parameter(w)
-        self.bias = Parameter(b)
-
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
-
-
-class MLP(Module):
+class MLP(nn.Module):
     """8 -> 16 -> 3 with ReLU; `dropout` adds pf.dropout in training mode only."""
 
     def __init__(self, seed: int = 0, dropout: float = 0.0):
         super().__init__()
-        w = weights(seed)
-        self.fc1 = _Linear(w["fc1.weight"], w["fc1.bias"])
-        self.fc2 = _Linear(w["fc2.weight"], w["fc2.bias"])
+        self.fc1 = nn.Linear(IN, HIDDEN)
+        self.fc2 = nn.Linear(HIDDEN, CLASSES)
+        self.load_state_dict(weights(seed))
         self.p = dropout
 
     def forward_train(self, x):
@@ -82,77 +73,6 @@ def data(seed: int = 1, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray]
 
 def batches(x: np.ndarray, y: np.ndarray, size: int = BATCH) -> list:
     return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
-
-
-# --------------------------------------------------------------------------- optimizer, io
-
-
-try:
-    from pyflame.optim import SGD, Adam  # noqa: F401
-except ImportError:  # stand-in until pf.optim lands: torch.optim.SGD's update rule
-    Adam = None
-
-    class SGD:  # type: ignore[no-redef]
-        def __init__(self, params, lr, momentum=0.0):
-            self.params, self.lr, self.momentum = list(params), lr, momentum
-            self.bufs = [pf.from_numpy(np.zeros(p.shape, np.float32)) for p in self.params]
-
-        def zero_grad(self):
-            for p in self.params:
-                p.grad = None
-
-        def step(self):
-            with pf.no_grad():
-                for p, buf in zip(self.params, self.bufs, strict=True):
-                    g = p.grad
-                    if self.momentum:
-                        g = buf * self.momentum + g
-                        pf.runtime.add_pending_update(buf, g)
-                    pf.runtime.add_pending_update(p, p - g * self.lr)
-
-        def state_dict(self):
-            return {"bufs": [b.numpy().copy() for b in self.bufs]}
-
-        def load_state_dict(self, state):
-            for b, v in zip(self.bufs, state["bufs"], strict=True):
-                b._set_data(np.array(v, np.float32))
-
-
-try:
-    import pyflame.io  # noqa: F401
-except ImportError:  # stand-in until pf.save / pf.load land: an in-memory store by path
-    import copy
-    import sys
-    import types
-
-    _store: dict[str, object] = {}
-
-    def _save(obj, path):
-        _store[str(path)] = copy.deepcopy(
-            {k: ({n: np.array(t) for n, t in v.items()} if k == "model" else v)
-             for k, v in obj.items()})
-        open(path, "w").write("stand-in")
-
-    def _load(path):
-        return copy.deepcopy(_store[str(path)])
-
-    sys.modules["pyflame.io"] = types.SimpleNamespace(save=_save, load=_load)
-    pf.io = sys.modules["pyflame.io"]
-
-
-class CrossEntropyLoss:
-    """pf.nn.CrossEntropyLoss when it exists; this stand-in has the same attributes."""
-
-    def __init__(self, reduction="mean", ignore_index=-100):
-        self.reduction, self.ignore_index = reduction, ignore_index
-
-    def __call__(self, input, target):
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
-
-
-if hasattr(pf.nn, "CrossEntropyLoss"):
-    CrossEntropyLoss = pf.nn.CrossEntropyLoss  # type: ignore[misc]
 
 
 def quiet(**kw) -> TrainerConfig:
@@ -213,7 +133,6 @@ def test_losses_match_pytorch_at_every_step(name):
         np.testing.assert_allclose(v, expected_weights[k], rtol=2e-3, atol=1e-5)
 
 
-@pytest.mark.skipif(Adam is None, reason="pf.optim.Adam not available yet")
 def test_adam_matches_pytorch():
     x, y = data()
     model = MLP()
@@ -234,6 +153,35 @@ def test_adam_matches_pytorch():
             opt.step()
             expected.append(loss.item())
     np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
+
+
+PADDED_LOSSES = {
+    "CrossEntropyLoss(weight, label_smoothing)": (
+        lambda: nn.CrossEntropyLoss(weight=np.array([0.5, 2.0, 1.0], np.float32),
+                                    label_smoothing=0.1),
+        lambda: torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.0]),
+                                          label_smoothing=0.1), False),
+    "CrossEntropyLoss(sum, probabilities)": (
+        lambda: nn.CrossEntropyLoss(reduction="sum"),
+        lambda: torch.nn.CrossEntropyLoss(reduction="sum"), True),
+    "MSELoss(sum)": (lambda: nn.MSELoss(reduction="sum"),
+                     lambda: torch.nn.MSELoss(reduction="sum"), True),
+    "MSELoss": (nn.MSELoss, torch.nn.MSELoss, True),
+}
+
+
+@pytest.mark.parametrize("name", list(PADDED_LOSSES))
+def test_a_padded_batch_has_the_loss_of_its_real_rows(name):
+    make_pf, make_torch, float_targets = PADDED_LOSSES[name]
+    x, y = data(samples=3)
+    if float_targets:
+        y = np.eye(CLASSES, dtype=np.float32)[y]
+    model = MLP()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), make_pf(), quiet(batch_size=8))
+    got = trainer.evaluate([(x, y)])["loss"]  # 3 real rows padded to 8
+    with torch.no_grad():
+        expected = make_torch()(torch_mlp()(torch.from_numpy(x)), torch.from_numpy(y)).item()
+    assert got == pytest.approx(expected, rel=2e-3)
 
 
 # --------------------------------------------------------------------------- compile once
@@ -359,7 +307,12 @@ def test_a_batch_larger_than_the_first_is_refused():
         trainer.fit([(x[:2], y[:2]), (x[2:6], y[2:6])])
 
 
-def test_progress_bar_shows_the_loss(capsys):
+@pytest.mark.parametrize("tqdm", [True, False])
+def test_progress_bar_shows_the_loss(capsys, monkeypatch, tqdm):
+    if not tqdm:
+        monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)  # import fails
+    elif __import__("importlib").util.find_spec("tqdm") is None:
+        pytest.skip("tqdm is not installed")
     x, y = data()
     model = MLP()
     trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
@@ -438,7 +391,7 @@ def test_resume_from_an_epoch_checkpoint_continues_identically(tmp_path):
 
     pf.manual_seed(7)
     _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path)
-    assert first.last_checkpoint == tmp_path / "epoch-0001.pfckpt"
+    assert first.last_checkpoint == tmp_path / "epoch-0001.ckpt.safetensors"
     pf.manual_seed(123)  # the checkpoint's random state wins
     resumed, t_resumed = _fit(tmp_path, 2, resume_from=first.last_checkpoint)
     assert t_resumed.global_step == 6 and t_resumed.epoch == 2
@@ -454,10 +407,10 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     pf.manual_seed(3)
     _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-0001.pfckpt", "epoch-0002.pfckpt", "step-00000002.pfckpt",
-        "step-00000004.pfckpt", "step-00000006.pfckpt"]
+        "epoch-0001.ckpt.safetensors", "epoch-0002.ckpt.safetensors", "step-00000002.ckpt.safetensors",
+        "step-00000004.ckpt.safetensors", "step-00000006.ckpt.safetensors"]
     # step 4 is the first batch of epoch 2 (3 batches per epoch)
-    resumed, t_resumed = _fit(tmp_path, 2, resume_from=tmp_path / "step-00000004.pfckpt")
+    resumed, t_resumed = _fit(tmp_path, 2, resume_from=tmp_path / "step-00000004.ckpt.safetensors")
     for k, v in params_of(resumed).items():
         np.testing.assert_array_equal(v, params_of(straight)[k])
     assert t_resumed.history == t_straight.history
@@ -465,7 +418,7 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
 
 def test_resume_from_a_directory_takes_the_newest(tmp_path):
     _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path, checkpoint_every_n_steps=1)
-    assert pf.training.latest_checkpoint(tmp_path) == tmp_path / "epoch-0001.pfckpt"
+    assert pf.training.latest_checkpoint(tmp_path) == tmp_path / "epoch-0001.ckpt.safetensors"
     _, resumed = _fit(tmp_path, 1, resume_from=tmp_path)
     assert resumed.global_step == 3  # nothing left to do
 
@@ -473,3 +426,26 @@ def test_resume_from_a_directory_takes_the_newest(tmp_path):
 def test_checkpoint_every_n_steps_needs_a_directory():
     with pytest.raises(ValueError, match="needs a checkpoint_dir"):
         TrainerConfig(checkpoint_every_n_steps=5)
+
+
+# --------------------------------------------------------------------------- the example
+
+
+@pytest.mark.slow
+def test_train_digits_example_end_to_end():
+    """examples/train_digits.py: over 95% test accuracy, trained and served, compiled once."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("sklearn")
+    script = pathlib.Path(__file__).parents[2] / "examples" / "train_digits.py"
+    run = subprocess.run([sys.executable, str(script), "--no-progress"], capture_output=True,
+                         text=True, timeout=600, check=True)
+    trained = re.search(r"with (\d+) compiled programs .* test accuracy ([\d.]+)", run.stdout)
+    served = re.search(r"\((\d+) compile, .*\): test accuracy ([\d.]+)", run.stdout)
+    assert trained and served, run.stdout
+    assert int(trained[1]) == 2 and int(served[1]) == 1  # train step + validation; serving
+    assert float(trained[2]) > 0.95 and float(served[2]) == float(trained[2])
+    assert "cycles" in run.stdout  # pf.last_report().summary()

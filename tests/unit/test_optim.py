@@ -1,0 +1,338 @@
+"""pf.optim against torch.optim: same tiny model, weights and data; parameters equal after
+every step; the whole training loop is one compiled program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def small_target():
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+SHAPES = [(5, 6), (6,), (6, 3), (3,)]
+RNG = np.random.default_rng(0)
+INIT = [(RNG.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
+BATCHES = [(RNG.standard_normal((8, 5)).astype(np.float32),
+            RNG.standard_normal((8, 3)).astype(np.float32)) for _ in range(3)]
+
+
+def mlp_loss(L, params, x, y):
+    w1, b1, w2, b2 = params
+    return ((L.tanh(x @ w1 + b1) @ w2 + b2 - y) ** 2).mean()
+
+
+def make_params():
+    ps = [pf.from_numpy(a) for a in INIT]
+    for p in ps:
+        p.requires_grad = True
+    ts = [torch.from_numpy(a.copy()).requires_grad_() for a in INIT]
+    return ps, ts
+
+
+def torch_step(topt, ts, x, y):
+    topt.zero_grad()
+    mlp_loss(torch, ts, torch.from_numpy(x), torch.from_numpy(y)).backward()
+    topt.step()
+
+
+def assert_params_equal(ps, ts, step, atol=1e-6):
+    for i, (p, t) in enumerate(zip(ps, ts, strict=True)):
+        np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-5, atol=atol,
+                                   err_msg=f"parameter {i} after step {step}")
+
+
+CONFIGS = {
+    "sgd": ("SGD", dict(lr=0.1)),
+    "sgd_momentum": ("SGD", dict(lr=0.1, momentum=0.9)),
+    "sgd_dampening_decay": ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3,
+                                        weight_decay=0.01)),
+    "sgd_nesterov": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.02)),
+    "sgd_maximize": ("SGD", dict(lr=0.01, momentum=0.5, maximize=True)),
+    "adam": ("Adam", dict(lr=0.01)),
+    "adam_betas_eps": ("Adam", dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6)),
+    "adam_weight_decay": ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    "adam_amsgrad_maximize": ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
+    "adamw": ("AdamW", dict(lr=0.01)),
+    "adamw_decay_amsgrad": ("AdamW", dict(lr=0.02, weight_decay=0.3, amsgrad=True,
+                                          betas=(0.7, 0.9))),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_training_loop_matches_torch_and_compiles_once(name):
+    cls, kwargs = CONFIGS[name]
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    pf.cache_clear()
+    steps = 6
+    for step in range(steps):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    assert pf.cache_info().misses == 1, pf.cache_info()
+    assert pf.cache_info().hits == steps - 1
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_update_formula_with_torch_gradients(name):
+    """Given PyTorch's own gradients, the update is PyTorch's to float32 rounding."""
+    cls, kwargs = CONFIGS[name]
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    for step in range(5):
+        x, y = BATCHES[step % len(BATCHES)]
+        torch_step(topt, ts, x, y)
+        for p, t in zip(ps, ts, strict=True):
+            p.grad = pf.from_numpy(t.grad.numpy())
+        opt.step()
+        pf.eval()  # only the pending updates
+        assert_params_equal(ps, ts, step, atol=0)
+
+
+def test_param_groups_with_their_own_options():
+    ps, ts = make_params()
+    opt = pf.optim.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.3, "momentum": 0.5}],
+                       lr=0.1, momentum=0.9, weight_decay=0.01)
+    topt = torch.optim.SGD([{"params": ts[:2]}, {"params": ts[2:], "lr": 0.3, "momentum": 0.5}],
+                           lr=0.1, momentum=0.9, weight_decay=0.01)
+    assert opt.param_groups[1]["lr"] == 0.3 and opt.param_groups[1]["weight_decay"] == 0.01
+    assert opt.param_groups[0]["momentum"] == 0.9
+    for step in range(4):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+
+
+def test_adam_param_groups_and_add_param_group():
+    ps, ts = make_params()
+    opt = pf.optim.Adam([{"params": ps[:2], "betas": (0.5, 0.9)}], lr=0.01)
+    opt.add_param_group({"params": ps[2:], "lr": 0.05, "weight_decay": 0.1})
+    topt = torch.optim.Adam([{"params": ts[:2], "betas": (0.5, 0.9)}], lr=0.01)
+    topt.add_param_group({"params": ts[2:], "lr": 0.05, "weight_decay": 0.1})
+    for step in range(4):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW"])
+def test_changing_the_learning_rate_never_recompiles(cls):
+    ps, ts = make_params()
+    kwargs = {"lr": 0.1, "momentum": 0.9} if cls == "SGD" else {"lr": 0.01}
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    pf.cache_clear()
+    for step in range(5):
+        lr = kwargs["lr"] * 0.5 ** step  # a schedule
+        opt.param_groups[0]["lr"] = lr
+        topt.param_groups[0]["lr"] = lr
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    assert pf.cache_info().misses == 1
+
+
+def test_parameters_without_grad_are_skipped():
+    ps, _ = make_params()
+    frozen = ps[0]
+    frozen.requires_grad = False
+    opt = pf.optim.Adam(ps, lr=0.1)
+    x, y = BATCHES[0]
+    with pf.autograd.enable_grad():
+        loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+    pf.backward(loss)
+    assert frozen.grad is None
+    opt.step()
+    pf.eval(loss)
+    np.testing.assert_array_equal(frozen.numpy(), INIT[0])
+    assert frozen not in opt.state and len(opt.state) == 3
+    assert not np.array_equal(ps[1].numpy(), INIT[1])
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam"])
+def test_two_steps_before_eval_are_two_steps(cls):
+    """A second step() before pf.eval builds on the first one's pending values."""
+    kwargs = {"lr": 0.1, "momentum": 0.9} if cls == "SGD" else {"lr": 0.01}
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    x, y = BATCHES[0]
+    torch_step(topt, ts, x, y)
+    grads = [t.grad.clone() for t in ts]
+    topt.step()  # the same gradients again
+    for p, g in zip(ps, grads, strict=True):
+        p.grad = pf.from_numpy(g.numpy())
+    opt.step()
+    opt.step()
+    pf.eval()
+    assert_params_equal(ps, ts, 1, atol=0)
+
+
+def test_state_dict_matches_torch_layout_and_resumes():
+    ps, ts = make_params()
+    opt = pf.optim.Adam(ps, lr=0.01, amsgrad=True)
+    topt = torch.optim.Adam(ts, lr=0.01, amsgrad=True)
+
+    def train(opt, ps, steps):
+        for step in steps:
+            x, y = BATCHES[step % len(BATCHES)]
+            with pf.autograd.enable_grad():
+                loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+            pf.backward(loss)
+            opt.step()
+            pf.eval(loss)
+
+    train(opt, ps, range(3))
+    for step in range(3):
+        torch_step(topt, ts, *BATCHES[step % len(BATCHES)])
+    sd, tsd = opt.state_dict(), topt.state_dict()
+    assert list(sd["state"]) == list(tsd["state"]) == [0, 1, 2, 3]
+    assert set(sd["state"][0]) == set(tsd["state"][0])
+    assert float(sd["state"][0]["step"].item()) == float(tsd["state"][0]["step"]) == 3.0
+    pg, tpg = sd["param_groups"][0], tsd["param_groups"][0]
+    for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "params"):
+        assert pg[key] == tpg[key], key
+    for i in range(4):
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            np.testing.assert_allclose(sd["state"][i][key].numpy(), tsd["state"][i][key].numpy(),
+                                       rtol=1e-4, atol=1e-8)
+
+    # a fresh optimizer over copies of the parameters continues exactly like the original
+    copies = [pf.from_numpy(p.numpy()) for p in ps]
+    for c in copies:
+        c.requires_grad = True
+    opt2 = pf.optim.Adam(copies, lr=0.5)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["params"][0] is copies[0]
+    assert opt2.state[copies[0]]["exp_avg"] is not opt.state[ps[0]]["exp_avg"]
+    train(opt, ps, range(3, 5))
+    train(opt2, copies, range(3, 5))
+    for p, c in zip(ps, copies, strict=True):
+        np.testing.assert_array_equal(p.numpy(), c.numpy())
+
+
+def test_load_state_dict_checks_groups():
+    ps, _ = make_params()
+    opt = pf.optim.SGD(ps, lr=0.1)
+    with pytest.raises(ValueError, match="number of parameter groups"):
+        opt.load_state_dict({"state": {}, "param_groups": []})
+    with pytest.raises(ValueError, match="doesn't match"):
+        opt.load_state_dict({"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]})
+
+
+def test_zero_grad_is_harmless():
+    ps, ts = make_params()
+    opt = pf.optim.SGD(ps, lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(ts, lr=0.1, momentum=0.9)
+    for step in range(3):
+        x, y = BATCHES[step]
+        opt.zero_grad()
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    opt.zero_grad()
+    assert all(p.grad is None for p in ps)
+    opt.zero_grad(set_to_none=False)  # nothing to zero: still None, as in PyTorch
+
+
+def test_guide_training_loop_with_modules_compiles_once():
+    """The migration guide's Pattern 2, Option 2, as written."""
+    from pyflame import nn
+
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    criterion = nn.MSELoss()
+    optimizer = pf.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    rng = np.random.default_rng(1)
+    train_loader = [(rng.standard_normal((6, 4)).astype(np.float32),
+                     rng.standard_normal((6, 2)).astype(np.float32)) for _ in range(3)]
+    epochs = 4
+    losses = []
+    pf.cache_clear()
+    for epoch in range(epochs):
+        for batch, target in train_loader:
+            batch = pf.from_numpy(batch)
+            target = pf.from_numpy(target)
+
+            with pf.autograd.enable_grad():
+                output = model(batch)
+                loss = criterion(output, target)
+
+            pf.backward(loss)
+            optimizer.step()
+            pf.eval(loss)  # Must eval before accessing value
+            losses.append(float(loss.numpy()))
+    assert pf.cache_info().misses == 1
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_float16_parameters_keep_their_dtype():
+    a = (np.random.default_rng(3).standard_normal((4, 3)) * 0.5).astype(np.float16)
+    p = pf.from_numpy(a)
+    p.requires_grad = True
+    t = torch.from_numpy(a.astype(np.float32)).requires_grad_()
+    opt = pf.optim.Adam([p], lr=0.01)
+    topt = torch.optim.Adam([t], lr=0.01)
+    for _ in range(3):
+        with pf.autograd.enable_grad():
+            loss = (p * p).sum()
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        topt.zero_grad()
+        (t * t).sum().backward()
+        topt.step()
+    assert p.dtype is pf.float16 and opt.state[p]["exp_avg"].dtype is pf.float16
+    np.testing.assert_allclose(p.numpy().astype(np.float32), t.detach().numpy(), atol=2e-3)
+
+
+def test_invalid_arguments():
+    ps, _ = make_params()
+    with pytest.raises(ValueError, match="empty parameter list"):
+        pf.optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        pf.optim.Adam(ps, lr=-1.0)
+    with pytest.raises(ValueError, match="Nesterov"):
+        pf.optim.SGD(ps, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="beta"):
+        pf.optim.Adam(ps, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        pf.optim.SGD([{"params": ps[:2]}, {"params": ps[1:]}], lr=0.1)
+    with pytest.raises(TypeError, match="pf.Tensors"):
+        pf.optim.SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError):
+        pf.optim.SGD(ps[0], lr=0.1)
