@@ -411,8 +411,8 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
                       | flame.RandomUniformOp)
     ]
     for leaf in leaves:
-        if leaf in hints:
-            continue
+        if leaf in hints or not flame.tensor_shape(leaf):
+            continue  # scalars are placed by their users, on the users' grids
         for use in leaf.uses:
             user = use.operation
             if isinstance(user, flame.MatmulOp):

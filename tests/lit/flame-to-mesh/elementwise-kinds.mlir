@@ -1,0 +1,28 @@
+// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p flame-to-mesh,mesh-to-pe | filecheck %s --check-prefix=PE
+
+// A rank-0 scalar operand is one element per PE on the other operand's grid; comparisons give
+// i1 tiles; where and convert are tile-wise.
+
+// CHECK:      %[[A:.*]] = mesh.scatter %a : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[S:.*]] = mesh.fill {value = 5.000000e-01 : f64} : !mesh.tensor<f32 on 2x2 split []>
+// CHECK-NEXT: %[[C:.*]] = mesh.binary %[[A]], %[[S]] {fn = "gt"} : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, !mesh.tensor<f32 on 2x2 split []> -> !mesh.tensor<8x8xi1 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[W:.*]] = mesh.select %[[C]], %[[A]], %[[S]] : !mesh.tensor<8x8xi1 on 2x2 split [r, c]>, !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, !mesh.tensor<f32 on 2x2 split []> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[H:.*]] = mesh.convert %[[W]] : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[E:.*]] = mesh.unary %[[H]] {fn = "exp"} : !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
+
+// PE:      pe.alloc {{.*}} : !pe.buf<1xf32>
+// PE:      pe.binary {{.*}} {{{.*}}fn = "gt"{{.*}}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
+// PE:      pe.select {{.*}} : !pe.buf<16xf32>, !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
+// PE:      pe.convert {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
+// PE:      pe.unary {{.*}} {{{.*}}fn = "exp"{{.*}}} : !pe.buf<16xf16>, !pe.buf<16xf16>
+builtin.module attributes {pf.target = {name = "small"}} {
+  func.func @main(%a: tensor<8x8xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf16> {
+    %s = flame.fill {value = 0.5 : f64} : tensor<f32>
+    %c = flame.gt %a, %s : (tensor<8x8xf32>, tensor<f32>) -> tensor<8x8xi1>
+    %w = flame.where %c, %a, %s : (tensor<8x8xi1>, tensor<8x8xf32>, tensor<f32>) -> tensor<8x8xf32>
+    %h = flame.convert %w : tensor<8x8xf32> -> tensor<8x8xf16>
+    %e = flame.exp %h : tensor<8x8xf16> -> tensor<8x8xf16>
+    func.return %e : tensor<8x8xf16>
+  }
+}
