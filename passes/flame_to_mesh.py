@@ -288,22 +288,24 @@ def lower_reduce_mean(op: flame.ReduceMeanOp, lw: Lowering) -> SSAValue:
 def matmul_grid(
     lw: Lowering, op: flame.MatmulOp, a: Distribution | None, b: Distribution | None
 ) -> int:
-    """The side of the square grid SUMMA runs on: the result's grid hint, else an operand's
-    square [r, c] grid, else a grid hint of an operand, else the default for the sizes."""
+    """The side of the square grid SUMMA runs on: the result's grid hint; else an operand's
+    square [r, c] grid if it is at least what the sizes need; else the larger of what the
+    sizes need (the default layout of the biggest of A, B and C) and a square grid of about as
+    many PEs as a partitioned operand."""
     hint = lw.hints.get(op.result)
     if hint is not None and hint.kind.data == "grid":
         return min(hint.size_tuple)
-    for d in (a, b):
-        if d is not None and d.split == summa_split(len(d.shape)) and d.grid[0] == d.grid[1]:
-            return d.grid[0]
-    # otherwise a square grid with about as many PEs as a partitioned operand, and at least
-    # what the sizes need by default
-    sides = [1] + [math.isqrt(d.grid[0] * d.grid[1]) for d in (a, b) if d is not None]
+    needed = 1
     shapes = (flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs), flame.tensor_shape(op.result))
     for shape in shapes:
         layout = default_layout(shape, 4, lw.target)
         if layout.kind.data == "grid":
-            sides.append(layout.size_tuple[0])
+            needed = max(needed, layout.size_tuple[0])
+    for d in (a, b):
+        if d is not None and d.split == summa_split(len(d.shape)) and d.grid[0] == d.grid[1] \
+                and d.grid[0] >= needed:
+            return d.grid[0]  # already placed for SUMMA: no redistribution
+    sides = [needed] + [math.isqrt(d.grid[0] * d.grid[1]) for d in (a, b) if d is not None]
     return max(sides)
 
 

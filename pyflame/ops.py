@@ -13,6 +13,7 @@ import builtins
 import collections
 import numbers
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -52,6 +53,11 @@ def _node(
     )
     if inputs and requires_grad_of(tuple(inputs)) and op not in NOT_DIFFERENTIABLE:
         out.requires_grad = True
+    for t in inputs:
+        if t._data is not None:  # a leaf holding data: remember this user (see runtime)
+            if t._users is None:
+                t._users = {}
+            t._users[id(out)] = weakref.ref(out)
     return out
 
 
@@ -299,6 +305,8 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
             f"{format_location(user_location())}: where's condition must be a bool tensor, "
             f"got {condition.dtype!r}"
         )
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two scalars
+        x = _scalar(x, promotion.result_type([], [x, y]))
     (a, b), dtype = _operands("where", (x, y), "any")
     try:
         shape = tuple(np.broadcast_shapes(condition.shape, a.shape, b.shape))

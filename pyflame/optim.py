@@ -195,7 +195,9 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """`{"state": {index: {name: tensor}}, "param_groups": [{..., "params": [index]}]}` as
-        PyTorch; the state tensors are the live pf.Tensors (save with `pf.save`)."""
+        PyTorch (save it with `pf.save`). Like `Module.state_dict()`, the tensors are snapshots
+        of the current data: updates registered by a `step()` not yet evaluated are not in it
+        (call `pf.eval` first), and later steps do not change it."""
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -205,7 +207,8 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
                 packed["params"].append(index[id(p)])
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index and s}
+        state = {index[id(p)]: {k: _snapshot(v) for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -248,6 +251,13 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _snapshot(value: Any) -> Any:
+    """A data leaf with `value`'s current data (the data array is shared, never mutated)."""
+    if not isinstance(value, Tensor):
+        return value
+    return Tensor(value.shape, value.dtype, layout=value.layout, data=value.numpy())
 
 
 def _state_value(name: str, value: Any, p: Tensor) -> Any:
@@ -367,10 +377,11 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = _zeros_like(p)
         if amsgrad and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = _zeros_like(p)
-        # the step count lives on the host (a float32 rank-0 tensor, as PyTorch's), and the
-        # bias corrections computed from it enter the program as data
-        step = float(np.float32(state["step"].numpy()) + np.float32(1))
-        state["step"]._set_data(np.asarray(step, dtype=np.float32))
+        # the step count is a float32 rank-0 data tensor (as PyTorch's), counted on the host:
+        # its new value is pending like the rest of the state, and the bias corrections
+        # computed from it enter the program as data
+        step = float(np.float32(self._value(state["step"]).numpy()) + np.float32(1))
+        self._assign(state["step"], _host_scalar(step))
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         step_size = lr / bias_correction1

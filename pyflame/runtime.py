@@ -139,6 +139,21 @@ def _as_data(value: Any, t: Tensor) -> np.ndarray:
     return array
 
 
+def _keep_old_value_for_lazy_users(target: Tensor) -> None:
+    """Lazy tensors built on `target` before this update keep seeing its old value (as in
+    PyTorch, where `w.grad` stays what it was after `optimizer.step()`): they get a snapshot."""
+    users = target._users
+    target._users = None
+    if not users or target._data is None:
+        return
+    old = Tensor(target.shape, target.dtype, data=target._data, layout=target.layout,
+                 location=target.location)
+    for ref in users.values():
+        user = ref()
+        if user is not None and user._data is None:
+            user.inputs = tuple(old if t is target else t for t in user.inputs)
+
+
 def eval(*tensors: Any) -> Any:
     """Compute the given tensors (and pending updates) in one compiled program.
 
@@ -152,8 +167,14 @@ def eval(*tensors: Any) -> Any:
     outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
     if outputs:
         tr = trace.trace(outputs)
-        program = _program(tr)
-        results, report = program.run(tr.inputs())
+        try:
+            program = _program(tr)
+            results, report = program.run(tr.inputs())
+        except Exception:
+            # the updates belong to a program that cannot run: drop them, or every later
+            # pf.eval would fail the same way
+            del _pending[: len(updates)]
+            raise
         if len(results) != len(outputs):
             raise RuntimeError(f"program returned {len(results)} values for {len(outputs)} outputs")
         data = [_as_data(value, t) for value, t in zip(results, outputs, strict=True)]
@@ -161,6 +182,7 @@ def eval(*tensors: Any) -> Any:
             t._set_data(value)
         _last_report[0] = report
     for target, new in updates:
+        _keep_old_value_for_lazy_users(target)
         target._set_data(new._data)  # type: ignore[arg-type]
     del _pending[: len(updates)]
     if len(tensors) == 1 and isinstance(tensors[0], Tensor):

@@ -71,6 +71,9 @@ class Tensor:
         self.requires_grad = False
         self.grad: Tensor | None = None
         self._data = data
+        #: weak references to the lazy tensors built on this leaf (id -> ref), so that a
+        #: pending update can leave them the old value
+        self._users: dict[int, Any] | None = None
 
     # ---------------------------------------------------------------- structure
 

@@ -79,7 +79,8 @@ def _checked_array(key: str, value: Any, target: Tensor, errors: list[str]) -> n
             errors.append(f"values of {key} in [{array.min()}, {array.max()}] do not fit "
                           f"{target.dtype!r}")
             return None
-    if array.dtype.kind not in "biuf" and array.dtype != want:
+    if array.dtype.kind in "OUSVMm" and array.dtype != want and array.dtype.name not in (
+            "bfloat16", "float16"):
         errors.append(f"{key}: cannot load {array.dtype} data into a {target.dtype!r} tensor")
         return None
     return np.array(array, dtype=want, copy=True, order="C")

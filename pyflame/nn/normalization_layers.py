@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from pyflame import runtime
 from pyflame.dtypes import float32, int32
 from pyflame.errors import ShapeError
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
 from pyflame.nn.module import Module
-from pyflame import runtime
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
 

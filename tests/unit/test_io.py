@@ -85,7 +85,7 @@ def test_nested_checkpoint_round_trip(tmp_path):
         "floats": [0.5, math.inf, -math.inf, math.nan],
         "history": {"loss": [1.0, 0.5], "acc": []},
         "tied": [w, w],
-        "mixed_keys": {1: "one", 2.5: "x", None: "none", True: "t", "s": "s"},
+        "mixed_keys": {1: "one", 2.5: "x", None: "none", False: "f", "s": "s"},
         "looks_tagged": {"__tensor__": "model.fc.weight"},
         "numpy_scalar": np.float32(1.5),
         "dtype": pf.bfloat16,
@@ -104,7 +104,7 @@ def test_nested_checkpoint_round_trip(tmp_path):
     assert out["floats"][:3] == [0.5, math.inf, -math.inf] and math.isnan(out["floats"][3])
     assert out["history"] == {"loss": [1.0, 0.5], "acc": []}
     assert out["tied"][0] is out["tied"][1]  # stored once, loaded as one tensor
-    assert out["mixed_keys"] == {1: "one", 2.5: "x", None: "none", True: "t", "s": "s"}
+    assert out["mixed_keys"] == {1: "one", 2.5: "x", None: "none", False: "f", "s": "s"}
     assert out["looks_tagged"] == {"__tensor__": "model.fc.weight"}
     assert out["numpy_scalar"] == 1.5
     assert out["dtype"] is pf.bfloat16

@@ -283,7 +283,7 @@ def test_guide_training_loop_with_modules_compiles_once():
     epochs = 4
     losses = []
     pf.cache_clear()
-    for epoch in range(epochs):
+    for epoch in range(epochs):  # noqa: B007  (the guide's loop, as written)
         for batch, target in train_loader:
             batch = pf.from_numpy(batch)
             target = pf.from_numpy(target)
@@ -336,3 +336,25 @@ def test_invalid_arguments():
         pf.optim.SGD([np.zeros(3)], lr=0.1)
     with pytest.raises(TypeError):
         pf.optim.SGD(ps[0], lr=0.1)
+
+
+def test_state_is_pending_like_the_parameters():
+    """Between step() and pf.eval nothing has changed yet: state_dict() is a snapshot, and
+    the step count moves with the rest of the state."""
+    ps, _ = make_params()
+    opt = pf.optim.Adam(ps, lr=0.01)
+    x, y = BATCHES[0]
+    with pf.autograd.enable_grad():
+        loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+    pf.backward(loss)
+    opt.step()
+    before = opt.state_dict()
+    assert float(before["state"][0]["step"].item()) == 0.0
+    np.testing.assert_array_equal(before["state"][0]["exp_avg"].numpy(), 0)
+    np.testing.assert_array_equal(ps[0].numpy(), INIT[0])
+    pf.eval(loss)
+    after = opt.state_dict()
+    assert float(after["state"][0]["step"].item()) == 1.0
+    assert np.abs(after["state"][0]["exp_avg"].numpy()).sum() > 0
+    np.testing.assert_array_equal(before["state"][0]["exp_avg"].numpy(), 0)  # a snapshot
+    assert not np.array_equal(ps[0].numpy(), INIT[0])
