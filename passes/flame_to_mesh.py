@@ -47,6 +47,7 @@ from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of, is_local_reshape
 from pyflame.errors import CompileError, UnsupportedOpsError
 from pyflame.passes.layouts import (
+    DEFAULT_TILE_BYTES,
     SINGLE_PE_BYTES,
     default_layout,
     elem_bytes_of,
@@ -81,6 +82,14 @@ class Lowering:
     values: dict[SSAValue, SSAValue] = field(default_factory=dict)
     deferred: dict[SSAValue, Callable[[Distribution], Operation]] = field(default_factory=dict)
     current: Operation | None = None
+    #: tensors up to this size that nobody placed go on one PE (the compiler driver lowers it
+    #: when a program of many small tensors does not fit PE (0, 0))
+    single_pe_bytes: int = SINGLE_PE_BYTES
+
+    def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
+        tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
+        return default_layout(shape, elem_bytes, self.target, self.single_pe_bytes,
+                              max(tile, 256))
 
     def emit(self, op: Operation, location: Attribute | None = None) -> SSAValue:
         assert self.current is not None
@@ -117,9 +126,7 @@ class Lowering:
         typ = v.type
         assert isinstance(typ, TensorType)
         shape = tuple(typ.get_shape())
-        hint = self.hints.get(v) or default_layout(
-            shape, elem_bytes_of(typ.element_type), self.target
-        )
+        hint = self.hints.get(v) or self.default(shape, elem_bytes_of(typ.element_type))
         return layout_to_dist(hint, shape, self.target)
 
     def hinted(self, v: SSAValue) -> Distribution | None:
@@ -298,7 +305,7 @@ def matmul_grid(
     needed = 1
     shapes = (flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs), flame.tensor_shape(op.result))
     for shape in shapes:
-        layout = default_layout(shape, 4, lw.target)
+        layout = lw.default(shape, 4)
         if layout.kind.data == "grid":
             needed = max(needed, layout.size_tuple[0])
     for d in (a, b):
@@ -461,10 +468,10 @@ def check_supported(fn: func.FuncOp) -> None:
         )
 
 
-def lower_function(fn: func.FuncOp, target: Target) -> None:
+def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
     check_supported(fn)
     block = fn.body.block
-    lw = Lowering(target, block, collect_hints(fn))
+    lw = Lowering(target, block, collect_hints(fn), single_pe_bytes=single_pe_bytes)
     old_ops = list(block.ops)
     for arg in block.args:
         if isinstance(arg.type, TensorType):
@@ -497,11 +504,15 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
             block.erase_op(op)
 
 
+@dataclass(frozen=True)
 class FlameToMeshPass(ModulePass):
     """Decompose composite ops, lower flame to mesh (layouts, collectives, host I/O), then plan
     memory."""
 
     name = "flame-to-mesh"
+
+    #: tensors nobody placed of at most this many bytes go on one PE
+    single_pe_bytes: int = SINGLE_PE_BYTES
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from pyflame.passes.decompose import DecomposePass
@@ -511,7 +522,7 @@ class FlameToMeshPass(ModulePass):
         target = Target.of_module(op)
         for fn in op.walk():
             if isinstance(fn, func.FuncOp):
-                lower_function(fn, target)
+                lower_function(fn, target, self.single_pe_bytes)
         PlanMemoryPass().apply(ctx, op)
 
 
@@ -549,7 +560,7 @@ def shape_result_dist(
     tiles = [d.local_elems * elem for d in operands]
     tile = derived.local_elems * elem
     if (
-        tile <= max(TILE_GROWTH_LIMIT * max(tiles + [0]), SINGLE_PE_BYTES)
+        tile <= max(TILE_GROWTH_LIMIT * max(tiles + [0]), lw.single_pe_bytes)
         and tile + sum(tiles) <= lw.target.usable_sram_bytes
     ):
         return derived

@@ -62,14 +62,18 @@ def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -
     return Distribution(tuple(shape), grid, split)
 
 
-def default_layout(shape: tuple[int, ...], elem_bytes: int, target: Target) -> LayoutAttr:
-    """The compiler's choice for a tensor nobody placed: one PE if small, else a square grid."""
+def default_layout(
+    shape: tuple[int, ...], elem_bytes: int, target: Target,
+    single_pe_bytes: int = SINGLE_PE_BYTES, tile_bytes: int = DEFAULT_TILE_BYTES,
+) -> LayoutAttr:
+    """The compiler's choice for a tensor nobody placed: one PE if small, else a square grid
+    with tiles of at most `tile_bytes`."""
     total = math.prod(shape) * elem_bytes
-    if total <= SINGLE_PE_BYTES or len(shape) == 0:
+    if total <= single_pe_bytes or len(shape) == 0:
         return LayoutAttr("single")
     side = 1
     limit = min(target.fabric_rows, target.fabric_cols)
-    while side < limit and total / (side * side) > DEFAULT_TILE_BYTES:
+    while side < limit and total / (side * side) > tile_bytes:
         side *= 2
     side = min(side, limit)
     if len(shape) == 1:

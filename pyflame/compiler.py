@@ -51,6 +51,11 @@ def stage_of(module: ModuleOp) -> str:
     return found
 
 
+#: per-tensor byte limits for putting an unplaced tensor on one PE, tried in turn: a program of
+#: many small tensors that fits no PE (0, 0) is spread over more PEs rather than refused
+SINGLE_PE_BUDGETS = (16 * 1024, 4 * 1024, 1024, 0)
+
+
 def lower(module: ModuleOp, stage: str) -> ModuleOp:
     """Lower `module` in place from its current stage up to `stage`; returns it."""
     if stage not in STAGES:
@@ -59,14 +64,44 @@ def lower(module: ModuleOp, stage: str) -> ModuleOp:
     current = STAGES.index(stage_of(module))
     wanted = STAGES.index(stage)
     if current < 1 <= wanted:
-        from pyflame.passes.flame_to_mesh import FlameToMeshPass
-
-        FlameToMeshPass().apply(ctx, module)
-    if current < 2 <= wanted:
+        _lower_from_flame(ctx, module, wanted)
+    elif current < 2 <= wanted:
         from pyflame.passes.mesh_to_pe import MeshToPEPass
 
         MeshToPEPass().apply(ctx, module)
     return module
+
+
+def _lower_from_flame(ctx: Context, module: ModuleOp, wanted: int) -> None:
+    """flame-to-mesh (and mesh-to-pe), retrying with smaller single-PE budgets when SRAM
+    overflows; the first error is the one reported if nothing fits."""
+    from pyflame.errors import SRAMOverflowError
+    from pyflame.passes.flame_to_mesh import FlameToMeshPass
+    from pyflame.passes.mesh_to_pe import MeshToPEPass
+
+    pristine = module.clone()
+    first: SRAMOverflowError | None = None
+    for budget in SINGLE_PE_BUDGETS:
+        if first is not None:
+            _replace_body(module, pristine.clone())
+        try:
+            FlameToMeshPass(single_pe_bytes=budget).apply(ctx, module)
+            if wanted >= 2:
+                MeshToPEPass().apply(ctx, module)
+            return
+        except SRAMOverflowError as err:
+            first = first or err
+    assert first is not None
+    raise first
+
+
+def _replace_body(module: ModuleOp, source: ModuleOp) -> None:
+    for op in list(module.ops):
+        op.detach()
+        op.erase(safe_erase=False)
+    for op in list(source.ops):
+        op.detach()
+        module.body.block.add_op(op)
 
 
 def compile_module(module: ModuleOp) -> Any:

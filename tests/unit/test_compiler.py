@@ -33,6 +33,9 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def make_pass(name: str) -> type:
         class FakePass:
+            def __init__(self, **options) -> None:
+                self.options = options
+
             def apply(self, ctx, module) -> None:
                 assert ctx is compiler.make_context()
                 calls.append(name)
