@@ -111,6 +111,13 @@ class Distribution:
         split = ", ".join(a or "_" for a in self.split)
         return f"{shape} on {self.grid[0]}x{self.grid[1]} split [{split}]"
 
+    def normalized(self) -> Distribution:
+        """The same placement with mesh axes of size 1 dropped from the split (on a 4x1 grid,
+        `c` is `_` and `rc` is `r`): equal normalized distributions hold the same tiles."""
+        rows, cols = self.grid
+        keep = lambda a: "".join(x for x in a if (x == "r" and rows > 1) or (x == "c" and cols > 1))  # noqa: E731
+        return Distribution(self.shape, self.grid, tuple(keep(a) for a in self.split))
+
     def with_(self, **changes) -> Distribution:
         fields = {"shape": self.shape, "grid": self.grid, "split": self.split}
         fields.update(changes)
@@ -459,6 +466,7 @@ def is_local_reshape(src: Distribution, dst: Distribution) -> bool:
     only by unsplit size-1 dims, or nothing is split at all."""
     if src.grid != dst.grid:
         return False
+    src, dst = src.normalized(), dst.normalized()
     if all(a == "" for a in src.split + dst.split):
         return math.prod(src.shape) == math.prod(dst.shape)
 

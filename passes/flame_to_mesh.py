@@ -138,6 +138,12 @@ class Lowering:
     def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:
         if dist_of(v) == dist:
             return v
+        if dist_of(v).normalized() == dist.normalized():  # the same tiles: only the type changes
+            return self.emit(
+                mesh.ReshapeOp.create(
+                    operands=[v], result_types=[MeshTensorType(dist, v.type.element_type)]  # type: ignore[attr-defined]
+                )
+            )
         return self.emit(
             mesh.RedistributeOp.create(
                 operands=[v], result_types=[MeshTensorType(dist, v.type.element_type)]  # type: ignore[attr-defined]
