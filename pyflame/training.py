@@ -544,7 +544,8 @@ class Trainer:
             logs = dict(values)
             bar.update(logs)
             step_logs = {**logs, "epoch": self.epoch, "batch": index, "samples": n}
-            if self.config.log_every_n_steps and self.global_step % self.config.log_every_n_steps == 0:
+            every = self.config.log_every_n_steps
+            if every and self.global_step % every == 0:
                 text = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
                 bar.write(f"epoch {self.epoch + 1} step {self.global_step}: {text}")
             self._emit("on_step_end", self.global_step, step_logs)

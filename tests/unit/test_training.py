@@ -392,6 +392,11 @@ def test_resume_from_an_epoch_checkpoint_continues_identically(tmp_path):
     pf.manual_seed(7)
     _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path)
     assert first.last_checkpoint == tmp_path / "epoch-0001.ckpt.safetensors"
+    saved = pf.load(first.last_checkpoint)  # a plain pf.save file: no pickle
+    assert saved["epoch"] == 1 and saved["step"] == 3 and saved["batch_in_epoch"] == 0
+    assert list(saved["model"]) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert set(saved["optimizer"]) == {"state", "param_groups"}
+    assert saved["history"] == first.history
     pf.manual_seed(123)  # the checkpoint's random state wins
     resumed, t_resumed = _fit(tmp_path, 2, resume_from=first.last_checkpoint)
     assert t_resumed.global_step == 6 and t_resumed.epoch == 2
@@ -407,8 +412,8 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     pf.manual_seed(3)
     _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-0001.ckpt.safetensors", "epoch-0002.ckpt.safetensors", "step-00000002.ckpt.safetensors",
-        "step-00000004.ckpt.safetensors", "step-00000006.ckpt.safetensors"]
+        f"{name}.ckpt.safetensors" for name in (
+            "epoch-0001", "epoch-0002", "step-00000002", "step-00000004", "step-00000006")]
     # step 4 is the first batch of epoch 2 (3 batches per epoch)
     resumed, t_resumed = _fit(tmp_path, 2, resume_from=tmp_path / "step-00000004.ckpt.safetensors")
     for k, v in params_of(resumed).items():
