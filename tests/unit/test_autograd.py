@@ -119,3 +119,16 @@ def test_every_flame_op_has_a_gradient_rule_or_is_not_differentiable():
     missing = [op.name for op in Flame.operations
                if op.name not in GRADIENTS and op.name not in NOT_DIFFERENTIABLE]
     assert not missing, missing
+
+
+def test_autograd_grad_leaves_dot_grad_alone_and_grad_mode_switches():
+    w = pf.from_numpy(rand(3, 2))
+    w.requires_grad = True
+    w.grad = None
+    (g,) = pf.autograd.grad((w * w).sum(), [w])
+    np.testing.assert_allclose(g.numpy(), 2 * w.numpy(), rtol=1e-6)
+    assert w.grad is None
+    with pf.autograd.set_grad_enabled(False):
+        assert not pf.autograd.is_grad_enabled()
+        assert not (w * 2).requires_grad
+    assert pf.autograd.is_grad_enabled()
