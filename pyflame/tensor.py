@@ -252,11 +252,11 @@ class Tensor:
         backward(self, gradient)
 
     def detach(self) -> Tensor:
-        """The same values with no gradient history (a new node)."""
+        """The same values with no gradient history: a same-shape reshape (no data moves)."""
         from pyflame.autograd import no_grad
 
         with no_grad():
-            return _ops.identity(self) if hasattr(_ops, "identity") else self * 1
+            return _ops.reshape(self, self.shape)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad

@@ -1,21 +1,18 @@
-"""What `pyflame-opt` and `pyflame-run` share: the xDSL context and a parser that remembers where
-each op was written, so that a diagnostic on an op without a `loc(...)` still names its line."""
+"""What `pyflame-opt` and `pyflame-run` share: registering PyFlame's dialects and a parser that
+remembers where each op was written, so that a diagnostic on an op without a `loc(...)` still
+names its line."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from xdsl.context import Context
-from xdsl.dialects import get_all_dialects
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.utils.lexer import Span
 
 from pyflame.dialects import all_dialects
-
-#: The xDSL dialects PyFlame IR uses besides its own (`pyflame-opt` registers all of xDSL's).
-XDSL_DIALECTS = ("builtin", "func", "arith")
 
 #: Where each parsed op starts in its source text.
 SourcePositions = dict[Operation, Span[str]]
@@ -25,16 +22,6 @@ def register_pyflame_dialects(ctx: Context) -> None:
     """Register `flame`, `mesh` and `pe` (loaded lazily, on first use)."""
     for name, loader in all_dialects().items():
         ctx.register_dialect(name, loader)
-
-
-def make_context() -> Context:
-    """A context with PyFlame's dialects and the xDSL dialects its programs use."""
-    ctx = Context()
-    xdsl_dialects = get_all_dialects()
-    for name in XDSL_DIALECTS:
-        ctx.register_dialect(name, xdsl_dialects[name])
-    register_pyflame_dialects(ctx)
-    return ctx
 
 
 class LocatingParser(Parser):

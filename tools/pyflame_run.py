@@ -19,7 +19,8 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
-from pyflame.tools._context import SourcePositions, make_context, parse_module
+from pyflame.compiler import make_context
+from pyflame.tools._context import SourcePositions, parse_module
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
 TOOL = "pyflame-run"
