@@ -7,8 +7,10 @@ the next `pf.eval` in the same program as everything else (the guide's training 
 of each op is a rule in `pyflame.gradients.GRADIENTS`, written with PyFlame's own ops.
 
 Unlike PyTorch, gradients are not accumulated across `backward` calls: each call writes fresh
-ones (the guide's loop has no `zero_grad`). A tensor that was evaluated has dropped its graph,
-so gradients stop there (it is a constant from then on), as after `detach()` in PyTorch.
+ones (the guide's loop has no `zero_grad`). Evaluating a tensor that needs gradients
+(`print(loss.item())` before `loss.backward()`) keeps the graph that made it, as PyTorch keeps
+`grad_fn`: `backward` still reaches the leaves, and sees the values they had when the tensor was
+built, even if an optimizer step changed them since. `detach()` is what stops gradients.
 
     with pf.autograd.enable_grad():
         loss = ((x @ w) - y).relu().sum()
@@ -19,17 +21,26 @@ so gradients stop there (it is a constant from then on), as after `detach()` in 
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the op builders import this module: no runtime import of tensor here
     from pyflame.tensor import Tensor
 
-_enabled: list[bool] = [True]
+class _GradState(threading.local):
+    """Grad mode is per thread, as in PyTorch: `no_grad()` in one thread leaves another thread's
+    training alone, and every new thread starts with gradients on."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = [True]
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """Whether new ops record that they need gradients (on by default, as in PyTorch)."""
-    return _enabled[-1]
+    return _state.enabled[-1]
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -37,10 +48,10 @@ class _GradMode(contextlib.ContextDecorator):
         self.enabled = enabled
 
     def __enter__(self) -> None:
-        _enabled.append(self.enabled)
+        _state.enabled.append(self.enabled)
 
     def __exit__(self, *exc: object) -> None:
-        _enabled.pop()
+        _state.enabled.pop()
 
 
 def enable_grad() -> _GradMode:
@@ -53,25 +64,51 @@ def no_grad() -> _GradMode:
     return _GradMode(False)
 
 
-def set_grad_enabled(mode: bool) -> _GradMode:
-    return _GradMode(mode)
+class set_grad_enabled:  # noqa: N801 (a function in PyTorch's API, usable as a context)
+    """`pf.autograd.set_grad_enabled(False)` turns gradients off in this thread at once (as a
+    plain call) or for a `with` block, after which the previous mode comes back (as in PyTorch)."""
+
+    def __init__(self, mode: bool):
+        self.previous = _state.enabled[-1]
+        _state.enabled[-1] = bool(mode)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled[-1] = self.previous
 
 
 def requires_grad_of(inputs: tuple[Tensor, ...]) -> bool:
     """Whether an op on `inputs` needs a gradient (asked by every op builder)."""
-    return _enabled[-1] and any(t.requires_grad for t in inputs)
+    return _state.enabled[-1] and any(t.requires_grad for t in inputs)
 
 
 def custom_rule(node: Tensor) -> Any:
     """The node's own gradient function, if it has one (`pf.extend.AutogradFunction`): an
     object with `inputs` (where its gradients go, in place of `node.inputs`) that is called
     as a rule, `fn(node, g)` -> one gradient per `fn.inputs`. Evaluated tensors have none."""
-    return node.__dict__.get("_grad_fn") if node.op is not None else None
+    return node.__dict__.get("_grad_fn") if node._grad_node else None
 
 
 def _edges(node: Tensor) -> tuple[Tensor, ...]:
+    if node.is_leaf:
+        return ()
     fn = custom_rule(node)
     return node.inputs if fn is None else fn.inputs
+
+
+def _as_computed(node: Tensor) -> Tensor:
+    """The node as its rule must see it: with the values its op read (a parameter's value from
+    before, or after, an optimizer step; see `Tensor.value_inputs`), while gradients still go to
+    `node.inputs`."""
+    if not node._reads:
+        return node
+    proxy = object.__new__(type(node))
+    proxy.__dict__.update(node.__dict__)
+    proxy.inputs = node.value_inputs()
+    proxy._reads = None
+    return proxy
 
 
 def _topological(root: Tensor) -> list[Tensor]:
@@ -101,8 +138,8 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
 
     if not tensor.requires_grad:
         raise RuntimeError(
-            "backward: the tensor does not require grad (no input had requires_grad=True, it "
-            "was built under no_grad(), or it was evaluated before backward dropped its graph)"
+            "backward: the tensor does not require grad (no input had requires_grad=True, or "
+            "it was built under no_grad() or from detach())"
         )
     if gradient is None:
         if tensor.numel() != 1:
@@ -116,14 +153,14 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node.op is None:  # a leaf: fresh gradient, as the guide's loop expects
+            if node.is_leaf:  # fresh gradient, as the guide's loop expects
                 node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
                 continue
             rule = custom_rule(node) or GRADIENTS.get(node.op)
             if rule is None:
                 raise NotImplementedError(f"no gradient rule for {node.op} (made at "
                                           f"{node.location[0]}:{node.location[1]})")
-            for inp, gi in zip(_edges(node), rule(node, g), strict=True):
+            for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):
                 if gi is None or not inp.requires_grad:
                     continue
                 gi = unbroadcast(gi, inp.shape)
@@ -134,7 +171,7 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
 def grad(outputs: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
     """Gradients of scalar `outputs` with respect to `inputs` (their `.grad` is left alone)."""
     saved = [(t, t.grad) for t in inputs]
-    leaves = [t for t in inputs if t.op is None]
+    leaves = [t for t in inputs if t.is_leaf]
     try:
         for t in leaves:
             t.grad = None

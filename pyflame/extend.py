@@ -160,6 +160,8 @@ class _FunctionNode:
     Never part of a compiled program (no op refers to it)."""
 
     requires_grad = True
+    is_leaf = False
+    _grad_node = True
     shape: tuple[int, ...] = ()
 
     def __init__(self, function: type, ctx: FunctionCtx, args: tuple[Any, ...],
@@ -222,7 +224,7 @@ class AutogradFunction:
                 continue
             with no_grad():  # an identity node (no data movement) that carries the rule
                 identity = ops.reshape(out, out.shape)
-            identity.requires_grad = True
+            identity._requires_grad = identity._grad_node = True
             identity._grad_fn = _OutputRule(node, i)  # type: ignore[attr-defined]
             wrapped.append(identity)
         return wrapped[0] if single else tuple(wrapped)

@@ -51,10 +51,15 @@ def _node(
         layout=_check_layout(layout),
         location=location or user_location(),
     )
-    if inputs and requires_grad_of(tuple(inputs)) and op not in NOT_DIFFERENTIABLE:
-        out.requires_grad = True
-    for t in inputs:
-        if t._data is not None:  # a leaf holding data: remember this user (see runtime)
+    if (inputs and dtype.is_floating_point and op not in NOT_DIFFERENTIABLE
+            and requires_grad_of(tuple(inputs))):
+        out._requires_grad = out._grad_node = True
+    for i, t in enumerate(inputs):
+        if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
+            if out._reads is None:
+                out._reads = {}
+            out._reads[i] = t._pending_value
+        elif t._data is not None:  # a leaf holding data: remember this user (see runtime)
             if t._users is None:
                 t._users = {}
             t._users[id(out)] = weakref.ref(out)

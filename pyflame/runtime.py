@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import io
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,10 +36,23 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+class _ThreadState(threading.local):
+    """What one thread's evaluations own: its pending updates and its last report (so that two
+    threads training two models never run or see each other's updates)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Tensor, Tensor]] = []
+        self.last_report: Any = None
+
+
+#: compiled programs are shared by every thread (a program is immutable once built: each run gets
+#: its own SRAM), under `_cache_lock`; compiling is serialised by `_compile_lock`, as the passes
+#: share one xDSL context
 _cache: collections.OrderedDict[Any, Any] = collections.OrderedDict()
 _stats = {"hits": 0, "misses": 0}
-_last_report: list[Any] = [None]
-_pending: list[tuple[Tensor, Tensor]] = []
+_cache_lock = threading.Lock()
+_compile_lock = threading.RLock()
+_thread = _ThreadState()
 
 
 # --------------------------------------------------------------------------- cache
@@ -46,32 +60,46 @@ _pending: list[tuple[Tensor, Tensor]] = []
 
 def cache_info() -> CacheInfo:
     """(hits, misses, currsize) of the compile cache, like functools.lru_cache."""
-    return CacheInfo(_stats["hits"], _stats["misses"], len(_cache))
+    with _cache_lock:
+        return CacheInfo(_stats["hits"], _stats["misses"], len(_cache))
 
 
 def cache_clear() -> None:
     """Forget every compiled program and reset the counters."""
-    _cache.clear()
-    _stats["hits"] = _stats["misses"] = 0
+    with _cache_lock:
+        _cache.clear()
+        _stats["hits"] = _stats["misses"] = 0
+
+
+def _lookup(key: Any) -> Any:
+    with _cache_lock:
+        program = _cache.get(key)
+        if program is not None:
+            _cache.move_to_end(key)
+        return program
 
 
 def _program(tr: trace.Trace) -> Any:
-    program = _cache.get(tr.key)
-    if program is not None:
+    program = _lookup(tr.key)
+    if program is None:
+        with _compile_lock:
+            program = _lookup(tr.key)  # another thread may have compiled it meanwhile
+            if program is None:
+                program = compiler.compile_module(tr.module())
+                with _cache_lock:
+                    _stats["misses"] += 1
+                    _cache[tr.key] = program
+                    while len(_cache) > CACHE_MAXSIZE:
+                        _cache.popitem(last=False)
+                return program
+    with _cache_lock:
         _stats["hits"] += 1
-        _cache.move_to_end(tr.key)
-        return program
-    _stats["misses"] += 1
-    program = compiler.compile_module(tr.module())
-    _cache[tr.key] = program
-    while len(_cache) > CACHE_MAXSIZE:
-        _cache.popitem(last=False)
     return program
 
 
 def last_report() -> Any:
-    """The simulator's report of the last `pf.eval` (None before the first one)."""
-    return _last_report[0]
+    """The simulator's report of this thread's last `pf.eval` (None before the first one)."""
+    return _thread.last_report
 
 
 # --------------------------------------------------------------------------- pending updates
@@ -86,16 +114,24 @@ def add_pending_update(target: Tensor, new_value: Tensor) -> None:
             f"{format_location(user_location())}: update of a {list(target.shape)} "
             f"{target.dtype!r} tensor with a {list(new_value.shape)} {new_value.dtype!r} value"
         )
-    _pending.append((target, new_value))
+    _thread.pending.append((target, new_value))
+    target._pending_value = new_value
+    new_value._requires_grad = target.requires_grad  # what gradient rules ask of it
 
 
 def pending_updates() -> list[tuple[Tensor, Tensor]]:
-    """The registered (target, new_value) pairs, oldest first (a copy)."""
-    return list(_pending)
+    """This thread's registered (target, new_value) pairs, oldest first (a copy)."""
+    return list(_thread.pending)
 
 
 def clear_pending_updates() -> None:
-    _pending.clear()
+    _forget(_thread.pending)
+    _thread.pending.clear()
+
+
+def _forget(updates: list[tuple[Tensor, Tensor]]) -> None:
+    for target, _ in updates:
+        target._pending_value = None
 
 
 # --------------------------------------------------------------------------- eval
@@ -148,10 +184,17 @@ def _keep_old_value_for_lazy_users(target: Tensor) -> None:
         return
     old = Tensor(target.shape, target.dtype, data=target._data, layout=target.layout,
                  location=target.location)
+    old._requires_grad = target.requires_grad  # what gradient rules ask of the value they read
     for ref in users.values():
         user = ref()
-        if user is not None and user._data is None:
-            user.inputs = tuple(old if t is target else t for t in user.inputs)
+        if user is None or (user._data is not None and not user._grad_node):
+            continue
+        # read the snapshot, but keep `target` as the input, so gradients still reach it
+        reads = user._reads if user._reads is not None else {}
+        for i, t in enumerate(user.inputs):
+            if t is target and i not in reads:
+                reads[i] = old
+        user._reads = reads
 
 
 def eval(*tensors: Any) -> Any:
@@ -162,7 +205,8 @@ def eval(*tensors: Any) -> Any:
     """
     requested = _flatten(tensors)
     lazy = _unique(t for t in requested if t._data is None)
-    updates = list(_pending)
+    pending = _thread.pending
+    updates = list(pending)
     seen = {id(t) for t in lazy}
     outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
     if outputs:
@@ -173,18 +217,21 @@ def eval(*tensors: Any) -> Any:
         except Exception:
             # the updates belong to a program that cannot run: drop them, or every later
             # pf.eval would fail the same way
-            del _pending[: len(updates)]
+            _forget(updates)
+            del pending[: len(updates)]
             raise
         if len(results) != len(outputs):
             raise RuntimeError(f"program returned {len(results)} values for {len(outputs)} outputs")
         data = [_as_data(value, t) for value, t in zip(results, outputs, strict=True)]
         for t, value in zip(outputs, data, strict=True):
-            t._set_data(value)
-        _last_report[0] = report
+            t._set_data(value, keep_grad_graph=True)
+        _thread.last_report = report
     for target, new in updates:
         _keep_old_value_for_lazy_users(target)
         target._set_data(new._data)  # type: ignore[arg-type]
-    del _pending[: len(updates)]
+        if target._pending_value is new:  # a later update, registered meanwhile, stays
+            target._pending_value = None
+    del pending[: len(updates)]
     if len(tensors) == 1 and isinstance(tensors[0], Tensor):
         return tensors[0]
     return tuple(requested)
@@ -198,7 +245,8 @@ def _program_module(tensors: tuple[Any, ...]) -> ModuleOp:
     if not requested:
         raise ValueError("pf.ir needs at least one tensor")
     seen = {id(t) for t in requested}
-    outputs = requested + _unique(n for _, n in _pending if n._data is None and id(n) not in seen)
+    pending = _thread.pending
+    outputs = requested + _unique(n for _, n in pending if n._data is None and id(n) not in seen)
     return trace.trace(outputs).module()
 
 
@@ -216,7 +264,8 @@ def ir(*tensors: Any, stage: str = "flame") -> str:
     if stage not in compiler.STAGES:
         raise ValueError(f"unknown stage {stage!r} (one of {', '.join(compiler.STAGES)})")
     module = _program_module(tensors)
-    compiler.lower(module, stage)
+    with _compile_lock:
+        compiler.lower(module, stage)
     return _print(module)
 
 
@@ -226,5 +275,6 @@ def explain(*tensors: Any) -> None:
     module = _program_module(tensors)
     print("// stage: flame\n" + _print(module))
     for pass_name, stage in (("flame-to-mesh", "mesh"), ("mesh-to-pe", "pe")):
-        compiler.lower(module, stage)
+        with _compile_lock:
+            compiler.lower(module, stage)
         print(f"// {pass_name}\n// stage: {stage}\n" + _print(module))

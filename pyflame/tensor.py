@@ -41,6 +41,21 @@ def format_location(loc: Location | None) -> str:
     return "<unknown>" if loc is None else f"{loc[0]}:{loc[1]}"
 
 
+class GradFn:
+    """What `Tensor.grad_fn` returns: the flame op whose gradient rule `backward` applies."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op: str):
+        self.op = op
+
+    def name(self) -> str:
+        return self.op
+
+    def __repr__(self) -> str:
+        return f"<GradFn {self.op}>"
+
+
 class Tensor:
     """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location."""
 
@@ -68,12 +83,21 @@ class Tensor:
         self.attrs: dict[str, Any] = dict(attrs or {})
         self.layout = layout
         self.location: Location = location if location is not None else user_location()
-        self.requires_grad = False
+        self._requires_grad = False
+        #: made by an op on inputs that need gradients (PyTorch's `grad_fn is not None`): the
+        #: graph below it is kept after evaluation, so `backward` still reaches the leaves
+        self._grad_node = False
         self.grad: Tensor | None = None
         self._data = data
         #: weak references to the lazy tensors built on this leaf (id -> ref), so that a
         #: pending update can leave them the old value
         self._users: dict[int, Any] | None = None
+        #: the new value of a pending update of this leaf (`optimizer.step()` before `pf.eval`):
+        #: ops built from now on read it, as they would see the stepped parameter in PyTorch
+        self._pending_value: Tensor | None = None
+        #: input position -> the pending value this op read in place of that input (the input
+        #: stays in `inputs`, so gradients still reach the leaf)
+        self._reads: dict[int, Tensor] | None = None
 
     # ---------------------------------------------------------------- structure
 
@@ -104,12 +128,57 @@ class Tensor:
         """True when the tensor holds data (a leaf); False while it is a lazy graph node."""
         return self._data is not None
 
-    def _set_data(self, value: np.ndarray) -> None:
-        """Become a leaf holding `value`, dropping the graph that produced it."""
+    def _set_data(self, value: np.ndarray, *, keep_grad_graph: bool = False) -> None:
+        """Hold `value`. The graph that produced it is dropped, unless `keep_grad_graph` and the
+        tensor is part of a gradient graph: then (as PyTorch keeps `grad_fn`) `backward` still
+        goes through it after `print(loss.item())`, while evaluation treats it as data."""
         self._data = value
+        if keep_grad_graph and self._grad_node:
+            return
+        self._grad_node = False
         self.op = None
         self.inputs = ()
         self.attrs = {}
+        self._reads = None
+
+    def value_inputs(self) -> tuple[Tensor, ...]:
+        """The tensors whose values this op computes from: `inputs`, except that an input with a
+        pending update when the op was built is read as that update's new value."""
+        if not self._reads:
+            return self.inputs
+        return tuple(self._reads.get(i, t) for i, t in enumerate(self.inputs))
+
+    # ---------------------------------------------------------------- autograd state
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError(
+                f"{format_location(user_location())}: only Tensors of floating point dtype can "
+                f"require gradients (this one is {self.dtype!r}; convert it with .float() first)"
+            )
+        if not value and self._grad_node:
+            raise RuntimeError(
+                f"{format_location(user_location())}: you can only change requires_grad flags of "
+                "leaf variables. If you want to use a computed variable in a subgraph that "
+                "doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        self._requires_grad = value
+
+    @property
+    def is_leaf(self) -> bool:
+        """True unless an op on inputs that need gradients made this tensor (as in PyTorch)."""
+        return not self._grad_node
+
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The op that `backward` goes through to reach this tensor's inputs (None on leaves)."""
+        return GradFn(self.op) if self._grad_node and self.op is not None else None
 
     # ---------------------------------------------------------------- evaluation
 
@@ -151,9 +220,11 @@ class Tensor:
 
     def __repr__(self) -> str:
         if self._data is None:
+            # without a hint the compiler places the tensor (not "no layout", as None suggested)
+            layout = "auto" if self.layout is None else repr(self.layout)
             return (
                 f"tensor(<lazy> shape={list(self.shape)}, dtype={self.dtype!r}, "
-                f"layout={self.layout!r})"
+                f"layout={layout})"
             )
         return _format_data(self._data, self.dtype)
 

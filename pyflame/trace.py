@@ -111,7 +111,7 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
         if t.op in RANDOM_OPS:
             seeds.append(i)
         attrs = tuple(sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in RUNTIME_ATTRS))
-        edges = tuple(index[id(x)] for x in t.inputs)
+        edges = tuple(index[id(x)] for x in t.value_inputs())
         all_edges.append(edges)
         entries.append((t.op, attrs, t.shape, t.dtype.name, t.layout, edges))
     out_idx = tuple(index[id(t)] for t in outputs)
@@ -140,7 +140,7 @@ def _toposort(outputs: Sequence[Tensor]) -> tuple[list[Tensor], dict[int, int]]:
                 continue
             pending = []
             if t._data is None:
-                pending = [x for x in t.inputs if id(x) not in index]
+                pending = [x for x in t.value_inputs() if id(x) not in index]
             if pending:
                 stack.extend(reversed(pending))
                 continue

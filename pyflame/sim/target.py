@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
 
 from xdsl.dialects.builtin import (
@@ -104,24 +105,63 @@ SMALL = Target(name="small", fabric_rows=16, fabric_cols=16, flops_per_cycle_fp1
 
 PRESETS = {"WSE2": WSE2, "WSE3": WSE3, "SMALL": SMALL}
 
-_current: list[Target] = [WSE2]
+def as_target(value: object) -> Target:
+    """A `Target`, or a preset's name ("WSE2", "WSE3", "small"; any case); anything else is refused
+    here, where it is passed, rather than at the next compile."""
+    if isinstance(value, Target):
+        return value
+    if isinstance(value, str):
+        preset = PRESETS.get(value.upper())
+        if preset is not None:
+            return preset
+        raise ValueError(
+            f"unknown target {value!r}: use one of {', '.join(sorted(PRESETS))} "
+            "(pf.sim.WSE2, pf.sim.WSE3, pf.sim.SMALL) or a pf.sim.Target"
+        )
+    raise TypeError(
+        f"a target is a pf.sim.Target or a preset name ({', '.join(sorted(PRESETS))}), "
+        f"got {type(value).__name__}"
+    )
+
+
+class _TargetState(threading.local):
+    """The target of each thread: `with pf.target(t)` stacks are per thread, as PyTorch's grad mode
+    is, so two threads can compile for different machines at once."""
+
+    def __init__(self) -> None:
+        self.stack: list[Target] = []
+
+
+#: what a thread uses before it chooses its own target: WSE2, or what the main thread last chose
+#: with `set_target` (so a script that sets its target once and then starts threads uses it
+#: everywhere)
+_default: list[Target] = [WSE2]
+_state = _TargetState()
 
 
 def get_target() -> Target:
-    """The target programs are compiled for now (default WSE2)."""
-    return _current[-1]
+    """The target this thread compiles for now (default WSE2)."""
+    return _state.stack[-1] if _state.stack else _default[0]
 
 
-def set_target(target: Target) -> None:
-    """Choose the target for every later compile."""
-    _current[-1] = target
+def set_target(target: Target | str) -> None:
+    """Choose the target for every later compile in this thread (in the main thread, also the
+    default of threads that never choose one)."""
+    t = as_target(target)
+    if _state.stack:
+        _state.stack[-1] = t
+    else:
+        _state.stack.append(t)
+    if threading.current_thread() is threading.main_thread():
+        _default[0] = t
 
 
 @contextlib.contextmanager
-def target(t: Target) -> Iterator[Target]:
-    """`with pf.target(pf.sim.SMALL): ...` compiles for `t` inside the block."""
-    _current.append(t)
+def target(t: Target | str) -> Iterator[Target]:
+    """`with pf.target(pf.sim.SMALL): ...` compiles for `t` inside the block (this thread)."""
+    chosen = as_target(t)
+    _state.stack.append(chosen)
     try:
-        yield t
+        yield chosen
     finally:
-        _current.pop()
+        _state.stack.pop()

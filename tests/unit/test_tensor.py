@@ -287,7 +287,7 @@ def test_repr_and_print(fake: FakeCompiler, capsys: pytest.CaptureFixture[str]) 
     assert repr(x) == (
         "tensor(<lazy> shape=[4, 4], dtype=pf.float32, layout=MeshLayout.grid(2, 2))"
     )
-    assert repr(pf.zeros(3)) == "tensor(<lazy> shape=[3], dtype=pf.float32, layout=None)"
+    assert repr(pf.zeros(3)) == "tensor(<lazy> shape=[3], dtype=pf.float32, layout=auto)"
     assert fake.compiles == 0  # repr never evaluates
     y = pf.from_numpy(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
     assert repr(y) == "tensor([[1., 2.],\n        [3., 4.]])"
