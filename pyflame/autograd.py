@@ -102,7 +102,7 @@ def _as_computed(node: Tensor) -> Tensor:
     """The node as its rule must see it: with the values its op read (a parameter's value from
     before, or after, an optimizer step; see `Tensor.value_inputs`), while gradients still go to
     `node.inputs`."""
-    if not node._reads:
+    if not getattr(node, "_reads", None):  # (a pf.extend function node has none)
         return node
     proxy = object.__new__(type(node))
     proxy.__dict__.update(node.__dict__)
