@@ -17,6 +17,7 @@ program, so new weights (after more training, `load_state_dict`) need no recompi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,9 @@ class InferenceEngine:
         self.max_batch_size = None if max_batch_size is None else int(max_batch_size)
         self.batch_size: int | None = self.max_batch_size
         self.stats = EngineStats()
+        #: one request builds its graph at a time (the model's train/eval mode is switched while
+        #: it runs); the programs themselves run concurrently
+        self._lock = threading.RLock()
         self._signature: tuple[tuple[tuple[int, ...], np.dtype], ...] | None = None
 
     @property
@@ -89,10 +93,11 @@ class InferenceEngine:
         """The model's output for `batch` (any number of rows; padded or chunked to the
         compiled batch size, never recompiled); pf tensors holding data."""
         xs = self._inputs(batch)
-        if not self.is_warm:
-            self.warmup(tuple(x[: self.batch_size or len(x)] for x in xs))
-        self._check(xs)
-        self.stats.calls += 1
+        with self._lock:
+            if not self.is_warm:
+                self.warmup(tuple(x[: self.batch_size or len(x)] for x in xs))
+            self._check(xs)
+            self.stats.calls += 1
         size = self.batch_size
         assert size is not None
         n = rows(xs[0])
@@ -132,25 +137,27 @@ class InferenceEngine:
         assert size is not None
         n = rows(xs[0])
         inputs = [ops.from_numpy(pad_rows(x, size)) for x in xs]
-        was_training = getattr(self.model, "training", None)
-        if callable(getattr(self.model, "eval", None)):
-            self.model.eval()
+        with self._lock:
+            was_training = getattr(self.model, "training", None)
+            if callable(getattr(self.model, "eval", None)):
+                self.model.eval()
+            try:
+                with autograd.no_grad():
+                    result = self.model(*inputs)
+                outputs = self._outputs(result)
+            finally:
+                if was_training and callable(getattr(self.model, "train", None)):
+                    self.model.train(True)
         misses = runtime.cache_info().misses
-        try:
-            with autograd.no_grad():
-                result = self.model(*inputs)
-            outputs = self._outputs(result)
-            runtime.eval(*outputs)
-        finally:
-            if was_training and callable(getattr(self.model, "train", None)):
-                self.model.train(True)
-        self.stats.compiles += runtime.cache_info().misses - misses
-        if count:
-            self.stats.runs += 1
-            self.stats.samples += n
-            self.stats.padded_samples += size - n
-            report = runtime.last_report()
-            self.stats.total_cycles += int(getattr(report, "cycles", 0) or 0)
+        runtime.eval(*outputs)
+        report = runtime.last_report()  # this thread's
+        with self._lock:
+            self.stats.compiles += runtime.cache_info().misses - misses
+            if count:
+                self.stats.runs += 1
+                self.stats.samples += n
+                self.stats.padded_samples += size - n
+                self.stats.total_cycles += int(getattr(report, "cycles", 0) or 0)
         out = []
         for t in outputs:
             if t.ndim == 0 or t.shape[0] != size:

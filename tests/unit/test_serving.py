@@ -157,3 +157,27 @@ def test_wrong_feature_shape_is_refused():
     engine = InferenceEngine(Net()).warmup(inputs(4))
     with pytest.raises(ValueError, match="only the batch size may change"):
         engine.infer(np.zeros((2, IN + 1), np.float32))
+
+
+def test_requests_from_several_threads_are_served_correctly():
+    """A server answering requests in threads: every answer is the model's, the model stays in
+    training mode for the thread that trains, and the counters add up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = Net()
+    model.train()
+    engine = InferenceEngine(model).warmup(inputs(8))
+    batches = [inputs(n, seed=n) for n in (1, 3, 8, 5, 13, 2, 7, 8)]
+
+    def serve(x):
+        with pf.target(pf.sim.SMALL):
+            return engine.infer(x).numpy()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(serve, batches))
+    for x, y in zip(batches, answers, strict=True):
+        np.testing.assert_allclose(y, direct(model, x), rtol=1e-5, atol=1e-6)
+    assert model.training
+    s = engine.stats
+    assert s.calls == len(batches) and s.samples == sum(len(x) for x in batches)
+    assert s.runs == sum(-(-len(x) // 8) for x in batches)
