@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the op builders import this module: no runtime import of tensor here
@@ -131,11 +132,22 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
-def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
-    """Give every leaf that requires gradients and leads to `tensor` a fresh `.grad`."""
+def backward(
+    tensor: Tensor,
+    gradient: Tensor | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> None:
+    """Give every leaf that requires gradients and leads to `tensor` a fresh `.grad`.
+
+    As in PyTorch: `gradient` for a non-scalar tensor; `create_graph=True` records the gradient
+    computation itself, so gradients can be differentiated again; `inputs` limits which leaves
+    get a `.grad`. `retain_graph` is accepted and changes nothing: graphs are lazy and kept."""
     from pyflame import ops
     from pyflame.gradients import GRADIENTS, unbroadcast
 
+    del retain_graph
     if not tensor.requires_grad:
         raise RuntimeError(
             "backward: the tensor does not require grad (no input had requires_grad=True, or "
@@ -147,14 +159,21 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
                 f"backward needs a gradient for a non-scalar tensor of shape {list(tensor.shape)}"
             )
         gradient = ops.ones_like(tensor)
+    elif not hasattr(gradient, "shape") or tuple(gradient.shape) != tensor.shape:
+        raise RuntimeError(
+            f"backward: gradient of shape {list(getattr(gradient, 'shape', ()))} for a tensor of "
+            f"shape {list(tensor.shape)} (they must match)"
+        )
+    wanted = None if inputs is None else {id(t) for t in inputs}
     grads: dict[int, Tensor] = {id(tensor): gradient}
-    with no_grad():
+    with _GradMode(create_graph):
         for node in reversed(_topological(tensor)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if node.is_leaf:  # fresh gradient, as the guide's loop expects
-                node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
+                if wanted is None or id(node) in wanted:
+                    node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
                 continue
             rule = custom_rule(node) or GRADIENTS.get(node.op)
             if rule is None:
@@ -168,14 +187,23 @@ def backward(tensor: Tensor, gradient: Tensor | None = None) -> None:
                 grads[id(inp)] = gi if prev is None else prev + gi
 
 
-def grad(outputs: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
-    """Gradients of scalar `outputs` with respect to `inputs` (their `.grad` is left alone)."""
+def grad(
+    outputs: Tensor,
+    inputs: Sequence[Tensor],
+    grad_outputs: Tensor | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> list[Tensor | None]:
+    """Gradients of `outputs` with respect to `inputs` (their `.grad` is left alone), as
+    `torch.autograd.grad`; `create_graph=True` makes them differentiable again."""
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]  # type: ignore[list-item]
     saved = [(t, t.grad) for t in inputs]
     leaves = [t for t in inputs if t.is_leaf]
     try:
         for t in leaves:
             t.grad = None
-        backward(outputs)
+        backward(outputs, grad_outputs, retain_graph, create_graph, inputs)
         return [t.grad for t in inputs]
     finally:
         for t, g in saved:

@@ -316,11 +316,17 @@ class Tensor:
 
     # ---------------------------------------------------------------- autograd
 
-    def backward(self, gradient: Tensor | None = None) -> None:
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | None = None,
+    ) -> None:
         """Fresh `.grad` for every leaf that requires grad and leads here (pf.backward)."""
         from pyflame.autograd import backward
 
-        backward(self, gradient)
+        backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
         """The same values with no gradient history: a same-shape reshape (no data moves)."""

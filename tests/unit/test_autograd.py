@@ -132,3 +132,40 @@ def test_autograd_grad_leaves_dot_grad_alone_and_grad_mode_switches():
         assert not pf.autograd.is_grad_enabled()
         assert not (w * 2).requires_grad
     assert pf.autograd.is_grad_enabled()
+
+
+def test_backward_keyword_arguments_as_in_pytorch():
+    torch = pytest.importorskip("torch")
+    x0 = np.array([0.5, -1.5, 2.0], np.float32)
+    x = pf.from_numpy(x0)
+    x.requires_grad = True
+    y = (x * x * x).sum()
+    (gx,) = pf.autograd.grad(y, [x], create_graph=True)
+    assert gx.requires_grad
+    gx.sum().backward(retain_graph=True)  # d/dx sum(3 x^2) = 6 x
+
+    tx = torch.from_numpy(x0).requires_grad_()
+    (tgx,) = torch.autograd.grad((tx**3).sum(), [tx], create_graph=True)
+    tgx.sum().backward()
+    np.testing.assert_allclose(gx.numpy(), tgx.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def test_backward_inputs_limits_the_leaves_and_grad_leaves_others_alone():
+    a = pf.from_numpy(np.array([1.0, 2.0], np.float32))
+    b = pf.from_numpy(np.array([3.0, 4.0], np.float32))
+    a.requires_grad = b.requires_grad = True
+    (a * b).sum().backward(inputs=[a])
+    assert b.grad is None
+    np.testing.assert_allclose(a.grad.numpy(), [3, 4])
+    marker = a.grad
+    (gb,) = pf.autograd.grad((a * b).sum(), [b])
+    assert a.grad is marker  # untouched
+    np.testing.assert_allclose(gb.numpy(), [1, 2])
+
+
+def test_backward_refuses_a_gradient_of_the_wrong_shape():
+    a = pf.from_numpy(np.ones((2, 3), np.float32))
+    a.requires_grad = True
+    with pytest.raises(RuntimeError, match=r"gradient of shape \[3\] for a tensor of shape \[2, 3\]"):
+        (a * 2).backward(pf.ones([3]))
