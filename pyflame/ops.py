@@ -1091,6 +1091,8 @@ def _randint(
         raise ValueError(f"randint: [{low}, {high}) does not fit int32")
     if dtype is bool_:
         raise TypeError("randint does not make bool tensors")
+    for v in (low, high - 1):  # float16 holds up to 65504 (PyTorch refuses more, too)
+        _fits(float(v), dtype, "randint")
     ints = _uniform(shape, int32, low, high, None if dtype is not int32 else layout, seed)
     return ints if dtype is int32 else _node("flame.convert", (ints,), shape, dtype, layout=layout)
 
