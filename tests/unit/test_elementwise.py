@@ -205,7 +205,7 @@ def test_logical_ops_need_bool():
     (lambda a, b: a - (-b), "sub gives 2147483648"),
     (lambda a, b: a * 2, "mul gives 2147483648"),
     (lambda a, b: (a * 0 + 2) ** 31, "pow gives 2147483648"),
-    (lambda a, b: -(a * 0 - 2**31), "neg gives 2147483648"),
+    (lambda a, b: -(a * 0 + -(2**31)), "neg gives 2147483648"),
     (lambda a, b: (a.float() * 4).int(), "conversion to int32 gives 4294967296"),
 ])
 def test_int32_overflow_raises_after_the_run_naming_the_line(expr, words):
