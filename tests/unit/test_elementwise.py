@@ -4,8 +4,6 @@ logical ops, where, clamp, dtype conversion, half precision, every layout."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 

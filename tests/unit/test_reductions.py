@@ -8,9 +8,8 @@ composite ops in the flame IR and their decomposition.
 
 from __future__ import annotations
 
-import warnings
-
 import sys
+import warnings
 
 import numpy as np
 import pytest
