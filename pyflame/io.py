@@ -47,7 +47,7 @@ import numpy as np
 
 from pyflame import runtime
 from pyflame.dtypes import DType, by_name
-from pyflame.errors import CheckpointError
+from pyflame.errors import CheckpointError, IntegerOverflowError
 from pyflame.tensor import Tensor
 
 __all__ = ["clean_temporaries", "load", "save"]
@@ -360,6 +360,11 @@ def _to_tensor(array: np.ndarray, key: str, name: str) -> Tensor:
 
     try:
         return ops.from_numpy(array)
+    except IntegerOverflowError:
+        raise IntegerOverflowError(
+            f"{name}: tensor {key!r}: {array.dtype} values in [{array.min()}, {array.max()}] do "
+            "not fit pf.int32, the widest integer type PyFlame holds (pf.load(path, "
+            "as_numpy=True) gives the numpy arrays)") from None
     except TypeError as err:
         raise TypeError(f"{name}: tensor {key!r}: {err}") from None
 
