@@ -394,12 +394,15 @@ _TRAINER_CHECKPOINT = re.compile(r"^(epoch-\d{4,}|step-\d{8,})" + re.escape(CHEC
 
 
 def rotate_checkpoints(directory: str | os.PathLike[str], keep_last: int,
-                       keep: Path | None = None) -> list[Path]:
+                       written: Sequence[Path] = ()) -> list[Path]:
     """Delete all but the `keep_last` newest trainer checkpoints (`epoch-NNNN`, `step-NNNNNNNN`)
-    in `directory` (never `keep`, never other files); returns the deleted paths."""
+    in `directory`, never other files; returns the deleted paths. `written`: the checkpoints
+    this process wrote, oldest first (newer than any other; file times can tie)."""
+    order = {p.name: i for i, p in enumerate(written) if p.parent == Path(directory)}
     mine = [p for p in Path(directory).iterdir() if _TRAINER_CHECKPOINT.match(p.name)]
-    mine.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
-    doomed = [p for p in mine[:max(len(mine) - keep_last, 0)] if p != keep]
+    mine.sort(key=lambda p: (p.name in order, order.get(p.name, 0), p.stat().st_mtime_ns,
+                             p.name))
+    doomed = mine[:max(len(mine) - keep_last, 0)]
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
@@ -443,6 +446,7 @@ class Trainer:
         self._totals: dict[str, float] = {}
         self._resumed = False
         self._epoch_length: int | None = None  # batches per epoch, once an epoch was seen
+        self._written: list[Path] = []  # checkpoints saved, oldest first (for keep_last)
 
     # ---------------------------------------------------------------- public API
 
@@ -511,9 +515,10 @@ class Trainer:
         }
         pf_io.save(checkpoint, path)
         self.last_checkpoint = path
+        self._written = [p for p in self._written if p != path] + [path]
         keep_last = self.config.keep_last
         if keep_last is not None and _TRAINER_CHECKPOINT.match(path.name):
-            rotate_checkpoints(path.parent, keep_last, keep=path)
+            rotate_checkpoints(path.parent, keep_last, self._written)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:

@@ -443,6 +443,21 @@ def test_checkpoints_rotate_keeping_the_newest(tmp_path):
         TrainerConfig(keep_last=0)
 
 
+def test_rotation_keeps_what_was_written_last_even_when_file_times_tie(tmp_path):
+    import os
+
+    names = ["epoch-0001", "step-00000009", "epoch-0002", "step-00000003", "other"]
+    for name in names:
+        (tmp_path / f"{name}.ckpt.safetensors").write_bytes(b"x")
+        os.utime(tmp_path / f"{name}.ckpt.safetensors", ns=(10**18, 10**18))  # all alike
+    written = [tmp_path / f"{n}.ckpt.safetensors" for n in ("step-00000009", "epoch-0002")]
+    deleted = pf.training.rotate_checkpoints(tmp_path, 2, written)
+    assert sorted(p.name for p in deleted) == ["epoch-0001.ckpt.safetensors",
+                                               "step-00000003.ckpt.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0002.ckpt.safetensors", "other.ckpt.safetensors", "step-00000009.ckpt.safetensors"]
+
+
 def test_save_into_a_missing_directory_names_the_path(tmp_path):
     target = tmp_path / "missing" / "model.safetensors"
     with pytest.raises(FileNotFoundError, match=r"parent directory .*missing does not exist") as e:
