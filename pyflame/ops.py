@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import ml_dtypes
 import numpy as np
 
 from pyflame import elementwise, promotion, shapes
@@ -109,7 +110,7 @@ def _fits(value: float, dtype: DType, what: str) -> float:
     if dtype is bool_ or not np.isfinite(value):
         return value
     if dtype.is_floating_point:
-        high = float(np.finfo(dtype.numpy).max) if dtype.numpy.kind == "f" else 3.3895e38
+        high = float(ml_dtypes.finfo(dtype.numpy).max)
         if builtins.abs(value) <= high:
             return value
     elif -(2**31) <= value <= 2**31 - 1:

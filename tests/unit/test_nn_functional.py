@@ -253,3 +253,18 @@ def test_scaled_dot_product_attention(layout, mask):
     want = TF.scaled_dot_product_attention(torch.from_numpy(q), torch.from_numpy(k),
                                            torch.from_numpy(v), **kw_t)
     close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_failed_runtime_check_applies_no_optimizer_step():
+    model = pf.nn.Linear(3, 4)
+    opt = pf.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.numpy().copy()
+    target = _argmax_plus(2, rows=3)  # 4 of 4 classes: out of range, known only on the device
+    with pf.autograd.enable_grad():
+        loss = F.cross_entropy(model(pf.from_numpy(np.eye(3, dtype=np.float32))), target)
+    pf.backward(loss)
+    opt.step()
+    with pytest.raises(IndexError, match="Target 4 is out of bounds"):
+        pf.eval(loss)
+    np.testing.assert_array_equal(model.weight.numpy(), before)
+    assert not pf.runtime.pending_updates()
