@@ -115,11 +115,13 @@ def _fits(value: float, dtype: DType, what: str) -> float:
             return value
     elif -(2**31) <= value <= 2**31 - 1:
         return value
+    if dtype.is_floating_point:  # a plain OverflowError, as the integer one is also one
+        raise OverflowError(f"{format_location(user_location())}: {what}: value {value:g} "
+                            f"cannot be converted to {dtype!r} without overflow")
     raise IntegerOverflowError(
-        f"{format_location(user_location())}: {what}: value {value:.17g} cannot be converted to "
-        f"{dtype!r} without overflow"
-        + (" (PyFlame's widest integer is pf.int32: use a float dtype for larger values)"
-           if not dtype.is_floating_point else "")
+        f"{format_location(user_location())}: {what}: value {int(value)} cannot be converted to "
+        f"{dtype!r} without overflow (PyFlame's widest integer is pf.int32: use a float dtype "
+        "for larger values)"
     )
 
 
