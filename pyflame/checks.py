@@ -10,9 +10,10 @@ about to compute; their tensors become extra results of the same compiled progra
 part of its cache key), and `Checks.verify(results)` raises the first failed check, naming the
 user's line of the op, before any tensor gets its data or any pending update is applied.
 
-    hot = one_hot(argmax(logits, 1), 10)     # attaches Check("one_hot", bad count, a bad value)
-    pf.eval(hot.sum())                        # IndexError: demo.py:3: one_hot: Class values must
-                                              # be smaller than num_classes (got 12 in 1 element)
+    hot = one_hot(argmax(logits, 1) + 3, 10)  # attaches a Check: bad count, one bad value
+    pf.eval(hot.sum())                         # IndexError: demo.py:3: one_hot: Class values
+                                               # must be smaller than num_classes (10), got 12
+                                               # (1 element out of range)
 
 Checks live on the tensors themselves (`Tensor._checks`), never in a global list: a graph that
 is never evaluated costs nothing, and threads do not see each other's checks.

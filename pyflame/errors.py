@@ -26,10 +26,9 @@ class CheckpointError(PyFlameError, ValueError):
 
 
 class IntegerOverflowError(PyFlameError, OverflowError):
-    """A value does not fit its dtype: an int32 constant or data beyond [-2**31, 2**31 - 1]
-    (named where it is made), or an int32 result on the device (named by the op's line after
-    the run). PyFlame stores PyTorch's int64 as int32, so it reports what int64 would hold
-    instead of wrapping."""
+    """An int32 value out of [-2**31, 2**31 - 1]: a constant or data (named where it is
+    made), or a result on the device (named by the op's line, after the run). PyFlame stores
+    PyTorch's int64 as int32, so it reports what int64 would hold instead of wrapping."""
 
 
 class CompileError(PyFlameError):
