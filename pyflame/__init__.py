@@ -14,6 +14,7 @@ from pyflame.dtypes import bool_ as bool
 from pyflame.errors import (
     CheckpointError,
     CompileError,
+    IntegerOverflowError,
     PyFlameError,
     ShapeError,
     SRAMOverflowError,
@@ -110,6 +111,7 @@ from pyflame.tensor import Tensor
 __all__ = [
     "CompileError",
     "DType",
+    "IntegerOverflowError",
     "MeshLayout",
     "PyFlameError",
     "SRAMOverflowError",

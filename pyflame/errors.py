@@ -25,6 +25,12 @@ class CheckpointError(PyFlameError, ValueError):
     corrupted, or not one at all); the message names the path."""
 
 
+class IntegerOverflowError(PyFlameError, OverflowError):
+    """An int32 value out of [-2**31, 2**31 - 1]: a constant or data (named where it is
+    made), or a result on the device (named by the op's line, after the run). PyFlame stores
+    PyTorch's int64 as int32, so it reports what int64 would hold instead of wrapping."""
+
+
 class CompileError(PyFlameError):
     """The program cannot be compiled; nothing has run."""
 

@@ -19,7 +19,10 @@ is JSON in the file's metadata. Loading parses JSON and copies bytes: it cannot 
   tensor; a top-level dict of tensors keeps its keys as the tensor names).
 - Saving is atomic: the data goes to a temporary file in the same directory, which replaces
   `path` (`os.replace`) only once it is completely written and flushed, so a crash mid-save
-  leaves the previous file intact.
+  leaves the previous file intact. The temporary file a killed save left behind
+  (`.<name>.<hex>.tmp`) is removed by the next save of the same path, or of any path in that
+  directory once it is an hour old (`clean_temporaries`). A missing parent directory is a
+  `FileNotFoundError` naming `path`, as `torch.save` refuses it (nothing is created).
 - Saving evaluates lazy tensors (and, as every implicit evaluation does, applies pending
   updates first when one of the saved tensors has one), so what is saved is what
   `t.numpy()` would give.
@@ -29,11 +32,14 @@ is JSON in the file's metadata. Loading parses JSON and copies bytes: it cannot 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import secrets
 import struct
+import time
 from typing import IO, Any
 
 import ml_dtypes
@@ -41,10 +47,10 @@ import numpy as np
 
 from pyflame import runtime
 from pyflame.dtypes import DType, by_name
-from pyflame.errors import CheckpointError
+from pyflame.errors import CheckpointError, IntegerOverflowError
 from pyflame.tensor import Tensor
 
-__all__ = ["load", "save"]
+__all__ = ["clean_temporaries", "load", "save"]
 
 FORMAT = "pyflame"
 FORMAT_VERSION = 1
@@ -215,9 +221,19 @@ def save(obj: Any, path: str | os.PathLike[str] | IO[bytes]) -> None:
         return
     target = os.fspath(path)  # type: ignore[arg-type]
     directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):  # as torch.save; never the name of our temporary file
+        raise FileNotFoundError(
+            errno.ENOENT, f"pf.save: parent directory {directory} does not exist (create it "
+            "first, e.g. os.makedirs(path.parent, exist_ok=True))", target)
+    clean_temporaries(directory, os.path.basename(target))
     tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
     # os.open applies the umask (mkstemp would make the file private)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+    except OSError as err:  # e.g. a read-only directory: name the user's path
+        raise type(err)(err.errno, f"pf.save: cannot write in {directory}: {err.strerror}",
+                        target) from None
     try:
         with os.fdopen(fd, "wb") as f:
             _write_payload(f, header, arrays)
@@ -231,6 +247,38 @@ def save(obj: Any, path: str | os.PathLike[str] | IO[bytes]) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+#: the temporary files `save` writes: `.<name>.<12 hex digits>.tmp` next to the target
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
+#: a temporary file of another target older than this is left over from a killed save
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
+def clean_temporaries(directory: str | os.PathLike[str], name: str | None = None,
+                      max_age: float = STALE_TEMPORARY_SECONDS) -> list[str]:
+    """Remove the temporary files a killed `pf.save` left in `directory`: those of target
+    `name` (whatever their age: a save of that target is starting) and any other older than
+    `max_age` seconds (a save still running elsewhere keeps its own). Returns the removed
+    paths; files that are not ours are never touched."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if match["name"] != name and now - entry.stat().st_mtime < max_age:
+                continue
+            os.unlink(entry.path)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
 
 
 def _fsync_directory(directory: str) -> None:
@@ -312,6 +360,11 @@ def _to_tensor(array: np.ndarray, key: str, name: str) -> Tensor:
 
     try:
         return ops.from_numpy(array)
+    except IntegerOverflowError:
+        raise IntegerOverflowError(
+            f"{name}: tensor {key!r}: {array.dtype} values in [{array.min()}, {array.max()}] do "
+            "not fit pf.int32, the widest integer type PyFlame holds (pf.load(path, "
+            "as_numpy=True) gives the numpy arrays)") from None
     except TypeError as err:
         raise TypeError(f"{name}: tensor {key!r}: {err}") from None
 

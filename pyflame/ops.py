@@ -17,12 +17,13 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import ml_dtypes
 import numpy as np
 
 from pyflame import elementwise, promotion, shapes
 from pyflame.autograd import requires_grad_of
 from pyflame.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
-from pyflame.errors import ShapeError
+from pyflame.errors import IntegerOverflowError, ShapeError
 from pyflame.gradients import NOT_DIFFERENTIABLE
 from pyflame.layout import MeshLayout
 from pyflame.random import draw_seed
@@ -108,6 +109,27 @@ def _is_scalar(x: object) -> bool:
     )
 
 
+def _fits(value: float, dtype: DType, what: str) -> float:
+    """`value` when `dtype` holds it; else an OverflowError at the user's line, as PyTorch
+    refuses `torch.full([2], 2**40, dtype=torch.int32)` (never a wrapped or infinite value)."""
+    if dtype is bool_ or not np.isfinite(value):
+        return value
+    if dtype.is_floating_point:
+        high = float(ml_dtypes.finfo(dtype.numpy).max)
+        if builtins.abs(value) <= high:
+            return value
+    elif -(2**31) <= value <= 2**31 - 1:
+        return value
+    if dtype.is_floating_point:  # a plain OverflowError, as the integer one is also one
+        raise OverflowError(f"{format_location(user_location())}: {what}: value {value:g} "
+                            f"cannot be converted to {dtype!r} without overflow")
+    raise IntegerOverflowError(
+        f"{format_location(user_location())}: {what}: value {int(value)} cannot be converted to "
+        f"{dtype!r} without overflow (PyFlame's widest integer is pf.int32: use a float dtype "
+        "for larger values)"
+    )
+
+
 # --------------------------------------------------------------------------- creation
 
 
@@ -121,9 +143,10 @@ def from_numpy(array: np.ndarray, layout: MeshLayout | None = None) -> Tensor:
     if dtype is None and array.dtype.kind in "iu":
         info = np.iinfo(np.int32)
         if array.size and (array.min() < info.min or array.max() > info.max):
-            raise TypeError(
-                f"from_numpy: {array.dtype} values in [{array.min()}, {array.max()}] do not fit "
-                f"pf.int32, the widest integer type PyFlame holds"
+            raise IntegerOverflowError(
+                f"{format_location(user_location())}: from_numpy: {array.dtype} values in "
+                f"[{array.min()}, {array.max()}] do not fit pf.int32, the widest integer type "
+                "PyFlame holds (convert to float32 for larger values)"
             )
         dtype = int32
     if dtype is None:
@@ -153,6 +176,7 @@ def full(
     value = float(fill_value)
     if not dtype.is_floating_point and not (np.isfinite(value) and value == int(value)):
         raise TypeError(f"full: {fill_value!r} is not a {dtype!r} value")
+    _fits(value, dtype, "full")
     return _node("flame.fill", (), shape, dtype, {"value": value}, layout)
 
 
@@ -215,7 +239,10 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
 
 def _scalar(value: Any, dtype: DType) -> Tensor:
     """A Python scalar operand: a rank-0 `flame.fill` (one element per PE, broadcast)."""
-    return _node("flame.fill", (), (), dtype, {"value": float(value)})
+    value = float(value)
+    if not dtype.is_floating_point:  # floats round to inf as in PyTorch; ints never wrap
+        _fits(value, dtype, "scalar operand")
+    return _node("flame.fill", (), (), dtype, {"value": value})
 
 
 def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
@@ -332,6 +359,10 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise TypeError("clamp needs min or max")
     out = x
+    if not x.dtype.is_floating_point:  # an int bound beyond int32 is a no-op, not an overflow
+        min, max = (builtins.min(builtins.max(v, -(2**31)), 2**31 - 1)
+                    if isinstance(v, (int, np.integer)) and not isinstance(v, builtins.bool)
+                    else v for v in (min, max))
     if min is not None:
         out = maximum(out, min)
     if max is not None:
@@ -879,6 +910,8 @@ def pad(
     v = float(v)
     if not x.dtype.is_floating_point and not (np.isfinite(v) and v == int(v)):
         raise TypeError(f"pad: {value!r} is not a {x.dtype!r} value")
+    if not x.dtype.is_floating_point:
+        _fits(v, x.dtype, "pad")
     return _node("flame.pad", (x,), shape, x.dtype, {"low": low, "high": high, "value": v})
 
 
@@ -977,6 +1010,9 @@ def arange(
         n = int(np.ceil((float(end) - float(start)) / float(step)))
     if not dtype.is_floating_point:
         start, step = int(start), int(step)  # truncation toward zero, as PyTorch
+    if n > 0:  # the first and last values must fit dtype (PyTorch wraps int32; we refuse)
+        for v in (start, start + (n - 1) * step):
+            _fits(float(v), dtype, "arange")
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
     return _node("flame.iota", (), (builtins.max(n, 0),), dtype, attrs, layout)
 
@@ -1063,6 +1099,8 @@ def _randint(
         raise ValueError(f"randint: [{low}, {high}) does not fit int32")
     if dtype is bool_:
         raise TypeError("randint does not make bool tensors")
+    for v in (low, high - 1):  # float16 holds up to 65504 (PyTorch refuses more, too)
+        _fits(float(v), dtype, "randint")
     ints = _uniform(shape, int32, low, high, None if dtype is not int32 else layout, seed)
     return ints if dtype is int32 else _node("flame.convert", (ints,), shape, dtype, layout=layout)
 

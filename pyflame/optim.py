@@ -75,6 +75,11 @@ class Optimizer:
     (parameter -> dict of state), `zero_grad()`, `step()`, `state_dict()`,
     `load_state_dict()`, `add_param_group()`, as `torch.optim.Optimizer`."""
 
+    #: the state entries `step()` keeps per parameter (`load_state_dict` refuses others) and
+    #: those a non-empty state must have
+    state_names: frozenset[str] = frozenset()
+    required_state: frozenset[str] = frozenset()
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}  # keyed by identity (Tensor.__hash__)
@@ -226,6 +231,11 @@ class Optimizer:
                 raise ValueError(f"loaded state dict contains a parameter group {i} of "
                                  f"{len(s['params'])} parameters that doesn't match the size "
                                  f"of the optimizer's group ({len(g['params'])})")
+        # everything is checked before anything changes: a refused state leaves the optimizer
+        # as it was
+        new_groups = [self._loaded_group(i, g, s)
+                      for i, (g, s) in enumerate(zip(self.param_groups, saved_groups,
+                                                     strict=True))]
         by_index: dict[int, Tensor] = {}
         for g, s in zip(self.param_groups, saved_groups, strict=True):
             for p, i in zip(g["params"], s["params"], strict=True):
@@ -235,13 +245,42 @@ class Optimizer:
             p = by_index.get(int(key))
             if p is None:
                 continue
+            self._check_state_names(int(key), values)
             new_state[p] = {name: _state_value(name, v, p) for name, v in values.items()}
         self.state = new_state
-        for g, s in zip(self.param_groups, saved_groups, strict=True):
-            for name, value in s.items():
-                if name == "params":
-                    continue
-                g[name] = tuple(value) if name == "betas" else value
+        for g, new in zip(self.param_groups, new_groups, strict=True):
+            g.update(new)
+
+    def _loaded_group(self, i: int, group: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+        """The options of saved group `i`, refused when they are another optimizer's (PyTorch
+        accepts an Adam state in SGD and fails at the next step; PyFlame refuses it here)."""
+        name = type(self).__name__
+        options = {k: (tuple(v) if k == "betas" else v) for k, v in saved.items()
+                   if k not in ("params", "param_names")}
+        foreign = sorted(set(options) - set(self.defaults) - _TORCH_ONLY_OPTIONS)
+        if foreign:
+            raise ValueError(
+                f"loaded state dict's parameter group {i} has options {foreign} that {name} does "
+                f"not take: it was saved by another optimizer class (create the optimizer the "
+                f"checkpoint was saved from, or start {name} from its own state)"
+            )
+        merged = {**group, **options}
+        self._check_group(merged)  # a bad value (lr < 0, ...) is refused as in the constructor
+        return {k: v for k, v in merged.items() if k != "params"}
+
+    def _check_state_names(self, index: int, values: dict[str, Any]) -> None:
+        name = type(self).__name__
+        foreign = sorted(set(values) - self.state_names)
+        if foreign:
+            raise ValueError(
+                f"loaded state dict has optimizer state {foreign} for parameter {index}, which "
+                f"{name} does not keep ({sorted(self.state_names) or 'no state'}): it was saved "
+                "by another optimizer class"
+            )
+        missing = sorted(self.required_state - set(values)) if values else []
+        if missing:
+            raise ValueError(f"loaded state dict lacks optimizer state {missing} for parameter "
+                             f"{index}, which {name} needs")
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -251,6 +290,11 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+#: group options PyTorch's optimizers save that PyFlame's ignore (so a torch state dict loads)
+_TORCH_ONLY_OPTIONS = frozenset({"foreach", "capturable", "differentiable", "fused",
+                                 "initial_lr"})
 
 
 def _snapshot(value: Any) -> Any:
@@ -291,6 +335,8 @@ def _check_number(name: str, value: Any, low: float = 0.0) -> None:
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov, as
     `torch.optim.SGD` (the momentum buffer starts as the first gradient)."""
+
+    state_names = frozenset({"momentum_buffer"})
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
@@ -341,6 +387,9 @@ class Adam(Optimizer):
     """Adam as `torch.optim.Adam` (bias-corrected moments; `weight_decay` adds
     `weight_decay * param` to the gradient, or with `decoupled_weight_decay=True` scales the
     parameter by `1 - lr * weight_decay` first, which is AdamW; `amsgrad`, `maximize`)."""
+
+    state_names = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
+    required_state = frozenset({"step", "exp_avg", "exp_avg_sq"})
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -419,6 +468,14 @@ class AdamW(Adam):
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for i, group in enumerate(state_dict.get("param_groups", ())
+                                  if isinstance(state_dict, dict) else ()):
+            if isinstance(group, dict) and not group.get("decoupled_weight_decay", True):
+                raise ValueError(
+                    f"loaded state dict's parameter group {i} has decoupled_weight_decay=False: "
+                    "it was saved by Adam, whose weight decay AdamW does not apply (load it "
+                    "into pf.optim.Adam)"
+                )
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from pyflame import compiler, trace
+from pyflame import checks, compiler, trace
 from pyflame.errors import ShapeError
 from pyflame.tensor import Tensor, format_location, user_location
 
@@ -210,10 +210,12 @@ def eval(*tensors: Any) -> Any:
     seen = {id(t) for t in lazy}
     outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
     if outputs:
-        tr = trace.trace(outputs)
+        runtime_checks = checks.collect(outputs)  # pyflame/checks.py: extra bool-ish outputs
+        tr = trace.trace(outputs + runtime_checks.tensors)
         try:
             program = _program(tr)
             results, report = program.run(tr.inputs())
+            results = runtime_checks.verify(results)  # raises a failed check at its op's line
         except Exception:
             # the updates belong to a program that cannot run: drop them, or every later
             # pf.eval would fail the same way
@@ -225,6 +227,7 @@ def eval(*tensors: Any) -> Any:
         data = [_as_data(value, t) for value, t in zip(results, outputs, strict=True)]
         for t, value in zip(outputs, data, strict=True):
             t._set_data(value, keep_grad_graph=True)
+        runtime_checks.done(outputs)
         _thread.last_report = report
     for target, new in updates:
         _keep_old_value_for_lazy_users(target)

@@ -27,6 +27,7 @@ import inspect
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,6 +67,9 @@ class TrainerConfig:
     checkpoint_dir: where checkpoints go (`epoch-0001.ckpt.safetensors` at the end of every
         epoch, and `step-00000040.ckpt.safetensors` every `checkpoint_every_n_steps` steps when
         set), written with `pf.save`.
+    keep_last: how many of the trainer's checkpoints (`epoch-*`/`step-*` files) to keep in
+        `checkpoint_dir`, newest first: older ones are deleted after each save (default 3;
+        None keeps every one). Other files in the directory are never touched.
     resume_from: a checkpoint file (or a directory: its newest checkpoint) to resume from at the
         start of the first `fit`.
     callbacks: objects with any of `on_fit_start(trainer)`, `on_step_end(trainer, step, logs)`,
@@ -80,13 +84,15 @@ class TrainerConfig:
     batch_size: int | None = None
     checkpoint_dir: str | os.PathLike[str] | None = None
     checkpoint_every_n_steps: int | None = None
+    keep_last: int | None = 3
     resume_from: str | os.PathLike[str] | None = None
     callbacks: Sequence[Any] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.max_epochs < 0:
             raise ValueError(f"max_epochs must be >= 0, got {self.max_epochs}")
-        for name in ("log_every_n_steps", "batch_size", "checkpoint_every_n_steps"):
+        for name in ("log_every_n_steps", "batch_size", "checkpoint_every_n_steps",
+                     "keep_last"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or int(value) < 1):
                 raise ValueError(f"{name} must be a positive int or None, got {value!r}")
@@ -383,6 +389,25 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     return found[-1] if found else None
 
 
+#: the names the trainer gives its checkpoints (rotation only ever deletes these)
+_TRAINER_CHECKPOINT = re.compile(r"^(epoch-\d{4,}|step-\d{8,})" + re.escape(CHECKPOINT_SUFFIX) + "$")
+
+
+def rotate_checkpoints(directory: str | os.PathLike[str], keep_last: int,
+                       written: Sequence[Path] = ()) -> list[Path]:
+    """Delete all but the `keep_last` newest trainer checkpoints (`epoch-NNNN`, `step-NNNNNNNN`)
+    in `directory`, never other files; returns the deleted paths. `written`: the checkpoints
+    this process wrote, oldest first (newer than any other; file times can tie)."""
+    order = {p.name: i for i, p in enumerate(written) if p.parent == Path(directory)}
+    mine = [p for p in Path(directory).iterdir() if _TRAINER_CHECKPOINT.match(p.name)]
+    mine.sort(key=lambda p: (p.name in order, order.get(p.name, 0), p.stat().st_mtime_ns,
+                             p.name))
+    doomed = mine[:max(len(mine) - keep_last, 0)]
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed
+
+
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -421,6 +446,7 @@ class Trainer:
         self._totals: dict[str, float] = {}
         self._resumed = False
         self._epoch_length: int | None = None  # batches per epoch, once an epoch was seen
+        self._written: list[Path] = []  # checkpoints saved, oldest first (for keep_last)
 
     # ---------------------------------------------------------------- public API
 
@@ -489,6 +515,10 @@ class Trainer:
         }
         pf_io.save(checkpoint, path)
         self.last_checkpoint = path
+        self._written = [p for p in self._written if p != path] + [path]
+        keep_last = self.config.keep_last
+        if keep_last is not None and _TRAINER_CHECKPOINT.match(path.name):
+            rotate_checkpoints(path.parent, keep_last, self._written)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
@@ -502,8 +532,7 @@ class Trainer:
         checkpoint = pf_io.load(path)
         if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
             raise ValueError(f"{path} is not a pf.training checkpoint")
-        self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self._load_states(path, checkpoint)
         self.epoch = int(checkpoint["epoch"])
         self._batch_in_epoch = int(checkpoint["batch_in_epoch"])
         self.global_step = int(checkpoint["step"])
@@ -513,6 +542,25 @@ class Trainer:
         self._totals = {k: float(v) for k, v in checkpoint["totals"].items()}
         _set_rng_state(checkpoint["rng"])
         self.last_checkpoint = path
+
+    def _load_states(self, path: Path, checkpoint: dict[str, Any]) -> None:
+        """The model's and the optimizer's state from `checkpoint`, both or neither: a
+        checkpoint of another model or optimizer is refused, naming the file."""
+        saved = [(what, obj) for what, obj in (("model", self.model),
+                                               ("optimizer", self.optimizer))
+                 if hasattr(obj, "load_state_dict")]
+        before = [obj.state_dict() for _, obj in saved]
+        for what, obj in saved:
+            try:
+                obj.load_state_dict(checkpoint[what])
+            except (KeyError, ValueError, RuntimeError, TypeError) as err:
+                for (_, done), state in zip(saved, before, strict=True):  # back as they were
+                    done.load_state_dict(state)
+                raise ValueError(
+                    f"cannot resume from {path}: its {what} state does not match this "
+                    f"{type(obj).__name__} ({err}); resume with the model and optimizer the "
+                    "checkpoint was saved from"
+                ) from err
 
     # ---------------------------------------------------------------- one epoch
 
@@ -535,7 +583,10 @@ class Trainer:
                 raise ValueError(
                     f"batch {index} of epoch {self.epoch} has {n} rows, more than the compiled "
                     f"batch size {self.batch_size} (set TrainerConfig.batch_size to the largest)")
-            values = self._run(xs, y, n, self.batch_size, train=True)
+            try:
+                values = self._run(xs, y, n, self.batch_size, train=True)
+            except IndexError as err:  # a label out of range: say which batch holds it
+                raise IndexError(f"{err} (batch {index} of epoch {self.epoch})") from None
             self.global_step += 1
             self._batch_in_epoch = index + 1
             self._totals["_samples"] = self._totals.get("_samples", 0.0) + n
@@ -634,4 +685,4 @@ class Trainer:
 
 
 __all__ = ["Callback", "LambdaCallback", "Trainer", "TrainerConfig", "correct",
-           "latest_checkpoint", "loss_rule", "masked_loss"]
+           "latest_checkpoint", "loss_rule", "masked_loss", "rotate_checkpoints"]

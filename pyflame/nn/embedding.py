@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from pyflame import ops
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
@@ -64,13 +61,7 @@ class Embedding(Module):
             self.weight._set_data(data)
 
     def forward(self, input: Tensor) -> Tensor:
-        weight: Tensor = self.weight
-        if self.padding_idx is not None and weight.requires_grad:
-            keep = np.ones((self.num_embeddings, 1), weight.dtype.numpy)
-            keep[self.padding_idx] = 0
-            mask = ops.from_numpy(keep)
-            weight = weight * mask + weight.detach() * (1 - mask)
-        return F.embedding(input, weight)
+        return F.embedding(input, self.weight, self.padding_idx)
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyflame import ops
 from pyflame.errors import ShapeError
-from pyflame.nn.sparse import one_hot
+from pyflame.nn.sparse import checked_one_hot
 from pyflame.tensor import Tensor, format_location, user_location
 
 
@@ -33,8 +33,19 @@ def _class_dim_last(x: Tensor) -> Tensor:
 
 
 def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
-    """One-hot targets, all zeros where the target is `ignore_index`."""
-    hot = one_hot(target, classes)
+    """One-hot targets, all zeros where the target is `ignore_index`. Any other target outside
+    [0, classes) is an IndexError as in PyTorch (at once for data at hand, after the run for
+    targets computed on the device: pyflame/checks.py)."""
+    if target.dtype.is_floating_point:
+        raise TypeError(f"{format_location(user_location())}: class-index targets must be "
+                        f"integers, got {target.dtype!r}")
+
+    def message(value: int, count: int) -> str:
+        return (f"Target {value} is out of bounds: class indices must be in [0, {classes}) or "
+                f"equal ignore_index ({ignore_index}); {count} target"
+                f"{'s are' if count != 1 else ' is'} out of range")
+
+    hot = checked_one_hot(target, classes, message, ignore_index=ignore_index)
     if 0 <= ignore_index < classes:
         hot = hot * (target != ignore_index).unsqueeze(-1).astype(hot.dtype)
     return hot

@@ -41,6 +41,7 @@ from pyflame.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
+    IntegerOverflowError,
     RoutingError,
     SRAMFault,
 )
@@ -78,6 +79,33 @@ def describe(op: Operation, seq: int | None = None) -> str:
     if where:
         return f"{op.name} at {where}"
     return f"{op.name} (op #{seq} of @main)" if seq is not None else op.name
+
+
+# int32 kernels compute in int64 (products and powers checked in float64 too) and refuse a
+# result outside int32 instead of wrapping (PyFlame stores PyTorch's int64 as int32); float
+# kernels are untouched. Checked: binary add/sub/mul/pow, unary neg/abs/scale, sum/prod reduce
+# and recv combine, matmul_acc, float -> int32 convert, iota and fill constants.
+_I32 = np.dtype(np.int32)
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+def _as_int32(wide: np.ndarray, what: str, kind: str) -> np.ndarray:
+    """`wide` (the true int64 or float values) as int32, or an IntegerOverflowError naming
+    the op (its user line) and one value that does not fit."""
+    ok = (wide >= _I32_MIN) & (wide <= _I32_MAX)  # False for NaN
+    if not ok.all():
+        value = wide[~ok].flat[0]
+        value = int(value) if np.isfinite(value) else float(value)
+        raise IntegerOverflowError(
+            f"{what}: int32 overflow: {kind} gives {value}, outside pf.int32's "
+            f"[{_I32_MIN}, {_I32_MAX}] (PyFlame holds PyTorch's int64 as int32 and reports "
+            "what would wrap; compute in float32 with .float() for larger values)"
+        )
+    return wide.astype(np.int32)
+
+
+def _int32_op(*bufs: Buffer) -> bool:
+    return all(b.dtype == _I32 for b in bufs)
 
 
 def rects_overlap(a: Rect, b: Rect) -> bool:
@@ -599,7 +627,10 @@ class _Planner:
     def _op_fill(self, it, op: pe.FillOp) -> None:
         b = self.buf(op.buffer, it)
         sl = b.sub(it.rect)
-        val = np.array(op.value.value.data).astype(b.dtype)
+        val = np.array(op.value.value.data)
+        if b.dtype == _I32:  # a constant beyond int32 (from IR text): refused, not wrapped
+            _as_int32(val, it.what, "the fill value")
+        val = val.astype(b.dtype)
         i = b.index
 
         def step(V, F, A, O):
@@ -625,6 +656,15 @@ class _Planner:
         def step(V, F, A, O):
             V[di][dsl] = elementwise.apply(entry, V[si][ssl])
 
+        if _int32_op(d, s):  # -(-2**31), abs, scale: in int64, checked
+            what, k = it.what, (k.astype(np.int64) if fn == "scale" else None)
+            if k is not None:
+                entry = elementwise.Elementwise("scale", 1, lambda x: x * k)
+
+            def step(V, F, A, O):
+                wide = elementwise.apply(entry, V[si][ssl].astype(np.int64))
+                V[di][dsl] = _as_int32(wide, what, fn)
+
         self.steps.append(step)
         self._compute(it.rect, "unary", d.size, entry.flops, buf=s)
 
@@ -638,6 +678,15 @@ class _Planner:
 
         def step(V, F, A, O):
             V[di][dsl] = elementwise.apply(entry, V[li][lsl], V[ri][rsl])
+
+        if _int32_op(d, lhs, rhs):  # add, sub, mul, pow ... in int64, checked
+            what, fn = it.what, op.fn.data
+
+            def step(V, F, A, O):
+                a, b = V[li][lsl].astype(np.int64), V[ri][rsl].astype(np.int64)
+                if fn == "pow":  # check the size in float64 first: int64 powers wrap too
+                    _as_int32(np.power(a.astype(np.float64), b), what, fn)
+                V[di][dsl] = _as_int32(entry.fn(a, b), what, fn)
 
         self.steps.append(step)
         self._compute(it.rect, "binary", d.size, entry.flops, buf=lhs)
@@ -660,6 +709,13 @@ class _Planner:
 
         def step(V, F, A, O):
             V[di][dsl] = V[si][ssl].astype(to)
+
+        if to == _I32 and s.dtype.kind in "fV":  # NaN, inf or too large: never a wrapped value
+            what = it.what
+
+            def step(V, F, A, O):
+                src = V[si][ssl].astype(np.float64)
+                V[di][dsl] = _as_int32(np.trunc(src), what, "conversion to int32")
 
         self.steps.append(step)
         self._compute(it.rect, "convert", d.size, buf=d if d.dtype.itemsize > s.dtype.itemsize else s)
@@ -687,6 +743,16 @@ class _Planner:
         def step(V, F, A, O):  # half floats sum and multiply in float32 (reductions.reduce)
             src = V[si][ssl].reshape((nr, nc) + shape)
             V[di][dsl] = reductions.reduce(kind, src, axes).reshape(nr, nc, -1)
+
+        if _int32_op(d, s) and kind in ("sum", "prod"):  # in int64 (prod checked in float64)
+            what = it.what
+
+            def step(V, F, A, O):
+                src = V[si][ssl].reshape((nr, nc) + shape).astype(np.int64)
+                if kind == "prod":
+                    _as_int32(reductions.reduce(kind, src.astype(np.float64), axes), what, kind)
+                wide = reductions.reduce(kind, src, axes).reshape(nr, nc, -1)
+                V[di][dsl] = _as_int32(wide, what, kind)
 
         self.steps.append(step)
         self._compute(it.rect, "reduce", s.size, d.size, reductions.KINDS[kind].flops, buf=s)
@@ -717,8 +783,13 @@ class _Planner:
 
         low = acc.half  # half floats: multiply in float32, round into the accumulator
 
+        what, ints = it.what, _int32_op(acc, lhs, rhs)
+
         def part(a, lhs, rhs):
-            if low:
+            if ints:  # int32: products and sums in int64, checked
+                wide = a.astype(np.int64) + np.matmul(lhs.astype(np.int64), rhs.astype(np.int64))
+                a[...] = _as_int32(wide, what, "matmul")
+            elif low:
                 a[...] = (a.astype(np.float32)
                           + np.matmul(lhs.astype(np.float32), rhs.astype(np.float32)))
             else:
@@ -918,6 +989,14 @@ class _Planner:
         else:
             self.clock[sl] = np.maximum(self.clock[sl], arrival)
         bsl, i = b.sub(it.rect), b.index
+        if acc and b.dtype == _I32 and kind in ("sum", "prod"):  # partial results, checked
+            what, plain = it.what, kind
+
+            def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                wide = reductions.KINDS[kind].combine(a.astype(np.int64), b.astype(np.int64))
+                return _as_int32(wide, what, f"{plain} of partial results")
+        else:
+            combine = reductions.combine
 
         if len(groups) == 1 and groups[0][0] is Ellipsis:
             _, g, ssel = groups[0]
@@ -925,7 +1004,7 @@ class _Planner:
             if acc:
 
                 def step(V, F, A, O):
-                    V[i][bsl] = reductions.combine(kind, V[i][bsl], F[g][ssel])
+                    V[i][bsl] = combine(kind, V[i][bsl], F[g][ssel])
                     if rel:
                         del F[g]
             else:
@@ -940,7 +1019,7 @@ class _Planner:
                 dst = V[i][bsl]
                 for dsel, g, ssel in groups:
                     if acc:
-                        dst[dsel] = reductions.combine(kind, dst[dsel], F[g][ssel])
+                        dst[dsel] = combine(kind, dst[dsel], F[g][ssel])
                     else:
                         dst[dsel] = F[g][ssel]
                 for g in release:
@@ -1430,6 +1509,8 @@ def _op_iota(self: _Planner, it: _Item, op: pe.IotaOp) -> None:
     values = op.start.value.data + op.step.value.data * coords[dim].astype(np.float64)
     if b.dtype.kind == "i":
         values = np.floor(values)
+        if b.dtype == _I32:
+            _as_int32(values, it.what, "iota")
     tiles = values.astype(b.dtype)
     sl, i = b.sub(it.rect, dist.local_elems), b.index
 

@@ -9,6 +9,8 @@ on the layout.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -440,3 +442,33 @@ def test_random_ops_in_one_program():
     z = u + r.float() + n
     pf.eval(u, r, n, z)
     np.testing.assert_allclose(z.numpy(), u.numpy() + r.numpy() + n.numpy(), rtol=1e-6, atol=1e-6)
+
+
+# --- values that do not fit the dtype are refused, never wrapped (issue 8, item 4) ----------
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: pf.full([2], 2**40, dtype=pf.int32), "full: value 1099511627776 cannot be converted "
+                                                  "to pf.int32 without overflow"),
+    (lambda: pf.full([2], -(2**31) - 1, dtype=pf.int32), "value -2147483649 cannot"),
+    (lambda: pf.full([2], 1e6, dtype=pf.float16), "cannot be converted to pf.float16"),
+    (lambda: pf.ones([2], dtype=pf.int32) + 2**40, "scalar operand: value 1099511627776"),
+    (lambda: pf.arange(2**31 - 2, 2**31 + 3), "arange: value 2147483650 cannot"),
+    (lambda: pf.from_numpy(np.array([2**40], np.int64)), "int64 values in .* do not fit"),
+    (lambda: pf.randint(0, 100000, (3,), dtype=pf.float16), "randint: value 99999 cannot be converted to pf.float16"),
+    (lambda: pf.nn.functional.pad(pf.ones([2], dtype=pf.int32), (1, 1), value=2**33),
+     "pad: value 8589934592 cannot"),
+])
+def test_values_beyond_the_dtype_raise_at_the_users_line(build, words):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no numpy cast warning either
+        error = OverflowError if "float16" in words else pf.IntegerOverflowError
+        with pytest.raises(error, match=f"test_creation.py:\\d+: .*{words}"):
+            build()
+
+
+def test_values_at_the_int32_limits_are_kept():
+    np.testing.assert_array_equal(pf.full([2], -(2**31), dtype=pf.int32).numpy(), [-(2**31)] * 2)
+    np.testing.assert_array_equal(pf.arange(2**31 - 3, 2**31 - 1).numpy(), [2**31 - 3, 2**31 - 2])
+    x = pf.from_numpy(np.array([5, -7], np.int32))
+    np.testing.assert_array_equal(x.clamp(-(2**40), 2**40).numpy(), [5, -7])  # bounds: no-ops

@@ -193,3 +193,32 @@ def test_logical_ops_need_bool():
         _ = x & x
     with pytest.raises(TypeError, match="not supported on bool"):
         _ = -(x > 0)
+
+
+# --- int32 results that do not fit are reported after the run, never wrapped (issue 8) -------
+
+
+@pytest.mark.parametrize("expr, words", [
+    (lambda a, b: a + b, "add gives 2147483648"),
+    (lambda a, b: a - (-b), "sub gives 2147483648"),
+    (lambda a, b: a * 2, "mul gives 2147483648"),
+    (lambda a, b: (a * 0 + 2) ** 31, "pow gives 2147483648"),
+    (lambda a, b: -(a * 0 + -(2**31)), "neg gives 2147483648"),
+    (lambda a, b: (a.float() * 4).int(), "conversion to int32 gives 4294967296"),
+])
+def test_int32_overflow_raises_after_the_run_naming_the_line(expr, words):
+    a = pf.from_numpy(np.array([2**30, 1], np.int32))
+    out = expr(a, a)  # the error names the line of the op: the lambda's
+    line = expr.__code__.co_firstlineno
+    with pytest.raises(pf.IntegerOverflowError, match=rf"test_elementwise.py:{line}: int32 "
+                                                      rf"overflow: {words}, outside pf.int32"):
+        out.numpy()
+
+
+def test_int32_results_that_fit_are_exact():
+    a = pf.from_numpy(np.array([2**30, -(2**30) + 1, 46340], np.int32))
+    got = [(a + (a - 1)).numpy(), (a * a.clamp(-1, 1)).numpy(), (a.clamp(-3, 46340) ** 2).numpy()]
+    t = torch.tensor([2**30, -(2**30) + 1, 46340], dtype=torch.int32)
+    want = [t + (t - 1), t * t.clamp(-1, 1), t.clamp(-3, 46340) ** 2]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w.numpy())

@@ -296,7 +296,7 @@ def test_pyflame_files_load_in_torch(tmp_path):
 def test_int64_that_does_not_fit_int32_is_a_clear_error(tmp_path):
     path = tmp_path / "big.safetensors"
     safetensors_torch.save_file({"n": torch.tensor([2**40])}, str(path))
-    with pytest.raises(TypeError, match=r"big\.safetensors.*'n'.*int32"):
+    with pytest.raises(pf.IntegerOverflowError, match=r"big\.safetensors.*'n'.*int32"):
         pf.load(path)
     assert pf.load(path, as_numpy=True)["n"].dtype == np.int64
 

@@ -3,6 +3,8 @@ PyTorch, through the whole pipeline, under several layouts."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -140,9 +142,93 @@ def test_one_hot_and_embedding(layout):
           TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(table)))
 
 
-def test_one_hot_needs_num_classes():
-    with pytest.raises(ValueError, match="num_classes"):
-        F.one_hot(pf.from_numpy(np.array([1, 2], np.int32)))
+def test_one_hot_needs_num_classes_for_lazy_indices():
+    lazy = pf.from_numpy(np.array([1, 2], np.int32)) + 1
+    with pytest.raises(ValueError, match="num_classes >= 0.*static shapes"):
+        F.one_hot(lazy)
+
+
+def test_one_hot_infers_num_classes_from_data_like_torch():
+    idx = np.array([0, 2], np.int32)
+    np.testing.assert_array_equal(F.one_hot(pf.from_numpy(idx)).numpy(),
+                                  TF.one_hot(torch.from_numpy(idx).long()).numpy())
+
+
+# --- out-of-range indices are errors, as in PyTorch (issue 8, item 3) -------------------------
+
+
+def _argmax_plus(k, rows=2):
+    """Lazy int indices (argmax computed on the device, then + k): all equal k + 2."""
+    scores = np.zeros((rows, 3), np.float32)
+    scores[:, 2] = 1
+    return pf.from_numpy(scores).argmax(dim=1) + k
+
+
+@pytest.mark.parametrize("bad", [10, -2])
+def test_cross_entropy_target_out_of_range_raises_at_once(bad):
+    target = pf.from_numpy(np.array([1, bad, 2], np.int32))
+    line = sys._getframe().f_lineno + 2
+    with pytest.raises(IndexError, match=rf"test_nn_functional.py:{line}: Target {bad} is out of"):
+        F.cross_entropy(pf.from_numpy(rand(3, 10)), target)
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        F.nll_loss(pf.from_numpy(rand(3, 10)), target)
+
+
+def test_cross_entropy_ignore_index_is_not_out_of_range():
+    lg, t = rand(3, 10), np.array([1, 12, 4], np.int32)
+    got = F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(t), ignore_index=12)
+    close(got, TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(t).long(),
+                                ignore_index=12))
+    t[1] = -100  # the default ignore_index, but not this call's: torch raises too
+    with pytest.raises(IndexError, match="Target -100 is out of bounds"):
+        F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(t), ignore_index=12)
+
+
+def test_cross_entropy_lazy_target_out_of_range_raises_after_the_run():
+    logits = pf.from_numpy(rand(2, 10))
+    line = sys._getframe().f_lineno + 1
+    loss = F.cross_entropy(logits, _argmax_plus(9))  # targets 11: computed on the device
+    with pytest.raises(IndexError, match=rf"test_nn_functional.py:{line}: Target 11 is out of "
+                                         r"bounds.*2 targets are out of range"):
+        loss.item()
+    assert not loss.is_evaluated
+    ok = F.cross_entropy(logits, _argmax_plus(5))  # targets 7: fine, same compiled program
+    close(ok, TF.cross_entropy(torch.from_numpy(rand(2, 10)), torch.tensor([7, 7])))
+
+
+def test_one_hot_out_of_range_raises():
+    with pytest.raises(IndexError, match="smaller than num_classes \\(3\\), got 5"):
+        F.one_hot(pf.from_numpy(np.array([0, 5], np.int32)), 3)
+    with pytest.raises(IndexError, match="must be non-negative, got -1"):
+        F.one_hot(pf.from_numpy(np.array([0, -1], np.int32)), 3)
+    line = sys._getframe().f_lineno + 1
+    hot = F.one_hot(_argmax_plus(1), 3)  # 3: one past the end
+    with pytest.raises(IndexError, match=rf"test_nn_functional.py:{line}: one_hot: .* got 3"):
+        hot.sum().item()
+    np.testing.assert_array_equal(F.one_hot(_argmax_plus(0), 3).numpy(), [[0, 0, 1]] * 2)
+
+
+def test_embedding_index_out_of_range_raises():
+    table = pf.from_numpy(rand(5, 2))
+    with pytest.raises(IndexError, match="index out of range in self: index 5 is not in"):
+        F.embedding(pf.from_numpy(np.array([[0], [5]], np.int32)), table)
+    with pytest.raises(IndexError, match="index -1 is not in"):
+        F.embedding(pf.from_numpy(np.array([0, -1], np.int32)), table)
+    out = F.embedding(_argmax_plus(3), table)  # 5: computed on the device
+    with pytest.raises(IndexError, match="index out of range in self: index 5"):
+        out.numpy()
+    with pytest.raises(ValueError, match="Padding_idx must be within num_embeddings"):
+        F.embedding(pf.from_numpy(np.array([0], np.int32)), table, padding_idx=7)
+
+
+def test_functional_embedding_padding_idx_gets_no_gradient():
+    w = rand(4, 2)
+    idx = np.array([0, 1, 1, 3], np.int32)
+    table = pf.from_numpy(w).requires_grad_()
+    F.embedding(pf.from_numpy(idx), table, padding_idx=-3).sum().backward()
+    tw = torch.from_numpy(w).requires_grad_()
+    TF.embedding(torch.from_numpy(idx).long(), tw, padding_idx=-3).sum().backward()
+    np.testing.assert_array_equal(table.grad.numpy(), tw.grad.numpy())  # row 1: zeros
 
 
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=ids)
@@ -167,3 +253,18 @@ def test_scaled_dot_product_attention(layout, mask):
     want = TF.scaled_dot_product_attention(torch.from_numpy(q), torch.from_numpy(k),
                                            torch.from_numpy(v), **kw_t)
     close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_failed_runtime_check_applies_no_optimizer_step():
+    model = pf.nn.Linear(3, 4)
+    opt = pf.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.numpy().copy()
+    target = _argmax_plus(2, rows=3)  # 4 of 4 classes: out of range, known only on the device
+    with pf.autograd.enable_grad():
+        loss = F.cross_entropy(model(pf.from_numpy(np.eye(3, dtype=np.float32))), target)
+    pf.backward(loss)
+    opt.step()
+    with pytest.raises(IndexError, match="Target 4 is out of bounds"):
+        pf.eval(loss)
+    np.testing.assert_array_equal(model.weight.numpy(), before)
+    assert not pf.runtime.pending_updates()

@@ -358,3 +358,61 @@ def test_state_is_pending_like_the_parameters():
     assert np.abs(after["state"][0]["exp_avg"].numpy()).sum() > 0
     np.testing.assert_array_equal(before["state"][0]["exp_avg"].numpy(), 0)  # a snapshot
     assert not np.array_equal(ps[0].numpy(), INIT[0])
+
+
+# --- a mismatched optimizer state is refused, never merged (issue 8, item 5) ---------------
+
+
+def _stepped(cls, **kwargs):
+    ps, _ = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    x, y = BATCHES[0]
+    with pf.autograd.enable_grad():
+        loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+    pf.backward(loss)
+    opt.step()
+    pf.eval(loss)
+    return opt
+
+
+@pytest.mark.parametrize("saved, into, words", [
+    ("Adam", "SGD", r"options \['amsgrad', 'betas', .*\] that SGD does not take"),
+    ("SGD", "Adam", r"options \['dampening', 'momentum', 'nesterov'\] that Adam does not take"),
+    ("Adam", "AdamW", "decoupled_weight_decay=False: it was saved by Adam"),
+])
+def test_load_state_dict_refuses_another_optimizers_state(saved, into, words):
+    state = _stepped(saved, lr=0.01, **({"momentum": 0.9} if saved == "SGD" else {})).state_dict()
+    opt = getattr(pf.optim, into)(make_params()[0], lr=0.5)
+    before = repr(opt)
+    with pytest.raises(ValueError, match=words):
+        opt.load_state_dict(state)
+    assert repr(opt) == before and not opt.state  # nothing changed: lr is still 0.5
+    assert opt.param_groups[0]["lr"] == 0.5
+
+
+def test_load_state_dict_refuses_foreign_state_entries_and_shapes():
+    state = _stepped("Adam", lr=0.01).state_dict()
+    sgd_state = {"state": {k: {"exp_avg": v["exp_avg"]} for k, v in state["state"].items()},
+                 "param_groups": [{k: v for k, v in state["param_groups"][0].items()
+                                   if k in ("params", "lr")}]}
+    with pytest.raises(ValueError, match=r"optimizer state \['exp_avg'\] .* SGD does not keep"):
+        pf.optim.SGD(make_params()[0], lr=0.1).load_state_dict(sgd_state)
+    partial = {"state": {0: {"step": state["state"][0]["step"]}},
+               "param_groups": state["param_groups"]}
+    with pytest.raises(ValueError, match=r"lacks optimizer state \['exp_avg', 'exp_avg_sq'\]"):
+        pf.optim.Adam(make_params()[0]).load_state_dict(partial)
+    ps = make_params()[0]
+    other = [pf.from_numpy(np.zeros([*p.shape[:-1], p.shape[-1] + 1], np.float32)) for p in ps]
+    with pytest.raises(ValueError, match="has shape .* but its parameter has shape"):
+        pf.optim.Adam(other).load_state_dict(state)
+    bad = {**state, "param_groups": [{**state["param_groups"][0], "lr": -1.0}]}
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        pf.optim.Adam(make_params()[0]).load_state_dict(bad)
+
+
+def test_load_state_dict_accepts_torch_state_dict_options():
+    _, ts = make_params()
+    tstate = torch.optim.Adam(ts, lr=0.02).state_dict()  # foreach, fused, capturable, ...
+    opt = pf.optim.Adam(make_params()[0])
+    opt.load_state_dict(tstate)
+    assert opt.param_groups[0]["lr"] == 0.02

@@ -8,6 +8,7 @@ composite ops in the flame IR and their decomposition.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -387,3 +388,23 @@ def test_every_flame_op_is_lowered_or_decomposed():
         else:
             assert cls in LOWERINGS, cls.name
     assert set(flame.REDUCE_OPS) == set(reductions.KINDS)
+
+
+# --- int32 results that do not fit are reported after the run, never wrapped (issue 8) -------
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=str)
+def test_int32_sum_and_prod_overflow_raise_naming_the_line(layout):
+    x = pf.from_numpy(np.full([8, 4], 2**28, np.int32), layout=layout)
+    line = sys._getframe().f_lineno + 1
+    total = x.sum()  # 2**33: torch gives 8589934592 (int64); int32 would wrap to 0
+    with pytest.raises(pf.IntegerOverflowError,
+                       match=rf"test_reductions.py:{line}: int32 overflow: sum"):
+        total.item()
+    assert not total.is_evaluated
+    with pytest.raises(pf.IntegerOverflowError, match="int32 overflow: prod"):
+        pf.from_numpy(np.full([3], 2**11, np.int32), layout=layout).prod().item()
+    # what fits is exact, up to the limit
+    ok = pf.from_numpy(np.array([2**30, 2**30 - 1, -5, 4], np.int32), layout=layout)
+    assert ok.sum().item() == 2**31 - 2
+    assert pf.from_numpy(np.full([3], 2**10, np.int32), layout=layout).prod().item() == 2**30

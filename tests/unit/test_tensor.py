@@ -205,7 +205,8 @@ def test_from_numpy_int64() -> None:
     assert t.dtype is pf.int32 and t.numpy().dtype == np.int32
     assert t.numpy().tolist() == [1, -5, 2**31 - 1]
     assert pf.from_numpy(np.array(7, dtype=np.int64)).item() == 7  # num_batches_tracked
-    with pytest.raises(TypeError, match="do not fit"):
+    line = sys._getframe().f_lineno + 2  # the user's line, as an OverflowError (issue 8)
+    with pytest.raises(pf.IntegerOverflowError, match=rf"test_tensor.py:{line}: .*do not fit"):
         pf.from_numpy(np.array([2**31], dtype=np.int64))
 
 

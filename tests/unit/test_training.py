@@ -410,7 +410,8 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     straight, t_straight = _fit(tmp_path, 2)
 
     pf.manual_seed(3)
-    _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2)
+    _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2,
+                    keep_last=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         f"{name}.ckpt.safetensors" for name in (
             "epoch-0001", "epoch-0002", "step-00000002", "step-00000004", "step-00000006")]
@@ -426,6 +427,97 @@ def test_resume_from_a_directory_takes_the_newest(tmp_path):
     assert pf.training.latest_checkpoint(tmp_path) == tmp_path / "epoch-0001.ckpt.safetensors"
     _, resumed = _fit(tmp_path, 1, resume_from=tmp_path)
     assert resumed.global_step == 3  # nothing left to do
+
+
+def test_checkpoints_rotate_keeping_the_newest(tmp_path):
+    mine = tmp_path / "notes.ckpt.safetensors"  # not a trainer name: never deleted
+    pf.save({"a": 1}, mine)
+    _, trainer = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=1)
+    assert trainer.config.keep_last == 3  # the default
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0002.ckpt.safetensors", "notes.ckpt.safetensors", "step-00000005.ckpt.safetensors",
+        "step-00000006.ckpt.safetensors"]
+    _, trainer = _fit(tmp_path, 1, checkpoint_dir=tmp_path / "one", keep_last=1)
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["epoch-0001.ckpt.safetensors"]
+    with pytest.raises(ValueError, match="keep_last must be a positive int or None"):
+        TrainerConfig(keep_last=0)
+
+
+def test_rotation_keeps_what_was_written_last_even_when_file_times_tie(tmp_path):
+    import os
+
+    names = ["epoch-0001", "step-00000009", "epoch-0002", "step-00000003", "other"]
+    for name in names:
+        (tmp_path / f"{name}.ckpt.safetensors").write_bytes(b"x")
+        os.utime(tmp_path / f"{name}.ckpt.safetensors", ns=(10**18, 10**18))  # all alike
+    written = [tmp_path / f"{n}.ckpt.safetensors" for n in ("step-00000009", "epoch-0002")]
+    deleted = pf.training.rotate_checkpoints(tmp_path, 2, written)
+    assert sorted(p.name for p in deleted) == ["epoch-0001.ckpt.safetensors",
+                                               "step-00000003.ckpt.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0002.ckpt.safetensors", "other.ckpt.safetensors", "step-00000009.ckpt.safetensors"]
+
+
+def test_save_into_a_missing_directory_names_the_path(tmp_path):
+    target = tmp_path / "missing" / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match=r"parent directory .*missing does not exist") as e:
+        pf.save({"a": 1}, target)
+    assert e.value.filename == str(target) and ".tmp" not in str(e.value)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_killed_saves_temporary_file_is_cleaned(tmp_path):
+    import os
+    import time
+
+    same = tmp_path / ".model.safetensors.0123456789ab.tmp"  # a save of model.safetensors died
+    other_old = tmp_path / ".other.safetensors.abcdefabcdef.tmp"
+    other_new = tmp_path / ".third.safetensors.abcdefabcdef.tmp"  # maybe a save still running
+    not_ours = tmp_path / ".model.safetensors.tmp"
+    for f in (same, other_old, other_new, not_ours):
+        f.write_bytes(b"partial")
+    old = time.time() - 2 * pf.io.STALE_TEMPORARY_SECONDS
+    os.utime(other_old, (old, old))
+    pf.save({"a": 1}, tmp_path / "model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".model.safetensors.tmp", ".third.safetensors.abcdefabcdef.tmp", "model.safetensors"]
+    assert pf.load(tmp_path / "model.safetensors") == {"a": 1}
+
+
+def test_resume_with_another_optimizer_or_model_is_refused(tmp_path):
+    _, first = _fit(tmp_path, 1, checkpoint_dir=tmp_path)
+    model = MLP(seed=5)
+    before = params_of(model)
+    adam = Adam(model.parameters(), lr=0.5)
+    trainer = Trainer(model, adam, CrossEntropyLoss(),
+                      quiet(max_epochs=2, resume_from=first.last_checkpoint))
+    with pytest.raises(ValueError, match=r"cannot resume from .*epoch-0001.ckpt.safetensors: its "
+                                         r"optimizer state does not match this Adam"):
+        trainer.fit(batches(*data(samples=11)))
+    assert adam.param_groups[0]["lr"] == 0.5 and not adam.state  # nothing was merged
+    for k, v in params_of(model).items():  # the model was put back as well
+        np.testing.assert_array_equal(v, before[k])
+    other = nn.Linear(IN, CLASSES)
+    trainer = Trainer(other, SGD(other.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
+                      quiet(max_epochs=2, resume_from=first.last_checkpoint))
+    with pytest.raises(ValueError, match="its model state does not match this Linear"):
+        trainer.fit(batches(*data(samples=11)))
+
+
+@pytest.mark.parametrize("bad", [CLASSES, -2])
+def test_a_label_out_of_range_is_an_error_in_fit(bad):
+    x, y = data(samples=11)
+    y[7] = bad
+    model = MLP()
+    opt = SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, opt, CrossEntropyLoss(), quiet(max_epochs=1))
+    with pytest.raises(IndexError, match=rf"Target {bad} is out of bounds.*\(batch 1 of epoch 0\)"):
+        trainer.fit(batches(x, y))
+    assert trainer.global_step == 1  # batch 0 trained; nothing of batch 1 applied
+    trainer = Trainer(MLP(), SGD(MLP().parameters(), lr=0.1), F.cross_entropy,
+                      quiet(max_epochs=1))
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        trainer.fit(batches(x, y))
 
 
 def test_checkpoint_every_n_steps_needs_a_directory():
