@@ -194,9 +194,14 @@ def _broadcast_to(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _pad(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    low, x = node.attrs["low"], node.inputs[0]
-    key = tuple(slice(lo, lo + n) for lo, n in zip(low, x.shape, strict=True))
-    return (g[key],)
+    """The inverse pad: crop what was padded, zero-fill what a negative width cropped."""
+    low, high = node.attrs["low"], node.attrs["high"]
+    if not any(low) and not any(high):
+        return (g,)
+    widths: list[int] = []
+    for lo, hi in zip(reversed(low), reversed(high), strict=True):  # F.pad order: last dim first
+        widths += [-lo, -hi]
+    return (ops.pad(g, widths),)
 
 
 def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[int]) -> Tensor:
