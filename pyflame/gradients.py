@@ -129,8 +129,68 @@ def _amax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """product / x where the group holds no zero; with one zero, the zero gets the product
+    of the others and the rest 0; with two or more, all 0 (PyTorch's rule, never NaN)."""
     x = node.inputs[0]
-    return (ops.broadcast_to(_keep(node, g * node), x.shape) / x,)
+    dims = node.attrs["dims"]
+    if not dims:  # nothing reduced: the identity
+        return (g,)
+    zero = x == 0
+    zeros = zero.astype(g.dtype).sum(dim=dims, keepdim=True)
+    others = ops.where(zero, 1.0, x).prod(dim=dims, keepdim=True)  # the product without zeros
+    grow = ops.broadcast_to(_keep(node, g), x.shape)
+    no_zero = ops.broadcast_to(_keep(node, node), x.shape) / ops.where(zero, 1.0, x)
+    at_zero = ops.where(ops.broadcast_to(zeros == 1, x.shape), ops.broadcast_to(others, x.shape),
+                        0.0)
+    rest = ops.where(ops.broadcast_to(zeros == 0, x.shape), no_zero, 0.0)
+    return (grow * ops.where(zero, at_zero, rest),)
+
+
+class AtIndices:
+    """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
+    node by the op builder): the whole gradient goes to the element at the returned index,
+    as in PyTorch, where `amax` (the values' own op) would split it among tied elements."""
+
+    def __init__(self, x: Tensor, indices: Tensor, dim: int, keepdim: bool):
+        self.inputs = (x,)
+        self.indices, self.dim, self.keepdim = indices, dim, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, d = self.inputs[0], self.dim
+        kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
+        index, g = self.indices, g
+        if not self.keepdim:
+            index, g = index.reshape(kept), g.reshape(kept)
+        position = ops.arange(x.shape[d]).reshape(tuple(n if i == d else 1
+                                                        for i, n in enumerate(x.shape)))
+        return (ops.where(position == index, g, 0.0),)
+
+
+class Clamp:
+    """Gradient rule of `clamp(x, min, max)` (attached to its result by `pf.clamp`, which is
+    computed as minimum(maximum(x, min), max)): PyTorch's rule, the gradient passes whole
+    where min <= x <= max (a value exactly on a bound included, where maximum/minimum would
+    halve it); to min where x < min (and min < max), to max where x > max (or max < min)."""
+
+    def __init__(self, x: Tensor, low: object, high: object):
+        self.x, self.low, self.high = x, low, high
+        self.inputs = tuple(t for t in (x, low, high) if isinstance(t, Tensor))
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, lo, hi = self.x, self.low, self.high
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+            to_low = (x < lo) & ops.lt(lo, hi) if isinstance(lo, Tensor) else None
+            to_high = (x > hi) | ops.lt(hi, lo) if isinstance(hi, Tensor) else None
+        elif lo is not None:
+            keep, to_low, to_high = x >= lo, x < lo, None
+        else:
+            keep, to_low, to_high = x <= hi, None, x > hi
+        out = [ops.where(keep, g, 0.0)]
+        for bound, mask in ((lo, to_low), (hi, to_high)):
+            if isinstance(bound, Tensor):
+                out.append(ops.where(mask, g, 0.0))
+        return out
 
 
 def _var(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -147,7 +207,9 @@ def _std(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     dims = node.attrs["dims"]
     dof = max(_count(node) - node.attrs.get("correction", 1.0), 0)
     centered = x - x.mean(dim=dims, keepdim=True)
-    per = ops.broadcast_to(_keep(node, g / node), x.shape) * (1.0 / dof if dof else math.nan)
+    # a constant group (std 0) gets gradient 0, as in PyTorch, not g / 0 * 0 = NaN
+    inv = ops.where(node == 0, 0.0, g / ops.where(node == 0, 1.0, node))
+    per = ops.broadcast_to(_keep(node, inv), x.shape) * (1.0 / dof if dof else math.nan)
     return (per * centered,)
 
 

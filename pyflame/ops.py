@@ -331,6 +331,10 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
         out = maximum(out, min)
     if max is not None:
         out = minimum(out, max)
+    if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
+        from pyflame.gradients import Clamp
+
+        out._grad_fn = Clamp(x, min, max)  # type: ignore[attr-defined]
     return out
 
 
@@ -476,6 +480,12 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if values.shape != shape:
         values = _node("flame.reshape", (values,), shape, values.dtype)
     indices = _reduce(f"flame.arg{kind}", x, dim, keepdim, what, dtype=int32)
+    if values.requires_grad:  # the gradient goes to the returned index only, as in PyTorch
+        from pyflame.gradients import AtIndices
+
+        d = _reduce_dims(x, dim, what)
+        if d:
+            values._grad_fn = AtIndices(x, indices, d[0], keepdim)  # type: ignore[attr-defined]
     return (MaxResult if kind == "max" else MinResult)(values, indices)
 
 

@@ -56,7 +56,7 @@ def nll_loss(
             f"match input shape {list(input.shape)} (class dim 1)"
         )
     hot = _targets(target, classes, ignore_index).astype(logp.dtype)
-    picked = -(hot * logp).sum(dim=-1)
+    picked = -ops.where(hot != 0, logp, 0.0).sum(dim=-1)  # not hot * logp: 0 * -inf is NaN
     w = (hot * weight).sum(dim=-1) if weight is not None else hot.sum(dim=-1)
     loss = picked * w if weight is not None else picked
     if reduction == "mean":
