@@ -237,12 +237,13 @@ __all__ += ["log_softmax", "softmax"]
 
 # --- composites: decomposed into flame primitives when the graph is built -----------------
 from pyflame.nn.attention import scaled_dot_product_attention  # noqa: E402
-from pyflame.nn.losses import cross_entropy, mse_loss, nll_loss  # noqa: E402
+from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss  # noqa: E402
 from pyflame.nn.normalization import batch_norm, layer_norm  # noqa: E402
 from pyflame.nn.sparse import embedding, one_hot  # noqa: E402
 from pyflame.ops import gelu, pad, relu, sigmoid, silu, tanh  # noqa: E402  (activations, pad)
 
 __all__ += [
-    "batch_norm", "cross_entropy", "embedding", "gelu", "layer_norm", "mse_loss", "nll_loss",
+    "batch_norm", "cross_entropy", "embedding", "gelu", "l1_loss", "layer_norm", "mse_loss",
+    "nll_loss",
     "one_hot", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "silu", "tanh",
 ]
