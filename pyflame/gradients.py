@@ -396,14 +396,11 @@ def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         scale = g / divisor
     elif node.attrs.get("count_include_pad", True):
         scale = g / (kh * kw)
-    else:  # the in-bounds taps of each window
-        from pyflame.nn.functional import avg_pool2d
-
-        ones = ops.ones(x.shape, dtype=g.dtype)
-        top, _, left, _ = node.attrs["padding"]
-        frac = avg_pool2d(ones, (kh, kw), node.attrs["stride"], (top, left),
-                          count_include_pad=True)
-        scale = g / (frac * (kh * kw))
+    else:  # the in-bounds taps of each window (padding and ceil_mode's extra excluded): the
+        # window sums of ones, the same op with divisor 1
+        count = ops._node("flame.avg_pool2d", (ops.ones(x.shape, dtype=g.dtype),), node.shape,
+                          g.dtype, {**node.attrs, "count_include_pad": True, "divisor": 1})
+        scale = g / count
     xp_shape = (x.shape[0], x.shape[1], x.shape[2] + sum(node.attrs["padding"][:2]),
                 x.shape[3] + sum(node.attrs["padding"][2:]))
     grad = None
