@@ -80,19 +80,22 @@ def _div(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _pow(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's rule: 0 where the exponent is 0 (not 0 * 0^-1 = NaN); the exponent's
+    gradient is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0 = NaN)."""
     a, b = node.inputs
-    ga = g * b * ops.pow(a, b - 1)
-    gb = g * node * ops.log(a) if b.requires_grad else None
+    ga = ops.where(b == 0, 0.0, g * b * ops.pow(a, b - 1)) if a.requires_grad else None
+    gb = ops.where((a == 0) & (b >= 0), 0.0, g * node * ops.log(a)) if b.requires_grad else None
     return (ga, gb)
 
 
-def _extreme(pick_lhs: Callable[[Tensor, Tensor], Tensor]) -> Rule:
+def _extreme(lhs_loses: Callable[[Tensor, Tensor], Tensor]) -> Rule:
+    """maximum/minimum as PyTorch: ties split half/half; a NaN (no order) passes the whole
+    gradient to both sides; otherwise all of it to the side that won."""
+
     def rule(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         a, b = node.inputs
-        take_a = pick_lhs(a, b)
-        tie = (a == b).astype(g.dtype) * 0.5  # PyTorch splits the gradient of ties evenly
-        wa = take_a.astype(g.dtype) * (1 - tie * 2) + tie
-        return (g * wa, g * (1 - wa))
+        half = ops.where(a == b, g * 0.5, g)
+        return (ops.where(lhs_loses(a, b), 0.0, half), ops.where(lhs_loses(b, a), 0.0, half))
 
     return rule
 
@@ -164,6 +167,21 @@ class AtIndices:
         position = ops.arange(x.shape[d]).reshape(tuple(n if i == d else 1
                                                         for i, n in enumerate(x.shape)))
         return (ops.where(position == index, g, 0.0),)
+
+
+class Evenly:
+    """Gradient rule of `pf.max(x)` / `pf.min(x)` over every element (attached by the op
+    builder), as torch's evenly_distribute_backward: split among the elements equal to the
+    result, or among the NaNs when the result is NaN (`amax`'s rule would give NaN)."""
+
+    def __init__(self, x: Tensor):
+        self.inputs = (x,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        hit = ops.where(node != node, x != x, x == node)
+        count = hit.astype(g.dtype).sum()
+        return (ops.where(hit, g / count, 0.0),)
 
 
 class Clamp:
@@ -425,11 +443,12 @@ GRADIENTS: dict[str, Rule] = {
     "flame.mul": _mul,
     "flame.div": _div,
     "flame.pow": _pow,
-    "flame.maximum": _extreme(lambda a, b: a > b),
-    "flame.minimum": _extreme(lambda a, b: a < b),
+    "flame.maximum": _extreme(lambda a, b: a < b),
+    "flame.minimum": _extreme(lambda a, b: a > b),
     "flame.neg": _unary(lambda x, y, g: -g),
     "flame.abs": _unary(lambda x, y, g: g * ((x > 0).astype(g.dtype) - (x < 0).astype(g.dtype))),
-    "flame.relu": _unary(lambda x, y, g: g * (x > 0).astype(g.dtype)),
+    # 0 where x <= 0 (at 0 too); g at NaN, as torch's threshold_backward
+    "flame.relu": _unary(lambda x, y, g: ops.where(x <= 0, 0.0, g)),
     "flame.exp": _unary(lambda x, y, g: g * y),
     "flame.log": _unary(lambda x, y, g: g / x),
     "flame.sqrt": _unary(lambda x, y, g: g * 0.5 / y),

@@ -470,7 +470,12 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if isinstance(dim, Tensor):
         return (maximum if kind == "max" else minimum)(x, dim)
     if dim is None:
-        return (amax if kind == "max" else amin)(x, None, keepdim)
+        out = (amax if kind == "max" else amin)(x, None, keepdim)
+        if out.requires_grad:  # to the NaNs when the result is NaN, as torch
+            from pyflame.gradients import Evenly
+
+            out._grad_fn = Evenly(x)  # type: ignore[attr-defined]
+        return out
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
     _nonempty(x, dim, what)
