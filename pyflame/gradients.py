@@ -159,13 +159,12 @@ class AtIndices:
         self.indices, self.dim, self.keepdim = indices, dim, keepdim
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x, d = self.inputs[0], self.dim
-        kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
-        index, g = self.indices, g
-        if not self.keepdim:
+        x, d, index = self.inputs[0], self.dim, self.indices
+        if not self.keepdim:  # put the reduced dim back as size 1
+            kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
             index, g = index.reshape(kept), g.reshape(kept)
-        position = ops.arange(x.shape[d]).reshape(tuple(n if i == d else 1
-                                                        for i, n in enumerate(x.shape)))
+        along = tuple(n if i == d else 1 for i, n in enumerate(x.shape))
+        position = ops.arange(x.shape[d]).reshape(along)  # each element's index along dim
         return (ops.where(position == index, g, 0.0),)
 
 
