@@ -387,20 +387,30 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """Each window's gradient goes to its first maximum (row-major), as in PyTorch."""
+    """Each window's gradient goes to its first maximum (row-major), or to its last NaN when
+    it holds one, as PyTorch's CPU kernel (`val > max || isnan(val)` picks the max)."""
     x = node.inputs[0]
     xp = _padded(node, x, float("-inf"))
     out_hw = node.shape[2:]
+    taps = [(start, step, _taps(xp, start, step, out_hw)) for _, _, start, step in
+            _window_taps(node)]
+    nan_hits: list[Tensor] = []
+    later = None  # a NaN under a later tap of the window: the later one takes the gradient
+    for _, _, v in reversed(taps):
+        nan = v != v
+        nan_hits.append(nan if later is None else nan & ~later)
+        later = nan if later is None else later | nan
+    nan_hits.reverse()
     taken = None
     grad = None
-    for _, _, start, step in _window_taps(node):
-        hit = _taps(xp, start, step, out_hw) == node
+    for (start, step, v), nan_hit in zip(taps, nan_hits, strict=True):
+        hit = v == node  # never true in a window whose max is NaN
         if taken is not None:
             hit = hit & ~taken
             taken = taken | hit
         else:
             taken = hit
-        part = embed(g * hit.astype(g.dtype), xp.shape, (0, 0, *start), (1, 1, *step))
+        part = embed(ops.where(hit | nan_hit, g, 0.0), xp.shape, (0, 0, *start), (1, 1, *step))
         grad = part if grad is None else grad + part
     return (_crop(node, grad, x.shape),)
 

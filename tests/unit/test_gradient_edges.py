@@ -100,6 +100,9 @@ TIES = {
 POOLING = {
     "max_pool_ties": ([np.zeros((1, 2, 4, 5), np.float32)],
                       lambda L, x: L.nn.functional.max_pool2d(x, 2, 1)),
+    "max_pool_nan": ([np.where(seeded(2, 2, 5, 6, seed=2) > 1.0, nan, seeded(2, 2, 5, 6, round_to=1))
+                      .astype(np.float32)],  # a window's last NaN takes its gradient
+                     lambda L, x: L.nn.functional.max_pool2d(x, 3, 1, 1)),
     "max_pool_ties_ceil": ([seeded(2, 2, 7, 6, round_to=1)],
                            lambda L, x: L.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
     "max_pool_small_ceil": ([seeded(1, 2, 2, 2)],
