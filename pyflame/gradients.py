@@ -80,19 +80,22 @@ def _div(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _pow(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's rule: 0 where the exponent is 0 (not 0 * 0^-1 = NaN); the exponent's
+    gradient is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0 = NaN)."""
     a, b = node.inputs
-    ga = g * b * ops.pow(a, b - 1)
-    gb = g * node * ops.log(a) if b.requires_grad else None
+    ga = ops.where(b == 0, 0.0, g * b * ops.pow(a, b - 1)) if a.requires_grad else None
+    gb = ops.where((a == 0) & (b >= 0), 0.0, g * node * ops.log(a)) if b.requires_grad else None
     return (ga, gb)
 
 
-def _extreme(pick_lhs: Callable[[Tensor, Tensor], Tensor]) -> Rule:
+def _extreme(lhs_loses: Callable[[Tensor, Tensor], Tensor]) -> Rule:
+    """maximum/minimum as PyTorch: ties split half/half; a NaN (no order) passes the whole
+    gradient to both sides; otherwise all of it to the side that won."""
+
     def rule(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         a, b = node.inputs
-        take_a = pick_lhs(a, b)
-        tie = (a == b).astype(g.dtype) * 0.5  # PyTorch splits the gradient of ties evenly
-        wa = take_a.astype(g.dtype) * (1 - tie * 2) + tie
-        return (g * wa, g * (1 - wa))
+        half = ops.where(a == b, g * 0.5, g)
+        return (ops.where(lhs_loses(a, b), 0.0, half), ops.where(lhs_loses(b, a), 0.0, half))
 
     return rule
 
@@ -129,8 +132,82 @@ def _amax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """product / x where the group holds no zero; with one zero, the zero gets the product
+    of the others and the rest 0; with two or more, all 0 (PyTorch's rule, never NaN)."""
     x = node.inputs[0]
-    return (ops.broadcast_to(_keep(node, g * node), x.shape) / x,)
+    dims = node.attrs["dims"]
+    if not dims:  # nothing reduced: the identity
+        return (g,)
+    zero = x == 0
+    zeros = zero.astype(g.dtype).sum(dim=dims, keepdim=True)
+    others = ops.where(zero, 1.0, x).prod(dim=dims, keepdim=True)  # the product without zeros
+    grow = ops.broadcast_to(_keep(node, g), x.shape)
+    no_zero = ops.broadcast_to(_keep(node, node), x.shape) / ops.where(zero, 1.0, x)
+    at_zero = ops.where(ops.broadcast_to(zeros == 1, x.shape), ops.broadcast_to(others, x.shape),
+                        0.0)
+    rest = ops.where(ops.broadcast_to(zeros == 0, x.shape), no_zero, 0.0)
+    return (grow * ops.where(zero, at_zero, rest),)
+
+
+class AtIndices:
+    """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
+    node by the op builder): the whole gradient goes to the element at the returned index,
+    as in PyTorch, where `amax` (the values' own op) would split it among tied elements."""
+
+    def __init__(self, x: Tensor, indices: Tensor, dim: int, keepdim: bool):
+        self.inputs = (x,)
+        self.indices, self.dim, self.keepdim = indices, dim, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, d, index = self.inputs[0], self.dim, self.indices
+        if not self.keepdim:  # put the reduced dim back as size 1
+            kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
+            index, g = index.reshape(kept), g.reshape(kept)
+        along = tuple(n if i == d else 1 for i, n in enumerate(x.shape))
+        position = ops.arange(x.shape[d]).reshape(along)  # each element's index along dim
+        return (ops.where(position == index, g, 0.0),)
+
+
+class Evenly:
+    """Gradient rule of `pf.max(x)` / `pf.min(x)` over every element (attached by the op
+    builder), as torch's evenly_distribute_backward: split among the elements equal to the
+    result, or among the NaNs when the result is NaN (`amax`'s rule would give NaN)."""
+
+    def __init__(self, x: Tensor):
+        self.inputs = (x,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        hit = ops.where(node != node, x != x, x == node)
+        count = hit.astype(g.dtype).sum()
+        return (ops.where(hit, g / count, 0.0),)
+
+
+class Clamp:
+    """Gradient rule of `clamp(x, min, max)` (attached to its result by `pf.clamp`, which is
+    computed as minimum(maximum(x, min), max)): PyTorch's rule, the gradient passes whole
+    where min <= x <= max (a value exactly on a bound included, where maximum/minimum would
+    halve it); to min where x < min (and min < max), to max where x > max (or max < min)."""
+
+    def __init__(self, x: Tensor, low: object, high: object):
+        self.x, self.low, self.high = x, low, high
+        self.inputs = tuple(t for t in (x, low, high) if isinstance(t, Tensor))
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, lo, hi = self.x, self.low, self.high
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+            to_low = (x < lo) & ops.lt(lo, hi) if isinstance(lo, Tensor) else None
+            to_high = (x > hi) | ops.lt(hi, lo) if isinstance(hi, Tensor) else None
+        elif lo is not None:
+            keep, to_low, to_high = x >= lo, x < lo, None
+        else:
+            keep, to_low, to_high = x <= hi, None, x > hi
+        out = [ops.where(keep, g, 0.0)]
+        for bound, mask in ((lo, to_low), (hi, to_high)):
+            if isinstance(bound, Tensor):
+                out.append(ops.where(mask, g, 0.0))
+        return out
 
 
 def _var(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -147,7 +224,9 @@ def _std(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     dims = node.attrs["dims"]
     dof = max(_count(node) - node.attrs.get("correction", 1.0), 0)
     centered = x - x.mean(dim=dims, keepdim=True)
-    per = ops.broadcast_to(_keep(node, g / node), x.shape) * (1.0 / dof if dof else math.nan)
+    # a constant group (std 0) gets gradient 0, as in PyTorch, not g / 0 * 0 = NaN
+    inv = ops.where(node == 0, 0.0, g / ops.where(node == 0, 1.0, node))
+    per = ops.broadcast_to(_keep(node, inv), x.shape) * (1.0 / dof if dof else math.nan)
     return (per * centered,)
 
 
@@ -194,9 +273,14 @@ def _broadcast_to(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _pad(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    low, x = node.attrs["low"], node.inputs[0]
-    key = tuple(slice(lo, lo + n) for lo, n in zip(low, x.shape, strict=True))
-    return (g[key],)
+    """The inverse pad: crop what was padded, zero-fill what a negative width cropped."""
+    low, high = node.attrs["low"], node.attrs["high"]
+    if not any(low) and not any(high):
+        return (g,)
+    widths: list[int] = []
+    for lo, hi in zip(reversed(low), reversed(high), strict=True):  # F.pad order: last dim first
+        widths += [-lo, -hi]
+    return (ops.pad(g, widths),)
 
 
 def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[int]) -> Tensor:
@@ -303,20 +387,30 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """Each window's gradient goes to its first maximum (row-major), as in PyTorch."""
+    """Each window's gradient goes to its first maximum (row-major), or to its last NaN when
+    it holds one, as PyTorch's CPU kernel (`val > max || isnan(val)` picks the max)."""
     x = node.inputs[0]
     xp = _padded(node, x, float("-inf"))
     out_hw = node.shape[2:]
+    taps = [(start, step, _taps(xp, start, step, out_hw)) for _, _, start, step in
+            _window_taps(node)]
+    nan_hits: list[Tensor] = []
+    later = None  # a NaN under a later tap of the window: the later one takes the gradient
+    for _, _, v in reversed(taps):
+        nan = v != v
+        nan_hits.append(nan if later is None else nan & ~later)
+        later = nan if later is None else later | nan
+    nan_hits.reverse()
     taken = None
     grad = None
-    for _, _, start, step in _window_taps(node):
-        hit = _taps(xp, start, step, out_hw) == node
+    for (start, step, v), nan_hit in zip(taps, nan_hits, strict=True):
+        hit = v == node  # never true in a window whose max is NaN
         if taken is not None:
             hit = hit & ~taken
             taken = taken | hit
         else:
             taken = hit
-        part = embed(g * hit.astype(g.dtype), xp.shape, (0, 0, *start), (1, 1, *step))
+        part = embed(ops.where(hit | nan_hit, g, 0.0), xp.shape, (0, 0, *start), (1, 1, *step))
         grad = part if grad is None else grad + part
     return (_crop(node, grad, x.shape),)
 
@@ -329,14 +423,11 @@ def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         scale = g / divisor
     elif node.attrs.get("count_include_pad", True):
         scale = g / (kh * kw)
-    else:  # the in-bounds taps of each window
-        from pyflame.nn.functional import avg_pool2d
-
-        ones = ops.ones(x.shape, dtype=g.dtype)
-        top, _, left, _ = node.attrs["padding"]
-        frac = avg_pool2d(ones, (kh, kw), node.attrs["stride"], (top, left),
-                          count_include_pad=True)
-        scale = g / (frac * (kh * kw))
+    else:  # the in-bounds taps of each window (padding and ceil_mode's extra excluded): the
+        # window sums of ones, the same op with divisor 1
+        count = ops._node("flame.avg_pool2d", (ops.ones(x.shape, dtype=g.dtype),), node.shape,
+                          g.dtype, {**node.attrs, "count_include_pad": True, "divisor": 1})
+        scale = g / count
     xp_shape = (x.shape[0], x.shape[1], x.shape[2] + sum(node.attrs["padding"][:2]),
                 x.shape[3] + sum(node.attrs["padding"][2:]))
     grad = None
@@ -361,11 +452,12 @@ GRADIENTS: dict[str, Rule] = {
     "flame.mul": _mul,
     "flame.div": _div,
     "flame.pow": _pow,
-    "flame.maximum": _extreme(lambda a, b: a > b),
-    "flame.minimum": _extreme(lambda a, b: a < b),
+    "flame.maximum": _extreme(lambda a, b: a < b),
+    "flame.minimum": _extreme(lambda a, b: a > b),
     "flame.neg": _unary(lambda x, y, g: -g),
     "flame.abs": _unary(lambda x, y, g: g * ((x > 0).astype(g.dtype) - (x < 0).astype(g.dtype))),
-    "flame.relu": _unary(lambda x, y, g: g * (x > 0).astype(g.dtype)),
+    # 0 where x <= 0 (at 0 too); g at NaN, as torch's threshold_backward
+    "flame.relu": _unary(lambda x, y, g: ops.where(x <= 0, 0.0, g)),
     "flame.exp": _unary(lambda x, y, g: g * y),
     "flame.log": _unary(lambda x, y, g: g / x),
     "flame.sqrt": _unary(lambda x, y, g: g * 0.5 / y),

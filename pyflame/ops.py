@@ -367,6 +367,10 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
         out = maximum(out, min)
     if max is not None:
         out = minimum(out, max)
+    if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
+        from pyflame.gradients import Clamp
+
+        out._grad_fn = Clamp(x, min, max)  # type: ignore[attr-defined]
     return out
 
 
@@ -502,7 +506,12 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if isinstance(dim, Tensor):
         return (maximum if kind == "max" else minimum)(x, dim)
     if dim is None:
-        return (amax if kind == "max" else amin)(x, None, keepdim)
+        out = (amax if kind == "max" else amin)(x, None, keepdim)
+        if out.requires_grad:  # to the NaNs when the result is NaN, as torch
+            from pyflame.gradients import Evenly
+
+            out._grad_fn = Evenly(x)  # type: ignore[attr-defined]
+        return out
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
     _nonempty(x, dim, what)
@@ -512,6 +521,12 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if values.shape != shape:
         values = _node("flame.reshape", (values,), shape, values.dtype)
     indices = _reduce(f"flame.arg{kind}", x, dim, keepdim, what, dtype=int32)
+    if values.requires_grad:  # the gradient goes to the returned index only, as in PyTorch
+        from pyflame.gradients import AtIndices
+
+        d = _reduce_dims(x, dim, what)
+        if d:
+            values._grad_fn = AtIndices(x, indices, d[0], keepdim)  # type: ignore[attr-defined]
     return (MaxResult if kind == "max" else MinResult)(values, indices)
 
 

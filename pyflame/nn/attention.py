@@ -20,7 +20,9 @@ def scaled_dot_product_attention(
     scale: float | None = None,
 ) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v. A bool mask keeps the True positions (others get
-    -inf); a float mask is added. `is_causal` keeps key positions <= query positions."""
+    -inf); a float mask is added. `is_causal` keeps key positions <= query positions. A query
+    row that the mask leaves nothing to attend to gives zeros (and zero gradients), as in
+    PyTorch 2.13."""
     length, source = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = (query @ key.transpose(-2, -1)) * scale
@@ -33,7 +35,14 @@ def scaled_dot_product_attention(
             scores = ops.where(attn_mask, scores, float("-inf"))
         else:
             scores = scores + attn_mask
+    masked = is_causal or attn_mask is not None
+    if masked:  # a query row that may attend to nothing gives zeros, as PyTorch 2.13 (not the
+        # NaN of a softmax over -inf), and no NaN in the gradients: softmax a safe row
+        empty = ops.amax(scores, -1, keepdim=True) == float("-inf")
+        scores = ops.where(empty, 0.0, scores)
     weights = ops.softmax(scores, -1)
+    if masked:
+        weights = ops.where(empty, 0.0, weights)
     if dropout_p:
         weights = ops.dropout(weights, dropout_p)
     return weights @ value

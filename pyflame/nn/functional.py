@@ -132,17 +132,25 @@ def _pool_args(
     p, d = _pair(padding, f"{what} padding"), _pair(dilation, f"{what} dilation")
     xb, squeeze = _batched(x, what)
     pads = (p[0], p[0], p[1], p[1])
-    _rule(shapes.pool2d, xb.shape, k, s, pads, d, what)
     _rule(shapes.pool_padding, k, pads, d, what)
     if ceil_mode:  # PyTorch: round up, but the last window must start inside the input or the
-        extra = []  # leading padding; the extra rows/cols are padding
+        extra = []  # leading padding; the extra rows/cols are padding. An input smaller than
+        outs = []  # the kernel is fine while one window fits that rule
         for a in (0, 1):
             n, eff = xb.shape[2 + a] + 2 * p[a], d[a] * (k[a] - 1) + 1
             out = -(-(n - eff) // s[a]) + 1
-            if (out - 1) * s[a] >= xb.shape[2 + a] + p[a]:
+            if out > 0 and (out - 1) * s[a] >= xb.shape[2 + a] + p[a]:
                 out -= 1
+            outs.append(out)
             extra.append(max(0, (out - 1) * s[a] + eff - n))
+        if min(outs) < 1:
+            raise _shape_error(
+                f"{what}: input {list(xb.shape)} with padding {list(p)} is too small for kernel "
+                f"{list(k)} (stride {list(s)}, dilation {list(d)}): the output would be "
+                f"{outs[0]}x{outs[1]}; use a smaller kernel or more padding"
+            )
         pads = (p[0], p[0] + extra[0], p[1], p[1] + extra[1])
+    _rule(shapes.pool2d, xb.shape, k, s, pads, d, what)
     return xb, squeeze, k, s, pads, d
 
 
@@ -181,11 +189,6 @@ def avg_pool2d(
     x, squeeze, k, s, pads, d = _pool_args("avg_pool2d", input, kernel_size, stride, padding,
                                            1, ceil_mode)
     p = _pair(padding, "avg_pool2d padding")
-    if count_include_pad and divisor_override is None and pads != (p[0], p[0], p[1], p[1]):
-        raise NotImplementedError(
-            "avg_pool2d(ceil_mode=True, count_include_pad=True) is not supported yet when it "
-            "changes the output size; pass count_include_pad=False or divisor_override"
-        )
     if divisor_override is not None:
         if isinstance(divisor_override, builtins.bool) or operator.index(divisor_override) < 1:
             raise ValueError(f"divisor must be not zero, got {divisor_override!r}")
@@ -193,6 +196,15 @@ def avg_pool2d(
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "avg_pool2d")
     attrs = {"kernel": k, "stride": s, "padding": pads, "dilation": d,
              "count_include_pad": builtins.bool(count_include_pad), "divisor": divisor_override}
+    extra = (pads[1] - p[0], pads[3] - p[1])  # ceil_mode's rows/cols past the padded input
+    if count_include_pad and divisor_override is None and any(extra):
+        # PyTorch divides a window by its taps inside the padded input (the ceil_mode rows and
+        # columns past it do not count): the window sums over the count of such taps
+        sums = _node("flame.avg_pool2d", (x,), shape, x.dtype, {**attrs, "divisor": 1})
+        inside = _ops.ones(1, 1, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1], dtype=x.dtype)
+        count = _node("flame.avg_pool2d", (inside,), (1, 1, *shape[2:]), x.dtype,
+                      {**attrs, "padding": (0, extra[0], 0, extra[1]), "divisor": 1})
+        return _unbatched(_ops.div(sums, count), squeeze)
     return _unbatched(_node("flame.avg_pool2d", (x,), shape, x.dtype, attrs), squeeze)
 
 
@@ -237,12 +249,13 @@ __all__ += ["log_softmax", "softmax"]
 
 # --- composites: decomposed into flame primitives when the graph is built -----------------
 from pyflame.nn.attention import scaled_dot_product_attention  # noqa: E402
-from pyflame.nn.losses import cross_entropy, mse_loss, nll_loss  # noqa: E402
+from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss  # noqa: E402
 from pyflame.nn.normalization import batch_norm, layer_norm  # noqa: E402
 from pyflame.nn.sparse import embedding, one_hot  # noqa: E402
 from pyflame.ops import gelu, pad, relu, sigmoid, silu, tanh  # noqa: E402  (activations, pad)
 
 __all__ += [
-    "batch_norm", "cross_entropy", "embedding", "gelu", "layer_norm", "mse_loss", "nll_loss",
+    "batch_norm", "cross_entropy", "embedding", "gelu", "l1_loss", "layer_norm", "mse_loss",
+    "nll_loss",
     "one_hot", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "silu", "tanh",
 ]

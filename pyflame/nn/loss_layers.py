@@ -52,8 +52,7 @@ class L1Loss(_Loss):
     """mean(|input - target|)."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        loss = (input - target).abs()
-        return loss if self.reduction == "none" else getattr(loss, self.reduction)()
+        return F.l1_loss(input, target, self.reduction)
 
 
 class CrossEntropyLoss(_WeightedLoss):

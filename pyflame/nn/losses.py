@@ -1,7 +1,12 @@
-"""Loss functions (`pf.nn.functional.mse_loss`, `cross_entropy`, `nll_loss`), decomposed into
-flame primitives when the graph is built. Reductions: 'mean' (default), 'sum', 'none'."""
+"""Loss functions (`pf.nn.functional.mse_loss`, `l1_loss`, `cross_entropy`, `nll_loss`),
+decomposed into flame primitives when the graph is built. Reductions: 'mean' (default), 'sum', 'none'."""
 
 from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
 
 from pyflame import ops
 from pyflame.errors import ShapeError
@@ -19,10 +24,52 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _user_stacklevel() -> int:
+    """The `stacklevel` that makes `warnings.warn`, called by the caller, point at the first
+    frame outside the pyflame package (the user's line)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "pyflame" and not name.startswith("pyflame."):
+            return level
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
+
+
+def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
+    """PyTorch's rule for elementwise losses: a target of another shape that broadcasts is
+    accepted with a UserWarning (at the user's line); one that does not is an error."""
+    if tuple(input.shape) == tuple(target.shape):
+        return
+    try:
+        np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+    except ValueError:
+        raise ShapeError(
+            f"{format_location(user_location())}: {what}: target shape {list(target.shape)} "
+            f"cannot be broadcast to input shape {list(input.shape)}; give the target the "
+            "input's shape"
+        ) from None
+    warnings.warn(
+        f"Using a target size ({list(target.shape)}) that is different to the input size "
+        f"({list(input.shape)}). This will likely lead to incorrect results due to "
+        "broadcasting. Please ensure they have the same size.",
+        UserWarning, stacklevel=_user_stacklevel(),
+    )
+
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean squared error, with broadcasting as in PyTorch."""
+    """Mean squared error; a target of another shape is broadcast with a UserWarning, as in
+    PyTorch."""
+    _check_target_size(input, target, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error; a target of another shape is broadcast with a UserWarning, as in
+    PyTorch."""
+    _check_target_size(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction)
 
 
 def _class_dim_last(x: Tensor) -> Tensor:
@@ -67,7 +114,7 @@ def nll_loss(
             f"match input shape {list(input.shape)} (class dim 1)"
         )
     hot = _targets(target, classes, ignore_index).astype(logp.dtype)
-    picked = -(hot * logp).sum(dim=-1)
+    picked = -ops.where(hot != 0, logp, 0.0).sum(dim=-1)  # not hot * logp: 0 * -inf is NaN
     w = (hot * weight).sum(dim=-1) if weight is not None else hot.sum(dim=-1)
     loss = picked * w if weight is not None else picked
     if reduction == "mean":
@@ -89,6 +136,12 @@ def cross_entropy(
     logp = ops.log_softmax(input, dim)
     classes = input.shape[dim]
     if target.dtype.is_floating_point:  # class probabilities
+        if tuple(target.shape) != tuple(input.shape):  # PyTorch refuses to broadcast them
+            raise ShapeError(
+                f"{format_location(user_location())}: cross_entropy: class-probability target "
+                f"shape {list(target.shape)} does not match input shape {list(input.shape)} "
+                "(give class indices as an int tensor, or probabilities of the input's shape)"
+            )
         probs = target
         if label_smoothing:
             probs = probs * (1 - label_smoothing) + label_smoothing / classes

@@ -136,6 +136,8 @@ POOL_CASES = [
     ("avg_pool2d", (3, 2, 1), {}),
     ("avg_pool2d", (3, 2, 1), {"count_include_pad": False}),
     ("avg_pool2d", (3, 2, 1), {"ceil_mode": True, "count_include_pad": False}),
+    ("avg_pool2d", (3, 2, 1), {"ceil_mode": True}),  # torch's divisor: taps in the padded input
+    ("avg_pool2d", (2,), {"ceil_mode": True}),
     ("avg_pool2d", ((3, 2), (1, 2), (1, 1)), {"divisor_override": 5}),
     ("avg_pool2d", (5,), {"stride": 1, "padding": 2}),
 ]

@@ -4,6 +4,7 @@ PyTorch, through the whole pipeline, under several layouts."""
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -91,6 +92,43 @@ def test_mse_loss(layout, reduction):
     close(F.mse_loss(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout),
                      reduction=reduction),
           TF.mse_loss(torch.from_numpy(a), torch.from_numpy(b), reduction=reduction))
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "l1_loss"])
+@pytest.mark.parametrize("shapes", [((4, 1), (4,)), ((4,), (4, 1)), ((4,), ())])
+def test_loss_target_size_warns_like_torch_at_the_users_line(loss, shapes):
+    a, b = rand(*shapes[0]), rand(*shapes[1], seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = _line() + 1
+        ours = getattr(F, loss)(pf.from_numpy(a), pf.from_numpy(b))
+        want = getattr(TF, loss)(torch.from_numpy(a), torch.from_numpy(b))
+    ours_w, torch_w = caught
+    assert ours_w.category is UserWarning and (ours_w.filename, ours_w.lineno) == (__file__, line)
+    words = str(torch_w.message).replace("torch.Size(", "").replace("])", "]")
+    assert str(ours_w.message) == words  # "Using a target size ([4]) that is different to ..."
+    close(ours, want)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = _line() + 1
+        pf.nn.MSELoss()(pf.from_numpy(a), pf.from_numpy(b))
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+
+
+def _line():
+    return sys._getframe(1).f_lineno
+
+
+def test_loss_target_size_that_cannot_broadcast_is_a_shape_error():
+    with pytest.raises(pf.ShapeError, match=r"test_nn_functional.py:\d+: mse_loss: target shape "
+                                            r"\[4, 2\] cannot be broadcast to input shape "
+                                            r"\[4, 3\]"):
+        F.mse_loss(pf.ones(4, 3), pf.ones(4, 2))
+    with pytest.raises(pf.ShapeError, match="cross_entropy: class-probability target shape"):
+        F.cross_entropy(pf.ones(4, 3), pf.ones(3))  # torch: ValueError too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.mse_loss(pf.ones(4, 3), pf.ones(4, 3))  # same shapes: no warning
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
