@@ -100,7 +100,13 @@ class Lowering:
     def materialize(self, v: SSAValue, dist: Distribution) -> SSAValue:
         make = self.deferred.pop(v)
         owner = v.owner
-        loc = owner.location if isinstance(owner, Operation) else None
+        # a program input is placed at its first use, but it was made where its block
+        # argument's location says (the user's `pf.from_numpy` line): errors name that line
+        if isinstance(owner, Operation):
+            loc = owner.location
+        else:
+            loc = getattr(v, "location", None)
+            loc = loc if isinstance(loc, FileLineColLoc) else None
         self.values[v] = self.emit(make(dist), loc)
         return self.values[v]
 
