@@ -83,6 +83,28 @@ def test_report_outputs(sim, tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_report_plot_ticks_are_whole_pes(sim):
+    """Issue 8 item 22: imshow's default ticks fall at half-PE positions (-0.5, 0.5, ...) on a
+    small grid; every visible tick must name a whole PE row or column."""
+    from pyflame.sim.report import Report
+
+    for rows, cols in ((1, 2), (2, 3), (5, 7), (16, 16)):
+        report = Report(
+            target="SMALL", cycles=1, seconds=1e-9, io_cycles=0, flops=0,
+            busy_cycles=np.arange(rows * cols).reshape(rows, cols),
+            sram_peak_bytes=np.zeros((rows, cols)), wavelets=np.zeros((rows, cols, 4)),
+        )
+        fig = report.figure()
+        fig.canvas.draw()
+        for ax in [a for a in fig.axes if a.get_title()]:  # the six heatmaps, not colorbars
+            for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+                lo, hi = min(lo, hi), max(lo, hi)
+                ticks = [t for t in axis.get_ticklocs() if lo <= t <= hi]
+                assert ticks, (rows, cols, ax.get_title())
+                assert all(float(t).is_integer() for t in ticks), (rows, cols, ticks)
+                assert all(0 <= t < (cols if axis is ax.xaxis else rows) for t in ticks)
+
+
 def test_report_of_a_program_without_messages(sim):
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
