@@ -68,6 +68,12 @@ def describe_loc(op_or_value: Operation | SSAValue) -> str:
     return ""
 
 
+def arg_loc(v: SSAValue) -> FileLineColLoc | None:
+    """The user's line of a program input (its block argument's location), if known."""
+    loc = getattr(v, "location", None)
+    return loc if isinstance(loc, FileLineColLoc) else None
+
+
 @dataclass
 class Lowering:
     """State while one function is lowered: where to insert, value map, layout hints.
@@ -102,11 +108,7 @@ class Lowering:
         owner = v.owner
         # a program input is placed at its first use, but it was made where its block
         # argument's location says (the user's `pf.from_numpy` line): errors name that line
-        if isinstance(owner, Operation):
-            loc = owner.location
-        else:
-            loc = getattr(v, "location", None)
-            loc = loc if isinstance(loc, FileLineColLoc) else None
+        loc = owner.location if isinstance(owner, Operation) else arg_loc(v)
         self.values[v] = self.emit(make(dist), loc)
         return self.values[v]
 
@@ -493,8 +495,12 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):
-            gathered = [
-                lw.emit(mesh.GatherOp.create(operands=[lw.value(v)], result_types=[v.type]))
+            gathered = [  # at the return's line, else (traced programs) where v was made
+                lw.emit(
+                    mesh.GatherOp.create(operands=[lw.value(v)], result_types=[v.type]),
+                    None if isinstance(op.location, FileLineColLoc)
+                    else v.owner.location if isinstance(v.owner, Operation) else arg_loc(v),
+                )
                 if isinstance(v.type, TensorType) else lw.value(v)
                 for v in op.arguments
             ]

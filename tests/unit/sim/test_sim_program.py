@@ -105,6 +105,29 @@ def test_report_plot_ticks_are_whole_pes(sim):
                 assert all(0 <= t < (cols if axis is ax.xaxis else rows) for t in ticks)
 
 
+def test_a_failing_step_names_its_op_line(sim):
+    """Issue 8 item 18: an exception inside a step at run time is a SimulationError naming the
+    op's source line (and carrying the op for the tools), not a bare numpy traceback."""
+    from pyflame.errors import SimulationError
+
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 1), 4)
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}"
+         ' loc("model.py":7:2)')
+    exe = sim.plan(sim.program(b.text()))
+    assert [what for what, _ in exe.step_ops] == ["pe.fill at model.py:7"] * len(exe.steps)
+
+    def broken(V, F, A, O):
+        raise ValueError("operands could not be broadcast together")
+
+    exe.steps[-1] = broken
+    with pytest.raises(SimulationError) as err:
+        exe.run([])
+    assert str(err.value).startswith("pe.fill at model.py:7: the simulator failed on this op")
+    assert "ValueError: operands could not be broadcast" in str(err.value)
+    assert err.value.op.name == "pe.fill"
+
+
 def test_report_of_a_program_without_messages(sim):
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
