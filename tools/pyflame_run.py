@@ -35,9 +35,10 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnknownLoc,
 )
+from xdsl.ir import SSAValue
 
 from pyflame.compiler import make_context
-from pyflame.tools._context import SourcePositions, parse_module
+from pyflame.tools._context import LocatingParser, SourcePositions
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
 TOOL = "pyflame-run"
@@ -48,6 +49,24 @@ BROKEN_PIPE_STATUS = 141
 
 class UsageError(Exception):
     """A bad command line (an input that cannot be read, an unknown name)."""
+
+
+#: the name each value was written with (`%a_1`: xDSL's name hint drops the `_1`)
+WrittenNames = dict[SSAValue, str]
+
+
+class _NamingParser(LocatingParser):
+    """Also records the name each value is written with, so that `--input a_1=...` finds `%a_1`
+    (xDSL keeps `a` as its name hint and prints `%a_1` only when another `%a` comes first)."""
+
+    def __init__(self, *args, names: WrittenNames, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.names = names
+
+    def _register_ssa_definition(self, name: str, values: Sequence[SSAValue], span) -> None:
+        if len(values) == 1:
+            self.names[values[0]] = name
+        super()._register_ssa_definition(name, values, span)
 
 
 def _seed(text: str) -> int:
@@ -130,18 +149,18 @@ def find_main(module: ModuleOp, file: str) -> func.FuncOp:
     raise UsageError(f"{file}: no func.func @main to run")
 
 
-def main_arguments(main: func.FuncOp) -> list[tuple[str, object]]:
-    """(name, type) of each of @main's arguments (`arg3` for one without a name)."""
+def main_arguments(main: func.FuncOp, names: WrittenNames) -> list[tuple[str, object]]:
+    """(name as written, type) of each of @main's arguments (`arg3` for one without a name)."""
     args = main.body.blocks[0].args
-    return [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(args)]
+    return [(names.get(a) or a.name_hint or f"arg{i}", a.type) for i, a in enumerate(args)]
 
 
-def list_inputs(main: func.FuncOp) -> str:
+def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
     """One line per argument of @main: `%x0: tensor<2x3xf32>  (--input x0=PATH.npy: ...)`."""
     from pyflame import dtypes
 
     lines = []
-    for name, typ in main_arguments(main):
+    for name, typ in main_arguments(main, names):
         if isinstance(typ, TensorType):
             d = next((d for d in dtypes.ALL if d.mlir == typ.element_type), None)
             what = f"shape {list(typ.get_shape())}, {d.name if d else typ.element_type}"
@@ -175,12 +194,14 @@ def _pf_dtype_of(array: np.ndarray, name: str, path: str):
     return d
 
 
-def check_inputs(main: func.FuncOp, inputs: dict[str, np.ndarray], specs: Sequence[str]) -> None:
+def check_inputs(
+    main: func.FuncOp, names: WrittenNames, inputs: dict[str, np.ndarray], specs: Sequence[str]
+) -> None:
     """Refuse unknown names, wrong shapes and element types, before anything is compiled."""
     from pyflame import dtypes
 
     paths = dict(spec.partition("=")[::2] for spec in specs)
-    args = dict(main_arguments(main))
+    args = dict(main_arguments(main, names))
     unknown = sorted(set(inputs) - set(args))
     if unknown:
         takes = ", ".join(args) or "no arguments"
@@ -216,6 +237,31 @@ def check_inputs(main: func.FuncOp, inputs: dict[str, np.ndarray], specs: Sequen
             value = int(array.reshape(()))
             if not 0 <= value < 2**63:
                 raise UsageError(f"input '{name}' ({path}): seed {value} is not in [0, 2**63)")
+
+
+def arguments(
+    main: func.FuncOp, names: WrittenNames, inputs: dict[str, np.ndarray], seed: int | None
+) -> list[np.ndarray | int]:
+    """@main's arguments in order: the given inputs, the others drawn from `seed` (as
+    `pyflame.compiler.run_module` draws them: normal floats, small ints, seeds in [0, 2**31))."""
+    from pyflame import compiler, dtypes
+
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray | int] = []
+    for name, typ in main_arguments(main, names):
+        given = inputs.get(name)
+        if isinstance(typ, TensorType):
+            d = next((d for d in dtypes.ALL if d.mlir == typ.element_type), None)
+            if d is None:
+                raise UsageError(f"%{name}: PyFlame cannot run {typ} (its element type)")
+            if given is None:
+                given = compiler._random_array(rng, tuple(typ.get_shape()), d.numpy)
+            out.append(np.ascontiguousarray(given, dtype=d.numpy))
+        elif isinstance(typ, IntegerType):
+            out.append(int(rng.integers(0, 2**31)) if given is None else int(given.reshape(())))
+        else:
+            raise UsageError(f"%{name}: pyflame-run cannot give an argument of type {typ}")
+    return out
 
 
 def locate_ops(module: ModuleOp, positions: SourcePositions) -> None:
@@ -286,25 +332,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if e.code in (0, None) else 1
 
     positions: SourcePositions = {}
+    names: WrittenNames = {}
     module: ModuleOp | None = None
     with recording_diagnostic_ops() as failed_ops:
         try:
             inputs = read_inputs(args.input)
             text = Path(args.file).read_bytes()
-            module = parse_module(make_context(), text, args.file, positions)
+            parser = _NamingParser(make_context(), text, args.file, positions, names=names)
+            module = parser.parse_module()
             module.verify()
             locate_ops(module, positions)
             main_fn = find_main(module, args.file)
             if args.list_inputs:
-                return _print_out([list_inputs(main_fn)])
-            check_inputs(main_fn, inputs, args.input)
+                return _print_out([list_inputs(main_fn, names)])
+            check_inputs(main_fn, names, inputs, args.input)
+            values = arguments(main_fn, names, inputs, args.seed)
             if args.target is not None:
                 set_target(module, args.target)
             finish_lowering(module)
 
-            from pyflame.compiler import run_module
+            from pyflame.sim.executable import compile_plan
 
-            outputs, report = run_module(module, inputs, args.seed)
+            outputs, report = compile_plan(module).run(values)
         except UsageError as e:
             return emit(f"{TOOL}: error: {e}")
         except Exception as e:  # noqa: BLE001  (the tool's last resort: a diagnostic, not a crash)

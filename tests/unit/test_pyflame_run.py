@@ -211,3 +211,27 @@ def test_simulator_errors_name_the_op_line_in_the_input_file(tmp_path, monkeypat
     assert err.startswith("dead.mlir:4:5: error: deadlock:")
     assert "PE (1, 0) waits on color 3 (pe.recv at dead.mlir:4)" in err
     assert "op #" not in err
+
+
+# --------------------------------------------------------------------------- issue 8, item 19
+
+
+def test_named_inputs_round_trip_through_pyflame_run(tmp_path, monkeypatch):
+    """`pf.from_numpy(..., name="a")` and a module's parameter paths are @main's argument names:
+    `--input a=a.npy`, `--input fc.weight=w.npy`, as --list-inputs prints them."""
+    fc = pf.nn.Sequential()
+    fc.add_module("fc", pf.nn.Linear(3, 2, bias=False))
+    a = pf.from_numpy(np.zeros((4, 3), np.float32), name="a")
+    a2 = pf.from_numpy(np.zeros((4, 2), np.float32), name="a")  # printed as %a_1
+    (tmp_path / "p.mlir").write_text(pf.ir(fc(a) + a2))
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_tool("p.mlir", "--list-inputs")
+    assert status == 0, err
+    assert [line.split(":")[0] for line in out.splitlines()] == ["%a", "%fc.weight", "%a_1"]
+    np.save("a.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    np.save("w.npy", np.array([[1, 0, 0], [0, 0, 1]], np.float32))
+    np.save("a1.npy", np.full((4, 2), 100, np.float32))
+    status, out, err = run_tool("p.mlir", "--input", "a=a.npy", "--input", "fc.weight=w.npy",
+                                "--input", "a_1=a1.npy")
+    assert status == 0, err
+    assert "values=[100., 102., 103., 105., 106., 108., 109., 111.]" in out
