@@ -20,6 +20,7 @@ deadlocks (`DeadlockError`).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -457,6 +458,30 @@ class _Planner:
         self.R, self.C = R, C
         B = max([b.offset + b.nbytes for b in self.buffers] + [0])
         self.B = max(16, -(-B // 16) * 16)
+        self._check_host_memory()
+
+    def _check_host_memory(self) -> None:
+        """Refuse, before planning, a program whose run would not fit in host memory."""
+        from pyflame.sim import host_memory
+
+        def nbytes(typ) -> int:
+            if not isinstance(typ, TensorType):
+                return 0
+            elem = elementwise.numpy_dtype(str(typ.element_type)).itemsize
+            return math.prod(typ.get_shape()) * elem
+
+        op_elements = []
+        for it in self.items:
+            if it.op.name in host_memory.INDEX_BYTES_PER_ELEMENT:
+                sizes = [self.buf_of[v].size for v in it.op.operands if v in self.buf_of]
+                op_elements.append((it.op.name, it.rect[2] * it.rect[3] * max(sizes, default=0)))
+        host_memory.check(
+            (self.R, self.C, self.B),
+            [(b.name, b.rect[2] * b.rect[3] * b.nbytes) for b in self.buffers],
+            sum(nbytes(a.type) for a in self.block.args),
+            sum(nbytes(v.type) for v in self.return_values),
+            op_elements,
+        )
 
     def _read_alloc(self, op: pe.AllocOp, rect: Rect, what: str) -> None:
         t = self.target
