@@ -339,6 +339,8 @@ class Executable:
             if k < len(self.step_ops) and getattr(err, "op", None) is None:
                 err.op = self.step_ops[k][1]  # type: ignore[attr-defined]
             raise
+        except MemoryError:
+            raise
         except Exception as err:  # a step's own failure: name the op (and the user's line)
             what, op = self.step_ops[k] if k < len(self.step_ops) else ("a pe op", None)
             located = SimulationError(
@@ -473,8 +475,9 @@ class _Planner:
         op_elements = []
         for it in self.items:
             if it.op.name in host_memory.INDEX_BYTES_PER_ELEMENT:
-                sizes = [self.buf_of[v].size for v in it.op.operands if v in self.buf_of]
-                op_elements.append((it.op.name, it.rect[2] * it.rect[3] * max(sizes, default=0)))
+                bufs = [self.buf_of[v] for v in it.op.operands if v in self.buf_of]
+                elems = max((b.rect[2] * b.rect[3] * b.size for b in bufs), default=0)
+                op_elements.append((it.op.name, elems))
         host_memory.check(
             (self.R, self.C, self.B),
             [(b.name, b.rect[2] * b.rect[3] * b.nbytes) for b in self.buffers],

@@ -92,7 +92,7 @@ def estimate(
     op_elements: Sequence[tuple[str, int]] = (),
 ) -> dict[str, int]:
     """Host bytes by part: the SRAM image, inputs, outputs, the ops' index maps
-    (`INDEX_BYTES_PER_ELEMENT` times the elements of each op's biggest buffer over its PEs) and
+    (`INDEX_BYTES_PER_ELEMENT` times the elements of each op's biggest buffer, all PEs) and
     working space (messages in flight and one op's temporaries: 1.5 times the biggest buffer).
 
     `buffers` holds (name, bytes over all its PEs) for each buffer; `op_elements` (op name,
