@@ -68,6 +68,12 @@ def describe_loc(op_or_value: Operation | SSAValue) -> str:
     return ""
 
 
+def arg_loc(v: SSAValue) -> FileLineColLoc | None:
+    """The user's line of a program input (its block argument's location), if known."""
+    loc = getattr(v, "location", None)
+    return loc if isinstance(loc, FileLineColLoc) else None
+
+
 @dataclass
 class Lowering:
     """State while one function is lowered: where to insert, value map, layout hints.
@@ -100,7 +106,9 @@ class Lowering:
     def materialize(self, v: SSAValue, dist: Distribution) -> SSAValue:
         make = self.deferred.pop(v)
         owner = v.owner
-        loc = owner.location if isinstance(owner, Operation) else None
+        # a program input is placed at its first use, but it was made where its block
+        # argument's location says (the user's `pf.from_numpy` line): errors name that line
+        loc = owner.location if isinstance(owner, Operation) else arg_loc(v)
         self.values[v] = self.emit(make(dist), loc)
         return self.values[v]
 
@@ -487,8 +495,12 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):
-            gathered = [
-                lw.emit(mesh.GatherOp.create(operands=[lw.value(v)], result_types=[v.type]))
+            gathered = [  # at the return's line, else (traced programs) where v was made
+                lw.emit(
+                    mesh.GatherOp.create(operands=[lw.value(v)], result_types=[v.type]),
+                    None if isinstance(op.location, FileLineColLoc)
+                    else v.owner.location if isinstance(v.owner, Operation) else arg_loc(v),
+                )
                 if isinstance(v.type, TensorType) else lw.value(v)
                 for v in op.arguments
             ]

@@ -60,6 +60,19 @@ class SRAMOverflowError(CompileError):
         self.suggestion = suggestion
 
 
+class HostMemoryError(CompileError, MemoryError):
+    """Simulating the program would need more host memory than is available (see
+    `pyflame.sim.host_memory`); raised before anything is allocated."""
+
+    def __init__(
+        self, message: str, *, location: str = "", needed_bytes: int = 0, available_bytes: int = 0
+    ):
+        super().__init__(message)
+        self.location = location
+        self.needed_bytes = needed_bytes
+        self.available_bytes = available_bytes
+
+
 class ColorAllocationError(CompileError):
     """More routing colors are live at once than the target has."""
 

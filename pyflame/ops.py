@@ -133,9 +133,14 @@ def _fits(value: float, dtype: DType, what: str) -> float:
 # --------------------------------------------------------------------------- creation
 
 
-def from_numpy(array: np.ndarray, layout: MeshLayout | None = None) -> Tensor:
+def from_numpy(
+    array: np.ndarray, layout: MeshLayout | None = None, *, name: str | None = None
+) -> Tensor:
     """A leaf holding a copy of `array`; keeps its dtype (float32, float16, bfloat16, int32,
-    bool). Integer arrays of other widths are stored as int32 when their values fit."""
+    bool). Integer arrays of other widths are stored as int32 when their values fit. `name`
+    names the program input it becomes (`%name` in `pf.ir`, `--input name=...` in pyflame-run)."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"from_numpy: name= expects a str, got {type(name).__name__}")
     if not isinstance(array, (np.ndarray, np.generic)):
         raise TypeError(f"from_numpy expects a numpy array, got {type(array).__name__}")
     array = np.asarray(array)
@@ -156,9 +161,12 @@ def from_numpy(array: np.ndarray, layout: MeshLayout | None = None) -> Tensor:
             "supported: float32, float16, bfloat16, int32, bool"
         )
     data = np.array(array, dtype=dtype.numpy, copy=True, order="C")
-    return Tensor(
+    out = Tensor(
         data.shape, dtype, layout=_check_layout(layout), data=data, location=user_location()
     )
+    if name is not None:
+        out.name = name  # type: ignore[attr-defined]  # read by pyflame.trace (argument names)
+    return out
 
 
 def full(

@@ -14,19 +14,25 @@ asked for (`Trace.module()`), i.e. on a compile-cache miss.
       }
     }
 
-Arguments of `@main`: first every leaf tensor holding data (`%x0`, `%x1`, ... in order of first
-use), then one `i64` seed per random op (`%seed0`, ...), both in topological order. A leaf with a
-layout carries it as the argument attribute `flame.layout`. Results: the requested tensors, in
-the order given (repeats allowed).
+Arguments of `@main`: first every leaf tensor holding data (in order of first use), then one
+`i64` seed per random op (`%seed0`, ...), both in topological order. A data leaf's argument is
+named after the leaf's `name` (`pf.from_numpy(a, name="a")` -> `%a`; a module's parameters and
+buffers are named by their path, `%fc1.weight`), made a valid SSA name (other characters become
+`_`, a leading digit gets a `_` in front); an unnamed leaf is `%x<k>`, k its argument index.
+A repeated name gets xDSL's `_1`, `_2` suffixes, as the printer shows it. A leaf with a layout
+carries it as the argument attribute `flame.layout`. Results: the requested tensors, in the
+order given (repeats allowed).
 
 The key holds op names, attrs (except runtime ones such as seeds), shapes, dtypes, layouts,
-edges as node indices, which nodes are outputs, and the target; never data, seeds or source
-locations, so a loop that rebuilds the same graph compiles once.
+edges as node indices, which nodes are outputs, and the target; never data, seeds, argument
+names or source locations, so a loop that rebuilds the same graph compiles once (and two graphs
+that differ only in their inputs' names share one compiled program).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,12 +92,38 @@ class Trace:
         return values
 
     def arg_names(self) -> list[str]:
-        return [f"x{i}" for i in range(len(self.args))] + [
-            f"seed{i}" for i in range(len(self.seeds))
-        ]
+        """@main's argument names: data leaves' `name`s (else `x<k>`), then `seed<k>`; unique."""
+        wanted = [
+            ssa_name(getattr(self.nodes[i], "name", None)) or f"x{k}"
+            for k, i in enumerate(self.args)
+        ] + [f"seed{k}" for k in range(len(self.seeds))]
+        return unique_names(wanted)
 
     def module(self) -> ModuleOp:
         return _build_module(self)
+
+
+def ssa_name(name: object) -> str | None:
+    """`name` as a valid SSA value name (`[A-Za-z_$.-][A-Za-z0-9_$.-]*`), or None if empty."""
+    if not isinstance(name, str) or not name:
+        return None
+    text = re.sub(r"[^A-Za-z0-9_$.\-]", "_", name)
+    if text.isdigit():
+        return "x" + text  # "_7" would be no name at all (xDSL drops a `_<digits>` suffix)
+    return "_" + text if text[0].isdigit() else text
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """The names as xDSL prints them: a name's hint drops a trailing `_<digits>`, and a repeated
+    hint gets `_1`, `_2`, ... in order."""
+    counts: dict[str, int] = {}
+    out = []
+    for name in names:
+        hint = re.sub(r"_\d+$", "", name) or name
+        n = counts.get(hint, 0)
+        counts[hint] = n + 1
+        out.append(f"{hint}_{n}" if n else hint)
+    return out
 
 
 def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:

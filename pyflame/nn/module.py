@@ -155,6 +155,7 @@ class Module:
                             f"'{name}' (pf.nn.Parameter or None required)")
         self._forget(name, self._parameters)
         self._parameters[name] = param
+        self._name_leaves()
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """Add a buffer: state saved in `state_dict` (unless not persistent) but not trained.
@@ -170,6 +171,7 @@ class Module:
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
+        self._name_leaves()
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._check_init("child modules")
@@ -178,8 +180,18 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a pf.nn.Module subclass")
         self._forget(name, self._modules)
         self._modules[name] = module
+        self._name_leaves()
 
     register_module = add_module
+
+    def _name_leaves(self) -> None:
+        """Name every parameter and buffer under this module by its path (`fc1.weight`): traced
+        programs name @main's arguments so (see pyflame.trace). The outermost module a tensor
+        is registered in last names it."""
+        for path, t in self.named_parameters():
+            t.name = path  # type: ignore[attr-defined]
+        for path, t in self.named_buffers():
+            t.name = path  # type: ignore[attr-defined]
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
@@ -204,6 +216,8 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 "(pf.Tensor or None expected)")
             self._buffers[name] = value
+            if value is not None:
+                value.name = name  # type: ignore[attr-defined]  # argument names, see trace.py
         else:
             object.__setattr__(self, name, value)
 

@@ -20,6 +20,7 @@ deadlocks (`DeadlockError`).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,9 @@ from pyflame.errors import (
     CompileError,
     DeadlockError,
     IntegerOverflowError,
+    PyFlameError,
     RoutingError,
+    SimulationError,
     SRAMFault,
 )
 from pyflame.sim import costs, rng
@@ -293,6 +296,7 @@ class Executable:
         num_outputs: int,
         report: Report,
         order: list[str],
+        step_ops: Sequence[tuple[str, Operation | None]] = (),
     ):
         self.target = target
         self.sram_shape = shape
@@ -305,6 +309,8 @@ class Executable:
         self.report = report
         #: the ops in the order the plan executes them (for debugging)
         self.order = order
+        #: (description, op) of the op each step runs, to name it when a step fails
+        self.step_ops = list(step_ops)
 
     def __repr__(self) -> str:
         return (
@@ -352,9 +358,24 @@ class Executable:
         ]
         F: dict = {}
         O: list = [None] * self._num_outputs
-        with np.errstate(all="ignore"):
-            for step in self.steps:
-                step(V, F, A, O)
+        k = 0
+        try:
+            with np.errstate(all="ignore"):
+                for k, step in enumerate(self.steps):  # noqa: B007  (k names a failing step)
+                    step(V, F, A, O)
+        except PyFlameError as err:
+            if k < len(self.step_ops) and getattr(err, "op", None) is None:
+                err.op = self.step_ops[k][1]  # type: ignore[attr-defined]
+            raise
+        except MemoryError:
+            raise
+        except Exception as err:  # a step's own failure: name the op (and the user's line)
+            what, op = self.step_ops[k] if k < len(self.step_ops) else ("a pe op", None)
+            located = SimulationError(
+                f"{what}: the simulator failed on this op: {type(err).__name__}: {err}"
+            )
+            located.op = op  # type: ignore[attr-defined]  # tools print the op's location
+            raise located from err
         outs = []
         for kind, i in self._returns:
             outs.append(O[i] if kind == "out" else np.array(A[i], copy=True))
@@ -381,6 +402,7 @@ class _Planner:
         self.main = self._find_main()
         self.block = self.main.body.blocks[0]
         self.steps: list[Step] = []
+        self.step_ops: list[tuple[str, Operation | None]] = []
         self.order: list[str] = []
         self.flops = 0
         self.io_cycles = 0
@@ -418,6 +440,7 @@ class _Planner:
         self.return_values: list[SSAValue] = []
         R = C = 0
         for seq, op in enumerate(self.block.ops):
+            self.reading = op  # the op a reading error is about (tools print its location)
             if isinstance(op, func.ReturnOp):
                 self.return_values = list(op.operands)
                 continue
@@ -465,6 +488,31 @@ class _Planner:
         self.R, self.C = R, C
         B = max([b.offset + b.nbytes for b in self.buffers] + [0])
         self.B = max(16, -(-B // 16) * 16)
+        self._check_host_memory()
+
+    def _check_host_memory(self) -> None:
+        """Refuse, before planning, a program whose run would not fit in host memory."""
+        from pyflame.sim import host_memory
+
+        def nbytes(typ) -> int:
+            if not isinstance(typ, TensorType):
+                return 0
+            elem = elementwise.numpy_dtype(str(typ.element_type)).itemsize
+            return math.prod(typ.get_shape()) * elem
+
+        op_elements = []
+        for it in self.items:
+            if it.op.name in host_memory.INDEX_BYTES_PER_ELEMENT:
+                bufs = [self.buf_of[v] for v in it.op.operands if v in self.buf_of]
+                elems = max((b.rect[2] * b.rect[3] * b.size for b in bufs), default=0)
+                op_elements.append((it.op.name, elems))
+        host_memory.check(
+            (self.R, self.C, self.B),
+            [(b.name, b.rect[2] * b.rect[3] * b.nbytes) for b in self.buffers],
+            sum(nbytes(a.type) for a in self.block.args),
+            sum(nbytes(v.type) for v in self.return_values),
+            op_elements,
+        )
 
     def _read_alloc(self, op: pe.AllocOp, rect: Rect, what: str) -> None:
         t = self.target
@@ -506,7 +554,12 @@ class _Planner:
     # ------------------------------------------------------------------ scheduling
 
     def plan(self) -> Executable:
-        self.read()
+        try:
+            self.read()
+        except PyFlameError as err:
+            if getattr(err, "op", None) is None and getattr(self, "reading", None) is not None:
+                err.op = self.reading  # type: ignore[attr-defined]
+            raise
         R, C, t = self.R, self.C, self.target
         self.clock = np.zeros((R, C), dtype=np.int64)
         self.busy = np.zeros((R, C), dtype=np.int64)
@@ -585,11 +638,14 @@ class _Planner:
         if len(lines) > 8:
             shown.append(f"... and {len(lines) - 8} more")
         n = len({w[0] for w in waiting})
-        raise DeadlockError(
+        err = DeadlockError(
             f"deadlock: {n} PE{'s' if n != 1 else ''} wait for messages no one will send: "
             + "; ".join(shown),
             waiting=waiting,
         )
+        stuck = [it.op for it in pending if isinstance(it.op, pe.RecvOp)]
+        err.op = stuck[0] if stuck else pending[0].op  # type: ignore[attr-defined]
+        raise err
 
     # ------------------------------------------------------------------ execution (plan time)
 
@@ -600,7 +656,14 @@ class _Planner:
             r0, c0, nr, nc = it.rect
             self.used[r0 : r0 + nr, c0 : c0 + nc] = True
         handler = getattr(self, "_op_" + op.name.split(".", 1)[1])
-        handler(it, op)
+        self.step_ops += [("a pe op", None)] * (len(self.steps) - len(self.step_ops))
+        try:
+            handler(it, op)
+        except PyFlameError as err:
+            if getattr(err, "op", None) is None:
+                err.op = op  # type: ignore[attr-defined]  # tools print the op's location
+            raise
+        self.step_ops += [(it.what, op)] * (len(self.steps) - len(self.step_ops))
 
     def _sl(self, rect: Rect):
         r0, c0, nr, nc = rect
@@ -1165,6 +1228,7 @@ class _Planner:
             num_outputs=len(self.outputs),
             report=report,
             order=self.order,
+            step_ops=self.step_ops,
         )
 
 

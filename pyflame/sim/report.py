@@ -132,8 +132,15 @@ class Report:
 
     def plot(self, path) -> str:
         """Write PNG heatmaps (busy cycles, SRAM peak, wavelets per link direction) to `path`."""
+        fig = self.figure()
+        fig.savefig(path, dpi=90)
+        return str(path)
+
+    def figure(self):
+        """The heatmaps of `plot` as a matplotlib `Figure` (ticks at whole PE rows and columns)."""
         # a bare Figure renders with Agg without touching pyplot or the user's backend
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         fig = Figure(figsize=(13, 7.5), constrained_layout=True)
         axes = fig.subplots(2, 3)
@@ -156,10 +163,12 @@ class Report:
             ax.set_title(title)
             ax.set_xlabel("col")
             ax.set_ylabel("row")
+            # imshow's cells span [i - 0.5, i + 0.5]: only whole numbers are PE indices
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             fig.colorbar(im, ax=ax, shrink=0.8)
         fig.suptitle(
             f"{self.target}: {self.cycles:,} cycles ({self.seconds:.3g} s), "
             f"utilisation {100 * self.utilisation:.1f}%"
         )
-        fig.savefig(path, dpi=90)
-        return str(path)
+        return fig

@@ -170,6 +170,41 @@ def test_guide_4096_matmul_does_not_fit_16x16():
     assert err.value.suggestion.startswith("pf.MeshLayout.grid(")
 
 
+def test_sram_overflow_on_an_input_names_the_line_that_made_it():
+    """Issue 8 item 14: a from_numpy input is placed at its first use, but the error names the
+    line that created it (the block argument's location), not the use."""
+    import inspect
+
+    made = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+    a = pf.from_numpy(np.ones((1024, 1024), np.float32), layout=pf.MeshLayout.single())
+    b = a + 1  # the first use: a different line
+    with pytest.raises(pf.SRAMOverflowError) as err:
+        pf.eval(b)
+    assert f"tensor<1024x1024xf32> on a 1x1 grid made at {__file__}:{made} " in str(err.value)
+    assert err.value.location == f"{__file__}:{made}"
+
+
+def test_every_pe_op_of_a_traced_program_has_the_users_line():
+    """Issue 8 item 18: simulator errors name `op.location`; no lowered op may lose it (the
+    host_out of each result used to have loc(unknown), so its errors said 'op #N of @main')."""
+    from xdsl.dialects.builtin import FileLineColLoc
+    from xdsl.dialects.func import FuncOp, ReturnOp
+
+    from pyflame import compiler, runtime
+
+    x = pf.from_numpy(np.ones((6, 4), np.float32), layout=pf.MeshLayout.grid(2, 2))
+    y = (x @ x.T).relu()
+    z = y.sum(dim=0)
+    module = compiler.lower(runtime._program_module((y, z, x)), "pe")
+    missing = [
+        op.name for op in module.walk()
+        if not isinstance(op, (FuncOp, ReturnOp, type(module)))
+        and not (isinstance(op.location, FileLineColLoc)
+                 and op.location.filename.data == __file__)
+    ]
+    assert missing == []
+
+
 def test_report_fields():
     a, b = arrays((16, 16), (16, 16))
     layout = pf.MeshLayout.grid(4, 4)

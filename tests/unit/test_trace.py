@@ -205,3 +205,65 @@ def test_trace_module_helper() -> None:
 def test_trace_rejects_non_tensors() -> None:
     with pytest.raises(TypeError, match="pf.Tensor"):
         trace.trace([np.ones(2)])  # type: ignore[list-item]
+
+
+# --------------------------------------------------------------------------- issue 8, item 19
+
+
+def test_inputs_are_named_after_from_numpy_name_and_module_paths():
+    class MLP(pf.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = pf.nn.Linear(4, 8)
+            self.fc2 = pf.nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(x).relu())
+
+    model = pf.nn.Sequential(MLP())  # the outermost module names the parameters: `0.fc1...`
+    x = pf.from_numpy(np.ones((3, 4), np.float32), name="images")
+    plain = pf.from_numpy(np.ones((3, 2), np.float32))
+    loss = (model(x) + plain).sum() + pf.randn([2]).sum()
+    names = [a.name_hint for a in main_of(runtime._program_module((loss,))).body.block.args]
+    assert names == ["images", "_0.fc1.weight", "_0.fc1.bias", "_0.fc2.weight", "_0.fc2.bias",
+                     "x5", "seed0"]
+    text = pf.ir(loss)
+    assert "@main(%images: tensor<3x4xf32>" in text and "%_0.fc2.bias: tensor<2xf32>" in text
+    assert MLP().fc1.weight.name == "fc1.weight"
+
+
+def test_input_names_are_valid_unique_and_as_printed():
+    a = pf.from_numpy(np.ones(2, np.float32), name="a")
+    a2 = pf.from_numpy(np.ones(2, np.float32), name="a")
+    odd = pf.from_numpy(np.ones(2, np.float32), name="my input/1")
+    digits = pf.from_numpy(np.ones(2, np.float32), name="7")
+    x1 = pf.from_numpy(np.ones(2, np.float32), name="x1")  # the next unnamed leaf's default
+    unnamed = pf.from_numpy(np.ones(2, np.float32))
+    out = a + a2 + odd + digits + x1 + unnamed
+    names = trace.trace([out]).arg_names()
+    assert names == ["a", "a_1", "my_input", "x7", "x1", "x5"]
+    # the names printed are exactly these (xDSL drops a `_<digits>` suffix and renumbers)
+    import re
+
+    text = re.sub(r" loc\([^)]*\)", "", pf.ir(out))
+    assert ("@main(%a: tensor<2xf32>, %a_1: tensor<2xf32>, %my_input: tensor<2xf32>, "
+            "%x7: tensor<2xf32>, %x1: tensor<2xf32>, %x5: tensor<2xf32>)") in text
+    with pytest.raises(TypeError, match="name= expects a str"):
+        pf.from_numpy(np.ones(2, np.float32), name=3)  # type: ignore[arg-type]
+
+
+def test_names_are_not_in_the_cache_key_a_training_loop_compiles_once():
+    pf.cache_clear()
+    model = pf.nn.Linear(3, 2)
+    opt = pf.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(4):
+        x = pf.from_numpy(np.full((5, 3), step, np.float32), name=f"batch{step}")
+        loss = model(x).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        pf.eval(loss)
+    assert pf.cache_info().misses == 1 and pf.cache_info().hits == 3
+    a = pf.from_numpy(np.ones(2, np.float32), name="left") * 2
+    b = pf.from_numpy(np.ones(2, np.float32), name="right") * 2
+    assert trace.trace([a]).key == trace.trace([b]).key  # same program, other names

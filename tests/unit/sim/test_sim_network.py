@@ -220,6 +220,7 @@ def test_recv_without_send_deadlocks(sim):
     assert e.value.waiting == [((1, 0), 3)]
     msg = str(e.value)
     assert "PE (1, 0)" in msg and "color 3" in msg and "model.py:12" in msg
+    assert e.value.op.name == "pe.recv"  # tools print the op's file:line:col first
 
 
 def test_two_pes_receiving_before_sending_deadlock(sim):

@@ -83,6 +83,51 @@ def test_report_outputs(sim, tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_report_plot_ticks_are_whole_pes(sim):
+    """Issue 8 item 22: imshow's default ticks fall at half-PE positions (-0.5, 0.5, ...) on a
+    small grid; every visible tick must name a whole PE row or column."""
+    from pyflame.sim.report import Report
+
+    for rows, cols in ((1, 2), (2, 3), (5, 7), (16, 16)):
+        report = Report(
+            target="SMALL", cycles=1, seconds=1e-9, io_cycles=0, flops=0,
+            busy_cycles=np.arange(rows * cols).reshape(rows, cols),
+            sram_peak_bytes=np.zeros((rows, cols)), wavelets=np.zeros((rows, cols, 4)),
+        )
+        fig = report.figure()
+        fig.canvas.draw()
+        for ax in [a for a in fig.axes if a.get_title()]:  # the six heatmaps, not colorbars
+            for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+                lo, hi = min(lo, hi), max(lo, hi)
+                ticks = [t for t in axis.get_ticklocs() if lo <= t <= hi]
+                assert ticks, (rows, cols, ax.get_title())
+                assert all(float(t).is_integer() for t in ticks), (rows, cols, ticks)
+                assert all(0 <= t < (cols if axis is ax.xaxis else rows) for t in ticks)
+
+
+def test_a_failing_step_names_its_op_line(sim):
+    """Issue 8 item 18: an exception inside a step at run time is a SimulationError naming the
+    op's source line (and carrying the op for the tools), not a bare numpy traceback."""
+    from pyflame.errors import SimulationError
+
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 1), 4)
+    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}"
+         ' loc("model.py":7:2)')
+    exe = sim.plan(sim.program(b.text()))
+    assert [what for what, _ in exe.step_ops] == ["pe.fill at model.py:7"] * len(exe.steps)
+
+    def broken(V, F, A, O):
+        raise ValueError("operands could not be broadcast together")
+
+    exe.steps[-1] = broken
+    with pytest.raises(SimulationError) as err:
+        exe.run([])
+    assert str(err.value).startswith("pe.fill at model.py:7: the simulator failed on this op")
+    assert "ValueError: operands could not be broadcast" in str(err.value)
+    assert err.value.op.name == "pe.fill"
+
+
 def test_report_of_a_program_without_messages(sim):
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
