@@ -14,9 +14,12 @@ from pyflame.dtypes import bool_ as bool
 from pyflame.errors import (
     CheckpointError,
     CompileError,
+    DeadlockError,
+    HostMemoryError,
     IntegerOverflowError,
     PyFlameError,
     ShapeError,
+    SimulationError,
     SRAMOverflowError,
 )
 from pyflame.io import load, save
@@ -111,7 +114,10 @@ from pyflame.tensor import Tensor
 __all__ = [
     "CompileError",
     "DType",
+    "DeadlockError",
+    "HostMemoryError",
     "IntegerOverflowError",
+    "SimulationError",
     "MeshLayout",
     "PyFlameError",
     "SRAMOverflowError",
