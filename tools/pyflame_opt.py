@@ -19,6 +19,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from pyflame.dialects.flame import verify_module
 from pyflame.passes import all_passes
 from pyflame.tools._context import LocatingParser, SourcePositions, register_pyflame_dialects
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
@@ -86,6 +87,8 @@ class PyFlameOptMain(xDSLOptMain):
         def callback(prev: ModulePass | None, module: ModuleOp, next: ModulePass | None) -> None:
             if verify_and_time is not None:
                 verify_and_time(prev, module, next)
+            if not self.args.disable_verify:
+                verify_module(module)  # function signatures and flame.* attributes
             if prev is not None and self.args.print_ir_after_all:
                 print(f"// -----// IR Dump After {prev.name} //----- //", file=sys.stderr)
                 Printer(
