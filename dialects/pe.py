@@ -197,10 +197,13 @@ class AllocOp(PEOp):
             offset = self.byte_offset
             _expect(offset >= 0, "offset must not be negative")  # type: ignore[operator]
             _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")  # type: ignore[operator]
+
+    def verify(self, verify_nested_ops: bool = True) -> None:
+        super().verify(verify_nested_ops)
         block = self.parent_block()
         if block is not None and self is next(
             (op for op in block.ops if isinstance(op, AllocOp)), None
-        ):  # the block's first alloc checks them all, once
+        ):  # the block's first alloc checks them all, once (an error names the later alloc)
             check_sram_overlaps(block)
 
 
