@@ -227,10 +227,10 @@ def check_sram_overlaps(block: Block) -> None:
         ((lives[op], op) for op in lives if op.byte_offset is not None),
         key=lambda item: item[0][0],
     )
-    for i, ((start, end), op) in enumerate(placed):
+    for i, ((_, end), op) in enumerate(placed):
         lo = op.byte_offset
         hi = lo + buf_of(op.result).num_bytes  # type: ignore[operator]
-        for (start2, end2), other in placed[i + 1:]:
+        for (start2, _), other in placed[i + 1:]:
             if start2 > end:
                 break
             lo2 = other.byte_offset
