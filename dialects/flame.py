@@ -133,6 +133,8 @@ def verify_module(module: Operation) -> None:
 
     for op in module.walk():
         try:
+            if op is module:
+                _verify_target(op)
             for name in op.attributes:
                 if name.startswith("flame."):
                     raise VerifyException(
@@ -143,6 +145,34 @@ def verify_module(module: Operation) -> None:
                 _verify_signature(op)
         except VerifyException as err:
             op.emit_error(f"Operation does not verify: {err}", err)
+
+
+def _verify_target(module: Operation) -> None:
+    """`pf.target`, if present: a dictionary of the target's fields, naming a preset unless it
+    gives figures of its own (a misspelt name would silently compile for WSE2)."""
+    from xdsl.dialects.builtin import DictionaryAttr, StringAttr
+
+    from pyflame.sim.target import PRESETS, TARGET_ATTR, Target
+
+    attr = module.attributes.get(TARGET_ATTR)
+    if attr is None:
+        return
+    if not isinstance(attr, DictionaryAttr):
+        raise VerifyException(
+            f"'{TARGET_ATTR}' must be a dictionary such as {{name = \"small\"}}, got {attr}"
+        )
+    try:
+        Target.from_attr(attr)
+    except (ValueError, TypeError) as err:
+        raise VerifyException(f"'{TARGET_ATTR}': {err}") from err
+    name = attr.data.get("name")
+    if set(attr.data) <= {"name"} and not (
+        isinstance(name, StringAttr) and name.data.upper() in PRESETS
+    ):
+        raise VerifyException(
+            f"'{TARGET_ATTR}' names no preset target: {name} (presets: "
+            f"{', '.join(PRESETS)}); a custom target gives its figures too"
+        )
 
 
 def _verify_signature(fn: Operation) -> None:

@@ -511,6 +511,8 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
                 located = type(err)(f"{where}: {err}")
                 located.op = op  # type: ignore[attr-defined]  # tools print the op's location
                 raise located from None
+            if getattr(err, "op", None) is None:
+                err.op = op  # type: ignore[attr-defined]  # where the op was written
             raise
         if lowered is not None:
             lw.finish(op.results[0], lowered)
