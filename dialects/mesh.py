@@ -690,7 +690,6 @@ class SliceOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
-@nonempty
 @irdl_op_definition
 class ConcatOp(IRDLOperation):
     """The operands joined along `dim`; each may be distributed in its own way."""
