@@ -453,3 +453,20 @@ def test_max_of_no_elements_is_refused_in_torch_words():
         pf.min(x, 0)
     with pytest.raises(pf.ShapeError, match=r"argmin\(\): Expected reduction dim to be specified"):
         x.argmin()
+
+
+def test_decompose_refuses_a_max_of_no_elements_at_its_line():
+    # hand-written IR with the verifier off: a located error, not a simulator traceback
+    from xdsl.parser import Parser
+
+    from pyflame.errors import UnsupportedOpsError
+
+    text = """
+    func.func @main(%a: tensor<0x4xf32>) -> tensor<4xf32> {
+      %0 = flame.reduce_max %a {dims = array<i64: 0>} : tensor<0x4xf32> -> tensor<4xf32> loc("net.py":7:0)
+      func.return %0 : tensor<4xf32>
+    }"""
+    ctx = compiler.make_context()
+    module = Parser(ctx, text).parse_module()
+    with pytest.raises(UnsupportedOpsError, match=r"net.py:7: 'flame.reduce_max' of no elements"):
+        DecomposePass().apply(ctx, module)
