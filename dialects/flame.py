@@ -27,7 +27,7 @@ from xdsl.dialects.builtin import (
     UnitAttr,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     attr_def,
@@ -117,6 +117,92 @@ class LayoutAttr(ParametrizedAttribute):
         return tuple(s.data for s in self.sizes.data)
 
 
+# --------------------------------------------------------------------------- module checks
+
+#: the function argument attribute holding an input's layout hint (read by flame-to-mesh)
+ARG_LAYOUT_ATTR = "flame.layout"
+
+
+def verify_module(module: Operation) -> None:
+    """The checks xDSL has no verifier hook for (MLIR's dialect `verifyRegionArgAttribute` and
+    `verifyOperationAttribute`): every function's signature holds tensors PyFlame runs
+    (`check_tensor_type`); `flame.layout` on a function argument is a `#flame.layout<...>`;
+    no other `flame.*` attribute appears anywhere. Raises xDSL's DiagnosticException on the
+    offending op, as its verifier would. Run by pyflame-opt after the verifiers."""
+    from xdsl.dialects import func
+
+    for op in module.walk():
+        try:
+            if op is module:
+                _verify_target(op)
+            for name in op.attributes:
+                if name.startswith("flame."):
+                    raise VerifyException(
+                        f"unknown attribute '{name}' (a flame op takes `layout = "
+                        f"#flame.layout<...>`, a function argument `{ARG_LAYOUT_ATTR}`)"
+                    )
+            if isinstance(op, func.FuncOp):
+                _verify_signature(op)
+        except VerifyException as err:
+            op.emit_error(f"Operation does not verify: {err}", err)
+
+
+def _verify_target(module: Operation) -> None:
+    """`pf.target`, if present: a dictionary of the target's fields, naming a preset unless it
+    gives figures of its own (a misspelt name would silently compile for WSE2)."""
+    from xdsl.dialects.builtin import DictionaryAttr, StringAttr
+
+    from pyflame.sim.target import PRESETS, TARGET_ATTR, Target
+
+    attr = module.attributes.get(TARGET_ATTR)
+    if attr is None:
+        return
+    if not isinstance(attr, DictionaryAttr):
+        raise VerifyException(
+            f"'{TARGET_ATTR}' must be a dictionary such as {{name = \"small\"}}, got {attr}"
+        )
+    try:
+        Target.from_attr(attr)
+    except (ValueError, TypeError) as err:
+        raise VerifyException(f"'{TARGET_ATTR}': {err}") from err
+    name = attr.data.get("name")
+    if set(attr.data) <= {"name"} and not (
+        isinstance(name, StringAttr) and name.data.upper() in PRESETS
+    ):
+        raise VerifyException(
+            f"'{TARGET_ATTR}' names no preset target: {name} (presets: "
+            f"{', '.join(PRESETS)}); a custom target gives its figures too"
+        )
+
+
+def _verify_signature(fn: Operation) -> None:
+    from xdsl.dialects.builtin import DictionaryAttr
+
+    typ = fn.function_type  # type: ignore[attr-defined]
+    for i, t in enumerate(typ.inputs):
+        check_tensor_type(t, f"argument {i}")
+    for i, t in enumerate(typ.outputs):
+        check_tensor_type(t, f"result {i}")
+    for what, dicts in (("argument", fn.arg_attrs), ("result", fn.res_attrs)):  # type: ignore[attr-defined]
+        for i, attrs in enumerate(dicts.data if dicts is not None else ()):
+            if not isinstance(attrs, DictionaryAttr):
+                continue
+            for name, value in attrs.data.items():
+                if not name.startswith("flame."):
+                    continue
+                if name != ARG_LAYOUT_ATTR or what == "result":
+                    raise VerifyException(
+                        f"{what} {i}: unknown attribute '{name}' (only function arguments take "
+                        f"'{ARG_LAYOUT_ATTR}'; a result's layout is the `layout` of the op "
+                        "making it)"
+                    )
+                if not isinstance(value, LayoutAttr):
+                    raise VerifyException(
+                        f"argument {i}: '{ARG_LAYOUT_ATTR}' must be a layout such as "
+                        f"#flame.layout<grid [2, 2]>, got {value}"
+                    )
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -138,10 +224,39 @@ def _check(rule, *args):
         raise VerifyException(str(err)) from err
 
 
+def check_tensor_type(typ: Attribute, what: str) -> None:
+    """A tensor type every later stage handles: a static shape (no `?`) and an element type of
+    `elementwise.ELEMENT_TYPES` (f32, f16, bf16, i32, i1). Zero-size dims are fine (the
+    decompose pass folds ops on them). Shared by the flame verifiers and `verify_module`."""
+    if not isinstance(typ, TensorType):
+        return
+    if any(n < 0 for n in typ.get_shape()):
+        raise VerifyException(
+            f"{what} {typ} has a dynamic dim ('?'): PyFlame tensors have static shapes"
+        )
+    elem = str(typ.element_type)
+    if elem not in elementwise.ELEMENT_TYPES:
+        hint = " (use f32)" if elem.startswith("f") else ""
+        raise VerifyException(
+            f"{what} {typ} holds {elem}, which PyFlame does not run{hint}; element types: "
+            + ", ".join(elementwise.ELEMENT_TYPES)
+        )
+
+
 class FlameOp(IRDLOperation):
-    """Base: every flame op may carry a layout hint."""
+    """Base: every flame op may carry a layout hint; its tensors pass `check_tensor_type`."""
 
     layout = opt_attr_def(LayoutAttr)
+
+    def verify(self, verify_nested_ops: bool = True) -> None:
+        try:  # before the op's own checks, which assume static shapes
+            for i, v in enumerate(self.operands):
+                check_tensor_type(v.type, f"operand {i}")
+            for i, v in enumerate(self.results):
+                check_tensor_type(v.type, f"result {i}")
+        except VerifyException as err:
+            self.emit_error(f"Operation does not verify: {err}", err)
+        super().verify(verify_nested_ops)
 
     def _check_result(self, expected: tuple[int, ...]) -> None:
         got = tensor_shape(self.result)  # type: ignore[attr-defined]
@@ -693,15 +808,25 @@ class ReduceProdOp(_ReduceOp):
     name = "flame.reduce_prod"
 
 
+class _NonemptyReduceOp(_ReduceOp):
+    """max and min have no value over no elements: a reduced dim of size 0 is refused (as in
+    PyTorch)."""
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check(shapes.nonempty_reduction, tensor_shape(self.input), self.dim_tuple,
+               self.name.removeprefix("flame."))
+
+
 @irdl_op_definition
-class ReduceMaxOp(_ReduceOp):
+class ReduceMaxOp(_NonemptyReduceOp):
     """Max over `dims` (NaN wins, as in torch.amax)."""
 
     name = "flame.reduce_max"
 
 
 @irdl_op_definition
-class ReduceMinOp(_ReduceOp):
+class ReduceMinOp(_NonemptyReduceOp):
     """Min over `dims` (NaN wins, as in torch.amin)."""
 
     name = "flame.reduce_min"
@@ -719,6 +844,8 @@ class _ArgOp(_ReduceOp):
 
     def verify_(self) -> None:
         self._check_shape()
+        _check(shapes.nonempty_reduction, tensor_shape(self.input), self.dim_tuple,
+               self.name.removeprefix("flame."))
         if elem_name(self.result) != "i32":
             raise VerifyException(f"'{self.name}' result must hold i32")
 

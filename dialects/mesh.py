@@ -137,6 +137,10 @@ class Distribution:
             raise VerifyException(f"split {list(self.split)} uses a mesh axis twice")
         if self.grid[0] < 1 or self.grid[1] < 1:
             raise VerifyException(f"grid {self.grid} must be positive")
+        if any(n < 0 for n in self.shape):
+            raise VerifyException(
+                f"mesh tensors have static shapes, got a dynamic dim ('?') in {list(self.shape)}"
+            )
 
 
 @irdl_attr_definition
@@ -207,6 +211,11 @@ class MeshTensorType(ParametrizedAttribute, TypeAttribute):
 
     def verify(self) -> None:
         self.dist.check()
+        elem = str(self.element_type)
+        if elem not in elementwise.ELEMENT_TYPES:
+            raise VerifyException(
+                f"mesh tensors hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}"
+            )
 
 
 def dist_of(value: SSAValue | Attribute) -> Distribution:
@@ -228,6 +237,25 @@ def elem_of(value: SSAValue) -> Attribute:
 def _expect(cond: bool, message: str) -> None:
     if not cond:
         raise VerifyException(message)
+
+
+def nonempty(cls: type[IRDLOperation]) -> type[IRDLOperation]:
+    """Ops that refuse zero-size tensors: flame-to-mesh never makes them on tensors with no
+    elements (the decompose pass folds such ops into fills), and the PE kernels of
+    reductions, collectives, matmul, data movement and windows assume at least one element."""
+    checks = cls.verify_
+
+    def verify_(self: IRDLOperation) -> None:
+        for v in (*self.operands, *self.results):
+            if isinstance(v.type, MeshTensorType) and 0 in v.type.get_shape():
+                raise VerifyException(
+                    f"'{self.name}' does not take zero-size tensors, got {v.type} (flame-to-mesh "
+                    "folds ops on tensors with no elements into mesh.fill)"
+                )
+        checks(self)
+
+    cls.verify_ = verify_  # type: ignore[method-assign]
+    return cls
 
 
 def _same_elem(op: IRDLOperation, *values: SSAValue) -> None:
@@ -406,6 +434,7 @@ def _dims(attr: DenseArrayBase) -> tuple[int, ...]:
     return tuple(attr.get_values())
 
 
+@nonempty
 @irdl_op_definition
 class LocalReduceOp(IRDLOperation):
     """Reduce each PE's tile over `dims`; a split dim of p parts becomes p partials (one per PE)."""
@@ -431,6 +460,7 @@ class LocalReduceOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class AllReduceOp(IRDLOperation):
     """Combine the per-PE partials of `dims` across the mesh axes they are split over.
@@ -495,6 +525,7 @@ class ReshapeOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class TransposeOp(IRDLOperation):
     """Permute dims of every tile; the split permutes with them (no communication)."""
@@ -520,6 +551,7 @@ class TransposeOp(IRDLOperation):
 MATMUL_ALGORITHMS = {"summa"}
 
 
+@nonempty
 @irdl_op_definition
 class MatmulOp(IRDLOperation):
     """C = A @ B on a square grid, every operand split [r, c] (SUMMA: per step k, PE column k
@@ -557,6 +589,7 @@ class MatmulOp(IRDLOperation):
         _same_elem(self, self.lhs, self.rhs, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class RedistributeOp(IRDLOperation):
     """Move a tensor to another distribution (another grid or split): point-to-point block
@@ -613,6 +646,7 @@ def broadcast_problem(src: Distribution, dst: Distribution) -> str | None:
     return None
 
 
+@nonempty
 @irdl_op_definition
 class BroadcastOp(IRDLOperation):
     """Expand every PE's tile to the result's block (numpy broadcasting, no communication);
@@ -630,6 +664,7 @@ class BroadcastOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class SliceOp(IRDLOperation):
     """Result element i (per dim d) = operand element start[d] + step[d] * i[d]; operand and
@@ -679,6 +714,7 @@ class ConcatOp(IRDLOperation):
         _same_elem(self, *self.inputs, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class PadOp(IRDLOperation):
     """`low[d]` elements of `value` before and `high[d]` after each dim d (negative: crop)."""
@@ -703,6 +739,7 @@ class PadOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
+@nonempty
 @irdl_op_definition
 class RelayoutOp(IRDLOperation):
     """A reshape that moves data: the same elements in row-major order, in a new shape and any
@@ -893,6 +930,7 @@ class _WindowedOp(IRDLOperation):
                     f"{problem}; use fewer PEs along that axis")
 
 
+@nonempty
 @irdl_op_definition
 class Conv2dOp(_WindowedOp):
     """conv2d on a grid: the input split [_, _, r, c] (`is_spatial`), weight and bias replicated
@@ -936,6 +974,7 @@ class Conv2dOp(_WindowedOp):
 POOL_KINDS = {"max", "avg"}
 
 
+@nonempty
 @irdl_op_definition
 class Pool2dOp(_WindowedOp):
     """max or average (padding counted in the divisor) over each window; layouts as

@@ -42,7 +42,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.ir import Attribute, Block, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     attr_def,
@@ -98,6 +98,11 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
         if str(self.element_type) not in ELEM_BYTES:
             raise VerifyException(
                 f"pe buffers hold {', '.join(ELEM_BYTES)}, not {self.element_type}"
+            )
+        if self.size.data < 1:
+            raise VerifyException(
+                f"a pe buffer holds at least one element, got !pe.buf<{self.size.data}x"
+                f"{self.element_type}> (lower-mesh-to-pe never makes empty buffers)"
             )
 
     @property
@@ -192,6 +197,57 @@ class AllocOp(PEOp):
             offset = self.byte_offset
             _expect(offset >= 0, "offset must not be negative")  # type: ignore[operator]
             _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")  # type: ignore[operator]
+
+    def verify(self, verify_nested_ops: bool = True) -> None:
+        super().verify(verify_nested_ops)
+        block = self.parent_block()
+        if block is not None and self is next(
+            (op for op in block.ops if isinstance(op, AllocOp)), None
+        ):  # the block's first alloc checks them all, once (an error names the later alloc)
+            check_sram_overlaps(block)
+
+
+def buffer_lives(block: Block) -> dict[AllocOp, tuple[int, int]]:
+    """Each buffer of the block, live from its first to its last use in program order (the
+    alloc itself when it has none): allocate-sram's rule."""
+    index = {op: i for i, op in enumerate(block.ops)}
+    lives = {}
+    for op in index:
+        if isinstance(op, AllocOp):
+            uses = [index[u.operation] for u in op.result.uses if u.operation in index]
+            lives[op] = (min(uses, default=index[op]), max(uses, default=index[op]))
+    return lives
+
+
+def check_sram_overlaps(block: Block) -> None:
+    """No two buffers live at the same time on a common PE share SRAM bytes. The later of two
+    such allocs fails verification, naming the other."""
+    lives = buffer_lives(block)
+    placed = sorted(
+        ((lives[op], op) for op in lives if op.byte_offset is not None),
+        key=lambda item: item[0][0],
+    )
+    for i, ((_, end), op) in enumerate(placed):
+        lo = op.byte_offset
+        hi = lo + buf_of(op.result).num_bytes  # type: ignore[operator]
+        for (start2, _), other in placed[i + 1:]:
+            if start2 > end:
+                break
+            lo2 = other.byte_offset
+            hi2 = lo2 + buf_of(other.result).num_bytes  # type: ignore[operator]
+            if lo < hi2 and lo2 < hi and _rects_intersect(op.rect, other.rect):
+                message = (
+                    f"buffer '{other.buffer_name.data}' (SRAM bytes [{lo2}, {hi2}) on PEs "
+                    f"{list(other.rect)}) overlaps buffer '{op.buffer_name.data}' (bytes "
+                    f"[{lo}, {hi}) on PEs {list(op.rect)}) while both are live; run "
+                    "allocate-sram or give them disjoint offsets"
+                )
+                other.emit_error(f"Operation does not verify: {message}",
+                                 VerifyException(message))
+
+
+def _rects_intersect(a: Sequence[int], b: Sequence[int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
 @irdl_op_definition
@@ -345,6 +401,13 @@ def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
     return tuple(attr.get_values())
 
 
+def _positive(op: PEOp, what: str, sizes: Sequence[int]) -> None:
+    """A tile view or matrix size with no zero (or negative) dim: pe kernels work on at least
+    one element (ops on zero-size tensors are folded away before the mesh)."""
+    _expect(all(n >= 1 for n in sizes),
+            f"'{op.name}' {what} {list(sizes)} must be positive (no zero-size dims)")
+
+
 @irdl_op_definition
 class ReduceOp(PEOp):
     """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1; `kind` is sum,
@@ -361,6 +424,7 @@ class ReduceOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         shape, dims = _ints(self.shape), _ints(self.dims)
+        _positive(self, "shape", shape)
         _expect(self.kind.data in REDUCE_KINDS, f"unknown reduction '{self.kind.data}'")
         _expect(math.prod(shape) == buf_of(self.src).size.data, "reduce shape != src size")
         _expect(all(0 <= d < len(shape) for d in dims), "reduce dims out of range")
@@ -382,6 +446,7 @@ class TransposeOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         shape, perm = _ints(self.shape), _ints(self.perm)
+        _positive(self, "shape", shape)
         _expect(sorted(perm) == list(range(len(shape))), "bad permutation")
         _expect(math.prod(shape) == buf_of(self.src).size.data == buf_of(self.dst).size.data,
                 "transpose sizes differ")
@@ -434,6 +499,7 @@ class MatmulAccOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         m, k, n = self.mkn
+        _positive(self, "m, k, n", (m, k, n))
         b, bl, br = self.batches
         _expect(min(bl, br) >= 1 and bl in (1, b) and br in (1, b),
                 f"matmul_acc batches {bl} and {br} must be positive and equal, or one of them 1")
@@ -588,6 +654,8 @@ class BroadcastOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         src, dst = _ints(self.src_shape), _ints(self.dst_shape)
+        _positive(self, "src_shape", src)
+        _positive(self, "dst_shape", dst)
         _expect(
             len(src) == len(dst) and all(a in (1, b) for a, b in zip(src, dst, strict=True)),
             f"cannot broadcast {list(src)} to {list(dst)}",
@@ -721,6 +789,8 @@ class Conv2dOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
+        for what, sizes in (("in_shape", i), ("out_shape", o), ("kernel", k)):
+            _positive(self, what, sizes)
         g = _int(self.groups)
         _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
         _expect(g >= 1 and i[1] % g == 0 and o[1] % g == 0,
@@ -754,6 +824,8 @@ class Pool2dOp(PEOp):
 
         _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
         i, o = _ints(self.in_shape), _ints(self.out_shape)
+        _positive(self, "in_shape", i)
+        _positive(self, "out_shape", o)
         _check_window(self, i, o, _ints(self.kernel), _ints(self.stride), _ints(self.dilation))
         _expect(i[:2] == o[:2], "pool2d keeps batch and channels")
         for what, buf, size in (("in", self.input, math.prod(i)), ("out", self.out, math.prod(o))):

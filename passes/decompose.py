@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
+    FileLineColLoc,
     FloatAttr,
     IntegerAttr,
     ModuleOp,
@@ -55,6 +56,7 @@ from xdsl.rewriter import InsertPoint
 
 from pyflame import elementwise, shapes
 from pyflame.dialects import flame
+from pyflame.errors import UnsupportedOpsError
 
 HALF_ELEMENTS = ("f16", "bf16")
 
@@ -289,6 +291,105 @@ DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue]] = {
 }
 
 
+# --------------------------------------------------------------------------- zero-size tensors
+# An op on tensors with no elements computes nothing: its result is a constant. Folding those
+# ops here (before the composites are spelled out) means no later pass or simulator kernel ever
+# sees a zero-size reduction, matmul or convolution, and the values are PyTorch's:
+# - a result with no elements: an empty flame.fill;
+# - a reduction of no elements: its identity (sum 0, prod 1), or NaN (mean, var, std), or
+#   -inf (logsumexp); max, min, argmax and argmin of no elements are refused (by the frontend
+#   and the flame verifier, as PyTorch does);
+# - matmul over an empty contraction dim: zeros; conv2d over no input channels: the bias;
+# - pad of an empty tensor: the padding value; concat: its empty operands dropped.
+
+#: the value of each reduction of no elements (the others have none: refused)
+EMPTY_REDUCTION: dict[type[Operation], float] = {
+    flame.ReduceSumOp: 0.0, flame.ReduceProdOp: 1.0, flame.ReduceMeanOp: math.nan,
+    flame.VarOp: math.nan, flame.StdOp: math.nan, flame.LogsumexpOp: -math.inf,
+    flame.MatmulOp: 0.0,
+}
+
+
+def _numel(v: SSAValue) -> int:
+    return math.prod(shape_of(v)) if isinstance(v.type, TensorType) else 1
+
+
+def _where(op: Operation) -> str:
+    loc = op.location
+    return f"{loc.filename.data}:{loc.line.data}: " if isinstance(loc, FileLineColLoc) else ""
+
+
+def _fold_empty_op(op: Operation) -> Operation | None:
+    """The op(s) replacing `op` (the last one gives the result), or None to keep it."""
+    result = op.results[0]
+    typ = result.type
+    assert isinstance(typ, TensorType)
+
+    def fill(value: float) -> Operation:
+        return flame.FillOp.create(attributes={"value": FloatAttr(value, f64)},
+                                   result_types=[typ])
+
+    if _numel(result) == 0:
+        return None if isinstance(op, flame.FillOp) else fill(0.0)
+    if not any(_numel(v) == 0 for v in op.operands):
+        return None
+    if type(op) in EMPTY_REDUCTION:
+        return fill(EMPTY_REDUCTION[type(op)])
+    if isinstance(op, flame.PadOp):
+        return fill(op.value.value.data)
+    if isinstance(op, flame.ConcatOp):
+        kept = [v for v in op.inputs if _numel(v) > 0]
+        return flame.ConcatOp.create(operands=kept, attributes={"dim": op.dim},
+                                     result_types=[typ])
+    if isinstance(op, flame.Conv2dOp) and _numel(op.weight) == 0 and op.bias is None:
+        return fill(0.0)
+    what = "of no elements" if isinstance(op, flame._ReduceOp) else "on a zero-size tensor"
+    err = UnsupportedOpsError(
+        f"{_where(op)}'{op.name}' {what} has no value here "
+        f"({', '.join(str(v.type) for v in op.operands)} -> {typ})"
+    )
+    err.op = op  # type: ignore[attr-defined]  # tools print the op's location
+    raise err
+
+
+def _conv_bias(op: flame.Conv2dOp) -> list[Operation]:
+    """conv2d over no input channels: the bias, broadcast to the result."""
+    assert op.bias is not None
+    typ = op.result.type
+    shape, elem = tuple(typ.get_shape()), typ.element_type  # type: ignore[attr-defined]
+    column = flame.ReshapeOp.create(operands=[op.bias],
+                                    result_types=[TensorType(elem, (1, shape[1], 1, 1))])
+    full = flame.BroadcastToOp.create(operands=[column.results[0]], result_types=[typ])
+    return [column, full]
+
+
+def fold_empty(module: ModuleOp) -> None:
+    """Replace every flame op on zero-size tensors by the constant it computes (see above)."""
+    for op in list(module.walk()):
+        if not isinstance(op, flame.FlameOp) or len(op.results) != 1:
+            continue
+        if not isinstance(op.results[0].type, TensorType):
+            continue
+        if (isinstance(op, flame.Conv2dOp) and op.bias is not None
+                and _numel(op.weight) == 0 < _numel(op.result)):
+            new_ops = _conv_bias(op)
+        else:
+            new = _fold_empty_op(op)
+            if new is None:
+                continue
+            new_ops = [new]
+        block = op.parent_block()
+        assert block is not None
+        for new in new_ops:
+            new.location = op.location
+            block.insert_op_before(new, op)
+        hint = op.attributes.get("layout")
+        if hint is not None:
+            new_ops[-1].attributes["layout"] = hint
+        op.results[0].replace_all_uses_with(new_ops[-1].results[0])
+        block.erase_op(op)
+
+
 class DecomposeComposite(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         decompose = DECOMPOSITIONS.get(type(op))
@@ -305,12 +406,13 @@ class DecomposeComposite(RewritePattern):
 
 
 class DecomposePass(ModulePass):
-    """Rewrite composite flame ops (softmax, log_softmax, logsumexp, var, std, argmax,
-    argmin) into primitive flame ops."""
+    """Fold ops on zero-size tensors into constants, then rewrite composite flame ops (softmax,
+    log_softmax, logsumexp, var, std, argmax, argmin) into primitive flame ops."""
 
     name = "decompose"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        fold_empty(op)
         walker = PatternRewriteWalker(
             GreedyRewritePatternApplier([DecomposeComposite()], dce_enabled=False),
             apply_recursively=False,

@@ -424,6 +424,15 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
             hint = attrs.data.get(ARG_LAYOUT_ATTR) if isinstance(attrs, DictionaryAttr) else None
             if isinstance(hint, flame.LayoutAttr):
                 hints[arg] = hint
+            elif hint is not None:  # never silently ignored (the flame verifier says so too)
+                where = describe_loc(fn)
+                err = CompileError(
+                    f"{where + ': ' if where else ''}argument {arg.index} of "
+                    f"@{fn.sym_name.data}: '{ARG_LAYOUT_ATTR}' must be a layout such as "
+                    f"#flame.layout<grid [2, 2]>, got {hint}"
+                )
+                err.op = fn  # type: ignore[attr-defined]  # tools print the op's location
+                raise err
     for op in fn.body.block.ops:
         if isinstance(op, flame.FlameOp) and op.layout is not None:
             hints[op.results[0]] = op.layout
@@ -514,6 +523,8 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
                 located = type(err)(f"{where}: {err}")
                 located.op = op  # type: ignore[attr-defined]  # tools print the op's location
                 raise located from None
+            if getattr(err, "op", None) is None:
+                err.op = op  # type: ignore[attr-defined]  # where the op was written
             raise
         if lowered is not None:
             lw.finish(op.results[0], lowered)

@@ -43,6 +43,11 @@ def _node(
     layout: MeshLayout | None = None,
     location: Location | None = None,
 ) -> Tensor:
+    if any(n < 0 for n in shape):  # every builder checks its sizes; this is the safety net
+        raise _shape_error(
+            f"{op.removeprefix('flame.')}: negative dimension in the result shape {list(shape)}",
+            location,
+        )
     out = Tensor(
         shape,
         dtype,
@@ -101,6 +106,18 @@ def _shape_arg(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
             raise TypeError(f"{what}: sizes must be ints, got {n!r} in {list(size)}")
         out.append(int(n))
     return tuple(out)
+
+
+def _sizes(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
+    """A creation op's shape (as `_shape_arg`): a negative size is a pf.ShapeError at the
+    user's line, in PyTorch's words."""
+    shape = _shape_arg(size, what)
+    for n in shape:
+        if n < 0:
+            raise _shape_error(
+                f"{what}: Trying to create tensor with negative dimension {n}: {list(shape)}"
+            )
+    return shape
 
 
 def _is_scalar(x: object) -> bool:
@@ -177,7 +194,7 @@ def full(
     layout: MeshLayout | None = None,
 ) -> Tensor:
     """A tensor with every element `fill_value` (default dtype pf.float32)."""
-    shape = _shape_arg((size,), "full")
+    shape = _sizes((size,), "full")
     if not _is_scalar(fill_value):
         raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
     dtype = as_dtype(dtype)
@@ -189,16 +206,16 @@ def full(
 
 
 def zeros(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
-    return full(_shape_arg(size, "zeros"), 0.0, dtype=dtype, layout=layout)
+    return full(_sizes(size, "zeros"), 0.0, dtype=dtype, layout=layout)
 
 
 def ones(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
-    return full(_shape_arg(size, "ones"), 1.0, dtype=dtype, layout=layout)
+    return full(_sizes(size, "ones"), 1.0, dtype=dtype, layout=layout)
 
 
 def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
     """Standard normal samples; the seed is drawn now and fed to the program at run time."""
-    shape = _shape_arg(size, "randn")
+    shape = _sizes(size, "randn")
     dtype = as_dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"randn needs a floating-point dtype, got {dtype!r}")
@@ -424,7 +441,7 @@ def _reduce(
 
 
 def _nonempty(x: Tensor, dim: int | Sequence[int] | None, what: str) -> None:
-    _rule(shapes.nonempty_reduction, x.shape, _reduce_dims(x, dim, what), what)
+    _shape_rule(shapes.nonempty_reduction, x.shape, _reduce_dims(x, dim, what), what, dim is None)
 
 
 def _all_if_empty(dim: Any) -> Any:
@@ -1016,12 +1033,13 @@ def arange(
         start, end = 0, start
     start, end, step = (_number(v, f"arange {n}") for v, n in
                         ((start, "start"), (end, "end"), (step, "step")))
+    where = format_location(user_location())
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise ValueError(f"{where}: arange: step must be nonzero")
     if (end - start) * step < 0:
         raise ValueError(
-            f"arange: upper bound and larger bound inconsistent with step sign (start {start}, "
-            f"end {end}, step {step})"
+            f"{where}: arange: upper bound and lower bound inconsistent with step sign "
+            f"(start {start}, end {end}, step {step})"
         )
     all_int = all(isinstance(v, int) for v in (start, end, step))
     dtype = as_dtype(dtype) if dtype is not None else (int32 if all_int else float32)
@@ -1048,7 +1066,10 @@ def eye(
     m = n if m is None else m
     for v, what in ((n, "n"), (m, "m")):
         if isinstance(v, builtins.bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise TypeError(f"eye: {what} must be a non-negative int, got {v!r}")
+            raise TypeError(
+                f"{format_location(user_location())}: eye: {what} must be a non-negative int, "
+                f"got {v!r}"
+            )
     dtype = as_dtype(dtype)
     shape = (int(n), int(m))
     index = [
@@ -1071,7 +1092,7 @@ def rand(
     *size: Any, dtype: DType = float32, layout: MeshLayout | None = None, seed: int | None = None
 ) -> Tensor:
     """Uniform samples in [0, 1) (torch.rand); `seed=` fixes the draw."""
-    shape = _shape_arg(size, "rand")
+    shape = _sizes(size, "rand")
     dtype = as_dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"rand needs a floating-point dtype, got {dtype!r}")
@@ -1104,7 +1125,7 @@ def randint(
         low, high, size = 0, low, high
     elif high is None:  # randint(high, size=...)
         low, high = 0, low
-    shape = _shape_arg((size,), "randint")
+    shape = _sizes((size,), "randint")
     return _randint(shape, low, high, as_dtype(dtype), layout, seed)
 
 

@@ -124,10 +124,18 @@ def reshape(shape: Shape, new: Sequence[int]) -> Shape:
     new = list(new)
     total = math.prod(shape)
     if new.count(-1) > 1:
-        raise ShapeError(f"reshape to {new}: only one dimension can be -1")
+        raise ShapeError(f"reshape to {new}: only one dimension can be inferred (-1)")
+    for i, n in enumerate(new):
+        if n < -1:
+            raise ShapeError(f"reshape: invalid shape dimension {n} at index {i} of shape {new}")
     if -1 in new:
         known = math.prod(n for n in new if n != -1)
-        if known == 0 or total % known:
+        if known == 0:
+            raise ShapeError(
+                f"cannot reshape tensor of {total} elements into shape {new} because the "
+                "unspecified dimension size -1 can be any value and is ambiguous"
+            )
+        if total % known:
             raise ShapeError(f"cannot reshape {list(shape)} ({total} elements) to {new}")
         new[new.index(-1)] = total // known
     if any(n < 0 for n in new) or math.prod(new) != total:
@@ -510,11 +518,19 @@ def reduced_count(shape: Shape, dims: Sequence[int]) -> int:
     return math.prod(shape[d] for d in dims)
 
 
-def nonempty_reduction(shape: Shape, dims: Sequence[int], what: str) -> None:
-    """max, min, argmax and argmin have no value on an empty dim (as in PyTorch)."""
+def nonempty_reduction(
+    shape: Shape, dims: Sequence[int], what: str, every_dim: bool = False
+) -> None:
+    """max, min, argmax and argmin have no value on an empty dim: refused in PyTorch's words
+    (`every_dim`: no dim was given, the reduction is over the whole tensor)."""
+    if every_dim and math.prod(shape) == 0:
+        raise ShapeError(
+            f"{what}(): Expected reduction dim to be specified for input.numel() == 0 (shape "
+            f"{list(shape)} has no elements). Specify the reduction dim with the 'dim' argument."
+        )
     for d in dims:
         if shape[d] == 0:
-            raise ShapeError(
-                f"{what}: cannot reduce dim {d} of shape {list(shape)}: it has size 0 "
-                "(a max or min of no elements)"
+            raise IndexShapeError(
+                f"{what}(): Expected reduction dim {d} to have non-zero size (dim {d} of shape "
+                f"{list(shape)} has size 0: a max or min of no elements)"
             )

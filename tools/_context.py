@@ -8,8 +8,9 @@ import dataclasses
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation, TypeAttribute
 from xdsl.parser import Parser
+from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.lexer import Span
 
 from pyflame.dialects import all_dialects
@@ -38,6 +39,24 @@ class LocatingParser(Parser):
         super().__init__(ctx, text, name)
         self.positions = positions
         self.line_offset = line_offset
+
+    def parse_optional_type(self) -> TypeAttribute | None:
+        start = self.pos
+        try:
+            return super().parse_optional_type()
+        except VerifyException as err:  # a type whose parameters fail its verifier
+            self.raise_error(str(err), start, self._end_since(start))
+
+    def parse_optional_attribute(self) -> Attribute | None:
+        start = self.pos
+        try:
+            return super().parse_optional_attribute()
+        except VerifyException as err:  # an attribute whose parameters fail its verifier
+            self.raise_error(str(err), start, self._end_since(start))
+
+    def _end_since(self, start: int) -> int:
+        """The end of the text parsed since `start` (without the whitespace after it)."""
+        return start + len(self.lexer.input.content[start:self.pos].rstrip())
 
     def parse_operation(self) -> Operation:
         span = self._current_token.span

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import IO
 
@@ -16,14 +17,18 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
+from xdsl.universe import Universe
 from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from pyflame.dialects.flame import verify_module
 from pyflame.passes import all_passes
 from pyflame.tools._context import LocatingParser, SourcePositions, register_pyflame_dialects
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
 TOOL = "pyflame-opt"
+#: the output formats (`-t`) that take PyFlame's dialects
+TARGETS = ("mlir",)
 
 
 class PyFlameOptMain(xDSLOptMain):
@@ -42,9 +47,21 @@ class PyFlameOptMain(xDSLOptMain):
         register_pyflame_dialects(self.ctx)
 
     def register_all_passes(self) -> None:
-        super().register_all_passes()
+        # PyFlame's passes first (and winning any name clash), so `--help` lists them first
         for name, loader in all_passes().items():
             self.register_pass(name, loader)
+        for name, loader in Universe.get_multiverse().all_passes.items():
+            if name not in self.available_passes:
+                self.register_pass(name, loader)
+
+    def register_all_targets(self) -> None:
+        # Only MLIR text: xDSL's other targets (csl, llvm, riscv-asm, wgsl, ...) take their own
+        # dialects, not flame/mesh/pe; on PyFlame's IR they print nothing or fail internally.
+        self.available_targets = {name: self._xdsl_target(name) for name in TARGETS}
+
+    @staticmethod
+    def _xdsl_target(name: str):
+        return Universe.get_multiverse().all_targets[name]
 
     def register_all_frontends(self) -> None:
         super().register_all_frontends()
@@ -52,6 +69,29 @@ class PyFlameOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
+        ours = list(all_passes())
+        others = [name for name in self.available_passes if name not in ours]
+        for action in arg_parser._actions:
+            if action.dest == "passes":
+                action.help = (
+                    f"Comma-separated pass pipeline. PyFlame's passes (described above): "
+                    f"{', '.join(ours)}. xDSL's {len(others)} generic passes work too: "
+                    + ", ".join(others)
+                )
+            elif action.dest == "target":
+                action.help = (
+                    f"Output format: {', '.join(TARGETS)} (PyFlame's IR as MLIR text; xDSL's "
+                    "code generators such as csl or llvm do not take PyFlame's dialects; run a "
+                    "program with pyflame-run)"
+                )
+        arg_parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        plain_help = arg_parser.format_help
+
+        def format_help() -> str:  # the passes are loaded only when --help asks for them
+            arg_parser.description = _description_with_passes(arg_parser.description or "")
+            return plain_help()
+
+        arg_parser.format_help = format_help  # type: ignore[method-assign]
         arg_parser.add_argument(
             "--print-ir-after-all",
             default=False,
@@ -86,6 +126,8 @@ class PyFlameOptMain(xDSLOptMain):
         def callback(prev: ModulePass | None, module: ModuleOp, next: ModulePass | None) -> None:
             if verify_and_time is not None:
                 verify_and_time(prev, module, next)
+            if not self.args.disable_verify:
+                verify_module(module)  # function signatures and flame.* attributes
             if prev is not None and self.args.print_ir_after_all:
                 print(f"// -----// IR Dump After {prev.name} //----- //", file=sys.stderr)
                 Printer(
@@ -100,6 +142,21 @@ class PyFlameOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp) -> None:
         self.module = prog
         super().apply_passes(prog)
+
+
+def _description_with_passes(description: str) -> str:
+    """The tool's description, then PyFlame's passes in pipeline order, one line each."""
+    lines = [description, "", "PyFlame's passes (-p NAME[,NAME...]), in pipeline order:"]
+    for name, loader in all_passes().items():
+        doc = " ".join((loader().__doc__ or "").split())
+        lines.append(textwrap.fill(doc, 96, initial_indent=f"  {name:<17} ",
+                                   subsequent_indent=" " * 20))
+    lines += [
+        "",
+        "pyflame-opt model.mlir -p flame-to-mesh,mesh-to-pe -o model.pe.mlir",
+        "pyflame-opt bad.mlir --verify-diagnostics",
+    ]
+    return "\n".join(lines)
 
 
 def _status(e: SystemExit) -> int:

@@ -16,18 +16,24 @@ from typing import Any
 import numpy as np
 
 from pyflame.dtypes import as_dtype, float32
+from pyflame.errors import ShapeError
 from pyflame.layout import MeshLayout
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
 from pyflame.ops import _check_layout
-from pyflame.tensor import Tensor
+from pyflame.tensor import Tensor, format_location, user_location
 
 
 def empty_parameter(shape: tuple[int, ...], dtype: Any = None,
                     layout: MeshLayout | None = None) -> Parameter:
     """A parameter of `shape` (zeros until an `init` function fills it)."""
+    if any(n < 0 for n in shape):  # as PyTorch, at the line that made the layer
+        raise ShapeError(
+            f"{format_location(user_location())}: Trying to create tensor with negative "
+            f"dimension {min(shape)}: {list(shape)}"
+        )
     np_dtype = (float32 if dtype is None else as_dtype(dtype)).numpy
     return Parameter(np.zeros(shape, np_dtype), layout=layout)
 

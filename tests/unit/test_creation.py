@@ -472,3 +472,38 @@ def test_values_at_the_int32_limits_are_kept():
     np.testing.assert_array_equal(pf.arange(2**31 - 3, 2**31 - 1).numpy(), [2**31 - 3, 2**31 - 2])
     x = pf.from_numpy(np.array([5, -7], np.int32))
     np.testing.assert_array_equal(x.clamp(-(2**40), 2**40).numpy(), [5, -7])  # bounds: no-ops
+
+
+# --- negative sizes (issue 8, item 13): a ShapeError at the line that built the tensor, in
+# PyTorch's words, never an error at evaluation
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: pf.zeros([-1, 4]), r"zeros: Trying to create tensor with negative dimension -1: \[-1, 4\]"),
+        (lambda: pf.zeros(2, -3), r"zeros: Trying to create tensor with negative dimension -3: \[2, -3\]"),
+        (lambda: pf.ones([-1]), r"ones: Trying to create tensor with negative dimension -1"),
+        (lambda: pf.full([-2], 1.0), r"full: Trying to create tensor with negative dimension -2"),
+        (lambda: pf.rand(-1), r"rand: Trying to create tensor with negative dimension -1"),
+        (lambda: pf.randn([3, -1]), r"randn: Trying to create tensor with negative dimension -1"),
+        (lambda: pf.randint(0, 5, [-1]), r"randint: Trying to create tensor with negative"),
+        (lambda: pf.nn.Linear(-1, 3), r"Trying to create tensor with negative dimension -1: \[3, -1\]"),
+        (lambda: pf.ones([4]).reshape(-2, 2), r"invalid shape dimension -2 at index 0 of shape \[-2, 2\]"),
+        (lambda: pf.ones([4]).view(-1, -1), r"only one dimension can be inferred"),
+        (lambda: pf.zeros(0, 4).reshape(-1, 0), r"the unspecified dimension size -1 can be any value"),
+    ],
+    ids=range(11),
+)
+def test_negative_sizes_raise_at_the_user_line(make, words):
+    with pytest.raises(pf.ShapeError, match=words) as info:
+        make()
+    assert str(info.value).startswith(__file__ + ":")  # the lambda's line, in this file
+
+
+def test_arange_and_eye_errors_name_the_user_line():
+    line = test_arange_and_eye_errors_name_the_user_line.__code__.co_firstlineno
+    with pytest.raises(ValueError, match=rf"test_creation.py:{line + 3}: arange: upper bound"):
+        pf.arange(5, 0)
+    with pytest.raises(TypeError, match=rf"test_creation.py:{line + 5}: eye: n must be"):
+        pf.eye(-1)

@@ -1,8 +1,14 @@
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh --disable-verify | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s --check-prefix=VERIFY
 
 // Ops the mesh cannot run are reported together, one line each with the user's line, before
 // anything is lowered: element types PEs do not hold (ops and inputs, used or not), integer
-// matmuls, and ops with no lowering.
+// matmuls, and ops with no lowering. With the verifier on (the default), the flame verifier
+// refuses the first f64 op, at its line.
+
+// VERIFY:     net.py:3:0: error: 'flame.add' op operand 0 tensor<4x4xf64> holds f64, which PyFlame does not run (use f32)
+// VERIFY-NOT: Traceback
+// VERIFY:     exit status: 1
 
 // CHECK:      unsupported.mlir: error: PyFlame cannot lower 5 part(s) of this program:
 // CHECK-NEXT:   net.py:3: 'flame.add' on tensor<4x4xf64>: this element type does not run on the mesh

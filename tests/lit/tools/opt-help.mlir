@@ -1,8 +1,25 @@
 // RUN: pyflame-opt --help | filecheck %s
 // RUN: pyflame-opt %s | filecheck %s --check-prefix=ROUNDTRIP
 
-// CHECK: PyFlame modular optimizer driver
-// CHECK: --print-ir-after-all
+// --help lists PyFlame's 7 passes first, one line each in pipeline order, above the options;
+// xDSL's generic passes come after them in the -p option, and -t offers only mlir.
+
+// CHECK:      PyFlame modular optimizer driver
+// CHECK:      PyFlame's passes (-p NAME[,NAME...]), in pipeline order:
+// CHECK-NEXT:   decompose         Fold ops on zero-size tensors
+// CHECK:        flame-to-mesh     Decompose composite ops, lower flame to mesh
+// CHECK:        plan-memory       Check that
+// CHECK-NEXT:   mesh-to-pe        Lower mesh to pe
+// CHECK-NEXT:   lower-mesh-to-pe  Lower mesh ops to pe
+// CHECK-NEXT:   allocate-colors   Assign physical routing colors
+// CHECK-NEXT:   allocate-sram     Assign SRAM offsets
+// CHECK:      options:
+// CHECK:      -t TARGET, --target TARGET
+// CHECK-NEXT:   Output format: mlir (PyFlame's IR as MLIR text;
+// CHECK:      -p PASSES, --passes PASSES
+// CHECK-NEXT:   Comma-separated pass pipeline. PyFlame's passes
+// CHECK:        xDSL's {{[0-9]+}} generic passes work too:
+// CHECK:      --print-ir-after-all
 
 // ROUNDTRIP: func.func @f(%a: i32) -> i32
 func.func @f(%a: i32) -> i32 {
