@@ -746,8 +746,9 @@ class RebuildProgram:
                 by_name[node.name] = node
                 steps.append(node)
             if ok and changed:
-                kind = "other data" if data else "other constants"
-                return Program(f"{base.label}, {kind}", base.manual_seed, steps)
+                kind = "other data and seed" if data else "other constants"
+                seed = (base.manual_seed + 7) % 2**31 if data else base.manual_seed
+                return Program(f"{base.label}, {kind}", seed, steps)
         return None
 
     def describe(self, name: str | None = None, imports: bool = True) -> str:
@@ -830,7 +831,8 @@ def _new_constants(node: Node, operands: list[Node], rng: np.random.Generator) -
             attrs = {k: (node.attrs[k] if isinstance(node.attrs.get(k), Data) else v)
                      for k, v in attrs.items()}
         same_types = all(type(attrs.get(k)) is type(node.attrs.get(k)) for k in spec.scalars)
-        dtype = spec.result_dtype([(o.dtype, len(o.shape)) for o in operands], attrs)
+        dtype = node.dtype if spec.creation else spec.result_dtype(
+            [(o.dtype, len(o.shape)) for o in operands], attrs)
         if not same_types or dtype != node.dtype:
             continue
         setup_vars = {k: v for k, v in zip(
@@ -929,7 +931,7 @@ class ThreadsProgram:
         try:
             together = run_in_two_threads(self._run_a, self._run_b, self.REPEATS)
         except Exception as err:
-            outcome.failures.append(Failure("thread-error", str(err).splitlines()[0][:300]))
+            outcome.failures.append(Failure("thread-error", str(err)))
             return outcome
         outcome.failures += same_results(alone, together)
         outcome.cycles = ([None], [None])
@@ -954,8 +956,11 @@ def run_in_two_threads(a: Callable[[], Any], b: Callable[[], Any], repeats: int 
             barrier.wait(timeout=60)
             for _ in range(repeats):
                 out[key].append(fn())
-        except Exception:
-            errors.append(f"thread {key}: " + traceback.format_exc(limit=-3))
+        except Exception as err:
+            frame = traceback.extract_tb(err.__traceback__)[-1]
+            errors.append(f"thread {key}: " + "".join(
+                traceback.format_exception_only(err)).strip().replace("\n", " ")
+                + f" (at {frame.filename}:{frame.lineno} in {frame.name})")
 
     threads = [threading.Thread(target=worker, args=(k, f)) for k, f in (("a", a), ("b", b))]
     for t in threads:

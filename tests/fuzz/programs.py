@@ -1919,7 +1919,14 @@ def minimize(program: Program, outcome: Outcome | None = None, budget: int = 200
     return best
 
 
-def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS) -> Program:
-    """Program `index` of the run with base seed `seed` (what run.py and test_fuzz.py use)."""
+def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS,
+                mode: str = "value") -> Any:
+    """Program `index` of the run with base seed `seed` (what run.py and test_fuzz.py use).
+    Other modes than "value" ("grad", "rebuild", "threads", "mixed": chosen by index) are in
+    tests/fuzz/modes.py."""
+    if mode != "value":
+        from tests.fuzz import modes
+
+        return modes.program_for(seed, index, max_ops, mode)
     return random_program(np.random.default_rng([seed, index]), max_ops=max_ops,
                           label=f"program_for({seed}, {index})")
