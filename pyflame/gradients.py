@@ -365,8 +365,9 @@ GRADIENTS: dict[str, Rule] = {
     "flame.minimum": _extreme(lambda a, b: a < b),
     "flame.neg": _unary(lambda x, y, g: -g),
     "flame.abs": _unary(lambda x, y, g: g * ((x > 0).astype(g.dtype) - (x < 0).astype(g.dtype))),
-    # a where, not g * mask: a NaN gradient stays out of masked elements (as torch's relu)
-    "flame.relu": _unary(lambda x, y, g: ops.where(x > 0, g, ops.zeros_like(g))),
+    # a where, not g * mask: a NaN gradient stays out of masked elements; NaN inputs pass g
+    # (torch's threshold_backward)
+    "flame.relu": _unary(lambda x, y, g: ops.where(x <= 0, ops.zeros_like(g), g)),
     "flame.exp": _unary(lambda x, y, g: g * y),
     "flame.log": _unary(lambda x, y, g: g / x),
     "flame.sqrt": _unary(lambda x, y, g: g * 0.5 / y),

@@ -618,7 +618,8 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
             g.apply(g.weighted(g.ops))
         nodes = g.nodes
         needs = _depends(nodes)
-        floats = [n for n in nodes if n.dtype in P.FLOATS and needs[n.name] and not n.data_leaf]
+        floats = [n for n in nodes if n.dtype in P.FLOATS and needs[n.name] and not n.data_leaf
+                  and (n.ref.size or not known("test_reduce_a_zero_size_tensor"))]
         sinks = [n for n in floats if not g.consumers.get(n.name)]
         extra = [n for n in floats if n not in sinks and rng.random() < 0.2]
         chosen = sinks + extra
