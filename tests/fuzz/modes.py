@@ -604,8 +604,10 @@ def _depends(nodes: Sequence[Node]) -> dict[str, bool]:
 
 
 def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MAX_OPS,
-                        label: str = "grad program") -> GradProgram:
-    specs = [s for s in grad_specs() if s.enabled]
+                        label: str = "grad program",
+                        ops: Sequence[OpSpec] | None = None) -> GradProgram:
+    """A random grad program of 1..max_ops ops from `ops` (default: grad_specs())."""
+    specs = [s for s in (ops if ops is not None else grad_specs()) if s.enabled]
     _nonfinite_data[0] = bool(rng.random() < 0.3)
     if _nonfinite_data[0] and known("test_grad_nan_through_max_min_clamp"):
         specs = [s for s in specs if s.name not in MASK_OPS]
