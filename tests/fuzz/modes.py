@@ -307,10 +307,103 @@ def grad_data_attrs(ctx: Ctx) -> dict[str, Any]:
     return {"data": Data(f"({expr}).astype(np.float32)"), "layout": P.layout_kw(ctx)}
 
 
+# ---------------------------------------------------------------- nn ops (grad programs only)
+# Their generation-time reference is torch's (float64), through `torch_ref`.
+
+
+def torch_ref(code: str, **arrays: np.ndarray) -> np.ndarray:
+    """Evaluate a PyFlame spelling with TorchShim (float64) on numpy arrays."""
+    import torch
+
+    shim = TorchShim(torch.float64)
+    ns: dict[str, Any] = {"pf": shim, "np": np}
+    for k, v in arrays.items():
+        ns[k] = shim.from_numpy(np.asarray(v))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = eval(code, ns)
+    except Exception as err:
+        raise P.NoReference(str(err)) from err
+    return out.detach().numpy().astype(np.float64)
+
+
+def _reduction(ctx: Ctx) -> P.Expr:
+    return P.Expr(ctx.choice(("", ', reduction="sum"', ', reduction="none"',
+                              ', reduction="mean"')))
+
+
+def class_target_attrs(ctx: Ctx) -> dict[str, Any]:
+    """cross_entropy / nll_loss: class indices in range for (N, C) input, and a reduction."""
+    n, c = ctx.shapes[0]
+    seed = ctx.int(0, 10**6)
+    return {"target": Data(f"np.random.default_rng({seed}).integers(0, {c}, ({n},))"
+                           ".astype(np.int32)"), "red": _reduction(ctx)}
+
+
+def pool_attrs(ctx: Ctx) -> dict[str, Any]:
+    """avg/max_pool2d: kernel, stride, padding (<= kernel / 2), ceil_mode, count_include_pad."""
+    k = ctx.choice((1, 2, 2, 3, (2, 3), (3, 1)))
+    kh, kw = (k, k) if isinstance(k, int) else k
+    stride = ctx.choice((None, 1, 2, 3, (2, 1)))
+    pad = ctx.choice([p for p in (0, 1, (0, 1), (1, 0)) if
+                      all(a <= b // 2 for a, b in zip((p, p) if isinstance(p, int) else p,
+                                                      (kh, kw), strict=True))])
+    ceil = ctx.coin()
+    args = f"{k!r}, {stride!r}, {pad!r}, ceil_mode={ceil}"
+    return {"args": P.Expr(args), "cip": P.Expr(f", count_include_pad={ctx.coin()}")}
+
+
+def sdpa_partner(ctx: Ctx) -> P.Shape:
+    """key (..., S, E) for query (..., L, E); then value (..., S, Ev)."""
+    q = ctx.shapes[0]
+    if len(ctx.shapes) == 1:
+        return q[:-2] + (ctx.choice((1, 2, 3, 5, 8)), q[-1])
+    return ctx.shapes[1][:-1] + (ctx.choice((1, 2, 4, 7)),)
+
+
+def sdpa_attrs(ctx: Ctx) -> dict[str, Any]:
+    lq, s = ctx.shapes[0][-2], ctx.shapes[1][-2]
+    seed = ctx.int(0, 10**6)
+    row = ctx.int(0, lq - 1) if ctx.coin(0.4) else -1  # a query that may attend to nothing
+    mask = (f"(np.random.default_rng({seed}).random(({lq}, {s})) < 0.6) & "
+            f"(np.arange({lq})[:, None] != {row})")
+    scale = ctx.choice(("", ", scale=0.5"))
+    return {"mask": Data(mask), "scale": P.Expr(scale),
+            "causal": P.Expr(ctx.choice(("", "", ", is_causal=True")) + scale)}
+
+
+_F = "pf.nn.functional."
+NN_OPS = (
+    P.op("cross_entropy", 1, f"{_F}cross_entropy({{0}}, pf.from_numpy({{target}}){{red}})",
+         f"torch_ref('{_F}cross_entropy(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
+         accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.6),
+    P.op("nll_loss", 1, f"{_F}nll_loss({{0}}, pf.from_numpy({{target}}){{red}})",
+         f"torch_ref('{_F}nll_loss(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
+         accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.3),
+    P.op("avg_pool2d", 1, f"{_F}avg_pool2d({{0}}, {{args}}{{cip}})",
+         f"torch_ref('{_F}avg_pool2d(a, {{args}}{{cip}})', a={{0}})",
+         accepts=P.rank_in(3, 4), attrs=pool_attrs, result="same", weight=0.5),
+    P.op("max_pool2d", 1, f"{_F}max_pool2d({{0}}, {{args}})",
+         f"torch_ref('{_F}max_pool2d(a, {{args}})', a={{0}})", accepts=P.rank_in(3, 4),
+         attrs=pool_attrs, result="same", exact_operands=True, weight=0.5),
+    P.op("sdpa", 3, f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}{{causal}})",
+         f"torch_ref('{_F}scaled_dot_product_attention(q, k, v{{causal}})', q={{0}}, k={{1}}, "
+         "v={2})", accepts=P.min_rank(2), partner=sdpa_partner, attrs=sdpa_attrs,
+         same_dtype=True, weight=0.4),
+    P.op("sdpa_mask", 3, f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}, "
+         "attn_mask=pf.from_numpy({mask}){scale})",
+         f"torch_ref('{_F}scaled_dot_product_attention(q, k, v, attn_mask=pf.from_numpy(m)"
+         "{scale})', q={0}, k={1}, v={2}, m={mask})", accepts=P.min_rank(2),
+         partner=sdpa_partner, attrs=sdpa_attrs, same_dtype=True, weight=0.4),
+)
+
+
 def grad_specs() -> list[OpSpec]:
     out = []
-    for name in GRAD_OPS:
-        spec = P.OPS_BY_NAME[name]
+    registry = {**P.OPS_BY_NAME, **{s.name: s for s in NN_OPS}}
+    for name in GRAD_OPS + tuple(s.name for s in NN_OPS):
+        spec = registry[name]
         if not spec.enabled:
             continue
         templates = tuple(t for t in spec.templates if not any(b in t for b in TORCH_LACKS))
@@ -328,6 +421,7 @@ class _GradGenerator(P._Generator):
         super().__init__(rng, ops)
         self.dtype_weights = GRAD_DTYPES
         self.allow_nonfinite = True
+        self.scope_extra = {"torch_ref": torch_ref}
 
     def make(self, spec: OpSpec, operands: Sequence[Node], attrs: dict[str, Any],
              dtype: str | None = None) -> Node | None:
