@@ -66,13 +66,17 @@ def program_for(seed: int, index: int, max_ops: int = P.DEFAULT_MAX_OPS,
         a = random_grad_program(rng, max_ops=max_ops, label=f"{label} thread A")
         b = P.random_program(rng, max_ops=max_ops, label=f"{label} thread B",
                              ops=[s for s in P.OPS if not s.random])
-        return ThreadsProgram(label, a, b)
+        program = ThreadsProgram(label, a, b)
+        program.known_hits = a.known_hits | b.known_hits
+        if "test_two_threads_keep_their_own_grad_mode" in P.KNOWN_BUGS:
+            program.known_hits.add("test_two_threads_keep_their_own_grad_mode")
+        return program
     raise ValueError(f"unknown fuzzer mode {mode!r}; one of {MODES + ('mixed',)}")
 
 
 def known(name: str) -> bool:
-    """Whether a mode-level known bug (an entry of programs.KNOWN_BUGS) is still avoided."""
-    return name in P.KNOWN_BUGS
+    """Whether a mode-level known bug (an entry of programs.KNOWN_BUGS) is avoided now."""
+    return name in P.KNOWN_BUGS and P.AVOID_KNOWN[0]
 
 
 # ============================================================================ torch as `pf`
@@ -468,6 +472,7 @@ class GradProgram:
         #: loss.backward() (True) or pf.backward(loss)
         self.method = method
         self.manual_seed = manual_seed
+        self.known_hits: set[str] = set()
 
     # ---------------------------------------------------------------- structure
 
@@ -703,8 +708,11 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
     """A random grad program of 1..max_ops ops from `ops` (default: grad_specs())."""
     specs = [s for s in (ops if ops is not None else grad_specs()) if s.enabled]
     _nonfinite_data[0] = bool(rng.random() < 0.3)
+    hits: set[str] = set()
     if _nonfinite_data[0] and known("test_grad_nan_through_max_min_clamp"):
         specs = [s for s in specs if s.name not in MASK_OPS]
+    elif _nonfinite_data[0] and "test_grad_nan_through_max_min_clamp" in P.KNOWN_BUGS:
+        hits.add("test_grad_nan_through_max_min_clamp")
     for _attempt in range(5):
         g = _GradGenerator(rng, specs)
         target = int(rng.integers(1, max_ops + 1))
@@ -741,8 +749,12 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
             styles = ("item", "numpy", "print", "eval") if name == "loss" else (
                 "numpy", "print", "eval")
             reads.append(Read(name, styles[int(rng.integers(len(styles)))]))
-    return GradProgram(label, nodes, terms, weights, reads, bool(rng.random() < 0.5),
-                       int(rng.integers(0, 2**31)))
+    if reads and "test_values_read_before_backward_keep_the_graph" in P.KNOWN_BUGS:
+        hits.add("test_values_read_before_backward_keep_the_graph")
+    program = GradProgram(label, nodes, terms, weights, reads, bool(rng.random() < 0.5),
+                          int(rng.integers(0, 2**31)))
+    program.known_hits = hits | g.known_hits
+    return program
 
 
 def _trivial_grad_program(label: str) -> GradProgram:
@@ -787,6 +799,7 @@ class RebuildProgram:
     def __init__(self, base: Program, rng: np.random.Generator):
         self.base = base
         self.label = base.label
+        self.known_hits = base.known_hits
         self.data = self._variant(base, rng, data=True)
         self.constants = self._variant(base, rng, data=False)
 

@@ -49,7 +49,7 @@ def run_one(seed: int, index: int, max_ops: int, include_known: bool, timeout: i
             minimize: bool = False, mode: str = "mixed") -> dict[str, Any]:
     """Generate and check program `index`; a plain dict, so that it crosses processes."""
     if include_known:
-        programs.KNOWN_BUGS.clear()
+        programs.AVOID_KNOWN[0] = False
     start = time.perf_counter()
     program = programs.program_for(seed, index, max_ops, mode)
     reproducer = program
@@ -77,6 +77,7 @@ def run_one(seed: int, index: int, max_ops: int, include_known: bool, timeout: i
     return {
         "index": index,
         "mode": getattr(program, "mode", "value"),
+        "known": sorted(program.known_hits),
         "ops": program.op_counts(),
         "evals": len(program.evals),
         "failures": failures,
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, default=None,
                         help="run only this program and print it (and its outcome)")
     parser.add_argument("--include-known-bugs", action="store_true",
-                        help="also generate the patterns of programs.KNOWN_BUGS")
+                        help="also generate the patterns of programs.KNOWN_BUGS (a failing "
+                        "program that has one is listed as such)")
     parser.add_argument("--max-reproducers", type=int, default=20,
                         help="print at most this many failing programs in full")
     parser.add_argument("--no-minimize", action="store_true",
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.index is not None:
         if args.include_known_bugs:
-            programs.KNOWN_BUGS.clear()
+            programs.AVOID_KNOWN[0] = False
         program = programs.program_for(args.seed, args.index, args.max_ops, args.mode)
         print(program.describe(f"test_program_for_{args.seed}_{args.index}"))
         outcome = program.run()
@@ -146,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     def progress(result: dict[str, Any]) -> None:
         results.append(result)
         if result["failures"]:
+            known = f" [known: {', '.join(result['known'])}]" if result["known"] else ""
             print(f"  FAIL program_for({args.seed}, {result['index']}): "
-                  f"{result['failures'][0].splitlines()[0][:160]}", flush=True)
+                  f"{result['failures'][0].splitlines()[0][:160]}{known}", flush=True)
         done = len(results)
         if done % every == 0 or done == args.programs:
             failed = sum(1 for r in results if r["failures"])
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress(future.result())
     else:
         if args.include_known_bugs:
-            programs.KNOWN_BUGS.clear()
+            programs.AVOID_KNOWN[0] = False
         for i in indices:
             progress(run_one(args.seed, i, args.max_ops, False, args.timeout,
                              not args.no_minimize, args.mode))
@@ -196,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
           + (f": {skipped[:20]}" if skipped else ""))
     print(f"  failures      {len(failing)} program(s)"
           + (f": {dict(kinds)}" if kinds else ""))
+    if args.include_known_bugs:
+        new = [r["index"] for r in failing if not r["known"]]
+        by_bug = collections.Counter(k for r in failing for k in r["known"])
+        print(f"  of which      {len(failing) - len(new)} have a known bug's pattern "
+              f"({dict(by_bug)}), {len(new)} have none: {new[:30]}")
     print(f"  time          {elapsed:.1f} s wall, {seconds.sum():.1f} s in programs "
           f"(slowest program {seconds.max():.2f} s)")
     for r in failing[: args.max_reproducers]:
