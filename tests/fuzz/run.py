@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  of which      {len(failing) - len(new)} have a known bug's pattern "
               f"({dict(by_bug)}), {len(new)} have none: {new[:30]}")
     print(f"  time          {elapsed:.1f} s wall, {seconds.sum():.1f} s in programs "
-          f"(slowest program {seconds.max():.2f} s)")
+          f"(slowest program {seconds.max():.2f} s: "
+          f"{results[int(np.argmax(seconds))]['index']})")
     for r in failing[: args.max_reproducers]:
         print()
         print(f"---- program_for({args.seed}, {r['index']}) ----")

@@ -2,8 +2,9 @@
 
 Each of FAST_PROGRAMS random programs (tests/fuzz/programs.py) is its own test, named by its
 seed: a failure prints the program as a pytest function for tests/unit/test_fuzz_regressions.py,
-and `python -m tests.fuzz.run --seed 1000 --index N` runs it alone. The long run is
-`python -m tests.fuzz.run --programs 1000 --seed 0 --jobs 2` (benchmarks/RESULTS.md).
+and `python -m tests.fuzz.run --seed 1000 --index N` runs it alone (`--mode grad` etc. for the
+other modes' slice). The long run is `python -m tests.fuzz.run --programs 2000 --seed 0 --jobs 1`
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
