@@ -274,7 +274,7 @@ READ_BEFORE_BACKWARD = 0.35
 
 #: ops whose gradient rule masks (see KNOWN_BUGS "test_grad_nan_through_max_min_clamp")
 MASK_OPS = {"maximum", "minimum", "clamp", "amax", "amin", "max_all", "min_all", "max_dim",
-            "min_dim"}
+            "min_dim", "max_pool2d"}
 #: registry entries through which no gradient flows (as in torch)
 NOT_DIFFERENTIABLE = {"zeros_like", "ones_like", "full_like", "compare_scalar", "gt", "lt",
                       "eq"}

@@ -1219,8 +1219,9 @@ KNOWN_BUGS: dict[str, Callable[[OpSpec, Sequence[Node], dict[str, Any], str], bo
     "test_grad_std_of_a_constant_row": lambda spec, ops, attrs, dtype: (
         spec.grad and spec.name == "std" and _constant_along(ops[0].ref, attrs["axis"])),
     # new, next to item 12 (b-grads' rules): with a NaN in the program, maximum/minimum/clamp
-    # pass a NaN gradient into masked elements (g * 0) and max/min send NaN to every element
-    # (torch: to the NaN). Mode-level: grad programs with NaN/-inf data use none of these ops.
+    # pass a NaN gradient into masked elements (g * 0), max/min send NaN to every element and
+    # max_pool2d to another element (torch: to the NaN). Mode-level: grad programs with
+    # NaN/-inf data use none of these ops (modes.MASK_OPS).
     "test_grad_nan_through_max_min_clamp": lambda *node: False,
     # issue 8 item 13 (d-ir): a reduction over a zero-size tensor fails in the simulator
     # (grad programs also leave zero-size tensors out of the loss while this is known)

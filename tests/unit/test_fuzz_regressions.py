@@ -4,14 +4,23 @@ plain PyFlame program checked against numpy (semantics: PyTorch's).
 A bug not fixed yet is a strict xfail and its pattern is in `tests.fuzz.programs.KNOWN_BUGS`
 (the fuzzer avoids it so that long runs report new bugs only). When a fix makes the test pass
 (XPASS fails the run), remove the xfail mark and the KNOWN_BUGS entry of the same name.
+Reproducers of the grad, rebuild and threads modes (tests/fuzz/modes.py) compare with torch
+through `tests.fuzz.modes` helpers.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyflame as pf
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # grad reproducers import tests.fuzz.modes (check_against_torch)
+    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)
@@ -222,6 +231,9 @@ def test_grad_nan_through_max_min_clamp():
     x = _leaf([1.0, nan, -2.0])
     pf.backward((x.clamp(-1.0, 0.5) * upstream).sum())
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])  # torch
+    x = _leaf(np.array([[[1.0, nan, 3.0, 0.0]]]))
+    pf.backward(pf.nn.functional.max_pool2d(x, (1, 2)).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [[[0.0, 1.0, 1.0, 0.0]]])  # torch
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8 item 13 (d-ir): a reduction over a zero-size "
