@@ -68,7 +68,8 @@ def program_for(seed: int, index: int, max_ops: int = P.DEFAULT_MAX_OPS,
                              ops=[s for s in P.OPS if not s.random])
         program = ThreadsProgram(label, a, b)
         program.known_hits = a.known_hits | b.known_hits
-        if "test_two_threads_keep_their_own_grad_mode" in P.KNOWN_BUGS:
+        if ("test_two_threads_keep_their_own_grad_mode" in P.KNOWN_BUGS
+                and not known("test_two_threads_keep_their_own_grad_mode")):
             program.known_hits.add("test_two_threads_keep_their_own_grad_mode")
         return program
     raise ValueError(f"unknown fuzzer mode {mode!r}; one of {MODES + ('mixed',)}")
@@ -345,6 +346,18 @@ def class_target_attrs(ctx: Ctx) -> dict[str, Any]:
                            ".astype(np.int32)"), "red": _reduction(ctx)}
 
 
+def masked_target_attrs(ctx: Ctx) -> dict[str, Any]:
+    """cross_entropy of logits + a mask of 0 and -inf that never hides the target class (how
+    classes are masked out in practice): torch's loss and gradients are finite."""
+    n, c = ctx.shapes[0]
+    target = [int(t) for t in ctx.rng.integers(0, c, n)]
+    seed = ctx.int(0, 10**6)
+    mask = (f"np.where((np.random.default_rng({seed}).random(({n}, {c})) < 0.4) & "
+            f"(np.arange({c}) != np.array({target})[:, None]), -np.inf, 0.0).astype(np.float32)")
+    return {"target": Data(f"np.array({target}, np.int32)"), "mask": Data(mask),
+            "red": _reduction(ctx)}
+
+
 def pool_attrs(ctx: Ctx) -> dict[str, Any]:
     """avg/max_pool2d: kernel, stride, padding (<= kernel / 2), ceil_mode, count_include_pad."""
     k = ctx.choice((1, 2, 2, 3, (2, 3), (3, 1)))
@@ -382,6 +395,11 @@ NN_OPS = (
     P.op("cross_entropy", 1, f"{_F}cross_entropy({{0}}, pf.from_numpy({{target}}){{red}})",
          f"torch_ref('{_F}cross_entropy(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
          accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.6),
+    P.op("cross_entropy_masked", 1,
+         f"{_F}cross_entropy({{0}} + pf.from_numpy({{mask}}), pf.from_numpy({{target}}){{red}})",
+         f"torch_ref('{_F}cross_entropy(a + pf.from_numpy(m), pf.from_numpy(t){{red}})', "
+         "a={0}, m={mask}, t={target})", accepts=P.rank_in(2), attrs=masked_target_attrs,
+         result="same", weight=0.4),
     P.op("nll_loss", 1, f"{_F}nll_loss({{0}}, pf.from_numpy({{target}}){{red}})",
          f"torch_ref('{_F}nll_loss(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
          accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.3),
