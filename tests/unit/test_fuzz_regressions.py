@@ -160,6 +160,8 @@ def test_two_threads_keep_their_own_grad_mode():
                 loss = (w * w).sum()
                 loss.backward()
                 out["a"] = w.grad.numpy()
+        except Exception as err:  # reported below, not as an unhandled thread exception
+            out["a"] = err
         finally:
             done.set()
 
@@ -168,6 +170,7 @@ def test_two_threads_keep_their_own_grad_mode():
         t.start()
     for t in threads:
         t.join(120)
+    assert not isinstance(out["a"], Exception), out["a"]
     np.testing.assert_array_equal(out["a"], [2.0, 4.0, 6.0])
     np.testing.assert_array_equal(out["b"][0], [2.0, 2.0, 2.0])
     assert out["b"][1] is False
