@@ -5,6 +5,10 @@
     outcome = program.run()            # builds, evaluates (twice), compares
     print(program.describe())          # a pytest function reproducing the program
 
-`python -m tests.fuzz.run --programs 1000 --seed 0 --jobs 2` is the long run;
-`tests/unit/test_fuzz.py` runs a fast seeded slice in the default test command.
+Beyond forward values, tests/fuzz/modes.py checks gradients against torch.autograd ("grad"),
+programs rebuilt with other data and constants against the compile cache ("rebuild") and two
+threads at once ("threads"); `program_for(seed, i, mode="mixed")` picks the mode by index.
+
+`python -m tests.fuzz.run --programs 2000 --seed 0 --jobs 1` is the long run (all modes);
+`tests/unit/test_fuzz.py` runs a fast seeded slice of each mode in the default test command.
 """

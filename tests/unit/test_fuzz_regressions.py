@@ -4,14 +4,23 @@ plain PyFlame program checked against numpy (semantics: PyTorch's).
 A bug not fixed yet is a strict xfail and its pattern is in `tests.fuzz.programs.KNOWN_BUGS`
 (the fuzzer avoids it so that long runs report new bugs only). When a fix makes the test pass
 (XPASS fails the run), remove the xfail mark and the KNOWN_BUGS entry of the same name.
+Reproducers of the grad, rebuild and threads modes (tests/fuzz/modes.py) compare with torch
+through `tests.fuzz.modes` helpers.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyflame as pf
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # grad reproducers import tests.fuzz.modes (check_against_torch)
+    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +103,200 @@ def test_cat_and_stack_promote_dtypes():
     np.testing.assert_array_equal(c.numpy(), np.concatenate([h, f]).astype(np.float32))
     np.testing.assert_array_equal(s.numpy(), np.stack([i, f], 1).astype(np.float32))
     np.testing.assert_array_equal(b.numpy(), np.array([1, 0, 1], np.float16))
+
+
+# ----------------------------------------------------------------------------- gradients
+# (found by the fuzzer's grad, rebuild and threads modes, tests/fuzz/modes.py; expected values
+# are torch.autograd's)
+
+
+def _leaf(values):
+    x = pf.from_numpy(np.asarray(values, np.float32))
+    x.requires_grad = True
+    return x
+
+
+def test_grad_relu_keeps_nan_out_of_masked_elements():
+    # found as relu(x) of an x with NaN entries, then std over a column holding the NaN: the
+    # NaN gradient went into the elements relu masks (g * 0 = NaN); torch's relu uses a where.
+    # Fixed (pyflame/gradients.py).
+    x = _leaf([1.0, np.nan, -2.0])
+    pf.backward((pf.relu(x) * pf.from_numpy(np.array([1.0, 1.0, np.nan], np.float32))).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 0.0])  # torch
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 1 (lead): an evaluated tensor drops its "
+                   "graph, so reading a value before backward() loses the gradients")
+def test_values_read_before_backward_keep_the_graph():
+    w = _leaf([1.0, 2.0, 3.0])
+    y = w * 3.0
+    np.testing.assert_array_equal(y.numpy(), [3.0, 6.0, 9.0])  # read an intermediate
+    loss = (y * w).sum()
+    assert loss.item() == 42.0  # log the loss, as a training loop does
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [6.0, 12.0, 18.0])  # torch: 6 * w
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 2 (lead): grad mode is process-global: "
+                   "a no_grad() in one thread turns gradients off in the other")
+def test_two_threads_keep_their_own_grad_mode():
+    import threading
+
+    inside, done = threading.Event(), threading.Event()
+    out: dict = {}
+
+    def inference():  # thread B: evaluation under no_grad
+        with pf.target(pf.sim.SMALL), pf.autograd.no_grad():
+            inside.set()
+            done.wait(60)
+            y = pf.from_numpy(np.ones(3, np.float32)) * 2.0
+            out["b"] = (y.numpy(), y.requires_grad)
+
+    def training():  # thread A: builds and differentiates while B is inside no_grad
+        inside.wait(60)
+        try:
+            with pf.target(pf.sim.SMALL):
+                w = _leaf([1.0, 2.0, 3.0])
+                loss = (w * w).sum()
+                loss.backward()
+                out["a"] = w.grad.numpy()
+        except Exception as err:  # reported below, not as an unhandled thread exception
+            out["a"] = err
+        finally:
+            done.set()
+
+    threads = [threading.Thread(target=inference), threading.Thread(target=training)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not isinstance(out["a"], Exception), out["a"]
+    np.testing.assert_array_equal(out["a"], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(out["b"][0], [2.0, 2.0, 2.0])
+    assert out["b"][1] is False
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 7 (b-grads): backward through a "
+                   "negative (cropping) pad width")
+def test_grad_pad_negative_width():
+    x = _leaf(np.arange(5.0))
+    pf.backward(pf.pad(x, (-2, 2)).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0, 1.0, 1.0])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 9 (b-grads): prod's gradient is NaN at "
+                   "a zero")
+def test_grad_prod_with_a_zero():
+    x = _leaf([2.0, 0.0, 3.0])
+    pf.backward(x.prod())
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 6.0, 0.0])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 9 (b-grads): std's gradient of a "
+                   "constant row is NaN")
+def test_grad_std_of_a_constant_row():
+    x = _leaf([[1.5, 1.5, 1.5], [1.0, 2.0, 3.0]])
+    pf.backward(x.std(dim=1).sum())
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]],
+                               atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 12 (b-grads): max/min(dim) split the "
+                   "gradient among ties instead of sending it to the returned index")
+def test_grad_max_dim_ties_go_to_the_returned_index():
+    x = _leaf([[1.0, 3.0, 3.0], [0.0, 0.0, -1.0]])
+    values, indices = x.max(dim=1)
+    pf.backward(values.sum() + x.min(dim=1).values.sum())
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 12 (b-grads): clamp halves the "
+                   "gradient of a value exactly on a bound")
+def test_grad_clamp_on_a_bound_passes_whole():
+    x = _leaf([-1.0, 0.0, 0.5, 2.0, 3.0])
+    pf.backward(x.clamp(0, 2).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+@pytest.mark.xfail(strict=True, reason="new, next to issue 8 item 12 (gradients.py's max, "
+                   "maximum and clamp rules): NaN handling differs from torch")
+def test_grad_nan_through_max_min_clamp():
+    nan = np.nan
+    x = _leaf([1.0, nan, -2.0])
+    pf.backward(x.max())  # torch: the gradient goes to the NaN (the max)
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0])
+    x = _leaf([1.0, nan, -2.0])
+    upstream = pf.from_numpy(np.array([1.0, 1.0, nan], np.float32))
+    pf.backward((pf.maximum(x, pf.zeros([3])) * upstream).sum())
+    # torch: [1, 1, 0]: the NaN gradient of the masked element does not reach x
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 0.0])
+    x = _leaf([1.0, nan, -2.0])
+    pf.backward((x.clamp(-1.0, 0.5) * upstream).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])  # torch
+    x = _leaf(np.array([[[1.0, nan, 3.0, 0.0]]]))
+    pf.backward(pf.nn.functional.max_pool2d(x, (1, 2)).sum())
+    np.testing.assert_array_equal(x.grad.numpy(), [[[0.0, 1.0, 1.0, 0.0]]])  # torch
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 13 (d-ir): a reduction over a zero-size "
+                   "tensor fails in the simulator")
+def test_reduce_a_zero_size_tensor():
+    # found as the loss term (x.narrow(-1, 3, 0) * w).sum() of a grad program: ValueError
+    # "cannot reshape array of size 1 into shape (1,1,0)" from sim/executable.py
+    x = _leaf([1.0, 2.0, 3.0, 4.0])
+    empty = x.narrow(0, 3, 0)
+    loss = empty.sum() + x.sum()
+    pf.backward(loss)
+    pf.eval(loss, x.grad)
+    assert loss.item() == 10.0  # torch: sum of nothing is 0
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 1.0, 1.0])
+    a, b = pf.from_numpy(np.zeros((4, 0), np.float32)), pf.from_numpy(np.ones((0, 3), np.float32))
+    np.testing.assert_array_equal((a @ b).numpy(), np.zeros((4, 3)))  # a sum over K = 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 8 (b-grads): avg_pool2d(ceil_mode=True, "
+                   "count_include_pad=False) gradients of partial windows; ceil_mode pooling "
+                   "of an input smaller than the kernel")
+def test_pool_ceil_mode():
+    F = pf.nn.functional
+    x = _leaf(np.arange(25.0).reshape(1, 1, 5, 5))
+    y = F.avg_pool2d(x, 2, 2, 0, ceil_mode=True, count_include_pad=False)
+    pf.backward(y.sum())
+    pf.eval(y, x.grad)
+    np.testing.assert_array_equal(y.numpy()[0, 0, :, 2], [6.5, 16.5, 24.0])  # torch
+    want = np.full((5, 5), 0.25)
+    want[4, :] = want[:, 4] = 0.5
+    want[4, 4] = 1.0
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], want)  # torch
+    small = pf.from_numpy(np.arange(4.0, dtype=np.float32).reshape(1, 1, 2, 2))
+    assert F.max_pool2d(small, 3, 2, 0, ceil_mode=True).numpy().ravel().tolist() == [3.0]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 10 (b-grads): cross_entropy is NaN when "
+                   "a non-target logit is -inf")
+def test_cross_entropy_with_minus_inf_logits():
+    logits = _leaf([[1.0, -np.inf, 0.5], [0.0, 2.0, -np.inf]])
+    loss = pf.nn.functional.cross_entropy(logits, pf.from_numpy(np.array([0, 1], np.int32)))
+    pf.backward(loss)
+    pf.eval(loss, logits.grad)
+    np.testing.assert_allclose(loss.item(), 0.3005, atol=1e-4)  # torch
+    np.testing.assert_allclose(logits.grad.numpy(), [[-0.1888, 0.0, 0.1888],
+                                                     [0.0596, -0.0596, 0.0]], atol=1e-4)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 10 (b-grads): scaled_dot_product_attention "
+                   "is NaN for a query whose mask allows nothing (torch 2.13: zeros)")
+def test_sdpa_query_that_attends_to_nothing():
+    q, k = pf.ones([2, 3]), pf.ones([4, 3])
+    v = pf.from_numpy(np.arange(8.0, dtype=np.float32).reshape(4, 2))
+    mask = pf.from_numpy(np.array([[True, False, True, False], [False] * 4]))
+    y = pf.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    np.testing.assert_array_equal(y.numpy(), [[2.0, 3.0], [0.0, 0.0]])  # torch
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 11 (b-grads): float16 mean rounds the sum "
+                   "to float16 before dividing")
+def test_half_mean_of_large_values():
+    x = pf.full([100], 1000.0, dtype=pf.float16)
+    assert x.mean().item() == 1000.0  # torch
