@@ -1205,55 +1205,7 @@ def _constant_along(ref: np.ndarray, axis: Any) -> bool:
 #: which ones a program has (`program.known_hits`), so that a failure is attributed to them
 AVOID_KNOWN = [True]
 
-KNOWN_BUGS: dict[str, Callable[[OpSpec, Sequence[Node], dict[str, Any], str], bool]] = {
-    # issue 8 item 1 (lead): an evaluated tensor drops its graph (mode-level: no reads)
-    "test_values_read_before_backward_keep_the_graph": lambda *node: False,
-    # issue 8 item 2 (lead): grad mode and the target are process-global (mode-level)
-    "test_two_threads_keep_their_own_grad_mode": lambda *node: False,
-    # issue 8 item 7 (b-grads): backward through pf.pad with a negative (cropping) width
-    "test_grad_pad_negative_width": lambda spec, ops, attrs, dtype: (
-        spec.grad and spec.name == "pad" and min(attrs["pads"]) < 0),
-    # issue 8 item 9 (b-grads): prod's gradient is NaN at a zero; std's at a constant row
-    "test_grad_prod_with_a_zero": lambda spec, ops, attrs, dtype: (
-        spec.grad and spec.name == "prod" and bool((ops[0].ref == 0).any())),
-    "test_grad_std_of_a_constant_row": lambda spec, ops, attrs, dtype: (
-        spec.grad and spec.name == "std" and _constant_along(ops[0].ref, attrs["axis"])),
-    # new, next to item 12 (b-grads' rules): with a NaN in the program, maximum/minimum/clamp
-    # pass a NaN gradient into masked elements (g * 0), max/min send NaN to every element and
-    # max_pool2d to another element (torch: to the NaN). Mode-level: grad programs with
-    # NaN/-inf data use none of these ops (modes.MASK_OPS).
-    "test_grad_nan_through_max_min_clamp": lambda *node: False,
-    # issue 8 item 13 (d-ir): a reduction over a zero-size tensor fails in the simulator
-    # (grad programs also leave zero-size tensors out of the loss while this is known)
-    "test_reduce_a_zero_size_tensor": lambda spec, ops, attrs, dtype: (
-        spec.name in REDUCTIONS | {"matmul", "bmm", "linear", "linear_bias"}
-        and any(o.ref.size == 0 for o in ops)),
-    # issue 8 item 8 (b-grads): pooling with ceil_mode=True (partial windows' gradients,
-    # inputs smaller than the kernel; count_include_pad=True is refused as not supported yet)
-    "test_pool_ceil_mode": lambda spec, ops, attrs, dtype: (
-        spec.name in ("avg_pool2d", "max_pool2d") and "ceil_mode=True" in attrs["args"]),
-    # issue 8 item 10 (b-grads): cross_entropy/nll_loss with -inf logits, sdpa with a query
-    # that attends to nothing
-    "test_cross_entropy_with_minus_inf_logits": lambda spec, ops, attrs, dtype: (
-        spec.name in ("cross_entropy", "nll_loss") and bool(np.isinf(ops[0].ref).any())
-        or spec.name == "cross_entropy_masked"),
-    "test_sdpa_query_that_attends_to_nothing": lambda spec, ops, attrs, dtype: (
-        spec.name == "sdpa_mask" and bool((~eval(attrs["mask"], {"np": np})).all(-1).any())
-        or spec.name.startswith("sdpa") and not all(np.isfinite(o.ref).all() for o in ops)),
-    # issue 8 item 11 (b-grads): float16 mean rounds the sum to float16 (inf) before dividing
-    "test_half_mean_of_large_values": lambda spec, ops, attrs, dtype: (
-        spec.name == "mean" and dtype == "float16"
-        and bool(np.abs(ops[0].ref).sum(axis=attrs["axis"]).max(initial=0) > 60000)),
-    # issue 8 item 12 (b-grads): max/min(dim) split the gradient among ties; clamp halves it
-    # at a value exactly on a bound
-    "test_grad_max_dim_ties_go_to_the_returned_index": lambda spec, ops, attrs, dtype: (
-        spec.grad and spec.name in ("max_dim", "min_dim")
-        and _ties_at_extreme(ops[0].ref, attrs["axis"], spec.name == "max_dim")),
-    "test_grad_clamp_on_a_bound_passes_whole": lambda spec, ops, attrs, dtype: (
-        spec.grad and spec.name == "clamp"
-        and bool(np.isin(ops[0].ref, [b for b in (attrs["lo"], attrs["hi"]) if b is not None])
-                 .any())),
-}
+KNOWN_BUGS: dict[str, Callable[[OpSpec, Sequence[Node], dict[str, Any], str], bool]] = {}
 
 
 # ============================================================================ programs

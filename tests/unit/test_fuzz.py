@@ -66,8 +66,6 @@ def test_programs_are_deterministic_and_described():
                                         ("grad", 1), ("rebuild", 0), ("threads", 1)])
 def test_describe_is_a_passing_pytest_function(mode, index, monkeypatch):
     """The reproducer printed for a failure is runnable as it is."""
-    if mode == "threads":  # its reproducer runs the threads whatever KNOWN_BUGS says
-        pytest.xfail("issue 8 item 2: test_two_threads_keep_their_own_grad_mode")
     program = programs.program_for(FAST_SEED, index, mode=mode)
     namespace: dict = {}
     exec(compile(program.describe("test_repro"), "<describe>", "exec"), namespace)
@@ -182,9 +180,8 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
     assert caught >= 3
 
 
-def test_values_read_before_backward_are_generated(monkeypatch):
-    """While issue 8 item 1 is open the reads are avoided; the check exists for when it lands."""
-    monkeypatch.delitem(programs.KNOWN_BUGS, "test_values_read_before_backward_keep_the_graph")
+def test_values_read_before_backward_are_generated():
+    """Grad programs read values (`.item()`, `print`, `pf.eval`) before `backward()`."""
     reads = [r.code() for i in range(40) for r in programs.program_for(4, i, mode="grad").reads]
     assert any(r.endswith(".item()") for r in reads) and any("print(" in r for r in reads)
     assert any(r.startswith("pf.eval(outs[") for r in reads)
