@@ -215,7 +215,10 @@ class TorchShim:
 
     def std(self, x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Any:
-        return self.var(x, dim, unbiased, keepdim, correction).sqrt()
+        if correction is None:
+            correction = 1 if unbiased is None else int(unbiased)
+        # torch.std itself: its gradient at a constant group is 0 (sqrt(var)'s is NaN there)
+        return self._torch.std(x, dim=dim, correction=correction, keepdim=keepdim)
 
     def logsumexp(self, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         return x.logsumexp(tuple(range(x.dim())) if dim is None else dim, keepdim)
