@@ -38,6 +38,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import SSAValue
 
 from pyflame.compiler import make_context
+from pyflame.dialects.flame import verify_module
 from pyflame.tools._context import LocatingParser, SourcePositions
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
@@ -341,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser = _NamingParser(make_context(), text, args.file, positions, names=names)
             module = parser.parse_module()
             module.verify()
+            verify_module(module)  # signatures, flame.* attributes and pf.target, as pyflame-opt
             locate_ops(module, positions)
             main_fn = find_main(module, args.file)
             if args.list_inputs:
