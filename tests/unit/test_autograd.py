@@ -169,3 +169,17 @@ def test_backward_refuses_a_gradient_of_the_wrong_shape():
     a.requires_grad = True
     with pytest.raises(RuntimeError, match=r"gradient of shape \[3\] for a tensor of shape \[2, 3\]"):
         (a * 2).backward(pf.ones([3]))
+
+
+def test_a_lazy_tensor_made_to_require_grad_is_a_leaf():
+    """`w = pf.zeros(3); w.requires_grad = True` (or `pf.randn(..) * 0.1`) is a leaf, as in
+    PyTorch: it gets a .grad (there was "no gradient rule for flame.fill")."""
+    w = pf.zeros([3])
+    w.requires_grad = True
+    (w * pf.from_numpy(np.array([1.0, 2.0, 3.0], np.float32))).sum().backward()
+    assert w.is_leaf
+    np.testing.assert_array_equal(w.grad.numpy(), [1, 2, 3])
+    v = pf.randn([2, 2]) * 0.1
+    v.requires_grad = True
+    (v * v).sum().backward()
+    np.testing.assert_allclose(v.grad.numpy(), 2 * v.numpy(), rtol=1e-6)
