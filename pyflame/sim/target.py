@@ -125,33 +125,38 @@ def as_target(value: object) -> Target:
 
 
 class _TargetState(threading.local):
-    """The target of each thread: `with pf.target(t)` stacks are per thread, as PyTorch's grad mode
-    is, so two threads can compile for different machines at once."""
+    """The target of each thread: `set_target` sets the thread's own (`base`), `with pf.target(t)`
+    blocks stack on it, as PyTorch's grad mode is per thread, so two threads can compile for
+    different machines at once."""
 
     def __init__(self) -> None:
+        self.base: Target | None = None
         self.stack: list[Target] = []
 
 
 #: what a thread uses before it chooses its own target: WSE2, or what the main thread last chose
-#: with `set_target` (so a script that sets its target once and then starts threads uses it
-#: everywhere)
+#: with `set_target` outside any `with pf.target(...)` block (so a script that sets its target
+#: once and then starts threads uses it everywhere)
 _default: list[Target] = [WSE2]
 _state = _TargetState()
 
 
 def get_target() -> Target:
     """The target this thread compiles for now (default WSE2)."""
-    return _state.stack[-1] if _state.stack else _default[0]
+    if _state.stack:
+        return _state.stack[-1]
+    return _state.base if _state.base is not None else _default[0]
 
 
 def set_target(target: Target | str) -> None:
-    """Choose the target for every later compile in this thread (in the main thread, also the
-    default of threads that never choose one)."""
+    """Choose the target for every later compile in this thread: inside a `with pf.target(...)`
+    block, until the block ends; outside, for good (in the main thread, also the default of
+    threads that never choose one)."""
     t = as_target(target)
     if _state.stack:
         _state.stack[-1] = t
-    else:
-        _state.stack.append(t)
+        return
+    _state.base = t
     if threading.current_thread() is threading.main_thread():
         _default[0] = t
 

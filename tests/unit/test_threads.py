@@ -111,18 +111,33 @@ def test_target_is_per_thread_and_the_main_threads_choice_is_the_default():
     assert pf.sim.get_target() is pf.sim.SMALL
 
 
-def test_set_target_in_the_main_thread_sets_the_default_of_new_threads():
-    before = pf.sim.get_target()
+def test_set_target_in_a_block_ends_with_the_block():
     with pf.target(pf.sim.WSE2):
-        pass
-    try:
-        _in_thread(lambda: None)
-        pf.set_target("wse3")  # inside the fixture's block: replaces the block's target
+        pf.set_target("wse3")
         assert pf.sim.get_target() is pf.sim.WSE3
-        assert _in_thread(pf.sim.get_target) is pf.sim.WSE3
-    finally:
-        pf.set_target(pf.sim.WSE2)
-    pf.set_target(before)
+        assert _in_thread(pf.sim.get_target) is pf.sim.WSE2  # not a default for other threads
+    assert pf.sim.get_target() is pf.sim.SMALL  # the fixture's block again
+
+
+def test_set_target_in_the_main_thread_sets_the_default_of_new_threads():
+    """Outside any block (a script's top level): a fresh interpreter, as pytest runs every test
+    inside the fixture's block."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, pyflame as pf\n"
+        "pf.set_target('wse3')\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(pf.sim.get_target().name))\n"
+        "t.start(); t.join()\n"
+        "def choose():\n"
+        "    pf.set_target(pf.sim.SMALL)\n"
+        "t = threading.Thread(target=choose); t.start(); t.join()\n"
+        "print(seen[0], pf.sim.get_target().name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["WSE3", "WSE3"]  # a worker's choice stays its own
 
 
 @pytest.mark.parametrize("name", ["WSE3", "wse2", "small", "SMALL"])
