@@ -387,24 +387,42 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """Each window's gradient goes to its first maximum (row-major), or to its last NaN when
-    it holds one, as PyTorch's CPU kernel (`val > max || isnan(val)` picks the max)."""
+    """Each window's gradient goes to its first maximum (row-major) among its in-bounds taps,
+    or to its last NaN when it holds one, as PyTorch's CPU kernel (`val > max || isnan(val)`
+    picks the max, starting from the window's first in-bounds element): padding (and ceil_mode's
+    taps past the padded input) never takes it, even when every in-bounds value is -inf."""
     x = node.inputs[0]
     xp = _padded(node, x, float("-inf"))
     out_hw = node.shape[2:]
-    taps = [(start, step, _taps(xp, start, step, out_hw)) for _, _, start, step in
-            _window_taps(node)]
+    top, _, left, _ = node.attrs["padding"]
+    h, w = x.shape[2:]
+    inside = None  # 1 over the input, 0 over its padding: which taps are in bounds
+
+    def in_bounds(start: Sequence[int], step: Sequence[int]) -> Tensor | None:
+        nonlocal inside
+        rows = [start[0] + i * step[0] for i in range(out_hw[0])]
+        cols = [start[1] + j * step[1] for j in range(out_hw[1])]
+        if all(top <= r < top + h for r in rows) and all(left <= c < left + w for c in cols):
+            return None
+        if inside is None:
+            inside = _padded(node, ops.ones((1, 1, h, w), dtype=g.dtype), 0.0)
+        return _taps(inside, start, step, out_hw) > 0
+
+    taps = [(start, step, _taps(xp, start, step, out_hw), in_bounds(start, step))
+            for _, _, start, step in _window_taps(node)]
     nan_hits: list[Tensor] = []
     later = None  # a NaN under a later tap of the window: the later one takes the gradient
-    for _, _, v in reversed(taps):
+    for _, _, v, _ in reversed(taps):
         nan = v != v
         nan_hits.append(nan if later is None else nan & ~later)
         later = nan if later is None else later | nan
     nan_hits.reverse()
     taken = None
     grad = None
-    for (start, step, v), nan_hit in zip(taps, nan_hits, strict=True):
+    for (start, step, v, valid), nan_hit in zip(taps, nan_hits, strict=True):
         hit = v == node  # never true in a window whose max is NaN
+        if valid is not None:  # a padding tap equals only an all -inf window's max: skip it
+            hit = hit & valid
         if taken is not None:
             hit = hit & ~taken
             taken = taken | hit

@@ -844,6 +844,10 @@ def pad_attrs(ctx: Ctx) -> dict[str, Any] | None:
     widths = [(ctx.int(low, 3), ctx.int(low, 3)) for _ in range(k)]
     pads = tuple(w for pair in widths for w in pair)
     all_widths = [(0, 0)] * (len(shape) - k) + widths[::-1]
+    # PyTorch (constant_pad_nd) crops first, by narrowing, then pads: the crops of a dim must
+    # fit in it ("narrow(): length must be non-negative") whatever the positive width adds
+    if any(n + min(a, 0) + min(b, 0) < 0 for n, (a, b) in zip(shape, all_widths, strict=True)):
+        return None
     new = [n + a + b for n, (a, b) in zip(shape, all_widths, strict=True)]
     if math.prod(new) > 4 * MAX_NUMEL or min(new) < 1:
         return None

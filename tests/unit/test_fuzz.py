@@ -128,6 +128,24 @@ def test_promotion_matches_torch():
             assert programs.promote([(a, 1)], [scalar]) == want, (a, scalar)
 
 
+def test_pad_widths_are_valid_for_torch():
+    """pad_attrs generates only widths torch accepts (it crops by the negative widths before
+    it pads, so the crops must fit: seed 0 program 1348 padded a [1, 17] tensor by (3, -2)),
+    and the numpy reference (crop, then pad) has torch's shape."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for shape in [(1, 17), (2, 1), (1,), (3, 1, 2)]:
+        for _ in range(200):
+            attrs = programs.pad_attrs(programs.Ctx(rng, (shape,), ("float32",)))
+            if attrs is None:
+                continue
+            x = np.zeros(shape, np.float32)
+            got = torch.nn.functional.pad(torch.from_numpy(x), attrs["pads"]).shape
+            crop = str(attrs["crop"]) or "[...]"
+            ref = eval(f"np.pad(x{crop}, {attrs['np_pad']!r})")  # noqa: S307
+            assert tuple(got) == ref.shape, (shape, attrs["pads"])
+
+
 def test_minimize_keeps_the_failure():
     wrong = dataclasses.replace(programs.OPS_BY_NAME["neg"], np="{0}")  # neg is not identity
     specs = _only("from_numpy", dtypes=(frozenset({"float32"}),)) + [

@@ -224,6 +224,41 @@ def test_grad_nan_through_max_min_clamp():
     np.testing.assert_array_equal(x.grad.numpy(), [[[0.0, 1.0, 1.0, 0.0]]])  # torch
 
 
+def test_grad_max_pool_of_an_all_minus_inf_window():
+    # found as max_pool2d(x0, (3, 1), 1, (1, 0)) of an input with -inf entries (fuzzer seed 0,
+    # program 149): a window whose in-bounds values are all -inf sent its gradient to the
+    # padding (-inf too, and the first tap), so nowhere. torch's CPU kernel starts from the
+    # window's first in-bounds element: padding and ceil_mode's extra taps never take it.
+    inf, nan = np.inf, np.nan
+    x = _leaf([[[-inf], [-inf], [2.0], [-inf]]])
+    y = pf.nn.functional.max_pool2d(x, (3, 1), 1, (1, 0))
+    pf.backward((y * pf.from_numpy(np.arange(1.0, 5.0, dtype=np.float32).reshape(1, 4, 1))).sum())
+    pf.eval(y, x.grad)
+    np.testing.assert_array_equal(y.numpy().ravel(), [-inf, 2.0, 2.0, 2.0])  # torch
+    np.testing.assert_array_equal(x.grad.numpy().ravel(), [1.0, 0.0, 9.0, 0.0])  # torch
+    x = _leaf([[[-inf, -inf, 1.0, -inf, -inf], [-inf, -inf, -inf, -inf, nan]]])
+    y = pf.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)
+    pf.backward((y * pf.from_numpy(np.arange(1.0, 7.0, dtype=np.float32).reshape(1, 2, 3))).sum())
+    pf.eval(y, x.grad)
+    np.testing.assert_array_equal(y.numpy(), [[[-inf, 1.0, nan], [-inf, -inf, nan]]])  # torch
+    np.testing.assert_array_equal(x.grad.numpy(),
+                                  [[[1.0, 0.0, 2.0, 0.0, 0.0], [4.0, 5.0, 0.0, 0.0, 9.0]]])
+
+
+def test_pad_crops_before_it_pads():
+    # the fuzzer (seed 0, program 1348) generated pf.pad(x0, (1, 0, 3, -2)) of a [1, 17] tensor
+    # and expected a result; PyFlame raised, and so does torch (constant_pad_nd narrows by the
+    # negative widths first: "narrow(): length must be non-negative"). The generator was wrong
+    # (tests/fuzz/programs.py pad_attrs); the rule it now follows, checked here:
+    x = pf.from_numpy(np.arange(3.0, dtype=np.float32))
+    with pytest.raises(pf.ShapeError, match="crop more than"):
+        pf.pad(x, (2, -4))  # a size of 1 after the padding, but 4 > 3 cropped first
+    np.testing.assert_array_equal(pf.pad(x, (2, -3), value=1.5).numpy(), [1.5, 1.5])  # torch
+    assert pf.pad(x, (-3, 0)).shape == (0,)
+    with pytest.raises(pf.ShapeError, match="crop more than"):
+        pf.pad(pf.zeros(1, 17), (1, 0, 3, -2))
+
+
 def test_reduce_a_zero_size_tensor():
     # found as the loss term (x.narrow(-1, 3, 0) * w).sum() of a grad program: ValueError
     # "cannot reshape array of size 1 into shape (1,1,0)" from sim/executable.py
