@@ -183,6 +183,20 @@ class Evenly:
         return (ops.where(hit, g / count, 0.0),)
 
 
+class SafeSoftmax:
+    """Gradient rule of the attention softmax (attached by `scaled_dot_product_attention`),
+    as torch's `_safe_softmax`: out * (g - sum(g * out)) with `out` the result, zeros in a row
+    that is all -inf, so such a row gets 0 * (...) (NaN when its g is not finite, as torch), not
+    the 0 that a `where` around a plain softmax would give."""
+
+    def __init__(self, x: Tensor, dim: int):
+        self.inputs = (x,)
+        self.dim = dim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return (node * (g - (g * node).sum(dim=self.dim, keepdim=True)),)
+
+
 class Clamp:
     """Gradient rule of `clamp(x, min, max)` (attached to its result by `pf.clamp`, which is
     computed as minimum(maximum(x, min), max)): PyTorch's rule, the gradient passes whole

@@ -1,5 +1,5 @@
-"""`scaled_dot_product_attention` as PyTorch defines it, decomposed into batched matmuls, a
-masked softmax and dropout when the graph is built."""
+"""`scaled_dot_product_attention` as PyTorch 2.13's math path computes it, decomposed into
+batched matmuls, an additive mask, a "safe" softmax and dropout when the graph is built."""
 
 from __future__ import annotations
 
@@ -8,6 +8,19 @@ import math
 from pyflame import ops
 from pyflame.dtypes import bool_
 from pyflame.tensor import Tensor
+
+
+def _safe_softmax(x: Tensor, dim: int) -> Tensor:
+    """softmax along `dim`, except that a row that is all -inf gives zeros (torch's
+    `_safe_softmax`; a row with a NaN or +inf still gives NaN). Its gradient is torch's too,
+    out * (g - sum(g * out)) (`gradients.SafeSoftmax`)."""
+    empty = ops.amax(x, dim, keepdim=True) == float("-inf")  # NaN wins amax: not empty
+    out = ops.where(empty, 0.0, ops.softmax(ops.where(empty, 0.0, x), dim))
+    if out.requires_grad:
+        from pyflame.gradients import SafeSoftmax
+
+        out._grad_fn = SafeSoftmax(x, dim)  # type: ignore[attr-defined]
+    return out
 
 
 def scaled_dot_product_attention(
@@ -19,30 +32,24 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
 ) -> Tensor:
-    """softmax(q @ k^T * scale + mask) @ v. A bool mask keeps the True positions (others get
-    -inf); a float mask is added. `is_causal` keeps key positions <= query positions. A query
-    row that the mask leaves nothing to attend to gives zeros (and zero gradients), as in
-    PyTorch 2.13."""
+    """softmax(q @ k^T * scale + mask) @ v, as PyTorch 2.13's math path: q and k are each
+    scaled by sqrt(scale); a bool mask (and `is_causal`, which keeps key positions <= query
+    positions) becomes an additive mask of 0 and -inf, so a NaN or +inf score stays NaN where
+    it is masked; a float mask is added. A query row whose scores are all -inf (the mask
+    leaves it nothing, or -inf in q or k) gives zeros, with torch's gradients."""
     length, source = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.transpose(-2, -1)) * scale
+    root = math.sqrt(abs(scale))
+    scores = (query * (-root if scale < 0 else root)) @ (key.transpose(-2, -1) * root)
     if is_causal:
         rows = ops.arange(length).reshape(length, 1)
         cols = ops.arange(source).reshape(1, source)
-        scores = ops.where(cols <= rows, scores, float("-inf"))
+        scores = scores + ops.where(cols <= rows, 0.0, float("-inf")).astype(scores.dtype)
     if attn_mask is not None:
         if attn_mask.dtype is bool_:
-            scores = ops.where(attn_mask, scores, float("-inf"))
-        else:
-            scores = scores + attn_mask
-    masked = is_causal or attn_mask is not None
-    if masked:  # a query row that may attend to nothing gives zeros, as PyTorch 2.13 (not the
-        # NaN of a softmax over -inf), and no NaN in the gradients: softmax a safe row
-        empty = ops.amax(scores, -1, keepdim=True) == float("-inf")
-        scores = ops.where(empty, 0.0, scores)
-    weights = ops.softmax(scores, -1)
-    if masked:
-        weights = ops.where(empty, 0.0, weights)
+            attn_mask = ops.where(attn_mask, 0.0, float("-inf")).astype(scores.dtype)
+        scores = scores + attn_mask
+    weights = _safe_softmax(scores, -1)
     if dropout_p:
         weights = ops.dropout(weights, dropout_p)
     return weights @ value

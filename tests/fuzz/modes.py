@@ -133,6 +133,8 @@ class TorchShim:
             return self.layer_norm
         if name == "pad":
             return self.pad
+        if name == "scaled_dot_product_attention":
+            return self.scaled_dot_product_attention
         return self._drop_layout(getattr(self._F, name))
 
     def __getattr__(self, name: str) -> Any:
@@ -230,6 +232,16 @@ class TorchShim:
                    eps: float = 1e-5) -> Any:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return self._F.layer_norm(x, shape, weight, bias, eps)
+
+    def scaled_dot_product_attention(self, *args: Any, **kwargs: Any) -> Any:
+        """torch's math path, the one PyFlame follows (and torch takes for 2-D and 3-D inputs).
+        For 4-D inputs torch would pick its CPU flash kernel, which treats NaN and inf scores
+        its own way (a row of NaN scores gives 0, an inf value gives inf where the math path
+        gives NaN): a reference problem, not a PyFlame bug."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel([SDPBackend.MATH]):
+            return self._F.scaled_dot_product_attention(*args, **kwargs)
 
     # ---------------------------------------------------------------- running
 

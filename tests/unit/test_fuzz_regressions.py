@@ -306,6 +306,45 @@ def test_sdpa_query_that_attends_to_nothing():
     np.testing.assert_array_equal(y.numpy(), [[2.0, 3.0], [0.0, 0.0]])  # torch
 
 
+def _sdpa_grads(q, k, v, **kwargs):
+    xs = [_leaf(a) for a in (q, k, v)]
+    y = pf.nn.functional.scaled_dot_product_attention(*xs, **kwargs)
+    pf.backward(y.sum())
+    pf.eval(y, *[x.grad for x in xs])
+    return [y.numpy()] + [x.grad.numpy() for x in xs]
+
+
+def test_sdpa_masked_nan_score_stays_nan():
+    # fuzzer program_for(0, 1993): 0 * -inf in q @ k^T is a NaN score; torch adds the bool mask
+    # as 0 / -inf, so a masked NaN stays NaN (the row is not all -inf): NaN out, not zeros
+    y, gq, gk, gv = _sdpa_grads([[0.0, 1.0], [0.0, 1.0]], [[-np.inf, 0.0]], [[2.0]],
+                                attn_mask=pf.from_numpy(np.array([[True], [False]])))
+    assert np.isnan(y).all() and np.isnan(gq).all() and np.isnan(gk).all()
+    assert np.isnan(gv).all()  # torch
+
+
+def test_sdpa_minus_inf_query_row_gives_zeros_without_a_mask():
+    # fuzzer program_for(0, 854): a -inf query makes its scores all -inf; torch's safe softmax
+    # gives that row zeros (and zero gradients to it) with no mask at all, not NaN
+    inf = np.inf
+    y, gq, gk, gv = _sdpa_grads([[-inf, 1.0], [1.0, 1.0]], [[0.5, 0.5], [0.5, 0.5]],
+                                [[1.0, 2.0], [3.0, 4.0]], scale=0.5)
+    np.testing.assert_array_equal(y, [[0.0, 0.0], [2.0, 3.0]])  # torch
+    np.testing.assert_array_equal(gq, np.zeros((2, 2)))
+    np.testing.assert_allclose(gk, [[np.nan, -0.5], [np.nan, 0.5]], atol=1e-6)  # 0 * -inf
+    np.testing.assert_array_equal(gv, np.full((2, 2), 0.5))
+
+
+def test_sdpa_causal_nan_value_reaches_masked_key_gradients():
+    # fuzzer program_for(0, 1337): the causal mask is added (0 / -inf), so a NaN gradient of
+    # the weights (from a NaN value) reaches every key through 0 * NaN, as torch; a `where`
+    # mask gave the masked keys 0
+    y, gq, gk, gv = _sdpa_grads(np.ones((3, 2)), [[1.0, -np.inf], [0.0, 1.0], [1.0, 0.0]],
+                                [[1.0], [np.nan], [2.0]], is_causal=True)
+    assert np.isnan(y).all() and np.isnan(gq).all() and np.isnan(gk).all()
+    np.testing.assert_allclose(gv, [[0.0], [1.5], [0.5]], atol=1e-6)  # torch
+
+
 def test_half_mean_of_large_values():
     x = pf.full([100], 1000.0, dtype=pf.float16)
     assert x.mean().item() == 1000.0  # torch

@@ -226,6 +226,70 @@ def test_sdpa_causal_gradients(causal_shape):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("case", range(12))
+def test_sdpa_non_finite_inputs_as_torchs_math_path(case):
+    """-inf, +inf, NaN and 0 in q, k and v, with no mask, a bool or float mask, or is_causal,
+    and scales None, 0.5, negative and 0: values, and where NaN is, as torch's math path
+    (safe softmax of q*sqrt(s) @ (k*sqrt(s))^T plus a 0/-inf mask)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    rng = np.random.default_rng(100 + case)
+
+    def edgy(shape, p):
+        a = rng.standard_normal(shape)
+        for value in (nan, inf, -inf, 0.0):
+            a[rng.random(shape) < p] = value
+        return a.astype(np.float32)
+
+    length, source, e, ev = (int(n) for n in rng.integers(1, 5, 4))
+    batch = ((), (2,), (1, 2))[case % 3]
+    q, k, v = edgy(batch + (length, e), 0.15), edgy(batch + (source, e), 0.15), edgy(
+        batch + (source, ev), 0.05)
+    kind = case % 4
+    mask = (None, rng.random((length, source)) < 0.5, np.where(
+        rng.random((length, source)) < 0.5, -inf, rng.standard_normal((length, source))).astype(
+        np.float32), None)[kind]
+    kwargs = {"is_causal": True} if kind == 3 else {}
+    scale = (None, 0.5, -0.7, 0.0)[case // 3 % 4]
+    if scale is not None:
+        kwargs["scale"] = scale
+    w = rng.integers(-1, 2, batch + (length, ev)).astype(np.float32)
+    xs = [pf.from_numpy(a) for a in (q, k, v)]
+    ts = [torch.from_numpy(a.astype(np.float64)).requires_grad_() for a in (q, k, v)]
+    for x in xs:
+        x.requires_grad = True
+    out = F.scaled_dot_product_attention(
+        *xs, attn_mask=None if mask is None else pf.from_numpy(mask), **kwargs)
+    pf.backward((out * pf.from_numpy(w)).sum())
+    pf.eval(out, *[x.grad for x in xs])
+    with sdpa_kernel([SDPBackend.MATH]):
+        tout = TF.scaled_dot_product_attention(
+            *ts, attn_mask=None if mask is None else torch.from_numpy(mask), **kwargs)
+    (tout * torch.from_numpy(w.astype(np.float64))).sum().backward()
+    for got, want in zip([out] + [x.grad for x in xs], [tout] + [t.grad for t in ts],
+                         strict=True):
+        got, want = got.numpy(), want.detach().numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_sdpa_double_backward_through_the_safe_softmax():
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((3, 2)).astype(np.float32) for _ in range(3)]
+    mask = np.array([[True, False, True], [False] * 3, [True] * 3])
+    xs = [pf.from_numpy(a) for a in arrays]
+    ts = [torch.from_numpy(a.astype(np.float64)).requires_grad_() for a in arrays]
+    for x in xs:
+        x.requires_grad = True
+    out = F.scaled_dot_product_attention(*xs, attn_mask=pf.from_numpy(mask))
+    (gq,) = pf.autograd.grad((out * out).sum(), [xs[0]], create_graph=True)
+    (gk,) = pf.autograd.grad(gq.sum(), [xs[1]])
+    tout = TF.scaled_dot_product_attention(*ts, attn_mask=torch.from_numpy(mask))
+    (tgq,) = torch.autograd.grad((tout * tout).sum(), [ts[0]], create_graph=True)
+    (tgk,) = torch.autograd.grad(tgq.sum(), [ts[1]])
+    np.testing.assert_allclose(gk.numpy(), tgk.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_pooling_too_small_is_an_error_at_the_users_line():
     x = pf.from_numpy(seeded(1, 1, 2, 2))
     with pytest.raises(pf.ShapeError, match=r"test_gradient_edges.py:\d+: max_pool2d: input "
