@@ -163,23 +163,19 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        # a second step() before pf.eval builds on the values the first one registered
-        self._current = {id(t): new for t, new in runtime.pending_updates()}
-        try:
-            with no_grad():
-                for group in self.param_groups:
-                    for p in group["params"]:
-                        if p.grad is None:
-                            continue
-                        state = self.state.setdefault(p, {})
-                        self._update(p, p.grad, group, state)
-        finally:
-            del self._current
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state.setdefault(p, {})
+                    self._update(p, p.grad, group, state)
         return loss
 
     def _value(self, t: Tensor) -> Tensor:
-        """`t`'s current value: a pending new value if one was registered, else `t` itself."""
-        return self._current.get(id(t), t)
+        """`t`'s current value: its pending new value if a step registered one (so a second
+        step() before pf.eval builds on the first), else `t` itself."""
+        return t._pending_value if t._pending_value is not None else t
 
     def _compute(self, t: Tensor) -> Tensor:
         """`t`'s current value in the dtype updates are computed in (float32)."""
@@ -190,7 +186,6 @@ class Optimizer:
         if value.dtype is not target.dtype:
             value = value.astype(target.dtype)
         runtime.add_pending_update(target, value)
-        self._current[id(target)] = value
 
     def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
                 state: dict[str, Any]) -> None:
