@@ -11,10 +11,7 @@ from pyflame.gradients import GRADIENTS, NOT_DIFFERENTIABLE
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def rand(*shape, seed=0, positive=False):

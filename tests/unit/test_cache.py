@@ -12,18 +12,6 @@ from flame_reference import FakeCompiler
 import pyflame as pf
 from pyflame import compiler, runtime
 
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):
-    f = FakeCompiler()
-    monkeypatch.setattr(compiler, "compile_module", f.compile_module)
-    pf.cache_clear()
-    runtime.clear_pending_updates()
-    yield f
-    pf.cache_clear()  # never leave fake programs in the cache for other tests
-    runtime.clear_pending_updates()
-
-
 # ----------------------------------------------------------------------------- cache
 
 

@@ -100,13 +100,6 @@ def test_compile_module(fake_passes: list[str]) -> None:
     assert outputs[0].shape == (2,)
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):
-    f = FakeCompiler()
-    monkeypatch.setattr(compiler, "compile_module", f.compile_module)
-    return f
-
-
 def parsed_ir(tensor: pf.Tensor) -> ModuleOp:
     return Parser(compiler.make_context(), pf.ir(tensor)).parse_module()
 

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from layouts import LAYOUTS
 
 import pyflame as pf
 from pyflame.dialects.mesh import HaloAxis, largest_feasible_parts
@@ -17,30 +18,16 @@ torch = pytest.importorskip("torch")
 F = pf.nn.functional
 T = torch.nn.functional
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
-
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
-
 
 def arrays(*shapes, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
 
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+pytestmark = [
+    pytest.mark.usefixtures("small_target"),
+    pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
+]
 
 
 def conv_both(x, w, b=None, layout=None, **kw):

@@ -13,32 +13,15 @@ import warnings
 
 import numpy as np
 import pytest
+from layouts import LAYOUTS
 
 import pyflame as pf
 from pyflame.nn import functional as F
 
 torch = pytest.importorskip("torch")
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
 
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
-
-
-def ids(value):
-    return repr(value)
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def torch_values(t) -> np.ndarray:
@@ -62,8 +45,8 @@ ARANGE_ARGS = [
 ]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
-@pytest.mark.parametrize("args", ARANGE_ARGS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("args", ARANGE_ARGS, ids=repr)
 def test_arange_matches_torch(args, layout):
     out = pf.arange(*args, layout=layout).numpy()
     want = torch_values(torch.arange(*args))
@@ -81,7 +64,7 @@ def test_arange_matches_torch(args, layout):
         ((0.5, 5, 1.5), pf.int32, torch.int32),
         ((-3, 3, 2.5), pf.int32, torch.int32),
     ],
-    ids=ids,
+    ids=repr,
 )
 def test_arange_dtypes(args, dtype, torch_dtype):
     out = pf.arange(*args, dtype=dtype, layout=pf.MeshLayout.grid(2, 2)).numpy()
@@ -113,7 +96,7 @@ def test_arange_empty():
         ((True,), {}, TypeError, "must be a number"),
         ((5,), {"dtype": pf.bool}, TypeError, "bool"),
     ],
-    ids=ids,
+    ids=repr,
 )
 def test_arange_errors(args, kwargs, error, words):
     with pytest.raises(error, match=words):
@@ -133,15 +116,15 @@ def test_arange_is_computed_on_the_pes():
 # --------------------------------------------------------------------------- eye
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
-@pytest.mark.parametrize("nm", [(1,), (4,), (7, 5), (3, 9)], ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("nm", [(1,), (4,), (7, 5), (3, 9)], ids=repr)
 def test_eye_matches_torch(nm, layout):
     out = pf.eye(*nm, layout=layout).numpy()
     np.testing.assert_array_equal(out, torch.eye(*nm).numpy())
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("dtype", [pf.int32, pf.bool, pf.float16, pf.bfloat16], ids=ids)
+@pytest.mark.parametrize("dtype", [pf.int32, pf.bool, pf.float16, pf.bfloat16], ids=repr)
 def test_eye_dtypes(dtype):
     out = pf.eye(5, 6, dtype=dtype, layout=pf.MeshLayout.grid(2, 2)).numpy()
     assert out.dtype == dtype.numpy
@@ -156,7 +139,7 @@ def test_eye_is_computed_on_the_pes():
     assert "pe.host_in" not in pf.ir(e, stage="pe")
 
 
-@pytest.mark.parametrize("args", [(-1,), (2.0,), (3, True)], ids=ids)
+@pytest.mark.parametrize("args", [(-1,), (2.0,), (3, True)], ids=repr)
 def test_eye_errors(args):
     with pytest.raises(TypeError, match="non-negative int"):
         pf.eye(*args)
@@ -182,7 +165,7 @@ def test_rand_distribution():
     assert np.all(np.abs(counts / u.size - 0.1) < 0.005)
 
 
-@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
 def test_rand_half_precision_stays_below_one(dtype):
     u = pf.rand(256, 256, dtype=dtype, seed=1).numpy()
     assert u.dtype == dtype.numpy
@@ -225,7 +208,7 @@ def test_randint_forms_and_dtypes():
         ((0, 2**32, (3,)), ValueError, "does not fit int32"),
         ((5,), TypeError, "needs high and size"),
     ],
-    ids=ids,
+    ids=repr,
 )
 def test_randint_errors(args, error, words):
     with pytest.raises(error, match=words):
@@ -330,7 +313,7 @@ def test_dropout_off_and_edge_probabilities():
     assert F.dropout is pf.dropout
 
 
-@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
 def test_dropout_half_precision(dtype):
     a = np.ones((100, 100), dtype.numpy)
     y = pf.dropout(pf.from_numpy(a), 0.5, seed=11).numpy()
@@ -425,7 +408,7 @@ LAYOUT_BUILDERS = {
 }
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("name", LAYOUT_BUILDERS)
 def test_values_do_not_depend_on_the_layout(name, layout):
     """(seed, global index) decides every value: the same seed gives the same tensor under

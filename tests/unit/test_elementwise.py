@@ -26,14 +26,7 @@ TORCH_FN = {"relu": torch.relu, "gelu": torch.nn.functional.gelu,
             "silu": torch.nn.functional.silu, "logical_not": torch.logical_not}
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
-
-
-def ids(layout):
-    return repr(layout)
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def data(shape, *, positive=False, seed=0):
@@ -61,7 +54,7 @@ def check(got: pf.Tensor, want, rtol=1e-5, atol=1e-6):
 POSITIVE = {"log", "sqrt", "rsqrt"}
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("name", [n for n in elementwise.UNARY if n != "logical_not"])
 def test_unary_vs_torch(name, layout):
     a = data((7, 5), positive=name in POSITIVE)
@@ -76,7 +69,7 @@ ARITH = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
 COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("name", ARITH + COMPARE)
 def test_binary_vs_torch(name, layout):
     a, b = data((5, 9), positive=True), data((5, 9), positive=True, seed=1)
@@ -86,7 +79,7 @@ def test_binary_vs_torch(name, layout):
     check(got, getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(b)), rtol=1e-5)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_operators_and_scalars_on_either_side(layout):
     a = data((6, 4), positive=True)
     x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
@@ -103,7 +96,7 @@ def test_operators_and_scalars_on_either_side(layout):
         check(got, want)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_where_and_clamp(layout):
     a = data((8, 3))
     x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
@@ -153,7 +146,7 @@ def test_scalar_promotion_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16])
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=ids)
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=repr)
 def test_half_precision_end_to_end(dtype, layout):
     a, b = data((9, 6)), data((9, 6), seed=1)
     x = pf.from_numpy(a, layout=layout).to(dtype)

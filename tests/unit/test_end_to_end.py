@@ -7,26 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layouts import LAYOUTS
 
 import pyflame as pf
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
 SHAPES = [(8, 8), (7, 5), (1, 9), (13, 3)]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def arrays(*shapes, seed=0):
@@ -34,11 +22,7 @@ def arrays(*shapes, seed=0):
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
 
 
-def ids(layout):
-    return repr(layout)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_elementwise_chain(layout, shape):
     a, b = arrays(shape, shape)
@@ -48,7 +32,7 @@ def test_elementwise_chain(layout, shape):
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 1)])
 @pytest.mark.parametrize("keepdim", [False, True])
@@ -64,7 +48,7 @@ def test_sum_and_mean(layout, shape, dim, keepdim):
                                atol=1e-6)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("mkn", [(8, 8, 8), (7, 5, 3), (16, 12, 8), (1, 9, 2), (10, 1, 6)])
 def test_matmul(layout, mkn):
     m, k, n = mkn
@@ -73,7 +57,7 @@ def test_matmul(layout, mkn):
     np.testing.assert_allclose(z.numpy(), a @ b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_transpose_then_ops(layout, shape):
     a, b = arrays(shape, shape[::-1])
@@ -87,7 +71,7 @@ def test_transpose_then_ops(layout, shape):
     np.testing.assert_allclose((t @ x).numpy(), a.T @ a, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_reshape_and_view(layout):
     (a,) = arrays((6, 10))
     x = pf.from_numpy(a, layout=layout)

@@ -23,10 +23,7 @@ if str(ROOT) not in sys.path:  # grad reproducers import tests.fuzz.modes (check
     sys.path.insert(0, str(ROOT))
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def test_reduce_0d_tensor_over_dim_0():

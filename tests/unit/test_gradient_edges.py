@@ -17,10 +17,7 @@ inf, nan = np.inf, np.nan
 LAYOUTS = [None, pf.MeshLayout.grid(2, 2)]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def f32(*rows):

@@ -9,11 +9,7 @@ import pytest
 
 import pyflame as pf
 
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def test_execution_model_lazy_evaluation():

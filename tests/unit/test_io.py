@@ -16,11 +16,7 @@ import pytest
 import pyflame as pf
 import pyflame.io as pf_io
 
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 RNG = np.random.default_rng(0)

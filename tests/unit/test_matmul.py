@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layouts import LAYOUTS
 
 import pyflame as pf
 from pyflame.nn import functional as F
 
 torch = pytest.importorskip("torch")
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
 
 # (lhs shape, rhs shape): plain, batched, broadcast batch dims, vectors, odd sizes
 CASES = [
@@ -48,10 +39,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def arrays(*shapes, seed=0, dtype=np.float32):
@@ -59,16 +47,12 @@ def arrays(*shapes, seed=0, dtype=np.float32):
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
-def ids(value):
-    return repr(value)
-
-
 def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
-@pytest.mark.parametrize("shapes", CASES, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("shapes", CASES, ids=repr)
 def test_matmul_forms_against_torch(shapes, layout):
     a, b = arrays(*shapes)
     z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
@@ -80,8 +64,8 @@ def test_matmul_forms_against_torch(shapes, layout):
 
 
 @pytest.mark.parametrize("layout", [pf.MeshLayout.grid(2, 2), pf.MeshLayout.row_partition(3)],
-                         ids=ids)
-@pytest.mark.parametrize("shapes", [((3, 7, 5), (5, 6)), ((7, 5), (3, 5, 6))], ids=ids)
+                         ids=repr)
+@pytest.mark.parametrize("shapes", [((3, 7, 5), (5, 6)), ((7, 5), (3, 5, 6))], ids=repr)
 def test_one_operand_laid_out(shapes, layout):
     a, b = arrays(*shapes, seed=1)
     z = pf.matmul(pf.from_numpy(a, layout=layout), pf.from_numpy(b))
@@ -96,7 +80,7 @@ def test_method_and_function_forms():
         np.testing.assert_allclose(z.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_bmm(layout):
     a, b = arrays((4, 6, 5), (4, 5, 7), seed=2)
     z = pf.bmm(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout))
@@ -107,15 +91,15 @@ def test_bmm(layout):
 
 
 @pytest.mark.parametrize("shapes", [((4, 5), (4, 5)), ((2, 4, 5), (5, 3)), ((2, 4, 5), (3, 5, 2))],
-                         ids=ids)
+                         ids=repr)
 def test_bmm_needs_3d_with_one_batch(shapes):
     x, y = (pf.zeros(s) for s in shapes)
     with pytest.raises(pf.ShapeError, match=r"test_matmul.py:\d+: bmm needs two 3-D tensors"):
         pf.bmm(x, y)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
-@pytest.mark.parametrize("x_shape", [(6, 5), (2, 3, 5), (5,)], ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("x_shape", [(6, 5), (2, 3, 5), (5,)], ids=repr)
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_against_torch(x_shape, bias, layout):
     x, w, b = arrays(x_shape, (4, 5), (4,), seed=3)
@@ -151,7 +135,7 @@ def test_linear_shape_error_names_both_shapes():
         (((2, 3, 4), (5, 4, 2)), ["batch dims", "cannot be broadcast"]),
         (((), (3,)), ["at least 1 dim"]),
     ],
-    ids=ids,
+    ids=repr,
 )
 def test_shape_errors_at_the_users_line(shapes, words):
     x, y = (pf.zeros(s) for s in shapes)
@@ -174,11 +158,11 @@ def test_int_matmul_is_refused_by_the_compiler():
         (x @ x).numpy()
 
 
-@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=ids)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.row_partition(2)],
-                         ids=ids)
+                         ids=repr)
 @pytest.mark.parametrize("shapes", [((9, 7), (7, 5)), ((2, 5, 6), (6, 4)), ((6,), (2, 6, 3))],
-                         ids=ids)
+                         ids=repr)
 def test_half_precision(dtype, layout, shapes):
     a, b = (x.astype(dtype.numpy) for x in arrays(*shapes, seed=5))
     z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
@@ -238,7 +222,7 @@ def test_large_batched_matmul_on_a_grid():
 
 
 @pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5), (4, 5)), ((5,), (4, 5)), ((3, 5), (4, 5))],
-                         ids=ids)
+                         ids=repr)
 def test_gradients_through_linear_match_torch(x_shape, w_shape):
     """The batched and vector forms differentiate like torch (a shared weight's gradient is
     summed over the batch)."""

@@ -25,14 +25,7 @@ LAYOUTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
-
-
-def ids(layout):
-    return repr(layout)
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def rand(*shape, seed=0):
@@ -44,7 +37,7 @@ def close(got, want, rtol=1e-4, atol=1e-5):
                                want.detach().double().numpy(), rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_layer_norm(layout):
     x, w, b = rand(5, 7, 9), rand(9, seed=1), rand(9, seed=2)
     px = pf.from_numpy(x, layout=layout)
@@ -55,7 +48,7 @@ def test_layer_norm(layout):
     close(F.layer_norm(px, (7, 9)), TF.layer_norm(torch.from_numpy(x), (7, 9)))
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_batch_norm_eval_and_training(layout):
     x = rand(4, 3, 5, 6)
     rm, rv = rand(3, seed=1), np.abs(rand(3, seed=2)) + 0.5
@@ -85,7 +78,7 @@ def test_batch_norm_without_running_stats():
           TF.batch_norm(torch.from_numpy(x), None, None, training=True))
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss(layout, reduction):
     a, b = rand(7, 5), rand(7, 5, seed=1)
@@ -131,7 +124,7 @@ def test_loss_target_size_that_cannot_broadcast_is_a_shape_error():
         F.mse_loss(pf.ones(4, 3), pf.ones(4, 3))  # same shapes: no warning
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize(
     "kwargs",
     [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 2},
@@ -170,7 +163,7 @@ def test_nll_loss():
           TF.nll_loss(torch.from_numpy(logp), torch.from_numpy(target).long()))
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_one_hot_and_embedding(layout):
     idx = np.array([[3, 0, 5], [1, 1, 2]], np.int32)
     got = F.one_hot(pf.from_numpy(idx, layout=layout), 6)
@@ -269,7 +262,7 @@ def test_functional_embedding_padding_idx_gets_no_gradient():
     np.testing.assert_array_equal(table.grad.numpy(), tw.grad.numpy())  # row 1: zeros
 
 
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=ids)
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=repr)
 @pytest.mark.parametrize("mask", ["none", "bool", "float", "causal"])
 def test_scaled_dot_product_attention(layout, mask):
     q, k, v = rand(2, 3, 5, 4), rand(2, 3, 7, 4, seed=1), rand(2, 3, 7, 6, seed=2)

@@ -17,10 +17,12 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 
 
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
 @pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+def no_leaked_updates():
+    yield
     pf.runtime.clear_pending_updates()  # a failed pf.eval must not leak updates into the next test
 
 

@@ -11,10 +11,7 @@ import pyflame as pf
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 SHAPES = [(5, 6), (6,), (6, 3), (3,)]

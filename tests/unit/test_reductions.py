@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from layouts import LAYOUTS
 
 import pyflame as pf
 from pyflame import compiler, reductions
@@ -22,28 +23,11 @@ from pyflame.passes.decompose import DECOMPOSITIONS, DecomposePass
 from pyflame.passes.flame_to_mesh import LOWERINGS
 from pyflame.trace import trace
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
 SHAPES = [(7, 5), (8, 8), (1, 9), (13, 3)]
 DIMS = [None, 0, -1, (0, 1), (-1, 0)]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
-
-
-def ids(layout):
-    return repr(layout)
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def check(pairs, rtol=1e-4, atol=1e-5):
@@ -68,7 +52,7 @@ def torch_dim(dim):
 # --------------------------------------------------------------------------- numerics
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_value_reductions(layout, shape):
     a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
@@ -96,7 +80,7 @@ def _torch_prod(t, dim, keep):
     return t
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_max_min_argmax_argmin_first_of_ties(layout, shape):
     a = ties(shape)
@@ -123,7 +107,7 @@ def test_max_min_argmax_argmin_first_of_ties(layout, shape):
     assert pf.argmax(x, 0).dtype is pf.int32  # PyTorch: int64
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", [(7, 5), (13, 3), (1, 9)])
 def test_var_std(layout, shape):
     a = (np.random.default_rng(2).standard_normal(shape) * 3 + 1).astype(np.float32)
@@ -144,7 +128,7 @@ def test_var_std(layout, shape):
     check(pairs)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_softmax_log_softmax_logsumexp(layout, shape):
     a = np.random.default_rng(3).standard_normal(shape).astype(np.float32) * 4
@@ -161,7 +145,7 @@ def test_softmax_log_softmax_logsumexp(layout, shape):
     check(pairs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_minus_inf_masking_and_nan_like_pytorch(layout):
     """Masked entries (-inf), a fully masked row and column (softmax: NaN; logsumexp: -inf),
     +inf and NaN entries."""
@@ -193,7 +177,7 @@ def test_minus_inf_masking_and_nan_like_pytorch(layout):
 
 
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.grid(2, 3),
-                                    pf.MeshLayout.col_partition(3)], ids=ids)
+                                    pf.MeshLayout.col_partition(3)], ids=repr)
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
 def test_half_floats(layout, dtype):
     """Half floats accumulate (and softmax, var, logsumexp compute) in float32."""
@@ -220,7 +204,7 @@ def test_half_floats(layout, dtype):
         assert pairs[name][0].dtype is dtype, name
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_int32(layout):
     """Padding gets the kind's integer identity: all-negative data under max, all-positive under
     min (a zero pad would win)."""
@@ -256,7 +240,7 @@ def test_bool():
 
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.grid(3, 3),
                                     pf.MeshLayout.row_partition(4),
-                                    pf.MeshLayout.replicated(2, 2)], ids=ids)
+                                    pf.MeshLayout.replicated(2, 2)], ids=repr)
 def test_rank3_tuples_and_negative_dims(layout):
     a = ties((3, 5, 6), seed=7) + np.random.default_rng(7).standard_normal((3, 5, 6)).astype(
         np.float32) * 0.01

@@ -6,11 +6,7 @@ import pytest
 import pyflame as pf
 from pyflame.runtime import add_pending_update, pending_updates
 
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def test_lazy_tensors_built_before_an_update_keep_the_old_value():

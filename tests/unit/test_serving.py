@@ -15,10 +15,7 @@ from pyflame.serving import InferenceEngine
 IN, OUT = 6, 4
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 class Net(Module):

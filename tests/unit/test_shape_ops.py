@@ -12,27 +12,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from layouts import LAYOUTS
 
 import pyflame as pf
 
-LAYOUTS = [
-    None,
-    pf.MeshLayout.single(),
-    pf.MeshLayout.grid(4, 4),
-    pf.MeshLayout.grid(3, 3),
-    pf.MeshLayout.grid(2, 3),
-    pf.MeshLayout.row_partition(4),
-    pf.MeshLayout.col_partition(3),
-    pf.MeshLayout.replicated(2, 2),
-]
 SHAPES = [(7, 5), (13, 3), (1, 9), (8, 8)]
 SHAPES_3D = [(3, 7, 5), (2, 9, 4)]
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def data(shape, seed=0):
@@ -49,10 +37,6 @@ def check(outs, refs_np, refs_torch=None):
         np.testing.assert_array_equal(got, r, err_msg=f"output {i} vs numpy")
         if t is not None:
             np.testing.assert_array_equal(got, t.numpy(), err_msg=f"output {i} vs torch")
-
-
-def ids(layout):
-    return repr(layout)
 
 
 # --------------------------------------------------------------------------- indexing
@@ -74,7 +58,7 @@ KEYS_2D = [
 ]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_indexing_2d(layout, shape):
     a = data(shape)
@@ -91,7 +75,7 @@ def _fits(key, shape):
     )
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES_3D)
 def test_indexing_3d(layout, shape):
     a = data(shape, 1)
@@ -108,7 +92,7 @@ def test_indexing_3d(layout, shape):
     check([x[k] for k in keys], [a[k] for k in keys], [t[k] for k in keys])
 
 
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=ids)
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
 def test_indexing_1d_and_iteration(layout):
     a = data((11,))
     x = pf.from_numpy(a, layout=layout)
@@ -142,7 +126,7 @@ def test_empty_slices():
 # --------------------------------------------------------------------------- views
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_unsqueeze_squeeze_flatten(layout, shape):
     a = data(shape)
@@ -163,7 +147,7 @@ def test_unsqueeze_squeeze_flatten(layout, shape):
     check(outs, [r.numpy() for r in refs], refs)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES_3D)
 def test_flatten_and_reshape_3d(layout, shape):
     """Reshapes that move data between PEs (one exchange, no trip through one PE)."""
@@ -187,7 +171,7 @@ def test_moving_reshape_keeps_the_grid():
     assert "on 1x1" not in text
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_transpose_permute_negative_dims(layout):
     a = data((3, 5, 7), 5)
     x = pf.from_numpy(a, layout=layout)
@@ -202,7 +186,7 @@ def test_transpose_permute_negative_dims(layout):
 # --------------------------------------------------------------------------- broadcasting
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_expand_and_broadcast_to(layout):
     row, col, one = data((1, 9)), data((7, 1), 1), data((5,), 2)
     x = pf.from_numpy(row, layout=layout)
@@ -219,7 +203,7 @@ def test_expand_and_broadcast_to(layout):
     check(outs, [r.numpy() for r in refs], refs)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_broadcast_of_reductions_and_scalars(layout):
     """Rank-0 and reduced (allreduced, replicated) sources expand on every PE."""
     a = np.arange(35, dtype=np.float32).reshape(7, 5)
@@ -258,7 +242,7 @@ def test_big_broadcast_spreads_over_the_default_grid():
 # --------------------------------------------------------------------------- cat, stack
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_cat_and_stack(layout, shape):
     a, b = data(shape), data(shape, 1)
@@ -289,7 +273,7 @@ def test_cat_of_differently_laid_out_operands():
 # --------------------------------------------------------------------------- split, chunk
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_split_chunk_narrow(layout, shape):
     a = data(shape)
@@ -312,7 +296,7 @@ def test_split_chunk_narrow(layout, shape):
 PADS = [(1, 2), (0, 0, 3, 1), (2, 0, 0, 2), (-1, 1), (1, -2, -1, 0), (0, 0), (3, 3, 2, 2)]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_pad(layout, shape):
     a = data(shape)

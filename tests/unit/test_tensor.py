@@ -14,18 +14,6 @@ from flame_reference import FakeCompiler
 from xdsl.dialects.builtin import bf16, f16, f32, i1, i32
 
 import pyflame as pf
-from pyflame import compiler, runtime
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):
-    f = FakeCompiler()
-    monkeypatch.setattr(compiler, "compile_module", f.compile_module)
-    pf.cache_clear()
-    runtime.clear_pending_updates()
-    yield f
-    pf.cache_clear()
-    runtime.clear_pending_updates()
 
 
 def here() -> int:

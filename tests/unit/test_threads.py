@@ -11,11 +11,7 @@ import pytest
 
 import pyflame as pf
 
-
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def _in_thread(fn, *args):

@@ -15,10 +15,7 @@ tnn = torch.nn
 STEPS = 6
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def mlp(lib):

@@ -18,10 +18,7 @@ from pyflame.training import Trainer, TrainerConfig, loss_rule
 IN, HIDDEN, CLASSES, SAMPLES, BATCH = 8, 16, 3, 10, 4  # batches of 4, 4 and a short 2
 
 
-@pytest.fixture(autouse=True)
-def small_target():
-    with pf.target(pf.sim.SMALL):
-        yield
+pytestmark = pytest.mark.usefixtures("small_target")
 
 
 # --------------------------------------------------------------------------- the problem

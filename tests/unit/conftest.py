@@ -1,0 +1,36 @@
+"""Fixtures shared by the unit tests. Constants for `parametrize` live in layouts.py.
+
+A test module opts in with `pytestmark = pytest.mark.usefixtures("small_target")`; tests
+that check the default target or the compile cache across targets do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flame_reference import FakeCompiler
+
+import pyflame as pf
+from pyflame import compiler, runtime
+
+
+@pytest.fixture
+def small_target() -> Iterator[None]:
+    """Compile and simulate on the small target (few PEs: quick to compile and to run)."""
+    with pf.target(pf.sim.SMALL):
+        yield
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCompiler]:
+    """`pf.eval` runs the numpy reference instead of the passes and the simulator; the compile
+    cache and the pending updates are empty before the test and after it, so that no fake
+    program is left in the cache for other tests."""
+    f = FakeCompiler()
+    monkeypatch.setattr(compiler, "compile_module", f.compile_module)
+    pf.cache_clear()
+    runtime.clear_pending_updates()
+    yield f
+    pf.cache_clear()
+    runtime.clear_pending_updates()
