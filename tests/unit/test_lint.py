@@ -1,5 +1,6 @@
-"""ruff keeps the code base clean (rules in pyproject.toml); part of the one test command."""
+"""ruff and mypy keep the code clean (rules in pyproject.toml); part of the one test command."""
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -17,3 +18,22 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (pip install -e '.[dev]')")
     proc = subprocess.run([exe, "check", str(ROOT)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.xfail(strict=False, reason="issue 9: mypy errors in files being restructured")
+def test_mypy_is_clean():
+    """mypy over pyflame/ (and through its symlinks dialects/, passes/, tools/) finds nothing.
+
+    The cache under the checkout's .mypy_cache makes a rerun take well under a second."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -e '.[dev]')")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+         "--cache-dir", str(ROOT / ".mypy_cache")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("Success: no issues found"), proc.stdout
