@@ -13,7 +13,7 @@ reused across seeds. Every op carries the user's source line as its MLIR locatio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -36,7 +36,6 @@ from xdsl.irdl import (
     operand_def,
     opt_attr_def,
     opt_operand_def,
-    param_def,
     result_def,
     traits_def,
     var_operand_def,
@@ -48,6 +47,9 @@ from xdsl.utils.exceptions import VerifyException
 
 from pyflame import elementwise, shapes
 from pyflame.errors import ShapeError
+
+if TYPE_CHECKING:
+    from xdsl.dialects import func
 
 # --------------------------------------------------------------------------- attributes
 
@@ -67,8 +69,8 @@ class LayoutAttr(ParametrizedAttribute):
 
     name = "flame.layout"
 
-    kind: StringAttr = param_def()
-    sizes: ArrayAttr[IntAttr] = param_def()
+    kind: StringAttr
+    sizes: ArrayAttr[IntAttr]
 
     def __init__(self, kind: str, sizes: Sequence[int] = ()):
         super().__init__(StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
@@ -175,15 +177,15 @@ def _verify_target(module: Operation) -> None:
         )
 
 
-def _verify_signature(fn: Operation) -> None:
+def _verify_signature(fn: func.FuncOp) -> None:
     from xdsl.dialects.builtin import DictionaryAttr
 
-    typ = fn.function_type  # type: ignore[attr-defined]
+    typ = fn.function_type
     for i, t in enumerate(typ.inputs):
         check_tensor_type(t, f"argument {i}")
     for i, t in enumerate(typ.outputs):
         check_tensor_type(t, f"result {i}")
-    for what, dicts in (("argument", fn.arg_attrs), ("result", fn.res_attrs)):  # type: ignore[attr-defined]
+    for what, dicts in (("argument", fn.arg_attrs), ("result", fn.res_attrs)):
         for i, attrs in enumerate(dicts.data if dicts is not None else ()):
             if not isinstance(attrs, DictionaryAttr):
                 continue
@@ -210,6 +212,12 @@ def tensor_shape(value: SSAValue | Attribute) -> tuple[int, ...]:
     typ = value.type if isinstance(value, SSAValue) else value
     assert isinstance(typ, TensorType)
     return tuple(typ.get_shape())
+
+
+def element_type(value: SSAValue) -> Attribute:
+    typ = value.type
+    assert isinstance(typ, TensorType)
+    return typ.element_type
 
 
 def dense_i64(values: Sequence[int]) -> DenseArrayBase:
@@ -259,15 +267,15 @@ class FlameOp(IRDLOperation):
         super().verify(verify_nested_ops)
 
     def _check_result(self, expected: tuple[int, ...]) -> None:
-        got = tensor_shape(self.result)  # type: ignore[attr-defined]
+        got = tensor_shape(self.result)  # type: ignore[attr-defined]  # every FlameOp has one
         if got != tuple(expected):
             raise VerifyException(
                 f"result shape {list(got)} should be {list(expected)} for '{self.name}'"
             )
 
     def _check_elem(self, *values: SSAValue) -> None:
-        elems = {v.type.element_type for v in values}  # type: ignore[attr-defined]
-        elems.add(self.result.type.element_type)  # type: ignore[attr-defined]
+        elems = {element_type(v) for v in values}
+        elems.add(element_type(self.result))  # type: ignore[attr-defined]  # every FlameOp has one
         if len(elems) != 1:
             raise VerifyException(
                 f"'{self.name}' needs one element type, got {sorted(map(str, elems))}"
@@ -320,7 +328,7 @@ class _BinaryOp(FlameOp):
 
 
 def elem_name(value: SSAValue) -> str:
-    return str(value.type.element_type)  # type: ignore[attr-defined]
+    return str(element_type(value))
 
 
 def _check_elementwise(op: FlameOp, entry: elementwise.Elementwise, *operands: SSAValue) -> None:
@@ -340,7 +348,7 @@ def _check_elementwise(op: FlameOp, entry: elementwise.Elementwise, *operands: S
         )
     op._check_result(full[0] if full else ())
     want = elementwise.result_type(entry, elems[0])
-    if elem_name(op.result) != want:  # type: ignore[attr-defined]
+    if elem_name(op.result) != want:  # type: ignore[attr-defined]  # every FlameOp has one
         raise VerifyException(f"'{op.name}' result must hold {want}")
 
 
@@ -524,7 +532,7 @@ class ReshapeOp(_UnaryOp):
 # reshapes + concat; split/chunk are slices; integer indexing is a slice + a reshape.
 
 
-def _ints_of(attr: DenseArrayBase) -> tuple[int, ...]:
+def _ints_of(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
     return tuple(attr.get_values())
 
 

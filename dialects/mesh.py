@@ -254,7 +254,8 @@ def nonempty(cls: type[IRDLOperation]) -> type[IRDLOperation]:
                 )
         checks(self)
 
-    cls.verify_ = verify_  # type: ignore[method-assign]
+    # wraps the op's own verifier (typed for IRDLOperation, the base's for Operation)
+    cls.verify_ = verify_  # type: ignore[method-assign, assignment]
     return cls
 
 
@@ -273,8 +274,10 @@ class ScatterOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
+        host_type = self.input.type
         _expect(
-            tuple(self.input.type.get_shape()) == dist_of(self.result).shape,
+            isinstance(host_type, TensorType)
+            and tuple(host_type.get_shape()) == dist_of(self.result).shape,
             "scatter must keep the global shape",
         )
         _same_elem(self, self.input, self.result)
@@ -430,7 +433,7 @@ class MaskPadOp(IRDLOperation):
         _expect(self.input.type == self.result.type, "mask_pad keeps the tensor type")
 
 
-def _dims(attr: DenseArrayBase) -> tuple[int, ...]:
+def _dims(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
     return tuple(attr.get_values())
 
 
@@ -914,11 +917,11 @@ class _WindowedOp(IRDLOperation):
 
     def axes(self) -> tuple[HaloAxis, HaloAxis]:
         kernel, stride, padding, dilation = self.spatial()
-        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]
+        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
         return halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
 
     def _check_layouts(self, expected: Sequence[int]) -> None:
-        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]
+        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
         _expect(is_spatial(x),
                 f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
         want = Distribution(tuple(expected), x.grid, x.split)

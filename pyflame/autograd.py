@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # the op builders import this module: no runtime import of tensor here
     from pyflame.tensor import Tensor
@@ -175,7 +175,7 @@ def backward(
                 if wanted is None or id(node) in wanted:
                     node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
                 continue
-            rule = custom_rule(node) or GRADIENTS.get(node.op)
+            rule = custom_rule(node) or GRADIENTS.get(node.op or "")  # a leaf has no op
             if rule is None:
                 raise NotImplementedError(f"no gradient rule for {node.op} (made at "
                                           f"{node.location[0]}:{node.location[1]})")
@@ -189,22 +189,21 @@ def backward(
 
 def grad(
     outputs: Tensor,
-    inputs: Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
     grad_outputs: Tensor | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
 ) -> list[Tensor | None]:
     """Gradients of `outputs` with respect to `inputs` (their `.grad` is left alone), as
     `torch.autograd.grad`; `create_graph=True` makes them differentiable again."""
-    if not isinstance(inputs, (list, tuple)):
-        inputs = [inputs]  # type: ignore[list-item]
-    saved = [(t, t.grad) for t in inputs]
-    leaves = [t for t in inputs if t.is_leaf]
+    wrt = inputs if isinstance(inputs, (list, tuple)) else [cast("Tensor", inputs)]
+    saved = [(t, t.grad) for t in wrt]
+    leaves = [t for t in wrt if t.is_leaf]
     try:
         for t in leaves:
             t.grad = None
-        backward(outputs, grad_outputs, retain_graph, create_graph, inputs)
-        return [t.grad for t in inputs]
+        backward(outputs, grad_outputs, retain_graph, create_graph, wrt)
+        return [t.grad for t in wrt]
     finally:
         for t, g in saved:
             t.grad = g

@@ -62,11 +62,11 @@ def add_check(
 
     with no_grad():
         count = bad.astype(int32).sum()
-        value = ops.where(bad, values, INT32_MIN).amax() if bad.numel() else count
+        value = ops.amax(ops.where(bad, values, INT32_MIN)) if bad.numel() else count
     check = Check(count, value, message, location or user_location(), error)
     checks: list[Check] | None = getattr(guarded, "_checks", None)
     if checks is None:
-        guarded._checks = checks = []  # type: ignore[attr-defined]
+        guarded._checks = checks = []  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
     checks.append(check)
 
 
@@ -109,7 +109,7 @@ class Checks:
         """Forget the checks of tensors that now hold data (they passed)."""
         for t in outputs:
             if getattr(t, "_checks", None):
-                t._checks = None  # type: ignore[attr-defined]
+                t._checks = None  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
 
 
 def collect(outputs: Sequence[Tensor]) -> Checks:

@@ -164,7 +164,7 @@ class _FunctionNode:
     _grad_node = True
     shape: tuple[int, ...] = ()
 
-    def __init__(self, function: type, ctx: FunctionCtx, args: tuple[Any, ...],
+    def __init__(self, function: type[AutogradFunction], ctx: FunctionCtx, args: tuple[Any, ...],
                  outputs: tuple[Any, ...]):
         self.function = function
         self.op = f"pf.extend.{function.__name__}"
@@ -225,6 +225,6 @@ class AutogradFunction:
             with no_grad():  # an identity node (no data movement) that carries the rule
                 identity = ops.reshape(out, out.shape)
             identity._requires_grad = identity._grad_node = True
-            identity._grad_fn = _OutputRule(node, i)  # type: ignore[attr-defined]
+            identity._grad_fn = _OutputRule(node, i)  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
             wrapped.append(identity)
         return wrapped[0] if single else tuple(wrapped)

@@ -40,7 +40,7 @@ import re
 import secrets
 import struct
 import time
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import ml_dtypes
 import numpy as np
@@ -217,9 +217,9 @@ def save(obj: Any, path: str | os.PathLike[str] | IO[bytes]) -> None:
     `path` may also be a binary file object (written in place, not atomically)."""
     header, arrays = _serialize(obj)
     if hasattr(path, "write"):
-        _write_payload(path, header, arrays)  # type: ignore[arg-type]
+        _write_payload(cast(IO[bytes], path), header, arrays)  # hasattr does not narrow a union
         return
-    target = os.fspath(path)  # type: ignore[arg-type]
+    target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):  # as torch.save; never the name of our temporary file
         raise FileNotFoundError(
@@ -261,7 +261,7 @@ def clean_temporaries(directory: str | os.PathLike[str], name: str | None = None
     `name` (whatever their age: a save of that target is starting) and any other older than
     `max_age` seconds (a save still running elsewhere keeps its own). Returns the removed
     paths; files that are not ours are never touched."""
-    removed = []
+    removed: list[str] = []
     now = time.time()
     try:
         entries = list(os.scandir(directory))
@@ -410,8 +410,9 @@ class _Decoder:
 
 def _read(path: str | os.PathLike[str] | IO[bytes]) -> tuple[bytes, str]:
     if hasattr(path, "read"):
-        return path.read(), str(getattr(path, "name", "<file object>"))  # type: ignore[union-attr]
-    name = os.fspath(path)  # type: ignore[arg-type]
+        data = cast(IO[bytes], path).read()  # hasattr does not narrow a union
+        return data, str(getattr(path, "name", "<file object>"))
+    name = os.fspath(path)
     with open(name, "rb") as f:
         return f.read(), name
 

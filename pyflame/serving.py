@@ -106,7 +106,9 @@ class InferenceEngine:
         outputs = [np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
                    for parts in zip(*pieces, strict=True)]
         tensors = [ops.from_numpy(o) for o in outputs]
-        return tensors[0] if self._single else type(self._container)(tensors)
+        if self._single:
+            return tensors[0]
+        return tensors if self._as_list else tuple(tensors)
 
     __call__ = infer
 
@@ -168,7 +170,7 @@ class InferenceEngine:
 
     def _outputs(self, result: Any) -> list[Tensor]:
         self._single = isinstance(result, Tensor)
-        self._container = [] if isinstance(result, list) else ()
+        self._as_list = isinstance(result, list)
         items = [result] if self._single else list(result)
         if not items or not all(isinstance(t, Tensor) for t in items):
             raise TypeError("infer: the model must return a pf.Tensor or a tuple/list of them, "

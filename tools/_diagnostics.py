@@ -77,6 +77,7 @@ def recording_diagnostic_ops(ops: list[Operation] | None = None) -> Iterator[lis
         ops.append(op)
         original(self, op, message)
 
+    # xDSL's Diagnostic has no hook for the ops it reports: wrap its method for this block
     Diagnostic.add_message = add_message  # type: ignore[method-assign]
     try:
         yield ops
@@ -138,8 +139,8 @@ def format_error(
             )
         case PyFlameError():
             op = getattr(e, "op", None)
-            where = op_location(op, positions) if isinstance(op, Operation) else None
-            where = where or getattr(e, "location", "") or input_name
+            located = op_location(op, positions) if isinstance(op, Operation) else None
+            where = located or getattr(e, "location", "") or input_name
             message = str(e)
             for prefix in (f"{where}: ", f"{where.rsplit(':', 1)[0]}: "):
                 message = message.removeprefix(prefix)  # the location is already in front

@@ -91,6 +91,7 @@ class PyFlameOptMain(xDSLOptMain):
             arg_parser.description = _description_with_passes(arg_parser.description or "")
             return plain_help()
 
+        # argparse has no hook for a help text made on demand: replace the bound method
         arg_parser.format_help = format_help  # type: ignore[method-assign]
         arg_parser.add_argument(
             "--print-ir-after-all",

@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 from xdsl.dialects import func
@@ -41,6 +42,9 @@ from pyflame.compiler import make_context
 from pyflame.dialects.flame import verify_module
 from pyflame.tools._context import LocatingParser, SourcePositions
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
+
+if TYPE_CHECKING:
+    from pyflame.dtypes import DType
 
 TOOL = "pyflame-run"
 #: exit status after the reader of stdout went away (`pyflame-run ... | head -1`): 128 + SIGPIPE,
@@ -81,7 +85,7 @@ def _seed(text: str) -> int:
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """One `pyflame-run: error: ...` line (and the usage), exit status 1 like other errors."""
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
@@ -173,7 +177,7 @@ def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
     return "\n".join(lines) or "@main takes no arguments"
 
 
-def _pf_dtype_of(array: np.ndarray, name: str, path: str):
+def _pf_dtype_of(array: np.ndarray, name: str, path: str) -> DType:
     """The PyFlame dtype `pf.from_numpy` would give this array (its refusals, as UsageError)."""
     from pyflame import dtypes
 

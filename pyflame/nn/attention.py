@@ -19,7 +19,7 @@ def _safe_softmax(x: Tensor, dim: int) -> Tensor:
     if out.requires_grad:
         from pyflame.gradients import SafeSoftmax
 
-        out._grad_fn = SafeSoftmax(x, dim)  # type: ignore[attr-defined]
+        out._grad_fn = SafeSoftmax(x, dim)  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
     return out
 
 

@@ -89,7 +89,8 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of submodules (registered, so their parameters are the list's); no forward."""
 
-    def __init__(self, modules: Iterable[Module] | None = None):
+    # entries may be None, as add_module allows (PyTorch too): a slice copies them
+    def __init__(self, modules: Iterable[Module | None] | None = None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
@@ -122,11 +123,11 @@ class ModuleList(Module):
     def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList([*self, *other])
 
-    def append(self, module: Module) -> ModuleList:
+    def append(self, module: Module | None) -> ModuleList:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
+    def extend(self, modules: Iterable[Module | None]) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
             raise TypeError("ModuleList.extend should be called with an iterable, but got "
                             + type(modules).__name__)

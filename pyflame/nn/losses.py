@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import FrameType
 
 import numpy as np
 
@@ -27,12 +28,13 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _user_stacklevel() -> int:
     """The `stacklevel` that makes `warnings.warn`, called by the caller, point at the first
     frame outside the pyflame package (the user's line)."""
-    frame, level = sys._getframe(2), 2
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name != "pyflame" and not name.startswith("pyflame."):
             return level
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+        frame, level = frame.f_back, level + 1
     return level
 
 
@@ -69,7 +71,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error; a target of another shape is broadcast with a UserWarning, as in
     PyTorch."""
     _check_target_size(input, target, "l1_loss")
-    return _reduce((input - target).abs(), reduction)
+    return _reduce(ops.abs(input - target), reduction)
 
 
 def _class_dim_last(x: Tensor) -> Tensor:

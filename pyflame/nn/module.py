@@ -189,9 +189,9 @@ class Module:
         programs name @main's arguments so (see pyflame.trace). The outermost module a tensor
         is registered in last names it."""
         for path, t in self.named_parameters():
-            t.name = path  # type: ignore[attr-defined]
-        for path, t in self.named_buffers():
-            t.name = path  # type: ignore[attr-defined]
+            t.name = path  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+        for path, buffer in self.named_buffers():
+            buffer.name = path  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
@@ -291,6 +291,7 @@ class Module:
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs, PyTorch's names and order; a shared parameter once."""
+        # _parameters holds only Parameters, though _named_members is typed to yield Tensors
         yield from self._named_members("_parameters", prefix, recurse,  # type: ignore[misc]
                                        remove_duplicate)
 
@@ -354,12 +355,13 @@ class Module:
     def state_dict(
         self, destination: dict[str, Any] | None = None, prefix: str = "",
         keep_vars: bool = False,
-    ) -> OrderedDict[str, Tensor]:
+    ) -> dict[str, Tensor]:
         """Name -> pf.Tensor for every parameter and persistent buffer (PyTorch's keys and
         order). The values are snapshots of the current data (`keep_vars=True`: the module's
         own tensors). Pending updates not yet evaluated (an optimizer step before `pf.eval`)
         are not in it."""
-        out: OrderedDict[str, Tensor] = OrderedDict() if destination is None else destination
+        # an OrderedDict unless the caller passes its own dict (as in PyTorch)
+        out: dict[str, Tensor] = OrderedDict() if destination is None else destination
         for name, t in self._state_items():
             out[prefix + name] = t if keep_vars else _snapshot(t)
         return out

@@ -97,7 +97,8 @@ class MultiheadAttention(Module):
 
     def _projections(self) -> tuple[Tensor, Tensor, Tensor]:
         if self._qkv_same_embed_dim:
-            return ops.chunk(self.in_proj_weight, 3)  # type: ignore[return-value]
+            q, k, v = ops.chunk(self.in_proj_weight, 3)
+            return q, k, v
         return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
 
     def _mask(self, attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: int,

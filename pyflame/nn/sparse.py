@@ -74,10 +74,10 @@ def checked_one_hot(
     hot = (indices.unsqueeze(-1) == ramp).astype(int32)
     data = _data_at_hand(indices)
     if data is not None:
-        bad = (data < 0) | (data >= classes)
+        bad_now = (data < 0) | (data >= classes)
         if ignore_index is not None:
-            bad &= data != ignore_index
-        checks.check_now(bad, data, message, location=location)
+            bad_now &= data != ignore_index
+        checks.check_now(bad_now, data, message, location=location)
         return hot
     with no_grad():
         bad = (indices < 0) | (indices >= classes)
