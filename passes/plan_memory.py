@@ -80,12 +80,15 @@ def peak_bytes(
                     if is_alias(use.operation):
                         pending.extend(use.operation.results)
             intervals.append((i, end, result))
+    # each value's bytes once: summing them at every op it is live at was most of compile time
+    size = {
+        v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]
+        for _, _, v in intervals
+    }
     best = (0, 0, [])
     for t, op in enumerate(ops):
         live = [v for start, end, v in intervals if start <= t <= end]
-        total = sum(
-            tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type)) for v in live  # type: ignore[attr-defined]
-        ) + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
+        total = sum(size[v] for v in live) + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
         if total > best[0]:
             best = (total, t, live)
     return best

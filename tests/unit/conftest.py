@@ -6,6 +6,7 @@ that check the default target or the compile cache across targets do not.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,11 @@ from flame_reference import FakeCompiler
 
 import pyflame as pf
 from pyflame import compiler, runtime
+
+# `pytest -n 2` runs one worker per core. torch (imported by the test modules, after this file)
+# would start an OpenMP thread per core in each worker, and with more threads than cores they
+# spin-wait: torch.max of a 7x5 tensor took 8.8 ms instead of 4 us on the shared machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
