@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import textwrap
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,20 +46,29 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=path)
 
 
-def _tool(script: str, module: str) -> list[str]:
-    """The console script next to this interpreter, else `python -m` (PyFlame not installed)."""
-    path = BIN_DIR / script
-    return [str(path)] if path.exists() else [sys.executable, "-m", module]
+def _in_process(
+    main: Callable[[list[str]], int], tool: str, args: tuple[str | Path, ...], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """A tool's `main()` run in this process, in `cwd`: its exit status and what it printed.
+    The console scripts the tools are installed as are launched by
+    test_console_scripts_are_installed; a launch costs an interpreter start-up per check."""
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return subprocess.CompletedProcess([tool, *argv], status, out.getvalue(), err.getvalue())
 
 
 def run_opt(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [*_tool("pyflame-opt", "pyflame.tools.pyflame_opt"), *map(str, args)]
-    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
+    from pyflame.tools import pyflame_opt
+
+    return _in_process(pyflame_opt.main, "pyflame-opt", args, cwd)
 
 
 def run_run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [*_tool("pyflame-run", "pyflame.tools.pyflame_run"), *map(str, args)]
-    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
+    from pyflame.tools import pyflame_run
+
+    return _in_process(pyflame_run.main, "pyflame-run", args, cwd)
 
 
 def assert_diagnostic(result: subprocess.CompletedProcess[str], *expected: str) -> None:

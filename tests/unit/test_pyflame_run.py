@@ -32,27 +32,21 @@ def test_same_cycles_and_values_as_pf_eval(tmp_path):
     pf.eval(t)
     cycles = pf.last_report().cycles
 
-    proc = subprocess.run(
-        [*pyflame_run(), str(tmp_path / "prog.mlir"), "--input", f"x0={tmp_path / 'a.npy'}",
-         "--input", f"x1={tmp_path / 'b.npy'}", "--report", "json"],
-        capture_output=True, text=True, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)  # --report json: stdout is only the JSON
+    status, out, err = run_tool(str(tmp_path / "prog.mlir"), "--input", f"x0={tmp_path / 'a.npy'}",
+                                "--input", f"x1={tmp_path / 'b.npy'}", "--report", "json")
+    assert status == 0, err
+    report = json.loads(out)  # --report json: stdout is only the JSON
     assert report["cycles"] == cycles
-    assert "output 0: shape=(20,)" in proc.stderr
+    assert "output 0: shape=(20,)" in err
 
 
 def test_bad_input_name_is_a_diagnostic(tmp_path):
     t = pf.from_numpy(np.ones((2, 2), np.float32)) + 1.0
     (tmp_path / "prog.mlir").write_text(pf.ir(t, stage="flame"))
     np.save(tmp_path / "a.npy", np.ones((2, 2), np.float32))
-    proc = subprocess.run(
-        [*pyflame_run(), str(tmp_path / "prog.mlir"), "--input", f"nope={tmp_path / 'a.npy'}"],
-        capture_output=True, text=True, check=False,
-    )
-    assert proc.returncode == 1
-    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+    status, _, err = run_tool(str(tmp_path / "prog.mlir"), "--input", f"nope={tmp_path / 'a.npy'}")
+    assert status == 1
+    assert "nope" in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------------- issue 8, item 17
