@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flame_reference import FakeCompiler
@@ -40,3 +41,20 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCompiler]:
     yield f
     pf.cache_clear()
     runtime.clear_pending_updates()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The lit folders run first: they are the longest tests (up to a minute each), so they start
+    at once instead of one of them ending the run alone while the other worker idles."""
+    items.sort(key=lambda item: item.path.name != "test_lit.py")  # stable: the rest keep order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`pytest -n 2` steals work: a worker that runs out takes half of the other's queue, so both
+    finish together (xdist's default `load` hands out fixed chunks, and the lit folders, all in
+    the first chunk, would leave one worker with most of the run)."""
+    if config.getoption("dist") != "load":  # an explicit --dist other than load is kept
+        return None
+    from xdist.scheduler import WorkStealingScheduling
+
+    return WorkStealingScheduling(config, log)

@@ -2,7 +2,9 @@
 
 One pytest test per lit folder (one folder per dialect, pass or tool), so pytest-xdist spreads
 the suite over its workers instead of running it as one long test; a new folder is picked up
-by itself, and a test checks that the folders cover every lit test file.
+by itself, and a test checks that the folders cover every lit test file. Within a folder, lit
+runs its files in parallel (`lit -j`, one worker per usable core): while one pytest worker waits
+on a long folder at the end of the run, the other core still has work.
 """
 
 import os
@@ -16,6 +18,7 @@ LIT_DIR = Path(__file__).resolve().parents[1] / "lit"
 BIN_DIR = Path(sys.executable).parent
 SUFFIXES = (".mlir", ".py")
 EXCLUDED = {"Inputs", "Output", "__pycache__"}
+LIT_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def lit_command() -> list[str]:
@@ -40,7 +43,7 @@ def test_the_folders_hold_every_lit_test() -> None:
 def test_lit_folder(folder: str) -> None:
     env = dict(os.environ, PATH=os.pathsep.join([str(BIN_DIR), os.environ.get("PATH", "")]))
     result = subprocess.run(
-        [*lit_command(), "-v", str(LIT_DIR / folder)],
+        [*lit_command(), "-v", "-j", str(LIT_WORKERS or 1), str(LIT_DIR / folder)],
         env=env,
         capture_output=True,
         text=True,

@@ -9,12 +9,42 @@ Each chunk is written, padded with blank lines so that its ops keep their lines,
 same name in a temporary directory; the tool gets that file as its first argument. Prints
 `chunk N`, the tool's stderr, its stdout and `exit status: N` for each chunk, so that one lit
 file checks many located diagnostics (xDSL stops at a module's first error). Always exits 0.
+
+pyflame-opt's `main()` runs in this process, once per chunk, instead of a process per chunk (a
+start-up imports xDSL and PyFlame again); it returns the same exit status and prints the same
+streams. Other tools run as processes.
 """
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import tempfile
+
+#: console scripts whose main() runs in this process: script name -> module
+IN_PROCESS = {"pyflame-opt": "pyflame.tools.pyflame_opt"}
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of one run of the tool."""
+    module = IN_PROCESS.get(os.path.basename(argv[0]))
+    if module is None:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        return proc.returncode, proc.stdout, proc.stderr
+    import importlib
+
+    main = importlib.import_module(module).main
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv = sys.argv
+    sys.argv = argv  # as the console script sees it
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv[1:])
+    finally:
+        sys.argv = saved_argv
+    return status, out.getvalue(), err.getvalue()
+
 
 path, command = sys.argv[1], sys.argv[2:]
 with open(path) as f:
@@ -26,8 +56,8 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(copy, "w") as f:
             f.write("\n" * line + chunk)
         line += chunk.count("\n")
-        proc = subprocess.run([command[0], copy, *command[1:]], capture_output=True, text=True)
+        status, stdout, stderr = run([command[0], copy, *command[1:]])
         print(f"chunk {n}")
-        sys.stdout.write(proc.stderr)
-        sys.stdout.write(proc.stdout)
-        print(f"exit status: {proc.returncode}")
+        sys.stdout.write(stderr)
+        sys.stdout.write(stdout)
+        print(f"exit status: {status}")
