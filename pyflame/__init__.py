@@ -21,6 +21,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type checkers see every public name
+    from pyflame import autograd, extend, nn, optim, serving, sim, training
     from pyflame.api import (
         CheckpointError,
         CompileError,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:  # type checkers see every public name
         argmax,
         argmin,
         astype,
-        autograd,
         backward,
         bernoulli,
         bfloat16,
@@ -63,7 +63,6 @@ if TYPE_CHECKING:  # type checkers see every public name
         exp,
         expand,
         explain,
-        extend,
         eye,
         flatten,
         float16,
@@ -97,11 +96,9 @@ if TYPE_CHECKING:  # type checkers see every public name
         narrow,
         ne,
         neg,
-        nn,
         no_grad,
         ones,
         ones_like,
-        optim,
         pad,
         permute,
         pow,
@@ -116,11 +113,9 @@ if TYPE_CHECKING:  # type checkers see every public name
         reshape,
         rsqrt,
         save,
-        serving,
         set_target,
         sigmoid,
         silu,
-        sim,
         softmax,
         split,
         sqrt,
@@ -131,7 +126,6 @@ if TYPE_CHECKING:  # type checkers see every public name
         sum,
         tanh,
         target,
-        training,
         transpose,
         unsqueeze,
         var,

@@ -150,7 +150,7 @@ def arange(
         for v in (start, start + (n - 1) * step):
             _fits(float(v), dtype, "arange")
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
-    return _node("flame.iota", (), (builtins.max(n, 0),), dtype, attrs, layout)
+    return _node("flame.iota", (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
 
 
 def eye(

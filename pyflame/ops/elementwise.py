@@ -178,5 +178,6 @@ class Clamp:
         out = [where(keep, g, 0.0)]
         for bound, mask in ((lo, to_low), (hi, to_high)):
             if isinstance(bound, Tensor):
+                assert mask is not None  # (a mask is made for every tensor bound)
                 out.append(where(mask, g, 0.0))
         return out

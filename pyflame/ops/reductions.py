@@ -131,8 +131,8 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 
 #: what max(x, dim) and min(x, dim) return, like torch.return_types.max / .min
-MaxResult = collections.namedtuple("max", ["values", "indices"])
-MinResult = collections.namedtuple("min", ["values", "indices"])
+MaxResult = collections.namedtuple("max", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+MinResult = collections.namedtuple("min", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 
 
 def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
@@ -149,6 +149,7 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
         return out
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
+    dim = int(dim)
     _nonempty(x, dim, what)
     # the values through a keepdim reduction, which argmax's decomposition then reuses
     values = _reduce(f"flame.reduce_{kind}", x, dim, True, what)

@@ -134,5 +134,5 @@ def masked_loss(loss_fn: Any, rule: str, output: Any, target: Tensor, mask: Tens
         if values.ndim == 0:  # the loss ignored reduction='none'
             return masked_loss(loss_fn, "per_row", output, target, mask)
         return _masked(per_sample_values(values, batch, reduction), mask, reduction)
-    values = [loss_fn(_row(output, i), target[i:i + 1]).reshape(1) for i in range(batch)]
-    return _masked(ops.cat(values), mask, "mean")
+    row_losses = [loss_fn(_row(output, i), target[i:i + 1]).reshape(1) for i in range(batch)]
+    return _masked(ops.cat(row_losses), mask, "mean")

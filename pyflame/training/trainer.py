@@ -49,7 +49,7 @@ class Trainer:
                  config: TrainerConfig | None = None):
         self.model = model
         self.optimizer = optimizer
-        self.loss_fn = loss_fn
+        self.loss_fn: Any = loss_fn  # a module (with ignore_index, reduction) or a function
         self.config = config if config is not None else TrainerConfig()
         self.history: dict[str, list[float]] = {}
         self.epoch = 0
