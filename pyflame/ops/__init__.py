@@ -73,10 +73,7 @@ from pyflame.ops.elementwise import (
 )
 from pyflame.ops.linalg import bmm, matmul
 from pyflame.ops.node import _check_layout as _check_layout  # (used by pf.nn's layers)
-from pyflame.ops.node import _check_tensor as _check_tensor
 from pyflame.ops.node import _node as _node  # (used by gradient rules that build a raw node)
-from pyflame.ops.node import _rule as _rule
-from pyflame.ops.node import _shape_error as _shape_error
 from pyflame.ops.reductions import (
     MaxResult,
     MinResult,

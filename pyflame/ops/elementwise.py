@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from pyflame import elementwise, promotion
+from pyflame import elementwise
 from pyflame.dtypes import DType, bool_, float32
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
 from pyflame.ops.shape import broadcast_to
+from pyflame.promotion import result_type
 from pyflame.tensor import Tensor, format_location, user_location
 
 
@@ -37,7 +38,7 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
     for s in scalars:
         if not _is_scalar(s):
             raise TypeError(f"{name}: unsupported operand of type {type(s).__name__}")
-    dtype = promotion.result_type(tensors, scalars)
+    dtype = result_type(tensors, scalars)
     if kind == "float" and not dtype.is_floating_point:
         dtype = float32  # integer and bool operands of float functions, as in PyTorch
     if kind == "bool" and dtype is not bool_:
@@ -121,7 +122,7 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
             f"got {condition.dtype!r}"
         )
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two scalars
-        x = _scalar(x, promotion.result_type([], [x, y]))
+        x = _scalar(x, result_type([], [x, y]))
     (a, b), dtype = _operands("where", (x, y), "any")
     try:
         shape = tuple(np.broadcast_shapes(condition.shape, a.shape, b.shape))
