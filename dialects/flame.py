@@ -46,8 +46,8 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame import elementwise, shapes
-from pyflame.errors import ShapeError
+from pyflame.ir import elementwise, shapes
+from pyflame.ir.errors import ShapeError
 
 # --------------------------------------------------------------------------- attributes
 
@@ -152,7 +152,7 @@ def _verify_target(module: Operation) -> None:
     gives figures of its own (a misspelt name would silently compile for WSE2)."""
     from xdsl.dialects.builtin import DictionaryAttr, StringAttr
 
-    from pyflame.sim.target import PRESETS, TARGET_ATTR, Target
+    from pyflame.ir.target import PRESETS, TARGET_ATTR, Target
 
     attr = module.attributes.get(TARGET_ATTR)
     if attr is None:
@@ -345,7 +345,7 @@ def _check_elementwise(op: FlameOp, entry: elementwise.Elementwise, *operands: S
 
 
 class ElementwiseBinaryOp(_BinaryOp):
-    """`ENTRY` is this op's row of pyflame.elementwise.BINARY."""
+    """`ENTRY` is this op's row of pyflame.ir.elementwise.BINARY."""
 
     ENTRY: ClassVar[elementwise.Elementwise]
 
@@ -365,7 +365,7 @@ class _UnaryOp(FlameOp):
 
 
 class ElementwiseUnaryOp(_UnaryOp):
-    """`ENTRY` is this op's row of pyflame.elementwise.UNARY."""
+    """`ENTRY` is this op's row of pyflame.ir.elementwise.UNARY."""
 
     ENTRY: ClassVar[elementwise.Elementwise]
 
@@ -386,7 +386,7 @@ def _elementwise_op(base: type, entry: elementwise.Elementwise) -> type[IRDLOper
     return irdl_op_definition(cls)
 
 
-#: flame op class of every elementwise function, generated from pyflame.elementwise
+#: flame op class of every elementwise function, generated from pyflame.ir.elementwise
 UNARY_OPS = {n: _elementwise_op(ElementwiseUnaryOp, e) for n, e in elementwise.UNARY.items()}
 BINARY_OPS = {n: _elementwise_op(ElementwiseBinaryOp, e) for n, e in elementwise.BINARY.items()}
 globals().update({cls.__name__: cls for cls in (*UNARY_OPS.values(), *BINARY_OPS.values())})
@@ -616,7 +616,7 @@ SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 
 # --- convolution and pooling ---------------------------------------------------------------
 # NCHW activations, OIhw weights. `padding` is explicit: (top, bottom, left, right); the
-# frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/shapes.py.
+# frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/ir/shapes.py.
 
 
 class _SpatialOp(FlameOp):
@@ -794,7 +794,7 @@ CREATION_OPS = [IotaOp, RandomUniformOp]
 
 # --- reductions ---------------------------------------------------------------------------
 # Primitives, lowered by flame-to-mesh: reduce_sum, reduce_prod, reduce_max, reduce_min (one op
-# per kind of pyflame/reductions.py) and reduce_mean (a sum, then a scale). Composites,
+# per kind of pyflame/ir/reductions.py) and reduce_mean (a sum, then a scale). Composites,
 # rewritten into primitives by the `decompose` pass: argmax, argmin, logsumexp, var, std,
 # softmax, log_softmax. `pf.ir(t, stage="flame")` shows the composites.
 
@@ -832,7 +832,7 @@ class ReduceMinOp(_NonemptyReduceOp):
     name = "flame.reduce_min"
 
 
-#: the primitive reduction op of each kind of pyflame/reductions.py
+#: the primitive reduction op of each kind of pyflame/ir/reductions.py
 REDUCE_OPS: dict[str, type[_ReduceOp]] = {
     "sum": ReduceSumOp, "prod": ReduceProdOp, "max": ReduceMaxOp, "min": ReduceMinOp,
 }

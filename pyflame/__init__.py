@@ -9,9 +9,10 @@ print(z.numpy(), pf.last_report())
 
 from pyflame import autograd, extend, nn, optim, sim
 from pyflame.autograd import backward, no_grad
-from pyflame.dtypes import DType, bfloat16, float16, float32, int32
-from pyflame.dtypes import bool_ as bool
-from pyflame.errors import (
+from pyflame.io import load, save
+from pyflame.ir.dtypes import DType, bfloat16, float16, float32, int32
+from pyflame.ir.dtypes import bool_ as bool
+from pyflame.ir.errors import (
     CheckpointError,
     CompileError,
     DeadlockError,
@@ -22,7 +23,6 @@ from pyflame.errors import (
     SimulationError,
     SRAMOverflowError,
 )
-from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (  # elementwise math, comparisons, where, dtype conversion  # shape ops  # reductions
     abs,

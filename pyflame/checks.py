@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.dtypes import int32
+from pyflame.ir.dtypes import int32
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 INT32_MIN = -(2**31)

@@ -1,6 +1,6 @@
 """Op builders: each checks shapes at the user's line and returns a new lazy `Tensor`.
 
-One builder per flame op; the shape facts come from `pyflame.shapes` (shared with the flame
+One builder per flame op; the shape facts come from `pyflame.ir.shapes` (shared with the flame
 verifiers). A bad shape raises `pf.ShapeError` naming both shapes and the user's `file:line`.
 
     pf.relu(a @ b).sum(dim=0)
@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 import ml_dtypes
 import numpy as np
 
-from pyflame import elementwise, promotion, shapes
+from pyflame import promotion
 from pyflame.autograd import requires_grad_of
-from pyflame.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
-from pyflame.errors import IntegerOverflowError, ShapeError
 from pyflame.gradients import NOT_DIFFERENTIABLE
+from pyflame.ir import elementwise, shapes
+from pyflame.ir.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
+from pyflame.ir.errors import IntegerOverflowError, ShapeError
 from pyflame.layout import MeshLayout
 from pyflame.random import draw_seed
 from pyflame.tensor import Location, Tensor, format_location, user_location
@@ -312,7 +313,7 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
 
 
 def elementwise_op(name: str, *args: Any) -> Tensor:
-    """Build the flame op of elementwise function `name` (a row of pyflame.elementwise)."""
+    """Build the flame op of elementwise function `name` (a row of pyflame.ir.elementwise)."""
     entry = elementwise.ALL[name]
     operands, dtype = _operands(name, args, entry.operands)
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.dtypes import DType, bool_, float32
+from pyflame.ir.dtypes import DType, bool_, float32
 from pyflame.layout import MeshLayout
 
 Location = tuple[str, int]
@@ -111,7 +111,7 @@ class Tensor:
     def size(self, dim: int | None = None) -> Any:
         if dim is None:
             return self.shape
-        from pyflame.shapes import normalize_dim
+        from pyflame.ir.shapes import normalize_dim
 
         return self.shape[normalize_dim(dim, self.ndim)]
 
@@ -414,7 +414,7 @@ class Tensor:
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            from pyflame.errors import ShapeError
+            from pyflame.ir.errors import ShapeError
 
             raise ShapeError(
                 f"{format_location(user_location())}: t() expects a tensor with <= 2 dims, "
@@ -499,8 +499,8 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
 
 
 # ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
-from pyflame import elementwise as _elementwise_table  # noqa: E402
 from pyflame import ops as _ops  # noqa: E402
+from pyflame.ir import elementwise as _elementwise_table  # noqa: E402
 
 
 # x.exp(), x.sigmoid(), x.maximum(y), x.eq(y), ... : one method per elementwise function

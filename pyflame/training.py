@@ -41,7 +41,7 @@ from pyflame import autograd, ops, runtime
 from pyflame import io as pf_io
 from pyflame import random as _random
 from pyflame.batching import as_array, as_tuple, pad_rows, row_mask, rows
-from pyflame.dtypes import float32
+from pyflame.ir.dtypes import float32
 from pyflame.tensor import Tensor
 
 CHECKPOINT_KIND = "pyflame.training.checkpoint"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from pyflame import ops
-from pyflame.dtypes import bool_
+from pyflame.ir.dtypes import bool_
 from pyflame.tensor import Tensor
 
 

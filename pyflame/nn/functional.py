@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyflame import ops as _ops
-from pyflame import shapes
+from pyflame.ir import shapes
 from pyflame.ops import _check_tensor, _node, _rule, _shape_error, reshape
 from pyflame.tensor import Tensor
 
