@@ -7,9 +7,10 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 
 from pyflame import autograd, extend, nn, optim, serving, sim, training
 from pyflame.autograd import backward, no_grad
-from pyflame.dtypes import DType, bfloat16, float16, float32, int32
-from pyflame.dtypes import bool_ as bool
-from pyflame.errors import (
+from pyflame.io import load, save
+from pyflame.ir.dtypes import DType, bfloat16, float16, float32, int32
+from pyflame.ir.dtypes import bool_ as bool
+from pyflame.ir.errors import (
     CheckpointError,
     CompileError,
     DeadlockError,
@@ -20,7 +21,6 @@ from pyflame.errors import (
     SimulationError,
     SRAMOverflowError,
 )
-from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
     abs,

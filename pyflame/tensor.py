@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.dtypes import DType, bool_, float32
-from pyflame.errors import ShapeError
 from pyflame.grad_mode import no_grad
+from pyflame.ir.dtypes import DType, bool_, float32
+from pyflame.ir.errors import ShapeError
+from pyflame.ir.shapes import normalize_dim
 from pyflame.layout import MeshLayout
-from pyflame.shapes import normalize_dim
 from pyflame.tensor_methods import BOUND, OpMethods
 
 Location = tuple[str, int]
