@@ -25,8 +25,11 @@ from pyflame.tensor import Tensor
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
     """An int or a pair of ints (PyTorch's `_pair`)."""
-    items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else (
-        value, value)
+    items = (
+        tuple(value)
+        if isinstance(value, Sequence) and not isinstance(value, str)
+        else (value, value)
+    )
     if len(items) == 1:
         items = items * 2
     if len(items) != 2:
@@ -96,8 +99,12 @@ def conv2d(
             if s != (1, 1):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             total = [d[a] * (weight.shape[2 + a] - 1) for a in (0, 1)]
-            pads = (total[0] // 2, total[0] - total[0] // 2, total[1] // 2,
-                    total[1] - total[1] // 2)
+            pads = (
+                total[0] // 2,
+                total[0] - total[0] // 2,
+                total[1] // 2,
+                total[1] - total[1] // 2,
+            )
         else:
             raise ValueError(
                 f"Invalid padding string {padding!r}, should be one of 'valid' or 'same'"
@@ -108,10 +115,19 @@ def conv2d(
     x, squeeze = _batched(input, "conv2d")
     for what, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype is not input.dtype:
-            raise _shape_error(f"conv2d: input dtype {input.dtype!r} and {what} dtype "
-                               f"{t.dtype!r} differ")
-    shape = _rule(shapes.conv2d, x.shape, weight.shape, None if bias is None else bias.shape,
-                  s, pads, d, groups)
+            raise _shape_error(
+                f"conv2d: input dtype {input.dtype!r} and {what} dtype {t.dtype!r} differ"
+            )
+    shape = _rule(
+        shapes.conv2d,
+        x.shape,
+        weight.shape,
+        None if bias is None else bias.shape,
+        s,
+        pads,
+        d,
+        groups,
+    )
     inputs = (x, weight) if bias is None else (x, weight, bias)
     attrs = {"stride": s, "padding": pads, "dilation": d, "groups": groups}
     return _unbatched(_node("flame.conv2d", inputs, shape, x.dtype, attrs), squeeze)
@@ -121,14 +137,22 @@ def conv2d(
 
 
 def _pool_args(
-    what: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+    what: str,
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
     ceil_mode: bool,
 ) -> tuple[Tensor, bool, tuple[int, int], tuple[int, int], tuple[int, ...], tuple[int, int]]:
     _check_tensor(x, what)
     _float_input(x, what)
     k = _pair(kernel_size, f"{what} kernel_size")
-    s = k if stride is None or (isinstance(stride, Sequence) and len(stride) == 0) else _pair(
-        stride, f"{what} stride")
+    s = (
+        k
+        if stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
+        else _pair(stride, f"{what} stride")
+    )
     p, d = _pair(padding, f"{what} padding"), _pair(dilation, f"{what} dilation")
     xb, squeeze = _batched(x, what)
     pads = (p[0], p[0], p[1], p[1])
@@ -167,8 +191,9 @@ def max_pool2d(
     most half the kernel, counts as -inf."""
     if return_indices:
         raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
-    x, squeeze, k, s, pads, d = _pool_args("max_pool2d", input, kernel_size, stride, padding,
-                                           dilation, ceil_mode)
+    x, squeeze, k, s, pads, d = _pool_args(
+        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
+    )
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "max_pool2d")
     attrs = {"kernel": k, "stride": s, "padding": pads, "dilation": d}
     return _unbatched(_node("flame.max_pool2d", (x,), shape, x.dtype, attrs), squeeze)
@@ -186,23 +211,35 @@ def avg_pool2d(
     """Mean over each `kernel_size` window (stride defaults to the kernel size); zero padding
     counts in the divisor unless `count_include_pad=False`; `divisor_override` replaces the
     divisor."""
-    x, squeeze, k, s, pads, d = _pool_args("avg_pool2d", input, kernel_size, stride, padding,
-                                           1, ceil_mode)
+    x, squeeze, k, s, pads, d = _pool_args(
+        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
+    )
     p = _pair(padding, "avg_pool2d padding")
     if divisor_override is not None:
         if isinstance(divisor_override, builtins.bool) or operator.index(divisor_override) < 1:
             raise ValueError(f"divisor must be not zero, got {divisor_override!r}")
         divisor_override = operator.index(divisor_override)
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "avg_pool2d")
-    attrs = {"kernel": k, "stride": s, "padding": pads, "dilation": d,
-             "count_include_pad": builtins.bool(count_include_pad), "divisor": divisor_override}
+    attrs = {
+        "kernel": k,
+        "stride": s,
+        "padding": pads,
+        "dilation": d,
+        "count_include_pad": builtins.bool(count_include_pad),
+        "divisor": divisor_override,
+    }
     extra = (pads[1] - p[0], pads[3] - p[1])  # ceil_mode's rows/cols past the padded input
     if count_include_pad and divisor_override is None and any(extra):
         # PyTorch divides a window by its taps inside the padded input (the ceil_mode rows and
         # columns past it do not count): the window sums over the count of such taps
         sums = _node("flame.avg_pool2d", (x,), shape, x.dtype, {**attrs, "divisor": 1})
         inside = ones(1, 1, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1], dtype=x.dtype)
-        count = _node("flame.avg_pool2d", (inside,), (1, 1, *shape[2:]), x.dtype,
-                      {**attrs, "padding": (0, extra[0], 0, extra[1]), "divisor": 1})
+        count = _node(
+            "flame.avg_pool2d",
+            (inside,),
+            (1, 1, *shape[2:]),
+            x.dtype,
+            {**attrs, "padding": (0, extra[0], 0, extra[1]), "divisor": 1},
+        )
         return _unbatched(div(sums, count), squeeze)
     return _unbatched(_node("flame.avg_pool2d", (x,), shape, x.dtype, attrs), squeeze)

@@ -82,6 +82,7 @@ def zeros(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) 
 def ones(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
     return full(_sizes(size, "ones"), 1.0, dtype=dtype, layout=layout)
 
+
 def full_like(
     x: Tensor,
     fill_value: float | bool,
@@ -102,6 +103,7 @@ def zeros_like(
 def ones_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None) -> Tensor:
     return full_like(x, 1.0, dtype=dtype, layout=layout)
 
+
 def _number(value: Any, what: str) -> int | float:
     if isinstance(value, builtins.bool) or not _is_scalar(value):
         raise TypeError(f"{what} must be a number, got {value!r}")
@@ -111,6 +113,7 @@ def _number(value: Any, what: str) -> int | float:
     if not np.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return out
+
 
 def arange(
     start: float = 0,
@@ -126,8 +129,9 @@ def arange(
     rounded once; an integer dtype truncates start and step first, as PyTorch does."""
     if end is None:
         start, end = 0, start
-    start, end, step = (_number(v, f"arange {n}") for v, n in
-                        ((start, "start"), (end, "end"), (step, "step")))
+    start, end, step = (
+        _number(v, f"arange {n}") for v, n in ((start, "start"), (end, "end"), (step, "step"))
+    )
     where = format_location(user_location())
     if step == 0:
         raise ValueError(f"{where}: arange: step must be nonzero")

@@ -55,7 +55,8 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
         shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
     except ValueError:
         raise _shape_error(
-            f"{name}: shapes " + ", ".join(str(list(t.shape)) for t in tensors)
+            f"{name}: shapes "
+            + ", ".join(str(list(t.shape)) for t in tensors)
             + " cannot be broadcast together"
         ) from None
     out = []
@@ -109,8 +110,9 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
 neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not = (
     _unary_function(n) for n in elementwise.UNARY
 )
-(add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and,
- logical_or) = (_binary_function(n) for n in elementwise.BINARY)
+(add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
+    _binary_function(n) for n in elementwise.BINARY
+)
 
 
 def where(condition: Tensor, x: Any, y: Any) -> Tensor:
@@ -144,9 +146,12 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
         raise TypeError("clamp needs min or max")
     out = x
     if not x.dtype.is_floating_point:  # an int bound beyond int32 is a no-op, not an overflow
-        min, max = (builtins.min(builtins.max(v, -(2**31)), 2**31 - 1)
-                    if isinstance(v, (int, np.integer)) and not isinstance(v, builtins.bool)
-                    else v for v in (min, max))
+        min, max = (
+            builtins.min(builtins.max(v, -(2**31)), 2**31 - 1)
+            if isinstance(v, (int, np.integer)) and not isinstance(v, builtins.bool)
+            else v
+            for v in (min, max)
+        )
     if min is not None:
         out = maximum(out, min)
     if max is not None:

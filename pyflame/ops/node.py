@@ -26,11 +26,26 @@ from pyflame.tensor import Location, Tensor, format_location, user_location
 T = TypeVar("T")
 
 #: ops through which no gradient flows (their results do not require grad)
-NOT_DIFFERENTIABLE = frozenset({
-    "flame.fill", "flame.random_normal", "flame.random_uniform", "flame.iota", "flame.eq",
-    "flame.ne", "flame.lt", "flame.le", "flame.gt", "flame.ge", "flame.logical_and",
-    "flame.logical_or", "flame.logical_not", "flame.argmax", "flame.argmin",
-})
+NOT_DIFFERENTIABLE = frozenset(
+    {
+        "flame.fill",
+        "flame.random_normal",
+        "flame.random_uniform",
+        "flame.iota",
+        "flame.eq",
+        "flame.ne",
+        "flame.lt",
+        "flame.le",
+        "flame.gt",
+        "flame.ge",
+        "flame.logical_and",
+        "flame.logical_or",
+        "flame.logical_not",
+        "flame.argmax",
+        "flame.argmin",
+    }
+)
+
 
 def _node(
     op: str,
@@ -55,8 +70,12 @@ def _node(
         layout=_check_layout(layout),
         location=location or user_location(),
     )
-    if (inputs and dtype.is_floating_point and op not in NOT_DIFFERENTIABLE
-            and requires_grad_of(tuple(inputs))):
+    if (
+        inputs
+        and dtype.is_floating_point
+        and op not in NOT_DIFFERENTIABLE
+        and requires_grad_of(tuple(inputs))
+    ):
         out._requires_grad = out._grad_node = True
     for i, t in enumerate(inputs):
         if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
@@ -136,13 +155,16 @@ def _fits(value: float, dtype: DType, what: str) -> float:
     elif -(2**31) <= value <= 2**31 - 1:
         return value
     if dtype.is_floating_point:  # a plain OverflowError, as the integer one is also one
-        raise OverflowError(f"{format_location(user_location())}: {what}: value {value:g} "
-                            f"cannot be converted to {dtype!r} without overflow")
+        raise OverflowError(
+            f"{format_location(user_location())}: {what}: value {value:g} "
+            f"cannot be converted to {dtype!r} without overflow"
+        )
     raise IntegerOverflowError(
         f"{format_location(user_location())}: {what}: value {int(value)} cannot be converted to "
         f"{dtype!r} without overflow (PyFlame's widest integer is pf.int32: use a float dtype "
         "for larger values)"
     )
+
 
 def _shape_rule(rule: Callable[..., T], *args: Any) -> T:
     """Like `_rule`, but keeps the error's class (an IndexShapeError stays an IndexError)."""

@@ -43,8 +43,13 @@ def _reduce_dims(x: Tensor, dim: int | Sequence[int] | None, what: str) -> tuple
 
 
 def _reduce(
-    op: str, x: Tensor, dim: int | Sequence[int] | None, keepdim: bool, what: str = "",
-    dtype: DType | None = None, **attrs: Any,
+    op: str,
+    x: Tensor,
+    dim: int | Sequence[int] | None,
+    keepdim: bool,
+    what: str = "",
+    dtype: DType | None = None,
+    **attrs: Any,
 ) -> Tensor:
     dims = _reduce_dims(x, dim, what or op.removeprefix("flame."))
     shape = _rule(shapes.reduce, x.shape, dims, keepdim)
@@ -196,8 +201,12 @@ def _correction(
 
 
 def var(
-    x: Tensor, dim: int | Sequence[int] | None = None, unbiased: builtins.bool | None = None,
-    keepdim: builtins.bool = False, *, correction: float | None = None,
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False,
+    *,
+    correction: float | None = None,
 ) -> Tensor:
     """Variance over `dim`: sum of squared deviations / max(0, N - correction); unbiased
     (correction 1) by default, like torch.var."""
@@ -207,8 +216,12 @@ def var(
 
 
 def std(
-    x: Tensor, dim: int | Sequence[int] | None = None, unbiased: builtins.bool | None = None,
-    keepdim: builtins.bool = False, *, correction: float | None = None,
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False,
+    *,
+    correction: float | None = None,
 ) -> Tensor:
     """Standard deviation: sqrt(var(...)), unbiased by default, like torch.std."""
     _check_tensor(x, "std")
@@ -231,8 +244,12 @@ def _softmax(op: str, x: Tensor, dim: int | None, dtype: Any, what: str) -> Tens
     _floating(x, what)
     if dim is None:  # PyTorch's deprecated implicit choice
         dim = 0 if x.ndim in (0, 1, 3) else 1
-        warnings.warn(f"Implicit dimension choice for {what} has been deprecated. Change the "
-                      "call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"Implicit dimension choice for {what} has been deprecated. Change the "
+            "call to include dim=X as an argument.",
+            UserWarning,
+            stacklevel=3,
+        )
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int, got {dim!r}")
     d = _reduce_dims(x, int(dim), what)

@@ -30,18 +30,25 @@ def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) 
         raise TypeError(f"randn needs a floating-point dtype, got {dtype!r}")
     return _node("flame.random_normal", (), shape, dtype, {"seed": draw_seed()}, layout)
 
+
 def randn_like(
     x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
 ) -> Tensor:
     _check_tensor(x, "randn_like")
     return randn(x.shape, dtype=dtype or x.dtype, layout=layout)
 
+
 def _draw(seed: int | None) -> int:
     return draw_seed() if seed is None else fixed_seed(seed)
 
+
 def _uniform(
-    shape: tuple[int, ...], dtype: DType, low: float, high: float,
-    layout: MeshLayout | None, seed: int | None,
+    shape: tuple[int, ...],
+    dtype: DType,
+    low: float,
+    high: float,
+    layout: MeshLayout | None,
+    seed: int | None,
 ) -> Tensor:
     attrs = {"seed": _draw(seed), "minval": float(low), "maxval": float(high)}
     return _node("flame.random_uniform", (), shape, dtype, attrs, layout)
@@ -59,7 +66,10 @@ def rand(
 
 
 def rand_like(
-    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None,
+    x: Tensor,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
     seed: int | None = None,
 ) -> Tensor:
     _check_tensor(x, "rand_like")
@@ -79,8 +89,9 @@ def randint(
     `randint(low, high, size)`; int32 by default (PyTorch: int64), any dtype that holds them."""
     if size is None:
         if high is None:
-            raise TypeError("randint needs high and size: randint(high, size) or "
-                            "randint(low, high, size)")
+            raise TypeError(
+                "randint needs high and size: randint(high, size) or randint(low, high, size)"
+            )
         low, high, size = 0, low, high
     elif high is None:  # randint(high, size=...)
         low, high = 0, low
@@ -89,7 +100,11 @@ def randint(
 
 
 def _randint(
-    shape: tuple[int, ...], low: Any, high: Any, dtype: DType, layout: MeshLayout | None,
+    shape: tuple[int, ...],
+    low: Any,
+    high: Any,
+    dtype: DType,
+    layout: MeshLayout | None,
     seed: int | None,
 ) -> Tensor:
     for v, what in ((low, "low"), (high, "high")):
@@ -109,8 +124,13 @@ def _randint(
 
 
 def randint_like(
-    x: Tensor, low: int = 0, high: int | None = None, *, dtype: DType | None = None,
-    layout: MeshLayout | None = None, seed: int | None = None,
+    x: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+    seed: int | None = None,
 ) -> Tensor:
     """`randint_like(x, high)` or `randint_like(x, low, high)`: x's shape and (by default)
     dtype."""
@@ -146,7 +166,11 @@ def bernoulli(x: Tensor, p: float | None = None, *, seed: int | None = None) -> 
 
 
 def dropout(
-    x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
     seed: int | None = None,
 ) -> Tensor:
     """Inverted dropout (torch.nn.functional.dropout): in training, every element is zeroed

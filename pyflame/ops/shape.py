@@ -55,10 +55,13 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 
 view = reshape
 
+
 def _tensor_list(tensors: Any, what: str) -> list[Tensor]:
     """The tensors of cat/stack, converted to their promoted dtype (torch.result_type)."""
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{what} expects a list or tuple of pf.Tensor, got {type(tensors).__name__}")
+        raise TypeError(
+            f"{what} expects a list or tuple of pf.Tensor, got {type(tensors).__name__}"
+        )
     out = [_check_tensor(t, what) for t in tensors]
     if len({t.dtype for t in out}) > 1:
         dtype = result_type(out, [])

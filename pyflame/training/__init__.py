@@ -29,5 +29,14 @@ from pyflame.training.config import Callback, LambdaCallback, TrainerConfig
 from pyflame.training.loss import correct, loss_rule, masked_loss
 from pyflame.training.trainer import Trainer
 
-__all__ = ["Callback", "LambdaCallback", "Trainer", "TrainerConfig", "correct",
-           "latest_checkpoint", "loss_rule", "masked_loss", "rotate_checkpoints"]
+__all__ = [
+    "Callback",
+    "LambdaCallback",
+    "Trainer",
+    "TrainerConfig",
+    "correct",
+    "latest_checkpoint",
+    "loss_rule",
+    "masked_loss",
+    "rotate_checkpoints",
+]

@@ -19,7 +19,8 @@ def batches(loader: Any, used: list[bool]) -> Iterator[Any]:
         if used[0]:
             raise ValueError(
                 "the loader is a one-shot iterator and was used up by an earlier epoch: pass a "
-                "list, a re-iterable loader, or a callable returning a fresh iterator")
+                "list, a re-iterable loader, or a callable returning a fresh iterator"
+            )
         used[0] = True
     return it
 
@@ -38,8 +39,9 @@ def split_batch(batch: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         try:
             inputs, targets = batch
         except (TypeError, ValueError):
-            raise ValueError("a training batch is an (inputs, targets) pair, got "
-                             f"{type(batch).__name__}") from None
+            raise ValueError(
+                f"a training batch is an (inputs, targets) pair, got {type(batch).__name__}"
+            ) from None
     xs = tuple(as_array(x) for x in as_tuple(inputs))
     y = as_array(targets)
     n = rows(y, "target batch")

@@ -28,8 +28,9 @@ def set_rng_state(text: str) -> None:
 
 def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     """The most recently written checkpoint in `directory` (None if there is none)."""
-    found = sorted(Path(directory).glob(f"*{CHECKPOINT_SUFFIX}"),
-                   key=lambda p: (p.stat().st_mtime_ns, p.name))
+    found = sorted(
+        Path(directory).glob(f"*{CHECKPOINT_SUFFIX}"), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
     return found[-1] if found else None
 
 
@@ -37,16 +38,16 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
 TRAINER_CHECKPOINT = re.compile(r"^(epoch-\d{4,}|step-\d{8,})" + re.escape(CHECKPOINT_SUFFIX) + "$")
 
 
-def rotate_checkpoints(directory: str | os.PathLike[str], keep_last: int,
-                       written: Sequence[Path] = ()) -> list[Path]:
+def rotate_checkpoints(
+    directory: str | os.PathLike[str], keep_last: int, written: Sequence[Path] = ()
+) -> list[Path]:
     """Delete all but the `keep_last` newest trainer checkpoints (`epoch-NNNN`, `step-NNNNNNNN`)
     in `directory`, never other files; returns the deleted paths. `written`: the checkpoints
     this process wrote, oldest first (newer than any other; file times can tie)."""
     order = {p.name: i for i, p in enumerate(written) if p.parent == Path(directory)}
     mine = [p for p in Path(directory).iterdir() if TRAINER_CHECKPOINT.match(p.name)]
-    mine.sort(key=lambda p: (p.name in order, order.get(p.name, 0), p.stat().st_mtime_ns,
-                             p.name))
-    doomed = mine[:max(len(mine) - keep_last, 0)]
+    mine.sort(key=lambda p: (p.name in order, order.get(p.name, 0), p.stat().st_mtime_ns, p.name))
+    doomed = mine[: max(len(mine) - keep_last, 0)]
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed

@@ -52,8 +52,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.max_epochs < 0:
             raise ValueError(f"max_epochs must be >= 0, got {self.max_epochs}")
-        for name in ("log_every_n_steps", "batch_size", "checkpoint_every_n_steps",
-                     "keep_last"):
+        for name in ("log_every_n_steps", "batch_size", "checkpoint_every_n_steps", "keep_last"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or int(value) < 1):
                 raise ValueError(f"{name} must be a positive int or None, got {value!r}")
@@ -84,12 +83,19 @@ class Callback:
 class LambdaCallback(Callback):
     """A callback from functions: `LambdaCallback(on_step_end=lambda tr, step, logs: ...)`."""
 
-    def __init__(self, on_fit_start: Callable[..., Any] | None = None,
-                 on_step_end: Callable[..., Any] | None = None,
-                 on_epoch_end: Callable[..., Any] | None = None,
-                 on_fit_end: Callable[..., Any] | None = None):
-        for name, fn in (("on_fit_start", on_fit_start), ("on_step_end", on_step_end),
-                         ("on_epoch_end", on_epoch_end), ("on_fit_end", on_fit_end)):
+    def __init__(
+        self,
+        on_fit_start: Callable[..., Any] | None = None,
+        on_step_end: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_fit_end: Callable[..., Any] | None = None,
+    ):
+        for name, fn in (
+            ("on_fit_start", on_fit_start),
+            ("on_step_end", on_step_end),
+            ("on_epoch_end", on_epoch_end),
+            ("on_fit_end", on_fit_end),
+        ):
             if fn is not None:
                 setattr(self, name, fn)
 
@@ -97,7 +103,10 @@ class LambdaCallback(Callback):
 def callback_hook(callback: Any, event: str) -> Callable[..., Any] | None:
     if hasattr(callback, event):
         return getattr(callback, event)
-    if event == "on_epoch_end" and callable(callback) and not any(
-            hasattr(callback, e) for e in ("on_fit_start", "on_step_end", "on_fit_end")):
+    if (
+        event == "on_epoch_end"
+        and callable(callback)
+        and not any(hasattr(callback, e) for e in ("on_fit_start", "on_step_end", "on_fit_end"))
+    ):
         return callback
     return None

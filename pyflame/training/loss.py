@@ -20,8 +20,10 @@ BUILTIN_METRICS = ("loss", "accuracy")
 def metric_name(metric: Any) -> str:
     if isinstance(metric, str):
         if metric not in BUILTIN_METRICS:
-            raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(BUILTIN_METRICS)}"
-                             ", a callable fn(output, target) or a (name, fn) pair")
+            raise ValueError(
+                f"unknown metric {metric!r}: use one of {', '.join(BUILTIN_METRICS)}"
+                ", a callable fn(output, target) or a (name, fn) pair"
+            )
         return metric
     if isinstance(metric, tuple) and len(metric) == 2 and callable(metric[1]):
         return str(metric[0])
@@ -33,8 +35,9 @@ def metric_name(metric: Any) -> str:
 def per_sample_values(values: Tensor, batch: int, how: str = "mean") -> Tensor:
     """[B, ...] -> [B] (mean or sum over the non-batch dims)."""
     if values.ndim == 0 or values.shape[0] != batch:
-        raise ValueError(f"expected per-sample values of shape [{batch}, ...], got "
-                         f"{list(values.shape)}")
+        raise ValueError(
+            f"expected per-sample values of shape [{batch}, ...], got {list(values.shape)}"
+        )
     if values.ndim == 1:
         return values
     flat = values.reshape(batch, -1)
@@ -45,15 +48,19 @@ def correct(output: Tensor, target: Tensor) -> Tensor:
     """Per-sample accuracy (float32 [N]) of an (N, C, ...) output: argmax over dim 1 against
     class-index targets (N, ...), or against the argmax of probability targets (N, C, ...)."""
     if not isinstance(output, Tensor) or output.ndim < 2:
-        raise ValueError("the accuracy metric needs an (N, C, ...) output of class scores, got "
-                         f"{getattr(output, 'shape', type(output).__name__)}")
+        raise ValueError(
+            "the accuracy metric needs an (N, C, ...) output of class scores, got "
+            f"{getattr(output, 'shape', type(output).__name__)}"
+        )
     if target.dtype.is_floating_point and tuple(target.shape) == tuple(output.shape):
         target = target.argmax(dim=1)
     expected = (output.shape[0],) + tuple(output.shape[2:])
     if target.dtype.is_floating_point or tuple(target.shape) != expected:
-        raise ValueError(f"the accuracy metric needs class-index targets of shape "
-                         f"{list(expected)} (or probabilities shaped like the output), got "
-                         f"{list(target.shape)} {target.dtype!r}")
+        raise ValueError(
+            f"the accuracy metric needs class-index targets of shape "
+            f"{list(expected)} (or probabilities shaped like the output), got "
+            f"{list(target.shape)} {target.dtype!r}"
+        )
     hits = (output.argmax(dim=1) == target).astype(float32)
     return per_sample_values(hits, output.shape[0])
 
@@ -111,7 +118,7 @@ def _call_unreduced(loss_fn: Any, output: Any, target: Tensor) -> Tensor:
 
 def _row(value: Any, i: int) -> Any:
     if isinstance(value, Tensor):
-        return value[i:i + 1]
+        return value[i : i + 1]
     if isinstance(value, (tuple, list)):
         return type(value)(_row(v, i) for v in value)
     return value
@@ -134,5 +141,5 @@ def masked_loss(loss_fn: Any, rule: str, output: Any, target: Tensor, mask: Tens
         if values.ndim == 0:  # the loss ignored reduction='none'
             return masked_loss(loss_fn, "per_row", output, target, mask)
         return _masked(per_sample_values(values, batch, reduction), mask, reduction)
-    row_losses = [loss_fn(_row(output, i), target[i:i + 1]).reshape(1) for i in range(batch)]
+    row_losses = [loss_fn(_row(output, i), target[i : i + 1]).reshape(1) for i in range(batch)]
     return _masked(ops.cat(row_losses), mask, "mean")

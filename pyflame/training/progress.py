@@ -20,8 +20,9 @@ class Progress:
             from tqdm.auto import tqdm
         except ImportError:
             return
-        self.bar = tqdm(total=total, desc=desc, unit="step", initial=initial,
-                        dynamic_ncols=True, leave=True)
+        self.bar = tqdm(
+            total=total, desc=desc, unit="step", initial=initial, dynamic_ncols=True, leave=True
+        )
 
     def update(self, logs: dict[str, float]) -> None:
         self.n += 1

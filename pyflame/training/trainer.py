@@ -45,8 +45,13 @@ class Trainer:
     `last_checkpoint`, `should_stop` (set it in a callback to stop after the current step).
     """
 
-    def __init__(self, model: Any, optimizer: Any, loss_fn: Callable[..., Any],
-                 config: TrainerConfig | None = None):
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        loss_fn: Callable[..., Any],
+        config: TrainerConfig | None = None,
+    ):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn: Any = loss_fn  # a module (with ignore_index, reduction) or a function
@@ -82,8 +87,9 @@ class Trainer:
             logs = self._finish_epoch(val_loader)
             self._emit("on_epoch_end", self.epoch - 1, logs)
             if self.config.checkpoint_dir is not None:
-                self.save_checkpoint(Path(self.config.checkpoint_dir)
-                                     / f"epoch-{self.epoch:04d}{CHECKPOINT_SUFFIX}")
+                self.save_checkpoint(
+                    Path(self.config.checkpoint_dir) / f"epoch-{self.epoch:04d}{CHECKPOINT_SUFFIX}"
+                )
         self._emit("on_fit_end")
         return self.history
 
@@ -101,7 +107,7 @@ class Trainer:
                 xs, y = split_batch(batch)
                 size = size or self.batch_size or rows(y)
                 for start in range(0, rows(y), size):
-                    chunk = tuple(x[start:start + size] for x in xs), y[start:start + size]
+                    chunk = tuple(x[start : start + size] for x in xs), y[start : start + size]
                     n = rows(chunk[1])
                     values = self._run(*chunk, n, size, train=False)
                     for name, value in values.items():
@@ -165,9 +171,11 @@ class Trainer:
     def _load_states(self, path: Path, checkpoint: dict[str, Any]) -> None:
         """The model's and the optimizer's state from `checkpoint`, both or neither: a
         checkpoint of another model or optimizer is refused, naming the file."""
-        saved = [(what, obj) for what, obj in (("model", self.model),
-                                               ("optimizer", self.optimizer))
-                 if hasattr(obj, "load_state_dict")]
+        saved = [
+            (what, obj)
+            for what, obj in (("model", self.model), ("optimizer", self.optimizer))
+            if hasattr(obj, "load_state_dict")
+        ]
         before = [obj.state_dict() for _, obj in saved]
         for what, obj in saved:
             try:
@@ -201,7 +209,8 @@ class Trainer:
             if n > self.batch_size:
                 raise ValueError(
                     f"batch {index} of epoch {self.epoch} has {n} rows, more than the compiled "
-                    f"batch size {self.batch_size} (set TrainerConfig.batch_size to the largest)")
+                    f"batch size {self.batch_size} (set TrainerConfig.batch_size to the largest)"
+                )
             try:
                 values = self._run(xs, y, n, self.batch_size, train=True)
             except IndexError as err:  # a label out of range: say which batch holds it
@@ -221,8 +230,10 @@ class Trainer:
             self._emit("on_step_end", self.global_step, step_logs)
             every = self.config.checkpoint_every_n_steps
             if every and self.global_step % every == 0:
-                self.save_checkpoint(Path(self.config.checkpoint_dir or ".")
-                                     / f"step-{self.global_step:08d}{CHECKPOINT_SUFFIX}")
+                self.save_checkpoint(
+                    Path(self.config.checkpoint_dir or ".")
+                    / f"step-{self.global_step:08d}{CHECKPOINT_SUFFIX}"
+                )
             if self.should_stop:
                 break
         if index < 0 and not skip:
@@ -233,8 +244,10 @@ class Trainer:
 
     def _epoch_values(self) -> dict[str, float]:
         count = self._totals.get("_samples", 0.0)
-        return {name: self._totals.get(name, math.nan) / count if count else math.nan
-                for name, _ in self._metrics}
+        return {
+            name: self._totals.get(name, math.nan) / count if count else math.nan
+            for name, _ in self._metrics
+        }
 
     def _finish_epoch(self, val_loader: Any) -> dict[str, Any]:
         logs: dict[str, Any] = dict(self._epoch_values())
@@ -252,8 +265,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
 
-    def _run(self, xs: tuple[np.ndarray, ...], y: np.ndarray, n: int, size: int,
-             train: bool) -> dict[str, float]:
+    def _run(
+        self, xs: tuple[np.ndarray, ...], y: np.ndarray, n: int, size: int, train: bool
+    ) -> dict[str, float]:
         """Build one step for the padded batch and evaluate it: one compiled program."""
         if self._rule is None:
             self._rule = loss_rule(self.loss_fn, y.dtype.kind in "iu")
@@ -282,8 +296,11 @@ class Trainer:
             for name, metric in self._metrics:
                 if name == "loss":
                     continue
-                fn = correct if metric == "accuracy" else (
-                    metric[1] if isinstance(metric, tuple) else metric)
+                fn = (
+                    correct
+                    if metric == "accuracy"
+                    else (metric[1] if isinstance(metric, tuple) else metric)
+                )
                 per_sample = per_sample_values(fn(output, target), size)
                 results[name] = (per_sample.astype(float32) * mask).sum() / mask.sum()
         runtime.eval(*results.values())

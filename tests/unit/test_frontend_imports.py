@@ -18,8 +18,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pyflame"
 #: subpackages and modules below the frontend (other layers of the compiler)
-NOT_FRONTEND = ("pyflame.ir", "pyflame.dialects", "pyflame.passes", "pyflame.tools",
-                "pyflame.sim", "pyflame.compiler")
+NOT_FRONTEND = (
+    "pyflame.ir",
+    "pyflame.dialects",
+    "pyflame.passes",
+    "pyflame.tools",
+    "pyflame.sim",
+    "pyflame.compiler",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -44,7 +50,8 @@ def frontend_modules() -> dict[str, Path]:
 def _type_checking_only(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -66,8 +73,9 @@ def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def _resolve(node: ast.Import | ast.ImportFrom, importer: str, modules: dict[str, Path],
-             is_package: bool) -> set[str]:
+def _resolve(
+    node: ast.Import | ast.ImportFrom, importer: str, modules: dict[str, Path], is_package: bool
+) -> set[str]:
     """The pyflame modules an import statement runs (a submodule's packages run first)."""
     targets: list[str] = []
     if isinstance(node, ast.Import):
@@ -158,7 +166,8 @@ def test_cycles_finds_a_cycle_and_names_its_modules():
 def test_the_frontend_has_no_import_cycle():
     found = cycles(import_graph())
     assert not found, "import cycles among frontend modules:\n" + "\n".join(
-        " <-> ".join(c) for c in found)
+        " <-> ".join(c) for c in found
+    )
 
 
 def test_every_import_sits_at_the_top_of_its_module():
@@ -180,9 +189,12 @@ def test_every_import_sits_at_the_top_of_its_module():
 
 def _loaded_after(code: str) -> list[str]:
     """The pyflame modules loaded after running `code` in a fresh interpreter."""
-    script = code + "\nimport sys\nprint(' '.join(m for m in sys.modules if m.startswith('pyflame')))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    script = (
+        code + "\nimport sys\nprint(' '.join(m for m in sys.modules if m.startswith('pyflame')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return out.stdout.split()
 
 
@@ -190,7 +202,8 @@ def test_importing_the_compiler_layers_loads_no_frontend_module():
     loaded = _loaded_after(
         "import pyflame.dialects, pyflame.passes, pyflame.sim, pyflame.compiler\n"
         "import pyflame.tools.pyflame_opt, pyflame.tools.pyflame_run\n"
-        "from pyflame import compiler")
+        "from pyflame import compiler"
+    )
     frontend = [m for m in loaded if not _is_below(m, NOT_FRONTEND) and m != "pyflame"]
     assert "pyflame.dialects.flame" in loaded
     assert not frontend, f"frontend modules loaded by the compiler layers: {frontend}"
@@ -213,14 +226,17 @@ def test_the_package_names_are_the_api_names():
         assert getattr(pyflame, name) is getattr(pyflame.api, name), name
 
 
-@pytest.mark.parametrize("code", [
-    "import pyflame as pf\nassert pf.tensor.Tensor is pf.Tensor",  # pf.<submodule> first
-    "from pyflame import nn\nassert nn.Linear(2, 3).weight.shape == (3, 2)",
-    "import pyflame as pf\nassert pf.runtime.pending_updates() == []",
-    "import pyflame as pf\nassert pf.sim.SMALL.fabric_rows == 16",
-    "import pickle, pyflame as pf\nassert pickle.loads(pickle.dumps(pf.bool)) is pf.bool",
-    "from pyflame.ops import ones\nimport pyflame as pf\nassert pf.max(ones(3) * 2).item() == 2",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import pyflame as pf\nassert pf.tensor.Tensor is pf.Tensor",  # pf.<submodule> first
+        "from pyflame import nn\nassert nn.Linear(2, 3).weight.shape == (3, 2)",
+        "import pyflame as pf\nassert pf.runtime.pending_updates() == []",
+        "import pyflame as pf\nassert pf.sim.SMALL.fabric_rows == 16",
+        "import pickle, pyflame as pf\nassert pickle.loads(pickle.dumps(pf.bool)) is pf.bool",
+        "from pyflame.ops import ones\nimport pyflame as pf\nassert pf.max(ones(3) * 2).item() == 2",
+    ],
+)
 def test_lazy_package_keeps_the_names_working(code):
     _loaded_after(code)  # raises on a failed assert
 
@@ -229,9 +245,11 @@ def test_api_names_over_submodules_stay_the_api_objects():
     import pyflame
 
     for name in pyflame.API_NAMES_OVER_SUBMODULES:
-        code = ("import importlib.util\n"
-                f"if importlib.util.find_spec('pyflame.{name}'):\n"
-                f"    from pyflame.{name} import __name__ as _\n"  # the submodule first
-                "import pyflame as pf, pyflame.api as api\n"
-                f"assert pf.{name} is api.{name}, pf.{name}\n")
+        code = (
+            "import importlib.util\n"
+            f"if importlib.util.find_spec('pyflame.{name}'):\n"
+            f"    from pyflame.{name} import __name__ as _\n"  # the submodule first
+            "import pyflame as pf, pyflame.api as api\n"
+            f"assert pf.{name} is api.{name}, pf.{name}\n"
+        )
         _loaded_after(code)

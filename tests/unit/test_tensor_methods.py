@@ -50,13 +50,16 @@ def test_reduction_and_shape_methods_compute_what_the_functions_do():
 
 
 def test_a_method_whose_module_is_not_loaded_names_it():
-    code = ("import numpy as np\n"
-            "from pyflame.tensor import Tensor\n"
-            "t = Tensor((2,), data=np.zeros(2, np.float32))\n"
-            "try:\n"
-            "    t + 1\n"
-            "except RuntimeError as err:\n"
-            "    print(err)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout
+    code = (
+        "import numpy as np\n"
+        "from pyflame.tensor import Tensor\n"
+        "t = Tensor((2,), data=np.zeros(2, np.float32))\n"
+        "try:\n"
+        "    t + 1\n"
+        "except RuntimeError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     assert "pf.Tensor needs pyflame.ops.binary, which is not loaded yet: import pyflame.ops" in out
