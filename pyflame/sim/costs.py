@@ -41,7 +41,7 @@ def _fmac(m, k, n):
 WORK = {
     # dst[i] = value
     "fill": lambda n: (0, 0, F32 * n),
-    # dst[i] = f(src[i]), f costing `f` flops (pyflame.elementwise gives f per function)
+    # dst[i] = f(src[i]), f costing `f` flops (pyflame.ir.elementwise gives f per function)
     "unary": lambda n, f=1: (f * n, F32 * n, F32 * n),
     # dst[i] = lhs[i] op rhs[i]     (an operand of one element is held in a register)
     "binary": lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
@@ -51,7 +51,7 @@ WORK = {
     "copy": lambda n: (0, F32 * n, F32 * n),
     "transpose": lambda n: (0, F32 * n, F32 * n),
     # n elements read and combined into `out` results, `f` operations each (the kind's flops in
-    # pyflame/reductions.py: 1 for sum, prod, max and min)
+    # pyflame/ir/reductions.py: 1 for sum, prod, max and min)
     "reduce": lambda n, out, f=1: (f * n, F32 * n, F32 * out),
     # acc[m, n] += lhs[m, k] @ rhs[k, n]
     "matmul_acc": _fmac,

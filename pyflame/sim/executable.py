@@ -35,10 +35,10 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
-from pyflame import elementwise, reductions
 from pyflame.dialects import pe
-from pyflame.dialects.mesh import Distribution
-from pyflame.errors import (
+from pyflame.ir import elementwise, reductions
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
@@ -48,6 +48,7 @@ from pyflame.errors import (
     SimulationError,
     SRAMFault,
 )
+from pyflame.ir.target import Target
 from pyflame.sim import costs, rng
 from pyflame.sim.fabric import (
     PORT_INDEX,
@@ -59,7 +60,6 @@ from pyflame.sim.fabric import (
     xy_paths,
 )
 from pyflame.sim.report import Report
-from pyflame.sim.target import Target
 
 Rect = tuple[int, int, int, int]
 #: a run-time step: (buffer views, in-flight messages, arguments, outputs) -> None

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from pyflame.errors import HostMemoryError
+from pyflame.ir.errors import HostMemoryError
 
 #: the environment variable overriding the memory available (a size, or "off")
 ENV = "PYFLAME_HOST_MEMORY"

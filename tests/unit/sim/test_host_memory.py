@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame.errors import HostMemoryError
+from pyflame.ir.errors import HostMemoryError
 from pyflame.sim import host_memory
 
 
