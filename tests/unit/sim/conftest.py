@@ -84,7 +84,7 @@ def pes(rect) -> str:
 def layout(shape, grid, split) -> str:
     s = "".join(f"{n}x" for n in shape)
     axes = ", ".join(a or "_" for a in split)
-    return f"!mesh.tensor<{s}f32 on {grid[0]}x{grid[1]} split [{axes}]>"
+    return f"#pe.layout<{s}f32 on {grid[0]}x{grid[1]} split [{axes}]>"
 
 
 def tensor(shape) -> str:
