@@ -15,7 +15,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from pyflame.dialects import all_dialects
-from pyflame.sim.executable import compile_plan
+from pyflame.sim import compile_plan
 
 
 def make_context() -> Context:
