@@ -78,7 +78,7 @@ class Planner:
         self.target = Target.of_module(module)
         self.main = _find_main(module)
         self.block = self.main.body.blocks[0]
-        self.s = Schedule(self.target)
+        self.schedule = Schedule(self.target)
         self.order: list[str] = []
         #: the op being read (a reading error names it; tools print its location)
         self.reading: Operation | None = None
@@ -86,17 +86,20 @@ class Planner:
     # ------------------------------------------------------------------ reading
 
     def read(self) -> None:
-        t, s = self.target, self.s
+        t, s = self.target, self.schedule
         args = list(self.block.args)
         s.arg_index = {a: i for i, a in enumerate(args)}
         self.arg_names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
         self.arg_kinds: list[tuple] = []
         for a in args:
             if isinstance(a.type, TensorType):
-                self.arg_kinds.append((
-                    "tensor", tuple(a.type.get_shape()),
-                    elementwise.numpy_dtype(str(a.type.element_type)),
-                ))
+                self.arg_kinds.append(
+                    (
+                        "tensor",
+                        tuple(a.type.get_shape()),
+                        elementwise.numpy_dtype(str(a.type.element_type)),
+                    )
+                )
             elif isinstance(a.type, IntegerType):
                 self.arg_kinds.append(("int",))
             else:
@@ -157,7 +160,7 @@ class Planner:
 
     def _check_host_memory(self) -> None:
         """Refuse, before planning, a program whose run would not fit in host memory."""
-        s = self.s
+        s = self.schedule
         op_elements = []
         for it in self.items:
             if type(it.op) in host_memory.INDEX_BYTES_PER_ELEMENT:
@@ -173,7 +176,7 @@ class Planner:
         )
 
     def _read_alloc(self, op: pe.AllocOp, rect: Rect, what: str) -> None:
-        t, s = self.target, self.s
+        t, s = self.target, self.schedule
         name = op.buffer_name.data
         typ = pe.buf_of(op.result)
         elem = str(typ.element_type)
@@ -212,7 +215,7 @@ class Planner:
             if getattr(err, "op", None) is None and self.reading is not None:
                 err.op = self.reading  # type: ignore[attr-defined]  # tools print its location
             raise
-        s = self.s
+        s = self.schedule
         s.start(self.R, self.C)
 
         items = self.items
@@ -260,7 +263,7 @@ class Planner:
 
     def _ready(self, it: Item) -> bool:
         if isinstance(it.op, pe.RecvOp):
-            return bool(self.s.mail.waiting(it.op.color_id, it.rect).all())
+            return bool(self.schedule.mail.waiting(it.op.color_id, it.rect).all())
         return True
 
     def _deadlock(self, pending: list[Item]) -> None:
@@ -275,7 +278,7 @@ class Planner:
             if not isinstance(it.op, pe.RecvOp):
                 continue
             color = it.op.color_id
-            stuck = mine & ~self.s.mail.waiting(color, it.rect)
+            stuck = mine & ~self.schedule.mail.waiting(color, it.rect)
             for r, c in np.argwhere(stuck):
                 waiting.append(((r0 + int(r), c0 + int(c)), color))
                 lines.append(f"{pe_str(r0 + r, c0 + c)} waits on color {color} ({it.what})")
@@ -294,7 +297,7 @@ class Planner:
 
     def _execute(self, it: Item) -> None:
         """Run one item at plan time: its kernel makes its steps and charges its time."""
-        s, op = self.s, it.op
+        s, op = self.schedule, it.op
         self.order.append(it.what)
         if not isinstance(op, pe.RouteOp):
             s.used[pe_slice(it.rect)] = True
@@ -310,7 +313,7 @@ class Planner:
     # ------------------------------------------------------------------ result
 
     def _executable(self) -> Executable:
-        s = self.s
+        s = self.schedule
         returns: list[tuple[str, int]] = []
         for v in self.return_values:
             if v in s.outputs:

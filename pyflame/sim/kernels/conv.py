@@ -59,8 +59,11 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
     valid = (target >= 0) & (target < shape[dim])
     per_j = int(np.prod(shape)) // shape[dim] if shape[dim] else 0
     moved = valid.sum(axis=1) * per_j  # elements written per PE line
-    s.charge(it.rect, CostKind.PACK, np.broadcast_to(
-        moved[:, None] if along_rows else moved[None, :], (nr, nc)))
+    s.charge(
+        it.rect,
+        CostKind.PACK,
+        np.broadcast_to(moved[:, None] if along_rows else moved[None, :], (nr, nc)),
+    )
     if not valid.any():
         return
     slab = tuple(count if i == dim else m for i, m in enumerate(shape))
@@ -70,8 +73,7 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
     src_sel: tuple
     if per == 0:  # the same position on every PE: one sliced copy
         lo, hi = int(j[valid[0]][0]), int(j[valid[0]][-1]) + 1
-        dst_sel = (slice(None), slice(None)) + rest + (
-            slice(int(pos[0]) + lo, int(pos[0]) + hi),)
+        dst_sel = (slice(None), slice(None)) + rest + (slice(int(pos[0]) + lo, int(pos[0]) + hi),)
         src_sel = (slice(None), slice(None)) + rest + (slice(lo, hi),)
     else:  # positions move with the PE's coordinate: one fancy-indexed copy
         line, jj = np.nonzero(valid)
@@ -88,14 +90,16 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
 
 
 def _windows(
-    x: np.ndarray, out_hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+    x: np.ndarray,
+    out_hw: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
     dilation: Sequence[int],
 ) -> np.ndarray:
     """(..., H, W) -> a strided view (..., Ho, Wo, kh, kw) of every window's taps."""
     sh, sw = x.strides[-2:]
     shape = x.shape[:-2] + tuple(out_hw) + tuple(kernel)
-    strides = x.strides[:-2] + (sh * stride[0], sw * stride[1], sh * dilation[0],
-                                sw * dilation[1])
+    strides = x.strides[:-2] + (sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
     return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
 
 
@@ -123,8 +127,9 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
 
     def part(dst, xs, ws, bs):
         r = xs.shape[0]
-        win = _windows(_as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride,
-                       dilation)  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        win = _windows(
+            _as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride, dilation
+        )  # (r, nc, n, g, cg, ho, wo, kh, kw)
         # K-major columns (channel, tap) x (batch, row, col): the copy keeps the input's order
         cols = win.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(r, nc, g, cg * taps, n * ho * wo)
         wm = _as_f32(ws).reshape(r, nc, g, og, cg * taps)
@@ -140,9 +145,10 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
         if chunks is None:
             part(dst, xs, ws, bs)
             return
-        futures = [threads.pool().submit(part, dst[k], xs[k], ws[k],
-                                         None if bs is None else bs[k])
-                   for k in chunks]
+        futures = [
+            threads.pool().submit(part, dst[k], xs[k], ws[k], None if bs is None else bs[k])
+            for k in chunks
+        ]
         for f in futures:
             f.result()
 
@@ -165,8 +171,9 @@ def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
     area = np.float32(kernel[0] * kernel[1])
 
     def step(V, F, A, O):
-        win = _windows(_as_f32(V[xi][xsl]).reshape(nr, nc, n, c, hi, wi), (ho, wo), kernel,
-                       stride, dilation)
+        win = _windows(
+            _as_f32(V[xi][xsl]).reshape(nr, nc, n, c, hi, wi), (ho, wo), kernel, stride, dilation
+        )
         if kind == "max":
             y = win.max(axis=(-2, -1))
         else:
@@ -175,5 +182,6 @@ def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
 
     s.steps.append(step)
     outputs = n * c * ho * wo
-    s.charge(it.rect, CostKind.POOL2D, outputs * kernel[0] * kernel[1],
-             outputs if kind == "avg" else 0)
+    s.charge(
+        it.rect, CostKind.POOL2D, outputs * kernel[0] * kernel[1], outputs if kind == "avg" else 0
+    )

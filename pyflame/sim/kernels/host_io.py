@@ -23,9 +23,7 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     host_elem = op.input.type.element_type  # type: ignore[attr-defined]  # a TensorType
     buf_elem = op.buffer.type.element_type  # type: ignore[attr-defined]  # a !pe.buf
     if host_elem != buf_elem:
-        raise CompileError(
-            f"{it.what}: host tensor of {host_elem} into a buffer of {buf_elem}"
-        )
+        raise CompileError(f"{it.what}: host tensor of {host_elem} into a buffer of {buf_elem}")
     scatter = make_scatter(dist)
     L = dist.local_elems
     sl, i = b.sub(it.rect, L), b.index

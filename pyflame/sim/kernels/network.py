@@ -54,9 +54,7 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     if n == 0:
         return
     bid = len(s.batches)
-    s.batches.append(
-        Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], arrival, n)
-    )
+    s.batches.append(Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], arrival, n))
     s.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64))
     sl, i = b.sub(it.rect), b.index
 
@@ -130,9 +128,14 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             release.append(g)
     sl = pe_slice(it.rect)
     if kind is not None:
-        cyc, flops = costs.op_cycles(s.target, CostKind.RECV_COMBINE, b.size,
-                                     reductions.KINDS[kind].flops,
-                                     elem_bytes=b.dtype.itemsize, half=b.half)
+        cyc, flops = costs.op_cycles(
+            s.target,
+            CostKind.RECV_COMBINE,
+            b.size,
+            reductions.KINDS[kind].flops,
+            elem_bytes=b.dtype.itemsize,
+            half=b.half,
+        )
         s.clock[sl] = np.maximum(s.clock[sl] + cyc, arrival)
         s.busy[sl] += cyc
         s.flops += int(flops) * nr * nc
@@ -233,8 +236,14 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
 
 
 def _time_exchange(
-    s: Schedule, it: Item, src_row: np.ndarray, src_col: np.ndarray, has_src: np.ndarray,
-    rows: np.ndarray, cols: np.ndarray, elem_bytes: int,
+    s: Schedule,
+    it: Item,
+    src_row: np.ndarray,
+    src_col: np.ndarray,
+    has_src: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    elem_bytes: int,
 ) -> None:
     """One message per (source PE, destination PE) pair, each source sending its messages one
     after another (sorted by destination); copies within a PE cost a local copy."""
@@ -266,9 +275,7 @@ def _time_exchange(
         for j in range(int(rank.max()) + 1):
             sel = rank == j
             src, dst, ww = rs[sel], rd[sel], rw[sel]
-            l_src, l_r, l_c, l_dir, l_h, hq = xy_paths(
-                src // s.C, src % s.C, dst // s.C, dst % s.C
-            )
+            l_src, l_r, l_c, l_dir, l_h, hq = xy_paths(src // s.C, src % s.C, dst // s.C, dst % s.C)
             begin = s.links.stream(send_end[src], ww, l_src, l_r, l_c, l_dir, l_h)
             cyc = costs.stream_cycles(t, ww)
             send_end[src] = begin + cyc

@@ -18,9 +18,7 @@ NO_KERNEL = {
 
 
 def test_every_pe_op_has_a_kernel():
-    missing = [
-        op.name for op in pe.PE.operations if op not in KERNELS and op not in NO_KERNEL
-    ]
+    missing = [op.name for op in pe.PE.operations if op not in KERNELS and op not in NO_KERNEL]
     assert missing == []
 
 
@@ -69,7 +67,10 @@ def test_an_op_without_a_kernel_is_a_clear_compile_error(sim):
     fill = next(op for op in module.walk() if isinstance(op, pe.FillOp))
     unknown = UnknownOp.create(operands=[fill.buffer], attributes={"pes": fill.pes})
     fill.parent_block().insert_op_after(unknown, fill)
-    with pytest.raises(CompileError, match=r"pe.unknown_test_op \(op #2 of @main\): the "
-                       "simulator has no kernel for pe.unknown_test_op") as err:
+    with pytest.raises(
+        CompileError,
+        match=r"pe.unknown_test_op \(op #2 of @main\): the "
+        "simulator has no kernel for pe.unknown_test_op",
+    ) as err:
         compile_plan(module)
     assert err.value.op is unknown
