@@ -18,8 +18,8 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
 from pyflame.dialects import pe
-from pyflame.errors import ColorAllocationError
-from pyflame.sim.target import Target
+from pyflame.ir.errors import ColorAllocationError
+from pyflame.ir.target import Target
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:

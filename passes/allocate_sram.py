@@ -20,9 +20,9 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
 from pyflame.dialects import pe
-from pyflame.errors import SRAMOverflowError
+from pyflame.ir.errors import SRAMOverflowError
+from pyflame.ir.target import Target
 from pyflame.passes.plan_memory import ALIGN, aligned, kib
-from pyflame.sim.target import Target
 
 
 @dataclass

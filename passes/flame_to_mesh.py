@@ -42,10 +42,12 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from pyflame import reductions
 from pyflame.dialects import flame, mesh
-from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of, is_local_reshape
-from pyflame.errors import CompileError, UnsupportedOpsError
+from pyflame.dialects.mesh import MeshTensorType, dist_of
+from pyflame.ir import distribution, reductions
+from pyflame.ir.distribution import Distribution, is_local_reshape
+from pyflame.ir.errors import CompileError, UnsupportedOpsError
+from pyflame.ir.target import Target
 from pyflame.passes.layouts import (
     DEFAULT_TILE_BYTES,
     SINGLE_PE_BYTES,
@@ -53,7 +55,6 @@ from pyflame.passes.layouts import (
     elem_bytes_of,
     layout_to_dist,
 )
-from pyflame.sim.target import Target
 
 ARG_LAYOUT_ATTR = "flame.layout"
 
@@ -250,7 +251,7 @@ def reduce(
     lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim: bool
 ) -> SSAValue:
     """Padding in the reduced dims masked with the kind's identity (0 for sum, -inf or the
-    smallest int for max, ...: pyflame/reductions.py), a local reduce on every PE, then an
+    smallest int for max, ...: pyflame/ir/reductions.py), a local reduce on every PE, then an
     allreduce over the mesh axes the dims were split on."""
     src = dist_of(x)
     elem = x.type.element_type  # type: ignore[attr-defined]
@@ -735,10 +736,10 @@ LOWERINGS.update({
 # conv2d, max_pool2d and avg_pool2d run on a grid with the activations split [_, _, r, c]
 # (H over the grid's rows, W over its columns) and the weight and bias replicated on every PE;
 # each PE computes its block of output rows and columns from its window of the input, whose
-# halo the mesh op's lowering fetches from the neighbouring PEs (see mesh.HaloAxis).
+# halo the mesh op's lowering fetches from the neighbouring PEs (see distribution.HaloAxis).
 #
 # The grid: the result's `grid` hint, else the input's grid (a partitioned or replicated input
-# spreads over the same PEs; one already split [_, _, r, c] -- `mesh.is_spatial`, e.g. any
+# spreads over the same PEs; one already split [_, _, r, c] -- `distribution.is_spatial`, e.g. any
 # tensor on one PE -- is used as it is and the result is split like it), else, for an input the
 # compiler places, the default for its size grown until the op's buffers take at most half of a
 # PE's SRAM; per axis at most one PE per output row/column. When a halo would reach past a
@@ -765,7 +766,7 @@ def windowed_grid(
 
 def feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation) -> tuple:
     return tuple(
-        mesh.largest_feasible_parts(x_shape[2 + a], out_shape[2 + a],
+        distribution.largest_feasible_parts(x_shape[2 + a], out_shape[2 + a],
                                     min(start[a], out_shape[2 + a]), kernel[a], stride[a],
                                     dilation[a], padding[2 * a])
         for a in (0, 1)
@@ -782,9 +783,9 @@ def compiler_grid(lw: Lowering, op: Operation, kernel, stride, padding, dilation
 
     def per_pe(side: int) -> int:
         grid = feasible_grid((side, side), x_shape, out_shape, kernel, stride, padding, dilation)
-        dx = Distribution(x_shape, grid, mesh.SPATIAL_SPLIT)
-        dy = Distribution(out_shape, grid, mesh.SPATIAL_SPLIT)
-        rows, cols = mesh.halo_axes(x_shape, out_shape, grid, kernel, stride, padding, dilation)
+        dx = Distribution(x_shape, grid, distribution.SPATIAL_SPLIT)
+        dy = Distribution(out_shape, grid, distribution.SPATIAL_SPLIT)
+        rows, cols = distribution.halo_axes(x_shape, out_shape, grid, kernel, stride, padding, dilation)
         n, c, bh, bw = dx.block
         wh = bh if rows.in_place else rows.window
         ww = bw if cols.in_place else cols.window
@@ -803,10 +804,10 @@ def windowed_input(
     """The input split [_, _, r, c] on `grid`, its block padding masked where windows read it."""
     x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
     known = lw.known_dist(op.input)
-    if known is not None and known.grid == grid and mesh.is_spatial(known):
+    if known is not None and known.grid == grid and distribution.is_spatial(known):
         x = lw.value(op.input)  # already there (e.g. any 4-D tensor on one PE)
     else:
-        x = lw.value_as(op.input, Distribution(x_shape, grid, mesh.SPATIAL_SPLIT))
+        x = lw.value_as(op.input, Distribution(x_shape, grid, distribution.SPATIAL_SPLIT))
     return mask_windowed(lw, x, out_shape, kernel, stride, padding, dilation, pad_value)
 
 

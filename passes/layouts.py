@@ -9,9 +9,9 @@ import math
 from xdsl.ir import Attribute
 
 from pyflame.dialects.flame import LayoutAttr
-from pyflame.dialects.mesh import Distribution
-from pyflame.errors import CompileError
-from pyflame.sim.target import Target
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import CompileError
+from pyflame.ir.target import Target
 
 #: tensors up to this many bytes default to a single PE
 SINGLE_PE_BYTES = 16 * 1024

@@ -40,10 +40,12 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
 from pyflame.dialects import mesh, pe
-from pyflame.dialects.mesh import Distribution, MeshTensorType, dist_of
+from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.dialects.pe import BufferType, dense_i64
-from pyflame.errors import UnsupportedOpsError
-from pyflame.sim.target import Target
+from pyflame.ir import distribution
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import UnsupportedOpsError
+from pyflame.ir.target import Target
 
 Rect = tuple[int, int, int, int]
 Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
@@ -545,7 +547,7 @@ def shift(rows: int, cols: int, toward: str) -> tuple[Rule, ...]:
 
 
 def halo_phase(
-    lw: PELowering, src: SSAValue, shape: tuple[int, ...], axis: mesh.HaloAxis, dim: int,
+    lw: PELowering, src: SSAValue, shape: tuple[int, ...], axis: distribution.HaloAxis, dim: int,
     grid: tuple[int, int], fill: float,
 ) -> tuple[SSAValue, tuple[int, ...]]:
     """The window of every PE along tile dim `dim` (2: over the grid's rows, 3: its columns):

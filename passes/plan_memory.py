@@ -22,10 +22,12 @@ from xdsl.passes import ModulePass
 
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
-from pyflame.dialects.mesh import Distribution, MeshTensorType
-from pyflame.errors import SRAMOverflowError
+from pyflame.dialects.mesh import MeshTensorType
+from pyflame.ir import distribution
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import SRAMOverflowError
+from pyflame.ir.target import Target
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
-from pyflame.sim.target import Target
 
 ALIGN = 16
 
@@ -195,11 +197,11 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     if not isinstance(op, mesh._WindowedOp):
         return 0
     x, y = dist_fn(op.input), dist_fn(op.result)
-    if not mesh.is_spatial(x):
+    if not distribution.is_spatial(x):
         return 0
     elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
     kernel, stride, padding, dilation = op.spatial()
-    axes = mesh.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
+    axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
     x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)
     shape = list(x.block)
     window, need = 0, 0  # the current window's bytes (0: the input tile itself)

@@ -75,7 +75,7 @@ def lower(module: ModuleOp, stage: str) -> ModuleOp:
 def _lower_from_flame(ctx: Context, module: ModuleOp, wanted: int) -> None:
     """flame-to-mesh (and mesh-to-pe), retrying with smaller single-PE budgets when SRAM
     overflows; the first error is the one reported if nothing fits."""
-    from pyflame.errors import SRAMOverflowError
+    from pyflame.ir.errors import SRAMOverflowError
     from pyflame.passes.flame_to_mesh import FlameToMeshPass
     from pyflame.passes.mesh_to_pe import MeshToPEPass
 
@@ -176,7 +176,7 @@ def _arguments(
 
 
 def _numpy_dtype(element_type: Any) -> np.dtype:
-    from pyflame import dtypes
+    from pyflame.ir import dtypes
 
     for d in dtypes.ALL:
         if d.mlir == element_type:

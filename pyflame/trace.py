@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.sim.target import Target, get_target
+from pyflame.ir.target import Target
+from pyflame.sim.target import get_target
 from pyflame.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def _build_module(tr: Trace) -> ModuleOp:
     from xdsl.ir import Block, Region, SSAValue
 
     from pyflame.dialects.flame import Flame
-    from pyflame.sim.target import TARGET_ATTR
+    from pyflame.ir.target import TARGET_ATTR
 
     op_classes = {cls.name: cls for cls in Flame.operations}
     locs: dict[tuple[str, int], FileLineColLoc] = {}

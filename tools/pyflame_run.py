@@ -88,7 +88,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _arg_parser() -> argparse.ArgumentParser:
-    from pyflame.sim.target import PRESETS
+    from pyflame.ir.target import PRESETS
 
     targets = ", ".join(name.lower() for name in PRESETS)
     p = _ArgumentParser(
@@ -158,7 +158,7 @@ def main_arguments(main: func.FuncOp, names: WrittenNames) -> list[tuple[str, ob
 
 def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
     """One line per argument of @main: `%x0: tensor<2x3xf32>  (--input x0=PATH.npy: ...)`."""
-    from pyflame import dtypes
+    from pyflame.ir import dtypes
 
     lines = []
     for name, typ in main_arguments(main, names):
@@ -175,7 +175,7 @@ def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
 
 def _pf_dtype_of(array: np.ndarray, name: str, path: str):
     """The PyFlame dtype `pf.from_numpy` would give this array (its refusals, as UsageError)."""
-    from pyflame import dtypes
+    from pyflame.ir import dtypes
 
     d = dtypes.from_numpy_dtype(array.dtype)
     if d is None and array.dtype.kind in "iu":
@@ -199,7 +199,7 @@ def check_inputs(
     main: func.FuncOp, names: WrittenNames, inputs: dict[str, np.ndarray], specs: Sequence[str]
 ) -> None:
     """Refuse unknown names, wrong shapes and element types, before anything is compiled."""
-    from pyflame import dtypes
+    from pyflame.ir import dtypes
 
     paths = dict(spec.partition("=")[::2] for spec in specs)
     args = dict(main_arguments(main, names))
@@ -245,7 +245,8 @@ def arguments(
 ) -> list[np.ndarray | int]:
     """@main's arguments in order: the given inputs, the others drawn from `seed` (as
     `pyflame.compiler.run_module` draws them: normal floats, small ints, seeds in [0, 2**31))."""
-    from pyflame import compiler, dtypes
+    from pyflame import compiler
+    from pyflame.ir import dtypes
 
     rng = np.random.default_rng(seed)
     out: list[np.ndarray | int] = []
@@ -285,9 +286,9 @@ def finish_lowering(module: ModuleOp) -> None:
     color is past the target's."""
     from pyflame.compiler import lower, make_context
     from pyflame.dialects import pe
+    from pyflame.ir.target import Target
     from pyflame.passes.allocate_colors import AllocateColorsPass
     from pyflame.passes.allocate_sram import AllocateSRAMPass
-    from pyflame.sim.target import Target
 
     lower(module, "pe")
     ops = list(module.walk())
@@ -302,7 +303,7 @@ def finish_lowering(module: ModuleOp) -> None:
 
 
 def set_target(module: ModuleOp, name: str) -> None:
-    from pyflame.sim.target import PRESETS, TARGET_ATTR
+    from pyflame.ir.target import PRESETS, TARGET_ATTR
 
     preset = PRESETS.get(name.upper())
     if preset is None:

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from pyflame import ops
-from pyflame.errors import ShapeError
+from pyflame.ir.errors import ShapeError
 from pyflame.nn.sparse import checked_one_hot
 from pyflame.tensor import Tensor, format_location, user_location
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from xdsl.ir import Operation
 
-from pyflame.errors import PyFlameError, SimulationError
+from pyflame.ir.errors import PyFlameError, SimulationError
+from pyflame.ir.target import Target
 from pyflame.sim.report import Report
-from pyflame.sim.target import Target
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from xdsl.ir import Operation
 
 from pyflame.dialects import pe
-from pyflame.errors import HostMemoryError
+from pyflame.ir.errors import HostMemoryError
 
 #: the environment variable overriding the memory available (a size, or "off")
 ENV = "PYFLAME_HOST_MEMORY"

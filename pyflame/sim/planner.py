@@ -22,9 +22,9 @@ from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 
-from pyflame import elementwise
 from pyflame.dialects import pe
-from pyflame.errors import (
+from pyflame.ir import elementwise
+from pyflame.ir.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
@@ -32,6 +32,7 @@ from pyflame.errors import (
     RoutingError,
     SRAMFault,
 )
+from pyflame.ir.target import Target
 from pyflame.sim import host_memory
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
@@ -45,7 +46,6 @@ from pyflame.sim.schedule import (
     rect_pes,
     rects_overlap,
 )
-from pyflame.sim.target import Target
 
 
 def compile_plan(module: ModuleOp) -> Executable:

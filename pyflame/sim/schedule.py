@@ -21,12 +21,12 @@ import numpy as np
 from xdsl.dialects.builtin import FileLineColLoc
 from xdsl.ir import Operation, SSAValue
 
-from pyflame.dialects.mesh import Distribution
-from pyflame.errors import CompileError
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import CompileError
+from pyflame.ir.target import Target
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import Links, Mailboxes, RouteTable
-from pyflame.sim.target import Target
 
 
 def location_of(op: Operation) -> str | None:

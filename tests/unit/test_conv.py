@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame.dialects.mesh import HaloAxis, largest_feasible_parts
+from pyflame.ir.distribution import HaloAxis, largest_feasible_parts
 
 torch = pytest.importorskip("torch")
 F = pf.nn.functional

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 import pyflame as pf
-from pyflame import compiler, reductions
+from pyflame import compiler
 from pyflame.dialects import flame
+from pyflame.ir import reductions
 from pyflame.passes.decompose import DECOMPOSITIONS, DecomposePass
 from pyflame.passes.flame_to_mesh import LOWERINGS
 from pyflame.trace import trace
@@ -480,7 +481,7 @@ def test_decompose_refuses_a_max_of_no_elements_at_its_line():
     # hand-written IR with the verifier off: a located error, not a simulator traceback
     from xdsl.parser import Parser
 
-    from pyflame.errors import UnsupportedOpsError
+    from pyflame.ir.errors import UnsupportedOpsError
 
     text = """
     func.func @main(%a: tensor<0x4xf32>) -> tensor<4xf32> {

@@ -11,7 +11,7 @@ import numpy as np
 from xdsl.dialects.builtin import DenseArrayBase, IntegerType
 
 from pyflame.dialects import pe
-from pyflame.errors import CompileError
+from pyflame.ir.errors import CompileError
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.kernels.registry import kernel

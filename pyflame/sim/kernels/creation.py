@@ -11,7 +11,7 @@ import numpy as np
 from xdsl.ir import SSAValue
 
 from pyflame.dialects import pe
-from pyflame.errors import CompileError
+from pyflame.ir.errors import CompileError
 from pyflame.sim import rng
 from pyflame.sim.costs import CostKind
 from pyflame.sim.int32_checks import I32, as_int32

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from xdsl.ir import Operation
 
 from pyflame.dialects import pe
-from pyflame.errors import CompileError
+from pyflame.ir.errors import CompileError
 from pyflame.sim.schedule import Item, Schedule
 
 OpT = TypeVar("OpT", bound=pe.PEOp)

@@ -11,7 +11,7 @@ import pytest
 
 import pyflame as pf
 from pyflame.dialects import pe
-from pyflame.errors import HostMemoryError
+from pyflame.ir.errors import HostMemoryError
 from pyflame.sim import host_memory
 
 

@@ -7,7 +7,7 @@ import pytest
 from xdsl.irdl import irdl_op_definition, operand_def
 
 from pyflame.dialects import pe
-from pyflame.errors import CompileError
+from pyflame.ir.errors import CompileError
 from pyflame.sim import compile_plan, host_memory
 from pyflame.sim.kernels import FAMILIES, KERNELS, kernel
 

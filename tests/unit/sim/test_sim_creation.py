@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from pyflame.dialects.mesh import Distribution
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.target import SMALL
 from pyflame.sim import costs, rng
-from pyflame.sim.target import SMALL
 
 ELEMS = {"f32": np.float32, "i32": np.int32, "f16": np.float16}
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pyflame.dialects.mesh import Distribution
+from pyflame.ir.distribution import Distribution
 from pyflame.sim.layout_io import make_gather, make_scatter
 
 LAYOUTS = [

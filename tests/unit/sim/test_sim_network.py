@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.errors import (
+from pyflame.ir.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
     RoutingError,
     SRAMFault,
 )
-from pyflame.sim.target import SMALL
+from pyflame.ir.target import SMALL
 
 
 def _io(sim, b, name, rect, n, out=None):

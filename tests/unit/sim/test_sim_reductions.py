@@ -1,5 +1,5 @@
 """Reduction kinds in the simulator: `pe.recv {combine = KIND}` chains, the reductions table
-(pyflame/reductions.py) and its costs."""
+(pyflame/ir/reductions.py) and its costs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame import reductions
+from pyflame.ir import reductions
+from pyflame.ir.target import SMALL
 from pyflame.sim import costs
-from pyflame.sim.target import SMALL
 
 R, C, N = 2, 4, 3
 FULL = (0, 0, R, C)

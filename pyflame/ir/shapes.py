@@ -12,7 +12,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyflame.errors import IndexShapeError, ShapeError
+from pyflame.ir.errors import IndexShapeError, ShapeError
 
 Shape = tuple[int, ...]
 

@@ -1,14 +1,14 @@
 """Element types: `pf.float32` (default), `pf.float16`, `pf.bfloat16`, `pf.int32`, `pf.bool`.
 
 Each is a small immutable object naming its numpy dtype (`.numpy`) and its MLIR element type
-(`.mlir`, built lazily so that `import pyflame` stays cheap).
+(`.mlir`). Both are resolved on first use: xDSL's builtin dialect and ml_dtypes (bfloat16, about
+0.3-0.9 s to import) are loaded only by programs that need them, so the tools start fast.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import ml_dtypes
 import numpy as np
 
 if TYPE_CHECKING:
@@ -18,13 +18,25 @@ if TYPE_CHECKING:
 class DType:
     """One element type. Compare with `==` or `is`; there is one object per dtype."""
 
-    __slots__ = ("_mlir_name", "is_floating_point", "name", "numpy")
+    __slots__ = ("_mlir_name", "_numpy", "is_floating_point", "name")
 
-    def __init__(self, name: str, numpy_dtype: np.dtype, mlir_name: str, is_float: bool):
+    def __init__(self, name: str, numpy_dtype: str, mlir_name: str, is_float: bool):
         self.name = name
-        self.numpy = np.dtype(numpy_dtype)
+        self._numpy: np.dtype | str = numpy_dtype  # a numpy dtype name until first use
         self._mlir_name = mlir_name
         self.is_floating_point = is_float
+
+    @property
+    def numpy(self) -> np.dtype:
+        """The numpy dtype (ml_dtypes' for bfloat16)."""
+        if isinstance(self._numpy, str):
+            if self._numpy == "bfloat16":
+                import ml_dtypes
+
+                self._numpy = np.dtype(ml_dtypes.bfloat16)
+            else:
+                self._numpy = np.dtype(self._numpy)
+        return self._numpy
 
     @property
     def mlir(self) -> Attribute:
@@ -44,22 +56,22 @@ class DType:
         return self.name  # module-level singleton (copy/pickle return the same object)
 
 
-float32 = DType("float32", np.float32, "f32", True)
-float16 = DType("float16", np.float16, "f16", True)
-bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, "bf16", True)
-int32 = DType("int32", np.int32, "i32", False)
-bool_ = DType("bool", np.bool_, "i1", False)
+float32 = DType("float32", "float32", "f32", True)
+float16 = DType("float16", "float16", "f16", True)
+bfloat16 = DType("bfloat16", "bfloat16", "bf16", True)
+int32 = DType("int32", "int32", "i32", False)
+bool_ = DType("bool", "bool", "i1", False)
 # `pf.bool` is exported from pyflame/__init__.py; the module-level alias makes pickling work.
 globals()["bool"] = bool_
 
 ALL: tuple[DType, ...] = (float32, float16, bfloat16, int32, bool_)
-_BY_NUMPY = {d.numpy: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
 
 def from_numpy_dtype(dtype: np.dtype) -> DType | None:
     """The PyFlame dtype holding exactly this numpy dtype, or None."""
-    return _BY_NUMPY.get(np.dtype(dtype))
+    wanted = np.dtype(dtype)
+    return next((d for d in ALL if d.numpy == wanted), None)
 
 
 def by_name(name: str) -> DType:
