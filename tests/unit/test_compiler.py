@@ -46,7 +46,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     f2m.FlameToMeshPass = make_pass("flame-to-mesh")  # type: ignore[attr-defined]
     m2p = types.ModuleType("pyflame.passes.mesh_to_pe")
     m2p.MeshToPEPass = make_pass("mesh-to-pe")  # type: ignore[attr-defined]
-    sim = types.ModuleType("pyflame.sim.executable")
+    sim = types.ModuleType("pyflame.sim.planner")
 
     def compile_plan(module):
         calls.append("compile_plan")
@@ -55,7 +55,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sim.compile_plan = compile_plan  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pyflame.passes.flame_to_mesh", f2m)
     monkeypatch.setitem(sys.modules, "pyflame.passes.mesh_to_pe", m2p)
-    monkeypatch.setitem(sys.modules, "pyflame.sim.executable", sim)
+    monkeypatch.setitem(sys.modules, "pyflame.sim.planner", sim)
     return calls
 
 
