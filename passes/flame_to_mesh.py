@@ -48,31 +48,16 @@ from pyflame.ir import distribution, reductions
 from pyflame.ir.distribution import Distribution, is_local_reshape
 from pyflame.ir.errors import CompileError, UnsupportedOpsError
 from pyflame.ir.target import Target
+from pyflame.ir.placement import SINGLE_PE_BYTES, single_pe_bytes_of
 from pyflame.passes.layouts import (
     DEFAULT_TILE_BYTES,
-    SINGLE_PE_BYTES,
     default_layout,
     elem_bytes_of,
     layout_to_dist,
 )
+from pyflame.passes.locations import arg_loc, describe_loc
 
 ARG_LAYOUT_ATTR = "flame.layout"
-
-
-def describe_loc(op_or_value: Operation | SSAValue) -> str:
-    """`file:line` of an op (or of a value's producer), '' when unknown."""
-    loc = getattr(op_or_value, "location", None)
-    if isinstance(op_or_value, SSAValue) and isinstance(op_or_value.owner, Operation):
-        loc = op_or_value.owner.location
-    if isinstance(loc, FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}"
-    return ""
-
-
-def arg_loc(v: SSAValue) -> FileLineColLoc | None:
-    """The user's line of a program input (its block argument's location), if known."""
-    loc = getattr(v, "location", None)
-    return loc if isinstance(loc, FileLineColLoc) else None
 
 
 @dataclass
@@ -534,28 +519,18 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
             block.erase_op(op)
 
 
-@dataclass(frozen=True)
 class FlameToMeshPass(ModulePass):
-    """Decompose composite ops, lower flame to mesh (layouts, collectives, host I/O), then plan
-    memory."""
+    """Lower flame to mesh: place every tensor (the user's hints, else the module's
+    `#pf.placement` budget), make collectives and host I/O explicit."""
 
     name = "flame-to-mesh"
 
-    #: tensors nobody placed of at most this many bytes go on one PE
-    single_pe_bytes: int = SINGLE_PE_BYTES
-
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from pyflame.passes.decompose import DecomposePass
-        from pyflame.passes.plan_memory import PlanMemoryPass
-
-        DecomposePass().apply(ctx, op)  # composites (softmax, var, ...) into primitives
         target = Target.of_module(op)
+        single_pe_bytes = single_pe_bytes_of(op)
         for fn in op.walk():
             if isinstance(fn, func.FuncOp):
-                lower_function(fn, target, self.single_pe_bytes)
-        PlanMemoryPass().apply(ctx, op)
-
-
+                lower_function(fn, target, single_pe_bytes)
 
 
 # --- shape ops ---------------------------------------------------------------------------

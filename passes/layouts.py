@@ -11,10 +11,9 @@ from xdsl.ir import Attribute
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import CompileError
+from pyflame.ir.placement import SINGLE_PE_BYTES
 from pyflame.ir.target import Target
 
-#: tensors up to this many bytes default to a single PE
-SINGLE_PE_BYTES = 16 * 1024
 #: larger tensors default to the smallest square grid whose tiles are at most this big
 DEFAULT_TILE_BYTES = 4 * 1024
 

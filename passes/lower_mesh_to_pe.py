@@ -45,6 +45,7 @@ from pyflame.ir import distribution
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import UnsupportedOpsError
 from pyflame.ir.target import Target
+from pyflame.passes.locations import describe_loc
 
 Rect = tuple[int, int, int, int]
 Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
@@ -135,8 +136,6 @@ class PELowering:
         return op
 
     def buffer_name(self, what: str) -> str:
-        from pyflame.passes.flame_to_mesh import describe_loc
-
         assert self.current is not None
         where = describe_loc(self.current)
         return f"{what}@{where}" if where else what

@@ -28,6 +28,7 @@ from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import SRAMOverflowError
 from pyflame.ir.target import Target
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
+from pyflame.passes.locations import describe_loc
 
 ALIGN = 16
 
@@ -131,8 +132,6 @@ def suggest_grid(
 
 
 def describe_value(v: SSAValue) -> tuple[str, str]:
-    from pyflame.passes.flame_to_mesh import describe_loc
-
     d = v.type.dist  # type: ignore[attr-defined]
     shape = "".join(f"{n}x" for n in d.shape)
     what = f"tensor<{shape}{v.type.element_type}> on a {d.grid[0]}x{d.grid[1]} grid"  # type: ignore[attr-defined]
