@@ -203,7 +203,7 @@ def test_pending_update_shape_checked() -> None:
 def test_ir_flame_stage(fake: FakeCompiler) -> None:
     x = pf.from_numpy(np.ones((2, 2), np.float32))
     text = pf.ir(x @ x + pf.randn(2, 2))
-    assert text.startswith("builtin.module attributes {pf.target = {name = ")
+    assert text.startswith("builtin.module attributes {pf.target = #pf.target<")
     assert "func.func @main(%x0: tensor<2x2xf32>" in text and "%seed0: i64" in text
     assert "flame.matmul %x0, %x0" in text and f'loc("{__file__}":' in text
     assert fake.compiles == 0  # pf.ir does not evaluate
