@@ -27,8 +27,13 @@ from xdsl.passes import ModulePass
 from pyflame.ir.errors import SRAMOverflowError
 from pyflame.ir.placement import PLACEMENT_ATTR, SINGLE_PE_BUDGETS, PlacementAttr
 from pyflame.ir.target import Target
-from pyflame.passes import allocate_colors, allocate_sram, flame_to_mesh, lower_mesh_to_pe
-from pyflame.passes import plan_memory
+from pyflame.passes import (
+    allocate_colors,
+    allocate_sram,
+    flame_to_mesh,
+    lower_mesh_to_pe,
+    plan_memory,
+)
 
 
 def fits(module: ModuleOp, single_pe_bytes: int) -> bool:

@@ -182,7 +182,7 @@ class TargetAttr(ParametrizedAttribute):
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
             start = parser.pos
-            name = parser.parse_str_literal("the target's name, e.g. \"small\"")
+            name = parser.parse_str_literal('the target\'s name, e.g. "small"')
             given: dict[str, int | float] = {}
             while parser.parse_optional_punctuation(",") is not None:
                 at = parser.pos
@@ -190,7 +190,8 @@ class TargetAttr(ParametrizedAttribute):
                 if key not in FIGURES:
                     parser.raise_error(
                         f"unknown target figure '{key}' (known: {', '.join(FIGURES)})",
-                        at, parser.pos,
+                        at,
+                        parser.pos,
                     )
                 if key in given:
                     parser.raise_error(f"target figure '{key}' given twice", at, parser.pos)
@@ -200,7 +201,9 @@ class TargetAttr(ParametrizedAttribute):
             if base is None and not given:
                 parser.raise_error(
                     f"'{name}' names no preset target (presets: {', '.join(PRESETS)}); a custom "
-                    "target gives its figures too", start, parser.pos,
+                    "target gives its figures too",
+                    start,
+                    parser.pos,
                 )
             values = {**{k: float(v) if k == "clock_hz" else int(v) for k, v in given.items()}}
             target = dataclasses.replace(base or WSE2, name=name, **values)  # type: ignore[arg-type]
