@@ -32,10 +32,11 @@ from collections.abc import Callable
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.dialects import mesh
+from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import CompileError, UnsupportedOpsError
 from pyflame.ir.placement import SINGLE_PE_BYTES, single_pe_bytes_of
 from pyflame.ir.target import Target
@@ -106,6 +107,11 @@ def check_supported(fn: func.FuncOp) -> None:
         )
 
 
+def scatter_of(arg: SSAValue, elem: Attribute) -> Callable[[Distribution], Operation]:
+    """A program input's placement, made at its first use: scattered from the host."""
+    return lambda dist: mesh.ScatterOp.create(operands=[arg], result_types=[mesh_type(dist, elem)])
+
+
 def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
     check_supported(fn)
     block = fn.body.block
@@ -113,9 +119,7 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
     old_ops = list(block.ops)
     for arg in block.args:
         if isinstance(arg.type, TensorType):
-            lw.deferred[arg] = lambda dist, arg=arg: mesh.ScatterOp.create(
-                operands=[arg], result_types=[mesh_type(dist, arg.type.element_type)]
-            )
+            lw.deferred[arg] = scatter_of(arg, arg.type.element_type)
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):

@@ -42,6 +42,8 @@ def fold(n: int, max_rows: int, max_cols: int) -> tuple[int, int]:
 def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -> Distribution:
     """The distribution a layout hint gives a tensor of `shape`."""
     kind, sizes, rank = layout.kind.data, layout.size_tuple, len(shape)
+    grid: tuple[int, ...]
+    split: tuple[str, ...]
     if kind == "single" or rank == 0 and kind not in ("replicated", "grid"):
         grid, split = (1, 1), ("",) * rank
     elif rank == 0:  # a scalar on a grid: one copy on every PE

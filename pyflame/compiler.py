@@ -129,7 +129,7 @@ def _arguments(
 ) -> list[np.ndarray | int]:
     from xdsl.dialects.builtin import IntegerType, TensorType
 
-    block_args = func.body.blocks.first.args if func.body.blocks else ()
+    block_args = func.body.blocks[0].args if func.body.blocks else ()
     types = list(func.function_type.inputs.data)
     names = [
         (block_args[i].name_hint if i < len(block_args) else None) or f"arg{i}"

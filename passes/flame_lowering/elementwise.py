@@ -33,7 +33,7 @@ def elementwise_result(lw: Lowering, op: Operation, operands: list[SSAValue]) ->
     result must fit too)."""
     full = [v for v in operands if flame.tensor_shape(v) == flame.tensor_shape(op.results[0])]
     known = [d for d in (lw.known_dist(v) for v in full) if d is not None]
-    widest = max([op.results[0], *full], key=lambda v: elem_bytes_of(v.type.element_type))
+    widest = max([op.results[0], *full], key=lambda v: elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]  # tensors
     return lw.hinted(op.results[0]) or (known[0] if known else lw.placed(widest))
 
 

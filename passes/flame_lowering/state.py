@@ -54,7 +54,7 @@ class Lowering:
 
     def emit(self, op: Operation, location: Attribute | None = None) -> SSAValue:
         assert self.current is not None
-        op.location = location or self.current.location
+        op.location = location or self.current.location  # type: ignore[assignment]  # a loc
         self.block.insert_op_before(op, self.current)
         return op.results[0] if op.results else None  # type: ignore[return-value]
 

@@ -34,18 +34,21 @@ from pyflame.dialects.mesh import dist_of
 from pyflame.ir import distribution
 from pyflame.ir.distribution import Distribution
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
-from pyflame.passes.layouts import (
-    elem_bytes_of,
-)
+from pyflame.passes.layouts import elem_bytes_of
+
+Ints = tuple[int, ...]
+#: kernel, stride, padding (top, bottom, left, right) and dilation of a windowed op
+Spatial = tuple[Ints, Ints, Ints, Ints]
+WindowedOp = flame.Conv2dOp | flame._PoolOp
 
 
 def windowed_grid(
-    lw: Lowering, op: Operation, kernel, stride, padding, dilation
+    lw: Lowering, op: WindowedOp, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
 ) -> tuple[int, int]:
     x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
     hint = lw.hints.get(op.result)
     if hint is not None and hint.kind.data == "grid":
-        start = hint.size_tuple
+        start: Ints = hint.size_tuple
     else:
         known = lw.known_dist(op.input)
         start = (
@@ -56,8 +59,16 @@ def windowed_grid(
     return feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation)
 
 
-def feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation) -> tuple:
-    return tuple(
+def feasible_grid(
+    start: Ints,
+    x_shape: Ints,
+    out_shape: Ints,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+) -> tuple[int, int]:
+    rows, cols = (
         distribution.largest_feasible_parts(
             x_shape[2 + a],
             out_shape[2 + a],
@@ -69,9 +80,12 @@ def feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation) 
         )
         for a in (0, 1)
     )
+    return (rows, cols)
 
 
-def compiler_grid(lw: Lowering, op: Operation, kernel, stride, padding, dilation) -> tuple:
+def compiler_grid(
+    lw: Lowering, op: WindowedOp, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
+) -> tuple[int, int]:
     """For an input the compiler places: the default for its size, its side doubled until the
     op's tiles, halo windows and weights take at most half of a PE's SRAM for data."""
     x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
@@ -99,12 +113,12 @@ def compiler_grid(lw: Lowering, op: Operation, kernel, stride, padding, dilation
 
 def windowed_input(
     lw: Lowering,
-    op: Operation,
+    op: WindowedOp,
     grid: tuple[int, int],
-    kernel,
-    stride,
-    padding,
-    dilation,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     pad_value: float,
 ) -> SSAValue:
     """The input split [_, _, r, c] on `grid`, its block padding masked where windows read it."""
@@ -118,7 +132,14 @@ def windowed_input(
 
 
 def mask_windowed(
-    lw: Lowering, x: SSAValue, out_shape, kernel, stride, padding, dilation, pad_value: float
+    lw: Lowering,
+    x: SSAValue,
+    out_shape: Ints,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    pad_value: float,
 ) -> SSAValue:
     dx = dist_of(x)
     reads_past_end = any(
@@ -130,8 +151,10 @@ def mask_windowed(
     return mask_pad(lw, x, pad_value) if reads_past_end else x
 
 
-def _spatial_attrs(kernel, stride, padding, dilation) -> dict[str, Attribute]:
-    out = {
+def _spatial_attrs(
+    kernel: Ints | None, stride: Ints, padding: Ints, dilation: Ints
+) -> dict[str, Attribute]:
+    out: dict[str, Attribute] = {
         "stride": flame.dense_i64(stride),
         "padding": flame.dense_i64(padding),
         "dilation": flame.dense_i64(dilation),
@@ -162,7 +185,7 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     )
 
 
-def pool(lw: Lowering, x: SSAValue, kind: str, out_shape, spatial) -> SSAValue:
+def pool(lw: Lowering, x: SSAValue, kind: str, out_shape: Ints, spatial: Spatial) -> SSAValue:
     """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
     d = dist_of(x)
     result = Distribution(tuple(out_shape), d.grid, d.split)
@@ -177,7 +200,7 @@ def pool(lw: Lowering, x: SSAValue, kind: str, out_shape, spatial) -> SSAValue:
     )
 
 
-def _pool_spatial(op: flame._PoolOp) -> tuple:
+def _pool_spatial(op: flame._PoolOp) -> Spatial:
     return (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
 
 

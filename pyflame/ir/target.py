@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import FloatData, IntAttr, ModuleOp, StringAttr
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute
-from xdsl.irdl import irdl_attr_definition, param_def
+from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
@@ -153,22 +153,22 @@ class TargetAttr(ParametrizedAttribute):
 
     name = "pf.target"
 
-    target_name: StringAttr = param_def()
-    fabric_rows: IntAttr = param_def()
-    fabric_cols: IntAttr = param_def()
-    sram_bytes: IntAttr = param_def()
-    sram_reserved_bytes: IntAttr = param_def()
-    num_colors: IntAttr = param_def()
-    hop_latency_cycles: IntAttr = param_def()
-    ramp_latency_cycles: IntAttr = param_def()
-    link_wavelets_per_cycle: IntAttr = param_def()
-    flops_per_cycle: IntAttr = param_def()
-    flops_per_cycle_fp16: IntAttr = param_def()
-    mem_read_bytes_per_cycle: IntAttr = param_def()
-    mem_write_bytes_per_cycle: IntAttr = param_def()
-    clock_hz: FloatData = param_def()
-    host_wavelets_per_cycle_per_row: IntAttr = param_def()
-    route_switch_cycles: IntAttr = param_def()
+    target_name: StringAttr
+    fabric_rows: IntAttr
+    fabric_cols: IntAttr
+    sram_bytes: IntAttr
+    sram_reserved_bytes: IntAttr
+    num_colors: IntAttr
+    hop_latency_cycles: IntAttr
+    ramp_latency_cycles: IntAttr
+    link_wavelets_per_cycle: IntAttr
+    flops_per_cycle: IntAttr
+    flops_per_cycle_fp16: IntAttr
+    mem_read_bytes_per_cycle: IntAttr
+    mem_write_bytes_per_cycle: IntAttr
+    clock_hz: FloatData
+    host_wavelets_per_cycle_per_row: IntAttr
+    route_switch_cycles: IntAttr
 
     def __init__(self, target: Target):
         super().__init__(StringAttr(target.name), *_figure_attrs(target))
