@@ -32,10 +32,9 @@ def make_context() -> Context:
     from xdsl.dialects.func import Func
 
     from pyflame.dialects import all_dialects
-    from pyflame.ir.target import PF
 
     ctx = Context()
-    for dialect in (Builtin, Func, Arith, PF):
+    for dialect in (Builtin, Func, Arith):
         ctx.load_dialect(dialect)
     for name, loader in all_dialects().items():
         ctx.register_dialect(name, loader)

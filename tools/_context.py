@@ -8,7 +8,7 @@ import dataclasses
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Dialect, Operation, TypeAttribute
+from xdsl.ir import Attribute, Operation, TypeAttribute
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.lexer import Span
@@ -20,17 +20,10 @@ SourcePositions = dict[Operation, Span[str]]
 
 
 def register_pyflame_dialects(ctx: Context) -> None:
-    """Register `flame`, `mesh` and `pe` (loaded lazily, on first use) and `pf` (the target and
-    placement attributes)."""
+    """Register `flame`, `mesh`, `pe` and `pf` (the target and placement attributes), each
+    loaded lazily, on first use."""
     for name, loader in all_dialects().items():
         ctx.register_dialect(name, loader)
-    ctx.register_dialect("pf", _pf_dialect)
-
-
-def _pf_dialect() -> Dialect:
-    from pyflame.ir.target import PF
-
-    return PF
 
 
 class LocatingParser(Parser):
