@@ -38,13 +38,13 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
+import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.dialects.pe import BufferType, dense_i64
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import UnsupportedOpsError
 from pyflame.ir.target import Target
-from pyflame.passes import scratch
 from pyflame.passes.locations import describe_loc
 
 Rect = tuple[int, int, int, int]

@@ -20,6 +20,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
+import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
@@ -27,7 +28,6 @@ from pyflame.ir import distribution
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import SRAMOverflowError
 from pyflame.ir.target import Target
-from pyflame.passes import scratch
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
 from pyflame.passes.locations import describe_loc
 

@@ -27,13 +27,11 @@ from xdsl.passes import ModulePass
 from pyflame.ir.errors import SRAMOverflowError
 from pyflame.ir.placement import PLACEMENT_ATTR, SINGLE_PE_BUDGETS, PlacementAttr
 from pyflame.ir.target import Target
-from pyflame.passes import (
-    allocate_colors,
-    allocate_sram,
-    flame_to_mesh,
-    lower_mesh_to_pe,
-    plan_memory,
-)
+from pyflame.passes.allocate_colors import allocate as allocate_colors
+from pyflame.passes.allocate_sram import allocate as allocate_sram
+from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
+from pyflame.passes.lower_mesh_to_pe import lower_function as lower_mesh_function
+from pyflame.passes.plan_memory import check_function as check_memory
 
 
 def fits(module: ModuleOp, single_pe_bytes: int) -> bool:
@@ -43,11 +41,11 @@ def fits(module: ModuleOp, single_pe_bytes: int) -> bool:
     target = Target.of_module(copy)
     functions = [op for op in copy.walk() if isinstance(op, func.FuncOp)]
     steps = (  # each step over every function, in pipeline order, as the passes run them
-        lambda fn: flame_to_mesh.lower_function(fn, target, single_pe_bytes),
-        lambda fn: plan_memory.check_function(fn, target),
-        lambda fn: lower_mesh_to_pe.lower_function(fn, target),
-        lambda fn: allocate_colors.allocate(fn, target),
-        lambda fn: allocate_sram.allocate(fn, target),
+        lambda fn: lower_flame_function(fn, target, single_pe_bytes),
+        lambda fn: check_memory(fn, target),
+        lambda fn: lower_mesh_function(fn, target),
+        lambda fn: allocate_colors(fn, target),
+        lambda fn: allocate_sram(fn, target),
     )
     try:
         for step in steps:
