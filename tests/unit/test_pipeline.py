@@ -7,11 +7,13 @@ choice, which a retry loop inside the compiler made before, out of pyflame-opt's
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import runpy
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,10 +25,13 @@ from pyflame.tools import pyflame_opt
 from pyflame.tools._context import parse_module
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `tests.fuzz` lives in the checkout, not in the package
-    sys.path.insert(0, str(ROOT))
 
-from tests.fuzz import programs  # noqa: E402  (after the checkout is on the path)
+
+def fuzz_programs() -> Any:
+    """The fuzzer's program generator (tests/fuzz/programs.py: in the checkout, not the package)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("tests.fuzz.programs")
 
 
 def opt(text: str, tmp_path: Path, spec: str) -> str:
@@ -73,7 +78,7 @@ def test_quickstart_example(compiled_by_opt_too: list[str], capsys) -> None:
 
 @pytest.mark.parametrize("index", [0, 3, 7, 12, 21])
 def test_fuzzer_programs(index: int, compiled_by_opt_too: list[str]) -> None:
-    outcome = programs.program_for(1000, index).run()
+    outcome = fuzz_programs().program_for(1000, index).run()
     assert outcome.ok, outcome.report()
     assert compiled_by_opt_too
 
