@@ -361,25 +361,233 @@ class ElementwiseUnaryOp(_UnaryOp):
         _check_elementwise(self, self.ENTRY, self.input)
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+# One op class per row of the elementwise tables (pyflame/ir/elementwise.py); a test checks
+# that the classes and the tables list the same functions.
 
 
-def _elementwise_op(base: type, entry: elementwise.Elementwise) -> type[IRDLOperation]:
-    doc = f"Elementwise `{entry.name}`" + (f": {entry.doc}." if entry.doc else ".")
-    cls = type(f"{_camel(entry.name)}Op", (base,),
-               {"name": f"flame.{entry.name}", "ENTRY": entry, "__doc__": doc,
-                "__annotations__": {"ENTRY": ClassVar[elementwise.Elementwise]},
-                "__module__": __name__})
-    return irdl_op_definition(cls)
+@irdl_op_definition
+class NegOp(ElementwiseUnaryOp):
+    """Elementwise `neg`: -x."""
+
+    name = "flame.neg"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["neg"]
 
 
-#: flame op class of every elementwise function, generated from pyflame.ir.elementwise
-UNARY_OPS = {n: _elementwise_op(ElementwiseUnaryOp, e) for n, e in elementwise.UNARY.items()}
-BINARY_OPS = {n: _elementwise_op(ElementwiseBinaryOp, e) for n, e in elementwise.BINARY.items()}
-globals().update({cls.__name__: cls for cls in (*UNARY_OPS.values(), *BINARY_OPS.values())})
-AddOp, SubOp, MulOp, DivOp = (BINARY_OPS[n] for n in ("add", "sub", "mul", "div"))
-NegOp, ReluOp = UNARY_OPS["neg"], UNARY_OPS["relu"]
+@irdl_op_definition
+class AbsOp(ElementwiseUnaryOp):
+    """Elementwise `abs`: |x|."""
+
+    name = "flame.abs"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["abs"]
+
+
+@irdl_op_definition
+class ReluOp(ElementwiseUnaryOp):
+    """Elementwise `relu`: max(x, 0)."""
+
+    name = "flame.relu"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["relu"]
+
+
+@irdl_op_definition
+class ExpOp(ElementwiseUnaryOp):
+    """Elementwise `exp`."""
+
+    name = "flame.exp"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["exp"]
+
+
+@irdl_op_definition
+class LogOp(ElementwiseUnaryOp):
+    """Elementwise `log`."""
+
+    name = "flame.log"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["log"]
+
+
+@irdl_op_definition
+class SqrtOp(ElementwiseUnaryOp):
+    """Elementwise `sqrt`."""
+
+    name = "flame.sqrt"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["sqrt"]
+
+
+@irdl_op_definition
+class RsqrtOp(ElementwiseUnaryOp):
+    """Elementwise `rsqrt`: 1 / sqrt(x)."""
+
+    name = "flame.rsqrt"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["rsqrt"]
+
+
+@irdl_op_definition
+class TanhOp(ElementwiseUnaryOp):
+    """Elementwise `tanh`."""
+
+    name = "flame.tanh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["tanh"]
+
+
+@irdl_op_definition
+class SigmoidOp(ElementwiseUnaryOp):
+    """Elementwise `sigmoid`: 1 / (1 + exp(-x))."""
+
+    name = "flame.sigmoid"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["sigmoid"]
+
+
+@irdl_op_definition
+class GeluOp(ElementwiseUnaryOp):
+    """Elementwise `gelu`: x * Phi(x) (exact, erf)."""
+
+    name = "flame.gelu"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["gelu"]
+
+
+@irdl_op_definition
+class SiluOp(ElementwiseUnaryOp):
+    """Elementwise `silu`: x * sigmoid(x)."""
+
+    name = "flame.silu"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["silu"]
+
+
+@irdl_op_definition
+class LogicalNotOp(ElementwiseUnaryOp):
+    """Elementwise `logical_not`: ~x on bool."""
+
+    name = "flame.logical_not"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["logical_not"]
+
+
+@irdl_op_definition
+class AddOp(ElementwiseBinaryOp):
+    """Elementwise `add`: a + b (or on bool)."""
+
+    name = "flame.add"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["add"]
+
+
+@irdl_op_definition
+class SubOp(ElementwiseBinaryOp):
+    """Elementwise `sub`."""
+
+    name = "flame.sub"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["sub"]
+
+
+@irdl_op_definition
+class MulOp(ElementwiseBinaryOp):
+    """Elementwise `mul`: a * b (and on bool)."""
+
+    name = "flame.mul"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["mul"]
+
+
+@irdl_op_definition
+class DivOp(ElementwiseBinaryOp):
+    """Elementwise `div`: true division."""
+
+    name = "flame.div"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["div"]
+
+
+@irdl_op_definition
+class PowOp(ElementwiseBinaryOp):
+    """Elementwise `pow`: a ** b (integers stay integers)."""
+
+    name = "flame.pow"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["pow"]
+
+
+@irdl_op_definition
+class MaximumOp(ElementwiseBinaryOp):
+    """Elementwise `maximum`."""
+
+    name = "flame.maximum"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["maximum"]
+
+
+@irdl_op_definition
+class MinimumOp(ElementwiseBinaryOp):
+    """Elementwise `minimum`."""
+
+    name = "flame.minimum"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["minimum"]
+
+
+@irdl_op_definition
+class EqOp(ElementwiseBinaryOp):
+    """Elementwise `eq`."""
+
+    name = "flame.eq"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["eq"]
+
+
+@irdl_op_definition
+class NeOp(ElementwiseBinaryOp):
+    """Elementwise `ne`."""
+
+    name = "flame.ne"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["ne"]
+
+
+@irdl_op_definition
+class LtOp(ElementwiseBinaryOp):
+    """Elementwise `lt`."""
+
+    name = "flame.lt"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["lt"]
+
+
+@irdl_op_definition
+class LeOp(ElementwiseBinaryOp):
+    """Elementwise `le`."""
+
+    name = "flame.le"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["le"]
+
+
+@irdl_op_definition
+class GtOp(ElementwiseBinaryOp):
+    """Elementwise `gt`."""
+
+    name = "flame.gt"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["gt"]
+
+
+@irdl_op_definition
+class GeOp(ElementwiseBinaryOp):
+    """Elementwise `ge`."""
+
+    name = "flame.ge"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["ge"]
+
+
+@irdl_op_definition
+class LogicalAndOp(ElementwiseBinaryOp):
+    """Elementwise `logical_and`: a & b on bool."""
+
+    name = "flame.logical_and"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["logical_and"]
+
+
+@irdl_op_definition
+class LogicalOrOp(ElementwiseBinaryOp):
+    """Elementwise `logical_or`: a | b on bool."""
+
+    name = "flame.logical_or"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["logical_or"]
+
+
+#: flame op class of every elementwise function, by function name
+UNARY_OPS: dict[str, type[ElementwiseUnaryOp]] = {
+    cls.ENTRY.name: cls for cls in ElementwiseUnaryOp.__subclasses__()
+}
+BINARY_OPS: dict[str, type[ElementwiseBinaryOp]] = {
+    cls.ENTRY.name: cls for cls in ElementwiseBinaryOp.__subclasses__()
+}
 
 
 @irdl_op_definition

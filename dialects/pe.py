@@ -58,9 +58,19 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.dialects.mesh import BINARY_FNS, REDUCE_KINDS, UNARY_FNS, MeshTensorType
+from pyflame.ir import elementwise, reductions
+from pyflame.ir.distribution import Distribution
 
 PORTS = ("north", "south", "east", "west", "ramp")
+
+#: `fn` of pe.unary: pyflame/elementwise.py's unary functions, and `scale` (x * scalar)
+UNARY_FNS = frozenset(elementwise.UNARY) | {"scale"}
+#: `fn` of pe.binary
+BINARY_FNS = frozenset(elementwise.BINARY)
+#: `kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min (pyflame/reductions.py)
+REDUCE_KINDS = frozenset(reductions.KINDS)
+#: `kind` of pe.pool2d (what the simulator's pool2d kernel computes)
+POOL_KINDS = frozenset({"max", "avg"})
 
 ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}
 
@@ -114,6 +124,87 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
         return self.size.data * self.elem_bytes
 
 
+@irdl_attr_definition
+class TileLayoutAttr(ParametrizedAttribute):
+    """`#pe.layout<64x48xf32 on 4x4 split [r, c]>`: how a host tensor of that shape and element
+    type is tiled over a grid of PEs (anchored at the op's first PE). Each dim is split over the
+    grid's rows (`r`), columns (`c`), all PEs row-major (`rc`) or not at all (`_`); a grid axis
+    no dim uses holds copies. Each PE holds a block of ceil(n / parts) elements per dim, stored
+    row-major, the last blocks padded. Host I/O, mask_pad, the creation ops and pe.exchange
+    read it; `layout.dist` is its block arithmetic.
+
+        pe.host_in %a, %buf {layout = #pe.layout<64x48xf32 on 4x4 split [r, c]>,
+                             pes = array<i64: 0, 0, 4, 4>} : tensor<64x48xf32>, !pe.buf<192xf32>
+    """
+
+    name = "pe.layout"
+
+    shape: ArrayAttr[IntAttr] = param_def()
+    element_type: Attribute = param_def()
+    grid: ArrayAttr[IntAttr] = param_def()
+    split: ArrayAttr[StringAttr] = param_def()
+
+    def __init__(self, dist: Distribution, element_type: Attribute):
+        super().__init__(
+            ArrayAttr([IntAttr(n) for n in dist.shape]),
+            element_type,
+            ArrayAttr([IntAttr(n) for n in dist.grid]),
+            ArrayAttr([StringAttr(s) for s in dist.split]),
+        )
+
+    @property
+    def dist(self) -> Distribution:
+        """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
+        return Distribution(
+            tuple(n.data for n in self.shape),
+            (self.grid.data[0].data, self.grid.data[1].data),
+            tuple(s.data for s in self.split),
+        )
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            start = parser.pos
+            shape, elem = parser.parse_ranked_shape()
+            if any(n < 0 for n in shape):
+                parser.raise_error("tile layouts have static shapes (no '?')", start, parser.pos)
+            parser.parse_keyword("on")
+            grid = parser.parse_dimension_list()
+            if len(grid) != 2:
+                parser.raise_error("expected a grid ROWSxCOLS")
+            parser.parse_keyword("split")
+            split = parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, lambda: parser.parse_identifier("split axis")
+            )
+            split = ["" if s == "_" else s for s in split]
+            try:
+                Distribution(tuple(shape), (grid[0], grid[1]), tuple(split)).check()
+            except VerifyException as err:
+                parser.raise_error(str(err), start, parser.pos)
+        return (
+            ArrayAttr([IntAttr(n) for n in shape]),
+            elem,
+            ArrayAttr([IntAttr(n) for n in grid]),
+            ArrayAttr([StringAttr(s) for s in split]),
+        )
+
+    def print_parameters(self, printer: Printer) -> None:
+        d = self.dist
+        with printer.in_angle_brackets():
+            printer.print_string("".join(f"{n}x" for n in d.shape))
+            printer.print_attribute(self.element_type)
+            printer.print_string(f" on {d.grid[0]}x{d.grid[1]} split [")
+            printer.print_string(", ".join(s or "_" for s in d.split))
+            printer.print_string("]")
+
+    def verify(self) -> None:
+        _expect(len(self.grid.data) == 2, f"a tile layout's grid is ROWSxCOLS, got {self.grid}")
+        self.dist.check()
+        elem = str(self.element_type)
+        _expect(elem in elementwise.ELEMENT_TYPES,
+                f"tile layouts hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}")
+
+
 def dense_i64(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, list(values))
 
@@ -136,7 +227,7 @@ def rect_contains(outer: Sequence[int], inner: Sequence[int]) -> bool:
     return r0 <= s0 and c0 <= d0 and s0 + sr <= r0 + nr and d0 + sc <= c0 + nc
 
 
-def check_layout(op: PEOp, layout: MeshTensorType, buffer: SSAValue) -> None:
+def check_layout(op: PEOp, layout: TileLayoutAttr, buffer: SSAValue) -> None:
     """A tile layout must span exactly the op's PEs, and its tile must fit the buffer."""
     d = layout.dist
     rect = op.rect
@@ -257,7 +348,7 @@ class HostInOp(PEOp):
     name = "pe.host_in"
     input = operand_def(TensorType)
     buffer = operand_def(BufferType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     assembly_format = "$input `,` $buffer attr-dict `:` type($input) `,` type($buffer)"
 
     def verify_(self) -> None:
@@ -273,7 +364,7 @@ class HostOutOp(PEOp):
 
     name = "pe.host_out"
     buffer = operand_def(BufferType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     result = result_def(TensorType)
     assembly_format = "$buffer attr-dict `:` type($buffer) `->` type($result)"
 
@@ -299,7 +390,7 @@ class RandomNormalOp(PEOp):
     name = "pe.random_normal"
     buffer = operand_def(BufferType)
     seed = operand_def(IntegerType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
 
     def verify_(self) -> None:
@@ -388,7 +479,7 @@ class MaskPadOp(PEOp):
 
     name = "pe.mask_pad"
     buffer = operand_def(BufferType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     value = attr_def(FloatAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
 
@@ -596,8 +687,8 @@ class ExchangeOp(_ChannelOp):
     name = "pe.exchange"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    src_layout = attr_def(MeshTensorType)
-    dst_layout = attr_def(MeshTensorType)
+    src_layout = attr_def(TileLayoutAttr)
+    dst_layout = attr_def(TileLayoutAttr)
     offset = opt_attr_def(DenseArrayBase)
     stride = opt_attr_def(DenseArrayBase)
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
@@ -820,8 +911,6 @@ class Pool2dOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        from pyflame.dialects.mesh import POOL_KINDS
-
         _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
         i, o = _ints(self.in_shape), _ints(self.out_shape)
         _positive(self, "in_shape", i)
@@ -849,7 +938,7 @@ class IotaOp(PEOp):
 
     name = "pe.iota"
     buffer = operand_def(BufferType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     dim = attr_def(IntegerAttr)
     start = attr_def(FloatAttr)
     step = attr_def(FloatAttr)
@@ -870,7 +959,7 @@ class RandomUniformOp(PEOp):
     name = "pe.random_uniform"
     buffer = operand_def(BufferType)
     seed = operand_def(IntegerType)
-    layout = attr_def(MeshTensorType)
+    layout = attr_def(TileLayoutAttr)
     minval = attr_def(FloatAttr)
     maxval = attr_def(FloatAttr)
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
@@ -912,5 +1001,5 @@ PE = Dialect(
         *CONV_OPS,
         *CREATION_OPS,
     ],
-    [BufferType],
+    [BufferType, TileLayoutAttr],
 )

@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import VerifyException
 
 import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
@@ -53,6 +54,13 @@ Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
 
 def grid_rect(dist: Distribution) -> Rect:
     return (0, 0, dist.grid[0], dist.grid[1])
+
+
+def tile_layout(typ: Attribute) -> pe.TileLayoutAttr:
+    """The pe tile layout (`#pe.layout<...>`) of a `!mesh.tensor` type: the same tiling."""
+    if not isinstance(typ, MeshTensorType):
+        raise VerifyException(f"expected a !mesh.tensor, got {typ}")
+    return pe.TileLayoutAttr(typ.dist, typ.element_type)
 
 
 # --------------------------------------------------------------------------- route patterns
@@ -214,14 +222,18 @@ class PELowering:
 
 def lower_scatter(op: mesh.ScatterOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "input")
-    lw.op(pe.HostInOp, [op.input, buf], grid_rect(dist_of(op.result)), layout=op.result.type)
+    lw.op(pe.HostInOp, [op.input, buf], grid_rect(dist_of(op.result)),
+          layout=tile_layout(op.result.type))
     return buf
 
 
 def lower_gather(op: mesh.GatherOp, lw: PELowering) -> SSAValue:
     out = pe.HostOutOp.create(
         operands=[lw.buf(op.input)],
-        attributes={"layout": op.input.type, "pes": dense_i64(grid_rect(dist_of(op.input)))},
+        attributes={
+            "layout": tile_layout(op.input.type),
+            "pes": dense_i64(grid_rect(dist_of(op.input))),
+        },
         result_types=[op.result.type],
     )
     return lw.emit(out).results[0]
@@ -235,7 +247,8 @@ def lower_fill(op: mesh.FillOp, lw: PELowering) -> SSAValue:
 
 def lower_random_normal(op: mesh.RandomNormalOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "randn")
-    lw.op(pe.RandomNormalOp, [buf, op.seed], grid_rect(dist_of(op.result)), layout=op.result.type)
+    lw.op(pe.RandomNormalOp, [buf, op.seed], grid_rect(dist_of(op.result)),
+          layout=tile_layout(op.result.type))
     return buf
 
 
@@ -268,7 +281,8 @@ def lower_convert(op: mesh.ConvertOp, lw: PELowering) -> SSAValue:
 
 def lower_mask_pad(op: mesh.MaskPadOp, lw: PELowering) -> SSAValue:
     buf = lw.writable_copy(op.input, "masked")
-    lw.op(pe.MaskPadOp, [buf], grid_rect(dist_of(op.input)), layout=op.input.type, value=op.value)
+    lw.op(pe.MaskPadOp, [buf], grid_rect(dist_of(op.input)), layout=tile_layout(op.input.type),
+          value=op.value)
     return buf
 
 
@@ -358,7 +372,7 @@ def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "redistribute")
     bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
     lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
-          src_layout=op.input.type, dst_layout=op.result.type)
+          src_layout=tile_layout(op.input.type), dst_layout=tile_layout(op.result.type))
     return buf
 
 
@@ -439,7 +453,7 @@ def exchange_into(
     identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
     lw.op(
         pe.ExchangeOp, [dst, lw.buf(src)], bbox, color=lw.channel(XY_CHANNEL),
-        src_layout=src.type, dst_layout=dst_type,
+        src_layout=tile_layout(src.type), dst_layout=tile_layout(dst_type),
         offset=None if identity else offset, stride=None if identity else stride,
     )
 
@@ -489,7 +503,7 @@ def lower_relayout(op: mesh.RelayoutOp, lw: PELowering) -> SSAValue:
     s, d = dist_of(op.input), dist_of(op.result)
     bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
     lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
-          src_layout=op.input.type, dst_layout=op.result.type)
+          src_layout=tile_layout(op.input.type), dst_layout=tile_layout(op.result.type))
     return buf
 
 
@@ -621,15 +635,15 @@ LOWERINGS.update({
 
 def lower_iota(op: mesh.IotaOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "iota")
-    lw.op(pe.IotaOp, [buf], grid_rect(dist_of(op.result)), layout=op.result.type, dim=op.dim,
-          start=op.start, step=op.step)
+    lw.op(pe.IotaOp, [buf], grid_rect(dist_of(op.result)), layout=tile_layout(op.result.type),
+          dim=op.dim, start=op.start, step=op.step)
     return buf
 
 
 def lower_random_uniform(op: mesh.RandomUniformOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "rand")
     lw.op(pe.RandomUniformOp, [buf, op.seed], grid_rect(dist_of(op.result)),
-          layout=op.result.type, minval=op.minval, maxval=op.maxval)
+          layout=tile_layout(op.result.type), minval=op.minval, maxval=op.maxval)
     return buf
 
 

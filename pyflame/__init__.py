@@ -5,233 +5,302 @@ x = pf.randn([100, 100])          # a graph node, nothing computed yet
 z = pf.relu(x).sum()
 pf.eval(z)                        # compile (once per graph structure) and run
 print(z.numpy(), pf.last_report())
+
+The frontend loads on the first `pf.<name>`: this file imports nothing, so that
+`import pyflame.dialects` (or .passes, .sim, .compiler, .tools) never loads it. The names come
+from `pyflame.api` (the public API), copied here when it is loaded; `pf.<submodule>` imports
+that submodule, as an eager package would have it loaded already.
 """
 
-from pyflame import autograd, extend, nn, optim, sim
-from pyflame.autograd import backward, no_grad
-from pyflame.io import load, save
-from pyflame.ir.dtypes import DType, bfloat16, float16, float32, int32
-from pyflame.ir.dtypes import bool_ as bool
-from pyflame.ir.errors import (
-    CheckpointError,
-    CompileError,
-    DeadlockError,
-    HostMemoryError,
-    IntegerOverflowError,
-    PyFlameError,
-    ShapeError,
-    SimulationError,
-    SRAMOverflowError,
-)
-from pyflame.layout import MeshLayout
-from pyflame.ops import (  # elementwise math, comparisons, where, dtype conversion  # shape ops  # reductions
-    abs,
-    add,
-    amax,
-    amin,
-    arange,
-    argmax,
-    argmin,
-    astype,
-    bernoulli,
-    bmm,
-    broadcast_to,
-    cat,
-    chunk,
-    clamp,
-    concat,
-    concatenate,
-    div,
-    dropout,
-    eq,
-    exp,
-    expand,
-    eye,
-    flatten,
-    from_numpy,
-    full,
-    full_like,
-    ge,
-    gelu,
-    gt,
-    le,
-    log,
-    log_softmax,
-    logical_and,
-    logical_not,
-    logical_or,
-    logsumexp,
-    lt,
-    matmul,
-    maximum,
-    mean,
-    minimum,
-    mul,
-    narrow,
-    ne,
-    neg,
-    ones,
-    ones_like,
-    pad,
-    permute,
-    pow,
-    prod,
-    rand,
-    rand_like,
-    randint,
-    randint_like,
-    randn,
-    randn_like,
-    relu,
-    reshape,
-    rsqrt,
-    sigmoid,
-    silu,
-    softmax,
-    split,
-    sqrt,
-    squeeze,
-    stack,
-    std,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    unsqueeze,
-    var,
-    view,
-    where,
-    zeros,
-    zeros_like,
-)
-from pyflame.ops import max_ as max  # pf.max, pf.min (ops.py cannot shadow builtins)
-from pyflame.ops import min_ as min
-from pyflame.random import manual_seed
-from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report
-from pyflame.sim.target import set_target, target
-from pyflame.tensor import Tensor
+from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see every public name
+    from pyflame import autograd, extend, nn, optim, serving, sim, training
+    from pyflame.api import (
+        CheckpointError,
+        CompileError,
+        DeadlockError,
+        DType,
+        HostMemoryError,
+        IntegerOverflowError,
+        MeshLayout,
+        PyFlameError,
+        ShapeError,
+        SimulationError,
+        SRAMOverflowError,
+        Tensor,
+        abs,
+        add,
+        amax,
+        amin,
+        arange,
+        argmax,
+        argmin,
+        astype,
+        backward,
+        bernoulli,
+        bfloat16,
+        bmm,
+        bool,
+        broadcast_to,
+        cache_clear,
+        cache_info,
+        cat,
+        chunk,
+        clamp,
+        concat,
+        concatenate,
+        div,
+        dropout,
+        eq,
+        eval,
+        exp,
+        expand,
+        explain,
+        eye,
+        flatten,
+        float16,
+        float32,
+        from_numpy,
+        full,
+        full_like,
+        ge,
+        gelu,
+        gt,
+        int32,
+        ir,
+        last_report,
+        le,
+        load,
+        log,
+        log_softmax,
+        logical_and,
+        logical_not,
+        logical_or,
+        logsumexp,
+        lt,
+        manual_seed,
+        matmul,
+        max,
+        maximum,
+        mean,
+        min,
+        minimum,
+        mul,
+        narrow,
+        ne,
+        neg,
+        no_grad,
+        ones,
+        ones_like,
+        pad,
+        permute,
+        pow,
+        prod,
+        rand,
+        rand_like,
+        randint,
+        randint_like,
+        randn,
+        randn_like,
+        relu,
+        reshape,
+        rsqrt,
+        save,
+        set_target,
+        sigmoid,
+        silu,
+        softmax,
+        split,
+        sqrt,
+        squeeze,
+        stack,
+        std,
+        sub,
+        sum,
+        tanh,
+        target,
+        transpose,
+        unsqueeze,
+        var,
+        view,
+        where,
+        zeros,
+        zeros_like,
+    )
+
+# the same list as pyflame.api.__all__ (tests/unit/test_frontend_imports.py checks it), here so
+# that asking for another name (`from pyflame import compiler`) does not load the frontend
 __all__ = [
+    "CheckpointError",
     "CompileError",
     "DType",
     "DeadlockError",
     "HostMemoryError",
     "IntegerOverflowError",
-    "SimulationError",
     "MeshLayout",
     "PyFlameError",
     "SRAMOverflowError",
     "ShapeError",
+    "SimulationError",
     "Tensor",
+    "abs",
     "add",
+    "amax",
+    "amin",
+    "arange",
+    "argmax",
+    "argmin",
+    "astype",
+    "autograd",
+    "backward",
+    "bernoulli",
     "bfloat16",
+    "bmm",
     "bool",
+    "broadcast_to",
     "cache_clear",
     "cache_info",
+    "cat",
+    "chunk",
+    "clamp",
+    "concat",
+    "concatenate",
     "div",
+    "dropout",
+    "eq",
     "eval",
+    "exp",
+    "expand",
     "explain",
+    "extend",
+    "eye",
+    "flatten",
     "float16",
     "float32",
     "from_numpy",
     "full",
     "full_like",
-    "int32",
-    "ir",
-    "last_report",
-    "manual_seed",
-    "matmul",
-    "mean",
-    "mul",
-    "neg",
-    "nn",
-    "ones",
-    "ones_like",
-    "permute",
-    "randn",
-    "randn_like",
-    "relu",
-    "reshape",
-    "set_target",
-    "sim",
-    "sub",
-    "sum",
-    "target",
-    "transpose",
-    "view",
-    "zeros",
-    "zeros_like",
-    "autograd",
-    "backward",
-    "no_grad",
-    # elementwise math, comparisons, where, dtype conversion
-    "abs",
-    "astype",
-    "clamp",
-    "eq",
-    "exp",
     "ge",
     "gelu",
     "gt",
+    "int32",
+    "ir",
+    "last_report",
     "le",
+    "load",
     "log",
+    "log_softmax",
     "logical_and",
     "logical_not",
     "logical_or",
-    "lt",
-    "maximum",
-    "minimum",
-    "ne",
-    "pow",
-    "rsqrt",
-    "sigmoid",
-    "silu",
-    "sqrt",
-    "tanh",
-    "where",
-]
-__all__ += [  # shape ops
-    "broadcast_to",
-    "cat",
-    "chunk",
-    "concat",
-    "concatenate",
-    "expand",
-    "flatten",
-    "narrow",
-    "pad",
-    "split",
-    "squeeze",
-    "stack",
-    "unsqueeze",
-]
-__all__ += [  # reductions
-    "amax",
-    "amin",
-    "argmax",
-    "argmin",
-    "log_softmax",
     "logsumexp",
+    "lt",
+    "manual_seed",
+    "matmul",
     "max",
+    "maximum",
+    "mean",
     "min",
+    "minimum",
+    "mul",
+    "narrow",
+    "ne",
+    "neg",
+    "nn",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "optim",
+    "pad",
+    "permute",
+    "pow",
     "prod",
-    "softmax",
-    "std",
-    "var",
-]
-__all__ += [  # creation (arange, eye, random) and matmul variants
-    "arange",
-    "bernoulli",
-    "bmm",
-    "dropout",
-    "eye",
     "rand",
     "rand_like",
     "randint",
     "randint_like",
+    "randn",
+    "randn_like",
+    "relu",
+    "reshape",
+    "rsqrt",
+    "save",
+    "serving",
+    "set_target",
+    "sigmoid",
+    "silu",
+    "sim",
+    "softmax",
+    "split",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "std",
+    "sub",
+    "sum",
+    "tanh",
+    "target",
+    "training",
+    "transpose",
+    "unsqueeze",
+    "var",
+    "view",
+    "where",
+    "zeros",
+    "zeros_like",
 ]
+_API_NAMES = frozenset(__all__)
 
-from pyflame import serving, training  # noqa: E402  (Trainer, InferenceEngine: after the ops)
+#: API names that are also the names of submodules holding something else (`pf.ir` prints a
+#: program's IR; `pyflame.ir` is the IR's ground floor). Importing a submodule binds it on its
+#: package, which would hide the API's object: for these names the package keeps the API's.
+#: Import such a submodule with `from pyflame.ir import ...`, never `import pyflame.ir as x`.
+API_NAMES_OVER_SUBMODULES = ("ir",)
 
-__all__ += ["serving", "training"]
-__all__ += ["CheckpointError", "extend", "load", "optim", "save"]
+
+def _load_api() -> types.ModuleType:
+    """Import the frontend and publish its names here (once; later calls are a dict lookup)."""
+    api = importlib.import_module("pyflame.api")
+    namespace = globals()
+    if namespace.get("_api") is not api:
+        namespace.update({name: getattr(api, name) for name in api.__all__})
+        namespace["_api"] = api
+    return api
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API_NAMES:
+        return getattr(_load_api(), name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")  # pf.runtime, pf.io, ...
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _API_NAMES)
+
+
+class _Package(types.ModuleType):
+    """`pyflame` itself: the names of `API_NAMES_OVER_SUBMODULES` always give the API's object."""
+
+
+def _api_attribute(name: str) -> property:
+    def get(package: types.ModuleType) -> Any:
+        return getattr(_load_api(), name)
+
+    def set_(package: types.ModuleType, value: Any) -> None:
+        pass  # the import system binding submodule pyflame.<name>: it stays in sys.modules
+
+    return property(get, set_)
+
+
+for _name in API_NAMES_OVER_SUBMODULES:
+    setattr(_Package, _name, _api_attribute(_name))
+sys.modules[__name__].__class__ = _Package

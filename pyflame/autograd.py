@@ -20,69 +20,32 @@ built, even if an optimizer step changed them since. `detach()` is what stops gr
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the op builders import this module: no runtime import of tensor here
-    from pyflame.tensor import Tensor
+from pyflame import ops, tensor_methods
+from pyflame.grad_mode import (
+    GradMode,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    requires_grad_of,
+    set_grad_enabled,
+)
+from pyflame.gradients import GRADIENTS, unbroadcast
+from pyflame.tensor import Tensor
 
-class _GradState(threading.local):
-    """Grad mode is per thread, as in PyTorch: `no_grad()` in one thread leaves another thread's
-    training alone, and every new thread starts with gradients on."""
-
-    def __init__(self) -> None:
-        self.enabled: list[bool] = [True]
-
-
-_state = _GradState()
-
-
-def is_grad_enabled() -> bool:
-    """Whether new ops record that they need gradients (on by default, as in PyTorch)."""
-    return _state.enabled[-1]
-
-
-class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-
-    def __enter__(self) -> None:
-        _state.enabled.append(self.enabled)
-
-    def __exit__(self, *exc: object) -> None:
-        _state.enabled.pop()
-
-
-def enable_grad() -> _GradMode:
-    """`with pf.autograd.enable_grad():` (or as a decorator): ops record gradients."""
-    return _GradMode(True)
-
-
-def no_grad() -> _GradMode:
-    """`with pf.autograd.no_grad():`: ops build no gradient graph (inference, updates)."""
-    return _GradMode(False)
-
-
-class set_grad_enabled:  # noqa: N801 (a function in PyTorch's API, usable as a context)
-    """`pf.autograd.set_grad_enabled(False)` turns gradients off in this thread at once (as a
-    plain call) or for a `with` block, after which the previous mode comes back (as in PyTorch)."""
-
-    def __init__(self, mode: bool):
-        self.previous = _state.enabled[-1]
-        _state.enabled[-1] = bool(mode)
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        _state.enabled[-1] = self.previous
-
-
-def requires_grad_of(inputs: tuple[Tensor, ...]) -> bool:
-    """Whether an op on `inputs` needs a gradient (asked by every op builder)."""
-    return _state.enabled[-1] and any(t.requires_grad for t in inputs)
+__all__ = [
+    "backward",
+    "custom_rule",
+    "enable_grad",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "requires_grad_of",
+    "set_grad_enabled",
+]
 
 
 def custom_rule(node: Tensor) -> Any:
@@ -144,9 +107,6 @@ def backward(
     As in PyTorch: `gradient` for a non-scalar tensor; `create_graph=True` records the gradient
     computation itself, so gradients can be differentiated again; `inputs` limits which leaves
     get a `.grad`. `retain_graph` is accepted and changes nothing: graphs are lazy and kept."""
-    from pyflame import ops
-    from pyflame.gradients import GRADIENTS, unbroadcast
-
     del retain_graph
     if not tensor.requires_grad:
         raise RuntimeError(
@@ -166,7 +126,7 @@ def backward(
         )
     wanted = None if inputs is None else {id(t) for t in inputs}
     grads: dict[int, Tensor] = {id(tensor): gradient}
-    with _GradMode(create_graph):
+    with GradMode(create_graph):
         for node in reversed(_topological(tensor)):
             g = grads.pop(id(node), None)
             if g is None:
@@ -208,3 +168,6 @@ def grad(
     finally:
         for t, g in saved:
             t.grad = g
+
+
+tensor_methods.bind("autograd", sys.modules[__name__])  # `x.backward()` calls `backward` above

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from pyflame import ops
+from pyflame.autograd import no_grad
 from pyflame.ir.dtypes import int32
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
@@ -57,9 +59,6 @@ def add_check(
 ) -> None:
     """Check, when `guarded` is computed, that no element of the bool tensor `bad` is True;
     `values` (int32, `bad`'s shape) gives the value reported for a failing element."""
-    from pyflame import ops
-    from pyflame.autograd import no_grad
-
     with no_grad():
         count = bad.astype(int32).sum()
         value = ops.where(bad, values, INT32_MIN).amax() if bad.numel() else count

@@ -98,7 +98,7 @@ def lower(module: ModuleOp, stage: str) -> ModuleOp:
 
 def compile_module(module: ModuleOp) -> Any:
     """Lower to pe and build the simulator's program (`.run(args) -> (outputs, report)`)."""
-    from pyflame.sim.executable import compile_plan
+    from pyflame.sim.planner import compile_plan
 
     lower(module, "pe")
     return compile_plan(module)

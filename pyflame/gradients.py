@@ -5,6 +5,10 @@ returns one gradient per input (None where no gradient flows), written with PyFl
 so gradients are lazy graph nodes that compile with the rest of the program. A gradient whose
 shape differs from its input because the op broadcast (a rank-0 scalar operand) is summed back
 by the engine (`unbroadcast`).
+
+A composite whose gradient is not the one its parts give carries its own rule object, attached
+by its builder: `Clamp` (pyflame/ops/elementwise.py), `AtIndices` and `Evenly`
+(pyflame/ops/reductions.py; they sit with their builders, below this module), `SafeSoftmax`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 
 from pyflame import ops
+from pyflame.ops.conv import conv2d
+from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
 from pyflame.tensor import Tensor
 
 Rule = Callable[[Tensor, Tensor], Sequence[Tensor | None]]
@@ -149,40 +155,6 @@ def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return (grow * ops.where(zero, at_zero, rest),)
 
 
-class AtIndices:
-    """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
-    node by the op builder): the whole gradient goes to the element at the returned index,
-    as in PyTorch, where `amax` (the values' own op) would split it among tied elements."""
-
-    def __init__(self, x: Tensor, indices: Tensor, dim: int, keepdim: bool):
-        self.inputs = (x,)
-        self.indices, self.dim, self.keepdim = indices, dim, keepdim
-
-    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x, d, index = self.inputs[0], self.dim, self.indices
-        if not self.keepdim:  # put the reduced dim back as size 1
-            kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
-            index, g = index.reshape(kept), g.reshape(kept)
-        along = tuple(n if i == d else 1 for i, n in enumerate(x.shape))
-        position = ops.arange(x.shape[d]).reshape(along)  # each element's index along dim
-        return (ops.where(position == index, g, 0.0),)
-
-
-class Evenly:
-    """Gradient rule of `pf.max(x)` / `pf.min(x)` over every element (attached by the op
-    builder), as torch's evenly_distribute_backward: split among the elements equal to the
-    result, or among the NaNs when the result is NaN (`amax`'s rule would give NaN)."""
-
-    def __init__(self, x: Tensor):
-        self.inputs = (x,)
-
-    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x = self.inputs[0]
-        hit = ops.where(node != node, x != x, x == node)
-        count = hit.astype(g.dtype).sum()
-        return (ops.where(hit, g / count, 0.0),)
-
-
 class SafeSoftmax:
     """Gradient rule of the attention softmax (attached by `scaled_dot_product_attention`),
     as torch's `_safe_softmax`: out * (g - sum(g * out)) with `out` the result, zeros in a row
@@ -195,33 +167,6 @@ class SafeSoftmax:
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         return (node * (g - (g * node).sum(dim=self.dim, keepdim=True)),)
-
-
-class Clamp:
-    """Gradient rule of `clamp(x, min, max)` (attached to its result by `pf.clamp`, which is
-    computed as minimum(maximum(x, min), max)): PyTorch's rule, the gradient passes whole
-    where min <= x <= max (a value exactly on a bound included, where maximum/minimum would
-    halve it); to min where x < min (and min < max), to max where x > max (or max < min)."""
-
-    def __init__(self, x: Tensor, low: object, high: object):
-        self.x, self.low, self.high = x, low, high
-        self.inputs = tuple(t for t in (x, low, high) if isinstance(t, Tensor))
-
-    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x, lo, hi = self.x, self.low, self.high
-        if lo is not None and hi is not None:
-            keep = (x >= lo) & (x <= hi)
-            to_low = (x < lo) & ops.lt(lo, hi) if isinstance(lo, Tensor) else None
-            to_high = (x > hi) | ops.lt(hi, lo) if isinstance(hi, Tensor) else None
-        elif lo is not None:
-            keep, to_low, to_high = x >= lo, x < lo, None
-        else:
-            keep, to_low, to_high = x <= hi, None, x > hi
-        out = [ops.where(keep, g, 0.0)]
-        for bound, mask in ((lo, to_low), (hi, to_high)):
-            if isinstance(bound, Tensor):
-                out.append(ops.where(mask, g, 0.0))
-        return out
 
 
 def _var(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -362,8 +307,6 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     """d input: a full correlation of the stride-dilated gradient with the flipped,
     channel-transposed kernel; d weight: the input correlated with the gradient (batch as
     channels); d bias: the gradient summed over batch and space."""
-    from pyflame.nn.functional import conv2d
-
     x, w = node.inputs[0], node.inputs[1]
     groups = node.attrs["groups"]
     (sh, sw), (dh, dw) = node.attrs["stride"], node.attrs["dilation"]
@@ -521,10 +464,3 @@ GRADIENTS: dict[str, Rule] = {
     "flame.max_pool2d": _max_pool2d,
     "flame.avg_pool2d": _avg_pool2d,
 }
-
-#: ops through which no gradient flows (their results do not require grad)
-NOT_DIFFERENTIABLE = frozenset({
-    "flame.fill", "flame.random_normal", "flame.random_uniform", "flame.iota", "flame.eq",
-    "flame.ne", "flame.lt", "flame.le", "flame.gt", "flame.ge", "flame.logical_and",
-    "flame.logical_or", "flame.logical_not", "flame.argmax", "flame.argmin",
-})

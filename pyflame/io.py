@@ -45,7 +45,7 @@ from typing import IO, Any
 import ml_dtypes
 import numpy as np
 
-from pyflame import runtime
+from pyflame import ops, runtime
 from pyflame.ir.dtypes import DType, by_name
 from pyflame.ir.errors import CheckpointError, IntegerOverflowError
 from pyflame.tensor import Tensor
@@ -356,8 +356,6 @@ def _array(header: dict[str, Any], buffer: memoryview, key: str) -> np.ndarray:
 
 
 def _to_tensor(array: np.ndarray, key: str, name: str) -> Tensor:
-    from pyflame import ops
-
     try:
         return ops.from_numpy(array)
     except IntegerOverflowError:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import collections
 import io
+import sys
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from pyflame import checks, compiler, trace
+from pyflame import checks, compiler, tensor_methods, trace
 from pyflame.ir.errors import ShapeError
 from pyflame.tensor import Tensor, format_location, user_location
 
@@ -281,3 +282,6 @@ def explain(*tensors: Any) -> None:
         with _compile_lock:
             compiler.lower(module, stage)
         print(f"// {pass_name}\n// stage: {stage}\n" + _print(module))
+
+
+tensor_methods.bind("runtime", sys.modules[__name__])  # `x.numpy()`, `print(x)` call `eval` above

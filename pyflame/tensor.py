@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.grad_mode import no_grad
 from pyflame.ir.dtypes import DType, bool_, float32
+from pyflame.ir.errors import ShapeError
+from pyflame.ir.shapes import normalize_dim
 from pyflame.layout import MeshLayout
+from pyflame.tensor_methods import BOUND, OpMethods
 
 Location = tuple[str, int]
 
@@ -56,8 +60,11 @@ class GradFn:
         return f"<GradFn {self.op}>"
 
 
-class Tensor:
-    """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location."""
+class Tensor(OpMethods):
+    """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location.
+
+    The operators and op methods (`x + y`, `x.exp()`, `x.sum(1)`, ...) come from `OpMethods`
+    (pyflame/tensor_methods.py); this class holds the node and its state."""
 
     # numpy must not treat a Tensor as an object scalar: `array + t` calls `t.__radd__`
     __array_ufunc__ = None
@@ -111,8 +118,6 @@ class Tensor:
     def size(self, dim: int | None = None) -> Any:
         if dim is None:
             return self.shape
-        from pyflame.ir.shapes import normalize_dim
-
         return self.shape[normalize_dim(dim, self.ndim)]
 
     def numel(self) -> int:
@@ -185,9 +190,7 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (evaluates the tensor if needed)."""
         if self._data is None:
-            from pyflame import runtime
-
-            runtime.eval(self)
+            BOUND.runtime.eval(self)
         assert self._data is not None
         return self._data
 
@@ -237,83 +240,6 @@ class Tensor:
             return format(self.item(), spec)
         return format(str(self), spec)
 
-    # ---------------------------------------------------------------- operators
-
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.add", self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.add", other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.sub", self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.sub", other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.mul", self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.mul", other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.div", self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.div", other, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
-
-    def __abs__(self) -> Tensor:
-        return _ops.abs(self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.pow", self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.pow", other, self)
-
-    # comparisons give bool tensors, as in PyTorch (so Tensors hash by identity)
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _ops.binary("flame.eq", self, other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _ops.binary("flame.ne", self, other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.lt", self, other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.le", self, other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.gt", self, other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.ge", self, other)
-
-    __hash__ = object.__hash__
-
-    def __and__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.logical_and", self, other)
-
-    def __rand__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.logical_and", other, self)
-
-    def __or__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.logical_or", self, other)
-
-    def __ror__(self, other: Any) -> Tensor:
-        return _ops.binary("flame.logical_or", other, self)
-
-    def __invert__(self) -> Tensor:
-        return _ops.logical_not(self)
-
-    def astype(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
-
     # ---------------------------------------------------------------- autograd
 
     def backward(
@@ -324,154 +250,36 @@ class Tensor:
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Fresh `.grad` for every leaf that requires grad and leads here (pf.backward)."""
-        from pyflame.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        BOUND.autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
         """The same values with no gradient history: a same-shape reshape (no data moves)."""
-        from pyflame.autograd import no_grad
-
         with no_grad():
-            return _ops.reshape(self, self.shape)
+            return BOUND.ops.reshape(self, self.shape)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def to(self, dtype: Any) -> Tensor:
-        """`x.to(dtype)`: a dtype conversion (PyFlame tensors have no device)."""
-        return _ops.astype(self, dtype)
-
-    def float(self) -> Tensor:
-        return _ops.astype(self, "float32")
-
-    def half(self) -> Tensor:
-        return _ops.astype(self, "float16")
-
-    def bfloat16(self) -> Tensor:
-        return _ops.astype(self, "bfloat16")
-
-    def int(self) -> Tensor:
-        return _ops.astype(self, "int32")
-
-    def bool(self) -> Tensor:
-        return _ops.astype(self, "bool")
-
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
-        return _ops.clamp(self, min, max)
-
-    clip = clamp
-
-    def where(self, condition: Tensor, other: Any) -> Tensor:
-        """`x.where(cond, y)` is `pf.where(cond, x, y)`, as in PyTorch."""
-        return _ops.where(condition, self, other)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            return NotImplemented
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            return NotImplemented
-        return _ops.matmul(other, self)
-
-    # ---------------------------------------------------------------- methods
-
-    def add(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
-
-    def sub(self, other: Any) -> Tensor:
-        return _ops.sub(self, other)
-
-    def mul(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
-
-    def div(self, other: Any) -> Tensor:
-        return _ops.div(self, other)
-
-    def neg(self) -> Tensor:
-        return _ops.neg(self)
-
-    def relu(self) -> Tensor:
-        return _ops.relu(self)
-
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return _ops.sum(self, dim, keepdim)
-
-    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return _ops.mean(self, dim, keepdim)
-
-    def matmul(self, other: Tensor) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        return _ops.transpose(self, dim0, dim1)
-
-    def permute(self, *dims: Any) -> Tensor:
-        return _ops.permute(self, *dims)
-
     def t(self) -> Tensor:
         if self.ndim > 2:
-            from pyflame.ir.errors import ShapeError
-
             raise ShapeError(
                 f"{format_location(user_location())}: t() expects a tensor with <= 2 dims, "
                 f"got shape {list(self.shape)}"
             )
-        return self if self.ndim < 2 else _ops.transpose(self, 0, 1)
+        return self if self.ndim < 2 else BOUND.ops.transpose(self, 0, 1)
 
     @property
     def T(self) -> Tensor:
         """Reversed dimensions (the matrix transpose for 2-D tensors)."""
         if self.ndim < 2:
             return self
-        return _ops.permute(self, *reversed(range(self.ndim)))
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return _ops.reshape(self, *shape)
-
-    def view(self, *shape: Any) -> Tensor:
-        return _ops.reshape(self, *shape)
-
-    # --- shape ops (pyflame.ops shape-ops section) -----------------------------------------
-
-    def __getitem__(self, key: Any) -> Tensor:
-        """Basic indexing: `x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]` (no tensor indices)."""
-        return _ops.getitem(self, key)
+        return BOUND.ops.permute(self, *reversed(range(self.ndim)))
 
     def __iter__(self) -> Any:
         if not self.shape:
             raise TypeError("iteration over a 0-d tensor")
-        return (_ops.getitem(self, i) for i in range(self.shape[0]))
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        return _ops.unsqueeze(self, dim)
-
-    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
-        return _ops.squeeze(self, dim)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return _ops.flatten(self, start_dim, end_dim)
-
-    def expand(self, *sizes: Any) -> Tensor:
-        return _ops.expand(self, *sizes)
-
-    def expand_as(self, other: Tensor) -> Tensor:
-        return _ops.expand_as(self, other)
-
-    def broadcast_to(self, *size: Any) -> Tensor:
-        return _ops.broadcast_to(self, *size)
-
-    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
-        return _ops.split(self, split_size, dim)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return _ops.chunk(self, chunks, dim)
-
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        return _ops.narrow(self, dim, start, length)
+        return (BOUND.ops.getitem(self, i) for i in range(self.shape[0]))
 
 
 # ---------------------------------------------------------------- printing
@@ -496,56 +304,3 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
     body = np.array2string(array, **options)
     suffix = "" if dtype in (float32, bool_) else f", dtype={dtype!r}"
     return f"tensor({body}{suffix})"
-
-
-# ops uses Tensor, Tensor's operators use ops: bind the module after the class exists
-from pyflame import ops as _ops  # noqa: E402
-from pyflame.ir import elementwise as _elementwise_table  # noqa: E402
-
-
-# x.exp(), x.sigmoid(), x.maximum(y), x.eq(y), ... : one method per elementwise function
-def _method(name: str) -> Any:
-    def method(self: Tensor, *args: Any) -> Tensor:
-        return getattr(_ops, name)(self, *args)  # looked up late: ops imports this module
-
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
-for _name in (*_elementwise_table.UNARY, *_elementwise_table.BINARY):
-    if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _method(_name))
-
-
-# --- reductions ---------------------------------------------------------------------------
-# x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.argmax(dim), x.var(dim), x.softmax(dim),
-# ...: the methods PyTorch has, each calling the pf function of the same name.
-def _reduction_method(name: str, fn: str) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return getattr(_ops, fn)(self, *args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"`pf.{name}(x, ...)`."
-    return method
-
-
-for _name, _fn in (("max", "max_"), ("min", "min_"), ("amax", "amax"), ("amin", "amin"),
-                   ("argmax", "argmax"), ("argmin", "argmin"), ("prod", "prod"), ("var", "var"),
-                   ("std", "std"), ("logsumexp", "logsumexp"), ("softmax", "softmax"),
-                   ("log_softmax", "log_softmax")):
-    setattr(Tensor, _name, _reduction_method(_name, _fn))
-
-
-# --- creation and matmul methods: x.bmm(y), x.bernoulli(p), x.bernoulli() ----------------------
-def _bmm(self: Tensor, other: Tensor) -> Tensor:
-    """`pf.bmm(x, other)`."""
-    return _ops.bmm(self, other)
-
-
-def _bernoulli(self: Tensor, p: float | None = None, *, seed: int | None = None) -> Tensor:
-    """`pf.bernoulli(x, p, seed=seed)`."""
-    return _ops.bernoulli(self, p, seed=seed)
-
-
-Tensor.bmm = _bmm  # type: ignore[attr-defined]
-Tensor.bernoulli = _bernoulli  # type: ignore[attr-defined]

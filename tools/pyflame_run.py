@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 set_target(module, args.target)
             finish_lowering(module)
 
-            from pyflame.sim.executable import compile_plan
+            from pyflame.sim.planner import compile_plan
 
             outputs, report = compile_plan(module).run(values)
         except UsageError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from pyflame import ops
+from pyflame.gradients import SafeSoftmax
 from pyflame.ir.dtypes import bool_
 from pyflame.tensor import Tensor
 
@@ -17,8 +18,6 @@ def _safe_softmax(x: Tensor, dim: int) -> Tensor:
     empty = ops.amax(x, dim, keepdim=True) == float("-inf")  # NaN wins amax: not empty
     out = ops.where(empty, 0.0, ops.softmax(ops.where(empty, 0.0, x), dim))
     if out.requires_grad:
-        from pyflame.gradients import SafeSoftmax
-
         out._grad_fn = SafeSoftmax(x, dim)  # type: ignore[attr-defined]
     return out
 

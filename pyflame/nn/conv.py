@@ -19,10 +19,10 @@ from typing import Any
 from pyflame.layout import MeshLayout
 from pyflame.nn import functional as F
 from pyflame.nn import init
-from pyflame.nn.functional import _pair
 from pyflame.nn.linear import empty_parameter, hint_output
 from pyflame.nn.module import Module
 from pyflame.ops import _check_layout
+from pyflame.ops.conv import _pair
 from pyflame.tensor import Tensor
 
 

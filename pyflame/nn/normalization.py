@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pyflame import ops
 from pyflame.ir.dtypes import float32
 from pyflame.ir.errors import ShapeError
+from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
 
 
@@ -102,8 +103,6 @@ def _update_running_stats(
     running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, x: Tensor,
     dims: tuple[int, ...], momentum: float,
 ) -> None:
-    from pyflame.runtime import add_pending_update
-
     count = 1
     for d in dims:
         count *= x.shape[d]

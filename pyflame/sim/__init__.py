@@ -20,8 +20,12 @@ __all__ = [
 
 def __getattr__(name: str):
     # the planner pulls in xDSL and the dialects: load it on first use only
-    if name in ("compile_plan", "Executable"):
-        from pyflame.sim import executable
+    if name == "compile_plan":
+        from pyflame.sim.planner import compile_plan
 
-        return getattr(executable, name)
+        return compile_plan
+    if name == "Executable":
+        from pyflame.sim.executable import Executable
+
+        return Executable
     raise AttributeError(f"module 'pyflame.sim' has no attribute '{name}'")

@@ -20,6 +20,9 @@ differs between PEs) and then return int64 arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import StrEnum
+
 import numpy as np
 
 #: fixed cycles to issue one vector instruction (DSD setup)
@@ -27,6 +30,9 @@ ISSUE_CYCLES = 2
 
 #: floating-point work per element of `pe.random_normal` (counter hash + Box-Muller, estimated)
 RANDOM_FLOPS_PER_ELEMENT = 16
+
+#: floating-point work per element of `pe.random_uniform` (the counter hash, estimated)
+RANDOM_UNIFORM_FLOPS_PER_ELEMENT = 8
 
 #: bytes per f32 element / wavelet
 F32 = 4
@@ -37,37 +43,80 @@ def _fmac(m, k, n):
     return (2 * fmacs, 2 * F32 * fmacs, F32 * fmacs)
 
 
-#: op kind -> function of the per-PE sizes -> (flops, bytes read, bytes written), per PE.
-WORK = {
+class CostKind(StrEnum):
+    """The kinds of work the cost table knows: one per compute op (named after it), plus the
+    parts of network ops that compute (a combining recv, an exchange's local copies)."""
+
+    FILL = "fill"
+    UNARY = "unary"
+    BINARY = "binary"
+    SELECT = "select"
+    CONVERT = "convert"
+    COPY = "copy"
+    TRANSPOSE = "transpose"
+    BROADCAST = "broadcast"
+    REDUCE = "reduce"
+    MATMUL_ACC = "matmul_acc"
+    MASK_PAD = "mask_pad"
+    RANDOM_NORMAL = "random_normal"
+    RANDOM_UNIFORM = "random_uniform"
+    IOTA = "iota"
+    RECV_COMBINE = "recv_combine"
+    EXCHANGE_LOCAL = "exchange_local"
+    PACK = "pack"
+    CONV2D = "conv2d"
+    POOL2D = "pool2d"
+
+
+#: work kind -> function of the per-PE sizes -> (flops, bytes read, bytes written), per PE.
+WORK: dict[CostKind, Callable[..., tuple]] = {
     # dst[i] = value
-    "fill": lambda n: (0, 0, F32 * n),
+    CostKind.FILL: lambda n: (0, 0, F32 * n),
     # dst[i] = f(src[i]), f costing `f` flops (pyflame.ir.elementwise gives f per function)
-    "unary": lambda n, f=1: (f * n, F32 * n, F32 * n),
+    CostKind.UNARY: lambda n, f=1: (f * n, F32 * n, F32 * n),
     # dst[i] = lhs[i] op rhs[i]     (an operand of one element is held in a register)
-    "binary": lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
+    CostKind.BINARY: lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
     # dst[i] = cond[i] ? lhs[i] : rhs[i]
-    "select": lambda n: (n, 3 * F32 * n, F32 * n),
-    "convert": lambda n: (n, F32 * n, F32 * n),
-    "copy": lambda n: (0, F32 * n, F32 * n),
-    "transpose": lambda n: (0, F32 * n, F32 * n),
+    CostKind.SELECT: lambda n: (n, 3 * F32 * n, F32 * n),
+    CostKind.CONVERT: lambda n: (n, F32 * n, F32 * n),
+    CostKind.COPY: lambda n: (0, F32 * n, F32 * n),
+    CostKind.TRANSPOSE: lambda n: (0, F32 * n, F32 * n),
+    # pe.broadcast: n dst elements written, each read from the src tile (stride-0 DSDs for the
+    # broadcast dims), like a copy of the dst's size
+    CostKind.BROADCAST: lambda n: (0, F32 * n, F32 * n),
     # n elements read and combined into `out` results, `f` operations each (the kind's flops in
     # pyflame/ir/reductions.py: 1 for sum, prod, max and min)
-    "reduce": lambda n, out, f=1: (f * n, F32 * n, F32 * out),
+    CostKind.REDUCE: lambda n, out, f=1: (f * n, F32 * n, F32 * out),
     # acc[m, n] += lhs[m, k] @ rhs[k, n]
-    "matmul_acc": _fmac,
+    CostKind.MATMUL_ACC: _fmac,
     # n = padding elements of the PE's tile
-    "mask_pad": lambda n: (0, 0, F32 * n),
-    "random_normal": lambda n: (RANDOM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
+    CostKind.MASK_PAD: lambda n: (0, 0, F32 * n),
+    CostKind.RANDOM_NORMAL: lambda n: (RANDOM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
+    CostKind.RANDOM_UNIFORM: lambda n: (RANDOM_UNIFORM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
+    # pe.iota: one multiply-add per element (start + step * index), written once
+    CostKind.IOTA: lambda n: (n, 0, F32 * n),
     # a recv with `combine`: n incoming elements combined with the buffer's (added, max, ...)
-    "recv_combine": lambda n, f=1: (f * n, F32 * n, F32 * n),
+    CostKind.RECV_COMBINE: lambda n, f=1: (f * n, F32 * n, F32 * n),
     # the part of a pe.exchange that stays on the PE (a local copy of n elements)
-    "exchange_local": lambda n: (0, F32 * n, F32 * n),
+    CostKind.EXCHANGE_LOCAL: lambda n: (0, F32 * n, F32 * n),
+    # pe.pack / pe.unpack: a strided copy of n elements
+    CostKind.PACK: lambda n: (0, F32 * n, F32 * n),
+    # pe.conv2d: `fmacs` FMACs, each like one of matmul_acc (acc += in * w), plus `outputs`
+    # bias adds (0 without a bias)
+    CostKind.CONV2D: lambda fmacs, outputs: (
+        2 * fmacs + outputs,
+        2 * F32 * fmacs + F32 * outputs,
+        F32 * fmacs + F32 * outputs,
+    ),
+    # pe.pool2d: `taps` window reads, each a compare (max) or an add (avg) into the output
+    # element (read both, write one), plus `outputs` divisions for avg
+    CostKind.POOL2D: lambda taps, outputs: (taps + outputs, 2 * F32 * taps, F32 * taps),
 }
 
 
 def work(kind: str, *sizes):
-    """(flops, bytes read, bytes written) per PE for op `kind`."""
-    return WORK[kind](*sizes)
+    """(flops, bytes read, bytes written) per PE for work `kind` (a CostKind or its name)."""
+    return WORK[CostKind(kind)](*sizes)
 
 
 def cycles(target, flops, bytes_read, bytes_written, flops_per_cycle=None):
@@ -116,31 +165,3 @@ def host_io_cycles(target, wavelets: int, rows: int, columns_crossed: int) -> in
 def route_switch_cycles(target) -> int:
     """Cycles a PE spends changing one of its router's rules at run time."""
     return int(target.route_switch_cycles)
-
-
-# --- shape ops ---------------------------------------------------------------------------
-# pe.broadcast: n dst elements written, each read from the src tile (stride-0 DSDs for the
-# broadcast dims), like a copy of the dst's size.
-WORK["broadcast"] = lambda n: (0, F32 * n, F32 * n)
-
-
-# --- convolution and pooling ---------------------------------------------------------------
-WORK.update({
-    # pe.pack / pe.unpack: a strided copy of n elements
-    "pack": lambda n: (0, F32 * n, F32 * n),
-    # pe.conv2d: `fmacs` FMACs, each like one of matmul_acc (acc += in * w), plus `outputs`
-    # bias adds (0 without a bias)
-    "conv2d": lambda fmacs, outputs: (2 * fmacs + outputs, 2 * F32 * fmacs + F32 * outputs,
-                                      F32 * fmacs + F32 * outputs),
-    # pe.pool2d: `taps` window reads, each a compare (max) or an add (avg) into the output
-    # element (read both, write one), plus `outputs` divisions for avg
-    "pool2d": lambda taps, outputs: (taps + outputs, 2 * F32 * taps, F32 * taps),
-})
-
-
-# --- creation: iota and uniform random ----------------------------------------------------------
-#: floating-point work per element of `pe.random_uniform` (the counter hash, estimated)
-RANDOM_UNIFORM_FLOPS_PER_ELEMENT = 8
-# pe.iota: one multiply-add per element (start + step * index), written once
-WORK["iota"] = lambda n: (n, 0, F32 * n)
-WORK["random_uniform"] = lambda n: (RANDOM_UNIFORM_FLOPS_PER_ELEMENT * n, 0, F32 * n)

@@ -21,6 +21,9 @@ import os
 import re
 from collections.abc import Sequence
 
+from xdsl.ir import Operation
+
+from pyflame.dialects import pe
 from pyflame.ir.errors import HostMemoryError
 
 #: the environment variable overriding the memory available (a size, or "off")
@@ -29,19 +32,19 @@ ENV = "PYFLAME_HOST_MEMORY"
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 #: host bytes per element an op's plan keeps or its step makes on top of the SRAM image
-#: (int64 index maps, the random hash's uint64 words), measured on 16M-element tensors
-#: (see tests/unit/sim/test_host_memory.py) and rounded up
-INDEX_BYTES_PER_ELEMENT = {
-    "pe.exchange": 60,
-    "pe.pack": 48,
-    "pe.unpack": 48,
-    "pe.random_normal": 32,
-    "pe.random_uniform": 32,
-    "pe.iota": 24,
-    "pe.host_in": 8,
-    "pe.host_out": 8,
-    "pe.mask_pad": 1,
-    "pe.broadcast": 8,
+#: (int64 index maps, the random hash's uint64 words), by pe op class, measured on 16M-element
+#: tensors (see tests/unit/sim/test_host_memory.py) and rounded up
+INDEX_BYTES_PER_ELEMENT: dict[type[Operation], int] = {
+    pe.ExchangeOp: 60,
+    pe.PackOp: 48,
+    pe.UnpackOp: 48,
+    pe.RandomNormalOp: 32,
+    pe.RandomUniformOp: 32,
+    pe.IotaOp: 24,
+    pe.HostInOp: 8,
+    pe.HostOutOp: 8,
+    pe.MaskPadOp: 1,
+    pe.BroadcastOp: 8,
 }
 
 
@@ -89,13 +92,13 @@ def estimate(
     buffers: Sequence[tuple[str, int]],
     inputs: int,
     outputs: int,
-    op_elements: Sequence[tuple[str, int]] = (),
+    op_elements: Sequence[tuple[type[Operation], int]] = (),
 ) -> dict[str, int]:
     """Host bytes by part: the SRAM image, inputs, outputs, the ops' index maps
     (`INDEX_BYTES_PER_ELEMENT` times the elements of each op's biggest buffer, all PEs) and
     working space (messages in flight and one op's temporaries: 1.5 times the biggest buffer).
 
-    `buffers` holds (name, bytes over all its PEs) for each buffer; `op_elements` (op name,
+    `buffers` holds (name, bytes over all its PEs) for each buffer; `op_elements` (op class,
     elements of its biggest buffer over its PEs) for each op."""
     biggest = max((n for _, n in buffers), default=0)
     return {
@@ -112,7 +115,7 @@ def check(
     buffers: Sequence[tuple[str, int]],
     inputs: int,
     outputs: int,
-    op_elements: Sequence[tuple[str, int]] = (),
+    op_elements: Sequence[tuple[type[Operation], int]] = (),
 ) -> None:
     """Raise HostMemoryError when the estimate exceeds the memory available."""
     parts = estimate(sram_shape, buffers, inputs, outputs, op_elements)

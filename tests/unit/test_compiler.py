@@ -35,7 +35,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def run_pipeline(module: ModuleOp, spec: str) -> None:
         calls.append(spec)
 
-    sim = types.ModuleType("pyflame.sim.executable")
+    sim = types.ModuleType("pyflame.sim.planner")
 
     def compile_plan(module):
         calls.append("compile_plan")
@@ -43,7 +43,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     sim.compile_plan = compile_plan  # type: ignore[attr-defined]
     monkeypatch.setattr(compiler, "run_pipeline", run_pipeline)
-    monkeypatch.setitem(sys.modules, "pyflame.sim.executable", sim)
+    monkeypatch.setitem(sys.modules, "pyflame.sim.planner", sim)
     return calls
 
 

@@ -36,7 +36,7 @@ builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
     pe.route {color = 12 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
     pe.send %a {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
     pe.recv %b {color = 12 : i64, combine = "sum", pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
-    pe.exchange %b, %a {color = 3 : i64, src_layout = !mesh.tensor<2xf32 on 1x2 split [c]>, dst_layout = !mesh.tensor<2xf32 on 1x2 split [c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+    pe.exchange %b, %a {color = 3 : i64, src_layout = #pe.layout<2xf32 on 1x2 split [c]>, dst_layout = #pe.layout<2xf32 on 1x2 split [c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
     func.return
   }
 }

@@ -8,7 +8,7 @@
 builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @max_along_columns
-// CHECK:         pe.mask_pad %[[IN:.*]] {pes = array<i64: 0, 0, 2, 3>, layout = !mesh.tensor<8x5xf32 on 2x3 split [r, c]>, value = 0xfff0000000000000 : f64}
+// CHECK:         pe.mask_pad %[[IN:.*]] {pes = array<i64: 0, 0, 2, 3>, layout = #pe.layout<8x5xf32 on 2x3 split [r, c]>, value = 0xfff0000000000000 : f64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 2, 3>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.reduce %[[P]], %[[IN]] {pes = array<i64: 0, 0, 2, 3>, kind = "max", shape = array<i64: 4, 2>, dims = array<i64: 1>}
 // CHECK:         pe.send %[[P]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>

@@ -9,7 +9,7 @@
 // CHECK:      %[[W:.*]] = pe.alloc {{.*}} : !pe.buf<3xf32>
 // CHECK-NEXT: pe.copy %[[W]], %[[P]]
 // CHECK-NOT:  pe.send %[[P]]
-// CHECK:      pe.host_out %[[P]] {layout = !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
+// CHECK:      pe.host_out %[[P]] {layout = #pe.layout<4x12xf32 on 4x4 split [r, c]>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @alias(%a: tensor<4x12xf32>) -> (tensor<1x1x12xf32>, tensor<4x12xf32>) {
     %p = mesh.scatter %a : tensor<4x12xf32> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>

@@ -22,7 +22,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64, combine = "sum"} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.host_out %[[P]] {layout = !mesh.tensor<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>}
+// CHECK-NEXT:    pe.host_out %[[P]] {layout = #pe.layout<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>}
   func.func @along_columns(%a: tensor<8x3xf32>) -> tensor<8x1xf32> {
     %0 = mesh.scatter %a : tensor<8x3xf32> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
     %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>

@@ -12,11 +12,11 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // hops. Then one pe.conv2d per PE on the 6x6 window.
 // CHECK-LABEL: func.func @conv
 // CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<48xf32>
-// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>} : tensor<1x3x8x8xf32>, !pe.buf<48xf32>
+// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<1x3x8x8xf32 on 2x2 split [_, _, r, c]>} : tensor<1x3x8x8xf32>, !pe.buf<48xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
-// CHECK-NEXT:    pe.host_in %w, %1 {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>} : tensor<4x3x3x3xf32>, !pe.buf<108xf32>
+// CHECK-NEXT:    pe.host_in %w, %1 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<4x3x3x3xf32 on 2x2 split [_, _, _, _]>} : tensor<4x3x3x3xf32>, !pe.buf<108xf32>
 // CHECK-NEXT:    %2 = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.host_in %b, %2 {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<4xf32 on 2x2 split [_]>} : tensor<4xf32>, !pe.buf<4xf32>
+// CHECK-NEXT:    pe.host_in %b, %2 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<4xf32 on 2x2 split [_]>} : tensor<4xf32>, !pe.buf<4xf32>
 // CHECK-NEXT:    %3 = pe.alloc {name = "halo_rows", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<72xf32>
 // CHECK-NEXT:    pe.fill %3 {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<72xf32>
 // CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_south", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
@@ -57,7 +57,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.unpack %8, %12 {pes = array<i64: 0, 0, 2, 1>, count = 1 : i64, at = array<i64: 5, 0>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<108xf32>, !pe.buf<18xf32>
 // CHECK-NEXT:    %13 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>
 // CHECK-NEXT:    pe.conv2d %13, %8, %1, %2 {pes = array<i64: 0, 0, 2, 2>, in_shape = array<i64: 1, 3, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<64xf32>, !pe.buf<108xf32>, !pe.buf<108xf32>, !pe.buf<4xf32>
-// CHECK-NEXT:    %14 = pe.host_out %13 {layout = !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32> -> tensor<1x4x8x8xf32>
+// CHECK-NEXT:    %14 = pe.host_out %13 {layout = #pe.layout<1x4x8x8xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32> -> tensor<1x4x8x8xf32>
 // CHECK-NEXT:    func.return %14 : tensor<1x4x8x8xf32>
   func.func @conv(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
     %0 = mesh.scatter %x : tensor<1x3x8x8xf32> -> !mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>
@@ -74,9 +74,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // The columns are not split and need no halo: the rows window is the conv's input.
 // CHECK-LABEL: func.func @drift
 // CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 4, 1>, layout = !mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>} : tensor<1x1x13x4xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 4, 1>, layout = #pe.layout<1x1x13x4xf32 on 4x1 split [_, _, r, c]>} : tensor<1x1x13x4xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<3xf32>
-// CHECK-NEXT:    pe.host_in %w, %1 {pes = array<i64: 0, 0, 4, 1>, layout = !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>} : tensor<1x1x3x1xf32>, !pe.buf<3xf32>
+// CHECK-NEXT:    pe.host_in %w, %1 {pes = array<i64: 0, 0, 4, 1>, layout = #pe.layout<1x1x3x1xf32 on 4x1 split [_, _, _, _]>} : tensor<1x1x3x1xf32>, !pe.buf<3xf32>
 // CHECK-NEXT:    %2 = pe.alloc {name = "halo_rows", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<20xf32>
 // CHECK-NEXT:    pe.fill %2 {pes = array<i64: 0, 0, 4, 1>, value = 0.000000e+00 : f64} : !pe.buf<20xf32>
 // CHECK-NEXT:    %3 = pe.alloc {name = "halo_to_south", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
@@ -98,7 +98,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.unpack %2, %6 {pes = array<i64: 0, 0, 3, 1>, count = 1 : i64, at = array<i64: 4, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<20xf32>, !pe.buf<4xf32>
 // CHECK-NEXT:    %7 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.conv2d %7, %2, %1 {pes = array<i64: 0, 0, 4, 1>, in_shape = array<i64: 1, 1, 5, 4>, out_shape = array<i64: 1, 1, 3, 4>, kernel = array<i64: 3, 1>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<12xf32>, !pe.buf<20xf32>, !pe.buf<3xf32>
-// CHECK-NEXT:    %8 = pe.host_out %7 {layout = !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32> -> tensor<1x1x11x4xf32>
+// CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x11x4xf32 on 4x1 split [_, _, r, c]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32> -> tensor<1x1x11x4xf32>
 // CHECK-NEXT:    func.return %8 : tensor<1x1x11x4xf32>
   func.func @drift(%x: tensor<1x1x13x4xf32>, %w: tensor<1x1x3x1xf32>) -> tensor<1x1x11x4xf32> {
     %0 = mesh.scatter %x : tensor<1x1x13x4xf32> -> !mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>
@@ -112,10 +112,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // the pool reads the input buffer directly.
 // CHECK-LABEL: func.func @aligned_pool
 // CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<32xf32>
-// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]>} : tensor<1x2x8x8xf32>, !pe.buf<32xf32>
+// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<1x2x8x8xf32 on 2x2 split [_, _, r, c]>} : tensor<1x2x8x8xf32>, !pe.buf<32xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "max_pool2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
 // CHECK-NEXT:    pe.pool2d %1, %0 {pes = array<i64: 0, 0, 2, 2>, kind = "max", in_shape = array<i64: 1, 2, 4, 4>, out_shape = array<i64: 1, 2, 2, 2>, kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, dilation = array<i64: 1, 1>} : !pe.buf<8xf32>, !pe.buf<32xf32>
-// CHECK-NEXT:    %2 = pe.host_out %1 {layout = !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32> -> tensor<1x2x4x4xf32>
+// CHECK-NEXT:    %2 = pe.host_out %1 {layout = #pe.layout<1x2x4x4xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32> -> tensor<1x2x4x4xf32>
 // CHECK-NEXT:    func.return %2 : tensor<1x2x4x4xf32>
   func.func @aligned_pool(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x4x4xf32> {
     %0 = mesh.scatter %x : tensor<1x2x8x8xf32> -> !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]>
@@ -128,7 +128,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // east and west neighbours.
 // CHECK-LABEL: func.func @one_pe_row
 // CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32>
-// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 1, 2>, layout = !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>} : tensor<1x1x5x8xf32>, !pe.buf<20xf32>
+// CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 1, 2>, layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>} : tensor<1x1x5x8xf32>, !pe.buf<20xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "halo_rows", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<28xf32>
 // CHECK-NEXT:    pe.fill %1 {pes = array<i64: 0, 0, 1, 2>, value = 0.000000e+00 : f64} : !pe.buf<28xf32>
 // CHECK-NEXT:    pe.unpack %1, %0 {pes = array<i64: 0, 0, 1, 2>, count = 5 : i64, at = array<i64: 1, 0>, shape = array<i64: 1, 1, 7, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<28xf32>, !pe.buf<20xf32>
@@ -153,7 +153,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.unpack %2, %6 {pes = array<i64: 0, 0, 1, 1>, count = 1 : i64, at = array<i64: 5, 0>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<42xf32>, !pe.buf<7xf32>
 // CHECK-NEXT:    %7 = pe.alloc {name = "avg_pool2d", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32>
 // CHECK-NEXT:    pe.pool2d %7, %2 {pes = array<i64: 0, 0, 1, 2>, kind = "avg", in_shape = array<i64: 1, 1, 7, 6>, out_shape = array<i64: 1, 1, 5, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<42xf32>
-// CHECK-NEXT:    %8 = pe.host_out %7 {layout = !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32> -> tensor<1x1x5x8xf32>
+// CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32> -> tensor<1x1x5x8xf32>
 // CHECK-NEXT:    func.return %8 : tensor<1x1x5x8xf32>
   func.func @one_pe_row(%x: tensor<1x1x5x8xf32>) -> tensor<1x1x5x8xf32> {
     %0 = mesh.scatter %x : tensor<1x1x5x8xf32> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>

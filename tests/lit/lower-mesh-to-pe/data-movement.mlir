@@ -8,10 +8,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @redistribute
 // CHECK-NEXT:    %[[IN:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.host_in %a, %[[IN]] {pes = array<i64: 0, 0, 2, 1>, layout = !mesh.tensor<8x1xf32 on 2x1 split [r, _]>}
+// CHECK-NEXT:    pe.host_in %a, %[[IN]] {pes = array<i64: 0, 0, 2, 1>, layout = #pe.layout<8x1xf32 on 2x1 split [r, _]>}
 // CHECK-NEXT:    %[[OUT:.*]] = pe.alloc {name = "redistribute", pes = array<i64: 0, 0, 1, 4>} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.exchange %[[OUT]], %[[IN]] {pes = array<i64: 0, 0, 2, 4>, color = 0 : i64, src_layout = !mesh.tensor<8xf32 on 2x1 split [r]>, dst_layout = !mesh.tensor<8xf32 on 1x4 split [c]>} : !pe.buf<2xf32>, !pe.buf<4xf32>
-// CHECK-NEXT:    pe.host_out %[[OUT]] {layout = !mesh.tensor<8xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 1, 4>}
+// CHECK-NEXT:    pe.exchange %[[OUT]], %[[IN]] {pes = array<i64: 0, 0, 2, 4>, color = 0 : i64, src_layout = #pe.layout<8xf32 on 2x1 split [r]>, dst_layout = #pe.layout<8xf32 on 1x4 split [c]>} : !pe.buf<2xf32>, !pe.buf<4xf32>
+// CHECK-NEXT:    pe.host_out %[[OUT]] {layout = #pe.layout<8xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 1, 4>}
 // CHECK-NOT:     pe.route
   func.func @redistribute(%a: tensor<8x1xf32>) -> tensor<8xf32> {
     %0 = mesh.scatter %a : tensor<8x1xf32> -> !mesh.tensor<8x1xf32 on 2x1 split [r, _]>
@@ -23,8 +23,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // Every redistribute shares the one exchange channel.
 // CHECK-LABEL: func.func @two_exchanges
-// CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>}
-// CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, dst_layout = !mesh.tensor<8x8xf32 on 1x1 split [_, _]>}
+// CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>}
+// CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>}
   func.func @two_exchanges(%a: tensor<8x8xf32>) -> tensor<8x8xf32> {
     %0 = mesh.scatter %a : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
     %1 = mesh.redistribute %0 : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf32 on 2x2 split [c, r]>
@@ -36,7 +36,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @reshape
 // CHECK-NEXT:    %[[X:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.host_in %a, %[[X]]
-// CHECK-NEXT:    pe.host_out %[[X]] {layout = !mesh.tensor<1x64xf32 on 4x1 split [_, r]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<16xf32> -> tensor<1x64xf32>
+// CHECK-NEXT:    pe.host_out %[[X]] {layout = #pe.layout<1x64xf32 on 4x1 split [_, r]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<16xf32> -> tensor<1x64xf32>
   func.func @reshape(%a: tensor<64xf32>) -> tensor<1x64xf32> {
     %0 = mesh.scatter %a : tensor<64xf32> -> !mesh.tensor<64xf32 on 4x1 split [r]>
     %1 = mesh.reshape %0 : !mesh.tensor<64xf32 on 4x1 split [r]> -> !mesh.tensor<1x64xf32 on 4x1 split [_, r]>

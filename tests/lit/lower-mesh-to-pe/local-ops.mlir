@@ -5,11 +5,11 @@
 
 // CHECK-LABEL: func.func @ops(%a: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32>
 // CHECK-NEXT:    %[[IN:.*]] = pe.alloc {name = "input@net.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.host_in %a, %[[IN]] {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>} : tensor<8x8xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.host_in %a, %[[IN]] {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>} : tensor<8x8xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %[[F:.*]] = pe.alloc {name = "fill@net.py:4", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.fill %[[F]] {pes = array<i64: 0, 0, 2, 2>, value = 2.000000e+00 : f64} : !pe.buf<16xf32>
 // CHECK-NEXT:    %[[R:.*]] = pe.alloc {name = "randn", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.random_normal %[[R]], %s {pes = array<i64: 0, 0, 2, 2>, layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>} : !pe.buf<16xf32>, i64
+// CHECK-NEXT:    pe.random_normal %[[R]], %s {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>} : !pe.buf<16xf32>, i64
 // CHECK-NEXT:    %[[U:.*]] = pe.alloc {name = "scale", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.unary %[[U]], %[[IN]] {pes = array<i64: 0, 0, 2, 2>, fn = "scale", scalar = 5.000000e-01 : f64} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %[[M:.*]] = pe.alloc {name = "mul", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
@@ -20,7 +20,7 @@
 // CHECK-NEXT:    pe.binary %[[D]], %[[N]], %[[R]] {pes = array<i64: 0, 0, 2, 2>, fn = "add"} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %[[T:.*]] = pe.alloc {name = "transpose", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.transpose %[[T]], %[[D]] {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 4, 4>, perm = array<i64: 1, 0>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[T]] {layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
+// CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[T]] {layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %[[O]] : tensor<8x8xf32>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @ops(%a: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32> {

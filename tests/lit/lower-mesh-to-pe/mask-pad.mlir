@@ -8,7 +8,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @only_use
 // CHECK-NEXT:    %[[X:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<9xf32>
 // CHECK-NEXT:    pe.host_in %a, %[[X]]
-// CHECK-NEXT:    pe.mask_pad %[[X]] {pes = array<i64: 0, 0, 4, 4>, layout = !mesh.tensor<10x12xf32 on 4x4 split [r, c]>, value = 0.000000e+00 : f64} : !pe.buf<9xf32>
+// CHECK-NEXT:    pe.mask_pad %[[X]] {pes = array<i64: 0, 0, 4, 4>, layout = #pe.layout<10x12xf32 on 4x4 split [r, c]>, value = 0.000000e+00 : f64} : !pe.buf<9xf32>
 // CHECK-NEXT:    pe.host_out %[[X]]
 // CHECK-NOT:     pe.copy
   func.func @only_use(%a: tensor<10x12xf32>) -> tensor<10x12xf32> {
@@ -23,7 +23,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_in %a, %[[Y]]
 // CHECK-NEXT:    %[[M:.*]] = pe.alloc {name = "masked", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<9xf32>
 // CHECK-NEXT:    pe.copy %[[M]], %[[Y]] {pes = array<i64: 0, 0, 4, 4>} : !pe.buf<9xf32>, !pe.buf<9xf32>
-// CHECK-NEXT:    pe.mask_pad %[[M]] {pes = array<i64: 0, 0, 4, 4>, layout = !mesh.tensor<10x12xf32 on 4x4 split [r, c]>, value = 1.000000e+00 : f64} : !pe.buf<9xf32>
+// CHECK-NEXT:    pe.mask_pad %[[M]] {pes = array<i64: 0, 0, 4, 4>, layout = #pe.layout<10x12xf32 on 4x4 split [r, c]>, value = 1.000000e+00 : f64} : !pe.buf<9xf32>
 // CHECK-NEXT:    pe.host_out %[[M]]
 // CHECK-NEXT:    pe.host_out %[[Y]]
   func.func @shared(%a: tensor<10x12xf32>) -> (tensor<10x12xf32>, tensor<10x12xf32>) {

@@ -29,7 +29,7 @@
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, combine = "sum"}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
-// CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = !mesh.tensor<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>
+// CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = #pe.layout<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>
 // CHECK-NEXT:    func.return %[[O]] : tensor<4xf32>
 // CHECK-NOT:     mesh.
 builtin.module attributes {pf.target = #pf.target<"small">} {

@@ -60,7 +60,7 @@ pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
 // CHECK: host_in shape mismatch
 %x = "test.op"() : () -> tensor<8x4xf32>
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x4xf32>, !pe.buf<16xf32>
+pe.host_in %x, %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x4xf32>, !pe.buf<16xf32>
 
 // -----
 
@@ -68,19 +68,19 @@ pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = arr
 // CHECK: 'pe.host_in' buffer holds {{[0-9]+}} elements, its tile 16
 %x = "test.op"() : () -> tensor<7x7xf32>
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<15xf32>
-pe.host_in %x, %a {layout = !mesh.tensor<7x7xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<7x7xf32>, !pe.buf<15xf32>
+pe.host_in %x, %a {layout = #pe.layout<7x7xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<7x7xf32>, !pe.buf<15xf32>
 
 // -----
 
 // CHECK: host_out shape mismatch
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-%o = pe.host_out %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<64xf32>
+%o = pe.host_out %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<64xf32>
 
 // -----
 
 // CHECK: 'pe.host_out' buffer holds {{[0-9]+}} elements, its tile 16
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
-%o = pe.host_out %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32> -> tensor<8x8xf32>
+%o = pe.host_out %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32> -> tensor<8x8xf32>
 
 // === compute ===
 
@@ -222,14 +222,14 @@ pe.route {color = -2 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0,
 // CHECK: exchange layouts differ in shape
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.exchange %b, %a {color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x4xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x4xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 
 // -----
 
 // CHECK: exchange src buffer too small
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.exchange %b, %a {color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<8xf32>
+pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<8xf32>
 
 // -----
 
@@ -237,6 +237,6 @@ pe.exchange %b, %a {color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 sp
 // CHECK: exchange dst buffer too small
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<16xf32>
-pe.exchange %b, %a {color = 0 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 1x1 split [_, _]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 
 // (pe.exchange's negative color is not caught: see invalid-exchange-color.mlir.)

@@ -11,8 +11,8 @@
 // CHECK-NEXT:    %c = pe.alloc {name = "c@demo.py:3", pes = array<i64: 0, 0, 2, 2>, offset = 128 : i64} : !pe.buf<16xf32>
 // CHECK-NEXT:    %r1 = pe.alloc {name = "r1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>
 // CHECK-NEXT:    %h = pe.alloc {name = "h", pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
-// CHECK-NEXT:    pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.random_normal %b, %s {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
+// CHECK-NEXT:    pe.host_in %x, %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.random_normal %b, %s {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
 // CHECK-NEXT:    pe.fill %c {value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
@@ -26,10 +26,10 @@
 // CHECK-NEXT:    pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.mask_pad %c {layout = !mesh.tensor<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.fill %h {value = 1.000000e+00 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
-// CHECK-NEXT:    %o = pe.host_out %c {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
+// CHECK-NEXT:    %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %o : tensor<8x8xf32>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32> {
@@ -38,8 +38,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %c = pe.alloc {name = "c@demo.py:3", pes = array<i64: 0, 0, 2, 2>, offset = 128 : i64} : !pe.buf<16xf32>
     %r1 = pe.alloc {name = "r1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>
     %h = pe.alloc {name = "h", pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
-    pe.host_in %x, %a {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
-    pe.random_normal %b, %s {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
+    pe.host_in %x, %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
+    pe.random_normal %b, %s {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
     pe.fill %c {value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
     pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
@@ -53,10 +53,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
     pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.mask_pad %c {layout = !mesh.tensor<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-    pe.exchange %b, %a {color = 1 : i64, src_layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.fill %h {value = 1.0 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
-    %o = pe.host_out %c {layout = !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
+    %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
     func.return %o : tensor<8x8xf32>
   }
 }

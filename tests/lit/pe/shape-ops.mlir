@@ -7,10 +7,10 @@
 
 // CHECK-LABEL: func.func @main(%x: tensor<5x6xf32>) -> (tensor<2x2xf32>, tensor<7x9xf32>, tensor<3x5x6xf32>, tensor<30xf32>)
 // CHECK:         pe.broadcast %bc, %a {src_shape = array<i64: 1, 3, 3>, dst_shape = array<i64: 3, 3, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<27xf32>, !pe.buf<9xf32>
-// CHECK-NEXT:    pe.exchange %s, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<2x2xf32 on 1x1 split [_, _]>, offset = array<i64: 1, 0>, stride = array<i64: 2, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<9xf32>
+// CHECK-NEXT:    pe.exchange %s, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<2x2xf32 on 1x1 split [_, _]>, offset = array<i64: 1, 0>, stride = array<i64: 2, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<9xf32>
 // CHECK-NEXT:    pe.fill %p {value = -1.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>
-// CHECK-NEXT:    pe.exchange %p, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<7x9xf32 on 2x2 split [r, c]>, offset = array<i64: -1, -2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>, !pe.buf<9xf32>
-// CHECK-NEXT:    pe.exchange %f, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 2, 4>} : !pe.buf<8xf32>, !pe.buf<9xf32>
+// CHECK-NEXT:    pe.exchange %p, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<7x9xf32 on 2x2 split [r, c]>, offset = array<i64: -1, -2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>, !pe.buf<9xf32>
+// CHECK-NEXT:    pe.exchange %f, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 2, 4>} : !pe.buf<8xf32>, !pe.buf<9xf32>
 // SIM: output 0: shape=(2, 2)
 // SIM: output 1: shape=(7, 9)
 // SIM: output 2: shape=(3, 5, 6)
@@ -23,16 +23,16 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %p = pe.alloc {name = "p", pes = array<i64: 0, 0, 2, 2>, offset = 64 : i64} : !pe.buf<20xf32>
     %bc = pe.alloc {name = "bc", pes = array<i64: 0, 0, 2, 2>, offset = 144 : i64} : !pe.buf<27xf32>
     %f = pe.alloc {name = "f", pes = array<i64: 0, 0, 1, 4>, offset = 256 : i64} : !pe.buf<8xf32>
-    pe.host_in %x, %a {layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<5x6xf32>, !pe.buf<9xf32>
+    pe.host_in %x, %a {layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<5x6xf32>, !pe.buf<9xf32>
     pe.broadcast %bc, %a {src_shape = array<i64: 1, 3, 3>, dst_shape = array<i64: 3, 3, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<27xf32>, !pe.buf<9xf32>
-    pe.exchange %s, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<2x2xf32 on 1x1 split [_, _]>, offset = array<i64: 1, 0>, stride = array<i64: 2, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<9xf32>
+    pe.exchange %s, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<2x2xf32 on 1x1 split [_, _]>, offset = array<i64: 1, 0>, stride = array<i64: 2, 3>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<9xf32>
     pe.fill %p {value = -1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>
-    pe.exchange %p, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<7x9xf32 on 2x2 split [r, c]>, offset = array<i64: -1, -2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>, !pe.buf<9xf32>
-    pe.exchange %f, %a {color = 0 : i64, src_layout = !mesh.tensor<5x6xf32 on 2x2 split [r, c]>, dst_layout = !mesh.tensor<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 2, 4>} : !pe.buf<8xf32>, !pe.buf<9xf32>
-    %o1 = pe.host_out %s {layout = !mesh.tensor<2x2xf32 on 1x1 split [_, _]>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32> -> tensor<2x2xf32>
-    %o2 = pe.host_out %p {layout = !mesh.tensor<7x9xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32> -> tensor<7x9xf32>
-    %o3 = pe.host_out %bc {layout = !mesh.tensor<3x5x6xf32 on 2x2 split [_, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<27xf32> -> tensor<3x5x6xf32>
-    %o4 = pe.host_out %f {layout = !mesh.tensor<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 1, 4>} : !pe.buf<8xf32> -> tensor<30xf32>
+    pe.exchange %p, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<7x9xf32 on 2x2 split [r, c]>, offset = array<i64: -1, -2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32>, !pe.buf<9xf32>
+    pe.exchange %f, %a {color = 0 : i64, src_layout = #pe.layout<5x6xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 2, 4>} : !pe.buf<8xf32>, !pe.buf<9xf32>
+    %o1 = pe.host_out %s {layout = #pe.layout<2x2xf32 on 1x1 split [_, _]>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32> -> tensor<2x2xf32>
+    %o2 = pe.host_out %p {layout = #pe.layout<7x9xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<20xf32> -> tensor<7x9xf32>
+    %o3 = pe.host_out %bc {layout = #pe.layout<3x5x6xf32 on 2x2 split [_, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<27xf32> -> tensor<3x5x6xf32>
+    %o4 = pe.host_out %f {layout = #pe.layout<30xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 1, 4>} : !pe.buf<8xf32> -> tensor<30xf32>
     func.return %o1, %o2, %o3, %o4 : tensor<2x2xf32>, tensor<7x9xf32>, tensor<3x5x6xf32>, tensor<30xf32>
   }
 }

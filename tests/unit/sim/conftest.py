@@ -15,7 +15,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from pyflame.dialects import all_dialects
-from pyflame.sim.executable import compile_plan
+from pyflame.sim import compile_plan
 
 
 def make_context() -> Context:
@@ -84,7 +84,7 @@ def pes(rect) -> str:
 def layout(shape, grid, split) -> str:
     s = "".join(f"{n}x" for n in shape)
     axes = ", ".join(a or "_" for a in split)
-    return f"!mesh.tensor<{s}f32 on {grid[0]}x{grid[1]} split [{axes}]>"
+    return f"#pe.layout<{s}f32 on {grid[0]}x{grid[1]} split [{axes}]>"
 
 
 def tensor(shape) -> str:

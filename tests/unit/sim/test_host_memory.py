@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
+from pyflame.dialects import pe
 from pyflame.ir.errors import HostMemoryError
 from pyflame.sim import host_memory
 
@@ -67,12 +68,12 @@ def test_eight_gib_is_refused_in_seconds_not_killed_after_minutes(monkeypatch):
 def test_the_estimate_counts_index_maps_and_inputs():
     parts = host_memory.estimate(
         (2, 2, 1024), [("a@x.py:1", 4096), ("b@x.py:2", 8192)], inputs=100, outputs=10,
-        op_elements=[("pe.exchange", 1000), ("pe.binary", 10**9), ("pe.random_normal", 10)],
+        op_elements=[(pe.ExchangeOp, 1000), (pe.BinaryOp, 10**9), (pe.RandomNormalOp, 10)],
     )
     assert parts == {
         "SRAM image": 4096, "inputs": 100, "outputs": 10,
-        "index maps": 1000 * host_memory.INDEX_BYTES_PER_ELEMENT["pe.exchange"]
-        + 10 * host_memory.INDEX_BYTES_PER_ELEMENT["pe.random_normal"],
+        "index maps": 1000 * host_memory.INDEX_BYTES_PER_ELEMENT[pe.ExchangeOp]
+        + 10 * host_memory.INDEX_BYTES_PER_ELEMENT[pe.RandomNormalOp],
         "messages and temporaries": 8192 * 3 // 2,
     }
 

@@ -8,7 +8,7 @@ import pytest
 from pyflame.ir import elementwise
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.target import SMALL
-from pyflame.sim import costs, executable
+from pyflame.sim import costs, threads
 
 RECT = (0, 0, 2, 3)
 N = 12  # elements per PE
@@ -168,8 +168,8 @@ def test_transpose(sim, rng, shape, perm):
 @pytest.mark.parametrize("parallel", [False, True])
 def test_matmul_acc(sim, rng, monkeypatch, parallel):
     if parallel:  # force the multi-threaded path on a small problem
-        monkeypatch.setattr(executable, "PARALLEL_FMACS", 1)
-        monkeypatch.setattr(executable, "_threads", lambda: 2)
+        monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
+        monkeypatch.setattr(threads, "thread_count", lambda: 2)
     m, k, n = 3, 4, 2
     b = sim.Body()
     for name, size in (("acc", m * n), ("lhs", m * k), ("rhs", k * n)):

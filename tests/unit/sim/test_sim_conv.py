@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.sim import costs, executable
+from pyflame.sim import costs, threads
 
 torch = pytest.importorskip("torch")
 
@@ -132,8 +132,8 @@ def test_unpack_on_a_sub_rectangle_uses_fabric_coordinates(sim, rng):
 def test_conv2d_each_pe_with_its_own_data(sim, rng, monkeypatch, n, c, o, g, hw, kernel,
                                           stride, dilation, bias, parallel):
     if parallel:  # force the multi-threaded path on a small problem
-        monkeypatch.setattr(executable, "PARALLEL_FMACS", 1)
-        monkeypatch.setattr(executable, "_threads", lambda: 2)
+        monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
+        monkeypatch.setattr(threads, "thread_count", lambda: 2)
     h, w = hw
     ho = (h - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
     wo = (w - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1

@@ -18,7 +18,7 @@ ELEMS = {"f32": np.float32, "i32": np.int32, "f16": np.float16}
 def _layout(shape, grid, split, elem="f32") -> str:
     s = "".join(f"{n}x" for n in shape)
     axes = ", ".join(a or "_" for a in split)
-    return f"!mesh.tensor<{s}{elem} on {grid[0]}x{grid[1]} split [{axes}]>"
+    return f"#pe.layout<{s}{elem} on {grid[0]}x{grid[1]} split [{axes}]>"
 
 
 def _program(sim, op_line: str, shape, grid, split, elem="f32", args="", value="%a") -> str:

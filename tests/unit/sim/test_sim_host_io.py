@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pyflame.ir.distribution import Distribution
-from pyflame.sim.executable import make_gather, make_scatter
+from pyflame.sim.layout_io import make_gather, make_scatter
 
 LAYOUTS = [
     ((8, 8), (2, 2), ("r", "c")),

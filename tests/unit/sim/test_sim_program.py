@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from pyflame.sim import executable
+from pyflame.sim import threads
 from pyflame.sim.report import Report
 
 
@@ -25,8 +25,8 @@ def test_summa(sim, rng, g, t):
 
 
 def test_summa_on_threads(sim, rng, monkeypatch):
-    monkeypatch.setattr(executable, "PARALLEL_FMACS", 1)
-    monkeypatch.setattr(executable, "_threads", lambda: 3)
+    monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
+    monkeypatch.setattr(threads, "thread_count", lambda: 3)
     exe = sim.plan(sim.summa(4, 3))
     x, y = (rng.standard_normal((12, 12)).astype(np.float32) for _ in range(2))
     (o,), _ = exe.run([x, y])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pyflame.ir.distribution import Distribution
-from pyflame.sim.executable import exchange_sources
+from pyflame.sim.layout_io import exchange_sources
 
 
 def _program(sim, shape, src, dst_shape, dst, index_map=None, fill=None):

@@ -1,0 +1,18 @@
+"""dtype conversion: `astype` (`x.to(dtype)`, `x.float()`, ...), one flame.convert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflame.ir.dtypes import as_dtype
+from pyflame.ops.node import _check_tensor, _node
+from pyflame.tensor import Tensor
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """`x` converted to `dtype` (also `x.to(dtype)`); a no-op when it already has it."""
+    _check_tensor(x, "astype")
+    dtype = as_dtype(dtype)
+    if x.dtype is dtype:
+        return x
+    return _node("flame.convert", (x,), x.shape, dtype)

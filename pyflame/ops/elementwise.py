@@ -1,0 +1,189 @@
+"""Elementwise ops: one function per row of `pyflame.ir.elementwise` (add, exp, eq, ...), with
+PyTorch's type promotion and broadcasting, plus where and clamp.
+
+    pf.add(x, 1.5)      # the scalar becomes a rank-0 flame.fill, converted and broadcast
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.ir import elementwise
+from pyflame.ir.dtypes import DType, bool_, float32
+from pyflame.ops.convert import astype
+from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
+from pyflame.ops.shape import broadcast_to
+from pyflame.promotion import result_type
+from pyflame.tensor import Tensor, format_location, user_location
+
+
+def _scalar(value: Any, dtype: DType) -> Tensor:
+    """A Python scalar operand: a rank-0 `flame.fill` (one element per PE, broadcast)."""
+    value = float(value)
+    if not dtype.is_floating_point:  # floats round to inf as in PyTorch; ints never wrap
+        _fits(value, dtype, "scalar operand")
+    return _node("flame.fill", (), (), dtype, {"value": value})
+
+
+def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
+    """Promote (PyTorch's rules), convert and broadcast the operands of an elementwise op."""
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    scalars = [a for a in args if not isinstance(a, Tensor)]
+    if not tensors:
+        raise TypeError(f"{name} needs at least one pf.Tensor operand")
+    for s in scalars:
+        if not _is_scalar(s):
+            raise TypeError(f"{name}: unsupported operand of type {type(s).__name__}")
+    dtype = result_type(tensors, scalars)
+    if kind == "float" and not dtype.is_floating_point:
+        dtype = float32  # integer and bool operands of float functions, as in PyTorch
+    if kind == "bool" and dtype is not bool_:
+        raise TypeError(
+            f"{format_location(user_location())}: {name} takes bool tensors, got {dtype!r} "
+            "(compare first, e.g. x > 0)"
+        )
+    if kind == "number" and dtype is bool_:
+        raise TypeError(
+            f"{format_location(user_location())}: {name} is not supported on bool tensors "
+            "(as in PyTorch); convert with .int() or .float()"
+        )
+    try:
+        shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+    except ValueError:
+        raise _shape_error(
+            f"{name}: shapes "
+            + ", ".join(str(list(t.shape)) for t in tensors)
+            + " cannot be broadcast together"
+        ) from None
+    out = []
+    for a in args:
+        if not isinstance(a, Tensor):
+            out.append(_scalar(a, dtype))
+            continue
+        a = astype(a, dtype)
+        if a.ndim and a.shape != shape:
+            a = broadcast_to(a, shape)
+        out.append(a)
+    return out, dtype
+
+
+def elementwise_op(name: str, *args: Any) -> Tensor:
+    """Build the flame op of elementwise function `name` (a row of pyflame.ir.elementwise)."""
+    entry = elementwise.ALL[name]
+    operands, dtype = _operands(name, args, entry.operands)
+    shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
+    result = bool_ if entry.result == "bool" else dtype
+    return _node(f"flame.{name}", operands, shape, result)
+
+
+def binary(op: str, a: Any, b: Any) -> Tensor:
+    """An elementwise op on tensors and python scalars (either side); NotImplemented for other
+    operand types, so Python can try the other operand's operator."""
+    if not all(isinstance(x, Tensor) or _is_scalar(x) for x in (a, b)):
+        return NotImplemented
+    return elementwise_op(op.removeprefix("flame."), a, b)
+
+
+def _unary_function(name: str) -> Callable[[Tensor], Tensor]:
+    def fn(x: Tensor) -> Tensor:
+        _check_tensor(x, name)
+        return elementwise_op(name, x)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise {elementwise.UNARY[name].doc or name}."
+    return fn
+
+
+def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
+    def fn(a: Any, b: Any) -> Tensor:
+        return elementwise_op(name, a, b)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise {elementwise.BINARY[name].doc or name}, with broadcasting."
+    return fn
+
+
+neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not = (
+    _unary_function(n) for n in elementwise.UNARY
+)
+(add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
+    _binary_function(n) for n in elementwise.BINARY
+)
+
+
+def where(condition: Tensor, x: Any, y: Any) -> Tensor:
+    """`x` where `condition` holds, else `y` (tensors or scalars, broadcast)."""
+    _check_tensor(condition, "where")
+    if condition.dtype is not bool_:
+        raise TypeError(
+            f"{format_location(user_location())}: where's condition must be a bool tensor, "
+            f"got {condition.dtype!r}"
+        )
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two scalars
+        x = _scalar(x, result_type([], [x, y]))
+    (a, b), dtype = _operands("where", (x, y), "any")
+    try:
+        shape = tuple(np.broadcast_shapes(condition.shape, a.shape, b.shape))
+    except ValueError:
+        raise _shape_error(
+            f"where: shapes {list(condition.shape)}, {list(a.shape)}, {list(b.shape)} cannot "
+            "be broadcast together"
+        ) from None
+    c = condition if condition.shape in (shape, ()) else broadcast_to(condition, shape)
+    a = a if a.shape in (shape, ()) else broadcast_to(a, shape)
+    b = b if b.shape in (shape, ()) else broadcast_to(b, shape)
+    return _node("flame.where", (c, a, b), shape, dtype)
+
+
+def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """`x` limited to [min, max] (either may be None; scalars or tensors)."""
+    _check_tensor(x, "clamp")
+    if min is None and max is None:
+        raise TypeError("clamp needs min or max")
+    out = x
+    if not x.dtype.is_floating_point:  # an int bound beyond int32 is a no-op, not an overflow
+        min, max = (
+            builtins.min(builtins.max(v, -(2**31)), 2**31 - 1)
+            if isinstance(v, (int, np.integer)) and not isinstance(v, builtins.bool)
+            else v
+            for v in (min, max)
+        )
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
+        out._grad_fn = Clamp(x, min, max)  # type: ignore[attr-defined]
+    return out
+
+
+class Clamp:
+    """Gradient rule of `clamp(x, min, max)` (attached to its result by `clamp` above, which is
+    computed as minimum(maximum(x, min), max)): PyTorch's rule, the gradient passes whole
+    where min <= x <= max (a value exactly on a bound included, where maximum/minimum would
+    halve it); to min where x < min (and min < max), to max where x > max (or max < min)."""
+
+    def __init__(self, x: Tensor, low: object, high: object):
+        self.x, self.low, self.high = x, low, high
+        self.inputs = tuple(t for t in (x, low, high) if isinstance(t, Tensor))
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, lo, hi = self.x, self.low, self.high
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+            to_low = (x < lo) & lt(lo, hi) if isinstance(lo, Tensor) else None
+            to_high = (x > hi) | lt(hi, lo) if isinstance(hi, Tensor) else None
+        elif lo is not None:
+            keep, to_low, to_high = x >= lo, x < lo, None
+        else:
+            keep, to_low, to_high = x <= hi, None, x > hi
+        out = [where(keep, g, 0.0)]
+        for bound, mask in ((lo, to_low), (hi, to_high)):
+            if isinstance(bound, Tensor):
+                assert mask is not None  # (a mask is made for every tensor bound)
+                out.append(where(mask, g, 0.0))
+        return out

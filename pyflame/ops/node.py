@@ -1,0 +1,180 @@
+"""What every op builder shares: making the graph node, and checking arguments at the user's line.
+
+`_node` makes the lazy `Tensor` of one flame op: it refuses a negative size, marks the result as
+needing gradients when an input does (unless the op is in `NOT_DIFFERENTIABLE`) and records
+which inputs have a pending update (`Tensor._reads`) or hold data (`Tensor._users`). The other
+helpers turn a bad argument into `pf.ShapeError` / `TypeError` naming the user's `file:line`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import ml_dtypes
+import numpy as np
+
+from pyflame.grad_mode import requires_grad_of
+from pyflame.ir.dtypes import DType, bool_
+from pyflame.ir.errors import IntegerOverflowError, ShapeError
+from pyflame.layout import MeshLayout
+from pyflame.tensor import Location, Tensor, format_location, user_location
+
+T = TypeVar("T")
+
+#: ops through which no gradient flows (their results do not require grad)
+NOT_DIFFERENTIABLE = frozenset(
+    {
+        "flame.fill",
+        "flame.random_normal",
+        "flame.random_uniform",
+        "flame.iota",
+        "flame.eq",
+        "flame.ne",
+        "flame.lt",
+        "flame.le",
+        "flame.gt",
+        "flame.ge",
+        "flame.logical_and",
+        "flame.logical_or",
+        "flame.logical_not",
+        "flame.argmax",
+        "flame.argmin",
+    }
+)
+
+
+def _node(
+    op: str,
+    inputs: Sequence[Tensor],
+    shape: Sequence[int],
+    dtype: DType,
+    attrs: dict[str, Any] | None = None,
+    layout: MeshLayout | None = None,
+    location: Location | None = None,
+) -> Tensor:
+    if any(n < 0 for n in shape):  # every builder checks its sizes; this is the safety net
+        raise _shape_error(
+            f"{op.removeprefix('flame.')}: negative dimension in the result shape {list(shape)}",
+            location,
+        )
+    out = Tensor(
+        shape,
+        dtype,
+        op,
+        inputs,
+        attrs,
+        layout=_check_layout(layout),
+        location=location or user_location(),
+    )
+    if (
+        inputs
+        and dtype.is_floating_point
+        and op not in NOT_DIFFERENTIABLE
+        and requires_grad_of(tuple(inputs))
+    ):
+        out._requires_grad = out._grad_node = True
+    for i, t in enumerate(inputs):
+        if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
+            if out._reads is None:
+                out._reads = {}
+            out._reads[i] = t._pending_value
+        elif t._data is not None:  # a leaf holding data: remember this user (see runtime)
+            if t._users is None:
+                t._users = {}
+            t._users[id(out)] = weakref.ref(out)
+    return out
+
+
+def _shape_error(message: str, location: Location | None = None) -> ShapeError:
+    return ShapeError(f"{format_location(location or user_location())}: {message}")
+
+
+def _rule(rule: Callable[..., T], *args: Any) -> T:
+    """Apply a shape rule; its ShapeError gets the user's file:line."""
+    try:
+        return rule(*args)
+    except ShapeError as err:
+        raise _shape_error(str(err)) from None
+
+
+def _check_layout(layout: object) -> MeshLayout | None:
+    if layout is None or isinstance(layout, MeshLayout):
+        return layout
+    raise TypeError(f"layout= expects a pf.MeshLayout or None, got {type(layout).__name__}")
+
+
+def _check_tensor(x: object, what: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{what} expects a pf.Tensor, got {type(x).__name__}")
+    return x
+
+
+def _shape_arg(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
+    """`f([2, 3])`, `f((2, 3))` and `f(2, 3)` all mean shape (2, 3)."""
+    if len(size) == 1 and isinstance(size[0], (list, tuple)):
+        size = tuple(size[0])
+    out = []
+    for n in size:
+        if isinstance(n, builtins.bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"{what}: sizes must be ints, got {n!r} in {list(size)}")
+        out.append(int(n))
+    return tuple(out)
+
+
+def _sizes(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
+    """A creation op's shape (as `_shape_arg`): a negative size is a pf.ShapeError at the
+    user's line, in PyTorch's words."""
+    shape = _shape_arg(size, what)
+    for n in shape:
+        if n < 0:
+            raise _shape_error(
+                f"{what}: Trying to create tensor with negative dimension {n}: {list(shape)}"
+            )
+    return shape
+
+
+def _is_scalar(x: object) -> bool:
+    return isinstance(x, (numbers.Number, np.number, np.bool_)) and not isinstance(
+        x, (complex, np.complexfloating)
+    )
+
+
+def _fits(value: float, dtype: DType, what: str) -> float:
+    """`value` when `dtype` holds it; else an OverflowError at the user's line, as PyTorch
+    refuses `torch.full([2], 2**40, dtype=torch.int32)` (never a wrapped or infinite value)."""
+    if dtype is bool_ or not np.isfinite(value):
+        return value
+    if dtype.is_floating_point:
+        high = float(ml_dtypes.finfo(dtype.numpy).max)
+        if builtins.abs(value) <= high:
+            return value
+    elif -(2**31) <= value <= 2**31 - 1:
+        return value
+    if dtype.is_floating_point:  # a plain OverflowError, as the integer one is also one
+        raise OverflowError(
+            f"{format_location(user_location())}: {what}: value {value:g} "
+            f"cannot be converted to {dtype!r} without overflow"
+        )
+    raise IntegerOverflowError(
+        f"{format_location(user_location())}: {what}: value {int(value)} cannot be converted to "
+        f"{dtype!r} without overflow (PyFlame's widest integer is pf.int32: use a float dtype "
+        "for larger values)"
+    )
+
+
+def _shape_rule(rule: Callable[..., T], *args: Any) -> T:
+    """Like `_rule`, but keeps the error's class (an IndexShapeError stays an IndexError)."""
+    try:
+        return rule(*args)
+    except ShapeError as err:
+        raise type(err)(f"{format_location(user_location())}: {err}") from None
+
+
+def _dim_arg(dim: Any, what: str) -> int:
+    if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{what}: dim must be an int, got {dim!r}")
+    return int(dim)

@@ -1,0 +1,301 @@
+"""Reductions: sum, mean, prod, amax/amin, argmax/argmin, max/min, var/std, logsumexp,
+softmax/log_softmax.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.ir import shapes
+from pyflame.ir.dtypes import DType, bool_, float32, int32
+from pyflame.ops.convert import astype
+from pyflame.ops.creation import arange
+from pyflame.ops.elementwise import maximum, minimum, where
+from pyflame.ops.node import _check_tensor, _is_scalar, _node, _rule, _shape_error, _shape_rule
+from pyflame.tensor import Tensor, format_location, user_location
+
+# dim: an int, a tuple or list (negative allowed), or None for every dim; a bad one is a
+# pf.ShapeError at the user's line. A rank-0 tensor takes dim 0, -1 or None (nothing to reduce).
+# Integer results are int32 where PyTorch gives int64 (PyFlame's widest int): argmax/argmin
+# indices and sums/products of bool. max/min/argmax/argmin of no elements are refused.
+# Composites (argmax, argmin, var, std, logsumexp, softmax, log_softmax) are single flame ops
+# that the `decompose` pass spells out; max(x, dim) is (amax, argmax).
+
+
+def _reduce_dims(x: Tensor, dim: int | Sequence[int] | None, what: str) -> tuple[int, ...]:
+    if isinstance(dim, builtins.bool) or not (
+        dim is None or isinstance(dim, (int, np.integer, list, tuple))
+    ):
+        raise TypeError(f"{what}: dim must be an int, a tuple of ints or None, got {dim!r}")
+    if x.ndim == 0:  # torch accepts 0 and -1 on a scalar
+        for d in (dim,) if isinstance(dim, (int, np.integer)) else dim or ():
+            if d not in (0, -1):
+                raise _shape_error(f"{what}: dim {d} is out of range for a tensor of rank 0")
+        return ()
+    given = int(dim) if isinstance(dim, (int, np.integer)) else dim
+    return _rule(shapes.normalize_dims, given, x.ndim)
+
+
+def _reduce(
+    op: str,
+    x: Tensor,
+    dim: int | Sequence[int] | None,
+    keepdim: bool,
+    what: str = "",
+    dtype: DType | None = None,
+    **attrs: Any,
+) -> Tensor:
+    dims = _reduce_dims(x, dim, what or op.removeprefix("flame."))
+    shape = _rule(shapes.reduce, x.shape, dims, keepdim)
+    attrs.update(dims=dims, keepdim=builtins.bool(keepdim))
+    return _node(op, (x,), shape, dtype or x.dtype, attrs)
+
+
+def _nonempty(x: Tensor, dim: int | Sequence[int] | None, what: str) -> None:
+    _shape_rule(shapes.nonempty_reduction, x.shape, _reduce_dims(x, dim, what), what, dim is None)
+
+
+def _all_if_empty(dim: Any) -> Any:
+    """amax(x, dim=()) reduces every dim, as in PyTorch."""
+    return None if isinstance(dim, (list, tuple)) and not dim else dim
+
+
+def _counted(x: Tensor) -> Tensor:
+    """bool counts as int32 in sums and products (PyTorch: int64)."""
+    return astype(x, int32) if x.dtype is bool_ else x
+
+
+def _floating(x: Tensor, what: str) -> Tensor:
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"{format_location(user_location())}: {what} needs a floating-point tensor, got "
+            f"{x.dtype!r} (as in PyTorch; convert with .float())"
+        )
+    return x
+
+
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
+    _check_tensor(x, "sum")
+    return _reduce("flame.reduce_sum", _counted(x), dim, keepdim, "sum")
+
+
+def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Mean over `dim` (an int, a tuple, or None for every dim), like torch.mean."""
+    _check_tensor(x, "mean")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"mean needs a floating-point tensor, got {x.dtype!r}")
+    return _reduce("flame.reduce_mean", x, dim, keepdim, "mean")
+
+
+def prod(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod."""
+    _check_tensor(x, "prod")
+    return _reduce("flame.reduce_prod", _counted(x), dim, keepdim, "prod")
+
+
+def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Max over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amax)."""
+    _check_tensor(x, "amax")
+    dim = _all_if_empty(dim)
+    _nonempty(x, dim, "amax")
+    return _reduce("flame.reduce_max", x, dim, keepdim, "amax")
+
+
+def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Min over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amin)."""
+    _check_tensor(x, "amin")
+    dim = _all_if_empty(dim)
+    _nonempty(x, dim, "amin")
+    return _reduce("flame.reduce_min", x, dim, keepdim, "amin")
+
+
+def _arg(op: str, x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tensor:
+    _check_tensor(x, what)
+    if isinstance(dim, builtins.bool) or not (dim is None or isinstance(dim, (int, np.integer))):
+        raise TypeError(f"{what}: dim must be an int or None, got {dim!r}")
+    _nonempty(x, dim, what)
+    return _reduce(op, x, dim, keepdim, what, dtype=int32)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first max along `dim` (of the flattened tensor for None), as pf.int32
+    (PyTorch returns int64); NaN counts as the max, like torch.argmax."""
+    return _arg("flame.argmax", x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first min along `dim` (of the flattened tensor for None), as pf.int32."""
+    return _arg("flame.argmin", x, dim, keepdim, "argmin")
+
+
+#: what max(x, dim) and min(x, dim) return, like torch.return_types.max / .min
+MaxResult = collections.namedtuple("max", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+MinResult = collections.namedtuple("min", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+
+
+def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
+    """max/min: over everything (dim=None), the elementwise max/min with another tensor, or
+    (values, indices) along one dim."""
+    what = "max" if kind == "max" else "min"
+    _check_tensor(x, what)
+    if isinstance(dim, Tensor):
+        return (maximum if kind == "max" else minimum)(x, dim)
+    if dim is None:
+        out = (amax if kind == "max" else amin)(x, None, keepdim)
+        if out.requires_grad:  # to the NaNs when the result is NaN, as torch
+            out._grad_fn = Evenly(x)  # type: ignore[attr-defined]
+        return out
+    if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
+    dim = int(dim)
+    _nonempty(x, dim, what)
+    # the values through a keepdim reduction, which argmax's decomposition then reuses
+    values = _reduce(f"flame.reduce_{kind}", x, dim, True, what)
+    shape = shapes.reduce(x.shape, _reduce_dims(x, dim, what), keepdim)
+    if values.shape != shape:
+        values = _node("flame.reshape", (values,), shape, values.dtype)
+    indices = _reduce(f"flame.arg{kind}", x, dim, keepdim, what, dtype=int32)
+    if values.requires_grad:  # the gradient goes to the returned index only, as in PyTorch
+        d = _reduce_dims(x, dim, what)
+        if d:
+            values._grad_fn = AtIndices(x, indices, d[0], keepdim)  # type: ignore[attr-defined]
+    return (MaxResult if kind == "max" else MinResult)(values, indices)
+
+
+def max_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """`pf.max(x)`: the largest element; `pf.max(x, dim, keepdim=False)`: the namedtuple
+    (values, indices) along `dim` (indices pf.int32); `pf.max(x, other)`: pf.maximum."""
+    return _extreme("max", x, dim, keepdim)
+
+
+def min_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """`pf.min(x)`, `pf.min(x, dim, keepdim=False)` -> (values, indices), `pf.min(x, other)`."""
+    return _extreme("min", x, dim, keepdim)
+
+
+max_.__name__ = max_.__qualname__ = "max"
+min_.__name__ = min_.__qualname__ = "min"
+
+
+def _correction(
+    dim: Any, unbiased: builtins.bool | None, correction: float | None, what: str
+) -> tuple[Any, float]:
+    """PyTorch's forms: var(x), var(x, unbiased), var(x, dim, unbiased), var(x, dim,
+    correction=c). Default: the unbiased estimate (correction 1)."""
+    if isinstance(dim, builtins.bool):
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{what}: give unbiased or correction, not both")
+    if correction is None:
+        return dim, 0.0 if unbiased is False else 1.0
+    if not _is_scalar(correction) or isinstance(correction, builtins.bool):
+        raise TypeError(f"{what}: correction must be a number, got {correction!r}")
+    return dim, float(correction)
+
+
+def var(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
+    """Variance over `dim`: sum of squared deviations / max(0, N - correction); unbiased
+    (correction 1) by default, like torch.var."""
+    _check_tensor(x, "var")
+    dim, c = _correction(dim, unbiased, correction, "var")
+    return _reduce("flame.var", _floating(x, "var"), dim, keepdim, "var", correction=c)
+
+
+def std(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: builtins.bool | None = None,
+    keepdim: builtins.bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
+    """Standard deviation: sqrt(var(...)), unbiased by default, like torch.std."""
+    _check_tensor(x, "std")
+    dim, c = _correction(dim, unbiased, correction, "std")
+    return _reduce("flame.std", _floating(x, "std"), dim, keepdim, "std", correction=c)
+
+
+def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over `dim`, computed stably (the max is subtracted first); integer
+    inputs become float32, like torch.logsumexp."""
+    _check_tensor(x, "logsumexp")
+    x = x if x.dtype.is_floating_point else astype(x, float32)
+    return _reduce("flame.logsumexp", x, _all_if_empty(dim), keepdim, "logsumexp")
+
+
+def _softmax(op: str, x: Tensor, dim: int | None, dtype: Any, what: str) -> Tensor:
+    _check_tensor(x, what)
+    if dtype is not None:
+        x = astype(x, dtype)
+    _floating(x, what)
+    if dim is None:  # PyTorch's deprecated implicit choice
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(
+            f"Implicit dimension choice for {what} has been deprecated. Change the "
+            "call to include dim=X as an argument.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{what}: dim must be an int, got {dim!r}")
+    d = _reduce_dims(x, int(dim), what)
+    return _node(op, (x,), x.shape, x.dtype, {"dim": d[0] if d else 0})
+
+
+def softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, computed stably (the max is subtracted first); a row
+    that is all -inf gives NaN, as in PyTorch. `dtype` converts the input first."""
+    return _softmax("flame.softmax", x, dim, dtype, "softmax")
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """log(softmax(x)) along `dim`, computed as (x - max) - log(sum(exp(x - max)))."""
+    return _softmax("flame.log_softmax", x, dim, dtype, "log_softmax")
+
+
+class AtIndices:
+    """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
+    node by the op builder): the whole gradient goes to the element at the returned index,
+    as in PyTorch, where `amax` (the values' own op) would split it among tied elements."""
+
+    def __init__(self, x: Tensor, indices: Tensor, dim: int, keepdim: bool):
+        self.inputs = (x,)
+        self.indices, self.dim, self.keepdim = indices, dim, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, d, index = self.inputs[0], self.dim, self.indices
+        if not self.keepdim:  # put the reduced dim back as size 1
+            kept = tuple(1 if i == d else n for i, n in enumerate(x.shape))
+            index, g = index.reshape(kept), g.reshape(kept)
+        along = tuple(n if i == d else 1 for i, n in enumerate(x.shape))
+        position = arange(x.shape[d]).reshape(along)  # each element's index along dim
+        return (where(position == index, g, 0.0),)
+
+
+class Evenly:
+    """Gradient rule of `pf.max(x)` / `pf.min(x)` over every element (attached by the op
+    builder), as torch's evenly_distribute_backward: split among the elements equal to the
+    result, or among the NaNs when the result is NaN (`amax`'s rule would give NaN)."""
+
+    def __init__(self, x: Tensor):
+        self.inputs = (x,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        hit = where(node != node, x != x, x == node)
+        count = hit.astype(g.dtype).sum()
+        return (where(hit, g / count, 0.0),)

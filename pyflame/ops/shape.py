@@ -1,0 +1,240 @@
+"""Shape ops: permute, transpose, reshape/view (flame.transpose, flame.reshape); unsqueeze,
+squeeze, flatten (flame.reshape); expand, broadcast_to (flame.broadcast_to); cat, stack
+(flame.concat, stack = unsqueeze + cat); split, chunk, narrow and basic indexing (flame.slice,
++ flame.reshape for int and None indices); pad (flame.pad, constant mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.ir import shapes
+from pyflame.ops.convert import astype
+from pyflame.ops.node import (
+    _check_tensor,
+    _dim_arg,
+    _fits,
+    _is_scalar,
+    _node,
+    _rule,
+    _shape_arg,
+    _shape_error,
+    _shape_rule,
+)
+from pyflame.promotion import result_type
+from pyflame.tensor import Tensor
+
+
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Result dim i is input dim dims[i] (negative dims allowed)."""
+    _check_tensor(x, "permute")
+    given = _shape_arg(dims, "permute")
+    perm = tuple(_rule(shapes.normalize_dim, d, x.ndim) for d in given)
+    shape = _rule(shapes.permute, x.shape, perm)
+    return _node("flame.transpose", (x,), shape, x.dtype, {"perm": perm})
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions."""
+    _check_tensor(x, "transpose")
+    perm = _rule(shapes.transpose_perm, x.ndim, dim0, dim1)
+    return _node(
+        "flame.transpose", (x,), _rule(shapes.permute, x.shape, perm), x.dtype, {"perm": perm}
+    )
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """Same elements in row-major order; one size may be -1."""
+    _check_tensor(x, "reshape")
+    new = _rule(shapes.reshape, x.shape, _shape_arg(shape, "reshape"))
+    return _node("flame.reshape", (x,), new, x.dtype)
+
+
+view = reshape
+
+
+def _tensor_list(tensors: Any, what: str) -> list[Tensor]:
+    """The tensors of cat/stack, converted to their promoted dtype (torch.result_type)."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            f"{what} expects a list or tuple of pf.Tensor, got {type(tensors).__name__}"
+        )
+    out = [_check_tensor(t, what) for t in tensors]
+    if len({t.dtype for t in out}) > 1:
+        dtype = result_type(out, [])
+        out = [t if t.dtype is dtype else astype(t, dtype) for t in out]
+    return out
+
+
+def _reshape_node(x: Tensor, shape: Sequence[int]) -> Tensor:
+    return _node("flame.reshape", (x,), tuple(shape), x.dtype)
+
+
+def _slice_node(
+    x: Tensor, start: Sequence[int], stop: Sequence[int], step: Sequence[int]
+) -> Tensor:
+    shape = _shape_rule(shapes.slice_shape, x.shape, start, stop, step)
+    attrs = {"start": tuple(start), "stop": tuple(stop), "step": tuple(step)}
+    return _node("flame.slice", (x,), shape, x.dtype, attrs)
+
+
+def _dim_slice(x: Tensor, dim: int, begin: int, end: int) -> Tensor:
+    """Elements begin..end-1 of (normalized) `dim`, every other dim whole."""
+    start = [0] * x.ndim
+    stop = list(x.shape)
+    start[dim], stop[dim] = begin, end
+    return _slice_node(x, start, stop, [1] * x.ndim)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """A size-1 dim inserted at `dim` (in [-x.ndim - 1, x.ndim])."""
+    _check_tensor(x, "unsqueeze")
+    return _reshape_node(x, _shape_rule(shapes.unsqueeze, x.shape, _dim_arg(dim, "unsqueeze")))
+
+
+def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
+    """Every size-1 dim removed (dim=None), or those of `dim` (an int or a tuple) that have
+    size 1; other dims of `dim` are left alone, as in PyTorch."""
+    _check_tensor(x, "squeeze")
+    return _reshape_node(x, _shape_rule(shapes.squeeze, x.shape, dim))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dims start_dim..end_dim merged into one (a rank-0 tensor becomes shape [1])."""
+    _check_tensor(x, "flatten")
+    return _reshape_node(x, _shape_rule(shapes.flatten, x.shape, start_dim, end_dim))
+
+
+def broadcast_to(x: Tensor, *size: Any) -> Tensor:  # noqa: F811 (replaces the stub above)
+    """`x` broadcast to `size` (numpy rules; -1 keeps an existing dim), like torch.broadcast_to."""
+    _check_tensor(x, "broadcast_to")
+    target = _shape_rule(shapes.expand, x.shape, _shape_arg(size, "broadcast_to"), "broadcast")
+    return _node("flame.broadcast_to", (x,), target, x.dtype)
+
+
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """`x.expand(4, -1, 3)`: size-1 dims repeated, new dims in front (no data is copied in
+    PyTorch; here each PE makes its tile of the result)."""
+    _check_tensor(x, "expand")
+    target = _shape_rule(shapes.expand, x.shape, _shape_arg(sizes, "expand"))
+    return _node("flame.broadcast_to", (x,), target, x.dtype)
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    _check_tensor(other, "expand_as")
+    return expand(x, other.shape)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Tensors joined along `dim` (torch.cat); every other dim must agree."""
+    xs = _tensor_list(tensors, "cat")
+    if not xs:
+        raise _shape_error("cat needs at least one tensor")
+    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "cat"), max(xs[0].ndim, 1))
+    shape = _shape_rule(shapes.concat, [t.shape for t in xs], d)
+    return _node("flame.concat", xs, shape, xs[0].dtype, {"dim": d})
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Tensors of one shape joined along a new dim `dim` (unsqueeze each, then cat)."""
+    xs = _tensor_list(tensors, "stack")
+    shape = _shape_rule(shapes.stack, [t.shape for t in xs], _dim_arg(dim, "stack"))
+    d = shapes.normalize_dim(dim, xs[0].ndim + 1)
+    parts = [_reshape_node(t, shape[:d] + (1,) + shape[d + 1 :]) for t in xs]
+    return _node("flame.concat", parts, shape, xs[0].dtype, {"dim": d})
+
+
+def split(
+    x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """Pieces of `split_size_or_sections` elements along `dim` (the last may be shorter), or
+    pieces of the listed sizes (which must sum to the dim's size), like torch.split."""
+    _check_tensor(x, "split")
+    if x.ndim == 0:
+        raise _shape_error("split expects at least a 1-dimensional tensor")
+    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "split"), x.ndim)
+    arg = split_size_or_sections
+    if isinstance(arg, (list, tuple)):
+        arg = tuple(_dim_arg(n, "split sizes") for n in arg)
+    else:
+        arg = _dim_arg(arg, "split size")
+    sizes = _shape_rule(shapes.split_sizes, x.shape[d], arg, d)
+    return _pieces(x, d, sizes)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """At most `chunks` pieces of ceil(size / chunks) elements along `dim` (torch.chunk)."""
+    _check_tensor(x, "chunk")
+    if x.ndim == 0:
+        raise _shape_error("chunk expects at least a 1-dimensional tensor")
+    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "chunk"), x.ndim)
+    sizes = _shape_rule(shapes.chunk_sizes, x.shape[d], _dim_arg(chunks, "chunk"), d)
+    return _pieces(x, d, sizes)
+
+
+def _pieces(x: Tensor, dim: int, sizes: Sequence[int]) -> tuple[Tensor, ...]:
+    out, begin = [], 0
+    for n in sizes:
+        out.append(_dim_slice(x, dim, begin, begin + n))
+        begin += n
+    return tuple(out)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """Elements start..start+length-1 of `dim` (a negative start counts from the end)."""
+    _check_tensor(x, "narrow")
+    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "narrow"), x.ndim)
+    n = x.shape[d]
+    s = _dim_arg(start, "narrow start")
+    length = _dim_arg(length, "narrow length")
+    s = s + n if s < 0 else s
+    if not (0 <= s <= n and 0 <= length <= n - s):
+        raise _shape_error(
+            f"narrow of {list(x.shape)}: start {start} and length {length} do not fit dim {d} "
+            f"of size {n}"
+        )
+    return _dim_slice(x, d, s, s + length)
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """Basic indexing: ints (negative allowed), slices with steps >= 1, `...` and None.
+    One flame.slice (omitted when it takes everything) and one flame.reshape (when ints drop
+    dims or None adds them)."""
+    _check_tensor(x, "indexing")
+    plan = _shape_rule(shapes.index, x.shape, key)
+    identity = plan.sliced == x.shape
+    out = x if identity else _slice_node(x, plan.start, plan.stop, plan.step)
+    if plan.shape != plan.sliced:
+        out = _reshape_node(out, plan.shape)
+    if out is x:  # x[:] or x[...]: a new tensor all the same, like PyTorch's view
+        out = _slice_node(x, plan.start, plan.stop, plan.step)
+    return out
+
+
+def pad(
+    x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
+    """Constant padding, PyTorch's `F.pad`: `pad` lists (before, after) widths from the last dim
+    backwards, e.g. (left, right, top, bottom); negative widths crop."""
+    _check_tensor(x, "pad")
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r}: only 'constant' is supported")
+    widths = _shape_arg((tuple(pad),), "pad")
+    low, high = _shape_rule(shapes.pad_widths, x.shape, widths)
+    shape = _shape_rule(shapes.pad, x.shape, low, high)
+    v = 0.0 if value is None else value
+    if not _is_scalar(v):
+        raise TypeError(f"pad: value must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not x.dtype.is_floating_point and not (np.isfinite(v) and v == int(v)):
+        raise TypeError(f"pad: {value!r} is not a {x.dtype!r} value")
+    if not x.dtype.is_floating_point:
+        _fits(v, x.dtype, "pad")
+    return _node("flame.pad", (x,), shape, x.dtype, {"low": low, "high": high, "value": v})

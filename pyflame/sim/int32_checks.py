@@ -1,0 +1,37 @@
+"""int32 arithmetic that refuses to wrap.
+
+PyFlame stores PyTorch's int64 as int32. int32 kernels compute in int64 (products and powers
+checked in float64 too) and refuse a result outside int32 instead of wrapping; float kernels
+are untouched. Checked: binary add/sub/mul/pow, unary neg/abs/scale, sum/prod reduce and recv
+combine, matmul_acc, float -> int32 convert, iota and fill constants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.ir.errors import IntegerOverflowError
+from pyflame.sim.executable import Buffer
+
+I32 = np.dtype(np.int32)
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+def as_int32(wide: np.ndarray, what: str, kind: str) -> np.ndarray:
+    """`wide` (the true int64 or float values) as int32, or an IntegerOverflowError naming
+    the op (its user line) and one value that does not fit."""
+    ok = (wide >= I32_MIN) & (wide <= I32_MAX)  # False for NaN
+    if not ok.all():
+        first = wide[~ok].flat[0]
+        value = int(first) if np.isfinite(first) else float(first)
+        raise IntegerOverflowError(
+            f"{what}: int32 overflow: {kind} gives {value}, outside pf.int32's "
+            f"[{I32_MIN}, {I32_MAX}] (PyFlame holds PyTorch's int64 as int32 and reports "
+            "what would wrap; compute in float32 with .float() for larger values)"
+        )
+    return wide.astype(np.int32)
+
+
+def all_int32(*bufs: Buffer) -> bool:
+    """Whether every buffer holds int32 (the op then computes in int64, checked)."""
+    return all(b.dtype == I32 for b in bufs)

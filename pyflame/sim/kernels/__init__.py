@@ -1,0 +1,29 @@
+"""The simulator's kernels, one module per op family, registered by pe op class in `KERNELS`
+(pyflame/sim/kernels/registry.py). Importing this package loads every family:
+
+    elementwise     fill, unary, binary, select, convert, copy, mask_pad
+    reduce_matmul   reduce, matmul_acc
+    tile_shape      transpose, broadcast
+    host_io         host_in, host_out
+    network         route, send, recv, exchange
+    conv            pack, unpack, conv2d, pool2d
+    creation        random_normal, random_uniform, iota
+
+A new pe op gets its kernel in the module of its family (or a new module listed here);
+tests/unit/sim/test_kernels.py fails while a pe op has none.
+"""
+
+from pyflame.sim.kernels import (
+    conv,
+    creation,
+    elementwise,
+    host_io,
+    network,
+    reduce_matmul,
+    tile_shape,
+)
+from pyflame.sim.kernels.registry import KERNELS, Kernel, kernel, kernel_for
+
+FAMILIES = (elementwise, reduce_matmul, tile_shape, host_io, network, conv, creation)
+
+__all__ = ["FAMILIES", "KERNELS", "Kernel", "kernel", "kernel_for"]

@@ -1,0 +1,187 @@
+"""Kernels of convolution and pooling: pe.pack / pe.unpack (the halo exchange's strided copies)
+and the local pe.conv2d / pe.pool2d, each one numpy operation over the op's whole rectangle
+(im2col + one batched matmul for the convolution). Half-precision buffers compute in float32
+and round once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.dialects.builtin import DenseArrayBase, IntegerType
+
+from pyflame.dialects import pe
+from pyflame.ir.errors import CompileError
+from pyflame.sim import threads
+from pyflame.sim.costs import CostKind
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.schedule import Item, Schedule
+
+
+def _ints(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
+    return tuple(int(n) for n in attr.get_values())
+
+
+@kernel(pe.PackOp)
+def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
+    """dst = the slab [start, start + count) along `dim` of src viewed as `shape`."""
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    shape = _ints(op.shape)
+    dim, start, count = op.dim.value.data, op.start.value.data, op.count.value.data
+    nr, nc = it.rect[2], it.rect[3]
+    sel = (slice(None), slice(None)) + tuple(
+        slice(start, start + count) if k == dim else slice(None) for k in range(len(shape))
+    )
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+
+    def step(V, F, A, O):
+        V[di][dsl] = V[si][ssl].reshape((nr, nc) + shape)[sel].reshape(nr, nc, -1)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.PACK, d.size)
+
+
+@kernel(pe.UnpackOp)
+def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
+    """src (a slab of `count` along `dim`) into dst (viewed as `shape`) at base + k * step,
+    k the PE's fabric row or column; what falls outside dst is dropped."""
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    shape = _ints(op.shape)
+    dim, count = op.dim.value.data, op.count.value.data
+    base, per = _ints(op.at)
+    along_rows = op.axis.data == "r"
+    r0, c0, nr, nc = it.rect
+    n = nr if along_rows else nc
+    k = np.arange(n, dtype=np.int64) + (r0 if along_rows else c0)
+    pos = base + k * per  # (n,) where each PE's slab starts in dst
+    j = np.arange(count, dtype=np.int64)
+    target = pos[:, None] + j[None, :]  # (n, count)
+    valid = (target >= 0) & (target < shape[dim])
+    per_j = int(np.prod(shape)) // shape[dim] if shape[dim] else 0
+    moved = valid.sum(axis=1) * per_j  # elements written per PE line
+    s.charge(
+        it.rect,
+        CostKind.PACK,
+        np.broadcast_to(moved[:, None] if along_rows else moved[None, :], (nr, nc)),
+    )
+    if not valid.any():
+        return
+    slab = tuple(count if i == dim else m for i, m in enumerate(shape))
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+    rest = (slice(None),) * dim
+    dst_sel: tuple
+    src_sel: tuple
+    if per == 0:  # the same position on every PE: one sliced copy
+        lo, hi = int(j[valid[0]][0]), int(j[valid[0]][-1]) + 1
+        dst_sel = (slice(None), slice(None)) + rest + (slice(int(pos[0]) + lo, int(pos[0]) + hi),)
+        src_sel = (slice(None), slice(None)) + rest + (slice(lo, hi),)
+    else:  # positions move with the PE's coordinate: one fancy-indexed copy
+        line, jj = np.nonzero(valid)
+        tt = target[line, jj]
+        lead = (line, slice(None)) if along_rows else (slice(None), line)
+        dst_sel = lead + rest + (tt,)
+        src_sel = lead + rest + (jj,)
+
+    def step(V, F, A, O):
+        dst = V[di][dsl].reshape((nr, nc) + shape)
+        dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
+
+    s.steps.append(step)
+
+
+def _windows(
+    x: np.ndarray,
+    out_hw: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """(..., H, W) -> a strided view (..., Ho, Wo, kh, kw) of every window's taps."""
+    sh, sw = x.strides[-2:]
+    shape = x.shape[:-2] + tuple(out_hw) + tuple(kernel)
+    strides = x.strides[:-2] + (sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def _as_f32(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.float32 else a.astype(np.float32)
+
+
+@kernel(pe.Conv2dOp)
+def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
+    """out = conv(window, weight) + bias on every PE of the rectangle: im2col of every PE's
+    window and one batched matmul per group."""
+    out, x, w = (s.buf(v, it) for v in (op.out, op.input, op.weight))
+    b = None if op.bias is None else s.buf(op.bias, it)
+    n, c, hi, wi = _ints(op.in_shape)
+    _, o, ho, wo = _ints(op.out_shape)
+    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    g = op.groups.value.data
+    cg, og, taps = c // g, o // g, kernel[0] * kernel[1]
+    nr, nc = it.rect[2], it.rect[3]
+    osl, xsl, wsl = out.sub(it.rect), x.sub(it.rect), w.sub(it.rect)
+    oi, xi, wi_ = out.index, x.index, w.index
+    bsl, bi = (b.sub(it.rect), b.index) if b is not None else (None, None)
+    fmacs = n * o * ho * wo * cg * taps
+    chunks = threads.row_chunks(nr, nr * nc * fmacs)
+
+    def part(dst, xs, ws, bs):
+        r = xs.shape[0]
+        win = _windows(
+            _as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride, dilation
+        )  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        # K-major columns (channel, tap) x (batch, row, col): the copy keeps the input's order
+        cols = win.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(r, nc, g, cg * taps, n * ho * wo)
+        wm = _as_f32(ws).reshape(r, nc, g, og, cg * taps)
+        y = np.matmul(wm, cols).reshape(r, nc, g, og, n, ho, wo)
+        y = y.transpose(0, 1, 4, 2, 3, 5, 6).reshape(r, nc, n, o, ho, wo)
+        if bs is not None:
+            y = y + _as_f32(bs).reshape(r, nc, 1, o, 1, 1)
+        dst[...] = y.reshape(r, nc, -1)
+
+    def step(V, F, A, O):
+        dst, xs, ws = V[oi][osl], V[xi][xsl], V[wi_][wsl]
+        bs = V[bi][bsl] if bi is not None else None
+        if chunks is None:
+            part(dst, xs, ws, bs)
+            return
+        futures = [
+            threads.pool().submit(part, dst[k], xs[k], ws[k], None if bs is None else bs[k])
+            for k in chunks
+        ]
+        for f in futures:
+            f.result()
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.CONV2D, fmacs, n * o * ho * wo if b is not None else 0)
+
+
+@kernel(pe.Pool2dOp)
+def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
+    """out = max or mean over every window of the PE's input window."""
+    out, x = s.buf(op.out, it), s.buf(op.input, it)
+    n, c, hi, wi = _ints(op.in_shape)
+    _, _, ho, wo = _ints(op.out_shape)
+    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    kind = op.kind.data
+    if kind not in pe.POOL_KINDS:
+        raise CompileError(f"{it.what}: unknown pooling '{kind}'")
+    nr, nc = it.rect[2], it.rect[3]
+    osl, xsl, oi, xi = out.sub(it.rect), x.sub(it.rect), out.index, x.index
+    area = np.float32(kernel[0] * kernel[1])
+
+    def step(V, F, A, O):
+        win = _windows(
+            _as_f32(V[xi][xsl]).reshape(nr, nc, n, c, hi, wi), (ho, wo), kernel, stride, dilation
+        )
+        if kind == "max":
+            y = win.max(axis=(-2, -1))
+        else:
+            y = win.sum(axis=(-2, -1), dtype=np.float32) / area
+        V[oi][osl] = y.reshape(nr, nc, -1)
+
+    s.steps.append(step)
+    outputs = n * c * ho * wo
+    s.charge(
+        it.rect, CostKind.POOL2D, outputs * kernel[0] * kernel[1], outputs if kind == "avg" else 0
+    )

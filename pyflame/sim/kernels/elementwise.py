@@ -1,0 +1,160 @@
+"""Kernels of the tile-local elementwise ops: pe.fill, pe.unary, pe.binary, pe.select,
+pe.convert, pe.copy and pe.mask_pad. Each is one numpy operation over the op's rectangle;
+int32 buffers compute in int64 and refuse to wrap (pyflame/sim/int32_checks.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.dialects import pe
+from pyflame.ir import elementwise
+from pyflame.ir.errors import CompileError
+from pyflame.sim.costs import CostKind
+from pyflame.sim.int32_checks import I32, all_int32, as_int32
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.layout_io import global_index, kept_grid
+from pyflame.sim.schedule import Item, Schedule
+
+
+@kernel(pe.FillOp)
+def fill(s: Schedule, it: Item, op: pe.FillOp) -> None:
+    b = s.buf(op.buffer, it)
+    sl = b.sub(it.rect)
+    val = np.array(op.value.value.data)
+    if b.dtype == I32:  # a constant beyond int32 (from IR text): refused, not wrapped
+        as_int32(val, it.what, "the fill value")
+    val = val.astype(b.dtype)
+    i = b.index
+
+    def step(V, F, A, O):
+        V[i][sl] = val
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.FILL, b.size, buf=b)
+
+
+@kernel(pe.UnaryOp)
+def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+    fn = op.fn.data
+    k = None
+    if fn == "scale":
+        if op.scalar is None:
+            raise CompileError(f"{it.what}: 'scale' needs a scalar")
+        k = np.array(op.scalar.value.data).astype(src.dtype)
+        entry = elementwise.Elementwise("scale", 1, lambda x: x * k)
+    elif fn in elementwise.UNARY:
+        entry = elementwise.UNARY[fn]
+    else:
+        raise CompileError(f"{it.what}: unknown unary fn '{fn}'")
+
+    def step(V, F, A, O):
+        V[di][dsl] = elementwise.apply(entry, V[si][ssl])
+
+    if all_int32(d, src):  # -(-2**31), abs, scale: in int64, checked
+        what = it.what
+        if k is not None:
+            k64 = k.astype(np.int64)
+            entry = elementwise.Elementwise("scale", 1, lambda x: x * k64)
+
+        def step(V, F, A, O):
+            wide = elementwise.apply(entry, V[si][ssl].astype(np.int64))
+            V[di][dsl] = as_int32(wide, what, fn)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.UNARY, d.size, entry.flops, buf=src)
+
+
+@kernel(pe.BinaryOp)
+def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
+    d, lhs, rhs = (s.buf(v, it) for v in (op.dst, op.lhs, op.rhs))
+    entry = elementwise.BINARY.get(op.fn.data)
+    if entry is None:
+        raise CompileError(f"{it.what}: unknown binary fn '{op.fn.data}'")
+    dsl, lsl, rsl = d.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
+    di, li, ri = d.index, lhs.index, rhs.index
+
+    def step(V, F, A, O):
+        V[di][dsl] = elementwise.apply(entry, V[li][lsl], V[ri][rsl])
+
+    if all_int32(d, lhs, rhs):  # add, sub, mul, pow ... in int64, checked
+        what, fn = it.what, op.fn.data
+
+        def step(V, F, A, O):
+            a, b = V[li][lsl].astype(np.int64), V[ri][rsl].astype(np.int64)
+            if fn == "pow":  # check the size in float64 first: int64 powers wrap too
+                as_int32(np.power(a.astype(np.float64), b), what, fn)
+            V[di][dsl] = as_int32(entry.fn(a, b), what, fn)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.BINARY, d.size, entry.flops, buf=lhs)
+
+
+@kernel(pe.SelectOp)
+def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
+    d, c, lhs, rhs = (s.buf(v, it) for v in (op.dst, op.cond, op.lhs, op.rhs))
+    dsl, csl, lsl, rsl = (b.sub(it.rect) for b in (d, c, lhs, rhs))
+    di, ci, li, ri = d.index, c.index, lhs.index, rhs.index
+
+    def step(V, F, A, O):
+        V[di][dsl] = np.where(V[ci][csl], V[li][lsl], V[ri][rsl])
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.SELECT, d.size, buf=d)
+
+
+@kernel(pe.ConvertOp)
+def convert(s: Schedule, it: Item, op: pe.ConvertOp) -> None:
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+    to = d.dtype
+
+    def step(V, F, A, O):
+        V[di][dsl] = V[si][ssl].astype(to)
+
+    if to == I32 and src.dtype.kind in "fV":  # NaN, inf or too large: never a wrapped value
+        what = it.what
+
+        def step(V, F, A, O):
+            wide = V[si][ssl].astype(np.float64)
+            V[di][dsl] = as_int32(np.trunc(wide), what, "conversion to int32")
+
+    s.steps.append(step)
+    wider = d if d.dtype.itemsize > src.dtype.itemsize else src
+    s.charge(it.rect, CostKind.CONVERT, d.size, buf=wider)
+
+
+@kernel(pe.CopyOp)
+def copy(s: Schedule, it: Item, op: pe.CopyOp) -> None:
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+
+    def step(V, F, A, O):
+        np.copyto(V[di][dsl], V[si][ssl])
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.COPY, d.size, buf=d)
+
+
+@kernel(pe.MaskPadOp)
+def mask_pad(s: Schedule, it: Item, op: pe.MaskPadOp) -> None:
+    """Set the padding of each PE's tile (in the op's layout) to `value`."""
+    dist = op.layout.dist
+    s.check_layout_grid(it, dist)
+    b = s.buf(op.buffer, it)
+    L = dist.local_elems
+    pr, pc = kept_grid(dist)
+    _, valid = global_index(dist, pr, pc)
+    pad = ~valid
+    count = pad.sum(axis=2)  # (pr, pc)
+    s.charge(it.rect, CostKind.MASK_PAD, np.broadcast_to(count, (it.rect[2], it.rect[3])), buf=b)
+    if not pad.any():
+        return
+    sl, i = b.sub(it.rect, L), b.index
+    val = np.array(op.value.value.data).astype(b.dtype)
+
+    def step(V, F, A, O):
+        np.copyto(V[i][sl], val, where=pad)
+
+    s.steps.append(step)

@@ -1,0 +1,57 @@
+"""Kernels of host I/O: pe.host_in streams an argument of @main into the tiles of its layout
+through the fabric's west edge; pe.host_out streams tiles out through the east edge into a
+host array. Their time is counted apart from the PEs' clocks (`io_cycles`)."""
+
+from __future__ import annotations
+
+from pyflame.dialects import pe
+from pyflame.ir.errors import CompileError
+from pyflame.sim import costs
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.layout_io import kept_grid, make_gather, make_scatter
+from pyflame.sim.schedule import Item, Schedule
+
+
+@kernel(pe.HostInOp)
+def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
+    dist = op.layout.dist
+    s.check_layout_grid(it, dist)
+    b = s.buf(op.buffer, it)
+    ai = s.arg_index.get(op.input)
+    if ai is None:
+        raise CompileError(f"{it.what}: the host tensor must be an argument of @main")
+    host_elem = op.input.type.element_type  # type: ignore[attr-defined]  # a TensorType
+    buf_elem = op.buffer.type.element_type  # type: ignore[attr-defined]  # a !pe.buf
+    if host_elem != buf_elem:
+        raise CompileError(f"{it.what}: host tensor of {host_elem} into a buffer of {buf_elem}")
+    scatter = make_scatter(dist)
+    L = dist.local_elems
+    sl, i = b.sub(it.rect, L), b.index
+    tile = (it.rect[2], it.rect[3]) + tuple(dist.block)
+
+    def step(V, F, A, O):
+        V[i][sl].reshape(tile)[...] = scatter(A[ai])
+
+    s.steps.append(step)
+    _, c0, nr, nc = it.rect
+    wavelets = -(-nr * nc * L * b.dtype.itemsize // 4)
+    s.io_cycles += costs.host_io_cycles(s.target, wavelets, nr, c0 + nc)
+
+
+@kernel(pe.HostOutOp)
+def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
+    dist = op.layout.dist
+    s.check_layout_grid(it, dist)
+    b = s.buf(op.buffer, it)
+    gather = make_gather(dist)
+    slot = s.outputs.setdefault(op.result, len(s.outputs))
+    sl, i = b.sub(it.rect), b.index
+
+    def step(V, F, A, O):
+        O[slot] = gather(V[i][sl])
+
+    s.steps.append(step)
+    c0 = it.rect[1]
+    pr, pc = kept_grid(dist)
+    wavelets = -(-pr * pc * dist.local_elems * b.dtype.itemsize // 4)
+    s.io_cycles += costs.host_io_cycles(s.target, wavelets, pr, s.target.fabric_cols - c0)

@@ -1,0 +1,84 @@
+"""Kernels of the tile-local reductions and matrix products: pe.reduce (a reduction kind of
+pyflame/reductions.py over some dims of each PE's tile) and pe.matmul_acc (acc += lhs @ rhs on
+every PE, batched; large ones split their PE rows over threads)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.dialects import pe
+from pyflame.ir import reductions
+from pyflame.ir.errors import CompileError
+from pyflame.sim import threads
+from pyflame.sim.costs import CostKind
+from pyflame.sim.int32_checks import all_int32, as_int32
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.schedule import Item, Schedule
+
+
+@kernel(pe.ReduceOp)
+def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
+    kind = op.kind.data
+    if kind not in reductions.KINDS:
+        raise CompileError(f"{it.what}: unknown reduction '{kind}'")
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    shape = tuple(op.shape.get_values())
+    axes = tuple(int(x) + 2 for x in op.dims.get_values())
+    nr, nc = it.rect[2], it.rect[3]
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+
+    def step(V, F, A, O):  # half floats sum and multiply in float32 (reductions.reduce)
+        tiles = V[si][ssl].reshape((nr, nc) + shape)
+        V[di][dsl] = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
+
+    if all_int32(d, src) and kind in ("sum", "prod"):  # in int64 (prod checked in float64)
+        what = it.what
+
+        def step(V, F, A, O):
+            tiles = V[si][ssl].reshape((nr, nc) + shape).astype(np.int64)
+            if kind == "prod":
+                as_int32(reductions.reduce(kind, tiles.astype(np.float64), axes), what, kind)
+            wide = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
+            V[di][dsl] = as_int32(wide, what, kind)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.REDUCE, src.size, d.size, reductions.KINDS[kind].flops, buf=src)
+
+
+@kernel(pe.MatmulAccOp)
+def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
+    m, k, n = op.mkn
+    nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
+    acc, lhs, rhs = (s.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
+    nr, nc = it.rect[2], it.rect[3]
+    asl, lsl, rsl = acc.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
+    ai, li, ri = acc.index, lhs.index, rhs.index
+
+    chunks = threads.row_chunks(nr, nr * nc * nb * m * k * n)
+
+    low = acc.half  # half floats: multiply in float32, round into the accumulator
+
+    what, ints = it.what, all_int32(acc, lhs, rhs)
+
+    def part(a, x, y):
+        if ints:  # int32: products and sums in int64, checked
+            wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
+            a[...] = as_int32(wide, what, "matmul")
+        elif low:
+            a[...] = a.astype(np.float32) + np.matmul(x.astype(np.float32), y.astype(np.float32))
+        else:
+            a += np.matmul(x, y)
+
+    def step(V, F, A, O):
+        a = V[ai][asl].reshape(nr, nc, nb, m, n)
+        x = V[li][lsl].reshape(nr, nc, bl, m, k)
+        y = V[ri][rsl].reshape(nr, nc, br, k, n)
+        if chunks is None:
+            part(a, x, y)
+        else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
+            futures = [threads.pool().submit(part, a[c], x[c], y[c]) for c in chunks]
+            for f in futures:
+                f.result()
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.MATMUL_ACC, nb * m, k, n, buf=acc)

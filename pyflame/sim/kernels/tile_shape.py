@@ -1,0 +1,45 @@
+"""Kernels that rearrange each PE's tile without crossing PEs: pe.transpose (permute the dims
+of the tile viewed as `shape`) and pe.broadcast (expand size-1 dims of the tile)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.dialects import pe
+from pyflame.sim.costs import CostKind
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.schedule import Item, Schedule
+
+
+@kernel(pe.TransposeOp)
+def transpose(s: Schedule, it: Item, op: pe.TransposeOp) -> None:
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    shape = tuple(op.shape.get_values())
+    perm = (0, 1) + tuple(int(p) + 2 for p in op.perm.get_values())
+    nr, nc = it.rect[2], it.rect[3]
+    dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
+
+    def step(V, F, A, O):
+        tiles = V[si][ssl].reshape((nr, nc) + shape).transpose(perm)
+        V[di][dsl] = tiles.reshape(nr, nc, -1)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.TRANSPOSE, d.size, buf=d)
+
+
+@kernel(pe.BroadcastOp)
+def broadcast(s: Schedule, it: Item, op: pe.BroadcastOp) -> None:
+    """Every PE's src tile (viewed as src_shape) expanded to dst_shape."""
+    d, src = s.buf(op.dst, it), s.buf(op.src, it)
+    src_shape = tuple(int(n) for n in op.src_shape.get_values())
+    dst_shape = tuple(int(n) for n in op.dst_shape.get_values())
+    nr, nc = it.rect[2], it.rect[3]
+    ns, nd = int(np.prod(src_shape)), int(np.prod(dst_shape))
+    dsl, ssl, di, si = d.sub(it.rect, nd), src.sub(it.rect, ns), d.index, src.index
+
+    def step(V, F, A, O):
+        tile = V[si][ssl].reshape((nr, nc) + src_shape)
+        V[di][dsl] = np.broadcast_to(tile, (nr, nc) + dst_shape).reshape(nr, nc, nd)
+
+    s.steps.append(step)
+    s.charge(it.rect, CostKind.BROADCAST, nd, buf=d)

@@ -1,0 +1,362 @@
+"""Plan a pe program once (`compile_plan`), then run it many times (`Executable.run`).
+
+Planning does all the static work: it reads the ops and their attributes, lays the buffers out in
+one SRAM byte array, simulates the program's schedule (which op may run when, which message each
+receive takes, where every wavelet goes, how long everything takes), and records the ops in a
+valid execution order as a list of small numpy steps (each op's kernel, pyflame/sim/kernels/,
+makes its steps and charges its time).
+
+Schedule: every PE runs, in program order, the ops whose rectangle contains it. An op runs (for
+its whole rectangle at once) when every earlier op overlapping its rectangle has run and, for a
+`pe.recv`, every PE of its rectangle has a message waiting on its color. Planning always runs the
+earliest op (in program order) that can run; when none can and some remain, the program
+deadlocks (`DeadlockError`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
+
+from pyflame.dialects import pe
+from pyflame.ir import elementwise
+from pyflame.ir.errors import (
+    ColorAllocationError,
+    CompileError,
+    DeadlockError,
+    PyFlameError,
+    RoutingError,
+    SRAMFault,
+)
+from pyflame.ir.target import Target
+from pyflame.sim import host_memory
+from pyflame.sim.executable import Buffer, Executable, Rect
+from pyflame.sim.fabric import pe_str
+from pyflame.sim.kernels import kernel_for
+from pyflame.sim.report import Report
+from pyflame.sim.schedule import (
+    Item,
+    Schedule,
+    describe,
+    pe_slice,
+    rect_pes,
+    rects_overlap,
+)
+
+
+def compile_plan(module: ModuleOp) -> Executable:
+    """Plan a verified pe-level module (`func.func @main`, attribute `pf.target`) for running."""
+    return Planner(module).plan()
+
+
+def _find_main(module: ModuleOp) -> func.FuncOp:
+    for op in module.walk():
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            if not op.body.blocks:
+                raise CompileError("@main has no body")
+            return op
+    raise CompileError("the module has no func.func @main")
+
+
+def _host_bytes(typ: Attribute) -> int:
+    """Bytes of a host tensor of type `typ` (0 for scalars)."""
+    if not isinstance(typ, TensorType):
+        return 0
+    elem = elementwise.numpy_dtype(str(typ.element_type)).itemsize
+    return math.prod(typ.get_shape()) * elem
+
+
+class Planner:
+    """Reads @main into a Schedule, then executes its items in a valid order at plan time."""
+
+    def __init__(self, module: ModuleOp):
+        self.module = module
+        self.target = Target.of_module(module)
+        self.main = _find_main(module)
+        self.block = self.main.body.blocks[0]
+        self.schedule = Schedule(self.target)
+        self.order: list[str] = []
+        #: the op being read (a reading error names it; tools print its location)
+        self.reading: Operation | None = None
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self) -> None:
+        t, s = self.target, self.schedule
+        args = list(self.block.args)
+        s.arg_index = {a: i for i, a in enumerate(args)}
+        self.arg_names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
+        self.arg_kinds: list[tuple] = []
+        for a in args:
+            if isinstance(a.type, TensorType):
+                self.arg_kinds.append(
+                    (
+                        "tensor",
+                        tuple(a.type.get_shape()),
+                        elementwise.numpy_dtype(str(a.type.element_type)),
+                    )
+                )
+            elif isinstance(a.type, IntegerType):
+                self.arg_kinds.append(("int",))
+            else:
+                self.arg_kinds.append(("other",))
+        self.items: list[Item] = []
+        self.return_values: list[SSAValue] = []
+        R = C = 0
+        for seq, op in enumerate(self.block.ops):
+            self.reading = op
+            if isinstance(op, func.ReturnOp):
+                self.return_values = list(op.operands)
+                continue
+            if isinstance(op, arith.ConstantOp):
+                v = op.value
+                if isinstance(v, IntegerAttr):
+                    s.consts[op.result] = v.value.data
+                continue
+            if not isinstance(op, pe.PEOp):
+                raise CompileError(
+                    f"{describe(op, seq)}: not a pe op; lower the program to the pe level "
+                    "first (flame-to-mesh, mesh-to-pe)"
+                )
+            rect = op.rect
+            if len(rect) != 4 or rect[2] <= 0 or rect[3] <= 0 or min(rect) < 0:
+                raise CompileError(f"{describe(op, seq)}: bad pes {list(rect)}")
+            what = describe(op, seq)
+            if isinstance(op, pe.AllocOp):
+                self._read_alloc(op, rect, what)
+            else:
+                self.items.append(Item(seq, op, rect, what))
+            R = max(R, rect[0] + rect[2])
+            C = max(C, rect[1] + rect[3])
+            if isinstance(op, pe.ExchangeOp):
+                for lay in (op.src_layout, op.dst_layout):
+                    g = lay.dist.grid
+                    R = max(R, rect[0] + g[0])
+                    C = max(C, rect[1] + g[1])
+            if (
+                isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.ExchangeOp)
+                and op.color_id >= t.num_colors
+            ):
+                raise ColorAllocationError(
+                    f"{what}: color {op.color_id} is not below the target's "
+                    f"{t.num_colors} colors (run allocate-colors)"
+                )
+            if (
+                rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols
+            ) and not isinstance(op, pe.AllocOp):
+                cls = RoutingError if isinstance(op, pe.RouteOp) else CompileError
+                raise cls(
+                    f"{what}: {rect_pes(rect)} lie outside the {t.fabric_rows} x "
+                    f"{t.fabric_cols} fabric of target {t.name}"
+                )
+        self.R, self.C = R, C
+        B = max([b.offset + b.nbytes for b in s.buffers] + [0])
+        self.B = max(16, -(-B // 16) * 16)
+        self._check_host_memory()
+
+    def _check_host_memory(self) -> None:
+        """Refuse, before planning, a program whose run would not fit in host memory."""
+        s = self.schedule
+        op_elements = []
+        for it in self.items:
+            if type(it.op) in host_memory.INDEX_BYTES_PER_ELEMENT:
+                bufs = [s.buf_of[v] for v in it.op.operands if v in s.buf_of]
+                elems = max((b.rect[2] * b.rect[3] * b.size for b in bufs), default=0)
+                op_elements.append((type(it.op), elems))
+        host_memory.check(
+            (self.R, self.C, self.B),
+            [(b.name, b.rect[2] * b.rect[3] * b.nbytes) for b in s.buffers],
+            sum(_host_bytes(a.type) for a in self.block.args),
+            sum(_host_bytes(v.type) for v in self.return_values),
+            op_elements,
+        )
+
+    def _read_alloc(self, op: pe.AllocOp, rect: Rect, what: str) -> None:
+        t, s = self.target, self.schedule
+        name = op.buffer_name.data
+        typ = pe.buf_of(op.result)
+        elem = str(typ.element_type)
+        if elem not in elementwise.ELEMENT_TYPES:
+            raise CompileError(f"{what}: buffer '{name}' holds {elem}, which PEs do not hold")
+        off = op.byte_offset
+        if off is None:
+            raise CompileError(
+                f"{what}: buffer '{name}' has no SRAM offset; run allocate-sram first"
+            )
+        size = typ.size.data
+        dtype = elementwise.numpy_dtype(elem)
+        nbytes = size * dtype.itemsize
+        if off % 4:
+            raise SRAMFault(f"{what}: buffer '{name}' at byte offset {off} is not 4-byte aligned")
+        if off + nbytes > t.sram_bytes:
+            raise SRAMFault(
+                f"buffer '{name}' on {rect_pes(rect)} spans bytes [{off}, {off + nbytes}) but a "
+                f"PE of target {t.name} has {t.sram_bytes} bytes of SRAM ({what})"
+            )
+        if rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols:
+            raise SRAMFault(
+                f"buffer '{name}' on {rect_pes(rect)} lies outside the {t.fabric_rows} x "
+                f"{t.fabric_cols} fabric of target {t.name} ({what})"
+            )
+        buf = Buffer(len(s.buffers), name, rect, off, size, nbytes, dtype)
+        s.buffers.append(buf)
+        s.buf_of[op.result] = buf
+
+    # ------------------------------------------------------------------ scheduling
+
+    def plan(self) -> Executable:
+        try:
+            self.read()
+        except PyFlameError as err:
+            if getattr(err, "op", None) is None and self.reading is not None:
+                err.op = self.reading  # type: ignore[attr-defined]  # tools print its location
+            raise
+        s = self.schedule
+        s.start(self.R, self.C)
+
+        items = self.items
+        blocked: list[int] = []
+        nxt = 0
+        dirty = False
+        while True:
+            if dirty and blocked:
+                dirty = False
+                seen: list[Rect] = []
+                for j, i in enumerate(blocked):
+                    it = items[i]
+                    if not any(rects_overlap(it.rect, r) for r in seen) and self._ready(it):
+                        del blocked[j]
+                        self._execute(it)
+                        dirty = True
+                        break
+                    seen.append(it.rect)
+                if dirty:
+                    continue
+            if nxt >= len(items):
+                break
+            it = items[nxt]
+            nxt += 1
+            if any(rects_overlap(it.rect, items[b].rect) for b in blocked) or not self._ready(it):
+                blocked.append(nxt - 1)
+            else:
+                self._execute(it)
+                if isinstance(it.op, pe.SendOp):
+                    dirty = True
+        if blocked:
+            self._deadlock([items[i] for i in blocked])
+        left = s.mail.leftovers()
+        if left:
+            color, r, c, bid, idx, n = left[0]
+            b = s.batches[bid]
+            sr = b.rect[0] + int(b.src_lr[idx])
+            sc = b.rect[1] + int(b.src_lc[idx])
+            more = f" ({n} PEs hold unreceived messages on color {color})" if n > 1 else ""
+            raise RoutingError(
+                f"message on color {color} from {pe_str(sr, sc)} ({b.what}) to "
+                f"{pe_str(r, c)} was never received{more}"
+            )
+        return self._executable()
+
+    def _ready(self, it: Item) -> bool:
+        if isinstance(it.op, pe.RecvOp):
+            return bool(self.schedule.mail.waiting(it.op.color_id, it.rect).all())
+        return True
+
+    def _deadlock(self, pending: list[Item]) -> None:
+        claimed = np.zeros((self.R, self.C), dtype=bool)
+        waiting: list[tuple[tuple[int, int], int]] = []
+        lines: list[str] = []
+        for it in pending:
+            r0, c0, nr, nc = it.rect
+            sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
+            mine = ~claimed[sl]
+            claimed[sl] = True
+            if not isinstance(it.op, pe.RecvOp):
+                continue
+            color = it.op.color_id
+            stuck = mine & ~self.schedule.mail.waiting(color, it.rect)
+            for r, c in np.argwhere(stuck):
+                waiting.append(((r0 + int(r), c0 + int(c)), color))
+                lines.append(f"{pe_str(r0 + r, c0 + c)} waits on color {color} ({it.what})")
+        shown = lines[:8]
+        if len(lines) > 8:
+            shown.append(f"... and {len(lines) - 8} more")
+        n = len({w[0] for w in waiting})
+        err = DeadlockError(
+            f"deadlock: {n} PE{'s' if n != 1 else ''} wait for messages no one will send: "
+            + "; ".join(shown),
+            waiting=waiting,
+        )
+        stuck_ops = [it.op for it in pending if isinstance(it.op, pe.RecvOp)]
+        err.op = stuck_ops[0] if stuck_ops else pending[0].op  # type: ignore[attr-defined]
+        raise err
+
+    def _execute(self, it: Item) -> None:
+        """Run one item at plan time: its kernel makes its steps and charges its time."""
+        s, op = self.schedule, it.op
+        self.order.append(it.what)
+        if not isinstance(op, pe.RouteOp):
+            s.used[pe_slice(it.rect)] = True
+        s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
+        try:
+            kernel_for(it)(s, it, op)
+        except PyFlameError as err:
+            if getattr(err, "op", None) is None:
+                err.op = op  # type: ignore[attr-defined]  # tools print the op's location
+            raise
+        s.step_ops += [(it.what, op)] * (len(s.steps) - len(s.step_ops))
+
+    # ------------------------------------------------------------------ result
+
+    def _executable(self) -> Executable:
+        s = self.schedule
+        returns: list[tuple[str, int]] = []
+        for v in self.return_values:
+            if v in s.outputs:
+                returns.append(("out", s.outputs[v]))
+            elif isinstance(v, BlockArgument) and v in s.arg_index:
+                returns.append(("arg", s.arg_index[v]))
+            else:
+                raise CompileError(
+                    "@main must return results of pe.host_out (or its own arguments)"
+                )
+        t = self.target
+        sram_peak = np.zeros((self.R, self.C), dtype=np.int64)
+        for b in s.buffers:
+            sl = pe_slice(b.rect)
+            sram_peak[sl] = np.maximum(sram_peak[sl], b.offset + b.nbytes)
+        cycles = int(s.clock.max()) if s.clock.size else 0
+        report = Report(
+            target=t.name,
+            cycles=cycles,
+            seconds=cycles / t.clock_hz,
+            io_cycles=int(s.io_cycles),
+            flops=int(s.flops),
+            busy_cycles=s.busy,
+            sram_peak_bytes=sram_peak,
+            wavelets=s.links.per_router(),
+            pes_used=int(s.used.sum()),
+            clock_hz=float(t.clock_hz),
+            flops_per_cycle=int(t.flops_per_cycle),
+            fabric_pes=t.fabric_rows * t.fabric_cols,
+        )
+        return Executable(
+            target=t,
+            shape=(self.R, self.C, self.B),
+            buffers=s.buffers,
+            steps=s.steps,
+            arg_names=self.arg_names,
+            arg_kinds=self.arg_kinds,
+            returns=returns,
+            num_outputs=len(s.outputs),
+            report=report,
+            order=self.order,
+            step_ops=s.step_ops,
+        )
+
+
+__all__ = ["Planner", "compile_plan"]

@@ -1,0 +1,143 @@
+"""The plan under construction: what every kernel reads and writes while the planner runs it.
+
+The planner (pyflame/sim/planner.py) reads @main into buffers and items (one per op), then
+executes the items in a valid order at plan time. Executing an item means calling its op's
+kernel (pyflame/sim/kernels/), which
+
+- appends the run-time `Step`s that move the op's data (numpy over the op's whole rectangle),
+- advances the per-PE clocks (`clock`, `busy`) by what the op costs (pyflame/sim/costs.py),
+- and, for the network ops, configures routers (`routes`), reserves links (`links`) and posts
+  or takes messages (`mail`, `batches`).
+
+Timing depends only on the program, never on the data, so one schedule serves every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import FileLineColLoc
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.errors import CompileError
+from pyflame.ir.target import Target
+from pyflame.sim import costs
+from pyflame.sim.executable import Buffer, Rect, Step
+from pyflame.sim.fabric import Links, Mailboxes, RouteTable
+
+
+def location_of(op: Operation) -> str | None:
+    """`file:line` of an op's FileLineColLoc location, if it has one."""
+    loc = getattr(op, "location", None)
+    if isinstance(loc, FileLineColLoc):
+        return f"{loc.filename.data}:{loc.line.data}"
+    return None
+
+
+def describe(op: Operation, seq: int | None = None) -> str:
+    """How messages name an op: its user line if known, else its position in @main."""
+    where = location_of(op)
+    if where:
+        return f"{op.name} at {where}"
+    return f"{op.name} (op #{seq} of @main)" if seq is not None else op.name
+
+
+def rects_overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def rect_pes(rect: Rect) -> str:
+    r0, c0, nr, nc = rect
+    return f"PEs rows {r0}..{r0 + nr - 1}, cols {c0}..{c0 + nc - 1}"
+
+
+def pe_slice(rect: Rect) -> tuple[slice, slice]:
+    """Index of `rect` in a per-PE array of the whole (R, C) box (clocks, busy cycles)."""
+    r0, c0, nr, nc = rect
+    return (slice(r0, r0 + nr), slice(c0, c0 + nc))
+
+
+@dataclass
+class Item:
+    """One op of @main to execute: its position, its rectangle and how messages name it."""
+
+    seq: int
+    op: Operation
+    rect: Rect
+    what: str
+
+
+@dataclass
+class Batch:
+    """The messages of one executed `pe.send` (one per delivery)."""
+
+    what: str
+    color: int
+    size: int
+    rect: Rect
+    src_lr: np.ndarray  # per delivery: source row / col inside the send's rectangle
+    src_lc: np.ndarray
+    arrival: np.ndarray  # per delivery
+    pending: int  # deliveries not received yet
+
+
+@dataclass
+class Schedule:
+    """The planner's state: the program as read, the steps so far, and the machine's timing."""
+
+    target: Target
+    #: the buffers (pe.alloc) in program order, and the buffer each alloc's result names
+    buffers: list[Buffer] = field(default_factory=list)
+    buf_of: dict[SSAValue, Buffer] = field(default_factory=dict)
+    #: @main's arguments by position, and the integer constants (arith.constant)
+    arg_index: dict[SSAValue, int] = field(default_factory=dict)
+    consts: dict[SSAValue, int] = field(default_factory=dict)
+    #: the run-time steps in execution order, and (description, op) of each step's op
+    steps: list[Step] = field(default_factory=list)
+    step_ops: list[tuple[str, Operation | None]] = field(default_factory=list)
+    #: host outputs: the output slot of each pe.host_out result
+    outputs: dict[SSAValue, int] = field(default_factory=dict)
+    #: every executed pe.send's messages, by send index (the key of its in-flight data)
+    batches: list[Batch] = field(default_factory=list)
+    flops: int = 0
+    io_cycles: int = 0
+
+    def start(self, rows: int, cols: int) -> None:
+        """Per-PE clocks and the fabric for the (rows, cols) box of the program's PEs."""
+        t = self.target
+        self.R, self.C = rows, cols
+        self.clock = np.zeros((rows, cols), dtype=np.int64)
+        self.busy = np.zeros((rows, cols), dtype=np.int64)
+        self.used = np.zeros((rows, cols), dtype=bool)
+        self.routes = RouteTable(rows, cols, t.fabric_rows, t.fabric_cols)
+        self.links = Links(rows, cols, t)
+        self.mail = Mailboxes(rows, cols)
+
+    def buf(self, value: SSAValue, item: Item) -> Buffer:
+        """The buffer an operand names (made by pe.alloc)."""
+        b = self.buf_of.get(value)
+        if b is None:
+            raise CompileError(f"{item.what}: operand is not a buffer made by pe.alloc")
+        return b
+
+    def charge(self, rect: Rect, kind: str, *sizes: Any, buf: Buffer | None = None) -> None:
+        """Charge a compute op to the PEs of `rect` (element size and flop rate of `buf`)."""
+        extra: dict[str, Any] = (
+            {} if buf is None else {"elem_bytes": buf.dtype.itemsize, "half": buf.half}
+        )
+        cyc, flops = costs.op_cycles(self.target, kind, *sizes, **extra)
+        sl = pe_slice(rect)
+        self.clock[sl] += cyc
+        self.busy[sl] += cyc
+        self.flops += int(np.sum(np.broadcast_to(flops, (rect[2], rect[3]))))
+
+    def check_layout_grid(self, item: Item, dist: Distribution) -> None:
+        """A tile layout's grid must be the op's rectangle."""
+        if tuple(dist.grid) != (item.rect[2], item.rect[3]):
+            raise CompileError(
+                f"{item.what}: layout grid {dist.grid[0]}x{dist.grid[1]} does not match its PEs "
+                f"{list(item.rect)}"
+            )

@@ -1,0 +1,367 @@
+"""Tensor's operators and op methods: `x + y`, `x.exp()`, `x.sum(1)`, `x.reshape(2, -1)`, ...
+
+Each calls the `pyflame.ops` builder of the same name. The builders make Tensors, so
+`pyflame.ops` sits above `pyflame.tensor` and cannot be imported by it: the modules that Tensor's
+methods call bind themselves here when they are imported (`bind`), the way PyTorch's Python
+`torch.Tensor` methods sit on top of `torch._C.TensorBase`:
+
+    pyflame.ops       operators and op methods (`OpMethods` below)
+    pyflame.runtime   `x.numpy()`, `x.item()`, `print(x)`: evaluation
+    pyflame.autograd  `x.backward()`
+
+`import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyflame.tensor import Tensor
+
+
+class _NotLoaded:
+    """Stands for a module that has not bound itself yet."""
+
+    def __init__(self, module: str):
+        self.module = module
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            f"pf.Tensor needs {self.module}.{name}, which is not loaded yet: import {self.module} "
+            "(or use any `pf.` name after `import pyflame as pf`, which loads the whole frontend)"
+        )
+
+
+class _Bound:
+    """The modules above pyflame.tensor that Tensor's methods call, once they are imported."""
+
+    def __init__(self) -> None:
+        self.ops: Any = _NotLoaded("pyflame.ops")
+        self.runtime: Any = _NotLoaded("pyflame.runtime")
+        self.autograd: Any = _NotLoaded("pyflame.autograd")
+
+
+BOUND = _Bound()
+
+
+def bind(name: str, module: ModuleType) -> None:
+    """Called by `pyflame.ops`, `pyflame.runtime` and `pyflame.autograd` when imported."""
+    if name not in vars(BOUND):
+        raise ValueError(f"unknown Tensor method module {name!r}")
+    setattr(BOUND, name, module)
+
+
+class OpMethods:
+    """The methods of `pf.Tensor` that build ops (every one a call of `pf.<name>`)."""
+
+    # ---------------------------------------------------------------- arithmetic operators
+
+    def __add__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.add", self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.add", other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.sub", self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.sub", other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.mul", self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.mul", other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.div", other, self)
+
+    def __neg__(self) -> Tensor:
+        return BOUND.ops.neg(self)
+
+    def __abs__(self) -> Tensor:
+        return BOUND.ops.abs(self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.pow", self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.pow", other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        if not isinstance(other, OpMethods):
+            return NotImplemented
+        return BOUND.ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        if not isinstance(other, OpMethods):
+            return NotImplemented
+        return BOUND.ops.matmul(other, self)
+
+    # ---------------------------------------------------------------- comparisons, logic
+    # comparisons give bool tensors, as in PyTorch (so Tensors hash by identity)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]  # a tensor, not a bool
+        return BOUND.ops.binary("flame.eq", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]  # a tensor, not a bool
+        return BOUND.ops.binary("flame.ne", self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.ge", self, other)
+
+    __hash__ = object.__hash__
+
+    def __and__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.logical_and", self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.logical_and", other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.logical_or", self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary("flame.logical_or", other, self)
+
+    def __invert__(self) -> Tensor:
+        return BOUND.ops.logical_not(self)
+
+    # ---------------------------------------------------------------- elementwise functions
+    # one method per row of pyflame.ir.elementwise (tests/unit/test_tensor_methods.py checks it)
+
+    def add(self, other: Any) -> Tensor:
+        return BOUND.ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return BOUND.ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return BOUND.ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return BOUND.ops.div(self, other)
+
+    def pow(self, other: Any) -> Tensor:
+        return BOUND.ops.pow(self, other)
+
+    def maximum(self, other: Any) -> Tensor:
+        return BOUND.ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return BOUND.ops.minimum(self, other)
+
+    def eq(self, other: Any) -> Tensor:
+        return BOUND.ops.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return BOUND.ops.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return BOUND.ops.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return BOUND.ops.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return BOUND.ops.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return BOUND.ops.ge(self, other)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return BOUND.ops.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return BOUND.ops.logical_or(self, other)
+
+    def neg(self) -> Tensor:
+        return BOUND.ops.neg(self)
+
+    def abs(self) -> Tensor:
+        return BOUND.ops.abs(self)
+
+    def relu(self) -> Tensor:
+        return BOUND.ops.relu(self)
+
+    def exp(self) -> Tensor:
+        return BOUND.ops.exp(self)
+
+    def log(self) -> Tensor:
+        return BOUND.ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return BOUND.ops.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return BOUND.ops.rsqrt(self)
+
+    def tanh(self) -> Tensor:
+        return BOUND.ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return BOUND.ops.sigmoid(self)
+
+    def gelu(self) -> Tensor:
+        return BOUND.ops.gelu(self)
+
+    def silu(self) -> Tensor:
+        return BOUND.ops.silu(self)
+
+    def logical_not(self) -> Tensor:
+        return BOUND.ops.logical_not(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return BOUND.ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        """`x.where(cond, y)` is `pf.where(cond, x, y)`, as in PyTorch."""
+        return BOUND.ops.where(condition, self, other)
+
+    # ---------------------------------------------------------------- reductions
+    # x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.var(dim), x.softmax(dim), ...
+
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.sum(self, dim, keepdim)
+
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.mean(self, dim, keepdim)
+
+    def prod(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.prod(self, *args, **kwargs)
+
+    def max(self, *args: Any, **kwargs: Any) -> Any:
+        """`pf.max(x, ...)`: a tensor, or (values, indices) along a dim."""
+        return BOUND.ops.max_(self, *args, **kwargs)
+
+    def min(self, *args: Any, **kwargs: Any) -> Any:
+        """`pf.min(x, ...)`: a tensor, or (values, indices) along a dim."""
+        return BOUND.ops.min_(self, *args, **kwargs)
+
+    def amax(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.amax(self, *args, **kwargs)
+
+    def amin(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.amin(self, *args, **kwargs)
+
+    def argmax(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.argmax(self, *args, **kwargs)
+
+    def argmin(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.argmin(self, *args, **kwargs)
+
+    def var(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.var(self, *args, **kwargs)
+
+    def std(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.std(self, *args, **kwargs)
+
+    def logsumexp(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.logsumexp(self, *args, **kwargs)
+
+    def softmax(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.softmax(self, *args, **kwargs)
+
+    def log_softmax(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.log_softmax(self, *args, **kwargs)
+
+    # ---------------------------------------------------------------- linear algebra, sampling
+
+    def matmul(self, other: Tensor) -> Tensor:
+        return BOUND.ops.matmul(self, other)
+
+    def bmm(self, other: Tensor) -> Tensor:
+        """`pf.bmm(x, other)`."""
+        return BOUND.ops.bmm(self, other)
+
+    def bernoulli(self, p: float | None = None, *, seed: int | None = None) -> Tensor:
+        """`pf.bernoulli(x, p, seed=seed)`."""
+        return BOUND.ops.bernoulli(self, p, seed=seed)
+
+    # ---------------------------------------------------------------- shape
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return BOUND.ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return BOUND.ops.permute(self, *dims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return BOUND.ops.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return BOUND.ops.reshape(self, *shape)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        """Basic indexing: `x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]` (no tensor indices)."""
+        return BOUND.ops.getitem(self, key)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return BOUND.ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        return BOUND.ops.squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return BOUND.ops.flatten(self, start_dim, end_dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return BOUND.ops.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return BOUND.ops.expand_as(self, other)
+
+    def broadcast_to(self, *size: Any) -> Tensor:
+        return BOUND.ops.broadcast_to(self, *size)
+
+    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.chunk(self, chunks, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        return BOUND.ops.narrow(self, dim, start, length)
+
+    # ---------------------------------------------------------------- dtype conversion
+    # last: `float`, `int` and `bool` would shadow the types in the annotations above
+
+    def astype(self, dtype: Any) -> Tensor:
+        return BOUND.ops.astype(self, dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        """`x.to(dtype)`: a dtype conversion (PyFlame tensors have no device)."""
+        return BOUND.ops.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        return BOUND.ops.astype(self, "float32")
+
+    def half(self) -> Tensor:
+        return BOUND.ops.astype(self, "float16")
+
+    def bfloat16(self) -> Tensor:
+        return BOUND.ops.astype(self, "bfloat16")
+
+    def int(self) -> Tensor:
+        return BOUND.ops.astype(self, "int32")
+
+    def bool(self) -> Tensor:
+        return BOUND.ops.astype(self, "bool")

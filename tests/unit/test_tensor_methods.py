@@ -1,0 +1,65 @@
+"""pyflame/tensor_methods.py: Tensor's op methods call the pf function of the same name, and a
+method whose module is not loaded yet says which one to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame.ir import elementwise
+from pyflame.tensor_methods import OpMethods
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(elementwise.UNARY))
+def test_every_unary_elementwise_function_is_a_method(name):
+    x = pf.from_numpy(np.array([1.0, 4.0], np.float32))
+    if name == "logical_not":
+        x = x > 2
+    assert name in vars(OpMethods)
+    assert getattr(x, name)().op == f"flame.{name}"
+
+
+@pytest.mark.parametrize("name", sorted(elementwise.BINARY))
+def test_every_binary_elementwise_function_is_a_method(name):
+    x = pf.from_numpy(np.array([1.0, 4.0], np.float32))
+    y = pf.from_numpy(np.array([2.0, 3.0], np.float32))
+    if name.startswith("logical_"):
+        x, y = x > 2, y > 2
+    assert name in vars(OpMethods)
+    assert getattr(x, name)(y).op == f"flame.{name}"
+
+
+def test_reduction_and_shape_methods_compute_what_the_functions_do():
+    data = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]], np.float32)
+    x = pf.from_numpy(data)
+    values, indices = x.max(1)
+    np.testing.assert_array_equal(values.numpy(), [5.0, 7.0])
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
+    np.testing.assert_allclose(x.softmax(1).numpy(), pf.softmax(x, 1).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(x.argmin(0).numpy(), [0, 1, 0])
+    np.testing.assert_array_equal(x.reshape(3, 2).T.numpy(), data.reshape(3, 2).T)
+    np.testing.assert_array_equal(x[1, ::2].numpy(), [7.0, 3.0])
+    np.testing.assert_array_equal(x.clamp(1.0, 4.0).int().numpy(), [[1, 4, 2], [4, 1, 3]])
+
+
+def test_a_method_whose_module_is_not_loaded_names_it():
+    code = (
+        "import numpy as np\n"
+        "from pyflame.tensor import Tensor\n"
+        "t = Tensor((2,), data=np.zeros(2, np.float32))\n"
+        "try:\n"
+        "    t + 1\n"
+        "except RuntimeError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "pf.Tensor needs pyflame.ops.binary, which is not loaded yet: import pyflame.ops" in out
