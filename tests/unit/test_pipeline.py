@@ -149,3 +149,22 @@ def test_lit_flame_inputs(path: Path, tmp_path: Path) -> None:
     except pf.CompileError:
         pytest.skip("does not lower (a test of an error)")
     assert opt(text, tmp_path, compiler.pipeline()) == runtime._print(module)
+
+
+def test_pf_pipeline_through_the_console_script(tmp_path: Path) -> None:
+    """As a user runs it: `pyflame-opt -p "$(pf.pipeline())"` on `pf.ir(x)`, a separate process."""
+    import shutil
+    import subprocess
+
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(np.arange(40, dtype=np.float32).reshape(5, 8), name="x")
+        y = (pf.softmax(x, dim=1) @ x.T).sum(dim=0)
+        flame, pe = pf.ir(y), pf.ir(y, stage="pe")
+    assert pf.pipeline() == compiler.pipeline()
+    (tmp_path / "y.mlir").write_text(flame)
+    tool = shutil.which("pyflame-opt") or str(Path(sys.executable).parent / "pyflame-opt")
+    out = subprocess.run(
+        [tool, str(tmp_path / "y.mlir"), "-p", pf.pipeline(), "--print-debuginfo"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.rstrip("\n") + "\n" == pe
