@@ -1,4 +1,5 @@
-"""PyFlame's MLIR dialects: `flame` (tensors), `mesh` (layouts), `pe` (PEs and routers).
+"""PyFlame's MLIR dialects: `flame` (tensors), `mesh` (layouts), `pe` (PEs and routers), and `pf`
+(the module attributes `#pf.target` and `#pf.placement`, defined in pyflame/ir/).
 
 Installed as `pyflame.dialects`; always import through that name.
 """
@@ -26,4 +27,9 @@ def all_dialects() -> dict[str, Callable[[], Dialect]]:
 
         return PE
 
-    return {"flame": flame, "mesh": mesh, "pe": pe}
+    def pf() -> Dialect:  # the target and placement attributes (defined below the dialects)
+        from pyflame.ir.target import PF
+
+        return PF
+
+    return {"flame": flame, "mesh": mesh, "pe": pe, "pf": pf}

@@ -150,30 +150,18 @@ def verify_module(module: Operation) -> None:
 
 
 def _verify_target(module: Operation) -> None:
-    """`pf.target`, if present: a dictionary of the target's fields, naming a preset unless it
-    gives figures of its own (a misspelt name would silently compile for WSE2)."""
-    from xdsl.dialects.builtin import DictionaryAttr, StringAttr
-
-    from pyflame.ir.target import PRESETS, TARGET_ATTR, Target
+    """`pf.target`, if present, is a `#pf.target<...>` (the old dictionary form is refused with
+    the new spelling of the same target); `pf.placement`, if present, a `#pf.placement<...>`."""
+    from pyflame.ir.placement import PLACEMENT_ATTR, PlacementAttr
+    from pyflame.ir.target import TARGET_ATTR, TargetAttr, wrong_form_message
 
     attr = module.attributes.get(TARGET_ATTR)
-    if attr is None:
-        return
-    if not isinstance(attr, DictionaryAttr):
+    if attr is not None and not isinstance(attr, TargetAttr):
+        raise VerifyException(wrong_form_message(attr))
+    placement = module.attributes.get(PLACEMENT_ATTR)
+    if placement is not None and not isinstance(placement, PlacementAttr):
         raise VerifyException(
-            f"'{TARGET_ATTR}' must be a dictionary such as {{name = \"small\"}}, got {attr}"
-        )
-    try:
-        Target.from_attr(attr)
-    except (ValueError, TypeError) as err:
-        raise VerifyException(f"'{TARGET_ATTR}': {err}") from err
-    name = attr.data.get("name")
-    if set(attr.data) <= {"name"} and not (
-        isinstance(name, StringAttr) and name.data.upper() in PRESETS
-    ):
-        raise VerifyException(
-            f"'{TARGET_ATTR}' names no preset target: {name} (presets: "
-            f"{', '.join(PRESETS)}); a custom target gives its figures too"
+            f"'{PLACEMENT_ATTR}' must be a #pf.placement<single_pe_bytes = N>, got {placement}"
         )
 
 

@@ -20,6 +20,7 @@ from xdsl.passes import ModulePass
 from pyflame.dialects import pe
 from pyflame.ir.errors import ColorAllocationError
 from pyflame.ir.target import Target
+from pyflame.passes.locations import describe_loc
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
@@ -35,8 +36,6 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
         start = first[channel]
         free = [c for c in range(target.num_colors) if busy_until.get(c, -1) < start]
         if not free:
-            from pyflame.passes.flame_to_mesh import describe_loc
-
             where = describe_loc(users[start]) or "the program"
             raise ColorAllocationError(
                 f"{where}: more than {target.num_colors} routing colors are needed at once on "

@@ -1,4 +1,5 @@
-"""Layout choice: how a user's layout hint (or the compiler's default) splits a tensor of a given
+"""Layout policy: which layout hint each value has (the user's, else a neighbour's for inputs and
+creation ops nobody placed) and how a hint (or the compiler's default) splits a tensor of a given
 shape over the mesh. Shared by flame-to-mesh (which places every value) and plan-memory (which
 suggests a layout that would fit)."""
 
@@ -6,15 +7,21 @@ from __future__ import annotations
 
 import math
 
-from xdsl.ir import Attribute
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, TensorType
+from xdsl.ir import Attribute, SSAValue
 
+from pyflame.dialects import flame
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import CompileError
+from pyflame.ir.placement import SINGLE_PE_BYTES
 from pyflame.ir.target import Target
+from pyflame.passes.locations import describe_loc
 
-#: tensors up to this many bytes default to a single PE
-SINGLE_PE_BYTES = 16 * 1024
+#: the function argument attribute holding an input's layout hint
+ARG_LAYOUT_ATTR = "flame.layout"
+
 #: larger tensors default to the smallest square grid whose tiles are at most this big
 DEFAULT_TILE_BYTES = 4 * 1024
 
@@ -35,6 +42,8 @@ def fold(n: int, max_rows: int, max_cols: int) -> tuple[int, int]:
 def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -> Distribution:
     """The distribution a layout hint gives a tensor of `shape`."""
     kind, sizes, rank = layout.kind.data, layout.size_tuple, len(shape)
+    grid: tuple[int, ...]
+    split: tuple[str, ...]
     if kind == "single" or rank == 0 and kind not in ("replicated", "grid"):
         grid, split = (1, 1), ("",) * rank
     elif rank == 0:  # a scalar on a grid: one copy on every PE
@@ -83,3 +92,46 @@ def default_layout(
 
 def elem_bytes_of(element_type: Attribute) -> int:
     return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)
+
+
+def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
+    """User hints, then neighbours' hints for inputs and creation ops nobody placed."""
+    hints: dict[SSAValue, flame.LayoutAttr] = {}
+    if fn.arg_attrs is not None:
+        for arg, attrs in zip(fn.body.block.args, fn.arg_attrs.data, strict=False):
+            hint = attrs.data.get(ARG_LAYOUT_ATTR) if isinstance(attrs, DictionaryAttr) else None
+            if isinstance(hint, flame.LayoutAttr):
+                hints[arg] = hint
+            elif hint is not None:  # never silently ignored (the flame verifier says so too)
+                where = describe_loc(fn)
+                err = CompileError(
+                    f"{where + ': ' if where else ''}argument {arg.index} of "
+                    f"@{fn.sym_name.data}: '{ARG_LAYOUT_ATTR}' must be a layout such as "
+                    f"#flame.layout<grid [2, 2]>, got {hint}"
+                )
+                err.op = fn  # type: ignore[attr-defined]  # tools print the op's location
+                raise err
+    for op in fn.body.block.ops:
+        if isinstance(op, flame.FlameOp) and op.layout is not None:
+            hints[op.results[0]] = op.layout
+    leaves = [a for a in fn.body.block.args if isinstance(a.type, TensorType)] + [
+        op.results[0]
+        for op in fn.body.block.ops
+        if isinstance(op, flame.FillOp | flame.RandomNormalOp | flame.IotaOp
+                      | flame.RandomUniformOp)
+    ]
+    for leaf in leaves:
+        if leaf in hints or not flame.tensor_shape(leaf):
+            continue  # scalars are placed by their users, on the users' grids
+        for use in leaf.uses:
+            user = use.operation
+            if isinstance(user, flame.MatmulOp):
+                continue  # SUMMA places its operands itself
+            neighbours = [user.results[0]] if user.results else []
+            if isinstance(user, flame.ElementwiseBinaryOp | flame.WhereOp):
+                neighbours += [o for o in user.operands if o is not leaf]
+            found = next((hints[v] for v in neighbours if v in hints), None)
+            if found is not None:
+                hints[leaf] = found
+                break
+    return hints

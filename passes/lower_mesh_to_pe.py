@@ -39,13 +39,14 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
+import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.dialects.pe import BufferType, dense_i64
-from pyflame.ir import distribution
 from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import UnsupportedOpsError
 from pyflame.ir.target import Target
+from pyflame.passes.locations import describe_loc
 
 Rect = tuple[int, int, int, int]
 Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
@@ -143,8 +144,6 @@ class PELowering:
         return op
 
     def buffer_name(self, what: str) -> str:
-        from pyflame.passes.flame_to_mesh import describe_loc
-
         assert self.current is not None
         where = describe_loc(self.current)
         return f"{what}@{where}" if where else what
@@ -351,11 +350,12 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     lw.op(pe.FillOp, [acc], rect, value=0.0)
     sizes = {"m": bm, "k": bk, "n": bn, "lhs_batch": bl if bl > 1 else None,
              "rhs_batch": br if br > 1 else None}
-    if g == 1:
+    receive = scratch.summa_receive_elems(a, b)
+    if receive is None:
         lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
         return acc
-    a_in = lw.alloc(rect, bl * bm * bk, elem, "summa_a")
-    b_in = lw.alloc(rect, br * bk * bn, elem, "summa_b")
+    a_in = lw.alloc(rect, receive[0], elem, "summa_a")
+    b_in = lw.alloc(rect, receive[1], elem, "summa_b")
     rows = lw.channel(row_broadcast(g, g))
     cols = lw.channel(col_broadcast(g, g))
     for k in range(g):
@@ -547,13 +547,11 @@ def shift(rows: int, cols: int, toward: str) -> tuple[Rule, ...]:
 
 
 def halo_phase(
-    lw: PELowering, src: SSAValue, shape: tuple[int, ...], axis: distribution.HaloAxis, dim: int,
-    grid: tuple[int, int], fill: float,
-) -> tuple[SSAValue, tuple[int, ...]]:
-    """The window of every PE along tile dim `dim` (2: over the grid's rows, 3: its columns):
-    (buffer, its NCHW shape)."""
-    if axis.in_place:
-        return src, shape
+    lw: PELowering, src: SSAValue, phase: scratch.HaloPhase, grid: tuple[int, int], fill: float
+) -> SSAValue:
+    """The window of every PE along tile dim `phase.dim` (2: over the grid's rows, 3: its
+    columns), in the buffers passes/scratch.py describes."""
+    axis, dim, shape = phase.axis, phase.dim, phase.shape
     rows, cols = grid
     rect = (0, 0, rows, cols)
     elem = src.type.element_type  # type: ignore[attr-defined]
@@ -564,21 +562,19 @@ def halo_phase(
     def line(first: int, count: int) -> Rect:
         return (first, 0, count, cols) if along_rows else (0, first, rows, count)
 
-    def slab(count: int) -> tuple[int, ...]:
-        return tuple(count if d == dim else n for d, n in enumerate(shape))
-
-    win_shape = slab(axis.window)
+    slab = phase.slab
+    win_shape = phase.window
     win = lw.alloc(rect, math.prod(win_shape), elem, "halo_rows" if along_rows else "halo_cols")
     lw.op(pe.FillOp, [win], rect, value=fill)
     b, drift, pad = axis.in_block, axis.drift, axis.pad_lo
     placed = {"shape": win_shape, "dim": dim, "axis": "r" if along_rows else "c"}
     # (count, pack start, senders, receivers, toward, position of the strip in the window)
     moves = []
-    if parts > 1 and axis.from_prev:
-        moves.append((axis.from_prev, b - axis.from_prev, line(0, parts - 1), line(1, parts - 1),
-                      hi, pad - axis.from_prev))
-    if parts > 1 and axis.from_next:
-        moves.append((axis.from_next, 0, line(1, parts - 1), line(0, parts - 1), lo, b + pad))
+    if phase.from_prev:
+        moves.append((phase.from_prev, b - phase.from_prev, line(0, parts - 1),
+                      line(1, parts - 1), hi, pad - phase.from_prev))
+    if phase.from_next:
+        moves.append((phase.from_next, 0, line(1, parts - 1), line(0, parts - 1), lo, b + pad))
     received = []
     for count, start, senders, receivers, toward, at in moves:
         out = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_to_{toward}")
@@ -591,15 +587,16 @@ def halo_phase(
         into = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_from_{toward}")
         lw.op(pe.RecvOp, [into], receivers, color=color)
         lw.op(pe.UnpackOp, [win, into], receivers, count=count, at=(at, drift), **placed)
-    return win, win_shape
+    return win
 
 
 def halo_window(lw: PELowering, op: mesh._WindowedOp, fill: float) -> tuple[SSAValue, tuple]:
     """Every PE's input window (halo included) of a windowed op: (buffer, NCHW shape)."""
-    x = dist_of(op.input)
-    rows_axis, cols_axis = op.axes()
-    buf, shape = halo_phase(lw, lw.buf(op.input), x.block, rows_axis, 2, x.grid, fill)
-    return halo_phase(lw, buf, shape, cols_axis, 3, x.grid, fill)
+    x = dist_of(op.input)  # type: ignore[attr-defined]
+    buf, shape = lw.buf(op.input), x.block  # type: ignore[attr-defined]
+    for phase in scratch.halo_phases(x.block, op.axes()):
+        buf, shape = halo_phase(lw, buf, phase, x.grid, fill), phase.window
+    return buf, shape
 
 
 def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:

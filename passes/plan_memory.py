@@ -17,9 +17,10 @@ from collections.abc import Callable
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
+import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
@@ -28,6 +29,7 @@ from pyflame.ir.distribution import Distribution
 from pyflame.ir.errors import SRAMOverflowError
 from pyflame.ir.target import Target
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
+from pyflame.passes.locations import describe_loc
 
 ALIGN = 16
 
@@ -50,14 +52,20 @@ def is_alias(op: Operation) -> bool:
 
 
 def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
-    """SUMMA's receive buffers for one A block and one B block."""
+    """SUMMA's receive buffers for one A block and one B block (passes/scratch.py)."""
     if not isinstance(op, mesh.MatmulOp):
         return 0
-    a, b = dist_fn(op.lhs), dist_fn(op.rhs)
-    if a.grid == (1, 1):
-        return 0
     elem = elem_bytes_of(op.lhs.type.element_type)  # type: ignore[attr-defined]
-    return tile_bytes(a, elem) + tile_bytes(b, elem)
+    receive = scratch.summa_receive_elems(dist_fn(op.lhs), dist_fn(op.rhs))
+    if receive is None:
+        return 0
+    return aligned(receive[0] * elem) + aligned(receive[1] * elem)
+
+
+def element_type(v: SSAValue) -> Attribute:
+    """The element type of a mesh tensor value."""
+    assert isinstance(v.type, MeshTensorType)
+    return v.type.element_type
 
 
 def peak_bytes(
@@ -83,11 +91,8 @@ def peak_bytes(
                         pending.extend(use.operation.results)
             intervals.append((i, end, result))
     # each value's bytes once: summing them at every op it is live at was most of compile time
-    size = {
-        v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]
-        for _, _, v in intervals
-    }
-    best = (0, 0, [])
+    size = {v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))) for _, _, v in intervals}
+    best: tuple[int, int, list[SSAValue]] = (0, 0, [])
     for t, op in enumerate(ops):
         live = [v for start, end, v in intervals if start <= t <= end]
         total = sum(size[v] for v in live) + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
@@ -134,8 +139,6 @@ def suggest_grid(
 
 
 def describe_value(v: SSAValue) -> tuple[str, str]:
-    from pyflame.passes.flame_to_mesh import describe_loc
-
     d = v.type.dist  # type: ignore[attr-defined]
     shape = "".join(f"{n}x" for n in d.shape)
     what = f"tensor<{shape}{v.type.element_type}> on a {d.grid[0]}x{d.grid[1]} grid"  # type: ignore[attr-defined]
@@ -186,7 +189,7 @@ class PlanMemoryPass(ModulePass):
 
 
 # --- convolution and pooling ---------------------------------------------------------------
-# mesh.conv2d / mesh.pool2d lower to a halo exchange (lower-mesh-to-pe `halo_phase`): per
+# mesh.conv2d / mesh.pool2d lower to a halo exchange (passes/scratch.py `halo_phases`): per
 # spatial axis that is not read in place, a window buffer and up to four strip buffers (two
 # packed and sent, two received), then the local op reads the last window and writes the
 # result. The live tensors at the op already count the input and the result, so the scratch is
@@ -197,7 +200,7 @@ class PlanMemoryPass(ModulePass):
 
 def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
     """Bytes per PE the halo exchange needs beyond the op's input and result tiles."""
-    if not isinstance(op, mesh._WindowedOp):
+    if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
         return 0
     x, y = dist_fn(op.input), dist_fn(op.result)
     if not distribution.is_spatial(x):
@@ -206,16 +209,10 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     kernel, stride, padding, dilation = op.spatial()
     axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
     x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)
-    shape = list(x.block)
     window, need = 0, 0  # the current window's bytes (0: the input tile itself)
-    for dim, axis in ((2, axes[0]), (3, axes[1])):
-        if axis.in_place:
-            continue
-        slab = math.prod(shape) // max(shape[dim], 1)
-        strips = 2 * sum(aligned(slab * m * elem) for m in (axis.from_prev, axis.from_next)
-                         if m and axis.parts > 1)
-        shape[dim] = axis.window
-        new = aligned(math.prod(shape) * elem)
+    for phase in scratch.halo_phases(x.block, axes):
+        strips = 2 * sum(aligned(n * elem) for n in phase.strip_elems())
+        new = aligned(math.prod(phase.window) * elem)
         need = max(need, window + new + strips - y_bytes)
         window = new
     return max(need, window - x_bytes, 0)

@@ -105,7 +105,7 @@ from pyflame.ops import (
 from pyflame.ops import max_ as max  # pf.max, pf.min (pyflame.ops cannot shadow builtins)
 from pyflame.ops import min_ as min
 from pyflame.random import manual_seed
-from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report
+from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report, pipeline
 from pyflame.sim.target import set_target, target
 from pyflame.tensor import Tensor
 
@@ -146,6 +146,7 @@ __all__ = [
     "ones",
     "ones_like",
     "permute",
+    "pipeline",
     "randn",
     "randn_like",
     "relu",

@@ -1,6 +1,7 @@
 """The compile driver: flame module -> mesh -> pe -> a runnable program.
 
-    lower(module, "pe")      # in place: flame-to-mesh, then mesh-to-pe (only what is missing)
+    pipeline()               # the pass pipeline pf.eval runs, as a string for pyflame-opt -p
+    lower(module, "pe")      # in place: the passes from the module's stage up to "pe"
     compile_module(module)   # lower to pe, then the simulator's execution plan
     run_module(module, {"x0": a}, seed=0)   # what pyflame-run does
 
@@ -51,57 +52,48 @@ def stage_of(module: ModuleOp) -> str:
     return found
 
 
-#: per-tensor byte limits for putting an unplaced tensor on one PE, tried in turn: a program of
-#: many small tensors that fits no PE (0, 0) is spread over more PEs rather than refused
-SINGLE_PE_BUDGETS = (16 * 1024, 4 * 1024, 1024, 0)
+def stage_pipeline(start: str, stop: str) -> str:
+    """The pass pipeline that lowers a module at stage `start` to stage `stop` ('' if none)."""
+    from pyflame.passes import PIPELINES
+
+    steps = {"mesh": PIPELINES["lower-to-mesh"], "pe": PIPELINES["mesh-to-pe"]}
+    return ",".join(steps[s] for s in STAGES[STAGES.index(start) + 1 : STAGES.index(stop) + 1])
+
+
+def pipeline(target: object = None) -> str:
+    """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
+
+        decompose,plan-placement,flame-to-mesh,plan-memory,lower-mesh-to-pe,allocate-colors,
+        allocate-sram
+
+    The target travels in the module (`pf.target`), not in the pipeline, so the string is the same
+    for every target; `target` (a `Target` or a preset's name) is checked, for callers that
+    name the one they compile for."""
+    if target is not None:
+        from pyflame.ir.target import as_target
+
+        as_target(target)
+    return stage_pipeline("flame", "pe")
+
+
+def run_pipeline(module: ModuleOp, spec: str) -> None:
+    """Run the pass pipeline `spec` (PyFlame's pass names) on `module`, in place."""
+    from xdsl.passes import PassPipeline
+
+    from pyflame.passes import all_passes
+
+    if spec:
+        PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
 
 
 def lower(module: ModuleOp, stage: str) -> ModuleOp:
     """Lower `module` in place from its current stage up to `stage`; returns it."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
-    ctx = make_context()
-    current = STAGES.index(stage_of(module))
-    wanted = STAGES.index(stage)
-    if current < 1 <= wanted:
-        _lower_from_flame(ctx, module, wanted)
-    elif current < 2 <= wanted:
-        from pyflame.passes.mesh_to_pe import MeshToPEPass
-
-        MeshToPEPass().apply(ctx, module)
+    current = stage_of(module)
+    if STAGES.index(current) < STAGES.index(stage):
+        run_pipeline(module, stage_pipeline(current, stage))
     return module
-
-
-def _lower_from_flame(ctx: Context, module: ModuleOp, wanted: int) -> None:
-    """flame-to-mesh (and mesh-to-pe), retrying with smaller single-PE budgets when SRAM
-    overflows; the first error is the one reported if nothing fits."""
-    from pyflame.ir.errors import SRAMOverflowError
-    from pyflame.passes.flame_to_mesh import FlameToMeshPass
-    from pyflame.passes.mesh_to_pe import MeshToPEPass
-
-    pristine = module.clone()
-    first: SRAMOverflowError | None = None
-    for budget in SINGLE_PE_BUDGETS:
-        if first is not None:
-            _replace_body(module, pristine.clone())
-        try:
-            FlameToMeshPass(single_pe_bytes=budget).apply(ctx, module)
-            if wanted >= 2:
-                MeshToPEPass().apply(ctx, module)
-            return
-        except SRAMOverflowError as err:
-            first = first or err
-    assert first is not None
-    raise first
-
-
-def _replace_body(module: ModuleOp, source: ModuleOp) -> None:
-    for op in list(module.ops):
-        op.detach()
-        op.erase(safe_erase=False)
-    for op in list(source.ops):
-        op.detach()
-        module.body.block.add_op(op)
 
 
 def compile_module(module: ModuleOp) -> Any:
@@ -136,7 +128,7 @@ def _arguments(
 ) -> list[np.ndarray | int]:
     from xdsl.dialects.builtin import IntegerType, TensorType
 
-    block_args = func.body.blocks.first.args if func.body.blocks else ()
+    block_args = func.body.blocks[0].args if func.body.blocks else ()
     types = list(func.function_type.inputs.data)
     names = [
         (block_args[i].name_hint if i < len(block_args) else None) or f"arg{i}"

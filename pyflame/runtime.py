@@ -278,10 +278,18 @@ def explain(*tensors: Any) -> None:
     failing pass still shows what it was given)."""
     module = _program_module(tensors)
     print("// stage: flame\n" + _print(module))
-    for pass_name, stage in (("flame-to-mesh", "mesh"), ("mesh-to-pe", "pe")):
+    for start, stage in (("flame", "mesh"), ("mesh", "pe")):
         with _compile_lock:
             compiler.lower(module, stage)
-        print(f"// {pass_name}\n// stage: {stage}\n" + _print(module))
+        passes = compiler.stage_pipeline(start, stage)
+        print(f"// passes: {passes}\n// stage: {stage}\n" + _print(module))
+
+
+def pipeline() -> str:
+    """The exact pass pipeline `pf.eval` runs on a program's flame IR (`pf.ir(x)`), for
+    `pyflame-opt -p "$(...)"`: the same pe IR as `pf.ir(x, stage="pe")`. The target is not part
+    of it: it travels in the program (`pf.target`)."""
+    return compiler.pipeline()
 
 
 tensor_methods.bind("runtime", sys.modules[__name__])  # `x.numpy()`, `print(x)` call `eval` above

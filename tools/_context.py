@@ -20,7 +20,8 @@ SourcePositions = dict[Operation, Span[str]]
 
 
 def register_pyflame_dialects(ctx: Context) -> None:
-    """Register `flame`, `mesh` and `pe` (loaded lazily, on first use)."""
+    """Register `flame`, `mesh`, `pe` and `pf` (the target and placement attributes), each
+    loaded lazily, on first use."""
     for name, loader in all_dialects().items():
         ctx.register_dialect(name, loader)
 

@@ -1,7 +1,8 @@
 """`pyflame-opt`: xdsl-opt with PyFlame's dialects and passes, diagnostics instead of tracebacks.
 
-pyflame-opt model.mlir -p flame-to-mesh,mesh-to-pe -o model.pe.mlir
-pyflame-opt model.mlir -p flame-to-mesh --print-ir-after-all
+pyflame-opt model.mlir -p "$(python -c 'from pyflame.compiler import pipeline; print(pipeline())')"
+pyflame-opt model.mlir -p decompose,flame-to-mesh,plan-memory --print-ir-after-all
+pyflame-opt model.mesh.mlir -p mesh-to-pe -o model.pe.mlir   (a named pipeline, expanded)
 pyflame-opt bad.mlir --verify-diagnostics
 """
 
@@ -22,7 +23,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from pyflame.dialects.flame import verify_module
-from pyflame.passes import all_passes
+from pyflame.passes import PIPELINES, all_passes
 from pyflame.tools._context import LocatingParser, SourcePositions, register_pyflame_dialects
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
@@ -75,7 +76,8 @@ class PyFlameOptMain(xDSLOptMain):
             if action.dest == "passes":
                 action.help = (
                     f"Comma-separated pass pipeline. PyFlame's passes (described above): "
-                    f"{', '.join(ours)}. xDSL's {len(others)} generic passes work too: "
+                    f"{', '.join(ours)}; named pipelines: {', '.join(PIPELINES)}. "
+                    f"xDSL's {len(others)} generic passes work too: "
                     + ", ".join(others)
                 )
             elif action.dest == "target":
@@ -121,6 +123,7 @@ class PyFlameOptMain(xDSLOptMain):
         return parser.parse_module(not self.args.no_implicit_module)
 
     def setup_pipeline(self) -> None:
+        self.args.passes = expand_pipelines(self.args.passes)
         super().setup_pipeline()
         verify_and_time = self.pipeline.callback
 
@@ -145,6 +148,24 @@ class PyFlameOptMain(xDSLOptMain):
         super().apply_passes(prog)
 
 
+def expand_pipelines(spec: str) -> str:
+    """`spec` with every named pipeline of `PIPELINES` (e.g. `mesh-to-pe`) replaced by its passes;
+    commas inside a pass's `{options}` are left alone."""
+    items: list[str] = []
+    depth, start = 0, 0
+    for i, char in enumerate(spec + ","):
+        if char in "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(spec[start:i])
+            start = i + 1
+    if depth != 0:
+        return spec  # malformed: xDSL's parser reports where
+    return ",".join(PIPELINES.get(item.strip(), item) for item in items)
+
+
 def _description_with_passes(description: str) -> str:
     """The tool's description, then PyFlame's passes in pipeline order, one line each."""
     lines = [description, "", "PyFlame's passes (-p NAME[,NAME...]), in pipeline order:"]
@@ -152,9 +173,12 @@ def _description_with_passes(description: str) -> str:
         doc = " ".join((loader().__doc__ or "").split())
         lines.append(textwrap.fill(doc, 96, initial_indent=f"  {name:<17} ",
                                    subsequent_indent=" " * 20))
+    lines += ["", "Named pipelines (-p NAME, expanded to their passes):"]
+    for name, spec in PIPELINES.items():
+        lines.append(f"  {name:<17} {spec}")
     lines += [
         "",
-        "pyflame-opt model.mlir -p flame-to-mesh,mesh-to-pe -o model.pe.mlir",
+        "pyflame-opt model.mlir -p lower-to-mesh,mesh-to-pe -o model.pe.mlir  (what pf.eval runs)",
         "pyflame-opt bad.mlir --verify-diagnostics",
     ]
     return "\n".join(lines)

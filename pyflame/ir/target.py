@@ -1,23 +1,30 @@
-"""The machine model: one `Target` per wafer, its figures from MACHINE.md.
+"""The machine model: one `Target` per wafer, its figures from MACHINE.md, and its typed IR form.
 
-A target travels with the IR as the module attribute `pf.target`, so passes and the simulator
-read the machine from the program itself, never from Python-side state. Which target the
-frontend compiles for next (per thread) is pyflame/sim/target.py's business.
+A target travels with the IR as the module attribute `pf.target`, a `#pf.target<...>`
+(`TargetAttr`), so passes and the simulator read the machine from the program itself, never from
+Python-side state; a module without one is for WSE2. The attribute names a preset and prints only
+the figures that differ from it:
+
+    builtin.module attributes {pf.target = #pf.target<"small">} { ... }
+    builtin.module attributes {pf.target = #pf.target<"WSE2", fabric_rows = 8, fabric_cols = 8>}
+
+Which target the frontend compiles for next (per thread) is pyflame/sim/target.py's business.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-from xdsl.dialects.builtin import (
-    DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
-    ModuleOp,
-    StringAttr,
-    f64,
-    i64,
-)
+from xdsl.dialects.builtin import FloatData, IntAttr, ModuleOp, StringAttr
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute
+from xdsl.irdl import irdl_attr_definition
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
+
+from pyflame.ir.errors import CompileError
+from pyflame.ir.placement import PlacementAttr
 
 TARGET_ATTR = "pf.target"
 
@@ -54,38 +61,16 @@ class Target:
 
     # ---------------------------------------------------------------- IR round trip
 
-    def to_attr(self) -> DictionaryAttr:
-        entries = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, str):
-                entries[field.name] = StringAttr(value)
-            elif isinstance(value, float):
-                entries[field.name] = FloatAttr(value, f64)
-            else:
-                entries[field.name] = IntegerAttr(value, i64)
-        return DictionaryAttr(entries)
+    def to_attr(self) -> TargetAttr:
+        """This target as the module attribute `pf.target` holds it."""
+        return TargetAttr(self)
 
     @classmethod
-    def from_attr(cls, attr: DictionaryAttr) -> Target:
-        """Read a target; a dictionary naming only `name` takes that preset's figures."""
-        values: dict[str, object] = {}
-        for key, value in attr.data.items():
-            if isinstance(value, StringAttr):
-                values[key] = value.data
-            elif isinstance(value, IntegerAttr):
-                values[key] = value.value.data
-            elif isinstance(value, FloatAttr):
-                values[key] = value.value.data
-        name = str(values.get("name", "WSE2"))
-        base = PRESETS.get(name.upper(), WSE2)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown target fields {sorted(unknown)} (known: {sorted(known)})")
-        if "clock_hz" in values:
-            values["clock_hz"] = float(values["clock_hz"])  # type: ignore[arg-type]
-        return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+    def from_attr(cls, attr: Attribute) -> Target:
+        """The target a `#pf.target<...>` describes."""
+        if not isinstance(attr, TargetAttr):
+            raise CompileError(wrong_form_message(attr))
+        return attr.target
 
     @classmethod
     def of_module(cls, module: ModuleOp) -> Target:
@@ -94,7 +79,6 @@ class Target:
         attr = module.attributes.get(TARGET_ATTR)
         if attr is None:
             return WSE2
-        assert isinstance(attr, DictionaryAttr), f"{TARGET_ATTR} must be a dictionary"
         return cls.from_attr(attr)
 
 
@@ -104,6 +88,10 @@ WSE3 = Target(name="WSE3", fabric_rows=1170, fabric_cols=755, flops_per_cycle_fp
 SMALL = Target(name="small", fabric_rows=16, fabric_cols=16, flops_per_cycle_fp16=8)
 
 PRESETS = {"WSE2": WSE2, "WSE3": WSE3, "SMALL": SMALL}
+
+#: the figures of a target after its name, in the order `#pf.target<...>` prints them
+FIGURES = tuple(f.name for f in dataclasses.fields(Target) if f.name != "name")
+
 
 def as_target(value: object) -> Target:
     """A `Target`, or a preset's name ("WSE2", "WSE3", "small"; any case); anything else is refused
@@ -122,3 +110,134 @@ def as_target(value: object) -> Target:
         f"a target is a pf.sim.Target or a preset name ({', '.join(sorted(PRESETS))}), "
         f"got {type(value).__name__}"
     )
+
+
+def wrong_form_message(attr: Attribute) -> str:
+    """How to write `pf.target` when it is not a `#pf.target<...>` (e.g. the old dictionary)."""
+    example = '#pf.target<"small">, #pf.target<"WSE2", fabric_rows = 8, fabric_cols = 8>'
+    rewritten = _from_dictionary(attr)
+    if rewritten is not None:
+        example = str(rewritten.to_attr())
+    return (
+        f"'{TARGET_ATTR}' must be a #pf.target<...> naming a preset ({', '.join(PRESETS)}) and "
+        f"then only the figures that differ from it, e.g. {example}; got {attr}"
+    )
+
+
+def _from_dictionary(attr: Attribute) -> Target | None:
+    """The target an old-style `{name = "small", num_colors = 2 : i64}` meant, if it is one."""
+    from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr
+
+    if not isinstance(attr, DictionaryAttr):
+        return None
+    values: dict[str, object] = {}
+    for key, value in attr.data.items():
+        if isinstance(value, StringAttr):
+            values[key] = value.data
+        elif isinstance(value, IntegerAttr):
+            values[key] = value.value.data
+        elif isinstance(value, FloatAttr):
+            values[key] = float(value.value.data)
+    name = values.get("name")
+    base = PRESETS.get(name.upper()) if isinstance(name, str) else None
+    if base is None or not set(values) <= {"name", *FIGURES}:
+        return None
+    return dataclasses.replace(base, **values)  # type: ignore[arg-type]  # keys checked above
+
+
+@irdl_attr_definition
+class TargetAttr(ParametrizedAttribute):
+    """The machine a module is compiled for: `#pf.target<"small">`, or a preset's name followed by
+    the figures that differ from it: `#pf.target<"WSE2", fabric_rows = 8, fabric_cols = 8>`. A
+    name that is no preset must give its figures (`#pf.target<"mine", fabric_rows = 4, ...>`)."""
+
+    name = "pf.target"
+
+    target_name: StringAttr
+    fabric_rows: IntAttr
+    fabric_cols: IntAttr
+    sram_bytes: IntAttr
+    sram_reserved_bytes: IntAttr
+    num_colors: IntAttr
+    hop_latency_cycles: IntAttr
+    ramp_latency_cycles: IntAttr
+    link_wavelets_per_cycle: IntAttr
+    flops_per_cycle: IntAttr
+    flops_per_cycle_fp16: IntAttr
+    mem_read_bytes_per_cycle: IntAttr
+    mem_write_bytes_per_cycle: IntAttr
+    clock_hz: FloatData
+    host_wavelets_per_cycle_per_row: IntAttr
+    route_switch_cycles: IntAttr
+
+    def __init__(self, target: Target):
+        super().__init__(StringAttr(target.name), *_figure_attrs(target))
+
+    @property
+    def target(self) -> Target:
+        figures = {name: getattr(self, name).data for name in FIGURES}
+        return Target(name=self.target_name.data, **figures)
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            start = parser.pos
+            name = parser.parse_str_literal('the target\'s name, e.g. "small"')
+            given: dict[str, int | float] = {}
+            while parser.parse_optional_punctuation(",") is not None:
+                at = parser.pos
+                key = parser.parse_identifier("a target figure")
+                if key not in FIGURES:
+                    parser.raise_error(
+                        f"unknown target figure '{key}' (known: {', '.join(FIGURES)})",
+                        at,
+                        parser.pos,
+                    )
+                if key in given:
+                    parser.raise_error(f"target figure '{key}' given twice", at, parser.pos)
+                parser.parse_punctuation("=")
+                given[key] = parser.parse_number(context_msg=f" for '{key}'")
+            base = PRESETS.get(name.upper())
+            if base is None and not given:
+                parser.raise_error(
+                    f"'{name}' names no preset target (presets: {', '.join(PRESETS)}); a custom "
+                    "target gives its figures too",
+                    start,
+                    parser.pos,
+                )
+            values = {**{k: float(v) if k == "clock_hz" else int(v) for k, v in given.items()}}
+            target = dataclasses.replace(base or WSE2, name=name, **values)  # type: ignore[arg-type]
+        return (StringAttr(target.name), *_figure_attrs(target))
+
+    def print_parameters(self, printer: Printer) -> None:
+        target = self.target
+        base = PRESETS.get(target.name.upper())
+        with printer.in_angle_brackets():
+            printer.print_string_literal(target.name)
+            for key in FIGURES:
+                value = getattr(target, key)
+                if base is None or value != getattr(base, key):
+                    printer.print_string(f", {key} = {value!r}")
+
+    def verify(self) -> None:
+        target = self.target
+        for key in FIGURES:
+            value = getattr(target, key)
+            if value <= 0 and key != "sram_reserved_bytes" or value < 0:
+                raise VerifyException(f"#pf.target: '{key}' must be positive, got {value}")
+        if target.usable_sram_bytes <= 0:
+            raise VerifyException(
+                f"#pf.target: sram_reserved_bytes ({target.sram_reserved_bytes}) leaves no SRAM "
+                f"for data of sram_bytes ({target.sram_bytes})"
+            )
+
+
+def _figure_attrs(target: Target) -> list[Attribute]:
+    return [
+        FloatData(float(target.clock_hz)) if key == "clock_hz" else IntAttr(getattr(target, key))
+        for key in FIGURES
+    ]
+
+
+#: the `pf` dialect: the attributes that carry machine facts and compile decisions in the IR
+PF = Dialect("pf", [], [TargetAttr, PlacementAttr])

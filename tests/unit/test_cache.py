@@ -191,7 +191,7 @@ def test_pending_update_shape_checked() -> None:
 def test_ir_flame_stage(fake: FakeCompiler) -> None:
     x = pf.from_numpy(np.ones((2, 2), np.float32))
     text = pf.ir(x @ x + pf.randn(2, 2))
-    assert text.startswith("builtin.module attributes {pf.target = {name = ")
+    assert text.startswith("builtin.module attributes {pf.target = #pf.target<")
     assert "func.func @main(%x0: tensor<2x2xf32>" in text and "%seed0: i64" in text
     assert "flame.matmul %x0, %x0" in text and f'loc("{__file__}":' in text
     assert fake.compiles == 0  # pf.ir does not evaluate
@@ -219,7 +219,9 @@ def test_explain_prints_every_stage(
     pf.explain(pf.zeros(2) + 1)
     out = capsys.readouterr().out
     assert stages == ["mesh", "pe"]
-    assert out.index("// stage: flame") < out.index("// flame-to-mesh")
-    assert out.index("// flame-to-mesh") < out.index("// stage: mesh")
-    assert out.index("// stage: mesh") < out.index("// mesh-to-pe") < out.index("// stage: pe")
+    to_mesh = f"// passes: {compiler.stage_pipeline('flame', 'mesh')}"
+    to_pe = f"// passes: {compiler.stage_pipeline('mesh', 'pe')}"
+    assert "plan-placement" in to_mesh and "allocate-sram" in to_pe
+    assert out.index("// stage: flame") < out.index(to_mesh) < out.index("// stage: mesh")
+    assert out.index("// stage: mesh") < out.index(to_pe) < out.index("// stage: pe")
     assert out.count("builtin.module") == 3

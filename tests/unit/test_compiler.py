@@ -28,24 +28,13 @@ def flame_module() -> ModuleOp:
 
 @pytest.fixture
 def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Replace the two pass modules and the simulator's compile_plan; returns the call log."""
+    """Log the pass pipelines `lower` runs (running none) and fake the simulator's compile_plan;
+    returns the call log."""
     calls: list[str] = []
 
-    def make_pass(name: str) -> type:
-        class FakePass:
-            def __init__(self, **options) -> None:
-                self.options = options
+    def run_pipeline(module: ModuleOp, spec: str) -> None:
+        calls.append(spec)
 
-            def apply(self, ctx, module) -> None:
-                assert ctx is compiler.make_context()
-                calls.append(name)
-
-        return FakePass
-
-    f2m = types.ModuleType("pyflame.passes.flame_to_mesh")
-    f2m.FlameToMeshPass = make_pass("flame-to-mesh")  # type: ignore[attr-defined]
-    m2p = types.ModuleType("pyflame.passes.mesh_to_pe")
-    m2p.MeshToPEPass = make_pass("mesh-to-pe")  # type: ignore[attr-defined]
     sim = types.ModuleType("pyflame.sim.planner")
 
     def compile_plan(module):
@@ -53,10 +42,13 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return ReferenceProgram(module)
 
     sim.compile_plan = compile_plan  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pyflame.passes.flame_to_mesh", f2m)
-    monkeypatch.setitem(sys.modules, "pyflame.passes.mesh_to_pe", m2p)
+    monkeypatch.setattr(compiler, "run_pipeline", run_pipeline)
     monkeypatch.setitem(sys.modules, "pyflame.sim.planner", sim)
     return calls
+
+
+TO_MESH = "decompose,plan-placement,flame-to-mesh,plan-memory"
+TO_PE = "lower-mesh-to-pe,allocate-colors,allocate-sram"
 
 
 def test_context_knows_every_dialect() -> None:
@@ -79,13 +71,13 @@ def test_lower_runs_only_missing_passes(fake_passes: list[str]) -> None:
     module = flame_module()
     assert compiler.lower(module, "flame") is module and fake_passes == []
     compiler.lower(module, "mesh")
-    assert fake_passes == ["flame-to-mesh"]
+    assert fake_passes == [TO_MESH]
     fake_passes.clear()
     compiler.lower(module, "pe")
-    assert fake_passes == ["flame-to-mesh", "mesh-to-pe"]  # the fake left flame ops behind
+    assert fake_passes == [f"{TO_MESH},{TO_PE}"]  # the fake left flame ops behind
     fake_passes.clear()
     compiler.lower(ModuleOp([MeshProbeOp()]), "pe")
-    assert fake_passes == ["mesh-to-pe"]
+    assert fake_passes == [TO_PE]
     fake_passes.clear()
     compiler.lower(ModuleOp([]), "pe")
     assert fake_passes == []
@@ -95,9 +87,42 @@ def test_lower_runs_only_missing_passes(fake_passes: list[str]) -> None:
 
 def test_compile_module(fake_passes: list[str]) -> None:
     program = compiler.compile_module(flame_module())
-    assert fake_passes == ["flame-to-mesh", "mesh-to-pe", "compile_plan"]
+    assert fake_passes == [f"{TO_MESH},{TO_PE}", "compile_plan"]
     outputs, _ = program.run([np.ones((2, 3), np.float32), 5])
     assert outputs[0].shape == (2,)
+
+
+def test_pipeline_is_every_step_in_order() -> None:
+    assert compiler.pipeline() == (
+        "decompose,plan-placement,flame-to-mesh,plan-memory,"
+        "lower-mesh-to-pe,allocate-colors,allocate-sram"
+    )
+    assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()
+    with pytest.raises(ValueError, match="unknown target 'wse9'"):
+        compiler.pipeline("wse9")
+    assert compiler.stage_pipeline("flame", "mesh") == TO_MESH
+    assert compiler.stage_pipeline("mesh", "pe") == TO_PE
+    assert compiler.stage_pipeline("pe", "pe") == ""
+
+
+def test_every_pipeline_step_is_a_registered_pass() -> None:
+    from pyflame.passes import all_passes
+
+    steps = compiler.pipeline().split(",")
+    assert steps == list(all_passes())  # the registry lists them in pipeline order
+    for name in steps:
+        assert all_passes()[name]().name == name
+
+
+def test_lower_runs_the_real_pipeline() -> None:
+    module = flame_module()
+    compiler.lower(module, "mesh")
+    assert compiler.stage_of(module) == "mesh"
+    assert str(module.attributes["pf.placement"]) == "#pf.placement<single_pe_bytes = 16384>"
+    compiler.lower(module, "pe")
+    assert compiler.stage_of(module) == "pe"
+    offsets = [op.attributes["offset"] for op in module.walk() if op.name == "pe.alloc"]
+    assert offsets and all(o is not None for o in offsets)
 
 
 def parsed_ir(tensor: pf.Tensor) -> ModuleOp:
@@ -121,7 +146,7 @@ def test_run_module_random_inputs(fake: FakeCompiler) -> None:
     (other,), _ = compiler.run_module(module, {}, seed=2)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
-    (fixed,), _ = compiler.run_module(module, {"x0": np.zeros((2, 3)), "seed0": 7}, seed=1)
+    (fixed,), _ = compiler.run_module(module, {"x0": np.zeros((2, 3)), "seed0": np.array(7)}, seed=1)
     expected = np.random.default_rng(7).standard_normal((2, 3)).astype(np.float32)
     np.testing.assert_allclose(fixed, expected)
 

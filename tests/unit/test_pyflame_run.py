@@ -192,7 +192,7 @@ def test_simulator_errors_name_the_op_line_in_the_input_file(tmp_path, monkeypat
     """Ops without a loc(...) take their position in the input file, as in mlir-opt: a deadlock
     names the file:line:col of the stuck receive, its PE and its color (not 'op #1 of @main')."""
     (tmp_path / "dead.mlir").write_text(
-        'builtin.module attributes {pf.target = {name = "small"}} {\n'
+        'builtin.module attributes {pf.target = #pf.target<"small">} {\n'
         "  func.func @main() {\n"
         '    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64}'
         " : !pe.buf<4xf32>\n"

@@ -20,7 +20,7 @@
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.exchange %b, %a {color = 0 : i64, src_layout
-builtin.module attributes {pf.target = {name = "small", num_colors = 2 : i64}} {
+builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
     %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>

@@ -7,7 +7,7 @@
 // CHECK-NOT:  Traceback
 // CHECK-NOT:  pe.send
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small", num_colors = 2 : i64}} {
+builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
     pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}

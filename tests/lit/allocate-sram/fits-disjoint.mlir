@@ -5,7 +5,7 @@
 
 // CHECK: pe.alloc {name = "first@net.py:3", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<8192xf32>
 // CHECK: pe.alloc {name = "second@net.py:4", pes = array<i64: 2, 2, 1, 1>, offset = 0 : i64} : !pe.buf<4096xf32>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main() {
     %a = pe.alloc {name = "first@net.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8192xf32>
     %b = pe.alloc {name = "second@net.py:4", pes = array<i64: 2, 2, 1, 1>} : !pe.buf<4096xf32>

@@ -8,7 +8,7 @@
 // CHECK-NEXT:    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<3xf32>
 // CHECK-NEXT:    %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>, offset = 16 : i64} : !pe.buf<5xf32>
 // CHECK-NEXT:    %c = pe.alloc {name = "c", pes = array<i64: 0, 0, 2, 2>, offset = 48 : i64} : !pe.buf<1xf16>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @aligned() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<3xf32>
     %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<5xf32>

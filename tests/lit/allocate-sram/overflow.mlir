@@ -9,7 +9,7 @@
 // CHECK-SAME: Use a layout over more PEs.
 // CHECK-NOT:  Traceback
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main() {
     %a = pe.alloc {name = "first@net.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8192xf32>
     %b = pe.alloc {name = "second@net.py:4", pes = array<i64: 1, 1, 1, 1>} : !pe.buf<4096xf32>

@@ -1,5 +1,5 @@
 // RUN: pyflame-opt %s -p decompose | filecheck %s
-// RUN: pyflame-opt %s -p flame-to-mesh,mesh-to-pe | filecheck %s --check-prefix=PE
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory,mesh-to-pe | filecheck %s --check-prefix=PE
 
 // Ops on tensors with no elements compute constants (PyTorch's values): decompose folds them
 // into flame.fill before spelling out composites, so no later pass or PE kernel sees a

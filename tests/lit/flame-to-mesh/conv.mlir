@@ -1,4 +1,4 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // conv2d and the pools run on a grid with the activations split [_, _, r, c] and the weight
 // and bias replicated on every PE of it. The grid is the input's (or the result's grid hint),
@@ -6,7 +6,7 @@
 // past a neighbour's block. Block padding that windows read is masked: 0 for conv and average
 // pooling, -inf for max pooling.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // The input's 4x4 grid; 13x11 leaves block padding (blocks of 4x3) that the padded windows read.
 // CHECK-LABEL: func.func @conv

@@ -1,9 +1,9 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // flame.iota and flame.random_uniform are lazy leaves like flame.fill: placed at their first
 // use, in the layout that use wants (or their own hint), as mesh.iota / mesh.random_uniform.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // The iota takes the layout of the input it is added to: no redistribution.
 // CHECK-LABEL: func.func @arange_next_to_input

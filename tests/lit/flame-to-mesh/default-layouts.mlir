@@ -1,9 +1,9 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // With no hint anywhere, a tensor of at most 16 KiB lives on one PE; a bigger one on the smallest
 // square grid whose tiles are at most 4 KiB (a 1-D one over that many PEs in a row).
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @defaults
 // 10x10xf32 = 400 B: one PE.
 // CHECK:         mesh.scatter %s : tensor<10x10xf32> -> !mesh.tensor<10x10xf32 on 1x1 split [_, _]>

@@ -1,5 +1,5 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
-// RUN: pyflame-opt %s -p flame-to-mesh,mesh-to-pe | filecheck %s --check-prefix=PE
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory,mesh-to-pe | filecheck %s --check-prefix=PE
 
 // A rank-0 scalar operand is one element per PE on the other operand's grid; comparisons give
 // i1 tiles; where and convert are tile-wise.
@@ -16,7 +16,7 @@
 // PE:      pe.select {{.*}} : !pe.buf<16xf32>, !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
 // PE:      pe.convert {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
 // PE:      pe.unary {{.*}} {{{.*}}fn = "exp"{{.*}}} : !pe.buf<16xf16>, !pe.buf<16xf16>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x8xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf16> {
     %s = flame.fill {value = 0.5 : f64} : tensor<f32>
     %c = flame.gt %a, %s : (tensor<8x8xf32>, tensor<f32>) -> tensor<8x8xi1>

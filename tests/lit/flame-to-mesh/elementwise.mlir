@@ -1,10 +1,10 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // Elementwise ops run on tiles. Operands already in the same layout need no communication;
 // an operand in another layout is redistributed to the first operand's layout; a `layout` hint
 // on the op places the result (and the inputs nobody else placed) there.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @same_layout(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>)
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>

@@ -1,4 +1,4 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // Program inputs are scattered from the host at their first use, results gathered back before
 // the return. Non-tensor arguments (seeds, ...) pass through; an unused input is never sent.
@@ -10,7 +10,7 @@
 // CHECK-NEXT:    %3 = mesh.gather %0 : !mesh.tensor<8x8xf32 on 1x1 split [_, _]> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %2, %3, %n : tensor<8x8xf32>, tensor<8x8xf32>, i64
 // CHECK-NOT:     %unused
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @io(%a: tensor<8x8xf32>, %unused: tensor<4xf32>, %n: i64) -> (tensor<8x8xf32>, tensor<8x8xf32>, i64) {
     %0 = flame.relu %a : tensor<8x8xf32> -> tensor<8x8xf32>
     func.return %0, %a, %n : tensor<8x8xf32>, tensor<8x8xf32>, i64

@@ -1,4 +1,4 @@
-// RUN: pyflame-opt %s -p flame-to-mesh --print-debuginfo | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory --print-debuginfo | filecheck %s
 
 // Every mesh op made for a flame op carries that op's location (the user's line), so later
 // diagnostics name it. Scatters placed for an op's operands take the op's location too.
@@ -17,7 +17,7 @@
 // CHECK-NEXT:    mesh.unary {{.*}} {fn = "scale", {{.*}} loc("model.py":9:0)
 // CHECK-NEXT:    mesh.gather {{.*}} loc("model.py":10:0)
 // CHECK-NEXT:    func.return {{.*}} loc("model.py":10:0)
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<62x50xf32>, %b: tensor<50x30xf32>) -> tensor<30xf32> {
     %0 = flame.matmul %a, %b {layout = #flame.layout<grid [4, 4]>} : (tensor<62x50xf32>, tensor<50x30xf32>) -> tensor<62x30xf32> loc("model.py":7:0)
     %1 = flame.relu %0 : tensor<62x30xf32> -> tensor<62x30xf32> loc("model.py":8:4)

@@ -1,9 +1,9 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // Batched matmul: SUMMA on a square grid with the batch dims whole on every PE and the last two
 // dims split [r, c]; an operand without batch dims is shared by every batch entry.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @batched
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<3x8x6xf32> -> !mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>

@@ -1,9 +1,9 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // matmul becomes SUMMA on a square grid with all three operands split [r, c]. Padding of the
 // contraction dim K is zeroed on both operands (mask_pad) so it adds nothing.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @summa
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 4x4 split [r, c]>

@@ -1,4 +1,4 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // Every reduction kind lowers like reduce_sum (see reduce.mlir): padding in a reduced dim is
 // masked with the kind's identity (-inf for a float max, the largest int32 for an integer min,
@@ -6,7 +6,7 @@
 // decompose pass first, so a composite (softmax) arrives as reductions, broadcasts and
 // elementwise ops: the max and the sum broadcast back onto the rows' tiles with no data moved.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // 10 rows over 4 PE rows: the 2 padding rows become -inf before the max.
 // CHECK-LABEL: func.func @max_padded

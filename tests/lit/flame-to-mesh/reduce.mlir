@@ -1,11 +1,11 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // A reduction is a local reduce on every PE, then an allreduce along the mesh axes the reduced
 // dims were split over. Padding in a reduced dim is masked to 0 first; without padding (or over
 // an unsplit dim) there is no mask_pad. Without keepdim a local reshape drops the size-1 dims.
 // reduce_mean scales the sum by 1/count.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // 10 rows over 4 PE rows: blocks of 3, 2 padding rows to mask.
 // CHECK-LABEL: func.func @split_dim_padded

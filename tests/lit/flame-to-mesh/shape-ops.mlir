@@ -1,8 +1,8 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // Lowering of the flame shape ops: broadcast_to, slice, concat, pad (see docs/passes.md).
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // broadcast_to: a source already unsplit along the broadcast dim expands in place on every PE
 // (mesh.broadcast, no communication); the result keeps the source's grid and split.

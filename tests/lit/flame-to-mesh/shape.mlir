@@ -1,11 +1,11 @@
-// RUN: pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // transpose is local: every PE transposes its tile and the split permutes with the dims.
 // A reshape that only adds or drops size-1 dims keeps every tile as it is (mesh.reshape); when
 // only split size-1 dims are in the way they are unsplit first (a redistribute); any other
 // reshape of a split tensor is one mesh.relayout (a pe.exchange in row-major order).
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @transpose
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 4x2 split [r, c]>

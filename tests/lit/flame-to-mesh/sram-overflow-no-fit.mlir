@@ -1,4 +1,4 @@
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // On the 16x16 `small` fabric no grid holds a 4096x4096 matmul: the error says so instead of
 // suggesting a layout.
@@ -9,7 +9,7 @@
 // CHECK-NOT:  pf.MeshLayout
 // CHECK-NOT:  Traceback
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<4096x4096xf32>, %b: tensor<4096x4096xf32>) -> tensor<4096x4096xf32> {
     %0 = flame.matmul %a, %b {layout = #flame.layout<grid [16, 16]>} : (tensor<4096x4096xf32>, tensor<4096x4096xf32>) -> tensor<4096x4096xf32> loc("model.py":12:0)
     func.return %0 : tensor<4096x4096xf32>

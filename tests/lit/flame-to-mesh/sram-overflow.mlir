@@ -1,4 +1,4 @@
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // flame-to-mesh ends with plan-memory: a program that cannot fit in PE SRAM is refused with
 // the user's line, the KiB needed per PE, the SRAM per PE and a grid that would fit.

@@ -1,5 +1,5 @@
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh --disable-verify | filecheck %s
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p flame-to-mesh | filecheck %s --check-prefix=VERIFY
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p decompose,flame-to-mesh,plan-memory --disable-verify | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s --check-prefix=VERIFY
 
 // Ops the mesh cannot run are reported together, one line each with the user's line, before
 // anything is lowered: element types PEs do not hold (ops and inputs, used or not), integer

@@ -116,7 +116,7 @@ func.func @main(%a: tensor<4xf32>) -> (tensor<4xf32> {flame.layout = #flame.layo
 // -----
 
 // flame-to-mesh refuses a wrongly typed `flame.layout` itself (here with the verifier off).
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %S/../Inputs/bad-arg-layout.mlir --disable-verify -p flame-to-mesh | filecheck %s --check-prefix=PASS
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %S/../Inputs/bad-arg-layout.mlir --disable-verify -p decompose,flame-to-mesh,plan-memory | filecheck %s --check-prefix=PASS
 // PASS:        bad-arg-layout.mlir:1:1: error: argument 0 of @main: 'flame.layout' must be a layout such as #flame.layout<grid [2, 2]>, got 5 : i64
 // PASS-NOT:    Traceback
 // PASS:        exit status: 1

@@ -5,7 +5,7 @@
 // and the one arriving. The way back overwrites (no combine). local_reduce becomes pe.reduce of
 // the kind, mask_pad masks in place with the kind's identity.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @max_along_columns
 // CHECK:         pe.mask_pad %[[IN:.*]] {pes = array<i64: 0, 0, 2, 3>, layout = #pe.layout<8x5xf32 on 2x3 split [r, c]>, value = 0xfff0000000000000 : f64}

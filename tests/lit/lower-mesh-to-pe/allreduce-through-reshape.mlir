@@ -10,7 +10,7 @@
 // CHECK-NEXT: pe.copy %[[W]], %[[P]]
 // CHECK-NOT:  pe.send %[[P]]
 // CHECK:      pe.host_out %[[P]] {layout = #pe.layout<4x12xf32 on 4x4 split [r, c]>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @alias(%a: tensor<4x12xf32>) -> (tensor<1x1x12xf32>, tensor<4x12xf32>) {
     %p = mesh.scatter %a : tensor<4x12xf32> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
     %r = mesh.reshape %p : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x1x12xf32 on 4x4 split [r, _, c]>

@@ -5,7 +5,7 @@
 // along the line (every PE on the way keeps a copy). Two channels per axis: the chain step and
 // the way back. The partial buffer is reduced in place when the allreduce is its only use.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // Along the columns of a 2x3 grid (dim 1 split over c).
 // CHECK-LABEL: func.func @along_columns

@@ -3,7 +3,7 @@
 // mesh.conv2d and mesh.pool2d: a halo exchange between neighbouring PEs (pe.pack, pe.send,
 // pe.recv, pe.unpack on shift routes), then one local pe.conv2d / pe.pool2d per PE.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // conv2d on 2x2 with padding 1: per axis a window buffer (zero-filled), the last row
 // (column) of every tile packed and sent south (east) and the first sent north (west) on

@@ -3,7 +3,7 @@
 // mesh.iota and mesh.random_uniform: one pe op on the grid's PEs, no communication; the seed
 // stays the function's argument.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @creation(%s: i64)
 // CHECK-NEXT:    %0 = pe.alloc {name = "iota", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xi32>

@@ -4,7 +4,7 @@
 // grids, into a buffer of the new layout. reshape emits nothing: the result is the input's
 // buffer.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @redistribute
 // CHECK-NEXT:    %[[IN:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 1>} : !pe.buf<4xf32>

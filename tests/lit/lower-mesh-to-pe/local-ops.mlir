@@ -22,7 +22,7 @@
 // CHECK-NEXT:    pe.transpose %[[T]], %[[D]] {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 4, 4>, perm = array<i64: 1, 0>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[T]] {layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %[[O]] : tensor<8x8xf32>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @ops(%a: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32> {
     %0 = mesh.scatter %a : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]> loc("net.py":3:0)
     %1 = mesh.fill {value = 2.0 : f64} : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> loc("net.py":4:0)

@@ -3,7 +3,7 @@
 // mask_pad writes its input's buffer in place when it is that value's only use; otherwise it
 // masks a copy, so the other users still see the unmasked tile.
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @only_use
 // CHECK-NEXT:    %[[X:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<9xf32>

@@ -4,7 +4,7 @@
 // receive buffers hold a whole batch of blocks, and pe.matmul_acc gets `lhs_batch` /
 // `rhs_batch` (left out for an operand without batch dims, which is shared).
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @shared_rhs
 // CHECK:         %[[C:.*]] = pe.alloc {name = "matmul", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<24xf32>

@@ -36,7 +36,7 @@
 // CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
 // CHECK-NEXT:    pe.host_out %[[C]]
 // CHECK-NOT:     pe.route
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @summa(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<8x4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>

@@ -2,7 +2,7 @@
 
 // Lowering of the mesh shape ops to pe (see docs/passes.md).
 
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // mesh.broadcast: pe.broadcast on the grid's PEs, src tile [1, 3] (the new dim in front) to
 // the result's [4, 3] block; no communication.

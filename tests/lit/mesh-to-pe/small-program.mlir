@@ -32,7 +32,7 @@
 // CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = #pe.layout<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>
 // CHECK-NEXT:    func.return %[[O]] : tensor<4xf32>
 // CHECK-NOT:     mesh.
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]> loc("net.py":2:0)
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]> loc("net.py":3:0)

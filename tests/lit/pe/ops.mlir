@@ -4,7 +4,7 @@
 // Every pe op and the !pe.buf type survive a print/parse round trip (custom and generic forms)
 // with their attributes.
 
-// CHECK:       builtin.module attributes {pf.target = {name = "small"}}
+// CHECK:       builtin.module attributes {pf.target = #pf.target<"small">}
 // CHECK-LABEL: func.func @main(%x: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32>
 // CHECK-NEXT:    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<16xf32>
 // CHECK-NEXT:    %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
@@ -31,7 +31,7 @@
 // CHECK-NEXT:    pe.fill %h {value = 1.000000e+00 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
 // CHECK-NEXT:    %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %o : tensor<8x8xf32>
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<8x8xf32>, %s: i64) -> tensor<8x8xf32> {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<16xf32>
     %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>

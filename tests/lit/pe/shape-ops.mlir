@@ -16,7 +16,7 @@
 // SIM: output 2: shape=(3, 5, 6)
 // SIM: output 3: shape=(30,)
 // SIM: cycles
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<5x6xf32>) -> (tensor<2x2xf32>, tensor<7x9xf32>, tensor<3x5x6xf32>, tensor<30xf32>) {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<9xf32>
     %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 1, 1>, offset = 48 : i64} : !pe.buf<4xf32>

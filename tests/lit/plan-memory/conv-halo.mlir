@@ -10,7 +10,7 @@
 // CHECK-SAME: with the other live tensors the program needs {{[0-9.]+}} KiB per PE,
 // CHECK-SAME: A layout that would fit: layout=pf.MeshLayout.grid(6, 6).
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<1x16x64x64xf32>, %w: tensor<16x16x3x3xf32>) -> tensor<1x16x64x64xf32> {
     %0 = mesh.scatter %x : tensor<1x16x64x64xf32> -> !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]> loc("net.py":3:0)
     %1 = mesh.scatter %w : tensor<16x16x3x3xf32> -> !mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]> loc("net.py":4:0)

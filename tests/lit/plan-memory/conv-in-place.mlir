@@ -4,7 +4,7 @@
 // read in place, no halo buffers, and the program fits.
 // CHECK-NOT: error
 // CHECK:     mesh.conv2d
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<1x16x64x64xf32>, %w: tensor<16x16x2x2xf32>) -> tensor<1x16x32x32xf32> {
     %0 = mesh.scatter %x : tensor<1x16x64x64xf32> -> !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<16x16x2x2xf32> -> !mesh.tensor<16x16x2x2xf32 on 4x4 split [_, _, _, _]>

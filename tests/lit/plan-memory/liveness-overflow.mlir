@@ -6,7 +6,7 @@
 // CHECK-SAME: with the other live tensors the program needs 45.0 KiB per PE, but each PE has 48.0 KiB of SRAM (44.0 KiB for data on small).
 // CHECK-SAME: A layout that would fit: layout=pf.MeshLayout.grid(9, 9).
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<384x384xf32>) -> (tensor<384x1x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>) {
     %0 = mesh.scatter %a : tensor<384x384xf32> -> !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
     %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>

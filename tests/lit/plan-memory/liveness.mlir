@@ -7,7 +7,7 @@
 // CHECK-LABEL: func.func @main
 // CHECK:         %5 = mesh.reshape %4
 // CHECK:         func.return %6, %7, %8, %9
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<384x384xf32>) -> (tensor<384x1x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>) {
     %0 = mesh.scatter %a : tensor<384x384xf32> -> !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
     %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>

@@ -10,7 +10,7 @@
 // CHECK-NOT:  Traceback
 // CHECK-NOT:  mesh.
 // CHECK:      exit status: 1
-builtin.module attributes {pf.target = {name = "small"}} {
+builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<512x512xf32>) -> tensor<512x512xf32> {
     %0 = mesh.scatter %a : tensor<512x512xf32> -> !mesh.tensor<512x512xf32 on 4x4 split [r, c]> loc("net.py":3:0)
     %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<512x512xf32 on 4x4 split [r, c]> loc("net.py":4:0)

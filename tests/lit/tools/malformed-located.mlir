@@ -1,4 +1,4 @@
-// RUN: python %S/../Inputs/each-chunk.py %s pyflame-opt -p flame-to-mesh,mesh-to-pe | filecheck %s
+// RUN: python %S/../Inputs/each-chunk.py %s pyflame-opt -p decompose,flame-to-mesh,plan-memory,mesh-to-pe | filecheck %s
 
 // Malformed input gives one located diagnostic and exit status 1, never a traceback or an
 // "internal error": wrong operand counts, missing or wrongly typed attributes, unknown layouts,

@@ -7,18 +7,21 @@
 // CHECK:      PyFlame modular optimizer driver
 // CHECK:      PyFlame's passes (-p NAME[,NAME...]), in pipeline order:
 // CHECK-NEXT:   decompose         Fold ops on zero-size tensors
-// CHECK:        flame-to-mesh     Decompose composite ops, lower flame to mesh
+// CHECK:        plan-placement    Choose the single-PE budget
+// CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
-// CHECK-NEXT:   mesh-to-pe        Lower mesh to pe
 // CHECK-NEXT:   lower-mesh-to-pe  Lower mesh ops to pe
 // CHECK-NEXT:   allocate-colors   Assign physical routing colors
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
+// CHECK:      Named pipelines (-p NAME, expanded to their passes):
+// CHECK-NEXT:   lower-to-mesh     decompose,plan-placement,flame-to-mesh,plan-memory
+// CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET
 // CHECK-NEXT:   Output format: mlir (PyFlame's IR as MLIR text;
 // CHECK:      -p PASSES, --passes PASSES
 // CHECK-NEXT:   Comma-separated pass pipeline. PyFlame's passes
-// CHECK:        xDSL's {{[0-9]+}} generic passes work too:
+// CHECK:        xDSL's {{[0-9]+}} generic passes
 // CHECK:      --print-ir-after-all
 
 // ROUNDTRIP: func.func @f(%a: i32) -> i32

@@ -9,7 +9,7 @@
 // CHECK-NOT:  Traceback
 // CHECK:      exit status: 1
 
-// OPTION:     pyflame-opt: error: Provided arguments ["bogus"] not found in expected arguments ["single_pe_bytes"]
+// OPTION:     pyflame-opt: error: Provided arguments ["bogus"] not found in expected arguments []
 // OPTION-NOT: Traceback
 // OPTION:     exit status: 1
 

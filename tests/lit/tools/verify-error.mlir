@@ -1,5 +1,5 @@
 // RUN: python %S/../Inputs/exit-status.py pyflame-opt %s | filecheck %s
-// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s --print-debuginfo -p flame-to-mesh | filecheck %s
+// RUN: python %S/../Inputs/exit-status.py pyflame-opt %s --print-debuginfo -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // A verifier error names the op's line in the input (it has no loc(...) of its own) and shows
 // the op in generic form; it is reported before any pass runs.

@@ -36,7 +36,7 @@ def parse(text: str, verify: bool = True) -> ModuleOp:
 
 
 def program(
-    body: str, args: str = "", results: str = "", ret: str = "", target: str = '{name = "small"}'
+    body: str, args: str = "", results: str = "", ret: str = "", target: str = '#pf.target<"small">'
 ) -> str:
     """A module whose @main has the given arguments, results and body."""
     ret_types = f" -> ({results})" if results else ""
@@ -151,7 +151,7 @@ def summa(g: int, t: int) -> str:
             f"pes = {pes(full)}}} : {b.t('c', 'ai', 'bi')}"
         )
     b.op(f"%o = pe.host_out %c {{layout = {lay}, pes = {pes(full)}}} : {b.t('c')} -> {tt}")
-    target = '{name = "WSE2"}' if g > 16 else '{name = "small"}'
+    target = '#pf.target<"WSE2">' if g > 16 else '#pf.target<"small">'
     return program(b.text(), f"%x: {tt}, %y: {tt}", tt, f"%o : {tt}", target=target)
 
 

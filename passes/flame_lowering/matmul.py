@@ -1,0 +1,77 @@
+"""matmul: SUMMA on a square grid with both operands split [r, c] (contraction padding zeroed);
+batch dims stay whole on every PE.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from xdsl.dialects.builtin import (
+    StringAttr,
+)
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.dialects import flame, mesh
+from pyflame.ir.distribution import Distribution
+from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type
+
+
+def matmul_grid(
+    lw: Lowering, op: flame.MatmulOp, a: Distribution | None, b: Distribution | None
+) -> int:
+    """The side of the square grid SUMMA runs on: the result's grid hint; else an operand's
+    square [r, c] grid if it is at least what the sizes need; else the larger of what the
+    sizes need (the default layout of the biggest of A, B and C) and a square grid of about as
+    many PEs as a partitioned operand."""
+    hint = lw.hints.get(op.result)
+    if hint is not None and hint.kind.data == "grid":
+        return min(hint.size_tuple)
+    needed = 1
+    shapes = (flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs), flame.tensor_shape(op.result))
+    for shape in shapes:
+        layout = lw.default(shape, 4)
+        if layout.kind.data == "grid":
+            needed = max(needed, layout.size_tuple[0])
+    for d in (a, b):
+        if (
+            d is not None
+            and d.split == summa_split(len(d.shape))
+            and d.grid[0] == d.grid[1]
+            and d.grid[0] >= needed
+        ):
+            return d.grid[0]  # already placed for SUMMA: no redistribution
+    sides = [needed] + [math.isqrt(d.grid[0] * d.grid[1]) for d in (a, b) if d is not None]
+    return max(sides)
+
+
+def summa_split(rank: int) -> tuple[str, ...]:
+    """SUMMA's split of a rank-`rank` operand: batch dims unsplit, the last two [r, c]."""
+    return ("",) * (rank - 2) + ("r", "c")
+
+
+def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
+    """SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have none)."""
+    sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
+    g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
+    da = Distribution(sa, (g, g), summa_split(len(sa)))
+    db = Distribution(sb, (g, g), summa_split(len(sb)))
+    a, b = lw.value_as(op.lhs, da), lw.value_as(op.rhs, db)
+    if da.has_padding([len(sa) - 1]):
+        a = mask_pad(lw, a, 0.0)
+    if db.has_padding([len(sb) - 2]):
+        b = mask_pad(lw, b, 0.0)
+    shape = flame.tensor_shape(op.result)
+    result = Distribution(shape, (g, g), summa_split(len(shape)))
+    return lw.emit(
+        mesh.MatmulOp.create(
+            operands=[a, b],
+            attributes={"algorithm": StringAttr("summa")},
+            result_types=[mesh_type(result, a.type.element_type)],  # type: ignore[attr-defined]
+        )
+    )
+
+
+LOWERINGS: dict[type[Operation], Callable] = {flame.MatmulOp: lower_matmul}
+#: ops the PEs only run on floating-point data (FMACs)
+FLOAT_ONLY_OPS: tuple[type[Operation], ...] = (flame.MatmulOp,)

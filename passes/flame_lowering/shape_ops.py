@@ -1,0 +1,225 @@
+"""Shape ops: transpose (local, the split permutes), reshape (in place when the tiles allow, else
+one relayout), broadcast_to, slice, pad and concat.
+
+Result layouts: the result's hint, else derived from the operand (same grid; every dim keeps
+its split, a slice's size-1 result dims become unsplit), unless that would make the tiles
+more than twice as big as the operands' (and bigger than 16 KiB) or not fit in SRAM next to
+them: then the compiler's default for the result's size.
+
+- broadcast_to: the source is first put on the result's grid with its kept dims split like
+  the result's and its size-1 dims unsplit (a redistribute when it is not already there),
+  then every PE expands its own tile (mesh.broadcast).
+- slice / pad / concat: one data-moving op each (mesh.slice, mesh.pad, mesh.concat), lowered
+  to pe.exchange with an index map; operands stay where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.ir.distribution import Distribution, is_local_reshape
+from pyflame.passes.flame_lowering.state import Lowering, mesh_type
+from pyflame.passes.layouts import (
+    elem_bytes_of,
+)
+
+
+def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    d, perm = dist_of(x), op.perm_tuple
+    out = d.with_(shape=[d.shape[p] for p in perm], split=[d.split[p] for p in perm])
+    return lw.emit(
+        mesh.TransposeOp.create(
+            operands=[x],
+            attributes={"perm": op.perm},
+            result_types=[mesh_type(out, x.type.element_type)],  # type: ignore[attr-defined]
+        )
+    )
+
+
+def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution | None:
+    """The same split for a reshape that only adds or drops size-1 dims, if it is one."""
+    core = [(n, a) for n, a in zip(src.shape, src.split, strict=True) if n != 1]
+    if any(a for n, a in zip(src.shape, src.split, strict=True) if n == 1):
+        return None
+    if [n for n in shape if n != 1] != [n for n, _ in core]:
+        return None
+    axes = iter(a for _, a in core)
+    return src.with_(shape=shape, split=["" if n == 1 else next(axes) for n in shape])
+
+
+def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    elem = x.type.element_type  # type: ignore[attr-defined]
+    shape = flame.tensor_shape(op.result)
+    src = dist_of(x)
+    local = squeeze_candidate(src, shape)
+    if local is None and all(a == "" for a in src.split):
+        local = src.with_(shape=shape, split=[""] * len(shape))
+    if local is not None and is_local_reshape(src, local):
+        return lw.emit(mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)]))
+    return moving_reshape(lw, op, x)  # see the shape-ops section
+
+
+#: a derived result layout is kept unless its tiles would grow past this factor times the
+#: biggest operand tile (and past layouts.SINGLE_PE_BYTES); then the default for its size wins
+TILE_GROWTH_LIMIT = 2
+
+
+def shape_result_dist(
+    lw: Lowering, result: SSAValue, derived: Distribution, operands: list[Distribution]
+) -> Distribution:
+    """The result's hint, else `derived` (the operands' grid and split), else -- when `derived`
+    would make the tiles much bigger than the operands' (a broadcast, a stack of many) or its
+    tile and the operands' would not fit in SRAM together -- the compiler's default layout for
+    the result's size."""
+    hinted = lw.hinted(result)
+    if hinted is not None:
+        return hinted
+    elem = elem_bytes_of(result.type.element_type)  # type: ignore[attr-defined]
+    tiles = [d.local_elems * elem for d in operands]
+    tile = derived.local_elems * elem
+    if (
+        tile <= max(TILE_GROWTH_LIMIT * max(tiles + [0]), lw.single_pe_bytes)
+        and tile + sum(tiles) <= lw.target.usable_sram_bytes
+    ):
+        return derived
+    default = lw.placed(result)
+    return default if default.local_elems < derived.local_elems else derived
+
+
+def operand_near(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
+    """`v`'s mesh value; an unplaced lazy leaf is placed in `dist` (no redistribution)."""
+    if v in lw.deferred and v not in lw.hints:
+        return lw.materialize(v, dist)
+    return lw.value(v)
+
+
+def broadcast_split(base: Distribution, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The split of a broadcast's result derived from its source's distribution `base`: every
+    source dim keeps its split; when the source is split at all, a mesh axis it leaves free
+    (it is replicated along it) goes to the last broadcast dims, so the result is spread like
+    the source (a (1, M) row on [_, c] becomes (N, M) on [r, c])."""
+    k = len(shape) - len(base.shape)
+    split = ["" for _ in range(k)] + list(base.split)
+    if not any(base.split):
+        return tuple(split)
+    used = set("".join(base.split))
+    free = [ax for ax, n in zip(("r", "c"), base.grid, strict=True) if n > 1 and ax not in used]
+    grown = [
+        e for e in range(len(shape)) if split[e] == "" and (e < k or base.shape[e - k] != shape[e])
+    ]
+    for e, ax in zip(reversed(grown), reversed(free), strict=False):
+        split[e] = ax
+    return tuple(split)
+
+
+def lower_broadcast_to(op: flame.BroadcastToOp, lw: Lowering) -> SSAValue:
+    src_shape, shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    k = len(shape) - len(src_shape)
+    base = lw.known_dist(op.input) or lw.placed(op.input)
+    derived = base.with_(shape=shape, split=broadcast_split(base, shape))
+    result = shape_result_dist(lw, op.result, derived, [base])
+    need = Distribution(
+        src_shape,
+        result.grid,
+        tuple(result.split[k + d] if n == shape[k + d] else "" for d, n in enumerate(src_shape)),
+    )
+    x = lw.value_as(op.input, need)
+    elem = op.result.type.element_type
+    return lw.emit(mesh.BroadcastOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+
+
+def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    src, shape = dist_of(x), flame.tensor_shape(op.result)
+    derived = src.with_(
+        shape=shape, split=["" if n == 1 else a for n, a in zip(shape, src.split, strict=True)]
+    )
+    result = shape_result_dist(lw, op.result, derived, [src])
+    if result == src and shape == src.shape:  # takes everything, where it already is
+        return x
+    return lw.emit(
+        mesh.SliceOp.create(
+            operands=[x],
+            attributes={"start": op.start, "stop": op.stop, "step": op.step},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+def lower_pad(op: flame.PadOp, lw: Lowering) -> SSAValue:
+    x = lw.value(op.input)
+    shape = flame.tensor_shape(op.result)
+    result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape), [dist_of(x)])
+    return lw.emit(
+        mesh.PadOp.create(
+            operands=[x],
+            attributes={"low": op.low, "high": op.high, "value": op.value},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
+    shape = flame.tensor_shape(op.result)
+    known = [d for d in (lw.known_dist(v) for v in op.inputs) if d is not None]
+    derived = known[0].with_(shape=shape) if known else lw.placed(op.result)
+    result = shape_result_dist(lw, op.result, derived, known)
+    values = [operand_near(lw, v, result.with_(shape=flame.tensor_shape(v))) for v in op.inputs]
+    return lw.emit(
+        mesh.ConcatOp.create(
+            operands=values,
+            attributes={"dim": op.dim},
+            result_types=[mesh_type(result, op.result.type.element_type)],
+        )
+    )
+
+
+def grid_split(grid: tuple[int, int], rank: int) -> tuple[str, ...]:
+    """The split a `grid` layout gives a rank-`rank` tensor on `grid` (last two dims over rows
+    and columns; a 1-D tensor over all PEs); unsplit along a mesh axis of size 1."""
+    gr, gc = grid
+    if rank == 0:
+        return ()
+    if rank == 1:
+        return ("rc" if gr > 1 and gc > 1 else "r" if gr > 1 else "c" if gc > 1 else "",)
+    return ("",) * (rank - 2) + ("r" if gr > 1 else "", "c" if gc > 1 else "")
+
+
+def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
+    """A reshape the tiles cannot do in place. When only split size-1 dims are in the way,
+    unsplit them (their mesh axes then hold copies) and reshape in place; otherwise one
+    mesh.relayout moves every element to its place in the result's layout (the hint, else
+    the source's grid split like a `grid` layout, else the default when that spreads wider)."""
+    src, shape = dist_of(x), flame.tensor_shape(op.result)
+    elem = op.result.type.element_type
+    unsplit = src.with_(
+        split=["" if n == 1 else a for n, a in zip(src.shape, src.split, strict=True)]
+    )
+    if unsplit != src:
+        local = squeeze_candidate(unsplit, shape)
+        if local is None and all(a == "" for a in unsplit.split):
+            local = unsplit.with_(shape=shape, split=[""] * len(shape))
+        if local is not None and is_local_reshape(unsplit, local):
+            x = lw.to_dist(x, unsplit)
+            return lw.emit(
+                mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)])
+            )
+    derived = Distribution(shape, src.grid, grid_split(src.grid, len(shape)))
+    result = shape_result_dist(lw, op.result, derived, [src])
+    return lw.emit(mesh.RelayoutOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    flame.TransposeOp: lower_transpose,
+    flame.ReshapeOp: lower_reshape,
+    flame.BroadcastToOp: lower_broadcast_to,
+    flame.SliceOp: lower_slice,
+    flame.PadOp: lower_pad,
+    flame.ConcatOp: lower_concat,
+}

@@ -1,0 +1,143 @@
+"""The state of flame-to-mesh while it lowers one function, and the small mesh ops every lowering
+emits (`scale`, `mask_pad`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import (
+    FloatAttr,
+    StringAttr,
+    TensorType,
+    f32,
+    f64,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import MeshTensorType, dist_of
+from pyflame.ir.distribution import Distribution
+from pyflame.ir.placement import SINGLE_PE_BYTES
+from pyflame.ir.target import Target
+from pyflame.passes.layouts import (
+    DEFAULT_TILE_BYTES,
+    default_layout,
+    elem_bytes_of,
+    layout_to_dist,
+)
+from pyflame.passes.locations import arg_loc
+
+
+@dataclass
+class Lowering:
+    """State while one function is lowered: where to insert, value map, layout hints.
+
+    Program inputs and creation ops are placed lazily, at their first use, directly in the
+    layout that use wants (no redistribution), unless the user gave them a layout.
+    """
+
+    target: Target
+    block: Block
+    hints: dict[SSAValue, flame.LayoutAttr]
+    values: dict[SSAValue, SSAValue] = field(default_factory=dict)
+    deferred: dict[SSAValue, Callable[[Distribution], Operation]] = field(default_factory=dict)
+    current: Operation | None = None
+    #: tensors up to this size that nobody placed go on one PE (the compiler driver lowers it
+    #: when a program of many small tensors does not fit PE (0, 0))
+    single_pe_bytes: int = SINGLE_PE_BYTES
+
+    def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
+        tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
+        return default_layout(shape, elem_bytes, self.target, self.single_pe_bytes, max(tile, 256))
+
+    def emit(self, op: Operation, location: Attribute | None = None) -> SSAValue:
+        assert self.current is not None
+        op.location = location or self.current.location  # type: ignore[assignment]  # a loc
+        self.block.insert_op_before(op, self.current)
+        return op.results[0] if op.results else None  # type: ignore[return-value]
+
+    def materialize(self, v: SSAValue, dist: Distribution) -> SSAValue:
+        make = self.deferred.pop(v)
+        owner = v.owner
+        # a program input is placed at its first use, but it was made where its block
+        # argument's location says (the user's `pf.from_numpy` line): errors name that line
+        loc = owner.location if isinstance(owner, Operation) else arg_loc(v)
+        self.values[v] = self.emit(make(dist), loc)
+        return self.values[v]
+
+    def value(self, v: SSAValue) -> SSAValue:
+        if v in self.deferred:
+            return self.materialize(v, self.placed(v))
+        return self.values.get(v, v)
+
+    def value_as(self, v: SSAValue, dist: Distribution) -> SSAValue:
+        """`v` in distribution `dist`: placed there directly if it is a lazy leaf."""
+        if v in self.deferred and v not in self.hints:
+            return self.materialize(v, dist)
+        return self.to_dist(self.value(v), dist)
+
+    def known_dist(self, v: SSAValue) -> Distribution | None:
+        """The distribution `v` has or will have; None for an unplaced lazy leaf."""
+        if v in self.deferred:
+            return self.hinted(v)
+        return dist_of(self.values.get(v, v))
+
+    def placed(self, v: SSAValue) -> Distribution:
+        """The distribution a flame value's hint (or the default) gives it."""
+        typ = v.type
+        assert isinstance(typ, TensorType)
+        shape = tuple(typ.get_shape())
+        hint = self.hints.get(v) or self.default(shape, elem_bytes_of(typ.element_type))
+        return layout_to_dist(hint, shape, self.target)
+
+    def hinted(self, v: SSAValue) -> Distribution | None:
+        hint = self.hints.get(v)
+        if hint is None:
+            return None
+        return layout_to_dist(hint, tuple(v.type.get_shape()), self.target)  # type: ignore[attr-defined]
+
+    def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:
+        if dist_of(v) == dist:
+            return v
+        if dist_of(v).normalized() == dist.normalized():  # the same tiles: only the type changes
+            return self.emit(
+                mesh.ReshapeOp.create(
+                    operands=[v],
+                    result_types=[MeshTensorType(dist, v.type.element_type)],  # type: ignore[attr-defined]
+                )
+            )
+        return self.emit(
+            mesh.RedistributeOp.create(
+                operands=[v],
+                result_types=[MeshTensorType(dist, v.type.element_type)],  # type: ignore[attr-defined]
+            )
+        )
+
+    def finish(self, flame_result: SSAValue, v: SSAValue) -> None:
+        """Map a flame result to its mesh value, honouring a layout hint on the result."""
+        hinted = self.hinted(flame_result)
+        self.values[flame_result] = self.to_dist(v, hinted) if hinted else v
+
+
+def mesh_type(dist: Distribution, elem: Attribute = f32) -> MeshTensorType:
+    return MeshTensorType(dist, elem)
+
+
+def scale(lw: Lowering, x: SSAValue, factor: float) -> SSAValue:
+    return lw.emit(
+        mesh.UnaryOp.create(
+            operands=[x],
+            attributes={"fn": StringAttr("scale"), "scalar": FloatAttr(factor, f64)},
+            result_types=[x.type],
+        )
+    )
+
+
+def mask_pad(lw: Lowering, x: SSAValue, value: float) -> SSAValue:
+    return lw.emit(
+        mesh.MaskPadOp.create(
+            operands=[x], attributes={"value": FloatAttr(value, f64)}, result_types=[x.type]
+        )
+    )

@@ -1,0 +1,243 @@
+"""Convolution and pooling (conv2d, max_pool2d, avg_pool2d).
+
+conv2d, max_pool2d and avg_pool2d run on a grid with the activations split [_, _, r, c]
+(H over the grid's rows, W over its columns) and the weight and bias replicated on every PE;
+each PE computes its block of output rows and columns from its window of the input, whose
+halo the mesh op's lowering fetches from the neighbouring PEs (see distribution.HaloAxis).
+
+The grid: the result's `grid` hint, else the input's grid (a partitioned or replicated input
+spreads over the same PEs; one already split [_, _, r, c] -- `distribution.is_spatial`, e.g. any
+tensor on one PE -- is used as it is and the result is split like it), else, for an input the
+compiler places, the default for its size grown until the op's buffers take at most half of a
+PE's SRAM; per axis at most one PE per output row/column. When a halo would reach past a
+neighbour's block (small blocks, wide kernels, or output blocks that drift away from the input
+blocks with a stride), the axis uses the most PEs on which it does not
+(`largest_feasible_parts`): the input is redistributed there, down to one PE along that axis. Block padding the windows read is masked first (0 for
+conv and average pooling, -inf for max pooling). avg_pool2d without count_include_pad divides
+by the average pooling of ones (the count of input elements per window); `divisor` scales.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from xdsl.dialects.builtin import (
+    FloatAttr,
+    StringAttr,
+    f64,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.ir import distribution
+from pyflame.ir.distribution import Distribution
+from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
+from pyflame.passes.layouts import elem_bytes_of
+
+Ints = tuple[int, ...]
+#: kernel, stride, padding (top, bottom, left, right) and dilation of a windowed op
+Spatial = tuple[Ints, Ints, Ints, Ints]
+WindowedOp = flame.Conv2dOp | flame._PoolOp
+
+
+def windowed_grid(
+    lw: Lowering, op: WindowedOp, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
+) -> tuple[int, int]:
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    hint = lw.hints.get(op.result)
+    if hint is not None and hint.kind.data == "grid":
+        start: Ints = hint.size_tuple
+    else:
+        known = lw.known_dist(op.input)
+        start = (
+            known.grid
+            if known is not None
+            else compiler_grid(lw, op, kernel, stride, padding, dilation)
+        )
+    return feasible_grid(start, x_shape, out_shape, kernel, stride, padding, dilation)
+
+
+def feasible_grid(
+    start: Ints,
+    x_shape: Ints,
+    out_shape: Ints,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+) -> tuple[int, int]:
+    rows, cols = (
+        distribution.largest_feasible_parts(
+            x_shape[2 + a],
+            out_shape[2 + a],
+            min(start[a], out_shape[2 + a]),
+            kernel[a],
+            stride[a],
+            dilation[a],
+            padding[2 * a],
+        )
+        for a in (0, 1)
+    )
+    return (rows, cols)
+
+
+def compiler_grid(
+    lw: Lowering, op: WindowedOp, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
+) -> tuple[int, int]:
+    """For an input the compiler places: the default for its size, its side doubled until the
+    op's tiles, halo windows and weights take at most half of a PE's SRAM for data."""
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
+    params = sum(math.prod(flame.tensor_shape(v)) for v in op.operands[1:])
+    limit = min(lw.target.fabric_rows, lw.target.fabric_cols)
+
+    def per_pe(side: int) -> int:
+        grid = feasible_grid((side, side), x_shape, out_shape, kernel, stride, padding, dilation)
+        dx = Distribution(x_shape, grid, distribution.SPATIAL_SPLIT)
+        dy = Distribution(out_shape, grid, distribution.SPATIAL_SPLIT)
+        rows, cols = distribution.halo_axes(
+            x_shape, out_shape, grid, kernel, stride, padding, dilation
+        )
+        n, c, bh, bw = dx.block
+        wh = bh if rows.in_place else rows.window
+        ww = bw if cols.in_place else cols.window
+        return elem * (dx.local_elems + n * c * wh * (bw + ww) + dy.local_elems + params)
+
+    side = max(lw.placed(op.input).grid)
+    while side < limit and per_pe(side) > lw.target.usable_sram_bytes // 2:
+        side = min(2 * side, limit)
+    return (side, side)
+
+
+def windowed_input(
+    lw: Lowering,
+    op: WindowedOp,
+    grid: tuple[int, int],
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    pad_value: float,
+) -> SSAValue:
+    """The input split [_, _, r, c] on `grid`, its block padding masked where windows read it."""
+    x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    known = lw.known_dist(op.input)
+    if known is not None and known.grid == grid and distribution.is_spatial(known):
+        x = lw.value(op.input)  # already there (e.g. any 4-D tensor on one PE)
+    else:
+        x = lw.value_as(op.input, Distribution(x_shape, grid, distribution.SPATIAL_SPLIT))
+    return mask_windowed(lw, x, out_shape, kernel, stride, padding, dilation, pad_value)
+
+
+def mask_windowed(
+    lw: Lowering,
+    x: SSAValue,
+    out_shape: Ints,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    pad_value: float,
+) -> SSAValue:
+    dx = dist_of(x)
+    reads_past_end = any(
+        (out_shape[2 + a] - 1) * stride[a] - padding[2 * a] + (kernel[a] - 1) * dilation[a] + 1
+        > dx.shape[2 + a]
+        for a in (0, 1)
+        if dx.has_padding([2 + a])
+    )
+    return mask_pad(lw, x, pad_value) if reads_past_end else x
+
+
+def _spatial_attrs(
+    kernel: Ints | None, stride: Ints, padding: Ints, dilation: Ints
+) -> dict[str, Attribute]:
+    out: dict[str, Attribute] = {
+        "stride": flame.dense_i64(stride),
+        "padding": flame.dense_i64(padding),
+        "dilation": flame.dense_i64(dilation),
+    }
+    if kernel is not None:
+        out["kernel"] = flame.dense_i64(kernel)
+    return out
+
+
+def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
+    spatial = (flame.tensor_shape(op.weight)[2:], op.stride_pair, op.padding_quad, op.dilation_pair)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, 0.0)
+    operands = [x]
+    for v in (op.weight, op.bias):
+        if v is not None:
+            shape = flame.tensor_shape(v)
+            operands.append(lw.value_as(v, Distribution(shape, grid, ("",) * len(shape))))
+    result = Distribution(flame.tensor_shape(op.result), grid, dist_of(x).split)
+    attrs = _spatial_attrs(None, *spatial[1:])
+    attrs["groups"] = op.groups
+    return lw.emit(
+        mesh.Conv2dOp.create(
+            operands=operands,
+            attributes=attrs,
+            result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+        )
+    )
+
+
+def pool(lw: Lowering, x: SSAValue, kind: str, out_shape: Ints, spatial: Spatial) -> SSAValue:
+    """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
+    d = dist_of(x)
+    result = Distribution(tuple(out_shape), d.grid, d.split)
+    attrs = _spatial_attrs(*spatial)
+    attrs["kind"] = StringAttr(kind)
+    return lw.emit(
+        mesh.Pool2dOp.create(
+            operands=[x],
+            attributes=attrs,
+            result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+        )
+    )
+
+
+def _pool_spatial(op: flame._PoolOp) -> Spatial:
+    return (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+
+
+def lower_max_pool2d(op: flame.MaxPool2dOp, lw: Lowering) -> SSAValue:
+    spatial = _pool_spatial(op)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, -math.inf)
+    return pool(lw, x, "max", flame.tensor_shape(op.result), spatial)
+
+
+def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
+    spatial = _pool_spatial(op)
+    out_shape = flame.tensor_shape(op.result)
+    grid = windowed_grid(lw, op, *spatial)
+    x = windowed_input(lw, op, grid, *spatial, 0.0)
+    y = pool(lw, x, "avg", out_shape, spatial)
+    kh, kw = spatial[0]
+    if op.divisor is not None:
+        return scale(lw, y, kh * kw / op.divisor.value.data)
+    if op.count_include_pad is not None:
+        return y
+    ones = lw.emit(
+        mesh.FillOp.create(attributes={"value": FloatAttr(1.0, f64)}, result_types=[x.type])
+    )
+    ones = mask_windowed(lw, ones, out_shape, *spatial, 0.0)
+    count = pool(lw, ones, "avg", out_shape, spatial)  # input elements per window / (kh * kw)
+    return lw.emit(
+        mesh.BinaryOp.create(
+            operands=[y, count], attributes={"fn": StringAttr("div")}, result_types=[y.type]
+        )
+    )
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    flame.Conv2dOp: lower_conv2d,
+    flame.MaxPool2dOp: lower_max_pool2d,
+    flame.AvgPool2dOp: lower_avg_pool2d,
+}
+#: the PEs run these on floating-point data only
+FLOAT_ONLY_OPS: tuple[type[Operation], ...] = (flame.Conv2dOp, flame.MaxPool2dOp, flame.AvgPool2dOp)
