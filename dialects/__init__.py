@@ -1,5 +1,5 @@
 """PyFlame's MLIR dialects: `flame` (tensors), `mesh` (layouts), `pe` (PEs and routers), and `pf`
-(the module attributes `#pf.target` and `#pf.placement`, defined in pyflame/ir/).
+(the module attributes `#pf.target` and `#pf.placement`, defined in pyflame/core/).
 
 Installed as `pyflame.dialects`; always import through that name.
 """
@@ -28,7 +28,7 @@ def all_dialects() -> dict[str, Callable[[], Dialect]]:
         return PE
 
     def pf() -> Dialect:  # the target and placement attributes (defined below the dialects)
-        from pyflame.ir.target import PF
+        from pyflame.core.target import PF
 
         return PF
 

@@ -45,8 +45,8 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir import elementwise, shapes
-from pyflame.ir.errors import ShapeError
+from pyflame.core import elementwise, shapes
+from pyflame.core.errors import ShapeError
 
 if TYPE_CHECKING:
     from xdsl.dialects import func
@@ -152,8 +152,8 @@ def verify_module(module: Operation) -> None:
 def _verify_target(module: Operation) -> None:
     """`pf.target`, if present, is a `#pf.target<...>` (the old dictionary form is refused with
     the new spelling of the same target); `pf.placement`, if present, a `#pf.placement<...>`."""
-    from pyflame.ir.placement import PLACEMENT_ATTR, PlacementAttr
-    from pyflame.ir.target import TARGET_ATTR, TargetAttr, wrong_form_message
+    from pyflame.core.placement import PLACEMENT_ATTR, PlacementAttr
+    from pyflame.core.target import TARGET_ATTR, TargetAttr, wrong_form_message
 
     attr = module.attributes.get(TARGET_ATTR)
     if attr is not None and not isinstance(attr, TargetAttr):
@@ -341,7 +341,7 @@ def _check_elementwise(op: FlameOp, entry: elementwise.Elementwise, *operands: S
 
 
 class ElementwiseBinaryOp(_BinaryOp):
-    """`ENTRY` is this op's row of pyflame.ir.elementwise.BINARY."""
+    """`ENTRY` is this op's row of pyflame.core.elementwise.BINARY."""
 
     ENTRY: ClassVar[elementwise.Elementwise]
 
@@ -361,7 +361,7 @@ class _UnaryOp(FlameOp):
 
 
 class ElementwiseUnaryOp(_UnaryOp):
-    """`ENTRY` is this op's row of pyflame.ir.elementwise.UNARY."""
+    """`ENTRY` is this op's row of pyflame.core.elementwise.UNARY."""
 
     ENTRY: ClassVar[elementwise.Elementwise]
 
@@ -369,7 +369,7 @@ class ElementwiseUnaryOp(_UnaryOp):
         _check_elementwise(self, self.ENTRY, self.input)
 
 
-# One op class per row of the elementwise tables (pyflame/ir/elementwise.py); a test checks
+# One op class per row of the elementwise tables (pyflame/core/elementwise.py); a test checks
 # that the classes and the tables list the same functions.
 
 
@@ -820,7 +820,7 @@ SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 
 # --- convolution and pooling ---------------------------------------------------------------
 # NCHW activations, OIhw weights. `padding` is explicit: (top, bottom, left, right); the
-# frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/ir/shapes.py.
+# frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/core/shapes.py.
 
 
 class _SpatialOp(FlameOp):
@@ -998,7 +998,7 @@ CREATION_OPS = [IotaOp, RandomUniformOp]
 
 # --- reductions ---------------------------------------------------------------------------
 # Primitives, lowered by flame-to-mesh: reduce_sum, reduce_prod, reduce_max, reduce_min (one op
-# per kind of pyflame/ir/reductions.py) and reduce_mean (a sum, then a scale). Composites,
+# per kind of pyflame/core/reductions.py) and reduce_mean (a sum, then a scale). Composites,
 # rewritten into primitives by the `decompose` pass: argmax, argmin, logsumexp, var, std,
 # softmax, log_softmax. `pf.ir(t, stage="flame")` shows the composites.
 
@@ -1036,7 +1036,7 @@ class ReduceMinOp(_NonemptyReduceOp):
     name = "flame.reduce_min"
 
 
-#: the primitive reduction op of each kind of pyflame/ir/reductions.py
+#: the primitive reduction op of each kind of pyflame/core/reductions.py
 REDUCE_OPS: dict[str, type[_ReduceOp]] = {
     "sum": ReduceSumOp, "prod": ReduceProdOp, "max": ReduceMaxOp, "min": ReduceMinOp,
 }

@@ -53,8 +53,8 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir import elementwise, reductions, shapes
-from pyflame.ir.distribution import (
+from pyflame.core import elementwise, reductions, shapes
+from pyflame.core.distribution import (
     Distribution,
     HaloAxis,
     broadcast_problem,
@@ -62,7 +62,7 @@ from pyflame.ir.distribution import (
     is_local_reshape,
     is_spatial,
 )
-from pyflame.ir.errors import ShapeError
+from pyflame.core.errors import ShapeError
 
 # --------------------------------------------------------------------------- the type
 
@@ -248,12 +248,12 @@ class RandomNormalOp(IRDLOperation):
 
 UNARY_FNS = set(elementwise.UNARY) | {"scale"}  # scale: x * scalar
 BINARY_FNS = set(elementwise.BINARY)
-REDUCE_KINDS = set(reductions.KINDS)  # sum, prod, max, min: pyflame/ir/reductions.py
+REDUCE_KINDS = set(reductions.KINDS)  # sum, prod, max, min: pyflame/core/reductions.py
 
 
 @irdl_op_definition
 class UnaryOp(IRDLOperation):
-    """Tile-wise unary function: `mesh.unary %x {fn = "relu"}` (fns: pyflame.ir.elementwise)."""
+    """Tile-wise unary function: `mesh.unary %x {fn = "relu"}` (fns: pyflame.core.elementwise)."""
 
     name = "mesh.unary"
     T: ClassVar = VarConstraint("T", base(MeshTensorType))
@@ -284,7 +284,7 @@ def check_tile_operands(op: IRDLOperation, result: SSAValue, *operands: SSAValue
 
 @irdl_op_definition
 class BinaryOp(IRDLOperation):
-    """Tile-wise binary function (fns: pyflame.ir.elementwise); a rank-0 operand is one element
+    """Tile-wise binary function (fns: pyflame.core.elementwise); a rank-0 operand is one element
     per PE, broadcast over the tile."""
 
     name = "mesh.binary"
@@ -651,7 +651,7 @@ SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
 
 # --- convolution and pooling ---------------------------------------------------------------
 # Windowed ops on NCHW tensors split [_, _, r, c]; the halo arithmetic (`HaloAxis`) is
-# pyflame/ir/distribution.py's.
+# pyflame/core/distribution.py's.
 
 
 class _WindowedOp(IRDLOperation):

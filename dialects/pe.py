@@ -58,8 +58,8 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir import elementwise, reductions
-from pyflame.ir.distribution import Distribution
+from pyflame.core import elementwise, reductions
+from pyflame.core.distribution import Distribution
 
 PORTS = ("north", "south", "east", "west", "ramp")
 
@@ -502,7 +502,7 @@ def _positive(op: PEOp, what: str, sizes: Sequence[int]) -> None:
 @irdl_op_definition
 class ReduceOp(PEOp):
     """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1; `kind` is sum,
-    prod, max or min (pyflame/ir/reductions.py)."""
+    prod, max or min (pyflame/core/reductions.py)."""
 
     name = "pe.reduce"
     dst = operand_def(BufferType)
@@ -624,7 +624,7 @@ class SendOp(_ChannelOp):
 class RecvOp(_ChannelOp):
     """Every PE of `pes` receives the next message on `color` into its buffer, or with
     `combine = KIND` combines it with what the buffer holds (`"sum"` adds, `"max"` keeps the
-    larger, ...: a reduction kind of pyflame/ir/reductions.py); it waits until the message has
+    larger, ...: a reduction kind of pyflame/core/reductions.py); it waits until the message has
     arrived.
 
         pe.recv %p {color = 0 : i64, combine = "max", pes = array<i64: 0, 1, 2, 1>} : !pe.buf<4xf32>

@@ -17,9 +17,9 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
+from pyflame.core.errors import ColorAllocationError
+from pyflame.core.target import Target
 from pyflame.dialects import pe
-from pyflame.ir.errors import ColorAllocationError
-from pyflame.ir.target import Target
 from pyflame.passes.locations import describe_loc
 
 

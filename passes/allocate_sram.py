@@ -19,9 +19,9 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
+from pyflame.core.errors import SRAMOverflowError
+from pyflame.core.target import Target
 from pyflame.dialects import pe
-from pyflame.ir.errors import SRAMOverflowError
-from pyflame.ir.target import Target
 from pyflame.passes.plan_memory import ALIGN, aligned, kib
 
 

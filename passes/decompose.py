@@ -54,9 +54,9 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from pyflame.core import elementwise, shapes
+from pyflame.core.errors import UnsupportedOpsError
 from pyflame.dialects import flame
-from pyflame.ir import elementwise, shapes
-from pyflame.ir.errors import UnsupportedOpsError
 
 HALF_ELEMENTS = ("f16", "bf16")
 

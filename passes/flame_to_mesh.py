@@ -35,11 +35,11 @@ from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import CompileError, UnsupportedOpsError
+from pyflame.core.placement import SINGLE_PE_BYTES, single_pe_bytes_of
+from pyflame.core.target import Target
 from pyflame.dialects import mesh
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.errors import CompileError, UnsupportedOpsError
-from pyflame.ir.placement import SINGLE_PE_BYTES, single_pe_bytes_of
-from pyflame.ir.target import Target
 from pyflame.passes.flame_lowering import (
     creation,
     elementwise,

@@ -11,12 +11,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, TensorType
 from xdsl.ir import Attribute, SSAValue
 
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import CompileError
+from pyflame.core.placement import SINGLE_PE_BYTES
+from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.dialects.flame import LayoutAttr
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.errors import CompileError
-from pyflame.ir.placement import SINGLE_PE_BYTES
-from pyflame.ir.target import Target
 from pyflame.passes.locations import describe_loc
 
 #: the function argument attribute holding an input's layout hint

@@ -40,12 +40,12 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
 import pyflame.passes.scratch as scratch
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import UnsupportedOpsError
+from pyflame.core.target import Target
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.dialects.pe import BufferType, dense_i64
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.errors import UnsupportedOpsError
-from pyflame.ir.target import Target
 from pyflame.passes.locations import describe_loc
 
 Rect = tuple[int, int, int, int]

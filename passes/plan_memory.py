@@ -21,13 +21,13 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 import pyflame.passes.scratch as scratch
+from pyflame.core import distribution
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import SRAMOverflowError
+from pyflame.core.target import Target
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
-from pyflame.ir import distribution
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.errors import SRAMOverflowError
-from pyflame.ir.target import Target
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
 from pyflame.passes.locations import describe_loc
 

@@ -24,9 +24,9 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from pyflame.ir.errors import SRAMOverflowError
-from pyflame.ir.placement import PLACEMENT_ATTR, SINGLE_PE_BUDGETS, PlacementAttr
-from pyflame.ir.target import Target
+from pyflame.core.errors import SRAMOverflowError
+from pyflame.core.placement import PLACEMENT_ATTR, SINGLE_PE_BUDGETS, PlacementAttr
+from pyflame.core.target import Target
 from pyflame.passes.allocate_colors import allocate as allocate_colors
 from pyflame.passes.allocate_sram import allocate as allocate_sram
 from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function

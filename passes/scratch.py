@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pyflame.ir.distribution import Distribution, HaloAxis
+from pyflame.core.distribution import Distribution, HaloAxis
 
 Ints = tuple[int, ...]
 

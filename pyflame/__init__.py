@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -260,12 +259,6 @@ __all__ = [
 ]
 _API_NAMES = frozenset(__all__)
 
-#: API names that are also the names of submodules holding something else (`pf.ir` prints a
-#: program's IR; `pyflame.ir` is the IR's ground floor). Importing a submodule binds it on its
-#: package, which would hide the API's object: for these names the package keeps the API's.
-#: Import such a submodule with `from pyflame.ir import ...`, never `import pyflame.ir as x`.
-API_NAMES_OVER_SUBMODULES = ("ir",)
-
 
 def _load_api() -> types.ModuleType:
     """Import the frontend and publish its names here (once; later calls are a dict lookup)."""
@@ -287,22 +280,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | _API_NAMES)
-
-
-class _Package(types.ModuleType):
-    """`pyflame` itself: the names of `API_NAMES_OVER_SUBMODULES` always give the API's object."""
-
-
-def _api_attribute(name: str) -> property:
-    def get(package: types.ModuleType) -> Any:
-        return getattr(_load_api(), name)
-
-    def set_(package: types.ModuleType, value: Any) -> None:
-        pass  # the import system binding submodule pyflame.<name>: it stays in sys.modules
-
-    return property(get, set_)
-
-
-for _name in API_NAMES_OVER_SUBMODULES:
-    setattr(_Package, _name, _api_attribute(_name))
-sys.modules[__name__].__class__ = _Package

@@ -7,10 +7,9 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 
 from pyflame import autograd, extend, nn, optim, serving, sim, training
 from pyflame.autograd import backward, no_grad
-from pyflame.io import load, save
-from pyflame.ir.dtypes import DType, bfloat16, float16, float32, int32
-from pyflame.ir.dtypes import bool_ as bool
-from pyflame.ir.errors import (
+from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32
+from pyflame.core.dtypes import bool_ as bool
+from pyflame.core.errors import (
     CheckpointError,
     CompileError,
     DeadlockError,
@@ -21,6 +20,7 @@ from pyflame.ir.errors import (
     SimulationError,
     SRAMOverflowError,
 )
+from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
     abs,

@@ -29,7 +29,7 @@ import numpy as np
 
 from pyflame import ops
 from pyflame.autograd import no_grad
-from pyflame.ir.dtypes import int32
+from pyflame.core.dtypes import int32
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 INT32_MIN = -(2**31)

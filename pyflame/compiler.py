@@ -70,7 +70,7 @@ def pipeline(target: object = None) -> str:
     for every target; `target` (a `Target` or a preset's name) is checked, for callers that
     name the one they compile for."""
     if target is not None:
-        from pyflame.ir.target import as_target
+        from pyflame.core.target import as_target
 
         as_target(target)
     return stage_pipeline("flame", "pe")
@@ -168,7 +168,7 @@ def _arguments(
 
 
 def _numpy_dtype(element_type: Any) -> np.dtype:
-    from pyflame.ir import dtypes
+    from pyflame.core import dtypes
 
     for d in dtypes.ALL:
         if d.mlir == element_type:

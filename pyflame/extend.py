@@ -39,7 +39,7 @@ import numpy as np
 
 from pyflame import ops
 from pyflame.autograd import is_grad_enabled, no_grad
-from pyflame.ir.errors import ShapeError
+from pyflame.core.errors import ShapeError
 from pyflame.tensor import Tensor, format_location, user_location
 
 __all__ = ["AutogradFunction", "FunctionCtx"]

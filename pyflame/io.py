@@ -46,8 +46,8 @@ import ml_dtypes
 import numpy as np
 
 from pyflame import ops, runtime
-from pyflame.ir.dtypes import DType, by_name
-from pyflame.ir.errors import CheckpointError, IntegerOverflowError
+from pyflame.core.dtypes import DType, by_name
+from pyflame.core.errors import CheckpointError, IntegerOverflowError
 from pyflame.tensor import Tensor
 
 __all__ = ["clean_temporaries", "load", "save"]

@@ -36,7 +36,7 @@ import numpy as np
 
 from pyflame import ops, runtime
 from pyflame.autograd import enable_grad, no_grad
-from pyflame.ir.dtypes import float32
+from pyflame.core.dtypes import float32
 from pyflame.tensor import Tensor
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir.dtypes import DType, bfloat16, bool_, float16, float32, int32
+from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32, int32
 
 
 def category(dtype: DType) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from pyflame import checks, compiler, tensor_methods, trace
-from pyflame.ir.errors import ShapeError
+from pyflame.core.errors import ShapeError
 from pyflame.tensor import Tensor, format_location, user_location
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.core.dtypes import DType, bool_, float32
+from pyflame.core.errors import ShapeError
+from pyflame.core.shapes import normalize_dim
 from pyflame.grad_mode import no_grad
-from pyflame.ir.dtypes import DType, bool_, float32
-from pyflame.ir.errors import ShapeError
-from pyflame.ir.shapes import normalize_dim
 from pyflame.layout import MeshLayout
 from pyflame.tensor_methods import BOUND, OpMethods
 

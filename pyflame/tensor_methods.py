@@ -144,7 +144,7 @@ class OpMethods:
         return BOUND.ops.logical_not(self)
 
     # ---------------------------------------------------------------- elementwise functions
-    # one method per row of pyflame.ir.elementwise (tests/unit/test_tensor_methods.py checks it)
+    # one method per row of pyflame.core.elementwise (tests/unit/test_tensor_methods.py checks it)
 
     def add(self, other: Any) -> Tensor:
         return BOUND.ops.add(self, other)

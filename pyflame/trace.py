@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.ir.target import Target
+from pyflame.core.target import Target
 from pyflame.sim.target import get_target
 from pyflame.tensor import Tensor
 
@@ -249,8 +249,8 @@ def _build_module(tr: Trace) -> ModuleOp:
     from xdsl.dialects.func import FuncOp, ReturnOp
     from xdsl.ir import Block, Region, SSAValue
 
+    from pyflame.core.target import TARGET_ATTR
     from pyflame.dialects.flame import Flame
-    from pyflame.ir.target import TARGET_ATTR
 
     op_classes = {cls.name: cls for cls in Flame.operations}
     locs: dict[tuple[str, int], FileLineColLoc] = {}

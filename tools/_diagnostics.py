@@ -20,7 +20,7 @@ from xdsl.printer import Printer
 from xdsl.utils.diagnostic import Diagnostic
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 
-from pyflame.ir.errors import PyFlameError
+from pyflame.core.errors import PyFlameError
 from pyflame.tools._context import SourcePositions
 
 #: Set to 1 to get the Python traceback of an internal error instead of a one-line diagnostic.

@@ -44,7 +44,7 @@ from pyflame.tools._context import LocatingParser, SourcePositions
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
 if TYPE_CHECKING:
-    from pyflame.ir.dtypes import DType
+    from pyflame.core.dtypes import DType
 
 TOOL = "pyflame-run"
 #: exit status after the reader of stdout went away (`pyflame-run ... | head -1`): 128 + SIGPIPE,
@@ -92,7 +92,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _arg_parser() -> argparse.ArgumentParser:
-    from pyflame.ir.target import PRESETS
+    from pyflame.core.target import PRESETS
 
     targets = ", ".join(name.lower() for name in PRESETS)
     p = _ArgumentParser(
@@ -162,7 +162,7 @@ def main_arguments(main: func.FuncOp, names: WrittenNames) -> list[tuple[str, ob
 
 def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
     """One line per argument of @main: `%x0: tensor<2x3xf32>  (--input x0=PATH.npy: ...)`."""
-    from pyflame.ir import dtypes
+    from pyflame.core import dtypes
 
     lines = []
     for name, typ in main_arguments(main, names):
@@ -179,7 +179,7 @@ def list_inputs(main: func.FuncOp, names: WrittenNames) -> str:
 
 def _pf_dtype_of(array: np.ndarray, name: str, path: str) -> DType:
     """The PyFlame dtype `pf.from_numpy` would give this array (its refusals, as UsageError)."""
-    from pyflame.ir import dtypes
+    from pyflame.core import dtypes
 
     d = dtypes.from_numpy_dtype(array.dtype)
     if d is None and array.dtype.kind in "iu":
@@ -203,7 +203,7 @@ def check_inputs(
     main: func.FuncOp, names: WrittenNames, inputs: dict[str, np.ndarray], specs: Sequence[str]
 ) -> None:
     """Refuse unknown names, wrong shapes and element types, before anything is compiled."""
-    from pyflame.ir import dtypes
+    from pyflame.core import dtypes
 
     paths = dict(spec.partition("=")[::2] for spec in specs)
     args = dict(main_arguments(main, names))
@@ -250,7 +250,7 @@ def arguments(
     """@main's arguments in order: the given inputs, the others drawn from `seed` (as
     `pyflame.compiler.run_module` draws them: normal floats, small ints, seeds in [0, 2**31))."""
     from pyflame import compiler
-    from pyflame.ir import dtypes
+    from pyflame.core import dtypes
 
     rng = np.random.default_rng(seed)
     out: list[np.ndarray | int] = []
@@ -289,8 +289,8 @@ def finish_lowering(module: ModuleOp) -> None:
     allocate-colors and allocate-sram when a buffer has no SRAM offset, allocate-colors when a
     color is past the target's."""
     from pyflame.compiler import lower, make_context
+    from pyflame.core.target import Target
     from pyflame.dialects import pe
-    from pyflame.ir.target import Target
     from pyflame.passes.allocate_colors import AllocateColorsPass
     from pyflame.passes.allocate_sram import AllocateSRAMPass
 
@@ -307,7 +307,7 @@ def finish_lowering(module: ModuleOp) -> None:
 
 
 def set_target(module: ModuleOp, name: str) -> None:
-    from pyflame.ir.target import PRESETS, TARGET_ATTR
+    from pyflame.core.target import PRESETS, TARGET_ATTR
 
     preset = PRESETS.get(name.upper())
     if preset is None:

@@ -11,9 +11,9 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Operation, SSAValue
 
+from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.ir.distribution import Distribution
 from pyflame.passes.flame_lowering.state import Lowering, mesh_type
 from pyflame.passes.layouts import (
     elem_bytes_of,

@@ -12,8 +12,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Operation, SSAValue
 
+from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
-from pyflame.ir.distribution import Distribution
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type
 
 

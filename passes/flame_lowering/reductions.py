@@ -12,15 +12,15 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Operation, SSAValue
 
+from pyflame.core import reductions
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.ir import reductions
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
 
 
 def reduce(lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim: bool) -> SSAValue:
     """Padding in the reduced dims masked with the kind's identity (0 for sum, -inf or the
-    smallest int for max, ...: pyflame/ir/reductions.py), a local reduce on every PE, then an
+    smallest int for max, ...: pyflame/core/reductions.py), a local reduce on every PE, then an
     allreduce over the mesh axes the dims were split on."""
     src = dist_of(x)
     elem = x.type.element_type  # type: ignore[attr-defined]

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from xdsl.ir import Operation, SSAValue
 
+from pyflame.core.distribution import Distribution, is_local_reshape
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.ir.distribution import Distribution, is_local_reshape
 from pyflame.passes.flame_lowering.state import Lowering, mesh_type
 from pyflame.passes.layouts import (
     elem_bytes_of,

@@ -16,11 +16,11 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
+from pyflame.core.distribution import Distribution
+from pyflame.core.placement import SINGLE_PE_BYTES
+from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import MeshTensorType, dist_of
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.placement import SINGLE_PE_BYTES
-from pyflame.ir.target import Target
 from pyflame.passes.layouts import (
     DEFAULT_TILE_BYTES,
     default_layout,

@@ -29,10 +29,10 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from pyflame.core import distribution
+from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.ir import distribution
-from pyflame.ir.distribution import Distribution
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
 from pyflame.passes.layouts import elem_bytes_of
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from pyflame import ops
+from pyflame.core.dtypes import bool_
 from pyflame.gradients import SafeSoftmax
-from pyflame.ir.dtypes import bool_
 from pyflame.tensor import Tensor
 
 

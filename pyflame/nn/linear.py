@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir.dtypes import as_dtype, float32
-from pyflame.ir.errors import ShapeError
+from pyflame.core.dtypes import as_dtype, float32
+from pyflame.core.errors import ShapeError
 from pyflame.layout import MeshLayout
 from pyflame.nn import functional as F
 from pyflame.nn import init

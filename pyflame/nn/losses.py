@@ -10,7 +10,7 @@ from types import FrameType
 import numpy as np
 
 from pyflame import ops
-from pyflame.ir.errors import ShapeError
+from pyflame.core.errors import ShapeError
 from pyflame.nn.sparse import checked_one_hot
 from pyflame.tensor import Tensor, format_location, user_location
 

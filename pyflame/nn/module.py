@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pyflame.ir.dtypes import DType, as_dtype
+from pyflame.core.dtypes import DType, as_dtype
 from pyflame.nn.parameter import Parameter, as_array
 from pyflame.tensor import Tensor
 

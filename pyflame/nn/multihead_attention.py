@@ -20,8 +20,8 @@ import math
 from typing import Any
 
 from pyflame import ops
-from pyflame.ir.dtypes import bool_
-from pyflame.ir.errors import ShapeError
+from pyflame.core.dtypes import bool_
+from pyflame.core.errors import ShapeError
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import Linear, empty_parameter

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyflame import ops
-from pyflame.ir.dtypes import float32
-from pyflame.ir.errors import ShapeError
+from pyflame.core.dtypes import float32
+from pyflame.core.errors import ShapeError
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
 

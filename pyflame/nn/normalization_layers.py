@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from pyflame import runtime
-from pyflame.ir.dtypes import float32, int32
-from pyflame.ir.errors import ShapeError
+from pyflame.core.dtypes import float32, int32
+from pyflame.core.errors import ShapeError
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflame.ir.errors import ShapeError
+from pyflame.core.errors import ShapeError
 from pyflame.nn import functional as F
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor, format_location, user_location

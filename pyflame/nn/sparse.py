@@ -10,8 +10,8 @@ import numpy as np
 
 from pyflame import checks, ops
 from pyflame.autograd import no_grad
-from pyflame.ir.dtypes import bool_, int32
-from pyflame.ir.errors import ShapeError
+from pyflame.core.dtypes import bool_, int32
+from pyflame.core.errors import ShapeError
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 

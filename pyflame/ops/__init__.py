@@ -1,6 +1,6 @@
 """Op builders: each checks shapes at the user's line and returns a new lazy `Tensor`.
 
-One builder per flame op; the shape facts come from `pyflame.ir.shapes` (shared with the flame
+One builder per flame op; the shape facts come from `pyflame.core.shapes` (shared with the flame
 verifiers). A bad shape raises `pf.ShapeError` naming both shapes and the user's `file:line`.
 
     pf.relu(a @ b).sum(dim=0)
@@ -12,7 +12,7 @@ The builders live in one module per family (each imports only the ones above it 
     convert      astype (flame.convert)
     creation     from_numpy, full, zeros, ones, *_like, arange, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad
-    elementwise  add, exp, eq, ... (pyflame.ir.elementwise's table), where, clamp
+    elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
     linalg       matmul, bmm
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax
     sampling     randn, rand, randint, bernoulli, dropout

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from pyflame.ir import shapes
+from pyflame.core import shapes
 from pyflame.ops.creation import ones
 from pyflame.ops.elementwise import div
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error

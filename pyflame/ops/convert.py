@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflame.ir.dtypes import as_dtype
+from pyflame.core.dtypes import as_dtype
 from pyflame.ops.node import _check_tensor, _node
 from pyflame.tensor import Tensor
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
-from pyflame.ir.errors import IntegerOverflowError
+from pyflame.core.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
+from pyflame.core.errors import IntegerOverflowError
 from pyflame.layout import MeshLayout
 from pyflame.ops.node import _check_layout, _check_tensor, _fits, _is_scalar, _node, _sizes
 from pyflame.tensor import Tensor, format_location, user_location

@@ -1,4 +1,4 @@
-"""Elementwise ops: one function per row of `pyflame.ir.elementwise` (add, exp, eq, ...), with
+"""Elementwise ops: one function per row of `pyflame.core.elementwise` (add, exp, eq, ...), with
 PyTorch's type promotion and broadcasting, plus where and clamp.
 
     pf.add(x, 1.5)      # the scalar becomes a rank-0 flame.fill, converted and broadcast
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir import elementwise
-from pyflame.ir.dtypes import DType, bool_, float32
+from pyflame.core import elementwise
+from pyflame.core.dtypes import DType, bool_, float32
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
 from pyflame.ops.shape import broadcast_to
@@ -72,7 +72,7 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
 
 
 def elementwise_op(name: str, *args: Any) -> Tensor:
-    """Build the flame op of elementwise function `name` (a row of pyflame.ir.elementwise)."""
+    """Build the flame op of elementwise function `name` (a row of pyflame.core.elementwise)."""
     entry = elementwise.ALL[name]
     operands, dtype = _operands(name, args, entry.operands)
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))

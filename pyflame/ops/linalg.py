@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyflame.ir import shapes
+from pyflame.core import shapes
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.shape import _reshape_node, broadcast_to
 from pyflame.tensor import Tensor

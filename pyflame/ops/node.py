@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import ml_dtypes
 import numpy as np
 
+from pyflame.core.dtypes import DType, bool_
+from pyflame.core.errors import IntegerOverflowError, ShapeError
 from pyflame.grad_mode import requires_grad_of
-from pyflame.ir.dtypes import DType, bool_
-from pyflame.ir.errors import IntegerOverflowError, ShapeError
 from pyflame.layout import MeshLayout
 from pyflame.tensor import Location, Tensor, format_location, user_location
 

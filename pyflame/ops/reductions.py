@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir import shapes
-from pyflame.ir.dtypes import DType, bool_, float32, int32
+from pyflame.core import shapes
+from pyflame.core.dtypes import DType, bool_, float32, int32
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import arange
 from pyflame.ops.elementwise import maximum, minimum, where

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir.dtypes import DType, as_dtype, bool_, float32, int32
+from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
 from pyflame.layout import MeshLayout
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import elementwise_op, mul

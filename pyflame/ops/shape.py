@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.ir import shapes
+from pyflame.core import shapes
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
     _check_tensor,

@@ -1,6 +1,6 @@
 """`pf.sim`: the machine model (targets); the simulator adds its exports here."""
 
-from pyflame.ir.target import SMALL, WSE2, WSE3, Target
+from pyflame.core.target import SMALL, WSE2, WSE3, Target
 from pyflame.sim.report import Report
 from pyflame.sim.target import get_target, set_target, target
 

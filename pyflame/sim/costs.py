@@ -72,7 +72,7 @@ class CostKind(StrEnum):
 WORK: dict[CostKind, Callable[..., tuple]] = {
     # dst[i] = value
     CostKind.FILL: lambda n: (0, 0, F32 * n),
-    # dst[i] = f(src[i]), f costing `f` flops (pyflame.ir.elementwise gives f per function)
+    # dst[i] = f(src[i]), f costing `f` flops (pyflame.core.elementwise gives f per function)
     CostKind.UNARY: lambda n, f=1: (f * n, F32 * n, F32 * n),
     # dst[i] = lhs[i] op rhs[i]     (an operand of one element is held in a register)
     CostKind.BINARY: lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
@@ -85,7 +85,7 @@ WORK: dict[CostKind, Callable[..., tuple]] = {
     # broadcast dims), like a copy of the dst's size
     CostKind.BROADCAST: lambda n: (0, F32 * n, F32 * n),
     # n elements read and combined into `out` results, `f` operations each (the kind's flops in
-    # pyflame/ir/reductions.py: 1 for sum, prod, max and min)
+    # pyflame/core/reductions.py: 1 for sum, prod, max and min)
     CostKind.REDUCE: lambda n, out, f=1: (f * n, F32 * n, F32 * out),
     # acc[m, n] += lhs[m, k] @ rhs[k, n]
     CostKind.MATMUL_ACC: _fmac,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from xdsl.ir import Operation
 
-from pyflame.ir.errors import PyFlameError, SimulationError
-from pyflame.ir.target import Target
+from pyflame.core.errors import PyFlameError, SimulationError
+from pyflame.core.target import Target
 from pyflame.sim.report import Report
 
 #: a rectangle of PEs: (first row, first col, rows, cols)

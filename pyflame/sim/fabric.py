@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyflame.ir.errors import RoutingError
+from pyflame.core.errors import RoutingError
 
 PORTS = ("north", "south", "east", "west", "ramp")
 NORTH, SOUTH, EAST, WEST, RAMP = range(5)

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from xdsl.ir import Operation
 
+from pyflame.core.errors import HostMemoryError
 from pyflame.dialects import pe
-from pyflame.ir.errors import HostMemoryError
 
 #: the environment variable overriding the memory available (a size, or "off")
 ENV = "PYFLAME_HOST_MEMORY"

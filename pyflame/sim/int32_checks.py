@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyflame.ir.errors import IntegerOverflowError
+from pyflame.core.errors import IntegerOverflowError
 from pyflame.sim.executable import Buffer
 
 I32 = np.dtype(np.int32)

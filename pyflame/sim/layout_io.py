@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pyflame.ir.distribution import Distribution
+from pyflame.core.distribution import Distribution
 
 #: arrays of shape (rows, cols, local elements)
 Coords = list[np.ndarray]

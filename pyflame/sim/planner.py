@@ -22,9 +22,8 @@ from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 
-from pyflame.dialects import pe
-from pyflame.ir import elementwise
-from pyflame.ir.errors import (
+from pyflame.core import elementwise
+from pyflame.core.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
@@ -32,7 +31,8 @@ from pyflame.ir.errors import (
     RoutingError,
     SRAMFault,
 )
-from pyflame.ir.target import Target
+from pyflame.core.target import Target
+from pyflame.dialects import pe
 from pyflame.sim import host_memory
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str

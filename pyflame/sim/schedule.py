@@ -21,9 +21,9 @@ import numpy as np
 from xdsl.dialects.builtin import FileLineColLoc
 from xdsl.ir import Operation, SSAValue
 
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.errors import CompileError
-from pyflame.ir.target import Target
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import CompileError
+from pyflame.core.target import Target
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import Links, Mailboxes, RouteTable

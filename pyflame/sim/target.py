@@ -2,7 +2,7 @@
 
 `pf.set_target` / `with pf.target(...)` choose it; `pf.eval` writes it into the program as the
 module attribute `pf.target`, from which every pass and the simulator read it. The machine model
-itself (`Target`, the presets) is pyflame/ir/target.py.
+itself (`Target`, the presets) is pyflame/core/target.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from pyflame.ir.target import PRESETS, SMALL, WSE2, WSE3, Target, as_target
+from pyflame.core.target import PRESETS, SMALL, WSE2, WSE3, Target, as_target
 
 __all__ = ["PRESETS", "SMALL", "WSE2", "WSE3", "Target", "as_target", "get_target", "set_target", "target"]
 

@@ -11,7 +11,7 @@ import inspect
 from typing import Any
 
 from pyflame import ops
-from pyflame.ir.dtypes import float32
+from pyflame.core.dtypes import float32
 from pyflame.tensor import Tensor
 
 BUILTIN_METRICS = ("loss", "accuracy")

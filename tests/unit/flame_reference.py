@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
-from pyflame.ir import dtypes
+from pyflame.core import dtypes
 
 
 def _np_dtype(typ: Any) -> np.dtype:

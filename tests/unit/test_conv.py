@@ -12,7 +12,7 @@ import pytest
 from layouts import LAYOUTS
 
 import pyflame as pf
-from pyflame.ir.distribution import HaloAxis, largest_feasible_parts
+from pyflame.core.distribution import HaloAxis, largest_feasible_parts
 
 torch = pytest.importorskip("torch")
 F = pf.nn.functional

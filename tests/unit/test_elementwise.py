@@ -1,5 +1,5 @@
 """Elementwise ops through the whole pipeline against PyTorch: every function of
-pyflame.ir.elementwise, Python scalars on either side, PyTorch's type promotion, comparisons,
+pyflame.core.elementwise, Python scalars on either side, PyTorch's type promotion, comparisons,
 logical ops, where, clamp, dtype conversion, half precision, every layout."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame.ir import elementwise
+from pyflame.core import elementwise
 
 torch = pytest.importorskip("torch")
 

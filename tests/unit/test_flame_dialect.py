@@ -1,7 +1,7 @@
 """The flame dialect's op classes match the ground floor's op tables one to one."""
 
+from pyflame.core import elementwise
 from pyflame.dialects import flame
-from pyflame.ir import elementwise
 
 
 def test_every_elementwise_function_has_one_op_class() -> None:

@@ -1,6 +1,6 @@
 """The layers import only downward (docs/architecture.md):
 
-    pyflame.ir  <  pyflame.dialects  <  pyflame.passes, pyflame.sim  <  pyflame.compiler
+    pyflame.core  <  pyflame.dialects  <  pyflame.passes, pyflame.sim  <  pyflame.compiler
     <  pyflame.tools  <  the frontend (every other pyflame module)
 
 The simulator never imports the passes (nor the passes the simulator), and the pe dialect never
@@ -25,12 +25,12 @@ ROOTS = {
     "pyflame.passes": REPO / "passes",
     "pyflame.tools": REPO / "tools",
 }
-LOWER_LAYERS = ("pyflame.ir", "pyflame.dialects", "pyflame.passes", "pyflame.sim", "pyflame.compiler")
+LOWER_LAYERS = ("pyflame.core", "pyflame.dialects", "pyflame.passes", "pyflame.sim", "pyflame.compiler")
 
 
 def layer(module: str) -> tuple[int, str]:
     """(rank, name) of a module's layer; imports may only go to an equal or lower rank."""
-    for rank, prefix in enumerate(("pyflame.ir", "pyflame.dialects")):
+    for rank, prefix in enumerate(("pyflame.core", "pyflame.dialects")):
         if module == prefix or module.startswith(prefix + "."):
             return rank, prefix
     for prefix in ("pyflame.passes", "pyflame.sim"):
@@ -102,7 +102,7 @@ def upward_edges() -> list[str]:
 
 def test_the_source_map_finds_every_layer() -> None:
     modules = source_modules()
-    for expected in ("pyflame.ir.shapes", "pyflame.dialects.pe", "pyflame.passes.decompose",
+    for expected in ("pyflame.core.shapes", "pyflame.dialects.pe", "pyflame.passes.decompose",
                      "pyflame.sim.fabric", "pyflame.tools.pyflame_opt", "pyflame.tensor"):
         assert expected in modules
 

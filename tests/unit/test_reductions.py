@@ -18,8 +18,8 @@ from layouts import LAYOUTS
 
 import pyflame as pf
 from pyflame import compiler
+from pyflame.core import reductions
 from pyflame.dialects import flame
-from pyflame.ir import reductions
 from pyflame.passes.decompose import DECOMPOSITIONS, DecomposePass
 from pyflame.passes.flame_to_mesh import LOWERINGS
 from pyflame.trace import trace
@@ -465,7 +465,7 @@ def test_decompose_refuses_a_max_of_no_elements_at_its_line():
     # hand-written IR with the verifier off: a located error, not a simulator traceback
     from xdsl.parser import Parser
 
-    from pyflame.ir.errors import UnsupportedOpsError
+    from pyflame.core.errors import UnsupportedOpsError
 
     text = """
     func.func @main(%a: tensor<0x4xf32>) -> tensor<4xf32> {

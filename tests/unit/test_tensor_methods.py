@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame.ir import elementwise
+from pyflame.core import elementwise
 from pyflame.tensor_methods import OpMethods
 
 ROOT = Path(__file__).resolve().parents[2]

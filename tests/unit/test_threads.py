@@ -139,7 +139,7 @@ def test_set_target_in_the_main_thread_sets_the_default_of_new_threads():
 @pytest.mark.parametrize("name", ["WSE3", "wse2", "small", "SMALL"])
 def test_targets_by_preset_name(name):
     with pf.target(name) as t:
-        from pyflame.ir.target import PRESETS
+        from pyflame.core.target import PRESETS
 
         assert t is PRESETS[name.upper()]
         y = pf.ones([2, 2]) + 1

@@ -11,7 +11,7 @@ from xdsl.parser import Parser
 import pyflame as pf
 from pyflame import runtime, trace
 from pyflame.compiler import make_context
-from pyflame.ir.target import TARGET_ATTR, Target
+from pyflame.core.target import TARGET_ATTR, Target
 
 
 def main_of(module: ModuleOp) -> FuncOp:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 from xdsl.dialects.builtin import DenseArrayBase, IntegerType
 
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir.errors import CompileError
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.kernels.registry import kernel

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from xdsl.ir import SSAValue
 
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir.errors import CompileError
 from pyflame.sim import rng
 from pyflame.sim.costs import CostKind
 from pyflame.sim.int32_checks import I32, as_int32

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyflame.core import elementwise
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir import elementwise
-from pyflame.ir.errors import CompileError
 from pyflame.sim.costs import CostKind
 from pyflame.sim.int32_checks import I32, all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel

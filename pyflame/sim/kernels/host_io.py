@@ -4,8 +4,8 @@ host array. Their time is counted apart from the PEs' clocks (`io_cycles`)."""
 
 from __future__ import annotations
 
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir.errors import CompileError
 from pyflame.sim import costs
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import kept_grid, make_gather, make_scatter

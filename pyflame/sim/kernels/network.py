@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.core import reductions
+from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
-from pyflame.ir import reductions
-from pyflame.ir.errors import CompileError, RoutingError
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask, xy_paths

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyflame.core import reductions
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir import reductions
-from pyflame.ir.errors import CompileError
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.int32_checks import all_int32, as_int32

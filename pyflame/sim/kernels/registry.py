@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from xdsl.ir import Operation
 
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir.errors import CompileError
 from pyflame.sim.schedule import Item, Schedule
 
 OpT = TypeVar("OpT", bound=pe.PEOp)

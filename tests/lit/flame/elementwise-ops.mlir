@@ -1,6 +1,6 @@
 // RUN: pyflame-opt %s | pyflame-opt | filecheck %s
 
-// Every elementwise function of pyflame/ir/elementwise.py is a flame op (operand kinds and
+// Every elementwise function of pyflame/core/elementwise.py is a flame op (operand kinds and
 // result kinds from its row: comparisons give i1, logical ops take i1); where and convert.
 
 // CHECK:         func.func @main(%a: tensor<4x5xf32>, %s: tensor<f32>, %c: tensor<4x5xi1>) -> tensor<4x5xf32> {

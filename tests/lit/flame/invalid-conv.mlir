@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s --verify-diagnostics --parsing-diagnostics --split-input-file | filecheck %s
 
 // Every verifier error of flame.conv2d, flame.max_pool2d and flame.avg_pool2d (the shape rules
-// of pyflame/ir/shapes.py), one case per split-input-file chunk.
+// of pyflame/core/shapes.py), one case per split-input-file chunk.
 
 // CHECK: conv2d expects a 4-D (N, C, H, W) input, got shape [3, 8, 8]
 %x = "test.op"() : () -> tensor<3x8x8xf32>

@@ -1,6 +1,6 @@
 // RUN: pyflame-opt %s --verify-diagnostics --parsing-diagnostics --split-input-file | filecheck %s
 
-// Every verifier error of the flame shape ops (the messages are pyflame/ir/shapes.py's, the same
+// Every verifier error of the flame shape ops (the messages are pyflame/core/shapes.py's, the same
 // the frontend raises at the user's line), one case per chunk.
 
 // === broadcast_to ===

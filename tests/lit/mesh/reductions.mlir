@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s | pyflame-opt | filecheck %s
 // RUN: pyflame-opt %s --print-op-generic | pyflame-opt | filecheck %s
 
-// local_reduce and allreduce take every kind of pyflame/ir/reductions.py (sum, prod, max, min);
+// local_reduce and allreduce take every kind of pyflame/core/reductions.py (sum, prod, max, min);
 // padding is masked with the kind's identity first, -inf for a float max (printed in hex) or
 // the largest int32 for an integer min (2147483647.0, printed in hex to stay exact).
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import pyflame as pf
+from pyflame.core.errors import HostMemoryError
 from pyflame.dialects import pe
-from pyflame.ir.errors import HostMemoryError
 from pyflame.sim import host_memory
 
 

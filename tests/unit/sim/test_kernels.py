@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from xdsl.irdl import irdl_op_definition, operand_def
 
+from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.ir.errors import CompileError
 from pyflame.sim import compile_plan, host_memory
 from pyflame.sim.kernels import FAMILIES, KERNELS, kernel
 

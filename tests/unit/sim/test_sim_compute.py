@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.ir import elementwise
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.target import SMALL
+from pyflame.core import elementwise
+from pyflame.core.distribution import Distribution
+from pyflame.core.target import SMALL
 from pyflame.sim import costs, threads
 
 RECT = (0, 0, 2, 3)
@@ -80,7 +80,7 @@ def test_binary(sim, rng, fn, ref):
     a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
     (o,), report = sim.run(text, a, b)
     np.testing.assert_array_equal(o, ref(a, b))
-    # 12 f32 elements, f flops each (pyflame.ir.elementwise), 96 bytes read, 48 written:
+    # 12 f32 elements, f flops each (pyflame.core.elementwise), 96 bytes read, 48 written:
     # max(12 f / 2, 6, 6) + issue; add/sub/mul cost 1 flop per element, div 4
     f = elementwise.BINARY[fn].flops
     assert report.cycles == max(12 * f // 2, 6) + costs.ISSUE_CYCLES

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pyflame.ir.distribution import Distribution
-from pyflame.ir.target import SMALL
+from pyflame.core.distribution import Distribution
+from pyflame.core.target import SMALL
 from pyflame.sim import costs, rng
 
 ELEMS = {"f32": np.float32, "i32": np.int32, "f16": np.float16}

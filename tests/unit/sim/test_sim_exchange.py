@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.ir.distribution import Distribution
+from pyflame.core.distribution import Distribution
 
 
 def _exchange_program(sim, shape, src, dst, color=0):

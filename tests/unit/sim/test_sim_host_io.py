@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pyflame.ir.distribution import Distribution
+from pyflame.core.distribution import Distribution
 from pyflame.sim.layout_io import make_gather, make_scatter
 
 LAYOUTS = [

@@ -1,4 +1,4 @@
-"""The simulator imports only downward: the ground floor (pyflame.ir) and the pe dialect, never
+"""The simulator imports only downward: the ground floor (pyflame.core) and the pe dialect, never
 the mesh or flame dialects, the passes or the frontend; the pe dialect never loads mesh."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def test_the_planner_and_its_kernels_load_only_the_ground_floor_and_pe():
     above = [
         m
         for m in loaded
-        if not m.startswith(("pyflame.ir", "pyflame.sim"))
+        if not m.startswith(("pyflame.core", "pyflame.sim"))
         and m not in ("pyflame", "pyflame.dialects", "pyflame.dialects.pe")
     ]
     assert above == []

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.ir.errors import (
+from pyflame.core.errors import (
     ColorAllocationError,
     CompileError,
     DeadlockError,
     RoutingError,
     SRAMFault,
 )
-from pyflame.ir.target import SMALL
+from pyflame.core.target import SMALL
 
 
 def _io(sim, b, name, rect, n, out=None):

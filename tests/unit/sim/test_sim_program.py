@@ -108,7 +108,7 @@ def test_report_plot_ticks_are_whole_pes(sim):
 def test_a_failing_step_names_its_op_line(sim):
     """Issue 8 item 18: an exception inside a step at run time is a SimulationError naming the
     op's source line (and carrying the op for the tools), not a bare numpy traceback."""
-    from pyflame.ir.errors import SimulationError
+    from pyflame.core.errors import SimulationError
 
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)

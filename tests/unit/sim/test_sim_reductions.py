@@ -1,5 +1,5 @@
 """Reduction kinds in the simulator: `pe.recv {combine = KIND}` chains, the reductions table
-(pyflame/ir/reductions.py) and its costs."""
+(pyflame/core/reductions.py) and its costs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir import reductions
-from pyflame.ir.target import SMALL
+from pyflame.core import reductions
+from pyflame.core.target import SMALL
 from pyflame.sim import costs
 
 R, C, N = 2, 4, 3

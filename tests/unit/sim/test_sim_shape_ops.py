@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyflame.ir.distribution import Distribution
+from pyflame.core.distribution import Distribution
 from pyflame.sim.layout_io import exchange_sources
 
 

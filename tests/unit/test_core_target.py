@@ -1,4 +1,4 @@
-"""The typed target and placement attributes (pyflame/ir/target.py, pyflame/ir/placement.py):
+"""The typed target and placement attributes (pyflame/core/target.py, pyflame/core/placement.py):
 printed with only the figures that differ from the named preset, parsed back to the same Target,
 the old dictionary form refused with its new spelling."""
 
@@ -12,14 +12,14 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from pyflame import compiler
-from pyflame.ir.errors import CompileError
-from pyflame.ir.placement import (
+from pyflame.core.errors import CompileError
+from pyflame.core.placement import (
     PLACEMENT_ATTR,
     SINGLE_PE_BYTES,
     PlacementAttr,
     single_pe_bytes_of,
 )
-from pyflame.ir.target import SMALL, TARGET_ATTR, WSE2, WSE3, Target, TargetAttr
+from pyflame.core.target import SMALL, TARGET_ATTR, WSE2, WSE3, Target, TargetAttr
 
 
 def parse(text: str):

@@ -19,7 +19,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir.errors import CompileError
+from pyflame.core.errors import CompileError
 
 PLACEMENT_ATTR = "pf.placement"
 

@@ -12,7 +12,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyflame.ir.errors import IndexShapeError, ShapeError
+from pyflame.core.errors import IndexShapeError, ShapeError
 
 Shape = tuple[int, ...]
 

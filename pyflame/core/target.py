@@ -23,8 +23,8 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.ir.errors import CompileError
-from pyflame.ir.placement import PlacementAttr
+from pyflame.core.errors import CompileError
+from pyflame.core.placement import PlacementAttr
 
 TARGET_ATTR = "pf.target"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyflame.ir import elementwise
+from pyflame.core import elementwise
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
