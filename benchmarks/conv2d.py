@@ -45,8 +45,9 @@ def main() -> None:
     layout = pf.MeshLayout.grid(g, g)
 
     def pyflame_conv() -> np.ndarray:
-        y = pf.nn.functional.conv2d(pf.from_numpy(x, layout=layout), pf.from_numpy(w),
-                                    pf.from_numpy(b), padding=k // 2)
+        y = pf.nn.functional.conv2d(
+            pf.from_numpy(x, layout=layout), pf.from_numpy(w), pf.from_numpy(b), padding=k // 2
+        )
         return y.numpy()
 
     pf.cache_clear()
@@ -66,8 +67,7 @@ def main() -> None:
     tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
     ref = torch.nn.functional.conv2d(tx, tw, tb, padding=k // 2).numpy()
     np.testing.assert_allclose(result, ref, rtol=1e-4, atol=1e-3)
-    torch_time = timed(lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=k // 2),
-                       args.repeat)
+    torch_time = timed(lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=k // 2), args.repeat)
 
     flops = 2 * n * c * s * s * c * k * k
     bound = flops / (g * g * target.flops_per_cycle)

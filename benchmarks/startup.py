@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: the last commit before the restructuring of issue 9
 DEFAULT_BASELINE = "91cc645"
 OPT_HELP = "import sys; from pyflame.tools.pyflame_opt import main; sys.argv = ['pyflame-opt', '--help']; main()"
-XDSL_HELP = "import sys; from xdsl.tools.xdsl_opt import main; sys.argv = ['xdsl-opt', '--help']; main()"
+XDSL_HELP = (
+    "import sys; from xdsl.tools.xdsl_opt import main; sys.argv = ['xdsl-opt', '--help']; main()"
+)
 
 
 def launch_seconds(code: str, pythonpath: Path | None) -> float:
@@ -42,19 +44,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(old),
-                        args.baseline], check=True)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(old), args.baseline],
+            check=True,
+        )
         try:
-            best = {"this checkout": float("inf"), f"commit {args.baseline}": float("inf"),
-                    "xdsl-opt": float("inf")}
+            best = {
+                "this checkout": float("inf"),
+                f"commit {args.baseline}": float("inf"),
+                "xdsl-opt": float("inf"),
+            }
             for _ in range(args.runs):
                 best["this checkout"] = min(best["this checkout"], launch_seconds(OPT_HELP, REPO))
-                best[f"commit {args.baseline}"] = min(best[f"commit {args.baseline}"],
-                                                      launch_seconds(OPT_HELP, old))
+                best[f"commit {args.baseline}"] = min(
+                    best[f"commit {args.baseline}"], launch_seconds(OPT_HELP, old)
+                )
                 best["xdsl-opt"] = min(best["xdsl-opt"], launch_seconds(XDSL_HELP, None))
         finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)],
-                           check=True)
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=True
+            )
     print(f"pyflame-opt --help start-up, best of {args.runs} launches")
     for name, seconds in best.items():
         print(f"  {name:<22} {seconds:.3f} s")

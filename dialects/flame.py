@@ -870,10 +870,18 @@ class Conv2dOp(_SpatialOp):
 
     def verify_(self) -> None:
         bias = None if self.bias is None else tensor_shape(self.bias)
-        self._check_result(_check(
-            shapes.conv2d, tensor_shape(self.input), tensor_shape(self.weight), bias,
-            self.stride_pair, self.padding_quad, self.dilation_pair, self.group_count,
-        ))
+        self._check_result(
+            _check(
+                shapes.conv2d,
+                tensor_shape(self.input),
+                tensor_shape(self.weight),
+                bias,
+                self.stride_pair,
+                self.padding_quad,
+                self.dilation_pair,
+                self.group_count,
+            )
+        )
         self._check_elem(*[v for v in (self.input, self.weight, self.bias) if v is not None])
 
 
@@ -889,10 +897,17 @@ class _PoolOp(_SpatialOp):
         return tuple(self.kernel.get_values())
 
     def verify_(self) -> None:
-        self._check_result(_check(
-            shapes.pool2d, tensor_shape(self.input), self.kernel_pair, self.stride_pair,
-            self.padding_quad, self.dilation_pair, self.name.removeprefix("flame."),
-        ))
+        self._check_result(
+            _check(
+                shapes.pool2d,
+                tensor_shape(self.input),
+                self.kernel_pair,
+                self.stride_pair,
+                self.padding_quad,
+                self.dilation_pair,
+                self.name.removeprefix("flame."),
+            )
+        )
         self._check_elem(self.input)
 
 
@@ -900,9 +915,9 @@ class _PoolOp(_SpatialOp):
 class MaxPool2dOp(_PoolOp):
     """Max over each window (padding holds -inf).
 
-        %y = flame.max_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>,
-               padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>}
-             : tensor<1x3x8x8xf32> -> tensor<1x3x4x4xf32>
+    %y = flame.max_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>,
+           padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>}
+         : tensor<1x3x8x8xf32> -> tensor<1x3x4x4xf32>
     """
 
     name = "flame.max_pool2d"
@@ -970,8 +985,7 @@ class RandomUniformOp(_RandomOp):
     maxval = attr_def(FloatAttr)
 
     def verify_(self) -> None:
-        check_uniform_range(elem_name(self.result), self.minval.value.data,
-                            self.maxval.value.data)
+        check_uniform_range(elem_name(self.result), self.minval.value.data, self.maxval.value.data)
 
 
 def check_uniform_range(elem: str, low: float, high: float) -> None:
@@ -985,8 +999,10 @@ def check_uniform_range(elem: str, low: float, high: float) -> None:
             f"random_uniform needs finite bounds with minval < maxval, got [{low}, {high})"
         )
     if elem == "i32" and not (
-        low == int(low) and high == int(high)
-        and INT32_RANGE[0] <= low and high - 1 <= INT32_RANGE[1]
+        low == int(low)
+        and high == int(high)
+        and INT32_RANGE[0] <= low
+        and high - 1 <= INT32_RANGE[1]
     ):
         raise VerifyException(
             f"random_uniform on i32 needs integer bounds within int32, got [{low}, {high})"
@@ -1018,8 +1034,12 @@ class _NonemptyReduceOp(_ReduceOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _check(shapes.nonempty_reduction, tensor_shape(self.input), self.dim_tuple,
-               self.name.removeprefix("flame."))
+        _check(
+            shapes.nonempty_reduction,
+            tensor_shape(self.input),
+            self.dim_tuple,
+            self.name.removeprefix("flame."),
+        )
 
 
 @irdl_op_definition
@@ -1038,7 +1058,10 @@ class ReduceMinOp(_NonemptyReduceOp):
 
 #: the primitive reduction op of each kind of pyflame/core/reductions.py
 REDUCE_OPS: dict[str, type[_ReduceOp]] = {
-    "sum": ReduceSumOp, "prod": ReduceProdOp, "max": ReduceMaxOp, "min": ReduceMinOp,
+    "sum": ReduceSumOp,
+    "prod": ReduceProdOp,
+    "max": ReduceMaxOp,
+    "min": ReduceMinOp,
 }
 
 
@@ -1048,8 +1071,12 @@ class _ArgOp(_ReduceOp):
 
     def verify_(self) -> None:
         self._check_shape()
-        _check(shapes.nonempty_reduction, tensor_shape(self.input), self.dim_tuple,
-               self.name.removeprefix("flame."))
+        _check(
+            shapes.nonempty_reduction,
+            tensor_shape(self.input),
+            self.dim_tuple,
+            self.name.removeprefix("flame."),
+        )
         if elem_name(self.result) != "i32":
             raise VerifyException(f"'{self.name}' result must hold i32")
 
@@ -1058,7 +1085,7 @@ class _ArgOp(_ReduceOp):
 class ArgmaxOp(_ArgOp):
     """Composite: reduce_max, then the smallest index (iota) where the input equals it.
 
-        %i = flame.argmax %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xi32>
+    %i = flame.argmax %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xi32>
     """
 
     name = "flame.argmax"
@@ -1080,7 +1107,7 @@ class _FloatReduceOp(_ReduceOp):
 class LogsumexpOp(_FloatReduceOp):
     """Composite: log(sum(exp(x - m))) + m, m the max over `dims` (0 where it is infinite).
 
-        %l = flame.logsumexp %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xf32>
+    %l = flame.logsumexp %x {dims = array<i64: 1>} : tensor<4x8xf32> -> tensor<4xf32>
     """
 
     name = "flame.logsumexp"
@@ -1096,7 +1123,7 @@ class _MomentOp(_FloatReduceOp):
 class VarOp(_MomentOp):
     """Composite: sum((x - mean)^2) / max(0, count - correction) over `dims`.
 
-        %v = flame.var %x {correction = 1.0 : f64, dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
+    %v = flame.var %x {correction = 1.0 : f64, dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
     """
 
     name = "flame.var"
@@ -1133,7 +1160,7 @@ class _SoftmaxOp(FlameOp):
 class SoftmaxOp(_SoftmaxOp):
     """Composite: exp(x - max) / sum(exp(x - max)) along `dim` (half floats in float32).
 
-        %s = flame.softmax %x {dim = 1 : i64} : tensor<4x8xf32> -> tensor<4x8xf32>
+    %s = flame.softmax %x {dim = 1 : i64} : tensor<4x8xf32> -> tensor<4x8xf32>
     """
 
     name = "flame.softmax"

@@ -266,8 +266,10 @@ class UnaryOp(IRDLOperation):
 
     def verify_(self) -> None:
         _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
-        _expect((self.fn.data == "scale") == (self.scalar is not None),
-                "'scale' (and only it) takes a scalar")
+        _expect(
+            (self.fn.data == "scale") == (self.scalar is not None),
+            "'scale' (and only it) takes a scalar",
+        )
 
 
 def check_tile_operands(op: IRDLOperation, result: SSAValue, *operands: SSAValue) -> None:
@@ -292,9 +294,7 @@ class BinaryOp(IRDLOperation):
     rhs = operand_def(MeshTensorType)
     fn = attr_def(StringAttr)
     result = result_def(MeshTensorType)
-    assembly_format = (
-        "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
-    )
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
     traits = traits_def(Pure())
 
     def verify_(self) -> None:
@@ -453,9 +453,7 @@ class TransposeOp(IRDLOperation):
         src, dst = dist_of(self.input), dist_of(self.result)
         perm = _dims(self.perm)
         _expect(sorted(perm) == list(range(len(src.shape))), f"bad permutation {list(perm)}")
-        expected = src.with_(
-            shape=[src.shape[p] for p in perm], split=[src.split[p] for p in perm]
-        )
+        expected = src.with_(shape=[src.shape[p] for p in perm], split=[src.split[p] for p in perm])
         _expect(dst == expected, f"transpose result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
 
@@ -485,19 +483,29 @@ class MatmulOp(IRDLOperation):
 
     def verify_(self) -> None:
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
-        _expect(self.algorithm.data in MATMUL_ALGORITHMS,
-                f"unknown matmul algorithm '{self.algorithm.data}'")
-        _expect(a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
-                f"summa needs one square grid, got {a.grid}, {b.grid}, {c.grid}")
+        _expect(
+            self.algorithm.data in MATMUL_ALGORITHMS,
+            f"unknown matmul algorithm '{self.algorithm.data}'",
+        )
+        _expect(
+            a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
+            f"summa needs one square grid, got {a.grid}, {b.grid}, {c.grid}",
+        )
         for name, d in (("lhs", a), ("rhs", b), ("result", c)):
-            _expect(len(d.shape) >= 2 and d.split == ("",) * (len(d.shape) - 2) + ("r", "c"),
-                    f"summa's {name} must split its last two dims [r, c] and no other, got {d}")
+            _expect(
+                len(d.shape) >= 2 and d.split == ("",) * (len(d.shape) - 2) + ("r", "c"),
+                f"summa's {name} must split its last two dims [r, c] and no other, got {d}",
+            )
         _expect(a.shape[-1] == b.shape[-2], f"contraction sizes differ: {a.shape}, {b.shape}")
         batch_a, batch_b = a.shape[:-2], b.shape[:-2]
-        _expect(not batch_a or not batch_b or batch_a == batch_b,
-                f"batch dims differ: {batch_a}, {batch_b}")
-        _expect(c.shape == (batch_a or batch_b) + (a.shape[-2], b.shape[-1]),
-                f"result shape {c.shape} is wrong")
+        _expect(
+            not batch_a or not batch_b or batch_a == batch_b,
+            f"batch dims differ: {batch_a}, {batch_b}",
+        )
+        _expect(
+            c.shape == (batch_a or batch_b) + (a.shape[-2], b.shape[-1]),
+            f"result shape {c.shape} is wrong",
+        )
         _same_elem(self, self.lhs, self.rhs, self.result)
 
 
@@ -513,8 +521,10 @@ class RedistributeOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
-        _expect(dist_of(self.input).shape == dist_of(self.result).shape,
-                "redistribute keeps the global shape")
+        _expect(
+            dist_of(self.input).shape == dist_of(self.result).shape,
+            "redistribute keeps the global shape",
+        )
         _same_elem(self, self.input, self.result)
 
 
@@ -640,9 +650,11 @@ class RelayoutOp(IRDLOperation):
 
     def verify_(self) -> None:
         src, dst = dist_of(self.input).shape, dist_of(self.result).shape
-        _expect(math.prod(src) == math.prod(dst),
-                f"relayout of {list(src)} ({math.prod(src)} elements) to {list(dst)} "
-                f"({math.prod(dst)}) changes the element count")
+        _expect(
+            math.prod(src) == math.prod(dst),
+            f"relayout of {list(src)} ({math.prod(src)} elements) to {list(dst)} "
+            f"({math.prod(dst)}) changes the element count",
+        )
         _same_elem(self, self.input, self.result)
 
 
@@ -672,15 +684,16 @@ class _WindowedOp(IRDLOperation):
 
     def _check_layouts(self, expected: Sequence[int]) -> None:
         x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
-        _expect(is_spatial(x),
-                f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
+        _expect(is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
         want = Distribution(tuple(expected), x.grid, x.split)
         _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
         for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
             problem = axis.problem()
-            _expect(problem is None,
-                    f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
-                    f"{problem}; use fewer PEs along that axis")
+            _expect(
+                problem is None,
+                f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
+                f"{problem}; use fewer PEs along that axis",
+            )
 
 
 @nonempty
@@ -711,17 +724,27 @@ class Conv2dOp(_WindowedOp):
         b = None if self.bias is None else dist_of(self.bias)
         _, stride, padding, dilation = self.spatial()
         try:
-            expected = shapes.conv2d(x.shape, w.shape, None if b is None else b.shape, stride,
-                                     padding, dilation, self.groups.value.data)
+            expected = shapes.conv2d(
+                x.shape,
+                w.shape,
+                None if b is None else b.shape,
+                stride,
+                padding,
+                dilation,
+                self.groups.value.data,
+            )
         except ShapeError as err:
             raise VerifyException(str(err)) from err
         for name, d in (("weight", w), ("bias", b)):
             if d is not None:
-                _expect(d.grid == x.grid and all(a == "" for a in d.split),
-                        f"conv2d {name} must be replicated on the input's grid, got {d}")
+                _expect(
+                    d.grid == x.grid and all(a == "" for a in d.split),
+                    f"conv2d {name} must be replicated on the input's grid, got {d}",
+                )
         self._check_layouts(expected)
-        _same_elem(self, *[v for v in (self.input, self.weight, self.bias, self.result)
-                           if v is not None])
+        _same_elem(
+            self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]
+        )
 
 
 POOL_KINDS = {"max", "avg"}
@@ -748,8 +771,9 @@ class Pool2dOp(_WindowedOp):
         _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
         kernel, stride, padding, dilation = self.spatial()
         try:
-            expected = shapes.pool2d(dist_of(self.input).shape, kernel, stride, padding,
-                                     dilation, "pool2d")
+            expected = shapes.pool2d(
+                dist_of(self.input).shape, kernel, stride, padding, dilation, "pool2d"
+            )
         except ShapeError as err:
             raise VerifyException(str(err)) from err
         self._check_layouts(expected)
@@ -797,8 +821,9 @@ class RandomUniformOp(IRDLOperation):
     def verify_(self) -> None:
         from pyflame.dialects.flame import check_uniform_range
 
-        check_uniform_range(str(elem_of(self.result)), self.minval.value.data,
-                            self.maxval.value.data)
+        check_uniform_range(
+            str(elem_of(self.result)), self.minval.value.data, self.maxval.value.data
+        )
 
 
 CREATION_OPS = [IotaOp, RandomUniformOp]

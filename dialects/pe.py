@@ -95,7 +95,8 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
             if len(shape) != 1 or shape[0] < 0:
                 parser.raise_error(
                     "a pe buffer is one-dimensional and static: !pe.buf<SIZExTYPE>",
-                    start, parser.pos,
+                    start,
+                    parser.pos,
                 )
         return (IntAttr(shape[0]), elem)
 
@@ -201,8 +202,10 @@ class TileLayoutAttr(ParametrizedAttribute):
         _expect(len(self.grid.data) == 2, f"a tile layout's grid is ROWSxCOLS, got {self.grid}")
         self.dist.check()
         elem = str(self.element_type)
-        _expect(elem in elementwise.ELEMENT_TYPES,
-                f"tile layouts hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}")
+        _expect(
+            elem in elementwise.ELEMENT_TYPES,
+            f"tile layouts hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}",
+        )
 
 
 def dense_i64(values: Sequence[int]) -> DenseArrayBase:
@@ -237,8 +240,7 @@ def check_layout(op: PEOp, layout: TileLayoutAttr, buffer: SSAValue) -> None:
     )
     _expect(
         buf_of(buffer).size.data >= d.local_elems,
-        f"'{op.name}' buffer holds {buf_of(buffer).size.data} elements, its tile "
-        f"{d.local_elems}",
+        f"'{op.name}' buffer holds {buf_of(buffer).size.data} elements, its tile {d.local_elems}",
     )
 
 
@@ -253,8 +255,10 @@ class PEOp(IRDLOperation):
 
     def _check_rect(self, *buffers: SSAValue) -> None:
         rect = self.rect
-        _expect(len(rect) == 4 and rect[2] > 0 and rect[3] > 0 and min(rect) >= 0,
-                f"pes must be [row0, col0, rows, cols] with positive sizes, got {list(rect)}")
+        _expect(
+            len(rect) == 4 and rect[2] > 0 and rect[3] > 0 and min(rect) >= 0,
+            f"pes must be [row0, col0, rows, cols] with positive sizes, got {list(rect)}",
+        )
         for buf in buffers:
             owner = buf.owner
             if isinstance(owner, AllocOp):
@@ -321,7 +325,7 @@ def check_sram_overlaps(block: Block) -> None:
     for i, ((_, end), op) in enumerate(placed):
         lo = op.byte_offset
         hi = lo + buf_of(op.result).num_bytes  # type: ignore[operator]
-        for (start2, _), other in placed[i + 1:]:
+        for (start2, _), other in placed[i + 1 :]:
             if start2 > end:
                 break
             lo2 = other.byte_offset
@@ -333,8 +337,7 @@ def check_sram_overlaps(block: Block) -> None:
                     f"[{lo}, {hi}) on PEs {list(op.rect)}) while both are live; run "
                     "allocate-sram or give them disjoint offsets"
                 )
-                other.emit_error(f"Operation does not verify: {message}",
-                                 VerifyException(message))
+                other.emit_error(f"Operation does not verify: {message}", VerifyException(message))
 
 
 def _rects_intersect(a: Sequence[int], b: Sequence[int]) -> bool:
@@ -353,8 +356,9 @@ class HostInOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(tuple(self.input.type.get_shape()) == self.layout.dist.shape,
-                "host_in shape mismatch")
+        _expect(
+            tuple(self.input.type.get_shape()) == self.layout.dist.shape, "host_in shape mismatch"
+        )
         check_layout(self, self.layout, self.buffer)
 
 
@@ -370,8 +374,9 @@ class HostOutOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(tuple(self.result.type.get_shape()) == self.layout.dist.shape,
-                "host_out shape mismatch")
+        _expect(
+            tuple(self.result.type.get_shape()) == self.layout.dist.shape, "host_out shape mismatch"
+        )
         check_layout(self, self.layout, self.buffer)
 
 
@@ -410,8 +415,10 @@ class UnaryOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
-        _expect((self.fn.data == "scale") == (self.scalar is not None),
-                "'scale' (and only it) takes a scalar")
+        _expect(
+            (self.fn.data == "scale") == (self.scalar is not None),
+            "'scale' (and only it) takes a scalar",
+        )
         _expect(buf_of(self.dst).size == buf_of(self.src).size, "unary buffers differ in size")
 
 
@@ -436,8 +443,10 @@ def check_operand_sizes(op: PEOp, dst: SSAValue, *operands: SSAValue) -> None:
     """Each operand is as long as dst, or one element (a scalar streamed with stride 0)."""
     n = buf_of(dst).size.data
     sizes = [buf_of(v).size.data for v in operands]
-    _expect(all(k in (n, 1) for k in sizes),
-            f"'{op.name}' operands must hold {n} elements or 1, got {sizes}")
+    _expect(
+        all(k in (n, 1) for k in sizes),
+        f"'{op.name}' operands must hold {n} elements or 1, got {sizes}",
+    )
 
 
 @irdl_op_definition
@@ -495,8 +504,10 @@ def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
 def _positive(op: PEOp, what: str, sizes: Sequence[int]) -> None:
     """A tile view or matrix size with no zero (or negative) dim: pe kernels work on at least
     one element (ops on zero-size tensors are folded away before the mesh)."""
-    _expect(all(n >= 1 for n in sizes),
-            f"'{op.name}' {what} {list(sizes)} must be positive (no zero-size dims)")
+    _expect(
+        all(n >= 1 for n in sizes),
+        f"'{op.name}' {what} {list(sizes)} must be positive (no zero-size dims)",
+    )
 
 
 @irdl_op_definition
@@ -539,8 +550,10 @@ class TransposeOp(PEOp):
         shape, perm = _ints(self.shape), _ints(self.perm)
         _positive(self, "shape", shape)
         _expect(sorted(perm) == list(range(len(shape))), "bad permutation")
-        _expect(math.prod(shape) == buf_of(self.src).size.data == buf_of(self.dst).size.data,
-                "transpose sizes differ")
+        _expect(
+            math.prod(shape) == buf_of(self.src).size.data == buf_of(self.dst).size.data,
+            "transpose sizes differ",
+        )
 
 
 @irdl_op_definition
@@ -592,10 +605,15 @@ class MatmulAccOp(PEOp):
         m, k, n = self.mkn
         _positive(self, "m, k, n", (m, k, n))
         b, bl, br = self.batches
-        _expect(min(bl, br) >= 1 and bl in (1, b) and br in (1, b),
-                f"matmul_acc batches {bl} and {br} must be positive and equal, or one of them 1")
-        for what, buf, size in (("acc", self.acc, b * m * n), ("lhs", self.lhs, bl * m * k),
-                                ("rhs", self.rhs, br * k * n)):
+        _expect(
+            min(bl, br) >= 1 and bl in (1, b) and br in (1, b),
+            f"matmul_acc batches {bl} and {br} must be positive and equal, or one of them 1",
+        )
+        for what, buf, size in (
+            ("acc", self.acc, b * m * n),
+            ("lhs", self.lhs, bl * m * k),
+            ("rhs", self.rhs, br * k * n),
+        ):
             _expect(buf_of(buf).size.data == size, f"matmul_acc {what} must hold {size} elements")
 
 
@@ -641,11 +659,14 @@ class RecvOp(_ChannelOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _expect("accumulate" not in self.attributes,
-                "'accumulate' is spelled combine = \"sum\" now")
+        _expect(
+            "accumulate" not in self.attributes, "'accumulate' is spelled combine = \"sum\" now"
+        )
         kind = self.combine_kind
-        _expect(kind is None or kind in REDUCE_KINDS,
-                f"unknown combine '{kind}' (one of {', '.join(sorted(REDUCE_KINDS))})")
+        _expect(
+            kind is None or kind in REDUCE_KINDS,
+            f"unknown combine '{kind}' (one of {', '.join(sorted(REDUCE_KINDS))})",
+        )
 
 
 @irdl_op_definition
@@ -666,8 +687,10 @@ class RouteOp(_ChannelOp):
         _expect(self.from_port.data in PORTS, f"unknown port '{self.from_port.data}'")
         for port in self.outputs:
             _expect(port in PORTS, f"unknown port '{port}' (ports: {', '.join(PORTS)})")
-        _expect(self.from_port.data not in self.outputs or self.from_port.data == "ramp",
-                "a route may not send wavelets back where they came from")
+        _expect(
+            self.from_port.data not in self.outputs or self.from_port.data == "ramp",
+            "a route may not send wavelets back where they came from",
+        )
 
 
 @irdl_op_definition
@@ -709,8 +732,9 @@ class ExchangeOp(_ChannelOp):
         src_shape, dst_shape = self.src_layout.dist.shape, self.dst_layout.dist.shape
         index_map = self.index_map
         if index_map is None:
-            _expect(math.prod(src_shape) == math.prod(dst_shape),
-                    "exchange layouts differ in shape")
+            _expect(
+                math.prod(src_shape) == math.prod(dst_shape), "exchange layouts differ in shape"
+            )
         else:
             offset, stride = index_map
             _expect(
@@ -719,10 +743,14 @@ class ExchangeOp(_ChannelOp):
                 f"layouts, got offset {list(offset)}, stride {list(stride)} for shapes "
                 f"{list(src_shape)} -> {list(dst_shape)}",
             )
-        _expect(buf_of(self.src).size.data >= self.src_layout.dist.local_elems,
-                "exchange src buffer too small")
-        _expect(buf_of(self.dst).size.data >= self.dst_layout.dist.local_elems,
-                "exchange dst buffer too small")
+        _expect(
+            buf_of(self.src).size.data >= self.src_layout.dist.local_elems,
+            "exchange src buffer too small",
+        )
+        _expect(
+            buf_of(self.dst).size.data >= self.dst_layout.dist.local_elems,
+            "exchange dst buffer too small",
+        )
 
 
 # --- shape ops ---------------------------------------------------------------------------
@@ -751,12 +779,18 @@ class BroadcastOp(PEOp):
             len(src) == len(dst) and all(a in (1, b) for a, b in zip(src, dst, strict=True)),
             f"cannot broadcast {list(src)} to {list(dst)}",
         )
-        _expect(math.prod(src) <= buf_of(self.src).size.data,
-                f"broadcast src buffer holds fewer than {math.prod(src)} elements")
-        _expect(math.prod(dst) <= buf_of(self.dst).size.data,
-                f"broadcast dst buffer holds fewer than {math.prod(dst)} elements")
-        _expect(buf_of(self.src).element_type == buf_of(self.dst).element_type,
-                "broadcast buffers differ in element type")
+        _expect(
+            math.prod(src) <= buf_of(self.src).size.data,
+            f"broadcast src buffer holds fewer than {math.prod(src)} elements",
+        )
+        _expect(
+            math.prod(dst) <= buf_of(self.dst).size.data,
+            f"broadcast dst buffer holds fewer than {math.prod(dst)} elements",
+        )
+        _expect(
+            buf_of(self.src).element_type == buf_of(self.dst).element_type,
+            "broadcast buffers differ in element type",
+        )
 
 
 SHAPE_OPS = [BroadcastOp]
@@ -798,13 +832,21 @@ class PackOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        shape, dim, start, count = _ints(self.shape), _int(self.dim), _int(self.start), _int(
-            self.count)
+        shape, dim, start, count = (
+            _ints(self.shape),
+            _int(self.dim),
+            _int(self.start),
+            _int(self.count),
+        )
         _expect(0 <= dim < len(shape), f"pack dim {dim} out of range for shape {list(shape)}")
-        _expect(0 <= start and count >= 0 and start + count <= shape[dim],
-                f"pack range [{start}, {start + count}) outside dim {dim} of {list(shape)}")
-        _expect(math.prod(shape) == buf_of(self.src).size.data,
-                f"pack shape {list(shape)} does not match the source buffer")
+        _expect(
+            0 <= start and count >= 0 and start + count <= shape[dim],
+            f"pack range [{start}, {start + count}) outside dim {dim} of {list(shape)}",
+        )
+        _expect(
+            math.prod(shape) == buf_of(self.src).size.data,
+            f"pack shape {list(shape)} does not match the source buffer",
+        )
         want = _slab(shape, dim, count)
         _expect(buf_of(self.dst).size.data == want, f"pack dst must hold {want} elements")
 
@@ -836,8 +878,10 @@ class UnpackOp(PEOp):
         _expect(0 <= dim < len(shape), f"unpack dim {dim} out of range for shape {list(shape)}")
         _expect(len(_ints(self.at)) == 2, "unpack at must be [base, per-PE step]")
         _expect(self.axis.data in ("r", "c"), f"unpack axis must be r or c, got '{self.axis.data}'")
-        _expect(math.prod(shape) == buf_of(self.dst).size.data,
-                f"unpack shape {list(shape)} does not match the destination buffer")
+        _expect(
+            math.prod(shape) == buf_of(self.dst).size.data,
+            f"unpack shape {list(shape)} does not match the destination buffer",
+        )
         want = _slab(shape, dim, count)
         _expect(buf_of(self.src).size.data == want, f"unpack src must hold {want} elements")
 
@@ -846,9 +890,11 @@ def _check_window(op: PEOp, in_shape, out_shape, kernel, stride, dilation) -> No
     _expect(len(in_shape) == 4 and len(out_shape) == 4, "windowed ops take NCHW shapes")
     for a in (0, 1):
         need = (out_shape[2 + a] - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1
-        _expect(in_shape[2 + a] >= need,
-                f"'{op.name}' input {list(in_shape)} is too small for output {list(out_shape)}: "
-                f"dim {2 + a} needs {need}")
+        _expect(
+            in_shape[2 + a] >= need,
+            f"'{op.name}' input {list(in_shape)} is too small for output {list(out_shape)}: "
+            f"dim {2 + a} needs {need}",
+        )
 
 
 @irdl_op_definition
@@ -884,11 +930,16 @@ class Conv2dOp(PEOp):
             _positive(self, what, sizes)
         g = _int(self.groups)
         _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
-        _expect(g >= 1 and i[1] % g == 0 and o[1] % g == 0,
-                f"groups {g} must divide the {i[1]} input and {o[1]} output channels")
+        _expect(
+            g >= 1 and i[1] % g == 0 and o[1] % g == 0,
+            f"groups {g} must divide the {i[1]} input and {o[1]} output channels",
+        )
         _expect(i[0] == o[0], "conv2d keeps the batch size")
-        for what, buf, size in (("in", self.input, math.prod(i)), ("out", self.out, math.prod(o)),
-                                ("weight", self.weight, o[1] * i[1] // g * k[0] * k[1])):
+        for what, buf, size in (
+            ("in", self.input, math.prod(i)),
+            ("out", self.out, math.prod(o)),
+            ("weight", self.weight, o[1] * i[1] // g * k[0] * k[1]),
+        ):
             _expect(buf_of(buf).size.data == size, f"conv2d {what} must hold {size} elements")
         if self.bias is not None:
             _expect(buf_of(self.bias).size.data == o[1], f"conv2d bias must hold {o[1]} elements")
@@ -969,8 +1020,9 @@ class RandomUniformOp(PEOp):
 
         super().verify_()
         check_layout(self, self.layout, self.buffer)
-        check_uniform_range(str(buf_of(self.buffer).element_type), self.minval.value.data,
-                            self.maxval.value.data)
+        check_uniform_range(
+            str(buf_of(self.buffer).element_type), self.minval.value.data, self.maxval.value.data
+        )
 
 
 CREATION_OPS = [IotaOp, RandomUniformOp]

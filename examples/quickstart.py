@@ -1,6 +1,6 @@
 """PyFlame in one screen: build a lazy graph, compile it for the simulated wafer, run it.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 import numpy as np

@@ -65,8 +65,10 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
                 f"fit: the PEs {list(op.rect)} need {kib(offset + size)} at this point, but "
                 f"each has {kib(target.sram_bytes)} ({kib(limit)} for data on {target.name}). "
                 "Use a layout over more PEs.",
-                tensor=op.buffer_name.data, location=op.buffer_name.data.partition("@")[2],
-                bytes_per_pe=offset + size, sram_bytes=target.sram_bytes,
+                tensor=op.buffer_name.data,
+                location=op.buffer_name.data.partition("@")[2],
+                bytes_per_pe=offset + size,
+                sram_bytes=target.sram_bytes,
             )
         op.attributes["offset"] = IntegerAttr(offset, i64)
         active.append(Placed(offset, size, op.rect, end))

@@ -73,12 +73,17 @@ class Emitter:
     # ------------------------------------------------------------------ building
 
     def op(
-        self, cls: type[Operation], operands: Sequence[SSAValue], shape: Sequence[int],
-        elem: Attribute, **attrs: Attribute | None,
+        self,
+        cls: type[Operation],
+        operands: Sequence[SSAValue],
+        shape: Sequence[int],
+        elem: Attribute,
+        **attrs: Attribute | None,
     ) -> SSAValue:
         attributes = {k: v for k, v in attrs.items() if v is not None}
-        new = cls.create(operands=list(operands), result_types=[TensorType(elem, shape)],
-                         attributes=attributes)
+        new = cls.create(
+            operands=list(operands), result_types=[TensorType(elem, shape)], attributes=attributes
+        )
         same = self._existing(new)
         if same is not None:
             new.drop_all_references()  # the discarded op must not stay a user of its operands
@@ -111,8 +116,14 @@ class Emitter:
     def reduce(self, kind: str, x: SSAValue, dims: Sequence[int], keepdim: bool) -> SSAValue:
         cls = flame.REDUCE_OPS[kind] if kind != "mean" else flame.ReduceMeanOp
         shape = shapes.reduce(shape_of(x), dims, keepdim)
-        return self.op(cls, [x], shape, elem_of(x), dims=flame.dense_i64(dims),
-                       keepdim=UnitAttr() if keepdim else None)
+        return self.op(
+            cls,
+            [x],
+            shape,
+            elem_of(x),
+            dims=flame.dense_i64(dims),
+            keepdim=UnitAttr() if keepdim else None,
+        )
 
     def unary(self, name: str, x: SSAValue) -> SSAValue:
         return self.op(flame.UNARY_OPS[name], [x], shape_of(x), elem_of(x))
@@ -151,8 +162,15 @@ class Emitter:
 
     def iota(self, shape: Sequence[int], dim: int, step: int) -> SSAValue:
         """i32 `step * i`, i each element's index along `dim`."""
-        return self.op(flame.IotaOp, [], shape, i32, dim=IntegerAttr(dim, i64),
-                       start=FloatAttr(0.0, f64), step=FloatAttr(float(step), f64))
+        return self.op(
+            flame.IotaOp,
+            [],
+            shape,
+            i32,
+            dim=IntegerAttr(dim, i64),
+            start=FloatAttr(0.0, f64),
+            step=FloatAttr(float(step), f64),
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -219,8 +237,9 @@ def decompose_logsumexp(op: flame.LogsumexpOp, em: Emitter) -> SSAValue:
     m = em.reduce("max", x, dims, True)
     infinite = em.binary("eq", em.unary("abs", m), em.scalar(math.inf, elem))
     m = em.where(infinite, em.scalar(0.0, elem), m)
-    total = em.reduce("sum", em.unary("exp", em.binary("sub", x, em.broadcast(m, shape))), dims,
-                      True)
+    total = em.reduce(
+        "sum", em.unary("exp", em.binary("sub", x, em.broadcast(m, shape))), dims, True
+    )
     out = em.binary("add", em.unary("log", total), m)
     out = em.reshape(out, shapes.reduce(shape, dims, _keepdim(op)))
     return em.convert(out, elem_of(op.input))
@@ -304,8 +323,12 @@ DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue]] = {
 
 #: the value of each reduction of no elements (the others have none: refused)
 EMPTY_REDUCTION: dict[type[Operation], float] = {
-    flame.ReduceSumOp: 0.0, flame.ReduceProdOp: 1.0, flame.ReduceMeanOp: math.nan,
-    flame.VarOp: math.nan, flame.StdOp: math.nan, flame.LogsumexpOp: -math.inf,
+    flame.ReduceSumOp: 0.0,
+    flame.ReduceProdOp: 1.0,
+    flame.ReduceMeanOp: math.nan,
+    flame.VarOp: math.nan,
+    flame.StdOp: math.nan,
+    flame.LogsumexpOp: -math.inf,
     flame.MatmulOp: 0.0,
 }
 
@@ -326,8 +349,7 @@ def _fold_empty_op(op: Operation) -> Operation | None:
     assert isinstance(typ, TensorType)
 
     def fill(value: float) -> Operation:
-        return flame.FillOp.create(attributes={"value": FloatAttr(value, f64)},
-                                   result_types=[typ])
+        return flame.FillOp.create(attributes={"value": FloatAttr(value, f64)}, result_types=[typ])
 
     if _numel(result) == 0:
         return None if isinstance(op, flame.FillOp) else fill(0.0)
@@ -339,8 +361,7 @@ def _fold_empty_op(op: Operation) -> Operation | None:
         return fill(op.value.value.data)
     if isinstance(op, flame.ConcatOp):
         kept = [v for v in op.inputs if _numel(v) > 0]
-        return flame.ConcatOp.create(operands=kept, attributes={"dim": op.dim},
-                                     result_types=[typ])
+        return flame.ConcatOp.create(operands=kept, attributes={"dim": op.dim}, result_types=[typ])
     if isinstance(op, flame.Conv2dOp) and _numel(op.weight) == 0 and op.bias is None:
         return fill(0.0)
     what = "of no elements" if isinstance(op, flame._ReduceOp) else "on a zero-size tensor"
@@ -357,8 +378,9 @@ def _conv_bias(op: flame.Conv2dOp) -> list[Operation]:
     assert op.bias is not None
     typ = op.result.type
     shape, elem = tuple(typ.get_shape()), typ.element_type  # type: ignore[attr-defined]
-    column = flame.ReshapeOp.create(operands=[op.bias],
-                                    result_types=[TensorType(elem, (1, shape[1], 1, 1))])
+    column = flame.ReshapeOp.create(
+        operands=[op.bias], result_types=[TensorType(elem, (1, shape[1], 1, 1))]
+    )
     full = flame.BroadcastToOp.create(operands=[column.results[0]], result_types=[typ])
     return [column, full]
 
@@ -370,8 +392,11 @@ def fold_empty(module: ModuleOp) -> None:
             continue
         if not isinstance(op.results[0].type, TensorType):
             continue
-        if (isinstance(op, flame.Conv2dOp) and op.bias is not None
-                and _numel(op.weight) == 0 < _numel(op.result)):
+        if (
+            isinstance(op, flame.Conv2dOp)
+            and op.bias is not None
+            and _numel(op.weight) == 0 < _numel(op.result)
+        ):
             new_ops = _conv_bias(op)
         else:
             new = _fold_empty_op(op)

@@ -72,8 +72,11 @@ def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -
 
 
 def default_layout(
-    shape: tuple[int, ...], elem_bytes: int, target: Target,
-    single_pe_bytes: int = SINGLE_PE_BYTES, tile_bytes: int = DEFAULT_TILE_BYTES,
+    shape: tuple[int, ...],
+    elem_bytes: int,
+    target: Target,
+    single_pe_bytes: int = SINGLE_PE_BYTES,
+    tile_bytes: int = DEFAULT_TILE_BYTES,
 ) -> LayoutAttr:
     """The compiler's choice for a tensor nobody placed: one PE if small, else a square grid
     with tiles of at most `tile_bytes`."""
@@ -117,8 +120,9 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
     leaves = [a for a in fn.body.block.args if isinstance(a.type, TensorType)] + [
         op.results[0]
         for op in fn.body.block.ops
-        if isinstance(op, flame.FillOp | flame.RandomNormalOp | flame.IotaOp
-                      | flame.RandomUniformOp)
+        if isinstance(
+            op, flame.FillOp | flame.RandomNormalOp | flame.IotaOp | flame.RandomUniformOp
+        )
     ]
     for leaf in leaves:
         if leaf in hints or not flame.tensor_shape(leaf):

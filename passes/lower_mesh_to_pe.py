@@ -101,20 +101,30 @@ def col_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
 def chain_step(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     """Each PE sends to its east (along='c') or south (along='r') neighbour."""
     if along == "c":
-        return (((0, 0, rows, cols - 1), "ramp", ("east",)), ((0, 1, rows, cols - 1), "west", ("ramp",)))
-    return (((0, 0, rows - 1, cols), "ramp", ("south",)), ((1, 0, rows - 1, cols), "north", ("ramp",)))
+        return (
+            ((0, 0, rows, cols - 1), "ramp", ("east",)),
+            ((0, 1, rows, cols - 1), "west", ("ramp",)),
+        )
+    return (
+        ((0, 0, rows - 1, cols), "ramp", ("south",)),
+        ((1, 0, rows - 1, cols), "north", ("ramp",)),
+    )
 
 
 def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     """The last PE of each line sends back toward position 0, every PE on the way receiving."""
     if along == "c":
-        rules: list[Rule] = [((0, cols - 1, rows, 1), "ramp", ("west",)),
-                             ((0, 0, rows, 1), "east", ("ramp",))]
+        rules: list[Rule] = [
+            ((0, cols - 1, rows, 1), "ramp", ("west",)),
+            ((0, 0, rows, 1), "east", ("ramp",)),
+        ]
         if cols > 2:
             rules.append(((0, 1, rows, cols - 2), "east", ("west", "ramp")))
     else:
-        rules = [((rows - 1, 0, 1, cols), "ramp", ("north",)),
-                 ((0, 0, 1, cols), "south", ("ramp",))]
+        rules = [
+            ((rows - 1, 0, 1, cols), "ramp", ("north",)),
+            ((0, 0, 1, cols), "south", ("ramp",)),
+        ]
         if rows > 2:
             rules.append(((1, 0, rows - 2, cols), "south", ("north", "ramp")))
     return tuple(rules)
@@ -222,8 +232,12 @@ class PELowering:
 
 def lower_scatter(op: mesh.ScatterOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "input")
-    lw.op(pe.HostInOp, [op.input, buf], grid_rect(dist_of(op.result)),
-          layout=tile_layout(op.result.type))
+    lw.op(
+        pe.HostInOp,
+        [op.input, buf],
+        grid_rect(dist_of(op.result)),
+        layout=tile_layout(op.result.type),
+    )
     return buf
 
 
@@ -247,29 +261,45 @@ def lower_fill(op: mesh.FillOp, lw: PELowering) -> SSAValue:
 
 def lower_random_normal(op: mesh.RandomNormalOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "randn")
-    lw.op(pe.RandomNormalOp, [buf, op.seed], grid_rect(dist_of(op.result)),
-          layout=tile_layout(op.result.type))
+    lw.op(
+        pe.RandomNormalOp,
+        [buf, op.seed],
+        grid_rect(dist_of(op.result)),
+        layout=tile_layout(op.result.type),
+    )
     return buf
 
 
 def lower_unary(op: mesh.UnaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
-    lw.op(pe.UnaryOp, [buf, lw.buf(op.input)], grid_rect(dist_of(op.result)),
-          fn=op.fn.data, scalar=op.scalar)
+    lw.op(
+        pe.UnaryOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(dist_of(op.result)),
+        fn=op.fn.data,
+        scalar=op.scalar,
+    )
     return buf
 
 
 def lower_binary(op: mesh.BinaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
-    lw.op(pe.BinaryOp, [buf, lw.buf(op.lhs), lw.buf(op.rhs)], grid_rect(dist_of(op.result)),
-          fn=op.fn.data)
+    lw.op(
+        pe.BinaryOp,
+        [buf, lw.buf(op.lhs), lw.buf(op.rhs)],
+        grid_rect(dist_of(op.result)),
+        fn=op.fn.data,
+    )
     return buf
 
 
 def lower_select(op: mesh.SelectOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "where")
-    lw.op(pe.SelectOp, [buf] + [lw.buf(v) for v in (op.cond, op.lhs, op.rhs)],
-          grid_rect(dist_of(op.result)))
+    lw.op(
+        pe.SelectOp,
+        [buf] + [lw.buf(v) for v in (op.cond, op.lhs, op.rhs)],
+        grid_rect(dist_of(op.result)),
+    )
     return buf
 
 
@@ -281,16 +311,27 @@ def lower_convert(op: mesh.ConvertOp, lw: PELowering) -> SSAValue:
 
 def lower_mask_pad(op: mesh.MaskPadOp, lw: PELowering) -> SSAValue:
     buf = lw.writable_copy(op.input, "masked")
-    lw.op(pe.MaskPadOp, [buf], grid_rect(dist_of(op.input)), layout=tile_layout(op.input.type),
-          value=op.value)
+    lw.op(
+        pe.MaskPadOp,
+        [buf],
+        grid_rect(dist_of(op.input)),
+        layout=tile_layout(op.input.type),
+        value=op.value,
+    )
     return buf
 
 
 def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
     src = dist_of(op.input)
     buf = lw.alloc_for(op.result, "partial")
-    lw.op(pe.ReduceOp, [buf, lw.buf(op.input)], grid_rect(src), kind=op.kind.data,
-          shape=src.block, dims=tuple(op.dims.get_values()))
+    lw.op(
+        pe.ReduceOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(src),
+        kind=op.kind.data,
+        shape=src.block,
+        dims=tuple(op.dims.get_values()),
+    )
     return buf
 
 
@@ -333,8 +374,13 @@ def lower_reshape(op: mesh.ReshapeOp, lw: PELowering) -> SSAValue:
 def lower_transpose(op: mesh.TransposeOp, lw: PELowering) -> SSAValue:
     src = dist_of(op.input)
     buf = lw.alloc_for(op.result, "transpose")
-    lw.op(pe.TransposeOp, [buf, lw.buf(op.input)], grid_rect(src), shape=src.block,
-          perm=tuple(op.perm.get_values()))
+    lw.op(
+        pe.TransposeOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(src),
+        shape=src.block,
+        perm=tuple(op.perm.get_values()),
+    )
     return buf
 
 
@@ -348,8 +394,13 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     elem = op.result.type.element_type
     acc = lw.alloc_for(op.result, "matmul")
     lw.op(pe.FillOp, [acc], rect, value=0.0)
-    sizes = {"m": bm, "k": bk, "n": bn, "lhs_batch": bl if bl > 1 else None,
-             "rhs_batch": br if br > 1 else None}
+    sizes = {
+        "m": bm,
+        "k": bk,
+        "n": bn,
+        "lhs_batch": bl if bl > 1 else None,
+        "rhs_batch": br if br > 1 else None,
+    }
     receive = scratch.summa_receive_elems(a, b)
     if receive is None:
         lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
@@ -371,8 +422,14 @@ def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
     src, dst = dist_of(op.input), dist_of(op.result)
     buf = lw.alloc_for(op.result, "redistribute")
     bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
-    lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
-          src_layout=tile_layout(op.input.type), dst_layout=tile_layout(op.result.type))
+    lw.op(
+        pe.ExchangeOp,
+        [buf, lw.buf(op.input)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(op.input.type),
+        dst_layout=tile_layout(op.result.type),
+    )
     return buf
 
 
@@ -443,8 +500,12 @@ __all__ = ["LowerMeshToPEPass", "LOWERINGS", "MeshTensorType"]
 
 
 def exchange_into(
-    lw: PELowering, dst: SSAValue, dst_type: MeshTensorType, src: SSAValue,
-    offset: tuple[int, ...], stride: tuple[int, ...],
+    lw: PELowering,
+    dst: SSAValue,
+    dst_type: MeshTensorType,
+    src: SSAValue,
+    offset: tuple[int, ...],
+    stride: tuple[int, ...],
 ) -> None:
     """Move mesh value `src` into buffer `dst` (laid out as `dst_type`) through the index map
     (left out when it is the identity between equal shapes: a plain redistribution)."""
@@ -452,9 +513,14 @@ def exchange_into(
     bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
     identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
     lw.op(
-        pe.ExchangeOp, [dst, lw.buf(src)], bbox, color=lw.channel(XY_CHANNEL),
-        src_layout=tile_layout(src.type), dst_layout=tile_layout(dst_type),
-        offset=None if identity else offset, stride=None if identity else stride,
+        pe.ExchangeOp,
+        [dst, lw.buf(src)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(src.type),
+        dst_layout=tile_layout(dst_type),
+        offset=None if identity else offset,
+        stride=None if identity else stride,
     )
 
 
@@ -462,8 +528,13 @@ def lower_broadcast(op: mesh.BroadcastOp, lw: PELowering) -> SSAValue:
     src, dst = dist_of(op.input), dist_of(op.result)
     buf = lw.alloc_for(op.result, "broadcast")
     lead = (1,) * (len(dst.shape) - len(src.shape))
-    lw.op(pe.BroadcastOp, [buf, lw.buf(op.input)], grid_rect(dst),
-          src_shape=lead + src.block, dst_shape=dst.block)
+    lw.op(
+        pe.BroadcastOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(dst),
+        src_shape=lead + src.block,
+        dst_shape=dst.block,
+    )
     return buf
 
 
@@ -502,18 +573,26 @@ def lower_relayout(op: mesh.RelayoutOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "reshape")
     s, d = dist_of(op.input), dist_of(op.result)
     bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
-    lw.op(pe.ExchangeOp, [buf, lw.buf(op.input)], bbox, color=lw.channel(XY_CHANNEL),
-          src_layout=tile_layout(op.input.type), dst_layout=tile_layout(op.result.type))
+    lw.op(
+        pe.ExchangeOp,
+        [buf, lw.buf(op.input)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(op.input.type),
+        dst_layout=tile_layout(op.result.type),
+    )
     return buf
 
 
-LOWERINGS.update({
-    mesh.RelayoutOp: lower_relayout,
-    mesh.BroadcastOp: lower_broadcast,
-    mesh.SliceOp: lower_slice,
-    mesh.PadOp: lower_pad,
-    mesh.ConcatOp: lower_concat,
-})
+LOWERINGS.update(
+    {
+        mesh.RelayoutOp: lower_relayout,
+        mesh.BroadcastOp: lower_broadcast,
+        mesh.SliceOp: lower_slice,
+        mesh.PadOp: lower_pad,
+        mesh.ConcatOp: lower_concat,
+    }
+)
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -535,14 +614,22 @@ LOWERINGS.update({
 def shift(rows: int, cols: int, toward: str) -> tuple[Rule, ...]:
     """Every PE that has a neighbour `toward` sends it one message."""
     return {
-        "south": (((0, 0, rows - 1, cols), "ramp", ("south",)),
-                  ((1, 0, rows - 1, cols), "north", ("ramp",))),
-        "north": (((1, 0, rows - 1, cols), "ramp", ("north",)),
-                  ((0, 0, rows - 1, cols), "south", ("ramp",))),
-        "east": (((0, 0, rows, cols - 1), "ramp", ("east",)),
-                 ((0, 1, rows, cols - 1), "west", ("ramp",))),
-        "west": (((0, 1, rows, cols - 1), "ramp", ("west",)),
-                 ((0, 0, rows, cols - 1), "east", ("ramp",))),
+        "south": (
+            ((0, 0, rows - 1, cols), "ramp", ("south",)),
+            ((1, 0, rows - 1, cols), "north", ("ramp",)),
+        ),
+        "north": (
+            ((1, 0, rows - 1, cols), "ramp", ("north",)),
+            ((0, 0, rows - 1, cols), "south", ("ramp",)),
+        ),
+        "east": (
+            ((0, 0, rows, cols - 1), "ramp", ("east",)),
+            ((0, 1, rows, cols - 1), "west", ("ramp",)),
+        ),
+        "west": (
+            ((0, 1, rows, cols - 1), "ramp", ("west",)),
+            ((0, 0, rows, cols - 1), "east", ("ramp",)),
+        ),
     }[toward]
 
 
@@ -571,8 +658,16 @@ def halo_phase(
     # (count, pack start, senders, receivers, toward, position of the strip in the window)
     moves = []
     if phase.from_prev:
-        moves.append((phase.from_prev, b - phase.from_prev, line(0, parts - 1),
-                      line(1, parts - 1), hi, pad - phase.from_prev))
+        moves.append(
+            (
+                phase.from_prev,
+                b - phase.from_prev,
+                line(0, parts - 1),
+                line(1, parts - 1),
+                hi,
+                pad - phase.from_prev,
+            )
+        )
     if phase.from_next:
         moves.append((phase.from_next, 0, line(1, parts - 1), line(0, parts - 1), lo, b + pad))
     received = []
@@ -606,9 +701,17 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     operands = [out, window, lw.buf(op.weight)]
     if op.bias is not None:
         operands.append(lw.buf(op.bias))
-    lw.op(pe.Conv2dOp, operands, grid_rect(dist_of(op.result)), in_shape=shape,
-          out_shape=dist_of(op.result).block, kernel=kernel, stride=stride, dilation=dilation,
-          groups=op.groups.value.data)
+    lw.op(
+        pe.Conv2dOp,
+        operands,
+        grid_rect(dist_of(op.result)),
+        in_shape=shape,
+        out_shape=dist_of(op.result).block,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        groups=op.groups.value.data,
+    )
     return out
 
 
@@ -617,16 +720,26 @@ def lower_pool2d(op: mesh.Pool2dOp, lw: PELowering) -> SSAValue:
     window, shape = halo_window(lw, op, -math.inf if kind == "max" else 0.0)
     kernel, stride, _, dilation = op.spatial()
     out = lw.alloc_for(op.result, f"{kind}_pool2d")
-    lw.op(pe.Pool2dOp, [out, window], grid_rect(dist_of(op.result)), kind=kind, in_shape=shape,
-          out_shape=dist_of(op.result).block, kernel=kernel, stride=stride, dilation=dilation)
+    lw.op(
+        pe.Pool2dOp,
+        [out, window],
+        grid_rect(dist_of(op.result)),
+        kind=kind,
+        in_shape=shape,
+        out_shape=dist_of(op.result).block,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+    )
     return out
 
 
-LOWERINGS.update({
-    mesh.Conv2dOp: lower_conv2d,
-    mesh.Pool2dOp: lower_pool2d,
-})
-
+LOWERINGS.update(
+    {
+        mesh.Conv2dOp: lower_conv2d,
+        mesh.Pool2dOp: lower_pool2d,
+    }
+)
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -635,19 +748,34 @@ LOWERINGS.update({
 
 def lower_iota(op: mesh.IotaOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "iota")
-    lw.op(pe.IotaOp, [buf], grid_rect(dist_of(op.result)), layout=tile_layout(op.result.type),
-          dim=op.dim, start=op.start, step=op.step)
+    lw.op(
+        pe.IotaOp,
+        [buf],
+        grid_rect(dist_of(op.result)),
+        layout=tile_layout(op.result.type),
+        dim=op.dim,
+        start=op.start,
+        step=op.step,
+    )
     return buf
 
 
 def lower_random_uniform(op: mesh.RandomUniformOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "rand")
-    lw.op(pe.RandomUniformOp, [buf, op.seed], grid_rect(dist_of(op.result)),
-          layout=tile_layout(op.result.type), minval=op.minval, maxval=op.maxval)
+    lw.op(
+        pe.RandomUniformOp,
+        [buf, op.seed],
+        grid_rect(dist_of(op.result)),
+        layout=tile_layout(op.result.type),
+        minval=op.minval,
+        maxval=op.maxval,
+    )
     return buf
 
 
-LOWERINGS.update({
-    mesh.IotaOp: lower_iota,
-    mesh.RandomUniformOp: lower_random_uniform,
-})
+LOWERINGS.update(
+    {
+        mesh.IotaOp: lower_iota,
+        mesh.RandomUniformOp: lower_random_uniform,
+    }
+)

@@ -108,8 +108,9 @@ def suggest_grid(
     moves there."""
 
     # conv weights and biases stay replicated on the new grid, like other replicated tensors
-    kept = {v for op in fn.body.block.ops if isinstance(op, mesh._WindowedOp)
-            for v in op.operands[1:]}
+    kept = {
+        v for op in fn.body.block.ops if isinstance(op, mesh._WindowedOp) for v in op.operands[1:]
+    }
 
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
         layout = LayoutAttr("grid", [g, g])
@@ -155,7 +156,8 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     if peak <= usable:
         return
     culprit = max(
-        live, key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]
+        live,
+        key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type)),  # type: ignore[attr-defined]
     )
     cdist = dist_fn(culprit)
     own = tile_bytes(cdist, elem_bytes_of(culprit.type.element_type))  # type: ignore[attr-defined]
@@ -163,16 +165,24 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     grid = suggest_grid(fn, cdist, target, usable)
     suggestion = f"pf.MeshLayout.grid({grid[0]}, {grid[1]})" if grid else ""
     message = (
-        f"SRAM overflow: {what}" + (f" made at {where}" if where else "")
+        f"SRAM overflow: {what}"
+        + (f" made at {where}" if where else "")
         + f" needs {kib(own)} per PE; with the other live tensors the program needs "
         f"{kib(peak)} per PE, but each PE has {kib(target.sram_bytes)} of SRAM "
         f"({kib(usable)} for data on {target.name}). "
-        + (f"A layout that would fit: layout={suggestion}." if suggestion
-           else "No grid on this fabric fits it: split the computation.")
+        + (
+            f"A layout that would fit: layout={suggestion}."
+            if suggestion
+            else "No grid on this fabric fits it: split the computation."
+        )
     )
     raise SRAMOverflowError(
-        message, tensor=what, location=where, bytes_per_pe=peak,
-        sram_bytes=target.sram_bytes, suggestion=suggestion,
+        message,
+        tensor=what,
+        location=where,
+        bytes_per_pe=peak,
+        sram_bytes=target.sram_bytes,
+        suggestion=suggestion,
     )
 
 

@@ -137,8 +137,10 @@ def backward(
                 continue
             rule = custom_rule(node) or GRADIENTS.get(node.op or "")  # a leaf has no op
             if rule is None:
-                raise NotImplementedError(f"no gradient rule for {node.op} (made at "
-                                          f"{node.location[0]}:{node.location[1]})")
+                raise NotImplementedError(
+                    f"no gradient rule for {node.op} (made at "
+                    f"{node.location[0]}:{node.location[1]})"
+                )
             for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):
                 if gi is None or not inp.requires_grad:
                     continue

@@ -67,7 +67,10 @@ def as_tuple(value: Any) -> tuple[Any, ...]:
     a list of numbers is one input."""
     if isinstance(value, tuple):
         return value
-    if isinstance(value, list) and value and all(
-            isinstance(v, (np.ndarray, Tensor)) for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, (np.ndarray, Tensor)) for v in value)
+    ):
         return tuple(value)
     return (value,)

@@ -70,15 +70,18 @@ def add_check(
 
 
 def check_now(
-    bad: np.ndarray, values: np.ndarray, message: Callable[[int, int], str],
-    *, error: type[Exception] = IndexError, location: Location | None = None,
+    bad: np.ndarray,
+    values: np.ndarray,
+    message: Callable[[int, int], str],
+    *,
+    error: type[Exception] = IndexError,
+    location: Location | None = None,
 ) -> None:
     """The same check on data at hand: raise at once at the user's line."""
     if not bad.any():
         return
     first = values[bad].reshape(-1)[0].item()
-    raise error(f"{format_location(location or user_location())}: "
-                f"{message(first, int(bad.sum()))}")
+    raise error(f"{format_location(location or user_location())}: {message(first, int(bad.sum()))}")
 
 
 @dataclass
@@ -100,8 +103,9 @@ class Checks:
             count = int(np.asarray(results[n + 2 * i]).reshape(()))
             if count:
                 value = int(np.asarray(results[n + 2 * i + 1]).reshape(()))
-                raise check.error(f"{format_location(check.location)}: "
-                                  f"{check.message(value, count)}")
+                raise check.error(
+                    f"{format_location(check.location)}: {check.message(value, count)}"
+                )
         return list(results[:n])
 
     def done(self, outputs: Sequence[Tensor]) -> None:

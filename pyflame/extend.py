@@ -57,8 +57,10 @@ class FunctionCtx:
     def save_for_backward(self, *tensors: Any) -> None:
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
-                raise TypeError(f"save_for_backward can only save pf.Tensors (or None), got "
-                                f"{type(t).__name__}; store other values as ctx attributes")
+                raise TypeError(
+                    f"save_for_backward can only save pf.Tensors (or None), got "
+                    f"{type(t).__name__}; store other values as ctx attributes"
+                )
         self._saved = tensors
 
     @property
@@ -125,9 +127,11 @@ class _BackwardRule:
         if len(result) > nargs and all(r is None for r in result[nargs:]):
             result = result[:nargs]
         if len(result) != nargs:
-            raise RuntimeError(f"{node.op}: backward returned {len(result)} gradients, but "
-                               f"forward took {nargs} arguments (made at "
-                               f"{format_location(node.location)})")
+            raise RuntimeError(
+                f"{node.op}: backward returned {len(result)} gradients, but "
+                f"forward took {nargs} arguments (made at "
+                f"{format_location(node.location)})"
+            )
         grads: list[Tensor | None] = []
         for position, x in zip(node.tensor_positions, node.tensor_args, strict=True):
             gi = result[position]
@@ -140,16 +144,20 @@ class _BackwardRule:
 def _check_grad(node: _FunctionNode, position: int, x: Tensor, g: Any) -> Tensor:
     where = f"{node.op} (made at {format_location(node.location)})"
     if not isinstance(g, Tensor):
-        raise TypeError(f"{where}: backward returned a {type(g).__name__} as the gradient of "
-                        f"argument {position}; expected a pf.Tensor or None")
+        raise TypeError(
+            f"{where}: backward returned a {type(g).__name__} as the gradient of "
+            f"argument {position}; expected a pf.Tensor or None"
+        )
     if g.shape != x.shape:
         try:
             fits = np.broadcast_shapes(g.shape, x.shape) == g.shape
         except ValueError:
             fits = False
         if not fits:
-            raise ShapeError(f"{where}: backward returned a gradient of shape {list(g.shape)} "
-                             f"for argument {position} of shape {list(x.shape)}")
+            raise ShapeError(
+                f"{where}: backward returned a gradient of shape {list(g.shape)} "
+                f"for argument {position} of shape {list(x.shape)}"
+            )
     if x.dtype.is_floating_point and g.dtype is not x.dtype:
         g = g.astype(x.dtype)
     return g
@@ -164,8 +172,13 @@ class _FunctionNode:
     _grad_node = True
     shape: tuple[int, ...] = ()
 
-    def __init__(self, function: type[AutogradFunction], ctx: FunctionCtx, args: tuple[Any, ...],
-                 outputs: tuple[Any, ...]):
+    def __init__(
+        self,
+        function: type[AutogradFunction],
+        ctx: FunctionCtx,
+        args: tuple[Any, ...],
+        outputs: tuple[Any, ...],
+    ):
         self.function = function
         self.op = f"pf.extend.{function.__name__}"
         self.ctx = ctx
@@ -188,8 +201,9 @@ class AutogradFunction:
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
-        raise NotImplementedError("AutogradFunction subclasses must define backward() to be "
-                                  "differentiated")
+        raise NotImplementedError(
+            "AutogradFunction subclasses must define backward() to be differentiated"
+        )
 
     @staticmethod
     def setup_context(ctx: FunctionCtx, inputs: tuple[Any, ...], output: Any) -> None:
@@ -199,8 +213,7 @@ class AutogradFunction:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            raise TypeError(f"{cls.__name__}.apply takes positional arguments only (as in "
-                            "PyTorch)")
+            raise TypeError(f"{cls.__name__}.apply takes positional arguments only (as in PyTorch)")
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         differentiable = is_grad_enabled() and any(needs)
         ctx = FunctionCtx(needs if is_grad_enabled() else (False,) * len(args))
@@ -218,8 +231,11 @@ class AutogradFunction:
         node = _FunctionNode(cls, ctx, args, outputs)
         wrapped = []
         for i, out in enumerate(outputs):
-            if not isinstance(out, Tensor) or id(out) in ctx._non_differentiable or not (
-                    out.dtype.is_floating_point):
+            if (
+                not isinstance(out, Tensor)
+                or id(out) in ctx._non_differentiable
+                or not (out.dtype.is_floating_point)
+            ):
                 wrapped.append(out)
                 continue
             with no_grad():  # an identity node (no data movement) that carries the rule

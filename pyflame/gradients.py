@@ -149,8 +149,9 @@ def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     others = ops.where(zero, 1.0, x).prod(dim=dims, keepdim=True)  # the product without zeros
     grow = ops.broadcast_to(_keep(node, g), x.shape)
     no_zero = ops.broadcast_to(_keep(node, node), x.shape) / ops.where(zero, 1.0, x)
-    at_zero = ops.where(ops.broadcast_to(zeros == 1, x.shape), ops.broadcast_to(others, x.shape),
-                        0.0)
+    at_zero = ops.where(
+        ops.broadcast_to(zeros == 1, x.shape), ops.broadcast_to(others, x.shape), 0.0
+    )
     rest = ops.where(ops.broadcast_to(zeros == 0, x.shape), no_zero, 0.0)
     return (grow * ops.where(zero, at_zero, rest),)
 
@@ -191,8 +192,10 @@ def _std(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 def _logsumexp(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     x = node.inputs[0]
-    return (ops.broadcast_to(_keep(node, g), x.shape)
-            * ops.exp(x - ops.broadcast_to(_keep(node, node), x.shape)),)
+    return (
+        ops.broadcast_to(_keep(node, g), x.shape)
+        * ops.exp(x - ops.broadcast_to(_keep(node, node), x.shape)),
+    )
 
 
 def _softmax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -253,7 +256,7 @@ def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[
         if st != 1:  # [.., m, ..] -> [.., m, st, ..] with zeros -> [.., m * st, ..]
             out = out.unsqueeze(d + 1)
             pad = [0, 0] * (out.ndim - d - 2) + [0, st - 1]
-            out = ops.pad(out, pad).reshape(*out.shape[:d], m * st, *out.shape[d + 2:])
+            out = ops.pad(out, pad).reshape(*out.shape[:d], m * st, *out.shape[d + 2 :])
             out = out.narrow(d, 0, (m - 1) * st + 1)
         span = out.shape[d]
         pad = [0, 0] * (out.ndim - d - 1) + [s0, n - s0 - span]
@@ -287,19 +290,19 @@ def _padded(node: Tensor, x: Tensor, value: float) -> Tensor:
 
 def _crop(node: Tensor, gp: Tensor, shape: Sequence[int]) -> Tensor:
     top, _, left, _ = node.attrs["padding"]
-    return gp[:, :, top:top + shape[2], left:left + shape[3]]
+    return gp[:, :, top : top + shape[2], left : left + shape[3]]
 
 
 def _taps(xp: Tensor, start: Sequence[int], step: Sequence[int], out_hw: Sequence[int]) -> Tensor:
     """The input value under one kernel tap for every output position (a strided slice)."""
     (h0, w0), (sh, sw), (oh, ow) = start, step, out_hw
-    return xp[:, :, h0:h0 + (oh - 1) * sh + 1:sh, w0:w0 + (ow - 1) * sw + 1:sw]
+    return xp[:, :, h0 : h0 + (oh - 1) * sh + 1 : sh, w0 : w0 + (ow - 1) * sw + 1 : sw]
 
 
 def _flip_hw(w: Tensor) -> Tensor:
-    rows = [w[:, :, i:i + 1] for i in reversed(range(w.shape[2]))]
+    rows = [w[:, :, i : i + 1] for i in reversed(range(w.shape[2]))]
     w = ops.cat(rows, dim=2) if len(rows) > 1 else w
-    cols = [w[:, :, :, j:j + 1] for j in reversed(range(w.shape[3]))]
+    cols = [w[:, :, :, j : j + 1] for j in reversed(range(w.shape[3]))]
     return ops.cat(cols, dim=3) if len(cols) > 1 else w
 
 
@@ -321,8 +324,11 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         eh, ew = dh * (kh - 1), dw * (kw - 1)
         gd = ops.pad(gd, [ew, ew, eh, eh])
         og = o // groups
-        wt = ops.cat([w[i * og:(i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0) \
-            if groups > 1 else w.transpose(0, 1)
+        wt = (
+            ops.cat([w[i * og : (i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0)
+            if groups > 1
+            else w.transpose(0, 1)
+        )
         gp = conv2d(gd, _flip_hw(wt), dilation=(dh, dw), groups=groups)
         missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
         if missing_h or missing_w:  # rows/cols past the last window get no gradient
@@ -333,8 +339,8 @@ def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         og = o // groups
         parts = []
         for i in range(groups):
-            xi = xp[:, i * cg:(i + 1) * cg].transpose(0, 1)  # [cg, n, hp, wp]
-            gi = g[:, i * og:(i + 1) * og].transpose(0, 1)   # [og, n, oh, ow]
+            xi = xp[:, i * cg : (i + 1) * cg].transpose(0, 1)  # [cg, n, hp, wp]
+            gi = g[:, i * og : (i + 1) * og].transpose(0, 1)  # [og, n, oh, ow]
             r = conv2d(xi, gi, stride=(dh, dw), dilation=(sh, sw))  # [cg, og, >=kh, >=kw]
             parts.append(r[:, :, :kh, :kw].transpose(0, 1))
         gw = ops.cat(parts, dim=0) if groups > 1 else parts[0]
@@ -365,8 +371,10 @@ def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
             inside = _padded(node, ops.ones((1, 1, h, w), dtype=g.dtype), 0.0)
         return _taps(inside, start, step, out_hw) > 0
 
-    taps = [(start, step, _taps(xp, start, step, out_hw), in_bounds(start, step))
-            for _, _, start, step in _window_taps(node)]
+    taps = [
+        (start, step, _taps(xp, start, step, out_hw), in_bounds(start, step))
+        for _, _, start, step in _window_taps(node)
+    ]
     nan_hits: list[Tensor] = []
     later = None  # a NaN under a later tap of the window: the later one takes the gradient
     for _, _, v, _ in reversed(taps):
@@ -400,11 +408,20 @@ def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         scale = g / (kh * kw)
     else:  # the in-bounds taps of each window (padding and ceil_mode's extra excluded): the
         # window sums of ones, the same op with divisor 1
-        count = ops._node("flame.avg_pool2d", (ops.ones(x.shape, dtype=g.dtype),), node.shape,
-                          g.dtype, {**node.attrs, "count_include_pad": True, "divisor": 1})
+        count = ops._node(
+            "flame.avg_pool2d",
+            (ops.ones(x.shape, dtype=g.dtype),),
+            node.shape,
+            g.dtype,
+            {**node.attrs, "count_include_pad": True, "divisor": 1},
+        )
         scale = g / count
-    xp_shape = (x.shape[0], x.shape[1], x.shape[2] + sum(node.attrs["padding"][:2]),
-                x.shape[3] + sum(node.attrs["padding"][2:]))
+    xp_shape = (
+        x.shape[0],
+        x.shape[1],
+        x.shape[2] + sum(node.attrs["padding"][:2]),
+        x.shape[3] + sum(node.attrs["padding"][2:]),
+    )
     grad = None
     for _, _, start, step in _window_taps(node):
         part = embed(scale, xp_shape, (0, 0, *start), (1, 1, *step))

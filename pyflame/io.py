@@ -79,7 +79,13 @@ _NAMES = {dt: name for name, dt in _DTYPES.items()}
 
 #: JSON tags of the structure (a dict with one of these as its only key is a tagged value)
 _TENSOR, _NDARRAY, _TUPLE, _DICT, _FLOAT, _DTYPE = (
-    "__tensor__", "__ndarray__", "__tuple__", "__dict__", "__float__", "__dtype__")
+    "__tensor__",
+    "__ndarray__",
+    "__tuple__",
+    "__dict__",
+    "__float__",
+    "__dtype__",
+)
 _TAGS = frozenset({_TENSOR, _NDARRAY, _TUPLE, _DICT, _FLOAT, _DTYPE})
 _MAX_HEADER = 100 * 1024 * 1024  # the limit safetensors readers enforce
 
@@ -120,8 +126,9 @@ class _Encoder:
         if isinstance(obj, np.ndarray):
             dtype = obj.dtype.newbyteorder("<") if obj.dtype.byteorder == ">" else obj.dtype
             if dtype not in _NAMES:
-                raise TypeError(f"pf.save cannot store a numpy array of dtype {obj.dtype} "
-                                f"(at {_where(path)})")
+                raise TypeError(
+                    f"pf.save cannot store a numpy array of dtype {obj.dtype} (at {_where(path)})"
+                )
             return {_NDARRAY: self.key_for(obj, path)}
         if isinstance(obj, np.generic):
             return self.encode(obj.item(), path)
@@ -132,22 +139,30 @@ class _Encoder:
         if isinstance(obj, tuple):
             return {_TUPLE: [self.encode(v, _join(path, i)) for i, v in enumerate(obj)]}
         if isinstance(obj, dict):
-            plain = all(isinstance(k, str) for k in obj) and not (len(obj) == 1 and
-                                                                  next(iter(obj)) in _TAGS)
+            plain = all(isinstance(k, str) for k in obj) and not (
+                len(obj) == 1 and next(iter(obj)) in _TAGS
+            )
             if plain:
                 return {k: self.encode(v, _join(path, k)) for k, v in obj.items()}
             items = []
             for k, v in obj.items():
                 if not (k is None or isinstance(k, bool | int | float | str | np.generic)):
-                    raise TypeError(f"pf.save: dict keys must be strings, numbers, bools or "
-                                    f"None, got a {type(k).__name__} key at {_where(path)}")
+                    raise TypeError(
+                        f"pf.save: dict keys must be strings, numbers, bools or "
+                        f"None, got a {type(k).__name__} key at {_where(path)}"
+                    )
                 items.append([self.encode(k, path), self.encode(v, _join(path, k))])
             return {_DICT: items}
-        hint = " (convert it first, e.g. dataclasses.asdict(config))" if hasattr(
-            obj, "__dataclass_fields__") else ""
-        raise TypeError(f"pf.save cannot store an object of type {type(obj).__name__} at "
-                        f"{_where(path)}: only pf.Tensors, numpy arrays, dicts, lists, tuples, "
-                        f"numbers, strings, bools and None{hint}")
+        hint = (
+            " (convert it first, e.g. dataclasses.asdict(config))"
+            if hasattr(obj, "__dataclass_fields__")
+            else ""
+        )
+        raise TypeError(
+            f"pf.save cannot store an object of type {type(obj).__name__} at "
+            f"{_where(path)}: only pf.Tensors, numpy arrays, dicts, lists, tuples, "
+            f"numbers, strings, bools and None{hint}"
+        )
 
 
 def _join(path: str, key: Any) -> str:
@@ -223,17 +238,20 @@ def save(obj: Any, path: str | os.PathLike[str] | IO[bytes]) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):  # as torch.save; never the name of our temporary file
         raise FileNotFoundError(
-            errno.ENOENT, f"pf.save: parent directory {directory} does not exist (create it "
-            "first, e.g. os.makedirs(path.parent, exist_ok=True))", target)
+            errno.ENOENT,
+            f"pf.save: parent directory {directory} does not exist (create it "
+            "first, e.g. os.makedirs(path.parent, exist_ok=True))",
+            target,
+        )
     clean_temporaries(directory, os.path.basename(target))
     tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
     # os.open applies the umask (mkstemp would make the file private)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as err:  # e.g. a read-only directory: name the user's path
-        raise type(err)(err.errno, f"pf.save: cannot write in {directory}: {err.strerror}",
-                        target) from None
+        raise type(err)(
+            err.errno, f"pf.save: cannot write in {directory}: {err.strerror}", target
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             _write_payload(f, header, arrays)
@@ -255,8 +273,11 @@ _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
 STALE_TEMPORARY_SECONDS = 3600.0
 
 
-def clean_temporaries(directory: str | os.PathLike[str], name: str | None = None,
-                      max_age: float = STALE_TEMPORARY_SECONDS) -> list[str]:
+def clean_temporaries(
+    directory: str | os.PathLike[str],
+    name: str | None = None,
+    max_age: float = STALE_TEMPORARY_SECONDS,
+) -> list[str]:
     """Remove the temporary files a killed `pf.save` left in `directory`: those of target
     `name` (whatever their age: a save of that target is starting) and any other older than
     `max_age` seconds (a save still running elsewhere keeps its own). Returns the removed
@@ -305,44 +326,59 @@ def _bad(name: str, message: str) -> CheckpointError:
 def _parse(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, Any], memoryview]:
     """(tensor entries, metadata, data buffer), validated like a safetensors reader does."""
     if len(data) < 8:
-        raise _bad(name, f"not a PyFlame/safetensors file: only {len(data)} bytes "
-                         "(empty or truncated)")
+        raise _bad(
+            name, f"not a PyFlame/safetensors file: only {len(data)} bytes (empty or truncated)"
+        )
     (n,) = struct.unpack("<Q", data[:8])
     if n > _MAX_HEADER:
-        raise _bad(name, f"not a PyFlame/safetensors file: its first 8 bytes give a header "
-                         f"of {n} bytes")
+        raise _bad(
+            name, f"not a PyFlame/safetensors file: its first 8 bytes give a header of {n} bytes"
+        )
     if 8 + n > len(data):
-        raise _bad(name, f"truncated or not a PyFlame/safetensors file: the header needs "
-                         f"{n} bytes but only {len(data) - 8} follow")
+        raise _bad(
+            name,
+            f"truncated or not a PyFlame/safetensors file: the header needs "
+            f"{n} bytes but only {len(data) - 8} follow",
+        )
     try:
-        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
+        header = json.loads(bytes(data[8 : 8 + n]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _bad(name, f"corrupted or not a PyFlame/safetensors file: bad header ({err})") \
-            from None
+        raise _bad(
+            name, f"corrupted or not a PyFlame/safetensors file: bad header ({err})"
+        ) from None
     if not isinstance(header, dict):
         raise _bad(name, "corrupted safetensors header: not a JSON object")
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise _bad(name, "corrupted safetensors header: __metadata__ is not a str -> str map")
-    buffer = memoryview(data)[8 + n:]
+    buffer = memoryview(data)[8 + n :]
     for key, entry in header.items():
         try:
             dtype = _DTYPES[entry["dtype"]]
             shape = [int(s) for s in entry["shape"]]
             begin, end = (int(o) for o in entry["data_offsets"])
             if any(s < 0 for s in shape) or any(
-                    not isinstance(s, int) or isinstance(s, bool) for s in entry["shape"]):
+                not isinstance(s, int) or isinstance(s, bool) for s in entry["shape"]
+            ):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            raise _bad(name, f"corrupted safetensors header: bad entry for tensor {key!r}: "
-                             f"{str(entry)[:200]}") from None
+            raise _bad(
+                name,
+                f"corrupted safetensors header: bad entry for tensor {key!r}: {str(entry)[:200]}",
+            ) from None
         size = math.prod(shape) * dtype.itemsize
         if not 0 <= begin <= end or end - begin != size:
-            raise _bad(name, f"corrupted safetensors header: tensor {key!r} "
-                             f"({entry['dtype']} {shape}) has data offsets [{begin}, {end}]")
+            raise _bad(
+                name,
+                f"corrupted safetensors header: tensor {key!r} "
+                f"({entry['dtype']} {shape}) has data offsets [{begin}, {end}]",
+            )
         if end > len(buffer):
-            raise _bad(name, f"truncated: tensor {key!r} needs data bytes [{begin}, {end}) but "
-                             f"the file holds only {len(buffer)} data bytes")
+            raise _bad(
+                name,
+                f"truncated: tensor {key!r} needs data bytes [{begin}, {end}) but "
+                f"the file holds only {len(buffer)} data bytes",
+            )
     return header, meta, buffer
 
 
@@ -362,7 +398,8 @@ def _to_tensor(array: np.ndarray, key: str, name: str) -> Tensor:
         raise IntegerOverflowError(
             f"{name}: tensor {key!r}: {array.dtype} values in [{array.min()}, {array.max()}] do "
             "not fit pf.int32, the widest integer type PyFlame holds (pf.load(path, "
-            "as_numpy=True) gives the numpy arrays)") from None
+            "as_numpy=True) gives the numpy arrays)"
+        ) from None
     except TypeError as err:
         raise TypeError(f"{name}: tensor {key!r}: {err}") from None
 
@@ -374,8 +411,11 @@ class _Decoder:
 
     def tensor(self, tag: str, key: Any) -> Any:
         if not isinstance(key, str) or key not in self.header:
-            raise _bad(self.name, f"corrupted PyFlame file: the structure refers to a tensor "
-                                  f"{key!r} that the file does not hold")
+            raise _bad(
+                self.name,
+                f"corrupted PyFlame file: the structure refers to a tensor "
+                f"{key!r} that the file does not hold",
+            )
         found = self.loaded.get((tag, key))
         if found is None:
             array = _array(self.header, self.buffer, key)
@@ -392,7 +432,7 @@ class _Decoder:
         if not isinstance(obj, dict):
             return obj
         if len(obj) == 1:
-            (tag, value), = obj.items()
+            ((tag, value),) = obj.items()
             if tag in (_TENSOR, _NDARRAY):
                 return self.tensor(tag, value)
             if tag == _TUPLE:
@@ -429,8 +469,11 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, as_numpy: bool = False) ->
         except (ValueError, json.JSONDecodeError) as err:
             raise _bad(name, f"corrupted PyFlame file: bad structure ({err})") from None
         if version > FORMAT_VERSION:
-            raise _bad(name, f"written by a newer PyFlame (format version {version}, this one "
-                             f"reads up to {FORMAT_VERSION})")
+            raise _bad(
+                name,
+                f"written by a newer PyFlame (format version {version}, this one "
+                f"reads up to {FORMAT_VERSION})",
+            )
         try:
             return decoder.decode(structure)
         except CheckpointError:
@@ -439,4 +482,3 @@ def load(path: str | os.PathLike[str] | IO[bytes], *, as_numpy: bool = False) ->
             raise _bad(name, f"corrupted PyFlame file: bad structure ({err})") from None
     # a plain safetensors file (e.g. safetensors.torch.save_file): name -> tensor
     return {key: decoder.tensor(_TENSOR, key) for key in header}
-

@@ -108,28 +108,35 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs; "
-                            "use a list instead")
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, "
+                "but the ordering of tensors in sets will change between runs; "
+                "use a list instead"
+            )
         elif params is None:
             raise ValueError("a param group needs a 'params' entry")
         params = list(params)
         names = [p[0] for p in params if isinstance(p, tuple)]
         tensors = [p[1] if isinstance(p, tuple) else p for p in params]
         if names and len(names) != len(tensors):
-            raise ValueError("all optimizer params should be with/without names; some param "
-                             "names are missing")
+            raise ValueError(
+                "all optimizer params should be with/without names; some param names are missing"
+            )
         for p in tensors:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize pf.Tensors, but one of the params "
-                                f"is {type(p).__name__}")
+                raise TypeError(
+                    f"optimizer can only optimize pf.Tensors, but one of the params "
+                    f"is {type(p).__name__}"
+                )
         group["params"] = tensors
         if names:
             group["param_names"] = names
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ValueError(
+                    f"parameter group didn't specify a value of required "
+                    f"optimization parameter {name}"
+                )
             group.setdefault(name, default)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in tensors}) != len(tensors):
@@ -187,8 +194,9 @@ class Optimizer:
             value = value.astype(target.dtype)
         runtime.add_pending_update(target, value)
 
-    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
-                state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts
@@ -207,8 +215,11 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
                 packed["params"].append(index[id(p)])
             groups.append(packed)
-        state = {index[id(p)]: {k: _snapshot(v) for k, v in s.items()}
-                 for p, s in self.state.items() if id(p) in index and s}
+        state = {
+            index[id(p)]: {k: _snapshot(v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index and s
+        }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -218,19 +229,24 @@ class Optimizer:
             raise ValueError("load_state_dict expects a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups "
-                             f"({len(saved_groups)}) than the optimizer "
-                             f"({len(self.param_groups)})")
+            raise ValueError(
+                "loaded state dict has a different number of parameter groups "
+                f"({len(saved_groups)}) than the optimizer "
+                f"({len(self.param_groups)})"
+            )
         for i, (g, s) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if len(g["params"]) != len(s["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group {i} of "
-                                 f"{len(s['params'])} parameters that doesn't match the size "
-                                 f"of the optimizer's group ({len(g['params'])})")
+                raise ValueError(
+                    f"loaded state dict contains a parameter group {i} of "
+                    f"{len(s['params'])} parameters that doesn't match the size "
+                    f"of the optimizer's group ({len(g['params'])})"
+                )
         # everything is checked before anything changes: a refused state leaves the optimizer
         # as it was
-        new_groups = [self._loaded_group(i, g, s)
-                      for i, (g, s) in enumerate(zip(self.param_groups, saved_groups,
-                                                     strict=True))]
+        new_groups = [
+            self._loaded_group(i, g, s)
+            for i, (g, s) in enumerate(zip(self.param_groups, saved_groups, strict=True))
+        ]
         by_index: dict[int, Tensor] = {}
         for g, s in zip(self.param_groups, saved_groups, strict=True):
             for p, i in zip(g["params"], s["params"], strict=True):
@@ -250,8 +266,11 @@ class Optimizer:
         """The options of saved group `i`, refused when they are another optimizer's (PyTorch
         accepts an Adam state in SGD and fails at the next step; PyFlame refuses it here)."""
         name = type(self).__name__
-        options = {k: (tuple(v) if k == "betas" else v) for k, v in saved.items()
-                   if k not in ("params", "param_names")}
+        options = {
+            k: (tuple(v) if k == "betas" else v)
+            for k, v in saved.items()
+            if k not in ("params", "param_names")
+        }
         foreign = sorted(set(options) - set(self.defaults) - _TORCH_ONLY_OPTIONS)
         if foreign:
             raise ValueError(
@@ -274,8 +293,10 @@ class Optimizer:
             )
         missing = sorted(self.required_state - set(values)) if values else []
         if missing:
-            raise ValueError(f"loaded state dict lacks optimizer state {missing} for parameter "
-                             f"{index}, which {name} needs")
+            raise ValueError(
+                f"loaded state dict lacks optimizer state {missing} for parameter "
+                f"{index}, which {name} needs"
+            )
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -288,8 +309,7 @@ class Optimizer:
 
 
 #: group options PyTorch's optimizers save that PyFlame's ignore (so a torch state dict loads)
-_TORCH_ONLY_OPTIONS = frozenset({"foreach", "capturable", "differentiable", "fused",
-                                 "initial_lr"})
+_TORCH_ONLY_OPTIONS = frozenset({"foreach", "capturable", "differentiable", "fused", "initial_lr"})
 
 
 def _snapshot(value: Any) -> Any:
@@ -309,8 +329,10 @@ def _state_value(name: str, value: Any, p: Tensor) -> Any:
     if name == "step":
         return Tensor((), float32, data=np.asarray(array.reshape(()), np.float32))
     if array.shape != p.shape:
-        raise ValueError(f"optimizer state {name!r} has shape {list(array.shape)}, but its "
-                         f"parameter has shape {list(p.shape)}")
+        raise ValueError(
+            f"optimizer state {name!r} has shape {list(array.shape)}, but its "
+            f"parameter has shape {list(p.shape)}"
+        )
     data = np.array(array, dtype=p.dtype.numpy, order="C")
     return Tensor(p.shape, p.dtype, data=data)
 
@@ -333,11 +355,25 @@ class SGD(Optimizer):
 
     state_names = frozenset({"momentum_buffer"})
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False):
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -348,8 +384,9 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
-                state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         lr = _number(group["lr"], "lr")
         momentum = float(group["momentum"])
         dampening = float(group["dampening"])
@@ -386,13 +423,27 @@ class Adam(Optimizer):
     state_names = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
     required_state = frozenset({"step", "exp_avg", "exp_avg_sq"})
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize,
-                        decoupled_weight_decay=decoupled_weight_decay)
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -408,8 +459,9 @@ class Adam(Optimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {b}")
         group["betas"] = betas
 
-    def _update(self, p: Tensor, grad: Tensor, group: dict[str, Any],
-                state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         lr = _number(group["lr"], "lr")
         beta1, beta2 = (_number(b, "betas") for b in group["betas"])
         eps = float(group["eps"])
@@ -456,15 +508,32 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """AdamW as `torch.optim.AdamW`: Adam with decoupled weight decay (default 1e-2)."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        for i, group in enumerate(state_dict.get("param_groups", ())
-                                  if isinstance(state_dict, dict) else ()):
+        for i, group in enumerate(
+            state_dict.get("param_groups", ()) if isinstance(state_dict, dict) else ()
+        ):
             if isinstance(group, dict) and not group.get("decoupled_weight_decay", True):
                 raise ValueError(
                     f"loaded state dict's parameter group {i} has decoupled_weight_decay=False: "

@@ -53,9 +53,7 @@ def result_type(tensors: Sequence[Any], scalars: Sequence[Any]) -> DType:
         [t.dtype for t in tensors if t.ndim > 0],
         [t.dtype for t in tensors if t.ndim == 0],
     ]
-    top = max(
-        [category(d) for g in groups for d in g] + [scalar_category(s) for s in scalars]
-    )
+    top = max([category(d) for g in groups for d in g] + [scalar_category(s) for s in scalars])
     for group in groups:
         found = [d for d in group if category(d) == top]
         if found:

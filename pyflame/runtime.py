@@ -183,8 +183,13 @@ def _keep_old_value_for_lazy_users(target: Tensor) -> None:
     target._users = None
     if not users or target._data is None:
         return
-    old = Tensor(target.shape, target.dtype, data=target._data, layout=target.layout,
-                 location=target.location)
+    old = Tensor(
+        target.shape,
+        target.dtype,
+        data=target._data,
+        layout=target.layout,
+        location=target.location,
+    )
     old._requires_grad = target.requires_grad  # what gradient rules ask of the value they read
     for ref in users.values():
         user = ref()

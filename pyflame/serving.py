@@ -49,9 +49,15 @@ class EngineStats:
         return self.total_cycles / self.runs if self.runs else 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"calls": self.calls, "runs": self.runs, "samples": self.samples,
-                "padded_samples": self.padded_samples, "compiles": self.compiles,
-                "total_cycles": self.total_cycles, "mean_cycles": self.mean_cycles}
+        return {
+            "calls": self.calls,
+            "runs": self.runs,
+            "samples": self.samples,
+            "padded_samples": self.padded_samples,
+            "compiles": self.compiles,
+            "total_cycles": self.total_cycles,
+            "mean_cycles": self.mean_cycles,
+        }
 
 
 class InferenceEngine:
@@ -64,8 +70,9 @@ class InferenceEngine:
     """
 
     def __init__(self, model: Any, max_batch_size: int | None = None):
-        if max_batch_size is not None and (isinstance(max_batch_size, bool)
-                                           or int(max_batch_size) < 1):
+        if max_batch_size is not None and (
+            isinstance(max_batch_size, bool) or int(max_batch_size) < 1
+        ):
             raise ValueError(f"max_batch_size must be a positive int, got {max_batch_size!r}")
         self.model = model
         self.max_batch_size = None if max_batch_size is None else int(max_batch_size)
@@ -101,10 +108,13 @@ class InferenceEngine:
         size = self.batch_size
         assert size is not None
         n = rows(xs[0])
-        pieces = [self._run(tuple(x[start:start + size] for x in xs))
-                  for start in range(0, n, size)]
-        outputs = [np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-                   for parts in zip(*pieces, strict=True)]
+        pieces = [
+            self._run(tuple(x[start : start + size] for x in xs)) for start in range(0, n, size)
+        ]
+        outputs = [
+            np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+            for parts in zip(*pieces, strict=True)
+        ]
         tensors = [ops.from_numpy(o) for o in outputs]
         if self._single:
             return tensors[0]
@@ -129,8 +139,10 @@ class InferenceEngine:
         if signature != self._signature:
             want = ", ".join(f"[N, {', '.join(map(str, s))}] {d}" for s, d in self._signature or ())
             got = ", ".join(f"[N, {', '.join(map(str, s))}] {d}" for s, d in signature)
-            raise ValueError(f"infer: the engine was warmed up for inputs {want}, got {got} "
-                             "(only the batch size may change)")
+            raise ValueError(
+                f"infer: the engine was warmed up for inputs {want}, got {got} "
+                "(only the batch size may change)"
+            )
 
     def _run(self, xs: tuple[np.ndarray, ...], count: bool = True) -> list[np.ndarray]:
         """One program run on a chunk of at most `batch_size` rows; outputs sliced back.
@@ -163,8 +175,10 @@ class InferenceEngine:
         out = []
         for t in outputs:
             if t.ndim == 0 or t.shape[0] != size:
-                raise ValueError(f"infer: the model returned shape {list(t.shape)}; every output "
-                                 f"needs the batch ({size} rows) first")
+                raise ValueError(
+                    f"infer: the model returned shape {list(t.shape)}; every output "
+                    f"needs the batch ({size} rows) first"
+                )
             out.append(t.numpy()[:n])
         return out
 
@@ -173,8 +187,10 @@ class InferenceEngine:
         self._as_list = isinstance(result, list)
         items = [result] if self._single else list(result)
         if not items or not all(isinstance(t, Tensor) for t in items):
-            raise TypeError("infer: the model must return a pf.Tensor or a tuple/list of them, "
-                            f"got {type(result).__name__}")
+            raise TypeError(
+                "infer: the model must return a pf.Tensor or a tuple/list of them, "
+                f"got {type(result).__name__}"
+            )
         return items
 
 

@@ -225,10 +225,7 @@ class Tensor(OpMethods):
         if self._data is None:
             # without a hint the compiler places the tensor (not "no layout", as None suggested)
             layout = "auto" if self.layout is None else repr(self.layout)
-            return (
-                f"tensor(<lazy> shape={list(self.shape)}, dtype={self.dtype!r}, "
-                f"layout={layout})"
-            )
+            return f"tensor(<lazy> shape={list(self.shape)}, dtype={self.dtype!r}, layout={layout})"
         return _format_data(self._data, self.dtype)
 
     def __str__(self) -> str:

@@ -57,7 +57,7 @@ class LocatingParser(Parser):
 
     def _end_since(self, start: int) -> int:
         """The end of the text parsed since `start` (without the whitespace after it)."""
-        return start + len(self.lexer.input.content[start:self.pos].rstrip())
+        return start + len(self.lexer.input.content[start : self.pos].rstrip())
 
     def parse_operation(self) -> Operation:
         span = self._current_token.span

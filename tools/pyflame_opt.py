@@ -77,8 +77,7 @@ class PyFlameOptMain(xDSLOptMain):
                 action.help = (
                     f"Comma-separated pass pipeline. PyFlame's passes (described above): "
                     f"{', '.join(ours)}; named pipelines: {', '.join(PIPELINES)}. "
-                    f"xDSL's {len(others)} generic passes work too: "
-                    + ", ".join(others)
+                    f"xDSL's {len(others)} generic passes work too: " + ", ".join(others)
                 )
             elif action.dest == "target":
                 action.help = (
@@ -171,8 +170,9 @@ def _description_with_passes(description: str) -> str:
     lines = [description, "", "PyFlame's passes (-p NAME[,NAME...]), in pipeline order:"]
     for name, loader in all_passes().items():
         doc = " ".join((loader().__doc__ or "").split())
-        lines.append(textwrap.fill(doc, 96, initial_indent=f"  {name:<17} ",
-                                   subsequent_indent=" " * 20))
+        lines.append(
+            textwrap.fill(doc, 96, initial_indent=f"  {name:<17} ", subsequent_indent=" " * 20)
+        )
     lines += ["", "Named pipelines (-p NAME, expanded to their passes):"]
     for name, spec in PIPELINES.items():
         lines.append(f"  {name:<17} {spec}")

@@ -108,19 +108,22 @@ def _arg_parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH.npy",
         help="value of @main's argument %%NAME (repeatable, once per name; see --list-inputs)",
     )
+    p.add_argument("--seed", type=_seed, default=None, help="seed (>= 0) for the inputs not given")
     p.add_argument(
-        "--seed", type=_seed, default=None, help="seed (>= 0) for the inputs not given"
-    )
-    p.add_argument(
-        "--report", choices=("text", "json"), default="text",
+        "--report",
+        choices=("text", "json"),
+        default="text",
         help="json: stdout holds only the report's JSON; output summaries go to stderr",
     )
     p.add_argument(
-        "--target", default=None, metavar="NAME",
+        "--target",
+        default=None,
+        metavar="NAME",
         help=f"target preset, overriding the module's: {targets}",
     )
     p.add_argument(
-        "--list-inputs", action="store_true",
+        "--list-inputs",
+        action="store_true",
         help="print @main's arguments (name, type) and exit",
     )
     return p
@@ -277,7 +280,9 @@ def locate_ops(module: ModuleOp, positions: SourcePositions) -> None:
     for op, span in positions.items():
         if isinstance(op.location, UnknownLoc):
             where = span.get_location()
-            op.location = FileLineColLoc(StringAttr(where.file), IntAttr(where.line), IntAttr(where.col))
+            op.location = FileLineColLoc(
+                StringAttr(where.file), IntAttr(where.line), IntAttr(where.col)
+            )
         if isinstance(op, func.FuncOp) and op.body.blocks:
             for arg in op.body.blocks[0].args:
                 if isinstance(arg.location, UnknownLoc):

@@ -76,9 +76,7 @@ class Distribution:
     def with_(self, **changes) -> Distribution:
         fields = {"shape": self.shape, "grid": self.grid, "split": self.split}
         fields.update(changes)
-        return Distribution(
-            tuple(fields["shape"]), tuple(fields["grid"]), tuple(fields["split"])
-        )
+        return Distribution(tuple(fields["shape"]), tuple(fields["grid"]), tuple(fields["split"]))
 
     def check(self) -> None:
         if len(self.split) != len(self.shape):
@@ -133,8 +131,7 @@ def broadcast_problem(src: Distribution, dst: Distribution) -> str | None:
         if n not in (1, dst.shape[k + d]):
             return f"cannot broadcast {src} to {dst}: size {n} of dim {d}"
         return (
-            f"broadcast {src} -> {dst}: dim {d} must keep its split, or have size 1 and "
-            "be unsplit"
+            f"broadcast {src} -> {dst}: dim {d} must keep its split, or have size 1 and be unsplit"
         )
     return None
 
@@ -195,8 +192,9 @@ class HaloAxis:
         if o0 >= o1:
             return None
         lo = max(o0 * self.stride - self.pad_lo, 0)
-        hi = min((o1 - 1) * self.stride - self.pad_lo + (self.kernel - 1) * self.dilation + 1,
-                 self.size)
+        hi = min(
+            (o1 - 1) * self.stride - self.pad_lo + (self.kernel - 1) * self.dilation + 1, self.size
+        )
         return (lo, hi) if lo < hi else None
 
     def _needs(self) -> list[tuple[int, int, int]]:
@@ -234,19 +232,33 @@ class HaloAxis:
     @property
     def in_place(self) -> bool:
         """Every window is the start of the PE's own block: the op reads the tile directly."""
-        return (self.pad_lo == 0 and self.window <= self.in_block
-                and (self.parts == 1 or (self.drift == 0 and self.from_next == 0)))
+        return (
+            self.pad_lo == 0
+            and self.window <= self.in_block
+            and (self.parts == 1 or (self.drift == 0 and self.from_next == 0))
+        )
 
 
 def halo_axes(
-    in_shape: Sequence[int], out_shape: Sequence[int], grid: Sequence[int],
-    kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    in_shape: Sequence[int],
+    out_shape: Sequence[int],
+    grid: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
     dilation: Sequence[int],
 ) -> tuple[HaloAxis, HaloAxis]:
     """The H axis (over the grid's rows) and the W axis (over its columns) of an NCHW op."""
     return tuple(  # type: ignore[return-value]
-        HaloAxis(in_shape[2 + a], out_shape[2 + a], grid[a], kernel[a], stride[a], dilation[a],
-                 padding[2 * a])
+        HaloAxis(
+            in_shape[2 + a],
+            out_shape[2 + a],
+            grid[a],
+            kernel[a],
+            stride[a],
+            dilation[a],
+            padding[2 * a],
+        )
         for a in (0, 1)
     )
 

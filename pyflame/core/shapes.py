@@ -62,8 +62,7 @@ def matmul(a: Shape, b: Shape) -> Shape:
         )
     if a[-1] != b[-2]:
         raise ShapeError(
-            f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied "
-            f"({a[-1]} != {b[-2]})"
+            f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied ({a[-1]} != {b[-2]})"
         )
     batch_a, batch_b = tuple(a[:-2]), tuple(b[:-2])
     if batch_a and batch_b and batch_a != batch_b:
@@ -86,8 +85,7 @@ def matmul_result(a: Shape, b: Shape) -> Shape:
     b2 = b + (1,) if len(b) == 1 else b
     if a2[-1] != b2[-2]:
         raise ShapeError(
-            f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied "
-            f"({a2[-1]} != {b2[-2]})"
+            f"matmul: shapes {list(a)} and {list(b)} cannot be multiplied ({a2[-1]} != {b2[-2]})"
         )
     batch = broadcast_shapes(a2[:-2], b2[:-2], what=f"matmul of {list(a)} and {list(b)}")
     return batch + a[-2:-1] * (len(a) > 1) + b[-1:] * (len(b) > 1)
@@ -411,7 +409,10 @@ def conv_out_size(n: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilatio
 
 
 def _spatial_attrs(
-    what: str, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    what: str,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
     dilation: Sequence[int],
 ) -> None:
     if len(kernel) != 2 or len(stride) != 2 or len(dilation) != 2 or len(padding) != 4:
@@ -429,7 +430,11 @@ def _spatial_attrs(
 
 
 def _spatial_out(
-    what: str, x: Shape, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+    what: str,
+    x: Shape,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
     dilation: Sequence[int],
 ) -> tuple[int, int]:
     h, w = x[2], x[3]
@@ -446,8 +451,13 @@ def _spatial_out(
 
 
 def conv2d(
-    x: Shape, w: Shape, b: Shape | None, stride: Sequence[int], padding: Sequence[int],
-    dilation: Sequence[int], groups: int,
+    x: Shape,
+    w: Shape,
+    b: Shape | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
 ) -> Shape:
     """NCHW input, (O, C/groups, kh, kw) weight, optional (O,) bias -> (N, O, Ho, Wo)."""
     if len(x) != 4:
@@ -464,8 +474,7 @@ def conv2d(
         )
     if w[0] % groups:
         raise ShapeError(
-            f"conv2d: weight {list(w)} has {w[0]} output channels, not divisible by "
-            f"groups={groups}"
+            f"conv2d: weight {list(w)} has {w[0]} output channels, not divisible by groups={groups}"
         )
     if b is not None and tuple(b) != (w[0],):
         raise ShapeError(
@@ -476,8 +485,12 @@ def conv2d(
 
 
 def pool2d(
-    x: Shape, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-    dilation: Sequence[int], what: str = "pool2d",
+    x: Shape,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    what: str = "pool2d",
 ) -> Shape:
     """NCHW input -> (N, C, Ho, Wo). Padding is any non-negative width here (max pooling pads
     with -inf, average pooling with zeros); `pool_padding` is PyTorch's stricter rule."""

@@ -1,8 +1,8 @@
 """Containers: `Sequential`, `ModuleList`, `ModuleDict`, as in `torch.nn`.
 
-    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    model[0], model[-1], model[1:], len(model), list(model)     # names "0", "1", "2"
-    blocks = nn.ModuleList([ResBlock(16) for _ in range(3)])    # names "0", "1", "2"
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+model[0], model[-1], model[1:], len(model), list(model)     # names "0", "1", "2"
+blocks = nn.ModuleList([ResBlock(16) for _ in range(3)])    # names "0", "1", "2"
 """
 
 from __future__ import annotations
@@ -129,8 +129,10 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module | None]) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError("ModuleList.extend should be called with an iterable, but got "
-                            + type(modules).__name__)
+            raise TypeError(
+                "ModuleList.extend should be called with an iterable, but got "
+                + type(modules).__name__
+            )
         for module in modules:
             self.append(module)
         return self

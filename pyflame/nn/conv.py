@@ -63,17 +63,21 @@ class Conv2d(Module):
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
         if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d padding_mode={padding_mode!r} is not supported "
-                                      "(only 'zeros'); pad with pf.pad first")
+            raise NotImplementedError(
+                f"Conv2d padding_mode={padding_mode!r} is not supported "
+                "(only 'zeros'); pad with pf.pad first"
+            )
         if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
-                             "{'valid', 'same'}")
+            raise ValueError(
+                f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}"
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
         self.stride = _pair(stride, "Conv2d stride")
-        self.padding: tuple[int, int] | str = padding if isinstance(padding, str) else _pair(
-            padding, "Conv2d padding")
+        self.padding: tuple[int, int] | str = (
+            padding if isinstance(padding, str) else _pair(padding, "Conv2d padding")
+        )
         if self.padding == "same" and self.stride != (1, 1):
             raise ValueError("padding='same' is not supported for strided convolutions")
         self.dilation = _pair(dilation, "Conv2d dilation")
@@ -98,13 +102,16 @@ class Conv2d(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        y = F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups)
+        y = F.conv2d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 
     def extra_repr(self) -> str:
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):

@@ -23,14 +23,25 @@ from pyflame.tensor import Tensor
 class Embedding(Module):
     """Embedding(num_embeddings, embedding_dim, padding_idx=None)."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 max_norm: float | None = None, norm_type: float = 2.0,
-                 scale_grad_by_freq: bool = False, sparse: bool = False,
-                 _weight: Any = None, _freeze: bool = False, *, dtype: Any = None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: Any = None,
+        _freeze: bool = False,
+        *,
+        dtype: Any = None,
+    ):
         super().__init__()
         if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding's max_norm, scale_grad_by_freq and sparse are "
-                                      "not supported")
+            raise NotImplementedError(
+                "Embedding's max_norm, scale_grad_by_freq and sparse are not supported"
+            )
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Padding_idx must be within num_embeddings")
@@ -48,8 +59,7 @@ class Embedding(Module):
         else:
             weight = as_array(_weight)
             if weight.shape != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and "
-                                 "embedding_dim")
+                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
             self.weight = Parameter(weight)
         self.weight.requires_grad = not _freeze
 
@@ -64,8 +74,9 @@ class Embedding(Module):
         return F.embedding(input, self.weight, self.padding_idx)
 
     @classmethod
-    def from_pretrained(cls, embeddings: Any, freeze: bool = True,
-                        padding_idx: int | None = None) -> Embedding:
+    def from_pretrained(
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None
+    ) -> Embedding:
         """An Embedding holding `embeddings` (2-D); `freeze` turns off its gradient."""
         weight = as_array(embeddings)
         if weight.ndim != 2:

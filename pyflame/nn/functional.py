@@ -62,7 +62,19 @@ __all__ += ["log_softmax", "softmax"]
 
 # --- composites (decomposed into flame primitives when the graph is built) and activations
 __all__ += [
-    "batch_norm", "cross_entropy", "embedding", "gelu", "l1_loss", "layer_norm", "mse_loss",
+    "batch_norm",
+    "cross_entropy",
+    "embedding",
+    "gelu",
+    "l1_loss",
+    "layer_norm",
+    "mse_loss",
     "nll_loss",
-    "one_hot", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "silu", "tanh",
+    "one_hot",
+    "pad",
+    "relu",
+    "scaled_dot_product_attention",
+    "sigmoid",
+    "silu",
+    "tanh",
 ]

@@ -25,8 +25,10 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"pf.nn.init expects a pf.Tensor, got {type(tensor).__name__}")
     if tensor.op is not None:
-        raise ValueError("pf.nn.init fills a tensor that holds data (a parameter or buffer), "
-                         f"not the lazy result of {tensor.op}")
+        raise ValueError(
+            "pf.nn.init fills a tensor that holds data (a parameter or buffer), "
+            f"not the lazy result of {tensor.op}"
+        )
     array = np.broadcast_to(np.asarray(values), tensor.shape).astype(tensor.dtype.numpy)
     tensor._set_data(np.ascontiguousarray(array))
     return tensor
@@ -34,8 +36,16 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for `nonlinearity` (torch.nn.init.calculate_gain)."""
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -53,8 +63,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """fan_in = dim 1 x receptive field, fan_out = dim 0 x receptive field (2-D or more)."""
     if tensor.ndim < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
-                         "dimensions")
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
     receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
@@ -116,7 +127,15 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 
 __all__ = [
-    "calculate_fan_in_and_fan_out", "calculate_gain", "constant_", "kaiming_normal_",
-    "kaiming_uniform_", "normal_", "ones_", "uniform_", "xavier_normal_", "xavier_uniform_",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
     "zeros_",
 ]

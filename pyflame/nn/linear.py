@@ -26,8 +26,9 @@ from pyflame.ops import _check_layout
 from pyflame.tensor import Tensor, format_location, user_location
 
 
-def empty_parameter(shape: tuple[int, ...], dtype: Any = None,
-                    layout: MeshLayout | None = None) -> Parameter:
+def empty_parameter(
+    shape: tuple[int, ...], dtype: Any = None, layout: MeshLayout | None = None
+) -> Parameter:
     """A parameter of `shape` (zeros until an `init` function fills it)."""
     if any(n < 0 for n in shape):  # as PyTorch, at the line that made the layer
         raise ShapeError(
@@ -58,8 +59,15 @@ class Identity(Module):
 class Linear(Module):
     """y = x @ weight.T + bias, for x of shape [..., in_features]."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype: Any = None, layout: MeshLayout | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype: Any = None,
+        layout: MeshLayout | None = None,
+    ):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
@@ -84,8 +92,10 @@ class Linear(Module):
         return hint_output(y, grid)
 
     def extra_repr(self) -> str:
-        text = (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        text = (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
         return text if self.layout is None else f"{text}, layout={self.layout!r}"
 
 

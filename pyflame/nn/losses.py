@@ -55,7 +55,8 @@ def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
         f"Using a target size ({list(target.shape)}) that is different to the input size "
         f"({list(input.shape)}). This will likely lead to incorrect results due to "
         "broadcasting. Please ensure they have the same size.",
-        UserWarning, stacklevel=_user_stacklevel(),
+        UserWarning,
+        stacklevel=_user_stacklevel(),
     )
 
 
@@ -86,13 +87,17 @@ def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
     [0, classes) is an IndexError as in PyTorch (at once for data at hand, after the run for
     targets computed on the device: pyflame/checks.py)."""
     if target.dtype.is_floating_point:
-        raise TypeError(f"{format_location(user_location())}: class-index targets must be "
-                        f"integers, got {target.dtype!r}")
+        raise TypeError(
+            f"{format_location(user_location())}: class-index targets must be "
+            f"integers, got {target.dtype!r}"
+        )
 
     def message(value: int, count: int) -> str:
-        return (f"Target {value} is out of bounds: class indices must be in [0, {classes}) or "
-                f"equal ignore_index ({ignore_index}); {count} target"
-                f"{'s are' if count != 1 else ' is'} out of range")
+        return (
+            f"Target {value} is out of bounds: class indices must be in [0, {classes}) or "
+            f"equal ignore_index ({ignore_index}); {count} target"
+            f"{'s are' if count != 1 else ' is'} out of range"
+        )
 
     hot = checked_one_hot(target, classes, message, ignore_index=ignore_index)
     if 0 <= ignore_index < classes:

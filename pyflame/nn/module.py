@@ -76,11 +76,15 @@ def _checked_array(key: str, value: Any, target: Tensor, errors: list[str]) -> n
     if array.dtype.kind in "iub" and np.dtype(want).kind in "iu":
         info = np.iinfo(want)
         if array.size and (array.min() < info.min or array.max() > info.max):
-            errors.append(f"values of {key} in [{array.min()}, {array.max()}] do not fit "
-                          f"{target.dtype!r}")
+            errors.append(
+                f"values of {key} in [{array.min()}, {array.max()}] do not fit {target.dtype!r}"
+            )
             return None
-    if array.dtype.kind in "OUSVMm" and array.dtype != want and array.dtype.name not in (
-            "bfloat16", "float16"):
+    if (
+        array.dtype.kind in "OUSVMm"
+        and array.dtype != want
+        and array.dtype.name not in ("bfloat16", "float16")
+    ):
         errors.append(f"{key}: cannot load {array.dtype} data into a {target.dtype!r} tensor")
         return None
     return np.array(array, dtype=want, copy=True, order="C")
@@ -112,8 +116,9 @@ class Module:
             raise NotImplementedError(
                 f"{self._get_name()} defines {' and '.join(modes)} but no forward for {mode} mode"
             )
-        raise NotImplementedError(f'Module [{self._get_name()}] is missing the required "forward" '
-                                  "function")
+        raise NotImplementedError(
+            f'Module [{self._get_name()}] is missing the required "forward" function'
+        )
 
     def _forward_for_mode(self) -> Callable[..., Any]:
         name = "forward_train" if self.training else "forward_eval"
@@ -129,8 +134,10 @@ class Module:
 
     def _check_init(self, what: str) -> None:
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"cannot assign {what} before Module.__init__() call (call "
-                                 "super().__init__() first)")
+            raise AttributeError(
+                f"cannot assign {what} before Module.__init__() call (call "
+                "super().__init__() first)"
+            )
 
     @staticmethod
     def _check_name(name: Any, what: str) -> None:
@@ -151,8 +158,10 @@ class Module:
         self._check_init("parameters")
         self._check_name(name, "parameter")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
-                            f"'{name}' (pf.nn.Parameter or None required)")
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter "
+                f"'{name}' (pf.nn.Parameter or None required)"
+            )
         self._forget(name, self._parameters)
         self._parameters[name] = param
         self._name_leaves()
@@ -164,8 +173,10 @@ class Module:
         self._check_name(name, "buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
             if not isinstance(tensor, np.ndarray):
-                raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
-                                f"'{name}' (pf.Tensor, numpy array or None required)")
+                raise TypeError(
+                    f"cannot assign '{type(tensor).__name__}' object to buffer "
+                    f"'{name}' (pf.Tensor, numpy array or None required)"
+                )
             tensor = Tensor(tensor.shape, as_dtype(tensor.dtype), data=np.array(tensor))
         self._forget(name, self._buffers)
         self._buffers[name] = tensor
@@ -200,21 +211,27 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                                "(pf.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(pf.nn.Parameter or None expected)"
+                )
             params[name] = None
         elif isinstance(value, Module):
             self._check_init("child modules")
             self.add_module(name, value)
         elif name in self.__dict__.get("_modules", {}):
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
-                                f"'{name}' (pf.nn.Module or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module "
+                    f"'{name}' (pf.nn.Module or None expected)"
+                )
             self._modules[name] = None
         elif name in self.__dict__.get("_buffers", {}):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
-                                "(pf.Tensor or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                    "(pf.Tensor or None expected)"
+                )
             self._buffers[name] = value
             if value is not None:
                 value.name = name  # type: ignore[attr-defined]  # argument names, see trace.py
@@ -238,8 +255,9 @@ class Module:
         object.__delattr__(self, name)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
+        )
 
     # ---------------------------------------------------------------- traversal
 
@@ -256,8 +274,9 @@ class Module:
         for name, module in self._modules.items():
             if module is None:
                 continue
-            yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
-                                            remove_duplicate)
+            yield from module.named_modules(
+                memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+            )
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -278,8 +297,11 @@ class Module:
         self, store: str, prefix: str, recurse: bool, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
-            if recurse else iter([(prefix, self)])
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else iter([(prefix, self)])
+        )
         for module_prefix, module in modules:
             for name, t in getattr(module, store).items():
                 if t is None or (remove_duplicate and id(t) in seen):
@@ -292,8 +314,12 @@ class Module:
     ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs, PyTorch's names and order; a shared parameter once."""
         # _parameters holds only Parameters, though _named_members is typed to yield Tensors
-        yield from self._named_members("_parameters", prefix, recurse,  # type: ignore[misc]
-                                       remove_duplicate)
+        yield from self._named_members(
+            "_parameters",
+            prefix,
+            recurse,  # type: ignore[misc]
+            remove_duplicate,
+        )
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
@@ -353,7 +379,9 @@ class Module:
                     yield dot + name, b
 
     def state_dict(
-        self, destination: dict[str, Any] | None = None, prefix: str = "",
+        self,
+        destination: dict[str, Any] | None = None,
+        prefix: str = "",
         keep_vars: bool = False,
     ) -> dict[str, Tensor]:
         """Name -> pf.Tensor for every parameter and persistent buffer (PyTorch's keys and
@@ -380,11 +408,15 @@ class Module:
         errors: list[str] = []
         if strict:
             if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+                errors.append(
+                    "Unexpected key(s) in state_dict: "
+                    + ", ".join(f'"{k}"' for k in unexpected)
+                    + ". "
+                )
             if missing:
-                errors.append("Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+                errors.append(
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". "
+                )
         copies: list[tuple[Tensor, np.ndarray]] = []
         for key, target in own.items():
             if key not in state_dict:
@@ -393,8 +425,9 @@ class Module:
             if array is not None:
                 copies.append((target, array))
         if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
-                               + "\n\t".join(errors))
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors)
+            )
         for target, array in copies:
             target._set_data(array)
         return IncompatibleKeys(missing, unexpected)
@@ -431,8 +464,11 @@ class Module:
         (`"cpu"`, `"cuda"`, ...) are accepted and do nothing: PyFlame has one device."""
         target: DType | None = None if dtype is None else as_dtype(dtype)
         for arg in list(args) + list(kwargs.values()):
-            if arg is None or (isinstance(arg, str) and arg.split(":")[0] in DEVICES) \
-                    or type(arg).__name__ == "device":
+            if (
+                arg is None
+                or (isinstance(arg, str) and arg.split(":")[0] in DEVICES)
+                or type(arg).__name__ == "device"
+            ):
                 continue
             target = arg.dtype if isinstance(arg, Tensor) else as_dtype(arg)
         if target is None:

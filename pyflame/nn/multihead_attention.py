@@ -44,16 +44,30 @@ class MultiheadAttention(Module):
     """MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True, kdim=None, vdim=None,
     batch_first=False)."""
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, *, dtype: Any = None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        *,
+        dtype: Any = None,
+    ):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
-                             f"embed_dim={embed_dim} and num_heads={num_heads} instead")
+            raise ValueError(
+                f"embed_dim and num_heads must be greater than 0, got "
+                f"embed_dim={embed_dim} and num_heads={num_heads} instead"
+            )
         if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention's add_bias_kv and add_zero_attn are "
-                                      "not supported")
+            raise NotImplementedError(
+                "MultiheadAttention's add_bias_kv and add_zero_attn are not supported"
+            )
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -101,45 +115,69 @@ class MultiheadAttention(Module):
             return q, k, v
         return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
 
-    def _mask(self, attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: int,
-              length: int, source: int, dtype: Any) -> Tensor | None:
+    def _mask(
+        self,
+        attn_mask: Tensor | None,
+        key_padding_mask: Tensor | None,
+        batch: int,
+        length: int,
+        source: int,
+        dtype: Any,
+    ) -> Tensor | None:
         """attn_mask and key_padding_mask merged into one float mask [1 or N*H, L, S]."""
         heads = self.num_heads
         mask = None
         if attn_mask is not None:
             if attn_mask.ndim == 2:
                 if tuple(attn_mask.shape) != (length, source):
-                    raise _error(f"The shape of the 2D attn_mask is {list(attn_mask.shape)}, "
-                                 f"but should be {[length, source]}.")
+                    raise _error(
+                        f"The shape of the 2D attn_mask is {list(attn_mask.shape)}, "
+                        f"but should be {[length, source]}."
+                    )
                 attn_mask = attn_mask.unsqueeze(0)
             elif attn_mask.ndim == 3:
                 if tuple(attn_mask.shape) != (batch * heads, length, source):
-                    raise _error(f"The shape of the 3D attn_mask is {list(attn_mask.shape)}, "
-                                 f"but should be {[batch * heads, length, source]}.")
+                    raise _error(
+                        f"The shape of the 3D attn_mask is {list(attn_mask.shape)}, "
+                        f"but should be {[batch * heads, length, source]}."
+                    )
             else:
                 raise _error(f"attn_mask's dimension {attn_mask.ndim} is not supported")
             mask = _float_mask(attn_mask, dtype)
         if key_padding_mask is not None:
             if tuple(key_padding_mask.shape) != (batch, source):
-                raise _error(f"expecting key_padding_mask shape of {[batch, source]}, but got "
-                             f"{list(key_padding_mask.shape)}")
+                raise _error(
+                    f"expecting key_padding_mask shape of {[batch, source]}, but got "
+                    f"{list(key_padding_mask.shape)}"
+                )
             kpm = _float_mask(key_padding_mask, dtype).reshape(batch, 1, 1, source)
             kpm = kpm.expand(batch, heads, 1, source).reshape(batch * heads, 1, source)
             mask = kpm if mask is None else mask + kpm
         return mask
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor,
-                key_padding_mask: Tensor | None = None, need_weights: bool = True,
-                attn_mask: Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
-                               "Transformer module method `generate_square_subsequent_mask` to "
-                               "create this mask.")
+            raise RuntimeError(
+                "Need attn_mask if specifying the is_causal hint. You may use the "
+                "Transformer module method `generate_square_subsequent_mask` to "
+                "create this mask."
+            )
         batched = query.ndim == 3
         if query.ndim not in (2, 3):
-            raise _error(f"query should be unbatched 2D or batched 3D tensor but received "
-                         f"{query.ndim}-D query tensor")
+            raise _error(
+                f"query should be unbatched 2D or batched 3D tensor but received "
+                f"{query.ndim}-D query tensor"
+            )
         if self.batch_first and batched:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         if not batched:
@@ -149,11 +187,11 @@ class MultiheadAttention(Module):
         length, batch, embed = query.shape
         source = key.shape[0]
         if embed != self.embed_dim:
-            raise _error(f"was expecting embedding dimension of {self.embed_dim}, but got "
-                         f"{embed}")
+            raise _error(f"was expecting embedding dimension of {self.embed_dim}, but got {embed}")
         if key.shape[:2] != value.shape[:2]:
-            raise _error(f"key shape {list(key.shape)} does not match value shape "
-                         f"{list(value.shape)}")
+            raise _error(
+                f"key shape {list(key.shape)} does not match value shape {list(value.shape)}"
+            )
         heads, hd = self.num_heads, self.head_dim
         w_q, w_k, w_v = self._projections()
         b_q = b_k = b_v = None

@@ -39,7 +39,7 @@ def layer_norm(
 ) -> Tensor:
     """(x - mean) / sqrt(var + eps) over the last dims, then * weight + bias."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(input.shape[len(input.shape) - len(shape):]) != shape:
+    if tuple(input.shape[len(input.shape) - len(shape) :]) != shape:
         raise ShapeError(
             f"{format_location(user_location())}: layer_norm over {list(shape)} does not fit "
             f"input shape {list(input.shape)}"
@@ -75,8 +75,12 @@ def batch_norm(
             f"(N, C, ...), got {list(input.shape)}"
         )
     channels = input.shape[1]
-    for p, what in ((running_mean, "running_mean"), (running_var, "running_var"),
-                    (weight, "weight"), (bias, "bias")):
+    for p, what in (
+        (running_mean, "running_mean"),
+        (running_var, "running_var"),
+        (weight, "weight"),
+        (bias, "bias"),
+    ):
         _check_param(p, (channels,), f"batch_norm {what}")
     stat_shape = (1, channels) + (1,) * (input.ndim - 2)
     x = _upcast(input)
@@ -100,17 +104,25 @@ def batch_norm(
 
 
 def _update_running_stats(
-    running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, x: Tensor,
-    dims: tuple[int, ...], momentum: float,
+    running_mean: Tensor,
+    running_var: Tensor,
+    mean: Tensor,
+    var: Tensor,
+    x: Tensor,
+    dims: tuple[int, ...],
+    momentum: float,
 ) -> None:
     count = 1
     for d in dims:
         count *= x.shape[d]
     unbiased = var * (count / max(count - 1, 1))  # PyTorch keeps the unbiased variance
     channels = running_mean.shape[0]
-    new_mean = running_mean * (1 - momentum) + mean.reshape(channels).astype(
-        running_mean.dtype) * momentum
-    new_var = running_var * (1 - momentum) + unbiased.reshape(channels).astype(
-        running_var.dtype) * momentum
+    new_mean = (
+        running_mean * (1 - momentum) + mean.reshape(channels).astype(running_mean.dtype) * momentum
+    )
+    new_var = (
+        running_var * (1 - momentum)
+        + unbiased.reshape(channels).astype(running_var.dtype) * momentum
+    )
     add_pending_update(running_mean, new_mean)
     add_pending_update(running_var, new_var)

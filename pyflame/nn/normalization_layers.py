@@ -41,9 +41,17 @@ def _buffer(values: np.ndarray) -> Tensor:
 class _BatchNorm(Module):
     _input_dims: tuple[int, ...] = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, *, bias: bool = True,
-                 dtype: Any = None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+        dtype: Any = None,
+    ):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -86,9 +94,11 @@ class _BatchNorm(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._input_dims:
             want = " or ".join(f"{d}D" for d in self._input_dims)
-            raise ShapeError(f"{format_location(user_location())}: {self._get_name()} expected "
-                             f"{want} input (got {input.ndim}D input of shape "
-                             f"{list(input.shape)})")
+            raise ShapeError(
+                f"{format_location(user_location())}: {self._get_name()} expected "
+                f"{want} input (got {input.ndim}D input of shape "
+                f"{list(input.shape)})"
+            )
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
@@ -117,8 +127,10 @@ class _BatchNorm(Module):
     def _forward_again(self, input: Tensor, pending: dict[int, Tensor]) -> Tensor:
         """A second training forward before `pf.eval`: the running statistics' updates build
         on the pending ones (PyTorch applies both, in order)."""
-        count, mean, var = (pending.get(id(t), t) for t in (
-            self.num_batches_tracked, self.running_mean, self.running_var))
+        count, mean, var = (
+            pending.get(id(t), t)
+            for t in (self.num_batches_tracked, self.running_mean, self.running_var)
+        )
         add_pending_update(self.num_batches_tracked, count + 1)
         x = input.astype(float32)
         dims = (0, *range(2, x.ndim))
@@ -129,16 +141,22 @@ class _BatchNorm(Module):
         factor: Any = self.momentum
         if factor is None:
             factor = 1.0 / (count + 1).astype(float32)
-        add_pending_update(self.running_mean, (mean * (1 - factor) + batch_mean.astype(
-            mean.dtype) * factor).astype(mean.dtype))
-        add_pending_update(self.running_var, (var * (1 - factor) + batch_var.astype(
-            var.dtype) * factor).astype(var.dtype))
+        add_pending_update(
+            self.running_mean,
+            (mean * (1 - factor) + batch_mean.astype(mean.dtype) * factor).astype(mean.dtype),
+        )
+        add_pending_update(
+            self.running_var,
+            (var * (1 - factor) + batch_var.astype(var.dtype) * factor).astype(var.dtype),
+        )
         return F.batch_norm(input, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -156,11 +174,19 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(Module):
     """Normalisation over the last dims (`normalized_shape`), then * weight + bias."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, *, dtype: Any = None):
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        *,
+        dtype: Any = None,
+    ):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
-            normalized_shape)
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
         self.normalized_shape = tuple(int(n) for n in shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -184,8 +210,10 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
 
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]

@@ -41,8 +41,9 @@ class Parameter(Tensor):
         if layout is None and isinstance(data, Tensor):
             layout = data.layout
         leaf = from_numpy(as_array(data), layout=layout)  # checks the dtype and layout
-        super().__init__(leaf.shape, leaf.dtype, layout=leaf.layout, data=leaf._data,
-                         location=user_location())
+        super().__init__(
+            leaf.shape, leaf.dtype, layout=leaf.layout, data=leaf._data, location=user_location()
+        )
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:

@@ -22,11 +22,13 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     data at hand; lazy indices need it (PyFlame compiles static shapes)."""
     location = user_location()
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"{format_location(location)}: one_hot expects a pf.Tensor, got "
-                        f"{type(tensor).__name__}")
+        raise TypeError(
+            f"{format_location(location)}: one_hot expects a pf.Tensor, got {type(tensor).__name__}"
+        )
     if tensor.dtype.is_floating_point or tensor.dtype is bool_:
-        raise TypeError(f"{format_location(location)}: one_hot needs integer indices, got "
-                        f"{tensor.dtype!r}")
+        raise TypeError(
+            f"{format_location(location)}: one_hot needs integer indices, got {tensor.dtype!r}"
+        )
     if num_classes == -1 and tensor._data is not None and tensor.numel():
         num_classes = max(int(tensor._data.max()) + 1, 0)
     if num_classes is None or isinstance(num_classes, bool) or num_classes < 0:
@@ -38,10 +40,14 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
     def message(value: int, count: int) -> str:
         if value < 0:
-            return (f"one_hot: Class values must be non-negative, got {value} "
-                    f"({_elements(count)} out of range)")
-        return (f"one_hot: Class values must be smaller than num_classes ({num_classes}), got "
-                f"{value} ({_elements(count)} out of range)")
+            return (
+                f"one_hot: Class values must be non-negative, got {value} "
+                f"({_elements(count)} out of range)"
+            )
+        return (
+            f"one_hot: Class values must be smaller than num_classes ({num_classes}), got "
+            f"{value} ({_elements(count)} out of range)"
+        )
 
     return checked_one_hot(tensor, num_classes, message, location=location)
 
@@ -94,17 +100,19 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     location = user_location()
     if weight.ndim != 2:
         raise ShapeError(
-            f"{format_location(location)}: embedding weight must be 2-D, got "
-            f"{list(weight.shape)}"
+            f"{format_location(location)}: embedding weight must be 2-D, got {list(weight.shape)}"
         )
     if input.dtype.is_floating_point or input.dtype is bool_:
-        raise TypeError(f"{format_location(location)}: embedding needs integer indices, got "
-                        f"{input.dtype!r}")
+        raise TypeError(
+            f"{format_location(location)}: embedding needs integer indices, got {input.dtype!r}"
+        )
     vocab, dim = weight.shape
     if padding_idx is not None:
         if not -vocab <= padding_idx < vocab:
-            raise ValueError(f"{format_location(location)}: Padding_idx must be within "
-                             f"num_embeddings ({vocab}), got {padding_idx}")
+            raise ValueError(
+                f"{format_location(location)}: Padding_idx must be within "
+                f"num_embeddings ({vocab}), got {padding_idx}"
+            )
         padding_idx %= vocab
         if weight.requires_grad:  # same values; no gradient reaches the padding row
             keep = np.ones((vocab, 1), weight.dtype.numpy)
@@ -113,8 +121,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
             weight = weight * mask + weight.detach() * (1 - mask)
 
     def message(value: int, count: int) -> str:
-        return (f"embedding: index out of range in self: index {value} is not in "
-                f"[0, {vocab}) ({_elements(count)} out of range; num_embeddings is {vocab})")
+        return (
+            f"embedding: index out of range in self: index {value} is not in "
+            f"[0, {vocab}) ({_elements(count)} out of range; num_embeddings is {vocab})"
+        )
 
     flat = input.reshape(-1)
     hot = checked_one_hot(flat, vocab, message, location=location)

@@ -13,7 +13,17 @@ from collections.abc import Iterator
 
 from pyflame.core.target import PRESETS, SMALL, WSE2, WSE3, Target, as_target
 
-__all__ = ["PRESETS", "SMALL", "WSE2", "WSE3", "Target", "as_target", "get_target", "set_target", "target"]
+__all__ = [
+    "PRESETS",
+    "SMALL",
+    "WSE2",
+    "WSE3",
+    "Target",
+    "as_target",
+    "get_target",
+    "set_target",
+    "target",
+]
 
 
 class _TargetState(threading.local):

@@ -49,8 +49,9 @@ def mode_for(seed: int, index: int) -> str:
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-def program_for(seed: int, index: int, max_ops: int = P.DEFAULT_MAX_OPS,
-                mode: str = "mixed") -> Any:
+def program_for(
+    seed: int, index: int, max_ops: int = P.DEFAULT_MAX_OPS, mode: str = "mixed"
+) -> Any:
     """Program `index` of the run with base seed `seed` in `mode` ("mixed": by index)."""
     if mode == "mixed":
         mode = mode_for(seed, index)
@@ -64,12 +65,14 @@ def program_for(seed: int, index: int, max_ops: int = P.DEFAULT_MAX_OPS,
         return RebuildProgram(P.random_program(rng, max_ops=max_ops, label=label), rng)
     if mode == "threads":
         a = random_grad_program(rng, max_ops=max_ops, label=f"{label} thread A")
-        b = P.random_program(rng, max_ops=max_ops, label=f"{label} thread B",
-                             ops=[s for s in P.OPS if not s.random])
+        b = P.random_program(
+            rng, max_ops=max_ops, label=f"{label} thread B", ops=[s for s in P.OPS if not s.random]
+        )
         program = ThreadsProgram(label, a, b)
         program.known_hits = a.known_hits | b.known_hits
-        if ("test_two_threads_keep_their_own_grad_mode" in P.KNOWN_BUGS
-                and not known("test_two_threads_keep_their_own_grad_mode")):
+        if "test_two_threads_keep_their_own_grad_mode" in P.KNOWN_BUGS and not known(
+            "test_two_threads_keep_their_own_grad_mode"
+        ):
             program.known_hits.add("test_two_threads_keep_their_own_grad_mode")
         return program
     raise ValueError(f"unknown fuzzer mode {mode!r}; one of {MODES + ('mixed',)}")
@@ -114,10 +117,14 @@ class TorchShim:
         self.float16, self.bfloat16 = torch.float16, torch.bfloat16
         self.int32, self.bool = torch.int64, torch.bool
         self.MeshLayout = _Anything()
-        self.nn = _Namespace(lambda name: _Namespace(self._functional) if name == "functional"
-                             else getattr(torch.nn, name))
-        self.autograd = _Namespace(lambda name: getattr(torch.autograd, name)
-                                   if name != "backward" else self.backward)
+        self.nn = _Namespace(
+            lambda name: (
+                _Namespace(self._functional) if name == "functional" else getattr(torch.nn, name)
+            )
+        )
+        self.autograd = _Namespace(
+            lambda name: getattr(torch.autograd, name) if name != "backward" else self.backward
+        )
         self.sim = _Anything()
 
     # ---------------------------------------------------------------- lookup
@@ -126,6 +133,7 @@ class TorchShim:
     def _drop_layout(fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, layout: Any = None, **kwargs: Any) -> Any:
             return fn(*args, **kwargs)
+
         return call
 
     def _functional(self, name: str) -> Any:
@@ -157,8 +165,7 @@ class TorchShim:
         return t.to(self._torch.int64) if a.dtype.kind in "iu" else t
 
     def _size(self, size: tuple[Any, ...]) -> list[int]:
-        return list(size[0]) if len(size) == 1 and isinstance(size[0], list | tuple) else list(
-            size)
+        return list(size[0]) if len(size) == 1 and isinstance(size[0], list | tuple) else list(size)
 
     def zeros(self, *size: Any, dtype: Any = None, layout: Any = None) -> Any:
         return self._torch.zeros(self._size(size), dtype=dtype or self._float)
@@ -209,14 +216,26 @@ class TorchShim:
             return out.reshape([1] * x.dim()) if keepdim else out
         return x.prod(dim, keepdim)
 
-    def var(self, x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
-            correction: Any = None) -> Any:
+    def var(
+        self,
+        x: Any,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        correction: Any = None,
+    ) -> Any:
         if correction is None:
             correction = 1 if unbiased is None else int(unbiased)
         return self._torch.var(x, dim=dim, correction=correction, keepdim=keepdim)
 
-    def std(self, x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
-            correction: Any = None) -> Any:
+    def std(
+        self,
+        x: Any,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        correction: Any = None,
+    ) -> Any:
         if correction is None:
             correction = 1 if unbiased is None else int(unbiased)
         # torch.std itself: its gradient at a constant group is 0 (sqrt(var)'s is NaN there)
@@ -228,8 +247,9 @@ class TorchShim:
     def pad(self, x: Any, pads: Any, mode: str = "constant", value: Any = None) -> Any:
         return self._F.pad(x, tuple(pads), mode, value)
 
-    def layer_norm(self, x: Any, shape: Any, weight: Any = None, bias: Any = None,
-                   eps: float = 1e-5) -> Any:
+    def layer_norm(
+        self, x: Any, shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+    ) -> Any:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return self._F.layer_norm(x, shape, weight, bias, eps)
 
@@ -259,27 +279,103 @@ class TorchShim:
 
 #: registry entries a grad program uses (float, differentiable, or making constants)
 GRAD_OPS = (
-    "from_numpy", "zeros", "ones", "full", "eye", "full_like", "zeros_like",
-    "add", "sub", "mul", "div", "add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar",
-    "div_scalar", "rdiv_scalar", "neg", "relu", "abs", "exp", "log", "sqrt", "rsqrt", "tanh",
-    "sigmoid", "gelu", "silu", "pow", "pow_scalar", "rpow_scalar", "maximum", "minimum",
-    "clamp", "compare_scalar", "gt", "lt", "eq", "where", "where_scalar",
-    "sum", "mean", "amax", "amin", "max_all", "min_all", "max_dim", "min_dim", "var", "std",
-    "prod", "logsumexp", "softmax", "log_softmax",
-    "matmul", "bmm", "linear", "linear_bias", "layer_norm", "layer_norm_affine",
-    "unsqueeze", "squeeze", "flatten", "expand", "broadcast_to", "cat", "stack", "stack3",
-    "split", "chunk", "narrow", "pad", "transpose", "permute", "t", "T", "reshape",
+    "from_numpy",
+    "zeros",
+    "ones",
+    "full",
+    "eye",
+    "full_like",
+    "zeros_like",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "add_scalar",
+    "sub_scalar",
+    "rsub_scalar",
+    "mul_scalar",
+    "div_scalar",
+    "rdiv_scalar",
+    "neg",
+    "relu",
+    "abs",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "tanh",
+    "sigmoid",
+    "gelu",
+    "silu",
+    "pow",
+    "pow_scalar",
+    "rpow_scalar",
+    "maximum",
+    "minimum",
+    "clamp",
+    "compare_scalar",
+    "gt",
+    "lt",
+    "eq",
+    "where",
+    "where_scalar",
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "max_all",
+    "min_all",
+    "max_dim",
+    "min_dim",
+    "var",
+    "std",
+    "prod",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "matmul",
+    "bmm",
+    "linear",
+    "linear_bias",
+    "layer_norm",
+    "layer_norm_affine",
+    "unsqueeze",
+    "squeeze",
+    "flatten",
+    "expand",
+    "broadcast_to",
+    "cat",
+    "stack",
+    "stack3",
+    "split",
+    "chunk",
+    "narrow",
+    "pad",
+    "transpose",
+    "permute",
+    "t",
+    "T",
+    "reshape",
 )
 #: ops whose gradient depends on exact ties: their operands must be exact (data, exact ops),
 #: so that float32 PyFlame and float64 torch see the same ties
-TIE_OPS = {"relu", "abs", "maximum", "minimum", "clamp", "amax", "amin", "max_all", "min_all",
-           "max_dim", "min_dim"}
+TIE_OPS = {
+    "relu",
+    "abs",
+    "maximum",
+    "minimum",
+    "clamp",
+    "amax",
+    "amin",
+    "max_all",
+    "min_all",
+    "max_dim",
+    "min_dim",
+}
 #: spellings torch has no equivalent for on a Tensor (methods cannot be shimmed)
-TORCH_LACKS = ("{0}.view(", "{0}.logsumexp(", "{0}.prod(", "{0}.astype(", "{0}.var(",
-               "{0}.std(")
+TORCH_LACKS = ("{0}.view(", "{0}.logsumexp(", "{0}.prod(", "{0}.astype(", "{0}.var(", "{0}.std(")
 #: edge data of float32 inputs in grad programs, and how often each comes
-EDGE_DATA = {"normal": 0.3, "ties": 0.24, "zeros": 0.14, "rows": 0.12, "-inf": 0.12,
-             "nan": 0.08}
+EDGE_DATA = {"normal": 0.3, "ties": 0.24, "zeros": 0.14, "rows": 0.12, "-inf": 0.12, "nan": 0.08}
 GRAD_DTYPES = {"float32": 0.9, "int32": 0.05, "bool": 0.05}
 #: tolerances of a grad program's float32 results against float64 torch: atol (relative to
 #: the array's largest magnitude), rtol, and a multiple of |torch float32 - torch float64|
@@ -289,14 +385,34 @@ READ_BEFORE_BACKWARD = 0.35
 
 
 #: ops whose gradient rule masks (see KNOWN_BUGS "test_grad_nan_through_max_min_clamp")
-MASK_OPS = {"maximum", "minimum", "clamp", "amax", "amin", "max_all", "min_all", "max_dim",
-            "min_dim", "max_pool2d"}
+MASK_OPS = {
+    "maximum",
+    "minimum",
+    "clamp",
+    "amax",
+    "amin",
+    "max_all",
+    "min_all",
+    "max_dim",
+    "min_dim",
+    "max_pool2d",
+}
 #: registry entries through which no gradient flows (as in torch)
-NOT_DIFFERENTIABLE = {"zeros_like", "ones_like", "full_like", "compare_scalar", "gt", "lt",
-                      "eq"}
+NOT_DIFFERENTIABLE = {"zeros_like", "ones_like", "full_like", "compare_scalar", "gt", "lt", "eq"}
 #: ops that multiply: an infinite operand needs exact others (the sign of 0 * inf matters)
-PRODUCT_OPS = {"mul", "div", "matmul", "bmm", "linear", "linear_bias", "layer_norm_affine",
-               "pow", "rdiv_scalar", "mul_scalar", "div_scalar"}
+PRODUCT_OPS = {
+    "mul",
+    "div",
+    "matmul",
+    "bmm",
+    "linear",
+    "linear_bias",
+    "layer_norm_affine",
+    "pow",
+    "rdiv_scalar",
+    "mul_scalar",
+    "div_scalar",
+}
 #: whether the grad program being generated may have -inf/NaN data (set per program)
 _nonfinite_data = [True]
 
@@ -349,16 +465,17 @@ def torch_ref(code: str, **arrays: np.ndarray) -> np.ndarray:
 
 
 def _reduction(ctx: Ctx) -> P.Expr:
-    return P.Expr(ctx.choice(("", ', reduction="sum"', ', reduction="none"',
-                              ', reduction="mean"')))
+    return P.Expr(ctx.choice(("", ', reduction="sum"', ', reduction="none"', ', reduction="mean"')))
 
 
 def class_target_attrs(ctx: Ctx) -> dict[str, Any]:
     """cross_entropy / nll_loss: class indices in range for (N, C) input, and a reduction."""
     n, c = ctx.shapes[0]
     seed = ctx.int(0, 10**6)
-    return {"target": Data(f"np.random.default_rng({seed}).integers(0, {c}, ({n},))"
-                           ".astype(np.int32)"), "red": _reduction(ctx)}
+    return {
+        "target": Data(f"np.random.default_rng({seed}).integers(0, {c}, ({n},)).astype(np.int32)"),
+        "red": _reduction(ctx),
+    }
 
 
 def masked_target_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -367,10 +484,15 @@ def masked_target_attrs(ctx: Ctx) -> dict[str, Any]:
     n, c = ctx.shapes[0]
     target = [int(t) for t in ctx.rng.integers(0, c, n)]
     seed = ctx.int(0, 10**6)
-    mask = (f"np.where((np.random.default_rng({seed}).random(({n}, {c})) < 0.4) & "
-            f"(np.arange({c}) != np.array({target})[:, None]), -np.inf, 0.0).astype(np.float32)")
-    return {"target": Data(f"np.array({target}, np.int32)"), "mask": Data(mask),
-            "red": _reduction(ctx)}
+    mask = (
+        f"np.where((np.random.default_rng({seed}).random(({n}, {c})) < 0.4) & "
+        f"(np.arange({c}) != np.array({target})[:, None]), -np.inf, 0.0).astype(np.float32)"
+    )
+    return {
+        "target": Data(f"np.array({target}, np.int32)"),
+        "mask": Data(mask),
+        "red": _reduction(ctx),
+    }
 
 
 def pool_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -378,9 +500,16 @@ def pool_attrs(ctx: Ctx) -> dict[str, Any]:
     k = ctx.choice((1, 2, 2, 3, (2, 3), (3, 1)))
     kh, kw = (k, k) if isinstance(k, int) else k
     stride = ctx.choice((None, 1, 2, 3, (2, 1)))
-    pad = ctx.choice([p for p in (0, 1, (0, 1), (1, 0)) if
-                      all(a <= b // 2 for a, b in zip((p, p) if isinstance(p, int) else p,
-                                                      (kh, kw), strict=True))])
+    pad = ctx.choice(
+        [
+            p
+            for p in (0, 1, (0, 1), (1, 0))
+            if all(
+                a <= b // 2
+                for a, b in zip((p, p) if isinstance(p, int) else p, (kh, kw), strict=True)
+            )
+        ]
+    )
     ceil = ctx.coin()
     args = f"{k!r}, {stride!r}, {pad!r}, ceil_mode={ceil}"
     return {"args": P.Expr(args), "cip": P.Expr(f", count_include_pad={ctx.coin()}")}
@@ -398,41 +527,97 @@ def sdpa_attrs(ctx: Ctx) -> dict[str, Any]:
     lq, s = ctx.shapes[0][-2], ctx.shapes[1][-2]
     seed = ctx.int(0, 10**6)
     row = ctx.int(0, lq - 1) if ctx.coin(0.4) else -1  # a query that may attend to nothing
-    mask = (f"(np.random.default_rng({seed}).random(({lq}, {s})) < 0.6) & "
-            f"(np.arange({lq})[:, None] != {row})")
+    mask = (
+        f"(np.random.default_rng({seed}).random(({lq}, {s})) < 0.6) & "
+        f"(np.arange({lq})[:, None] != {row})"
+    )
     scale = ctx.choice(("", ", scale=0.5"))
-    return {"mask": Data(mask), "scale": P.Expr(scale),
-            "causal": P.Expr(ctx.choice(("", "", ", is_causal=True")) + scale)}
+    return {
+        "mask": Data(mask),
+        "scale": P.Expr(scale),
+        "causal": P.Expr(ctx.choice(("", "", ", is_causal=True")) + scale),
+    }
 
 
 _F = "pf.nn.functional."
 NN_OPS = (
-    P.op("cross_entropy", 1, f"{_F}cross_entropy({{0}}, pf.from_numpy({{target}}){{red}})",
-         f"torch_ref('{_F}cross_entropy(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
-         accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.6),
-    P.op("cross_entropy_masked", 1,
-         f"{_F}cross_entropy({{0}} + pf.from_numpy({{mask}}), pf.from_numpy({{target}}){{red}})",
-         f"torch_ref('{_F}cross_entropy(a + pf.from_numpy(m), pf.from_numpy(t){{red}})', "
-         "a={0}, m={mask}, t={target})", accepts=P.rank_in(2), attrs=masked_target_attrs,
-         result="same", weight=0.4),
-    P.op("nll_loss", 1, f"{_F}nll_loss({{0}}, pf.from_numpy({{target}}){{red}})",
-         f"torch_ref('{_F}nll_loss(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
-         accepts=P.rank_in(2), attrs=class_target_attrs, result="same", weight=0.3),
-    P.op("avg_pool2d", 1, f"{_F}avg_pool2d({{0}}, {{args}}{{cip}})",
-         f"torch_ref('{_F}avg_pool2d(a, {{args}}{{cip}})', a={{0}})",
-         accepts=P.rank_in(3, 4), attrs=pool_attrs, result="same", weight=0.5),
-    P.op("max_pool2d", 1, f"{_F}max_pool2d({{0}}, {{args}})",
-         f"torch_ref('{_F}max_pool2d(a, {{args}})', a={{0}})", accepts=P.rank_in(3, 4),
-         attrs=pool_attrs, result="same", exact_operands=True, weight=0.5),
-    P.op("sdpa", 3, f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}{{causal}})",
-         f"torch_ref('{_F}scaled_dot_product_attention(q, k, v{{causal}})', q={{0}}, k={{1}}, "
-         "v={2})", accepts=P.min_rank(2), partner=sdpa_partner, attrs=sdpa_attrs,
-         same_dtype=True, weight=0.4),
-    P.op("sdpa_mask", 3, f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}, "
-         "attn_mask=pf.from_numpy({mask}){scale})",
-         f"torch_ref('{_F}scaled_dot_product_attention(q, k, v, attn_mask=pf.from_numpy(m)"
-         "{scale})', q={0}, k={1}, v={2}, m={mask})", accepts=P.min_rank(2),
-         partner=sdpa_partner, attrs=sdpa_attrs, same_dtype=True, weight=0.4),
+    P.op(
+        "cross_entropy",
+        1,
+        f"{_F}cross_entropy({{0}}, pf.from_numpy({{target}}){{red}})",
+        f"torch_ref('{_F}cross_entropy(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
+        accepts=P.rank_in(2),
+        attrs=class_target_attrs,
+        result="same",
+        weight=0.6,
+    ),
+    P.op(
+        "cross_entropy_masked",
+        1,
+        f"{_F}cross_entropy({{0}} + pf.from_numpy({{mask}}), pf.from_numpy({{target}}){{red}})",
+        f"torch_ref('{_F}cross_entropy(a + pf.from_numpy(m), pf.from_numpy(t){{red}})', "
+        "a={0}, m={mask}, t={target})",
+        accepts=P.rank_in(2),
+        attrs=masked_target_attrs,
+        result="same",
+        weight=0.4,
+    ),
+    P.op(
+        "nll_loss",
+        1,
+        f"{_F}nll_loss({{0}}, pf.from_numpy({{target}}){{red}})",
+        f"torch_ref('{_F}nll_loss(a, pf.from_numpy(t){{red}})', a={{0}}, t={{target}})",
+        accepts=P.rank_in(2),
+        attrs=class_target_attrs,
+        result="same",
+        weight=0.3,
+    ),
+    P.op(
+        "avg_pool2d",
+        1,
+        f"{_F}avg_pool2d({{0}}, {{args}}{{cip}})",
+        f"torch_ref('{_F}avg_pool2d(a, {{args}}{{cip}})', a={{0}})",
+        accepts=P.rank_in(3, 4),
+        attrs=pool_attrs,
+        result="same",
+        weight=0.5,
+    ),
+    P.op(
+        "max_pool2d",
+        1,
+        f"{_F}max_pool2d({{0}}, {{args}})",
+        f"torch_ref('{_F}max_pool2d(a, {{args}})', a={{0}})",
+        accepts=P.rank_in(3, 4),
+        attrs=pool_attrs,
+        result="same",
+        exact_operands=True,
+        weight=0.5,
+    ),
+    P.op(
+        "sdpa",
+        3,
+        f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}{{causal}})",
+        f"torch_ref('{_F}scaled_dot_product_attention(q, k, v{{causal}})', q={{0}}, k={{1}}, "
+        "v={2})",
+        accepts=P.min_rank(2),
+        partner=sdpa_partner,
+        attrs=sdpa_attrs,
+        same_dtype=True,
+        weight=0.4,
+    ),
+    P.op(
+        "sdpa_mask",
+        3,
+        f"{_F}scaled_dot_product_attention({{0}}, {{1}}, {{2}}, "
+        "attn_mask=pf.from_numpy({mask}){scale})",
+        f"torch_ref('{_F}scaled_dot_product_attention(q, k, v, attn_mask=pf.from_numpy(m)"
+        "{scale})', q={0}, k={1}, v={2}, m={mask})",
+        accepts=P.min_rank(2),
+        partner=sdpa_partner,
+        attrs=sdpa_attrs,
+        same_dtype=True,
+        weight=0.4,
+    ),
 )
 
 
@@ -460,13 +645,20 @@ class _GradGenerator(P._Generator):
         self.allow_nonfinite = True
         self.scope_extra = {"torch_ref": torch_ref}
 
-    def make(self, spec: OpSpec, operands: Sequence[Node], attrs: dict[str, Any],
-             dtype: str | None = None) -> Node | None:
-        if (spec.name in PRODUCT_OPS and not all(o.exact for o in operands)
-                and any(not np.all(np.isfinite(o.ref)) for o in operands)):
+    def make(
+        self,
+        spec: OpSpec,
+        operands: Sequence[Node],
+        attrs: dict[str, Any],
+        dtype: str | None = None,
+    ) -> Node | None:
+        if (
+            spec.name in PRODUCT_OPS
+            and not all(o.exact for o in operands)
+            and any(not np.all(np.isfinite(o.ref)) for o in operands)
+        ):
             return None  # inf * (a rounded value near 0): the sign of the result is noise
-        if spec.name.startswith("layer_norm") and P._constant_along(operands[0].ref,
-                                                                     attrs["axes"]):
+        if spec.name.startswith("layer_norm") and P._constant_along(operands[0].ref, attrs["axes"]):
             return None  # 0 / sqrt(eps) amplifies the rounding of the mean ~300 times
         node = super().make(spec, operands, attrs, dtype)
         if node is not None and node.data_leaf and node.dtype == "float32":
@@ -483,8 +675,12 @@ class Read:
 
     def code(self) -> str:
         var = "loss" if self.name == "loss" else f"outs[{self.name!r}]"
-        return {"item": f"{var}.item()", "numpy": f"{var}.numpy()", "print": f"print({var})",
-                "eval": f"pf.eval({var})"}[self.style]
+        return {
+            "item": f"{var}.item()",
+            "numpy": f"{var}.numpy()",
+            "print": f"print({var})",
+            "eval": f"pf.eval({var})",
+        }[self.style]
 
 
 class GradProgram:
@@ -493,8 +689,16 @@ class GradProgram:
 
     mode = "grad"
 
-    def __init__(self, label: str, nodes: list[Node], terms: list[tuple[str, str | None]],
-                 weights: dict[str, str], reads: list[Read], method: bool, manual_seed: int):
+    def __init__(
+        self,
+        label: str,
+        nodes: list[Node],
+        terms: list[tuple[str, str | None]],
+        weights: dict[str, str],
+        reads: list[Read],
+        method: bool,
+        manual_seed: int,
+    ):
         self.label = label
         self.steps = nodes
         #: loss = sum of (node * weight).sum() (or node.sum() when the weight is None)
@@ -541,8 +745,9 @@ class GradProgram:
                 nodes.append(node)
         terms = [(t, w) for t, w in self.terms if t not in gone]
         reads = [r for r in self.reads if r.name not in gone]
-        return GradProgram(self.label, nodes, terms, self.weights, reads, self.method,
-                           self.manual_seed)
+        return GradProgram(
+            self.label, nodes, terms, self.weights, reads, self.method, self.manual_seed
+        )
 
     def __repr__(self) -> str:
         return f"<GradProgram {self.label}: {len(self.nodes)} tensors>"
@@ -575,8 +780,10 @@ class GradProgram:
         lines = ["loss, leaves, outs = build(pf)"]
         lines += [r.code() for r in self.reads]
         lines.append("loss.backward()" if self.method else "pf.backward(loss)")
-        lines.append("pf.eval(loss, *outs.values(), "
-                     "*[x.grad for x in leaves.values() if x.grad is not None])")
+        lines.append(
+            "pf.eval(loss, *outs.values(), "
+            "*[x.grad for x in leaves.values() if x.grad is not None])"
+        )
         return lines
 
     def describe(self, name: str | None = None, imports: bool = True) -> str:
@@ -588,8 +795,10 @@ class GradProgram:
         text = f"def {name}():\n" + "\n".join("    " + line if line else "" for line in body)
         text += "\n"
         if imports:
-            text = ("import numpy as np\n\nimport pyflame as pf\n"
-                    "from tests.fuzz.modes import check_against_torch\n\n\n" + text)
+            text = (
+                "import numpy as np\n\nimport pyflame as pf\n"
+                "from tests.fuzz.modes import check_against_torch\n\n\n" + text
+            )
         return text
 
     # ---------------------------------------------------------------- running
@@ -614,9 +823,13 @@ class GradProgram:
             frame = traceback.extract_tb(err.__traceback__)[-1]
             message = "".join(traceback.format_exception_only(err)).strip()
             kind = "error" if phase == "first" else f"{phase}-error"
-            outcome.failures.append(Failure(
-                kind, f"`{line}` raised {message} (at {frame.filename}:{frame.lineno} in "
-                f"{frame.name})"))
+            outcome.failures.append(
+                Failure(
+                    kind,
+                    f"`{line}` raised {message} (at {frame.filename}:{frame.lineno} in "
+                    f"{frame.name})",
+                )
+            )
             return None
         return _results(ns["loss"], ns["leaves"], ns["outs"])
 
@@ -668,8 +881,9 @@ def torch_results(build: Callable[[Any], Any], float_dtype: Any) -> dict[str, An
     return _results(loss, leaves, outs)
 
 
-def compare_with_torch(build: Callable[[Any], Any], got: dict[str, Any],
-                       dtype: str = "float32") -> list[Failure]:
+def compare_with_torch(
+    build: Callable[[Any], Any], got: dict[str, Any], dtype: str = "float32"
+) -> list[Failure]:
     """Failures of PyFlame's results `got` (by name) against torch.autograd's."""
     import torch
 
@@ -680,9 +894,14 @@ def compare_with_torch(build: Callable[[Any], Any], got: dict[str, Any],
         value = got.get(name)
         if ref is None or value is None:
             if (ref is None) != (value is None):
-                failures.append(Failure(
-                    "grad-mismatch", f"pf's .grad is {'None' if value is None else 'set'}, "
-                    f"torch's is {'None' if ref is None else 'set'}", name))
+                failures.append(
+                    Failure(
+                        "grad-mismatch",
+                        f"pf's .grad is {'None' if value is None else 'set'}, "
+                        f"torch's is {'None' if ref is None else 'set'}",
+                        name,
+                    )
+                )
             continue
         failure = compare_values(name, value, ref, spread_ref[name], dtype)
         if failure:
@@ -690,35 +909,45 @@ def compare_with_torch(build: Callable[[Any], Any], got: dict[str, Any],
     return failures
 
 
-def compare_values(name: str, got: np.ndarray, ref: np.ndarray, ref32: np.ndarray,
-                   dtype: str) -> Failure | None:
+def compare_values(
+    name: str, got: np.ndarray, ref: np.ndarray, ref32: np.ndarray, dtype: str
+) -> Failure | None:
     kind = "grad-mismatch" if name.startswith("grad ") else "mismatch"
     got = np.asarray(got)
     if got.shape != ref.shape:
-        return Failure("shape", f"pf gave shape {list(got.shape)}, torch {list(ref.shape)}",
-                       name)
+        return Failure("shape", f"pf gave shape {list(got.shape)}, torch {list(ref.shape)}", name)
     atol, rtol, factor = GRAD_TOL[dtype]
     got64, ref64 = got.astype(np.float64), ref.astype(np.float64)
     finite = np.isfinite(ref64)
     scale = max(1.0, float(np.max(np.abs(ref64[finite]), initial=0.0)))
     with np.errstate(all="ignore"):
         spread = np.abs(ref32.astype(np.float64) - ref64)
-        tol = atol * scale + rtol * np.abs(ref64) + factor * np.nan_to_num(spread, nan=0.0,
-                                                                            posinf=0.0)
-        ok = np.where(finite, np.abs(got64 - ref64) <= tol,
-                      (np.isnan(got64) & np.isnan(ref64)) | (got64 == ref64))
+        tol = (
+            atol * scale
+            + rtol * np.abs(ref64)
+            + factor * np.nan_to_num(spread, nan=0.0, posinf=0.0)
+        )
+        ok = np.where(
+            finite,
+            np.abs(got64 - ref64) <= tol,
+            (np.isnan(got64) & np.isnan(ref64)) | (got64 == ref64),
+        )
     if ok.all():
         return None
     with np.errstate(all="ignore"):
         err = np.where(ok, -1.0, np.nan_to_num(np.abs(got64 - ref64) / tol, nan=np.inf))
     idx = np.unravel_index(int(np.argmax(err)), ref.shape) if ref.shape else ()
     return Failure(
-        kind, f"{int((~ok).sum())}/{ok.size} elements differ from torch; worst at "
-        f"{list(map(int, idx))}: pf {got[idx]!r} torch {ref64[idx]!r}", name)
+        kind,
+        f"{int((~ok).sum())}/{ok.size} elements differ from torch; worst at "
+        f"{list(map(int, idx))}: pf {got[idx]!r} torch {ref64[idx]!r}",
+        name,
+    )
 
 
-def check_against_torch(build: Callable[[Any], Any], loss: Any, leaves: dict[str, Any],
-                        outs: dict[str, Any]) -> None:
+def check_against_torch(
+    build: Callable[[Any], Any], loss: Any, leaves: dict[str, Any], outs: dict[str, Any]
+) -> None:
     """For reproducers: assert PyFlame's evaluated loss, outputs and .grad equal torch's."""
     failures = compare_with_torch(build, _results(loss, leaves, outs))
     assert not failures, "\n".join(map(str, failures))
@@ -730,14 +959,20 @@ def _depends(nodes: Sequence[Node]) -> dict[str, bool]:
     for node in nodes:
         operands = node.operands[1:] if node.spec.name.startswith("where") else node.operands
         out[node.name] = node.requires_grad or (
-            node.spec.name not in NOT_DIFFERENTIABLE and node.dtype in P.FLOATS
-            and any(out.get(o, False) for o in operands))
+            node.spec.name not in NOT_DIFFERENTIABLE
+            and node.dtype in P.FLOATS
+            and any(out.get(o, False) for o in operands)
+        )
     return out
 
 
-def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MAX_OPS,
-                        label: str = "grad program",
-                        ops: Sequence[OpSpec] | None = None) -> GradProgram:
+def random_grad_program(
+    rng: np.random.Generator,
+    *,
+    max_ops: int = P.DEFAULT_MAX_OPS,
+    label: str = "grad program",
+    ops: Sequence[OpSpec] | None = None,
+) -> GradProgram:
     """A random grad program of 1..max_ops ops from `ops` (default: grad_specs())."""
     specs = [s for s in (ops if ops is not None else grad_specs()) if s.enabled]
     _nonfinite_data[0] = bool(rng.random() < 0.3)
@@ -755,8 +990,14 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
             g.apply(g.weighted(g.ops))
         nodes = g.nodes
         needs = _depends(nodes)
-        floats = [n for n in nodes if n.dtype in P.FLOATS and needs[n.name] and not n.data_leaf
-                  and (n.ref.size or not known("test_reduce_a_zero_size_tensor"))]
+        floats = [
+            n
+            for n in nodes
+            if n.dtype in P.FLOATS
+            and needs[n.name]
+            and not n.data_leaf
+            and (n.ref.size or not known("test_reduce_a_zero_size_tensor"))
+        ]
         sinks = [n for n in floats if not g.consumers.get(n.name)]
         extra = [n for n in floats if n not in sinks and rng.random() < 0.2]
         chosen = sinks + extra
@@ -769,23 +1010,28 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
     for node in chosen:
         if rng.random() < 0.75:
             w = f"w{len(weights)}"
-            weights[w] = (f"np.random.default_rng({int(rng.integers(10**6))}).standard_normal("
-                          f"{node.shape!r}).astype(np.float32)")
+            weights[w] = (
+                f"np.random.default_rng({int(rng.integers(10**6))}).standard_normal("
+                f"{node.shape!r}).astype(np.float32)"
+            )
             terms.append((node.name, w))
         else:
             terms.append((node.name, None))
     reads: list[Read] = []
     if not known("test_values_read_before_backward_keep_the_graph") and (
-            rng.random() < READ_BEFORE_BACKWARD):
+        rng.random() < READ_BEFORE_BACKWARD
+    ):
         for _ in range(int(rng.integers(1, 3))):
             name = "loss" if rng.random() < 0.5 else str(terms[int(rng.integers(len(terms)))][0])
-            styles = ("item", "numpy", "print", "eval") if name == "loss" else (
-                "numpy", "print", "eval")
+            styles = (
+                ("item", "numpy", "print", "eval") if name == "loss" else ("numpy", "print", "eval")
+            )
             reads.append(Read(name, styles[int(rng.integers(len(styles)))]))
     if reads and "test_values_read_before_backward_keep_the_graph" in P.KNOWN_BUGS:
         hits.add("test_values_read_before_backward_keep_the_graph")
-    program = GradProgram(label, nodes, terms, weights, reads, bool(rng.random() < 0.5),
-                          int(rng.integers(0, 2**31)))
+    program = GradProgram(
+        label, nodes, terms, weights, reads, bool(rng.random() < 0.5), int(rng.integers(0, 2**31))
+    )
     program.known_hits = hits | g.known_hits
     return program
 
@@ -793,20 +1039,59 @@ def random_grad_program(rng: np.random.Generator, *, max_ops: int = P.DEFAULT_MA
 def _trivial_grad_program(label: str) -> GradProgram:
     spec = dataclasses.replace(P.OPS_BY_NAME["from_numpy"])
     data = "np.arange(6, dtype=np.float32).reshape(2, 3)"
-    leaf = Node("x0", spec, (), {}, (("a0", data),), "pf.from_numpy(a0)", "a0", (2, 3),
-                "float32", True, True, np.arange(6.0).reshape(2, 3), data_leaf=True,
-                requires_grad=True)
-    neg = Node("t1", P.OPS_BY_NAME["neg"], ("x0",), {}, (), "-x0", "-r_x0", (2, 3), "float32",
-               True, True, -np.arange(6.0).reshape(2, 3))
+    leaf = Node(
+        "x0",
+        spec,
+        (),
+        {},
+        (("a0", data),),
+        "pf.from_numpy(a0)",
+        "a0",
+        (2, 3),
+        "float32",
+        True,
+        True,
+        np.arange(6.0).reshape(2, 3),
+        data_leaf=True,
+        requires_grad=True,
+    )
+    neg = Node(
+        "t1",
+        P.OPS_BY_NAME["neg"],
+        ("x0",),
+        {},
+        (),
+        "-x0",
+        "-r_x0",
+        (2, 3),
+        "float32",
+        True,
+        True,
+        -np.arange(6.0).reshape(2, 3),
+    )
     return GradProgram(label, [leaf, neg], [("t1", None)], {}, [], True, 0)
 
 
 # ============================================================================ rebuild programs
 
 #: registry entries whose scalar attributes may change without changing the program's shapes
-CONSTANT_OPS = {"add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar",
-                "rdiv_scalar", "pow_scalar", "pow_int_scalar", "rpow_scalar", "clamp",
-                "compare_scalar", "where_scalar", "full", "full_like", "pad"}
+CONSTANT_OPS = {
+    "add_scalar",
+    "sub_scalar",
+    "rsub_scalar",
+    "mul_scalar",
+    "div_scalar",
+    "rdiv_scalar",
+    "pow_scalar",
+    "pow_int_scalar",
+    "rpow_scalar",
+    "clamp",
+    "compare_scalar",
+    "where_scalar",
+    "full",
+    "full_like",
+    "pad",
+}
 _SEED = re.compile(r"default_rng\((\d+)\)")
 
 
@@ -863,9 +1148,10 @@ class RebuildProgram:
                     continue
                 node = step
                 if data and node.setup:
-                    setup = tuple((v, _SEED.sub(lambda m: f"default_rng("
-                                                f"{int(rng.integers(10**6))})", e))
-                                  for v, e in node.setup)
+                    setup = tuple(
+                        (v, _SEED.sub(lambda m: f"default_rng({int(rng.integers(10**6))})", e))
+                        for v, e in node.setup
+                    )
                     changed |= setup != node.setup
                     node = dataclasses.replace(node, setup=setup)
                 elif not data and node.spec.name in CONSTANT_OPS and rng.random() < 0.8:
@@ -880,7 +1166,8 @@ class RebuildProgram:
                 for i, o in enumerate(node.operands):
                     domain = node.spec.domain(i)
                     if domain and not P._Generator.in_domain(
-                            dataclasses.replace(by_name[o], ref=refs[o]), domain):
+                        dataclasses.replace(by_name[o], ref=refs[o]), domain
+                    ):
                         ok = False
                 if not ok:
                     break
@@ -927,9 +1214,13 @@ class RebuildProgram:
                 continue
             after = pf.cache_info()
             if tag == "data" and not sub.failures and after.misses != before.misses:
-                outcome.failures.append(Failure(
-                    "cache", f"only input data changed, yet {after.misses - before.misses} "
-                    "new compile-cache miss(es)"))
+                outcome.failures.append(
+                    Failure(
+                        "cache",
+                        f"only input data changed, yet {after.misses - before.misses} "
+                        "new compile-cache miss(es)",
+                    )
+                )
         return outcome
 
 
@@ -937,8 +1228,12 @@ def _reference(node: Node, refs: dict[str, np.ndarray]) -> np.ndarray | None:
     """The generation-time reference of a node (random ops keep their placeholders)."""
     if node.spec.random:
         return node.ref
-    scope: dict[str, Any] = {"np": np, "math": math, "pf": pf,
-                             **{f"r_{o}": refs[o] for o in node.operands}}
+    scope: dict[str, Any] = {
+        "np": np,
+        "math": math,
+        "pf": pf,
+        **{f"r_{o}": refs[o] for o in node.operands},
+    }
     try:
         with np.errstate(all="ignore"), P.warnings.catch_warnings():
             P.warnings.simplefilter("ignore", RuntimeWarning)
@@ -959,32 +1254,47 @@ def _reference(node: Node, refs: dict[str, np.ndarray]) -> np.ndarray | None:
 def _new_constants(node: Node, operands: list[Node], rng: np.random.Generator) -> Node | None:
     """`node` with other scalar attributes of the same Python types and result dtype."""
     spec = node.spec
-    ctx = Ctx(rng, tuple(o.shape for o in operands), tuple(o.dtype for o in operands),
-              shape=node.shape, dtype=node.dtype)
+    ctx = Ctx(
+        rng,
+        tuple(o.shape for o in operands),
+        tuple(o.dtype for o in operands),
+        shape=node.shape,
+        dtype=node.dtype,
+    )
     for _ in range(10):
         if spec.name == "pad":
             value = ctx.choice((None, 0.0, 1.5, -2.0, 3.25, -0.5))
             kw = "" if value is None else f", value={value!r}"
-            attrs = {**node.attrs, "value_kw": P.Expr(kw), "value": 0.0 if value is None
-                     else value}
+            attrs = {**node.attrs, "value_kw": P.Expr(kw), "value": 0.0 if value is None else value}
         else:
             attrs = spec.attrs(ctx) if spec.attrs else None
             if attrs is None:
                 continue
-            attrs = {k: (node.attrs[k] if isinstance(node.attrs.get(k), Data) else v)
-                     for k, v in attrs.items()}
+            attrs = {
+                k: (node.attrs[k] if isinstance(node.attrs.get(k), Data) else v)
+                for k, v in attrs.items()
+            }
         same_types = all(type(attrs.get(k)) is type(node.attrs.get(k)) for k in spec.scalars)
-        dtype = node.dtype if spec.creation else spec.result_dtype(
-            [(o.dtype, len(o.shape)) for o in operands], attrs)
+        dtype = (
+            node.dtype
+            if spec.creation
+            else spec.result_dtype([(o.dtype, len(o.shape)) for o in operands], attrs)
+        )
         if not same_types or dtype != node.dtype:
             continue
-        setup_vars = {k: v for k, v in zip(
-            [k for k, a in node.attrs.items() if isinstance(a, Data)],
-            [var for var, _ in node.setup], strict=True)}
+        setup_vars = {
+            k: v
+            for k, v in zip(
+                [k for k, a in node.attrs.items() if isinstance(a, Data)],
+                [var for var, _ in node.setup],
+                strict=True,
+            )
+        }
         pf_code, values = _render(node, attrs, setup_vars)
         compute = spec.compute_dtype([(o.dtype, len(o.shape)) for o in operands], attrs, dtype)
-        np_code = spec.np.format(*(P.cast_code(f"r_{o.name}", o.dtype, compute)
-                                   for o in operands), **values)
+        np_code = spec.np.format(
+            *(P.cast_code(f"r_{o.name}", o.dtype, compute) for o in operands), **values
+        )
         return dataclasses.replace(node, attrs=attrs, pf_code=pf_code, np_code=np_code)
     return None
 
@@ -1017,25 +1327,41 @@ class ThreadsProgram:
 
     def describe(self, name: str | None = None, imports: bool = True) -> str:
         name = name or "test_" + re.sub(r"\W+", "_", self.label).strip("_")
-        a = [f"# {self.a.label}"] + self.a.build_lines() + [
-            "", "def program_a():", "    with pf.target(pf.sim.SMALL):"]
+        a = (
+            [f"# {self.a.label}"]
+            + self.a.build_lines()
+            + ["", "def program_a():", "    with pf.target(pf.sim.SMALL):"]
+        )
         a += ["        " + line for line in self.a.run_lines()]
         a.append("    return results(loss, leaves, outs)")
         b = [f"# {self.b.label}", "def program_b():", "    with pf.autograd.no_grad():"]
-        b += ["        " + line for line in self.b.body_lines()[1:] if not line.startswith(
-            ("np.testing", "assert"))]
-        b.append(f"    return {{n: v.numpy() for n, v in locals().items() if n in "
-                 f"{self.b.checked!r}}}")
-        body = a + [""] + b + [
-            "", "alone = program_a(), program_b()",
-            f"together = run_in_two_threads(program_a, program_b, repeats={self.REPEATS})",
-            "assert_same_results(alone, together)"]
+        b += [
+            "        " + line
+            for line in self.b.body_lines()[1:]
+            if not line.startswith(("np.testing", "assert"))
+        ]
+        b.append(
+            f"    return {{n: v.numpy() for n, v in locals().items() if n in {self.b.checked!r}}}"
+        )
+        body = (
+            a
+            + [""]
+            + b
+            + [
+                "",
+                "alone = program_a(), program_b()",
+                f"together = run_in_two_threads(program_a, program_b, repeats={self.REPEATS})",
+                "assert_same_results(alone, together)",
+            ]
+        )
         text = f"def {name}():\n" + "\n".join("    " + line if line else "" for line in body)
         text += "\n"
         if imports:
             head = "import math\n\n" if "math." in text else ""
-            text = (f"{head}import numpy as np\n\nimport pyflame as pf\nfrom tests.fuzz.modes "
-                    "import assert_same_results, results, run_in_two_threads\n\n\n" + text)
+            text = (
+                f"{head}import numpy as np\n\nimport pyflame as pf\nfrom tests.fuzz.modes "
+                "import assert_same_results, results, run_in_two_threads\n\n\n" + text
+            )
         return text
 
     def _run_a(self) -> dict[str, Any]:
@@ -1086,8 +1412,9 @@ def results(loss: Any, leaves: dict[str, Any], outs: dict[str, Any]) -> dict[str
     return _results(loss, leaves, outs)
 
 
-def run_in_two_threads(a: Callable[[], Any], b: Callable[[], Any], repeats: int = 2
-                       ) -> tuple[list[Any], list[Any]]:
+def run_in_two_threads(
+    a: Callable[[], Any], b: Callable[[], Any], repeats: int = 2
+) -> tuple[list[Any], list[Any]]:
     """Run `a` and `b` `repeats` times each, concurrently in two threads; their results.
     An exception in either is raised here (with the thread's traceback as text)."""
     barrier = threading.Barrier(2)
@@ -1101,9 +1428,11 @@ def run_in_two_threads(a: Callable[[], Any], b: Callable[[], Any], repeats: int 
                 out[key].append(fn())
         except Exception as err:
             frame = traceback.extract_tb(err.__traceback__)[-1]
-            errors.append(f"thread {key}: " + "".join(
-                traceback.format_exception_only(err)).strip().replace("\n", " ")
-                + f" (at {frame.filename}:{frame.lineno} in {frame.name})")
+            errors.append(
+                f"thread {key}: "
+                + "".join(traceback.format_exception_only(err)).strip().replace("\n", " ")
+                + f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+            )
 
     threads = [threading.Thread(target=worker, args=(k, f)) for k, f in (("a", a), ("b", b))]
     for t in threads:
@@ -1115,24 +1444,35 @@ def run_in_two_threads(a: Callable[[], Any], b: Callable[[], Any], repeats: int 
     return out["a"], out["b"]
 
 
-def same_results(alone: tuple[dict[str, Any], dict[str, Any]],
-                 together: tuple[list[Any], list[Any]]) -> list[Failure]:
+def same_results(
+    alone: tuple[dict[str, Any], dict[str, Any]], together: tuple[list[Any], list[Any]]
+) -> list[Failure]:
     failures = []
     for key, single, runs in (("A", alone[0], together[0]), ("B", alone[1], together[1])):
         for r, got in enumerate(runs):
             for name, want in single.items():
                 value = got.get(name)
-                if (want is None) != (value is None) or (want is not None and not (
+                if (want is None) != (value is None) or (
+                    want is not None
+                    and not (
                         np.shape(value) == np.shape(want)
-                        and np.array_equal(value, want, equal_nan=True))):
-                    failures.append(Failure(
-                        "thread-mismatch", f"thread {key} run {r + 1}: differs from the "
-                        f"single-thread result ({_short(value)} vs {_short(want)})", name))
+                        and np.array_equal(value, want, equal_nan=True)
+                    )
+                ):
+                    failures.append(
+                        Failure(
+                            "thread-mismatch",
+                            f"thread {key} run {r + 1}: differs from the "
+                            f"single-thread result ({_short(value)} vs {_short(want)})",
+                            name,
+                        )
+                    )
     return failures
 
 
-def assert_same_results(alone: tuple[dict[str, Any], dict[str, Any]],
-                        together: tuple[list[Any], list[Any]]) -> None:
+def assert_same_results(
+    alone: tuple[dict[str, Any], dict[str, Any]], together: tuple[list[Any], list[Any]]
+) -> None:
     failures = same_results(alone, together)
     assert not failures, "\n".join(map(str, failures))
 
@@ -1142,4 +1482,3 @@ def _short(value: Any) -> str:
         return "None"
     text = np.array2string(np.asarray(value).ravel()[:4], precision=4)
     return text
-

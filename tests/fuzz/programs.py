@@ -80,8 +80,13 @@ BOOL = frozenset({"bool"})
 #: how often a new input has each dtype (among those the op accepts)
 DTYPE_WEIGHTS = {"float32": 0.8, "float16": 0.05, "bfloat16": 0.05, "int32": 0.06, "bool": 0.04}
 #: numpy source text of each dtype (for data expressions)
-NP_DTYPE = {"float32": "np.float32", "float16": "np.float16", "bfloat16": "pf.bfloat16.numpy",
-            "int32": "np.int32", "bool": "np.bool_"}
+NP_DTYPE = {
+    "float32": "np.float32",
+    "float16": "np.float16",
+    "bfloat16": "pf.bfloat16.numpy",
+    "int32": "np.int32",
+    "bool": "np.bool_",
+}
 #: a generated value larger than this (in the generation-time reference) is not used
 MAX_MAGNITUDE = {"float32": 1e5, "float16": 1e3, "bfloat16": 1e4, "int32": 1e5, "bool": 1.0}
 #: operands that must be bounded away from zero (or positive) are at least this large
@@ -264,8 +269,9 @@ class OpSpec:
     def scalar_values(self, attrs: dict[str, Any]) -> list[Any]:
         return [attrs[k] for k in self.scalars if attrs.get(k) is not None]
 
-    def compute_dtype(self, operands: Sequence[tuple[str, int]], attrs: dict[str, Any],
-                      result: str) -> str | None:
+    def compute_dtype(
+        self, operands: Sequence[tuple[str, int]], attrs: dict[str, Any], result: str
+    ) -> str | None:
         """The floating dtype the operands are converted to, or None."""
         if self.compute == "result":
             dtype = result
@@ -335,8 +341,9 @@ def _available(template: str) -> bool:
 
 def random_layout(ctx: Ctx) -> str:
     """Source text of a random `pf.MeshLayout` (never None)."""
-    kind = ctx.choice(("single", "grid", "grid", "grid", "row_partition", "col_partition",
-                       "replicated"))
+    kind = ctx.choice(
+        ("single", "grid", "grid", "grid", "row_partition", "col_partition", "replicated")
+    )
     if kind == "single":
         return "pf.MeshLayout.single()"
     if kind in ("grid", "replicated"):
@@ -454,8 +461,11 @@ def data_attrs(ctx: Ctx) -> dict[str, Any]:
             )
         )
     if ctx.dtype != "bool":
-        expr = f"({expr}).astype({NP_DTYPE[ctx.dtype]})" if " " in expr else (
-            f"{expr}.astype({NP_DTYPE[ctx.dtype]})")
+        expr = (
+            f"({expr}).astype({NP_DTYPE[ctx.dtype]})"
+            if " " in expr
+            else (f"{expr}.astype({NP_DTYPE[ctx.dtype]})")
+        )
     return {"data": Data(expr), "layout": layout_kw(ctx)}
 
 
@@ -555,8 +565,11 @@ def reshape_attrs(ctx: Ctx) -> dict[str, Any]:
     forms = [repr(given), repr(tuple(given))]
     if rank:
         forms.append(", ".join(map(str, given)))
-    return {"size": Expr(ctx.choice(forms)), "seq": Expr(ctx.choice(forms[:2])),
-            "shape": tuple(new)}
+    return {
+        "size": Expr(ctx.choice(forms)),
+        "seq": Expr(ctx.choice(forms[:2])),
+        "shape": tuple(new),
+    }
 
 
 def clamp_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -624,11 +637,13 @@ def broadcast_partner(ctx: Ctx) -> Shape:
         return shape
     out = list(shape)
     if out and ctx.coin(0.3):
-        out = out[ctx.int(1, len(out)):]
+        out = out[ctx.int(1, len(out)) :]
     out = [1 if ctx.coin(0.3) else n for n in out]
-    aligned = shape[len(shape) - len(out):]
-    out = [ctx.choice(SIZES) if a == 1 and ctx.coin(0.4) else n
-           for n, a in zip(out, aligned, strict=True)]
+    aligned = shape[len(shape) - len(out) :]
+    out = [
+        ctx.choice(SIZES) if a == 1 and ctx.coin(0.4) else n
+        for n, a in zip(out, aligned, strict=True)
+    ]
     if len(out) == len(shape) < 4 and ctx.coin(0.2):  # a new leading dim
         out.insert(0, ctx.choice((1, 2, 3)))
     return tuple(out)
@@ -648,8 +663,13 @@ def dim_attrs(ctx: Ctx) -> dict[str, Any]:
     rank = len(ctx.shapes[0])
     d = _one_dim(ctx, rank)
     keepdim = ctx.coin()
-    return {"d": d, "axis": None if rank == 0 else d, "keepdim": keepdim, "keepdims": keepdim,
-            "args": Expr(ctx.choice((f"{d}, {keepdim}", f"dim={d}, keepdim={keepdim}")))}
+    return {
+        "d": d,
+        "axis": None if rank == 0 else d,
+        "keepdim": keepdim,
+        "keepdims": keepdim,
+        "args": Expr(ctx.choice((f"{d}, {keepdim}", f"dim={d}, keepdim={keepdim}"))),
+    }
 
 
 def arg_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -657,8 +677,13 @@ def arg_attrs(ctx: Ctx) -> dict[str, Any]:
     attrs = dim_attrs(ctx)
     if ctx.coin(0.3):
         keepdim = ctx.choice((None, True, False))
-        attrs.update(d=None, axis=None, keepdim=bool(keepdim), keepdims=bool(keepdim),
-                     args=Expr("" if keepdim is None else f"keepdim={keepdim}"))
+        attrs.update(
+            d=None,
+            axis=None,
+            keepdim=bool(keepdim),
+            keepdims=bool(keepdim),
+            args=Expr("" if keepdim is None else f"keepdim={keepdim}"),
+        )
     attrs["_args"] = Expr(", " + attrs["args"] if attrs["args"] else "")
     return attrs
 
@@ -688,8 +713,7 @@ def var_attrs(ctx: Ctx) -> dict[str, Any]:
         if keepdim or ctx.coin():
             parts.append(f"keepdim={keepdim}")
         args = ", ".join(parts)
-    return {**attrs, "args": Expr(args), "_args": Expr(", " + args if args else ""),
-            "ddof": ddof}
+    return {**attrs, "args": Expr(args), "_args": Expr(", " + args if args else ""), "ddof": ddof}
 
 
 def lse_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -701,8 +725,11 @@ def lse_attrs(ctx: Ctx) -> dict[str, Any]:
 def softmax_attrs(ctx: Ctx) -> dict[str, Any]:
     rank = len(ctx.shapes[0])
     d = _one_dim(ctx, rank)
-    return {"d": d, "axis": None if rank == 0 else d,
-            "args": Expr(ctx.choice((f"{d}", f"dim={d}")))}
+    return {
+        "d": d,
+        "axis": None if rank == 0 else d,
+        "args": Expr(ctx.choice((f"{d}", f"dim={d}"))),
+    }
 
 
 def unsqueeze_attrs(ctx: Ctx) -> dict[str, Any]:
@@ -742,7 +769,7 @@ def flatten_attrs(ctx: Ctx) -> dict[str, Any]:
         lo, hi = sorted((ctx.int(0, rank - 1), ctx.int(0, rank - 1)))
         start = lo - rank if ctx.coin(0.3) else lo
         end = hi - rank if ctx.coin(0.5) else hi
-        new = shape[:lo] + (math.prod(shape[lo:hi + 1]),) + shape[hi + 1:]
+        new = shape[:lo] + (math.prod(shape[lo : hi + 1]),) + shape[hi + 1 :]
     forms = ["", f"{start}", f"{start}, {end}", f"start_dim={start}, end_dim={end}"]
     if (start, end) not in ((0, -1), (0, rank - 1), (-rank, -1)):
         forms = forms[2:]
@@ -761,11 +788,9 @@ def expand_attrs(ctx: Ctx) -> dict[str, Any] | None:
     target = tuple(lead + new)
     if math.prod(target) > 4 * MAX_NUMEL:
         return None
-    given = lead + [-1 if n == s and ctx.coin(0.3) else n for n, s in zip(new, shape,
-                                                                            strict=True)]
+    given = lead + [-1 if n == s and ctx.coin(0.3) else n for n, s in zip(new, shape, strict=True)]
     forms = [repr(given), repr(tuple(given))] + ([", ".join(map(str, given))] if given else [])
-    return {"size": Expr(ctx.choice(forms)), "seq": Expr(ctx.choice(forms[:2])),
-            "shape": target}
+    return {"size": Expr(ctx.choice(forms)), "seq": Expr(ctx.choice(forms[:2])), "shape": target}
 
 
 def cat_partner(ctx: Ctx) -> Shape:
@@ -777,8 +802,7 @@ def cat_partner(ctx: Ctx) -> Shape:
 
 def cat_attrs(ctx: Ctx) -> dict[str, Any] | None:
     rank = len(ctx.shapes[0])
-    fits = [d for d in range(rank)
-            if len({s[:d] + s[d + 1:] for s in ctx.shapes}) == 1]
+    fits = [d for d in range(rank) if len({s[:d] + s[d + 1 :] for s in ctx.shapes}) == 1]
     if not fits:
         return None
     d = ctx.choice(fits)
@@ -856,9 +880,13 @@ def pad_attrs(ctx: Ctx) -> dict[str, Any] | None:
     np_pad = tuple((max(a, 0), max(b, 0)) for a, b in all_widths)
     value = ctx.choice((None, 0.0, 1.5, -2.0))
     kw = "" if value is None else ctx.choice((f", value={value!r}", f", 'constant', {value!r}"))
-    return {"pads": pads, "value_kw": Expr(kw), "np_pad": np_pad,
-            "crop": Expr(f"[{', '.join(crop)}]" if any(c != ":" for c in crop) else ""),
-            "value": 0.0 if value is None else value}
+    return {
+        "pads": pads,
+        "value_kw": Expr(kw),
+        "np_pad": np_pad,
+        "crop": Expr(f"[{', '.join(crop)}]" if any(c != ":" for c in crop) else ""),
+        "value": 0.0 if value is None else value,
+    }
 
 
 def arange_attrs(ctx: Ctx) -> dict[str, Any] | None:
@@ -883,8 +911,13 @@ def arange_attrs(ctx: Ctx) -> dict[str, Any] | None:
         args = f"{start}, {end}"
     else:
         args = f"{start}, {end}, {step}"
-    return {"args": Expr(args + dtype), "start": start, "end": end, "step": step,
-            "layout": layout_kw(ctx)}
+    return {
+        "args": Expr(args + dtype),
+        "start": start,
+        "end": end,
+        "step": step,
+        "layout": layout_kw(ctx),
+    }
 
 
 def eye_attrs(ctx: Ctx) -> dict[str, Any] | None:
@@ -901,9 +934,14 @@ def randint_attrs(ctx: Ctx) -> dict[str, Any] | None:
     low = ctx.choice((0, -3, 2))
     high = low + ctx.choice((1, 2, 5, 100))
     size = repr(tuple(ctx.shape)) if ctx.coin() else repr(list(ctx.shape))
-    args = (f"{high}, {size}" if low == 0 and ctx.coin() else f"{low}, {high}, {size}")
-    return {"args": Expr(args), "low": low, "high": high, "shape": tuple(ctx.shape),
-            "layout": layout_kw(ctx)}
+    args = f"{high}, {size}" if low == 0 and ctx.coin() else f"{low}, {high}, {size}"
+    return {
+        "args": Expr(args),
+        "low": low,
+        "high": high,
+        "shape": tuple(ctx.shape),
+        "layout": layout_kw(ctx),
+    }
 
 
 def linear_partner(ctx: Ctx) -> Shape:
@@ -918,17 +956,21 @@ def layer_norm_partner(ctx: Ctx) -> Shape:
     if len(ctx.shapes) >= 2:
         return ctx.shapes[1]
     shape = ctx.shapes[0]
-    return shape[len(shape) - ctx.int(1, len(shape)):]
+    return shape[len(shape) - ctx.int(1, len(shape)) :]
 
 
 def layer_norm_attrs(ctx: Ctx) -> dict[str, Any]:
     shape = ctx.shapes[0]
     j = len(ctx.shapes[1]) if len(ctx.shapes) > 1 else ctx.int(1, len(shape))
-    normalized = shape[len(shape) - j:]
+    normalized = shape[len(shape) - j :]
     given: Any = normalized[0] if j == 1 and ctx.coin() else list(normalized)
     eps = ctx.choice((None, 1e-5, 0.1))
-    return {"normalized": given, "axes": tuple(range(-j, 0)), "eps": 1e-5 if eps is None else eps,
-            "eps_kw": Expr("" if eps is None else f", eps={eps!r}")}
+    return {
+        "normalized": given,
+        "axes": tuple(range(-j, 0)),
+        "eps": 1e-5 if eps is None else eps,
+        "eps_kw": Expr("" if eps is None else f", eps={eps!r}"),
+    }
 
 
 # ============================================================================ the registry
@@ -951,56 +993,216 @@ _GELU = "0.5 * {0} * (1.0 + np.vectorize(math.erf)({0} / math.sqrt(2.0)))"
 
 OPS: tuple[OpSpec, ...] = (
     # ---------------------------------------------------------------- creation
-    op("from_numpy", 0, "pf.from_numpy({data}{layout})", "{data}.astype(np.float64)",
-       dtypes=ANY, attrs=data_attrs, weight=8),
-    op("randn", 0, "pf.randn({size}{dtype}{layout})", "np.zeros({shape})",
-       attrs=random_creation_attrs, random=True, weight=2),
-    op("zeros", 0, "pf.zeros({size}{dtype}{layout})", "np.zeros({shape})", dtypes=ANY,
-       attrs=lambda c: None if c.domain else size_attrs(c), weight=0.5),
-    op("ones", 0, "pf.ones({size}{dtype}{layout})", "np.ones({shape})", dtypes=ANY,
-       attrs=size_attrs, weight=0.5),
-    op("full", 0, "pf.full({seq}, {value}{dtype}{layout})", "np.full({shape}, {value})",
-       dtypes=ANY, attrs=fill_attrs, weight=0.7),
-    op("arange", 0, "pf.arange({args}{layout})", "np.arange({start}, {end}, {step})",
-       dtypes=frozenset({"int32", "float32"}), attrs=arange_attrs, weight=0.3),
-    op("eye", 0, "pf.eye({args}{dtype}{layout})", "np.eye({n}, {m})", dtypes=ANY,
-       attrs=eye_attrs, weight=0.3),
-    op("rand", 0, "pf.rand({size}{dtype}{layout})", "np.zeros({shape})",
-       attrs=random_creation_attrs, random=True, valid="({v} >= 0) & ({v} < 1)", weight=0.5),
-    op("randint", 0, "pf.randint({args}{layout})", "np.zeros({shape})",
-       dtypes=INTS, attrs=randint_attrs, random=True, valid="({v} >= {low}) & ({v} < {high})",
-       weight=0.3),
-    op("zeros_like", 1, "pf.zeros_like({0}{layout})", "np.zeros_like({0})", dtypes=ANY,
-       result="same", weight=0.3, **_LAYOUT),
-    op("ones_like", 1, "pf.ones_like({0}{layout})", "np.ones_like({0})", dtypes=ANY,
-       result="same", weight=0.3, **_LAYOUT),
-    op("full_like", 1, "pf.full_like({0}, {value}{layout})", "np.full_like({0}, {value})",
-       dtypes=ANY, result="same", attrs=full_like_attrs, weight=0.3),
-    op("randn_like", 1, "pf.randn_like({0}{layout})", "np.zeros_like({0})", result="same",
-       random=True, weight=0.4, **_LAYOUT),
-    op("rand_like", 1, "pf.rand_like({0}{layout})", "np.zeros_like({0})", result="same",
-       random=True, valid="({v} >= 0) & ({v} < 1)", weight=0.3, **_LAYOUT),
+    op(
+        "from_numpy",
+        0,
+        "pf.from_numpy({data}{layout})",
+        "{data}.astype(np.float64)",
+        dtypes=ANY,
+        attrs=data_attrs,
+        weight=8,
+    ),
+    op(
+        "randn",
+        0,
+        "pf.randn({size}{dtype}{layout})",
+        "np.zeros({shape})",
+        attrs=random_creation_attrs,
+        random=True,
+        weight=2,
+    ),
+    op(
+        "zeros",
+        0,
+        "pf.zeros({size}{dtype}{layout})",
+        "np.zeros({shape})",
+        dtypes=ANY,
+        attrs=lambda c: None if c.domain else size_attrs(c),
+        weight=0.5,
+    ),
+    op(
+        "ones",
+        0,
+        "pf.ones({size}{dtype}{layout})",
+        "np.ones({shape})",
+        dtypes=ANY,
+        attrs=size_attrs,
+        weight=0.5,
+    ),
+    op(
+        "full",
+        0,
+        "pf.full({seq}, {value}{dtype}{layout})",
+        "np.full({shape}, {value})",
+        dtypes=ANY,
+        attrs=fill_attrs,
+        weight=0.7,
+    ),
+    op(
+        "arange",
+        0,
+        "pf.arange({args}{layout})",
+        "np.arange({start}, {end}, {step})",
+        dtypes=frozenset({"int32", "float32"}),
+        attrs=arange_attrs,
+        weight=0.3,
+    ),
+    op(
+        "eye",
+        0,
+        "pf.eye({args}{dtype}{layout})",
+        "np.eye({n}, {m})",
+        dtypes=ANY,
+        attrs=eye_attrs,
+        weight=0.3,
+    ),
+    op(
+        "rand",
+        0,
+        "pf.rand({size}{dtype}{layout})",
+        "np.zeros({shape})",
+        attrs=random_creation_attrs,
+        random=True,
+        valid="({v} >= 0) & ({v} < 1)",
+        weight=0.5,
+    ),
+    op(
+        "randint",
+        0,
+        "pf.randint({args}{layout})",
+        "np.zeros({shape})",
+        dtypes=INTS,
+        attrs=randint_attrs,
+        random=True,
+        valid="({v} >= {low}) & ({v} < {high})",
+        weight=0.3,
+    ),
+    op(
+        "zeros_like",
+        1,
+        "pf.zeros_like({0}{layout})",
+        "np.zeros_like({0})",
+        dtypes=ANY,
+        result="same",
+        weight=0.3,
+        **_LAYOUT,
+    ),
+    op(
+        "ones_like",
+        1,
+        "pf.ones_like({0}{layout})",
+        "np.ones_like({0})",
+        dtypes=ANY,
+        result="same",
+        weight=0.3,
+        **_LAYOUT,
+    ),
+    op(
+        "full_like",
+        1,
+        "pf.full_like({0}, {value}{layout})",
+        "np.full_like({0}, {value})",
+        dtypes=ANY,
+        result="same",
+        attrs=full_like_attrs,
+        weight=0.3,
+    ),
+    op(
+        "randn_like",
+        1,
+        "pf.randn_like({0}{layout})",
+        "np.zeros_like({0})",
+        result="same",
+        random=True,
+        weight=0.4,
+        **_LAYOUT,
+    ),
+    op(
+        "rand_like",
+        1,
+        "pf.rand_like({0}{layout})",
+        "np.zeros_like({0})",
+        result="same",
+        random=True,
+        valid="({v} >= 0) & ({v} < 1)",
+        weight=0.3,
+        **_LAYOUT,
+    ),
     # ---------------------------------------------------------------- elementwise
     op("add", 2, binary("+", "add"), "{0} + {1}", dtypes=ANY, weight=2, **_BCAST),
     op("sub", 2, binary("-", "sub"), "{0} - {1}", dtypes=NUMBERS, weight=2, **_BCAST),
     op("mul", 2, binary("*", "mul"), "{0} * {1}", dtypes=ANY, weight=2, **_BCAST),
-    op("div", 2, binary("/", "div"), "{0} / {1}", dtypes=NUMBERS, result="float", nonzero=(1,),
-       weight=1.5, **_BCAST),
-    op("add_scalar", 1, ("{0} + {c}", "{c} + {0}", "pf.add({0}, {c})", "{0}.add({c})"),
-       "{0} + {c}", dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
-    op("sub_scalar", 1, ("{0} - {c}", "pf.sub({0}, {c})", "{0}.sub({c})"), "{0} - {c}",
-       dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
-    op("rsub_scalar", 1, ("{c} - {0}", "pf.sub({c}, {0})"), "{c} - {0}", dtypes=NUMBERS,
-       scalars=("c",), attrs=scalar_attrs),
-    op("mul_scalar", 1, ("{0} * {c}", "{c} * {0}", "pf.mul({c}, {0})", "{0}.mul({c})"),
-       "{0} * {c}", dtypes=NUMBERS, scalars=("c",), attrs=scalar_attrs),
-    op("div_scalar", 1, ("{0} / {c}", "pf.div({0}, {c})", "{0}.div({c})"), "{0} / {c}",
-       dtypes=NUMBERS, result="float", scalars=("c",), attrs=nonzero_scalar_attrs),
-    op("rdiv_scalar", 1, ("{c} / {0}", "pf.div({c}, {0})"), "{c} / {0}", dtypes=NUMBERS,
-       result="float", scalars=("c",), attrs=scalar_attrs, nonzero=(0,), weight=0.7),
+    op(
+        "div",
+        2,
+        binary("/", "div"),
+        "{0} / {1}",
+        dtypes=NUMBERS,
+        result="float",
+        nonzero=(1,),
+        weight=1.5,
+        **_BCAST,
+    ),
+    op(
+        "add_scalar",
+        1,
+        ("{0} + {c}", "{c} + {0}", "pf.add({0}, {c})", "{0}.add({c})"),
+        "{0} + {c}",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=scalar_attrs,
+    ),
+    op(
+        "sub_scalar",
+        1,
+        ("{0} - {c}", "pf.sub({0}, {c})", "{0}.sub({c})"),
+        "{0} - {c}",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=scalar_attrs,
+    ),
+    op(
+        "rsub_scalar",
+        1,
+        ("{c} - {0}", "pf.sub({c}, {0})"),
+        "{c} - {0}",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=scalar_attrs,
+    ),
+    op(
+        "mul_scalar",
+        1,
+        ("{0} * {c}", "{c} * {0}", "pf.mul({c}, {0})", "{0}.mul({c})"),
+        "{0} * {c}",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=scalar_attrs,
+    ),
+    op(
+        "div_scalar",
+        1,
+        ("{0} / {c}", "pf.div({0}, {c})", "{0}.div({c})"),
+        "{0} / {c}",
+        dtypes=NUMBERS,
+        result="float",
+        scalars=("c",),
+        attrs=nonzero_scalar_attrs,
+    ),
+    op(
+        "rdiv_scalar",
+        1,
+        ("{c} / {0}", "pf.div({c}, {0})"),
+        "{c} / {0}",
+        dtypes=NUMBERS,
+        result="float",
+        scalars=("c",),
+        attrs=scalar_attrs,
+        nonzero=(0,),
+        weight=0.7,
+    ),
     op("neg", 1, ("-{0}", "pf.neg({0})", "{0}.neg()"), "-{0}", dtypes=NUMBERS, exact=True),
-    op("relu", 1, unary("relu"), "np.maximum({0}, 0.0)", dtypes=NUMBERS, exact=True,
-       weight=1.5),
+    op("relu", 1, unary("relu"), "np.maximum({0}, 0.0)", dtypes=NUMBERS, exact=True, weight=1.5),
     op("abs", 1, unary("abs"), "np.abs({0})", dtypes=NUMBERS, exact=True, weight=0.5),
     op("exp", 1, unary("exp"), "np.exp({0})", weight=0.5),
     op("log", 1, unary("log"), "np.log({0})", positive=(0,), weight=0.5),
@@ -1009,160 +1211,607 @@ OPS: tuple[OpSpec, ...] = (
     op("tanh", 1, unary("tanh"), "np.tanh({0})", weight=0.5),
     op("sigmoid", 1, unary("sigmoid"), "1.0 / (1.0 + np.exp(-{0}))", weight=0.5),
     op("gelu", 1, ("pf.gelu({0})", "pf.nn.functional.gelu({0})"), _GELU, weight=0.5),
-    op("silu", 1, ("pf.silu({0})", "pf.nn.functional.silu({0})"),
-       "{0} / (1.0 + np.exp(-{0}))", weight=0.5),
-    op("pow", 2, ("{0} ** {1}", "pf.pow({0}, {1})", "{0}.pow({1})"), "{0} ** {1}",
-       positive=(0,), weight=0.5, **_BCAST),
-    op("pow_scalar", 1, ("{0} ** {c}", "pf.pow({0}, {c})", "{0}.pow({c})"), "{0} ** {c}",
-       scalars=("c",), attrs=pow_attrs, positive=(0,), weight=0.5),
-    op("pow_int_scalar", 1, ("{0} ** {c}", "pf.pow({0}, {c})"), "{0} ** {c}", dtypes=NUMBERS,
-       scalars=("c",), attrs=int_pow_attrs, weight=0.4),
-    op("rpow_scalar", 1, ("{c} ** {0}", "pf.pow({c}, {0})"), "{c} ** {0}", scalars=("c",),
-       attrs=rpow_attrs, weight=0.3),
-    op("maximum", 2, ("pf.maximum({0}, {1})", "{0}.maximum({1})"), "np.maximum({0}, {1})",
-       dtypes=ANY, exact=True, weight=0.5, **_BCAST),
-    op("minimum", 2, ("pf.minimum({0}, {1})", "{0}.minimum({1})"), "np.minimum({0}, {1})",
-       dtypes=ANY, exact=True, weight=0.5, **_BCAST),
-    op("clamp", 1, ("pf.clamp({0}, {args})", "{0}.clamp({args})"), "np.clip({0}, {lo}, {hi})",
-       dtypes=NUMBERS, scalars=("lo", "hi"), attrs=clamp_attrs, exact=True, weight=0.5),
-    *(op(name, 2, binary(sym, name), f"{{0}} {sym} {{1}}", dtypes=ANY, result="bool",
-         compute="promote", exact_operands=True, weight=0.3, **_BCAST)
-      for name, sym in (("eq", "=="), ("ne", "!="), ("lt", "<"), ("le", "<="), ("gt", ">"),
-                        ("ge", ">="))),
-    op("compare_scalar", 1, ("{0} {cmp} {c}", "{c} {rcmp} {0}"), "{0} {cmp} {c}",
-       dtypes=NUMBERS, result="bool", compute="promote", attrs=compare_scalar_attrs,
-       exact_operands=True, weight=0.5),
-    op("logical_and", 2, ("pf.logical_and({0}, {1})", "{0} & {1}"),
-       "np.logical_and({0}, {1})", dtypes=BOOL, result="bool", weight=0.3, **_BCAST),
-    op("logical_or", 2, ("pf.logical_or({0}, {1})", "{0} | {1}"), "np.logical_or({0}, {1})",
-       dtypes=BOOL, result="bool", weight=0.3, **_BCAST),
-    op("logical_not", 1, ("pf.logical_not({0})", "~{0}"), "np.logical_not({0})", dtypes=BOOL,
-       result="bool", weight=0.3),
-    op("where", 3, ("pf.where({0}, {1}, {2})",), "np.where({0} != 0, {1}, {2})",
-       dtypes=(BOOL, ANY, ANY), result="where", exact=True, weight=0.5, **_BCAST),
-    op("where_scalar", 2, ("pf.where({0}, {1}, {c})",), "np.where({0} != 0, {1}, {c})",
-       dtypes=(BOOL, ANY), result="where", scalars=("c",), attrs=exact_scalar_attrs,
-       exact=True, weight=0.3, **_BCAST),
+    op(
+        "silu",
+        1,
+        ("pf.silu({0})", "pf.nn.functional.silu({0})"),
+        "{0} / (1.0 + np.exp(-{0}))",
+        weight=0.5,
+    ),
+    op(
+        "pow",
+        2,
+        ("{0} ** {1}", "pf.pow({0}, {1})", "{0}.pow({1})"),
+        "{0} ** {1}",
+        positive=(0,),
+        weight=0.5,
+        **_BCAST,
+    ),
+    op(
+        "pow_scalar",
+        1,
+        ("{0} ** {c}", "pf.pow({0}, {c})", "{0}.pow({c})"),
+        "{0} ** {c}",
+        scalars=("c",),
+        attrs=pow_attrs,
+        positive=(0,),
+        weight=0.5,
+    ),
+    op(
+        "pow_int_scalar",
+        1,
+        ("{0} ** {c}", "pf.pow({0}, {c})"),
+        "{0} ** {c}",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=int_pow_attrs,
+        weight=0.4,
+    ),
+    op(
+        "rpow_scalar",
+        1,
+        ("{c} ** {0}", "pf.pow({c}, {0})"),
+        "{c} ** {0}",
+        scalars=("c",),
+        attrs=rpow_attrs,
+        weight=0.3,
+    ),
+    op(
+        "maximum",
+        2,
+        ("pf.maximum({0}, {1})", "{0}.maximum({1})"),
+        "np.maximum({0}, {1})",
+        dtypes=ANY,
+        exact=True,
+        weight=0.5,
+        **_BCAST,
+    ),
+    op(
+        "minimum",
+        2,
+        ("pf.minimum({0}, {1})", "{0}.minimum({1})"),
+        "np.minimum({0}, {1})",
+        dtypes=ANY,
+        exact=True,
+        weight=0.5,
+        **_BCAST,
+    ),
+    op(
+        "clamp",
+        1,
+        ("pf.clamp({0}, {args})", "{0}.clamp({args})"),
+        "np.clip({0}, {lo}, {hi})",
+        dtypes=NUMBERS,
+        scalars=("lo", "hi"),
+        attrs=clamp_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    *(
+        op(
+            name,
+            2,
+            binary(sym, name),
+            f"{{0}} {sym} {{1}}",
+            dtypes=ANY,
+            result="bool",
+            compute="promote",
+            exact_operands=True,
+            weight=0.3,
+            **_BCAST,
+        )
+        for name, sym in (
+            ("eq", "=="),
+            ("ne", "!="),
+            ("lt", "<"),
+            ("le", "<="),
+            ("gt", ">"),
+            ("ge", ">="),
+        )
+    ),
+    op(
+        "compare_scalar",
+        1,
+        ("{0} {cmp} {c}", "{c} {rcmp} {0}"),
+        "{0} {cmp} {c}",
+        dtypes=NUMBERS,
+        result="bool",
+        compute="promote",
+        attrs=compare_scalar_attrs,
+        exact_operands=True,
+        weight=0.5,
+    ),
+    op(
+        "logical_and",
+        2,
+        ("pf.logical_and({0}, {1})", "{0} & {1}"),
+        "np.logical_and({0}, {1})",
+        dtypes=BOOL,
+        result="bool",
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "logical_or",
+        2,
+        ("pf.logical_or({0}, {1})", "{0} | {1}"),
+        "np.logical_or({0}, {1})",
+        dtypes=BOOL,
+        result="bool",
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "logical_not",
+        1,
+        ("pf.logical_not({0})", "~{0}"),
+        "np.logical_not({0})",
+        dtypes=BOOL,
+        result="bool",
+        weight=0.3,
+    ),
+    op(
+        "where",
+        3,
+        ("pf.where({0}, {1}, {2})",),
+        "np.where({0} != 0, {1}, {2})",
+        dtypes=(BOOL, ANY, ANY),
+        result="where",
+        exact=True,
+        weight=0.5,
+        **_BCAST,
+    ),
+    op(
+        "where_scalar",
+        2,
+        ("pf.where({0}, {1}, {c})",),
+        "np.where({0} != 0, {1}, {c})",
+        dtypes=(BOOL, ANY),
+        result="where",
+        scalars=("c",),
+        attrs=exact_scalar_attrs,
+        exact=True,
+        weight=0.3,
+        **_BCAST,
+    ),
     # ---------------------------------------------------------------- dtype conversion
     # (the reference of a half-precision result is rounded to it: "{0}" is the conversion)
-    op("to_float32", 1, ("{0}.float()", "{0}.to(pf.float32)", "pf.astype({0}, pf.float32)"),
-       "{0}", dtypes=ANY, compute="none", result="float32", exact=True, weight=0.3),
-    op("to_float16", 1, ("{0}.half()", "{0}.to(pf.float16)", "{0}.astype(pf.float16)"), "{0}",
-       dtypes=ANY, compute="none", result="float16", exact=True, weight=0.2),
-    op("to_bfloat16", 1, ("{0}.bfloat16()", "{0}.to(pf.bfloat16)"), "{0}", dtypes=ANY,
-       compute="none", result="bfloat16", exact=True, weight=0.2),
-    op("to_int32", 1, ("{0}.int()", "{0}.to(pf.int32)"), "np.trunc({0})", dtypes=ANY,
-       compute="none", result="int32", exact_operands=True, weight=0.3),
-    op("to_bool", 1, ("{0}.bool()", "{0}.to(pf.bool)"), "({0} != 0)", dtypes=ANY,
-       compute="none", result="bool", exact_operands=True, weight=0.2),
+    op(
+        "to_float32",
+        1,
+        ("{0}.float()", "{0}.to(pf.float32)", "pf.astype({0}, pf.float32)"),
+        "{0}",
+        dtypes=ANY,
+        compute="none",
+        result="float32",
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "to_float16",
+        1,
+        ("{0}.half()", "{0}.to(pf.float16)", "{0}.astype(pf.float16)"),
+        "{0}",
+        dtypes=ANY,
+        compute="none",
+        result="float16",
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "to_bfloat16",
+        1,
+        ("{0}.bfloat16()", "{0}.to(pf.bfloat16)"),
+        "{0}",
+        dtypes=ANY,
+        compute="none",
+        result="bfloat16",
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "to_int32",
+        1,
+        ("{0}.int()", "{0}.to(pf.int32)"),
+        "np.trunc({0})",
+        dtypes=ANY,
+        compute="none",
+        result="int32",
+        exact_operands=True,
+        weight=0.3,
+    ),
+    op(
+        "to_bool",
+        1,
+        ("{0}.bool()", "{0}.to(pf.bool)"),
+        "({0} != 0)",
+        dtypes=ANY,
+        compute="none",
+        result="bool",
+        exact_operands=True,
+        weight=0.2,
+    ),
     # ---------------------------------------------------------------- reductions
-    op("sum", 1, ("{0}.sum({args})", "pf.sum({0}{_args})"),
-       "{0}.sum(axis={axis}, keepdims={keepdims})", dtypes=ANY, result="sum",
-       attrs=reduce_attrs, weight=2),
-    op("mean", 1, ("{0}.mean({args})", "pf.mean({0}{_args})"),
-       "{0}.mean(axis={axis}, keepdims={keepdims})", attrs=reduce_attrs, weight=2),
-    op("amax", 1, ("{0}.amax({args})", "pf.amax({0}{_args})"),
-       "{0}.max(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
-       attrs=reduce_attrs, exact=True),
-    op("amin", 1, ("{0}.amin({args})", "pf.amin({0}{_args})"),
-       "{0}.min(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
-       attrs=reduce_attrs, exact=True),
-    op("max_all", 1, ("{0}.max()", "pf.max({0})"), "{0}.max()", dtypes=NUMBERS, result="same",
-       exact=True, weight=0.5),
-    op("min_all", 1, ("{0}.min()", "pf.min({0})"), "{0}.min()", dtypes=NUMBERS, result="same",
-       exact=True, weight=0.5),
-    op("max_dim", 1, ("{0}.max({args})[0]", "pf.max({0}, {args}).values"),
-       "{0}.max(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
-       attrs=dim_attrs, exact=True, weight=0.5),
-    op("min_dim", 1, ("{0}.min({args})[0]", "pf.min({0}, {args}).values"),
-       "{0}.min(axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="same",
-       attrs=dim_attrs, exact=True, weight=0.5),
-    op("max_dim_indices", 1, ("{0}.max({args})[1]", "pf.max({0}, {args}).indices"),
-       "np.argmax({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
-       compute="none", attrs=dim_attrs, exact_operands=True, weight=0.3),
-    op("argmax", 1, ("{0}.argmax({args})", "pf.argmax({0}{_args})"),
-       "np.argmax({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
-       compute="none", attrs=arg_attrs, exact_operands=True, weight=0.5),
-    op("argmin", 1, ("{0}.argmin({args})", "pf.argmin({0}{_args})"),
-       "np.argmin({0}, axis={axis}, keepdims={keepdims})", dtypes=NUMBERS, result="int32",
-       compute="none", attrs=arg_attrs, exact_operands=True, weight=0.5),
-    op("var", 1, ("{0}.var({args})", "pf.var({0}{_args})"),
-       "{0}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})", attrs=var_attrs, weight=0.5),
-    op("std", 1, ("{0}.std({args})", "pf.std({0}{_args})"),
-       "{0}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})", attrs=var_attrs, weight=0.5),
-    op("prod", 1, ("{0}.prod({args})", "pf.prod({0}{_args})"),
-       "{0}.prod(axis={axis}, keepdims={keepdims})", dtypes=ANY, result="sum",
-       attrs=single_dim_reduce_attrs, weight=0.5),
-    op("logsumexp", 1, ("{0}.logsumexp({args})", "pf.logsumexp({0}{_args})"),
-       "({0}.max(axis={axis}, keepdims=True) + np.log(np.exp({0} - {0}.max(axis={axis}, "
-       "keepdims=True)).sum(axis={axis}, keepdims=True))).reshape({out})", attrs=lse_attrs,
-       weight=0.5),
-    op("softmax", 1, ("pf.softmax({0}, {args})", "{0}.softmax({args})"),
-       "np.exp({0} - {0}.max(axis={axis}, keepdims=True)) / np.exp({0} - {0}.max(axis={axis}, "
-       "keepdims=True)).sum(axis={axis}, keepdims=True)", attrs=softmax_attrs, weight=0.5),
-    op("log_softmax", 1, ("pf.log_softmax({0}, {args})", "{0}.log_softmax({args})"),
-       "{0} - {0}.max(axis={axis}, keepdims=True) - np.log(np.exp({0} - {0}.max(axis={axis}, "
-       "keepdims=True)).sum(axis={axis}, keepdims=True))", attrs=softmax_attrs, weight=0.5),
+    op(
+        "sum",
+        1,
+        ("{0}.sum({args})", "pf.sum({0}{_args})"),
+        "{0}.sum(axis={axis}, keepdims={keepdims})",
+        dtypes=ANY,
+        result="sum",
+        attrs=reduce_attrs,
+        weight=2,
+    ),
+    op(
+        "mean",
+        1,
+        ("{0}.mean({args})", "pf.mean({0}{_args})"),
+        "{0}.mean(axis={axis}, keepdims={keepdims})",
+        attrs=reduce_attrs,
+        weight=2,
+    ),
+    op(
+        "amax",
+        1,
+        ("{0}.amax({args})", "pf.amax({0}{_args})"),
+        "{0}.max(axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=reduce_attrs,
+        exact=True,
+    ),
+    op(
+        "amin",
+        1,
+        ("{0}.amin({args})", "pf.amin({0}{_args})"),
+        "{0}.min(axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=reduce_attrs,
+        exact=True,
+    ),
+    op(
+        "max_all",
+        1,
+        ("{0}.max()", "pf.max({0})"),
+        "{0}.max()",
+        dtypes=NUMBERS,
+        result="same",
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "min_all",
+        1,
+        ("{0}.min()", "pf.min({0})"),
+        "{0}.min()",
+        dtypes=NUMBERS,
+        result="same",
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "max_dim",
+        1,
+        ("{0}.max({args})[0]", "pf.max({0}, {args}).values"),
+        "{0}.max(axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=dim_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "min_dim",
+        1,
+        ("{0}.min({args})[0]", "pf.min({0}, {args}).values"),
+        "{0}.min(axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=dim_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "max_dim_indices",
+        1,
+        ("{0}.max({args})[1]", "pf.max({0}, {args}).indices"),
+        "np.argmax({0}, axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        attrs=dim_attrs,
+        exact_operands=True,
+        weight=0.3,
+    ),
+    op(
+        "argmax",
+        1,
+        ("{0}.argmax({args})", "pf.argmax({0}{_args})"),
+        "np.argmax({0}, axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        attrs=arg_attrs,
+        exact_operands=True,
+        weight=0.5,
+    ),
+    op(
+        "argmin",
+        1,
+        ("{0}.argmin({args})", "pf.argmin({0}{_args})"),
+        "np.argmin({0}, axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        attrs=arg_attrs,
+        exact_operands=True,
+        weight=0.5,
+    ),
+    op(
+        "var",
+        1,
+        ("{0}.var({args})", "pf.var({0}{_args})"),
+        "{0}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})",
+        attrs=var_attrs,
+        weight=0.5,
+    ),
+    op(
+        "std",
+        1,
+        ("{0}.std({args})", "pf.std({0}{_args})"),
+        "{0}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})",
+        attrs=var_attrs,
+        weight=0.5,
+    ),
+    op(
+        "prod",
+        1,
+        ("{0}.prod({args})", "pf.prod({0}{_args})"),
+        "{0}.prod(axis={axis}, keepdims={keepdims})",
+        dtypes=ANY,
+        result="sum",
+        attrs=single_dim_reduce_attrs,
+        weight=0.5,
+    ),
+    op(
+        "logsumexp",
+        1,
+        ("{0}.logsumexp({args})", "pf.logsumexp({0}{_args})"),
+        "({0}.max(axis={axis}, keepdims=True) + np.log(np.exp({0} - {0}.max(axis={axis}, "
+        "keepdims=True)).sum(axis={axis}, keepdims=True))).reshape({out})",
+        attrs=lse_attrs,
+        weight=0.5,
+    ),
+    op(
+        "softmax",
+        1,
+        ("pf.softmax({0}, {args})", "{0}.softmax({args})"),
+        "np.exp({0} - {0}.max(axis={axis}, keepdims=True)) / np.exp({0} - {0}.max(axis={axis}, "
+        "keepdims=True)).sum(axis={axis}, keepdims=True)",
+        attrs=softmax_attrs,
+        weight=0.5,
+    ),
+    op(
+        "log_softmax",
+        1,
+        ("pf.log_softmax({0}, {args})", "{0}.log_softmax({args})"),
+        "{0} - {0}.max(axis={axis}, keepdims=True) - np.log(np.exp({0} - {0}.max(axis={axis}, "
+        "keepdims=True)).sum(axis={axis}, keepdims=True))",
+        attrs=softmax_attrs,
+        weight=0.5,
+    ),
     # ---------------------------------------------------------------- linear algebra
-    op("matmul", 2, ("{0} @ {1}", "pf.matmul({0}, {1})", "{0}.matmul({1})"), "{0} @ {1}",
-       same_dtype=True, accepts=rank_in(2), partner=matmul_partner, weight=2),
-    op("bmm", 2, ("pf.bmm({0}, {1})", "{0}.bmm({1})"), "{0} @ {1}", same_dtype=True,
-       accepts=rank_in(3), partner=lambda c: (c.shapes[0][0], c.shapes[0][2], c.choice(SIZES)),
-       weight=0.5),
-    op("linear", 2, "pf.nn.functional.linear({0}, {1})", "{0} @ {1}.T", same_dtype=True,
-       accepts=min_rank(1), partner=linear_partner, weight=0.5),
-    op("linear_bias", 3, "pf.nn.functional.linear({0}, {1}, {2})", "{0} @ {1}.T + {2}",
-       same_dtype=True, accepts=min_rank(1), partner=linear_partner, weight=0.3),
-    op("layer_norm", 1, "pf.nn.functional.layer_norm({0}, {normalized}{eps_kw})",
-       "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
-       "keepdims=True) + {eps})", accepts=min_rank(1), attrs=layer_norm_attrs, weight=0.3),
-    op("layer_norm_affine", 3,
-       "pf.nn.functional.layer_norm({0}, {normalized}, {1}, {2}{eps_kw})",
-       "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
-       "keepdims=True) + {eps}) * {1} + {2}", same_dtype=True, accepts=min_rank(1),
-       partner=layer_norm_partner, attrs=layer_norm_attrs, weight=0.3),
+    op(
+        "matmul",
+        2,
+        ("{0} @ {1}", "pf.matmul({0}, {1})", "{0}.matmul({1})"),
+        "{0} @ {1}",
+        same_dtype=True,
+        accepts=rank_in(2),
+        partner=matmul_partner,
+        weight=2,
+    ),
+    op(
+        "bmm",
+        2,
+        ("pf.bmm({0}, {1})", "{0}.bmm({1})"),
+        "{0} @ {1}",
+        same_dtype=True,
+        accepts=rank_in(3),
+        partner=lambda c: (c.shapes[0][0], c.shapes[0][2], c.choice(SIZES)),
+        weight=0.5,
+    ),
+    op(
+        "linear",
+        2,
+        "pf.nn.functional.linear({0}, {1})",
+        "{0} @ {1}.T",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=linear_partner,
+        weight=0.5,
+    ),
+    op(
+        "linear_bias",
+        3,
+        "pf.nn.functional.linear({0}, {1}, {2})",
+        "{0} @ {1}.T + {2}",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=linear_partner,
+        weight=0.3,
+    ),
+    op(
+        "layer_norm",
+        1,
+        "pf.nn.functional.layer_norm({0}, {normalized}{eps_kw})",
+        "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
+        "keepdims=True) + {eps})",
+        accepts=min_rank(1),
+        attrs=layer_norm_attrs,
+        weight=0.3,
+    ),
+    op(
+        "layer_norm_affine",
+        3,
+        "pf.nn.functional.layer_norm({0}, {normalized}, {1}, {2}{eps_kw})",
+        "({0} - {0}.mean(axis={axes}, keepdims=True)) / np.sqrt({0}.var(axis={axes}, "
+        "keepdims=True) + {eps}) * {1} + {2}",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=layer_norm_partner,
+        attrs=layer_norm_attrs,
+        weight=0.3,
+    ),
     # ---------------------------------------------------------------- shape
-    op("unsqueeze", 1, ("pf.unsqueeze({0}, {d})", "{0}.unsqueeze({d})"),
-       "np.expand_dims({0}, {d})", accepts=lambda s: len(s) < 4, attrs=unsqueeze_attrs,
-       **_EXACT_ANY),
-    op("squeeze", 1, ("pf.squeeze({0}{_args})", "{0}.squeeze({args})"), "{0}.reshape({shape})",
-       attrs=squeeze_attrs, **_EXACT_ANY),
-    op("flatten", 1, ("pf.flatten({0}{_args})", "{0}.flatten({args})"), "{0}.reshape({shape})",
-       attrs=flatten_attrs, **_EXACT_ANY),
-    op("expand", 1, ("{0}.expand({size})", "pf.expand({0}, {size})"),
-       "np.broadcast_to({0}, {shape})", attrs=expand_attrs, **_EXACT_ANY),
-    op("broadcast_to", 1, ("pf.broadcast_to({0}, {seq})", "{0}.broadcast_to({seq})"),
-       "np.broadcast_to({0}, {shape})", attrs=expand_attrs, **_EXACT_ANY),
-    op("cat", 2, ("pf.cat([{0}, {1}], {dim})", "pf.cat(({0}, {1}), {dim})",
-                  "pf.concat([{0}, {1}], {dim})"), "np.concatenate([{0}, {1}], axis={d})",
-       dtypes=ANY, accepts=min_rank(1), partner=cat_partner, attrs=cat_attrs, exact=True),
-    op("stack", 2, ("pf.stack([{0}, {1}], {dim})", "pf.stack(({0}, {1}), {dim})"),
-       "np.stack([{0}, {1}], axis={d})", dtypes=ANY, attrs=stack_attrs, exact=True,
-       weight=0.5),
-    op("stack3", 3, "pf.stack([{0}, {1}, {2}], {dim})", "np.stack([{0}, {1}, {2}], axis={d})",
-       dtypes=ANY, attrs=stack_attrs, exact=True, weight=0.3),
-    op("split", 1, ("pf.split({0}, {how}, {d})[{k}]", "{0}.split({how}, dim={d})[{k}]"),
-       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1), attrs=split_attrs,
-       weight=0.5, **_EXACT_ANY),
-    op("chunk", 1, ("pf.chunk({0}, {chunks}, {d})[{k}]", "{0}.chunk({chunks}, {d})[{k}]"),
-       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1), attrs=chunk_attrs,
-       weight=0.5, **_EXACT_ANY),
-    op("narrow", 1, ("pf.narrow({0}, {d}, {start}, {length})",
-                     "{0}.narrow({d}, {start}, {length})"),
-       "np.take({0}, np.arange({lo}, {hi}), axis={d})", accepts=min_rank(1),
-       attrs=narrow_attrs, weight=0.5, **_EXACT_ANY),
-    op("pad", 1, ("pf.pad({0}, {pads}{value_kw})", "pf.nn.functional.pad({0}, {pads}{value_kw})"),
-       "np.pad({0}{crop}, {np_pad}, constant_values={value})", accepts=min_rank(1), attrs=pad_attrs,
-       result="same", exact=True, weight=0.5),
-    op("transpose", 1, ("{0}.transpose({d0}, {d1})", "pf.transpose({0}, {d0}, {d1})"),
-       "np.transpose({0}, {perm})", attrs=transpose_attrs, weight=1.5, **_EXACT_ANY),
-    op("permute", 1, ("{0}.permute({dims})", "pf.permute({0}, {dims})"),
-       "np.transpose({0}, {perm})", accepts=min_rank(1), attrs=permute_attrs, **_EXACT_ANY),
+    op(
+        "unsqueeze",
+        1,
+        ("pf.unsqueeze({0}, {d})", "{0}.unsqueeze({d})"),
+        "np.expand_dims({0}, {d})",
+        accepts=lambda s: len(s) < 4,
+        attrs=unsqueeze_attrs,
+        **_EXACT_ANY,
+    ),
+    op(
+        "squeeze",
+        1,
+        ("pf.squeeze({0}{_args})", "{0}.squeeze({args})"),
+        "{0}.reshape({shape})",
+        attrs=squeeze_attrs,
+        **_EXACT_ANY,
+    ),
+    op(
+        "flatten",
+        1,
+        ("pf.flatten({0}{_args})", "{0}.flatten({args})"),
+        "{0}.reshape({shape})",
+        attrs=flatten_attrs,
+        **_EXACT_ANY,
+    ),
+    op(
+        "expand",
+        1,
+        ("{0}.expand({size})", "pf.expand({0}, {size})"),
+        "np.broadcast_to({0}, {shape})",
+        attrs=expand_attrs,
+        **_EXACT_ANY,
+    ),
+    op(
+        "broadcast_to",
+        1,
+        ("pf.broadcast_to({0}, {seq})", "{0}.broadcast_to({seq})"),
+        "np.broadcast_to({0}, {shape})",
+        attrs=expand_attrs,
+        **_EXACT_ANY,
+    ),
+    op(
+        "cat",
+        2,
+        ("pf.cat([{0}, {1}], {dim})", "pf.cat(({0}, {1}), {dim})", "pf.concat([{0}, {1}], {dim})"),
+        "np.concatenate([{0}, {1}], axis={d})",
+        dtypes=ANY,
+        accepts=min_rank(1),
+        partner=cat_partner,
+        attrs=cat_attrs,
+        exact=True,
+    ),
+    op(
+        "stack",
+        2,
+        ("pf.stack([{0}, {1}], {dim})", "pf.stack(({0}, {1}), {dim})"),
+        "np.stack([{0}, {1}], axis={d})",
+        dtypes=ANY,
+        attrs=stack_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "stack3",
+        3,
+        "pf.stack([{0}, {1}, {2}], {dim})",
+        "np.stack([{0}, {1}, {2}], axis={d})",
+        dtypes=ANY,
+        attrs=stack_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "split",
+        1,
+        ("pf.split({0}, {how}, {d})[{k}]", "{0}.split({how}, dim={d})[{k}]"),
+        "np.take({0}, np.arange({lo}, {hi}), axis={d})",
+        accepts=min_rank(1),
+        attrs=split_attrs,
+        weight=0.5,
+        **_EXACT_ANY,
+    ),
+    op(
+        "chunk",
+        1,
+        ("pf.chunk({0}, {chunks}, {d})[{k}]", "{0}.chunk({chunks}, {d})[{k}]"),
+        "np.take({0}, np.arange({lo}, {hi}), axis={d})",
+        accepts=min_rank(1),
+        attrs=chunk_attrs,
+        weight=0.5,
+        **_EXACT_ANY,
+    ),
+    op(
+        "narrow",
+        1,
+        ("pf.narrow({0}, {d}, {start}, {length})", "{0}.narrow({d}, {start}, {length})"),
+        "np.take({0}, np.arange({lo}, {hi}), axis={d})",
+        accepts=min_rank(1),
+        attrs=narrow_attrs,
+        weight=0.5,
+        **_EXACT_ANY,
+    ),
+    op(
+        "pad",
+        1,
+        ("pf.pad({0}, {pads}{value_kw})", "pf.nn.functional.pad({0}, {pads}{value_kw})"),
+        "np.pad({0}{crop}, {np_pad}, constant_values={value})",
+        accepts=min_rank(1),
+        attrs=pad_attrs,
+        result="same",
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "transpose",
+        1,
+        ("{0}.transpose({d0}, {d1})", "pf.transpose({0}, {d0}, {d1})"),
+        "np.transpose({0}, {perm})",
+        attrs=transpose_attrs,
+        weight=1.5,
+        **_EXACT_ANY,
+    ),
+    op(
+        "permute",
+        1,
+        ("{0}.permute({dims})", "pf.permute({0}, {dims})"),
+        "np.transpose({0}, {perm})",
+        accepts=min_rank(1),
+        attrs=permute_attrs,
+        **_EXACT_ANY,
+    ),
     op("t", 1, "{0}.t()", "{0}.T", accepts=rank_in(0, 1, 2), weight=0.5, **_EXACT_ANY),
     op("T", 1, "{0}.T", "np.transpose({0})", accepts=min_rank(2), weight=0.5, **_EXACT_ANY),
-    op("reshape", 1, ("{0}.reshape({size})", "{0}.view({size})", "pf.reshape({0}, {seq})",
-                      "pf.view({0}, {seq})"),
-       "{0}.reshape({shape})", attrs=reshape_attrs, weight=2, **_EXACT_ANY),
+    op(
+        "reshape",
+        1,
+        (
+            "{0}.reshape({size})",
+            "{0}.view({size})",
+            "pf.reshape({0}, {seq})",
+            "pf.view({0}, {seq})",
+        ),
+        "{0}.reshape({shape})",
+        attrs=reshape_attrs,
+        weight=2,
+        **_EXACT_ANY,
+    ),
 )
 
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
@@ -1187,9 +1836,27 @@ def disabled_ops() -> list[str]:
 #: node.
 #: Entries for a whole feature of a fuzzer mode (tests/fuzz/modes.py: reading values before
 #: backward, two threads) never avoid a node; the mode asks `name in KNOWN_BUGS`.
-REDUCTIONS = {"sum", "mean", "amax", "amin", "max_all", "min_all", "max_dim", "min_dim",
-              "max_dim_indices", "argmax", "argmin", "var", "std", "prod", "logsumexp",
-              "softmax", "log_softmax", "layer_norm", "layer_norm_affine"}
+REDUCTIONS = {
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "max_all",
+    "min_all",
+    "max_dim",
+    "min_dim",
+    "max_dim_indices",
+    "argmax",
+    "argmin",
+    "var",
+    "std",
+    "prod",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "layer_norm",
+    "layer_norm_affine",
+}
 
 
 def _ties_at_extreme(ref: np.ndarray, axis: int | None, largest: bool) -> bool:
@@ -1301,8 +1968,9 @@ class Outcome:
 class Program:
     """A random program: statements (nodes and evaluation steps) and how to check them."""
 
-    def __init__(self, label: str, manual_seed: int, steps: list[Node | EvalStep],
-                 clear_cache: bool = False):
+    def __init__(
+        self, label: str, manual_seed: int, steps: list[Node | EvalStep], clear_cache: bool = False
+    ):
         self.label = label
         self.manual_seed = manual_seed
         self.steps = steps
@@ -1342,8 +2010,11 @@ class Program:
             else:
                 kept = tuple(n for n in step.names if n not in gone)
                 if kept:
-                    steps.append(EvalStep(kept, step.style if len(kept) == 1 or
-                                          step.style != "numpy" else "eval"))
+                    steps.append(
+                        EvalStep(
+                            kept, step.style if len(kept) == 1 or step.style != "numpy" else "eval"
+                        )
+                    )
         return Program(self.label, self.manual_seed, steps, self.clear_cache)
 
     def largest_bytes(self) -> int:
@@ -1393,14 +2064,18 @@ class Program:
             else:
                 rtol = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}[node.dtype]
                 atol = float(f"{rtol * 0.1 * scale:.0e}")
-                lines.append(f"np.testing.assert_allclose({got}, r_{name}, rtol={rtol!r}, "
-                             f"atol={atol!r})")
+                lines.append(
+                    f"np.testing.assert_allclose({got}, r_{name}, rtol={rtol!r}, atol={atol!r})"
+                )
         return lines
 
     def body_lines(self) -> list[str]:
         """The reproducer's statements: build and evaluate, the numpy reference, assertions."""
-        body = [f"# {self.label}", "with pf.target(pf.sim.SMALL):",
-                f"    pf.manual_seed({self.manual_seed})"]
+        body = [
+            f"# {self.label}",
+            "with pf.target(pf.sim.SMALL):",
+            f"    pf.manual_seed({self.manual_seed})",
+        ]
         body += ["    " + line for line in self.pf_lines()]
         body += self.ref_lines()
         body += self.check_lines()
@@ -1425,8 +2100,9 @@ class Program:
             pf.manual_seed(self.manual_seed)
             for lineno, step in enumerate(self.steps):
                 if isinstance(step, Node):
-                    code = "\n".join([f"{v} = {e}" for v, e in step.setup]
-                                     + [f"{step.name} = {step.pf_code}"])
+                    code = "\n".join(
+                        [f"{v} = {e}" for v, e in step.setup] + [f"{step.name} = {step.pf_code}"]
+                    )
                 else:
                     code = step.code()
                     # no program runs when every tensor is already evaluated (x.t() of a 1-D
@@ -1438,39 +2114,54 @@ class Program:
                     if self.largest_bytes() >= SRAM_SKIP_BYTES:  # may really not fit
                         outcome.skipped = f"`{code}` does not fit: {err}"
                         return None
-                    outcome.failures.append(Failure(
-                        kind="error", node=getattr(step, "name", None),
-                        message=f"`{code}` raised SRAMOverflowError although no tensor of "
-                        f"the program has more than {self.largest_bytes()} bytes: {err}"))
+                    outcome.failures.append(
+                        Failure(
+                            kind="error",
+                            node=getattr(step, "name", None),
+                            message=f"`{code}` raised SRAMOverflowError although no tensor of "
+                            f"the program has more than {self.largest_bytes()} bytes: {err}",
+                        )
+                    )
                     return None
                 except Exception as err:  # every exception is a finding
                     kind = "error" if phase == "first" else f"{phase}-error"
                     frame = traceback.extract_tb(err.__traceback__)[-1]
                     where = f"{frame.filename}:{frame.lineno} in {frame.name}"
                     message = "".join(traceback.format_exception_only(err)).strip()
-                    outcome.failures.append(Failure(
-                        kind, f"`{code.splitlines()[-1]}` raised {message} (at {where})",
-                        getattr(step, "name", None)))
+                    outcome.failures.append(
+                        Failure(
+                            kind,
+                            f"`{code.splitlines()[-1]}` raised {message} (at {where})",
+                            getattr(step, "name", None),
+                        )
+                    )
                     return None
                 if isinstance(step, Node):
                     t = ns[step.name]
                     if not isinstance(t, pf.Tensor):
-                        outcome.failures.append(Failure(
-                            "shape", f"`{code}` gave a {type(t).__name__}", step.name))
+                        outcome.failures.append(
+                            Failure("shape", f"`{code}` gave a {type(t).__name__}", step.name)
+                        )
                         return None
                     if tuple(t.shape) != step.shape or t.dtype.name != step.dtype:
-                        outcome.failures.append(Failure(
-                            "shape", f"`{step.pf_code}` has shape {list(t.shape)} dtype "
-                            f"{t.dtype!r}, expected {list(step.shape)} pf.{step.dtype} "
-                            "(numpy / torch.result_type)", step.name))
+                        outcome.failures.append(
+                            Failure(
+                                "shape",
+                                f"`{step.pf_code}` has shape {list(t.shape)} dtype "
+                                f"{t.dtype!r}, expected {list(step.shape)} pf.{step.dtype} "
+                                "(numpy / torch.result_type)",
+                                step.name,
+                            )
+                        )
                         return None
                 else:
                     report = pf.last_report()
                     cycles.append(int(report.cycles) if runs and report is not None else None)
         return ns, cycles
 
-    def reference(self, pf_values: dict[str, np.ndarray],
-                  noise: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    def reference(
+        self, pf_values: dict[str, np.ndarray], noise: np.random.Generator | None = None
+    ) -> dict[str, np.ndarray]:
         """The float64 reference of every node. Random ops take their values from
         `pf_values`. With `noise`, the floating operands and the result of every inexact op
         are perturbed by up to one epsilon of the result's dtype (relative, random signs)."""
@@ -1506,8 +2197,9 @@ class Program:
                 ns[f"r_{node.name}"] = out[node.name] = value
         return out
 
-    def check_values(self, outcome: Outcome, ns: dict[str, Any], phase: str
-                     ) -> dict[str, np.ndarray] | None:
+    def check_values(
+        self, outcome: Outcome, ns: dict[str, Any], phase: str
+    ) -> dict[str, np.ndarray] | None:
         """Compare every evaluated tensor of namespace `ns` with the reference (computed from
         the random values this run drew); the values, or None if one was not evaluated."""
         values = {}
@@ -1530,9 +2222,14 @@ class Program:
             if node.valid_code is not None:
                 drawn = values[name].astype(np.float64)
                 if not np.all(eval(node.valid_code, {"np": np, "__v": drawn})):
-                    outcome.failures.append(Failure(
-                        "mismatch", f"{phase}: drawn values break {node.valid_code}: "
-                        f"{np.unique(drawn)[:8]}", name))
+                    outcome.failures.append(
+                        Failure(
+                            "mismatch",
+                            f"{phase}: drawn values break {node.valid_code}: "
+                            f"{np.unique(drawn)[:8]}",
+                            name,
+                        )
+                    )
             failure = compare(name, node.dtype, values[name], ref[name], spread[name])
             if failure:
                 if phase != "first":
@@ -1565,13 +2262,15 @@ class Program:
         ns2, cycles2 = second
         outcome.cycles = (cycles, cycles2)
         if cycles != cycles2:
-            outcome.failures.append(Failure(
-                "nondeterministic", f"cycles per evaluation {cycles} then {cycles2}"))
+            outcome.failures.append(
+                Failure("nondeterministic", f"cycles per evaluation {cycles} then {cycles2}")
+            )
         for name, value in values.items():
             again = np.asarray(ns2[name].numpy())
             if again.shape != value.shape or not np.array_equal(again, value, equal_nan=True):
-                outcome.failures.append(Failure(
-                    "nondeterministic", "the second run gave different values", name))
+                outcome.failures.append(
+                    Failure("nondeterministic", "the second run gave different values", name)
+                )
         if any(n.spec.random for n in self.nodes):
             other = Program(self.label, (self.manual_seed + 1) % 2**31, self.steps)
             third = other._execute(outcome, "reseeded")
@@ -1579,17 +2278,28 @@ class Program:
                 return outcome
             ns3, cycles3 = third
             if cycles3 != cycles:
-                outcome.failures.append(Failure(
-                    "nondeterministic", f"cycles per evaluation {cycles}, then {cycles3} with "
-                    "another pf.manual_seed"))
+                outcome.failures.append(
+                    Failure(
+                        "nondeterministic",
+                        f"cycles per evaluation {cycles}, then {cycles3} with "
+                        "another pf.manual_seed",
+                    )
+                )
             other.check_values(outcome, ns3, "reseeded")
             for node in self.nodes:
-                if (node.spec.random and node.name in values
-                        and len(np.unique(values[node.name])) > 1  # not randint(2, 3, ...)
-                        and np.array_equal(ns3[node.name].numpy(), values[node.name])):
-                    outcome.failures.append(Failure(
-                        "nondeterministic", "another pf.manual_seed gave the same values",
-                        node.name))
+                if (
+                    node.spec.random
+                    and node.name in values
+                    and len(np.unique(values[node.name])) > 1  # not randint(2, 3, ...)
+                    and np.array_equal(ns3[node.name].numpy(), values[node.name])
+                ):
+                    outcome.failures.append(
+                        Failure(
+                            "nondeterministic",
+                            "another pf.manual_seed gave the same values",
+                            node.name,
+                        )
+                    )
         return outcome
 
 
@@ -1597,8 +2307,9 @@ def tolerance(ref: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return ATOL + RTOL * np.abs(ref) + NOISE_FACTOR * spread
 
 
-def compare(name: str, dtype: str, got: np.ndarray, ref: np.ndarray, spread: np.ndarray
-            ) -> Failure | None:
+def compare(
+    name: str, dtype: str, got: np.ndarray, ref: np.ndarray, spread: np.ndarray
+) -> Failure | None:
     if got.shape != ref.shape:
         return Failure("shape", f"pf gave shape {list(got.shape)}, numpy {list(ref.shape)}", name)
     if got.dtype != getattr(pf, dtype).numpy:
@@ -1677,8 +2388,13 @@ class _Generator:
 
     # ---------------------------------------------------------------- nodes
 
-    def make(self, spec: OpSpec, operands: Sequence[Node], attrs: dict[str, Any],
-             dtype: str | None = None) -> Node | None:
+    def make(
+        self,
+        spec: OpSpec,
+        operands: Sequence[Node],
+        attrs: dict[str, Any],
+        dtype: str | None = None,
+    ) -> Node | None:
         if dtype is None:
             dtype = spec.result_dtype([(o.dtype, len(o.shape)) for o in operands], attrs)
         if spec.name == "prod" and dtype in HALF and operands[0].ref.size:
@@ -1707,10 +2423,16 @@ class _Generator:
         template = self.ctx.choice(spec.templates)
         pf_code = template.format(*(o.name for o in operands), **values)
         compute = spec.compute_dtype([(o.dtype, len(o.shape)) for o in operands], attrs, dtype)
-        np_code = spec.np.format(*(cast_code(f"r_{o.name}", o.dtype, compute) for o in operands),
-                                 **values)
-        scope: dict[str, Any] = {"np": np, "math": math, "pf": pf, **self.scope_extra,
-                                 **{f"r_{o.name}": o.ref for o in operands}}
+        np_code = spec.np.format(
+            *(cast_code(f"r_{o.name}", o.dtype, compute) for o in operands), **values
+        )
+        scope: dict[str, Any] = {
+            "np": np,
+            "math": math,
+            "pf": pf,
+            **self.scope_extra,
+            **{f"r_{o.name}": o.ref for o in operands},
+        }
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -1731,13 +2453,29 @@ class _Generator:
         if finite.size and np.max(np.abs(finite)) > MAX_MAGNITUDE[dtype]:
             return None
         known = not spec.random and all(o.known for o in operands)
-        exact = (spec.creation or spec.random or dtype not in FLOATS
-                 or (spec.exact and all(o.exact for o in operands)))
-        node = Node(name, spec, tuple(o.name for o in operands), attrs, tuple(setup), pf_code,
-                    np_code, tuple(ref.shape), dtype, known, exact, ref,
-                    data_leaf=spec.name == "from_numpy",
-                    valid_code=spec.valid.format(v="__v", **values) if spec.valid else None,
-                    template=template)
+        exact = (
+            spec.creation
+            or spec.random
+            or dtype not in FLOATS
+            or (spec.exact and all(o.exact for o in operands))
+        )
+        node = Node(
+            name,
+            spec,
+            tuple(o.name for o in operands),
+            attrs,
+            tuple(setup),
+            pf_code,
+            np_code,
+            tuple(ref.shape),
+            dtype,
+            known,
+            exact,
+            ref,
+            data_leaf=spec.name == "from_numpy",
+            valid_code=spec.valid.format(v="__v", **values) if spec.valid else None,
+            template=template,
+        )
         self.n_setup += len(setup)
         self.nodes.append(node)
         self.by_name[name] = node
@@ -1771,11 +2509,24 @@ class _Generator:
                 return node
         return None
 
-    def operand(self, want: Shape | None, accepts: Callable[[Shape], bool],
-                allowed: frozenset[str], domain: str, exact: bool, fresh: float) -> Node | None:
-        pool = [n for n in self.nodes
-                if (want is None or n.shape == want) and accepts(n.shape)
-                and n.dtype in allowed and (n.exact or not exact) and self.in_domain(n, domain)]
+    def operand(
+        self,
+        want: Shape | None,
+        accepts: Callable[[Shape], bool],
+        allowed: frozenset[str],
+        domain: str,
+        exact: bool,
+        fresh: float,
+    ) -> Node | None:
+        pool = [
+            n
+            for n in self.nodes
+            if (want is None or n.shape == want)
+            and accepts(n.shape)
+            and n.dtype in allowed
+            and (n.exact or not exact)
+            and self.in_domain(n, domain)
+        ]
         if pool and self.rng.random() >= fresh:
             w = np.arange(1, len(pool) + 1, dtype=float) ** 2  # prefer recent values
             return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
@@ -1783,20 +2534,28 @@ class _Generator:
         return None if shape is None else self.new_leaf(shape, allowed, domain)
 
     def apply(self, spec: OpSpec) -> bool:
-        x = self.operand(None, spec.accepts, spec.operand_dtypes(0), spec.domain(0),
-                         spec.exact_operands, fresh=0.15)
+        x = self.operand(
+            None,
+            spec.accepts,
+            spec.operand_dtypes(0),
+            spec.domain(0),
+            spec.exact_operands,
+            fresh=0.15,
+        )
         if x is None:
             return False
         operands = [x]
         for i in range(1, spec.arity):
-            earlier = Ctx(self.rng, tuple(o.shape for o in operands),
-                          tuple(o.dtype for o in operands))
+            earlier = Ctx(
+                self.rng, tuple(o.shape for o in operands), tuple(o.dtype for o in operands)
+            )
             want = spec.partner(earlier) if spec.partner else x.shape
             allowed = spec.operand_dtypes(i)
             if spec.same_dtype:
                 allowed = allowed & {x.dtype}
-            y = self.operand(want, lambda s: True, allowed, spec.domain(i), spec.exact_operands,
-                             fresh=0.4)
+            y = self.operand(
+                want, lambda s: True, allowed, spec.domain(i), spec.exact_operands, fresh=0.4
+            )
             if y is None:
                 return False
             operands.append(y)
@@ -1878,8 +2637,11 @@ def random_program(
     """A random program of 1..max_ops ops (plus the inputs they need) from `ops` (default:
     every enabled registry entry), with evaluation steps. Deterministic in `rng`."""
     if label is None:
-        label = (f"random_program(np.random.default_rng({rng!r}))"
-                 if not isinstance(rng, np.random.Generator) else "random_program(rng)")
+        label = (
+            f"random_program(np.random.default_rng({rng!r}))"
+            if not isinstance(rng, np.random.Generator)
+            else "random_program(rng)"
+        )
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     specs = [s for s in (ops if ops is not None else OPS) if s.enabled]
@@ -1894,8 +2656,9 @@ def random_program(
         if g.n_ops and rng.random() < 0.12:
             g.mid_eval()
     g.final_eval()
-    program = Program(label, int(rng.integers(0, 2**31)), g.steps,
-                      clear_cache=bool(rng.random() < 0.3))
+    program = Program(
+        label, int(rng.integers(0, 2**31)), g.steps, clear_cache=bool(rng.random() < 0.3)
+    )
     program.known_hits = g.known_hits
     return program
 
@@ -1931,8 +2694,7 @@ def minimize(program: Program, outcome: Outcome | None = None, budget: int = 200
     return best
 
 
-def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS,
-                mode: str = "value") -> Any:
+def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS, mode: str = "value") -> Any:
     """Program `index` of the run with base seed `seed` (what run.py and test_fuzz.py use).
     Other modes than "value" ("grad", "rebuild", "threads", "mixed": chosen by index) are in
     tests/fuzz/modes.py."""
@@ -1940,5 +2702,6 @@ def program_for(seed: int, index: int, max_ops: int = DEFAULT_MAX_OPS,
         from tests.fuzz import modes
 
         return modes.program_for(seed, index, max_ops, mode)
-    return random_program(np.random.default_rng([seed, index]), max_ops=max_ops,
-                          label=f"program_for({seed}, {index})")
+    return random_program(
+        np.random.default_rng([seed, index]), max_ops=max_ops, label=f"program_for({seed}, {index})"
+    )

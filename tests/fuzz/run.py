@@ -45,8 +45,15 @@ def _alarm(signum: int, frame: Any) -> None:
     raise Timeout
 
 
-def run_one(seed: int, index: int, max_ops: int, include_known: bool, timeout: int = 0,
-            minimize: bool = False, mode: str = "mixed") -> dict[str, Any]:
+def run_one(
+    seed: int,
+    index: int,
+    max_ops: int,
+    include_known: bool,
+    timeout: int = 0,
+    minimize: bool = False,
+    mode: str = "mixed",
+) -> dict[str, Any]:
     """Generate and check program `index`; a plain dict, so that it crosses processes."""
     if include_known:
         programs.AVOID_KNOWN[0] = False
@@ -83,34 +90,57 @@ def run_one(seed: int, index: int, max_ops: int, include_known: bool, timeout: i
         "failures": failures,
         "kinds": kinds,
         "skipped": skipped,
-        "reproducer": reproducer.describe(f"test_program_for_{seed}_{index}") if failures
-        else "",
+        "reproducer": reproducer.describe(f"test_program_for_{seed}_{index}") if failures else "",
         "seconds": time.perf_counter() - start,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fuzz.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fuzz.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--programs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--max-ops", type=int, default=programs.DEFAULT_MAX_OPS)
-    parser.add_argument("--mode", default="mixed",
-                        choices=("mixed", "value", "grad", "rebuild", "threads"),
-                        help="what each program checks (default: mixed, by index)")
+    parser.add_argument(
+        "--mode",
+        default="mixed",
+        choices=("mixed", "value", "grad", "rebuild", "threads"),
+        help="what each program checks (default: mixed, by index)",
+    )
     parser.add_argument("--start", type=int, default=0, help="index of the first program")
-    parser.add_argument("--index", type=int, default=None,
-                        help="run only this program and print it (and its outcome)")
-    parser.add_argument("--include-known-bugs", action="store_true",
-                        help="also generate the patterns of programs.KNOWN_BUGS (a failing "
-                        "program that has one is listed as such)")
-    parser.add_argument("--max-reproducers", type=int, default=20,
-                        help="print at most this many failing programs in full")
-    parser.add_argument("--no-minimize", action="store_true",
-                        help="print failing programs as generated (default: minimized)")
-    parser.add_argument("--timeout", type=int, default=300,
-                        help="seconds one program may take before it counts as a failure")
+    parser.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="run only this program and print it (and its outcome)",
+    )
+    parser.add_argument(
+        "--include-known-bugs",
+        action="store_true",
+        help="also generate the patterns of programs.KNOWN_BUGS (a failing "
+        "program that has one is listed as such)",
+    )
+    parser.add_argument(
+        "--max-reproducers",
+        type=int,
+        default=20,
+        help="print at most this many failing programs in full",
+    )
+    parser.add_argument(
+        "--no-minimize",
+        action="store_true",
+        help="print failing programs as generated (default: minimized)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=300,
+        help="seconds one program may take before it counts as a failure",
+    )
     args = parser.parse_args(argv)
 
     if args.index is not None:
@@ -131,14 +161,15 @@ def main(argv: list[str] | None = None) -> int:
 
     disabled = programs.disabled_ops()
     enabled = [s.name for s in programs.enabled_ops()]
-    print(f"differential fuzzer: {args.programs} programs, seed {args.seed}, mode {args.mode}, "
-          f"up to {args.max_ops} ops each, {args.jobs} job(s), target pf.sim.SMALL")
+    print(
+        f"differential fuzzer: {args.programs} programs, seed {args.seed}, mode {args.mode}, "
+        f"up to {args.max_ops} ops each, {args.jobs} job(s), target pf.sim.SMALL"
+    )
     print(f"ops ({len(enabled)}): {' '.join(enabled)}")
     if disabled:
         print(f"registry entries PyFlame does not have yet: {' '.join(disabled)}")
     if programs.KNOWN_BUGS and not args.include_known_bugs:
-        print(f"avoiding {len(programs.KNOWN_BUGS)} known bug(s): "
-              f"{', '.join(programs.KNOWN_BUGS)}")
+        print(f"avoiding {len(programs.KNOWN_BUGS)} known bug(s): {', '.join(programs.KNOWN_BUGS)}")
 
     indices = range(args.start, args.start + args.programs)
     start = time.perf_counter()
@@ -149,27 +180,46 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         if result["failures"]:
             known = f" [known: {', '.join(result['known'])}]" if result["known"] else ""
-            print(f"  FAIL program_for({args.seed}, {result['index']}): "
-                  f"{result['failures'][0].splitlines()[0][:160]}{known}", flush=True)
+            print(
+                f"  FAIL program_for({args.seed}, {result['index']}): "
+                f"{result['failures'][0].splitlines()[0][:160]}{known}",
+                flush=True,
+            )
         done = len(results)
         if done % every == 0 or done == args.programs:
             failed = sum(1 for r in results if r["failures"])
-            print(f"  {done}/{args.programs} programs, {failed} failing, "
-                  f"{time.perf_counter() - start:.1f} s", flush=True)
+            print(
+                f"  {done}/{args.programs} programs, {failed} failing, "
+                f"{time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
 
     if args.jobs > 1:
         with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_one, args.seed, i, args.max_ops, args.include_known_bugs,
-                                   args.timeout, not args.no_minimize, args.mode)
-                       for i in indices]
+            futures = [
+                pool.submit(
+                    run_one,
+                    args.seed,
+                    i,
+                    args.max_ops,
+                    args.include_known_bugs,
+                    args.timeout,
+                    not args.no_minimize,
+                    args.mode,
+                )
+                for i in indices
+            ]
             for future in concurrent.futures.as_completed(futures):
                 progress(future.result())
     else:
         if args.include_known_bugs:
             programs.AVOID_KNOWN[0] = False
         for i in indices:
-            progress(run_one(args.seed, i, args.max_ops, False, args.timeout,
-                             not args.no_minimize, args.mode))
+            progress(
+                run_one(
+                    args.seed, i, args.max_ops, False, args.timeout, not args.no_minimize, args.mode
+                )
+            )
     elapsed = time.perf_counter() - start
 
     results.sort(key=lambda r: r["index"])
@@ -182,31 +232,41 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print("summary")
-    print(f"  programs      {len(results)} (seed {args.seed}, indices {args.start}.."
-          f"{args.start + args.programs - 1})")
+    print(
+        f"  programs      {len(results)} (seed {args.seed}, indices {args.start}.."
+        f"{args.start + args.programs - 1})"
+    )
     modes = collections.Counter(r["mode"] for r in results)
     failing_modes = collections.Counter(r["mode"] for r in results if r["failures"])
-    print("  per mode      " + ", ".join(f"{m} {n} ({failing_modes[m]} failing)"
-                                          for m, n in sorted(modes.items())))
-    print(f"  tensors       {sum(ops.values())} ({sum(r['evals'] for r in results)} "
-          f"evaluation steps)")
+    print(
+        "  per mode      "
+        + ", ".join(f"{m} {n} ({failing_modes[m]} failing)" for m, n in sorted(modes.items()))
+    )
+    print(
+        f"  tensors       {sum(ops.values())} ({sum(r['evals'] for r in results)} evaluation steps)"
+    )
     print("  per op        " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
     skipped = [r["index"] for r in results if r["skipped"]]
     known = [r["index"] for r in results if r["skipped"] and "known bug" in r["skipped"]]
-    print(f"  not checked   {len(skipped)} program(s): {len(skipped) - len(known)} too large "
-          f"for SRAM (SRAMOverflowError with a tensor of >= {programs.SRAM_SKIP_BYTES} bytes)"
-          f", {len(known)} threads programs while their known bug is avoided"
-          + (f": {skipped[:20]}" if skipped else ""))
-    print(f"  failures      {len(failing)} program(s)"
-          + (f": {dict(kinds)}" if kinds else ""))
+    print(
+        f"  not checked   {len(skipped)} program(s): {len(skipped) - len(known)} too large "
+        f"for SRAM (SRAMOverflowError with a tensor of >= {programs.SRAM_SKIP_BYTES} bytes)"
+        f", {len(known)} threads programs while their known bug is avoided"
+        + (f": {skipped[:20]}" if skipped else "")
+    )
+    print(f"  failures      {len(failing)} program(s)" + (f": {dict(kinds)}" if kinds else ""))
     if args.include_known_bugs:
         new = [r["index"] for r in failing if not r["known"]]
         by_bug = collections.Counter(k for r in failing for k in r["known"])
-        print(f"  of which      {len(failing) - len(new)} have a known bug's pattern "
-              f"({dict(by_bug)}), {len(new)} have none: {new[:30]}")
-    print(f"  time          {elapsed:.1f} s wall, {seconds.sum():.1f} s in programs "
-          f"(slowest program {seconds.max():.2f} s: "
-          f"{results[int(np.argmax(seconds))]['index']})")
+        print(
+            f"  of which      {len(failing) - len(new)} have a known bug's pattern "
+            f"({dict(by_bug)}), {len(new)} have none: {new[:30]}"
+        )
+    print(
+        f"  time          {elapsed:.1f} s wall, {seconds.sum():.1f} s in programs "
+        f"(slowest program {seconds.max():.2f} s: "
+        f"{results[int(np.argmax(seconds))]['index']})"
+    )
     for r in failing[: args.max_reproducers]:
         print()
         print(f"---- program_for({args.seed}, {r['index']}) ----")
@@ -214,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + f.replace("\n", "\n  "))
         print(r["reproducer"])
     if len(failing) > args.max_reproducers:
-        print(f"... and {len(failing) - args.max_reproducers} more failing program(s): "
-              f"{[r['index'] for r in failing[args.max_reproducers:]]}")
+        print(
+            f"... and {len(failing) - args.max_reproducers} more failing program(s): "
+            f"{[r['index'] for r in failing[args.max_reproducers :]]}"
+        )
     return 1 if failing else 0
 
 

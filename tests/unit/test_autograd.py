@@ -22,43 +22,90 @@ def rand(*shape, seed=0, positive=False):
 # name -> (input shapes, positive inputs?, f(lib, *tensors) -> tensor); lib is pf or torch
 CASES = {
     "add_sub_mul_div": ([(3, 4), (3, 4)], True, lambda L, a, b: (a + b) * a - b / a + 2 / b),
-    "pow": ([(3, 4), (3, 4)], True, lambda L, a, b: a ** b + a ** 2 + 2 ** b),
-    "maximum_minimum": ([(4, 5), (4, 5)], False,
-                        lambda L, a, b: L.maximum(a, b) * 2 + L.minimum(a, b * 0.5)),
-    "unary": ([(3, 5)], True, lambda L, a: L.exp(a) + L.log(a) + L.sqrt(a) + L.rsqrt(a)
-              + L.tanh(a) + L.sigmoid(a) + L.abs(a - 1)),
-    "activations": ([(4, 6)], False, lambda L, a: L.relu(a) + L.nn.functional.gelu(a) * 2
-                    + L.nn.functional.silu(a)),
-    "where_clamp": ([(5, 3), (5, 3)], False,
-                    lambda L, a, b: L.where(a > 0, a * b, b * 3) + L.clamp(a, -0.5, 0.5)),
-    "sum_mean": ([(3, 4, 5)], False, lambda L, a: a.sum(dim=1) * a.mean(dim=(0, 2)).sum()
-                 + a.mean()),
+    "pow": ([(3, 4), (3, 4)], True, lambda L, a, b: a**b + a**2 + 2**b),
+    "maximum_minimum": (
+        [(4, 5), (4, 5)],
+        False,
+        lambda L, a, b: L.maximum(a, b) * 2 + L.minimum(a, b * 0.5),
+    ),
+    "unary": (
+        [(3, 5)],
+        True,
+        lambda L, a: (
+            L.exp(a) + L.log(a) + L.sqrt(a) + L.rsqrt(a) + L.tanh(a) + L.sigmoid(a) + L.abs(a - 1)
+        ),
+    ),
+    "activations": (
+        [(4, 6)],
+        False,
+        lambda L, a: L.relu(a) + L.nn.functional.gelu(a) * 2 + L.nn.functional.silu(a),
+    ),
+    "where_clamp": (
+        [(5, 3), (5, 3)],
+        False,
+        lambda L, a, b: L.where(a > 0, a * b, b * 3) + L.clamp(a, -0.5, 0.5),
+    ),
+    "sum_mean": (
+        [(3, 4, 5)],
+        False,
+        lambda L, a: a.sum(dim=1) * a.mean(dim=(0, 2)).sum() + a.mean(),
+    ),
     "amax_prod": ([(3, 4)], True, lambda L, a: L.amax(a, dim=1) + a.prod(dim=0).sum()),
     "var_std": ([(4, 6)], False, lambda L, a: a.var(dim=1) + a.std(dim=0).sum()),
-    "softmax_family": ([(3, 5)], False, lambda L, a: L.softmax(a, dim=1) * 3
-                       + L.log_softmax(a, dim=0) + L.logsumexp(a, dim=1, keepdim=True)),
+    "softmax_family": (
+        [(3, 5)],
+        False,
+        lambda L, a: (
+            L.softmax(a, dim=1) * 3 + L.log_softmax(a, dim=0) + L.logsumexp(a, dim=1, keepdim=True)
+        ),
+    ),
     "matmul": ([(3, 4), (4, 5)], False, lambda L, a, b: (a @ b).relu() @ b.transpose(0, 1)),
     "batched_matmul": ([(2, 3, 4), (4, 5)], False, lambda L, a, b: a @ b),
-    "shape_ops": ([(2, 3, 4)], False,
-                  lambda L, a: a.permute(2, 0, 1).reshape(4, 6)[1:3, ::2] * 2
-                  + L.cat([a[0, :, :2], a[1, :, 1:3]], dim=1).sum()),
+    "shape_ops": (
+        [(2, 3, 4)],
+        False,
+        lambda L, a: (
+            a.permute(2, 0, 1).reshape(4, 6)[1:3, ::2] * 2
+            + L.cat([a[0, :, :2], a[1, :, 1:3]], dim=1).sum()
+        ),
+    ),
     "broadcast": ([(3, 1), (1, 4), ()], False, lambda L, a, b, c: a * b + c * a),
-    "conv2d": ([(2, 4, 7, 6), (6, 2, 3, 3), (6,)], False,
-               lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, stride=2, padding=1, groups=2)),
-    "conv2d_dilated": ([(1, 3, 8, 9), (4, 3, 2, 3)], False,
-                       lambda L, x, w: L.nn.functional.conv2d(x, w, padding=(1, 2),
-                                                              dilation=(2, 1))),
-    "pools": ([(2, 3, 8, 7)], False,
-              lambda L, x: L.nn.functional.max_pool2d(x.relu(), 2).sum(dim=(2, 3))
-              + L.nn.functional.avg_pool2d(x, 3, stride=2, padding=1,
-                                           count_include_pad=False).mean(dim=(2, 3))
-              + L.nn.functional.max_pool2d(x, 3, stride=2, padding=1).sum(dim=(2, 3))),
-    "layer_norm": ([(4, 6), (6,), (6,)], False,
-                   lambda L, x, w, b: L.nn.functional.layer_norm(x, (6,), w, b)),
-    "cross_entropy": ([(5, 4)], False, lambda L, a: L.nn.functional.cross_entropy(
-        a, (L.from_numpy if L is pf else torch.from_numpy)(np.array([0, 3, 1, 1, 2],
-                                                                    np.int32 if L is pf
-                                                                    else np.int64)))),
+    "conv2d": (
+        [(2, 4, 7, 6), (6, 2, 3, 3), (6,)],
+        False,
+        lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, stride=2, padding=1, groups=2),
+    ),
+    "conv2d_dilated": (
+        [(1, 3, 8, 9), (4, 3, 2, 3)],
+        False,
+        lambda L, x, w: L.nn.functional.conv2d(x, w, padding=(1, 2), dilation=(2, 1)),
+    ),
+    "pools": (
+        [(2, 3, 8, 7)],
+        False,
+        lambda L, x: (
+            L.nn.functional.max_pool2d(x.relu(), 2).sum(dim=(2, 3))
+            + L.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False).mean(
+                dim=(2, 3)
+            )
+            + L.nn.functional.max_pool2d(x, 3, stride=2, padding=1).sum(dim=(2, 3))
+        ),
+    ),
+    "layer_norm": (
+        [(4, 6), (6,), (6,)],
+        False,
+        lambda L, x, w, b: L.nn.functional.layer_norm(x, (6,), w, b),
+    ),
+    "cross_entropy": (
+        [(5, 4)],
+        False,
+        lambda L, a: L.nn.functional.cross_entropy(
+            a,
+            (L.from_numpy if L is pf else torch.from_numpy)(
+                np.array([0, 3, 1, 1, 2], np.int32 if L is pf else np.int64)
+            ),
+        ),
+    ),
 }
 
 
@@ -113,8 +160,11 @@ def test_no_grad_and_detach():
 def test_every_flame_op_has_a_gradient_rule_or_is_not_differentiable():
     from pyflame.dialects.flame import Flame
 
-    missing = [op.name for op in Flame.operations
-               if op.name not in GRADIENTS and op.name not in NOT_DIFFERENTIABLE]
+    missing = [
+        op.name
+        for op in Flame.operations
+        if op.name not in GRADIENTS and op.name not in NOT_DIFFERENTIABLE
+    ]
     assert not missing, missing
 
 
@@ -164,7 +214,9 @@ def test_backward_inputs_limits_the_leaves_and_grad_leaves_others_alone():
 def test_backward_refuses_a_gradient_of_the_wrong_shape():
     a = pf.from_numpy(np.ones((2, 3), np.float32))
     a.requires_grad = True
-    with pytest.raises(RuntimeError, match=r"gradient of shape \[3\] for a tensor of shape \[2, 3\]"):
+    with pytest.raises(
+        RuntimeError, match=r"gradient of shape \[3\] for a tensor of shape \[2, 3\]"
+    ):
         (a * 2).backward(pf.ones([3]))
 
 

@@ -146,7 +146,9 @@ def test_run_module_random_inputs(fake: FakeCompiler) -> None:
     (other,), _ = compiler.run_module(module, {}, seed=2)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
-    (fixed,), _ = compiler.run_module(module, {"x0": np.zeros((2, 3)), "seed0": np.array(7)}, seed=1)
+    (fixed,), _ = compiler.run_module(
+        module, {"x0": np.zeros((2, 3)), "seed0": np.array(7)}, seed=1
+    )
     expected = np.random.default_rng(7).standard_normal((2, 3)).astype(np.float32)
     np.testing.assert_allclose(fixed, expected)
 

@@ -31,10 +31,15 @@ pytestmark = [
 
 
 def conv_both(x, w, b=None, layout=None, **kw):
-    ours = F.conv2d(pf.from_numpy(x, layout=layout), pf.from_numpy(w),
-                    None if b is None else pf.from_numpy(b), **kw).numpy()
-    ref = T.conv2d(torch.from_numpy(x), torch.from_numpy(w),
-                   None if b is None else torch.from_numpy(b), **kw).numpy()
+    ours = F.conv2d(
+        pf.from_numpy(x, layout=layout),
+        pf.from_numpy(w),
+        None if b is None else pf.from_numpy(b),
+        **kw,
+    ).numpy()
+    ref = T.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kw
+    ).numpy()
     return ours, ref
 
 
@@ -54,8 +59,11 @@ CONV_CASES = [
     ((1, 3, 13, 11), (4, 3, 3, 3), {"padding": "valid", "dilation": 2}),
     ((2, 3, 10, 9), (4, 3, 3, 3), {"stride": 2, "padding": 1}),
     ((1, 3, 17, 15), (2, 3, 5, 3), {"stride": (3, 2), "padding": (2, 0)}),
-    ((1, 4, 13, 11), (6, 2, 3, 2), {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2),
-                                    "groups": 2}),
+    (
+        (1, 4, 13, 11),
+        (6, 2, 3, 2),
+        {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2), "groups": 2},
+    ),
     ((1, 6, 9, 9), (6, 1, 3, 3), {"padding": 1, "groups": 6}),  # depthwise
     ((2, 5, 7, 6), (3, 5, 1, 1), {}),  # 1x1: the tile is its own window
     ((1, 2, 12, 12), (3, 2, 2, 2), {"stride": 2}),  # windows line up with the blocks
@@ -89,9 +97,17 @@ def test_conv_relu_pool_conv_chain():
     h = F.max_pool2d(pf.relu(F.conv2d(xt, pf.from_numpy(w1), pf.from_numpy(b1), padding=1)), 2)
     y = F.avg_pool2d(F.conv2d(h, pf.from_numpy(w2), stride=1), 3, stride=1, padding=1)
     tx = torch.from_numpy(x)
-    ref = T.avg_pool2d(T.conv2d(T.max_pool2d(T.relu(T.conv2d(
-        tx, torch.from_numpy(w1), torch.from_numpy(b1), padding=1)), 2), torch.from_numpy(w2)),
-        3, stride=1, padding=1)
+    ref = T.avg_pool2d(
+        T.conv2d(
+            T.max_pool2d(
+                T.relu(T.conv2d(tx, torch.from_numpy(w1), torch.from_numpy(b1), padding=1)), 2
+            ),
+            torch.from_numpy(w2),
+        ),
+        3,
+        stride=1,
+        padding=1,
+    )
     close(y.numpy(), ref.numpy())
 
 
@@ -131,8 +147,7 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("fn,args,kw", POOL_CASES)
-@pytest.mark.parametrize("layout", [pf.MeshLayout.grid(4, 4), pf.MeshLayout.grid(2, 3)],
-                         ids=repr)
+@pytest.mark.parametrize("layout", [pf.MeshLayout.grid(4, 4), pf.MeshLayout.grid(2, 3)], ids=repr)
 def test_pools_match_torch(fn, args, kw, layout):
     (x,) = arrays((2, 3, 13, 11))
     ours = getattr(F, fn)(pf.from_numpy(x, layout=layout), *args, **kw).numpy()
@@ -193,8 +208,7 @@ def test_pe_ir_does_not_grow_with_the_grid():
     sizes = []
     for g in (2, 4, 8):
         x, w = arrays((1, 2, 32, 32), (2, 2, 3, 3))
-        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(g, g)), pf.from_numpy(w),
-                     padding=1)
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(g, g)), pf.from_numpy(w), padding=1)
         sizes.append(len(pe_ir(y).splitlines()))
     assert sizes[0] == sizes[1] == sizes[2]
 
@@ -218,8 +232,9 @@ def test_halo_too_wide_for_neighbours_uses_fewer_pes():
     y = F.conv2d(xt, pf.from_numpy(w), padding=2)
     mesh = pf.ir(y, stage="mesh")
     assert "mesh.redistribute" in mesh and "mesh.conv2d" in mesh
-    assert re.search(r"mesh.conv2d .*-> !mesh.tensor<1x2x8x8xf32 on 7x7 split \[_, _, r, c\]>",
-                     mesh)
+    assert re.search(
+        r"mesh.conv2d .*-> !mesh.tensor<1x2x8x8xf32 on 7x7 split \[_, _, r, c\]>", mesh
+    )
     close(y.numpy(), T.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=2).numpy())
 
 
@@ -264,8 +279,12 @@ def test_compiler_placed_input_leaves_room_for_the_halo():
 
 def test_cycles_near_the_compute_bound():
     x, w, b = arrays((1, 8, 32, 32), (8, 8, 3, 3), (8,))
-    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w),
-                 pf.from_numpy(b), padding=1)
+    y = F.conv2d(
+        pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)),
+        pf.from_numpy(w),
+        pf.from_numpy(b),
+        padding=1,
+    )
     y.numpy()
     report = pf.last_report()
     bound = 2 * 32 * 32 * 8 * 8 * 9 / (16 * pf.sim.SMALL.flops_per_cycle)
@@ -309,8 +328,11 @@ def test_halo_buffers_count_in_the_memory_plan():
 
 def test_shape_errors_name_the_user_line():
     x, w = pf.zeros(1, 3, 8, 8), pf.zeros(4, 2, 3, 3)
-    with pytest.raises(pf.ShapeError, match=r"test_conv.py:\d+: conv2d: input \[1, 3, 8, 8\] "
-                                            r"has 3 channels but weight \[4, 2, 3, 3\]"):
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"test_conv.py:\d+: conv2d: input \[1, 3, 8, 8\] "
+        r"has 3 channels but weight \[4, 2, 3, 3\]",
+    ):
         F.conv2d(x, w)
     with pytest.raises(pf.ShapeError, match="bias of shape"):
         F.conv2d(x, pf.zeros(4, 3, 3, 3), pf.zeros(5))

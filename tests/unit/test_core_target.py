@@ -32,10 +32,14 @@ def parse(text: str):
         (SMALL, '#pf.target<"small">'),
         (WSE2, '#pf.target<"WSE2">'),
         (WSE3, '#pf.target<"WSE3">'),
-        (dataclasses.replace(WSE2, fabric_rows=8, fabric_cols=8),
-         '#pf.target<"WSE2", fabric_rows = 8, fabric_cols = 8>'),
-        (dataclasses.replace(SMALL, num_colors=2, clock_hz=1e9),
-         '#pf.target<"small", num_colors = 2, clock_hz = 1000000000.0>'),
+        (
+            dataclasses.replace(WSE2, fabric_rows=8, fabric_cols=8),
+            '#pf.target<"WSE2", fabric_rows = 8, fabric_cols = 8>',
+        ),
+        (
+            dataclasses.replace(SMALL, num_colors=2, clock_hz=1e9),
+            '#pf.target<"small", num_colors = 2, clock_hz = 1000000000.0>',
+        ),
     ],
 )
 def test_prints_only_what_differs_and_parses_back(target: Target, text: str) -> None:
@@ -53,7 +57,9 @@ def test_a_custom_name_prints_every_figure() -> None:
 
 
 def test_preset_names_any_case() -> None:
-    assert Target.from_attr(parse('#pf.target<"SMALL">')) == dataclasses.replace(SMALL, name="SMALL")
+    assert Target.from_attr(parse('#pf.target<"SMALL">')) == dataclasses.replace(
+        SMALL, name="SMALL"
+    )
 
 
 @pytest.mark.parametrize(

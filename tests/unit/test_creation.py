@@ -107,8 +107,10 @@ def test_arange_is_computed_on_the_pes():
     """No data comes from the host: @main has no arguments, the pe program an iota."""
     x = pf.arange(0, 64, 2, layout=pf.MeshLayout.col_partition(4))
     assert "func.func @main() -> tensor<32xi32>" in pf.ir(x, stage="flame")
-    assert "flame.iota {dim = 0 : i64, start = 0.000000e+00 : f64, step = 2.000000e+00 : f64" \
+    assert (
+        "flame.iota {dim = 0 : i64, start = 0.000000e+00 : f64, step = 2.000000e+00 : f64"
         in pf.ir(x, stage="flame")
+    )
     pe_text = pf.ir(x, stage="pe")
     assert "pe.iota" in pe_text and "pe.host_in" not in pe_text
 
@@ -300,8 +302,9 @@ def test_dropout_matches_torch_given_torchs_mask():
     t = torch.nn.functional.dropout(torch.from_numpy(a), p=0.3)
     # same formula: kept elements are x * (1 / (1 - p)) in float32
     mask = y != 0
-    np.testing.assert_array_equal(y[mask], (torch.from_numpy(a)[torch.from_numpy(mask)]
-                                            * (1 / (1 - 0.3))).numpy())
+    np.testing.assert_array_equal(
+        y[mask], (torch.from_numpy(a)[torch.from_numpy(mask)] * (1 / (1 - 0.3))).numpy()
+    )
     assert abs((t != 0).float().mean().item() - mask.mean()) < 0.05
 
 
@@ -415,8 +418,9 @@ def test_values_do_not_depend_on_the_layout(name, layout):
     any layout as on one PE."""
     build = LAYOUT_BUILDERS[name]
     ones = np.ones((9, 14), np.float32)
-    np.testing.assert_array_equal(build(layout, ones).numpy(),
-                                  build(pf.MeshLayout.single(), ones).numpy())
+    np.testing.assert_array_equal(
+        build(layout, ones).numpy(), build(pf.MeshLayout.single(), ones).numpy()
+    )
 
 
 def test_random_ops_in_one_program():
@@ -430,18 +434,28 @@ def test_random_ops_in_one_program():
 # --- values that do not fit the dtype are refused, never wrapped (issue 8, item 4) ----------
 
 
-@pytest.mark.parametrize("build, words", [
-    (lambda: pf.full([2], 2**40, dtype=pf.int32), "full: value 1099511627776 cannot be converted "
-                                                  "to pf.int32 without overflow"),
-    (lambda: pf.full([2], -(2**31) - 1, dtype=pf.int32), "value -2147483649 cannot"),
-    (lambda: pf.full([2], 1e6, dtype=pf.float16), "cannot be converted to pf.float16"),
-    (lambda: pf.ones([2], dtype=pf.int32) + 2**40, "scalar operand: value 1099511627776"),
-    (lambda: pf.arange(2**31 - 2, 2**31 + 3), "arange: value 2147483650 cannot"),
-    (lambda: pf.from_numpy(np.array([2**40], np.int64)), "int64 values in .* do not fit"),
-    (lambda: pf.randint(0, 100000, (3,), dtype=pf.float16), "randint: value 99999 cannot be converted to pf.float16"),
-    (lambda: pf.nn.functional.pad(pf.ones([2], dtype=pf.int32), (1, 1), value=2**33),
-     "pad: value 8589934592 cannot"),
-])
+@pytest.mark.parametrize(
+    "build, words",
+    [
+        (
+            lambda: pf.full([2], 2**40, dtype=pf.int32),
+            "full: value 1099511627776 cannot be converted to pf.int32 without overflow",
+        ),
+        (lambda: pf.full([2], -(2**31) - 1, dtype=pf.int32), "value -2147483649 cannot"),
+        (lambda: pf.full([2], 1e6, dtype=pf.float16), "cannot be converted to pf.float16"),
+        (lambda: pf.ones([2], dtype=pf.int32) + 2**40, "scalar operand: value 1099511627776"),
+        (lambda: pf.arange(2**31 - 2, 2**31 + 3), "arange: value 2147483650 cannot"),
+        (lambda: pf.from_numpy(np.array([2**40], np.int64)), "int64 values in .* do not fit"),
+        (
+            lambda: pf.randint(0, 100000, (3,), dtype=pf.float16),
+            "randint: value 99999 cannot be converted to pf.float16",
+        ),
+        (
+            lambda: pf.nn.functional.pad(pf.ones([2], dtype=pf.int32), (1, 1), value=2**33),
+            "pad: value 8589934592 cannot",
+        ),
+    ],
+)
 def test_values_beyond_the_dtype_raise_at_the_users_line(build, words):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no numpy cast warning either
@@ -464,17 +478,32 @@ def test_values_at_the_int32_limits_are_kept():
 @pytest.mark.parametrize(
     "make, words",
     [
-        (lambda: pf.zeros([-1, 4]), r"zeros: Trying to create tensor with negative dimension -1: \[-1, 4\]"),
-        (lambda: pf.zeros(2, -3), r"zeros: Trying to create tensor with negative dimension -3: \[2, -3\]"),
+        (
+            lambda: pf.zeros([-1, 4]),
+            r"zeros: Trying to create tensor with negative dimension -1: \[-1, 4\]",
+        ),
+        (
+            lambda: pf.zeros(2, -3),
+            r"zeros: Trying to create tensor with negative dimension -3: \[2, -3\]",
+        ),
         (lambda: pf.ones([-1]), r"ones: Trying to create tensor with negative dimension -1"),
         (lambda: pf.full([-2], 1.0), r"full: Trying to create tensor with negative dimension -2"),
         (lambda: pf.rand(-1), r"rand: Trying to create tensor with negative dimension -1"),
         (lambda: pf.randn([3, -1]), r"randn: Trying to create tensor with negative dimension -1"),
         (lambda: pf.randint(0, 5, [-1]), r"randint: Trying to create tensor with negative"),
-        (lambda: pf.nn.Linear(-1, 3), r"Trying to create tensor with negative dimension -1: \[3, -1\]"),
-        (lambda: pf.ones([4]).reshape(-2, 2), r"invalid shape dimension -2 at index 0 of shape \[-2, 2\]"),
+        (
+            lambda: pf.nn.Linear(-1, 3),
+            r"Trying to create tensor with negative dimension -1: \[3, -1\]",
+        ),
+        (
+            lambda: pf.ones([4]).reshape(-2, 2),
+            r"invalid shape dimension -2 at index 0 of shape \[-2, 2\]",
+        ),
         (lambda: pf.ones([4]).view(-1, -1), r"only one dimension can be inferred"),
-        (lambda: pf.zeros(0, 4).reshape(-1, 0), r"the unspecified dimension size -1 can be any value"),
+        (
+            lambda: pf.zeros(0, 4).reshape(-1, 0),
+            r"the unspecified dimension size -1 can be any value",
+        ),
     ],
     ids=range(11),
 )

@@ -20,10 +20,19 @@ LAYOUTS = [
     pf.MeshLayout.col_partition(3),
     pf.MeshLayout.replicated(2, 2),
 ]
-TORCH_DTYPE = {pf.float32: torch.float32, pf.float16: torch.float16,
-               pf.bfloat16: torch.bfloat16, pf.int32: torch.int32, pf.bool: torch.bool}
-TORCH_FN = {"relu": torch.relu, "gelu": torch.nn.functional.gelu,
-            "silu": torch.nn.functional.silu, "logical_not": torch.logical_not}
+TORCH_DTYPE = {
+    pf.float32: torch.float32,
+    pf.float16: torch.float16,
+    pf.bfloat16: torch.bfloat16,
+    pf.int32: torch.int32,
+    pf.bool: torch.bool,
+}
+TORCH_FN = {
+    "relu": torch.relu,
+    "gelu": torch.nn.functional.gelu,
+    "silu": torch.nn.functional.silu,
+    "logical_not": torch.logical_not,
+}
 
 
 pytestmark = pytest.mark.usefixtures("small_target")
@@ -36,8 +45,11 @@ def data(shape, *, positive=False, seed=0):
 
 
 def torch_of(t: pf.Tensor):
-    return torch.from_numpy(np.asarray(t.numpy()).astype(np.float32)).to(TORCH_DTYPE[t.dtype]) \
-        if t.dtype in (pf.bfloat16,) else torch.from_numpy(np.array(t.numpy()))
+    return (
+        torch.from_numpy(np.asarray(t.numpy()).astype(np.float32)).to(TORCH_DTYPE[t.dtype])
+        if t.dtype in (pf.bfloat16,)
+        else torch.from_numpy(np.array(t.numpy()))
+    )
 
 
 def check(got: pf.Tensor, want, rtol=1e-5, atol=1e-6):
@@ -47,8 +59,9 @@ def check(got: pf.Tensor, want, rtol=1e-5, atol=1e-6):
     if out.dtype == np.bool_ or want.dtype == np.bool_:
         np.testing.assert_array_equal(out, want)
     else:
-        np.testing.assert_allclose(out.astype(np.float64), want.astype(np.float64),
-                                   rtol=rtol, atol=atol)
+        np.testing.assert_allclose(
+            out.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol
+        )
 
 
 POSITIVE = {"log", "sqrt", "rsqrt"}
@@ -84,11 +97,23 @@ def test_operators_and_scalars_on_either_side(layout):
     a = data((6, 4), positive=True)
     x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
     cases = [
-        (x + 1, t + 1), (2 - x, 2 - t), (x * 3, t * 3), (1 / x, 1 / t), (x / 2, t / 2),
-        (x ** 2, t ** 2), (2 ** x, 2 ** t), (-x, -t), (abs(x - 1), abs(t - 1)),
-        (x > 1, t > 1), (1 < x, 1 < t), (x == x, t == t), (x != 1.5, t != 1.5),
-        (x <= 1, t <= 1), (x >= 1, t >= 1),
-        ((x > 1) & (x < 2), (t > 1) & (t < 2)), ((x > 2) | (x < 1), (t > 2) | (t < 1)),
+        (x + 1, t + 1),
+        (2 - x, 2 - t),
+        (x * 3, t * 3),
+        (1 / x, 1 / t),
+        (x / 2, t / 2),
+        (x**2, t**2),
+        (2**x, 2**t),
+        (-x, -t),
+        (abs(x - 1), abs(t - 1)),
+        (x > 1, t > 1),
+        (1 < x, 1 < t),
+        (x == x, t == t),
+        (x != 1.5, t != 1.5),
+        (x <= 1, t <= 1),
+        (x >= 1, t >= 1),
+        ((x > 1) & (x < 2), (t > 1) & (t < 2)),
+        ((x > 2) | (x < 1), (t > 2) | (t < 1)),
         (~(x > 1), ~(t > 1)),
     ]
     pf.eval(*[c[0] for c in cases])
@@ -111,9 +136,14 @@ def test_where_and_clamp(layout):
 
 
 PROMOTIONS = [
-    (pf.int32, pf.float32), (pf.int32, pf.float16), (pf.float16, pf.bfloat16),
-    (pf.float16, pf.float32), (pf.bool, pf.int32), (pf.bool, pf.float32),
-    (pf.bfloat16, pf.float32), (pf.int32, pf.int32),
+    (pf.int32, pf.float32),
+    (pf.int32, pf.float16),
+    (pf.float16, pf.bfloat16),
+    (pf.float16, pf.float32),
+    (pf.bool, pf.int32),
+    (pf.bool, pf.float32),
+    (pf.bfloat16, pf.float32),
+    (pf.int32, pf.int32),
 ]
 
 
@@ -139,8 +169,14 @@ def test_scalar_promotion_matches_torch():
     ti = torch.tensor([1, 2, 3], dtype=torch.int32)
     h = pf.from_numpy(np.array([1, 2, 3], np.float16))
     th = torch.tensor([1, 2, 3], dtype=torch.float16)
-    for got, want in [(i + 1, ti + 1), (i * 1.5, ti * 1.5), (i / 2, ti / 2), (h * 2.5, th * 2.5),
-                      (i > 1.5, ti > 1.5), (h + i, th + ti)]:
+    for got, want in [
+        (i + 1, ti + 1),
+        (i * 1.5, ti * 1.5),
+        (i / 2, ti / 2),
+        (h * 2.5, th * 2.5),
+        (i > 1.5, ti > 1.5),
+        (h + i, th + ti),
+    ]:
         assert TORCH_DTYPE[got.dtype] == want.dtype
         check(got, want)
 
@@ -176,8 +212,9 @@ def test_astype_round_trip_and_bool():
     check(x.int(), torch.from_numpy(a).to(torch.int32))
     check(x.bool(), torch.from_numpy(a).bool())
     check(x.bool().float(), torch.from_numpy(a).bool().float())
-    np.testing.assert_array_equal(x.to(pf.bfloat16).numpy().astype(np.float32),
-                                  torch.from_numpy(a).bfloat16().float().numpy())
+    np.testing.assert_array_equal(
+        x.to(pf.bfloat16).numpy().astype(np.float32), torch.from_numpy(a).bfloat16().float().numpy()
+    )
 
 
 def test_logical_ops_need_bool():
@@ -191,20 +228,26 @@ def test_logical_ops_need_bool():
 # --- int32 results that do not fit are reported after the run, never wrapped (issue 8) -------
 
 
-@pytest.mark.parametrize("expr, words", [
-    (lambda a, b: a + b, "add gives 2147483648"),
-    (lambda a, b: a - (-b), "sub gives 2147483648"),
-    (lambda a, b: a * 2, "mul gives 2147483648"),
-    (lambda a, b: (a * 0 + 2) ** 31, "pow gives 2147483648"),
-    (lambda a, b: -(a * 0 + -(2**31)), "neg gives 2147483648"),
-    (lambda a, b: (a.float() * 4).int(), "conversion to int32 gives 4294967296"),
-])
+@pytest.mark.parametrize(
+    "expr, words",
+    [
+        (lambda a, b: a + b, "add gives 2147483648"),
+        (lambda a, b: a - (-b), "sub gives 2147483648"),
+        (lambda a, b: a * 2, "mul gives 2147483648"),
+        (lambda a, b: (a * 0 + 2) ** 31, "pow gives 2147483648"),
+        (lambda a, b: -(a * 0 + -(2**31)), "neg gives 2147483648"),
+        (lambda a, b: (a.float() * 4).int(), "conversion to int32 gives 4294967296"),
+    ],
+)
 def test_int32_overflow_raises_after_the_run_naming_the_line(expr, words):
     a = pf.from_numpy(np.array([2**30, 1], np.int32))
     out = expr(a, a)  # the error names the line of the op: the lambda's
     line = expr.__code__.co_firstlineno
-    with pytest.raises(pf.IntegerOverflowError, match=rf"test_elementwise.py:{line}: int32 "
-                                                      rf"overflow: {words}, outside pf.int32"):
+    with pytest.raises(
+        pf.IntegerOverflowError,
+        match=rf"test_elementwise.py:{line}: int32 "
+        rf"overflow: {words}, outside pf.int32",
+    ):
         out.numpy()
 
 

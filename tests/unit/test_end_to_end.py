@@ -28,8 +28,9 @@ def test_elementwise_chain(layout, shape):
     a, b = arrays(shape, shape)
     x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
     z = pf.relu(x * y - x / (y * y + 1.0)) + 2.0 - (-x)
-    np.testing.assert_allclose(z.numpy(), np.maximum(a * b - a / (b * b + 1), 0) + 2 + a,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        z.numpy(), np.maximum(a * b - a / (b * b + 1), 0) + 2 + a, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
@@ -42,10 +43,8 @@ def test_sum_and_mean(layout, shape, dim, keepdim):
     axis = dim if not isinstance(dim, list) else tuple(dim)
     s, m = x.sum(dim=dim, keepdim=keepdim), x.mean(dim=dim, keepdim=keepdim)
     pf.eval(s, m)
-    np.testing.assert_allclose(s.numpy(), a.sum(axis=axis, keepdims=keepdim), rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(m.numpy(), a.mean(axis=axis, keepdims=keepdim), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(s.numpy(), a.sum(axis=axis, keepdims=keepdim), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.numpy(), a.mean(axis=axis, keepdims=keepdim), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
@@ -77,8 +76,9 @@ def test_reshape_and_view(layout):
     x = pf.from_numpy(a, layout=layout)
     np.testing.assert_allclose(x.reshape([3, 20]).numpy(), a.reshape(3, 20))
     np.testing.assert_allclose(x.view([-1]).numpy(), a.reshape(-1))
-    np.testing.assert_allclose(x.view(60, 1).sum(dim=1).numpy(), a.reshape(60, 1).sum(axis=1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        x.view(60, 1).sum(dim=1).numpy(), a.reshape(60, 1).sum(axis=1), rtol=1e-6
+    )
 
 
 def test_mixed_layouts_redistribute():
@@ -181,10 +181,10 @@ def test_every_pe_op_of_a_traced_program_has_the_users_line():
     z = y.sum(dim=0)
     module = compiler.lower(runtime._program_module((y, z, x)), "pe")
     missing = [
-        op.name for op in module.walk()
+        op.name
+        for op in module.walk()
         if not isinstance(op, (FuncOp, ReturnOp, type(module)))
-        and not (isinstance(op.location, FileLineColLoc)
-                 and op.location.filename.data == __file__)
+        and not (isinstance(op.location, FileLineColLoc) and op.location.filename.data == __file__)
     ]
     assert missing == []
 

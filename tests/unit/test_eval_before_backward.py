@@ -83,8 +83,9 @@ def test_training_loop_logging_the_loss_first_matches_torch():
         tloss.backward()
         topt.step()
 
-        loss = pf.nn.functional.cross_entropy(model(pf.from_numpy(x)),
-                                              pf.from_numpy(y.astype(np.int32)))
+        loss = pf.nn.functional.cross_entropy(
+            model(pf.from_numpy(x)), pf.from_numpy(y.astype(np.int32))
+        )
         losses.append(loss.item())  # the most common PyTorch pattern: log, then backward
         loss.backward()
         opt.step()

@@ -26,7 +26,7 @@ class CustomReLU(pf.extend.AutogradFunction):
 
     @staticmethod
     def backward(ctx, grad_output):
-        input, = ctx.saved_tensors
+        (input,) = ctx.saved_tensors
         mask = input > 0
         return grad_output * mask
 
@@ -39,7 +39,7 @@ class TorchCustomReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        input, = ctx.saved_tensors
+        (input,) = ctx.saved_tensors
         grad_input = grad_output.clone()
         grad_input[input < 0] = 0
         return grad_input
@@ -164,7 +164,7 @@ class SplitScale(pf.extend.AutogradFunction):
 
     @staticmethod
     def backward(ctx, g_double, g_square):
-        x, = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         return g_double * 2 + g_square * 2 * x
 
 
@@ -173,13 +173,19 @@ def test_multiple_outputs(use):
     a = rand(4, 3, seed=7)
     x = leaf(a)
     d, s = SplitScale.apply(x)
-    loss = {"both": lambda: (d * s).sum(), "first": lambda: d.sum() * 3,
-            "second": lambda: s.mean()}[use]()
+    loss = {
+        "both": lambda: (d * s).sum(),
+        "first": lambda: d.sum() * 3,
+        "second": lambda: s.mean(),
+    }[use]()
     pf.backward(loss)
     tx = torch.from_numpy(a).requires_grad_()
     td, ts = tx * 2, tx * tx
-    tloss = {"both": lambda: (td * ts).sum(), "first": lambda: td.sum() * 3,
-             "second": lambda: ts.mean()}[use]()
+    tloss = {
+        "both": lambda: (td * ts).sum(),
+        "first": lambda: td.sum() * 3,
+        "second": lambda: ts.mean(),
+    }[use]()
     tloss.backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -268,7 +274,7 @@ def test_training_with_a_custom_function_compiles_once():
         opt.step()
         pf.eval(loss)
         topt.zero_grad()
-        tloss = ((TorchCustomReLU.apply(torch.from_numpy(xa) @ tw) - torch.from_numpy(ya)) ** 2)
+        tloss = (TorchCustomReLU.apply(torch.from_numpy(xa) @ tw) - torch.from_numpy(ya)) ** 2
         tloss.mean().backward()
         topt.step()
         np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -5,7 +5,10 @@ from pyflame.dialects import flame
 
 
 def test_every_elementwise_function_has_one_op_class() -> None:
-    for table, ops in ((elementwise.UNARY, flame.UNARY_OPS), (elementwise.BINARY, flame.BINARY_OPS)):
+    for table, ops in (
+        (elementwise.UNARY, flame.UNARY_OPS),
+        (elementwise.BINARY, flame.BINARY_OPS),
+    ):
         assert sorted(ops) == sorted(table)
         for name, cls in ops.items():
             assert cls.name == f"flame.{name}"

@@ -36,8 +36,9 @@ def test_random_program(index):
     assert outcome.cycles[0] == outcome.cycles[1]
 
 
-@pytest.mark.parametrize("mode,index", [(m, i) for m, n in FAST_MODES.items() for i in range(n)],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "mode,index", [(m, i) for m, n in FAST_MODES.items() for i in range(n)], ids=lambda v: str(v)
+)
 def test_random_program_in_mode(mode, index):
     """`python -m tests.fuzz.run --seed 1000 --mode MODE --index N` runs it alone."""
     program = programs.program_for(FAST_SEED, index, mode=mode)
@@ -62,8 +63,18 @@ def test_programs_are_deterministic_and_described():
     assert a.describe() != programs.program_for(3, 6).describe()
 
 
-@pytest.mark.parametrize("mode,index", [("value", 0), ("value", 1), ("value", 2), ("grad", 0),
-                                        ("grad", 1), ("rebuild", 0), ("threads", 1)])
+@pytest.mark.parametrize(
+    "mode,index",
+    [
+        ("value", 0),
+        ("value", 1),
+        ("value", 2),
+        ("grad", 0),
+        ("grad", 1),
+        ("rebuild", 0),
+        ("threads", 1),
+    ],
+)
 def test_describe_is_a_passing_pytest_function(mode, index, monkeypatch):
     """The reproducer printed for a failure is runnable as it is."""
     program = programs.program_for(FAST_SEED, index, mode=mode)
@@ -101,7 +112,7 @@ def test_known_bugs_have_regression_tests():
     for name in programs.KNOWN_BUGS:
         at = text.find(f"\ndef {name}(")
         assert at >= 0, f"no test {name} in test_fuzz_regressions.py"
-        decorators = text[text.rfind("\n\n", 0, at):at]
+        decorators = text[text.rfind("\n\n", 0, at) : at]
         assert "@pytest.mark.xfail(strict=True" in decorators, name
 
 
@@ -111,8 +122,13 @@ DTYPES = ["bool", "int32", "float16", "bfloat16", "float32"]
 def test_promotion_matches_torch():
     """The fuzzer's expected result dtypes are torch.result_type's (int64 read as int32)."""
     torch = pytest.importorskip("torch")
-    torch_dtype = {"bool": torch.bool, "int32": torch.int32, "float16": torch.float16,
-                   "bfloat16": torch.bfloat16, "float32": torch.float32}
+    torch_dtype = {
+        "bool": torch.bool,
+        "int32": torch.int32,
+        "float16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "float32": torch.float32,
+    }
     name = {v: k for k, v in torch_dtype.items()} | {torch.int64: "int32"}
     for a in DTYPES:
         for b in DTYPES:
@@ -149,7 +165,10 @@ def test_pad_widths_are_valid_for_torch():
 def test_minimize_keeps_the_failure():
     wrong = dataclasses.replace(programs.OPS_BY_NAME["neg"], np="{0}")  # neg is not identity
     specs = _only("from_numpy", dtypes=(frozenset({"float32"}),)) + [
-        programs.OPS_BY_NAME["add"], programs.OPS_BY_NAME["relu"], wrong]
+        programs.OPS_BY_NAME["add"],
+        programs.OPS_BY_NAME["relu"],
+        wrong,
+    ]
     for i in range(20):
         program = programs.random_program(np.random.default_rng([5, i]), ops=specs)
         outcome = program.run()
@@ -177,8 +196,16 @@ def test_mixed_mode_is_reproducible_by_seed_and_index():
 def test_grad_programs_use_edge_inputs():
     """Ties, zeros, constant rows, -inf and NaN reach the differentiated programs."""
     text = "\n".join(programs.program_for(3, i, mode="grad").describe() for i in range(60))
-    for edge in ("integers(-2, 3", "< 0.4, 0.0", "np.broadcast_to(", "-np.inf", "np.nan",
-                 ".requires_grad = True", "pf.backward(loss)", "loss.backward()"):
+    for edge in (
+        "integers(-2, 3",
+        "< 0.4, 0.0",
+        "np.broadcast_to(",
+        "-np.inf",
+        "np.nan",
+        ".requires_grad = True",
+        "pf.backward(loss)",
+        "loss.backward()",
+    ):
         assert edge in text, edge
 
 
@@ -187,8 +214,9 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
     from pyflame import gradients
 
     rule = gradients.GRADIENTS["flame.exp"]
-    monkeypatch.setitem(gradients.GRADIENTS, "flame.exp",
-                        lambda node, g: [gi * 1.01 for gi in rule(node, g)])
+    monkeypatch.setitem(
+        gradients.GRADIENTS, "flame.exp", lambda node, g: [gi * 1.01 for gi in rule(node, g)]
+    )
     specs = [s for s in modes.grad_specs() if s.name in ("from_numpy", "exp", "add", "sum")]
     caught = 0
     for i in range(8):  # exp reaches the loss from a leaf that requires grad in 1, 4, 7
@@ -216,8 +244,15 @@ def test_stale_constants_are_caught(monkeypatch):
     def forgetful(*args, **kwargs):  # the key without flame.fill's value
         t = real(*args, **kwargs)
         entries, *rest = t.key
-        t.key = (tuple(e[:1] + (tuple(a for a in e[1] if a[0] != "value"),) + e[2:]
-                       if e[0] == "flame.fill" else e for e in entries), *rest)
+        t.key = (
+            tuple(
+                e[:1] + (tuple(a for a in e[1] if a[0] != "value"),) + e[2:]
+                if e[0] == "flame.fill"
+                else e
+                for e in entries
+            ),
+            *rest,
+        )
         return t
 
     monkeypatch.setattr(trace, "trace", forgetful)

@@ -184,8 +184,7 @@ def test_grad_prod_with_a_zero():
 def test_grad_std_of_a_constant_row():
     x = _leaf([[1.5, 1.5, 1.5], [1.0, 2.0, 3.0]])
     pf.backward(x.std(dim=1).sum())
-    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]],
-                               atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]], atol=1e-6)
 
 
 def test_grad_max_dim_ties_go_to_the_returned_index():
@@ -238,8 +237,9 @@ def test_grad_max_pool_of_an_all_minus_inf_window():
     pf.backward((y * pf.from_numpy(np.arange(1.0, 7.0, dtype=np.float32).reshape(1, 2, 3))).sum())
     pf.eval(y, x.grad)
     np.testing.assert_array_equal(y.numpy(), [[[-inf, 1.0, nan], [-inf, -inf, nan]]])  # torch
-    np.testing.assert_array_equal(x.grad.numpy(),
-                                  [[[1.0, 0.0, 2.0, 0.0, 0.0], [4.0, 5.0, 0.0, 0.0, 9.0]]])
+    np.testing.assert_array_equal(
+        x.grad.numpy(), [[[1.0, 0.0, 2.0, 0.0, 0.0], [4.0, 5.0, 0.0, 0.0, 9.0]]]
+    )
 
 
 def test_pad_crops_before_it_pads():
@@ -291,8 +291,9 @@ def test_cross_entropy_with_minus_inf_logits():
     pf.backward(loss)
     pf.eval(loss, logits.grad)
     np.testing.assert_allclose(loss.item(), 0.3005, atol=1e-4)  # torch
-    np.testing.assert_allclose(logits.grad.numpy(), [[-0.1888, 0.0, 0.1888],
-                                                     [0.0596, -0.0596, 0.0]], atol=1e-4)
+    np.testing.assert_allclose(
+        logits.grad.numpy(), [[-0.1888, 0.0, 0.1888], [0.0596, -0.0596, 0.0]], atol=1e-4
+    )
 
 
 def test_sdpa_query_that_attends_to_nothing():
@@ -314,8 +315,12 @@ def _sdpa_grads(q, k, v, **kwargs):
 def test_sdpa_masked_nan_score_stays_nan():
     # fuzzer program_for(0, 1993): 0 * -inf in q @ k^T is a NaN score; torch adds the bool mask
     # as 0 / -inf, so a masked NaN stays NaN (the row is not all -inf): NaN out, not zeros
-    y, gq, gk, gv = _sdpa_grads([[0.0, 1.0], [0.0, 1.0]], [[-np.inf, 0.0]], [[2.0]],
-                                attn_mask=pf.from_numpy(np.array([[True], [False]])))
+    y, gq, gk, gv = _sdpa_grads(
+        [[0.0, 1.0], [0.0, 1.0]],
+        [[-np.inf, 0.0]],
+        [[2.0]],
+        attn_mask=pf.from_numpy(np.array([[True], [False]])),
+    )
     assert np.isnan(y).all() and np.isnan(gq).all() and np.isnan(gk).all()
     assert np.isnan(gv).all()  # torch
 
@@ -324,8 +329,9 @@ def test_sdpa_minus_inf_query_row_gives_zeros_without_a_mask():
     # fuzzer program_for(0, 854): a -inf query makes its scores all -inf; torch's safe softmax
     # gives that row zeros (and zero gradients to it) with no mask at all, not NaN
     inf = np.inf
-    y, gq, gk, gv = _sdpa_grads([[-inf, 1.0], [1.0, 1.0]], [[0.5, 0.5], [0.5, 0.5]],
-                                [[1.0, 2.0], [3.0, 4.0]], scale=0.5)
+    y, gq, gk, gv = _sdpa_grads(
+        [[-inf, 1.0], [1.0, 1.0]], [[0.5, 0.5], [0.5, 0.5]], [[1.0, 2.0], [3.0, 4.0]], scale=0.5
+    )
     np.testing.assert_array_equal(y, [[0.0, 0.0], [2.0, 3.0]])  # torch
     np.testing.assert_array_equal(gq, np.zeros((2, 2)))
     np.testing.assert_allclose(gk, [[np.nan, -0.5], [np.nan, 0.5]], atol=1e-6)  # 0 * -inf
@@ -336,8 +342,12 @@ def test_sdpa_causal_nan_value_reaches_masked_key_gradients():
     # fuzzer program_for(0, 1337): the causal mask is added (0 / -inf), so a NaN gradient of
     # the weights (from a NaN value) reaches every key through 0 * NaN, as torch; a `where`
     # mask gave the masked keys 0
-    y, gq, gk, gv = _sdpa_grads(np.ones((3, 2)), [[1.0, -np.inf], [0.0, 1.0], [1.0, 0.0]],
-                                [[1.0], [np.nan], [2.0]], is_causal=True)
+    y, gq, gk, gv = _sdpa_grads(
+        np.ones((3, 2)),
+        [[1.0, -np.inf], [0.0, 1.0], [1.0, 0.0]],
+        [[1.0], [np.nan], [2.0]],
+        is_causal=True,
+    )
     assert np.isnan(y).all() and np.isnan(gq).all() and np.isnan(gk).all()
     np.testing.assert_allclose(gv, [[0.0], [1.5], [0.5]], atol=1e-6)  # torch
 

@@ -36,48 +36,80 @@ def lib_tensor(L, a):
 
 TARGETS = np.array([0, 1, 2])
 PAD = {
-    "pad_crop_1d": ([np.arange(1, 6, dtype=np.float32)], lambda L, x: L.nn.functional.pad(x, (-2, 2))),
-    "pad_crop_high_1d": ([np.arange(1, 6, dtype=np.float32)], lambda L, x: L.nn.functional.pad(x, (2, -3))),
-    "pad_all_cropped": ([np.arange(1, 6, dtype=np.float32)], lambda L, x: L.nn.functional.pad(x, (-5, 2))),
+    "pad_crop_1d": (
+        [np.arange(1, 6, dtype=np.float32)],
+        lambda L, x: L.nn.functional.pad(x, (-2, 2)),
+    ),
+    "pad_crop_high_1d": (
+        [np.arange(1, 6, dtype=np.float32)],
+        lambda L, x: L.nn.functional.pad(x, (2, -3)),
+    ),
+    "pad_all_cropped": (
+        [np.arange(1, 6, dtype=np.float32)],
+        lambda L, x: L.nn.functional.pad(x, (-5, 2)),
+    ),
     "pad_mixed_2d": ([seeded(3, 4)], lambda L, x: L.nn.functional.pad(x, (-1, 2, 1, -2))),
-    "pad_every_dim_3d": ([seeded(3, 6, 5)],
-                         lambda L, x: L.nn.functional.pad(x, (1, -1, -2, 2, -1, 1), value=0.5)),
+    "pad_every_dim_3d": (
+        [seeded(3, 6, 5)],
+        lambda L, x: L.nn.functional.pad(x, (1, -1, -2, 2, -1, 1), value=0.5),
+    ),
 }
 REDUCTIONS = {
     "prod_one_zero": ([f32(2, 0, 3)], lambda L, x: x.prod()),
-    "prod_zeros_per_row": ([f32([2, 0, 3], [0, 0, 1], [1, 2, 3], [4, -1, 0.5])],
-                           lambda L, x: x.prod(dim=1)),
+    "prod_zeros_per_row": (
+        [f32([2, 0, 3], [0, 0, 1], [1, 2, 3], [4, -1, 0.5])],
+        lambda L, x: x.prod(dim=1),
+    ),
     "prod_zeros_dim0": ([f32([2, 0, 3], [0, 0, 1])], lambda L, x: x.prod(dim=0, keepdim=True)),
     "std_constant_row": ([f32([2, 2, 2, 2], [1, 2, 3, 4])], lambda L, x: x.std(dim=1)),
     "std_constant": ([np.full((3, 4), 1.5, np.float32)], lambda L, x: x.std()),
-    "var_constant_row": ([f32([2, 2, 2, 2], [1, 2, 3, 4])], lambda L, x: x.var(dim=1, correction=0)),
-    "layer_norm_constant_row": ([f32([2, 2, 2, 2], [1, 2, 3, 4])],
-                                lambda L, x: L.nn.functional.layer_norm(x, (4,))),
+    "var_constant_row": (
+        [f32([2, 2, 2, 2], [1, 2, 3, 4])],
+        lambda L, x: x.var(dim=1, correction=0),
+    ),
+    "layer_norm_constant_row": (
+        [f32([2, 2, 2, 2], [1, 2, 3, 4])],
+        lambda L, x: L.nn.functional.layer_norm(x, (4,)),
+    ),
     "sqrt_at_zero_row": ([f32([0, 1, 4], [0, 0, 9])], lambda L, x: (x * x).sum(dim=1).sqrt()),
-    "pow_zero_base": ([f32([0, 1, 2], [0, -1, 3])], lambda L, x: x ** 0.0 + x ** 2 + x ** 3),
-    "pow_tensor_exponent": ([f32([0, 1, 2], [0, 4, 3]), f32([2, 0, 1], [0, 1, 2])],
-                            lambda L, x, y: x ** y),
+    "pow_zero_base": ([f32([0, 1, 2], [0, -1, 3])], lambda L, x: x**0.0 + x**2 + x**3),
+    "pow_tensor_exponent": (
+        [f32([0, 1, 2], [0, 4, 3]), f32([2, 0, 1], [0, 1, 2])],
+        lambda L, x, y: x**y,
+    ),
 }
 INFINITIES = {
     "logsumexp_minus_inf": ([f32([-inf, 1, 2], [0, -inf, 3])], lambda L, x: L.logsumexp(x, dim=1)),
     "softmax_minus_inf": ([f32([-inf, 1, 2], [0, -inf, 3])], lambda L, x: L.softmax(x, dim=1)),
-    "log_softmax_minus_inf": ([f32([-inf, 1, 2], [0, -inf, 3])],
-                              lambda L, x: L.log_softmax(x, dim=1)[:, 1:]),
-    "cross_entropy_minus_inf": ([f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
-                                lambda L, x: L.nn.functional.cross_entropy(x, lib_tensor(L, TARGETS))),
+    "log_softmax_minus_inf": (
+        [f32([-inf, 1, 2], [0, -inf, 3])],
+        lambda L, x: L.log_softmax(x, dim=1)[:, 1:],
+    ),
+    "cross_entropy_minus_inf": (
+        [f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
+        lambda L, x: L.nn.functional.cross_entropy(x, lib_tensor(L, TARGETS)),
+    ),
     "cross_entropy_weighted_minus_inf": (
         [f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
         lambda L, x: L.nn.functional.cross_entropy(
-            x, lib_tensor(L, TARGETS), weight=x.new_ones(4) * 2 if L is torch
-            else pf.full([4], 2.0), reduction="sum")),
-    "nll_loss_minus_inf": ([f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
-                           lambda L, x: L.nn.functional.nll_loss(L.log_softmax(x, dim=1),
-                                                                 lib_tensor(L, TARGETS))),
+            x,
+            lib_tensor(L, TARGETS),
+            weight=x.new_ones(4) * 2 if L is torch else pf.full([4], 2.0),
+            reduction="sum",
+        ),
+    ),
+    "nll_loss_minus_inf": (
+        [f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
+        lambda L, x: L.nn.functional.nll_loss(L.log_softmax(x, dim=1), lib_tensor(L, TARGETS)),
+    ),
 }
 TIES = {
     "max_dim_values": ([f32([1, 3, 3], [2, 2, 1], [5, 5, 5])], lambda L, x: L.max(x, 1).values),
     "min_dim_values": ([f32([1, 1, 3], [2, 0, 0], [5, 5, 5])], lambda L, x: L.min(x, 0).values),
-    "max_dim_keepdim": ([f32([1, 3, 3], [2, 2, 1])], lambda L, x: x.max(dim=1, keepdim=True).values),
+    "max_dim_keepdim": (
+        [f32([1, 3, 3], [2, 2, 1])],
+        lambda L, x: x.max(dim=1, keepdim=True).values,
+    ),
     "max_dim_nan": ([f32([1, nan, 3], [2, 2, 1])], lambda L, x: L.max(x, 1).values),
     "amax_ties": ([f32([1, 3, 3], [2, 2, 1])], lambda L, x: L.amax(x, 1)),
     "amin_ties": ([f32([1, 1, 3], [2, 0, 0])], lambda L, x: L.amin(x, 1)),
@@ -87,39 +119,63 @@ TIES = {
     "clamp_on_bounds": ([f32([0, 1, 1.5, 2, 3], [1, 2, 2, 1, nan])], lambda L, x: L.clamp(x, 1, 2)),
     "clamp_min_only": ([f32([0, 1, 1.5], [1, 2, -3])], lambda L, x: L.clamp(x, min=1)),
     "clamp_max_only": ([f32([0, 1, 1.5], [1, 2, -3])], lambda L, x: L.clamp(x, max=1)),
-    "clamp_tensor_bounds": ([f32([0, 1, 1.5, 2], [3, 2, 2, 1]), f32([1, 1, 1, 1], [2, 2, 2, 2]),
-                             f32([2, 2, 2, 2], [1, 1, 1, 1])],
-                            lambda L, x, lo, hi: L.clamp(x, lo, hi)),
-    "maximum_minimum_ties": ([f32([1, 2, 3], [4, nan, 6]), f32([1, 1, 3], [4, 2, 7])],
-                             lambda L, a, b: L.maximum(a, b) * 2 + L.minimum(a, b) * 3),
+    "clamp_tensor_bounds": (
+        [
+            f32([0, 1, 1.5, 2], [3, 2, 2, 1]),
+            f32([1, 1, 1, 1], [2, 2, 2, 2]),
+            f32([2, 2, 2, 2], [1, 1, 1, 1]),
+        ],
+        lambda L, x, lo, hi: L.clamp(x, lo, hi),
+    ),
+    "maximum_minimum_ties": (
+        [f32([1, 2, 3], [4, nan, 6]), f32([1, 1, 3], [4, 2, 7])],
+        lambda L, a, b: L.maximum(a, b) * 2 + L.minimum(a, b) * 3,
+    ),
     "relu_abs_at_zero": ([f32([0, 1, -1], [nan, -0.0, 2])], lambda L, x: L.relu(x) + L.abs(x) * 2),
 }
 POOLING = {
-    "max_pool_ties": ([np.zeros((1, 2, 4, 5), np.float32)],
-                      lambda L, x: L.nn.functional.max_pool2d(x, 2, 1)),
-    "max_pool_nan": ([np.where(seeded(2, 2, 5, 6, seed=2) > 1.0, nan, seeded(2, 2, 5, 6, round_to=1))
-                      .astype(np.float32)],  # a window's last NaN takes its gradient
-                     lambda L, x: L.nn.functional.max_pool2d(x, 3, 1, 1)),
-    "max_pool_ties_ceil": ([seeded(2, 2, 7, 6, round_to=1)],
-                           lambda L, x: L.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
-    "max_pool_small_ceil": ([seeded(1, 2, 2, 2)],
-                            lambda L, x: L.nn.functional.max_pool2d(x, 3, 2, ceil_mode=True)),
-    "avg_pool_ceil_exclude_pad": ([seeded(2, 2, 5, 5)],
-                                  lambda L, x: L.nn.functional.avg_pool2d(
-                                      x, 2, 2, ceil_mode=True, count_include_pad=False)),
-    "avg_pool_ceil_padding_exclude_pad": ([seeded(2, 2, 6, 7)],
-                                          lambda L, x: L.nn.functional.avg_pool2d(
-                                              x, 3, 2, 1, ceil_mode=True,
-                                              count_include_pad=False)),
-    "avg_pool_ceil_include_pad": ([seeded(2, 2, 6, 7)],
-                                  lambda L, x: L.nn.functional.avg_pool2d(
-                                      x, 3, 2, 1, ceil_mode=True)),
-    "avg_pool_ceil_divisor": ([seeded(2, 2, 5, 5)],
-                              lambda L, x: L.nn.functional.avg_pool2d(
-                                  x, 2, 2, ceil_mode=True, divisor_override=3)),
-    "avg_pool_small_ceil": ([seeded(1, 2, 2, 2)],
-                            lambda L, x: L.nn.functional.avg_pool2d(
-                                x, 3, 2, ceil_mode=True, count_include_pad=False)),
+    "max_pool_ties": (
+        [np.zeros((1, 2, 4, 5), np.float32)],
+        lambda L, x: L.nn.functional.max_pool2d(x, 2, 1),
+    ),
+    "max_pool_nan": (
+        [
+            np.where(seeded(2, 2, 5, 6, seed=2) > 1.0, nan, seeded(2, 2, 5, 6, round_to=1)).astype(
+                np.float32
+            )
+        ],  # a window's last NaN takes its gradient
+        lambda L, x: L.nn.functional.max_pool2d(x, 3, 1, 1),
+    ),
+    "max_pool_ties_ceil": (
+        [seeded(2, 2, 7, 6, round_to=1)],
+        lambda L, x: L.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    ),
+    "max_pool_small_ceil": (
+        [seeded(1, 2, 2, 2)],
+        lambda L, x: L.nn.functional.max_pool2d(x, 3, 2, ceil_mode=True),
+    ),
+    "avg_pool_ceil_exclude_pad": (
+        [seeded(2, 2, 5, 5)],
+        lambda L, x: L.nn.functional.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False),
+    ),
+    "avg_pool_ceil_padding_exclude_pad": (
+        [seeded(2, 2, 6, 7)],
+        lambda L, x: L.nn.functional.avg_pool2d(
+            x, 3, 2, 1, ceil_mode=True, count_include_pad=False
+        ),
+    ),
+    "avg_pool_ceil_include_pad": (
+        [seeded(2, 2, 6, 7)],
+        lambda L, x: L.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+    ),
+    "avg_pool_ceil_divisor": (
+        [seeded(2, 2, 5, 5)],
+        lambda L, x: L.nn.functional.avg_pool2d(x, 2, 2, ceil_mode=True, divisor_override=3),
+    ),
+    "avg_pool_small_ceil": (
+        [seeded(1, 2, 2, 2)],
+        lambda L, x: L.nn.functional.avg_pool2d(x, 3, 2, ceil_mode=True, count_include_pad=False),
+    ),
 }
 CASES = {**PAD, **REDUCTIONS, **INFINITIES, **TIES, **POOLING}
 
@@ -144,11 +200,17 @@ def run_both(arrays, f, layout, float_weights=True):
 def test_values_and_gradients_match_torch(name, layout):
     arrays, f = CASES[name]
     out, xs, tout, ts = run_both(arrays, f, layout)
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6,
-                               err_msg=f"{name}: values")
+    np.testing.assert_allclose(
+        out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{name}: values"
+    )
     for i, (x, t) in enumerate(zip(xs, ts, strict=True)):
-        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{name}: gradient of input {i}")
+        np.testing.assert_allclose(
+            x.grad.numpy(),
+            t.grad.numpy(),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"{name}: gradient of input {i}",
+        )
 
 
 def test_the_issues_examples():
@@ -216,8 +278,10 @@ def test_sdpa_causal_gradients(causal_shape):
     rng = np.random.default_rng(4)
     arrays = [rng.standard_normal((2, n, 4)).astype(np.float32) for n in (length, source, source)]
     out, xs, tout, ts = run_both(
-        arrays, lambda L, q, k, v: L.nn.functional.scaled_dot_product_attention(
-            q, k, v, is_causal=True), None)
+        arrays,
+        lambda L, q, k, v: L.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
+        None,
+    )
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
     for x, t in zip(xs, ts, strict=True):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
@@ -240,12 +304,20 @@ def test_sdpa_non_finite_inputs_as_torchs_math_path(case):
 
     length, source, e, ev = (int(n) for n in rng.integers(1, 5, 4))
     batch = ((), (2,), (1, 2))[case % 3]
-    q, k, v = edgy(batch + (length, e), 0.15), edgy(batch + (source, e), 0.15), edgy(
-        batch + (source, ev), 0.05)
+    q, k, v = (
+        edgy(batch + (length, e), 0.15),
+        edgy(batch + (source, e), 0.15),
+        edgy(batch + (source, ev), 0.05),
+    )
     kind = case % 4
-    mask = (None, rng.random((length, source)) < 0.5, np.where(
-        rng.random((length, source)) < 0.5, -inf, rng.standard_normal((length, source))).astype(
-        np.float32), None)[kind]
+    mask = (
+        None,
+        rng.random((length, source)) < 0.5,
+        np.where(
+            rng.random((length, source)) < 0.5, -inf, rng.standard_normal((length, source))
+        ).astype(np.float32),
+        None,
+    )[kind]
     kwargs = {"is_causal": True} if kind == 3 else {}
     scale = (None, 0.5, -0.7, 0.0)[case // 3 % 4]
     if scale is not None:
@@ -256,15 +328,16 @@ def test_sdpa_non_finite_inputs_as_torchs_math_path(case):
     for x in xs:
         x.requires_grad = True
     out = F.scaled_dot_product_attention(
-        *xs, attn_mask=None if mask is None else pf.from_numpy(mask), **kwargs)
+        *xs, attn_mask=None if mask is None else pf.from_numpy(mask), **kwargs
+    )
     pf.backward((out * pf.from_numpy(w)).sum())
     pf.eval(out, *[x.grad for x in xs])
     with sdpa_kernel([SDPBackend.MATH]):
         tout = TF.scaled_dot_product_attention(
-            *ts, attn_mask=None if mask is None else torch.from_numpy(mask), **kwargs)
+            *ts, attn_mask=None if mask is None else torch.from_numpy(mask), **kwargs
+        )
     (tout * torch.from_numpy(w.astype(np.float64))).sum().backward()
-    for got, want in zip([out] + [x.grad for x in xs], [tout] + [t.grad for t in ts],
-                         strict=True):
+    for got, want in zip([out] + [x.grad for x in xs], [tout] + [t.grad for t in ts], strict=True):
         got, want = got.numpy(), want.detach().numpy()
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
@@ -289,8 +362,11 @@ def test_sdpa_double_backward_through_the_safe_softmax():
 
 def test_pooling_too_small_is_an_error_at_the_users_line():
     x = pf.from_numpy(seeded(1, 1, 2, 2))
-    with pytest.raises(pf.ShapeError, match=r"test_gradient_edges.py:\d+: max_pool2d: input "
-                                            r"\[1, 1, 2, 2\].*too small for kernel \[4, 4\]"):
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"test_gradient_edges.py:\d+: max_pool2d: input "
+        r"\[1, 1, 2, 2\].*too small for kernel \[4, 4\]",
+    ):
         F.max_pool2d(x, 4, 2, ceil_mode=True)  # torch: output size 0, an error too
     with pytest.raises(RuntimeError):
         TF.max_pool2d(torch.zeros(1, 1, 2, 2), 4, 2, ceil_mode=True)
@@ -306,9 +382,14 @@ def test_half_float_mean_accumulates_in_float32(dtype, layout):
     pdt, tdt = getattr(pf, dtype), getattr(torch, dtype)
     x = pf.full([10, 10], 1000.0, dtype=pdt, layout=layout)
     t = torch.full((10, 10), 1000.0, dtype=tdt)
-    for got, want in [(x.mean(), t.mean()), (x.mean(dim=1), t.mean(dim=1)),
-                      (x.var(), t.var()), (x.std(dim=0), t.std(dim=0)),
-                      (x.sum(), t.sum()), ((x * 0.01).sum(dim=0), (t * 0.01).sum(dim=0))]:
+    for got, want in [
+        (x.mean(), t.mean()),
+        (x.mean(dim=1), t.mean(dim=1)),
+        (x.var(), t.var()),
+        (x.std(dim=0), t.std(dim=0)),
+        (x.sum(), t.sum()),
+        ((x * 0.01).sum(dim=0), (t * 0.01).sum(dim=0)),
+    ]:
         assert got.dtype is pdt
         np.testing.assert_array_equal(got.numpy().astype(np.float32), want.float().numpy())
     ln = F.layer_norm(x, (10,)).numpy().astype(np.float32)  # finite, not inf - inf
@@ -318,4 +399,3 @@ def test_half_float_mean_accumulates_in_float32(dtype, layout):
     t = torch.from_numpy(a)
     np.testing.assert_array_equal(x.sum(dim=0).numpy(), t.sum(dim=0).numpy())
     np.testing.assert_array_equal(x.mean().numpy(), t.mean().numpy())
-

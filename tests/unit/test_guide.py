@@ -13,11 +13,11 @@ pytestmark = pytest.mark.usefixtures("small_target")
 
 
 def test_execution_model_lazy_evaluation():
-    x = pf.randn([100, 100])       # Graph node created - NO computation yet
-    y = pf.relu(x)                  # Graph extended - still NO computation
-    z = y.sum()                     # Graph extended - still NO computation
+    x = pf.randn([100, 100])  # Graph node created - NO computation yet
+    y = pf.relu(x)  # Graph extended - still NO computation
+    z = y.sum()  # Graph extended - still NO computation
     assert not z.is_evaluated
-    pf.eval(z)                      # or z.numpy() triggers implicit eval
+    pf.eval(z)  # or z.numpy() triggers implicit eval
     print(z.numpy())
     np.testing.assert_allclose(z.numpy(), np.maximum(x.numpy(), 0).sum(), rtol=1e-4)
 
@@ -85,8 +85,9 @@ def test_conditional_computation_with_one_hot_selection():
     x = pf.randn([4, 5])
     task = pf.from_numpy(np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32))
     out = forward(x, task).numpy()
-    want = np.where(np.array([[1], [0], [1], [0]]) == 1, classifier(x).numpy(),
-                    regressor(x).numpy())
+    want = np.where(
+        np.array([[1], [0], [1], [0]]) == 1, classifier(x).numpy(), regressor(x).numpy()
+    )
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
 
 
@@ -99,7 +100,7 @@ def test_attention_with_mask_and_refinements():
     def attention(query, key, value, mask=None):
         scores = pf.matmul(query, key.transpose(-2, -1))
         if mask is not None:
-            scores = pf.where(mask == 0, pf.full_like(scores, float('-inf')), scores)
+            scores = pf.where(mask == 0, pf.full_like(scores, float("-inf")), scores)
         weights = pf.softmax(scores, dim=-1)
         for _ in range(num_refinements):  # Must be fixed at graph build
             weights = refine(weights)
@@ -109,8 +110,7 @@ def test_attention_with_mask_and_refinements():
     q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 4, 3), (2, 5, 3), (2, 5, 6)))
     m = (rng.random((4, 5)) > 0.4).astype(np.float32)
     m[:, 0] = 1
-    out = attention(pf.from_numpy(q), pf.from_numpy(k), pf.from_numpy(v),
-                    pf.from_numpy(m)).numpy()
+    out = attention(pf.from_numpy(q), pf.from_numpy(k), pf.from_numpy(v), pf.from_numpy(m)).numpy()
     s = q @ k.transpose(0, 2, 1)
     s = np.where(m == 0, -np.inf, s)
     w = np.exp(s - s.max(-1, keepdims=True))
@@ -184,8 +184,9 @@ def test_requires_rethinking_snippets():
     outputs = [expert(inp) for expert in experts]  # Run all
     stacked = pf.stack(outputs, dim=0)
     result = (stacked * routing_weights.unsqueeze(-1)).sum(dim=0)
-    want = sum(o.numpy() * w[:, None] for o, w in zip(outputs, routing_weights.numpy(),
-                                                       strict=True))
+    want = sum(
+        o.numpy() * w[:, None] for o, w in zip(outputs, routing_weights.numpy(), strict=True)
+    )
     np.testing.assert_allclose(result.numpy(), want, rtol=1e-4, atol=1e-5)
 
     threshold, a, b = 0.0, pf.ones([4, 6]), pf.zeros([4, 6])

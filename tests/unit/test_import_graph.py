@@ -25,7 +25,13 @@ ROOTS = {
     "pyflame.passes": REPO / "passes",
     "pyflame.tools": REPO / "tools",
 }
-LOWER_LAYERS = ("pyflame.core", "pyflame.dialects", "pyflame.passes", "pyflame.sim", "pyflame.compiler")
+LOWER_LAYERS = (
+    "pyflame.core",
+    "pyflame.dialects",
+    "pyflame.passes",
+    "pyflame.sim",
+    "pyflame.compiler",
+)
 
 
 def layer(module: str) -> tuple[int, str]:
@@ -76,7 +82,9 @@ def imports_of(module: str, path: Path, known: set[str]) -> list[tuple[str, int]
             for alias in node.names:
                 candidate = f"{base}.{alias.name}"
                 found.append((candidate if candidate in known else base, node.lineno))
-    return [(name, line) for name, line in found if name == "pyflame" or name.startswith("pyflame.")]
+    return [
+        (name, line) for name, line in found if name == "pyflame" or name.startswith("pyflame.")
+    ]
 
 
 def upward_edges() -> list[str]:
@@ -102,8 +110,14 @@ def upward_edges() -> list[str]:
 
 def test_the_source_map_finds_every_layer() -> None:
     modules = source_modules()
-    for expected in ("pyflame.core.shapes", "pyflame.dialects.pe", "pyflame.passes.decompose",
-                     "pyflame.sim.fabric", "pyflame.tools.pyflame_opt", "pyflame.tensor"):
+    for expected in (
+        "pyflame.core.shapes",
+        "pyflame.dialects.pe",
+        "pyflame.passes.decompose",
+        "pyflame.sim.fabric",
+        "pyflame.tools.pyflame_opt",
+        "pyflame.tensor",
+    ):
         assert expected in modules
 
 

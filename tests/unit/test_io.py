@@ -69,10 +69,17 @@ def test_nested_checkpoint_round_trip(tmp_path):
     w = pf.from_numpy(PF_ARRAYS["f32"])
     checkpoint = {
         "model": {"fc.weight": w, "fc.bias": pf.from_numpy(np.zeros(4, np.float32))},
-        "optimizer": {"state": {0: {"step": pf.from_numpy(np.asarray(3.0, np.float32)),
-                                    "exp_avg": pf.from_numpy(PF_ARRAYS["f32"] * 2)}},
-                      "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
-                                        "amsgrad": False, "params": [0, 1]}]},
+        "optimizer": {
+            "state": {
+                0: {
+                    "step": pf.from_numpy(np.asarray(3.0, np.float32)),
+                    "exp_avg": pf.from_numpy(PF_ARRAYS["f32"] * 2),
+                }
+            },
+            "param_groups": [
+                {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "amsgrad": False, "params": [0, 1]}
+            ],
+        },
         "epoch": 7,
         "big": 2**70,
         "name": "run-1 ünïcode",
@@ -121,7 +128,7 @@ def test_no_code_runs_and_unsupported_objects_are_refused(tmp_path):
     pf.save({"w": pf.from_numpy(PF_ARRAYS["f32"])}, tmp_path / "w")
     data = (tmp_path / "w").read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     assert header["w"] == {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}
     assert header["__metadata__"]["format"] == "pyflame"
     assert len(data) == 8 + n + 48 and n % 8 == 0
@@ -198,24 +205,32 @@ def test_corrupted_files_raise_a_clear_error(tmp_path):
     pf.save({"w": pf.from_numpy(np.ones((2, 2), np.float32))}, good)
     data = good.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
 
     def with_header(h):
         text = json.dumps(h).encode()
-        return struct.pack("<Q", len(text)) + text + data[8 + n:]
+        return struct.pack("<Q", len(text)) + text + data[8 + n :]
 
     cases = {
         "garbage": os.urandom(64),
         "text": b"this is not a checkpoint at all, just some text" * 3,
         "pickle": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.",
-        "bad_json": data[:8] + b"{" * n + data[8 + n:],
+        "bad_json": data[:8] + b"{" * n + data[8 + n :],
         "bad_dtype": with_header({**header, "w": {**header["w"], "dtype": "X9"}}),
         "bad_offsets": with_header({**header, "w": {**header["w"], "data_offsets": [0, 12]}}),
         "past_end": with_header({**header, "w": {**header["w"], "data_offsets": [16, 32]}}),
-        "bad_structure": with_header({**header, "__metadata__": {
-            **header["__metadata__"], "pyflame.structure": '{"x": {"__tensor__": "nope"}}'}}),
-        "structure_not_json": with_header({**header, "__metadata__": {
-            **header["__metadata__"], "pyflame.structure": "{oops"}}),
+        "bad_structure": with_header(
+            {
+                **header,
+                "__metadata__": {
+                    **header["__metadata__"],
+                    "pyflame.structure": '{"x": {"__tensor__": "nope"}}',
+                },
+            }
+        ),
+        "structure_not_json": with_header(
+            {**header, "__metadata__": {**header["__metadata__"], "pyflame.structure": "{oops"}}
+        ),
     }
     for name, blob in cases.items():
         path = _write(tmp_path, f"{name}.bin", blob)
@@ -244,8 +259,9 @@ def test_torch_state_dict_loads_into_the_matching_pyflame_model(tmp_path):
     from pyflame import nn
 
     torch.manual_seed(0)
-    tmodel = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6),
-                                 torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    tmodel = torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 3)
+    )
     tmodel.train()
     tmodel(torch.randn(8, 4))  # running statistics and num_batches_tracked (int64) change
     tmodel.eval()

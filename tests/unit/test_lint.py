@@ -11,12 +11,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ruff_is_clean():
-    ruff = Path(sys.executable).parent / "ruff"
-    exe = str(ruff) if ruff.exists() else shutil.which("ruff")
+def ruff() -> str:
+    local = Path(sys.executable).parent / "ruff"
+    exe = str(local) if local.exists() else shutil.which("ruff")
     if exe is None:
         pytest.skip("ruff is not installed (pip install -e '.[dev]')")
-    proc = subprocess.run([exe, "check", str(ROOT)], capture_output=True, text=True, check=False)
+    return exe
+
+
+def test_ruff_is_clean():
+    proc = subprocess.run([ruff(), "check", str(ROOT)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_is_clean():
+    """Every file as `ruff format` writes it (run `ruff format .` before committing)."""
+    proc = subprocess.run(
+        [ruff(), "format", "--check", str(ROOT)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -28,8 +40,15 @@ def test_mypy_is_clean():
     if importlib.util.find_spec("mypy") is None:
         pytest.skip("mypy is not installed (pip install -e '.[dev]')")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-         "--cache-dir", str(ROOT / ".mypy_cache")],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

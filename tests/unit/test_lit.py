@@ -33,8 +33,11 @@ def lit_folders() -> list[str]:
 
 
 def test_the_folders_hold_every_lit_test() -> None:
-    top_level = [p.name for p in LIT_DIR.iterdir()
-                 if p.is_file() and p.suffix in SUFFIXES and p.name != "lit.cfg.py"]
+    top_level = [
+        p.name
+        for p in LIT_DIR.iterdir()
+        if p.is_file() and p.suffix in SUFFIXES and p.name != "lit.cfg.py"
+    ]
     assert top_level == [], "put lit tests in a folder named after their dialect, pass or tool"
     assert len(lit_folders()) >= 10
 

@@ -63,8 +63,9 @@ def test_matmul_forms_against_torch(shapes, layout):
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layout", [pf.MeshLayout.grid(2, 2), pf.MeshLayout.row_partition(3)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "layout", [pf.MeshLayout.grid(2, 2), pf.MeshLayout.row_partition(3)], ids=repr
+)
 @pytest.mark.parametrize("shapes", [((3, 7, 5), (5, 6)), ((7, 5), (3, 5, 6))], ids=repr)
 def test_one_operand_laid_out(shapes, layout):
     a, b = arrays(*shapes, seed=1)
@@ -85,13 +86,16 @@ def test_bmm(layout):
     a, b = arrays((4, 6, 5), (4, 5, 7), seed=2)
     z = pf.bmm(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout))
     np.testing.assert_allclose(
-        z.numpy(), torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
-        rtol=1e-5, atol=1e-5,
+        z.numpy(),
+        torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
-@pytest.mark.parametrize("shapes", [((4, 5), (4, 5)), ((2, 4, 5), (5, 3)), ((2, 4, 5), (3, 5, 2))],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "shapes", [((4, 5), (4, 5)), ((2, 4, 5), (5, 3)), ((2, 4, 5), (3, 5, 2))], ids=repr
+)
 def test_bmm_needs_3d_with_one_batch(shapes):
     x, y = (pf.zeros(s) for s in shapes)
     with pytest.raises(pf.ShapeError, match=r"test_matmul.py:\d+: bmm needs two 3-D tensors"):
@@ -122,8 +126,11 @@ def test_linear_with_a_vector_weight():
 
 
 def test_linear_shape_error_names_both_shapes():
-    with pytest.raises(pf.ShapeError, match=r"test_matmul.py:\d+: linear: input of shape "
-                                            r"\[2, 3\] cannot go through weight of shape \[4, 5\]"):
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"test_matmul.py:\d+: linear: input of shape "
+        r"\[2, 3\] cannot go through weight of shape \[4, 5\]",
+    ):
         F.linear(pf.zeros(2, 3), pf.zeros(4, 5))
 
 
@@ -159,10 +166,12 @@ def test_int_matmul_is_refused_by_the_compiler():
 
 
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.row_partition(2)],
-                         ids=repr)
-@pytest.mark.parametrize("shapes", [((9, 7), (7, 5)), ((2, 5, 6), (6, 4)), ((6,), (2, 6, 3))],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.row_partition(2)], ids=repr
+)
+@pytest.mark.parametrize(
+    "shapes", [((9, 7), (7, 5)), ((2, 5, 6), (6, 4)), ((6,), (2, 6, 3))], ids=repr
+)
 def test_half_precision(dtype, layout, shapes):
     a, b = (x.astype(dtype.numpy) for x in arrays(*shapes, seed=5))
     z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
@@ -192,9 +201,11 @@ def test_mesh_ir_keeps_batch_dims_whole():
     x = pf.from_numpy(np.ones((2, 8, 8), np.float32), layout=pf.MeshLayout.grid(2, 2))
     w = pf.from_numpy(np.ones((8, 4), np.float32))
     text = pf.ir(x @ w, stage="mesh")
-    assert ("mesh.matmul %0, %1 {algorithm = \"summa\"} : (!mesh.tensor<2x8x8xf32 on 2x2 split "
-            "[_, r, c]>, !mesh.tensor<8x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x8x4xf32 on "
-            "2x2 split [_, r, c]>") in text
+    assert (
+        'mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<2x8x8xf32 on 2x2 split '
+        "[_, r, c]>, !mesh.tensor<8x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x8x4xf32 on "
+        "2x2 split [_, r, c]>"
+    ) in text
     pe_text = pf.ir(x @ w, stage="pe")
     assert "lhs_batch = 2 : i64" in pe_text and "rhs_batch" not in pe_text
 
@@ -221,8 +232,9 @@ def test_large_batched_matmul_on_a_grid():
     assert report.flops >= 2 * 4 * 40 * 36 * 44
 
 
-@pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5), (4, 5)), ((5,), (4, 5)), ((3, 5), (4, 5))],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "x_shape, w_shape", [((2, 3, 5), (4, 5)), ((5,), (4, 5)), ((3, 5), (4, 5))], ids=repr
+)
 def test_gradients_through_linear_match_torch(x_shape, w_shape):
     """The batched and vector forms differentiate like torch (a shared weight's gradient is
     summed over the batch)."""

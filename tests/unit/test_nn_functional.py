@@ -33,8 +33,9 @@ def rand(*shape, seed=0):
 
 
 def close(got, want, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(np.asarray(got.numpy(), np.float64),
-                               want.detach().double().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(got.numpy(), np.float64), want.detach().double().numpy(), rtol=rtol, atol=atol
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
@@ -42,9 +43,12 @@ def test_layer_norm(layout):
     x, w, b = rand(5, 7, 9), rand(9, seed=1), rand(9, seed=2)
     px = pf.from_numpy(x, layout=layout)
     close(F.layer_norm(px, 9), TF.layer_norm(torch.from_numpy(x), (9,)))
-    close(F.layer_norm(px, [9], pf.from_numpy(w), pf.from_numpy(b), eps=1e-3),
-          TF.layer_norm(torch.from_numpy(x), (9,), torch.from_numpy(w), torch.from_numpy(b),
-                        eps=1e-3))
+    close(
+        F.layer_norm(px, [9], pf.from_numpy(w), pf.from_numpy(b), eps=1e-3),
+        TF.layer_norm(
+            torch.from_numpy(x), (9,), torch.from_numpy(w), torch.from_numpy(b), eps=1e-3
+        ),
+    )
     close(F.layer_norm(px, (7, 9)), TF.layer_norm(torch.from_numpy(x), (7, 9)))
 
 
@@ -56,17 +60,19 @@ def test_batch_norm_eval_and_training(layout):
     tx = torch.from_numpy(x)
     px = pf.from_numpy(x, layout=layout)
     # eval: running statistics
-    close(F.batch_norm(px, pf.from_numpy(rm), pf.from_numpy(rv), pf.from_numpy(w),
-                       pf.from_numpy(b)),
-          TF.batch_norm(tx, torch.from_numpy(rm), torch.from_numpy(rv), torch.from_numpy(w),
-                        torch.from_numpy(b)))
+    close(
+        F.batch_norm(px, pf.from_numpy(rm), pf.from_numpy(rv), pf.from_numpy(w), pf.from_numpy(b)),
+        TF.batch_norm(
+            tx, torch.from_numpy(rm), torch.from_numpy(rv), torch.from_numpy(w), torch.from_numpy(b)
+        ),
+    )
     # training: batch statistics, and the running ones updated as PyTorch does in place
     prm, prv = pf.from_numpy(rm), pf.from_numpy(rv)
     trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
-    y = F.batch_norm(px, prm, prv, pf.from_numpy(w), pf.from_numpy(b), training=True,
-                     momentum=0.2)
-    want = TF.batch_norm(tx, trm, trv, torch.from_numpy(w), torch.from_numpy(b), training=True,
-                         momentum=0.2)
+    y = F.batch_norm(px, prm, prv, pf.from_numpy(w), pf.from_numpy(b), training=True, momentum=0.2)
+    want = TF.batch_norm(
+        tx, trm, trv, torch.from_numpy(w), torch.from_numpy(b), training=True, momentum=0.2
+    )
     close(y, want)  # evaluating y applies the pending running-statistics update
     close(prm, trm)
     close(prv, trv)
@@ -74,17 +80,22 @@ def test_batch_norm_eval_and_training(layout):
 
 def test_batch_norm_without_running_stats():
     x = rand(6, 4)
-    close(F.batch_norm(pf.from_numpy(x), None, None, training=True),
-          TF.batch_norm(torch.from_numpy(x), None, None, training=True))
+    close(
+        F.batch_norm(pf.from_numpy(x), None, None, training=True),
+        TF.batch_norm(torch.from_numpy(x), None, None, training=True),
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss(layout, reduction):
     a, b = rand(7, 5), rand(7, 5, seed=1)
-    close(F.mse_loss(pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout),
-                     reduction=reduction),
-          TF.mse_loss(torch.from_numpy(a), torch.from_numpy(b), reduction=reduction))
+    close(
+        F.mse_loss(
+            pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout), reduction=reduction
+        ),
+        TF.mse_loss(torch.from_numpy(a), torch.from_numpy(b), reduction=reduction),
+    )
 
 
 @pytest.mark.parametrize("loss", ["mse_loss", "l1_loss"])
@@ -113,9 +124,12 @@ def _line():
 
 
 def test_loss_target_size_that_cannot_broadcast_is_a_shape_error():
-    with pytest.raises(pf.ShapeError, match=r"test_nn_functional.py:\d+: mse_loss: target shape "
-                                            r"\[4, 2\] cannot be broadcast to input shape "
-                                            r"\[4, 3\]"):
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"test_nn_functional.py:\d+: mse_loss: target shape "
+        r"\[4, 2\] cannot be broadcast to input shape "
+        r"\[4, 3\]",
+    ):
         F.mse_loss(pf.ones(4, 3), pf.ones(4, 2))
     with pytest.raises(pf.ShapeError, match="cross_entropy: class-probability target shape"):
         F.cross_entropy(pf.ones(4, 3), pf.ones(3))  # torch: ValueError too
@@ -127,9 +141,15 @@ def test_loss_target_size_that_cannot_broadcast_is_a_shape_error():
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 2},
-     {"label_smoothing": 0.1}, {"weight": True}, {"weight": True, "ignore_index": 0,
-                                                   "label_smoothing": 0.2}],
+    [
+        {},
+        {"reduction": "sum"},
+        {"reduction": "none"},
+        {"ignore_index": 2},
+        {"label_smoothing": 0.1},
+        {"weight": True},
+        {"weight": True, "ignore_index": 0, "label_smoothing": 0.2},
+    ],
     ids=str,
 )
 def test_cross_entropy_class_indices(layout, kwargs):
@@ -147,20 +167,26 @@ def test_cross_entropy_class_indices(layout, kwargs):
 def test_cross_entropy_spatial_and_probabilities():
     logits = rand(2, 4, 3, 5)
     target = np.random.default_rng(1).integers(0, 4, (2, 3, 5)).astype(np.int32)
-    close(F.cross_entropy(pf.from_numpy(logits), pf.from_numpy(target)),
-          TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target).long()))
+    close(
+        F.cross_entropy(pf.from_numpy(logits), pf.from_numpy(target)),
+        TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target).long()),
+    )
     probs = np.random.default_rng(2).random((6, 4)).astype(np.float32)
     probs /= probs.sum(1, keepdims=True)
     lg = rand(6, 4)
-    close(F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(probs), label_smoothing=0.1),
-          TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(probs), label_smoothing=0.1))
+    close(
+        F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(probs), label_smoothing=0.1),
+        TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(probs), label_smoothing=0.1),
+    )
 
 
 def test_nll_loss():
     logp = np.log(np.random.default_rng(0).dirichlet(np.ones(5), 8)).astype(np.float32)
     target = np.array([1, 0, 4, 2, 2, 3, 1, 0], np.int32)
-    close(F.nll_loss(pf.from_numpy(logp), pf.from_numpy(target)),
-          TF.nll_loss(torch.from_numpy(logp), torch.from_numpy(target).long()))
+    close(
+        F.nll_loss(pf.from_numpy(logp), pf.from_numpy(target)),
+        TF.nll_loss(torch.from_numpy(logp), torch.from_numpy(target).long()),
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
@@ -169,8 +195,10 @@ def test_one_hot_and_embedding(layout):
     got = F.one_hot(pf.from_numpy(idx, layout=layout), 6)
     np.testing.assert_array_equal(got.numpy(), TF.one_hot(torch.from_numpy(idx).long(), 6).numpy())
     table = rand(6, 4)
-    close(F.embedding(pf.from_numpy(idx, layout=layout), pf.from_numpy(table)),
-          TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(table)))
+    close(
+        F.embedding(pf.from_numpy(idx, layout=layout), pf.from_numpy(table)),
+        TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(table)),
+    )
 
 
 def test_one_hot_needs_num_classes_for_lazy_indices():
@@ -181,8 +209,9 @@ def test_one_hot_needs_num_classes_for_lazy_indices():
 
 def test_one_hot_infers_num_classes_from_data_like_torch():
     idx = np.array([0, 2], np.int32)
-    np.testing.assert_array_equal(F.one_hot(pf.from_numpy(idx)).numpy(),
-                                  TF.one_hot(torch.from_numpy(idx).long()).numpy())
+    np.testing.assert_array_equal(
+        F.one_hot(pf.from_numpy(idx)).numpy(), TF.one_hot(torch.from_numpy(idx).long()).numpy()
+    )
 
 
 # --- out-of-range indices are errors, as in PyTorch (issue 8, item 3) -------------------------
@@ -208,8 +237,7 @@ def test_cross_entropy_target_out_of_range_raises_at_once(bad):
 def test_cross_entropy_ignore_index_is_not_out_of_range():
     lg, t = rand(3, 10), np.array([1, 12, 4], np.int32)
     got = F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(t), ignore_index=12)
-    close(got, TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(t).long(),
-                                ignore_index=12))
+    close(got, TF.cross_entropy(torch.from_numpy(lg), torch.from_numpy(t).long(), ignore_index=12))
     t[1] = -100  # the default ignore_index, but not this call's: torch raises too
     with pytest.raises(IndexError, match="Target -100 is out of bounds"):
         F.cross_entropy(pf.from_numpy(lg), pf.from_numpy(t), ignore_index=12)
@@ -219,8 +247,11 @@ def test_cross_entropy_lazy_target_out_of_range_raises_after_the_run():
     logits = pf.from_numpy(rand(2, 10))
     line = sys._getframe().f_lineno + 1
     loss = F.cross_entropy(logits, _argmax_plus(9))  # targets 11: computed on the device
-    with pytest.raises(IndexError, match=rf"test_nn_functional.py:{line}: Target 11 is out of "
-                                         r"bounds.*2 targets are out of range"):
+    with pytest.raises(
+        IndexError,
+        match=rf"test_nn_functional.py:{line}: Target 11 is out of "
+        r"bounds.*2 targets are out of range",
+    ):
         loss.item()
     assert not loss.is_evaluated
     ok = F.cross_entropy(logits, _argmax_plus(5))  # targets 7: fine, same compiled program
@@ -278,11 +309,15 @@ def test_scaled_dot_product_attention(layout, mask):
         q, k = rand(2, 3, 6, 4), rand(2, 3, 6, 4, seed=1)
         v = rand(2, 3, 6, 6, seed=2)
         kw_pf["is_causal"] = kw_t["is_causal"] = True
-    got = F.scaled_dot_product_attention(pf.from_numpy(q, layout=layout),
-                                         pf.from_numpy(k, layout=layout),
-                                         pf.from_numpy(v, layout=layout), **kw_pf)
-    want = TF.scaled_dot_product_attention(torch.from_numpy(q), torch.from_numpy(k),
-                                           torch.from_numpy(v), **kw_t)
+    got = F.scaled_dot_product_attention(
+        pf.from_numpy(q, layout=layout),
+        pf.from_numpy(k, layout=layout),
+        pf.from_numpy(v, layout=layout),
+        **kw_pf,
+    )
+    want = TF.scaled_dot_product_attention(
+        torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v), **kw_t
+    )
     close(got, want, rtol=1e-4, atol=1e-5)
 
 

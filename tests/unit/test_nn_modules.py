@@ -32,8 +32,9 @@ def rand(*shape, seed=0):
 
 def close(got, want, rtol=1e-4, atol=1e-5):
     want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
-    np.testing.assert_allclose(np.asarray(got.numpy(), np.float64), want.astype(np.float64),
-                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(got.numpy(), np.float64), want.astype(np.float64), rtol=rtol, atol=atol
+    )
 
 
 def twin(make):
@@ -68,8 +69,10 @@ FORWARD_CASES = {
     "batchnorm2d_no_affine": (lambda m: m.BatchNorm2d(4, affine=False, momentum=0.3), X4),
     "batchnorm1d": (lambda m: m.BatchNorm1d(6), X2),
     "layernorm": (lambda m: m.LayerNorm(6), rand(2, 3, 6)),
-    "layernorm_2d_no_affine": (lambda m: m.LayerNorm((3, 6), elementwise_affine=False),
-                               rand(2, 3, 6)),
+    "layernorm_2d_no_affine": (
+        lambda m: m.LayerNorm((3, 6), elementwise_affine=False),
+        rand(2, 3, 6),
+    ),
     "embedding": (lambda m: m.Embedding(10, 4), IDX),
     "embedding_padding": (lambda m: m.Embedding(10, 4, padding_idx=1), IDX),
     "relu": (lambda m: m.ReLU(), X2),
@@ -87,8 +90,12 @@ FORWARD_CASES = {
     "max_pool": (lambda m: m.MaxPool2d(2), X4),
     "avg_pool": (lambda m: m.AvgPool2d(3, stride=2, padding=1), X4),
     "adaptive_avg_pool": (lambda m: m.AdaptiveAvgPool2d(1), X4),
-    "sequential": (lambda m: m.Sequential(m.Conv2d(4, 4, 3, padding=1), m.BatchNorm2d(4),
-                                          m.ReLU(), m.Flatten(), m.Linear(196, 3)), X4),
+    "sequential": (
+        lambda m: m.Sequential(
+            m.Conv2d(4, 4, 3, padding=1), m.BatchNorm2d(4), m.ReLU(), m.Flatten(), m.Linear(196, 3)
+        ),
+        X4,
+    ),
 }
 
 
@@ -191,8 +198,11 @@ def test_multihead_attention_matches_torch(case):
     kd, vd = kwargs.get("kdim", 8), kwargs.get("vdim", 8)
     bf = kwargs.get("batch_first", False)
     shape = (lambda s, e: (n, s, e)) if bf else (lambda s, e: (s, n, e))
-    q, k, v = rand(*shape(length, 8), seed=1), rand(*shape(source, kd), seed=2), rand(
-        *shape(source, vd), seed=3)
+    q, k, v = (
+        rand(*shape(length, 8), seed=1),
+        rand(*shape(source, kd), seed=2),
+        rand(*shape(source, vd), seed=3),
+    )
     if call.pop("unbatched", False):
         q, k, v = q[:, 0], k[:, 0], v[:, 0]
     masks = call.pop("masks", None)
@@ -240,9 +250,15 @@ LOSS_CASES = {
     "l1_none": (lambda m: m.L1Loss(reduction="none"), "float"),
     "ce": (lambda m: m.CrossEntropyLoss(), "index"),
     "ce_options": (lambda m: m.CrossEntropyLoss(ignore_index=2, label_smoothing=0.1), "index"),
-    "ce_weight_sum": (lambda m: m.CrossEntropyLoss(
-        weight=(torch.tensor if m is tnn else pf.from_numpy)(np.array(
-            [0.5, 1.0, 2.0, 1.5, 0.2], np.float32)), reduction="sum"), "index"),
+    "ce_weight_sum": (
+        lambda m: m.CrossEntropyLoss(
+            weight=(torch.tensor if m is tnn else pf.from_numpy)(
+                np.array([0.5, 1.0, 2.0, 1.5, 0.2], np.float32)
+            ),
+            reduction="sum",
+        ),
+        "index",
+    ),
     "nll": (lambda m: m.NLLLoss(), "index"),
 }
 
@@ -259,7 +275,8 @@ def test_losses_match_torch(case):
 def test_weighted_loss_keeps_its_weight_in_the_state_dict():
     w = np.array([1.0, 2.0], np.float32)
     assert list(nn.CrossEntropyLoss(weight=pf.from_numpy(w)).state_dict()) == list(
-        tnn.CrossEntropyLoss(weight=torch.from_numpy(w)).state_dict())
+        tnn.CrossEntropyLoss(weight=torch.from_numpy(w)).state_dict()
+    )
     assert list(nn.CrossEntropyLoss().state_dict()) == []
 
 
@@ -270,19 +287,28 @@ STATE_CASES = {
     "linear_no_bias": lambda m: m.Linear(6, 5, bias=False),
     "conv": lambda m: m.Conv2d(4, 6, 3, groups=2),
     "batchnorm2d": lambda m: m.BatchNorm2d(4),
-    "batchnorm_no_affine_no_stats": lambda m: m.BatchNorm2d(4, affine=False,
-                                                            track_running_stats=False),
+    "batchnorm_no_affine_no_stats": lambda m: m.BatchNorm2d(
+        4, affine=False, track_running_stats=False
+    ),
     "batchnorm1d": lambda m: m.BatchNorm1d(4),
     "layernorm": lambda m: m.LayerNorm((3, 6)),
     "layernorm_no_bias": lambda m: m.LayerNorm(6, bias=False),
     "embedding": lambda m: m.Embedding(10, 4, padding_idx=0),
     "mha": lambda m: m.MultiheadAttention(8, 2),
     "mha_kdim": lambda m: m.MultiheadAttention(8, 2, kdim=3, vdim=5),
-    "activations": lambda m: m.Sequential(m.ReLU(), m.GELU(), m.Sigmoid(), m.Tanh(),
-                                          m.Softmax(dim=1), m.Dropout(), m.Flatten(),
-                                          m.Identity()),
-    "nested": lambda m: m.Sequential(m.Linear(2, 3), m.ModuleList([m.BatchNorm1d(3),
-                                                                   m.LayerNorm(3)])),
+    "activations": lambda m: m.Sequential(
+        m.ReLU(),
+        m.GELU(),
+        m.Sigmoid(),
+        m.Tanh(),
+        m.Softmax(dim=1),
+        m.Dropout(),
+        m.Flatten(),
+        m.Identity(),
+    ),
+    "nested": lambda m: m.Sequential(
+        m.Linear(2, 3), m.ModuleList([m.BatchNorm1d(3), m.LayerNorm(3)])
+    ),
 }
 
 
@@ -309,8 +335,7 @@ def test_pyflame_state_dict_drives_torch_forward():
     pf.manual_seed(1)
     p = nn.Sequential(nn.Conv2d(4, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU())
     t = tnn.Sequential(tnn.Conv2d(4, 3, 3, padding=1), tnn.BatchNorm2d(3), tnn.ReLU())
-    t.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in
-                       p.state_dict().items()})
+    t.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in p.state_dict().items()})
     p.eval()
     t.eval()
     close(p(pf.from_numpy(X4)), t(torch.from_numpy(X4)))
@@ -342,16 +367,20 @@ def test_load_state_dict_errors_name_the_key_and_change_nothing():
     before = model[0].weight.numpy().copy()
     sd = {k: v.numpy() for k, v in model.state_dict().items()}
     bad = dict(sd, **{"0.weight": np.zeros((2, 3), np.float32), "0.bias": np.zeros(5, np.float32)})
-    with pytest.raises(RuntimeError, match=r"size mismatch for 0\.bias: copying a param with "
-                                           r"shape \[5\] from checkpoint, the shape in current "
-                                           r"model is \[2\]"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"size mismatch for 0\.bias: copying a param with "
+        r"shape \[5\] from checkpoint, the shape in current "
+        r"model is \[2\]",
+    ):
         model.load_state_dict(bad)
     np.testing.assert_array_equal(model[0].weight.numpy(), before)
     partial = dict(sd)
     del partial["1.running_var"]
     partial["extra"] = np.zeros(1, np.float32)
-    with pytest.raises(RuntimeError, match='(?s)Unexpected key.*"extra".*Missing key.*'
-                                           '"1.running_var"'):
+    with pytest.raises(
+        RuntimeError, match='(?s)Unexpected key.*"extra".*Missing key.*"1.running_var"'
+    ):
         model.load_state_dict(partial)
     result = model.load_state_dict(partial, strict=False)
     assert result.missing_keys == ["1.running_var"] and result.unexpected_keys == ["extra"]
@@ -471,7 +500,9 @@ def test_containers():
     layers.append(nn.Linear(2, 1))
     layers += [nn.ReLU()]
     assert len(layers) == 4 and [n for n, _ in layers.named_parameters()][-2:] == [
-        "2.weight", "2.bias"]
+        "2.weight",
+        "2.bias",
+    ]
     del layers[0]
     assert list(layers.state_dict())[:2] == ["0.weight", "0.bias"]
     heads = nn.ModuleDict({"cls": nn.Linear(2, 3), "reg": nn.Linear(2, 1)})
@@ -485,10 +516,20 @@ def test_containers():
 
 def test_repr_like_torch():
     def make(m):
-        return m.Sequential(m.Conv2d(3, 8, 3, padding=1), m.BatchNorm2d(8), m.ReLU(),
-                            m.Flatten(), m.Linear(8, 2, bias=False), m.Dropout(0.1),
-                            m.LayerNorm(2), m.Embedding(5, 2, padding_idx=0), m.GELU(),
-                            m.Softmax(dim=1), m.MaxPool2d(2), m.CrossEntropyLoss())
+        return m.Sequential(
+            m.Conv2d(3, 8, 3, padding=1),
+            m.BatchNorm2d(8),
+            m.ReLU(),
+            m.Flatten(),
+            m.Linear(8, 2, bias=False),
+            m.Dropout(0.1),
+            m.LayerNorm(2),
+            m.Embedding(5, 2, padding_idx=0),
+            m.GELU(),
+            m.Softmax(dim=1),
+            m.MaxPool2d(2),
+            m.CrossEntropyLoss(),
+        )
 
     assert repr(make(nn)) == repr(make(tnn))
 
@@ -519,8 +560,9 @@ def test_to_half_keeps_integer_buffers():
 
 def test_backward_through_modules_matches_torch():
     def make(m):
-        return m.Sequential(m.Conv2d(4, 3, 3, padding=1), m.BatchNorm2d(3), m.ReLU(),
-                            m.Flatten(), m.Linear(147, 5))
+        return m.Sequential(
+            m.Conv2d(4, 3, 3, padding=1), m.BatchNorm2d(3), m.ReLU(), m.Flatten(), m.Linear(147, 5)
+        )
 
     t, p = twin(make)
     target = np.array([1, 0], np.int32)
@@ -551,8 +593,11 @@ def test_layout_on_linear_and_conv():
     y = p(pf.from_numpy(X2))
     assert y.layout == grid
     close(y, t(torch.from_numpy(X2)))
-    t, p = twin(lambda m: m.Conv2d(4, 4, 3, padding=1) if m is tnn else
-                m.Conv2d(4, 4, 3, padding=1, layout=grid))
+    t, p = twin(
+        lambda m: (
+            m.Conv2d(4, 4, 3, padding=1) if m is tnn else m.Conv2d(4, 4, 3, padding=1, layout=grid)
+        )
+    )
     assert p.weight.layout == pf.MeshLayout.replicated(2, 2)
     y = p(pf.from_numpy(X4))
     assert y.layout == grid
@@ -629,10 +674,14 @@ def test_guide_pattern_1_simple_forward_pass():
     input_tensor = pf.from_numpy(rand(4, 784))
     model = SimpleNet()
     output = model(input_tensor)  # Builds graph
-    pf.eval(output)               # Executes graph
+    pf.eval(output)  # Executes graph
     t = tnn.Sequential(tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 10))
-    t.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): torch.from_numpy(
-        np.array(v.numpy())) for k, v in model.state_dict().items()})
+    t.load_state_dict(
+        {
+            k.replace("fc1", "0").replace("fc2", "2"): torch.from_numpy(np.array(v.numpy()))
+            for k, v in model.state_dict().items()
+        }
+    )
     close(output, t(torch.from_numpy(rand(4, 784))), atol=1e-5)
 
 
@@ -696,8 +745,9 @@ def test_forward_train_is_used_in_training_mode_and_forward_in_eval():
         def forward_train(self, x):
             return x
 
-    with pytest.raises(NotImplementedError, match="defines forward_train but no forward for "
-                                                  "eval mode"):
+    with pytest.raises(
+        NotImplementedError, match="defines forward_train but no forward for eval mode"
+    ):
         OnlyTrain().eval()(x)
 
 
@@ -706,8 +756,13 @@ def test_forward_train_is_used_in_training_mode_and_forward_in_eval():
 
 def _loader(n=2, batch=4, features=784, seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((batch, features)).astype(np.float32),
-             rng.integers(0, 10, batch).astype(np.int32)) for _ in range(n)]
+    return [
+        (
+            rng.standard_normal((batch, features)).astype(np.float32),
+            rng.integers(0, 10, batch).astype(np.int32),
+        )
+        for _ in range(n)
+    ]
 
 
 class SmallNet(pf.nn.Module):
@@ -722,8 +777,7 @@ class SmallNet(pf.nn.Module):
 
 # SimpleNet's 784x256 weight gradient x^T @ g once landed on one PE (SUMMA reused the 1x1 grid
 # of its small operands); matmul_grid now never picks a grid smaller than the sizes need.
-MODELS = [pytest.param(SimpleNet, 784, id="SimpleNet"),
-          pytest.param(SmallNet, 32, id="SmallNet")]
+MODELS = [pytest.param(SimpleNet, 784, id="SimpleNet"), pytest.param(SmallNet, 32, id="SmallNet")]
 
 
 @pytest.mark.skipif(not hasattr(pf, "optim"), reason="pf.optim is not there yet")
@@ -753,8 +807,9 @@ def test_guide_pattern_2_manual_loop(net, features):
     assert losses[-1][1] < losses[0][1] and losses[-1][0] == epochs - 1
 
 
-@pytest.mark.skipif(not hasattr(pf, "training") or not hasattr(pf, "optim"),
-                    reason="pf.training is not there yet")
+@pytest.mark.skipif(
+    not hasattr(pf, "training") or not hasattr(pf, "optim"), reason="pf.training is not there yet"
+)
 @pytest.mark.parametrize(("net", "features"), MODELS)
 def test_guide_trainer_snippets(net, features):
     model = net()
@@ -763,11 +818,7 @@ def test_guide_trainer_snippets(net, features):
     train_loader = _loader(features=features)
     epochs = 1
     # Option 1: Use Trainer (recommended)
-    trainer = pf.training.Trainer(
-        model=model,
-        optimizer=optimizer,
-        loss_fn=criterion
-    )
+    trainer = pf.training.Trainer(model=model, optimizer=optimizer, loss_fn=criterion)
     trainer.fit(train_loader)
     # State must be managed carefully ("Handling State Across Steps")
     trainer = pf.training.Trainer(
@@ -777,7 +828,7 @@ def test_guide_trainer_snippets(net, features):
         config=pf.training.TrainerConfig(
             max_epochs=epochs,
             # State tracking configured here
-        )
+        ),
     )
     trainer.fit(train_loader)
 
@@ -810,7 +861,7 @@ def test_guide_pattern_4_custom_autograd_function_in_a_module():
 
         @staticmethod
         def backward(ctx, grad_output):
-            input, = ctx.saved_tensors
+            (input,) = ctx.saved_tensors
             mask = input > 0
             return grad_output * mask
 
@@ -826,7 +877,8 @@ def test_guide_pattern_4_custom_autograd_function_in_a_module():
     loss = net(pf.from_numpy(X2)).sum()
     pf.backward(loss)
     t = tnn.Linear(6, 5)
-    t.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in
-                       net.fc.state_dict().items()})
+    t.load_state_dict(
+        {k: torch.from_numpy(np.array(v.numpy())) for k, v in net.fc.state_dict().items()}
+    )
     t(torch.from_numpy(X2)).relu().sum().backward()
     close(net.fc.weight.grad, t.weight.grad)

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.usefixtures("small_target")
 SHAPES = [(5, 6), (6,), (6, 3), (3,)]
 RNG = np.random.default_rng(0)
 INIT = [(RNG.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
-BATCHES = [(RNG.standard_normal((8, 5)).astype(np.float32),
-            RNG.standard_normal((8, 3)).astype(np.float32)) for _ in range(3)]
+BATCHES = [
+    (RNG.standard_normal((8, 5)).astype(np.float32), RNG.standard_normal((8, 3)).astype(np.float32))
+    for _ in range(3)
+]
 
 
 def mlp_loss(L, params, x, y):
@@ -42,15 +44,19 @@ def torch_step(topt, ts, x, y):
 
 def assert_params_equal(ps, ts, step, atol=1e-6):
     for i, (p, t) in enumerate(zip(ps, ts, strict=True)):
-        np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-5, atol=atol,
-                                   err_msg=f"parameter {i} after step {step}")
+        np.testing.assert_allclose(
+            p.numpy(),
+            t.detach().numpy(),
+            rtol=1e-5,
+            atol=atol,
+            err_msg=f"parameter {i} after step {step}",
+        )
 
 
 CONFIGS = {
     "sgd": ("SGD", dict(lr=0.1)),
     "sgd_momentum": ("SGD", dict(lr=0.1, momentum=0.9)),
-    "sgd_dampening_decay": ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3,
-                                        weight_decay=0.01)),
+    "sgd_dampening_decay": ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01)),
     "sgd_nesterov": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.02)),
     "sgd_maximize": ("SGD", dict(lr=0.01, momentum=0.5, maximize=True)),
     "adam": ("Adam", dict(lr=0.01)),
@@ -58,8 +64,10 @@ CONFIGS = {
     "adam_weight_decay": ("Adam", dict(lr=0.01, weight_decay=0.1)),
     "adam_amsgrad_maximize": ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
     "adamw": ("AdamW", dict(lr=0.01)),
-    "adamw_decay_amsgrad": ("AdamW", dict(lr=0.02, weight_decay=0.3, amsgrad=True,
-                                          betas=(0.7, 0.9))),
+    "adamw_decay_amsgrad": (
+        "AdamW",
+        dict(lr=0.02, weight_decay=0.3, amsgrad=True, betas=(0.7, 0.9)),
+    ),
 }
 
 
@@ -103,10 +111,18 @@ def test_update_formula_with_torch_gradients(name):
 
 def test_param_groups_with_their_own_options():
     ps, ts = make_params()
-    opt = pf.optim.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.3, "momentum": 0.5}],
-                       lr=0.1, momentum=0.9, weight_decay=0.01)
-    topt = torch.optim.SGD([{"params": ts[:2]}, {"params": ts[2:], "lr": 0.3, "momentum": 0.5}],
-                           lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt = pf.optim.SGD(
+        [{"params": ps[:2]}, {"params": ps[2:], "lr": 0.3, "momentum": 0.5}],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+    )
+    topt = torch.optim.SGD(
+        [{"params": ts[:2]}, {"params": ts[2:], "lr": 0.3, "momentum": 0.5}],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+    )
     assert opt.param_groups[1]["lr"] == 0.3 and opt.param_groups[1]["weight_decay"] == 0.01
     assert opt.param_groups[0]["momentum"] == 0.9
     for step in range(4):
@@ -145,7 +161,7 @@ def test_changing_the_learning_rate_never_recompiles(cls):
     topt = getattr(torch.optim, cls)(ts, **kwargs)
     pf.cache_clear()
     for step in range(5):
-        lr = kwargs["lr"] * 0.5 ** step  # a schedule
+        lr = kwargs["lr"] * 0.5**step  # a schedule
         opt.param_groups[0]["lr"] = lr
         topt.param_groups[0]["lr"] = lr
         x, y = BATCHES[step % len(BATCHES)]
@@ -221,8 +237,9 @@ def test_state_dict_matches_torch_layout_and_resumes():
         assert pg[key] == tpg[key], key
     for i in range(4):
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-            np.testing.assert_allclose(sd["state"][i][key].numpy(), tsd["state"][i][key].numpy(),
-                                       rtol=1e-4, atol=1e-8)
+            np.testing.assert_allclose(
+                sd["state"][i][key].numpy(), tsd["state"][i][key].numpy(), rtol=1e-4, atol=1e-8
+            )
 
     # a fresh optimizer over copies of the parameters continues exactly like the original
     copies = [pf.from_numpy(p.numpy()) for p in ps]
@@ -275,8 +292,13 @@ def test_guide_training_loop_with_modules_compiles_once():
     criterion = nn.MSELoss()
     optimizer = pf.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     rng = np.random.default_rng(1)
-    train_loader = [(rng.standard_normal((6, 4)).astype(np.float32),
-                     rng.standard_normal((6, 2)).astype(np.float32)) for _ in range(3)]
+    train_loader = [
+        (
+            rng.standard_normal((6, 4)).astype(np.float32),
+            rng.standard_normal((6, 2)).astype(np.float32),
+        )
+        for _ in range(3)
+    ]
     epochs = 4
     losses = []
     pf.cache_clear()
@@ -372,11 +394,14 @@ def _stepped(cls, **kwargs):
     return opt
 
 
-@pytest.mark.parametrize("saved, into, words", [
-    ("Adam", "SGD", r"options \['amsgrad', 'betas', .*\] that SGD does not take"),
-    ("SGD", "Adam", r"options \['dampening', 'momentum', 'nesterov'\] that Adam does not take"),
-    ("Adam", "AdamW", "decoupled_weight_decay=False: it was saved by Adam"),
-])
+@pytest.mark.parametrize(
+    "saved, into, words",
+    [
+        ("Adam", "SGD", r"options \['amsgrad', 'betas', .*\] that SGD does not take"),
+        ("SGD", "Adam", r"options \['dampening', 'momentum', 'nesterov'\] that Adam does not take"),
+        ("Adam", "AdamW", "decoupled_weight_decay=False: it was saved by Adam"),
+    ],
+)
 def test_load_state_dict_refuses_another_optimizers_state(saved, into, words):
     state = _stepped(saved, lr=0.01, **({"momentum": 0.9} if saved == "SGD" else {})).state_dict()
     opt = getattr(pf.optim, into)(make_params()[0], lr=0.5)
@@ -389,13 +414,18 @@ def test_load_state_dict_refuses_another_optimizers_state(saved, into, words):
 
 def test_load_state_dict_refuses_foreign_state_entries_and_shapes():
     state = _stepped("Adam", lr=0.01).state_dict()
-    sgd_state = {"state": {k: {"exp_avg": v["exp_avg"]} for k, v in state["state"].items()},
-                 "param_groups": [{k: v for k, v in state["param_groups"][0].items()
-                                   if k in ("params", "lr")}]}
+    sgd_state = {
+        "state": {k: {"exp_avg": v["exp_avg"]} for k, v in state["state"].items()},
+        "param_groups": [
+            {k: v for k, v in state["param_groups"][0].items() if k in ("params", "lr")}
+        ],
+    }
     with pytest.raises(ValueError, match=r"optimizer state \['exp_avg'\] .* SGD does not keep"):
         pf.optim.SGD(make_params()[0], lr=0.1).load_state_dict(sgd_state)
-    partial = {"state": {0: {"step": state["state"][0]["step"]}},
-               "param_groups": state["param_groups"]}
+    partial = {
+        "state": {0: {"step": state["state"][0]["step"]}},
+        "param_groups": state["param_groups"],
+    }
     with pytest.raises(ValueError, match=r"lacks optimizer state \['exp_avg', 'exp_avg_sq'\]"):
         pf.optim.Adam(make_params()[0]).load_state_dict(partial)
     ps = make_params()[0]

@@ -101,8 +101,11 @@ def test_many_small_tensors_get_a_smaller_single_pe_budget(
     assert placement(pe) == f"#pf.placement<single_pe_bytes = {budget}>"
     assert opt(flame, tmp_path, compiler.pipeline()) == pe
     # flame-to-mesh follows the recorded budget: no plan-placement needed to rerun the lowering
-    recorded = flame.replace('#pf.target<"small">}', '#pf.target<"small">, pf.placement = '
-                             f'#pf.placement<single_pe_bytes = {budget}>}}', 1)
+    recorded = flame.replace(
+        '#pf.target<"small">}',
+        f'#pf.target<"small">, pf.placement = #pf.placement<single_pe_bytes = {budget}>}}',
+        1,
+    )
     spec = compiler.pipeline().replace("plan-placement,", "")
     assert opt(recorded, tmp_path, spec) == pe
 
@@ -130,9 +133,14 @@ def lit_flame_inputs() -> list[Path]:
     found = []
     for path in sorted((ROOT / "tests" / "lit").rglob("*.mlir")):
         text = path.read_text()
-        if "flame." in text and "split-input-file" not in text and "// -----" not in text \
-                and "verify-diagnostics" not in text and "not pyflame-opt" not in text \
-                and "exit-status.py" not in text:
+        if (
+            "flame." in text
+            and "split-input-file" not in text
+            and "// -----" not in text
+            and "verify-diagnostics" not in text
+            and "not pyflame-opt" not in text
+            and "exit-status.py" not in text
+        ):
             found.append(path)
     return found
 
@@ -165,6 +173,8 @@ def test_pf_pipeline_through_the_console_script(tmp_path: Path) -> None:
     tool = shutil.which("pyflame-opt") or str(Path(sys.executable).parent / "pyflame-opt")
     out = subprocess.run(
         [tool, str(tmp_path / "y.mlir"), "-p", pf.pipeline(), "--print-debuginfo"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.rstrip("\n") + "\n" == pe

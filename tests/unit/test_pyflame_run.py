@@ -32,8 +32,15 @@ def test_same_cycles_and_values_as_pf_eval(tmp_path):
     pf.eval(t)
     cycles = pf.last_report().cycles
 
-    status, out, err = run_tool(str(tmp_path / "prog.mlir"), "--input", f"x0={tmp_path / 'a.npy'}",
-                                "--input", f"x1={tmp_path / 'b.npy'}", "--report", "json")
+    status, out, err = run_tool(
+        str(tmp_path / "prog.mlir"),
+        "--input",
+        f"x0={tmp_path / 'a.npy'}",
+        "--input",
+        f"x1={tmp_path / 'b.npy'}",
+        "--report",
+        "json",
+    )
     assert status == 0, err
     report = json.loads(out)  # --report json: stdout is only the JSON
     assert report["cycles"] == cycles
@@ -120,8 +127,9 @@ def test_int64_input_is_taken_as_int32_when_it_fits_like_from_numpy(tmp_path, mo
 
 def test_report_json_prints_only_json_on_stdout(tmp_path, monkeypatch):
     monkeypatch.chdir(program_files(tmp_path))
-    status, out, err = run_tool("prog.mlir", "--input", "x0=good.npy", "--seed", "0",
-                                "--report", "json")
+    status, out, err = run_tool(
+        "prog.mlir", "--input", "x0=good.npy", "--seed", "0", "--report", "json"
+    )
     assert status == 0, err
     assert json.loads(out)["cycles"] > 0  # the whole of stdout is one JSON document
     assert "output 0: shape=(2, 3)" in err
@@ -132,7 +140,8 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     program_files(tmp_path)
     proc = subprocess.Popen(
         [*pyflame_run(), str(tmp_path / "prog.mlir"), "--seed", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     proc.stdout.close()  # type: ignore[union-attr]
     err = proc.stderr.read().decode()  # type: ignore[union-attr]
@@ -225,7 +234,8 @@ def test_named_inputs_round_trip_through_pyflame_run(tmp_path, monkeypatch):
     np.save("a.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
     np.save("w.npy", np.array([[1, 0, 0], [0, 0, 1]], np.float32))
     np.save("a1.npy", np.full((4, 2), 100, np.float32))
-    status, out, err = run_tool("p.mlir", "--input", "a=a.npy", "--input", "fc.weight=w.npy",
-                                "--input", "a_1=a1.npy")
+    status, out, err = run_tool(
+        "p.mlir", "--input", "a=a.npy", "--input", "fc.weight=w.npy", "--input", "a_1=a1.npy"
+    )
     assert status == 0, err
     assert "values=[100., 102., 103., 105., 106., 108., 109., 111.]" in out

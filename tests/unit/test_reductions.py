@@ -37,8 +37,14 @@ def check(pairs, rtol=1e-4, atol=1e-5):
     for name, (p, want) in pairs.items():
         got = p.numpy()
         assert got.shape == tuple(want.shape), name
-        np.testing.assert_allclose(got.astype(np.float64), want.double().numpy(), rtol=rtol,
-                                   atol=atol, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(
+            got.astype(np.float64),
+            want.double().numpy(),
+            rtol=rtol,
+            atol=atol,
+            equal_nan=True,
+            err_msg=name,
+        )
 
 
 def ties(shape, seed=0):
@@ -75,8 +81,7 @@ def _torch_prod(t, dim, keep):
     if dim is None:
         out = t.prod()
         return out.reshape([1] * t.ndim) if keep else out
-    for d in sorted((d % t.ndim for d in ((dim,) if isinstance(dim, int) else dim)),
-                    reverse=True):
+    for d in sorted((d % t.ndim for d in ((dim,) if isinstance(dim, int) else dim)), reverse=True):
         t = t.prod(d, keepdim=keep)
     return t
 
@@ -120,8 +125,7 @@ def test_var_std(layout, shape):
             td = torch_dim(dim)
             pairs[f"var {dim}"] = (x.var(dim), t.var(td))
             pairs[f"std {dim} keep"] = (pf.std(x, dim, keepdim=True), t.std(td, keepdim=True))
-            pairs[f"var {dim} biased"] = (pf.var(x, dim, unbiased=False),
-                                          t.var(td, unbiased=False))
+            pairs[f"var {dim} biased"] = (pf.var(x, dim, unbiased=False), t.var(td, unbiased=False))
             pairs[f"std {dim} c=2"] = (x.std(dim, correction=2), t.std(td, correction=2))
             pairs[f"var {dim} c=0.5"] = (x.var(dim, correction=0.5), t.var(td, correction=0.5))
         pairs["var(True)"] = (pf.var(x, True), torch.var(t, True))
@@ -141,7 +145,8 @@ def test_softmax_log_softmax_logsumexp(layout, shape):
     for dim in (0, -1, (0, 1), None):
         for keep in (False, True):
             pairs[f"logsumexp {dim}/{keep}"] = (
-                pf.logsumexp(x, dim, keep), torch.logsumexp(t, torch_dim(dim), keep)
+                pf.logsumexp(x, dim, keep),
+                torch.logsumexp(t, torch_dim(dim), keep),
             )
     check(pairs, rtol=1e-5, atol=1e-6)
 
@@ -177,8 +182,11 @@ def test_minus_inf_masking_and_nan_like_pytorch(layout):
     check(pairs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.grid(2, 3),
-                                    pf.MeshLayout.col_partition(3)], ids=repr)
+@pytest.mark.parametrize(
+    "layout",
+    [None, pf.MeshLayout.grid(3, 3), pf.MeshLayout.grid(2, 3), pf.MeshLayout.col_partition(3)],
+    ids=repr,
+)
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
 def test_half_floats(layout, dtype):
     """Half floats accumulate (and softmax, var, logsumexp compute) in float32."""
@@ -233,18 +241,32 @@ def test_int32(layout):
 def test_bool():
     b = np.array([[True, False, True], [False, False, False]])
     x, t = pf.from_numpy(b), torch.from_numpy(b)
-    pairs = {"sum": (x.sum(1), t.sum(1)), "amax": (x.amax(1), t.amax(1)),
-             "amin": (pf.amin(x, 0), torch.amin(t, 0)), "prod": (x.prod(0), t.prod(0))}
+    pairs = {
+        "sum": (x.sum(1), t.sum(1)),
+        "amax": (x.amax(1), t.amax(1)),
+        "amin": (pf.amin(x, 0), torch.amin(t, 0)),
+        "prod": (x.prod(0), t.prod(0)),
+    }
     check(pairs, rtol=0, atol=0)
     assert x.sum(1).dtype is pf.int32 and x.amax(1).dtype is pf.bool
 
 
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.grid(3, 3),
-                                    pf.MeshLayout.row_partition(4),
-                                    pf.MeshLayout.replicated(2, 2)], ids=repr)
+@pytest.mark.parametrize(
+    "layout",
+    [
+        None,
+        pf.MeshLayout.grid(2, 3),
+        pf.MeshLayout.grid(3, 3),
+        pf.MeshLayout.row_partition(4),
+        pf.MeshLayout.replicated(2, 2),
+    ],
+    ids=repr,
+)
 def test_rank3_tuples_and_negative_dims(layout):
-    a = ties((3, 5, 6), seed=7) + np.random.default_rng(7).standard_normal((3, 5, 6)).astype(
-        np.float32) * 0.01
+    a = (
+        ties((3, 5, 6), seed=7)
+        + np.random.default_rng(7).standard_normal((3, 5, 6)).astype(np.float32) * 0.01
+    )
     x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
     pairs = {}
     for dim in [(0, 2), (-1, -3), (1,), (0, 1, 2), [2, 0]]:
@@ -281,13 +303,20 @@ def test_max_with_a_tensor_is_maximum_and_nn_functional():
     a, b = np.random.default_rng(8).standard_normal((2, 4, 5)).astype(np.float32)
     x, y = pf.from_numpy(a), pf.from_numpy(b)
     F = pf.nn.functional
-    check({
-        "max(x, y)": (pf.max(x, y), torch.max(torch.from_numpy(a), torch.from_numpy(b))),
-        "min(x, y)": (x.min(y), torch.from_numpy(a).min(torch.from_numpy(b))),
-        "F.softmax": (F.softmax(x, dim=-1), torch.nn.functional.softmax(torch.from_numpy(a), -1)),
-        "F.log_softmax": (F.log_softmax(x, 0),
-                          torch.nn.functional.log_softmax(torch.from_numpy(a), 0)),
-    })
+    check(
+        {
+            "max(x, y)": (pf.max(x, y), torch.max(torch.from_numpy(a), torch.from_numpy(b))),
+            "min(x, y)": (x.min(y), torch.from_numpy(a).min(torch.from_numpy(b))),
+            "F.softmax": (
+                F.softmax(x, dim=-1),
+                torch.nn.functional.softmax(torch.from_numpy(a), -1),
+            ),
+            "F.log_softmax": (
+                F.log_softmax(x, 0),
+                torch.nn.functional.log_softmax(torch.from_numpy(a), 0),
+            ),
+        }
+    )
     values, indices = pf.max(x, 1)  # unpacks like torch.return_types.max
     assert (values.shape, indices.shape) == ((4,), (4,))
     assert type(pf.max(x, 1)).__name__ == "max" and pf.min(x, 0)._fields == ("values", "indices")
@@ -341,11 +370,27 @@ def test_type_errors():
 
 def test_flame_ir_shows_composites_and_mesh_ir_has_none():
     x = pf.from_numpy(np.ones((4, 6), np.float32))
-    outs = [x.softmax(1), x.log_softmax(0), x.logsumexp(1), x.var(0, correction=2), x.std(),
-            x.argmax(1), x.argmin(), pf.prod(x, 0)]
+    outs = [
+        x.softmax(1),
+        x.log_softmax(0),
+        x.logsumexp(1),
+        x.var(0, correction=2),
+        x.std(),
+        x.argmax(1),
+        x.argmin(),
+        pf.prod(x, 0),
+    ]
     text = pf.ir(*outs, stage="flame")
-    for name in ("softmax", "log_softmax", "logsumexp", "var", "std", "argmax", "argmin",
-                 "reduce_prod"):
+    for name in (
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "var",
+        "std",
+        "argmax",
+        "argmin",
+        "reduce_prod",
+    ):
         assert f"flame.{name} " in text, name
     assert "correction = 2.0" in text
     mesh_text = pf.ir(*outs, stage="mesh")
@@ -383,8 +428,9 @@ def test_int32_sum_and_prod_overflow_raise_naming_the_line(layout):
     x = pf.from_numpy(np.full([8, 4], 2**28, np.int32), layout=layout)
     line = sys._getframe().f_lineno + 1
     total = x.sum()  # 2**33: torch gives 8589934592 (int64); int32 would wrap to 0
-    with pytest.raises(pf.IntegerOverflowError,
-                       match=rf"test_reductions.py:{line}: int32 overflow: sum"):
+    with pytest.raises(
+        pf.IntegerOverflowError, match=rf"test_reductions.py:{line}: int32 overflow: sum"
+    ):
         total.item()
     assert not total.is_evaluated
     with pytest.raises(pf.IntegerOverflowError, match="int32 overflow: prod"):
@@ -401,19 +447,35 @@ def test_int32_sum_and_prod_overflow_raise_naming_the_line(layout):
 def _empty_cases():
     f32 = np.float32
     return [
-        ("sum", lambda t: t.sum()), ("sum0", lambda t: t.sum(0)), ("sum1", lambda t: t.sum(1)),
+        ("sum", lambda t: t.sum()),
+        ("sum0", lambda t: t.sum(0)),
+        ("sum1", lambda t: t.sum(1)),
         ("sum_keep", lambda t: t.sum(0, keepdim=True)),
-        ("mean", lambda t: t.mean()), ("mean0", lambda t: t.mean(0)),
-        ("prod", lambda t: t.prod()), ("prod0", lambda t: t.prod(0)),
-        ("amax1", lambda t: t.amax(1)), ("argmax1", lambda t: t.argmax(1)),
-        ("var0", lambda t: t.var(0)), ("std", lambda t: t.std()),
-        ("logsumexp0", lambda t: t.logsumexp(0)), ("logsumexp1", lambda t: t.logsumexp(1)),
-        ("softmax0", lambda t: t.softmax(0)), ("log_softmax1", lambda t: t.log_softmax(1)),
-        ("matmul", lambda t: t @ t.new_ones((4, 3)) if isinstance(t, torch.Tensor)
-         else t @ pf.ones([4, 3])),
+        ("mean", lambda t: t.mean()),
+        ("mean0", lambda t: t.mean(0)),
+        ("prod", lambda t: t.prod()),
+        ("prod0", lambda t: t.prod(0)),
+        ("amax1", lambda t: t.amax(1)),
+        ("argmax1", lambda t: t.argmax(1)),
+        ("var0", lambda t: t.var(0)),
+        ("std", lambda t: t.std()),
+        ("logsumexp0", lambda t: t.logsumexp(0)),
+        ("logsumexp1", lambda t: t.logsumexp(1)),
+        ("softmax0", lambda t: t.softmax(0)),
+        ("log_softmax1", lambda t: t.log_softmax(1)),
+        (
+            "matmul",
+            lambda t: (
+                t @ t.new_ones((4, 3)) if isinstance(t, torch.Tensor) else t @ pf.ones([4, 3])
+            ),
+        ),
         ("matmul_k0", lambda t: t.T @ t if isinstance(t, torch.Tensor) else t.T @ t),
-        ("cat", lambda t: (torch.cat if isinstance(t, torch.Tensor) else pf.cat)(
-            [t, t + 1, t * 2], 0).sum(0)),
+        (
+            "cat",
+            lambda t: (torch.cat if isinstance(t, torch.Tensor) else pf.cat)(
+                [t, t + 1, t * 2], 0
+            ).sum(0),
+        ),
     ], f32
 
 
@@ -444,8 +506,9 @@ def test_zero_size_int_bool_half_and_gradients():
     np.testing.assert_array_equal(w.grad.numpy(), np.zeros((4, 3), np.float32))
     # conv2d over no input channels is its bias (torch 2.13 returns a [1, 0, 2, 2] tensor
     # here, dropping the output channels; a sum of no products plus the bias is the bias)
-    y = pf.nn.functional.conv2d(pf.ones([1, 0, 4, 4]), pf.ones([2, 0, 3, 3]),
-                                pf.from_numpy(np.array([1.5, -2], np.float32)))
+    y = pf.nn.functional.conv2d(
+        pf.ones([1, 0, 4, 4]), pf.ones([2, 0, 3, 3]), pf.from_numpy(np.array([1.5, -2], np.float32))
+    )
     want = np.broadcast_to(np.array([1.5, -2], np.float32)[None, :, None, None], (1, 2, 2, 2))
     np.testing.assert_array_equal(y.numpy(), want)
 

@@ -133,16 +133,38 @@ def test_unsqueeze_squeeze_flatten(layout, shape):
     x = pf.from_numpy(a, layout=layout)
     t = torch.from_numpy(a)
     outs = [
-        x.unsqueeze(0), x.unsqueeze(-1), pf.unsqueeze(x, 1), x.unsqueeze(-2),
-        x.unsqueeze(1).squeeze(), pf.squeeze(x.unsqueeze(0), 0), x.squeeze(1), x.squeeze(-2),
-        x.unsqueeze(0).squeeze((0, 1)), x.flatten(), pf.flatten(x.unsqueeze(1), 1),
-        x.unsqueeze(0).flatten(0, 1), x.flatten(-1), x.view(-1), x.reshape(shape[1], -1),
+        x.unsqueeze(0),
+        x.unsqueeze(-1),
+        pf.unsqueeze(x, 1),
+        x.unsqueeze(-2),
+        x.unsqueeze(1).squeeze(),
+        pf.squeeze(x.unsqueeze(0), 0),
+        x.squeeze(1),
+        x.squeeze(-2),
+        x.unsqueeze(0).squeeze((0, 1)),
+        x.flatten(),
+        pf.flatten(x.unsqueeze(1), 1),
+        x.unsqueeze(0).flatten(0, 1),
+        x.flatten(-1),
+        x.view(-1),
+        x.reshape(shape[1], -1),
     ]
     refs = [
-        t.unsqueeze(0), t.unsqueeze(-1), torch.unsqueeze(t, 1), t.unsqueeze(-2),
-        t.unsqueeze(1).squeeze(), torch.squeeze(t.unsqueeze(0), 0), t.squeeze(1), t.squeeze(-2),
-        t.unsqueeze(0).squeeze((0, 1)), t.flatten(), torch.flatten(t.unsqueeze(1), 1),
-        t.unsqueeze(0).flatten(0, 1), t.flatten(-1), t.view(-1), t.reshape(shape[1], -1),
+        t.unsqueeze(0),
+        t.unsqueeze(-1),
+        torch.unsqueeze(t, 1),
+        t.unsqueeze(-2),
+        t.unsqueeze(1).squeeze(),
+        torch.squeeze(t.unsqueeze(0), 0),
+        t.squeeze(1),
+        t.squeeze(-2),
+        t.unsqueeze(0).squeeze((0, 1)),
+        t.flatten(),
+        torch.flatten(t.unsqueeze(1), 1),
+        t.unsqueeze(0).flatten(0, 1),
+        t.flatten(-1),
+        t.view(-1),
+        t.reshape(shape[1], -1),
     ]
     check(outs, [r.numpy() for r in refs], refs)
 
@@ -155,10 +177,22 @@ def test_flatten_and_reshape_3d(layout, shape):
     x = pf.from_numpy(a, layout=layout)
     t = torch.from_numpy(a)
     n0, n1, n2 = shape
-    outs = [x.flatten(), x.flatten(1), x.flatten(0, 1), x.view(n0 * n1, n2).t(),
-            x.reshape(n2, -1, n0), x.permute(2, 0, 1).flatten(1)]
-    refs = [t.flatten(), t.flatten(1), t.flatten(0, 1), t.view(n0 * n1, n2).t(),
-            t.reshape(n2, -1, n0), t.permute(2, 0, 1).flatten(1)]
+    outs = [
+        x.flatten(),
+        x.flatten(1),
+        x.flatten(0, 1),
+        x.view(n0 * n1, n2).t(),
+        x.reshape(n2, -1, n0),
+        x.permute(2, 0, 1).flatten(1),
+    ]
+    refs = [
+        t.flatten(),
+        t.flatten(1),
+        t.flatten(0, 1),
+        t.view(n0 * n1, n2).t(),
+        t.reshape(n2, -1, n0),
+        t.permute(2, 0, 1).flatten(1),
+    ]
     check(outs, [r.numpy() for r in refs], refs)
 
 
@@ -176,10 +210,20 @@ def test_transpose_permute_negative_dims(layout):
     a = data((3, 5, 7), 5)
     x = pf.from_numpy(a, layout=layout)
     t = torch.from_numpy(a)
-    outs = [x.transpose(-1, -3), pf.transpose(x, 0, -1), x.permute(-1, 0, -2),
-            pf.permute(x, (2, -2, -3)), x.transpose(-2, -1)[1:, ::2]]
-    refs = [t.transpose(-1, -3), torch.transpose(t, 0, -1), t.permute(-1, 0, -2),
-            torch.permute(t, (2, -2, -3)), t.transpose(-2, -1)[1:, ::2]]
+    outs = [
+        x.transpose(-1, -3),
+        pf.transpose(x, 0, -1),
+        x.permute(-1, 0, -2),
+        pf.permute(x, (2, -2, -3)),
+        x.transpose(-2, -1)[1:, ::2],
+    ]
+    refs = [
+        t.transpose(-1, -3),
+        torch.transpose(t, 0, -1),
+        t.permute(-1, 0, -2),
+        torch.permute(t, (2, -2, -3)),
+        t.transpose(-2, -1)[1:, ::2],
+    ]
     check(outs, [r.numpy() for r in refs], refs)
 
 
@@ -193,13 +237,28 @@ def test_expand_and_broadcast_to(layout):
     y = pf.from_numpy(col, layout=layout)
     z = pf.from_numpy(one, layout=layout)
     tx, ty, tz = (torch.from_numpy(v) for v in (row, col, one))
-    outs = [x.expand(7, 9), x.expand(3, -1, -1), y.expand(-1, 4), pf.broadcast_to(y, (2, 7, 6)),
-            z.broadcast_to(3, 5), z.expand(2, 1, 5), x.expand_as(pf.zeros(7, 9)),
-            pf.broadcast_to(y, (7, 1)), x.expand(7, 9) + y.expand(7, 9)]
-    refs = [tx.expand(7, 9), tx.expand(3, -1, -1), ty.expand(-1, 4),
-            torch.broadcast_to(ty, (2, 7, 6)), tz.broadcast_to(3, 5), tz.expand(2, 1, 5),
-            tx.expand_as(torch.zeros(7, 9)), torch.broadcast_to(ty, (7, 1)),
-            tx.expand(7, 9) + ty.expand(7, 9)]
+    outs = [
+        x.expand(7, 9),
+        x.expand(3, -1, -1),
+        y.expand(-1, 4),
+        pf.broadcast_to(y, (2, 7, 6)),
+        z.broadcast_to(3, 5),
+        z.expand(2, 1, 5),
+        x.expand_as(pf.zeros(7, 9)),
+        pf.broadcast_to(y, (7, 1)),
+        x.expand(7, 9) + y.expand(7, 9),
+    ]
+    refs = [
+        tx.expand(7, 9),
+        tx.expand(3, -1, -1),
+        ty.expand(-1, 4),
+        torch.broadcast_to(ty, (2, 7, 6)),
+        tz.broadcast_to(3, 5),
+        tz.expand(2, 1, 5),
+        tx.expand_as(torch.zeros(7, 9)),
+        torch.broadcast_to(ty, (7, 1)),
+        tx.expand(7, 9) + ty.expand(7, 9),
+    ]
     check(outs, [r.numpy() for r in refs], refs)
 
 
@@ -208,11 +267,20 @@ def test_broadcast_of_reductions_and_scalars(layout):
     """Rank-0 and reduced (allreduced, replicated) sources expand on every PE."""
     a = np.arange(35, dtype=np.float32).reshape(7, 5)
     x = pf.from_numpy(a, layout=layout)
-    outs = [x.sum().expand(3, 4), x[2, 3].expand(2, 2), x.sum(0).expand(4, 5),
-            x.sum(1, keepdim=True).expand(7, 6), x[None].expand(2, 7, 5)]
-    refs = [np.full((3, 4), a.sum()), np.full((2, 2), a[2, 3]),
-            np.broadcast_to(a.sum(0), (4, 5)), np.broadcast_to(a.sum(1, keepdims=True), (7, 6)),
-            np.broadcast_to(a, (2, 7, 5))]
+    outs = [
+        x.sum().expand(3, 4),
+        x[2, 3].expand(2, 2),
+        x.sum(0).expand(4, 5),
+        x.sum(1, keepdim=True).expand(7, 6),
+        x[None].expand(2, 7, 5),
+    ]
+    refs = [
+        np.full((3, 4), a.sum()),
+        np.full((2, 2), a[2, 3]),
+        np.broadcast_to(a.sum(0), (4, 5)),
+        np.broadcast_to(a.sum(1, keepdims=True), (7, 6)),
+        np.broadcast_to(a, (2, 7, 5)),
+    ]
     check(outs, refs)
 
 
@@ -250,12 +318,28 @@ def test_cat_and_stack(layout, shape):
     x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
     z = pf.from_numpy(c, layout=layout)
     ta, tb, tc = (torch.from_numpy(v) for v in (a, b, c))
-    outs = [pf.cat([x, y]), pf.cat([x, y, x], dim=-1), pf.cat((x, z), 1), pf.cat([x[:1], y], 0),
-            pf.stack([x, y]), pf.stack([x, y, x], dim=-1), pf.stack((x, y), 1), pf.cat([x]),
-            pf.concat([y, x], -2)]
-    refs = [torch.cat([ta, tb]), torch.cat([ta, tb, ta], dim=-1), torch.cat((ta, tc), 1),
-            torch.cat([ta[:1], tb], 0), torch.stack([ta, tb]), torch.stack([ta, tb, ta], dim=-1),
-            torch.stack((ta, tb), 1), torch.cat([ta]), torch.concat([tb, ta], -2)]
+    outs = [
+        pf.cat([x, y]),
+        pf.cat([x, y, x], dim=-1),
+        pf.cat((x, z), 1),
+        pf.cat([x[:1], y], 0),
+        pf.stack([x, y]),
+        pf.stack([x, y, x], dim=-1),
+        pf.stack((x, y), 1),
+        pf.cat([x]),
+        pf.concat([y, x], -2),
+    ]
+    refs = [
+        torch.cat([ta, tb]),
+        torch.cat([ta, tb, ta], dim=-1),
+        torch.cat((ta, tc), 1),
+        torch.cat([ta[:1], tb], 0),
+        torch.stack([ta, tb]),
+        torch.stack([ta, tb, ta], dim=-1),
+        torch.stack((ta, tb), 1),
+        torch.cat([ta]),
+        torch.concat([tb, ta], -2),
+    ]
     check(outs, [r.numpy() for r in refs], refs)
 
 
@@ -265,9 +349,14 @@ def test_cat_of_differently_laid_out_operands():
     y = pf.from_numpy(b, layout=pf.MeshLayout.row_partition(4))
     z = pf.from_numpy(c, layout=pf.MeshLayout.replicated(2, 3))
     w = pf.full((2, 7), 1.5)
-    check([pf.cat([x, y, z, w]), pf.cat([w, z], 0), pf.stack([y, y * 2])],
-          [np.concatenate([a, b, c, np.full((2, 7), 1.5, np.float32)]),
-           np.concatenate([np.full((2, 7), 1.5, np.float32), c]), np.stack([b, b * 2])])
+    check(
+        [pf.cat([x, y, z, w]), pf.cat([w, z], 0), pf.stack([y, y * 2])],
+        [
+            np.concatenate([a, b, c, np.full((2, 7), 1.5, np.float32)]),
+            np.concatenate([np.full((2, 7), 1.5, np.float32), c]),
+            np.stack([b, b * 2]),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- split, chunk
@@ -280,12 +369,26 @@ def test_split_chunk_narrow(layout, shape):
     x = pf.from_numpy(a, layout=layout)
     t = torch.from_numpy(a)
     n0, n1 = shape
-    outs = [*x.split(2), *pf.split(x, 3, dim=-1), *x.split([n0 - 1, 1]),
-            *pf.chunk(x, 3), *x.chunk(2, dim=1), *x.chunk(4, -1),
-            x.narrow(0, 1, n0 - 1), pf.narrow(x, -1, -2, 2)]
-    refs = [*t.split(2), *torch.split(t, 3, dim=-1), *t.split([n0 - 1, 1]),
-            *torch.chunk(t, 3), *t.chunk(2, dim=1), *t.chunk(4, -1),
-            t.narrow(0, 1, n0 - 1), torch.narrow(t, -1, -2, 2)]
+    outs = [
+        *x.split(2),
+        *pf.split(x, 3, dim=-1),
+        *x.split([n0 - 1, 1]),
+        *pf.chunk(x, 3),
+        *x.chunk(2, dim=1),
+        *x.chunk(4, -1),
+        x.narrow(0, 1, n0 - 1),
+        pf.narrow(x, -1, -2, 2),
+    ]
+    refs = [
+        *t.split(2),
+        *torch.split(t, 3, dim=-1),
+        *t.split([n0 - 1, 1]),
+        *torch.chunk(t, 3),
+        *t.chunk(2, dim=1),
+        *t.chunk(4, -1),
+        t.narrow(0, 1, n0 - 1),
+        torch.narrow(t, -1, -2, 2),
+    ]
     assert len(outs) == len(refs)
     check(outs, [r.numpy() for r in refs], refs)
 
@@ -311,8 +414,11 @@ def test_pad_3d_and_default_value():
     a = data((2, 5, 3))
     x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
     t = torch.from_numpy(a)
-    outs = [pf.pad(x, (1, 1, 2, 0, 1, 2)), pf.pad(x, [0, 1], "constant", 7.0),
-            pf.pad(x, (1, 1), value=None)]
+    outs = [
+        pf.pad(x, (1, 1, 2, 0, 1, 2)),
+        pf.pad(x, [0, 1], "constant", 7.0),
+        pf.pad(x, (1, 1), value=None),
+    ]
     refs = [F.pad(t, (1, 1, 2, 0, 1, 2)), F.pad(t, [0, 1], "constant", 7.0), F.pad(t, (1, 1))]
     check(outs, [r.numpy() for r in refs], refs)
 
@@ -364,10 +470,15 @@ def test_cat_and_stack_promote_dtypes_like_torch():
 def test_int_and_bool_tensors_move_too():
     a = np.arange(35, dtype=np.int32).reshape(7, 5)
     x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
-    check([x[1::2, -1], pf.cat([x, x[:2]]), pf.pad(x, (1, 1), value=-1), x[:1].expand(3, 5)],
-          [a[1::2, -1], np.concatenate([a, a[:2]]), np.pad(a, ((0, 0), (1, 1)),
-                                                               constant_values=-1),
-           np.broadcast_to(a[:1], (3, 5))])
+    check(
+        [x[1::2, -1], pf.cat([x, x[:2]]), pf.pad(x, (1, 1), value=-1), x[:1].expand(3, 5)],
+        [
+            a[1::2, -1],
+            np.concatenate([a, a[:2]]),
+            np.pad(a, ((0, 0), (1, 1)), constant_values=-1),
+            np.broadcast_to(a[:1], (3, 5)),
+        ],
+    )
     m = pf.from_numpy(a % 3 == 0, layout=pf.MeshLayout.grid(2, 2))
     check([m[::3], pf.stack([m, m], -1)], [(a % 3 == 0)[::3], np.stack([a % 3 == 0] * 2, -1)])
 

@@ -46,8 +46,10 @@ def _train(seed: int, steps: int = 4, barrier: threading.Barrier | None = None) 
     rng = np.random.default_rng(seed)
     pf.manual_seed(seed)
     model = pf.nn.Sequential(pf.nn.Linear(6, 8), pf.nn.Tanh(), pf.nn.Linear(8, 3))
-    weights = {k: rng.standard_normal(v.shape).astype(np.float32) * 0.5
-               for k, v in model.state_dict().items()}
+    weights = {
+        k: rng.standard_normal(v.shape).astype(np.float32) * 0.5
+        for k, v in model.state_dict().items()
+    }
     model.load_state_dict(weights)
     opt = pf.optim.SGD(model.parameters(), lr=0.2)
     losses = []
@@ -146,11 +148,14 @@ def test_targets_by_preset_name(name):
         np.testing.assert_array_equal(y.numpy(), np.full((2, 2), 2, np.float32))
 
 
-@pytest.mark.parametrize("bad, error, words", [
-    (None, TypeError, "a target is a pf.sim.Target or a preset name"),
-    (3, TypeError, "got int"),
-    ("WSE4", ValueError, "unknown target 'WSE4': use one of SMALL, WSE2, WSE3"),
-])
+@pytest.mark.parametrize(
+    "bad, error, words",
+    [
+        (None, TypeError, "a target is a pf.sim.Target or a preset name"),
+        (3, TypeError, "got int"),
+        ("WSE4", ValueError, "unknown target 'WSE4': use one of SMALL, WSE2, WSE3"),
+    ],
+)
 def test_bad_targets_are_refused_where_they_are_passed(bad, error, words):
     with pytest.raises(error, match=words):
         pf.set_target(bad)

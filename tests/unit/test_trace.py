@@ -225,8 +225,15 @@ def test_inputs_are_named_after_from_numpy_name_and_module_paths():
     plain = pf.from_numpy(np.ones((3, 2), np.float32))
     loss = (model(x) + plain).sum() + pf.randn([2]).sum()
     names = [a.name_hint for a in main_of(runtime._program_module((loss,))).body.block.args]
-    assert names == ["images", "_0.fc1.weight", "_0.fc1.bias", "_0.fc2.weight", "_0.fc2.bias",
-                     "x5", "seed0"]
+    assert names == [
+        "images",
+        "_0.fc1.weight",
+        "_0.fc1.bias",
+        "_0.fc2.weight",
+        "_0.fc2.bias",
+        "x5",
+        "seed0",
+    ]
     text = pf.ir(loss)
     assert "@main(%images: tensor<3x4xf32>" in text and "%_0.fc2.bias: tensor<2xf32>" in text
     assert MLP().fc1.weight.name == "fc1.weight"
@@ -246,8 +253,10 @@ def test_input_names_are_valid_unique_and_as_printed():
     import re
 
     text = re.sub(r" loc\([^)]*\)", "", pf.ir(out))
-    assert ("@main(%a: tensor<2xf32>, %a_1: tensor<2xf32>, %my_input: tensor<2xf32>, "
-            "%x7: tensor<2xf32>, %x1: tensor<2xf32>, %x5: tensor<2xf32>)") in text
+    assert (
+        "@main(%a: tensor<2xf32>, %a_1: tensor<2xf32>, %my_input: tensor<2xf32>, "
+        "%x7: tensor<2xf32>, %x1: tensor<2xf32>, %x5: tensor<2xf32>)"
+    ) in text
     with pytest.raises(TypeError, match="name= expects a str"):
         pf.from_numpy(np.ones(2, np.float32), name=3)  # type: ignore[arg-type]
 

@@ -20,16 +20,21 @@ pytestmark = pytest.mark.usefixtures("small_target")
 
 def mlp(lib):
     nn = lib.nn
-    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 8), nn.GELU(),
-                         nn.Linear(8, 4))
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 8), nn.GELU(), nn.Linear(8, 4))
 
 
 def cnn(lib):
     nn = lib.nn
     return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Flatten(), nn.Linear(4 * 3 * 3, 5),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 5),
     )
 
 
@@ -79,13 +84,18 @@ def test_losses_match_pytorch_every_step(kind, opt):
         pf.eval(loss)
         np.testing.assert_allclose(loss.item(), tloss.item(), rtol=2e-3)
     assert pf.cache_info().misses == 1  # forward + backward + update: one program, once
-    for (name, p), (_, t) in zip(model.state_dict().items(), tmodel.state_dict().items(),
-                                 strict=True):
+    for (name, p), (_, t) in zip(
+        model.state_dict().items(), tmodel.state_dict().items(), strict=True
+    ):
         if kind == "cnn" and opt == "adam" and name in ("0.bias", "1.running_mean"):
             # a conv bias followed by BatchNorm has an exactly zero gradient: both frameworks
             # see rounding noise there, which Adam's normalisation turns into lr-sized steps
             # (and the running mean after it follows that bias)
             continue
-        np.testing.assert_allclose(np.asarray(p.numpy(), np.float64),
-                                   t.detach().double().numpy(), rtol=2e-3, atol=2e-4,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(p.numpy(), np.float64),
+            t.detach().double().numpy(),
+            rtol=2e-3,
+            atol=2e-4,
+            err_msg=name,
+        )

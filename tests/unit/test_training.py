@@ -69,7 +69,7 @@ def data(seed: int = 1, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray]
 
 
 def batches(x: np.ndarray, y: np.ndarray, size: int = BATCH) -> list:
-    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
 def quiet(**kw) -> TrainerConfig:
@@ -84,14 +84,25 @@ def params_of(model) -> dict[str, np.ndarray]:
 
 LOSSES = {
     # name: (pyflame loss_fn, torch loss_fn, float targets?, expected rule)
-    "CrossEntropyLoss": (lambda: CrossEntropyLoss(), torch.nn.CrossEntropyLoss, False,
-                         "ignore_index"),
-    "F.cross_entropy": (lambda: F.cross_entropy, lambda: torch.nn.functional.cross_entropy,
-                        False, "reduction"),
-    "F.mse_loss": (lambda: F.mse_loss, lambda: torch.nn.functional.mse_loss, True,
-                   "reduction"),
-    "lambda": (lambda: (lambda out, t: F.cross_entropy(out, t)),
-               lambda: torch.nn.functional.cross_entropy, False, "per_row"),
+    "CrossEntropyLoss": (
+        lambda: CrossEntropyLoss(),
+        torch.nn.CrossEntropyLoss,
+        False,
+        "ignore_index",
+    ),
+    "F.cross_entropy": (
+        lambda: F.cross_entropy,
+        lambda: torch.nn.functional.cross_entropy,
+        False,
+        "reduction",
+    ),
+    "F.mse_loss": (lambda: F.mse_loss, lambda: torch.nn.functional.mse_loss, True, "reduction"),
+    "lambda": (
+        lambda: lambda out, t: F.cross_entropy(out, t),
+        lambda: torch.nn.functional.cross_entropy,
+        False,
+        "per_row",
+    ),
 }
 
 
@@ -119,10 +130,19 @@ def test_losses_match_pytorch_at_every_step(name):
     expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
     model = MLP()
     losses = []
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), make_pf(),
-                      quiet(max_epochs=2, callbacks=[
-                          pf.training.LambdaCallback(
-                              on_step_end=lambda tr, step, logs: losses.append(logs["loss"]))]))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1, momentum=0.9),
+        make_pf(),
+        quiet(
+            max_epochs=2,
+            callbacks=[
+                pf.training.LambdaCallback(
+                    on_step_end=lambda tr, step, logs: losses.append(logs["loss"])
+                )
+            ],
+        ),
+    )
     trainer.fit(batches(x, y))
     assert trainer._rule == rule == loss_rule(make_pf(), not float_targets)
     np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
@@ -134,9 +154,19 @@ def test_adam_matches_pytorch():
     x, y = data()
     model = MLP()
     losses = []
-    trainer = Trainer(model, Adam(model.parameters(), lr=0.01), CrossEntropyLoss(),
-                      quiet(max_epochs=2, callbacks=[pf.training.LambdaCallback(
-                          on_step_end=lambda tr, step, logs: losses.append(logs["loss"]))]))
+    trainer = Trainer(
+        model,
+        Adam(model.parameters(), lr=0.01),
+        CrossEntropyLoss(),
+        quiet(
+            max_epochs=2,
+            callbacks=[
+                pf.training.LambdaCallback(
+                    on_step_end=lambda tr, step, logs: losses.append(logs["loss"])
+                )
+            ],
+        ),
+    )
     trainer.fit(batches(x, y))
     tmodel = torch_mlp()
     opt = torch.optim.Adam(tmodel.parameters(), lr=0.01)
@@ -144,8 +174,9 @@ def test_adam_matches_pytorch():
     for _ in range(2):
         for xb, yb in batches(x, y):
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(xb)),
-                                                     torch.from_numpy(yb))
+            loss = torch.nn.functional.cross_entropy(
+                tmodel(torch.from_numpy(xb)), torch.from_numpy(yb)
+            )
             loss.backward()
             opt.step()
             expected.append(loss.item())
@@ -154,15 +185,24 @@ def test_adam_matches_pytorch():
 
 PADDED_LOSSES = {
     "CrossEntropyLoss(weight, label_smoothing)": (
-        lambda: nn.CrossEntropyLoss(weight=np.array([0.5, 2.0, 1.0], np.float32),
-                                    label_smoothing=0.1),
-        lambda: torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.0]),
-                                          label_smoothing=0.1), False),
+        lambda: nn.CrossEntropyLoss(
+            weight=np.array([0.5, 2.0, 1.0], np.float32), label_smoothing=0.1
+        ),
+        lambda: torch.nn.CrossEntropyLoss(
+            weight=torch.tensor([0.5, 2.0, 1.0]), label_smoothing=0.1
+        ),
+        False,
+    ),
     "CrossEntropyLoss(sum, probabilities)": (
         lambda: nn.CrossEntropyLoss(reduction="sum"),
-        lambda: torch.nn.CrossEntropyLoss(reduction="sum"), True),
-    "MSELoss(sum)": (lambda: nn.MSELoss(reduction="sum"),
-                     lambda: torch.nn.MSELoss(reduction="sum"), True),
+        lambda: torch.nn.CrossEntropyLoss(reduction="sum"),
+        True,
+    ),
+    "MSELoss(sum)": (
+        lambda: nn.MSELoss(reduction="sum"),
+        lambda: torch.nn.MSELoss(reduction="sum"),
+        True,
+    ),
     "MSELoss": (nn.MSELoss, torch.nn.MSELoss, True),
 }
 
@@ -187,8 +227,12 @@ def test_a_padded_batch_has_the_loss_of_its_real_rows(name):
 def test_fit_compiles_once_with_a_short_last_batch():
     x, y = data(samples=11)  # 4, 4, 3
     model = MLP()
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
-                      quiet(max_epochs=3, metrics=("loss", "accuracy")))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1, momentum=0.9),
+        CrossEntropyLoss(),
+        quiet(max_epochs=3, metrics=("loss", "accuracy")),
+    )
     pf.cache_clear()
     trainer.fit(batches(x, y))
     assert pf.cache_info().misses == 1
@@ -205,11 +249,7 @@ def test_guide_pattern_2_option_1():
     optimizer = SGD(model.parameters(), lr=0.1)
     criterion = CrossEntropyLoss()
     train_loader = batches(x, y)
-    trainer = pf.training.Trainer(
-        model=model,
-        optimizer=optimizer,
-        loss_fn=criterion
-    )
+    trainer = pf.training.Trainer(model=model, optimizer=optimizer, loss_fn=criterion)
     trainer.fit(train_loader)
     assert trainer.epoch == 1 and trainer.global_step == 3
     assert len(trainer.history["loss"]) == 1
@@ -222,10 +262,18 @@ def test_history_is_the_sample_weighted_mean_of_step_metrics():
     x, y = data(samples=11)
     model = MLP()
     steps = []
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.05), CrossEntropyLoss(),
-                      quiet(max_epochs=2, metrics=("loss", "accuracy"),
-                            callbacks=[pf.training.LambdaCallback(
-                                on_step_end=lambda tr, s, logs: steps.append(logs))]))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.05),
+        CrossEntropyLoss(),
+        quiet(
+            max_epochs=2,
+            metrics=("loss", "accuracy"),
+            callbacks=[
+                pf.training.LambdaCallback(on_step_end=lambda tr, s, logs: steps.append(logs))
+            ],
+        ),
+    )
     history = trainer.fit(batches(x, y))
     assert history is trainer.history and set(history) == {"loss", "accuracy"}
     for epoch in range(2):
@@ -241,8 +289,12 @@ def test_history_is_the_sample_weighted_mean_of_step_metrics():
 def test_evaluate_matches_pytorch_and_does_not_update():
     x, y = data(samples=11)
     model = MLP()
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      quiet(metrics=("loss", "accuracy")))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1),
+        CrossEntropyLoss(),
+        quiet(metrics=("loss", "accuracy")),
+    )
     before = params_of(model)
     result = trainer.evaluate(batches(x, y))
     for k, v in params_of(model).items():
@@ -263,11 +315,21 @@ def test_val_loader_metrics_and_custom_metric():
     def top1_error(out, target):
         return (out.argmax(dim=1) != target).astype(pf.float32)
 
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      quiet(max_epochs=2, metrics=("accuracy", top1_error)))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1),
+        CrossEntropyLoss(),
+        quiet(max_epochs=2, metrics=("accuracy", top1_error)),
+    )
     history = trainer.fit(batches(x, y), val_loader=batches(x, y, 8))
-    assert set(history) == {"loss", "accuracy", "top1_error", "val_loss", "val_accuracy",
-                            "val_top1_error"}
+    assert set(history) == {
+        "loss",
+        "accuracy",
+        "top1_error",
+        "val_loss",
+        "val_accuracy",
+        "val_top1_error",
+    }
     for a, e in zip(history["val_accuracy"], history["val_top1_error"], strict=True):
         assert a + e == pytest.approx(1.0)
 
@@ -283,8 +345,9 @@ def test_unknown_metric_is_refused():
 def test_loader_kinds():
     x, y = data()
     model = MLP()
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      quiet(max_epochs=2))
+    trainer = Trainer(
+        model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(), quiet(max_epochs=2)
+    )
     trainer.fit(lambda: iter(batches(x, y)))  # a callable: a fresh iterator per epoch
     assert trainer.global_step == 6
     tensors = [(pf.from_numpy(a), pf.from_numpy(b)) for a, b in batches(x, y)]
@@ -312,8 +375,12 @@ def test_progress_bar_shows_the_loss(capsys, monkeypatch, tqdm):
         pytest.skip("tqdm is not installed")
     x, y = data()
     model = MLP()
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      TrainerConfig(max_epochs=1, log_every_n_steps=2))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1),
+        CrossEntropyLoss(),
+        TrainerConfig(max_epochs=1, log_every_n_steps=2),
+    )
     trainer.fit(batches(x, y))
     out = capsys.readouterr()
     assert "epoch 1/1" in out.err and "loss" in out.err
@@ -342,16 +409,26 @@ def test_callbacks_objects_and_callables():
 
     plain = []
     model = MLP()
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      quiet(max_epochs=2, callbacks=[
-                          Recorder(), lambda tr, epoch, logs: plain.append(epoch)]))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1),
+        CrossEntropyLoss(),
+        quiet(max_epochs=2, callbacks=[Recorder(), lambda tr, epoch, logs: plain.append(epoch)]),
+    )
     trainer.fit(batches(x, y))
     assert events[0] == "start" and events[-1] == "end"
     assert [e[1:] for e in events if e[0] == "step"] == [
-        (1, 0, 0), (2, 0, 1), (3, 0, 2), (4, 1, 0), (5, 1, 1), (6, 1, 2)]
+        (1, 0, 0),
+        (2, 0, 1),
+        (3, 0, 2),
+        (4, 1, 0),
+        (5, 1, 1),
+        (6, 1, 2),
+    ]
     assert [e[1] for e in events if e[0] == "epoch"] == [0, 1]
     assert [e[2] for e in events if e[0] == "epoch"] == [
-        round(v, 6) for v in trainer.history["loss"]]
+        round(v, 6) for v in trainer.history["loss"]
+    ]
     assert plain == [0, 1]
 
 
@@ -363,9 +440,12 @@ def test_a_callback_can_stop_training():
         if step == 2:
             trainer.should_stop = True
 
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                      quiet(max_epochs=5, callbacks=[
-                          pf.training.LambdaCallback(on_step_end=stop)]))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1),
+        CrossEntropyLoss(),
+        quiet(max_epochs=5, callbacks=[pf.training.LambdaCallback(on_step_end=stop)]),
+    )
     trainer.fit(batches(x, y))
     assert trainer.global_step == 2 and trainer.epoch == 1
 
@@ -376,8 +456,12 @@ def test_a_callback_can_stop_training():
 def _fit(tmp_path, epochs, **kw):
     x, y = data(samples=11)
     model = MLP(dropout=0.25)  # dropout: resuming must also restore the random state
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
-                      quiet(max_epochs=epochs, metrics=("loss", "accuracy"), **kw))
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1, momentum=0.9),
+        CrossEntropyLoss(),
+        quiet(max_epochs=epochs, metrics=("loss", "accuracy"), **kw),
+    )
     trainer.fit(batches(x, y))
     return model, trainer
 
@@ -407,11 +491,13 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     straight, t_straight = _fit(tmp_path, 2)
 
     pf.manual_seed(3)
-    _, first = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2,
-                    keep_last=None)
+    _, first = _fit(
+        tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=2, keep_last=None
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"{name}.ckpt.safetensors" for name in (
-            "epoch-0001", "epoch-0002", "step-00000002", "step-00000004", "step-00000006")]
+        f"{name}.ckpt.safetensors"
+        for name in ("epoch-0001", "epoch-0002", "step-00000002", "step-00000004", "step-00000006")
+    ]
     # step 4 is the first batch of epoch 2 (3 batches per epoch)
     resumed, t_resumed = _fit(tmp_path, 2, resume_from=tmp_path / "step-00000004.ckpt.safetensors")
     for k, v in params_of(resumed).items():
@@ -432,8 +518,11 @@ def test_checkpoints_rotate_keeping_the_newest(tmp_path):
     _, trainer = _fit(tmp_path, 2, checkpoint_dir=tmp_path, checkpoint_every_n_steps=1)
     assert trainer.config.keep_last == 3  # the default
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-0002.ckpt.safetensors", "notes.ckpt.safetensors", "step-00000005.ckpt.safetensors",
-        "step-00000006.ckpt.safetensors"]
+        "epoch-0002.ckpt.safetensors",
+        "notes.ckpt.safetensors",
+        "step-00000005.ckpt.safetensors",
+        "step-00000006.ckpt.safetensors",
+    ]
     _, trainer = _fit(tmp_path, 1, checkpoint_dir=tmp_path / "one", keep_last=1)
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["epoch-0001.ckpt.safetensors"]
     with pytest.raises(ValueError, match="keep_last must be a positive int or None"):
@@ -449,10 +538,15 @@ def test_rotation_keeps_what_was_written_last_even_when_file_times_tie(tmp_path)
         os.utime(tmp_path / f"{name}.ckpt.safetensors", ns=(10**18, 10**18))  # all alike
     written = [tmp_path / f"{n}.ckpt.safetensors" for n in ("step-00000009", "epoch-0002")]
     deleted = pf.training.rotate_checkpoints(tmp_path, 2, written)
-    assert sorted(p.name for p in deleted) == ["epoch-0001.ckpt.safetensors",
-                                               "step-00000003.ckpt.safetensors"]
+    assert sorted(p.name for p in deleted) == [
+        "epoch-0001.ckpt.safetensors",
+        "step-00000003.ckpt.safetensors",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-0002.ckpt.safetensors", "other.ckpt.safetensors", "step-00000009.ckpt.safetensors"]
+        "epoch-0002.ckpt.safetensors",
+        "other.ckpt.safetensors",
+        "step-00000009.ckpt.safetensors",
+    ]
 
 
 def test_save_into_a_missing_directory_names_the_path(tmp_path):
@@ -477,7 +571,10 @@ def test_a_killed_saves_temporary_file_is_cleaned(tmp_path):
     os.utime(other_old, (old, old))
     pf.save({"a": 1}, tmp_path / "model.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".model.safetensors.tmp", ".third.safetensors.abcdefabcdef.tmp", "model.safetensors"]
+        ".model.safetensors.tmp",
+        ".third.safetensors.abcdefabcdef.tmp",
+        "model.safetensors",
+    ]
     assert pf.load(tmp_path / "model.safetensors") == {"a": 1}
 
 
@@ -486,17 +583,25 @@ def test_resume_with_another_optimizer_or_model_is_refused(tmp_path):
     model = MLP(seed=5)
     before = params_of(model)
     adam = Adam(model.parameters(), lr=0.5)
-    trainer = Trainer(model, adam, CrossEntropyLoss(),
-                      quiet(max_epochs=2, resume_from=first.last_checkpoint))
-    with pytest.raises(ValueError, match=r"cannot resume from .*epoch-0001.ckpt.safetensors: its "
-                                         r"optimizer state does not match this Adam"):
+    trainer = Trainer(
+        model, adam, CrossEntropyLoss(), quiet(max_epochs=2, resume_from=first.last_checkpoint)
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"cannot resume from .*epoch-0001.ckpt.safetensors: its "
+        r"optimizer state does not match this Adam",
+    ):
         trainer.fit(batches(*data(samples=11)))
     assert adam.param_groups[0]["lr"] == 0.5 and not adam.state  # nothing was merged
     for k, v in params_of(model).items():  # the model was put back as well
         np.testing.assert_array_equal(v, before[k])
     other = nn.Linear(IN, CLASSES)
-    trainer = Trainer(other, SGD(other.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
-                      quiet(max_epochs=2, resume_from=first.last_checkpoint))
+    trainer = Trainer(
+        other,
+        SGD(other.parameters(), lr=0.1, momentum=0.9),
+        CrossEntropyLoss(),
+        quiet(max_epochs=2, resume_from=first.last_checkpoint),
+    )
     with pytest.raises(ValueError, match="its model state does not match this Linear"):
         trainer.fit(batches(*data(samples=11)))
 
@@ -511,8 +616,7 @@ def test_a_label_out_of_range_is_an_error_in_fit(bad):
     with pytest.raises(IndexError, match=rf"Target {bad} is out of bounds.*\(batch 1 of epoch 0\)"):
         trainer.fit(batches(x, y))
     assert trainer.global_step == 1  # batch 0 trained; nothing of batch 1 applied
-    trainer = Trainer(MLP(), SGD(MLP().parameters(), lr=0.1), F.cross_entropy,
-                      quiet(max_epochs=1))
+    trainer = Trainer(MLP(), SGD(MLP().parameters(), lr=0.1), F.cross_entropy, quiet(max_epochs=1))
     with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
         trainer.fit(batches(x, y))
 
@@ -535,8 +639,13 @@ def test_train_digits_example_end_to_end():
 
     pytest.importorskip("sklearn")
     script = pathlib.Path(__file__).parents[2] / "examples" / "train_digits.py"
-    run = subprocess.run([sys.executable, str(script), "--no-progress"], capture_output=True,
-                         text=True, timeout=600, check=True)
+    run = subprocess.run(
+        [sys.executable, str(script), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     trained = re.search(r"with (\d+) compiled programs .* test accuracy ([\d.]+)", run.stdout)
     served = re.search(r"\((\d+) compile, .*\): test accuracy ([\d.]+)", run.stdout)
     assert trained and served, run.stdout

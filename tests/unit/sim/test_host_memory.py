@@ -17,8 +17,16 @@ from pyflame.sim import host_memory
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("64G", 64 * 2**30), ("512M", 512 * 2**20), ("1.5g", 3 * 2**29), ("1000", 1000),
-     ("16GiB", 16 * 2**30), ("2kb", 2048), ("off", None), ("0", None)],
+    [
+        ("64G", 64 * 2**30),
+        ("512M", 512 * 2**20),
+        ("1.5g", 3 * 2**29),
+        ("1000", 1000),
+        ("16GiB", 16 * 2**30),
+        ("2kb", 2048),
+        ("off", None),
+        ("0", None),
+    ],
 )
 def test_parse_size(text, expected):
     assert host_memory.parse_size(text) == expected
@@ -60,18 +68,25 @@ def test_eight_gib_is_refused_in_seconds_not_killed_after_minutes(monkeypatch):
     the 8 GiB SRAM image exists."""
     monkeypatch.setenv(host_memory.ENV, "16G")
     start = time.perf_counter()
-    with pytest.raises(HostMemoryError, match=r"needs about 2\d\.\d GiB of host memory \(SRAM image 8\.0 GiB"):
+    with pytest.raises(
+        HostMemoryError, match=r"needs about 2\d\.\d GiB of host memory \(SRAM image 8\.0 GiB"
+    ):
         pf.ones([2**31]).sum().item()
     assert time.perf_counter() - start < 30
 
 
 def test_the_estimate_counts_index_maps_and_inputs():
     parts = host_memory.estimate(
-        (2, 2, 1024), [("a@x.py:1", 4096), ("b@x.py:2", 8192)], inputs=100, outputs=10,
+        (2, 2, 1024),
+        [("a@x.py:1", 4096), ("b@x.py:2", 8192)],
+        inputs=100,
+        outputs=10,
         op_elements=[(pe.ExchangeOp, 1000), (pe.BinaryOp, 10**9), (pe.RandomNormalOp, 10)],
     )
     assert parts == {
-        "SRAM image": 4096, "inputs": 100, "outputs": 10,
+        "SRAM image": 4096,
+        "inputs": 100,
+        "outputs": 10,
         "index maps": 1000 * host_memory.INDEX_BYTES_PER_ELEMENT[pe.ExchangeOp]
         + 10 * host_memory.INDEX_BYTES_PER_ELEMENT[pe.RandomNormalOp],
         "messages and temporaries": 8192 * 3 // 2,

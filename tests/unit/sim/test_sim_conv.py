@@ -18,8 +18,15 @@ def ints(values) -> str:
     return "array<i64: " + ", ".join(map(str, values)) + ">"
 
 
-def run_tiles(sim, inputs: dict[str, int], ops: list[str], out: str, sizes: dict[str, int],
-              arrays: dict[str, np.ndarray], rect=RECT):
+def run_tiles(
+    sim,
+    inputs: dict[str, int],
+    ops: list[str],
+    out: str,
+    sizes: dict[str, int],
+    arrays: dict[str, np.ndarray],
+    rect=RECT,
+):
     """Host tensors (one distinct tile per PE, [rc] layout) into buffers `inputs` (name ->
     elements per PE), scratch buffers `sizes`, run `ops` (PES = the rectangle), read `out`."""
     b = sim.Body()
@@ -30,8 +37,10 @@ def run_tiles(sim, inputs: dict[str, int], ops: list[str], out: str, sizes: dict
     for name, n in inputs.items():
         shape = (pes * n,)
         lay = sim.layout(shape, rect[2:], ("rc",))
-        b.op(f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
-             f"{sim.tensor(shape)}, {b.t(name)}")
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
+            f"{sim.tensor(shape)}, {b.t(name)}"
+        )
         args.append(f"%{name}_h: {sim.tensor(shape)}")
         values.append(arrays[name].reshape(-1))
     for op in ops:
@@ -56,8 +65,10 @@ def test_pack_copies_a_slab(sim, rng, dim, start, count):
     slab = tuple(count if d == dim else n for d, n in enumerate(shape))
     n, m = int(np.prod(shape)), int(np.prod(slab))
     x = rng.standard_normal((3, 2, n)).astype(np.float32)
-    op = (f"pe.pack %s, %x {{shape = {ints(shape)}, dim = {dim} : i64, start = {start} : i64, "
-          f"count = {count} : i64, pes = PES}} : {buf(m)}, {buf(n)}")
+    op = (
+        f"pe.pack %s, %x {{shape = {ints(shape)}, dim = {dim} : i64, start = {start} : i64, "
+        f"count = {count} : i64, pes = PES}} : {buf(m)}, {buf(n)}"
+    )
     o, report = run_tiles(sim, {"x": n}, [op], "s", {"s": m}, {"x": x})
     sel = [slice(None)] * 6
     sel[dim + 2] = slice(start, start + count)
@@ -86,12 +97,12 @@ def unpack_reference(dst, src, shape, dim, count, base, per, axis, rect=RECT):
 @pytest.mark.parametrize(
     "dim,count,base,per,axis",
     [
-        (2, 2, 1, 0, "r"),    # the same place on every PE
-        (2, 3, -1, 1, "r"),   # moves one row per PE row; clipped at both ends
-        (2, 4, 3, -1, "r"),   # moves backwards
-        (3, 2, 0, 2, "c"),    # along columns, by PE column; the second column writes nothing
+        (2, 2, 1, 0, "r"),  # the same place on every PE
+        (2, 3, -1, 1, "r"),  # moves one row per PE row; clipped at both ends
+        (2, 4, 3, -1, "r"),  # moves backwards
+        (3, 2, 0, 2, "c"),  # along columns, by PE column; the second column writes nothing
         (3, 5, -2, 1, "c"),
-        (2, 1, 7, 0, "r"),    # entirely outside: nothing written
+        (2, 1, 7, 0, "r"),  # entirely outside: nothing written
     ],
 )
 def test_unpack_places_slabs_by_pe_coordinate(sim, rng, dim, count, base, per, axis):
@@ -100,8 +111,10 @@ def test_unpack_places_slabs_by_pe_coordinate(sim, rng, dim, count, base, per, a
     n, m = int(np.prod(shape)), int(np.prod(slab))
     d = rng.standard_normal((3, 2, n)).astype(np.float32)
     s = rng.standard_normal((3, 2, m)).astype(np.float32)
-    op = (f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
-          f'at = {ints((base, per))}, axis = "{axis}", pes = PES}} : {buf(n)}, {buf(m)}')
+    op = (
+        f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
+        f'at = {ints((base, per))}, axis = "{axis}", pes = PES}} : {buf(n)}, {buf(m)}'
+    )
     o, _ = run_tiles(sim, {"d": n, "s": m}, [op], "d", {}, {"d": d, "s": s})
     np.testing.assert_array_equal(o, unpack_reference(d, s, shape, dim, count, base, per, axis))
 
@@ -112,8 +125,10 @@ def test_unpack_on_a_sub_rectangle_uses_fabric_coordinates(sim, rng):
     d = rng.standard_normal((3, 2, n)).astype(np.float32)
     s = rng.standard_normal((3, 2, m)).astype(np.float32)
     sub = (1, 0, 2, 2)
-    op = (f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
-          f'at = {ints((0, 2))}, axis = "r", pes = {ints(sub)}}} : {buf(n)}, {buf(m)}')
+    op = (
+        f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
+        f'at = {ints((0, 2))}, axis = "r", pes = {ints(sub)}}} : {buf(n)}, {buf(m)}'
+    )
     o, _ = run_tiles(sim, {"d": n, "s": m}, [op], "d", {}, {"d": d, "s": s})
     want = unpack_reference(d, s, shape, dim, count, 0, 2, "r")
     want[0] = d[0]  # PE row 0 is outside the op's rectangle
@@ -129,8 +144,9 @@ def test_unpack_on_a_sub_rectangle_uses_fabric_coordinates(sim, rng):
     ],
 )
 @pytest.mark.parametrize("parallel", [False, True])
-def test_conv2d_each_pe_with_its_own_data(sim, rng, monkeypatch, n, c, o, g, hw, kernel,
-                                          stride, dilation, bias, parallel):
+def test_conv2d_each_pe_with_its_own_data(
+    sim, rng, monkeypatch, n, c, o, g, hw, kernel, stride, dilation, bias, parallel
+):
     if parallel:  # force the multi-threaded path on a small problem
         monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
         monkeypatch.setattr(threads, "thread_count", lambda: 2)
@@ -146,9 +162,11 @@ def test_conv2d_each_pe_with_its_own_data(sim, rng, monkeypatch, n, c, o, g, hw,
     out_n = int(np.prod(out_shape))
     operands = "%y, %x, %w" + (", %b" if bias else "")
     types = ", ".join(buf(v) for v in [out_n, sizes["x"], sizes["w"]] + ([o] if bias else []))
-    op = (f"pe.conv2d {operands} {{in_shape = {ints(in_shape)}, out_shape = {ints(out_shape)}, "
-          f"kernel = {ints(kernel)}, stride = {ints(stride)}, dilation = {ints(dilation)}, "
-          f"groups = {g} : i64, pes = PES}} : {types}")
+    op = (
+        f"pe.conv2d {operands} {{in_shape = {ints(in_shape)}, out_shape = {ints(out_shape)}, "
+        f"kernel = {ints(kernel)}, stride = {ints(stride)}, dilation = {ints(dilation)}, "
+        f"groups = {g} : i64, pes = PES}} : {types}"
+    )
     got, report = run_tiles(sim, sizes, [op], "y", {"y": out_n}, data)
     for r in range(3):
         for q in range(2):
@@ -156,7 +174,9 @@ def test_conv2d_each_pe_with_its_own_data(sim, rng, monkeypatch, n, c, o, g, hw,
                 torch.from_numpy(data["x"][r, q].reshape(in_shape)),
                 torch.from_numpy(data["w"][r, q].reshape(wshape)),
                 torch.from_numpy(data["b"][r, q]) if bias else None,
-                stride=stride, dilation=dilation, groups=g,
+                stride=stride,
+                dilation=dilation,
+                groups=g,
             )
             np.testing.assert_allclose(got[r, q], ref.numpy().ravel(), rtol=1e-5, atol=1e-5)
     fmacs = n * o * ho * wo * (c // g) * kernel[0] * kernel[1]
@@ -171,18 +191,29 @@ def test_pool2d(sim, rng, kind):
     kernel, stride, dilation = (3, 2), (2, 1), (1, 2)
     nx, ny = int(np.prod(in_shape)), int(np.prod(out_shape))
     x = rng.standard_normal((3, 2, nx)).astype(np.float32)
-    op = (f'pe.pool2d %y, %x {{kind = "{kind}", in_shape = {ints(in_shape)}, '
-          f"out_shape = {ints(out_shape)}, kernel = {ints(kernel)}, stride = {ints(stride)}, "
-          f"dilation = {ints(dilation)}, pes = PES}} : {buf(ny)}, {buf(nx)}")
+    op = (
+        f'pe.pool2d %y, %x {{kind = "{kind}", in_shape = {ints(in_shape)}, '
+        f"out_shape = {ints(out_shape)}, kernel = {ints(kernel)}, stride = {ints(stride)}, "
+        f"dilation = {ints(dilation)}, pes = PES}} : {buf(ny)}, {buf(nx)}"
+    )
     got, report = run_tiles(sim, {"x": nx}, [op], "y", {"y": ny}, {"x": x})
     tx = torch.from_numpy(x.reshape((6 * in_shape[0],) + in_shape[1:]))  # 6 PEs x batch 2
     if kind == "max":
         ref = torch.nn.functional.max_pool2d(tx, kernel, stride, dilation=dilation)
     else:  # avg_pool2d has no dilation: take the dilated windows by hand
-        ref = torch.stack([
-            tx[:, :, i * stride[0]: i * stride[0] + 3: 1, j * stride[1]: j * stride[1] + 3: 2]
-            .mean(dim=(2, 3)) for i in range(3) for j in range(4)
-        ], dim=-1).reshape(12, 3, 3, 4)
+        ref = torch.stack(
+            [
+                tx[
+                    :,
+                    :,
+                    i * stride[0] : i * stride[0] + 3 : 1,
+                    j * stride[1] : j * stride[1] + 3 : 2,
+                ].mean(dim=(2, 3))
+                for i in range(3)
+                for j in range(4)
+            ],
+            dim=-1,
+        ).reshape(12, 3, 3, 4)
     np.testing.assert_allclose(got.reshape(-1), ref.numpy().reshape(-1), rtol=1e-6, atol=1e-6)
     outputs = int(np.prod(out_shape))
     taps = outputs * 6

@@ -28,11 +28,13 @@ def _program(sim, op_line: str, shape, grid, split, elem="f32", args="", value="
     lay = _layout(shape, grid, split, elem)
     tt = "tensor<" + "".join(f"{n}x" for n in shape) + f"{elem}>"
     buf = f"!pe.buf<{max(d.local_elems, 1)}x{elem}>"
-    body = "\n".join([
-        f'    %a = pe.alloc {{name = "a", pes = {sim.pes(rect)}, offset = 0 : i64}} : {buf}',
-        "    " + op_line.format(layout=lay, pes=sim.pes(rect), buf=buf),
-        f"    %o = pe.host_out {value} {{layout = {lay}, pes = {sim.pes(rect)}}} : {buf} -> {tt}",
-    ])
+    body = "\n".join(
+        [
+            f'    %a = pe.alloc {{name = "a", pes = {sim.pes(rect)}, offset = 0 : i64}} : {buf}',
+            "    " + op_line.format(layout=lay, pes=sim.pes(rect), buf=buf),
+            f"    %o = pe.host_out {value} {{layout = {lay}, pes = {sim.pes(rect)}}} : {buf} -> {tt}",
+        ]
+    )
     return sim.program(body, args, tt, f"%o : {tt}")
 
 
@@ -51,8 +53,10 @@ LAYOUTS = [
 @pytest.mark.parametrize("dim", [0, 1])
 def test_iota_values(sim, grid, split, dim):
     shape = (7, 5)
-    line = ("pe.iota %a {{layout = {layout}, dim = " + str(dim) + " : i64, start = 1.5 : f64, "
-            "step = -0.5 : f64, pes = {pes}}} : {buf}")
+    line = (
+        "pe.iota %a {{layout = {layout}, dim = " + str(dim) + " : i64, start = 1.5 : f64, "
+        "step = -0.5 : f64, pes = {pes}}} : {buf}"
+    )
     (o,), _ = sim.run(_program(sim, line, shape, grid, split))
     want = 1.5 - 0.5 * np.indices(shape)[dim]
     np.testing.assert_array_equal(o, want.astype(np.float32))
@@ -61,16 +65,20 @@ def test_iota_values(sim, grid, split, dim):
 @pytest.mark.parametrize("elem", ["i32", "f16"])
 def test_iota_element_types(sim, elem):
     shape = (9,)
-    line = ("pe.iota %a {{layout = {layout}, dim = 0 : i64, start = -4.0 : f64, step = 3.0 : f64, "
-            "pes = {pes}}} : {buf}")
+    line = (
+        "pe.iota %a {{layout = {layout}, dim = 0 : i64, start = -4.0 : f64, step = 3.0 : f64, "
+        "pes = {pes}}} : {buf}"
+    )
     (o,), _ = sim.run(_program(sim, line, shape, (1, 3), ("c",), elem))
     assert o.dtype == ELEMS[elem]
     np.testing.assert_array_equal(o, (-4 + 3 * np.arange(9)).astype(ELEMS[elem]))
 
 
 def test_iota_cost(sim):
-    line = ("pe.iota %a {{layout = {layout}, dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64, "
-            "pes = {pes}}} : {buf}")
+    line = (
+        "pe.iota %a {{layout = {layout}, dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64, "
+        "pes = {pes}}} : {buf}"
+    )
     exe = sim.plan(_program(sim, line, (64,), (1, 2), ("c",)))
     n = 32  # per PE
     cyc, flops = costs.op_cycles(SMALL, "iota", n)
@@ -80,8 +88,10 @@ def test_iota_cost(sim):
 
 # --------------------------------------------------------------------------- pe.random_uniform
 
-UNIFORM = ("pe.random_uniform %a, %s {{layout = {layout}, minval = MIN : f64, "
-           "maxval = MAX : f64, pes = {pes}}} : {buf}, i64")
+UNIFORM = (
+    "pe.random_uniform %a, %s {{layout = {layout}, minval = MIN : f64, "
+    "maxval = MAX : f64, pes = {pes}}} : {buf}, i64"
+)
 
 
 def _uniform(sim, shape, grid, split, elem="f32", low=0.0, high=1.0):
@@ -89,8 +99,10 @@ def _uniform(sim, shape, grid, split, elem="f32", low=0.0, high=1.0):
     return sim.plan(_program(sim, line, shape, grid, split, elem, args="%s: i64"))
 
 
-@pytest.mark.parametrize("elem, low, high", [("f32", 0.0, 1.0), ("i32", -3.0, 9.0),
-                                             ("f16", 0.0, 1.0), ("f32", -2.0, 6.0)])
+@pytest.mark.parametrize(
+    "elem, low, high",
+    [("f32", 0.0, 1.0), ("i32", -3.0, 9.0), ("f16", 0.0, 1.0), ("f32", -2.0, 6.0)],
+)
 def test_random_uniform_is_layout_independent(sim, elem, low, high):
     shape = (37, 29)
     outs = [_uniform(sim, shape, g, s, elem, low, high).run([42])[0][0] for g, s in LAYOUTS]
@@ -119,15 +131,17 @@ def test_random_uniform_integers_cover_the_range(sim):
 def test_random_uniform_constant_seed(sim):
     d = Distribution((8,), (1, 1), ("",))
     lay = _layout((8,), (1, 1), ("",))
-    body = "\n".join([
-        "    %s = arith.constant 9 : i64",
-        f'    %a = pe.alloc {{name = "a", pes = {sim.pes((0, 0, 1, 1))}, offset = 0 : i64}} : '
-        f"!pe.buf<{d.local_elems}xf32>",
-        f"    pe.random_uniform %a, %s {{layout = {lay}, minval = 0.0 : f64, maxval = 1.0 : f64, "
-        f"pes = {sim.pes((0, 0, 1, 1))}}} : !pe.buf<8xf32>, i64",
-        f"    %o = pe.host_out %a {{layout = {lay}, pes = {sim.pes((0, 0, 1, 1))}}} : "
-        "!pe.buf<8xf32> -> tensor<8xf32>",
-    ])
+    body = "\n".join(
+        [
+            "    %s = arith.constant 9 : i64",
+            f'    %a = pe.alloc {{name = "a", pes = {sim.pes((0, 0, 1, 1))}, offset = 0 : i64}} : '
+            f"!pe.buf<{d.local_elems}xf32>",
+            f"    pe.random_uniform %a, %s {{layout = {lay}, minval = 0.0 : f64, maxval = 1.0 : f64, "
+            f"pes = {sim.pes((0, 0, 1, 1))}}} : !pe.buf<8xf32>, i64",
+            f"    %o = pe.host_out %a {{layout = {lay}, pes = {sim.pes((0, 0, 1, 1))}}} : "
+            "!pe.buf<8xf32> -> tensor<8xf32>",
+        ]
+    )
     (o,), _ = sim.run(sim.program(body, "", "tensor<8xf32>", "%o : tensor<8xf32>"))
     np.testing.assert_array_equal(o, rng.uniform_float(9, np.arange(8)))
 
@@ -164,27 +178,36 @@ def test_batched_matmul_acc(sim, batches):
     sizes = {"acc": nb * m * n, "lhs": bl * m * k, "rhs": br * k * n}
     lines, args, offset = [], [], 0
     for name, size in sizes.items():
-        lines.append(f'    %{name} = pe.alloc {{name = "{name}", pes = {sim.pes(rect)}, '
-                     f"offset = {offset} : i64}} : !pe.buf<{size}xf32>")
+        lines.append(
+            f'    %{name} = pe.alloc {{name = "{name}", pes = {sim.pes(rect)}, '
+            f"offset = {offset} : i64}} : !pe.buf<{size}xf32>"
+        )
         offset += -(-size * 4 // 16) * 16
         lay = _layout((2 * size,), (1, 2), ("c",))
-        lines.append(f"    pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} "
-                     f": tensor<{2 * size}xf32>, !pe.buf<{size}xf32>")
+        lines.append(
+            f"    pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} "
+            f": tensor<{2 * size}xf32>, !pe.buf<{size}xf32>"
+        )
         args.append(f"%{name}_h: tensor<{2 * size}xf32>")
-    extra = "".join(f"{w} = {b} : i64, " for w, b in (("lhs_batch", bl), ("rhs_batch", br)) if b > 1)
-    lines.append(f"    pe.matmul_acc %acc, %lhs, %rhs {{m = {m} : i64, k = {k} : i64, n = {n} : i64, "
-                 f"{extra}pes = {sim.pes(rect)}}} : !pe.buf<{sizes['acc']}xf32>, "
-                 f"!pe.buf<{sizes['lhs']}xf32>, !pe.buf<{sizes['rhs']}xf32>")
+    extra = "".join(
+        f"{w} = {b} : i64, " for w, b in (("lhs_batch", bl), ("rhs_batch", br)) if b > 1
+    )
+    lines.append(
+        f"    pe.matmul_acc %acc, %lhs, %rhs {{m = {m} : i64, k = {k} : i64, n = {n} : i64, "
+        f"{extra}pes = {sim.pes(rect)}}} : !pe.buf<{sizes['acc']}xf32>, "
+        f"!pe.buf<{sizes['lhs']}xf32>, !pe.buf<{sizes['rhs']}xf32>"
+    )
     tt = f"tensor<{2 * sizes['acc']}xf32>"
     lay = _layout((2 * sizes["acc"],), (1, 2), ("c",))
-    lines.append(f"    %o = pe.host_out %acc {{layout = {lay}, pes = {sim.pes(rect)}}} : "
-                 f"!pe.buf<{sizes['acc']}xf32> -> {tt}")
+    lines.append(
+        f"    %o = pe.host_out %acc {{layout = {lay}, pes = {sim.pes(rect)}}} : "
+        f"!pe.buf<{sizes['acc']}xf32> -> {tt}"
+    )
     text = sim.program("\n".join(lines), ", ".join(args), tt, f"%o : {tt}")
     r = np.random.default_rng(0)
     acc, lhs, rhs = (r.standard_normal(2 * s).astype(np.float32) for s in sizes.values())
     (o,), report = sim.run(text, acc, lhs, rhs)
-    want = (acc.reshape(2, nb, m, n)
-            + lhs.reshape(2, bl, m, k) @ rhs.reshape(2, br, k, n))
+    want = acc.reshape(2, nb, m, n) + lhs.reshape(2, bl, m, k) @ rhs.reshape(2, br, k, n)
     np.testing.assert_allclose(o, want.ravel(), rtol=1e-5, atol=1e-5)
     assert report.cycles == nb * m * k * n + costs.ISSUE_CYCLES
     assert report.flops == 2 * 2 * nb * m * k * n

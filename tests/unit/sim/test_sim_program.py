@@ -90,9 +90,14 @@ def test_report_plot_ticks_are_whole_pes(sim):
 
     for rows, cols in ((1, 2), (2, 3), (5, 7), (16, 16)):
         report = Report(
-            target="SMALL", cycles=1, seconds=1e-9, io_cycles=0, flops=0,
+            target="SMALL",
+            cycles=1,
+            seconds=1e-9,
+            io_cycles=0,
+            flops=0,
             busy_cycles=np.arange(rows * cols).reshape(rows, cols),
-            sram_peak_bytes=np.zeros((rows, cols)), wavelets=np.zeros((rows, cols, 4)),
+            sram_peak_bytes=np.zeros((rows, cols)),
+            wavelets=np.zeros((rows, cols, 4)),
         )
         fig = report.figure()
         fig.canvas.draw()
@@ -112,8 +117,10 @@ def test_a_failing_step_names_its_op_line(sim):
 
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
-    b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}"
-         ' loc("model.py":7:2)')
+    b.op(
+        f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}"
+        ' loc("model.py":7:2)'
+    )
     exe = sim.plan(sim.program(b.text()))
     assert [what for what, _ in exe.step_ops] == ["pe.fill at model.py:7"] * len(exe.steps)
 

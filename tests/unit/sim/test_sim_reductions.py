@@ -28,8 +28,10 @@ def _chain(sim, kind: str) -> str:
     b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
     for j in range(C - 1):
         b.op(f"pe.send %a {{color = 0 : i64, pes = {sim.pes((0, j, R, 1))}}} : {b.t('a')}")
-        b.op(f'pe.recv %a {{color = 0 : i64, combine = "{kind}", '
-             f"pes = {sim.pes((0, j + 1, R, 1))}}} : {b.t('a')}")
+        b.op(
+            f'pe.recv %a {{color = 0 : i64, combine = "{kind}", '
+            f"pes = {sim.pes((0, j + 1, R, 1))}}} : {b.t('a')}"
+        )
     b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(FULL)}}} : {b.t('a')} -> {t}")
     return sim.program(b.text(), f"%x: {t}", t, f"%o : {t}")
 
@@ -54,8 +56,10 @@ def test_recv_combine_chain(sim, rng, kind):
 def test_recv_combine_rejects_unknown_kinds_and_accumulate(sim):
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
-    for attr, words in (('combine = "median", ', "unknown combine 'median'"),
-                        ("accumulate, ", "'accumulate' is spelled combine = \"sum\" now")):
+    for attr, words in (
+        ('combine = "median", ', "unknown combine 'median'"),
+        ("accumulate, ", "'accumulate' is spelled combine = \"sum\" now"),
+    ):
         text = sim.program(
             b.text() + f"\n    pe.recv %a {{{attr}color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}}"
             f" : {b.t('a')}"

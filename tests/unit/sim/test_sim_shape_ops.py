@@ -26,13 +26,17 @@ def _program(sim, shape, src, dst_shape, dst, index_map=None, fill=None):
     extra = ""
     if index_map is not None:
         offset, stride = index_map
-        extra = (f", offset = array<i64: {', '.join(map(str, offset))}>, "
-                 f"stride = array<i64: {', '.join(map(str, stride))}>")
+        extra = (
+            f", offset = array<i64: {', '.join(map(str, offset))}>, "
+            f"stride = array<i64: {', '.join(map(str, stride))}>"
+        )
     b.op(
         f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}{extra}, "
         f"pes = {sim.pes(bbox)}}} : {b.t('d', 's')}"
     )
-    b.op(f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tout}")
+    b.op(
+        f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tout}"
+    )
     return sim.program(b.text(), f"%x: {tin}", tout, f"%o : {tout}")
 
 
@@ -89,7 +93,9 @@ def test_reshape_exchange_to_and_from_rank_0_and_1(sim, rng):
     (o,), _ = sim.run(_program(sim, (1, 1), ((2, 2), ("r", "c")), (), ((1, 1), ())), x)
     assert o.shape == () and o == x[0, 0]
     y = rng.standard_normal((12,)).astype(np.float32)
-    (o,), _ = sim.run(_program(sim, (12,), ((1, 3), ("c",)), (3, 2, 2), ((2, 2), ("", "r", "c"))), y)
+    (o,), _ = sim.run(
+        _program(sim, (12,), ((1, 3), ("c",)), (3, 2, 2), ((2, 2), ("", "r", "c"))), y
+    )
     np.testing.assert_array_equal(o, y.reshape(3, 2, 2))
 
 
@@ -103,15 +109,27 @@ def test_concat_of_two_exchanges_into_one_buffer(sim, rng):
     b.alloc("a", (0, 0, 2, 2), 6)
     b.alloc("b", (0, 0, 1, 1), 6)
     b.alloc("o", (0, 0, 2, 2), 8)
-    b.op(f"pe.host_in %x, %a {{layout = {la}, pes = {sim.pes((0, 0, 2, 2))}}} : {sim.tensor((5, 3))}, {b.t('a')}")
-    b.op(f"pe.host_in %y, %b {{layout = {lb}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor((2, 3))}, {b.t('b')}")
+    b.op(
+        f"pe.host_in %x, %a {{layout = {la}, pes = {sim.pes((0, 0, 2, 2))}}} : {sim.tensor((5, 3))}, {b.t('a')}"
+    )
+    b.op(
+        f"pe.host_in %y, %b {{layout = {lb}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor((2, 3))}, {b.t('b')}"
+    )
     for src, lay, off in (("a", la, 0), ("b", lb, -5)):
-        b.op(f"pe.exchange %o, %{src} {{color = 0 : i64, src_layout = {lay}, dst_layout = {lo}, "
-             f"offset = array<i64: {off}, 0>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}}"
-             f" : {b.t('o', src)}")
-    b.op(f"%r = pe.host_out %o {{layout = {lo}, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('o')} -> {sim.tensor((7, 3))}")
-    text = sim.program(b.text(), f"%x: {sim.tensor((5, 3))}, %y: {sim.tensor((2, 3))}",
-                       sim.tensor((7, 3)), f"%r : {sim.tensor((7, 3))}")
+        b.op(
+            f"pe.exchange %o, %{src} {{color = 0 : i64, src_layout = {lay}, dst_layout = {lo}, "
+            f"offset = array<i64: {off}, 0>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}}"
+            f" : {b.t('o', src)}"
+        )
+    b.op(
+        f"%r = pe.host_out %o {{layout = {lo}, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('o')} -> {sim.tensor((7, 3))}"
+    )
+    text = sim.program(
+        b.text(),
+        f"%x: {sim.tensor((5, 3))}, %y: {sim.tensor((2, 3))}",
+        sim.tensor((7, 3)),
+        f"%r : {sim.tensor((7, 3))}",
+    )
     (o,), _ = sim.run(text, a, bb)
     np.testing.assert_array_equal(o, np.concatenate([a, bb]))
 
@@ -126,13 +144,21 @@ def test_elements_without_source_keep_their_value_and_padding_is_zeroed(sim):
     b.alloc("s", (0, 0, 1, 1), 9)
     b.alloc("d", (0, 0, 2, 2), dd.local_elems)
     b.op(f"pe.fill %d {{value = 7.0 : f64, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d')}")
-    b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor(shape)}, {b.t('s')}")
-    b.op(f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}, "
-         f"offset = array<i64: -1, -1>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d', 's')}")
+    b.op(
+        f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor(shape)}, {b.t('s')}"
+    )
+    b.op(
+        f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}, "
+        f"offset = array<i64: -1, -1>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d', 's')}"
+    )
     flat = (4 * dd.local_elems,)
     flay = sim.layout(flat, (2, 2), ("rc",))
-    b.op(f"%o = pe.host_out %d {{layout = {flay}, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d')} -> {sim.tensor(flat)}")
-    text = sim.program(b.text(), f"%x: {sim.tensor(shape)}", sim.tensor(flat), f"%o : {sim.tensor(flat)}")
+    b.op(
+        f"%o = pe.host_out %d {{layout = {flay}, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d')} -> {sim.tensor(flat)}"
+    )
+    text = sim.program(
+        b.text(), f"%x: {sim.tensor(shape)}", sim.tensor(flat), f"%o : {sim.tensor(flat)}"
+    )
     x = np.arange(1, 10, dtype=np.float32).reshape(shape)
     (o,), _ = sim.run(text, x)
     tiles = o.reshape(2, 2, 3, 3)
@@ -170,7 +196,9 @@ def test_slice_messages_are_exact(sim):
 def test_replicated_destination_gets_every_copy(sim, rng):
     """A slice into a layout replicated along rows: every row of PEs receives the data."""
     x = rng.standard_normal((6, 4)).astype(np.float32)
-    text = _program(sim, (6, 4), ((2, 2), ("r", "c")), (1, 4), ((2, 2), ("", "c")), ((5, 0), (1, 1)))
+    text = _program(
+        sim, (6, 4), ((2, 2), ("r", "c")), (1, 4), ((2, 2), ("", "c")), ((5, 0), (1, 1))
+    )
     exe = sim.plan(text)
     (o,), report = exe.run([x])
     np.testing.assert_array_equal(o, x[5:6])
@@ -186,11 +214,19 @@ def test_broadcast(sim, rng):
     b = sim.Body()
     b.alloc("s", (0, 0, 2, 3), 3)
     b.alloc("d", (0, 0, 2, 3), 12)
-    b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 2, 3))}}} : {sim.tensor((9,))}, {b.t('s')}")
-    b.op(f"pe.broadcast %d, %s {{src_shape = array<i64: 1, 3>, dst_shape = array<i64: 4, 3>, "
-         f"pes = {sim.pes((0, 0, 2, 3))}}} : {b.t('d', 's')}")
-    b.op(f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0, 2, 3))}}} : {b.t('d')} -> {sim.tensor((8, 9))}")
-    text = sim.program(b.text(), f"%x: {sim.tensor((9,))}", sim.tensor((8, 9)), f"%o : {sim.tensor((8, 9))}")
+    b.op(
+        f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 2, 3))}}} : {sim.tensor((9,))}, {b.t('s')}"
+    )
+    b.op(
+        f"pe.broadcast %d, %s {{src_shape = array<i64: 1, 3>, dst_shape = array<i64: 4, 3>, "
+        f"pes = {sim.pes((0, 0, 2, 3))}}} : {b.t('d', 's')}"
+    )
+    b.op(
+        f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0, 2, 3))}}} : {b.t('d')} -> {sim.tensor((8, 9))}"
+    )
+    text = sim.program(
+        b.text(), f"%x: {sim.tensor((9,))}", sim.tensor((8, 9)), f"%o : {sim.tensor((8, 9))}"
+    )
     exe = sim.plan(text)
     (o,), report = exe.run([x])
     np.testing.assert_array_equal(o, np.broadcast_to(x, (8, 9)))
@@ -206,11 +242,21 @@ def test_broadcast_middle_dim(sim, rng):
     b = sim.Body()
     b.alloc("s", (0, 0, 1, 1), 6)
     b.alloc("d", (0, 0, 1, 1), 24)
-    b.op(f"pe.host_in %x, %s {{layout = {lay_in}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor((2, 1, 3))}, {b.t('s')}")
-    b.op(f"pe.broadcast %d, %s {{src_shape = array<i64: 2, 1, 3>, dst_shape = array<i64: 2, 4, 3>, "
-         f"pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('d', 's')}")
-    b.op(f"%o = pe.host_out %d {{layout = {lay_out}, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('d')} -> {sim.tensor((2, 4, 3))}")
-    text = sim.program(b.text(), f"%x: {sim.tensor((2, 1, 3))}", sim.tensor((2, 4, 3)),
-                       f"%o : {sim.tensor((2, 4, 3))}")
+    b.op(
+        f"pe.host_in %x, %s {{layout = {lay_in}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor((2, 1, 3))}, {b.t('s')}"
+    )
+    b.op(
+        f"pe.broadcast %d, %s {{src_shape = array<i64: 2, 1, 3>, dst_shape = array<i64: 2, 4, 3>, "
+        f"pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('d', 's')}"
+    )
+    b.op(
+        f"%o = pe.host_out %d {{layout = {lay_out}, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('d')} -> {sim.tensor((2, 4, 3))}"
+    )
+    text = sim.program(
+        b.text(),
+        f"%x: {sim.tensor((2, 1, 3))}",
+        sim.tensor((2, 4, 3)),
+        f"%o : {sim.tensor((2, 4, 3))}",
+    )
     (o,), _ = sim.run(text, x)
     np.testing.assert_array_equal(o, np.broadcast_to(x, (2, 4, 3)))
