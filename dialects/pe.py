@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -319,17 +320,15 @@ def check_sram_overlaps(block: Block) -> None:
     such allocs fails verification, naming the other."""
     lives = buffer_lives(block)
     placed = sorted(
-        ((lives[op], op) for op in lives if op.byte_offset is not None),
+        ((lives[op], offset, op) for op in lives if (offset := op.byte_offset) is not None),
         key=lambda item: item[0][0],
     )
-    for i, ((_, end), op) in enumerate(placed):
-        lo = op.byte_offset
-        hi = lo + buf_of(op.result).num_bytes  # type: ignore[operator]
-        for (start2, _), other in placed[i + 1 :]:
+    for i, ((_, end), lo, op) in enumerate(placed):
+        hi = lo + buf_of(op.result).num_bytes
+        for (start2, _), lo2, other in placed[i + 1 :]:
             if start2 > end:
                 break
-            lo2 = other.byte_offset
-            hi2 = lo2 + buf_of(other.result).num_bytes  # type: ignore[operator]
+            hi2 = lo2 + buf_of(other.result).num_bytes
             if lo < hi2 and lo2 < hi and _rects_intersect(op.rect, other.rect):
                 message = (
                     f"buffer '{other.buffer_name.data}' (SRAM bytes [{lo2}, {hi2}) on PEs "
@@ -357,7 +356,8 @@ class HostInOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         _expect(
-            tuple(self.input.type.get_shape()) == self.layout.dist.shape, "host_in shape mismatch"
+            tuple(cast(TensorType, self.input.type).get_shape()) == self.layout.dist.shape,
+            "host_in shape mismatch",
         )
         check_layout(self, self.layout, self.buffer)
 
@@ -497,7 +497,7 @@ class MaskPadOp(PEOp):
         check_layout(self, self.layout, self.buffer)
 
 
-def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+def _ints(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
     return tuple(attr.get_values())
 
 

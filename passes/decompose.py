@@ -296,7 +296,7 @@ def _half_reduction(kind: str) -> Callable[..., SSAValue | None]:
 
 
 #: one decomposition per composite op (and per reduction that half floats widen)
-DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue]] = {
+DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue | None]] = {
     flame.SoftmaxOp: decompose_softmax,
     flame.LogSoftmaxOp: decompose_log_softmax,
     flame.LogsumexpOp: decompose_logsumexp,
@@ -377,7 +377,7 @@ def _conv_bias(op: flame.Conv2dOp) -> list[Operation]:
     """conv2d over no input channels: the bias, broadcast to the result."""
     assert op.bias is not None
     typ = op.result.type
-    shape, elem = tuple(typ.get_shape()), typ.element_type  # type: ignore[attr-defined]
+    shape, elem = tuple(typ.get_shape()), typ.element_type
     column = flame.ReshapeOp.create(
         operands=[op.bias], result_types=[TensorType(elem, (1, shape[1], 1, 1))]
     )

@@ -73,10 +73,19 @@ class Distribution:
         keep = lambda a: "".join(x for x in a if (x == "r" and rows > 1) or (x == "c" and cols > 1))  # noqa: E731
         return Distribution(self.shape, self.grid, tuple(keep(a) for a in self.split))
 
-    def with_(self, **changes) -> Distribution:
-        fields = {"shape": self.shape, "grid": self.grid, "split": self.split}
-        fields.update(changes)
-        return Distribution(tuple(fields["shape"]), tuple(fields["grid"]), tuple(fields["split"]))
+    def with_(
+        self,
+        shape: Sequence[int] | None = None,
+        grid: Sequence[int] | None = None,
+        split: Sequence[str] | None = None,
+    ) -> Distribution:
+        """This distribution with some fields replaced."""
+        rows, cols = self.grid if grid is None else grid
+        return Distribution(
+            self.shape if shape is None else tuple(shape),
+            (rows, cols),
+            self.split if split is None else tuple(split),
+        )
 
     def check(self) -> None:
         if len(self.split) != len(self.shape):

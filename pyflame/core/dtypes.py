@@ -29,14 +29,16 @@ class DType:
     @property
     def numpy(self) -> np.dtype:
         """The numpy dtype (ml_dtypes' for bfloat16)."""
-        if isinstance(self._numpy, str):
-            if self._numpy == "bfloat16":
-                import ml_dtypes
+        if isinstance(self._numpy, np.dtype):
+            return self._numpy
+        if self._numpy == "bfloat16":
+            import ml_dtypes
 
-                self._numpy = np.dtype(ml_dtypes.bfloat16)
-            else:
-                self._numpy = np.dtype(self._numpy)
-        return self._numpy
+            resolved = np.dtype(ml_dtypes.bfloat16)
+        else:
+            resolved = np.dtype(self._numpy)
+        self._numpy = resolved
+        return resolved
 
     @property
     def mlir(self) -> Attribute:
