@@ -32,8 +32,28 @@ def launch_seconds(code: str, pythonpath: Path | None) -> float:
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, check=True)
+    # from a neutral folder: `python -c` puts the working directory first on sys.path, which
+    # would import this checkout's pyflame whatever PYTHONPATH says
+    subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     return time.perf_counter() - start
+
+
+def imported_from(pythonpath: Path) -> Path:
+    out = subprocess.run(
+        [sys.executable, "-c", "import pyflame; print(pyflame.__file__)"],
+        env=dict(os.environ, PYTHONPATH=str(pythonpath)),
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip()).resolve()
 
 
 def main() -> None:
@@ -49,6 +69,9 @@ def main() -> None:
             check=True,
         )
         try:
+            for tree in (REPO, old):  # each launch must import its own checkout
+                found = imported_from(tree)
+                assert found.is_relative_to(tree), f"PYTHONPATH={tree} imported {found}"
             best = {
                 "this checkout": float("inf"),
                 f"commit {args.baseline}": float("inf"),
