@@ -1,4 +1,4 @@
-"""The gradient of every differentiable flame op, one rule per op in `GRADIENTS`.
+"""The gradient of every differentiable flame op, one rule per op class in `GRADIENTS`.
 
 A rule gets the node (its op, inputs, attrs and shape) and the gradient of its output, and
 returns one gradient per input (None where no gradient flows), written with PyFlame's own ops,

@@ -60,7 +60,7 @@ def _elements(count: int) -> str:
 def _data_at_hand(t: Tensor) -> np.ndarray | None:
     """The values of `t` when they are known without running: a leaf's data, also through
     reshapes (embedding flattens its indices)."""
-    while t._data is None and t.op == flame.ReshapeOp:
+    while t._data is None and t.op is flame.ReshapeOp:
         t = t.inputs[0]
     return t._data
 
