@@ -1,4 +1,4 @@
-"""The gradient of every differentiable flame op, one rule per op in `GRADIENTS`.
+"""The gradient of every differentiable flame op, one rule per op class in `GRADIENTS`.
 
 A rule gets the node (its op, inputs, attrs and shape) and the gradient of its output, and
 returns one gradient per input (None where no gradient flows), written with PyFlame's own ops,
@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from pyflame import ops
+from pyflame.dialects import flame
 from pyflame.ops.conv import conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
 from pyflame.tensor import Tensor
@@ -409,7 +410,7 @@ def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     else:  # the in-bounds taps of each window (padding and ceil_mode's extra excluded): the
         # window sums of ones, the same op with divisor 1
         count = ops._node(
-            "flame.avg_pool2d",
+            flame.AvgPool2dOp,
             (ops.ones(x.shape, dtype=g.dtype),),
             node.shape,
             g.dtype,
@@ -438,46 +439,46 @@ def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return out
 
 
-GRADIENTS: dict[str, Rule] = {
-    "flame.add": lambda node, g: (g, g),
-    "flame.sub": _sub,
-    "flame.mul": _mul,
-    "flame.div": _div,
-    "flame.pow": _pow,
-    "flame.maximum": _extreme(lambda a, b: a < b),
-    "flame.minimum": _extreme(lambda a, b: a > b),
-    "flame.neg": _unary(lambda x, y, g: -g),
-    "flame.abs": _unary(lambda x, y, g: g * ((x > 0).astype(g.dtype) - (x < 0).astype(g.dtype))),
+GRADIENTS: dict[type[flame.FlameOp], Rule] = {
+    flame.AddOp: lambda node, g: (g, g),
+    flame.SubOp: _sub,
+    flame.MulOp: _mul,
+    flame.DivOp: _div,
+    flame.PowOp: _pow,
+    flame.MaximumOp: _extreme(lambda a, b: a < b),
+    flame.MinimumOp: _extreme(lambda a, b: a > b),
+    flame.NegOp: _unary(lambda x, y, g: -g),
+    flame.AbsOp: _unary(lambda x, y, g: g * ((x > 0).astype(g.dtype) - (x < 0).astype(g.dtype))),
     # 0 where x <= 0 (at 0 too); g at NaN, as torch's threshold_backward
-    "flame.relu": _unary(lambda x, y, g: ops.where(x <= 0, 0.0, g)),
-    "flame.exp": _unary(lambda x, y, g: g * y),
-    "flame.log": _unary(lambda x, y, g: g / x),
-    "flame.sqrt": _unary(lambda x, y, g: g * 0.5 / y),
-    "flame.rsqrt": _unary(lambda x, y, g: g * -0.5 * y * y * y),
-    "flame.tanh": _unary(lambda x, y, g: g * (1 - y * y)),
-    "flame.sigmoid": _unary(lambda x, y, g: g * y * (1 - y)),
-    "flame.gelu": _unary(lambda x, y, g: _gelu_grad(x, y, g)),
-    "flame.silu": _unary(lambda x, y, g: _silu_grad(x, y, g)),
-    "flame.where": _where,
-    "flame.convert": _convert,
-    "flame.reduce_sum": _sum,
-    "flame.reduce_mean": _mean,
-    "flame.reduce_max": _amax,
-    "flame.reduce_min": _amax,
-    "flame.reduce_prod": _prod,
-    "flame.var": _var,
-    "flame.std": _std,
-    "flame.logsumexp": _logsumexp,
-    "flame.softmax": _softmax,
-    "flame.log_softmax": _log_softmax,
-    "flame.matmul": _matmul,
-    "flame.transpose": _transpose,
-    "flame.reshape": _reshape,
-    "flame.broadcast_to": _broadcast_to,
-    "flame.pad": _pad,
-    "flame.slice": _slice,
-    "flame.concat": _concat,
-    "flame.conv2d": _conv2d,
-    "flame.max_pool2d": _max_pool2d,
-    "flame.avg_pool2d": _avg_pool2d,
+    flame.ReluOp: _unary(lambda x, y, g: ops.where(x <= 0, 0.0, g)),
+    flame.ExpOp: _unary(lambda x, y, g: g * y),
+    flame.LogOp: _unary(lambda x, y, g: g / x),
+    flame.SqrtOp: _unary(lambda x, y, g: g * 0.5 / y),
+    flame.RsqrtOp: _unary(lambda x, y, g: g * -0.5 * y * y * y),
+    flame.TanhOp: _unary(lambda x, y, g: g * (1 - y * y)),
+    flame.SigmoidOp: _unary(lambda x, y, g: g * y * (1 - y)),
+    flame.GeluOp: _unary(lambda x, y, g: _gelu_grad(x, y, g)),
+    flame.SiluOp: _unary(lambda x, y, g: _silu_grad(x, y, g)),
+    flame.WhereOp: _where,
+    flame.ConvertOp: _convert,
+    flame.ReduceSumOp: _sum,
+    flame.ReduceMeanOp: _mean,
+    flame.ReduceMaxOp: _amax,
+    flame.ReduceMinOp: _amax,
+    flame.ReduceProdOp: _prod,
+    flame.VarOp: _var,
+    flame.StdOp: _std,
+    flame.LogsumexpOp: _logsumexp,
+    flame.SoftmaxOp: _softmax,
+    flame.LogSoftmaxOp: _log_softmax,
+    flame.MatmulOp: _matmul,
+    flame.TransposeOp: _transpose,
+    flame.ReshapeOp: _reshape,
+    flame.BroadcastToOp: _broadcast_to,
+    flame.PadOp: _pad,
+    flame.SliceOp: _slice,
+    flame.ConcatOp: _concat,
+    flame.Conv2dOp: _conv2d,
+    flame.MaxPool2dOp: _max_pool2d,
+    flame.AvgPool2dOp: _avg_pool2d,
 }

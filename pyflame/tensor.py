@@ -1,13 +1,13 @@
 """`pf.Tensor`: a lazy graph node.
 
 A tensor is either a *leaf* holding data (from `pf.from_numpy`, or any tensor after `pf.eval`)
-or the result of a flame op (`op` is the flame op name, e.g. "flame.add") applied to `inputs`
+or the result of a flame op (`op` is the flame op class, e.g. `flame.AddOp`) applied to `inputs`
 with python-valued `attrs`. Building a node only records shape, dtype, layout and the user's
 source line; nothing is computed until `pf.eval` (or `numpy()`, `item()`, `print` ...), after
 which the tensor keeps its data and drops its graph.
 
-    x = pf.randn([4, 4])          # Tensor(op="flame.random_normal", attrs={"seed": ...})
-    y = (x + 1).relu()            # Tensor(op="flame.relu", inputs=(x + 1,))
+    x = pf.randn([4, 4])          # Tensor(op=flame.RandomNormalOp, attrs={"seed": ...})
+    y = (x + 1).relu()            # Tensor(op=flame.ReluOp, inputs=(x + 1,))
     y.numpy()                     # compiles, runs, and y becomes a leaf with data
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from pyflame.core.shapes import normalize_dim
 from pyflame.grad_mode import no_grad
 from pyflame.layout import MeshLayout
 from pyflame.tensor_methods import BOUND, OpMethods
+
+if TYPE_CHECKING:
+    from pyflame.dialects.flame import FlameOp
 
 Location = tuple[str, int]
 
@@ -50,14 +53,14 @@ class GradFn:
 
     __slots__ = ("op",)
 
-    def __init__(self, op: str):
+    def __init__(self, op: type[FlameOp]):
         self.op = op
 
     def name(self) -> str:
-        return self.op
+        return self.op.name
 
     def __repr__(self) -> str:
-        return f"<GradFn {self.op}>"
+        return f"<GradFn {self.op.name}>"
 
 
 class Tensor(OpMethods):
@@ -73,7 +76,7 @@ class Tensor(OpMethods):
         self,
         shape: Sequence[int],
         dtype: DType = float32,
-        op: str | None = None,
+        op: type[FlameOp] | None = None,
         inputs: Sequence[Tensor] = (),
         attrs: dict[str, Any] | None = None,
         *,
@@ -152,6 +155,11 @@ class Tensor(OpMethods):
         if not self._reads:
             return self.inputs
         return tuple(self._reads.get(i, t) for i, t in enumerate(self.inputs))
+
+    @property
+    def op_name(self) -> str | None:
+        """The flame op's name (`"flame.add"`), None on a leaf."""
+        return None if self.op is None else self.op.name
 
     # ---------------------------------------------------------------- autograd state
 

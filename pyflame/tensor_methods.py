@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from pyflame.dialects import flame
+
 if TYPE_CHECKING:
     from pyflame.tensor import Tensor
 
@@ -60,28 +62,28 @@ class OpMethods:
     # ---------------------------------------------------------------- arithmetic operators
 
     def __add__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.add", self, other)
+        return BOUND.ops.binary(flame.AddOp, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.add", other, self)
+        return BOUND.ops.binary(flame.AddOp, other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.sub", self, other)
+        return BOUND.ops.binary(flame.SubOp, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.sub", other, self)
+        return BOUND.ops.binary(flame.SubOp, other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.mul", self, other)
+        return BOUND.ops.binary(flame.MulOp, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.mul", other, self)
+        return BOUND.ops.binary(flame.MulOp, other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.div", self, other)
+        return BOUND.ops.binary(flame.DivOp, self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.div", other, self)
+        return BOUND.ops.binary(flame.DivOp, other, self)
 
     def __neg__(self) -> Tensor:
         return BOUND.ops.neg(self)
@@ -90,10 +92,10 @@ class OpMethods:
         return BOUND.ops.abs(self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.pow", self, other)
+        return BOUND.ops.binary(flame.PowOp, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.pow", other, self)
+        return BOUND.ops.binary(flame.PowOp, other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         if not isinstance(other, OpMethods):
@@ -109,36 +111,36 @@ class OpMethods:
     # comparisons give bool tensors, as in PyTorch (so Tensors hash by identity)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]  # a tensor, not a bool
-        return BOUND.ops.binary("flame.eq", self, other)
+        return BOUND.ops.binary(flame.EqOp, self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]  # a tensor, not a bool
-        return BOUND.ops.binary("flame.ne", self, other)
+        return BOUND.ops.binary(flame.NeOp, self, other)
 
     def __lt__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.lt", self, other)
+        return BOUND.ops.binary(flame.LtOp, self, other)
 
     def __le__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.le", self, other)
+        return BOUND.ops.binary(flame.LeOp, self, other)
 
     def __gt__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.gt", self, other)
+        return BOUND.ops.binary(flame.GtOp, self, other)
 
     def __ge__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.ge", self, other)
+        return BOUND.ops.binary(flame.GeOp, self, other)
 
     __hash__ = object.__hash__
 
     def __and__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.logical_and", self, other)
+        return BOUND.ops.binary(flame.LogicalAndOp, self, other)
 
     def __rand__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.logical_and", other, self)
+        return BOUND.ops.binary(flame.LogicalAndOp, other, self)
 
     def __or__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.logical_or", self, other)
+        return BOUND.ops.binary(flame.LogicalOrOp, self, other)
 
     def __ror__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary("flame.logical_or", other, self)
+        return BOUND.ops.binary(flame.LogicalOrOp, other, self)
 
     def __invert__(self) -> Tensor:
         return BOUND.ops.logical_not(self)

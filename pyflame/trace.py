@@ -32,42 +32,21 @@ that differ only in their inputs' names share one compiled program).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pyflame.core.target import Target
+from pyflame.dialects.flame import FlameOp
 from pyflame.sim.target import get_target
 from pyflame.tensor import Tensor
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
     from xdsl.ir import Attribute
-
-#: attrs that are runtime inputs of the program, not part of its structure
-RUNTIME_ATTRS = frozenset({"seed"})
-#: ops whose `seed` attr becomes an i64 argument of @main
-RANDOM_OPS = frozenset({"flame.random_normal", "flame.random_uniform"})
-#: f64 attrs of one op whose names other ops use otherwise (flame.iota's start and step are
-#: numbers, flame.slice's are arrays)
-OP_FLOAT_ATTRS = {
-    "flame.iota": frozenset({"start", "step"}),
-    "flame.random_uniform": frozenset({"minval", "maxval"}),
-    "flame.var": frozenset({"correction"}),  # reductions: var and std's divisor correction
-    "flame.std": frozenset({"correction"}),
-}
-#: shape-op attrs that are i64 arrays (flame.slice start/stop/step, flame.pad low/high)
-SHAPE_OP_ARRAY_ATTRS = frozenset({"start", "stop", "step", "low", "high"})
-#: convolution and pooling attrs: i64 arrays, i64 integers, and flags (unit attrs)
-CONV_ARRAY_ATTRS = frozenset({"kernel", "stride", "padding", "dilation"})
-CONV_INT_ATTRS = frozenset({"groups", "divisor"})
-CONV_FLAG_ATTRS = frozenset({"count_include_pad"})
-#: ops with optional trailing operands: how many operands they have with all of them
-OPTIONAL_OPERAND_OPS = {"flame.conv2d": 3}
-#: ops whose operands form one variadic group
-VARIADIC_OPS = frozenset({"flame.concat"})
 
 
 @dataclasses.dataclass
@@ -141,12 +120,15 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             all_edges.append(())
             entries.append(("arg", t.shape, t.dtype.name, t.layout))
             continue
-        if t.op in RANDOM_OPS:
+        form = op_form(t.op)
+        if form.random:
             seeds.append(i)
-        attrs = tuple(sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in RUNTIME_ATTRS))
+        attrs = tuple(
+            sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in form.operand_names)
+        )
         edges = tuple(index[id(x)] for x in t.value_inputs())
         all_edges.append(edges)
-        entries.append((t.op, attrs, t.shape, t.dtype.name, t.layout, edges))
+        entries.append((t.op_name, attrs, t.shape, t.dtype.name, t.layout, edges))
     out_idx = tuple(index[id(t)] for t in outputs)
     key = (tuple(entries), out_idx, target)
     return Trace(nodes, all_edges, out_idx, args, seeds, target, key)
@@ -197,42 +179,85 @@ def _freeze(value: Any) -> Hashable:
 # --------------------------------------------------------------------------- IR building
 
 
-def _ir_attrs(t: Tensor) -> dict[str, Attribute]:
-    """Python attrs -> flame op attributes (one converter per attr name)."""
-    from xdsl.dialects.builtin import FloatAttr, IntegerAttr, UnitAttr, f64, i64
+#: IR attribute of a Python attr value, by the attribute's base class in the op's IRDL definition
+#: (None: the attribute is left out, e.g. a False flag or an absent optional integer)
+Converter = Callable[[Any], "Attribute | None"]
+
+
+def _converters() -> dict[type, Converter]:
+    from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, UnitAttr, f64, i64
 
     from pyflame.dialects.flame import dense_i64
 
-    out: dict[str, Attribute] = {}
+    return {
+        FloatAttr: lambda v: None if v is None else FloatAttr(float(v), f64),
+        IntegerAttr: lambda v: None if v is None else IntegerAttr(int(v), i64),
+        DenseArrayBase: lambda v: None if v is None else dense_i64(v),
+        UnitAttr: lambda v: UnitAttr() if v else None,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class OpForm:
+    """How a frontend node of one flame op class becomes IR, read off the op's IRDL definition."""
+
+    #: Python attr name -> (converter, stored as a property rather than an attribute)
+    attrs: dict[str, tuple[Converter, bool]]
+    #: names of the op's operands; an attr of that name is a runtime input (a random op's seed)
+    operand_names: frozenset[str]
+    #: the op takes a `seed` operand: its `seed` attr becomes an i64 argument of @main
+    random: bool
+    #: the op's operands form one variadic group (flame.concat)
+    variadic: bool
+    #: operand count with every optional operand present (conv2d's bias), else None
+    optional_count: int | None
+
+
+@functools.cache
+def op_form(cls: type[FlameOp]) -> OpForm:
+    """`cls`'s `OpForm`: attributes and properties by their constraint's base class (FloatAttr
+    -> f64, IntegerAttr -> i64, DenseArrayBase -> i64 array, UnitAttr -> a flag present when
+    true); the `layout` attribute comes from `Tensor.layout`, not from the attrs."""
+    from xdsl.irdl import BaseAttr, OptOperandDef, VarOperandDef
+
+    converters = _converters()
+    definition = cls.get_irdl_definition()
+    attrs: dict[str, tuple[Converter, bool]] = {}
+    for table, is_prop in ((definition.attributes, False), (definition.properties, True)):
+        for name, attr_def in table.items():
+            constr = attr_def.constr
+            base = constr.attr if isinstance(constr, BaseAttr) else None
+            if name == "layout" or base not in converters:
+                continue
+            attrs[name] = (converters[base], is_prop)
+    operands = definition.operands
+    names = frozenset(name for name, _ in operands)
+    optional = any(isinstance(d, OptOperandDef) for _, d in operands)
+    return OpForm(
+        attrs=attrs,
+        operand_names=names,
+        random="seed" in names,
+        variadic=len(operands) == 1 and isinstance(operands[0][1], VarOperandDef),
+        optional_count=len(operands) if optional else None,
+    )
+
+
+def _ir_attrs(t: Tensor, form: OpForm) -> tuple[dict[str, Attribute], dict[str, Attribute]]:
+    """Python attrs -> the flame op's (attributes, properties), converted as `op_form` says."""
+    attributes: dict[str, Attribute] = {}
+    properties: dict[str, Attribute] = {}
     for name, value in t.attrs.items():
-        if name in RUNTIME_ATTRS:
+        if name in form.operand_names:
             continue
-        if name in OP_FLOAT_ATTRS.get(t.op, ()):  # type: ignore[arg-type]
-            out[name] = FloatAttr(float(value), f64)
-        elif name == "value":
-            out["value"] = FloatAttr(float(value), f64)
-        elif name in ("dims", "perm"):
-            out[name] = dense_i64(value)
-        elif name == "keepdim":
-            if value:
-                out["keepdim"] = UnitAttr()
-        elif name in SHAPE_OP_ARRAY_ATTRS:
-            out[name] = dense_i64(value)
-        elif name == "dim":
-            out["dim"] = IntegerAttr(int(value), i64)
-        elif name in CONV_ARRAY_ATTRS:
-            out[name] = dense_i64(value)
-        elif name in CONV_INT_ATTRS:
-            if value is not None:
-                out[name] = IntegerAttr(int(value), i64)
-        elif name in CONV_FLAG_ATTRS:
-            if value:
-                out[name] = UnitAttr()
-        else:
-            raise NotImplementedError(f"no IR form for attr {name!r} of {t.op}")
+        if name not in form.attrs:
+            raise NotImplementedError(f"no IR form for attr {name!r} of {t.op_name}")
+        convert, is_prop = form.attrs[name]
+        attr = convert(value)
+        if attr is not None:
+            (properties if is_prop else attributes)[name] = attr
     if t.layout is not None:
-        out["layout"] = t.layout.to_attr()
-    return out
+        attributes["layout"] = t.layout.to_attr()
+    return attributes, properties
 
 
 def _build_module(tr: Trace) -> ModuleOp:
@@ -250,9 +275,7 @@ def _build_module(tr: Trace) -> ModuleOp:
     from xdsl.ir import Block, Region, SSAValue
 
     from pyflame.core.target import TARGET_ATTR
-    from pyflame.dialects.flame import Flame
 
-    op_classes = {cls.name: cls for cls in Flame.operations}
     locs: dict[tuple[str, int], FileLineColLoc] = {}
 
     def loc(t: Tensor) -> FileLineColLoc:
@@ -276,16 +299,23 @@ def _build_module(tr: Trace) -> ModuleOp:
     for i, t in enumerate(nodes):
         if i in values:
             continue
-        cls = op_classes.get(t.op)  # type: ignore[arg-type]
+        cls = t.op
         if cls is None:
             where = f"{t.location[0]}:{t.location[1]}"
-            raise NotImplementedError(f"no flame op {t.op!r} (made at {where})")
-        operands = [seed_arg[i]] if i in seed_arg else [values[k] for k in tr.edges[i]]
-        if t.op in VARIADIC_OPS:
+            raise NotImplementedError(f"no flame op for the node made at {where}")
+        form = op_form(cls)
+        operands: list[Any] = [seed_arg[i]] if i in seed_arg else [values[k] for k in tr.edges[i]]
+        if form.variadic:
             operands = [operands]
-        if t.op in OPTIONAL_OPERAND_OPS:  # a missing optional operand (conv2d's bias) is None
-            operands += [None] * (OPTIONAL_OPERAND_OPS[t.op] - len(operands))
-        op = cls.build(operands=operands, result_types=[ttype(t)], attributes=_ir_attrs(t))
+        if form.optional_count is not None:  # a missing optional operand (conv2d's bias): None
+            operands += [None] * (form.optional_count - len(operands))
+        attributes, properties = _ir_attrs(t, form)
+        op = cls.build(
+            operands=operands,
+            result_types=[ttype(t)],
+            attributes=attributes,
+            properties=properties,
+        )
         op.location = loc(t)
         block.add_op(op)
         values[i] = op.results[0]

@@ -27,7 +27,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     if tensor.op is not None:
         raise ValueError(
             "pf.nn.init fills a tensor that holds data (a parameter or buffer), "
-            f"not the lazy result of {tensor.op}"
+            f"not the lazy result of {tensor.op_name}"
         )
     array = np.broadcast_to(np.asarray(values), tensor.shape).astype(tensor.dtype.numpy)
     tensor._set_data(np.ascontiguousarray(array))

@@ -12,6 +12,7 @@ from pyflame import checks, ops
 from pyflame.autograd import no_grad
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import ShapeError
+from pyflame.dialects import flame
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 
@@ -59,7 +60,7 @@ def _elements(count: int) -> str:
 def _data_at_hand(t: Tensor) -> np.ndarray | None:
     """The values of `t` when they are known without running: a leaf's data, also through
     reshapes (embedding flattens its indices)."""
-    while t._data is None and t.op == "flame.reshape":
+    while t._data is None and t.op is flame.ReshapeOp:
         t = t.inputs[0]
     return t._data
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyflame.core import shapes
+from pyflame.dialects import flame
 from pyflame.ops.creation import ones
 from pyflame.ops.elementwise import div
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
@@ -130,7 +131,7 @@ def conv2d(
     )
     inputs = (x, weight) if bias is None else (x, weight, bias)
     attrs = {"stride": s, "padding": pads, "dilation": d, "groups": groups}
-    return _unbatched(_node("flame.conv2d", inputs, shape, x.dtype, attrs), squeeze)
+    return _unbatched(_node(flame.Conv2dOp, inputs, shape, x.dtype, attrs), squeeze)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -196,7 +197,7 @@ def max_pool2d(
     )
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "max_pool2d")
     attrs = {"kernel": k, "stride": s, "padding": pads, "dilation": d}
-    return _unbatched(_node("flame.max_pool2d", (x,), shape, x.dtype, attrs), squeeze)
+    return _unbatched(_node(flame.MaxPool2dOp, (x,), shape, x.dtype, attrs), squeeze)
 
 
 def avg_pool2d(
@@ -232,14 +233,14 @@ def avg_pool2d(
     if count_include_pad and divisor_override is None and any(extra):
         # PyTorch divides a window by its taps inside the padded input (the ceil_mode rows and
         # columns past it do not count): the window sums over the count of such taps
-        sums = _node("flame.avg_pool2d", (x,), shape, x.dtype, {**attrs, "divisor": 1})
+        sums = _node(flame.AvgPool2dOp, (x,), shape, x.dtype, {**attrs, "divisor": 1})
         inside = ones(1, 1, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1], dtype=x.dtype)
         count = _node(
-            "flame.avg_pool2d",
+            flame.AvgPool2dOp,
             (inside,),
             (1, 1, *shape[2:]),
             x.dtype,
             {**attrs, "padding": (0, extra[0], 0, extra[1]), "divisor": 1},
         )
         return _unbatched(div(sums, count), squeeze)
-    return _unbatched(_node("flame.avg_pool2d", (x,), shape, x.dtype, attrs), squeeze)
+    return _unbatched(_node(flame.AvgPool2dOp, (x,), shape, x.dtype, attrs), squeeze)

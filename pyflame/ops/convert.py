@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyflame.core.dtypes import as_dtype
+from pyflame.dialects import flame
 from pyflame.ops.node import _check_tensor, _node
 from pyflame.tensor import Tensor
 
@@ -15,4 +16,4 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     dtype = as_dtype(dtype)
     if x.dtype is dtype:
         return x
-    return _node("flame.convert", (x,), x.shape, dtype)
+    return _node(flame.ConvertOp, (x,), x.shape, dtype)

@@ -15,6 +15,7 @@ import numpy as np
 
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
 from pyflame.core.errors import IntegerOverflowError
+from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
 from pyflame.ops.node import _check_layout, _check_tensor, _fits, _is_scalar, _node, _sizes
 from pyflame.tensor import Tensor, format_location, user_location
@@ -72,7 +73,7 @@ def full(
     if not dtype.is_floating_point and not (np.isfinite(value) and value == int(value)):
         raise TypeError(f"full: {fill_value!r} is not a {dtype!r} value")
     _fits(value, dtype, "full")
-    return _node("flame.fill", (), shape, dtype, {"value": value}, layout)
+    return _node(flame.FillOp, (), shape, dtype, {"value": value}, layout)
 
 
 def zeros(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
@@ -154,7 +155,7 @@ def arange(
         for v in (start, start + (n - 1) * step):
             _fits(float(v), dtype, "arange")
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
-    return _node("flame.iota", (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
+    return _node(flame.IotaOp, (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
 
 
 def eye(
@@ -172,8 +173,8 @@ def eye(
     dtype = as_dtype(dtype)
     shape = (int(n), int(m))
     index = [
-        _node("flame.iota", (), shape, int32, {"dim": d, "start": 0.0, "step": 1.0}, layout)
+        _node(flame.IotaOp, (), shape, int32, {"dim": d, "start": 0.0, "step": 1.0}, layout)
         for d in (0, 1)
     ]
-    same = _node("flame.eq", index, shape, bool_, layout=layout)
-    return same if dtype is bool_ else _node("flame.convert", (same,), shape, dtype, layout=layout)
+    same = _node(flame.EqOp, index, shape, bool_, layout=layout)
+    return same if dtype is bool_ else _node(flame.ConvertOp, (same,), shape, dtype, layout=layout)

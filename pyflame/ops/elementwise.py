@@ -14,11 +14,15 @@ import numpy as np
 
 from pyflame.core import elementwise
 from pyflame.core.dtypes import DType, bool_, float32
+from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
 from pyflame.ops.shape import broadcast_to
 from pyflame.promotion import result_type
 from pyflame.tensor import Tensor, format_location, user_location
+
+#: the flame op class of each elementwise function, by name (pyflame.core.elementwise's rows)
+ELEMENTWISE_OPS: dict[str, type[flame.FlameOp]] = {**flame.UNARY_OPS, **flame.BINARY_OPS}
 
 
 def _scalar(value: Any, dtype: DType) -> Tensor:
@@ -26,7 +30,7 @@ def _scalar(value: Any, dtype: DType) -> Tensor:
     value = float(value)
     if not dtype.is_floating_point:  # floats round to inf as in PyTorch; ints never wrap
         _fits(value, dtype, "scalar operand")
-    return _node("flame.fill", (), (), dtype, {"value": value})
+    return _node(flame.FillOp, (), (), dtype, {"value": value})
 
 
 def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
@@ -77,15 +81,15 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
     operands, dtype = _operands(name, args, entry.operands)
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
     result = bool_ if entry.result == "bool" else dtype
-    return _node(f"flame.{name}", operands, shape, result)
+    return _node(ELEMENTWISE_OPS[name], operands, shape, result)
 
 
-def binary(op: str, a: Any, b: Any) -> Tensor:
+def binary(op: type[flame.ElementwiseBinaryOp], a: Any, b: Any) -> Tensor:
     """An elementwise op on tensors and python scalars (either side); NotImplemented for other
     operand types, so Python can try the other operand's operator."""
     if not all(isinstance(x, Tensor) or _is_scalar(x) for x in (a, b)):
         return NotImplemented
-    return elementwise_op(op.removeprefix("flame."), a, b)
+    return elementwise_op(op.ENTRY.name, a, b)
 
 
 def _unary_function(name: str) -> Callable[[Tensor], Tensor]:
@@ -136,7 +140,7 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
     c = condition if condition.shape in (shape, ()) else broadcast_to(condition, shape)
     a = a if a.shape in (shape, ()) else broadcast_to(a, shape)
     b = b if b.shape in (shape, ()) else broadcast_to(b, shape)
-    return _node("flame.where", (c, a, b), shape, dtype)
+    return _node(flame.WhereOp, (c, a, b), shape, dtype)
 
 
 def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyflame.core import shapes
+from pyflame.dialects import flame
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.shape import _reshape_node, broadcast_to
 from pyflame.tensor import Tensor
@@ -23,7 +24,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     lhs = _reshape_node(a, (1,) + a.shape) if a.ndim == 1 else a
     rhs = _reshape_node(b, b.shape + (1,)) if b.ndim == 1 else b
     lhs, rhs = _matmul_batches(lhs, rhs)
-    out = _node("flame.matmul", (lhs, rhs), shapes.matmul(lhs.shape, rhs.shape), a.dtype)
+    out = _node(flame.MatmulOp, (lhs, rhs), shapes.matmul(lhs.shape, rhs.shape), a.dtype)
     return out if out.shape == shape else _reshape_node(out, shape)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from pyflame.core.dtypes import DType, bool_
 from pyflame.core.errors import IntegerOverflowError, ShapeError
+from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
 from pyflame.tensor import Location, Tensor, format_location, user_location
@@ -26,29 +27,29 @@ from pyflame.tensor import Location, Tensor, format_location, user_location
 T = TypeVar("T")
 
 #: ops through which no gradient flows (their results do not require grad)
-NOT_DIFFERENTIABLE = frozenset(
+NOT_DIFFERENTIABLE: frozenset[type[flame.FlameOp]] = frozenset(
     {
-        "flame.fill",
-        "flame.random_normal",
-        "flame.random_uniform",
-        "flame.iota",
-        "flame.eq",
-        "flame.ne",
-        "flame.lt",
-        "flame.le",
-        "flame.gt",
-        "flame.ge",
-        "flame.logical_and",
-        "flame.logical_or",
-        "flame.logical_not",
-        "flame.argmax",
-        "flame.argmin",
+        flame.FillOp,
+        flame.RandomNormalOp,
+        flame.RandomUniformOp,
+        flame.IotaOp,
+        flame.EqOp,
+        flame.NeOp,
+        flame.LtOp,
+        flame.LeOp,
+        flame.GtOp,
+        flame.GeOp,
+        flame.LogicalAndOp,
+        flame.LogicalOrOp,
+        flame.LogicalNotOp,
+        flame.ArgmaxOp,
+        flame.ArgminOp,
     }
 )
 
 
 def _node(
-    op: str,
+    op: type[flame.FlameOp],
     inputs: Sequence[Tensor],
     shape: Sequence[int],
     dtype: DType,
@@ -58,7 +59,7 @@ def _node(
 ) -> Tensor:
     if any(n < 0 for n in shape):  # every builder checks its sizes; this is the safety net
         raise _shape_error(
-            f"{op.removeprefix('flame.')}: negative dimension in the result shape {list(shape)}",
+            f"{op.name.removeprefix('flame.')}: negative dimension in the result shape {list(shape)}",
             location,
         )
     out = Tensor(

@@ -14,6 +14,7 @@ import numpy as np
 
 from pyflame.core import shapes
 from pyflame.core.dtypes import DType, bool_, float32, int32
+from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import arange
 from pyflame.ops.elementwise import maximum, minimum, where
@@ -43,7 +44,7 @@ def _reduce_dims(x: Tensor, dim: int | Sequence[int] | None, what: str) -> tuple
 
 
 def _reduce(
-    op: str,
+    op: type[flame.FlameOp],
     x: Tensor,
     dim: int | Sequence[int] | None,
     keepdim: bool,
@@ -51,7 +52,7 @@ def _reduce(
     dtype: DType | None = None,
     **attrs: Any,
 ) -> Tensor:
-    dims = _reduce_dims(x, dim, what or op.removeprefix("flame."))
+    dims = _reduce_dims(x, dim, what or op.name.removeprefix("flame."))
     shape = _rule(shapes.reduce, x.shape, dims, keepdim)
     attrs.update(dims=dims, keepdim=builtins.bool(keepdim))
     return _node(op, (x,), shape, dtype or x.dtype, attrs)
@@ -83,7 +84,7 @@ def _floating(x: Tensor, what: str) -> Tensor:
 def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
     _check_tensor(x, "sum")
-    return _reduce("flame.reduce_sum", _counted(x), dim, keepdim, "sum")
+    return _reduce(flame.ReduceSumOp, _counted(x), dim, keepdim, "sum")
 
 
 def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -91,13 +92,13 @@ def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     _check_tensor(x, "mean")
     if not x.dtype.is_floating_point:
         raise TypeError(f"mean needs a floating-point tensor, got {x.dtype!r}")
-    return _reduce("flame.reduce_mean", x, dim, keepdim, "mean")
+    return _reduce(flame.ReduceMeanOp, x, dim, keepdim, "mean")
 
 
 def prod(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod."""
     _check_tensor(x, "prod")
-    return _reduce("flame.reduce_prod", _counted(x), dim, keepdim, "prod")
+    return _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
 
 
 def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -105,7 +106,7 @@ def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     _check_tensor(x, "amax")
     dim = _all_if_empty(dim)
     _nonempty(x, dim, "amax")
-    return _reduce("flame.reduce_max", x, dim, keepdim, "amax")
+    return _reduce(flame.ReduceMaxOp, x, dim, keepdim, "amax")
 
 
 def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -113,10 +114,10 @@ def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     _check_tensor(x, "amin")
     dim = _all_if_empty(dim)
     _nonempty(x, dim, "amin")
-    return _reduce("flame.reduce_min", x, dim, keepdim, "amin")
+    return _reduce(flame.ReduceMinOp, x, dim, keepdim, "amin")
 
 
-def _arg(op: str, x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tensor:
+def _arg(op: type[flame.FlameOp], x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tensor:
     _check_tensor(x, what)
     if isinstance(dim, builtins.bool) or not (dim is None or isinstance(dim, (int, np.integer))):
         raise TypeError(f"{what}: dim must be an int or None, got {dim!r}")
@@ -127,12 +128,12 @@ def _arg(op: str, x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tenso
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first max along `dim` (of the flattened tensor for None), as pf.int32
     (PyTorch returns int64); NaN counts as the max, like torch.argmax."""
-    return _arg("flame.argmax", x, dim, keepdim, "argmax")
+    return _arg(flame.ArgmaxOp, x, dim, keepdim, "argmax")
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first min along `dim` (of the flattened tensor for None), as pf.int32."""
-    return _arg("flame.argmin", x, dim, keepdim, "argmin")
+    return _arg(flame.ArgminOp, x, dim, keepdim, "argmin")
 
 
 #: what max(x, dim) and min(x, dim) return, like torch.return_types.max / .min
@@ -157,11 +158,16 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     dim = int(dim)
     _nonempty(x, dim, what)
     # the values through a keepdim reduction, which argmax's decomposition then reuses
-    values = _reduce(f"flame.reduce_{kind}", x, dim, True, what)
+    reduce_op, arg_op = (
+        (flame.ReduceMaxOp, flame.ArgmaxOp)
+        if kind == "max"
+        else (flame.ReduceMinOp, flame.ArgminOp)
+    )
+    values = _reduce(reduce_op, x, dim, True, what)
     shape = shapes.reduce(x.shape, _reduce_dims(x, dim, what), keepdim)
     if values.shape != shape:
-        values = _node("flame.reshape", (values,), shape, values.dtype)
-    indices = _reduce(f"flame.arg{kind}", x, dim, keepdim, what, dtype=int32)
+        values = _node(flame.ReshapeOp, (values,), shape, values.dtype)
+    indices = _reduce(arg_op, x, dim, keepdim, what, dtype=int32)
     if values.requires_grad:  # the gradient goes to the returned index only, as in PyTorch
         d = _reduce_dims(x, dim, what)
         if d:
@@ -212,7 +218,7 @@ def var(
     (correction 1) by default, like torch.var."""
     _check_tensor(x, "var")
     dim, c = _correction(dim, unbiased, correction, "var")
-    return _reduce("flame.var", _floating(x, "var"), dim, keepdim, "var", correction=c)
+    return _reduce(flame.VarOp, _floating(x, "var"), dim, keepdim, "var", correction=c)
 
 
 def std(
@@ -226,7 +232,7 @@ def std(
     """Standard deviation: sqrt(var(...)), unbiased by default, like torch.std."""
     _check_tensor(x, "std")
     dim, c = _correction(dim, unbiased, correction, "std")
-    return _reduce("flame.std", _floating(x, "std"), dim, keepdim, "std", correction=c)
+    return _reduce(flame.StdOp, _floating(x, "std"), dim, keepdim, "std", correction=c)
 
 
 def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -234,10 +240,10 @@ def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool =
     inputs become float32, like torch.logsumexp."""
     _check_tensor(x, "logsumexp")
     x = x if x.dtype.is_floating_point else astype(x, float32)
-    return _reduce("flame.logsumexp", x, _all_if_empty(dim), keepdim, "logsumexp")
+    return _reduce(flame.LogsumexpOp, x, _all_if_empty(dim), keepdim, "logsumexp")
 
 
-def _softmax(op: str, x: Tensor, dim: int | None, dtype: Any, what: str) -> Tensor:
+def _softmax(op: type[flame.FlameOp], x: Tensor, dim: int | None, dtype: Any, what: str) -> Tensor:
     _check_tensor(x, what)
     if dtype is not None:
         x = astype(x, dtype)
@@ -259,12 +265,12 @@ def _softmax(op: str, x: Tensor, dim: int | None, dtype: Any, what: str) -> Tens
 def softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, computed stably (the max is subtracted first); a row
     that is all -inf gives NaN, as in PyTorch. `dtype` converts the input first."""
-    return _softmax("flame.softmax", x, dim, dtype, "softmax")
+    return _softmax(flame.SoftmaxOp, x, dim, dtype, "softmax")
 
 
 def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """log(softmax(x)) along `dim`, computed as (x - max) - log(sum(exp(x - max)))."""
-    return _softmax("flame.log_softmax", x, dim, dtype, "log_softmax")
+    return _softmax(flame.LogSoftmaxOp, x, dim, dtype, "log_softmax")
 
 
 class AtIndices:

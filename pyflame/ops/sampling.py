@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
+from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import elementwise_op, mul
@@ -28,7 +29,7 @@ def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) 
     dtype = as_dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"randn needs a floating-point dtype, got {dtype!r}")
-    return _node("flame.random_normal", (), shape, dtype, {"seed": draw_seed()}, layout)
+    return _node(flame.RandomNormalOp, (), shape, dtype, {"seed": draw_seed()}, layout)
 
 
 def randn_like(
@@ -51,7 +52,7 @@ def _uniform(
     seed: int | None,
 ) -> Tensor:
     attrs = {"seed": _draw(seed), "minval": float(low), "maxval": float(high)}
-    return _node("flame.random_uniform", (), shape, dtype, attrs, layout)
+    return _node(flame.RandomUniformOp, (), shape, dtype, attrs, layout)
 
 
 def rand(
@@ -120,7 +121,7 @@ def _randint(
     for v in (low, high - 1):  # float16 holds up to 65504 (PyTorch refuses more, too)
         _fits(float(v), dtype, "randint")
     ints = _uniform(shape, int32, low, high, None if dtype is not int32 else layout, seed)
-    return ints if dtype is int32 else _node("flame.convert", (ints,), shape, dtype, layout=layout)
+    return ints if dtype is int32 else _node(flame.ConvertOp, (ints,), shape, dtype, layout=layout)
 
 
 def randint_like(

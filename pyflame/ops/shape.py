@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import shapes
+from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
     _check_tensor,
@@ -34,7 +35,7 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     given = _shape_arg(dims, "permute")
     perm = tuple(_rule(shapes.normalize_dim, d, x.ndim) for d in given)
     shape = _rule(shapes.permute, x.shape, perm)
-    return _node("flame.transpose", (x,), shape, x.dtype, {"perm": perm})
+    return _node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": perm})
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -42,7 +43,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     _check_tensor(x, "transpose")
     perm = _rule(shapes.transpose_perm, x.ndim, dim0, dim1)
     return _node(
-        "flame.transpose", (x,), _rule(shapes.permute, x.shape, perm), x.dtype, {"perm": perm}
+        flame.TransposeOp, (x,), _rule(shapes.permute, x.shape, perm), x.dtype, {"perm": perm}
     )
 
 
@@ -50,7 +51,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     """Same elements in row-major order; one size may be -1."""
     _check_tensor(x, "reshape")
     new = _rule(shapes.reshape, x.shape, _shape_arg(shape, "reshape"))
-    return _node("flame.reshape", (x,), new, x.dtype)
+    return _node(flame.ReshapeOp, (x,), new, x.dtype)
 
 
 view = reshape
@@ -70,7 +71,7 @@ def _tensor_list(tensors: Any, what: str) -> list[Tensor]:
 
 
 def _reshape_node(x: Tensor, shape: Sequence[int]) -> Tensor:
-    return _node("flame.reshape", (x,), tuple(shape), x.dtype)
+    return _node(flame.ReshapeOp, (x,), tuple(shape), x.dtype)
 
 
 def _slice_node(
@@ -78,7 +79,7 @@ def _slice_node(
 ) -> Tensor:
     shape = _shape_rule(shapes.slice_shape, x.shape, start, stop, step)
     attrs = {"start": tuple(start), "stop": tuple(stop), "step": tuple(step)}
-    return _node("flame.slice", (x,), shape, x.dtype, attrs)
+    return _node(flame.SliceOp, (x,), shape, x.dtype, attrs)
 
 
 def _dim_slice(x: Tensor, dim: int, begin: int, end: int) -> Tensor:
@@ -112,7 +113,7 @@ def broadcast_to(x: Tensor, *size: Any) -> Tensor:  # noqa: F811 (replaces the s
     """`x` broadcast to `size` (numpy rules; -1 keeps an existing dim), like torch.broadcast_to."""
     _check_tensor(x, "broadcast_to")
     target = _shape_rule(shapes.expand, x.shape, _shape_arg(size, "broadcast_to"), "broadcast")
-    return _node("flame.broadcast_to", (x,), target, x.dtype)
+    return _node(flame.BroadcastToOp, (x,), target, x.dtype)
 
 
 def expand(x: Tensor, *sizes: Any) -> Tensor:
@@ -120,7 +121,7 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
     PyTorch; here each PE makes its tile of the result)."""
     _check_tensor(x, "expand")
     target = _shape_rule(shapes.expand, x.shape, _shape_arg(sizes, "expand"))
-    return _node("flame.broadcast_to", (x,), target, x.dtype)
+    return _node(flame.BroadcastToOp, (x,), target, x.dtype)
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -135,7 +136,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         raise _shape_error("cat needs at least one tensor")
     d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "cat"), max(xs[0].ndim, 1))
     shape = _shape_rule(shapes.concat, [t.shape for t in xs], d)
-    return _node("flame.concat", xs, shape, xs[0].dtype, {"dim": d})
+    return _node(flame.ConcatOp, xs, shape, xs[0].dtype, {"dim": d})
 
 
 concat = cat
@@ -148,7 +149,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shape = _shape_rule(shapes.stack, [t.shape for t in xs], _dim_arg(dim, "stack"))
     d = shapes.normalize_dim(dim, xs[0].ndim + 1)
     parts = [_reshape_node(t, shape[:d] + (1,) + shape[d + 1 :]) for t in xs]
-    return _node("flame.concat", parts, shape, xs[0].dtype, {"dim": d})
+    return _node(flame.ConcatOp, parts, shape, xs[0].dtype, {"dim": d})
 
 
 def split(
@@ -237,4 +238,4 @@ def pad(
         raise TypeError(f"pad: {value!r} is not a {x.dtype!r} value")
     if not x.dtype.is_floating_point:
         _fits(v, x.dtype, "pad")
-    return _node("flame.pad", (x,), shape, x.dtype, {"low": low, "high": high, "value": v})
+    return _node(flame.PadOp, (x,), shape, x.dtype, {"low": low, "high": high, "value": v})

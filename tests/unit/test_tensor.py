@@ -14,6 +14,7 @@ from flame_reference import FakeCompiler
 from xdsl.dialects.builtin import bf16, f16, f32, i1, i32
 
 import pyflame as pf
+from pyflame.dialects import flame
 
 
 def here() -> int:
@@ -38,7 +39,7 @@ def test_building_a_node_is_lazy_and_instant() -> None:
     assert x.dim() == 2 and x.ndim == 2 and len(x) == 20000 and x.numel() == 20000**2
     assert x.dtype is pf.float32
     assert x.layout is None
-    assert x.op == "flame.random_normal" and x.inputs == ()
+    assert x.op is flame.RandomNormalOp and x.op_name == "flame.random_normal" and x.inputs == ()
     assert 0 <= x.attrs["seed"] < 2**31
     assert x.location == (__file__, line)
     assert not x.is_evaluated
@@ -60,20 +61,20 @@ def test_shape_argument_forms() -> None:
 def test_node_records_op_inputs_attrs() -> None:
     a, b = pf.randn(3, 4), pf.randn(4, 5)
     c = a @ b
-    assert c.op == "flame.matmul" and c.inputs == (a, b) and c.shape == (3, 5)
+    assert c.op_name == "flame.matmul" and c.inputs == (a, b) and c.shape == (3, 5)
     s = c.sum(dim=-1, keepdim=True)
-    assert s.op == "flame.reduce_sum" and s.attrs == {"dims": (1,), "keepdim": True}
+    assert s.op_name == "flame.reduce_sum" and s.attrs == {"dims": (1,), "keepdim": True}
     assert s.shape == (3, 1)
     m = pf.mean(c, dim=(1, 0))
     assert m.attrs == {"dims": (0, 1), "keepdim": False} and m.shape == ()
     t = c.transpose(0, 1)
-    assert t.op == "flame.transpose" and t.attrs == {"perm": (1, 0)} and t.shape == (5, 3)
+    assert t.op_name == "flame.transpose" and t.attrs == {"perm": (1, 0)} and t.shape == (5, 3)
     assert c.T.shape == (5, 3) and c.T.attrs == {"perm": (1, 0)}
     r = c.reshape(-1)
-    assert r.op == "flame.reshape" and r.shape == (15,)
+    assert r.op_name == "flame.reshape" and r.shape == (15,)
     assert c.view(5, -1).shape == (5, 3) and c.view([1, 15]).shape == (1, 15)
-    assert (-c).op == "flame.neg" and c.relu().op == "flame.relu"
-    assert pf.relu(c).op == "flame.relu"
+    assert (-c).op_name == "flame.neg" and c.relu().op_name == "flame.relu"
+    assert pf.relu(c).op_name == "flame.relu"
 
 
 def test_layout_is_kept_only_where_given() -> None:
@@ -95,9 +96,9 @@ def test_scalar_operands_become_fills() -> None:
         (1 / x, "flame.div", 0),
         (2.5 + x, "flame.add", 0),
     ]:
-        assert expr.op == op
+        assert expr.op_name == op
         fill = expr.inputs[scalar_side]
-        assert fill.op == "flame.fill" and fill.shape == ()  # rank-0: one element per PE
+        assert fill.op_name == "flame.fill" and fill.shape == ()  # rank-0: one element per PE
         assert expr.inputs[1 - scalar_side] is x and expr.shape == (2, 3)
 
 

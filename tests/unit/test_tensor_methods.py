@@ -23,7 +23,7 @@ def test_every_unary_elementwise_function_is_a_method(name):
     if name == "logical_not":
         x = x > 2
     assert name in vars(OpMethods)
-    assert getattr(x, name)().op == f"flame.{name}"
+    assert getattr(x, name)().op_name == f"flame.{name}"
 
 
 @pytest.mark.parametrize("name", sorted(elementwise.BINARY))
@@ -33,7 +33,7 @@ def test_every_binary_elementwise_function_is_a_method(name):
     if name.startswith("logical_"):
         x, y = x > 2, y > 2
     assert name in vars(OpMethods)
-    assert getattr(x, name)(y).op == f"flame.{name}"
+    assert getattr(x, name)(y).op_name == f"flame.{name}"
 
 
 def test_reduction_and_shape_methods_compute_what_the_functions_do():
