@@ -1,0 +1,146 @@
+"""Lowerings that move data between PEs over routes: reductions (local + chain allreduce),
+SUMMA matmul, transposes, local reshapes and redistribution."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from xdsl.ir import Operation, SSAValue
+
+import pyflame.passes.scratch as scratch
+from pyflame.dialects import mesh, pe
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.pe_lowering.state import (
+    XY_CHANNEL,
+    PELowering,
+    Rect,
+    chain_return,
+    chain_step,
+    col_broadcast,
+    grid_rect,
+    row_broadcast,
+    tile_layout,
+)
+
+
+def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.alloc_for(op.result, "partial")
+    lw.op(
+        pe.ReduceOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(src),
+        kind=op.kind.data,
+        shape=src.block,
+        dims=tuple(op.dims.get_values()),
+    )
+    return buf
+
+
+def chain_allreduce(
+    lw: PELowering, buf: SSAValue, grid: tuple[int, int], along: str, kind: str = "sum"
+) -> None:
+    """Reduce `buf` with `kind` (sum, max, ...) over the PEs of each row (along='c') or column
+    (along='r')."""
+    rows, cols = grid
+    n = cols if along == "c" else rows
+    if n == 1:
+        return
+    step = lw.channel(chain_step(rows, cols, along))
+    back = lw.channel(chain_return(rows, cols, along))
+
+    def line(i: int, count: int = 1) -> Rect:
+        return (0, i, rows, count) if along == "c" else (i, 0, count, cols)
+
+    for i in range(n - 1):
+        lw.op(pe.SendOp, [buf], line(i), color=step)
+        lw.op(pe.RecvOp, [buf], line(i + 1), color=step, combine=kind)
+    lw.op(pe.SendOp, [buf], line(n - 1), color=back)
+    lw.op(pe.RecvOp, [buf], line(0, n - 1), color=back)
+
+
+def lower_allreduce(op: mesh.AllReduceOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.writable_copy(op.input, "allreduce")
+    axes = "".join(src.split[d] for d in op.dims.get_values())
+    for along in ("c", "r"):
+        if along in axes:
+            chain_allreduce(lw, buf, src.grid, along, op.kind.data)
+    return buf
+
+
+def lower_reshape(op: mesh.ReshapeOp, lw: PELowering) -> SSAValue:
+    return lw.buf(op.input)  # the tile bytes do not change
+
+
+def lower_transpose(op: mesh.TransposeOp, lw: PELowering) -> SSAValue:
+    src = dist_of(op.input)
+    buf = lw.alloc_for(op.result, "transpose")
+    lw.op(
+        pe.TransposeOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(src),
+        shape=src.block,
+        perm=tuple(op.perm.get_values()),
+    )
+    return buf
+
+
+def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
+    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    g = a.grid[0]
+    rect = (0, 0, g, g)
+    (bm, bk), bn = a.block[-2:], b.block[-1]
+    # batch dims are unsplit: every PE holds all batch entries of its blocks
+    bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
+    elem = op.result.type.element_type
+    acc = lw.alloc_for(op.result, "matmul")
+    lw.op(pe.FillOp, [acc], rect, value=0.0)
+    sizes = {
+        "m": bm,
+        "k": bk,
+        "n": bn,
+        "lhs_batch": bl if bl > 1 else None,
+        "rhs_batch": br if br > 1 else None,
+    }
+    receive = scratch.summa_receive_elems(a, b)
+    if receive is None:
+        lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
+        return acc
+    a_in = lw.alloc(rect, receive[0], elem, "summa_a")
+    b_in = lw.alloc(rect, receive[1], elem, "summa_b")
+    rows = lw.channel(row_broadcast(g, g))
+    cols = lw.channel(col_broadcast(g, g))
+    for k in range(g):
+        lw.op(pe.SendOp, [lw.buf(op.lhs)], (0, k, g, 1), color=rows)
+        lw.op(pe.SendOp, [lw.buf(op.rhs)], (k, 0, 1, g), color=cols)
+        lw.op(pe.RecvOp, [a_in], rect, color=rows)
+        lw.op(pe.RecvOp, [b_in], rect, color=cols)
+        lw.op(pe.MatmulAccOp, [acc, a_in, b_in], rect, **sizes)
+    return acc
+
+
+def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
+    src, dst = dist_of(op.input), dist_of(op.result)
+    buf = lw.alloc_for(op.result, "redistribute")
+    bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
+    lw.op(
+        pe.ExchangeOp,
+        [buf, lw.buf(op.input)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(op.input.type),
+        dst_layout=tile_layout(op.result.type),
+    )
+    return buf
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    mesh.LocalReduceOp: lower_local_reduce,
+    mesh.AllReduceOp: lower_allreduce,
+    mesh.ReshapeOp: lower_reshape,
+    mesh.TransposeOp: lower_transpose,
+    mesh.MatmulOp: lower_matmul,
+    mesh.RedistributeOp: lower_redistribute,
+}

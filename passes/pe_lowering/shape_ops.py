@@ -1,0 +1,116 @@
+"""Lowerings of the mesh shape ops: broadcast, slice, pad, concat, relayout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.dialects import mesh, pe
+from pyflame.dialects.mesh import MeshTensorType, dist_of
+from pyflame.passes.pe_lowering.state import (
+    XY_CHANNEL,
+    PELowering,
+    grid_rect,
+    tile_layout,
+)
+
+# --- shape ops ---------------------------------------------------------------------------
+# mesh.broadcast -> pe.broadcast on every PE of the grid. mesh.slice, mesh.pad and mesh.concat
+# -> one pe.exchange per operand with an index map (dst index i takes src index
+# offset + stride * i per dim) on the shared X-then-Y channel; pad fills its result with the
+# pad value first (the exchange leaves elements without a source alone).
+
+
+def exchange_into(
+    lw: PELowering,
+    dst: SSAValue,
+    dst_type: MeshTensorType,
+    src: SSAValue,
+    offset: tuple[int, ...],
+    stride: tuple[int, ...],
+) -> None:
+    """Move mesh value `src` into buffer `dst` (laid out as `dst_type`) through the index map
+    (left out when it is the identity between equal shapes: a plain redistribution)."""
+    s, d = dist_of(src), dst_type.dist
+    bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
+    identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
+    lw.op(
+        pe.ExchangeOp,
+        [dst, lw.buf(src)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(src.type),
+        dst_layout=tile_layout(dst_type),
+        offset=None if identity else offset,
+        stride=None if identity else stride,
+    )
+
+
+def lower_broadcast(op: mesh.BroadcastOp, lw: PELowering) -> SSAValue:
+    src, dst = dist_of(op.input), dist_of(op.result)
+    buf = lw.alloc_for(op.result, "broadcast")
+    lead = (1,) * (len(dst.shape) - len(src.shape))
+    lw.op(
+        pe.BroadcastOp,
+        [buf, lw.buf(op.input)],
+        grid_rect(dst),
+        src_shape=lead + src.block,
+        dst_shape=dst.block,
+    )
+    return buf
+
+
+def lower_slice(op: mesh.SliceOp, lw: PELowering) -> SSAValue:
+    start, _, step = op.bounds
+    buf = lw.alloc_for(op.result, "slice")
+    exchange_into(lw, buf, op.result.type, op.input, start, step)
+    return buf
+
+
+def lower_pad(op: mesh.PadOp, lw: PELowering) -> SSAValue:
+    low, high = op.widths
+    buf = lw.alloc_for(op.result, "pad")
+    if any(w > 0 for w in low + high):
+        lw.op(pe.FillOp, [buf], grid_rect(dist_of(op.result)), value=op.value)
+    exchange_into(lw, buf, op.result.type, op.input, tuple(-w for w in low), (1,) * len(low))
+    return buf
+
+
+def lower_concat(op: mesh.ConcatOp, lw: PELowering) -> SSAValue:
+    dim = op.dim_index
+    buf = lw.alloc_for(op.result, "cat")
+    rank = len(dist_of(op.result).shape)
+    begin = 0
+    for v in op.inputs:
+        n = dist_of(v).shape[dim]
+        if n:
+            offset = tuple(-begin if d == dim else 0 for d in range(rank))
+            exchange_into(lw, buf, op.result.type, v, offset, (1,) * rank)
+        begin += n
+    return buf
+
+
+def lower_relayout(op: mesh.RelayoutOp, lw: PELowering) -> SSAValue:
+    """A reshape that moves data: one pe.exchange without an index map (row-major order)."""
+    buf = lw.alloc_for(op.result, "reshape")
+    s, d = dist_of(op.input), dist_of(op.result)
+    bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
+    lw.op(
+        pe.ExchangeOp,
+        [buf, lw.buf(op.input)],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(op.input.type),
+        dst_layout=tile_layout(op.result.type),
+    )
+    return buf
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    mesh.RelayoutOp: lower_relayout,
+    mesh.BroadcastOp: lower_broadcast,
+    mesh.SliceOp: lower_slice,
+    mesh.PadOp: lower_pad,
+    mesh.ConcatOp: lower_concat,
+}
