@@ -396,6 +396,7 @@ def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
             taken = hit
         part = embed(ops.where(hit | nan_hit, g, 0.0), xp.shape, (0, 0, *start), (1, 1, *step))
         grad = part if grad is None else grad + part
+    assert grad is not None  # a window has at least one tap
     return (_crop(node, grad, x.shape),)
 
 
@@ -427,6 +428,7 @@ def _avg_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     for _, _, start, step in _window_taps(node):
         part = embed(scale, xp_shape, (0, 0, *start), (1, 1, *step))
         grad = part if grad is None else grad + part
+    assert grad is not None  # a window has at least one tap
     return (_crop(node, grad, x.shape),)
 
 

@@ -32,7 +32,6 @@ def test_ruff_format_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9: mypy errors in files being restructured")
 def test_mypy_is_clean():
     """mypy over pyflame/ (and through its symlinks dialects/, passes/, tools/) finds nothing.
 
