@@ -942,8 +942,7 @@ CONV_OPS = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
 # two iotas compared); rand, randint, bernoulli and dropout draw from flame.random_uniform.
 
 #: element types of the values these ops make (bool comes from comparisons)
-NUMERIC_ELEMENTS = ("f32", "f16", "bf16", "i32")
-INT32_RANGE = (-(2**31), 2**31 - 1)
+NUMERIC_ELEMENTS = shapes.NUMERIC_ELEMENTS
 
 
 @irdl_op_definition
@@ -989,24 +988,11 @@ class RandomUniformOp(_RandomOp):
 
 
 def check_uniform_range(elem: str, low: float, high: float) -> None:
-    """A uniform range the element type can hold (shared with mesh and pe)."""
-    if elem not in NUMERIC_ELEMENTS:
-        raise VerifyException(
-            f"random_uniform makes {', '.join(NUMERIC_ELEMENTS)} tensors, not {elem}"
-        )
-    if not low < high or not all(abs(v) < float("inf") for v in (low, high)):
-        raise VerifyException(
-            f"random_uniform needs finite bounds with minval < maxval, got [{low}, {high})"
-        )
-    if elem == "i32" and not (
-        low == int(low)
-        and high == int(high)
-        and INT32_RANGE[0] <= low
-        and high - 1 <= INT32_RANGE[1]
-    ):
-        raise VerifyException(
-            f"random_uniform on i32 needs integer bounds within int32, got [{low}, {high})"
-        )
+    """A uniform range the element type can hold (the rule is pyflame.core.shapes', shared with
+    the mesh and pe verifiers)."""
+    problem = shapes.uniform_range_problem(elem, low, high)
+    if problem is not None:
+        raise VerifyException(problem)
 
 
 CREATION_OPS = [IotaOp, RandomUniformOp]

@@ -747,7 +747,7 @@ class Conv2dOp(_WindowedOp):
         )
 
 
-POOL_KINDS = {"max", "avg"}
+POOL_KINDS = reductions.POOL_KINDS
 
 
 @nonempty
@@ -819,11 +819,13 @@ class RandomUniformOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def verify_(self) -> None:
-        from pyflame.dialects.flame import check_uniform_range
+        _uniform_range(str(elem_of(self.result)), self.minval.value.data, self.maxval.value.data)
 
-        check_uniform_range(
-            str(elem_of(self.result)), self.minval.value.data, self.maxval.value.data
-        )
+
+def _uniform_range(elem: str, low: float, high: float) -> None:
+    problem = shapes.uniform_range_problem(elem, low, high)
+    if problem is not None:
+        raise VerifyException(problem)
 
 
 CREATION_OPS = [IotaOp, RandomUniformOp]

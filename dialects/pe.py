@@ -59,7 +59,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.core import elementwise, reductions
+from pyflame.core import elementwise, reductions, shapes
 from pyflame.core.distribution import Distribution
 
 PORTS = ("north", "south", "east", "west", "ramp")
@@ -71,7 +71,7 @@ BINARY_FNS = frozenset(elementwise.BINARY)
 #: `kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min (pyflame/reductions.py)
 REDUCE_KINDS = frozenset(reductions.KINDS)
 #: `kind` of pe.pool2d (what the simulator's pool2d kernel computes)
-POOL_KINDS = frozenset({"max", "avg"})
+POOL_KINDS = reductions.POOL_KINDS
 
 ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}
 
@@ -1016,13 +1016,17 @@ class RandomUniformOp(PEOp):
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
 
     def verify_(self) -> None:
-        from pyflame.dialects.flame import check_uniform_range
-
         super().verify_()
         check_layout(self, self.layout, self.buffer)
-        check_uniform_range(
+        _uniform_range(
             str(buf_of(self.buffer).element_type), self.minval.value.data, self.maxval.value.data
         )
+
+
+def _uniform_range(elem: str, low: float, high: float) -> None:
+    problem = shapes.uniform_range_problem(elem, low, high)
+    if problem is not None:
+        raise VerifyException(problem)
 
 
 CREATION_OPS = [IotaOp, RandomUniformOp]

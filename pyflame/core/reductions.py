@@ -88,3 +88,7 @@ def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if _is_half(a.dtype):
         return entry.combine(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
     return entry.combine(a, b).astype(a.dtype, copy=False)
+
+
+#: pooling kinds of conv-style windows (max_pool2d, avg_pool2d), shared by mesh and pe
+POOL_KINDS = frozenset({"max", "avg"})

@@ -547,3 +547,27 @@ def nonempty_reduction(
                 f"{what}(): Expected reduction dim {d} to have non-zero size (dim {d} of shape "
                 f"{list(shape)} has size 0: a max or min of no elements)"
             )
+
+
+# --------------------------------------------------------------------------- creation
+
+#: element types iota and random_uniform make
+NUMERIC_ELEMENTS = ("f32", "f16", "bf16", "i32")
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+def uniform_range_problem(elem: str, low: float, high: float) -> str | None:
+    """Why random_uniform cannot make `elem` values in [low, high), or None (the flame, mesh and
+    pe verifiers share it)."""
+    if elem not in NUMERIC_ELEMENTS:
+        return f"random_uniform makes {', '.join(NUMERIC_ELEMENTS)} tensors, not {elem}"
+    if not low < high or not all(abs(v) < float("inf") for v in (low, high)):
+        return f"random_uniform needs finite bounds with minval < maxval, got [{low}, {high})"
+    if elem == "i32" and not (
+        low == int(low)
+        and high == int(high)
+        and INT32_RANGE[0] <= low
+        and high - 1 <= INT32_RANGE[1]
+    ):
+        return f"random_uniform on i32 needs integer bounds within int32, got [{low}, {high})"
+    return None
