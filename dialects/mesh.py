@@ -179,7 +179,7 @@ def nonempty(cls: type[IRDLOperation]) -> type[IRDLOperation]:
         checks(self)
 
     # wraps the op's own verifier (typed for IRDLOperation, the base's for Operation)
-    cls.verify_ = verify_  # type: ignore[method-assign, assignment]
+    cls.verify_ = verify_  # type: ignore[method-assign, assignment]  # wraps the op's verifier, see the comment above
     return cls
 
 

@@ -252,7 +252,7 @@ class PEOp(IRDLOperation):
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
-        return tuple(self.pes.get_values())  # type: ignore[return-value]
+        return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
 
     def _check_rect(self, *buffers: SSAValue) -> None:
         rect = self.rect
@@ -289,10 +289,10 @@ class AllocOp(PEOp):
 
     def verify_(self) -> None:
         self._check_rect()
-        if self.offset is not None:
-            offset = self.byte_offset
-            _expect(offset >= 0, "offset must not be negative")  # type: ignore[operator]
-            _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")  # type: ignore[operator]
+        offset = self.byte_offset  # None exactly when self.offset is
+        if offset is not None:
+            _expect(offset >= 0, "offset must not be negative")
+            _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")
 
     def verify(self, verify_nested_ops: bool = True) -> None:
         super().verify(verify_nested_ops)

@@ -178,12 +178,14 @@ class Emitter:
         """Each element's row-major index over `dims` (i32), from one iota per dim."""
         if not dims:
             return self.fill(0.0, shape, i32)
-        out, stride = None, 1
+        out: SSAValue | None = None
+        stride = 1
         for d in reversed(dims):
             term = self.iota(shape, d, stride)
             out = term if out is None else self.binary("add", term, out)
             stride *= shape[d]
-        return out  # type: ignore[return-value]
+        assert out is not None  # dims is not empty (checked above)
+        return out
 
     def upcast(self, x: SSAValue) -> SSAValue:
         """Half floats compute in float32 (rounded once at the end, as PyTorch)."""
@@ -195,11 +197,11 @@ def shape_of(v: SSAValue) -> tuple[int, ...]:
 
 
 def elem_of(v: SSAValue) -> Attribute:
-    return v.type.element_type  # type: ignore[attr-defined]
+    return flame.element_type(v)
 
 
 def _keepdim(op: Operation) -> bool:
-    return op.keepdim is not None  # type: ignore[attr-defined]
+    return op.keepdim is not None  # type: ignore[attr-defined]  # only reductions declare keepdim
 
 
 # --------------------------------------------------------------------------- decompositions
@@ -369,7 +371,7 @@ def _fold_empty_op(op: Operation) -> Operation | None:
         f"{_where(op)}'{op.name}' {what} has no value here "
         f"({', '.join(str(v.type) for v in op.operands)} -> {typ})"
     )
-    err.op = op  # type: ignore[attr-defined]  # tools print the op's location
+    err.op = op
     raise err
 
 
@@ -425,8 +427,9 @@ class DecomposeComposite(RewritePattern):
         if out is None:  # nothing to spell out (a reduction that is not in half floats)
             return
         hint = op.attributes.get("layout")
-        if hint is not None and out.owner in em.made:
-            out.owner.attributes["layout"] = hint  # type: ignore[union-attr]
+        owner = out.owner
+        if hint is not None and isinstance(owner, Operation) and owner in em.made:
+            owner.attributes["layout"] = hint
         rewriter.replace(op, [], [out])
 
 

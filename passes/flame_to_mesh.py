@@ -144,10 +144,10 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
             where = describe_loc(op)
             if where and where not in str(err):
                 located = type(err)(f"{where}: {err}")
-                located.op = op  # type: ignore[attr-defined]  # tools print the op's location
+                located.op = op
                 raise located from None
             if getattr(err, "op", None) is None:
-                err.op = op  # type: ignore[attr-defined]  # where the op was written
+                err.op = op
             raise
         if lowered is not None:
             lw.finish(op.results[0], lowered)

@@ -112,7 +112,7 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
                     f"@{fn.sym_name.data}: '{ARG_LAYOUT_ATTR}' must be a layout such as "
                     f"#flame.layout<grid [2, 2]>, got {hint}"
                 )
-                err.op = fn  # type: ignore[attr-defined]  # tools print the op's location
+                err.op = fn
                 raise err
     for op in fn.body.block.ops:
         if isinstance(op, flame.FlameOp) and op.layout is not None:

@@ -55,7 +55,7 @@ def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) ->
     """SUMMA's receive buffers for one A block and one B block (passes/scratch.py)."""
     if not isinstance(op, mesh.MatmulOp):
         return 0
-    elem = elem_bytes_of(op.lhs.type.element_type)  # type: ignore[attr-defined]
+    elem = elem_bytes_of(element_type(op.lhs))
     receive = scratch.summa_receive_elems(dist_fn(op.lhs), dist_fn(op.rhs))
     if receive is None:
         return 0
@@ -116,7 +116,7 @@ def suggest_grid(
         layout = LayoutAttr("grid", [g, g])
 
         def dist_fn(v: SSAValue) -> Distribution:
-            d = v.type.dist  # type: ignore[attr-defined]
+            d = mesh.dist_of(v)
             if d.grid != culprit.grid:
                 return d
             if v in kept or (d.num_pes > 1 and all(a == "" for a in d.split)):
@@ -140,9 +140,9 @@ def suggest_grid(
 
 
 def describe_value(v: SSAValue) -> tuple[str, str]:
-    d = v.type.dist  # type: ignore[attr-defined]
+    d = mesh.dist_of(v)
     shape = "".join(f"{n}x" for n in d.shape)
-    what = f"tensor<{shape}{v.type.element_type}> on a {d.grid[0]}x{d.grid[1]} grid"  # type: ignore[attr-defined]
+    what = f"tensor<{shape}{element_type(v)}> on a {d.grid[0]}x{d.grid[1]} grid"
     return what, describe_loc(v)
 
 
@@ -150,17 +150,17 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     usable = target.usable_sram_bytes
 
     def dist_fn(v: SSAValue) -> Distribution:
-        return v.type.dist  # type: ignore[attr-defined]
+        return mesh.dist_of(v)
 
     peak, _, live = peak_bytes(fn, dist_fn)
     if peak <= usable:
         return
     culprit = max(
         live,
-        key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(v.type.element_type)),  # type: ignore[attr-defined]
+        key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))),
     )
     cdist = dist_fn(culprit)
-    own = tile_bytes(cdist, elem_bytes_of(culprit.type.element_type))  # type: ignore[attr-defined]
+    own = tile_bytes(cdist, elem_bytes_of(element_type(culprit)))
     what, where = describe_value(culprit)
     grid = suggest_grid(fn, cdist, target, usable)
     suggestion = f"pf.MeshLayout.grid({grid[0]}, {grid[1]})" if grid else ""
@@ -215,7 +215,7 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     x, y = dist_fn(op.input), dist_fn(op.result)
     if not distribution.is_spatial(x):
         return 0
-    elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
+    elem = elem_bytes_of(element_type(op.input))
     kernel, stride, padding, dilation = op.spatial()
     axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
     x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)

@@ -65,7 +65,7 @@ def add_check(
     check = Check(count, value, message, location or user_location(), error)
     checks: list[Check] | None = getattr(guarded, "_checks", None)
     if checks is None:
-        guarded._checks = checks = []  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+        guarded._checks = checks = []
     checks.append(check)
 
 
@@ -112,7 +112,7 @@ class Checks:
         """Forget the checks of tensors that now hold data (they passed)."""
         for t in outputs:
             if getattr(t, "_checks", None):
-                t._checks = None  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+                t._checks = None
 
 
 def collect(outputs: Sequence[Tensor]) -> Checks:

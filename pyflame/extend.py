@@ -241,6 +241,6 @@ class AutogradFunction:
             with no_grad():  # an identity node (no data movement) that carries the rule
                 identity = ops.reshape(out, out.shape)
             identity._requires_grad = identity._grad_node = True
-            identity._grad_fn = _OutputRule(node, i)  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+            identity._grad_fn = _OutputRule(node, i)
             wrapped.append(identity)
         return wrapped[0] if single else tuple(wrapped)

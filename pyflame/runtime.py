@@ -17,7 +17,7 @@ import io
 import sys
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 
@@ -237,7 +237,7 @@ def eval(*tensors: Any) -> Any:
         _thread.last_report = report
     for target, new in updates:
         _keep_old_value_for_lazy_users(target)
-        target._set_data(new._data)  # type: ignore[arg-type]
+        target._set_data(cast(np.ndarray, new._data))  # an update's value is evaluated
         if target._pending_value is new:  # a later update, registered meanwhile, stays
             target._pending_value = None
     del pending[: len(updates)]

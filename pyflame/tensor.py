@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,12 +36,12 @@ Location = tuple[str, int]
 
 def user_location() -> Location:
     """(file, line) of the first stack frame outside the pyflame package."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name != "pyflame" and not name.startswith("pyflame."):
             return frame.f_code.co_filename, frame.f_lineno
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return "<unknown>", 0
 
 
@@ -71,6 +72,16 @@ class Tensor(OpMethods):
 
     # numpy must not treat a Tensor as an object scalar: `array + t` calls `t.__radd__`
     __array_ufunc__ = None
+
+    # Attributes set only on some tensors, declared (without a value) so mypy knows them; code
+    # reads them with getattr(t, ..., None) or t.__dict__.get(...), as most tensors lack them.
+    #: a node's own gradient rule (pf.extend, ops with a custom backward), see autograd.custom_rule
+    _grad_fn: Any
+    #: the user's name for an argument or parameter (pf.tensor(name=...), nn.Module): trace.py
+    #: names the function's arguments after it
+    name: str
+    #: runtime checks guarding this tensor (pyflame/checks.py)
+    _checks: list[Any] | None
 
     def __init__(
         self,

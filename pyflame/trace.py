@@ -67,7 +67,7 @@ class Trace:
 
     def inputs(self) -> list[np.ndarray | int]:
         """Runtime input values in @main argument order."""
-        values: list[np.ndarray | int] = [self.nodes[i]._data for i in self.args]  # type: ignore[misc]
+        values: list[np.ndarray | int] = [self.nodes[i]._data for i in self.args]  # type: ignore[misc]  # args are leaves, so _data is set
         values += [int(self.nodes[i].attrs["seed"]) for i in self.seeds]
         return values
 
@@ -327,7 +327,7 @@ def _build_module(tr: Trace) -> ModuleOp:
     arg_attrs = None
     if any(nodes[i].layout is not None for i in tr.args):
         dicts = [
-            DictionaryAttr({"flame.layout": nodes[i].layout.to_attr()})  # type: ignore[union-attr]
+            DictionaryAttr({"flame.layout": nodes[i].layout.to_attr()})  # type: ignore[union-attr]  # the `if` below skips None layouts
             if nodes[i].layout is not None
             else DictionaryAttr({})
             for i in tr.args

@@ -78,11 +78,11 @@ def recording_diagnostic_ops(ops: list[Operation] | None = None) -> Iterator[lis
         original(self, op, message)
 
     # xDSL's Diagnostic has no hook for the ops it reports: wrap its method for this block
-    Diagnostic.add_message = add_message  # type: ignore[method-assign]
+    Diagnostic.add_message = add_message  # type: ignore[method-assign]  # wrapped for this block, see the comment above
     try:
         yield ops
     finally:
-        Diagnostic.add_message = original  # type: ignore[method-assign]
+        Diagnostic.add_message = original  # type: ignore[method-assign]  # restores the original method
 
 
 def find_unverified_op(root: Operation) -> Operation | None:

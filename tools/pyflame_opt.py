@@ -93,7 +93,7 @@ class PyFlameOptMain(xDSLOptMain):
             return plain_help()
 
         # argparse has no hook for a help text made on demand: replace the bound method
-        arg_parser.format_help = format_help  # type: ignore[method-assign]
+        arg_parser.format_help = format_help  # type: ignore[method-assign]  # help made on demand, see the comment above
         arg_parser.add_argument(
             "--print-ir-after-all",
             default=False,

@@ -33,7 +33,7 @@ def elementwise_result(lw: Lowering, op: Operation, operands: list[SSAValue]) ->
     result must fit too)."""
     full = [v for v in operands if flame.tensor_shape(v) == flame.tensor_shape(op.results[0])]
     known = [d for d in (lw.known_dist(v) for v in full) if d is not None]
-    widest = max([op.results[0], *full], key=lambda v: elem_bytes_of(v.type.element_type))  # type: ignore[attr-defined]  # tensors
+    widest = max([op.results[0], *full], key=lambda v: elem_bytes_of(mesh.elem_of(v)))
     return lw.hinted(op.results[0]) or (known[0] if known else lw.placed(widest))
 
 
@@ -42,10 +42,10 @@ def lower_elementwise(op: Operation, lw: Lowering) -> SSAValue:
     operands = list(op.operands)
     target = elementwise_result(lw, op, operands)
     values = [lw.value_as(v, tile_operand_dist(v, target)) for v in operands]
-    result = mesh_type(target, op.results[0].type.element_type)  # type: ignore[attr-defined]
+    result = mesh_type(target, mesh.elem_of(op.results[0]))
     if isinstance(op, flame.WhereOp):
         return lw.emit(mesh.SelectOp.create(operands=values, result_types=[result]))
-    fn = StringAttr(op.ENTRY.name)  # type: ignore[attr-defined]
+    fn = StringAttr(op.ENTRY.name)  # type: ignore[attr-defined]  # elementwise flame ops declare ENTRY
     if len(values) == 1:
         return lw.emit(
             mesh.UnaryOp.create(operands=values, attributes={"fn": fn}, result_types=[result])

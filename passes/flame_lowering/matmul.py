@@ -67,7 +67,7 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
         mesh.MatmulOp.create(
             operands=[a, b],
             attributes={"algorithm": StringAttr("summa")},
-            result_types=[mesh_type(result, a.type.element_type)],  # type: ignore[attr-defined]
+            result_types=[mesh_type(result, mesh.elem_of(a))],
         )
     )
 

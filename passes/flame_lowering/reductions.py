@@ -23,7 +23,7 @@ def reduce(lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim:
     smallest int for max, ...: pyflame/core/reductions.py), a local reduce on every PE, then an
     allreduce over the mesh axes the dims were split on."""
     src = dist_of(x)
-    elem = x.type.element_type  # type: ignore[attr-defined]
+    elem = mesh.elem_of(x)
     if src.has_padding(dims):
         x = mask_pad(lw, x, reductions.identity(kind, str(elem)))
     partial = src.with_(shape=[src.parts(d) if d in dims else n for d, n in enumerate(src.shape)])

@@ -36,7 +36,7 @@ def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
         mesh.TransposeOp.create(
             operands=[x],
             attributes={"perm": op.perm},
-            result_types=[mesh_type(out, x.type.element_type)],  # type: ignore[attr-defined]
+            result_types=[mesh_type(out, mesh.elem_of(x))],
         )
     )
 
@@ -54,7 +54,7 @@ def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution
 
 def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
-    elem = x.type.element_type  # type: ignore[attr-defined]
+    elem = mesh.elem_of(x)
     shape = flame.tensor_shape(op.result)
     src = dist_of(x)
     local = squeeze_candidate(src, shape)
@@ -80,7 +80,7 @@ def shape_result_dist(
     hinted = lw.hinted(result)
     if hinted is not None:
         return hinted
-    elem = elem_bytes_of(result.type.element_type)  # type: ignore[attr-defined]
+    elem = elem_bytes_of(mesh.elem_of(result))
     tiles = [d.local_elems * elem for d in operands]
     tile = derived.local_elems * elem
     if (

@@ -56,7 +56,7 @@ class Lowering:
         assert self.current is not None
         op.location = location or self.current.location  # type: ignore[assignment]  # a loc
         self.block.insert_op_before(op, self.current)
-        return op.results[0] if op.results else None  # type: ignore[return-value]
+        return op.results[0] if op.results else None  # type: ignore[return-value]  # None for an op with no result; callers ignore it
 
     def materialize(self, v: SSAValue, dist: Distribution) -> SSAValue:
         make = self.deferred.pop(v)
@@ -96,7 +96,7 @@ class Lowering:
         hint = self.hints.get(v)
         if hint is None:
             return None
-        return layout_to_dist(hint, tuple(v.type.get_shape()), self.target)  # type: ignore[attr-defined]
+        return layout_to_dist(hint, flame.tensor_shape(v), self.target)
 
     def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:
         if dist_of(v) == dist:
@@ -105,13 +105,13 @@ class Lowering:
             return self.emit(
                 mesh.ReshapeOp.create(
                     operands=[v],
-                    result_types=[MeshTensorType(dist, v.type.element_type)],  # type: ignore[attr-defined]
+                    result_types=[MeshTensorType(dist, mesh.elem_of(v))],
                 )
             )
         return self.emit(
             mesh.RedistributeOp.create(
                 operands=[v],
-                result_types=[MeshTensorType(dist, v.type.element_type)],  # type: ignore[attr-defined]
+                result_types=[MeshTensorType(dist, mesh.elem_of(v))],
             )
         )
 

@@ -89,7 +89,7 @@ def compiler_grid(
     """For an input the compiler places: the default for its size, its side doubled until the
     op's tiles, halo windows and weights take at most half of a PE's SRAM for data."""
     x_shape, out_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
-    elem = elem_bytes_of(op.input.type.element_type)  # type: ignore[attr-defined]
+    elem = elem_bytes_of(mesh.elem_of(op.input))
     params = sum(math.prod(flame.tensor_shape(v)) for v in op.operands[1:])
     limit = min(lw.target.fabric_rows, lw.target.fabric_cols)
 
@@ -180,7 +180,7 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
         mesh.Conv2dOp.create(
             operands=operands,
             attributes=attrs,
-            result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+            result_types=[mesh_type(result, mesh.elem_of(x))],
         )
     )
 
@@ -195,7 +195,7 @@ def pool(lw: Lowering, x: SSAValue, kind: str, out_shape: Ints, spatial: Spatial
         mesh.Pool2dOp.create(
             operands=[x],
             attributes=attrs,
-            result_types=[mesh_type(result, x.type.element_type)],  # type: ignore[attr-defined]
+            result_types=[mesh_type(result, mesh.elem_of(x))],
         )
     )
 

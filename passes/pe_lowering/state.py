@@ -20,7 +20,7 @@ from xdsl.utils.exceptions import VerifyException
 from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
 from pyflame.dialects import pe
-from pyflame.dialects.mesh import MeshTensorType, dist_of
+from pyflame.dialects.mesh import MeshTensorType, dist_of, elem_of
 from pyflame.dialects.pe import BufferType, dense_i64
 from pyflame.passes.locations import describe_loc
 
@@ -143,7 +143,7 @@ class PELowering:
 
     def alloc_for(self, v: SSAValue, what: str) -> SSAValue:
         d = dist_of(v)
-        return self.alloc(grid_rect(d), d.local_elems, v.type.element_type, what)  # type: ignore[attr-defined]
+        return self.alloc(grid_rect(d), d.local_elems, elem_of(v), what)
 
     def buf(self, v: SSAValue) -> SSAValue:
         return self.values[v]
@@ -189,7 +189,7 @@ class PELowering:
 
     def used_later(self, v: SSAValue) -> bool:
         """Whether mesh value `v` is read after the current op."""
-        now = self.position[self.current]  # type: ignore[index]
+        now = self.position[self.current]  # type: ignore[index]  # current is set while an op is lowered
         return any(self.position.get(u.operation, -1) > now for u in v.uses)
 
     def writable_copy(self, v: SSAValue, what: str) -> SSAValue:

@@ -64,7 +64,7 @@ def halo_phase(
     axis, dim, shape = phase.axis, phase.dim, phase.shape
     rows, cols = grid
     rect = (0, 0, rows, cols)
-    elem = src.type.element_type  # type: ignore[attr-defined]
+    elem = src.type.element_type  # type: ignore[attr-defined]  # SSAValue.type is an Attribute; here a mesh tensor type
     along_rows = dim == 2
     lo, hi = ("north", "south") if along_rows else ("west", "east")
     parts = rows if along_rows else cols
@@ -110,8 +110,8 @@ def halo_phase(
 
 def halo_window(lw: PELowering, op: mesh._WindowedOp, fill: float) -> tuple[SSAValue, tuple]:
     """Every PE's input window (halo included) of a windowed op: (buffer, NCHW shape)."""
-    x = dist_of(op.input)  # type: ignore[attr-defined]
-    buf, shape = lw.buf(op.input), x.block  # type: ignore[attr-defined]
+    x = dist_of(op.input)  # type: ignore[attr-defined]  # the windowed ops declare input
+    buf, shape = lw.buf(op.input), x.block  # type: ignore[attr-defined]  # the windowed ops declare input
     for phase in scratch.halo_phases(x.block, op.axes()):
         buf, shape = halo_phase(lw, buf, phase, x.grid, fill), phase.window
     return buf, shape

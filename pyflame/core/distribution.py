@@ -258,7 +258,7 @@ def halo_axes(
     dilation: Sequence[int],
 ) -> tuple[HaloAxis, HaloAxis]:
     """The H axis (over the grid's rows) and the W axis (over its columns) of an NCHW op."""
-    return tuple(  # type: ignore[return-value]
+    return tuple(  # type: ignore[return-value]  # two axes: H and W
         HaloAxis(
             in_shape[2 + a],
             out_shape[2 + a],

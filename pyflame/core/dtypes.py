@@ -87,7 +87,7 @@ def as_dtype(value: object) -> DType:
     if isinstance(value, str) and value in _BY_NAME:
         return _BY_NAME[value]
     try:
-        found = from_numpy_dtype(np.dtype(value))  # type: ignore[call-overload]
+        found = from_numpy_dtype(np.dtype(value))  # type: ignore[call-overload]  # any value np.dtype takes; TypeError is caught below
     except TypeError:
         found = None
     if found is None:

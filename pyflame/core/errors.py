@@ -6,9 +6,19 @@ Each carries the user's source location when one is known, so that a failure at 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xdsl.ir import Operation
+
 
 class PyFlameError(Exception):
     """Base of all PyFlame errors."""
+
+    #: the IR op the error is about, when a pass or the simulator knows it; set on some errors
+    #: only (declared without a value: code reads it with getattr(err, "op", None)), and the
+    #: tools print its source location
+    op: Operation | None
 
 
 class ShapeError(PyFlameError, ValueError):

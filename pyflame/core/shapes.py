@@ -380,7 +380,7 @@ def index(shape: Shape, key: object) -> IndexPlan:
             s, e, st = normalize_slice(n, k)
             final.append(-(-(e - s) // st))
         else:
-            i = int(k)  # type: ignore[call-overload]
+            i = int(k)  # type: ignore[call-overload]  # an int-like key; int() raises TypeError otherwise
             if not -n <= i < n:
                 raise IndexShapeError(f"index {i} is out of bounds for dimension {d} with size {n}")
             s, e, st = i % n, i % n + 1, 1

@@ -206,7 +206,7 @@ class TargetAttr(ParametrizedAttribute):
                     parser.pos,
                 )
             values = {**{k: float(v) if k == "clock_hz" else int(v) for k, v in given.items()}}
-            target = dataclasses.replace(base or WSE2, name=name, **values)  # type: ignore[arg-type]
+            target = dataclasses.replace(base or WSE2, name=name, **values)  # type: ignore[arg-type]  # keys are Target's figures, values their types
         return (StringAttr(target.name), *_figure_attrs(target))
 
     def print_parameters(self, printer: Printer) -> None:

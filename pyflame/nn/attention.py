@@ -18,7 +18,7 @@ def _safe_softmax(x: Tensor, dim: int) -> Tensor:
     empty = ops.amax(x, dim, keepdim=True) == float("-inf")  # NaN wins amax: not empty
     out = ops.where(empty, 0.0, ops.softmax(ops.where(empty, 0.0, x), dim))
     if out.requires_grad:
-        out._grad_fn = SafeSoftmax(x, dim)  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+        out._grad_fn = SafeSoftmax(x, dim)
     return out
 
 

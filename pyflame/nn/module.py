@@ -200,9 +200,9 @@ class Module:
         programs name @main's arguments so (see pyflame.trace). The outermost module a tensor
         is registered in last names it."""
         for path, t in self.named_parameters():
-            t.name = path  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+            t.name = path
         for path, buffer in self.named_buffers():
-            buffer.name = path  # type: ignore[attr-defined]  # Tensor does not declare it (pyflame/tensor.py)
+            buffer.name = path
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
@@ -234,7 +234,7 @@ class Module:
                 )
             self._buffers[name] = value
             if value is not None:
-                value.name = name  # type: ignore[attr-defined]  # argument names, see trace.py
+                value.name = name
         else:
             object.__setattr__(self, name, value)
 
@@ -317,7 +317,7 @@ class Module:
         yield from self._named_members(
             "_parameters",
             prefix,
-            recurse,  # type: ignore[misc]
+            recurse,  # type: ignore[misc]  # _parameters holds only Parameters (see above)
             remove_duplicate,
         )
 

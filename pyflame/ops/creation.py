@@ -53,7 +53,7 @@ def from_numpy(
         data.shape, dtype, layout=_check_layout(layout), data=data, location=user_location()
     )
     if name is not None:
-        out.name = name  # type: ignore[attr-defined]  # read by pyflame.trace (argument names)
+        out.name = name
     return out
 
 

@@ -161,7 +161,7 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if max is not None:
         out = minimum(out, max)
     if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
-        out._grad_fn = Clamp(x, min, max)  # type: ignore[attr-defined]
+        out._grad_fn = Clamp(x, min, max)
     return out
 
 

@@ -151,7 +151,7 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if dim is None:
         out = (amax if kind == "max" else amin)(x, None, keepdim)
         if out.requires_grad:  # to the NaNs when the result is NaN, as torch
-            out._grad_fn = Evenly(x)  # type: ignore[attr-defined]
+            out._grad_fn = Evenly(x)
         return out
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
@@ -171,7 +171,7 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     if values.requires_grad:  # the gradient goes to the returned index only, as in PyTorch
         d = _reduce_dims(x, dim, what)
         if d:
-            values._grad_fn = AtIndices(x, indices, d[0], keepdim)  # type: ignore[attr-defined]
+            values._grad_fn = AtIndices(x, indices, d[0], keepdim)
     return (MaxResult if kind == "max" else MinResult)(values, indices)
 
 

@@ -148,7 +148,7 @@ class Executable:
                     step(V, F, A, O)
         except PyFlameError as err:
             if k < len(self.step_ops) and getattr(err, "op", None) is None:
-                err.op = self.step_ops[k][1]  # type: ignore[attr-defined]  # tools print it
+                err.op = self.step_ops[k][1]
             raise
         except MemoryError:
             raise
@@ -157,7 +157,7 @@ class Executable:
             located = SimulationError(
                 f"{what}: the simulator failed on this op: {type(err).__name__}: {err}"
             )
-            located.op = op  # type: ignore[attr-defined]  # tools print the op's location
+            located.op = op
             raise located from err
         outs = []
         for kind, i in self._returns:

@@ -213,7 +213,7 @@ class Planner:
             self.read()
         except PyFlameError as err:
             if getattr(err, "op", None) is None and self.reading is not None:
-                err.op = self.reading  # type: ignore[attr-defined]  # tools print its location
+                err.op = self.reading
             raise
         s = self.schedule
         s.start(self.R, self.C)
@@ -292,7 +292,7 @@ class Planner:
             waiting=waiting,
         )
         stuck_ops = [it.op for it in pending if isinstance(it.op, pe.RecvOp)]
-        err.op = stuck_ops[0] if stuck_ops else pending[0].op  # type: ignore[attr-defined]
+        err.op = stuck_ops[0] if stuck_ops else pending[0].op
         raise err
 
     def _execute(self, it: Item) -> None:
@@ -306,7 +306,7 @@ class Planner:
             kernel_for(it)(s, it, op)
         except PyFlameError as err:
             if getattr(err, "op", None) is None:
-                err.op = op  # type: ignore[attr-defined]  # tools print the op's location
+                err.op = op
             raise
         s.step_ops += [(it.what, op)] * (len(s.steps) - len(s.step_ops))
 
