@@ -60,7 +60,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from pyflame.core import elementwise, reductions, shapes
-from pyflame.core.distribution import Distribution
+from pyflame.core.distribution import Distribution, parse_distributed, print_distributed
 
 PORTS = ("north", "south", "east", "west", "ramp")
 
@@ -165,24 +165,7 @@ class TileLayoutAttr(ParametrizedAttribute):
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        with parser.in_angle_brackets():
-            start = parser.pos
-            shape, elem = parser.parse_ranked_shape()
-            if any(n < 0 for n in shape):
-                parser.raise_error("tile layouts have static shapes (no '?')", start, parser.pos)
-            parser.parse_keyword("on")
-            grid = parser.parse_dimension_list()
-            if len(grid) != 2:
-                parser.raise_error("expected a grid ROWSxCOLS")
-            parser.parse_keyword("split")
-            split = parser.parse_comma_separated_list(
-                parser.Delimiter.SQUARE, lambda: parser.parse_identifier("split axis")
-            )
-            split = ["" if s == "_" else s for s in split]
-            try:
-                Distribution(tuple(shape), (grid[0], grid[1]), tuple(split)).check()
-            except VerifyException as err:
-                parser.raise_error(str(err), start, parser.pos)
+        shape, elem, grid, split = parse_distributed(parser, "tile layouts")
         return (
             ArrayAttr([IntAttr(n) for n in shape]),
             elem,
@@ -191,13 +174,7 @@ class TileLayoutAttr(ParametrizedAttribute):
         )
 
     def print_parameters(self, printer: Printer) -> None:
-        d = self.dist
-        with printer.in_angle_brackets():
-            printer.print_string("".join(f"{n}x" for n in d.shape))
-            printer.print_attribute(self.element_type)
-            printer.print_string(f" on {d.grid[0]}x{d.grid[1]} split [")
-            printer.print_string(", ".join(s or "_" for s in d.split))
-            printer.print_string("]")
+        print_distributed(printer, self.dist, self.element_type)
 
     def verify(self) -> None:
         _expect(len(self.grid.data) == 2, f"a tile layout's grid is ROWSxCOLS, got {self.grid}")

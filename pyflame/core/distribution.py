@@ -12,6 +12,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xdsl.ir import Attribute
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 AXES = ("r", "c", "rc", "")  # "" (printed `_`): the dim is not split
@@ -295,3 +298,44 @@ def is_spatial(d: Distribution) -> bool:
         and d.split[2] in ("r", "" if d.grid[0] == 1 else "r")
         and d.split[3] in ("c", "" if d.grid[1] == 1 else "c")
     )
+
+
+# --------------------------------------------------------------------------- text form
+# `64x48xf32 on 4x4 split [r, c]`: the parameters of mesh's `!mesh.tensor<...>` and pe's
+# `#pe.layout<...>`, parsed and printed here once.
+
+
+def parse_distributed(
+    parser: AttrParser, what: str
+) -> tuple[tuple[int, ...], Attribute, tuple[int, int], tuple[str, ...]]:
+    """(shape, element type, grid, split) of `<64x48xf32 on 4x4 split [r, c]>`; `what` names the
+    type in errors ("mesh tensors")."""
+    with parser.in_angle_brackets():
+        start = parser.pos
+        shape, elem = parser.parse_ranked_shape()
+        if any(n < 0 for n in shape):
+            parser.raise_error(f"{what} have static shapes (no '?')", start, parser.pos)
+        parser.parse_keyword("on")
+        grid = parser.parse_dimension_list()
+        if len(grid) != 2:
+            parser.raise_error("expected a grid ROWSxCOLS")
+        parser.parse_keyword("split")
+        split = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parser.parse_identifier("split axis")
+        )
+        split = ["" if s == "_" else s for s in split]
+        dist = Distribution(tuple(shape), (grid[0], grid[1]), tuple(split))
+        try:
+            dist.check()
+        except VerifyException as err:
+            parser.raise_error(str(err), start, parser.pos)
+    return dist.shape, elem, dist.grid, dist.split
+
+
+def print_distributed(printer: Printer, dist: Distribution, element_type: Attribute) -> None:
+    with printer.in_angle_brackets():
+        printer.print_string("".join(f"{n}x" for n in dist.shape))
+        printer.print_attribute(element_type)
+        printer.print_string(f" on {dist.grid[0]}x{dist.grid[1]} split [")
+        printer.print_string(", ".join(s or "_" for s in dist.split))
+        printer.print_string("]")
