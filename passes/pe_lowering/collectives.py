@@ -12,15 +12,14 @@ import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.pe_lowering.state import (
-    XY_CHANNEL,
     PELowering,
     Rect,
     chain_return,
     chain_step,
     col_broadcast,
+    exchange_whole,
     grid_rect,
     row_broadcast,
-    tile_layout,
 )
 
 
@@ -122,18 +121,7 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
 
 
 def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
-    src, dst = dist_of(op.input), dist_of(op.result)
-    buf = lw.alloc_for(op.result, "redistribute")
-    bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
-    lw.op(
-        pe.ExchangeOp,
-        [buf, lw.buf(op.input)],
-        bbox,
-        color=lw.channel(XY_CHANNEL),
-        src_layout=tile_layout(op.input.type),
-        dst_layout=tile_layout(op.result.type),
-    )
-    return buf
+    return exchange_whole(op, lw, "redistribute")
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

@@ -11,6 +11,7 @@ from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.passes.pe_lowering.state import (
     XY_CHANNEL,
     PELowering,
+    exchange_whole,
     grid_rect,
     tile_layout,
 )
@@ -93,18 +94,7 @@ def lower_concat(op: mesh.ConcatOp, lw: PELowering) -> SSAValue:
 
 def lower_relayout(op: mesh.RelayoutOp, lw: PELowering) -> SSAValue:
     """A reshape that moves data: one pe.exchange without an index map (row-major order)."""
-    buf = lw.alloc_for(op.result, "reshape")
-    s, d = dist_of(op.input), dist_of(op.result)
-    bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
-    lw.op(
-        pe.ExchangeOp,
-        [buf, lw.buf(op.input)],
-        bbox,
-        color=lw.channel(XY_CHANNEL),
-        src_layout=tile_layout(op.input.type),
-        dst_layout=tile_layout(op.result.type),
-    )
-    return buf
+    return exchange_whole(op, lw, "reshape")
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

@@ -201,3 +201,20 @@ class PELowering:
         dst = self.alloc_for(v, what)
         self.op(pe.CopyOp, [dst, src], grid_rect(dist_of(v)))
         return dst
+
+
+def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:
+    """`op`'s operand moved element by element (row-major order) into a new buffer of its
+    result's layout: one pe.exchange on the shared X-then-Y channel, over both grids."""
+    src, dst = dist_of(op.operands[0]), dist_of(op.results[0])
+    buf = lw.alloc_for(op.results[0], what)
+    bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
+    lw.op(
+        pe.ExchangeOp,
+        [buf, lw.buf(op.operands[0])],
+        bbox,
+        color=lw.channel(XY_CHANNEL),
+        src_layout=tile_layout(op.operands[0].type),
+        dst_layout=tile_layout(op.results[0].type),
+    )
+    return buf
