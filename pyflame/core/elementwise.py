@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -93,6 +94,13 @@ BINARY = _entries(
 )
 
 ALL = {**UNARY, **BINARY}
+
+#: The closed sets of names that the mesh and pe dialects' `fn` attributes take (their enum
+#: attributes wrap these), built from the tables so that an entry above is the only edit. "scale"
+#: is x * scalar, an op of the tile level rather than of the table.
+#: mypy cannot list members built from a table, hence the ignores.
+UnaryFn = StrEnum("UnaryFn", [(n, n) for n in [*UNARY, "scale"]])  # type: ignore[misc]  # from the table
+BinaryFn = StrEnum("BinaryFn", [(n, n) for n in BINARY])  # type: ignore[misc]  # from the table
 
 #: element types by MLIR name: (numpy dtype name, bytes, is float)
 ELEMENT_TYPES = {

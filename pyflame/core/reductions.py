@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -90,5 +91,16 @@ def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return entry.combine(a, b).astype(a.dtype, copy=False)
 
 
-#: pooling kinds of conv-style windows (max_pool2d, avg_pool2d), shared by mesh and pe
-POOL_KINDS = frozenset({"max", "avg"})
+#: The closed set of reduction names (`kind` of the mesh and pe reductions, `combine` of a
+#: receive), built from the table so that an entry above is the only edit.
+ReductionKind = StrEnum("ReductionKind", [(n, n) for n in KINDS])  # type: ignore[misc]  # from the table
+
+
+class PoolKind(StrEnum):
+    """Pooling kinds of conv-style windows (max_pool2d, avg_pool2d), shared by mesh and pe."""
+
+    MAX = "max"
+    AVG = "avg"
+
+
+POOL_KINDS = frozenset(PoolKind)
