@@ -52,8 +52,9 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
     for op in sorted(allocs, key=lambda a: lives[a][0]):
         start, end = lives[op]
         size = aligned(op.result.type.num_bytes)
+        rect = op.rect  # read from the op's attribute once, not once per live buffer
         active = [p for p in active if p.end >= start]
-        taken = sorted((p.offset, p.offset + p.size) for p in active if intersects(p.rect, op.rect))
+        taken = sorted((p.offset, p.offset + p.size) for p in active if intersects(p.rect, rect))
         offset = 0
         for lo, hi in taken:
             if offset + size <= lo:
@@ -71,7 +72,7 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
                 sram_bytes=target.sram_bytes,
             )
         op.attributes["offset"] = IntegerAttr(offset, i64)
-        active.append(Placed(offset, size, op.rect, end))
+        active.append(Placed(offset, size, rect, end))
         peak = max(peak, offset + size)
     return peak
 

@@ -5,6 +5,7 @@ suggests a layout that would fit)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 from xdsl.dialects import func
@@ -93,6 +94,7 @@ def default_layout(
     return LayoutAttr("grid", [side, side])
 
 
+@functools.cache  # a handful of element types; printing one to look it up is slow in xDSL
 def elem_bytes_of(element_type: Attribute) -> int:
     return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)
 

@@ -90,15 +90,44 @@ def peak_bytes(
                     if is_alias(use.operation):
                         pending.extend(use.operation.results)
             intervals.append((i, end, result))
-    # each value's bytes once: summing them at every op it is live at was most of compile time
+    # each value's bytes once, added where its life starts and taken off after it ends: summing
+    # the live values at every op (quadratic in the program's length) was most of compile time
     size = {v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))) for _, _, v in intervals}
-    best: tuple[int, int, list[SSAValue]] = (0, 0, [])
+    change = [0] * (len(ops) + 1)
+    for start, end, v in intervals:
+        change[start] += size[v]
+        change[end + 1] -= size[v]
+    peak, at, live_bytes = 0, 0, 0
     for t, op in enumerate(ops):
-        live = [v for start, end, v in intervals if start <= t <= end]
-        total = sum(size[v] for v in live) + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
-        if total > best[0]:
-            best = (total, t, live)
-    return best
+        live_bytes += change[t]
+        total = live_bytes + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
+        if total > peak:
+            peak, at = total, t
+    if peak == 0:
+        return (0, 0, [])
+    return (peak, at, [v for start, end, v in intervals if start <= at <= end])
+
+
+def unshared_bytes(fn: func.FuncOp) -> int:
+    """Bytes per PE that every buffer the pe lowering makes for `fn` would take side by side,
+    none reusing another's: each mesh value's tile (a reshape shares its operand's; an
+    allreduce's or mask_pad's writable copy is its result's tile) and every scratch buffer of
+    passes/scratch.py (SUMMA's two receive buffers; per halo phase the window and each strip,
+    packed and received).
+
+    allocate-sram never needs more: its first fit puts a buffer at 0 or right above one placed
+    before it, so no buffer ends above the sum of the buffers placed up to it. A program
+    within this bound (and within plan-memory's peak) passes allocate-sram; plan-placement
+    relies on it to skip the pe lowering of its trial."""
+    total = 0
+    for op in fn.body.block.ops:
+        if is_alias(op):
+            continue
+        for result in op.results:
+            if isinstance(result.type, MeshTensorType):
+                total += tile_bytes(mesh.dist_of(result), elem_bytes_of(element_type(result)))
+        total += summa_scratch(op, mesh.dist_of) + halo_buffers(op)
+    return total
 
 
 def suggest_grid(
@@ -226,3 +255,15 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
         need = max(need, window + new + strips - y_bytes)
         window = new
     return max(need, window - x_bytes, 0)
+
+
+def halo_buffers(op: Operation) -> int:
+    """Bytes per PE of all the halo exchange's buffers of a windowed op, side by side."""
+    if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
+        return 0
+    elem = elem_bytes_of(element_type(op.input))
+    return sum(  # as lower-mesh-to-pe allocates them (passes/pe_lowering/windowed.py)
+        aligned(math.prod(phase.window) * elem)
+        + 2 * sum(aligned(n * elem) for n in phase.strip_elems())
+        for phase in scratch.halo_phases(mesh.dist_of(op.input).block, op.axes())
+    )

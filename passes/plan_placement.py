@@ -4,12 +4,15 @@ the program fits every PE's SRAM; the choice is written into the IR for flame-to
 Small tensors that nobody placed go on one PE, and every grid is anchored at PE (0, 0): a program
 of many small tensors can overflow that PE although each tensor is small. This pass tries the
 single-PE budgets of `SINGLE_PE_BUDGETS` (16 KiB, 4 KiB, 1 KiB, 0) in turn and keeps the first
-under which the whole lowering fits: it lowers a copy of the module to pe with the library
-functions of flame-to-mesh, plan-memory, lower-mesh-to-pe, allocate-colors and allocate-sram and
-asks whether one of them raises `SRAMOverflowError`. Any other error keeps that budget (the pass
-that owns the error reports it later, at the user's op); when no budget fits it keeps the first,
-so that plan-memory or allocate-sram reports the program's first overflow as it would without
-this pass. A module that already has a `pf.placement` keeps it.
+under which the whole lowering fits, that is under which none of plan-memory and allocate-sram
+would raise `SRAMOverflowError`. For each budget it lowers a copy of the module to mesh with the
+library functions of flame-to-mesh and plan-memory; only when the program's buffers side by side
+(`plan_memory.unshared_bytes`) could exceed SRAM does it go on to pe (lower-mesh-to-pe,
+allocate-colors, allocate-sram) to ask allocate-sram, since under that bound allocate-sram cannot
+fail. Any other error keeps that budget (the pass that owns the error reports it later, at the
+user's op); when no budget fits it keeps the first, so that plan-memory or allocate-sram reports
+the program's first overflow as it would without this pass. A module that already has a
+`pf.placement` keeps it.
 
     builtin.module attributes {pf.target = #pf.target<"small">} { ... }
 becomes
@@ -18,6 +21,8 @@ becomes
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -32,30 +37,48 @@ from pyflame.passes.allocate_sram import allocate as allocate_sram
 from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
 from pyflame.passes.lower_mesh_to_pe import lower_function as lower_mesh_function
 from pyflame.passes.plan_memory import check_function as check_memory
+from pyflame.passes.plan_memory import unshared_bytes
 
 
 def fits(module: ModuleOp, single_pe_bytes: int) -> bool:
-    """Whether a copy of the (decomposed, flame-level) `module` lowers to pe under this budget
-    without `SRAMOverflowError`; another error counts as fitting (it is not the budget's)."""
+    """Whether the (decomposed, flame-level) `module` lowers to pe under this budget without
+    `SRAMOverflowError`; another error counts as fitting (it is not the budget's)."""
     copy = module.clone()
     target = Target.of_module(copy)
     functions = [op for op in copy.walk() if isinstance(op, func.FuncOp)]
-    steps = (  # each step over every function, in pipeline order, as the passes run them
+    outcome = overflows(
+        functions,
         lambda fn: lower_flame_function(fn, target, single_pe_bytes),
         lambda fn: check_memory(fn, target),
+    )
+    if outcome is not None:
+        return not outcome
+    # Only plan-memory and allocate-sram raise SRAMOverflowError, and within this bound
+    # allocate-sram cannot: the pe lowering of the copy would not change the answer.
+    if all(unshared_bytes(fn) <= target.usable_sram_bytes for fn in functions):
+        return True
+    outcome = overflows(
+        functions,
         lambda fn: lower_mesh_function(fn, target),
         lambda fn: allocate_colors(fn, target),
         lambda fn: allocate_sram(fn, target),
     )
+    return outcome is not True
+
+
+def overflows(functions: list[func.FuncOp], *steps: Callable[[func.FuncOp], object]) -> bool | None:
+    """Run each step over every function, in pipeline order as the passes run them: True when
+    one raises `SRAMOverflowError`, False when one raises another error (not the budget's: the
+    pass that owns it reports it later, at the user's op), None when all of them ran."""
     try:
         for step in steps:
             for fn in functions:
                 step(fn)
     except SRAMOverflowError:
-        return False
-    except Exception:  # noqa: BLE001  (reported by the pass that owns it, at the user's op)
         return True
-    return True
+    except Exception:  # noqa: BLE001  (see above)
+        return False
+    return None
 
 
 def choose_single_pe_bytes(module: ModuleOp) -> int:
