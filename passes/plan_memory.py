@@ -94,9 +94,9 @@ def peak_bytes(
     # the live values at every op (quadratic in the program's length) was most of compile time
     size = {v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))) for _, _, v in intervals}
     change = [0] * (len(ops) + 1)
-    for start, end, v in intervals:
-        change[start] += size[v]
-        change[end + 1] -= size[v]
+    for start, end, value in intervals:
+        change[start] += size[value]
+        change[end + 1] -= size[value]
     peak, at, live_bytes = 0, 0, 0
     for t, op in enumerate(ops):
         live_bytes += change[t]

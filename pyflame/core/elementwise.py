@@ -4,7 +4,9 @@ the frontend all read this table, so adding an elementwise op is one entry here 
 gradient rule, later).
 
 The numpy functions compute in the operands' dtype, except that float16/bfloat16 operands are
-computed in float32 and rounded once, as PyTorch does on the CPU.
+computed in float32 and rounded once, as PyTorch does on the CPU. numpy is imported when a
+function first runs, not with the table: the dialects and pyflame-opt read the table without it
+(numpy was a quarter of pyflame-opt's start-up, paid by every lit RUN line).
 """
 
 from __future__ import annotations
@@ -13,14 +15,30 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 
 
+def numpy_function(name: str) -> Callable[..., Any]:
+    """numpy's function `name` (`numpy_function("add")(a, b)`), numpy imported at the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import numpy
+
+        return getattr(numpy, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = f"numpy.{name}"
+    return call
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     """erf to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26), numpy only (no scipy needed)."""
+    import numpy as np
+
     x64 = np.asarray(x, dtype=np.float64)
     a = np.abs(x64)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -31,6 +49,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     # exp of a non-positive number only: no overflow warnings for large |x|
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -38,6 +58,18 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + _erf(x * _SQRT_HALF))
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+def _rsqrt(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return 1 / np.sqrt(x)
 
 
 @dataclass(frozen=True)
@@ -61,36 +93,38 @@ def _entries(*items: Elementwise) -> dict[str, Elementwise]:
 
 
 UNARY = _entries(
-    Elementwise("neg", 1, np.negative, doc="-x"),
-    Elementwise("abs", 1, np.abs, doc="|x|"),
-    Elementwise("relu", 1, lambda x: np.maximum(x, np.zeros((), x.dtype)), doc="max(x, 0)"),
-    Elementwise("exp", 1, np.exp, "float", flops=8),
-    Elementwise("log", 1, np.log, "float", flops=8),
-    Elementwise("sqrt", 1, np.sqrt, "float", flops=4),
-    Elementwise("rsqrt", 1, lambda x: 1 / np.sqrt(x), "float", flops=5, doc="1 / sqrt(x)"),
-    Elementwise("tanh", 1, np.tanh, "float", flops=10),
+    Elementwise("neg", 1, numpy_function("negative"), doc="-x"),
+    Elementwise("abs", 1, numpy_function("abs"), doc="|x|"),
+    Elementwise("relu", 1, _relu, doc="max(x, 0)"),
+    Elementwise("exp", 1, numpy_function("exp"), "float", flops=8),
+    Elementwise("log", 1, numpy_function("log"), "float", flops=8),
+    Elementwise("sqrt", 1, numpy_function("sqrt"), "float", flops=4),
+    Elementwise("rsqrt", 1, _rsqrt, "float", flops=5, doc="1 / sqrt(x)"),
+    Elementwise("tanh", 1, numpy_function("tanh"), "float", flops=10),
     Elementwise("sigmoid", 1, _sigmoid, "float", flops=10, doc="1 / (1 + exp(-x))"),
     Elementwise("gelu", 1, _gelu, "float", flops=16, doc="x * Phi(x) (exact, erf)"),
     Elementwise("silu", 1, lambda x: x * _sigmoid(x), "float", flops=11, doc="x * sigmoid(x)"),
-    Elementwise("logical_not", 1, np.logical_not, "bool", "bool", doc="~x on bool"),
+    Elementwise("logical_not", 1, numpy_function("logical_not"), "bool", "bool", doc="~x on bool"),
 )
 
 BINARY = _entries(
-    Elementwise("add", 2, np.add, "any", doc="a + b (or on bool)"),
-    Elementwise("sub", 2, np.subtract),
-    Elementwise("mul", 2, np.multiply, "any", doc="a * b (and on bool)"),
-    Elementwise("div", 2, np.divide, "float", flops=4, doc="true division"),
-    Elementwise("pow", 2, np.power, flops=16, doc="a ** b (integers stay integers)"),
-    Elementwise("maximum", 2, np.maximum, "any"),
-    Elementwise("minimum", 2, np.minimum, "any"),
-    Elementwise("eq", 2, np.equal, "any", "bool"),
-    Elementwise("ne", 2, np.not_equal, "any", "bool"),
-    Elementwise("lt", 2, np.less, "any", "bool"),
-    Elementwise("le", 2, np.less_equal, "any", "bool"),
-    Elementwise("gt", 2, np.greater, "any", "bool"),
-    Elementwise("ge", 2, np.greater_equal, "any", "bool"),
-    Elementwise("logical_and", 2, np.logical_and, "bool", "bool", doc="a & b on bool"),
-    Elementwise("logical_or", 2, np.logical_or, "bool", "bool", doc="a | b on bool"),
+    Elementwise("add", 2, numpy_function("add"), "any", doc="a + b (or on bool)"),
+    Elementwise("sub", 2, numpy_function("subtract")),
+    Elementwise("mul", 2, numpy_function("multiply"), "any", doc="a * b (and on bool)"),
+    Elementwise("div", 2, numpy_function("divide"), "float", flops=4, doc="true division"),
+    Elementwise("pow", 2, numpy_function("power"), flops=16, doc="a ** b (integers stay integers)"),
+    Elementwise("maximum", 2, numpy_function("maximum"), "any"),
+    Elementwise("minimum", 2, numpy_function("minimum"), "any"),
+    Elementwise("eq", 2, numpy_function("equal"), "any", "bool"),
+    Elementwise("ne", 2, numpy_function("not_equal"), "any", "bool"),
+    Elementwise("lt", 2, numpy_function("less"), "any", "bool"),
+    Elementwise("le", 2, numpy_function("less_equal"), "any", "bool"),
+    Elementwise("gt", 2, numpy_function("greater"), "any", "bool"),
+    Elementwise("ge", 2, numpy_function("greater_equal"), "any", "bool"),
+    Elementwise(
+        "logical_and", 2, numpy_function("logical_and"), "bool", "bool", doc="a & b on bool"
+    ),
+    Elementwise("logical_or", 2, numpy_function("logical_or"), "bool", "bool", doc="a | b on bool"),
 )
 
 ALL = {**UNARY, **BINARY}
@@ -114,6 +148,8 @@ ELEMENT_TYPES = {
 
 def numpy_dtype(element_type: str) -> np.dtype:
     """The numpy dtype holding an MLIR element type (`f32`, `bf16`, `i1`, ...)."""
+    import numpy as np
+
     name = ELEMENT_TYPES[element_type][0]
     if name == "bfloat16":
         import ml_dtypes
@@ -139,6 +175,8 @@ def result_type(entry: Elementwise, element_type: str) -> str:
 
 def apply(entry: Elementwise, *operands: np.ndarray) -> np.ndarray:
     """The function on numpy operands; half-precision floats are computed in float32."""
+    import numpy as np
+
     dtype = operands[0].dtype
     low = dtype.itemsize == 2 and dtype.kind in "fV" or str(dtype) == "bfloat16"
     if low:

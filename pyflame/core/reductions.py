@@ -17,10 +17,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pyflame.core import elementwise
+from pyflame.core.elementwise import numpy_function
+
+if TYPE_CHECKING:  # numpy is imported when a reduction first runs (see core/elementwise.py)
+    import numpy as np
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -50,10 +53,12 @@ def _entries(*items: Reduction) -> dict[str, Reduction]:
 
 
 KINDS = _entries(
-    Reduction("sum", np.sum, np.add, 0.0, 0, False, widens=True),
-    Reduction("prod", np.prod, np.multiply, 1.0, 1, True, widens=True),
-    Reduction("max", np.max, np.maximum, -math.inf, INT32_MIN, False),
-    Reduction("min", np.min, np.minimum, math.inf, INT32_MAX, True),
+    Reduction("sum", numpy_function("sum"), numpy_function("add"), 0.0, 0, False, widens=True),
+    Reduction(
+        "prod", numpy_function("prod"), numpy_function("multiply"), 1.0, 1, True, widens=True
+    ),
+    Reduction("max", numpy_function("max"), numpy_function("maximum"), -math.inf, INT32_MIN, False),
+    Reduction("min", numpy_function("min"), numpy_function("minimum"), math.inf, INT32_MAX, True),
 )
 
 
@@ -75,6 +80,8 @@ def _is_half(dtype: np.dtype) -> bool:
 def reduce(kind: str, array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """`array` reduced over `axes` (kept as size 1) in its own dtype; half floats sum and
     multiply in float32 (the caller rounds when it stores)."""
+    import numpy as np
+
     entry = KINDS[kind]
     if entry.widens and _is_half(array.dtype):
         return entry.reduce(array, axis=axes, keepdims=True, dtype=np.float32)
@@ -85,6 +92,8 @@ def reduce(kind: str, array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Two partial results combined elementwise; half floats in float32, then rounded."""
+    import numpy as np
+
     entry = KINDS[kind]
     if _is_half(a.dtype):
         return entry.combine(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pyflame.passes import all_passes
+
 REPO = Path(__file__).resolve().parents[2]
 #: where each installed package's sources live in the checkout
 ROOTS = {
@@ -150,3 +152,20 @@ def test_importing_a_lower_layer_loads_no_frontend_module(lower: str) -> None:
     ).stdout.split()
     frontend = sorted(m for m in out if layer(m)[1] == "frontend" and m != "pyflame")
     assert frontend == [], f"import {lower} loaded frontend modules: {frontend}"
+
+
+def test_pyflame_opt_and_the_passes_load_without_numpy() -> None:
+    """numpy was a quarter of pyflame-opt's start-up, paid by every lit RUN line: the dialects,
+    the passes and the tool read the op tables (pyflame/core/elementwise.py, reductions.py)
+    without it; the simulator and the frontend import it when they run."""
+    modules = [
+        "pyflame.tools.pyflame_opt",
+        "pyflame.dialects.flame",
+        "pyflame.dialects.mesh",
+        "pyflame.dialects.pe",
+        *(f"pyflame.passes.{name.replace('-', '_')}" for name in all_passes()),
+    ]
+    code = f"import sys, importlib\nfor m in {modules!r}: importlib.import_module(m)\n"
+    code += "print(sorted(m for m in sys.modules if m.split('.')[0] == 'numpy')[:3])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
