@@ -86,7 +86,8 @@ def _program(tr: trace.Trace) -> Any:
         with _compile_lock:
             program = _lookup(tr.key)  # another thread may have compiled it meanwhile
             if program is None:
-                program = compiler.compile_module(tr.module())
+                with compiler.gc_paused():  # building the flame module too
+                    program = compiler.compile_module(tr.module())
                 with _cache_lock:
                     _stats["misses"] += 1
                     _cache[tr.key] = program
@@ -217,7 +218,8 @@ def eval(*tensors: Any) -> Any:
     outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
     if outputs:
         runtime_checks = checks.collect(outputs)  # pyflame/checks.py: extra bool-ish outputs
-        tr = trace.trace(outputs + runtime_checks.tensors)
+        with compiler.gc_paused():  # the trace's objects die at once or live with the program
+            tr = trace.trace(outputs + runtime_checks.tensors)
         try:
             program = _program(tr)
             results, report = program.run(tr.inputs())

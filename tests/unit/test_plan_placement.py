@@ -1,0 +1,175 @@
+"""plan-placement keeps the first single-PE budget under which the whole lowering fits. Its short
+cut (no pe lowering of the trial when the program's buffers side by side fit SRAM,
+`plan_memory.unshared_bytes`) must decide exactly as lowering every trial to pe does: checked
+against that reference on the lit suite's flame inputs, programs that need the budgets 4096,
+1024 and 0, and fuzzer programs; and the bound must hold what the pe lowering allocates."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+
+import pyflame as pf
+from pyflame import compiler, runtime
+from pyflame.core.errors import SRAMOverflowError
+from pyflame.core.placement import SINGLE_PE_BUDGETS
+from pyflame.core.target import Target
+from pyflame.dialects import mesh, pe
+from pyflame.passes import plan_placement
+from pyflame.passes.allocate_colors import allocate as allocate_colors
+from pyflame.passes.allocate_sram import allocate as allocate_sram
+from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
+from pyflame.passes.lower_mesh_to_pe import lower_function as lower_mesh_function
+from pyflame.passes.plan_memory import aligned, unshared_bytes
+from pyflame.passes.plan_memory import check_function as check_memory
+from pyflame.tools._context import parse_module
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSES = ROOT / "passes"
+
+
+def fits_when_lowered_to_pe(module: ModuleOp, budget: int) -> bool:
+    """The reference: every step on a copy, down to allocate-sram (what plan-placement did
+    before its short cut)."""
+    copy = module.clone()
+    target = Target.of_module(copy)
+    functions = [op for op in copy.walk() if isinstance(op, func.FuncOp)]
+    steps = (
+        lambda fn: lower_flame_function(fn, target, budget),
+        lambda fn: check_memory(fn, target),
+        lambda fn: lower_mesh_function(fn, target),
+        lambda fn: allocate_colors(fn, target),
+        lambda fn: allocate_sram(fn, target),
+    )
+    try:
+        for step in steps:
+            for fn in functions:
+                step(fn)
+    except SRAMOverflowError:
+        return False
+    except Exception:  # noqa: BLE001  (another error is not the budget's)
+        return True
+    return True
+
+
+def reference_budget(module: ModuleOp) -> int:
+    return next(
+        (b for b in SINGLE_PE_BUDGETS if fits_when_lowered_to_pe(module, b)), SINGLE_PE_BUDGETS[0]
+    )
+
+
+def decomposed(text: str, name: str) -> ModuleOp:
+    module = parse_module(compiler.make_context(), text, name)
+    compiler.run_pipeline(module, "decompose")
+    return module
+
+
+def lit_flame_texts() -> dict[str, str]:
+    found = {}
+    for path in sorted((ROOT / "tests" / "lit").rglob("*.mlir")):
+        text = path.read_text()
+        if "flame." in text and "// -----" not in text and "verify-diagnostics" not in text:
+            found[f"{path.parent.name}/{path.name}"] = text
+    return found
+
+
+def small_tensor_texts() -> dict[str, str]:
+    """Programs whose small tensors overflow PE (0, 0) at 16 KiB: budgets 4096, 1024 and 0."""
+    found = {}
+    with pf.target(pf.sim.SMALL):
+        for shape, count in (((64, 64), 4), ((32, 32), 12), ((16, 16), 48), ((8, 8), 8)):
+            xs = [pf.from_numpy(np.full(shape, i, np.float32)) for i in range(count)]
+            found[f"{count}x{shape}"] = pf.ir(*[x * 2 for x in xs])
+    return found
+
+
+def fuzzer_texts(monkeypatch: pytest.MonkeyPatch, indices: range) -> dict[str, str]:
+    """The flame modules that the fuzzer's programs compile (tests/fuzz, in the checkout)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    programs = importlib.import_module("tests.fuzz.programs")
+    found: dict[str, str] = {}
+    original = compiler.compile_module
+
+    def compile_module(module: ModuleOp):
+        if compiler.stage_of(module) == "flame":
+            found[f"fuzz{len(found)}"] = runtime._print(module)
+        return original(module)
+
+    monkeypatch.setattr(compiler, "compile_module", compile_module)
+    pf.cache_clear()
+    for index in indices:
+        assert programs.program_for(2000, index).run().ok
+    pf.cache_clear()
+    return found
+
+
+def test_the_short_cut_decides_as_the_pe_lowering_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = {**lit_flame_texts(), **small_tensor_texts(), **fuzzer_texts(monkeypatch, range(8))}
+    chosen = {}
+    for name, text in texts.items():
+        try:
+            module = decomposed(text, name)
+        except Exception:  # noqa: BLE001  (a lit test of a parse or verifier error)
+            continue
+        if compiler.stage_of(module) != "flame":
+            continue
+        chosen[name] = plan_placement.choose_single_pe_bytes(module)
+        assert chosen[name] == reference_budget(module), name
+    assert {chosen[f"{n}x{s}"] for n, s in ((4, (64, 64)), (12, (32, 32)), (48, (16, 16)))} == {
+        4096,
+        1024,
+        0,
+    }
+    assert len(chosen) > 40 and chosen["8x(8, 8)"] == 16384
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: pf.from_numpy(np.ones((40, 24), np.float32), layout=pf.MeshLayout.grid(2, 2)) * 3,
+        lambda: (
+            pf.from_numpy(np.ones((16, 16), np.float32), layout=pf.MeshLayout.grid(4, 4))
+            @ pf.from_numpy(np.ones((16, 16), np.float32), layout=pf.MeshLayout.grid(4, 4))
+        ),
+        lambda: pf.nn.functional.conv2d(
+            pf.from_numpy(np.ones((1, 2, 12, 12), np.float32), layout=pf.MeshLayout.grid(3, 3)),
+            pf.from_numpy(np.ones((3, 2, 3, 3), np.float32)),
+            padding=1,
+        ),
+        lambda: pf.sum(pf.from_numpy(np.ones((9, 7), np.float32), layout=pf.MeshLayout.grid(3, 3))),
+    ],
+    ids=["elementwise", "summa", "conv-halo", "allreduce"],
+)
+def test_unshared_bytes_holds_every_buffer_the_pe_lowering_makes(build) -> None:
+    """Exactly the pe buffers' bytes when no buffer is reused (the sum reuses the partials' buffer
+    for its allreduce: then more), and never less than allocate-sram's peak."""
+    with pf.target(pf.sim.SMALL):
+        module = decomposed(pf.ir(build()), "program")
+    compiler.run_pipeline(module, "plan-placement,flame-to-mesh")
+    (fn,) = [op for op in module.walk() if isinstance(op, func.FuncOp)]
+    bound = unshared_bytes(fn)
+    reuses = any(isinstance(op, mesh.AllReduceOp) for op in fn.walk())
+    target = Target.of_module(module)
+    lower_mesh_function(fn, target)
+    buffers = [op for op in fn.walk() if isinstance(op, pe.AllocOp)]
+    total = sum(aligned(op.result.type.num_bytes) for op in buffers)
+    assert total < bound if reuses else total == bound
+    assert 0 < allocate_sram(fn, target) <= total
+
+
+def test_only_plan_memory_and_allocate_sram_raise_sram_overflow() -> None:
+    """The short cut stops before lower-mesh-to-pe and allocate-colors: it relies on them never
+    raising SRAMOverflowError."""
+    raisers = sorted(
+        str(path.relative_to(PASSES))
+        for path in PASSES.rglob("*.py")
+        if "SRAMOverflowError(" in path.read_text()
+    )
+    assert raisers == ["allocate_sram.py", "plan_memory.py"]
