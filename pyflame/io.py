@@ -33,6 +33,7 @@ is JSON in the file's metadata. Loading parses JSON and copies bytes: it cannot 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import math
 import os
@@ -42,7 +43,6 @@ import struct
 import time
 from typing import IO, Any, cast
 
-import ml_dtypes
 import numpy as np
 
 from pyflame import ops, runtime
@@ -57,25 +57,37 @@ FORMAT_VERSION = 1
 #: metadata keys (safetensors metadata is a str -> str map)
 META_FORMAT, META_VERSION, META_STRUCTURE = "format", "pyflame.version", "pyflame.structure"
 
-#: safetensors dtype names <-> numpy dtypes
-_DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "U8": np.dtype(np.uint8),
-    "I8": np.dtype(np.int8),
-    "U16": np.dtype(np.uint16),
-    "I16": np.dtype(np.int16),
-    "U32": np.dtype(np.uint32),
-    "I32": np.dtype(np.int32),
-    "U64": np.dtype(np.uint64),
-    "I64": np.dtype(np.int64),
-    "F16": np.dtype(np.float16),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
-    "F32": np.dtype(np.float32),
-    "F64": np.dtype(np.float64),
-    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
-    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
-}
-_NAMES = {dt: name for name, dt in _DTYPES.items()}
+
+@functools.cache
+def _dtypes() -> dict[str, np.dtype]:
+    """safetensors dtype names -> numpy dtypes (made at the first save or load: ml_dtypes takes
+    half a second to import)."""
+    import ml_dtypes
+
+    return {
+        "BOOL": np.dtype(np.bool_),
+        "U8": np.dtype(np.uint8),
+        "I8": np.dtype(np.int8),
+        "U16": np.dtype(np.uint16),
+        "I16": np.dtype(np.int16),
+        "U32": np.dtype(np.uint32),
+        "I32": np.dtype(np.int32),
+        "U64": np.dtype(np.uint64),
+        "I64": np.dtype(np.int64),
+        "F16": np.dtype(np.float16),
+        "BF16": np.dtype(ml_dtypes.bfloat16),
+        "F32": np.dtype(np.float32),
+        "F64": np.dtype(np.float64),
+        "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
+        "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
+    }
+
+
+@functools.cache
+def _dtype_names() -> dict[np.dtype, str]:
+    """numpy dtypes -> safetensors dtype names."""
+    return {dt: name for name, dt in _dtypes().items()}
+
 
 #: JSON tags of the structure (a dict with one of these as its only key is a tagged value)
 _TENSOR, _NDARRAY, _TUPLE, _DICT, _FLOAT, _DTYPE = (
@@ -125,7 +137,7 @@ class _Encoder:
             return {_TENSOR: self.key_for(obj, path)}
         if isinstance(obj, np.ndarray):
             dtype = obj.dtype.newbyteorder("<") if obj.dtype.byteorder == ">" else obj.dtype
-            if dtype not in _NAMES:
+            if dtype not in _dtype_names():
                 raise TypeError(
                     f"pf.save cannot store a numpy array of dtype {obj.dtype} (at {_where(path)})"
                 )
@@ -207,7 +219,7 @@ def _serialize(obj: Any) -> tuple[bytes, list[np.ndarray]]:
     for key, value in encoder.arrays.items():
         array = _array_of(value)
         header[key] = {
-            "dtype": _NAMES[array.dtype],
+            "dtype": _dtype_names()[array.dtype],
             "shape": list(array.shape),
             "data_offsets": [offset, offset + array.nbytes],
         }
@@ -354,7 +366,7 @@ def _parse(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, Any], memo
     buffer = memoryview(data)[8 + n :]
     for key, entry in header.items():
         try:
-            dtype = _DTYPES[entry["dtype"]]
+            dtype = _dtypes()[entry["dtype"]]
             shape = [int(s) for s in entry["shape"]]
             begin, end = (int(o) for o in entry["data_offsets"])
             if any(s < 0 for s in shape) or any(
@@ -385,7 +397,7 @@ def _parse(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, Any], memo
 def _array(header: dict[str, Any], buffer: memoryview, key: str) -> np.ndarray:
     """A read-only view of tensor `key` in `buffer`."""
     entry = header[key]
-    dtype = _DTYPES[entry["dtype"]]
+    dtype = _dtypes()[entry["dtype"]]
     begin, _ = entry["data_offsets"]
     count = math.prod(entry["shape"])
     return np.frombuffer(buffer, dtype=dtype, count=count, offset=begin).reshape(entry["shape"])

@@ -246,3 +246,20 @@ def test_an_api_name_that_is_a_submodule_name_is_that_submodule():
     for name in set(api.__all__) & submodules:
         value = getattr(api, name)
         assert isinstance(value, types.ModuleType) and value.__name__ == f"pyflame.{name}", name
+
+
+def test_ml_dtypes_is_imported_only_for_bfloat16():
+    """ml_dtypes takes half a second to import (more than numpy and xDSL together): a program
+    without bfloat16 (and without pf.save/pf.load) never imports it."""
+    script = (
+        "import sys, numpy as np, pyflame as pf\n"
+        "x = pf.from_numpy(np.ones((3, 4), np.float32))\n"
+        "pf.eval(pf.full((3, 4), 2.5, dtype=pf.float16) + x * 2)\n"
+        "print('ml_dtypes' in sys.modules)\n"
+        "pf.eval(x.to(pf.bfloat16) * 2)\n"
+        "print('ml_dtypes' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["False", "True"]
