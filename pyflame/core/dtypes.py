@@ -41,6 +41,11 @@ class DType:
         return resolved
 
     @property
+    def numpy_name(self) -> str:
+        """The numpy dtype's name ("float32", "bfloat16", ...), without resolving it."""
+        return self._numpy if isinstance(self._numpy, str) else self._numpy.name
+
+    @property
     def mlir(self) -> Attribute:
         """The xDSL element type (f32, f16, bf16, i32, i1)."""
         from xdsl.dialects import builtin
@@ -73,7 +78,9 @@ _BY_NAME = {d.name: d for d in ALL}
 def from_numpy_dtype(dtype: np.dtype) -> DType | None:
     """The PyFlame dtype holding exactly this numpy dtype, or None."""
     wanted = np.dtype(dtype)
-    return next((d for d in ALL if d.numpy == wanted), None)
+    # names first: resolving bfloat16's numpy dtype imports ml_dtypes (half a second), which a
+    # program that has no bfloat16 never needs
+    return next((d for d in ALL if d.numpy_name == wanted.name and d.numpy == wanted), None)
 
 
 def by_name(name: str) -> DType:

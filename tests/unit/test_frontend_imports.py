@@ -254,7 +254,8 @@ def test_ml_dtypes_is_imported_only_for_bfloat16():
     script = (
         "import sys, numpy as np, pyflame as pf\n"
         "x = pf.from_numpy(np.ones((3, 4), np.float32))\n"
-        "pf.eval(pf.full((3, 4), 2.5, dtype=pf.float16) + x * 2)\n"
+        "labels = pf.from_numpy(np.arange(4))\n"  # int64: from_numpy looks its dtype up
+        "pf.eval(pf.full((3, 4), 2.5, dtype=pf.float16) + x * 2, labels + 1)\n"
         "print('ml_dtypes' in sys.modules)\n"
         "pf.eval(x.to(pf.bfloat16) * 2)\n"
         "print('ml_dtypes' in sys.modules)"
