@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
+from enum import Enum
+from typing import Any, cast
 
 from xdsl.dialects.builtin import (
     I64,
@@ -108,11 +109,27 @@ class GridAxis(StrEnum):
     COLS = "c"
 
 
+def parse_name(parser: AttrParser, names: type[Enum], what: str) -> Any:
+    """One of the names of `names`, bare or quoted; any other is an error that lists them:
+    `unknown unary fn 'frobnicate' (one of neg, abs, ...)`."""
+    start = parser.pos
+    name = parser.parse_optional_identifier_or_str_literal()
+    allowed = [member.value for member in names]
+    if name not in allowed:
+        got = f"unknown {what} '{name}'" if name is not None else f"expected a {what}"
+        parser.raise_error(f"{got} (one of {', '.join(allowed)})", start, parser.pos)
+    return names(name)
+
+
 @irdl_attr_definition
 class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
     """`fn` of pe.unary: pyflame/core/elementwise.py's unary functions, and `scale`."""
 
     name = "pe.unary_fn"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> UnaryFn:
+        return parse_name(parser, UnaryFn, "unary fn")
 
 
 @irdl_attr_definition
@@ -120,6 +137,10 @@ class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # typ
     """`fn` of pe.binary: pyflame/core/elementwise.py's binary functions."""
 
     name = "pe.binary_fn"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> BinaryFn:
+        return parse_name(parser, BinaryFn, "binary fn")
 
 
 @irdl_attr_definition
@@ -129,12 +150,20 @@ class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribut
 
     name = "pe.reduction"
 
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> ReductionKind:
+        return parse_name(parser, ReductionKind, "reduction")
+
 
 @irdl_attr_definition
 class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
     """`kind` of pe.pool2d: max or avg."""
 
     name = "pe.pool"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> PoolKind:
+        return parse_name(parser, PoolKind, "pooling")
 
 
 @irdl_attr_definition
@@ -143,12 +172,20 @@ class PortAttr(EnumAttribute[Port], SpacedOpaqueSyntaxAttribute):
 
     name = "pe.port"
 
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> Port:
+        return parse_name(parser, Port, "port")
+
 
 @irdl_attr_definition
 class GridAxisAttr(EnumAttribute[GridAxis], SpacedOpaqueSyntaxAttribute):
     """`axis` of pe.unpack."""
 
     name = "pe.axis"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> GridAxis:
+        return parse_name(parser, GridAxis, "grid axis")
 
 
 #: `fn` of pe.unary: pyflame/elementwise.py's unary functions, and `scale` (x * scalar)
@@ -964,7 +1001,7 @@ class PortList(CustomDirective):
 
     def parse(self, parser: Parser, state: ParsingState) -> None:
         ports = parser.parse_comma_separated_list(
-            parser.Delimiter.SQUARE, lambda: PortAttr(parser.parse_str_enum(Port))
+            parser.Delimiter.SQUARE, lambda: PortAttr(PortAttr.parse_parameter(parser))
         )
         self.ports.set(state, ArrayAttr(ports))
 

@@ -12,10 +12,10 @@
 // CHECK-NEXT: %[[E:.*]] = mesh.unary %[[H]] {fn = "exp"} : !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
 
 // PE:      pe.alloc {{.*}} : !pe.buf<1xf32>
-// PE:      pe.binary {{.*}} {{{.*}}fn = "gt"{{.*}}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
+// PE:      pe.binary gt {{.*}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
 // PE:      pe.select {{.*}} : !pe.buf<16xf32>, !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
 // PE:      pe.convert {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
-// PE:      pe.unary {{.*}} {{{.*}}fn = "exp"{{.*}}} : !pe.buf<16xf16>, !pe.buf<16xf16>
+// PE:      pe.unary exp {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf16>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x8xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf16> {
     %s = flame.fill {value = 0.5 : f64} : tensor<f32>

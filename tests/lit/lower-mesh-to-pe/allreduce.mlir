@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
 // allreduce is a chain along each split mesh axis: PE i sends its partial to PE i+1, which adds
-// it to its own (recv {combine = "sum"}) and passes the sum on; the last PE then sends the total back
+// it to its own (`pe.recv combine sum`) and passes the sum on; the last PE then sends the total back
 // along the line (every PE on the way keeps a copy). Two channels per axis: the chain step and
 // the way back. The partial buffer is reduced in place when the allreduce is its only use.
 
@@ -10,16 +10,16 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // Along the columns of a 2x3 grid (dim 1 split over c).
 // CHECK-LABEL: func.func @along_columns
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 2, 3>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.reduce %[[P]], %{{.*}} {pes = array<i64: 0, 0, 2, 3>, kind = "sum", shape = array<i64: 4, 1>, dims = array<i64: 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 2, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 2, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["west"], pes = array<i64: 0, 2, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["west", "ramp"], pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.reduce sum %[[P]], %{{.*}} {pes = array<i64: 0, 0, 2, 3>, shape = array<i64: 4, 1>, dims = array<i64: 1>}
+// CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 2>}
+// CHECK-NEXT:    pe.route ramp -> [west] {color = 1 : i64, pes = array<i64: 0, 2, 2, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route east -> [west, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, combine = "sum"} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64, combine = "sum"} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.host_out %[[P]] {layout = #pe.layout<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>}
@@ -34,16 +34,16 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // Along the rows of a 3x2 grid (dim 0 split over r).
 // CHECK-LABEL: func.func @along_rows
 // CHECK:         %[[Q:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 3, 2>} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.reduce %[[Q]]
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 2, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 2, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north"], pes = array<i64: 2, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["north", "ramp"], pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.reduce sum %[[Q]]
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 2, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 2, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [north, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, combine = "sum"} : !pe.buf<2xf32>
+// CHECK-NEXT:    pe.recv %[[Q]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 0 : i64, combine = "sum"} : !pe.buf<2xf32>
+// CHECK-NEXT:    pe.recv %[[Q]] combine sum {pes = array<i64: 2, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 1 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.host_out %[[Q]]
@@ -57,17 +57,17 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // Both axes: first along the columns (channels 0, 1), then along the rows (channels 2, 3).
 // CHECK-LABEL: func.func @both_axes
-// CHECK:         pe.reduce %[[S:[^,]*]],
+// CHECK:         pe.reduce sum %[[S:[^,]*]],
 // CHECK:         pe.send %[[S]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64, combine = "sum"}
+// CHECK-NEXT:    pe.recv %[[S]] combine sum {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 0, 1, 2, 1>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 0, 2, 1>, color = 1 : i64}
-// CHECK-NEXT:    pe.route {color = 2 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 2 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 3 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 3 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
-// CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64, combine = "sum"}
+// CHECK-NEXT:    pe.recv %[[S]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64}
 // CHECK-NEXT:    pe.send %[[S]] {pes = array<i64: 1, 0, 1, 2>, color = 3 : i64}
 // CHECK-NEXT:    pe.recv %[[S]] {pes = array<i64: 0, 0, 1, 2>, color = 3 : i64}
 // CHECK-NEXT:    pe.host_out %[[S]]
@@ -82,11 +82,11 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // The partials are used again after the allreduce: it works on a copy.
 // CHECK-LABEL: func.func @partials_kept
 // CHECK:         %[[K:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.reduce %[[K]]
+// CHECK-NEXT:    pe.reduce sum %[[K]]
 // CHECK-NEXT:    %[[W:.*]] = pe.alloc {name = "allreduce", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.copy %[[W]], %[[K]] {pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
 // CHECK:         pe.send %[[W]] {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[W]] {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64, combine = "sum"}
+// CHECK-NEXT:    pe.recv %[[W]] combine sum {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64}
 // CHECK:         pe.host_out %[[W]]
 // CHECK-NEXT:    pe.host_out %[[K]]
   func.func @partials_kept(%a: tensor<4x2xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {

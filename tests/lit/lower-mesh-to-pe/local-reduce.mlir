@@ -6,7 +6,7 @@
 // CHECK-LABEL: func.func @main
 // CHECK:         %[[IN:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<60xf32>
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<5xf32>
-// CHECK-NEXT:    pe.reduce %[[P]], %[[IN]] {pes = array<i64: 0, 0, 4, 1>, kind = "sum", shape = array<i64: 5, 12>, dims = array<i64: 1>} : !pe.buf<5xf32>, !pe.buf<60xf32>
+// CHECK-NEXT:    pe.reduce sum %[[P]], %[[IN]] {pes = array<i64: 0, 0, 4, 1>, shape = array<i64: 5, 12>, dims = array<i64: 1>} : !pe.buf<5xf32>, !pe.buf<60xf32>
 // CHECK-NEXT:    pe.host_out %[[P]] {layout = #pe.layout<18xf32 on 4x1 split [r]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<5xf32> -> tensor<18xf32>
 // CHECK-NOT:     pe.send
 builtin.module attributes {pf.target = #pf.target<"small">} {

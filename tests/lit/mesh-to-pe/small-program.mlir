@@ -15,18 +15,18 @@
 // CHECK-NEXT:    pe.fill %[[C]]
 // CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 112 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 160 : i64} : !pe.buf<6xf32>
-// CHECK-COUNT-4: pe.route {color = 0 : i64
-// CHECK-COUNT-4: pe.route {color = 1 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 0 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 1 : i64
 // CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial@net.py:5", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.reduce %[[P]], %[[C]]
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.reduce sum %[[P]], %[[C]]
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, combine = "sum"}
+// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = #pe.layout<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>

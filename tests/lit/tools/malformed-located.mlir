@@ -49,6 +49,6 @@ func.func @main(%a: tensor<4xf32> {flame.layout = #flame.layout<grid [999, 999]>
 // -----
 
 // CHECK-LABEL: chunk 6
-// CHECK:       malformed-located.mlir:[[# @LINE + 2]]:1: error: 'pe.alloc' op attribute 'pes' expected in operation 'pe.alloc'
+// CHECK:       malformed-located.mlir:[[# @LINE + 2]]:1: error: 'pe.alloc' op property 'pes' expected in operation 'pe.alloc'
 // CHECK:       exit status: 1
 %0 = "pe.alloc"() {name = "a"} : () -> !pe.buf<4xf32>
