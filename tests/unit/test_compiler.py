@@ -14,6 +14,7 @@ from xdsl.parser import Parser
 
 import pyflame as pf
 from pyflame import compiler, runtime, trace
+from pyflame.dialects import pe
 
 
 @irdl_op_definition
@@ -121,7 +122,7 @@ def test_lower_runs_the_real_pipeline() -> None:
     assert str(module.attributes["pf.placement"]) == "#pf.placement<single_pe_bytes = 16384>"
     compiler.lower(module, "pe")
     assert compiler.stage_of(module) == "pe"
-    offsets = [op.attributes["offset"] for op in module.walk() if op.name == "pe.alloc"]
+    offsets = [op.byte_offset for op in module.walk() if isinstance(op, pe.AllocOp)]
     assert offsets and all(o is not None for o in offsets)
 
 
