@@ -9,21 +9,26 @@ Memory: `pe.alloc` reserves the same SRAM range `[offset, offset + size * elem_b
 of its rectangle; `allocate-sram` assigns the offsets (reusing dead buffers). Compute ops read and
 write whole buffers (one DSD each).
 
-Network: `pe.route` configures, on every router of its rectangle, where wavelets of `color`
-arriving from port `from` go (`to`: any of north, south, east, west, ramp). `pe.send` streams a
-buffer from every PE of its rectangle into its router on `color`; `pe.recv` takes, on every PE of its
-rectangle, the next message delivered to that PE's ramp on `color` (`combine = "sum"` adds it
-into the buffer instead of overwriting, `"max"` keeps the larger, ...); the whole rectangle waits until each of its PEs has its
-message, so a pipelined chain is written as one recv per step. A message is the sender's whole
-buffer at send time and must be exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between two block distributions
-whose messages follow dimension-ordered (X then Y) routes on its color. Host I/O enters at the
-west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
+Network: `pe.route FROM -> [TO, ...]` configures, on every router of its rectangle, where
+wavelets of `color` arriving from port FROM go (ports: north, south, east, west, ramp).
+`pe.send` streams a buffer from every PE of its rectangle into its router on `color`; `pe.recv`
+takes, on every PE of its rectangle, the next message delivered to that PE's ramp on `color`
+(`combine sum` adds it into the buffer instead of overwriting, `combine max` keeps the larger,
+...); the whole rectangle waits until each of its PEs has its message, so a pipelined chain is
+written as one recv per step. A message is the sender's whole buffer at send time and must be
+exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between
+two block distributions whose messages follow dimension-ordered (X then Y) routes on its color.
+Host I/O enters at the west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
+
+Every op's parameters are properties with a typed builder (`pe.SendOp(buf, color=0,
+pes=(0, 1, 4, 1))`); closed sets of names are enum attributes, written bare in the text:
 
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 4, 4>, offset = 0 : i64} : !pe.buf<768xf32>
-    pe.route {color = 0 : i64, from = "ramp", pes = array<i64: 0, 0, 4, 4>, to = ["east", "west", "ramp"]}
+    pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 4, 4>}
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 1, 4, 1>} : !pe.buf<768xf32>
     pe.recv %w {color = 0 : i64, pes = array<i64: 0, 0, 4, 4>} : !pe.buf<768xf32>
-    pe.matmul_acc %c, %w, %b {k = 12 : i64, m = 16 : i64, n = 8 : i64, pes = array<i64: 0, 0, 4, 4>} : ...
+    pe.matmul_acc %c, %w, %b {pes = array<i64: 0, 0, 4, 4>, m = 16 : i64, k = 12 : i64, n = 8 : i64} : ...
+    pe.binary add %d, %c, %e {pes = array<i64: 0, 0, 4, 4>} : ...
 """
 
 from __future__ import annotations
