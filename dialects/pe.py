@@ -193,16 +193,6 @@ class GridAxisAttr(EnumAttribute[GridAxis], SpacedOpaqueSyntaxAttribute):
         return parse_name(parser, GridAxis, "grid axis")
 
 
-#: `fn` of pe.unary: pyflame/elementwise.py's unary functions, and `scale` (x * scalar)
-UNARY_FNS = frozenset(UnaryFn)
-#: `fn` of pe.binary
-BINARY_FNS = frozenset(BinaryFn)
-#: `kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min (pyflame/reductions.py)
-REDUCE_KINDS = frozenset(ReductionKind)
-#: `kind` of pe.pool2d (what the simulator's pool2d kernel computes)
-POOL_KINDS = frozenset(PoolKind)
-PORTS = tuple(Port)
-
 ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}
 
 
@@ -331,8 +321,10 @@ def dense_i64(values: Sequence[int] | DenseArrayBase) -> DenseArrayBase:
 
 
 def int64(value: int | IntegerAttr) -> IntegerAttr:
-    """An `N : i64`."""
-    return value if isinstance(value, IntegerAttr) else IntegerAttr(int(value), i64)
+    """An `N : i64` (an IntegerAttr of another width, e.g. a mesh op's, is re-typed)."""
+    if isinstance(value, IntegerAttr):
+        return value if value.type == i64 else IntegerAttr(value.value.data, i64)
+    return IntegerAttr(int(value), i64)
 
 
 def float64(value: float | FloatAttr) -> FloatAttr:

@@ -22,6 +22,7 @@ from xdsl.dialects.builtin import (
     f32,
     f64,
     i1,
+    i32,
     i64,
 )
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -197,6 +198,8 @@ def test_builders_keep_a_given_attribute_and_refuse_unknown_names() -> None:
     buf = pe.AllocOp(pe.BufferType(4, f32), name="a", pes=FULL).result
     value = FloatAttr(0.5, f32)  # a mesh op's value attribute passes through as it is
     assert pe.FillOp(buf, value=value, pes=FULL).value is value
+    iota = pe.IotaOp(buf, layout=LAYOUT, dim=IntegerAttr(1, i32), start=0.0, step=1.0, pes=FULL)
+    assert iota.dim == IntegerAttr(1, i64)  # integers are i64 properties, whatever they came as
     with pytest.raises(ValueError, match="'frobnicate' is not a valid UnaryFn"):
         pe.UnaryOp("frobnicate", buf, buf, pes=FULL)
     with pytest.raises(ValueError, match="'up' is not a valid Port"):
