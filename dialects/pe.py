@@ -391,6 +391,13 @@ class PEOp(IRDLOperation):
         return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
 
     def _check_rect(self, *buffers: SSAValue) -> None:
+        # an enum property written in the op's text cannot be given again in the dictionary
+        # (the old spelling, `pe.unary relu %d, %s {fn = "neg"}`, would parse as a stray attribute)
+        twice = sorted(set(self.attributes) & set(self.get_irdl_definition().properties))
+        _expect(
+            not twice,
+            f"'{self.name}' takes {', '.join(twice)} in its text, not in its attribute dictionary",
+        )
         rect = self.rect
         _expect(
             len(rect) == 4 and rect[2] > 0 and rect[3] > 0 and min(rect) >= 0,

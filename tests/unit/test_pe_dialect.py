@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.utils.exceptions import ParseError
+from xdsl.utils.exceptions import ParseError, VerifyException
 
 from pyflame import compiler
 from pyflame.core.distribution import Distribution
@@ -280,3 +280,12 @@ def test_passes_build_pe_ops_with_their_builders() -> None:
         if re.search(r"pe\.\w+Op\.create\(|\blw\.op\(|\.attributes\[\"(color|offset)\"\]", line)
     ]
     assert offenders == []
+
+
+def test_an_enum_given_again_in_the_dictionary_is_refused() -> None:
+    text = BUFS + f'pe.unary relu %a, %a {{fn = "neg", {PES}}} : {T}, {T}'
+    module = parse(text)
+    with pytest.raises(
+        VerifyException, match="'pe.unary' takes fn in its text, not in its attribute"
+    ):
+        module.verify()
