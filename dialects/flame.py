@@ -721,9 +721,7 @@ class ConvertOp(_UnaryOp):
 
     name = "flame.convert"
 
-    def __init__(  # type: ignore[override]  # a conversion also needs its element type
-        self, input: SSAValue, element: Attribute, *, layout: LayoutAttr | None = None
-    ):
+    def __init__(self, input: SSAValue, element: Attribute, *, layout: LayoutAttr | None = None):
         self._init([input], TensorType(element, tensor_shape(input)), layout)
 
     def verify_(self) -> None:
@@ -849,9 +847,7 @@ class ReshapeOp(_UnaryOp):
 
     name = "flame.reshape"
 
-    def __init__(  # type: ignore[override]  # a reshape also needs its shape
-        self, input: SSAValue, shape: Sequence[int], *, layout: LayoutAttr | None = None
-    ):
+    def __init__(self, input: SSAValue, shape: Sequence[int], *, layout: LayoutAttr | None = None):
         self._init([input], TensorType(element_type(input), shape), layout)
 
     def verify_(self) -> None:
@@ -998,7 +994,7 @@ class PadOp(FlameOp):
         self._check_elem(self.input)
 
 
-SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
+SHAPE_OPS: list[type[FlameOp]] = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -1191,7 +1187,7 @@ class AvgPool2dOp(_PoolOp):
     count_include_pad = opt_prop_def(UnitAttr)
     divisor = opt_prop_def(IntegerAttr[I64])
 
-    def __init__(  # type: ignore[override]  # average pooling also takes its divisor options
+    def __init__(
         self,
         input: SSAValue,
         kernel: Sequence[int],
@@ -1215,7 +1211,7 @@ class AvgPool2dOp(_PoolOp):
         )
 
 
-CONV_OPS = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
+CONV_OPS: list[type[FlameOp]] = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -1300,7 +1296,7 @@ def check_uniform_range(elem: str, low: float, high: float) -> None:
         raise VerifyException(problem)
 
 
-CREATION_OPS = [IotaOp, RandomUniformOp]
+CREATION_OPS: list[type[FlameOp]] = [IotaOp, RandomUniformOp]
 
 
 # --- reductions ---------------------------------------------------------------------------
@@ -1411,7 +1407,7 @@ class _MomentOp(_FloatReduceOp):
 
     correction = prop_def(FloatAttr[Float64Type])
 
-    def __init__(  # type: ignore[override]  # a moment also takes its correction
+    def __init__(
         self,
         input: SSAValue,
         dims: Sequence[int],
@@ -1481,8 +1477,16 @@ class LogSoftmaxOp(_SoftmaxOp):
 
 
 #: ops the `decompose` pass rewrites into the others (each has an entry in its table)
-COMPOSITE_OPS = [ArgmaxOp, ArgminOp, LogsumexpOp, VarOp, StdOp, SoftmaxOp, LogSoftmaxOp]
-REDUCTION_OPS = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
+COMPOSITE_OPS: list[type[FlameOp]] = [
+    ArgmaxOp,
+    ArgminOp,
+    LogsumexpOp,
+    VarOp,
+    StdOp,
+    SoftmaxOp,
+    LogSoftmaxOp,
+]
+REDUCTION_OPS: list[type[FlameOp]] = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
 
 
 Flame = Dialect(
