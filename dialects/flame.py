@@ -24,7 +24,6 @@ from xdsl.dialects.builtin import (
     IntAttr,
     IntegerAttr,
     IntegerType,
-    StringAttr,
     TensorType,
     UnitAttr,
     f64,
@@ -32,7 +31,15 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Dialect,
+    Operation,
+    ParametrizedAttribute,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+)
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -50,6 +57,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
 from pyflame.core.errors import ShapeError
@@ -59,14 +67,33 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- attributes
 
-LAYOUT_KINDS = {
+
+class LayoutKind(StrEnum):
+    """The closed set of layout hint kinds (pyflame.layout.MeshLayout's constructors)."""
+
+    SINGLE = "single"
+    GRID = "grid"
+    ROW_PARTITION = "row_partition"
+    COL_PARTITION = "col_partition"
+    REPLICATED = "replicated"
+
+
+LAYOUT_KINDS: dict[str, int] = {
     # kind: number of integer parameters
-    "single": 0,
-    "grid": 2,
-    "row_partition": 1,
-    "col_partition": 1,
-    "replicated": 2,
+    LayoutKind.SINGLE: 0,
+    LayoutKind.GRID: 2,
+    LayoutKind.ROW_PARTITION: 1,
+    LayoutKind.COL_PARTITION: 1,
+    LayoutKind.REPLICATED: 2,
 }
+
+
+@irdl_attr_definition
+class LayoutKindAttr(EnumAttribute[LayoutKind], SpacedOpaqueSyntaxAttribute):
+    """A layout hint's kind: `#flame<layout_kind grid>` alone; inside `#flame.layout<grid [8, 8]>`
+    it is the leading keyword."""
+
+    name = "flame.layout_kind"
 
 
 @irdl_attr_definition
@@ -75,11 +102,12 @@ class LayoutAttr(ParametrizedAttribute):
 
     name = "flame.layout"
 
-    kind: StringAttr
+    kind: LayoutKindAttr
     sizes: ArrayAttr[IntAttr]
 
     def __init__(self, kind: str, sizes: Sequence[int] = ()):
-        super().__init__(StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
+        """`kind` a LayoutKind (or its name; ValueError if it names none)."""
+        super().__init__(LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -92,17 +120,16 @@ class LayoutAttr(ParametrizedAttribute):
                 while parser.parse_optional_punctuation(",") is not None:
                     sizes.append(parser.parse_integer())
                 parser.parse_punctuation("]")
-            params = (StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
             problem = cls.problem(kind, sizes)
             if problem:
                 parser.raise_error(problem, start, parser.pos)
-        return params
+        return (LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
 
     @staticmethod
     def problem(kind: str, sizes: Sequence[int]) -> str | None:
         """What is wrong with these parameters, or None."""
         if kind not in LAYOUT_KINDS:
-            return f"unknown layout kind '{kind}' (one of {sorted(LAYOUT_KINDS)})"
+            return f"unknown layout kind '{kind}' (one of {sorted(k.value for k in LayoutKind)})"
         if len(sizes) != LAYOUT_KINDS[kind]:
             return f"layout '{kind}' takes {LAYOUT_KINDS[kind]} sizes, got {len(sizes)}"
         if any(s < 1 for s in sizes):
@@ -111,7 +138,7 @@ class LayoutAttr(ParametrizedAttribute):
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
-            printer.print_string(self.kind.data)
+            printer.print_string(self.kind.data.value)
             if self.sizes.data:
                 printer.print_string(" [" + ", ".join(str(s.data) for s in self.sizes) + "]")
 
@@ -1508,5 +1535,5 @@ Flame = Dialect(
         *CREATION_OPS,
         *REDUCTION_OPS,
     ],
-    [LayoutAttr],
+    [LayoutAttr, LayoutKindAttr],
 )

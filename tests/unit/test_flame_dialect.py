@@ -205,3 +205,14 @@ def test_a_builder_refuses_operands_its_op_does_not_take() -> None:
     bad.properties["dim"] = IntegerAttr(0, i32)
     with pytest.raises(VerifyException, match="i32"):
         bad.verify()
+
+
+def test_layout_kinds_are_a_closed_enum() -> None:
+    attr = flame.LayoutAttr("grid", [2, 2])
+    assert isinstance(attr.kind, flame.LayoutKindAttr)
+    assert attr.kind.data is flame.LayoutKind.GRID
+    assert str(attr) == "#flame.layout<grid [2, 2]>"
+    assert str(attr.kind) == "#flame<layout_kind grid>"
+    assert set(flame.LAYOUT_KINDS) == set(flame.LayoutKind)
+    with pytest.raises(ValueError, match="diagonal"):
+        flame.LayoutAttr("diagonal")
