@@ -12,7 +12,7 @@ reused across seeds. Every op carries the user's source line as its MLIR locatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from xdsl.dialects.builtin import (
@@ -258,9 +258,9 @@ def flag(value: bool) -> UnitAttr | None:
     return UnitAttr() if value else None
 
 
-def _infer(rule, *args):
-    """A shared shape rule in a builder: its ShapeError propagates (the builder's caller gave
-    operands no op of this kind takes)."""
+def _infer(rule: Callable[..., Sequence[int]], *args: object) -> tuple[int, ...]:
+    """A builder's result shape by the shape rule its verifier checks; the rule's ShapeError
+    propagates (the builder's caller gave operands no op of this kind takes)."""
     return tuple(rule(*args))
 
 

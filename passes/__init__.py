@@ -2,9 +2,9 @@
 
 `all_passes()` lists them in pipeline order, with the one library pass the pipeline runs: xDSL's
 `cse`, after `decompose` (it keeps one of identical pure flame ops, e.g. the max that softmax
-and log_softmax of one tensor both spell out, and drops unused ones). `PIPELINES` names pass sequences: pyflame-opt
-expands such a name in `-p` (`-p mesh-to-pe` runs the three passes from mesh to pe), and
-pyflame/compiler.py builds its pipeline from them.
+and log_softmax of one tensor both spell out, and drops unused ones). `PIPELINES` names pass
+sequences: pyflame-opt expands such a name in `-p` (`-p mesh-to-pe` runs the three passes from
+mesh to pe), and pyflame/compiler.py builds its pipeline from them.
 """
 
 from collections.abc import Callable

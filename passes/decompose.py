@@ -64,7 +64,7 @@ class Emitter:
     def __init__(self, rewriter: PatternRewriter, anchor: Operation):
         self.rewriter = rewriter
         self.anchor = anchor
-        #: the ops this emitter made
+        #: the ops this emitter made (a decomposition may also return a value it did not make)
         self.made: list[Operation] = []
 
     def emit(self, op: flame.FlameOp) -> SSAValue:
@@ -359,13 +359,13 @@ def fold_empty(module: ModuleOp) -> None:
 class DecomposeComposite(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         decompose = DECOMPOSITIONS.get(type(op))
-        if decompose is None:
+        if decompose is None or not isinstance(op, flame.FlameOp):
             return
         em = Emitter(rewriter, op)
         out = decompose(op, em)
         if out is None:  # nothing to spell out (a reduction that is not in half floats)
             return
-        hint = op.layout  # type: ignore[attr-defined]  # DECOMPOSITIONS holds flame ops only
+        hint = op.layout
         owner = out.owner
         if hint is not None and isinstance(owner, Operation) and owner in em.made:
             owner.properties["layout"] = hint
