@@ -164,6 +164,11 @@ def elem_of(value: SSAValue) -> Attribute:
 # --------------------------------------------------------------------------- attributes
 
 
+# ENUM_BASE_NOTE: xDSL 0.74 bounds EnumAttribute's parameter by its own StrEnum backport
+# (xdsl.utils.str_enum); pyflame.core's enums (and this one) are the standard library's
+# enum.StrEnum, which behaves the same at run time (str values, parsed by value).
+
+
 class MatmulAlgorithm(StrEnum):
     """How mesh.matmul moves its operands (only mesh has this choice)."""
 
@@ -171,41 +176,47 @@ class MatmulAlgorithm(StrEnum):
 
 
 @irdl_attr_definition
-class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[valid-type]  # UnaryFn is built from the table in pyflame.core.elementwise
+class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
     """`fn` of mesh.unary: `#mesh<unary_fn relu>` (pyflame.core.elementwise, plus `scale`)."""
 
     name = "mesh.unary_fn"
 
 
 @irdl_attr_definition
-class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[valid-type]  # BinaryFn is built from the table in pyflame.core.elementwise
+class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
     """`fn` of mesh.binary: `#mesh<binary_fn add>` (pyflame.core.elementwise)."""
 
     name = "mesh.binary_fn"
 
 
 @irdl_attr_definition
-class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[valid-type]  # ReductionKind is built from the table in pyflame.core.reductions
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
     """`kind` of mesh.local_reduce and mesh.allreduce: `#mesh<reduction sum>`."""
 
     name = "mesh.reduction"
 
 
 @irdl_attr_definition
-class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):
+class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
     """`kind` of mesh.pool2d: `#mesh<pool_kind max>`."""
 
     name = "mesh.pool_kind"
 
 
 @irdl_attr_definition
-class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttribute):
+class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
     """`algorithm` of mesh.matmul: `#mesh<matmul_algorithm summa>`."""
 
     name = "mesh.matmul_algorithm"
 
 
-ENUM_ATTRS = [UnaryFnAttr, BinaryFnAttr, ReductionKindAttr, PoolKindAttr, MatmulAlgorithmAttr]
+ENUM_ATTRS: list[type[Attribute]] = [
+    UnaryFnAttr,
+    BinaryFnAttr,
+    ReductionKindAttr,
+    PoolKindAttr,
+    MatmulAlgorithmAttr,
+]
 
 #: f64 properties (fill values, scalars, bounds): FloatAttr of f64, written without the type
 F64Attr = FloatAttr[Float64Type]
@@ -221,7 +232,7 @@ def i64_array(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, [int(v) for v in values])
 
 
-def _dims(attr: DenseArrayBase) -> tuple[int, ...]:
+def _dims(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.get_values())
 
 
@@ -387,7 +398,7 @@ class UnaryOp(IRDLOperation):
 
     def verify_(self) -> None:
         _expect(
-            (self.fn.data == UnaryFn.scale) == (self.scalar is not None),
+            (self.fn.data == UnaryFn("scale")) == (self.scalar is not None),
             "'scale' (and only it) takes a scalar",
         )
 
@@ -896,7 +907,7 @@ class RelayoutOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
-SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
+SHAPE_OPS: list[type[IRDLOperation]] = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -1062,7 +1073,7 @@ class Pool2dOp(_WindowedOp):
         _same_elem(self, self.input, self.result)
 
 
-CONV_OPS = [Conv2dOp, Pool2dOp]
+CONV_OPS: list[type[IRDLOperation]] = [Conv2dOp, Pool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -1135,7 +1146,7 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
         raise VerifyException(problem)
 
 
-CREATION_OPS = [IotaOp, RandomUniformOp]
+CREATION_OPS: list[type[IRDLOperation]] = [IotaOp, RandomUniformOp]
 
 
 Mesh = Dialect(

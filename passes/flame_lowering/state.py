@@ -114,7 +114,7 @@ def mesh_type(dist: Distribution, elem: Attribute = f32) -> MeshTensorType:
 
 
 def scale(lw: Lowering, x: SSAValue, factor: float) -> SSAValue:
-    return lw.emit(mesh.UnaryOp(UnaryFn.scale, x, scalar=factor))
+    return lw.emit(mesh.UnaryOp(UnaryFn("scale"), x, scalar=factor))
 
 
 def mask_pad(lw: Lowering, x: SSAValue, value: float) -> SSAValue:

@@ -199,7 +199,7 @@ def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
     count = pool(
         lw, ones, PoolKind.AVG, out_shape, spatial
     )  # input elements per window / (kh * kw)
-    return lw.emit(mesh.BinaryOp(BinaryFn.div, y, count, mesh_type(dist_of(y), mesh.elem_of(y))))
+    return lw.emit(mesh.BinaryOp(BinaryFn("div"), y, count, mesh_type(dist_of(y), mesh.elem_of(y))))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {
