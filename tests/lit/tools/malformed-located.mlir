@@ -15,7 +15,7 @@
 // -----
 
 // CHECK-LABEL: chunk 2
-// CHECK:       malformed-located.mlir:[[# @LINE + 3]]:1: error: 'flame.reduce_sum' op attribute 'dims' expected in operation 'flame.reduce_sum'
+// CHECK:       malformed-located.mlir:[[# @LINE + 3]]:1: error: 'flame.reduce_sum' op property 'dims' expected in operation 'flame.reduce_sum'
 // CHECK:       exit status: 1
 %a = "test.op"() : () -> tensor<4x4xf32>
 %0 = "flame.reduce_sum"(%a) : (tensor<4x4xf32>) -> tensor<4xf32>
