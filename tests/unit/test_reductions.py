@@ -394,7 +394,7 @@ def test_flame_ir_shows_composites_and_mesh_ir_has_none():
     assert "correction = 2.0" in text
     mesh_text = pf.ir(*outs, stage="mesh")
     assert "flame." not in mesh_text
-    assert 'kind = "max"' in mesh_text and 'kind = "min"' in mesh_text
+    assert "mesh.local_reduce max " in mesh_text and "mesh.local_reduce min " in mesh_text
 
 
 def test_decomposition_keeps_the_location_and_cse_reuses_the_max():

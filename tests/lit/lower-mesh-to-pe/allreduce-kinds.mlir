@@ -19,9 +19,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
   func.func @max_along_columns(%a: tensor<8x5xf32>) -> tensor<8x1xf32> {
     %0 = mesh.scatter %a : tensor<8x5xf32> -> !mesh.tensor<8x5xf32 on 2x3 split [r, c]>
-    %1 = mesh.mask_pad %0 {value = 0xFFF0000000000000 : f64} : !mesh.tensor<8x5xf32 on 2x3 split [r, c]>
-    %2 = mesh.local_reduce %1 {kind = "max", dims = array<i64: 1>} : !mesh.tensor<8x5xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
-    %3 = mesh.allreduce %2 {kind = "max", dims = array<i64: 1>} : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x1xf32 on 2x3 split [r, _]>
+    %1 = mesh.mask_pad %0 value 0xFFF0000000000000 : !mesh.tensor<8x5xf32 on 2x3 split [r, c]>
+    %2 = mesh.local_reduce max %1 dims [1] : !mesh.tensor<8x5xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
+    %3 = mesh.allreduce max %2 dims [1] : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x1xf32 on 2x3 split [r, _]>
     %4 = mesh.gather %3 : !mesh.tensor<8x1xf32 on 2x3 split [r, _]> -> tensor<8x1xf32>
     func.return %4 : tensor<8x1xf32>
   }
@@ -33,8 +33,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK:         pe.recv %[[Q]] combine min {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64} : !pe.buf<1xi32>
   func.func @int_min_both_axes(%a: tensor<4x4xi32>) -> tensor<1x1xi32> {
     %0 = mesh.scatter %a : tensor<4x4xi32> -> !mesh.tensor<4x4xi32 on 2x2 split [r, c]>
-    %1 = mesh.local_reduce %0 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<4x4xi32 on 2x2 split [r, c]> -> !mesh.tensor<2x2xi32 on 2x2 split [r, c]>
-    %2 = mesh.allreduce %1 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<2x2xi32 on 2x2 split [r, c]> -> !mesh.tensor<1x1xi32 on 2x2 split [_, _]>
+    %1 = mesh.local_reduce min %0 dims [0, 1] : !mesh.tensor<4x4xi32 on 2x2 split [r, c]> -> !mesh.tensor<2x2xi32 on 2x2 split [r, c]>
+    %2 = mesh.allreduce min %1 dims [0, 1] : !mesh.tensor<2x2xi32 on 2x2 split [r, c]> -> !mesh.tensor<1x1xi32 on 2x2 split [_, _]>
     %3 = mesh.gather %2 : !mesh.tensor<1x1xi32 on 2x2 split [_, _]> -> tensor<1x1xi32>
     func.return %3 : tensor<1x1xi32>
   }

@@ -25,8 +25,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_out %[[P]] {layout = #pe.layout<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>}
   func.func @along_columns(%a: tensor<8x3xf32>) -> tensor<8x1xf32> {
     %0 = mesh.scatter %a : tensor<8x3xf32> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
-    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
-    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x1xf32 on 2x3 split [r, _]>
+    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x3xf32 on 2x3 split [r, c]>
+    %2 = mesh.allreduce sum %1 dims [1] : !mesh.tensor<8x3xf32 on 2x3 split [r, c]> -> !mesh.tensor<8x1xf32 on 2x3 split [r, _]>
     %3 = mesh.gather %2 : !mesh.tensor<8x1xf32 on 2x3 split [r, _]> -> tensor<8x1xf32>
     func.return %3 : tensor<8x1xf32>
   }
@@ -49,8 +49,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_out %[[Q]]
   func.func @along_rows(%a: tensor<6x4xf32>) -> tensor<1x4xf32> {
     %0 = mesh.scatter %a : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 3x2 split [r, c]>
-    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<6x4xf32 on 3x2 split [r, c]> -> !mesh.tensor<3x4xf32 on 3x2 split [r, c]>
-    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<3x4xf32 on 3x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 3x2 split [_, c]>
+    %1 = mesh.local_reduce sum %0 dims [0] : !mesh.tensor<6x4xf32 on 3x2 split [r, c]> -> !mesh.tensor<3x4xf32 on 3x2 split [r, c]>
+    %2 = mesh.allreduce sum %1 dims [0] : !mesh.tensor<3x4xf32 on 3x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 3x2 split [_, c]>
     %3 = mesh.gather %2 : !mesh.tensor<1x4xf32 on 3x2 split [_, c]> -> tensor<1x4xf32>
     func.return %3 : tensor<1x4xf32>
   }
@@ -73,8 +73,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_out %[[S]]
   func.func @both_axes(%a: tensor<4x4xf32>) -> tensor<1x1xf32> {
     %0 = mesh.scatter %a : tensor<4x4xf32> -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 0, 1>} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x2xf32 on 2x2 split [r, c]>
-    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 0, 1>} : !mesh.tensor<2x2xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x1xf32 on 2x2 split [_, _]>
+    %1 = mesh.local_reduce sum %0 dims [0, 1] : !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x2xf32 on 2x2 split [r, c]>
+    %2 = mesh.allreduce sum %1 dims [0, 1] : !mesh.tensor<2x2xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x1xf32 on 2x2 split [_, _]>
     %3 = mesh.gather %2 : !mesh.tensor<1x1xf32 on 2x2 split [_, _]> -> tensor<1x1xf32>
     func.return %3 : tensor<1x1xf32>
   }
@@ -91,8 +91,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_out %[[K]]
   func.func @partials_kept(%a: tensor<4x2xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {
     %0 = mesh.scatter %a : tensor<4x2xf32> -> !mesh.tensor<4x2xf32 on 1x2 split [_, c]>
-    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<4x2xf32 on 1x2 split [_, c]> -> !mesh.tensor<4x2xf32 on 1x2 split [_, c]>
-    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<4x2xf32 on 1x2 split [_, c]> -> !mesh.tensor<4x1xf32 on 1x2 split [_, _]>
+    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<4x2xf32 on 1x2 split [_, c]> -> !mesh.tensor<4x2xf32 on 1x2 split [_, c]>
+    %2 = mesh.allreduce sum %1 dims [1] : !mesh.tensor<4x2xf32 on 1x2 split [_, c]> -> !mesh.tensor<4x1xf32 on 1x2 split [_, _]>
     %3 = mesh.gather %2 : !mesh.tensor<4x1xf32 on 1x2 split [_, _]> -> tensor<4x1xf32>
     %4 = mesh.gather %1 : !mesh.tensor<4x2xf32 on 1x2 split [_, c]> -> tensor<4x2xf32>
     func.return %3, %4 : tensor<4x1xf32>, tensor<4x2xf32>

@@ -63,7 +63,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %0 = mesh.scatter %x : tensor<1x3x8x8xf32> -> !mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>
     %2 = mesh.scatter %b : tensor<4xf32> -> !mesh.tensor<4xf32 on 2x2 split [_]>
-    %3 = mesh.conv2d %0, %1, %2 {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>, !mesh.tensor<4xf32 on 2x2 split [_]>) -> !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]>
+    %3 = mesh.conv2d %0, %1, %2 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>, !mesh.tensor<4xf32 on 2x2 split [_]>) -> !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]>
     %4 = mesh.gather %3 : !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]> -> tensor<1x4x8x8xf32>
     func.return %4 : tensor<1x4x8x8xf32>
   }
@@ -103,7 +103,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @drift(%x: tensor<1x1x13x4xf32>, %w: tensor<1x1x3x1xf32>) -> tensor<1x1x11x4xf32> {
     %0 = mesh.scatter %x : tensor<1x1x13x4xf32> -> !mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<1x1x3x1xf32> -> !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>
-    %2 = mesh.conv2d %0, %1 {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>, !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>) -> !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]>
+    %2 = mesh.conv2d %0, %1 stride [1, 1] padding [0, 0, 0, 0] dilation [1, 1] groups 1 : (!mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>, !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>) -> !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]> -> tensor<1x1x11x4xf32>
     func.return %3 : tensor<1x1x11x4xf32>
   }
@@ -119,7 +119,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    func.return %2 : tensor<1x2x4x4xf32>
   func.func @aligned_pool(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x4x4xf32> {
     %0 = mesh.scatter %x : tensor<1x2x8x8xf32> -> !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]>
-    %1 = mesh.pool2d %0 {kind = "max", kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]> -> !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]>
+    %1 = mesh.pool2d max %0 kernel [2, 2] stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] : !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]> -> !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]> -> tensor<1x2x4x4xf32>
     func.return %2 : tensor<1x2x4x4xf32>
   }
@@ -157,7 +157,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    func.return %8 : tensor<1x1x5x8xf32>
   func.func @one_pe_row(%x: tensor<1x1x5x8xf32>) -> tensor<1x1x5x8xf32> {
     %0 = mesh.scatter %x : tensor<1x1x5x8xf32> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
-    %1 = mesh.pool2d %0 {kind = "avg", kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
+    %1 = mesh.pool2d avg %0 kernel [3, 3] stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> tensor<1x1x5x8xf32>
     func.return %2 : tensor<1x1x5x8xf32>
   }

@@ -12,7 +12,7 @@
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<18x12xf32>) -> tensor<18xf32> {
     %0 = mesh.scatter %a : tensor<18x12xf32> -> !mesh.tensor<18x12xf32 on 4x1 split [r, _]>
-    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<18x12xf32 on 4x1 split [r, _]> -> !mesh.tensor<18x1xf32 on 4x1 split [r, _]>
+    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<18x12xf32 on 4x1 split [r, _]> -> !mesh.tensor<18x1xf32 on 4x1 split [r, _]>
     %2 = mesh.reshape %1 : !mesh.tensor<18x1xf32 on 4x1 split [r, _]> -> !mesh.tensor<18xf32 on 4x1 split [r]>
     %3 = mesh.gather %2 : !mesh.tensor<18xf32 on 4x1 split [r]> -> tensor<18xf32>
     func.return %3 : tensor<18xf32>

@@ -40,7 +40,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @summa(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<8x4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":9:0)
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":9:0)
     %3 = mesh.gather %2 : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> tensor<8x4xf32>
     func.return %3 : tensor<8x4xf32>
   }
@@ -60,7 +60,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @summa3(%a: tensor<6x6xf32>, %b: tensor<6x6xf32>) -> tensor<6x6xf32> {
     %0 = mesh.scatter %a : tensor<6x6xf32> -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x6xf32> -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<6x6xf32 on 3x3 split [r, c]>, !mesh.tensor<6x6xf32 on 3x3 split [r, c]>) -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<6x6xf32 on 3x3 split [r, c]>, !mesh.tensor<6x6xf32 on 3x3 split [r, c]>) -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<6x6xf32 on 3x3 split [r, c]> -> tensor<6x6xf32>
     func.return %3 : tensor<6x6xf32>
   }
@@ -78,7 +78,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @one_pe(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<8x4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 1x1 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 1x1 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 1x1 split [r, c]>, !mesh.tensor<6x4xf32 on 1x1 split [r, c]>) -> !mesh.tensor<8x4xf32 on 1x1 split [r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 1x1 split [r, c]>, !mesh.tensor<6x4xf32 on 1x1 split [r, c]>) -> !mesh.tensor<8x4xf32 on 1x1 split [r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<8x4xf32 on 1x1 split [r, c]> -> tensor<8x4xf32>
     func.return %3 : tensor<8x4xf32>
   }

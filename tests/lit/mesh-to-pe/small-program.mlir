@@ -36,9 +36,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]> loc("net.py":2:0)
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]> loc("net.py":3:0)
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":4:0)
-    %3 = mesh.local_reduce %2 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]> loc("net.py":5:0)
-    %4 = mesh.allreduce %3 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]> loc("net.py":5:0)
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":4:0)
+    %3 = mesh.local_reduce sum %2 dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]> loc("net.py":5:0)
+    %4 = mesh.allreduce sum %3 dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]> loc("net.py":5:0)
     %5 = mesh.reshape %4 : !mesh.tensor<1x4xf32 on 2x2 split [_, c]> -> !mesh.tensor<4xf32 on 2x2 split [c]> loc("net.py":5:0)
     %6 = mesh.gather %5 : !mesh.tensor<4xf32 on 2x2 split [c]> -> tensor<4xf32> loc("net.py":6:0)
     func.return %6 : tensor<4xf32>
