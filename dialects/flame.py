@@ -12,30 +12,43 @@ reused across seeds. Every op carries the user's source line as its MLIR locatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
+    Float64Type,
     FloatAttr,
     IntAttr,
     IntegerAttr,
     IntegerType,
-    StringAttr,
     TensorType,
     UnitAttr,
+    f64,
+    i1,
+    i32,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Dialect,
+    Operation,
+    ParametrizedAttribute,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+)
 from xdsl.irdl import (
     IRDLOperation,
-    attr_def,
+    ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
-    opt_attr_def,
     opt_operand_def,
+    opt_prop_def,
+    prop_def,
     result_def,
     traits_def,
     var_operand_def,
@@ -44,6 +57,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
 from pyflame.core.errors import ShapeError
@@ -53,14 +67,33 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- attributes
 
-LAYOUT_KINDS = {
+
+class LayoutKind(StrEnum):
+    """The closed set of layout hint kinds (pyflame.layout.MeshLayout's constructors)."""
+
+    SINGLE = "single"
+    GRID = "grid"
+    ROW_PARTITION = "row_partition"
+    COL_PARTITION = "col_partition"
+    REPLICATED = "replicated"
+
+
+LAYOUT_KINDS: dict[str, int] = {
     # kind: number of integer parameters
-    "single": 0,
-    "grid": 2,
-    "row_partition": 1,
-    "col_partition": 1,
-    "replicated": 2,
+    LayoutKind.SINGLE: 0,
+    LayoutKind.GRID: 2,
+    LayoutKind.ROW_PARTITION: 1,
+    LayoutKind.COL_PARTITION: 1,
+    LayoutKind.REPLICATED: 2,
 }
+
+
+@irdl_attr_definition
+class LayoutKindAttr(EnumAttribute[LayoutKind], SpacedOpaqueSyntaxAttribute):
+    """A layout hint's kind: `#flame<layout_kind grid>` alone; inside `#flame.layout<grid [8, 8]>`
+    it is the leading keyword."""
+
+    name = "flame.layout_kind"
 
 
 @irdl_attr_definition
@@ -69,11 +102,12 @@ class LayoutAttr(ParametrizedAttribute):
 
     name = "flame.layout"
 
-    kind: StringAttr
+    kind: LayoutKindAttr
     sizes: ArrayAttr[IntAttr]
 
     def __init__(self, kind: str, sizes: Sequence[int] = ()):
-        super().__init__(StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
+        """`kind` a LayoutKind (or its name; ValueError if it names none)."""
+        super().__init__(LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -86,17 +120,16 @@ class LayoutAttr(ParametrizedAttribute):
                 while parser.parse_optional_punctuation(",") is not None:
                     sizes.append(parser.parse_integer())
                 parser.parse_punctuation("]")
-            params = (StringAttr(kind), ArrayAttr([IntAttr(s) for s in sizes]))
             problem = cls.problem(kind, sizes)
             if problem:
                 parser.raise_error(problem, start, parser.pos)
-        return params
+        return (LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
 
     @staticmethod
     def problem(kind: str, sizes: Sequence[int]) -> str | None:
         """What is wrong with these parameters, or None."""
         if kind not in LAYOUT_KINDS:
-            return f"unknown layout kind '{kind}' (one of {sorted(LAYOUT_KINDS)})"
+            return f"unknown layout kind '{kind}' (one of {sorted(k.value for k in LayoutKind)})"
         if len(sizes) != LAYOUT_KINDS[kind]:
             return f"layout '{kind}' takes {LAYOUT_KINDS[kind]} sizes, got {len(sizes)}"
         if any(s < 1 for s in sizes):
@@ -105,7 +138,7 @@ class LayoutAttr(ParametrizedAttribute):
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
-            printer.print_string(self.kind.data)
+            printer.print_string(self.kind.data.value)
             if self.sizes.data:
                 printer.print_string(" [" + ", ".join(str(s.data) for s in self.sizes) + "]")
 
@@ -208,8 +241,27 @@ def element_type(value: SSAValue) -> Attribute:
     return typ.element_type
 
 
-def dense_i64(values: Sequence[int]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, list(values))
+def dense_i64(values: Sequence[int]) -> DenseArrayBase[I64]:
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def float64(value: float) -> FloatAttr[Float64Type]:
+    return FloatAttr(float(value), f64)
+
+
+def int64(value: int) -> IntegerAttr[I64]:
+    return IntegerAttr(int(value), i64)
+
+
+def flag(value: bool) -> UnitAttr | None:
+    """A unit property: present when true, left out when false."""
+    return UnitAttr() if value else None
+
+
+def _infer(rule: Callable[..., Sequence[int]], *args: object) -> tuple[int, ...]:
+    """A builder's result shape by the shape rule its verifier checks; the rule's ShapeError
+    propagates (the builder's caller gave operands no op of this kind takes)."""
+    return tuple(rule(*args))
 
 
 def _check(rule, *args):
@@ -240,9 +292,42 @@ def check_tensor_type(typ: Attribute, what: str) -> None:
 
 
 class FlameOp(IRDLOperation):
-    """Base: every flame op may carry a layout hint; its tensors pass `check_tensor_type`."""
+    """Base: every flame op may carry a layout hint; its tensors pass `check_tensor_type`.
 
-    layout = opt_attr_def(LayoutAttr)
+    An op's parameters (`dims`, `value`, `stride`, ...) and its `layout` hint are properties,
+    typed (`f64`, `i64`, `array<i64: ...>`, `#flame.layout<...>`), as xDSL's and MLIR's ops
+    keep inherent attributes. They print in the attribute dictionary, in the order they were
+    set (the layout last), as MLIR's default `attr-dict` prints inherent attributes
+    (`ParsePropInAttrDict`): `{dims = array<i64: 1>, keepdim, layout = #flame.layout<single>}`.
+
+    Every op has a builder taking typed Python values; the result type is inferred from the
+    operands by the same shape rule the verifier checks, unless the op cannot know it (fill,
+    iota, the random ops: `result_type`; reshape, broadcast_to: `shape`; convert: the element
+    type):
+
+        FillOp(0.0, TensorType(f32, [2, 3]))
+        ReduceMaxOp(x, dims=[1], keepdim=True)
+        AddOp(a, b, layout=LayoutAttr("grid", [2, 2]))
+    """
+
+    irdl_options = (ParsePropInAttrDict(),)
+
+    layout = opt_prop_def(LayoutAttr)
+
+    def _init(
+        self,
+        operands: Sequence[SSAValue | Sequence[SSAValue] | None],
+        result_type: Attribute,
+        layout: LayoutAttr | None,
+        **properties: Attribute | None,
+    ) -> None:
+        """The builders' common tail: absent (None) properties and layout are left out."""
+        properties["layout"] = layout
+        super().__init__(
+            operands=list(operands),
+            result_types=[result_type],
+            properties={k: v for k, v in properties.items() if v is not None},
+        )
 
     def verify(self, verify_nested_ops: bool = True) -> None:
         try:  # before the op's own checks, which assume static shapes
@@ -278,14 +363,21 @@ class FillOp(FlameOp):
     """A tensor with every element `value` (zeros, ones, full)."""
 
     name = "flame.fill"
-    value = attr_def(FloatAttr)
+    value = prop_def(FloatAttr[Float64Type])
     result = result_def(TensorType)
     assembly_format = "attr-dict `:` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(self, value: float, result_type: TensorType, *, layout: LayoutAttr | None = None):
+        self._init([], result_type, layout, value=float64(value))
+
 
 class _RandomOp(FlameOp):
-    """Random values as a function of the seed operand and each element's global index."""
+    """Random values as a function of the seed operand and each element's global index.
+
+    Pure: the values are a function of the operands, so two random ops of one seed value (and
+    one shape and range) are the same tensor and cse may merge them; the frontend gives every
+    random node its own seed argument of @main, so two draws are never merged."""
 
     seed = operand_def(IntegerType)
     result = result_def(TensorType)
@@ -298,6 +390,11 @@ class RandomNormalOp(_RandomOp):
     """Standard normal samples (randn)."""
 
     name = "flame.random_normal"
+
+    def __init__(
+        self, seed: SSAValue, result_type: TensorType, *, layout: LayoutAttr | None = None
+    ):
+        self._init([seed], result_type, layout)
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -345,6 +442,13 @@ class ElementwiseBinaryOp(_BinaryOp):
 
     ENTRY: ClassVar[elementwise.Elementwise]
 
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, *, layout: LayoutAttr | None = None):
+        """Result: the shape of the operand that is not rank-0 (if any), of i1 for a
+        comparison, else of the operands' element type."""
+        shape = tensor_shape(lhs) or tensor_shape(rhs)
+        elem = i1 if self.ENTRY.result == "bool" else element_type(lhs)
+        self._init([lhs, rhs], TensorType(elem, shape), layout)
+
     def verify_(self) -> None:
         _check_elementwise(self, self.ENTRY, self.lhs, self.rhs)
 
@@ -354,6 +458,10 @@ class _UnaryOp(FlameOp):
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, *, layout: LayoutAttr | None = None):
+        """Result: the operand's type."""
+        self._init([input], input.type, layout)
 
     def verify_(self) -> None:
         self._check_result(tensor_shape(self.input))
@@ -613,6 +721,13 @@ class WhereOp(FlameOp):
     )
     traits = traits_def(Pure())
 
+    def __init__(
+        self, cond: SSAValue, lhs: SSAValue, rhs: SSAValue, *, layout: LayoutAttr | None = None
+    ):
+        """Result: the shape of the operands that are not rank-0, `lhs`'s element type."""
+        shape = next((s for s in map(tensor_shape, (cond, lhs, rhs)) if s), ())
+        self._init([cond, lhs, rhs], TensorType(element_type(lhs), shape), layout)
+
     def verify_(self) -> None:
         if elem_name(self.cond) != "i1":
             raise VerifyException(f"where's condition must be i1, got {elem_name(self.cond)}")
@@ -633,6 +748,9 @@ class ConvertOp(_UnaryOp):
 
     name = "flame.convert"
 
+    def __init__(self, input: SSAValue, element: Attribute, *, layout: LayoutAttr | None = None):
+        self._init([input], TensorType(element, tensor_shape(input)), layout)
+
     def verify_(self) -> None:
         self._check_result(tensor_shape(self.input))
 
@@ -644,11 +762,43 @@ class _ReduceOp(FlameOp):
     """Reduce over `dims` (sorted, unique); `keepdim` keeps them as size 1."""
 
     input = operand_def(TensorType)
-    dims = attr_def(DenseArrayBase)
-    keepdim = opt_attr_def(UnitAttr)
+    dims = prop_def(DenseArrayBase[I64])
+    keepdim = opt_prop_def(UnitAttr)
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    #: the result's element type when it is not the operand's (argmax, argmin: i32)
+    RESULT_ELEMENT: ClassVar[Attribute | None] = None
+
+    def __init__(
+        self,
+        input: SSAValue,
+        dims: Sequence[int],
+        keepdim: bool = False,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init_reduce(input, dims, keepdim, layout)
+
+    def _init_reduce(
+        self,
+        input: SSAValue,
+        dims: Sequence[int],
+        keepdim: bool,
+        layout: LayoutAttr | None,
+        **more: Attribute,
+    ) -> None:
+        shape = _infer(shapes.reduce, tensor_shape(input), dims, keepdim)
+        elem = self.RESULT_ELEMENT or element_type(input)
+        self._init(
+            [input],
+            TensorType(elem, shape),
+            layout,
+            dims=dense_i64(dims),
+            keepdim=flag(keepdim),
+            **more,
+        )
 
     @property
     def dim_tuple(self) -> tuple[int, ...]:
@@ -682,6 +832,10 @@ class ReduceMeanOp(_ReduceOp):
 class MatmulOp(_BinaryOp):
     name = "flame.matmul"
 
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, *, layout: LayoutAttr | None = None):
+        shape = _infer(shapes.matmul, tensor_shape(lhs), tensor_shape(rhs))
+        self._init([lhs, rhs], TensorType(element_type(lhs), shape), layout)
+
     def verify_(self) -> None:
         self._check_result(_check(shapes.matmul, tensor_shape(self.lhs), tensor_shape(self.rhs)))
         self._check_elem(self.lhs, self.rhs)
@@ -696,10 +850,14 @@ class TransposeOp(FlameOp):
 
     name = "flame.transpose"
     input = operand_def(TensorType)
-    perm = attr_def(DenseArrayBase)
+    perm = prop_def(DenseArrayBase[I64])
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, perm: Sequence[int], *, layout: LayoutAttr | None = None):
+        shape = _infer(shapes.permute, tensor_shape(input), perm)
+        self._init([input], TensorType(element_type(input), shape), layout, perm=dense_i64(perm))
 
     @property
     def perm_tuple(self) -> tuple[int, ...]:
@@ -715,6 +873,9 @@ class ReshapeOp(_UnaryOp):
     """Same elements in row-major order, new shape (view/reshape)."""
 
     name = "flame.reshape"
+
+    def __init__(self, input: SSAValue, shape: Sequence[int], *, layout: LayoutAttr | None = None):
+        self._init([input], TensorType(element_type(input), shape), layout)
 
     def verify_(self) -> None:
         self._check_result(
@@ -742,6 +903,9 @@ class BroadcastToOp(FlameOp):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(self, input: SSAValue, shape: Sequence[int], *, layout: LayoutAttr | None = None):
+        self._init([input], TensorType(element_type(input), shape), layout)
+
     def verify_(self) -> None:
         _check(shapes.broadcast_to, tensor_shape(self.input), tensor_shape(self.result))
         self._check_elem(self.input)
@@ -754,12 +918,31 @@ class SliceOp(FlameOp):
 
     name = "flame.slice"
     input = operand_def(TensorType)
-    start = attr_def(DenseArrayBase)
-    stop = attr_def(DenseArrayBase)
-    step = attr_def(DenseArrayBase)
+    start = prop_def(DenseArrayBase[I64])
+    stop = prop_def(DenseArrayBase[I64])
+    step = prop_def(DenseArrayBase[I64])
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        start: Sequence[int],
+        stop: Sequence[int],
+        step: Sequence[int],
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        shape = _infer(shapes.slice_shape, tensor_shape(input), start, stop, step)
+        self._init(
+            [input],
+            TensorType(element_type(input), shape),
+            layout,
+            start=dense_i64(start),
+            stop=dense_i64(stop),
+            step=dense_i64(step),
+        )
 
     @property
     def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -776,10 +959,14 @@ class ConcatOp(FlameOp):
 
     name = "flame.concat"
     inputs = var_operand_def(TensorType)
-    dim = attr_def(IntegerAttr)
+    dim = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     assembly_format = "$inputs attr-dict `:` `(` type($inputs) `)` `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, inputs: Sequence[SSAValue], dim: int, *, layout: LayoutAttr | None = None):
+        shape = _infer(shapes.concat, [tensor_shape(v) for v in inputs], dim)
+        self._init([inputs], TensorType(element_type(inputs[0]), shape), layout, dim=int64(dim))
 
     @property
     def dim_index(self) -> int:
@@ -799,12 +986,31 @@ class PadOp(FlameOp):
 
     name = "flame.pad"
     input = operand_def(TensorType)
-    low = attr_def(DenseArrayBase)
-    high = attr_def(DenseArrayBase)
-    value = attr_def(FloatAttr)
+    low = prop_def(DenseArrayBase[I64])
+    high = prop_def(DenseArrayBase[I64])
+    value = prop_def(FloatAttr[Float64Type])
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        low: Sequence[int],
+        high: Sequence[int],
+        value: float,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        shape = _infer(shapes.pad, tensor_shape(input), low, high)
+        self._init(
+            [input],
+            TensorType(element_type(input), shape),
+            layout,
+            low=dense_i64(low),
+            high=dense_i64(high),
+            value=float64(value),
+        )
 
     @property
     def widths(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -815,7 +1021,7 @@ class PadOp(FlameOp):
         self._check_elem(self.input)
 
 
-SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
+SHAPE_OPS: list[type[FlameOp]] = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -826,9 +1032,9 @@ SHAPE_OPS = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 class _SpatialOp(FlameOp):
     """Attributes shared by convolution and pooling: strides, paddings, dilations."""
 
-    stride = attr_def(DenseArrayBase)
-    padding = attr_def(DenseArrayBase)
-    dilation = attr_def(DenseArrayBase)
+    stride = prop_def(DenseArrayBase[I64])
+    padding = prop_def(DenseArrayBase[I64])
+    dilation = prop_def(DenseArrayBase[I64])
 
     @property
     def stride_pair(self) -> tuple[int, ...]:
@@ -857,12 +1063,45 @@ class Conv2dOp(_SpatialOp):
     input = operand_def(TensorType)
     weight = operand_def(TensorType)
     bias = opt_operand_def(TensorType)
-    groups = attr_def(IntegerAttr)
+    groups = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     assembly_format = (
         "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
     )
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        weight: SSAValue,
+        bias: SSAValue | None,
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        groups: int = 1,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        bias_shape = None if bias is None else tensor_shape(bias)
+        shape = _infer(
+            shapes.conv2d,
+            tensor_shape(input),
+            tensor_shape(weight),
+            bias_shape,
+            stride,
+            padding,
+            dilation,
+            groups,
+        )
+        self._init(
+            [input, weight, bias],
+            TensorType(element_type(input), shape),
+            layout,
+            stride=dense_i64(stride),
+            padding=dense_i64(padding),
+            dilation=dense_i64(dilation),
+            groups=int64(groups),
+        )
 
     @property
     def group_count(self) -> int:
@@ -887,10 +1126,52 @@ class Conv2dOp(_SpatialOp):
 
 class _PoolOp(_SpatialOp):
     input = operand_def(TensorType)
-    kernel = attr_def(DenseArrayBase)
+    kernel = prop_def(DenseArrayBase[I64])
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int] = (1, 1),
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init_pool(input, kernel, stride, padding, dilation, layout)
+
+    def _init_pool(
+        self,
+        input: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        layout: LayoutAttr | None,
+        **more: Attribute | None,
+    ) -> None:
+        shape = _infer(
+            shapes.pool2d,
+            tensor_shape(input),
+            kernel,
+            stride,
+            padding,
+            dilation,
+            self.name.removeprefix("flame."),
+        )
+        self._init(
+            [input],
+            TensorType(element_type(input), shape),
+            layout,
+            kernel=dense_i64(kernel),
+            stride=dense_i64(stride),
+            padding=dense_i64(padding),
+            dilation=dense_i64(dilation),
+            **more,
+        )
 
     @property
     def kernel_pair(self) -> tuple[int, ...]:
@@ -930,11 +1211,34 @@ class AvgPool2dOp(_PoolOp):
     the divisor (divisor_override)."""
 
     name = "flame.avg_pool2d"
-    count_include_pad = opt_attr_def(UnitAttr)
-    divisor = opt_attr_def(IntegerAttr)
+    count_include_pad = opt_prop_def(UnitAttr)
+    divisor = opt_prop_def(IntegerAttr[I64])
+
+    def __init__(
+        self,
+        input: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int] = (1, 1),
+        count_include_pad: bool = True,
+        divisor: int | None = None,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init_pool(
+            input,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            layout,
+            count_include_pad=flag(count_include_pad),
+            divisor=None if divisor is None else int64(divisor),
+        )
 
 
-CONV_OPS = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
+CONV_OPS: list[type[FlameOp]] = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -954,12 +1258,25 @@ class IotaOp(FlameOp):
     Computed in float64 and rounded once into the result type (as PyTorch's arange)."""
 
     name = "flame.iota"
-    dim = attr_def(IntegerAttr)
-    start = attr_def(FloatAttr)
-    step = attr_def(FloatAttr)
+    dim = prop_def(IntegerAttr[I64])
+    start = prop_def(FloatAttr[Float64Type])
+    step = prop_def(FloatAttr[Float64Type])
     result = result_def(TensorType)
     assembly_format = "attr-dict `:` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        dim: int,
+        start: float,
+        step: float,
+        result_type: TensorType,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init(
+            [], result_type, layout, dim=int64(dim), start=float64(start), step=float64(step)
+        )
 
     def verify_(self) -> None:
         rank, dim = len(tensor_shape(self.result)), self.dim.value.data
@@ -980,8 +1297,19 @@ class RandomUniformOp(_RandomOp):
     """
 
     name = "flame.random_uniform"
-    minval = attr_def(FloatAttr)
-    maxval = attr_def(FloatAttr)
+    minval = prop_def(FloatAttr[Float64Type])
+    maxval = prop_def(FloatAttr[Float64Type])
+
+    def __init__(
+        self,
+        seed: SSAValue,
+        minval: float,
+        maxval: float,
+        result_type: TensorType,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init([seed], result_type, layout, minval=float64(minval), maxval=float64(maxval))
 
     def verify_(self) -> None:
         check_uniform_range(elem_name(self.result), self.minval.value.data, self.maxval.value.data)
@@ -995,7 +1323,7 @@ def check_uniform_range(elem: str, low: float, high: float) -> None:
         raise VerifyException(problem)
 
 
-CREATION_OPS = [IotaOp, RandomUniformOp]
+CREATION_OPS: list[type[FlameOp]] = [IotaOp, RandomUniformOp]
 
 
 # --- reductions ---------------------------------------------------------------------------
@@ -1055,6 +1383,8 @@ class _ArgOp(_ReduceOp):
     """The index of the first max (min) over `dims`, row-major over those dims, as i32
     (PyTorch returns int64). NaN counts as the max (min), as in PyTorch."""
 
+    RESULT_ELEMENT: ClassVar[Attribute | None] = i32
+
     def verify_(self) -> None:
         self._check_shape()
         _check(
@@ -1102,7 +1432,18 @@ class LogsumexpOp(_FloatReduceOp):
 class _MomentOp(_FloatReduceOp):
     """`correction`: divide the sum of squared deviations by max(0, count - correction)."""
 
-    correction = attr_def(FloatAttr)
+    correction = prop_def(FloatAttr[Float64Type])
+
+    def __init__(
+        self,
+        input: SSAValue,
+        dims: Sequence[int],
+        correction: float,
+        keepdim: bool = False,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        self._init_reduce(input, dims, keepdim, layout, correction=float64(correction))
 
 
 @irdl_op_definition
@@ -1124,10 +1465,13 @@ class StdOp(_MomentOp):
 
 class _SoftmaxOp(FlameOp):
     input = operand_def(TensorType)
-    dim = attr_def(IntegerAttr)
+    dim = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, dim: int, *, layout: LayoutAttr | None = None):
+        self._init([input], input.type, layout, dim=int64(dim))
 
     @property
     def dim_index(self) -> int:
@@ -1160,8 +1504,16 @@ class LogSoftmaxOp(_SoftmaxOp):
 
 
 #: ops the `decompose` pass rewrites into the others (each has an entry in its table)
-COMPOSITE_OPS = [ArgmaxOp, ArgminOp, LogsumexpOp, VarOp, StdOp, SoftmaxOp, LogSoftmaxOp]
-REDUCTION_OPS = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
+COMPOSITE_OPS: list[type[FlameOp]] = [
+    ArgmaxOp,
+    ArgminOp,
+    LogsumexpOp,
+    VarOp,
+    StdOp,
+    SoftmaxOp,
+    LogSoftmaxOp,
+]
+REDUCTION_OPS: list[type[FlameOp]] = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
 
 
 Flame = Dialect(
@@ -1183,5 +1535,5 @@ Flame = Dialect(
         *CREATION_OPS,
         *REDUCTION_OPS,
     ],
-    [LayoutAttr],
+    [LayoutAttr, LayoutKindAttr],
 )

@@ -12,48 +12,73 @@ Compute ops act on each PE's tile and need no communication. Data moves only thr
 and `mesh.redistribute`.
 
     %a1 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 4x4 split [r, c]>
-    %p = mesh.local_reduce %a1 {kind = "sum", dims = array<i64: 0>} : ... -> !mesh.tensor<4x48xf32 on 4x4 split [r, c]>
-    %s = mesh.allreduce %p {kind = "sum", dims = array<i64: 0>} : ... -> !mesh.tensor<1x48xf32 on 4x4 split [_, c]>
+    %p = mesh.local_reduce sum %a1 dims [0] : ... -> !mesh.tensor<4x48xf32 on 4x4 split [r, c]>
+    %s = mesh.allreduce sum %p dims [0] : ... -> !mesh.tensor<1x48xf32 on 4x4 split [_, c]>
+
+Text: a closed set of names (`fn`, `kind`, `algorithm`) is an enum attribute written as the
+op's first word, like MLIR's `arith.cmpi slt` (`#mesh<unary_fn relu>` in the generic form);
+every other parameter is a property written as `name value` (`dims [0]`, `value 0.0`). Every
+op a pass creates has a builder taking Python values: `mesh.UnaryOp(UnaryFn.relu, x)`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
+    Float64Type,
     FloatAttr,
     IntAttr,
     IntegerAttr,
     IntegerType,
     StringAttr,
     TensorType,
+    f64,
+    i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Dialect,
+    ParametrizedAttribute,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+    TypeAttribute,
+)
 from xdsl.irdl import (
     IRDLOperation,
     VarConstraint,
-    attr_def,
     base,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
-    opt_attr_def,
     opt_operand_def,
+    opt_prop_def,
     param_def,
+    prop_def,
     result_def,
     traits_def,
     var_operand_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.irdl.declarative_assembly_format import (
+    AttributeVariable,
+    CustomDirective,
+    ParsingState,
+    PrintingState,
+    irdl_custom_directive,
+)
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.core import elementwise, reductions, shapes
+from pyflame.core import elementwise, shapes
 from pyflame.core.distribution import (
     Distribution,
     HaloAxis,
@@ -64,7 +89,9 @@ from pyflame.core.distribution import (
     parse_distributed,
     print_distributed,
 )
+from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.errors import ShapeError
+from pyflame.core.reductions import PoolKind, ReductionKind
 
 # --------------------------------------------------------------------------- the type
 
@@ -134,6 +161,110 @@ def elem_of(value: SSAValue) -> Attribute:
     return typ.element_type
 
 
+# --------------------------------------------------------------------------- attributes
+
+
+# ENUM_BASE_NOTE: xDSL 0.74 bounds EnumAttribute's parameter by its own StrEnum backport
+# (xdsl.utils.str_enum); pyflame.core's enums (and this one) are the standard library's
+# enum.StrEnum, which behaves the same at run time (str values, parsed by value).
+
+
+class MatmulAlgorithm(StrEnum):
+    """How mesh.matmul moves its operands (only mesh has this choice)."""
+
+    SUMMA = "summa"  # per step k, PE column k broadcasts A's blocks along rows, row k B's
+
+
+@irdl_attr_definition
+class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+    """`fn` of mesh.unary: `#mesh<unary_fn relu>` (pyflame.core.elementwise, plus `scale`)."""
+
+    name = "mesh.unary_fn"
+
+
+@irdl_attr_definition
+class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+    """`fn` of mesh.binary: `#mesh<binary_fn add>` (pyflame.core.elementwise)."""
+
+    name = "mesh.binary_fn"
+
+
+@irdl_attr_definition
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+    """`kind` of mesh.local_reduce and mesh.allreduce: `#mesh<reduction sum>`."""
+
+    name = "mesh.reduction"
+
+
+@irdl_attr_definition
+class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+    """`kind` of mesh.pool2d: `#mesh<pool_kind max>`."""
+
+    name = "mesh.pool_kind"
+
+
+@irdl_attr_definition
+class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+    """`algorithm` of mesh.matmul: `#mesh<matmul_algorithm summa>`."""
+
+    name = "mesh.matmul_algorithm"
+
+
+ENUM_ATTRS: list[type[Attribute]] = [
+    UnaryFnAttr,
+    BinaryFnAttr,
+    ReductionKindAttr,
+    PoolKindAttr,
+    MatmulAlgorithmAttr,
+]
+
+#: f64 properties (fill values, scalars, bounds): FloatAttr of f64, written without the type
+F64Attr = FloatAttr[Float64Type]
+#: integer-list properties (dims, perm, bounds, windows): typed dense arrays, written `[0, 1]`
+I64Array = DenseArrayBase[I64]
+
+
+def f64_attr(value: float) -> FloatAttr:
+    return FloatAttr(float(value), f64)
+
+
+def i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def _dims(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+@irdl_custom_directive
+class F64(CustomDirective):
+    """An f64 property as a bare number: `0.5`, or its bits in hex for inf and nan
+    (`0xFFF0000000000000` is -inf), as MLIR prints them. (xDSL's format prints the hex form
+    of a typed FloatAttr but parses only float literals back.)"""
+
+    value: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        is_hex = parser._current_token.text[:2] in ("0x", "0X")  # xDSL's own parser peeks too
+        number = parser.parse_number()
+        if is_hex:
+            bits = int(number).to_bytes(8, "little")
+            number = next(iter(f64.iter_unpack(bits)))
+        self.value.set(state, f64_attr(number))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        attr = self.value.get(op)
+        assert isinstance(attr, FloatAttr)
+        state.print_whitespace(printer)
+        printer.print_float(attr.value.data, f64)
+
+    def is_present(self, op: IRDLOperation) -> bool:
+        return self.value.get(op) is not None
+
+    def is_anchorable(self) -> bool:
+        return self.value.is_optional
+
+
 # --------------------------------------------------------------------------- ops
 
 
@@ -176,6 +307,11 @@ class ScatterOp(IRDLOperation):
     result = result_def(MeshTensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
+    def __init__(self, input: SSAValue, dist: Distribution):
+        host = input.type
+        assert isinstance(host, TensorType)
+        super().__init__(operands=[input], result_types=[MeshTensorType(dist, host.element_type)])
+
     def verify_(self) -> None:
         host_type = self.input.type
         _expect(
@@ -195,6 +331,10 @@ class GatherOp(IRDLOperation):
     result = result_def(TensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
+    def __init__(self, input: SSAValue):
+        host = TensorType(elem_of(input), dist_of(input).shape)
+        super().__init__(operands=[input], result_types=[host])
+
     def verify_(self) -> None:
         _expect(
             tuple(self.result.type.get_shape()) == dist_of(self.input).shape,
@@ -208,10 +348,14 @@ class FillOp(IRDLOperation):
     """Every element (padding included) set to `value`."""
 
     name = "mesh.fill"
-    value = attr_def(FloatAttr)
+    value = prop_def(F64Attr)
     result = result_def(MeshTensorType)
-    assembly_format = "attr-dict `:` type($result)"
+    assembly_format = "custom<F64>($value) attr-dict `:` type($result)"
+    custom_directives = (F64,)
     traits = traits_def(Pure())
+
+    def __init__(self, value: float, result_type: MeshTensorType):
+        super().__init__(properties={"value": f64_attr(value)}, result_types=[result_type])
 
 
 @irdl_op_definition
@@ -224,29 +368,37 @@ class RandomNormalOp(IRDLOperation):
     assembly_format = "$seed attr-dict `:` type($seed) `->` type($result)"
     traits = traits_def(Pure())
 
-
-UNARY_FNS = set(elementwise.UNARY) | {"scale"}  # scale: x * scalar
-BINARY_FNS = set(elementwise.BINARY)
-REDUCE_KINDS = set(reductions.KINDS)  # sum, prod, max, min: pyflame/core/reductions.py
+    def __init__(self, seed: SSAValue, result_type: MeshTensorType):
+        super().__init__(operands=[seed], result_types=[result_type])
 
 
 @irdl_op_definition
 class UnaryOp(IRDLOperation):
-    """Tile-wise unary function: `mesh.unary %x {fn = "relu"}` (fns: pyflame.core.elementwise)."""
+    """Tile-wise unary function (fns: pyflame.core.elementwise; `scale` is x * scalar):
+
+    %r = mesh.unary relu %x : !mesh.tensor<48xf32 on 4x4 split [c]>
+    %s = mesh.unary scale %x by 5.000000e-01 : !mesh.tensor<48xf32 on 4x4 split [c]>
+    """
 
     name = "mesh.unary"
     T: ClassVar = VarConstraint("T", base(MeshTensorType))
     input = operand_def(T)
-    fn = attr_def(StringAttr)
-    scalar = opt_attr_def(FloatAttr)
+    fn = prop_def(UnaryFnAttr)
+    scalar = opt_prop_def(F64Attr)
     result = result_def(T)
-    assembly_format = "$input attr-dict `:` type($result)"
+    assembly_format = "$fn $input (`by` custom<F64>($scalar)^)? attr-dict `:` type($result)"
+    custom_directives = (F64,)
     traits = traits_def(Pure())
 
+    def __init__(self, fn: UnaryFn | str, input: SSAValue, scalar: float | None = None):
+        props: dict[str, Attribute] = {"fn": UnaryFnAttr(UnaryFn(fn))}
+        if scalar is not None:
+            props["scalar"] = f64_attr(scalar)
+        super().__init__(operands=[input], properties=props, result_types=[input.type])
+
     def verify_(self) -> None:
-        _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
         _expect(
-            (self.fn.data == "scale") == (self.scalar is not None),
+            (self.fn.data == UnaryFn("scale")) == (self.scalar is not None),
             "'scale' (and only it) takes a scalar",
         )
 
@@ -271,13 +423,21 @@ class BinaryOp(IRDLOperation):
     name = "mesh.binary"
     lhs = operand_def(MeshTensorType)
     rhs = operand_def(MeshTensorType)
-    fn = attr_def(StringAttr)
+    fn = prop_def(BinaryFnAttr)
     result = result_def(MeshTensorType)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
+    assembly_format = "$fn $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(
+        self, fn: BinaryFn | str, lhs: SSAValue, rhs: SSAValue, result_type: MeshTensorType
+    ):
+        super().__init__(
+            operands=[lhs, rhs],
+            properties={"fn": BinaryFnAttr(BinaryFn(fn))},
+            result_types=[result_type],
+        )
+
     def verify_(self) -> None:
-        _expect(self.fn.data in BINARY_FNS, f"unknown binary fn '{self.fn.data}'")
         check_tile_operands(self, self.result, self.lhs, self.rhs)
         _same_elem(self, self.lhs, self.rhs)
         entry = elementwise.BINARY[self.fn.data]
@@ -300,6 +460,9 @@ class SelectOp(IRDLOperation):
     )
     traits = traits_def(Pure())
 
+    def __init__(self, cond: SSAValue, lhs: SSAValue, rhs: SSAValue, result_type: MeshTensorType):
+        super().__init__(operands=[cond, lhs, rhs], result_types=[result_type])
+
     def verify_(self) -> None:
         check_tile_operands(self, self.result, self.cond, self.lhs, self.rhs)
         _expect(str(elem_of(self.cond)) == "i1", "select's condition must be i1")
@@ -316,6 +479,11 @@ class ConvertOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(self, input: SSAValue, element_type: Attribute):
+        super().__init__(
+            operands=[input], result_types=[MeshTensorType(dist_of(input), element_type)]
+        )
+
     def verify_(self) -> None:
         _expect(dist_of(self.input) == dist_of(self.result), "convert keeps the distribution")
 
@@ -327,17 +495,19 @@ class MaskPadOp(IRDLOperation):
     name = "mesh.mask_pad"
     T: ClassVar = VarConstraint("T", base(MeshTensorType))
     input = operand_def(T)
-    value = attr_def(FloatAttr)
+    value = prop_def(F64Attr)
     result = result_def(T)
-    assembly_format = "$input attr-dict `:` type($input)"
+    assembly_format = "$input `value` custom<F64>($value) attr-dict `:` type($input)"
+    custom_directives = (F64,)
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, value: float):
+        super().__init__(
+            operands=[input], properties={"value": f64_attr(value)}, result_types=[input.type]
+        )
 
     def verify_(self) -> None:
         _expect(self.input.type == self.result.type, "mask_pad keeps the tensor type")
-
-
-def _dims(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
-    return tuple(attr.get_values())
 
 
 @nonempty
@@ -347,23 +517,32 @@ class LocalReduceOp(IRDLOperation):
 
     name = "mesh.local_reduce"
     input = operand_def(MeshTensorType)
-    kind = attr_def(StringAttr)
-    dims = attr_def(DenseArrayBase)
+    kind = prop_def(ReductionKindAttr)
+    dims = prop_def(I64Array)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = "$kind $input `dims` $dims attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, kind: ReductionKind | str, input: SSAValue, dims: Sequence[int]):
+        result = local_reduce_dist(dist_of(input), tuple(dims))
+        super().__init__(
+            operands=[input],
+            properties={"kind": ReductionKindAttr(ReductionKind(kind)), "dims": i64_array(dims)},
+            result_types=[MeshTensorType(result, elem_of(input))],
+        )
 
     def verify_(self) -> None:
         src, dst = dist_of(self.input), dist_of(self.result)
-        _expect(self.kind.data in REDUCE_KINDS, f"unknown reduction '{self.kind.data}'")
         dims = _dims(self.dims)
         _expect(all(0 <= d < len(src.shape) for d in dims), f"dims {list(dims)} out of range")
-        expected = tuple(src.parts(d) if d in dims else n for d, n in enumerate(src.shape))
-        _expect(
-            dst == src.with_(shape=expected),
-            f"local_reduce result should be {src.with_(shape=expected)}, got {dst}",
-        )
+        expected = local_reduce_dist(src, dims)
+        _expect(dst == expected, f"local_reduce result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
+
+
+def local_reduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
+    """A local reduce's result: each reduced dim keeps one partial per part."""
+    return src.with_(shape=tuple(src.parts(d) if d in dims else n for d, n in enumerate(src.shape)))
 
 
 @nonempty
@@ -376,25 +555,38 @@ class AllReduceOp(IRDLOperation):
 
     name = "mesh.allreduce"
     input = operand_def(MeshTensorType)
-    kind = attr_def(StringAttr)
-    dims = attr_def(DenseArrayBase)
+    kind = prop_def(ReductionKindAttr)
+    dims = prop_def(I64Array)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = "$kind $input `dims` $dims attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, kind: ReductionKind | str, input: SSAValue, dims: Sequence[int]):
+        result = allreduce_dist(dist_of(input), tuple(dims))
+        super().__init__(
+            operands=[input],
+            properties={"kind": ReductionKindAttr(ReductionKind(kind)), "dims": i64_array(dims)},
+            result_types=[MeshTensorType(result, elem_of(input))],
+        )
 
     def verify_(self) -> None:
         src, dst = dist_of(self.input), dist_of(self.result)
-        _expect(self.kind.data in REDUCE_KINDS, f"unknown reduction '{self.kind.data}'")
         dims = _dims(self.dims)
         for d in dims:
             _expect(0 <= d < len(src.shape), f"dim {d} out of range")
             _expect(src.split[d] in ("r", "c", "rc"), f"allreduce dim {d} must be split")
             _expect(src.block[d] == 1, f"allreduce dim {d} must hold one partial per PE")
-        shape = tuple(1 if d in dims else n for d, n in enumerate(src.shape))
-        split = tuple("" if d in dims else a for d, a in enumerate(src.split))
-        expected = src.with_(shape=shape, split=split)
+        expected = allreduce_dist(src, dims)
         _expect(dst == expected, f"allreduce result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
+
+
+def allreduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
+    """An allreduce's result: the reduced dims have size 1 and are no longer split."""
+    return src.with_(
+        shape=tuple(1 if d in dims else n for d, n in enumerate(src.shape)),
+        split=tuple("" if d in dims else a for d, a in enumerate(src.split)),
+    )
 
 
 @irdl_op_definition
@@ -406,6 +598,9 @@ class ReshapeOp(IRDLOperation):
     result = result_def(MeshTensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, dist: Distribution):
+        super().__init__(operands=[input], result_types=[MeshTensorType(dist, elem_of(input))])
 
     def verify_(self) -> None:
         _expect(
@@ -423,21 +618,31 @@ class TransposeOp(IRDLOperation):
 
     name = "mesh.transpose"
     input = operand_def(MeshTensorType)
-    perm = attr_def(DenseArrayBase)
+    perm = prop_def(I64Array)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = "$input `perm` $perm attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue, perm: Sequence[int]):
+        result = transpose_dist(dist_of(input), tuple(perm))
+        super().__init__(
+            operands=[input],
+            properties={"perm": i64_array(perm)},
+            result_types=[MeshTensorType(result, elem_of(input))],
+        )
 
     def verify_(self) -> None:
         src, dst = dist_of(self.input), dist_of(self.result)
         perm = _dims(self.perm)
         _expect(sorted(perm) == list(range(len(src.shape))), f"bad permutation {list(perm)}")
-        expected = src.with_(shape=[src.shape[p] for p in perm], split=[src.split[p] for p in perm])
+        expected = transpose_dist(src, perm)
         _expect(dst == expected, f"transpose result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
 
 
-MATMUL_ALGORITHMS = {"summa"}
+def transpose_dist(src: Distribution, perm: tuple[int, ...]) -> Distribution:
+    """The dims and their split permuted together."""
+    return src.with_(shape=[src.shape[p] for p in perm], split=[src.split[p] for p in perm])
 
 
 @nonempty
@@ -454,18 +659,28 @@ class MatmulOp(IRDLOperation):
     name = "mesh.matmul"
     lhs = operand_def(MeshTensorType)
     rhs = operand_def(MeshTensorType)
-    algorithm = attr_def(StringAttr)
+    algorithm = prop_def(MatmulAlgorithmAttr)
     result = result_def(MeshTensorType)
     assembly_format = (
-        "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+        "$algorithm $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` "
+        "type($result)"
     )
+
+    def __init__(
+        self,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        result_type: MeshTensorType,
+        algorithm: MatmulAlgorithm | str = MatmulAlgorithm.SUMMA,
+    ):
+        super().__init__(
+            operands=[lhs, rhs],
+            properties={"algorithm": MatmulAlgorithmAttr(MatmulAlgorithm(algorithm))},
+            result_types=[result_type],
+        )
 
     def verify_(self) -> None:
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
-        _expect(
-            self.algorithm.data in MATMUL_ALGORITHMS,
-            f"unknown matmul algorithm '{self.algorithm.data}'",
-        )
         _expect(
             a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
             f"summa needs one square grid, got {a.grid}, {b.grid}, {c.grid}",
@@ -498,6 +713,9 @@ class RedistributeOp(IRDLOperation):
     input = operand_def(MeshTensorType)
     result = result_def(MeshTensorType)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, dist: Distribution):
+        super().__init__(operands=[input], result_types=[MeshTensorType(dist, elem_of(input))])
 
     def verify_(self) -> None:
         _expect(
@@ -533,6 +751,9 @@ class BroadcastOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(self, input: SSAValue, dist: Distribution):
+        super().__init__(operands=[input], result_types=[MeshTensorType(dist, elem_of(input))])
+
     def verify_(self) -> None:
         problem = broadcast_problem(dist_of(self.input), dist_of(self.result))
         _expect(problem is None, str(problem))
@@ -547,12 +768,33 @@ class SliceOp(IRDLOperation):
 
     name = "mesh.slice"
     input = operand_def(MeshTensorType)
-    start = attr_def(DenseArrayBase)
-    stop = attr_def(DenseArrayBase)
-    step = attr_def(DenseArrayBase)
+    start = prop_def(I64Array)
+    stop = prop_def(I64Array)
+    step = prop_def(I64Array)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$input `start` $start `stop` $stop `step` $step attr-dict `:` type($input) `->` "
+        "type($result)"
+    )
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        start: Sequence[int],
+        stop: Sequence[int],
+        step: Sequence[int],
+        dist: Distribution,
+    ):
+        super().__init__(
+            operands=[input],
+            properties={
+                "start": i64_array(start),
+                "stop": i64_array(stop),
+                "step": i64_array(step),
+            },
+            result_types=[MeshTensorType(dist, elem_of(input))],
+        )
 
     @property
     def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -571,10 +813,17 @@ class ConcatOp(IRDLOperation):
 
     name = "mesh.concat"
     inputs = var_operand_def(MeshTensorType)
-    dim = attr_def(IntegerAttr)
+    dim = prop_def(IntegerAttr[I64])
     result = result_def(MeshTensorType)
-    assembly_format = "$inputs attr-dict `:` `(` type($inputs) `)` `->` type($result)"
+    assembly_format = "$inputs `dim` $dim attr-dict `:` `(` type($inputs) `)` `->` type($result)"
     traits = traits_def(Pure())
+
+    def __init__(self, inputs: Sequence[SSAValue], dim: int, dist: Distribution):
+        super().__init__(
+            operands=[list(inputs)],
+            properties={"dim": IntegerAttr(dim, i64)},
+            result_types=[MeshTensorType(dist, elem_of(inputs[0]))],
+        )
 
     @property
     def dim_index(self) -> int:
@@ -596,12 +845,30 @@ class PadOp(IRDLOperation):
 
     name = "mesh.pad"
     input = operand_def(MeshTensorType)
-    low = attr_def(DenseArrayBase)
-    high = attr_def(DenseArrayBase)
-    value = attr_def(FloatAttr)
+    low = prop_def(I64Array)
+    high = prop_def(I64Array)
+    value = prop_def(F64Attr)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$input `low` $low `high` $high `value` custom<F64>($value) attr-dict `:` "
+        "type($input) `->` type($result)"
+    )
+    custom_directives = (F64,)
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        low: Sequence[int],
+        high: Sequence[int],
+        value: float,
+        dist: Distribution,
+    ):
+        super().__init__(
+            operands=[input],
+            properties={"low": i64_array(low), "high": i64_array(high), "value": f64_attr(value)},
+            result_types=[MeshTensorType(dist, elem_of(input))],
+        )
 
     @property
     def widths(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -627,6 +894,9 @@ class RelayoutOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
     traits = traits_def(Pure())
 
+    def __init__(self, input: SSAValue, dist: Distribution):
+        super().__init__(operands=[input], result_types=[MeshTensorType(dist, elem_of(input))])
+
     def verify_(self) -> None:
         src, dst = dist_of(self.input).shape, dist_of(self.result).shape
         _expect(
@@ -637,7 +907,7 @@ class RelayoutOp(IRDLOperation):
         _same_elem(self, self.input, self.result)
 
 
-SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
+SHAPE_OPS: list[type[IRDLOperation]] = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -648,9 +918,9 @@ SHAPE_OPS = [BroadcastOp, SliceOp, ConcatOp, PadOp, RelayoutOp]
 class _WindowedOp(IRDLOperation):
     """Shared by mesh.conv2d and mesh.pool2d: attributes and the layout rules."""
 
-    stride = attr_def(DenseArrayBase)
-    padding = attr_def(DenseArrayBase)
-    dilation = attr_def(DenseArrayBase)
+    stride = prop_def(I64Array)
+    padding = prop_def(I64Array)
+    dilation = prop_def(I64Array)
 
     def spatial(self) -> tuple[tuple[int, ...], ...]:
         """(kernel, stride, padding, dilation) as tuples."""
@@ -687,12 +957,35 @@ class Conv2dOp(_WindowedOp):
     input = operand_def(MeshTensorType)
     weight = operand_def(MeshTensorType)
     bias = opt_operand_def(MeshTensorType)
-    groups = attr_def(IntegerAttr)
+    groups = prop_def(IntegerAttr[I64])
     result = result_def(MeshTensorType)
     assembly_format = (
-        "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+        "$input `,` $weight (`,` $bias^)? `stride` $stride `padding` $padding `dilation` "
+        "$dilation `groups` $groups attr-dict `:` functional-type(operands, results)"
     )
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        weight: SSAValue,
+        bias: SSAValue | None,
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        groups: int,
+        dist: Distribution,
+    ):
+        super().__init__(
+            operands=[input, weight, [] if bias is None else [bias]],
+            properties={
+                "stride": i64_array(stride),
+                "padding": i64_array(padding),
+                "dilation": i64_array(dilation),
+                "groups": IntegerAttr(groups, i64),
+            },
+            result_types=[MeshTensorType(dist, elem_of(input))],
+        )
 
     def spatial(self) -> tuple[tuple[int, ...], ...]:
         kernel = dist_of(self.weight).shape[2:]
@@ -726,9 +1019,6 @@ class Conv2dOp(_WindowedOp):
         )
 
 
-POOL_KINDS = reductions.POOL_KINDS
-
-
 @nonempty
 @irdl_op_definition
 class Pool2dOp(_WindowedOp):
@@ -737,17 +1027,41 @@ class Pool2dOp(_WindowedOp):
 
     name = "mesh.pool2d"
     input = operand_def(MeshTensorType)
-    kind = attr_def(StringAttr)
-    kernel = attr_def(DenseArrayBase)
+    kind = prop_def(PoolKindAttr)
+    kernel = prop_def(I64Array)
     result = result_def(MeshTensorType)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$kind $input `kernel` $kernel `stride` $stride `padding` $padding `dilation` $dilation "
+        "attr-dict `:` type($input) `->` type($result)"
+    )
     traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        kind: PoolKind | str,
+        input: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        dist: Distribution,
+    ):
+        super().__init__(
+            operands=[input],
+            properties={
+                "kind": PoolKindAttr(PoolKind(kind)),
+                "kernel": i64_array(kernel),
+                "stride": i64_array(stride),
+                "padding": i64_array(padding),
+                "dilation": i64_array(dilation),
+            },
+            result_types=[MeshTensorType(dist, elem_of(input))],
+        )
 
     def spatial(self) -> tuple[tuple[int, ...], ...]:
         return (_dims(self.kernel), _dims(self.stride), _dims(self.padding), _dims(self.dilation))
 
     def verify_(self) -> None:
-        _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
         kernel, stride, padding, dilation = self.spatial()
         try:
             expected = shapes.pool2d(
@@ -759,7 +1073,7 @@ class Pool2dOp(_WindowedOp):
         _same_elem(self, self.input, self.result)
 
 
-CONV_OPS = [Conv2dOp, Pool2dOp]
+CONV_OPS: list[type[IRDLOperation]] = [Conv2dOp, Pool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -772,12 +1086,26 @@ class IotaOp(IRDLOperation):
     """Every element `start + step * i`, i its global index along `dim` (as flame.iota)."""
 
     name = "mesh.iota"
-    dim = attr_def(IntegerAttr)
-    start = attr_def(FloatAttr)
-    step = attr_def(FloatAttr)
+    dim = prop_def(IntegerAttr[I64])
+    start = prop_def(F64Attr)
+    step = prop_def(F64Attr)
     result = result_def(MeshTensorType)
-    assembly_format = "attr-dict `:` type($result)"
+    assembly_format = (
+        "`dim` $dim `start` custom<F64>($start) `step` custom<F64>($step) attr-dict `:` "
+        "type($result)"
+    )
+    custom_directives = (F64,)
     traits = traits_def(Pure())
+
+    def __init__(self, dim: int, start: float, step: float, result_type: MeshTensorType):
+        super().__init__(
+            properties={
+                "dim": IntegerAttr(dim, i64),
+                "start": f64_attr(start),
+                "step": f64_attr(step),
+            },
+            result_types=[result_type],
+        )
 
     def verify_(self) -> None:
         rank, dim = len(dist_of(self.result).shape), self.dim.value.data
@@ -791,11 +1119,22 @@ class RandomUniformOp(IRDLOperation):
 
     name = "mesh.random_uniform"
     seed = operand_def(IntegerType)
-    minval = attr_def(FloatAttr)
-    maxval = attr_def(FloatAttr)
+    minval = prop_def(F64Attr)
+    maxval = prop_def(F64Attr)
     result = result_def(MeshTensorType)
-    assembly_format = "$seed attr-dict `:` type($seed) `->` type($result)"
+    assembly_format = (
+        "$seed `minval` custom<F64>($minval) `maxval` custom<F64>($maxval) attr-dict `:` "
+        "type($seed) `->` type($result)"
+    )
+    custom_directives = (F64,)
     traits = traits_def(Pure())
+
+    def __init__(self, seed: SSAValue, minval: float, maxval: float, result_type: MeshTensorType):
+        super().__init__(
+            operands=[seed],
+            properties={"minval": f64_attr(minval), "maxval": f64_attr(maxval)},
+            result_types=[result_type],
+        )
 
     def verify_(self) -> None:
         _uniform_range(str(elem_of(self.result)), self.minval.value.data, self.maxval.value.data)
@@ -807,7 +1146,7 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
         raise VerifyException(problem)
 
 
-CREATION_OPS = [IotaOp, RandomUniformOp]
+CREATION_OPS: list[type[IRDLOperation]] = [IotaOp, RandomUniformOp]
 
 
 Mesh = Dialect(
@@ -832,5 +1171,5 @@ Mesh = Dialect(
         *CONV_OPS,
         *CREATION_OPS,
     ],
-    [MeshTensorType],
+    [MeshTensorType, *ENUM_ATTRS],
 )

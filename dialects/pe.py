@@ -9,30 +9,37 @@ Memory: `pe.alloc` reserves the same SRAM range `[offset, offset + size * elem_b
 of its rectangle; `allocate-sram` assigns the offsets (reusing dead buffers). Compute ops read and
 write whole buffers (one DSD each).
 
-Network: `pe.route` configures, on every router of its rectangle, where wavelets of `color`
-arriving from port `from` go (`to`: any of north, south, east, west, ramp). `pe.send` streams a
-buffer from every PE of its rectangle into its router on `color`; `pe.recv` takes, on every PE of its
-rectangle, the next message delivered to that PE's ramp on `color` (`combine = "sum"` adds it
-into the buffer instead of overwriting, `"max"` keeps the larger, ...); the whole rectangle waits until each of its PEs has its
-message, so a pipelined chain is written as one recv per step. A message is the sender's whole
-buffer at send time and must be exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between two block distributions
-whose messages follow dimension-ordered (X then Y) routes on its color. Host I/O enters at the
-west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
+Network: `pe.route FROM -> [TO, ...]` configures, on every router of its rectangle, where
+wavelets of `color` arriving from port FROM go (ports: north, south, east, west, ramp).
+`pe.send` streams a buffer from every PE of its rectangle into its router on `color`; `pe.recv`
+takes, on every PE of its rectangle, the next message delivered to that PE's ramp on `color`
+(`combine sum` adds it into the buffer instead of overwriting, `combine max` keeps the larger,
+...); the whole rectangle waits until each of its PEs has its message, so a pipelined chain is
+written as one recv per step. A message is the sender's whole buffer at send time and must be
+exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between
+two block distributions whose messages follow dimension-ordered (X then Y) routes on its color.
+Host I/O enters at the west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
+
+Every op's parameters are properties with a typed builder (`pe.SendOp(buf, color=0,
+pes=(0, 1, 4, 1))`); closed sets of names are enum attributes, written bare in the text:
 
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 4, 4>, offset = 0 : i64} : !pe.buf<768xf32>
-    pe.route {color = 0 : i64, from = "ramp", pes = array<i64: 0, 0, 4, 4>, to = ["east", "west", "ramp"]}
+    pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 4, 4>}
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 1, 4, 1>} : !pe.buf<768xf32>
     pe.recv %w {color = 0 : i64, pes = array<i64: 0, 0, 4, 4>} : !pe.buf<768xf32>
-    pe.matmul_acc %c, %w, %b {k = 12 : i64, m = 16 : i64, n = 8 : i64, pes = array<i64: 0, 0, 4, 4>} : ...
+    pe.matmul_acc %c, %w, %b {pes = array<i64: 0, 0, 4, 4>, m = 16 : i64, k = 12 : i64, n = 8 : i64} : ...
+    pe.binary add %d, %c, %e {pes = array<i64: 0, 0, 4, 4>} : ...
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
+from enum import Enum
+from typing import Any, cast
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
@@ -41,37 +48,150 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    f64,
     i64,
 )
-from xdsl.ir import Attribute, Block, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    ParametrizedAttribute,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+    TypeAttribute,
+)
 from xdsl.irdl import (
     IRDLOperation,
-    attr_def,
+    ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
-    opt_attr_def,
     opt_operand_def,
+    opt_prop_def,
     param_def,
+    prop_def,
     result_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.irdl.declarative_assembly_format import (
+    AttributeVariable,
+    CustomDirective,
+    ParsingState,
+    PrintingState,
+    irdl_custom_directive,
+)
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
-from pyflame.core import elementwise, reductions, shapes
+from pyflame.core import elementwise, shapes
 from pyflame.core.distribution import Distribution, parse_distributed, print_distributed
+from pyflame.core.elementwise import BinaryFn, UnaryFn
+from pyflame.core.reductions import PoolKind, ReductionKind
 
-PORTS = ("north", "south", "east", "west", "ramp")
+# --- closed sets of names ------------------------------------------------------------------
+# Enum attributes (as xDSL's csl dialect): the op's text spells the bare name (`pe.binary add`,
+# `pe.route ramp -> [east, ramp]`), a wrong name is a parse error listing the right ones, and
+# passes read a StrEnum member (`op.fn.data is BinaryFn.add`, also equal to the string "add").
 
-#: `fn` of pe.unary: pyflame/elementwise.py's unary functions, and `scale` (x * scalar)
-UNARY_FNS = frozenset(elementwise.UNARY) | {"scale"}
-#: `fn` of pe.binary
-BINARY_FNS = frozenset(elementwise.BINARY)
-#: `kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min (pyflame/reductions.py)
-REDUCE_KINDS = frozenset(reductions.KINDS)
-#: `kind` of pe.pool2d (what the simulator's pool2d kernel computes)
-POOL_KINDS = reductions.POOL_KINDS
+
+class Port(StrEnum):
+    """A router's ports: its four neighbours and the ramp to and from its own PE. The order is
+    the simulator's port index."""
+
+    NORTH = "north"
+    SOUTH = "south"
+    EAST = "east"
+    WEST = "west"
+    RAMP = "ramp"
+
+
+class GridAxis(StrEnum):
+    """An axis of the PE grid: its rows (`r`) or columns (`c`), as in tile layouts' splits."""
+
+    ROWS = "r"
+    COLS = "c"
+
+
+def parse_name(parser: AttrParser, names: type[Enum], what: str) -> Any:
+    """One of the names of `names`, bare or quoted; any other is an error that lists them:
+    `unknown unary fn 'frobnicate' (one of neg, abs, ...)`."""
+    start = parser.pos
+    name = parser.parse_optional_identifier_or_str_literal()
+    allowed = [member.value for member in names]
+    if name not in allowed:
+        got = f"unknown {what} '{name}'" if name is not None else f"expected a {what}"
+        parser.raise_error(f"{got} (one of {', '.join(allowed)})", start, parser.pos)
+    return names(name)
+
+
+@irdl_attr_definition
+class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+    """`fn` of pe.unary: pyflame/core/elementwise.py's unary functions, and `scale`."""
+
+    name = "pe.unary_fn"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> UnaryFn:
+        return parse_name(parser, UnaryFn, "unary fn")
+
+
+@irdl_attr_definition
+class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+    """`fn` of pe.binary: pyflame/core/elementwise.py's binary functions."""
+
+    name = "pe.binary_fn"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> BinaryFn:
+        return parse_name(parser, BinaryFn, "binary fn")
+
+
+@irdl_attr_definition
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+    """`kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min
+    (pyflame/core/reductions.py)."""
+
+    name = "pe.reduction"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> ReductionKind:
+        return parse_name(parser, ReductionKind, "reduction")
+
+
+@irdl_attr_definition
+class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+    """`kind` of pe.pool2d: max or avg."""
+
+    name = "pe.pool"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> PoolKind:
+        return parse_name(parser, PoolKind, "pooling")
+
+
+@irdl_attr_definition
+class PortAttr(EnumAttribute[Port], SpacedOpaqueSyntaxAttribute):
+    """`from` and each of `to` of pe.route."""
+
+    name = "pe.port"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> Port:
+        return parse_name(parser, Port, "port")
+
+
+@irdl_attr_definition
+class GridAxisAttr(EnumAttribute[GridAxis], SpacedOpaqueSyntaxAttribute):
+    """`axis` of pe.unpack."""
+
+    name = "pe.axis"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> GridAxis:
+        return parse_name(parser, GridAxis, "grid axis")
+
 
 ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}
 
@@ -186,8 +306,38 @@ class TileLayoutAttr(ParametrizedAttribute):
         )
 
 
-def dense_i64(values: Sequence[int]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, list(values))
+# --- building attributes from Python values ------------------------------------------------
+# The builders take ints, floats, tuples and enum members (or their names) and make the one
+# attribute type each property has; an attribute already of that type passes through unchanged.
+
+Rect = Sequence[int]
+
+
+def dense_i64(values: Sequence[int] | DenseArrayBase) -> DenseArrayBase:
+    """An `array<i64: ...>` of the given ints."""
+    if isinstance(values, DenseArrayBase):
+        return values
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def int64(value: int | IntegerAttr) -> IntegerAttr:
+    """An `N : i64` (an IntegerAttr of another width, e.g. a mesh op's, is re-typed)."""
+    if isinstance(value, IntegerAttr):
+        return value if value.type == i64 else IntegerAttr(value.value.data, i64)
+    return IntegerAttr(int(value), i64)
+
+
+def float64(value: float | FloatAttr) -> FloatAttr:
+    """An `X : f64` (a FloatAttr of another width passes through: its value is kept exactly)."""
+    return value if isinstance(value, FloatAttr) else FloatAttr(float(value), f64)
+
+
+def _opt_int64(value: int | IntegerAttr | None) -> IntegerAttr | None:
+    return None if value is None else int64(value)
+
+
+def _opt_dense(values: Sequence[int] | DenseArrayBase | None) -> DenseArrayBase | None:
+    return None if values is None else dense_i64(values)
 
 
 def _expect(cond: bool, message: str) -> None:
@@ -222,16 +372,32 @@ def check_layout(op: PEOp, layout: TileLayoutAttr, buffer: SSAValue) -> None:
     )
 
 
-class PEOp(IRDLOperation):
-    """Base: the rectangle of PEs that executes the op."""
+# --- ops -------------------------------------------------------------------------------------
+# Every op's parameters are properties (as xDSL's arith and memref ops). An op's enum property
+# is part of its text (`pe.unary relu %d, %s`); the others print in its attribute dictionary
+# (`{pes = array<i64: 0, 0, 2, 2>, color = 0 : i64}`), from where they are parsed back
+# (ParsePropInAttrDict); the generic form `"pe.send"(%a) <{...}>` parses too.
 
-    pes = attr_def(DenseArrayBase)
+
+class PEOp(IRDLOperation):
+    """Base: the rectangle of PEs that executes the op, `pes = array<i64: row0, col0, rows,
+    cols>`."""
+
+    pes = prop_def(DenseArrayBase.constr(i64))
+    irdl_options = (ParsePropInAttrDict(),)
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
         return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
 
     def _check_rect(self, *buffers: SSAValue) -> None:
+        # an enum property written in the op's text cannot be given again in the dictionary
+        # (the old spelling, `pe.unary relu %d, %s {fn = "neg"}`, would parse as a stray attribute)
+        twice = sorted(set(self.attributes) & set(self.get_irdl_definition().properties))
+        _expect(
+            not twice,
+            f"'{self.name}' takes {', '.join(twice)} in its text, not in its attribute dictionary",
+        )
         rect = self.rect
         _expect(
             len(rect) == 4 and rect[2] > 0 and rect[3] > 0 and min(rect) >= 0,
@@ -252,17 +418,41 @@ class PEOp(IRDLOperation):
 
 @irdl_op_definition
 class AllocOp(PEOp):
-    """A buffer at the same SRAM offset on every PE of `pes` (offset set by allocate-sram)."""
+    """A buffer at the same SRAM offset on every PE of `pes` (offset set by allocate-sram).
+
+    %a = pe.alloc {name = "a@demo.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    """
 
     name = "pe.alloc"
-    buffer_name = attr_def(StringAttr, attr_name="name")
-    offset = opt_attr_def(IntegerAttr)
+    buffer_name = prop_def(StringAttr, prop_name="name")
+    offset = opt_prop_def(IntegerAttr[I64])
     result = result_def(BufferType)
     assembly_format = "attr-dict `:` type($result)"
+
+    def __init__(
+        self,
+        buffer_type: BufferType,
+        *,
+        name: str | StringAttr,
+        pes: Rect,
+        offset: int | IntegerAttr | None = None,
+    ):
+        super().__init__(
+            result_types=[buffer_type],
+            properties={
+                "name": StringAttr(name) if isinstance(name, str) else name,
+                "pes": dense_i64(pes),
+                "offset": _opt_int64(offset),
+            },
+        )
 
     @property
     def byte_offset(self) -> int | None:
         return None if self.offset is None else self.offset.value.data
+
+    def set_offset(self, offset: int) -> None:
+        """Place the buffer at `offset` bytes (allocate-sram)."""
+        self.properties["offset"] = int64(offset)
 
     def verify_(self) -> None:
         self._check_rect()
@@ -327,8 +517,13 @@ class HostInOp(PEOp):
     name = "pe.host_in"
     input = operand_def(TensorType)
     buffer = operand_def(BufferType)
-    layout = attr_def(TileLayoutAttr)
+    layout = prop_def(TileLayoutAttr)
     assembly_format = "$input `,` $buffer attr-dict `:` type($input) `,` type($buffer)"
+
+    def __init__(self, input: SSAValue, buffer: SSAValue, *, layout: TileLayoutAttr, pes: Rect):
+        super().__init__(
+            operands=[input, buffer], properties={"pes": dense_i64(pes), "layout": layout}
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -345,9 +540,18 @@ class HostOutOp(PEOp):
 
     name = "pe.host_out"
     buffer = operand_def(BufferType)
-    layout = attr_def(TileLayoutAttr)
+    layout = prop_def(TileLayoutAttr)
     result = result_def(TensorType)
     assembly_format = "$buffer attr-dict `:` type($buffer) `->` type($result)"
+
+    def __init__(
+        self, buffer: SSAValue, result_type: Attribute, *, layout: TileLayoutAttr, pes: Rect
+    ):
+        super().__init__(
+            operands=[buffer],
+            result_types=[result_type],
+            properties={"layout": layout, "pes": dense_i64(pes)},
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -359,10 +563,17 @@ class HostOutOp(PEOp):
 
 @irdl_op_definition
 class FillOp(PEOp):
+    """Every element of the buffer = `value`."""
+
     name = "pe.fill"
     buffer = operand_def(BufferType)
-    value = attr_def(FloatAttr)
+    value = prop_def(FloatAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    def __init__(self, buffer: SSAValue, *, value: float | FloatAttr, pes: Rect):
+        super().__init__(
+            operands=[buffer], properties={"pes": dense_i64(pes), "value": float64(value)}
+        )
 
 
 @irdl_op_definition
@@ -372,8 +583,13 @@ class RandomNormalOp(PEOp):
     name = "pe.random_normal"
     buffer = operand_def(BufferType)
     seed = operand_def(IntegerType)
-    layout = attr_def(TileLayoutAttr)
+    layout = prop_def(TileLayoutAttr)
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
+
+    def __init__(self, buffer: SSAValue, seed: SSAValue, *, layout: TileLayoutAttr, pes: Rect):
+        super().__init__(
+            operands=[buffer, seed], properties={"pes": dense_i64(pes), "layout": layout}
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -382,18 +598,40 @@ class RandomNormalOp(PEOp):
 
 @irdl_op_definition
 class UnaryOp(PEOp):
+    """dst = fn(src) elementwise; `scale` multiplies by `scalar`.
+
+    pe.unary relu %d, %s {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    """
+
     name = "pe.unary"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    fn = attr_def(StringAttr)
-    scalar = opt_attr_def(FloatAttr)
-    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+    fn = prop_def(UnaryFnAttr)
+    scalar = opt_prop_def(FloatAttr)
+    assembly_format = "$fn $dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        fn: UnaryFn | str,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        pes: Rect,
+        scalar: float | FloatAttr | None = None,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "fn": UnaryFnAttr(UnaryFn(fn)),
+                "pes": dense_i64(pes),
+                "scalar": None if scalar is None else float64(scalar),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(self.fn.data in UNARY_FNS, f"unknown unary fn '{self.fn.data}'")
         _expect(
-            (self.fn.data == "scale") == (self.scalar is not None),
+            (self.fn.data == UnaryFn("scale")) == (self.scalar is not None),
             "'scale' (and only it) takes a scalar",
         )
         _expect(buf_of(self.dst).size == buf_of(self.src).size, "unary buffers differ in size")
@@ -401,18 +639,30 @@ class UnaryOp(PEOp):
 
 @irdl_op_definition
 class BinaryOp(PEOp):
+    """dst = fn(lhs, rhs) elementwise (one-element operands broadcast).
+
+    pe.binary add %d, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, ...
+    """
+
     name = "pe.binary"
     dst = operand_def(BufferType)
     lhs = operand_def(BufferType)
     rhs = operand_def(BufferType)
-    fn = attr_def(StringAttr)
+    fn = prop_def(BinaryFnAttr)
     assembly_format = (
-        "$dst `,` $lhs `,` $rhs attr-dict `:` type($dst) `,` type($lhs) `,` type($rhs)"
+        "$fn $dst `,` $lhs `,` $rhs attr-dict `:` type($dst) `,` type($lhs) `,` type($rhs)"
     )
+
+    def __init__(
+        self, fn: BinaryFn | str, dst: SSAValue, lhs: SSAValue, rhs: SSAValue, *, pes: Rect
+    ):
+        super().__init__(
+            operands=[dst, lhs, rhs],
+            properties={"fn": BinaryFnAttr(BinaryFn(fn)), "pes": dense_i64(pes)},
+        )
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(self.fn.data in BINARY_FNS, f"unknown binary fn '{self.fn.data}'")
         check_operand_sizes(self, self.dst, self.lhs, self.rhs)
 
 
@@ -440,6 +690,9 @@ class SelectOp(PEOp):
         "type($lhs) `,` type($rhs)"
     )
 
+    def __init__(self, dst: SSAValue, cond: SSAValue, lhs: SSAValue, rhs: SSAValue, *, pes: Rect):
+        super().__init__(operands=[dst, cond, lhs, rhs], properties={"pes": dense_i64(pes)})
+
     def verify_(self) -> None:
         super().verify_()
         check_operand_sizes(self, self.dst, self.cond, self.lhs, self.rhs)
@@ -454,6 +707,9 @@ class ConvertOp(PEOp):
     src = operand_def(BufferType)
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
 
+    def __init__(self, dst: SSAValue, src: SSAValue, *, pes: Rect):
+        super().__init__(operands=[dst, src], properties={"pes": dense_i64(pes)})
+
     def verify_(self) -> None:
         super().verify_()
         _expect(buf_of(self.dst).size == buf_of(self.src).size, "convert buffers differ in size")
@@ -465,9 +721,17 @@ class MaskPadOp(PEOp):
 
     name = "pe.mask_pad"
     buffer = operand_def(BufferType)
-    layout = attr_def(TileLayoutAttr)
-    value = attr_def(FloatAttr)
+    layout = prop_def(TileLayoutAttr)
+    value = prop_def(FloatAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    def __init__(
+        self, buffer: SSAValue, *, layout: TileLayoutAttr, value: float | FloatAttr, pes: Rect
+    ):
+        super().__init__(
+            operands=[buffer],
+            properties={"pes": dense_i64(pes), "layout": layout, "value": float64(value)},
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -489,22 +753,44 @@ def _positive(op: PEOp, what: str, sizes: Sequence[int]) -> None:
 
 @irdl_op_definition
 class ReduceOp(PEOp):
-    """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1; `kind` is sum,
-    prod, max or min (pyflame/core/reductions.py)."""
+    """dst = reduce(src viewed as `shape`) over `dims`, keeping them as size 1; the kind is sum,
+    prod, max or min (pyflame/core/reductions.py).
+
+        pe.reduce sum %p, %x {pes = ..., shape = array<i64: 4, 3>, dims = array<i64: 1>} : ...
+    """
 
     name = "pe.reduce"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    kind = attr_def(StringAttr)
-    shape = attr_def(DenseArrayBase)
-    dims = attr_def(DenseArrayBase)
-    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+    kind = prop_def(ReductionKindAttr)
+    shape = prop_def(DenseArrayBase.constr(i64))
+    dims = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = "$kind $dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        kind: ReductionKind | str,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        shape: Sequence[int],
+        dims: Sequence[int],
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "kind": ReductionKindAttr(ReductionKind(kind)),
+                "pes": dense_i64(pes),
+                "shape": dense_i64(shape),
+                "dims": dense_i64(dims),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
         shape, dims = _ints(self.shape), _ints(self.dims)
         _positive(self, "shape", shape)
-        _expect(self.kind.data in REDUCE_KINDS, f"unknown reduction '{self.kind.data}'")
         _expect(math.prod(shape) == buf_of(self.src).size.data, "reduce shape != src size")
         _expect(all(0 <= d < len(shape) for d in dims), "reduce dims out of range")
         out = math.prod(1 if i in dims else n for i, n in enumerate(shape))
@@ -518,9 +804,23 @@ class TransposeOp(PEOp):
     name = "pe.transpose"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    shape = attr_def(DenseArrayBase)
-    perm = attr_def(DenseArrayBase)
+    shape = prop_def(DenseArrayBase.constr(i64))
+    perm = prop_def(DenseArrayBase.constr(i64))
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        shape: Sequence[int],
+        perm: Sequence[int],
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={"pes": dense_i64(pes), "shape": dense_i64(shape), "perm": dense_i64(perm)},
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -535,10 +835,15 @@ class TransposeOp(PEOp):
 
 @irdl_op_definition
 class CopyOp(PEOp):
+    """dst = src."""
+
     name = "pe.copy"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(self, dst: SSAValue, src: SSAValue, *, pes: Rect):
+        super().__init__(operands=[dst, src], properties={"pes": dense_i64(pes)})
 
     def verify_(self) -> None:
         super().verify_()
@@ -557,14 +862,39 @@ class MatmulAccOp(PEOp):
     acc = operand_def(BufferType)
     lhs = operand_def(BufferType)
     rhs = operand_def(BufferType)
-    m = attr_def(IntegerAttr)
-    k = attr_def(IntegerAttr)
-    n = attr_def(IntegerAttr)
-    lhs_batch = opt_attr_def(IntegerAttr)
-    rhs_batch = opt_attr_def(IntegerAttr)
+    m = prop_def(IntegerAttr[I64])
+    k = prop_def(IntegerAttr[I64])
+    n = prop_def(IntegerAttr[I64])
+    lhs_batch = opt_prop_def(IntegerAttr[I64])
+    rhs_batch = opt_prop_def(IntegerAttr[I64])
     assembly_format = (
         "$acc `,` $lhs `,` $rhs attr-dict `:` type($acc) `,` type($lhs) `,` type($rhs)"
     )
+
+    def __init__(
+        self,
+        acc: SSAValue,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        *,
+        m: int,
+        k: int,
+        n: int,
+        pes: Rect,
+        lhs_batch: int | None = None,
+        rhs_batch: int | None = None,
+    ):
+        super().__init__(
+            operands=[acc, lhs, rhs],
+            properties={
+                "pes": dense_i64(pes),
+                "m": int64(m),
+                "k": int64(k),
+                "n": int64(n),
+                "lhs_batch": _opt_int64(lhs_batch),
+                "rhs_batch": _opt_int64(rhs_batch),
+            },
+        )
 
     @property
     def mkn(self) -> tuple[int, int, int]:
@@ -595,11 +925,17 @@ class MatmulAccOp(PEOp):
 
 
 class _ChannelOp(PEOp):
-    color = attr_def(IntegerAttr)
+    """Base of the ops on a routing color (a virtual channel until allocate-colors)."""
+
+    color = prop_def(IntegerAttr[I64])
 
     @property
     def color_id(self) -> int:
         return self.color.value.data
+
+    def set_color(self, color: int) -> None:
+        """Move the op to routing color `color` (allocate-colors)."""
+        self.properties["color"] = int64(color)
 
     def verify_(self) -> None:
         super().verify_()
@@ -614,58 +950,110 @@ class SendOp(_ChannelOp):
     buffer = operand_def(BufferType)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
 
+    def __init__(self, buffer: SSAValue, *, color: int, pes: Rect):
+        super().__init__(
+            operands=[buffer], properties={"pes": dense_i64(pes), "color": int64(color)}
+        )
+
 
 @irdl_op_definition
 class RecvOp(_ChannelOp):
     """Every PE of `pes` receives the next message on `color` into its buffer, or with
-    `combine = KIND` combines it with what the buffer holds (`"sum"` adds, `"max"` keeps the
+    `combine KIND` combines it with what the buffer holds (`sum` adds, `max` keeps the
     larger, ...: a reduction kind of pyflame/core/reductions.py); it waits until the message has
     arrived.
 
-        pe.recv %p {color = 0 : i64, combine = "max", pes = array<i64: 0, 1, 2, 1>} : !pe.buf<4xf32>
+        pe.recv %p combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
     """
 
     name = "pe.recv"
     buffer = operand_def(BufferType)
-    combine = opt_attr_def(StringAttr)
-    assembly_format = "$buffer attr-dict `:` type($buffer)"
+    combine = opt_prop_def(ReductionKindAttr)
+    assembly_format = "$buffer (`combine` $combine^)? attr-dict `:` type($buffer)"
+
+    def __init__(
+        self,
+        buffer: SSAValue,
+        *,
+        color: int,
+        pes: Rect,
+        combine: ReductionKind | str | None = None,
+    ):
+        super().__init__(
+            operands=[buffer],
+            properties={
+                "pes": dense_i64(pes),
+                "color": int64(color),
+                "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
+            },
+        )
 
     @property
-    def combine_kind(self) -> str | None:
+    def combine_kind(self) -> ReductionKind | None:
         return None if self.combine is None else self.combine.data
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(
-            "accumulate" not in self.attributes, "'accumulate' is spelled combine = \"sum\" now"
+        _expect("accumulate" not in self.attributes, "'accumulate' is spelled `combine sum` now")
+
+
+@irdl_custom_directive
+class PortList(CustomDirective):
+    """`[east, west, ramp]`: the `to` ports of pe.route, bare names in brackets."""
+
+    ports: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        ports = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: PortAttr(PortAttr.parse_parameter(parser))
         )
-        kind = self.combine_kind
-        _expect(
-            kind is None or kind in REDUCE_KINDS,
-            f"unknown combine '{kind}' (one of {', '.join(sorted(REDUCE_KINDS))})",
-        )
+        self.ports.set(state, ArrayAttr(ports))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        ports = cast(ArrayAttr[PortAttr], self.ports.get(op))
+        printer.print_string("[" + ", ".join(p.data for p in ports.data) + "]")
 
 
 @irdl_op_definition
 class RouteOp(_ChannelOp):
-    """On every router of `pes`: wavelets of `color` arriving from `from` go to `to`."""
+    """On every router of `pes`: wavelets of `color` arriving from one port go to a list of
+    ports (north, south, east, west, ramp).
+
+        pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 4, 1>}
+    """
 
     name = "pe.route"
-    from_port = attr_def(StringAttr, attr_name="from")
-    to_ports = attr_def(ArrayAttr[StringAttr], attr_name="to")
-    assembly_format = "attr-dict"
+    from_port = prop_def(PortAttr, prop_name="from")
+    to_ports = prop_def(ArrayAttr[PortAttr], prop_name="to")
+    custom_directives = (PortList,)
+    assembly_format = "$from `->` custom<PortList>($to) attr-dict"
+
+    def __init__(
+        self,
+        from_port: Port | str,
+        to_ports: Sequence[Port | str],
+        *,
+        color: int,
+        pes: Rect,
+    ):
+        super().__init__(
+            properties={
+                "from": PortAttr(Port(from_port)),
+                "to": ArrayAttr([PortAttr(Port(p)) for p in to_ports]),
+                "color": int64(color),
+                "pes": dense_i64(pes),
+            }
+        )
 
     @property
-    def outputs(self) -> tuple[str, ...]:
+    def outputs(self) -> tuple[Port, ...]:
         return tuple(p.data for p in self.to_ports.data)
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(self.from_port.data in PORTS, f"unknown port '{self.from_port.data}'")
-        for port in self.outputs:
-            _expect(port in PORTS, f"unknown port '{port}' (ports: {', '.join(PORTS)})")
         _expect(
-            self.from_port.data not in self.outputs or self.from_port.data == "ramp",
+            self.from_port.data not in self.outputs or self.from_port.data == Port.RAMP,
             "a route may not send wavelets back where they came from",
         )
 
@@ -687,11 +1075,35 @@ class ExchangeOp(_ChannelOp):
     name = "pe.exchange"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    src_layout = attr_def(TileLayoutAttr)
-    dst_layout = attr_def(TileLayoutAttr)
-    offset = opt_attr_def(DenseArrayBase)
-    stride = opt_attr_def(DenseArrayBase)
+    src_layout = prop_def(TileLayoutAttr)
+    dst_layout = prop_def(TileLayoutAttr)
+    offset = opt_prop_def(DenseArrayBase.constr(i64))
+    stride = opt_prop_def(DenseArrayBase.constr(i64))
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        src_layout: TileLayoutAttr,
+        dst_layout: TileLayoutAttr,
+        color: int,
+        pes: Rect,
+        offset: Sequence[int] | None = None,
+        stride: Sequence[int] | None = None,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "pes": dense_i64(pes),
+                "color": int64(color),
+                "src_layout": src_layout,
+                "dst_layout": dst_layout,
+                "offset": _opt_dense(offset),
+                "stride": _opt_dense(stride),
+            },
+        )
 
     @property
     def index_map(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -743,9 +1155,27 @@ class BroadcastOp(PEOp):
     name = "pe.broadcast"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    src_shape = attr_def(DenseArrayBase)
-    dst_shape = attr_def(DenseArrayBase)
+    src_shape = prop_def(DenseArrayBase.constr(i64))
+    dst_shape = prop_def(DenseArrayBase.constr(i64))
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        src_shape: Sequence[int],
+        dst_shape: Sequence[int],
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "pes": dense_i64(pes),
+                "src_shape": dense_i64(src_shape),
+                "dst_shape": dense_i64(dst_shape),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -770,7 +1200,7 @@ class BroadcastOp(PEOp):
         )
 
 
-SHAPE_OPS = [BroadcastOp]
+SHAPE_OPS: list[type[PEOp]] = [BroadcastOp]
 
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -794,18 +1224,40 @@ class PackOp(PEOp):
     """dst = src (viewed as `shape`) restricted to [start, start + count) along `dim`, stored
     densely: one strided copy, the same on every PE.
 
-        pe.pack %strip, %tile {shape = array<i64: 1, 16, 16, 16>, dim = 2 : i64, start = 15 : i64,
-                               count = 1 : i64, pes = ...} : !pe.buf<256xf32>, !pe.buf<4096xf32>
+        pe.pack %strip, %tile {pes = ..., shape = array<i64: 1, 16, 16, 16>, dim = 2 : i64,
+                               start = 15 : i64, count = 1 : i64} : !pe.buf<256xf32>, ...
     """
 
     name = "pe.pack"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    shape = attr_def(DenseArrayBase)
-    dim = attr_def(IntegerAttr)
-    start = attr_def(IntegerAttr)
-    count = attr_def(IntegerAttr)
+    shape = prop_def(DenseArrayBase.constr(i64))
+    dim = prop_def(IntegerAttr[I64])
+    start = prop_def(IntegerAttr[I64])
+    count = prop_def(IntegerAttr[I64])
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        shape: Sequence[int],
+        dim: int,
+        start: int,
+        count: int,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "pes": dense_i64(pes),
+                "shape": dense_i64(shape),
+                "dim": int64(dim),
+                "start": int64(start),
+                "count": int64(count),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -831,30 +1283,53 @@ class PackOp(PEOp):
 @irdl_op_definition
 class UnpackOp(PEOp):
     """Write src (a slab of `count` along `dim` of dst's `shape`) into dst at position
-    `at[0] + k * at[1]` along `dim`, where k is the PE's row (`axis = "r"`) or column
-    (`axis = "c"`) on the fabric; the parts falling outside dst are dropped. The offset that
-    moves with k is how a PE places its own block and its neighbours' halos in its window.
+    `at[0] + k * at[1]` along `dim`, where k is the PE's row (`along r`) or column (`along c`)
+    on the fabric; the parts falling outside dst are dropped. The offset that moves with k is
+    how a PE places its own block and its neighbours' halos in its window.
 
-        pe.unpack %window, %strip {shape = array<i64: 1, 16, 18, 16>, dim = 2 : i64,
-                                   count = 1 : i64, at = array<i64: 0, 0>, axis = "r", pes = ...}
+        pe.unpack %window, %strip along r {pes = ..., shape = array<i64: 1, 16, 18, 16>,
+                                           dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>}
     """
 
     name = "pe.unpack"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
-    shape = attr_def(DenseArrayBase)
-    dim = attr_def(IntegerAttr)
-    count = attr_def(IntegerAttr)
-    at = attr_def(DenseArrayBase)
-    axis = attr_def(StringAttr)
-    assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
+    shape = prop_def(DenseArrayBase.constr(i64))
+    dim = prop_def(IntegerAttr[I64])
+    count = prop_def(IntegerAttr[I64])
+    at = prop_def(DenseArrayBase.constr(i64))
+    axis = prop_def(GridAxisAttr)
+    assembly_format = "$dst `,` $src `along` $axis attr-dict `:` type($dst) `,` type($src)"
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        src: SSAValue,
+        *,
+        axis: GridAxis | str,
+        shape: Sequence[int],
+        dim: int,
+        count: int,
+        at: Sequence[int],
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, src],
+            properties={
+                "axis": GridAxisAttr(GridAxis(axis)),
+                "pes": dense_i64(pes),
+                "shape": dense_i64(shape),
+                "dim": int64(dim),
+                "count": int64(count),
+                "at": dense_i64(at),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
         shape, dim, count = _ints(self.shape), _int(self.dim), _int(self.count)
         _expect(0 <= dim < len(shape), f"unpack dim {dim} out of range for shape {list(shape)}")
         _expect(len(_ints(self.at)) == 2, "unpack at must be [base, per-PE step]")
-        _expect(self.axis.data in ("r", "c"), f"unpack axis must be r or c, got '{self.axis.data}'")
         _expect(
             math.prod(shape) == buf_of(self.dst).size.data,
             f"unpack shape {list(shape)} does not match the destination buffer",
@@ -874,14 +1349,32 @@ def _check_window(op: PEOp, in_shape, out_shape, kernel, stride, dilation) -> No
         )
 
 
+def _window_props(
+    pes: Rect,
+    in_shape: Sequence[int],
+    out_shape: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> dict[str, Attribute]:
+    return {
+        "pes": dense_i64(pes),
+        "in_shape": dense_i64(in_shape),
+        "out_shape": dense_i64(out_shape),
+        "kernel": dense_i64(kernel),
+        "stride": dense_i64(stride),
+        "dilation": dense_i64(dilation),
+    }
+
+
 @irdl_op_definition
 class Conv2dOp(PEOp):
     """out = conv(in, weight) + bias on every PE, no padding: `in` is the PE's window (halo
     included), `out` its output block. FMACs: N * O * Ho * Wo * (C / groups) * kh * kw.
 
-        pe.conv2d %out, %window, %w, %b {in_shape = array<i64: 1, 16, 18, 18>, out_shape =
-            array<i64: 1, 16, 16, 16>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>,
-            dilation = array<i64: 1, 1>, groups = 1 : i64, pes = ...} : ...
+        pe.conv2d %out, %window, %w, %b {pes = ..., in_shape = array<i64: 1, 16, 18, 18>,
+            out_shape = array<i64: 1, 16, 16, 16>, kernel = array<i64: 3, 3>,
+            stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : ...
     """
 
     name = "pe.conv2d"
@@ -889,16 +1382,37 @@ class Conv2dOp(PEOp):
     input = operand_def(BufferType)
     weight = operand_def(BufferType)
     bias = opt_operand_def(BufferType)
-    in_shape = attr_def(DenseArrayBase)
-    out_shape = attr_def(DenseArrayBase)
-    kernel = attr_def(DenseArrayBase)
-    stride = attr_def(DenseArrayBase)
-    dilation = attr_def(DenseArrayBase)
-    groups = attr_def(IntegerAttr)
+    in_shape = prop_def(DenseArrayBase.constr(i64))
+    out_shape = prop_def(DenseArrayBase.constr(i64))
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    stride = prop_def(DenseArrayBase.constr(i64))
+    dilation = prop_def(DenseArrayBase.constr(i64))
+    groups = prop_def(IntegerAttr[I64])
     assembly_format = (
         "$out `,` $input `,` $weight (`,` $bias^)? attr-dict `:` type($out) `,` type($input) `,` "
         "type($weight) (`,` type($bias)^)?"
     )
+
+    def __init__(
+        self,
+        out: SSAValue,
+        input: SSAValue,
+        weight: SSAValue,
+        bias: SSAValue | None = None,
+        *,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        dilation: Sequence[int],
+        groups: int,
+        pes: Rect,
+    ):
+        props = _window_props(pes, in_shape, out_shape, kernel, stride, dilation)
+        super().__init__(
+            operands=[out, input, weight, bias],
+            properties=props | {"groups": int64(groups)},
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -924,22 +1438,44 @@ class Conv2dOp(PEOp):
 
 @irdl_op_definition
 class Pool2dOp(PEOp):
-    """out = max or mean (divided by kh * kw) over each window of `in`, no padding."""
+    """out = max or mean (divided by kh * kw) over each window of `in`, no padding.
+
+    pe.pool2d max %out, %window {pes = ..., in_shape = ..., out_shape = ..., kernel = ...,
+                                 stride = ..., dilation = ...} : ...
+    """
 
     name = "pe.pool2d"
     out = operand_def(BufferType)
     input = operand_def(BufferType)
-    kind = attr_def(StringAttr)
-    in_shape = attr_def(DenseArrayBase)
-    out_shape = attr_def(DenseArrayBase)
-    kernel = attr_def(DenseArrayBase)
-    stride = attr_def(DenseArrayBase)
-    dilation = attr_def(DenseArrayBase)
-    assembly_format = "$out `,` $input attr-dict `:` type($out) `,` type($input)"
+    kind = prop_def(PoolKindAttr)
+    in_shape = prop_def(DenseArrayBase.constr(i64))
+    out_shape = prop_def(DenseArrayBase.constr(i64))
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    stride = prop_def(DenseArrayBase.constr(i64))
+    dilation = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = "$kind $out `,` $input attr-dict `:` type($out) `,` type($input)"
+
+    def __init__(
+        self,
+        kind: PoolKind | str,
+        out: SSAValue,
+        input: SSAValue,
+        *,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        dilation: Sequence[int],
+        pes: Rect,
+    ):
+        props = _window_props(pes, in_shape, out_shape, kernel, stride, dilation)
+        super().__init__(
+            operands=[out, input],
+            properties={"kind": PoolKindAttr(PoolKind(kind)), **props},
+        )
 
     def verify_(self) -> None:
         super().verify_()
-        _expect(self.kind.data in POOL_KINDS, f"unknown pooling '{self.kind.data}'")
         i, o = _ints(self.in_shape), _ints(self.out_shape)
         _positive(self, "in_shape", i)
         _positive(self, "out_shape", o)
@@ -949,7 +1485,7 @@ class Pool2dOp(PEOp):
             _expect(buf_of(buf).size.data == size, f"pool2d {what} must hold {size} elements")
 
 
-CONV_OPS = [PackOp, UnpackOp, Conv2dOp, Pool2dOp]
+CONV_OPS: list[type[PEOp]] = [PackOp, UnpackOp, Conv2dOp, Pool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------
@@ -961,16 +1497,37 @@ class IotaOp(PEOp):
     """Every element `start + step * i`, i its global index along `dim` of `layout` (computed in
     float64, rounded once to the buffer's type); padding gets what its index gives.
 
-        pe.iota %b {dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64, layout = ..., pes = ...}
+        pe.iota %b {pes = ..., layout = ..., dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64}
     """
 
     name = "pe.iota"
     buffer = operand_def(BufferType)
-    layout = attr_def(TileLayoutAttr)
-    dim = attr_def(IntegerAttr)
-    start = attr_def(FloatAttr)
-    step = attr_def(FloatAttr)
+    layout = prop_def(TileLayoutAttr)
+    dim = prop_def(IntegerAttr[I64])
+    start = prop_def(FloatAttr)
+    step = prop_def(FloatAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
+
+    def __init__(
+        self,
+        buffer: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        dim: int | IntegerAttr,
+        start: float | FloatAttr,
+        step: float | FloatAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[buffer],
+            properties={
+                "pes": dense_i64(pes),
+                "layout": layout,
+                "dim": int64(dim),
+                "start": float64(start),
+                "step": float64(step),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -987,10 +1544,30 @@ class RandomUniformOp(PEOp):
     name = "pe.random_uniform"
     buffer = operand_def(BufferType)
     seed = operand_def(IntegerType)
-    layout = attr_def(TileLayoutAttr)
-    minval = attr_def(FloatAttr)
-    maxval = attr_def(FloatAttr)
+    layout = prop_def(TileLayoutAttr)
+    minval = prop_def(FloatAttr)
+    maxval = prop_def(FloatAttr)
     assembly_format = "$buffer `,` $seed attr-dict `:` type($buffer) `,` type($seed)"
+
+    def __init__(
+        self,
+        buffer: SSAValue,
+        seed: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        minval: float | FloatAttr,
+        maxval: float | FloatAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[buffer, seed],
+            properties={
+                "pes": dense_i64(pes),
+                "layout": layout,
+                "minval": float64(minval),
+                "maxval": float64(maxval),
+            },
+        )
 
     def verify_(self) -> None:
         super().verify_()
@@ -1006,7 +1583,7 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
         raise VerifyException(problem)
 
 
-CREATION_OPS = [IotaOp, RandomUniformOp]
+CREATION_OPS: list[type[PEOp]] = [IotaOp, RandomUniformOp]
 
 
 PE = Dialect(
@@ -1034,5 +1611,14 @@ PE = Dialect(
         *CONV_OPS,
         *CREATION_OPS,
     ],
-    [BufferType, TileLayoutAttr],
+    [
+        BufferType,
+        TileLayoutAttr,
+        UnaryFnAttr,
+        BinaryFnAttr,
+        ReductionKindAttr,
+        PoolKindAttr,
+        PortAttr,
+        GridAxisAttr,
+    ],
 )

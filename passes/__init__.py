@@ -1,8 +1,10 @@
 """PyFlame's compiler passes, one per file, each registered here by its flag name.
 
-`all_passes()` lists them in pipeline order. `PIPELINES` names pass sequences: pyflame-opt
-expands such a name in `-p` (`-p mesh-to-pe` runs the three passes from mesh to pe), and
-pyflame/compiler.py builds its pipeline from them.
+`all_passes()` lists them in pipeline order, with the one library pass the pipeline runs: xDSL's
+`cse`, after `decompose` (it keeps one of identical pure flame ops, e.g. the max that softmax
+and log_softmax of one tensor both spell out, and drops unused ones). `PIPELINES` names pass
+sequences: pyflame-opt expands such a name in `-p` (`-p mesh-to-pe` runs the three passes from
+mesh to pe), and pyflame/compiler.py builds its pipeline from them.
 """
 
 from collections.abc import Callable
@@ -11,8 +13,17 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,plan-placement,flame-to-mesh,plan-memory",
+    "lower-to-mesh": "decompose,cse,plan-placement,flame-to-mesh,plan-memory",
     "mesh-to-pe": "lower-mesh-to-pe,allocate-colors,allocate-sram",
+}
+
+
+#: what the library passes in the pipeline do (their classes have no docstring), for --help
+LIBRARY_PASS_SUMMARIES = {
+    "cse": "xDSL's common-subexpression elimination: of identical pure ops (same operands, "
+    "properties, attributes and types) the first is kept and the others' uses go to it; unused "
+    "pure ops are dropped. Random flame ops are pure functions of their seed operand, and every "
+    "random node of a traced program has its own seed argument, so two draws are never merged.",
 }
 
 
@@ -23,6 +34,13 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from pyflame.passes.decompose import DecomposePass
 
         return DecomposePass
+
+    def cse() -> type[ModulePass]:
+        from xdsl.transforms.common_subexpression_elimination import (
+            CommonSubexpressionElimination,
+        )
+
+        return CommonSubexpressionElimination
 
     def plan_placement() -> type[ModulePass]:
         from pyflame.passes.plan_placement import PlanPlacementPass
@@ -56,6 +74,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
     return {
         "decompose": decompose,
+        "cse": cse,
         "plan-placement": plan_placement,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,

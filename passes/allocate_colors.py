@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from pyflame.core.errors import ColorAllocationError
@@ -44,7 +44,7 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
         mapping[channel] = free[0]
         busy_until[free[0]] = last[channel]
     for op in users:
-        op.attributes["color"] = IntegerAttr(mapping[op.color_id], i64)
+        op.set_color(mapping[op.color_id])
     return mapping
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from pyflame.core.errors import SRAMOverflowError
@@ -71,7 +71,7 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
                 bytes_per_pe=offset + size,
                 sram_bytes=target.sram_bytes,
             )
-        op.attributes["offset"] = IntegerAttr(offset, i64)
+        op.set_offset(offset)
         active.append(Placed(offset, size, rect, end))
         peak = max(peak, offset + size)
     return peak

@@ -4,9 +4,10 @@ Composite ops (`flame.COMPOSITE_OPS`: softmax, log_softmax, logsumexp, var, std,
 argmin) keep the user's intent visible in `pf.ir(t, stage="flame")`; this pass spells each one
 out in ops flame-to-mesh lowers (reductions, elementwise ops, broadcast_to, reshape, where,
 iota, fill, convert), so a composite needs no mesh or pe support of its own. Every op made
-carries the composite's location; its layout hint moves to the op giving the result. An op that
-would repeat an identical earlier op of the block (the max a `pf.max(x, dim)` already
-computed) is not made again: the earlier result is used. flame-to-mesh runs this pass first.
+carries the composite's location; its layout hint moves to the op giving the result. Ops are
+made by the flame ops' builders, without looking for an identical earlier op: the pipeline's
+next step, xDSL's `cse`, keeps one of each (the max that a `pf.max(x, dim)` and a softmax of
+x both compute).
 
     %s = flame.softmax %x {dim = 1 : i64} : tensor<4x8xf32> -> tensor<4x8xf32>
 becomes
@@ -33,16 +34,10 @@ from collections.abc import Callable, Sequence
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
     FileLineColLoc,
-    FloatAttr,
-    IntegerAttr,
     ModuleOp,
     TensorType,
-    UnitAttr,
     f32,
-    f64,
-    i1,
     i32,
-    i64,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -62,115 +57,62 @@ HALF_ELEMENTS = ("f16", "bf16")
 
 
 class Emitter:
-    """Builds primitive flame ops before the composite op `anchor`, with its location."""
+    """Inserts primitive flame ops, made by their builders, before the composite op `anchor`,
+    with its location. Duplicates are left to the `cse` pass that follows (the max that a
+    `pf.max(x, dim)` and a softmax of x both compute is made twice here, kept once there)."""
 
     def __init__(self, rewriter: PatternRewriter, anchor: Operation):
         self.rewriter = rewriter
         self.anchor = anchor
-        #: the ops this emitter made (not the identical earlier ones it reused)
+        #: the ops this emitter made (a decomposition may also return a value it did not make)
         self.made: list[Operation] = []
 
-    # ------------------------------------------------------------------ building
-
-    def op(
-        self,
-        cls: type[Operation],
-        operands: Sequence[SSAValue],
-        shape: Sequence[int],
-        elem: Attribute,
-        **attrs: Attribute | None,
-    ) -> SSAValue:
-        attributes = {k: v for k, v in attrs.items() if v is not None}
-        new = cls.create(
-            operands=list(operands), result_types=[TensorType(elem, shape)], attributes=attributes
-        )
-        same = self._existing(new)
-        if same is not None:
-            new.drop_all_references()  # the discarded op must not stay a user of its operands
-            return same.results[0]
-        new.location = self.anchor.location
-        self.rewriter.insert(new, InsertPoint.before(self.anchor))
-        self.made.append(new)
-        return new.results[0]
-
-    def _existing(self, new: Operation) -> Operation | None:
-        """An identical op before the anchor in its block, if there is one."""
-        if not new.operands:
-            return None
-        block = self.anchor.parent_block()
-        for use in new.operands[0].uses:
-            old = use.operation
-            if (
-                old.name == new.name
-                and old.parent_block() is block
-                and old.is_before_in_block(self.anchor)
-                and list(old.operands) == list(new.operands)
-                and old.attributes == new.attributes
-                and [r.type for r in old.results] == [r.type for r in new.results]
-            ):
-                return old
-        return None
+    def emit(self, op: flame.FlameOp) -> SSAValue:
+        op.location = self.anchor.location
+        self.rewriter.insert(op, InsertPoint.before(self.anchor))
+        self.made.append(op)
+        return op.results[0]
 
     # ------------------------------------------------------------------ primitives
 
     def reduce(self, kind: str, x: SSAValue, dims: Sequence[int], keepdim: bool) -> SSAValue:
         cls = flame.REDUCE_OPS[kind] if kind != "mean" else flame.ReduceMeanOp
-        shape = shapes.reduce(shape_of(x), dims, keepdim)
-        return self.op(
-            cls,
-            [x],
-            shape,
-            elem_of(x),
-            dims=flame.dense_i64(dims),
-            keepdim=UnitAttr() if keepdim else None,
-        )
+        return self.emit(cls(x, dims, keepdim))
 
     def unary(self, name: str, x: SSAValue) -> SSAValue:
-        return self.op(flame.UNARY_OPS[name], [x], shape_of(x), elem_of(x))
+        return self.emit(flame.UNARY_OPS[name](x))
 
     def binary(self, name: str, a: SSAValue, b: SSAValue) -> SSAValue:
-        entry = elementwise.BINARY[name]
-        elem = i1 if entry.result == "bool" else elem_of(a)
-        shape = shape_of(a) or shape_of(b)
-        return self.op(flame.BINARY_OPS[name], [a, b], shape, elem)
+        return self.emit(flame.BINARY_OPS[name](a, b))
 
     def scalar(self, value: float, elem: Attribute) -> SSAValue:
         """A rank-0 fill: the scalar operand of an elementwise op."""
         return self.fill(value, (), elem)
 
     def fill(self, value: float, shape: Sequence[int], elem: Attribute) -> SSAValue:
-        return self.op(flame.FillOp, [], shape, elem, value=FloatAttr(value, f64))
+        return self.emit(flame.FillOp(value, TensorType(elem, shape)))
 
     def where(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
-        shape = next((shape_of(v) for v in (cond, a, b) if shape_of(v)), ())
-        return self.op(flame.WhereOp, [cond, a, b], shape, elem_of(a))
+        return self.emit(flame.WhereOp(cond, a, b))
 
     def broadcast(self, x: SSAValue, shape: Sequence[int]) -> SSAValue:
         if shape_of(x) == tuple(shape):
             return x
-        return self.op(flame.BroadcastToOp, [x], shape, elem_of(x))
+        return self.emit(flame.BroadcastToOp(x, shape))
 
     def reshape(self, x: SSAValue, shape: Sequence[int]) -> SSAValue:
         if shape_of(x) == tuple(shape):
             return x
-        return self.op(flame.ReshapeOp, [x], shape, elem_of(x))
+        return self.emit(flame.ReshapeOp(x, shape))
 
     def convert(self, x: SSAValue, elem: Attribute) -> SSAValue:
         if elem_of(x) == elem:
             return x
-        return self.op(flame.ConvertOp, [x], shape_of(x), elem)
+        return self.emit(flame.ConvertOp(x, elem))
 
     def iota(self, shape: Sequence[int], dim: int, step: int) -> SSAValue:
         """i32 `step * i`, i each element's index along `dim`."""
-        return self.op(
-            flame.IotaOp,
-            [],
-            shape,
-            i32,
-            dim=IntegerAttr(dim, i64),
-            start=FloatAttr(0.0, f64),
-            step=FloatAttr(float(step), f64),
-        )
+        return self.emit(flame.IotaOp(dim, 0.0, float(step), TensorType(i32, shape)))
 
     # ------------------------------------------------------------------ helpers
 
@@ -351,7 +293,7 @@ def _fold_empty_op(op: Operation) -> Operation | None:
     assert isinstance(typ, TensorType)
 
     def fill(value: float) -> Operation:
-        return flame.FillOp.create(attributes={"value": FloatAttr(value, f64)}, result_types=[typ])
+        return flame.FillOp(value, typ)
 
     if _numel(result) == 0:
         return None if isinstance(op, flame.FillOp) else fill(0.0)
@@ -363,7 +305,7 @@ def _fold_empty_op(op: Operation) -> Operation | None:
         return fill(op.value.value.data)
     if isinstance(op, flame.ConcatOp):
         kept = [v for v in op.inputs if _numel(v) > 0]
-        return flame.ConcatOp.create(operands=kept, attributes={"dim": op.dim}, result_types=[typ])
+        return flame.ConcatOp(kept, op.dim_index)
     if isinstance(op, flame.Conv2dOp) and _numel(op.weight) == 0 and op.bias is None:
         return fill(0.0)
     what = "of no elements" if isinstance(op, flame._ReduceOp) else "on a zero-size tensor"
@@ -378,12 +320,9 @@ def _fold_empty_op(op: Operation) -> Operation | None:
 def _conv_bias(op: flame.Conv2dOp) -> list[Operation]:
     """conv2d over no input channels: the bias, broadcast to the result."""
     assert op.bias is not None
-    typ = op.result.type
-    shape, elem = tuple(typ.get_shape()), typ.element_type
-    column = flame.ReshapeOp.create(
-        operands=[op.bias], result_types=[TensorType(elem, (1, shape[1], 1, 1))]
-    )
-    full = flame.BroadcastToOp.create(operands=[column.results[0]], result_types=[typ])
+    shape = shape_of(op.result)
+    column = flame.ReshapeOp(op.bias, (1, shape[1], 1, 1))
+    full = flame.BroadcastToOp(column.result, shape)
     return [column, full]
 
 
@@ -410,9 +349,9 @@ def fold_empty(module: ModuleOp) -> None:
         for new in new_ops:
             new.location = op.location
             block.insert_op_before(new, op)
-        hint = op.attributes.get("layout")
+        hint = op.layout
         if hint is not None:
-            new_ops[-1].attributes["layout"] = hint
+            new_ops[-1].properties["layout"] = hint
         op.results[0].replace_all_uses_with(new_ops[-1].results[0])
         block.erase_op(op)
 
@@ -420,16 +359,16 @@ def fold_empty(module: ModuleOp) -> None:
 class DecomposeComposite(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         decompose = DECOMPOSITIONS.get(type(op))
-        if decompose is None:
+        if decompose is None or not isinstance(op, flame.FlameOp):
             return
         em = Emitter(rewriter, op)
         out = decompose(op, em)
         if out is None:  # nothing to spell out (a reduction that is not in half floats)
             return
-        hint = op.attributes.get("layout")
+        hint = op.layout
         owner = out.owner
         if hint is not None and isinstance(owner, Operation) and owner in em.made:
-            owner.attributes["layout"] = hint
+            owner.properties["layout"] = hint
         rewriter.replace(op, [], [out])
 
 

@@ -21,7 +21,7 @@ that every PE's SRAM holds the result.
 becomes
     %0 = mesh.scatter %a : tensor<5x7xf32> -> !mesh.tensor<5x7xf32 on 1x1 split [_, _]>
     %1 = mesh.scatter %b : ...
-    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<5x7xf32 on 1x1 split [_, _]>
+    %2 = mesh.binary add %0, %1 : !mesh.tensor<5x7xf32 on 1x1 split [_, _]>, ... -> ...
     %3 = mesh.gather %2 : !mesh.tensor<5x7xf32 on 1x1 split [_, _]> -> tensor<5x7xf32>
 """
 
@@ -48,7 +48,7 @@ from pyflame.passes.flame_lowering import (
     shape_ops,
     windowed,
 )
-from pyflame.passes.flame_lowering.state import Lowering, mesh_type
+from pyflame.passes.flame_lowering.state import Lowering
 from pyflame.passes.layouts import collect_hints
 from pyflame.passes.locations import arg_loc, describe_loc
 
@@ -109,7 +109,7 @@ def check_supported(fn: func.FuncOp) -> None:
 
 def scatter_of(arg: SSAValue, elem: Attribute) -> Callable[[Distribution], Operation]:
     """A program input's placement, made at its first use: scattered from the host."""
-    return lambda dist: mesh.ScatterOp.create(operands=[arg], result_types=[mesh_type(dist, elem)])
+    return lambda dist: mesh.ScatterOp(arg, dist)
 
 
 def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
@@ -125,7 +125,7 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
         if isinstance(op, func.ReturnOp):
             gathered = [  # at the return's line, else (traced programs) where v was made
                 lw.emit(
-                    mesh.GatherOp.create(operands=[lw.value(v)], result_types=[v.type]),
+                    mesh.GatherOp(lw.value(v)),
                     None
                     if isinstance(op.location, FileLineColLoc)
                     else v.owner.location

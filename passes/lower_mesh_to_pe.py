@@ -11,10 +11,10 @@ rules they need emitted before their first use:
   the sum on), then the last PE broadcasts the total back along the line.
 - redistribute: one `pe.exchange` (X-then-Y point-to-point block transfers).
 
-    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+    %2 = mesh.binary add %0, %1 : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
 becomes
     %2 = pe.alloc {name = "binary@demo.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-    pe.binary %2, %0, %1 {fn = "add", pes = array<i64: 0, 0, 2, 2>} : ...
+    pe.binary add %2, %0, %1 {pes = array<i64: 0, 0, 2, 2>} : ...
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def backward(
             rule = custom_rule(node) or (GRADIENTS.get(node.op) if node.op is not None else None)
             if rule is None:
                 raise NotImplementedError(
-                    f"no gradient rule for {getattr(node.op, 'name', node.op)} (made at "
+                    f"no gradient rule for {node.op_name} (made at "
                     f"{node.location[0]}:{node.location[1]})"
                 )
             for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):

@@ -66,7 +66,7 @@ def stage_pipeline(start: str, stop: str) -> str:
 def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
-        decompose,plan-placement,flame-to-mesh,plan-memory,lower-mesh-to-pe,allocate-colors,
+        decompose,cse,plan-placement,flame-to-mesh,plan-memory,lower-mesh-to-pe,allocate-colors,
         allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same

@@ -128,7 +128,7 @@ class _BackwardRule:
             result = result[:nargs]
         if len(result) != nargs:
             raise RuntimeError(
-                f"{node.op}: backward returned {len(result)} gradients, but "
+                f"{node.op_name}: backward returned {len(result)} gradients, but "
                 f"forward took {nargs} arguments (made at "
                 f"{format_location(node.location)})"
             )
@@ -142,7 +142,7 @@ class _BackwardRule:
 
 
 def _check_grad(node: _FunctionNode, position: int, x: Tensor, g: Any) -> Tensor:
-    where = f"{node.op} (made at {format_location(node.location)})"
+    where = f"{node.op_name} (made at {format_location(node.location)})"
     if not isinstance(g, Tensor):
         raise TypeError(
             f"{where}: backward returned a {type(g).__name__} as the gradient of "
@@ -172,6 +172,12 @@ class _FunctionNode:
     _grad_node = True
     shape: tuple[int, ...] = ()
 
+    @property
+    def op_name(self) -> str:
+        """`pf.extend.<the function's class name>`, for messages (`Tensor.op_name` is the flame
+        op's name)."""
+        return f"pf.extend.{self.function.__name__}"
+
     def __init__(
         self,
         function: type[AutogradFunction],
@@ -180,7 +186,8 @@ class _FunctionNode:
         outputs: tuple[Any, ...],
     ):
         self.function = function
-        self.op = f"pf.extend.{function.__name__}"
+        #: the node's op is the user's function class, as a Tensor's op is its flame op class
+        self.op: type[AutogradFunction] = function
         self.ctx = ctx
         self.args = args
         self.tensor_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))

@@ -102,7 +102,7 @@ class MeshLayout:
 
     @classmethod
     def from_attr(cls, attr: LayoutAttr) -> MeshLayout:
-        return cls(attr.kind.data, attr.size_tuple)
+        return cls(attr.kind.data.value, attr.size_tuple)
 
     # ---------------------------------------------------------------- value semantics
 

@@ -185,15 +185,15 @@ Converter = Callable[[Any], "Attribute | None"]
 
 
 def _converters() -> dict[type, Converter]:
-    from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, UnitAttr, f64, i64
+    from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, UnitAttr
 
-    from pyflame.dialects.flame import dense_i64
+    from pyflame.dialects.flame import dense_i64, flag, float64, int64
 
     return {
-        FloatAttr: lambda v: None if v is None else FloatAttr(float(v), f64),
-        IntegerAttr: lambda v: None if v is None else IntegerAttr(int(v), i64),
+        FloatAttr: lambda v: None if v is None else float64(v),
+        IntegerAttr: lambda v: None if v is None else int64(v),
         DenseArrayBase: lambda v: None if v is None else dense_i64(v),
-        UnitAttr: lambda v: UnitAttr() if v else None,
+        UnitAttr: flag,
     }
 
 
@@ -215,10 +215,10 @@ class OpForm:
 
 @functools.cache
 def op_form(cls: type[FlameOp]) -> OpForm:
-    """`cls`'s `OpForm`: attributes and properties by their constraint's base class (FloatAttr
+    """`cls`'s `OpForm`: properties (and attributes) by their constraint's base class (FloatAttr
     -> f64, IntegerAttr -> i64, DenseArrayBase -> i64 array, UnitAttr -> a flag present when
     true); the `layout` attribute comes from `Tensor.layout`, not from the attrs."""
-    from xdsl.irdl import BaseAttr, OptOperandDef, VarOperandDef
+    from xdsl.irdl import BaseAttr, OptOperandDef, ParamAttrConstraint, VarOperandDef
 
     converters = _converters()
     definition = cls.get_irdl_definition()
@@ -226,7 +226,11 @@ def op_form(cls: type[FlameOp]) -> OpForm:
     for table, is_prop in ((definition.attributes, False), (definition.properties, True)):
         for name, attr_def in table.items():
             constr = attr_def.constr
-            base = constr.attr if isinstance(constr, BaseAttr) else None
+            base: type[Attribute] | None = None
+            if isinstance(constr, BaseAttr):
+                base = constr.attr
+            elif isinstance(constr, ParamAttrConstraint):  # typed: FloatAttr[Float64Type], ...
+                base = constr.base_attr
             if name == "layout" or base not in converters:
                 continue
             attrs[name] = (converters[base], is_prop)
@@ -256,7 +260,7 @@ def _ir_attrs(t: Tensor, form: OpForm) -> tuple[dict[str, Attribute], dict[str, 
         if attr is not None:
             (properties if is_prop else attributes)[name] = attr
     if t.layout is not None:
-        attributes["layout"] = t.layout.to_attr()
+        properties["layout"] = t.layout.to_attr()
     return attributes, properties
 
 

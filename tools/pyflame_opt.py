@@ -23,7 +23,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from pyflame.dialects.flame import verify_module
-from pyflame.passes import PIPELINES, all_passes
+from pyflame.passes import LIBRARY_PASS_SUMMARIES, PIPELINES, all_passes
 from pyflame.tools._context import LocatingParser, SourcePositions, register_pyflame_dialects
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
@@ -169,7 +169,7 @@ def _description_with_passes(description: str) -> str:
     """The tool's description, then PyFlame's passes in pipeline order, one line each."""
     lines = [description, "", "PyFlame's passes (-p NAME[,NAME...]), in pipeline order:"]
     for name, loader in all_passes().items():
-        doc = " ".join((loader().__doc__ or "").split())
+        doc = " ".join((loader().__doc__ or LIBRARY_PASS_SUMMARIES.get(name, "")).split())
         lines.append(
             textwrap.fill(doc, 96, initial_indent=f"  {name:<17} ", subsequent_indent=" " * 20)
         )

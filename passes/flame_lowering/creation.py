@@ -15,33 +15,28 @@ from pyflame.passes.flame_lowering.state import Lowering, mesh_type
 
 def lower_fill(op: flame.FillOp, lw: Lowering) -> None:
     elem = op.result.type.element_type
-    lw.deferred[op.result] = lambda dist: mesh.FillOp.create(
-        attributes={"value": op.value}, result_types=[mesh_type(dist, elem)]
-    )
+    value = op.value.value.data
+    lw.deferred[op.result] = lambda dist: mesh.FillOp(value, mesh_type(dist, elem))
 
 
 def lower_random_normal(op: flame.RandomNormalOp, lw: Lowering) -> None:
     seed = lw.value(op.seed)
     elem = op.result.type.element_type
-    lw.deferred[op.result] = lambda dist: mesh.RandomNormalOp.create(
-        operands=[seed], result_types=[mesh_type(dist, elem)]
-    )
+    lw.deferred[op.result] = lambda dist: mesh.RandomNormalOp(seed, mesh_type(dist, elem))
 
 
 def lower_iota(op: flame.IotaOp, lw: Lowering) -> None:
     elem = op.result.type.element_type
-    attrs = {"dim": op.dim, "start": op.start, "step": op.step}
-    lw.deferred[op.result] = lambda dist: mesh.IotaOp.create(
-        attributes=attrs, result_types=[mesh_type(dist, elem)]
-    )
+    dim, start, step = op.dim.value.data, op.start.value.data, op.step.value.data
+    lw.deferred[op.result] = lambda dist: mesh.IotaOp(dim, start, step, mesh_type(dist, elem))
 
 
 def lower_random_uniform(op: flame.RandomUniformOp, lw: Lowering) -> None:
     seed = lw.value(op.seed)
     elem = op.result.type.element_type
-    attrs = {"minval": op.minval, "maxval": op.maxval}
-    lw.deferred[op.result] = lambda dist: mesh.RandomUniformOp.create(
-        operands=[seed], attributes=attrs, result_types=[mesh_type(dist, elem)]
+    low, high = op.minval.value.data, op.maxval.value.data
+    lw.deferred[op.result] = lambda dist: mesh.RandomUniformOp(
+        seed, low, high, mesh_type(dist, elem)
     )
 
 

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import (
-    StringAttr,
-)
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
-from pyflame.dialects.mesh import dist_of
 from pyflame.passes.flame_lowering.state import Lowering, mesh_type
 from pyflame.passes.layouts import (
     elem_bytes_of,
@@ -44,24 +40,17 @@ def lower_elementwise(op: Operation, lw: Lowering) -> SSAValue:
     values = [lw.value_as(v, tile_operand_dist(v, target)) for v in operands]
     result = mesh_type(target, mesh.elem_of(op.results[0]))
     if isinstance(op, flame.WhereOp):
-        return lw.emit(mesh.SelectOp.create(operands=values, result_types=[result]))
-    fn = StringAttr(op.ENTRY.name)  # type: ignore[attr-defined]  # elementwise flame ops declare ENTRY
+        cond, lhs, rhs = values
+        return lw.emit(mesh.SelectOp(cond, lhs, rhs, result))
+    fn = op.ENTRY.name  # type: ignore[attr-defined]  # elementwise flame ops declare ENTRY
     if len(values) == 1:
-        return lw.emit(
-            mesh.UnaryOp.create(operands=values, attributes={"fn": fn}, result_types=[result])
-        )
-    return lw.emit(
-        mesh.BinaryOp.create(operands=values, attributes={"fn": fn}, result_types=[result])
-    )
+        return lw.emit(mesh.UnaryOp(fn, values[0]))
+    return lw.emit(mesh.BinaryOp(fn, values[0], values[1], result))
 
 
 def lower_convert(op: flame.ConvertOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
-    return lw.emit(
-        mesh.ConvertOp.create(
-            operands=[x], result_types=[mesh_type(dist_of(x), op.result.type.element_type)]
-        )
-    )
+    return lw.emit(mesh.ConvertOp(x, op.result.type.element_type))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

@@ -7,9 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import (
-    StringAttr,
-)
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
@@ -64,11 +61,7 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     shape = flame.tensor_shape(op.result)
     result = Distribution(shape, (g, g), summa_split(len(shape)))
     return lw.emit(
-        mesh.MatmulOp.create(
-            operands=[a, b],
-            attributes={"algorithm": StringAttr("summa")},
-            result_types=[mesh_type(result, mesh.elem_of(a))],
-        )
+        mesh.MatmulOp(a, b, mesh_type(result, mesh.elem_of(a)), mesh.MatmulAlgorithm.SUMMA)
     )
 
 

@@ -7,15 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import (
-    StringAttr,
-)
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import reductions
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
+from pyflame.passes.flame_lowering.state import Lowering, mask_pad, scale
 
 
 def reduce(lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim: bool) -> SSAValue:
@@ -26,32 +23,15 @@ def reduce(lw: Lowering, x: SSAValue, kind: str, dims: tuple[int, ...], keepdim:
     elem = mesh.elem_of(x)
     if src.has_padding(dims):
         x = mask_pad(lw, x, reductions.identity(kind, str(elem)))
-    partial = src.with_(shape=[src.parts(d) if d in dims else n for d, n in enumerate(src.shape)])
-    x = lw.emit(
-        mesh.LocalReduceOp.create(
-            operands=[x],
-            attributes={"kind": StringAttr(kind), "dims": flame.dense_i64(dims)},
-            result_types=[mesh_type(partial, elem)],
-        )
-    )
+    x = lw.emit(mesh.LocalReduceOp(kind, x, dims))
     split_dims = tuple(d for d in dims if src.parts(d) > 1)
     if split_dims:
-        total = partial.with_(
-            shape=[1 if d in split_dims else n for d, n in enumerate(partial.shape)],
-            split=["" if d in split_dims else a for d, a in enumerate(partial.split)],
-        )
-        x = lw.emit(
-            mesh.AllReduceOp.create(
-                operands=[x],
-                attributes={"kind": StringAttr(kind), "dims": flame.dense_i64(split_dims)},
-                result_types=[mesh_type(total, elem)],
-            )
-        )
+        x = lw.emit(mesh.AllReduceOp(kind, x, split_dims))
     if not keepdim:
         d = dist_of(x)
         kept = [i for i in range(len(d.shape)) if i not in dims]
         squeezed = d.with_(shape=[d.shape[i] for i in kept], split=[d.split[i] for i in kept])
-        x = lw.emit(mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(squeezed, elem)]))
+        x = lw.emit(mesh.ReshapeOp(x, squeezed))
     return x
 
 

@@ -22,7 +22,7 @@ from xdsl.ir import Operation, SSAValue
 from pyflame.core.distribution import Distribution, is_local_reshape
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
-from pyflame.passes.flame_lowering.state import Lowering, mesh_type
+from pyflame.passes.flame_lowering.state import Lowering
 from pyflame.passes.layouts import (
     elem_bytes_of,
 )
@@ -30,15 +30,7 @@ from pyflame.passes.layouts import (
 
 def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
-    d, perm = dist_of(x), op.perm_tuple
-    out = d.with_(shape=[d.shape[p] for p in perm], split=[d.split[p] for p in perm])
-    return lw.emit(
-        mesh.TransposeOp.create(
-            operands=[x],
-            attributes={"perm": op.perm},
-            result_types=[mesh_type(out, mesh.elem_of(x))],
-        )
-    )
+    return lw.emit(mesh.TransposeOp(x, op.perm_tuple))
 
 
 def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution | None:
@@ -54,14 +46,13 @@ def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution
 
 def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
-    elem = mesh.elem_of(x)
     shape = flame.tensor_shape(op.result)
     src = dist_of(x)
     local = squeeze_candidate(src, shape)
     if local is None and all(a == "" for a in src.split):
         local = src.with_(shape=shape, split=[""] * len(shape))
     if local is not None and is_local_reshape(src, local):
-        return lw.emit(mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)]))
+        return lw.emit(mesh.ReshapeOp(x, local))
     return moving_reshape(lw, op, x)  # see the shape-ops section
 
 
@@ -130,8 +121,7 @@ def lower_broadcast_to(op: flame.BroadcastToOp, lw: Lowering) -> SSAValue:
         tuple(result.split[k + d] if n == shape[k + d] else "" for d, n in enumerate(src_shape)),
     )
     x = lw.value_as(op.input, need)
-    elem = op.result.type.element_type
-    return lw.emit(mesh.BroadcastOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+    return lw.emit(mesh.BroadcastOp(x, result))
 
 
 def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
@@ -143,26 +133,14 @@ def lower_slice(op: flame.SliceOp, lw: Lowering) -> SSAValue:
     result = shape_result_dist(lw, op.result, derived, [src])
     if result == src and shape == src.shape:  # takes everything, where it already is
         return x
-    return lw.emit(
-        mesh.SliceOp.create(
-            operands=[x],
-            attributes={"start": op.start, "stop": op.stop, "step": op.step},
-            result_types=[mesh_type(result, op.result.type.element_type)],
-        )
-    )
+    return lw.emit(mesh.SliceOp(x, *op.bounds, result))
 
 
 def lower_pad(op: flame.PadOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
     shape = flame.tensor_shape(op.result)
     result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape), [dist_of(x)])
-    return lw.emit(
-        mesh.PadOp.create(
-            operands=[x],
-            attributes={"low": op.low, "high": op.high, "value": op.value},
-            result_types=[mesh_type(result, op.result.type.element_type)],
-        )
-    )
+    return lw.emit(mesh.PadOp(x, *op.widths, op.value.value.data, result))
 
 
 def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
@@ -171,13 +149,7 @@ def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:
     derived = known[0].with_(shape=shape) if known else lw.placed(op.result)
     result = shape_result_dist(lw, op.result, derived, known)
     values = [operand_near(lw, v, result.with_(shape=flame.tensor_shape(v))) for v in op.inputs]
-    return lw.emit(
-        mesh.ConcatOp.create(
-            operands=values,
-            attributes={"dim": op.dim},
-            result_types=[mesh_type(result, op.result.type.element_type)],
-        )
-    )
+    return lw.emit(mesh.ConcatOp(values, op.dim_index, result))
 
 
 def grid_split(grid: tuple[int, int], rank: int) -> tuple[str, ...]:
@@ -197,7 +169,6 @@ def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
     mesh.relayout moves every element to its place in the result's layout (the hint, else
     the source's grid split like a `grid` layout, else the default when that spreads wider)."""
     src, shape = dist_of(x), flame.tensor_shape(op.result)
-    elem = op.result.type.element_type
     unsplit = src.with_(
         split=["" if n == 1 else a for n, a in zip(src.shape, src.split, strict=True)]
     )
@@ -207,12 +178,10 @@ def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
             local = unsplit.with_(shape=shape, split=[""] * len(shape))
         if local is not None and is_local_reshape(unsplit, local):
             x = lw.to_dist(x, unsplit)
-            return lw.emit(
-                mesh.ReshapeOp.create(operands=[x], result_types=[mesh_type(local, elem)])
-            )
+            return lw.emit(mesh.ReshapeOp(x, local))
     derived = Distribution(shape, src.grid, grid_split(src.grid, len(shape)))
     result = shape_result_dist(lw, op.result, derived, [src])
-    return lw.emit(mesh.RelayoutOp.create(operands=[x], result_types=[mesh_type(result, elem)]))
+    return lw.emit(mesh.RelayoutOp(x, result))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import (
-    FloatAttr,
-    StringAttr,
     TensorType,
     f32,
-    f64,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.elementwise import UnaryFn
 from pyflame.core.placement import SINGLE_PE_BYTES
 from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
@@ -102,18 +100,8 @@ class Lowering:
         if dist_of(v) == dist:
             return v
         if dist_of(v).normalized() == dist.normalized():  # the same tiles: only the type changes
-            return self.emit(
-                mesh.ReshapeOp.create(
-                    operands=[v],
-                    result_types=[MeshTensorType(dist, mesh.elem_of(v))],
-                )
-            )
-        return self.emit(
-            mesh.RedistributeOp.create(
-                operands=[v],
-                result_types=[MeshTensorType(dist, mesh.elem_of(v))],
-            )
-        )
+            return self.emit(mesh.ReshapeOp(v, dist))
+        return self.emit(mesh.RedistributeOp(v, dist))
 
     def finish(self, flame_result: SSAValue, v: SSAValue) -> None:
         """Map a flame result to its mesh value, honouring a layout hint on the result."""
@@ -126,18 +114,8 @@ def mesh_type(dist: Distribution, elem: Attribute = f32) -> MeshTensorType:
 
 
 def scale(lw: Lowering, x: SSAValue, factor: float) -> SSAValue:
-    return lw.emit(
-        mesh.UnaryOp.create(
-            operands=[x],
-            attributes={"fn": StringAttr("scale"), "scalar": FloatAttr(factor, f64)},
-            result_types=[x.type],
-        )
-    )
+    return lw.emit(mesh.UnaryOp(UnaryFn("scale"), x, scalar=factor))
 
 
 def mask_pad(lw: Lowering, x: SSAValue, value: float) -> SSAValue:
-    return lw.emit(
-        mesh.MaskPadOp.create(
-            operands=[x], attributes={"value": FloatAttr(value, f64)}, result_types=[x.type]
-        )
-    )
+    return lw.emit(mesh.MaskPadOp(x, value))

@@ -22,15 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import (
-    FloatAttr,
-    StringAttr,
-    f64,
-)
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import distribution
 from pyflame.core.distribution import Distribution
+from pyflame.core.elementwise import BinaryFn
+from pyflame.core.reductions import PoolKind
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, scale
@@ -151,19 +148,6 @@ def mask_windowed(
     return mask_pad(lw, x, pad_value) if reads_past_end else x
 
 
-def _spatial_attrs(
-    kernel: Ints | None, stride: Ints, padding: Ints, dilation: Ints
-) -> dict[str, Attribute]:
-    out: dict[str, Attribute] = {
-        "stride": flame.dense_i64(stride),
-        "padding": flame.dense_i64(padding),
-        "dilation": flame.dense_i64(dilation),
-    }
-    if kernel is not None:
-        out["kernel"] = flame.dense_i64(kernel)
-    return out
-
-
 def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     spatial = (flame.tensor_shape(op.weight)[2:], op.stride_pair, op.padding_quad, op.dilation_pair)
     grid = windowed_grid(lw, op, *spatial)
@@ -174,30 +158,18 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
             shape = flame.tensor_shape(v)
             operands.append(lw.value_as(v, Distribution(shape, grid, ("",) * len(shape))))
     result = Distribution(flame.tensor_shape(op.result), grid, dist_of(x).split)
-    attrs = _spatial_attrs(None, *spatial[1:])
-    attrs["groups"] = op.groups
+    weight, bias = operands[1], operands[2] if len(operands) > 2 else None
+    _, stride, padding, dilation = spatial
     return lw.emit(
-        mesh.Conv2dOp.create(
-            operands=operands,
-            attributes=attrs,
-            result_types=[mesh_type(result, mesh.elem_of(x))],
-        )
+        mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, op.groups.value.data, result)
     )
 
 
-def pool(lw: Lowering, x: SSAValue, kind: str, out_shape: Ints, spatial: Spatial) -> SSAValue:
+def pool(lw: Lowering, x: SSAValue, kind: PoolKind, out_shape: Ints, spatial: Spatial) -> SSAValue:
     """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
     d = dist_of(x)
     result = Distribution(tuple(out_shape), d.grid, d.split)
-    attrs = _spatial_attrs(*spatial)
-    attrs["kind"] = StringAttr(kind)
-    return lw.emit(
-        mesh.Pool2dOp.create(
-            operands=[x],
-            attributes=attrs,
-            result_types=[mesh_type(result, mesh.elem_of(x))],
-        )
-    )
+    return lw.emit(mesh.Pool2dOp(kind, x, *spatial, result))
 
 
 def _pool_spatial(op: flame._PoolOp) -> Spatial:
@@ -208,7 +180,7 @@ def lower_max_pool2d(op: flame.MaxPool2dOp, lw: Lowering) -> SSAValue:
     spatial = _pool_spatial(op)
     grid = windowed_grid(lw, op, *spatial)
     x = windowed_input(lw, op, grid, *spatial, -math.inf)
-    return pool(lw, x, "max", flame.tensor_shape(op.result), spatial)
+    return pool(lw, x, PoolKind.MAX, flame.tensor_shape(op.result), spatial)
 
 
 def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
@@ -216,22 +188,18 @@ def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
     out_shape = flame.tensor_shape(op.result)
     grid = windowed_grid(lw, op, *spatial)
     x = windowed_input(lw, op, grid, *spatial, 0.0)
-    y = pool(lw, x, "avg", out_shape, spatial)
+    y = pool(lw, x, PoolKind.AVG, out_shape, spatial)
     kh, kw = spatial[0]
     if op.divisor is not None:
         return scale(lw, y, kh * kw / op.divisor.value.data)
     if op.count_include_pad is not None:
         return y
-    ones = lw.emit(
-        mesh.FillOp.create(attributes={"value": FloatAttr(1.0, f64)}, result_types=[x.type])
-    )
+    ones = lw.emit(mesh.FillOp(1.0, mesh_type(dist_of(x), mesh.elem_of(x))))
     ones = mask_windowed(lw, ones, out_shape, *spatial, 0.0)
-    count = pool(lw, ones, "avg", out_shape, spatial)  # input elements per window / (kh * kw)
-    return lw.emit(
-        mesh.BinaryOp.create(
-            operands=[y, count], attributes={"fn": StringAttr("div")}, result_types=[y.type]
-        )
-    )
+    count = pool(
+        lw, ones, PoolKind.AVG, out_shape, spatial
+    )  # input elements per window / (kh * kw)
+    return lw.emit(mesh.BinaryOp(BinaryFn("div"), y, count, mesh_type(dist_of(y), mesh.elem_of(y))))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from xdsl.ir import Operation, SSAValue
 
 import pyflame.passes.scratch as scratch
+from pyflame.core.reductions import ReductionKind
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.pe_lowering.state import (
@@ -26,19 +27,25 @@ from pyflame.passes.pe_lowering.state import (
 def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
     src = dist_of(op.input)
     buf = lw.alloc_for(op.result, "partial")
-    lw.op(
-        pe.ReduceOp,
-        [buf, lw.buf(op.input)],
-        grid_rect(src),
-        kind=op.kind.data,
-        shape=src.block,
-        dims=tuple(op.dims.get_values()),
+    lw.emit(
+        pe.ReduceOp(
+            op.kind.data,
+            buf,
+            lw.buf(op.input),
+            shape=src.block,
+            dims=tuple(op.dims.get_values()),
+            pes=grid_rect(src),
+        )
     )
     return buf
 
 
 def chain_allreduce(
-    lw: PELowering, buf: SSAValue, grid: tuple[int, int], along: str, kind: str = "sum"
+    lw: PELowering,
+    buf: SSAValue,
+    grid: tuple[int, int],
+    along: str,
+    kind: ReductionKind | str = "sum",
 ) -> None:
     """Reduce `buf` with `kind` (sum, max, ...) over the PEs of each row (along='c') or column
     (along='r')."""
@@ -53,10 +60,10 @@ def chain_allreduce(
         return (0, i, rows, count) if along == "c" else (i, 0, count, cols)
 
     for i in range(n - 1):
-        lw.op(pe.SendOp, [buf], line(i), color=step)
-        lw.op(pe.RecvOp, [buf], line(i + 1), color=step, combine=kind)
-    lw.op(pe.SendOp, [buf], line(n - 1), color=back)
-    lw.op(pe.RecvOp, [buf], line(0, n - 1), color=back)
+        lw.emit(pe.SendOp(buf, color=step, pes=line(i)))
+        lw.emit(pe.RecvOp(buf, color=step, pes=line(i + 1), combine=kind))
+    lw.emit(pe.SendOp(buf, color=back, pes=line(n - 1)))
+    lw.emit(pe.RecvOp(buf, color=back, pes=line(0, n - 1)))
 
 
 def lower_allreduce(op: mesh.AllReduceOp, lw: PELowering) -> SSAValue:
@@ -76,12 +83,14 @@ def lower_reshape(op: mesh.ReshapeOp, lw: PELowering) -> SSAValue:
 def lower_transpose(op: mesh.TransposeOp, lw: PELowering) -> SSAValue:
     src = dist_of(op.input)
     buf = lw.alloc_for(op.result, "transpose")
-    lw.op(
-        pe.TransposeOp,
-        [buf, lw.buf(op.input)],
-        grid_rect(src),
-        shape=src.block,
-        perm=tuple(op.perm.get_values()),
+    lw.emit(
+        pe.TransposeOp(
+            buf,
+            lw.buf(op.input),
+            shape=src.block,
+            perm=tuple(op.perm.get_values()),
+            pes=grid_rect(src),
+        )
     )
     return buf
 
@@ -95,28 +104,37 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     elem = op.result.type.element_type
     acc = lw.alloc_for(op.result, "matmul")
-    lw.op(pe.FillOp, [acc], rect, value=0.0)
-    sizes = {
-        "m": bm,
-        "k": bk,
-        "n": bn,
-        "lhs_batch": bl if bl > 1 else None,
-        "rhs_batch": br if br > 1 else None,
-    }
+    lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
+
+    def matmul_acc(lhs: SSAValue, rhs: SSAValue) -> None:
+        lw.emit(
+            pe.MatmulAccOp(
+                acc,
+                lhs,
+                rhs,
+                m=bm,
+                k=bk,
+                n=bn,
+                pes=rect,
+                lhs_batch=bl if bl > 1 else None,
+                rhs_batch=br if br > 1 else None,
+            )
+        )
+
     receive = scratch.summa_receive_elems(a, b)
     if receive is None:
-        lw.op(pe.MatmulAccOp, [acc, lw.buf(op.lhs), lw.buf(op.rhs)], rect, **sizes)
+        matmul_acc(lw.buf(op.lhs), lw.buf(op.rhs))
         return acc
     a_in = lw.alloc(rect, receive[0], elem, "summa_a")
     b_in = lw.alloc(rect, receive[1], elem, "summa_b")
     rows = lw.channel(row_broadcast(g, g))
     cols = lw.channel(col_broadcast(g, g))
     for k in range(g):
-        lw.op(pe.SendOp, [lw.buf(op.lhs)], (0, k, g, 1), color=rows)
-        lw.op(pe.SendOp, [lw.buf(op.rhs)], (k, 0, 1, g), color=cols)
-        lw.op(pe.RecvOp, [a_in], rect, color=rows)
-        lw.op(pe.RecvOp, [b_in], rect, color=cols)
-        lw.op(pe.MatmulAccOp, [acc, a_in, b_in], rect, **sizes)
+        lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=(0, k, g, 1)))
+        lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=(k, 0, 1, g)))
+        lw.emit(pe.RecvOp(a_in, color=rows, pes=rect))
+        lw.emit(pe.RecvOp(b_in, color=cols, pes=rect))
+        matmul_acc(a_in, b_in)
     return acc
 
 

@@ -9,7 +9,6 @@ from xdsl.ir import Operation, SSAValue
 
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
-from pyflame.dialects.pe import dense_i64
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     grid_rect,
@@ -19,91 +18,86 @@ from pyflame.passes.pe_lowering.state import (
 
 def lower_scatter(op: mesh.ScatterOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "input")
-    lw.op(
-        pe.HostInOp,
-        [op.input, buf],
-        grid_rect(dist_of(op.result)),
-        layout=tile_layout(op.result.type),
+    lw.emit(
+        pe.HostInOp(
+            op.input, buf, layout=tile_layout(op.result.type), pes=grid_rect(dist_of(op.result))
+        )
     )
     return buf
 
 
 def lower_gather(op: mesh.GatherOp, lw: PELowering) -> SSAValue:
-    out = pe.HostOutOp.create(
-        operands=[lw.buf(op.input)],
-        attributes={
-            "layout": tile_layout(op.input.type),
-            "pes": dense_i64(grid_rect(dist_of(op.input))),
-        },
-        result_types=[op.result.type],
+    out = pe.HostOutOp(
+        lw.buf(op.input),
+        op.result.type,
+        layout=tile_layout(op.input.type),
+        pes=grid_rect(dist_of(op.input)),
     )
-    return lw.emit(out).results[0]
+    return lw.emit(out).result
 
 
 def lower_fill(op: mesh.FillOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "fill")
-    lw.op(pe.FillOp, [buf], grid_rect(dist_of(op.result)), value=op.value)
+    lw.emit(pe.FillOp(buf, value=op.value, pes=grid_rect(dist_of(op.result))))
     return buf
 
 
 def lower_random_normal(op: mesh.RandomNormalOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "randn")
-    lw.op(
-        pe.RandomNormalOp,
-        [buf, op.seed],
-        grid_rect(dist_of(op.result)),
-        layout=tile_layout(op.result.type),
+    lw.emit(
+        pe.RandomNormalOp(
+            buf, op.seed, layout=tile_layout(op.result.type), pes=grid_rect(dist_of(op.result))
+        )
     )
     return buf
 
 
 def lower_unary(op: mesh.UnaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
-    lw.op(
-        pe.UnaryOp,
-        [buf, lw.buf(op.input)],
-        grid_rect(dist_of(op.result)),
-        fn=op.fn.data,
-        scalar=op.scalar,
+    lw.emit(
+        pe.UnaryOp(
+            op.fn.data,
+            buf,
+            lw.buf(op.input),
+            pes=grid_rect(dist_of(op.result)),
+            scalar=op.scalar,
+        )
     )
     return buf
 
 
 def lower_binary(op: mesh.BinaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
-    lw.op(
-        pe.BinaryOp,
-        [buf, lw.buf(op.lhs), lw.buf(op.rhs)],
-        grid_rect(dist_of(op.result)),
-        fn=op.fn.data,
+    lw.emit(
+        pe.BinaryOp(
+            op.fn.data, buf, lw.buf(op.lhs), lw.buf(op.rhs), pes=grid_rect(dist_of(op.result))
+        )
     )
     return buf
 
 
 def lower_select(op: mesh.SelectOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "where")
-    lw.op(
-        pe.SelectOp,
-        [buf] + [lw.buf(v) for v in (op.cond, op.lhs, op.rhs)],
-        grid_rect(dist_of(op.result)),
-    )
+    cond, lhs, rhs = (lw.buf(v) for v in (op.cond, op.lhs, op.rhs))
+    lw.emit(pe.SelectOp(buf, cond, lhs, rhs, pes=grid_rect(dist_of(op.result))))
     return buf
 
 
 def lower_convert(op: mesh.ConvertOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "convert")
-    lw.op(pe.ConvertOp, [buf, lw.buf(op.input)], grid_rect(dist_of(op.result)))
+    lw.emit(pe.ConvertOp(buf, lw.buf(op.input), pes=grid_rect(dist_of(op.result))))
     return buf
 
 
 def lower_mask_pad(op: mesh.MaskPadOp, lw: PELowering) -> SSAValue:
     buf = lw.writable_copy(op.input, "masked")
-    lw.op(
-        pe.MaskPadOp,
-        [buf],
-        grid_rect(dist_of(op.input)),
-        layout=tile_layout(op.input.type),
-        value=op.value,
+    lw.emit(
+        pe.MaskPadOp(
+            buf,
+            layout=tile_layout(op.input.type),
+            value=op.value,
+            pes=grid_rect(dist_of(op.input)),
+        )
     )
     return buf
 
@@ -114,27 +108,30 @@ def lower_mask_pad(op: mesh.MaskPadOp, lw: PELowering) -> SSAValue:
 
 def lower_iota(op: mesh.IotaOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "iota")
-    lw.op(
-        pe.IotaOp,
-        [buf],
-        grid_rect(dist_of(op.result)),
-        layout=tile_layout(op.result.type),
-        dim=op.dim,
-        start=op.start,
-        step=op.step,
+    lw.emit(
+        pe.IotaOp(
+            buf,
+            layout=tile_layout(op.result.type),
+            dim=op.dim,
+            start=op.start,
+            step=op.step,
+            pes=grid_rect(dist_of(op.result)),
+        )
     )
     return buf
 
 
 def lower_random_uniform(op: mesh.RandomUniformOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "rand")
-    lw.op(
-        pe.RandomUniformOp,
-        [buf, op.seed],
-        grid_rect(dist_of(op.result)),
-        layout=tile_layout(op.result.type),
-        minval=op.minval,
-        maxval=op.maxval,
+    lw.emit(
+        pe.RandomUniformOp(
+            buf,
+            op.seed,
+            layout=tile_layout(op.result.type),
+            minval=op.minval,
+            maxval=op.maxval,
+            pes=grid_rect(dist_of(op.result)),
+        )
     )
     return buf
 

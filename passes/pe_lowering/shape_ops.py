@@ -36,15 +36,17 @@ def exchange_into(
     s, d = dist_of(src), dst_type.dist
     bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
     identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
-    lw.op(
-        pe.ExchangeOp,
-        [dst, lw.buf(src)],
-        bbox,
-        color=lw.channel(XY_CHANNEL),
-        src_layout=tile_layout(src.type),
-        dst_layout=tile_layout(dst_type),
-        offset=None if identity else offset,
-        stride=None if identity else stride,
+    lw.emit(
+        pe.ExchangeOp(
+            dst,
+            lw.buf(src),
+            src_layout=tile_layout(src.type),
+            dst_layout=tile_layout(dst_type),
+            color=lw.channel(XY_CHANNEL),
+            pes=bbox,
+            offset=None if identity else offset,
+            stride=None if identity else stride,
+        )
     )
 
 
@@ -52,12 +54,14 @@ def lower_broadcast(op: mesh.BroadcastOp, lw: PELowering) -> SSAValue:
     src, dst = dist_of(op.input), dist_of(op.result)
     buf = lw.alloc_for(op.result, "broadcast")
     lead = (1,) * (len(dst.shape) - len(src.shape))
-    lw.op(
-        pe.BroadcastOp,
-        [buf, lw.buf(op.input)],
-        grid_rect(dst),
-        src_shape=lead + src.block,
-        dst_shape=dst.block,
+    lw.emit(
+        pe.BroadcastOp(
+            buf,
+            lw.buf(op.input),
+            src_shape=lead + src.block,
+            dst_shape=dst.block,
+            pes=grid_rect(dst),
+        )
     )
     return buf
 
@@ -73,7 +77,7 @@ def lower_pad(op: mesh.PadOp, lw: PELowering) -> SSAValue:
     low, high = op.widths
     buf = lw.alloc_for(op.result, "pad")
     if any(w > 0 for w in low + high):
-        lw.op(pe.FillOp, [buf], grid_rect(dist_of(op.result)), value=op.value)
+        lw.emit(pe.FillOp(buf, value=op.value, pes=grid_rect(dist_of(op.result))))
     exchange_into(lw, buf, op.result.type, op.input, tuple(-w for w in low), (1,) * len(low))
     return buf
 

@@ -4,16 +4,8 @@ the router route patterns its lowerings use (row/column broadcasts, chains)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from xdsl.dialects.builtin import (
-    ArrayAttr,
-    FloatAttr,
-    IntegerAttr,
-    StringAttr,
-    UnitAttr,
-    f64,
-    i64,
-)
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
@@ -21,11 +13,12 @@ from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
 from pyflame.dialects import pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of, elem_of
-from pyflame.dialects.pe import BufferType, dense_i64
+from pyflame.dialects.pe import BufferType, Port
 from pyflame.passes.locations import describe_loc
 
 Rect = tuple[int, int, int, int]
-Rule = tuple[Rect, str, tuple[str, ...]]  # (PEs, from port, to ports)
+OpT = TypeVar("OpT", bound=Operation)
+Rule = tuple[Rect, Port, tuple[Port, ...]]  # (PEs, from port, to ports)
 
 
 def grid_rect(dist: Distribution) -> Rect:
@@ -42,35 +35,37 @@ def tile_layout(typ: Attribute) -> pe.TileLayoutAttr:
 # --------------------------------------------------------------------------- route patterns
 
 
-def _line(n: int, lo: str, hi: str) -> list[tuple[tuple[int, int], str, tuple[str, ...]]]:
+def _line(n: int, lo: Port, hi: Port) -> list[tuple[tuple[int, int], Port, tuple[Port, ...]]]:
     """Broadcast from any position along a line of n PEs: (span, from, to) per segment, where
     `lo`/`hi` are the ports toward position 0 / n-1."""
     if n == 1:
-        return [((0, 1), "ramp", ("ramp",))]
+        return [((0, 1), Port.RAMP, (Port.RAMP,))]
     rules = [
-        ((0, 1), "ramp", (hi, "ramp")),
-        ((n - 1, 1), "ramp", (lo, "ramp")),
-        ((n - 1, 1), lo, ("ramp",)),
-        ((0, 1), hi, ("ramp",)),
+        ((0, 1), Port.RAMP, (hi, Port.RAMP)),
+        ((n - 1, 1), Port.RAMP, (lo, Port.RAMP)),
+        ((n - 1, 1), lo, (Port.RAMP,)),
+        ((0, 1), hi, (Port.RAMP,)),
     ]
     if n > 2:
         rules += [
-            ((1, n - 2), "ramp", (lo, hi, "ramp")),
-            ((1, n - 2), lo, (hi, "ramp")),
-            ((1, n - 2), hi, (lo, "ramp")),
+            ((1, n - 2), Port.RAMP, (lo, hi, Port.RAMP)),
+            ((1, n - 2), lo, (hi, Port.RAMP)),
+            ((1, n - 2), hi, (lo, Port.RAMP)),
         ]
     return rules
 
 
 def row_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
     """Any PE of a row multicasts to its whole row (itself included)."""
-    return tuple(((0, c0, rows, n), src, dst) for (c0, n), src, dst in _line(cols, "west", "east"))
+    return tuple(
+        ((0, c0, rows, n), src, dst) for (c0, n), src, dst in _line(cols, Port.WEST, Port.EAST)
+    )
 
 
 def col_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
     """Any PE of a column multicasts to its whole column (itself included)."""
     return tuple(
-        ((r0, 0, n, cols), src, dst) for (r0, n), src, dst in _line(rows, "north", "south")
+        ((r0, 0, n, cols), src, dst) for (r0, n), src, dst in _line(rows, Port.NORTH, Port.SOUTH)
     )
 
 
@@ -78,12 +73,12 @@ def chain_step(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     """Each PE sends to its east (along='c') or south (along='r') neighbour."""
     if along == "c":
         return (
-            ((0, 0, rows, cols - 1), "ramp", ("east",)),
-            ((0, 1, rows, cols - 1), "west", ("ramp",)),
+            ((0, 0, rows, cols - 1), Port.RAMP, (Port.EAST,)),
+            ((0, 1, rows, cols - 1), Port.WEST, (Port.RAMP,)),
         )
     return (
-        ((0, 0, rows - 1, cols), "ramp", ("south",)),
-        ((1, 0, rows - 1, cols), "north", ("ramp",)),
+        ((0, 0, rows - 1, cols), Port.RAMP, (Port.SOUTH,)),
+        ((1, 0, rows - 1, cols), Port.NORTH, (Port.RAMP,)),
     )
 
 
@@ -91,18 +86,18 @@ def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     """The last PE of each line sends back toward position 0, every PE on the way receiving."""
     if along == "c":
         rules: list[Rule] = [
-            ((0, cols - 1, rows, 1), "ramp", ("west",)),
-            ((0, 0, rows, 1), "east", ("ramp",)),
+            ((0, cols - 1, rows, 1), Port.RAMP, (Port.WEST,)),
+            ((0, 0, rows, 1), Port.EAST, (Port.RAMP,)),
         ]
         if cols > 2:
-            rules.append(((0, 1, rows, cols - 2), "east", ("west", "ramp")))
+            rules.append(((0, 1, rows, cols - 2), Port.EAST, (Port.WEST, Port.RAMP)))
     else:
         rules = [
-            ((rows - 1, 0, 1, cols), "ramp", ("north",)),
-            ((0, 0, 1, cols), "south", ("ramp",)),
+            ((rows - 1, 0, 1, cols), Port.RAMP, (Port.NORTH,)),
+            ((0, 0, 1, cols), Port.SOUTH, (Port.RAMP,)),
         ]
         if rows > 2:
-            rules.append(((1, 0, rows - 2, cols), "south", ("north", "ramp")))
+            rules.append(((1, 0, rows - 2, cols), Port.SOUTH, (Port.NORTH, Port.RAMP)))
     return tuple(rules)
 
 
@@ -123,7 +118,9 @@ class PELowering:
     position: dict[Operation, int] = field(default_factory=dict)
     sharing: dict[SSAValue, list[SSAValue]] = field(default_factory=dict)
 
-    def emit(self, op: Operation) -> Operation:
+    def emit(self, op: OpT) -> OpT:
+        """Insert `op` (made with its builder) before the mesh op being lowered, at its
+        location."""
         assert self.current is not None
         op.location = self.current.location
         self.block.insert_op_before(op, self.current)
@@ -135,11 +132,8 @@ class PELowering:
         return f"{what}@{where}" if where else what
 
     def alloc(self, rect: Rect, elems: int, elem: Attribute, what: str) -> SSAValue:
-        op = pe.AllocOp.create(
-            attributes={"name": StringAttr(self.buffer_name(what)), "pes": dense_i64(rect)},
-            result_types=[BufferType(max(elems, 1), elem)],
-        )
-        return self.emit(op).results[0]
+        op = pe.AllocOp(BufferType(max(elems, 1), elem), name=self.buffer_name(what), pes=rect)
+        return self.emit(op).result
 
     def alloc_for(self, v: SSAValue, what: str) -> SSAValue:
         d = dist_of(v)
@@ -148,26 +142,6 @@ class PELowering:
     def buf(self, v: SSAValue) -> SSAValue:
         return self.values[v]
 
-    def op(self, cls: type[Operation], operands: list[SSAValue], rect: Rect, **attrs) -> Operation:
-        attributes: dict[str, Attribute] = {"pes": dense_i64(rect)}
-        for key, value in attrs.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                if value:
-                    attributes[key] = UnitAttr()
-            elif isinstance(value, str):
-                attributes[key] = StringAttr(value)
-            elif isinstance(value, float):
-                attributes[key] = FloatAttr(value, f64)
-            elif isinstance(value, int):
-                attributes[key] = IntegerAttr(value, i64)
-            elif isinstance(value, tuple | list):
-                attributes[key] = dense_i64(value)
-            else:
-                attributes[key] = value
-        return self.emit(cls.create(operands=operands, attributes=attributes))
-
     def channel(self, config: tuple) -> int:
         """The virtual channel of a route configuration, routing it on first use."""
         if config in self.channels:
@@ -175,16 +149,7 @@ class PELowering:
         color = self.channels[config] = len(self.channels)
         if config is not XY_CHANNEL:
             for rect, src, dst in config:
-                self.emit(
-                    pe.RouteOp.create(
-                        attributes={
-                            "color": IntegerAttr(color, i64),
-                            "from": StringAttr(src),
-                            "to": ArrayAttr([StringAttr(p) for p in dst]),
-                            "pes": dense_i64(rect),
-                        }
-                    )
-                )
+                self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
 
     def used_later(self, v: SSAValue) -> bool:
@@ -199,7 +164,7 @@ class PELowering:
         if not any(self.used_later(w) for w in self.sharing.get(src, [v])):
             return src
         dst = self.alloc_for(v, what)
-        self.op(pe.CopyOp, [dst, src], grid_rect(dist_of(v)))
+        self.emit(pe.CopyOp(dst, src, pes=grid_rect(dist_of(v))))
         return dst
 
 
@@ -209,12 +174,14 @@ def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:
     src, dst = dist_of(op.operands[0]), dist_of(op.results[0])
     buf = lw.alloc_for(op.results[0], what)
     bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
-    lw.op(
-        pe.ExchangeOp,
-        [buf, lw.buf(op.operands[0])],
-        bbox,
-        color=lw.channel(XY_CHANNEL),
-        src_layout=tile_layout(op.operands[0].type),
-        dst_layout=tile_layout(op.results[0].type),
+    lw.emit(
+        pe.ExchangeOp(
+            buf,
+            lw.buf(op.operands[0]),
+            src_layout=tile_layout(op.operands[0].type),
+            dst_layout=tile_layout(op.results[0].type),
+            color=lw.channel(XY_CHANNEL),
+            pes=bbox,
+        )
     )
     return buf

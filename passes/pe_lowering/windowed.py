@@ -11,6 +11,7 @@ from xdsl.ir import Operation, SSAValue
 import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
+from pyflame.dialects.pe import GridAxis, Port
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     Rect,
@@ -34,24 +35,24 @@ from pyflame.passes.pe_lowering.state import (
 # direction), routed like the allreduce chain steps; the IR does not grow with the grid.
 
 
-def shift(rows: int, cols: int, toward: str) -> tuple[Rule, ...]:
+def shift(rows: int, cols: int, toward: Port) -> tuple[Rule, ...]:
     """Every PE that has a neighbour `toward` sends it one message."""
     return {
-        "south": (
-            ((0, 0, rows - 1, cols), "ramp", ("south",)),
-            ((1, 0, rows - 1, cols), "north", ("ramp",)),
+        Port.SOUTH: (
+            ((0, 0, rows - 1, cols), Port.RAMP, (Port.SOUTH,)),
+            ((1, 0, rows - 1, cols), Port.NORTH, (Port.RAMP,)),
         ),
-        "north": (
-            ((1, 0, rows - 1, cols), "ramp", ("north",)),
-            ((0, 0, rows - 1, cols), "south", ("ramp",)),
+        Port.NORTH: (
+            ((1, 0, rows - 1, cols), Port.RAMP, (Port.NORTH,)),
+            ((0, 0, rows - 1, cols), Port.SOUTH, (Port.RAMP,)),
         ),
-        "east": (
-            ((0, 0, rows, cols - 1), "ramp", ("east",)),
-            ((0, 1, rows, cols - 1), "west", ("ramp",)),
+        Port.EAST: (
+            ((0, 0, rows, cols - 1), Port.RAMP, (Port.EAST,)),
+            ((0, 1, rows, cols - 1), Port.WEST, (Port.RAMP,)),
         ),
-        "west": (
-            ((0, 1, rows, cols - 1), "ramp", ("west",)),
-            ((0, 0, rows, cols - 1), "east", ("ramp",)),
+        Port.WEST: (
+            ((0, 1, rows, cols - 1), Port.RAMP, (Port.WEST,)),
+            ((0, 0, rows, cols - 1), Port.EAST, (Port.RAMP,)),
         ),
     }[toward]
 
@@ -66,7 +67,7 @@ def halo_phase(
     rect = (0, 0, rows, cols)
     elem = src.type.element_type  # type: ignore[attr-defined]  # SSAValue.type is an Attribute; here a mesh tensor type
     along_rows = dim == 2
-    lo, hi = ("north", "south") if along_rows else ("west", "east")
+    lo, hi = (Port.NORTH, Port.SOUTH) if along_rows else (Port.WEST, Port.EAST)
     parts = rows if along_rows else cols
 
     def line(first: int, count: int) -> Rect:
@@ -75,9 +76,25 @@ def halo_phase(
     slab = phase.slab
     win_shape = phase.window
     win = lw.alloc(rect, math.prod(win_shape), elem, "halo_rows" if along_rows else "halo_cols")
-    lw.op(pe.FillOp, [win], rect, value=fill)
+    lw.emit(pe.FillOp(win, value=fill, pes=rect))
     b, drift, pad = axis.in_block, axis.drift, axis.pad_lo
-    placed = {"shape": win_shape, "dim": dim, "axis": "r" if along_rows else "c"}
+    grid_axis = GridAxis.ROWS if along_rows else GridAxis.COLS
+
+    def unpack(into: SSAValue, part: SSAValue, count: int, at: int, pes: Rect) -> None:
+        """Write `part` (`count` rows or columns) into `into` at `at` + the PE's index * drift."""
+        lw.emit(
+            pe.UnpackOp(
+                into,
+                part,
+                axis=grid_axis,
+                shape=win_shape,
+                dim=dim,
+                count=count,
+                at=(at, drift),
+                pes=pes,
+            )
+        )
+
     # (count, pack start, senders, receivers, toward, position of the strip in the window)
     moves = []
     if phase.from_prev:
@@ -96,15 +113,15 @@ def halo_phase(
     received = []
     for count, start, senders, receivers, toward, at in moves:
         out = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_to_{toward}")
-        lw.op(pe.PackOp, [out, src], senders, shape=shape, dim=dim, start=start, count=count)
+        lw.emit(pe.PackOp(out, src, shape=shape, dim=dim, start=start, count=count, pes=senders))
         color = lw.channel(shift(rows, cols, toward))
-        lw.op(pe.SendOp, [out], senders, color=color)
+        lw.emit(pe.SendOp(out, color=color, pes=senders))
         received.append((count, receivers, color, at, toward))
-    lw.op(pe.UnpackOp, [win, src], rect, count=b, at=(pad, drift), **placed)
+    unpack(win, src, b, pad, rect)
     for count, receivers, color, at, toward in received:
         into = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_from_{toward}")
-        lw.op(pe.RecvOp, [into], receivers, color=color)
-        lw.op(pe.UnpackOp, [win, into], receivers, count=count, at=(at, drift), **placed)
+        lw.emit(pe.RecvOp(into, color=color, pes=receivers))
+        unpack(win, into, count, at, receivers)
     return win
 
 
@@ -121,19 +138,20 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     window, shape = halo_window(lw, op, 0.0)
     kernel, stride, _, dilation = op.spatial()
     out = lw.alloc_for(op.result, "conv2d")
-    operands = [out, window, lw.buf(op.weight)]
-    if op.bias is not None:
-        operands.append(lw.buf(op.bias))
-    lw.op(
-        pe.Conv2dOp,
-        operands,
-        grid_rect(dist_of(op.result)),
-        in_shape=shape,
-        out_shape=dist_of(op.result).block,
-        kernel=kernel,
-        stride=stride,
-        dilation=dilation,
-        groups=op.groups.value.data,
+    lw.emit(
+        pe.Conv2dOp(
+            out,
+            window,
+            lw.buf(op.weight),
+            None if op.bias is None else lw.buf(op.bias),
+            in_shape=shape,
+            out_shape=dist_of(op.result).block,
+            kernel=kernel,
+            stride=stride,
+            dilation=dilation,
+            groups=op.groups.value.data,
+            pes=grid_rect(dist_of(op.result)),
+        )
     )
     return out
 
@@ -143,16 +161,18 @@ def lower_pool2d(op: mesh.Pool2dOp, lw: PELowering) -> SSAValue:
     window, shape = halo_window(lw, op, -math.inf if kind == "max" else 0.0)
     kernel, stride, _, dilation = op.spatial()
     out = lw.alloc_for(op.result, f"{kind}_pool2d")
-    lw.op(
-        pe.Pool2dOp,
-        [out, window],
-        grid_rect(dist_of(op.result)),
-        kind=kind,
-        in_shape=shape,
-        out_shape=dist_of(op.result).block,
-        kernel=kernel,
-        stride=stride,
-        dilation=dilation,
+    lw.emit(
+        pe.Pool2dOp(
+            kind,
+            out,
+            window,
+            in_shape=shape,
+            out_shape=dist_of(op.result).block,
+            kernel=kernel,
+            stride=stride,
+            dilation=dilation,
+            pes=grid_rect(dist_of(op.result)),
+        )
     )
     return out
 

@@ -3,9 +3,9 @@ identity that padding is masked with, and its cost. The mesh and pe dialects (`k
 `mesh.local_reduce`, `mesh.allreduce`, `pe.reduce`; `combine` of `pe.recv`), the lowerings and
 the simulator all read this table, so a new reduction kind is one entry here.
 
-    flame.reduce_max  ->  mesh.mask_pad {value = -inf}     (the identity of "max")
-                          mesh.local_reduce {kind = "max"}  (numpy: np.max over the tile)
-                          mesh.allreduce {kind = "max"}     (pe.recv {combine = "max"}: np.maximum)
+    flame.reduce_max  ->  mesh.mask_pad %x value -inf      (the identity of "max")
+                          mesh.local_reduce max %x dims [0]  (numpy: np.max over the tile)
+                          mesh.allreduce max %p dims [0]     (pe.recv {combine = "max"}: np.maximum)
 
 Half-precision floats (f16, bf16) sum and multiply in float32 and round once, as PyTorch does on
 the CPU. max and min propagate NaN, like torch.max.

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyflame.core.errors import RoutingError
+from pyflame.dialects.pe import Port
 
-PORTS = ("north", "south", "east", "west", "ramp")
+#: the router's ports in index order (pe.Port lists them in this order)
+PORTS = tuple(Port)
 NORTH, SOUTH, EAST, WEST, RAMP = range(5)
 PORT_INDEX = {p: i for i, p in enumerate(PORTS)}
 DIR_NAMES = PORTS[:4]

@@ -14,6 +14,7 @@ from xdsl.parser import Parser
 
 import pyflame as pf
 from pyflame import compiler, runtime, trace
+from pyflame.dialects import pe
 
 
 @irdl_op_definition
@@ -47,7 +48,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-TO_MESH = "decompose,plan-placement,flame-to-mesh,plan-memory"
+TO_MESH = "decompose,cse,plan-placement,flame-to-mesh,plan-memory"
 TO_PE = "lower-mesh-to-pe,allocate-colors,allocate-sram"
 
 
@@ -94,7 +95,7 @@ def test_compile_module(fake_passes: list[str]) -> None:
 
 def test_pipeline_is_every_step_in_order() -> None:
     assert compiler.pipeline() == (
-        "decompose,plan-placement,flame-to-mesh,plan-memory,"
+        "decompose,cse,plan-placement,flame-to-mesh,plan-memory,"
         "lower-mesh-to-pe,allocate-colors,allocate-sram"
     )
     assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()
@@ -121,7 +122,7 @@ def test_lower_runs_the_real_pipeline() -> None:
     assert str(module.attributes["pf.placement"]) == "#pf.placement<single_pe_bytes = 16384>"
     compiler.lower(module, "pe")
     assert compiler.stage_of(module) == "pe"
-    offsets = [op.attributes["offset"] for op in module.walk() if op.name == "pe.alloc"]
+    offsets = [op.byte_offset for op in module.walk() if isinstance(op, pe.AllocOp)]
     assert offsets and all(o is not None for o in offsets)
 
 

@@ -202,7 +202,7 @@ def test_mesh_ir_keeps_batch_dims_whole():
     w = pf.from_numpy(np.ones((8, 4), np.float32))
     text = pf.ir(x @ w, stage="mesh")
     assert (
-        'mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<2x8x8xf32 on 2x2 split '
+        "mesh.matmul summa %0, %1 : (!mesh.tensor<2x8x8xf32 on 2x2 split "
         "[_, r, c]>, !mesh.tensor<8x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x8x4xf32 on "
         "2x2 split [_, r, c]>"
     ) in text

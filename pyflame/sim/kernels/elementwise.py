@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyflame.core import elementwise
+from pyflame.core.elementwise import UnaryFn
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim.costs import CostKind
@@ -37,17 +38,15 @@ def fill(s: Schedule, it: Item, op: pe.FillOp) -> None:
 def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
     d, src = s.buf(op.dst, it), s.buf(op.src, it)
     dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
-    fn = op.fn.data
+    fn = op.fn.data  # a UnaryFn: the attribute admits no other name
     k = None
-    if fn == "scale":
+    if fn == UnaryFn("scale"):
         if op.scalar is None:
             raise CompileError(f"{it.what}: 'scale' needs a scalar")
         k = np.array(op.scalar.value.data).astype(src.dtype)
         entry = elementwise.Elementwise("scale", 1, lambda x: x * k)
-    elif fn in elementwise.UNARY:
-        entry = elementwise.UNARY[fn]
     else:
-        raise CompileError(f"{it.what}: unknown unary fn '{fn}'")
+        entry = elementwise.UNARY[fn]
 
     def step(V, F, A, O):
         V[di][dsl] = elementwise.apply(entry, V[si][ssl])
@@ -69,9 +68,7 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
 @kernel(pe.BinaryOp)
 def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
     d, lhs, rhs = (s.buf(v, it) for v in (op.dst, op.lhs, op.rhs))
-    entry = elementwise.BINARY.get(op.fn.data)
-    if entry is None:
-        raise CompileError(f"{it.what}: unknown binary fn '{op.fn.data}'")
+    entry = elementwise.BINARY[op.fn.data]  # a BinaryFn: the attribute admits no other name
     dsl, lsl, rsl = d.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
     di, li, ri = d.index, lhs.index, rhs.index
 

@@ -92,8 +92,6 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     r0, c0, nr, nc = it.rect
     color = op.color_id
     kind = op.combine_kind  # None: overwrite; else combine with a reduction kind
-    if kind is not None and kind not in reductions.KINDS:
-        raise CompileError(f"{it.what}: unknown combine '{kind}'")
     acc = kind is not None
     bt, ix = s.mail.pop(color, it.rect)
     arrival = np.zeros((nr, nc), dtype=np.int64)

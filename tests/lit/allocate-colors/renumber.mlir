@@ -7,35 +7,35 @@
 // which starts after 12 ended.
 
 // CHECK-LABEL: func.func @main
-// CHECK:         pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["west"], pes = array<i64: 0, 1, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 1, 1>}
+// CHECK:         pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west] {color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %b {color = 1 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %a {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.exchange %b, %a {color = 0 : i64, src_layout
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
     %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
-    pe.route {color = 7 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-    pe.route {color = 7 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
-    pe.route {color = 9 : i64, from = "ramp", to = ["west"], pes = array<i64: 0, 1, 1, 1>}
-    pe.route {color = 9 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 1, 1>}
+    pe.route ramp -> [east] {color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route west -> [ramp] {color = 7 : i64, pes = array<i64: 0, 1, 1, 1>}
+    pe.route ramp -> [west] {color = 9 : i64, pes = array<i64: 0, 1, 1, 1>}
+    pe.route east -> [ramp] {color = 9 : i64, pes = array<i64: 0, 0, 1, 1>}
     pe.send %a {color = 7 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
     pe.send %b {color = 9 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
     pe.recv %b {color = 7 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
     pe.recv %a {color = 9 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-    pe.route {color = 12 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-    pe.route {color = 12 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
+    pe.route ramp -> [east] {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route west -> [ramp] {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>}
     pe.send %a {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-    pe.recv %b {color = 12 : i64, combine = "sum", pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
+    pe.recv %b combine sum {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
     pe.exchange %b, %a {color = 3 : i64, src_layout = #pe.layout<2xf32 on 1x2 split [c]>, dst_layout = #pe.layout<2xf32 on 1x2 split [c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
     func.return
   }

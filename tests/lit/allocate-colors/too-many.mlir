@@ -10,9 +10,9 @@
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
-    pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-    pe.route {color = 1 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-    pe.route {color = 2 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>} loc("net.py":9:0)
+    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route ramp -> [east] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route ramp -> [east] {color = 2 : i64, pes = array<i64: 0, 0, 1, 1>} loc("net.py":9:0)
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
     pe.send %a {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
     pe.send %a {color = 2 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>

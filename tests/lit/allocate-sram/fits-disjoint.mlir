@@ -11,7 +11,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %b = pe.alloc {name = "second@net.py:4", pes = array<i64: 2, 2, 1, 1>} : !pe.buf<4096xf32>
     pe.fill %a {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8192xf32>
     pe.fill %b {value = 1.0 : f64, pes = array<i64: 2, 2, 1, 1>} : !pe.buf<4096xf32>
-    pe.unary %a, %a {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8192xf32>, !pe.buf<8192xf32>
+    pe.unary neg %a, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8192xf32>, !pe.buf<8192xf32>
     func.return
   }
 }

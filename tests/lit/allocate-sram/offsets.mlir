@@ -16,8 +16,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.fill %a {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<3xf32>
     pe.fill %b {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<5xf32>
     pe.fill %c {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf16>
-    pe.unary %a, %a {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<3xf32>, !pe.buf<3xf32>
-    pe.unary %b, %b {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<5xf32>, !pe.buf<5xf32>
+    pe.unary neg %a, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<3xf32>, !pe.buf<3xf32>
+    pe.unary neg %b, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<5xf32>, !pe.buf<5xf32>
     func.return
   }
 
@@ -35,10 +35,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %d = pe.alloc {name = "d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
     pe.fill %a {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.fill %d {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
-    pe.unary %b, %a {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.unary %c, %b {fn = "relu", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.unary %d, %d {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
-    pe.unary %c, %c {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary neg %b, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary relu %c, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary neg %d, %d {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+    pe.unary neg %c, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     func.return
   }
 
@@ -59,10 +59,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.fill %q {value = 1.0 : f64, pes = array<i64: 2, 2, 2, 2>} : !pe.buf<8xf32>
     pe.fill %r {value = 1.0 : f64, pes = array<i64: 3, 3, 1, 4>} : !pe.buf<8xf32>
     pe.fill %s {value = 1.0 : f64, pes = array<i64: 0, 2, 2, 2>} : !pe.buf<8xf32>
-    pe.unary %p, %p {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
-    pe.unary %q, %q {fn = "neg", pes = array<i64: 2, 2, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
-    pe.unary %r, %r {fn = "neg", pes = array<i64: 3, 3, 1, 4>} : !pe.buf<8xf32>, !pe.buf<8xf32>
-    pe.unary %s, %s {fn = "neg", pes = array<i64: 0, 2, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
+    pe.unary neg %p, %p {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
+    pe.unary neg %q, %q {pes = array<i64: 2, 2, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
+    pe.unary neg %r, %r {pes = array<i64: 3, 3, 1, 4>} : !pe.buf<8xf32>, !pe.buf<8xf32>
+    pe.unary neg %s, %s {pes = array<i64: 0, 2, 2, 2>} : !pe.buf<8xf32>, !pe.buf<8xf32>
     func.return
   }
 

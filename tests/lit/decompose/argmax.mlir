@@ -1,4 +1,5 @@
 // RUN: pyflame-opt %s -p decompose | filecheck %s
+// RUN: pyflame-opt %s -p decompose,cse | filecheck %s --check-prefix=CSE
 
 // argmax is the smallest index where x equals its max: reduce_max (keepdim), broadcast back,
 // compare, keep the row-major index over the reduced dims (one flame.iota per dim, scaled by
@@ -39,14 +40,19 @@ func.func @argmin_all(%i: tensor<3x5xi32>) -> tensor<1x1xi32> {
   func.return %0 : tensor<1x1xi32>
 }
 
-// pf.max(x, 1): the values are a keepdim reduce_max; argmax's decomposition reuses it (and an
-// identical earlier op in general) instead of computing the max twice.
+// pf.max(x, 1): the values are a keepdim reduce_max; argmax's decomposition makes the same
+// reduce_max again, and the pipeline's next step, cse, keeps the first one only.
 // CHECK-LABEL: func.func @max_with_indices
 // CHECK-NEXT:    %0 = flame.reduce_max %x {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
 // CHECK-NEXT:    %1 = flame.reshape %0 : tensor<4x1xf32> -> tensor<4xf32>
-// CHECK-NEXT:    %2 = flame.broadcast_to %0 : tensor<4x1xf32> -> tensor<4x8xf32>
-// CHECK-NOT:     flame.reduce_max
-// CHECK:         func.return %1, %{{.*}} : tensor<4xf32>, tensor<4xi32>
+// CHECK-NEXT:    %2 = flame.reduce_max %x {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
+// CHECK-NEXT:    %3 = flame.broadcast_to %2 : tensor<4x1xf32> -> tensor<4x8xf32>
+// CSE-LABEL:   func.func @max_with_indices
+// CSE-NEXT:      %0 = flame.reduce_max %x {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
+// CSE-NEXT:      %1 = flame.reshape %0 : tensor<4x1xf32> -> tensor<4xf32>
+// CSE-NEXT:      %2 = flame.broadcast_to %0 : tensor<4x1xf32> -> tensor<4x8xf32>
+// CSE-NOT:       flame.reduce_max
+// CSE:           func.return %1, %{{.*}} : tensor<4xf32>, tensor<4xi32>
 func.func @max_with_indices(%x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4xi32>) {
   %0 = flame.reduce_max %x {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
   %1 = flame.reshape %0 : tensor<4x1xf32> -> tensor<4xf32>

@@ -13,12 +13,14 @@ func.func @mean_f16(%x: tensor<100xf16>) -> tensor<f16> {
   func.return %0 : tensor<f16>
 }
 
+// Each reduction converts its operand (cse, next in the pipeline, keeps one of the two converts).
 // CHECK-LABEL: func.func @sum_prod_bf16
 // CHECK-NEXT:    %0 = flame.convert %x : tensor<4x8xbf16> -> tensor<4x8xf32>
 // CHECK-NEXT:    %1 = flame.reduce_sum %0 {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
 // CHECK-NEXT:    %2 = flame.convert %1 : tensor<4x1xf32> -> tensor<4x1xbf16>
-// CHECK-NEXT:    %3 = flame.reduce_prod %0 {dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
-// CHECK-NEXT:    %4 = flame.convert %3 : tensor<8xf32> -> tensor<8xbf16>
+// CHECK-NEXT:    %3 = flame.convert %x : tensor<4x8xbf16> -> tensor<4x8xf32>
+// CHECK-NEXT:    %4 = flame.reduce_prod %3 {dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
+// CHECK-NEXT:    %5 = flame.convert %4 : tensor<8xf32> -> tensor<8xbf16>
 func.func @sum_prod_bf16(%x: tensor<4x8xbf16>) -> tensor<8xbf16> {
   %0 = flame.reduce_sum %x {dims = array<i64: 1>, keepdim} : tensor<4x8xbf16> -> tensor<4x1xbf16>
   %1 = flame.reduce_prod %x {dims = array<i64: 0>} : tensor<4x8xbf16> -> tensor<8xbf16>

@@ -11,10 +11,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // The input's 4x4 grid; 13x11 leaves block padding (blocks of 4x3) that the padded windows read.
 // CHECK-LABEL: func.func @conv
 // CHECK-NEXT:    %0 = mesh.scatter %x : tensor<1x3x13x11xf32> -> !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>
-// CHECK-NEXT:    %1 = mesh.mask_pad %0 {value = 0.000000e+00 : f64} : !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>
+// CHECK-NEXT:    %1 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>
 // CHECK-NEXT:    %2 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>
 // CHECK-NEXT:    %3 = mesh.scatter %b : tensor<4xf32> -> !mesh.tensor<4xf32 on 4x4 split [_]>
-// CHECK-NEXT:    %4 = mesh.conv2d %1, %2, %3 {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
+// CHECK-NEXT:    %4 = mesh.conv2d %1, %2, %3 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
 // CHECK-NEXT:    %5 = mesh.gather %4
   func.func @conv(%x: tensor<1x3x13x11xf32> {flame.layout = #flame.layout<grid [4, 4]>}, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x13x11xf32> {
     %0 = flame.conv2d %x, %w, %b {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x3x13x11xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x13x11xf32>
@@ -49,7 +49,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // is split like it.
 // CHECK-LABEL: func.func @single
 // CHECK-NEXT:    %0 = mesh.scatter %x : tensor<1x2x6x6xf32> -> !mesh.tensor<1x2x6x6xf32 on 1x1 split [_, _, _, _]>
-// CHECK-NEXT:    %1 = mesh.pool2d %0 {{.*}} : !mesh.tensor<1x2x6x6xf32 on 1x1 split [_, _, _, _]> -> !mesh.tensor<1x2x3x3xf32 on 1x1 split [_, _, _, _]>
+// CHECK-NEXT:    %1 = mesh.pool2d max %0 {{.*}} : !mesh.tensor<1x2x6x6xf32 on 1x1 split [_, _, _, _]> -> !mesh.tensor<1x2x3x3xf32 on 1x1 split [_, _, _, _]>
   func.func @single(%x: tensor<1x2x6x6xf32> {flame.layout = #flame.layout<single>}) -> tensor<1x2x3x3xf32> {
     %0 = flame.max_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : tensor<1x2x6x6xf32> -> tensor<1x2x3x3xf32>
     func.return %0 : tensor<1x2x3x3xf32>
@@ -59,16 +59,16 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // average pooling of ones (the count of input elements per window); `divisor` scales.
 // CHECK-LABEL: func.func @pools
 // CHECK-NEXT:    %0 = mesh.scatter %x : tensor<1x3x13x11xf32> -> !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %1 = mesh.mask_pad %0 {value = 0xfff0000000000000 : f64} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %2 = mesh.pool2d %1 {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, kind = "max"} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %3 = mesh.mask_pad %0 {value = 0.000000e+00 : f64}
-// CHECK-NEXT:    %4 = mesh.pool2d %3 {{.*}}kind = "avg"{{.*}} -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %5 = mesh.fill {value = 1.000000e+00 : f64} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %6 = mesh.mask_pad %5 {value = 0.000000e+00 : f64}
-// CHECK-NEXT:    %7 = mesh.pool2d %6 {{.*}}kind = "avg"
-// CHECK-NEXT:    %8 = mesh.binary %4, %7 {fn = "div"}
-// CHECK-NEXT:    %9 = mesh.pool2d %0 {stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, kernel = array<i64: 2, 2>, kind = "avg"}
-// CHECK-NEXT:    %10 = mesh.unary %9 {fn = "scale", scalar = 8.000000e-01 : f64}
+// CHECK-NEXT:    %1 = mesh.mask_pad %0 value 0xfff0000000000000 : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %2 = mesh.pool2d max %1 kernel [3, 3] stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %3 = mesh.mask_pad %0 value 0.000000e+00
+// CHECK-NEXT:    %4 = mesh.pool2d avg %3 {{.*}} -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %5 = mesh.fill 1.000000e+00 : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %6 = mesh.mask_pad %5 value 0.000000e+00
+// CHECK-NEXT:    %7 = mesh.pool2d avg %6
+// CHECK-NEXT:    %8 = mesh.binary div %4, %7
+// CHECK-NEXT:    %9 = mesh.pool2d avg %0 kernel [2, 2] stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1]
+// CHECK-NEXT:    %10 = mesh.unary scale %9 by 8.000000e-01
   func.func @pools(%x: tensor<1x3x13x11xf32> {flame.layout = #flame.layout<grid [2, 3]>}) -> (tensor<1x3x7x6xf32>, tensor<1x3x7x6xf32>, tensor<1x3x6x5xf32>) {
     %0 = flame.max_pool2d %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : tensor<1x3x13x11xf32> -> tensor<1x3x7x6xf32>
     %1 = flame.avg_pool2d %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : tensor<1x3x13x11xf32> -> tensor<1x3x7x6xf32>

@@ -8,8 +8,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // The iota takes the layout of the input it is added to: no redistribution.
 // CHECK-LABEL: func.func @arange_next_to_input
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<12xf32> -> !mesh.tensor<12xf32 on 1x4 split [c]>
-// CHECK-NEXT:    %1 = mesh.iota {dim = 0 : i64, start = 0.000000e+00 : f64, step = 5.000000e-01 : f64} : !mesh.tensor<12xf32 on 1x4 split [c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "add"}
+// CHECK-NEXT:    %1 = mesh.iota dim 0 start 0.000000e+00 step 5.000000e-01 : !mesh.tensor<12xf32 on 1x4 split [c]>
+// CHECK-NEXT:    %2 = mesh.binary add %0, %1
 // CHECK-NOT:     mesh.redistribute
   func.func @arange_next_to_input(%a: tensor<12xf32> {flame.layout = #flame.layout<col_partition [4]>}) -> tensor<12xf32> {
     %0 = flame.iota {dim = 0 : i64, start = 0.0 : f64, step = 0.5 : f64} : tensor<12xf32>
@@ -19,9 +19,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // eye: two iotas compared, converted; all in the hinted layout.
 // CHECK-LABEL: func.func @eye
-// CHECK-NEXT:    %0 = mesh.iota {dim = 0 : i64, start = 0.000000e+00 : f64, step = 1.000000e+00 : f64} : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.iota {dim = 1 : i64, start = 0.000000e+00 : f64, step = 1.000000e+00 : f64} : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "eq"} : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>, !mesh.tensor<5x5xi32 on 2x2 split [r, c]> -> !mesh.tensor<5x5xi1 on 2x2 split [r, c]>
+// CHECK-NEXT:    %0 = mesh.iota dim 0 start 0.000000e+00 step 1.000000e+00 : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.iota dim 1 start 0.000000e+00 step 1.000000e+00 : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary eq %0, %1 : !mesh.tensor<5x5xi32 on 2x2 split [r, c]>, !mesh.tensor<5x5xi32 on 2x2 split [r, c]> -> !mesh.tensor<5x5xi1 on 2x2 split [r, c]>
 // CHECK-NEXT:    %3 = mesh.convert %2 : !mesh.tensor<5x5xi1 on 2x2 split [r, c]> -> !mesh.tensor<5x5xf32 on 2x2 split [r, c]>
   func.func @eye() -> tensor<5x5xf32> {
     %0 = flame.iota {dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64, layout = #flame.layout<grid [2, 2]>} : tensor<5x5xi32>
@@ -33,7 +33,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // The seed stays an argument of @main; a hint places the draw.
 // CHECK-LABEL: func.func @hinted(%seed: i64)
-// CHECK-NEXT:    %0 = mesh.random_uniform %seed {minval = 0.000000e+00 : f64, maxval = 1.000000e+01 : f64} : i64 -> !mesh.tensor<6x6xi32 on 3x3 split [r, c]>
+// CHECK-NEXT:    %0 = mesh.random_uniform %seed minval 0.000000e+00 maxval 1.000000e+01 : i64 -> !mesh.tensor<6x6xi32 on 3x3 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.gather %0 : !mesh.tensor<6x6xi32 on 3x3 split [r, c]> -> tensor<6x6xi32>
   func.func @hinted(%seed: i64) -> tensor<6x6xi32> {
     %r = flame.random_uniform %seed {minval = 0.0 : f64, maxval = 10.0 : f64, layout = #flame.layout<grid [3, 3]>} : i64 -> tensor<6x6xi32>
@@ -44,7 +44,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // would fit one PE, the f32 uniforms (25 KiB) would not; the default is sized by the widest.
 // CHECK-LABEL: func.func @keep_mask
 // CHECK-NEXT:    %0 = mesh.random_uniform %seed {{.*}} -> !mesh.tensor<80x80xf32 on 4x4 split [r, c]>
-// CHECK:         mesh.binary %0, %{{.*}} {fn = "lt"} : !mesh.tensor<80x80xf32 on 4x4 split [r, c]>, {{.*}} -> !mesh.tensor<80x80xi1 on 4x4 split [r, c]>
+// CHECK:         mesh.binary lt %0, %{{.*}} : !mesh.tensor<80x80xf32 on 4x4 split [r, c]>, {{.*}} -> !mesh.tensor<80x80xi1 on 4x4 split [r, c]>
   func.func @keep_mask(%seed: i64) -> tensor<80x80xi1> {
     %u = flame.random_uniform %seed {minval = 0.0 : f64, maxval = 1.0 : f64} : i64 -> tensor<80x80xf32>
     %p = flame.fill {value = 0.5 : f64} : tensor<f32>

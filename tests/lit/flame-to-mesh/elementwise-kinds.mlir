@@ -5,17 +5,17 @@
 // i1 tiles; where and convert are tile-wise.
 
 // CHECK:      %[[A:.*]] = mesh.scatter %a : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
-// CHECK-NEXT: %[[S:.*]] = mesh.fill {value = 5.000000e-01 : f64} : !mesh.tensor<f32 on 2x2 split []>
-// CHECK-NEXT: %[[C:.*]] = mesh.binary %[[A]], %[[S]] {fn = "gt"} : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, !mesh.tensor<f32 on 2x2 split []> -> !mesh.tensor<8x8xi1 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[S:.*]] = mesh.fill 5.000000e-01 : !mesh.tensor<f32 on 2x2 split []>
+// CHECK-NEXT: %[[C:.*]] = mesh.binary gt %[[A]], %[[S]] : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, !mesh.tensor<f32 on 2x2 split []> -> !mesh.tensor<8x8xi1 on 2x2 split [r, c]>
 // CHECK-NEXT: %[[W:.*]] = mesh.select %[[C]], %[[A]], %[[S]] : !mesh.tensor<8x8xi1 on 2x2 split [r, c]>, !mesh.tensor<8x8xf32 on 2x2 split [r, c]>, !mesh.tensor<f32 on 2x2 split []> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
 // CHECK-NEXT: %[[H:.*]] = mesh.convert %[[W]] : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
-// CHECK-NEXT: %[[E:.*]] = mesh.unary %[[H]] {fn = "exp"} : !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
+// CHECK-NEXT: %[[E:.*]] = mesh.unary exp %[[H]] : !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
 
 // PE:      pe.alloc {{.*}} : !pe.buf<1xf32>
-// PE:      pe.binary {{.*}} {{{.*}}fn = "gt"{{.*}}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
+// PE:      pe.binary gt {{.*}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
 // PE:      pe.select {{.*}} : !pe.buf<16xf32>, !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
 // PE:      pe.convert {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
-// PE:      pe.unary {{.*}} {{{.*}}fn = "exp"{{.*}}} : !pe.buf<16xf16>, !pe.buf<16xf16>
+// PE:      pe.unary exp {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf16>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x8xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf16> {
     %s = flame.fill {value = 0.5 : f64} : tensor<f32>

@@ -8,10 +8,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @same_layout(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>)
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.unary relu %0 : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %2 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.unary %2 {fn = "neg"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.binary %1, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.unary neg %2 : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.binary add %1, %3 : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %5 = mesh.gather %4 : !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> tensor<64x64xf32>
 // CHECK-NEXT:    func.return %5 : tensor<64x64xf32>
   func.func @same_layout(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
@@ -23,10 +23,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // The rhs (row_partition over 4 PEs) moves to the lhs's 4x4 grid before the tile-wise sub.
 // CHECK-LABEL: func.func @different_layouts
-// CHECK:         %[[A:.*]] = mesh.unary %{{.*}} {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK:         %[[B:.*]] = mesh.unary %{{.*}} {fn = "relu"} : !mesh.tensor<64x64xf32 on 4x1 split [r, _]>
+// CHECK:         %[[A:.*]] = mesh.unary relu %{{.*}} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK:         %[[B:.*]] = mesh.unary relu %{{.*}} : !mesh.tensor<64x64xf32 on 4x1 split [r, _]>
 // CHECK-NEXT:    %[[M:.*]] = mesh.redistribute %[[B]] : !mesh.tensor<64x64xf32 on 4x1 split [r, _]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %[[S:.*]] = mesh.binary %[[A]], %[[M]] {fn = "sub"} : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %[[S:.*]] = mesh.binary sub %[[A]], %[[M]] : !mesh.tensor<64x64xf32 on 4x4 split [r, c]>, !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    mesh.gather %[[S]] : !mesh.tensor<64x64xf32 on 4x4 split [r, c]> -> tensor<64x64xf32>
   func.func @different_layouts(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
     %0 = flame.relu %a {layout = #flame.layout<grid [4, 4]>} : tensor<64x64xf32> -> tensor<64x64xf32>
@@ -40,10 +40,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @hint_honoured
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.binary %2, %0 {fn = "div"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary mul %0, %1 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.binary div %2, %0 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %4 = mesh.redistribute %3 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
-// CHECK-NEXT:    %5 = mesh.unary %4 {fn = "neg"} : !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
+// CHECK-NEXT:    %5 = mesh.unary neg %4 : !mesh.tensor<64x64xf32 on 1x4 split [_, c]>
 // CHECK-NEXT:    %6 = mesh.gather %5 : !mesh.tensor<64x64xf32 on 1x4 split [_, c]> -> tensor<64x64xf32>
 // CHECK-NOT:     mesh.redistribute
   func.func @hint_honoured(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
@@ -57,7 +57,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @input_hint
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x4 split [r, c]>, !mesh.tensor<64x64xf32 on 2x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary add %0, %1 : !mesh.tensor<64x64xf32 on 2x4 split [r, c]>, !mesh.tensor<64x64xf32 on 2x4 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x4 split [r, c]>
   func.func @input_hint(%a: tensor<64x64xf32> {flame.layout = #flame.layout<grid [2, 4]>}, %b: tensor<64x64xf32>) -> tensor<64x64xf32> {
     %0 = flame.add %a, %b : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
     func.return %0 : tensor<64x64xf32>
@@ -66,10 +66,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // Creation ops are placed lazily at their first use, in the layout that use wants.
 // CHECK-LABEL: func.func @creation(
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x64xf32> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.fill {value = 2.000000e+00 : f64} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.binary %0, %1 {fn = "mul"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.fill 2.000000e+00 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.binary mul %0, %1 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %3 = mesh.random_normal %s : i64 -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.binary %2, %3 {fn = "add"} : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.binary add %2, %3 : !mesh.tensor<64x64xf32 on 2x2 split [r, c]>, !mesh.tensor<64x64xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x64xf32 on 2x2 split [r, c]>
 // CHECK-NOT:     mesh.redistribute
   func.func @creation(%a: tensor<64x64xf32> {flame.layout = #flame.layout<grid [2, 2]>}, %s: i64) -> tensor<64x64xf32> {
     %f = flame.fill {value = 2.0 : f64} : tensor<64x64xf32>

@@ -5,7 +5,7 @@
 
 // CHECK-LABEL: func.func @io(%a: tensor<8x8xf32>, %unused: tensor<4xf32>, %n: i64) -> (tensor<8x8xf32>, tensor<8x8xf32>, i64)
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 1x1 split [_, _]>
-// CHECK-NEXT:    %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<8x8xf32 on 1x1 split [_, _]>
+// CHECK-NEXT:    %1 = mesh.unary relu %0 : !mesh.tensor<8x8xf32 on 1x1 split [_, _]>
 // CHECK-NEXT:    %2 = mesh.gather %1 : !mesh.tensor<8x8xf32 on 1x1 split [_, _]> -> tensor<8x8xf32>
 // CHECK-NEXT:    %3 = mesh.gather %0 : !mesh.tensor<8x8xf32 on 1x1 split [_, _]> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %2, %3, %n : tensor<8x8xf32>, tensor<8x8xf32>, i64

@@ -8,7 +8,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @batched
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<3x8x6xf32> -> !mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<3x6x4xf32> -> !mesh.tensor<3x6x4xf32 on 2x2 split [_, r, c]>
-// CHECK-NEXT:    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>, !mesh.tensor<3x6x4xf32 on 2x2 split [_, r, c]>) -> !mesh.tensor<3x8x4xf32 on 2x2 split [_, r, c]>
+// CHECK-NEXT:    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>, !mesh.tensor<3x6x4xf32 on 2x2 split [_, r, c]>) -> !mesh.tensor<3x8x4xf32 on 2x2 split [_, r, c]>
   func.func @batched(%a: tensor<3x8x6xf32> {flame.layout = #flame.layout<grid [2, 2]>}, %b: tensor<3x6x4xf32>) -> tensor<3x8x4xf32> {
     %0 = flame.matmul %a, %b : (tensor<3x8x6xf32>, tensor<3x6x4xf32>) -> tensor<3x8x4xf32>
     func.return %0 : tensor<3x8x4xf32>
@@ -18,9 +18,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @shared_rhs
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<2x7x5xf32> -> !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %w : tensor<5x6xf32> -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.mask_pad %0 {value = 0.000000e+00 : f64} : !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
-// CHECK-NEXT:    %3 = mesh.mask_pad %1 {value = 0.000000e+00 : f64} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.matmul %2, %3 {algorithm = "summa"} : (!mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>, !mesh.tensor<5x6xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x7x6xf32 on 2x2 split [_, r, c]>
+// CHECK-NEXT:    %2 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
+// CHECK-NEXT:    %3 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.matmul summa %2, %3 : (!mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>, !mesh.tensor<5x6xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x7x6xf32 on 2x2 split [_, r, c]>
   func.func @shared_rhs(%a: tensor<2x7x5xf32>, %w: tensor<5x6xf32>) -> tensor<2x7x6xf32> {
     %0 = flame.matmul %a, %w {layout = #flame.layout<grid [2, 2]>} : (tensor<2x7x5xf32>, tensor<5x6xf32>) -> tensor<2x7x6xf32>
     func.return %0 : tensor<2x7x6xf32>
@@ -31,7 +31,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<4x8x8xf32> -> !mesh.tensor<4x8x8xf32 on 4x1 split [r, _, _]>
 // CHECK-NEXT:    %1 = mesh.redistribute %0 : !mesh.tensor<4x8x8xf32 on 4x1 split [r, _, _]> -> !mesh.tensor<4x8x8xf32 on 2x2 split [_, r, c]>
 // CHECK-NEXT:    %2 = mesh.scatter %b : tensor<8x8xf32> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.matmul %1, %2 {algorithm = "summa"}
+// CHECK-NEXT:    %3 = mesh.matmul summa %1, %2
   func.func @partitioned_batch(%a: tensor<4x8x8xf32> {flame.layout = #flame.layout<row_partition [4]>}, %b: tensor<8x8xf32>) -> tensor<4x8x8xf32> {
     %0 = flame.matmul %a, %b : (tensor<4x8x8xf32>, tensor<8x8xf32>) -> tensor<4x8x8xf32>
     func.return %0 : tensor<4x8x8xf32>

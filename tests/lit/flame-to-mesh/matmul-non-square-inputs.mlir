@@ -7,7 +7,7 @@
 // CHECK-LABEL: func.func @non_square_hint
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<48x32xf32> -> !mesh.tensor<48x32xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.matmul %0, %1 {algorithm = "summa"}
+// CHECK-NEXT:    %2 = mesh.matmul summa %0, %1
 // CHECK-NEXT:    %3 = mesh.redistribute %2 : !mesh.tensor<64x32xf32 on 2x2 split [r, c]> -> !mesh.tensor<64x32xf32 on 2x4 split [r, c]>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @non_square_hint(%a: tensor<64x48xf32>, %b: tensor<48x32xf32>) -> tensor<64x32xf32> {

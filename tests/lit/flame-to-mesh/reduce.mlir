@@ -10,9 +10,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // 10 rows over 4 PE rows: blocks of 3, 2 padding rows to mask.
 // CHECK-LABEL: func.func @split_dim_padded
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<10x12xf32> -> !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.mask_pad %0 {value = 0.000000e+00 : f64} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.local_reduce %1 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.allreduce %2 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
+// CHECK-NEXT:    %1 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.local_reduce sum %1 dims [0] : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.allreduce sum %2 dims [0] : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
 // CHECK-NEXT:    %4 = mesh.reshape %3 : !mesh.tensor<1x12xf32 on 4x4 split [_, c]> -> !mesh.tensor<12xf32 on 4x4 split [c]>
 // CHECK-NEXT:    %5 = mesh.gather %4 : !mesh.tensor<12xf32 on 4x4 split [c]> -> tensor<12xf32>
   func.func @split_dim_padded(%a: tensor<10x12xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<12xf32> {
@@ -23,8 +23,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // No padding in the reduced dim (12 columns over 4), keepdim: no mask_pad, no reshape.
 // CHECK-LABEL: func.func @split_dim_keepdim
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<16x12xf32> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.allreduce sum %1 dims [1] : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
 // CHECK-NEXT:    %3 = mesh.gather %2 : !mesh.tensor<16x1xf32 on 4x4 split [r, _]> -> tensor<16x1xf32>
 // CHECK-NOT:     mesh.mask_pad
 // CHECK-NOT:     mesh.reshape
@@ -37,7 +37,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // not reduced over, so it is not masked.
 // CHECK-LABEL: func.func @unsplit_dim
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<18x12xf32> -> !mesh.tensor<18x12xf32 on 4x1 split [r, _]>
-// CHECK-NEXT:    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<18x12xf32 on 4x1 split [r, _]> -> !mesh.tensor<18x1xf32 on 4x1 split [r, _]>
+// CHECK-NEXT:    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<18x12xf32 on 4x1 split [r, _]> -> !mesh.tensor<18x1xf32 on 4x1 split [r, _]>
 // CHECK-NEXT:    %2 = mesh.reshape %1 : !mesh.tensor<18x1xf32 on 4x1 split [r, _]> -> !mesh.tensor<18xf32 on 4x1 split [r]>
 // CHECK-NEXT:    %3 = mesh.gather %2 : !mesh.tensor<18xf32 on 4x1 split [r]> -> tensor<18xf32>
 // CHECK-NOT:     mesh.allreduce
@@ -50,10 +50,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // Reducing every dim of a padded tensor: one mask, one allreduce over both mesh axes.
 // CHECK-LABEL: func.func @mean_all_keepdim
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<10x10xf32> -> !mesh.tensor<10x10xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.mask_pad %0 {value = 0.000000e+00 : f64} : !mesh.tensor<10x10xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.local_reduce %1 {kind = "sum", dims = array<i64: 0, 1>} : !mesh.tensor<10x10xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.allreduce %2 {kind = "sum", dims = array<i64: 0, 1>} : !mesh.tensor<4x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xf32 on 4x4 split [_, _]>
-// CHECK-NEXT:    %4 = mesh.unary %3 {fn = "scale", scalar = 1.000000e-02 : f64} : !mesh.tensor<1x1xf32 on 4x4 split [_, _]>
+// CHECK-NEXT:    %1 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<10x10xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.local_reduce sum %1 dims [0, 1] : !mesh.tensor<10x10xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.allreduce sum %2 dims [0, 1] : !mesh.tensor<4x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xf32 on 4x4 split [_, _]>
+// CHECK-NEXT:    %4 = mesh.unary scale %3 by 1.000000e-02 : !mesh.tensor<1x1xf32 on 4x4 split [_, _]>
 // CHECK-NEXT:    %5 = mesh.gather %4 : !mesh.tensor<1x1xf32 on 4x4 split [_, _]> -> tensor<1x1xf32>
   func.func @mean_all_keepdim(%a: tensor<10x10xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<1x1xf32> {
     %0 = flame.reduce_mean %a {dims = array<i64: 0, 1>, keepdim} : tensor<10x10xf32> -> tensor<1x1xf32>
@@ -62,10 +62,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @mean_no_keepdim
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<16x12xf32> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.allreduce %1 {kind = "sum", dims = array<i64: 1>} : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:    %1 = mesh.local_reduce sum %0 dims [1] : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.allreduce sum %1 dims [1] : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
 // CHECK-NEXT:    %3 = mesh.reshape %2 : !mesh.tensor<16x1xf32 on 4x4 split [r, _]> -> !mesh.tensor<16xf32 on 4x4 split [r]>
-// CHECK-NEXT:    %4 = mesh.unary %3 {fn = "scale", scalar = 0.083333333333333329 : f64} : !mesh.tensor<16xf32 on 4x4 split [r]>
+// CHECK-NEXT:    %4 = mesh.unary scale %3 by 0.083333333333333329 : !mesh.tensor<16xf32 on 4x4 split [r]>
 // CHECK-NEXT:    %5 = mesh.gather %4 : !mesh.tensor<16xf32 on 4x4 split [r]> -> tensor<16xf32>
   func.func @mean_no_keepdim(%a: tensor<16x12xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<16xf32> {
     %0 = flame.reduce_mean %a {dims = array<i64: 1>} : tensor<16x12xf32> -> tensor<16xf32>
@@ -75,7 +75,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // A tensor on one PE reduces locally only.
 // CHECK-LABEL: func.func @single_pe
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<5x7xf32> -> !mesh.tensor<5x7xf32 on 1x1 split [_, _]>
-// CHECK-NEXT:    %1 = mesh.local_reduce %0 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<5x7xf32 on 1x1 split [_, _]> -> !mesh.tensor<1x7xf32 on 1x1 split [_, _]>
+// CHECK-NEXT:    %1 = mesh.local_reduce sum %0 dims [0] : !mesh.tensor<5x7xf32 on 1x1 split [_, _]> -> !mesh.tensor<1x7xf32 on 1x1 split [_, _]>
 // CHECK-NEXT:    %2 = mesh.reshape %1 : !mesh.tensor<1x7xf32 on 1x1 split [_, _]> -> !mesh.tensor<7xf32 on 1x1 split [_]>
 // CHECK-NEXT:    %3 = mesh.gather %2
   func.func @single_pe(%a: tensor<5x7xf32>) -> tensor<7xf32> {

@@ -45,8 +45,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // everything where it already is emits nothing.
 // CHECK-LABEL: func.func @slices
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<13x11xf32> -> !mesh.tensor<13x11xf32 on 3x3 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.slice %0 {start = array<i64: 1, 0>, stop = array<i64: 10, 11>, step = array<i64: 2, 3>} : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.slice %0 {start = array<i64: 0, 10>, stop = array<i64: 13, 11>, step = array<i64: 1, 1>} : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<13x1xf32 on 3x3 split [r, _]>
+// CHECK-NEXT:    %1 = mesh.slice %0 start [1, 0] stop [10, 11] step [2, 3] : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.slice %0 start [0, 10] stop [13, 11] step [1, 1] : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<13x1xf32 on 3x3 split [r, _]>
 // CHECK-NEXT:    %3 = mesh.reshape %2 : !mesh.tensor<13x1xf32 on 3x3 split [r, _]> -> !mesh.tensor<13xf32 on 3x3 split [r]>
 // CHECK-NEXT:    %4 = mesh.gather %1 : !mesh.tensor<5x4xf32 on 3x3 split [r, c]> -> tensor<5x4xf32>
 // CHECK-NEXT:    %5 = mesh.gather %3 : !mesh.tensor<13xf32 on 3x3 split [r]> -> tensor<13xf32>
@@ -65,8 +65,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @concat
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<9x7xf32> -> !mesh.tensor<9x7xf32 on 3x2 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<4x7xf32> -> !mesh.tensor<4x7xf32 on 4x1 split [r, _]>
-// CHECK-NEXT:    %2 = mesh.fill {value = 1.500000e+00 : f64} : !mesh.tensor<2x7xf32 on 3x2 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.concat %0, %1, %2 {dim = 0 : i64} : (!mesh.tensor<9x7xf32 on 3x2 split [r, c]>, !mesh.tensor<4x7xf32 on 4x1 split [r, _]>, !mesh.tensor<2x7xf32 on 3x2 split [r, c]>) -> !mesh.tensor<15x7xf32 on 3x2 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.fill 1.500000e+00 : !mesh.tensor<2x7xf32 on 3x2 split [r, c]>
+// CHECK-NEXT:    %3 = mesh.concat %0, %1, %2 dim 0 : (!mesh.tensor<9x7xf32 on 3x2 split [r, c]>, !mesh.tensor<4x7xf32 on 4x1 split [r, _]>, !mesh.tensor<2x7xf32 on 3x2 split [r, c]>) -> !mesh.tensor<15x7xf32 on 3x2 split [r, c]>
 // CHECK-NEXT:    %4 = mesh.gather %3 : !mesh.tensor<15x7xf32 on 3x2 split [r, c]> -> tensor<15x7xf32>
 // CHECK-NEXT:    func.return %4 : tensor<15x7xf32>
   func.func @concat(%a: tensor<9x7xf32> {flame.layout = #flame.layout<grid [3, 2]>}, %b: tensor<4x7xf32> {flame.layout = #flame.layout<row_partition [4]>}) -> tensor<15x7xf32> {
@@ -78,7 +78,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // pad: one mesh.pad into the operand's layout with the new shape.
 // CHECK-LABEL: func.func @pad
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<7x5xf32> -> !mesh.tensor<7x5xf32 on 2x2 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.pad %0 {low = array<i64: 0, 1>, high = array<i64: 1, 2>, value = -1.000000e+00 : f64} : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.pad %0 low [0, 1] high [1, 2] value -1.000000e+00 : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
 // CHECK-NEXT:    %2 = mesh.gather %1 : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %2 : tensor<8x8xf32>
   func.func @pad(%a: tensor<7x5xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf32> {

@@ -9,7 +9,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // CHECK-LABEL: func.func @transpose
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x48xf32> -> !mesh.tensor<64x48xf32 on 4x2 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.transpose %0 {perm = array<i64: 1, 0>} : !mesh.tensor<64x48xf32 on 4x2 split [r, c]> -> !mesh.tensor<48x64xf32 on 4x2 split [c, r]>
+// CHECK-NEXT:    %1 = mesh.transpose %0 perm [1, 0] : !mesh.tensor<64x48xf32 on 4x2 split [r, c]> -> !mesh.tensor<48x64xf32 on 4x2 split [c, r]>
 // CHECK-NEXT:    %2 = mesh.gather %1 : !mesh.tensor<48x64xf32 on 4x2 split [c, r]> -> tensor<48x64xf32>
 // CHECK-NOT:     mesh.redistribute
   func.func @transpose(%a: tensor<64x48xf32> {flame.layout = #flame.layout<grid [4, 2]>}) -> tensor<48x64xf32> {
@@ -18,7 +18,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   }
 
 // CHECK-LABEL: func.func @transpose_3d
-// CHECK:         mesh.transpose %0 {perm = array<i64: 2, 0, 1>} : !mesh.tensor<2x64x48xf32 on 4x4 split [_, r, c]> -> !mesh.tensor<48x2x64xf32 on 4x4 split [c, _, r]>
+// CHECK:         mesh.transpose %0 perm [2, 0, 1] : !mesh.tensor<2x64x48xf32 on 4x4 split [_, r, c]> -> !mesh.tensor<48x2x64xf32 on 4x4 split [c, _, r]>
   func.func @transpose_3d(%a: tensor<2x64x48xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<48x2x64xf32> {
     %0 = flame.transpose %a {perm = array<i64: 2, 0, 1>} : tensor<2x64x48xf32> -> tensor<48x2x64xf32>
     func.return %0 : tensor<48x2x64xf32>

@@ -194,7 +194,7 @@
 
 // -----
 
-// CHECK: attribute 'value' expected in operation 'flame.fill'
+// CHECK: property 'value' expected in operation 'flame.fill'
 %0 = "flame.fill"() : () -> tensor<4xf32>
 
 // -----

@@ -53,7 +53,7 @@
 // -----
 
 // var and std need their correction.
-// CHECK: attribute 'correction' expected in operation 'flame.std'
+// CHECK: property 'correction' expected in operation 'flame.std'
 %a = "test.op"() : () -> tensor<4x3xf32>
 %0 = flame.std %a {dims = array<i64: 1>} : tensor<4x3xf32> -> tensor<4xf32>
 

@@ -56,7 +56,7 @@
 
 // -----
 
-// CHECK: attribute 'step' expected in operation 'flame.slice'
+// CHECK: property 'step' expected in operation 'flame.slice'
 %a = "test.op"() : () -> tensor<5x6xf32>
 %0 = "flame.slice"(%a) {start = array<i64: 0, 0>, stop = array<i64: 5, 6>} : (tensor<5x6xf32>) -> tensor<5x6xf32>
 
@@ -129,6 +129,6 @@
 
 // -----
 
-// CHECK: attribute 'value' expected in operation 'flame.pad'
+// CHECK: property 'value' expected in operation 'flame.pad'
 %a = "test.op"() : () -> tensor<5x6xf32>
 %0 = "flame.pad"(%a) {low = array<i64: 0, 1>, high = array<i64: 0, 2>} : (tensor<5x6xf32>) -> tensor<5x9xf32>

@@ -14,7 +14,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @alias(%a: tensor<4x12xf32>) -> (tensor<1x1x12xf32>, tensor<4x12xf32>) {
     %p = mesh.scatter %a : tensor<4x12xf32> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
     %r = mesh.reshape %p : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x1x12xf32 on 4x4 split [r, _, c]>
-    %q = mesh.allreduce %r {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<4x1x12xf32 on 4x4 split [r, _, c]> -> !mesh.tensor<1x1x12xf32 on 4x4 split [_, _, c]>
+    %q = mesh.allreduce sum %r dims [0] : !mesh.tensor<4x1x12xf32 on 4x4 split [r, _, c]> -> !mesh.tensor<1x1x12xf32 on 4x4 split [_, _, c]>
     %g = mesh.gather %q : !mesh.tensor<1x1x12xf32 on 4x4 split [_, _, c]> -> tensor<1x1x12xf32>
     %h = mesh.gather %p : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> tensor<4x12xf32>
     func.return %g, %h : tensor<1x1x12xf32>, tensor<4x12xf32>

@@ -21,40 +21,40 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.fill %3 {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<72xf32>
 // CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_south", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.pack %4, %0 {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 3, 4, 4>, dim = 2 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<12xf32>, !pe.buf<48xf32>
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %4 {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    %5 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.pack %5, %0 {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<12xf32>, !pe.buf<48xf32>
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %5 {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %3, %0 {pes = array<i64: 0, 0, 2, 2>, count = 4 : i64, at = array<i64: 1, 0>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<72xf32>, !pe.buf<48xf32>
+// CHECK-NEXT:    pe.unpack %3, %0 along r {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<72xf32>, !pe.buf<48xf32>
 // CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.recv %6 {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %3, %6 {pes = array<i64: 1, 0, 1, 2>, count = 1 : i64, at = array<i64: 0, 0>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<72xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %3, %6 along r {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
 // CHECK-NEXT:    %7 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.recv %7 {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %3, %7 {pes = array<i64: 0, 0, 1, 2>, count = 1 : i64, at = array<i64: 5, 0>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<72xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %3, %7 along r {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
 // CHECK-NEXT:    %8 = pe.alloc {name = "halo_cols", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
 // CHECK-NEXT:    pe.fill %8 {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<108xf32>
 // CHECK-NEXT:    %9 = pe.alloc {name = "halo_to_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
 // CHECK-NEXT:    pe.pack %9, %3 {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
-// CHECK-NEXT:    pe.route {color = 2 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 2 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east] {color = 2 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 2 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.send %9 {pes = array<i64: 0, 0, 2, 1>, color = 2 : i64} : !pe.buf<18xf32>
 // CHECK-NEXT:    %10 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
 // CHECK-NEXT:    pe.pack %10, %3 {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
-// CHECK-NEXT:    pe.route {color = 3 : i64, from = "ramp", to = ["west"], pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 3 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west] {color = 3 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 3 : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.send %10 {pes = array<i64: 0, 1, 2, 1>, color = 3 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %3 {pes = array<i64: 0, 0, 2, 2>, count = 4 : i64, at = array<i64: 1, 0>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<108xf32>, !pe.buf<72xf32>
+// CHECK-NEXT:    pe.unpack %8, %3 along c {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<108xf32>, !pe.buf<72xf32>
 // CHECK-NEXT:    %11 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
 // CHECK-NEXT:    pe.recv %11 {pes = array<i64: 0, 1, 2, 1>, color = 2 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %11 {pes = array<i64: 0, 1, 2, 1>, count = 1 : i64, at = array<i64: 0, 0>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<108xf32>, !pe.buf<18xf32>
+// CHECK-NEXT:    pe.unpack %8, %11 along c {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
 // CHECK-NEXT:    %12 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
 // CHECK-NEXT:    pe.recv %12 {pes = array<i64: 0, 0, 2, 1>, color = 3 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %12 {pes = array<i64: 0, 0, 2, 1>, count = 1 : i64, at = array<i64: 5, 0>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<108xf32>, !pe.buf<18xf32>
+// CHECK-NEXT:    pe.unpack %8, %12 along c {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
 // CHECK-NEXT:    %13 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>
 // CHECK-NEXT:    pe.conv2d %13, %8, %1, %2 {pes = array<i64: 0, 0, 2, 2>, in_shape = array<i64: 1, 3, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<64xf32>, !pe.buf<108xf32>, !pe.buf<108xf32>, !pe.buf<4xf32>
 // CHECK-NEXT:    %14 = pe.host_out %13 {layout = #pe.layout<1x4x8x8xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32> -> tensor<1x4x8x8xf32>
@@ -63,7 +63,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %0 = mesh.scatter %x : tensor<1x3x8x8xf32> -> !mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>
     %2 = mesh.scatter %b : tensor<4xf32> -> !mesh.tensor<4xf32 on 2x2 split [_]>
-    %3 = mesh.conv2d %0, %1, %2 {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>, !mesh.tensor<4xf32 on 2x2 split [_]>) -> !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]>
+    %3 = mesh.conv2d %0, %1, %2 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>, !mesh.tensor<4xf32 on 2x2 split [_]>) -> !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]>
     %4 = mesh.gather %3 : !mesh.tensor<1x4x8x8xf32 on 2x2 split [_, _, r, c]> -> tensor<1x4x8x8xf32>
     func.return %4 : tensor<1x4x8x8xf32>
   }
@@ -81,21 +81,21 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.fill %2 {pes = array<i64: 0, 0, 4, 1>, value = 0.000000e+00 : f64} : !pe.buf<20xf32>
 // CHECK-NEXT:    %3 = pe.alloc {name = "halo_to_south", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.pack %3, %0 {pes = array<i64: 0, 0, 3, 1>, shape = array<i64: 1, 1, 4, 4>, dim = 2 : i64, start = 1 : i64, count = 3 : i64} : !pe.buf<12xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 3, 1>}
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 3, 1>}
 // CHECK-NEXT:    pe.send %3 {pes = array<i64: 0, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.pack %4, %0 {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<4xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 3, 1>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 3, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 3, 1>}
 // CHECK-NEXT:    pe.send %4 {pes = array<i64: 1, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.unpack %2, %0 {pes = array<i64: 0, 0, 4, 1>, count = 4 : i64, at = array<i64: 0, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<20xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.unpack %2, %0 along r {pes = array<i64: 0, 0, 4, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 0, 1>} : !pe.buf<20xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    %5 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.recv %5 {pes = array<i64: 1, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %2, %5 {pes = array<i64: 1, 0, 3, 1>, count = 3 : i64, at = array<i64: -3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<20xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %2, %5 along r {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 3 : i64, at = array<i64: -3, 1>} : !pe.buf<20xf32>, !pe.buf<12xf32>
 // CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %6 {pes = array<i64: 0, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.unpack %2, %6 {pes = array<i64: 0, 0, 3, 1>, count = 1 : i64, at = array<i64: 4, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<20xf32>, !pe.buf<4xf32>
+// CHECK-NEXT:    pe.unpack %2, %6 along r {pes = array<i64: 0, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 4, 1>} : !pe.buf<20xf32>, !pe.buf<4xf32>
 // CHECK-NEXT:    %7 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.conv2d %7, %2, %1 {pes = array<i64: 0, 0, 4, 1>, in_shape = array<i64: 1, 1, 5, 4>, out_shape = array<i64: 1, 1, 3, 4>, kernel = array<i64: 3, 1>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<12xf32>, !pe.buf<20xf32>, !pe.buf<3xf32>
 // CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x11x4xf32 on 4x1 split [_, _, r, c]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32> -> tensor<1x1x11x4xf32>
@@ -103,7 +103,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @drift(%x: tensor<1x1x13x4xf32>, %w: tensor<1x1x3x1xf32>) -> tensor<1x1x11x4xf32> {
     %0 = mesh.scatter %x : tensor<1x1x13x4xf32> -> !mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<1x1x3x1xf32> -> !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>
-    %2 = mesh.conv2d %0, %1 {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>, !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>) -> !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]>
+    %2 = mesh.conv2d %0, %1 stride [1, 1] padding [0, 0, 0, 0] dilation [1, 1] groups 1 : (!mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>, !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>) -> !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<1x1x11x4xf32 on 4x1 split [_, _, r, c]> -> tensor<1x1x11x4xf32>
     func.return %3 : tensor<1x1x11x4xf32>
   }
@@ -114,12 +114,12 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<32xf32>
 // CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<1x2x8x8xf32 on 2x2 split [_, _, r, c]>} : tensor<1x2x8x8xf32>, !pe.buf<32xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "max_pool2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
-// CHECK-NEXT:    pe.pool2d %1, %0 {pes = array<i64: 0, 0, 2, 2>, kind = "max", in_shape = array<i64: 1, 2, 4, 4>, out_shape = array<i64: 1, 2, 2, 2>, kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, dilation = array<i64: 1, 1>} : !pe.buf<8xf32>, !pe.buf<32xf32>
+// CHECK-NEXT:    pe.pool2d max %1, %0 {pes = array<i64: 0, 0, 2, 2>, in_shape = array<i64: 1, 2, 4, 4>, out_shape = array<i64: 1, 2, 2, 2>, kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, dilation = array<i64: 1, 1>} : !pe.buf<8xf32>, !pe.buf<32xf32>
 // CHECK-NEXT:    %2 = pe.host_out %1 {layout = #pe.layout<1x2x4x4xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32> -> tensor<1x2x4x4xf32>
 // CHECK-NEXT:    func.return %2 : tensor<1x2x4x4xf32>
   func.func @aligned_pool(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x4x4xf32> {
     %0 = mesh.scatter %x : tensor<1x2x8x8xf32> -> !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]>
-    %1 = mesh.pool2d %0 {kind = "max", kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]> -> !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]>
+    %1 = mesh.pool2d max %0 kernel [2, 2] stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] : !mesh.tensor<1x2x8x8xf32 on 2x2 split [_, _, r, c]> -> !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<1x2x4x4xf32 on 2x2 split [_, _, r, c]> -> tensor<1x2x4x4xf32>
     func.return %2 : tensor<1x2x4x4xf32>
   }
@@ -131,33 +131,33 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_in %x, %0 {pes = array<i64: 0, 0, 1, 2>, layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>} : tensor<1x1x5x8xf32>, !pe.buf<20xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "halo_rows", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<28xf32>
 // CHECK-NEXT:    pe.fill %1 {pes = array<i64: 0, 0, 1, 2>, value = 0.000000e+00 : f64} : !pe.buf<28xf32>
-// CHECK-NEXT:    pe.unpack %1, %0 {pes = array<i64: 0, 0, 1, 2>, count = 5 : i64, at = array<i64: 1, 0>, shape = array<i64: 1, 1, 7, 4>, dim = 2 : i64, axis = "r"} : !pe.buf<28xf32>, !pe.buf<20xf32>
+// CHECK-NEXT:    pe.unpack %1, %0 along r {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 1, 7, 4>, dim = 2 : i64, count = 5 : i64, at = array<i64: 1, 0>} : !pe.buf<28xf32>, !pe.buf<20xf32>
 // CHECK-NEXT:    %2 = pe.alloc {name = "halo_cols", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<42xf32>
 // CHECK-NEXT:    pe.fill %2 {pes = array<i64: 0, 0, 1, 2>, value = 0.000000e+00 : f64} : !pe.buf<42xf32>
 // CHECK-NEXT:    %3 = pe.alloc {name = "halo_to_east", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
 // CHECK-NEXT:    pe.pack %3, %1 {pes = array<i64: 0, 0, 1, 1>, shape = array<i64: 1, 1, 7, 4>, dim = 3 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<7xf32>, !pe.buf<28xf32>
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.send %3 {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64} : !pe.buf<7xf32>
 // CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
 // CHECK-NEXT:    pe.pack %4, %1 {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<7xf32>, !pe.buf<28xf32>
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["west"], pes = array<i64: 0, 1, 1, 1>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west] {color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
 // CHECK-NEXT:    pe.send %4 {pes = array<i64: 0, 1, 1, 1>, color = 1 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.unpack %2, %1 {pes = array<i64: 0, 0, 1, 2>, count = 4 : i64, at = array<i64: 1, 0>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<42xf32>, !pe.buf<28xf32>
+// CHECK-NEXT:    pe.unpack %2, %1 along c {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<42xf32>, !pe.buf<28xf32>
 // CHECK-NEXT:    %5 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
 // CHECK-NEXT:    pe.recv %5 {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.unpack %2, %5 {pes = array<i64: 0, 1, 1, 1>, count = 1 : i64, at = array<i64: 0, 0>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<42xf32>, !pe.buf<7xf32>
+// CHECK-NEXT:    pe.unpack %2, %5 along c {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
 // CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
 // CHECK-NEXT:    pe.recv %6 {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.unpack %2, %6 {pes = array<i64: 0, 0, 1, 1>, count = 1 : i64, at = array<i64: 5, 0>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, axis = "c"} : !pe.buf<42xf32>, !pe.buf<7xf32>
+// CHECK-NEXT:    pe.unpack %2, %6 along c {pes = array<i64: 0, 0, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
 // CHECK-NEXT:    %7 = pe.alloc {name = "avg_pool2d", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32>
-// CHECK-NEXT:    pe.pool2d %7, %2 {pes = array<i64: 0, 0, 1, 2>, kind = "avg", in_shape = array<i64: 1, 1, 7, 6>, out_shape = array<i64: 1, 1, 5, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<42xf32>
+// CHECK-NEXT:    pe.pool2d avg %7, %2 {pes = array<i64: 0, 0, 1, 2>, in_shape = array<i64: 1, 1, 7, 6>, out_shape = array<i64: 1, 1, 5, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<42xf32>
 // CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32> -> tensor<1x1x5x8xf32>
 // CHECK-NEXT:    func.return %8 : tensor<1x1x5x8xf32>
   func.func @one_pe_row(%x: tensor<1x1x5x8xf32>) -> tensor<1x1x5x8xf32> {
     %0 = mesh.scatter %x : tensor<1x1x5x8xf32> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
-    %1 = mesh.pool2d %0 {kind = "avg", kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
+    %1 = mesh.pool2d avg %0 kernel [3, 3] stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> tensor<1x1x5x8xf32>
     func.return %2 : tensor<1x1x5x8xf32>
   }

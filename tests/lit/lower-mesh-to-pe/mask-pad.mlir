@@ -13,7 +13,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NOT:     pe.copy
   func.func @only_use(%a: tensor<10x12xf32>) -> tensor<10x12xf32> {
     %0 = mesh.scatter %a : tensor<10x12xf32> -> !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-    %1 = mesh.mask_pad %0 {value = 0.0 : f64} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
+    %1 = mesh.mask_pad %0 value 0.0 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> tensor<10x12xf32>
     func.return %2 : tensor<10x12xf32>
   }
@@ -28,7 +28,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_out %[[Y]]
   func.func @shared(%a: tensor<10x12xf32>) -> (tensor<10x12xf32>, tensor<10x12xf32>) {
     %0 = mesh.scatter %a : tensor<10x12xf32> -> !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-    %1 = mesh.mask_pad %0 {value = 1.0 : f64} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
+    %1 = mesh.mask_pad %0 value 1.0 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> tensor<10x12xf32>
     %3 = mesh.gather %0 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> tensor<10x12xf32>
     func.return %2, %3 : tensor<10x12xf32>, tensor<10x12xf32>

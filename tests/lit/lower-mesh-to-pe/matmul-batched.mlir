@@ -16,9 +16,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @shared_rhs(%a: tensor<2x7x5xf32>, %w: tensor<5x6xf32>) -> tensor<2x7x6xf32> {
     %0 = mesh.scatter %a : tensor<2x7x5xf32> -> !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
     %1 = mesh.scatter %w : tensor<5x6xf32> -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-    %2 = mesh.mask_pad %0 {value = 0.000000e+00 : f64} : !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
-    %3 = mesh.mask_pad %1 {value = 0.000000e+00 : f64} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-    %4 = mesh.matmul %2, %3 {algorithm = "summa"} : (!mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>, !mesh.tensor<5x6xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x7x6xf32 on 2x2 split [_, r, c]>
+    %2 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>
+    %3 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
+    %4 = mesh.matmul summa %2, %3 : (!mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>, !mesh.tensor<5x6xf32 on 2x2 split [r, c]>) -> !mesh.tensor<2x7x6xf32 on 2x2 split [_, r, c]>
     %5 = mesh.gather %4 : !mesh.tensor<2x7x6xf32 on 2x2 split [_, r, c]> -> tensor<2x7x6xf32>
     func.return %5 : tensor<2x7x6xf32>
   }
@@ -30,7 +30,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @one_pe(%a: tensor<2x3x4x5xf32>, %b: tensor<2x3x5x2xf32>) -> tensor<2x3x4x2xf32> {
     %0 = mesh.scatter %a : tensor<2x3x4x5xf32> -> !mesh.tensor<2x3x4x5xf32 on 1x1 split [_, _, r, c]>
     %1 = mesh.scatter %b : tensor<2x3x5x2xf32> -> !mesh.tensor<2x3x5x2xf32 on 1x1 split [_, _, r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<2x3x4x5xf32 on 1x1 split [_, _, r, c]>, !mesh.tensor<2x3x5x2xf32 on 1x1 split [_, _, r, c]>) -> !mesh.tensor<2x3x4x2xf32 on 1x1 split [_, _, r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<2x3x4x5xf32 on 1x1 split [_, _, r, c]>, !mesh.tensor<2x3x5x2xf32 on 1x1 split [_, _, r, c]>) -> !mesh.tensor<2x3x4x2xf32 on 1x1 split [_, _, r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<2x3x4x2xf32 on 1x1 split [_, _, r, c]> -> tensor<2x3x4x2xf32>
     func.return %3 : tensor<2x3x4x2xf32>
   }

@@ -13,15 +13,15 @@
 // CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
 // Channel 0: any PE of a row multicasts to its whole row.
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east", "ramp"], pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["west", "ramp"], pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
 // Channel 1: any PE of a column multicasts to its whole column.
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["south", "ramp"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north", "ramp"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // Step 0.
 // CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32>
@@ -40,27 +40,27 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @summa(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<8x4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":9:0)
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":9:0)
     %3 = mesh.gather %2 : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> tensor<8x4xf32>
     func.return %3 : tensor<8x4xf32>
   }
 
 // On 3x3 the middle PEs of a line forward in both directions; there are three steps.
 // CHECK-LABEL: func.func @summa3
-// CHECK:         pe.route {color = 0 : i64, from = "ramp", to = ["east", "ramp"], pes = array<i64: 0, 0, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["west", "ramp"], pes = array<i64: 0, 2, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["ramp"], pes = array<i64: 0, 2, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "east", to = ["ramp"], pes = array<i64: 0, 0, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["west", "east", "ramp"], pes = array<i64: 0, 1, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "west", to = ["east", "ramp"], pes = array<i64: 0, 1, 3, 1>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "east", to = ["west", "ramp"], pes = array<i64: 0, 1, 3, 1>}
-// CHECK:         pe.route {color = 1 : i64, from = "ramp", to = ["north", "south", "ramp"], pes = array<i64: 1, 0, 1, 3>}
+// CHECK:         pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 2, 3, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 2, 3, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west, east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
+// CHECK-NEXT:    pe.route west -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
+// CHECK-NEXT:    pe.route east -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
+// CHECK:         pe.route ramp -> [north, south, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 3>}
 // CHECK-COUNT-3: pe.matmul_acc {{.*}} {pes = array<i64: 0, 0, 3, 3>, m = 2 : i64, k = 2 : i64, n = 2 : i64}
 // CHECK-NOT:     pe.matmul_acc
   func.func @summa3(%a: tensor<6x6xf32>, %b: tensor<6x6xf32>) -> tensor<6x6xf32> {
     %0 = mesh.scatter %a : tensor<6x6xf32> -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x6xf32> -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<6x6xf32 on 3x3 split [r, c]>, !mesh.tensor<6x6xf32 on 3x3 split [r, c]>) -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<6x6xf32 on 3x3 split [r, c]>, !mesh.tensor<6x6xf32 on 3x3 split [r, c]>) -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<6x6xf32 on 3x3 split [r, c]> -> tensor<6x6xf32>
     func.return %3 : tensor<6x6xf32>
   }
@@ -78,7 +78,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @one_pe(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<8x4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 1x1 split [r, c]>
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 1x1 split [r, c]>
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 1x1 split [r, c]>, !mesh.tensor<6x4xf32 on 1x1 split [r, c]>) -> !mesh.tensor<8x4xf32 on 1x1 split [r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 1x1 split [r, c]>, !mesh.tensor<6x4xf32 on 1x1 split [r, c]>) -> !mesh.tensor<8x4xf32 on 1x1 split [r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<8x4xf32 on 1x1 split [r, c]> -> tensor<8x4xf32>
     func.return %3 : tensor<8x4xf32>
   }

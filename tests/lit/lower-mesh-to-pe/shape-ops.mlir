@@ -33,7 +33,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NOT:     pe.route
   func.func @slice(%a: tensor<13x11xf32>) -> tensor<5x4xf32> {
     %0 = mesh.scatter %a : tensor<13x11xf32> -> !mesh.tensor<13x11xf32 on 3x3 split [r, c]>
-    %1 = mesh.slice %0 {start = array<i64: 1, 0>, stop = array<i64: 10, 11>, step = array<i64: 2, 3>} : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
+    %1 = mesh.slice %0 start [1, 0] stop [10, 11] step [2, 3] : !mesh.tensor<13x11xf32 on 3x3 split [r, c]> -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
     %2 = mesh.gather %1 : !mesh.tensor<5x4xf32 on 3x3 split [r, c]> -> tensor<5x4xf32>
     func.return %2 : tensor<5x4xf32>
   }
@@ -54,8 +54,8 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NOT:     pe.route
   func.func @pad_and_crop(%a: tensor<7x5xf32>) -> (tensor<8x8xf32>, tensor<5x5xf32>) {
     %0 = mesh.scatter %a : tensor<7x5xf32> -> !mesh.tensor<7x5xf32 on 2x2 split [r, c]>
-    %1 = mesh.pad %0 {low = array<i64: 0, 1>, high = array<i64: 1, 2>, value = -1.0 : f64} : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
-    %2 = mesh.pad %0 {low = array<i64: -2, 0>, high = array<i64: 0, 0>, value = 0.0 : f64} : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<5x5xf32 on 2x2 split [r, c]>
+    %1 = mesh.pad %0 low [0, 1] high [1, 2] value -1.0 : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
+    %2 = mesh.pad %0 low [-2, 0] high [0, 0] value 0.0 : !mesh.tensor<7x5xf32 on 2x2 split [r, c]> -> !mesh.tensor<5x5xf32 on 2x2 split [r, c]>
     %3 = mesh.gather %1 : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> tensor<8x8xf32>
     %4 = mesh.gather %2 : !mesh.tensor<5x5xf32 on 2x2 split [r, c]> -> tensor<5x5xf32>
     func.return %3, %4 : tensor<8x8xf32>, tensor<5x5xf32>
@@ -81,7 +81,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %0 = mesh.scatter %a : tensor<9x7xf32> -> !mesh.tensor<9x7xf32 on 3x2 split [r, c]>
     %1 = mesh.scatter %b : tensor<4x7xf32> -> !mesh.tensor<4x7xf32 on 4x1 split [r, _]>
     %2 = mesh.scatter %c : tensor<0x7xf32> -> !mesh.tensor<0x7xf32 on 1x1 split [_, _]>
-    %3 = mesh.concat %0, %2, %1 {dim = 0 : i64} : (!mesh.tensor<9x7xf32 on 3x2 split [r, c]>, !mesh.tensor<0x7xf32 on 1x1 split [_, _]>, !mesh.tensor<4x7xf32 on 4x1 split [r, _]>) -> !mesh.tensor<13x7xf32 on 3x2 split [r, c]>
+    %3 = mesh.concat %0, %2, %1 dim 0 : (!mesh.tensor<9x7xf32 on 3x2 split [r, c]>, !mesh.tensor<0x7xf32 on 1x1 split [_, _]>, !mesh.tensor<4x7xf32 on 4x1 split [r, _]>) -> !mesh.tensor<13x7xf32 on 3x2 split [r, c]>
     %4 = mesh.gather %3 : !mesh.tensor<13x7xf32 on 3x2 split [r, c]> -> tensor<13x7xf32>
     func.return %4 : tensor<13x7xf32>
   }

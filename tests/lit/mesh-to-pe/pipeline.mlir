@@ -13,9 +13,9 @@
 // CHECK-LABEL: func.func @main
 // CHECK:         pe.host_in %a
 // CHECK:         pe.matmul_acc
-// CHECK:         pe.unary {{.*}} fn = "relu"
+// CHECK:         pe.unary relu
 // CHECK:         pe.reduce
-// CHECK:         pe.unary {{.*}} fn = "scale"
+// CHECK:         pe.unary scale
 // CHECK:         pe.host_out
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 3>} {
   func.func @main(%a: tensor<64x48xf32>, %b: tensor<48x32xf32>) -> tensor<32xf32> {

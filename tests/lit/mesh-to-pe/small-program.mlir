@@ -15,18 +15,18 @@
 // CHECK-NEXT:    pe.fill %[[C]]
 // CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 112 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 160 : i64} : !pe.buf<6xf32>
-// CHECK-COUNT-4: pe.route {color = 0 : i64
-// CHECK-COUNT-4: pe.route {color = 1 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 0 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 1 : i64
 // CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial@net.py:5", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.reduce %[[P]], %[[C]]
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["south"], pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["ramp"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "ramp", to = ["north"], pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route {color = 1 : i64, from = "south", to = ["ramp"], pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.reduce sum %[[P]], %[[C]]
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64}
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64, combine = "sum"}
+// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = #pe.layout<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>
@@ -36,9 +36,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x6xf32>, %b: tensor<6x4xf32>) -> tensor<4xf32> {
     %0 = mesh.scatter %a : tensor<8x6xf32> -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]> loc("net.py":2:0)
     %1 = mesh.scatter %b : tensor<6x4xf32> -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]> loc("net.py":3:0)
-    %2 = mesh.matmul %0, %1 {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":4:0)
-    %3 = mesh.local_reduce %2 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]> loc("net.py":5:0)
-    %4 = mesh.allreduce %3 {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]> loc("net.py":5:0)
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]> loc("net.py":4:0)
+    %3 = mesh.local_reduce sum %2 dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]> loc("net.py":5:0)
+    %4 = mesh.allreduce sum %3 dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]> loc("net.py":5:0)
     %5 = mesh.reshape %4 : !mesh.tensor<1x4xf32 on 2x2 split [_, c]> -> !mesh.tensor<4xf32 on 2x2 split [c]> loc("net.py":5:0)
     %6 = mesh.gather %5 : !mesh.tensor<4xf32 on 2x2 split [c]> -> tensor<4xf32> loc("net.py":6:0)
     func.return %6 : tensor<4xf32>

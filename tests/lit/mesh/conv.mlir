@@ -6,19 +6,19 @@
 // grid; PE (i, j) computes output block (i, j).
 
 // CHECK-LABEL: func.func @conv
-// CHECK-NEXT:    %0 = mesh.conv2d %x, %w, %b {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
-// CHECK-NEXT:    %1 = mesh.conv2d %x, %w {stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>
+// CHECK-NEXT:    %0 = mesh.conv2d %x, %w, %b stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
+// CHECK-NEXT:    %1 = mesh.conv2d %x, %w stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>
 func.func @conv(%x: !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, %w: !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, %b: !mesh.tensor<4xf32 on 4x4 split [_]>) -> (!mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>) {
-  %0 = mesh.conv2d %x, %w, %b {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
-  %1 = mesh.conv2d %x, %w {stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>
+  %0 = mesh.conv2d %x, %w, %b stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
+  %1 = mesh.conv2d %x, %w stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>
   func.return %0, %1 : !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<1x4x6x5xf32 on 4x4 split [_, _, r, c]>
 }
 
 // CHECK-LABEL: func.func @pool
-// CHECK-NEXT:    %0 = mesh.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
-// CHECK-NEXT:    %1 = mesh.pool2d %x {kind = "avg", kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %0 = mesh.pool2d max %x kernel [3, 3] stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
+// CHECK-NEXT:    %1 = mesh.pool2d avg %x kernel [2, 2] stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>
 func.func @pool(%x: !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]>) -> (!mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>, !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>) {
-  %0 = mesh.pool2d %x {kind = "max", kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
-  %1 = mesh.pool2d %x {kind = "avg", kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>
+  %0 = mesh.pool2d max %x kernel [3, 3] stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>
+  %1 = mesh.pool2d avg %x kernel [2, 2] stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1] : !mesh.tensor<1x3x13x11xf32 on 2x3 split [_, _, r, c]> -> !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>
   func.return %0, %1 : !mesh.tensor<1x3x7x6xf32 on 2x3 split [_, _, r, c]>, !mesh.tensor<1x3x6x5xf32 on 2x3 split [_, _, r, c]>
 }

@@ -24,7 +24,7 @@
 // CHECK:       invalid-types.mlir:[[# @LINE + 3]]:3: error: 'mesh.local_reduce' op 'mesh.local_reduce' does not take zero-size tensors, got !mesh.tensor<0x4xf32 on 2x2 split [r, c]> (flame-to-mesh folds ops on tensors with no elements into mesh.fill)
 // CHECK:       exit status: 1
 %a = "test.op"() : () -> !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
-  %p = mesh.local_reduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<0x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+  %p = mesh.local_reduce sum %a dims [0] : !mesh.tensor<0x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
 
 // -----
 
@@ -33,13 +33,13 @@
 // CHECK:       exit status: 1
 %a = "test.op"() : () -> !mesh.tensor<4x0xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
-  %m = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<4x0xf32 on 2x2 split [r, c]>, !mesh.tensor<0x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+  %m = mesh.matmul summa %a, %b : (!mesh.tensor<4x0xf32 on 2x2 split [r, c]>, !mesh.tensor<0x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // Tile-wise ops and host I/O take zero-size tensors (an empty program result).
 // CHECK-LABEL: chunk 5
-// CHECK:       mesh.unary %a {fn = "relu"} : !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
+// CHECK:       mesh.unary relu %a : !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
 // CHECK:       exit status: 0
 %a = "test.op"() : () -> !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
-%r = mesh.unary %a {fn = "relu"} : !mesh.tensor<0x4xf32 on 2x2 split [r, c]>
+%r = mesh.unary relu %a : !mesh.tensor<0x4xf32 on 2x2 split [r, c]>

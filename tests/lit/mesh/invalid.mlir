@@ -65,21 +65,22 @@
 
 // -----
 
-// CHECK: unknown unary fn 'frobnicate'
+// A name outside the closed set is a parse error of the enum attribute (pyflame.core's StrEnums).
+// CHECK: Expected `neg`, `abs`, `relu`, `exp`, `log`, `sqrt`, `rsqrt`, `tanh`, `sigmoid`, `gelu`, `silu`, `logical_not`, or `scale`.
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.unary %a {fn = "frobnicate"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.unary frobnicate %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'scale' (and only it) takes a scalar
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.unary %a {fn = "scale"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.unary scale %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'scale' (and only it) takes a scalar
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.unary %a {fn = "relu", scalar = 2.0 : f64} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.unary relu %a by 2.0 : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
@@ -88,91 +89,91 @@
 // CHECK: result 'result' at position 0 does not verify:
 // CHECK-NEXT: {{^}}attribute !mesh.tensor<4x4xf32 on 2x2 split [r, c]> expected from variable 'T', but got !mesh.tensor<4x4xf32 on 2x2 split [c, r]>
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = "mesh.unary"(%a) {fn = "relu"} : (!mesh.tensor<4x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [c, r]>
+%0 = "mesh.unary"(%a) <{fn = #mesh<unary_fn relu>}> : (!mesh.tensor<4x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [c, r]>
 
 // -----
 
-// CHECK: unknown binary fn 'frobnicate'
+// CHECK: Expected `add`, `sub`, `mul`, `div`, `pow`, `maximum`, `minimum`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `logical_and`, or `logical_or`.
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
-%0 = mesh.binary %a, %a {fn = "frobnicate"} : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = mesh.binary frobnicate %a, %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.binary' operands must be distributed like the result (4x4 on 2x2 split [r, c]) or be rank-0 on its grid, got 4x4 on 1x1 split [_, _]
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<4x4xf32 on 1x1 split [_, _]>
-%0 = "mesh.binary"(%a, %b) {fn = "add"} : (!mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 1x1 split [_, _]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = "mesh.binary"(%a, %b) <{fn = #mesh<binary_fn add>}> : (!mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 1x1 split [_, _]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: result 'result' at position 0 does not verify:
 // CHECK-NEXT: {{^}}attribute !mesh.tensor<5x4xf32 on 2x2 split [r, c]> expected from variable 'T', but got !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %a = "test.op"() : () -> !mesh.tensor<5x4xf32 on 2x2 split [r, c]>
-%0 = "mesh.mask_pad"(%a) {value = 0.0 : f64} : (!mesh.tensor<5x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
+%0 = "mesh.mask_pad"(%a) <{value = 0.0 : f64}> : (!mesh.tensor<5x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
 // === reductions ===
 
 // -----
 
-// CHECK: unknown reduction 'median'
+// CHECK: Expected `sum`, `prod`, `max`, or `min`.
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.local_reduce %a {kind = "median", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+%0 = mesh.local_reduce median %a dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: dims [2] out of range
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.local_reduce %a {kind = "sum", dims = array<i64: 2>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.local_reduce sum %a dims [2] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // A split dim of p parts leaves p partials, not 1.
 // CHECK: local_reduce result should be 2x4 on 2x2 split [r, c], got 1x4 on 2x2 split [r, c]
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.local_reduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [r, c]>
+%0 = mesh.local_reduce sum %a dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.local_reduce' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.local_reduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf16 on 2x2 split [r, c]>
+%0 = mesh.local_reduce sum %a dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf16 on 2x2 split [r, c]>
 
 // -----
 
-// CHECK: unknown reduction 'mode'
+// CHECK: Expected `sum`, `prod`, `max`, or `min`.
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "mode", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
+%0 = mesh.allreduce mode %a dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
 
 // -----
 
 // CHECK: dim 2 out of range
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "sum", dims = array<i64: 2>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+%0 = mesh.allreduce sum %a dims [2] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: allreduce dim 0 must be split
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [_, c]>
-%0 = mesh.allreduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [_, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
+%0 = mesh.allreduce sum %a dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [_, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
 
 // -----
 
 // CHECK: allreduce dim 0 must hold one partial per PE
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
+%0 = mesh.allreduce sum %a dims [0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [_, c]>
 
 // -----
 
 // The reduced dim is no longer split: the result is replicated along that mesh axis.
 // CHECK: allreduce result should be 1x4 on 2x2 split [_, c], got 1x4 on 2x2 split [r, c]
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [r, c]>
+%0 = mesh.allreduce sum %a dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.allreduce' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
-%0 = mesh.allreduce %a {kind = "sum", dims = array<i64: 0>} : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf16 on 2x2 split [_, c]>
+%0 = mesh.allreduce sum %a dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf16 on 2x2 split [_, c]>
 
 // === shape ops ===
 
@@ -198,85 +199,85 @@
 
 // CHECK: bad permutation [0, 0]
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.transpose %a {perm = array<i64: 0, 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.transpose %a perm [0, 0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // The split permutes with the dims.
 // CHECK: transpose result should be 4x8 on 2x2 split [c, r], got 4x8 on 2x2 split [r, c]
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.transpose %a {perm = array<i64: 1, 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x8xf32 on 2x2 split [r, c]>
+%0 = mesh.transpose %a perm [1, 0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x8xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.transpose' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
-%0 = mesh.transpose %a {perm = array<i64: 1, 0>} : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x8xf16 on 2x2 split [c, r]>
+%0 = mesh.transpose %a perm [1, 0] : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x8xf16 on 2x2 split [c, r]>
 
 // === matmul ===
 
 // -----
 
-// CHECK: unknown matmul algorithm 'cannon'
+// CHECK: Expected `summa`.
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "cannon"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul cannon %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: summa needs one square grid, got (2, 4), (2, 4), (2, 4)
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x4 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x4 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x4 split [r, c]>, !mesh.tensor<6x4xf32 on 2x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x4 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x4 split [r, c]>, !mesh.tensor<6x4xf32 on 2x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x4 split [r, c]>
 
 // -----
 
 // CHECK: summa needs one square grid, got (2, 2), (4, 4), (2, 2)
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 4x4 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 4x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 4x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: summa's lhs must split its last two dims [r, c] and no other, got 8x6 on 2x2 split [c, r]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [c, r]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [c, r]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [c, r]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: summa's rhs must split its last two dims [r, c] and no other, got 6x4x1 on 2x2 split [r, c, _]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4x1xf32 on 2x2 split [r, c, _]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4x1xf32 on 2x2 split [r, c, _]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4x1xf32 on 2x2 split [r, c, _]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: summa's result must split its last two dims [r, c] and no other, got 8x4 on 2x2 split [r, _]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, _]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, _]>
 
 // -----
 
 // CHECK: contraction sizes differ: (8, 6), (5, 4)
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<5x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<5x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<5x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: result shape (8, 6) is wrong
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.matmul' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf16 on 2x2 split [r, c]>
-%0 = mesh.matmul %a, %b {algorithm = "summa"} : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf16 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf16 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // === redistribute ===
 

@@ -6,22 +6,22 @@
 // the largest int32 for an integer min (2147483647.0, printed in hex to stay exact).
 
 // CHECK-LABEL: func.func @kinds(%a: !mesh.tensor<10x12xf32 on 4x4 split [r, c]>, %i: !mesh.tensor<10x12xi32 on 4x4 split [r, c]>)
-// CHECK-NEXT:    %0 = mesh.mask_pad %a {value = 0xfff0000000000000 : f64} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %1 = mesh.local_reduce %0 {kind = "max", dims = array<i64: 0>} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.allreduce %1 {kind = "max", dims = array<i64: 0>} : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
-// CHECK-NEXT:    %3 = mesh.mask_pad %i {value = 0x41DFFFFFFFC00000 : f64} : !mesh.tensor<10x12xi32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.local_reduce %3 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<10x12xi32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xi32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %5 = mesh.allreduce %4 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<4x4xi32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xi32 on 4x4 split [_, _]>
-// CHECK-NEXT:    %6 = mesh.local_reduce %a {kind = "prod", dims = array<i64: 1>} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %7 = mesh.allreduce %6 {kind = "prod", dims = array<i64: 1>} : !mesh.tensor<10x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x1xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:    %0 = mesh.mask_pad %a value 0xfff0000000000000 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.local_reduce max %0 dims [0] : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.allreduce max %1 dims [0] : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
+// CHECK-NEXT:    %3 = mesh.mask_pad %i value 0x41DFFFFFFFC00000 : !mesh.tensor<10x12xi32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %4 = mesh.local_reduce min %3 dims [0, 1] : !mesh.tensor<10x12xi32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xi32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %5 = mesh.allreduce min %4 dims [0, 1] : !mesh.tensor<4x4xi32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xi32 on 4x4 split [_, _]>
+// CHECK-NEXT:    %6 = mesh.local_reduce prod %a dims [1] : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x4xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %7 = mesh.allreduce prod %6 dims [1] : !mesh.tensor<10x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x1xf32 on 4x4 split [r, _]>
 func.func @kinds(%a: !mesh.tensor<10x12xf32 on 4x4 split [r, c]>, %i: !mesh.tensor<10x12xi32 on 4x4 split [r, c]>) {
-  %0 = mesh.mask_pad %a {value = 0xFFF0000000000000 : f64} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-  %1 = mesh.local_reduce %0 {kind = "max", dims = array<i64: 0>} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
-  %2 = mesh.allreduce %1 {kind = "max", dims = array<i64: 0>} : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
-  %3 = mesh.mask_pad %i {value = 2147483647.0 : f64} : !mesh.tensor<10x12xi32 on 4x4 split [r, c]>
-  %4 = mesh.local_reduce %3 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<10x12xi32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xi32 on 4x4 split [r, c]>
-  %5 = mesh.allreduce %4 {kind = "min", dims = array<i64: 0, 1>} : !mesh.tensor<4x4xi32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xi32 on 4x4 split [_, _]>
-  %6 = mesh.local_reduce %a {kind = "prod", dims = array<i64: 1>} : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x4xf32 on 4x4 split [r, c]>
-  %7 = mesh.allreduce %6 {kind = "prod", dims = array<i64: 1>} : !mesh.tensor<10x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x1xf32 on 4x4 split [r, _]>
+  %0 = mesh.mask_pad %a value 0xFFF0000000000000 : !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
+  %1 = mesh.local_reduce max %0 dims [0] : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<4x12xf32 on 4x4 split [r, c]>
+  %2 = mesh.allreduce max %1 dims [0] : !mesh.tensor<4x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<1x12xf32 on 4x4 split [_, c]>
+  %3 = mesh.mask_pad %i value 2147483647.0 : !mesh.tensor<10x12xi32 on 4x4 split [r, c]>
+  %4 = mesh.local_reduce min %3 dims [0, 1] : !mesh.tensor<10x12xi32 on 4x4 split [r, c]> -> !mesh.tensor<4x4xi32 on 4x4 split [r, c]>
+  %5 = mesh.allreduce min %4 dims [0, 1] : !mesh.tensor<4x4xi32 on 4x4 split [r, c]> -> !mesh.tensor<1x1xi32 on 4x4 split [_, _]>
+  %6 = mesh.local_reduce prod %a dims [1] : !mesh.tensor<10x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x4xf32 on 4x4 split [r, c]>
+  %7 = mesh.allreduce prod %6 dims [1] : !mesh.tensor<10x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<10x1xf32 on 4x4 split [r, _]>
   func.return
 }

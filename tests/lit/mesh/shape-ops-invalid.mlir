@@ -46,13 +46,13 @@
 
 // CHECK: slice result shape [2, 3] should be [2, 2]
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-%0 = mesh.slice %a {start = array<i64: 1, 0>, stop = array<i64: 5, 6>, step = array<i64: 2, 3>} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x3xf32 on 2x2 split [r, c]>
+%0 = mesh.slice %a start [1, 0] stop [5, 6] step [2, 3] : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<2x3xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: slice of [5, 6]: dim 0 needs 0 <= start <= stop <= 5 and step >= 1, got start 0, stop 5, step 0
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-%0 = mesh.slice %a {start = array<i64: 0, 0>, stop = array<i64: 5, 6>, step = array<i64: 0, 1>} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
+%0 = mesh.slice %a start [0, 0] stop [5, 6] step [0, 1] : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
 
 // === concat ===
 
@@ -61,21 +61,21 @@
 // CHECK: concat result shape [8, 6] should be [7, 6]
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<2x6xf32 on 1x1 split [_, _]>
-%0 = mesh.concat %a, %b {dim = 0 : i64} : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x6xf32 on 1x1 split [_, _]>) -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
+%0 = mesh.concat %a, %b dim 0 : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x6xf32 on 1x1 split [_, _]>) -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: cat: shapes [5, 6] and [2, 5] (tensor 1) differ outside dim 0
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<2x5xf32 on 1x1 split [_, _]>
-%0 = mesh.concat %a, %b {dim = 0 : i64} : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x5xf32 on 1x1 split [_, _]>) -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
+%0 = mesh.concat %a, %b dim 0 : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x5xf32 on 1x1 split [_, _]>) -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: 'mesh.concat' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<2x6xf16 on 1x1 split [_, _]>
-%0 = mesh.concat %a, %b {dim = 0 : i64} : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x6xf16 on 1x1 split [_, _]>) -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
+%0 = mesh.concat %a, %b dim 0 : (!mesh.tensor<5x6xf32 on 2x2 split [r, c]>, !mesh.tensor<2x6xf16 on 1x1 split [_, _]>) -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
 
 // === pad ===
 
@@ -83,13 +83,13 @@
 
 // CHECK: pad result shape [7, 6] should be [7, 7]
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-%0 = mesh.pad %a {low = array<i64: 0, 1>, high = array<i64: 2, 0>, value = 0.0 : f64} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
+%0 = mesh.pad %a low [0, 1] high [2, 0] value 0.0 : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
 
 // -----
 
 // CHECK: pad of [5, 6] needs one low and one high width per dim, got 2 and 1
 %a = "test.op"() : () -> !mesh.tensor<5x6xf32 on 2x2 split [r, c]>
-%0 = mesh.pad %a {low = array<i64: 0, 1>, high = array<i64: 2>, value = 0.0 : f64} : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
+%0 = mesh.pad %a low [0, 1] high [2] value 0.0 : !mesh.tensor<5x6xf32 on 2x2 split [r, c]> -> !mesh.tensor<7x6xf32 on 2x2 split [r, c]>
 
 // === relayout ===
 

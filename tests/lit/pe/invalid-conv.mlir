@@ -31,31 +31,31 @@ pe.pack %s, %t {shape = array<i64: 1, 4, 4, 4>, dim = 2 : i64, start = 0 : i64, 
 
 // -----
 
-// CHECK: unpack axis must be r or c, got 'x'
+// CHECK: unknown grid axis 'x' (one of r, c)
 %w = pe.alloc {name = "w", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
 %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.unpack %w, %s {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>, axis = "x", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
+pe.unpack %w, %s along x {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
 
 // -----
 
 // CHECK: unpack at must be [base, per-PE step]
 %w = pe.alloc {name = "w", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
 %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.unpack %w, %s {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0>, axis = "r", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
+pe.unpack %w, %s along r {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
 
 // -----
 
 // CHECK: unpack shape [1, 4, 5, 4] does not match the destination buffer
 %w = pe.alloc {name = "w", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
 %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.unpack %w, %s {shape = array<i64: 1, 4, 5, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>, axis = "r", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
+pe.unpack %w, %s along r {shape = array<i64: 1, 4, 5, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
 
 // -----
 
 // CHECK: unpack src must hold 32 elements
 %w = pe.alloc {name = "w", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
 %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.unpack %w, %s {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 2 : i64, at = array<i64: 0, 0>, axis = "r", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
+pe.unpack %w, %s along r {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 2 : i64, at = array<i64: 0, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<16xf32>
 
 // -----
 
@@ -103,18 +103,18 @@ pe.conv2d %o, %x, %w {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 
 // CHECK: unknown pooling 'min'
 %o = pe.alloc {name = "o", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>
 %x = pe.alloc {name = "x", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<144xf32>
-pe.pool2d %o, %x {kind = "min", in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
+pe.pool2d min %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
 
 // -----
 
 // CHECK: pool2d keeps batch and channels
 %o = pe.alloc {name = "o", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<48xf32>
 %x = pe.alloc {name = "x", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<144xf32>
-pe.pool2d %o, %x {kind = "max", in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 3, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<48xf32>, !pe.buf<144xf32>
+pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 3, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<48xf32>, !pe.buf<144xf32>
 
 // -----
 
 // CHECK: pool2d out must hold 64 elements
 %o = pe.alloc {name = "o", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<60xf32>
 %x = pe.alloc {name = "x", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<144xf32>
-pe.pool2d %o, %x {kind = "max", in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<60xf32>, !pe.buf<144xf32>
+pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<60xf32>, !pe.buf<144xf32>

@@ -14,7 +14,7 @@ builtin.module {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<4xf32>
     %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>, offset = 8 : i64} : !pe.buf<4xf32>
     pe.fill %a {value = 1.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
-    pe.unary %b, %a {fn = "neg", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+    pe.unary neg %b, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
     func.return
   }
 }
@@ -69,7 +69,7 @@ builtin.module {
 // CHECK:       exit status: 1
 %s = pe.alloc {name = "s", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<1xf32>
 %d = pe.alloc {name = "d", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-pe.reduce %d, %s {kind = "sum", shape = array<i64: 0, 4>, dims = array<i64: 0>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<1xf32>
+pe.reduce sum %d, %s {shape = array<i64: 0, 4>, dims = array<i64: 0>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<1xf32>
 
 // -----
 

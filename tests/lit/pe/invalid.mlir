@@ -39,7 +39,7 @@ pe.fill %a {value = 0.0 : f64, pes = array<i64: 1, 1, 2, 2>} : !pe.buf<4xf32>
 // CHECK: 'pe.binary' runs on PEs [0, 0, 2, 2] outside buffer '{{"?}}b{{"?}}' (allocated on [0, 0, 1, 2])
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
-pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<4xf32>
+pe.binary add %a, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<4xf32>
 
 // === alloc ===
 
@@ -50,7 +50,7 @@ pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<4xf32>
 
 // -----
 
-// CHECK: attribute 'name' expected in operation 'pe.alloc'
+// CHECK: property 'name' expected in operation 'pe.alloc'
 %a = pe.alloc {pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 
 // === host I/O ===
@@ -88,55 +88,55 @@ pe.host_in %x, %a {layout = #pe.layout<7x7xf32 on 2x2 split [r, c]>, pes = array
 
 // CHECK: unknown unary fn 'frobnicate'
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-pe.unary %a, %a {fn = "frobnicate", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+pe.unary frobnicate %a, %a {pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>
 
 // -----
 
 // CHECK: unary buffers differ in size
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
-pe.unary %a, %b {fn = "neg", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<8xf32>
+pe.unary neg %a, %b {pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<8xf32>
 
 // -----
 
 // CHECK: unknown binary fn 'max'
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
-pe.binary %a, %a, %a {fn = "max", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<4xf32>
+pe.binary max %a, %a, %a {pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<4xf32>
 
 // -----
 
 // CHECK: 'pe.binary' operands must hold 4 elements or 1, got [4, 8]
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
-pe.binary %a, %a, %b {fn = "add", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<8xf32>
+pe.binary add %a, %a, %b {pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>, !pe.buf<4xf32>, !pe.buf<8xf32>
 
 // -----
 
 // CHECK: unknown reduction 'median'
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 %r = pe.alloc {name = "r", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>
-pe.reduce %r, %a {kind = "median", shape = array<i64: 2, 4>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
+pe.reduce median %r, %a {shape = array<i64: 2, 4>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
 
 // -----
 
 // CHECK: reduce shape != src size
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 %r = pe.alloc {name = "r", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>
-pe.reduce %r, %a {kind = "sum", shape = array<i64: 2, 3>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
+pe.reduce sum %r, %a {shape = array<i64: 2, 3>, dims = array<i64: 1>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
 
 // -----
 
 // CHECK: reduce dims out of range
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 %r = pe.alloc {name = "r", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>
-pe.reduce %r, %a {kind = "sum", shape = array<i64: 2, 4>, dims = array<i64: 2>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
+pe.reduce sum %r, %a {shape = array<i64: 2, 4>, dims = array<i64: 2>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
 
 // -----
 
 // CHECK: reduce dst must hold 4 elements
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 %r = pe.alloc {name = "r", pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>
-pe.reduce %r, %a {kind = "sum", shape = array<i64: 2, 4>, dims = array<i64: 0>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
+pe.reduce sum %r, %a {shape = array<i64: 2, 4>, dims = array<i64: 0>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<2xf32>, !pe.buf<8xf32>
 
 // -----
 
@@ -200,22 +200,22 @@ pe.recv %a {color = -3 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<8xf32>
 // -----
 
 // CHECK: unknown port 'up'
-pe.route {color = 0 : i64, from = "up", to = ["ramp"], pes = array<i64: 0, 0, 1, 1>}
+pe.route up -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
 
 // -----
 
-// CHECK: unknown port 'East' (ports: north, south, east, west, ramp)
-pe.route {color = 0 : i64, from = "ramp", to = ["north", "East"], pes = array<i64: 0, 0, 1, 1>}
+// CHECK: unknown port 'East' (one of north, south, east, west, ramp)
+pe.route ramp -> [north, East] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
 
 // -----
 
 // CHECK: a route may not send wavelets back where they came from
-pe.route {color = 0 : i64, from = "west", to = ["west", "ramp"], pes = array<i64: 0, 0, 1, 1>}
+pe.route west -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
 
 // -----
 
 // CHECK: color must not be negative
-pe.route {color = -2 : i64, from = "ramp", to = ["east"], pes = array<i64: 0, 0, 1, 1>}
+pe.route ramp -> [east] {color = -2 : i64, pes = array<i64: 0, 0, 1, 1>}
 
 // -----
 

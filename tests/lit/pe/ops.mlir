@@ -14,16 +14,16 @@
 // CHECK-NEXT:    pe.host_in %x, %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.random_normal %b, %s {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
 // CHECK-NEXT:    pe.fill %c {value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
-// CHECK-NEXT:    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.route north -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+// CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.unary %c, %a {fn = "relu", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.unary %c, %c {fn = "scale", scalar = 2.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.unary scale %c, %c {scalar = 2.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.reduce sum %r1, %a {shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
@@ -41,16 +41,16 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.host_in %x, %a {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : tensor<8x8xf32>, !pe.buf<16xf32>
     pe.random_normal %b, %s {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, i64
     pe.fill %c {value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-    pe.route {color = 0 : i64, from = "ramp", to = ["east", "west", "ramp"], pes = array<i64: 0, 0, 2, 2>}
-    pe.route {color = 0 : i64, from = "north", to = ["south"], pes = array<i64: 0, 0, 1, 1>}
+    pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
+    pe.route north -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
-    pe.recv %b {color = 0 : i64, combine = "sum", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
     pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.binary %c, %a, %b {fn = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.unary %c, %a {fn = "relu", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.unary %c, %c {fn = "scale", scalar = 2.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
-    pe.reduce %r1, %a {kind = "sum", shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
+    pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.unary scale %c, %c {scalar = 2.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.reduce sum %r1, %a {shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
     pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>

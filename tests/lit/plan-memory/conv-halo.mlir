@@ -14,7 +14,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<1x16x64x64xf32>, %w: tensor<16x16x3x3xf32>) -> tensor<1x16x64x64xf32> {
     %0 = mesh.scatter %x : tensor<1x16x64x64xf32> -> !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]> loc("net.py":3:0)
     %1 = mesh.scatter %w : tensor<16x16x3x3xf32> -> !mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]> loc("net.py":4:0)
-    %2 = mesh.conv2d %0, %1 {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (!mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]> loc("net.py":5:0)
+    %2 = mesh.conv2d %0, %1 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]>) -> !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]> loc("net.py":5:0)
     %3 = mesh.gather %2 : !mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]> -> tensor<1x16x64x64xf32>
     func.return %3 : tensor<1x16x64x64xf32>
   }

@@ -9,10 +9,10 @@
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<384x384xf32>) -> (tensor<384x1x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>, tensor<384x384xf32>) {
     %0 = mesh.scatter %a : tensor<384x384xf32> -> !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
-    %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
-    %2 = mesh.unary %1 {fn = "neg"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
-    %3 = mesh.binary %1, %2 {fn = "add"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>, !mesh.tensor<384x384xf32 on 8x8 split [r, c]> -> !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
-    %4 = mesh.unary %3 {fn = "relu"} : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
+    %1 = mesh.unary relu %0 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
+    %2 = mesh.unary neg %1 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
+    %3 = mesh.binary add %1, %2 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>, !mesh.tensor<384x384xf32 on 8x8 split [r, c]> -> !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
+    %4 = mesh.unary relu %3 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]>
     %5 = mesh.reshape %4 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]> -> !mesh.tensor<384x1x384xf32 on 8x8 split [r, _, c]>
     %6 = mesh.gather %5 : !mesh.tensor<384x1x384xf32 on 8x8 split [r, _, c]> -> tensor<384x1x384xf32>
     %7 = mesh.gather %1 : !mesh.tensor<384x384xf32 on 8x8 split [r, c]> -> tensor<384x384xf32>

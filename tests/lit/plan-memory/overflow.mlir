@@ -13,7 +13,7 @@
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<512x512xf32>) -> tensor<512x512xf32> {
     %0 = mesh.scatter %a : tensor<512x512xf32> -> !mesh.tensor<512x512xf32 on 4x4 split [r, c]> loc("net.py":3:0)
-    %1 = mesh.unary %0 {fn = "relu"} : !mesh.tensor<512x512xf32 on 4x4 split [r, c]> loc("net.py":4:0)
+    %1 = mesh.unary relu %0 : !mesh.tensor<512x512xf32 on 4x4 split [r, c]> loc("net.py":4:0)
     %2 = mesh.gather %1 : !mesh.tensor<512x512xf32 on 4x4 split [r, c]> -> tensor<512x512xf32>
     func.return %2 : tensor<512x512xf32>
   }

@@ -15,7 +15,7 @@
 // -----
 
 // CHECK-LABEL: chunk 2
-// CHECK:       malformed-located.mlir:[[# @LINE + 3]]:1: error: 'flame.reduce_sum' op attribute 'dims' expected in operation 'flame.reduce_sum'
+// CHECK:       malformed-located.mlir:[[# @LINE + 3]]:1: error: 'flame.reduce_sum' op property 'dims' expected in operation 'flame.reduce_sum'
 // CHECK:       exit status: 1
 %a = "test.op"() : () -> tensor<4x4xf32>
 %0 = "flame.reduce_sum"(%a) : (tensor<4x4xf32>) -> tensor<4xf32>
@@ -49,6 +49,6 @@ func.func @main(%a: tensor<4xf32> {flame.layout = #flame.layout<grid [999, 999]>
 // -----
 
 // CHECK-LABEL: chunk 6
-// CHECK:       malformed-located.mlir:[[# @LINE + 2]]:1: error: 'pe.alloc' op attribute 'pes' expected in operation 'pe.alloc'
+// CHECK:       malformed-located.mlir:[[# @LINE + 2]]:1: error: 'pe.alloc' op property 'pes' expected in operation 'pe.alloc'
 // CHECK:       exit status: 1
 %0 = "pe.alloc"() {name = "a"} : () -> !pe.buf<4xf32>

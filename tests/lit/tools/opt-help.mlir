@@ -1,12 +1,14 @@
 // RUN: pyflame-opt --help | filecheck %s
 // RUN: pyflame-opt %s | filecheck %s --check-prefix=ROUNDTRIP
 
-// --help lists PyFlame's 7 passes first, one line each in pipeline order, above the options;
-// xDSL's generic passes come after them in the -p option, and -t offers only mlir.
+// --help lists the pipeline's 8 passes first (PyFlame's 7 and xDSL's cse), in pipeline order,
+// above the options; xDSL's other generic passes come after them in the -p option, and -t
+// offers only mlir.
 
 // CHECK:      PyFlame modular optimizer driver
 // CHECK:      PyFlame's passes (-p NAME[,NAME...]), in pipeline order:
 // CHECK-NEXT:   decompose         Fold ops on zero-size tensors
+// CHECK:        cse               xDSL's common-subexpression elimination
 // CHECK:        plan-placement    Choose the single-PE budget
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
@@ -14,7 +16,7 @@
 // CHECK-NEXT:   allocate-colors   Assign physical routing colors
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
-// CHECK-NEXT:   lower-to-mesh     decompose,plan-placement,flame-to-mesh,plan-memory
+// CHECK-NEXT:   lower-to-mesh     decompose,cse,plan-placement,flame-to-mesh,plan-memory
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET

@@ -111,8 +111,8 @@ def line_rules(n: int, lo: str, hi: str):
 
 
 def route(color: int, rect, src: str, dst) -> str:
-    to = ", ".join(f'"{p}"' for p in dst)
-    return f'pe.route {{color = {color} : i64, from = "{src}", to = [{to}], pes = {pes(rect)}}}'
+    to = ", ".join(dst)
+    return f"pe.route {src} -> [{to}] {{color = {color} : i64, pes = {pes(rect)}}}"
 
 
 def row_broadcast_routes(color: int, rows: int, cols: int) -> list[str]:

@@ -65,7 +65,7 @@ def test_an_op_without_a_kernel_is_a_clear_compile_error(sim):
     b.op(f"pe.fill %a {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
     module = sim.parse(sim.program(b.text()))
     fill = next(op for op in module.walk() if isinstance(op, pe.FillOp))
-    unknown = UnknownOp.create(operands=[fill.buffer], attributes={"pes": fill.pes})
+    unknown = UnknownOp.create(operands=[fill.buffer], properties={"pes": fill.pes})
     fill.parent_block().insert_op_after(unknown, fill)
     with pytest.raises(
         CompileError,

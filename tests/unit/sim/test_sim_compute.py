@@ -61,7 +61,7 @@ T = "!pe.buf<12xf32>"
 def test_unary(sim, rng, fn, scalar, ref):
     text = _prog(
         sim,
-        [f'pe.unary %d, %a {{fn = "{fn}"{scalar}, pes = PES}} : {T}, {T}'],
+        [f"pe.unary {fn} %d, %a {{pes = PES{scalar}}} : {T}, {T}"],
         ["a", "d"],
         ins=("a",),
     )
@@ -74,9 +74,7 @@ def test_unary(sim, rng, fn, scalar, ref):
     "fn,ref", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)]
 )
 def test_binary(sim, rng, fn, ref):
-    text = _prog(
-        sim, [f'pe.binary %d, %a, %b {{fn = "{fn}", pes = PES}} : {T}, {T}, {T}'], ["a", "b", "d"]
-    )
+    text = _prog(sim, [f"pe.binary {fn} %d, %a, %b {{pes = PES}} : {T}, {T}, {T}"], ["a", "b", "d"])
     a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
     (o,), report = sim.run(text, a, b)
     np.testing.assert_array_equal(o, ref(a, b))
@@ -89,10 +87,10 @@ def test_binary(sim, rng, fn, ref):
 
 def test_in_place_binary_and_copy_and_fill(sim, rng):
     ops = [
-        f'pe.binary %a, %a, %b {{fn = "add", pes = PES}} : {T}, {T}, {T}',
+        f"pe.binary add %a, %a, %b {{pes = PES}} : {T}, {T}, {T}",
         f"pe.copy %d, %a {{pes = PES}} : {T}, {T}",
         f"pe.fill %a {{value = 3.0 : f64, pes = PES}} : {T}",
-        f'pe.binary %d, %d, %a {{fn = "mul", pes = PES}} : {T}, {T}, {T}',
+        f"pe.binary mul %d, %d, %a {{pes = PES}} : {T}, {T}, {T}",
     ]
     text = _prog(sim, ops, ["a", "b", "d"])
     a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
@@ -129,7 +127,7 @@ def test_reduce(sim, rng, shape, dims, kind):
         sim,
         [
             (
-                f'pe.reduce %d, %a {{kind = "{kind}", shape = array<i64: {s}>, '
+                f"pe.reduce {kind} %d, %a {{shape = array<i64: {s}>, "
                 f"dims = array<i64: {d}>, pes = PES}} : !pe.buf<{out}xf32>, {T}"
             )
         ],

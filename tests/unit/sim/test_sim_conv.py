@@ -112,8 +112,8 @@ def test_unpack_places_slabs_by_pe_coordinate(sim, rng, dim, count, base, per, a
     d = rng.standard_normal((3, 2, n)).astype(np.float32)
     s = rng.standard_normal((3, 2, m)).astype(np.float32)
     op = (
-        f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
-        f'at = {ints((base, per))}, axis = "{axis}", pes = PES}} : {buf(n)}, {buf(m)}'
+        f"pe.unpack %d, %s along {axis} {{shape = {ints(shape)}, dim = {dim} : i64, "
+        f"count = {count} : i64, at = {ints((base, per))}, pes = PES}} : {buf(n)}, {buf(m)}"
     )
     o, _ = run_tiles(sim, {"d": n, "s": m}, [op], "d", {}, {"d": d, "s": s})
     np.testing.assert_array_equal(o, unpack_reference(d, s, shape, dim, count, base, per, axis))
@@ -126,8 +126,8 @@ def test_unpack_on_a_sub_rectangle_uses_fabric_coordinates(sim, rng):
     s = rng.standard_normal((3, 2, m)).astype(np.float32)
     sub = (1, 0, 2, 2)
     op = (
-        f"pe.unpack %d, %s {{shape = {ints(shape)}, dim = {dim} : i64, count = {count} : i64, "
-        f'at = {ints((0, 2))}, axis = "r", pes = {ints(sub)}}} : {buf(n)}, {buf(m)}'
+        f"pe.unpack %d, %s along r {{shape = {ints(shape)}, dim = {dim} : i64, "
+        f"count = {count} : i64, at = {ints((0, 2))}, pes = {ints(sub)}}} : {buf(n)}, {buf(m)}"
     )
     o, _ = run_tiles(sim, {"d": n, "s": m}, [op], "d", {}, {"d": d, "s": s})
     want = unpack_reference(d, s, shape, dim, count, 0, 2, "r")
@@ -192,7 +192,7 @@ def test_pool2d(sim, rng, kind):
     nx, ny = int(np.prod(in_shape)), int(np.prod(out_shape))
     x = rng.standard_normal((3, 2, nx)).astype(np.float32)
     op = (
-        f'pe.pool2d %y, %x {{kind = "{kind}", in_shape = {ints(in_shape)}, '
+        f"pe.pool2d {kind} %y, %x {{in_shape = {ints(in_shape)}, "
         f"out_shape = {ints(out_shape)}, kernel = {ints(kernel)}, stride = {ints(stride)}, "
         f"dilation = {ints(dilation)}, pes = PES}} : {buf(ny)}, {buf(nx)}"
     )

@@ -38,8 +38,8 @@ def send(sim, name, color, rect, t):
 
 
 def recv(sim, name, color, rect, t, combine=None, loc=""):
-    a = f'combine = "{combine}", ' if combine else ""
-    return f"pe.recv %{name} {{{a}color = {color} : i64, pes = {sim.pes(rect)}}} : {t}{loc}"
+    a = f" combine {combine}" if combine else ""
+    return f"pe.recv %{name}{a} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {t}{loc}"
 
 
 def test_row_broadcast(sim, rng):
@@ -157,9 +157,7 @@ def test_two_messages_queue_in_order(sim):
     b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
     b.op(f"pe.copy %a, %w {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('a', 'w')}")
     b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
-    b.op(
-        f'pe.binary %w, %w, %a {{fn = "sub", pes = {sim.pes((0, 1, 1, 1))}}} : {b.t("w", "w", "a")}'
-    )
+    b.op(f"pe.binary sub %w, %w, %a {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('w', 'w', 'a')}")
     tt = _io(sim, b, "w", (0, 0, 1, 2), 1, out="o")
     (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
     assert o[1] == 1.0  # second (2.0) minus first (1.0)

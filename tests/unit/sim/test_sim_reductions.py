@@ -1,4 +1,4 @@
-"""Reduction kinds in the simulator: `pe.recv {combine = KIND}` chains, the reductions table
+"""Reduction kinds in the simulator: `pe.recv %b combine KIND` chains, the reductions table
 (pyflame/core/reductions.py) and its costs."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.exceptions import ParseError, VerifyException
 
 from pyflame.core import reductions
 from pyflame.core.target import SMALL
@@ -29,7 +29,7 @@ def _chain(sim, kind: str) -> str:
     for j in range(C - 1):
         b.op(f"pe.send %a {{color = 0 : i64, pes = {sim.pes((0, j, R, 1))}}} : {b.t('a')}")
         b.op(
-            f'pe.recv %a {{color = 0 : i64, combine = "{kind}", '
+            f"pe.recv %a combine {kind} {{color = 0 : i64, "
             f"pes = {sim.pes((0, j + 1, R, 1))}}} : {b.t('a')}"
         )
     b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(FULL)}}} : {b.t('a')} -> {t}")
@@ -56,16 +56,19 @@ def test_recv_combine_chain(sim, rng, kind):
 def test_recv_combine_rejects_unknown_kinds_and_accumulate(sim):
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 1), 4)
-    for attr, words in (
-        ('combine = "median", ', "unknown combine 'median'"),
-        ("accumulate, ", "'accumulate' is spelled combine = \"sum\" now"),
+    dictionary = f"{{color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}"
+    median = sim.program(b.text() + f"\n    pe.recv %a combine median {dictionary}")
+    with pytest.raises(
+        ParseError, match=r"unknown reduction 'median' \(one of sum, prod, max, min\)"
     ):
-        text = sim.program(
-            b.text() + f"\n    pe.recv %a {{{attr}color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}}"
-            f" : {b.t('a')}"
-        )
-        with pytest.raises(VerifyException, match=words):
-            sim.parse(text)
+        sim.parse(median)
+    accumulate = sim.program(
+        b.text()
+        + f"\n    pe.recv %a {{accumulate, color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}}"
+        f" : {b.t('a')}"
+    )
+    with pytest.raises(VerifyException, match="'accumulate' is spelled `combine sum` now"):
+        sim.parse(accumulate)
 
 
 def test_identities_for_every_element_type():
