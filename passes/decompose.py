@@ -190,13 +190,25 @@ def decompose_logsumexp(op: flame.LogsumexpOp, em: Emitter) -> SSAValue:
 
 
 def _variance(op: flame.VarOp | flame.StdOp, em: Emitter) -> SSAValue:
-    """sum((x - mean)^2) / max(0, count - correction) over dims, in float32 for half floats."""
+    """The corrected two-pass variance over dims, in float32 for half floats:
+
+        d = x - mean(x);  (sum(d^2) - sum(d)^2 / count) / max(0, count - correction)
+
+    The second term takes back the rounding error of the mean (Chan, Golub and LeVeque): a
+    constant group, whose float mean may be an ulp off its value, gets a variance of exactly 0,
+    as PyTorch's Welford reduction gives, so std's gradient there is PyTorch's 0 rather than
+    d / (tiny std). Clamped at 0, where rounding could make it slightly negative."""
     x = em.upcast(op.input)
     shape, dims, elem = shape_of(x), op.dim_tuple, elem_of(x)
+    keep = _keepdim(op)
     dev = em.binary("sub", x, em.broadcast(em.reduce("mean", x, dims, True), shape))
-    squares = em.reduce("sum", em.binary("mul", dev, dev), dims, _keepdim(op))
-    dof = max(0.0, shapes.reduced_count(shape, dims) - op.correction.value.data)
-    return em.binary("div", squares, em.scalar(dof, elem))
+    squares = em.reduce("sum", em.binary("mul", dev, dev), dims, keep)
+    drift = em.reduce("sum", dev, dims, keep)
+    count = shapes.reduced_count(shape, dims)
+    drift_squares = em.binary("div", em.binary("mul", drift, drift), em.scalar(count, elem))
+    spread = em.binary("maximum", em.binary("sub", squares, drift_squares), em.scalar(0.0, elem))
+    dof = max(0.0, count - op.correction.value.data)
+    return em.binary("div", spread, em.scalar(dof, elem))
 
 
 def decompose_var(op: flame.VarOp, em: Emitter) -> SSAValue:

@@ -63,6 +63,21 @@ REDUCTIONS = {
     "prod_zeros_dim0": ([f32([2, 0, 3], [0, 0, 1])], lambda L, x: x.prod(dim=0, keepdim=True)),
     "std_constant_row": ([f32([2, 2, 2, 2], [1, 2, 3, 4])], lambda L, x: x.std(dim=1)),
     "std_constant": ([np.full((3, 4), 1.5, np.float32)], lambda L, x: x.std()),
+    # constant rows whose float mean is an ulp off the value (0.6137617 * 3 / 3 rounds away):
+    # still std 0 and gradient 0, as PyTorch's Welford reduction gives (fuzzer: program_for(0,
+    # 44, mode='grad') found -0.41 per element here)
+    "std_constant_rows_inexact_mean": (
+        [np.repeat(f32([0.6137617], [1.0690993], [-0.3317], [7.123457]), 3, axis=1)],
+        lambda L, x: x.std(dim=-1),
+    ),
+    "var_constant_rows_inexact_mean": (
+        [np.repeat(seeded(5, 1, seed=3), 7, axis=1)],
+        lambda L, x: x.var(dim=1, keepdim=True),
+    ),
+    "std_constant_columns_inexact_mean": (
+        [np.repeat(seeded(1, 6, seed=4), 10, axis=0)],
+        lambda L, x: x.std(dim=0),
+    ),
     "var_constant_row": (
         [f32([2, 2, 2, 2], [1, 2, 3, 4])],
         lambda L, x: x.var(dim=1, correction=0),
