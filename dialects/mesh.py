@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
@@ -77,6 +76,7 @@ from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
 from pyflame.core.distribution import (
@@ -164,11 +164,6 @@ def elem_of(value: SSAValue) -> Attribute:
 # --------------------------------------------------------------------------- attributes
 
 
-# ENUM_BASE_NOTE: xDSL 0.74 bounds EnumAttribute's parameter by its own StrEnum backport
-# (xdsl.utils.str_enum); pyflame.core's enums (and this one) are the standard library's
-# enum.StrEnum, which behaves the same at run time (str values, parsed by value).
-
-
 class MatmulAlgorithm(StrEnum):
     """How mesh.matmul moves its operands (only mesh has this choice)."""
 
@@ -176,35 +171,35 @@ class MatmulAlgorithm(StrEnum):
 
 
 @irdl_attr_definition
-class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):
     """`fn` of mesh.unary: `#mesh<unary_fn relu>` (pyflame.core.elementwise, plus `scale`)."""
 
     name = "mesh.unary_fn"
 
 
 @irdl_attr_definition
-class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):
     """`fn` of mesh.binary: `#mesh<binary_fn add>` (pyflame.core.elementwise)."""
 
     name = "mesh.binary_fn"
 
 
 @irdl_attr_definition
-class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):
     """`kind` of mesh.local_reduce and mesh.allreduce: `#mesh<reduction sum>`."""
 
     name = "mesh.reduction"
 
 
 @irdl_attr_definition
-class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):
     """`kind` of mesh.pool2d: `#mesh<pool_kind max>`."""
 
     name = "mesh.pool_kind"
 
 
 @irdl_attr_definition
-class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # enum.StrEnum, not xDSL's backport: ENUM_BASE_NOTE
+class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttribute):
     """`algorithm` of mesh.matmul: `#mesh<matmul_algorithm summa>`."""
 
     name = "mesh.matmul_algorithm"

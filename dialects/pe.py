@@ -127,7 +127,7 @@ def parse_name(parser: AttrParser, names: type[Enum], what: str) -> Any:
 
 
 @irdl_attr_definition
-class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):
     """`fn` of pe.unary: pyflame/core/elementwise.py's unary functions, and `scale`."""
 
     name = "pe.unary_fn"
@@ -138,7 +138,7 @@ class UnaryFnAttr(EnumAttribute[UnaryFn], SpacedOpaqueSyntaxAttribute):  # type:
 
 
 @irdl_attr_definition
-class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):
     """`fn` of pe.binary: pyflame/core/elementwise.py's binary functions."""
 
     name = "pe.binary_fn"
@@ -149,7 +149,7 @@ class BinaryFnAttr(EnumAttribute[BinaryFn], SpacedOpaqueSyntaxAttribute):  # typ
 
 
 @irdl_attr_definition
-class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):
     """`kind` of pe.reduce and `combine` of pe.recv: sum, prod, max, min
     (pyflame/core/reductions.py)."""
 
@@ -161,7 +161,7 @@ class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribut
 
 
 @irdl_attr_definition
-class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):  # type: ignore[type-var]  # a stdlib StrEnum; xDSL bounds it by its own StrEnum backport (the same at run time)
+class PoolKindAttr(EnumAttribute[PoolKind], SpacedOpaqueSyntaxAttribute):
     """`kind` of pe.pool2d: max or avg."""
 
     name = "pe.pool"

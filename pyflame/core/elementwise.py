@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+from xdsl.utils.str_enum import StrEnum
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 
@@ -133,8 +133,8 @@ ALL = {**UNARY, **BINARY}
 #: attributes wrap these), built from the tables so that an entry above is the only edit. "scale"
 #: is x * scalar, an op of the tile level rather than of the table.
 #: mypy cannot list members built from a table, hence the ignores.
-UnaryFn = StrEnum("UnaryFn", [(n, n) for n in [*UNARY, "scale"]])  # type: ignore[misc]  # from the table
-BinaryFn = StrEnum("BinaryFn", [(n, n) for n in BINARY])  # type: ignore[misc]  # from the table
+UnaryFn = StrEnum("UnaryFn", [(n, n) for n in [*UNARY, "scale"]])  # type: ignore[call-overload]  # members from the table
+BinaryFn = StrEnum("BinaryFn", [(n, n) for n in BINARY])  # type: ignore[call-overload]  # members from the table
 
 #: element types by MLIR name: (numpy dtype name, bytes, is float)
 ELEMENT_TYPES = {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from pyflame.core import elementwise
@@ -24,6 +23,7 @@ from pyflame.core.elementwise import numpy_function
 
 if TYPE_CHECKING:  # numpy is imported when a reduction first runs (see core/elementwise.py)
     import numpy as np
+from xdsl.utils.str_enum import StrEnum
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -102,7 +102,7 @@ def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 #: The closed set of reduction names (`kind` of the mesh and pe reductions, `combine` of a
 #: receive), built from the table so that an entry above is the only edit.
-ReductionKind = StrEnum("ReductionKind", [(n, n) for n in KINDS])  # type: ignore[misc]  # from the table
+ReductionKind = StrEnum("ReductionKind", [(n, n) for n in KINDS])  # type: ignore[call-overload]  # members from the table
 
 
 class PoolKind(StrEnum):
