@@ -54,6 +54,13 @@ class Target:
     host_wavelets_per_cycle_per_row: int = 1
     #: cycles a PE spends reconfiguring one router color at run time
     route_switch_cycles: int = 8
+    #: fixed cycles of one vector (DSD) instruction beyond its streaming: the descriptor setup,
+    #: the scalar loop step around it and the pipeline fill. Not published; WaferLLM (OSDI'25)
+    #: blames such fixed overheads for the poor scaling of small tiles. 0 gives the ideal machine.
+    vector_issue_cycles: int = 5
+    #: cycles from a receive's completion to the code that consumes it (a task activation or
+    #: completion callback, ALGORITHMS.md section 1 c_task). Not published either.
+    task_activation_cycles: int = 10
 
     @property
     def usable_sram_bytes(self) -> int:
@@ -88,6 +95,11 @@ WSE3 = Target(name="WSE3", fabric_rows=1170, fabric_cols=755, flops_per_cycle_fp
 SMALL = Target(name="small", fabric_rows=16, fabric_cols=16, flops_per_cycle_fp16=8)
 
 PRESETS = {"WSE2": WSE2, "WSE3": WSE3, "SMALL": SMALL}
+
+#: figures for which 0 makes sense (no reserve, an ideal machine without overheads)
+MAY_BE_ZERO = frozenset(
+    {"sram_reserved_bytes", "vector_issue_cycles", "task_activation_cycles", "route_switch_cycles"}
+)
 
 #: the figures of a target after its name, in the order `#pf.target<...>` prints them
 FIGURES = tuple(f.name for f in dataclasses.fields(Target) if f.name != "name")
@@ -169,6 +181,8 @@ class TargetAttr(ParametrizedAttribute):
     clock_hz: FloatData
     host_wavelets_per_cycle_per_row: IntAttr
     route_switch_cycles: IntAttr
+    vector_issue_cycles: IntAttr
+    task_activation_cycles: IntAttr
 
     def __init__(self, target: Target):
         super().__init__(StringAttr(target.name), *_figure_attrs(target))
@@ -223,7 +237,7 @@ class TargetAttr(ParametrizedAttribute):
         target = self.target
         for key in FIGURES:
             value = getattr(target, key)
-            if value <= 0 and key != "sram_reserved_bytes" or value < 0:
+            if value <= 0 and key not in MAY_BE_ZERO or value < 0:
                 raise VerifyException(f"#pf.target: '{key}' must be positive, got {value}")
         if target.usable_sram_bytes <= 0:
             raise VerifyException(

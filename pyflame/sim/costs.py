@@ -1,18 +1,23 @@
-"""What each pe operation costs on a PE: ONE table of work per op, turned into cycles by `cycles`.
+"""What each pe operation costs on a PE, at the granularity of the machine's vector instructions.
 
-Every compute op is described by the work one PE does for it: floating-point operations, bytes
-read from and bytes written to its SRAM. A PE streams a whole vector per instruction (a DSD), so
-the op takes as long as its most loaded resource, plus a small fixed issue overhead:
+A PE computes with vector (DSD) instructions: one instruction streams `length` elements through
+the FMAC lanes (fp32: 1 lane on the WSE; fp16: 4 on WSE-2, 8 on WSE-3, that is the target's
+flops per cycle / 2) and through the SRAM ports (16 bytes read, 8 bytes written per cycle), and
+costs a fixed `vector_issue_cycles` to issue (DSD setup, the loop step around it, pipeline fill):
 
-    cycles = ceil(max(flops / flops_per_cycle,
-                      bytes_read / mem_read_bytes_per_cycle,
-                      bytes_written / mem_write_bytes_per_cycle)) + ISSUE_CYCLES
+    cycles(instruction) = max(ceil(length / lanes),
+                              ceil(length * elem_bytes * reads / mem_read_bytes_per_cycle),
+                              ceil(length * elem_bytes * writes / mem_write_bytes_per_cycle))
+                          + vector_issue_cycles
 
-With the WSE figures (2 flops, 16 B read, 8 B written per cycle) an elementwise add of n f32
-takes n/2 cycles (memory bound on both ports); a matmul_acc takes m*k*n cycles (one FMAC per
-cycle: it reads 8 bytes -- the accumulator and one operand, the other operand sits in a register --
-and writes 4 bytes per FMAC). Messages cost `ceil(w / link_wavelets_per_cycle)` cycles of
-streaming on the sender; host I/O has its own bandwidth (`host_io_cycles`).
+Each op is described by the instructions one PE issues for it (`WORK`): a tile matmul
+acc[M, N] += lhs[M, K] @ rhs[K, N] is K*N FMACs of length M (one column of acc plus a scalar of
+rhs times a column of lhs, as the SDK's GEMM kernels and WaferLLM do), an elementwise op is one
+instruction over the tile (transcendental functions: one pass per unit of their cost in
+pyflame/core/elementwise.py), a reduction into `out` results min(out, n / out) instructions.
+Small tiles therefore pay their issue overheads, as on the machine. Messages cost
+`ceil(w / link_wavelets_per_cycle)` cycles of streaming on the sender, and a receive wakes its PE
+with a task activation (`task_activation_cycles`); host I/O has its own bandwidth.
 
 All functions accept numpy arrays for the sizes (per-PE work, e.g. `mask_pad` whose padding
 differs between PEs) and then return int64 arrays.
@@ -21,14 +26,14 @@ differs between PEs) and then return int64 arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
-#: fixed cycles to issue one vector instruction (DSD setup)
-ISSUE_CYCLES = 2
-
-#: floating-point work per element of `pe.random_normal` (counter hash + Box-Muller, estimated)
+#: floating-point work per element of `pe.random_normal` (counter hash + Box-Muller, estimated):
+#: as many vector passes over the tile
 RANDOM_FLOPS_PER_ELEMENT = 16
 
 #: floating-point work per element of `pe.random_uniform` (the counter hash, estimated)
@@ -36,11 +41,6 @@ RANDOM_UNIFORM_FLOPS_PER_ELEMENT = 8
 
 #: bytes per f32 element / wavelet
 F32 = 4
-
-
-def _fmac(m, k, n):
-    fmacs = m * k * n
-    return (2 * fmacs, 2 * F32 * fmacs, F32 * fmacs)
 
 
 class CostKind(StrEnum):
@@ -68,79 +68,124 @@ class CostKind(StrEnum):
     POOL2D = "pool2d"
 
 
-#: work kind -> function of the per-PE sizes -> (flops, bytes read, bytes written), per PE.
-WORK: dict[CostKind, Callable[..., tuple]] = {
+@dataclass(frozen=True)
+class Instructions:
+    """`count` vector instructions, each over `length` elements, reading `reads` and writing
+    `writes` element streams from and to SRAM, doing `flops` floating-point operations in all
+    (count and length may be per-PE arrays)."""
+
+    count: Any
+    length: Any
+    reads: int
+    writes: int
+    flops: Any
+
+
+def _passes(count, n, reads: int, writes: int = 1, flops_per_element: int = 1) -> Instructions:
+    return Instructions(count, n, reads, writes, flops_per_element * np.asarray(n) * count)
+
+
+def _reduce(n, out, f: int = 1) -> Instructions:
+    # accumulate n // out vectors of `out` partial results, or (few results) `out` instructions
+    # that each reduce a long vector into a scalar register
+    n, out = np.asarray(n, dtype=np.int64), np.maximum(np.asarray(out, dtype=np.int64), 1)
+    count = np.maximum(np.minimum(out, n // out), 1)
+    return Instructions(count, -(-n // count), 2, 1, f * n)
+
+
+def _matmul(batches, m, k, n) -> Instructions:
+    # acc[:, j] += lhs[:, p] * rhs[p, j] for every (p, j): K*N FMACs of length M, per batch
+    return Instructions(batches * k * n, m, 2, 1, 2 * batches * m * k * n)
+
+
+def _conv2d(count, length, bias_count) -> list[Instructions]:
+    # out[n, o, :, :] += x[n, c, taps of the window] * w[o, c, tap]: one FMAC over the Ho x Wo
+    # plane (a 2D DSD) per (n, o, c, tap); then the bias, one add per (n, o) plane
+    fmacs = Instructions(count, length, 2, 1, 2 * count * length)
+    if not bias_count:
+        return [fmacs]
+    return [fmacs, Instructions(bias_count, length, 1, 1, bias_count * length)]
+
+
+def _pool2d(taps, outputs, divides: bool) -> list[Instructions]:
+    # one compare (max) or add (avg) of every output with one tap of its window (a 4D DSD over
+    # the batch, channels and the output plane), then avg's divisions
+    window = Instructions(taps, outputs, 2, 1, taps * outputs)
+    return [window, Instructions(1, outputs, 1, 1, outputs)] if divides else [window]
+
+
+#: work kind -> function of the per-PE sizes -> the vector instructions one PE issues
+WORK: dict[CostKind, Callable[..., Instructions | list[Instructions]]] = {
     # dst[i] = value
-    CostKind.FILL: lambda n: (0, 0, F32 * n),
-    # dst[i] = f(src[i]), f costing `f` flops (pyflame.core.elementwise gives f per function)
-    CostKind.UNARY: lambda n, f=1: (f * n, F32 * n, F32 * n),
+    CostKind.FILL: lambda n: _passes(1, n, 0, flops_per_element=0),
+    # dst[i] = f(src[i]), f costing `f` passes (pyflame.core.elementwise gives f per function)
+    CostKind.UNARY: lambda n, f=1: _passes(f, n, 1),
     # dst[i] = lhs[i] op rhs[i]     (an operand of one element is held in a register)
-    CostKind.BINARY: lambda n, f=1: (f * n, 2 * F32 * n, F32 * n),
+    CostKind.BINARY: lambda n, f=1: _passes(f, n, 2),
     # dst[i] = cond[i] ? lhs[i] : rhs[i]
-    CostKind.SELECT: lambda n: (n, 3 * F32 * n, F32 * n),
-    CostKind.CONVERT: lambda n: (n, F32 * n, F32 * n),
-    CostKind.COPY: lambda n: (0, F32 * n, F32 * n),
-    CostKind.TRANSPOSE: lambda n: (0, F32 * n, F32 * n),
+    CostKind.SELECT: lambda n: _passes(1, n, 3),
+    CostKind.CONVERT: lambda n: _passes(1, n, 1),
+    CostKind.COPY: lambda n: _passes(1, n, 1, flops_per_element=0),
+    # a strided (2D DSD) copy
+    CostKind.TRANSPOSE: lambda n: _passes(1, n, 1, flops_per_element=0),
     # pe.broadcast: n dst elements written, each read from the src tile (stride-0 DSDs for the
     # broadcast dims), like a copy of the dst's size
-    CostKind.BROADCAST: lambda n: (0, F32 * n, F32 * n),
+    CostKind.BROADCAST: lambda n: _passes(1, n, 1, flops_per_element=0),
     # n elements read and combined into `out` results, `f` operations each (the kind's flops in
     # pyflame/core/reductions.py: 1 for sum, prod, max and min)
-    CostKind.REDUCE: lambda n, out, f=1: (f * n, F32 * n, F32 * out),
-    # acc[m, n] += lhs[m, k] @ rhs[k, n]
-    CostKind.MATMUL_ACC: _fmac,
+    CostKind.REDUCE: _reduce,
+    # acc[m, n] += lhs[m, k] @ rhs[k, n], `batches` times
+    CostKind.MATMUL_ACC: _matmul,
     # n = padding elements of the PE's tile
-    CostKind.MASK_PAD: lambda n: (0, 0, F32 * n),
-    CostKind.RANDOM_NORMAL: lambda n: (RANDOM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
-    CostKind.RANDOM_UNIFORM: lambda n: (RANDOM_UNIFORM_FLOPS_PER_ELEMENT * n, 0, F32 * n),
+    CostKind.MASK_PAD: lambda n: _passes(1, n, 0, flops_per_element=0),
+    CostKind.RANDOM_NORMAL: lambda n: _passes(RANDOM_FLOPS_PER_ELEMENT, n, 1),
+    CostKind.RANDOM_UNIFORM: lambda n: _passes(RANDOM_UNIFORM_FLOPS_PER_ELEMENT, n, 1),
     # pe.iota: one multiply-add per element (start + step * index), written once
-    CostKind.IOTA: lambda n: (n, 0, F32 * n),
+    CostKind.IOTA: lambda n: _passes(1, n, 0),
     # a recv with `combine`: n incoming elements combined with the buffer's (added, max, ...)
-    CostKind.RECV_COMBINE: lambda n, f=1: (f * n, F32 * n, F32 * n),
+    CostKind.RECV_COMBINE: lambda n, f=1: _passes(f, n, 1),
     # the part of a pe.exchange that stays on the PE (a local copy of n elements)
-    CostKind.EXCHANGE_LOCAL: lambda n: (0, F32 * n, F32 * n),
+    CostKind.EXCHANGE_LOCAL: lambda n: _passes(1, n, 1, flops_per_element=0),
     # pe.pack / pe.unpack: a strided copy of n elements
-    CostKind.PACK: lambda n: (0, F32 * n, F32 * n),
-    # pe.conv2d: `fmacs` FMACs, each like one of matmul_acc (acc += in * w), plus `outputs`
-    # bias adds (0 without a bias)
-    CostKind.CONV2D: lambda fmacs, outputs: (
-        2 * fmacs + outputs,
-        2 * F32 * fmacs + F32 * outputs,
-        F32 * fmacs + F32 * outputs,
-    ),
-    # pe.pool2d: `taps` window reads, each a compare (max) or an add (avg) into the output
-    # element (read both, write one), plus `outputs` divisions for avg
-    CostKind.POOL2D: lambda taps, outputs: (taps + outputs, 2 * F32 * taps, F32 * taps),
+    CostKind.PACK: lambda n: _passes(1, n, 1, flops_per_element=0),
+    CostKind.CONV2D: _conv2d,
+    CostKind.POOL2D: _pool2d,
 }
 
 
-def work(kind: str, *sizes):
-    """(flops, bytes read, bytes written) per PE for work `kind` (a CostKind or its name)."""
-    return WORK[CostKind(kind)](*sizes)
+def work(kind: str, *sizes) -> list[Instructions]:
+    """The vector instructions one PE issues for work `kind` (a CostKind or its name)."""
+    w = WORK[CostKind(kind)](*sizes)
+    return w if isinstance(w, list) else [w]
 
 
-def cycles(target, flops, bytes_read, bytes_written, flops_per_cycle=None):
-    """Cycles of one vector op: its most loaded resource, plus the issue overhead."""
-    rate = target.flops_per_cycle if flops_per_cycle is None else flops_per_cycle
-    t = np.maximum(
+def lanes(target, half: bool = False) -> int:
+    """Elements a vector instruction processes per cycle (one FMAC = 2 flops per lane)."""
+    return max(1, (target.flops_per_cycle_fp16 if half else target.flops_per_cycle) // 2)
+
+
+def instruction_cycles(target, ins: Instructions, elem_bytes: int = F32, half: bool = False):
+    """Cycles of `ins`: each instruction as long as its most loaded resource, plus its issue."""
+    length = np.asarray(ins.length, dtype=np.int64)
+    width = lanes(target, half)
+    each = np.maximum(
         np.maximum(
-            np.asarray(flops, dtype=np.float64) / rate,
-            np.asarray(bytes_read, dtype=np.float64) / target.mem_read_bytes_per_cycle,
+            -(-length // width),
+            -(-length * elem_bytes * ins.reads // target.mem_read_bytes_per_cycle),
         ),
-        np.asarray(bytes_written, dtype=np.float64) / target.mem_write_bytes_per_cycle,
+        -(-length * elem_bytes * ins.writes // target.mem_write_bytes_per_cycle),
     )
-    out = np.ceil(t).astype(np.int64) + ISSUE_CYCLES
-    return int(out) if out.ndim == 0 else out
+    return np.asarray(ins.count, dtype=np.int64) * (each + target.vector_issue_cycles)
 
 
 def op_cycles(target, kind: str, *sizes, elem_bytes: int = F32, half: bool = False):
     """Cycles and flops (per PE) of op `kind` on sizes `sizes`, for elements of `elem_bytes`
-    bytes (the table counts 4-byte elements); `half` floats run at the fp16 flop rate."""
-    flops, rd, wr = work(kind, *sizes)
-    if elem_bytes != F32:
-        rd, wr = np.asarray(rd) * elem_bytes / F32, np.asarray(wr) * elem_bytes / F32
-    rate = target.flops_per_cycle_fp16 if half else target.flops_per_cycle
-    return cycles(target, flops, rd, wr, rate), flops
+    bytes; `half` floats run at the fp16 lane count."""
+    groups = work(kind, *sizes)
+    cyc = sum(instruction_cycles(target, g, elem_bytes, half) for g in groups)
+    flops = sum(np.asarray(g.flops, dtype=np.int64) for g in groups)
+    cyc, flops = np.asarray(cyc), np.asarray(flops)
+    return (int(cyc) if cyc.ndim == 0 else cyc), (int(flops) if flops.ndim == 0 else flops)
 
 
 def stream_cycles(target, wavelets):
@@ -149,6 +194,12 @@ def stream_cycles(target, wavelets):
     w = np.asarray(wavelets, dtype=np.int64)
     out = -(-w // bw)
     return int(out) if out.ndim == 0 else out
+
+
+def task_activation_cycles(target) -> int:
+    """Cycles from a receive's completion to its PE running the code that follows (a data task
+    or completion callback is activated)."""
+    return int(target.task_activation_cycles)
 
 
 def host_io_cycles(target, wavelets: int, rows: int, columns_crossed: int) -> int:

@@ -153,7 +153,8 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
             f.result()
 
     s.steps.append(step)
-    s.charge(it.rect, CostKind.CONV2D, fmacs, n * o * ho * wo if b is not None else 0)
+    # one FMAC over the output plane per (image, out channel, in channel of its group, tap)
+    s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, n * o if b is not None else 0)
 
 
 @kernel(pe.Pool2dOp)
@@ -180,9 +181,4 @@ def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
 
     s.steps.append(step)
     outputs = n * c * ho * wo
-    s.charge(
-        it.rect,
-        CostKind.POOL2D,
-        outputs * kernel[0] * kernel[1],
-        outputs if kind == PoolKind.AVG else 0,
-    )
+    s.charge(it.rect, CostKind.POOL2D, kernel[0] * kernel[1], outputs, kind == PoolKind.AVG)

@@ -125,6 +125,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         if batch.pending == 0:
             release.append(g)
     sl = pe_slice(it.rect)
+    wake = costs.task_activation_cycles(s.target)  # the completion activates the PE's task
     if kind is not None:
         cyc, flops = costs.op_cycles(
             s.target,
@@ -134,11 +135,12 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             elem_bytes=b.dtype.itemsize,
             half=b.half,
         )
-        s.clock[sl] = np.maximum(s.clock[sl] + cyc, arrival)
-        s.busy[sl] += cyc
+        s.clock[sl] = np.maximum(s.clock[sl] + cyc, arrival) + wake
+        s.busy[sl] += cyc + wake
         s.flops += int(flops) * nr * nc
     else:
-        s.clock[sl] = np.maximum(s.clock[sl], arrival)
+        s.clock[sl] = np.maximum(s.clock[sl], arrival) + wake
+        s.busy[sl] += wake
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -281,6 +283,12 @@ def _time_exchange(
             arr = s.links.arrival(begin, ww, np.arange(src.size), hq)
             np.maximum.at(recv_end, dst, arr)
         recv_end = np.maximum(recv_end, start_clock.ravel() + in_cyc)
+        # every PE that receives part of the exchange is woken by its completion
+        receives = np.zeros(n_pe, dtype=bool)
+        receives[rd] = True
+        wake = receives * costs.task_activation_cycles(t)
+        recv_end += wake
+        s.busy.ravel()[...] += wake
     end = np.maximum(np.maximum(send_end, recv_end), start_clock.ravel() + local_cyc)
     end = end.reshape(s.R, s.C)
     sl = pe_slice(it.rect)

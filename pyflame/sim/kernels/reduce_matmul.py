@@ -78,4 +78,9 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
                 f.result()
 
     s.steps.append(step)
-    s.charge(it.rect, CostKind.MATMUL_ACC, nb * m, k, n, buf=acc)
+    # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
+    # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
+    if br == 1:
+        s.charge(it.rect, CostKind.MATMUL_ACC, 1, nb * m, k, n, buf=acc)
+    else:
+        s.charge(it.rect, CostKind.MATMUL_ACC, nb, m, k, n, buf=acc)

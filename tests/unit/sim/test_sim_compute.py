@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,10 +80,11 @@ def test_binary(sim, rng, fn, ref):
     a, b = (rng.standard_normal(6 * N).astype(np.float32) for _ in range(2))
     (o,), report = sim.run(text, a, b)
     np.testing.assert_array_equal(o, ref(a, b))
-    # 12 f32 elements, f flops each (pyflame.core.elementwise), 96 bytes read, 48 written:
-    # max(12 f / 2, 6, 6) + issue; add/sub/mul cost 1 flop per element, div 4
+    # 12 f32 elements: f vector passes (pyflame.core.elementwise: add/sub/mul 1, div 4), each
+    # 12 cycles on one fp32 lane (96 bytes read at 16 a cycle, 48 written at 8: 6 each)
+    # plus the issue overhead
     f = elementwise.BINARY[fn].flops
-    assert report.cycles == max(12 * f // 2, 6) + costs.ISSUE_CYCLES
+    assert report.cycles == f * (12 + SMALL.vector_issue_cycles)
     assert report.flops == f * 6 * N
 
 
@@ -193,7 +196,8 @@ def test_matmul_acc(sim, rng, monkeypatch, parallel):
     (o,), report = sim.run(text, acc, lhs, rhs)
     want = acc.reshape(6, m, n) + lhs.reshape(6, m, k) @ rhs.reshape(6, k, n)
     np.testing.assert_allclose(o, want.ravel(), rtol=1e-5, atol=1e-5)
-    assert report.cycles == m * k * n + costs.ISSUE_CYCLES  # one FMAC per cycle
+    # K*N vector FMACs of length M, one lane: M cycles each plus the issue overhead
+    assert report.cycles == k * n * (m + SMALL.vector_issue_cycles)
     assert report.flops == 6 * 2 * m * k * n
 
 
@@ -280,9 +284,21 @@ def test_random_normal_statistics():
 
 def test_cost_table():
     t = SMALL
-    cyc, flops = costs.op_cycles(t, "matmul_acc", 4, 5, 6)
-    assert cyc == 120 + costs.ISSUE_CYCLES and flops == 240
-    assert costs.op_cycles(t, "fill", 16)[0] == 8 + costs.ISSUE_CYCLES
-    assert costs.op_cycles(t, "copy", 16)[0] == 8 + costs.ISSUE_CYCLES
-    assert list(costs.op_cycles(t, "mask_pad", np.array([0, 8]))[0]) == [2, 6]
+    issue = t.vector_issue_cycles
+    # acc[4, 6] += lhs[4, 5] @ rhs[5, 6]: 5 * 6 FMACs of length 4, once (one batch)
+    cyc, flops = costs.op_cycles(t, "matmul_acc", 1, 4, 5, 6)
+    assert cyc == 30 * (4 + issue) and flops == 240
+    # fp16 on WSE-2: 4 lanes, so a length-4 FMAC takes one cycle; the memory ports keep up
+    half = costs.op_cycles(t, "matmul_acc", 1, 4, 5, 6, elem_bytes=2, half=True)[0]
+    assert half == 30 * (1 + issue)
+    # three batches with their own rhs: three times the instructions
+    assert costs.op_cycles(t, "matmul_acc", 3, 4, 5, 6)[0] == 90 * (4 + issue)
+    # 16 f32 written at 8 bytes a cycle: 8 cycles; a copy streams 16 through one lane
+    assert costs.op_cycles(t, "fill", 16)[0] == 16 + issue
+    assert costs.op_cycles(t, "copy", 16)[0] == 16 + issue
+    assert costs.op_cycles(t, "copy", 16, elem_bytes=2, half=True)[0] == 4 + issue
+    assert list(costs.op_cycles(t, "mask_pad", np.array([0, 8]))[0]) == [issue, 8 + issue]
     assert costs.stream_cycles(t, 10) == 10
+    # the ideal machine: no overheads
+    ideal = dataclasses.replace(t, vector_issue_cycles=0)
+    assert costs.op_cycles(ideal, "matmul_acc", 1, 4, 5, 6)[0] == 120

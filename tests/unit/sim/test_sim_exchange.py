@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.target import SMALL
 
 
 def _exchange_program(sim, shape, src, dst, color=0):
@@ -84,7 +85,8 @@ def test_exchange_timing(sim):
         _exchange_program(sim, (8, 8), ((2, 2), ("r", "c")), ((2, 2), ("c", "r")))
     ).report
     w = 16
-    assert report.cycles == 2 + 2 * 1 + w + 2
+    # ramp + 2 hops + w wavelets + ramp, then the receivers' completion task
+    assert report.cycles == 2 + 2 * 1 + w + 2 + SMALL.task_activation_cycles
     assert report.wavelets.sum() == 2 * 2 * w  # two messages, two links each
     assert report.wavelets[0, 1, 3] == w  # (0,1) -> west -> (0,0) -> south -> (1,0)
     assert report.wavelets[0, 0, 1] == w

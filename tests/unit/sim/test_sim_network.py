@@ -61,8 +61,9 @@ def test_row_broadcast(sim, rng):
     )
     tiles = x.reshape(R, C, n)
     np.testing.assert_array_equal(o.reshape(R, C, n), np.broadcast_to(tiles[:, 1:2], (R, C, n)))
-    # timing: the farthest PE is 2 hops away (col 3): ramp + 2 hops + n wavelets + ramp
-    assert report.cycles == 2 + 2 + n + 2
+    # timing: the farthest PE is 2 hops away (col 3): ramp + 2 hops + n wavelets + ramp, then
+    # the receive's completion activates its task
+    assert report.cycles == 2 + 2 + n + 2 + SMALL.task_activation_cycles
     # link counters: from col 1 east (to 2) and west (to 0), and from col 2 east (to 3)
     w = report.wavelets
     assert w[:, 1, 2].tolist() == [n] * R and w[:, 1, 3].tolist() == [n] * R
@@ -80,7 +81,7 @@ def test_point_to_point_timing(sim):
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     b.op(recv(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
     report = sim.plan(sim.program(b.text())).report
-    assert report.cycles == 2 + 1 + w + 2
+    assert report.cycles == 2 + 1 + w + 2 + SMALL.task_activation_cycles
     assert report.busy_cycles[0, 0] == w
     assert report.wavelets[0, 0, 2] == w and report.wavelets.sum() == w
 
@@ -185,7 +186,7 @@ def _converge(sim, both: bool, w: int = 64):
 def test_contention_serialises_a_shared_link(sim):
     w = 64
     one, two = _converge(sim, False, w), _converge(sim, True, w)
-    assert one.cycles == 2 + 2 + w + 2
+    assert one.cycles == 2 + 2 + w + 2 + SMALL.task_activation_cycles
     assert two.cycles >= one.cycles + w  # the second message waits for the shared link
     assert two.wavelets[0, 1, 2] == 2 * w
 
@@ -251,7 +252,7 @@ def test_same_program_in_a_working_order(sim):
     b.op(recv(sim, "a", 1, (0, 1, 1, 1), b.t("a")))
     b.op(send(sim, "a", 1, (0, 0, 1, 1), b.t("a")))
     report = sim.plan(sim.program(b.text())).report
-    assert report.cycles == 2 * (2 + 1 + 4 + 2)
+    assert report.cycles == 2 * (2 + 1 + 4 + 2 + SMALL.task_activation_cycles)
 
 
 def test_route_leaving_the_fabric(sim):

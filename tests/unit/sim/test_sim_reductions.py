@@ -100,5 +100,6 @@ def test_reduce_cost_counts_the_kind_flops():
     for kind, entry in reductions.KINDS.items():
         cyc, flops = costs.op_cycles(SMALL, "reduce", 16, 4, entry.flops)
         assert flops == 16 * entry.flops, kind
-        assert cyc == 8 + costs.ISSUE_CYCLES  # 16 operations at 2 per cycle
+        # 16 elements into 4 results: 4 instructions of length 4 (one lane), each issued
+        assert cyc == 4 * (4 + SMALL.vector_issue_cycles)
     assert costs.op_cycles(SMALL, "recv_combine", 10)[1] == 10
