@@ -288,7 +288,10 @@ def test_cycles_near_the_compute_bound():
     y.numpy()
     report = pf.last_report()
     bound = 2 * 32 * 32 * 8 * 8 * 9 / (16 * pf.sim.SMALL.flops_per_cycle)
-    assert bound <= report.cycles < 1.15 * bound
+    # each PE's FMACs run over its 8x8 output plane: 64 of every 64 + vector_issue_cycles (69)
+    # cycles compute, the halo exchange and the bias add the rest
+    issue = pf.sim.SMALL.vector_issue_cycles
+    assert bound * (64 + issue) / 64 <= report.cycles < 1.25 * bound
     assert report.flops >= 2 * 32 * 32 * 8 * 8 * 9
 
 
