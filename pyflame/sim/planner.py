@@ -197,6 +197,13 @@ class Planner:
                 f"buffer '{name}' on {rect_pes(rect)} spans bytes [{off}, {off + nbytes}) but a "
                 f"PE of target {t.name} has {t.sram_bytes} bytes of SRAM ({what})"
             )
+        if off + nbytes > t.usable_sram_bytes:  # the top of SRAM holds the PE's code and stacks
+            raise SRAMFault(
+                f"buffer '{name}' on {rect_pes(rect)} spans bytes [{off}, {off + nbytes}), into "
+                f"the {t.sram_reserved_bytes} bytes that target {t.name} keeps for code and "
+                f"stacks at [{t.usable_sram_bytes}, {t.sram_bytes}) ({what}); buffers must end "
+                f"by byte {t.usable_sram_bytes} (allocate-sram places them so)"
+            )
         if rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols:
             raise SRAMFault(
                 f"buffer '{name}' on {rect_pes(rect)} lies outside the {t.fabric_rows} x "

@@ -347,6 +347,21 @@ def test_sram_fault(sim):
     assert "'big'" in msg and "49152" in msg and "49184" in msg and "rows 0..1" in msg
 
 
+def test_buffer_in_the_code_reserve(sim):
+    """The top sram_reserved_bytes hold code and stacks: a buffer there is a fault, although it
+    fits the PE's SRAM."""
+    usable = SMALL.usable_sram_bytes
+    b = sim.Body()
+    b.alloc("code", (0, 0, 1, 1), 4, offset=usable - 8)
+    with pytest.raises(SRAMFault) as e:
+        sim.plan(sim.program(b.text()))
+    msg = str(e.value)
+    assert "'code'" in msg and f"[{usable - 8}, {usable + 8})" in msg and "code and stacks" in msg
+    b = sim.Body()
+    b.alloc("last", (0, 0, 1, 1), 4, offset=usable - 16)  # ends exactly at the reserve
+    sim.plan(sim.program(b.text()))
+
+
 def test_buffer_outside_the_fabric(sim):
     b = sim.Body()
     b.alloc("far", (0, SMALL.fabric_cols - 1, 1, 2), 4)
