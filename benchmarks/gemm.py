@@ -3,11 +3,13 @@ numpy (and PyTorch when installed), first-compile time. Results go to benchmarks
 
     python benchmarks/gemm.py                 # 1024x1024x1024 on a 32x32 grid, WSE2
     python benchmarks/gemm.py --size 512 --grid 16 --repeat 5
+    python benchmarks/gemm.py --vector-issue-cycles 0   # the ideal machine: no issue overheads
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -31,10 +33,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="M = N = K")
     parser.add_argument("--grid", type=int, default=32, help="PE grid side")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--vector-issue-cycles",
+        type=int,
+        default=None,
+        help="override the target's fixed cost of one vector instruction",
+    )
     args = parser.parse_args()
 
     n, g = args.size, args.grid
     target = pf.sim.get_target()
+    if args.vector_issue_cycles is not None:
+        target = dataclasses.replace(target, vector_issue_cycles=args.vector_issue_cycles)
+        pf.sim.set_target(target)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
