@@ -49,6 +49,10 @@ def layer_norm(
     x = _upcast(input)
     dims = tuple(range(x.ndim - len(shape), x.ndim))
     centered = x - x.mean(dim=dims, keepdim=True)
+    # take back the mean's rounding (the corrected two-pass algorithm): a constant row, whose
+    # float mean can be an ulp off, normalises to exactly 0 as in PyTorch (whose Welford mean is
+    # exact there), not to ulp / sqrt(eps), 2e-3 for values near 1e3
+    centered = centered - centered.mean(dim=dims, keepdim=True)
     var = (centered * centered).mean(dim=dims, keepdim=True)
     y = centered * ops.rsqrt(var + eps)
     if weight is not None:

@@ -53,6 +53,16 @@ def test_layer_norm(layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_layer_norm_of_constant_rows_is_zero(layout):
+    """Rows of one large value, whose float mean is an ulp off it: exactly 0, as PyTorch (the
+    mean's rounding used to come out as ulp / sqrt(eps), 2.4e-3 for -77.77)."""
+    x = np.repeat(np.array([[1000.123], [3.3e4], [-77.77], [0.6137617]], np.float32), 6, axis=1)
+    got = F.layer_norm(pf.from_numpy(x, layout=layout), 6).numpy()
+    np.testing.assert_array_equal(got, TF.layer_norm(torch.from_numpy(x), (6,)).numpy())
+    np.testing.assert_array_equal(got, np.zeros_like(x))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_batch_norm_eval_and_training(layout):
     x = rand(4, 3, 5, 6)
     rm, rv = rand(3, seed=1), np.abs(rand(3, seed=2)) + 0.5
