@@ -13,6 +13,7 @@ hop distance `h` from the sender is the number of links the wavelet crossed befo
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ _ARRIVES_ON = (SOUTH, NORTH, WEST, EAST)
 _ARRIVES = np.array(_ARRIVES_ON, dtype=np.int64)
 _BITS = np.arange(4, dtype=np.int64)
 NO_RULE = -1
+#: traces a RouteTable keeps (least recently used dropped first)
+TRACE_CACHE_ENTRIES = 16
 
 
 def port_mask(ports) -> int:
@@ -81,7 +84,10 @@ class RouteTable:
         self.fabric_rows, self.fabric_cols = fabric_rows, fabric_cols
         self.rules: dict[int, np.ndarray] = {}
         self.version: dict[int, int] = {}
-        self._cache: dict[tuple, Trace] = {}
+        #: recent traces (a SUMMA step re-traces the same roots on a color after the others);
+        #: bounded, because each holds arrays of the size of its deliveries and a grid side's
+        #: worth of steps traces as many different source sets
+        self._cache: OrderedDict[tuple, Trace] = OrderedDict()
 
     def _table(self, color: int) -> np.ndarray:
         t = self.rules.get(color)
@@ -111,6 +117,7 @@ class RouteTable:
         key = (color, self.version.get(color, -1), src_r.tobytes(), src_c.tobytes())
         hit = self._cache.get(key)
         if hit is not None:
+            self._cache.move_to_end(key)
             return hit
         table = self.rules.get(color)
         R, C = self.R, self.C
@@ -181,6 +188,8 @@ class RouteTable:
             l_h[ol],
         )
         self._cache[key] = tr
+        if len(self._cache) > TRACE_CACHE_ENTRIES:
+            self._cache.popitem(last=False)
         return tr
 
     def _leaves(self, color, sr, sc, r, c, d, what) -> None:

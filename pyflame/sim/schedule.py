@@ -83,6 +83,11 @@ class Batch:
     arrival: np.ndarray  # per delivery
     pending: int  # deliveries not received yet
 
+    def forget_deliveries(self) -> None:
+        """Drop the per-delivery arrays once every delivery is received (plan memory stays
+        proportional to the messages in flight, not to every message ever sent)."""
+        self.src_lr = self.src_lc = self.arrival = np.zeros(0, dtype=np.int64)
+
 
 @dataclass
 class Schedule:

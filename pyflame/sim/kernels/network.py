@@ -124,6 +124,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         batch.pending -= int(mask.sum())
         if batch.pending == 0:
             release.append(g)
+            batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
     sl = pe_slice(it.rect)
     wake = costs.task_activation_cycles(s.target)  # the completion activates the PE's task
     if kind is not None:
