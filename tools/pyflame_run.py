@@ -2,6 +2,7 @@
 
     pyflame-run model.mlir --input a=a.npy --input b=b.npy
     pyflame-run model.mlir --seed 0 --report json
+    pyflame-run model.mlir --seed 0 --plot report.png
     pyflame-run model.mlir --seed 0 --target small
     pyflame-run model.mlir --list-inputs
 
@@ -114,6 +115,12 @@ def _arg_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="json: stdout holds only the report's JSON; output summaries go to stderr",
+    )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="write the report's heatmaps and the timeline of one PE row to PATH (PNG)",
     )
     p.add_argument(
         "--target",
@@ -381,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
     lines = [describe(i, out) for i, out in enumerate(outputs)]
+    if args.plot is not None:
+        try:
+            report.plot(args.plot)
+        except OSError as e:
+            return emit(f"{TOOL}: error: cannot write the plot to {args.plot}: {e.strerror}")
+        print(f"{TOOL}: plot written to {args.plot}", file=sys.stderr)
     if args.report == "json":
         print("\n".join(lines), file=sys.stderr)
         return _print_out([report.to_json()])

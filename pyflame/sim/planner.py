@@ -47,6 +47,14 @@ from pyflame.sim.schedule import (
     rects_overlap,
 )
 
+#: the timeline phase of each op that is not computation (pyflame/sim/timeline.py)
+PHASE_OF: dict[type, str] = {
+    pe.SendOp: "send",
+    pe.RecvOp: "receive",
+    pe.ExchangeOp: "exchange",
+    pe.RouteOp: "route",
+}
+
 
 def compile_plan(module: ModuleOp) -> Executable:
     """Plan a verified pe-level module (`func.func @main`, attribute `pf.target`) for running."""
@@ -309,12 +317,27 @@ class Planner:
         if not isinstance(op, pe.RouteOp):
             s.used[pe_slice(it.rect)] = True
         s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
+        r0, c0, nr, nc = it.rect
+        row = s.timeline.row
+        on_row = r0 <= row < r0 + nr
+        if on_row:
+            before = s.clock[row, c0 : c0 + nc].copy()
+            busy = s.busy[row, c0 : c0 + nc].copy()
         try:
             kernel_for(it)(s, it, op)
         except PyFlameError as err:
             if getattr(err, "op", None) is None:
                 err.op = op
             raise
+        if on_row:
+            s.timeline.record(
+                c0,
+                before,
+                s.clock[row, c0 : c0 + nc],
+                s.busy[row, c0 : c0 + nc] - busy,
+                PHASE_OF.get(type(op), "compute"),
+                it.what,
+            )
         s.step_ops += [(it.what, op)] * (len(s.steps) - len(s.step_ops))
 
     # ------------------------------------------------------------------ result
@@ -350,6 +373,7 @@ class Planner:
             clock_hz=float(t.clock_hz),
             flops_per_cycle=int(t.flops_per_cycle),
             fabric_pes=t.fabric_rows * t.fabric_cols,
+            timeline=s.timeline,
         )
         return Executable(
             target=t,

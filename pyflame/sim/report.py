@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pyflame.sim.timeline import PHASES, Timeline
+
 DIRECTIONS = ("north", "south", "east", "west")
 
 
@@ -41,6 +43,8 @@ class Report:
     flops_per_cycle: int = 2
     #: total PEs of the fabric
     fabric_pes: int = 0
+    #: what the middle row of PEs did over time (phases per PE; pyflame/sim/timeline.py)
+    timeline: Timeline | None = None
 
     # ----------------------------------------------------------------- derived figures
 
@@ -125,16 +129,51 @@ class Report:
             "sram_peak_bytes": self.sram_peak_bytes.tolist(),
             "wavelets": self.wavelets.tolist(),
             "wavelet_directions": list(DIRECTIONS),
+            "timeline": self.timeline.to_dict() if self.timeline is not None else None,
         }
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
     def plot(self, path) -> str:
-        """Write PNG heatmaps (busy cycles, SRAM peak, wavelets per link direction) to `path`."""
+        """Write a PNG to `path`: heatmaps (busy cycles, SRAM peak, wavelets per link direction)
+        and the timeline of one PE row (compute, send, receive, exchange, route, stall)."""
         fig = self.figure()
         fig.savefig(path, dpi=90)
         return str(path)
+
+    def _plot_timeline(self, ax) -> None:
+        """One bar per PE of the recorded row: its phases over the cycles."""
+        ax.set_xlabel("cycle")
+        ax.set_ylabel("col")
+        if self.timeline is None:
+            ax.set_title("timeline (not recorded)")
+            return
+        events = self.timeline.events()
+        colors = dict(
+            zip(
+                PHASES,
+                ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:gray", "tab:red"),
+                strict=True,
+            )
+        )
+        for index, phase in enumerate(PHASES):
+            mine = events[events[:, 3] == index]
+            for col in np.unique(mine[:, 0]):
+                spans = mine[mine[:, 0] == col]
+                ax.broken_barh(
+                    list(zip(spans[:, 1], spans[:, 2] - spans[:, 1], strict=True)),
+                    (col - 0.4, 0.8),
+                    facecolors=colors[phase],
+                    label=phase if col == mine[0, 0] else None,
+                )
+        from matplotlib.ticker import MaxNLocator
+
+        ax.set_title(f"timeline of PE row {self.timeline.row}")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.invert_yaxis()
+        if len(events):
+            ax.legend(loc="upper right", ncols=len(PHASES), fontsize="small")
 
     def figure(self):
         """The heatmaps of `plot` as a matplotlib `Figure` (ticks at whole PE rows and columns)."""
@@ -142,8 +181,9 @@ class Report:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
-        fig = Figure(figsize=(13, 7.5), constrained_layout=True)
-        axes = fig.subplots(2, 3)
+        fig = Figure(figsize=(13, 10.5), constrained_layout=True)
+        grid = fig.add_gridspec(3, 3, height_ratios=(1, 1, 0.8))
+        axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(3)] for r in range(2)])
         panels = [
             (self.busy_cycles, "busy cycles", "viridis"),
             (self.sram_peak_bytes, "SRAM peak (bytes)", "magma"),
@@ -167,6 +207,7 @@ class Report:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             fig.colorbar(im, ax=ax, shrink=0.8)
+        self._plot_timeline(fig.add_subplot(grid[2, :]))
         fig.suptitle(
             f"{self.target}: {self.cycles:,} cycles ({self.seconds:.3g} s), "
             f"utilisation {100 * self.utilisation:.1f}%"

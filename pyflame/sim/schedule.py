@@ -27,6 +27,7 @@ from pyflame.core.target import Target
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import Links, Mailboxes, RouteTable
+from pyflame.sim.timeline import Timeline
 
 
 def location_of(op: Operation) -> str | None:
@@ -120,6 +121,8 @@ class Schedule:
         self.routes = RouteTable(rows, cols, t.fabric_rows, t.fabric_cols)
         self.links = Links(rows, cols, t)
         self.mail = Mailboxes(rows, cols)
+        #: what the middle row of PEs does over time (Report.timeline)
+        self.timeline = Timeline(row=rows // 2)
 
     def buf(self, value: SSAValue, item: Item) -> Buffer:
         """The buffer an operand names (made by pe.alloc)."""

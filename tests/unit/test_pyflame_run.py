@@ -239,3 +239,26 @@ def test_named_inputs_round_trip_through_pyflame_run(tmp_path, monkeypatch):
     )
     assert status == 0, err
     assert "values=[100., 102., 103., 105., 106., 108., 109., 111.]" in out
+
+
+# --------------------------------------------------------------------------- issue 10, item 8
+
+
+def test_plot_writes_a_png_and_json_keeps_stdout_clean(tmp_path, monkeypatch):
+    monkeypatch.chdir(program_files(tmp_path))
+    status, out, err = run_tool("prog.mlir", "--seed", "0", "--plot", "r.png", "--report", "json")
+    assert status == 0, err
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "plot written to r.png" in err
+    report = json.loads(out)  # stdout holds the JSON alone
+    timeline = report["timeline"]
+    assert timeline["phases"] == ["compute", "send", "receive", "exchange", "route", "stall"]
+    assert timeline["events"] and all(len(e) == 5 for e in timeline["events"])
+    assert all(e[1] < e[2] <= report["cycles"] for e in timeline["events"])
+
+
+def test_plot_to_an_unwritable_path_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(program_files(tmp_path))
+    status, out, err = run_tool("prog.mlir", "--seed", "0", "--plot", "no/such/dir/r.png")
+    assert status == 1
+    assert "cannot write the plot to no/such/dir/r.png" in err and "Traceback" not in err

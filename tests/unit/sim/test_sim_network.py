@@ -86,6 +86,28 @@ def test_point_to_point_timing(sim):
     assert report.wavelets[0, 0, 2] == w and report.wavelets.sum() == w
 
 
+def test_timeline_shows_the_send_and_the_receivers_stall(sim):
+    """The point-to-point program's timeline (row 0): PE (0, 0) sends for w cycles from 0; PE
+    (0, 1) stalls until the message has arrived, then its receive's task runs."""
+    w = 40
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    b.op(recv(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    timeline = sim.plan(sim.program(b.text())).report.timeline
+    phases = timeline.to_dict()["phases"]
+    events = [(c, start, end, phases[p]) for c, start, end, p, _ in timeline.events().tolist()]
+    arrived = 2 + 1 + w + 2
+    assert events == [
+        (0, 0, w, "send"),
+        (1, 0, arrived, "stall"),
+        (1, arrived, arrived + SMALL.task_activation_cycles, "receive"),
+    ]
+    assert timeline.row == 0 and "pe.recv" in timeline.ops[int(timeline.events()[-1, 4])]
+
+
 def test_east_shift_chain_with_combine_sum(sim, rng):
     """A running sum along each row: PE col j adds what col j-1 sends, then passes it on."""
     R, C, n = 2, 4, 3
