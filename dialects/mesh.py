@@ -83,6 +83,8 @@ from pyflame.core.distribution import (
     Distribution,
     HaloAxis,
     broadcast_problem,
+    distributed_parameters,
+    distribution_of_parameters,
     halo_axes,
     is_local_reshape,
     is_spatial,
@@ -108,33 +110,18 @@ class MeshTensorType(ParametrizedAttribute, TypeAttribute):
     split: ArrayAttr[StringAttr] = param_def()
 
     def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(
-            ArrayAttr([IntAttr(n) for n in dist.shape]),
-            element_type,
-            ArrayAttr([IntAttr(n) for n in dist.grid]),
-            ArrayAttr([StringAttr(s) for s in dist.split]),
-        )
+        super().__init__(*distributed_parameters(dist, element_type))
 
     @property
     def dist(self) -> Distribution:
-        return Distribution(
-            tuple(n.data for n in self.shape),
-            (self.grid.data[0].data, self.grid.data[1].data),
-            tuple(s.data for s in self.split),
-        )
+        return distribution_of_parameters(self.shape, self.grid, self.split)
 
     def get_shape(self) -> tuple[int, ...]:
         return tuple(n.data for n in self.shape)
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        shape, elem, grid, split = parse_distributed(parser, "mesh tensors")
-        return (
-            ArrayAttr([IntAttr(n) for n in shape]),
-            elem,
-            ArrayAttr([IntAttr(n) for n in grid]),
-            ArrayAttr([StringAttr(s) for s in split]),
-        )
+        return parse_distributed(parser, "mesh tensors")
 
     def print_parameters(self, printer: Printer) -> None:
         print_distributed(printer, self.dist, self.element_type)

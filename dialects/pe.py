@@ -86,7 +86,13 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
-from pyflame.core.distribution import Distribution, parse_distributed, print_distributed
+from pyflame.core.distribution import (
+    Distribution,
+    distributed_parameters,
+    distribution_of_parameters,
+    parse_distributed,
+    print_distributed,
+)
 from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.reductions import PoolKind, ReductionKind
 
@@ -267,31 +273,16 @@ class TileLayoutAttr(ParametrizedAttribute):
     split: ArrayAttr[StringAttr] = param_def()
 
     def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(
-            ArrayAttr([IntAttr(n) for n in dist.shape]),
-            element_type,
-            ArrayAttr([IntAttr(n) for n in dist.grid]),
-            ArrayAttr([StringAttr(s) for s in dist.split]),
-        )
+        super().__init__(*distributed_parameters(dist, element_type))
 
     @property
     def dist(self) -> Distribution:
         """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
-        return Distribution(
-            tuple(n.data for n in self.shape),
-            (self.grid.data[0].data, self.grid.data[1].data),
-            tuple(s.data for s in self.split),
-        )
+        return distribution_of_parameters(self.shape, self.grid, self.split)
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        shape, elem, grid, split = parse_distributed(parser, "tile layouts")
-        return (
-            ArrayAttr([IntAttr(n) for n in shape]),
-            elem,
-            ArrayAttr([IntAttr(n) for n in grid]),
-            ArrayAttr([StringAttr(s) for s in split]),
-        )
+        return parse_distributed(parser, "tile layouts")
 
     def print_parameters(self, printer: Printer) -> None:
         print_distributed(printer, self.dist, self.element_type)

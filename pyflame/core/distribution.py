@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
 from xdsl.ir import Attribute
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
@@ -305,11 +306,31 @@ def is_spatial(d: Distribution) -> bool:
 # `#pe.layout<...>`, parsed and printed here once.
 
 
-def parse_distributed(
-    parser: AttrParser, what: str
-) -> tuple[tuple[int, ...], Attribute, tuple[int, int], tuple[str, ...]]:
-    """(shape, element type, grid, split) of `<64x48xf32 on 4x4 split [r, c]>`; `what` names the
-    type in errors ("mesh tensors")."""
+def distributed_parameters(dist: Distribution, element_type: Attribute) -> tuple[Attribute, ...]:
+    """The parameters (shape, element type, grid, split) that `!mesh.tensor` and `#pe.layout`
+    store for `dist`."""
+    return (
+        ArrayAttr([IntAttr(n) for n in dist.shape]),
+        element_type,
+        ArrayAttr([IntAttr(n) for n in dist.grid]),
+        ArrayAttr([StringAttr(s) for s in dist.split]),
+    )
+
+
+def distribution_of_parameters(
+    shape: ArrayAttr[IntAttr], grid: ArrayAttr[IntAttr], split: ArrayAttr[StringAttr]
+) -> Distribution:
+    """The `Distribution` those stored parameters describe."""
+    return Distribution(
+        tuple(n.data for n in shape),
+        (grid.data[0].data, grid.data[1].data),
+        tuple(s.data for s in split),
+    )
+
+
+def parse_distributed(parser: AttrParser, what: str) -> tuple[Attribute, ...]:
+    """The parameters (shape, element type, grid, split) of `<64x48xf32 on 4x4 split [r, c]>`;
+    `what` names the type in errors ("mesh tensors")."""
     with parser.in_angle_brackets():
         start = parser.pos
         shape, elem = parser.parse_ranked_shape()
@@ -329,7 +350,7 @@ def parse_distributed(
             dist.check()
         except VerifyException as err:
             parser.raise_error(str(err), start, parser.pos)
-    return dist.shape, elem, dist.grid, dist.split
+    return distributed_parameters(dist, elem)
 
 
 def print_distributed(printer: Printer, dist: Distribution, element_type: Attribute) -> None:
