@@ -69,9 +69,11 @@ from xdsl.irdl import (
     operand_def,
     opt_operand_def,
     opt_prop_def,
+    opt_result_def,
     param_def,
     prop_def,
     result_def,
+    var_operand_def,
 )
 from xdsl.irdl.declarative_assembly_format import (
     AttributeVariable,
@@ -250,6 +252,14 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
     @property
     def num_bytes(self) -> int:
         return self.size.data * self.elem_bytes
+
+
+@irdl_attr_definition
+class TokenType(ParametrizedAttribute, TypeAttribute):
+    """`!pe.token`: the completion of an asynchronous `pe.send` or `pe.recv`, one per PE of its
+    rectangle; `pe.wait` joins it."""
+
+    name = "pe.token"
 
 
 @irdl_attr_definition
@@ -935,32 +945,53 @@ class _ChannelOp(PEOp):
 
 @irdl_op_definition
 class SendOp(_ChannelOp):
-    """Every PE of `pes` streams its whole buffer into its router on `color`."""
+    """Every PE of `pes` streams its whole buffer into its router on `color`.
+
+    Without a result the send is synchronous: each PE stops until its last wavelet has left
+    (which, once the path's queues are full, waits for the receivers to drain them). With a
+    `!pe.token` result it is asynchronous (a fabric DSD op on a microthread): the PE goes on at
+    once and `pe.wait` joins the completion; the buffer must not be written before that.
+
+        %t = pe.send %a {color = 0 : i64, pes = array<i64: 0, 1, 4, 1>} : !pe.buf<8xf32> -> !pe.token
+    """
 
     name = "pe.send"
     buffer = operand_def(BufferType)
-    assembly_format = "$buffer attr-dict `:` type($buffer)"
+    token = opt_result_def(TokenType)
+    assembly_format = "$buffer attr-dict `:` type($buffer) (`->` type($token)^)?"
 
-    def __init__(self, buffer: SSAValue, *, color: int, pes: Rect):
+    def __init__(self, buffer: SSAValue, *, color: int, pes: Rect, asynchronous: bool = False):
         super().__init__(
-            operands=[buffer], properties={"pes": dense_i64(pes), "color": int64(color)}
+            operands=[buffer],
+            properties={"pes": dense_i64(pes), "color": int64(color)},
+            result_types=[[TokenType()] if asynchronous else []],
         )
+
+    @property
+    def is_async(self) -> bool:
+        return self.token is not None
 
 
 @irdl_op_definition
 class RecvOp(_ChannelOp):
     """Every PE of `pes` receives the next message on `color` into its buffer, or with
     `combine KIND` combines it with what the buffer holds (`sum` adds, `max` keeps the
-    larger, ...: a reduction kind of pyflame/core/reductions.py); it waits until the message has
-    arrived.
+    larger, ...: a reduction kind of pyflame/core/reductions.py). Without a result it is
+    synchronous: each PE stops until its whole message has come in. With a `!pe.token` result it
+    is asynchronous: the PE goes on, the wavelets land as they arrive, and `pe.wait` joins the
+    completion; the buffer must not be read or written before that.
 
         pe.recv %p combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
+        %t = pe.recv %p {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
     """
 
     name = "pe.recv"
     buffer = operand_def(BufferType)
     combine = opt_prop_def(ReductionKindAttr)
-    assembly_format = "$buffer (`combine` $combine^)? attr-dict `:` type($buffer)"
+    token = opt_result_def(TokenType)
+    assembly_format = (
+        "$buffer (`combine` $combine^)? attr-dict `:` type($buffer) (`->` type($token)^)?"
+    )
 
     def __init__(
         self,
@@ -969,6 +1000,7 @@ class RecvOp(_ChannelOp):
         color: int,
         pes: Rect,
         combine: ReductionKind | str | None = None,
+        asynchronous: bool = False,
     ):
         super().__init__(
             operands=[buffer],
@@ -977,7 +1009,12 @@ class RecvOp(_ChannelOp):
                 "color": int64(color),
                 "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
             },
+            result_types=[[TokenType()] if asynchronous else []],
         )
+
+    @property
+    def is_async(self) -> bool:
+        return self.token is not None
 
     @property
     def combine_kind(self) -> ReductionKind | None:
@@ -986,6 +1023,34 @@ class RecvOp(_ChannelOp):
     def verify_(self) -> None:
         super().verify_()
         _expect("accumulate" not in self.attributes, "'accumulate' is spelled `combine sum` now")
+
+
+@irdl_op_definition
+class WaitOp(PEOp):
+    """Every PE of `pes` stops until its part of each asynchronous send or receive has completed
+    (the completion activates the PE's task, which costs `task_activation_cycles`).
+
+        pe.wait %t0, %t1 {pes = array<i64: 0, 0, 4, 4>}
+    """
+
+    name = "pe.wait"
+    tokens = var_operand_def(TokenType)
+    assembly_format = "$tokens attr-dict"
+
+    def __init__(self, *tokens: SSAValue, pes: Rect):
+        super().__init__(operands=[list(tokens)], properties={"pes": dense_i64(pes)})
+
+    def verify_(self) -> None:
+        super().verify_()
+        _expect(len(self.tokens) > 0, "pe.wait needs at least one token")
+        for t in self.tokens:
+            owner = t.owner
+            if isinstance(owner, PEOp):
+                _expect(
+                    rect_contains(owner.rect, self.rect),
+                    f"pe.wait runs on PEs {list(self.rect)}, outside the PEs "
+                    f"{list(owner.rect)} of the {owner.name} whose token it waits for",
+                )
 
 
 @irdl_custom_directive
@@ -1596,6 +1661,7 @@ PE = Dialect(
         MatmulAccOp,
         SendOp,
         RecvOp,
+        WaitOp,
         RouteOp,
         ExchangeOp,
         *SHAPE_OPS,
@@ -1604,6 +1670,7 @@ PE = Dialect(
     ],
     [
         BufferType,
+        TokenType,
         TileLayoutAttr,
         UnaryFnAttr,
         BinaryFnAttr,

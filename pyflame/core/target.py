@@ -61,6 +61,13 @@ class Target:
     #: cycles from a receive's completion to the code that consumes it (a task activation or
     #: completion callback, ALGORITHMS.md section 1 c_task). Not published either.
     task_activation_cycles: int = 10
+    #: wavelets a router holds per color on a stream's path (one input queue per hop); WSE-2's
+    #: queues hold 2 to 6 (MACHINE.md), we take the smallest
+    router_queue_wavelets: int = 2
+    #: wavelets the receiving PE's input queue holds (WSE-2 CE input queues: 6, 6, 4, 4, 2, 2, 2,
+    #: 2; a middle depth). A stream longer than the path holds stalls its sender until the
+    #: receivers drain it (back-pressure).
+    ce_queue_wavelets: int = 4
 
     @property
     def usable_sram_bytes(self) -> int:
@@ -183,6 +190,8 @@ class TargetAttr(ParametrizedAttribute):
     route_switch_cycles: IntAttr
     vector_issue_cycles: IntAttr
     task_activation_cycles: IntAttr
+    router_queue_wavelets: IntAttr
+    ce_queue_wavelets: IntAttr
 
     def __init__(self, target: Target):
         super().__init__(StringAttr(target.name), *_figure_attrs(target))

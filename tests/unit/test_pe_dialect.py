@@ -80,6 +80,10 @@ def every_op() -> ModuleOp:
     add(pe.SendOp(a, color=0, pes=(0, 0, 2, 1)))
     add(pe.RecvOp(b, color=0, pes=(0, 1, 2, 1), combine=ReductionKind("sum")))
     add(pe.RecvOp(b, color=0, pes=(0, 1, 2, 1)))
+    sent = add(pe.SendOp(a, color=1, pes=(0, 0, 2, 1), asynchronous=True))
+    received = add(pe.RecvOp(b, color=1, pes=(0, 1, 2, 1), combine="max", asynchronous=True))
+    add(pe.WaitOp(sent.token, pes=(0, 0, 2, 1)))
+    add(pe.WaitOp(received.token, pes=(0, 1, 1, 1)))
     add(pe.ExchangeOp(t, a, src_layout=LAYOUT, dst_layout=TRANSPOSED, color=1, pes=FULL))
     add(
         pe.ExchangeOp(
@@ -289,3 +293,22 @@ def test_an_enum_given_again_in_the_dictionary_is_refused() -> None:
         VerifyException, match="'pe.unary' takes fn in its text, not in its attribute"
     ):
         module.verify()
+
+
+def test_async_transfers_return_tokens_that_wait_joins() -> None:
+    text = str(every_op())
+    assert "-> !pe.token" in text
+    sends = [op for op in every_op().walk() if isinstance(op, pe.SendOp)]
+    assert [op.is_async for op in sends] == [False, True]
+    waits = [op for op in every_op().walk() if isinstance(op, pe.WaitOp)]
+    assert len(waits) == 2 and all(len(w.tokens) == 1 for w in waits)
+
+
+def test_a_wait_outside_its_transfer_is_refused() -> None:
+    a = pe.AllocOp(pe.BufferType(4, f32), name="a", pes=(0, 0, 2, 2))
+    sent = pe.SendOp(a.result, color=0, pes=(0, 0, 2, 1), asynchronous=True)
+    assert sent.token is not None
+    wait = pe.WaitOp(sent.token, pes=(0, 0, 2, 2))
+    Block([a, sent, wait])
+    with pytest.raises(VerifyException, match=r"outside the PEs \[0, 0, 2, 1\] of the pe.send"):
+        wait.verify()

@@ -295,3 +295,8 @@ def _time_exchange(
     sl = pe_slice(it.rect)
     s.clock[sl] = np.maximum(s.clock[sl], end[sl])
     s.busy += local_cyc.reshape(s.R, s.C)
+
+
+@kernel(pe.WaitOp)
+def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
+    raise CompileError(f"{it.what}: asynchronous transfers are not simulated yet")
