@@ -1,0 +1,241 @@
+"""The fabric of the wavelet-level engine: every router queue, every link, one cycle at a time.
+
+State, as numpy arrays over all queues at once (K = the program's colors, packed densely):
+
+- a router input queue per (router, color, input port): ports north, south, east, west and the
+  ramp (the PE's own sends), `router_queue_wavelets` deep;
+- a CE input queue per (PE, color): the wavelets the router's ramp delivered to its PE,
+  `ce_queue_wavelets` deep, drained by the PE's running receive;
+- a rule per (router, color, input port): a bit mask of output ports (`fabric.port_mask`), or
+  none (`NO_RULE`);
+- a lock per (router, color, output port): the input port whose message holds it, so that two
+  messages of one color merging into one output never interleave (a message is a stream from its
+  head wavelet to its tail).
+
+A wavelet entering a queue is in flight for the latency of what it crossed (`hop_latency_cycles`
+for a link, `ramp_latency_cycles` for a ramp) and counts against that queue's room meanwhile, so
+a queue's capacity is its depth plus the latency stages of the wire that feeds it (a wire holds
+one wavelet per cycle of latency). `cycle(t)` moves, at cycle `t`, every wavelet that can move:
+a queue's head that has arrived, whose rule's output ports all have room (a multicast copies it
+to all of them at once, else it waits: back-pressure) and are not held by another message, and
+that wins its links: a link carries one wavelet per cycle and direction over all colors, the
+ramp down to the PE one per cycle, granted round robin over (input port, color).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.core.errors import RoutingError
+from pyflame.sim.fabric import NO_RULE, PORTS, RAMP, pe_str
+
+#: the port a wavelet arrives on after leaving in direction d (north, south, east, west)
+ARRIVES_ON = np.array([1, 0, 3, 2], dtype=np.int64)
+_DR = np.array([-1, 1, 0, 0], dtype=np.int64)
+_DC = np.array([0, 0, 1, -1], dtype=np.int64)
+NPORTS = 5
+
+
+class Network:
+    """Router and CE queues of an R x C box of PEs on K colors (see the module docstring)."""
+
+    def __init__(self, R: int, C: int, colors: list[int], target):
+        K = len(colors)
+        self.R, self.C, self.K = R, C, K
+        #: the program's color of each dense color index k
+        self.colors = colors
+        self.fabric_rows, self.fabric_cols = target.fabric_rows, target.fabric_cols
+        hop, ramp = int(target.hop_latency_cycles), int(target.ramp_latency_cycles)
+        self.hop, self.ramp = hop, ramp
+        self.n_router = R * C * K * NPORTS
+        n = self.n_router + R * C * K
+        cap = np.empty(n, dtype=np.int64)
+        ports = np.arange(self.n_router) % NPORTS
+        cap[: self.n_router] = target.router_queue_wavelets + np.where(ports == RAMP, ramp, hop)
+        cap[self.n_router :] = target.ce_queue_wavelets + ramp
+        self.cap = cap
+        D = int(cap.max())
+        self.D = D
+        self.pay = np.zeros((n, D), dtype=np.uint32)  # the wavelet's 32 data bits
+        self.msg = np.zeros((n, D), dtype=np.int64)  # the message it belongs to
+        self.seq = np.zeros((n, D), dtype=np.int64)  # its position in the message
+        self.ready = np.zeros((n, D), dtype=np.int64)  # the cycle it arrives in the queue
+        self.head = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.rules = np.full((R * C, K, NPORTS), NO_RULE, dtype=np.int64)
+        self.lock = np.full(R * C * K * NPORTS, -1, dtype=np.int64)
+        #: wavelets that left router (r, c) in direction d (Report.wavelets)
+        self.out_wavelets = np.zeros((R * C, 4), dtype=np.int64)
+        #: per message: its length in wavelets (set by the engine when a send starts)
+        self.msg_len = np.zeros(64, dtype=np.int64)
+        self.n_msgs = 0
+        self.msg_what: list[tuple[str, int, int]] = []  # (send op, source row, source col)
+        rc = np.arange(R * C, dtype=np.int64)
+        r, c = rc // C, rc % C
+        #: per router and direction: the neighbour's index, or -1 outside the box
+        nr, nc = r[:, None] + _DR, c[:, None] + _DC
+        inside = (nr >= 0) & (nr < R) & (nc >= 0) & (nc < C)
+        self.neighbour = np.where(inside, nr * C + nc, -1)
+        self.active = 0  # wavelets anywhere in the queues
+
+    def new_messages(self, lens: np.ndarray, what: str, src_r, src_c) -> np.ndarray:
+        """Ids for messages of `lens` wavelets sent by `what` from PEs (src_r, src_c)."""
+        n = len(lens)
+        first = self.n_msgs
+        while first + n > self.msg_len.size:
+            self.msg_len = np.concatenate([self.msg_len, np.zeros_like(self.msg_len)])
+        self.msg_len[first : first + n] = lens
+        self.n_msgs += n
+        self.msg_what += [(what, int(r), int(c)) for r, c in zip(src_r, src_c, strict=True)]
+        return np.arange(first, first + n, dtype=np.int64)
+
+    # ------------------------------------------------------------------ queue ids
+
+    def router_queue(self, rc, k, port):
+        return (np.asarray(rc) * self.K + k) * NPORTS + port
+
+    def ce_queue(self, rc, k):
+        return self.n_router + np.asarray(rc) * self.K + k
+
+    def room(self, q: np.ndarray) -> np.ndarray:
+        return self.count[q] < self.cap[q]
+
+    def head_ready(self, q: np.ndarray, t: int) -> np.ndarray:
+        """Whether queue q's head wavelet has arrived by cycle t (q nonempty)."""
+        return (self.count[q] > 0) & (self.ready[q, self.head[q]] <= t)
+
+    def push(self, q, pay, msg, seq, ready) -> None:
+        """Append one wavelet to each of the (distinct) queues q."""
+        slot = (self.head[q] + self.count[q]) % self.D
+        self.pay[q, slot] = pay
+        self.msg[q, slot] = msg
+        self.seq[q, slot] = seq
+        self.ready[q, slot] = ready
+        self.count[q] += 1
+        self.active += int(np.size(q))
+
+    def pop(self, q):
+        """Remove the head of each of the (distinct, nonempty) queues q: (pay, msg, seq)."""
+        h = self.head[q]
+        out = self.pay[q, h], self.msg[q, h], self.seq[q, h]
+        self.head[q] = (h + 1) % self.D
+        self.count[q] -= 1
+        self.active -= int(np.size(q))
+        return out
+
+    def next_arrival(self, t: int) -> int | None:
+        """The earliest cycle after t at which a queued wavelet arrives, if any."""
+        q = np.flatnonzero(self.count)
+        if not q.size:
+            return None
+        r = self.ready[q, self.head[q]]
+        r = r[r > t]
+        return int(r.min()) if r.size else None
+
+    # ------------------------------------------------------------------ one cycle
+
+    def cycle(self, t: int) -> int:
+        """Forward every router queue head that can move at cycle t; returns how many moved."""
+        q = np.flatnonzero(self.count[: self.n_router])
+        if not q.size:
+            return 0
+        q = q[self.ready[q, self.head[q]] <= t]
+        if not q.size:
+            return 0
+        port = q % NPORTS
+        rk = q // NPORTS
+        k = rk % self.K
+        rc = rk // self.K
+        mask = self.rules[rc, k, port]
+        has_rule = mask != NO_RULE
+        q, port, k, rc, mask = q[has_rule], port[has_rule], k[has_rule], rc[has_rule], mask[has_rule]
+        if not q.size:
+            return 0  # heads without a rule wait (a later pe.route may give them one)
+        h = self.head[q]
+        msg, seq = self.msg[q, h], self.seq[q, h]
+        n = q.size
+        # -- (candidate, output) pairs
+        p_cand, p_out = [], []
+        for d in range(NPORTS):
+            sel = np.flatnonzero((mask >> d) & 1)
+            p_cand.append(sel)
+            p_out.append(np.full(sel.size, d, dtype=np.int64))
+        pc = np.concatenate(p_cand)
+        po = np.concatenate(p_out)
+        if not pc.size:
+            return 0
+        prc = rc[pc]
+        link = po < RAMP
+        nb = np.where(link, self.neighbour[prc, np.minimum(po, 3)], prc)
+        if (nb < 0).any():
+            self._leaves(pc[nb < 0], po[nb < 0], rc, k, msg)
+        dest = np.where(
+            link,
+            self.router_queue(nb, k[pc], ARRIVES_ON[np.minimum(po, 3)]),
+            self.ce_queue(prc, k[pc]),
+        )
+        res_lock = (prc * self.K + k[pc]) * NPORTS + po
+        owner = self.lock[res_lock]
+        mine = (owner == -1) | ((owner == port[pc]) & (seq[pc] > 0))
+        ok = self.room(dest) & mine
+        # -- a candidate moves only if all its outputs can take it
+        cand_ok = np.ones(n, dtype=bool)
+        np.logical_and.at(cand_ok, pc, ok)
+        # -- link arbitration: round robin over (input port, color), one wavelet per link
+        rr = (port * self.K + k + t) % (NPORTS * self.K)
+        prio = rr * (n + 1) + np.arange(n)
+        res_link = prc * NPORTS + po
+        granted = np.zeros(n, dtype=bool)
+        taken = np.zeros(self.R * self.C * NPORTS, dtype=bool)
+        for _ in range(3):
+            want = cand_ok & ~granted
+            want[pc[taken[res_link]]] = False
+            live = want[pc]
+            if not live.any():
+                break
+            best = np.full(taken.size, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(best, res_link[live], prio[pc[live]])
+            wins = np.ones(n, dtype=bool)
+            np.logical_and.at(wins, pc, best[res_link] == prio[pc])
+            new = want & wins
+            if not new.any():
+                break
+            granted |= new
+            taken[res_link[new[pc]]] = True
+        if not granted.any():
+            return 0
+        g_pairs = granted[pc]
+        gq = q[granted]
+        pay, gmsg, gseq = self.pop(gq)
+        # expand to the granted pairs (pc indexes candidates; map candidate -> its pop result)
+        where = np.full(n, -1, dtype=np.int64)
+        where[np.flatnonzero(granted)] = np.arange(gq.size)
+        j = where[pc[g_pairs]]
+        lat = np.where(link[g_pairs], self.hop, self.ramp)
+        self.push(dest[g_pairs], pay[j], gmsg[j], gseq[j], t + lat)
+        # -- locks: a head takes its outputs, a tail releases them
+        lens = self.msg_len[gmsg[j]]
+        rl = res_lock[g_pairs]
+        head = gseq[j] == 0
+        self.lock[rl[head]] = port[pc[g_pairs]][head]
+        tail = gseq[j] == lens - 1
+        self.lock[rl[tail]] = -1
+        ll = link[g_pairs]
+        np.add.at(self.out_wavelets, (prc[g_pairs][ll], po[g_pairs][ll]), 1)
+        return int(gq.size)
+
+    def _leaves(self, bad_pairs, bad_out, rc, k, msg) -> None:
+        i = int(bad_pairs[0])
+        r, c = divmod(int(rc[i]), self.C)
+        d = int(bad_out[0])
+        what, sr, sc = self.msg_what[int(msg[i])]
+        nr, nc = r + int(_DR[d]), c + int(_DC[d])
+        where = (
+            "leaves the fabric"
+            if not (0 <= nr < self.fabric_rows and 0 <= nc < self.fabric_cols)
+            else f"goes to {pe_str(nr, nc)}, which runs no part of the program"
+        )
+        raise RoutingError(
+            f"a wavelet of color {self.colors[int(k[i])]} from {pe_str(sr, sc)} ({what}) {where}: "
+            f"{pe_str(r, c)} sends it {PORTS[d].value}"
+        )
