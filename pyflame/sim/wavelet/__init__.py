@@ -7,11 +7,12 @@ multicast, link arbitration and route changes happen as they would on the machin
 reference the fast engine is checked against (tests/unit/sim/test_fidelity.py), for meshes up
 to 16x16 PEs.
 
-    exe = compile_wavelet(module)   # reads the program and runs it once on zeros: the Report,
-    outs, report = exe.run(args)    # and every error, come at compile time as in the fast mode
+    exe = compile_wavelet(module)   # reads and checks the program (no simulation yet)
+    outs, report = exe.run(args)    # simulates it: values travel through the queues
 
-Timing does not depend on data, so the report of the compile-time run is the report of every
-run; values travel through the queues on every run.
+Timing does not depend on data, so every run gives the same Report. `exe.report` before any
+run simulates the program once on zero arguments; a deadlock or routing error of the program
+comes from the first simulation (the run, or that report), not from `compile_wavelet`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pyflame.sim.wavelet.program import MAX_SIDE, WaveletProgram
 class WaveletExecutable(Executable):
     """A program for the wavelet-level engine: `run(args)` simulates it, wavelet by wavelet."""
 
-    def __init__(self, program: WaveletProgram, report: Report):
+    def __init__(self, program: WaveletProgram):
         super().__init__(
             target=program.target,
             shape=(program.R, program.C, program.B),
@@ -40,10 +41,20 @@ class WaveletExecutable(Executable):
             arg_kinds=program.arg_kinds,
             returns=program.returns,
             num_outputs=program.num_outputs,
-            report=report,
+            report=None,  # type: ignore[arg-type]  # simulated on first use (the property)
             order=[it.what for it in program.items],
         )
         self.program = program
+
+    @property  # type: ignore[override]  # Executable's is a plain attribute
+    def report(self) -> Report:
+        if self._report is None:
+            _, self._report = WaveletRun(self.program, self.program.zero_args()).run()
+        return self._report
+
+    @report.setter
+    def report(self, value: Report | None) -> None:
+        self._report = value
 
     def __repr__(self) -> str:
         return (
@@ -52,17 +63,16 @@ class WaveletExecutable(Executable):
         )
 
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
-        outputs, _ = WaveletRun(self.program, self._check_args(args)).run()
-        return outputs, self.report
+        outputs, report = WaveletRun(self.program, self._check_args(args)).run()
+        self._report = report
+        return outputs, report
 
     __call__ = run
 
 
 def compile_wavelet(module: ModuleOp) -> WaveletExecutable:
-    """Read a verified pe-level module and simulate it once (errors and the Report)."""
-    program = WaveletProgram(module)
-    _, report = WaveletRun(program, program.zero_args()).run()
-    return WaveletExecutable(program, report)
+    """Read and check a verified pe-level module for the wavelet-level engine."""
+    return WaveletExecutable(WaveletProgram(module))
 
 
 __all__ = ["MAX_SIDE", "WaveletExecutable", "compile_wavelet"]

@@ -35,7 +35,7 @@ from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.planner import PHASE_OF
 from pyflame.sim.report import Report
 from pyflame.sim.timeline import Timeline
-from pyflame.sim.wavelet.network import NPORTS, Network
+from pyflame.sim.wavelet.network import HOP, NPORTS, Network
 from pyflame.sim.wavelet.program import WaveletProgram
 
 DONE = np.iinfo(np.int64).max
@@ -84,6 +84,10 @@ class WaveletRun:
         self.done_at: dict[int, np.ndarray] = {}
         self.snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.timeline = Timeline(row=R // 2)
+        #: the earliest clock of a PE that can issue (DONE when none can)
+        self.wake = 0
+        #: rule replacements not in force yet: (cycle due, router queues, new rule)
+        self.rule_changes: list[tuple[int, np.ndarray, int]] = []
 
     def _views(self, sram: np.ndarray) -> list[np.ndarray]:
         return [
@@ -101,7 +105,10 @@ class WaveletRun:
         t = 0
         with np.errstate(all="ignore"):
             while True:
-                self._issue(t)
+                if t >= self.wake:
+                    self._issue(t)
+                if self.rule_changes:
+                    self._apply_rule_changes(t)
                 moved = self._consume(t) + self.net.cycle(t) + self._inject(t)
                 if moved:
                     t += 1
@@ -124,10 +131,8 @@ class WaveletRun:
         )
 
     def _next_event(self, t: int) -> int | None:
-        cands = []
-        live = (~self.blocked) & (self.cur != DONE)
-        if live.any():
-            cands.append(int(self.clock[live].min()))
+        cands = [] if self.wake == DONE else [int(self.wake)]
+        cands += [due for due, _, _ in self.rule_changes]
         arr = self.net.next_arrival(t)
         if arr is not None:
             cands.append(arr)
@@ -143,8 +148,10 @@ class WaveletRun:
     def _issue(self, t: int) -> int:
         issued = 0
         while True:
-            run = np.flatnonzero((~self.blocked) & (self.clock <= t) & (self.cur != DONE))
+            live = (~self.blocked) & (self.cur != DONE)
+            run = np.flatnonzero(live & (self.clock <= t))
             if not run.size:
+                self.wake = int(self.clock[live].min()) if live.any() else DONE
                 return issued
             j = int(self.cur[run].min())
             g = run[self.cur[run] == j]
@@ -247,15 +254,35 @@ class WaveletRun:
             step(V, F, self.A, self.O)
 
     def _route(self, op: pe.RouteOp, g: np.ndarray) -> None:
+        """A first rule is configured at load time (now, free); replacing one costs the PE
+        route_switch_cycles and takes effect once the switch is done and the wavelets already
+        queued on that (router, color, input port) have left under the old rule."""
         k = self.prog.color_index[op.color_id]
         port = PORT_INDEX[op.from_port.data]
         mask = port_mask(op.outputs)
         old = self.net.rules[g, k, port]
         switched = (old != NO_RULE) & (old != mask)
-        self.net.rules[g, k, port] = mask
-        cost = switched.astype(np.int64) * costs.route_switch_cycles(self.prog.target)
-        self.clock[g] += cost
-        self.busy[g] += cost
+        first = old == NO_RULE
+        self.net.rules[g[first], k, port] = mask
+        if not switched.any():
+            return
+        cost = costs.route_switch_cycles(self.prog.target)
+        sw = g[switched]
+        self.clock[sw] += cost
+        self.busy[sw] += cost
+        q = self.net.router_queue(sw, k, port)
+        self.rule_changes.append((int(self.clock[sw].min()), q, mask))
+
+    def _apply_rule_changes(self, t: int) -> bool:
+        """Apply the due rule changes whose queues have drained; whether any is left."""
+        left = []
+        for due, q, mask in self.rule_changes:
+            ready = self.net.count[q] == 0 if due <= t else np.zeros(q.size, dtype=bool)
+            self.net.rules_flat[q[ready]] = mask
+            if not ready.all():
+                left.append((due, q[~ready], mask))
+        self.rule_changes = left
+        return bool(left)
 
     def _streams(self, j: int, g: np.ndarray) -> np.ndarray:
         it = self.prog.items[j]
@@ -334,6 +361,7 @@ class WaveletRun:
                 last = max(last, d)
             else:
                 self.clock[p] = max(int(self.clock[p]), last) + self.act
+                self.wake = min(self.wake, int(self.clock[p]))
                 self.busy[p] += self.act
                 self.blocked[p] = False
                 self.blocked_on[p] = -1
@@ -369,6 +397,7 @@ class WaveletRun:
             return 0
         sid, q = sid[ok], q[ok]
         pay, msg, _ = self.net.pop(q)
+        msg = msg % HOP
         pos = self.s_pos[sid]
         first = pos == 0
         if first.any():
@@ -444,6 +473,7 @@ class WaveletRun:
                 self._try_wait(waiting)
             return
         self.clock[p] = resume
+        self.wake = min(self.wake, resume)
         self.blocked[p] = False
         self.blocked_on[p] = -1
         self._record(np.array([p]), j)
@@ -460,7 +490,7 @@ class WaveletRun:
             norule = net.rules[rc, k, port] == NO_RULE
             if norule.any():
                 i = int(np.flatnonzero(norule)[0])
-                m = int(net.msg[q[i], net.head[q[i]]])
+                m = int(net.msg[q[i], net.head[q[i]]]) % HOP
                 what, sr, sc = net.msg_what[m]
                 r, c = divmod(int(rc[i]), prog.C)
                 raise RoutingError(
@@ -485,7 +515,7 @@ class WaveletRun:
             lines.append(f"{pe_str(r, c)} {verb} on color {color} ({it.what})")
         if not lines and net.active:
             i = int(np.flatnonzero(net.count)[0])
-            m = int(net.msg[i, net.head[i]])
+            m = int(net.msg[i, net.head[i]]) % HOP
             what, sr, sc = net.msg_what[m]
             raise RoutingError(
                 f"message from {pe_str(sr, sc)} ({what}) was never received (wavelets are left "

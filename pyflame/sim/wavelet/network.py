@@ -34,6 +34,10 @@ ARRIVES_ON = np.array([1, 0, 3, 2], dtype=np.int64)
 _DR = np.array([-1, 1, 0, 0], dtype=np.int64)
 _DC = np.array([0, 0, 1, -1], dtype=np.int64)
 NPORTS = 5
+#: the hop counter's unit in a queued wavelet's `msg` field (message ids stay below it)
+HOP = 1 << 40
+#: output ports of each rule mask (bit d = port d)
+_BITS = ((np.arange(32)[:, None] >> np.arange(NPORTS)) & 1).astype(bool)
 
 
 class Network:
@@ -57,15 +61,14 @@ class Network:
         D = int(cap.max())
         self.D = D
         self.pay = np.zeros((n, D), dtype=np.uint32)  # the wavelet's 32 data bits
-        self.msg = np.zeros((n, D), dtype=np.int64)  # the message it belongs to
+        #: the message it belongs to, plus HOP times the routers it has left (a loop detector)
+        self.msg = np.zeros((n, D), dtype=np.int64)
         self.seq = np.zeros((n, D), dtype=np.int64)  # its position in the message
         self.ready = np.zeros((n, D), dtype=np.int64)  # the cycle it arrives in the queue
         self.head = np.zeros(n, dtype=np.int64)
         self.count = np.zeros(n, dtype=np.int64)
         self.rules = np.full((R * C, K, NPORTS), NO_RULE, dtype=np.int64)
         self.lock = np.full(R * C * K * NPORTS, -1, dtype=np.int64)
-        #: wavelets that left router (r, c) in direction d (Report.wavelets)
-        self.out_wavelets = np.zeros((R * C, 4), dtype=np.int64)
         #: per message: its length in wavelets (set by the engine when a send starts)
         self.msg_len = np.zeros(64, dtype=np.int64)
         self.n_msgs = 0
@@ -77,6 +80,21 @@ class Network:
         inside = (nr >= 0) & (nr < R) & (nc >= 0) & (nc < C)
         self.neighbour = np.where(inside, nr * C + nc, -1)
         self.active = 0  # wavelets anywhere in the queues
+        self.rules_flat = self.rules.reshape(-1)  # indexed like the router queues
+        self.out_wavelets_flat = np.zeros(R * C * NPORTS, dtype=np.int64)
+        # per output (router, color, port d): the queue it feeds, -1 past the box's edge
+        out = np.arange(R * C * K * NPORTS, dtype=np.int64)
+        d, rk = out % NPORTS, out // NPORTS
+        orc, ok_ = rk // K, rk % K
+        nbr = self.neighbour[orc, np.minimum(d, 3)]
+        self.dest_of = np.where(
+            d == RAMP,
+            self.n_router + rk,
+            np.where(nbr < 0, -1, (nbr * K + ok_) * NPORTS + ARRIVES_ON[np.minimum(d, 3)]),
+        )
+        self.lat_of = np.array([hop] * 4 + [ramp], dtype=np.int64)
+        #: a wavelet that left more routers than there are (router, input port) pairs loops
+        self.max_hops = HOP * (R * C * NPORTS + 1)
 
     def new_messages(self, lens: np.ndarray, what: str, src_r, src_c) -> np.ndarray:
         """Ids for messages of `lens` wavelets sent by `what` from PEs (src_r, src_c)."""
@@ -139,96 +157,104 @@ class Network:
         q = np.flatnonzero(self.count[: self.n_router])
         if not q.size:
             return 0
-        q = q[self.ready[q, self.head[q]] <= t]
-        if not q.size:
-            return 0
-        port = q % NPORTS
-        rk = q // NPORTS
-        k = rk % self.K
-        rc = rk // self.K
-        mask = self.rules[rc, k, port]
-        has_rule = mask != NO_RULE
-        q, port, k, rc, mask = q[has_rule], port[has_rule], k[has_rule], rc[has_rule], mask[has_rule]
-        if not q.size:
-            return 0  # heads without a rule wait (a later pe.route may give them one)
         h = self.head[q]
-        msg, seq = self.msg[q, h], self.seq[q, h]
+        mask = self.rules_flat[q]
+        # heads that have arrived; heads without a rule wait (a later pe.route may give one)
+        ok = (self.ready[q, h] <= t) & (mask > 0)
+        if not ok.all():
+            q, h, mask = q[ok], h[ok], mask[ok]
+            if not q.size:
+                return 0
         n = q.size
-        # -- (candidate, output) pairs
-        p_cand, p_out = [], []
-        for d in range(NPORTS):
-            sel = np.flatnonzero((mask >> d) & 1)
-            p_cand.append(sel)
-            p_out.append(np.full(sel.size, d, dtype=np.int64))
-        pc = np.concatenate(p_cand)
-        po = np.concatenate(p_out)
-        if not pc.size:
-            return 0
-        prc = rc[pc]
-        link = po < RAMP
-        nb = np.where(link, self.neighbour[prc, np.minimum(po, 3)], prc)
-        if (nb < 0).any():
-            self._leaves(pc[nb < 0], po[nb < 0], rc, k, msg)
-        dest = np.where(
-            link,
-            self.router_queue(nb, k[pc], ARRIVES_ON[np.minimum(po, 3)]),
-            self.ce_queue(prc, k[pc]),
+        # -- (candidate, output) pairs; an output is (router, color, port): index rk * 5 + d
+        pc, po = np.nonzero(_BITS[mask])
+        rk = q // NPORTS
+        out = rk[pc] * NPORTS + po
+        dest = self.dest_of[out]
+        if (dest < 0).any():
+            bad = np.flatnonzero(dest < 0)
+            self._leaves(pc[bad], po[bad], rk // self.K, rk % self.K, self.msg[q, h])
+        seq = self.seq[q, h]
+        port = q % NPORTS
+        owner = self.lock[out]
+        ok = (self.count[dest] < self.cap[dest]) & (
+            (owner == -1) | ((owner == port[pc]) & (seq[pc] > 0))
         )
-        res_lock = (prc * self.K + k[pc]) * NPORTS + po
-        owner = self.lock[res_lock]
-        mine = (owner == -1) | ((owner == port[pc]) & (seq[pc] > 0))
-        ok = self.room(dest) & mine
         # -- a candidate moves only if all its outputs can take it
         cand_ok = np.ones(n, dtype=bool)
-        np.logical_and.at(cand_ok, pc, ok)
-        # -- link arbitration: round robin over (input port, color), one wavelet per link
+        if not ok.all():
+            np.logical_and.at(cand_ok, pc, ok)
+        # -- links: one wavelet per link (and ramp down) per cycle over all colors
+        res = (rk[pc] // self.K) * NPORTS + po
+        live = cand_ok[pc]
+        if np.bincount(res[live], minlength=1).max(initial=0) <= 1:
+            granted = cand_ok
+        else:
+            granted = self._arbitrate(t, n, pc, res, port, rk % self.K, cand_ok)
+        if not granted.any():
+            return 0
+        gp = granted[pc]
+        gq = q[granted]
+        pay, gmsg, gseq = self.pop(gq)
+        gmsg = gmsg + HOP
+        if (gmsg >= self.max_hops).any():
+            self._loop(gq[gmsg >= self.max_hops], gmsg[gmsg >= self.max_hops])
+        # candidate -> its row in the pop result
+        where = np.cumsum(granted) - 1
+        j = where[pc[gp]]
+        self.push(dest[gp], pay[j], gmsg[j], gseq[j], t + self.lat_of[po[gp]])
+        # -- locks: a head takes its outputs, a tail releases them
+        lock = out[gp]
+        head = gseq[j] == 0
+        if head.any():
+            self.lock[lock[head]] = port[pc[gp]][head]
+        tail = gseq[j] == self.msg_len[gmsg[j] % HOP] - 1
+        self.lock[lock[tail]] = -1
+        on_link = po[gp] < RAMP
+        self.out_wavelets_flat[res[gp][on_link]] += 1
+        return int(gq.size)
+
+    def _arbitrate(self, t, n, pc, res, port, k, cand_ok) -> np.ndarray:
+        """Grant links round robin over (input port, color): up to 3 rounds of matching."""
         rr = (port * self.K + k + t) % (NPORTS * self.K)
         prio = rr * (n + 1) + np.arange(n)
-        res_link = prc * NPORTS + po
         granted = np.zeros(n, dtype=bool)
         taken = np.zeros(self.R * self.C * NPORTS, dtype=bool)
         for _ in range(3):
             want = cand_ok & ~granted
-            want[pc[taken[res_link]]] = False
+            want[pc[taken[res]]] = False
             live = want[pc]
             if not live.any():
                 break
             best = np.full(taken.size, np.iinfo(np.int64).max, dtype=np.int64)
-            np.minimum.at(best, res_link[live], prio[pc[live]])
+            np.minimum.at(best, res[live], prio[pc[live]])
             wins = np.ones(n, dtype=bool)
-            np.logical_and.at(wins, pc, best[res_link] == prio[pc])
+            np.logical_and.at(wins, pc, best[res] == prio[pc])
             new = want & wins
             if not new.any():
                 break
             granted |= new
-            taken[res_link[new[pc]]] = True
-        if not granted.any():
-            return 0
-        g_pairs = granted[pc]
-        gq = q[granted]
-        pay, gmsg, gseq = self.pop(gq)
-        # expand to the granted pairs (pc indexes candidates; map candidate -> its pop result)
-        where = np.full(n, -1, dtype=np.int64)
-        where[np.flatnonzero(granted)] = np.arange(gq.size)
-        j = where[pc[g_pairs]]
-        lat = np.where(link[g_pairs], self.hop, self.ramp)
-        self.push(dest[g_pairs], pay[j], gmsg[j], gseq[j], t + lat)
-        # -- locks: a head takes its outputs, a tail releases them
-        lens = self.msg_len[gmsg[j]]
-        rl = res_lock[g_pairs]
-        head = gseq[j] == 0
-        self.lock[rl[head]] = port[pc[g_pairs]][head]
-        tail = gseq[j] == lens - 1
-        self.lock[rl[tail]] = -1
-        ll = link[g_pairs]
-        np.add.at(self.out_wavelets, (prc[g_pairs][ll], po[g_pairs][ll]), 1)
-        return int(gq.size)
+            taken[res[new[pc]]] = True
+        return granted
+
+    @property
+    def out_wavelets(self) -> np.ndarray:
+        """Wavelets that left router (r, c) in direction d: (R * C, 4) (Report.wavelets)."""
+        return self.out_wavelets_flat.reshape(-1, NPORTS)[:, :4]
+
+    def _loop(self, q: np.ndarray, msg: np.ndarray) -> None:
+        rc, k = divmod(int(q[0]) // NPORTS, self.K)
+        what, sr, sc = self.msg_what[int(msg[0]) % HOP]
+        raise RoutingError(
+            f"routing loop: a wavelet of color {self.colors[k]} from {pe_str(sr, sc)} ({what}) "
+            f"keeps coming back to {pe_str(*divmod(rc, self.C))}"
+        )
 
     def _leaves(self, bad_pairs, bad_out, rc, k, msg) -> None:
         i = int(bad_pairs[0])
         r, c = divmod(int(rc[i]), self.C)
         d = int(bad_out[0])
-        what, sr, sc = self.msg_what[int(msg[i])]
+        what, sr, sc = self.msg_what[int(msg[i]) % HOP]
         nr, nc = r + int(_DR[d]), c + int(_DC[d])
         where = (
             "leaves the fabric"
