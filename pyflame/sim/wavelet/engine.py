@@ -137,9 +137,10 @@ class WaveletRun:
         if arr is not None:
             cands.append(arr)
         for ramp in (self.out_ramp, self.in_ramp):
-            sid = ramp[ramp >= 0]
-            if sid.size:
-                cands.append(int(self.s_start[sid].min()))
+            starts = self.s_start[ramp[ramp >= 0]]
+            starts = starts[starts > t]
+            if starts.size:
+                cands.append(int(starts.min()))
         cands = [x for x in cands if x > t]
         return min(cands) if cands else None
 
