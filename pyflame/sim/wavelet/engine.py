@@ -213,11 +213,21 @@ class WaveletRun:
             )
 
     def _busy_of(self, j: int, p: int) -> int:
-        lo = self.prog.local.get(j)
-        if lo is None:
-            return 0 if isinstance(self.prog.items[j].op, pe.WaitOp) else self.c
-        r0, c0 = self.prog.items[j].rect[:2]
-        return int(lo.busy[p // self.prog.C - r0, p % self.prog.C - c0])
+        """Cycles item j kept PE p busy (the rest of its elapsed time is a stall)."""
+        prog = self.prog
+        op = prog.items[j].op
+        lo = prog.local.get(j)
+        if lo is not None:
+            r0, c0 = prog.items[j].rect[:2]
+            return int(lo.busy[p // prog.C - r0, p % prog.C - c0])
+        if isinstance(op, pe.SendOp):
+            return costs.stream_cycles(prog.target, prog.buf_of[op.buffer].wavelets) + self.c
+        if isinstance(op, pe.RecvOp):
+            add = prog.combine.get(j, (0, 0))[0]
+            return add + self.c + (0 if op.is_async else self.act)
+        if isinstance(op, pe.WaitOp):
+            return self.act
+        return costs.route_switch_cycles(prog.target)
 
     def _local(self, j: int, g: np.ndarray) -> None:
         """An op on its own PEs: its fast kernel's steps, for the PEs g only."""

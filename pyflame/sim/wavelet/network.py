@@ -58,7 +58,7 @@ class Network:
         cap[: self.n_router] = target.router_queue_wavelets + np.where(ports == RAMP, ramp, hop)
         cap[self.n_router :] = target.ce_queue_wavelets + ramp
         self.cap = cap
-        D = int(cap.max())
+        D = int(cap.max(initial=1))
         self.D = D
         self.pay = np.zeros((n, D), dtype=np.uint32)  # the wavelet's 32 data bits
         #: the message it belongs to, plus HOP times the routers it has left (a loop detector)
