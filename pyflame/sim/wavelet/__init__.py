@@ -31,6 +31,9 @@ from pyflame.sim.wavelet.program import MAX_SIDE, WaveletProgram
 class WaveletExecutable(Executable):
     """A program for the wavelet-level engine: `run(args)` simulates it, wavelet by wavelet."""
 
+    #: the Report of the last simulation (None before the first)
+    _report: Report | None = None
+
     def __init__(self, program: WaveletProgram):
         super().__init__(
             target=program.target,
@@ -46,10 +49,12 @@ class WaveletExecutable(Executable):
         )
         self.program = program
 
-    @property  # type: ignore[override]  # Executable's is a plain attribute
+    @property
     def report(self) -> Report:
         if self._report is None:
-            _, self._report = WaveletRun(self.program, self.program.zero_args()).run()
+            _, report = WaveletRun(self.program, self.program.zero_args()).run()
+            self._report = report
+            return report
         return self._report
 
     @report.setter

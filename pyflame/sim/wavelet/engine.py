@@ -391,7 +391,9 @@ class WaveletRun:
             return 0
         sid, q = sid[ok], q[ok]
         pos = self.s_pos[sid]
-        self.net.push(q, self.words[self.s_base[sid] + pos], self.s_msg[sid], pos, t + self.net.ramp)
+        self.net.push(
+            q, self.words[self.s_base[sid] + pos], self.s_msg[sid], pos, t + self.net.ramp
+        )
         self.s_pos[sid] = pos + 1
         for s in sid[pos + 1 == self.s_len[sid]].tolist():
             self._send_done(s, t + 1)

@@ -66,12 +66,12 @@ class WaveletProgram:
             )
         for it in self.items:
             if isinstance(it.op, pe.ExchangeOp):
-                err = CompileError(
+                refused = CompileError(
                     f"{it.what}: the wavelet-level simulator does not run pe.exchange (it moves "
                     "data outside routes and colors); lower it to routed sends first"
                 )
-                err.op = it.op
-                raise err
+                refused.op = it.op
+                raise refused
         s.start(self.R, self.C)
         self.local: dict[int, LocalOp] = {}
         for j, it in enumerate(self.items):

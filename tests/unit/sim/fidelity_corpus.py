@@ -205,8 +205,9 @@ def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
 
     module, inputs = make()
     text = str(module)
-    from pyflame.compiler import make_context
     from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
 
     return Case(name, lambda: Parser(make_context(), text).parse_module(), list(inputs))
 
@@ -238,7 +239,11 @@ def benchmark_programs() -> Iterator[Case]:
     xb, w1, w2 = arr(8, 16), arr(16, 8), arr(8, 4)
 
     def mlp() -> list:
-        x_, a_, b_ = pf.from_numpy(xb), pf.from_numpy(w1).requires_grad_(), pf.from_numpy(w2).requires_grad_()
+        x_, a_, b_ = (
+            pf.from_numpy(xb),
+            pf.from_numpy(w1).requires_grad_(),
+            pf.from_numpy(w2).requires_grad_(),
+        )
         y = pf.relu(x_ @ a_) @ b_
         loss = (y * y).mean()
         loss.backward()

@@ -96,9 +96,12 @@ def test_long_synchronous_send_to_its_own_ramp_deadlocks(sim):
     b.op(sim.route(3, (0, 0, 1, 1), "ramp", ["ramp"]))
     b.op(send(sim, "a", 3, (0, 0, 1, 1), b.t("a")) + ' loc("model.py":7:1)')
     b.op(recv(sim, "w", 3, (0, 0, 1, 1), b.t("w")))
-    with pytest.raises(DeadlockError, match=r"PE \(0, 0\) cannot finish sending on color 3 "
-                       r"\(pe.send at model.py:7\)") as err:
-        sim.plan(sim.program(b.text(), target=WAVELET)).report
+    with pytest.raises(
+        DeadlockError,
+        match=r"PE \(0, 0\) cannot finish sending on color 3 "
+        r"\(pe.send at model.py:7\)",
+    ) as err:
+        sim.run(sim.program(b.text(), target=WAVELET))
     assert err.value.waiting == [((0, 0), 3)]
 
 
@@ -114,7 +117,9 @@ def test_an_asynchronous_send_to_its_own_ramp_completes(sim, rng):
     b.op(send(sim, "a", 3, (0, 0, 1, 1), b.t("a"), token="t"))
     b.op(recv(sim, "w", 3, (0, 0, 1, 1), b.t("w")))
     b.op(f"pe.wait %t {{pes = {sim.pes((0, 0, 1, 1))}}}")
-    b.op(f"%o = pe.host_out %w {{layout = {lay}, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('w')} -> {tt}")
+    b.op(
+        f"%o = pe.host_out %w {{layout = {lay}, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('w')} -> {tt}"
+    )
     x = rng.standard_normal(n).astype(np.float32)
     (o,), report = sim.run(sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}", target=WAVELET), x)
     np.testing.assert_array_equal(o, x)
@@ -164,7 +169,7 @@ def test_routing_errors(sim):
     b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["north"]))
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     with pytest.raises(RoutingError, match="leaves the fabric"):
-        sim.plan(sim.program(b.text(), target=WAVELET)).report
+        sim.run(sim.program(b.text(), target=WAVELET))
     b = sim.Body()
     b.alloc("a", (0, 0, 2, 2), 4)
     b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
@@ -174,7 +179,7 @@ def test_routing_errors(sim):
     b.op(sim.route(0, (0, 0, 1, 1), "south", ["east"]))
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     with pytest.raises(RoutingError, match="routing loop"):
-        sim.plan(sim.program(b.text(), target=WAVELET)).report
+        sim.run(sim.program(b.text(), target=WAVELET))
 
 
 def test_more_than_16x16_pes_is_refused(sim):
