@@ -13,9 +13,11 @@ State, as numpy arrays over all queues at once (K = the program's colors, packed
   head wavelet to its tail).
 
 A wavelet entering a queue is in flight for the latency of what it crossed (`hop_latency_cycles`
-for a link, `ramp_latency_cycles` for a ramp) and counts against that queue's room meanwhile, so
-a queue's capacity is its depth plus the latency stages of the wire that feeds it (a wire holds
-one wavelet per cycle of latency). `cycle(t)` moves, at cycle `t`, every wavelet that can move:
+for a link, `ramp_latency_cycles` for a ramp) and takes room in that queue from the cycle it
+left (the queue's credit), so a path of h hops holds ce_queue_wavelets + (h + 1) *
+router_queue_wavelets wavelets, as docs/simulator.md specifies. Within a cycle the PEs drain
+their queues first, then routers forward (deciding on the queues' counts at the start of the
+step), then PEs inject: a queue as deep as its wire's latency still passes one wavelet a cycle. `cycle(t)` moves, at cycle `t`, every wavelet that can move:
 a queue's head that has arrived, whose rule's output ports all have room (a multicast copies it
 to all of them at once, else it waits: back-pressure) and are not held by another message, and
 that wins its links: a link carries one wavelet per cycle and direction over all colors, the
@@ -54,9 +56,8 @@ class Network:
         self.n_router = R * C * K * NPORTS
         n = self.n_router + R * C * K
         cap = np.empty(n, dtype=np.int64)
-        ports = np.arange(self.n_router) % NPORTS
-        cap[: self.n_router] = target.router_queue_wavelets + np.where(ports == RAMP, ramp, hop)
-        cap[self.n_router :] = target.ce_queue_wavelets + ramp
+        cap[: self.n_router] = target.router_queue_wavelets
+        cap[self.n_router :] = target.ce_queue_wavelets
         self.cap = cap
         D = int(cap.max(initial=1))
         self.D = D
