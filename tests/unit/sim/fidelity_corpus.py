@@ -8,8 +8,9 @@ Sources:
 - `recorded_programs`: every program the `sim`-fixture tests plan or run (their `sim.plan` and
   `sim.run` are wrapped to record the texts), with fresh seeded arguments;
 - `lit_programs`: every `@main` of the lit inputs that lowers to the pe level;
-- `benchmark_programs`: the benchmarks at small sizes through the frontend (GEMM, conv2d, an MLP
-  step, chains of reductions), lowered to pe;
+- `benchmark_programs`: the benchmarks at small sizes through the frontend (GEMM up to 128^3 on
+  16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions),
+  lowered to pe;
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`).
 """
 
@@ -221,7 +222,7 @@ def benchmark_programs() -> Iterator[Case]:
     def arr(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
-    for n, g in ((16, 2), (32, 4)):
+    for n, g in ((16, 2), (32, 4), (64, 8), (128, 16)):
         a, b = arr(n, n), arr(n, n)
         lay = pf.MeshLayout.grid(g, g)
         yield _traced(
@@ -249,6 +250,14 @@ def benchmark_programs() -> Iterator[Case]:
         return [loss, a_.grad, b_.grad]
 
     yield _traced("mlp step 8x16-8-4", mlp, small)
+    xm, wm = arr(16, 16), arr(16, 16)
+
+    def mlp_grid() -> list:
+        lay = pf.MeshLayout.grid(2, 2)
+        y = pf.relu(pf.from_numpy(xm, layout=lay) @ pf.from_numpy(wm, layout=lay))
+        return [(y * y).mean(), y.sum(dim=1)]
+
+    yield _traced("mlp layer and loss 16x16 on 2x2", mlp_grid, small)
     v = arr(4, 64)
     yield _traced(
         "chain reductions sum/max over 4 PEs",
