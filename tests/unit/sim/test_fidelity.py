@@ -34,6 +34,7 @@ SIM_TEST_MODULES = [
     "test_sim_reductions",
     "test_sim_shape_ops",
     "test_sim_streams",
+    "test_wavelet",
 ]
 
 

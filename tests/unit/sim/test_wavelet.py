@@ -209,3 +209,34 @@ def test_pf_eval_runs_the_targets_engine():
         pf.sim.set_target(before)
     assert reports["fast"] is not reports["wavelet"]
     assert reports["wavelet"].cycles > 0 and reports["wavelet"].wavelets.sum() > 0
+
+
+def test_two_colors_share_a_link_wavelet_by_wavelet(sim):
+    """PE (0, 0) streams on color 0 through PE (0, 1) to PE (0, 2) while PE (0, 1) streams on
+    color 1 to PE (0, 2): the link (0, 1) -> (0, 2) carries both, and the second stream, which
+    waits for (0, 2)'s input ramp, does not hold the link meanwhile."""
+    w = 60
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 3), w)
+    b.alloc("b", (0, 0, 1, 3), w)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["east"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
+    b.op(sim.route(1, (0, 1, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(1, (0, 2, 1, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a"), token="t0"))
+    b.op(send(sim, "b", 1, (0, 1, 1, 1), b.t("b"), token="t1"))
+    b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
+    b.op(recv(sim, "b", 1, (0, 2, 1, 1), b.t("b")))
+    b.op(f"pe.wait %t0 {{pes = {sim.pes((0, 0, 1, 1))}}}")
+    b.op(f"pe.wait %t1 {{pes = {sim.pes((0, 1, 1, 1))}}}")
+    report = sim.plan(sim.program(b.text(), target=WAVELET)).report
+    assert report.wavelets[0, 1, 2] == 2 * w and report.wavelets[0, 0, 2] == w
+    # (0, 2) drains color 0 first; the link alternates between the colors until color 1's
+    # queues on (0, 2) are full (at most ce + router queue wavelets), then carries color 0 only
+    alone = C_ISSUE + 2 + 2 * 1 + 2 + w + ACT
+    held = SMALL.ce_queue_wavelets + SMALL.router_queue_wavelets
+    first = [e for c, s, e, p in events(report) if c == 2 and p == "receive"][0]
+    assert alone < first <= alone + held
+    # then color 1: what its queues held is there already, the rest streams at a wavelet a cycle
+    assert first + w - held <= report.cycles <= first + w + C_ISSUE + ACT
