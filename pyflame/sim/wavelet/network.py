@@ -61,11 +61,11 @@ class Network:
         self.cap = cap
         D = int(cap.max(initial=1))
         self.D = D
-        self.pay = np.zeros((n, D), dtype=np.uint32)  # the wavelet's 32 data bits
-        #: the message it belongs to, plus HOP times the routers it has left (a loop detector)
-        self.msg = np.zeros((n, D), dtype=np.int64)
-        self.seq = np.zeros((n, D), dtype=np.int64)  # its position in the message
-        self.ready = np.zeros((n, D), dtype=np.int64)  # the cycle it arrives in the queue
+        #: per queue slot: the wavelet's 32 data bits, its message (plus HOP times the routers
+        #: it has left: a loop detector), its position in the message, the cycle it arrives
+        self.cell = np.zeros((n, D, 4), dtype=np.int64)
+        self.pay, self.msg = self.cell[:, :, 0], self.cell[:, :, 1]
+        self.seq, self.ready = self.cell[:, :, 2], self.cell[:, :, 3]
         self.head = np.zeros(n, dtype=np.int64)
         self.count = np.zeros(n, dtype=np.int64)
         self.rules = np.full((R * C, K, NPORTS), NO_RULE, dtype=np.int64)
@@ -125,22 +125,24 @@ class Network:
 
     def push(self, q, pay, msg, seq, ready) -> None:
         """Append one wavelet to each of the (distinct) queues q."""
-        slot = (self.head[q] + self.count[q]) % self.D
-        self.pay[q, slot] = pay
-        self.msg[q, slot] = msg
-        self.seq[q, slot] = seq
-        self.ready[q, slot] = ready
+        n = np.size(q)
+        rows = np.empty((n, 4), dtype=np.int64)
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = pay, msg, seq, ready
+        self._push_rows(q, rows)
+
+    def _push_rows(self, q: np.ndarray, rows: np.ndarray) -> None:
+        self.cell[q, (self.head[q] + self.count[q]) % self.D] = rows
         self.count[q] += 1
-        self.active += int(np.size(q))
+        self.active += int(q.size)
 
     def pop(self, q):
         """Remove the head of each of the (distinct, nonempty) queues q: (pay, msg, seq)."""
         h = self.head[q]
-        out = self.pay[q, h], self.msg[q, h], self.seq[q, h]
+        rows = self.cell[q, h]
         self.head[q] = (h + 1) % self.D
         self.count[q] -= 1
         self.active -= int(np.size(q))
-        return out
+        return rows[:, 0], rows[:, 1], rows[:, 2]
 
     def next_arrival(self, t: int) -> int | None:
         """The earliest cycle after t at which a queued wavelet arrives, if any."""
@@ -159,11 +161,12 @@ class Network:
         if not q.size:
             return 0
         h = self.head[q]
+        cells = self.cell[q, h]
         mask = self.rules_flat[q]
         # heads that have arrived; heads without a rule wait (a later pe.route may give one)
-        ok = (self.ready[q, h] <= t) & (mask > 0)
+        ok = (cells[:, 3] <= t) & (mask > 0)
         if not ok.all():
-            q, h, mask = q[ok], h[ok], mask[ok]
+            q, h, mask, cells = q[ok], h[ok], mask[ok], cells[ok]
             if not q.size:
                 return 0
         n = q.size
@@ -174,8 +177,8 @@ class Network:
         dest = self.dest_of[out]
         if (dest < 0).any():
             bad = np.flatnonzero(dest < 0)
-            self._leaves(pc[bad], po[bad], rk // self.K, rk % self.K, self.msg[q, h])
-        seq = self.seq[q, h]
+            self._leaves(pc[bad], po[bad], rk // self.K, rk % self.K, cells[:, 1])
+        seq = cells[:, 2]
         port = q % NPORTS
         owner = self.lock[out]
         ok = (self.count[dest] < self.cap[dest]) & (
@@ -194,22 +197,25 @@ class Network:
             granted = self._arbitrate(t, n, pc, res, port, rk % self.K, cand_ok)
         if not granted.any():
             return 0
-        gp = granted[pc]
+        # -- pop the granted heads, push their copies (one per output)
         gq = q[granted]
-        pay, gmsg, gseq = self.pop(gq)
-        gmsg = gmsg + HOP
-        if (gmsg >= self.max_hops).any():
-            self._loop(gq[gmsg >= self.max_hops], gmsg[gmsg >= self.max_hops])
-        # candidate -> its row in the pop result
-        where = np.cumsum(granted) - 1
-        j = where[pc[gp]]
-        self.push(dest[gp], pay[j], gmsg[j], gseq[j], t + self.lat_of[po[gp]])
+        self.head[gq] = (h[granted] + 1) % self.D
+        self.count[gq] -= 1
+        self.active -= int(gq.size)
+        gp = granted[pc]
+        rows = cells[pc[gp]]
+        rows[:, 1] += HOP
+        if (rows[:, 1] >= self.max_hops).any():
+            looping = rows[:, 1] >= self.max_hops
+            self._loop(q[pc[gp]][looping], rows[looping, 1])
+        rows[:, 3] = t + self.lat_of[po[gp]]
+        self._push_rows(dest[gp], rows)
         # -- locks: a head takes its outputs, a tail releases them
         lock = out[gp]
-        head = gseq[j] == 0
+        head = rows[:, 2] == 0
         if head.any():
             self.lock[lock[head]] = port[pc[gp]][head]
-        tail = gseq[j] == self.msg_len[gmsg[j] % HOP] - 1
+        tail = rows[:, 2] == self.msg_len[rows[:, 1] % HOP] - 1
         self.lock[lock[tail]] = -1
         on_link = po[gp] < RAMP
         self.out_wavelets_flat[res[gp][on_link]] += 1
