@@ -70,6 +70,10 @@ class Target:
     #: 2; a middle depth). A stream longer than the path holds stalls its sender until the
     #: receivers drain it (back-pressure).
     ce_queue_wavelets: int = 4
+    #: cycles a wavelet spends in the compute engine of a receive-combine-forward (pe.recv
+    #: forward) between arriving and leaving again, beyond the ramps (ALGORITHMS.md: a CE stage
+    #: is about 2 ramps + 2)
+    ce_forward_cycles: int = 2
     #: how the simulator runs a program: "fast" plans it op by op over whole rectangles
     #: (pyflame/sim/planner.py); "wavelet" is the reference engine that moves every wavelet
     #: through every router queue cycle by cycle (pyflame/sim/wavelet/, meshes up to 16x16 PEs)
@@ -120,7 +124,13 @@ STRING_FIGURES = frozenset({"fidelity"})
 
 #: figures for which 0 makes sense (no reserve, an ideal machine without overheads)
 MAY_BE_ZERO = frozenset(
-    {"sram_reserved_bytes", "vector_issue_cycles", "task_activation_cycles", "route_switch_cycles"}
+    {
+        "sram_reserved_bytes",
+        "vector_issue_cycles",
+        "task_activation_cycles",
+        "route_switch_cycles",
+        "ce_forward_cycles",
+    }
 )
 
 #: the figures of a target after its name, in the order `#pf.target<...>` prints them
@@ -207,6 +217,7 @@ class TargetAttr(ParametrizedAttribute):
     task_activation_cycles: IntAttr
     router_queue_wavelets: IntAttr
     ce_queue_wavelets: IntAttr
+    ce_forward_cycles: IntAttr
     fidelity: StringAttr
 
     def __init__(self, target: Target):

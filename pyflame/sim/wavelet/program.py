@@ -65,11 +65,13 @@ class WaveletProgram:
                 f"program spans {self.R}x{self.C} (use the target's default fidelity='fast')"
             )
         for it in self.items:
+            why = None
             if isinstance(it.op, pe.ExchangeOp):
-                refused = CompileError(
-                    f"{it.what}: the wavelet-level simulator does not run pe.exchange (it moves "
-                    "data outside routes and colors); lower it to routed sends first"
-                )
+                why = "pe.exchange (it moves data outside routes and colors); lower it to routed sends"
+            elif isinstance(it.op, pe.RecvOp) and it.op.forwards:
+                why = "a receive-combine-forward (pe.recv ... forward) yet"
+            if why is not None:
+                refused = CompileError(f"{it.what}: the wavelet-level simulator does not run {why}")
                 refused.op = it.op
                 raise refused
         s.start(self.R, self.C)

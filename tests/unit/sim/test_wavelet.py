@@ -195,15 +195,16 @@ def test_pf_eval_runs_the_targets_engine():
     """The fidelity is part of the target, so of the cache key: the same graph evaluated for
     both engines gives the same values and each engine's own report."""
     rng = np.random.default_rng(3)
-    v = rng.standard_normal((4, 64)).astype(np.float32)
+    v = rng.standard_normal((16, 16)).astype(np.float32)
     reports = {}
     before = pf.sim.get_target()
     try:
         for fidelity in ("fast", "wavelet"):
             pf.sim.set_target(dataclasses.replace(SMALL, fidelity=fidelity))
-            z = pf.from_numpy(v, layout=pf.MeshLayout.grid(4, 1)).sum(dim=0)
+            lay = pf.MeshLayout.grid(2, 2)
+            z = pf.from_numpy(v, layout=lay) @ pf.from_numpy(v, layout=lay)
             pf.eval(z)
-            np.testing.assert_allclose(z.numpy(), v.sum(axis=0), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(z.numpy(), v @ v, rtol=1e-5, atol=1e-5)
             reports[fidelity] = pf.last_report()
     finally:
         pf.sim.set_target(before)
