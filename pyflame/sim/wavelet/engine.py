@@ -27,18 +27,17 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import reductions
-from pyflame.core.errors import DeadlockError, PyFlameError, RoutingError, SimulationError
+from pyflame.core.errors import PyFlameError, RoutingError, SimulationError
 from pyflame.dialects import pe
 from pyflame.sim import costs
-from pyflame.sim.fabric import NO_RULE, PORT_INDEX, PORTS, RAMP, pe_str, port_mask
+from pyflame.sim.fabric import NO_RULE, PORT_INDEX, RAMP, pe_str, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.planner import PHASE_OF
 from pyflame.sim.report import Report
 from pyflame.sim.timeline import Timeline
-from pyflame.sim.wavelet.network import HOP, NPORTS, Network
+from pyflame.sim.wavelet.network import HOP, Network
+from pyflame.sim.wavelet.outcome import DONE, report_of, stuck
 from pyflame.sim.wavelet.program import WaveletProgram
-
-DONE = np.iinfo(np.int64).max
 
 
 class WaveletRun:
@@ -76,6 +75,14 @@ class WaveletRun:
         self.s_first = np.zeros(ns, dtype=np.int64)
         self.s_msg = np.full(ns, -1, dtype=np.int64)
         self.s_item = np.zeros(ns, dtype=np.int64)
+        #: words of a stream ready to inject (all of a send's; a forwarding receive's as they
+        #: come in), and the cycle each word may leave (a forwarded word: ce_forward_cycles
+        #: after it came in)
+        self.s_avail = np.zeros(ns, dtype=np.int64)
+        self.w_time = np.zeros(max(nw, 1), dtype=np.int64)
+        self.fwd_of = np.full(ns, -1, dtype=np.int64)  # a receive stream's outgoing stream
+        #: a forwarding receive's two parts left per (item, PE): [parts, latest end]
+        self.parts: dict[tuple[int, int], list[int]] = {}
         self.out_ramp = np.full(n, -1, dtype=np.int64)  # the send stream a PE injects
         self.in_ramp = np.full(n, -1, dtype=np.int64)  # the receive stream a PE drains
         self.out_fifo: list[deque[int]] = [deque() for _ in range(n)]
@@ -133,12 +140,20 @@ class WaveletRun:
     def _next_event(self, t: int) -> int | None:
         cands = [] if self.wake == DONE else [int(self.wake)]
         cands += [due for due, _, _ in self.rule_changes]
+        sid = self.out_ramp[self.out_ramp >= 0]
+        if sid.size:
+            pos = self.s_pos[sid]
+            ready = pos < self.s_avail[sid]
+            times = self.w_time[self.s_base[sid][ready] + pos[ready]]
+            times = times[times > t]
+            if times.size:
+                cands.append(int(times.min()))
         arr = self.net.next_arrival(t)
         if arr is not None:
             cands.append(arr)
         for ramp in (self.out_ramp, self.in_ramp):
             starts = self.s_start[ramp[ramp >= 0]]
-            starts = starts[starts > t]
+            starts = starts[(starts > t) & (starts < DONE)]
             if starts.size:
                 cands.append(int(starts.min()))
         cands = [x for x in cands if x > t]
@@ -313,6 +328,7 @@ class WaveletRun:
         self.words[base[:, None] + np.arange(w)] = np.ascontiguousarray(raw).view(np.uint32)
         self.s_pe[sid], self.s_k[sid], self.s_item[sid] = g, prog.color_index[op.color_id], j
         self.s_base[sid], self.s_len[sid], self.s_pos[sid] = base, w, 0
+        self.s_avail[sid] = w
         self.s_start[sid] = self.clock[g] + self.c
         self.s_msg[sid] = self.net.new_messages(
             np.full(g.size, w), prog.items[j].what, g // prog.C, g % prog.C
@@ -334,7 +350,26 @@ class WaveletRun:
         self.flops += flops * g.size
         self.busy[g] += add + self.c + (0 if op.is_async else self.act)
         self._enqueue(self.in_ramp, self.in_fifo, g, sid)
+        if op.forwards:
+            self._open_forward(j, op, g, sid, w)
         self._after_issue(j, op.is_async, g)
+
+    def _open_forward(self, j: int, op: pe.RecvOp, g: np.ndarray, sid: np.ndarray, w: int):
+        """A forwarding receive's outgoing streams: words become ready as they come in."""
+        prog = self.prog
+        sbase, wbase = prog.forward_base[j]
+        fsid = sbase + (sid - prog.stream_base[j])
+        self.fwd_of[sid] = fsid
+        self.s_pe[fsid], self.s_k[fsid], self.s_item[fsid] = g, self.s_k[sid], j
+        self.s_base[fsid] = wbase + (fsid - sbase) * w
+        self.s_len[fsid], self.s_pos[fsid], self.s_avail[fsid] = w, 0, 0
+        self.s_start[fsid] = DONE  # set when the first wavelet comes in
+        self.s_msg[fsid] = self.net.new_messages(
+            np.full(g.size, w), prog.items[j].what, g // prog.C, g % prog.C
+        )
+        self._enqueue(self.out_ramp, self.out_fifo, g, fsid)
+        for p in g.tolist():
+            self.parts[(j, p)] = [2, 0]
 
     def _after_issue(self, j: int, is_async: bool, g: np.ndarray) -> None:
         if is_async:
@@ -386,7 +421,13 @@ class WaveletRun:
             return 0
         sid = self.out_ramp[pes]
         q = self.net.router_queue(pes, self.s_k[sid], RAMP)
-        ok = (self.s_start[sid] <= t) & self.net.room(q)
+        pos = self.s_pos[sid]
+        ok = (
+            (self.s_start[sid] <= t)
+            & (pos < self.s_avail[sid])
+            & (self.w_time[self.s_base[sid] + np.minimum(pos, self.s_len[sid] - 1)] <= t)
+            & self.net.room(q)
+        )
         if not ok.any():
             return 0
         sid, q = sid[ok], q[ok]
@@ -419,9 +460,45 @@ class WaveletRun:
             self.s_first[sid[first]] = t
         self.words[self.s_base[sid] + pos] = pay
         self.s_pos[sid] = pos + 1
+        fwd = self.fwd_of[sid] >= 0
+        if fwd.any():
+            self._forward(t, sid[fwd], pos[fwd], pay[fwd])
         for s in sid[pos + 1 == self.s_len[sid]].tolist():
             self._recv_done(s, t + 1)
         return int(sid.size)
+
+    def _forward(self, t: int, sid: np.ndarray, pos: np.ndarray, pay: np.ndarray) -> None:
+        """Words that forwarding receives took at cycle t: combined with the buffer, they may
+        leave ce_forward_cycles later."""
+        prog = self.prog
+        fsid = self.fwd_of[sid]
+        out = pay.astype(np.uint32)
+        for j in np.unique(self.s_item[sid]).tolist():
+            op = prog.items[j].op
+            assert isinstance(op, pe.RecvOp)
+            kind = op.combine_kind
+            if kind is None:
+                continue
+            sel = self.s_item[sid] == j
+            b = prog.buf_of[op.buffer]
+            p = self.s_pe[sid[sel]]
+            at = b.offset + 4 * pos[sel]
+            rows, cols = (p // prog.C)[:, None], (p % prog.C)[:, None]
+            mine = self.sram[rows, cols, at[:, None] + np.arange(4)]
+            have = np.ascontiguousarray(mine).view(b.dtype)
+            got = out[sel].reshape(-1, 1).view(np.uint8).view(b.dtype)
+            if b.dtype == I32 and kind in ("sum", "prod"):
+                wide = reductions.KINDS[kind].combine(have.astype(np.int64), got.astype(np.int64))
+                both = as_int32(wide, prog.items[j].what, f"{kind} of partial results")
+            else:
+                both = reductions.combine(kind, have, got)
+            out[sel] = np.ascontiguousarray(both.astype(b.dtype)).view(np.uint32).ravel()
+        self.words[self.s_base[fsid] + pos] = out
+        self.w_time[self.s_base[fsid] + pos] = t + int(prog.target.ce_forward_cycles)
+        self.s_avail[fsid] = pos + 1
+        first = pos == 0
+        if first.any():
+            self.s_start[fsid[first]] = t + int(prog.target.ce_forward_cycles)
 
     def _check_sizes(self, sid: np.ndarray, msg: np.ndarray) -> None:
         bad = self.net.msg_len[msg] != self.s_len[sid]
@@ -471,6 +548,14 @@ class WaveletRun:
         self._complete(p, j, end, end + self.act)
 
     def _complete(self, p: int, j: int, token_end: int, resume: int) -> None:
+        part = self.parts.get((j, p))
+        if part is not None:  # a forwarding receive ends when its input and output both have
+            part[0] -= 1
+            part[1] = max(part[1], token_end)
+            if part[0]:
+                return
+            del self.parts[(j, p)]
+            token_end, resume = part[1], part[1] + self.act
         if j in self.done_at:
             self.done_at[j][p] = token_end
             waiting = np.flatnonzero(self.blocked & (self.blocked_on >= 0))
@@ -494,55 +579,7 @@ class WaveletRun:
     # ------------------------------------------------------------------ the end
 
     def _stuck(self) -> None:
-        """Nothing can move and nothing will: a routing error or a deadlock."""
-        net, prog = self.net, self.prog
-        q = np.flatnonzero(net.count[: net.n_router])
-        if q.size:
-            port, rk = q % NPORTS, q // NPORTS
-            k, rc = rk % net.K, rk // net.K
-            norule = net.rules[rc, k, port] == NO_RULE
-            if norule.any():
-                i = int(np.flatnonzero(norule)[0])
-                m = int(net.msg[q[i], net.head[q[i]]]) % HOP
-                what, sr, sc = net.msg_what[m]
-                r, c = divmod(int(rc[i]), prog.C)
-                raise RoutingError(
-                    f"a wavelet of color {net.colors[int(k[i])]} from {pe_str(sr, sc)} ({what}) "
-                    f"reaches {pe_str(r, c)} on port {PORTS[int(port[i])].value}, which has no "
-                    "rule for it"
-                )
-        lines: list[str] = []
-        waiting: list[tuple[tuple[int, int], int]] = []
-        first_op = None
-        for p in np.flatnonzero(self.blocked).tolist():
-            j = int(self.blocked_on[p])
-            it = prog.items[j]
-            first_op = first_op or it.op
-            r, c = divmod(p, prog.C)
-            if isinstance(it.op, pe.WaitOp):
-                lines.append(f"{pe_str(r, c)} waits for its transfers ({it.what})")
-                continue
-            color = it.op.color_id  # type: ignore[attr-defined]  # a pe.send or pe.recv
-            waiting.append(((r, c), color))
-            verb = "cannot finish sending" if isinstance(it.op, pe.SendOp) else "waits"
-            lines.append(f"{pe_str(r, c)} {verb} on color {color} ({it.what})")
-        if not lines and net.active:
-            i = int(np.flatnonzero(net.count)[0])
-            m = int(net.msg[i, net.head[i]]) % HOP
-            what, sr, sc = net.msg_what[m]
-            raise RoutingError(
-                f"message from {pe_str(sr, sc)} ({what}) was never received (wavelets are left "
-                "in the queues when every PE has finished)"
-            )
-        shown = lines[:8] + ([f"... and {len(lines) - 8} more"] if len(lines) > 8 else [])
-        n = len(lines)
-        err = DeadlockError(
-            f"deadlock: {n} PE{'s' if n != 1 else ''} wait on each other or on messages no one "
-            "will send: " + "; ".join(shown),
-            waiting=waiting,
-        )
-        err.op = first_op
-        raise err
+        stuck(self)
 
     def _outputs(self) -> list[np.ndarray]:
         outs = []
@@ -551,26 +588,4 @@ class WaveletRun:
         return outs
 
     def _report(self) -> Report:
-        prog, t = self.prog, self.prog.target
-        R, C = prog.R, prog.C
-        sram_peak = np.zeros((R, C), dtype=np.int64)
-        for b in prog.buffers:
-            r0, c0, nr, nc = b.rect
-            sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
-            sram_peak[sl] = np.maximum(sram_peak[sl], b.offset + b.nbytes)
-        cycles = int(self.clock.max()) if self.clock.size else 0
-        return Report(
-            target=t.name,
-            cycles=cycles,
-            seconds=cycles / t.clock_hz,
-            io_cycles=prog.io_cycles,
-            flops=int(self.flops),
-            busy_cycles=self.busy.reshape(R, C),
-            sram_peak_bytes=sram_peak,
-            wavelets=self.net.out_wavelets.reshape(R, C, 4),
-            pes_used=int(self.used.sum()),
-            clock_hz=float(t.clock_hz),
-            flops_per_cycle=int(t.flops_per_cycle),
-            fabric_pes=t.fabric_rows * t.fabric_cols,
-            timeline=self.timeline,
-        )
+        return report_of(self)

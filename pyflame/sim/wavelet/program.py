@@ -68,8 +68,6 @@ class WaveletProgram:
             why = None
             if isinstance(it.op, pe.ExchangeOp):
                 why = "pe.exchange (it moves data outside routes and colors); lower it to routed sends"
-            elif isinstance(it.op, pe.RecvOp) and it.op.forwards:
-                why = "a receive-combine-forward (pe.recv ... forward) yet"
             if why is not None:
                 refused = CompileError(f"{it.what}: the wavelet-level simulator does not run {why}")
                 refused.op = it.op
@@ -112,13 +110,20 @@ class WaveletProgram:
         # streams: one per (send or recv op, PE of its rectangle), numbered statically
         self.stream_base = np.zeros(len(self.items), dtype=np.int64)
         self.word_base = np.zeros(len(self.items), dtype=np.int64)
+        #: a forwarding receive's outgoing streams (one per PE), numbered after the others
+        self.forward_base: dict[int, tuple[int, int]] = {}
         n_streams = n_words = 0
         for j, it in enumerate(self.items):
             if isinstance(it.op, pe.SendOp | pe.RecvOp):
                 area = it.rect[2] * it.rect[3]
+                w = self.buf_of[it.op.buffer].wavelets
                 self.stream_base[j], self.word_base[j] = n_streams, n_words
                 n_streams += area
-                n_words += area * self.buf_of[it.op.buffer].wavelets
+                n_words += area * w
+                if isinstance(it.op, pe.RecvOp) and it.op.forwards:
+                    self.forward_base[j] = (n_streams, n_words)
+                    n_streams += area
+                    n_words += area * w
         self.n_streams, self.n_words = n_streams, n_words
         # a combining receive's cycles and flops per PE
         self.combine: dict[int, tuple[int, int]] = {}

@@ -241,3 +241,31 @@ def test_two_colors_share_a_link_wavelet_by_wavelet(sim):
     assert alone < first <= alone + held
     # then color 1: what its queues held is there already, the rest streams at a wavelet a cycle
     assert first + w - held <= report.cycles <= first + w + C_ISSUE + ACT
+
+
+def test_a_forwarding_chain_streams_through_its_pes(sim, rng):
+    """PE (0, 0) sends w wavelets east; PEs 1..p-2 add theirs and pass the sum on as it streams
+    (pe.recv combine sum forward); the last PE adds too. The last PE ends about w + p stages
+    after the start, not p * w."""
+    p, w = 6, 200
+    full = (0, 0, 1, p)
+    b = sim.Body()
+    b.alloc("a", full, w)
+    lay, tt = sim.layout((p * w,), (1, p), ("c",)), sim.tensor((p * w,))
+    b.op(f"pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(full)}}} : {tt}, {b.t('a')}")
+    b.op(sim.route(0, (0, 0, 1, p - 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, p - 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
+    for j in range(1, p):  # one op per stage, as the fast engine plans a rectangle at once
+        fwd = " forward" if j < p - 1 else ""
+        at = sim.pes((0, j, 1, 1))
+        b.op(f"pe.recv %a combine sum{fwd} {{color = 0 : i64, pes = {at}}} : {b.t('a')}")
+    b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(full)}}} : {b.t('a')} -> {tt}")
+    x = rng.standard_normal(p * w).astype(np.float32)
+    text = sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}", target=WAVELET)
+    (o,), report = sim.run(text, x)
+    np.testing.assert_allclose(o.reshape(p, w), np.cumsum(x.reshape(p, w), axis=0), rtol=1e-5)
+    assert w < report.cycles < w + p * 30  # a pipeline, not p * w
+    (fast,), fast_report = sim.run(text.replace(WAVELET, '#pf.target<"small">'), x)
+    np.testing.assert_array_equal(o, fast)
+    assert abs(report.cycles - fast_report.cycles) <= 0.05 * fast_report.cycles
