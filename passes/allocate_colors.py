@@ -24,7 +24,8 @@ from pyflame.passes.locations import describe_loc
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
-    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp)]
+    # an exchange's local part (color -1) uses no color
+    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp) and op.color_id >= 0]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, op in enumerate(users):

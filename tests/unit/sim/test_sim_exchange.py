@@ -9,21 +9,17 @@ from pyflame.core.distribution import Distribution
 from pyflame.core.target import SMALL
 
 
-def _exchange_program(sim, shape, src, dst, color=0):
+def _exchange_program(sim, shape, src, dst):
     """host_in in layout `src`, exchange to `dst`, host_out in `dst`."""
     (sg, ss), (dg, dsplit) = src, dst
     ds, dd = Distribution(shape, sg, ss), Distribution(shape, dg, dsplit)
     slay, dlay = sim.layout(shape, sg, ss), sim.layout(shape, dg, dsplit)
-    bbox = (0, 0, max(sg[0], dg[0]), max(sg[1], dg[1]))
     b = sim.Body()
     b.alloc("s", (0, 0) + sg, ds.local_elems)
     b.alloc("d", (0, 0) + dg, dd.local_elems)
     tt = sim.tensor(shape)
     b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0) + sg)}}} : {tt}, {b.t('s')}")
-    b.op(
-        f"pe.exchange %d, %s {{color = {color} : i64, src_layout = {slay}, dst_layout = {dlay}, "
-        f"pes = {sim.pes(bbox)}}} : {b.t('d', 's')}"
-    )
+    sim.exchange(b, "d", "s", (shape, sg, ss), (shape, dg, dsplit))
     b.op(
         f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tt}"
     )
@@ -53,17 +49,14 @@ def test_exchange_zeroes_destination_padding(sim):
     """Padding of the destination tiles gets 0 (read the raw tiles through an [rc] layout)."""
     shape, sg, dg = (5, 5), (1, 1), (2, 2)
     dd = Distribution(shape, dg, ("r", "c"))
-    slay, dlay = sim.layout(shape, sg, ("", "")), sim.layout(shape, dg, ("r", "c"))
+    slay = sim.layout(shape, sg, ("", ""))
     b = sim.Body()
     b.alloc("s", (0, 0) + sg, 25)
     b.alloc("d", (0, 0) + dg, dd.local_elems)
     tt = sim.tensor(shape)
     b.op(f"pe.fill %d {{value = 7.0 : f64, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d')}")
     b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 1, 1))}}} : {tt}, {b.t('s')}")
-    b.op(
-        f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}, "
-        f"pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d', 's')}"
-    )
+    sim.exchange(b, "d", "s", (shape, sg, ("", "")), (shape, dg, ("r", "c")))
     flat = (4 * dd.local_elems,)
     flay = sim.layout(flat, dg, ("rc",))
     b.op(
