@@ -19,7 +19,7 @@
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.exchange %b, %a {color = 0 : i64, src_layout
+// CHECK-NEXT:    pe.exchange %b, %a {color = 0 : i64, phase = 1 : i64, src_layout
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
   func.func @main() {
     %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
@@ -36,7 +36,7 @@ builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {
     pe.route west -> [ramp] {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>}
     pe.send %a {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
     pe.recv %b combine sum {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
-    pe.exchange %b, %a {color = 3 : i64, src_layout = #pe.layout<2xf32 on 1x2 split [c]>, dst_layout = #pe.layout<2xf32 on 1x2 split [c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
+    pe.exchange %b, %a {color = 3 : i64, phase = 1 : i64, src_layout = #pe.layout<2xf32 on 1x2 split [c]>, dst_layout = #pe.layout<2xf32 on 1x2 split [c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>, !pe.buf<4xf32>
     func.return
   }
 }

@@ -127,7 +127,6 @@ def test_elements_without_source_keep_their_value_and_padding_is_zeroed(sim):
     shape, dshape = (3, 3), (5, 5)
     dd = Distribution(dshape, (2, 2), ("r", "c"))  # 3x3 tiles, one padding row/col at the end
     slay = sim.layout(shape, (1, 1), ("", ""))
-    dlay = sim.layout(dshape, (2, 2), ("r", "c"))
     b = sim.Body()
     b.alloc("s", (0, 0, 1, 1), 9)
     b.alloc("d", (0, 0, 2, 2), dd.local_elems)
