@@ -151,17 +151,18 @@ def xy_hops(src: Cell, dst: Cell) -> list[tuple[int, int, str, str]]:
 def rectangles(cells: set[Cell]) -> list[Rect]:
     """Cover `cells` exactly with few rectangles: runs along each row, stacked when the runs of
     consecutive rows match."""
-    runs: dict[int, list[tuple[int, int]]] = {}
-    for r in sorted({r for r, _ in cells}):
-        cols = sorted(c for rr, c in cells if rr == r)
-        start = prev = cols[0]
-        for c in cols[1:] + [None]:  # type: ignore[list-item]  # None closes the last run
-            if c is not None and c == prev + 1:
-                prev = c
-                continue
-            runs.setdefault(r, []).append((start, prev - start + 1))
-            if c is not None:
-                start = prev = c
+    by_row: dict[int, list[int]] = {}
+    for r, c in cells:
+        by_row.setdefault(r, []).append(c)
+    runs: dict[int, list[tuple[int, int]]] = {}  # row -> [(first col, cols)]
+    for r, cols in by_row.items():
+        row_runs: list[tuple[int, int]] = []
+        for c in sorted(cols):
+            if row_runs and sum(row_runs[-1]) == c:
+                row_runs[-1] = (row_runs[-1][0], row_runs[-1][1] + 1)
+            else:
+                row_runs.append((c, 1))
+        runs[r] = row_runs
     rects: list[Rect] = []
     open_: dict[tuple[int, int], list[int]] = {}  # run -> [first row, rows]
     for r in sorted(runs):
