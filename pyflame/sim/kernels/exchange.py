@@ -5,7 +5,8 @@ The phases are those of `pyflame.core.exchange_plan.exchange_phases` (the compil
 their routes with `pe.route` ops). A network phase traces its sources on the op's color
 through the RouteTable: every message must reach exactly the PE it is meant for, or the
 phase raises a RoutingError naming the sender, the color and where the wavelets went; its
-timing comes from the traced links (`Links.stream`, `Links.arrival`), as a send's does.
+timing comes from the traced links (`Links.stream`, `Links.arrival`) and the PEs' ramps
+(`Schedule.out_free`, `in_free`), as a send's and a receive's do.
 """
 
 from __future__ import annotations
@@ -95,27 +96,31 @@ def _network_phase(
     pos = np.clip(np.searchsorted(msg_key[order], key), 0, len(order) - 1)
     moved = plan.has_src & (msg_key[order][pos] == key)
     elems = np.bincount(order[pos[moved]], minlength=len(msgs))
-    # timing: each source streams its message over the traced links
+    # timing: each source streams its message over the traced links once its output ramp is
+    # free (an asynchronous send may still hold it); the phase is synchronous: a source waits
+    # for its stream to leave
     t = s.target
     w = -(-elems * elem_bytes // 4)  # 32-bit wavelets (two f16/bf16 per wavelet)
     asr, asc = sr + r0, sc + c0
-    before = s.clock.copy()
-    start = s.links.stream(s.clock[asr, asc], w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
+    begin = np.maximum(s.clock, s.in_free)  # when each PE's input ramp can take a message
+    ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
+    start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
     cyc = costs.stream_cycles(t, w)
-    s.clock[asr, asc] = start + cyc
+    s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
     s.busy[asr, asc] += cyc
-    # a receiver ingests every message delivered to it, and its completion wakes its task
-    ready = np.zeros((s.R, s.C), dtype=np.int64)
-    np.maximum.at(ready, (tr.d_r, tr.d_c), arrival)
+    # a receiver ingests every message delivered to it (one wavelet per cycle through its
+    # ramp), and the phase's completion wakes its task
+    tail = np.zeros((s.R, s.C), dtype=np.int64)
+    np.maximum.at(tail, (tr.d_r, tr.d_c), arrival)
     ingest = np.zeros((s.R, s.C), dtype=np.int64)
     np.add.at(ingest, (tr.d_r, tr.d_c), cyc[tr.d_src])
     got = np.zeros((s.R, s.C), dtype=bool)
     got[tr.d_r, tr.d_c] = True
+    done = np.maximum(tail[got], begin[got] + ingest[got])
+    s.in_free[got] = done
     wake = costs.task_activation_cycles(t)
-    s.clock[got] = (
-        np.maximum(np.maximum(s.clock[got], ready[got]), before[got] + ingest[got]) + wake
-    )
+    s.clock[got] = np.maximum(s.clock[got], done) + wake
     s.busy[got] += wake
     return moved
 
