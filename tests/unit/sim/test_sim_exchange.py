@@ -158,3 +158,17 @@ def test_exchange_phase_beyond_the_plan_is_an_error(sim):
     text = _exchange_program(sim, *TRANSPOSE)
     with pytest.raises(CompileError, match="phase 2 of an exchange that has 1 network phases"):
         sim.plan(text.replace("phase = 1 : i64", "phase = 2 : i64"))
+
+
+def test_exchange_message_that_reaches_no_ramp_raises(sim):
+    """A rule that drops the wavelets (no output port) leaves the message undelivered."""
+    text = _exchange_program(sim, *TRANSPOSE)
+    rule = "pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 1>}"
+    assert rule in text
+    text = text.replace(rule, rule.replace("[ramp]", "[]"))
+    with pytest.raises(
+        RoutingError,
+        match=r"the message of exchange phase 1 from PE \(0, 1\) to PE \(1, 0\) on color 0 is "
+        r"delivered 0 times",
+    ):
+        sim.plan(text)
