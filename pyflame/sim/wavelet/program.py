@@ -139,7 +139,8 @@ class WaveletProgram:
                     elem_bytes=b.dtype.itemsize,
                     half=b.half,
                 )
-                self.combine[j] = (int(cyc), int(flops))
+                # the combine's streaming part: its instruction issue is the receive's own
+                self.combine[j] = (int(cyc) - t.vector_issue_cycles, int(flops))
 
     def zero_args(self) -> list:
         """Arguments of the right shapes and types (timing does not depend on data)."""

@@ -15,14 +15,7 @@ from __future__ import annotations
 import fidelity_corpus as corpus
 import pytest
 
-_COMBINE = (
-    "fast engine: a combining receive lasts max(cyc, add - c) after its head arrives "
-    "(kernels/network.py), the spec's recv_end_d says max(cyc, add)"
-)
-KNOWN_GAPS: dict[str, str] = {
-    "test_sim_network::test_east_shift_chain_with_combine_sum#0": _COMBINE,
-    "lit/tools/print-ir-after-all.mlir#0": _COMBINE,
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 SIM_TEST_MODULES = [
     "test_sim_compute",
