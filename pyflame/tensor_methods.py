@@ -229,6 +229,38 @@ class OpMethods:
     def logical_not(self) -> Tensor:
         return BOUND.ops.logical_not(self)
 
+    def sin(self) -> Tensor:
+        return BOUND.ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return BOUND.ops.cos(self)
+
+    def erf(self) -> Tensor:
+        return BOUND.ops.erf(self)
+
+    def floor(self) -> Tensor:
+        return BOUND.ops.floor(self)
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return BOUND.ops.round(self, decimals=decimals)
+
+    def sign(self) -> Tensor:
+        return BOUND.ops.sign(self)
+
+    def log1p(self) -> Tensor:
+        return BOUND.ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return BOUND.ops.expm1(self)
+
+    def isnan(self) -> Tensor:
+        return BOUND.ops.isnan(self)
+
+    def nan_to_num(
+        self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        return BOUND.ops.nan_to_num(self, nan, posinf, neginf)
+
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return BOUND.ops.clamp(self, min, max)
 

@@ -34,6 +34,21 @@ CASES = {
             L.exp(a) + L.log(a) + L.sqrt(a) + L.rsqrt(a) + L.tanh(a) + L.sigmoid(a) + L.abs(a - 1)
         ),
     ),
+    "unary_issue_12": (
+        [(3, 5)],
+        True,
+        lambda L, a: (
+            L.sin(a)
+            + L.cos(a) * 2
+            + L.erf(a - 1)
+            + L.log1p(a)
+            + L.expm1(a - 1)
+            + L.floor(a) * a
+            + L.round(a * 3)
+            + L.sign(a - 1) * a
+            + L.nan_to_num(L.log(a - 1))
+        ),
+    ),
     "activations": (
         [(4, 6)],
         False,
