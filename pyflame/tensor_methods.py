@@ -335,6 +335,48 @@ class OpMethods:
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return BOUND.ops.transpose(self, dim0, dim1)
 
+    def flip(self, *dims: Any) -> Tensor:
+        return BOUND.ops.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return BOUND.ops.roll(self, shifts, dims)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return BOUND.ops.repeat(self, *sizes)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return BOUND.ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return BOUND.ops.triu(self, diagonal)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        return BOUND.ops.masked_fill(self, mask, value)
+
+    def outer(self, other: Tensor) -> Tensor:
+        return BOUND.ops.outer(self, other)
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return BOUND.ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def any(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.any(self, dim, keepdim)
+
+    def all(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.all(self, dim, keepdim)
+
+    def norm(
+        self,
+        p: float | str | None = "fro",
+        dim: int | Sequence[int] | None = None,
+        keepdim: bool = False,
+        dtype: Any = None,
+    ) -> Tensor:
+        return BOUND.ops.norm(self, p, dim, keepdim, dtype)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return BOUND.ops.cumsum(self, dim, dtype=dtype)
+
     def permute(self, *dims: Any) -> Tensor:
         return BOUND.ops.permute(self, *dims)
 

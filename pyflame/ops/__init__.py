@@ -13,8 +13,9 @@ The builders live in one module per family (each imports only the ones above it 
     creation     from_numpy, full, zeros, ones, *_like, arange, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
-    linalg       matmul, bmm
-    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax
+    linalg       matmul, bmm, outer, addmm
+    masking      tril, triu, masked_fill
+    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm, cumsum
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
 
@@ -81,21 +82,35 @@ from pyflame.ops.elementwise import (
     tanh,
     where,
 )
-from pyflame.ops.linalg import bmm, matmul
+from pyflame.ops.linalg import (
+    addmm,
+    bmm,
+    matmul,
+    outer,
+)
+from pyflame.ops.masking import (
+    masked_fill,
+    tril,
+    triu,
+)
 from pyflame.ops.node import _check_layout as _check_layout  # (used by pf.nn's layers)
 from pyflame.ops.node import _node as _node  # (used by gradient rules that build a raw node)
 from pyflame.ops.reductions import (
     MaxResult,
     MinResult,
+    all,
     amax,
     amin,
+    any,
     argmax,
     argmin,
+    cumsum,
     log_softmax,
     logsumexp,
     max_,
     mean,
     min_,
+    norm,
     prod,
     softmax,
     std,
@@ -121,11 +136,14 @@ from pyflame.ops.shape import (
     expand,
     expand_as,
     flatten,
+    flip,
     getitem,
     narrow,
     pad,
     permute,
+    repeat,
     reshape,
+    roll,
     split,
     squeeze,
     stack,
@@ -154,6 +172,18 @@ __all__ = [  # creation
     "expm1",
     "isnan",
     "nan_to_num",
+    "flip",
+    "roll",
+    "repeat",
+    "tril",
+    "triu",
+    "masked_fill",
+    "outer",
+    "addmm",
+    "any",
+    "all",
+    "norm",
+    "cumsum",
 ]
 __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "abs",
