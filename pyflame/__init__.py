@@ -78,9 +78,11 @@ if TYPE_CHECKING:  # type checkers see every public name
         from_numpy,
         full,
         full_like,
+        gather,
         ge,
         gelu,
         gt,
+        index_select,
         int32,
         ir,
         isnan,
@@ -160,6 +162,8 @@ if TYPE_CHECKING:  # type checkers see every public name
 # the same list as pyflame.api.__all__ (tests/unit/test_frontend_imports.py checks it), here so
 # that asking for another name (`from pyflame import compiler`) does not load the frontend
 __all__ = [
+    "gather",
+    "index_select",
     "CheckpointError",
     "CompileError",
     "DType",

@@ -20,6 +20,7 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
+from pyflame.indexing import gather, index_select
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
@@ -275,5 +276,6 @@ __all__ += [  # creation (arange, eye, random) and matmul variants
 ]
 
 
+__all__ += ["gather", "index_select"]
 __all__ += ["serving", "training"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]

@@ -8,6 +8,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.ops       operators and op methods (`OpMethods` below)
     pyflame.runtime   `x.numpy()`, `x.item()`, `print(x)`: evaluation
     pyflame.autograd  `x.backward()`
+    pyflame.indexing  `x.gather(...)`, `x.index_select(...)` (above the runtime checks)
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
 """
@@ -44,13 +45,15 @@ class _Bound:
         self.ops: Any = _NotLoaded("pyflame.ops")
         self.runtime: Any = _NotLoaded("pyflame.runtime")
         self.autograd: Any = _NotLoaded("pyflame.autograd")
+        self.indexing: Any = _NotLoaded("pyflame.indexing")
 
 
 BOUND = _Bound()
 
 
 def bind(name: str, module: ModuleType) -> None:
-    """Called by `pyflame.ops`, `pyflame.runtime` and `pyflame.autograd` when imported."""
+    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd` and `pyflame.indexing`
+    when imported."""
     if name not in vars(BOUND):
         raise ValueError(f"unknown Tensor method module {name!r}")
     setattr(BOUND, name, module)
@@ -376,6 +379,12 @@ class OpMethods:
 
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
         return BOUND.ops.cumsum(self, dim, dtype=dtype)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        return BOUND.indexing.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        return BOUND.indexing.index_select(self, dim, index)
 
     def permute(self, *dims: Any) -> Tensor:
         return BOUND.ops.permute(self, *dims)

@@ -59,9 +59,15 @@ def _elements(count: int) -> str:
 
 def _data_at_hand(t: Tensor) -> np.ndarray | None:
     """The values of `t` when they are known without running: a leaf's data, also through
-    reshapes (embedding flattens its indices)."""
-    while t._data is None and t.op is flame.ReshapeOp:
-        t = t.inputs[0]
+    reshapes (embedding flattens its indices) and broadcasts (index_select spreads its
+    indices over the other dims)."""
+    if t._data is None and t.op in (flame.ReshapeOp, flame.BroadcastToOp):
+        inner = _data_at_hand(t.inputs[0])
+        if inner is None:
+            return None
+        if t.op is flame.ReshapeOp:
+            return inner.reshape(t.shape)
+        return np.broadcast_to(inner, t.shape)
     return t._data
 
 
