@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # type checkers see every public name
         cumsum,
         div,
         dropout,
+        einsum,
         eq,
         erf,
         eval,
@@ -304,6 +305,7 @@ __all__ = [
     "all",
     "norm",
     "cumsum",
+    "einsum",
 ]
 _API_NAMES = frozenset(__all__)
 

@@ -47,6 +47,7 @@ from pyflame.ops import (
     cumsum,
     div,
     dropout,
+    einsum,
     eq,
     erf,
     exp,
@@ -233,6 +234,7 @@ __all__ = [
     "all",
     "norm",
     "cumsum",
+    "einsum",
 ]
 __all__ += [  # shape ops
     "broadcast_to",

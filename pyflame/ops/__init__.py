@@ -16,6 +16,7 @@ The builders live in one module per family (each imports only the ones above it 
     linalg       matmul, bmm, outer, addmm
     masking      tril, triu, masked_fill
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm, cumsum
+    einsum       einsum (permute, reshape, matmul, sum)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
 
@@ -38,6 +39,9 @@ from pyflame.ops.creation import (
     ones_like,
     zeros,
     zeros_like,
+)
+from pyflame.ops.einsum import (
+    einsum,
 )
 from pyflame.ops.elementwise import (
     abs,
@@ -184,6 +188,7 @@ __all__ = [  # creation
     "all",
     "norm",
     "cumsum",
+    "einsum",
 ]
 __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "abs",
