@@ -47,7 +47,7 @@ def _parse(equation: str, ranks: list[int]) -> tuple[list[str], str]:
         or [0]
     )
     ell = "".join(spare[:ell_rank])
-    labels = []
+    labels: list[str] = []
     for t, r in zip(terms, ranks, strict=True):
         if "..." in t:
             n = r - len(t.replace("...", ""))
