@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # type checkers see every public name
         arange,
         argmax,
         argmin,
+        argsort,
         astype,
         backward,
         bernoulli,
@@ -140,6 +141,7 @@ if TYPE_CHECKING:  # type checkers see every public name
         silu,
         sin,
         softmax,
+        sort,
         split,
         sqrt,
         squeeze,
@@ -149,6 +151,7 @@ if TYPE_CHECKING:  # type checkers see every public name
         sum,
         tanh,
         target,
+        topk,
         transpose,
         tril,
         triu,
@@ -306,6 +309,9 @@ __all__ = [
     "norm",
     "cumsum",
     "einsum",
+    "sort",
+    "argsort",
+    "topk",
 ]
 _API_NAMES = frozenset(__all__)
 

@@ -34,6 +34,7 @@ from pyflame.ops import (
     arange,
     argmax,
     argmin,
+    argsort,
     astype,
     bernoulli,
     bmm,
@@ -108,6 +109,7 @@ from pyflame.ops import (
     silu,
     sin,
     softmax,
+    sort,
     split,
     sqrt,
     squeeze,
@@ -116,6 +118,7 @@ from pyflame.ops import (
     sub,
     sum,
     tanh,
+    topk,
     transpose,
     tril,
     triu,
@@ -235,6 +238,9 @@ __all__ = [
     "norm",
     "cumsum",
     "einsum",
+    "sort",
+    "argsort",
+    "topk",
 ]
 __all__ += [  # shape ops
     "broadcast_to",

@@ -380,6 +380,15 @@ class OpMethods:
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
         return BOUND.ops.cumsum(self, dim, dtype=dtype)
 
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return BOUND.ops.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        return BOUND.ops.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return BOUND.ops.topk(self, k, dim, largest, sorted)
+
     def gather(self, dim: int, index: Tensor) -> Tensor:
         return BOUND.indexing.gather(self, dim, index)
 

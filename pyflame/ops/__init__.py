@@ -17,6 +17,7 @@ The builders live in one module per family (each imports only the ones above it 
     masking      tril, triu, masked_fill
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm, cumsum
     einsum       einsum (permute, reshape, matmul, sum)
+    sorting      sort, argsort, topk (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
 
@@ -155,6 +156,11 @@ from pyflame.ops.shape import (
     unsqueeze,
     view,
 )
+from pyflame.ops.sorting import (
+    argsort,
+    sort,
+    topk,
+)
 
 __all__ = [  # creation
     "arange",
@@ -189,6 +195,9 @@ __all__ = [  # creation
     "norm",
     "cumsum",
     "einsum",
+    "sort",
+    "argsort",
+    "topk",
 ]
 __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "abs",
