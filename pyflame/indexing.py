@@ -55,6 +55,8 @@ def _gather(
     _check_tensor(index, "gather index")
     if index.dtype.is_floating_point or index.dtype is bool_:
         raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype!r}")
+    if not index.numel():  # PyTorch accepts an empty index of any rank
+        return ops.zeros(index.shape, dtype=input.dtype)
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "gather"), max(input.ndim, 1))

@@ -276,8 +276,10 @@ class OpMethods:
     # ---------------------------------------------------------------- reductions
     # x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.var(dim), x.softmax(dim), ...
 
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return BOUND.ops.sum(self, dim, keepdim)
+    def sum(
+        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None
+    ) -> Tensor:
+        return BOUND.ops.sum(self, dim, keepdim, dtype=dtype)
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         return BOUND.ops.mean(self, dim, keepdim)

@@ -44,9 +44,9 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
-    """`value` where the bool `mask` (broadcast to x's shape) holds, else x (torch's
-    masked_fill): flame.where; the result keeps x's dtype and shape; `value` is a number or
-    a rank-0 tensor (its gradient is the sum of the gradient at the filled places)."""
+    """`value` where the bool `mask` holds, else x (torch.masked_fill): flame.where; the
+    result has x's dtype and the shape x and mask broadcast to; `value` is a number or a
+    rank-0 tensor (its gradient is the sum of the gradient at the filled places)."""
     _check_tensor(x, "masked_fill")
     _check_tensor(mask, "masked_fill mask")
     if mask.dtype is not bool_:
@@ -62,10 +62,5 @@ def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
         value = astype(value, x.dtype)
     elif not _is_scalar(value):
         raise TypeError(f"masked_fill: value must be a number or a tensor, got {value!r}")
-    out = where(mask, value, x)
-    if out.shape != x.shape:
-        raise _shape_error(
-            f"masked_fill: the mask of shape {list(mask.shape)} does not broadcast to the "
-            f"input's shape {list(x.shape)}"
-        )
+    out = where(mask, value, x)  # the broadcast shape, as torch.masked_fill (not the in-place)
     return out if out.dtype is x.dtype else astype(out, x.dtype)

@@ -104,9 +104,18 @@ def _floating(x: Tensor, what: str) -> Tensor:
     return x
 
 
-def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
+def sum(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum; `dtype`
+    converts the input first."""
     _check_tensor(x, "sum")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
     return _reduce(flame.ReduceSumOp, _counted(x), dim, keepdim, "sum")
 
 
@@ -118,9 +127,18 @@ def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     return _reduce(flame.ReduceMeanOp, x, dim, keepdim, "mean")
 
 
-def prod(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod."""
+def prod(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod; `dtype`
+    converts the input first."""
     _check_tensor(x, "prod")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
     return _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
 
 

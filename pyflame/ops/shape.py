@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import shapes
+from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
@@ -27,7 +28,7 @@ from pyflame.ops.node import (
     _shape_rule,
 )
 from pyflame.promotion import result_type
-from pyflame.tensor import Tensor
+from pyflame.tensor import Tensor, format_location, user_location
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -135,7 +136,16 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     xs = _tensor_list(tensors, "cat")
     if not xs:
         raise _shape_error("cat needs at least one tensor")
-    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "cat"), max(xs[0].ndim, 1))
+    if any(t.ndim > 1 for t in xs):  # PyTorch's legacy rule: 1-D empty tensors are skipped
+        xs = [t for t in xs if t.shape != (0,)]
+    rank = xs[0].ndim
+    given = _dim_arg(dim, "cat")
+    if rank and not -rank <= given < rank:
+        raise IndexShapeError(
+            f"{format_location(user_location())}: Dimension out of range (expected to be in "
+            f"range of [{-rank}, {rank - 1}], but got {given})"
+        )
+    d = _shape_rule(shapes.normalize_dim, given, max(rank, 1))
     shape = _shape_rule(shapes.concat, [t.shape for t in xs], d)
     return _node(flame.ConcatOp, xs, shape, xs[0].dtype, {"dim": d})
 

@@ -77,8 +77,10 @@ def test_masked_fill_errors_and_int_inputs():
         x.masked_fill(x, 0)
     with pytest.raises(RuntimeError, match="0-dimensional value tensor"):
         x.masked_fill(x > 2, pf.ones(3))
-    with pytest.raises(pf.ShapeError, match="does not broadcast"):
-        x.masked_fill(pf.ones(4, 2, 3, dtype=pf.bool), 0)
+    with pytest.raises(pf.ShapeError, match="cannot be broadcast"):
+        x.masked_fill(pf.ones(4, 3, 3, dtype=pf.bool), 0)
+    wide = pf.from_numpy(np.arange(3, dtype=np.int32)).masked_fill(pf.ones(2, 3, dtype=pf.bool), 7)
+    np.testing.assert_array_equal(wide.numpy(), [[7, 7, 7], [7, 7, 7]])  # torch's broadcast
 
 
 def test_gradients_match_torch():

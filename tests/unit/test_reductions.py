@@ -598,3 +598,58 @@ def test_any_all_of_nan_and_int_and_norm_errors():
         pf.norm(k)
     with pytest.raises(NotImplementedError, match="'nuc'"):
         pf.norm(x, p="nuc")
+
+
+def test_prod_and_sum_take_a_dtype():
+    k = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    for got, want in [
+        (x.prod(1, dtype=pf.float32), t.prod(1, dtype=torch.float32)),
+        (
+            pf.prod(x, 0, keepdim=True, dtype=pf.float32),
+            torch.prod(t, 0, True, dtype=torch.float32),
+        ),
+        (x.sum(dtype=pf.float32), t.sum(dtype=torch.float32)),
+        (pf.sum(x > 2, 1, dtype=pf.int32), torch.sum(t > 2, 1, dtype=torch.int32)),
+    ]:
+        assert got.dtype == {torch.float32: pf.float32, torch.int32: pf.int32}[want.dtype]
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+ZERO_SIZE = [(0, 3), (3, 0), (2, 0, 4), (2, 3, 0)]
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+def test_zero_size_tensors_as_pytorch(layout):
+    """OpInfo's zero-size samples: reductions, softmax, matmul, linear, layer_norm, cat, and the
+    ops of issue 12, in one program per shape."""
+    F, tF = pf.nn.functional, torch.nn.functional
+    fns = [
+        lambda L, x: x.sum(-1),
+        lambda L, x: x.sum(),
+        lambda L, x: x.mean(-1),
+        lambda L, x: x.prod(0),
+        lambda L, x: L.softmax(x, -1),
+        lambda L, x: L.logsumexp(x, -1),
+        lambda L, x: x @ L.ones(x.shape[-1], 2),
+        lambda L, x: (F if L is pf else tF).linear(x, L.ones(5, x.shape[-1]), L.ones(5)),
+        lambda L, x: (F if L is pf else tF).layer_norm(x, x.shape[-1:]),
+        lambda L, x: L.cat([x, x + 1], -1),
+        lambda L, x: x.cumsum(-1),
+        lambda L, x: x.any(-1),
+        lambda L, x: x.all(),
+        lambda L, x: x.norm(dim=-1),
+        lambda L, x: x.sort(-1)[0],
+        lambda L, x: L.tril(x),
+    ]
+    for shape in ZERO_SIZE:
+        a = np.zeros(shape, np.float32)
+        x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+        got = [f(pf, x) for f in fns]
+        pf.eval(*got)
+        for i, (g, f) in enumerate(zip(got, fns, strict=True)):
+            want = f(torch, t)
+            assert g.shape == tuple(want.shape), (shape, i)
+            np.testing.assert_allclose(g.numpy(), want.numpy(), err_msg=f"{shape} {i}")

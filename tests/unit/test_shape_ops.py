@@ -8,6 +8,8 @@ padding, under every layout kind, including grids that do not divide the shape.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -585,3 +587,21 @@ def test_flip_roll_repeat_keep_integers_and_name_bad_arguments():
         x.flip(0, 0)
     with pytest.raises(pf.ShapeError):
         x.flip(2)
+
+
+def test_cat_skips_empty_vectors_and_names_an_out_of_range_dim_as_pytorch():
+    m, e = pf.ones(5, 5), pf.from_numpy(np.zeros(0, np.float32))
+    np.testing.assert_array_equal(pf.cat([e, m], 1).numpy(), np.ones((5, 5)))  # legacy rule
+    assert pf.cat([e, e], 0).shape == (0,)
+    v, w = pf.ones(3), pf.ones(2)
+    for tensors, dim, expected in (
+        ([v, w], 1, "[-1, 0], but got 1"),
+        ([m, e], -3, "[-2, 1], but got -3"),
+    ):
+        with pytest.raises(
+            IndexError,
+            match=re.escape(f"Dimension out of range (expected to be in range of {expected})"),
+        ):
+            pf.cat(tensors, dim)
+        with pytest.raises(IndexError):
+            torch.cat([torch.ones(3), torch.ones(2)], 1)
