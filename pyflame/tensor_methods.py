@@ -151,11 +151,11 @@ class OpMethods:
     # ---------------------------------------------------------------- elementwise functions
     # one method per row of pyflame.core.elementwise (tests/unit/test_tensor_methods.py checks it)
 
-    def add(self, other: Any) -> Tensor:
-        return BOUND.ops.add(self, other)
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.add(self, other, alpha=alpha)
 
-    def sub(self, other: Any) -> Tensor:
-        return BOUND.ops.sub(self, other)
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.sub(self, other, alpha=alpha)
 
     def mul(self, other: Any) -> Tensor:
         return BOUND.ops.mul(self, other)

@@ -117,9 +117,23 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
 sin, cos, erf, floor, _round, sign, log1p, expm1 = (
     _unary_function(n) for n in list(elementwise.UNARY)[12:]
 )
-(add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
+(_add, _sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
     _binary_function(n) for n in elementwise.BINARY
 )
+
+
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """Elementwise a + alpha * b (torch.add), with broadcasting."""
+    return _add(a, b if alpha == 1 else _mul_alpha(b, alpha))
+
+
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """Elementwise a - alpha * b (torch.sub), with broadcasting."""
+    return _sub(a, b if alpha == 1 else _mul_alpha(b, alpha))
+
+
+def _mul_alpha(b: Any, alpha: Any) -> Any:
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
 def round(x: Tensor, *, decimals: int = 0) -> Tensor:

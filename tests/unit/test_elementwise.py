@@ -149,6 +149,16 @@ def test_new_functions_mixed_with_matmuls_in_one_program(layout):
     check(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_add_and_sub_take_alpha():
+    a, b = data((4, 5)), data((5,), seed=1)
+    x, y, t, u = pf.from_numpy(a), pf.from_numpy(b), torch.from_numpy(a), torch.from_numpy(b)
+    check(pf.add(x, y, alpha=2), torch.add(t, u, alpha=2))
+    check(x.sub(y, alpha=-3.125), t.sub(u, alpha=-3.125))
+    check(pf.sub(x, 1.5, alpha=2), torch.sub(t, 1.5, alpha=2))
+    k = pf.from_numpy(np.arange(4, dtype=np.int32))
+    check(k.add(k, alpha=3), torch.arange(4, dtype=torch.int32).add(torch.arange(4), alpha=3).int())
+
+
 ARITH = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
 COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
 
