@@ -14,9 +14,12 @@ wavelets of `color` arriving from port FROM go (ports: north, south, east, west,
 `pe.send` streams a buffer from every PE of its rectangle into its router on `color`; `pe.recv`
 takes, on every PE of its rectangle, the next message delivered to that PE's ramp on `color`
 (`combine sum` adds it into the buffer instead of overwriting, `combine max` keeps the larger,
-...); the whole rectangle waits until each of its PEs has its message, so a pipelined chain is
-written as one recv per step. A message is the sender's whole buffer at send time and must be
-exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between
+...); the whole rectangle waits until each of its PEs has its message, so a chain is written as
+one recv per step (`forward` streams the combined values on as they arrive: a pipelined chain).
+A message is the sender's whole buffer at send time and must be exactly as long as the receiving
+buffer. A send or recv with a `!pe.token` result is asynchronous (the PE goes on; `pe.wait`
+joins it); without one the PE waits for it, and a synchronous send of a message longer than its
+path's queues hold waits for its receivers to drain it (back-pressure). `pe.exchange` is a compiler-planned all-to-all between
 two block distributions whose messages follow dimension-ordered (X then Y) routes on its color.
 Host I/O enters at the west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
 
@@ -48,6 +51,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    UnitAttr,
     f64,
     i64,
 )
@@ -993,6 +997,12 @@ class RecvOp(_ChannelOp):
     is asynchronous: the PE goes on, the wavelets land as they arrive, and `pe.wait` joins the
     completion; the buffer must not be read or written before that.
 
+    With `forward` the PE streams what it has received (combined, with `combine`) on into its
+    router on the same color as it goes, wavelet by wavelet: a pipelined chain (receive, add,
+    pass on) in one op, whose stream leaves `ce_forward_cycles` after the incoming one reaches
+    the PE. Its router needs a rule for the color from its ramp.
+
+        pe.recv %p combine sum forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         pe.recv %p combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         %t = pe.recv %p {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
     """
@@ -1000,9 +1010,11 @@ class RecvOp(_ChannelOp):
     name = "pe.recv"
     buffer = operand_def(BufferType)
     combine = opt_prop_def(ReductionKindAttr)
+    forward = opt_prop_def(UnitAttr)
     token = opt_result_def(TokenType)
     assembly_format = (
-        "$buffer (`combine` $combine^)? attr-dict `:` type($buffer) (`->` type($token)^)?"
+        "$buffer (`combine` $combine^)? (`forward` $forward^)? attr-dict `:` type($buffer) "
+        "(`->` type($token)^)?"
     )
 
     def __init__(
@@ -1012,6 +1024,7 @@ class RecvOp(_ChannelOp):
         color: int,
         pes: Rect,
         combine: ReductionKind | str | None = None,
+        forward: bool = False,
         asynchronous: bool = False,
     ):
         super().__init__(
@@ -1020,6 +1033,7 @@ class RecvOp(_ChannelOp):
                 "pes": dense_i64(pes),
                 "color": int64(color),
                 "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
+                "forward": UnitAttr() if forward else None,
             },
             result_types=[[TokenType()] if asynchronous else []],
         )
@@ -1027,6 +1041,10 @@ class RecvOp(_ChannelOp):
     @property
     def is_async(self) -> bool:
         return self.token is not None
+
+    @property
+    def forwards(self) -> bool:
+        return self.forward is not None
 
     @property
     def combine_kind(self) -> ReductionKind | None:

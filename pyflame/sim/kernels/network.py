@@ -18,12 +18,13 @@ from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
+from pyflame.sim.executable import Buffer
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask, xy_paths
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import exchange_sources, kept_grid
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
-from pyflame.sim.streams import UNKNOWN, Completion, InFlight
+from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
 
 
 @kernel(pe.RouteOp)
@@ -68,25 +69,43 @@ def _settle(s: Schedule, it: Item, comp: Completion) -> None:
 
 @kernel(pe.SendOp)
 def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
-    b = s.buf(op.buffer, it)
+    comp = _transfer(s, it, op, "send")
     r0, c0, nr, nc = it.rect
-    color = op.color_id
+    issue = costs.transfer_issue_cycles(s.target)
+    ready = np.maximum(s.clock[r0 : r0 + nr, c0 : c0 + nc] + issue, s.out_free[pe_slice(it.rect)])
+    _open_stream(s, it, s.buf(op.buffer, it), op.color_id, comp, ready.ravel())
+    _settle(s, it, comp)
+
+
+def _open_stream(
+    s: Schedule,
+    it: Item,
+    b: Buffer,
+    color: int,
+    comp: Completion,
+    ready: np.ndarray,
+    feeds: dict[int, tuple[Stream, int]] | None = None,
+) -> None:
+    """Every PE of the op's rectangle streams buffer `b` into its router on `color` once it is
+    `ready` (row-major per PE) and the links are free: trace the routes, time the links, post
+    the messages and copy the data at run time. A forwarding receive passes `feeds`."""
+    r0, c0, nr, nc = it.rect
     lr, lc = (a.ravel() for a in np.indices((nr, nc), dtype=np.int64))
     sr, sc = lr + r0, lc + c0
     tr = s.routes.trace(color, sr, sc, it.what)
     w = b.wavelets
     issue = costs.transfer_issue_cycles(s.target)
-    ready = np.maximum(s.clock[sr, sc] + issue, s.out_free[sr, sc])
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     cyc = costs.stream_cycles(s.target, w)
     s.out_free[sr, sc] = start + cyc
-    s.busy[sr, sc] += cyc + issue
-    comp = _transfer(s, it, op, "send")
-    comp.busy[...] = cyc + issue
+    if feeds is None:  # a forwarding receive's CE time is its receive's
+        s.busy[sr, sc] += cyc + issue
+        comp.busy[...] = cyc + issue
     lat = s.links.latency(tr.d_h)
     cap = costs.path_capacity_wavelets(s.target, tr.d_h)
-    stream = s.streams.open(comp, start, cyc, tr.d_src, lat, cap)
-    _settle(s, it, comp)
+    stream = s.streams.open(
+        comp, start, cyc, tr.d_src, lat, cap, feeds=feeds, stage=s.target.ce_forward_cycles
+    )
     n = tr.d_src.size
     if n == 0:
         return
@@ -149,6 +168,9 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     s.busy[sl] += comp.busy
     sink = s.streams.receiver(comp)
     begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
+    forwarding = op.forwards
+    feeds: dict[int, tuple[Stream, int]] = {}
+    out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
     release = []
     for g in np.unique(bt):
@@ -174,7 +196,11 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         dur = max(stream.cyc, add - issue)  # the combine's issue is the receive's own
         head = stream.start[stream.d_src[j]] + stream.lat[j]
         s.in_free[r0 + dr, c0 + dc] = np.maximum(begin, head) + dur
-        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc)
+        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc, forwarding)
+        if forwarding:
+            out_ready[dr, dc] = np.maximum(begin, head) + s.target.ce_forward_cycles
+            for flat, jj in zip((dr * nc + dc).tolist(), j.tolist(), strict=True):
+                feeds[flat] = (stream, jj)
         if full:
             src_r = batch.src_lr[ix]
             src_c = batch.src_lc[ix]
@@ -185,7 +211,6 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         if batch.pending == 0:
             release.append(g)
             batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
-    _settle(s, it, comp)
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -225,6 +250,10 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
                 del F[g]
 
     s.steps.append(step)
+    if forwarding:  # after the receive's step: the stream carries the combined values
+        out_ready = np.maximum(out_ready, s.out_free[sl])
+        _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
+    _settle(s, it, comp)
 
 
 @kernel(pe.ExchangeOp)

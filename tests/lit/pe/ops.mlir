@@ -19,6 +19,10 @@
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+// CHECK-NEXT:    %t = pe.send %a {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+// CHECK-NEXT:    %u = pe.recv %b combine max forward {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+// CHECK-NEXT:    pe.wait %t {pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
@@ -46,6 +50,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
     pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+    %t = pe.send %a {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+    %u = pe.recv %b combine max forward {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+    pe.wait %t {pes = array<i64: 0, 0, 2, 1>}
+    pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
     pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
