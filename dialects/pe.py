@@ -1146,8 +1146,13 @@ class RouteOp(_ChannelOp):
 
 @irdl_op_definition
 class ExchangeOp(_ChannelOp):
-    """Redistribute: every block of `src_layout` overlapping a block of `dst_layout` on another
-    PE travels there on `color` along the X-then-Y route; blocks on the same PE are copied.
+    """Redistribute from `src_layout` to `dst_layout`, one part per op: the local part (no
+    `phase`, no `color`) copies the elements whose source is on the same PE and zeroes the
+    padding of dst tiles; network phase k (`phase = k`, k >= 1, on `color`) moves the messages
+    of phase k of `pyflame.core.exchange_plan.exchange_phases` (one message per source PE,
+    carrying the dst elements its destination PE takes from it) along the routes that the
+    `pe.route` ops of `color` state: the simulator traces them, so a message goes where the
+    routes take it.
 
     Which src element each dst element takes:
     - same shapes, no map: the element at the same global index (a redistribution);
@@ -1156,9 +1161,16 @@ class ExchangeOp(_ChannelOp):
     - with `offset` and `stride` (one entry per dim, the shapes' ranks equal): dst global index
       i takes src global index offset + stride * i (per dim); dst elements whose source lies
       outside the src shape keep what the buffer holds (slice, pad and concat use this).
-    Padding of dst tiles gets 0."""
+
+        pe.exchange %d, %s {src_layout = ..., dst_layout = ..., pes = array<i64: 0, 0, 2, 2>}
+        pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
+        pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
+        pe.exchange %d, %s {color = 0 : i64, phase = 1 : i64, src_layout = ..., ...}
+    """
 
     name = "pe.exchange"
+    color = opt_prop_def(IntegerAttr[I64])  # type: ignore[assignment]  # absent on the local part
+    phase = opt_prop_def(IntegerAttr[I64])
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
     src_layout = prop_def(TileLayoutAttr)
@@ -1174,8 +1186,9 @@ class ExchangeOp(_ChannelOp):
         *,
         src_layout: TileLayoutAttr,
         dst_layout: TileLayoutAttr,
-        color: int,
         pes: Rect,
+        color: int | None = None,
+        phase: int | None = None,
         offset: Sequence[int] | None = None,
         stride: Sequence[int] | None = None,
     ):
@@ -1183,13 +1196,24 @@ class ExchangeOp(_ChannelOp):
             operands=[dst, src],
             properties={
                 "pes": dense_i64(pes),
-                "color": int64(color),
+                "color": None if color is None else int64(color),
+                "phase": None if phase is None else int64(phase),
                 "src_layout": src_layout,
                 "dst_layout": dst_layout,
                 "offset": _opt_dense(offset),
                 "stride": _opt_dense(stride),
             },
         )
+
+    @property
+    def color_id(self) -> int:
+        """The routing color of a network phase; -1 on the local part (which uses none)."""
+        return -1 if self.color is None else self.color.value.data
+
+    @property
+    def phase_index(self) -> int:
+        """The network phase this op moves (0: the local part)."""
+        return 0 if self.phase is None else self.phase.value.data
 
     @property
     def index_map(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -1203,7 +1227,13 @@ class ExchangeOp(_ChannelOp):
 
     def verify_(self) -> None:
         self._check_rect()
-        _expect(self.color_id >= 0, "color must not be negative")
+        _expect(
+            (self.color is None) == (self.phase is None),
+            "an exchange's network phase (phase >= 1) has a color; its local part has neither",
+        )
+        if self.phase is not None:
+            _expect(self.phase_index >= 1, "an exchange's phase is at least 1")
+            _expect(self.color_id >= 0, "color must not be negative")
         src_shape, dst_shape = self.src_layout.dist.shape, self.dst_layout.dist.shape
         index_map = self.index_map
         if index_map is None:

@@ -31,7 +31,7 @@
 // CHECK-NEXT:    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.fill %h {value = 1.000000e+00 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
 // CHECK-NEXT:    %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %o : tensor<8x8xf32>
@@ -62,7 +62,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.exchange %b, %a {color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.fill %h {value = 1.0 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
     %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
     func.return %o : tensor<8x8xf32>
