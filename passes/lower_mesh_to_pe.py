@@ -7,6 +7,9 @@ rules they need emitted before their first use:
 
 - SUMMA: per step k, PE column k sends its A block on a row-broadcast channel and PE row k its B
   block on a column-broadcast channel; every PE receives both and runs `pe.matmul_acc`.
+  Double-buffered where SRAM and the target's colors allow (plan_memory
+  `summa_double_buffered`, four colors): step k+1's tiles arrive asynchronously into a second
+  pair of buffers while step k multiplies.
 - allreduce along an axis: a chain (each PE adds what its west/north neighbour sends and passes
   the sum on), then the last PE broadcasts the total back along the line.
 - redistribute (and slice, pad, concat, relayout): an exchange: its local part, then one
@@ -34,6 +37,7 @@ from pyflame.core.errors import UnsupportedOpsError
 from pyflame.core.target import Target
 from pyflame.passes.pe_lowering import collectives, local_ops, shape_ops, windowed
 from pyflame.passes.pe_lowering.state import PELowering, tile_layout
+from pyflame.passes.plan_memory import summa_double_buffered
 
 #: mesh op class -> its lowering, over every op family
 LOWERINGS: dict[type[Operation], Callable] = {
@@ -54,6 +58,10 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
             "ops with no pe lowering: " + ", ".join(sorted({op.name for op in missing}))
         )
     lw = PELowering(target, block)
+    # double-buffered SUMMA multicasts on four channels at once (a row and a column channel per
+    # parity); a target with fewer colors keeps the single-buffered form's two
+    if target.num_colors >= collectives.DOUBLE_BUFFERED_SUMMA_CHANNELS:
+        lw.double_buffered = summa_double_buffered(fn, target.usable_sram_bytes)
     old_ops = list(block.ops)
     lw.position = {op: i for i, op in enumerate(old_ops)}
     for op in old_ops:

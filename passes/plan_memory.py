@@ -130,6 +130,22 @@ def unshared_bytes(fn: func.FuncOp) -> int:
     return total
 
 
+def summa_double_buffered(fn: func.FuncOp, usable: int) -> set[Operation]:
+    """The SUMMAs of `fn` that lower-mesh-to-pe double-buffers (a second pair of receive
+    buffers, as large as the first): in program order, each whose extra pair still fits in what
+    `unshared_bytes` leaves of `usable`. So the lowered program, extra pairs included, stays
+    within the bound that guarantees allocate-sram a place for every buffer, and plan-memory's
+    peak (one pair per SUMMA) still holds; the others stay single-buffered."""
+    spare = usable - unshared_bytes(fn)
+    chosen: set[Operation] = set()
+    for op in fn.body.block.ops:
+        extra = summa_scratch(op, mesh.dist_of)
+        if extra and extra <= spare:
+            chosen.add(op)
+            spare -= extra
+    return chosen
+
+
 def suggest_grid(
     fn: func.FuncOp, culprit: Distribution, target: Target, usable: int
 ) -> tuple[int, int] | None:

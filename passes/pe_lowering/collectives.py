@@ -23,6 +23,9 @@ from pyflame.passes.pe_lowering.state import (
     row_broadcast,
 )
 
+#: channels double-buffered SUMMA uses at once: a row and a column broadcast per parity
+DOUBLE_BUFFERED_SUMMA_CHANNELS = 4
+
 
 def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
     src = dist_of(op.input)
@@ -128,6 +131,9 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     if receive is None:
         matmul_acc(lw.buf(op.lhs), lw.buf(op.rhs))
         return acc
+    if op in lw.double_buffered:
+        summa_double_buffered(op, lw, receive, matmul_acc)
+        return acc
     a_in = lw.alloc(rect, receive[0], elem, "summa_a")
     b_in = lw.alloc(rect, receive[1], elem, "summa_b")
     rows = lw.channel(row_broadcast(g, g))
@@ -144,6 +150,63 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
         lw.emit(pe.WaitOp(sent_a.results[0], pes=a_root))
         lw.emit(pe.WaitOp(sent_b.results[0], pes=b_root))
     return acc
+
+
+def summa_double_buffered(
+    op: mesh.MatmulOp,
+    lw: PELowering,
+    receive: tuple[int, int],
+    matmul_acc: Callable[[SSAValue, SSAValue], None],
+) -> None:
+    """SUMMA with two pairs of receive buffers (ALGORITHMS.md section 7): step k multiplies pair
+    k mod 2 while step k+1's tiles stream into the other pair, so a step costs about
+    max(matmul, transfer) instead of their sum.
+
+    Step k+1's sends and receives are posted (asynchronously) before step k's matmul, right
+    after step k's receives are waited for. Each parity has its own row and column channels:
+    two roots of one line multicasting at once on one color would merge their streams in the
+    routers, and a root starts sending step k+2 on its color only once it has received all of
+    step k (its router has passed step k on by then). A pair is refilled only after the matmul
+    that read it (synchronous, earlier in program order) and after its previous receive's
+    wait; the roots' send tokens are joined a step later (the operands stay unchanged during
+    the SUMMA), all of them before it ends."""
+    g = dist_of(op.lhs).grid[0]
+    rect = (0, 0, g, g)
+    elem = op.result.type.element_type
+    pairs = [
+        (
+            lw.alloc(rect, receive[0], elem, f"summa_a{p}"),
+            lw.alloc(rect, receive[1], elem, f"summa_b{p}"),
+        )
+        for p in range(2)
+    ]
+    rows = [lw.channel(row_broadcast(g, g)), lw.fresh_channel(row_broadcast(g, g))]
+    cols = [lw.channel(col_broadcast(g, g)), lw.fresh_channel(col_broadcast(g, g))]
+
+    def post(k: int) -> tuple[list[tuple[SSAValue, Rect]], pe.WaitOp]:
+        """Step k's root sends and every PE's receives into pair k mod 2: (the send tokens
+        with their PEs, the wait for the receive tokens, to be emitted)."""
+        p = k % 2
+        a_root, b_root = (0, k, g, 1), (k, 0, 1, g)
+        sent_a = lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows[p], pes=a_root, asynchronous=True))
+        sent_b = lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True))
+        got_a = lw.emit(pe.RecvOp(pairs[p][0], color=rows[p], pes=rect, asynchronous=True))
+        got_b = lw.emit(pe.RecvOp(pairs[p][1], color=cols[p], pes=rect, asynchronous=True))
+        sends = [(sent_a.results[0], a_root), (sent_b.results[0], b_root)]
+        return sends, pe.WaitOp(got_a.results[0], got_b.results[0], pes=rect)
+
+    sends, received = post(0)
+    unjoined: list[tuple[SSAValue, Rect]] = []
+    for k in range(g):
+        lw.emit(received)
+        for token, root in unjoined:  # step k-1's sends, a step late
+            lw.emit(pe.WaitOp(token, pes=root))
+        unjoined = sends
+        if k + 1 < g:
+            sends, received = post(k + 1)
+        matmul_acc(*pairs[k % 2])
+    for token, root in unjoined:
+        lw.emit(pe.WaitOp(token, pes=root))
 
 
 def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:

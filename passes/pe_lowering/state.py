@@ -115,6 +115,9 @@ class PELowering:
     #: program position of every mesh op, and the mesh values sharing each buffer
     position: dict[Operation, int] = field(default_factory=dict)
     sharing: dict[SSAValue, list[SSAValue]] = field(default_factory=dict)
+    #: the SUMMAs (mesh.matmul) that get a second pair of receive buffers (plan_memory's
+    #: `summa_double_buffered`)
+    double_buffered: set[Operation] = field(default_factory=set)
 
     def emit(self, op: OpT) -> OpT:
         """Insert `op` (made with its builder) before the mesh op being lowered, at its

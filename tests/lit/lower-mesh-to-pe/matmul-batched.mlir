@@ -1,6 +1,6 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
-// Batched SUMMA: the same steps as the 2-D one, on tiles holding every batch entry; the
+// Batched SUMMA: the same steps as the 2-D one (double-buffered here), on tiles holding every batch entry; the
 // receive buffers hold a whole batch of blocks, and pe.matmul_acc gets `lhs_batch` /
 // `rhs_batch` (left out for an operand without batch dims, which is shared).
 
@@ -9,9 +9,12 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @shared_rhs
 // CHECK:         %[[C:.*]] = pe.alloc {name = "matmul", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<24xf32>
 // CHECK-NEXT:    pe.fill %[[C]]
-// CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<24xf32>
-// CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
-// CHECK-COUNT-2: pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 3 : i64, lhs_batch = 2 : i64} : !pe.buf<24xf32>, !pe.buf<24xf32>, !pe.buf<9xf32>
+// CHECK-NEXT:    %[[WA0:.*]] = pe.alloc {name = "summa_a0", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<24xf32>
+// CHECK-NEXT:    %[[WB0:.*]] = pe.alloc {name = "summa_b0", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
+// CHECK-NEXT:    %[[WA1:.*]] = pe.alloc {name = "summa_a1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<24xf32>
+// CHECK-NEXT:    %[[WB1:.*]] = pe.alloc {name = "summa_b1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
+// CHECK:         pe.matmul_acc %[[C]], %[[WA0]], %[[WB0]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 3 : i64, lhs_batch = 2 : i64} : !pe.buf<24xf32>, !pe.buf<24xf32>, !pe.buf<9xf32>
+// CHECK:         pe.matmul_acc %[[C]], %[[WA1]], %[[WB1]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 3 : i64, lhs_batch = 2 : i64} : !pe.buf<24xf32>, !pe.buf<24xf32>, !pe.buf<9xf32>
 // CHECK-NOT:     pe.matmul_acc
   func.func @shared_rhs(%a: tensor<2x7x5xf32>, %w: tensor<5x6xf32>) -> tensor<2x7x6xf32> {
     %0 = mesh.scatter %a : tensor<2x7x5xf32> -> !mesh.tensor<2x7x5xf32 on 2x2 split [_, r, c]>

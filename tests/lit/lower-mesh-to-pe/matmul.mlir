@@ -1,42 +1,57 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
-// SUMMA on a GxG grid: a zeroed accumulator, two receive buffers, one row-broadcast and one
-// column-broadcast channel (routes emitted once, before the first send), then per step k:
-// PE column k sends its A block along the rows, PE row k its B block along the columns (both
-// asynchronously: a root receives its own block), every PE receives both and accumulates their
-// product, then the roots wait for their sends.
+// SUMMA on a GxG grid, double-buffered (the second pair of receive buffers fits): a zeroed
+// accumulator, two pairs of receive buffers, two row-broadcast and two column-broadcast
+// channels (routes emitted once, before the first send; step k uses the pair and the channels
+// of parity k mod 2). Step 0's transfers are posted first; then per step k: wait for step k's
+// receives, wait for step k-1's root sends, post step k+1's (PE column k+1 sends its A block
+// along the rows, PE row k+1 its B block along the columns, every PE receives both into the
+// other pair, all asynchronously), and accumulate step k's product while they stream.
 
 // CHECK-LABEL: func.func @summa
 // CHECK:         %[[A:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK:         %[[B:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
 // CHECK:         %[[C:.*]] = pe.alloc {name = "matmul@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
 // CHECK-NEXT:    pe.fill %[[C]] {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<8xf32>
-// CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
-// CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
-// Channel 0: any PE of a row multicasts to its whole row.
+// CHECK-NEXT:    %[[WA0:.*]] = pe.alloc {name = "summa_a0@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
+// CHECK-NEXT:    %[[WB0:.*]] = pe.alloc {name = "summa_b0@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
+// CHECK-NEXT:    %[[WA1:.*]] = pe.alloc {name = "summa_a1@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
+// CHECK-NEXT:    %[[WB1:.*]] = pe.alloc {name = "summa_b1@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
+// Channels 0 and 1: any PE of a row multicasts to its whole row.
 // CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
-// Channel 1: any PE of a column multicasts to its whole column.
-// CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route north -> [ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
-// Step 0.
+// CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
+// Channels 2 and 3: any PE of a column multicasts to its whole column.
+// CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
+// Step 0's transfers into pair 0.
 // CHECK-NEXT:    %[[TA0:.*]] = pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
-// CHECK-NEXT:    %[[TB0:.*]] = pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32> -> !pe.token
-// CHECK-NEXT:    pe.recv %[[WA]] {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.recv %[[WB]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<6xf32>
-// CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
+// CHECK-NEXT:    %[[TB0:.*]] = pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64} : !pe.buf<6xf32> -> !pe.token
+// CHECK-NEXT:    %[[RA0:.*]] = pe.recv %[[WA0]] {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %[[RB0:.*]] = pe.recv %[[WB0]] {pes = array<i64: 0, 0, 2, 2>, color = 2 : i64} : !pe.buf<6xf32> -> !pe.token
+// Step 0: its tiles are in; step 1's stream into pair 1 while pair 0 is multiplied.
+// CHECK-NEXT:    pe.wait %[[RA0]], %[[RB0]] {pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    %[[TA1:.*]] = pe.send %[[A]] {pes = array<i64: 0, 1, 2, 1>, color = 1 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %[[TB1:.*]] = pe.send %[[B]] {pes = array<i64: 1, 0, 1, 2>, color = 3 : i64} : !pe.buf<6xf32> -> !pe.token
+// CHECK-NEXT:    %[[RA1:.*]] = pe.recv %[[WA1]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %[[RB1:.*]] = pe.recv %[[WB1]] {pes = array<i64: 0, 0, 2, 2>, color = 3 : i64} : !pe.buf<6xf32> -> !pe.token
+// CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA0]], %[[WB0]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
+// Step 1, the last: its tiles, step 0's root sends, the product of pair 1, step 1's root sends.
+// CHECK-NEXT:    pe.wait %[[RA1]], %[[RB1]] {pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.wait %[[TA0]] {pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.wait %[[TB0]] {pes = array<i64: 0, 0, 1, 2>}
-// Step 1.
-// CHECK-NEXT:    %[[TA1:.*]] = pe.send %[[A]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
-// CHECK-NEXT:    %[[TB1:.*]] = pe.send %[[B]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32> -> !pe.token
-// CHECK-NEXT:    pe.recv %[[WA]] {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.recv %[[WB]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<6xf32>
-// CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
+// CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA1]], %[[WB1]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
 // CHECK-NEXT:    pe.wait %[[TA1]] {pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.wait %[[TB1]] {pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.host_out %[[C]]
@@ -59,7 +74,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.route ramp -> [west, east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
 // CHECK-NEXT:    pe.route west -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
-// CHECK:         pe.route ramp -> [north, south, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 3>}
+// CHECK:         pe.route ramp -> [north, south, ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 3>}
 // CHECK-COUNT-3: pe.matmul_acc {{.*}} {pes = array<i64: 0, 0, 3, 3>, m = 2 : i64, k = 2 : i64, n = 2 : i64}
 // CHECK-NOT:     pe.matmul_acc
   func.func @summa3(%a: tensor<6x6xf32>, %b: tensor<6x6xf32>) -> tensor<6x6xf32> {

@@ -2,10 +2,10 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe,allocate-colors,allocate-sram | filecheck %s
 
 // mesh-to-pe is lower-mesh-to-pe, allocate-colors and allocate-sram in one pass (the second RUN
-// line checks it matches the three run one by one). Every buffer gets an offset; the allreduce's
-// channels 2 and 3 reuse SUMMA's colors 0 and 1 once SUMMA is done (the return's
-// `south -> [ramp]` on row 0 is gone: SUMMA's column broadcast left that rule on color 1); the
-// partial sums reuse the dead input's bytes at offset 0.
+// line checks it matches the three run one by one). Every buffer gets an offset; SUMMA is
+// double-buffered (two pairs of receive buffers, colors 0 and 1 for its row broadcasts, 2 and 3
+// for its column broadcasts); the allreduce's channels reuse SUMMA's colors 0 and 1 once SUMMA
+// is done; the partial sums reuse the dead input's bytes at offset 0.
 
 // CHECK-LABEL: func.func @main
 // CHECK-NEXT:    %[[A:.*]] = pe.alloc {name = "input@net.py:2", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<12xf32>
@@ -14,17 +14,22 @@
 // CHECK-NEXT:    pe.host_in %b, %[[B]]
 // CHECK-NEXT:    %[[C:.*]] = pe.alloc {name = "matmul@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 80 : i64} : !pe.buf<8xf32>
 // CHECK-NEXT:    pe.fill %[[C]]
-// CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 112 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 160 : i64} : !pe.buf<6xf32>
+// CHECK-NEXT:    %[[WA:.*]] = pe.alloc {name = "summa_a0@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 112 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b0@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 160 : i64} : !pe.buf<6xf32>
+// CHECK-NEXT:    pe.alloc {name = "summa_a1@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 192 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.alloc {name = "summa_b1@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 240 : i64} : !pe.buf<6xf32>
 // CHECK-COUNT-4: pe.route {{.*}} {color = 0 : i64
 // CHECK-COUNT-4: pe.route {{.*}} {color = 1 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 2 : i64
+// CHECK-COUNT-4: pe.route {{.*}} {color = 3 : i64
 // CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
-// CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
+// CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial@net.py:5", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.reduce sum %[[P]], %[[C]]
 // CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64}
 // CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64}
