@@ -113,7 +113,9 @@ def unshared_bytes(fn: func.FuncOp) -> int:
     none reusing another's: each mesh value's tile (a reshape shares its operand's; an
     allreduce's or mask_pad's writable copy is its result's tile) and every scratch buffer of
     passes/scratch.py (SUMMA's two receive buffers; per halo phase the window and each strip,
-    packed and received).
+    packed and received). lower-mesh-to-pe adds SUMMA's second pair of receive buffers only
+    within what this leaves of the SRAM (`summa_double_buffered`), so the bound below holds
+    for the lowered program too.
 
     allocate-sram never needs more: its first fit puts a buffer at 0 or right above one placed
     before it, so no buffer ends above the sum of the buffers placed up to it. A program

@@ -3,7 +3,8 @@ result tiles, described once. lower-mesh-to-pe allocates exactly these; plan-mem
 when it checks a program's peak per PE before lowering.
 
 - SUMMA (`mesh.matmul` on more than one PE): one receive buffer for an A block and one for a
-  B block on every PE.
+  B block on every PE; a double-buffered SUMMA has two such pairs (plan_memory
+  `summa_double_buffered` gives the second pair only where it fits without a peak check).
 - The halo exchange of conv2d and pooling: per spatial axis not read in place (rows first, then
   columns), a window buffer and, per neighbour that contributes, a packed strip that is sent and
   one that is received.

@@ -18,9 +18,11 @@ from pyflame.passes.pe_lowering.state import (
     chain_return,
     chain_step,
     col_broadcast,
+    col_broadcast_from,
     exchange_whole,
     grid_rect,
     row_broadcast,
+    row_broadcast_from,
 )
 
 #: channels double-buffered SUMMA uses at once: a row and a column broadcast per parity
@@ -180,8 +182,9 @@ def summa_double_buffered(
         )
         for p in range(2)
     ]
-    rows = [lw.channel(row_broadcast(g, g)), lw.fresh_channel(row_broadcast(g, g))]
-    cols = [lw.channel(col_broadcast(g, g)), lw.fresh_channel(col_broadcast(g, g))]
+    # each parity's channels carry only its roots' streams, so route only what they pass
+    rows = [lw.channel(row_broadcast_from(g, g, range(p, g, 2))) for p in range(2)]
+    cols = [lw.channel(col_broadcast_from(g, g, range(p, g, 2))) for p in range(2)]
 
     def post(k: int) -> tuple[list[tuple[SSAValue, Rect]], pe.WaitOp]:
         """Step k's root sends and every PE's receives into pair k mod 2: (the send tokens
@@ -192,7 +195,10 @@ def summa_double_buffered(
         sent_b = lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True))
         got_a = lw.emit(pe.RecvOp(pairs[p][0], color=rows[p], pes=rect, asynchronous=True))
         got_b = lw.emit(pe.RecvOp(pairs[p][1], color=cols[p], pes=rect, asynchronous=True))
-        sends = [(sent_a.results[0], a_root), (sent_b.results[0], b_root)]
+        sends: list[tuple[SSAValue, Rect]] = [
+            (sent_a.results[0], a_root),
+            (sent_b.results[0], b_root),
+        ]
         return sends, pe.WaitOp(got_a.results[0], got_b.results[0], pes=rect)
 
     sends, received = post(0)

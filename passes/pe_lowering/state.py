@@ -56,6 +56,47 @@ def _line(n: int, lo: Port, hi: Port) -> list[tuple[tuple[int, int], Port, tuple
     return rules
 
 
+def _line_from(
+    n: int, roots: Sequence[int], lo: Port, hi: Port
+) -> list[tuple[tuple[int, int], Port, tuple[Port, ...]]]:
+    """Broadcast from the positions `roots` only, along a line of n PEs: the rules their streams
+    pass through and no others, as (span, from, to) per run of positions with the same rule."""
+    first, last = min(roots), max(roots)
+    rules: list[tuple[tuple[int, int], Port, tuple[Port, ...]]] = []
+    for src in (Port.RAMP, lo, hi):
+        run: tuple[int, tuple[Port, ...]] | None = None
+        for j in range(n + 1):
+            to: tuple[Port, ...] | None = None
+            if j < n and src == Port.RAMP and j in roots:
+                to = (*([lo] if j > 0 else []), *([hi] if j < n - 1 else []), Port.RAMP)
+            elif j < n and src == lo and first < j:  # from a root before j: on toward n-1
+                to = (*([hi] if j < n - 1 else []), Port.RAMP)
+            elif j < n and src == hi and last > j:  # from a root after j: on toward 0
+                to = (*([lo] if j > 0 else []), Port.RAMP)
+            if run is not None and (to != run[1] or j == n):
+                rules.append(((run[0], j - run[0]), src, run[1]))
+                run = None
+            if to is not None and run is None:
+                run = (j, to)
+    return rules
+
+
+def row_broadcast_from(rows: int, cols: int, roots: Sequence[int]) -> tuple[Rule, ...]:
+    """PE columns `roots` multicast to their whole rows (themselves included)."""
+    return tuple(
+        ((0, c0, rows, n), src, dst)
+        for (c0, n), src, dst in _line_from(cols, roots, Port.WEST, Port.EAST)
+    )
+
+
+def col_broadcast_from(rows: int, cols: int, roots: Sequence[int]) -> tuple[Rule, ...]:
+    """PE rows `roots` multicast to their whole columns (themselves included)."""
+    return tuple(
+        ((r0, 0, n, cols), src, dst)
+        for (r0, n), src, dst in _line_from(rows, roots, Port.NORTH, Port.SOUTH)
+    )
+
+
 def row_broadcast(rows: int, cols: int) -> tuple[Rule, ...]:
     """Any PE of a row multicasts to its whole row (itself included)."""
     return tuple(

@@ -16,6 +16,12 @@ import pyflame.passes.lower_mesh_to_pe as lower_mesh_to_pe
 from pyflame import compiler
 from pyflame.core.target import SMALL, TARGET_ATTR
 from pyflame.dialects import mesh, pe
+from pyflame.dialects.pe import Port
+from pyflame.passes.pe_lowering.state import (
+    col_broadcast_from,
+    row_broadcast,
+    row_broadcast_from,
+)
 from pyflame.passes.plan_memory import summa_double_buffered
 from pyflame.sim.planner import compile_plan
 
@@ -152,3 +158,31 @@ def test_falls_back_to_one_pair_with_fewer_than_four_colors() -> None:
     assert "summa_a1" not in alloc_names(module)
     colors = {op.color.value.data for op in module.walk() if isinstance(op, pe.RecvOp)}
     assert colors == {0, 1}
+
+
+def per_column(rules) -> set:
+    """(column, from, to) of every PE column a row rule covers."""
+    return {(c, src, to) for rect, src, to in rules for c in range(rect[1], rect[1] + rect[3])}
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_broadcast_from_some_roots_routes_only_their_streams(n: int) -> None:
+    """From every position: the rules of the any-root broadcast; from the even (odd) positions
+    only the rules their streams pass through."""
+    everyone = per_column(row_broadcast(n, n))
+    assert per_column(row_broadcast_from(n, n, range(n))) == everyone
+    # from row 0 alone: down the columns, the middle rows passing it on
+    middle = [((1, 0, n - 2, n), Port.NORTH, (Port.SOUTH, Port.RAMP))] if n > 2 else []
+    assert set(col_broadcast_from(n, n, [0])) == {
+        ((0, 0, 1, n), Port.RAMP, (Port.SOUTH, Port.RAMP)),
+        *middle,
+        ((n - 1, 0, 1, n), Port.NORTH, (Port.RAMP,)),
+    }
+    even = per_column(row_broadcast_from(n, n, range(0, n, 2)))
+    odd = per_column(row_broadcast_from(n, n, range(1, n, 2)))
+    assert even < everyone and odd < everyone and even | odd == everyone
+    # column 0 sends only on the even channel; on the odd one it only receives, from the east
+    assert (0, Port.RAMP, (Port.EAST, Port.RAMP)) in even
+    assert {(c, src) for c, src, _ in odd if c == 0} == {(0, Port.EAST)}
+    # nothing enters column 1 from its west on the odd channel (no root west of it)
+    assert not any(c == 1 and src == Port.WEST for c, src, _ in odd)

@@ -3,7 +3,7 @@
 // SUMMA on a GxG grid, double-buffered (the second pair of receive buffers fits): a zeroed
 // accumulator, two pairs of receive buffers, two row-broadcast and two column-broadcast
 // channels (routes emitted once, before the first send; step k uses the pair and the channels
-// of parity k mod 2). Step 0's transfers are posted first; then per step k: wait for step k's
+// of parity k mod 2, and a channel routes only the streams of its parity's roots). Step 0's transfers are posted first; then per step k: wait for step k's
 // receives, wait for step k-1's root sends, post step k+1's (PE column k+1 sends its A block
 // along the rows, PE row k+1 its B block along the columns, every PE receives both into the
 // other pair, all asynchronously), and accumulate step k's product while they stream.
@@ -17,23 +17,16 @@
 // CHECK-NEXT:    %[[WB0:.*]] = pe.alloc {name = "summa_b0@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
 // CHECK-NEXT:    %[[WA1:.*]] = pe.alloc {name = "summa_a1@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
 // CHECK-NEXT:    %[[WB1:.*]] = pe.alloc {name = "summa_b1@net.py:9", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<6xf32>
-// Channels 0 and 1: any PE of a row multicasts to its whole row.
+// Channels 0 and 1: PE column 0 (step 0), then column 1 (step 1), multicasts along its rows;
+// each channel routes only its roots' streams.
 // CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route west -> [ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
-// Channels 2 and 3: any PE of a column multicasts to its whole column.
+// Channels 2 and 3: PE row 0, then row 1, multicasts along its columns.
 // CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route north -> [ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route south -> [ramp] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route ramp -> [south, ramp] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.route ramp -> [north, ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route north -> [ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
 // Step 0's transfers into pair 0.
 // CHECK-NEXT:    %[[TA0:.*]] = pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
@@ -65,16 +58,19 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     func.return %3 : tensor<8x4xf32>
   }
 
-// On 3x3 the middle PEs of a line forward in both directions; there are three steps.
+// On 3x3 there are three steps: columns 0 and 2 send on channel 0 (the middle column passes
+// both streams on), column 1 on channel 1 (it forwards both ways); rows likewise on 2 and 3.
 // CHECK-LABEL: func.func @summa3
 // CHECK:         pe.route ramp -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
 // CHECK-NEXT:    pe.route ramp -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 2, 3, 1>}
+// CHECK-NEXT:    pe.route west -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 2, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
-// CHECK-NEXT:    pe.route ramp -> [west, east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
-// CHECK-NEXT:    pe.route west -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
-// CHECK:         pe.route ramp -> [north, south, ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 3>}
+// CHECK-NEXT:    pe.route ramp -> [west, east, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 3, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 1 : i64, pes = array<i64: 0, 2, 3, 1>}
+// CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 3, 1>}
+// CHECK:         pe.route ramp -> [north, south, ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 3>}
 // CHECK-COUNT-3: pe.matmul_acc {{.*}} {pes = array<i64: 0, 0, 3, 3>, m = 2 : i64, k = 2 : i64, n = 2 : i64}
 // CHECK-NOT:     pe.matmul_acc
   func.func @summa3(%a: tensor<6x6xf32>, %b: tensor<6x6xf32>) -> tensor<6x6xf32> {

@@ -18,10 +18,10 @@
 // CHECK-NEXT:    %[[WB:.*]] = pe.alloc {name = "summa_b0@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 160 : i64} : !pe.buf<6xf32>
 // CHECK-NEXT:    pe.alloc {name = "summa_a1@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 192 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.alloc {name = "summa_b1@net.py:4", pes = array<i64: 0, 0, 2, 2>, offset = 240 : i64} : !pe.buf<6xf32>
-// CHECK-COUNT-4: pe.route {{.*}} {color = 0 : i64
-// CHECK-COUNT-4: pe.route {{.*}} {color = 1 : i64
-// CHECK-COUNT-4: pe.route {{.*}} {color = 2 : i64
-// CHECK-COUNT-4: pe.route {{.*}} {color = 3 : i64
+// CHECK-COUNT-2: pe.route {{.*}} {color = 0 : i64
+// CHECK-COUNT-2: pe.route {{.*}} {color = 1 : i64
+// CHECK-COUNT-2: pe.route {{.*}} {color = 2 : i64
+// CHECK-COUNT-2: pe.route {{.*}} {color = 3 : i64
 // CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64}
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial@net.py:5", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<2xf32>
