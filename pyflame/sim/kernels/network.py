@@ -23,6 +23,7 @@ from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import exchange_sources, kept_grid
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
+from pyflame.sim.step_access import Access, Received, annotate
 
 
 @kernel(pe.RouteOp)
@@ -61,7 +62,7 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     def step(V, F, A, O):
         F[bid] = V[i][sl].copy()
 
-    s.steps.append(step)
+    s.steps.append(annotate(step, Access(reads={i: sl})))
 
 
 def _compress(src_r: np.ndarray, src_c: np.ndarray) -> tuple[Any, Any]:
@@ -180,7 +181,19 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             for g in release:
                 del F[g]
 
-    s.steps.append(step)
+    s.steps.append(annotate(step, _recv_access(i, bsl, acc, groups, release)))
+
+
+def _recv_access(
+    i: int, bsl: tuple[Any, ...], acc: bool, groups: list[tuple[Any, int, Any]], release: list
+) -> Access:
+    """What a receive's step touches (pyflame/sim/step_access.py): a plain receive of one
+    whole message group may be elided when only views of it are read before it is
+    overwritten."""
+    if acc or len(groups) != 1 or groups[0][0] is not Ellipsis:
+        return Access(reads={i: bsl} if acc else {}, writes={i: bsl})
+    _, g, ssel = groups[0]
+    return Access(writes={i: bsl}, received=Received(i, bsl, g, ssel, bool(release)))
 
 
 @kernel(pe.ExchangeOp)

@@ -1,0 +1,176 @@
+"""Which buffers a run-time step reads and writes, and the receives that need not write SRAM.
+
+A SUMMA step receives a broadcast tile into a buffer (`V[i][:] = F[g][row k]`, g PEs' copies
+of one tile) only for the next `pe.matmul_acc` to read it, then the next step's receive
+overwrites it. Writing those copies is most of the host time of a GEMM, and all of it for a
+GEMV. `elide_receives` (run once per Executable) finds such receives from the steps' `Access`
+records and rewrites them:
+
+    recv  %a  (V[a] = F[g][sel])          ->  F[view_key(a)] = F[g][sel]   (a view: no copy)
+    matmul_acc %acc, %a, %b               ->  reads F[view_key(a)] instead of V[a]
+    ...   (no other step touches the bytes of %a)
+    recv  %a  (overwrites all of it)
+
+The matmul computes with exactly the data the receive would have written (the same values,
+broadcast along the PEs that share them), and SRAM after the run is unchanged: a receive is
+elided only when a later receive overwrites the same bytes before anything else reads them,
+so the last receive of a buffer always writes. A step without an `Access` record is a barrier:
+it may read or write anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
+    from pyflame.sim.executable import Buffer, Step
+
+#: how far past a receive to look for the receive that overwrites its buffer
+SCAN_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Received:
+    """A receive that overwrites `V[buffer][dst]` with `F[batch][src]` (one whole message
+    group, no combining), deleting `F[batch]` after when `release`."""
+
+    buffer: int
+    dst: tuple[Any, ...]
+    batch: int
+    src: Any
+    release: bool
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a step touches: `reads` and `writes` map buffer index -> the index of the step's
+    part of that buffer's view. `received` marks an elidable receive; `rebuild`, given
+    {buffer index: in-flight key}, makes the same step reading those buffers from the
+    in-flight views instead of SRAM (None: the step always reads SRAM)."""
+
+    reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    received: Received | None = None
+    rebuild: Callable[[dict[int, int]], Step] | None = None
+
+
+def annotate(step: Step, access: Access) -> Step:
+    """Attach `access` to `step` (the elision pass reads it back with `access_of`)."""
+    setattr(step, "access", access)  # noqa: B010  (a plain function has no declared slot)
+    return step
+
+
+def access_of(step: Step) -> Access | None:
+    return getattr(step, "access", None)
+
+
+def view_key(buffer: int) -> int:
+    """The in-flight key of buffer `buffer`'s received view (send keys are >= 0)."""
+    return -1 - buffer
+
+
+def buffer_conflicts(buffers: Sequence[Buffer]) -> np.ndarray:
+    """conflicts[i, j]: buffers i and j share SRAM bytes on some PE (rects and bytes overlap)."""
+    if not buffers:
+        return np.zeros((0, 0), dtype=bool)
+    r0, c0, nr, nc = (np.array([b.rect[k] for b in buffers]) for k in range(4))
+    lo = np.array([b.offset for b in buffers])
+    hi = lo + np.array([b.nbytes for b in buffers])
+
+    def overlap(a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
+        return (a0[:, None] < a1[None, :]) & (a0[None, :] < a1[:, None])
+
+    return overlap(r0, r0 + nr) & overlap(c0, c0 + nc) & overlap(lo, hi)
+
+
+def _stash(rec: Received, dtype: np.dtype) -> Step:
+    """The elided receive: keep a view of what it would have written (cast as SRAM would)."""
+    key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
+
+    def step(V, F, A, O):
+        view = F[g][src]
+        F[key] = view if view.dtype == dtype else view.astype(dtype)
+        if release:
+            del F[g]
+
+    setattr(step, "elided", rec)  # noqa: B010  (is_elided reads it)
+    return step
+
+
+def is_elided(step: Step) -> bool:
+    """Whether `step` is an elided receive (it keeps a view instead of writing SRAM)."""
+    return getattr(step, "elided", None) is not None
+
+
+def _readers_until_overwrite(
+    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray
+) -> list[int] | None:
+    """The steps after receive `j` that read its buffer, when each can read a view instead
+    and a later receive overwrites the same part before anything else touches its bytes;
+    None when the receive must write SRAM."""
+    i = rec.buffer
+    readers: list[int] = []
+    for k in range(j + 1, min(len(steps), j + 1 + SCAN_STEPS)):
+        acc = access_of(steps[k])
+        if acc is None:
+            return None
+        touched_w = [w for w in acc.writes if conflicts[i, w]]
+        touched_r = [r for r in acc.reads if conflicts[i, r]]
+        if not touched_w and not touched_r:
+            continue
+        other = acc.received
+        if (
+            not touched_r
+            and touched_w == [i]
+            and other is not None
+            and other.buffer == i
+            and other.dst == rec.dst
+        ):
+            return readers or None
+        if touched_w or acc.rebuild is None or touched_r != [i] or acc.reads[i] != rec.dst:
+            return None
+        readers.append(k)
+    return None
+
+
+def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+    """`steps` with every receive whose data is only read through views by the next steps
+    replaced by a stash of that view (one step for one step: indices are unchanged)."""
+    out = list(steps)
+    received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
+    if not received:
+        return out
+    conflicts = buffer_conflicts(buffers)
+    views: dict[int, dict[int, int]] = {}  # reader step -> {buffer: view key}
+    for j in received:
+        found = access_of(steps[j])
+        assert found is not None and found.received is not None  # listed above
+        rec = found.received
+        readers = _readers_until_overwrite(steps, j, rec, conflicts)
+        if readers is None:
+            continue
+        out[j] = _stash(rec, buffers[rec.buffer].dtype)
+        for k in readers:
+            views.setdefault(k, {})[rec.buffer] = view_key(rec.buffer)
+    for k, keys in views.items():
+        acc = access_of(steps[k])
+        assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
+        out[k] = acc.rebuild(keys)
+    return out
+
+
+__all__ = [
+    "SCAN_STEPS",
+    "Access",
+    "Received",
+    "access_of",
+    "annotate",
+    "buffer_conflicts",
+    "elide_receives",
+    "is_elided",
+    "view_key",
+]

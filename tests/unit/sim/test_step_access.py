@@ -1,0 +1,115 @@
+"""Elided receives (pyflame/sim/step_access.py): a SUMMA matmul computes from views of the
+received tiles instead of their copies in SRAM, with the same outputs and the same SRAM after
+the run; a receive whose buffer anything else reads still writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.sim import executable
+from pyflame.sim.planner import compile_plan
+from pyflame.sim.step_access import (
+    Access,
+    Received,
+    annotate,
+    buffer_conflicts,
+    elide_receives,
+    is_elided,
+)
+
+
+def _planned(tensors, monkeypatch, elide: bool):
+    """(Executable, args) of the program computing `tensors`, with or without elision."""
+    tr = trace.trace(tensors)
+    module = tr.module()
+    compiler.lower(module, "pe")
+    with monkeypatch.context() as m:
+        if not elide:
+            m.setattr(executable, "elide_receives", lambda steps, buffers: list(steps))
+        return compile_plan(module), tr.inputs()
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "grid"),
+    [(64, 64, 64, 4), (96, 64, 32, 2), (128, 128, 1, 4)],
+)
+def test_summa_from_views(monkeypatch, m, k, n, grid):
+    """The elided SUMMA gives numpy's product, bit for bit the outputs and SRAM of the plain
+    run, and does elide every receive but each buffer's last."""
+    rng = np.random.default_rng(m + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    layout = pf.MeshLayout.grid(grid, grid)
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    fast, args = _planned([z], monkeypatch, elide=True)
+    plain, _ = _planned([z], monkeypatch, elide=False)
+    elided = sum(is_elided(s) for s in fast.steps)
+    assert elided >= 2 * (grid - 1)  # every SUMMA step's two tiles but the last
+    assert not any(is_elided(s) for s in plain.steps)
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_allclose(out.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(sram, ref_sram)
+
+
+def _buffer(index: int, rect=(0, 0, 2, 2), offset: int = 0, nbytes: int = 16):
+    return executable.Buffer(index, f"b{index}", rect, offset, nbytes // 4, nbytes)
+
+
+def _step(V, F, A, O):  # a placeholder run-time step (never run)
+    pass
+
+
+def _recv(i: int, g: int):
+    dst = (slice(0, 2), slice(0, 2), slice(0, 4))
+    return annotate(
+        lambda V, F, A, O: None,
+        Access(writes={i: dst}, received=Received(i, dst, g, (slice(0, 2), slice(0, 1)), True)),
+    )
+
+
+def _reader(i: int, rebuilt: list):
+    dst = (slice(0, 2), slice(0, 2), slice(0, 4))
+
+    def rebuild(keys):
+        rebuilt.append(keys)
+        return _step
+
+    return annotate(lambda V, F, A, O: None, Access(reads={i: dst}, rebuild=rebuild))
+
+
+def test_conflicts_by_bytes_and_pes():
+    bufs = [
+        _buffer(0),
+        _buffer(1, offset=8),  # shares bytes 8..16 with 0
+        _buffer(2, offset=16),  # after 0
+        _buffer(3, rect=(2, 0, 2, 2)),  # same bytes, other PEs
+    ]
+    c = buffer_conflicts(bufs)
+    assert c[0, 1] and c[1, 0] and c[0, 0]
+    assert not c[0, 2] and not c[0, 3] and c[1, 2]
+
+
+def test_elision_needs_an_overwrite_and_view_readers():
+    """recv, read, recv: the first is elided and its reader rebuilt; the last always writes.
+    A barrier (a step without an Access) or a reader of aliased bytes keeps the write."""
+    bufs = [_buffer(0), _buffer(1, offset=8)]
+    rebuilt: list = []
+    steps = [_recv(0, 0), _reader(0, rebuilt), _recv(0, 1), _reader(0, rebuilt)]
+    out = elide_receives(steps, bufs)
+    assert [is_elided(s) for s in out] == [True, False, False, False]
+    assert out[1] is _step and rebuilt == [{0: -1}]
+    assert out[3] is steps[3]
+
+    barrier = [_recv(0, 0), _reader(0, []), _step, _recv(0, 1)]
+    assert not any(is_elided(s) for s in elide_receives(barrier, bufs))
+
+    aliased = [_recv(0, 0), _reader(1, []), _recv(0, 1)]  # buffer 1 reads bytes of 0
+    assert not any(is_elided(s) for s in elide_receives(aliased, bufs))
+
+    unread = [_recv(0, 0), _recv(0, 1)]  # no reader: nothing to hand a view to, keep it plain
+    assert not any(is_elided(s) for s in elide_receives(unread, bufs))
