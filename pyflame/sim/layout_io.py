@@ -9,6 +9,7 @@ Tiles are arrays of shape (grid rows, grid cols, local elements), each PE's bloc
     make_gather(dist)(tiles)   tiles -> host array (row/col 0's copy of replicated data)
     global_coords(dist)        per dim, the global coordinate of every (row, col, element)
     exchange_sources(ds, dd)   for pe.exchange: where each dst element comes from in src
+    make_redistribute(ds, dd)  src tiles -> dst tiles of the same tensor, by reshapes
 """
 
 from __future__ import annotations
@@ -201,3 +202,21 @@ def exchange_sources(
         has_src,
         valid,
     )
+
+
+def make_redistribute(
+    ds: Distribution, dd: Distribution
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """src tiles (grid rows, grid cols, >= local elems) -> dst's kept tiles (kept rows, kept
+    cols, local elems) of the same tensor: through the host array's layout by reshapes and
+    transposes, instead of an index per element. None when the shapes differ or src holds
+    copies (an exchange takes each element from its nearest copy, not from row/col 0's)."""
+    if tuple(ds.shape) != tuple(dd.shape) or kept_grid(ds) != tuple(ds.grid):
+        return None
+    gather, scatter = make_gather(ds), make_scatter(dd)
+    kept = kept_grid(dd) + (dd.local_elems,)
+
+    def redistribute(tiles: np.ndarray) -> np.ndarray:
+        return scatter(gather(tiles)).reshape(kept)
+
+    return redistribute

@@ -21,7 +21,7 @@ from pyflame.sim.costs import CostKind
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask, xy_paths
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
-from pyflame.sim.layout_io import exchange_sources, kept_grid
+from pyflame.sim.layout_io import exchange_sources, kept_grid, make_redistribute
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
 from pyflame.sim.step_access import Access, Received, annotate
 
@@ -226,12 +226,18 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
         k_se = np.ascontiguousarray(se[:pr, :pc])
         k_pad = ~valid[:pr, :pc]
         has_pad = bool(k_pad.any())
+        fast = _checked_redistribute(ds, dd, op.index_map, (gsr, gsc, Ls), k_sr, k_sc, k_se, k_pad)
 
         def step(V, F, A, O):
             vals = V[si][ssl][k_sr, k_sc, k_se]
             if has_pad:
                 vals[k_pad] = 0
             V[di][dsl] = vals
+
+        if fast is not None:  # the same elements, moved by reshapes (no index per element)
+
+            def step(V, F, A, O):
+                V[di][dsl] = fast(V[si][ssl])
     else:
         # -- data: only the dst elements with a source change (and padding becomes 0)
         w_dst = np.nonzero(has_src)
@@ -245,8 +251,31 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
             if has_pad:
                 out[z_dst] = 0
 
-    s.steps.append(step)
+    s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
     _time_exchange(s, it, src_row, src_col, has_src, rows, cols, dst.dtype.itemsize)
+
+
+def _checked_redistribute(
+    ds: Any,
+    dd: Any,
+    index_map: Any,
+    src_shape: tuple[int, int, int],
+    k_sr: np.ndarray,
+    k_sc: np.ndarray,
+    k_se: np.ndarray,
+    k_pad: np.ndarray,
+) -> Any:
+    """layout_io.make_redistribute for a plain redistribution, once it has moved every element
+    of a numbered probe exactly where the exchange's per-element sources put it (padding 0);
+    None otherwise."""
+    fast = make_redistribute(ds, dd) if index_map is None else None
+    if fast is None:
+        return None
+    probe = np.arange(1, 1 + int(np.prod(src_shape)), dtype=np.int64).reshape(src_shape)
+    want = probe[k_sr, k_sc, k_se]
+    want[k_pad] = 0
+    got = fast(probe)
+    return fast if got.shape == want.shape and np.array_equal(got, want) else None
 
 
 def _time_exchange(

@@ -70,6 +70,12 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             a[...] = as_int32(wide, what, "matmul")
         elif low:
             a[...] = a.astype(np.float32) + np.matmul(x.astype(np.float32), y.astype(np.float32))
+        elif n == 1 and nb == bl == br == 1 and x.shape[1] == 1 and y.shape[0] == 1:
+            # a SUMMA step of a matrix-vector product from views: PE (r, c) adds x[r] @ y[c];
+            # per PE row, one (cols x k) @ (k x m) product makes every col's m results at once
+            # (the same dot products as 16384 tiny matvecs, without their per-call cost)
+            xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
+            a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
         else:
             a += np.matmul(x, y)
 
