@@ -50,12 +50,16 @@ class Access:
     """What a step touches: `reads` and `writes` map buffer index -> the index of the step's
     part of that buffer's view. `received` marks an elidable receive; `rebuild`, given
     {buffer index: in-flight key}, makes the same step reading those buffers from the
-    in-flight views instead of SRAM (None: the step always reads SRAM)."""
+    in-flight views instead of SRAM (None: the step always reads SRAM). `sent` is the
+    in-flight key a send fills (with a copy of its one read), `released` the keys a receive
+    deletes once every delivery is received."""
 
     reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     received: Received | None = None
     rebuild: Callable[[dict[int, int]], Step] | None = None
+    sent: int | None = None
+    released: tuple[int, ...] = ()
 
 
 def annotate(step: Step, access: Access) -> Step:
@@ -137,15 +141,52 @@ def _readers_until_overwrite(
     return None
 
 
+def _send_view(
+    steps: Sequence[Step], j: int, last_use: dict[int, int], conflicts: np.ndarray
+) -> Step | None:
+    """Send `j` keeping a view of its buffer instead of a copy, when nothing writes the
+    buffer's bytes until the receive that releases the message (or, if that receive was
+    elided, the last reader of its view) is done; None otherwise."""
+    acc = access_of(steps[j])
+    assert acc is not None and acc.sent is not None and len(acc.reads) == 1
+    (i, sl), bid = next(iter(acc.reads.items())), acc.sent
+    end = None
+    k = j + 1
+    while k < len(steps) and k <= (j + SCAN_STEPS if end is None else end):
+        other = access_of(steps[k])
+        if other is None or any(conflicts[i, w] for w in other.writes):
+            return None
+        if end is None and bid in other.released:
+            end = last_use.get(k, k)
+        k += 1
+    if end is None or k <= end:
+        return None
+
+    def step(V, F, A, O):
+        F[bid] = V[i][sl]
+
+    setattr(step, "sends_view", True)  # noqa: B010  (sends_view reads it)
+    return step
+
+
+def sends_view(step: Step) -> bool:
+    """Whether `step` is a send that keeps a view of its buffer instead of a copy."""
+    return getattr(step, "sends_view", False)
+
+
 def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
     """`steps` with every receive whose data is only read through views by the next steps
-    replaced by a stash of that view (one step for one step: indices are unchanged)."""
+    replaced by a stash of that view, and every send whose buffer stays unchanged while its
+    message is in use keeping a view instead of a copy (one step for one step: indices are
+    unchanged)."""
     out = list(steps)
     received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
-    if not received:
+    sends = [j for j, s in enumerate(steps) if getattr(access_of(s), "sent", None) is not None]
+    if not received and not sends:
         return out
     conflicts = buffer_conflicts(buffers)
     views: dict[int, dict[int, int]] = {}  # reader step -> {buffer: view key}
+    last_use: dict[int, int] = {}  # elided receive -> the last step reading its view
     for j in received:
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
@@ -154,12 +195,17 @@ def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
         if readers is None:
             continue
         out[j] = _stash(rec, buffers[rec.buffer].dtype)
+        last_use[j] = readers[-1]
         for k in readers:
             views.setdefault(k, {})[rec.buffer] = view_key(rec.buffer)
     for k, keys in views.items():
         acc = access_of(steps[k])
         assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
         out[k] = acc.rebuild(keys)
+    for j in sends:
+        viewing = _send_view(steps, j, last_use, conflicts)
+        if viewing is not None:
+            out[j] = viewing
     return out
 
 
@@ -172,5 +218,6 @@ __all__ = [
     "buffer_conflicts",
     "elide_receives",
     "is_elided",
+    "sends_view",
     "view_key",
 ]

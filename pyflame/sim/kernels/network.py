@@ -62,7 +62,7 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     def step(V, F, A, O):
         F[bid] = V[i][sl].copy()
 
-    s.steps.append(annotate(step, Access(reads={i: sl})))
+    s.steps.append(annotate(step, Access(reads={i: sl}, sent=bid)))
 
 
 def _compress(src_r: np.ndarray, src_c: np.ndarray) -> tuple[Any, Any]:
@@ -190,10 +190,12 @@ def _recv_access(
     """What a receive's step touches (pyflame/sim/step_access.py): a plain receive of one
     whole message group may be elided when only views of it are read before it is
     overwritten."""
+    released = tuple(release)
     if acc or len(groups) != 1 or groups[0][0] is not Ellipsis:
-        return Access(reads={i: bsl} if acc else {}, writes={i: bsl})
+        return Access(reads={i: bsl} if acc else {}, writes={i: bsl}, released=released)
     _, g, ssel = groups[0]
-    return Access(writes={i: bsl}, received=Received(i, bsl, g, ssel, bool(release)))
+    received = Received(i, bsl, g, ssel, bool(release))
+    return Access(writes={i: bsl}, received=received, released=released)
 
 
 @kernel(pe.ExchangeOp)

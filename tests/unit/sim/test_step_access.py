@@ -18,6 +18,7 @@ from pyflame.sim.step_access import (
     buffer_conflicts,
     elide_receives,
     is_elided,
+    sends_view,
 )
 
 
@@ -50,6 +51,7 @@ def test_summa_from_views(monkeypatch, m, k, n, grid):
     elided = sum(is_elided(s) for s in fast.steps)
     assert elided >= 2 * (grid - 1)  # every SUMMA step's two tiles but the last
     assert not any(is_elided(s) for s in plain.steps)
+    assert sum(sends_view(s) for s in fast.steps) >= 2 * grid  # SUMMA inputs never change
     (out,), _, sram = fast.run_with_sram(args)
     (ref,), _, ref_sram = plain.run_with_sram(args)
     np.testing.assert_allclose(out.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
@@ -71,10 +73,16 @@ def _step(V, F, A, O):  # a placeholder run-time step (never run)
 
 def _recv(i: int, g: int):
     dst = (slice(0, 2), slice(0, 2), slice(0, 4))
-    return annotate(
-        lambda V, F, A, O: None,
-        Access(writes={i: dst}, received=Received(i, dst, g, (slice(0, 2), slice(0, 1)), True)),
-    )
+    rec = Received(i, dst, g, (slice(0, 2), slice(0, 1)), True)
+    return annotate(lambda V, F, A, O: None, Access(writes={i: dst}, received=rec, released=(g,)))
+
+
+def _send(i: int, g: int):
+    return annotate(lambda V, F, A, O: None, Access(reads={i: (slice(0, 2),)}, sent=g))
+
+
+def _write(i: int):
+    return annotate(lambda V, F, A, O: None, Access(writes={i: (slice(0, 2),)}))
 
 
 def _reader(i: int, rebuilt: list):
@@ -142,3 +150,29 @@ def test_redistribution_by_reshapes(monkeypatch):
     (out,), _ = fast.run(args)
     np.testing.assert_allclose(out.reshape(30), a @ x, rtol=1e-4, atol=1e-4)
     assert any(taken)
+
+
+def test_send_view_while_its_buffer_is_unchanged():
+    """A send keeps a view of its buffer while nothing writes those bytes until its message
+    is received (through the readers of an elided receive's view); else it copies."""
+    bufs = [_buffer(0), _buffer(1, offset=16), _buffer(2, offset=32)]
+    plain = [_send(2, 0), _recv(0, 0), _reader(0, [])]  # the last recv: not elided
+    assert [sends_view(s) for s in elide_receives(plain, bufs)] == [True, False, False]
+
+    written = [_send(2, 0), _write(2), _recv(0, 0)]  # the buffer changes before the recv
+    assert not any(sends_view(s) for s in elide_receives(written, bufs))
+
+    # the elided recv's reader writes buffer 2 after the recv: the view must not see it
+    late = [_send(2, 0), _recv(0, 0), _reader(0, []), _write(2), _recv(0, 1), _reader(0, [])]
+    out = elide_receives(late, bufs)
+    assert is_elided(out[1]) and sends_view(out[0])
+    late[2] = annotate(
+        lambda V, F, A, O: None,
+        Access(
+            reads={0: (slice(0, 2), slice(0, 2), slice(0, 4))},
+            writes={2: (slice(0, 2),)},
+            rebuild=lambda keys: _step,
+        ),
+    )
+    out = elide_receives(late, bufs)
+    assert is_elided(out[1]) and not sends_view(out[0])
