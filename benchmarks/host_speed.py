@@ -10,8 +10,8 @@
 - `pf.eval` of a cached 10-op graph minus the time of the simulation itself (`Executable.run`,
   timed inside the same call): the frontend's overhead on a cache hit (under 1 ms).
 
-Each figure is the best of `--repeat` runs (the machine is shared and noisy: the best is the
-least disturbed). numpy's BLAS, PyTorch and the simulator's thread pool use the same number of
+Each figure is the best of `--repeat` runs, PyFlame's and the reference's alternating (the
+machine is shared and noisy: the best is the least disturbed, and load hits both alike). numpy's BLAS, PyTorch and the simulator's thread pool use the same number of
 threads (`--threads`, default the simulator's own count).
 """
 
@@ -31,15 +31,19 @@ from pyflame import nn, optim
 from pyflame.sim import executable, threads
 
 
-def best(fn: Callable[[], Any], repeat: int) -> float:
-    """Least wall time of `fn()` over `repeat` runs (after one warm-up run)."""
-    fn()
-    times = []
+def best_pair(
+    ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int
+) -> tuple[float, float]:
+    """Least wall times of `ours()` and `theirs()` over `repeat` rounds (after one warm-up of
+    each), alternating, so that load from other processes hits both alike."""
+    ours(), theirs()
+    t_ours, t_theirs = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for fn, times in ((ours, t_ours), (theirs, t_theirs)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return min(t_ours), min(t_theirs)
 
 
 def gemm(repeat: int) -> tuple[float, float]:
@@ -54,7 +58,7 @@ def gemm(repeat: int) -> tuple[float, float]:
         return z.numpy()
 
     np.testing.assert_allclose(step(), a @ b, rtol=1e-3, atol=1e-2)
-    return best(step, repeat), best(lambda: a @ b, repeat)
+    return best_pair(step, lambda: a @ b, repeat)
 
 
 def gemv(repeat: int) -> tuple[float, float]:
@@ -69,7 +73,7 @@ def gemv(repeat: int) -> tuple[float, float]:
         return y.numpy()
 
     np.testing.assert_allclose(step(), a @ x, rtol=1e-3, atol=1e-2)
-    return best(step, repeat), best(lambda: a @ x, repeat)
+    return best_pair(step, lambda: a @ x, repeat)
 
 
 def mlp(repeat: int) -> tuple[float, float]:
@@ -104,7 +108,7 @@ def mlp(repeat: int) -> tuple[float, float]:
         topt.step()
         return loss.item()
 
-    return best(pf_step, repeat), best(torch_step, repeat)
+    return best_pair(pf_step, torch_step, repeat)
 
 
 def overhead(repeat: int) -> tuple[float, float]:

@@ -206,17 +206,20 @@ def exchange_sources(
 
 def make_redistribute(
     ds: Distribution, dd: Distribution
-) -> Callable[[np.ndarray], np.ndarray] | None:
-    """src tiles (grid rows, grid cols, >= local elems) -> dst's kept tiles (kept rows, kept
-    cols, local elems) of the same tensor: through the host array's layout by reshapes and
-    transposes, instead of an index per element. None when the shapes differ or src holds
-    copies (an exchange takes each element from its nearest copy, not from row/col 0's)."""
+) -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """(src tiles (grid rows, grid cols, >= local elems), dst tiles (rows, cols, local elems))
+    -> None, writing into the dst tiles (dst's kept tiles, broadcast along a replicated axis)
+    the same tensor: through the host array's layout by reshapes and transposes instead of an
+    index per element. None when the shapes differ or src holds copies (an exchange takes
+    each element from its nearest copy, not from row/col 0's)."""
     if tuple(ds.shape) != tuple(dd.shape) or kept_grid(ds) != tuple(ds.grid):
         return None
     gather, scatter = make_gather(ds), make_scatter(dd)
-    kept = kept_grid(dd) + (dd.local_elems,)
+    block = tuple(dd.block)
 
-    def redistribute(tiles: np.ndarray) -> np.ndarray:
-        return scatter(gather(tiles)).reshape(kept)
+    def redistribute(tiles: np.ndarray, out: np.ndarray) -> None:
+        # a view of the dst tiles (never a copy: the write must land in them)
+        dst = np.reshape(out, out.shape[:2] + block, copy=False)
+        dst[...] = scatter(gather(tiles))
 
     return redistribute
