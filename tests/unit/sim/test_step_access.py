@@ -176,3 +176,22 @@ def test_send_view_while_its_buffer_is_unchanged():
     )
     out = elide_receives(late, bufs)
     assert is_elided(out[1]) and not sends_view(out[0])
+
+
+def test_summa_from_views_half(monkeypatch):
+    """Half floats (multiplied in float32, rounded into the accumulator) from views: the plain
+    run's outputs and SRAM, bit for bit (int32 matmuls do not run on the mesh)."""
+    dtype = np.float16
+    rng = np.random.default_rng(7)
+    a = rng.integers(-4, 5, (64, 64)).astype(dtype)
+    b = rng.integers(-4, 5, (64, 64)).astype(dtype)
+    layout = pf.MeshLayout.grid(4, 4)
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    fast, args = _planned([z], monkeypatch, elide=True)
+    plain, _ = _planned([z], monkeypatch, elide=False)
+    assert any(is_elided(s) for s in fast.steps)
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_array_equal(out.reshape(64, 64), a.astype(np.int64) @ b.astype(np.int64))
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(sram, ref_sram)
