@@ -416,6 +416,18 @@ class PEOp(IRDLOperation):
     def verify_(self) -> None:
         self._check_rect(*[o for o in self.operands if isinstance(o.type, BufferType)])
 
+    @property
+    def buffers(self) -> list[SSAValue]:
+        """The buffers the op reads or writes."""
+        return [o for o in self.operands if isinstance(o.type, BufferType)]
+
+    @property
+    def written(self) -> SSAValue | None:
+        """The buffer the op writes: its first buffer operand (the destination, by the
+        dialect's convention), or None for ops that only read (send, host_out)."""
+        bufs = self.buffers
+        return bufs[0] if bufs and not isinstance(self, SendOp | HostOutOp) else None
+
 
 @irdl_op_definition
 class AllocOp(PEOp):

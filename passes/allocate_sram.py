@@ -1,6 +1,7 @@
 """allocate-sram: give every `pe.alloc` its SRAM offset, reusing the space of dead buffers.
 
-A buffer is live from its first to its last use in program order. Two buffers may share bytes
+A buffer is live from its first to its last use in program order; an asynchronous send or
+receive uses its buffer until the `pe.wait` of its token. Two buffers may share bytes
 when their lives do not overlap or their PE rectangles do not intersect. Offsets are 16-byte
 aligned, first fit from address 0; the top `sram_reserved_bytes` of each PE stay free for code.
 A buffer that does not fit raises `SRAMOverflowError` with the user's line.
@@ -45,6 +46,14 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
     lives = {}
     for op in allocs:
         uses = [index[u.operation] for u in op.result.uses]
+        # an asynchronous transfer reads or writes the buffer until its token is waited for
+        uses += [
+            index[w.operation]
+            for u in op.result.uses
+            for r in u.operation.results
+            if isinstance(r.type, pe.TokenType)
+            for w in r.uses
+        ]
         lives[op] = (min(uses, default=index[op]), max(uses, default=index[op]))
     active: list[Placed] = []
     peak = 0

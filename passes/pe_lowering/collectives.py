@@ -130,11 +130,16 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     rows = lw.channel(row_broadcast(g, g))
     cols = lw.channel(col_broadcast(g, g))
     for k in range(g):
-        lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=(0, k, g, 1)))
-        lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=(k, 0, 1, g)))
+        # the roots send asynchronously: each also receives its own tile (its route includes
+        # its ramp), which a synchronous send of a tile longer than the queues would deadlock
+        a_root, b_root = (0, k, g, 1), (k, 0, 1, g)
+        sent_a = lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True))
+        sent_b = lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True))
         lw.emit(pe.RecvOp(a_in, color=rows, pes=rect))
         lw.emit(pe.RecvOp(b_in, color=cols, pes=rect))
         matmul_acc(a_in, b_in)
+        lw.emit(pe.WaitOp(sent_a.results[0], pes=a_root))
+        lw.emit(pe.WaitOp(sent_b.results[0], pes=b_root))
     return acc
 
 

@@ -115,13 +115,17 @@ def halo_phase(
         out = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_to_{toward}")
         lw.emit(pe.PackOp(out, src, shape=shape, dim=dim, start=start, count=count, pes=senders))
         color = lw.channel(shift(rows, cols, toward))
-        lw.emit(pe.SendOp(out, color=color, pes=senders))
-        received.append((count, receivers, color, at, toward))
+        # asynchronous: every PE sends before it receives, and a halo longer than the queues
+        # would otherwise stall each sender on a neighbour that is itself still sending
+        sent = lw.emit(pe.SendOp(out, color=color, pes=senders, asynchronous=True))
+        received.append((count, receivers, color, at, toward, sent.results[0], senders))
     unpack(win, src, b, pad, rect)
-    for count, receivers, color, at, toward in received:
+    for count, receivers, color, at, toward, _, _ in received:
         into = lw.alloc(rect, math.prod(slab(count)), elem, f"halo_from_{toward}")
         lw.emit(pe.RecvOp(into, color=color, pes=receivers))
         unpack(win, into, count, at, receivers)
+    for *_, token, senders in received:
+        lw.emit(pe.WaitOp(token, pes=senders))
     return win
 
 

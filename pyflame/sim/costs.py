@@ -196,6 +196,19 @@ def stream_cycles(target, wavelets):
     return int(out) if out.ndim == 0 else out
 
 
+def transfer_issue_cycles(target) -> int:
+    """Cycles a PE spends starting a send or a receive: a fabric transfer is one vector (DSD)
+    instruction, with the same fixed overhead as any other."""
+    return int(target.vector_issue_cycles)
+
+
+def path_capacity_wavelets(target, hops):
+    """Wavelets a stream's path of `hops` router-to-router hops holds before its sender stalls:
+    one router queue per router on the way (hops + 1 of them) and the receiver's input queue."""
+    h = np.asarray(hops, dtype=np.int64)
+    return target.ce_queue_wavelets + (h + 1) * target.router_queue_wavelets
+
+
 def task_activation_cycles(target) -> int:
     """Cycles from a receive's completion to its PE running the code that follows (a data task
     or completion callback is activated)."""

@@ -300,6 +300,11 @@ class Links:
         np.add.at(self.wavelets, lid, w[l_src])
         return start
 
+    def latency(self, d_h) -> np.ndarray:
+        """Cycles from a stream's start to its head reaching a destination's input queue at
+        hop distance d_h (up the sender's ramp, d_h hops, down the receiver's ramp)."""
+        return 2 * self.ramp + np.asarray(d_h, dtype=np.int64) * self.hop
+
     def arrival(self, start, w, d_src, d_h) -> np.ndarray:
         """When the tail of message d_src reaches (and leaves the ramp of) a destination at
         hop distance d_h."""

@@ -37,6 +37,7 @@ from pyflame.sim import host_memory
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
+from pyflame.sim.kernels.network import wait_ready
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
     Item,
@@ -46,6 +47,7 @@ from pyflame.sim.schedule import (
     rect_pes,
     rects_overlap,
 )
+from pyflame.sim.streams import UNKNOWN, Completion, check_races
 
 #: the timeline phase of each op that is not computation (pyflame/sim/timeline.py)
 PHASE_OF: dict[type, str] = {
@@ -234,6 +236,7 @@ class Planner:
         s.start(self.R, self.C)
 
         items = self.items
+        s.streams.on_late_completion = self._record_late
         blocked: list[int] = []
         nxt = 0
         dirty = False
@@ -243,9 +246,16 @@ class Planner:
                 seen: list[Rect] = []
                 for j, i in enumerate(blocked):
                     it = items[i]
-                    if not any(rects_overlap(it.rect, r) for r in seen) and self._ready(it):
+                    held = s.holds.get(it.seq)
+                    if held is not None:
+                        if held.complete:  # a synchronous transfer whose streams have finished
+                            del blocked[j]
+                            del s.holds[it.seq]
+                            dirty = True
+                            break
+                    elif not any(rects_overlap(it.rect, r) for r in seen) and self._ready(it):
                         del blocked[j]
-                        self._execute(it)
+                        self._run(it, blocked, i)
                         dirty = True
                         break
                     seen.append(it.rect)
@@ -258,11 +268,12 @@ class Planner:
             if any(rects_overlap(it.rect, items[b].rect) for b in blocked) or not self._ready(it):
                 blocked.append(nxt - 1)
             else:
-                self._execute(it)
-                if isinstance(it.op, pe.SendOp):
+                self._run(it, blocked, nxt - 1)
+                if isinstance(it.op, pe.SendOp | pe.RecvOp):
                     dirty = True
         if blocked:
             self._deadlock([items[i] for i in blocked])
+        self._check_waited()
         left = s.mail.leftovers()
         if left:
             color, r, c, bid, idx, n = left[0]
@@ -276,39 +287,121 @@ class Planner:
             )
         return self._executable()
 
+    def _run(self, it: Item, blocked: list[int], index: int) -> None:
+        """Execute `it`; a synchronous transfer that cannot finish yet stays blocked, holding
+        its PEs, until its streams do (Schedule.holds)."""
+        self._execute(it)
+        if it.seq in self.schedule.holds:
+            blocked.append(index)
+            blocked.sort()
+
     def _ready(self, it: Item) -> bool:
         if isinstance(it.op, pe.RecvOp):
             return bool(self.schedule.mail.waiting(it.op.color_id, it.rect).all())
+        if isinstance(it.op, pe.WaitOp):
+            return wait_ready(self.schedule, it, it.op)
         return True
 
+    def _record_late(self, comp: Completion, lr, lc, before, after) -> None:
+        """A synchronous transfer finished after it was issued: its interval on the timeline."""
+        s = self.schedule
+        row = s.timeline.row - comp.rect[0]
+        on = lr == row
+        if on.any():
+            cols = lc[on]
+            s.timeline.record_cols(
+                comp.rect[1] + cols,
+                before[on],
+                after[on],
+                comp.busy[row, cols],
+                comp.phase,
+                comp.what,
+            )
+
+    def _check_waited(self) -> None:
+        """Every asynchronous transfer is waited for on each of its PEs (its completion is what
+        makes its buffer safe to touch again)."""
+        for comp in self.schedule.tokens.values():
+            if not comp.waited.all():
+                r, c = np.argwhere(~comp.waited)[0]
+                raise CompileError(
+                    f"{comp.what}: asynchronous, but {pe_str(comp.rect[0] + r, comp.rect[1] + c)} "
+                    "never waits for its token (add a pe.wait after it)"
+                )
+
     def _deadlock(self, pending: list[Item]) -> None:
+        """Name every PE that waits, on what, and where (the first blocked op covering it)."""
+        s = self.schedule
         claimed = np.zeros((self.R, self.C), dtype=bool)
         waiting: list[tuple[tuple[int, int], int]] = []
         lines: list[str] = []
+        culprits: list[Operation] = []
         for it in pending:
             r0, c0, nr, nc = it.rect
             sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
             mine = ~claimed[sl]
             claimed[sl] = True
-            if not isinstance(it.op, pe.RecvOp):
-                continue
-            color = it.op.color_id
-            stuck = mine & ~self.schedule.mail.waiting(color, it.rect)
-            for r, c in np.argwhere(stuck):
-                waiting.append(((r0 + int(r), c0 + int(c)), color))
-                lines.append(f"{pe_str(r0 + r, c0 + c)} waits on color {color} ({it.what})")
+            op = it.op
+            held = s.holds.get(it.seq)
+            if held is not None:
+                color = op.color_id  # type: ignore[attr-defined]  # holds are sends and receives
+                for r, c in np.argwhere(mine & (held.done == UNKNOWN)):
+                    waiting.append(((r0 + int(r), c0 + int(c)), color))
+                    lines.append(self._stalled(it, held, int(r), int(c), color))
+                culprits.append(op)
+            elif isinstance(op, pe.RecvOp):
+                color = op.color_id
+                stuck = mine & ~s.mail.waiting(color, it.rect)
+                for r, c in np.argwhere(stuck):
+                    waiting.append(((r0 + int(r), c0 + int(c)), color))
+                    lines.append(f"{pe_str(r0 + r, c0 + c)} waits on color {color} ({it.what})")
+                culprits.append(op)
+            elif isinstance(op, pe.WaitOp):
+                for t in op.tokens:
+                    comp = s.tokens.get(t)
+                    if comp is None:
+                        continue
+                    part = comp.done[
+                        r0 - comp.rect[0] : r0 - comp.rect[0] + nr,
+                        c0 - comp.rect[1] : c0 - comp.rect[1] + nc,
+                    ]
+                    color = t.owner.color_id  # type: ignore[union-attr]  # tokens come from transfers
+                    for r, c in np.argwhere(mine & (part == UNKNOWN)):
+                        waiting.append(((r0 + int(r), c0 + int(c)), color))
+                        lines.append(
+                            f"{pe_str(r0 + r, c0 + c)} waits ({it.what}) for its {comp.what} "
+                            f"on color {color}, whose stream never drains"
+                        )
+                culprits.append(op)
         shown = lines[:8]
         if len(lines) > 8:
             shown.append(f"... and {len(lines) - 8} more")
         n = len({w[0] for w in waiting})
+        plain = all(isinstance(op, pe.RecvOp) for op in culprits) and not s.holds
+        why = (
+            "wait for messages no one will send"
+            if plain
+            else "wait for each other (a stream stalls its sender once its path's queues are full)"
+        )
         err = DeadlockError(
-            f"deadlock: {n} PE{'s' if n != 1 else ''} wait for messages no one will send: "
-            + "; ".join(shown),
+            f"deadlock: {n} PE{'s' if n != 1 else ''} {why}: " + "; ".join(shown),
             waiting=waiting,
         )
-        stuck_ops = [it.op for it in pending if isinstance(it.op, pe.RecvOp)]
-        err.op = stuck_ops[0] if stuck_ops else pending[0].op
+        err.op = culprits[0] if culprits else pending[0].op
         raise err
+
+    def _stalled(self, it: Item, held: Completion, r: int, c: int, color: int) -> str:
+        """Why PE (r, c) of a pending synchronous transfer cannot finish."""
+        where = pe_str(it.rect[0] + r, it.rect[1] + c)
+        if isinstance(it.op, pe.SendOp):
+            return (
+                f"{where} is stalled sending on color {color} ({it.what}): the message is longer "
+                "than its path's queues hold and a receiver never begins taking it"
+            )
+        return (
+            f"{where} is receiving on color {color} ({it.what}) a stream whose sender is "
+            "stalled by another of its receivers"
+        )
 
     def _execute(self, it: Item) -> None:
         """Run one item at plan time: its kernel makes its steps and charges its time."""
@@ -317,6 +410,16 @@ class Planner:
         if not isinstance(op, pe.RouteOp):
             s.used[pe_slice(it.rect)] = True
         s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
+        if s.inflight and isinstance(op, pe.PEOp):
+            written = op.written
+            check_races(
+                s.inflight,
+                op.name,
+                it.what,
+                it.rect,
+                [s.buf(b, it) for b in op.buffers],
+                None if written is None else s.buf(written, it),
+            )
         r0, c0, nr, nc = it.rect
         row = s.timeline.row
         on_row = r0 <= row < r0 + nr

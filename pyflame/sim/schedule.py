@@ -27,6 +27,7 @@ from pyflame.core.target import Target
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import Links, Mailboxes, RouteTable
+from pyflame.sim.streams import Completion, InFlight, Stream, Streams
 from pyflame.sim.timeline import Timeline
 
 
@@ -81,13 +82,14 @@ class Batch:
     rect: Rect
     src_lr: np.ndarray  # per delivery: source row / col inside the send's rectangle
     src_lc: np.ndarray
-    arrival: np.ndarray  # per delivery
+    stream: Stream | None  # its timing (None once every delivery is received)
     pending: int  # deliveries not received yet
 
     def forget_deliveries(self) -> None:
         """Drop the per-delivery arrays once every delivery is received (plan memory stays
         proportional to the messages in flight, not to every message ever sent)."""
-        self.src_lr = self.src_lc = self.arrival = np.zeros(0, dtype=np.int64)
+        self.src_lr = self.src_lc = np.zeros(0, dtype=np.int64)
+        self.stream = None
 
 
 @dataclass
@@ -110,6 +112,12 @@ class Schedule:
     batches: list[Batch] = field(default_factory=list)
     flops: int = 0
     io_cycles: int = 0
+    #: the completion of every asynchronous send or receive, by its token
+    tokens: dict[SSAValue, Completion] = field(default_factory=dict)
+    #: synchronous sends and receives still waiting for their streams, by item position
+    holds: dict[int, Completion] = field(default_factory=dict)
+    #: buffers asynchronous transfers still use (until their pe.wait)
+    inflight: list[InFlight] = field(default_factory=list)
 
     def start(self, rows: int, cols: int) -> None:
         """Per-PE clocks and the fabric for the (rows, cols) box of the program's PEs."""
@@ -121,6 +129,10 @@ class Schedule:
         self.routes = RouteTable(rows, cols, t.fabric_rows, t.fabric_cols)
         self.links = Links(rows, cols, t)
         self.mail = Mailboxes(rows, cols)
+        #: when each PE's output and input ramp are next free (one stream each at a time)
+        self.out_free = np.zeros((rows, cols), dtype=np.int64)
+        self.in_free = np.zeros((rows, cols), dtype=np.int64)
+        self.streams = Streams(self.clock, self.busy)
         #: what the middle row of PEs does over time (Report.timeline)
         self.timeline = Timeline(row=rows // 2)
 

@@ -44,10 +44,22 @@ class Timeline:
     ) -> None:
         """One op on columns first_col.. of the row: clocks `before` and `after` it, and the
         cycles it kept each PE `busy`; the rest of the elapsed time is a stall before it."""
+        cols = np.arange(first_col, first_col + before.size, dtype=np.int64)
+        self.record_cols(cols, before, after, busy, phase, what)
+
+    def record_cols(
+        self,
+        cols: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        busy: np.ndarray,
+        phase: str,
+        what: str,
+    ) -> None:
+        """As `record`, for the given columns of the row."""
         if self._count >= MAX_EVENTS:
             self.truncated = True
             return
-        cols = np.arange(first_col, first_col + before.size, dtype=np.int64)
         elapsed = after - before
         waited = np.clip(elapsed - busy, 0, None)
         op = len(self.ops)

@@ -24,6 +24,7 @@ from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import exchange_sources, kept_grid, make_redistribute
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
 from pyflame.sim.step_access import Access, Received, annotate
+from pyflame.sim.streams import UNKNOWN, Completion, InFlight
 
 
 @kernel(pe.RouteOp)
@@ -37,6 +38,35 @@ def route(s: Schedule, it: Item, op: pe.RouteOp) -> None:
         s.busy[sl] += cost
 
 
+def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> Completion:
+    """The completion record of a send or receive: a synchronous op that cannot finish now holds
+    its PEs (the planner keeps it blocked), an asynchronous one completes its token."""
+    comp = Completion(
+        it.what,
+        it.rect,
+        synchronous=not op.is_async,
+        phase=phase,
+        resume=costs.task_activation_cycles(s.target)
+        if isinstance(op, pe.RecvOp) and not op.is_async
+        else 0,
+    )
+    comp.issued[...] = s.clock[pe_slice(it.rect)]
+    if op.is_async:
+        s.tokens[op.results[0]] = comp
+        s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
+    return comp
+
+
+def _settle(s: Schedule, it: Item, comp: Completion) -> None:
+    """After a transfer's kernel: a synchronous op whose PEs have not all finished holds them;
+    an asynchronous op costs its PEs the issue of one instruction."""
+    if comp.synchronous:
+        if not comp.complete:
+            s.holds[it.seq] = comp
+    else:
+        s.clock[pe_slice(it.rect)] += costs.transfer_issue_cycles(s.target)
+
+
 @kernel(pe.SendOp)
 def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     b = s.buf(op.buffer, it)
@@ -46,16 +76,23 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     sr, sc = lr + r0, lc + c0
     tr = s.routes.trace(color, sr, sc, it.what)
     w = b.wavelets
-    start = s.links.stream(s.clock[sr, sc], w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
-    arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
+    issue = costs.transfer_issue_cycles(s.target)
+    ready = np.maximum(s.clock[sr, sc] + issue, s.out_free[sr, sc])
+    start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     cyc = costs.stream_cycles(s.target, w)
-    s.clock[sr, sc] = start + cyc
-    s.busy[sr, sc] += cyc
+    s.out_free[sr, sc] = start + cyc
+    s.busy[sr, sc] += cyc + issue
+    comp = _transfer(s, it, op, "send")
+    comp.busy[...] = cyc + issue
+    lat = s.links.latency(tr.d_h)
+    cap = costs.path_capacity_wavelets(s.target, tr.d_h)
+    stream = s.streams.open(comp, start, cyc, tr.d_src, lat, cap)
+    _settle(s, it, comp)
     n = tr.d_src.size
     if n == 0:
         return
     bid = len(s.batches)
-    s.batches.append(Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], arrival, n))
+    s.batches.append(Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], stream, n))
     s.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64))
     sl, i = b.sub(it.rect), b.index
 
@@ -95,7 +132,24 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     kind = op.combine_kind  # None: overwrite; else combine with a reduction kind
     acc = kind is not None
     bt, ix = s.mail.pop(color, it.rect)
-    arrival = np.zeros((nr, nc), dtype=np.int64)
+    sl = pe_slice(it.rect)
+    issue = costs.transfer_issue_cycles(s.target)
+    add = 0
+    if kind is not None:
+        add, flops = costs.op_cycles(
+            s.target,
+            CostKind.RECV_COMBINE,
+            b.size,
+            reductions.KINDS[kind].flops,
+            elem_bytes=b.dtype.itemsize,
+            half=b.half,
+        )
+        s.flops += int(flops) * nr * nc
+    comp = _transfer(s, it, op, "receive")
+    comp.busy[...] = add + issue + comp.resume
+    s.busy[sl] += comp.busy
+    sink = s.streams.receiver(comp)
+    begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
     groups: list[tuple[Any, int, Any]] = []
     release = []
     for g in np.unique(bt):
@@ -113,36 +167,26 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
                 f"of {batch.size} elements from {pe_str(sr, sc)} ({batch.what}) into buffer "
                 f"'{b.name}' of {b.size} elements"
             )
-        arrival[mask] = batch.arrival[ix[mask]]
+        stream = batch.stream
+        assert stream is not None  # a batch keeps its stream while deliveries are pending
+        dr, dc = np.nonzero(mask)
+        j = ix[dr, dc]
+        begin = begin_all[dr, dc]
+        dur = max(stream.cyc, add - issue)  # the combine's issue is the receive's own
+        head = stream.start[stream.d_src[j]] + stream.lat[j]
+        s.in_free[r0 + dr, c0 + dc] = np.maximum(begin, head) + dur
+        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc)
         if full:
             src_r = batch.src_lr[ix]
             src_c = batch.src_lc[ix]
             groups.append((Ellipsis, g, _compress(src_r, src_c)))
         else:
-            dr, dc = np.nonzero(mask)
-            j = ix[dr, dc]
             groups.append(((dr, dc), g, (batch.src_lr[j], batch.src_lc[j])))
         batch.pending -= int(mask.sum())
         if batch.pending == 0:
             release.append(g)
             batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
-    sl = pe_slice(it.rect)
-    wake = costs.task_activation_cycles(s.target)  # the completion activates the PE's task
-    if kind is not None:
-        cyc, flops = costs.op_cycles(
-            s.target,
-            CostKind.RECV_COMBINE,
-            b.size,
-            reductions.KINDS[kind].flops,
-            elem_bytes=b.dtype.itemsize,
-            half=b.half,
-        )
-        s.clock[sl] = np.maximum(s.clock[sl] + cyc, arrival) + wake
-        s.busy[sl] += cyc + wake
-        s.flops += int(flops) * nr * nc
-    else:
-        s.clock[sl] = np.maximum(s.clock[sl], arrival) + wake
-        s.busy[sl] += wake
+    _settle(s, it, comp)
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -344,4 +388,48 @@ def _time_exchange(
 
 @kernel(pe.WaitOp)
 def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
-    raise CompileError(f"{it.what}: asynchronous transfers are not simulated yet")
+    """Each PE resumes at the latest completion of its tokens, plus a task activation (the
+    planner runs a wait only once every token it joins has completed on its PEs)."""
+    sl = pe_slice(it.rect)
+    done = s.clock[sl].copy()
+    for comp in waited_completions(s, it, op):
+        part = comp.done[_within(comp.rect, it.rect)]
+        done = np.maximum(done, part)
+        comp.waited[_within(comp.rect, it.rect)] = True
+    wake = costs.task_activation_cycles(s.target)
+    s.clock[sl] = done + wake
+    s.busy[sl] += wake
+    s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
+
+
+def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]:
+    """The completions a pe.wait joins (each token names an asynchronous send or receive that
+    ran before it)."""
+    out = []
+    for t in op.tokens:
+        comp = s.tokens.get(t)
+        if comp is None:
+            raise CompileError(
+                f"{it.what}: waits for a token that no asynchronous send or receive made"
+            )
+        out.append(comp)
+    return out
+
+
+def wait_ready(s: Schedule, it: Item, op: pe.WaitOp) -> bool:
+    """Every token of the wait has completed on the wait's PEs."""
+    for t in op.tokens:
+        comp = s.tokens.get(t)
+        if comp is None:
+            return True  # the kernel names the problem
+        if (comp.done[_within(comp.rect, it.rect)] == UNKNOWN).any():
+            return False
+    return True
+
+
+def _within(outer, inner) -> tuple[slice, slice]:
+    """The index of rectangle `inner` inside an array over rectangle `outer`."""
+    return (
+        slice(inner[0] - outer[0], inner[0] - outer[0] + inner[2]),
+        slice(inner[1] - outer[1], inner[1] - outer[1] + inner[3]),
+    )

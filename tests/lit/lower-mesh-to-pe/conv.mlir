@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
-// mesh.conv2d and mesh.pool2d: a halo exchange between neighbouring PEs (pe.pack, pe.send,
-// pe.recv, pe.unpack on shift routes), then one local pe.conv2d / pe.pool2d per PE.
+// mesh.conv2d and mesh.pool2d: a halo exchange between neighbouring PEs (pe.pack, an asynchronous pe.send,
+// pe.recv, pe.unpack on shift routes, pe.wait for the sends), then one local pe.conv2d / pe.pool2d per PE.
 
 builtin.module attributes {pf.target = #pf.target<"small">} {
 
@@ -23,42 +23,46 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.pack %4, %0 {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 3, 4, 4>, dim = 2 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<12xf32>, !pe.buf<48xf32>
 // CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.send %4 {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    %5 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.pack %5, %0 {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<12xf32>, !pe.buf<48xf32>
+// CHECK-NEXT:    %5 = pe.send %4 {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %6 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.pack %6, %0 {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<12xf32>, !pe.buf<48xf32>
 // CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.send %5 {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    %7 = pe.send %6 {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32> -> !pe.token
 // CHECK-NEXT:    pe.unpack %3, %0 along r {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<72xf32>, !pe.buf<48xf32>
-// CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.recv %6 {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %3, %6 along r {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
-// CHECK-NEXT:    %7 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.recv %7 {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %3, %7 along r {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
-// CHECK-NEXT:    %8 = pe.alloc {name = "halo_cols", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
-// CHECK-NEXT:    pe.fill %8 {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<108xf32>
-// CHECK-NEXT:    %9 = pe.alloc {name = "halo_to_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.pack %9, %3 {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
+// CHECK-NEXT:    %8 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.recv %8 {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %3, %8 along r {pes = array<i64: 1, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    %9 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.recv %9 {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %3, %9 along r {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 3, 6, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<72xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    pe.wait %5 {pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.wait %7 {pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    %10 = pe.alloc {name = "halo_cols", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
+// CHECK-NEXT:    pe.fill %10 {pes = array<i64: 0, 0, 2, 2>, value = 0.000000e+00 : f64} : !pe.buf<108xf32>
+// CHECK-NEXT:    %11 = pe.alloc {name = "halo_to_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.pack %11, %3 {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
 // CHECK-NEXT:    pe.route ramp -> [east] {color = 2 : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 2 : i64, pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.send %9 {pes = array<i64: 0, 0, 2, 1>, color = 2 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    %10 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.pack %10, %3 {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
+// CHECK-NEXT:    %12 = pe.send %11 {pes = array<i64: 0, 0, 2, 1>, color = 2 : i64} : !pe.buf<18xf32> -> !pe.token
+// CHECK-NEXT:    %13 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.pack %13, %3 {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<18xf32>, !pe.buf<72xf32>
 // CHECK-NEXT:    pe.route ramp -> [west] {color = 3 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 3 : i64, pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.send %10 {pes = array<i64: 0, 1, 2, 1>, color = 3 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %3 along c {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<108xf32>, !pe.buf<72xf32>
-// CHECK-NEXT:    %11 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.recv %11 {pes = array<i64: 0, 1, 2, 1>, color = 2 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %11 along c {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
-// CHECK-NEXT:    %12 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.recv %12 {pes = array<i64: 0, 0, 2, 1>, color = 3 : i64} : !pe.buf<18xf32>
-// CHECK-NEXT:    pe.unpack %8, %12 along c {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
-// CHECK-NEXT:    %13 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>
-// CHECK-NEXT:    pe.conv2d %13, %8, %1, %2 {pes = array<i64: 0, 0, 2, 2>, in_shape = array<i64: 1, 3, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<64xf32>, !pe.buf<108xf32>, !pe.buf<108xf32>, !pe.buf<4xf32>
-// CHECK-NEXT:    %14 = pe.host_out %13 {layout = #pe.layout<1x4x8x8xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32> -> tensor<1x4x8x8xf32>
-// CHECK-NEXT:    func.return %14 : tensor<1x4x8x8xf32>
+// CHECK-NEXT:    %14 = pe.send %13 {pes = array<i64: 0, 1, 2, 1>, color = 3 : i64} : !pe.buf<18xf32> -> !pe.token
+// CHECK-NEXT:    pe.unpack %10, %3 along c {pes = array<i64: 0, 0, 2, 2>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<108xf32>, !pe.buf<72xf32>
+// CHECK-NEXT:    %15 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.recv %15 {pes = array<i64: 0, 1, 2, 1>, color = 2 : i64} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.unpack %10, %15 along c {pes = array<i64: 0, 1, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
+// CHECK-NEXT:    %16 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.recv %16 {pes = array<i64: 0, 0, 2, 1>, color = 3 : i64} : !pe.buf<18xf32>
+// CHECK-NEXT:    pe.unpack %10, %16 along c {pes = array<i64: 0, 0, 2, 1>, shape = array<i64: 1, 3, 6, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<108xf32>, !pe.buf<18xf32>
+// CHECK-NEXT:    pe.wait %12 {pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.wait %14 {pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    %17 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>
+// CHECK-NEXT:    pe.conv2d %17, %10, %1, %2 {pes = array<i64: 0, 0, 2, 2>, in_shape = array<i64: 1, 3, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<64xf32>, !pe.buf<108xf32>, !pe.buf<108xf32>, !pe.buf<4xf32>
+// CHECK-NEXT:    %18 = pe.host_out %17 {layout = #pe.layout<1x4x8x8xf32 on 2x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32> -> tensor<1x4x8x8xf32>
+// CHECK-NEXT:    func.return %18 : tensor<1x4x8x8xf32>
   func.func @conv(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
     %0 = mesh.scatter %x : tensor<1x3x8x8xf32> -> !mesh.tensor<1x3x8x8xf32 on 2x2 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 2x2 split [_, _, _, _]>
@@ -83,23 +87,25 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.pack %3, %0 {pes = array<i64: 0, 0, 3, 1>, shape = array<i64: 1, 1, 4, 4>, dim = 2 : i64, start = 1 : i64, count = 3 : i64} : !pe.buf<12xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.route ramp -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
 // CHECK-NEXT:    pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 3, 1>}
-// CHECK-NEXT:    pe.send %3 {pes = array<i64: 0, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.pack %4, %0 {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<4xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    %4 = pe.send %3 {pes = array<i64: 0, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %5 = pe.alloc {name = "halo_to_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.pack %5, %0 {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 4, 4>, dim = 2 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<4xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 3, 1>}
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 3, 1>}
-// CHECK-NEXT:    pe.send %4 {pes = array<i64: 1, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    %6 = pe.send %5 {pes = array<i64: 1, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32> -> !pe.token
 // CHECK-NEXT:    pe.unpack %2, %0 along r {pes = array<i64: 0, 0, 4, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 0, 1>} : !pe.buf<20xf32>, !pe.buf<16xf32>
-// CHECK-NEXT:    %5 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.recv %5 {pes = array<i64: 1, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.unpack %2, %5 along r {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 3 : i64, at = array<i64: -3, 1>} : !pe.buf<20xf32>, !pe.buf<12xf32>
-// CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %6 {pes = array<i64: 0, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.unpack %2, %6 along r {pes = array<i64: 0, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 4, 1>} : !pe.buf<20xf32>, !pe.buf<4xf32>
-// CHECK-NEXT:    %7 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.conv2d %7, %2, %1 {pes = array<i64: 0, 0, 4, 1>, in_shape = array<i64: 1, 1, 5, 4>, out_shape = array<i64: 1, 1, 3, 4>, kernel = array<i64: 3, 1>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<12xf32>, !pe.buf<20xf32>, !pe.buf<3xf32>
-// CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x11x4xf32 on 4x1 split [_, _, r, c]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32> -> tensor<1x1x11x4xf32>
-// CHECK-NEXT:    func.return %8 : tensor<1x1x11x4xf32>
+// CHECK-NEXT:    %7 = pe.alloc {name = "halo_from_south", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.recv %7 {pes = array<i64: 1, 0, 3, 1>, color = 0 : i64} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.unpack %2, %7 along r {pes = array<i64: 1, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 3 : i64, at = array<i64: -3, 1>} : !pe.buf<20xf32>, !pe.buf<12xf32>
+// CHECK-NEXT:    %8 = pe.alloc {name = "halo_from_north", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %8 {pes = array<i64: 0, 0, 3, 1>, color = 1 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.unpack %2, %8 along r {pes = array<i64: 0, 0, 3, 1>, shape = array<i64: 1, 1, 5, 4>, dim = 2 : i64, count = 1 : i64, at = array<i64: 4, 1>} : !pe.buf<20xf32>, !pe.buf<4xf32>
+// CHECK-NEXT:    pe.wait %4 {pes = array<i64: 0, 0, 3, 1>}
+// CHECK-NEXT:    pe.wait %6 {pes = array<i64: 1, 0, 3, 1>}
+// CHECK-NEXT:    %9 = pe.alloc {name = "conv2d", pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32>
+// CHECK-NEXT:    pe.conv2d %9, %2, %1 {pes = array<i64: 0, 0, 4, 1>, in_shape = array<i64: 1, 1, 5, 4>, out_shape = array<i64: 1, 1, 3, 4>, kernel = array<i64: 3, 1>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : !pe.buf<12xf32>, !pe.buf<20xf32>, !pe.buf<3xf32>
+// CHECK-NEXT:    %10 = pe.host_out %9 {layout = #pe.layout<1x1x11x4xf32 on 4x1 split [_, _, r, c]>, pes = array<i64: 0, 0, 4, 1>} : !pe.buf<12xf32> -> tensor<1x1x11x4xf32>
+// CHECK-NEXT:    func.return %10 : tensor<1x1x11x4xf32>
   func.func @drift(%x: tensor<1x1x13x4xf32>, %w: tensor<1x1x3x1xf32>) -> tensor<1x1x11x4xf32> {
     %0 = mesh.scatter %x : tensor<1x1x13x4xf32> -> !mesh.tensor<1x1x13x4xf32 on 4x1 split [_, _, r, c]>
     %1 = mesh.scatter %w : tensor<1x1x3x1xf32> -> !mesh.tensor<1x1x3x1xf32 on 4x1 split [_, _, _, _]>
@@ -138,23 +144,25 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.pack %3, %1 {pes = array<i64: 0, 0, 1, 1>, shape = array<i64: 1, 1, 7, 4>, dim = 3 : i64, start = 3 : i64, count = 1 : i64} : !pe.buf<7xf32>, !pe.buf<28xf32>
 // CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
-// CHECK-NEXT:    pe.send %3 {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    %4 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.pack %4, %1 {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<7xf32>, !pe.buf<28xf32>
+// CHECK-NEXT:    %4 = pe.send %3 {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64} : !pe.buf<7xf32> -> !pe.token
+// CHECK-NEXT:    %5 = pe.alloc {name = "halo_to_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
+// CHECK-NEXT:    pe.pack %5, %1 {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 4>, dim = 3 : i64, start = 0 : i64, count = 1 : i64} : !pe.buf<7xf32>, !pe.buf<28xf32>
 // CHECK-NEXT:    pe.route ramp -> [west] {color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
-// CHECK-NEXT:    pe.send %4 {pes = array<i64: 0, 1, 1, 1>, color = 1 : i64} : !pe.buf<7xf32>
+// CHECK-NEXT:    %6 = pe.send %5 {pes = array<i64: 0, 1, 1, 1>, color = 1 : i64} : !pe.buf<7xf32> -> !pe.token
 // CHECK-NEXT:    pe.unpack %2, %1 along c {pes = array<i64: 0, 0, 1, 2>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 4 : i64, at = array<i64: 1, 0>} : !pe.buf<42xf32>, !pe.buf<28xf32>
-// CHECK-NEXT:    %5 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.recv %5 {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.unpack %2, %5 along c {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
-// CHECK-NEXT:    %6 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.recv %6 {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<7xf32>
-// CHECK-NEXT:    pe.unpack %2, %6 along c {pes = array<i64: 0, 0, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
-// CHECK-NEXT:    %7 = pe.alloc {name = "avg_pool2d", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32>
-// CHECK-NEXT:    pe.pool2d avg %7, %2 {pes = array<i64: 0, 0, 1, 2>, in_shape = array<i64: 1, 1, 7, 6>, out_shape = array<i64: 1, 1, 5, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<42xf32>
-// CHECK-NEXT:    %8 = pe.host_out %7 {layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32> -> tensor<1x1x5x8xf32>
-// CHECK-NEXT:    func.return %8 : tensor<1x1x5x8xf32>
+// CHECK-NEXT:    %7 = pe.alloc {name = "halo_from_east", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
+// CHECK-NEXT:    pe.recv %7 {pes = array<i64: 0, 1, 1, 1>, color = 0 : i64} : !pe.buf<7xf32>
+// CHECK-NEXT:    pe.unpack %2, %7 along c {pes = array<i64: 0, 1, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 0, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
+// CHECK-NEXT:    %8 = pe.alloc {name = "halo_from_west", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<7xf32>
+// CHECK-NEXT:    pe.recv %8 {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<7xf32>
+// CHECK-NEXT:    pe.unpack %2, %8 along c {pes = array<i64: 0, 0, 1, 1>, shape = array<i64: 1, 1, 7, 6>, dim = 3 : i64, count = 1 : i64, at = array<i64: 5, 0>} : !pe.buf<42xf32>, !pe.buf<7xf32>
+// CHECK-NEXT:    pe.wait %4 {pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.wait %6 {pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    %9 = pe.alloc {name = "avg_pool2d", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32>
+// CHECK-NEXT:    pe.pool2d avg %9, %2 {pes = array<i64: 0, 0, 1, 2>, in_shape = array<i64: 1, 1, 7, 6>, out_shape = array<i64: 1, 1, 5, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<42xf32>
+// CHECK-NEXT:    %10 = pe.host_out %9 {layout = #pe.layout<1x1x5x8xf32 on 1x2 split [_, _, r, c]>, pes = array<i64: 0, 0, 1, 2>} : !pe.buf<20xf32> -> tensor<1x1x5x8xf32>
+// CHECK-NEXT:    func.return %10 : tensor<1x1x5x8xf32>
   func.func @one_pe_row(%x: tensor<1x1x5x8xf32>) -> tensor<1x1x5x8xf32> {
     %0 = mesh.scatter %x : tensor<1x1x5x8xf32> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>
     %1 = mesh.pool2d avg %0 kernel [3, 3] stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]>

@@ -2,8 +2,9 @@
 
 // SUMMA on a GxG grid: a zeroed accumulator, two receive buffers, one row-broadcast and one
 // column-broadcast channel (routes emitted once, before the first send), then per step k:
-// PE column k sends its A block along the rows, PE row k its B block along the columns, every
-// PE receives both and accumulates their product.
+// PE column k sends its A block along the rows, PE row k its B block along the columns (both
+// asynchronously: a root receives its own block), every PE receives both and accumulates their
+// product, then the roots wait for their sends.
 
 // CHECK-LABEL: func.func @summa
 // CHECK:         %[[A:.*]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<12xf32>
@@ -23,17 +24,21 @@
 // CHECK-NEXT:    pe.route north -> [ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // Step 0.
-// CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32>
+// CHECK-NEXT:    %[[TA0:.*]] = pe.send %[[A]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %[[TB0:.*]] = pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32> -> !pe.token
 // CHECK-NEXT:    pe.recv %[[WA]] {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.recv %[[WB]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<6xf32>
 // CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
+// CHECK-NEXT:    pe.wait %[[TA0]] {pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.wait %[[TB0]] {pes = array<i64: 0, 0, 1, 2>}
 // Step 1.
-// CHECK-NEXT:    pe.send %[[A]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<12xf32>
-// CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32>
+// CHECK-NEXT:    %[[TA1:.*]] = pe.send %[[A]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<12xf32> -> !pe.token
+// CHECK-NEXT:    %[[TB1:.*]] = pe.send %[[B]] {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<6xf32> -> !pe.token
 // CHECK-NEXT:    pe.recv %[[WA]] {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64} : !pe.buf<12xf32>
 // CHECK-NEXT:    pe.recv %[[WB]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<6xf32>
 // CHECK-NEXT:    pe.matmul_acc %[[C]], %[[WA]], %[[WB]] {pes = array<i64: 0, 0, 2, 2>, m = 4 : i64, k = 3 : i64, n = 2 : i64} : !pe.buf<8xf32>, !pe.buf<12xf32>, !pe.buf<6xf32>
+// CHECK-NEXT:    pe.wait %[[TA1]] {pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.wait %[[TB1]] {pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.host_out %[[C]]
 // CHECK-NOT:     pe.route
 builtin.module attributes {pf.target = #pf.target<"small">} {

@@ -127,8 +127,10 @@ def col_broadcast_routes(color: int, rows: int, cols: int) -> list[str]:
     ]
 
 
-def summa(g: int, t: int) -> str:
-    """SUMMA for (g*t) x (g*t) matrices on a g x g grid of PEs with t x t tiles."""
+def summa(g: int, t: int, synchronous_roots: bool = False) -> str:
+    """SUMMA for (g*t) x (g*t) matrices on a g x g grid of PEs with t x t tiles. The roots send
+    asynchronously (they receive their own tile); `synchronous_roots` makes the program that
+    deadlocks on the machine once a tile is longer than the queues."""
     n = g * t
     b = Body()
     full = (0, 0, g, g)
@@ -142,14 +144,20 @@ def summa(g: int, t: int) -> str:
     for r in row_broadcast_routes(0, g, g) + col_broadcast_routes(1, g, g):
         b.op(r)
     for k in range(g):
-        b.op(f"pe.send %a {{color = 0 : i64, pes = {pes((0, k, g, 1))}}} : {b.t('a')}")
-        b.op(f"pe.send %bm {{color = 1 : i64, pes = {pes((k, 0, 1, g))}}} : {b.t('bm')}")
+        a_root, b_root = pes((0, k, g, 1)), pes((k, 0, 1, g))
+        ta, tb = ("", "") if synchronous_roots else (f"%ta{k} = ", f"%tb{k} = ")
+        token = "" if synchronous_roots else " -> !pe.token"
+        b.op(f"{ta}pe.send %a {{color = 0 : i64, pes = {a_root}}} : {b.t('a')}{token}")
+        b.op(f"{tb}pe.send %bm {{color = 1 : i64, pes = {b_root}}} : {b.t('bm')}{token}")
         b.op(f"pe.recv %ai {{color = 0 : i64, pes = {pes(full)}}} : {b.t('ai')}")
         b.op(f"pe.recv %bi {{color = 1 : i64, pes = {pes(full)}}} : {b.t('bi')}")
         b.op(
             f"pe.matmul_acc %c, %ai, %bi {{m = {t} : i64, k = {t} : i64, n = {t} : i64, "
             f"pes = {pes(full)}}} : {b.t('c', 'ai', 'bi')}"
         )
+        if not synchronous_roots:
+            b.op(f"pe.wait %ta{k} {{pes = {a_root}}}")
+            b.op(f"pe.wait %tb{k} {{pes = {b_root}}}")
     b.op(f"%o = pe.host_out %c {{layout = {lay}, pes = {pes(full)}}} : {b.t('c')} -> {tt}")
     target = '#pf.target<"WSE2">' if g > 16 else '#pf.target<"small">'
     return program(b.text(), f"%x: {tt}, %y: {tt}", tt, f"%o : {tt}", target=target)

@@ -61,9 +61,11 @@ def test_row_broadcast(sim, rng):
     )
     tiles = x.reshape(R, C, n)
     np.testing.assert_array_equal(o.reshape(R, C, n), np.broadcast_to(tiles[:, 1:2], (R, C, n)))
-    # timing: the farthest PE is 2 hops away (col 3): ramp + 2 hops + n wavelets + ramp, then
-    # the receive's completion activates its task
-    assert report.cycles == 2 + 2 + n + 2 + SMALL.task_activation_cycles
+    # timing: the root (col 1) sends first (issue c, n wavelets), then receives its own message
+    # from its queue (issue c, n cycles of draining), then the completion activates its task;
+    # the farthest PE (col 3) began at once and is done at c + 2 + 2 + n + 2 + activation
+    c = SMALL.vector_issue_cycles
+    assert report.cycles == (c + n) + (c + n) + SMALL.task_activation_cycles
     # link counters: from col 1 east (to 2) and west (to 0), and from col 2 east (to 3)
     w = report.wavelets
     assert w[:, 1, 2].tolist() == [n] * R and w[:, 1, 3].tolist() == [n] * R
@@ -71,8 +73,9 @@ def test_row_broadcast(sim, rng):
 
 
 def test_point_to_point_timing(sim):
-    """One send of w wavelets to the east neighbour: the receiver finishes at
-    ramp + hop + w + ramp; the sender after streaming w wavelets."""
+    """One send of w wavelets to the east neighbour, longer than the path holds: both PEs
+    issue at c; the receiver finishes at c + ramp + hop + w + ramp (then its task runs); the
+    sender after streaming w wavelets."""
     w = 40
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 2), w)
@@ -81,14 +84,16 @@ def test_point_to_point_timing(sim):
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     b.op(recv(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
     report = sim.plan(sim.program(b.text())).report
-    assert report.cycles == 2 + 1 + w + 2 + SMALL.task_activation_cycles
-    assert report.busy_cycles[0, 0] == w
+    c = SMALL.vector_issue_cycles
+    assert report.cycles == c + 2 + 1 + w + 2 + SMALL.task_activation_cycles
+    assert report.busy_cycles[0, 0] == c + w
     assert report.wavelets[0, 0, 2] == w and report.wavelets.sum() == w
 
 
 def test_timeline_shows_the_send_and_the_receivers_stall(sim):
-    """The point-to-point program's timeline (row 0): PE (0, 0) sends for w cycles from 0; PE
-    (0, 1) stalls until the message has arrived, then its receive's task runs."""
+    """The point-to-point program's timeline (row 0): PE (0, 0) issues and sends for c + w
+    cycles from 0; PE (0, 1) stalls while the stream flows in, then its receive's issue and
+    task activation."""
     w = 40
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 2), w)
@@ -99,11 +104,12 @@ def test_timeline_shows_the_send_and_the_receivers_stall(sim):
     timeline = sim.plan(sim.program(b.text())).report.timeline
     phases = timeline.to_dict()["phases"]
     events = [(c, start, end, phases[p]) for c, start, end, p, _ in timeline.events().tolist()]
-    arrived = 2 + 1 + w + 2
+    c = SMALL.vector_issue_cycles
+    done = c + 2 + 1 + w + 2 + SMALL.task_activation_cycles
     assert events == [
-        (0, 0, w, "send"),
-        (1, 0, arrived, "stall"),
-        (1, arrived, arrived + SMALL.task_activation_cycles, "receive"),
+        (0, 0, c + w, "send"),
+        (1, 0, done - c - SMALL.task_activation_cycles, "stall"),
+        (1, done - c - SMALL.task_activation_cycles, done, "receive"),
     ]
     assert timeline.row == 0 and "pe.recv" in timeline.ops[int(timeline.events()[-1, 4])]
 
@@ -208,7 +214,7 @@ def _converge(sim, both: bool, w: int = 64):
 def test_contention_serialises_a_shared_link(sim):
     w = 64
     one, two = _converge(sim, False, w), _converge(sim, True, w)
-    assert one.cycles == 2 + 2 + w + 2 + SMALL.task_activation_cycles
+    assert one.cycles == SMALL.vector_issue_cycles + 2 + 2 + w + 2 + SMALL.task_activation_cycles
     assert two.cycles >= one.cycles + w  # the second message waits for the shared link
     assert two.wavelets[0, 1, 2] == 2 * w
 
@@ -274,7 +280,8 @@ def test_same_program_in_a_working_order(sim):
     b.op(recv(sim, "a", 1, (0, 1, 1, 1), b.t("a")))
     b.op(send(sim, "a", 1, (0, 0, 1, 1), b.t("a")))
     report = sim.plan(sim.program(b.text())).report
-    assert report.cycles == 2 * (2 + 1 + 4 + 2 + SMALL.task_activation_cycles)
+    c = SMALL.vector_issue_cycles
+    assert report.cycles == 2 * (c + 2 + 1 + 4 + 2 + SMALL.task_activation_cycles)
 
 
 def test_route_leaving_the_fabric(sim):

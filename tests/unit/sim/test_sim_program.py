@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from pyflame.core.errors import DeadlockError
 from pyflame.sim import fabric, threads
 from pyflame.sim.planner import Planner
 from pyflame.sim.report import Report
@@ -25,6 +26,16 @@ def test_summa(sim, rng, g, t):
     assert report.pes_used == g * g
 
 
+def test_summa_with_synchronous_roots_deadlocks_on_back_pressure(sim):
+    """Each root receives its own tile: a synchronous send of a tile longer than its path's
+    queues waits for a receive that comes after it on the same PE, as on the machine."""
+    with pytest.raises(DeadlockError, match=r"PE \(0, 0\) is stalled sending on color 0") as e:
+        sim.plan(sim.summa(2, 3, synchronous_roots=True))
+    assert ((0, 0), 0) in e.value.waiting
+    # tiles that fit in the queues (2x2 f32: 4 wavelets, a path holds at least 6) do not stall
+    sim.plan(sim.summa(2, 2, synchronous_roots=True))
+
+
 def test_plan_memory_does_not_keep_every_message(sim, rng, monkeypatch):
     """A 20-step SUMMA: the planner keeps at most TRACE_CACHE_ENTRIES route traces and drops the
     per-delivery arrays of every fully received send; the program still computes x @ y."""
@@ -34,7 +45,7 @@ def test_plan_memory_does_not_keep_every_message(sim, rng, monkeypatch):
     s = planner.schedule
     assert len(s.batches) == 2 * 20  # an A and a B broadcast per step
     assert len(s.routes._cache) == 4
-    assert all(b.pending == 0 and b.arrival.size == 0 == b.src_lr.size for b in s.batches)
+    assert all(b.pending == 0 and b.stream is None and b.src_lr.size == 0 for b in s.batches)
     x, y = (rng.standard_normal((40, 40)).astype(np.float32) for _ in range(2))
     (o,), _ = exe.run([x, y])
     np.testing.assert_allclose(o, x @ y, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,273 @@
+"""Streams in flight at plan time: back-pressure between a send and its receivers, and the
+completions of synchronous and asynchronous transfers (docs/simulator.md, "Streams, queues and
+back-pressure; asynchronous sends and receives").
+
+A message of `cyc` cycles from source s reaches destination d `lat_d` cycles after it starts,
+and its path holds `cap_d` wavelets. A destination *begins* when its receive runs. The sender's
+end is known once every destination it needs has begun (the destinations whose message is
+longer than their path: `cyc > cap_d`); a destination's end once it has begun and its sender's
+end is known:
+
+    send_end_s = max(start_s + cyc, max over needed d of (max(begin_d, start_s + lat_d) + cyc - cap_d))
+    recv_end_d = max(max(begin_d, start_s + lat_d) + dur_d, send_end_s + lat_d)
+
+`dur_d` is what the receiver spends per message (the stream, or its combine if longer). Until
+then the op is *pending*: a synchronous one holds its PEs (the planner keeps it blocked), an
+asynchronous one leaves its token open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyflame.core.errors import CompileError
+from pyflame.sim.executable import Buffer, Rect
+
+UNKNOWN = -1
+
+#: record(completion, local rows, local cols, clocks before, clocks after)
+LateCompletion = Callable[["Completion", np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+@dataclass
+class Completion:
+    """When each PE of one send or receive op finishes (UNKNOWN until then), and what finishing
+    does: a synchronous op sets its PE's clock to the end plus `resume` cycles (a receive's task
+    activation); an asynchronous op completes its token (`pe.wait` reads `done`)."""
+
+    what: str
+    rect: Rect
+    synchronous: bool
+    phase: str
+    resume: int = 0
+    #: per PE of rect: the cycle its part completes, or UNKNOWN
+    done: np.ndarray = field(init=False)
+    #: per PE of rect: the clock when the op was issued, and the cycles it keeps the PE busy
+    #: (for the timeline of a synchronous op that completes later)
+    issued: np.ndarray = field(init=False)
+    busy: np.ndarray = field(init=False)
+    #: per PE of rect: waited for by a pe.wait (asynchronous ops must be)
+    waited: np.ndarray = field(init=False)
+    remaining: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = (self.rect[2], self.rect[3])
+        self.done = np.full(shape, UNKNOWN, dtype=np.int64)
+        self.issued = np.zeros(shape, dtype=np.int64)
+        self.busy = np.zeros(shape, dtype=np.int64)
+        self.waited = np.zeros(shape, dtype=bool)
+        self.remaining = shape[0] * shape[1]
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+
+@dataclass
+class Stream:
+    """The timing state of one executed `pe.send` (all its source PEs) and its deliveries.
+
+    Sources are the send's PEs in row-major order; deliveries are sorted by source (as
+    `Trace.d_src`)."""
+
+    cyc: int
+    sender: Completion
+    start: np.ndarray  # per source
+    send_end: np.ndarray  # per source, UNKNOWN until known
+    need: np.ndarray  # per source: needed destinations that have not begun
+    d_src: np.ndarray  # per delivery
+    lat: np.ndarray
+    cap: np.ndarray
+    begin: np.ndarray  # UNKNOWN until its receive runs
+    dur: np.ndarray
+    finished: np.ndarray  # bool: its receiver's end was handed on
+    #: per delivery: the receive that took it (index into Streams.receivers) and the PE's flat
+    #: index in that receive's rectangle
+    sink: np.ndarray
+    sink_pos: np.ndarray
+
+    @property
+    def needed(self) -> np.ndarray:
+        return self.cyc > self.cap
+
+
+class Streams:
+    """All streams and completions of the plan."""
+
+    def __init__(self, clock: np.ndarray, busy: np.ndarray):
+        self.clock = clock
+        self.busy = busy
+        self.receivers: list[Completion] = []
+        #: called as record(completion, local rows, local cols, before, after) when a
+        #: synchronous op completes after it was issued (the planner's timeline)
+        self.on_late_completion: LateCompletion | None = None
+
+    # ---------------------------------------------------------------- completions
+
+    def finish(self, comp: Completion, flat: np.ndarray, end: np.ndarray, late: bool) -> None:
+        """PEs `flat` (flat indices in comp.rect) of `comp` end at `end`."""
+        if flat.size == 0:
+            return
+        comp.done.ravel()[flat] = end
+        comp.remaining -= int(flat.size)
+        if not comp.synchronous:
+            return
+        r0, c0, _, nc = comp.rect
+        lr, lc = flat // nc, flat % nc
+        after = end + comp.resume
+        before = self.clock[r0 + lr, c0 + lc].copy()
+        self.clock[r0 + lr, c0 + lc] = np.maximum(before, after)
+        if late and self.on_late_completion is not None:
+            self.on_late_completion(comp, lr, lc, comp.issued[lr, lc], after)
+
+    # ---------------------------------------------------------------- sends
+
+    def open(
+        self,
+        sender: Completion,
+        start: np.ndarray,
+        cyc: int,
+        d_src: np.ndarray,
+        lat: np.ndarray,
+        cap: np.ndarray,
+    ) -> Stream:
+        """A send has started: sources at `start`, deliveries with their latency and path
+        capacity. Sources that need no receiver complete now."""
+        k, n = start.size, d_src.size
+        needed = cyc > cap
+        need = np.bincount(d_src[needed], minlength=k).astype(np.int64)
+        st = Stream(
+            cyc=cyc,
+            sender=sender,
+            start=start,
+            send_end=np.full(k, UNKNOWN, dtype=np.int64),
+            need=need,
+            d_src=d_src,
+            lat=lat,
+            cap=cap,
+            begin=np.full(n, UNKNOWN, dtype=np.int64),
+            dur=np.zeros(n, dtype=np.int64),
+            finished=np.zeros(n, dtype=bool),
+            sink=np.full(n, UNKNOWN, dtype=np.int64),
+            sink_pos=np.zeros(n, dtype=np.int64),
+        )
+        free = np.flatnonzero(need == 0)
+        st.send_end[free] = start[free] + cyc
+        self.finish(sender, free, st.send_end[free], late=False)
+        return st
+
+    # ---------------------------------------------------------------- receives
+
+    def receiver(self, comp: Completion) -> int:
+        self.receivers.append(comp)
+        return len(self.receivers) - 1
+
+    def take(
+        self,
+        st: Stream,
+        j: np.ndarray,
+        begin: np.ndarray,
+        dur: np.ndarray,
+        sink: int,
+        sink_pos: np.ndarray,
+    ) -> None:
+        """Deliveries `j` of `st` begin (their receive, receiver number `sink`, ran) at
+        `begin`, each taking `dur` cycles once its data flows; hand on every end now known."""
+        st.begin[j] = begin
+        st.dur[j] = dur
+        st.sink[j] = sink
+        st.sink_pos[j] = sink_pos
+        needed = j[st.needed[j]]
+        if needed.size:
+            np.subtract.at(st.need, st.d_src[needed], 1)
+            src = np.unique(st.d_src[needed])
+            ready = src[(st.need[src] == 0) & (st.send_end[src] == UNKNOWN)]
+            if ready.size:
+                self._senders_known(st, ready)
+        self._receivers_known(st, current=sink)
+
+    def _senders_known(self, st: Stream, ready: np.ndarray) -> None:
+        end = st.start[ready] + st.cyc
+        pos = np.full(st.start.size, -1, dtype=np.int64)
+        pos[ready] = np.arange(ready.size)
+        d = np.flatnonzero((pos[st.d_src] >= 0) & st.needed)
+        s = st.d_src[d]
+        drain = np.maximum(st.begin[d], st.start[s] + st.lat[d]) + st.cyc - st.cap[d]
+        np.maximum.at(end, pos[s], drain)
+        st.send_end[ready] = end
+        # the sender's own completion is "late" when it was left pending at its issue
+        self.finish(st.sender, ready, end, late=True)
+
+    def _receivers_known(self, st: Stream, current: int) -> None:
+        d = np.flatnonzero(
+            ~st.finished & (st.begin != UNKNOWN) & (st.send_end[st.d_src] != UNKNOWN)
+        )
+        if d.size == 0:
+            return
+        s = st.d_src[d]
+        head = st.start[s] + st.lat[d]
+        end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
+        st.finished[d] = True
+        sinks = st.sink[d]
+        for g in np.unique(sinks):
+            m = sinks == g
+            comp = self.receivers[int(g)]
+            self.finish(comp, st.sink_pos[d[m]], end[m], late=int(g) != current)
+
+
+@dataclass
+class InFlight:
+    """A buffer an asynchronous transfer is still reading (a send) or writing (a receive) on
+    the PEs of its completion that have not waited for it yet."""
+
+    buffer: Buffer
+    comp: Completion
+    writes: bool
+
+
+def check_races(
+    inflight: list[InFlight], op_name: str, what: str, rect: Rect, bufs, written
+) -> None:
+    """Refuse an op that touches, before the pe.wait, bytes an asynchronous transfer still
+    uses: writing what a send reads, or reading or writing what a receive writes (on the
+    machine the transfer would see, or deliver, the wrong data). The op runs on `rect`; `bufs`
+    are its buffers, `written` the one it writes (or None)."""
+    for f in inflight:
+        for b in bufs:
+            if not (f.writes or b is written):
+                continue
+            if not _bytes_overlap(f.buffer, b):
+                continue
+            both = _intersection(f.comp.rect, rect)
+            if both is None:
+                continue
+            r0, c0, nr, nc = both
+            cr, cc = r0 - f.comp.rect[0], c0 - f.comp.rect[1]
+            open_ = ~f.comp.waited[cr : cr + nr, cc : cc + nc]
+            if open_.any():
+                r, c = np.argwhere(open_)[0]
+                doing = "writes" if b is written else "reads"
+                raise CompileError(
+                    f"{what}: {op_name} {doing} buffer '{b.name}' on PE ({r0 + r}, {c0 + c}) "
+                    f"while the asynchronous {f.comp.what} still "
+                    f"{'writes' if f.writes else 'reads'} '{f.buffer.name}' there (a data "
+                    "race): put the pe.wait of its token before it"
+                )
+
+
+def _bytes_overlap(a: Buffer, b: Buffer) -> bool:
+    return a.offset < b.offset + b.nbytes and b.offset < a.offset + a.nbytes
+
+
+def _intersection(a: Rect, b: Rect) -> Rect | None:
+    r0, c0 = max(a[0], b[0]), max(a[1], b[1])
+    r1, c1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return (r0, c0, r1 - r0, c1 - c0)
+
+
+__all__ = ["UNKNOWN", "Completion", "InFlight", "Stream", "Streams", "check_races"]

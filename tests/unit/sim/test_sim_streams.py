@@ -1,0 +1,237 @@
+"""Streams: back-pressure from shallow queues, asynchronous sends and receives, pe.wait, and the
+errors a program that misuses them gets (pyflame/sim/streams.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyflame.core.errors import CompileError, DeadlockError
+from pyflame.core.target import SMALL
+from pyflame.sim.planner import Planner
+
+C = SMALL.vector_issue_cycles
+WAKE = SMALL.task_activation_cycles
+#: wavelets a one-hop path holds: the receiver's queue and the two routers' queues
+Q1 = SMALL.ce_queue_wavelets + 2 * SMALL.router_queue_wavelets
+
+
+def east(sim, b, color=0):
+    """Color `color` carries PE (0, 0)'s messages to PE (0, 1)."""
+    b.op(sim.route(color, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(color, (0, 1, 1, 1), "west", ["ramp"]))
+
+
+def west(sim, b, color=1):
+    b.op(sim.route(color, (0, 1, 1, 1), "ramp", ["west"]))
+    b.op(sim.route(color, (0, 0, 1, 1), "east", ["ramp"]))
+
+
+def send(sim, b, name, rect, color=0, token=None):
+    head = f"%{token} = " if token else ""
+    tail = " -> !pe.token" if token else ""
+    b.op(
+        f"{head}pe.send %{name} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {b.t(name)}{tail}"
+    )
+
+
+def recv(sim, b, name, rect, color=0, token=None):
+    head = f"%{token} = " if token else ""
+    tail = " -> !pe.token" if token else ""
+    b.op(
+        f"{head}pe.recv %{name} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {b.t(name)}{tail}"
+    )
+
+
+def fill(sim, b, name, rect):
+    b.op(f"pe.fill %{name} {{value = 1.0 : f64, pes = {sim.pes(rect)}}} : {b.t(name)}")
+
+
+def wait(sim, b, rect, *tokens):
+    b.op(f"pe.wait {', '.join('%' + t for t in tokens)} {{pes = {sim.pes(rect)}}}")
+
+
+def clocks(sim, b):
+    planner = Planner(sim.parse(sim.program(b.text())))
+    planner.plan()
+    return planner.schedule.clock
+
+
+def test_a_busy_receiver_stalls_its_sender(sim):
+    """The issue's case: four 4 KiB messages to a PE that computes for 8,005 cycles first. With
+    unbounded mailboxes the sender was done at 4,096; with queues of a few wavelets it can only
+    run ahead of the receiver by what the path holds."""
+    w, busy = 1024, 8000
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.alloc("big", (0, 0, 1, 2), busy)
+    east(sim, b)
+    fill(sim, b, "big", (0, 1, 1, 1))  # the receiver computes first: busy + C cycles
+    for _ in range(4):
+        send(sim, b, "a", (0, 0, 1, 1))
+    for _ in range(4):
+        recv(sim, b, "a", (0, 1, 1, 1))
+    clock = clocks(sim, b)
+    # the receiver drains one message after another, each begun after the last one's task
+    receiver = busy + C
+    for _ in range(4):
+        receiver += C + w + WAKE
+    assert clock[0, 1] == receiver
+    # the sender's last wavelet leaves once the receiver has taken all but Q1 of the last message
+    assert clock[0, 0] == receiver - WAKE - Q1
+    assert clock[0, 0] > busy + 3 * w  # not 4 * (C + w) = 4,116 as with unbounded mailboxes
+
+
+def test_a_late_receiver_drains_the_whole_stream(sim):
+    """A message that fits its path never waits for the receiver, but a receiver that begins
+    late still takes it wavelet by wavelet."""
+    w, busy = 4, 1000
+    assert w <= Q1
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.alloc("big", (0, 0, 1, 2), busy)
+    east(sim, b)
+    fill(sim, b, "big", (0, 1, 1, 1))
+    send(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 1, 1, 1))
+    clock = clocks(sim, b)
+    assert clock[0, 0] == C + w
+    assert clock[0, 1] == (busy + C) + C + w + WAKE
+
+
+def test_one_slow_receiver_of_a_multicast_stalls_the_others(sim):
+    """PE (0, 1) multicasts west and east; PE (0, 2) computes first. PE (0, 0) has begun at
+    once, but the stream it shares with (0, 2) moves only as fast as (0, 2) drains it."""
+    w, busy = 256, 3000
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 3), w)
+    b.alloc("big", (0, 0, 1, 3), busy)
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west", "east"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
+    fill(sim, b, "big", (0, 2, 1, 1))
+    send(sim, b, "a", (0, 1, 1, 1))
+    recv(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 2, 1, 1))
+    clock = clocks(sim, b)
+    slow_begin = busy + C + C
+    sender_end = slow_begin + w - Q1
+    assert clock[0, 1] == sender_end
+    lat = 2 * SMALL.ramp_latency_cycles + SMALL.hop_latency_cycles
+    assert clock[0, 0] == sender_end + lat + WAKE  # not C + lat + w + WAKE = 276
+    assert clock[0, 2] == slow_begin + w + WAKE
+
+
+@pytest.mark.parametrize("w", [64, 4])
+def test_two_pes_sending_long_messages_to_each_other_first_deadlock(sim, w):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.alloc("r", (0, 0, 1, 2), w)
+    east(sim, b, 0)
+    west(sim, b, 1)
+    send(sim, b, "a", (0, 0, 1, 1), color=0)
+    send(sim, b, "a", (0, 1, 1, 1), color=1)
+    recv(sim, b, "r", (0, 1, 1, 1), color=0)
+    recv(sim, b, "r", (0, 0, 1, 1), color=1)
+    if w <= Q1:  # short messages wait in the queues: no deadlock
+        clocks(sim, b)
+        return
+    with pytest.raises(DeadlockError) as e:
+        clocks(sim, b)
+    assert sorted(e.value.waiting) == [((0, 0), 0), ((0, 1), 1)]
+    msg = str(e.value)
+    assert "PE (0, 0) is stalled sending on color 0" in msg
+    assert "PE (0, 1) is stalled sending on color 1" in msg
+
+
+def test_an_asynchronous_send_overlaps_with_compute(sim):
+    """PE (0, 0) sends w wavelets and then computes for n cycles: asynchronously the two
+    overlap and pe.wait joins them; synchronously they add up."""
+    w, n = 1024, 2000
+    for asynchronous in (True, False):
+        b = sim.Body()
+        b.alloc("a", (0, 0, 1, 2), w)
+        b.alloc("big", (0, 0, 1, 2), n)
+        east(sim, b)
+        send(sim, b, "a", (0, 0, 1, 1), token="t" if asynchronous else None)
+        fill(sim, b, "big", (0, 0, 1, 1))
+        if asynchronous:
+            wait(sim, b, (0, 0, 1, 1), "t")
+        recv(sim, b, "a", (0, 1, 1, 1))
+        clock = clocks(sim, b)
+        head = C + 2 * SMALL.ramp_latency_cycles + SMALL.hop_latency_cycles
+        send_end = max(C + w, head + w - Q1)
+        if asynchronous:
+            assert clock[0, 0] == max(C + (n + C), send_end) + WAKE
+        else:
+            assert clock[0, 0] == send_end + (n + C)
+        assert clock[0, 1] == head + w + WAKE
+
+
+def test_an_asynchronous_receive_overlaps_with_compute(sim):
+    w, n = 512, 3000
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), w)
+    b.alloc("big", (0, 0, 1, 2), n)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 1, 1, 1), token="r")
+    fill(sim, b, "big", (0, 1, 1, 1))
+    wait(sim, b, (0, 1, 1, 1), "r")
+    clock = clocks(sim, b)
+    assert clock[0, 1] == C + (n + C) + WAKE  # the stream (done at ~C + 5 + w) hid behind it
+
+
+def test_a_token_never_waited_for_is_an_error(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 4)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1), token="t")
+    recv(sim, b, "a", (0, 1, 1, 1))
+    with pytest.raises(CompileError, match=r"never waits for its token"):
+        clocks(sim, b)
+
+
+def test_waiting_for_a_send_no_one_receives_deadlocks(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 64)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1), token="t")
+    wait(sim, b, (0, 0, 1, 1), "t")
+    with pytest.raises(DeadlockError, match=r"PE \(0, 0\) waits .* for its pe.send"):
+        clocks(sim, b)
+
+
+def test_writing_a_buffer_an_asynchronous_send_reads_is_a_race(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 64)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1), token="t")
+    fill(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 1, 1, 1))
+    wait(sim, b, (0, 0, 1, 1), "t")
+    with pytest.raises(CompileError, match=r"pe.fill writes buffer 'a' on PE \(0, 0\) while"):
+        clocks(sim, b)
+
+
+def test_reading_a_buffer_an_asynchronous_receive_writes_is_a_race(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 8)
+    b.alloc("b", (0, 0, 1, 2), 8)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 1, 1, 1), token="r")
+    b.op(f"pe.copy %b, %a {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('b', 'a')}")
+    wait(sim, b, (0, 1, 1, 1), "r")
+    with pytest.raises(CompileError, match=r"pe.copy reads buffer 'a' on PE \(0, 1\)"):
+        clocks(sim, b)
+
+
+def test_the_same_buffer_is_safe_after_the_wait(sim):
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), 64)
+    east(sim, b)
+    send(sim, b, "a", (0, 0, 1, 1), token="t")
+    recv(sim, b, "a", (0, 1, 1, 1))
+    wait(sim, b, (0, 0, 1, 1), "t")
+    fill(sim, b, "a", (0, 0, 1, 1))
+    clocks(sim, b)
