@@ -1,4 +1,5 @@
-"""Which buffers a run-time step reads and writes, and the receives that need not write SRAM.
+"""Which buffers a run-time step reads and writes; receives that need not write SRAM and sends
+that need not copy.
 
 A SUMMA step receives a broadcast tile into a buffer (`V[i][:] = F[g][row k]`, g PEs' copies
 of one tile) only for the next `pe.matmul_acc` to read it, then the next step's receive
@@ -14,8 +15,9 @@ records and rewrites them:
 The matmul computes with exactly the data the receive would have written (the same values,
 broadcast along the PEs that share them), and SRAM after the run is unchanged: a receive is
 elided only when a later receive overwrites the same bytes before anything else reads them,
-so the last receive of a buffer always writes. A step without an `Access` record is a barrier:
-it may read or write anything.
+so the last receive of a buffer always writes. Likewise a send keeps a view of its buffer
+instead of a copy while nothing writes those bytes until its message has been used. A step
+without an `Access` record is a barrier: it may read or write anything.
 """
 
 from __future__ import annotations
