@@ -14,9 +14,12 @@ wavelets of `color` arriving from port FROM go (ports: north, south, east, west,
 `pe.send` streams a buffer from every PE of its rectangle into its router on `color`; `pe.recv`
 takes, on every PE of its rectangle, the next message delivered to that PE's ramp on `color`
 (`combine sum` adds it into the buffer instead of overwriting, `combine max` keeps the larger,
-...); the whole rectangle waits until each of its PEs has its message, so a pipelined chain is
-written as one recv per step. A message is the sender's whole buffer at send time and must be
-exactly as long as the receiving buffer. `pe.exchange` is a compiler-planned all-to-all between
+...); the whole rectangle waits until each of its PEs has its message, so a chain is written as
+one recv per step (`forward` streams the combined values on as they arrive: a pipelined chain).
+A message is the sender's whole buffer at send time and must be exactly as long as the receiving
+buffer. A send or recv with a `!pe.token` result is asynchronous (the PE goes on; `pe.wait`
+joins it); without one the PE waits for it, and a synchronous send of a message longer than its
+path's queues hold waits for its receivers to drain it (back-pressure). `pe.exchange` is a compiler-planned all-to-all between
 two block distributions whose messages follow dimension-ordered (X then Y) routes on its color.
 Host I/O enters at the west edge and leaves at the east edge (`pe.host_in`, `pe.host_out`).
 
@@ -48,6 +51,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    UnitAttr,
     f64,
     i64,
 )
@@ -993,6 +997,12 @@ class RecvOp(_ChannelOp):
     is asynchronous: the PE goes on, the wavelets land as they arrive, and `pe.wait` joins the
     completion; the buffer must not be read or written before that.
 
+    With `forward` the PE streams what it has received (combined, with `combine`) on into its
+    router on the same color as it goes, wavelet by wavelet: a pipelined chain (receive, add,
+    pass on) in one op, whose stream leaves `ce_forward_cycles` after the incoming one reaches
+    the PE. Its router needs a rule for the color from its ramp.
+
+        pe.recv %p combine sum forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         pe.recv %p combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         %t = pe.recv %p {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
     """
@@ -1000,9 +1010,11 @@ class RecvOp(_ChannelOp):
     name = "pe.recv"
     buffer = operand_def(BufferType)
     combine = opt_prop_def(ReductionKindAttr)
+    forward = opt_prop_def(UnitAttr)
     token = opt_result_def(TokenType)
     assembly_format = (
-        "$buffer (`combine` $combine^)? attr-dict `:` type($buffer) (`->` type($token)^)?"
+        "$buffer (`combine` $combine^)? (`forward` $forward^)? attr-dict `:` type($buffer) "
+        "(`->` type($token)^)?"
     )
 
     def __init__(
@@ -1012,6 +1024,7 @@ class RecvOp(_ChannelOp):
         color: int,
         pes: Rect,
         combine: ReductionKind | str | None = None,
+        forward: bool = False,
         asynchronous: bool = False,
     ):
         super().__init__(
@@ -1020,6 +1033,7 @@ class RecvOp(_ChannelOp):
                 "pes": dense_i64(pes),
                 "color": int64(color),
                 "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
+                "forward": UnitAttr() if forward else None,
             },
             result_types=[[TokenType()] if asynchronous else []],
         )
@@ -1027,6 +1041,10 @@ class RecvOp(_ChannelOp):
     @property
     def is_async(self) -> bool:
         return self.token is not None
+
+    @property
+    def forwards(self) -> bool:
+        return self.forward is not None
 
     @property
     def combine_kind(self) -> ReductionKind | None:
@@ -1128,8 +1146,13 @@ class RouteOp(_ChannelOp):
 
 @irdl_op_definition
 class ExchangeOp(_ChannelOp):
-    """Redistribute: every block of `src_layout` overlapping a block of `dst_layout` on another
-    PE travels there on `color` along the X-then-Y route; blocks on the same PE are copied.
+    """Redistribute from `src_layout` to `dst_layout`, one part per op: the local part (no
+    `phase`, no `color`) copies the elements whose source is on the same PE and zeroes the
+    padding of dst tiles; network phase k (`phase = k`, k >= 1, on `color`) moves the messages
+    of phase k of `pyflame.core.exchange_plan.exchange_phases` (one message per source PE,
+    carrying the dst elements its destination PE takes from it) along the routes that the
+    `pe.route` ops of `color` state: the simulator traces them, so a message goes where the
+    routes take it.
 
     Which src element each dst element takes:
     - same shapes, no map: the element at the same global index (a redistribution);
@@ -1138,9 +1161,16 @@ class ExchangeOp(_ChannelOp):
     - with `offset` and `stride` (one entry per dim, the shapes' ranks equal): dst global index
       i takes src global index offset + stride * i (per dim); dst elements whose source lies
       outside the src shape keep what the buffer holds (slice, pad and concat use this).
-    Padding of dst tiles gets 0."""
+
+        pe.exchange %d, %s {src_layout = ..., dst_layout = ..., pes = array<i64: 0, 0, 2, 2>}
+        pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
+        pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
+        pe.exchange %d, %s {color = 0 : i64, phase = 1 : i64, src_layout = ..., ...}
+    """
 
     name = "pe.exchange"
+    color = opt_prop_def(IntegerAttr[I64])  # type: ignore[assignment]  # absent on the local part
+    phase = opt_prop_def(IntegerAttr[I64])
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
     src_layout = prop_def(TileLayoutAttr)
@@ -1156,8 +1186,9 @@ class ExchangeOp(_ChannelOp):
         *,
         src_layout: TileLayoutAttr,
         dst_layout: TileLayoutAttr,
-        color: int,
         pes: Rect,
+        color: int | None = None,
+        phase: int | None = None,
         offset: Sequence[int] | None = None,
         stride: Sequence[int] | None = None,
     ):
@@ -1165,13 +1196,24 @@ class ExchangeOp(_ChannelOp):
             operands=[dst, src],
             properties={
                 "pes": dense_i64(pes),
-                "color": int64(color),
+                "color": None if color is None else int64(color),
+                "phase": None if phase is None else int64(phase),
                 "src_layout": src_layout,
                 "dst_layout": dst_layout,
                 "offset": _opt_dense(offset),
                 "stride": _opt_dense(stride),
             },
         )
+
+    @property
+    def color_id(self) -> int:
+        """The routing color of a network phase; -1 on the local part (which uses none)."""
+        return -1 if self.color is None else self.color.value.data
+
+    @property
+    def phase_index(self) -> int:
+        """The network phase this op moves (0: the local part)."""
+        return 0 if self.phase is None else self.phase.value.data
 
     @property
     def index_map(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -1185,7 +1227,13 @@ class ExchangeOp(_ChannelOp):
 
     def verify_(self) -> None:
         self._check_rect()
-        _expect(self.color_id >= 0, "color must not be negative")
+        _expect(
+            (self.color is None) == (self.phase is None),
+            "an exchange's network phase (phase >= 1) has a color; its local part has neither",
+        )
+        if self.phase is not None:
+            _expect(self.phase_index >= 1, "an exchange's phase is at least 1")
+            _expect(self.color_id >= 0, "color must not be negative")
         src_shape, dst_shape = self.src_layout.dist.shape, self.dst_layout.dist.shape
         index_map = self.index_map
         if index_map is None:

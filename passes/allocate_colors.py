@@ -5,6 +5,11 @@ whose lives do not overlap share a color; a later channel's `pe.route` ops sit a
 so they reconfigure the routers only after the earlier channel is done. More channels live at
 once than the target has colors is a `ColorAllocationError` naming the op where it happens.
 
+Rules stay on the routers until replaced, so once channels share a color a later `pe.route`
+can set exactly the rules its routers already hold (an exchange phase after another on the
+same path, say). Such a route does nothing; it is removed, so that every route left in the
+program matters (removing or corrupting any one changes what the program does).
+
     pe.send %a {color = 7 : i64, ...}   (virtual channel 7)
 becomes
     pe.send %a {color = 0 : i64, ...}   (the first free color)
@@ -24,7 +29,8 @@ from pyflame.passes.locations import describe_loc
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
-    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp)]
+    # an exchange's local part (color -1) uses no color
+    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp) and op.color_id >= 0]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, op in enumerate(users):
@@ -45,7 +51,42 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
         busy_until[free[0]] = last[channel]
     for op in users:
         op.set_color(mapping[op.color_id])
+    drop_redundant_routes(fn)
     return mapping
+
+
+def drop_redundant_routes(fn: func.FuncOp) -> int:
+    """Erase every pe.route of `fn`'s body whose routers already hold its rule (on its color,
+    for its input port); returns how many. Ops with regions (loops) end the analysis: rules set
+    inside them depend on the iteration, so everything is unknown after one."""
+    # numpy tracks the rules of whole rectangles; loading the passes does not need it
+    import numpy as np
+
+    ops = list(fn.body.block.ops)
+    rows = max((op.rect[0] + op.rect[2] for op in ops if isinstance(op, pe.PEOp)), default=0)
+    cols = max((op.rect[1] + op.rect[3] for op in ops if isinstance(op, pe.PEOp)), default=0)
+    known: dict[int, np.ndarray] = {}  # color -> (rows, cols, port) output mask, -1 unknown
+    dropped = 0
+    for op in ops:
+        if op.regions:
+            known.clear()
+            continue
+        if not isinstance(op, pe.RouteOp):
+            continue
+        table = known.get(op.color_id)
+        if table is None:
+            table = known[op.color_id] = np.full((rows, cols, len(pe.Port)), -1, dtype=np.int8)
+        r0, c0, nr, nc = op.rect
+        port = list(pe.Port).index(op.from_port.data)
+        mask = sum(1 << list(pe.Port).index(p) for p in set(op.outputs))
+        cells = table[r0 : r0 + nr, c0 : c0 + nc, port]
+        if (cells == mask).all():
+            op.detach()
+            op.erase()
+            dropped += 1
+        else:
+            cells[...] = mask
+    return dropped
 
 
 class AllocateColorsPass(ModulePass):

@@ -9,7 +9,8 @@ rules they need emitted before their first use:
   block on a column-broadcast channel; every PE receives both and runs `pe.matmul_acc`.
 - allreduce along an axis: a chain (each PE adds what its west/north neighbour sends and passes
   the sum on), then the last PE broadcasts the total back along the line.
-- redistribute: one `pe.exchange` (X-then-Y point-to-point block transfers).
+- redistribute (and slice, pad, concat, relayout): an exchange: its local part, then one
+  `pe.exchange` per network phase with the `pe.route` ops of its messages' paths.
 
     %2 = mesh.binary add %0, %1 : !mesh.tensor<8x8xf32 on 2x2 split [r, c]>
 becomes

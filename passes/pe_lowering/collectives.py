@@ -59,9 +59,12 @@ def chain_allreduce(
     def line(i: int, count: int = 1) -> Rect:
         return (0, i, rows, count) if along == "c" else (i, 0, count, cols)
 
-    for i in range(n - 1):
-        lw.emit(pe.SendOp(buf, color=step, pes=line(i)))
-        lw.emit(pe.RecvOp(buf, color=step, pes=line(i + 1), combine=kind))
+    # a pipelined chain: line 0 sends, each middle line adds its part into the passing stream
+    # and forwards it (B + s*n rather than n*(B + s)), the last line keeps the total
+    lw.emit(pe.SendOp(buf, color=step, pes=line(0)))
+    for i in range(1, n - 1):
+        lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
+    lw.emit(pe.RecvOp(buf, color=step, pes=line(n - 1), combine=kind))
     lw.emit(pe.SendOp(buf, color=back, pes=line(n - 1)))
     lw.emit(pe.RecvOp(buf, color=back, pes=line(0, n - 1)))
 

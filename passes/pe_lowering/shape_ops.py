@@ -9,8 +9,8 @@ from xdsl.ir import Operation, SSAValue
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.passes.pe_lowering.state import (
-    XY_CHANNEL,
     PELowering,
+    emit_exchange,
     exchange_whole,
     grid_rect,
     tile_layout,
@@ -18,9 +18,10 @@ from pyflame.passes.pe_lowering.state import (
 
 # --- shape ops ---------------------------------------------------------------------------
 # mesh.broadcast -> pe.broadcast on every PE of the grid. mesh.slice, mesh.pad and mesh.concat
-# -> one pe.exchange per operand with an index map (dst index i takes src index
-# offset + stride * i per dim) on the shared X-then-Y channel; pad fills its result with the
-# pad value first (the exchange leaves elements without a source alone).
+# -> one exchange per operand with an index map (dst index i takes src index
+# offset + stride * i per dim): its local part and its network phases, each phase on a channel
+# of its own with its routes; pad fills its result with the pad value first (the exchange leaves
+# elements without a source alone).
 
 
 def exchange_into(
@@ -34,20 +35,9 @@ def exchange_into(
     """Move mesh value `src` into buffer `dst` (laid out as `dst_type`) through the index map
     (left out when it is the identity between equal shapes: a plain redistribution)."""
     s, d = dist_of(src), dst_type.dist
-    bbox = (0, 0, max(s.grid[0], d.grid[0]), max(s.grid[1], d.grid[1]))
     identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
-    lw.emit(
-        pe.ExchangeOp(
-            dst,
-            lw.buf(src),
-            src_layout=tile_layout(src.type),
-            dst_layout=tile_layout(dst_type),
-            color=lw.channel(XY_CHANNEL),
-            pes=bbox,
-            offset=None if identity else offset,
-            stride=None if identity else stride,
-        )
-    )
+    index_map = None if identity else (tuple(offset), tuple(stride))
+    emit_exchange(lw, dst, lw.buf(src), tile_layout(src.type), tile_layout(dst_type), index_map)
 
 
 def lower_broadcast(op: mesh.BroadcastOp, lw: PELowering) -> SSAValue:

@@ -3,6 +3,7 @@ the router route patterns its lowerings use (row/column broadcasts, chains)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -101,9 +102,6 @@ def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-XY_CHANNEL = ("xy",)
-
-
 # --------------------------------------------------------------------------- the lowering
 
 
@@ -147,9 +145,17 @@ class PELowering:
         if config in self.channels:
             return self.channels[config]
         color = self.channels[config] = len(self.channels)
-        if config is not XY_CHANNEL:
-            for rect, src, dst in config:
-                self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
+        for rect, src, dst in config:
+            self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
+        return color
+
+    def fresh_channel(self, routes: Sequence[Rule]) -> int:
+        """A virtual channel of its own (never shared, so it lives only until its last use)
+        with `routes` set on it."""
+        color = len(self.channels)
+        self.channels[("fresh", color)] = color
+        for rect, src, dst in routes:
+            self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
 
     def used_later(self, v: SSAValue) -> bool:
@@ -168,20 +174,52 @@ class PELowering:
         return dst
 
 
+def emit_exchange(
+    lw: PELowering,
+    dst: SSAValue,
+    src: SSAValue,
+    src_layout: pe.TileLayoutAttr,
+    dst_layout: pe.TileLayoutAttr,
+    index_map: tuple[tuple[int, ...], tuple[int, ...]] | None,
+) -> None:
+    """Move buffer `src` (laid out as `src_layout`) into buffer `dst` (`dst_layout`): the local
+    part, then every network phase on a channel of its own with the pe.route ops of its
+    messages' paths (see pyflame.core.exchange_plan)."""
+    # numpy computes the phases; imported here so that loading the passes does not need it
+    from pyflame.core.exchange_plan import exchange_phases
+
+    ds, dd = src_layout.dist, dst_layout.dist
+    bbox = (0, 0, max(ds.grid[0], dd.grid[0]), max(ds.grid[1], dd.grid[1]))
+    plan = exchange_phases(ds, dd, index_map)
+    offset, stride = index_map if index_map is not None else (None, None)
+
+    def part(color: int | None, phase: int | None) -> None:
+        lw.emit(
+            pe.ExchangeOp(
+                dst,
+                src,
+                src_layout=src_layout,
+                dst_layout=dst_layout,
+                pes=bbox,
+                color=color,
+                phase=phase,
+                offset=offset,
+                stride=stride,
+            )
+        )
+
+    if plan.has_local_part:
+        part(None, None)
+    for k, phase in enumerate(plan.phases, start=1):
+        routes = [(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes]
+        part(lw.fresh_channel(routes), k)
+
+
 def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:
     """`op`'s operand moved element by element (row-major order) into a new buffer of its
-    result's layout: one pe.exchange on the shared X-then-Y channel, over both grids."""
-    src, dst = dist_of(op.operands[0]), dist_of(op.results[0])
+    result's layout (see `emit_exchange`)."""
     buf = lw.alloc_for(op.results[0], what)
-    bbox = (0, 0, max(src.grid[0], dst.grid[0]), max(src.grid[1], dst.grid[1]))
-    lw.emit(
-        pe.ExchangeOp(
-            buf,
-            lw.buf(op.operands[0]),
-            src_layout=tile_layout(op.operands[0].type),
-            dst_layout=tile_layout(op.results[0].type),
-            color=lw.channel(XY_CHANNEL),
-            pes=bbox,
-        )
-    )
+    src_layout = tile_layout(op.operands[0].type)
+    dst_layout = tile_layout(op.results[0].type)
+    emit_exchange(lw, buf, lw.buf(op.operands[0]), src_layout, dst_layout, None)
     return buf

@@ -68,6 +68,10 @@ class Target:
     #: 2; a middle depth). A stream longer than the path holds stalls its sender until the
     #: receivers drain it (back-pressure).
     ce_queue_wavelets: int = 4
+    #: cycles a wavelet spends in the compute engine of a receive-combine-forward (pe.recv
+    #: forward) between arriving and leaving again, beyond the ramps (ALGORITHMS.md: a CE stage
+    #: is about 2 ramps + 2)
+    ce_forward_cycles: int = 2
 
     @property
     def usable_sram_bytes(self) -> int:
@@ -105,7 +109,13 @@ PRESETS = {"WSE2": WSE2, "WSE3": WSE3, "SMALL": SMALL}
 
 #: figures for which 0 makes sense (no reserve, an ideal machine without overheads)
 MAY_BE_ZERO = frozenset(
-    {"sram_reserved_bytes", "vector_issue_cycles", "task_activation_cycles", "route_switch_cycles"}
+    {
+        "sram_reserved_bytes",
+        "vector_issue_cycles",
+        "task_activation_cycles",
+        "route_switch_cycles",
+        "ce_forward_cycles",
+    }
 )
 
 #: the figures of a target after its name, in the order `#pf.target<...>` prints them
@@ -192,6 +202,7 @@ class TargetAttr(ParametrizedAttribute):
     task_activation_cycles: IntAttr
     router_queue_wavelets: IntAttr
     ce_queue_wavelets: IntAttr
+    ce_forward_cycles: IntAttr
 
     def __init__(self, target: Target):
         super().__init__(StringAttr(target.name), *_figure_attrs(target))

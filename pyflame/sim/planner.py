@@ -172,9 +172,17 @@ class Planner:
         """Refuse, before planning, a program whose run would not fit in host memory."""
         s = self.schedule
         op_elements = []
+        exchanges: set[tuple[int, ...]] = set()
         for it in self.items:
             if type(it.op) in host_memory.INDEX_BYTES_PER_ELEMENT:
                 bufs = [s.buf_of[v] for v in it.op.operands if v in s.buf_of]
+                if isinstance(it.op, pe.ExchangeOp):
+                    # the parts of one exchange (its local part and its phases) hold index maps
+                    # for its elements once between them
+                    pair = tuple(b.index for b in bufs)
+                    if pair in exchanges:
+                        continue
+                    exchanges.add(pair)
                 elems = max((b.rect[2] * b.rect[3] * b.size for b in bufs), default=0)
                 op_elements.append((type(it.op), elems))
         host_memory.check(

@@ -68,9 +68,10 @@ class Completion:
 
 @dataclass
 class Stream:
-    """The timing state of one executed `pe.send` (all its source PEs) and its deliveries.
+    """The timing state of one executed `pe.send` (or forwarding `pe.recv`: all its source
+    PEs) and its deliveries.
 
-    Sources are the send's PEs in row-major order; deliveries are sorted by source (as
+    Sources are the op's PEs in row-major order; deliveries are sorted by source (as
     `Trace.d_src`)."""
 
     cyc: int
@@ -88,6 +89,14 @@ class Stream:
     #: index in that receive's rectangle
     sink: np.ndarray
     sink_pos: np.ndarray
+    #: a forwarding receive's output stream: per source, the incoming (stream, delivery) it
+    #: passes on, `stage` cycles behind; and per source the end its own receivers allow
+    feeds: dict[int, tuple[Stream, int]] = field(default_factory=dict)
+    stage: int = 0
+    end_downstream: np.ndarray | None = None
+    #: a delivery that a forwarding receive took: its own begin, and the output source
+    forwarded: dict[int, tuple[Stream, int]] = field(default_factory=dict)
+    own_begin: dict[int, int] = field(default_factory=dict)
 
     @property
     def needed(self) -> np.ndarray:
@@ -95,19 +104,25 @@ class Stream:
 
 
 class Streams:
-    """All streams and completions of the plan."""
+    """All streams and completions of the plan.
+
+    Knowing one time may make others known (a receiver's begin frees its sender, whose end
+    gives its other receivers' ends, ...; along a chain of forwarding receives, back up the
+    chain and then down again), so the updates run from a work list, not by recursion."""
 
     def __init__(self, clock: np.ndarray, busy: np.ndarray):
         self.clock = clock
         self.busy = busy
-        self.receivers: list[Completion] = []
         #: called as record(completion, local rows, local cols, before, after) when a
         #: synchronous op completes after it was issued (the planner's timeline)
         self.on_late_completion: LateCompletion | None = None
+        self.receivers: list[Completion] = []
+        self._work: list[tuple[str, Stream, np.ndarray]] = []
+        self._current: Completion | None = None
 
     # ---------------------------------------------------------------- completions
 
-    def finish(self, comp: Completion, flat: np.ndarray, end: np.ndarray, late: bool) -> None:
+    def finish(self, comp: Completion, flat: np.ndarray, end: np.ndarray) -> None:
         """PEs `flat` (flat indices in comp.rect) of `comp` end at `end`."""
         if flat.size == 0:
             return
@@ -120,7 +135,8 @@ class Streams:
         after = end + comp.resume
         before = self.clock[r0 + lr, c0 + lc].copy()
         self.clock[r0 + lr, c0 + lc] = np.maximum(before, after)
-        if late and self.on_late_completion is not None:
+        # an op finishing while it is issued is timed by the planner itself
+        if comp is not self._current and self.on_late_completion is not None:
             self.on_late_completion(comp, lr, lc, comp.issued[lr, lc], after)
 
     # ---------------------------------------------------------------- sends
@@ -133,9 +149,12 @@ class Streams:
         d_src: np.ndarray,
         lat: np.ndarray,
         cap: np.ndarray,
+        feeds: dict[int, tuple[Stream, int]] | None = None,
+        stage: int = 0,
     ) -> Stream:
-        """A send has started: sources at `start`, deliveries with their latency and path
-        capacity. Sources that need no receiver complete now."""
+        """A send (or forwarding receive, whose source s passes on incoming delivery
+        feeds[s]) has started: sources at `start`, deliveries with their latency and path
+        capacity. Sources that need no receiver and pass nothing on complete now."""
         k, n = start.size, d_src.size
         needed = cyc > cap
         need = np.bincount(d_src[needed], minlength=k).astype(np.int64)
@@ -153,15 +172,20 @@ class Streams:
             finished=np.zeros(n, dtype=bool),
             sink=np.full(n, UNKNOWN, dtype=np.int64),
             sink_pos=np.zeros(n, dtype=np.int64),
+            feeds=feeds or {},
+            stage=stage,
         )
-        free = np.flatnonzero(need == 0)
-        st.send_end[free] = start[free] + cyc
-        self.finish(sender, free, st.send_end[free], late=False)
+        if st.feeds:
+            st.end_downstream = np.full(k, UNKNOWN, dtype=np.int64)
+        for s, (inc, j) in st.feeds.items():
+            inc.forwarded[j] = (st, s)
+        self._run(sender, [("senders", st, np.flatnonzero(need == 0))])
         return st
 
     # ---------------------------------------------------------------- receives
 
     def receiver(self, comp: Completion) -> int:
+        """Register a receive; its deliveries name it by the returned number."""
         self.receivers.append(comp)
         return len(self.receivers) - 1
 
@@ -173,23 +197,54 @@ class Streams:
         dur: np.ndarray,
         sink: int,
         sink_pos: np.ndarray,
+        forwarding: bool = False,
     ) -> None:
-        """Deliveries `j` of `st` begin (their receive, receiver number `sink`, ran) at
-        `begin`, each taking `dur` cycles once its data flows; hand on every end now known."""
-        st.begin[j] = begin
+        """Deliveries `j` of `st` begin (their receive, number `sink`, ran) at `begin`, each taking
+        `dur` cycles once its data flows; hand on every time now known. A forwarding receive
+        drains its input only as fast as its own stream leaves, so its begin counts for the
+        sender once that stream's end is known (`open` with `feeds`)."""
         st.dur[j] = dur
         st.sink[j] = sink
         st.sink_pos[j] = sink_pos
+        if forwarding:
+            for jj, b in zip(j.tolist(), begin.tolist(), strict=True):
+                st.own_begin[jj] = b
+            return
+        self._run(self.receivers[sink], [("begun", st, j), ("receivers", st, j)], begin=begin)
+
+    # ---------------------------------------------------------------- the work list
+
+    def _run(self, current: Completion, work: list, begin: np.ndarray | None = None) -> None:
+        self._current = current
+        if begin is not None:
+            st, j = work[0][1], work[0][2]
+            st.begin[j] = begin
+        self._work.extend(work)
+        while self._work:
+            kind, st, idx = self._work.pop(0)
+            if kind == "begun":
+                self._begun(st, idx)
+            elif kind == "senders":
+                self._senders_known(st, idx)
+            else:
+                self._receivers_known(st)
+        self._current = None
+
+    def _begun(self, st: Stream, j: np.ndarray) -> None:
         needed = j[st.needed[j]]
-        if needed.size:
-            np.subtract.at(st.need, st.d_src[needed], 1)
-            src = np.unique(st.d_src[needed])
-            ready = src[(st.need[src] == 0) & (st.send_end[src] == UNKNOWN)]
-            if ready.size:
-                self._senders_known(st, ready)
-        self._receivers_known(st, current=sink)
+        if needed.size == 0:
+            return
+        np.subtract.at(st.need, st.d_src[needed], 1)
+        src = np.unique(st.d_src[needed])
+        ready = src[(st.need[src] == 0) & (st.send_end[src] == UNKNOWN)]
+        if ready.size:
+            self._work.append(("senders", st, ready))
 
     def _senders_known(self, st: Stream, ready: np.ndarray) -> None:
+        """Every needed receiver of sources `ready` has begun: their ends as far as their
+        receivers allow."""
+        if ready.size == 0:
+            return
         end = st.start[ready] + st.cyc
         pos = np.full(st.start.size, -1, dtype=np.int64)
         pos[ready] = np.arange(ready.size)
@@ -197,11 +252,29 @@ class Streams:
         s = st.d_src[d]
         drain = np.maximum(st.begin[d], st.start[s] + st.lat[d]) + st.cyc - st.cap[d]
         np.maximum.at(end, pos[s], drain)
-        st.send_end[ready] = end
-        # the sender's own completion is "late" when it was left pending at its issue
-        self.finish(st.sender, ready, end, late=True)
+        if not st.feeds:
+            st.send_end[ready] = end
+            self.finish(st.sender, ready, end)
+            self._work.append(("receivers", st, ready))
+            return
+        # a forwarding source drains its input as fast as its receivers let its stream go
+        assert st.end_downstream is not None
+        st.end_downstream[ready] = end
+        plain = np.array([s for s in ready.tolist() if s not in st.feeds], dtype=np.int64)
+        if plain.size:
+            st.send_end[plain] = st.end_downstream[plain]
+            self.finish(st.sender, plain, st.send_end[plain])
+            self._work.append(("receivers", st, plain))
+        for s_ in ready.tolist():
+            if s_ in st.feeds:
+                inc, j = st.feeds[s_]
+                jj = np.array([j], dtype=np.int64)
+                consumed = int(st.end_downstream[s_]) - st.stage - inc.cyc
+                inc.begin[jj] = max(inc.own_begin.pop(j), consumed)
+                self._work.append(("begun", inc, jj))
+                self._work.append(("receivers", inc, jj))
 
-    def _receivers_known(self, st: Stream, current: int) -> None:
+    def _receivers_known(self, st: Stream) -> None:
         d = np.flatnonzero(
             ~st.finished & (st.begin != UNKNOWN) & (st.send_end[st.d_src] != UNKNOWN)
         )
@@ -211,11 +284,25 @@ class Streams:
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
         st.finished[d] = True
+        plain = np.ones(d.size, dtype=bool)
+        for i, jj in enumerate(d.tolist() if st.forwarded else ()):
+            out = st.forwarded.pop(jj, None)
+            if out is None:
+                continue
+            plain[i] = False
+            # the forwarded stream ends a stage after its input, or when its receivers allow
+            ost, os_ = out
+            assert ost.end_downstream is not None
+            ost.send_end[os_] = max(int(ost.end_downstream[os_]), int(end[i]) + ost.stage)
+            ost.send_end[os_] = max(int(ost.send_end[os_]), int(ost.start[os_]) + ost.cyc)
+            one = np.array([os_], dtype=np.int64)
+            self.finish(ost.sender, one, ost.send_end[one])
+            self._work.append(("receivers", ost, one))
+        d, end = d[plain], end[plain]
         sinks = st.sink[d]
         for g in np.unique(sinks):
             m = sinks == g
-            comp = self.receivers[int(g)]
-            self.finish(comp, st.sink_pos[d[m]], end[m], late=int(g) != current)
+            self.finish(self.receivers[int(g)], st.sink_pos[d[m]], end[m])
 
 
 @dataclass

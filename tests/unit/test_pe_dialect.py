@@ -84,14 +84,13 @@ def every_op() -> ModuleOp:
     received = add(pe.RecvOp(b, color=1, pes=(0, 1, 2, 1), combine="max", asynchronous=True))
     add(pe.WaitOp(sent.token, pes=(0, 0, 2, 1)))
     add(pe.WaitOp(received.token, pes=(0, 1, 1, 1)))
-    add(pe.ExchangeOp(t, a, src_layout=LAYOUT, dst_layout=TRANSPOSED, color=1, pes=FULL))
+    add(pe.ExchangeOp(t, a, src_layout=LAYOUT, dst_layout=TRANSPOSED, color=1, phase=1, pes=FULL))
     add(
         pe.ExchangeOp(
             t,
             a,
             src_layout=LAYOUT,
             dst_layout=LAYOUT,
-            color=1,
             pes=FULL,
             offset=(1, 0),
             stride=(1, 1),

@@ -5,7 +5,8 @@
     reduce_matmul   reduce, matmul_acc
     tile_shape      transpose, broadcast
     host_io         host_in, host_out
-    network         route, send, recv, exchange
+    network         route, send, recv, wait
+    exchange        exchange (a redistribution's local part and network phases)
     conv            pack, unpack, conv2d, pool2d
     creation        random_normal, random_uniform, iota
 
@@ -17,6 +18,7 @@ from pyflame.sim.kernels import (
     conv,
     creation,
     elementwise,
+    exchange,
     host_io,
     network,
     reduce_matmul,
@@ -24,6 +26,15 @@ from pyflame.sim.kernels import (
 )
 from pyflame.sim.kernels.registry import KERNELS, Kernel, kernel, kernel_for
 
-FAMILIES = (elementwise, reduce_matmul, tile_shape, host_io, network, conv, creation)
+FAMILIES = (
+    elementwise,
+    reduce_matmul,
+    tile_shape,
+    host_io,
+    network,
+    exchange,
+    conv,
+    creation,
+)
 
 __all__ = ["FAMILIES", "KERNELS", "Kernel", "kernel", "kernel_for"]

@@ -1,6 +1,5 @@
 """Kernels of the fabric: pe.route (router rules), pe.send and pe.recv (messages on a color,
-timed over the links they cross), and pe.exchange (a compiler-planned all-to-all between two
-tile layouts along X-then-Y routes).
+timed over the links they cross); pe.exchange is in exchange.py.
 
 A send records its messages as a `Batch` and, at run time, copies the sender's buffer into the
 in-flight table `F`; each recv takes, per PE, the next message delivered to it (its sender
@@ -18,13 +17,13 @@ from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
-from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask, xy_paths
+from pyflame.sim.executable import Buffer
+from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
-from pyflame.sim.layout_io import exchange_sources, kept_grid, make_redistribute
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
 from pyflame.sim.step_access import Access, Received, annotate
-from pyflame.sim.streams import UNKNOWN, Completion, InFlight
+from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
 
 
 @kernel(pe.RouteOp)
@@ -69,25 +68,43 @@ def _settle(s: Schedule, it: Item, comp: Completion) -> None:
 
 @kernel(pe.SendOp)
 def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
-    b = s.buf(op.buffer, it)
+    comp = _transfer(s, it, op, "send")
     r0, c0, nr, nc = it.rect
-    color = op.color_id
+    issue = costs.transfer_issue_cycles(s.target)
+    ready = np.maximum(s.clock[r0 : r0 + nr, c0 : c0 + nc] + issue, s.out_free[pe_slice(it.rect)])
+    _open_stream(s, it, s.buf(op.buffer, it), op.color_id, comp, ready.ravel())
+    _settle(s, it, comp)
+
+
+def _open_stream(
+    s: Schedule,
+    it: Item,
+    b: Buffer,
+    color: int,
+    comp: Completion,
+    ready: np.ndarray,
+    feeds: dict[int, tuple[Stream, int]] | None = None,
+) -> None:
+    """Every PE of the op's rectangle streams buffer `b` into its router on `color` once it is
+    `ready` (row-major per PE) and the links are free: trace the routes, time the links, post
+    the messages and copy the data at run time. A forwarding receive passes `feeds`."""
+    r0, c0, nr, nc = it.rect
     lr, lc = (a.ravel() for a in np.indices((nr, nc), dtype=np.int64))
     sr, sc = lr + r0, lc + c0
     tr = s.routes.trace(color, sr, sc, it.what)
     w = b.wavelets
     issue = costs.transfer_issue_cycles(s.target)
-    ready = np.maximum(s.clock[sr, sc] + issue, s.out_free[sr, sc])
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     cyc = costs.stream_cycles(s.target, w)
     s.out_free[sr, sc] = start + cyc
-    s.busy[sr, sc] += cyc + issue
-    comp = _transfer(s, it, op, "send")
-    comp.busy[...] = cyc + issue
+    if feeds is None:  # a forwarding receive's CE time is its receive's
+        s.busy[sr, sc] += cyc + issue
+        comp.busy[...] = cyc + issue
     lat = s.links.latency(tr.d_h)
     cap = costs.path_capacity_wavelets(s.target, tr.d_h)
-    stream = s.streams.open(comp, start, cyc, tr.d_src, lat, cap)
-    _settle(s, it, comp)
+    stream = s.streams.open(
+        comp, start, cyc, tr.d_src, lat, cap, feeds=feeds, stage=s.target.ce_forward_cycles
+    )
     n = tr.d_src.size
     if n == 0:
         return
@@ -150,6 +167,9 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     s.busy[sl] += comp.busy
     sink = s.streams.receiver(comp)
     begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
+    forwarding = op.forwards
+    feeds: dict[int, tuple[Stream, int]] = {}
+    out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
     release = []
     for g in np.unique(bt):
@@ -175,7 +195,11 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         dur = max(stream.cyc, add - issue)  # the combine's issue is the receive's own
         head = stream.start[stream.d_src[j]] + stream.lat[j]
         s.in_free[r0 + dr, c0 + dc] = np.maximum(begin, head) + dur
-        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc)
+        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc, forwarding)
+        if forwarding:
+            out_ready[dr, dc] = np.maximum(begin, head) + s.target.ce_forward_cycles
+            for flat, jj in zip((dr * nc + dc).tolist(), j.tolist(), strict=True):
+                feeds[flat] = (stream, jj)
         if full:
             src_r = batch.src_lr[ix]
             src_c = batch.src_lc[ix]
@@ -186,7 +210,6 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         if batch.pending == 0:
             release.append(g)
             batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
-    _settle(s, it, comp)
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -226,6 +249,10 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
                 del F[g]
 
     s.steps.append(annotate(step, _recv_access(i, bsl, acc, groups, release)))
+    if forwarding:  # after the receive's step: the stream carries the combined values
+        out_ready = np.maximum(out_ready, s.out_free[sl])
+        _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
+    _settle(s, it, comp)
 
 
 def _recv_access(
@@ -240,150 +267,6 @@ def _recv_access(
     _, g, ssel = groups[0]
     received = Received(i, bsl, g, ssel, bool(release))
     return Access(writes={i: bsl}, received=received, released=released)
-
-
-@kernel(pe.ExchangeOp)
-def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
-    ds, dd = op.src_layout.dist, op.dst_layout.dist
-    src, dst = s.buf(op.src, it), s.buf(op.dst, it)
-    r0, c0, nr, nc = it.rect
-    gsr, gsc = ds.grid
-    gdr, gdc = dd.grid
-    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
-        grect = (r0, c0, gr, gc)
-        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
-            raise CompileError(
-                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
-                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
-                f"({list(buf.rect)})"
-            )
-    Ld, Ls = dd.local_elems, ds.local_elems
-    rows = np.broadcast_to(np.arange(gdr, dtype=np.int64)[:, None, None], (gdr, gdc, Ld))
-    cols = np.broadcast_to(np.arange(gdc, dtype=np.int64)[None, :, None], (gdr, gdc, Ld))
-    src_row, src_col, se, has_src, valid = exchange_sources(ds, dd, op.index_map)
-    ssl = src.sub((r0, c0, gsr, gsc), Ls)
-    dsl = dst.sub((r0, c0, gdr, gdc), Ld)
-    si, di = src.index, dst.index
-    if bool((has_src | ~valid).all()):
-        # -- data: gather the distinct dst tiles, broadcast along replicated dst axes
-        pr, pc = kept_grid(dd)
-        k_sr = np.ascontiguousarray(src_row[:pr, :pc])
-        k_sc = np.ascontiguousarray(src_col[:pr, :pc])
-        k_se = np.ascontiguousarray(se[:pr, :pc])
-        k_pad = ~valid[:pr, :pc]
-        has_pad = bool(k_pad.any())
-        fast = _checked_redistribute(ds, dd, op.index_map, (gsr, gsc, Ls), k_sr, k_sc, k_se, k_pad)
-
-        def step(V, F, A, O):
-            vals = V[si][ssl][k_sr, k_sc, k_se]
-            if has_pad:
-                vals[k_pad] = 0
-            V[di][dsl] = vals
-
-        if fast is not None:  # the same elements, moved by reshapes (no index per element)
-
-            def step(V, F, A, O):
-                fast(V[si][ssl], V[di][dsl])
-    else:
-        # -- data: only the dst elements with a source change (and padding becomes 0)
-        w_dst = np.nonzero(has_src)
-        w_src = (src_row[w_dst], src_col[w_dst], se[w_dst])
-        z_dst = np.nonzero(~valid)
-        has_pad = bool(z_dst[0].size)
-
-        def step(V, F, A, O):
-            out = V[di][dsl]
-            out[w_dst] = V[si][ssl][w_src]
-            if has_pad:
-                out[z_dst] = 0
-
-    s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
-    _time_exchange(s, it, src_row, src_col, has_src, rows, cols, dst.dtype.itemsize)
-
-
-def _checked_redistribute(
-    ds: Any,
-    dd: Any,
-    index_map: Any,
-    src_shape: tuple[int, int, int],
-    k_sr: np.ndarray,
-    k_sc: np.ndarray,
-    k_se: np.ndarray,
-    k_pad: np.ndarray,
-) -> Any:
-    """layout_io.make_redistribute for a plain redistribution, once it has moved every element
-    of a numbered probe exactly where the exchange's per-element sources put it (padding 0);
-    None otherwise."""
-    fast = make_redistribute(ds, dd) if index_map is None else None
-    if fast is None:
-        return None
-    probe = np.arange(1, 1 + int(np.prod(src_shape)), dtype=np.int64).reshape(src_shape)
-    want = probe[k_sr, k_sc, k_se]
-    want[k_pad] = 0
-    got = np.full_like(want, -1)
-    fast(probe, got)
-    return fast if np.array_equal(got, want) else None
-
-
-def _time_exchange(
-    s: Schedule,
-    it: Item,
-    src_row: np.ndarray,
-    src_col: np.ndarray,
-    has_src: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    elem_bytes: int,
-) -> None:
-    """One message per (source PE, destination PE) pair, each source sending its messages one
-    after another (sorted by destination); copies within a PE cost a local copy."""
-    t = s.target
-    r0, c0 = it.rect[0], it.rect[1]
-    n_pe = s.R * s.C
-    s_flat = ((r0 + src_row) * s.C + (c0 + src_col))[has_src]
-    d_flat = ((r0 + rows) * s.C + (c0 + cols))[has_src]
-    pairs, w = np.unique(s_flat * n_pe + d_flat, return_counts=True)
-    ps, pd = pairs // n_pe, pairs % n_pe
-    start_clock = s.clock.copy()
-    send_end = start_clock.ravel().copy()
-    recv_end = start_clock.ravel().copy()
-    local = ps == pd
-    local_cyc = np.zeros(n_pe, dtype=np.int64)
-    if local.any():
-        cyc, _ = costs.op_cycles(t, CostKind.EXCHANGE_LOCAL, w[local], elem_bytes=elem_bytes)
-        np.add.at(local_cyc, pd[local], cyc)
-    # elements -> 32-bit wavelets (two f16/bf16 per wavelet)
-    w = -(-w * elem_bytes // 4)
-    rs, rd, rw = ps[~local], pd[~local], w[~local]
-    if rs.size:
-        # messages of each source leave one after another (sorted by destination)
-        first = np.r_[True, rs[1:] != rs[:-1]]
-        starts = np.flatnonzero(first)
-        rank = np.arange(rs.size) - np.repeat(starts, np.diff(np.r_[starts, rs.size]))
-        in_cyc = np.zeros(n_pe, dtype=np.int64)
-        np.add.at(in_cyc, rd, costs.stream_cycles(t, rw))
-        for j in range(int(rank.max()) + 1):
-            sel = rank == j
-            src, dst, ww = rs[sel], rd[sel], rw[sel]
-            l_src, l_r, l_c, l_dir, l_h, hq = xy_paths(src // s.C, src % s.C, dst // s.C, dst % s.C)
-            begin = s.links.stream(send_end[src], ww, l_src, l_r, l_c, l_dir, l_h)
-            cyc = costs.stream_cycles(t, ww)
-            send_end[src] = begin + cyc
-            s.busy.ravel()[src] += cyc
-            arr = s.links.arrival(begin, ww, np.arange(src.size), hq)
-            np.maximum.at(recv_end, dst, arr)
-        recv_end = np.maximum(recv_end, start_clock.ravel() + in_cyc)
-        # every PE that receives part of the exchange is woken by its completion
-        receives = np.zeros(n_pe, dtype=bool)
-        receives[rd] = True
-        wake = receives * costs.task_activation_cycles(t)
-        recv_end += wake
-        s.busy.ravel()[...] += wake
-    end = np.maximum(np.maximum(send_end, recv_end), start_clock.ravel() + local_cyc)
-    end = end.reshape(s.R, s.C)
-    sl = pe_slice(it.rect)
-    s.clock[sl] = np.maximum(s.clock[sl], end[sl])
-    s.busy += local_cyc.reshape(s.R, s.C)
 
 
 @kernel(pe.WaitOp)

@@ -1,7 +1,7 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
 // An allreduce of any kind is the same chain as a sum (see allreduce.mlir), its receives
-// combining with the kind: pe.recv combine max keeps the larger of the partial it holds
+// combining with the kind: pe.recv combine max (forward) keeps the larger of the partial it holds
 // and the one arriving. The way back overwrites (no combine). local_reduce becomes pe.reduce of
 // the kind, mask_pad masks in place with the kind's identity.
 
@@ -12,8 +12,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial", pes = array<i64: 0, 0, 2, 3>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.reduce max %[[P]], %[[IN]] {pes = array<i64: 0, 0, 2, 3>, shape = array<i64: 4, 2>, dims = array<i64: 1>}
 // CHECK:         pe.send %[[P]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] combine max forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] combine max {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>

@@ -1,7 +1,8 @@
 // RUN: pyflame-opt %s -p lower-mesh-to-pe | filecheck %s
 
-// allreduce is a chain along each split mesh axis: PE i sends its partial to PE i+1, which adds
-// it to its own (`pe.recv combine sum`) and passes the sum on; the last PE then sends the total back
+// allreduce is a pipelined chain along each split mesh axis: PE 0 sends its partial to PE 1,
+// each middle PE adds its own into the passing stream and forwards it (`pe.recv combine sum
+// forward`), the last adds its own (`pe.recv combine sum`); the last PE then sends the total back
 // along the line (every PE on the way keeps a copy). Two channels per axis: the chain step and
 // the way back. The partial buffer is reduced in place when the allreduce is its only use.
 
@@ -17,8 +18,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK-NEXT:    pe.route east -> [west, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %[[P]] combine sum forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 2, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
@@ -41,8 +41,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 2>}
 // CHECK-NEXT:    pe.route south -> [north, ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 0, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.recv %[[Q]] combine sum {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
-// CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
+// CHECK-NEXT:    pe.recv %[[Q]] combine sum forward {pes = array<i64: 1, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.recv %[[Q]] combine sum {pes = array<i64: 2, 0, 1, 2>, color = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.send %[[Q]] {pes = array<i64: 2, 0, 1, 2>, color = 1 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.recv %[[Q]] {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64} : !pe.buf<2xf32>

@@ -19,6 +19,10 @@
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+// CHECK-NEXT:    %t = pe.send %a {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+// CHECK-NEXT:    %u = pe.recv %b combine max forward {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+// CHECK-NEXT:    pe.wait %t {pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
@@ -27,7 +31,7 @@
 // CHECK-NEXT:    pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.exchange %b, %a {color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.fill %h {value = 1.000000e+00 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
 // CHECK-NEXT:    %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    func.return %o : tensor<8x8xf32>
@@ -46,6 +50,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
     pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
+    %t = pe.send %a {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+    %u = pe.recv %b combine max forward {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32> -> !pe.token
+    pe.wait %t {pes = array<i64: 0, 0, 2, 1>}
+    pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
     pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
@@ -54,7 +62,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.transpose %b, %a {shape = array<i64: 2, 8>, perm = array<i64: 1, 0>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.copy %b, %c {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.mask_pad %c {layout = #pe.layout<7x8xf32 on 2x2 split [r, c]>, value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-    pe.exchange %b, %a {color = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.exchange %b, %a {color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.fill %h {value = 1.0 : f64, pes = array<i64: 1, 0, 1, 2>} : !pe.buf<8xf16>
     %o = pe.host_out %c {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
     func.return %o : tensor<8x8xf32>

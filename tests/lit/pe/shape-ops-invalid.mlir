@@ -47,7 +47,7 @@ pe.broadcast %b, %a {src_shape = array<i64: 1, 3>, dst_shape = array<i64: 3, 3>,
 // CHECK: exchange with an index map needs one offset and stride per dim of both layouts, got offset [1], stride [1, 1] for shapes [8, 8] -> [4, 8]
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<4x8xf32 on 2x2 split [r, c]>, offset = array<i64: 1>, stride = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+pe.exchange %b, %a {color = 0 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<4x8xf32 on 2x2 split [r, c]>, offset = array<i64: 1>, stride = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 
 // -----
 
@@ -55,4 +55,4 @@ pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 spli
 // CHECK: exchange layouts differ in shape
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
-pe.exchange %b, %a {color = 0 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<63xf32 on 2x2 split [rc]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
+pe.exchange %b, %a {color = 0 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<63xf32 on 2x2 split [rc]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>

@@ -14,6 +14,8 @@ from xdsl.dialects import get_all_dialects
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
+from pyflame.core.distribution import Distribution
+from pyflame.core.exchange_plan import exchange_phases
 from pyflame.dialects import all_dialects
 from pyflame.sim import compile_plan
 
@@ -163,6 +165,37 @@ def summa(g: int, t: int, synchronous_roots: bool = False) -> str:
     return program(b.text(), f"%x: {tt}, %y: {tt}", tt, f"%o : {tt}", target=target)
 
 
+def exchange(b: Body, dst: str, src: str, src_spec, dst_spec, index_map=None, colors=4) -> int:
+    """Append the ops of an exchange from buffer `src` (laid out as src_spec = (shape, grid,
+    split)) to `dst` (dst_spec), as lower-mesh-to-pe emits them: the local part, then each
+    network phase's routes and op, phases cycling over `colors` colors. Returns the phases."""
+    (ss, sg, sp), (dsh, dg, dp) = src_spec, dst_spec
+    ds, dd = (
+        Distribution(tuple(ss), tuple(sg), tuple(sp)),
+        Distribution(tuple(dsh), tuple(dg), tuple(dp)),
+    )
+    plan_ = exchange_phases(ds, dd, index_map)
+    bbox = (0, 0, max(sg[0], dg[0]), max(sg[1], dg[1]))
+    attrs = f"src_layout = {layout(ss, sg, sp)}, dst_layout = {layout(dsh, dg, dp)}"
+    if index_map is not None:
+        off, st = index_map
+        attrs += f", offset = array<i64: {', '.join(map(str, off))}>"
+        attrs += f", stride = array<i64: {', '.join(map(str, st))}>"
+    attrs += f", pes = {pes(bbox)}"
+    types = b.t(dst, src)
+    if plan_.has_local_part:
+        b.op(f"pe.exchange %{dst}, %{src} {{{attrs}}} : {types}")
+    for k, phase in enumerate(plan_.phases, start=1):
+        color = (k - 1) % colors
+        for rect, p, out in phase.routes:
+            b.op(route(color, rect, p, (out,)))
+        b.op(
+            f"pe.exchange %{dst}, %{src} {{color = {color} : i64, phase = {k} : i64, {attrs}}}"
+            f" : {types}"
+        )
+    return len(plan_.phases)
+
+
 def plan(text: str):
     return compile_plan(parse(text))
 
@@ -186,6 +219,7 @@ def sim():
         row_broadcast_routes=row_broadcast_routes,
         col_broadcast_routes=col_broadcast_routes,
         summa=summa,
+        exchange=exchange,
     )
 
 

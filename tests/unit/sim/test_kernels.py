@@ -32,7 +32,8 @@ def test_kernels_are_keyed_by_pe_op_classes_only():
 def test_each_kernel_lives_in_its_family_module():
     where = {op.name: KERNELS[op].__module__.rsplit(".", 1)[1] for op in KERNELS}
     assert where["pe.conv2d"] == "conv"
-    assert where["pe.exchange"] == "network"
+    assert where["pe.exchange"] == "exchange"
+    assert where["pe.send"] == where["pe.recv"] == where["pe.route"] == "network"
     assert where["pe.host_in"] == where["pe.host_out"] == "host_io"
     assert where["pe.matmul_acc"] == where["pe.reduce"] == "reduce_matmul"
     assert where["pe.iota"] == where["pe.random_normal"] == "creation"

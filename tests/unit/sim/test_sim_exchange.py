@@ -6,24 +6,21 @@ import numpy as np
 import pytest
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.errors import CompileError, RoutingError
 from pyflame.core.target import SMALL
 
 
-def _exchange_program(sim, shape, src, dst, color=0):
+def _exchange_program(sim, shape, src, dst):
     """host_in in layout `src`, exchange to `dst`, host_out in `dst`."""
     (sg, ss), (dg, dsplit) = src, dst
     ds, dd = Distribution(shape, sg, ss), Distribution(shape, dg, dsplit)
     slay, dlay = sim.layout(shape, sg, ss), sim.layout(shape, dg, dsplit)
-    bbox = (0, 0, max(sg[0], dg[0]), max(sg[1], dg[1]))
     b = sim.Body()
     b.alloc("s", (0, 0) + sg, ds.local_elems)
     b.alloc("d", (0, 0) + dg, dd.local_elems)
     tt = sim.tensor(shape)
     b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0) + sg)}}} : {tt}, {b.t('s')}")
-    b.op(
-        f"pe.exchange %d, %s {{color = {color} : i64, src_layout = {slay}, dst_layout = {dlay}, "
-        f"pes = {sim.pes(bbox)}}} : {b.t('d', 's')}"
-    )
+    sim.exchange(b, "d", "s", (shape, sg, ss), (shape, dg, dsplit))
     b.op(
         f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tt}"
     )
@@ -53,17 +50,14 @@ def test_exchange_zeroes_destination_padding(sim):
     """Padding of the destination tiles gets 0 (read the raw tiles through an [rc] layout)."""
     shape, sg, dg = (5, 5), (1, 1), (2, 2)
     dd = Distribution(shape, dg, ("r", "c"))
-    slay, dlay = sim.layout(shape, sg, ("", "")), sim.layout(shape, dg, ("r", "c"))
+    slay = sim.layout(shape, sg, ("", ""))
     b = sim.Body()
     b.alloc("s", (0, 0) + sg, 25)
     b.alloc("d", (0, 0) + dg, dd.local_elems)
     tt = sim.tensor(shape)
     b.op(f"pe.fill %d {{value = 7.0 : f64, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d')}")
     b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 1, 1))}}} : {tt}, {b.t('s')}")
-    b.op(
-        f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}, "
-        f"pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d', 's')}"
-    )
+    sim.exchange(b, "d", "s", (shape, sg, ("", "")), (shape, dg, ("r", "c")))
     flat = (4 * dd.local_elems,)
     flay = sim.layout(flat, dg, ("rc",))
     b.op(
@@ -107,3 +101,74 @@ def test_replicated_source_is_read_from_the_nearest_copy(sim):
         _exchange_program(sim, (4, 4), ((1, 2), ("", "")), ((1, 2), ("", "c")))
     ).report
     assert report.wavelets.sum() == 0
+
+
+# --------------------------------------------------------------------------- routes are traced
+
+TRANSPOSE = ((8, 8), ((2, 2), ("r", "c")), ((2, 2), ("c", "r")))
+
+
+def test_exchange_phase_on_a_color_without_routes_raises(sim):
+    text = _exchange_program(sim, *TRANSPOSE)
+    text = text.replace("color = 0 : i64, phase = 1", "color = 5 : i64, phase = 1")
+    with pytest.raises(RoutingError, match="on color 5 .* where no route is set for color 5"):
+        sim.plan(text)
+
+
+def test_exchange_phase_follows_its_routes_to_the_wrong_pe_and_raises(sim):
+    """Phase 1 of the 2x2 transpose: (0,1) -> west -> (0,0) -> south -> (1,0). Turning (0,0)'s
+    rule toward its ramp delivers (0,1)'s message to (0,0)."""
+    text = _exchange_program(sim, *TRANSPOSE)
+    assert "pe.route east -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}" in text
+    text = text.replace("pe.route east -> [south] {color = 0", "pe.route east -> [ramp] {color = 0")
+    with pytest.raises(
+        RoutingError,
+        match=r"PE \(0, 0\) receives on color 0 the message of exchange phase 1 that "
+        r"PE \(0, 1\) sends to PE \(1, 0\)",
+    ):
+        sim.plan(text)
+
+
+def test_exchange_on_a_live_broadcast_color_raises(sim):
+    """The issue's check: an exchange phase moved onto a color whose routes broadcast along
+    rows no longer gives the same result, it raises."""
+    b = sim.Body()
+    shape, (sg, ss), (dg, dsplit) = TRANSPOSE
+    ds, dd = Distribution(shape, sg, ss), Distribution(shape, dg, dsplit)
+    b.alloc("s", (0, 0) + sg, ds.local_elems)
+    b.alloc("d", (0, 0) + dg, dd.local_elems)
+    tt, slay, dlay = sim.tensor(shape), sim.layout(shape, sg, ss), sim.layout(shape, dg, dsplit)
+    b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0) + sg)}}} : {tt}, {b.t('s')}")
+    for line in sim.row_broadcast_routes(1, 2, 2):
+        b.op(line)
+    sim.exchange(b, "d", "s", (shape, sg, ss), (shape, dg, dsplit), colors=1)
+    b.op(
+        f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tt}"
+    )
+    text = sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+    x = np.arange(64, dtype=np.float32).reshape(shape)
+    (o,), _ = sim.run(text, x)
+    np.testing.assert_array_equal(o, x)
+    # the exchange's phase on the broadcast color 1: its routes are not the phase's
+    with pytest.raises(RoutingError):
+        sim.plan(text.replace("color = 0 : i64, phase = 1", "color = 1 : i64, phase = 1"))
+
+
+def test_exchange_phase_beyond_the_plan_is_an_error(sim):
+    text = _exchange_program(sim, *TRANSPOSE)
+    with pytest.raises(CompileError, match="phase 2 of an exchange that has 1 network phases"):
+        sim.plan(text.replace("phase = 1 : i64", "phase = 2 : i64"))
+
+
+def test_exchange_message_that_reaches_no_ramp_raises(sim):
+    """A rule that drops the wavelets (no output port) leaves the message undelivered."""
+    text = _exchange_program(sim, *TRANSPOSE)
+    rule = "pe.route north -> [ramp] {color = 0 : i64, pes = array<i64: 1, 0, 1, 1>}"
+    assert rule in text
+    text = text.replace(rule, rule.replace("[ramp]", "[]"))
+    with pytest.raises(
+        RoutingError,
+        match=r"the message of exchange phase 1 from PE \(0, 1\) to PE \(1, 0\) on color 0 is "
+        r"delivered 0 times",
+    ):
+        sim.plan(text)

@@ -16,7 +16,6 @@ def _program(sim, shape, src, dst_shape, dst, index_map=None, fill=None):
     (sg, ss), (dg, dsplit) = src, dst
     ds, dd = Distribution(shape, sg, ss), Distribution(dst_shape, dg, dsplit)
     slay, dlay = sim.layout(shape, sg, ss), sim.layout(dst_shape, dg, dsplit)
-    bbox = (0, 0, max(sg[0], dg[0]), max(sg[1], dg[1]))
     b = sim.Body()
     b.alloc("s", (0, 0) + sg, ds.local_elems)
     b.alloc("d", (0, 0) + dg, dd.local_elems)
@@ -24,17 +23,7 @@ def _program(sim, shape, src, dst_shape, dst, index_map=None, fill=None):
     b.op(f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0) + sg)}}} : {tin}, {b.t('s')}")
     if fill is not None:
         b.op(f"pe.fill %d {{value = {fill} : f64, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')}")
-    extra = ""
-    if index_map is not None:
-        offset, stride = index_map
-        extra = (
-            f", offset = array<i64: {', '.join(map(str, offset))}>, "
-            f"stride = array<i64: {', '.join(map(str, stride))}>"
-        )
-    b.op(
-        f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}{extra}, "
-        f"pes = {sim.pes(bbox)}}} : {b.t('d', 's')}"
-    )
+    sim.exchange(b, "d", "s", (shape, sg, ss), (dst_shape, dg, dsplit), index_map)
     b.op(
         f"%o = pe.host_out %d {{layout = {dlay}, pes = {sim.pes((0, 0) + dg)}}} : {b.t('d')} -> {tout}"
     )
@@ -116,12 +105,10 @@ def test_concat_of_two_exchanges_into_one_buffer(sim, rng):
     b.op(
         f"pe.host_in %y, %b {{layout = {lb}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor((2, 3))}, {b.t('b')}"
     )
-    for src, lay, off in (("a", la, 0), ("b", lb, -5)):
-        b.op(
-            f"pe.exchange %o, %{src} {{color = 0 : i64, src_layout = {lay}, dst_layout = {lo}, "
-            f"offset = array<i64: {off}, 0>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}}"
-            f" : {b.t('o', src)}"
-        )
+    specs = {"a": ((5, 3), (2, 2), ("r", "c")), "b": ((2, 3), (1, 1), ("", ""))}
+    for src, off in (("a", 0), ("b", -5)):
+        out = ((7, 3), (2, 2), ("r", "c"))
+        sim.exchange(b, "o", src, specs[src], out, ((off, 0), (1, 1)))
     b.op(
         f"%r = pe.host_out %o {{layout = {lo}, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('o')} -> {sim.tensor((7, 3))}"
     )
@@ -140,7 +127,6 @@ def test_elements_without_source_keep_their_value_and_padding_is_zeroed(sim):
     shape, dshape = (3, 3), (5, 5)
     dd = Distribution(dshape, (2, 2), ("r", "c"))  # 3x3 tiles, one padding row/col at the end
     slay = sim.layout(shape, (1, 1), ("", ""))
-    dlay = sim.layout(dshape, (2, 2), ("r", "c"))
     b = sim.Body()
     b.alloc("s", (0, 0, 1, 1), 9)
     b.alloc("d", (0, 0, 2, 2), dd.local_elems)
@@ -148,10 +134,8 @@ def test_elements_without_source_keep_their_value_and_padding_is_zeroed(sim):
     b.op(
         f"pe.host_in %x, %s {{layout = {slay}, pes = {sim.pes((0, 0, 1, 1))}}} : {sim.tensor(shape)}, {b.t('s')}"
     )
-    b.op(
-        f"pe.exchange %d, %s {{color = 0 : i64, src_layout = {slay}, dst_layout = {dlay}, "
-        f"offset = array<i64: -1, -1>, stride = array<i64: 1, 1>, pes = {sim.pes((0, 0, 2, 2))}}} : {b.t('d', 's')}"
-    )
+    src_spec, dst_spec = (shape, (1, 1), ("", "")), (dshape, (2, 2), ("r", "c"))
+    sim.exchange(b, "d", "s", src_spec, dst_spec, ((-1, -1), (1, 1)))
     flat = (4 * dd.local_elems,)
     flay = sim.layout(flat, (2, 2), ("rc",))
     b.op(

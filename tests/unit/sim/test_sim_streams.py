@@ -3,6 +3,7 @@ errors a program that misuses them gets (pyflame/sim/streams.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pyflame.core.errors import CompileError, DeadlockError
@@ -235,3 +236,46 @@ def test_the_same_buffer_is_safe_after_the_wait(sim):
     wait(sim, b, (0, 0, 1, 1), "t")
     fill(sim, b, "a", (0, 0, 1, 1))
     clocks(sim, b)
+
+
+def _chain(sim, cols: int, n: int, forward: bool):
+    """A running sum along row 0: PE col j adds what col j-1 sends and passes the sum on,
+    either as it streams through (forward) or after the whole message (receive, then send)."""
+    b = sim.Body()
+    full = (0, 0, 1, cols)
+    b.alloc("a", full, n)
+    b.op(sim.route(0, (0, 0, 1, cols - 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, cols - 1), "west", ["ramp"]))
+    send(sim, b, "a", (0, 0, 1, 1))
+    for j in range(1, cols):
+        at = sim.pes((0, j, 1, 1))
+        if forward and j < cols - 1:
+            b.op(f"pe.recv %a combine sum forward {{color = 0 : i64, pes = {at}}} : {b.t('a')}")
+        else:
+            b.op(f"pe.recv %a combine sum {{color = 0 : i64, pes = {at}}} : {b.t('a')}")
+            if j < cols - 1:
+                send(sim, b, "a", (0, j, 1, 1))
+    lay = sim.layout((cols * n,), (1, cols), ("rc",))
+    tt = sim.tensor((cols * n,))
+    body = (
+        f"    pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(full)}}} : {tt}, {b.t('a')}\n"
+        + b.text()
+        + f"\n    %o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(full)}}} : {b.t('a')} -> {tt}"
+    )
+    return sim.plan(sim.program(body, f"%x: {tt}", tt, f"%o : {tt}"))
+
+
+def test_a_forwarding_chain_streams_through_its_pes(sim, rng):
+    """A pipelined chain of p PEs costs about B + s*p, a store-and-forward one p*(B + s)."""
+    cols, n = 8, 512
+    x = rng.standard_normal(cols * n).astype(np.float32)
+    fwd, saf = _chain(sim, cols, n, True), _chain(sim, cols, n, False)
+    want = np.cumsum(x.reshape(cols, n), axis=0)
+    for exe in (fwd, saf):
+        (o,), _ = exe.run([x])
+        np.testing.assert_allclose(o.reshape(cols, n), want, rtol=1e-5, atol=1e-5)
+    lat = 2 * SMALL.ramp_latency_cycles + SMALL.hop_latency_cycles
+    stage = lat + SMALL.ce_forward_cycles
+    assert fwd.report.cycles <= n + (cols - 1) * stage + 3 * (C + WAKE) + 2 * C
+    assert saf.report.cycles >= (cols - 1) * n
+    assert fwd.report.cycles * 4 < saf.report.cycles

@@ -128,30 +128,6 @@ def test_elision_needs_an_overwrite_and_view_readers():
     assert not any(is_elided(s) for s in elide_receives(unread, bufs))
 
 
-def test_redistribution_by_reshapes(monkeypatch):
-    """A plain redistribution (a layout change of one tensor) moves its tiles by reshapes once
-    a numbered probe lands where the per-element sources say; the data stays numpy's."""
-    from pyflame.sim.kernels import network
-
-    taken: list[bool] = []
-    checked = network._checked_redistribute
-
-    def spy(*args):
-        fast = checked(*args)
-        taken.append(fast is not None)
-        return fast
-
-    monkeypatch.setattr(network, "_checked_redistribute", spy)
-    rng = np.random.default_rng(5)
-    a = rng.standard_normal((30, 44)).astype(np.float32)  # padded on both grids
-    x = rng.standard_normal(44).astype(np.float32)
-    y = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 3)) @ pf.from_numpy(x)
-    fast, args = _planned([y], monkeypatch, elide=True)
-    (out,), _ = fast.run(args)
-    np.testing.assert_allclose(out.reshape(30), a @ x, rtol=1e-4, atol=1e-4)
-    assert any(taken)
-
-
 def test_send_view_while_its_buffer_is_unchanged():
     """A send keeps a view of its buffer while nothing writes those bytes until its message
     is received (through the readers of an elided receive's view); else it copies."""

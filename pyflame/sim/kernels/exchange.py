@@ -1,0 +1,144 @@
+"""The kernel of pe.exchange: a redistribution's local part, or one of its network phases
+traced hop by hop on its color.
+
+The phases are those of `pyflame.core.exchange_plan.exchange_phases` (the compiler stated
+their routes with `pe.route` ops). A network phase traces its sources on the op's color
+through the RouteTable: every message must reach exactly the PE it is meant for, or the
+phase raises a RoutingError naming the sender, the color and where the wavelets went; its
+timing comes from the traced links (`Links.stream`, `Links.arrival`) and the PEs' ramps
+(`Schedule.out_free`, `in_free`), as a send's and a receive's do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.core.errors import CompileError, RoutingError
+from pyflame.core.exchange_plan import ExchangePlan, exchange_phases
+from pyflame.dialects import pe
+from pyflame.sim import costs
+from pyflame.sim.costs import CostKind
+from pyflame.sim.fabric import pe_str
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.schedule import Item, Schedule, pe_slice
+
+
+@kernel(pe.ExchangeOp)
+def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
+    ds, dd = op.src_layout.dist, op.dst_layout.dist
+    src, dst = s.buf(op.src, it), s.buf(op.dst, it)
+    r0, c0, nr, nc = it.rect
+    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
+        grect = (r0, c0, gr, gc)
+        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
+            raise CompileError(
+                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
+                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
+                f"({list(buf.rect)})"
+            )
+    plan = exchange_phases(ds, dd, op.index_map)
+    ssl = src.sub((r0, c0) + ds.grid, ds.local_elems)
+    dsl = dst.sub((r0, c0) + dd.grid, dd.local_elems)
+    si, di = src.index, dst.index
+    if op.phase_index == 0:
+        moved = plan.local
+        _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize)
+    else:
+        moved = _network_phase(s, it, op, plan, dst.dtype.itemsize)
+    w_dst = np.nonzero(moved)
+    w_src = (plan.src_row[w_dst], plan.src_col[w_dst], plan.src_elem[w_dst])
+    z_dst = np.nonzero(~plan.valid) if op.phase_index == 0 else ()
+    has_pad = bool(z_dst and z_dst[0].size)
+
+    def step(V, F, A, O):
+        out = V[di][dsl]
+        out[w_dst] = V[si][ssl][w_src]
+        if has_pad:
+            out[z_dst] = 0
+
+    s.steps.append(step)
+
+
+def _time_local(s: Schedule, it: Item, elems: np.ndarray, elem_bytes: int) -> None:
+    """Copies within each PE: a local copy of its elements, on the PEs that have any."""
+    gr, gc = elems.shape
+    cyc, _ = costs.op_cycles(s.target, CostKind.EXCHANGE_LOCAL, elems, elem_bytes=elem_bytes)
+    cyc = np.where(elems > 0, cyc, 0)
+    sl = pe_slice((it.rect[0], it.rect[1], gr, gc))
+    s.clock[sl] += cyc
+    s.busy[sl] += cyc
+
+
+def _network_phase(
+    s: Schedule, it: Item, op: pe.ExchangeOp, plan: ExchangePlan, elem_bytes: int
+) -> np.ndarray:
+    """Trace and time phase `op.phase` on its color; returns the (rows, cols, elems) mask of
+    the dst elements its messages carry."""
+    k, color = op.phase_index, op.color_id
+    if k > len(plan.phases):
+        raise CompileError(
+            f"{it.what}: phase {k} of an exchange that has {len(plan.phases)} network phases"
+        )
+    r0, c0 = it.rect[0], it.rect[1]
+    msgs = np.array([(a, b, c, d) for (a, b), (c, d) in plan.phases[k - 1].messages])
+    msgs = msgs.reshape(-1, 4).astype(np.int64)
+    sr, sc, dr, dc = (msgs[:, j] for j in range(4))
+    tr = s.routes.trace(color, sr + r0, sc + c0, it.what)
+    _check_deliveries(it, color, k, tr, sr + r0, sc + c0, dr + r0, dc + c0)
+    # which dst elements each message carries
+    gr, gc = plan.has_src.shape[:2]
+    rows = np.arange(gr)[:, None, None]
+    cols = np.arange(gc)[None, :, None]
+    n_pe = s.R * s.C
+    key = ((plan.src_row * s.C + plan.src_col) * n_pe + (rows * s.C + cols)).astype(np.int64)
+    msg_key = (sr * s.C + sc) * n_pe + (dr * s.C + dc)
+    order = np.argsort(msg_key)
+    pos = np.clip(np.searchsorted(msg_key[order], key), 0, len(order) - 1)
+    moved = plan.has_src & (msg_key[order][pos] == key)
+    elems = np.bincount(order[pos[moved]], minlength=len(msgs))
+    # timing: each source streams its message over the traced links once its output ramp is
+    # free (an asynchronous send may still hold it); the phase is synchronous: a source waits
+    # for its stream to leave
+    t = s.target
+    w = -(-elems * elem_bytes // 4)  # 32-bit wavelets (two f16/bf16 per wavelet)
+    asr, asc = sr + r0, sc + c0
+    begin = np.maximum(s.clock, s.in_free)  # when each PE's input ramp can take a message
+    ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
+    start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
+    arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
+    cyc = costs.stream_cycles(t, w)
+    s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
+    s.busy[asr, asc] += cyc
+    # a receiver ingests every message delivered to it (one wavelet per cycle through its
+    # ramp), and the phase's completion wakes its task
+    tail = np.zeros((s.R, s.C), dtype=np.int64)
+    np.maximum.at(tail, (tr.d_r, tr.d_c), arrival)
+    ingest = np.zeros((s.R, s.C), dtype=np.int64)
+    np.add.at(ingest, (tr.d_r, tr.d_c), cyc[tr.d_src])
+    got = np.zeros((s.R, s.C), dtype=bool)
+    got[tr.d_r, tr.d_c] = True
+    done = np.maximum(tail[got], begin[got] + ingest[got])
+    s.in_free[got] = done
+    wake = costs.task_activation_cycles(t)
+    s.clock[got] = np.maximum(s.clock[got], done) + wake
+    s.busy[got] += wake
+    return moved
+
+
+def _check_deliveries(it, color, k, tr, sr, sc, dr, dc) -> None:
+    """Every message of the phase reaches its destination's ramp, and no other."""
+    count = np.bincount(tr.d_src, minlength=sr.size)
+    wrong = (tr.d_r != dr[tr.d_src]) | (tr.d_c != dc[tr.d_src])
+    if wrong.any():
+        j = int(np.argmax(wrong))
+        i = int(tr.d_src[j])
+        raise RoutingError(
+            f"{it.what}: {pe_str(tr.d_r[j], tr.d_c[j])} receives on color {color} the message "
+            f"of exchange phase {k} that {pe_str(sr[i], sc[i])} sends to {pe_str(dr[i], dc[i])}"
+        )
+    if (count != 1).any():
+        i = int(np.argmax(count != 1))
+        raise RoutingError(
+            f"{it.what}: the message of exchange phase {k} from {pe_str(sr[i], sc[i])} to "
+            f"{pe_str(dr[i], dc[i])} on color {color} is delivered {int(count[i])} times"
+        )
