@@ -23,7 +23,7 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.report import Report
-from pyflame.sim.step_access import elide_receives
+from pyflame.sim.step_access import elide_receives, merge_gathers
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
@@ -88,7 +88,7 @@ class Executable:
         self.sram_shape = shape
         self.buffers = buffers
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
-        self.steps = elide_receives(steps, buffers)
+        self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns

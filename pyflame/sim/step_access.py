@@ -48,6 +48,20 @@ class Received:
 
 
 @dataclass(frozen=True)
+class Gather:
+    """A step that writes `V[dst][dst_sel][dst_idx] = V[src][src_sel][src_idx]`, then zeroes
+    `V[dst][dst_sel][zero_idx]` (one phase of a pe.exchange)."""
+
+    src: int
+    src_sel: tuple[Any, ...]
+    src_idx: tuple[np.ndarray, ...]
+    dst: int
+    dst_sel: tuple[Any, ...]
+    dst_idx: tuple[np.ndarray, ...]
+    zero_idx: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
 class Access:
     """What a step touches: `reads` and `writes` map buffer index -> the index of the step's
     part of that buffer's view. `received` marks an elidable receive; `rebuild`, given
@@ -62,6 +76,7 @@ class Access:
     rebuild: Callable[[dict[int, int]], Step] | None = None
     sent: int | None = None
     released: tuple[int, ...] = ()
+    gather: Gather | None = None
 
 
 def annotate(step: Step, access: Access) -> Step:
@@ -176,6 +191,75 @@ def sends_view(step: Step) -> bool:
     return getattr(step, "sends_view", False)
 
 
+def _same_gather(a: Gather, b: Gather, conflicts: np.ndarray) -> bool:
+    return (
+        a.src == b.src
+        and a.dst == b.dst
+        and a.src_sel == b.src_sel
+        and a.dst_sel == b.dst_sel
+        and not conflicts[a.src, a.dst]
+    )
+
+
+def _merged_gather(run: list[Gather], shape: tuple[int, ...]) -> Step | None:
+    """One step doing the gathers of `run` (consecutive steps between the same two buffers,
+    which never share bytes), when no two of them write the same element; else None."""
+    dst_idx = tuple(np.concatenate([g.dst_idx[d] for g in run]) for d in range(3))
+    zero_idx = tuple(np.concatenate([g.zero_idx[d] for g in run]) for d in range(3))
+    flat = np.ravel_multi_index(dst_idx, shape)
+    zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
+    if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
+        return None
+    src_idx = tuple(np.concatenate([g.src_idx[d] for g in run]) for d in range(3))
+    g = run[0]
+    si, ssl, di, dsl, has_zeros = g.src, g.src_sel, g.dst, g.dst_sel, bool(zeros.size)
+
+    def step(V, F, A, O):
+        out = V[di][dsl]
+        out[dst_idx] = V[si][ssl][src_idx]
+        if has_zeros:
+            out[zero_idx] = 0
+
+    return step
+
+
+def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+    """`steps` with every run of consecutive gathers between the same two buffers (the phases
+    of one pe.exchange) done by its first step, the others doing nothing (one step for one
+    step: indices are unchanged). Each phase still moves only its own elements; merged, their
+    index arrays are concatenated into one numpy call instead of one call per phase."""
+    out = list(steps)
+    gathers = [getattr(access_of(s), "gather", None) for s in steps]
+    if sum(g is not None for g in gathers) < 2:
+        return out
+    conflicts = buffer_conflicts(buffers)
+    j = 0
+    while j < len(steps):
+        first = gathers[j]
+        k = j + 1
+        while (
+            first is not None
+            and k < len(steps)
+            and (nxt := gathers[k]) is not None
+            and _same_gather(first, nxt, conflicts)
+        ):
+            k += 1
+        if first is not None and k - j > 1:
+            r, c = first.dst_sel[0], first.dst_sel[1]
+            shape = (r.stop - r.start, c.stop - c.start, first.dst_sel[2].stop)
+            merged = _merged_gather([g for g in gathers[j:k] if g is not None], shape)
+            if merged is not None:
+                out[j] = merged
+                for m in range(j + 1, k):
+                    out[m] = _nothing
+        j = k
+    return out
+
+
+def _nothing(V, F, A, O):  # a gather merged into the first of its run
+    pass
+
+
 def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
     """`steps` with every receive whose data is only read through views by the next steps
     replaced by a stash of that view, and every send whose buffer stays unchanged while its
@@ -214,11 +298,13 @@ def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
 __all__ = [
     "SCAN_STEPS",
     "Access",
+    "Gather",
     "Received",
     "access_of",
     "annotate",
     "buffer_conflicts",
     "elide_receives",
+    "merge_gathers",
     "is_elided",
     "sends_view",
     "view_key",

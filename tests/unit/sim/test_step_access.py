@@ -13,23 +13,27 @@ from pyflame.sim import executable
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import (
     Access,
+    Gather,
     Received,
     annotate,
     buffer_conflicts,
     elide_receives,
     is_elided,
+    merge_gathers,
     sends_view,
 )
 
 
 def _planned(tensors, monkeypatch, elide: bool):
-    """(Executable, args) of the program computing `tensors`, with or without elision."""
+    """(Executable, args) of the program computing `tensors`, with or without the rewrites
+    (elided receives, send views, merged exchange phases)."""
     tr = trace.trace(tensors)
     module = tr.module()
     compiler.lower(module, "pe")
     with monkeypatch.context() as m:
         if not elide:
             m.setattr(executable, "elide_receives", lambda steps, buffers: list(steps))
+            m.setattr(executable, "merge_gathers", lambda steps, buffers: list(steps))
         return compile_plan(module), tr.inputs()
 
 
@@ -171,3 +175,57 @@ def test_summa_from_views_half(monkeypatch):
     np.testing.assert_array_equal(out.reshape(64, 64), a.astype(np.int64) @ b.astype(np.int64))
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(sram, ref_sram)
+
+
+def test_exchange_phases_merged(monkeypatch):
+    """The phases of an exchange run as one gather: the plain run's outputs and SRAM, bit for
+    bit (padding included: 30x44 and 44x20 on 4x4 PEs)."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((30, 44)).astype(np.float32)
+    b = rng.standard_normal((44, 20)).astype(np.float32)
+    lay = pf.MeshLayout.grid
+    y = pf.from_numpy(a, layout=lay(4, 4)) @ pf.from_numpy(b, layout=lay(1, 1))  # b: to 4x4
+    fast, args = _planned([y], monkeypatch, elide=True)
+    plain, _ = _planned([y], monkeypatch, elide=False)
+    merged = sum(s.__name__ == "_nothing" for s in fast.steps)
+    assert merged > 0
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_allclose(out.reshape(30, 20), a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(sram, ref_sram)
+
+
+def _gather(dst_elems, zero_elems=()):
+    """A gather step into buffer 1 from buffer 0 (2x2 PEs, 4 elements), writing elements
+    `dst_elems` of PE (0, 0) and zeroing `zero_elems` there."""
+    sel = (slice(0, 2), slice(0, 2), slice(0, 4))
+
+    def idx(elems):
+        e = np.array(elems, dtype=np.int64)
+        return (np.zeros_like(e), np.zeros_like(e), e)
+
+    g = Gather(0, sel, idx(dst_elems), 1, sel, idx(dst_elems), idx(zero_elems))
+
+    def step(V, F, A, O):
+        out = V[1][sel]
+        out[g.dst_idx] = V[0][sel][g.src_idx]
+        out[g.zero_idx] = 0
+
+    return annotate(step, Access(reads={0: sel}, writes={1: sel}, gather=g))
+
+
+def test_gathers_merge_only_when_disjoint():
+    bufs = [_buffer(0), _buffer(1, offset=16)]
+    V = [np.arange(16, dtype=np.float32).reshape(2, 2, 4) + 1, np.full((2, 2, 4), -1.0, np.float32)]
+    steps = [_gather([0, 1], zero_elems=[3]), _gather([2])]
+    out = merge_gathers(steps, bufs)
+    assert out[1].__name__ == "_nothing"
+    for s in out:
+        s(V, {}, [], [])
+    np.testing.assert_array_equal(V[1][0, 0], [1, 2, 3, 0])
+    assert V[1][1, 1, 0] == -1  # untouched
+    overlapping = [_gather([0, 1]), _gather([1])]  # the later phase would win: keep both
+    assert merge_gathers(overlapping, bufs) == overlapping
+    aliased = [_gather([0]), _gather([1])]
+    assert merge_gathers(aliased, [_buffer(0), _buffer(1, offset=8)]) == aliased
