@@ -578,6 +578,70 @@ class LogicalNotOp(ElementwiseUnaryOp):
 
 
 @irdl_op_definition
+class SinOp(ElementwiseUnaryOp):
+    """Elementwise `sin`."""
+
+    name = "flame.sin"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["sin"]
+
+
+@irdl_op_definition
+class CosOp(ElementwiseUnaryOp):
+    """Elementwise `cos`."""
+
+    name = "flame.cos"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["cos"]
+
+
+@irdl_op_definition
+class ErfOp(ElementwiseUnaryOp):
+    """Elementwise `erf`: the error function."""
+
+    name = "flame.erf"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["erf"]
+
+
+@irdl_op_definition
+class FloorOp(ElementwiseUnaryOp):
+    """Elementwise `floor`: round down (integers unchanged)."""
+
+    name = "flame.floor"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["floor"]
+
+
+@irdl_op_definition
+class RoundOp(ElementwiseUnaryOp):
+    """Elementwise `round`: round half to even (integers unchanged)."""
+
+    name = "flame.round"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["round"]
+
+
+@irdl_op_definition
+class SignOp(ElementwiseUnaryOp):
+    """Elementwise `sign`: -1, 0 or 1 (0 at NaN, as PyTorch)."""
+
+    name = "flame.sign"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["sign"]
+
+
+@irdl_op_definition
+class Log1pOp(ElementwiseUnaryOp):
+    """Elementwise `log1p`: log(1 + x)."""
+
+    name = "flame.log1p"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["log1p"]
+
+
+@irdl_op_definition
+class Expm1Op(ElementwiseUnaryOp):
+    """Elementwise `expm1`: exp(x) - 1."""
+
+    name = "flame.expm1"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["expm1"]
+
+
+@irdl_op_definition
 class AddOp(ElementwiseBinaryOp):
     """Elementwise `add`: a + b (or on bool)."""
 

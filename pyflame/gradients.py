@@ -61,6 +61,9 @@ def _unary(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
     return rule
 
 
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
 def _gelu_grad(x: Tensor, y: Tensor, g: Tensor) -> Tensor:
     cdf = (ops.gelu(x) / x).where(x != 0, 0.5)  # Phi(x) = gelu(x) / x
     pdf = ops.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
@@ -461,6 +464,15 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.SigmoidOp: _unary(lambda x, y, g: g * y * (1 - y)),
     flame.GeluOp: _unary(lambda x, y, g: _gelu_grad(x, y, g)),
     flame.SiluOp: _unary(lambda x, y, g: _silu_grad(x, y, g)),
+    flame.SinOp: _unary(lambda x, y, g: g * ops.cos(x)),
+    flame.CosOp: _unary(lambda x, y, g: -g * ops.sin(x)),
+    flame.ErfOp: _unary(lambda x, y, g: g * _TWO_OVER_SQRT_PI * ops.exp(-x * x)),
+    # piecewise constant: zero gradient, as PyTorch
+    flame.FloorOp: _unary(lambda x, y, g: ops.zeros_like(g)),
+    flame.RoundOp: _unary(lambda x, y, g: ops.zeros_like(g)),
+    flame.SignOp: _unary(lambda x, y, g: ops.zeros_like(g)),
+    flame.Log1pOp: _unary(lambda x, y, g: g / (x + 1)),
+    flame.Expm1Op: _unary(lambda x, y, g: g * (y + 1)),
     flame.WhereOp: _where,
     flame.ConvertOp: _convert,
     flame.ReduceSumOp: _sum,

@@ -8,6 +8,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.ops       operators and op methods (`OpMethods` below)
     pyflame.runtime   `x.numpy()`, `x.item()`, `print(x)`: evaluation
     pyflame.autograd  `x.backward()`
+    pyflame.indexing  `x.gather(...)`, `x.index_select(...)` (above the runtime checks)
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
 """
@@ -44,13 +45,15 @@ class _Bound:
         self.ops: Any = _NotLoaded("pyflame.ops")
         self.runtime: Any = _NotLoaded("pyflame.runtime")
         self.autograd: Any = _NotLoaded("pyflame.autograd")
+        self.indexing: Any = _NotLoaded("pyflame.indexing")
 
 
 BOUND = _Bound()
 
 
 def bind(name: str, module: ModuleType) -> None:
-    """Called by `pyflame.ops`, `pyflame.runtime` and `pyflame.autograd` when imported."""
+    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd` and `pyflame.indexing`
+    when imported."""
     if name not in vars(BOUND):
         raise ValueError(f"unknown Tensor method module {name!r}")
     setattr(BOUND, name, module)
@@ -148,11 +151,11 @@ class OpMethods:
     # ---------------------------------------------------------------- elementwise functions
     # one method per row of pyflame.core.elementwise (tests/unit/test_tensor_methods.py checks it)
 
-    def add(self, other: Any) -> Tensor:
-        return BOUND.ops.add(self, other)
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.add(self, other, alpha=alpha)
 
-    def sub(self, other: Any) -> Tensor:
-        return BOUND.ops.sub(self, other)
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.sub(self, other, alpha=alpha)
 
     def mul(self, other: Any) -> Tensor:
         return BOUND.ops.mul(self, other)
@@ -229,6 +232,38 @@ class OpMethods:
     def logical_not(self) -> Tensor:
         return BOUND.ops.logical_not(self)
 
+    def sin(self) -> Tensor:
+        return BOUND.ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return BOUND.ops.cos(self)
+
+    def erf(self) -> Tensor:
+        return BOUND.ops.erf(self)
+
+    def floor(self) -> Tensor:
+        return BOUND.ops.floor(self)
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return BOUND.ops.round(self, decimals=decimals)
+
+    def sign(self) -> Tensor:
+        return BOUND.ops.sign(self)
+
+    def log1p(self) -> Tensor:
+        return BOUND.ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return BOUND.ops.expm1(self)
+
+    def isnan(self) -> Tensor:
+        return BOUND.ops.isnan(self)
+
+    def nan_to_num(
+        self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        return BOUND.ops.nan_to_num(self, nan, posinf, neginf)
+
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return BOUND.ops.clamp(self, min, max)
 
@@ -241,8 +276,10 @@ class OpMethods:
     # ---------------------------------------------------------------- reductions
     # x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.var(dim), x.softmax(dim), ...
 
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return BOUND.ops.sum(self, dim, keepdim)
+    def sum(
+        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None
+    ) -> Tensor:
+        return BOUND.ops.sum(self, dim, keepdim, dtype=dtype)
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         return BOUND.ops.mean(self, dim, keepdim)
@@ -302,6 +339,63 @@ class OpMethods:
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return BOUND.ops.transpose(self, dim0, dim1)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return BOUND.ops.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return BOUND.ops.roll(self, shifts, dims)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return BOUND.ops.repeat(self, *sizes)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return BOUND.ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return BOUND.ops.triu(self, diagonal)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        return BOUND.ops.masked_fill(self, mask, value)
+
+    def outer(self, other: Tensor) -> Tensor:
+        return BOUND.ops.outer(self, other)
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return BOUND.ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def any(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.any(self, dim, keepdim)
+
+    def all(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return BOUND.ops.all(self, dim, keepdim)
+
+    def norm(
+        self,
+        p: float | str | None = "fro",
+        dim: int | Sequence[int] | None = None,
+        keepdim: bool = False,
+        dtype: Any = None,
+    ) -> Tensor:
+        return BOUND.ops.norm(self, p, dim, keepdim, dtype)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return BOUND.ops.cumsum(self, dim, dtype=dtype)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return BOUND.ops.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        return BOUND.ops.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return BOUND.ops.topk(self, k, dim, largest, sorted)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        return BOUND.indexing.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        return BOUND.indexing.index_select(self, dim, index)
 
     def permute(self, *dims: Any) -> Tensor:
         return BOUND.ops.permute(self, *dims)

@@ -48,6 +48,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.sign(x64) * (1.0 - poly * np.exp(-a * a))
 
 
+def _erf_same(x: np.ndarray) -> np.ndarray:
+    """erf in the operand's dtype."""
+    return _erf(x).astype(x.dtype, copy=False)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -70,6 +75,26 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return 1 / np.sqrt(x)
+
+
+def _integer_or(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """numpy's `name` on floats; integers unchanged (numpy's floor/round of an int32 array is a
+    float64 array; PyTorch's keeps the integers)."""
+
+    def call(x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return x if x.dtype.kind in "iub" else getattr(np, name)(x)
+
+    call.__name__ = call.__qualname__ = f"numpy.{name}"
+    return call
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    # PyTorch's sign(NaN) is 0 (numpy's is NaN)
+    return np.where(x != x, np.zeros((), x.dtype), np.sign(x))
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,16 @@ UNARY = _entries(
     Elementwise("gelu", 1, _gelu, "float", flops=16, doc="x * Phi(x) (exact, erf)"),
     Elementwise("silu", 1, lambda x: x * _sigmoid(x), "float", flops=11, doc="x * sigmoid(x)"),
     Elementwise("logical_not", 1, numpy_function("logical_not"), "bool", "bool", doc="~x on bool"),
+    Elementwise("sin", 1, numpy_function("sin"), "float", flops=10),
+    Elementwise("cos", 1, numpy_function("cos"), "float", flops=10),
+    Elementwise("erf", 1, _erf_same, "float", flops=14, doc="the error function"),
+    Elementwise("floor", 1, _integer_or("floor"), doc="round down (integers unchanged)"),
+    Elementwise(
+        "round", 1, _integer_or("round"), flops=2, doc="round half to even (integers unchanged)"
+    ),
+    Elementwise("sign", 1, _sign, flops=2, doc="-1, 0 or 1 (0 at NaN, as PyTorch)"),
+    Elementwise("log1p", 1, numpy_function("log1p"), "float", flops=9, doc="log(1 + x)"),
+    Elementwise("expm1", 1, numpy_function("expm1"), "float", flops=9, doc="exp(x) - 1"),
 )
 
 BINARY = _entries(

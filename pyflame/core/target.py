@@ -27,6 +27,8 @@ from pyflame.core.errors import CompileError
 from pyflame.core.placement import PlacementAttr
 
 TARGET_ATTR = "pf.target"
+#: the simulator's engines (`Target.fidelity`): the default first
+FIDELITIES = ("fast", "wavelet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,16 @@ class Target:
     #: forward) between arriving and leaving again, beyond the ramps (ALGORITHMS.md: a CE stage
     #: is about 2 ramps + 2)
     ce_forward_cycles: int = 2
+    #: how the simulator runs a program: "fast" plans it op by op over whole rectangles
+    #: (pyflame/sim/planner.py); "wavelet" is the reference engine that moves every wavelet
+    #: through every router queue cycle by cycle (pyflame/sim/wavelet/, meshes up to 16x16 PEs)
+    fidelity: str = "fast"
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(
+                f"unknown simulator fidelity {self.fidelity!r}: use one of {', '.join(FIDELITIES)}"
+            )
 
     @property
     def usable_sram_bytes(self) -> int:
@@ -106,6 +118,9 @@ WSE3 = Target(name="WSE3", fabric_rows=1170, fabric_cols=755, flops_per_cycle_fp
 SMALL = Target(name="small", fabric_rows=16, fabric_cols=16, flops_per_cycle_fp16=8)
 
 PRESETS = {"WSE2": WSE2, "WSE3": WSE3, "SMALL": SMALL}
+
+#: figures that are words, not numbers
+STRING_FIGURES = frozenset({"fidelity"})
 
 #: figures for which 0 makes sense (no reserve, an ideal machine without overheads)
 MAY_BE_ZERO = frozenset(
@@ -203,6 +218,7 @@ class TargetAttr(ParametrizedAttribute):
     router_queue_wavelets: IntAttr
     ce_queue_wavelets: IntAttr
     ce_forward_cycles: IntAttr
+    fidelity: StringAttr
 
     def __init__(self, target: Target):
         super().__init__(StringAttr(target.name), *_figure_attrs(target))
@@ -217,7 +233,7 @@ class TargetAttr(ParametrizedAttribute):
         with parser.in_angle_brackets():
             start = parser.pos
             name = parser.parse_str_literal('the target\'s name, e.g. "small"')
-            given: dict[str, int | float] = {}
+            given: dict[str, int | float | str] = {}
             while parser.parse_optional_punctuation(",") is not None:
                 at = parser.pos
                 key = parser.parse_identifier("a target figure")
@@ -230,6 +246,17 @@ class TargetAttr(ParametrizedAttribute):
                 if key in given:
                     parser.raise_error(f"target figure '{key}' given twice", at, parser.pos)
                 parser.parse_punctuation("=")
+                if key in STRING_FIGURES:
+                    at = parser.pos
+                    word = parser.parse_str_literal(f"a string for '{key}'")
+                    if key == "fidelity" and word not in FIDELITIES:
+                        parser.raise_error(
+                            f"unknown fidelity {word!r} (one of {', '.join(FIDELITIES)})",
+                            at,
+                            parser.pos,
+                        )
+                    given[key] = word
+                    continue
                 given[key] = parser.parse_number(context_msg=f" for '{key}'")
             base = PRESETS.get(name.upper())
             if base is None and not given:
@@ -239,7 +266,7 @@ class TargetAttr(ParametrizedAttribute):
                     start,
                     parser.pos,
                 )
-            values = {**{k: float(v) if k == "clock_hz" else int(v) for k, v in given.items()}}
+            values = {k: _figure_value(k, v) for k, v in given.items()}
             target = dataclasses.replace(base or WSE2, name=name, **values)  # type: ignore[arg-type]  # keys are Target's figures, values their types
         return (StringAttr(target.name), *_figure_attrs(target))
 
@@ -250,13 +277,20 @@ class TargetAttr(ParametrizedAttribute):
             printer.print_string_literal(target.name)
             for key in FIGURES:
                 value = getattr(target, key)
-                if base is None or value != getattr(base, key):
+                if base is not None and value == getattr(base, key):
+                    continue
+                if key in STRING_FIGURES:
+                    printer.print_string(f", {key} = ")
+                    printer.print_string_literal(value)
+                else:
                     printer.print_string(f", {key} = {value!r}")
 
     def verify(self) -> None:
         target = self.target
         for key in FIGURES:
             value = getattr(target, key)
+            if key in STRING_FIGURES:
+                continue
             if value <= 0 and key not in MAY_BE_ZERO or value < 0:
                 raise VerifyException(f"#pf.target: '{key}' must be positive, got {value}")
         if target.usable_sram_bytes <= 0:
@@ -266,11 +300,24 @@ class TargetAttr(ParametrizedAttribute):
             )
 
 
+def _figure_value(key: str, value: int | float | str) -> int | float | str:
+    """A parsed figure as the Target field holds it."""
+    if key in STRING_FIGURES:
+        return str(value)
+    return float(value) if key == "clock_hz" else int(value)
+
+
 def _figure_attrs(target: Target) -> list[Attribute]:
-    return [
-        FloatData(float(target.clock_hz)) if key == "clock_hz" else IntAttr(getattr(target, key))
-        for key in FIGURES
-    ]
+    attrs: list[Attribute] = []
+    for key in FIGURES:
+        value = getattr(target, key)
+        if key in STRING_FIGURES:
+            attrs.append(StringAttr(value))
+        elif key == "clock_hz":
+            attrs.append(FloatData(float(value)))
+        else:
+            attrs.append(IntAttr(value))
+    return attrs
 
 
 #: the `pf` dialect: the attributes that carry machine facts and compile decisions in the IR

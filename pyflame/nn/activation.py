@@ -24,6 +24,18 @@ class ReLU(Module):
         return "inplace=True" if self.inplace else ""
 
 
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (`approximate='none'`: `flame.gelu`, exact) or PyTorch's tanh
+    approximation ('tanh': 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), elementwise
+    ops), `torch.nn.functional.gelu`."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    if approximate == "none":
+        return ops.gelu(input)
+    inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
+    return input * 0.5 * (ops.tanh(inner) + 1.0)
+
+
 class GELU(Module):
     """x * Phi(x) (`approximate='none'`, exact) or its tanh approximation ('tanh')."""
 
@@ -36,10 +48,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
-        if self.approximate == "none":
-            return ops.gelu(input)
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
-        return input * 0.5 * (ops.tanh(inner) + 1.0)
+        return gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"

@@ -21,7 +21,8 @@ from pyflame.tensor import Tensor
 
 
 class Embedding(Module):
-    """Embedding(num_embeddings, embedding_dim, padding_idx=None)."""
+    """Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+    norm_type=2.0, scale_grad_by_freq=False, sparse=False): `F.embedding` of its weight."""
 
     def __init__(
         self,
@@ -38,10 +39,6 @@ class Embedding(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError(
-                "Embedding's max_norm, scale_grad_by_freq and sparse are not supported"
-            )
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Padding_idx must be within num_embeddings")
@@ -71,7 +68,15 @@ class Embedding(Module):
             self.weight._set_data(data)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.embedding(input, self.weight, self.padding_idx)
+        return F.embedding(
+            input,
+            self.weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     @classmethod
     def from_pretrained(

@@ -12,11 +12,12 @@ other op builders (pyflame/ops/conv.py), the composites in their own modules of 
 from __future__ import annotations
 
 from pyflame import ops as _ops
+from pyflame.nn.activation import gelu
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss
 from pyflame.nn.normalization import batch_norm, layer_norm
 from pyflame.nn.sparse import embedding, one_hot
-from pyflame.ops import gelu, pad, relu, sigmoid, silu, tanh
+from pyflame.ops import pad, relu, sigmoid, silu, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.tensor import Tensor

@@ -13,6 +13,7 @@ from pyflame.autograd import no_grad
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import ShapeError
 from pyflame.dialects import flame
+from pyflame.runtime import add_pending_update
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 
@@ -59,9 +60,15 @@ def _elements(count: int) -> str:
 
 def _data_at_hand(t: Tensor) -> np.ndarray | None:
     """The values of `t` when they are known without running: a leaf's data, also through
-    reshapes (embedding flattens its indices)."""
-    while t._data is None and t.op is flame.ReshapeOp:
-        t = t.inputs[0]
+    reshapes (embedding flattens its indices) and broadcasts (index_select spreads its
+    indices over the other dims)."""
+    if t._data is None and t.op in (flame.ReshapeOp, flame.BroadcastToOp):
+        inner = _data_at_hand(t.inputs[0])
+        if inner is None:
+            return None
+        if t.op is flame.ReshapeOp:
+            return inner.reshape(t.shape)
+        return np.broadcast_to(inner, t.shape)
     return t._data
 
 
@@ -94,10 +101,25 @@ def checked_one_hot(
     return hot
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
     """Rows of `weight` (num_embeddings, dim) picked by the int indices in `input`; an index
     outside [0, num_embeddings) is an IndexError, as in PyTorch (at once for data at hand, after
-    the run for lazy indices). The `padding_idx` row gets no gradient (PyTorch's rule)."""
+    the run for lazy indices). The `padding_idx` row gets no gradient (PyTorch's rule).
+
+    `max_norm`: the rows `input` refers to whose `norm_type`-norm exceeds it are scaled to
+    max_norm / (norm + 1e-7) first, and `weight` itself is updated so (PyTorch renormalizes in
+    place; here a pending update of a leaf weight, applied by the next `pf.eval`); the gradient
+    reaches the weight unscaled, as PyTorch's. `scale_grad_by_freq`: each row's gradient is
+    divided by how often the batch refers to it. `sparse` is accepted (the gradient is dense:
+    the same values)."""
     location = user_location()
     if weight.ndim != 2:
         raise ShapeError(
@@ -115,11 +137,6 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
                 f"num_embeddings ({vocab}), got {padding_idx}"
             )
         padding_idx %= vocab
-        if weight.requires_grad:  # same values; no gradient reaches the padding row
-            keep = np.ones((vocab, 1), weight.dtype.numpy)
-            keep[padding_idx] = 0
-            mask = ops.from_numpy(keep)
-            weight = weight * mask + weight.detach() * (1 - mask)
 
     def message(value: int, count: int) -> str:
         return (
@@ -127,7 +144,37 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
             f"[0, {vocab}) ({_elements(count)} out of range; num_embeddings is {vocab})"
         )
 
+    del sparse  # a dense gradient holds the same values
     flat = input.reshape(-1)
-    hot = checked_one_hot(flat, vocab, message, location=location)
-    rows = hot.astype(weight.dtype) @ weight
+    hot = checked_one_hot(flat, vocab, message, location=location).astype(weight.dtype)
+    if max_norm is not None:
+        weight = _renormed(weight, hot, float(max_norm), float(norm_type))
+    if padding_idx is not None and weight.requires_grad:  # no gradient reaches its row
+        keep = np.ones((vocab, 1), weight.dtype.numpy)
+        keep[padding_idx] = 0
+        mask = ops.from_numpy(keep)
+        weight = weight * mask + weight.detach() * (1 - mask)
+    rows = hot @ weight
+    if scale_grad_by_freq and weight.requires_grad:  # same values, gradient / frequency
+        with no_grad():
+            count = hot.sum(0, keepdim=True)
+            scaled_hot = hot / ops.maximum(count, 1.0)
+        scaled = scaled_hot @ weight
+        rows = scaled + (rows - scaled).detach()
     return rows.reshape(*input.shape, dim)
+
+
+def _renormed(weight: Tensor, hot: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    """`weight` with the rows `hot` refers to scaled down to `max_norm` (PyTorch's
+    embedding_renorm_: max_norm / (norm + 1e-7) where the norm exceeds max_norm); the values
+    of the result, the gradient of `weight` itself; a leaf weight gets the new values as a
+    pending update (PyTorch changes it in place)."""
+    with no_grad():
+        used = hot.sum(0) > 0
+        norms = ops.norm(weight.detach(), p=norm_type, dim=1)
+        too_long = used & (norms > max_norm)
+        scale = ops.where(too_long, max_norm / (norms + 1e-7), 1.0).reshape(-1, 1)
+        new = (weight.detach() * scale).astype(weight.dtype)
+        if weight.op is None:  # a leaf holding data (a parameter), not a computed weight
+            add_pending_update(weight, new)
+    return weight + (new - weight).detach()

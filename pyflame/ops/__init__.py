@@ -13,8 +13,11 @@ The builders live in one module per family (each imports only the ones above it 
     creation     from_numpy, full, zeros, ones, *_like, arange, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
-    linalg       matmul, bmm
-    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax
+    linalg       matmul, bmm, outer, addmm
+    masking      tril, triu, masked_fill
+    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm, cumsum
+    einsum       einsum (permute, reshape, matmul, sum)
+    sorting      sort, argsort, topk (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
 
@@ -38,20 +41,29 @@ from pyflame.ops.creation import (
     zeros,
     zeros_like,
 )
+from pyflame.ops.einsum import (
+    einsum,
+)
 from pyflame.ops.elementwise import (
     abs,
     add,
     binary,
     clamp,
+    cos,
     div,
     elementwise_op,
     eq,
+    erf,
     exp,
+    expm1,
+    floor,
     ge,
     gelu,
     gt,
+    isnan,
     le,
     log,
+    log1p,
     logical_and,
     logical_not,
     logical_or,
@@ -59,33 +71,51 @@ from pyflame.ops.elementwise import (
     maximum,
     minimum,
     mul,
+    nan_to_num,
     ne,
     neg,
     pow,
     relu,
+    round,
     rsqrt,
     sigmoid,
+    sign,
     silu,
+    sin,
     sqrt,
     sub,
     tanh,
     where,
 )
-from pyflame.ops.linalg import bmm, matmul
+from pyflame.ops.linalg import (
+    addmm,
+    bmm,
+    matmul,
+    outer,
+)
+from pyflame.ops.masking import (
+    masked_fill,
+    tril,
+    triu,
+)
 from pyflame.ops.node import _check_layout as _check_layout  # (used by pf.nn's layers)
 from pyflame.ops.node import _node as _node  # (used by gradient rules that build a raw node)
 from pyflame.ops.reductions import (
     MaxResult,
     MinResult,
+    all,
     amax,
     amin,
+    any,
     argmax,
     argmin,
+    cumsum,
     log_softmax,
     logsumexp,
     max_,
     mean,
     min_,
+    norm,
     prod,
     softmax,
     std,
@@ -111,17 +141,25 @@ from pyflame.ops.shape import (
     expand,
     expand_as,
     flatten,
+    flip,
     getitem,
     narrow,
     pad,
     permute,
+    repeat,
     reshape,
+    roll,
     split,
     squeeze,
     stack,
     transpose,
     unsqueeze,
     view,
+)
+from pyflame.ops.sorting import (
+    argsort,
+    sort,
+    topk,
 )
 
 __all__ = [  # creation
@@ -134,6 +172,32 @@ __all__ = [  # creation
     "ones_like",
     "zeros",
     "zeros_like",
+    "sin",
+    "cos",
+    "erf",
+    "floor",
+    "round",
+    "sign",
+    "log1p",
+    "expm1",
+    "isnan",
+    "nan_to_num",
+    "flip",
+    "roll",
+    "repeat",
+    "tril",
+    "triu",
+    "masked_fill",
+    "outer",
+    "addmm",
+    "any",
+    "all",
+    "norm",
+    "cumsum",
+    "einsum",
+    "sort",
+    "argsort",
+    "topk",
 ]
 __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "abs",

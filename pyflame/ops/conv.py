@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyflame.core import shapes
+from pyflame.core.dtypes import int32
 from pyflame.dialects import flame
-from pyflame.ops.creation import ones
-from pyflame.ops.elementwise import div
+from pyflame.ops.creation import arange, full, ones
+from pyflame.ops.elementwise import div, eq, ge, logical_and, logical_or, ne, where
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
-from pyflame.ops.shape import reshape
+from pyflame.ops.shape import pad, reshape
 from pyflame.tensor import Tensor
 
 # --------------------------------------------------------------------------- helpers
@@ -187,17 +188,51 @@ def max_pool2d(
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Any:
     """Max over each `kernel_size` window (stride defaults to the kernel size); padding, at
-    most half the kernel, counts as -inf."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d(return_indices=True) is not supported yet")
+    most half the kernel, counts as -inf. With `return_indices`, also where each max is: its
+    flat index h * W + w in the input's plane (int32; PyTorch: int64), the first max of the
+    window in row-major order, as PyTorch."""
     x, squeeze, k, s, pads, d = _pool_args(
         "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
     )
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "max_pool2d")
     attrs = {"kernel": k, "stride": s, "padding": pads, "dilation": d}
-    return _unbatched(_node(flame.MaxPool2dOp, (x,), shape, x.dtype, attrs), squeeze)
+    values = _node(flame.MaxPool2dOp, (x,), shape, x.dtype, attrs)
+    if not return_indices:
+        return _unbatched(values, squeeze)
+    indices = _max_indices(x, values, k, s, pads, d)
+    return _unbatched(values, squeeze), _unbatched(indices, squeeze)
+
+
+def _max_indices(
+    x: Tensor,
+    values: Tensor,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    pads: tuple[int, ...],
+    d: tuple[int, int],
+) -> Tensor:
+    """The flat input index of each window's max: per kernel tap, a strided slice of the
+    (-inf padded) input and of a map of flat indices (-1 on padding); the taps visited last
+    to first, each taking the place where its value equals the max (NaN matching NaN)."""
+    top, bottom, left, right = pads
+    height, width = x.shape[2], x.shape[3]
+    flat = reshape(arange(height * width, dtype=int32), 1, 1, height, width)
+    if any(pads):
+        x = pad(x, [left, right, top, bottom], value=float("-inf"))
+        flat = pad(flat, [left, right, top, bottom], value=-1)
+    oh, ow = values.shape[2], values.shape[3]
+    found = full(values.shape, -1, dtype=int32)
+    for a in reversed(range(k[0])):
+        for b in reversed(range(k[1])):
+            h0, w0 = a * d[0], b * d[1]
+            rows = slice(h0, h0 + (oh - 1) * s[0] + 1, s[0])
+            cols = slice(w0, w0 + (ow - 1) * s[1] + 1, s[1])
+            tap, where_from = x[:, :, rows, cols], flat[:, :, rows, cols]
+            same = logical_or(eq(tap, values), logical_and(ne(tap, tap), ne(values, values)))
+            found = where(logical_and(same, ge(where_from, 0)), where_from, found)
+    return found
 
 
 def avg_pool2d(
@@ -217,7 +252,7 @@ def avg_pool2d(
     )
     p = _pair(padding, "avg_pool2d padding")
     if divisor_override is not None:
-        if isinstance(divisor_override, builtins.bool) or operator.index(divisor_override) < 1:
+        if isinstance(divisor_override, builtins.bool) or operator.index(divisor_override) == 0:
             raise ValueError(f"divisor must be not zero, got {divisor_override!r}")
         divisor_override = operator.index(divisor_override)
     shape = _rule(shapes.pool2d, x.shape, k, s, pads, d, "avg_pool2d")

@@ -111,12 +111,74 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
     return fn
 
 
-neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not = (
-    _unary_function(n) for n in elementwise.UNARY
+(neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not) = (
+    _unary_function(n) for n in list(elementwise.UNARY)[:12]
 )
-(add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
+sin, cos, erf, floor, _round, sign, log1p, expm1 = (
+    _unary_function(n) for n in list(elementwise.UNARY)[12:]
+)
+(_add, _sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
     _binary_function(n) for n in elementwise.BINARY
 )
+
+
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """Elementwise a + alpha * b (torch.add), with broadcasting."""
+    return _add(a, b if alpha == 1 else _mul_alpha(b, alpha))
+
+
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """Elementwise a - alpha * b (torch.sub), with broadcasting."""
+    return _sub(a, b if alpha == 1 else _mul_alpha(b, alpha))
+
+
+def _mul_alpha(b: Any, alpha: Any) -> Any:
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+
+
+def round(x: Tensor, *, decimals: int = 0) -> Tensor:
+    """Elementwise round half to even; `decimals` digits after the point as PyTorch computes
+    it: round(x * 10**decimals) / 10**decimals (negative: before the point)."""
+    _check_tensor(x, "round")
+    if not decimals:
+        return _round(x)
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"{format_location(user_location())}: round with decimals is not supported for "
+            f"{x.dtype!r} (as in PyTorch)"
+        )
+    if decimals > 0:
+        scale = 10.0**decimals
+        return div(_round(mul(x, scale)), scale)
+    scale = 10.0 ** (-decimals)
+    return mul(_round(div(x, scale)), scale)
+
+
+def isnan(x: Tensor) -> Tensor:
+    """Elementwise x is NaN, a bool tensor: `x != x` (only NaN differs from itself; all False
+    for integers and bool)."""
+    _check_tensor(x, "isnan")
+    if not x.dtype.is_floating_point:
+        return ne(x, x) if x.dtype is not bool_ else logical_and(x, logical_not(x))
+    return ne(x, x)
+
+
+def nan_to_num(
+    x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    """NaN, +inf and -inf replaced by `nan`, `posinf`, `neginf` (by default 0 and the dtype's
+    largest and lowest finite values, as PyTorch): three `where`s; integers unchanged."""
+    _check_tensor(x, "nan_to_num")
+    if not x.dtype.is_floating_point:
+        return x
+    import ml_dtypes  # (its finfo knows bfloat16 too)
+
+    info = ml_dtypes.finfo(x.dtype.numpy)
+    high = float(info.max) if posinf is None else posinf
+    low = float(info.min) if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(eq(x, float("inf")), high, out)
+    return where(eq(x, float("-inf")), low, out)
 
 
 def where(condition: Tensor, x: Any, y: Any) -> Tensor:

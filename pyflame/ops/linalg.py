@@ -1,9 +1,13 @@
-"""Linear algebra: matmul (torch.matmul's broadcasting and vector rules) and bmm."""
+"""Linear algebra: matmul (torch.matmul's broadcasting and vector rules) and bmm; outer and
+addmm (decompositions into matmul and elementwise ops)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from pyflame.core import shapes
 from pyflame.dialects import flame
+from pyflame.ops.elementwise import add, mul
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.shape import _reshape_node, broadcast_to
 from pyflame.tensor import Tensor
@@ -57,3 +61,38 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
             f"and {list(b.shape)}"
         )
     return matmul(a, b)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """The outer product of two vectors (torch.outer): a[:, None] * b[None, :] (flame.mul of
+    two broadcasts, PyTorch's type promotion)."""
+    _check_tensor(a, "outer")
+    _check_tensor(b, "outer")
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: expected 1-D tensors, got {a.ndim}-D and {b.ndim}-D")
+    return mul(_reshape_node(a, (a.shape[0], 1)), _reshape_node(b, (1, b.shape[0])))
+
+
+def addmm(
+    input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts to the product's
+    shape). beta = 0 ignores input (its NaN and inf do not propagate), as PyTorch."""
+    for t, what in ((input, "input"), (mat1, "mat1"), (mat2, "mat2")):
+        _check_tensor(t, f"addmm {what}")
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(
+            f"addmm: mat1 and mat2 must be matrices, got {mat1.ndim}-D and {mat2.ndim}-D"
+        )
+    product = matmul(mat1, mat2)
+    if alpha != 1:
+        product = mul(product, alpha)
+    if beta == 0:
+        if np.broadcast_shapes(input.shape, product.shape) != product.shape:
+            raise _shape_error(
+                f"addmm: input of shape {list(input.shape)} does not broadcast to "
+                f"{list(product.shape)}"
+            )
+        return product
+    term = input if beta == 1 else mul(input, beta)
+    return add(term, product)

@@ -1,5 +1,6 @@
 """Reductions: sum, mean, prod, amax/amin, argmax/argmin, max/min, var/std, logsumexp,
-softmax/log_softmax.
+softmax/log_softmax; any/all, norm and cumsum (decompositions into the others and elementwise
+ops).
 """
 
 from __future__ import annotations
@@ -13,12 +14,34 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import shapes
-from pyflame.core.dtypes import DType, bool_, float32, int32
+from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import arange
-from pyflame.ops.elementwise import maximum, minimum, where
-from pyflame.ops.node import _check_tensor, _is_scalar, _node, _rule, _shape_error, _shape_rule
+from pyflame.ops.elementwise import (
+    abs,
+    add,
+    eq,
+    gt,
+    logical_not,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    pow,
+    sqrt,
+    where,
+)
+from pyflame.ops.node import (
+    _check_tensor,
+    _dim_arg,
+    _is_scalar,
+    _node,
+    _rule,
+    _shape_error,
+    _shape_rule,
+)
+from pyflame.ops.shape import pad
 from pyflame.tensor import Tensor, format_location, user_location
 
 # dim: an int, a tuple or list (negative allowed), or None for every dim; a bad one is a
@@ -81,9 +104,18 @@ def _floating(x: Tensor, what: str) -> Tensor:
     return x
 
 
-def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum."""
+def sum(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """Sum over `dim` (an int, a tuple, or None for every dim), like torch.sum; `dtype`
+    converts the input first."""
     _check_tensor(x, "sum")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
     return _reduce(flame.ReduceSumOp, _counted(x), dim, keepdim, "sum")
 
 
@@ -95,9 +127,18 @@ def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     return _reduce(flame.ReduceMeanOp, x, dim, keepdim, "mean")
 
 
-def prod(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod."""
+def prod(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """Product over `dim` (an int, a tuple, or None for every dim), like torch.prod; `dtype`
+    converts the input first."""
     _check_tensor(x, "prod")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
     return _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
 
 
@@ -271,6 +312,100 @@ def softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
 def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """log(softmax(x)) along `dim`, computed as (x - max) - log(sum(exp(x - max)))."""
     return _softmax(flame.LogSoftmaxOp, x, dim, dtype, "log_softmax")
+
+
+def _truth(x: Tensor, dim: Any, keepdim: bool, what: str, want_all: bool) -> Tensor:
+    _check_tensor(x, what)
+    off = logical_not(x) if x.dtype is bool_ else eq(x, 0)  # NaN counts as True
+    hit = off if want_all else logical_not(off)
+    count = _reduce(flame.ReduceSumOp, astype(hit, int32), _all_if_empty(dim), keepdim, what)
+    return eq(count, 0) if want_all else gt(count, 0)
+
+
+def any(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Whether any element over `dim` is nonzero (torch.any), a bool tensor: the int32 count
+    of nonzero elements (flame.reduce_sum) > 0; False over no elements."""
+    return _truth(x, dim, keepdim, "any", want_all=False)
+
+
+def all(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Whether every element over `dim` is nonzero (torch.all), a bool tensor: the int32
+    count of zeros (flame.reduce_sum) == 0; True over no elements."""
+    return _truth(x, dim, keepdim, "all", want_all=True)
+
+
+def norm(
+    x: Tensor,
+    p: float | str | None = "fro",
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    dtype: Any = None,
+) -> Tensor:
+    """The vector p-norm over `dim` (every dim by default), torch.norm: p = 2 and 'fro':
+    sqrt(sum(x * x)) (gradient 0 where the norm is 0, as PyTorch); 1: sum(|x|); inf / -inf:
+    amax / amin(|x|); 0: the count of nonzeros; other p: sum(|x|^p)^(1/p)."""
+    _check_tensor(x, "norm")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
+    _floating(x, "norm")
+    if p is None or p == "fro":
+        p = 2
+    if isinstance(p, str):
+        raise NotImplementedError(f"norm: p={p!r} is not supported (matrix norms: only 'fro')")
+    p = float(p)
+    dim = _all_if_empty(dim)
+    if p == 2:
+        squares = _reduce(flame.ReduceSumOp, mul(x, x), dim, keepdim, "norm")
+        out = sqrt(squares)
+        if out.requires_grad:
+            out._grad_fn = TwoNorm(x, _reduce_dims(x, dim, "norm"), keepdim)
+        return out
+    if p == 1:
+        return _reduce(flame.ReduceSumOp, abs(x), dim, keepdim, "norm")
+    if p == float("inf"):
+        return amax(abs(x), dim, keepdim)
+    if p == float("-inf"):
+        return amin(abs(x), dim, keepdim)
+    if p == 0:
+        return _reduce(flame.ReduceSumOp, astype(ne(x, 0), x.dtype), dim, keepdim, "norm")
+    return pow(_reduce(flame.ReduceSumOp, pow(abs(x), p), dim, keepdim, "norm"), 1.0 / p)
+
+
+class TwoNorm:
+    """Gradient rule of the 2-norm (attached by `norm`): g * x / norm, 0 where the norm is 0
+    (sqrt's rule would give NaN there), as torch's norm_backward."""
+
+    def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
+        self.inputs = (x,)
+        self.dims, self.keepdim = dims, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        if not self.keepdim:
+            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
+            node, g = node.reshape(kept), g.reshape(kept)
+        return (where(node == 0, 0.0, x * (g / node)),)
+
+
+def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along `dim` (torch.cumsum; bool sums as int32, PyTorch: int64), `dtype`
+    converts first. A Hillis-Steele scan: log2(n) steps y += y shifted by 1, 2, 4, ... along
+    dim (flame.pad with widths (k, -k): k zeros in front, k elements cropped at the end), so
+    exact for integers and one add per step, whatever the dim's distribution."""
+    _check_tensor(x, "cumsum")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
+    x = _counted(x)
+    if x.ndim == 0:
+        _reduce_dims(x, dim, "cumsum")
+        return x * 1
+    d = _rule(shapes.normalize_dim, _dim_arg(dim, "cumsum"), x.ndim)
+    n, out, k = x.shape[d], x, 1
+    while k < n:
+        after = (0, 0) * (x.ndim - 1 - d)
+        out = add(out, pad(out, (*after, k, -k)))
+        k *= 2
+    return out if out is not x else x * 1
 
 
 class AtIndices:

@@ -1,7 +1,8 @@
 """Shape ops: permute, transpose, reshape/view (flame.transpose, flame.reshape); unsqueeze,
 squeeze, flatten (flame.reshape); expand, broadcast_to (flame.broadcast_to); cat, stack
 (flame.concat, stack = unsqueeze + cat); split, chunk, narrow and basic indexing (flame.slice,
-+ flame.reshape for int and None indices); pad (flame.pad, constant mode).
++ flame.reshape for int and None indices); pad (flame.pad, constant mode); flip, roll
+(slices joined by flame.concat) and repeat (reshape, broadcast, reshape).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import shapes
+from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
@@ -26,7 +28,7 @@ from pyflame.ops.node import (
     _shape_rule,
 )
 from pyflame.promotion import result_type
-from pyflame.tensor import Tensor
+from pyflame.tensor import Tensor, format_location, user_location
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -134,7 +136,16 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     xs = _tensor_list(tensors, "cat")
     if not xs:
         raise _shape_error("cat needs at least one tensor")
-    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "cat"), max(xs[0].ndim, 1))
+    if any(t.ndim > 1 for t in xs):  # PyTorch's legacy rule: 1-D empty tensors are skipped
+        xs = [t for t in xs if t.shape != (0,)]
+    rank = xs[0].ndim
+    given = _dim_arg(dim, "cat")
+    if rank and not -rank <= given < rank:
+        raise IndexShapeError(
+            f"{format_location(user_location())}: Dimension out of range (expected to be in "
+            f"range of [{-rank}, {rank - 1}], but got {given})"
+        )
+    d = _shape_rule(shapes.normalize_dim, given, max(rank, 1))
     shape = _shape_rule(shapes.concat, [t.shape for t in xs], d)
     return _node(flame.ConcatOp, xs, shape, xs[0].dtype, {"dim": d})
 
@@ -239,3 +250,71 @@ def pad(
     if not x.dtype.is_floating_point:
         _fits(v, x.dtype, "pad")
     return _node(flame.PadOp, (x,), shape, x.dtype, {"low": low, "high": high, "value": v})
+
+
+def _dims_arg(dims: Any, ndim: int, what: str) -> tuple[int, ...]:
+    """An int or a sequence of ints, normalized against `ndim` (a rank-0 tensor takes 0, -1)."""
+    given = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    out = tuple(_shape_rule(shapes.normalize_dim, _dim_arg(d, what), max(ndim, 1)) for d in given)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{what}: dim {out[0]} appears multiple times in the list of dims")
+    return out
+
+
+def flip(x: Tensor, dims: Any) -> Tensor:
+    """The order of elements reversed along each of `dims` (torch.flip): per dim, its
+    size-1 slices joined in reverse order by one flame.concat (a copy; n slices for a dim of
+    size n)."""
+    _check_tensor(x, "flip")
+    out = x
+    for d in _dims_arg(dims, x.ndim, "flip"):
+        if x.ndim == 0 or x.shape[d] <= 1:
+            continue
+        n = x.shape[d]
+        out = cat([_dim_slice(out, d, i, i + 1) for i in reversed(range(n))], d)
+    return out if out is not x else _slice_node(x, [0] * x.ndim, list(x.shape), [1] * x.ndim)
+
+
+def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Elements shifted along `dims` by `shifts`, wrapping around (torch.roll): per dim two
+    slices joined in swapped order by flame.concat; without dims, of the flattened tensor."""
+    _check_tensor(x, "roll")
+    shift_list = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    if dims is None:
+        if len(shift_list) != 1:
+            raise RuntimeError(
+                f"roll: shifts and dimensions must align. shifts: {len(shift_list)}, dims:0"
+            )
+        flat = _reshape_node(x, (int(np.prod(x.shape)),))
+        return _reshape_node(roll(flat, shift_list[0], 0), x.shape)
+    dim_list = _dims_arg(dims, x.ndim, "roll")
+    if len(shift_list) != len(dim_list):
+        raise RuntimeError(
+            f"roll: shifts and dimensions must align. shifts: {len(shift_list)}, "
+            f"dims:{len(dim_list)}"
+        )
+    out = x
+    for s, d in zip(shift_list, dim_list, strict=True):
+        n = x.shape[d] if x.ndim else 1
+        k = int(s) % n if n else 0
+        if k:
+            out = cat([_dim_slice(out, d, n - k, n), _dim_slice(out, d, 0, n - k)], d)
+    return out if out is not x else _slice_node(x, [0] * x.ndim, list(x.shape), [1] * x.ndim)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """The tensor tiled `sizes` times along each dim (torch.Tensor.repeat; more sizes than
+    dims add leading dims): reshape to [1, n0, 1, n1, ...], broadcast to [r0, n0, r1, n1, ...],
+    reshape to [r0 * n0, r1 * n1, ...]."""
+    _check_tensor(x, "repeat")
+    reps = _shape_arg(sizes, "repeat")
+    if len(reps) < x.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    interleaved = tuple(v for n in shape for v in (1, n))
+    wide = tuple(v for r, n in zip(reps, shape, strict=True) for v in (r, n))
+    out = broadcast_to(_reshape_node(x, interleaved), wide)
+    return _reshape_node(out, tuple(r * n for r, n in zip(reps, shape, strict=True)))

@@ -59,7 +59,12 @@ PHASE_OF: dict[type, str] = {
 
 
 def compile_plan(module: ModuleOp) -> Executable:
-    """Plan a verified pe-level module (`func.func @main`, attribute `pf.target`) for running."""
+    """Plan a verified pe-level module (`func.func @main`, attribute `pf.target`) for running,
+    on the engine its target's `fidelity` names (the wavelet-level one: pyflame/sim/wavelet/)."""
+    if Target.of_module(module).fidelity == "wavelet":
+        from pyflame.sim.wavelet import compile_wavelet  # imports this module
+
+        return compile_wavelet(module)
     return Planner(module).plan()
 
 

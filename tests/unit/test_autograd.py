@@ -34,6 +34,41 @@ CASES = {
             L.exp(a) + L.log(a) + L.sqrt(a) + L.rsqrt(a) + L.tanh(a) + L.sigmoid(a) + L.abs(a - 1)
         ),
     ),
+    "unary_issue_12": (
+        [(3, 5)],
+        True,
+        lambda L, a: (
+            L.sin(a)
+            + L.cos(a) * 2
+            + L.erf(a - 1)
+            + L.log1p(a)
+            + L.expm1(a - 1)
+            + L.floor(a) * a
+            + L.round(a * 3)
+            + L.sign(a - 1) * a
+            + L.nan_to_num(L.log(a - 1))
+        ),
+    ),
+    "shape_ops_issue_12": (
+        [(3, 5), (5,), (4,)],
+        False,
+        lambda L, a, v, w: (
+            a.flip(0).roll(2, 1).repeat(2, 1)[1:4] * 2
+            + L.outer(v[:3], v).repeat(1, 1)
+            + L.addmm(a, L.outer(v[:3], w), L.outer(w, v), beta=0.5, alpha=2)
+        ),
+    ),
+    "norm_cumsum": (
+        [(4, 6)],
+        False,
+        lambda L, a: (
+            a.cumsum(1) * a.norm(dim=1, keepdim=True)
+            + a.norm(p=1, dim=0) * a.norm()
+            + a.norm(p=float("inf"), dim=0)
+            + a.norm(p=3, dim=0)
+            + (a * 0).norm(dim=0)  # 0 norm: gradient 0, not NaN
+        ),
+    ),
     "activations": (
         [(4, 6)],
         False,

@@ -16,6 +16,7 @@ from pyflame.core.distribution import HaloAxis, largest_feasible_parts
 
 torch = pytest.importorskip("torch")
 F = pf.nn.functional
+tF = torch.nn.functional
 T = torch.nn.functional
 
 
@@ -355,11 +356,39 @@ def test_shape_errors_name_the_user_line():
         F.conv2d(x, pf.zeros(4, 3, 3, 3), stride=1.5)
     with pytest.raises(TypeError, match="floating-point"):
         F.max_pool2d(pf.zeros(1, 1, 4, 4, dtype=pf.int32), 2)
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        F.max_pool2d(pf.zeros(1, 1, 4, 4), 2, return_indices=True)
 
 
 def test_nn_is_importable_both_ways():
     from pyflame import nn
 
     assert nn.functional.conv2d is pf.nn.functional.conv2d
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_max_pool2d_return_indices_matches_torch(layout):
+    a = np.random.default_rng(5).integers(-3, 3, (2, 3, 7, 9)).astype(np.float32)  # ties
+    a[0, 0, 1, 1] = np.nan
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    cases = [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=(3, 2), stride=(2, 1), dilation=(1, 2), ceil_mode=True),
+    ]
+    got = [F.max_pool2d(x, return_indices=True, **kw) for kw in cases]
+    pf.eval(*[r for pair in got for r in pair])
+    for kw, (values, indices) in zip(cases, got, strict=True):
+        want_values, want_indices = tF.max_pool2d(t, return_indices=True, **kw)
+        np.testing.assert_array_equal(values.numpy(), want_values.numpy(), err_msg=str(kw))
+        np.testing.assert_array_equal(indices.numpy(), want_indices.numpy(), err_msg=str(kw))
+        assert indices.dtype == pf.int32
+    values, indices = F.max_pool2d(x[0], 2, return_indices=True)  # unbatched
+    np.testing.assert_array_equal(indices.numpy(), tF.max_pool2d(t[0], 2, return_indices=True)[1])
+
+
+def test_avg_pool2d_takes_a_negative_divisor_and_refuses_zero():
+    a = np.random.default_rng(6).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    got = F.avg_pool2d(pf.from_numpy(a), 2, divisor_override=-2)
+    want = tF.avg_pool2d(torch.from_numpy(a), 2, divisor_override=-2)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="divisor must be not zero"):
+        F.avg_pool2d(pf.from_numpy(a), 2, divisor_override=0)

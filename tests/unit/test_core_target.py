@@ -40,6 +40,10 @@ def parse(text: str):
             dataclasses.replace(SMALL, num_colors=2, clock_hz=1e9),
             '#pf.target<"small", num_colors = 2, clock_hz = 1000000000.0>',
         ),
+        (
+            dataclasses.replace(SMALL, fidelity="wavelet"),
+            '#pf.target<"small", fidelity = "wavelet">',
+        ),
     ],
 )
 def test_prints_only_what_differs_and_parses_back(target: Target, text: str) -> None:
@@ -68,11 +72,22 @@ def test_preset_names_any_case() -> None:
         ('#pf.target<"wse9">', "'wse9' names no preset target (presets: WSE2, WSE3, SMALL)"),
         ('#pf.target<"small", colour = 3>', "unknown target figure 'colour'"),
         ('#pf.target<"small", num_colors = 2, num_colors = 3>', "'num_colors' given twice"),
+        (
+            '#pf.target<"small", fidelity = "slow">',
+            "unknown fidelity 'slow' (one of fast, wavelet)",
+        ),
+        ('#pf.target<"small", fidelity = 2>', "string for 'fidelity'"),
     ],
 )
 def test_parse_errors(text: str, words: str) -> None:
     with pytest.raises(ParseError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse(text)
+
+
+def test_fidelity_is_fast_unless_chosen() -> None:
+    assert WSE2.fidelity == SMALL.fidelity == "fast"
+    with pytest.raises(ValueError, match="unknown simulator fidelity 'exact'"):
+        dataclasses.replace(SMALL, fidelity="exact")
 
 
 def test_verifier_checks_the_figures() -> None:

@@ -67,15 +67,96 @@ def check(got: pf.Tensor, want, rtol=1e-5, atol=1e-6):
 POSITIVE = {"log", "sqrt", "rsqrt"}
 
 
+def unary_data(name, shape, seed=0):
+    """Data for `name`: positive where the function needs it, values on rounding ties and
+    signed zeros for floor/round/sign, > -1 for log1p."""
+    a = data(shape, positive=name in POSITIVE, seed=seed) * (3 if name in ROUNDING else 1)
+    if name in ROUNDING:
+        a.flat[:6] = [0.5, 1.5, -2.5, -0.0, 0.0, 2.0]
+    if name == "log1p":
+        a = np.abs(a) - 0.9
+    return a
+
+
+ROUNDING = {"floor", "round", "sign"}
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("name", [n for n in elementwise.UNARY if n != "logical_not"])
 def test_unary_vs_torch(name, layout):
-    a = data((7, 5), positive=name in POSITIVE)
+    a = unary_data(name, (7, 5))
     x = pf.from_numpy(a, layout=layout)
     got = getattr(pf, name)(x) if hasattr(pf, name) else getattr(x, name)()
     fn = TORCH_FN.get(name) or getattr(torch, name)
     check(got, fn(torch.from_numpy(a)), rtol=1e-5, atol=1e-6)
     check(getattr(x, name)(), fn(torch.from_numpy(a)))  # the method form
+
+
+@pytest.mark.parametrize("name", ["floor", "round", "sign"])
+def test_rounding_keeps_integers_and_sign_of_nan_is_zero(name):
+    k = np.array([[-3, 0, 7], [2, -1, 5]], np.int32)
+    got = getattr(pf, name)(pf.from_numpy(k, layout=pf.MeshLayout.grid(2, 2)))
+    want = getattr(torch, name)(torch.from_numpy(k))
+    assert got.dtype == pf.int32
+    check(got, want)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 2.5, -0.5], np.float32)
+    check(getattr(pf, name)(pf.from_numpy(special)), getattr(torch, name)(torch.tensor(special)))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("decimals", [0, 1, 2, -1])
+def test_round_decimals(decimals, layout):
+    a = data((5, 7), seed=3) * 40
+    got = pf.from_numpy(a, layout=layout).round(decimals=decimals)
+    check(got, torch.from_numpy(a).round(decimals=decimals), rtol=1e-6)
+    with pytest.raises(TypeError, match="round with decimals is not supported"):
+        pf.round(pf.from_numpy(np.arange(3, dtype=np.int32)), decimals=1)
+
+
+SPECIAL = np.array(
+    [[np.nan, np.inf, -np.inf, 1.5], [-2.0, np.nan, 0.0, -np.inf], [3.0, 1e30, -1e-30, np.inf]],
+    np.float32,
+)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.bfloat16])
+def test_isnan_and_nan_to_num(dtype, layout):
+    x = pf.from_numpy(SPECIAL, layout=layout).astype(dtype)
+    t = torch.from_numpy(SPECIAL).to(TORCH_DTYPE[dtype])
+    check(pf.isnan(x), torch.isnan(t))
+    check(x.isnan(), torch.isnan(t))
+    check(pf.nan_to_num(x), torch.nan_to_num(t))
+    check(x.nan_to_num(nan=1.0, posinf=2.0), torch.nan_to_num(t, nan=1.0, posinf=2.0))
+    check(pf.nan_to_num(x, 0.5, neginf=-7.0), torch.nan_to_num(t, 0.5, neginf=-7.0))
+
+
+def test_isnan_of_integers_and_bool_is_false():
+    k = pf.from_numpy(np.array([1, -2, 3], np.int32))
+    np.testing.assert_array_equal(pf.isnan(k).numpy(), [False] * 3)
+    np.testing.assert_array_equal(pf.isnan(k > 0).numpy(), [False] * 3)
+    np.testing.assert_array_equal(pf.nan_to_num(k).numpy(), [1, -2, 3])
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=repr)
+def test_new_functions_mixed_with_matmuls_in_one_program(layout):
+    a, b = data((6, 5), seed=1), data((5, 7), seed=2)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    t, u = torch.from_numpy(a), torch.from_numpy(b)
+    got = pf.sin(x @ y).erf() @ pf.cos(y.transpose(0, 1)) + pf.nan_to_num(pf.log1p(x)).floor()
+    want = torch.sin(t @ u).erf() @ torch.cos(u.T) + torch.nan_to_num(torch.log1p(t)).floor()
+    pf.eval(got)
+    check(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_add_and_sub_take_alpha():
+    a, b = data((4, 5)), data((5,), seed=1)
+    x, y, t, u = pf.from_numpy(a), pf.from_numpy(b), torch.from_numpy(a), torch.from_numpy(b)
+    check(pf.add(x, y, alpha=2), torch.add(t, u, alpha=2))
+    check(x.sub(y, alpha=-3.125), t.sub(u, alpha=-3.125))
+    check(pf.sub(x, 1.5, alpha=2), torch.sub(t, 1.5, alpha=2))
+    k = pf.from_numpy(np.arange(4, dtype=np.int32))
+    check(k.add(k, alpha=3), torch.arange(4, dtype=torch.int32).add(torch.arange(4), alpha=3).int())
 
 
 ARITH = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]

@@ -249,3 +249,35 @@ def test_gradients_through_linear_match_torch(x_shape, w_shape):
     (torch.nn.functional.linear(tx, tw, tb) ** 2).sum().backward()
     for p, t in ((px, tx), (pw, tw), (pb, tb)):
         np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_outer_and_addmm_match_torch(layout):
+    rng = np.random.default_rng(4)
+    a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((7, 5), (5, 9), (7, 9)))
+    x, y, z = (pf.from_numpy(v, layout=layout) for v in (a, b, c))
+    t, u, w = (torch.from_numpy(v) for v in (a, b, c))
+    bias = pf.from_numpy(c[0])
+    cases = [
+        (pf.outer(x[:, 0], y[1]), torch.outer(t[:, 0], u[1])),
+        (x[2].outer(x[3]), t[2].outer(t[3])),
+        (pf.addmm(z, x, y), torch.addmm(w, t, u)),
+        (pf.addmm(bias, x, y, beta=0.5, alpha=-2), torch.addmm(w[0], t, u, beta=0.5, alpha=-2)),
+        (z.addmm(x, y, beta=0), w.addmm(t, u, beta=0)),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for i, (got, want) in enumerate(cases):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5, err_msg=str(i))
+
+
+def test_addmm_with_beta_zero_ignores_nan_in_input_and_outer_promotes():
+    nan = pf.full([2, 2], float("nan"))
+    eye = pf.eye(2)
+    np.testing.assert_array_equal(pf.addmm(nan, eye, eye, beta=0).numpy(), np.eye(2))
+    k = pf.from_numpy(np.array([1, 2], np.int32))
+    f = pf.from_numpy(np.array([0.5, 1.0, 2.0], np.float32))
+    got = pf.outer(k, f)
+    assert got.dtype == pf.float32
+    np.testing.assert_array_equal(got.numpy(), np.outer([1, 2], [0.5, 1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="expected 1-D tensors"):
+        pf.outer(eye, f)

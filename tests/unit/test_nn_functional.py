@@ -344,3 +344,55 @@ def test_a_failed_runtime_check_applies_no_optimizer_step():
         pf.eval(loss)
     np.testing.assert_array_equal(model.weight.numpy(), before)
     assert not pf.runtime.pending_updates()
+
+
+# ----------------------------------------------- OpInfo gaps of issue 12 (gelu, embedding)
+
+
+def test_gelu_tanh_approximation_matches_torch():
+    a = np.random.default_rng(0).standard_normal((5, 7)).astype(np.float32) * 3
+    for approximate in ("none", "tanh"):
+        got = pf.nn.functional.gelu(pf.from_numpy(a), approximate=approximate)
+        want = torch.nn.functional.gelu(torch.from_numpy(a), approximate=approximate)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="either none or tanh"):
+        pf.nn.functional.gelu(pf.from_numpy(a), approximate="fast")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(max_norm=1.0),
+        dict(max_norm=1.5, norm_type=1.0),
+        dict(scale_grad_by_freq=True),
+        dict(padding_idx=1, max_norm=2.0, sparse=True),
+    ],
+    ids=str,
+)
+def test_embedding_max_norm_and_scale_grad_by_freq_match_torch(kw):
+    rng = np.random.default_rng(0)
+    weight = (rng.standard_normal((6, 4)) * 2).astype(np.float32)
+    idx = np.array([[1, 3, 1], [5, 1, 0]], np.int64)
+    g = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    res = {}
+    for lib in (pf, torch):
+        w = lib.from_numpy(weight.copy())
+        w.requires_grad = True
+        i = pf.from_numpy(idx.astype(np.int32)) if lib is pf else torch.from_numpy(idx)
+        out = lib.nn.functional.embedding(i, w, **kw)
+        (out * lib.from_numpy(g)).sum().backward()
+        grad = w.grad.to_dense() if lib is torch and w.grad.is_sparse else w.grad
+        res[lib] = (out.detach().numpy(), grad.numpy(), w.detach().numpy())  # w: renormed
+    for got, want in zip(res[pf], res[torch], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_module_renormalizes_its_weight():
+    torch.manual_seed(0)
+    layer_t = torch.nn.Embedding(5, 3, max_norm=0.5)
+    layer = pf.nn.Embedding(5, 3, max_norm=0.5, _weight=layer_t.weight.detach().numpy().copy())
+    idx = np.array([0, 2, 2], np.int64)
+    out = layer(pf.from_numpy(idx.astype(np.int32)))
+    want = layer_t(torch.from_numpy(idx))
+    np.testing.assert_allclose(out.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.weight.numpy(), layer_t.weight.detach().numpy(), rtol=1e-5)

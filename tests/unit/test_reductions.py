@@ -537,3 +537,119 @@ def test_decompose_refuses_a_max_of_no_elements_at_its_line():
     module = Parser(ctx, text).parse_module()
     with pytest.raises(UnsupportedOpsError, match=r"net.py:7: 'flame.reduce_max' of no elements"):
         DecomposePass().apply(ctx, module)
+
+
+# ----------------------------------------------------- any, all, norm, cumsum (issue 12)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_any_all_norm_cumsum_match_torch(layout):
+    a = np.random.default_rng(2).standard_normal((7, 5)).astype(np.float32)
+    a[1] = 0.0  # a row of zeros (any False, norm 0)
+    a[3, 2] = 0.0
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    cases = [
+        (pf.any(x), torch.any(t)),
+        (x.any(1), t.any(1)),
+        (pf.all(x, dim=0, keepdim=True), torch.all(t, dim=0, keepdim=True)),
+        ((x > -1).all(), (t > -1).all()),
+        (x.any(dim=(0, 1)), t.any(dim=(0, 1))),
+        (pf.norm(x), torch.norm(t)),
+        (x.norm(dim=1), t.norm(dim=1)),
+        (x.norm(p=1, dim=0, keepdim=True), t.norm(p=1, dim=0, keepdim=True)),
+        (x.norm(p=float("inf"), dim=1), t.norm(p=float("inf"), dim=1)),
+        (x.norm(p=float("-inf")), t.norm(p=float("-inf"))),
+        (x.norm(p="fro", dim=(0, 1)), t.norm(p="fro", dim=(0, 1))),
+        (x.norm(p=3, dim=-1), t.norm(p=3, dim=-1)),
+        (x.norm(p=0, dim=1), t.norm(p=0, dim=1)),
+        (pf.cumsum(x, 0), torch.cumsum(t, 0)),
+        (x.cumsum(dim=-1), t.cumsum(dim=-1)),
+        ((x > 0).cumsum(0), (t > 0).cumsum(0).int()),
+        (pf.cumsum(x @ x.transpose(0, 1), 1), torch.cumsum(t @ t.T, 1)),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for i, (got, want) in enumerate(cases):
+        assert got.shape == tuple(want.shape), i
+        if want.dtype == torch.bool:
+            assert got.dtype == pf.bool
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
+
+
+def test_cumsum_of_integers_is_exact_and_takes_dtype():
+    k = np.arange(-20, 19, dtype=np.int32).reshape(3, 13) * 1000
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    got = pf.cumsum(x, 1)
+    assert got.dtype == pf.int32
+    np.testing.assert_array_equal(got.numpy(), torch.cumsum(t, 1).numpy())
+    as_float = x.cumsum(0, dtype=pf.float32)
+    assert as_float.dtype == pf.float32
+    np.testing.assert_array_equal(as_float.numpy(), torch.cumsum(t, 0, dtype=torch.float32))
+    np.testing.assert_array_equal(pf.cumsum(pf.from_numpy(np.float32(2.0)), 0).numpy(), 2.0)
+
+
+def test_any_all_of_nan_and_int_and_norm_errors():
+    a = np.array([[np.nan, 0.0], [0.0, 0.0]], np.float32)
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    np.testing.assert_array_equal(x.any(1).numpy(), t.any(1).numpy())
+    np.testing.assert_array_equal(x.all(0).numpy(), t.all(0).numpy())
+    k = pf.from_numpy(np.array([0, 3], np.int32))
+    assert not k.all().item() and k.any().item()
+    with pytest.raises(TypeError, match="norm needs a floating-point tensor"):
+        pf.norm(k)
+    with pytest.raises(NotImplementedError, match="'nuc'"):
+        pf.norm(x, p="nuc")
+
+
+def test_prod_and_sum_take_a_dtype():
+    k = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    for got, want in [
+        (x.prod(1, dtype=pf.float32), t.prod(1, dtype=torch.float32)),
+        (
+            pf.prod(x, 0, keepdim=True, dtype=pf.float32),
+            torch.prod(t, 0, True, dtype=torch.float32),
+        ),
+        (x.sum(dtype=pf.float32), t.sum(dtype=torch.float32)),
+        (pf.sum(x > 2, 1, dtype=pf.int32), torch.sum(t > 2, 1, dtype=torch.int32)),
+    ]:
+        assert got.dtype == {torch.float32: pf.float32, torch.int32: pf.int32}[want.dtype]
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+ZERO_SIZE = [(0, 3), (3, 0), (2, 0, 4), (2, 3, 0)]
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+def test_zero_size_tensors_as_pytorch(layout):
+    """OpInfo's zero-size samples: reductions, softmax, matmul, linear, layer_norm, cat, and the
+    ops of issue 12, in one program per shape."""
+    F, tF = pf.nn.functional, torch.nn.functional
+    fns = [
+        lambda L, x: x.sum(-1),
+        lambda L, x: x.sum(),
+        lambda L, x: x.mean(-1),
+        lambda L, x: x.prod(0),
+        lambda L, x: L.softmax(x, -1),
+        lambda L, x: L.logsumexp(x, -1),
+        lambda L, x: x @ L.ones(x.shape[-1], 2),
+        lambda L, x: (F if L is pf else tF).linear(x, L.ones(5, x.shape[-1]), L.ones(5)),
+        lambda L, x: (F if L is pf else tF).layer_norm(x, x.shape[-1:]),
+        lambda L, x: L.cat([x, x + 1], -1),
+        lambda L, x: x.cumsum(-1),
+        lambda L, x: x.any(-1),
+        lambda L, x: x.all(),
+        lambda L, x: x.norm(dim=-1),
+        lambda L, x: x.sort(-1)[0],
+        lambda L, x: L.tril(x),
+    ]
+    for shape in ZERO_SIZE:
+        a = np.zeros(shape, np.float32)
+        x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+        got = [f(pf, x) for f in fns]
+        pf.eval(*got)
+        for i, (g, f) in enumerate(zip(got, fns, strict=True)):
+            want = f(torch, t)
+            assert g.shape == tuple(want.shape), (shape, i)
+            np.testing.assert_allclose(g.numpy(), want.numpy(), err_msg=f"{shape} {i}")

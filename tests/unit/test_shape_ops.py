@@ -8,6 +8,8 @@ padding, under every layout kind, including grids that do not divide the shape.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -543,3 +545,63 @@ def test_index_errors_are_index_errors():
         pf.pad(x, (1, 1), mode="reflect")
     with pytest.raises(TypeError, match="list or tuple"):
         pf.cat(x)
+
+
+# ------------------------------------------------------------------ flip, roll, repeat (issue 12)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_flip_roll_repeat_match_torch(layout):
+    a = data((7, 5))
+    b = data((3, 7, 5), seed=1)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b)
+    t, u = torch.from_numpy(a), torch.from_numpy(b)
+    cases = [
+        (pf.flip(x, 0), torch.flip(t, (0,))),
+        (x.flip(0, 1), t.flip(0, 1)),
+        (pf.flip(y, (-1, 0)), torch.flip(u, (-1, 0))),
+        (pf.roll(x, 2, 0), torch.roll(t, 2, 0)),
+        (x.roll((-3, 7), (1, 0)), t.roll((-3, 7), (1, 0))),
+        (pf.roll(y, 4), torch.roll(u, 4)),  # of the flattened tensor
+        (x.repeat(2, 3), t.repeat(2, 3)),
+        (x.repeat(2, 1, 1), t.repeat(2, 1, 1)),  # a leading dim added
+        (y.repeat((1, 2, 1)), u.repeat((1, 2, 1))),
+        (pf.roll(x @ x.transpose(0, 1), 1, 1).flip(0), torch.roll(t @ t.T, 1, 1).flip(0)),
+    ]
+    outs = [c[0] for c in cases]
+    pf.eval(*outs)
+    for i, (got, want) in enumerate(cases):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, err_msg=str(i))
+
+
+def test_flip_roll_repeat_keep_integers_and_name_bad_arguments():
+    k = np.arange(12, dtype=np.int32).reshape(3, 4)
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    np.testing.assert_array_equal(x.flip(1).repeat(2, 1).numpy(), t.flip(1).repeat(2, 1).numpy())
+    np.testing.assert_array_equal(x.roll(-1, 0).numpy(), t.roll(-1, 0).numpy())
+    with pytest.raises(RuntimeError, match="Number of dimensions of repeat dims"):
+        x.repeat(2)
+    with pytest.raises(RuntimeError, match="shifts and dimensions must align"):
+        x.roll((1, 2), 0)
+    with pytest.raises(RuntimeError, match="appears multiple times"):
+        x.flip(0, 0)
+    with pytest.raises(pf.ShapeError):
+        x.flip(2)
+
+
+def test_cat_skips_empty_vectors_and_names_an_out_of_range_dim_as_pytorch():
+    m, e = pf.ones(5, 5), pf.from_numpy(np.zeros(0, np.float32))
+    np.testing.assert_array_equal(pf.cat([e, m], 1).numpy(), np.ones((5, 5)))  # legacy rule
+    assert pf.cat([e, e], 0).shape == (0,)
+    v, w = pf.ones(3), pf.ones(2)
+    for tensors, dim, expected in (
+        ([v, w], 1, "[-1, 0], but got 1"),
+        ([m, e], -3, "[-2, 1], but got -3"),
+    ):
+        with pytest.raises(
+            IndexError,
+            match=re.escape(f"Dimension out of range (expected to be in range of {expected})"),
+        ):
+            pf.cat(tensors, dim)
+        with pytest.raises(IndexError):
+            torch.cat([torch.ones(3), torch.ones(2)], 1)

@@ -163,7 +163,8 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         )
         s.flops += int(flops) * nr * nc
     comp = _transfer(s, it, op, "receive")
-    comp.busy[...] = add + issue + comp.resume
+    # a combining receive's one instruction is its issue (its cost `add` includes the issue)
+    comp.busy[...] = (add if kind is not None else issue) + comp.resume
     s.busy[sl] += comp.busy
     sink = s.streams.receiver(comp)
     begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])

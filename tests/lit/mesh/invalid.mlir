@@ -66,7 +66,7 @@
 // -----
 
 // A name outside the closed set is a parse error of the enum attribute (pyflame.core's StrEnums).
-// CHECK: Expected `neg`, `abs`, `relu`, `exp`, `log`, `sqrt`, `rsqrt`, `tanh`, `sigmoid`, `gelu`, `silu`, `logical_not`, or `scale`.
+// CHECK: Expected `neg`, `abs`, `relu`, `exp`, `log`, `sqrt`, `rsqrt`, `tanh`, `sigmoid`, `gelu`, `silu`, `logical_not`, `sin`, `cos`, `erf`, `floor`, `round`, `sign`, `log1p`, `expm1`, or `scale`.
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %0 = mesh.unary frobnicate %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 

@@ -1,0 +1,119 @@
+"""sort, argsort and topk (values and indices, PyTorch's signatures) by ranking: each element's
+rank along the dim is the count of elements that sort before it (smaller, or equal with a lower
+index: stable ties; NaN sorts as the largest, as PyTorch), from one pairwise comparison
+[.., n, n, ..] (flame.lt/gt/eq, a flame.iota pair for the index order) and a flame.reduce_sum;
+the value of rank r is then picked with flame.where + flame.reduce_sum over the dim.
+
+    values, indices = pf.sort(x, dim=1, descending=True)
+
+n * n compares and adds per sorted row of n elements (no data-dependent addressing on the
+PEs), on any layout, the sorted dim split over PEs or not; exact for every dtype. topk picks
+only the ranks below k (n * k for the values). Indices are int32 (PyTorch: int64). Gradients
+flow to the values through the where (each element's gradient from its place in the result).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from pyflame.core import shapes
+from pyflame.core.dtypes import bool_, int32
+from pyflame.dialects import flame
+from pyflame.ops.convert import astype
+from pyflame.ops.elementwise import eq, gt, logical_and, logical_not, logical_or, lt, ne, where
+from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
+from pyflame.ops.reductions import sum
+from pyflame.ops.shape import unsqueeze
+from pyflame.tensor import Tensor
+
+SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+
+
+def _pairwise(n: int, m: int, d: int, ndim: int, which: int) -> Tensor:
+    """The int32 index along `which` (0 or 1) of an [n, m] grid, placed at dims (d, d + 1)
+    of a rank-`ndim + 1` pairwise tensor ([.., n, m, ..], 1 elsewhere) to broadcast."""
+    attrs = {"dim": which, "start": 0.0, "step": 1.0}
+    ramp = _node(flame.IotaOp, (), (n, m), int32, attrs)
+    return ramp.reshape((1,) * d + (n, m) + (1,) * (ndim - d - 1))
+
+
+def _before(a: Tensor, b: Tensor, descending: bool) -> Tensor:
+    """a sorts strictly before b (NaN the largest value)."""
+    if a.dtype is bool_:
+        a, b = astype(a, int32), astype(b, int32)
+    strict = gt(a, b) if descending else lt(a, b)
+    if not a.dtype.is_floating_point:
+        return strict
+    a_nan, b_nan = ne(a, a), ne(b, b)
+    nan_first = logical_and(a_nan, logical_not(b_nan)) if descending else None
+    nan_last = logical_and(logical_not(a_nan), b_nan) if not descending else None
+    return logical_or(strict, nan_first if descending else nan_last)
+
+
+def _same(a: Tensor, b: Tensor) -> Tensor:
+    if not a.dtype.is_floating_point:
+        return eq(a, b)
+    return logical_or(eq(a, b), logical_and(ne(a, a), ne(b, b)))
+
+
+def _ranks(x: Tensor, d: int, descending: bool) -> Tensor:
+    """Each element's place in the stable sort along d: an int32 tensor of x's shape."""
+    n = x.shape[d]
+    mine = unsqueeze(x, d + 1)  # element i at dim d
+    other = unsqueeze(x, d)  # element j at dim d + 1
+    earlier = lt(_pairwise(n, n, d, x.ndim, 1), _pairwise(n, n, d, x.ndim, 0))  # j < i
+    first = logical_or(_before(other, mine, descending), logical_and(_same(other, mine), earlier))
+    return sum(astype(first, int32), d + 1)
+
+
+def _dim(x: Tensor, dim: Any, what: str) -> int:
+    return _shape_rule(shapes.normalize_dim, _dim_arg(dim, what), max(x.ndim, 1))
+
+
+def _pick(x: Tensor, d: int, descending: bool, count: int) -> tuple[Tensor, Tensor]:
+    """The values and indices of the first `count` places of the stable sort along d."""
+    if x.ndim == 0:
+        return x * 1 if x.dtype is not bool_ else logical_and(x, x), _zero_index(x)
+    n = x.shape[d]
+    ranks = unsqueeze(_ranks(x, d, descending), d + 1)  # rank of element i, at dim d
+    place = _pairwise(n, count, d, x.ndim, 1)  # r at dim d + 1
+    hit = eq(ranks, place)  # [.., n(i), count(r), ..]
+    values = unsqueeze(astype(x, int32) if x.dtype is bool_ else x, d + 1)
+    picked = sum(where(hit, values, 0), d)
+    if x.dtype is bool_:
+        picked = astype(picked, bool_)
+    indices = sum(where(hit, _pairwise(n, count, d, x.ndim, 0), 0), d)
+    return picked, indices
+
+
+def _zero_index(x: Tensor) -> Tensor:
+    return _node(flame.FillOp, (), x.shape, int32, {"value": 0.0})
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+    """(values, indices) of x sorted along `dim` (torch.sort); ties keep their order (a
+    stable sort, whatever `stable` says), NaN sorts as the largest value."""
+    _check_tensor(x, "sort")
+    d = _dim(x, dim, "sort")
+    values, indices = _pick(x, d, bool(descending), x.shape[d] if x.ndim else 1)
+    return SortResult(values, indices)
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+    """The indices of `sort` (torch.argsort)."""
+    return sort(x, dim, descending, stable=stable).indices
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """(values, indices) of the k largest (or smallest) elements along `dim` (torch.topk),
+    in sorted order; among equal values the lower index comes first."""
+    _check_tensor(x, "topk")
+    d = _dim(x, dim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    k = _dim_arg(k, "topk k")
+    if not 0 <= k <= n:
+        raise _shape_error(f"topk: selected index k out of range (k = {k}, dim size {n})")
+    values, indices = _pick(x, d, bool(largest), k)
+    return TopkResult(values, indices)

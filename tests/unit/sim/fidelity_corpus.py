@@ -1,0 +1,300 @@
+"""The corpus on which the two simulator engines must agree (tests/unit/sim/test_fidelity.py).
+
+A case is a pe-level module and its arguments. `compare(case)` runs it on the fast engine and on
+the wavelet-level one (the same module with `fidelity = "wavelet"` in its `#pf.target<...>`) and
+says how they compare: identical outputs and cycles within `TOLERANCE`, or the same error class.
+
+Sources:
+- `recorded_programs`: every program the `sim`-fixture tests plan or run (their `sim.plan` and
+  `sim.run` are wrapped to record the texts), with fresh seeded arguments;
+- `lit_programs`: every `@main` of the lit inputs that lowers to the pe level;
+- `benchmark_programs`: the benchmarks at small sizes through the frontend (GEMM up to 128^3 on
+  16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions),
+  lowered to pe;
+- `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import math
+import re
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from pyflame.core.errors import PyFlameError
+from pyflame.core.target import TARGET_ATTR, Target
+from pyflame.sim import compile_plan
+
+#: cycles of the two engines may differ by this fraction of the fast engine's
+TOLERANCE = 0.05
+LIT = Path(__file__).resolve().parents[2] / "lit"
+
+
+@dataclass
+class Case:
+    name: str
+    module: Callable[[], ModuleOp]  # a fresh pe-level module (compile_plan may be given it)
+    args: list[Any] | None = None  # None: seeded random arguments of the right kinds
+
+
+@dataclass
+class Outcome:
+    name: str
+    verdict: str  # "agree", "differ", "skip"
+    fast_cycles: int = 0
+    wavelet_cycles: int = 0
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.wavelet_cycles / self.fast_cycles if self.fast_cycles else 1.0
+
+
+def with_fidelity(module: ModuleOp, fidelity: str) -> ModuleOp:
+    target = Target.of_module(module)
+    module.attributes[TARGET_ATTR] = dataclasses.replace(target, fidelity=fidelity).to_attr()
+    return module
+
+
+def random_args(exe, seed: int = 7) -> list[Any]:
+    rng = np.random.default_rng(seed)
+    out: list[Any] = []
+    for kind in exe._arg_kinds:
+        if kind[0] == "tensor":
+            shape, dtype = kind[1], np.dtype(kind[2])
+            if dtype == np.bool_:
+                out.append(rng.random(shape) < 0.5)
+            elif dtype.kind == "i":
+                out.append(rng.integers(-5, 6, shape).astype(dtype))
+            else:
+                out.append(rng.standard_normal(shape).astype(dtype))
+        elif kind[0] == "int":
+            out.append(int(rng.integers(0, 2**31)))
+        else:
+            out.append(None)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def compare(case: Case) -> Outcome:
+    """Run a case on both engines (see the module docstring)."""
+    try:
+        fast = compile_plan(with_fidelity(case.module(), "fast"))
+        if any(d < 0 for k in fast._arg_kinds if k[0] == "tensor" for d in k[1]):
+            return Outcome(case.name, "skip", detail="arguments of dynamic shape")
+        args = case.args if case.args is not None else random_args(fast)
+        f_out, f_rep = fast.run(args)
+        f_err: Exception | None = None
+    except PyFlameError as err:
+        f_err, args = err, case.args or []
+    try:
+        wave = compile_plan(with_fidelity(case.module(), "wavelet"))
+    except PyFlameError as err:
+        if "wavelet-level simulator" in str(err):  # pe.exchange, or more than 16x16 PEs
+            return Outcome(case.name, "skip", detail=str(err).split(": ", 1)[-1][:100])
+        return _errors(case.name, f_err, err)
+    if f_err is not None and not args:
+        args = random_args(wave)
+    try:
+        w_out, w_rep = wave.run(args)
+    except PyFlameError as err:
+        return _errors(case.name, f_err, err)
+    if f_err is not None:
+        return _errors(case.name, f_err, None)
+    fc, wc = f_rep.cycles, w_rep.cycles
+    if len(f_out) != len(w_out) or not all(_same(a, b) for a, b in zip(f_out, w_out, strict=True)):
+        return Outcome(case.name, "differ", fc, wc, "outputs differ")
+    if abs(wc - fc) > TOLERANCE * max(fc, 1):
+        return Outcome(case.name, "differ", fc, wc, f"cycles {wc} / {fc} = {wc / max(fc, 1):.3f}")
+    return Outcome(case.name, "agree", fc, wc)
+
+
+def _errors(name: str, f_err: Exception | None, w_err: Exception | None) -> Outcome:
+    fn = type(f_err).__name__ if f_err else "no error"
+    wn = type(w_err).__name__ if w_err else "no error"
+    if fn == wn:
+        return Outcome(name, "agree", detail=f"both raise {fn}")
+    first = str(w_err or f_err).splitlines()[0][:160]
+    return Outcome(name, "differ", detail=f"fast: {fn}, wavelet: {wn} ({first})")
+
+
+# ---------------------------------------------------------------------- sources
+
+
+def recorded_programs(sim: types.SimpleNamespace, modules: list[str]) -> Iterator[Case]:
+    """The programs the `sim` tests of `modules` plan or run."""
+    for mod_name in modules:
+        mod = importlib.import_module(mod_name)
+        for name, fn in sorted(vars(mod).items()):
+            if not name.startswith("test_") or not inspect.isfunction(fn):
+                continue
+            params = set(inspect.signature(fn).parameters)
+            if "sim" not in params or not params <= {"sim", "rng"}:
+                continue
+            texts: list[str] = []
+            rec = types.SimpleNamespace(**vars(sim))
+
+            def plan(text: str, _texts=texts):
+                _texts.append(text)
+                return sim.plan(text)
+
+            def run(text: str, *args, _texts=texts):
+                _texts.append(text)
+                return sim.run(text, *args)
+
+            rec.plan, rec.run = plan, run
+            kwargs = {"sim": rec, "rng": np.random.default_rng(1234)}
+            try:
+                fn(**{k: v for k, v in kwargs.items() if k in params})
+            except Exception:  # noqa: S110  (a failing test is reported by its own run)
+                pass
+            for i, text in enumerate(dict.fromkeys(texts)):
+                yield Case(f"{mod_name}::{name}#{i}", lambda text=text: sim.parse(text))
+
+
+def lit_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
+    """Every @main of the lit inputs that parses, verifies and lowers to the pe level."""
+    from pyflame import compiler
+
+    for path in sorted(LIT.rglob("*.mlir")):
+        for i, chunk in enumerate(path.read_text().split("// -----")):
+            if "@main" not in chunk:
+                continue
+            text = re.sub(r"^\s*//.*$", "", chunk, flags=re.M)
+
+            def make(text=text) -> ModuleOp:
+                module = sim.parse(text)
+                compiler.lower(module, "pe")
+                return module
+
+            try:
+                make()
+            except Exception:  # noqa: S112  (not a runnable program: an error test's input)
+                continue
+            yield Case(f"lit/{path.relative_to(LIT)}#{i}", make)
+
+
+def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
+    """A case from a frontend program: `build()` returns its output tensors."""
+    import pyflame as pf
+    from pyflame import compiler
+    from pyflame.trace import trace_module
+
+    def make() -> tuple[ModuleOp, list]:
+        before = pf.sim.get_target()
+        pf.sim.set_target(target)
+        try:
+            module, _, inputs = trace_module(build())
+        finally:
+            pf.sim.set_target(before)
+        compiler.lower(module, "pe")
+        return module, inputs
+
+    module, inputs = make()
+    text = str(module)
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+
+    return Case(name, lambda: Parser(make_context(), text).parse_module(), list(inputs))
+
+
+def benchmark_programs() -> Iterator[Case]:
+    """GEMM, conv2d, an MLP training step and chain reductions at small sizes (SMALL target)."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(0)
+    small = pf.sim.SMALL
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    for n, g in ((16, 2), (32, 4), (64, 8), (128, 16)):
+        a, b = arr(n, n), arr(n, n)
+        lay = pf.MeshLayout.grid(g, g)
+        yield _traced(
+            f"gemm {n}^3 on {g}x{g}",
+            lambda a=a, b=b, lay=lay: [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)],
+            small,
+        )
+    x, w = arr(1, 2, 8, 8), arr(3, 2, 3, 3)
+    yield _traced(
+        "conv2d 1x2x8x8 * 3x2x3x3",
+        lambda: [pf.nn.functional.conv2d(pf.from_numpy(x), pf.from_numpy(w), padding=1)],
+        small,
+    )
+    xb, w1, w2 = arr(8, 16), arr(16, 8), arr(8, 4)
+
+    def mlp() -> list:
+        x_, a_, b_ = (
+            pf.from_numpy(xb),
+            pf.from_numpy(w1).requires_grad_(),
+            pf.from_numpy(w2).requires_grad_(),
+        )
+        y = pf.relu(x_ @ a_) @ b_
+        loss = (y * y).mean()
+        loss.backward()
+        return [loss, a_.grad, b_.grad]
+
+    yield _traced("mlp step 8x16-8-4", mlp, small)
+    xm, wm = arr(16, 16), arr(16, 16)
+
+    def mlp_grid() -> list:
+        lay = pf.MeshLayout.grid(2, 2)
+        y = pf.relu(pf.from_numpy(xm, layout=lay) @ pf.from_numpy(wm, layout=lay))
+        return [(y * y).mean(), y.sum(dim=1)]
+
+    yield _traced("mlp layer and loss 16x16 on 2x2", mlp_grid, small)
+    v = arr(4, 64)
+    yield _traced(
+        "chain reductions sum/max over 4 PEs",
+        lambda: [
+            pf.from_numpy(v, layout=pf.MeshLayout.grid(4, 1)).sum(dim=0),
+            pf.from_numpy(v, layout=pf.MeshLayout.grid(4, 1)).max(dim=0)[0],
+        ],
+        small,
+    )
+
+
+def summa_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
+    """SUMMA (tests/unit/sim/conftest.py): roots that send synchronously (tiles that fit the
+    queues on the root's own ramp; a longer one deadlocks on both engines) and roots that send
+    asynchronously and wait for their token before the matmul (any tile)."""
+    for g, t in ((2, 2), (4, 2), (16, 1), (2, 3)):
+        text = sim.summa(g, t, synchronous_roots=True)
+        yield Case(f"summa sync {g}x{g} tile {t}", lambda text=text: sim.parse(text))
+    for g, t in ((2, 4), (4, 8), (8, 4), (16, 2)):
+        text = sim.summa(g, t)
+        yield Case(f"summa async {g}x{g} tile {t}", lambda text=text: sim.parse(text))
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """Counts, the worst case by cycle ratio, and every disagreement."""
+    timed = [o for o in outcomes if o.fast_cycles]
+    worst = max(timed, key=lambda o: abs(math.log(max(o.ratio, 1e-9))), default=None)
+    lines = [
+        f"{len(outcomes)} programs: "
+        + ", ".join(
+            f"{sum(o.verdict == v for o in outcomes)} {v}" for v in ("agree", "differ", "skip")
+        )
+    ]
+    if worst is not None:
+        lines.append(
+            f"worst case: {worst.name}: fast {worst.fast_cycles} cycles, wavelet "
+            f"{worst.wavelet_cycles} cycles, ratio {worst.ratio:.3f}"
+        )
+    lines += [f"  differ: {o.name}: {o.detail}" for o in outcomes if o.verdict == "differ"]
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""The two simulator engines agree: identical outputs and cycles within 5% (or the same error)
+over the corpus of tests/unit/sim/fidelity_corpus.py; each test prints the worst case.
+
+The default run checks the network tests' programs and SUMMA; the slow run (`-m slow`) adds
+every other sim test's programs, the lit inputs and the benchmarks at small sizes.
+
+`KNOWN_GAPS` lists the programs on which the fast engine departs from docs/simulator.md
+"Streams, queues and back-pressure; asynchronous sends and receives" by more than the
+tolerance: they are reported, not asserted, and the test says when one of them starts to agree
+(then delete it from the list).
+"""
+
+from __future__ import annotations
+
+import fidelity_corpus as corpus
+import pytest
+
+KNOWN_GAPS: dict[str, str] = {}
+
+SIM_TEST_MODULES = [
+    "test_sim_compute",
+    "test_sim_conv",
+    "test_sim_creation",
+    "test_sim_exchange",
+    "test_sim_host_io",
+    "test_sim_program",
+    "test_sim_reductions",
+    "test_sim_shape_ops",
+    "test_sim_streams",
+    "test_wavelet",
+]
+
+
+def check(cases) -> None:
+    outcomes = [corpus.compare(c) for c in cases]
+    assert outcomes, "the corpus is empty"
+    print("\n" + corpus.summary(outcomes))
+    now_agree = [o.name for o in outcomes if o.verdict == "agree" and o.name in KNOWN_GAPS]
+    if now_agree:
+        print("now agree (delete from KNOWN_GAPS): " + ", ".join(now_agree))
+    bad = [o for o in outcomes if o.verdict == "differ" and o.name not in KNOWN_GAPS]
+    assert not bad, "the engines disagree:\n" + "\n".join(f"{o.name}: {o.detail}" for o in bad)
+    assert any(o.verdict == "agree" for o in outcomes)
+
+
+def test_network_programs_agree(sim):
+    check(list(corpus.recorded_programs(sim, ["test_sim_network"])))
+
+
+def test_summa_agrees(sim):
+    check(list(corpus.summa_programs(sim)))
+
+
+@pytest.mark.slow
+def test_sim_test_programs_agree(sim):
+    check(list(corpus.recorded_programs(sim, SIM_TEST_MODULES)))
+
+
+@pytest.mark.slow
+def test_lit_programs_agree(sim):
+    check(list(corpus.lit_programs(sim)))
+
+
+@pytest.mark.slow
+def test_benchmarks_agree():
+    check(list(corpus.benchmark_programs()))

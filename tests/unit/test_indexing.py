@@ -1,0 +1,103 @@
+"""gather and index_select (pyflame/indexing.py) through the whole pipeline against PyTorch:
+every dim of 2-D and 3-D sources, repeated indices, integer and bool sources, indices from the
+host and computed on the device, every layout, out-of-range errors and gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layouts import LAYOUTS
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def data(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def ints(high, shape, seed=1):
+    return np.random.default_rng(seed).integers(0, high, shape).astype(np.int32)
+
+
+def as_long(a):
+    return torch.from_numpy(a).long()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_gather_and_index_select_match_torch(layout):
+    a, b = data((7, 5)), data((3, 6, 5), seed=2)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b)
+    t, u = torch.from_numpy(a), torch.from_numpy(b)
+    i1, i0 = ints(5, (6, 3)), ints(7, (4, 5), seed=3)
+    j2, j1 = ints(5, (3, 4, 2), seed=4), ints(6, (2, 9, 5), seed=5)
+    v = np.array([4, 0, 4, 2, 6], np.int32)
+    cases = [
+        (pf.gather(x, 1, pf.from_numpy(i1)), torch.gather(t, 1, as_long(i1))),
+        (x.gather(0, pf.from_numpy(i0)), t.gather(0, as_long(i0))),
+        (y.gather(-1, pf.from_numpy(j2)), u.gather(-1, as_long(j2))),
+        (pf.gather(y, 1, pf.from_numpy(j1)), torch.gather(u, 1, as_long(j1))),
+        (x.index_select(0, pf.from_numpy(v)), t.index_select(0, as_long(v))),
+        (pf.index_select(x, 1, pf.from_numpy(v[:3])), torch.index_select(t, 1, as_long(v[:3]))),
+        (y.index_select(2, pf.from_numpy(v[1:3])), u.index_select(2, as_long(v[1:3]))),
+        (
+            pf.index_select(x @ x.transpose(0, 1), 0, pf.from_numpy(v)) @ x,
+            torch.index_select(t @ t.T, 0, as_long(v)) @ t,
+        ),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for i, (got, want) in enumerate(cases):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
+
+
+def test_gather_of_int_bool_and_inf_sources_is_exact():
+    k = np.arange(12, dtype=np.int32).reshape(3, 4) - 5
+    idx = np.array([[3, 0], [1, 1], [2, 3]], np.int32)
+    got = pf.gather(pf.from_numpy(k), 1, pf.from_numpy(idx))
+    assert got.dtype == pf.int32
+    np.testing.assert_array_equal(got.numpy(), np.take_along_axis(k, idx, 1))
+    flags = pf.from_numpy(k > 0).gather(1, pf.from_numpy(idx))
+    assert flags.dtype == pf.bool
+    np.testing.assert_array_equal(flags.numpy(), np.take_along_axis(k > 0, idx, 1))
+    f = np.array([[np.inf, 1.0, np.nan, -2.0]], np.float32)
+    picked = pf.index_select(pf.from_numpy(f), 1, pf.from_numpy(np.array([1, 3], np.int32)))
+    np.testing.assert_array_equal(picked.numpy(), [[1.0, -2.0]])  # inf and NaN do not leak
+
+
+def test_indices_computed_on_the_device_and_out_of_range():
+    a = data((4, 6))
+    x = pf.from_numpy(a)
+    best = x.argmax(1, keepdim=True)
+    np.testing.assert_array_equal(x.gather(1, best).numpy(), a.max(1, keepdims=True))
+    with pytest.raises(IndexError, match="index 6 is out of bounds for dimension 1 with size 6"):
+        x.gather(1, pf.from_numpy(np.array([[6]] * 4, np.int32)))
+    with pytest.raises(IndexError, match="index -1 is out of bounds"):
+        x.gather(1, pf.from_numpy(np.array([[-1]] * 4, np.int32)))
+    with pytest.raises(IndexError, match=r"index_select\(\): index out of range in self"):
+        x.index_select(0, pf.from_numpy(np.array([0, 4], np.int32)))
+    lazy = x.index_select(0, (best.reshape(-1) + 3))  # an index >= 4 computed on the device
+    with pytest.raises(IndexError, match="index out of range in self"):
+        pf.eval(lazy)
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        x.gather(1, pf.from_numpy(np.zeros(3, np.int32)))
+    with pytest.raises(RuntimeError, match="Expected dtype"):
+        x.index_select(0, pf.from_numpy(np.zeros(3, np.float32)))
+
+
+def test_gradients_match_torch():
+    a = data((5, 4))
+    i = np.array([[0, 3], [3, 3], [1, 0], [2, 2], [0, 1]], np.int32)
+    v = np.array([4, 1, 4], np.int32)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        idx = lib.from_numpy(i) if lib is pf else as_long(i)
+        rows = lib.from_numpy(v) if lib is pf else as_long(v)
+        y = (x.gather(1, idx) ** 2).sum() + (x.index_select(0, rows) * 3).sum(0).pow(2).sum()
+        y.backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-5, atol=1e-6)

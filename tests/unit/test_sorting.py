@@ -1,0 +1,106 @@
+"""sort, argsort and topk (pyflame/ops/sorting.py) through the whole pipeline against PyTorch:
+both directions, ties (as torch's stable sort), NaN, int32 and bool, 3-D inputs, the sorted
+dim split over PEs (every layout), gradients and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layouts import LAYOUTS
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def with_ties(shape, seed=0):
+    """Small integers as floats (many ties), a few NaNs."""
+    a = np.random.default_rng(seed).integers(-3, 4, shape).astype(np.float32)
+    a.flat[[1, 9, 10]] = np.nan
+    return a
+
+
+def distinct(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def same(got, want):
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_sort_and_argsort_match_torchs_stable_sort(layout):
+    a = with_ties((7, 9))
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    results = []
+    for dim in (0, 1, -1):
+        for descending in (False, True):
+            got = x.sort(dim, descending=descending)
+            want = t.sort(dim=dim, descending=descending, stable=True)
+            results.append((got, want))
+    arg = pf.argsort(x, 1, descending=True)
+    pf.eval(*[r for got, _ in results for r in got], arg)
+    for got, want in results:
+        same(got.values, want.values)
+        same(got.indices, want.indices)
+        assert got.indices.dtype == pf.int32
+    same(arg, torch.argsort(t, dim=1, descending=True, stable=True))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_topk_matches_torch(layout):
+    a, b = distinct((7, 9)), distinct((9, 5), seed=1)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    t, u = torch.from_numpy(a), torch.from_numpy(b)
+    cases = [
+        (pf.topk(x, 3), torch.topk(t, 3)),
+        (x.topk(2, dim=0, largest=False), t.topk(2, dim=0, largest=False)),
+        (pf.topk(x @ y, 4, dim=1), torch.topk(t @ u, 4, dim=1)),
+        (x.topk(9), t.topk(9)),
+    ]
+    pf.eval(*[r for got, _ in cases for r in got])
+    for got, want in cases:
+        np.testing.assert_allclose(got.values.numpy(), want.values.numpy(), rtol=1e-4, atol=1e-5)
+        same(got.indices, want.indices)
+
+
+def test_ties_in_topk_take_the_lower_index_first():
+    x = pf.from_numpy(np.array([[1.0, 3, 3, 0, 3, 2, 2]], np.float32))
+    values, indices = pf.topk(x, 4)
+    np.testing.assert_array_equal(values.numpy(), [[3, 3, 3, 2]])
+    np.testing.assert_array_equal(indices.numpy(), [[1, 2, 4, 5]])
+
+
+def test_integer_bool_and_3d_inputs():
+    k = np.random.default_rng(3).integers(-5, 5, (2, 6, 3)).astype(np.int32)
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    got, want = x.sort(1), t.sort(dim=1, stable=True)
+    assert got.values.dtype == pf.int32
+    same(got.values, want.values)
+    same(got.indices, want.indices)
+    flags, flags_t = x > 0, t > 0
+    got, want = flags.sort(-1, descending=True), flags_t.sort(dim=-1, descending=True, stable=True)
+    assert got.values.dtype == pf.bool
+    same(got.values, want.values)
+    same(got.indices, want.indices)
+
+
+def test_gradients_flow_to_the_sorted_places():
+    a = distinct((4, 6))
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        w = lib.from_numpy(distinct((4, 6), seed=7))
+        top = lib.topk(x, 3, dim=1).values
+        loss = (lib.sort(x, dim=0, descending=True).values * w).sum() + (top * top).sum()
+        loss.backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-5, atol=1e-6)
+
+
+def test_topk_k_out_of_range():
+    with pytest.raises(pf.ShapeError, match="k out of range"):
+        pf.topk(pf.ones(2, 3), 4)
