@@ -7,7 +7,8 @@ Machine state at run time: `sram[R, C, B]` (uint8), R x C the bounding box of ev
 rectangle, B the highest byte any buffer uses (rounded up to 16). A buffer is the view
 `sram[r0:r0+nr, c0:c0+nc, off:off+nbytes]` (as its element type) of shape (nr, nc, size).
 A step reads and writes `V` (the buffer views, by buffer index), `F` (the messages in flight,
-by send), `A` (@main's arguments) and `O` (the host outputs).
+by send; and the received views that stand in for elided receives, pyflame/sim/step_access.py),
+`A` (@main's arguments) and `O` (the host outputs).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.report import Report
+from pyflame.sim.step_access import elide_receives, merge_gathers
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
 #: the buffer views, by buffer index
 Views = list[np.ndarray]
-#: the messages in flight, by the index of the send that made them
+#: the messages in flight, by the index of the send that made them (and received views that
+#: stand in for elided receives, by `step_access.view_key(buffer)`, negative)
 InFlight = dict[int, np.ndarray]
 #: a run-time step: (buffer views, in-flight messages, arguments, outputs) -> None
 Step = Callable[[Views, InFlight, list[Any], list[Any]], None]
@@ -84,7 +87,8 @@ class Executable:
         self.target = target
         self.sram_shape = shape
         self.buffers = buffers
-        self.steps = steps
+        #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
+        self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns
@@ -128,6 +132,13 @@ class Executable:
 
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
         """Run the program on `args` (in @main's argument order)."""
+        outs, report, _ = self.run_with_sram(args)
+        return outs, report
+
+    def run_with_sram(
+        self, args: Sequence[np.ndarray | int] = ()
+    ) -> tuple[list[np.ndarray], Report, np.ndarray]:
+        """`run`, also returning the machine's SRAM after the run (rows, cols, bytes)."""
         A = self._check_args(args)
         R, C, B = self.sram_shape
         sram = np.zeros((R, C, B), dtype=np.uint8)
@@ -162,7 +173,7 @@ class Executable:
         outs = []
         for kind, i in self._returns:
             outs.append(O[i] if kind == "out" else np.array(A[i], copy=True))
-        return outs, self.report
+        return outs, self.report, sram
 
     __call__ = run
 

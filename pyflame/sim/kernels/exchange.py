@@ -21,6 +21,7 @@ from pyflame.sim.costs import CostKind
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule, pe_slice
+from pyflame.sim.step_access import Access, Gather, annotate
 
 
 @kernel(pe.ExchangeOp)
@@ -56,7 +57,10 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
         if has_pad:
             out[z_dst] = 0
 
-    s.steps.append(step)
+    # consecutive phases of one exchange run as one gather (pyflame/sim/step_access.py)
+    zeros = z_dst if has_pad else tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+    gather = Gather(si, ssl, w_src, di, dsl, w_dst, zeros)
+    s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl}, gather=gather)))
 
 
 def _time_local(s: Schedule, it: Item, elems: np.ndarray, elem_bytes: int) -> None:

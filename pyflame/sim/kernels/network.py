@@ -22,6 +22,7 @@ from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
+from pyflame.sim.step_access import Access, Received, annotate
 from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
 
 
@@ -115,7 +116,7 @@ def _open_stream(
     def step(V, F, A, O):
         F[bid] = V[i][sl].copy()
 
-    s.steps.append(step)
+    s.steps.append(annotate(step, Access(reads={i: sl}, sent=bid)))
 
 
 def _compress(src_r: np.ndarray, src_c: np.ndarray) -> tuple[Any, Any]:
@@ -248,11 +249,25 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             for g in release:
                 del F[g]
 
-    s.steps.append(step)
+    s.steps.append(annotate(step, _recv_access(i, bsl, acc, groups, release)))
     if forwarding:  # after the receive's step: the stream carries the combined values
         out_ready = np.maximum(out_ready, s.out_free[sl])
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
+
+
+def _recv_access(
+    i: int, bsl: tuple[Any, ...], acc: bool, groups: list[tuple[Any, int, Any]], release: list
+) -> Access:
+    """What a receive's step touches (pyflame/sim/step_access.py): a plain receive of one
+    whole message group may be elided when only views of it are read before it is
+    overwritten."""
+    released = tuple(release)
+    if acc or len(groups) != 1 or groups[0][0] is not Ellipsis:
+        return Access(reads={i: bsl} if acc else {}, writes={i: bsl}, released=released)
+    _, g, ssel = groups[0]
+    received = Received(i, bsl, g, ssel, bool(release))
+    return Access(writes={i: bsl}, received=received, released=released)
 
 
 @kernel(pe.WaitOp)

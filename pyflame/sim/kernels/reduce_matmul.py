@@ -10,9 +10,16 @@ from pyflame.core import reductions
 from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
+from pyflame.sim.executable import Step
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.step_access import Access, annotate
+
+
+def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
+    """PE rows `rows` of (rows, cols, ...) tiles; all of them when broadcast along the rows."""
+    return tiles if tiles.shape[0] == 1 else tiles[rows]
 
 
 @kernel(pe.ReduceOp)
@@ -63,21 +70,41 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             a[...] = as_int32(wide, what, "matmul")
         elif low:
             a[...] = a.astype(np.float32) + np.matmul(x.astype(np.float32), y.astype(np.float32))
+        elif n == 1 and nb == bl == br == 1 and x.shape[1] == 1 and y.shape[0] == 1:
+            # a SUMMA step of a matrix-vector product from views: PE (r, c) adds x[r] @ y[c];
+            # per PE row, one (cols x k) @ (k x m) product makes every col's m results at once
+            # (the same dot products as 16384 tiny matvecs, without their per-call cost)
+            xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
+            a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
         else:
             a += np.matmul(x, y)
 
-    def step(V, F, A, O):
-        a = V[ai][asl].reshape(nr, nc, nb, m, n)
-        x = V[li][lsl].reshape(nr, nc, bl, m, k)
-        y = V[ri][rsl].reshape(nr, nc, br, k, n)
-        if chunks is None:
-            part(a, x, y)
-        else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
-            futures = [threads.pool().submit(part, a[c], x[c], y[c]) for c in chunks]
-            for f in futures:
-                f.result()
+    def make_step(lhs_key: int | None = None, rhs_key: int | None = None) -> Step:
+        """The step, reading lhs / rhs from SRAM, or from an in-flight view when given its key
+        (a received tile, broadcast along the PEs that share it: pyflame/sim/step_access.py)."""
 
-    s.steps.append(step)
+        def step(V, F, A, O):
+            a = V[ai][asl].reshape(nr, nc, nb, m, n)
+            x = V[li][lsl] if lhs_key is None else F[lhs_key]
+            y = V[ri][rsl] if rhs_key is None else F[rhs_key]
+            x = x.reshape(x.shape[0], x.shape[1], bl, m, k)
+            y = y.reshape(y.shape[0], y.shape[1], br, k, n)
+            if chunks is None:
+                part(a, x, y)
+            else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
+                futures = [
+                    threads.pool().submit(part, a[c], _rows(x, c), _rows(y, c)) for c in chunks
+                ]
+                for f in futures:
+                    f.result()
+
+        return step
+
+    def rebuild(keys: dict[int, int]) -> Step:
+        return make_step(keys.get(li), keys.get(ri))
+
+    reads = {ai: asl, li: lsl, ri: rsl}
+    s.steps.append(annotate(make_step(), Access(reads, {ai: asl}, rebuild=rebuild)))
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
     # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
     if br == 1:

@@ -27,16 +27,17 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import reductions
-from pyflame.core.errors import PyFlameError, RoutingError, SimulationError
+from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.dialects import pe
 from pyflame.sim import costs
-from pyflame.sim.fabric import NO_RULE, PORT_INDEX, RAMP, pe_str, port_mask
+from pyflame.sim.fabric import NO_RULE, PORT_INDEX, RAMP, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.planner import PHASE_OF
 from pyflame.sim.report import Report
 from pyflame.sim.timeline import Timeline
+from pyflame.sim.wavelet import exchange
 from pyflame.sim.wavelet.network import HOP, Network
-from pyflame.sim.wavelet.outcome import DONE, report_of, stuck
+from pyflame.sim.wavelet.outcome import DONE, check_sizes, report_of, stuck
 from pyflame.sim.wavelet.program import WaveletProgram
 
 
@@ -81,8 +82,12 @@ class WaveletRun:
         self.s_avail = np.zeros(ns, dtype=np.int64)
         self.w_time = np.zeros(max(nw, 1), dtype=np.int64)
         self.fwd_of = np.full(ns, -1, dtype=np.int64)  # a receive stream's outgoing stream
-        #: a forwarding receive's two parts left per (item, PE): [parts, latest end]
+        #: streams left of a forwarding receive or an exchange phase per (item, PE):
+        #: [streams, latest end, cycles from that end until the PE goes on]
         self.parts: dict[tuple[int, int], list[int]] = {}
+        #: an exchange phase's messages: message id -> (item, message of the phase)
+        self.exchange_msg: dict[int, tuple[int, int]] = {}
+        self.s_first_msg = np.zeros(ns, dtype=np.int64)  # the phase message a receive took
         self.out_ramp = np.full(n, -1, dtype=np.int64)  # the send stream a PE injects
         self.in_ramp = np.full(n, -1, dtype=np.int64)  # the receive stream a PE drains
         self.out_fifo: list[deque[int]] = [deque() for _ in range(n)]
@@ -95,6 +100,9 @@ class WaveletRun:
         self.wake = 0
         #: rule replacements not in force yet: (cycle due, router queues, new rule)
         self.rule_changes: list[tuple[int, np.ndarray, int]] = []
+        # first rules are configured at load time (WaveletProgram.first_rules)
+        rc, k, port, mask = prog.first_rules
+        self.net.rules[rc, k, port] = mask
 
     def _views(self, sram: np.ndarray) -> list[np.ndarray]:
         return [
@@ -193,6 +201,8 @@ class WaveletRun:
                 self._recv(j, op, g)
             elif isinstance(op, pe.WaitOp):
                 self._wait(j, op, g)
+            elif j in self.prog.exchange:
+                exchange.start_phase(self, j, g)
             else:
                 self._local(j, g)
         except PyFlameError as err:
@@ -242,6 +252,8 @@ class WaveletRun:
             return add + self.c + (0 if op.is_async else self.act)
         if isinstance(op, pe.WaitOp):
             return self.act
+        if j in prog.exchange:
+            return prog.exchange[j].busy(prog.target, p)
         return costs.route_switch_cycles(prog.target)
 
     def _local(self, j: int, g: np.ndarray) -> None:
@@ -369,7 +381,7 @@ class WaveletRun:
         )
         self._enqueue(self.out_ramp, self.out_fifo, g, fsid)
         for p in g.tolist():
-            self.parts[(j, p)] = [2, 0]
+            self.parts[(j, p)] = [2, 0, self.act]
 
     def _after_issue(self, j: int, is_async: bool, g: np.ndarray) -> None:
         if is_async:
@@ -379,6 +391,12 @@ class WaveletRun:
         else:
             self.blocked[g] = True
             self.blocked_on[g] = j
+
+    def in_ramp_enqueue(self, p: int, sid: int) -> None:
+        self._enqueue(self.in_ramp, self.in_fifo, np.array([p]), np.array([sid]))
+
+    def out_ramp_enqueue(self, p: int, sid: int) -> None:
+        self._enqueue(self.out_ramp, self.out_fifo, np.array([p]), np.array([sid]))
 
     @staticmethod
     def _enqueue(ramp: np.ndarray, fifo: list[deque[int]], g: np.ndarray, sid: np.ndarray):
@@ -455,7 +473,10 @@ class WaveletRun:
         pos = self.s_pos[sid]
         first = pos == 0
         if first.any():
-            self._check_sizes(sid[first], msg[first])
+            for s, m in zip(sid[first].tolist(), msg[first].tolist(), strict=True):
+                if int(self.s_item[s]) in self.prog.exchange:
+                    exchange.first_wavelet(self, s, m)
+            check_sizes(self, sid[first], msg[first])
             self.s_msg[sid[first]] = msg[first]
             self.s_first[sid[first]] = t
         self.words[self.s_base[sid] + pos] = pay
@@ -500,23 +521,6 @@ class WaveletRun:
         if first.any():
             self.s_start[fsid[first]] = t + int(prog.target.ce_forward_cycles)
 
-    def _check_sizes(self, sid: np.ndarray, msg: np.ndarray) -> None:
-        bad = self.net.msg_len[msg] != self.s_len[sid]
-        if not bad.any():
-            return
-        s, m = int(sid[bad][0]), int(msg[bad][0])
-        it = self.prog.items[int(self.s_item[s])]
-        what, sr, sc = self.net.msg_what[m]
-        p = int(self.s_pe[s])
-        b = self.prog.buf_of[it.op.buffer]  # type: ignore[attr-defined]  # a pe.recv
-        err = RoutingError(
-            f"{it.what}: {pe_str(p // self.prog.C, p % self.prog.C)} receives on color "
-            f"{it.op.color_id} a message of {int(self.net.msg_len[m])} wavelets from "  # type: ignore[attr-defined]  # a pe.recv
-            f"{pe_str(sr, sc)} ({what}) into buffer '{b.name}' of {b.wavelets} wavelets"
-        )
-        err.op = it.op
-        raise err
-
     def _next_stream(self, ramp: np.ndarray, fifo: list[deque[int]], p: int) -> None:
         ramp[p] = fifo[p].popleft() if fifo[p] else -1
 
@@ -528,6 +532,10 @@ class WaveletRun:
     def _recv_done(self, s: int, end: int) -> None:
         p, j = int(self.s_pe[s]), int(self.s_item[s])
         self._next_stream(self.in_ramp, self.in_fifo, p)
+        if j in self.prog.exchange:
+            exchange.received(self, s)
+            self._complete(p, j, end, end)
+            return
         op = self.prog.items[j].op
         assert isinstance(op, pe.RecvOp)
         add, _ = self.prog.combine.get(j, (0, 0))
@@ -549,13 +557,13 @@ class WaveletRun:
 
     def _complete(self, p: int, j: int, token_end: int, resume: int) -> None:
         part = self.parts.get((j, p))
-        if part is not None:  # a forwarding receive ends when its input and output both have
+        if part is not None:  # a forwarding receive or exchange phase ends with its last stream
             part[0] -= 1
             part[1] = max(part[1], token_end)
             if part[0]:
                 return
             del self.parts[(j, p)]
-            token_end, resume = part[1], part[1] + self.act
+            token_end, resume = part[1], part[1] + part[2]
         if j in self.done_at:
             self.done_at[j][p] = token_end
             waiting = np.flatnonzero(self.blocked & (self.blocked_on >= 0))

@@ -12,6 +12,7 @@ from pyflame.core.errors import DeadlockError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim.fabric import NO_RULE, PORTS, pe_str
 from pyflame.sim.report import Report
+from pyflame.sim.wavelet.exchange import check_deliveries
 from pyflame.sim.wavelet.network import HOP, NPORTS
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ DONE = np.iinfo(np.int64).max
 def stuck(self: WaveletRun) -> NoReturn:
     """Nothing can move and nothing will: a routing error or a deadlock."""
     net, prog = self.net, self.prog
+    if self.exchange_msg:
+        check_deliveries(self)
     q = np.flatnonzero(net.count[: net.n_router])
     if q.size:
         port, rk = q % NPORTS, q // NPORTS
@@ -97,3 +100,23 @@ def report_of(self: WaveletRun) -> Report:
         fabric_pes=t.fabric_rows * t.fabric_cols,
         timeline=self.timeline,
     )
+
+
+def check_sizes(self: WaveletRun, sid: np.ndarray, msg: np.ndarray) -> None:
+    """The first wavelets of receives name their messages: a size that differs from the
+    receiving buffer's is a RoutingError."""
+    bad = self.net.msg_len[msg] != self.s_len[sid]
+    if not bad.any():
+        return
+    s, m = int(sid[bad][0]), int(msg[bad][0])
+    it = self.prog.items[int(self.s_item[s])]
+    what, sr, sc = self.net.msg_what[m]
+    p = int(self.s_pe[s])
+    b = self.prog.buf_of[it.op.buffer]  # type: ignore[attr-defined]  # a pe.recv
+    err = RoutingError(
+        f"{it.what}: {pe_str(p // self.prog.C, p % self.prog.C)} receives on color "
+        f"{it.op.color_id} a message of {int(self.net.msg_len[m])} wavelets from "  # type: ignore[attr-defined]  # a pe.recv
+        f"{pe_str(sr, sc)} ({what}) into buffer '{b.name}' of {b.wavelets} wavelets"
+    )
+    err.op = it.op
+    raise err

@@ -5,7 +5,8 @@ the fast kernels for every op that stays on its PE: each such op's kernel is cal
 scratch `Schedule`, which gives its run-time numpy steps (the same math as the fast mode) and
 the cycles it costs each PE of its rectangle (`costs.op_cycles`, through the kernel's `charge`).
 The network ops (`pe.route`, `pe.send`, `pe.recv`, `pe.wait`) are the engine's own
-(pyflame/sim/wavelet/engine.py).
+(pyflame/sim/wavelet/engine.py), and so are the network phases of `pe.exchange`
+(pyflame/sim/wavelet/exchange.py; an exchange's local part is a local op).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
 from pyflame.sim.executable import Step
+from pyflame.sim.fabric import PORT_INDEX, port_mask
 from pyflame.sim.kernels import kernel_for
 from pyflame.sim.planner import Planner
 from pyflame.sim.schedule import Item, pe_slice
+from pyflame.sim.wavelet.exchange import ExchangePhase, read_phase
 
 #: the largest mesh side the wavelet engine simulates
 MAX_SIDE = 16
@@ -64,18 +67,19 @@ class WaveletProgram:
                 f"the wavelet-level simulator runs meshes up to {MAX_SIDE}x{MAX_SIDE} PEs; this "
                 f"program spans {self.R}x{self.C} (use the target's default fidelity='fast')"
             )
-        for it in self.items:
-            why = None
-            if isinstance(it.op, pe.ExchangeOp):
-                why = "pe.exchange (it moves data outside routes and colors); lower it to routed sends"
-            if why is not None:
-                refused = CompileError(f"{it.what}: the wavelet-level simulator does not run {why}")
-                refused.op = it.op
-                raise refused
         s.start(self.R, self.C)
         self.local: dict[int, LocalOp] = {}
+        #: the network phases of exchanges (their local parts are local ops)
+        self.exchange: dict[int, ExchangePhase] = {}
         for j, it in enumerate(self.items):
             if isinstance(it.op, NETWORK_OPS):
+                continue
+            if isinstance(it.op, pe.ExchangeOp) and it.op.phase_index > 0:
+                try:
+                    self.exchange[j] = read_phase(it, it.op, self.buf_of, self.C)
+                except PyFlameError as err:
+                    err.op = getattr(err, "op", None) or it.op
+                    raise
                 continue
             clock, busy, n0 = s.clock.copy(), s.busy.copy(), len(s.steps)
             try:
@@ -95,6 +99,7 @@ class WaveletProgram:
         used = sorted({it.op.color_id for it in self.items if isinstance(it.op, pe._ChannelOp)})
         self.colors: list[int] = used or [0]
         self.color_index = {c: k for k, c in enumerate(self.colors)}
+        self.first_rules = _first_rules(self.items, self.color_index, self.C)
         # every PE's ops in program order
         self.pe_items: list[list[int]] = [[] for _ in range(self.R * self.C)]
         for j, it in enumerate(self.items):
@@ -124,6 +129,13 @@ class WaveletProgram:
                     self.forward_base[j] = (n_streams, n_words)
                     n_streams += area
                     n_words += area * w
+        for ph in self.exchange.values():  # a send stream and a receive slot per message
+            total = int(ph.wavelets.sum())
+            ph.stream_base = n_streams
+            ph.send_words = n_words + np.cumsum(ph.wavelets) - ph.wavelets
+            ph.recv_words = ph.send_words + total
+            n_streams += 2 * ph.n
+            n_words += 2 * total
         self.n_streams, self.n_words = n_streams, n_words
         # a combining receive's cycles and flops per PE
         self.combine: dict[int, tuple[int, int]] = {}
@@ -165,3 +177,23 @@ def _returns(values, outputs, arg_index) -> list[tuple[str, int]]:
         else:
             raise CompileError("@main must return results of pe.host_out (or its own arguments)")
     return returns
+
+
+def _first_rules(items: list[Item], color_index: dict[int, int], C: int):
+    """The first rule of each (router, color, input port), as (router, color, port, mask)
+    arrays: it is configured at load time, so it is in force before its PE reaches its
+    pe.route (a PE still computing does not hold back the wavelets its router passes on, as
+    in the fast engine, where a rule takes effect at its place in program order); later rules
+    replace it when their PE gets there."""
+    seen: dict[tuple[int, int, int], int] = {}
+    for it in items:
+        op = it.op
+        if isinstance(op, pe.RouteOp):
+            r0, c0, nr, nc = it.rect
+            k, port = color_index[op.color_id], PORT_INDEX[op.from_port.data]
+            mask = port_mask(op.outputs)
+            for r in range(r0, r0 + nr):
+                for c in range(c0, c0 + nc):
+                    seen.setdefault((r * C + c, k, port), mask)
+    rows = np.array(list(seen), dtype=np.int64).reshape(-1, 3)
+    return rows[:, 0], rows[:, 1], rows[:, 2], np.array(list(seen.values()), dtype=np.int64)

@@ -11,7 +11,9 @@ Sources:
 - `benchmark_programs`: the benchmarks at small sizes through the frontend (GEMM up to 128^3 on
   16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions),
   lowered to pe;
-- `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`).
+- `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
+- `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
+  recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def compare(case: Case) -> Outcome:
     try:
         wave = compile_plan(with_fidelity(case.module(), "wavelet"))
     except PyFlameError as err:
-        if "wavelet-level simulator" in str(err):  # pe.exchange, or more than 16x16 PEs
+        if "wavelet-level simulator runs meshes up to" in str(err):  # more than 16x16 PEs
             return Outcome(case.name, "skip", detail=str(err).split(": ", 1)[-1][:100])
         return _errors(case.name, f_err, err)
     if f_err is not None and not args:
@@ -267,6 +269,17 @@ def benchmark_programs() -> Iterator[Case]:
         ],
         small,
     )
+
+
+def exchange_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
+    """Exchanges between the layouts of test_sim_exchange.CASES (transposes, gathers, scatters,
+    padding, replicated sources and destinations; the sim tests run them with parameters, so
+    they are not recorded): host_in, the local part and every network phase, host_out."""
+    import test_sim_exchange as exchange_tests
+
+    for shape, src, dst in exchange_tests.CASES:
+        text = exchange_tests._exchange_program(sim, shape, src, dst)
+        yield Case(f"exchange {shape} {src} -> {dst}", lambda text=text: sim.parse(text))
 
 
 def summa_programs(sim: types.SimpleNamespace) -> Iterator[Case]:

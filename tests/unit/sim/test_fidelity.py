@@ -1,7 +1,8 @@
 """The two simulator engines agree: identical outputs and cycles within 5% (or the same error)
 over the corpus of tests/unit/sim/fidelity_corpus.py; each test prints the worst case.
 
-The default run checks the network tests' programs and SUMMA; the slow run (`-m slow`) adds
+The default run checks the network tests' programs, the exchanges (test_sim_exchange's
+layouts and programs, the shape ops' exchanges) and SUMMA; the slow run (`-m slow`) adds
 every other sim test's programs, the lit inputs and the benchmarks at small sizes.
 
 `KNOWN_GAPS` lists the programs on which the fast engine departs from docs/simulator.md
@@ -15,7 +16,16 @@ from __future__ import annotations
 import fidelity_corpus as corpus
 import pytest
 
-KNOWN_GAPS: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    # Not a timing gap: the fast engine applies every pe.route at its place in program order,
+    # the wavelet engine (as the machine) when the router's own PE reaches it. Consecutive
+    # exchange phases share color 0 here; PE (7, 3) runs ahead into phase 4 and switches its
+    # rule while phase 1's message from PE (12, 0) to PE (6, 3) still has to pass it, so the
+    # message is delivered to PE (7, 3) (RoutingError). The lowering gives no ordering between
+    # phases that reuse a color; the fast engine cannot see the race.
+    "lit/flame-to-mesh/matmul-partitioned-operand.mlir#0": "route switch races an earlier "
+    "exchange phase's message on a reused color",
+}
 
 SIM_TEST_MODULES = [
     "test_sim_compute",
@@ -45,6 +55,13 @@ def check(cases) -> None:
 
 def test_network_programs_agree(sim):
     check(list(corpus.recorded_programs(sim, ["test_sim_network"])))
+
+
+def test_exchange_programs_agree(sim):
+    check(
+        list(corpus.exchange_programs(sim))
+        + list(corpus.recorded_programs(sim, ["test_sim_exchange", "test_sim_shape_ops"]))
+    )
 
 
 def test_summa_agrees(sim):

@@ -1,0 +1,198 @@
+"""Host speed of the simulator (issue 10, deliverable 7): four ratios taken in one run.
+
+    python benchmarks/host_speed.py              # best of 7 of each, the simulator's thread count
+    python benchmarks/host_speed.py --repeat 15 --threads 1
+
+- cached `pf.eval` of GEMM 1024^3 on 32x32 PEs against numpy's `a @ b` (target: at most 2x);
+- the 4096^2 GEMV (`A[4096, 4096]` on grid(64, 64) @ `x[4096]`) against numpy (at most 10x);
+- one training step of the MLP 784-256-10 (batch 64, SGD, cross-entropy; cached) against the
+  same step in PyTorch eager (at most 3x);
+- `pf.eval` of a cached 10-op graph minus the time of the simulation itself (`Executable.run`,
+  timed inside the same call): the frontend's overhead on a cache hit (under 1 ms).
+
+Each figure is the best of `--repeat` runs (10x as many for the two small programs), PyFlame's and the reference's alternating (the
+machine is shared and noisy: the best is the least disturbed, and load hits both alike). numpy's BLAS, PyTorch and the simulator's thread pool use the same number of
+threads (`--threads`, default the simulator's own count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import threadpoolctl
+import torch
+
+import pyflame as pf
+from pyflame import nn, optim
+from pyflame.sim import executable, threads
+
+
+def best_pair(
+    ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int
+) -> tuple[float, float]:
+    """Least wall times of `ours()` and `theirs()` over `repeat` rounds (after one warm-up of
+    each), alternating, so that load from other processes hits both alike."""
+    ours(), theirs()
+    t_ours, t_theirs = [], []
+    for _ in range(repeat):
+        for fn, times in ((ours, t_ours), (theirs, t_theirs)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return min(t_ours), min(t_theirs)
+
+
+def gemm(repeat: int) -> tuple[float, float]:
+    n, g = 1024, 32
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    layout = pf.MeshLayout.grid(g, g)
+
+    def step() -> np.ndarray:
+        z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+        return z.numpy()
+
+    np.testing.assert_allclose(step(), a @ b, rtol=1e-3, atol=1e-2)
+    return best_pair(step, lambda: a @ b, repeat)
+
+
+def gemv(repeat: int) -> tuple[float, float]:
+    n, g = 4096, 64
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    x = rng.standard_normal(n).astype(np.float32)
+    layout = pf.MeshLayout.grid(g, g)
+
+    def step() -> np.ndarray:
+        y = pf.from_numpy(a, layout=layout) @ pf.from_numpy(x)
+        return y.numpy()
+
+    np.testing.assert_allclose(step(), a @ x, rtol=1e-3, atol=1e-2)
+    return best_pair(step, lambda: a @ x, repeat)
+
+
+def mlp(repeat: int) -> tuple[float, float]:
+    batch, lr = 64, 0.01
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((batch, 784)).astype(np.float32)
+    ys = rng.integers(0, 10, batch).astype(np.int32)
+
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+
+    def pf_step() -> float:
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()  # one program: forward, backward and the SGD update
+
+    tmodel = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)
+    )
+    topt = torch.optim.SGD(tmodel.parameters(), lr=lr)
+    tloss_fn = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(xs), torch.from_numpy(ys).long()
+
+    def torch_step() -> float:
+        topt.zero_grad()
+        loss = tloss_fn(tmodel(tx), ty)
+        loss.backward()
+        topt.step()
+        return loss.item()
+
+    return best_pair(pf_step, torch_step, repeat)
+
+
+def overhead(repeat: int) -> tuple[float, float]:
+    """(best pf.eval time, its overhead beyond Executable.run) of a cached 10-op graph."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 64)).astype(np.float32)
+    run = executable.Executable.run
+    sim_time = [0.0]
+
+    def timed_run(self: executable.Executable, args: Any = ()) -> Any:
+        start = time.perf_counter()
+        try:
+            return run(self, args)
+        finally:
+            sim_time[0] = time.perf_counter() - start
+
+    def step() -> np.ndarray:
+        x, y = pf.from_numpy(a), pf.from_numpy(b)
+        z = x + y  # 1
+        z = z * x  # 2
+        z = pf.relu(z)  # 3
+        z = z - y  # 4
+        z = pf.exp(z * 0.01)  # 5, 6
+        z = z @ y  # 7
+        z = pf.tanh(z)  # 8
+        z = z + 1.0  # 9
+        return pf.eval(z.sum(dim=0)).numpy()  # 10
+
+    executable.Executable.run = timed_run  # type: ignore[method-assign]  # timing hook
+    try:
+        step()
+        totals, overheads = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            step()
+            total = time.perf_counter() - start
+            totals.append(total)
+            overheads.append(total - sim_time[0])
+    finally:
+        executable.Executable.run = run  # type: ignore[method-assign]
+    return min(totals), min(overheads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=threads.thread_count())
+    parser.add_argument(
+        "--only", choices=("gemm", "gemv", "mlp", "overhead"), action="append", default=None
+    )
+    args = parser.parse_args()
+    n_threads = args.threads
+    torch.set_num_threads(n_threads)
+    threads.thread_count = lambda: n_threads  # the simulator's pool: the same count
+    only = set(args.only or ("gemm", "gemv", "mlp", "overhead"))
+    ms = 1e3
+    print(f"host speed, best of {args.repeat}, {n_threads} threads (numpy, torch, simulator)")
+    with threadpoolctl.threadpool_limits(n_threads):
+        if "gemm" in only:
+            t_pf, t_np = gemm(args.repeat)
+            print(
+                f"  GEMM 1024^3 on 32x32     pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
+                f"  ratio {t_pf / t_np:6.2f}  (target <= 2)"
+            )
+        if "gemv" in only:
+            t_pf, t_np = gemv(args.repeat)
+            print(
+                f"  GEMV 4096^2 on 64x64     pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
+                f"  ratio {t_pf / t_np:6.2f}  (target <= 10)"
+            )
+        if "mlp" in only:
+            t_pf, t_torch = mlp(10 * args.repeat)  # 20 ms a step: more tries for a quiet one
+            print(
+                f"  MLP 784-256-10 step, b64 pf.eval {t_pf * ms:8.2f} ms  torch {t_torch * ms:8.2f}"
+                f" ms  ratio {t_pf / t_torch:6.2f}  (target <= 3)"
+            )
+        if "overhead" in only:
+            total, extra = overhead(10 * args.repeat)
+            print(
+                f"  10-op graph, cache hit   pf.eval {total * ms:8.2f} ms  beyond the simulation"
+                f" {extra * ms:6.3f} ms  (target < 1 ms)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Which buffers a run-time step reads and writes; receives that need not write SRAM and sends
+that need not copy.
+
+A SUMMA step receives a broadcast tile into a buffer (`V[i][:] = F[g][row k]`, g PEs' copies
+of one tile) only for the next `pe.matmul_acc` to read it, then the next step's receive
+overwrites it. Writing those copies is most of the host time of a GEMM, and all of it for a
+GEMV. `elide_receives` (run once per Executable) finds such receives from the steps' `Access`
+records and rewrites them:
+
+    recv  %a  (V[a] = F[g][sel])          ->  F[view_key(a)] = F[g][sel]   (a view: no copy)
+    matmul_acc %acc, %a, %b               ->  reads F[view_key(a)] instead of V[a]
+    ...   (no other step touches the bytes of %a)
+    recv  %a  (overwrites all of it)
+
+The matmul computes with exactly the data the receive would have written (the same values,
+broadcast along the PEs that share them), and SRAM after the run is unchanged: a receive is
+elided only when a later receive overwrites the same bytes before anything else reads them,
+so the last receive of a buffer always writes. Likewise a send keeps a view of its buffer
+instead of a copy while nothing writes those bytes until its message has been used. A step
+without an `Access` record is a barrier: it may read or write anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
+    from pyflame.sim.executable import Buffer, Step
+
+#: how far past a receive to look for the receive that overwrites its buffer
+SCAN_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Received:
+    """A receive that overwrites `V[buffer][dst]` with `F[batch][src]` (one whole message
+    group, no combining), deleting `F[batch]` after when `release`."""
+
+    buffer: int
+    dst: tuple[Any, ...]
+    batch: int
+    src: Any
+    release: bool
+
+
+@dataclass(frozen=True)
+class Gather:
+    """A step that writes `V[dst][dst_sel][dst_idx] = V[src][src_sel][src_idx]`, then zeroes
+    `V[dst][dst_sel][zero_idx]` (one phase of a pe.exchange)."""
+
+    src: int
+    src_sel: tuple[Any, ...]
+    src_idx: tuple[np.ndarray, ...]
+    dst: int
+    dst_sel: tuple[Any, ...]
+    dst_idx: tuple[np.ndarray, ...]
+    zero_idx: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a step touches: `reads` and `writes` map buffer index -> the index of the step's
+    part of that buffer's view. `received` marks an elidable receive; `rebuild`, given
+    {buffer index: in-flight key}, makes the same step reading those buffers from the
+    in-flight views instead of SRAM (None: the step always reads SRAM). `sent` is the
+    in-flight key a send fills (with a copy of its one read), `released` the keys a receive
+    deletes once every delivery is received."""
+
+    reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    received: Received | None = None
+    rebuild: Callable[[dict[int, int]], Step] | None = None
+    sent: int | None = None
+    released: tuple[int, ...] = ()
+    gather: Gather | None = None
+
+
+def annotate(step: Step, access: Access) -> Step:
+    """Attach `access` to `step` (the elision pass reads it back with `access_of`)."""
+    setattr(step, "access", access)  # noqa: B010  (a plain function has no declared slot)
+    return step
+
+
+def access_of(step: Step) -> Access | None:
+    return getattr(step, "access", None)
+
+
+def view_key(buffer: int) -> int:
+    """The in-flight key of buffer `buffer`'s received view (send keys are >= 0)."""
+    return -1 - buffer
+
+
+def buffer_conflicts(buffers: Sequence[Buffer]) -> np.ndarray:
+    """conflicts[i, j]: buffers i and j share SRAM bytes on some PE (rects and bytes overlap)."""
+    if not buffers:
+        return np.zeros((0, 0), dtype=bool)
+    r0, c0, nr, nc = (np.array([b.rect[k] for b in buffers]) for k in range(4))
+    lo = np.array([b.offset for b in buffers])
+    hi = lo + np.array([b.nbytes for b in buffers])
+
+    def overlap(a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
+        return (a0[:, None] < a1[None, :]) & (a0[None, :] < a1[:, None])
+
+    return overlap(r0, r0 + nr) & overlap(c0, c0 + nc) & overlap(lo, hi)
+
+
+def _stash(rec: Received, dtype: np.dtype) -> Step:
+    """The elided receive: keep a view of what it would have written (cast as SRAM would)."""
+    key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
+
+    def step(V, F, A, O):
+        view = F[g][src]
+        F[key] = view if view.dtype == dtype else view.astype(dtype)
+        if release:
+            del F[g]
+
+    setattr(step, "elided", rec)  # noqa: B010  (is_elided reads it)
+    return step
+
+
+def is_elided(step: Step) -> bool:
+    """Whether `step` is an elided receive (it keeps a view instead of writing SRAM)."""
+    return getattr(step, "elided", None) is not None
+
+
+def _readers_until_overwrite(
+    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray
+) -> list[int] | None:
+    """The steps after receive `j` that read its buffer, when each can read a view instead
+    and a later receive overwrites the same part before anything else touches its bytes;
+    None when the receive must write SRAM."""
+    i = rec.buffer
+    readers: list[int] = []
+    for k in range(j + 1, min(len(steps), j + 1 + SCAN_STEPS)):
+        acc = access_of(steps[k])
+        if acc is None:
+            return None
+        touched_w = [w for w in acc.writes if conflicts[i, w]]
+        touched_r = [r for r in acc.reads if conflicts[i, r]]
+        if not touched_w and not touched_r:
+            continue
+        other = acc.received
+        if (
+            not touched_r
+            and touched_w == [i]
+            and other is not None
+            and other.buffer == i
+            and other.dst == rec.dst
+        ):
+            return readers or None
+        if touched_w or acc.rebuild is None or touched_r != [i] or acc.reads[i] != rec.dst:
+            return None
+        readers.append(k)
+    return None
+
+
+def _send_view(
+    steps: Sequence[Step], j: int, last_use: dict[int, int], conflicts: np.ndarray
+) -> Step | None:
+    """Send `j` keeping a view of its buffer instead of a copy, when nothing writes the
+    buffer's bytes until the receive that releases the message (or, if that receive was
+    elided, the last reader of its view) is done; None otherwise."""
+    acc = access_of(steps[j])
+    assert acc is not None and acc.sent is not None and len(acc.reads) == 1
+    (i, sl), bid = next(iter(acc.reads.items())), acc.sent
+    end = None
+    k = j + 1
+    while k < len(steps) and k <= (j + SCAN_STEPS if end is None else end):
+        other = access_of(steps[k])
+        if other is None or any(conflicts[i, w] for w in other.writes):
+            return None
+        if end is None and bid in other.released:
+            end = last_use.get(k, k)
+        k += 1
+    if end is None or k <= end:
+        return None
+
+    def step(V, F, A, O):
+        F[bid] = V[i][sl]
+
+    setattr(step, "sends_view", True)  # noqa: B010  (sends_view reads it)
+    return step
+
+
+def sends_view(step: Step) -> bool:
+    """Whether `step` is a send that keeps a view of its buffer instead of a copy."""
+    return getattr(step, "sends_view", False)
+
+
+def _same_gather(a: Gather, b: Gather, conflicts: np.ndarray) -> bool:
+    return (
+        a.src == b.src
+        and a.dst == b.dst
+        and a.src_sel == b.src_sel
+        and a.dst_sel == b.dst_sel
+        and not conflicts[a.src, a.dst]
+    )
+
+
+def _merged_gather(run: list[Gather], shape: tuple[int, ...]) -> Step | None:
+    """One step doing the gathers of `run` (consecutive steps between the same two buffers,
+    which never share bytes), when no two of them write the same element; else None."""
+    dst_idx = tuple(np.concatenate([g.dst_idx[d] for g in run]) for d in range(3))
+    zero_idx = tuple(np.concatenate([g.zero_idx[d] for g in run]) for d in range(3))
+    flat = np.ravel_multi_index(dst_idx, shape)
+    zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
+    if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
+        return None
+    src_idx = tuple(np.concatenate([g.src_idx[d] for g in run]) for d in range(3))
+    g = run[0]
+    si, ssl, di, dsl, has_zeros = g.src, g.src_sel, g.dst, g.dst_sel, bool(zeros.size)
+
+    def step(V, F, A, O):
+        out = V[di][dsl]
+        out[dst_idx] = V[si][ssl][src_idx]
+        if has_zeros:
+            out[zero_idx] = 0
+
+    return step
+
+
+def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+    """`steps` with every run of consecutive gathers between the same two buffers (the phases
+    of one pe.exchange) done by its first step, the others doing nothing (one step for one
+    step: indices are unchanged). Each phase still moves only its own elements; merged, their
+    index arrays are concatenated into one numpy call instead of one call per phase."""
+    out = list(steps)
+    gathers = [getattr(access_of(s), "gather", None) for s in steps]
+    if sum(g is not None for g in gathers) < 2:
+        return out
+    conflicts = buffer_conflicts(buffers)
+    j = 0
+    while j < len(steps):
+        first = gathers[j]
+        k = j + 1
+        while (
+            first is not None
+            and k < len(steps)
+            and (nxt := gathers[k]) is not None
+            and _same_gather(first, nxt, conflicts)
+        ):
+            k += 1
+        if first is not None and k - j > 1:
+            r, c = first.dst_sel[0], first.dst_sel[1]
+            shape = (r.stop - r.start, c.stop - c.start, first.dst_sel[2].stop)
+            merged = _merged_gather([g for g in gathers[j:k] if g is not None], shape)
+            if merged is not None:
+                out[j] = merged
+                for m in range(j + 1, k):
+                    out[m] = _nothing
+        j = k
+    return out
+
+
+def _nothing(V, F, A, O):  # a gather merged into the first of its run
+    pass
+
+
+def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+    """`steps` with every receive whose data is only read through views by the next steps
+    replaced by a stash of that view, and every send whose buffer stays unchanged while its
+    message is in use keeping a view instead of a copy (one step for one step: indices are
+    unchanged)."""
+    out = list(steps)
+    received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
+    sends = [j for j, s in enumerate(steps) if getattr(access_of(s), "sent", None) is not None]
+    if not received and not sends:
+        return out
+    conflicts = buffer_conflicts(buffers)
+    views: dict[int, dict[int, int]] = {}  # reader step -> {buffer: view key}
+    last_use: dict[int, int] = {}  # elided receive -> the last step reading its view
+    for j in received:
+        found = access_of(steps[j])
+        assert found is not None and found.received is not None  # listed above
+        rec = found.received
+        readers = _readers_until_overwrite(steps, j, rec, conflicts)
+        if readers is None:
+            continue
+        out[j] = _stash(rec, buffers[rec.buffer].dtype)
+        last_use[j] = readers[-1]
+        for k in readers:
+            views.setdefault(k, {})[rec.buffer] = view_key(rec.buffer)
+    for k, keys in views.items():
+        acc = access_of(steps[k])
+        assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
+        out[k] = acc.rebuild(keys)
+    for j in sends:
+        viewing = _send_view(steps, j, last_use, conflicts)
+        if viewing is not None:
+            out[j] = viewing
+    return out
+
+
+__all__ = [
+    "SCAN_STEPS",
+    "Access",
+    "Gather",
+    "Received",
+    "access_of",
+    "annotate",
+    "buffer_conflicts",
+    "elide_receives",
+    "merge_gathers",
+    "is_elided",
+    "sends_view",
+    "view_key",
+]

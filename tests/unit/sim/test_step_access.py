@@ -1,0 +1,231 @@
+"""Elided receives (pyflame/sim/step_access.py): a SUMMA matmul computes from views of the
+received tiles instead of their copies in SRAM, with the same outputs and the same SRAM after
+the run; a receive whose buffer anything else reads still writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.sim import executable
+from pyflame.sim.planner import compile_plan
+from pyflame.sim.step_access import (
+    Access,
+    Gather,
+    Received,
+    annotate,
+    buffer_conflicts,
+    elide_receives,
+    is_elided,
+    merge_gathers,
+    sends_view,
+)
+
+
+def _planned(tensors, monkeypatch, elide: bool):
+    """(Executable, args) of the program computing `tensors`, with or without the rewrites
+    (elided receives, send views, merged exchange phases)."""
+    tr = trace.trace(tensors)
+    module = tr.module()
+    compiler.lower(module, "pe")
+    with monkeypatch.context() as m:
+        if not elide:
+            m.setattr(executable, "elide_receives", lambda steps, buffers: list(steps))
+            m.setattr(executable, "merge_gathers", lambda steps, buffers: list(steps))
+        return compile_plan(module), tr.inputs()
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "grid"),
+    [(64, 64, 64, 4), (96, 64, 32, 2), (128, 128, 1, 4)],
+)
+def test_summa_from_views(monkeypatch, m, k, n, grid):
+    """The elided SUMMA gives numpy's product, the outputs and SRAM of the plain run (bit for
+    bit; a matrix-vector product sums each dot product in BLAS's order, so to rounding), and
+    does elide every receive but each buffer's last."""
+    rng = np.random.default_rng(m + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    layout = pf.MeshLayout.grid(grid, grid)
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    fast, args = _planned([z], monkeypatch, elide=True)
+    plain, _ = _planned([z], monkeypatch, elide=False)
+    elided = sum(is_elided(s) for s in fast.steps)
+    assert elided >= 2 * (grid - 1)  # every SUMMA step's two tiles but the last
+    assert not any(is_elided(s) for s in plain.steps)
+    assert sum(sends_view(s) for s in fast.steps) >= 2 * grid  # SUMMA inputs never change
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_allclose(out.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
+    if n > 1:
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(sram, ref_sram)
+    else:  # every buffer holds float32
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(sram.view(np.float32), ref_sram.view(np.float32), 1e-5, 1e-5)
+
+
+def _buffer(index: int, rect=(0, 0, 2, 2), offset: int = 0, nbytes: int = 16):
+    return executable.Buffer(index, f"b{index}", rect, offset, nbytes // 4, nbytes)
+
+
+def _step(V, F, A, O):  # a placeholder run-time step (never run)
+    pass
+
+
+def _recv(i: int, g: int):
+    dst = (slice(0, 2), slice(0, 2), slice(0, 4))
+    rec = Received(i, dst, g, (slice(0, 2), slice(0, 1)), True)
+    return annotate(lambda V, F, A, O: None, Access(writes={i: dst}, received=rec, released=(g,)))
+
+
+def _send(i: int, g: int):
+    return annotate(lambda V, F, A, O: None, Access(reads={i: (slice(0, 2),)}, sent=g))
+
+
+def _write(i: int):
+    return annotate(lambda V, F, A, O: None, Access(writes={i: (slice(0, 2),)}))
+
+
+def _reader(i: int, rebuilt: list):
+    dst = (slice(0, 2), slice(0, 2), slice(0, 4))
+
+    def rebuild(keys):
+        rebuilt.append(keys)
+        return _step
+
+    return annotate(lambda V, F, A, O: None, Access(reads={i: dst}, rebuild=rebuild))
+
+
+def test_conflicts_by_bytes_and_pes():
+    bufs = [
+        _buffer(0),
+        _buffer(1, offset=8),  # shares bytes 8..16 with 0
+        _buffer(2, offset=16),  # after 0
+        _buffer(3, rect=(2, 0, 2, 2)),  # same bytes, other PEs
+    ]
+    c = buffer_conflicts(bufs)
+    assert c[0, 1] and c[1, 0] and c[0, 0]
+    assert not c[0, 2] and not c[0, 3] and c[1, 2]
+
+
+def test_elision_needs_an_overwrite_and_view_readers():
+    """recv, read, recv: the first is elided and its reader rebuilt; the last always writes.
+    A barrier (a step without an Access) or a reader of aliased bytes keeps the write."""
+    bufs = [_buffer(0), _buffer(1, offset=8)]
+    rebuilt: list = []
+    steps = [_recv(0, 0), _reader(0, rebuilt), _recv(0, 1), _reader(0, rebuilt)]
+    out = elide_receives(steps, bufs)
+    assert [is_elided(s) for s in out] == [True, False, False, False]
+    assert out[1] is _step and rebuilt == [{0: -1}]
+    assert out[3] is steps[3]
+
+    barrier = [_recv(0, 0), _reader(0, []), _step, _recv(0, 1)]
+    assert not any(is_elided(s) for s in elide_receives(barrier, bufs))
+
+    aliased = [_recv(0, 0), _reader(1, []), _recv(0, 1)]  # buffer 1 reads bytes of 0
+    assert not any(is_elided(s) for s in elide_receives(aliased, bufs))
+
+    unread = [_recv(0, 0), _recv(0, 1)]  # no reader: nothing to hand a view to, keep it plain
+    assert not any(is_elided(s) for s in elide_receives(unread, bufs))
+
+
+def test_send_view_while_its_buffer_is_unchanged():
+    """A send keeps a view of its buffer while nothing writes those bytes until its message
+    is received (through the readers of an elided receive's view); else it copies."""
+    bufs = [_buffer(0), _buffer(1, offset=16), _buffer(2, offset=32)]
+    plain = [_send(2, 0), _recv(0, 0), _reader(0, [])]  # the last recv: not elided
+    assert [sends_view(s) for s in elide_receives(plain, bufs)] == [True, False, False]
+
+    written = [_send(2, 0), _write(2), _recv(0, 0)]  # the buffer changes before the recv
+    assert not any(sends_view(s) for s in elide_receives(written, bufs))
+
+    # the elided recv's reader writes buffer 2 after the recv: the view must not see it
+    late = [_send(2, 0), _recv(0, 0), _reader(0, []), _write(2), _recv(0, 1), _reader(0, [])]
+    out = elide_receives(late, bufs)
+    assert is_elided(out[1]) and sends_view(out[0])
+    late[2] = annotate(
+        lambda V, F, A, O: None,
+        Access(
+            reads={0: (slice(0, 2), slice(0, 2), slice(0, 4))},
+            writes={2: (slice(0, 2),)},
+            rebuild=lambda keys: _step,
+        ),
+    )
+    out = elide_receives(late, bufs)
+    assert is_elided(out[1]) and not sends_view(out[0])
+
+
+def test_summa_from_views_half(monkeypatch):
+    """Half floats (multiplied in float32, rounded into the accumulator) from views: the plain
+    run's outputs and SRAM, bit for bit (int32 matmuls do not run on the mesh)."""
+    dtype = np.float16
+    rng = np.random.default_rng(7)
+    a = rng.integers(-4, 5, (64, 64)).astype(dtype)
+    b = rng.integers(-4, 5, (64, 64)).astype(dtype)
+    layout = pf.MeshLayout.grid(4, 4)
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
+    fast, args = _planned([z], monkeypatch, elide=True)
+    plain, _ = _planned([z], monkeypatch, elide=False)
+    assert any(is_elided(s) for s in fast.steps)
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_array_equal(out.reshape(64, 64), a.astype(np.int64) @ b.astype(np.int64))
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(sram, ref_sram)
+
+
+def test_exchange_phases_merged(monkeypatch):
+    """The phases of an exchange run as one gather: the plain run's outputs and SRAM, bit for
+    bit (padding included: 30x44 and 44x20 on 4x4 PEs)."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((30, 44)).astype(np.float32)
+    b = rng.standard_normal((44, 20)).astype(np.float32)
+    lay = pf.MeshLayout.grid
+    y = pf.from_numpy(a, layout=lay(4, 4)) @ pf.from_numpy(b, layout=lay(1, 1))  # b: to 4x4
+    fast, args = _planned([y], monkeypatch, elide=True)
+    plain, _ = _planned([y], monkeypatch, elide=False)
+    merged = sum(s.__name__ == "_nothing" for s in fast.steps)
+    assert merged > 0
+    (out,), _, sram = fast.run_with_sram(args)
+    (ref,), _, ref_sram = plain.run_with_sram(args)
+    np.testing.assert_allclose(out.reshape(30, 20), a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(sram, ref_sram)
+
+
+def _gather(dst_elems, zero_elems=()):
+    """A gather step into buffer 1 from buffer 0 (2x2 PEs, 4 elements), writing elements
+    `dst_elems` of PE (0, 0) and zeroing `zero_elems` there."""
+    sel = (slice(0, 2), slice(0, 2), slice(0, 4))
+
+    def idx(elems):
+        e = np.array(elems, dtype=np.int64)
+        return (np.zeros_like(e), np.zeros_like(e), e)
+
+    g = Gather(0, sel, idx(dst_elems), 1, sel, idx(dst_elems), idx(zero_elems))
+
+    def step(V, F, A, O):
+        out = V[1][sel]
+        out[g.dst_idx] = V[0][sel][g.src_idx]
+        out[g.zero_idx] = 0
+
+    return annotate(step, Access(reads={0: sel}, writes={1: sel}, gather=g))
+
+
+def test_gathers_merge_only_when_disjoint():
+    bufs = [_buffer(0), _buffer(1, offset=16)]
+    V = [np.arange(16, dtype=np.float32).reshape(2, 2, 4) + 1, np.full((2, 2, 4), -1.0, np.float32)]
+    steps = [_gather([0, 1], zero_elems=[3]), _gather([2])]
+    out = merge_gathers(steps, bufs)
+    assert out[1].__name__ == "_nothing"
+    for s in out:
+        s(V, {}, [], [])
+    np.testing.assert_array_equal(V[1][0, 0], [1, 2, 3, 0])
+    assert V[1][1, 1, 0] == -1  # untouched
+    overlapping = [_gather([0, 1]), _gather([1])]  # the later phase would win: keep both
+    assert merge_gathers(overlapping, bufs) == overlapping
+    aliased = [_gather([0]), _gather([1])]
+    assert merge_gathers(aliased, [_buffer(0), _buffer(1, offset=8)]) == aliased
