@@ -18,6 +18,7 @@ from pyflame.core.exchange_plan import ExchangePlan, exchange_phases
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
+from pyflame.sim.executable import Buffer
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule, pe_slice
@@ -28,16 +29,8 @@ from pyflame.sim.step_access import Access, Gather, annotate
 def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     ds, dd = op.src_layout.dist, op.dst_layout.dist
     src, dst = s.buf(op.src, it), s.buf(op.dst, it)
-    r0, c0, nr, nc = it.rect
-    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
-        grect = (r0, c0, gr, gc)
-        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
-            raise CompileError(
-                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
-                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
-                f"({list(buf.rect)})"
-            )
-    plan = exchange_phases(ds, dd, op.index_map)
+    r0, c0 = it.rect[0], it.rect[1]
+    plan = read_exchange(it, op, src, dst)
     ssl = src.sub((r0, c0) + ds.grid, ds.local_elems)
     dsl = dst.sub((r0, c0) + dd.grid, dd.local_elems)
     si, di = src.index, dst.index
@@ -63,6 +56,29 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl}, gather=gather)))
 
 
+def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> ExchangePlan:
+    """The exchange's plan, once its layouts' grids are checked to lie inside the op's PEs and
+    both buffers, and its phase to exist (the fast kernel and the wavelet engine both read an
+    exchange this way)."""
+    ds, dd = op.src_layout.dist, op.dst_layout.dist
+    r0, c0, nr, nc = it.rect
+    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
+        grect = (r0, c0, gr, gc)
+        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
+            raise CompileError(
+                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
+                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
+                f"({list(buf.rect)})"
+            )
+    plan = exchange_phases(ds, dd, op.index_map)
+    k = op.phase_index
+    if k > len(plan.phases):
+        raise CompileError(
+            f"{it.what}: phase {k} of an exchange that has {len(plan.phases)} network phases"
+        )
+    return plan
+
+
 def _time_local(s: Schedule, it: Item, elems: np.ndarray, elem_bytes: int) -> None:
     """Copies within each PE: a local copy of its elements, on the PEs that have any."""
     gr, gc = elems.shape
@@ -79,10 +95,6 @@ def _network_phase(
     """Trace and time phase `op.phase` on its color; returns the (rows, cols, elems) mask of
     the dst elements its messages carry."""
     k, color = op.phase_index, op.color_id
-    if k > len(plan.phases):
-        raise CompileError(
-            f"{it.what}: phase {k} of an exchange that has {len(plan.phases)} network phases"
-        )
     r0, c0 = it.rect[0], it.rect[1]
     msgs = np.array([(a, b, c, d) for (a, b), (c, d) in plan.phases[k - 1].messages])
     msgs = msgs.reshape(-1, 4).astype(np.int64)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pyflame.core.errors import CompileError, RoutingError
-from pyflame.core.exchange_plan import exchange_phases
+from pyflame.core.errors import RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer
 from pyflame.sim.fabric import pe_str
+from pyflame.sim.kernels.exchange import read_exchange
 from pyflame.sim.schedule import Item
 from pyflame.sim.wavelet.network import HOP, NPORTS
 
@@ -66,23 +66,10 @@ class ExchangePhase:
 
 def read_phase(it: Item, op: pe.ExchangeOp, buf_of, C: int) -> ExchangePhase:
     """The messages of network phase `op.phase` (checked as the fast kernel checks them)."""
-    ds, dd = op.src_layout.dist, op.dst_layout.dist
     src, dst = buf_of[op.src], buf_of[op.dst]
-    r0, c0, nr, nc = it.rect
-    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
-        grect = (r0, c0, gr, gc)
-        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
-            raise CompileError(
-                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
-                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
-                f"({list(buf.rect)})"
-            )
-    plan = exchange_phases(ds, dd, op.index_map)
+    r0, c0 = it.rect[0], it.rect[1]
+    plan = read_exchange(it, op, src, dst)
     k = op.phase_index
-    if k > len(plan.phases):
-        raise CompileError(
-            f"{it.what}: phase {k} of an exchange that has {len(plan.phases)} network phases"
-        )
     src_pe, dst_pe, src_elems, dst_elems = [], [], [], []
     for (a, b), (c, d) in plan.phases[k - 1].messages:
         mine = plan.has_src[c, d] & (plan.src_row[c, d] == a) & (plan.src_col[c, d] == b)
