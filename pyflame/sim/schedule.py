@@ -132,7 +132,7 @@ class Schedule:
         #: when each PE's output and input ramp are next free (one stream each at a time)
         self.out_free = np.zeros((rows, cols), dtype=np.int64)
         self.in_free = np.zeros((rows, cols), dtype=np.int64)
-        self.streams = Streams(self.clock, self.busy)
+        self.streams = Streams(self.clock)
         #: what the middle row of PEs does over time (Report.timeline)
         self.timeline = Timeline(row=rows // 2)
 

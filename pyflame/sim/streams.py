@@ -18,6 +18,7 @@ asynchronous one leaves its token open.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -110,14 +111,13 @@ class Streams:
     gives its other receivers' ends, ...; along a chain of forwarding receives, back up the
     chain and then down again), so the updates run from a work list, not by recursion."""
 
-    def __init__(self, clock: np.ndarray, busy: np.ndarray):
+    def __init__(self, clock: np.ndarray):
         self.clock = clock
-        self.busy = busy
         #: called as record(completion, local rows, local cols, before, after) when a
         #: synchronous op completes after it was issued (the planner's timeline)
         self.on_late_completion: LateCompletion | None = None
         self.receivers: list[Completion] = []
-        self._work: list[tuple[str, Stream, np.ndarray]] = []
+        self._work: deque[tuple[str, Stream, np.ndarray]] = deque()
         self._current: Completion | None = None
 
     # ---------------------------------------------------------------- completions
@@ -210,18 +210,18 @@ class Streams:
             for jj, b in zip(j.tolist(), begin.tolist(), strict=True):
                 st.own_begin[jj] = b
             return
-        self._run(self.receivers[sink], [("begun", st, j), ("receivers", st, j)], begin=begin)
+        st.begin[j] = begin
+        self._run(self.receivers[sink], [("begun", st, j), ("receivers", st, j)])
 
     # ---------------------------------------------------------------- the work list
 
-    def _run(self, current: Completion, work: list, begin: np.ndarray | None = None) -> None:
+    def _run(self, current: Completion, work: list) -> None:
+        """Hand on every time the `work` items make known (`current` is the op being issued:
+        its own completion is timed by the planner, not as a late one)."""
         self._current = current
-        if begin is not None:
-            st, j = work[0][1], work[0][2]
-            st.begin[j] = begin
         self._work.extend(work)
         while self._work:
-            kind, st, idx = self._work.pop(0)
+            kind, st, idx = self._work.popleft()
             if kind == "begun":
                 self._begun(st, idx)
             elif kind == "senders":
