@@ -3,9 +3,12 @@
 The planner (pyflame/sim/planner.py, `compile_plan`) does all the static work once; running only
 moves data: one numpy operation (a step) per op over the op's whole rectangle of PEs.
 
-Machine state at run time: `sram[R, C, B]` (uint8), R x C the bounding box of every `pes`
-rectangle, B the highest byte any buffer uses (rounded up to 16). A buffer is the view
-`sram[r0:r0+nr, c0:c0+nc, off:off+nbytes]` (as its element type) of shape (nr, nc, size).
+Machine state at run time: the SRAM as one uint8 block per group of buffers that share bytes
+(pyflame/sim/sram.py: only the bytes buffers use exist on the host; aliasing buffers view the
+same block). The machine's SRAM is the (R, C, B) array `run_with_sram` assembles, R x C the
+bounding box of every `pes` rectangle, B the highest byte any buffer uses (rounded up to 16); a
+buffer is its part `[r0:r0+nr, c0:c0+nc, off:off+nbytes]` (as its element type) of shape
+(nr, nc, size).
 A step reads and writes `V` (the buffer views, by buffer index), `F` (the messages in flight,
 by send; and the received views that stand in for elided receives, pyflame/sim/step_access.py),
 `A` (@main's arguments) and `O` (the host outputs).
@@ -23,6 +26,7 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.report import Report
+from pyflame.sim.sram import Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, merge_gathers
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
@@ -87,6 +91,8 @@ class Executable:
         self.target = target
         self.sram_shape = shape
         self.buffers = buffers
+        #: the SRAM blocks of each run: one per group of buffers sharing bytes
+        self.sram_blocks = group_buffers(buffers)
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
         self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
         self.arg_names = arg_names
@@ -132,24 +138,28 @@ class Executable:
 
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
         """Run the program on `args` (in @main's argument order)."""
-        outs, report, _ = self.run_with_sram(args)
+        outs, report, _ = self.run_on_sram(args)
         return outs, report
 
     def run_with_sram(
         self, args: Sequence[np.ndarray | int] = ()
     ) -> tuple[list[np.ndarray], Report, np.ndarray]:
-        """`run`, also returning the machine's SRAM after the run (rows, cols, bytes)."""
+        """`run`, also returning the machine's SRAM after the run (rows, cols, bytes; assembled
+        from the blocks for the caller: the whole bounding box times the highest byte)."""
+        outs, report, sram = self.run_on_sram(args)
+        return outs, report, sram.image()
+
+    def new_sram(self) -> Sram:
+        """A zeroed SRAM for one run (the blocks of the buffers in use)."""
+        return Sram(self.sram_shape, self.buffers, self.sram_blocks)
+
+    def run_on_sram(
+        self, args: Sequence[np.ndarray | int] = ()
+    ) -> tuple[list[np.ndarray], Report, Sram]:
+        """`run`, also returning the run's SRAM blocks (`Sram.image()` is the whole array)."""
         A = self._check_args(args)
-        R, C, B = self.sram_shape
-        sram = np.zeros((R, C, B), dtype=np.uint8)
-        V = [
-            sram[
-                b.rect[0] : b.rect[0] + b.rect[2],
-                b.rect[1] : b.rect[1] + b.rect[3],
-                b.offset : b.offset + b.nbytes,
-            ].view(b.dtype)
-            for b in self.buffers
-        ]
+        sram = self.new_sram()
+        V = sram.views
         F: InFlight = {}
         O: list[Any] = [None] * self._num_outputs
         k = 0

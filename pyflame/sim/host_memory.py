@@ -1,12 +1,12 @@
 """The host memory simulating a program needs, checked before anything is allocated.
 
-The simulator keeps the SRAM of every PE in one byte array, `sram[R, C, B]` (the bounding box of
-the program's PEs, times the highest byte any buffer uses), and next to it the program's inputs,
+The simulator keeps the SRAM bytes the program's buffers use (one block per group of buffers that
+share bytes, pyflame/sim/sram.py: the SRAM image), and next to it the program's inputs,
 its outputs, the messages in flight and one op's temporaries. A program whose estimate exceeds
 the memory available is refused with `HostMemoryError` (a `MemoryError`) naming the biggest
 tensor and the line that made it, instead of being killed by the operating system minutes later:
 
-    pf.ones([2**31]).sum()   # 8 GiB of data, about 17 GiB of SRAM image
+    pf.ones([2**31]).sum()   # 8 GiB of data, about 8 GiB of SRAM image
     HostMemoryError: demo.py:3: simulating this program needs about 22.0 GiB of host memory ...
 
 The limit is MemAvailable of /proc/meminfo (else the free physical pages), or the environment
@@ -16,7 +16,6 @@ never refuse.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -88,13 +87,13 @@ def size_text(n: float) -> str:
 
 
 def estimate(
-    sram_shape: tuple[int, int, int],
+    sram_bytes: int,
     buffers: Sequence[tuple[str, int]],
     inputs: int,
     outputs: int,
     op_elements: Sequence[tuple[type[Operation], int]] = (),
 ) -> dict[str, int]:
-    """Host bytes by part: the SRAM image, inputs, outputs, the ops' index maps
+    """Host bytes by part: the SRAM image (`sram_bytes`, its blocks' bytes), inputs, outputs, the ops' index maps
     (`INDEX_BYTES_PER_ELEMENT` times the elements of each op's biggest buffer, all PEs) and
     working space (messages in flight and one op's temporaries: 1.5 times the biggest buffer).
 
@@ -102,7 +101,7 @@ def estimate(
     elements of its biggest buffer over its PEs) for each op."""
     biggest = max((n for _, n in buffers), default=0)
     return {
-        "SRAM image": math.prod(sram_shape),
+        "SRAM image": sram_bytes,
         "inputs": inputs,
         "outputs": outputs,
         "index maps": sum(INDEX_BYTES_PER_ELEMENT.get(op, 0) * n for op, n in op_elements),
@@ -111,26 +110,25 @@ def estimate(
 
 
 def check(
-    sram_shape: tuple[int, int, int],
+    sram_bytes: int,
     buffers: Sequence[tuple[str, int]],
     inputs: int,
     outputs: int,
     op_elements: Sequence[tuple[type[Operation], int]] = (),
 ) -> None:
     """Raise HostMemoryError when the estimate exceeds the memory available."""
-    parts = estimate(sram_shape, buffers, inputs, outputs, op_elements)
+    parts = estimate(sram_bytes, buffers, inputs, outputs, op_elements)
     need = sum(parts.values())
     limit, source = available()
     if limit is None or need <= limit:
         return
     name, nbytes = max(buffers, key=lambda b: b[1]) if buffers else ("", 0)
     kind, _, where = name.partition("@")
-    R, C, B = sram_shape
     detail = ", ".join(f"{k} {size_text(v)}" for k, v in parts.items())
     raise HostMemoryError(
         (f"{where}: " if where else "")
         + f"simulating this program needs about {size_text(need)} of host memory ({detail}; "
-        f"the SRAM image is {R} x {C} PEs x {size_text(B)}), but {size_text(limit)} is "
+        f"the SRAM image holds the bytes buffers use), but {size_text(limit)} is "
         f"available ({source}). The biggest tensor is '{kind}'"
         + (f" made at {where}" if where else "")
         + f" ({size_text(nbytes)}): use smaller tensors, or set {ENV} to a larger size "

@@ -47,6 +47,7 @@ from pyflame.sim.schedule import (
     rect_pes,
     rects_overlap,
 )
+from pyflame.sim.sram import group_buffers
 from pyflame.sim.streams import UNKNOWN, Completion, check_races
 
 #: the timeline phase of each op that is not computation (pyflame/sim/timeline.py)
@@ -191,7 +192,7 @@ class Planner:
                 elems = max((b.rect[2] * b.rect[3] * b.size for b in bufs), default=0)
                 op_elements.append((type(it.op), elems))
         host_memory.check(
-            (self.R, self.C, self.B),
+            sum(block.nbytes for block in group_buffers(s.buffers)),
             [(b.name, b.rect[2] * b.rect[3] * b.nbytes) for b in s.buffers],
             sum(_host_bytes(a.type) for a in self.block.args),
             sum(_host_bytes(v.type) for v in self.return_values),

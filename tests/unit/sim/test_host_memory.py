@@ -77,7 +77,7 @@ def test_eight_gib_is_refused_in_seconds_not_killed_after_minutes(monkeypatch):
 
 def test_the_estimate_counts_index_maps_and_inputs():
     parts = host_memory.estimate(
-        (2, 2, 1024),
+        4096,
         [("a@x.py:1", 4096), ("b@x.py:2", 8192)],
         inputs=100,
         outputs=10,

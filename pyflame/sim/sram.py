@@ -1,0 +1,135 @@
+"""The machine's SRAM at run time: one block per group of buffers that share bytes.
+
+allocate-sram reuses offsets, so two buffers whose PE rectangles and byte ranges overlap are
+the same memory and must alias. The buffers fall into groups (connected by overlap); each group
+gets one zeroed uint8 block covering the union of its rectangles times the union of its byte
+ranges, and a buffer is a view into its group's block:
+
+    buffers a: PEs (0,0)+4x4 bytes [0, 4096)       group 0: block (4, 4, 8192) at (0, 0), byte 0
+            b: PEs (2,2)+2x2 bytes [4096, 8192)    (a and b do not overlap, but c joins them)
+            c: PEs (0,0)+4x4 bytes [2048, 6144)
+            d: PEs (0,4)+4x4 bytes [0, 4096)       group 1: block (4, 4, 4096) at (0, 4), byte 0
+
+So only the bytes programs use exist on the host (a GEMM on 720x720 PEs holds its tiles, not
+720 * 720 * 48 KiB), and data still lives at its SRAM address: a step that writes one buffer
+changes every buffer sharing those bytes. `Sram.image()` assembles the whole (rows, cols,
+bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # executable.py owns Buffer and builds Sram: types only
+    from pyflame.sim.executable import Buffer, Rect
+
+
+@dataclass(frozen=True)
+class Block:
+    """The host memory of one group of aliasing buffers: PEs `rect` x bytes [lo, hi)."""
+
+    rect: Rect
+    lo: int
+    hi: int
+    #: the indices of the buffers living in this block
+    members: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.rect[2], self.rect[3], self.hi - self.lo)
+
+    @property
+    def nbytes(self) -> int:
+        r, c, b = self.shape
+        return r * c * b
+
+
+def _box(b: Buffer) -> tuple[int, int, int, int, int, int]:
+    """(row, col, byte) lower and upper bounds of a buffer's memory."""
+    r0, c0, nr, nc = b.rect
+    return (r0, c0, b.offset, r0 + nr, c0 + nc, b.offset + b.nbytes)
+
+
+def group_buffers(buffers: Sequence[Buffer]) -> list[Block]:
+    """The blocks of `buffers`: buffers that share a byte on some PE, directly or through
+    others, are one block (in order of their first buffer). Empty buffers get no block."""
+    n = len(buffers)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    live = [b.index for b in buffers if b.nbytes and b.rect[2] and b.rect[3]]
+    if live:
+        box = np.array([_box(buffers[i]) for i in live], dtype=np.int64)
+        lo, hi = box[:, :3], box[:, 3:]
+        for k, i in enumerate(live[:-1]):  # one row of the overlap matrix at a time: O(n) memory
+            rest = slice(k + 1, len(live))
+            hit = np.all((lo[k] < hi[rest]) & (lo[rest] < hi[k]), axis=1)
+            for j in np.flatnonzero(hit):
+                a, b = find(i), find(live[k + 1 + int(j)])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in live:
+        groups.setdefault(find(i), []).append(i)
+    blocks = []
+    for members in groups.values():
+        boxes = np.array([_box(buffers[i]) for i in members], dtype=np.int64)
+        r0, c0, b0 = (int(x) for x in boxes[:, :3].min(axis=0))
+        r1, c1, b1 = (int(x) for x in boxes[:, 3:].max(axis=0))
+        blocks.append(Block((r0, c0, r1 - r0, c1 - c0), b0, b1, tuple(members)))
+    return blocks
+
+
+class Sram:
+    """One run's SRAM: a zeroed block per group of aliasing buffers and each buffer's view."""
+
+    def __init__(self, shape: tuple[int, int, int], buffers: Sequence[Buffer], blocks: list[Block]):
+        self.shape = shape
+        self.buffers = buffers
+        self.blocks = blocks
+        self.arrays = [np.zeros(b.shape, dtype=np.uint8) for b in blocks]
+        views: list[np.ndarray | None] = [None] * len(buffers)
+        for block, array in zip(blocks, self.arrays, strict=True):
+            br, bc = block.rect[0], block.rect[1]
+            for i in block.members:
+                r0, c0, nr, nc = buffers[i].rect
+                off = buffers[i].offset - block.lo
+                views[i] = array[
+                    r0 - br : r0 - br + nr, c0 - bc : c0 - bc + nc, off : off + buffers[i].nbytes
+                ].view(buffers[i].dtype)
+        for i, b in enumerate(buffers):  # a buffer without bytes or PEs: an empty view
+            if views[i] is None:
+                views[i] = np.zeros((b.rect[2], b.rect[3], b.size), dtype=b.dtype)
+        #: the buffer views, by buffer index (what the run's steps read and write)
+        self.views: list[np.ndarray] = views  # type: ignore[assignment]  # every slot filled above
+
+    @property
+    def nbytes(self) -> int:
+        """Host bytes the blocks hold."""
+        return sum(b.nbytes for b in self.blocks)
+
+    def image(self) -> np.ndarray:
+        """The whole SRAM as one (rows, cols, bytes) uint8 array (zeros outside any buffer).
+        Copied buffer by buffer: the boxes of two blocks may overlap where neither has a buffer."""
+        out = np.zeros(self.shape, dtype=np.uint8)
+        for block, array in zip(self.blocks, self.arrays, strict=True):
+            br, bc = block.rect[0], block.rect[1]
+            for i in block.members:
+                r0, c0, nr, nc = self.buffers[i].rect
+                lo, hi = self.buffers[i].offset, self.buffers[i].offset + self.buffers[i].nbytes
+                out[r0 : r0 + nr, c0 : c0 + nc, lo:hi] = array[
+                    r0 - br : r0 - br + nr, c0 - bc : c0 - bc + nc, lo - block.lo : hi - block.lo
+                ]
+        return out
+
+
+__all__ = ["Block", "Sram", "group_buffers"]

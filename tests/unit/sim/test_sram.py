@@ -1,0 +1,72 @@
+"""SRAM storage (pyflame/sim/sram.py): only the bytes buffers use exist on the host, one block
+per group of buffers that share bytes, and aliasing buffers stay aliased."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.sim.executable import Buffer
+from pyflame.sim.planner import compile_plan
+from pyflame.sim.sram import Sram, group_buffers
+
+
+def _buf(index: int, rect, offset: int, size: int) -> Buffer:
+    """`size` float32 elements at byte `offset` on the PEs of `rect`."""
+    return Buffer(index, f"b{index}", rect, offset, size, size * 4)
+
+
+def test_groups_join_buffers_through_shared_bytes():
+    """a and b share nothing, c overlaps both: one block over their union; d sits next to
+    them on other PEs: its own block. e shares a's PEs but not its bytes: its own block."""
+    buffers = [
+        _buf(0, (0, 0, 4, 4), 0, 1024),  # a: bytes [0, 4096)
+        _buf(1, (2, 2, 2, 2), 4096, 1024),  # b: bytes [4096, 8192)
+        _buf(2, (0, 0, 4, 4), 2048, 1024),  # c: bytes [2048, 6144): overlaps a and b
+        _buf(3, (0, 4, 4, 4), 0, 1024),  # d: PEs right of the others
+        _buf(4, (0, 0, 4, 4), 8192, 16),  # e: bytes [8192, 8256)
+    ]
+    blocks = group_buffers(buffers)
+    assert [(b.rect, b.lo, b.hi, b.members) for b in blocks] == [
+        ((0, 0, 4, 4), 0, 8192, (0, 1, 2)),
+        ((0, 4, 4, 4), 0, 4096, (3,)),
+        ((0, 0, 4, 4), 8192, 8256, (4,)),
+    ]
+    sram = Sram((4, 8, 8256), buffers, blocks)
+    assert sram.nbytes == 16 * 8192 + 16 * 4096 + 16 * 64
+    # c's bytes [2048, 4096) are a's second half, [4096, 6144) b's first half (on b's PEs)
+    sram.views[2][:] = 7.0
+    assert (sram.views[0][:, :, 512:] == 7.0).all() and (sram.views[0][:, :, :512] == 0).all()
+    assert (sram.views[1][:, :, :512] == 7.0).all() and (sram.views[1][:, :, 512:] == 0).all()
+    assert (sram.views[3] == 0).all() and (sram.views[4] == 0).all()
+    image = sram.image()
+    assert image.shape == (4, 8, 8256)
+    assert (image[:, :4, 2048:6144].view(np.float32) == 7.0).all()
+    assert (image[:, 4:] == 0).all() and (image[:, :4, :2048] == 0).all()
+
+
+def test_a_64x64_program_holds_only_its_bytes():
+    """A GEMM on 64x64 PEs with 4x4 tiles: its SRAM blocks hold its buffers' bytes, far fewer
+    than 64 * 64 PEs * 48 KiB, and the run's image has every buffer at its SRAM address."""
+    g, n = 64, 256
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    layout = pf.MeshLayout.grid(g, g)
+    tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)])
+    module = tr.module()
+    compiler.lower(module, "pe")
+    exe = compile_plan(module)
+    sram = exe.new_sram()
+    used = max(buf.offset + buf.nbytes for buf in exe.buffers)
+    assert sram.nbytes <= g * g * used  # no more than the used bytes of every PE
+    assert sram.nbytes * 20 < g * g * 48 * 1024
+    (out,), _, image = exe.run_with_sram(tr.inputs())
+    np.testing.assert_allclose(out.reshape(n, n), a @ b, rtol=1e-4, atol=1e-4)
+    assert image.shape == exe.sram_shape
+    (_,), _, blocks = exe.run_on_sram(tr.inputs())
+    for buf, view in zip(exe.buffers, blocks.views, strict=True):
+        r0, c0, nr, nc = buf.rect
+        raw = image[r0 : r0 + nr, c0 : c0 + nc, buf.offset : buf.offset + buf.nbytes]
+        np.testing.assert_array_equal(raw.view(buf.dtype), view)
