@@ -116,7 +116,11 @@ class Streams:
         #: called as record(completion, local rows, local cols, before, after) when a
         #: synchronous op completes after it was issued (the planner's timeline)
         self.on_late_completion: LateCompletion | None = None
-        self.receivers: list[Completion] = []
+        #: the receives that still wait for deliveries, by number (a receive is dropped once
+        #: every PE of it has completed: plan memory holds the transfers in flight, not every
+        #: transfer ever made)
+        self.receivers: dict[int, Completion] = {}
+        self._next_receiver = 0
         self._work: deque[tuple[str, Stream, np.ndarray]] = deque()
         self._current: Completion | None = None
 
@@ -186,8 +190,10 @@ class Streams:
 
     def receiver(self, comp: Completion) -> int:
         """Register a receive; its deliveries name it by the returned number."""
-        self.receivers.append(comp)
-        return len(self.receivers) - 1
+        number = self._next_receiver
+        self._next_receiver += 1
+        self.receivers[number] = comp
+        return number
 
     def take(
         self,
@@ -211,11 +217,11 @@ class Streams:
                 st.own_begin[jj] = b
             return
         st.begin[j] = begin
-        self._run(self.receivers[sink], [("begun", st, j), ("receivers", st, j)])
+        self._run(self.receivers.get(sink), [("begun", st, j), ("receivers", st, j)])
 
     # ---------------------------------------------------------------- the work list
 
-    def _run(self, current: Completion, work: list) -> None:
+    def _run(self, current: Completion | None, work: list) -> None:
         """Hand on every time the `work` items make known (`current` is the op being issued:
         its own completion is timed by the planner, not as a late one)."""
         self._current = current
@@ -235,7 +241,7 @@ class Streams:
         if needed.size == 0:
             return
         np.subtract.at(st.need, st.d_src[needed], 1)
-        src = np.unique(st.d_src[needed])
+        src = np.flatnonzero(np.bincount(st.d_src[needed], minlength=st.need.size))
         ready = src[(st.need[src] == 0) & (st.send_end[src] == UNKNOWN)]
         if ready.size:
             self._work.append(("senders", st, ready))
@@ -300,9 +306,22 @@ class Streams:
             self._work.append(("receivers", ost, one))
         d, end = d[plain], end[plain]
         sinks = st.sink[d]
-        for g in np.unique(sinks):
+        for g in _distinct(sinks):
             m = sinks == g
-            self.finish(self.receivers[int(g)], st.sink_pos[d[m]], end[m])
+            comp = self.receivers[g]
+            self.finish(comp, st.sink_pos[d[m]], end[m])
+            if comp.complete:
+                del self.receivers[g]
+
+
+def _distinct(values: np.ndarray) -> list[int]:
+    """The distinct values of a small-range int array, sorted (most often just one)."""
+    if values.size == 0:
+        return []
+    first = int(values[0])
+    if (values == first).all():
+        return [first]
+    return np.unique(values).tolist()
 
 
 @dataclass

@@ -52,6 +52,7 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
         s.tokens[op.results[0]] = comp
+        s.token_waits.pop(op.results[0], None)
         s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
@@ -173,8 +174,8 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
     release = []
-    for g in np.unique(bt):
-        g = int(g)
+    first = int(bt.flat[0])
+    for g in [first] if (bt == first).all() else np.unique(bt).tolist():
         batch = s.batches[g]
         mask = bt == g
         full = bool(mask.all())
@@ -284,6 +285,22 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
     s.clock[sl] = done + wake
     s.busy[sl] += wake
     s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
+    _forget_joined(s, op)
+
+
+def _forget_joined(s: Schedule, op: pe.WaitOp) -> None:
+    """Drop the completions whose every wait has run and that every PE has waited for: no op
+    reads them again, and each holds arrays over its rectangle (a SUMMA's receives cover the
+    grid: kept, they made plan memory grow as PEs times steps)."""
+    for t in op.tokens:
+        s.token_waits[t] = s.token_waits.get(t, 0) + 1
+    for t in set(op.tokens):
+        comp = s.tokens.get(t)
+        if comp is None or s.token_waits[t] < sum(1 for _ in t.uses):
+            continue
+        if comp.complete and comp.waited.all():
+            del s.tokens[t]
+            del s.token_waits[t]
 
 
 def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]:

@@ -1,0 +1,100 @@
+"""GEMM efficiency against the compute bound, by grid side: simulated cycles of `(n x n) @ (n x n)`
+on `grid(g, g)` (WSE2), planned only (the cycles are the plan's; nothing runs), for each SUMMA
+form side by side. bound = 2 * n^3 / (g^2 * flops_per_cycle); efficiency = bound / cycles.
+
+    python benchmarks/efficiency.py --tile 32 --grids 32 64 128      # fixed tile per PE
+    python benchmarks/efficiency.py --size 2048 --grids 64 128 256   # fixed matrix size
+    python benchmarks/efficiency.py --size 2048 --grids 64 --json    # one JSON object per row
+
+Algorithms: `summa-db` (double-buffered SUMMA, the default lowering where its second pair of
+receive buffers fits) and `summa` (single-buffered: the lowering's double-buffering choice
+turned off). A row whose tiles do not fit SRAM says so instead of a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.core.errors import PyFlameError
+from pyflame.passes import lower_mesh_to_pe
+from pyflame.sim.planner import compile_plan
+
+ALGORITHMS = ("summa-db", "summa")
+
+
+@contextlib.contextmanager
+def algorithm(name: str) -> Iterator[None]:
+    """Lower SUMMA in the form `name` inside the block."""
+    if name == "summa-db":
+        yield
+        return
+    chooser = lower_mesh_to_pe.summa_double_buffered
+    lower_mesh_to_pe.summa_double_buffered = lambda fn, usable: set()  # type: ignore[assignment]  # single-buffered everywhere
+    try:
+        yield
+    finally:
+        lower_mesh_to_pe.summa_double_buffered = chooser
+
+
+def measure(n: int, g: int, name: str) -> dict:
+    """Plan the GEMM and return its row (cycles, bound, efficiency, plan seconds)."""
+    target = pf.sim.get_target()
+    row: dict = {"n": n, "grid": g, "tile": -(-n // g), "algorithm": name}
+    a = np.zeros((n, n), np.float32)
+    layout = pf.MeshLayout.grid(g, g)
+    start = time.perf_counter()
+    try:
+        with algorithm(name):
+            tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
+            module = tr.module()
+            compiler.lower(module, "pe")
+            cycles = compile_plan(module).report.cycles
+    except PyFlameError as err:
+        row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+        return row
+    bound = 2 * n**3 / (g * g * target.flops_per_cycle)
+    row.update(
+        cycles=cycles,
+        bound=round(bound),
+        efficiency=round(bound / cycles, 4),
+        plan_seconds=round(time.perf_counter() - start, 2),
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--tile", type=int, help="tile side per PE (n = grid * tile)")
+    size.add_argument("--size", type=int, help="matrix side n (tiles of ceil(n / grid))")
+    parser.add_argument("--grids", type=int, nargs="+", required=True, help="grid sides")
+    parser.add_argument("--algorithms", nargs="+", choices=ALGORITHMS, default=list(ALGORITHMS))
+    parser.add_argument("--json", action="store_true", help="one JSON object per row")
+    args = parser.parse_args()
+    for g in args.grids:
+        n = g * args.tile if args.tile else args.size
+        for name in args.algorithms:
+            row = measure(n, g, name)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            elif "error" in row:
+                print(f"{n}^2 on {g}x{g} {name}: {row['error']}", flush=True)
+            else:
+                print(
+                    f"{n}^2 on {g}x{g} ({row['tile']}x{row['tile']} tiles) {name}: "
+                    f"{row['cycles']:,} cycles, bound {row['bound']:,}, efficiency "
+                    f"{row['efficiency']:.3f} (planned in {row['plan_seconds']} s)",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
