@@ -76,6 +76,14 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             # (the same dot products as 16384 tiny matvecs, without their per-call cost)
             xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
             a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
+        elif nb == bl == br == 1 and x.shape[1] == 1 and y.shape[0] == 1:
+            # a SUMMA step from views: PE row r shares one lhs tile, PE col c one rhs tile, so
+            # the step is one (rows*m x k) @ (k x cols*n) BLAS product instead of rows*cols
+            # tiny ones (each dot product still sums its k terms in order)
+            rows, cols = a.shape[0], a.shape[1]
+            lhs = x.reshape(rows * m, k)
+            rhs = y.reshape(cols, k, n).transpose(1, 0, 2).reshape(k, cols * n)
+            a[:, :, 0] += (lhs @ rhs).reshape(rows, m, cols, n).transpose(0, 2, 1, 3)
         else:
             a += np.matmul(x, y)
 
