@@ -56,9 +56,13 @@ def measure(n: int, g: int, name: str) -> dict:
             tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
             module = tr.module()
             compiler.lower(module, "pe")
-            cycles = compile_plan(module).report.cycles
+            report = compile_plan(module).report
     except PyFlameError as err:
         row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+        return row
+    cycles = report.cycles
+    if report.pes_used > g * g:  # plan-placement moved the tiles to a larger grid
+        row["error"] = f"does not fit: the compiler placed it on {report.pes_used:,} PEs"
         return row
     bound = 2 * n**3 / (g * g * target.flops_per_cycle)
     row.update(

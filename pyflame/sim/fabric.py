@@ -120,6 +120,7 @@ class RouteTable:
             self._cache.move_to_end(key)
             return hit
         table = self.rules.get(color)
+        rules = None if table is None else table.reshape(-1)  # by (row * C + col) * 5 + port
         R, C = self.R, self.C
         k = len(src_r)
         fs = np.arange(k, dtype=np.int64)
@@ -129,18 +130,21 @@ class RouteTable:
         fh = np.zeros(k, dtype=np.int64)
         D: list[tuple] = []
         L: list[tuple] = []
-        states: list[np.ndarray] = []
+        #: (sources, router port) of every wavelet so far: a port reached twice by one
+        #: source's wavelets is a loop (`_check_loops`)
+        states: list[tuple[np.ndarray, np.ndarray]] = []
         steps, next_check = 0, 64
 
         def src_name(i) -> str:
             return pe_str(src_r[fs[i]], src_c[fs[i]])
 
         while fs.size:
-            states.append(((fs * R + fr) * C + fc) * 5 + fp)
-            if table is None:
+            port = (fr * C + fc) * 5 + fp
+            states.append((fs, port))
+            if rules is None:
                 rule = np.full(fs.size, NO_RULE, dtype=np.int64)
             else:
-                rule = table[fr, fc, fp].astype(np.int64)
+                rule = rules[port].astype(np.int64)
             bad = rule == NO_RULE
             if bad.any():
                 i = int(np.argmax(bad))
@@ -207,15 +211,15 @@ class RouteTable:
         )
 
     def _check_loops(self, states, color, src_r, src_c, what) -> None:
-        keys = np.concatenate(states)
         # a state seen twice is a router port seen twice: count the ports first (linear in the
         # states and the PEs) and sort only the states at ports reached more than once
         ports = self.R * self.C * 5
-        place = keys % ports
+        place = np.concatenate([p for _, p in states])
         seen = np.bincount(place, minlength=ports)
         if seen.max(initial=0) <= 1:
             return
-        keys = keys[seen[place] > 1]
+        again = seen[place] > 1
+        keys = np.concatenate([s for s, _ in states])[again] * ports + place[again]
         u, counts = np.unique(keys, return_counts=True)
         if (counts > 1).any():
             key = int(u[np.argmax(counts > 1)])

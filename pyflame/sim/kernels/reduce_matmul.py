@@ -16,6 +16,9 @@ from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.step_access import Access, annotate
 
+#: tile products up to this many FMACs (16x16x16) run a SUMMA step as one BLAS product
+ONE_PRODUCT_TILE_FMACS = 16**3
+
 
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
     """PE rows `rows` of (rows, cols, ...) tiles; all of them when broadcast along the rows."""
@@ -64,6 +67,15 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
 
     what, ints = it.what, all_int32(acc, lhs, rhs)
 
+    def one_product(x: np.ndarray, y: np.ndarray) -> bool:
+        """Whether the step is one BLAS product: tiles shared along PE rows and columns, and
+        small enough that numpy's batched matmul would spend its time per tile (from 32x32x32
+        up, batched is as fast, and bit for bit what it was). BLAS runs it on its own threads,
+        so it is not split over the simulator's (nested, both spin under load)."""
+        shared = x.shape[1] == 1 and y.shape[0] == 1
+        small = m * k * n <= ONE_PRODUCT_TILE_FMACS
+        return shared and small and nb == bl == br == 1 and n > 1 and not ints and not low
+
     def part(a, x, y):
         if ints:  # int32: products and sums in int64, checked
             wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
@@ -76,7 +88,7 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             # (the same dot products as 16384 tiny matvecs, without their per-call cost)
             xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
             a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
-        elif nb == bl == br == 1 and x.shape[1] == 1 and y.shape[0] == 1:
+        elif one_product(x, y):
             # a SUMMA step from views: PE row r shares one lhs tile, PE col c one rhs tile, so
             # the step is one (rows*m x k) @ (k x cols*n) BLAS product instead of rows*cols
             # tiny ones (each dot product still sums its k terms in order)
@@ -97,7 +109,7 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             y = V[ri][rsl] if rhs_key is None else F[rhs_key]
             x = x.reshape(x.shape[0], x.shape[1], bl, m, k)
             y = y.reshape(y.shape[0], y.shape[1], br, k, n)
-            if chunks is None:
+            if chunks is None or one_product(x, y):
                 part(a, x, y)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
                 futures = [

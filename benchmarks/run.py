@@ -1,0 +1,201 @@
+"""Run the benchmarks and rewrite their generated tables in benchmarks/RESULTS.md.
+
+    python benchmarks/run.py                 # everything (the 720x720 rows take a while)
+    python benchmarks/run.py --quick         # a small subset: minutes, not hours
+    python benchmarks/run.py --only scale efficiency-tile
+    python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
+
+Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
+peak memory is per program. Each section's table sits in RESULTS.md between two marker
+comments, `<!-- run.py:NAME -->` and `<!-- /run.py:NAME -->`; only the text between them is
+replaced (the first run appends the section with its markers), so prose written around the
+tables stays. Sections:
+
+- `efficiency-tile`: GEMM cycles against the compute bound at a fixed 32x32 tile per PE, grid
+  sides 32 to 720, double- and single-buffered SUMMA side by side (planned only: the cycles are
+  the plan's, benchmarks/efficiency.py);
+- `efficiency-size`: the same at fixed matrix sizes, 2048^2 and 8192^2;
+- `scale`: plan time, first and cached `pf.eval`, peak RSS and SRAM held for GEMMs on grid sides
+  64 to 720 and a program over the whole WSE-2 (benchmarks/scale.py);
+- `host-speed`: benchmarks/host_speed.py's four ratios; `gemm`, `conv2d`: those scripts' reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+GENERATED_HEADING = "## Generated tables (benchmarks/run.py)"
+
+#: (grid sides at 32x32 tiles), full and quick
+TILE_GRIDS = ([32, 64, 128, 256, 512, 720], [32, 64])
+#: (matrix side, grid sides), full and quick
+SIZE_GRIDS = (
+    [(2048, [64, 128, 256, 512, 720]), (8192, [256, 512, 720])],
+    [(2048, [64, 128])],
+)
+#: scale.py arguments per row, full and quick
+SCALE_ROWS = (
+    [
+        ["64"],
+        ["128"],
+        ["256"],
+        ["512", "--size", "8192"],
+        ["720", "--size", "8192"],
+        ["720", "--size", "2048"],
+        ["wafer"],
+    ],
+    [["64"], ["128", "--size", "2048"]],
+)
+
+
+def run(script: str, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a benchmark script of this folder in a fresh interpreter."""
+    cmd = [sys.executable, str(HERE / script), *args]
+    print("$", " ".join(cmd[1:]), flush=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def json_rows(proc: subprocess.CompletedProcess) -> list[dict]:
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode and not rows:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        rows.append({"error": f"exit {proc.returncode}: {tail[0][:200]}"})
+    return rows
+
+
+def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
+    """Rows of (tile, size, grid): one subprocess per grid, both algorithms side by side."""
+    lines = [
+        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | plan (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for tile, size, g in jobs:
+        args = ["--tile", str(tile)] if tile else ["--size", str(size)]
+        rows = json_rows(run("efficiency.py", *args, "--grids", str(g), "--json"))
+        by = {r.get("algorithm"): r for r in rows}
+        first = rows[0]
+        n = first.get("n", (tile or 0) * g or size)
+        cells = []
+        for name in ("summa-db", "summa"):
+            r = by.get(name, first)
+            if "error" in r:
+                cells.append(r["error"].split(":")[0])
+            else:
+                cells.append(f"{r['efficiency']:.3f} ({r['cycles']:,} cycles)")
+        plans = "/".join(str(r["plan_seconds"]) for r in rows if "plan_seconds" in r) or "-"
+        t = first.get("tile", tile)
+        lines.append(f"| {n} | {g}x{g} | {t}x{t} | {cells[0]} | {cells[1]} | {plans} |")
+    return "\n".join(lines)
+
+
+def efficiency_tile(quick: bool) -> str:
+    grids = TILE_GRIDS[quick]
+    return (
+        "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32; efficiency = bound / simulated cycles\n\n"
+        + efficiency_table([(32, None, g) for g in grids])
+    )
+
+
+def efficiency_size(quick: bool) -> str:
+    jobs = [(None, n, g) for n, grids in SIZE_GRIDS[quick] for g in grids]
+    return (
+        "tiles of ceil(n / grid) (the last PE row and column hold the rest, padded)\n\n"
+        + efficiency_table(jobs)
+    )
+
+
+def scale(quick: bool) -> str:
+    lines = [
+        "| program | pe ops | plan (s) | first eval (s) | cached eval (s) | peak RSS after plan / "
+        "in all (GB) | SRAM held (GB, share of 48 KiB x PEs) | cycles |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for args in SCALE_ROWS[quick]:
+        rows = json_rows(run("scale.py", *args, "--json"))
+        r = rows[0]
+        if "error" in r:
+            lines.append(f"| `scale.py {' '.join(args)}` | {r['error']} | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['program']} | {r['ops']:,} | {r['plan_seconds']} | {r['first_eval_seconds']} "
+            f"| {r['cached_eval_seconds']} | {r['plan_peak_rss_gb']} / {r['peak_rss_gb']} | "
+            f"{r['sram_gb']} ({100 * r['sram_fraction']:.1f}%) | {r['cycles']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def report_of(script: str, *args: str) -> Callable[[bool], str]:
+    def section(quick: bool) -> str:
+        proc = run(script, *args, *(["--repeat", "2"] if quick else []))
+        text = proc.stdout.strip() or f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        return f"```\n{text}\n```"
+
+    return section
+
+
+SECTIONS: dict[str, tuple[str, Callable[[bool], str]]] = {
+    "efficiency-tile": ("GEMM efficiency, 32x32 tiles per PE", efficiency_tile),
+    "efficiency-size": ("GEMM efficiency, fixed matrix sizes", efficiency_size),
+    "scale": ("Wafer scale: plan, run and memory", scale),
+    "host-speed": ("Host speed (benchmarks/host_speed.py)", report_of("host_speed.py")),
+    "gemm": ("GEMM 1024^3 on 32x32 (benchmarks/gemm.py)", report_of("gemm.py")),
+    "conv2d": ("conv2d (benchmarks/conv2d.py)", report_of("conv2d.py")),
+}
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def replace_section(text: str, name: str, title: str, body: str) -> str:
+    """`text` with section `name`'s generated part replaced (appended when missing)."""
+    start, end = f"<!-- run.py:{name} -->", f"<!-- /run.py:{name} -->"
+    block = f"{start}\n{body}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text, count=1)
+    if GENERATED_HEADING not in text:
+        text = text.rstrip("\n") + f"\n\n{GENERATED_HEADING}\n"
+    return text.rstrip("\n") + f"\n\n### {title}\n\n{block}\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small subset of every section")
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="these sections")
+    parser.add_argument("--print", action="store_true", help="print, leave RESULTS.md alone")
+    args = parser.parse_args()
+    for name in args.only or list(SECTIONS):
+        title, make = SECTIONS[name]
+        start = time.perf_counter()
+        table = make(args.quick)
+        load = os.getloadavg()[0]
+        stamp = (
+            f"`python benchmarks/run.py{' --quick' if args.quick else ''} --only {name}`, "
+            f"{time.strftime('%Y-%m-%d %H:%M')}, commit {commit()}, load average {load:.1f}, "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        body = f"{stamp}\n\n{table}"
+        print(f"\n### {title}\n\n{body}\n", flush=True)
+        if not args.print:
+            RESULTS.write_text(replace_section(RESULTS.read_text(), name, title, body))
+
+
+if __name__ == "__main__":
+    main()
