@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # a small subset: minutes, not hours
     python benchmarks/run.py --only scale efficiency-tile
     python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
+    python benchmarks/run.py --jobs 3        # three measurements at once (memory permitting)
 
 Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
 peak memory is per program. Each section's table sits in RESULTS.md between two marker
@@ -23,6 +24,7 @@ tables stays. Sections:
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -30,17 +32,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 GENERATED_HEADING = "## Generated tables (benchmarks/run.py)"
+#: subprocesses at once (`--jobs`)
+JOBS = [1]
 
 #: (grid sides at 32x32 tiles), full and quick
-TILE_GRIDS = ([32, 64, 128, 256, 512, 720], [32, 64])
-#: (matrix side, grid sides), full and quick
+#: (720 stops for time: ~5g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
+#: section's 720x720 GEMMs give the double-buffered figure)
+TILE_GRIDS = ([32, 64, 128, 256, 512], [32, 64])
+#: (matrix side, grid sides), full and quick (2048^2 needs 64x64 PEs or more to fit SRAM)
 SIZE_GRIDS = (
-    [(2048, [64, 128, 256, 512, 720]), (8192, [256, 512, 720])],
+    [(2048, [64, 128, 256, 512]), (8192, [256, 512])],
     [(2048, [64, 128])],
 )
 #: scale.py arguments per row, full and quick
@@ -50,9 +57,9 @@ SCALE_ROWS = (
         ["128"],
         ["256"],
         ["512", "--size", "8192"],
-        ["720", "--size", "8192"],
         ["720", "--size", "2048"],
         ["wafer"],
+        ["720", "--size", "8192"],
     ],
     [["64"], ["128", "--size", "2048"]],
 )
@@ -73,15 +80,26 @@ def json_rows(proc: subprocess.CompletedProcess) -> list[dict]:
     return rows
 
 
+def in_parallel(make: Callable[[list[str]], list[dict]], jobs: list[list[str]]) -> list:
+    """`make(args)` for every job, `JOBS` subprocesses at a time, results in job order (jobs are
+    listed smallest first: the last, longest ones start first)."""
+    with ThreadPoolExecutor(JOBS[0]) as pool:
+        futures = [pool.submit(make, job) for job in reversed(jobs)]
+        return [f.result() for f in reversed(futures)]
+
+
 def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
     """Rows of (tile, size, grid): one subprocess per grid, both algorithms side by side."""
     lines = [
-        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | plan (s) |",
+        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | plan CPU (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for tile, size, g in jobs:
-        args = ["--tile", str(tile)] if tile else ["--size", str(size)]
-        rows = json_rows(run("efficiency.py", *args, "--grids", str(g), "--json"))
+    arguments = [
+        [*(["--tile", str(tile)] if tile else ["--size", str(size)]), "--grids", str(g), "--json"]
+        for tile, size, g in jobs
+    ]
+    results = in_parallel(lambda a: json_rows(run("efficiency.py", *a)), arguments)
+    for (tile, size, g), rows in zip(jobs, results, strict=True):
         by = {r.get("algorithm"): r for r in rows}
         first = rows[0]
         n = first.get("n", (tile or 0) * g or size)
@@ -92,7 +110,8 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
                 cells.append(r["error"].split(":")[0])
             else:
                 cells.append(f"{r['efficiency']:.3f} ({r['cycles']:,} cycles)")
-        plans = "/".join(str(r["plan_seconds"]) for r in rows if "plan_seconds" in r) or "-"
+        plans = "/".join(str(r["plan_cpu_seconds"]) for r in rows if "plan_cpu_seconds" in r)
+        plans = plans or "-"
         t = first.get("tile", tile)
         lines.append(f"| {n} | {g}x{g} | {t}x{t} | {cells[0]} | {cells[1]} | {plans} |")
     return "\n".join(lines)
@@ -116,20 +135,26 @@ def efficiency_size(quick: bool) -> str:
 
 def scale(quick: bool) -> str:
     lines = [
+        "seconds: wall (CPU of the process, all threads); first eval = trace, lower, plan, run; "
+        "cached eval = a compile-cache hit (the run and host I/O)\n",
         "| program | pe ops | plan (s) | first eval (s) | cached eval (s) | peak RSS after plan / "
-        "in all (GB) | SRAM held (GB, share of 48 KiB x PEs) | cycles |",
+        "in all (GB) | SRAM held (GB, share of 48 KiB x PEs) | cycles (efficiency) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for args in SCALE_ROWS[quick]:
-        rows = json_rows(run("scale.py", *args, "--json"))
+    jobs = SCALE_ROWS[quick]
+    results = in_parallel(lambda a: json_rows(run("scale.py", *a, "--json")), jobs)
+    for args, rows in zip(jobs, results, strict=True):
         r = rows[0]
         if "error" in r:
             lines.append(f"| `scale.py {' '.join(args)}` | {r['error']} | | | | | | |")
             continue
+        eff = f" ({r['efficiency']:.3f})" if "efficiency" in r else ""
         lines.append(
-            f"| {r['program']} | {r['ops']:,} | {r['plan_seconds']} | {r['first_eval_seconds']} "
-            f"| {r['cached_eval_seconds']} | {r['plan_peak_rss_gb']} / {r['peak_rss_gb']} | "
-            f"{r['sram_gb']} ({100 * r['sram_fraction']:.1f}%) | {r['cycles']:,} |"
+            f"| {r['program']} | {r['ops']:,} | {r['plan_seconds']} ({r['plan_cpu_seconds']}) "
+            f"| {r['first_eval_seconds']} ({r['first_eval_cpu_seconds']}) "
+            f"| {r['cached_eval_seconds']} ({r['cached_eval_cpu_seconds']}) "
+            f"| {r['plan_peak_rss_gb']} / {r['peak_rss_gb']} | "
+            f"{r['sram_gb']} ({100 * r['sram_fraction']:.1f}%) | {r['cycles']:,}{eff} |"
         )
     return "\n".join(lines)
 
@@ -180,7 +205,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small subset of every section")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="these sections")
     parser.add_argument("--print", action="store_true", help="print, leave RESULTS.md alone")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="measurements at once (each its own process; "
+        "times then include the others' load, peak memory stays per process)",
+    )
     args = parser.parse_args()
+    JOBS[0] = max(1, args.jobs)
     for name in args.only or list(SECTIONS):
         title, make = SECTIONS[name]
         start = time.perf_counter()
@@ -194,7 +227,12 @@ def main() -> None:
         body = f"{stamp}\n\n{table}"
         print(f"\n### {title}\n\n{body}\n", flush=True)
         if not args.print:
-            RESULTS.write_text(replace_section(RESULTS.read_text(), name, title, body))
+            with open(RESULTS, "r+") as f:  # two runs may finish sections at once
+                fcntl.flock(f, fcntl.LOCK_EX)
+                text = replace_section(f.read(), name, title, body)
+                f.seek(0)
+                f.write(text)
+                f.truncate()
 
 
 if __name__ == "__main__":
