@@ -5,6 +5,7 @@
     python benchmarks/run.py --only scale efficiency-tile
     python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
     python benchmarks/run.py --jobs 3        # three measurements at once (memory permitting)
+    python benchmarks/run.py --resume        # reuse the measurements an earlier run saved
 
 Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
 peak memory is per program. Each section's table sits in RESULTS.md between two marker
@@ -40,6 +41,9 @@ RESULTS = HERE / "RESULTS.md"
 GENERATED_HEADING = "## Generated tables (benchmarks/run.py)"
 #: subprocesses at once (`--jobs`)
 JOBS = [1]
+#: where each measurement's rows are saved, and whether to reuse them (`--resume`)
+SAVED = HERE / "saved"
+RESUME = [False]
 
 #: (grid sides at 32x32 tiles), full and quick
 #: (720 stops for time: ~5g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
@@ -57,8 +61,8 @@ SCALE_ROWS = (
         ["128"],
         ["256"],
         ["512", "--size", "8192"],
-        ["720", "--size", "2048"],
         ["wafer"],
+        ["720", "--size", "2048"],
         ["720", "--size", "8192"],
     ],
     [["64"], ["128", "--size", "2048"]],
@@ -81,11 +85,27 @@ def json_rows(proc: subprocess.CompletedProcess) -> list[dict]:
 
 
 def in_parallel(make: Callable[[list[str]], list[dict]], jobs: list[list[str]]) -> list:
-    """`make(args)` for every job, `JOBS` subprocesses at a time, results in job order (jobs are
-    listed smallest first: the last, longest ones start first)."""
+    """`make(args)` for every job, `JOBS` subprocesses at a time, results in job order; the
+    last job (the largest: tables list them smallest first) starts first."""
+    order = [len(jobs) - 1, *range(len(jobs) - 1)] if jobs else []
     with ThreadPoolExecutor(JOBS[0]) as pool:
-        futures = [pool.submit(make, job) for job in reversed(jobs)]
-        return [f.result() for f in reversed(futures)]
+        futures = {i: pool.submit(make, jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
+def measured(script: str, args: list[str]) -> list[dict]:
+    """The JSON rows of `script args`, run now, or read back from SAVED with `--resume` (each
+    run's rows are saved there as they come, so a long run that stops can go on later)."""
+    saved = SAVED / (script.removesuffix(".py") + "_" + "_".join(args).replace("-", "") + ".json")
+    if RESUME[0] and saved.exists():
+        print("reusing", saved.relative_to(HERE), flush=True)
+        rows = json.loads(saved.read_text())
+        return rows if isinstance(rows, list) else [rows]
+    rows = json_rows(run(script, *args))
+    if rows and all("error" not in r for r in rows):
+        SAVED.mkdir(exist_ok=True)
+        saved.write_text(json.dumps(rows))
+    return rows
 
 
 def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
@@ -98,7 +118,7 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
         [*(["--tile", str(tile)] if tile else ["--size", str(size)]), "--grids", str(g), "--json"]
         for tile, size, g in jobs
     ]
-    results = in_parallel(lambda a: json_rows(run("efficiency.py", *a)), arguments)
+    results = in_parallel(lambda a: measured("efficiency.py", a), arguments)
     for (tile, size, g), rows in zip(jobs, results, strict=True):
         by = {r.get("algorithm"): r for r in rows}
         first = rows[0]
@@ -142,7 +162,7 @@ def scale(quick: bool) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     jobs = SCALE_ROWS[quick]
-    results = in_parallel(lambda a: json_rows(run("scale.py", *a, "--json")), jobs)
+    results = in_parallel(lambda a: measured("scale.py", [*a, "--json"]), jobs)
     for args, rows in zip(jobs, results, strict=True):
         r = rows[0]
         if "error" in r:
@@ -212,8 +232,15 @@ def main() -> None:
         help="measurements at once (each its own process; "
         "times then include the others' load, peak memory stays per process)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse measurements saved in benchmarks/saved/ "
+        "by an earlier run instead of repeating them",
+    )
     args = parser.parse_args()
     JOBS[0] = max(1, args.jobs)
+    RESUME[0] = args.resume
     for name in args.only or list(SECTIONS):
         title, make = SECTIONS[name]
         start = time.perf_counter()
