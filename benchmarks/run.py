@@ -6,6 +6,7 @@
     python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
     python benchmarks/run.py --jobs 3        # three measurements at once (memory permitting)
     python benchmarks/run.py --resume        # reuse the measurements an earlier run saved
+    python benchmarks/run.py --max-grid 256  # grid sides up to 256 only
 
 Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
 peak memory is per program. Each section's table sits in RESULTS.md between two marker
@@ -44,6 +45,8 @@ JOBS = [1]
 #: where each measurement's rows are saved, and whether to reuse them (`--resume`)
 SAVED = HERE / "saved"
 RESUME = [False]
+#: the largest grid side to measure (`--max-grid`)
+MAX_GRID = [10**9]
 
 #: (grid sides at 32x32 tiles), full and quick
 #: (720 stops for time: ~5g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
@@ -137,8 +140,13 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
     return "\n".join(lines)
 
 
+def fits(side: int | str) -> bool:
+    """Whether a grid side (or "wafer", 994) is within `--max-grid`."""
+    return (994 if side == "wafer" else int(side)) <= MAX_GRID[0]
+
+
 def efficiency_tile(quick: bool) -> str:
-    grids = TILE_GRIDS[quick]
+    grids = [g for g in TILE_GRIDS[quick] if fits(g)]
     return (
         "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32; efficiency = bound / simulated cycles\n\n"
         + efficiency_table([(32, None, g) for g in grids])
@@ -146,7 +154,7 @@ def efficiency_tile(quick: bool) -> str:
 
 
 def efficiency_size(quick: bool) -> str:
-    jobs = [(None, n, g) for n, grids in SIZE_GRIDS[quick] for g in grids]
+    jobs = [(None, n, g) for n, grids in SIZE_GRIDS[quick] for g in grids if fits(g)]
     return (
         "tiles of ceil(n / grid) (the last PE row and column hold the rest, padded)\n\n"
         + efficiency_table(jobs)
@@ -161,7 +169,7 @@ def scale(quick: bool) -> str:
         "in all (GB) | SRAM held (GB, share of 48 KiB x PEs) | cycles (efficiency) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    jobs = SCALE_ROWS[quick]
+    jobs = [args for args in SCALE_ROWS[quick] if fits(args[0])]
     results = in_parallel(lambda a: measured("scale.py", [*a, "--json"]), jobs)
     for args, rows in zip(jobs, results, strict=True):
         r = rows[0]
@@ -238,16 +246,23 @@ def main() -> None:
         help="reuse measurements saved in benchmarks/saved/ "
         "by an earlier run instead of repeating them",
     )
+    parser.add_argument(
+        "--max-grid", type=int, help="leave out grid sides above this (the whole wafer is 994)"
+    )
     args = parser.parse_args()
     JOBS[0] = max(1, args.jobs)
+    MAX_GRID[0] = args.max_grid or MAX_GRID[0]
     RESUME[0] = args.resume
     for name in args.only or list(SECTIONS):
         title, make = SECTIONS[name]
         start = time.perf_counter()
         table = make(args.quick)
         load = os.getloadavg()[0]
+        options = (" --quick" if args.quick else "") + (
+            f" --max-grid {args.max_grid}" if args.max_grid else ""
+        )
         stamp = (
-            f"`python benchmarks/run.py{' --quick' if args.quick else ''} --only {name}`, "
+            f"`python benchmarks/run.py{options} --only {name}`, "
             f"{time.strftime('%Y-%m-%d %H:%M')}, commit {commit()}, load average {load:.1f}, "
             f"{time.perf_counter() - start:.0f} s"
         )
