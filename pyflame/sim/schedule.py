@@ -114,13 +114,13 @@ class Schedule:
     io_cycles: int = 0
     #: the completion of every asynchronous send or receive, by its token
     tokens: dict[SSAValue, Completion] = field(default_factory=dict)
-    #: how many of each token's pe.wait uses have run (a token whose every wait has run and
-    #: that every PE waited for is dropped from `tokens`)
-    token_waits: dict[SSAValue, int] = field(default_factory=dict)
     #: synchronous sends and receives still waiting for their streams, by item position
     holds: dict[int, Completion] = field(default_factory=dict)
     #: buffers asynchronous transfers still use (until their pe.wait)
     inflight: list[InFlight] = field(default_factory=list)
+    #: how many of each token's pe.wait uses have run (a token whose every wait has run and
+    #: that every PE waited for is dropped from `tokens`)
+    token_waits: dict[SSAValue, int] = field(default_factory=dict)
 
     def start(self, rows: int, cols: int) -> None:
         """Per-PE clocks and the fabric for the (rows, cols) box of the program's PEs."""

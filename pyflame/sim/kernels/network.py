@@ -52,7 +52,6 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
         s.tokens[op.results[0]] = comp
-        s.token_waits.pop(op.results[0], None)
         s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
@@ -281,11 +280,11 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
         part = comp.done[_within(comp.rect, it.rect)]
         done = np.maximum(done, part)
         comp.waited[_within(comp.rect, it.rect)] = True
+    _forget_joined(s, op)
     wake = costs.task_activation_cycles(s.target)
     s.clock[sl] = done + wake
     s.busy[sl] += wake
     s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
-    _forget_joined(s, op)
 
 
 def _forget_joined(s: Schedule, op: pe.WaitOp) -> None:
