@@ -35,6 +35,32 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux -> GB
 
 
+def plan_only(program, name: str, pes: int, flops: int, as_json: bool) -> None:
+    """Trace, lower and plan `program` without running it: plan time and memory, cycles, and
+    the SRAM a run would hold."""
+    from pyflame import compiler, trace
+
+    outs = program()
+    tr = trace.trace(list(outs))
+    module = tr.module()
+    compiler.lower(module, "pe")
+    start, cpu = time.perf_counter(), time.process_time()
+    exe = planner.compile_plan(module)
+    row = {
+        "program": name,
+        "pes": pes,
+        "ops": len(exe.order),
+        "plan_seconds": round(time.perf_counter() - start, 2),
+        "plan_cpu_seconds": round(time.process_time() - cpu, 2),
+        "plan_peak_rss_gb": round(peak_rss_gb(), 2),
+        "sram_gb": round(sum(b.nbytes for b in exe.sram_blocks) / 1e9, 3),
+        "cycles": exe.report.cycles,
+    }
+    if flops:
+        row["efficiency"] = round(flops / (pes * exe.target.flops_per_cycle) / exe.report.cycles, 4)
+    print(json.dumps(row) if as_json else row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", help="PE grid side (a GEMM), or 'wafer' (the whole WSE-2)")
@@ -42,6 +68,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, help="GEMM matrix side (instead of --tile)")
     parser.add_argument("--wafer-tile", type=int, default=64, help="elements per PE (wafer)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--plan-only", action="store_true", help="lower and plan, no run (plan figures only)"
+    )
     args = parser.parse_args()
 
     plan_seconds: list[float] = []
@@ -103,6 +132,10 @@ def main() -> None:
         outs = program()
         pf.eval(*outs)
         return [o.numpy() for o in outs]
+
+    if args.plan_only:
+        plan_only(program, name, grid_rows * grid_cols, flops, args.json)
+        return
 
     start, cpu = time.perf_counter(), time.process_time()
     values = evaluate()
