@@ -49,7 +49,7 @@ RESUME = [False]
 MAX_GRID = [10**9]
 
 #: (grid sides at 32x32 tiles), full and quick
-#: (720 stops for time: ~5g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
+#: (720 stops for time: ~10g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
 #: section's 720x720 GEMMs give the double-buffered figure)
 TILE_GRIDS = ([32, 64, 128, 256, 512], [32, 64])
 #: (matrix side, grid sides), full and quick (2048^2 needs 64x64 PEs or more to fit SRAM)
