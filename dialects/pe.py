@@ -1702,6 +1702,112 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
 CREATION_OPS: list[type[PEOp]] = [IotaOp, RandomUniformOp]
 
 
+# --- indexed rows ------------------------------------------------------------------------
+# Data-dependent addressing: an index buffer (i32) names rows of a table tiled by `layout`
+# (2-D, rows split over some grid axis or none). A PE resolves each index against the rows its
+# tile holds (the layout's row block of that PE) and reads or adds a row of its tile's width:
+# one vector instruction per index (a DSD whose base address comes from the index, as the
+# SDK's indexed DSD ops), a zero row (gather) or nothing (scatter-add) for rows it does not
+# hold, so the work is the rows it returns, never the table.
+
+
+def _check_rows(
+    op: PEOp, layout: TileLayoutAttr, table: SSAValue, index: SSAValue, rows: SSAValue
+) -> None:
+    d = layout.dist
+    _expect(len(d.shape) == 2, f"'{op.name}' layout must be 2-D (a table of rows), got {layout}")
+    check_layout(op, layout, table)
+    _expect(
+        str(buf_of(index).element_type) == "i32",
+        f"'{op.name}' index must hold i32, got {buf_of(index).element_type}",
+    )
+    n, width = buf_of(index).size.data, d.block[1]
+    _expect(
+        buf_of(rows).size.data == n * width,
+        f"'{op.name}' rows buffer must hold {n} x {width} elements (index entries x the "
+        f"tile's row width), got {buf_of(rows).size.data}",
+    )
+    _expect(
+        buf_of(rows).element_type == buf_of(table).element_type,
+        f"'{op.name}' rows and table hold different element types",
+    )
+
+
+@irdl_op_definition
+class GatherRowsOp(PEOp):
+    """dst[k, :] = tile row (index[k] - first row of the PE's block) when the PE's tile of
+    `layout` holds row index[k] (a real row, not padding), else zeros.
+
+        pe.gather_rows %d, %w, %i {layout = #pe.layout<4096x128xf32 on 8x8 split [r, c]>,
+            pes = array<i64: 0, 0, 8, 8>} : !pe.buf<1024xf32>, !pe.buf<8192xf32>, !pe.buf<64xi32>
+    """
+
+    name = "pe.gather_rows"
+    dst = operand_def(BufferType)
+    table = operand_def(BufferType)
+    index = operand_def(BufferType)
+    layout = prop_def(TileLayoutAttr)
+    assembly_format = (
+        "$dst `,` $table `,` $index attr-dict `:` type($dst) `,` type($table) `,` type($index)"
+    )
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        table: SSAValue,
+        index: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, table, index], properties={"pes": dense_i64(pes), "layout": layout}
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_rows(self, self.layout, self.table, self.index, self.dst)
+
+
+@irdl_op_definition
+class ScatterAddRowsOp(PEOp):
+    """tile row (index[k] - first row of the PE's block) += src[k, :] for every k whose row the
+    PE's tile of `layout` holds (the transpose of pe.gather_rows); other indices add nothing.
+
+        pe.scatter_add_rows %w, %d, %i {layout = #pe.layout<4096x128xf32 on 8x8 split [r, c]>,
+            pes = array<i64: 0, 0, 8, 8>} : !pe.buf<8192xf32>, !pe.buf<1024xf32>, !pe.buf<64xi32>
+    """
+
+    name = "pe.scatter_add_rows"
+    table = operand_def(BufferType)
+    src = operand_def(BufferType)
+    index = operand_def(BufferType)
+    layout = prop_def(TileLayoutAttr)
+    assembly_format = (
+        "$table `,` $src `,` $index attr-dict `:` type($table) `,` type($src) `,` type($index)"
+    )
+
+    def __init__(
+        self,
+        table: SSAValue,
+        src: SSAValue,
+        index: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[table, src, index], properties={"pes": dense_i64(pes), "layout": layout}
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_rows(self, self.layout, self.table, self.index, self.src)
+
+
+INDEXED_OPS: list[type[PEOp]] = [GatherRowsOp, ScatterAddRowsOp]
+
+
 PE = Dialect(
     "pe",
     [
@@ -1727,6 +1833,7 @@ PE = Dialect(
         *SHAPE_OPS,
         *CONV_OPS,
         *CREATION_OPS,
+        *INDEXED_OPS,
     ],
     [
         BufferType,

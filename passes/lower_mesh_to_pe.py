@@ -35,7 +35,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.core.errors import UnsupportedOpsError
 from pyflame.core.target import Target
-from pyflame.passes.pe_lowering import collectives, local_ops, shape_ops, windowed
+from pyflame.passes.pe_lowering import collectives, indexed, local_ops, shape_ops, windowed
 from pyflame.passes.pe_lowering.state import PELowering, tile_layout
 from pyflame.passes.plan_memory import summa_double_buffered
 
@@ -45,6 +45,7 @@ LOWERINGS: dict[type[Operation], Callable] = {
     **collectives.LOWERINGS,
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,
+    **indexed.LOWERINGS,
 }
 
 

@@ -444,6 +444,15 @@ def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return out
 
 
+def _gather_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    table, index = node.inputs
+    return (ops.scatter_add_rows(index, g, table.shape[0]), None)
+
+
+def _scatter_add_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    return (None, ops.gather_rows(g, node.inputs[0]))
+
+
 GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.AddOp: lambda node, g: (g, g),
     flame.SubOp: _sub,
@@ -495,4 +504,7 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.Conv2dOp: _conv2d,
     flame.MaxPool2dOp: _max_pool2d,
     flame.AvgPool2dOp: _avg_pool2d,
+    # indexed rows: each is the other's transpose (embedding's weight gradient is a scatter-add)
+    flame.GatherRowsOp: _gather_rows,
+    flame.ScatterAddRowsOp: _scatter_add_rows,
 }
