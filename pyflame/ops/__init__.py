@@ -42,7 +42,6 @@ from pyflame.ops.creation import (
     zeros,
     zeros_like,
 )
-from pyflame.ops.indexed import gather_rows, scatter_add_rows
 from pyflame.ops.einsum import (
     einsum,
 )
@@ -89,6 +88,8 @@ from pyflame.ops.elementwise import (
     tanh,
     where,
 )
+from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
+from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
     addmm,
     bmm,
