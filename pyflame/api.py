@@ -20,7 +20,7 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
-from pyflame.indexing import gather, index_select
+from pyflame.indexing import gather, index_select, narrow
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
@@ -81,7 +81,6 @@ from pyflame.ops import (
     minimum,
     mul,
     nan_to_num,
-    narrow,
     ne,
     neg,
     norm,

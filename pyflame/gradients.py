@@ -261,7 +261,7 @@ def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[
             out = out.unsqueeze(d + 1)
             pad = [0, 0] * (out.ndim - d - 2) + [0, st - 1]
             out = ops.pad(out, pad).reshape(*out.shape[:d], m * st, *out.shape[d + 2 :])
-            out = out.narrow(d, 0, (m - 1) * st + 1)
+            out = ops.narrow(out, d, 0, (m - 1) * st + 1)
         span = out.shape[d]
         pad = [0, 0] * (out.ndim - d - 1) + [s0, n - s0 - span]
         out = ops.pad(out, pad)
@@ -439,7 +439,7 @@ def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     d = node.attrs["dim"]
     out, start = [], 0
     for t in node.inputs:
-        out.append(g.narrow(d, start, t.shape[d]))
+        out.append(ops.narrow(g, d, start, t.shape[d]))
         start += t.shape[d]
     return out
 

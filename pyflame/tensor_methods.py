@@ -434,8 +434,8 @@ class OpMethods:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return BOUND.ops.chunk(self, chunks, dim)
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        return BOUND.ops.narrow(self, dim, start, length)
+    def narrow(self, dim: int, start: int | Tensor, length: int) -> Tensor:
+        return BOUND.indexing.narrow(self, dim, start, length)
 
     # ---------------------------------------------------------------- dtype conversion
     # last: `float`, `int` and `bool` would shadow the types in the annotations above
