@@ -121,7 +121,7 @@ def _gather_by_rows(
     m, width = at.shape
     flat = at.reshape(-1)
     rows = ops.gather_rows(table, flat).reshape(m, width, width)
-    check_indices(flat, table.shape[0], message, guarded=rows, location=location)
+    check_indices(idx, table.shape[0], message, guarded=rows, location=location)
     diagonal = ops.eye(width, dtype=bool_)
     picked = ops.where(diagonal, rows, 0).sum(-1)  # [m, R]
     return _from_rows(picked.astype(table.dtype), idx.shape, d)

@@ -104,6 +104,9 @@ def every_op() -> ModuleOp:
     add(pe.Conv2dOp(c, window, weight, bias, groups=1, pes=FULL, **windowed))
     add(pe.Conv2dOp(c, window, weight, groups=1, pes=FULL, **windowed))
     add(pe.Pool2dOp(PoolKind.AVG, c, window, pes=FULL, **windowed))
+    index, rows = alloc("index", 3, i32), alloc("rows", 12)  # 3 rows of the 4-wide tiles
+    add(pe.GatherRowsOp(rows, a, index, layout=LAYOUT, pes=FULL))
+    add(pe.ScatterAddRowsOp(a, rows, index, layout=LAYOUT, pes=FULL))
     add(pe.IotaOp(c, layout=LAYOUT, dim=1, start=0.0, step=0.5, pes=FULL))
     add(pe.RandomUniformOp(c, seed, layout=LAYOUT, minval=-1.0, maxval=1.0, pes=FULL))
     out = add(pe.HostOutOp(c, tensor, layout=LAYOUT, pes=FULL)).results[0]

@@ -26,7 +26,7 @@ def test_kernels_are_keyed_by_pe_op_classes_only():
     pe_ops = set(pe.PE.operations)
     assert set(KERNELS) <= pe_ops
     assert not set(KERNELS) & set(NO_KERNEL)
-    assert len(KERNELS) == len(pe_ops) - len(NO_KERNEL) == 25
+    assert len(KERNELS) == len(pe_ops) - len(NO_KERNEL) == 27
 
 
 def test_each_kernel_lives_in_its_family_module():
@@ -37,6 +37,7 @@ def test_each_kernel_lives_in_its_family_module():
     assert where["pe.host_in"] == where["pe.host_out"] == "host_io"
     assert where["pe.matmul_acc"] == where["pe.reduce"] == "reduce_matmul"
     assert where["pe.iota"] == where["pe.random_normal"] == "creation"
+    assert where["pe.gather_rows"] == where["pe.scatter_add_rows"] == "indexed"
     assert {m.__name__.rsplit(".", 1)[1] for m in FAMILIES} == set(where.values())
 
 
