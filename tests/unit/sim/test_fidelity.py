@@ -33,6 +33,7 @@ SIM_TEST_MODULES = [
     "test_sim_creation",
     "test_sim_exchange",
     "test_sim_host_io",
+    "test_sim_indexed",
     "test_sim_program",
     "test_sim_reductions",
     "test_sim_shape_ops",
@@ -62,6 +63,10 @@ def test_exchange_programs_agree(sim):
         list(corpus.exchange_programs(sim))
         + list(corpus.recorded_programs(sim, ["test_sim_exchange", "test_sim_shape_ops"]))
     )
+
+
+def test_indexed_row_programs_agree(sim):
+    check(list(corpus.recorded_programs(sim, ["test_sim_indexed"])))
 
 
 def test_summa_agrees(sim):
