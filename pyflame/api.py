@@ -7,8 +7,9 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 
 from pyflame import autograd, extend, nn, optim, serving, sim, training
 from pyflame.autograd import backward, no_grad
-from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32
+from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32, int64
 from pyflame.core.dtypes import bool_ as bool
+from pyflame.core.dtypes import int64 as long
 from pyflame.core.errors import (
     CheckpointError,
     CompileError,
@@ -161,6 +162,8 @@ __all__ = [
     "full",
     "full_like",
     "int32",
+    "int64",
+    "long",
     "ir",
     "last_report",
     "manual_seed",

@@ -459,5 +459,9 @@ class OpMethods:
     def int(self) -> Tensor:
         return BOUND.ops.astype(self, "int32")
 
+    def long(self) -> Tensor:
+        """int64 as PyFlame holds it: int32 (the PEs compute in 32 bits)."""
+        return BOUND.ops.astype(self, "int32")
+
     def bool(self) -> Tensor:
         return BOUND.ops.astype(self, "bool")
