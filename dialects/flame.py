@@ -1598,8 +1598,8 @@ def _check_rows_elem(op: FlameOp, value: SSAValue) -> None:
 
 @irdl_op_definition
 class GatherRowsOp(FlameOp):
-    """`out[k, :] = table[index[k], :]`: the rows of a 2-D table at a 1-D i32 index (embedding,
-    index_select along dim 0). An index outside [0, V) gives a zero row (the frontend adds a
+    """`out[k..., :] = table[index[k...], :]`: the rows of a 2-D table at an i32 index of any
+    shape (embedding, index_select along dim 0). An index outside [0, V) gives a zero row (the frontend adds a
     runtime check that raises PyTorch's IndexError after the run).
 
         %e = flame.gather_rows %w, %i : (tensor<4096x256xf32>, tensor<64xi32>) -> tensor<64x256xf32>
@@ -1628,7 +1628,7 @@ class GatherRowsOp(FlameOp):
 
 @irdl_op_definition
 class ScatterAddRowsOp(FlameOp):
-    """`out = zeros(rows, D); out[index[k], :] += src[k, :]`: the transpose of gather_rows
+    """`out = zeros(rows, D); out[index[k...], :] += src[k..., :]`: the transpose of gather_rows
     (its gradient; embedding's weight gradient). Indices outside [0, rows) add nothing.
 
         %g = flame.scatter_add_rows %i, %d {rows = 4096 : i64} : (tensor<64xi32>, tensor<64x256xf32>) -> tensor<4096x256xf32>

@@ -445,8 +445,8 @@ def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _gather_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    table, index = node.inputs
-    return (ops.scatter_add_rows(index, g, table.shape[0]), None)
+    table, index = node.inputs  # the gradient goes where the table is
+    return (ops.scatter_add_rows(index, g, table.shape[0], layout=table.layout), None)
 
 
 def _scatter_add_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:

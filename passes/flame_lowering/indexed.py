@@ -27,9 +27,9 @@ from pyflame.passes.flame_lowering.state import Lowering
 
 
 def _index_everywhere(lw: Lowering, index: SSAValue, grid: tuple[int, int]) -> SSAValue:
-    """The 1-D index as a copy on every PE of `grid`."""
-    n = flame.tensor_shape(index)[0]
-    return lw.value_as(index, Distribution((n,), grid, ("",)))
+    """The index (any shape) as a copy on every PE of `grid`."""
+    shape = flame.tensor_shape(index)
+    return lw.value_as(index, Distribution(shape, grid, ("",) * len(shape)))
 
 
 def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
@@ -39,14 +39,16 @@ def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
     x = lw.emit(mesh.GatherRowsOp(table, index))
     if td.parts(0) > 1:
         x = lw.emit(mesh.AllReduceOp("sum", x, (0,)))
-    n, width = flame.tensor_shape(op.result)
-    return lw.emit(mesh.ReshapeOp(x, Distribution((n, width), td.grid, ("", td.split[1]))))
+    shape = flame.tensor_shape(op.result)  # [*I, D]
+    split = ("",) * (len(shape) - 1) + (td.split[1],)
+    return lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
 
 
 def lower_scatter_add_rows(op: flame.ScatterAddRowsOp, lw: Lowering) -> SSAValue:
     out = lw.placed(op.result)
     index = _index_everywhere(lw, op.index, out.grid)
-    src_dist = Distribution(flame.tensor_shape(op.src), out.grid, ("", out.split[1]))
+    shape = flame.tensor_shape(op.src)  # [*I, D]
+    src_dist = Distribution(shape, out.grid, ("",) * (len(shape) - 1) + (out.split[1],))
     src = lw.value_as(op.src, src_dist)
     return lw.emit(mesh.ScatterAddRowsOp(index, src, out))
 

@@ -577,22 +577,19 @@ def uniform_range_problem(elem: str, low: float, high: float) -> str | None:
 
 
 def gather_rows(table: Shape, index: Shape) -> Shape:
-    """table [V, D] and a 1-D index [N] -> [N, D]: the rows of `table` at the indices."""
-    if len(table) != 2 or len(index) != 1:
-        raise ShapeError(
-            f"gather_rows needs a 2-D table and a 1-D index, got shapes {list(table)} and "
-            f"{list(index)}"
-        )
-    return (index[0], table[1])
+    """table [V, D] and an index of any shape I -> [*I, D]: the rows of `table` at the indices."""
+    if len(table) != 2:
+        raise ShapeError(f"gather_rows needs a 2-D table [V, D], got shape {list(table)}")
+    return (*index, table[1])
 
 
 def scatter_add_rows(index: Shape, src: Shape, rows: int) -> Shape:
-    """A 1-D index [N] and src [N, D] -> [rows, D]: row k of src added into row index[k]."""
-    if len(index) != 1 or len(src) != 2 or src[0] != index[0]:
+    """An index of shape I and src [*I, D] -> [rows, D]: src[k] added into row index[k]."""
+    if len(src) != len(index) + 1 or tuple(src[:-1]) != tuple(index):
         raise ShapeError(
-            f"scatter_add_rows needs a 1-D index [N] and a source [N, D], got shapes "
-            f"{list(index)} and {list(src)}"
+            f"scatter_add_rows needs a source of the index's shape plus one dim [*I, D], got "
+            f"index {list(index)} and source {list(src)}"
         )
     if rows < 0:
         raise ShapeError(f"scatter_add_rows needs rows >= 0, got {rows}")
-    return (rows, src[1])
+    return (rows, src[-1])

@@ -168,29 +168,29 @@ def embedding(
         )
 
     del sparse  # a dense gradient holds the same values
-    flat = input.reshape(-1)
     if max_norm is not None:
-        weight = _renormed(weight, flat, float(max_norm), float(norm_type))
-    rows = ops.gather_rows(weight, flat)
-    check_indices(flat, vocab, message, guarded=rows, location=location)
+        weight = _renormed(weight, input, float(max_norm), float(norm_type))
+    rows = ops.gather_rows(weight, input)  # [*input.shape, dim]
+    check_indices(input, vocab, message, guarded=rows, location=location)
     if padding_idx is not None and rows.requires_grad:  # no gradient reaches its row
-        rows = ops.where((flat != padding_idx).unsqueeze(1), rows, rows.detach())
+        rows = ops.where((input != padding_idx).unsqueeze(-1), rows, rows.detach())
     if scale_grad_by_freq and rows.requires_grad:  # same values, gradient / frequency
         with no_grad():  # how often each entry's index occurs in the batch: N x N compares
+            flat = input.reshape(-1)
             count = (flat.unsqueeze(1) == flat.unsqueeze(0)).astype(int32).sum(1)
-        scaled = rows / count.unsqueeze(1).astype(rows.dtype)
+        scaled = rows / count.reshape(*input.shape, 1).astype(rows.dtype)
         rows = rows.detach() + (scaled - scaled.detach())
-    return rows.reshape(*input.shape, dim)
+    return rows
 
 
-def _renormed(weight: Tensor, flat: Tensor, max_norm: float, norm_type: float) -> Tensor:
-    """`weight` with the rows `flat` refers to scaled down to `max_norm` (PyTorch's
+def _renormed(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    """`weight` with the rows `index` refers to scaled down to `max_norm` (PyTorch's
     embedding_renorm_: max_norm / (norm + 1e-7) where the norm exceeds max_norm); the values
     of the result, the gradient of `weight` itself; a leaf weight gets the new values as a
     pending update (PyTorch changes it in place)."""
     with no_grad():
-        hits = ops.ones((flat.shape[0], 1), dtype=int32)
-        used = ops.scatter_add_rows(flat, hits, weight.shape[0]).reshape(-1) > 0
+        hits = ops.ones((*index.shape, 1), dtype=int32)
+        used = ops.scatter_add_rows(index, hits, weight.shape[0]).reshape(-1) > 0
         norms = ops.norm(weight.detach(), p=norm_type, dim=1)
         too_long = used & (norms > max_norm)
         scale = ops.where(too_long, max_norm / (norms + 1e-7), 1.0).reshape(-1, 1)

@@ -37,3 +37,17 @@ func.func @grad(%i: tensor<5xi32>, %g: tensor<5x16xf32>) -> tensor<64x16xf32> {
   func.return %0 : tensor<64x16xf32>
 }
 }
+
+// An index of any shape (embedding's [batch, tokens]): placed as a copy on every PE, no reshape.
+// CHECK-LABEL: func.func @tokens
+// CHECK-NEXT:    %0 = mesh.scatter %w : tensor<64x16xf32> -> !mesh.tensor<64x16xf32 on 4x2 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.scatter %i : tensor<2x3xi32> -> !mesh.tensor<2x3xi32 on 4x2 split [_, _]>
+// CHECK-NEXT:    %2 = mesh.gather_rows %0, %1 : (!mesh.tensor<64x16xf32 on 4x2 split [r, c]>, !mesh.tensor<2x3xi32 on 4x2 split [_, _]>) -> !mesh.tensor<4x2x3x16xf32 on 4x2 split [r, _, _, c]>
+// CHECK-NEXT:    %3 = mesh.allreduce sum %2 dims [0] : !mesh.tensor<4x2x3x16xf32 on 4x2 split [r, _, _, c]> -> !mesh.tensor<1x2x3x16xf32 on 4x2 split [_, _, _, c]>
+// CHECK-NEXT:    %4 = mesh.reshape %3 : !mesh.tensor<1x2x3x16xf32 on 4x2 split [_, _, _, c]> -> !mesh.tensor<2x3x16xf32 on 4x2 split [_, _, c]>
+builtin.module attributes {pf.target = #pf.target<"small">} {
+func.func @tokens(%w: tensor<64x16xf32> {flame.layout = #flame.layout<grid [4, 2]>}, %i: tensor<2x3xi32>) -> tensor<2x3x16xf32> {
+  %0 = flame.gather_rows %w, %i : (tensor<64x16xf32>, tensor<2x3xi32>) -> tensor<2x3x16xf32>
+  func.return %0 : tensor<2x3x16xf32>
+}
+}

@@ -2,7 +2,7 @@
 
 // Verifier errors of flame.gather_rows and flame.scatter_add_rows, one case per chunk.
 
-// CHECK: gather_rows needs a 2-D table and a 1-D index, got shapes [10] and [3]
+// CHECK: gather_rows needs a 2-D table [V, D], got shape [10]
 %w = "test.op"() : () -> tensor<10xf32>
 %i = "test.op"() : () -> tensor<3xi32>
 %0 = flame.gather_rows %w, %i : (tensor<10xf32>, tensor<3xi32>) -> tensor<3xf32>
@@ -30,7 +30,7 @@
 
 // -----
 
-// CHECK: scatter_add_rows needs a 1-D index [N] and a source [N, D], got shapes [3] and [2, 4]
+// CHECK: scatter_add_rows needs a source of the index's shape plus one dim [*I, D], got index [3] and source [2, 4]
 %i = "test.op"() : () -> tensor<3xi32>
 %g = "test.op"() : () -> tensor<2x4xf32>
 %0 = flame.scatter_add_rows %i, %g {rows = 10 : i64} : (tensor<3xi32>, tensor<2x4xf32>) -> tensor<10x4xf32>

@@ -2,7 +2,7 @@
 
 // Verifier errors of mesh.gather_rows and mesh.scatter_add_rows, one case per chunk.
 
-// CHECK: 'mesh.gather_rows' index must be 1-D i32 with a copy on every PE of the table's 2x2 grid (split [_]), got !mesh.tensor<4xi32 on 2x2 split [c]>
+// CHECK: 'mesh.gather_rows' index must be i32 with a copy on every PE of the table's 2x2 grid (no dim split), got !mesh.tensor<4xi32 on 2x2 split [c]>
 %w = "test.op"() : () -> !mesh.tensor<10x4xf32 on 2x2 split [r, c]>
 %i = "test.op"() : () -> !mesh.tensor<4xi32 on 2x2 split [c]>
 %0 = mesh.gather_rows %w, %i : (!mesh.tensor<10x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4xi32 on 2x2 split [c]>) -> !mesh.tensor<2x4x4xf32 on 2x2 split [r, _, c]>
