@@ -69,6 +69,30 @@ def test_indexed_row_programs_agree(sim):
     check(list(corpus.recorded_programs(sim, ["test_sim_indexed"])))
 
 
+#: whole lookups and their gradients as the compiler lowers them (the index's copies, the
+#: gather, the allreduce across the table's row split; the scatter-add), per table layout
+LOOKUP = """builtin.module attributes {{pf.target = #pf.target<"small">}} {{
+  func.func @main(%w: tensor<9x6xf32> {{flame.layout = #flame.layout<{layout}>}},
+                  %i: tensor<2x3xi32>, %g: tensor<2x3x6xf32>) -> (tensor<2x3x6xf32>, tensor<9x6xf32>) {{
+    %0 = flame.gather_rows %w, %i : (tensor<9x6xf32>, tensor<2x3xi32>) -> tensor<2x3x6xf32>
+    %1 = flame.scatter_add_rows %i, %g {{rows = 9 : i64, layout = #flame.layout<{layout}>}} : (tensor<2x3xi32>, tensor<2x3x6xf32>) -> tensor<9x6xf32>
+    func.return %0, %1 : tensor<2x3x6xf32>, tensor<9x6xf32>
+  }}
+}}"""
+
+
+def test_lowered_lookups_agree(sim):
+    from pyflame import compiler
+
+    def make(layout: str):
+        module = sim.parse(LOOKUP.format(layout=layout))
+        compiler.lower(module, "pe")
+        return module
+
+    layouts = ["single", "grid [3, 2]", "row_partition [4]", "col_partition [2]", "grid [2, 2]"]
+    check([corpus.Case(f"lookup {lay}", lambda lay=lay: make(lay)) for lay in layouts])
+
+
 def test_summa_agrees(sim):
     check(list(corpus.summa_programs(sim)))
 
