@@ -19,6 +19,7 @@ from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
 from pyflame.ops.convert import astype
+from pyflame.ops.creation import zeros
 from pyflame.ops.node import _check_tensor, _node, _rule
 from pyflame.tensor import Tensor
 
@@ -38,6 +39,8 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
     shape = _rule(shapes.gather_rows, table.shape, index.shape)
     if table.dtype is bool_:
         return astype(gather_rows(astype(table, int32), index), bool_)
+    if not table.shape[0]:  # no rows: every index is out of range and reads a zero row
+        return zeros(shape, dtype=table.dtype)
     return _node(flame.GatherRowsOp, [table, index], shape, table.dtype)
 
 

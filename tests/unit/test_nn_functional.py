@@ -238,6 +238,21 @@ def test_embedding_of_half_tables_is_exact():
     np.testing.assert_array_equal(got.numpy(), table[idx])
 
 
+def test_embedding_edge_shapes_match_torch():
+    w = rand(4, 3)
+    for idx in (np.array(2), np.zeros((0, 2), np.int64), np.array([[3], [0]])):
+        got = F.embedding(pf.from_numpy(idx), pf.from_numpy(w))
+        want = TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(w))
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    empty = pf.from_numpy(np.zeros((0, 3), np.float32))
+    lazy = pf.from_numpy(np.array([0], np.int32)) + 0  # known only on the device
+    with pytest.raises(
+        IndexError, match=r"test_nn_functional.py:\d+: embedding: index out of range"
+    ):
+        F.embedding(lazy, empty).numpy()
+
+
 def test_one_hot_needs_num_classes_for_lazy_indices():
     lazy = pf.from_numpy(np.array([1, 2], np.int32)) + 1
     with pytest.raises(ValueError, match="num_classes >= 0.*static shapes"):
