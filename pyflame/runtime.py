@@ -126,6 +126,16 @@ def pending_updates() -> list[tuple[Tensor, Tensor]]:
     return list(_thread.pending)
 
 
+def retarget_pending_update(target: Tensor, new_target: Tensor) -> None:
+    """The pending updates of `target` go to `new_target` instead (an in-place op rebinding
+    `target` after `optimizer.step()`: the step belongs to the value it replaced,
+    pyflame/inplace.py)."""
+    pending = _thread.pending
+    for i, (t, value) in enumerate(pending):
+        if t is target:
+            pending[i] = (new_target, value)
+
+
 def clear_pending_updates() -> None:
     _forget(_thread.pending)
     _thread.pending.clear()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
+import weakref
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -110,9 +111,16 @@ class Tensor(OpMethods):
         self._grad_node = False
         self.grad: Tensor | None = None
         self._data = data
-        #: weak references to the lazy tensors built on this leaf (id -> ref), so that a
-        #: pending update can leave them the old value
+        #: weak references to the tensors built on this one (id -> ref), so that a pending update
+        #: or an in-place op (pyflame/inplace.py) can leave them the old value
         self._users: dict[int, Any] | None = None
+        #: (base, kind, params) when a view op made this tensor from `base` (ops/node._as_view):
+        #: an in-place op on the view changes the base and the other way round, as in PyTorch
+        self._view_of: tuple[Tensor, str, Any] | None = None
+        #: weak references to this tensor's views (id -> ref)
+        self._views: dict[int, Any] | None = None
+        #: PyTorch's strides of this tensor over its storage (None: contiguous), kept for views
+        self._strides: tuple[int, ...] | None = None
         #: the new value of a pending update of this leaf (`optimizer.step()` before `pf.eval`):
         #: ops built from now on read it, as they would see the stepped parameter in PyTorch
         self._pending_value: Tensor | None = None
@@ -269,9 +277,16 @@ class Tensor(OpMethods):
         BOUND.autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
-        """The same values with no gradient history: a same-shape reshape (no data moves)."""
+        """The same values with no gradient history: a same-shape reshape (no data moves). As in
+        PyTorch it is a view: an in-place op on either changes the other (pyflame/inplace.py)."""
         with no_grad():
-            return BOUND.ops.reshape(self, self.shape)
+            out: Tensor = BOUND.ops.reshape(self, self.shape)
+        out._strides = self._strides
+        out._view_of = (self, "detach", None)
+        if self._views is None:
+            self._views = {}
+        self._views[id(out)] = weakref.ref(out)
+        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
