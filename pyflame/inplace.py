@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from pyflame import ops, runtime, tensor_methods
+from pyflame.core import strides
 from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_put import index_put
@@ -453,6 +454,19 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
     new = index_put(x, key, value)
     if new is not x:
         assign(x, new)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy: the same values (and gradient path) in a tensor no in-place op of x reaches."""
+    return _reshape_node(x, x.shape)
+
+
+def contiguous(x: Tensor) -> Tensor:
+    """x itself when its elements are in row-major order over its storage, else a copy (a
+    transposed or strided view), as PyTorch's."""
+    if x._strides is None or x._strides == strides.contiguous(x.shape) or x.numel() <= 1:
+        return x
+    return clone(x)
 
 
 def data(x: Tensor) -> Tensor:

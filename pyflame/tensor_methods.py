@@ -553,6 +553,13 @@ class OpMethods:
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         return BOUND.inplace.copy_(self, src, non_blocking)
 
+    def clone(self) -> Tensor:
+        """A copy that no in-place op on this tensor (or its views) reaches."""
+        return BOUND.inplace.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return BOUND.inplace.contiguous(self)
+
     @property
     def data(self) -> Tensor:
         """The values without gradient history, shared: `w.data.sub_(lr * w.grad)` changes w
