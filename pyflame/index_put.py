@@ -37,7 +37,6 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import no_grad
-from pyflame.nn.sparse import _data_at_hand, checked_one_hot
 from pyflame.ops.node import _is_scalar, _shape_error
 from pyflame.ops.shape import _reshape_node
 from pyflame.tensor import Tensor, format_location, user_location
@@ -207,7 +206,9 @@ def _place_slice(v: Tensor, d: int, sel: _Select) -> Tensor:
 
 
 def _hot(index: Tensor, n: int, d: int) -> Tensor:
-    """[*index.shape, n] bool: True where the position equals the (normalized) index."""
+    """[*index.shape, n] bool: True where the position equals the index (negative ones count
+    from the end). An index outside [-n, n) is PyTorch's IndexError: at once for data at
+    hand, else after the run (a runtime check naming this line, pyflame/checks.py)."""
     location = user_location()
 
     def message(value: int, count: int) -> str:
@@ -216,19 +217,18 @@ def _hot(index: Tensor, n: int, d: int) -> Tensor:
             f"({count} element{'s' if count != 1 else ''} out of range)"
         )
 
-    data = _data_at_hand(index)
-    if data is not None:
-        bad = (data < -n) | (data >= n)
-        if bad.any():
-            raise IndexError(
-                f"{format_location(location)}: {message(int(data[bad].flat[0]), int(bad.sum()))}"
-            )
+    ramp = ops.arange(n, dtype=int32)
+    if index._data is not None:
+        data = index._data
+        checks.check_now((data < -n) | (data >= n), data, message, location=location)
         wrapped = ops.from_numpy(np.asarray(data % n if n else data, dtype=np.int32))
-        return checked_one_hot(wrapped, n, message, location=location).astype(bool_)
+        return wrapped.unsqueeze(-1) == ramp
     with no_grad():
         index = index if index.dtype is int32 else ops.astype(index, int32)
-        wrapped = ops.where(index < 0, index + n, index)
-    return checked_one_hot(wrapped, n, message, location=location).astype(bool_)
+        hot = ops.where(index < 0, index + n, index).unsqueeze(-1) == ramp
+        bad = (index < -n) | (index >= n)
+    checks.add_check(hot, bad, index, message, location=location)
+    return hot
 
 
 def _along(t: Tensor, d: int, ndim: int) -> Tensor:
@@ -356,7 +356,7 @@ def _put_rows(x: Tensor, mask: Tensor, along: Tensor, v: Tensor, rest: list[int]
             f"indexing result of shape {[count] + rest}"
         )
 
-    data = _data_at_hand(mask)
+    data = mask._data
     if data is not None and int(data.sum()) != rows:
         raise _shape_error(message(int(data.sum()), 1))
     with no_grad():

@@ -45,6 +45,7 @@ from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_put import index_put
 from pyflame.ops.node import _shape_error
 from pyflame.ops.shape import _reshape_node
+from pyflame.random import generator
 from pyflame.tensor import Tensor, format_location, user_location
 
 #: the fields of a Tensor that make up its value (its node); the others (grad, name, users,
@@ -427,6 +428,32 @@ def zero_(x: Tensor) -> Tensor:
     return update(x, ops.zeros(x.shape, dtype=x.dtype))
 
 
+def _drawn(x: Tensor, values: np.ndarray, what: str) -> Tensor:
+    """x takes values drawn on the host (as pf.nn.init draws them: PyFlame's generator, so
+    `pf.manual_seed` makes them reproducible; PyTorch's distribution, not its numbers)."""
+    check_writable(x)
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"{what} expects a floating-point tensor, got {x.dtype!r}")
+    return assign(x, ops.from_numpy(np.asarray(values, dtype=x.dtype.numpy)))
+
+
+def overwrite(x: Tensor, values: np.ndarray) -> Tensor:
+    """x takes host `values` without recording it (pf.nn.init on a view, or on a parameter an
+    earlier in-place op left lazy), as PyTorch's init functions do under no_grad."""
+    with no_grad():
+        return assign(x, ops.from_numpy(np.ascontiguousarray(values)), record=False)
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """`w.data.normal_(0, 0.02)`: values from N(mean, std**2)."""
+    return _drawn(x, generator().normal(mean, std, x.shape), "normal_")
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Values from U(a, b)."""
+    return _drawn(x, generator().uniform(a, b, x.shape), "uniform_")
+
+
 def copy_(x: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     """x takes `src` broadcast to its shape and converted to its dtype (any dtype, as
     PyTorch's copy_); the gradient goes to src."""
@@ -464,7 +491,7 @@ def clone(x: Tensor) -> Tensor:
 def contiguous(x: Tensor) -> Tensor:
     """x itself when its elements are in row-major order over its storage, else a copy (a
     transposed or strided view), as PyTorch's."""
-    if x._strides is None or x._strides == strides.contiguous(x.shape) or x.numel() <= 1:
+    if x._strides is None or strides.is_contiguous(x.shape, x._strides):
         return x
     return clone(x)
 

@@ -553,6 +553,12 @@ class OpMethods:
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         return BOUND.inplace.copy_(self, src, non_blocking)
 
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        return BOUND.inplace.normal_(self, mean, std)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        return BOUND.inplace.uniform_(self, a, b)
+
     def clone(self) -> Tensor:
         """A copy that no in-place op on this tensor (or its views) reaches."""
         return BOUND.inplace.clone(self)

@@ -88,3 +88,15 @@ def expand_strides(
     for n, s, m in zip(shape, strides, new_shape[lead:], strict=True):
         out.append(s if n == m else 0)
     return tuple(out)
+
+
+def is_contiguous(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """Row-major over the storage (PyTorch's is_contiguous: size-1 dims do not count)."""
+    expected = 1
+    for n, s in zip(reversed(shape), reversed(strides), strict=True):
+        if n == 0:
+            return True
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True

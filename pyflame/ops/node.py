@@ -85,9 +85,13 @@ def _node(
             out._reads[i] = t._pending_value
         # remember this user: a pending update of a leaf (runtime) or an in-place op on any
         # tensor (pyflame/inplace.py) leaves it the value it was built from
-        if t._users is None:
-            t._users = {}
-        t._users[id(out)] = weakref.ref(out)
+        users = t._users
+        if users is None:
+            users = t._users = {}
+        users[id(out)] = weakref.ref(out)
+        if len(users) >= 256 and not len(users) & (len(users) - 1):  # at powers of two:
+            for key in [k for k, ref in users.items() if ref() is None]:  # drop the dead
+                del users[key]
     return out
 
 

@@ -234,7 +234,9 @@ def test_inplace_ops_match_torch(layout):
 
 def test_inplace_result_must_keep_shape_and_cast_back():
     i = pf.from_numpy(np.arange(4, dtype=np.int32))
-    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Int"):
+    with pytest.raises(
+        RuntimeError, match="result type Float can't be cast to the desired output type Int"
+    ):
         i.add_(0.5)
     with pytest.raises(RuntimeError, match="result type Float can't be cast"):
         i /= 2
@@ -242,7 +244,9 @@ def test_inplace_result_must_keep_shape_and_cast_back():
     x = pf.zeros(3)
     x.add_(i[:3])  # int into float: fine, as in PyTorch
     np.testing.assert_array_equal(x.numpy(), [1, 2, 3])
-    with pytest.raises(pf.ShapeError, match=r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"):
+    with pytest.raises(
+        pf.ShapeError, match=r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"
+    ):
         x.add_(pf.zeros(2, 3))
     with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
         pf.zeros(3).expand(2, 3).add_(1)
