@@ -283,9 +283,9 @@ def _mask(x: Tensor, selects: list[_Select]) -> Tensor | None:
         array = np.ones(shape, dtype=bool)
         for d, sel in enumerate(selects):
             if sel.kind in ("int", "slice"):
-                along = np.zeros(sel.size, dtype=bool)
-                along[sel.start : sel.stop : sel.step] = True
-                array &= along.reshape([-1 if k == d else 1 for k in range(len(selects))])
+                hit = np.zeros(sel.size, dtype=bool)
+                hit[sel.start : sel.stop : sel.step] = True
+                array &= hit.reshape([-1 if k == d else 1 for k in range(len(selects))])
         mask = ops.from_numpy(array)
     for d, sel in enumerate(selects):
         if sel.kind not in ("tensor", "vector"):

@@ -443,3 +443,64 @@ def test_inplace_after_an_optimizer_step_not_yet_applied():
             w.clamp_(-0.3, 0.3)
         results.append(np.array(w.detach().numpy()))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- random keys
+
+
+def _random_key(rng, shape):
+    """A random basic key for `shape`: ints (negative too), slices with steps, `...`, None."""
+    items = []
+    for n in shape:
+        kind = rng.integers(4)
+        if kind == 0:
+            items.append(int(rng.integers(-n, n)))
+        elif kind == 1:
+            start, stop = sorted(int(v) for v in rng.integers(-n - 1, n + 2, 2))
+            items.append(slice(start, stop, int(rng.integers(1, 4))))
+        else:
+            items.append(slice(None))
+    if rng.integers(3) == 0:
+        items.insert(int(rng.integers(len(items) + 1)), None)
+    if rng.integers(3) == 0:  # `...` standing for a run of whole dims
+        full = [i for i, k in enumerate(items) if k == slice(None)]
+        if full:
+            items[full[0]] = Ellipsis
+            items = [k for i, k in enumerate(items) if i <= full[0] or k != slice(None)]
+    return tuple(items)
+
+
+def test_random_keys_and_broadcast_values_match_torch():
+    """80 random basic keys on random odd shapes, with values of the indexing result's shape
+    with some dims cut to 1 (broadcast) and leading 1s added, all in one program."""
+    rng = np.random.default_rng(0)
+    results = []
+    for case in range(80):
+        shape = tuple(int(n) for n in rng.integers(1, 6, rng.integers(1, 4)))
+        key = _random_key(rng, shape)
+        a = data(shape, seed=case)
+        t = torch.from_numpy(a.copy())
+        target = t[key].shape
+        vshape = tuple(1 if rng.integers(3) == 0 else n for n in target)
+        if rng.integers(4) == 0:
+            vshape = (1, *vshape)
+        v = data(vshape, seed=1000 + case)
+        x = pf.from_numpy(a)
+        x[key] = pf.from_numpy(v)
+        t[key] = torch.from_numpy(v)
+        results.append((x, t, f"{case}: {shape} {key} {vshape}"))
+    pf.eval(*[r[0] for r in results])
+    for x, t, what in results:
+        np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=what)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_kv_cache_on_every_layout(layout):
+    cache, ref = both(np.zeros((3, 7, 5), np.float32), layout)
+    for step in (0, 6, 3):
+        k = data((3, 5), seed=step)
+        cache[:, pf.from_numpy(np.array(step, np.int32))] = pf.from_numpy(k)
+        ref[:, step] = torch.from_numpy(k)
+    cache[:, -1, 1:4] += 1.0
+    ref[:, -1, 1:4] += 1.0
+    np.testing.assert_array_equal(cache.numpy(), ref.numpy())
