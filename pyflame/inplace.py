@@ -232,13 +232,11 @@ def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> 
     if t._pending_value is not None:  # an optimizer step not yet applied goes to the old value
         runtime.retarget_pending_update(t, old)
         t._pending_value = None
-    for k in VALUE_FIELDS:
-        t.__dict__.pop(k, None)
+    for k in VALUE_FIELDS:  # (`new` may live on as the user's own tensor: nothing is shared
+        t.__dict__.pop(k, None)  # that a later redirect mutates, and it stays a user too)
         if k in new.__dict__:
-            t.__dict__[k] = new.__dict__[k]
-    for x in t.inputs:
-        if x._users is not None:
-            x._users.pop(id(new), None)
+            value = new.__dict__[k]
+            t.__dict__[k] = dict(value) if k == "_reads" and value else value
     _register(t)
     if leaf_with_grad:  # only without recording (check_writable refuses the rest): a leaf stays one
         t.__dict__.pop("_grad_fn", None)

@@ -504,3 +504,28 @@ def test_kv_cache_on_every_layout(layout):
     cache[:, -1, 1:4] += 1.0
     ref[:, -1, 1:4] += 1.0
     np.testing.assert_array_equal(cache.numpy(), ref.numpy())
+
+
+def test_normal_and_uniform_through_data():
+    """GPT-style initialisation, `w.data.normal_(0, 0.02)`, and `pf.nn.init` on views."""
+    w = pf.nn.Parameter(np.zeros((200, 50), np.float32))
+    pf.manual_seed(3)
+    w.data.normal_(1.0, 0.02)
+    first = w.detach().numpy().copy()
+    assert w.is_leaf and w.requires_grad
+    assert abs(first.mean() - 1.0) < 0.005 and abs(first.std() - 0.02) < 0.002
+    pf.manual_seed(3)
+    w.data.normal_(1.0, 0.02)
+    np.testing.assert_array_equal(w.detach().numpy(), first)  # reproducible
+    w[:100].data.uniform_(-0.5, 0.5)  # a view of a view: writes rows 0..99 of w
+    values = w.detach().numpy()
+    assert values[:100].min() >= -0.5 and values[:100].max() <= 0.5 and values[:100].std() > 0.2
+    np.testing.assert_array_equal(values[100:], first[100:])
+    pf.nn.init.zeros_(w[5])
+    pf.nn.init.ones_(w.data[:, -1])
+    values = w.detach().numpy()
+    assert not values[5, :-1].any() and (values[:, -1] == 1).all()
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        w.normal_()
+    with pytest.raises(RuntimeError, match="floating-point"):
+        pf.zeros(3, dtype=pf.int32).uniform_()
