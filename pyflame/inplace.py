@@ -247,6 +247,8 @@ def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> 
     elif non_leaf and not new._requires_grad:
         t._requires_grad = t._grad_node = True
         t._grad_fn = Overwritten(old)
+    if old._data is not None:  # state (a parameter, a cache): data again after the next eval
+        runtime.compute_at_next_eval(t)
     if not keep_views:
         old._views, t._views = t._views, None
         for ref in (old._views or {}).values():

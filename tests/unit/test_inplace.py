@@ -529,3 +529,30 @@ def test_normal_and_uniform_through_data():
         w.normal_()
     with pytest.raises(RuntimeError, match="floating-point"):
         pf.zeros(3, dtype=pf.int32).uniform_()
+
+
+def test_manual_sgd_with_inplace_updates_compiles_once_and_matches_torch():
+    """`with no_grad(): w -= lr * w.grad` each step: the rebound parameter is computed by the
+    next pf.eval (it holds data again), so every step is the same program."""
+    a, xs, ys = data((4, 3)), data((8, 4), seed=1), data((8, 3), seed=2)
+    w, wt = both(a)
+    w.requires_grad = True
+    wt.requires_grad_()
+    x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+    misses = []
+    for _ in range(4):
+        loss = ((x @ w - y) ** 2).mean()
+        loss_t = ((torch.from_numpy(xs) @ wt - torch.from_numpy(ys)) ** 2).mean()
+        loss.backward()
+        loss_t.backward()
+        with pf.no_grad():
+            w -= 0.1 * w.grad
+        with torch.no_grad():
+            wt -= 0.1 * wt.grad
+        wt.grad = None
+        pf.eval(loss)
+        assert w.is_evaluated and w.is_leaf and w.requires_grad
+        np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=1e-5)
+        misses.append(pf.cache_info().misses)
+    assert misses[1] == misses[-1]
+    np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy(), rtol=1e-5, atol=1e-6)
