@@ -556,3 +556,43 @@ def test_manual_sgd_with_inplace_updates_compiles_once_and_matches_torch():
         misses.append(pf.cache_info().misses)
     assert misses[1] == misses[-1]
     np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_kv_cache_module_served_by_the_inference_engine_compiles_once():
+    """A model that keeps its cache as a tensor and writes `cache[:, pos[0]] = x` in forward,
+    the position a batch-first input (each row the same): the engine's program compiles once,
+    and the cache holds its data between calls."""
+
+    class Cache(pf.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cache = pf.zeros(2, 6, 3)
+
+        def forward(self, x, pos):
+            self.cache[:, pos[0]] = x
+            return self.cache.sum(-1)
+
+    model = Cache()
+    engine = pf.serving.InferenceEngine(model)
+    for step in range(4):
+        x = np.full((2, 3), step + 1, np.float32)
+        out = engine.infer((x, np.full((2,), step, np.int32)))
+        want = np.zeros(6, np.float32)
+        want[: step + 1] = 3 * np.arange(1, step + 2)
+        np.testing.assert_array_equal(out.numpy()[0], want)
+        assert model.cache.is_evaluated
+    assert engine.stats.compiles == 1
+
+
+def test_item_assignment_on_a_0d_tensor_and_with_an_empty_selection():
+    x, t = both(np.array(3.0, np.float32))
+    x[...] = 5.0
+    t[...] = 5.0
+    y, u = both(data((3, 4)))
+    y[1:1] = 7.0  # selects nothing: y keeps its value
+    u[1:1] = 7.0
+    y[pf.from_numpy(np.zeros((3, 4), bool))] = 1.0
+    u[torch.zeros(3, 4, dtype=torch.bool)] = 1.0
+    pf.eval(x, y)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(y.numpy(), u.numpy())
