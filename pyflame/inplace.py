@@ -247,7 +247,10 @@ def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> 
     elif non_leaf and not new._requires_grad:
         t._requires_grad = t._grad_node = True
         t._grad_fn = Overwritten(old)
-    if old._data is not None:  # state (a parameter, a cache): data again after the next eval
+    if old._data is not None or not old.inputs:
+        # state (a parameter, a buffer, a cache made by pf.zeros): data again after the next
+        # eval, so a loop that updates it runs one program, not a graph growing every step;
+        # an intermediate of a forward pass (it has inputs) stays lazy, as nothing reads it
         runtime.compute_at_next_eval(t)
     if not keep_views:
         old._views, t._views = t._views, None
