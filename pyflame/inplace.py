@@ -44,7 +44,7 @@ from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_put import index_put
 from pyflame.ops.node import _shape_error
-from pyflame.ops.shape import _reshape_node
+from pyflame.ops.shape import _reshape_node, strides_of
 from pyflame.random import generator
 from pyflame.tensor import Tensor, format_location, user_location
 
@@ -125,8 +125,8 @@ def check_writable(t: Tensor, through_view: bool = False) -> None:
     """PyTorch's errors for an in-place op on `t`, raised before anything is built
     (`through_view`: a basic-index assignment, which PyTorch makes through a view of t)."""
     where = format_location(user_location())
-    if t._strides is not None and any(
-        s == 0 and n > 1 for s, n in zip(t._strides, t.shape, strict=True)
+    if t._view_of is not None and any(
+        s == 0 and n > 1 for s, n in zip(strides_of(t), t.shape, strict=True)
     ):
         raise RuntimeError(
             f"{where}: unsupported operation: more than one element of the written-to tensor "
@@ -494,7 +494,7 @@ def clone(x: Tensor) -> Tensor:
 def contiguous(x: Tensor) -> Tensor:
     """x itself when its elements are in row-major order over its storage, else a copy (a
     transposed or strided view), as PyTorch's."""
-    if x._strides is None or strides.is_contiguous(x.shape, x._strides):
+    if x._view_of is None or strides.is_contiguous(x.shape, strides_of(x)):
         return x
     return clone(x)
 

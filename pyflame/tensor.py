@@ -119,7 +119,7 @@ class Tensor(OpMethods):
         self._view_of: tuple[Tensor, str, Any] | None = None
         #: weak references to this tensor's views (id -> ref)
         self._views: dict[int, Any] | None = None
-        #: PyTorch's strides of this tensor over its storage (None: contiguous), kept for views
+        #: PyTorch's strides of a view over its storage, once asked for (ops.shape.strides_of)
         self._strides: tuple[int, ...] | None = None
         #: the new value of a pending update of this leaf (`optimizer.step()` before `pf.eval`):
         #: ops built from now on read it, as they would see the stepped parameter in PyTorch
@@ -281,7 +281,6 @@ class Tensor(OpMethods):
         PyTorch it is a view: an in-place op on either changes the other (pyflame/inplace.py)."""
         with no_grad():
             out: Tensor = BOUND.ops.reshape(self, self.shape)
-        out._strides = self._strides
         out._view_of = (self, "detach", None)
         if self._views is None:
             self._views = {}

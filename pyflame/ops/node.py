@@ -78,6 +78,7 @@ def _node(
         and requires_grad_of(tuple(inputs))
     ):
         out._requires_grad = out._grad_node = True
+    me = weakref.ref(out)
     for i, t in enumerate(inputs):
         if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
             if out._reads is None:
@@ -88,18 +89,19 @@ def _node(
         users = t._users
         if users is None:
             users = t._users = {}
-        users[id(out)] = weakref.ref(out)
-        if len(users) >= 256 and not len(users) & (len(users) - 1):  # at powers of two:
-            for key in [k for k, ref in users.items() if ref() is None]:  # drop the dead
-                del users[key]
+        users[id(out)] = me
+        if len(users) >= 256 and not len(users) & (len(users) - 1):  # at powers of two,
+            for key, ref in list(users.items()):  # drop the dead (a copy: another thread
+                if ref() is None:  # may add a user of a shared parameter meanwhile)
+                    users.pop(key, None)
     return out
 
 
 def _as_view(out: Tensor, base: Tensor, kind: str, params: Any) -> Tensor:
     """Record that `out` is a view of `base`, as PyTorch's view ops make one (`kind`: "index"
     with the basic key, "reshape", "permute" with the perm, "expand", "detach"): an in-place op
-    on either one then changes the other (pyflame/inplace.py). `out._strides` are PyTorch's
-    strides of the view over `base`'s storage, which decide whether a reshape of it is a view."""
+    on either one then changes the other (pyflame/inplace.py); `ops.shape.strides_of` derives
+    PyTorch's strides of the view from it, which decide whether a reshape of it is a view."""
     out._view_of = (base, kind, params)
     if base._views is None:
         base._views = {}

@@ -55,31 +55,54 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return _permute_view(out, x, perm)
 
 
-def _strides_of(x: Tensor) -> tuple[int, ...]:
-    return x._strides if x._strides is not None else strides.contiguous(x.shape)
+def strides_of(x: Tensor) -> tuple[int, ...]:
+    """PyTorch's strides of `x` over its storage: contiguous unless x is a view, whose strides
+    follow from its base's (computed when first asked, then kept: graph building pays only
+    for recording the view)."""
+    if x._strides is not None:
+        return x._strides
+    link = x._view_of
+    if link is None:
+        return strides.contiguous(x.shape)
+    base, kind, params = link
+    of_base = strides_of(base)
+    if kind == "index":
+        plan = shapes.index(base.shape, params)
+        out = strides.index_strides(of_base, plan.step, plan.sliced, plan.shape)
+    elif kind == "permute":
+        out = strides.permute_strides(of_base, params)
+    elif kind == "expand":
+        out = strides.expand_strides(base.shape, of_base, x.shape)
+    elif kind == "reshape":
+        found = strides.reshape_strides(base.shape, of_base, x.shape)
+        assert found is not None  # (recorded as a view only when strides exist)
+        out = found
+    else:  # detach
+        out = of_base
+    x._strides = out
+    return out
 
 
 def _permute_view(out: Tensor, x: Tensor, perm: Sequence[int]) -> Tensor:
-    out._strides = strides.permute_strides(_strides_of(x), perm)
     return _as_view(out, x, "permute", tuple(perm))
 
 
 def _reshape_view(out: Tensor, x: Tensor) -> Tensor:
-    """`out`, a reshape of `x`, is a view when PyTorch's strides allow one; else a copy."""
-    view_strides = strides.reshape_strides(x.shape, _strides_of(x), out.shape)
-    if view_strides is None:
-        return out
-    out._strides = view_strides
+    """`out`, a reshape of `x`, is a view when PyTorch's strides allow one (always for a
+    tensor that is not a view itself); else a copy."""
+    if x._view_of is not None:
+        view_strides = strides.reshape_strides(x.shape, strides_of(x), out.shape)
+        if view_strides is None:
+            return out
+        out._strides = view_strides
     return _as_view(out, x, "reshape", out.shape)
 
 
-def _index_view(out: Tensor, x: Tensor, key: Any, plan: shapes.IndexPlan) -> Tensor:
-    out._strides = strides.index_strides(_strides_of(x), plan.step, plan.sliced, plan.shape)
+def _index_view(out: Tensor, x: Tensor, key: Any) -> Tensor:
     return _as_view(out, x, "index", key)
 
 
 def _expand_view(out: Tensor, x: Tensor) -> Tensor:
-    out._strides = strides.expand_strides(x.shape, _strides_of(x), out.shape)
     return _as_view(out, x, "expand", out.shape)
 
 
@@ -238,7 +261,7 @@ def _pieces(x: Tensor, dim: int, sizes: Sequence[int]) -> tuple[Tensor, ...]:
 def _dim_slice_view(x: Tensor, dim: int, begin: int, end: int) -> Tensor:
     """`_dim_slice`, recorded as the view `x[:, ..., begin:end]` (split, chunk, narrow)."""
     key = (slice(None),) * dim + (slice(begin, end),)
-    return _index_view(_dim_slice(x, dim, begin, end), x, key, shapes.index(x.shape, key))
+    return _index_view(_dim_slice(x, dim, begin, end), x, key)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -269,7 +292,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         out = _reshape_node(out, plan.shape)
     if out is x:  # x[:] or x[...]: a new tensor all the same, like PyTorch's view
         out = _slice_node(x, plan.start, plan.stop, plan.step)
-    return _index_view(out, x, key, plan)
+    return _index_view(out, x, key)
 
 
 def pad(
