@@ -7,9 +7,10 @@
 
 What keeps it PyTorch's semantics:
 - Tensors built from `x` before the in-place op keep reading the old value: `Tensor._users`
-  (weak references every op builder records) are redirected to the snapshot `old`. For a leaf
-  that requires grad (a parameter stepped under `no_grad`) they read `old` through `_reads`
-  and still send their gradients to `x`, as PyTorch's AccumulateGrad does.
+  (weak references every op builder records, and nodes whose gradient rule reads x) are
+  redirected to the snapshot `old`. For a leaf that requires grad (a parameter stepped under
+  `no_grad`) `old` passes its gradient on to `x`, as PyTorch's AccumulateGrad of the same leaf
+  does.
 - Views alias (pyflame/ops/node.py `_as_view`: indexing, narrow, split/chunk, reshape/view and
   its kin when PyTorch's strides allow, permute/transpose, expand, detach, `.data`): an in-place
   op on a view writes its new value into the base (`_put`: index_put, the inverse reshape or
@@ -73,10 +74,11 @@ VALUE_FIELDS = (
 class PassThrough:
     """Gradient rule of a tensor changed in place without recording it (under `no_grad`, or
     through `.data` / `detach()`): PyTorch leaves the graph as it was, so the gradient goes
-    on to the old version whole."""
+    on to the old version whole. Also the rule of a leaf's old value: its gradient goes to
+    the leaf."""
 
-    def __init__(self, old: Tensor):
-        self.inputs = (old,)
+    def __init__(self, target: Tensor):
+        self.inputs = (target,)
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         return (g,)
@@ -181,20 +183,23 @@ def _snapshot(t: Tensor) -> Tensor:
     return old
 
 
-def _rewrite_rule(rule: Any, t: Tensor, old: Tensor, keep_inputs: bool) -> None:
-    """A custom gradient rule (`_grad_fn`) that refers to `t` reads `old` instead; its
-    `inputs` (where its gradients go) too, unless `keep_inputs` (a leaf that requires grad)."""
+def _rewrite_rule(rule: Any, t: Tensor, old: Tensor) -> bool:
+    """A custom gradient rule (`_grad_fn`) that refers to `t` (as an input or a value it
+    reads) refers to `old` instead. Whether it referred to t."""
+    found = False
     for name, value in list(vars(rule).items()):
-        if name == "inputs" and keep_inputs:
-            continue
         if value is t:
+            found = True
             setattr(rule, name, old)
         elif isinstance(value, tuple) and any(v is t for v in value):
+            found = True
             setattr(rule, name, tuple(old if v is t else v for v in value))
+    return found
 
 
-def _redirect_users(t: Tensor, old: Tensor, leaf_with_grad: bool) -> None:
-    """Everything built from `t` so far reads `old` from now on."""
+def _redirect_users(t: Tensor, old: Tensor) -> None:
+    """Everything built from `t` so far reads `old` from now on (their inputs, and the custom
+    gradient rules that read t)."""
     users = t._users or {}
     t._users = None
     for ref in users.values():
@@ -202,21 +207,14 @@ def _redirect_users(t: Tensor, old: Tensor, leaf_with_grad: bool) -> None:
         if user is None or user is t or (user._data is not None and not user._grad_node):
             continue
         positions = [i for i, x in enumerate(user.inputs) if x is t]
-        if not positions:
-            continue
-        if leaf_with_grad:  # values from old; gradients still to the leaf t
-            reads = user._reads if user._reads is not None else {}
-            for i in positions:
-                reads.setdefault(i, old)
-            user._reads = reads
-        else:
+        if positions:
             user.inputs = tuple(old if x is t else x for x in user.inputs)
-        if old._users is None:
-            old._users = {}
-        old._users[id(user)] = ref
         rule = user.__dict__.get("_grad_fn")
-        if rule is not None and hasattr(rule, "__dict__"):
-            _rewrite_rule(rule, t, old, keep_inputs=leaf_with_grad)
+        in_rule = rule is not None and hasattr(rule, "__dict__") and _rewrite_rule(rule, t, old)
+        if positions or in_rule:
+            if old._users is None:
+                old._users = {}
+            old._users[id(user)] = ref
 
 
 def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> Tensor:
@@ -228,7 +226,10 @@ def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> 
     leaf_with_grad = t._requires_grad and not t._grad_node
     non_leaf = t._grad_node
     old = _snapshot(t)
-    _redirect_users(t, old, leaf_with_grad)
+    _redirect_users(t, old)
+    if leaf_with_grad:  # the old value sends its gradients on to the leaf, as AccumulateGrad
+        old._requires_grad = old._grad_node = True  # of the same leaf does in PyTorch
+        old.__dict__["_grad_fn"] = PassThrough(t)  # (no user entry: t stays the target)
     if t._pending_value is not None:  # an optimizer step not yet applied goes to the old value
         runtime.retarget_pending_update(t, old)
         t._pending_value = None
@@ -243,10 +244,10 @@ def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> 
         t._requires_grad, t._grad_node = True, False
     elif non_leaf and not record:
         t._requires_grad = t._grad_node = True
-        t._grad_fn = PassThrough(old)
+        t.__dict__["_grad_fn"] = PassThrough(old)  # (old is no one's to rebind: no user entry)
     elif non_leaf and not new._requires_grad:
         t._requires_grad = t._grad_node = True
-        t._grad_fn = Overwritten(old)
+        t.__dict__["_grad_fn"] = Overwritten(old)
     if old._data is not None or not old.inputs:
         # state (a parameter, a buffer, a cache made by pf.zeros): data again after the next
         # eval, so a loop that updates it runs one program, not a graph growing every step;

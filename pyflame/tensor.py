@@ -76,8 +76,6 @@ class Tensor(OpMethods):
 
     # Attributes set only on some tensors, declared (without a value) so mypy knows them; code
     # reads them with getattr(t, ..., None) or t.__dict__.get(...), as most tensors lack them.
-    #: a node's own gradient rule (pf.extend, ops with a custom backward), see autograd.custom_rule
-    _grad_fn: Any
     #: the user's name for an argument or parameter (pf.tensor(name=...), nn.Module): trace.py
     #: names the function's arguments after it
     name: str
@@ -174,6 +172,28 @@ class Tensor(OpMethods):
         if not self._reads:
             return self.inputs
         return tuple(self._reads.get(i, t) for i, t in enumerate(self.inputs))
+
+    @property
+    def _grad_fn(self) -> Any:
+        """A node's own gradient rule (pf.extend, ops with a custom backward), see
+        autograd.custom_rule; kept in the instance dict (read there by autograd)."""
+        try:
+            return self.__dict__["_grad_fn"]
+        except KeyError:
+            raise AttributeError("_grad_fn") from None
+
+    @_grad_fn.setter
+    def _grad_fn(self, rule: Any) -> None:
+        """Setting a rule records this node as a user of the rule's `inputs` (which it may
+        read besides its own inputs: clamp's rule reads x), so an in-place op on one of them
+        can leave the rule the old value (pyflame/inplace.py)."""
+        self.__dict__["_grad_fn"] = rule
+        me = weakref.ref(self)
+        for t in getattr(rule, "inputs", ()):
+            if isinstance(t, Tensor):
+                if t._users is None:
+                    t._users = {}
+                t._users[id(self)] = me
 
     @property
     def op_name(self) -> str | None:

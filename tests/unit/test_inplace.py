@@ -600,3 +600,20 @@ def test_item_assignment_on_a_0d_tensor_and_with_an_empty_selection():
     pf.eval(x, y)
     np.testing.assert_array_equal(x.numpy(), t.numpy())
     np.testing.assert_array_equal(y.numpy(), u.numpy())
+
+
+def test_gradient_rules_that_read_a_modified_tensor_read_its_old_value():
+    """clamp's and max's own gradient rules read their input's values: after an in-place op
+    on that input they still see the values the op used (PyTorch: the clone() answer)."""
+    a = np.array([-1.0, 0.5, 2.0, 0.7], np.float32)
+    w = pf.from_numpy(a)
+    w.requires_grad = True
+    y = w * 1
+    clamped = y.clamp(0, 1)
+    top = w.max()
+    y.add_(5)  # a non-leaf read by clamp's rule
+    with pf.no_grad():
+        w.mul_(-1)  # a leaf read by max's rule
+    (clamped.sum() + top).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(w.detach().numpy(), -a)
