@@ -6,6 +6,7 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 """
 
 from pyflame import autograd, extend, nn, optim, serving, sim, training
+from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
 from pyflame.autograd import backward, no_grad
 from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32, int64
 from pyflame.core.dtypes import bool_ as bool
