@@ -67,9 +67,17 @@ def chain_allreduce(
 
     # a pipelined chain: line 0 sends, each middle line adds its part into the passing stream
     # and forwards it (B + s*n rather than n*(B + s)), the last line keeps the total
+    # (the middle lines' stages are one pe.loop moving a line per iteration when there are
+    # several)
     lw.emit(pe.SendOp(buf, color=step, pes=line(0)))
-    for i in range(1, n - 1):
-        lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
+    if n - 2 >= 2:
+        body = LoopBody(lw, 1, n - 1, [])
+        stage = (0, 1, 0, 0) if along == "c" else (1, 0, 0, 0)
+        body.emit(pe.RecvOp(buf, color=step, pes=line(1), combine=kind, forward=True), stage)
+        body.finish()
+    else:
+        for i in range(1, n - 1):
+            lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
     lw.emit(pe.RecvOp(buf, color=step, pes=line(n - 1), combine=kind))
     lw.emit(pe.SendOp(buf, color=back, pes=line(n - 1)))
     lw.emit(pe.RecvOp(buf, color=back, pes=line(0, n - 1)))
