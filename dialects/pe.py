@@ -44,9 +44,9 @@ from typing import Any, cast
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
-    IndexType,
     DenseArrayBase,
     FloatAttr,
+    IndexType,
     IntAttr,
     IntegerAttr,
     IntegerType,
@@ -63,8 +63,8 @@ from xdsl.ir import (
     BlockArgument,
     Dialect,
     Operation,
-    Region,
     ParametrizedAttribute,
+    Region,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
@@ -86,7 +86,6 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.traits import IsTerminator
 from xdsl.irdl.declarative_assembly_format import (
     AttributeVariable,
     CustomDirective,
@@ -96,6 +95,7 @@ from xdsl.irdl.declarative_assembly_format import (
 )
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
+from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
@@ -1240,7 +1240,7 @@ class LoopOp(IRDLOperation):
         )
 
     @staticmethod
-    def build(
+    def empty(
         lower: int, upper: int, inits: Sequence[SSAValue]
     ) -> tuple[LoopOp, Block, SSAValue, list[SSAValue]]:
         """An empty loop to fill: (the loop, its body block, the induction variable, the
@@ -1317,14 +1317,13 @@ class LoopOp(IRDLOperation):
         printer.print_string(f" = {self.lower.value.data} to {self.upper.value.data}")
         if self.inits:
             printer.print_string(" iter_args(")
-            printer.print_list(
-                zip(self.carried, self.inits, strict=True),
-                lambda pair: (
-                    printer.print_ssa_value(pair[0]),
-                    printer.print_string(" = "),
-                    printer.print_ssa_value(pair[1]),
-                ),
-            )
+
+            def assignment(pair: tuple[SSAValue, SSAValue]) -> None:
+                printer.print_ssa_value(pair[0])
+                printer.print_string(" = ")
+                printer.print_ssa_value(pair[1])
+
+            printer.print_list(zip(self.carried, self.inits, strict=True), assignment)
             printer.print_string(") -> (")
             printer.print_list(self.outs, lambda r: printer.print_attribute(r.type))
             printer.print_string(")")
@@ -1379,8 +1378,8 @@ def unroll_loops(block: Block) -> int:
                     values = [mapping.get(v, v) for v in op.values]
                     continue
                 copy = op.clone(value_mapper=mapping)
-                if isinstance(copy, PEOp) and copy.pes_step is not None:
-                    copy.properties["pes"] = dense_i64(op.rect_at(i))  # type: ignore[union-attr]  # a PEOp's copy
+                if isinstance(op, PEOp) and op.pes_step is not None:
+                    copy.properties["pes"] = dense_i64(op.rect_at(i))
                     del copy.properties["pes_step"]
                 block.insert_op_before(copy, loop)
         for res, value in zip(loop.results, values, strict=True):

@@ -155,9 +155,7 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     # the roots send asynchronously: each also receives its own tile (its route includes its
     # ramp), which a synchronous send of a tile longer than the queues would deadlock
     a_root, b_root = (0, 0, g, 1), (0, 0, 1, g)
-    sent_a = emit(
-        pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True), COLUMN_STEP
-    )
+    sent_a = emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True), COLUMN_STEP)
     sent_b = emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True), ROW_STEP)
     emit(pe.RecvOp(a_in, color=rows, pes=rect))
     emit(pe.RecvOp(b_in, color=cols, pes=rect))
@@ -211,8 +209,8 @@ def summa_double_buffered(
     rows = [lw.channel(row_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
     cols = [lw.channel(col_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
     # in the loop, a body of two steps moves the roots by two
-    col2 = tuple(2 * x for x in COLUMN_STEP)
-    row2 = tuple(2 * x for x in ROW_STEP)
+    col2: Rect = (0, 2, 0, 0)
+    row2: Rect = (2, 0, 0, 0)
 
     def post(emit: Emit, k: int) -> tuple[list[SSAValue], list[SSAValue]]:
         """Step k's root sends and every PE's receives into pair k mod 2 (asynchronous):
@@ -243,13 +241,13 @@ def summa_double_buffered(
     top = at_top(lw)
     sends, received = post(top, 0)
     tokens = step(top, 0, received + sends)
-    k = 1
+    first_spelled = 1
     pairs_of_steps = (g - 2) // 2
     if pairs_of_steps >= 1:  # steps 1 .. 2 * pairs_of_steps as a loop of two steps each
         body = LoopBody(lw, 0, pairs_of_steps, tokens)
         tokens = body.finish(*step(body.emit, 2, step(body.emit, 1, body.carried)))
-        k = 1 + 2 * pairs_of_steps
-    for k in range(k, g):
+        first_spelled = 1 + 2 * pairs_of_steps
+    for k in range(first_spelled, g):
         tokens = step(top, k, tokens)
     # step g-1 left its own sends and step g-2's joined: join step g-1's
     top(pe.WaitOp(tokens[0], pes=(0, g - 1, g, 1)))

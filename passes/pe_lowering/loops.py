@@ -43,7 +43,7 @@ class LoopBody:
 
     def __init__(self, lw: PELowering, lower: int, upper: int, inits: Sequence[SSAValue]):
         self.lw = lw
-        self.loop, self.block, _, self.carried = pe.LoopOp.build(lower, upper, inits)
+        self.loop, self.block, _, self.carried = pe.LoopOp.empty(lower, upper, inits)
         lw.emit(self.loop)
 
     def emit(self, op: OpT, step: Rect | None = None) -> OpT:

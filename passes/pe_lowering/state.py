@@ -223,7 +223,7 @@ class PELowering:
                 self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
             elif (run := runs[i]) is not None:  # the first of a run (the others: in its loop)
                 trips, step = run
-                loop, block, _, _ = pe.LoopOp.build(0, trips, [])
+                loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
                 route = pe.RouteOp(src, dst, color=color, pes=rect)
                 route.properties["pes_step"] = pe.dense_i64(step)
                 end = pe.YieldOp()

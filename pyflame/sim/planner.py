@@ -114,7 +114,7 @@ class Planner:
     # ------------------------------------------------------------------ reading
 
     def read(self) -> None:
-        t, s = self.target, self.schedule
+        s = self.schedule
         args = list(self.block.args)
         s.arg_index = {a: i for i, a in enumerate(args)}
         self.arg_names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
@@ -181,7 +181,7 @@ class Planner:
         self, op: Operation, seq: int, rect: tuple[int, ...] | None = None, when: str = ""
     ) -> Item | None:
         """Check one op (at rectangle `rect`, its own when None); its item (None: a buffer)."""
-        t, s = self.target, self.schedule
+        t = self.target
         if not isinstance(op, pe.PEOp):
             raise CompileError(
                 f"{describe(op, seq)}: not a pe op; lower the program to the pe level "
@@ -321,9 +321,10 @@ class Planner:
                     seen.append(it.rect)
                 if dirty:
                     continue
-            it = next(items, None)
-            if it is None:
+            nxt = next(items, None)
+            if nxt is None:
                 break
+            it = nxt
             if any(rects_overlap(it.rect, b.rect) for b in blocked) or not self._ready(it):
                 blocked.append(it)
             else:
