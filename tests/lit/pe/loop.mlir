@@ -1,6 +1,5 @@
 // RUN: pyflame-opt %s | filecheck %s
 // RUN: pyflame-opt %s | pyflame-opt | filecheck %s
-// RUN: pyflame-opt %s -p unroll-pe-loops | filecheck %s --check-prefix=UNROLL
 
 // pe.loop: a repeated step kept a loop. Column k of a 4x4 grid multicasts its tile along its
 // rows at iteration k (pes_step moves the send one column per iteration); the send's token is
@@ -17,20 +16,6 @@
 // CHECK-NEXT:  }
 // CHECK-NEXT:  pe.recv
 // CHECK-NEXT:  pe.wait %[[R]] {pes = array<i64: 0, 3, 4, 1>}
-
-// UNROLL-NOT:  pe.loop
-// UNROLL:      %[[T0:.*]] = pe.send {{.*}}pes = array<i64: 0, 0, 4, 1>
-// UNROLL-NEXT: pe.recv
-// UNROLL-NEXT: pe.wait %[[T0]] {pes = array<i64: 0, 0, 4, 1>}
-// UNROLL-NEXT: %[[T1:.*]] = pe.send {{.*}}pes = array<i64: 0, 1, 4, 1>
-// UNROLL-NEXT: pe.recv
-// UNROLL-NEXT: pe.wait %[[T1]] {pes = array<i64: 0, 1, 4, 1>}
-// UNROLL-NEXT: %[[T2:.*]] = pe.send {{.*}}pes = array<i64: 0, 2, 4, 1>
-// UNROLL-NEXT: pe.recv
-// UNROLL-NEXT: pe.wait %[[T2]] {pes = array<i64: 0, 2, 4, 1>}
-// UNROLL-NEXT: %[[T3:.*]] = pe.send {{.*}}pes = array<i64: 0, 3, 4, 1>
-// UNROLL-NEXT: pe.recv
-// UNROLL-NEXT: pe.wait %[[T3]] {pes = array<i64: 0, 3, 4, 1>}
 
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
