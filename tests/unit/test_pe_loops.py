@@ -151,3 +151,26 @@ def test_plan_keeps_no_per_iteration_tokens() -> None:
         for r in op.results
     ]
     assert len(s.tokens) <= len(outside) + sum(len(loop.results) for loop in loops(module))
+
+
+def test_a_loop_leaving_the_fabric_at_its_last_iteration_is_refused() -> None:
+    """The planner checks a body op at its first and last iteration against the target."""
+    from pyflame.core.errors import RoutingError
+
+    text = """
+builtin.module attributes {pf.target = #pf.target<"small", fabric_rows = 4, fabric_cols = 4>} {
+  func.func @main() {
+    pe.loop %k = 0 to 8 {
+      pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 4, 1>, pes_step = array<i64: 0, 1, 0, 0>}
+      pe.yield
+    }
+    func.return
+  }
+}
+"""
+    module = Parser(compiler.make_context(), text).parse_module()
+    with pytest.raises(
+        RoutingError,
+        match=r"cols 7\.\.7 lie outside the 4 x 4 fabric .* at the loop's last iteration",
+    ):
+        compile_plan(module)
