@@ -174,3 +174,43 @@ builtin.module attributes {pf.target = #pf.target<"small", fabric_rows = 4, fabr
         match=r"cols 7\.\.7 lie outside the 4 x 4 fabric .* at the loop's last iteration",
     ):
         compile_plan(module)
+
+
+def test_buffer_lives_and_token_users_see_through_loops() -> None:
+    """allocate-sram's liveness: a use in a body counts as the loop; a yielded token's users
+    are its waits in the next iteration and after the loop."""
+    module = Parser(compiler.make_context(), LOOP_PROGRAM).parse_module()
+    module.verify()
+    block = next(op for op in module.walk() if isinstance(op, func.FuncOp)).body.block
+    ops = list(block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    loop = next(op for op in ops if isinstance(op, pe.LoopOp))
+    send = next(op for op in loop.body.block.ops if isinstance(op, pe.SendOp))
+    assert pe.program_index(index, send) == index[loop]
+    waits = [op for op in pe.token_users(send.results[0]) if isinstance(op, pe.WaitOp)]
+    assert sorted(pe.program_index(index, w) for w in waits) == [index[loop], index[loop] + 2]
+    lives = pe.buffer_lives(block)
+    w = next(op for op in ops if isinstance(op, pe.AllocOp) and op.buffer_name.data == "w")
+    assert lives[w][1] > index[loop]  # received into after the loop too
+
+
+LOOP_PROGRAM = """
+builtin.module attributes {pf.target = #pf.target<"small">} {
+  func.func @main(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<4xf32>
+    pe.host_in %x, %a {pes = array<i64: 0, 0, 4, 4>, layout = #pe.layout<8x8xf32 on 4x4 split [r, c]>} : tensor<8x8xf32>, !pe.buf<4xf32>
+    %w = pe.alloc {name = "w", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<4xf32>
+    %t = pe.send %a {pes = array<i64: 0, 0, 4, 1>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
+    %r = pe.loop %k = 1 to 4 iter_args(%c = %t) -> (!pe.token) {
+      pe.recv %w {pes = array<i64: 0, 0, 4, 4>, color = 0 : i64} : !pe.buf<4xf32>
+      pe.wait %c {pes = array<i64: 0, 0, 4, 1>, pes_step = array<i64: 0, 1, 0, 0>}
+      %s = pe.send %a {pes = array<i64: 0, 1, 4, 1>, pes_step = array<i64: 0, 1, 0, 0>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
+      pe.yield %s
+    }
+    pe.recv %w {pes = array<i64: 0, 0, 4, 4>, color = 0 : i64} : !pe.buf<4xf32>
+    pe.wait %r {pes = array<i64: 0, 3, 4, 1>}
+    %o = pe.host_out %w {layout = #pe.layout<8x8xf32 on 4x4 split [r, c]>, pes = array<i64: 0, 0, 4, 4>} : !pe.buf<4xf32> -> tensor<8x8xf32>
+    func.return %o : tensor<8x8xf32>
+  }
+}
+"""
