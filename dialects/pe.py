@@ -1345,7 +1345,7 @@ class LoopOp(IRDLOperation):
             def assignment() -> None:
                 carried.append(parser.parse_argument(expect_type=False))
                 parser.parse_punctuation("=")
-                inits.append(parser.parse_operand())
+                inits.append(parser.parse_operand(TokenType()))
 
             parser.parse_comma_separated_list(parser.Delimiter.PAREN, assignment)
             parser.parse_punctuation("->")
