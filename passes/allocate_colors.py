@@ -29,11 +29,15 @@ from pyflame.passes.locations import describe_loc
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
-    # an exchange's local part (color -1) uses no color
-    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp) and op.color_id >= 0]
+    # an exchange's local part (color -1) uses no color; a channel used inside a pe.loop is
+    # live for the whole loop (its iterations interleave with the body's other channels)
+    block = fn.body.block
+    index = {op: i for i, op in enumerate(block.ops)}
+    users = [op for op in block.walk() if isinstance(op, pe._ChannelOp) and op.color_id >= 0]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for i, op in enumerate(users):
+    for op in users:
+        i = pe.program_index(index, op)
         first.setdefault(op.color_id, i)
         last[op.color_id] = i
     mapping: dict[int, int] = {}
@@ -42,7 +46,8 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
         start = first[channel]
         free = [c for c in range(target.num_colors) if busy_until.get(c, -1) < start]
         if not free:
-            where = describe_loc(users[start]) or "the program"
+            where = describe_loc(next(op for op in users if first[op.color_id] == start))
+            where = where or "the program"
             raise ColorAllocationError(
                 f"{where}: more than {target.num_colors} routing colors are needed at once on "
                 f"{target.name}; split the program or use fewer concurrent collectives"

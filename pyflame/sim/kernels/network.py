@@ -51,7 +51,7 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     )
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
-        s.tokens[op.results[0]] = comp
+        s.set_token(it, op.results[0], comp)
         s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
@@ -284,6 +284,8 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
     s.clock[sl] = done + wake
     s.busy[sl] += wake
     s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
+    if s.loop_tokens:  # a loop's transfers are forgotten once joined everywhere
+        s.loop_tokens = [c for c in s.loop_tokens if not c.waited.all()]
 
 
 def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]:
@@ -291,7 +293,7 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
     ran before it)."""
     out = []
     for t in op.tokens:
-        comp = s.tokens.get(t)
+        comp = s.token(it, t)
         if comp is None:
             raise CompileError(
                 f"{it.what}: waits for a token that no asynchronous send or receive made"
@@ -303,7 +305,7 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
 def wait_ready(s: Schedule, it: Item, op: pe.WaitOp) -> bool:
     """Every token of the wait has completed on the wait's PEs."""
     for t in op.tokens:
-        comp = s.tokens.get(t)
+        comp = s.token(it, t)
         if comp is None:
             return True  # the kernel names the problem
         if (comp.done[_within(comp.rect, it.rect)] == UNKNOWN).any():

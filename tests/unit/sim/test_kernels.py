@@ -14,6 +14,8 @@ from pyflame.sim.kernels import FAMILIES, KERNELS, kernel
 #: pe ops the planner handles itself, so they have no kernel (each with the reason)
 NO_KERNEL = {
     pe.AllocOp: "read as a buffer (an SRAM range) before scheduling; it runs nothing",
+    pe.LoopOp: "the planner runs its body's ops per iteration (Planner._in_order)",
+    pe.YieldOp: "the planner links its tokens to the next iteration's frame",
 }
 
 
