@@ -254,15 +254,9 @@ def emit_exchange(
 
     if plan.has_local_part:
         part(None, None)
-    # every phase's routes before the first phase: the phases' channels live at once, so each
-    # gets a color of its own and no router switches a rule while another phase's wavelets may
-    # still need it (PEs run ahead of one another; nothing else orders a switch with traffic)
-    channels = [
-        lw.fresh_channel([(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes])
-        for phase in plan.phases
-    ]
-    for k, color in enumerate(channels, start=1):
-        part(color, k)
+    for k, phase in enumerate(plan.phases, start=1):
+        routes = [(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes]
+        part(lw.fresh_channel(routes), k)
 
 
 def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:

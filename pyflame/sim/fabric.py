@@ -306,6 +306,19 @@ class RuleUses:
         p = np.concatenate([tr.l_port, tr.d_port])
         src = np.concatenate([tr.l_src, tr.d_src])
         first = head[src] + ramp + np.concatenate([tr.l_h, tr.d_h]) * hop
+        since = self.since.get(color)
+        if since is not None:
+            early = first < since[r, c, p]
+            if early.any():
+                j = int(np.argmax(early))
+                switch = self.names[int(self.since_what[color][r[j], c[j], p[j]])]
+                raise RoutingError(
+                    f"{what}: a wavelet on color {color} reaches the router of "
+                    f"{pe_str(r[j], c[j])} (from its {PORTS[p[j]]} port) at cycle "
+                    f"{int(first[j])}, before the rule it needs takes effect there at cycle "
+                    f"{int(since[r[j], c[j], p[j]])} ({switch}): the old rule would route it "
+                    "(order the send after the switch, or use another color)"
+                )
         if color not in self.until:
             self.until[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
             self.until_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
