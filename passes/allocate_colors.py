@@ -128,7 +128,7 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
-            first_route = channels[switching[0]].routes[0]
+            first_route = channels[next(iter(switching))].routes[0]
             where = describe_loc(first_route) or "the program"
             raise ColorAllocationError(
                 f"{where}: these routes replace rules an earlier transfer left on every free "
@@ -154,13 +154,14 @@ def _assign(
     rows: int,
     cols: int,
     colors: int,
-) -> tuple[dict[int, int], list[int]]:
+) -> tuple[dict[int, int], dict[int, int]]:
     """Colors for the channels (first use first) out of `colors`, and the channels that switch
-    rules (no free color agrees with their routes)."""
+    rules (no free color agrees with their routes), each with the index of the last op of its
+    color's previous channel."""
     rules = _Rules(rows, cols)
     mapping: dict[int, int] = {}
     busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
-    switching: list[int] = []
+    switching: dict[int, int] = {}  # switching channel -> last use of its color before it
     for channel in sorted(channels, key=lambda ch: channels[ch].first):
         ch = channels[channel]
         free = [c for c in range(colors) if busy_until.get(c, -1) < ch.first]
@@ -177,9 +178,13 @@ def _assign(
                 f"{target.name}{kept}; split the program or use fewer concurrent collectives"
             )
         agreeing = [c for c in free if rules.agree(c, ch.routes)]
-        color = agreeing[0] if agreeing else free[0]
-        if not agreeing:
-            switching.append(channel)
+        if agreeing:
+            color = agreeing[0]
+        else:
+            # the color free the longest: the barriers that order the switch may sit anywhere
+            # after its last use, so few barriers serve many switches
+            color = min(free, key=lambda c: busy_until.get(c, -1))
+            switching[channel] = busy_until[color]
         rules.set(color, ch.routes)
         mapping[channel] = color
         busy_until[color] = ch.last
@@ -190,42 +195,56 @@ def _insert_barriers(
     fn: func.FuncOp,
     ops: list[Operation],
     channels: dict[int, _Channel],
-    switching: list[int],
+    switching: dict[int, int],
     colors: tuple[int, int],
     rows: int,
     cols: int,
 ) -> None:
-    """A barrier before and after each run of consecutive pe.route ops that holds a switching
-    channel's routes."""
+    """Order every switch: a switching channel needs a barrier after the last op of its color's
+    previous channel (`lo`), then its routes, then a barrier before its first transfer (`hi`).
+    Its routes may move anywhere in between (nothing else uses its color there), so barriers
+    are placed greedily, latest first, and shared: each channel, by increasing `hi`, reuses the
+    barriers already in (lo, hi] and adds what it lacks at `hi`."""
     block = fn.body.block
+    needs = []
+    for channel, lo in switching.items():
+        ch = channels[channel]
+        # the first op after its routes that is no pe.route (no barrier anchors on a route,
+        # which may move)
+        hi = next(i for i in range(ch.first, len(ops)) if not isinstance(ops[i], pe.RouteOp))
+        needs.append((hi, lo, ch.routes))
+    moved: dict[int, list[pe.RouteOp]] = {}  # barrier number -> routes right after it
+    at: list[tuple[int, int]] = []  # per barrier: (position: before ops[p], its number)
+    for hi, lo, routes in sorted(needs, key=lambda n: n[0]):
+        inside = [k for p, k in at if lo < p <= hi]
+        while len(inside) < 2:
+            k = len(at)
+            at.append((hi, k))
+            inside.append(k)
+        after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
+        moved.setdefault(after, []).extend(routes)
+    for route in (r for rs in moved.values() for r in rs):
+        route.detach()
+    buf = _barrier_setup(block, rows, cols, colors)
+    for p, k in sorted(at):
+        anchor = ops[p]
+        for op in _barrier(buf, rows, cols, colors):
+            block.insert_op_before(op, anchor)
+        for route in moved.get(k, []):
+            block.insert_op_before(route, anchor)
+
+
+def _barrier_setup(block, rows: int, cols: int, colors: tuple[int, int]) -> SSAValue:
+    """The barrier's word and its rules, first in the function (set once, at load time)."""
     buf_op = pe.AllocOp(pe.BufferType(1, Float32Type()), name="barrier", pes=(0, 0, rows, cols))
     first_op = block.first_op
     assert first_op is not None  # a function with channels has ops
     block.insert_op_before(buf_op, first_op)
-    buf = buf_op.result
     for rect, src, dsts in _barrier_routes(rows, cols, colors):
         block.insert_op_before(pe.RouteOp(src, dsts, color=colors[0], pes=rect), first_op)
     for rect, src, dsts in _barrier_column_routes(rows, cols):
         block.insert_op_before(pe.RouteOp(src, dsts, color=colors[1], pes=rect), first_op)
-    switch_routes = {id(op) for ch in switching for op in channels[ch].routes}
-    i = 0
-    while i < len(ops):
-        if not isinstance(ops[i], pe.RouteOp):
-            i += 1
-            continue
-        j = i
-        while j < len(ops) and isinstance(ops[j], pe.RouteOp):
-            j += 1
-        if any(id(op) in switch_routes for op in ops[i:j]):
-            for op in _barrier(buf, rows, cols, colors):
-                block.insert_op_before(op, ops[i])
-            after = ops[j] if j < len(ops) else None
-            for op in _barrier(buf, rows, cols, colors):
-                if after is None:
-                    block.add_op(op)
-                else:
-                    block.insert_op_before(op, after)
-        i = j
+    return buf_op.result
 
 
 def _barrier_routes(rows: int, cols: int, colors: tuple[int, int]):
