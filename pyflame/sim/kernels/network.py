@@ -29,9 +29,12 @@ from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
 @kernel(pe.RouteOp)
 def route(s: Schedule, it: Item, op: pe.RouteOp) -> None:
     from_port = PORT_INDEX[op.from_port.data]
-    switched = s.routes.apply(op.color_id, it.rect, from_port, port_mask(op.outputs))
+    sl = pe_slice(it.rect)
+    effect = s.clock[sl] + costs.route_switch_cycles(s.target)
+    switched = s.routes.apply(
+        op.color_id, it.rect, from_port, port_mask(op.outputs), at=effect, what=it.what
+    )
     if switched.any():
-        sl = pe_slice(it.rect)
         cost = switched.astype(np.int64) * costs.route_switch_cycles(s.target)
         s.clock[sl] += cost
         s.busy[sl] += cost
@@ -96,6 +99,7 @@ def _open_stream(
     issue = costs.transfer_issue_cycles(s.target)
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     cyc = costs.stream_cycles(s.target, w)
+    s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
     s.out_free[sr, sc] = start + cyc
     if feeds is None:  # a forwarding receive's CE time is its receive's
         s.busy[sr, sc] += cyc + issue

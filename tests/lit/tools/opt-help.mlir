@@ -13,7 +13,7 @@
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
 // CHECK-NEXT:   lower-mesh-to-pe  Lower mesh ops to pe
-// CHECK-NEXT:   allocate-colors   Assign physical routing colors
+// CHECK-NEXT:   allocate-colors   Assign physical routing colors; barriers order route switches
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):

@@ -17,14 +17,9 @@ import fidelity_corpus as corpus
 import pytest
 
 KNOWN_GAPS: dict[str, str] = {
-    # Not a timing gap: the fast engine applies every pe.route at its place in program order,
-    # the wavelet engine (as the machine) when the router's own PE reaches it. Consecutive
-    # exchange phases share color 0 here; PE (7, 3) runs ahead into phase 4 and switches its
-    # rule while phase 1's message from PE (12, 0) to PE (6, 3) still has to pass it, so the
-    # message is delivered to PE (7, 3) (RoutingError). The lowering gives no ordering between
-    # phases that reuse a color; the fast engine cannot see the race.
-    "lit/flame-to-mesh/matmul-partitioned-operand.mlir#0": "route switch races an earlier "
-    "exchange phase's message on a reused color",
+    # (empty: lit/flame-to-mesh/matmul-partitioned-operand.mlir, where a pass-through PE switched
+    # a rule an earlier exchange phase still needed, agrees since allocate-colors gives such
+    # phases colors whose rules agree, or orders the switch with barriers)
 }
 
 SIM_TEST_MODULES = [
