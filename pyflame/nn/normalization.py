@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import ml_dtypes
+import numpy as np
 
 from pyflame import ops
 from pyflame.core.dtypes import float32
@@ -82,7 +82,7 @@ def rms_norm(
     _check_param(weight, shape, "rms_norm weight")
     x = _upcast(input)
     if eps is None:  # of the dtype it is computed in (PyTorch's opmath type: float32 for halves)
-        eps = float(ml_dtypes.finfo(x.dtype.numpy).eps)
+        eps = float(np.finfo(x.dtype.numpy).eps)  # x is float32 here: numpy knows it
     dims = tuple(range(x.ndim - len(shape), x.ndim))
     y = x * ops.rsqrt((x * x).mean(dim=dims, keepdim=True) + eps)
     if weight is not None:
