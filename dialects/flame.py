@@ -1580,6 +1580,92 @@ COMPOSITE_OPS: list[type[FlameOp]] = [
 REDUCTION_OPS: list[type[FlameOp]] = [ReduceProdOp, ReduceMaxOp, ReduceMinOp, *COMPOSITE_OPS]
 
 
+# --- indexed rows --------------------------------------------------------------------------
+# Data-dependent addressing of whole rows: the PEs that hold a table's rows read (or add into)
+# the rows an index names, so a lookup moves index-sized and output-sized data, never the
+# table. gather_rows and scatter_add_rows are each other's transpose (their gradients).
+
+
+def _check_index(op: FlameOp, index: SSAValue) -> None:
+    if elem_name(index) != "i32":
+        raise VerifyException(f"'{op.name}' index must hold i32, got {elem_name(index)}")
+
+
+def _check_rows_elem(op: FlameOp, value: SSAValue) -> None:
+    if elem_name(value) == "i1":
+        raise VerifyException(f"'{op.name}' does not take i1 rows (convert them to i32)")
+
+
+@irdl_op_definition
+class GatherRowsOp(FlameOp):
+    """`out[k..., :] = table[index[k...], :]`: the rows of a 2-D table at an i32 index of any
+    shape (embedding, index_select along dim 0). An index outside [0, V) gives a zero row (the frontend adds a
+    runtime check that raises PyTorch's IndexError after the run).
+
+        %e = flame.gather_rows %w, %i : (tensor<4096x256xf32>, tensor<64xi32>) -> tensor<64x256xf32>
+    """
+
+    name = "flame.gather_rows"
+    table = operand_def(TensorType)
+    index = operand_def(TensorType)
+    result = result_def(TensorType)
+    assembly_format = (
+        "$table `,` $index attr-dict `:` `(` type($table) `,` type($index) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, table: SSAValue, index: SSAValue, *, layout: LayoutAttr | None = None):
+        shape = _infer(shapes.gather_rows, tensor_shape(table), tensor_shape(index))
+        self._init([table, index], TensorType(element_type(table), shape), layout)
+
+    def verify_(self) -> None:
+        rule = shapes.gather_rows
+        self._check_result(_check(rule, tensor_shape(self.table), tensor_shape(self.index)))
+        _check_index(self, self.index)
+        _check_rows_elem(self, self.table)
+        self._check_elem(self.table)
+
+
+@irdl_op_definition
+class ScatterAddRowsOp(FlameOp):
+    """`out = zeros(rows, D); out[index[k...], :] += src[k..., :]`: the transpose of gather_rows
+    (its gradient; embedding's weight gradient). Indices outside [0, rows) add nothing.
+
+        %g = flame.scatter_add_rows %i, %d {rows = 4096 : i64} : (tensor<64xi32>, tensor<64x256xf32>) -> tensor<4096x256xf32>
+    """
+
+    name = "flame.scatter_add_rows"
+    index = operand_def(TensorType)
+    src = operand_def(TensorType)
+    rows = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    assembly_format = (
+        "$index `,` $src attr-dict `:` `(` type($index) `,` type($src) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(
+        self, index: SSAValue, src: SSAValue, rows: int, *, layout: LayoutAttr | None = None
+    ):
+        shape = _infer(shapes.scatter_add_rows, tensor_shape(index), tensor_shape(src), rows)
+        self._init([index, src], TensorType(element_type(src), shape), layout, rows=int64(rows))
+
+    @property
+    def row_count(self) -> int:
+        return self.rows.value.data
+
+    def verify_(self) -> None:
+        rule = shapes.scatter_add_rows
+        shape = _check(rule, tensor_shape(self.index), tensor_shape(self.src), self.row_count)
+        self._check_result(shape)
+        _check_index(self, self.index)
+        _check_rows_elem(self, self.src)
+        self._check_elem(self.src)
+
+
+INDEXED_OPS: list[type[FlameOp]] = [GatherRowsOp, ScatterAddRowsOp]
+
+
 Flame = Dialect(
     "flame",
     [
@@ -1598,6 +1684,7 @@ Flame = Dialect(
         *CONV_OPS,
         *CREATION_OPS,
         *REDUCTION_OPS,
+        *INDEXED_OPS,
     ],
     [LayoutAttr, LayoutKindAttr],
 )

@@ -1131,6 +1131,110 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
 CREATION_OPS: list[type[IRDLOperation]] = [IotaOp, RandomUniformOp]
 
 
+# --- indexed rows -------------------------------------------------------------------------
+# A table's rows stay where they are: the index (a copy on every PE) goes to them. Each PE
+# reads the rows it holds (zeros for the others) into one partial per part of the table's row
+# split; a sum across that split (mesh.allreduce) puts every row where the output lives. The
+# transpose adds rows of a source (split like the table's columns) into the rows a PE holds.
+
+
+def gather_rows_dist(table: Distribution, index: tuple[int, ...]) -> Distribution:
+    """mesh.gather_rows' result for `table` and an index of shape I: [P, *I, D], one partial
+    per part P of the table's row split, split like the table's rows (dim 0) and columns."""
+    return Distribution(
+        (table.parts(0), *index, table.shape[1]),
+        table.grid,
+        (table.split[0], *("",) * len(index), table.split[1]),
+    )
+
+
+def _check_row_index(op: IRDLOperation, index: SSAValue, grid: tuple[int, int]) -> None:
+    d = dist_of(index)
+    _expect(
+        all(a == "" for a in d.split) and d.grid == grid and str(elem_of(index)) == "i32",
+        f"'{op.name}' index must be i32 with a copy on every PE of the table's "
+        f"{grid[0]}x{grid[1]} grid (no dim split), got {index.type}",
+    )
+
+
+@nonempty
+@irdl_op_definition
+class GatherRowsOp(IRDLOperation):
+    """Every PE reads, for each index entry k, row index[k] of its table tile when it holds that
+    row (else zeros): partial p of the result [P, *I, D] holds the rows of the table's row
+    block p. The index (any shape I) is a copy on every PE; `mesh.allreduce sum` over dim 0
+    then gives the gathered rows.
+
+        %p = mesh.gather_rows %w, %i : (!mesh.tensor<4096x128xf32 on 8x8 split [r, c]>,
+            !mesh.tensor<64xi32 on 8x8 split [_]>) -> !mesh.tensor<8x64x128xf32 on 8x8 split [r, _, c]>
+    """
+
+    name = "mesh.gather_rows"
+    table = operand_def(MeshTensorType)
+    index = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$table `,` $index attr-dict `:` `(` type($table) `,` type($index) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, table: SSAValue, index: SSAValue):
+        index_shape = dist_of(index).shape
+        result = MeshTensorType(gather_rows_dist(dist_of(table), index_shape), elem_of(table))
+        super().__init__(operands=[table, index], result_types=[result])
+
+    def verify_(self) -> None:
+        table = dist_of(self.table)
+        _expect(len(table.shape) == 2, f"'{self.name}' table must be 2-D, got {self.table.type}")
+        _check_row_index(self, self.index, table.grid)
+        expected = gather_rows_dist(table, dist_of(self.index).shape)
+        got = dist_of(self.result)
+        _expect(got == expected, f"gather_rows result should be {expected}, got {got}")
+        _same_elem(self, self.table, self.result)
+
+
+@nonempty
+@irdl_op_definition
+class ScatterAddRowsOp(IRDLOperation):
+    """The transpose of gather_rows: every PE adds, for each index entry k, row k of `src` into
+    row index[k] of its tile of a zero result when it holds that row. `src` [*I, D] (I the
+    index's shape) is split like the result's columns and copied along the axis that splits the
+    result's rows.
+
+        %g = mesh.scatter_add_rows %i, %d : (!mesh.tensor<64xi32 on 8x8 split [_]>,
+            !mesh.tensor<64x128xf32 on 8x8 split [_, c]>) -> !mesh.tensor<4096x128xf32 on 8x8 split [r, c]>
+    """
+
+    name = "mesh.scatter_add_rows"
+    index = operand_def(MeshTensorType)
+    src = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$index `,` $src attr-dict `:` `(` type($index) `,` type($src) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, index: SSAValue, src: SSAValue, dist: Distribution):
+        super().__init__(operands=[index, src], result_types=[MeshTensorType(dist, elem_of(src))])
+
+    def verify_(self) -> None:
+        out, src = dist_of(self.result), dist_of(self.src)
+        _expect(len(out.shape) == 2, f"'{self.name}' result must be 2-D, got {self.result.type}")
+        _check_row_index(self, self.index, out.grid)
+        index = dist_of(self.index).shape
+        expected = Distribution(
+            (*index, out.shape[1]), out.grid, (*("",) * len(index), out.split[1])
+        )
+        _expect(
+            src == expected,
+            f"scatter_add_rows source should be {expected} (the result's columns), got {src}",
+        )
+        _same_elem(self, self.src, self.result)
+
+
+INDEXED_OPS: list[type[IRDLOperation]] = [GatherRowsOp, ScatterAddRowsOp]
+
+
 Mesh = Dialect(
     "mesh",
     [
@@ -1152,6 +1256,7 @@ Mesh = Dialect(
         *SHAPE_OPS,
         *CONV_OPS,
         *CREATION_OPS,
+        *INDEXED_OPS,
     ],
     [MeshTensorType, *ENUM_ATTRS],
 )

@@ -46,6 +46,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
+    IndexType,
     IntAttr,
     IntegerAttr,
     IntegerType,
@@ -59,8 +60,11 @@ from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Block,
+    BlockArgument,
     Dialect,
+    Operation,
     ParametrizedAttribute,
+    Region,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
@@ -76,8 +80,11 @@ from xdsl.irdl import (
     opt_result_def,
     param_def,
     prop_def,
+    region_def,
     result_def,
+    traits_def,
     var_operand_def,
+    var_result_def,
 )
 from xdsl.irdl.declarative_assembly_format import (
     AttributeVariable,
@@ -88,6 +95,7 @@ from xdsl.irdl.declarative_assembly_format import (
 )
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
+from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
@@ -389,11 +397,38 @@ class PEOp(IRDLOperation):
     cols>`."""
 
     pes = prop_def(DenseArrayBase.constr(i64))
+    #: inside a `pe.loop`: what each iteration adds to `pes` (its rectangle at iteration i is
+    #: `pes + i * pes_step`, `pes` being the first iteration's)
+    pes_step = opt_prop_def(DenseArrayBase.constr(i64))
     irdl_options = (ParsePropInAttrDict(),)
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
+        """The op's rectangle (in a loop body: at the first iteration)."""
         return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
+
+    @property
+    def rect_step(self) -> tuple[int, int, int, int] | None:
+        """What each iteration of the enclosing pe.loop adds to the rectangle (None: nothing)."""
+        if self.pes_step is None:
+            return None
+        return tuple(self.pes_step.get_values())  # type: ignore[return-value]  # four ints
+
+    def rect_at(self, i: int) -> tuple[int, int, int, int]:
+        """The op's rectangle at iteration `i` of its loop (0: the first)."""
+        step = self.rect_step
+        if step is None or i == 0:
+            return self.rect
+        r = self.rect
+        return (r[0] + i * step[0], r[1] + i * step[1], r[2] + i * step[2], r[3] + i * step[3])
+
+    def rect_span(self) -> tuple[tuple[int, int, int, int], ...]:
+        """The rectangles at the first and the last iteration of the enclosing loop: being
+        affine in the iteration, every other lies between them."""
+        loop = self.parent_op()
+        if self.rect_step is None or not isinstance(loop, LoopOp):
+            return (self.rect,)
+        return (self.rect, self.rect_at(loop.trip_count - 1))
 
     def _check_rect(self, *buffers: SSAValue) -> None:
         # an enum property written in the op's text cannot be given again in the dictionary
@@ -408,14 +443,37 @@ class PEOp(IRDLOperation):
             len(rect) == 4 and rect[2] > 0 and rect[3] > 0 and min(rect) >= 0,
             f"pes must be [row0, col0, rows, cols] with positive sizes, got {list(rect)}",
         )
+        span = self._check_step()
         for buf in buffers:
             owner = buf.owner
             if isinstance(owner, AllocOp):
-                _expect(
-                    rect_contains(owner.rect, rect),
-                    f"'{self.name}' runs on PEs {list(rect)} outside buffer "
-                    f"'{owner.buffer_name.data}' (allocated on {list(owner.rect)})",
-                )
+                for r in span:
+                    _expect(
+                        rect_contains(owner.rect, r),
+                        f"'{self.name}' runs on PEs {list(r)} outside buffer "
+                        f"'{owner.buffer_name.data}' (allocated on {list(owner.rect)})"
+                        + _at_iteration(self, r),
+                    )
+
+    def _check_step(self) -> tuple[tuple[int, int, int, int], ...]:
+        """A `pes_step` only inside a pe.loop, and the rectangle stays a rectangle of the
+        fabric at every iteration; returns the first and last iteration's rectangles."""
+        step = self.rect_step
+        if step is None:
+            return (self.rect,)
+        _expect(len(step) == 4, f"pes_step must hold four numbers, got {list(step)}")
+        _expect(
+            isinstance(self.parent_op(), LoopOp),
+            "pes_step is only meaningful inside a pe.loop (it moves the op's PEs per iteration)",
+        )
+        span = self.rect_span()
+        last = span[-1]
+        _expect(
+            last[2] > 0 and last[3] > 0 and min(last) >= 0,
+            f"pes {list(self.rect)} + i * pes_step {list(step)} leaves the fabric at the "
+            f"loop's last iteration: {list(last)}",
+        )
+        return span
 
     def verify_(self) -> None:
         self._check_rect(*[o for o in self.operands if isinstance(o.type, BufferType)])
@@ -494,9 +552,40 @@ def buffer_lives(block: Block) -> dict[AllocOp, tuple[int, int]]:
     lives = {}
     for op in index:
         if isinstance(op, AllocOp):
-            uses = [index[u.operation] for u in op.result.uses if u.operation in index]
+            uses = [i for u in op.result.uses if (i := program_index(index, u.operation)) >= 0]
             lives[op] = (min(uses, default=index[op]), max(uses, default=index[op]))
     return lives
+
+
+def program_index(index: dict[Operation, int], op: Operation) -> int:
+    """The position of `op` in a block's program order (`index`, the block's ops by position):
+    an op inside a pe.loop counts as its loop (it runs at every iteration, so a buffer or a
+    channel it uses lives as long as the whole loop); -1 when `op` is not in the block."""
+    while op not in index:
+        parent = op.parent_op()
+        if parent is None:
+            return -1
+        op = parent
+    return index[op]
+
+
+def token_users(token: SSAValue) -> list[Operation]:
+    """The ops that use an asynchronous transfer's token, following it through pe.loop:
+    yielded, it is the next iteration's carried token and, after the last, the loop's result."""
+    seen: set[SSAValue] = set()
+    todo, users = [token], []
+    while todo:
+        value = todo.pop()
+        if value in seen:
+            continue
+        seen.add(value)
+        for use in value.uses:
+            users.append(use.operation)
+            if isinstance(use.operation, YieldOp):
+                loop = use.operation.parent_op()
+                assert isinstance(loop, LoopOp)  # YieldOp's verifier
+                todo += [loop.body.block.args[use.index + 1], loop.results[use.index]]
+    return users
 
 
 def check_sram_overlaps(block: Block) -> None:
@@ -521,6 +610,11 @@ def check_sram_overlaps(block: Block) -> None:
                     "allocate-sram or give them disjoint offsets"
                 )
                 other.emit_error(f"Operation does not verify: {message}", VerifyException(message))
+
+
+def _at_iteration(op: PEOp, rect: Sequence[int]) -> str:
+    """' at the loop's last iteration' when `rect` is not the op's first-iteration rectangle."""
+    return "" if tuple(rect) == op.rect else " at the loop's last iteration"
 
 
 def _rects_intersect(a: Sequence[int], b: Sequence[int]) -> bool:
@@ -1073,14 +1167,230 @@ class WaitOp(PEOp):
     def verify_(self) -> None:
         super().verify_()
         _expect(len(self.tokens) > 0, "pe.wait needs at least one token")
+        loop = self.parent_op()
+        last = loop.trip_count - 1 if isinstance(loop, LoopOp) else 0
         for t in self.tokens:
             owner = t.owner
-            if isinstance(owner, PEOp):
+            if not isinstance(owner, PEOp):
+                continue  # a loop's carried token or result: checked where it is made
+            same_loop = owner.parent_op() is loop
+            for i in sorted({0, last}):
+                mine, theirs = self.rect_at(i), owner.rect_at(i) if same_loop else owner.rect
                 _expect(
-                    rect_contains(owner.rect, self.rect),
-                    f"pe.wait runs on PEs {list(self.rect)}, outside the PEs "
-                    f"{list(owner.rect)} of the {owner.name} whose token it waits for",
+                    rect_contains(theirs, mine),
+                    f"pe.wait runs on PEs {list(mine)}, outside the PEs "
+                    f"{list(theirs)} of the {owner.name} whose token it waits for"
+                    + _at_iteration(self, mine),
                 )
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Ends a pe.loop's body: the tokens that the next iteration carries (its block arguments
+    after the induction variable) and, after the last iteration, the loop's results.
+
+        pe.yield %t0, %t1
+    """
+
+    name = "pe.yield"
+    values = var_operand_def(TokenType)
+    assembly_format = "$values attr-dict"
+    traits = traits_def(IsTerminator())
+
+    def __init__(self, *values: SSAValue):
+        super().__init__(operands=[list(values)])
+
+    def verify_(self) -> None:
+        _expect(isinstance(self.parent_op(), LoopOp), "pe.yield ends a pe.loop's body only")
+
+
+@irdl_op_definition
+class LoopOp(IRDLOperation):
+    """A repeated step, kept a loop: the body runs for `%k = lower` to `upper - 1`, in order.
+    Each body op's rectangle is affine in the iteration: `pes` at the first iteration plus
+    `pes_step` per iteration (absent: the same PEs every time). Asynchronous transfers that
+    cross iterations carry their tokens like scf.for's iter_args: the block's arguments after
+    the induction variable start as the loop's operands, each iteration's `pe.yield` gives the
+    next iteration's, and the loop's results are the last iteration's. Buffers are allocated
+    outside the body (an SRAM offset cannot depend on the iteration); a body that alternates
+    between buffers or colors (double buffering) is unrolled by their period.
+
+        %r:2 = pe.loop %k = 0 to 7 iter_args(%a = %t0, %b = %t1) -> (!pe.token, !pe.token) {
+          pe.wait %a {pes = array<i64: 0, 0, 8, 8>}
+          %s = pe.send %x {color = 0 : i64, pes = array<i64: 0, 1, 8, 1>,
+                           pes_step = array<i64: 0, 1, 0, 0>} : !pe.buf<4xf32> -> !pe.token
+          ...
+          pe.yield %s, %c
+        }
+    """
+
+    name = "pe.loop"
+    lower = prop_def(IntegerAttr[I64])
+    upper = prop_def(IntegerAttr[I64])
+    inits = var_operand_def(TokenType)
+    outs = var_result_def(TokenType)
+    body = region_def("single_block")
+
+    def __init__(self, lower: int, upper: int, inits: Sequence[SSAValue], body: Region):
+        super().__init__(
+            operands=[list(inits)],
+            result_types=[[TokenType()] * len(inits)],
+            properties={"lower": int64(lower), "upper": int64(upper)},
+            regions=[body],
+        )
+
+    @staticmethod
+    def empty(
+        lower: int, upper: int, inits: Sequence[SSAValue]
+    ) -> tuple[LoopOp, Block, SSAValue, list[SSAValue]]:
+        """An empty loop to fill: (the loop, its body block, the induction variable, the
+        carried tokens); the caller appends the body's ops and its pe.yield."""
+        block = Block(arg_types=[IndexType()] + [TokenType()] * len(inits))
+        loop = LoopOp(lower, upper, inits, Region(block))
+        return loop, block, block.args[0], list(block.args[1:])
+
+    @property
+    def trip_count(self) -> int:
+        return self.upper.value.data - self.lower.value.data
+
+    @property
+    def carried(self) -> tuple[BlockArgument, ...]:
+        """The body's carried tokens (its arguments after the induction variable)."""
+        return self.body.block.args[1:]
+
+    @property
+    def yield_op(self) -> YieldOp:
+        last = self.body.block.last_op
+        assert isinstance(last, YieldOp)  # verified
+        return last
+
+    def verify_(self) -> None:
+        lower, upper = self.lower.value.data, self.upper.value.data
+        _expect(upper > lower, f"pe.loop runs from {lower} to {upper}: no iteration")
+        _expect(lower >= 0, f"pe.loop's lower bound {lower} must not be negative")
+        block = self.body.block
+        _expect(
+            len(block.args) == len(self.inits) + 1 and isinstance(block.args[0].type, IndexType),
+            "pe.loop's body takes the induction variable (index) and one token per carried "
+            f"token ({len(self.inits)}), got {len(block.args)} arguments",
+        )
+        last = block.last_op
+        _expect(isinstance(last, YieldOp), "pe.loop's body must end with pe.yield")
+        assert isinstance(last, YieldOp)
+        _expect(
+            len(last.values) == len(self.inits),
+            f"pe.yield gives {len(last.values)} tokens, but the loop carries {len(self.inits)}",
+        )
+        for op in block.ops:
+            _expect(
+                not isinstance(op, AllocOp | LoopOp),
+                f"'{op.name}' cannot be inside a pe.loop: "
+                + (
+                    "allocate buffers before the loop (an offset cannot change per iteration)"
+                    if isinstance(op, AllocOp)
+                    else "pe.loop does not nest"
+                ),
+            )
+            for r in op.results:  # every transfer started in the body is joined
+                if isinstance(r.type, TokenType):
+                    _expect(
+                        any(isinstance(u.operation, WaitOp | YieldOp) for u in r.uses),
+                        f"the token of '{op.name}' (op #{_position(op)} of the loop's body) is "
+                        "neither waited for in the body nor yielded to the next iteration",
+                    )
+        for k, arg in enumerate(self.carried):
+            _expect(
+                bool(arg.uses),
+                f"carried token #{k} of pe.loop is never waited for in the body (an "
+                "iteration would start transfers that nothing joins)",
+            )
+        for k, res in enumerate(self.outs):
+            _expect(
+                bool(res.uses),
+                f"result #{k} of pe.loop (the last iteration's token) is never waited for",
+            )
+
+    def print(self, printer: Printer) -> None:
+        block = self.body.block
+        printer.print_string(" ")
+        printer.print_ssa_value(block.args[0])
+        printer.print_string(f" = {self.lower.value.data} to {self.upper.value.data}")
+        if self.inits:
+            printer.print_string(" iter_args(")
+
+            def assignment(pair: tuple[SSAValue, SSAValue]) -> None:
+                printer.print_ssa_value(pair[0])
+                printer.print_string(" = ")
+                printer.print_ssa_value(pair[1])
+
+            printer.print_list(zip(self.carried, self.inits, strict=True), assignment)
+            printer.print_string(") -> (")
+            printer.print_list(self.outs, lambda r: printer.print_attribute(r.type))
+            printer.print_string(")")
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> LoopOp:
+        indvar = parser.parse_argument(expect_type=False)
+        parser.parse_punctuation("=")
+        lower = parser.parse_integer()
+        parser.parse_keyword("to")
+        upper = parser.parse_integer()
+        carried: list[Parser.UnresolvedArgument] = []
+        inits: list[SSAValue] = []
+        if parser.parse_optional_keyword("iter_args"):
+
+            def assignment() -> None:
+                carried.append(parser.parse_argument(expect_type=False))
+                parser.parse_punctuation("=")
+                inits.append(parser.parse_operand(TokenType()))
+
+            parser.parse_comma_separated_list(parser.Delimiter.PAREN, assignment)
+            parser.parse_punctuation("->")
+            parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        args = [indvar.resolve(IndexType())] + [c.resolve(TokenType()) for c in carried]
+        body = parser.parse_region(args)
+        loop = cls(lower, upper, inits, body)
+        loop.attributes |= parser.parse_optional_attr_dict()
+        return loop
+
+
+def unroll_loops(block: Block) -> int:
+    """Replace every pe.loop of `block` by its iterations, one copy of the body each with the
+    rectangles of that iteration (the program the loop stands for); returns how many loops.
+
+        %r = pe.loop %k = 0 to 2 iter_args(%t = %t0) -> (!pe.token) { pe.wait %t ...;
+             %s = pe.send %x {pes = array<i64: 0, 1, 4, 1>, pes_step = array<i64: 0, 1, 0, 0>}
+             ...; pe.yield %s }
+    becomes
+        pe.wait %t0 ...; %s0 = pe.send %x {pes = array<i64: 0, 1, 4, 1>} ...
+        pe.wait %s0 ...; %s1 = pe.send %x {pes = array<i64: 0, 2, 4, 1>} ...   (%r is %s1)
+    """
+    loops = [op for op in block.ops if isinstance(op, LoopOp)]
+    for loop in loops:
+        values: list[SSAValue] = list(loop.inits)
+        for i in range(loop.trip_count):
+            mapping: dict[SSAValue, SSAValue] = dict(zip(loop.carried, values, strict=True))
+            for op in loop.body.block.ops:
+                if isinstance(op, YieldOp):
+                    values = [mapping.get(v, v) for v in op.values]
+                    continue
+                copy = op.clone(value_mapper=mapping)
+                if isinstance(op, PEOp) and op.pes_step is not None:
+                    copy.properties["pes"] = dense_i64(op.rect_at(i))
+                    del copy.properties["pes_step"]
+                block.insert_op_before(copy, loop)
+        for res, value in zip(loop.results, values, strict=True):
+            res.replace_all_uses_with(value)
+        block.erase_op(loop)
+    return len(loops)
+
+
+def _position(op: Operation) -> int:
+    block = op.parent_block()
+    return 0 if block is None else list(block.ops).index(op)
 
 
 @irdl_custom_directive
@@ -1702,6 +2012,112 @@ def _uniform_range(elem: str, low: float, high: float) -> None:
 CREATION_OPS: list[type[PEOp]] = [IotaOp, RandomUniformOp]
 
 
+# --- indexed rows ------------------------------------------------------------------------
+# Data-dependent addressing: an index buffer (i32) names rows of a table tiled by `layout`
+# (2-D, rows split over some grid axis or none). A PE resolves each index against the rows its
+# tile holds (the layout's row block of that PE) and reads or adds a row of its tile's width:
+# one vector instruction per index (a DSD whose base address comes from the index, as the
+# SDK's indexed DSD ops), a zero row (gather) or nothing (scatter-add) for rows it does not
+# hold, so the work is the rows it returns, never the table.
+
+
+def _check_rows(
+    op: PEOp, layout: TileLayoutAttr, table: SSAValue, index: SSAValue, rows: SSAValue
+) -> None:
+    d = layout.dist
+    _expect(len(d.shape) == 2, f"'{op.name}' layout must be 2-D (a table of rows), got {layout}")
+    check_layout(op, layout, table)
+    _expect(
+        str(buf_of(index).element_type) == "i32",
+        f"'{op.name}' index must hold i32, got {buf_of(index).element_type}",
+    )
+    n, width = buf_of(index).size.data, d.block[1]
+    _expect(
+        buf_of(rows).size.data == n * width,
+        f"'{op.name}' rows buffer must hold {n} x {width} elements (index entries x the "
+        f"tile's row width), got {buf_of(rows).size.data}",
+    )
+    _expect(
+        buf_of(rows).element_type == buf_of(table).element_type,
+        f"'{op.name}' rows and table hold different element types",
+    )
+
+
+@irdl_op_definition
+class GatherRowsOp(PEOp):
+    """dst[k, :] = tile row (index[k] - first row of the PE's block) when the PE's tile of
+    `layout` holds row index[k] (a real row, not padding), else zeros.
+
+        pe.gather_rows %d, %w, %i {layout = #pe.layout<4096x128xf32 on 8x8 split [r, c]>,
+            pes = array<i64: 0, 0, 8, 8>} : !pe.buf<1024xf32>, !pe.buf<8192xf32>, !pe.buf<64xi32>
+    """
+
+    name = "pe.gather_rows"
+    dst = operand_def(BufferType)
+    table = operand_def(BufferType)
+    index = operand_def(BufferType)
+    layout = prop_def(TileLayoutAttr)
+    assembly_format = (
+        "$dst `,` $table `,` $index attr-dict `:` type($dst) `,` type($table) `,` type($index)"
+    )
+
+    def __init__(
+        self,
+        dst: SSAValue,
+        table: SSAValue,
+        index: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[dst, table, index], properties={"pes": dense_i64(pes), "layout": layout}
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_rows(self, self.layout, self.table, self.index, self.dst)
+
+
+@irdl_op_definition
+class ScatterAddRowsOp(PEOp):
+    """tile row (index[k] - first row of the PE's block) += src[k, :] for every k whose row the
+    PE's tile of `layout` holds (the transpose of pe.gather_rows); other indices add nothing.
+
+        pe.scatter_add_rows %w, %d, %i {layout = #pe.layout<4096x128xf32 on 8x8 split [r, c]>,
+            pes = array<i64: 0, 0, 8, 8>} : !pe.buf<8192xf32>, !pe.buf<1024xf32>, !pe.buf<64xi32>
+    """
+
+    name = "pe.scatter_add_rows"
+    table = operand_def(BufferType)
+    src = operand_def(BufferType)
+    index = operand_def(BufferType)
+    layout = prop_def(TileLayoutAttr)
+    assembly_format = (
+        "$table `,` $src `,` $index attr-dict `:` type($table) `,` type($src) `,` type($index)"
+    )
+
+    def __init__(
+        self,
+        table: SSAValue,
+        src: SSAValue,
+        index: SSAValue,
+        *,
+        layout: TileLayoutAttr,
+        pes: Rect,
+    ):
+        super().__init__(
+            operands=[table, src, index], properties={"pes": dense_i64(pes), "layout": layout}
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_rows(self, self.layout, self.table, self.index, self.src)
+
+
+INDEXED_OPS: list[type[PEOp]] = [GatherRowsOp, ScatterAddRowsOp]
+
+
 PE = Dialect(
     "pe",
     [
@@ -1722,11 +2138,14 @@ PE = Dialect(
         SendOp,
         RecvOp,
         WaitOp,
+        LoopOp,
+        YieldOp,
         RouteOp,
         ExchangeOp,
         *SHAPE_OPS,
         *CONV_OPS,
         *CREATION_OPS,
+        *INDEXED_OPS,
     ],
     [
         BufferType,

@@ -1,6 +1,6 @@
 """PyFlame's compiler passes, one per file, each registered here by its flag name.
 
-`all_passes()` lists them in pipeline order, with the one library pass the pipeline runs: xDSL's
+`all_passes()` lists them in pipeline order (then `unroll-pe-loops`, a tool outside it), with the one library pass the pipeline runs: xDSL's
 `cse`, after `decompose` (it keeps one of identical pure flame ops, e.g. the max that softmax
 and log_softmax of one tensor both spell out, and drops unused ones). `PIPELINES` names pass
 sequences: pyflame-opt expands such a name in `-p` (`-p mesh-to-pe` runs the three passes from
@@ -72,6 +72,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return AllocateSRAMPass
 
+    def unroll_pe_loops() -> type[ModulePass]:
+        from pyflame.passes.unroll_pe_loops import UnrollPELoopsPass
+
+        return UnrollPELoopsPass
+
     return {
         "decompose": decompose,
         "cse": cse,
@@ -81,4 +86,5 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "lower-mesh-to-pe": lower_mesh_to_pe,
         "allocate-colors": allocate_colors,
         "allocate-sram": allocate_sram,
+        "unroll-pe-loops": unroll_pe_loops,
     }

@@ -1,14 +1,28 @@
-"""allocate-colors: map virtual channels onto the target's routing colors.
+"""allocate-colors: map virtual channels onto the target's routing colors, and order every route
+switch with the traffic around it.
 
-A channel is live from its first to its last op (routes, sends, receives, exchanges). Channels
-whose lives do not overlap share a color; a later channel's `pe.route` ops sit at its first use,
-so they reconfigure the routers only after the earlier channel is done. More channels live at
-once than the target has colors is a `ColorAllocationError` naming the op where it happens.
+A channel is live from its first to its last op (routes, sends, receives, exchanges, and the
+waits of its asynchronous transfers). Channels whose lives do not overlap may share a color.
+More channels live at once than the target has colors is a `ColorAllocationError` naming the op
+where it happens.
 
-Rules stay on the routers until replaced, so once channels share a color a later `pe.route`
-can set exactly the rules its routers already hold (an exchange phase after another on the
-same path, say). Such a route does nothing; it is removed, so that every route left in the
-program matters (removing or corrupting any one changes what the program does).
+Route switches. A PE changes its own router's rules when it reaches a `pe.route`; nothing orders
+that with the wavelets other PEs send through the router. A channel that replaces a rule an
+earlier channel left on a color could misroute the earlier channel's last wavelets (still
+passing a router whose PE ran ahead) or have its own first wavelets routed by the old rule (a
+router whose PE is late). So a channel takes, in this order of preference, a free color whose
+routers hold no rule that disagrees with its own (a fresh color, or one whose earlier rules
+agree: nothing is switched), and only when there is none, a free color whose rules it replaces,
+with a *barrier* over all the program's PEs before its routes (every earlier transfer has
+arrived, so has passed every router) and another after them (every router has switched before
+anyone sends). A barrier is a chain sum of one word along each row, then down the last column,
+then a multicast back from the last PE, on two colors kept for it (their rules are set once and
+never switched).
+
+Rules stay on the routers until replaced, so a later `pe.route` can set exactly the rules its
+routers already hold (an exchange phase after another on the same path, say). Such a route does
+nothing; it is removed, so that every route left in the program matters (removing or corrupting
+any one changes what the program does).
 
     pe.send %a {color = 7 : i64, ...}   (virtual channel 7)
 becomes
@@ -17,42 +31,323 @@ becomes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import Float32Type, ModuleOp
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.core.errors import ColorAllocationError
 from pyflame.core.target import Target
 from pyflame.dialects import pe
+from pyflame.dialects.pe import Port
 from pyflame.passes.locations import describe_loc
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: colors kept for barriers when a program has to switch routes
+BARRIER_COLORS = 2
+_PORTS = list(Port)
+
+
+def _mask(ports: Sequence[Port]) -> int:
+    return sum(1 << _PORTS.index(p) for p in set(ports))
+
+
+@dataclass
+class _Channel:
+    """A virtual channel: where it is used, and the rules its pe.route ops set."""
+
+    first: int
+    last: int
+    routes: list[pe.RouteOp] = field(default_factory=list)
+
+
+def _channels(block: Block) -> dict[int, _Channel]:
+    """The channels of `block`, their lives in program order: an op inside a pe.loop counts as
+    its loop (it runs at every iteration), an asynchronous transfer lives until its waits
+    (followed through the loops that carry its token)."""
+    index = {op: i for i, op in enumerate(block.ops)}
+    channels: dict[int, _Channel] = {}
+    for op in block.walk():
+        if not (isinstance(op, pe._ChannelOp) and op.color_id >= 0):
+            continue
+        i = pe.program_index(index, op)
+        ch = channels.setdefault(op.color_id, _Channel(i, i))
+        ch.first, ch.last = min(ch.first, i), max(ch.last, i)
+        if isinstance(op, pe.RouteOp):
+            ch.routes.append(op)
+        for token in op.results:
+            for user in pe.token_users(token):
+                ch.last = max(ch.last, pe.program_index(index, user))
+    return channels
+
+
+def _rects(op: pe.RouteOp) -> list[tuple[int, int, int, int]]:
+    """The rectangles a route sets, over every iteration of its loop."""
+    loop = op.parent_op()
+    if isinstance(loop, pe.LoopOp) and op.rect_step is not None:
+        return [op.rect_at(i) for i in range(loop.trip_count)]
+    return [op.rect]
+
+
+def _extent(op: pe.PEOp) -> list[tuple[int, int, int, int]]:
+    """The first and last rectangles of an op (inside a loop they move by pes_step)."""
+    loop = op.parent_op()
+    if isinstance(loop, pe.LoopOp) and op.rect_step is not None:
+        return [op.rect, op.rect_at(loop.trip_count - 1)]
+    return [op.rect]
+
+
+class _Rules:
+    """The rules each physical color leaves on the routers, in program order."""
+
+    def __init__(self, rows: int, cols: int):
+        self.rows, self.cols = rows, cols
+        self.tables: dict[int, np.ndarray] = {}
+
+    def table(self, color: int) -> np.ndarray:
+        import numpy as np  # numpy tracks whole rectangles; loading the passes does not need it
+
+        t = self.tables.get(color)
+        if t is None:
+            t = self.tables[color] = np.full((self.rows, self.cols, len(_PORTS)), -1, np.int8)
+        return t
+
+    def agree(self, color: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether `routes` change no rule that `color` holds (a router without one is free)."""
+        t = self.table(color)
+        for op in routes:
+            for r0, c0, nr, nc in _rects(op):
+                cells = t[r0 : r0 + nr, c0 : c0 + nc, _PORTS.index(op.from_port.data)]
+                held = cells[cells >= 0]
+                if (held != _mask(op.outputs)).any():
+                    return False
+        return True
+
+    def set(self, color: int, routes: list[pe.RouteOp]) -> None:
+        t = self.table(color)
+        for op in routes:
+            for r0, c0, nr, nc in _rects(op):
+                t[r0 : r0 + nr, c0 : c0 + nc, _PORTS.index(op.from_port.data)] = _mask(op.outputs)
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
-    # an exchange's local part (color -1) uses no color
-    users = [op for op in fn.body.block.ops if isinstance(op, pe._ChannelOp) and op.color_id >= 0]
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for i, op in enumerate(users):
-        first.setdefault(op.color_id, i)
-        last[op.color_id] = i
-    mapping: dict[int, int] = {}
-    busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
-    for channel in sorted(first, key=first.__getitem__):
-        start = first[channel]
-        free = [c for c in range(target.num_colors) if busy_until.get(c, -1) < start]
-        if not free:
-            where = describe_loc(users[start]) or "the program"
+    ops = list(fn.body.block.ops)
+    channels = _channels(fn.body.block)
+    pe_ops = [op for op in fn.body.block.walk() if isinstance(op, pe.PEOp)]
+    rows = max((r[0] + r[2] for op in pe_ops for r in _extent(op)), default=0)
+    cols = max((r[1] + r[3] for op in pe_ops for r in _extent(op)), default=0)
+    mapping, switching = _assign(channels, ops, target, rows, cols, target.num_colors)
+    barrier_colors: tuple[int, int] | None = None
+    if switching and rows * cols > 1:
+        if target.num_colors <= BARRIER_COLORS:
+            first_route = channels[next(iter(switching))].routes[0]
+            where = describe_loc(first_route) or "the program"
             raise ColorAllocationError(
-                f"{where}: more than {target.num_colors} routing colors are needed at once on "
-                f"{target.name}; split the program or use fewer concurrent collectives"
+                f"{where}: these routes replace rules an earlier transfer left on every free "
+                f"color, and ordering the switch with that traffic needs {BARRIER_COLORS} "
+                f"more colors than {target.name}'s {target.num_colors}"
             )
-        mapping[channel] = free[0]
-        busy_until[free[0]] = last[channel]
-    for op in users:
-        op.set_color(mapping[op.color_id])
+        usable = target.num_colors - BARRIER_COLORS
+        mapping, switching = _assign(channels, ops, target, rows, cols, usable)
+        barrier_colors = (usable, usable + 1)
+    for op in fn.body.block.walk():
+        if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
+            op.set_color(mapping[op.color_id])
+    if barrier_colors is not None and switching:
+        _insert_barriers(fn, ops, channels, switching, barrier_colors, rows, cols)
     drop_redundant_routes(fn)
     return mapping
+
+
+def _assign(
+    channels: dict[int, _Channel],
+    ops: list[Operation],
+    target: Target,
+    rows: int,
+    cols: int,
+    colors: int,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Colors for the channels (first use first) out of `colors`, and the channels that switch
+    rules (no free color agrees with their routes), each with the index of the last op of its
+    color's previous channel."""
+    rules = _Rules(rows, cols)
+    mapping: dict[int, int] = {}
+    busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
+    switching: dict[int, int] = {}  # switching channel -> last use of its color before it
+    for channel in sorted(channels, key=lambda ch: channels[ch].first):
+        ch = channels[channel]
+        free = [c for c in range(colors) if busy_until.get(c, -1) < ch.first]
+        if not free:
+            where = describe_loc(ops[ch.first]) or "the program"
+            kept = (
+                f" ({target.num_colors - colors} more are kept for the barriers that order "
+                "its route switches)"
+                if colors < target.num_colors
+                else ""
+            )
+            raise ColorAllocationError(
+                f"{where}: more than {colors} routing colors are needed at once on "
+                f"{target.name}{kept}; split the program or use fewer concurrent collectives"
+            )
+        agreeing = [c for c in free if rules.agree(c, ch.routes)]
+        if agreeing:
+            color = agreeing[0]
+        else:
+            # the color free the longest: the barriers that order the switch may sit anywhere
+            # after its last use, so few barriers serve many switches
+            color = min(free, key=lambda c: busy_until.get(c, -1))
+            switching[channel] = busy_until[color]
+        rules.set(color, ch.routes)
+        mapping[channel] = color
+        busy_until[color] = ch.last
+    return mapping, switching
+
+
+def _insert_barriers(
+    fn: func.FuncOp,
+    ops: list[Operation],
+    channels: dict[int, _Channel],
+    switching: dict[int, int],
+    colors: tuple[int, int],
+    rows: int,
+    cols: int,
+) -> None:
+    """Order every switch: a switching channel needs a barrier after the last op of its color's
+    previous channel (`lo`), then its routes, then a barrier before its first transfer (`hi`).
+    Its routes may move anywhere in between (nothing else uses its color there), so barriers
+    are placed greedily, latest first, and shared: each channel, by increasing `hi`, reuses the
+    barriers already in (lo, hi] and adds what it lacks at `hi`."""
+    block = fn.body.block
+    needs = []
+    for channel, lo in switching.items():
+        ch = channels[channel]
+        units = list(dict.fromkeys(_route_unit(r) for r in ch.routes))
+        # the first op after its routes that sets no routes (no barrier anchors on a route,
+        # which may move)
+        hi = next(i for i in range(ch.first, len(ops)) if not _sets_routes_only(ops[i]))
+        needs.append((hi, lo, units))
+    moved: dict[int, list[Operation]] = {}  # barrier number -> routes right after it
+    at: list[tuple[int, int]] = []  # per barrier: (position: before ops[p], its number)
+    for hi, lo, routes in sorted(needs, key=lambda n: n[0]):
+        inside = [k for p, k in at if lo < p <= hi]
+        while len(inside) < 2:
+            k = len(at)
+            at.append((hi, k))
+            inside.append(k)
+        after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
+        moved.setdefault(after, []).extend(routes)
+    for route in (r for rs in moved.values() for r in rs):
+        route.detach()
+    buf = _barrier_setup(block, rows, cols, colors)
+    for p, k in sorted(at):
+        anchor = ops[p]
+        for op in _barrier(buf, rows, cols, colors):
+            block.insert_op_before(op, anchor)
+        for route in moved.get(k, []):
+            block.insert_op_before(route, anchor)
+
+
+def _sets_routes_only(op: Operation) -> bool:
+    """A pe.route, or a pe.loop whose body only sets routes (routes repeated along a line)."""
+    if isinstance(op, pe.LoopOp):
+        return all(isinstance(o, pe.RouteOp | pe.YieldOp) for o in op.body.block.ops)
+    return isinstance(op, pe.RouteOp)
+
+
+def _route_unit(route: pe.RouteOp) -> Operation:
+    """What moves with a switching channel's route: the route, or its routes-only loop."""
+    loop = route.parent_op()
+    if not isinstance(loop, pe.LoopOp):
+        return route
+    if not _sets_routes_only(loop):
+        raise ColorAllocationError(
+            f"{describe_loc(route) or 'a pe.route'}: these routes switch rules another channel "
+            "left on every free color, inside a pe.loop that also transfers data; barriers "
+            "cannot order the switch there (set the routes before the loop)"
+        )
+    return loop
+
+
+def _barrier_setup(block, rows: int, cols: int, colors: tuple[int, int]) -> SSAValue:
+    """The barrier's word and its rules, first in the function (set once, at load time)."""
+    buf_op = pe.AllocOp(pe.BufferType(1, Float32Type()), name="barrier", pes=(0, 0, rows, cols))
+    first_op = block.first_op
+    assert first_op is not None  # a function with channels has ops
+    block.insert_op_before(buf_op, first_op)
+    for rect, src, dsts in _barrier_routes(rows, cols, colors):
+        block.insert_op_before(pe.RouteOp(src, dsts, color=colors[0], pes=rect), first_op)
+    for rect, src, dsts in _barrier_column_routes(rows, cols):
+        block.insert_op_before(pe.RouteOp(src, dsts, color=colors[1], pes=rect), first_op)
+    return buf_op.result
+
+
+def _barrier_routes(rows: int, cols: int, colors: tuple[int, int]):
+    """Rules of color 0 of a barrier: the row chains toward the last column (each PE's ramp
+    east, received from the west), and the multicast back from PE (rows-1, cols-1): north up
+    the last column, west along every row (other input ports, so both sets agree)."""
+    R, C = rows, cols
+    rules: list[tuple[tuple[int, int, int, int], Port, list[Port]]] = []
+    if C > 1:
+        rules.append(((0, 0, R, C - 1), Port.RAMP, [Port.EAST]))
+        rules.append(((0, 1, R, C - 1), Port.WEST, [Port.RAMP]))
+    root_out = ([Port.NORTH] if R > 1 else []) + ([Port.WEST] if C > 1 else [])
+    rules.append(((R - 1, C - 1, 1, 1), Port.RAMP, root_out))
+    if R > 1:
+        west = [Port.WEST] if C > 1 else []
+        if R > 2:
+            rules.append(((1, C - 1, R - 2, 1), Port.SOUTH, [Port.NORTH, *west, Port.RAMP]))
+        rules.append(((0, C - 1, 1, 1), Port.SOUTH, [*west, Port.RAMP]))
+    if C > 1:
+        if C > 2:
+            rules.append(((0, 1, R, C - 2), Port.EAST, [Port.WEST, Port.RAMP]))
+        rules.append(((0, 0, R, 1), Port.EAST, [Port.RAMP]))
+    return rules
+
+
+def _barrier_column_routes(rows: int, cols: int):
+    """Rules of color 1 of a barrier: the chain down the last column."""
+    if rows == 1:
+        return []
+    c = cols - 1
+    return [
+        ((0, c, rows - 1, 1), Port.RAMP, [Port.SOUTH]),
+        ((1, c, rows - 1, 1), Port.NORTH, [Port.RAMP]),
+    ]
+
+
+def _barrier(buf: SSAValue, rows: int, cols: int, colors: tuple[int, int]) -> list[Operation]:
+    """Every PE adds its word into a chain along its row, the last column chains the rows' sums
+    down to PE (rows-1, cols-1), which multicasts the total back: no PE goes on before every PE
+    has reached the barrier (so every transfer it made before has arrived)."""
+    R, C = rows, cols
+    row_c, col_c = colors
+    out: list[Operation] = []
+    if C > 1:
+        out.append(pe.SendOp(buf, color=row_c, pes=(0, 0, R, 1)))
+        # one op per stage: a stage's stream is its upstream stage's output
+        for c in range(1, C - 1):
+            out.append(pe.RecvOp(buf, color=row_c, pes=(0, c, R, 1), combine="sum", forward=True))
+        out.append(pe.RecvOp(buf, color=row_c, pes=(0, C - 1, R, 1), combine="sum"))
+    if R > 1:
+        out.append(pe.SendOp(buf, color=col_c, pes=(0, C - 1, 1, 1)))
+        for r in range(1, R - 1):
+            out.append(
+                pe.RecvOp(buf, color=col_c, pes=(r, C - 1, 1, 1), combine="sum", forward=True)
+            )
+        out.append(pe.RecvOp(buf, color=col_c, pes=(R - 1, C - 1, 1, 1), combine="sum"))
+    out.append(pe.SendOp(buf, color=row_c, pes=(R - 1, C - 1, 1, 1)))
+    if R > 1:
+        out.append(pe.RecvOp(buf, color=row_c, pes=(0, 0, R - 1, C)))
+    if C > 1:
+        out.append(pe.RecvOp(buf, color=row_c, pes=(R - 1, 0, 1, C - 1)))
+    return out
 
 
 def drop_redundant_routes(fn: func.FuncOp) -> int:
@@ -90,7 +385,7 @@ def drop_redundant_routes(fn: func.FuncOp) -> int:
 
 
 class AllocateColorsPass(ModulePass):
-    """Assign physical routing colors to virtual channels (interval colouring)."""
+    """Assign physical routing colors; barriers order route switches."""
 
     name = "allocate-colors"
 

@@ -1,7 +1,8 @@
 """allocate-sram: give every `pe.alloc` its SRAM offset, reusing the space of dead buffers.
 
 A buffer is live from its first to its last use in program order; an asynchronous send or
-receive uses its buffer until the `pe.wait` of its token. Two buffers may share bytes
+receive uses its buffer until the `pe.wait` of its token; a use inside a `pe.loop` counts as the
+whole loop (and a token it yields, as its waits in later iterations or after the loop). Two buffers may share bytes
 when their lives do not overlap or their PE rectangles do not intersect. Offsets are 16-byte
 aligned, first fit from address 0; the top `sram_reserved_bytes` of each PE stay free for code.
 A buffer that does not fit raises `SRAMOverflowError` with the user's line.
@@ -45,14 +46,16 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
     allocs = [op for op in ops if isinstance(op, pe.AllocOp)]
     lives = {}
     for op in allocs:
-        uses = [index[u.operation] for u in op.result.uses]
+        # an op in a pe.loop counts as the loop (the buffer lives across its iterations)
+        uses = [pe.program_index(index, u.operation) for u in op.result.uses]
         # an asynchronous transfer reads or writes the buffer until its token is waited for
+        # (in a loop, maybe by a later iteration or after the loop: pe.token_users follows it)
         uses += [
-            index[w.operation]
+            pe.program_index(index, w)
             for u in op.result.uses
             for r in u.operation.results
             if isinstance(r.type, pe.TokenType)
-            for w in r.uses
+            for w in pe.token_users(r)
         ]
         lives[op] = (min(uses, default=index[op]), max(uses, default=index[op]))
     active: list[Placed] = []

@@ -286,6 +286,7 @@ EMPTY_REDUCTION: dict[type[Operation], float] = {
     flame.StdOp: math.nan,
     flame.LogsumexpOp: -math.inf,
     flame.MatmulOp: 0.0,
+    flame.ScatterAddRowsOp: 0.0,  # no rows to add: zeros
 }
 
 

@@ -43,6 +43,7 @@ from pyflame.dialects import mesh
 from pyflame.passes.flame_lowering import (
     creation,
     elementwise,
+    indexed,
     matmul,
     reductions,
     shape_ops,
@@ -60,6 +61,7 @@ LOWERINGS: dict[type[Operation], Callable] = {
     **matmul.LOWERINGS,
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,
+    **indexed.LOWERINGS,
 }
 
 SUPPORTED_ELEMENTS = {"f32", "f16", "bf16", "i32", "i1"}

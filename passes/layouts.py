@@ -131,8 +131,8 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
             continue  # scalars are placed by their users, on the users' grids
         for use in leaf.uses:
             user = use.operation
-            if isinstance(user, flame.MatmulOp):
-                continue  # SUMMA places its operands itself
+            if isinstance(user, flame.MatmulOp | flame.GatherRowsOp | flame.ScatterAddRowsOp):
+                continue  # SUMMA and the indexed-row ops place their operands themselves
             neighbours = [user.results[0]] if user.results else []
             if isinstance(user, flame.ElementwiseBinaryOp | flame.WhereOp):
                 neighbours += [o for o in user.operands if o is not leaf]

@@ -9,9 +9,11 @@ rules they need emitted before their first use:
   block on a column-broadcast channel; every PE receives both and runs `pe.matmul_acc`.
   Double-buffered where SRAM and the target's colors allow (plan_memory
   `summa_double_buffered`, four colors): step k+1's tiles arrive asynchronously into a second
-  pair of buffers while step k multiplies.
+  pair of buffers while step k multiplies. The steps are a `pe.loop` (the double-buffered
+  body two steps, one per parity), so the IR does not grow with the grid side.
 - allreduce along an axis: a chain (each PE adds what its west/north neighbour sends and passes
-  the sum on), then the last PE broadcasts the total back along the line.
+  the sum on; the middle stages a `pe.loop`), then the last PE broadcasts the total back along
+  the line.
 - redistribute (and slice, pad, concat, relayout): an exchange: its local part, then one
   `pe.exchange` per network phase with the `pe.route` ops of its messages' paths.
 
@@ -35,7 +37,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.core.errors import UnsupportedOpsError
 from pyflame.core.target import Target
-from pyflame.passes.pe_lowering import collectives, local_ops, shape_ops, windowed
+from pyflame.passes.pe_lowering import collectives, indexed, local_ops, shape_ops, windowed
 from pyflame.passes.pe_lowering.state import PELowering, tile_layout
 from pyflame.passes.plan_memory import summa_double_buffered
 
@@ -45,6 +47,7 @@ LOWERINGS: dict[type[Operation], Callable] = {
     **collectives.LOWERINGS,
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,
+    **indexed.LOWERINGS,
 }
 
 

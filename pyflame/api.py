@@ -6,9 +6,11 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 """
 
 from pyflame import autograd, extend, nn, optim, serving, sim, training
+from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
 from pyflame.autograd import backward, no_grad
-from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32
+from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32, int64
 from pyflame.core.dtypes import bool_ as bool
+from pyflame.core.dtypes import int64 as long
 from pyflame.core.errors import (
     CheckpointError,
     CompileError,
@@ -20,7 +22,7 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
-from pyflame.indexing import gather, index_select
+from pyflame.indexing import gather, index_select, narrow
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.ops import (
@@ -81,7 +83,6 @@ from pyflame.ops import (
     minimum,
     mul,
     nan_to_num,
-    narrow,
     ne,
     neg,
     norm,
@@ -162,6 +163,8 @@ __all__ = [
     "full",
     "full_like",
     "int32",
+    "int64",
+    "long",
     "ir",
     "last_report",
     "manual_seed",

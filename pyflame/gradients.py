@@ -261,7 +261,7 @@ def embed(g: Tensor, shape: Sequence[int], start: Sequence[int], step: Sequence[
             out = out.unsqueeze(d + 1)
             pad = [0, 0] * (out.ndim - d - 2) + [0, st - 1]
             out = ops.pad(out, pad).reshape(*out.shape[:d], m * st, *out.shape[d + 2 :])
-            out = out.narrow(d, 0, (m - 1) * st + 1)
+            out = ops.narrow(out, d, 0, (m - 1) * st + 1)
         span = out.shape[d]
         pad = [0, 0] * (out.ndim - d - 1) + [s0, n - s0 - span]
         out = ops.pad(out, pad)
@@ -439,9 +439,18 @@ def _concat(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     d = node.attrs["dim"]
     out, start = [], 0
     for t in node.inputs:
-        out.append(g.narrow(d, start, t.shape[d]))
+        out.append(ops.narrow(g, d, start, t.shape[d]))
         start += t.shape[d]
     return out
+
+
+def _gather_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    table, index = node.inputs  # the gradient goes where the table is
+    return (ops.scatter_add_rows(index, g, table.shape[0], layout=table.layout), None)
+
+
+def _scatter_add_rows(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    return (None, ops.gather_rows(g, node.inputs[0]))
 
 
 GRADIENTS: dict[type[flame.FlameOp], Rule] = {
@@ -495,4 +504,7 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.Conv2dOp: _conv2d,
     flame.MaxPool2dOp: _max_pool2d,
     flame.AvgPool2dOp: _avg_pool2d,
+    # indexed rows: each is the other's transpose (embedding's weight gradient is a scatter-add)
+    flame.GatherRowsOp: _gather_rows,
+    flame.ScatterAddRowsOp: _scatter_add_rows,
 }

@@ -1,28 +1,31 @@
-"""gather and index_select, PyTorch's signatures, as dataflow: each output element compares
-its index with an index ramp (`checked_one_hot`, which also checks the range like PyTorch:
-at once for indices at hand, after the run for indices computed on the device), and
-`flame.where` + `flame.reduce_sum` over the source dim pick the value.
+"""gather, index_select and narrow with a tensor start, PyTorch's signatures, built on the rows
+of a table read through an index (`flame.gather_rows`: the index goes to the PEs holding the
+table's rows, each reads the rows it owns, a sum across the row split assembles them; only
+index-sized and output-sized data moves).
 
-    pf.gather(src, 1, idx)   # src [a, n], idx [a, j]
-    # one_hot(idx) [a, j, n] -> where(hot, src[:, None, :], 0) -> reduce_sum over n -> [a, j]
+    pf.index_select(x, 1, idx)   # x [a, n, b]: x moved to [n, a * b], its rows at idx, moved back
+    pf.gather(src, 1, idx)       # src [a, n], idx [a, j]: per output element one row of the
+                                 # source moved to [n, a], then that row's element at its column
 
-There is no data-dependent addressing on the PEs yet (a pe op and a simulator kernel would
-be needed), so every output element reads the whole source dim: n compares and n adds per
-element, exact for every dtype (a where, not a one-hot matmul: NaN and inf elsewhere in the
-source do not leak into the result). Gradients follow from where and sum (a scatter-add).
+Indices are checked like PyTorch's (an IndexError at once for indices at hand, after the run,
+naming the user's line, for indices computed on the device: pyflame/checks.py); the lookup
+itself reads zeros for them. int64 indices are held as int32 (docs/ops.md, "int64").
+Gradients follow from the gather's rule (a scatter-add into the rows, pyflame/gradients.py).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 
-from pyflame import ops, tensor_methods
+from pyflame import checks, ops, tensor_methods
+from pyflame.autograd import no_grad
 from pyflame.core import shapes
-from pyflame.core.dtypes import bool_
-from pyflame.nn.sparse import checked_one_hot
+from pyflame.core.dtypes import bool_, int32
+from pyflame.nn.sparse import _data_at_hand, check_indices
 from pyflame.ops.node import _check_tensor, _dim_arg, _shape_error, _shape_rule
-from pyflame.tensor import Tensor, user_location
+from pyflame.tensor import Location, Tensor, user_location
 
 
 def _count(count: int) -> str:
@@ -39,6 +42,22 @@ def _index_message(dim: int, size: int) -> Callable[[int, int], str]:
     return message
 
 
+def _rows_along(x: Tensor, d: int) -> Tensor:
+    """x with dim d first and the others flattened: a table [x.shape[d], rest] whose row i is
+    x's slice i along d (a local transpose; no reshape for a 2-D x)."""
+    moved = ops.transpose(x, 0, d) if d else x
+    return moved.reshape(moved.shape[0], math.prod(moved.shape[1:]))
+
+
+def _from_rows(rows: Tensor, like: tuple[int, ...], d: int) -> Tensor:
+    """The inverse of `_rows_along` for a result whose dim d has rows.shape[0] entries."""
+    moved = list(like)
+    moved[0], moved[d] = moved[d], moved[0]
+    moved[0] = rows.shape[0]
+    out = rows.reshape(moved)
+    return ops.transpose(out, 0, d) if d else out
+
+
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return _gather(input, dim, index, None)
 
@@ -49,7 +68,12 @@ def _gather(
     """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and so on), torch.gather: index
     has input's rank and, in every other dim, at most input's size; the result has index's
     shape. An index outside [0, size) is an IndexError (PyTorch's words; negative indices are
-    refused as there)."""
+    refused as there).
+
+    The source, cut to the index's sizes, becomes a table of rows along `dim` ([n, R], R the
+    product of the other sizes). Each index entry reads its whole row (R elements) and keeps
+    the element at its own column: K * R work for K entries; when R > n, comparing with the
+    n positions of the dim is cheaper (K * n), and that is done instead."""
     location = user_location()
     _check_tensor(input, "gather")
     _check_tensor(index, "gather index")
@@ -74,26 +98,60 @@ def _gather(
     n = src.shape[d]
     if idx.numel() and not n:
         raise _shape_error(f"gather: index out of range: dimension {d} of the input is empty")
-    # the other dims of the source cut to the index's sizes, the gathered dim moved last
+    # the other dims of the source cut to the index's sizes
     src = src[tuple(slice(0, idx.shape[k]) if k != d else slice(None) for k in range(src.ndim))]
-    src = ops.unsqueeze(ops.transpose(src, d, -1) if d != src.ndim - 1 else src, d)
     message = message or _index_message(d, n)
-    hot = checked_one_hot(idx, n, message, location=location).astype(bool_)
-    # hot: [*idx.shape, n]; src: the idx.shape with a 1 at d, then n
-    if d != src.ndim - 2:
-        hot = ops.transpose(hot, d, -2)  # the index's dim d meets src's kept 1 at d
-        src = ops.transpose(src, d, -2)
-    picked = ops.where(hot, src, False if src.dtype is bool_ else 0).sum(-1)
-    if d != idx.ndim - 1:
-        picked = ops.transpose(picked, d, -1)
+    rest = idx.numel() // idx.shape[d]
+    if rest > n:
+        picked = _gather_by_compare(src, idx, d, n, message, location)
+    else:
+        picked = _gather_by_rows(src, idx, d, message, location)
     if picked.dtype is not input.dtype:  # bool sums count as int32
         picked = picked.astype(input.dtype)
     return picked.reshape(index.shape) if index.ndim == 0 else picked
 
 
+def _gather_by_rows(
+    src: Tensor, idx: Tensor, d: int, message: Callable[[int, int], str], location: Location
+) -> Tensor:
+    """Entry (j, r) of the index moved to [m, R] reads row idx[j, r] of the table [n, R] and
+    keeps its column r (a where against the diagonal: exact, NaN elsewhere does not leak)."""
+    table = _rows_along(src.astype(int32) if src.dtype is bool_ else src, d)
+    at = _rows_along(idx, d)  # [m, R]
+    m, width = at.shape
+    flat = at.reshape(-1)
+    rows = ops.gather_rows(table, flat).reshape(m, width, width)
+    check_indices(idx, table.shape[0], message, guarded=rows, location=location)
+    diagonal = ops.eye(width, dtype=bool_)
+    picked = ops.where(diagonal, rows, 0).sum(-1)  # [m, R]
+    return _from_rows(picked.astype(table.dtype), idx.shape, d)
+
+
+def _gather_by_compare(
+    src: Tensor,
+    idx: Tensor,
+    d: int,
+    n: int,
+    message: Callable[[int, int], str],
+    location: Location,
+) -> Tensor:
+    """Each output element compares its index with the n positions of the dim (a where and a
+    sum over them): fewer reads than a row when rows are longer than the dim. The dim is moved
+    last in the source and the index (the other dims keep their order)."""
+    perm = [k for k in range(src.ndim) if k != d] + [d]
+    back = [perm.index(k) for k in range(src.ndim)]
+    at = ops.permute(idx, perm)  # [..., m]
+    hot = (at.unsqueeze(-1) == ops.arange(n, dtype=int32)).astype(bool_)  # [..., m, n]
+    check_indices(idx, n, message, guarded=hot, location=location)
+    rows = ops.permute(src, perm).unsqueeze(-2)  # [..., 1, n]
+    picked = ops.where(hot, rows, False if src.dtype is bool_ else 0).sum(-1)  # [..., m]
+    return ops.permute(picked, back)
+
+
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices of `input` along `dim` at the positions in the 1-D (or rank-0) `index`,
-    torch.index_select: gather with the index broadcast over the other dims."""
+    torch.index_select: the rows of `input` moved to a table along `dim`."""
+    location = user_location()
     _check_tensor(input, "index_select")
     _check_tensor(index, "index_select index")
     if index.ndim > 1:
@@ -107,13 +165,59 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     def message(value: int, count: int) -> str:
         return f"index_select(): index out of range in self: index {value} ({_count(count)})"
 
-    if input.ndim == 0:
-        return _gather(input, dim, index.reshape(()), message)
-    along = [1] * input.ndim
-    along[d] = index.numel()
-    shape = list(input.shape)
+    src = input.reshape(1) if input.ndim == 0 else input
+    shape = list(src.shape)
     shape[d] = index.numel()
-    return _gather(input, d, ops.broadcast_to(index.reshape(along), shape), message)
+    n = src.shape[d]
+    if not index.numel():
+        out = ops.zeros(shape, dtype=input.dtype)
+    elif not n:
+        raise _shape_error(f"index_select(): index out of range in self: dimension {d} is empty")
+    else:
+        flat = index.reshape(-1)
+        rows = ops.gather_rows(_rows_along(src, d), flat)
+        check_indices(flat, n, message, guarded=rows, location=location)
+        out = _from_rows(rows, tuple(shape), d)
+    return out.reshape(()) if input.ndim == 0 else out
 
 
-tensor_methods.bind("indexing", sys.modules[__name__])  # `x.gather(...)`, `x.index_select(...)`
+def narrow(x: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
+    """Elements start..start+length-1 of `dim` (a negative start counts from the end), as
+    torch.narrow. `start` may be a 0-d integer tensor: its value when it is at hand, else the
+    slice is read through an index (start + arange(length), an index_select), and a start
+    outside [-size, size - length] is an IndexError after the run, naming this line."""
+    if not isinstance(start, Tensor):
+        return ops.narrow(x, dim, start, length)
+    location = user_location()
+    if start.ndim != 0 or start.dtype.is_floating_point or start.dtype is bool_:
+        raise TypeError(
+            "narrow(): start must be an int or a 0-dim integer tensor, got a tensor of shape "
+            f"{list(start.shape)} and dtype {start.dtype!r}"
+        )
+    data = _data_at_hand(start)
+    if data is not None:
+        return ops.narrow(x, dim, int(data), length)
+    _check_tensor(x, "narrow")
+    d = _shape_rule(shapes.normalize_dim, _dim_arg(dim, "narrow"), x.ndim)
+    n, length = x.shape[d], _dim_arg(length, "narrow length")
+    if not 0 <= length <= n:
+        raise _shape_error(f"narrow of {list(x.shape)}: length {length} does not fit dim {d}")
+    s = start.astype(int32)
+    s = ops.where(s < 0, s + n, s)
+    out = index_select(x, d, s + ops.arange(length, dtype=int32))
+
+    def message(value: int, count: int) -> str:
+        return (
+            f"narrow(): start {value} and length {length} do not fit dim {d} of size {n} "
+            f"(start must lie in [{-n}, {n - length}])"
+        )
+
+    with no_grad():
+        bad = (s < 0) | (s > n - length)
+    checks.add_check(
+        out, bad.reshape(1), start.astype(int32).reshape(1), message, location=location
+    )
+    return out
+
+
+tensor_methods.bind("indexing", sys.modules[__name__])  # `x.gather(...)`, `x.narrow(...)`

@@ -16,6 +16,7 @@ import collections
 import io
 import sys
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -43,6 +44,9 @@ class _ThreadState(threading.local):
 
     def __init__(self) -> None:
         self.pending: list[tuple[Tensor, Tensor]] = []
+        #: tensors that held data until an in-place op rebound them (pyflame/inplace.py),
+        #: weakly: the next pf.eval computes the live ones, so they hold data again
+        self.rebound: list[Any] = []
         self.last_report: Any = None
 
 
@@ -126,9 +130,34 @@ def pending_updates() -> list[tuple[Tensor, Tensor]]:
     return list(_thread.pending)
 
 
+def retarget_pending_update(target: Tensor, new_target: Tensor) -> None:
+    """The pending updates of `target` go to `new_target` instead (an in-place op rebinding
+    `target` after `optimizer.step()`: the step belongs to the value it replaced,
+    pyflame/inplace.py)."""
+    pending = _thread.pending
+    for i, (t, value) in enumerate(pending):
+        if t is target:
+            pending[i] = (new_target, value)
+
+
 def clear_pending_updates() -> None:
     _forget(_thread.pending)
     _thread.pending.clear()
+    _thread.rebound.clear()
+
+
+def compute_at_next_eval(t: Tensor) -> None:
+    """Make the next `pf.eval` compute `t` too (in the same program) and give it its data: a
+    parameter, buffer or cache that an in-place op made lazy (`with pf.no_grad(): w -= lr *
+    w.grad`, `cache[:, t] = k`) holds data again after each evaluation, as in PyTorch, instead
+    of growing a longer graph every step."""
+    _thread.rebound.append(weakref.ref(t))
+
+
+def _rebound() -> list[Tensor]:
+    """The live, still lazy tensors of `compute_at_next_eval`, oldest first."""
+    live = (ref() for ref in _thread.rebound)
+    return [t for t in live if t is not None and t._data is None]
 
 
 def _forget(updates: list[tuple[Tensor, Tensor]]) -> None:
@@ -214,8 +243,11 @@ def eval(*tensors: Any) -> Any:
     lazy = _unique(t for t in requested if t._data is None)
     pending = _thread.pending
     updates = list(pending)
+    rebound = _rebound()
+    _thread.rebound.clear()
     seen = {id(t) for t in lazy}
-    outputs = lazy + _unique(n for _, n in updates if n._data is None and id(n) not in seen)
+    extra = [n for _, n in updates if n._data is None] + rebound
+    outputs = lazy + _unique(n for n in extra if id(n) not in seen)
     if outputs:
         runtime_checks = checks.collect(outputs)  # pyflame/checks.py: extra bool-ish outputs
         with compiler.gc_paused():  # the trace's objects die at once or live with the program
@@ -257,7 +289,8 @@ def _program_module(tensors: tuple[Any, ...]) -> ModuleOp:
         raise ValueError("pf.ir needs at least one tensor")
     seen = {id(t) for t in requested}
     pending = _thread.pending
-    outputs = requested + _unique(n for _, n in pending if n._data is None and id(n) not in seen)
+    extra = [n for _, n in pending if n._data is None] + _rebound()
+    outputs = requested + _unique(n for n in extra if id(n) not in seen)
     return trace.trace(outputs).module()
 
 
@@ -271,7 +304,8 @@ def _print(module: ModuleOp) -> str:
 
 def ir(*tensors: Any, stage: str = "flame") -> str:
     """The MLIR text of the program `pf.eval(*tensors)` would run, at `stage`
-    ("flame", "mesh" or "pe"). Pending updates' new values are extra results."""
+    ("flame", "mesh" or "pe"). Pending updates' new values and the tensors an in-place op made
+    lazy (`compute_at_next_eval`) are extra results."""
     if stage not in compiler.STAGES:
         raise ValueError(f"unknown stage {stage!r} (one of {', '.join(compiler.STAGES)})")
     module = _program_module(tensors)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
+import weakref
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -75,8 +76,6 @@ class Tensor(OpMethods):
 
     # Attributes set only on some tensors, declared (without a value) so mypy knows them; code
     # reads them with getattr(t, ..., None) or t.__dict__.get(...), as most tensors lack them.
-    #: a node's own gradient rule (pf.extend, ops with a custom backward), see autograd.custom_rule
-    _grad_fn: Any
     #: the user's name for an argument or parameter (pf.tensor(name=...), nn.Module): trace.py
     #: names the function's arguments after it
     name: str
@@ -110,9 +109,16 @@ class Tensor(OpMethods):
         self._grad_node = False
         self.grad: Tensor | None = None
         self._data = data
-        #: weak references to the lazy tensors built on this leaf (id -> ref), so that a
-        #: pending update can leave them the old value
+        #: weak references to the tensors built on this one (id -> ref), so that a pending update
+        #: or an in-place op (pyflame/inplace.py) can leave them the old value
         self._users: dict[int, Any] | None = None
+        #: (base, kind, params) when a view op made this tensor from `base` (ops/node._as_view):
+        #: an in-place op on the view changes the base and the other way round, as in PyTorch
+        self._view_of: tuple[Tensor, str, Any] | None = None
+        #: weak references to this tensor's views (id -> ref)
+        self._views: dict[int, Any] | None = None
+        #: PyTorch's strides of a view over its storage, once asked for (ops.shape.strides_of)
+        self._strides: tuple[int, ...] | None = None
         #: the new value of a pending update of this leaf (`optimizer.step()` before `pf.eval`):
         #: ops built from now on read it, as they would see the stepped parameter in PyTorch
         self._pending_value: Tensor | None = None
@@ -166,6 +172,28 @@ class Tensor(OpMethods):
         if not self._reads:
             return self.inputs
         return tuple(self._reads.get(i, t) for i, t in enumerate(self.inputs))
+
+    @property
+    def _grad_fn(self) -> Any:
+        """A node's own gradient rule (pf.extend, ops with a custom backward), see
+        autograd.custom_rule; kept in the instance dict (read there by autograd)."""
+        try:
+            return self.__dict__["_grad_fn"]
+        except KeyError:
+            raise AttributeError("_grad_fn") from None
+
+    @_grad_fn.setter
+    def _grad_fn(self, rule: Any) -> None:
+        """Setting a rule records this node as a user of the rule's `inputs` (which it may
+        read besides its own inputs: clamp's rule reads x), so an in-place op on one of them
+        can leave the rule the old value (pyflame/inplace.py)."""
+        self.__dict__["_grad_fn"] = rule
+        me = weakref.ref(self)
+        for t in getattr(rule, "inputs", ()):
+            if isinstance(t, Tensor):
+                if t._users is None:
+                    t._users = {}
+                t._users[id(self)] = me
 
     @property
     def op_name(self) -> str | None:
@@ -269,9 +297,15 @@ class Tensor(OpMethods):
         BOUND.autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
-        """The same values with no gradient history: a same-shape reshape (no data moves)."""
+        """The same values with no gradient history: a same-shape reshape (no data moves). As in
+        PyTorch it is a view: an in-place op on either changes the other (pyflame/inplace.py)."""
         with no_grad():
-            return BOUND.ops.reshape(self, self.shape)
+            out: Tensor = BOUND.ops.reshape(self, self.shape)
+        out._view_of = (self, "detach", None)
+        if self._views is None:
+            self._views = {}
+        self._views[id(out)] = weakref.ref(out)
+        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad

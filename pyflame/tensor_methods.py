@@ -9,6 +9,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.runtime   `x.numpy()`, `x.item()`, `print(x)`: evaluation
     pyflame.autograd  `x.backward()`
     pyflame.indexing  `x.gather(...)`, `x.index_select(...)` (above the runtime checks)
+    pyflame.inplace   `x.add_(y)`, `x[key] = v`, `x += 1`, `x.data`: in-place ops, functionalised
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
 """
@@ -46,14 +47,15 @@ class _Bound:
         self.runtime: Any = _NotLoaded("pyflame.runtime")
         self.autograd: Any = _NotLoaded("pyflame.autograd")
         self.indexing: Any = _NotLoaded("pyflame.indexing")
+        self.inplace: Any = _NotLoaded("pyflame.inplace")
 
 
 BOUND = _Bound()
 
 
 def bind(name: str, module: ModuleType) -> None:
-    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd` and `pyflame.indexing`
-    when imported."""
+    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd`, `pyflame.indexing` and
+    `pyflame.inplace` when imported."""
     if name not in vars(BOUND):
         raise ValueError(f"unknown Tensor method module {name!r}")
     setattr(BOUND, name, module)
@@ -410,6 +412,11 @@ class OpMethods:
         """Basic indexing: `x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]` (no tensor indices)."""
         return BOUND.ops.getitem(self, key)
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """`x[mask] = 0`, `x[:, 1:3] = v`, `x[0] = 1.5`, `cache[:, t] = k` (t a 0-d int tensor):
+        x becomes a new version in the graph (pyflame/inplace.py, pyflame/index_put.py)."""
+        BOUND.inplace.setitem(self, key, value)
+
     def unsqueeze(self, dim: int) -> Tensor:
         return BOUND.ops.unsqueeze(self, dim)
 
@@ -434,8 +441,140 @@ class OpMethods:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return BOUND.ops.chunk(self, chunks, dim)
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        return BOUND.ops.narrow(self, dim, start, length)
+    def narrow(self, dim: int, start: int | Tensor, length: int) -> Tensor:
+        return BOUND.indexing.narrow(self, dim, start, length)
+
+    # ---------------------------------------------------------------- in-place ops
+    # functionalised (pyflame/inplace.py): the object takes a new value, aliases see it
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.add_(self, other, alpha=alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.sub_(self, other, alpha=alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return BOUND.inplace.mul_(self, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return BOUND.inplace.div_(self, other)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return BOUND.inplace.pow_(self, exponent)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return BOUND.inplace.add_(self, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return BOUND.inplace.sub_(self, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return BOUND.inplace.mul_(self, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return BOUND.inplace.div_(self, other)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return BOUND.inplace.pow_(self, other)
+
+    def neg_(self) -> Tensor:
+        return BOUND.inplace.neg_(self)
+
+    def abs_(self) -> Tensor:
+        return BOUND.inplace.abs_(self)
+
+    def relu_(self) -> Tensor:
+        return BOUND.inplace.relu_(self)
+
+    def exp_(self) -> Tensor:
+        return BOUND.inplace.exp_(self)
+
+    def log_(self) -> Tensor:
+        return BOUND.inplace.log_(self)
+
+    def sqrt_(self) -> Tensor:
+        return BOUND.inplace.sqrt_(self)
+
+    def rsqrt_(self) -> Tensor:
+        return BOUND.inplace.rsqrt_(self)
+
+    def tanh_(self) -> Tensor:
+        return BOUND.inplace.tanh_(self)
+
+    def sigmoid_(self) -> Tensor:
+        return BOUND.inplace.sigmoid_(self)
+
+    def sin_(self) -> Tensor:
+        return BOUND.inplace.sin_(self)
+
+    def cos_(self) -> Tensor:
+        return BOUND.inplace.cos_(self)
+
+    def erf_(self) -> Tensor:
+        return BOUND.inplace.erf_(self)
+
+    def floor_(self) -> Tensor:
+        return BOUND.inplace.floor_(self)
+
+    def round_(self, *, decimals: int = 0) -> Tensor:
+        return BOUND.inplace.round_(self, decimals=decimals)
+
+    def sign_(self) -> Tensor:
+        return BOUND.inplace.sign_(self)
+
+    def log1p_(self) -> Tensor:
+        return BOUND.inplace.log1p_(self)
+
+    def expm1_(self) -> Tensor:
+        return BOUND.inplace.expm1_(self)
+
+    def logical_not_(self) -> Tensor:
+        return BOUND.inplace.logical_not_(self)
+
+    def nan_to_num_(
+        self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        return BOUND.inplace.nan_to_num_(self, nan, posinf, neginf)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return BOUND.inplace.clamp_(self, min, max)
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        return BOUND.inplace.masked_fill_(self, mask, value)
+
+    def fill_(self, value: Any) -> Tensor:
+        return BOUND.inplace.fill_(self, value)
+
+    def zero_(self) -> Tensor:
+        return BOUND.inplace.zero_(self)
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        return BOUND.inplace.copy_(self, src, non_blocking)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        return BOUND.inplace.normal_(self, mean, std)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        return BOUND.inplace.uniform_(self, a, b)
+
+    def clone(self) -> Tensor:
+        """A copy that no in-place op on this tensor (or its views) reaches."""
+        return BOUND.inplace.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return BOUND.inplace.contiguous(self)
+
+    @property
+    def data(self) -> Tensor:
+        """The values without gradient history, shared: `w.data.sub_(lr * w.grad)` changes w
+        (unrecorded), `w.data = t` gives w t's values (pyflame/inplace.py)."""
+        return BOUND.inplace.data(self)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        BOUND.inplace.set_data(self, value)
 
     # ---------------------------------------------------------------- dtype conversion
     # last: `float`, `int` and `bool` would shadow the types in the annotations above
@@ -457,6 +596,10 @@ class OpMethods:
         return BOUND.ops.astype(self, "bfloat16")
 
     def int(self) -> Tensor:
+        return BOUND.ops.astype(self, "int32")
+
+    def long(self) -> Tensor:
+        """int64 as PyFlame holds it: int32 (the PEs compute in 32 bits)."""
         return BOUND.ops.astype(self, "int32")
 
     def bool(self) -> Tensor:

@@ -12,6 +12,7 @@ import pyflame.passes.scratch as scratch
 from pyflame.core.reductions import ReductionKind
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
+from pyflame.passes.pe_lowering.loops import Emit, LoopBody, at_top
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     Rect,
@@ -66,9 +67,17 @@ def chain_allreduce(
 
     # a pipelined chain: line 0 sends, each middle line adds its part into the passing stream
     # and forwards it (B + s*n rather than n*(B + s)), the last line keeps the total
+    # (the middle lines' stages are one pe.loop moving a line per iteration when there are
+    # several)
     lw.emit(pe.SendOp(buf, color=step, pes=line(0)))
-    for i in range(1, n - 1):
-        lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
+    if n - 2 >= 2:
+        body = LoopBody(lw, 1, n - 1, [])
+        stage = (0, 1, 0, 0) if along == "c" else (1, 0, 0, 0)
+        body.emit(pe.RecvOp(buf, color=step, pes=line(1), combine=kind, forward=True), stage)
+        body.finish()
+    else:
+        for i in range(1, n - 1):
+            lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
     lw.emit(pe.RecvOp(buf, color=step, pes=line(n - 1), combine=kind))
     lw.emit(pe.SendOp(buf, color=back, pes=line(n - 1)))
     lw.emit(pe.RecvOp(buf, color=back, pes=line(0, n - 1)))
@@ -114,8 +123,8 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     acc = lw.alloc_for(op.result, "matmul")
     lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
 
-    def matmul_acc(lhs: SSAValue, rhs: SSAValue) -> None:
-        lw.emit(
+    def matmul_acc(emit: Emit, lhs: SSAValue, rhs: SSAValue) -> None:
+        emit(
             pe.MatmulAccOp(
                 acc,
                 lhs,
@@ -131,7 +140,7 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
 
     receive = scratch.summa_receive_elems(a, b)
     if receive is None:
-        matmul_acc(lw.buf(op.lhs), lw.buf(op.rhs))
+        matmul_acc(at_top(lw), lw.buf(op.lhs), lw.buf(op.rhs))
         return acc
     if op in lw.double_buffered:
         summa_double_buffered(op, lw, receive, matmul_acc)
@@ -140,25 +149,33 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     b_in = lw.alloc(rect, receive[1], elem, "summa_b")
     rows = lw.channel(row_broadcast(g, g))
     cols = lw.channel(col_broadcast(g, g))
-    for k in range(g):
-        # the roots send asynchronously: each also receives its own tile (its route includes
-        # its ramp), which a synchronous send of a tile longer than the queues would deadlock
-        a_root, b_root = (0, k, g, 1), (k, 0, 1, g)
-        sent_a = lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True))
-        sent_b = lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True))
-        lw.emit(pe.RecvOp(a_in, color=rows, pes=rect))
-        lw.emit(pe.RecvOp(b_in, color=cols, pes=rect))
-        matmul_acc(a_in, b_in)
-        lw.emit(pe.WaitOp(sent_a.results[0], pes=a_root))
-        lw.emit(pe.WaitOp(sent_b.results[0], pes=b_root))
+    # one loop over the steps k: PE column k and PE row k are the roots (pes_step moves them)
+    body = LoopBody(lw, 0, g, [])
+    emit = body.emit
+    # the roots send asynchronously: each also receives its own tile (its route includes its
+    # ramp), which a synchronous send of a tile longer than the queues would deadlock
+    a_root, b_root = (0, 0, g, 1), (0, 0, 1, g)
+    sent_a = emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True), COLUMN_STEP)
+    sent_b = emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True), ROW_STEP)
+    emit(pe.RecvOp(a_in, color=rows, pes=rect))
+    emit(pe.RecvOp(b_in, color=cols, pes=rect))
+    matmul_acc(emit, a_in, b_in)
+    emit(pe.WaitOp(sent_a.results[0], pes=a_root), COLUMN_STEP)
+    emit(pe.WaitOp(sent_b.results[0], pes=b_root), ROW_STEP)
+    body.finish()
     return acc
+
+
+#: what a step moves the roots of a SUMMA by: PE column k (A's roots), PE row k (B's)
+COLUMN_STEP: Rect = (0, 1, 0, 0)
+ROW_STEP: Rect = (1, 0, 0, 0)
 
 
 def summa_double_buffered(
     op: mesh.MatmulOp,
     lw: PELowering,
     receive: tuple[int, int],
-    matmul_acc: Callable[[SSAValue, SSAValue], None],
+    matmul_acc: Callable[[Emit, SSAValue, SSAValue], None],
 ) -> None:
     """SUMMA with two pairs of receive buffers (ALGORITHMS.md section 7): step k multiplies pair
     k mod 2 while step k+1's tiles stream into the other pair, so a step costs about
@@ -171,7 +188,12 @@ def summa_double_buffered(
     step k (its router has passed step k on by then). A pair is refilled only after the matmul
     that read it (synchronous, earlier in program order) and after its previous receive's
     wait; the roots' send tokens are joined a step later (the operands stay unchanged during
-    the SUMMA), all of them before it ends."""
+    the SUMMA), all of them before it ends.
+
+    Steps 1 .. g-2 are alike but for the parity: they are a pe.loop whose body is two steps
+    (unrolled by the period of the buffers and channels), carrying step k's receive tokens and
+    the send tokens of steps k and k-1; step 0 (nothing to join yet), an odd step left over
+    and step g-1 (nothing to post) are spelled out."""
     g = dist_of(op.lhs).grid[0]
     rect = (0, 0, g, g)
     elem = op.result.type.element_type
@@ -183,36 +205,53 @@ def summa_double_buffered(
         for p in range(2)
     ]
     # each parity's channels carry only its roots' streams, so route only what they pass
-    rows = [lw.channel(row_broadcast_from(g, g, range(p, g, 2))) for p in range(2)]
-    cols = [lw.channel(col_broadcast_from(g, g, range(p, g, 2))) for p in range(2)]
+    # (a middle root's rule recurs every other line: one route in a loop)
+    rows = [lw.channel(row_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
+    cols = [lw.channel(col_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
+    # in the loop, a body of two steps moves the roots by two
+    col2: Rect = (0, 2, 0, 0)
+    row2: Rect = (2, 0, 0, 0)
 
-    def post(k: int) -> tuple[list[tuple[SSAValue, Rect]], pe.WaitOp]:
-        """Step k's root sends and every PE's receives into pair k mod 2: (the send tokens
-        with their PEs, the wait for the receive tokens, to be emitted)."""
+    def post(emit: Emit, k: int) -> tuple[list[SSAValue], list[SSAValue]]:
+        """Step k's root sends and every PE's receives into pair k mod 2 (asynchronous):
+        (the two send tokens, the two receive tokens)."""
         p = k % 2
         a_root, b_root = (0, k, g, 1), (k, 0, 1, g)
-        sent_a = lw.emit(pe.SendOp(lw.buf(op.lhs), color=rows[p], pes=a_root, asynchronous=True))
-        sent_b = lw.emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True))
-        got_a = lw.emit(pe.RecvOp(pairs[p][0], color=rows[p], pes=rect, asynchronous=True))
-        got_b = lw.emit(pe.RecvOp(pairs[p][1], color=cols[p], pes=rect, asynchronous=True))
-        sends: list[tuple[SSAValue, Rect]] = [
-            (sent_a.results[0], a_root),
-            (sent_b.results[0], b_root),
-        ]
-        return sends, pe.WaitOp(got_a.results[0], got_b.results[0], pes=rect)
+        sa = emit(pe.SendOp(lw.buf(op.lhs), color=rows[p], pes=a_root, asynchronous=True), col2)
+        sb = emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True), row2)
+        ra = emit(pe.RecvOp(pairs[p][0], color=rows[p], pes=rect, asynchronous=True))
+        rb = emit(pe.RecvOp(pairs[p][1], color=cols[p], pes=rect, asynchronous=True))
+        return [sa.results[0], sb.results[0]], [ra.results[0], rb.results[0]]
 
-    sends, received = post(0)
-    unjoined: list[tuple[SSAValue, Rect]] = []
-    for k in range(g):
-        lw.emit(received)
-        for token, root in unjoined:  # step k-1's sends, a step late
-            lw.emit(pe.WaitOp(token, pes=root))
-        unjoined = sends
+    def step(emit: Emit, k: int, tokens: list[SSAValue]) -> list[SSAValue]:
+        """Step k given (step k's receive tokens, step k's send tokens, step k-1's send
+        tokens, the last two absent at step 0); returns the same for step k+1."""
+        received, sends, previous = tokens[:2], tokens[2:4], tokens[4:]
+        emit(pe.WaitOp(*received, pes=rect))
+        if previous:  # step k-1's root sends, a step late
+            emit(pe.WaitOp(previous[0], pes=(0, k - 1, g, 1)), col2)
+            emit(pe.WaitOp(previous[1], pes=(k - 1, 0, 1, g)), row2)
+        after: list[SSAValue] = []
         if k + 1 < g:
-            sends, received = post(k + 1)
-        matmul_acc(*pairs[k % 2])
-    for token, root in unjoined:
-        lw.emit(pe.WaitOp(token, pes=root))
+            next_sends, next_received = post(emit, k + 1)
+            after = next_received + next_sends + sends
+        matmul_acc(emit, *pairs[k % 2])
+        return after or sends
+
+    top = at_top(lw)
+    sends, received = post(top, 0)
+    tokens = step(top, 0, received + sends)
+    first_spelled = 1
+    pairs_of_steps = (g - 2) // 2
+    if pairs_of_steps >= 1:  # steps 1 .. 2 * pairs_of_steps as a loop of two steps each
+        body = LoopBody(lw, 0, pairs_of_steps, tokens)
+        tokens = body.finish(*step(body.emit, 2, step(body.emit, 1, body.carried)))
+        first_spelled = 1 + 2 * pairs_of_steps
+    for k in range(first_spelled, g):
+        tokens = step(top, k, tokens)
+    # step g-1 left its own sends and step g-2's joined: join step g-1's
+    top(pe.WaitOp(tokens[0], pes=(0, g - 1, g, 1)))
+    top(pe.WaitOp(tokens[1], pes=(g - 1, 0, 1, g)))
 
 
 def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:

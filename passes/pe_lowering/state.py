@@ -143,6 +143,30 @@ def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def _strided_runs(rules: list[Rule]) -> dict[int, tuple[int, Rect] | None]:
+    """Rules of one line wide (a PE column or row) from the ramp to three ports (a middle root
+    of a broadcast) that recur every two lines: the first of each such group -> (how many,
+    the step to the next), the others -> None (covered by the first)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, (rect, src, dst) in enumerate(rules):
+        if src == Port.RAMP and len(dst) == 3 and 1 in (rect[2], rect[3]):
+            groups.setdefault((src, dst, rect[2], rect[3]), []).append(i)
+    runs: dict[int, tuple[int, Rect] | None] = {}
+    for members in groups.values():
+        first = rules[members[0]][0]
+        step: Rect = (2, 0, 0, 0) if first[2] == 1 and first[3] != 1 else (0, 2, 0, 0)
+        regular = all(
+            rules[m][0] == tuple(f + n * d for f, d in zip(first, step, strict=True))
+            for n, m in enumerate(members)
+        )
+        if not regular:
+            continue
+        runs[members[0]] = (len(members), step)
+        for m in members[1:]:
+            runs[m] = None
+    return runs
+
+
 # --------------------------------------------------------------------------- the lowering
 
 
@@ -184,13 +208,28 @@ class PELowering:
     def buf(self, v: SSAValue) -> SSAValue:
         return self.values[v]
 
-    def channel(self, config: tuple) -> int:
-        """The virtual channel of a route configuration, routing it on first use."""
+    def channel(self, config: tuple, strided: bool = False) -> int:
+        """The virtual channel of a route configuration, routing it on first use. `strided`:
+        rules of one PE line that repeat every other line with the same ports (a broadcast's
+        middle roots, one every two lines) are one pe.route in a pe.loop, so that the routes
+        do not grow with the grid side."""
         if config in self.channels:
             return self.channels[config]
         color = self.channels[config] = len(self.channels)
-        for rect, src, dst in config:
-            self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
+        rules = list(config)
+        runs = _strided_runs(rules) if strided else {}
+        for i, (rect, src, dst) in enumerate(rules):
+            if i not in runs:
+                self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
+            elif (run := runs[i]) is not None:  # the first of a run (the others: in its loop)
+                trips, step = run
+                loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
+                route = pe.RouteOp(src, dst, color=color, pes=rect)
+                route.properties["pes_step"] = pe.dense_i64(step)
+                end = pe.YieldOp()
+                block.add_ops([route, end])
+                self.emit(loop)
+                route.location = end.location = loop.location
         return color
 
     def fresh_channel(self, routes: Sequence[Rule]) -> int:

@@ -74,6 +74,13 @@ globals()["bool"] = bool_
 ALL: tuple[DType, ...] = (float32, float16, bfloat16, int32, bool_)
 _BY_NAME = {d.name: d for d in ALL}
 
+# PyTorch's int64 (its index dtype): the PEs compute in 32 bits, so PyFlame holds int64 as
+# int32 (`pf.int64 is pf.int32`; `x.long()`, `dtype=torch.int64`, `np.int64` data all give
+# int32). Data that does not fit is refused when it enters (from_numpy), and int32 arithmetic
+# on the PEs refuses to wrap (pyflame/sim/int32_checks.py). docs/ops.md, "int64".
+int64 = int32
+_BY_NAME |= {"int64": int32, "long": int32}
+
 
 def from_numpy_dtype(dtype: np.dtype) -> DType | None:
     """The PyFlame dtype holding exactly this numpy dtype, or None."""
@@ -93,7 +100,11 @@ def as_dtype(value: object) -> DType:
         return value
     if isinstance(value, str) and value in _BY_NAME:
         return _BY_NAME[value]
+    if str(value) in ("torch.int64", "torch.long"):  # torch's index dtype, without importing torch
+        return int32
     try:
+        if np.dtype(value) == np.int64:  # type: ignore[call-overload]  # any value np.dtype takes; TypeError is caught below
+            return int32
         found = from_numpy_dtype(np.dtype(value))  # type: ignore[call-overload]  # any value np.dtype takes; TypeError is caught below
     except TypeError:
         found = None

@@ -571,3 +571,25 @@ def uniform_range_problem(elem: str, low: float, high: float) -> str | None:
     ):
         return f"random_uniform on i32 needs integer bounds within int32, got [{low}, {high})"
     return None
+
+
+# --------------------------------------------------------------------------- indexed rows
+
+
+def gather_rows(table: Shape, index: Shape) -> Shape:
+    """table [V, D] and an index of any shape I -> [*I, D]: the rows of `table` at the indices."""
+    if len(table) != 2:
+        raise ShapeError(f"gather_rows needs a 2-D table [V, D], got shape {list(table)}")
+    return (*index, table[1])
+
+
+def scatter_add_rows(index: Shape, src: Shape, rows: int) -> Shape:
+    """An index of shape I and src [*I, D] -> [rows, D]: src[k] added into row index[k]."""
+    if len(src) != len(index) + 1 or tuple(src[:-1]) != tuple(index):
+        raise ShapeError(
+            f"scatter_add_rows needs a source of the index's shape plus one dim [*I, D], got "
+            f"index {list(index)} and source {list(src)}"
+        )
+    if rows < 0:
+        raise ShapeError(f"scatter_add_rows needs rows >= 0, got {rows}")
+    return (rows, src[-1])

@@ -4,7 +4,8 @@
     pf.nn.init.zeros_(layer.bias)
 
 Each function replaces the data of a leaf tensor in place (the same object keeps its identity,
-so modules and optimizers holding it see the new values) and returns it. Values come from numpy
+so modules and optimizers holding it see the new values) and returns it; a view (`w.data`,
+`w[0]`) or a lazy tensor goes through pyflame/inplace.py, so its aliases change too. Values come from numpy
 with PyFlame's generator (`pyflame.random.generator()`), so `pf.manual_seed(n)` makes a model's
 initial weights reproducible, and no random op enters the training graph. The distributions
 and their parameters are PyTorch's; the values themselves differ from PyTorch's generator.
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.inplace import overwrite
 from pyflame.random import generator
 from pyflame.tensor import Tensor
 
@@ -24,12 +26,11 @@ from pyflame.tensor import Tensor
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"pf.nn.init expects a pf.Tensor, got {type(tensor).__name__}")
-    if tensor.op is not None:
-        raise ValueError(
-            "pf.nn.init fills a tensor that holds data (a parameter or buffer), "
-            f"not the lazy result of {tensor.op_name}"
-        )
     array = np.broadcast_to(np.asarray(values), tensor.shape).astype(tensor.dtype.numpy)
+    if tensor.op is not None or tensor._view_of is not None or tensor._views:
+        # a view (`init.normal_(w.data)`, `w[0]`), a tensor with views, or a lazy one: the
+        # in-place machinery gives every alias the new values and earlier users the old ones
+        return overwrite(tensor, array)
     tensor._set_data(np.ascontiguousarray(array))
     return tensor
 

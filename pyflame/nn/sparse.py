@@ -1,6 +1,11 @@
-"""`one_hot` and `embedding`, as dataflow: a comparison with an index ramp made on the PEs,
-and a one-hot matrix product (no gather: random access is what a mesh does worst). The
-embedding costs batch * vocabulary * dim FMACs; fine for the vocabularies of the examples."""
+"""`one_hot` and `embedding`. `one_hot` compares the indices with an index ramp made on the PEs;
+`embedding` reads the rows it needs (`flame.gather_rows`: the index goes to the PEs holding the
+table's rows, each reads the rows it owns, a sum across the row split puts them together), so
+a lookup moves index-sized and output-sized data and costs work per row returned, not per
+vocabulary entry. Its gradient is the transpose, a scatter-add into the rows
+(`flame.scatter_add_rows`). Indices out of range are an IndexError, as in PyTorch: at once for
+data at hand, after the run (naming the user's line) for indices computed on the device
+(`check_indices`; the lookup itself reads a zero row for them)."""
 
 from __future__ import annotations
 
@@ -72,6 +77,33 @@ def _data_at_hand(t: Tensor) -> np.ndarray | None:
     return t._data
 
 
+def check_indices(
+    indices: Tensor,
+    classes: int,
+    message: Callable[[int, int], str],
+    *,
+    guarded: Tensor,
+    ignore_index: int | None = None,
+    location: Location | None = None,
+) -> None:
+    """Indices must lie in [0, classes) (or equal `ignore_index`): checked now when `indices`
+    holds data, else by a runtime check (pyflame/checks.py) on `guarded`, the op's result.
+    `message(value, count)` words the error."""
+    location = location or user_location()
+    data = _data_at_hand(indices)
+    if data is not None:
+        bad_now = (data < 0) | (data >= classes)
+        if ignore_index is not None:
+            bad_now &= data != ignore_index
+        checks.check_now(bad_now, data, message, location=location)
+        return
+    with no_grad():
+        bad = (indices < 0) | (indices >= classes)
+        if ignore_index is not None:
+            bad = bad & (indices != ignore_index)
+    checks.add_check(guarded, bad, indices.astype(int32), message, location=location)
+
+
 def checked_one_hot(
     indices: Tensor,
     classes: int,
@@ -86,18 +118,9 @@ def checked_one_hot(
     location = location or user_location()
     ramp = ops.arange(classes, dtype=int32)
     hot = (indices.unsqueeze(-1) == ramp).astype(int32)
-    data = _data_at_hand(indices)
-    if data is not None:
-        bad_now = (data < 0) | (data >= classes)
-        if ignore_index is not None:
-            bad_now &= data != ignore_index
-        checks.check_now(bad_now, data, message, location=location)
-        return hot
-    with no_grad():
-        bad = (indices < 0) | (indices >= classes)
-        if ignore_index is not None:
-            bad = bad & (indices != ignore_index)
-    checks.add_check(hot, bad, indices.astype(int32), message, location=location)
+    check_indices(
+        indices, classes, message, guarded=hot, ignore_index=ignore_index, location=location
+    )
     return hot
 
 
@@ -145,32 +168,29 @@ def embedding(
         )
 
     del sparse  # a dense gradient holds the same values
-    flat = input.reshape(-1)
-    hot = checked_one_hot(flat, vocab, message, location=location).astype(weight.dtype)
     if max_norm is not None:
-        weight = _renormed(weight, hot, float(max_norm), float(norm_type))
-    if padding_idx is not None and weight.requires_grad:  # no gradient reaches its row
-        keep = np.ones((vocab, 1), weight.dtype.numpy)
-        keep[padding_idx] = 0
-        mask = ops.from_numpy(keep)
-        weight = weight * mask + weight.detach() * (1 - mask)
-    rows = hot @ weight
-    if scale_grad_by_freq and weight.requires_grad:  # same values, gradient / frequency
-        with no_grad():
-            count = hot.sum(0, keepdim=True)
-            scaled_hot = hot / ops.maximum(count, 1.0)
-        scaled = scaled_hot @ weight
-        rows = scaled + (rows - scaled).detach()
-    return rows.reshape(*input.shape, dim)
+        weight = _renormed(weight, input, float(max_norm), float(norm_type))
+    rows = ops.gather_rows(weight, input)  # [*input.shape, dim]
+    check_indices(input, vocab, message, guarded=rows, location=location)
+    if padding_idx is not None and rows.requires_grad:  # no gradient reaches its row
+        rows = ops.where((input != padding_idx).unsqueeze(-1), rows, rows.detach())
+    if scale_grad_by_freq and rows.requires_grad:  # same values, gradient / frequency
+        with no_grad():  # how often each entry's index occurs in the batch: N x N compares
+            flat = input.reshape(-1)
+            count = (flat.unsqueeze(1) == flat.unsqueeze(0)).astype(int32).sum(1)
+        scaled = rows / count.reshape(*input.shape, 1).astype(rows.dtype)
+        rows = rows.detach() + (scaled - scaled.detach())
+    return rows
 
 
-def _renormed(weight: Tensor, hot: Tensor, max_norm: float, norm_type: float) -> Tensor:
-    """`weight` with the rows `hot` refers to scaled down to `max_norm` (PyTorch's
+def _renormed(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    """`weight` with the rows `index` refers to scaled down to `max_norm` (PyTorch's
     embedding_renorm_: max_norm / (norm + 1e-7) where the norm exceeds max_norm); the values
     of the result, the gradient of `weight` itself; a leaf weight gets the new values as a
     pending update (PyTorch changes it in place)."""
     with no_grad():
-        used = hot.sum(0) > 0
+        hits = ops.ones((*index.shape, 1), dtype=int32)
+        used = ops.scatter_add_rows(index, hits, weight.shape[0]).reshape(-1) > 0
         norms = ops.norm(weight.detach(), p=norm_type, dim=1)
         too_long = used & (norms > max_norm)
         scale = ops.where(too_long, max_norm / (norms + 1e-7), 1.0).reshape(-1, 1)

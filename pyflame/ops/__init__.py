@@ -20,6 +20,7 @@ The builders live in one module per family (each imports only the ones above it 
     sorting      sort, argsort, topk (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
+    indexed      gather_rows, scatter_add_rows (rows of a table at an index, and the transpose)
 
 This package also gives `pf.Tensor` its operators and op methods (`x + y`, `x.sum()`): it binds
 itself to pyflame/tensor_methods.py when imported.
@@ -87,6 +88,8 @@ from pyflame.ops.elementwise import (
     tanh,
     where,
 )
+from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
+from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
     addmm,
     bmm,

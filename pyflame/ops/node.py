@@ -2,7 +2,8 @@
 
 `_node` makes the lazy `Tensor` of one flame op: it refuses a negative size, marks the result as
 needing gradients when an input does (unless the op is in `NOT_DIFFERENTIABLE`) and records
-which inputs have a pending update (`Tensor._reads`) or hold data (`Tensor._users`). The other
+which inputs have a pending update (`Tensor._reads`); every input remembers the result as a user
+(`Tensor._users`, weakly: an in-place op on the input redirects them to its old value). The other
 helpers turn a bad argument into `pf.ShapeError` / `TypeError` naming the user's `file:line`.
 """
 
@@ -77,15 +78,34 @@ def _node(
         and requires_grad_of(tuple(inputs))
     ):
         out._requires_grad = out._grad_node = True
+    me = weakref.ref(out)
     for i, t in enumerate(inputs):
         if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
             if out._reads is None:
                 out._reads = {}
             out._reads[i] = t._pending_value
-        elif t._data is not None:  # a leaf holding data: remember this user (see runtime)
-            if t._users is None:
-                t._users = {}
-            t._users[id(out)] = weakref.ref(out)
+        # remember this user: a pending update of a leaf (runtime) or an in-place op on any
+        # tensor (pyflame/inplace.py) leaves it the value it was built from
+        users = t._users
+        if users is None:
+            users = t._users = {}
+        users[id(out)] = me
+        if len(users) >= 256 and not len(users) & (len(users) - 1):  # at powers of two,
+            for key, ref in list(users.items()):  # drop the dead (a copy: another thread
+                if ref() is None:  # may add a user of a shared parameter meanwhile)
+                    users.pop(key, None)
+    return out
+
+
+def _as_view(out: Tensor, base: Tensor, kind: str, params: Any) -> Tensor:
+    """Record that `out` is a view of `base`, as PyTorch's view ops make one (`kind`: "index"
+    with the basic key, "reshape", "permute" with the perm, "expand", "detach"): an in-place op
+    on either one then changes the other (pyflame/inplace.py); `ops.shape.strides_of` derives
+    PyTorch's strides of the view from it, which decide whether a reshape of it is a view."""
+    out._view_of = (base, kind, params)
+    if base._views is None:
+        base._views = {}
+    base._views[id(out)] = weakref.ref(out)
     return out
 
 

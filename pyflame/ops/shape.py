@@ -3,6 +3,10 @@ squeeze, flatten (flame.reshape); expand, broadcast_to (flame.broadcast_to); cat
 (flame.concat, stack = unsqueeze + cat); split, chunk, narrow and basic indexing (flame.slice,
 + flame.reshape for int and None indices); pad (flame.pad, constant mode); flip, roll
 (slices joined by flame.concat) and repeat (reshape, broadcast, reshape).
+
+The ones that make views in PyTorch (indexing, narrow, split, chunk, reshape/view and its
+kin when the strides allow, permute, transpose, expand) record it (`node._as_view`, with
+PyTorch's strides from pyflame/core/strides.py), so in-place ops see aliases as PyTorch does.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.core import shapes
+from pyflame.core import shapes, strides
 from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
+    _as_view,
     _check_tensor,
     _dim_arg,
     _fits,
@@ -37,23 +42,75 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     given = _shape_arg(dims, "permute")
     perm = tuple(_rule(shapes.normalize_dim, d, x.ndim) for d in given)
     shape = _rule(shapes.permute, x.shape, perm)
-    return _node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": perm})
+    return _permute_view(_node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": perm}), x, perm)
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
     _check_tensor(x, "transpose")
     perm = _rule(shapes.transpose_perm, x.ndim, dim0, dim1)
-    return _node(
+    out = _node(
         flame.TransposeOp, (x,), _rule(shapes.permute, x.shape, perm), x.dtype, {"perm": perm}
     )
+    return _permute_view(out, x, perm)
+
+
+def strides_of(x: Tensor) -> tuple[int, ...]:
+    """PyTorch's strides of `x` over its storage: contiguous unless x is a view, whose strides
+    follow from its base's (computed when first asked, then kept: graph building pays only
+    for recording the view)."""
+    if x._strides is not None:
+        return x._strides
+    link = x._view_of
+    if link is None:
+        return strides.contiguous(x.shape)
+    base, kind, params = link
+    of_base = strides_of(base)
+    if kind == "index":
+        plan = shapes.index(base.shape, params)
+        out = strides.index_strides(of_base, plan.step, plan.sliced, plan.shape)
+    elif kind == "permute":
+        out = strides.permute_strides(of_base, params)
+    elif kind == "expand":
+        out = strides.expand_strides(base.shape, of_base, x.shape)
+    elif kind == "reshape":
+        found = strides.reshape_strides(base.shape, of_base, x.shape)
+        assert found is not None  # (recorded as a view only when strides exist)
+        out = found
+    else:  # detach
+        out = of_base
+    x._strides = out
+    return out
+
+
+def _permute_view(out: Tensor, x: Tensor, perm: Sequence[int]) -> Tensor:
+    return _as_view(out, x, "permute", tuple(perm))
+
+
+def _reshape_view(out: Tensor, x: Tensor) -> Tensor:
+    """`out`, a reshape of `x`, is a view when PyTorch's strides allow one (always for a
+    tensor that is not a view itself); else a copy."""
+    if x._view_of is not None:
+        view_strides = strides.reshape_strides(x.shape, strides_of(x), out.shape)
+        if view_strides is None:
+            return out
+        out._strides = view_strides
+    return _as_view(out, x, "reshape", out.shape)
+
+
+def _index_view(out: Tensor, x: Tensor, key: Any) -> Tensor:
+    return _as_view(out, x, "index", key)
+
+
+def _expand_view(out: Tensor, x: Tensor) -> Tensor:
+    return _as_view(out, x, "expand", out.shape)
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     """Same elements in row-major order; one size may be -1."""
     _check_tensor(x, "reshape")
     new = _rule(shapes.reshape, x.shape, _shape_arg(shape, "reshape"))
-    return _node(flame.ReshapeOp, (x,), new, x.dtype)
+    return _reshape_view(_node(flame.ReshapeOp, (x,), new, x.dtype), x)
 
 
 view = reshape
@@ -95,27 +152,29 @@ def _dim_slice(x: Tensor, dim: int, begin: int, end: int) -> Tensor:
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """A size-1 dim inserted at `dim` (in [-x.ndim - 1, x.ndim])."""
     _check_tensor(x, "unsqueeze")
-    return _reshape_node(x, _shape_rule(shapes.unsqueeze, x.shape, _dim_arg(dim, "unsqueeze")))
+    shape = _shape_rule(shapes.unsqueeze, x.shape, _dim_arg(dim, "unsqueeze"))
+    return _reshape_view(_reshape_node(x, shape), x)
 
 
 def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     """Every size-1 dim removed (dim=None), or those of `dim` (an int or a tuple) that have
     size 1; other dims of `dim` are left alone, as in PyTorch."""
     _check_tensor(x, "squeeze")
-    return _reshape_node(x, _shape_rule(shapes.squeeze, x.shape, dim))
+    return _reshape_view(_reshape_node(x, _shape_rule(shapes.squeeze, x.shape, dim)), x)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Dims start_dim..end_dim merged into one (a rank-0 tensor becomes shape [1])."""
     _check_tensor(x, "flatten")
-    return _reshape_node(x, _shape_rule(shapes.flatten, x.shape, start_dim, end_dim))
+    shape = _shape_rule(shapes.flatten, x.shape, start_dim, end_dim)
+    return _reshape_view(_reshape_node(x, shape), x)
 
 
 def broadcast_to(x: Tensor, *size: Any) -> Tensor:  # noqa: F811 (replaces the stub above)
     """`x` broadcast to `size` (numpy rules; -1 keeps an existing dim), like torch.broadcast_to."""
     _check_tensor(x, "broadcast_to")
     target = _shape_rule(shapes.expand, x.shape, _shape_arg(size, "broadcast_to"), "broadcast")
-    return _node(flame.BroadcastToOp, (x,), target, x.dtype)
+    return _expand_view(_node(flame.BroadcastToOp, (x,), target, x.dtype), x)
 
 
 def expand(x: Tensor, *sizes: Any) -> Tensor:
@@ -123,7 +182,7 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
     PyTorch; here each PE makes its tile of the result)."""
     _check_tensor(x, "expand")
     target = _shape_rule(shapes.expand, x.shape, _shape_arg(sizes, "expand"))
-    return _node(flame.BroadcastToOp, (x,), target, x.dtype)
+    return _expand_view(_node(flame.BroadcastToOp, (x,), target, x.dtype), x)
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -194,9 +253,15 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 def _pieces(x: Tensor, dim: int, sizes: Sequence[int]) -> tuple[Tensor, ...]:
     out, begin = [], 0
     for n in sizes:
-        out.append(_dim_slice(x, dim, begin, begin + n))
+        out.append(_dim_slice_view(x, dim, begin, begin + n))
         begin += n
     return tuple(out)
+
+
+def _dim_slice_view(x: Tensor, dim: int, begin: int, end: int) -> Tensor:
+    """`_dim_slice`, recorded as the view `x[:, ..., begin:end]` (split, chunk, narrow)."""
+    key = (slice(None),) * dim + (slice(begin, end),)
+    return _index_view(_dim_slice(x, dim, begin, end), x, key)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -212,7 +277,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
             f"narrow of {list(x.shape)}: start {start} and length {length} do not fit dim {d} "
             f"of size {n}"
         )
-    return _dim_slice(x, d, s, s + length)
+    return _dim_slice_view(x, d, s, s + length)
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
@@ -227,7 +292,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         out = _reshape_node(out, plan.shape)
     if out is x:  # x[:] or x[...]: a new tensor all the same, like PyTorch's view
         out = _slice_node(x, plan.start, plan.stop, plan.step)
-    return out
+    return _index_view(out, x, key)
 
 
 def pad(

@@ -66,6 +66,8 @@ class CostKind(StrEnum):
     PACK = "pack"
     CONV2D = "conv2d"
     POOL2D = "pool2d"
+    GATHER_ROWS = "gather_rows"
+    SCATTER_ADD_ROWS = "scatter_add_rows"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,16 @@ def _pool2d(taps, outputs, divides: bool) -> list[Instructions]:
     return [window, Instructions(1, outputs, 1, 1, outputs)] if divides else [window]
 
 
+def _indexed_rows(n, width, accumulate: bool) -> list[Instructions]:
+    # one pass over the n index entries (minus the PE's first row, compared with its row
+    # count), then per entry one instruction over a row of the tile: a copy or a zero fill
+    # (gather), an add (scatter-add); its base address is the entry's offset (an indexed DSD)
+    offsets = Instructions(1, n, 1, 1, 2 * np.asarray(n))
+    reads = 2 if accumulate else 1
+    rows = Instructions(n, width, reads, 1, np.asarray(n) * width if accumulate else 0)
+    return [offsets, rows]
+
+
 #: work kind -> function of the per-PE sizes -> the vector instructions one PE issues
 WORK: dict[CostKind, Callable[..., Instructions | list[Instructions]]] = {
     # dst[i] = value
@@ -150,6 +162,9 @@ WORK: dict[CostKind, Callable[..., Instructions | list[Instructions]]] = {
     CostKind.PACK: lambda n: _passes(1, n, 1, flops_per_element=0),
     CostKind.CONV2D: _conv2d,
     CostKind.POOL2D: _pool2d,
+    # pe.gather_rows / pe.scatter_add_rows: n index entries, rows of `width` elements
+    CostKind.GATHER_ROWS: lambda n, width: _indexed_rows(n, width, accumulate=False),
+    CostKind.SCATTER_ADD_ROWS: lambda n, width: _indexed_rows(n, width, accumulate=True),
 }
 
 

@@ -53,19 +53,23 @@ def pe_str(r, c) -> str:
 class Trace:
     """Where the wavelets of one send go, for every source PE `s` (0..k-1) of the send.
 
-    deliveries: d_src, d_r, d_c, d_h (hop distance of the destination);
-    links:      l_src, l_r, l_c, l_dir, l_h. Both sorted by source."""
+    deliveries: d_src, d_r, d_c, d_h (hop distance of the destination), d_port (the port
+                the wavelets reach the destination's router on);
+    links:      l_src, l_r, l_c, l_dir, l_h, l_port (the port the wavelets reach router
+                (l_r, l_c) on before leaving it in direction l_dir). Both sorted by source."""
 
     k: int
     d_src: np.ndarray
     d_r: np.ndarray
     d_c: np.ndarray
     d_h: np.ndarray
+    d_port: np.ndarray
     l_src: np.ndarray
     l_r: np.ndarray
     l_c: np.ndarray
     l_dir: np.ndarray
     l_h: np.ndarray
+    l_port: np.ndarray
 
 
 def _empty(dtype=np.int64) -> np.ndarray:
@@ -88,6 +92,8 @@ class RouteTable:
         #: bounded, because each holds arrays of the size of its deliveries and a grid side's
         #: worth of steps traces as many different source sets
         self._cache: OrderedDict[tuple, Trace] = OrderedDict()
+        #: when traffic passes each rule, and when replaced rules took effect
+        self.uses = RuleUses(rows, cols)
 
     def _table(self, color: int) -> np.ndarray:
         t = self.rules.get(color)
@@ -96,13 +102,25 @@ class RouteTable:
             self.version[color] = 0
         return t
 
-    def apply(self, color: int, rect, from_port: int, outputs: int) -> np.ndarray:
+    def apply(
+        self,
+        color: int,
+        rect,
+        from_port: int,
+        outputs: int,
+        at: np.ndarray | None = None,
+        what: str = "a pe.route",
+    ) -> np.ndarray:
         """Set a rule on every router of `rect`; returns the (rows, cols) bool mask of routers
-        where an existing, different rule was replaced (those pay a route switch)."""
+        where an existing, different rule was replaced (those pay a route switch). `at` (rows,
+        cols) is when each router's switch takes effect: a switch while traffic that an earlier
+        op routed through that (router, color, port) still passes is a RoutingError."""
         r0, c0, nr, nc = rect
         cur = self._table(color)[r0 : r0 + nr, c0 : c0 + nc, from_port]
         differs = cur != outputs
         switched = differs & (cur != NO_RULE)
+        if switched.any() and at is not None:
+            self.uses.switch(color, rect, from_port, switched, at, what)
         if differs.any():
             cur[...] = outputs
             self.version[color] += 1
@@ -152,10 +170,10 @@ class RouteTable:
                 )
             to_ramp = (rule & (1 << RAMP)) != 0
             if to_ramp.any():
-                D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp]))
+                D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp], fp[to_ramp]))
             si, d = np.nonzero((rule[:, None] >> _BITS) & 1)
             s, r, c, h = fs[si], fr[si], fc[si], fh[si]
-            L.append((s, r, c, d, h))
+            L.append((s, r, c, d, h, fp[si]))
             r2, c2 = r + _DR[d], c + _DC[d]
             outside = (r2 < 0) | (c2 < 0) | (r2 >= R) | (c2 >= C)
             if outside.any():
@@ -171,8 +189,8 @@ class RouteTable:
         def cols(parts, n):
             return [_cat([p[j] for p in parts]) for j in range(n)]
 
-        d_src, d_r, d_c, d_h = cols(D, 4)
-        l_src, l_r, l_c, l_dir, l_h = cols(L, 5)
+        d_src, d_r, d_c, d_h, d_port = cols(D, 5)
+        l_src, l_r, l_c, l_dir, l_h, l_port = cols(L, 6)
         od = np.argsort(d_src, kind="stable")
         ol = np.argsort(l_src, kind="stable")
         tr = Trace(
@@ -181,11 +199,13 @@ class RouteTable:
             d_r[od],
             d_c[od],
             d_h[od],
+            d_port[od],
             l_src[ol],
             l_r[ol],
             l_c[ol],
             l_dir[ol],
             l_h[ol],
+            l_port[ol],
         )
         self._cache[key] = tr
         if len(self._cache) > TRACE_CACHE_ENTRIES:
@@ -222,6 +242,92 @@ class RouteTable:
                 f"{pe_str(src_r[s], src_c[s])} reaches the router of {pe_str(r, c)} twice "
                 f"from its {PORTS[p]} port"
             )
+
+
+class RuleUses:
+    """When wavelets pass each (router, color, input port), and when a replaced rule took
+    effect: the order between route switches and traffic.
+
+    A PE switches its own router's rule when it reaches the `pe.route` (as on the machine, where
+    a PE reconfigures its router at run time); nothing else orders the switch with traffic that
+    other PEs send through that router. A switch that takes effect while a message an earlier
+    op routed through that port is still passing would misroute the message's rest; a message
+    whose head reaches a port before the switch that its op relies on would be routed by the
+    old rule. Both are RoutingErrors naming the PE, the color and the cycles. Traffic times are
+    the streams' unstalled times (a stream slowed by back-pressure passes later than recorded),
+    so a race hidden behind a stall is not seen here (the wavelet engine sees it)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.R, self.C = rows, cols
+        self.names: list[str] = []
+        #: per color: (R, C, 5) cycle the last known wavelet leaves the port, and who sent it
+        self.until: dict[int, np.ndarray] = {}
+        self.until_what: dict[int, np.ndarray] = {}
+        #: per color: (R, C, 5) cycle the port's current rule took effect (0: at load), and who
+        self.since: dict[int, np.ndarray] = {}
+        self.since_what: dict[int, np.ndarray] = {}
+
+    def _name(self, what: str) -> int:
+        if not self.names or self.names[-1] != what:
+            self.names.append(what)
+        return len(self.names) - 1
+
+    def switch(self, color, rect, port: int, switched: np.ndarray, at: np.ndarray, what) -> None:
+        r0, c0, nr, nc = rect
+        at = np.broadcast_to(np.asarray(at, dtype=np.int64), (nr, nc))
+        until = self.until.get(color)
+        if until is not None:
+            busy = until[r0 : r0 + nr, c0 : c0 + nc, port]
+            late = switched & (busy > at)
+            if late.any():
+                i, j = np.argwhere(late)[0]
+                sent = self.names[int(self.until_what[color][r0 + i, c0 + j, port])]
+                raise RoutingError(
+                    f"{what}: {pe_str(r0 + i, c0 + j)} switches its router's rule for color "
+                    f"{color} (from its {PORTS[port]} port) at cycle {int(at[i, j])}, while "
+                    f"wavelets of {sent} still pass that port until cycle {int(busy[i, j])}: "
+                    "the switch would misroute them (order the switch after that traffic, or "
+                    "give the two a different color each)"
+                )
+        if color not in self.since:
+            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
+            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+        sl = (slice(r0, r0 + nr), slice(c0, c0 + nc), port)
+        self.since[color][sl] = np.where(switched, at, self.since[color][sl])
+        self.since_what[color][sl] = np.where(
+            switched, self._name(what), self.since_what[color][sl]
+        )
+
+    def traffic(self, color: int, tr: Trace, head: np.ndarray, cyc: np.ndarray, links, what):
+        """Message i of `tr` leaves its sender's ramp from cycle head[i] for cyc[i] cycles."""
+        ramp, hop = links.ramp, links.hop
+        r = np.concatenate([tr.l_r, tr.d_r])
+        c = np.concatenate([tr.l_c, tr.d_c])
+        p = np.concatenate([tr.l_port, tr.d_port])
+        src = np.concatenate([tr.l_src, tr.d_src])
+        first = head[src] + ramp + np.concatenate([tr.l_h, tr.d_h]) * hop
+        since = self.since.get(color)
+        if since is not None:
+            early = first < since[r, c, p]
+            if early.any():
+                j = int(np.argmax(early))
+                switch = self.names[int(self.since_what[color][r[j], c[j], p[j]])]
+                raise RoutingError(
+                    f"{what}: a wavelet on color {color} reaches the router of "
+                    f"{pe_str(r[j], c[j])} (from its {PORTS[p[j]]} port) at cycle "
+                    f"{int(first[j])}, before the rule it needs takes effect there at cycle "
+                    f"{int(since[r[j], c[j], p[j]])} ({switch}): the old rule would route it "
+                    "(order the send after the switch, or use another color)"
+                )
+        if color not in self.until:
+            self.until[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
+            self.until_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+        last = first + cyc[src]
+        until = self.until[color]
+        later = last > until[r, c, p]
+        if later.any():
+            np.maximum.at(until, (r, c, p), last)
+            self.until_what[color][r[later], c[later], p[later]] = self._name(what)
 
 
 def xy_paths(sr, sc, dr, dc):

@@ -16,6 +16,8 @@ deadlocks (`DeadlockError`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import arith, func
@@ -40,6 +42,7 @@ from pyflame.sim.kernels import kernel_for
 from pyflame.sim.kernels.network import wait_ready
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
+    Frame,
     Item,
     Schedule,
     describe,
@@ -85,6 +88,16 @@ def _host_bytes(typ: Attribute) -> int:
     return math.prod(typ.get_shape()) * elem
 
 
+@dataclass
+class LoopPlan:
+    """A pe.loop as read: its body's items at the first iteration, with the step each one's
+    rectangle moves by per iteration (None: it stays)."""
+
+    loop: pe.LoopOp
+    trips: int
+    body: list[tuple[Item, tuple[int, int, int, int] | None]]
+
+
 class Planner:
     """Reads @main into a Schedule, then executes its items in a valid order at plan time."""
 
@@ -101,7 +114,7 @@ class Planner:
     # ------------------------------------------------------------------ reading
 
     def read(self) -> None:
-        t, s = self.target, self.schedule
+        s = self.schedule
         args = list(self.block.args)
         s.arg_index = {a: i for i, a in enumerate(args)}
         self.arg_names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
@@ -119,9 +132,12 @@ class Planner:
                 self.arg_kinds.append(("int",))
             else:
                 self.arg_kinds.append(("other",))
+        #: the program: an item per op of @main, a LoopPlan per pe.loop
+        self.program: list[Item | LoopPlan] = []
+        #: every op to run once, as read (a loop body's ops at their first iteration)
         self.items: list[Item] = []
         self.return_values: list[SSAValue] = []
-        R = C = 0
+        self.R = self.C = 0
         for seq, op in enumerate(self.block.ops):
             self.reading = op
             if isinstance(op, func.ReturnOp):
@@ -132,46 +148,79 @@ class Planner:
                 if isinstance(v, IntegerAttr):
                     s.consts[op.result] = v.value.data
                 continue
-            if not isinstance(op, pe.PEOp):
-                raise CompileError(
-                    f"{describe(op, seq)}: not a pe op; lower the program to the pe level "
-                    "first (flame-to-mesh, mesh-to-pe)"
-                )
-            rect = op.rect
-            if len(rect) != 4 or rect[2] <= 0 or rect[3] <= 0 or min(rect) < 0:
-                raise CompileError(f"{describe(op, seq)}: bad pes {list(rect)}")
-            what = describe(op, seq)
-            if isinstance(op, pe.AllocOp):
-                self._read_alloc(op, rect, what)
-            else:
-                self.items.append(Item(seq, op, rect, what))
-            R = max(R, rect[0] + rect[2])
-            C = max(C, rect[1] + rect[3])
-            if isinstance(op, pe.ExchangeOp):
-                for lay in (op.src_layout, op.dst_layout):
-                    g = lay.dist.grid
-                    R = max(R, rect[0] + g[0])
-                    C = max(C, rect[1] + g[1])
-            if (
-                isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.ExchangeOp)
-                and op.color_id >= t.num_colors
-            ):
-                raise ColorAllocationError(
-                    f"{what}: color {op.color_id} is not below the target's "
-                    f"{t.num_colors} colors (run allocate-colors)"
-                )
-            if (
-                rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols
-            ) and not isinstance(op, pe.AllocOp):
-                cls = RoutingError if isinstance(op, pe.RouteOp) else CompileError
-                raise cls(
-                    f"{what}: {rect_pes(rect)} lie outside the {t.fabric_rows} x "
-                    f"{t.fabric_cols} fabric of target {t.name}"
-                )
-        self.R, self.C = R, C
+            if isinstance(op, pe.LoopOp):
+                self.program.append(self._read_loop(op, seq))
+                continue
+            item = self._read_op(op, seq)
+            if item is not None:
+                self.program.append(item)
         B = max([b.offset + b.nbytes for b in s.buffers] + [0])
         self.B = max(16, -(-B // 16) * 16)
         self._check_host_memory()
+
+    def _read_loop(self, loop: pe.LoopOp, seq: int) -> LoopPlan:
+        """A pe.loop's body is read once: each op checked at its first and last iteration (its
+        rectangle is affine in the iteration, so every other one lies between them)."""
+        body: list[tuple[Item, tuple[int, int, int, int] | None]] = []
+        for op in loop.body.block.ops:
+            if isinstance(op, pe.YieldOp):
+                continue
+            self.reading = op
+            if isinstance(op, pe.AllocOp | pe.LoopOp) or not isinstance(op, pe.PEOp):
+                raise CompileError(f"{describe(op, seq)}: cannot be inside a pe.loop")
+            step = op.rect_step
+            last = op.rect_at(loop.trip_count - 1)
+            if step is not None and last != op.rect:
+                self._read_op(op, seq, last, " at the loop's last iteration")
+            item = self._read_op(op, seq)
+            assert item is not None  # not an alloc
+            body.append((item, step))
+        return LoopPlan(loop, loop.trip_count, body)
+
+    def _read_op(
+        self, op: Operation, seq: int, rect: tuple[int, ...] | None = None, when: str = ""
+    ) -> Item | None:
+        """Check one op (at rectangle `rect`, its own when None); its item (None: a buffer)."""
+        t = self.target
+        if not isinstance(op, pe.PEOp):
+            raise CompileError(
+                f"{describe(op, seq)}: not a pe op; lower the program to the pe level "
+                "first (flame-to-mesh, mesh-to-pe)"
+            )
+        rect = op.rect if rect is None else rect
+        if len(rect) != 4 or rect[2] <= 0 or rect[3] <= 0 or min(rect) < 0:
+            raise CompileError(f"{describe(op, seq)}: bad pes {list(rect)}{when}")
+        what = describe(op, seq)
+        item = None
+        if isinstance(op, pe.AllocOp):
+            self._read_alloc(op, rect, what)
+        elif not when:
+            item = Item(seq, op, rect, what)
+            self.items.append(item)
+        self.R = max(self.R, rect[0] + rect[2])
+        self.C = max(self.C, rect[1] + rect[3])
+        if isinstance(op, pe.ExchangeOp):
+            for lay in (op.src_layout, op.dst_layout):
+                g = lay.dist.grid
+                self.R = max(self.R, rect[0] + g[0])
+                self.C = max(self.C, rect[1] + g[1])
+        if (
+            isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.ExchangeOp)
+            and op.color_id >= t.num_colors
+        ):
+            raise ColorAllocationError(
+                f"{what}: color {op.color_id} is not below the target's "
+                f"{t.num_colors} colors (run allocate-colors)"
+            )
+        if (
+            rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols
+        ) and not isinstance(op, pe.AllocOp):
+            cls = RoutingError if isinstance(op, pe.RouteOp) else CompileError
+            raise cls(
+                f"{what}: {rect_pes(rect)} lie outside the {t.fabric_rows} x "
+                f"{t.fabric_cols} fabric of target {t.name}{when}"
+            )
+        return item
 
     def _check_host_memory(self) -> None:
         """Refuse, before planning, a program whose run would not fit in host memory."""
@@ -248,17 +297,15 @@ class Planner:
         s = self.schedule
         s.start(self.R, self.C)
 
-        items = self.items
+        items = self._in_order()
         s.streams.on_late_completion = self._record_late
-        blocked: list[int] = []
-        nxt = 0
+        blocked: list[Item] = []  # in program order
         dirty = False
         while True:
             if dirty and blocked:
                 dirty = False
                 seen: list[Rect] = []
-                for j, i in enumerate(blocked):
-                    it = items[i]
+                for j, it in enumerate(blocked):
                     held = s.holds.get(it.seq)
                     if held is not None:
                         if held.complete:  # a synchronous transfer whose streams have finished
@@ -268,24 +315,24 @@ class Planner:
                             break
                     elif not any(rects_overlap(it.rect, r) for r in seen) and self._ready(it):
                         del blocked[j]
-                        self._run(it, blocked, i)
+                        self._run(it, blocked)
                         dirty = True
                         break
                     seen.append(it.rect)
                 if dirty:
                     continue
-            if nxt >= len(items):
+            nxt = next(items, None)
+            if nxt is None:
                 break
-            it = items[nxt]
-            nxt += 1
-            if any(rects_overlap(it.rect, items[b].rect) for b in blocked) or not self._ready(it):
-                blocked.append(nxt - 1)
+            it = nxt
+            if any(rects_overlap(it.rect, b.rect) for b in blocked) or not self._ready(it):
+                blocked.append(it)
             else:
-                self._run(it, blocked, nxt - 1)
+                self._run(it, blocked)
                 if isinstance(it.op, pe.SendOp | pe.RecvOp):
                     dirty = True
         if blocked:
-            self._deadlock([items[i] for i in blocked])
+            self._deadlock(blocked)
         self._check_waited()
         left = s.mail.leftovers()
         if left:
@@ -300,13 +347,40 @@ class Planner:
             )
         return self._executable()
 
-    def _run(self, it: Item, blocked: list[int], index: int) -> None:
+    def _in_order(self) -> Iterator[Item]:
+        """The items to run, in program order, each with a position of its own: a loop's body
+        once per iteration with that iteration's rectangles and token frame, made when the
+        planner reaches it and dropped once run (plan memory does not grow with trip counts)."""
+        root = self.schedule.root
+        position = 0
+        for entry in self.program:
+            if isinstance(entry, Item):
+                entry.seq = position
+                position += 1
+                yield entry
+                continue
+            loop = entry.loop
+            yielded = loop.yield_op.values
+            previous, sources = root, list(loop.inits)
+            for i in range(entry.trips):
+                frame = Frame({}, outer=root)
+                for carried, source in zip(loop.carried, sources, strict=True):
+                    frame.link(carried, previous, source)
+                for first, step in entry.body:
+                    rect = first.rect if step is None else first.op.rect_at(i)  # type: ignore[attr-defined]  # body ops are pe ops
+                    yield Item(position, first.op, rect, first.what, frame)
+                    position += 1
+                previous, sources = frame, list(yielded)
+            for result, source in zip(loop.results, sources, strict=True):
+                root.link(result, previous, source)
+
+    def _run(self, it: Item, blocked: list[Item]) -> None:
         """Execute `it`; a synchronous transfer that cannot finish yet stays blocked, holding
         its PEs, until its streams do (Schedule.holds)."""
         self._execute(it)
         if it.seq in self.schedule.holds:
-            blocked.append(index)
-            blocked.sort()
+            blocked.append(it)
+            blocked.sort(key=lambda b: b.seq)
 
     def _ready(self, it: Item) -> bool:
         if isinstance(it.op, pe.RecvOp):
@@ -334,7 +408,7 @@ class Planner:
     def _check_waited(self) -> None:
         """Every asynchronous transfer is waited for on each of its PEs (its completion is what
         makes its buffer safe to touch again)."""
-        for comp in self.schedule.tokens.values():
+        for comp in [*self.schedule.tokens.values(), *self.schedule.loop_tokens]:
             if not comp.waited.all():
                 r, c = np.argwhere(~comp.waited)[0]
                 raise CompileError(
@@ -371,14 +445,15 @@ class Planner:
                 culprits.append(op)
             elif isinstance(op, pe.WaitOp):
                 for t in op.tokens:
-                    comp = s.tokens.get(t)
+                    comp = s.token(it, t)
                     if comp is None:
                         continue
                     part = comp.done[
                         r0 - comp.rect[0] : r0 - comp.rect[0] + nr,
                         c0 - comp.rect[1] : c0 - comp.rect[1] + nc,
                     ]
-                    color = t.owner.color_id  # type: ignore[union-attr]  # tokens come from transfers
+                    # a token comes from a transfer (or, in a loop, through its carried tokens)
+                    color = getattr(t.owner, "color_id", -1)
                     for r, c in np.argwhere(mine & (part == UNKNOWN)):
                         waiting.append(((r0 + int(r), c0 + int(c)), color))
                         lines.append(

@@ -62,14 +62,54 @@ def pe_slice(rect: Rect) -> tuple[slice, slice]:
     return (slice(r0, r0 + nr), slice(c0, c0 + nc))
 
 
+class Frame:
+    """Which completion each token names, in one scope: @main's body (the root frame, whose
+    table is `Schedule.tokens`) or one iteration of a pe.loop. An iteration's carried tokens
+    are links to the previous iteration's yielded values (or to the loop's operands), and the
+    loop's results links to the last iteration's: resolved when first looked up, so a frame
+    lives only while an item of its iteration or an unresolved link needs it (plan memory does
+    not grow with the trip count)."""
+
+    __slots__ = ("links", "outer", "values")
+
+    def __init__(self, values: dict[SSAValue, Completion], outer: Frame | None = None):
+        self.values = values
+        self.outer = outer
+        self.links: dict[SSAValue, tuple[Frame, SSAValue]] = {}
+
+    def lookup(self, value: SSAValue) -> Completion | None:
+        got = self.values.get(value)
+        if got is not None:
+            return got
+        link = self.links.get(value)
+        if link is None:
+            return None if self.outer is None else self.outer.lookup(value)
+        got = link[0].lookup(link[1])
+        if got is not None:  # resolved: the link (and the frame it names) is no longer needed
+            self.values[value] = got
+            del self.links[value]
+        return got
+
+    def link(self, value: SSAValue, frame: Frame, source: SSAValue) -> None:
+        """`value` names what `source` names in `frame` (resolved now if it is known)."""
+        got = frame.lookup(source)
+        if got is not None:
+            self.values[value] = got
+        else:
+            self.links[value] = (frame, source)
+
+
 @dataclass
 class Item:
-    """One op of @main to execute: its position, its rectangle and how messages name it."""
+    """One op of @main to execute: its position, its rectangle and how messages name it; an
+    op of a pe.loop's body runs once per iteration, as an item with that iteration's rectangle
+    and token frame."""
 
     seq: int
     op: Operation
     rect: Rect
     what: str
+    frame: Frame | None = None
 
 
 @dataclass
@@ -114,6 +154,8 @@ class Schedule:
     io_cycles: int = 0
     #: the completion of every asynchronous send or receive, by its token
     tokens: dict[SSAValue, Completion] = field(default_factory=dict)
+    #: the completions of asynchronous transfers inside loops not yet waited for everywhere
+    loop_tokens: list[Completion] = field(default_factory=list)
     #: synchronous sends and receives still waiting for their streams, by item position
     holds: dict[int, Completion] = field(default_factory=dict)
     #: buffers asynchronous transfers still use (until their pe.wait)
@@ -133,8 +175,21 @@ class Schedule:
         self.out_free = np.zeros((rows, cols), dtype=np.int64)
         self.in_free = np.zeros((rows, cols), dtype=np.int64)
         self.streams = Streams(self.clock)
+        #: @main's token scope (its table is `tokens`); loop iterations' frames link to it
+        self.root = Frame(self.tokens)
         #: what the middle row of PEs does over time (Report.timeline)
         self.timeline = Timeline(row=rows // 2)
+
+    def token(self, item: Item, value: SSAValue) -> Completion | None:
+        """The completion a token names where `item` runs (None: no transfer made it)."""
+        return (item.frame or self.root).lookup(value)
+
+    def set_token(self, item: Item, value: SSAValue, comp: Completion) -> None:
+        """An asynchronous transfer's token, in the scope of `item`."""
+        frame = item.frame or self.root
+        frame.values[value] = comp
+        if frame is not self.root:
+            self.loop_tokens.append(comp)
 
     def buf(self, value: SSAValue, item: Item) -> Buffer:
         """The buffer an operand names (made by pe.alloc)."""

@@ -57,6 +57,7 @@ ARG_TYPES = {
     "img": TensorType(f32, [1, 2, 6, 6]),
     "w": TensorType(f32, [3, 2, 3, 3]),
     "bias": TensorType(f32, [3]),
+    "idx": TensorType(i32, [5]),
 }
 Args = dict[str, SSAValue]
 
@@ -132,6 +133,11 @@ BUILT: dict[type[flame.FlameOp], tuple[Callable[[Args], flame.FlameOp], str]] = 
     flame.AvgPool2dOp: (
         lambda a: flame.AvgPool2dOp(a["img"], (3, 3), (2, 2), (1, 1, 1, 1), divisor=4),
         "tensor<1x2x3x3xf32>",
+    ),
+    flame.GatherRowsOp: (lambda a: flame.GatherRowsOp(a["x"], a["idx"]), "tensor<5x8xf32>"),
+    flame.ScatterAddRowsOp: (
+        lambda a: flame.ScatterAddRowsOp(a["idx"], flame.GatherRowsOp(a["y"], a["idx"]).result, 6),
+        "tensor<6x8xf32>",
     ),
 }
 

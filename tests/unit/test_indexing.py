@@ -101,3 +101,108 @@ def test_gradients_match_torch():
         y.backward()
         grads[lib] = x.grad.numpy()
     np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-5, atol=1e-6)
+
+
+def _flame_ops(t) -> set[str]:
+    text = pf.ir(t, stage="flame")
+    return {word for word in text.split() if word.startswith("flame.") and "(" not in word}
+
+
+def test_lookups_read_rows_not_every_index():
+    """index_select and embedding are one flame.gather_rows (no comparison with every position
+    of the dim); gather reads rows when they are shorter than the dim, else compares."""
+    x = pf.from_numpy(data((40, 6)))
+    v = pf.from_numpy(np.array([3, 39, 0], np.int32))
+    for t in (x.index_select(0, v), pf.nn.functional.embedding(v, x)):
+        found = _flame_ops(t)
+        assert "flame.gather_rows" in found and "flame.iota" not in found, found
+    picked = x.gather(0, pf.from_numpy(ints(40, (2, 6))))  # rows of 6 < 40 positions
+    assert "flame.gather_rows" in _flame_ops(picked)
+    along = x.gather(1, pf.from_numpy(ints(6, (40, 1))))  # rows of 40 > 6 positions
+    assert "flame.gather_rows" not in _flame_ops(along) and "flame.iota" in _flame_ops(along)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_gradients_match_torch_under_layouts(layout):
+    """Odd shapes (padded blocks), every dim, repeated indices: values and the scatter-add
+    gradient against torch."""
+    a = data((7, 5))
+    b = data((3, 5, 4), seed=2)
+    i0, i1 = ints(7, (3, 5), seed=3), ints(5, (7, 2), seed=4)
+    j = ints(5, (2, 3, 4), seed=5)
+    v = np.array([6, 0, 6, 2], np.int32)
+    res = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        y = lib.from_numpy(b)
+        x.requires_grad = y.requires_grad = True
+
+        def idx(k, lib=lib):
+            return pf.from_numpy(k) if lib is pf else as_long(k)
+
+        outs = [
+            x.gather(0, idx(i0)),
+            x.gather(1, idx(i1)),
+            x.index_select(0, idx(v)),
+            x.index_select(1, idx(v[1:] % 5)),
+            y.gather(1, idx(j)),
+            y.index_select(2, idx(v % 4)),
+        ]
+        loss = sum((o * o).sum() * (k + 1) for k, o in enumerate(outs))
+        loss.backward()
+        res[lib] = [o.detach().numpy() for o in outs] + [x.grad.numpy(), y.grad.numpy()]
+    for k, (got, want) in enumerate(zip(res[pf], res[torch], strict=True)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=str(k))
+
+
+def test_lookup_cycles_do_not_grow_with_the_table():
+    """A lookup costs work per row returned: a table ten times taller, on the same grid, takes
+    the same simulated cycles (host I/O aside)."""
+    idx = pf.from_numpy(ints(60, (8,)))
+    cycles = []
+    for vocab in (64, 640):
+        table = pf.from_numpy(data((vocab, 16)), layout=pf.MeshLayout.grid(4, 4))
+        pf.nn.functional.embedding(idx, table).numpy()
+        cycles.append(pf.last_report().cycles)
+    assert cycles[0] == cycles[1]
+
+
+def test_int64_indices_are_held_as_int32():
+    a = data((6, 3))
+    i64 = np.array([5, 0, 5], np.int64)
+    x = pf.from_numpy(a)
+    idx = pf.from_numpy(i64)
+    assert idx.dtype is pf.int64 is pf.int32 and pf.long is pf.int32
+    np.testing.assert_array_equal(x.index_select(0, idx).numpy(), a[i64])
+    as_long_ = pf.from_numpy(np.array([2.0, 1.0], np.float32)).long()
+    assert as_long_.dtype is pf.int32
+    np.testing.assert_array_equal(x.index_select(0, as_long_).numpy(), a[[2, 1]])
+    assert pf.zeros(2, dtype=torch.int64).dtype is pf.int32
+    assert pf.zeros(2, dtype=np.int64).dtype is pf.int32
+    assert x.to("int64").dtype is pf.int32
+    with pytest.raises(ShapeErrorOrValue, match="do not fit"):
+        pf.from_numpy(np.array([2**40], np.int64))
+
+
+ShapeErrorOrValue = (ValueError, pf.ShapeError, OverflowError, pf.IntegerOverflowError)
+
+
+def test_narrow_with_a_tensor_start():
+    a = data((4, 9))
+    x = pf.from_numpy(a)
+    at_hand = pf.from_numpy(np.array(-4, np.int64))  # 0-d, counts from the end
+    np.testing.assert_array_equal(x.narrow(1, at_hand, 3).numpy(), a[:, 5:8])
+    assert "flame.gather_rows" not in _flame_ops(x.narrow(1, at_hand, 3))  # a plain slice
+    lazy = pf.argmax(pf.from_numpy(np.array([0.0, 3.0, 1.0], np.float32)), 0) + 1  # 2
+    np.testing.assert_array_equal(pf.narrow(x, 1, lazy, 4).numpy(), a[:, 2:6])
+    np.testing.assert_array_equal(x.narrow(0, lazy - 3, 1).numpy(), a[3:4])  # -1: the last
+    t = torch.from_numpy(a).requires_grad_()
+    y = pf.from_numpy(a).requires_grad_()
+    (pf.narrow(y, 1, lazy, 4) ** 2).sum().backward()
+    (torch.narrow(t, 1, torch.tensor(2), 4) ** 2).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    out = x.narrow(1, lazy + 5, 3)  # start 7 + 3 > 9: known only after the run
+    with pytest.raises(IndexError, match=r"test_indexing.py:\d+: narrow\(\): start 7 and length 3"):
+        out.numpy()
+    with pytest.raises(TypeError, match="0-dim integer tensor"):
+        x.narrow(1, pf.from_numpy(np.array([1], np.int32)), 2)

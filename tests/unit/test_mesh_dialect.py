@@ -11,7 +11,7 @@ import re
 import pytest
 from xdsl.context import Context
 from xdsl.dialects import builtin, func, test
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, ModuleOp, TensorType, f32, i64
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, ModuleOp, TensorType, f32, i32, i64
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
@@ -236,3 +236,16 @@ def test_the_dialect_registers_every_enum_attribute() -> None:
         "mesh.pool_kind",
         "mesh.matmul_algorithm",
     } <= names
+
+
+def test_indexed_rows_infer_their_partials_and_round_trip() -> None:
+    """gather_rows: one partial per part of the table's row split, [P, *I, D]; scatter_add_rows
+    takes its source split like the result's columns."""
+    index = value(mesh.MeshTensorType(Distribution((2, 5), (4, 4), ("", "")), i32))
+    rows = mesh.GatherRowsOp(value(A), index)
+    assert rows.result.type == tensor((4, 2, 5, 48), (4, 4), ("r", "", "", "c"))
+    assert "mesh.gather_rows %v, %v :" in round_trip(rows)
+    src = value(tensor((2, 5, 48), (4, 4), ("", "", "c")))
+    grad = mesh.ScatterAddRowsOp(index, src, Distribution((64, 48), (4, 4), ("r", "c")))
+    assert grad.result.type == A
+    assert "mesh.scatter_add_rows %v, %v :" in round_trip(grad)

@@ -244,6 +244,48 @@ def test_one_hot_and_embedding(layout):
     )
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_embedding_rows_and_gradient_match_torch_when_the_table_is_laid_out(layout):
+    """The table in every layout (odd sizes: padded row and column blocks), repeated indices,
+    and the table also used elsewhere (weight tying): the rows and the scatter-add gradient."""
+    table = rand(13, 7, seed=3)
+    idx = np.array([[12, 0, 5], [5, 5, 1], [7, 12, 3]], np.int64)
+    res = {}
+    for lib in (pf, torch):
+        w = pf.from_numpy(table, layout=layout) if lib is pf else torch.from_numpy(table)
+        w.requires_grad = True
+        i = pf.from_numpy(idx) if lib is pf else torch.from_numpy(idx)
+        rows = lib.nn.functional.embedding(i, w)
+        logits = rows @ w.transpose(0, 1)  # a tied output layer
+        (logits.tanh().sum() + (rows * rows).sum()).backward()
+        res[lib] = (rows.detach().numpy(), w.grad.numpy())
+    for got, want in zip(res[pf], res[torch], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_of_half_tables_is_exact():
+    table = rand(9, 5).astype(np.float16)
+    idx = np.array([8, 0, 8, 4], np.int32)
+    got = F.embedding(pf.from_numpy(idx), pf.from_numpy(table, layout=pf.MeshLayout.grid(3, 2)))
+    assert got.dtype is pf.float16
+    np.testing.assert_array_equal(got.numpy(), table[idx])
+
+
+def test_embedding_edge_shapes_match_torch():
+    w = rand(4, 3)
+    for idx in (np.array(2), np.zeros((0, 2), np.int64), np.array([[3], [0]])):
+        got = F.embedding(pf.from_numpy(idx), pf.from_numpy(w))
+        want = TF.embedding(torch.from_numpy(idx).long(), torch.from_numpy(w))
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    empty = pf.from_numpy(np.zeros((0, 3), np.float32))
+    lazy = pf.from_numpy(np.array([0], np.int32)) + 0  # known only on the device
+    with pytest.raises(
+        IndexError, match=r"test_nn_functional.py:\d+: embedding: index out of range"
+    ):
+        F.embedding(lazy, empty).numpy()
+
+
 def test_one_hot_needs_num_classes_for_lazy_indices():
     lazy = pf.from_numpy(np.array([1, 2], np.int32)) + 1
     with pytest.raises(ValueError, match="num_classes >= 0.*static shapes"):

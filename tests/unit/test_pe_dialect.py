@@ -84,6 +84,16 @@ def every_op() -> ModuleOp:
     received = add(pe.RecvOp(b, color=1, pes=(0, 1, 2, 1), combine="max", asynchronous=True))
     add(pe.WaitOp(sent.token, pes=(0, 0, 2, 1)))
     add(pe.WaitOp(received.token, pes=(0, 1, 1, 1)))
+    # a loop: PE column 0 then 1 sends, each send joined by the next iteration or after it
+    first = add(pe.SendOp(a, color=1, pes=(0, 0, 2, 1), asynchronous=True))
+    loop, body, _, (carried,) = pe.LoopOp.empty(0, 2, [first.results[0]])
+    joined = pe.WaitOp(carried, pes=(0, 0, 2, 1))
+    step = pe.SendOp(a, color=1, pes=(0, 0, 2, 1), asynchronous=True)
+    for op in (joined, step):
+        op.properties["pes_step"] = pe.dense_i64((0, 1, 0, 0))
+    body.add_ops([joined, step, pe.YieldOp(step.results[0])])
+    add(loop)
+    add(pe.WaitOp(loop.results[0], pes=(0, 1, 2, 1)))
     add(pe.ExchangeOp(t, a, src_layout=LAYOUT, dst_layout=TRANSPOSED, color=1, phase=1, pes=FULL))
     add(
         pe.ExchangeOp(
@@ -104,6 +114,9 @@ def every_op() -> ModuleOp:
     add(pe.Conv2dOp(c, window, weight, bias, groups=1, pes=FULL, **windowed))
     add(pe.Conv2dOp(c, window, weight, groups=1, pes=FULL, **windowed))
     add(pe.Pool2dOp(PoolKind.AVG, c, window, pes=FULL, **windowed))
+    index, rows = alloc("index", 3, i32), alloc("rows", 12)  # 3 rows of the 4-wide tiles
+    add(pe.GatherRowsOp(rows, a, index, layout=LAYOUT, pes=FULL))
+    add(pe.ScatterAddRowsOp(a, rows, index, layout=LAYOUT, pes=FULL))
     add(pe.IotaOp(c, layout=LAYOUT, dim=1, start=0.0, step=0.5, pes=FULL))
     add(pe.RandomUniformOp(c, seed, layout=LAYOUT, minval=-1.0, maxval=1.0, pes=FULL))
     out = add(pe.HostOutOp(c, tensor, layout=LAYOUT, pes=FULL)).results[0]
@@ -298,9 +311,9 @@ def test_async_transfers_return_tokens_that_wait_joins() -> None:
     text = str(every_op())
     assert "-> !pe.token" in text
     sends = [op for op in every_op().walk() if isinstance(op, pe.SendOp)]
-    assert [op.is_async for op in sends] == [False, True]
+    assert [op.is_async for op in sends] == [False, True, True, True]  # the last two: a loop's
     waits = [op for op in every_op().walk() if isinstance(op, pe.WaitOp)]
-    assert len(waits) == 2 and all(len(w.tokens) == 1 for w in waits)
+    assert len(waits) == 4 and all(len(w.tokens) == 1 for w in waits)
 
 
 def test_a_wait_outside_its_transfer_is_refused() -> None:

@@ -9,6 +9,7 @@
     exchange        exchange (a redistribution's local part and network phases)
     conv            pack, unpack, conv2d, pool2d
     creation        random_normal, random_uniform, iota
+    indexed         gather_rows, scatter_add_rows
 
 A new pe op gets its kernel in the module of its family (or a new module listed here);
 tests/unit/sim/test_kernels.py fails while a pe op has none.
@@ -20,6 +21,7 @@ from pyflame.sim.kernels import (
     elementwise,
     exchange,
     host_io,
+    indexed,
     network,
     reduce_matmul,
     tile_shape,
@@ -35,6 +37,7 @@ FAMILIES = (
     exchange,
     conv,
     creation,
+    indexed,
 )
 
 __all__ = ["FAMILIES", "KERNELS", "Kernel", "kernel", "kernel_for"]

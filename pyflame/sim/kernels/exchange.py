@@ -123,6 +123,7 @@ def _network_phase(
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
     cyc = costs.stream_cycles(t, w)
+    s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
     s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
     s.busy[asr, asc] += cyc
     # a receiver ingests every message delivered to it (one wavelet per cycle through its

@@ -29,9 +29,12 @@ from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
 @kernel(pe.RouteOp)
 def route(s: Schedule, it: Item, op: pe.RouteOp) -> None:
     from_port = PORT_INDEX[op.from_port.data]
-    switched = s.routes.apply(op.color_id, it.rect, from_port, port_mask(op.outputs))
+    sl = pe_slice(it.rect)
+    effect = s.clock[sl] + costs.route_switch_cycles(s.target)
+    switched = s.routes.apply(
+        op.color_id, it.rect, from_port, port_mask(op.outputs), at=effect, what=it.what
+    )
     if switched.any():
-        sl = pe_slice(it.rect)
         cost = switched.astype(np.int64) * costs.route_switch_cycles(s.target)
         s.clock[sl] += cost
         s.busy[sl] += cost
@@ -51,7 +54,7 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     )
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
-        s.tokens[op.results[0]] = comp
+        s.set_token(it, op.results[0], comp)
         s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
@@ -96,6 +99,7 @@ def _open_stream(
     issue = costs.transfer_issue_cycles(s.target)
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     cyc = costs.stream_cycles(s.target, w)
+    s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
     s.out_free[sr, sc] = start + cyc
     if feeds is None:  # a forwarding receive's CE time is its receive's
         s.busy[sr, sc] += cyc + issue
@@ -284,6 +288,8 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
     s.clock[sl] = done + wake
     s.busy[sl] += wake
     s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
+    if s.loop_tokens:  # a loop's transfers are forgotten once joined everywhere
+        s.loop_tokens = [c for c in s.loop_tokens if not c.waited.all()]
 
 
 def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]:
@@ -291,7 +297,7 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
     ran before it)."""
     out = []
     for t in op.tokens:
-        comp = s.tokens.get(t)
+        comp = s.token(it, t)
         if comp is None:
             raise CompileError(
                 f"{it.what}: waits for a token that no asynchronous send or receive made"
@@ -303,7 +309,7 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
 def wait_ready(s: Schedule, it: Item, op: pe.WaitOp) -> bool:
     """Every token of the wait has completed on the wait's PEs."""
     for t in op.tokens:
-        comp = s.tokens.get(t)
+        comp = s.token(it, t)
         if comp is None:
             return True  # the kernel names the problem
         if (comp.done[_within(comp.rect, it.rect)] == UNKNOWN).any():

@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
+from pyflame.dialects import pe
 from pyflame.sim.executable import Executable
 from pyflame.sim.report import Report
 from pyflame.sim.wavelet.engine import WaveletRun
@@ -76,7 +78,13 @@ class WaveletExecutable(Executable):
 
 
 def compile_wavelet(module: ModuleOp) -> WaveletExecutable:
-    """Read and check a verified pe-level module for the wavelet-level engine."""
+    """Read and check a verified pe-level module for the wavelet-level engine (which runs a
+    pe.loop as its iterations spelled out: the engine is for meshes up to 16x16)."""
+    if any(isinstance(op, pe.LoopOp) for op in module.walk()):
+        module = module.clone()
+        for fn in module.walk():
+            if isinstance(fn, func.FuncOp) and fn.body.blocks:
+                pe.unroll_loops(fn.body.block)
     return WaveletExecutable(WaveletProgram(module))
 
 

@@ -67,10 +67,15 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 2, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [west, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 3, 1>}
-// CHECK-NEXT:    pe.route ramp -> [west, east, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 3, 1>}
+// A middle root's rule recurs every other line on a larger grid: it is a route in a pe.loop
+// (here of one trip), so the routes do not grow with the grid side.
+// CHECK-NEXT:    pe.loop %{{.*}} = 0 to 1 {
+// CHECK-NEXT:      pe.route ramp -> [west, east, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 3, 1>, pes_step = array<i64: 0, 2, 0, 0>}
+// CHECK-NEXT:      pe.yield
+// CHECK-NEXT:    }
 // CHECK-NEXT:    pe.route west -> [ramp] {color = 1 : i64, pes = array<i64: 0, 2, 3, 1>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 3, 1>}
-// CHECK:         pe.route ramp -> [north, south, ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 3>}
+// CHECK:         pe.route ramp -> [north, south, ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 3>, pes_step = array<i64: 2, 0, 0, 0>}
 // CHECK-COUNT-3: pe.matmul_acc {{.*}} {pes = array<i64: 0, 0, 3, 3>, m = 2 : i64, k = 2 : i64, n = 2 : i64}
 // CHECK-NOT:     pe.matmul_acc
   func.func @summa3(%a: tensor<6x6xf32>, %b: tensor<6x6xf32>) -> tensor<6x6xf32> {
@@ -79,6 +84,28 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<6x6xf32 on 3x3 split [r, c]>, !mesh.tensor<6x6xf32 on 3x3 split [r, c]>) -> !mesh.tensor<6x6xf32 on 3x3 split [r, c]>
     %3 = mesh.gather %2 : !mesh.tensor<6x6xf32 on 3x3 split [r, c]> -> tensor<6x6xf32>
     func.return %3 : tensor<6x6xf32>
+  }
+
+// On 8x8: steps 1 .. 6 are a pe.loop of three trips whose body is two steps (parities 1
+// and 0), carrying step k's two receive tokens and the send tokens of steps k and k-1; step 0
+// and step 7 are spelled out.
+// CHECK-LABEL: func.func @summa8
+// CHECK:         pe.loop %{{.*}} = 0 to 3 iter_args(%[[RA:.*]] = %{{.*}}, %[[RB:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[PA:.*]] = %{{.*}}, %[[PB:.*]] = %{{.*}}) -> (!pe.token, !pe.token, !pe.token, !pe.token, !pe.token, !pe.token) {
+// CHECK-NEXT:      pe.wait %[[RA]], %[[RB]] {pes = array<i64: 0, 0, 8, 8>}
+// CHECK-NEXT:      pe.wait %[[PA]] {pes = array<i64: 0, 0, 8, 1>, pes_step = array<i64: 0, 2, 0, 0>}
+// CHECK-NEXT:      pe.wait %[[PB]] {pes = array<i64: 0, 0, 1, 8>, pes_step = array<i64: 2, 0, 0, 0>}
+// CHECK-NEXT:      pe.send {{.*}}pes = array<i64: 0, 2, 8, 1>, color = 0 : i64, pes_step = array<i64: 0, 2, 0, 0>}
+// CHECK-COUNT-2:   pe.matmul_acc
+// CHECK:           pe.yield
+// CHECK-NEXT:    }
+// CHECK-COUNT-1: pe.matmul_acc
+// CHECK-NOT:     pe.matmul_acc
+  func.func @summa8(%a: tensor<16x16xf32>, %b: tensor<16x16xf32>) -> tensor<16x16xf32> {
+    %0 = mesh.scatter %a : tensor<16x16xf32> -> !mesh.tensor<16x16xf32 on 8x8 split [r, c]>
+    %1 = mesh.scatter %b : tensor<16x16xf32> -> !mesh.tensor<16x16xf32 on 8x8 split [r, c]>
+    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<16x16xf32 on 8x8 split [r, c]>, !mesh.tensor<16x16xf32 on 8x8 split [r, c]>) -> !mesh.tensor<16x16xf32 on 8x8 split [r, c]>
+    %3 = mesh.gather %2 : !mesh.tensor<16x16xf32 on 8x8 split [r, c]> -> tensor<16x16xf32>
+    func.return %3 : tensor<16x16xf32>
   }
 
 // On one PE: no channels, no receive buffers, one matmul_acc on the operands themselves.

@@ -2,7 +2,7 @@
 // RUN: pyflame-opt %s | filecheck %s --check-prefix=ROUNDTRIP
 
 // --help lists the pipeline's 8 passes first (PyFlame's 7 and xDSL's cse), in pipeline order,
-// above the options; xDSL's other generic passes come after them in the -p option, and -t
+// then unroll-pe-loops (outside the pipeline), above the options; xDSL's other generic passes come after them in the -p option, and -t
 // offers only mlir.
 
 // CHECK:      PyFlame modular optimizer driver
@@ -13,8 +13,9 @@
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
 // CHECK-NEXT:   lower-mesh-to-pe  Lower mesh ops to pe
-// CHECK-NEXT:   allocate-colors   Assign physical routing colors
+// CHECK-NEXT:   allocate-colors   Assign physical routing colors; barriers order route switches
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
+// CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
 // CHECK-NEXT:   lower-to-mesh     decompose,cse,plan-placement,flame-to-mesh,plan-memory
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,allocate-colors,allocate-sram
@@ -23,7 +24,8 @@
 // CHECK-NEXT:   Output format: mlir (PyFlame's IR as MLIR text;
 // CHECK:      -p PASSES, --passes PASSES
 // CHECK-NEXT:   Comma-separated pass pipeline. PyFlame's passes
-// CHECK:        xDSL's {{[0-9]+}} generic passes
+// CHECK:        xDSL's {{[0-9]+}}
+// CHECK-NEXT:   generic passes
 // CHECK:      --print-ir-after-all
 
 // ROUNDTRIP: func.func @f(%a: i32) -> i32

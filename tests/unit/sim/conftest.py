@@ -165,10 +165,14 @@ def summa(g: int, t: int, synchronous_roots: bool = False) -> str:
     return program(b.text(), f"%x: {tt}, %y: {tt}", tt, f"%o : {tt}", target=target)
 
 
-def exchange(b: Body, dst: str, src: str, src_spec, dst_spec, index_map=None, colors=4) -> int:
+def exchange(
+    b: Body, dst: str, src: str, src_spec, dst_spec, index_map=None, colors: int | None = None
+) -> int:
     """Append the ops of an exchange from buffer `src` (laid out as src_spec = (shape, grid,
-    split)) to `dst` (dst_spec), as lower-mesh-to-pe emits them: the local part, then each
-    network phase's routes and op, phases cycling over `colors` colors. Returns the phases."""
+    split)) to `dst` (dst_spec), as lower-mesh-to-pe and allocate-colors emit them: the local
+    part, then each network phase's routes and op, each phase on a color of its own (or
+    cycling over `colors` colors: then a PE may switch a rule while another phase's wavelets
+    still pass, a race the planner may report). Returns the phases."""
     (ss, sg, sp), (dsh, dg, dp) = src_spec, dst_spec
     ds, dd = (
         Distribution(tuple(ss), tuple(sg), tuple(sp)),
@@ -186,7 +190,7 @@ def exchange(b: Body, dst: str, src: str, src_spec, dst_spec, index_map=None, co
     if plan_.has_local_part:
         b.op(f"pe.exchange %{dst}, %{src} {{{attrs}}} : {types}")
     for k, phase in enumerate(plan_.phases, start=1):
-        color = (k - 1) % colors
+        color = k - 1 if colors is None else (k - 1) % colors
         for rect, p, out in phase.routes:
             b.op(route(color, rect, p, (out,)))
         b.op(

@@ -17,14 +17,9 @@ import fidelity_corpus as corpus
 import pytest
 
 KNOWN_GAPS: dict[str, str] = {
-    # Not a timing gap: the fast engine applies every pe.route at its place in program order,
-    # the wavelet engine (as the machine) when the router's own PE reaches it. Consecutive
-    # exchange phases share color 0 here; PE (7, 3) runs ahead into phase 4 and switches its
-    # rule while phase 1's message from PE (12, 0) to PE (6, 3) still has to pass it, so the
-    # message is delivered to PE (7, 3) (RoutingError). The lowering gives no ordering between
-    # phases that reuse a color; the fast engine cannot see the race.
-    "lit/flame-to-mesh/matmul-partitioned-operand.mlir#0": "route switch races an earlier "
-    "exchange phase's message on a reused color",
+    # (empty: lit/flame-to-mesh/matmul-partitioned-operand.mlir, where a pass-through PE switched
+    # a rule an earlier exchange phase still needed, agrees since allocate-colors gives such
+    # phases colors whose rules agree, or orders the switch with barriers)
 }
 
 SIM_TEST_MODULES = [
@@ -33,6 +28,7 @@ SIM_TEST_MODULES = [
     "test_sim_creation",
     "test_sim_exchange",
     "test_sim_host_io",
+    "test_sim_indexed",
     "test_sim_program",
     "test_sim_reductions",
     "test_sim_shape_ops",
@@ -62,6 +58,34 @@ def test_exchange_programs_agree(sim):
         list(corpus.exchange_programs(sim))
         + list(corpus.recorded_programs(sim, ["test_sim_exchange", "test_sim_shape_ops"]))
     )
+
+
+def test_indexed_row_programs_agree(sim):
+    check(list(corpus.recorded_programs(sim, ["test_sim_indexed"])))
+
+
+#: whole lookups and their gradients as the compiler lowers them (the index's copies, the
+#: gather, the allreduce across the table's row split; the scatter-add), per table layout
+LOOKUP = """builtin.module attributes {{pf.target = #pf.target<"small">}} {{
+  func.func @main(%w: tensor<9x6xf32> {{flame.layout = #flame.layout<{layout}>}},
+                  %i: tensor<2x3xi32>, %g: tensor<2x3x6xf32>) -> (tensor<2x3x6xf32>, tensor<9x6xf32>) {{
+    %0 = flame.gather_rows %w, %i : (tensor<9x6xf32>, tensor<2x3xi32>) -> tensor<2x3x6xf32>
+    %1 = flame.scatter_add_rows %i, %g {{rows = 9 : i64, layout = #flame.layout<{layout}>}} : (tensor<2x3xi32>, tensor<2x3x6xf32>) -> tensor<9x6xf32>
+    func.return %0, %1 : tensor<2x3x6xf32>, tensor<9x6xf32>
+  }}
+}}"""
+
+
+def test_lowered_lookups_agree(sim):
+    from pyflame import compiler
+
+    def make(layout: str):
+        module = sim.parse(LOOKUP.format(layout=layout))
+        compiler.lower(module, "pe")
+        return module
+
+    layouts = ["single", "grid [3, 2]", "row_partition [4]", "col_partition [2]", "grid [2, 2]"]
+    check([corpus.Case(f"lookup {lay}", lambda lay=lay: make(lay)) for lay in layouts])
 
 
 def test_summa_agrees(sim):

@@ -1,0 +1,59 @@
+"""Indexed rows (gather_rows, scatter_add_rows): the table stays where it is placed; the index
+goes, as a copy, to every PE of the table's grid.
+
+    %e = flame.gather_rows %w, %i : (tensor<4096x128xf32>, tensor<64xi32>) -> tensor<64x128xf32>
+becomes (the table on 8x8 split [r, c])
+    %i1 = mesh.redistribute %i0 : ... -> !mesh.tensor<64xi32 on 8x8 split [_]>
+    %p  = mesh.gather_rows %w, %i1 : ... -> !mesh.tensor<8x64x128xf32 on 8x8 split [r, _, c]>
+    %s  = mesh.allreduce sum %p dims [0] : ... -> !mesh.tensor<1x64x128xf32 on 8x8 split [_, _, c]>
+    %e  = mesh.reshape %s : ... -> !mesh.tensor<64x128xf32 on 8x8 split [_, c]>
+
+Each PE's partial holds the rows it owns and zeros, so the sum across the row split is each
+row exactly (x + 0 == x; only the sign of a -0.0 row is lost). Only index-sized and
+output-sized data moves. scatter_add_rows, the transpose, sends its source [N, D] split like
+the result's columns to every PE of the result's grid, and each PE adds the rows it owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.core.distribution import Distribution
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.flame_lowering.state import Lowering
+
+
+def _index_everywhere(lw: Lowering, index: SSAValue, grid: tuple[int, int]) -> SSAValue:
+    """The index (any shape) as a copy on every PE of `grid`."""
+    shape = flame.tensor_shape(index)
+    return lw.value_as(index, Distribution(shape, grid, ("",) * len(shape)))
+
+
+def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
+    table = lw.value(op.table)
+    td = dist_of(table)
+    index = _index_everywhere(lw, op.index, td.grid)
+    x = lw.emit(mesh.GatherRowsOp(table, index))
+    if td.parts(0) > 1:
+        x = lw.emit(mesh.AllReduceOp("sum", x, (0,)))
+    shape = flame.tensor_shape(op.result)  # [*I, D]
+    split = ("",) * (len(shape) - 1) + (td.split[1],)
+    return lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
+
+
+def lower_scatter_add_rows(op: flame.ScatterAddRowsOp, lw: Lowering) -> SSAValue:
+    out = lw.placed(op.result)
+    index = _index_everywhere(lw, op.index, out.grid)
+    shape = flame.tensor_shape(op.src)  # [*I, D]
+    src_dist = Distribution(shape, out.grid, ("",) * (len(shape) - 1) + (out.split[1],))
+    src = lw.value_as(op.src, src_dist)
+    return lw.emit(mesh.ScatterAddRowsOp(index, src, out))
+
+
+LOWERINGS: dict[type[Operation], Callable] = {
+    flame.GatherRowsOp: lower_gather_rows,
+    flame.ScatterAddRowsOp: lower_scatter_add_rows,
+}

@@ -1,0 +1,519 @@
+"""In-place ops and item assignment, functionalised: `x.add_(y)`, `x[mask] = 0`, `x += 1`,
+`w.data.sub_(...)` build the new value as an ordinary lazy node and *rebind* the Tensor object
+`x` to it, so every name that refers to `x` sees the new value, as in PyTorch:
+
+    x.add_(1)          # old = snapshot of x's node; x's node becomes add(old, 1)
+    x[:, 1:3] = v      # x's node becomes index_put(old, key, v) (pyflame/index_put.py)
+
+What keeps it PyTorch's semantics:
+- Tensors built from `x` before the in-place op keep reading the old value: `Tensor._users`
+  (weak references every op builder records, and nodes whose gradient rule reads x) are
+  redirected to the snapshot `old`. For a leaf that requires grad (a parameter stepped under
+  `no_grad`) `old` passes its gradient on to `x`, as PyTorch's AccumulateGrad of the same leaf
+  does.
+- Views alias (pyflame/ops/node.py `_as_view`: indexing, narrow, split/chunk, reshape/view and
+  its kin when PyTorch's strides allow, permute/transpose, expand, detach, `.data`): an in-place
+  op on a view writes its new value into the base (`_put`: index_put, the inverse reshape or
+  permute), and after the base changes every live view of it is rebuilt from the new base
+  (`_make`), each keeping its old value for its own earlier users. `y = x[0]; x.add_(1)`
+  changes y; `x.t().reshape(-1)` copies in PyTorch, so it keeps its value here too.
+- Autograd: the in-place op is an op in the graph (`x.add_(w)` sends gradients to w and to the
+  old x). A leaf that requires grad modified in place under grad mode raises PyTorch's error
+  (also through a view). Where PyTorch raises "one of the variables needed for gradient
+  computation has been modified by an inplace operation", PyFlame computes the gradient with
+  the values the graph was built from (the old version is still in the graph). Under
+  `no_grad` (or through `.data` / `detach()`) the change is not recorded: a leaf stays a leaf,
+  a non-leaf passes its gradient straight to the old version, as PyTorch's unchanged graph
+  does.
+- The result keeps x's shape and dtype (PyTorch's errors for a broadcast shape that differs and
+  a result type that cannot be cast back, e.g. float into an int tensor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame import ops, runtime, tensor_methods
+from pyflame.core import strides
+from pyflame.core.dtypes import DType, bool_
+from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
+from pyflame.index_put import index_put
+from pyflame.ops.node import _shape_error
+from pyflame.ops.shape import _reshape_node, strides_of
+from pyflame.random import generator
+from pyflame.tensor import Tensor, format_location, user_location
+
+#: the fields of a Tensor that make up its value (its node); the others (grad, name, users,
+#: views, view link, pending update) belong to the object and stay with it when it is rebound
+VALUE_FIELDS = (
+    "shape",
+    "dtype",
+    "op",
+    "inputs",
+    "attrs",
+    "layout",
+    "location",
+    "_requires_grad",
+    "_grad_node",
+    "_data",
+    "_reads",
+    "_grad_fn",
+    "_checks",
+)
+
+
+# --------------------------------------------------------------------------- gradient rules
+
+
+class PassThrough:
+    """Gradient rule of a tensor changed in place without recording it (under `no_grad`, or
+    through `.data` / `detach()`): PyTorch leaves the graph as it was, so the gradient goes
+    on to the old version whole. Also the rule of a leaf's old value: its gradient goes to
+    the leaf."""
+
+    def __init__(self, target: Tensor):
+        self.inputs = (target,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return (g,)
+
+
+class Overwritten:
+    """Gradient rule of a tensor that needed gradients and was overwritten with a value that
+    needs none (`y.zero_()`, `y.fill_(1)`, `y.copy_(constant)` under grad mode): the old
+    version gets a zero gradient, as PyTorch's FillBackward gives it."""
+
+    def __init__(self, old: Tensor):
+        self.inputs = (old,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return (ops.zeros_like(g),)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+_TORCH_NAMES = {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int"}
+
+
+def _type_name(dtype: DType) -> str:
+    return _TORCH_NAMES.get(dtype.name, "Bool")
+
+
+def _can_cast(src: DType, dst: DType) -> bool:
+    """torch.can_cast: no float to int or bool, no int to bool."""
+    if src.is_floating_point:
+        return dst.is_floating_point
+    if src is not bool_:
+        return dst is not bool_
+    return True
+
+
+def _root_of(t: Tensor) -> Tensor:
+    """The tensor whose storage `t` views (itself when it is not a view); `detach()` and
+    `.data` start a new autograd history, so the walk stops there."""
+    while t._view_of is not None and t._view_of[1] != "detach":
+        t = t._view_of[0]
+    return t
+
+
+def check_writable(t: Tensor, through_view: bool = False) -> None:
+    """PyTorch's errors for an in-place op on `t`, raised before anything is built
+    (`through_view`: a basic-index assignment, which PyTorch makes through a view of t)."""
+    where = format_location(user_location())
+    if t._view_of is not None and any(
+        s == 0 and n > 1 for s, n in zip(strides_of(t), t.shape, strict=True)
+    ):
+        raise RuntimeError(
+            f"{where}: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location. Please clone() the tensor before performing "
+            "the operation."
+        )
+    if not is_grad_enabled():
+        return
+    if t.requires_grad and t.is_leaf and not through_view:
+        raise RuntimeError(
+            f"{where}: a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    root = _root_of(t)
+    if (root is not t or through_view) and root.requires_grad and root.is_leaf:
+        raise RuntimeError(
+            f"{where}: a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation."
+        )
+
+
+# --------------------------------------------------------------------------- rebinding
+
+
+def _fresh(new: Tensor) -> Tensor:
+    """`new` as a node no one else refers to (its state moves into the rebound tensor): a
+    copy when it is an existing tensor (data, a view, or used elsewhere)."""
+    if new._data is None and not new._users and new._view_of is None and not new._views:
+        return new
+    return _reshape_node(new, new.shape)
+
+
+def _register(user: Tensor) -> None:
+    for t in user.inputs:
+        if t._users is None:
+            t._users = {}
+        t._users[id(user)] = weakref.ref(user)
+
+
+def _snapshot(t: Tensor) -> Tensor:
+    """A new Tensor object holding t's current value (node or data)."""
+    old = object.__new__(Tensor)
+    old.__dict__.update({k: v for k, v in t.__dict__.items() if k in VALUE_FIELDS})
+    old.grad = None
+    old._users = None
+    old._pending_value = t._pending_value
+    old._view_of = None
+    old._views = None
+    old._strides = None
+    if "name" in t.__dict__:  # the program input it becomes keeps the name (`%fc1.weight`)
+        old.name = t.name
+    _register(old)
+    return old
+
+
+def _rewrite_rule(rule: Any, t: Tensor, old: Tensor) -> bool:
+    """A custom gradient rule (`_grad_fn`) that refers to `t` (as an input or a value it
+    reads) refers to `old` instead. Whether it referred to t."""
+    found = False
+    for name, value in list(vars(rule).items()):
+        if value is t:
+            found = True
+            setattr(rule, name, old)
+        elif isinstance(value, tuple) and any(v is t for v in value):
+            found = True
+            setattr(rule, name, tuple(old if v is t else v for v in value))
+    return found
+
+
+def _redirect_users(t: Tensor, old: Tensor) -> None:
+    """Everything built from `t` so far reads `old` from now on (their inputs, and the custom
+    gradient rules that read t)."""
+    users = t._users or {}
+    t._users = None
+    for ref in users.values():
+        user = ref()
+        if user is None or user is t or (user._data is not None and not user._grad_node):
+            continue
+        positions = [i for i, x in enumerate(user.inputs) if x is t]
+        if positions:
+            user.inputs = tuple(old if x is t else x for x in user.inputs)
+        rule = user.__dict__.get("_grad_fn")
+        in_rule = rule is not None and hasattr(rule, "__dict__") and _rewrite_rule(rule, t, old)
+        if positions or in_rule:
+            if old._users is None:
+                old._users = {}
+            old._users[id(user)] = ref
+
+
+def rebind(t: Tensor, new: Tensor, record: bool, *, keep_views: bool = True) -> Tensor:
+    """Make `new` the value of the Tensor object `t` (a new version of t in the graph); the
+    old version is returned. `record`: autograd records the change (grad mode, not through
+    `.data` / `detach()`). `keep_views=False` (`t.data = v`): t's views keep the old value,
+    as they keep the old storage in PyTorch."""
+    new = _fresh(new)
+    leaf_with_grad = t._requires_grad and not t._grad_node
+    non_leaf = t._grad_node
+    old = _snapshot(t)
+    _redirect_users(t, old)
+    if leaf_with_grad:  # the old value sends its gradients on to the leaf, as AccumulateGrad
+        old._requires_grad = old._grad_node = True  # of the same leaf does in PyTorch
+        old.__dict__["_grad_fn"] = PassThrough(t)  # (no user entry: t stays the target)
+    if t._pending_value is not None:  # an optimizer step not yet applied goes to the old value
+        runtime.retarget_pending_update(t, old)
+        t._pending_value = None
+    for k in VALUE_FIELDS:  # (`new` may live on as the user's own tensor: nothing is shared
+        t.__dict__.pop(k, None)  # that a later redirect mutates, and it stays a user too)
+        if k in new.__dict__:
+            value = new.__dict__[k]
+            t.__dict__[k] = dict(value) if k == "_reads" and value else value
+    _register(t)
+    if leaf_with_grad:  # only without recording (check_writable refuses the rest): a leaf stays one
+        t.__dict__.pop("_grad_fn", None)
+        t._requires_grad, t._grad_node = True, False
+    elif non_leaf and not record:
+        t._requires_grad = t._grad_node = True
+        t.__dict__["_grad_fn"] = PassThrough(old)  # (old is no one's to rebind: no user entry)
+    elif non_leaf and not new._requires_grad:
+        t._requires_grad = t._grad_node = True
+        t.__dict__["_grad_fn"] = Overwritten(old)
+    if old._data is not None or not old.inputs:
+        # state (a parameter, a buffer, a cache made by pf.zeros): data again after the next
+        # eval, so a loop that updates it runs one program, not a graph growing every step;
+        # an intermediate of a forward pass (it has inputs) stays lazy, as nothing reads it
+        runtime.compute_at_next_eval(t)
+    if not keep_views:
+        old._views, t._views = t._views, None
+        for ref in (old._views or {}).values():
+            view = ref()
+            if view is not None and view._view_of is not None and view._view_of[0] is t:
+                view._view_of = (old, *view._view_of[1:])
+    return old
+
+
+def _make(base: Tensor, kind: str, params: Any) -> Tensor:
+    """The view of `kind` replayed on the (new) base."""
+    if kind == "detach":
+        return base.detach()
+    with enable_grad():
+        if kind == "index":
+            return ops.getitem(base, params)
+        if kind == "reshape":
+            return ops.reshape(base, params)
+        if kind == "permute":
+            return ops.permute(base, *params)
+        if kind == "expand":
+            return ops.expand(base, params)
+    raise ValueError(f"unknown view kind {kind!r}")
+
+
+def _put(base: Tensor, kind: str, params: Any, value: Tensor) -> Tensor:
+    """The new value of `base` after its view (of `kind`) takes `value`."""
+    if kind == "index":
+        return index_put(base, params, value)
+    if kind == "permute":
+        inverse = [0] * len(params)
+        for i, p in enumerate(params):
+            inverse[p] = i
+        return ops.permute(value, *inverse)
+    return _reshape_node(value, base.shape)  # reshape; detach; an expand that repeats nothing
+
+
+def _refresh_views(t: Tensor) -> None:
+    """Every live view of `t` rebuilt from t's new value (and their views, and so on)."""
+    for ref in list((t._views or {}).values()):
+        view = ref()
+        if view is None or view._view_of is None or view._view_of[0] is not t:
+            continue
+        _, kind, params = view._view_of
+        rebind(view, _make(t, kind, params), record=True)
+        _refresh_views(view)
+
+
+def assign(t: Tensor, new: Tensor, record: bool | None = None) -> Tensor:
+    """`t` takes the value `new` (same shape and dtype): through its base when it is a view,
+    then every view of the changed tensor is rebuilt. Returns t."""
+    record = is_grad_enabled() if record is None else record
+    if t._view_of is not None:
+        base, kind, params = t._view_of
+        with contextlib.nullcontext() if record else no_grad():
+            new_base = _put(base, kind, params, new)
+        assign(base, new_base, record and kind != "detach")
+        return t
+    rebind(t, new, record)
+    _refresh_views(t)
+    return t
+
+
+def update(x: Tensor, new: Tensor) -> Tensor:
+    """Finish an in-place op: `new` (computed from x) must have x's shape and a dtype that
+    casts back to x's, as PyTorch requires; then x takes it."""
+    if new.shape != x.shape:
+        raise _shape_error(
+            f"output with shape {list(x.shape)} doesn't match the broadcast shape {list(new.shape)}"
+        )
+    if new.dtype is not x.dtype:
+        if not _can_cast(new.dtype, x.dtype):
+            raise RuntimeError(
+                f"{format_location(user_location())}: result type {_type_name(new.dtype)} can't "
+                f"be cast to the desired output type {_type_name(x.dtype)}"
+            )
+        new = ops.astype(new, x.dtype)
+    return assign(x, new)
+
+
+# --------------------------------------------------------------------------- the ops
+
+
+def _unary(name: str) -> Any:
+    builder = getattr(ops, name)
+
+    def method(x: Tensor) -> Tensor:
+        check_writable(x)
+        return update(x, builder(x))
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"`x.{name}_()`: x takes `pf.{name}(x)` (in place)."
+    return method
+
+
+neg_ = _unary("neg")
+abs_ = _unary("abs")
+relu_ = _unary("relu")
+exp_ = _unary("exp")
+log_ = _unary("log")
+sqrt_ = _unary("sqrt")
+rsqrt_ = _unary("rsqrt")
+tanh_ = _unary("tanh")
+sigmoid_ = _unary("sigmoid")
+sin_ = _unary("sin")
+cos_ = _unary("cos")
+erf_ = _unary("erf")
+floor_ = _unary("floor")
+sign_ = _unary("sign")
+log1p_ = _unary("log1p")
+expm1_ = _unary("expm1")
+logical_not_ = _unary("logical_not")
+
+
+def add_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    check_writable(x)
+    return update(x, ops.add(x, other, alpha=alpha))
+
+
+def sub_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    check_writable(x)
+    return update(x, ops.sub(x, other, alpha=alpha))
+
+
+def mul_(x: Tensor, other: Any) -> Tensor:
+    check_writable(x)
+    return update(x, ops.mul(x, other))
+
+
+def div_(x: Tensor, other: Any) -> Tensor:
+    check_writable(x)
+    return update(x, ops.div(x, other))
+
+
+def pow_(x: Tensor, exponent: Any) -> Tensor:
+    check_writable(x)
+    return update(x, ops.pow(x, exponent))
+
+
+def round_(x: Tensor, *, decimals: int = 0) -> Tensor:
+    check_writable(x)
+    return update(x, ops.round(x, decimals=decimals))
+
+
+def clamp_(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    check_writable(x)
+    return update(x, ops.clamp(x, min, max))
+
+
+def nan_to_num_(
+    x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    check_writable(x)
+    return update(x, ops.nan_to_num(x, nan, posinf, neginf))
+
+
+def masked_fill_(x: Tensor, mask: Tensor, value: Any) -> Tensor:
+    check_writable(x)
+    return update(x, ops.masked_fill(x, mask, value))
+
+
+def fill_(x: Tensor, value: Any) -> Tensor:
+    """Every element `value` (a number or a 0-d tensor, whose gradient is the sum of x's)."""
+    check_writable(x)
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(
+                "fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value.ndim} dimensions."
+            )
+        return update(x, ops.broadcast_to(ops.astype(value, x.dtype), x.shape))
+    return update(x, ops.full(x.shape, value, dtype=x.dtype))
+
+
+def zero_(x: Tensor) -> Tensor:
+    check_writable(x)
+    return update(x, ops.zeros(x.shape, dtype=x.dtype))
+
+
+def _drawn(x: Tensor, values: np.ndarray, what: str) -> Tensor:
+    """x takes values drawn on the host (as pf.nn.init draws them: PyFlame's generator, so
+    `pf.manual_seed` makes them reproducible; PyTorch's distribution, not its numbers)."""
+    check_writable(x)
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"{what} expects a floating-point tensor, got {x.dtype!r}")
+    return assign(x, ops.from_numpy(np.asarray(values, dtype=x.dtype.numpy)))
+
+
+def overwrite(x: Tensor, values: np.ndarray) -> Tensor:
+    """x takes host `values` without recording it (pf.nn.init on a view, or on a parameter an
+    earlier in-place op left lazy), as PyTorch's init functions do under no_grad."""
+    with no_grad():
+        return assign(x, ops.from_numpy(np.ascontiguousarray(values)), record=False)
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """`w.data.normal_(0, 0.02)`: values from N(mean, std**2)."""
+    return _drawn(x, generator().normal(mean, std, x.shape), "normal_")
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Values from U(a, b)."""
+    return _drawn(x, generator().uniform(a, b, x.shape), "uniform_")
+
+
+def copy_(x: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
+    """x takes `src` broadcast to its shape and converted to its dtype (any dtype, as
+    PyTorch's copy_); the gradient goes to src."""
+    del non_blocking
+    check_writable(x)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' must be a pf.Tensor, got {type(src).__name__}")
+    value = src if src.dtype is x.dtype else ops.astype(src, x.dtype)
+    if value.shape != x.shape:
+        try:
+            value = ops.broadcast_to(value, x.shape)
+        except ValueError:
+            raise _shape_error(
+                f"The size of tensor a ({list(x.shape)}) must match the size of tensor b "
+                f"({list(src.shape)}) (copy_ broadcasts src to the destination's shape)"
+            ) from None
+    return assign(x, value)
+
+
+def setitem(x: Tensor, key: Any, value: Any) -> None:
+    """`x[key] = value` (pyflame/index_put.py builds the new value)."""
+    items = key if isinstance(key, tuple) else (key,)
+    basic = not any(isinstance(k, (Tensor, list, np.ndarray)) for k in items)
+    check_writable(x, through_view=basic)
+    new = index_put(x, key, value)
+    if new is not x:
+        assign(x, new)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy: the same values (and gradient path) in a tensor no in-place op of x reaches."""
+    return _reshape_node(x, x.shape)
+
+
+def contiguous(x: Tensor) -> Tensor:
+    """x itself when its elements are in row-major order over its storage, else a copy (a
+    transposed or strided view), as PyTorch's."""
+    if x._view_of is None or strides.is_contiguous(x.shape, strides_of(x)):
+        return x
+    return clone(x)
+
+
+def data(x: Tensor) -> Tensor:
+    """`x.data`: x's values without gradient history, sharing them as PyTorch's does (an
+    in-place op on it changes x, unrecorded: `w.data.sub_(lr * w.grad)`)."""
+    return x.detach()
+
+
+def set_data(x: Tensor, value: Any) -> None:
+    """`x.data = value`: x takes value's values (shape and dtype included) without recording
+    it; x keeps its autograd state, views made before keep the old values."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"data must be a pf.Tensor, got {type(value).__name__}")
+    with no_grad():
+        new = _reshape_node(value, value.shape)
+    rebind(x, new, record=False, keep_views=False)
+
+
+tensor_methods.bind("inplace", sys.modules[__name__])  # `x.add_(y)`, `x[k] = v`, `x.data`

@@ -1,0 +1,619 @@
+"""In-place ops and item assignment (pyflame/inplace.py, pyflame/index_put.py) through the whole
+pipeline against PyTorch: every key form of `x[key] = v` on odd shapes and every layout, the
+in-place twins of the ops, aliasing (earlier users keep the old value, views see the new one),
+autograd (PyTorch's errors, gradients through the new versions), and the KV-cache pattern that
+must compile once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layouts import LAYOUTS
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def data(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def both(array, layout=None):
+    """The same values as a pf tensor (with `layout`) and a torch tensor."""
+    return pf.from_numpy(array, layout=layout), torch.from_numpy(array.copy())
+
+
+def index_pair(array):
+    """An index as a pf tensor (int32) and a torch tensor (int64)."""
+    array = np.asarray(array)
+    return pf.from_numpy(array.astype(np.int32)), torch.from_numpy(array.astype(np.int64))
+
+
+# --------------------------------------------------------------------------- item assignment
+
+
+def _setitem_cases(x, t, lib):
+    """(key, value) pairs for `x[key] = value` on a [5, 7] tensor; `lib` makes tensors."""
+    v = data((5, 7), seed=3)
+    mk = lib
+    return [
+        (0, 1.5),
+        (-1, mk(v[0])),
+        ((slice(None), slice(1, 3)), mk(v[:, :2])),
+        ((slice(None), slice(1, 3)), mk(v[:2, 0].reshape(1, 2))),  # broadcast over rows
+        ((slice(1, None, 2), slice(None, None, 3)), mk(v[:2, :3])),  # step slices
+        ((slice(0, 5, 4), slice(2, 7, 2)), -2.0),
+        ((Ellipsis, -1), mk(v[:, 0])),
+        ((Ellipsis, 3), mk(v[0, :1])),  # one element broadcast
+        ((None, 2, slice(None)), mk(v[:1])),  # None and a leading size-1 dim of the value
+        ((slice(2, 4), 5), mk(np.array([[7.0], [8.0]], np.float32)).reshape(2)),
+        (slice(None), mk(v[0])),  # every row
+        ((slice(3, 3),), mk(v[:0])),  # nothing selected
+    ]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_setitem_with_ints_slices_steps_ellipsis_and_none_matches_torch(layout):
+    a = data((5, 7))
+    cases_pf = _setitem_cases(None, None, pf.from_numpy)
+    cases_t = _setitem_cases(None, None, torch.from_numpy)
+    results = []
+    for (key, value), (_, value_t) in zip(cases_pf, cases_t, strict=True):
+        x, t = both(a, layout)
+        x[key] = value
+        t[key] = value_t
+        results.append((x, t, key))
+    pf.eval(*[r[0] for r in results])
+    for x, t, key in results:
+        np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=str(key))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_setitem_with_masks_and_index_tensors_matches_torch(layout):
+    a = data((5, 7))
+    m = a > 0.3
+    rows = a[:, 0] > 0
+    cases = [
+        (lambda x: x > 0.3, lambda t: t > 0.3, 0.0, 0.0),  # a mask computed on the device
+        (m, m, float("-inf"), float("-inf")),
+        (rows, rows, data((7,), 1), data((7,), 1)),  # a row mask, the value broadcast
+        (m, m, np.arange(m.sum(), dtype=np.float32), np.arange(m.sum(), dtype=np.float32)),
+        (lambda x: x < 0, lambda t: t < 0, None, None),  # one value per True element (below)
+    ]
+    results = []
+    for key_pf, key_t, value_pf, value_t in cases:
+        x, t = both(a, layout)
+        kp = key_pf(x) if callable(key_pf) else pf.from_numpy(key_pf)
+        kt = key_t(t) if callable(key_t) else torch.from_numpy(key_t)
+        if value_pf is None:
+            count = int((a < 0).sum())
+            value_pf = value_t = -np.arange(1, count + 1, dtype=np.float32)
+        x[kp] = pf.from_numpy(value_pf) if isinstance(value_pf, np.ndarray) else value_pf
+        t[kt] = torch.from_numpy(value_t) if isinstance(value_t, np.ndarray) else value_t
+        results.append((x, t))
+    # index tensors: 1-D (negative, repeated: the last one wins as on torch's CPU) and 0-d
+    for key in ([3, 0, -1, 3], [[1, 6]], 2, -3):
+        x, t = both(a, layout)
+        ip, it = index_pair(key)
+        rows_pf = it.shape[-1] if it.ndim else 1
+        value = data((rows_pf, 7) if it.ndim else (7,), seed=4)
+        if it.ndim == 2:  # x[:, [1, 6]] written as a column index
+            ip, it = index_pair(key[0])
+            value = data((5, 2), seed=4)
+            x[:, ip] = pf.from_numpy(value)
+            t[:, it] = torch.from_numpy(value)
+        else:
+            x[ip] = pf.from_numpy(value)
+            t[it] = torch.from_numpy(value)
+        results.append((x, t))
+    pf.eval(*[r[0] for r in results])
+    for i, (x, t) in enumerate(results):
+        np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=str(i))
+
+
+def test_setitem_on_3d_int_and_bool_tensors_and_lists_as_indices_matches_torch():
+    a = np.arange(2 * 5 * 3, dtype=np.int32).reshape(2, 5, 3)
+    x, t = both(a)
+    x[:, 1:4:2, -1] = 7.9  # truncated to the int dtype, as PyTorch
+    t[:, 1:4:2, -1] = 7.9
+    x[1, [0, 4]] = pf.from_numpy(np.array([[1, 2, 3]], np.int32))
+    t[1, [0, 4]] = torch.tensor([[1, 2, 3]], dtype=torch.int32)
+    x[..., 0] += 100  # setitem of an in-place op on a view
+    t[..., 0] += 100
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    b = np.zeros((3, 4), bool)
+    y, u = both(b)
+    y[1] = True
+    u[1] = True
+    y[:, 2:] = pf.from_numpy(np.array([True, False]))
+    u[:, 2:] = torch.tensor([True, False])
+    np.testing.assert_array_equal(y.numpy(), u.numpy())
+
+
+def test_setitem_errors_use_pytorchs_words():
+    x = pf.zeros(3, 4)
+    with pytest.raises(pf.ShapeError, match=r"value tensor of shape \[3\] cannot be broadcast"):
+        x[:, :2] = pf.ones(3)
+    with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 0 with size 3"):
+        x[3] = 1.0
+    with pytest.raises(IndexError, match="too many indices for tensor of dimension 2"):
+        x[0, 0, 0] = 1.0
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 4"):
+        x[:, pf.from_numpy(np.array(5, np.int32))] = 1.0
+    with pytest.raises(IndexError, match="tensors used as indices must be long"):
+        x[pf.ones(2)] = 1.0
+    with pytest.raises(NotImplementedError, match="more than one index tensor"):
+        x[[0, 1], [1, 2]] = 1.0
+    with pytest.raises(pf.ShapeError, match=r"indexing result of shape \[2, 4\]"):
+        x[pf.from_numpy(np.array([True, False, True]))] = pf.ones(3, 4)
+
+
+def test_a_position_computed_on_the_device_is_range_checked_after_the_run():
+    x = pf.zeros(3, 4)
+    t = pf.from_numpy(np.array(2, np.int32)) * 3  # 6: out of range, known only after the run
+    x[:, t] = 1.0
+    with pytest.raises(IndexError, match="index 6 is out of bounds for dimension 1 with size 4"):
+        x.numpy()
+
+
+# --------------------------------------------------------------------------- the KV cache
+
+
+@pytest.mark.parametrize("position", ["tensor", "int"])
+def test_kv_cache_writes_compile_once(position):
+    """`cache[:, :, t] = k` per decoding step: the position is data (a 0-d int tensor, or a
+    Python int, whose mask is a program input), so every step runs the same program."""
+    cache, ref = both(np.zeros((2, 3, 6, 4), np.float32))
+    pf.eval(cache)
+    before = pf.cache_info().misses
+    for step in range(5):
+        k = data((2, 3, 4), seed=step)
+        t = pf.from_numpy(np.array(step, np.int32)) if position == "tensor" else step
+        cache[:, :, t] = pf.from_numpy(k)
+        ref[:, :, step] = torch.from_numpy(k)
+        scores = (cache * 2).sum(-1)
+        pf.eval(scores, cache)
+        np.testing.assert_allclose(scores.numpy(), (ref * 2).sum(-1).numpy(), rtol=1e-6)
+    assert pf.cache_info().misses == before + 1
+    np.testing.assert_array_equal(cache.numpy(), ref.numpy())
+
+
+# --------------------------------------------------------------------------- in-place ops
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+def test_inplace_ops_match_torch(layout):
+    a, b = data((5, 7)), data((7,), seed=1)
+    mask = a > 0.5
+    ops = [
+        ("add_", lambda x, o: x.add_(o, alpha=2)),
+        ("sub_", lambda x, o: x.sub_(o)),
+        ("mul_", lambda x, o: x.mul_(o)),
+        ("div_", lambda x, o: x.div_(o)),
+        ("iadd", lambda x, o: x.__iadd__(o)),
+        ("isub", lambda x, o: x.__isub__(3)),
+        ("imul", lambda x, o: x.__imul__(o)),
+        ("itruediv", lambda x, o: x.__itruediv__(2)),
+        ("pow_", lambda x, o: x.abs_().pow_(1.5)),
+        ("neg_", lambda x, o: x.neg_()),
+        ("relu_", lambda x, o: x.relu_()),
+        ("exp_", lambda x, o: x.exp_()),
+        ("tanh_", lambda x, o: x.tanh_()),
+        ("sigmoid_", lambda x, o: x.sigmoid_()),
+        ("sqrt_", lambda x, o: x.abs_().sqrt_()),
+        ("sin_", lambda x, o: x.sin_()),
+        ("floor_", lambda x, o: x.mul_(3).floor_()),
+        ("clamp_", lambda x, o: x.clamp_(-0.5, 0.25)),
+        ("clip_", lambda x, o: x.clip_(max=0.0)),
+        ("zero_", lambda x, o: x.zero_()),
+        ("fill_", lambda x, o: x.fill_(-4.5)),
+        ("copy_", lambda x, o: x.copy_(o)),  # broadcast
+        ("sign_", lambda x, o: x.sign_()),
+        ("log1p_", lambda x, o: x.abs_().log1p_()),
+    ]
+    got, want = [], []
+    for name, op in ops:
+        x, t = both(a, layout)
+        o, p = both(b)
+        assert op(x, o) is x, name
+        op(t, p)
+        got.append(x)
+        want.append(t)
+    x, t = both(a, layout)
+    x.masked_fill_(pf.from_numpy(mask), 9.0)
+    t.masked_fill_(torch.from_numpy(mask), 9.0)
+    got.append(x)
+    want.append(t)
+    pf.eval(*got)
+    for (name, _), g, w in zip(ops + [("masked_fill_", None)], got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_inplace_result_must_keep_shape_and_cast_back():
+    i = pf.from_numpy(np.arange(4, dtype=np.int32))
+    with pytest.raises(
+        RuntimeError, match="result type Float can't be cast to the desired output type Int"
+    ):
+        i.add_(0.5)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast"):
+        i /= 2
+    i.add_(pf.from_numpy(np.array([1, 1, 1, 1], np.int32)))
+    x = pf.zeros(3)
+    x.add_(i[:3])  # int into float: fine, as in PyTorch
+    np.testing.assert_array_equal(x.numpy(), [1, 2, 3])
+    with pytest.raises(
+        pf.ShapeError, match=r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"
+    ):
+        x.add_(pf.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        pf.zeros(3).expand(2, 3).add_(1)
+
+
+# --------------------------------------------------------------------------- aliasing
+
+
+def test_earlier_users_keep_the_old_value_and_later_ones_see_the_new():
+    x, t = both(data((4, 5)))
+    before, before_t = x * 2, t * 2
+    x.add_(1)
+    t.add_(1)
+    after, after_t = x * 2, t * 2
+    x[1:3] = 0.0
+    t[1:3] = 0.0
+    pf.eval(before, after, x)
+    for got, want in ((before, before_t), (after, after_t), (x, t)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_views_see_changes_of_their_base_and_write_through_to_it():
+    a = data((4, 6))
+    x, t = both(a)
+    row, row_t = x[1], t[1]  # a view
+    cols, cols_t = x[:, ::2], t[:, ::2]
+    tr, tr_t = x.T, t.T
+    flat, flat_t = x.view(-1), t.view(-1)
+    piece, piece_t = x.split(2, 1)[1], t.split(2, 1)[1]
+    det, det_t = x.detach(), t.detach()
+    x.mul_(10)  # every view changes
+    t.mul_(10)
+    row.add_(1)  # writes into x, and so into every other view
+    row_t.add_(1)
+    tr[0].sub_(5)  # a view of a view
+    tr_t[0].sub_(5)
+    flat[3] = -1.0
+    flat_t[3] = -1.0
+    piece.neg_()
+    piece_t.neg_()
+    det.data.mul_(2)
+    det_t.data.mul_(2)
+    views = [x, row, cols, tr, flat, piece, det]
+    pf.eval(*views)
+    for got, want in zip(views, [t, row_t, cols_t, tr_t, flat_t, piece_t, det_t], strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_a_reshape_that_copies_in_pytorch_keeps_its_value():
+    x, t = both(data((3, 4)))
+    copied, copied_t = x.t().reshape(-1), t.t().reshape(-1)  # a copy in PyTorch
+    viewed, viewed_t = x[1:].reshape(2, 2, 2), t[1:].reshape(2, 2, 2)  # a view in PyTorch
+    assert copied_t._base is None and viewed_t._base is t
+    x.fill_(0)
+    t.fill_(0)
+    pf.eval(copied, viewed)
+    np.testing.assert_array_equal(copied.numpy(), copied_t.numpy())
+    np.testing.assert_array_equal(viewed.numpy(), viewed_t.numpy())
+
+
+def test_data_assignment_and_data_updates_as_pytorch_users_write_them():
+    w0 = data((3, 2))
+    w, wt = both(w0)
+    w.requires_grad = True
+    wt.requires_grad_()
+    w.data.sub_(0.5)  # the old way of a manual SGD step: unrecorded, w stays a leaf
+    wt.data.sub_(0.5)
+    assert w.is_leaf and w.requires_grad
+    old_view = w[0]
+    w.data = pf.from_numpy(np.ones((3, 2), np.float32))  # new storage: old views keep theirs
+    old_view_t = wt[0]
+    wt.data = torch.ones(3, 2)
+    (w * w).sum().backward()
+    (wt * wt).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy())
+    np.testing.assert_allclose(old_view.detach().numpy(), old_view_t.detach().numpy())
+    np.testing.assert_allclose(w.detach().numpy(), 1.0)
+
+
+# --------------------------------------------------------------------------- autograd
+
+
+def test_leaf_that_requires_grad_refuses_inplace_ops_as_pytorch():
+    w = pf.from_numpy(data((3,)))
+    w.requires_grad = True
+    for op, words in (
+        (lambda: w.add_(1), "a leaf Variable that requires grad"),
+        (lambda: w.__setitem__(0, 1.0), "a view of a leaf Variable that requires grad"),
+        (lambda: w[1:].mul_(2), "a view of a leaf Variable that requires grad"),
+        (lambda: w.__setitem__(pf.from_numpy(np.array([0], np.int32)), 1.0), "a leaf Variable"),
+    ):
+        with pytest.raises(RuntimeError, match=words):
+            op()
+    with pf.no_grad():  # allowed without recording, and w stays a leaf
+        w.mul_(2)
+        w[0] = 5.0
+    assert w.is_leaf and w.requires_grad and w.grad_fn is None
+
+
+def test_gradients_through_inplace_ops_and_item_assignment_match_torch():
+    a, b = data((4, 5)), data((4, 5), seed=1)
+    w, wt = both(a)
+    v, vt = both(b[0])
+    for leaf in (w, v):
+        leaf.requires_grad = True
+    wt.requires_grad_()
+    vt.requires_grad_()
+
+    def program(lib, w, v):
+        y = w * 2  # a non-leaf
+        y.add_(v)  # gradient to v and to w
+        y[1] = v * 3  # row 1 replaced: w gets 0 there
+        y[:, ::2] *= w[:, 1:2]  # in place on a view (a step slice)
+        y.relu_()
+        z = lib.zeros(4, 5)
+        z[2:] = y[:2]  # a leaf without grad becomes a non-leaf
+        return (z * z).sum() + y.sum()
+
+    loss, loss_t = program(pf, w, v), program(torch, wt, vt)
+    loss.backward()
+    loss_t.backward()
+    np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=1e-5)
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v.grad.numpy(), vt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_modifying_a_tensor_saved_for_backward_gives_the_gradient_at_the_values_used():
+    """PyTorch raises "one of the variables needed for gradient computation has been modified
+    by an inplace operation"; PyFlame keeps the old version in the graph, so the gradient is the
+    one PyTorch gives when the tensor is cloned before the in-place op."""
+    a = data((3, 4))
+    w, wt = both(a)
+    w.requires_grad = True
+    wt.requires_grad_()
+    y, yt = w.exp(), wt.exp()  # exp saves its result
+    loss, loss_t = (y * 3).sum(), (yt * 3).sum()
+    y.add_(1)
+    yt.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (loss_t + yt.sum()).backward()
+    (loss + y.sum()).backward()
+    wt.grad = None
+    yc = wt.exp()
+    ((yc * 3).sum() + (yc.clone() + 1).sum()).backward()  # what the graph computed
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-5)
+
+
+def test_parameter_stepped_under_no_grad_after_the_forward():
+    a = data((3, 4))
+    w, wt = both(a)
+    w.requires_grad = True
+    wt.requires_grad_()
+    loss, loss_t = (w + 1).sum(), (wt + 1).sum()  # add saves nothing: PyTorch allows it
+    with pf.no_grad():
+        w.sub_(0.1)
+    with torch.no_grad():
+        wt.sub_(0.1)
+    loss.backward()
+    loss_t.backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy())
+    np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=1e-6)
+    np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy())
+
+
+def test_unrecorded_and_overwriting_changes_of_a_non_leaf_match_torch():
+    a = data((2, 3))
+    grads = []
+    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+        w = make(a.copy())
+        w.requires_grad_(True)
+        y = w * 3
+        with lib.no_grad():
+            y.add_(1)  # not recorded: the gradient goes on through y = w * 3
+        z = w * 2
+        z.zero_()  # recorded: z's old value gets 0
+        (y * 1 + z).sum().backward()
+        grads.append(w.grad.numpy().copy())
+        assert y.requires_grad and z.requires_grad and not y.is_leaf
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_inplace_after_an_optimizer_step_not_yet_applied():
+    """Weight clipping after `optimizer.step()`: the clamp reads the stepped value, and the
+    pending update does not overwrite it afterwards."""
+    a = data((3, 4))
+    results = []
+    for lib, make, optim in ((pf, pf.from_numpy, pf.optim), (torch, torch.from_numpy, torch.optim)):
+        w = make(a.copy())
+        w.requires_grad_(True)
+        opt = optim.SGD([w], lr=0.5)
+        (w * w).sum().backward()
+        opt.step()
+        with lib.no_grad():
+            w.clamp_(-0.3, 0.3)
+        results.append(np.array(w.detach().numpy()))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- random keys
+
+
+def _random_key(rng, shape):
+    """A random basic key for `shape`: ints (negative too), slices with steps, `...`, None."""
+    items = []
+    for n in shape:
+        kind = rng.integers(4)
+        if kind == 0:
+            items.append(int(rng.integers(-n, n)))
+        elif kind == 1:
+            start, stop = sorted(int(v) for v in rng.integers(-n - 1, n + 2, 2))
+            items.append(slice(start, stop, int(rng.integers(1, 4))))
+        else:
+            items.append(slice(None))
+    if rng.integers(3) == 0:
+        items.insert(int(rng.integers(len(items) + 1)), None)
+    if rng.integers(3) == 0:  # `...` standing for a run of whole dims
+        full = [i for i, k in enumerate(items) if k == slice(None)]
+        if full:
+            items[full[0]] = Ellipsis
+            items = [k for i, k in enumerate(items) if i <= full[0] or k != slice(None)]
+    return tuple(items)
+
+
+def test_random_keys_and_broadcast_values_match_torch():
+    """80 random basic keys on random odd shapes, with values of the indexing result's shape
+    with some dims cut to 1 (broadcast) and leading 1s added, all in one program."""
+    rng = np.random.default_rng(0)
+    results = []
+    for case in range(80):
+        shape = tuple(int(n) for n in rng.integers(1, 6, rng.integers(1, 4)))
+        key = _random_key(rng, shape)
+        a = data(shape, seed=case)
+        t = torch.from_numpy(a.copy())
+        target = t[key].shape
+        vshape = tuple(1 if rng.integers(3) == 0 else n for n in target)
+        if rng.integers(4) == 0:
+            vshape = (1, *vshape)
+        v = data(vshape, seed=1000 + case)
+        x = pf.from_numpy(a)
+        x[key] = pf.from_numpy(v)
+        t[key] = torch.from_numpy(v)
+        results.append((x, t, f"{case}: {shape} {key} {vshape}"))
+    pf.eval(*[r[0] for r in results])
+    for x, t, what in results:
+        np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=what)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_kv_cache_on_every_layout(layout):
+    cache, ref = both(np.zeros((3, 7, 5), np.float32), layout)
+    for step in (0, 6, 3):
+        k = data((3, 5), seed=step)
+        cache[:, pf.from_numpy(np.array(step, np.int32))] = pf.from_numpy(k)
+        ref[:, step] = torch.from_numpy(k)
+    cache[:, -1, 1:4] += 1.0
+    ref[:, -1, 1:4] += 1.0
+    np.testing.assert_array_equal(cache.numpy(), ref.numpy())
+
+
+def test_normal_and_uniform_through_data():
+    """GPT-style initialisation, `w.data.normal_(0, 0.02)`, and `pf.nn.init` on views."""
+    w = pf.nn.Parameter(np.zeros((200, 50), np.float32))
+    pf.manual_seed(3)
+    w.data.normal_(1.0, 0.02)
+    first = w.detach().numpy().copy()
+    assert w.is_leaf and w.requires_grad
+    assert abs(first.mean() - 1.0) < 0.005 and abs(first.std() - 0.02) < 0.002
+    pf.manual_seed(3)
+    w.data.normal_(1.0, 0.02)
+    np.testing.assert_array_equal(w.detach().numpy(), first)  # reproducible
+    w[:100].data.uniform_(-0.5, 0.5)  # a view of a view: writes rows 0..99 of w
+    values = w.detach().numpy()
+    assert values[:100].min() >= -0.5 and values[:100].max() <= 0.5 and values[:100].std() > 0.2
+    np.testing.assert_array_equal(values[100:], first[100:])
+    pf.nn.init.zeros_(w[5])
+    pf.nn.init.ones_(w.data[:, -1])
+    values = w.detach().numpy()
+    assert not values[5, :-1].any() and (values[:, -1] == 1).all()
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        w.normal_()
+    with pytest.raises(RuntimeError, match="floating-point"):
+        pf.zeros(3, dtype=pf.int32).uniform_()
+
+
+def test_manual_sgd_with_inplace_updates_compiles_once_and_matches_torch():
+    """`with no_grad(): w -= lr * w.grad` each step: the rebound parameter is computed by the
+    next pf.eval (it holds data again), so every step is the same program."""
+    a, xs, ys = data((4, 3)), data((8, 4), seed=1), data((8, 3), seed=2)
+    w, wt = both(a)
+    w.requires_grad = True
+    wt.requires_grad_()
+    x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+    misses = []
+    for _ in range(4):
+        loss = ((x @ w - y) ** 2).mean()
+        loss_t = ((torch.from_numpy(xs) @ wt - torch.from_numpy(ys)) ** 2).mean()
+        loss.backward()
+        loss_t.backward()
+        with pf.no_grad():
+            w -= 0.1 * w.grad
+        with torch.no_grad():
+            wt -= 0.1 * wt.grad
+        wt.grad = None
+        pf.eval(loss)
+        assert w.is_evaluated and w.is_leaf and w.requires_grad
+        np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=1e-5)
+        misses.append(pf.cache_info().misses)
+    assert misses[1] == misses[-1]
+    np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_kv_cache_module_served_by_the_inference_engine_compiles_once():
+    """A model that keeps its cache as a tensor and writes `cache[:, pos[0]] = x` in forward,
+    the position a batch-first input (each row the same): the engine's program compiles once,
+    and the cache holds its data between calls."""
+
+    class Cache(pf.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cache = pf.zeros(2, 6, 3)
+
+        def forward(self, x, pos):
+            self.cache[:, pos[0]] = x
+            return self.cache.sum(-1)
+
+    model = Cache()
+    engine = pf.serving.InferenceEngine(model)
+    compiles = []
+    for step in range(4):
+        x = np.full((2, 3), step + 1, np.float32)
+        out = engine.infer((x, np.full((2,), step, np.int32)))
+        want = np.zeros(6, np.float32)
+        want[: step + 1] = 3 * np.arange(1, step + 2)
+        np.testing.assert_array_equal(out.numpy()[0], want)
+        assert model.cache.is_evaluated
+        compiles.append(engine.stats.compiles)
+    # the first run reads the cache as pf.zeros made it, every later one as data: no
+    # recompile per token
+    assert compiles == [2, 2, 2, 2]
+
+
+def test_item_assignment_on_a_0d_tensor_and_with_an_empty_selection():
+    x, t = both(np.array(3.0, np.float32))
+    x[...] = 5.0
+    t[...] = 5.0
+    y, u = both(data((3, 4)))
+    y[1:1] = 7.0  # selects nothing: y keeps its value
+    u[1:1] = 7.0
+    y[pf.from_numpy(np.zeros((3, 4), bool))] = 1.0
+    u[torch.zeros(3, 4, dtype=torch.bool)] = 1.0
+    pf.eval(x, y)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(y.numpy(), u.numpy())
+
+
+def test_gradient_rules_that_read_a_modified_tensor_read_its_old_value():
+    """clamp's and max's own gradient rules read their input's values: after an in-place op
+    on that input they still see the values the op used (PyTorch: the clone() answer)."""
+    a = np.array([-1.0, 0.5, 2.0, 0.7], np.float32)
+    w = pf.from_numpy(a)
+    w.requires_grad = True
+    y = w * 1
+    clamped = y.clamp(0, 1)
+    top = w.max()
+    y.add_(5)  # a non-leaf read by clamp's rule
+    with pf.no_grad():
+        w.mul_(-1)  # a leaf read by max's rule
+    (clamped.sum() + top).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(w.detach().numpy(), -a)
