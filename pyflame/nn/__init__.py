@@ -38,7 +38,7 @@ from pyflame.nn.linear import Identity, Linear
 from pyflame.nn.loss_layers import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from pyflame.nn.module import Module
 from pyflame.nn.multihead_attention import MultiheadAttention
-from pyflame.nn.normalization_layers import BatchNorm1d, BatchNorm2d, LayerNorm
+from pyflame.nn.normalization_layers import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from pyflame.nn.parameter import Parameter
 from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
@@ -67,6 +67,7 @@ __all__ = [
     "MultiheadAttention",
     "NLLLoss",
     "Parameter",
+    "RMSNorm",
     "ReLU",
     "Sequential",
     "SiLU",

@@ -15,7 +15,7 @@ from pyflame import ops as _ops
 from pyflame.nn.activation import gelu
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss
-from pyflame.nn.normalization import batch_norm, layer_norm
+from pyflame.nn.normalization import batch_norm, layer_norm, rms_norm
 from pyflame.nn.sparse import embedding, one_hot
 from pyflame.ops import pad, relu, sigmoid, silu, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
@@ -74,6 +74,7 @@ __all__ += [
     "one_hot",
     "pad",
     "relu",
+    "rms_norm",
     "scaled_dot_product_attention",
     "sigmoid",
     "silu",

@@ -1,4 +1,4 @@
-"""Normalisation functions (`pf.nn.functional.layer_norm`, `batch_norm`), decomposed into
+"""Normalisation functions (`pf.nn.functional.layer_norm`, `rms_norm`, `batch_norm`), decomposed into
 flame primitives (reductions, elementwise ops, broadcasts) when the graph is built.
 
 Half-precision inputs are normalised in float32 and rounded once, as PyTorch does on the CPU.
@@ -10,6 +10,8 @@ PyTorch updates them in place at the same point.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from pyflame import ops
 from pyflame.core.dtypes import float32
@@ -59,6 +61,32 @@ def layer_norm(
         y = y * weight
     if bias is not None:
         y = y + bias
+    return y.astype(input.dtype)
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last dims, then * weight (torch.nn.functional.rms_norm;
+    `eps=None` is the machine epsilon of the dtype it is computed in, float32 for float16 and
+    bfloat16 inputs, as PyTorch's kernel does)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[len(input.shape) - len(shape) :]) != shape:
+        raise ShapeError(
+            f"{format_location(user_location())}: rms_norm over {list(shape)} does not fit "
+            f"input shape {list(input.shape)}"
+        )
+    _check_param(weight, shape, "rms_norm weight")
+    x = _upcast(input)
+    if eps is None:  # of the dtype it is computed in (PyTorch's opmath type: float32 for halves)
+        eps = float(np.finfo(x.dtype.numpy).eps)  # x is float32 here: numpy knows it
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    y = x * ops.rsqrt((x * x).mean(dim=dims, keepdim=True) + eps)
+    if weight is not None:
+        y = y * weight
     return y.astype(input.dtype)
 
 

@@ -1,4 +1,4 @@
-"""`nn.BatchNorm1d`, `nn.BatchNorm2d` and `nn.LayerNorm`.
+"""`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.LayerNorm` and `nn.RMSNorm`.
 
     bn = nn.BatchNorm2d(16)        # weight 1, bias 0; buffers running_mean 0, running_var 1,
                                    # num_batches_tracked 0 (int32; PyTorch: int64)
@@ -216,4 +216,42 @@ class LayerNorm(Module):
         )
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the last dims (`normalized_shape`), then * weight
+    (torch.nn.RMSNorm; `eps=None`: the machine epsilon of the dtype the norm is computed in,
+    float32 for every dtype PyFlame has)."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        *,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
+        self.normalized_shape = tuple(int(n) for n in shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = init.ones_(empty_parameter(self.normalized_shape, dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm"]

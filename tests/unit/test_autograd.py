@@ -130,6 +130,11 @@ CASES = {
         False,
         lambda L, x, w, b: L.nn.functional.layer_norm(x, (6,), w, b),
     ),
+    "rms_norm": (
+        [(4, 6), (6,)],
+        False,
+        lambda L, x, w: L.nn.functional.rms_norm(x, (6,), w),
+    ),
     "cross_entropy": (
         [(5, 4)],
         False,

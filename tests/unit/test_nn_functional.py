@@ -63,6 +63,39 @@ def test_layer_norm_of_constant_rows_is_zero(layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_rms_norm(layout):
+    x, w = rand(5, 7, 9), rand(9, seed=1)
+    px, tx = pf.from_numpy(x, layout=layout), torch.from_numpy(x)
+    close(F.rms_norm(px, 9), TF.rms_norm(tx, (9,)))
+    close(
+        F.rms_norm(px, [9], pf.from_numpy(w), eps=1e-3),
+        TF.rms_norm(tx, (9,), torch.from_numpy(w), eps=1e-3),
+    )
+    close(F.rms_norm(px, (7, 9)), TF.rms_norm(tx, (7, 9)))
+
+
+def test_rms_norm_default_eps_is_the_dtypes_and_half_is_normalised_in_float32():
+    """eps=None is the machine epsilon of the dtype the norm is computed in, float32 also for a
+    bfloat16 input (not bfloat16's 2^-7, which would give 0.113 here), as PyTorch's kernel: a
+    row of zeros and one small value shows the eps."""
+    x = np.array([[1e-2, 0.0, 0.0, 0.0]], np.float32)
+    for dtype, tdtype in ((pf.float32, torch.float32), (pf.bfloat16, torch.bfloat16)):
+        got = F.rms_norm(pf.from_numpy(x).astype(dtype), 4)
+        want = TF.rms_norm(torch.from_numpy(x).to(tdtype), (4,))
+        assert got.dtype is dtype
+        close(got.astype(pf.float32), want.float(), rtol=1e-2)
+
+
+def test_rms_norm_shape_errors_name_the_shapes():
+    with pytest.raises(
+        pf.ShapeError, match=r"rms_norm over \[5\] does not fit input shape \[2, 4\]"
+    ):
+        F.rms_norm(pf.zeros([2, 4]), 5)
+    with pytest.raises(pf.ShapeError, match=r"rms_norm weight must have shape \[4\], got \[3\]"):
+        F.rms_norm(pf.zeros([2, 4]), 4, pf.ones([3]))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_batch_norm_eval_and_training(layout):
     x = rand(4, 3, 5, 6)
     rm, rv = rand(3, seed=1), np.abs(rand(3, seed=2)) + 0.5
