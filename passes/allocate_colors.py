@@ -105,36 +105,55 @@ def _extent(op: pe.PEOp) -> list[tuple[int, int, int, int]]:
 
 
 class _Rules:
-    """The rules each physical color leaves on the routers, in program order."""
+    """The rules each physical color leaves on the routers, in program order: per color a flat
+    (rows * cols * ports) table of output masks (-1: no rule)."""
 
-    def __init__(self, rows: int, cols: int):
+    def __init__(self, rows: int, cols: int, cells: dict[int, tuple[np.ndarray, np.ndarray]]):
         self.rows, self.cols = rows, cols
         self.tables: dict[int, np.ndarray] = {}
+        #: per channel, shared between allocations of one function
+        self._cells = cells
 
-    def table(self, color: int) -> np.ndarray:
+    def cells(self, channel: int, routes: list[pe.RouteOp]) -> tuple[np.ndarray, np.ndarray]:
+        """The (router, port) cells a channel's routes set, as flat table indices, and the mask
+        each gets (computed once per channel)."""
         import numpy as np  # numpy tracks whole rectangles; loading the passes does not need it
+
+        hit = self._cells.get(channel)
+        if hit is not None:
+            return hit
+        idx: list[np.ndarray] = []
+        masks: list[np.ndarray] = []
+        for op in routes:
+            port, mask = _PORTS.index(op.from_port.data), _mask(op.outputs)
+            for r0, c0, nr, nc in _rects(op):
+                r, c = np.mgrid[r0 : r0 + nr, c0 : c0 + nc]
+                flat = ((r * self.cols + c) * len(_PORTS) + port).ravel()
+                idx.append(flat)
+                masks.append(np.full(flat.size, mask, np.int8))
+        empty = np.zeros(0, np.int64)
+        out = (np.concatenate(idx) if idx else empty, np.concatenate(masks) if masks else empty)
+        self._cells[channel] = out
+        return out
+
+    def agree(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether the channel's routes change no rule that `color` holds (a router without one
+        is free)."""
+        t = self.tables.get(color)
+        if t is None:
+            return True
+        idx, masks = self.cells(channel, routes)
+        held = t[idx]
+        return bool(((held < 0) | (held == masks)).all())
+
+    def set(self, color: int, channel: int, routes: list[pe.RouteOp]) -> None:
+        import numpy as np
 
         t = self.tables.get(color)
         if t is None:
-            t = self.tables[color] = np.full((self.rows, self.cols, len(_PORTS)), -1, np.int8)
-        return t
-
-    def agree(self, color: int, routes: list[pe.RouteOp]) -> bool:
-        """Whether `routes` change no rule that `color` holds (a router without one is free)."""
-        t = self.table(color)
-        for op in routes:
-            for r0, c0, nr, nc in _rects(op):
-                cells = t[r0 : r0 + nr, c0 : c0 + nc, _PORTS.index(op.from_port.data)]
-                held = cells[cells >= 0]
-                if (held != _mask(op.outputs)).any():
-                    return False
-        return True
-
-    def set(self, color: int, routes: list[pe.RouteOp]) -> None:
-        t = self.table(color)
-        for op in routes:
-            for r0, c0, nr, nc in _rects(op):
-                t[r0 : r0 + nr, c0 : c0 + nc, _PORTS.index(op.from_port.data)] = _mask(op.outputs)
+            t = self.tables[color] = np.full(self.rows * self.cols * len(_PORTS), -1, np.int8)
+        idx, masks = self.cells(channel, routes)
+        t[idx] = masks
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
@@ -143,7 +162,8 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     pe_ops = [op for op in fn.body.block.walk() if isinstance(op, pe.PEOp)]
     rows = max((r[0] + r[2] for op in pe_ops for r in _extent(op)), default=0)
     cols = max((r[1] + r[3] for op in pe_ops for r in _extent(op)), default=0)
-    mapping, switching = _assign(channels, ops, target, rows, cols, target.num_colors)
+    cells: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    mapping, switching = _assign(channels, ops, target, rows, cols, target.num_colors, cells)
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
@@ -155,7 +175,7 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
                 f"more colors than {target.name}'s {target.num_colors}"
             )
         usable = target.num_colors - BARRIER_COLORS
-        mapping, switching = _assign(channels, ops, target, rows, cols, usable)
+        mapping, switching = _assign(channels, ops, target, rows, cols, usable, cells)
         barrier_colors = (usable, usable + 1)
     for op in fn.body.block.walk():
         if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
@@ -173,11 +193,12 @@ def _assign(
     rows: int,
     cols: int,
     colors: int,
+    cells: dict[int, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Colors for the channels (first use first) out of `colors`, and the channels that switch
     rules (no free color agrees with their routes), each with the index of the last op of its
     color's previous channel."""
-    rules = _Rules(rows, cols)
+    rules = _Rules(rows, cols, cells)
     mapping: dict[int, int] = {}
     busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
     switching: dict[int, int] = {}  # switching channel -> last use of its color before it
@@ -196,7 +217,7 @@ def _assign(
                 f"{where}: more than {colors} routing colors are needed at once on "
                 f"{target.name}{kept}; split the program or use fewer concurrent collectives"
             )
-        agreeing = [c for c in free if rules.agree(c, ch.routes)]
+        agreeing = [c for c in free if rules.agree(c, channel, ch.routes)]
         if agreeing:
             color = agreeing[0]
         else:
@@ -204,7 +225,7 @@ def _assign(
             # after its last use, so few barriers serve many switches
             color = min(free, key=lambda c: busy_until.get(c, -1))
             switching[channel] = busy_until[color]
-        rules.set(color, ch.routes)
+        rules.set(color, channel, ch.routes)
         mapping[channel] = color
         busy_until[color] = ch.last
     return mapping, switching
