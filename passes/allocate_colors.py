@@ -352,16 +352,21 @@ def _barrier(buf: SSAValue, rows: int, cols: int, colors: tuple[int, int]) -> li
     out: list[Operation] = []
     if C > 1:
         out.append(pe.SendOp(buf, color=row_c, pes=(0, 0, R, 1)))
-        # one op per stage: a stage's stream is its upstream stage's output
-        for c in range(1, C - 1):
-            out.append(pe.RecvOp(buf, color=row_c, pes=(0, c, R, 1), combine="sum", forward=True))
+        # one op per stage (a stage's stream is its upstream stage's output): a pe.loop
+        # moving a column per iteration
+        out += _stages(
+            pe.RecvOp(buf, color=row_c, pes=(0, 1, R, 1), combine="sum", forward=True),
+            C - 2,
+            (0, 1, 0, 0),
+        )
         out.append(pe.RecvOp(buf, color=row_c, pes=(0, C - 1, R, 1), combine="sum"))
     if R > 1:
         out.append(pe.SendOp(buf, color=col_c, pes=(0, C - 1, 1, 1)))
-        for r in range(1, R - 1):
-            out.append(
-                pe.RecvOp(buf, color=col_c, pes=(r, C - 1, 1, 1), combine="sum", forward=True)
-            )
+        out += _stages(
+            pe.RecvOp(buf, color=col_c, pes=(1, C - 1, 1, 1), combine="sum", forward=True),
+            R - 2,
+            (1, 0, 0, 0),
+        )
         out.append(pe.RecvOp(buf, color=col_c, pes=(R - 1, C - 1, 1, 1), combine="sum"))
     out.append(pe.SendOp(buf, color=row_c, pes=(R - 1, C - 1, 1, 1)))
     if R > 1:
@@ -371,10 +376,24 @@ def _barrier(buf: SSAValue, rows: int, cols: int, colors: tuple[int, int]) -> li
     return out
 
 
+def _stages(first: pe.RecvOp, count: int, step: tuple[int, int, int, int]) -> list[Operation]:
+    """`count` stages of a chain, the first `first`, each next one `step` further: one op, or
+    a pe.loop (so a barrier's size does not grow with the grid's side)."""
+    if count <= 0:
+        return []
+    if count == 1:
+        return [first]
+    loop, body, _, _ = pe.LoopOp.empty(0, count, [])
+    first.properties["pes_step"] = pe.dense_i64(step)
+    body.add_op(first)
+    body.add_op(pe.YieldOp())
+    return [loop]
+
+
 def drop_redundant_routes(fn: func.FuncOp) -> int:
     """Erase every pe.route of `fn`'s body whose routers already hold its rule (on its color,
-    for its input port); returns how many. Ops with regions (loops) end the analysis: rules set
-    inside them depend on the iteration, so everything is unknown after one."""
+    for its input port); returns how many. An op with regions (a loop) that sets routes ends the
+    analysis: rules set inside it depend on the iteration, so everything is unknown after one."""
     # numpy tracks the rules of whole rectangles; loading the passes does not need it
     import numpy as np
 
@@ -385,7 +404,8 @@ def drop_redundant_routes(fn: func.FuncOp) -> int:
     dropped = 0
     for op in ops:
         if op.regions:
-            known.clear()
+            if any(isinstance(inner, pe.RouteOp) for inner in op.walk()):
+                known.clear()  # rules set in a loop depend on the iteration
             continue
         if not isinstance(op, pe.RouteOp):
             continue
