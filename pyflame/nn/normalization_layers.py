@@ -171,6 +171,13 @@ class BatchNorm2d(_BatchNorm):
     _input_dims = (4,)
 
 
+def _shape_tuple(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """`normalized_shape` as torch takes it: one int or a sequence of them."""
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(int(n) for n in normalized_shape)
+
+
 class LayerNorm(Module):
     """Normalisation over the last dims (`normalized_shape`), then * weight + bias."""
 
@@ -184,10 +191,7 @@ class LayerNorm(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        )
-        self.normalized_shape = tuple(int(n) for n in shape)
+        self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
@@ -230,10 +234,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        )
-        self.normalized_shape = tuple(int(n) for n in shape)
+        self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
