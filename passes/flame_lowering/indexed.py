@@ -41,7 +41,10 @@ def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
         x = lw.emit(mesh.AllReduceOp("sum", x, (0,)))
     shape = flame.tensor_shape(op.result)  # [*I, D]
     split = ("",) * (len(shape) - 1) + (td.split[1],)
-    return lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
+    rows = lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
+    # then where the result is placed: a small table sits on a few PEs, and its rows gathered
+    # for a whole batch (the residual stream of a transformer) must not stay there
+    return lw.to_dist(rows, lw.placed(op.result))
 
 
 def lower_scatter_add_rows(op: flame.ScatterAddRowsOp, lw: Lowering) -> SSAValue:
