@@ -42,9 +42,13 @@ def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
     shape = flame.tensor_shape(op.result)  # [*I, D]
     split = ("",) * (len(shape) - 1) + (td.split[1],)
     rows = lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
-    # then where the result is placed: a small table sits on a few PEs, and its rows gathered
-    # for a whole batch (the residual stream of a transformer) must not stay there
-    return lw.to_dist(rows, lw.placed(op.result))
+    # a small table sits on a few PEs, and its rows gathered for a whole batch (the residual
+    # stream of a transformer) must not stay there: they go where the result is placed when
+    # that spreads them over more PEs
+    placed = lw.placed(op.result)
+    if placed.grid[0] * placed.grid[1] > td.grid[0] * td.grid[1]:
+        return lw.to_dist(rows, placed)
+    return rows
 
 
 def lower_scatter_add_rows(op: flame.ScatterAddRowsOp, lw: Lowering) -> SSAValue:
