@@ -37,7 +37,14 @@ from xdsl.passes import ModulePass
 
 from pyflame.core.errors import UnsupportedOpsError
 from pyflame.core.target import Target
-from pyflame.passes.pe_lowering import collectives, indexed, local_ops, shape_ops, windowed
+from pyflame.passes.pe_lowering import (
+    collectives,
+    indexed,
+    local_ops,
+    matmul,
+    shape_ops,
+    windowed,
+)
 from pyflame.passes.pe_lowering.state import PELowering, tile_layout
 from pyflame.passes.plan_memory import summa_double_buffered
 
@@ -45,6 +52,7 @@ from pyflame.passes.plan_memory import summa_double_buffered
 LOWERINGS: dict[type[Operation], Callable] = {
     **local_ops.LOWERINGS,
     **collectives.LOWERINGS,
+    **matmul.LOWERINGS,
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,
     **indexed.LOWERINGS,
@@ -63,7 +71,7 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
     lw = PELowering(target, block)
     # double-buffered SUMMA multicasts on four channels at once (a row and a column channel per
     # parity); a target with fewer colors keeps the single-buffered form's two
-    if target.num_colors >= collectives.DOUBLE_BUFFERED_SUMMA_CHANNELS:
+    if target.num_colors >= matmul.DOUBLE_BUFFERED_SUMMA_CHANNELS:
         lw.double_buffered = summa_double_buffered(fn, target.usable_sram_bytes)
     old_ops = list(block.ops)
     lw.position = {op: i for i, op in enumerate(old_ops)}

@@ -3,6 +3,6 @@ helpers of that pass, no passes here. Each family module has a `LOWERINGS` table
 -> its lowering); lower-mesh-to-pe merges them.
 
 - state: the per-function `PELowering` (value map, buffers, virtual channels) and route patterns
-- local_ops (each PE on its own tile), collectives (reductions, SUMMA, redistribute),
-  shape_ops, windowed (conv2d and pooling halos)
+- local_ops (each PE on its own tile), collectives (reductions, redistribute), matmul
+  (SUMMA), shape_ops, windowed (conv2d and pooling halos)
 """
