@@ -79,6 +79,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
+from pyflame.core.collectives import CollectiveAlgorithm
 from pyflame.core.distribution import (
     Distribution,
     HaloAxis,
@@ -192,7 +193,16 @@ class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttr
     name = "mesh.matmul_algorithm"
 
 
+@irdl_attr_definition
+class CollectiveAlgorithmAttr(EnumAttribute[CollectiveAlgorithm], SpacedOpaqueSyntaxAttribute):
+    """`algorithm` of mesh.allreduce and mesh.reduce: `#mesh<collective_algorithm tree>`
+    (pyflame.core.collectives: chain, two_chains, tree)."""
+
+    name = "mesh.collective_algorithm"
+
+
 ENUM_ATTRS: list[type[Attribute]] = [
+    CollectiveAlgorithmAttr,
     UnaryFnAttr,
     BinaryFnAttr,
     ReductionKindAttr,
@@ -527,40 +537,73 @@ def local_reduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
     return src.with_(shape=tuple(src.parts(d) if d in dims else n for d, n in enumerate(src.shape)))
 
 
-@nonempty
-@irdl_op_definition
-class AllReduceOp(IRDLOperation):
-    """Combine the per-PE partials of `dims` across the mesh axes they are split over.
+class _CombineAcrossPEsOp(IRDLOperation):
+    """mesh.allreduce and mesh.reduce: combine the per-PE partials of `dims` across the mesh
+    axes they are split over, each line of PEs with `algorithm` (pyflame.core.collectives;
+    absent, lower-mesh-to-pe chooses by cost with `collectives.choose`)."""
 
-    The result has size 1 on those dims, no longer split: it is replicated along those axes.
-    """
-
-    name = "mesh.allreduce"
     input = operand_def(MeshTensorType)
     kind = prop_def(ReductionKindAttr)
     dims = prop_def(I64Array)
+    algorithm = opt_prop_def(CollectiveAlgorithmAttr)
     result = result_def(MeshTensorType)
-    assembly_format = "$kind $input `dims` $dims attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$kind $input `dims` $dims (`algorithm` $algorithm^)? attr-dict `:` type($input) `->` "
+        "type($result)"
+    )
     traits = traits_def(Pure())
 
-    def __init__(self, kind: ReductionKind | str, input: SSAValue, dims: Sequence[int]):
-        result = allreduce_dist(dist_of(input), tuple(dims))
+    def __init__(
+        self,
+        kind: ReductionKind | str,
+        input: SSAValue,
+        dims: Sequence[int],
+        algorithm: CollectiveAlgorithm | str | None = None,
+    ):
+        result = self.result_dist(dist_of(input), tuple(dims))
+        props: dict[str, Attribute] = {
+            "kind": ReductionKindAttr(ReductionKind(kind)),
+            "dims": i64_array(dims),
+        }
+        if algorithm is not None:
+            props["algorithm"] = CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
         super().__init__(
             operands=[input],
-            properties={"kind": ReductionKindAttr(ReductionKind(kind)), "dims": i64_array(dims)},
+            properties=props,
             result_types=[MeshTensorType(result, elem_of(input))],
         )
+
+    @staticmethod
+    def result_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
+        return allreduce_dist(src, dims)
+
+    @property
+    def algorithm_name(self) -> CollectiveAlgorithm | None:
+        return None if self.algorithm is None else self.algorithm.data
 
     def verify_(self) -> None:
         src, dst = dist_of(self.input), dist_of(self.result)
         dims = _dims(self.dims)
         for d in dims:
             _expect(0 <= d < len(src.shape), f"dim {d} out of range")
-            _expect(src.split[d] in ("r", "c", "rc"), f"allreduce dim {d} must be split")
-            _expect(src.block[d] == 1, f"allreduce dim {d} must hold one partial per PE")
-        expected = allreduce_dist(src, dims)
-        _expect(dst == expected, f"allreduce result should be {expected}, got {dst}")
+            _expect(src.split[d] in ("r", "c", "rc"), f"{self.name} dim {d} must be split")
+            _expect(src.block[d] == 1, f"{self.name} dim {d} must hold one partial per PE")
+        expected = self.result_dist(src, dims)
+        _expect(dst == expected, f"{self.name} result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
+
+
+@nonempty
+@irdl_op_definition
+class AllReduceOp(_CombineAcrossPEsOp):
+    """The result has size 1 on the reduced dims, no longer split: it is replicated along
+    those axes (each line's total is multicast back from where its reduction ended).
+
+        %r = mesh.allreduce sum %p dims [1] algorithm tree
+            : !mesh.tensor<64x8xf32 on 8x8 split [r, c]> -> !mesh.tensor<64x1xf32 on 8x8 split [r, _]>
+    """
+
+    name = "mesh.allreduce"
 
 
 def allreduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
@@ -568,6 +611,34 @@ def allreduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
     return src.with_(
         shape=tuple(1 if d in dims else n for d, n in enumerate(src.shape)),
         split=tuple("" if d in dims else a for d, a in enumerate(src.split)),
+    )
+
+
+@nonempty
+@irdl_op_definition
+class ReduceOp(_CombineAcrossPEsOp):
+    """mesh.allreduce without the broadcast back: the total ends on the first PE of every
+    reduced line, so the result lives on the grid with the reduced mesh axes collapsed to one
+    PE (anchored at PE (0, 0) like every grid). For a result that only the host reads (or one
+    PE): it saves the multicast back and lets every algorithm end at the corner.
+
+        %r = mesh.reduce sum %p dims [0, 1] algorithm tree
+            : !mesh.tensor<8x8xf32 on 8x8 split [r, c]> -> !mesh.tensor<1x1xf32 on 1x1 split [_, _]>
+    """
+
+    name = "mesh.reduce"
+
+    @staticmethod
+    def result_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
+        return reduce_dist(src, dims)
+
+
+def reduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
+    """A reduce-to-root's result: as an allreduce's, on the grid without the reduced axes."""
+    axes = "".join(src.split[d] for d in dims)
+    rows, cols = src.grid
+    return allreduce_dist(src, dims).with_(
+        grid=(1 if "r" in axes else rows, 1 if "c" in axes else cols)
     )
 
 
@@ -1249,6 +1320,7 @@ Mesh = Dialect(
         MaskPadOp,
         LocalReduceOp,
         AllReduceOp,
+        ReduceOp,
         ReshapeOp,
         TransposeOp,
         MatmulOp,
