@@ -1,4 +1,5 @@
-"""Lowerings that move data between PEs over routes: reductions (local + chain allreduce),
+"""Lowerings that move data between PEs over routes: reductions (local, then mesh.allreduce /
+mesh.reduce by the line plans of pyflame.core.collectives),
 transposes, local reshapes and redistribution."""
 
 from __future__ import annotations
@@ -7,17 +8,21 @@ from collections.abc import Callable
 
 from xdsl.ir import Operation, SSAValue
 
+from pyflame.core import collectives
+from pyflame.core.collectives import CollectiveAlgorithm, Phase
 from pyflame.core.reductions import ReductionKind
 from pyflame.dialects import mesh, pe
-from pyflame.dialects.mesh import dist_of
+from pyflame.dialects.mesh import dist_of, elem_of
 from pyflame.passes.pe_lowering.loops import LoopBody
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     Rect,
-    chain_return,
-    chain_step,
+    Span,
+    chain_routes,
     exchange_whole,
+    grid_multicast,
     grid_rect,
+    line_multicast,
 )
 
 
@@ -37,50 +42,166 @@ def lower_local_reduce(op: mesh.LocalReduceOp, lw: PELowering) -> SSAValue:
     return buf
 
 
-def chain_allreduce(
+def _line_rect(along: str, pos: int, cross: Span) -> Rect:
+    return (cross[0], pos, cross[1], 1) if along == "c" else (pos, cross[0], 1, cross[1])
+
+
+def _emit_at(lw: PELowering, along: str, lines: list[int], cross: Span, make) -> None:
+    """`make(rect)` on each of `lines` (positions along `along`, in this order): one op, a
+    pe.loop moving it by a fixed step when the positions are evenly spaced (so the IR does not
+    grow with the line), else one op per position."""
+    if not lines:
+        return
+    steps = {b - a for a, b in zip(lines, lines[1:], strict=False)}
+    if len(lines) < 2 or len(steps) != 1 or 0 in steps:
+        for pos in lines:
+            lw.emit(make(_line_rect(along, pos, cross)))
+        return
+    (step,) = steps
+    body = LoopBody(lw, 0, len(lines), [])
+    body.emit(
+        make(_line_rect(along, lines[0], cross)),
+        (0, step, 0, 0) if along == "c" else (step, 0, 0, 0),
+    )
+    body.finish()
+
+
+def reduce_phase(
     lw: PELowering,
     buf: SSAValue,
-    grid: tuple[int, int],
     along: str,
-    kind: ReductionKind | str = "sum",
+    n: int,
+    chains: Phase,
+    cross: Span,
+    kind: ReductionKind | str,
 ) -> None:
-    """Reduce `buf` with `kind` (sum, max, ...) over the PEs of each row (along='c') or column
-    (along='r')."""
-    rows, cols = grid
-    n = cols if along == "c" else rows
-    if n == 1:
+    """One phase of a line plan: its chains at once on one channel. Each chain's first
+    position sends, the middle ones receive, combine and forward (one CE stage each), the last
+    keeps the total; a position that ends two chains receives both streams in turn."""
+    chains = tuple(c for c in chains if len(c) > 1)
+    if not chains:
         return
-    step = lw.channel(chain_step(rows, cols, along))
-    back = lw.channel(chain_return(rows, cols, along))
+    color = lw.channel(chain_routes(along, n, chains, cross))
 
-    def line(i: int, count: int = 1) -> Rect:
-        return (0, i, rows, count) if along == "c" else (i, 0, count, cols)
+    def send(rect: Rect) -> Operation:
+        return pe.SendOp(buf, color=color, pes=rect)
 
-    # a pipelined chain: line 0 sends, each middle line adds its part into the passing stream
-    # and forwards it (B + s*n rather than n*(B + s)), the last line keeps the total
-    # (the middle lines' stages are one pe.loop moving a line per iteration when there are
-    # several)
-    lw.emit(pe.SendOp(buf, color=step, pes=line(0)))
-    if n - 2 >= 2:
-        body = LoopBody(lw, 1, n - 1, [])
-        stage = (0, 1, 0, 0) if along == "c" else (1, 0, 0, 0)
-        body.emit(pe.RecvOp(buf, color=step, pes=line(1), combine=kind, forward=True), stage)
-        body.finish()
-    else:
-        for i in range(1, n - 1):
-            lw.emit(pe.RecvOp(buf, color=step, pes=line(i), combine=kind, forward=True))
-    lw.emit(pe.RecvOp(buf, color=step, pes=line(n - 1), combine=kind))
-    lw.emit(pe.SendOp(buf, color=back, pes=line(n - 1)))
-    lw.emit(pe.RecvOp(buf, color=back, pes=line(0, n - 1)))
+    def forward(rect: Rect) -> Operation:
+        return pe.RecvOp(buf, color=color, pes=rect, combine=kind, forward=True)
+
+    def keep(rect: Rect) -> Operation:
+        return pe.RecvOp(buf, color=color, pes=rect, combine=kind)
+
+    if len(chains) <= 2:  # one or two chains: each spelled out, its middle stages one loop
+        for c in chains:
+            _emit_at(lw, along, [c[0]], cross, send)
+            _emit_at(lw, along, list(c[1:-1]), cross, forward)
+            _emit_at(lw, along, [c[-1]], cross, keep)
+        return
+    # many (short) chains, e.g. a tree's groups: stage by stage, each stage over every chain
+    for j in range(max(len(c) for c in chains)):
+        for role in (send, forward, keep):
+            lines = [
+                c[j]
+                for c in chains
+                if j < len(c) and (send if j == 0 else keep if j == len(c) - 1 else forward) is role
+            ]
+            # a root ending two chains of one length is there twice: receive both, in turn
+            firsts = list(dict.fromkeys(lines))
+            _emit_at(lw, along, firsts, cross, role)
+            for pos in firsts:
+                lines.remove(pos)
+            _emit_at(lw, along, lines, cross, role)
 
 
-def lower_allreduce(op: mesh.AllReduceOp, lw: PELowering) -> SSAValue:
+def reduce_line(
+    lw: PELowering,
+    buf: SSAValue,
+    along: str,
+    plan: collectives.LinePlan,
+    cross: Span,
+    kind: ReductionKind | str,
+) -> None:
+    """Every line along `along` (on the lines `cross` of the other axis) reduced by `plan`;
+    the total then moved to the plan's root if the plan says so."""
+    for phase in plan.phases:
+        reduce_phase(lw, buf, along, plan.n, phase, cross, kind)
+    if plan.moved_from is None:
+        return
+    color = lw.channel(chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross))
+    lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, plan.moved_from, cross)))
+    lw.emit(pe.RecvOp(buf, color=color, pes=_line_rect(along, plan.root, cross)))
+
+
+def multicast_back(
+    lw: PELowering, buf: SSAValue, grid: tuple[int, int], roots: dict[str, int]
+) -> None:
+    """The total, on PE (roots['r'], roots['c']) of every reduced line, multicast to the
+    lines' other PEs: one stream per line, or one stream over the grid when both axes were
+    reduced."""
+    rows, cols = grid
+    if "r" in roots and "c" in roots:
+        r0, c0 = roots["r"], roots["c"]
+        color = lw.channel(grid_multicast(rows, cols, (r0, c0)))
+        lw.emit(pe.SendOp(buf, color=color, pes=(r0, c0, 1, 1)))
+        others = [
+            (0, 0, r0, cols),
+            (r0 + 1, 0, rows - r0 - 1, cols),
+            (r0, 0, 1, c0),
+            (r0, c0 + 1, 1, cols - c0 - 1),
+        ]
+        for rect in others:
+            if rect[2] > 0 and rect[3] > 0:
+                lw.emit(pe.RecvOp(buf, color=color, pes=rect))
+        return
+    ((along, root),) = roots.items()
+    n, cross = (cols, (0, rows)) if along == "c" else (rows, (0, cols))
+    color = lw.channel(line_multicast(along, n, root, cross))
+    lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, root, cross)))
+    for first, count in ((0, root), (root + 1, n - root - 1)):
+        if count > 0:
+            rect = (
+                (cross[0], first, cross[1], count)
+                if along == "c"
+                else (first, cross[0], count, cross[1])
+            )
+            lw.emit(pe.RecvOp(buf, color=color, pes=rect))
+
+
+def op_algorithm(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> CollectiveAlgorithm:
+    """The op's `algorithm`, else the cheapest by the cost model."""
+    if op.algorithm is not None:
+        return op.algorithm.data
     src = dist_of(op.input)
+    wavelets = collectives.wavelets_per_pe(src, getattr(elem_of(op.input), "bitwidth", 32))
+    lines = collectives.reduced_lines(src, tuple(op.dims.get_values()))
+    return collectives.choose(lines, wavelets, lw.target, isinstance(op, mesh.ReduceOp))
+
+
+def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAValue:
+    """Reduce every row (when the dims were split over columns) to its root column, then that
+    column (or every column) to its root row, each line by the op's algorithm's plan; an
+    allreduce then multicasts the total back from the root, a reduce leaves it on PE row/column
+    0, where its result's (collapsed) grid is."""
+    src = dist_of(op.input)
+    to_root = isinstance(op, mesh.ReduceOp)
+    algorithm = op_algorithm(op, lw)
     buf = lw.writable_copy(op.input, "allreduce")
     axes = "".join(src.split[d] for d in op.dims.get_values())
-    for along in ("c", "r"):
-        if along in axes:
-            chain_allreduce(lw, buf, src.grid, along, op.kind.data)
+    rows, cols = src.grid
+    roots: dict[str, int] = {}
+    if "c" in axes and cols > 1:
+        plan = collectives.plan_for(cols, algorithm, to_root)
+        reduce_line(lw, buf, "c", plan, (0, rows), op.kind.data)
+        roots["c"] = plan.root
+    if "r" in axes and rows > 1:
+        # only the root column holds row totals when the columns were reduced too
+        cross = (roots["c"], 1) if "c" in roots else (0, cols)
+        plan = collectives.plan_for(rows, algorithm, to_root)
+        reduce_line(lw, buf, "r", plan, cross, op.kind.data)
+        roots["r"] = plan.root
+    if roots and not to_root:
+        multicast_back(lw, buf, src.grid, roots)
     return buf
 
 
@@ -109,7 +230,8 @@ def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
 
 LOWERINGS: dict[type[Operation], Callable] = {
     mesh.LocalReduceOp: lower_local_reduce,
-    mesh.AllReduceOp: lower_allreduce,
+    mesh.AllReduceOp: lower_combine,
+    mesh.ReduceOp: lower_combine,
     mesh.ReshapeOp: lower_reshape,
     mesh.TransposeOp: lower_transpose,
     mesh.RedistributeOp: lower_redistribute,

@@ -143,6 +143,100 @@ def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+Span = tuple[int, int]  # (first, count) along one mesh axis
+
+
+def _line_ports(along: str) -> tuple[Port, Port]:
+    """The ports toward position 0 and toward the last position of a row (along='c') or a
+    column (along='r')."""
+    return (Port.WEST, Port.EAST) if along == "c" else (Port.NORTH, Port.SOUTH)
+
+
+def _line_rules(
+    along: str, n: int, cross: Span, rules: dict[tuple[int, Port], tuple[Port, ...]]
+) -> tuple[Rule, ...]:
+    """Per-position rules {(position, from): to} of lines along `along`, on the lines `cross`
+    of the other axis, as rectangles (runs of positions with the same rule merged)."""
+    out: list[Rule] = []
+    for src in (Port.RAMP, *_line_ports(along)):
+        j = 0
+        while j < n:
+            to = rules.get((j, src))
+            if to is None:
+                j += 1
+                continue
+            k = j
+            while k + 1 < n and rules.get((k + 1, src)) == to:
+                k += 1
+            span = (j, k - j + 1)
+            rect = (
+                (cross[0], j, cross[1], span[1])
+                if along == "c"
+                else (j, cross[0], span[1], cross[1])
+            )
+            out.append((rect, src, to))
+            j = k + 1
+    return tuple(out)
+
+
+def chain_routes(
+    along: str, n: int, chains: Sequence[Sequence[int]], cross: Span
+) -> tuple[Rule, ...]:
+    """Pipelined chains along rows (along='c') or columns ('r') of n positions, all on one
+    color: each chain's position i sends to position i+1, the routers in between pass the
+    stream through (no CE stage), and no router needs two rules for one input port."""
+    lo, hi = _line_ports(along)
+    rules: dict[tuple[int, Port], tuple[Port, ...]] = {}
+
+    def put(pos: int, src: Port, to: Port) -> None:
+        old = rules.setdefault((pos, src), (to,))
+        assert old == (to,), f"chains {chains} need two rules at position {pos} from {src}"
+
+    for chain in chains:
+        for u, v in zip(chain, chain[1:], strict=False):
+            out, into = (hi, lo) if v > u else (lo, hi)
+            put(u, Port.RAMP, out)
+            for x in range(min(u, v) + 1, max(u, v)):
+                put(x, into, out)
+            put(v, into, Port.RAMP)
+    return _line_rules(along, n, cross, rules)
+
+
+def line_multicast(along: str, n: int, root: int, cross: Span) -> tuple[Rule, ...]:
+    """Position `root` of each line multicasts to every other position of its line (not to
+    itself: its ramp is not in the rule)."""
+    lo, hi = _line_ports(along)
+    rules: dict[tuple[int, Port], tuple[Port, ...]] = {
+        (root, Port.RAMP): (*([lo] if root > 0 else []), *([hi] if root < n - 1 else []))
+    }
+    for x in range(n):
+        if x < root:
+            rules[(x, hi)] = (*([lo] if x > 0 else []), Port.RAMP)
+        elif x > root:
+            rules[(x, lo)] = (*([hi] if x < n - 1 else []), Port.RAMP)
+    return _line_rules(along, n, cross, rules)
+
+
+def grid_multicast(rows: int, cols: int, root: tuple[int, int]) -> tuple[Rule, ...]:
+    """PE `root` multicasts to every other PE of the grid in one stream: along its row, and
+    every router of that row copies it up and down its column."""
+    r0, c0 = root
+    vertical = (*([Port.NORTH] if r0 > 0 else []), *([Port.SOUTH] if r0 < rows - 1 else []))
+    rules: list[Rule] = []
+    for rule in line_multicast("c", cols, c0, (r0, 1)):
+        rect, src, to = rule
+        rules.append((rect, src, (*to, *vertical)))
+    if r0 > 0:  # rows above: from the south, on north
+        if r0 > 1:
+            rules.append(((1, 0, r0 - 1, cols), Port.SOUTH, (Port.NORTH, Port.RAMP)))
+        rules.append(((0, 0, 1, cols), Port.SOUTH, (Port.RAMP,)))
+    if r0 < rows - 1:
+        if r0 < rows - 2:
+            rules.append(((r0 + 1, 0, rows - r0 - 2, cols), Port.NORTH, (Port.SOUTH, Port.RAMP)))
+        rules.append(((rows - 1, 0, 1, cols), Port.NORTH, (Port.RAMP,)))
+    return tuple(rules)
+
+
 def _strided_runs(rules: list[Rule]) -> dict[int, tuple[int, Rect] | None]:
     """Rules of one line wide (a PE column or row) from the ramp to three ports (a middle root
     of a broadcast) that recur every two lines: the first of each such group -> (how many,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from xdsl.utils.str_enum import StrEnum
 
+from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
 
 Chain = tuple[int, ...]
@@ -46,11 +47,14 @@ ALGORITHMS = tuple(CollectiveAlgorithm)
 
 @dataclass(frozen=True)
 class LinePlan:
-    """The phases of one line's reduction and the position that ends with the total."""
+    """The phases of one line's reduction and the position that ends with the total; with
+    `moved_from`, the total is then moved there from that position (a plain send, not a
+    combine: the root's own partial is already in it)."""
 
     n: int
     phases: tuple[Phase, ...]
     root: int
+    moved_from: int | None = None
 
 
 def _toward(a: int, b: int, root: int) -> tuple[Chain, ...]:
@@ -106,8 +110,20 @@ def plan_for(n: int, algorithm: CollectiveAlgorithm | str, to_root: bool) -> Lin
         return line_plan(n, algorithm, 0)
     plan = line_plan(n, algorithm, middle(n))
     if to_root and plan.root != 0:
-        return LinePlan(n, (*plan.phases, (((plan.root, 0)),)), 0)
+        return LinePlan(n, plan.phases, 0, moved_from=plan.root)
     return plan
+
+
+def reduced_lines(src: Distribution, dims: tuple[int, ...]) -> tuple[int, ...]:
+    """The lengths of the lines a reduction over `dims` combines, in the order they are
+    reduced: along rows (the dims split over PE columns) first, then along columns."""
+    axes = "".join(src.split[d] for d in dims)
+    return tuple(n for a, n in (("c", src.grid[1]), ("r", src.grid[0])) if a in axes and n > 1)
+
+
+def wavelets_per_pe(src: Distribution, bits: int) -> int:
+    """B: the 32-bit wavelets of one PE's partials (two 16-bit values per wavelet)."""
+    return max(1, -(-src.local_elems * bits // 32))
 
 
 # --------------------------------------------------------------------------- cost model
@@ -140,6 +156,13 @@ def plan_cycles(plan: LinePlan, wavelets: int, target: Target) -> int:
             ends[c[-1]] = ends.get(c[-1], 0) + 1
         extra = (max(ends.values()) - 1) * (wavelets + boundary_cycles(target))
         total += chains + extra + boundary_cycles(target)
+    if plan.moved_from is not None:
+        total += (
+            wavelets
+            + 2 * target.ramp_latency_cycles
+            + abs(plan.moved_from - plan.root) * target.hop_latency_cycles
+            + boundary_cycles(target)
+        )
     return total
 
 

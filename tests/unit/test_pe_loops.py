@@ -45,7 +45,7 @@ def summa(n: int, g: int) -> str:
 def row_sum(n: int, g: int) -> str:
     """An allreduce along the rows (a chain of g PEs per row) of A, gathered."""
     body = (
-        '%2 = mesh.allreduce sum %0 dims [1] : {t} -> {t} loc("net.py":4:0)\n'
+        '%2 = mesh.allreduce sum %0 dims [1] algorithm chain : {t} -> {t} loc("net.py":4:0)\n'
         f"    %3 = mesh.gather %2 : {{t}} -> tensor<{n}x{n}xf32>\n"
         f"    func.return %3 : tensor<{n}x{n}xf32>"
     )

@@ -12,7 +12,7 @@
 // CHECK-NEXT:    mesh.unary relu {{.*}} loc("model.py":8:4)
 // CHECK-NEXT:    mesh.mask_pad {{.*}} loc("model.py":9:0)
 // CHECK-NEXT:    mesh.local_reduce {{.*}} loc("model.py":9:0)
-// CHECK-NEXT:    mesh.allreduce {{.*}} loc("model.py":9:0)
+// CHECK-NEXT:    mesh.reduce {{.*}} loc("model.py":9:0)
 // CHECK-NEXT:    mesh.reshape {{.*}} loc("model.py":9:0)
 // CHECK-NEXT:    mesh.unary scale {{.*}} by {{.*}} loc("model.py":9:0)
 // CHECK-NEXT:    mesh.gather {{.*}} loc("model.py":10:0)

@@ -1,0 +1,122 @@
+"""Reductions and allreduce on the simulated wafer: every collective algorithm side by side
+(pyflame.core.collectives: chain, two_chains, tree), with simulated cycles, the lower bound, the
+cost model's estimate and its choice (and whether that choice was the fastest).
+
+    python benchmarks/collectives.py                  # the issue-11 problems on 16x16 .. 64x64
+    python benchmarks/collectives.py --grids 8 16     # other grid sides
+    python benchmarks/collectives.py --only sum       # one problem family (sum, rows, vector)
+
+Problems (grid g x g, one PE per block):
+- `sum`:    a g x g array fully summed, read by the host: mesh.reduce over both axes;
+            bound: local elements / flops + 2 (g - 1) hops.
+- `rows`:   a g x g array summed over dim 1 and used on the mesh (x - x.sum(1)): mesh.allreduce
+            along rows; bound: 2 (g - 1) hops (there and back).
+- `vector`: a [256, g*g] array summed over dim 1 on a grid(1, g) x ... layout: every PE holds a
+            vector of 256 / g... see `problems`; bound: B + 2 (g - 1) hops.
+Each variant is forced by rewriting the `algorithm` of every mesh.allreduce / mesh.reduce in the
+mesh IR before it is lowered to pe and run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import pyflame as pf
+from pyflame import compiler, runtime
+from pyflame.core import collectives
+from pyflame.dialects import mesh
+
+
+def problems(g: int, vector: int) -> dict[str, tuple]:
+    """name -> (build(x) -> output tensor, input array, layout, bound per target)."""
+    rng = np.random.default_rng(0)
+    return {
+        "sum": (lambda x: x.sum(), rng.random((g, g), dtype=np.float32), (g, g)),
+        "rows": (
+            lambda x: x - x.sum(1, keepdim=True),
+            rng.random((g, g), dtype=np.float32),
+            (g, g),
+        ),
+        "vector": (
+            lambda x: x - x.sum(1, keepdim=True),
+            rng.random((vector * g, g), dtype=np.float32),
+            (g, g),
+        ),
+    }
+
+
+def bound(name: str, g: int, vector: int, target) -> float:
+    hops = 2 * (g - 1) * target.hop_latency_cycles
+    if name == "sum":
+        return 1 / target.flops_per_cycle + hops
+    if name == "rows":
+        return hops
+    return vector + hops
+
+
+def mesh_module(build, array: np.ndarray, grid: tuple[int, int]):
+    x = pf.from_numpy(array, layout=pf.MeshLayout.grid(*grid))
+    module = runtime._program_module((build(x),))
+    return compiler.lower(module, "mesh")
+
+
+def collective_ops(module) -> list:
+    return [op for op in module.walk() if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp)]
+
+
+def run_forced(build, array, grid, algorithm: str | None) -> tuple[int, str, np.ndarray]:
+    """Cycles, the algorithm used and the output of the program with `algorithm` forced on
+    every collective (None: the compiler's choice)."""
+    module = mesh_module(build, array, grid)
+    ops = collective_ops(module)
+    chosen = ",".join(str(op.algorithm.data) for op in ops)
+    if algorithm is not None:
+        for op in ops:
+            op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(
+                collectives.CollectiveAlgorithm(algorithm)
+            )
+    outputs, report = compiler.run_module(module, {"x0": array})
+    return report.cycles, chosen, outputs[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--vector", type=int, default=256, help="B of the `vector` problem")
+    parser.add_argument("--only", nargs="+", default=["sum", "rows", "vector"])
+    args = parser.parse_args()
+    target = pf.sim.get_target()
+    names = [a.value for a in collectives.ALGORITHMS]
+    print(
+        "| problem | grid | B | "
+        + " | ".join(names)
+        + " | bound | chosen | chosen fastest | efficiency (chosen) |"
+    )
+    print("|---|---|---|" + "---|" * (len(names) + 4))
+    for g in args.grids:
+        for name, (build, array, grid) in problems(g, args.vector).items():
+            if name not in args.only:
+                continue
+            expected = np.asarray(build(pf.from_numpy(array)).numpy())
+            cycles = {}
+            for a in names:
+                c, chosen, out = run_forced(build, array, grid, a)
+                np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
+                cycles[a] = c
+            chosen = chosen.split(",")[0]
+            b = bound(name, g, args.vector, target)
+            fastest = min(cycles.values())
+            B = 1 if name != "vector" else args.vector
+            print(
+                f"| {name} | {g}x{g} | {B} | "
+                + " | ".join(f"{cycles[a]:,}" for a in names)
+                + f" | {b:,.0f} | {chosen} | {'yes' if cycles[chosen] <= fastest * 1.05 else 'no'}"
+                + f" ({cycles[chosen] / fastest:.2f}x) | {b / cycles[chosen]:.2f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
