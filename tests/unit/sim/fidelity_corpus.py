@@ -189,8 +189,11 @@ def lit_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
             yield Case(f"lit/{path.relative_to(LIT)}#{i}", make)
 
 
-def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
-    """A case from a frontend program: `build()` returns its output tensors."""
+def _traced(
+    name: str, build: Callable[[], list], target: Target, algorithm: str | None = None
+) -> Case:
+    """A case from a frontend program: `build()` returns its output tensors (`algorithm`: forced
+    on every mesh.allreduce / mesh.reduce)."""
     import pyflame as pf
     from pyflame import compiler
     from pyflame.trace import trace_module
@@ -202,6 +205,15 @@ def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
             module, _, inputs = trace_module(build())
         finally:
             pf.sim.set_target(before)
+        if algorithm is not None:
+            from pyflame.core.collectives import CollectiveAlgorithm
+            from pyflame.dialects import mesh
+
+            compiler.lower(module, "mesh")
+            for op in module.walk():
+                if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
+                    attr = mesh.CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
+                    op.properties["algorithm"] = attr
         compiler.lower(module, "pe")
         return module, inputs
 
@@ -269,6 +281,18 @@ def benchmark_programs() -> Iterator[Case]:
         ],
         small,
     )
+    c = arr(9, 10)
+    for algorithm in ("chain", "two_chains", "tree"):  # every collective algorithm on 3x5 PEs
+        yield _traced(
+            f"{algorithm} reduce and allreduce 9x10 on 3x5",
+            lambda: [
+                pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)).sum(),
+                pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)).max(dim=1)[0] * 2,
+                pf.softmax(pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)), dim=0),
+            ],
+            small,
+            algorithm,
+        )
 
 
 def exchange_programs(sim: types.SimpleNamespace) -> Iterator[Case]:

@@ -1,0 +1,179 @@
+"""Collectives (pyflame.core.collectives and their lowering in pe_lowering/collectives.py):
+every algorithm's plan reduces each position exactly once, the chooser's picks, and numpy parity
+of reductions over every combination of split dims with each algorithm forced, on grids 1xN, Nx1,
+3x5 and 2x2 with shapes that do not divide them (the fidelity corpus runs them in both engines)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import f32
+from xdsl.utils.exceptions import VerifyException
+
+import pyflame as pf
+from pyflame import compiler
+from pyflame.core import collectives
+from pyflame.core.collectives import CollectiveAlgorithm, line_plan, plan_for
+from pyflame.core.distribution import Distribution
+from pyflame.core.target import WSE2
+from pyflame.dialects import mesh
+from pyflame.trace import trace_module
+
+ALGORITHMS = [a.value for a in CollectiveAlgorithm]
+
+
+def simulate(plan: collectives.LinePlan) -> Counter:
+    """The positions whose partials end in the root (with multiplicity), following the chains:
+    each chain's last position combines everything that entered the chain."""
+    held = {p: Counter([p]) for p in range(plan.n)}
+    for phase in plan.phases:
+        for chain in phase:
+            total = Counter()
+            for p in chain:
+                total += held[p]
+            held[chain[-1]] = total
+    if plan.moved_from is not None:
+        held[plan.root] = held[plan.moved_from]
+    return held[plan.root]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("to_root", [False, True])
+def test_every_plan_combines_each_position_exactly_once(algorithm: str, to_root: bool) -> None:
+    for n in range(1, 41):
+        plan = plan_for(n, algorithm, to_root)
+        assert simulate(plan) == Counter(range(n)), (n, plan)
+        if to_root:
+            assert plan.root == 0
+        for phase in plan.phases:  # a position ends chains, or starts/continues one: not both
+            inner = [p for c in phase for p in c[:-1]]
+            assert len(inner) == len(set(inner)), (n, phase)
+            assert not set(inner) & {c[-1] for c in phase}, (n, phase)
+
+
+def test_plans_have_the_documented_shapes() -> None:
+    assert line_plan(8, "chain", 0).phases == (((7, 6, 5, 4, 3, 2, 1, 0),),)
+    assert line_plan(8, "two_chains", 3).phases == (((0, 1, 2, 3), (7, 6, 5, 4, 3)),)
+    tree = line_plan(16, "tree", 0)
+    assert tree.phases[0] == ((3, 2, 1, 0), (7, 6, 5, 4), (11, 10, 9, 8), (15, 14, 13, 12))
+    assert tree.phases[1] == ((12, 8, 4, 0),)
+    moved = plan_for(9, "two_chains", to_root=True)
+    assert (moved.root, moved.moved_from) == (0, 4)
+
+
+def test_the_chooser_picks_trees_for_scalars_and_chains_for_long_vectors() -> None:
+    assert collectives.choose((64,), 1, WSE2, to_root=False) == "tree"
+    assert collectives.choose((64, 64), 1, WSE2, to_root=True) == "tree"
+    assert collectives.choose((64,), 2048, WSE2, to_root=False) == "chain"
+    assert collectives.choose((4,), 1, WSE2, to_root=True) == "chain"
+    # the estimate grows with B by one vector per phase for the chain, more for the others
+    chain = [collectives.estimate((64,), "chain", b, WSE2, False) for b in (1, 1001)]
+    tree = [collectives.estimate((64,), "tree", b, WSE2, False) for b in (1, 1001)]
+    assert chain[1] - chain[0] < tree[1] - tree[0]
+
+
+def run(build, arrays, grid, algorithm: str | None):
+    """The outputs of `build(*tensors)` (each array placed on `grid`) with `algorithm` forced
+    on every mesh.allreduce / mesh.reduce, and the collectives' names."""
+    lay = pf.MeshLayout.grid(*grid)
+    module, _, inputs = trace_module(build(*[pf.from_numpy(a, layout=lay) for a in arrays]))
+    compiler.lower(module, "mesh")
+    ops = [op for op in module.walk() if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp)]
+    for op in ops:
+        if algorithm is not None:
+            op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(
+                CollectiveAlgorithm(algorithm)
+            )
+    outputs, _ = compiler.compile_module(module).run(list(inputs))
+    return outputs, [op.name for op in ops]
+
+
+KINDS = {
+    "sum": (lambda x, d: x.sum(dim=d), lambda a, d: a.sum(axis=d)),
+    "max": (lambda x, d: x.amax(dim=d), lambda a, d: a.max(axis=d)),
+    "min": (lambda x, d: x.amin(dim=d), lambda a, d: a.min(axis=d)),
+    "prod": (lambda x, d: x.prod(dim=d[0]) if len(d) == 1 else x.prod(), np.prod),
+    "mean": (lambda x, d: x.mean(dim=d), lambda a, d: a.mean(axis=d)),
+}
+GRIDS = [(1, 4), (4, 1), (3, 5), (2, 2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("grid", GRIDS)
+def test_reductions_match_numpy_with_every_algorithm(algorithm, grid) -> None:
+    rng = np.random.default_rng(sum(grid))
+    a = (rng.random((7, 11), dtype=np.float32) + 0.5).astype(np.float32)
+    for kind, dims in itertools.product(KINDS, [(0,), (1,), (0, 1)]):
+        ours, ref = KINDS[kind]
+        # read by the host (mesh.reduce) and used on the mesh (mesh.allreduce) in one program
+        (host, on_mesh), names = run(
+            lambda x, ours=ours, dims=dims: [ours(x, dims), x - ours(x, dims)],
+            [a],
+            grid,
+            algorithm,
+        )
+        expected = ref(a, dims) if kind != "prod" else np.prod(a, axis=dims)
+        np.testing.assert_allclose(host, expected, rtol=2e-5, err_msg=f"{kind} {dims}")
+        keep = np.expand_dims(expected, dims) if np.ndim(expected) else expected
+        np.testing.assert_allclose(on_mesh, a - keep, rtol=2e-5, atol=1e-5)
+        split = [d for d in dims if grid[d] > 1]
+        if split:
+            assert names == ["mesh.reduce", "mesh.allreduce"], (kind, dims, names)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_floats_with_every_algorithm(algorithm, dtype) -> None:
+    a = np.random.default_rng(1).random((6, 10), dtype=np.float32)
+    (host, on_mesh), _ = run(
+        lambda x: [x.to(getattr(pf, dtype)).sum(), x.to(getattr(pf, dtype)).sum(1)[0] * 1],
+        [a],
+        (3, 5),
+        algorithm,
+    )
+    np.testing.assert_allclose(np.float32(host), a.sum(), rtol=1e-2)
+    np.testing.assert_allclose(np.float32(on_mesh), a.sum(1)[0], rtol=1e-2)
+
+
+def test_softmax_and_layer_norm_over_a_split_dim_use_allreduce_with_the_chosen_algorithm() -> None:
+    a = np.random.default_rng(2).standard_normal((8, 40)).astype(np.float32)
+    (soft, norm), names = run(
+        lambda x: [pf.softmax(x, dim=1), pf.nn.functional.layer_norm(x, (40,))],
+        [a],
+        (2, 4),
+        None,
+    )
+    e = np.exp(a - a.max(1, keepdims=True))
+    np.testing.assert_allclose(soft, e / e.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    ref = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(norm, ref, rtol=1e-3, atol=1e-4)
+    assert names and set(names) == {"mesh.allreduce"}
+
+
+def test_a_full_grid_sum_read_by_the_host_is_a_tree_reduce_without_broadcast_back() -> None:
+    a = np.random.default_rng(3).random((32, 32), dtype=np.float32)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(16, 16))
+    text = pf.ir(x.sum(), stage="mesh")
+    assert "mesh.reduce sum" in text and "algorithm tree" in text
+    assert "-> !mesh.tensor<1x1xf32 on 1x1 split [_, _]>" in text
+    np.testing.assert_allclose(x.sum().numpy(), a.sum(), rtol=1e-5)
+
+
+def test_reduce_verifier_checks_the_collapsed_grid() -> None:
+    src = mesh.MeshTensorType(Distribution((4, 4), (4, 4), ("r", "c")), f32)
+    from xdsl.ir import Block
+
+    block = Block(arg_types=[src])
+    op = mesh.ReduceOp("sum", block.args[0], (1,))
+    assert str(op.result.type) == "!mesh.tensor<4x1xf32 on 4x1 split [r, _]>"
+    op.verify()
+    replicated = mesh.AllReduceOp("sum", block.args[0], (1,)).result.type
+    bad = mesh.ReduceOp.create(
+        operands=[block.args[0]], properties=dict(op.properties), result_types=[replicated]
+    )
+    with pytest.raises(VerifyException, match=r"mesh.reduce result should be 4x1 on 4x1"):
+        bad.verify()
