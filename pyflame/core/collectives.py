@@ -18,7 +18,6 @@ between pass the stream through without touching the PE.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from xdsl.utils.str_enum import StrEnum
@@ -40,6 +39,9 @@ class CollectiveAlgorithm(StrEnum):
     #: two-level: groups of ~sqrt(p) chain to their root, then the group roots chain to the
     #: root over pass-through routes: ~4B + s*sqrt(p) + p hops
     TREE = "tree"
+    #: three levels of groups of ~p^(1/3): fewer CE stages (~3 p^(1/3)) for one more vector
+    #: term and phase boundary; for scalars on long lines
+    TREE3 = "tree3"
 
 
 ALGORITHMS = tuple(CollectiveAlgorithm)
@@ -68,9 +70,12 @@ def _toward(a: int, b: int, root: int) -> tuple[Chain, ...]:
     return tuple(chains)
 
 
-def group_size(n: int) -> int:
-    """The tree's group size: ~sqrt(n), which balances the stages of both levels."""
-    return max(2, round(math.sqrt(n)))
+LEVELS = {CollectiveAlgorithm.TREE: 2, CollectiveAlgorithm.TREE3: 3}
+
+
+def group_size(n: int, levels: int = 2) -> int:
+    """A tree's group size: ~n^(1/levels), which balances the stages of the levels."""
+    return max(2, round(n ** (1 / levels)))
 
 
 def line_plan(
@@ -80,21 +85,25 @@ def line_plan(
     algorithm = CollectiveAlgorithm(algorithm)
     if n == 1:
         return LinePlan(1, (), 0)
-    if algorithm != CollectiveAlgorithm.TREE:
+    if algorithm not in LEVELS:
         return LinePlan(n, (_toward(0, n - 1, root),), root)
-    g = group or group_size(n)
-    groups = [(a, min(a + g, n) - 1) for a in range(0, n, g)]
-    level1 = tuple(c for a, b in groups for c in _toward(a, b, root))
-    roots = [min(max(root, a), b) for a, b in groups]
-    level2 = []
-    left = [r for r in roots if r <= root]
-    right = [r for r in roots if r >= root]
-    if len(left) > 1:
-        level2.append(tuple(left))
-    if len(right) > 1:
-        level2.append(tuple(reversed(right)))
-    phases = tuple(p for p in (level1, tuple(level2)) if p)
-    return LinePlan(n, phases, root)
+    g = group or group_size(n, LEVELS[algorithm])
+    # each level: the previous level's roots in groups of g (consecutive), each group chained
+    # to its member nearest `root` (so `root` itself stays a root at every level)
+    members = list(range(n))
+    phases: list[Phase] = []
+    while len(members) > 1:
+        groups = [members[i : i + g] for i in range(0, len(members), g)]
+        chains: list[Chain] = []
+        roots = []
+        for grp in groups:
+            top = min(grp, key=lambda p: (abs(p - root), p))
+            below, above = [p for p in grp if p <= top], [p for p in grp if p >= top]
+            chains += [tuple(c) for c in (below, above[::-1]) if len(c) > 1]
+            roots.append(top)
+        phases.append(tuple(chains))
+        members = roots
+    return LinePlan(n, tuple(phases), root)
 
 
 def middle(n: int) -> int:
@@ -106,7 +115,7 @@ def plan_for(n: int, algorithm: CollectiveAlgorithm | str, to_root: bool) -> Lin
     on; two_chains meets in the middle and then moves the total there); an allreduce ends where
     its broadcast back starts: the middle, except for the single chain (its far end)."""
     algorithm = CollectiveAlgorithm(algorithm)
-    if algorithm == CollectiveAlgorithm.CHAIN or (to_root and algorithm == "tree"):
+    if algorithm == CollectiveAlgorithm.CHAIN or (to_root and algorithm in LEVELS):
         return line_plan(n, algorithm, 0)
     plan = line_plan(n, algorithm, middle(n))
     if to_root and plan.root != 0:

@@ -60,13 +60,16 @@ def test_plans_have_the_documented_shapes() -> None:
     tree = line_plan(16, "tree", 0)
     assert tree.phases[0] == ((3, 2, 1, 0), (7, 6, 5, 4), (11, 10, 9, 8), (15, 14, 13, 12))
     assert tree.phases[1] == ((12, 8, 4, 0),)
+    three = line_plan(27, "tree3", 0).phases
+    assert three[1] == ((6, 3, 0), (15, 12, 9), (24, 21, 18)) and three[2] == ((18, 9, 0),)
     moved = plan_for(9, "two_chains", to_root=True)
     assert (moved.root, moved.moved_from) == (0, 4)
 
 
 def test_the_chooser_picks_trees_for_scalars_and_chains_for_long_vectors() -> None:
-    assert collectives.choose((64,), 1, WSE2, to_root=False) == "tree"
-    assert collectives.choose((64, 64), 1, WSE2, to_root=True) == "tree"
+    assert collectives.choose((16,), 1, WSE2, to_root=False) == "tree"
+    assert collectives.choose((64, 64), 1, WSE2, to_root=True) == "tree3"
+    assert collectives.choose((720,), 16, WSE2, to_root=False) == "tree3"
     assert collectives.choose((64,), 2048, WSE2, to_root=False) == "chain"
     assert collectives.choose((4,), 1, WSE2, to_root=True) == "chain"
     # the estimate grows with B by one vector per phase for the chain, more for the others
@@ -123,6 +126,23 @@ def test_reductions_match_numpy_with_every_algorithm(algorithm, grid) -> None:
         split = [d for d in dims if grid[d] > 1]
         if split:
             assert names == ["mesh.reduce", "mesh.allreduce"], (kind, dims, names)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_long_vectors_stall_but_never_deadlock(algorithm) -> None:
+    """60 wavelets per PE (more than a path's queues hold), reduced over both axes of 3x5 PEs
+    and along each axis, to the host and on the mesh."""
+    a = np.random.default_rng(4).standard_normal((3, 60, 5)).astype(np.float32)
+    (total, rows, cols), names = run(
+        lambda x: [x.sum(dim=(0, 2)), x.amax(dim=2) + 0, x.amin(dim=0) * 1],
+        [a],
+        (3, 5),
+        algorithm,
+    )
+    np.testing.assert_allclose(total, a.sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rows, a.max(axis=2))
+    np.testing.assert_allclose(cols, a.min(axis=0))
+    assert names[0] == "mesh.reduce" and "mesh.allreduce" in names
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

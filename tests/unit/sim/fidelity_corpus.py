@@ -281,8 +281,8 @@ def benchmark_programs() -> Iterator[Case]:
         ],
         small,
     )
-    c = arr(9, 10)
-    for algorithm in ("chain", "two_chains", "tree"):  # every collective algorithm on 3x5 PEs
+    c, long = arr(9, 10), arr(40, 10)
+    for algorithm in ("chain", "two_chains", "tree", "tree3"):  # every collective algorithm
         yield _traced(
             f"{algorithm} reduce and allreduce 9x10 on 3x5",
             lambda: [
@@ -290,6 +290,13 @@ def benchmark_programs() -> Iterator[Case]:
                 pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)).max(dim=1)[0] * 2,
                 pf.softmax(pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)), dim=0),
             ],
+            small,
+            algorithm,
+        )
+        # 20 wavelets per PE: longer than a path holds, so streams stall on their receivers
+        yield _traced(
+            f"{algorithm} allreduce of 20 values per PE on 2x5",
+            lambda: [pf.softmax(pf.from_numpy(long, layout=pf.MeshLayout.grid(2, 5)), dim=1)],
             small,
             algorithm,
         )
