@@ -6,13 +6,12 @@ cost model's estimate and its choice (and whether that choice was the fastest).
     python benchmarks/collectives.py --grids 8 16     # other grid sides
     python benchmarks/collectives.py --only sum       # one problem family (sum, rows, vector)
 
-Problems (grid g x g, one PE per block):
+Problems (grid g x g, one block per PE):
 - `sum`:    a g x g array fully summed, read by the host: mesh.reduce over both axes;
             bound: local elements / flops + 2 (g - 1) hops.
-- `rows`:   a g x g array summed over dim 1 and used on the mesh (x - x.sum(1)): mesh.allreduce
-            along rows; bound: 2 (g - 1) hops (there and back).
-- `vector`: a [256, g*g] array summed over dim 1 on a grid(1, g) x ... layout: every PE holds a
-            vector of 256 / g... see `problems`; bound: B + 2 (g - 1) hops.
+- `rows`:   a g x g array, x - x.sum(1, keepdim=True): mesh.allreduce of one scalar per PE
+            along every row; bound: 2 (g - 1) hops (there and back).
+- `vector`: the same on a [B g, g] array, B = --vector values per PE; bound: B + 2 (g - 1) hops.
 Each variant is forced by rewriting the `algorithm` of every mesh.allreduce / mesh.reduce in the
 mesh IR before it is lowered to pe and run.
 """
@@ -30,7 +29,7 @@ from pyflame.dialects import mesh
 
 
 def problems(g: int, vector: int) -> dict[str, tuple]:
-    """name -> (build(x) -> output tensor, input array, layout, bound per target)."""
+    """name -> (build(x) -> output tensor, input array, grid)."""
     rng = np.random.default_rng(0)
     return {
         "sum": (lambda x: x.sum(), rng.random((g, g), dtype=np.float32), (g, g)),
