@@ -75,12 +75,28 @@ def reduce_phase(
     cross: Span,
     kind: ReductionKind | str,
 ) -> None:
-    """One phase of a line plan: its chains at once on one channel. Each chain's first
-    position sends, the middle ones receive, combine and forward (one CE stage each), the last
-    keeps the total; a position that ends two chains receives both streams in turn."""
-    chains = tuple(c for c in chains if len(c) > 1)
-    if not chains:
-        return
+    """One phase of a line plan: its chains at once, those toward higher positions on one
+    channel, those toward lower ones on another. Each chain's first position sends, the middle
+    ones receive, combine and forward (one CE stage each), the last keeps the total; a position
+    that ends two chains (one from each side) receives the lower side's stream first, then the
+    higher side's: on two channels, that order does not depend on which arrives first (float
+    sums round the same on every engine)."""
+    for rising in (True, False):
+        side = tuple(c for c in chains if len(c) > 1 and (c[1] > c[0]) == rising)
+        if side:
+            reduce_chains(lw, buf, along, n, side, cross, kind)
+
+
+def reduce_chains(
+    lw: PELowering,
+    buf: SSAValue,
+    along: str,
+    n: int,
+    chains: Phase,
+    cross: Span,
+    kind: ReductionKind | str,
+) -> None:
+    """Chains that all run the same way, on one channel (see `reduce_phase`)."""
     color = lw.channel(chain_routes(along, n, chains, cross))
 
     def send(rect: Rect) -> Operation:
@@ -92,13 +108,13 @@ def reduce_phase(
     def keep(rect: Rect) -> Operation:
         return pe.RecvOp(buf, color=color, pes=rect, combine=kind)
 
-    if len(chains) <= 2:  # one or two chains: each spelled out, its middle stages one loop
-        for c in chains:
-            _emit_at(lw, along, [c[0]], cross, send)
-            _emit_at(lw, along, list(c[1:-1]), cross, forward)
-            _emit_at(lw, along, [c[-1]], cross, keep)
+    if len(chains) == 1:  # one chain: spelled out, its middle stages one loop
+        (c,) = chains
+        _emit_at(lw, along, [c[0]], cross, send)
+        _emit_at(lw, along, list(c[1:-1]), cross, forward)
+        _emit_at(lw, along, [c[-1]], cross, keep)
         return
-    # many (short) chains, e.g. a tree's groups: stage by stage, each stage over every chain
+    # several (short) chains, e.g. a tree's groups: stage by stage, each stage over every chain
     for j in range(max(len(c) for c in chains)):
         for role in (send, forward, keep):
             lines = [
@@ -106,11 +122,6 @@ def reduce_phase(
                 for c in chains
                 if j < len(c) and (send if j == 0 else keep if j == len(c) - 1 else forward) is role
             ]
-            # a root ending two chains of one length is there twice: receive both, in turn
-            firsts = list(dict.fromkeys(lines))
-            _emit_at(lw, along, firsts, cross, role)
-            for pos in firsts:
-                lines.remove(pos)
             _emit_at(lw, along, lines, cross, role)
 
 
