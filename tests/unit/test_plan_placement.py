@@ -166,7 +166,7 @@ def test_unshared_bytes_holds_every_buffer_the_pe_lowering_makes(build) -> None:
     double = summa_double_buffered(fn, target.usable_sram_bytes)
     bound = unshared_bytes(fn) + sum(summa_scratch(op, mesh.dist_of) for op in double)
     assert bound <= target.usable_sram_bytes
-    reuses = any(isinstance(op, mesh.AllReduceOp) for op in fn.walk())
+    reuses = any(isinstance(op, mesh.AllReduceOp | mesh.ReduceOp) for op in fn.walk())
     lower_mesh_function(fn, target)
     buffers = [op for op in fn.walk() if isinstance(op, pe.AllocOp)]
     total = sum(aligned(op.result.type.num_bytes) for op in buffers)

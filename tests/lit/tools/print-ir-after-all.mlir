@@ -14,10 +14,10 @@
 // CHECK:      IR Dump After flame-to-mesh
 // CHECK-NEXT: builtin.module attributes {pf.target = #pf.target<"small">, pf.placement = #pf.placement<single_pe_bytes = 16384>} {
 // CHECK:        mesh.scatter %a : tensor<10x12xf32> -> !mesh.tensor<10x12xf32 on 4x4 split [r, c]>
-// CHECK:        mesh.allreduce
+// CHECK:        mesh.reduce
 // CHECK-NOT:    pe.
 // CHECK:      IR Dump After plan-memory
-// CHECK:        mesh.allreduce
+// CHECK:        mesh.reduce
 // CHECK:      IR Dump After lower-mesh-to-pe
 // CHECK:        pe.alloc {name = "input", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<9xf32>
 // CHECK:        pe.send {{.*}}color = 0 : i64
