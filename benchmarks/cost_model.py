@@ -137,6 +137,44 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         ],
         SMALL,
     )
+    for g in ((1, 1), (2, 2), (3, 3)):
+        lay = pf.MeshLayout.grid(*g)
+        for dtype in (pf.float16, pf.bfloat16):
+            yield Case(
+                f"{dtype} tanh, add, matmul (45, 45) on {g}",
+                lambda lay=lay, dt=dtype: [
+                    (pf.from_numpy(_arr(45, 45), layout=lay).to(dt).tanh() + 1)
+                    @ pf.from_numpy(_arr(45, 45, seed=1), layout=lay).to(dt)
+                ],
+            )
+        yield Case(
+            f"creation: zeros, full, arange, randn, rand on {g}",
+            lambda lay=lay: [
+                pf.zeros(33, 20, layout=lay),
+                pf.full((33, 20), 2.0, layout=lay),
+                pf.arange(0, 99, layout=lay),
+                pf.randn(33, 20, layout=lay),
+                pf.rand(33, 20, layout=lay),
+            ],
+        )
+        yield Case(
+            f"where, compare, row broadcast (33, 20) on {g}",
+            lambda lay=lay: [
+                pf.where(
+                    pf.from_numpy(_arr(33, 20), layout=lay) > 0,
+                    pf.from_numpy(_arr(33, 20, seed=1), layout=lay),
+                    pf.from_numpy(_arr(33, 20, seed=2), layout=lay)
+                    + pf.from_numpy(_arr(20, seed=3), layout=lay),
+                )
+            ],
+        )
+    yield Case("embedding 64x32 table, 20 ids, and its gradient", _embedding, SMALL)
+    for g in ((2, 2), (4, 4)):
+        yield Case(
+            f"conv2d 2x8x16x16 * 8x8x3x3 + bias, max_pool2d on {g} (small)",
+            lambda g=g: _conv_pool(g),
+            SMALL,
+        )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
     if quick:
@@ -204,6 +242,21 @@ def _host(mesh_type: str) -> str:
     """The host tensor type of a mesh tensor type's text."""
     inner = mesh_type.split("<", 1)[1].split(" on ")[0]
     return f"tensor<{inner}>"
+
+
+def _embedding() -> list[Any]:
+    table = pf.from_numpy(_arr(64, 32)).requires_grad_()
+    ids = pf.from_numpy(np.random.default_rng(4).integers(0, 64, 20).astype(np.int32))
+    out = pf.nn.functional.embedding(ids, table)
+    (out * out).sum().backward()
+    return [out, table.grad]
+
+
+def _conv_pool(grid: tuple[int, int]) -> list[Any]:
+    x = pf.from_numpy(_arr(2, 8, 16, 16), layout=pf.MeshLayout.grid(*grid))
+    w, b = pf.from_numpy(_arr(8, 8, 3, 3, seed=1)), pf.from_numpy(_arr(8, seed=2))
+    y = pf.nn.functional.conv2d(x, w, b, padding=1)
+    return [pf.nn.functional.max_pool2d(y, 2), pf.nn.functional.avg_pool2d(y, 3, padding=1)]
 
 
 def _mlp_step_small() -> list[Any]:

@@ -21,6 +21,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from pyflame.core.errors import CompileError
 from pyflame.core.target import Target
 from pyflame.dialects import mesh
 from pyflame.passes.cost_model.barriers import BarrierEstimate
@@ -50,14 +51,19 @@ class OpEstimate:
         return self.cost.algorithm
 
 
-class NoCostRule(KeyError):
+class NoCostRule(CompileError):
     """A mesh op that has no rule in COST_RULES for its algorithm."""
 
 
 def estimate_op(op: Operation, ctx: CostContext) -> Cost:
     rule = rule_for(op)
     if rule is None:
-        raise NoCostRule(f"no cost rule for {op.name} {algorithm_of(op)!r}".rstrip(" '"))
+        algorithm = algorithm_of(op)
+        named = f" with algorithm '{algorithm}'" if algorithm else ""
+        raise NoCostRule(
+            f"no cost rule for {op.name}{named}: register one with @cost_rule in the family's "
+            "module of passes/cost_model/"
+        )
     return rule(op, ctx)
 
 
