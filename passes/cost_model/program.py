@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation
 
 from pyflame.core.errors import CompileError
@@ -26,6 +26,10 @@ from pyflame.core.target import Target
 from pyflame.dialects import mesh
 from pyflame.passes.cost_model.barriers import BarrierEstimate
 from pyflame.passes.cost_model.registry import Cost, CostContext, algorithm_of, rule_for
+
+#: the attribute a pass that chooses a mesh op's layouts or algorithm may leave on it to say
+#: why (a string); the estimate and pf.explain show it
+WHY_ATTR = "pf.why"
 
 #: ops that do no work on the PEs and have no rule
 FREE = (func.ReturnOp,)
@@ -39,7 +43,8 @@ class OpEstimate:
     cost: Cost
     #: the layout of the op's result (a mesh tensor type's text), or "" for none
     layout: str = ""
-    #: why the op's operands and result have their layouts (the layout pass fills it)
+    #: why the op's operands and result have their layouts (the op's `pf.why` attribute, which
+    #: the pass that chose them may set)
     why: str = ""
 
     @property
@@ -85,7 +90,9 @@ def estimate(module: ModuleOp) -> list[OpEstimate]:
             continue
         result = op.results[0].type if op.results else None
         layout = str(result) if isinstance(result, mesh.MeshTensorType) else ""
-        out.append(OpEstimate(op, estimate_op(op, ctx), layout))
+        why = op.attributes.get(WHY_ATTR)
+        reason = why.data if isinstance(why, StringAttr) else ""
+        out.append(OpEstimate(op, estimate_op(op, ctx), layout, reason))
     return out
 
 
@@ -108,7 +115,7 @@ def summary_table(estimates: list[OpEstimate], barriers: BarrierEstimate | None 
             e.op.name,
             e.algorithm,
             f"{e.cycles:,}",
-            e.layout.removeprefix("!mesh.tensor"),
+            e.layout.removeprefix("!mesh.tensor<").removesuffix(">"),
             e.cost.detail + (f"; why: {e.why}" if e.why else ""),
         )
         for e in estimates

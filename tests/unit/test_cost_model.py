@@ -179,3 +179,17 @@ def test_summary_table_lists_ops_and_total():
     assert any(line.startswith("mesh.allreduce") and "chain" in line for line in lines)
     total = sum(e.cycles for e in estimates)
     assert lines[-1].startswith("total") and f"{total:,}" in lines[-1]
+
+
+def test_why_attribute_is_shown():
+    """A pass that chose an op's layout may say why in `pf.why`; the table shows it."""
+    from xdsl.dialects.builtin import StringAttr
+
+    lay = pf.MeshLayout.grid(2, 2)
+    module = _mesh(lambda: [pf.from_numpy(bench._arr(8, 8), layout=lay).exp()])
+    (op,) = [op for op in module.walk() if isinstance(op, mesh.UnaryOp)]
+    op.attributes["pf.why"] = StringAttr("hint at line 3")
+    (e,) = [e for e in estimate(module) if e.op is op]
+    assert e.why == "hint at line 3"
+    line = next(x for x in summary_table([e]).splitlines() if x.startswith("mesh.unary"))
+    assert line.endswith("; why: hint at line 3") and "8x8xf32 on 2x2 split [r, c]" in line
