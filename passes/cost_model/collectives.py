@@ -46,6 +46,7 @@ def chain_allreduce_cycles(
 
 
 @cost_rule(mesh.AllReduceOp)
+@cost_rule(mesh.AllReduceOp, "chain")  # the name an `algorithm` property would give today's
 def allreduce(op: mesh.AllReduceOp, ctx: CostContext) -> Cost:
     src = dist_of(op.input)
     axes = "".join(src.split[d] for d in op.dims.get_values())

@@ -105,16 +105,24 @@ def program_io_cycles(estimates: list[OpEstimate]) -> int:
     return sum(e.cost.io_cycles for e in estimates)
 
 
+def _bytes(n: int) -> str:
+    if not n:
+        return ""
+    return f"{n:,} B" if n < 1024 else f"{n / 1024:.1f} KiB"
+
+
 def summary_table(estimates: list[OpEstimate], barriers: BarrierEstimate | None = None) -> str:
-    """One line per op: its name, algorithm, estimated cycles, the result's layout, where the
-    cycles go, and why the layout was chosen (when the layout pass says); then the barriers
+    """One line per op: its name, algorithm, estimated cycles, the SRAM per PE of the buffers
+    it adds, the result's layout, where the cycles go, and why the layout was chosen (when the
+    pass that chose it says); then the barriers
     that order route switches (when given) and the total."""
-    header = ("op", "algorithm", "cycles", "layout", "detail")
+    header = ("op", "algorithm", "cycles", "SRAM/PE", "layout", "detail")
     rows = [
         (
             e.op.name,
             e.algorithm,
             f"{e.cycles:,}",
+            _bytes(e.cost.sram_bytes),
             e.layout.removeprefix("!mesh.tensor<").removesuffix(">"),
             e.cost.detail + (f"; why: {e.why}" if e.why else ""),
         )
@@ -127,18 +135,19 @@ def summary_table(estimates: list[OpEstimate], barriers: BarrierEstimate | None 
                 "barriers",
                 "chain + multicast",
                 f"{barriers.cycles:,}",
+                "",
                 f"{barriers.rows}x{barriers.cols} PEs",
                 f"{barriers.barriers} x {barriers.cycles_each:,} (allocate-colors' route switches)",
             )
         )
         total += barriers.cycles
     io = program_io_cycles(estimates)
-    rows.append(("total", "", f"{total:,}", "", f"+ {io:,} host I/O cycles (apart)"))
+    rows.append(("total", "", f"{total:,}", "", "", f"+ {io:,} host I/O cycles (apart)"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(r: tuple[str, ...]) -> str:
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2])]
-        cells += [r[3].ljust(widths[3]), r[4]]
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
+        cells += [r[2].rjust(widths[2]), r[3].rjust(widths[3]), r[4].ljust(widths[4]), r[5]]
         return "  ".join(cells).rstrip()
 
     return "\n".join([line(header), *(line(r) for r in rows)])

@@ -59,7 +59,7 @@ def cost_rule(op_class: type[Operation], algorithm: str = DEFAULT) -> Callable[[
 
     def register(rule: Rule) -> Rule:
         key = (op_class, algorithm)
-        if key in COST_RULES:
+        if COST_RULES.get(key, rule) is not rule:
             raise ValueError(f"two cost rules for {op_class.__name__} {algorithm!r}")
         COST_RULES[key] = rule
         return rule
