@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from pyflame.core.target import Target
@@ -61,12 +62,17 @@ def barrier_cycles(ctx: CostContext, rows: int, cols: int) -> int:
     return chain_reduce_cycles(ctx, cols) + chain_reduce_cycles(ctx, rows) + multicast
 
 
+def main_function(module: ModuleOp) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            return op
+    raise ValueError("the module has no func.func @main")
+
+
 def count_barriers(pe_module: ModuleOp) -> tuple[int, int, int]:
     """(barriers, rows, cols) of a pe-level module after allocate-colors: a barrier ends with
     one multicast send from its last PE (rows - 1, cols - 1) of the "barrier" word."""
-    from pyflame.compiler import main_func
-
-    fn = main_func(pe_module)
+    fn = main_function(pe_module)
     alloc = next(
         (
             op
@@ -89,10 +95,13 @@ def count_barriers(pe_module: ModuleOp) -> tuple[int, int, int]:
 
 def estimate_barriers(mesh_module: ModuleOp) -> BarrierEstimate:
     """The barriers lowering `mesh_module` (left as it is) adds, and what they cost."""
-    from pyflame import compiler
+    from xdsl.context import Context
+    from xdsl.passes import PassPipeline
+
+    from pyflame.passes import PIPELINES, all_passes
 
     lowered = mesh_module.clone()
-    compiler.lower(lowered, "pe")
+    PassPipeline.parse_spec(all_passes(), PIPELINES["mesh-to-pe"]).apply(Context(), lowered)
     barriers, rows, cols = count_barriers(lowered)
     ctx = CostContext(Target.of_module(mesh_module))
     return BarrierEstimate(barriers, rows, cols, barrier_cycles(ctx, rows, cols))

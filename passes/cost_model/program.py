@@ -24,7 +24,7 @@ from xdsl.ir import Operation
 from pyflame.core.errors import CompileError
 from pyflame.core.target import Target
 from pyflame.dialects import mesh
-from pyflame.passes.cost_model.barriers import BarrierEstimate
+from pyflame.passes.cost_model.barriers import BarrierEstimate, main_function
 from pyflame.passes.cost_model.registry import Cost, CostContext, algorithm_of, rule_for
 
 #: the attribute a pass that chooses a mesh op's layouts or algorithm may leave on it to say
@@ -70,13 +70,6 @@ def estimate_op(op: Operation, ctx: CostContext) -> Cost:
             "module of passes/cost_model/"
         )
     return rule(op, ctx)
-
-
-def main_function(module: ModuleOp) -> func.FuncOp:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
-            return op
-    raise ValueError("the module has no func.func @main")
 
 
 def estimate(module: ModuleOp) -> list[OpEstimate]:
