@@ -185,6 +185,18 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         lambda: [_on((1024, 1024), (32, 32)) @ _on((1024, 1024), (32, 32))],
         slow=True,
     )
+    yield Case(
+        "conv2d 1x16x64x64 * 16x16x3x3 + bias on 8x8 (benchmarks/conv2d.py)",
+        lambda: [
+            pf.nn.functional.conv2d(
+                _on((1, 16, 64, 64), (8, 8)),
+                pf.from_numpy(_arr(16, 16, 3, 3, seed=1)),
+                pf.from_numpy(_arr(16, seed=2)),
+                padding=1,
+            )
+        ],
+        slow=True,
+    )
     yield Case("mlp 784-256-10 training step (batch 64)", _mlp_step, slow=True)
 
 
