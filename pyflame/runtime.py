@@ -338,15 +338,14 @@ def cost_table(mesh_module: ModuleOp) -> str:
     `// cost estimate`: per op of @main its algorithm, estimated cycles, result layout and where
     the cycles go; then the barriers that order route switches and the total."""
     from pyflame.core.target import Target
-    from pyflame.passes.cost_model import estimate, estimate_barriers, summary_table
+    from pyflame.passes.cost_model import estimate_program
 
     with _compile_lock:
-        estimates = estimate(mesh_module)
-        barriers = estimate_barriers(mesh_module)
+        program = estimate_program(mesh_module)
     target = Target.of_module(mesh_module).name
     return (
         f"// cost estimate on {target} (passes/cost_model; kernel cycles, host I/O apart)\n"
-        + summary_table(estimates, barriers)
+        + program.table()
     )
 
 

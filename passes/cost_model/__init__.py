@@ -6,6 +6,7 @@ passes (layout assignment, algorithm choice) can compare options.
     estimates = estimate(mesh_module)       # one OpEstimate per op of @main
     program_cycles(estimates)               # the ops' kernel cycles, summed
     estimate_barriers(mesh_module).cycles   # plus the barriers that order route switches
+    estimate_program(mesh_module).cycles    # both (barriers=False: no lowering, faster)
 
 A library, not a pass. One rule per (mesh op class, algorithm) in `COST_RULES`, by op family:
 compute.py (per-tile work), collectives.py (allreduce), matmul.py (SUMMA), data_movement.py
@@ -27,8 +28,10 @@ from pyflame.passes.cost_model.barriers import BarrierEstimate, estimate_barrier
 from pyflame.passes.cost_model.program import (
     NoCostRule,
     OpEstimate,
+    ProgramEstimate,
     estimate,
     estimate_op,
+    estimate_program,
     program_cycles,
     program_io_cycles,
     summary_table,
@@ -51,10 +54,12 @@ __all__ = [
     "CostContext",
     "NoCostRule",
     "OpEstimate",
+    "ProgramEstimate",
     "algorithm_of",
     "cost_rule",
     "estimate",
     "estimate_op",
+    "estimate_program",
     "program_cycles",
     "program_io_cycles",
     "summary_table",

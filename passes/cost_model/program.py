@@ -94,6 +94,39 @@ def program_cycles(estimates: list[OpEstimate]) -> int:
     return sum(e.cycles for e in estimates)
 
 
+@dataclass(frozen=True)
+class ProgramEstimate:
+    """A mesh-level program's estimate: its ops', the barriers lowering adds, and the total."""
+
+    ops: list[OpEstimate]
+    barriers: BarrierEstimate
+
+    @property
+    def cycles(self) -> int:
+        return program_cycles(self.ops) + self.barriers.cycles
+
+    @property
+    def io_cycles(self) -> int:
+        return program_io_cycles(self.ops)
+
+    @property
+    def sram_peak_bytes(self) -> int:
+        """The largest SRAM per PE one op adds (plan-memory's rules give the program's peak)."""
+        return max((e.cost.sram_bytes for e in self.ops), default=0)
+
+    def table(self) -> str:
+        return summary_table(self.ops, self.barriers)
+
+
+def estimate_program(module: ModuleOp, barriers: bool = True) -> ProgramEstimate:
+    """`estimate(module)` and, unless `barriers` is False (no lowering: fast enough to compare
+    many candidate layouts), the barriers lowering the program adds."""
+    from pyflame.passes.cost_model.barriers import estimate_barriers
+
+    counted = estimate_barriers(module) if barriers else BarrierEstimate(0, 0, 0, 0)
+    return ProgramEstimate(estimate(module), counted)
+
+
 def program_io_cycles(estimates: list[OpEstimate]) -> int:
     return sum(e.cost.io_cycles for e in estimates)
 

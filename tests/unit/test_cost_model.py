@@ -21,6 +21,7 @@ from pyflame.passes.cost_model import (
     NoCostRule,
     estimate,
     estimate_barriers,
+    estimate_program,
     summary_table,
 )
 from pyflame.passes.cost_model.barriers import barrier_cycles
@@ -193,3 +194,15 @@ def test_why_attribute_is_shown():
     assert e.why == "hint at line 3"
     line = next(x for x in summary_table([e]).splitlines() if x.startswith("mesh.unary"))
     assert line.endswith("; why: hint at line 3") and "8x8xf32 on 2x2 split [r, c]" in line
+
+
+def test_estimate_program_totals():
+    lay = pf.MeshLayout.grid(2, 2)
+    module = _mesh(lambda: [pf.from_numpy(bench._arr(40, 40), layout=lay).exp().sum()])
+    program = estimate_program(module)
+    assert program.barriers.barriers == 0
+    assert program.cycles == sum(e.cycles for e in program.ops) > 0
+    assert program.io_cycles > 0
+    # the exp's result: a 20x20 f32 tile
+    assert program.sram_peak_bytes == 20 * 20 * 4
+    assert estimate_program(module, barriers=False).cycles == program.cycles
