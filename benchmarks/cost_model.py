@@ -198,6 +198,11 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         slow=True,
     )
     yield Case("mlp 784-256-10 training step (batch 64)", _mlp_step, slow=True)
+    yield Case(
+        "transformer block B=2 T=64 d=128 4 heads (benchmarks/transformer_block.py)",
+        _transformer_block,
+        slow=True,
+    )
 
 
 def _t(shape: str, grid: str, split: str, elem: str = "f32") -> str:
@@ -283,6 +288,14 @@ def _mlp_step_small() -> list[Any]:
     loss = (y * y).mean()
     loss.backward()
     return [loss, w1.grad, w2.grad]
+
+
+def _transformer_block() -> list[Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from transformer_block import Block
+
+    pf.manual_seed(0)
+    return [Block(128, 4)(pf.from_numpy(_arr(2, 64, 128)))]
 
 
 def _mlp_step() -> list[Any]:
