@@ -19,7 +19,7 @@ their own rules here under their algorithm's name.
 
 from __future__ import annotations
 
-from pyflame.core import reductions
+from pyflame.core import collectives, reductions
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
@@ -63,3 +63,45 @@ def allreduce(op: mesh.AllReduceOp, ctx: CostContext) -> Cost:
         algorithm="chain",
         detail=f"{elems} elements; " + ", ".join(parts) if parts else "nothing to reduce",
     )
+
+
+def _by_plan(op: mesh.AllReduceOp | mesh.ReduceOp, ctx: CostContext, algorithm: str) -> Cost:
+    """mesh.allreduce / mesh.reduce with a line-plan algorithm: pyflame.core.collectives'
+    estimate (per phase the slowest chain's B + stages, extra streams a root absorbs, one wake
+    per phase; a move to PE 0; for an allreduce the multicast back), after the copy."""
+    src = dist_of(op.input)
+    dims = tuple(op.dims.get_values())
+    lines = collectives.reduced_lines(src, dims)
+    wavelets = ctx.wavelets(src.local_elems, ctx.elem_bytes(op.input))
+    to_root = isinstance(op, mesh.ReduceOp)
+    copy = copy_if_read_later(op, ctx)
+    cycles = copy + collectives.estimate(lines, algorithm, wavelets, ctx.target, to_root)
+    return Cost(
+        cycles,
+        ctx.tile_bytes(op.input) if copy else 0,
+        algorithm=algorithm,
+        detail=f"{src.local_elems} elements; {algorithm} over lines of {list(lines)}"
+        + ("" if to_root else ", multicast back"),
+    )
+
+
+def _register(op_class: type, algorithm: str) -> None:
+    cost_rule(op_class, algorithm)(lambda op, ctx: _by_plan(op, ctx, algorithm))
+
+
+for _algorithm in ("two_chains", "tree", "tree3"):
+    _register(mesh.AllReduceOp, _algorithm)
+for _algorithm in ("chain", "two_chains", "tree", "tree3"):
+    _register(mesh.ReduceOp, _algorithm)
+cost_rule(mesh.ReduceOp)(
+    lambda op, ctx: _by_plan(
+        op,
+        ctx,
+        collectives.choose(
+            collectives.reduced_lines(dist_of(op.input), tuple(op.dims.get_values())),
+            ctx.wavelets(dist_of(op.input).local_elems, ctx.elem_bytes(op.input)),
+            ctx.target,
+            True,
+        ),
+    )
+)

@@ -26,7 +26,9 @@ from pyflame.dialects.mesh import dist_of
 from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
 
 
-def copy_if_read_later(op: mesh.MaskPadOp | mesh.AllReduceOp, ctx: CostContext) -> int:
+def copy_if_read_later(
+    op: mesh.MaskPadOp | mesh.AllReduceOp | mesh.ReduceOp, ctx: CostContext
+) -> int:
     """Cycles of the copy an in-place op makes of its operand when a later op reads it."""
     if not ctx.read_later(op.input, op):
         return 0
