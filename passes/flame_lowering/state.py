@@ -45,6 +45,9 @@ class Lowering:
     #: tensors up to this size that nobody placed go on one PE (the compiler driver lowers it
     #: when a program of many small tensors does not fit PE (0, 0))
     single_pe_bytes: int = SINGLE_PE_BYTES
+    #: layouts assign-layouts chose (passes/assign_layouts.py), followed like hints; a lazy
+    #: leaf with one is still placed directly where its first use wants it
+    assigned: dict[SSAValue, Distribution] = field(default_factory=dict)
 
     def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
         tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
@@ -86,6 +89,8 @@ class Lowering:
         """The distribution a flame value's hint (or the default) gives it."""
         typ = v.type
         assert isinstance(typ, TensorType)
+        if v in self.assigned and v not in self.hints:
+            return self.assigned[v]
         shape = tuple(typ.get_shape())
         hint = self.hints.get(v) or self.default(shape, elem_bytes_of(typ.element_type))
         return layout_to_dist(hint, shape, self.target)
@@ -93,7 +98,7 @@ class Lowering:
     def hinted(self, v: SSAValue) -> Distribution | None:
         hint = self.hints.get(v)
         if hint is None:
-            return None
+            return self.assigned.get(v)
         return layout_to_dist(hint, flame.tensor_shape(v), self.target)
 
     def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:
