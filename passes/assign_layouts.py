@@ -53,6 +53,7 @@ from pyflame.passes.layouts import (
     dist_text,
     elem_bytes_of,
     layout_to_dist,
+    mark_reload,
     set_assignment,
 )
 
@@ -82,6 +83,8 @@ class Assignment:
     why: dict[SSAValue, str] = field(default_factory=dict)
     #: (value, the layout another use wanted): one redistribution each in flame-to-mesh
     conflicts: list[tuple[SSAValue, Distribution]] = field(default_factory=list)
+    #: program inputs wanted in several layouts: loaded from the host once per layout
+    reloads: set[SSAValue] = field(default_factory=set)
 
     def offer(self, v: SSAValue, d: Distribution, why: str) -> bool:
         """Give `v` layout `d` unless it has one; a different one already there is a conflict."""
@@ -162,7 +165,11 @@ def implied(op: Operation, known: dict[SSAValue, Distribution], grid: tuple[int,
             for j, i in enumerate(kept):
                 split[i] = d.split[i if keep else j]
             # a reduced dim takes a mesh axis the kept dims leave free (a row sum of [r, c])
-            free = [a for a, n in zip(("r", "c"), d.grid, strict=True) if n > 1 and a not in "".join(split)]
+            free = [
+                a
+                for a, n in zip(("r", "c"), d.grid, strict=True)
+                if n > 1 and a not in "".join(split)
+            ]
             for i in reversed(dims):
                 if free and xs[i] > 1:
                     split[i] = free.pop()
@@ -224,7 +231,23 @@ def propagate(fn: func.FuncOp, g: int, target: Target) -> Assignment:
             for v, d in implied(op, a.dists, a.grid):
                 if modelled(v) and a.offer(v, d, why):
                     changed = True
+    hinted = set(collect_hints(fn))
+    moved = []
+    for v, d in a.conflicts:
+        root = input_behind_transposes(v)
+        if root is not None and root not in hinted:
+            a.reloads.add(root)
+        else:
+            moved.append((v, d))
+    a.conflicts = moved
     return a
+
+
+def input_behind_transposes(v: SSAValue) -> SSAValue | None:
+    """The program input `v` is a transpose (of a transpose ...) of, if it is one."""
+    while isinstance(v.owner, flame.TransposeOp):
+        v = v.owner.input
+    return None if isinstance(v.owner, Operation) else v
 
 
 # --------------------------------------------------------------------------- the estimate
@@ -308,6 +331,8 @@ def assign_function(fn: func.FuncOp, target: Target, side: int = 0) -> Assignmen
     for v, d in a.dists.items():
         if flame.tensor_shape(v) or isinstance(v.owner, Operation):
             set_assignment(fn, v, dist_text(d), a.why[v])
+    for arg in a.reloads:
+        mark_reload(fn, arg)
     return a
 
 
@@ -327,4 +352,3 @@ class AssignLayoutsPass(ModulePass):
         for fn in op.walk():
             if isinstance(fn, func.FuncOp) and not fn.is_declaration:
                 assign_function(fn, target, self.side)
-

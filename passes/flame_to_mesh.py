@@ -50,7 +50,7 @@ from pyflame.passes.flame_lowering import (
     windowed,
 )
 from pyflame.passes.flame_lowering.state import Lowering
-from pyflame.passes.layouts import collect_assigned, collect_hints
+from pyflame.passes.layouts import collect_assigned, collect_hints, reloaded_args
 from pyflame.passes.locations import arg_loc, describe_loc
 
 #: every flame op's lowering, by op class (one table per family in passes/flame_lowering/)
@@ -128,6 +128,8 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
     for arg in block.args:
         if isinstance(arg.type, TensorType):
             lw.deferred[arg] = scatter_of(arg, arg.type.element_type)
+    for arg in reloaded_args(fn):
+        lw.remakes[arg] = lambda dist, arg=arg: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):

@@ -10,7 +10,7 @@ import math
 import re
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
@@ -154,6 +154,10 @@ ASSIGNED_ATTR = "pf.dist"
 #: why it was chosen: "hint", "matmul" (anchored on the matmul grid) or "propagated"
 REASON_ATTR = "pf.why"
 
+#: on a program input: load it from the host once per layout it is used in (a weight used as
+#: W and as W^T), rather than moving it on the fabric
+RELOAD_ATTR = "pf.reload"
+
 _DIST_TEXT = re.compile(r"^\s*(\d+)x(\d+) split \[([^\]]*)\]\s*$")
 
 
@@ -215,3 +219,14 @@ def collect_assigned(fn: func.FuncOp) -> dict[SSAValue, tuple[Distribution, str]
         reason = why.data if isinstance(why, StringAttr) else "assigned"
         found[v] = (parse_dist_text(text.data, tuple(v.type.get_shape())), reason)
     return found
+
+
+def reloaded_args(fn: func.FuncOp) -> list[SSAValue]:
+    """The program inputs assign-layouts marked to be loaded once per layout."""
+    return [a for a in fn.body.block.args if RELOAD_ATTR in _arg_dict(fn, a.index)]
+
+
+def mark_reload(fn: func.FuncOp, arg: SSAValue) -> None:
+    dicts = [_arg_dict(fn, i) for i in range(len(fn.body.block.args))]
+    dicts[arg.index][RELOAD_ATTR] = UnitAttr()  # type: ignore[attr-defined]  # a block argument
+    fn.arg_attrs = ArrayAttr([DictionaryAttr(d) for d in dicts])

@@ -48,6 +48,11 @@ class Lowering:
     #: layouts assign-layouts chose (passes/assign_layouts.py), followed like hints; a lazy
     #: leaf with one is still placed directly where its first use wants it
     assigned: dict[SSAValue, Distribution] = field(default_factory=dict)
+    #: values that can be made again in another layout without moving data on the fabric:
+    #: program inputs assign-layouts marked `pf.reload` (loaded from the host once per layout
+    #: they are used in) and transposes of such values; a maker per value, its copies by layout
+    remakes: dict[SSAValue, Callable[[Distribution], SSAValue]] = field(default_factory=dict)
+    copies: dict[tuple[SSAValue, Distribution], SSAValue] = field(default_factory=dict)
 
     def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
         tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
@@ -77,7 +82,12 @@ class Lowering:
         """`v` in distribution `dist`: placed there directly if it is a lazy leaf."""
         if v in self.deferred and v not in self.hints:
             return self.materialize(v, dist)
-        return self.to_dist(self.value(v), dist)
+        have = self.value(v)
+        if v in self.remakes and dist_of(have).normalized() != dist.normalized():
+            if (v, dist) not in self.copies:
+                self.copies[(v, dist)] = self.remakes[v](dist)
+            return self.to_dist(self.copies[(v, dist)], dist)
+        return self.to_dist(have, dist)
 
     def known_dist(self, v: SSAValue) -> Distribution | None:
         """The distribution `v` has or will have; None for an unplaced lazy leaf."""
