@@ -36,6 +36,7 @@ becomes
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
@@ -56,6 +57,7 @@ from pyflame.passes.layouts import (
     mark_reload,
     set_assignment,
 )
+from pyflame.passes.locations import describe_loc
 
 #: the ops whose layouts propagate (every other op is opaque)
 ELEMENTWISE = (flame.ElementwiseUnaryOp, flame.ElementwiseBinaryOp, flame.WhereOp, flame.ConvertOp)
@@ -94,7 +96,7 @@ class Assignment:
             self.dists[v] = d
             self.why[v] = why
             return True
-        if old.normalized() != d.normalized():
+        if old.normalized() != d.normalized() and (v, d) not in self.conflicts:
             self.conflicts.append((v, d))
         return False
 
@@ -158,7 +160,7 @@ def implied(op: Operation, known: dict[SSAValue, Distribution], grid: tuple[int,
             if not keep:
                 split = [a for i, a in enumerate(split) if i not in dims]
             out.append((res, d.with_(shape=shape, split=split)))
-        if res in known:
+        if res in known and x not in known:  # a guess: only where nothing else decided
             d = known[res]
             kept = [i for i in range(len(xs)) if i not in dims]
             split = [""] * len(xs)
@@ -209,11 +211,12 @@ def _summa_split(v: SSAValue) -> tuple[str, ...]:
     return ("",) * (len(flame.tensor_shape(v)) - 2) + ("r", "c")
 
 
-def propagate(fn: func.FuncOp, g: int, target: Target) -> Assignment:
+def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -> Assignment:
     """Hints first, then matmul anchors on g x g, then the data-flow rules to a fixed point."""
     block = fn.body.block
     a = Assignment((g, g))
-    for v, hint in collect_hints(fn).items():
+    hints = collect_hints(fn) if use_hints else {}
+    for v, hint in hints.items():
         if modelled(v) or isinstance(v.owner, Operation):
             a.offer(v, layout_to_dist(hint, flame.tensor_shape(v), target), "hint")
     ops = [op for op in block.ops if isinstance(op, flame.FlameOp)]
@@ -231,7 +234,7 @@ def propagate(fn: func.FuncOp, g: int, target: Target) -> Assignment:
             for v, d in implied(op, a.dists, a.grid):
                 if modelled(v) and a.offer(v, d, why):
                     changed = True
-    hinted = set(collect_hints(fn))
+    hinted = set(hints)
     moved = []
     for v, d in a.conflicts:
         root = input_behind_transposes(v)
@@ -283,7 +286,7 @@ def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
                 src = a.dists[op.input]
                 if any(src.parts(i) > 1 for i in op.dim_tuple):
                     total += 2 * sum(src.grid) * target.hop_latency_cycles
-    for v, d in a.conflicts:
+    for _, d in a.conflicts:
         total += d.local_elems * 2 + 2 * sum(d.grid)
     return total
 
@@ -304,20 +307,54 @@ def candidate_sides(target: Target) -> list[int]:
     return sides
 
 
-def choose_grid(fn: func.FuncOp, target: Target) -> tuple[Assignment, dict[int, float]]:
+def choose_grid(
+    fn: func.FuncOp, target: Target, use_hints: bool = True
+) -> tuple[Assignment, dict[int, float]]:
     """The assignment of least estimated cycles among the square grids whose tiles fit."""
     estimates: dict[int, float] = {}
     best: Assignment | None = None
     for g in candidate_sides(target):
-        a = propagate(fn, g, target)
+        a = propagate(fn, g, target, use_hints)
         if tile_bytes(fn, a) > target.usable_sram_bytes:
             continue
         estimates[g] = estimate_cycles(fn, a, target)
         if best is None or estimates[g] < estimates[best.grid[0]]:
             best = a
     if best is None:  # nothing fits: the largest grid, plan-memory reports what overflows
-        best = propagate(fn, candidate_sides(target)[-1], target)
+        best = propagate(fn, candidate_sides(target)[-1], target, use_hints)
     return best, estimates
+
+
+#: a hint whose program is estimated this many times slower than without it is reported
+COSTLY_HINT_FACTOR = 2.0
+
+
+def check_hints(fn: func.FuncOp, chosen: Assignment, target: Target) -> None:
+    """Warn, at the user's line, about each hint that cannot fit or makes the program much
+    slower than the layout the pass would choose without it (the hint is kept)."""
+    hinted = [v for v, why in chosen.why.items() if why == "hint"]
+    if not hinted:
+        return
+    free, free_estimates = choose_grid(fn, target, use_hints=False)
+    cost = estimate_cycles(fn, chosen, target)
+    fits = tile_bytes(fn, chosen) <= target.usable_sram_bytes
+    best = free_estimates.get(free.grid[0], cost)
+    if fits and cost <= COSTLY_HINT_FACTOR * best:
+        return
+    for v in hinted:
+        better = free.dists.get(v)
+        if better is None or better == chosen.dists[v]:
+            continue
+        where = describe_loc(v)
+        problem = "does not fit in SRAM" if not fits else f"is estimated at {cost:,.0f} cycles"
+        warnings.warn(
+            f"{where + ': ' if where else ''}layout hint {dist_text(chosen.dists[v])} for "
+            f"tensor<{'x'.join(map(str, better.shape))}> {problem}; better: "
+            f"{dist_text(better)} (about {best:,.0f} cycles for the program)",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
 
 
 def assign_function(fn: func.FuncOp, target: Target, side: int = 0) -> Assignment | None:
@@ -328,6 +365,8 @@ def assign_function(fn: func.FuncOp, target: Target, side: int = 0) -> Assignmen
     if not has_matmul:
         return None
     a = propagate(fn, side, target) if side else choose_grid(fn, target)[0]
+    if not side:
+        check_hints(fn, a, target)
     for v, d in a.dists.items():
         if flame.tensor_shape(v) or isinstance(v.owner, Operation):
             set_assignment(fn, v, dist_text(d), a.why[v])
