@@ -50,11 +50,13 @@ from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.passes.layouts import (
     ASSIGNED_ATTR,
+    collect_assigned,
     collect_hints,
     dist_text,
     elem_bytes_of,
     layout_to_dist,
     mark_reload,
+    reloaded_args,
     set_assignment,
 )
 from pyflame.passes.locations import describe_loc
@@ -391,3 +393,27 @@ class AssignLayoutsPass(ModulePass):
         for fn in op.walk():
             if isinstance(fn, func.FuncOp) and not fn.is_declaration:
                 assign_function(fn, target, self.side)
+
+
+def describe(module: ModuleOp) -> str:
+    """Each tensor's assigned layout and why, one line each (for pf.explain): after this pass
+    ran on `module`; '' when it assigned nothing."""
+    lines: list[str] = []
+    for fn in module.walk():
+        if not isinstance(fn, func.FuncOp) or fn.is_declaration:
+            continue
+        found = collect_assigned(fn)
+        if not found:
+            continue
+        reloads = set(reloaded_args(fn))
+        lines.append(f"// layouts of @{fn.sym_name.data} (assign-layouts: tensor, layout, why)")
+        for v, (d, why) in found.items():
+            owner = v.owner
+            what = owner.name if isinstance(owner, Operation) else f"input %{v.name_hint}"
+            where = describe_loc(v)
+            also = ", loaded once per layout it is used in" if v in reloads else ""
+            lines.append(
+                f"//   {what} tensor<{'x'.join(map(str, d.shape)) or 'scalar'}> "
+                f"on {dist_text(d)}  ({why}{also}){'  ' + where if where else ''}"
+            )
+    return "\n".join(lines)

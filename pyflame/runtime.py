@@ -319,11 +319,23 @@ def explain(*tensors: Any) -> None:
     failing pass still shows what it was given)."""
     module = _program_module(tensors)
     print("// stage: flame\n" + _print(module))
+    print(_layouts(module))
     for start, stage in (("flame", "mesh"), ("mesh", "pe")):
         with _compile_lock:
             compiler.lower(module, stage)
         passes = compiler.stage_pipeline(start, stage)
         print(f"// passes: {passes}\n// stage: {stage}\n" + _print(module))
+
+
+def _layouts(module: ModuleOp) -> str:
+    """Each tensor's layout as assign-layouts chooses it, and why (on a copy: the stages below
+    are printed from the module as it was)."""
+    from pyflame.passes import assign_layouts
+
+    copy = module.clone()
+    with _compile_lock:
+        compiler.run_pipeline(copy, "decompose,cse,assign-layouts")
+    return assign_layouts.describe(copy) or "// layouts: the compiler's defaults (no matmul)"
 
 
 def pipeline() -> str:
