@@ -55,7 +55,8 @@ def main() -> None:
     compiler.run_pipeline(module, "decompose,cse")
     chosen, estimates = choose_grid(compiler.main_func(module), Target.of_module(module))
     print("estimates (cycles):", {g: round(e) for g, e in estimates.items()})
-    rows = [("assign-layouts (chose %dx%d)" % chosen.grid, "decompose,cse,assign-layouts")]
+    side = chosen.grid[0]
+    rows = [(f"assign-layouts (chose {side}x{side})", "decompose,cse,assign-layouts")]
     rows += [(f"{g}x{g} forced", f"decompose,cse,assign-layouts{{side={g}}}") for g in args.sides]
     rows += [("without assign-layouts", "decompose,cse")]
     print("| layouts | simulated cycles | redistributions |\n|---|---:|---:|")
