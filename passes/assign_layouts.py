@@ -109,6 +109,8 @@ def modelled(v: SSAValue) -> bool:
     if not isinstance(v.type, TensorType):
         return False
     owner = v.owner
+    if isinstance(owner, flame.MatmulOp):
+        return is_matrix_product(owner)
     return not isinstance(owner, Operation) or isinstance(
         owner,
         ELEMENTWISE
@@ -202,7 +204,7 @@ def implied(op: Operation, known: dict[SSAValue, Distribution], grid: tuple[int,
             d = known[res]
             split = [d.split[k + i] if n == shape[k + i] else "" for i, n in enumerate(xs)]
             out.append((x, d.with_(shape=xs, split=split)))
-    elif isinstance(op, flame.MatmulOp) and res in known:
+    elif isinstance(op, flame.MatmulOp) and res in known and is_matrix_product(op):
         g = known[res].grid
         for v in op.operands:
             out.append((v, Distribution(flame.tensor_shape(v), g, _summa_split(v))))
@@ -223,8 +225,9 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
             a.offer(v, layout_to_dist(hint, flame.tensor_shape(v), target), "hint")
     ops = [op for op in block.ops if isinstance(op, flame.FlameOp)]
     for op in ops:
-        if isinstance(op, flame.MatmulOp) and op.result not in a.dists:
-            a.offer(op.result, summa_dist(flame.tensor_shape(op.result), g), "matmul")
+        if isinstance(op, flame.MatmulOp) and op.result not in a.dists and is_matrix_product(op):
+            side, why = hinted_side(op, a) or (g, "matmul")
+            a.offer(op.result, summa_dist(flame.tensor_shape(op.result), side), why)
     changed = True
     while changed:
         changed = False
@@ -246,6 +249,26 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
             moved.append((v, d))
     a.conflicts = moved
     return a
+
+
+def is_matrix_product(op: flame.MatmulOp) -> bool:
+    """Operands and result of rank 2 or more (the rules place nothing else)."""
+    return all(len(flame.tensor_shape(v)) >= 2 for v in (op.lhs, op.rhs, op.result))
+
+
+def hinted_side(op: flame.MatmulOp, a: Assignment) -> tuple[int, str] | None:
+    """The grid side of an operand the user placed for SUMMA (square, split [r, c]): the
+    product runs there, so the hinted operand does not move."""
+    for v in op.operands:
+        d = a.dists.get(v)
+        if (
+            d is not None
+            and a.why.get(v) == "hint"
+            and d.grid[0] == d.grid[1]
+            and d.split[-2:] == ("r", "c")
+        ):
+            return d.grid[0], "hint"
+    return None
 
 
 def input_behind_transposes(v: SSAValue) -> SSAValue | None:
