@@ -213,3 +213,15 @@ def test_functions_are_walked_once_each():
     compiler.run_pipeline(module, "decompose,cse,assign-layouts")
     fns = [op for op in module.walk() if isinstance(op, func.FuncOp)]
     assert all(collect_assigned(fn) for fn in fns)
+
+
+def test_explain_shows_each_layout_and_why(capsys):
+    with pf.target(SMALL):
+        x = pf.from_numpy(np.ones((8, 12), np.float32))
+        w = pf.from_numpy(np.ones((5, 12), np.float32))
+        pf.explain(pf.relu(x @ w.T).sum(1))
+    out = capsys.readouterr().out
+    table = out[out.index("// layouts of @main") : out.index("// passes:")]
+    assert "flame.matmul tensor<8x5> on " in table and "(matmul)" in table
+    assert re.search(r"flame\.reduce_sum tensor<8> on \d+x\d+ split \[r\]  \(propagated\)", table)
+    assert re.search(r"input %x1 tensor<5x12> on \d+x\d+ split \[c, r\]", table)
