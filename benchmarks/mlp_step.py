@@ -37,13 +37,14 @@ def step_ir() -> str:
     return pf.ir(loss, stage="flame")
 
 
-def measure(text: str, passes: str) -> tuple[int, int]:
-    """(simulated cycles, redistributions) of the step lowered with `passes` to mesh."""
+def measure(text: str, passes: str) -> tuple[int, int, int]:
+    """(simulated cycles, host I/O cycles, redistributions) of the step lowered with `passes`
+    to mesh."""
     module = Parser(compiler.make_context(), text).parse_module()
     compiler.run_pipeline(module, passes)
     moves = len(MOVES.findall(str(module)))
     _, report = compiler.run_module(module, {}, seed=0)
-    return report.cycles, moves
+    return report.cycles, report.io_cycles, moves
 
 
 def main() -> None:
@@ -59,10 +60,11 @@ def main() -> None:
     rows = [(f"assign-layouts (chose {side}x{side})", "decompose,cse,assign-layouts")]
     rows += [(f"{g}x{g} forced", f"decompose,cse,assign-layouts{{side={g}}}") for g in args.sides]
     rows += [("without assign-layouts", "decompose,cse")]
-    print("| layouts | simulated cycles | redistributions |\n|---|---:|---:|")
+    print("| layouts | simulated cycles | host I/O cycles | redistributions |")
+    print("|---|---:|---:|---:|")
     for name, passes in rows:
-        cycles, moves = measure(text, f"{passes},{TO_MESH}")
-        print(f"| {name} | {cycles:,} | {moves} |", flush=True)
+        cycles, io_cycles, moves = measure(text, f"{passes},{TO_MESH}")
+        print(f"| {name} | {cycles:,} | {io_cycles:,} | {moves} |", flush=True)
 
 
 if __name__ == "__main__":
