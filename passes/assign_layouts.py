@@ -62,9 +62,19 @@ from pyflame.passes.layouts import (
 from pyflame.passes.locations import describe_loc
 
 #: the ops whose layouts propagate (every other op is opaque)
-ELEMENTWISE = (flame.ElementwiseUnaryOp, flame.ElementwiseBinaryOp, flame.WhereOp, flame.ConvertOp)
-REDUCTIONS = (*flame.REDUCE_OPS.values(), flame.ReduceMeanOp)
-CREATION = (flame.FillOp, flame.IotaOp, flame.RandomNormalOp, flame.RandomUniformOp)
+ELEMENTWISE: tuple[type[Operation], ...] = (
+    flame.ElementwiseUnaryOp,
+    flame.ElementwiseBinaryOp,
+    flame.WhereOp,
+    flame.ConvertOp,
+)
+REDUCTIONS: tuple[type[flame._ReduceOp], ...] = (*flame.REDUCE_OPS.values(), flame.ReduceMeanOp)
+CREATION: tuple[type[Operation], ...] = (
+    flame.FillOp,
+    flame.IotaOp,
+    flame.RandomNormalOp,
+    flame.RandomUniformOp,
+)
 
 
 def summa_dist(shape: tuple[int, ...], g: int) -> Distribution:
@@ -318,10 +328,11 @@ def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
 
 def tile_bytes(fn: func.FuncOp, a: Assignment) -> int:
     """Every assigned tensor's tile side by side: an upper bound of what plan-memory needs."""
-    return sum(
-        d.local_elems * elem_bytes_of(v.type.element_type)  # type: ignore[attr-defined]  # tensors
-        for v, d in a.dists.items()
-    )
+    total = 0
+    for v, d in a.dists.items():
+        assert isinstance(v.type, TensorType)  # only tensors are assigned (`modelled`)
+        total += d.local_elems * elem_bytes_of(v.type.element_type)
+    return total
 
 
 def candidate_sides(target: Target) -> list[int]:

@@ -114,6 +114,12 @@ def scatter_of(arg: SSAValue, elem: Attribute) -> Callable[[Distribution], Opera
     return lambda dist: mesh.ScatterOp(arg, dist)
 
 
+def reload_of(lw: Lowering, arg: SSAValue) -> Callable[[Distribution], SSAValue]:
+    """A program input loaded from the host again, in another layout (assign-layouts'
+    `pf.reload`)."""
+    return lambda dist: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
+
+
 def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
     check_supported(fn)
     block = fn.body.block
@@ -128,8 +134,8 @@ def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGL
     for arg in block.args:
         if isinstance(arg.type, TensorType):
             lw.deferred[arg] = scatter_of(arg, arg.type.element_type)
-    for arg in reloaded_args(fn):
-        lw.remakes[arg] = lambda dist, arg=arg: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
+    for reloaded in reloaded_args(fn):
+        lw.remakes[reloaded] = reload_of(lw, reloaded)
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):
