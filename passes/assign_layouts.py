@@ -77,6 +77,11 @@ CREATION: tuple[type[Operation], ...] = (
 )
 
 
+#: the grid side propagation runs with, replaced by each candidate side (`Assignment.regrid`);
+#: larger than any fabric, so no hint has it
+SYMBOLIC_SIDE = 1 << 20
+
+
 def summa_dist(shape: tuple[int, ...], g: int) -> Distribution:
     """SUMMA's layout on a g x g grid: batch dims whole, the last two over rows and columns."""
     split = ("",) * (len(shape) - 2) + ("r", "c")
@@ -99,6 +104,20 @@ class Assignment:
     conflicts: list[tuple[SSAValue, Distribution]] = field(default_factory=list)
     #: program inputs wanted in several layouts: loaded from the host once per layout
     reloads: set[SSAValue] = field(default_factory=set)
+
+    def regrid(self, side: int) -> Assignment:
+        """This assignment with the symbolic grid (`SYMBOLIC_SIDE`) made `side` x `side`: the
+        rules never look at the grid's size, so one propagation serves every side."""
+        sym = (SYMBOLIC_SIDE, SYMBOLIC_SIDE)
+        dists = {
+            v: d.with_(grid=(side, side)) if d.grid == sym else d for v, d in self.dists.items()
+        }
+        conflicts = [
+            (v, d.with_(grid=(side, side)) if d.grid == sym else d) for v, d in self.conflicts
+        ]
+        if side == 1:  # on one PE every layout is the same
+            conflicts = []
+        return Assignment((side, side), dists, dict(self.why), conflicts, set(self.reloads))
 
     def offer(self, v: SSAValue, d: Distribution, why: str) -> bool:
         """Give `v` layout `d` unless it has one; a different one already there is a conflict."""
@@ -309,11 +328,12 @@ def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
     """matmuls (SUMMA), elementwise work per tile, allreduce latency of reductions over split
     dims, and one redistribution (a tile's worth of wavelets plus the grid's diameter) per
     conflict. Documented in docs/passes.md (assign-layouts)."""
-    g = a.grid[0]
     total = 0.0
     for op in fn.body.block.ops:
         if isinstance(op, flame.MatmulOp):
-            total += matmul_cycles(op, g, target)
+            d = a.dists.get(op.result)
+            if d is not None and is_matrix_product(op):
+                total += matmul_cycles(op, d.grid[0], target)
         elif op.results and op.results[0] in a.dists:
             d = a.dists[op.results[0]]
             total += d.local_elems + target.vector_issue_cycles
@@ -349,15 +369,16 @@ def choose_grid(
     """The assignment of least estimated cycles among the square grids whose tiles fit."""
     estimates: dict[int, float] = {}
     best: Assignment | None = None
+    symbolic = propagate(fn, SYMBOLIC_SIDE, target, use_hints)
     for g in candidate_sides(target):
-        a = propagate(fn, g, target, use_hints)
+        a = symbolic.regrid(g)
         if tile_bytes(fn, a) > target.usable_sram_bytes:
             continue
         estimates[g] = estimate_cycles(fn, a, target)
         if best is None or estimates[g] < estimates[best.grid[0]]:
             best = a
     if best is None:  # nothing fits: the largest grid, plan-memory reports what overflows
-        best = propagate(fn, candidate_sides(target)[-1], target, use_hints)
+        best = symbolic.regrid(candidate_sides(target)[-1])
     return best, estimates
 
 
@@ -400,7 +421,7 @@ def assign_function(fn: func.FuncOp, target: Target, side: int = 0) -> Assignmen
     has_matmul = any(isinstance(op, flame.MatmulOp) for op in fn.body.block.ops)
     if not has_matmul:
         return None
-    a = propagate(fn, side, target) if side else choose_grid(fn, target)[0]
+    a = propagate(fn, SYMBOLIC_SIDE, target).regrid(side) if side else choose_grid(fn, target)[0]
     if not side:
         check_hints(fn, a, target)
     for v, d in a.dists.items():
