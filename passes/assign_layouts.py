@@ -52,6 +52,7 @@ from pyflame.passes.layouts import (
     ASSIGNED_ATTR,
     collect_assigned,
     collect_hints,
+    default_layout,
     dist_text,
     elem_bytes_of,
     layout_to_dist,
@@ -255,7 +256,7 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
     ops = [op for op in block.ops if isinstance(op, flame.FlameOp)]
     for op in ops:
         if isinstance(op, flame.MatmulOp) and op.result not in a.dists and is_matrix_product(op):
-            side, why = hinted_side(op, a) or (g, "matmul")
+            side, why = hinted_side(op, a, target) or (g, "matmul")
             a.offer(op.result, summa_dist(flame.tensor_shape(op.result), side), why)
     changed = True
     while changed:
@@ -285,15 +286,21 @@ def is_matrix_product(op: flame.MatmulOp) -> bool:
     return all(len(flame.tensor_shape(v)) >= 2 for v in (op.lhs, op.rhs, op.result))
 
 
-def hinted_side(op: flame.MatmulOp, a: Assignment) -> tuple[int, str] | None:
-    """The grid side of an operand the user placed for SUMMA (square, split [r, c]): the
-    product runs there, so the hinted operand does not move."""
+def hinted_side(op: flame.MatmulOp, a: Assignment, target: Target) -> tuple[int, str] | None:
+    """The grid side of an operand the user placed for SUMMA (square, split [r, c]) when it is
+    at least what the sizes need (flame-to-mesh's rule, `matmul_grid`): the product runs
+    there, so the hinted operand does not move."""
+    needed = 1
+    for v in (op.lhs, op.rhs, op.result):
+        layout = default_layout(flame.tensor_shape(v), 4, target)
+        if layout.kind.data == "grid":
+            needed = max(needed, layout.size_tuple[0])
     for v in op.operands:
         d = a.dists.get(v)
         if (
             d is not None
             and a.why.get(v) == "hint"
-            and d.grid[0] == d.grid[1]
+            and d.grid[0] == d.grid[1] >= needed
             and d.split[-2:] == ("r", "c")
         ):
             return d.grid[0], "hint"
@@ -346,12 +353,14 @@ def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
     return total
 
 
-def tile_bytes(fn: func.FuncOp, a: Assignment) -> int:
-    """Every assigned tensor's tile side by side: an upper bound of what plan-memory needs."""
+def tile_bytes(fn: func.FuncOp, a: Assignment, with_hints: bool = False) -> int:
+    """Every tensor's tile the pass chose, side by side: an upper bound of what plan-memory
+    needs for them."""
     total = 0
     for v, d in a.dists.items():
         assert isinstance(v.type, TensorType)  # only tensors are assigned (`modelled`)
-        total += d.local_elems * elem_bytes_of(v.type.element_type)
+        if with_hints or a.why[v] != "hint":  # the user's tiles are alike on every grid
+            total += d.local_elems * elem_bytes_of(v.type.element_type)
     return total
 
 
@@ -394,7 +403,7 @@ def check_hints(fn: func.FuncOp, chosen: Assignment, target: Target) -> None:
         return
     free, free_estimates = choose_grid(fn, target, use_hints=False)
     cost = estimate_cycles(fn, chosen, target)
-    fits = tile_bytes(fn, chosen) <= target.usable_sram_bytes
+    fits = tile_bytes(fn, chosen, with_hints=True) <= target.usable_sram_bytes
     best = free_estimates.get(free.grid[0], cost)
     if fits and cost <= COSTLY_HINT_FACTOR * best:
         return
