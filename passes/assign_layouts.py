@@ -141,6 +141,11 @@ def modelled(v: SSAValue) -> bool:
     owner = v.owner
     if isinstance(owner, flame.MatmulOp):
         return is_matrix_product(owner)
+    if isinstance(owner, REDUCTIONS) and str(v.type.element_type) in ("i32", "i1"):
+        # an integer reduction's padding lanes hold its identity (the largest int for the
+        # argmin that argmax decomposes into): split, `+ k` on them would be an int32
+        # overflow the simulator reports although no real element overflows
+        return False
     return not isinstance(owner, Operation) or isinstance(
         owner,
         ELEMENTWISE
@@ -423,12 +428,25 @@ def check_hints(fn: func.FuncOp, chosen: Assignment, target: Target) -> None:
         return
 
 
+#: a function whose matmul tensors are all at most this big is left to flame-to-mesh's
+#: defaults (one PE): spreading it gains little, and it keeps small programs as they were
+SMALL_PRODUCT_BYTES = 4 * 1024
+
+
+def small_product(op: flame.MatmulOp) -> bool:
+    return all(
+        math.prod(flame.tensor_shape(v)) * elem_bytes_of(v.type.element_type)  # type: ignore[attr-defined]  # matmul operands are tensors
+        <= SMALL_PRODUCT_BYTES
+        for v in (op.lhs, op.rhs, op.result)
+    )
+
+
 def assign_function(fn: func.FuncOp, target: Target, side: int = 0) -> Assignment | None:
     """Choose and write the layouts of `fn` (on a `side` x `side` grid if given)."""
     if any(ASSIGNED_ATTR in op.attributes for op in fn.body.block.ops):
         return None  # already assigned (a rerun from text)
-    has_matmul = any(isinstance(op, flame.MatmulOp) for op in fn.body.block.ops)
-    if not has_matmul:
+    products = [op for op in fn.body.block.ops if isinstance(op, flame.MatmulOp)]
+    if not products or all(small_product(op) for op in products):
         return None
     a = propagate(fn, SYMBOLIC_SIDE, target).regrid(side) if side else choose_grid(fn, target)[0]
     if not side:

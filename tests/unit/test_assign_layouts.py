@@ -31,6 +31,14 @@ MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
 WAVELET = dataclasses.replace(SMALL, fidelity="wavelet")
 
 
+@pytest.fixture(autouse=True)
+def no_pending_updates():
+    """Optimizer steps a test leaves unevaluated are not part of the next test's program."""
+    runtime.clear_pending_updates()
+    yield
+    runtime.clear_pending_updates()
+
+
 def mlp_step(batch: int = 64, sizes: tuple[int, ...] = (784, 256, 10)):
     runtime.clear_pending_updates()  # earlier tests' optimizer steps are not part of this one
     pf.manual_seed(0)
@@ -92,10 +100,10 @@ def numpy_mlp_step(x, y, params, lr):
 @pytest.mark.parametrize(
     "target,batch,sizes",
     [
-        (SMALL, 7, (13, 9, 5)),
+        (SMALL, 7, (150, 9, 5)),
         (SMALL, 33, (50, 17, 3)),
-        (WAVELET, 7, (13, 9, 5)),
-        (dataclasses.replace(SMALL, fabric_rows=3, fabric_cols=5), 5, (11, 6, 4)),
+        (WAVELET, 7, (150, 9, 5)),
+        (dataclasses.replace(SMALL, fabric_rows=3, fabric_cols=5), 5, (230, 6, 4)),
     ],
 )
 def test_mlp_step_matches_numpy(target: Target, batch: int, sizes: tuple[int, ...]):
@@ -121,19 +129,19 @@ def test_mlp_step_matches_numpy(target: Target, batch: int, sizes: tuple[int, ..
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16])
 def test_half_precision_chain_matches_numpy(dtype):
     rng = np.random.default_rng(2)
-    a = rng.standard_normal((9, 14)).astype(np.float32)
-    b = rng.standard_normal((14, 5)).astype(np.float32)
+    a = rng.standard_normal((40, 60)).astype(np.float32)
+    b = rng.standard_normal((60, 5)).astype(np.float32)
     c = rng.standard_normal((5,)).astype(np.float32)
     with pf.target(SMALL):
         x, w, bias = (pf.from_numpy(v).to(dtype) for v in (a, b, c))
         z = (pf.relu(x @ w + bias) @ w.T).sum(1)
         got = z.to(pf.float32).numpy()
     want = (np.maximum(a @ b + c, 0) @ b.T).sum(1)
-    np.testing.assert_allclose(got, want, rtol=5e-2, atol=0.3)
+    np.testing.assert_allclose(got, want, rtol=5e-2, atol=0.02 * np.abs(want).max())
 
 
 def test_rerun_from_text_makes_the_same_program():
-    loss, _ = mlp_step(batch=6, sizes=(10, 7, 3))
+    loss, _ = mlp_step(batch=6, sizes=(200, 7, 3))
     module = flame_module(pf.ir(loss, stage="flame"))
     compiler.run_pipeline(module, "decompose,cse,assign-layouts")
     text = str(module)
@@ -163,7 +171,7 @@ def test_size_one_dims_are_never_split():
 
 def test_user_hint_wins_and_is_recorded_as_hint():
     rng = np.random.default_rng(4)
-    a = rng.standard_normal((24, 24)).astype(np.float32)
+    a = rng.standard_normal((40, 40)).astype(np.float32)
     x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
     y = pf.relu(x @ x)
     module = flame_module(pf.ir(y, stage="flame"))
@@ -192,6 +200,14 @@ def test_costly_hint_is_reported_with_a_better_layout():
         assign_layouts.assign_function(fn, Target.of_module(module))
 
 
+def test_small_products_are_left_to_the_defaults():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((8, 12)).astype(np.float32)
+    module = flame_module(pf.ir(pf.from_numpy(a) @ pf.from_numpy(a.T), stage="flame"))
+    compiler.run_pipeline(module, "decompose,cse,assign-layouts")
+    assert ASSIGNED_ATTR not in str(module)
+
+
 def test_function_without_matmul_is_left_alone():
     x = pf.from_numpy(np.ones((8, 8), np.float32))
     module = flame_module(pf.ir((x + 1).sum(), stage="flame"))
@@ -213,7 +229,7 @@ def test_dist_text_round_trip_and_errors():
 
 
 def test_functions_are_walked_once_each():
-    loss, _ = mlp_step(batch=4, sizes=(6, 5, 2))
+    loss, _ = mlp_step(batch=4, sizes=(300, 5, 2))
     module = flame_module(pf.ir(loss, stage="flame"))
     compiler.run_pipeline(module, "decompose,cse,assign-layouts")
     fns = [op for op in module.walk() if isinstance(op, func.FuncOp)]
@@ -222,11 +238,11 @@ def test_functions_are_walked_once_each():
 
 def test_explain_shows_each_layout_and_why(capsys):
     with pf.target(SMALL):
-        x = pf.from_numpy(np.ones((8, 12), np.float32))
-        w = pf.from_numpy(np.ones((5, 12), np.float32))
+        x = pf.from_numpy(np.ones((8, 150), np.float32))
+        w = pf.from_numpy(np.ones((5, 150), np.float32))
         pf.explain(pf.relu(x @ w.T).sum(1))
     out = capsys.readouterr().out
     table = out[out.index("// layouts of @main") : out.index("// passes:")]
     assert "flame.matmul tensor<8x5> on " in table and "(matmul)" in table
     assert re.search(r"flame\.reduce_sum tensor<8> on \d+x\d+ split \[r\]  \(propagated\)", table)
-    assert re.search(r"input %x1 tensor<5x12> on \d+x\d+ split \[c, r\]", table)
+    assert re.search(r"input %x1 tensor<5x150> on \d+x\d+ split \[c, r\]", table)
