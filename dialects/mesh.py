@@ -638,9 +638,8 @@ def transpose_dist(src: Distribution, perm: tuple[int, ...]) -> Distribution:
 class MatmulOp(IRDLOperation):
     """C = A @ B on a square grid, every operand split [r, c]. `algorithm`: SUMMA (per step k,
     PE column k broadcasts its A block along rows and PE row k its B block along columns),
-    Cannon or MeshGEMM (A's blocks rotate along the rows and B's along the columns, which
-    needs A's column blocks and B's row blocks of the same size: they are, as one grid splits
-    the one contraction dim).
+    Cannon or MeshGEMM (A's blocks rotate along the rows and B's along the columns; A's column
+    blocks and B's row blocks are the same size, one grid splitting the one contraction dim).
 
     Batched: A [*B, m, k], B [*B, k, n] -> C [*B, m, n] with the batch dims unsplit (each PE
     holds every batch entry of its blocks); one operand may have no batch dims (shared by
@@ -683,12 +682,6 @@ class MatmulOp(IRDLOperation):
                 f"other, got {d}",
             )
         _expect(a.shape[-1] == b.shape[-2], f"contraction sizes differ: {a.shape}, {b.shape}")
-        if self.algorithm.data != MatmulAlgorithm.SUMMA:  # a block visits every PE of its line
-            _expect(
-                a.block[-1] == b.block[-2],
-                f"{self.algorithm.data} rotates A's column blocks and B's row blocks through the "
-                f"same PEs: their sizes differ ({a.block[-1]} and {b.block[-2]})",
-            )
         batch_a, batch_b = a.shape[:-2], b.shape[:-2]
         _expect(
             not batch_a or not batch_b or batch_a == batch_b,

@@ -210,10 +210,11 @@ def emit_block_routes(
 
 
 def ring_channel(
-    lw: PELowering, ring: Sequence[int], forward_lines: Sequence[bool], transposed: bool
+    lw: PELowering, ring: Sequence[int], forward_lines: Sequence[bool | None], transposed: bool
 ) -> int:
     """A channel of its own for one ring step on every line (rows, or columns when
-    `transposed`): line i steps forward if forward_lines[i], else backward."""
+    `transposed`): line i steps forward if forward_lines[i], backward if False, not at all
+    (no routes) if None."""
     color = lw.fresh_channel(())
     for direction in (True, False):
         lines = [i for i, f in enumerate(forward_lines) if f == direction]
@@ -280,8 +281,10 @@ def lower_shift_matmul(
     # alignment: round r rotates A's rows and B's columns that still need it by one ring step
     rounds = scheme.rounds
     if rounds:
-        align_a = ring_channel(lw, scheme.ring, scheme.forward, transposed=False)
-        align_b = ring_channel(lw, scheme.ring, scheme.forward, transposed=True)
+        # a line that does not rotate (ring index 0) gets no routes
+        moved = [f if scheme.shifts(i) else None for i, f in enumerate(scheme.forward)]
+        align_a = ring_channel(lw, scheme.ring, moved, transposed=False)
+        align_b = ring_channel(lw, scheme.ring, moved, transposed=True)
         d0, dn = 2 * scheme.dstart, 2 * scheme.dcount  # a loop body is two rounds
 
         def align(emit: Emit, r: int) -> None:
