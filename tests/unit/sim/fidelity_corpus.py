@@ -189,8 +189,11 @@ def lit_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
             yield Case(f"lit/{path.relative_to(LIT)}#{i}", make)
 
 
-def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
-    """A case from a frontend program: `build()` returns its output tensors."""
+def _traced(
+    name: str, build: Callable[[], list], target: Target, matmul_algorithm: str | None = None
+) -> Case:
+    """A case from a frontend program: `build()` returns its output tensors; with
+    `matmul_algorithm`, every mesh.matmul is forced to it (passes/pe_lowering/matmul.py)."""
     import pyflame as pf
     from pyflame import compiler
     from pyflame.trace import trace_module
@@ -202,6 +205,11 @@ def _traced(name: str, build: Callable[[], list], target: Target) -> Case:
             module, _, inputs = trace_module(build())
         finally:
             pf.sim.set_target(before)
+        if matmul_algorithm is not None:
+            from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+            compiler.lower(module, "mesh")
+            set_algorithm(module, matmul_algorithm)
         compiler.lower(module, "pe")
         return module, inputs
 
@@ -292,6 +300,26 @@ def summa_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
     for g, t in ((2, 4), (4, 8), (8, 4), (16, 2)):
         text = sim.summa(g, t)
         yield Case(f"summa async {g}x{g} tile {t}", lambda text=text: sim.parse(text))
+
+
+def shift_matmul_programs() -> Iterator[Case]:
+    """Cannon and MeshGEMM (passes/pe_lowering/shift_matmul.py): alignment rounds and
+    double-buffered ring steps, odd and even grids, a size that does not divide the grid."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(0)
+    for algorithm in ("cannon", "meshgemm"):
+        for n, g in ((8, 2), (13, 3), (32, 4), (24, 5), (64, 8)):
+            a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+            lay = pf.MeshLayout.grid(g, g)
+            yield _traced(
+                f"{algorithm} {n}^3 on {g}x{g}",
+                lambda a=a, b=b, lay=lay: [
+                    pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)
+                ],
+                pf.sim.SMALL,
+                matmul_algorithm=algorithm,
+            )
 
 
 def summary(outcomes: list[Outcome]) -> str:
