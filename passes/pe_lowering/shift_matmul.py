@@ -318,12 +318,13 @@ def lower_shift_matmul(
     # the steps: multiply the blocks held while they rotate on to the ring predecessor
     def step(emit: Emit, s: int) -> None:
         cur, nxt = (rounds + s) % 2, (rounds + s + 1) % 2
-        tokens = []
+        tokens: list[SSAValue] = []
         for bufs, color in ((a_bufs, step_a), (b_bufs, step_b)):
-            tokens.append(emit(pe.SendOp(bufs[cur], color=color, pes=rect, asynchronous=True)))
-            tokens.append(emit(pe.RecvOp(bufs[nxt], color=color, pes=rect, asynchronous=True)))
+            sent = emit(pe.SendOp(bufs[cur], color=color, pes=rect, asynchronous=True))
+            got = emit(pe.RecvOp(bufs[nxt], color=color, pes=rect, asynchronous=True))
+            tokens += [sent.results[0], got.results[0]]
         matmul_acc(emit, a_bufs[cur], b_bufs[cur])
-        emit(pe.WaitOp(*[t.results[0] for t in tokens], pes=rect))
+        emit(pe.WaitOp(*tokens, pes=rect))
 
     if g > 1:
         step_a = ring_channel(lw, scheme.ring, [True] * g, transposed=False)
