@@ -6,7 +6,8 @@ to its ring predecessor and receives the next ones from its ring successor (doub
 asynchronous, ALGORITHMS.md section 7). The rings differ:
 
 - Cannon: the PE line in order; the wrap-around tile travels from PE 0 back to PE g-1 (g-1
-  hops) every step.
+  hops) every step (on the critical path once per rotation, not per step: each PE waits only
+  for its own ring successor).
 - MeshGEMM (WaferLLM): the folded ring `0, 2, 4, ..., 5, 3, 1` (even positions rightwards, odd
   ones back): every logical neighbour is at most two PEs away, and each link direction carries
   exactly one stream.
@@ -18,7 +19,8 @@ A(i, ring[index[j] + index[i]]) and B(ring[index[i] + index[j]], j), the same K 
 steps keep them matched. A line rotates forward (toward ring index 0) or backward, whichever
 is shorter or keeps the lines still rotating in round r a rectangle: g // 2 rounds of one
 ring step each, the lines that are done copying their block into the other buffer so that
-every PE's buffers keep the same parity. Only the blocks in the network move the cycles.
+every PE's buffers keep the same parity (the copies run while other lines rotate). Nothing is
+folded into the operands' host placement: the alignment is in the cycles.
 
 Colors (each a virtual channel with fixed routes, set once, so nothing switches routes): one per
 operand for the steps, one per operand for the alignment (whose lines rotate in both
