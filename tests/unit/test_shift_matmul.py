@@ -205,3 +205,21 @@ def test_corrupted_route_or_send_is_caught(algorithm):
     module, _ = lowered([z], algorithm)
     text = str(module)
     assert assert_every_mutant_shows(algorithm, text, pf.sim.SMALL.num_colors) > 20
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize(("n", "g"), [(40, 5), (64, 16), (96, 3)])
+def test_cost_model_estimate_is_within_five_percent(algorithm, n, g):
+    """passes/cost_model/matmul.py's rule for the shift algorithms against the simulator."""
+    from pyflame.passes.cost_model import estimate
+
+    layout = pf.MeshLayout.grid(g, g)
+    (a,) = arrays((n, n))
+    z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)
+    module = trace.trace([z], pf.sim.WSE2).module()
+    compiler.lower(module, "mesh")
+    set_algorithm(module, algorithm)
+    estimated = sum(e.cost.cycles for e in estimate(module))
+    compiler.lower(module, "pe")
+    simulated = compile_plan(module).report.cycles
+    assert abs(estimated - simulated) <= 0.05 * simulated
