@@ -1,14 +1,16 @@
 """GEMM efficiency against the compute bound, by grid side: simulated cycles of `(n x n) @ (n x n)`
 on `grid(g, g)` (WSE2), planned only (the cycles are the plan's; nothing runs), for each SUMMA
-form side by side. bound = 2 * n^3 / (g^2 * flops_per_cycle); efficiency = bound / cycles.
+form and the shift-based algorithms side by side. bound = 2 * n^3 / (g^2 * flops_per_cycle); efficiency = bound / cycles.
 
     python benchmarks/efficiency.py --tile 32 --grids 32 64 128      # fixed tile per PE
     python benchmarks/efficiency.py --size 2048 --grids 64 128 256   # fixed matrix size
     python benchmarks/efficiency.py --size 2048 --grids 64 --json    # one JSON object per row
 
 Algorithms: `summa-db` (double-buffered SUMMA, the default lowering where its second pair of
-receive buffers fits) and `summa` (single-buffered: the lowering's double-buffering choice
-turned off). A row whose tiles do not fit SRAM says so instead of a number.
+receive buffers fits), `summa` (single-buffered: the lowering's double-buffering choice
+turned off), `cannon` and `meshgemm` (passes/pe_lowering/shift_matmul.py: the mesh.matmul's
+algorithm rewritten at the mesh level; their on-chip alignment is included in the cycles). A
+row whose tiles do not fit SRAM says so instead of a number.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.core.errors import PyFlameError
 from pyflame.passes import lower_mesh_to_pe
+from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim.planner import compile_plan
 
-ALGORITHMS = ("summa-db", "summa")
+ALGORITHMS = ("summa-db", "summa", "cannon", "meshgemm")
+SHIFT_ALGORITHMS = ("cannon", "meshgemm")
 
 
 @contextlib.contextmanager
 def algorithm(name: str) -> Iterator[None]:
     """Lower SUMMA in the form `name` inside the block."""
-    if name == "summa-db":
+    if name != "summa":
         yield
         return
     chooser = lower_mesh_to_pe.summa_double_buffered
@@ -56,6 +60,9 @@ def measure(n: int, g: int, name: str) -> dict:
         with algorithm(name):
             tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
             module = tr.module()
+            if name in SHIFT_ALGORITHMS:
+                compiler.lower(module, "mesh")
+                set_algorithm(module, name)
             compiler.lower(module, "pe")
             report = compile_plan(module).report
     except PyFlameError as err:

@@ -112,10 +112,11 @@ def measured(script: str, args: list[str]) -> list[dict]:
 
 
 def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
-    """Rows of (tile, size, grid): one subprocess per grid, both algorithms side by side."""
+    """Rows of (tile, size, grid): one subprocess per grid, every algorithm side by side."""
     lines = [
-        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | plan CPU (s) |",
-        "|---|---|---|---|---|---|",
+        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | Cannon | "
+        "MeshGEMM | plan CPU (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     arguments = [
         [*(["--tile", str(tile)] if tile else ["--size", str(size)]), "--grids", str(g), "--json"]
@@ -127,7 +128,7 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
         first = rows[0]
         n = first.get("n", (tile or 0) * g or size)
         cells = []
-        for name in ("summa-db", "summa"):
+        for name in ("summa-db", "summa", "cannon", "meshgemm"):
             r = by.get(name, first)
             if "error" in r:
                 cells.append(r["error"].split(":")[0])
@@ -136,7 +137,7 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
         plans = "/".join(str(r["plan_cpu_seconds"]) for r in rows if "plan_cpu_seconds" in r)
         plans = plans or "-"
         t = first.get("tile", tile)
-        lines.append(f"| {n} | {g}x{g} | {t}x{t} | {cells[0]} | {cells[1]} | {plans} |")
+        lines.append(f"| {n} | {g}x{g} | {t}x{t} | {' | '.join(cells)} | {plans} |")
     return "\n".join(lines)
 
 

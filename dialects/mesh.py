@@ -156,6 +156,12 @@ class MatmulAlgorithm(StrEnum):
     """How mesh.matmul moves its operands (only mesh has this choice)."""
 
     SUMMA = "summa"  # per step k, PE column k broadcasts A's blocks along rows, row k B's
+    #: shift-based (ALGORITHMS.md section 5): align, then g steps of multiply and shift A one
+    #: ring position along its row and B along its column. Cannon's ring is the PE line with
+    #: a wrap-around (the last hop g - 1 long); MeshGEMM's is folded (logical neighbours at
+    #: most two PEs apart)
+    CANNON = "cannon"
+    MESHGEMM = "meshgemm"
 
 
 @irdl_attr_definition
@@ -701,8 +707,10 @@ def transpose_dist(src: Distribution, perm: tuple[int, ...]) -> Distribution:
 @nonempty
 @irdl_op_definition
 class MatmulOp(IRDLOperation):
-    """C = A @ B on a square grid, every operand split [r, c] (SUMMA: per step k, PE column k
-    broadcasts its A block along rows and PE row k its B block along columns).
+    """C = A @ B on a square grid, every operand split [r, c]. `algorithm`: SUMMA (per step k,
+    PE column k broadcasts its A block along rows and PE row k its B block along columns),
+    Cannon or MeshGEMM (A's blocks rotate along the rows and B's along the columns; A's column
+    blocks and B's row blocks are the same size, one grid splitting the one contraction dim).
 
     Batched: A [*B, m, k], B [*B, k, n] -> C [*B, m, n] with the batch dims unsplit (each PE
     holds every batch entry of its blocks); one operand may have no batch dims (shared by
@@ -736,12 +744,13 @@ class MatmulOp(IRDLOperation):
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
         _expect(
             a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
-            f"summa needs one square grid, got {a.grid}, {b.grid}, {c.grid}",
+            f"{self.algorithm.data} needs one square grid, got {a.grid}, {b.grid}, {c.grid}",
         )
         for name, d in (("lhs", a), ("rhs", b), ("result", c)):
             _expect(
                 len(d.shape) >= 2 and d.split == ("",) * (len(d.shape) - 2) + ("r", "c"),
-                f"summa's {name} must split its last two dims [r, c] and no other, got {d}",
+                f"{self.algorithm.data}'s {name} must split its last two dims [r, c] and no "
+                f"other, got {d}",
             )
         _expect(a.shape[-1] == b.shape[-2], f"contraction sizes differ: {a.shape}, {b.shape}")
         batch_a, batch_b = a.shape[:-2], b.shape[:-2]

@@ -52,10 +52,14 @@ def is_alias(op: Operation) -> bool:
 
 
 def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
-    """SUMMA's receive buffers for one A block and one B block (passes/scratch.py)."""
+    """A mesh.matmul's scratch (passes/scratch.py): SUMMA's receive buffers for one A block and
+    one B block; Cannon's and MeshGEMM's two rotating buffers per operand."""
     if not isinstance(op, mesh.MatmulOp):
         return 0
     elem = elem_bytes_of(element_type(op.lhs))
+    if op.algorithm.data != mesh.MatmulAlgorithm.SUMMA:
+        shifted = scratch.shift_matmul_elems(dist_fn(op.lhs), dist_fn(op.rhs))
+        return sum(aligned(n * elem) for n in shifted)
     receive = scratch.summa_receive_elems(dist_fn(op.lhs), dist_fn(op.rhs))
     if receive is None:
         return 0
@@ -141,6 +145,8 @@ def summa_double_buffered(fn: func.FuncOp, usable: int) -> set[Operation]:
     spare = usable - unshared_bytes(fn)
     chosen: set[Operation] = set()
     for op in fn.body.block.ops:
+        if not isinstance(op, mesh.MatmulOp) or op.algorithm.data != mesh.MatmulAlgorithm.SUMMA:
+            continue
         extra = summa_scratch(op, mesh.dist_of)
         if extra and extra <= spare:
             chosen.add(op)

@@ -5,6 +5,10 @@ when it checks a program's peak per PE before lowering.
 - SUMMA (`mesh.matmul` on more than one PE): one receive buffer for an A block and one for a
   B block on every PE; a double-buffered SUMMA has two such pairs (plan_memory
   `summa_double_buffered` gives the second pair only where it fits without a peak check).
+- Cannon and MeshGEMM (`mesh.matmul` with algorithm `cannon` / `meshgemm` on more than one PE):
+  two buffers per operand that rotate (the block multiplied and sent, the block received). The
+  first of each is the operand's own buffer when nothing reads the operand later; counted here
+  as two new ones (an upper bound).
 - The halo exchange of conv2d and pooling: per spatial axis not read in place (rows first, then
   columns), a window buffer and, per neighbour that contributes, a packed strip that is sent and
   one that is received.
@@ -29,6 +33,14 @@ def summa_receive_elems(a: Distribution, b: Distribution) -> tuple[int, int] | N
     if a.grid == (1, 1):
         return None
     return (a.local_elems, b.local_elems)
+
+
+def shift_matmul_elems(a: Distribution, b: Distribution) -> tuple[int, ...]:
+    """Elements per PE of the rotating buffers of Cannon and MeshGEMM (two per operand); none
+    on a 1x1 grid."""
+    if a.grid == (1, 1):
+        return ()
+    return (a.local_elems, a.local_elems, b.local_elems, b.local_elems)
 
 
 @dataclass(frozen=True)

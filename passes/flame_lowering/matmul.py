@@ -48,7 +48,13 @@ def summa_split(rank: int) -> tuple[str, ...]:
 
 
 def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
-    """SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have none)."""
+    """SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have none).
+
+    SUMMA stays the default over Cannon and MeshGEMM (`mesh.MatmulAlgorithm`): double-buffered,
+    it was never slower in benchmarks/efficiency.py (tiles 1 to 32, grids 16 to 256; see
+    benchmarks/RESULTS.md "Cannon and MeshGEMM"): its roots send resident blocks, so its
+    broadcasts pipeline across steps, while a ring step waits for the previous hop and the
+    ring algorithms pay an alignment. `pe_lowering.matmul.set_algorithm` forces one."""
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
     da = Distribution(sa, (g, g), summa_split(len(sa)))

@@ -1,5 +1,5 @@
 """Distributed matmul: SUMMA (one loop of steps, or double-buffered with two pairs of receive
-buffers and one channel pair per parity)."""
+buffers and one channel pair per parity); Cannon and MeshGEMM are in shift_matmul.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.pe_lowering.loops import Emit, LoopBody, at_top
+from pyflame.passes.pe_lowering.shift_matmul import lower_shift_matmul
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     Rect,
@@ -54,6 +55,9 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     receive = scratch.summa_receive_elems(a, b)
     if receive is None:
         matmul_acc(at_top(lw), lw.buf(op.lhs), lw.buf(op.rhs))
+        return acc
+    if op.algorithm.data != mesh.MatmulAlgorithm.SUMMA:  # Cannon, MeshGEMM
+        lower_shift_matmul(op, lw, acc, matmul_acc)
         return acc
     if op in lw.double_buffered:
         summa_double_buffered(op, lw, receive, matmul_acc)
@@ -168,3 +172,15 @@ def summa_double_buffered(
 
 
 LOWERINGS: dict[type[Operation], Callable] = {mesh.MatmulOp: lower_matmul}
+
+
+def set_algorithm(module: Operation, algorithm: mesh.MatmulAlgorithm | str) -> int:
+    """Rewrite the algorithm of every mesh.matmul in a mesh-level `module` (how benchmarks and
+    tests force one: lower to "mesh", call this, lower to "pe"); returns how many it set."""
+    count = 0
+    for op in module.walk():
+        if isinstance(op, mesh.MatmulOp):
+            op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm(algorithm))
+            op.verify()
+            count += 1
+    return count

@@ -1,7 +1,8 @@
 // RUN: pyflame-opt %s | pyflame-opt | filecheck %s
 // RUN: pyflame-opt %s --print-op-generic | pyflame-opt | filecheck %s
 
-// mesh.iota, mesh.random_uniform and batched mesh.matmul survive a print/parse round trip.
+// mesh.iota, mesh.random_uniform and batched mesh.matmul (each algorithm) survive a print/parse
+// round trip.
 
 // CHECK-LABEL: func.func @creation(%s: i64)
 // CHECK-NEXT:    %i = mesh.iota dim 1 start 0.000000e+00 step 2.000000e+00 : !mesh.tensor<5x7xi32 on 2x2 split [r, c]>
@@ -20,5 +21,14 @@ func.func @creation(%s: i64) {
 func.func @batched_matmul(%a: !mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>, %b: !mesh.tensor<3x6x4xf32 on 2x2 split [_, r, c]>, %w: !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) {
   %c = mesh.matmul summa %a, %b : (!mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>, !mesh.tensor<3x6x4xf32 on 2x2 split [_, r, c]>) -> !mesh.tensor<3x8x4xf32 on 2x2 split [_, r, c]>
   %d = mesh.matmul summa %a, %w : (!mesh.tensor<3x8x6xf32 on 2x2 split [_, r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<3x8x4xf32 on 2x2 split [_, r, c]>
+  func.return
+}
+
+// CHECK-LABEL: func.func @shift_matmuls
+// CHECK-NEXT:    %c = mesh.matmul cannon %a, %b : (!mesh.tensor<5x7xf32 on 3x3 split [r, c]>, !mesh.tensor<7x4xf32 on 3x3 split [r, c]>) -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
+// CHECK-NEXT:    %d = mesh.matmul meshgemm %a, %b : (!mesh.tensor<5x7xf32 on 3x3 split [r, c]>, !mesh.tensor<7x4xf32 on 3x3 split [r, c]>) -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
+func.func @shift_matmuls(%a: !mesh.tensor<5x7xf32 on 3x3 split [r, c]>, %b: !mesh.tensor<7x4xf32 on 3x3 split [r, c]>) {
+  %c = mesh.matmul cannon %a, %b : (!mesh.tensor<5x7xf32 on 3x3 split [r, c]>, !mesh.tensor<7x4xf32 on 3x3 split [r, c]>) -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
+  %d = mesh.matmul meshgemm %a, %b : (!mesh.tensor<5x7xf32 on 3x3 split [r, c]>, !mesh.tensor<7x4xf32 on 3x3 split [r, c]>) -> !mesh.tensor<5x4xf32 on 3x3 split [r, c]>
   func.return
 }

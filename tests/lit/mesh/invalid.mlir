@@ -218,10 +218,10 @@
 
 // -----
 
-// CHECK: Expected `summa`.
+// CHECK: Expected `summa`, `cannon`, or `meshgemm`.
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
-%0 = mesh.matmul cannon %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul strassen %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 
@@ -229,6 +229,20 @@
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x4 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x4 split [r, c]>
 %0 = mesh.matmul summa %a, %b : (!mesh.tensor<8x6xf32 on 2x4 split [r, c]>, !mesh.tensor<6x4xf32 on 2x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x4 split [r, c]>
+
+// -----
+
+// CHECK: meshgemm needs one square grid, got (2, 4), (2, 4), (2, 4)
+%a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x4 split [r, c]>
+%b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x4 split [r, c]>
+%0 = mesh.matmul meshgemm %a, %b : (!mesh.tensor<8x6xf32 on 2x4 split [r, c]>, !mesh.tensor<6x4xf32 on 2x4 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x4 split [r, c]>
+
+// -----
+
+// CHECK: cannon's rhs must split its last two dims [r, c] and no other, got 6x4 on 2x2 split [c, r]
+%a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
+%b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [c, r]>
+%0 = mesh.matmul cannon %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [c, r]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
 
 // -----
 

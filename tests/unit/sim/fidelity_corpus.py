@@ -190,10 +190,15 @@ def lit_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
 
 
 def _traced(
-    name: str, build: Callable[[], list], target: Target, algorithm: str | None = None
+    name: str,
+    build: Callable[[], list],
+    target: Target,
+    algorithm: str | None = None,
+    matmul_algorithm: str | None = None,
 ) -> Case:
     """A case from a frontend program: `build()` returns its output tensors (`algorithm`: forced
-    on every mesh.allreduce / mesh.reduce)."""
+    on every mesh.allreduce / mesh.reduce; `matmul_algorithm`: on every mesh.matmul,
+    passes/pe_lowering/matmul.py)."""
     import pyflame as pf
     from pyflame import compiler
     from pyflame.trace import trace_module
@@ -205,15 +210,18 @@ def _traced(
             module, _, inputs = trace_module(build())
         finally:
             pf.sim.set_target(before)
-        if algorithm is not None:
+        if algorithm is not None or matmul_algorithm is not None:
             from pyflame.core.collectives import CollectiveAlgorithm
             from pyflame.dialects import mesh
+            from pyflame.passes.pe_lowering.matmul import set_algorithm
 
             compiler.lower(module, "mesh")
             for op in module.walk():
-                if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
+                if algorithm is not None and isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
                     attr = mesh.CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
                     op.properties["algorithm"] = attr
+            if matmul_algorithm is not None:
+                set_algorithm(module, matmul_algorithm)
         compiler.lower(module, "pe")
         return module, inputs
 
@@ -323,6 +331,26 @@ def summa_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
     for g, t in ((2, 4), (4, 8), (8, 4), (16, 2)):
         text = sim.summa(g, t)
         yield Case(f"summa async {g}x{g} tile {t}", lambda text=text: sim.parse(text))
+
+
+def shift_matmul_programs() -> Iterator[Case]:
+    """Cannon and MeshGEMM (passes/pe_lowering/shift_matmul.py): alignment rounds and
+    double-buffered ring steps, odd and even grids, a size that does not divide the grid."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(0)
+    for algorithm in ("cannon", "meshgemm"):
+        for n, g in ((8, 2), (13, 3), (32, 4), (24, 5), (64, 8)):
+            a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+            lay = pf.MeshLayout.grid(g, g)
+            yield _traced(
+                f"{algorithm} {n}^3 on {g}x{g}",
+                lambda a=a, b=b, lay=lay: [
+                    pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)
+                ],
+                pf.sim.SMALL,
+                matmul_algorithm=algorithm,
+            )
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -3,7 +3,8 @@ over the corpus of tests/unit/sim/fidelity_corpus.py; each test prints the worst
 
 The default run checks the network tests' programs, the exchanges (test_sim_exchange's
 layouts and programs, the shape ops' exchanges) and SUMMA; the slow run (`-m slow`) adds
-every other sim test's programs, the lit inputs and the benchmarks at small sizes.
+every other sim test's programs, the lit inputs, the benchmarks at small sizes, and Cannon and
+MeshGEMM (tests/unit/test_shift_matmul.py compares their small grids in the default run).
 
 `KNOWN_GAPS` lists the programs on which the fast engine departs from docs/simulator.md
 "Streams, queues and back-pressure; asynchronous sends and receives" by more than the
@@ -90,6 +91,11 @@ def test_lowered_lookups_agree(sim):
 
 def test_summa_agrees(sim):
     check(list(corpus.summa_programs(sim)))
+
+
+@pytest.mark.slow  # ~45 s
+def test_shift_matmul_programs_agree():
+    check(list(corpus.shift_matmul_programs()))
 
 
 @pytest.mark.slow
