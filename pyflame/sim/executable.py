@@ -97,10 +97,11 @@ class Executable:
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
         self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
         #: `steps` also without the sends and receives no host output depends on
-        #: (pyflame/sim/dead_transfers.py); `run_on_sram` runs `steps`, so its SRAM is exact
-        self.lean_steps = merge_gathers(
-            elide_receives(dead_transfers(steps, buffers), buffers), buffers
-        )
+        #: (pyflame/sim/dead_transfers.py), and without writing the last receives into
+        #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
+        #: is exact
+        lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
+        self.lean_steps = merge_gathers(lean, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         self.arg_names = arg_names

@@ -72,7 +72,9 @@ class Access:
     in-flight key a send fills (with a copy of its one read), `released` the keys a receive
     deletes once every delivery is received. A receive also names the in-flight keys it
     takes (`batches`) and how it combines them (`combine`: None overwrites), which
-    pyflame/sim/zero_moves.py reads."""
+    pyflame/sim/dead_transfers.py reads. `exact_from_views`: the rebuilt step computes the
+    very same numbers (not so for a matrix-vector product, summed in BLAS's order from
+    views), so a buffer's last receive may also become a view under `until_end`."""
 
     reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
@@ -83,6 +85,7 @@ class Access:
     gather: Gather | None = None
     batches: tuple[int, ...] = ()
     combine: str | None = None
+    exact_from_views: bool = True
 
 
 def annotate(step: Step, access: Access) -> Step:
@@ -134,17 +137,23 @@ def is_elided(step: Step) -> bool:
 
 
 def _readers_until_overwrite(
-    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray
+    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray, until_end: bool
 ) -> list[int] | None:
     """The steps after receive `j` that read its buffer, when each can read a view instead
-    and a later receive overwrites the same part before anything else touches its bytes;
-    None when the receive must write SRAM."""
+    and a later receive overwrites the same part before anything else touches its bytes (or,
+    `until_end`, the program ends first); None when the receive must write SRAM."""
     i = rec.buffer
     readers: list[int] = []
-    for k in range(j + 1, min(len(steps), j + 1 + SCAN_STEPS)):
+    end = min(len(steps), j + 1 + SCAN_STEPS)
+    for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
-            return None
+            # a step without a record touches at most its op's buffers, when the planner
+            # named them (pyflame/sim/dead_transfers.py); otherwise anything
+            operands = getattr(steps[k], "operands", None)
+            if operands is None or any(conflicts[i, o] for o in operands):
+                return None
+            continue
         touched_w = [w for w in acc.writes if conflicts[i, w]]
         touched_r = [r for r in acc.reads if conflicts[i, r]]
         if not touched_w and not touched_r:
@@ -161,7 +170,14 @@ def _readers_until_overwrite(
         if touched_w or acc.rebuild is None or touched_r != [i] or acc.reads[i] != rec.dst:
             return None
         readers.append(k)
+    if until_end and end == len(steps):  # nothing after the readers looks at the bytes
+        return readers or None
     return None
+
+
+def _exact(step: Step) -> bool:
+    acc = access_of(step)
+    return acc is not None and acc.exact_from_views
 
 
 def _send_view(
@@ -288,11 +304,15 @@ def is_noop(step: Step) -> bool:
     return getattr(step, "noop", False)
 
 
-def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+def elide_receives(
+    steps: Sequence[Step], buffers: Sequence[Buffer], until_end: bool = False
+) -> list[Step]:
     """`steps` with every receive whose data is only read through views by the next steps
     replaced by a stash of that view, and every send whose buffer stays unchanged while its
     message is in use keeping a view instead of a copy (one step for one step: indices are
-    unchanged)."""
+    unchanged). `until_end`: also a receive whose buffer nothing touches after its readers
+    until the program ends (the SRAM after such a run is not the machine's: `Executable.run`
+    only, whose outputs are all that is observed)."""
     out = list(steps)
     received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
     sends = [j for j, s in enumerate(steps) if getattr(access_of(s), "sent", None) is not None]
@@ -305,7 +325,11 @@ def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
         rec = found.received
-        readers = _readers_until_overwrite(steps, j, rec, conflicts)
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
+        if readers is None and until_end:  # only where views give the very same numbers
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
+            if readers is not None and not all(_exact(steps[k]) for k in readers):
+                readers = None
         if readers is None:
             continue
         out[j] = _stash(rec, buffers[rec.buffer].dtype)

@@ -129,7 +129,10 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
         return make_step(keys.get(li), keys.get(ri))
 
     reads = {ai: asl, li: lsl, ri: rsl}
-    s.steps.append(annotate(make_step(), Access(reads, {ai: asl}, rebuild=rebuild)))
+    # from views, a matrix-vector step sums in BLAS's order (`part`): not bit for bit
+    exact = not (n == 1 and nb == bl == br == 1)
+    access = Access(reads, {ai: asl}, rebuild=rebuild, exact_from_views=exact)
+    s.steps.append(annotate(make_step(), access))
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
     # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
     if br == 1:
