@@ -25,9 +25,10 @@ from xdsl.ir import Operation
 
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
+from pyflame.sim.dead_transfers import dead_transfers
 from pyflame.sim.report import Report
 from pyflame.sim.sram import Sram, group_buffers
-from pyflame.sim.step_access import elide_receives, merge_gathers
+from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
@@ -95,6 +96,14 @@ class Executable:
         self.sram_blocks = group_buffers(buffers)
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
         self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
+        #: `steps` also without the sends and receives no host output depends on
+        #: (pyflame/sim/dead_transfers.py), and without writing the last receives into
+        #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
+        #: is exact
+        lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
+        self.lean_steps = merge_gathers(lean, buffers)
+        #: what `run` runs: (index, step) of the lean steps that do something
+        self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns
@@ -137,8 +146,9 @@ class Executable:
         return out
 
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
-        """Run the program on `args` (in @main's argument order)."""
-        outs, report, _ = self.run_on_sram(args)
+        """Run the program on `args` (in @main's argument order): the outputs of running every
+        step, without the transfers they do not depend on."""
+        outs, report, _ = self._run(args, self.run_steps)
         return outs, report
 
     def run_with_sram(
@@ -156,7 +166,13 @@ class Executable:
     def run_on_sram(
         self, args: Sequence[np.ndarray | int] = ()
     ) -> tuple[list[np.ndarray], Report, Sram]:
-        """`run`, also returning the run's SRAM blocks (`Sram.image()` is the whole array)."""
+        """`run`, also returning the run's SRAM blocks (`Sram.image()` is the whole array):
+        every step runs, so the SRAM is exact."""
+        return self._run(args, list(enumerate(self.steps)))
+
+    def _run(
+        self, args: Sequence[np.ndarray | int], steps: list[tuple[int, Step]]
+    ) -> tuple[list[np.ndarray], Report, Sram]:
         A = self._check_args(args)
         sram = self.new_sram()
         V = sram.views
@@ -165,7 +181,7 @@ class Executable:
         k = 0
         try:
             with np.errstate(all="ignore"):
-                for k, step in enumerate(self.steps):  # noqa: B007  (k names a failing step)
+                for k, step in steps:  # noqa: B007  (k names a failing step)
                     step(V, F, A, O)
         except PyFlameError as err:
             if k < len(self.step_ops) and getattr(err, "op", None) is None:

@@ -36,6 +36,7 @@ from pyflame.core.errors import (
 from pyflame.core.target import Target
 from pyflame.dialects import pe
 from pyflame.sim import host_memory
+from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
@@ -51,6 +52,7 @@ from pyflame.sim.schedule import (
     rects_overlap,
 )
 from pyflame.sim.sram import group_buffers
+from pyflame.sim.step_access import access_of
 from pyflame.sim.streams import UNKNOWN, Completion, check_races
 
 #: the timeline phase of each op that is not computation (pyflame/sim/timeline.py)
@@ -515,12 +517,19 @@ class Planner:
         if on_row:
             before = s.clock[row, c0 : c0 + nc].copy()
             busy = s.busy[row, c0 : c0 + nc].copy()
+        first_step = len(s.steps)
         try:
             kernel_for(it)(s, it, op)
         except PyFlameError as err:
             if getattr(err, "op", None) is None:
                 err.op = op
             raise
+        if len(s.steps) > first_step and isinstance(op, pe.PEOp):
+            # a step without an Access record touches only its op's buffers (dead_transfers.py)
+            operands = [s.buf(b, it).index for b in op.buffers]
+            for step in s.steps[first_step:]:
+                if access_of(step) is None:
+                    set_operands(step, operands)
         if on_row:
             s.timeline.record(
                 c0,

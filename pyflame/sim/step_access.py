@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyflame.sim.flat_gather import flat_gather, view_strides
+
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
 
@@ -68,7 +70,11 @@ class Access:
     {buffer index: in-flight key}, makes the same step reading those buffers from the
     in-flight views instead of SRAM (None: the step always reads SRAM). `sent` is the
     in-flight key a send fills (with a copy of its one read), `released` the keys a receive
-    deletes once every delivery is received."""
+    deletes once every delivery is received. A receive also names the in-flight keys it
+    takes (`batches`) and how it combines them (`combine`: None overwrites), which
+    pyflame/sim/dead_transfers.py reads. `exact_from_views`: the rebuilt step computes the
+    very same numbers (not so for a matrix-vector product, summed in BLAS's order from
+    views), so a buffer's last receive may also become a view under `until_end`."""
 
     reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
@@ -77,6 +83,9 @@ class Access:
     sent: int | None = None
     released: tuple[int, ...] = ()
     gather: Gather | None = None
+    batches: tuple[int, ...] = ()
+    combine: str | None = None
+    exact_from_views: bool = True
 
 
 def annotate(step: Step, access: Access) -> Step:
@@ -128,17 +137,23 @@ def is_elided(step: Step) -> bool:
 
 
 def _readers_until_overwrite(
-    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray
+    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray, until_end: bool
 ) -> list[int] | None:
     """The steps after receive `j` that read its buffer, when each can read a view instead
-    and a later receive overwrites the same part before anything else touches its bytes;
-    None when the receive must write SRAM."""
+    and a later receive overwrites the same part before anything else touches its bytes (or,
+    `until_end`, the program ends first); None when the receive must write SRAM."""
     i = rec.buffer
     readers: list[int] = []
-    for k in range(j + 1, min(len(steps), j + 1 + SCAN_STEPS)):
+    end = min(len(steps), j + 1 + SCAN_STEPS)
+    for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
-            return None
+            # a step without a record touches at most its op's buffers, when the planner
+            # named them (pyflame/sim/dead_transfers.py); otherwise anything
+            operands = getattr(steps[k], "operands", None)
+            if operands is None or any(conflicts[i, o] for o in operands):
+                return None
+            continue
         touched_w = [w for w in acc.writes if conflicts[i, w]]
         touched_r = [r for r in acc.reads if conflicts[i, r]]
         if not touched_w and not touched_r:
@@ -155,7 +170,14 @@ def _readers_until_overwrite(
         if touched_w or acc.rebuild is None or touched_r != [i] or acc.reads[i] != rec.dst:
             return None
         readers.append(k)
+    if until_end and end == len(steps):  # nothing after the readers looks at the bytes
+        return readers or None
     return None
+
+
+def _exact(step: Step) -> bool:
+    acc = access_of(step)
+    return acc is not None and acc.exact_from_views
 
 
 def _send_view(
@@ -201,18 +223,29 @@ def _same_gather(a: Gather, b: Gather, conflicts: np.ndarray) -> bool:
     )
 
 
-def _merged_gather(run: list[Gather], shape: tuple[int, ...]) -> Step | None:
+def _merged_gather(
+    run: list[Gather], shape: tuple[int, ...], buffers: Sequence[Buffer], strides: dict
+) -> Step | None:
     """One step doing the gathers of `run` (consecutive steps between the same two buffers,
-    which never share bytes), when no two of them write the same element; else None."""
+    which never share bytes), when no two of them write the same element; else None. Large
+    ones index 1-D views of the SRAM blocks (pyflame/sim/flat_gather.py)."""
     dst_idx = tuple(np.concatenate([g.dst_idx[d] for g in run]) for d in range(3))
     zero_idx = tuple(np.concatenate([g.zero_idx[d] for g in run]) for d in range(3))
-    flat = np.ravel_multi_index(dst_idx, shape)
-    zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
-    if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
-        return None
+    if len(run) > 1:
+        flat = np.ravel_multi_index(dst_idx, shape)
+        zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
+        if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
+            return None
     src_idx = tuple(np.concatenate([g.src_idx[d] for g in run]) for d in range(3))
     g = run[0]
-    si, ssl, di, dsl, has_zeros = g.src, g.src_sel, g.dst, g.dst_sel, bool(zeros.size)
+    flat_step = flat_gather(
+        g.src, g.src_sel, src_idx, g.dst, g.dst_sel, dst_idx, zero_idx, buffers, strides
+    )
+    if flat_step is not None:
+        return flat_step
+    if len(run) == 1:
+        return None  # the exchange's own step does the same
+    si, ssl, di, dsl, has_zeros = g.src, g.src_sel, g.dst, g.dst_sel, bool(zero_idx[0].size)
 
     def step(V, F, A, O):
         out = V[di][dsl]
@@ -227,12 +260,14 @@ def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step
     """`steps` with every run of consecutive gathers between the same two buffers (the phases
     of one pe.exchange) done by its first step, the others doing nothing (one step for one
     step: indices are unchanged). Each phase still moves only its own elements; merged, their
-    index arrays are concatenated into one numpy call instead of one call per phase."""
+    index arrays are concatenated into one numpy call instead of one call per phase (over 1-D
+    views of the blocks when large, pyflame/sim/flat_gather.py; a single large phase too)."""
     out = list(steps)
     gathers = [getattr(access_of(s), "gather", None) for s in steps]
-    if sum(g is not None for g in gathers) < 2:
+    if not any(g is not None for g in gathers):
         return out
     conflicts = buffer_conflicts(buffers)
+    strides = view_strides(buffers)
     j = 0
     while j < len(steps):
         first = gathers[j]
@@ -244,10 +279,11 @@ def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step
             and _same_gather(first, nxt, conflicts)
         ):
             k += 1
-        if first is not None and k - j > 1:
+        if first is not None and (k - j > 1 or not conflicts[first.src, first.dst]):
             r, c = first.dst_sel[0], first.dst_sel[1]
             shape = (r.stop - r.start, c.stop - c.start, first.dst_sel[2].stop)
-            merged = _merged_gather([g for g in gathers[j:k] if g is not None], shape)
+            run = [g for g in gathers[j:k] if g is not None]
+            merged = _merged_gather(run, shape, buffers, strides)
             if merged is not None:
                 out[j] = merged
                 for m in range(j + 1, k):
@@ -260,11 +296,23 @@ def _nothing(V, F, A, O):  # a gather merged into the first of its run
     pass
 
 
-def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+setattr(_nothing, "noop", True)  # noqa: B010  (is_noop reads it)
+
+
+def is_noop(step: Step) -> bool:
+    """Whether running `step` does nothing at all (the run loop leaves it out)."""
+    return getattr(step, "noop", False)
+
+
+def elide_receives(
+    steps: Sequence[Step], buffers: Sequence[Buffer], until_end: bool = False
+) -> list[Step]:
     """`steps` with every receive whose data is only read through views by the next steps
     replaced by a stash of that view, and every send whose buffer stays unchanged while its
     message is in use keeping a view instead of a copy (one step for one step: indices are
-    unchanged)."""
+    unchanged). `until_end`: also a receive whose buffer nothing touches after its readers
+    until the program ends (the SRAM after such a run is not the machine's: `Executable.run`
+    only, whose outputs are all that is observed)."""
     out = list(steps)
     received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
     sends = [j for j, s in enumerate(steps) if getattr(access_of(s), "sent", None) is not None]
@@ -277,7 +325,11 @@ def elide_receives(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
         rec = found.received
-        readers = _readers_until_overwrite(steps, j, rec, conflicts)
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
+        if readers is None and until_end:  # only where views give the very same numbers
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
+            if readers is not None and not all(_exact(steps[k]) for k in readers):
+                readers = None
         if readers is None:
             continue
         out[j] = _stash(rec, buffers[rec.buffer].dtype)
@@ -306,6 +358,7 @@ __all__ = [
     "elide_receives",
     "merge_gathers",
     "is_elided",
+    "is_noop",
     "sends_view",
     "view_key",
 ]

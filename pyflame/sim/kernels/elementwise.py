@@ -11,6 +11,7 @@ from pyflame.core.elementwise import UnaryFn
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim.costs import CostKind
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.int32_checks import I32, all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import global_index, kept_grid
@@ -30,7 +31,7 @@ def fill(s: Schedule, it: Item, op: pe.FillOp) -> None:
     def step(V, F, A, O):
         V[i][sl] = val
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, i, sl))
     s.charge(it.rect, CostKind.FILL, b.size, buf=b)
 
 
@@ -61,7 +62,7 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
             wide = elementwise.apply(entry, V[si][ssl].astype(np.int64))
             V[di][dsl] = as_int32(wide, what, fn)
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.UNARY, d.size, entry.flops, buf=src)
 
 
@@ -84,7 +85,7 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
                 as_int32(np.power(a.astype(np.float64), b), what, fn)
             V[di][dsl] = as_int32(entry.fn(a, b), what, fn)
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.BINARY, d.size, entry.flops, buf=lhs)
 
 
@@ -97,7 +98,7 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
     def step(V, F, A, O):
         V[di][dsl] = np.where(V[ci][csl], V[li][lsl], V[ri][rsl])
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.SELECT, d.size, buf=d)
 
 
@@ -117,7 +118,7 @@ def convert(s: Schedule, it: Item, op: pe.ConvertOp) -> None:
             wide = V[si][ssl].astype(np.float64)
             V[di][dsl] = as_int32(np.trunc(wide), what, "conversion to int32")
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     wider = d if d.dtype.itemsize > src.dtype.itemsize else src
     s.charge(it.rect, CostKind.CONVERT, d.size, buf=wider)
 
@@ -130,7 +131,7 @@ def copy(s: Schedule, it: Item, op: pe.CopyOp) -> None:
     def step(V, F, A, O):
         np.copyto(V[di][dsl], V[si][ssl])
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.COPY, d.size, buf=d)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim import costs
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import kept_grid, make_gather, make_scatter
 from pyflame.sim.schedule import Item, Schedule
@@ -32,7 +33,7 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     def step(V, F, A, O):
         V[i][sl].reshape(tile)[...] = scatter(A[ai])
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, i, sl))
     _, c0, nr, nc = it.rect
     wavelets = -(-nr * nc * L * b.dtype.itemsize // 4)
     s.io_cycles += costs.host_io_cycles(s.target, wavelets, nr, c0 + nc)

@@ -253,7 +253,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             for g in release:
                 del F[g]
 
-    s.steps.append(annotate(step, _recv_access(i, bsl, acc, groups, release)))
+    s.steps.append(annotate(step, _recv_access(i, bsl, kind, groups, release)))
     if forwarding:  # after the receive's step: the stream carries the combined values
         out_ready = np.maximum(out_ready, s.out_free[sl])
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
@@ -261,17 +261,29 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
 
 
 def _recv_access(
-    i: int, bsl: tuple[Any, ...], acc: bool, groups: list[tuple[Any, int, Any]], release: list
+    i: int,
+    bsl: tuple[Any, ...],
+    kind: str | None,
+    groups: list[tuple[Any, int, Any]],
+    release: list,
 ) -> Access:
     """What a receive's step touches (pyflame/sim/step_access.py): a plain receive of one
     whole message group may be elided when only views of it are read before it is
     overwritten."""
     released = tuple(release)
+    batches = tuple(dict.fromkeys(g for _, g, _ in groups))
+    acc = kind is not None
     if acc or len(groups) != 1 or groups[0][0] is not Ellipsis:
-        return Access(reads={i: bsl} if acc else {}, writes={i: bsl}, released=released)
+        return Access(
+            reads={i: bsl} if acc else {},
+            writes={i: bsl},
+            released=released,
+            batches=batches,
+            combine=kind,
+        )
     _, g, ssel = groups[0]
     received = Received(i, bsl, g, ssel, bool(release))
-    return Access(writes={i: bsl}, received=received, released=released)
+    return Access(writes={i: bsl}, received=received, released=released, batches=batches)
 
 
 @kernel(pe.WaitOp)

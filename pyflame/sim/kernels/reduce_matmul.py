@@ -10,6 +10,7 @@ from pyflame.core import reductions
 from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Step
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
@@ -48,7 +49,7 @@ def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
             wide = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
             V[di][dsl] = as_int32(wide, what, kind)
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.REDUCE, src.size, d.size, reductions.KINDS[kind].flops, buf=src)
 
 
@@ -70,10 +71,14 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     def one_product(x: np.ndarray, y: np.ndarray) -> bool:
         """Whether the step is one BLAS product: tiles shared along PE rows and columns, and
         small enough that numpy's batched matmul would spend its time per tile (from 32x32x32
-        up, batched is as fast, and bit for bit what it was). BLAS runs it on its own threads,
-        so it is not split over the simulator's (nested, both spin under load)."""
+        up, batched is as fast, and bit for bit what it was). The product comes out as
+        (PE row, m, PE col, n) and is added into the (PE row, PE col, m, n) tiles: that
+        transposed add runs in rows of n, so it pays only when n is long (>= 64) or each
+        tile's result tiny (m * n <= 16); otherwise batched is faster (the MLP's 49x4x16
+        weight-gradient steps on 16x16 PEs: 94 us instead of 248 us). BLAS runs it on its own
+        threads, so it is not split over the simulator's (nested, both spin under load)."""
         shared = x.shape[1] == 1 and y.shape[0] == 1
-        small = m * k * n <= ONE_PRODUCT_TILE_FMACS
+        small = m * k * n <= ONE_PRODUCT_TILE_FMACS and (n >= 64 or m * n <= 16)
         return shared and small and nb == bl == br == 1 and n > 1 and not ints and not low
 
     def part(a, x, y):
@@ -124,7 +129,10 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
         return make_step(keys.get(li), keys.get(ri))
 
     reads = {ai: asl, li: lsl, ri: rsl}
-    s.steps.append(annotate(make_step(), Access(reads, {ai: asl}, rebuild=rebuild)))
+    # from views, a matrix-vector step sums in BLAS's order (`part`): not bit for bit
+    exact = not (n == 1 and nb == bl == br == 1)
+    access = Access(reads, {ai: asl}, rebuild=rebuild, exact_from_views=exact)
+    s.steps.append(annotate(make_step(), access))
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
     # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
     if br == 1:

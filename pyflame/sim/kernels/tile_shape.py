@@ -7,6 +7,7 @@ import numpy as np
 
 from pyflame.dialects import pe
 from pyflame.sim.costs import CostKind
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 
@@ -23,7 +24,7 @@ def transpose(s: Schedule, it: Item, op: pe.TransposeOp) -> None:
         tiles = V[si][ssl].reshape((nr, nc) + shape).transpose(perm)
         V[di][dsl] = tiles.reshape(nr, nc, -1)
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.TRANSPOSE, d.size, buf=d)
 
 
@@ -41,5 +42,5 @@ def broadcast(s: Schedule, it: Item, op: pe.BroadcastOp) -> None:
         tile = V[si][ssl].reshape((nr, nc) + src_shape)
         V[di][dsl] = np.broadcast_to(tile, (nr, nc) + dst_shape).reshape(nr, nc, nd)
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.BROADCAST, nd, buf=d)

@@ -156,7 +156,8 @@ def test_a_failing_step_names_its_op_line(sim):
     def broken(V, F, A, O):
         raise ValueError("operands could not be broadcast together")
 
-    exe.steps[-1] = broken
+    exe.steps[-1] = broken  # what run_on_sram runs
+    exe.run_steps[-1] = (len(exe.steps) - 1, broken)  # what run runs (dead transfers left out)
     with pytest.raises(SimulationError) as err:
         exe.run([])
     assert str(err.value).startswith("pe.fill at model.py:7: the simulator failed on this op")

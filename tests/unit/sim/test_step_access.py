@@ -32,7 +32,8 @@ def _planned(tensors, monkeypatch, elide: bool):
     compiler.lower(module, "pe")
     with monkeypatch.context() as m:
         if not elide:
-            m.setattr(executable, "elide_receives", lambda steps, buffers: list(steps))
+            m.setattr(executable, "elide_receives", lambda steps, buffers, **_: list(steps))
+            m.setattr(executable, "dead_transfers", lambda steps, buffers: list(steps))
             m.setattr(executable, "merge_gathers", lambda steps, buffers: list(steps))
         return compile_plan(module), tr.inputs()
 
@@ -60,6 +61,8 @@ def test_summa_from_views(monkeypatch, m, k, n, grid):
     assert sum(sends_view(s) for s in fast.steps) >= 2 * grid  # SUMMA inputs never change
     (out,), _, sram = fast.run_with_sram(args)
     (ref,), _, ref_sram = plain.run_with_sram(args)
+    (lean,), _ = fast.run(args)  # also the last receives elided, dead transfers left out
+    np.testing.assert_array_equal(lean, out)
     np.testing.assert_allclose(out.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
     if n > 1:
         np.testing.assert_array_equal(out, ref)
@@ -132,6 +135,18 @@ def test_elision_needs_an_overwrite_and_view_readers():
 
     unread = [_recv(0, 0), _recv(0, 1)]  # no reader: nothing to hand a view to, keep it plain
     assert not any(is_elided(s) for s in elide_receives(unread, bufs))
+
+
+def test_the_last_receive_is_elided_only_until_the_end():
+    """`until_end` (Executable.run, which observes only outputs): the last receive into a
+    buffer that only views read also becomes a view; by default it writes (exact SRAM)."""
+    bufs = [_buffer(0)]
+    steps = [_recv(0, 0), _reader(0, []), _recv(0, 1), _reader(0, [])]
+    assert [is_elided(s) for s in elide_receives(steps, bufs)] == [True, False, False, False]
+    lean = elide_receives(steps, bufs, until_end=True)
+    assert [is_elided(s) for s in lean] == [True, False, True, False]
+    later = [*steps, _write(0)]  # a later step touches the bytes: the last receive writes
+    assert not is_elided(elide_receives(later, bufs, until_end=True)[2])
 
 
 def test_send_view_while_its_buffer_is_unchanged():
