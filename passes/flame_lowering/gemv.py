@@ -30,6 +30,9 @@ from pyflame.passes.flame_lowering.state import Lowering, mask_pad
 #: operand is then small enough to copy along a mesh axis, and SUMMA would spend its steps
 #: broadcasting blocks that are mostly padding
 SKINNY_MAX = 16
+#: ... and at least this many times smaller than the matrix's other dims (an 8x8 @ 8x8 product
+#: is small, not skinny)
+SKINNY_RATIO = 4
 
 
 def skinny_side(op: flame.MatmulOp) -> str | None:
@@ -38,10 +41,10 @@ def skinny_side(op: flame.MatmulOp) -> str | None:
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     if len(sa) != 2 or len(sb) != 2:
         return None
-    m, n = sa[0], sb[1]
-    if n <= SKINNY_MAX and n <= m:
+    (m, k), n = sa, sb[1]
+    if n <= SKINNY_MAX and n * SKINNY_RATIO <= max(m, k) and n <= m:
         return "rhs"
-    if m <= SKINNY_MAX:
+    if m <= SKINNY_MAX and m * SKINNY_RATIO <= max(n, k):
         return "lhs"
     return None
 

@@ -9,7 +9,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from xdsl.dialects.builtin import TensorType, f32
 from xdsl.utils.test_value import create_ssa_value
 
@@ -73,7 +72,10 @@ def test_the_users_layout_is_kept():
     y = pf.from_numpy(arr(256, 256), layout=pf.MeshLayout.grid(4, 4)) @ pf.from_numpy(arr(256))
     text = pf.ir(y, stage="mesh")
     assert "mesh.redistribute" not in text and "mesh.matmul" not in text
-    assert "mesh.scatter %x0 : tensor<256x256xf32> -> !mesh.tensor<256x256xf32 on 4x4 split [r, c]>" in text
+    assert (
+        "mesh.scatter %x0 : tensor<256x256xf32> -> !mesh.tensor<256x256xf32 on 4x4 split [r, c]>"
+        in text
+    )
     assert "-> !mesh.tensor<256xf32 on 4x4 split [c]>" in text  # x, one copy per PE row
     assert "-> !mesh.tensor<4x256x1xf32 on 4x4 split [c, r, _]>" in text  # one partial per column
     assert "mesh.allreduce sum" in text and "dims [0]" in text
@@ -104,6 +106,7 @@ def test_skinny_side():
     assert side((1, 4096), (4096, 4096)) == "lhs"
     assert side((64, 256), (256, 10)) == "rhs"
     assert side((64, 64), (64, 64)) is None
+    assert side((8, 8), (8, 8)) is None  # small, not skinny
     assert side((2, 64, 64), (64, 1)) is None  # batched: SUMMA
     assert side((SKINNY_MAX + 1, 99), (99, 200)) is None
 
