@@ -19,6 +19,9 @@ along; a `grid(R, C)` hint fixes the grid, not which dim goes on rows.
 
 from __future__ import annotations
 
+import math
+
+from xdsl.dialects import func
 from xdsl.ir import SSAValue
 
 from pyflame.core.distribution import Distribution
@@ -66,6 +69,22 @@ def matrix_dist(lw: Lowering, matrix: SSAValue, vector: SSAValue, k_dim: int) ->
     return d
 
 
+def costly_copies(lw: Lowering, vector: SSAValue, vd: Distribution, md: Distribution) -> bool:
+    """Whether bringing an already placed skinny operand to its copies (a point-to-point
+    redistribute) would move more than 1/SKINNY_RATIO of the matrix's elements: then SUMMA,
+    which moves blocks of both, is the better bet (the gradient h^T @ dlogits of a small
+    MLP). A lazy leaf is scattered straight into its copies, and a chained GEMV's vector is
+    already there."""
+    if vector in lw.deferred:
+        return False
+    known = lw.known_dist(vector)
+    if known is None or known == vd or known.normalized() == vd.normalized():
+        return False
+    copies = vd.num_pes // (vd.parts(0) * vd.parts(1))  # of each block
+    moved = math.prod(vd.shape) * copies
+    return moved * SKINNY_RATIO > math.prod(md.shape)
+
+
 def place(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
     """`v` in `dist`: a lazy leaf is made there (a hinted one only in its hint's grid, which
     `matrix_dist` keeps), anything else is redistributed when it is elsewhere."""
@@ -89,7 +108,7 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     vsplit = (axis, "") if side == "rhs" else ("", axis)
     vd = Distribution(vshape, md.grid, vsplit)
     da, db = (md, vd) if side == "rhs" else (vd, md)
-    if local_matmul_problem(da, db) is not None:
+    if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
         return None
     m_val, v_val = place(lw, matrix, md), lw.value_as(vector, vd)
     a, b = (m_val, v_val) if side == "rhs" else (v_val, m_val)
@@ -100,4 +119,26 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     if p.parts(0) > 1:
         partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
         p = dist_of(partial)
-    return lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
+    result = lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
+    return spread_copies(lw, op, result, axis)
+
+
+def spread_copies(lw: Lowering, op: flame.MatmulOp, result: SSAValue, axis: str) -> SSAValue:
+    """The result as the reduction left it (a copy along `axis` on every PE) when only matmuls
+    use it (a chained GEMV wants those copies) or the host (which reads one copy); else, when its skinny dim has more than one
+    element, split that dim over `axis` (every PE keeps its own block of its copy: no data
+    crosses the fabric), so that elementwise users (a bias, a softmax) do not bring their other
+    operands to every copy."""
+    users = [use.operation for use in op.result.uses]
+    d = dist_of(result)
+    skinny = next((i for i in range(2) if d.split[i] == ""), None)
+    if (
+        axis not in ("r", "c")
+        or skinny is None
+        or d.shape[skinny] == 1
+        or all(isinstance(u, flame.MatmulOp | func.ReturnOp) for u in users)
+    ):
+        return result
+    split = list(d.split)
+    split[skinny] = axis
+    return lw.emit(mesh.RedistributeOp(result, d.with_(split=split)))

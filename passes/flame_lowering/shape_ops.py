@@ -28,7 +28,21 @@ from pyflame.passes.layouts import (
 )
 
 
-def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
+def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue | None:
+    if op.input in lw.deferred and op.input not in lw.hints:
+        # a transposed lazy leaf (nn.Linear's weight in x @ W.T) is itself lazy: its user
+        # places the leaf directly in the layout whose transpose it wants
+        perm = op.perm_tuple
+        inverse = tuple(sorted(range(len(perm)), key=lambda d: perm[d]))
+
+        def make(dist: Distribution) -> Operation:
+            src = dist.with_(
+                shape=[dist.shape[i] for i in inverse], split=[dist.split[i] for i in inverse]
+            )
+            return mesh.TransposeOp(lw.value_as(op.input, src), perm)
+
+        lw.deferred[op.result] = make
+        return None
     x = lw.value(op.input)
     return lw.emit(mesh.TransposeOp(x, op.perm_tuple))
 

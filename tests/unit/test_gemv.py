@@ -149,3 +149,31 @@ def test_gemv_cycles_near_the_bound():
     row = bench.measure(4096, 64, "gemv")
     assert row["efficiency"] >= 0.80, row
     assert row["pes_used"] == 64 * 64
+
+
+def test_linear_layer_places_the_weight_directly():
+    """h @ W.T + b (nn.Linear with 10 outputs): W [10, 256] is scattered straight into the
+    transposed copies the GEMV wants (a transposed lazy leaf is lazy), and the result is split
+    over the columns before the bias add (every PE keeps its block of its copy), so the bias is
+    not copied to every PE."""
+    h, w, b = arr(64, 256, seed=12), arr(10, 256, seed=13), arr(10, seed=14)
+    lay = pf.MeshLayout.grid(4, 4)
+    z = pf.from_numpy(h, layout=lay) @ pf.from_numpy(w).T + pf.from_numpy(b)
+    text = pf.ir(z, stage="mesh")
+    assert (
+        "mesh.scatter %x1 : tensor<10x256xf32> -> !mesh.tensor<10x256xf32 on 4x4 split [_, c]>"
+        in text
+    )
+    assert "-> !mesh.tensor<64x10xf32 on 4x4 split [r, c]>" in text
+    assert "mesh.local_matmul" in text
+    np.testing.assert_allclose(z.numpy(), h @ w.T + b, rtol=1e-4, atol=1e-3)
+
+
+def test_a_placed_operand_that_would_move_more_than_the_matrix_takes_summa():
+    """h^T @ d with d [64, 10] already on the grid: copying d to every PE column would move more
+    than a quarter of h's elements, so SUMMA."""
+    lay = pf.MeshLayout.grid(4, 4)
+    h = pf.from_numpy(arr(64, 32, seed=15), layout=lay)
+    d = pf.relu(pf.from_numpy(arr(64, 10, seed=16), layout=lay))
+    text = pf.ir(h.T @ d, stage="mesh")
+    assert "mesh.matmul summa" in text and "mesh.local_matmul" not in text
