@@ -124,15 +124,24 @@ class _Rules:
             return hit
         idx: list[np.ndarray] = []
         masks: list[np.ndarray] = []
+        # single-router rules (most of an exchange's) as plain ints: np.mgrid per rule is slow
+        one_idx: list[int] = []
+        one_masks: list[int] = []
+        ports = len(_PORTS)
         for op in routes:
             port, mask = _PORTS.index(op.from_port.data), _mask(op.outputs)
             for r0, c0, nr, nc in _rects(op):
-                r, c = np.mgrid[r0 : r0 + nr, c0 : c0 + nc]
-                flat = ((r * self.cols + c) * len(_PORTS) + port).ravel()
+                if nr == 1 and nc == 1:
+                    one_idx.append((r0 * self.cols + c0) * ports + port)
+                    one_masks.append(mask)
+                    continue
+                rows = np.arange(r0, r0 + nr)[:, None] * self.cols
+                flat = ((rows + np.arange(c0, c0 + nc)[None, :]) * ports + port).ravel()
                 idx.append(flat)
                 masks.append(np.full(flat.size, mask, np.int8))
-        empty = np.zeros(0, np.int64)
-        out = (np.concatenate(idx) if idx else empty, np.concatenate(masks) if masks else empty)
+        idx.append(np.array(one_idx, np.int64))
+        masks.append(np.array(one_masks, np.int8))
+        out = (np.concatenate(idx), np.concatenate(masks))
         self._cells[channel] = out
         return out
 

@@ -7,9 +7,9 @@ single-PE budgets of `SINGLE_PE_BUDGETS` (16 KiB, 4 KiB, 1 KiB, 0) in turn and k
 under which the whole lowering fits, that is under which none of plan-memory and allocate-sram
 would raise `SRAMOverflowError`. For each budget it lowers a copy of the module to mesh with the
 library functions of flame-to-mesh and plan-memory; only when the program's buffers side by side
-(`plan_memory.unshared_bytes`) could exceed SRAM does it go on to pe (lower-mesh-to-pe,
-allocate-colors, allocate-sram) to ask allocate-sram, since under that bound allocate-sram cannot
-fail. Any other error keeps that budget (the pass that owns the error reports it later, at the
+(`plan_memory.unshared_bytes`) could exceed SRAM does it go on to pe (lower-mesh-to-pe, then
+allocate-sram with one more aligned word kept back for the barrier word allocate-colors may add)
+to ask allocate-sram, since under that bound allocate-sram cannot fail. Any other error keeps that budget (the pass that owns the error reports it later, at the
 user's op); when no budget fits it keeps the first, so that plan-memory or allocate-sram reports
 the program's first overflow as it would without this pass. A module that already has a
 `pf.placement` keeps it.
@@ -22,6 +22,7 @@ becomes
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from xdsl.context import Context
@@ -32,12 +33,11 @@ from xdsl.passes import ModulePass
 from pyflame.core.errors import SRAMOverflowError
 from pyflame.core.placement import PLACEMENT_ATTR, SINGLE_PE_BUDGETS, PlacementAttr
 from pyflame.core.target import Target
-from pyflame.passes.allocate_colors import allocate as allocate_colors
 from pyflame.passes.allocate_sram import allocate as allocate_sram
 from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
 from pyflame.passes.lower_mesh_to_pe import lower_function as lower_mesh_function
+from pyflame.passes.plan_memory import ALIGN, unshared_bytes
 from pyflame.passes.plan_memory import check_function as check_memory
-from pyflame.passes.plan_memory import unshared_bytes
 
 
 def fits(module: ModuleOp, single_pe_bytes: int) -> bool:
@@ -57,11 +57,15 @@ def fits(module: ModuleOp, single_pe_bytes: int) -> bool:
     # allocate-sram cannot: the pe lowering of the copy would not change the answer.
     if all(unshared_bytes(fn) <= target.usable_sram_bytes for fn in functions):
         return True
+    # allocate-colors is left out (the slowest pass on programs with many exchanges): the only
+    # SRAM it adds is the barrier word of route switches, one aligned word per PE, kept back here
+    with_barrier = dataclasses.replace(
+        target, sram_reserved_bytes=target.sram_reserved_bytes + ALIGN
+    )
     outcome = overflows(
         functions,
         lambda fn: lower_mesh_function(fn, target),
-        lambda fn: allocate_colors(fn, target),
-        lambda fn: allocate_sram(fn, target),
+        lambda fn: allocate_sram(fn, with_barrier),
     )
     return outcome is not True
 

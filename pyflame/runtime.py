@@ -316,14 +316,37 @@ def ir(*tensors: Any, stage: str = "flame") -> str:
 
 def explain(*tensors: Any) -> None:
     """Print the program at every stage, with the pass between each two (stage by stage, so a
-    failing pass still shows what it was given)."""
+    failing pass still shows what it was given), then the cost model's view of its mesh-level
+    form: per op its algorithm, estimated cycles and result layout, the barriers, the total
+    (`cost_table`)."""
     module = _program_module(tensors)
     print("// stage: flame\n" + _print(module))
+    mesh_module = None
     for start, stage in (("flame", "mesh"), ("mesh", "pe")):
         with _compile_lock:
             compiler.lower(module, stage)
         passes = compiler.stage_pipeline(start, stage)
         print(f"// passes: {passes}\n// stage: {stage}\n" + _print(module))
+        if stage == "mesh" and compiler.stage_of(module) == "mesh":
+            mesh_module = module.clone()
+    if mesh_module is not None:
+        print(cost_table(mesh_module))
+
+
+def cost_table(mesh_module: ModuleOp) -> str:
+    """The cost model's estimates of a mesh-level module (passes/cost_model/), as a table headed
+    `// cost estimate`: per op of @main its algorithm, estimated cycles, result layout and where
+    the cycles go; then the barriers that order route switches and the total."""
+    from pyflame.core.target import Target
+    from pyflame.passes.cost_model import estimate_program
+
+    with _compile_lock:
+        program = estimate_program(mesh_module)
+    target = Target.of_module(mesh_module).name
+    return (
+        f"// cost estimate on {target} (passes/cost_model; kernel cycles, host I/O apart)\n"
+        + program.table()
+    )
 
 
 def pipeline() -> str:

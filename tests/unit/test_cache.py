@@ -225,3 +225,21 @@ def test_explain_prints_every_stage(
     assert out.index("// stage: flame") < out.index(to_mesh) < out.index("// stage: mesh")
     assert out.index("// stage: mesh") < out.index(to_pe) < out.index("// stage: pe")
     assert out.count("builtin.module") == 3
+
+
+def test_explain_ends_with_the_cost_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    """After the three stages, the cost model's table: one row per mesh op with its algorithm
+    and estimated cycles, and the total."""
+    lay = pf.MeshLayout.grid(2, 2)
+    a = pf.from_numpy(np.ones((8, 8), np.float32), layout=lay)
+    b = pf.from_numpy(np.ones((8, 8), np.float32), layout=lay)
+    with pf.sim.target(pf.sim.WSE2):
+        pf.explain((a @ b).sum())
+    out = capsys.readouterr().out
+    assert out.index("// stage: pe") < out.index("// cost estimate on WSE2")
+    table = out[out.index("// cost estimate") :].splitlines()
+    assert table[1].split()[:3] == ["op", "algorithm", "cycles"]
+    matmul = next(line for line in table if line.startswith("mesh.matmul"))
+    assert "summa (double-buffered)" in matmul and "on 2x2 split [r, c]" in matmul
+    total = table[-1].split()
+    assert total[0] == "total" and int(total[1].replace(",", "")) > 0

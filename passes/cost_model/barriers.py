@@ -1,0 +1,107 @@
+"""The cost of the barriers allocate-colors inserts to order route switches (see
+passes/allocate_colors.py): a program whose channels outnumber the free colors reuses colors,
+and every channel that replaces an earlier channel's rules is fenced by barriers over all the
+program's PEs.
+
+Whether a channel switches depends on the colors every other channel of the program took and on
+whether their rules agree, which only the whole lowered program knows, so the count comes from
+lowering a copy of the module through mesh-to-pe (lower-mesh-to-pe, allocate-colors): no
+simulation, but the program's compile time. A barrier over R x C PEs is a one-word chain sum
+along every row, then down the last column, then a multicast back from the last PE:
+
+    barrier(R, C) = reduce_chain(C) + reduce_chain(R) + issue + latency(R + C - 2 hops) + 1 + wake
+
+(the chains as in collectives.py, without their broadcast back). Left out: the route switches
+themselves (`route_switch_cycles` per replaced rule, on the PEs whose rules change, a few per
+channel) and the overlap of a barrier's first stages with the previous op's last PEs; on the
+MLP training step (152 barriers over 16 x 16 PEs) the two about cancel (within 2%).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+
+from pyflame.core.target import Target
+from pyflame.dialects import pe
+from pyflame.passes.cost_model.registry import CostContext
+
+
+@dataclass(frozen=True)
+class BarrierEstimate:
+    barriers: int
+    rows: int
+    cols: int
+    cycles_each: int
+
+    @property
+    def cycles(self) -> int:
+        return self.barriers * self.cycles_each
+
+
+def chain_reduce_cycles(ctx: CostContext, n: int) -> int:
+    """A one-word chain sum over a line of n PEs, up to its last PE's wake."""
+    if n <= 1:
+        return 0
+    t = ctx.target
+    return (
+        ctx.issue
+        + (n - 1) * ctx.latency(1)
+        + (n - 2) * t.ce_forward_cycles
+        + max(ctx.stream(1), ctx.compute("recv_combine", 1, 1) - ctx.issue)
+        + ctx.wake
+    )
+
+
+def barrier_cycles(ctx: CostContext, rows: int, cols: int) -> int:
+    if rows * cols <= 1:
+        return 0
+    multicast = ctx.issue + ctx.latency(rows + cols - 2) + ctx.stream(1) + ctx.wake
+    return chain_reduce_cycles(ctx, cols) + chain_reduce_cycles(ctx, rows) + multicast
+
+
+def main_function(module: ModuleOp) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            return op
+    raise ValueError("the module has no func.func @main")
+
+
+def count_barriers(pe_module: ModuleOp) -> tuple[int, int, int]:
+    """(barriers, rows, cols) of a pe-level module after allocate-colors: a barrier ends with
+    one multicast send from its last PE (rows - 1, cols - 1) of the "barrier" word."""
+    fn = main_function(pe_module)
+    alloc = next(
+        (
+            op
+            for op in fn.body.block.ops
+            if isinstance(op, pe.AllocOp) and op.buffer_name.data == "barrier"
+        ),
+        None,
+    )
+    if alloc is None:
+        return 0, 0, 0
+    _, _, rows, cols = alloc.rect
+    last = (rows - 1, cols - 1, 1, 1)
+    count = sum(
+        1
+        for op in fn.body.block.ops
+        if isinstance(op, pe.SendOp) and op.buffer is alloc.results[0] and op.rect == last
+    )
+    return count, rows, cols
+
+
+def estimate_barriers(mesh_module: ModuleOp) -> BarrierEstimate:
+    """The barriers lowering `mesh_module` (left as it is) adds, and what they cost."""
+    from xdsl.context import Context
+    from xdsl.passes import PassPipeline
+
+    from pyflame.passes import PIPELINES, all_passes
+
+    lowered = mesh_module.clone()
+    PassPipeline.parse_spec(all_passes(), PIPELINES["mesh-to-pe"]).apply(Context(), lowered)
+    barriers, rows, cols = count_barriers(lowered)
+    ctx = CostContext(Target.of_module(mesh_module))
+    return BarrierEstimate(barriers, rows, cols, barrier_cycles(ctx, rows, cols))

@@ -1,0 +1,146 @@
+"""Costs of the mesh ops where every PE works on its own tile: elementwise (unary, binary,
+select, convert), creation (fill, iota, random values), mask_pad, local_reduce, the tile-local
+shape ops (transpose, broadcast, reshape) and indexed rows (gather_rows, scatter_add_rows).
+
+Each lowers to one pe op (or two) on every PE of its grid, and a PE's cycles are the vector
+instructions the simulator charges for it (pyflame/core/vector_costs.py): elements / lanes or
+the SRAM ports' limit, plus `Target.vector_issue_cycles` per instruction. Every PE does the same
+work on a tile of the same size (padding included), so the op's cycles are one PE's.
+
+    mesh.unary exp %x : !mesh.tensor<40x40xf32 on 4x4 split [r, c]>
+    -> 8 passes (exp's cost in pyflame/core/elementwise.py) over a 10x10 tile:
+       8 * (max(100 / 1 lane, 100*4 / 16, 100*4 / 8) + 5) = 840 cycles
+"""
+
+from __future__ import annotations
+
+import math
+
+from xdsl.ir import SSAValue
+
+from pyflame.core import elementwise, reductions
+from pyflame.core.exchange_plan import global_coords
+from pyflame.core.vector_costs import CostKind
+from pyflame.dialects import mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+
+
+def copy_if_read_later(op: mesh.MaskPadOp | mesh.AllReduceOp, ctx: CostContext) -> int:
+    """Cycles of the copy an in-place op makes of its operand when a later op reads it."""
+    if not ctx.read_later(op.input, op):
+        return 0
+    return ctx.compute_on(CostKind.COPY, op.input, dist_of(op.input).local_elems)
+
+
+@cost_rule(mesh.FillOp)
+def fill(op: mesh.FillOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.FILL, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.RandomNormalOp)
+def random_normal(op: mesh.RandomNormalOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.RANDOM_NORMAL, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.RandomUniformOp)
+def random_uniform(op: mesh.RandomUniformOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.RANDOM_UNIFORM, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.IotaOp)
+def iota(op: mesh.IotaOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.IOTA, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.UnaryOp)
+def unary(op: mesh.UnaryOp, ctx: CostContext) -> Cost:
+    fn = op.fn.data
+    passes = 1 if fn == "scale" else elementwise.UNARY[fn].flops
+    n = dist_of(op.result).local_elems
+    cycles = ctx.compute_on(CostKind.UNARY, op.input, n, passes)
+    return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{passes} pass(es) over {n} elements")
+
+
+@cost_rule(mesh.BinaryOp)
+def binary(op: mesh.BinaryOp, ctx: CostContext) -> Cost:
+    passes = elementwise.BINARY[op.fn.data].flops
+    n = dist_of(op.result).local_elems
+    cycles = ctx.compute_on(CostKind.BINARY, op.lhs, n, passes)
+    return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{passes} pass(es) over {n} elements")
+
+
+@cost_rule(mesh.SelectOp)
+def select(op: mesh.SelectOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.SELECT, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.ConvertOp)
+def convert(op: mesh.ConvertOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    wider = max(ctx.elem_bytes(op.input), ctx.elem_bytes(op.result))
+    cycles = ctx.compute(CostKind.CONVERT, n, elem_bytes=wider)
+    return Cost(cycles, ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.MaskPadOp)
+def mask_pad(op: mesh.MaskPadOp, ctx: CostContext) -> Cost:
+    # one fill of the padding of the tile; the PE with the most padding (the grid's last row
+    # and column) is the last to finish
+    dist = dist_of(op.input)
+    _, valid = global_coords(dist)
+    most = int((~valid).sum(axis=2).max()) if valid.size else 0
+    copy = copy_if_read_later(op, ctx)
+    cycles = copy + ctx.compute_on(CostKind.MASK_PAD, op.input, most)
+    return Cost(cycles, ctx.tile_bytes(op.result) if copy else 0)
+
+
+@cost_rule(mesh.LocalReduceOp)
+def local_reduce(op: mesh.LocalReduceOp, ctx: CostContext) -> Cost:
+    src, out = dist_of(op.input), dist_of(op.result)
+    flops = reductions.KINDS[op.kind.data].flops
+    cycles = ctx.compute_on(CostKind.REDUCE, op.input, src.local_elems, out.local_elems, flops)
+    return Cost(cycles, ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.TransposeOp)
+def transpose(op: mesh.TransposeOp, ctx: CostContext) -> Cost:
+    # a transpose of the tile on every PE (the grid's axes swap with the dims: no data moves)
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.TRANSPOSE, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.BroadcastOp)
+def broadcast(op: mesh.BroadcastOp, ctx: CostContext) -> Cost:
+    n = dist_of(op.result).local_elems
+    return Cost(ctx.compute_on(CostKind.BROADCAST, op.result, n), ctx.tile_bytes(op.result))
+
+
+@cost_rule(mesh.ReshapeOp)
+def reshape(op: mesh.ReshapeOp, ctx: CostContext) -> Cost:
+    return Cost(0, detail="the tile's bytes stay as they are")
+
+
+def _rows(op: mesh.GatherRowsOp | mesh.ScatterAddRowsOp, table: SSAValue) -> tuple[int, int]:
+    """Index entries per PE and the width of a row of the table's tile."""
+    return dist_of(op.index).local_elems, math.prod(dist_of(table).block[1:])
+
+
+@cost_rule(mesh.GatherRowsOp)
+def gather_rows(op: mesh.GatherRowsOp, ctx: CostContext) -> Cost:
+    n, width = _rows(op, op.table)
+    cycles = ctx.compute_on(CostKind.GATHER_ROWS, op.result, n, width)
+    return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{n} rows of {width}")
+
+
+@cost_rule(mesh.ScatterAddRowsOp)
+def scatter_add_rows(op: mesh.ScatterAddRowsOp, ctx: CostContext) -> Cost:
+    n, width = _rows(op, op.result)
+    zero = ctx.compute_on(CostKind.FILL, op.result, dist_of(op.result).local_elems)
+    cycles = zero + ctx.compute_on(CostKind.SCATTER_ADD_ROWS, op.result, n, width)
+    return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{n} rows of {width}")

@@ -1,0 +1,215 @@
+"""Costs of the ops that move tiles between PEs through exchanges (redistribute, relayout,
+slice, pad, concat) and of host I/O (scatter, gather).
+
+An exchange is what lower-mesh-to-pe emits for it (pyflame/core/exchange_plan.py): a local part
+(one copy on every PE that keeps some of its elements), then its network phases, one after the
+other, each on a color of its own. The estimate replays the phases on per-PE clocks as the
+simulator times them: in a phase every source streams its message once its clock allows
+(`w` wavelets, w cycles), the message's head reaches its destination `latency(hops)` later, a
+destination ingests its messages one wavelet per cycle through its ramp and then wakes:
+
+    send_end(src)  = clock(src) + w
+    done(dst)      = max(max over its messages of clock(src) + latency(hops) + w,
+                         clock(dst) + sum of its messages' w)
+    clock(dst)     = max(clock(dst), done(dst)) + wake
+
+The op costs the latest clock. What the estimate leaves out: links two messages of a phase
+share (phases are formed so their routes agree, so this is rare), and, in a whole program, the
+route switches and barriers allocate-colors adds when phases must reuse colors (their cost
+depends on the colors left by the rest of the program).
+
+Host I/O is counted apart from the PEs' clocks (`Report.io_cycles`): the host streams a tensor
+over the grid's edge rows at `host_wavelets_per_cycle_per_row` each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.ir import Operation
+
+from pyflame.core import vector_costs
+from pyflame.core.distribution import Distribution
+from pyflame.core.exchange_plan import IndexMap, exchange_phases, xy_hops
+from pyflame.core.vector_costs import CostKind
+from pyflame.dialects import mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+
+
+def exchange_clock(
+    ctx: CostContext,
+    ds: Distribution,
+    dd: Distribution,
+    index_map: IndexMap,
+    elem_bytes: int,
+    clock: np.ndarray,
+    links_free: dict[tuple[int, int, str], int],
+) -> tuple[np.ndarray, int]:
+    """Advance the per-PE `clock` (over both grids' bounding box) by one exchange from layout
+    `ds` to `dd`; returns it and the exchange's number of network phases. `links_free`
+    holds when each directed link (router row, col, direction) is next free."""
+    plan = exchange_phases(ds, dd, index_map)
+    gr, gc = dd.grid
+    local = plan.local.sum(axis=2)
+    if plan.has_local_part:
+        copy = vector_costs.op_cycles(
+            ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
+        )[0]
+        clock[:gr, :gc] += np.where(local > 0, copy, 0)
+    if not plan.phases:
+        return clock, 0
+    # elements per (source PE, destination PE) message
+    R, C = clock.shape
+    rows = np.broadcast_to(np.arange(gr)[:, None, None], plan.has_src.shape)
+    cols = np.broadcast_to(np.arange(gc)[None, :, None], plan.has_src.shape)
+    moved = plan.has_src
+    keys = (plan.src_row[moved] * C + plan.src_col[moved]) * (R * C) + (
+        rows[moved] * C + cols[moved]
+    )
+    uniq, counts = np.unique(keys, return_counts=True)
+    elems_of = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
+    t = ctx.target
+    for phase in plan.phases:
+        msgs = [(a, b, c, d) for (a, b), (c, d) in phase.messages]
+        w = [
+            -(-elems_of.get((a * C + b) * (R * C) + c * C + d, 0) * elem_bytes // 4)
+            for a, b, c, d in msgs
+        ]
+        begin = clock.copy()
+        tail = np.zeros_like(clock)
+        ingest = np.zeros_like(clock)
+        # one message after the other, earliest-ready first: a message starts when its source
+        # is ready and every link on its path is free for its head
+        for i in sorted(range(len(msgs)), key=lambda i: (int(clock[msgs[i][0], msgs[i][1]]), i)):
+            a, b, c, d = msgs[i]
+            links = [
+                ((r, col, out), k)
+                for k, (r, col, _, out) in enumerate(xy_hops((a, b), (c, d)))
+                if out != "ramp"
+            ]
+            offset = [t.ramp_latency_cycles + k * t.hop_latency_cycles for _, k in links]
+            start = int(clock[a, b])
+            for (link, _), off in zip(links, offset, strict=True):
+                start = max(start, links_free.get(link, 0) - off)
+            for (link, _), off in zip(links, offset, strict=True):
+                links_free[link] = start + off + w[i]
+            clock[a, b] = start + w[i]
+            arrival = start + ctx.latency(len(links)) + w[i]
+            tail[c, d] = max(tail[c, d], arrival)
+            ingest[c, d] += w[i]
+        got = np.zeros(clock.shape, dtype=bool)
+        for _, _, c, d in msgs:
+            got[c, d] = True
+        done = np.maximum(tail, begin + ingest)
+        clock[got] = np.maximum(clock[got], done[got]) + ctx.wake
+    return clock, len(plan.phases)
+
+
+def _box(*dists: Distribution) -> np.ndarray:
+    rows = max(d.grid[0] for d in dists)
+    cols = max(d.grid[1] for d in dists)
+    return np.zeros((rows, cols), dtype=np.int64)
+
+
+def _exchange_cost(
+    op: Operation,
+    ctx: CostContext,
+    moves: list[tuple[Distribution, IndexMap]],
+    start: int = 0,
+) -> Cost:
+    """Exchanges of `moves` (source layout, index map) into `op`'s result, one after the
+    other, after `start` cycles on every PE of the result's grid (pad's fill)."""
+    dd = dist_of(op.results[0])
+    eb = ctx.elem_bytes(op.results[0])
+    clock = _box(dd, *(ds for ds, _ in moves))
+    clock[: dd.grid[0], : dd.grid[1]] += start
+    phases = 0
+    links_free: dict[tuple[int, int, str], int] = {}
+    for ds, index_map in moves:
+        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free)
+        phases += k
+    return Cost(
+        int(clock.max()),
+        ctx.tile_bytes(op.results[0]),
+        algorithm="exchange",
+        detail=f"{phases} network phase(s)",
+    )
+
+
+def _index_map(
+    src: Distribution, dst: Distribution, offset: tuple[int, ...], stride: tuple[int, ...]
+) -> IndexMap:
+    identity = src.shape == dst.shape and not any(offset) and all(k == 1 for k in stride)
+    return None if identity else (tuple(offset), tuple(stride))
+
+
+@cost_rule(mesh.RedistributeOp)
+def redistribute(op: mesh.RedistributeOp, ctx: CostContext) -> Cost:
+    return _exchange_cost(op, ctx, [(dist_of(op.input), None)])
+
+
+@cost_rule(mesh.RelayoutOp)
+def relayout(op: mesh.RelayoutOp, ctx: CostContext) -> Cost:
+    return _exchange_cost(op, ctx, [(dist_of(op.input), None)])
+
+
+@cost_rule(mesh.SliceOp)
+def slice_(op: mesh.SliceOp, ctx: CostContext) -> Cost:
+    start, _, step = op.bounds
+    src, dst = dist_of(op.input), dist_of(op.result)
+    return _exchange_cost(op, ctx, [(src, _index_map(src, dst, start, step))])
+
+
+@cost_rule(mesh.PadOp)
+def pad(op: mesh.PadOp, ctx: CostContext) -> Cost:
+    low, high = op.widths
+    src, dst = dist_of(op.input), dist_of(op.result)
+    fill = 0
+    if any(w > 0 for w in low + high):
+        fill = ctx.compute_on(CostKind.FILL, op.result, dst.local_elems)
+    offset = tuple(-w for w in low)
+    return _exchange_cost(
+        op, ctx, [(src, _index_map(src, dst, offset, (1,) * len(low)))], start=fill
+    )
+
+
+@cost_rule(mesh.ConcatOp)
+def concat(op: mesh.ConcatOp, ctx: CostContext) -> Cost:
+    dim, dst = op.dim_index, dist_of(op.result)
+    rank = len(dst.shape)
+    moves: list[tuple[Distribution, IndexMap]] = []
+    begin = 0
+    for v in op.inputs:
+        src = dist_of(v)
+        n = src.shape[dim]
+        if n:
+            offset = tuple(-begin if d == dim else 0 for d in range(rank))
+            moves.append((src, _index_map(src, dst, offset, (1,) * rank)))
+        begin += n
+    return _exchange_cost(op, ctx, moves)
+
+
+def _kept(dist: Distribution) -> tuple[int, int]:
+    """Grid rows and cols holding distinct data (1 along an axis the tensor is replicated on)."""
+    gr, gc = dist.grid
+    rows = gr if any("r" in s for s in dist.split) else 1
+    cols = gc if any("c" in s for s in dist.split) else 1
+    return rows, cols
+
+
+@cost_rule(mesh.ScatterOp)
+def scatter(op: mesh.ScatterOp, ctx: CostContext) -> Cost:
+    dist = dist_of(op.result)
+    nr, nc = dist.grid
+    wavelets = ctx.wavelets(nr * nc * dist.local_elems, ctx.elem_bytes(op.result))
+    io = vector_costs.host_io_cycles(ctx.target, wavelets, nr, nc)
+    return Cost(0, ctx.tile_bytes(op.result), io_cycles=io, algorithm="host")
+
+
+@cost_rule(mesh.GatherOp)
+def gather(op: mesh.GatherOp, ctx: CostContext) -> Cost:
+    dist = dist_of(op.input)
+    pr, pc = _kept(dist)
+    wavelets = ctx.wavelets(pr * pc * dist.local_elems, ctx.elem_bytes(op.input))
+    io = vector_costs.host_io_cycles(ctx.target, wavelets, pr, ctx.target.fabric_cols)
+    return Cost(0, io_cycles=io, algorithm="host")

@@ -1,0 +1,83 @@
+"""Costs of mesh.matmul, one rule per algorithm (the `algorithm` property).
+
+SUMMA on a g x g grid, tiles A [m, k], B [k, n] per PE: the accumulator is zeroed, then g steps;
+in step s PE column s multicasts its A tile along the rows and PE row s its B tile along the
+columns, and every PE multiplies what it received. One step's compute is the tile matmul
+(`pe.matmul_acc`: k * n FMACs of length m), its transfer the two tiles through the PE's input
+ramp (A then B: one ramp takes one stream at a time).
+
+- double-buffered (lower-mesh-to-pe does it when the second pair of receive buffers fits):
+  step s + 1's tiles stream in while step s multiplies, so
+
+      fill + first transfer + g * max(matmul + step overhead, transfer)
+
+  the step overhead being the wait's task activation and the next step's two receive issues
+  (and the roots' send issues, which the pipeline spreads: calibrated as + 2 cycles);
+- single-buffered: every step receives, then multiplies:
+
+      fill + g * (issue + latency + transfer + 2 wakes + matmul + the roots' wait)
+
+Operands on a 1x1 grid multiply in place: fill + matmul. mesh.local_matmul (GEMV) is fill + one
+tile matmul. Cannon, MeshGEMM register their
+own rules here (`@cost_rule(mesh.MatmulOp, "cannon")`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pyflame.core.vector_costs import CostKind
+from pyflame.dialects import mesh
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+
+#: cycles per SUMMA step beyond the wait's wake and two receive issues, measured on the
+#: simulator (the roots' send issues and waits, spread over the pipeline)
+SUMMA_STEP_SLACK = 2
+
+
+@cost_rule(mesh.MatmulOp, "summa")
+def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
+    a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
+    g = a.grid[0]
+    (m, k), n = a.block[-2:], b.block[-1]
+    batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
+    eb = ctx.elem_bytes(op.result)
+    fill = ctx.compute(CostKind.FILL, c.local_elems, elem_bytes=eb)
+    if batches_b > 1:  # one matmul per batch entry
+        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb)
+    else:  # a shared B: the batch entries of A stack into one tall matmul
+        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb)
+    result = ctx.tile_bytes(op.result)
+    if g == 1:
+        return Cost(fill + compute, result, algorithm="summa", detail="1x1 grid: one matmul")
+    transfer = ctx.wavelets(a.local_elems, eb) + ctx.wavelets(b.local_elems, eb)
+    receive = ctx.tile_bytes(op.lhs) + ctx.tile_bytes(op.rhs)
+    if op in ctx.double_buffered:
+        first = 2 * ctx.issue + ctx.latency(1) + transfer + ctx.wake
+        step = max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer)
+        return Cost(
+            fill + first + g * step,
+            result + 2 * receive,
+            algorithm="summa (double-buffered)",
+            detail=f"{g} steps of max(matmul {compute}, transfer {transfer})",
+        )
+    step = ctx.issue + ctx.latency(g - 1) + transfer + 3 * ctx.wake + compute
+    return Cost(
+        fill + g * step,
+        result + receive,
+        algorithm="summa",
+        detail=f"{g} steps of matmul {compute} + transfer {transfer}",
+    )
+
+
+@cost_rule(mesh.LocalMatmulOp)
+def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
+    """GEMV's local products (passes/pe_lowering/gemv.py): a zeroed partial and one tile
+    matmul per PE, nothing sent (the allreduce after it has its own rule)."""
+    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    (m, k), n = a.block, b.block[1]
+    eb = ctx.elem_bytes(op.result)
+    fill = ctx.compute(CostKind.FILL, dist_of(op.result).local_elems, elem_bytes=eb)
+    compute = ctx.compute(CostKind.MATMUL_ACC, 1, m, k, n, elem_bytes=eb)
+    return Cost(fill + compute, ctx.tile_bytes(op.result), algorithm="gemv (local products)")
