@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,cse,plan-placement,flame-to-mesh,plan-memory",
+    "lower-to-mesh": "decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory",
     "mesh-to-pe": "lower-mesh-to-pe,allocate-colors,allocate-sram",
 }
 
@@ -41,6 +41,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         )
 
         return CommonSubexpressionElimination
+
+    def assign_layouts() -> type[ModulePass]:
+        from pyflame.passes.assign_layouts import AssignLayoutsPass
+
+        return AssignLayoutsPass
 
     def plan_placement() -> type[ModulePass]:
         from pyflame.passes.plan_placement import PlanPlacementPass
@@ -80,6 +85,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return {
         "decompose": decompose,
         "cse": cse,
+        "assign-layouts": assign_layouts,
         "plan-placement": plan_placement,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,

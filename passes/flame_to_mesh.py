@@ -39,7 +39,7 @@ from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, UnsupportedOpsError
 from pyflame.core.placement import SINGLE_PE_BYTES, single_pe_bytes_of
 from pyflame.core.target import Target
-from pyflame.dialects import mesh
+from pyflame.dialects import flame, mesh
 from pyflame.passes.flame_lowering import (
     creation,
     elementwise,
@@ -50,7 +50,7 @@ from pyflame.passes.flame_lowering import (
     windowed,
 )
 from pyflame.passes.flame_lowering.state import Lowering
-from pyflame.passes.layouts import collect_hints
+from pyflame.passes.layouts import collect_assigned, collect_hints, reloaded_args
 from pyflame.passes.locations import arg_loc, describe_loc
 
 #: every flame op's lowering, by op class (one table per family in passes/flame_lowering/)
@@ -114,14 +114,28 @@ def scatter_of(arg: SSAValue, elem: Attribute) -> Callable[[Distribution], Opera
     return lambda dist: mesh.ScatterOp(arg, dist)
 
 
+def reload_of(lw: Lowering, arg: SSAValue) -> Callable[[Distribution], SSAValue]:
+    """A program input loaded from the host again, in another layout (assign-layouts'
+    `pf.reload`)."""
+    return lambda dist: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
+
+
 def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
     check_supported(fn)
     block = fn.body.block
-    lw = Lowering(target, block, collect_hints(fn), single_pe_bytes=single_pe_bytes)
+    hints = collect_hints(fn)
+    assigned = {v: d for v, (d, _) in collect_assigned(fn).items()}
+    for op in block.ops:  # SUMMA runs on the grid assign-layouts chose for the product
+        d = assigned.get(op.results[0]) if isinstance(op, flame.MatmulOp) else None
+        if d is not None and op.results[0] not in hints and d.grid[0] == d.grid[1]:
+            hints[op.results[0]] = flame.LayoutAttr("grid", list(d.grid))
+    lw = Lowering(target, block, hints, single_pe_bytes=single_pe_bytes, assigned=assigned)
     old_ops = list(block.ops)
     for arg in block.args:
         if isinstance(arg.type, TensorType):
             lw.deferred[arg] = scatter_of(arg, arg.type.element_type)
+    for reloaded in reloaded_args(fn):
+        lw.remakes[reloaded] = reload_of(lw, reloaded)
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, TensorType
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr, TensorType, UnitAttr
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError
@@ -141,3 +142,91 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
                 hints[leaf] = found
                 break
     return hints
+
+
+# --------------------------------------------------------------------------- assigned layouts
+# assign-layouts (passes/assign_layouts.py) writes its choice for a value as `pf.dist` (the
+# grid and split, the tensor's shape being its type's) and `pf.why` on the op making it, or in
+# the function's argument attributes; flame-to-mesh follows it like a hint, pf.explain shows it.
+
+#: the attribute holding a value's assigned distribution, e.g. "16x16 split [r, c]"
+ASSIGNED_ATTR = "pf.dist"
+#: why it was chosen: "hint", "matmul" (anchored on the matmul grid) or "propagated"
+REASON_ATTR = "pf.why"
+
+#: on a program input: load it from the host once per layout it is used in (a weight used as
+#: W and as W^T), rather than moving it on the fabric
+RELOAD_ATTR = "pf.reload"
+
+_DIST_TEXT = re.compile(r"^\s*(\d+)x(\d+) split \[([^\]]*)\]\s*$")
+
+
+def dist_text(dist: Distribution) -> str:
+    """The grid and split of `dist` as `pf.dist` spells them: "16x16 split [r, _]"."""
+    return f"{dist.grid[0]}x{dist.grid[1]} split [{', '.join(a or '_' for a in dist.split)}]"
+
+
+def parse_dist_text(text: str, shape: tuple[int, ...]) -> Distribution:
+    """The distribution `dist_text` wrote for a tensor of `shape` (CompileError if malformed)."""
+    match = _DIST_TEXT.match(text)
+    split = (
+        tuple("" if s.strip() == "_" else s.strip() for s in match.group(3).split(","))
+        if match and match.group(3).strip()
+        else ()
+    )
+    if match is None or len(split) != len(shape):
+        raise CompileError(
+            f"'{ASSIGNED_ATTR}' = \"{text}\" is not a layout of a rank-{len(shape)} tensor "
+            '(expected e.g. "4x4 split [r, c]")'
+        )
+    dist = Distribution(shape, (int(match.group(1)), int(match.group(2))), split)
+    try:
+        dist.check()
+    except Exception as err:  # noqa: BLE001  (VerifyException: reported as a compile error)
+        raise CompileError(f"'{ASSIGNED_ATTR}' = \"{text}\": {err}") from None
+    return dist
+
+
+def _arg_dict(fn: func.FuncOp, index: int) -> dict[str, Attribute]:
+    attrs = fn.arg_attrs.data if fn.arg_attrs is not None else ()
+    entry = attrs[index] if index < len(attrs) else None
+    return dict(entry.data) if isinstance(entry, DictionaryAttr) else {}
+
+
+def set_assignment(fn: func.FuncOp, v: SSAValue, text: str, why: str) -> None:
+    """Record `v`'s assigned layout (and why) in the IR."""
+    fields = {ASSIGNED_ATTR: StringAttr(text), REASON_ATTR: StringAttr(why)}
+    if isinstance(v.owner, Operation):
+        v.owner.attributes.update(fields)
+        return
+    args = fn.body.block.args
+    dicts = [_arg_dict(fn, i) for i in range(len(args))]
+    dicts[v.index].update(fields)  # type: ignore[attr-defined]  # a block argument
+    fn.arg_attrs = ArrayAttr([DictionaryAttr(d) for d in dicts])
+
+
+def collect_assigned(fn: func.FuncOp) -> dict[SSAValue, tuple[Distribution, str]]:
+    """Every value's assigned layout and why, as assign-layouts wrote them."""
+    found: dict[SSAValue, tuple[Distribution, str]] = {}
+    places: list[tuple[SSAValue, dict[str, Attribute]]] = [
+        (arg, _arg_dict(fn, arg.index)) for arg in fn.body.block.args
+    ]
+    places += [(op.results[0], dict(op.attributes)) for op in fn.body.block.ops if op.results]
+    for v, attrs in places:
+        text, why = attrs.get(ASSIGNED_ATTR), attrs.get(REASON_ATTR)
+        if not isinstance(text, StringAttr) or not isinstance(v.type, TensorType):
+            continue
+        reason = why.data if isinstance(why, StringAttr) else "assigned"
+        found[v] = (parse_dist_text(text.data, tuple(v.type.get_shape())), reason)
+    return found
+
+
+def reloaded_args(fn: func.FuncOp) -> list[SSAValue]:
+    """The program inputs assign-layouts marked to be loaded once per layout."""
+    return [a for a in fn.body.block.args if RELOAD_ATTR in _arg_dict(fn, a.index)]
+
+
+def mark_reload(fn: func.FuncOp, arg: SSAValue) -> None:
+    dicts = [_arg_dict(fn, i) for i in range(len(fn.body.block.args))]
+    dicts[arg.index][RELOAD_ATTR] = UnitAttr()  # type: ignore[attr-defined]  # a block argument
+    fn.arg_attrs = ArrayAttr([DictionaryAttr(d) for d in dicts])

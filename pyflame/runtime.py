@@ -321,6 +321,7 @@ def explain(*tensors: Any) -> None:
     (`cost_table`)."""
     module = _program_module(tensors)
     print("// stage: flame\n" + _print(module))
+    print(_layouts(module))
     mesh_module = None
     for start, stage in (("flame", "mesh"), ("mesh", "pe")):
         with _compile_lock:
@@ -347,6 +348,17 @@ def cost_table(mesh_module: ModuleOp) -> str:
         f"// cost estimate on {target} (passes/cost_model; kernel cycles, host I/O apart)\n"
         + program.table()
     )
+
+
+def _layouts(module: ModuleOp) -> str:
+    """Each tensor's layout as assign-layouts chooses it, and why (on a copy: the stages below
+    are printed from the module as it was)."""
+    from pyflame.passes import assign_layouts
+
+    copy = module.clone()
+    with _compile_lock:
+        compiler.run_pipeline(copy, "decompose,cse,assign-layouts")
+    return assign_layouts.describe(copy) or "// layouts: the compiler's defaults (no large matmul)"
 
 
 def pipeline() -> str:

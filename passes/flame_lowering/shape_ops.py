@@ -28,23 +28,24 @@ from pyflame.passes.layouts import (
 )
 
 
-def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue | None:
-    if op.input in lw.deferred and op.input not in lw.hints:
-        # a transposed lazy leaf (nn.Linear's weight in x @ W.T) is itself lazy: its user
-        # places the leaf directly in the layout whose transpose it wants
-        perm = op.perm_tuple
-        inverse = tuple(sorted(range(len(perm)), key=lambda d: perm[d]))
+def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
+    """Local: the split permutes. An input that can be made again in any layout (a program
+    input loaded from the host once per layout, lw.remakes) is made in the layout whose
+    transpose is the result's assigned one, and the result can be remade the same way."""
+    perm = op.perm_tuple
+    if op.input not in lw.remakes:
+        return lw.emit(mesh.TransposeOp(lw.value(op.input), perm))
 
-        def make(dist: Distribution) -> Operation:
-            src = dist.with_(
-                shape=[dist.shape[i] for i in inverse], split=[dist.split[i] for i in inverse]
-            )
-            return mesh.TransposeOp(lw.value_as(op.input, src), perm)
+    def made_as(dist: Distribution) -> SSAValue:
+        inverse = [dist.split[perm.index(i)] for i in range(len(perm))]
+        x = lw.value_as(op.input, dist.with_(shape=flame.tensor_shape(op.input), split=inverse))
+        return lw.emit(mesh.TransposeOp(x, perm))
 
-        lw.deferred[op.result] = make
-        return None
-    x = lw.value(op.input)
-    return lw.emit(mesh.TransposeOp(x, op.perm_tuple))
+    lw.remakes[op.result] = made_as
+    want = lw.hinted(op.result)
+    return (
+        made_as(want) if want is not None else lw.emit(mesh.TransposeOp(lw.value(op.input), perm))
+    )
 
 
 def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution | None:

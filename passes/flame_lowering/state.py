@@ -45,6 +45,14 @@ class Lowering:
     #: tensors up to this size that nobody placed go on one PE (the compiler driver lowers it
     #: when a program of many small tensors does not fit PE (0, 0))
     single_pe_bytes: int = SINGLE_PE_BYTES
+    #: layouts assign-layouts chose (passes/assign_layouts.py), followed like hints; a lazy
+    #: leaf with one is still placed directly where its first use wants it
+    assigned: dict[SSAValue, Distribution] = field(default_factory=dict)
+    #: values that can be made again in another layout without moving data on the fabric:
+    #: program inputs assign-layouts marked `pf.reload` (loaded from the host once per layout
+    #: they are used in) and transposes of such values; a maker per value, its copies by layout
+    remakes: dict[SSAValue, Callable[[Distribution], SSAValue]] = field(default_factory=dict)
+    copies: dict[tuple[SSAValue, Distribution], SSAValue] = field(default_factory=dict)
 
     def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
         tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
@@ -74,7 +82,12 @@ class Lowering:
         """`v` in distribution `dist`: placed there directly if it is a lazy leaf."""
         if v in self.deferred and v not in self.hints:
             return self.materialize(v, dist)
-        return self.to_dist(self.value(v), dist)
+        have = self.value(v)
+        if v in self.remakes and dist_of(have).normalized() != dist.normalized():
+            if (v, dist) not in self.copies:
+                self.copies[(v, dist)] = self.remakes[v](dist)
+            return self.to_dist(self.copies[(v, dist)], dist)
+        return self.to_dist(have, dist)
 
     def known_dist(self, v: SSAValue) -> Distribution | None:
         """The distribution `v` has or will have; None for an unplaced lazy leaf."""
@@ -86,6 +99,8 @@ class Lowering:
         """The distribution a flame value's hint (or the default) gives it."""
         typ = v.type
         assert isinstance(typ, TensorType)
+        if v in self.assigned and v not in self.hints:
+            return self.assigned[v]
         shape = tuple(typ.get_shape())
         hint = self.hints.get(v) or self.default(shape, elem_bytes_of(typ.element_type))
         return layout_to_dist(hint, shape, self.target)
@@ -93,7 +108,7 @@ class Lowering:
     def hinted(self, v: SSAValue) -> Distribution | None:
         hint = self.hints.get(v)
         if hint is None:
-            return None
+            return self.assigned.get(v)
         return layout_to_dist(hint, flame.tensor_shape(v), self.target)
 
     def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:

@@ -291,3 +291,35 @@ def test_top_k_sampling_is_seeded_and_stays_in_the_top_k():
         sample(rng_logits, 3, 1.0, np.random.default_rng(7)),
     )
     np.testing.assert_array_equal(sample(rng_logits, None, 1.0, None), rng_logits.argmax(axis=1))
+
+
+@pytest.mark.slow
+def test_the_example_trains_and_decodes_with_its_default_model():
+    """examples/gpt.py with its default model (the tests above use smaller ones): a change that
+    makes its training step overflow SRAM, or its compile take minutes, shows here."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+    import time
+
+    script = pathlib.Path(__file__).parents[2] / "examples" / "gpt.py"
+    start = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, str(script), "--steps", "3", "--tokens", "3", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    trained = re.search(
+        r"trained 3 steps .* with (\d+) compiled program: loss ([\d.]+)", run.stdout
+    )
+    decoded = re.search(r"decode steps \(prompt included\) with (\d+) compiled program", run.stdout)
+    cycles = re.search(r"training step\s+([\d,]+) cycles", run.stdout)
+    assert trained and decoded and cycles, run.stdout
+    assert int(trained[1]) == 1 and int(decoded[1]) == 1
+    assert 0 < float(trained[2]) < 5  # ln(58) = 4.06 at the start
+    assert int(cycles[1].replace(",", "")) > 0
+    print(f"examples/gpt.py --steps 3: {elapsed:.0f} s")

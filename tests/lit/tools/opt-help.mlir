@@ -9,6 +9,7 @@
 // CHECK:      PyFlame's passes (-p NAME[,NAME...]), in pipeline order:
 // CHECK-NEXT:   decompose         Fold ops on zero-size tensors
 // CHECK:        cse               xDSL's common-subexpression elimination
+// CHECK:        assign-layouts    Choose every tensor's grid and split
 // CHECK:        plan-placement    Choose the single-PE budget
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
@@ -17,7 +18,7 @@
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
-// CHECK-NEXT:   lower-to-mesh     decompose,cse,plan-placement,flame-to-mesh,plan-memory
+// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET
@@ -25,7 +26,7 @@
 // CHECK:      -p PASSES, --passes PASSES
 // CHECK-NEXT:   Comma-separated pass pipeline. PyFlame's passes
 // CHECK:        xDSL's {{[0-9]+}}
-// CHECK-NEXT:   generic passes
+// CHECK:        generic passes
 // CHECK:      --print-ir-after-all
 
 // ROUNDTRIP: func.func @f(%a: i32) -> i32
