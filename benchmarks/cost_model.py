@@ -123,6 +123,19 @@ def corpus(quick: bool = False) -> Iterator[Case]:
             @ pf.from_numpy(_arr(53, 29, seed=1), layout=pf.MeshLayout.grid(3, 3))
         ],
     )
+    for g, (m, k) in (
+        ((1, 1), (40, 30)),
+        ((2, 2), (64, 64)),
+        ((3, 3), (37, 53)),
+        ((4, 4), (256, 256)),
+    ):
+        yield Case(
+            f"gemv {m}x{k} on {g}",
+            lambda m=m, k=k, g=g: [
+                pf.from_numpy(_arr(m, k), layout=pf.MeshLayout.grid(*g))
+                @ pf.from_numpy(_arr(k, seed=1))
+            ],
+        )
     for op, inputs, result in _data_movement_ops():
         yield Case(
             op.split(" %")[0] + ": " + result,

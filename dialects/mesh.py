@@ -767,6 +767,70 @@ class MatmulOp(IRDLOperation):
 
 @nonempty
 @irdl_op_definition
+class LocalMatmulOp(IRDLOperation):
+    """Every PE multiplies its own blocks, A [m, k] @ B [k, n], keeping one partial product per
+    part of the contraction dim (as mesh.local_reduce keeps one partial per part): the result
+    is [P, m, n], P the parts k is split over, dim 0 split like k. `mesh.allreduce sum` over
+    dim 0 then gives the product. No communication: the operands stay where they are, which is
+    what a GEMV or a skinny matmul wants (ALGORITHMS.md section 6).
+
+    A and B share one grid; k has the same split in both (so the same blocks), and m, k, n are
+    split over distinct mesh axes (`r`, `c`) or not at all. The padding of k must be zero in
+    both operands (`mesh.mask_pad`).
+
+        %p = mesh.local_matmul %a, %x : (!mesh.tensor<4096x4096xf32 on 64x64 split [r, c]>,
+            !mesh.tensor<4096x1xf32 on 64x64 split [c, _]>)
+            -> !mesh.tensor<64x4096x1xf32 on 64x64 split [c, r, _]>
+    """
+
+    name = "mesh.local_matmul"
+    lhs = operand_def(MeshTensorType)
+    rhs = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        result = local_matmul_dist(dist_of(lhs), dist_of(rhs))
+        super().__init__(operands=[lhs, rhs], result_types=[MeshTensorType(result, elem_of(lhs))])
+
+    def verify_(self) -> None:
+        a, b = dist_of(self.lhs), dist_of(self.rhs)
+        problem = local_matmul_problem(a, b)
+        _expect(problem is None, f"local_matmul: {problem}")
+        expected = local_matmul_dist(a, b)
+        got = dist_of(self.result)
+        _expect(got == expected, f"local_matmul result should be {expected}, got {got}")
+        _same_elem(self, self.lhs, self.rhs, self.result)
+
+
+def local_matmul_problem(a: Distribution, b: Distribution) -> str | None:
+    """Why A @ B cannot be multiplied block by block where they are, or None."""
+    if len(a.shape) != 2 or len(b.shape) != 2:
+        return f"operands must be 2-D, got {a.shape} and {b.shape}"
+    if a.grid != b.grid:
+        return f"operands must share a grid, got {a.grid} and {b.grid}"
+    if a.shape[1] != b.shape[0]:
+        return f"contraction sizes differ: {a.shape}, {b.shape}"
+    if a.split[1] != b.split[0]:
+        return f"the contraction dim must be split alike, got {a.split[1]!r} and {b.split[0]!r}"
+    axes = [x for x in (a.split[0], a.split[1], b.split[1]) if x]
+    if any(x not in ("r", "c") for x in axes) or len(set(axes)) != len(axes):
+        return f"m, k, n must be split over distinct axes r, c, got {a.split} and {b.split}"
+    return None
+
+
+def local_matmul_dist(a: Distribution, b: Distribution) -> Distribution:
+    """The partials of a local matmul: [P, m, n], P the parts of k, dim 0 split like k."""
+    return Distribution(
+        (a.parts(1), a.shape[0], b.shape[1]), a.grid, (a.split[1], a.split[0], b.split[1])
+    )
+
+
+@nonempty
+@irdl_op_definition
 class RedistributeOp(IRDLOperation):
     """Move a tensor to another distribution (another grid or split): point-to-point block
     transfers between PEs."""
@@ -1333,6 +1397,7 @@ Mesh = Dialect(
         ReshapeOp,
         TransposeOp,
         MatmulOp,
+        LocalMatmulOp,
         RedistributeOp,
         *SHAPE_OPS,
         *CONV_OPS,

@@ -39,6 +39,7 @@ from pyflame.core.errors import UnsupportedOpsError
 from pyflame.core.target import Target
 from pyflame.passes.pe_lowering import (
     collectives,
+    gemv,
     indexed,
     local_ops,
     matmul,
@@ -52,6 +53,7 @@ from pyflame.passes.plan_memory import summa_double_buffered
 LOWERINGS: dict[type[Operation], Callable] = {
     **local_ops.LOWERINGS,
     **collectives.LOWERINGS,
+    **gemv.LOWERINGS,
     **matmul.LOWERINGS,
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,

@@ -18,7 +18,8 @@ ramp (A then B: one ramp takes one stream at a time).
       fill + g * (issue + latency + transfer + 2 wakes + matmul + the roots' wait)
 
 Operands on a 1x1 grid multiply in place: fill + matmul. Cannon and MeshGEMM: `shift_matmul`
-below (within 3% of the simulator from 3x3 to 16x16); GEMV registers its own rule here.
+below (within 3% of the simulator from 3x3 to 16x16). mesh.local_matmul (GEMV) is fill + one
+tile matmul.
 """
 
 from __future__ import annotations
@@ -110,3 +111,15 @@ def algorithm_of_matmul(op: mesh.MatmulOp) -> str:
 
 cost_rule(mesh.MatmulOp, "cannon")(shift_matmul)
 cost_rule(mesh.MatmulOp, "meshgemm")(shift_matmul)
+
+
+@cost_rule(mesh.LocalMatmulOp)
+def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
+    """GEMV's local products (passes/pe_lowering/gemv.py): a zeroed partial and one tile
+    matmul per PE, nothing sent (the allreduce after it has its own rule)."""
+    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    (m, k), n = a.block, b.block[1]
+    eb = ctx.elem_bytes(op.result)
+    fill = ctx.compute(CostKind.FILL, dist_of(op.result).local_elems, elem_bytes=eb)
+    compute = ctx.compute(CostKind.MATMUL_ACC, 1, m, k, n, elem_bytes=eb)
+    return Cost(fill + compute, ctx.tile_bytes(op.result), algorithm="gemv (local products)")

@@ -1,4 +1,4 @@
-"""matmul: SUMMA on a square grid with both operands split [r, c] (contraction padding zeroed);
+"""matmul: skinny ones (GEMV) in gemv.py; the rest by SUMMA on a square grid with both operands split [r, c] (contraction padding zeroed);
 batch dims stay whole on every PE.
 """
 
@@ -11,6 +11,7 @@ from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
+from pyflame.passes.flame_lowering.gemv import lower_skinny_matmul
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type
 
 
@@ -48,13 +49,18 @@ def summa_split(rank: int) -> tuple[str, ...]:
 
 
 def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
-    """SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have none).
+    """A skinny matmul (GEMV) by local products and a reduction (flame_lowering/gemv.py), the
+    rest by SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have
+    none).
 
     SUMMA stays the default over Cannon and MeshGEMM (`mesh.MatmulAlgorithm`): double-buffered,
     it was never slower in benchmarks/efficiency.py (tiles 1 to 32, grids 16 to 256; see
     benchmarks/RESULTS.md "Cannon and MeshGEMM"): its roots send resident blocks, so its
     broadcasts pipeline across steps, while a ring step waits for the previous hop and the
     ring algorithms pay an alignment. `pe_lowering.matmul.set_algorithm` forces one."""
+    skinny = lower_skinny_matmul(op, lw)
+    if skinny is not None:
+        return skinny
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
     da = Distribution(sa, (g, g), summa_split(len(sa)))

@@ -59,8 +59,14 @@ def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution
     return src.with_(shape=shape, split=["" if n == 1 else next(axes) for n in shape])
 
 
-def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
-    x = lw.value(op.input)
+def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue | None:
+    if op.input in lw.deferred and op.input not in lw.hints and defer_squeeze(op, lw):
+        return None
+    return eager_reshape(op, lw, lw.value(op.input))
+
+
+def eager_reshape(op: flame.ReshapeOp, lw: Lowering, x: SSAValue) -> SSAValue:
+    """The reshape of the placed `x`: in place when the tiles allow, else a relayout."""
     shape = flame.tensor_shape(op.result)
     src = dist_of(x)
     local = squeeze_candidate(src, shape)
@@ -69,6 +75,29 @@ def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue:
     if local is not None and is_local_reshape(src, local):
         return lw.emit(mesh.ReshapeOp(x, local))
     return moving_reshape(lw, op, x)  # see the shape-ops section
+
+
+def defer_squeeze(op: flame.ReshapeOp, lw: Lowering) -> bool:
+    """A reshape of an unplaced lazy leaf that only adds or drops size-1 dims (a vector made a
+    one-column matrix for a matmul) is itself lazy: its user places the leaf directly in the
+    matching layout (no redistribution). False when it is another reshape."""
+    src_shape = flame.tensor_shape(op.input)
+    shape = flame.tensor_shape(op.result)
+    if [n for n in src_shape if n != 1] != [n for n in shape if n != 1]:
+        return False
+
+    def make(dist: Distribution) -> Operation:
+        src = squeeze_candidate(dist, src_shape)
+        if src is not None:
+            return mesh.ReshapeOp(lw.value_as(op.input, src), dist)
+        # the wanted layout splits a size-1 dim: reshape where the leaf's default puts it
+        y = eager_reshape(op, lw, lw.value(op.input))
+        if is_local_reshape(dist_of(y), dist):
+            return mesh.ReshapeOp(y, dist)
+        return mesh.RedistributeOp(y, dist)
+
+    lw.deferred[op.result] = make
+    return True
 
 
 #: a derived result layout is kept unless its tiles would grow past this factor times the

@@ -14,7 +14,8 @@ costs a fixed `vector_issue_cycles` to issue (DSD setup, the loop step around it
 
 Each op is described by the instructions one PE issues for it (`WORK`): a tile matmul
 acc[M, N] += lhs[M, K] @ rhs[K, N] is K*N FMACs of length M (one column of acc plus a scalar of
-rhs times a column of lhs, as the SDK's GEMM kernels and WaferLLM do), an elementwise op is one
+rhs times a column of lhs, as the SDK's GEMM kernels and WaferLLM do; M*K FMACs of length N, by
+rows, when N > M), an elementwise op is one
 instruction over the tile (transcendental functions: one pass per unit of their cost in
 pyflame/core/elementwise.py), a reduction into `out` results min(out, n / out) instructions.
 Small tiles therefore pay their issue overheads, as on the machine. Messages cost
@@ -98,8 +99,14 @@ def _reduce(n, out, f: int = 1) -> Instructions:
 
 
 def _matmul(batches, m, k, n) -> Instructions:
-    # acc[:, j] += lhs[:, p] * rhs[p, j] for every (p, j): K*N FMACs of length M, per batch
-    return Instructions(batches * k * n, m, 2, 1, 2 * batches * m * k * n)
+    # acc[:, j] += lhs[:, p] * rhs[p, j] for every (p, j): K*N FMACs of length M, per batch;
+    # when the result has more columns than rows, the row form instead (the rows of acc and rhs
+    # are contiguous too): acc[i, :] += lhs[i, p] * rhs[p, :], M*K FMACs of length N, so that
+    # x @ W with one row of x is K FMACs of length N, not K*N of length 1
+    flops = 2 * batches * m * k * n
+    if n > m:
+        return Instructions(batches * m * k, n, 2, 1, flops)
+    return Instructions(batches * k * n, m, 2, 1, flops)
 
 
 def _conv2d(count, length, bias_count) -> list[Instructions]:

@@ -252,6 +252,24 @@ def benchmark_programs() -> Iterator[Case]:
             lambda a=a, b=b, lay=lay: [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)],
             small,
         )
+    for m, k, g in ((16, 16, 2), (37, 29, 3), (64, 64, 8)):  # GEMV: A on the user's grid
+        a, v = arr(m, k), arr(k)
+        lay = pf.MeshLayout.grid(g, g)
+        yield _traced(
+            f"gemv {m}x{k} on {g}x{g}",
+            lambda a=a, v=v, lay=lay: [pf.from_numpy(a, layout=lay) @ pf.from_numpy(v)],
+            small,
+        )
+    w1, w2, v, xs = arr(24, 20), arr(18, 24), arr(20), arr(3, 24)
+    lay3 = pf.MeshLayout.grid(3, 3)
+    yield _traced(
+        "gemv chain and skinny x @ W on 3x3",
+        lambda: [
+            pf.from_numpy(w2, layout=lay3) @ (pf.from_numpy(w1, layout=lay3) @ pf.from_numpy(v)),
+            pf.from_numpy(xs) @ pf.from_numpy(w1, layout=lay3),
+        ],
+        small,
+    )
     x, w = arr(1, 2, 8, 8), arr(3, 2, 3, 3)
     yield _traced(
         "conv2d 1x2x8x8 * 3x2x3x3",

@@ -285,14 +285,18 @@ def test_random_normal_statistics():
 def test_cost_table():
     t = SMALL
     issue = t.vector_issue_cycles
-    # acc[4, 6] += lhs[4, 5] @ rhs[5, 6]: 5 * 6 FMACs of length 4, once (one batch)
-    cyc, flops = costs.op_cycles(t, "matmul_acc", 1, 4, 5, 6)
-    assert cyc == 30 * (4 + issue) and flops == 240
-    # fp16 on WSE-2: 4 lanes, so a length-4 FMAC takes one cycle; the memory ports keep up
-    half = costs.op_cycles(t, "matmul_acc", 1, 4, 5, 6, elem_bytes=2, half=True)[0]
-    assert half == 30 * (1 + issue)
+    # acc[6, 4] += lhs[6, 5] @ rhs[5, 4]: 5 * 4 FMACs of length 6 (by columns), once (one batch)
+    cyc, flops = costs.op_cycles(t, "matmul_acc", 1, 6, 5, 4)
+    assert cyc == 20 * (6 + issue) and flops == 240
+    # fp16 on WSE-2: 4 lanes, so a length-6 FMAC takes two cycles; the memory ports keep up
+    half = costs.op_cycles(t, "matmul_acc", 1, 6, 5, 4, elem_bytes=2, half=True)[0]
+    assert half == 20 * (2 + issue)
     # three batches with their own rhs: three times the instructions
-    assert costs.op_cycles(t, "matmul_acc", 3, 4, 5, 6)[0] == 90 * (4 + issue)
+    assert costs.op_cycles(t, "matmul_acc", 3, 6, 5, 4)[0] == 60 * (6 + issue)
+    # more columns than rows: by rows, acc[4, 6] += lhs[4, 5] @ rhs[5, 6] is 4 * 5 FMACs of
+    # length 6; one row times a matrix (x @ W) is K FMACs of length N, not K * N of length 1
+    assert costs.op_cycles(t, "matmul_acc", 1, 4, 5, 6)[0] == 20 * (6 + issue)
+    assert costs.op_cycles(t, "matmul_acc", 1, 1, 64, 48)[0] == 64 * (48 + issue)
     # 16 f32 written at 8 bytes a cycle: 8 cycles; a copy streams 16 through one lane
     assert costs.op_cycles(t, "fill", 16)[0] == 16 + issue
     assert costs.op_cycles(t, "copy", 16)[0] == 16 + issue
@@ -301,4 +305,4 @@ def test_cost_table():
     assert costs.stream_cycles(t, 10) == 10
     # the ideal machine: no overheads
     ideal = dataclasses.replace(t, vector_issue_cycles=0)
-    assert costs.op_cycles(ideal, "matmul_acc", 1, 4, 5, 6)[0] == 120
+    assert costs.op_cycles(ideal, "matmul_acc", 1, 6, 5, 4)[0] == 120

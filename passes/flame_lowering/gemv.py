@@ -1,0 +1,144 @@
+"""GEMV and skinny matmuls (ALGORITHMS.md section 6): the matrix stays where it is, the skinny
+operand is copied along the mesh axis it needs, every PE multiplies its own blocks, and the
+partial sums are reduced along the axis the contraction is split over.
+
+    y = A @ x, A [M, K] on a grid split [r, c], x [K, 1]:
+
+    %x1 = mesh.scatter %x ... -> !mesh.tensor<Kx1 on RxC split [c, _]>     (copied along r)
+    %p  = mesh.local_matmul %a, %x1 : ... -> !mesh.tensor<CxMx1 on RxC split [c, r, _]>
+    %s  = mesh.allreduce sum %p dims [0] : ... -> !mesh.tensor<1xMx1 on RxC split [_, r, _]>
+    %y  = mesh.reshape %s : ... -> !mesh.tensor<Mx1 on RxC split [r, _]>  (copied along c)
+
+The result is replicated along the contraction's axis (an allreduce, not a reduce to one PE):
+that copy is exactly the layout the next GEMV of a chain wants when its matrix is split the
+other way round ([c, r]), so y2 = W2 @ (W1 @ x) alternates the reduction axis and needs no
+transpose or redistribution. A matrix that is a lazy leaf (a program input, a creation op)
+is placed at its first use with its contraction dim on the axis the vector already lies
+along; a `grid(R, C)` hint fixes the grid, not which dim goes on rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from xdsl.dialects import func
+from xdsl.ir import SSAValue
+
+from pyflame.core.distribution import Distribution
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import dist_of, local_matmul_problem
+from pyflame.passes.flame_lowering.state import Lowering, mask_pad
+
+#: a matmul is skinny when its result has at most this many rows or columns: the skinny
+#: operand is then small enough to copy along a mesh axis, and SUMMA would spend its steps
+#: broadcasting blocks that are mostly padding
+SKINNY_MAX = 16
+#: ... and at least this many times smaller than the matrix's other dims (an 8x8 @ 8x8 product
+#: is small, not skinny)
+SKINNY_RATIO = 4
+
+
+def skinny_side(op: flame.MatmulOp) -> str | None:
+    """'rhs' when B is the skinny operand (A @ x: few result columns), 'lhs' when A is
+    (x @ W: few result rows), None when the matmul is not a 2-D skinny one."""
+    sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
+    if len(sa) != 2 or len(sb) != 2:
+        return None
+    (m, k), n = sa, sb[1]
+    if n <= SKINNY_MAX and n * SKINNY_RATIO <= max(m, k) and n <= m:
+        return "rhs"
+    if m <= SKINNY_MAX and m * SKINNY_RATIO <= max(n, k):
+        return "lhs"
+    return None
+
+
+def matrix_dist(lw: Lowering, matrix: SSAValue, vector: SSAValue, k_dim: int) -> Distribution:
+    """Where the matrix operand is multiplied: where it already is; a lazy leaf goes where its
+    hint or the default puts it, with its dims' axes swapped when that puts the contraction
+    (dim `k_dim`) on the axis the already placed vector splits it over."""
+    known = lw.known_dist(matrix)
+    if known is not None and matrix not in lw.deferred:
+        return known
+    d = lw.placed(matrix)
+    placed_vector = None if vector in lw.deferred else lw.known_dist(vector)
+    if placed_vector is None or placed_vector.grid != d.grid or sorted(d.split) != ["c", "r"]:
+        return d
+    vector_k = placed_vector.split[1 - k_dim]  # the vector's contraction dim
+    if vector_k in ("r", "c") and d.split[k_dim] != vector_k:
+        return d.with_(split=tuple(reversed(d.split)))
+    return d
+
+
+def costly_copies(lw: Lowering, vector: SSAValue, vd: Distribution, md: Distribution) -> bool:
+    """Whether bringing an already placed skinny operand to its copies (a point-to-point
+    redistribute) would move more than 1/SKINNY_RATIO of the matrix's elements: then SUMMA,
+    which moves blocks of both, is the better bet (the gradient h^T @ dlogits of a small
+    MLP). A lazy leaf is scattered straight into its copies, and a chained GEMV's vector is
+    already there."""
+    if vector in lw.deferred:
+        return False
+    known = lw.known_dist(vector)
+    if known is None or known == vd or known.normalized() == vd.normalized():
+        return False
+    copies = vd.num_pes // (vd.parts(0) * vd.parts(1))  # of each block
+    moved = math.prod(vd.shape) * copies
+    return moved * SKINNY_RATIO > math.prod(md.shape)
+
+
+def place(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
+    """`v` in `dist`: a lazy leaf is made there (a hinted one only in its hint's grid, which
+    `matrix_dist` keeps), anything else is redistributed when it is elsewhere."""
+    if v in lw.deferred:
+        return lw.materialize(v, dist)
+    return lw.to_dist(lw.value(v), dist)
+
+
+def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
+    """A @ B as local block products and a sum of the partials along the contraction's axis,
+    or None when the matmul is not skinny or the matrix's layout does not allow it (SUMMA
+    then)."""
+    side = skinny_side(op)
+    if side is None:
+        return None
+    matrix, vector = (op.lhs, op.rhs) if side == "rhs" else (op.rhs, op.lhs)
+    k_dim = 1 if side == "rhs" else 0  # the matrix's contraction dim
+    md = matrix_dist(lw, matrix, vector, k_dim)
+    axis = md.split[k_dim] if len(md.split) == 2 else "rc"
+    vshape = flame.tensor_shape(vector)
+    vsplit = (axis, "") if side == "rhs" else ("", axis)
+    vd = Distribution(vshape, md.grid, vsplit)
+    da, db = (md, vd) if side == "rhs" else (vd, md)
+    if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
+        return None
+    m_val, v_val = place(lw, matrix, md), lw.value_as(vector, vd)
+    a, b = (m_val, v_val) if side == "rhs" else (v_val, m_val)
+    if da.has_padding([1]):  # the products of padding must be zero in both operands
+        a, b = mask_pad(lw, a, 0.0), mask_pad(lw, b, 0.0)
+    partial = lw.emit(mesh.LocalMatmulOp(a, b))
+    p = dist_of(partial)
+    if p.parts(0) > 1:
+        partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
+        p = dist_of(partial)
+    result = lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
+    return spread_copies(lw, op, result, axis)
+
+
+def spread_copies(lw: Lowering, op: flame.MatmulOp, result: SSAValue, axis: str) -> SSAValue:
+    """The result as the reduction left it (a copy along `axis` on every PE) when only matmuls
+    use it (a chained GEMV wants those copies) or the host (which reads one copy); else, when its skinny dim has more than one
+    element, split that dim over `axis` (every PE keeps its own block of its copy: no data
+    crosses the fabric), so that elementwise users (a bias, a softmax) do not bring their other
+    operands to every copy."""
+    users = [use.operation for use in op.result.uses]
+    d = dist_of(result)
+    skinny = next((i for i in range(2) if d.split[i] == ""), None)
+    if (
+        axis not in ("r", "c")
+        or skinny is None
+        or d.shape[skinny] == 1
+        or all(isinstance(u, flame.MatmulOp | func.ReturnOp) for u in users)
+    ):
+        return result
+    split = list(d.split)
+    split[skinny] = axis
+    return lw.emit(mesh.RedistributeOp(result, d.with_(split=split)))

@@ -1,0 +1,34 @@
+"""mesh.local_matmul: every PE multiplies its own blocks into a fresh partial (no
+communication; the partials are summed by the mesh.allreduce that follows it).
+
+    %p = mesh.local_matmul %a, %x : (!mesh.tensor<256x256xf32 on 4x4 split [r, c]>,
+        !mesh.tensor<256x1xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x256x1xf32 on 4x4 split [c, r, _]>
+
+    %p = pe.alloc ... ; pe.fill %p 0.0 ; pe.matmul_acc %p, %a, %x {m = 64, k = 64, n = 1}
+
+pe.matmul_acc issues K*N FMACs of length M (pyflame/sim/costs.py): for A @ x that is one
+vector FMAC of the PE's Mt rows per column of its block, as the SDK's GEMV kernels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import Operation, SSAValue
+
+from pyflame.dialects import mesh, pe
+from pyflame.dialects.mesh import dist_of
+from pyflame.passes.pe_lowering.state import PELowering, grid_rect
+
+
+def lower_local_matmul(op: mesh.LocalMatmulOp, lw: PELowering) -> SSAValue:
+    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    rect = grid_rect(a)
+    (bm, bk), bn = a.block, b.block[1]
+    acc = lw.alloc_for(op.result, "gemv")
+    lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
+    lw.emit(pe.MatmulAccOp(acc, lw.buf(op.lhs), lw.buf(op.rhs), m=bm, k=bk, n=bn, pes=rect))
+    return acc
+
+
+LOWERINGS: dict[type[Operation], Callable] = {mesh.LocalMatmulOp: lower_local_matmul}
