@@ -48,6 +48,7 @@ from xdsl.passes import ModulePass
 from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
 from pyflame.dialects import flame
+from pyflame.passes.flame_lowering.gemv import skinny_side
 from pyflame.passes.layouts import (
     ASSIGNED_ATTR,
     collect_assigned,
@@ -105,6 +106,9 @@ class Assignment:
     conflicts: list[tuple[SSAValue, Distribution]] = field(default_factory=list)
     #: program inputs wanted in several layouts: loaded from the host once per layout
     reloads: set[SSAValue] = field(default_factory=set)
+    #: skinny products whose matrix the user placed: GEMV keeps it there and places the rest
+    #: itself (passes/flame_lowering/gemv.py), so the pass leaves their results alone
+    gemvs: set[Operation] = field(default_factory=set)
 
     def regrid(self, side: int) -> Assignment:
         """This assignment with the symbolic grid (`SYMBOLIC_SIDE`) made `side` x `side`: the
@@ -118,10 +122,15 @@ class Assignment:
         ]
         if side == 1:  # on one PE every layout is the same
             conflicts = []
-        return Assignment((side, side), dists, dict(self.why), conflicts, set(self.reloads))
+        return Assignment(
+            (side, side), dists, dict(self.why), conflicts, set(self.reloads), set(self.gemvs)
+        )
 
     def offer(self, v: SSAValue, d: Distribution, why: str) -> bool:
-        """Give `v` layout `d` unless it has one; a different one already there is a conflict."""
+        """Give `v` layout `d` unless it has one; a different one already there is a conflict.
+        The results of GEMVs on a user-placed matrix are left to their lowering."""
+        if v.owner in self.gemvs:
+            return False
         d = unsplit_ones(d)
         old = self.dists.get(v)
         if old is None:
@@ -259,6 +268,7 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
         if modelled(v) or isinstance(v.owner, Operation):
             a.offer(v, layout_to_dist(hint, flame.tensor_shape(v), target), "hint")
     ops = [op for op in block.ops if isinstance(op, flame.FlameOp)]
+    a.gemvs = {op for op in ops if isinstance(op, flame.MatmulOp) and user_placed_gemv(op, hints)}
     for op in ops:
         if isinstance(op, flame.MatmulOp) and op.result not in a.dists and is_matrix_product(op):
             side, why = hinted_side(op, a, target) or (g, "matmul")
@@ -284,6 +294,15 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
             moved.append((v, d))
     a.conflicts = moved
     return a
+
+
+def user_placed_gemv(op: flame.MatmulOp, hints: dict) -> bool:
+    """A skinny product (flame_lowering/gemv.py) whose matrix operand carries a user hint: the
+    issue's `A on grid(64, 64) @ x` keeps A's layout and is no SUMMA."""
+    side = skinny_side(op)
+    if side is None:
+        return False
+    return (op.lhs if side == "rhs" else op.rhs) in hints
 
 
 def is_matrix_product(op: flame.MatmulOp) -> bool:
