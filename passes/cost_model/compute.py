@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import elementwise, reductions
 from pyflame.core.exchange_plan import global_coords
@@ -35,30 +35,6 @@ def copy_if_read_later(
     return ctx.compute_on(CostKind.COPY, op.input, dist_of(op.input).local_elems)
 
 
-@cost_rule(mesh.FillOp)
-def fill(op: mesh.FillOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.FILL, op.result, n), ctx.tile_bytes(op.result))
-
-
-@cost_rule(mesh.RandomNormalOp)
-def random_normal(op: mesh.RandomNormalOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.RANDOM_NORMAL, op.result, n), ctx.tile_bytes(op.result))
-
-
-@cost_rule(mesh.RandomUniformOp)
-def random_uniform(op: mesh.RandomUniformOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.RANDOM_UNIFORM, op.result, n), ctx.tile_bytes(op.result))
-
-
-@cost_rule(mesh.IotaOp)
-def iota(op: mesh.IotaOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.IOTA, op.result, n), ctx.tile_bytes(op.result))
-
-
 @cost_rule(mesh.UnaryOp)
 def unary(op: mesh.UnaryOp, ctx: CostContext) -> Cost:
     fn = op.fn.data
@@ -74,12 +50,6 @@ def binary(op: mesh.BinaryOp, ctx: CostContext) -> Cost:
     n = dist_of(op.result).local_elems
     cycles = ctx.compute_on(CostKind.BINARY, op.lhs, n, passes)
     return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{passes} pass(es) over {n} elements")
-
-
-@cost_rule(mesh.SelectOp)
-def select(op: mesh.SelectOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.SELECT, op.result, n), ctx.tile_bytes(op.result))
 
 
 @cost_rule(mesh.ConvertOp)
@@ -110,19 +80,6 @@ def local_reduce(op: mesh.LocalReduceOp, ctx: CostContext) -> Cost:
     return Cost(cycles, ctx.tile_bytes(op.result))
 
 
-@cost_rule(mesh.TransposeOp)
-def transpose(op: mesh.TransposeOp, ctx: CostContext) -> Cost:
-    # a transpose of the tile on every PE (the grid's axes swap with the dims: no data moves)
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.TRANSPOSE, op.result, n), ctx.tile_bytes(op.result))
-
-
-@cost_rule(mesh.BroadcastOp)
-def broadcast(op: mesh.BroadcastOp, ctx: CostContext) -> Cost:
-    n = dist_of(op.result).local_elems
-    return Cost(ctx.compute_on(CostKind.BROADCAST, op.result, n), ctx.tile_bytes(op.result))
-
-
 @cost_rule(mesh.ReshapeOp)
 def reshape(op: mesh.ReshapeOp, ctx: CostContext) -> Cost:
     return Cost(0, detail="the tile's bytes stay as they are")
@@ -146,3 +103,27 @@ def scatter_add_rows(op: mesh.ScatterAddRowsOp, ctx: CostContext) -> Cost:
     zero = ctx.compute_on(CostKind.FILL, op.result, dist_of(op.result).local_elems)
     cycles = zero + ctx.compute_on(CostKind.SCATTER_ADD_ROWS, op.result, n, width)
     return Cost(cycles, ctx.tile_bytes(op.result), detail=f"{n} rows of {width}")
+
+
+#: ops that write each element of their result tile once, by one vector pass of this kind: the
+#: creation ops, select, and the tile-local transpose and broadcast (no data crosses the fabric)
+ONE_PASS_OPS: dict[type[Operation], CostKind] = {
+    mesh.FillOp: CostKind.FILL,
+    mesh.RandomNormalOp: CostKind.RANDOM_NORMAL,
+    mesh.RandomUniformOp: CostKind.RANDOM_UNIFORM,
+    mesh.IotaOp: CostKind.IOTA,
+    mesh.SelectOp: CostKind.SELECT,
+    mesh.TransposeOp: CostKind.TRANSPOSE,
+    mesh.BroadcastOp: CostKind.BROADCAST,
+}
+
+
+def one_pass(op: Operation, ctx: CostContext) -> Cost:
+    """One vector pass of the op's kind over its result tile."""
+    n = dist_of(op.results[0]).local_elems
+    kind = ONE_PASS_OPS[type(op)]
+    return Cost(ctx.compute_on(kind, op.results[0], n), ctx.tile_bytes(op.results[0]))
+
+
+for _op_class in ONE_PASS_OPS:
+    cost_rule(_op_class)(one_pass)
