@@ -6,22 +6,13 @@ channels switch rules, how many barriers order them, and the simulated cycles.
 
 from __future__ import annotations
 
-import numpy as np
+from mlp_step import build_step  # the same step, built once (benchmarks/ is on sys.path)
 
 import pyflame as pf
-from pyflame import nn, optim
 
 
 def main() -> None:
-    pf.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    rng = np.random.default_rng(0)
-    x = pf.from_numpy(rng.standard_normal((64, 784)).astype(np.float32))
-    y = pf.from_numpy(rng.integers(0, 10, 64).astype(np.int32))
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
+    loss = build_step()
     text = pf.ir(loss, stage="pe")
     barrier = next(
         (line.split("=")[0].strip() for line in text.splitlines() if '"barrier"' in line), None

@@ -24,7 +24,8 @@ MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
 TO_MESH = "plan-placement,flame-to-mesh,plan-memory"
 
 
-def step_ir() -> str:
+def build_step() -> pf.Tensor:
+    """The step's loss, with backward and the SGD update recorded (nothing evaluated yet)."""
     pf.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     opt = optim.SGD(model.parameters(), lr=0.1)
@@ -34,7 +35,11 @@ def step_ir() -> str:
     loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()
     opt.step()
-    return pf.ir(loss, stage="flame")
+    return loss
+
+
+def step_ir() -> str:
+    return pf.ir(build_step(), stage="flame")
 
 
 def measure(text: str, passes: str) -> tuple[int, int, int]:
