@@ -1,6 +1,7 @@
 """Reductions and allreduce on the simulated wafer: every collective algorithm side by side
-(pyflame.core.collectives: chain, two_chains, tree), with simulated cycles, the lower bound, the
-cost model's estimate and its choice (and whether that choice was the fastest).
+(pyflame.core.collectives: chain, two_chains, tree, tree3, ktree), with simulated cycles, the
+cost model's estimate of each (passes/cost_model: the whole program, `est` columns), the lower
+bound, and the cost model's choice (and whether that choice was the fastest).
 
     python benchmarks/collectives.py                  # the issue-11 problems on 16x16 .. 64x64
     python benchmarks/collectives.py --grids 8 16     # other grid sides
@@ -26,6 +27,7 @@ import pyflame as pf
 from pyflame import compiler, runtime
 from pyflame.core import collectives
 from pyflame.dialects import mesh
+from pyflame.passes.cost_model import estimate, program_cycles
 
 
 def problems(g: int, vector: int) -> dict[str, tuple]:
@@ -65,9 +67,9 @@ def collective_ops(module) -> list:
     return [op for op in module.walk() if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp)]
 
 
-def run_forced(build, array, grid, algorithm: str | None) -> tuple[int, str, np.ndarray]:
-    """Cycles, the algorithm used and the output of the program with `algorithm` forced on
-    every collective (None: the compiler's choice)."""
+def run_forced(build, array, grid, algorithm: str | None) -> tuple[int, int, str, np.ndarray]:
+    """Simulated and estimated cycles, the algorithm chosen and the output of the program with
+    `algorithm` forced on every collective (None: the compiler's choice)."""
     module = mesh_module(build, array, grid)
     ops = collective_ops(module)
     chosen = ",".join(str(op.algorithm.data) for op in ops)
@@ -76,8 +78,9 @@ def run_forced(build, array, grid, algorithm: str | None) -> tuple[int, str, np.
             op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(
                 collectives.CollectiveAlgorithm(algorithm)
             )
+    estimated = program_cycles(estimate(module))
     outputs, report = compiler.run_module(module, {"x0": array})
-    return report.cycles, chosen, outputs[0]
+    return report.cycles, estimated, chosen, outputs[0]
 
 
 def main() -> None:
@@ -91,19 +94,19 @@ def main() -> None:
     print(
         "| problem | grid | B | "
         + " | ".join(names)
-        + " | bound | chosen | chosen fastest | efficiency (chosen) |"
+        + " | worst estimate error | bound | chosen | chosen fastest | efficiency (chosen) |"
     )
-    print("|---|---|---|" + "---|" * (len(names) + 4))
+    print("|---|---|---|" + "---|" * (len(names) + 5))
     for g in args.grids:
         for name, (build, array, grid) in problems(g, args.vector).items():
             if name not in args.only:
                 continue
             expected = np.asarray(build(pf.from_numpy(array)).numpy())
-            cycles = {}
+            cycles, errors = {}, {}
             for a in names:
-                c, chosen, out = run_forced(build, array, grid, a)
+                c, est, chosen, out = run_forced(build, array, grid, a)
                 np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
-                cycles[a] = c
+                cycles[a], errors[a] = c, (est - c) / c
             chosen = chosen.split(",")[0]
             b = bound(name, g, args.vector, target)
             fastest = min(cycles.values())
@@ -111,6 +114,7 @@ def main() -> None:
             print(
                 f"| {name} | {g}x{g} | {B} | "
                 + " | ".join(f"{cycles[a]:,}" for a in names)
+                + f" | {max(errors.values(), key=abs):+.1%}"
                 + f" | {b:,.0f} | {chosen} | {'yes' if cycles[chosen] <= fastest * 1.05 else 'no'}"
                 + f" ({cycles[chosen] / fastest:.2f}x) | {b / cycles[chosen]:.2f} |",
                 flush=True,

@@ -89,10 +89,10 @@ def _register(op_class: type, algorithm: str) -> None:
     cost_rule(op_class, algorithm)(lambda op, ctx: _by_plan(op, ctx, algorithm))
 
 
-for _algorithm in ("two_chains", "tree", "tree3"):
-    _register(mesh.AllReduceOp, _algorithm)
-for _algorithm in ("chain", "two_chains", "tree", "tree3"):
-    _register(mesh.ReduceOp, _algorithm)
+for _algorithm in collectives.ALGORITHMS:
+    if _algorithm != collectives.CollectiveAlgorithm.CHAIN:
+        _register(mesh.AllReduceOp, _algorithm.value)
+    _register(mesh.ReduceOp, _algorithm.value)
 cost_rule(mesh.ReduceOp)(
     lambda op, ctx: _by_plan(
         op,

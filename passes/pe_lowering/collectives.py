@@ -179,12 +179,19 @@ def multicast_back(
             lw.emit(pe.RecvOp(buf, color=color, pes=rect))
 
 
+def op_wavelets(op: mesh.AllReduceOp | mesh.ReduceOp) -> int:
+    """B: the wavelets of one PE's partials."""
+    return collectives.wavelets_per_pe(
+        dist_of(op.input), getattr(elem_of(op.input), "bitwidth", 32)
+    )
+
+
 def op_algorithm(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> CollectiveAlgorithm:
     """The op's `algorithm`, else the cheapest by the cost model."""
     if op.algorithm is not None:
         return op.algorithm.data
     src = dist_of(op.input)
-    wavelets = collectives.wavelets_per_pe(src, getattr(elem_of(op.input), "bitwidth", 32))
+    wavelets = op_wavelets(op)
     lines = collectives.reduced_lines(src, tuple(op.dims.get_values()))
     return collectives.choose(lines, wavelets, lw.target, isinstance(op, mesh.ReduceOp))
 
@@ -197,18 +204,19 @@ def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAVa
     src = dist_of(op.input)
     to_root = isinstance(op, mesh.ReduceOp)
     algorithm = op_algorithm(op, lw)
+    wavelets = op_wavelets(op)
     buf = lw.writable_copy(op.input, "allreduce")
     axes = "".join(src.split[d] for d in op.dims.get_values())
     rows, cols = src.grid
     roots: dict[str, int] = {}
     if "c" in axes and cols > 1:
-        plan = collectives.plan_for(cols, algorithm, to_root)
+        plan = collectives.plan_for(cols, algorithm, to_root, wavelets, lw.target)
         reduce_line(lw, buf, "c", plan, (0, rows), op.kind.data)
         roots["c"] = plan.root
     if "r" in axes and rows > 1:
         # only the root column holds row totals when the columns were reduced too
         cross = (roots["c"], 1) if "c" in roots else (0, cols)
-        plan = collectives.plan_for(rows, algorithm, to_root)
+        plan = collectives.plan_for(rows, algorithm, to_root, wavelets, lw.target)
         reduce_line(lw, buf, "r", plan, cross, op.kind.data)
         roots["r"] = plan.root
     if roots and not to_root:

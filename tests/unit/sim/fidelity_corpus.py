@@ -308,7 +308,13 @@ def benchmark_programs() -> Iterator[Case]:
         small,
     )
     c, long = arr(9, 10), arr(40, 10)
-    for algorithm in ("chain", "two_chains", "tree", "tree3"):  # every collective algorithm
+    for algorithm in (
+        "chain",
+        "two_chains",
+        "tree",
+        "tree3",
+        "ktree",
+    ):  # every collective algorithm
         yield _traced(
             f"{algorithm} reduce and allreduce 9x10 on 3x5",
             lambda: [
