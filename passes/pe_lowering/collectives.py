@@ -66,6 +66,22 @@ def _emit_at(lw: PELowering, along: str, lines: list[int], cross: Span, make) ->
     body.finish()
 
 
+#: a line plan with at most this many channels routes them all before its first transfer
+#: (they are live together, so no two share a color): the fixed plans' levels then never race
+#: on a color. ktree's deeper plans route phase by phase; its search orders the arrivals
+#: (pyflame/core/line_search.py `_in_order`).
+PREROUTED_CHANNELS = 8
+
+
+def _sides(chains: Phase) -> list[Phase]:
+    """A phase's chains toward higher positions, then those toward lower ones (if any)."""
+    return [
+        side
+        for rising in (True, False)
+        if (side := tuple(c for c in chains if len(c) > 1 and (c[1] > c[0]) == rising))
+    ]
+
+
 def reduce_phase(
     lw: PELowering,
     buf: SSAValue,
@@ -74,30 +90,33 @@ def reduce_phase(
     chains: Phase,
     cross: Span,
     kind: ReductionKind | str,
+    colors: list[int] | None = None,
 ) -> None:
     """One phase of a line plan: its chains at once, those toward higher positions on one
-    channel, those toward lower ones on another. Each chain's first position sends, the middle
-    ones receive, combine and forward (one CE stage each), the last keeps the total; a position
-    that ends two chains (one from each side) receives the lower side's stream first, then the
-    higher side's: on two channels, that order does not depend on which arrives first (float
-    sums round the same on every engine)."""
-    for rising in (True, False):
-        side = tuple(c for c in chains if len(c) > 1 and (c[1] > c[0]) == rising)
-        if side:
-            reduce_chains(lw, buf, along, n, side, cross, kind)
+    channel, those toward lower ones on another (`colors`, else routed here). Each chain's
+    first position sends, the middle ones receive, combine and forward (one CE stage each), the
+    last keeps the total; a position that ends two chains (one from each side) receives the
+    lower side's stream first, then the higher side's. Both channels are routed before either
+    is used, so they are live together and never share a color: that order then does not
+    depend on which stream arrives first (float sums round the same on every engine and on the
+    machine)."""
+    sides = _sides(chains)
+    if colors is None:
+        colors = [lw.channel(chain_routes(along, n, side, cross)) for side in sides]
+    for side, color in zip(sides, colors, strict=True):
+        reduce_chains(lw, buf, along, side, cross, kind, color)
 
 
 def reduce_chains(
     lw: PELowering,
     buf: SSAValue,
     along: str,
-    n: int,
     chains: Phase,
     cross: Span,
     kind: ReductionKind | str,
+    color: int,
 ) -> None:
     """Chains that all run the same way, on one channel (see `reduce_phase`)."""
-    color = lw.channel(chain_routes(along, n, chains, cross))
 
     def send(rect: Rect) -> Operation:
         return pe.SendOp(buf, color=color, pes=rect)
@@ -135,8 +154,14 @@ def reduce_line(
 ) -> None:
     """Every line along `along` (on the lines `cross` of the other axis) reduced by `plan`;
     the total then moved to the plan's root if the plan says so."""
-    for phase in plan.phases:
-        reduce_phase(lw, buf, along, plan.n, phase, cross, kind)
+    sides = [_sides(phase) for phase in plan.phases]
+    if sum(map(len, sides)) <= PREROUTED_CHANNELS:
+        colors = [[lw.channel(chain_routes(along, plan.n, s, cross)) for s in ss] for ss in sides]
+        for phase, phase_colors in zip(plan.phases, colors, strict=True):
+            reduce_phase(lw, buf, along, plan.n, phase, cross, kind, phase_colors)
+    else:
+        for phase in plan.phases:
+            reduce_phase(lw, buf, along, plan.n, phase, cross, kind)
     if plan.moved_from is None:
         return
     color = lw.channel(chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross))

@@ -109,17 +109,31 @@ def _tables(n: int, costs: StageCosts) -> tuple[np.ndarray, np.ndarray, np.ndarr
     for s in range(1, n + 1):
         if s > 1:  # the root keeps its own sub-segment m0, then the chain covering the rest
             own = np.arange(1, s)
-            keep = np.maximum(best[own] + c, start[s - own] + _lat(costs, own)) + costs.keep
+            head = start[s - own] + _lat(costs, own)
+            keep = np.maximum(best[own] + c, head) + costs.keep
+            keep[~_in_order(head, best[own], own, costs)] = big
             k = int(np.argmin(keep))
             best[s], root_own[s] = keep[k], own[k]
         # the chain's last visited position owns the s - s' nearest of the s positions (s' = 0:
         # it is the chain's first position)
         prev = np.arange(1, s)
-        via = np.maximum(best[s - prev] + c, start[prev] + _lat(costs, s - prev)) + fwd
+        head = start[prev] + _lat(costs, s - prev)
+        via = np.maximum(best[s - prev] + c, head) + fwd
+        via[~_in_order(head, best[s - prev], s - prev, costs)] = big
         options = np.concatenate(([best[s] + c], via))
         k = int(np.argmin(options))
         start[s], before[s] = options[k], k
     return best, start, root_own, before
+
+
+def _in_order(
+    head: np.ndarray, ready: np.ndarray, own: np.ndarray, costs: StageCosts
+) -> np.ndarray:
+    """Whether a chain's stream reaches a visited position after the stream of that position's
+    own sub-segment (which arrived at the latest `keep` before the position was ready): the
+    levels may share a color (allocate-colors reuses one whose rules agree), and a PE takes the
+    messages of a color in arrival order, so they must arrive in program order."""
+    return (own <= 1) | (head > ready - costs.keep)
 
 
 def _lat(costs: StageCosts, hops: np.ndarray) -> np.ndarray:

@@ -307,6 +307,20 @@ def benchmark_programs() -> Iterator[Case]:
         ],
         small,
     )
+    wide = arr(16, 16)
+    for algorithm in ("chain", "two_chains", "tree", "tree3", "ktree"):
+        # a reduce then an allreduce whose rows start while the reduce's column still runs:
+        # streams of different levels and sides at one PE must not share a color (ktree: four
+        # levels on 16 PEs, overlapping in time)
+        yield _traced(
+            f"{algorithm} full-grid sum and row allreduce on 16x16",
+            lambda: [
+                pf.from_numpy(wide, layout=pf.MeshLayout.grid(16, 16)).sum(),
+                pf.from_numpy(wide, layout=pf.MeshLayout.grid(16, 16)).sum(1) * 2,
+            ],
+            small,
+            algorithm,
+        )
     c, long = arr(9, 10), arr(40, 10)
     for algorithm in (
         "chain",
