@@ -30,6 +30,7 @@ from xdsl.utils.str_enum import StrEnum
 from pyflame.core.distribution import Distribution
 from pyflame.core.line_search import StageCosts, chain_times, search_line
 from pyflame.core.target import WSE2, Target
+from pyflame.core.vector_costs import path_capacity_wavelets
 
 Chain = tuple[int, ...]
 Phase = tuple[Chain, ...]
@@ -133,7 +134,8 @@ def plan_for(
     (the root its search found). Only ktree's shape depends on B (`wavelets`) and `target`."""
     algorithm = CollectiveAlgorithm(algorithm)
     if algorithm == CollectiveAlgorithm.KTREE:
-        levels, root, _ = search_line(n, StageCosts.of(target, wavelets), to_root)
+        streamed = not to_root and streams_back(wavelets, target)
+        levels, root, _ = search_line(n, StageCosts.of(target, wavelets), to_root, streamed)
         return LinePlan(n, levels, root)
     if algorithm == CollectiveAlgorithm.CHAIN or (to_root and algorithm in LEVELS):
         return line_plan(n, algorithm, 0)
@@ -188,11 +190,39 @@ def plan_cycles(plan: LinePlan, wavelets: int, target: Target) -> int:
     return plan_times(plan, wavelets, target)[0]
 
 
+def streams_back(wavelets: int, target: Target) -> bool:
+    """Whether an allreduce's root forwards the total back as it arrives: only when B fits the
+    queues of a one-hop path. Longer, the stream back stalls on a PE whose input ramp is still
+    taking the chain's stream toward the root, which stalls the root, which stalls that chain:
+    a deadlock (the machine's and the simulator's)."""
+    return wavelets <= int(path_capacity_wavelets(target, 1))
+
+
 def multicast_cycles(far: int, wavelets: int, target: Target) -> int:
     """A root multicasting B wavelets to PEs up to `far` hops away: issue, the head's way to
     the farthest, B cycles of stream, the receivers' wake-up."""
     costs = StageCosts.of(target, wavelets)
     return costs.issue + costs.latency(far) + costs.keep
+
+
+def streamed_back_cycles(plan: LinePlan, far: int, wavelets: int, target: Target) -> int:
+    """An allreduce's last line: the plan, except that its root forwards the total as it
+    arrives (its last receive is a receive-combine-forward onto a multicast back to every PE,
+    `far` hops beyond this line on the other axes), then every PE has received it: the stream
+    reaches each, and no sooner than that PE has finished its own part and issued the receive
+    (one receiver still busy stalls the multicast for all)."""
+    costs = StageCosts.of(target, wavelets)
+    ready, clock = [0] * plan.n, [0] * plan.n
+    *early, last = plan.phases
+    for phase in early:
+        chain_times(emission_order(phase), ready, costs, clock)
+    start = chain_times(emission_order(last), ready, costs, clock, open_end=True)
+    arrivals = [
+        max(clock[i] + costs.issue, start + costs.latency(abs(i - plan.root) + far))
+        for i in range(plan.n)
+        if i != plan.root
+    ]
+    return max(arrivals) + costs.keep
 
 
 def estimate(
@@ -204,13 +234,20 @@ def estimate(
 ) -> int:
     """Estimated cycles of a reduction over the mesh axes of lengths `lines` (reduced one
     after another: every line of an axis at once, the next axis's line starting from their
-    totals), plus the broadcast back for an allreduce (one multicast from the root)."""
+    totals); for an allreduce the last line's root streams the total back to every PE as it
+    arrives (`streamed_back_cycles`), or for long vectors multicasts it once it has it."""
     plans = [plan_for(n, algorithm, to_root, wavelets, target) for n in lines]
-    total = sum(plan_cycles(plan, wavelets, target) for plan in plans)
     if to_root or not lines:
-        return total
-    far = sum(max(p.root, p.n - 1 - p.root) for p in plans)
-    return total + multicast_cycles(far, wavelets, target)
+        return sum(plan_cycles(plan, wavelets, target) for plan in plans)
+    if not streams_back(wavelets, target):
+        far = sum(max(p.root, p.n - 1 - p.root) for p in plans)
+        total = sum(plan_cycles(plan, wavelets, target) for plan in plans)
+        return total + multicast_cycles(far, wavelets, target)
+    *early, last = plans
+    far = sum(max(p.root, p.n - 1 - p.root) for p in early)
+    return sum(plan_cycles(plan, wavelets, target) for plan in early) + streamed_back_cycles(
+        last, far, wavelets, target
+    )
 
 
 def choose(

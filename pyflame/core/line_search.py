@@ -75,24 +75,33 @@ class StageCosts:
 
 
 def chain_times(
-    chains: Level, ready: list[int], costs: StageCosts, clock: list[int] | None = None
-) -> None:
+    chains: Level,
+    ready: list[int],
+    costs: StageCosts,
+    clock: list[int] | None = None,
+    open_end: bool = False,
+) -> int:
     """Advance `ready` (per position: when its buffer holds its partial and it may issue) over
     one level's chains, in the order given (a position ending two chains keeps them in that
-    order). `clock`, when given, gets every position's end (senders' streams included)."""
-    for chain in chains:
+    order). `clock`, when given, gets every position's end (senders' streams included).
+    `open_end`: the last chain's last position forwards the total instead of keeping it (an
+    allreduce's root streaming it back); returns that stream's start (else 0)."""
+    start = 0
+    for i, chain in enumerate(chains):
         start = ready[chain[0]] + costs.issue
         if clock is not None:
             clock[chain[0]] = max(clock[chain[0]], start + costs.stream)
+        last = chain[-1] if not (open_end and i == len(chains) - 1) else None
         for u, v in zip(chain, chain[1:], strict=False):
             head = start + costs.latency(abs(v - u))
-            if v != chain[-1]:
+            if v != last:
                 start = max(ready[v] + costs.issue, head) + costs.forward
                 ready[v] = start + costs.stream + costs.wake
             else:
                 ready[v] = max(ready[v] + costs.issue, head) + costs.keep
             if clock is not None:
                 clock[v] = max(clock[v], ready[v])
+    return start if open_end else 0
 
 
 @lru_cache(maxsize=64)
@@ -184,10 +193,13 @@ def _cover(
     out.setdefault(level, []).append((*chain, end))
 
 
-def search_line(n: int, costs: StageCosts, to_root: bool) -> tuple[tuple[Level, ...], int, int]:
+def search_line(
+    n: int, costs: StageCosts, to_root: bool, streamed: bool = False
+) -> tuple[tuple[Level, ...], int, int]:
     """(levels deepest first, root, estimated cycles) of the best tree of chains on a line of
     n positions: to position 0 when `to_root`, else to the root that minimises the reduction
-    plus a multicast back from it (its farthest position's latency)."""
+    plus a multicast back from it to its farthest position (`streamed`: the root forwards the
+    total onto the multicast as it arrives, instead of keeping it and then sending it)."""
     if n <= 1:
         return (), 0, 0
     tables = _tables(n, costs)
@@ -201,14 +213,15 @@ def search_line(n: int, costs: StageCosts, to_root: bool) -> tuple[tuple[Level, 
         # right part (a, n) ends there too; a = n: the whole line toward n - 1
         a = np.arange(1, n + 1)
         right = n - a
-        done = np.where(
-            right > 0,
-            np.maximum(best[a] + costs.issue, start[right] + costs.latency(1)) + costs.keep,
-            best[a],
-        )
+        head = np.maximum(best[a] + costs.issue, start[right] + costs.latency(1))
+        done = np.where(right > 0, head + costs.keep, best[a])
         far = np.maximum(a - 1, n - a)
-        back = costs.issue + _lat(costs, far) + costs.stream + costs.wake
-        k = int(np.argmin(done + back))
+        if streamed:  # the last receive forwards: its stream starts instead of the keep
+            out_start = np.where(right > 0, head, best[a] - costs.keep) + costs.forward
+            total = out_start + _lat(costs, far) + costs.keep
+        else:
+            total = done + costs.issue + _lat(costs, far) + costs.keep
+        k = int(np.argmin(total))
         root = k
         _segment(root, root + 1, -1, tables, 0, out)
         if n - 1 - root > 0:
