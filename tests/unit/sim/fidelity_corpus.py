@@ -321,7 +321,7 @@ def benchmark_programs() -> Iterator[Case]:
             small,
             algorithm,
         )
-    c, long = arr(9, 10), arr(40, 10)
+    c, mid, long = arr(9, 10), arr(16, 10), arr(40, 10)
     for algorithm in (
         "chain",
         "two_chains",
@@ -336,6 +336,13 @@ def benchmark_programs() -> Iterator[Case]:
                 pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)).max(dim=1)[0] * 2,
                 pf.softmax(pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)), dim=0),
             ],
+            small,
+            algorithm,
+        )
+        # 8 wavelets per PE: the most a root forwards back as it arrives (one-hop queues)
+        yield _traced(
+            f"{algorithm} allreduce of 8 values per PE on 2x5, streamed back",
+            lambda: [pf.softmax(pf.from_numpy(mid, layout=pf.MeshLayout.grid(2, 5)), dim=1)],
             small,
             algorithm,
         )
