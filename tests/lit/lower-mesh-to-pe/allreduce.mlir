@@ -272,4 +272,41 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %3 = mesh.gather %2 : !mesh.tensor<1x1xf32 on 3x3 split [_, _]> -> tensor<1x1xf32>
     func.return %3 : tensor<1x1xf32>
   }
+
+// ktree on 8 rows to PE 0: the far segment's chain (7, 6, 5, 3, 0) passes rows 4, 2 and 1 through
+// and visits rows 3 and 0 once their own segments (4 -> 3, and 2 -> 1 -> 0) are reduced, one
+// level deeper, on another color; both levels run at once.
+// CHECK-LABEL: func.func @ktree
+// CHECK:         %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 8, 1>} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.host_in %a, %0 {pes = array<i64: 0, 0, 8, 1>, layout = #pe.layout<8x1xf32 on 8x1 split [r, c]>} : tensor<8x1xf32>, !pe.buf<1xf32>
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 0 : i64, pes = array<i64: 1, 0, 2, 1>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 0 : i64, pes = array<i64: 4, 0, 1, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 0 : i64, pes = array<i64: 3, 0, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 3, 0, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 5, 0, 3, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route south -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 2, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 3, 0, 1, 1>}
+// CHECK-NEXT:    pe.route south -> [north] {color = 1 : i64, pes = array<i64: 4, 0, 1, 1>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 5, 0, 2, 1>}
+// CHECK-NEXT:    pe.loop %1 = 0 to 2 {
+// CHECK-NEXT:    pe.send %0 {pes = array<i64: 4, 0, 1, 1>, color = 0 : i64, pes_step = array<i64: -2, 0, 0, 0>} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.yield
+// CHECK-NEXT:    }
+// CHECK-NEXT:    pe.recv %0 combine sum forward {pes = array<i64: 1, 0, 1, 1>, color = 0 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum {pes = array<i64: 3, 0, 1, 1>, color = 0 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum {pes = array<i64: 0, 0, 1, 1>, color = 0 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.send %0 {pes = array<i64: 7, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum forward {pes = array<i64: 6, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum forward {pes = array<i64: 5, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum forward {pes = array<i64: 3, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    pe.recv %0 combine sum {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xf32>
+// CHECK-NEXT:    %2 = pe.host_out %0 {layout = #pe.layout<1x1xf32 on 1x1 split [_, c]>, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<1xf32> -> tensor<1x1xf32>
+  func.func @ktree(%a: tensor<8x1xf32>) -> tensor<1x1xf32> {
+    %0 = mesh.scatter %a : tensor<8x1xf32> -> !mesh.tensor<8x1xf32 on 8x1 split [r, c]>
+    %2 = mesh.reduce sum %0 dims [0] algorithm ktree : !mesh.tensor<8x1xf32 on 8x1 split [r, c]> -> !mesh.tensor<1x1xf32 on 1x1 split [_, c]>
+    %3 = mesh.gather %2 : !mesh.tensor<1x1xf32 on 1x1 split [_, c]> -> tensor<1x1xf32>
+    func.return %3 : tensor<1x1xf32>
+  }
 }
