@@ -30,7 +30,6 @@ from xdsl.utils.str_enum import StrEnum
 from pyflame.core.distribution import Distribution
 from pyflame.core.line_search import StageCosts, chain_times, search_line
 from pyflame.core.target import WSE2, Target
-from pyflame.core.vector_costs import path_capacity_wavelets
 
 Chain = tuple[int, ...]
 Phase = tuple[Chain, ...]
@@ -195,7 +194,8 @@ def streams_back(wavelets: int, target: Target) -> bool:
     queues of a one-hop path. Longer, the stream back stalls on a PE whose input ramp is still
     taking the chain's stream toward the root, which stalls the root, which stalls that chain:
     a deadlock (the machine's and the simulator's)."""
-    return wavelets <= int(path_capacity_wavelets(target, 1))
+    one_hop = target.ce_queue_wavelets + 2 * target.router_queue_wavelets  # as vector_costs'
+    return wavelets <= one_hop  # path_capacity_wavelets(target, 1), without importing numpy
 
 
 def multicast_cycles(far: int, wavelets: int, target: Target) -> int:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pyflame.core.target import Target
+
+if TYPE_CHECKING:  # numpy is imported where the search runs: the passes load without it
+    import numpy as np
 
 #: chains of one level (each from its first position to the position that keeps the total)
 Level = tuple[tuple[int, ...], ...]
@@ -109,6 +111,8 @@ def _tables(n: int, costs: StageCosts) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """best[m], start[s] for m, s < n+1, with their choices: for best, the root's own
     sub-segment m0; for start, the covered count s' before the last visited position (0: the
     chain starts there)."""
+    import numpy as np
+
     big = np.iinfo(np.int64).max // 4
     best = np.zeros(n + 1, dtype=np.int64)
     start = np.full(n + 1, big, dtype=np.int64)
@@ -202,6 +206,8 @@ def search_line(
     total onto the multicast as it arrives, instead of keeping it and then sending it)."""
     if n <= 1:
         return (), 0, 0
+    import numpy as np
+
     tables = _tables(n, costs)
     best, start = tables[0], tables[1]
     out: dict[int, list[tuple[int, ...]]] = {}
