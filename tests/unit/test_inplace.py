@@ -707,3 +707,18 @@ def test_a_mask_with_one_value_per_true_element_and_other_indices_says_what_to_d
         NotImplementedError, match="one value per True element needs the mask alone"
     ):
         x[pf.from_numpy(np.array([True, False, True])), 1:3] = pf.ones(2, 2)
+
+
+def test_kv_cache_with_one_position_per_row_matches_pytorch():
+    # examples/gpt_model.py's decode step writes with a where; the item-assignment form with
+    # per-row positions (two index tensors, apart: the batch dim comes first) is the same
+    cache, new = data((3, 2, 5, 4), seed=1), data((3, 2, 1, 4), seed=2)
+    positions = np.array([4, 0, 2])
+    x, t = both(cache)
+    rows, trows = index_pair(np.arange(3))
+    pos, tpos = index_pair(positions)
+    x[rows, :, pos + 0] = pf.from_numpy(new)[:, :, 0]
+    t[trows, :, tpos] = torch.from_numpy(new)[:, :, 0]
+    slot = np.arange(5)[None, None, :, None] == positions[:, None, None, None]
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(x.numpy(), np.where(slot, new, cache))
