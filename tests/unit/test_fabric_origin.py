@@ -229,7 +229,9 @@ def two_products(origins: list[str | None], target) -> tuple[list, int]:
     """a @ b and c @ d on 4x4 grids at the given origins (pf.dist), and their sum."""
     a, b, c, d = (rng.standard_normal(s).astype(np.float32) for s in ((19, 11), (11, 9)) * 2)
     with pf.target(target):
-        ta, tb, tc, td = (pf.from_numpy(x, name=n) for x, n in zip((a, b, c, d), "abcd"))
+        ta, tb, tc, td = (
+            pf.from_numpy(x, name=n) for x, n in zip((a, b, c, d), "abcd", strict=True)
+        )
         x, y = ta @ tb, tc @ td
         text = pf.ir(x + y, x, y, stage="flame")
     module = Parser(compiler.make_context(), text).parse_module()
