@@ -108,14 +108,19 @@ def dependences(fn: func.FuncOp, products: list[Operation]) -> dict[Operation, f
 
 
 def groups(fn: func.FuncOp, products: list[Operation]) -> list[Group]:
-    """Each product with its branch: the ops depending on it and on no other product, and the
-    ops before it that depend on no product and feed only the branch (a transposed operand)."""
+    """Each product with its branch: the ops depending on it and on no product it does not
+    depend on itself, and the ops before it that depend on no product and feed only the branch
+    (a transposed operand)."""
     deps = dependences(fn, products)
     block_ops = list(fn.body.block.ops)
     inputs = {v: d for v, (d, _) in collect_assigned(fn).items() if v in fn.body.block.args}
     out = []
     for p in products:
-        members = {op for op in block_ops if deps[op] == {p} and (op is p or op not in products)}
+        members = {
+            op
+            for op in block_ops
+            if p in deps[op] and deps[op] <= deps[p] and (op is p or op not in products)
+        }
         for op in reversed(block_ops):
             if op in members or deps[op] or not op.results:
                 continue
@@ -184,19 +189,17 @@ def move(fn: func.FuncOp, group: Group, origin: Origin, why: str = "") -> None:
         group.product.attributes[REASON_ATTR] = StringAttr(before + why)
 
 
-def estimated_cycles(module: ModuleOp) -> int:
-    """The critical path of `module` (flame, layouts assigned) lowered to mesh, on a copy."""
-    from pyflame.passes.cost_model import estimate
-    from pyflame.passes.cost_model.critical_path import critical_path_cycles
+def estimated_cycles(module: ModuleOp, fn: func.FuncOp, target: Target) -> int:
+    """The critical path of `fn` (flame, layouts assigned) lowered to mesh, on a copy."""
+    from pyflame.passes.cost_model.critical_path import (
+        critical_path_cycles,
+        function_estimates,
+    )
     from pyflame.passes.flame_to_mesh import lower_function
 
-    copy = module.clone()
-    target = Target.of_module(copy)
-    budget = single_pe_bytes_of(copy)
-    for fn in copy.walk():
-        if isinstance(fn, func.FuncOp) and not fn.is_declaration:
-            lower_function(fn, target, budget)
-    return critical_path_cycles(estimate(copy))
+    copy = fn.clone()
+    lower_function(copy, target, single_pe_bytes_of(module))
+    return critical_path_cycles(function_estimates(copy, target))
 
 
 def placement(fn: func.FuncOp, target: Target) -> list[tuple[Group, Origin, int]]:
@@ -219,10 +222,10 @@ def place_function(module: ModuleOp, fn: func.FuncOp, target: Target) -> bool:
     moves = placement(fn, target)
     if not moves:
         return False
-    in_turn = estimated_cycles(module)
+    in_turn = estimated_cycles(module, fn, target)
     for g, at, _ in moves:
         move(fn, g, at)
-    packed = estimated_cycles(module)
+    packed = estimated_cycles(module, fn, target)
     if packed <= MIN_GAIN * in_turn:
         for g, at, placed in moves:
             move(

@@ -20,9 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from xdsl.dialects import func
 
+from pyflame.core.target import Target
 from pyflame.dialects import mesh
-from pyflame.passes.cost_model.program import OpEstimate
+from pyflame.passes.cost_model.program import FREE, OpEstimate, estimate_op
+from pyflame.passes.cost_model.registry import CostContext
 
 Rect = tuple[int, int, int, int]
 
@@ -41,6 +44,14 @@ def op_rect(est: OpEstimate) -> Rect | None:
     r1 = max(r[0] + r[2] for r in rects)
     c1 = max(r[1] + r[3] for r in rects)
     return (r0, c0, r1 - r0, c1 - c0)
+
+
+def function_estimates(fn: func.FuncOp, target: Target) -> list[OpEstimate]:
+    """Per op of a mesh-level function (any, not only @main), its estimate, in program order."""
+    ctx = CostContext.of_function(fn, target)
+    return [
+        OpEstimate(op, estimate_op(op, ctx)) for op in fn.body.block.ops if not isinstance(op, FREE)
+    ]
 
 
 def critical_path_cycles(estimates: Sequence[OpEstimate]) -> int:
