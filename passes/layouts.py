@@ -65,12 +65,14 @@ def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -
     else:
         raise CompileError(f"unknown layout kind '{kind}'")
     grid = (int(grid[0]), int(grid[1]))
-    if grid[0] > target.fabric_rows or grid[1] > target.fabric_cols:
+    r0, c0 = layout.origin_tuple or (0, 0)
+    if r0 + grid[0] > target.fabric_rows or c0 + grid[1] > target.fabric_cols:
+        at = f" at ({r0}, {c0})" if (r0, c0) != (0, 0) else ""
         raise CompileError(
-            f"layout {layout} needs a {grid[0]}x{grid[1]} grid; the {target.name} fabric has "
+            f"layout {layout} needs a {grid[0]}x{grid[1]} grid{at}; the {target.name} fabric has "
             f"{target.fabric_rows}x{target.fabric_cols} PEs"
         )
-    return Distribution(tuple(shape), grid, split)
+    return Distribution(tuple(shape), grid, split, (r0, c0))
 
 
 def default_layout(

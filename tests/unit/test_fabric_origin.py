@@ -239,6 +239,8 @@ def two_products(origins: list[str | None], target) -> tuple[list, int]:
     products = [op for op in module.walk() if isinstance(op, flame.MatmulOp)]
     for op, at in zip(products, origins, strict=True):
         op.attributes[ASSIGNED_ATTR] = StringAttr(f"4x4{f' at {at}' if at else ''} split [r, c]")
+    # the rest of the way to mesh without place-on-fabric (it would move the second product)
+    compiler.run_pipeline(module, "plan-placement,flame-to-mesh,plan-memory")
     outs, report = compiler.run_module(module, dict(zip("abcd", (a, b, c, d), strict=True)))
     for out, ref in zip(outs, (a @ b + c @ d, a @ b, c @ d), strict=True):
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
@@ -252,3 +254,41 @@ def test_independent_products_side_by_side_overlap_in_time(target):
     _, overlapping = two_products(["(1, 1)", "(3, 2)"], target)
     assert apart < 0.7 * serial
     assert overlapping > apart
+
+
+# --------------------------------------------------------------------------- the user's hint
+
+
+def test_a_grid_hint_may_say_where_on_the_fabric():
+    lay = pf.MeshLayout.grid(4, 4, at=(2, 8))
+    assert lay.at == (2, 8) and lay != pf.MeshLayout.grid(4, 4)
+    assert repr(lay) == "MeshLayout.grid(4, 4, at=(2, 8))"
+    assert pf.MeshLayout.from_attr(lay.to_attr()) == lay
+    assert str(lay.to_attr()) == "#flame.layout<grid [4, 4] at [2, 8]>"
+    ctx = compiler.make_context()
+    assert Parser(ctx, str(lay.to_attr())).parse_attribute() == lay.to_attr()
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(X, name="x", layout=lay)
+        s = (pf.relu(x * 2.0) + 1.0).sum(0)
+        assert "!mesh.tensor<9x13xf32 on 4x4 at (2, 8) split [r, c]>" in pf.ir(s, stage="mesh")
+        np.testing.assert_allclose(s.numpy(), (np.maximum(X * 2, 0) + 1).sum(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: pf.MeshLayout("replicated", (2, 2), at=(0, 1)), "only MeshLayout.grid takes at="),
+        (lambda: pf.MeshLayout.grid(2, 2, at=(0, -1)), r"at must be a PE \(row, col\) >= \(0, 0\)"),
+    ],
+)
+def test_a_bad_origin_hint_says_why(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_an_origin_hint_past_the_fabric_is_a_compile_error():
+    with (
+        pf.target(pf.sim.SMALL),
+        pytest.raises(CompileError, match=r"needs a 4x4 grid at \(14, 0\)"),
+    ):
+        pf.eval(pf.from_numpy(X, layout=pf.MeshLayout.grid(4, 4, at=(14, 0))) + 1)
