@@ -11,9 +11,11 @@ another origin (`pf.dist = "16x16 at (0, 16) split [r, c]"`), which flame-to-mes
    depends on that product and on no other candidate (its consumers up to where two branches
    meet), so that a chain such as softmax(q @ k^T) moves with its product.
 2. Candidates are grouped in program order into *waves* of mutually independent ones (neither
-   depends on the other); in each wave the branches' rectangles are packed side by side (rows
-   of rectangles, left to right, then the next row), the first staying at PE (0, 0); a branch
-   that does not fit the fabric stays there too.
+   depends on the other); in each wave the first branch stays at PE (0, 0) and the others'
+   rectangles are packed side by side (rows of rectangles, left to right, then the next row)
+   outside the rectangle where every op that stays runs, so that a moved product never shares
+   PEs with ops running at the same time (allocate-colors orders color reuse by program order,
+   which holds between ops on the same PEs); a branch that does not fit stays at (0, 0) too.
 3. The cost model decides: a copy of the module is lowered to mesh as it is and with the
    packing, and each is estimated as its critical path (passes/cost_model/critical_path.py:
    ops on disjoint PEs overlap; moving results back together is the redistributions the
@@ -156,16 +158,27 @@ def waves(fn: func.FuncOp, found: list[Group]) -> list[list[Group]]:
     return out
 
 
-def pack(wave: list[Group], fabric_rows: int, fabric_cols: int) -> dict[Operation, Origin]:
-    """Origins side by side for the wave's groups (rows of rectangles from PE (0, 0)); a
-    group that does not fit keeps (0, 0)."""
-    origins: dict[Operation, Origin] = {}
+def pack(
+    wave: list[Group], fabric_rows: int, fabric_cols: int, occupied: tuple[int, int]
+) -> dict[Operation, Origin]:
+    """Origins side by side for the wave's groups after the first (which stays at PE (0, 0)),
+    in rows of rectangles, none of them on the `occupied` rows x cols from PE (0, 0) (where
+    every op that stays runs: a moved product runs beside them, not on top of them); a group
+    that does not fit keeps (0, 0)."""
+    origins: dict[Operation, Origin] = {wave[0].product: (0, 0)}
+    busy_rows, busy_cols = occupied
     row0, col, shelf = 0, 0, 0
-    for g in wave:
-        if col + g.cols > fabric_cols:  # the next row of rectangles
-            row0, col, shelf = row0 + shelf, 0, 0
-        if row0 + g.rows > fabric_rows or col + g.cols > fabric_cols:
-            continue
+    for g in wave[1:]:
+        while True:
+            if row0 < busy_rows:
+                col = max(col, busy_cols)
+            if col + g.cols <= fabric_cols:
+                break
+            # the next row of rectangles (below the occupied ones if this row held none)
+            row0 = row0 + shelf if shelf else max(row0 + 1, busy_rows)
+            col, shelf = 0, 0
+        if row0 + g.rows > fabric_rows:
+            break
         origins[g.product] = (row0, col)
         col += g.cols
         shelf = max(shelf, g.rows)
@@ -205,10 +218,18 @@ def estimated_cycles(module: ModuleOp, fn: func.FuncOp, target: Target) -> int:
 def placement(fn: func.FuncOp, target: Target) -> list[tuple[Group, Origin, int]]:
     """Every group that moves, its origin, and how many products share its wave."""
     moves = []
-    for wave in waves(fn, groups(fn, candidates(fn))):
+    found = groups(fn, candidates(fn))
+    for wave in waves(fn, found):
         if len(wave) < 2:
             continue
-        origins = pack(wave, target.fabric_rows, target.fabric_cols)
+        moving = {op for g in wave[1:] for op in g.ops}
+        staying = [
+            d
+            for op in fn.body.block.ops
+            if op not in moving and (d := assigned_dist(op)) is not None
+        ]
+        occupied = (max(d.grid[0] for d in staying), max(d.grid[1] for d in staying))
+        origins = pack(wave, target.fabric_rows, target.fabric_cols, occupied)
         placed = sum(1 for g in wave if g.product in origins)
         for g in wave:
             at = origins.get(g.product, (0, 0))
