@@ -84,7 +84,7 @@ def assigned_dist(op: Operation) -> Distribution | None:
 
 def candidates(fn: func.FuncOp) -> list[Operation]:
     """The SUMMA products assign-layouts placed at PE (0, 0)."""
-    out = []
+    out: list[Operation] = []
     for op in fn.body.block.ops:
         if not isinstance(op, flame.MatmulOp) or skinny_side(op) is not None:
             continue
@@ -130,7 +130,7 @@ def groups(fn: func.FuncOp, products: list[Operation]) -> list[Group]:
             if users and all(u in members for u in users):
                 members.add(op)
         ops = [op for op in block_ops if op in members and assigned_dist(op)]
-        args = [
+        args: list[SSAValue] = [
             a
             for a in fn.body.block.args
             if a in inputs and a.uses and all(u.operation in members for u in a.uses)

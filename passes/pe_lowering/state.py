@@ -276,7 +276,7 @@ def shift_rects(ops: Sequence[Operation], by: tuple[int, int]) -> None:
         for op in top.walk():
             if isinstance(op, pe.PEOp):
                 r0, c0, rows, cols = op.rect
-                op.pes = pe.dense_i64((r0 + by[0], c0 + by[1], rows, cols))
+                op.properties["pes"] = pe.dense_i64((r0 + by[0], c0 + by[1], rows, cols))
 
 
 def anchor_of(dists: Sequence[Distribution]) -> tuple[int, int]:
