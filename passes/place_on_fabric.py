@@ -262,16 +262,6 @@ def place_function(module: ModuleOp, fn: func.FuncOp, target: Target) -> bool:
     return False
 
 
-def placed_origins(fn: func.FuncOp) -> dict[SSAValue, Origin]:
-    """The origin of every value place-on-fabric moved (for tests and pf.explain)."""
-    out = {}
-    for op in fn.body.block.ops:
-        d = assigned_dist(op)
-        if d is not None and d.origin != (0, 0):
-            out[op.results[0]] = d.origin
-    return out
-
-
 class PlaceOnFabricPass(ModulePass):
     """Move independent products (and the ops that depend only on them) to disjoint rectangles
     of the fabric when the cost model's critical path says the program gets shorter."""
