@@ -12,15 +12,36 @@ Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's 
 peak memory is per program. Each section's table sits in RESULTS.md between two marker
 comments, `<!-- run.py:NAME -->` and `<!-- /run.py:NAME -->`; only the text between them is
 replaced (the first run appends the section with its markers), so prose written around the
-tables stays. Sections:
+tables stays. Sections, in the order they run:
 
+- `variants` (issue 11, deliverable 6): every algorithm variant side by side on the issue's
+  problems (GEMM 1024^3 on 32x32 and 8192^2 on 720x720; GEMV 4096^2 on 64x64 and 16384^2 on
+  360x360 and 720x720; the full-grid sum and allreduces on 64x64; conv2d 8x64x56x56 3x3; the
+  MLP 784-256-10 training step; a transformer block): simulated cycles, the lower bound,
+  efficiency = bound / cycles, the cost model's estimate of each variant, the compiler's own
+  choice and whether it was the fastest (within 5%), and the variant the cost model ranks
+  first. The variants come from the compiler's registries (benchmarks/variants.py says which):
+  a new matmul or collective algorithm appears without a change here;
+- `weak-scaling`: the compiler's choice on 16x16, 32x32 and 64x64 PEs with the work per PE
+  fixed (GEMM, GEMV, allreduce, full-grid sum), and the efficiency lost (target: < 10%);
 - `efficiency-tile`: GEMM cycles against the compute bound at a fixed 32x32 tile per PE, grid
-  sides 32 to 720, double- and single-buffered SUMMA side by side (planned only: the cycles are
-  the plan's, benchmarks/efficiency.py);
-- `efficiency-size`: the same at fixed matrix sizes, 2048^2 and 8192^2;
-- `scale`: plan time, first and cached `pf.eval`, peak RSS and SRAM held for GEMMs on grid sides
-  64 to 720 and a program over the whole WSE-2 (benchmarks/scale.py);
-- `host-speed`: benchmarks/host_speed.py's four ratios; `gemm`, `conv2d`: those scripts' reports.
+  sides 32 to 720, every matmul variant side by side (planned only: the cycles are the plan's;
+  benchmarks/variants.py gemm);
+- `efficiency-size`: the same at fixed matrix sizes, 2048^2 and 8192^2, up to 720x720;
+- `scale` (issue 10, deliverable 6): plan time, first and cached `pf.eval`, peak RSS and SRAM
+  held for GEMMs on grid sides 64 to 720 and a program over the whole WSE-2
+  (benchmarks/scale.py);
+- `host-speed` (issue 10, deliverable 7): benchmarks/host_speed.py's four ratios (GEMM and
+  GEMV against numpy, the MLP step against PyTorch eager at equal threads, the 10-op
+  overhead); `gemm`, `conv2d`: those scripts' reports (host time against numpy / PyTorch);
+- `cost-model` (issue 11, deliverable 1): benchmarks/cost_model.py, estimates against the
+  simulator over its corpus.
+
+`--quick` keeps the 32x32 and 64x64 problems of `variants` (no whole programs), sides 16 and
+32 of `weak-scaling`, the small GEMM grids, two scale rows, and short repeats: ~15 minutes on
+a quiet 2-core machine. The full run is hours (the 720x720 rows: each variant of 8192^2 plans
+in ~5 minutes of CPU; see RESULTS.md for the last full run's wall time); `--max-grid 256`
+leaves the largest grids out.
 """
 
 from __future__ import annotations
