@@ -158,8 +158,11 @@ def measured(script: str, args: list[str]) -> list[dict]:
         print("reusing", saved.relative_to(HERE), flush=True)
         rows = json.loads(saved.read_text())
         return rows if isinstance(rows, list) else [rows]
-    rows = json_rows(run(script, *args))
-    if rows and all("error" not in r for r in rows):
+    proc = run(script, *args)
+    rows = json_rows(proc)
+    # a finished process's rows, errors of single variants (Cannon on a non-square grid)
+    # included; a crash or a row that failed for want of memory is measured again
+    if rows and proc.returncode == 0 and not any("MemoryError" in r.get("error", "") for r in rows):
         SAVED.mkdir(exist_ok=True)
         saved.write_text(json.dumps(rows))
     return rows
