@@ -202,7 +202,12 @@ def variants_of(problem: Problem, chosen: ModuleOp) -> list[Variant]:
     if problem.layout_sides:
         to_mesh = ",".join(p for p in default.split(",") if p != "assign-layouts")
         out.append(Variant("no assign-layouts", to_mesh=to_mesh))
-    return [v for v in out if not any(v.name.startswith(s) for s in problem.skip)]
+    return out
+
+
+def skipped(problem: Problem, variant: Variant) -> str | None:
+    """Why `variant` is left out of `problem`, if it is."""
+    return next((why for s, why in problem.skip.items() if variant.name.startswith(s)), None)
 
 
 # --------------------------------------------------------------------------------- measuring
@@ -257,7 +262,15 @@ def measure_all(problem: Problem, chosen_only: bool = False) -> Iterator[dict]:
     chosen = to_mesh(flame, Variant("chosen"))
     rows = []
     for variant in [Variant("chosen")] if chosen_only else variants_of(problem, chosen):
-        row = measure(problem, flame, variant)
+        why = skipped(problem, variant)
+        if why is not None:
+            row = {
+                "problem": problem.name,
+                "variant": variant.name,
+                "error": f"not measured: {why}",
+            }
+        else:
+            row = measure(problem, flame, variant)
         rows.append(row)
         yield row
     yield summarize(problem, rows)
@@ -479,7 +492,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args()
     problem = problem_of(args)
-    problem.skip.update({s: "--skip" for s in args.skip})
+    problem.skip.update({s: "left out (--skip)" for s in args.skip})
     for row in measure_all(problem, args.chosen_only):
         print(json.dumps(row) if args.json else text_row(row), flush=True)
 
