@@ -171,11 +171,12 @@ def describe(module: ModuleOp) -> str:
             name = f"gemv on {g[0]}x{g[1]}"
         elif isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
             alg = op.algorithm_name
-            name = f"{op.name.split('.')[1]} {alg.value if alg is not None else 'default'}"
+            name = f"{op.name.split('.')[1]} {alg.value if alg is not None else '(lowering picks)'}"
         else:
             continue
         parts[name] = parts.get(name, 0) + 1
-    return "; ".join(f"{n}" + (f" x{c}" if c > 1 else "") for n, c in parts.items()) or "-"
+    text = "; ".join(f"{n}" + (f" x{c}" if c > 1 else "") for n, c in parts.items())
+    return text or "no algorithm to choose"
 
 
 def variants_of(problem: Problem, chosen: ModuleOp) -> list[Variant]:
