@@ -163,7 +163,9 @@ def test_quick_run_prints_tables_with_numbers():
     found = tables(proc.stdout)
     summary, detail, weak = found
     assert summary[0][:3] == ["problem", "bound", "compiler's choice"]
-    (gemm,) = summary[1:]  # --max-grid 32: the 1024^3 GEMM on 32x32 only
+    # --max-grid 32: the 1024^3 GEMM on 32x32 and the conv2d on 28x28
+    gemm, conv = summary[1:]
+    assert conv[0].startswith("conv2d") and conv[6] == "yes"  # one variant: the chosen one
     assert gemm[0].startswith("GEMM 1024^3") and gemm[6].split()[0] in ("yes", "no")
     cycles, efficiency = int(gemm[3].replace(",", "")), float(gemm[4])
     assert 0.5 < efficiency < 1 and cycles > 1_000_000
