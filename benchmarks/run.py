@@ -39,10 +39,13 @@ tables stays. Sections, in the order they run:
   simulator over its corpus.
 
 `--quick` keeps the 32x32 and 64x64 problems of `variants` (no whole programs), sides 16 and
-32 of `weak-scaling`, the small GEMM grids, two scale rows, and short repeats: ~15 minutes on
-a quiet 2-core machine. The full run is hours (the 720x720 rows: each variant of 8192^2 plans
-in ~5 minutes of CPU; see RESULTS.md for the last full run's wall time); `--max-grid 256`
-leaves the largest grids out.
+32 of `weak-scaling`, the small GEMM grids, two scale rows, and short repeats (measured
+2026-12-04 on the shared VM at load average 23-29: the quick `variants` section 197 s of wall
+time, the full `weak-scaling` section 263 s). The full run is hours of CPU: a variant of the
+8192^2 GEMM on 720x720 PEs plans in ~5 minutes of CPU, the transformer block's 14 variants
+take ~6 minutes, the MLP step's ~4; on that loaded VM it did not finish within a session
+(RESULTS.md, "Benchmark runner"). `--max-grid 256` leaves the largest grids out; `--resume`
+continues an interrupted run.
 """
 
 from __future__ import annotations
