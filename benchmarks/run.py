@@ -6,6 +6,7 @@
     python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
     python benchmarks/run.py --jobs 3        # three measurements at once (memory permitting)
     python benchmarks/run.py --resume        # reuse the measurements an earlier run saved
+    python benchmarks/run.py --saved-only --only variants   # tables from saved rows alone
     python benchmarks/run.py --max-grid 256  # grid sides up to 256 only
 
 Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
@@ -70,6 +71,8 @@ JOBS = [1]
 #: where each measurement's rows are saved, and whether to reuse them (`--resume`)
 SAVED = HERE / "saved"
 RESUME = [False]
+#: build tables from saved rows only (`--saved-only`): what is not saved says so
+SAVED_ONLY = [False]
 #: the largest grid side to measure (`--max-grid`)
 MAX_GRID = [10**9]
 
@@ -164,6 +167,8 @@ def measured(script: str, args: list[str]) -> list[dict]:
         print("reusing", saved.relative_to(HERE), flush=True)
         rows = json.loads(saved.read_text())
         return rows if isinstance(rows, list) else [rows]
+    if SAVED_ONLY[0]:
+        return [{"error": "not measured yet (no saved rows)"}]
     proc = run(script, *args)
     rows = json_rows(proc)
     # a finished process's rows, errors of single variants (Cannon on a non-square grid)
@@ -452,18 +457,27 @@ def main() -> None:
         help="reuse measurements saved in benchmarks/saved/ "
         "by an earlier run instead of repeating them",
     )
+    parser.add_argument(
+        "--saved-only",
+        action="store_true",
+        help="with --resume: tables from the saved measurements alone, the rest marked "
+        "not measured (the script-report sections still run)",
+    )
     parser.add_argument("--max-grid", type=int, help="leave out GEMM grid sides above this")
     args = parser.parse_args()
     JOBS[0] = max(1, args.jobs)
     MAX_GRID[0] = args.max_grid or MAX_GRID[0]
-    RESUME[0] = args.resume
+    RESUME[0] = args.resume or args.saved_only
+    SAVED_ONLY[0] = args.saved_only
     for name in args.only or list(SECTIONS):
         title, make = SECTIONS[name]
         start = time.perf_counter()
         table = make(args.quick)
         load = os.getloadavg()[0]
-        options = (" --quick" if args.quick else "") + (
-            f" --max-grid {args.max_grid}" if args.max_grid else ""
+        options = (
+            (" --quick" if args.quick else "")
+            + (f" --max-grid {args.max_grid}" if args.max_grid else "")
+            + (" --saved-only" if args.saved_only else "")
         )
         stamp = (
             f"`python benchmarks/run.py{options} --only {name}`, "
