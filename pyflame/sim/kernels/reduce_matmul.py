@@ -21,6 +21,32 @@ from pyflame.sim.step_access import Access, annotate
 ONE_PRODUCT_TILE_FMACS = 16**3
 
 
+def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+    """a += x @ y for tiles with k == 1 (a SUMMA step of a weight gradient, each row of the
+    batch on its own PE row): a is (rows, cols, 1, m, n), x (rows | 1, cols | 1, 1, m, 1),
+    y (rows | 1, cols | 1, 1, 1, n). Bit for bit numpy's `a += np.matmul(x, y)`, whose
+    column-times-row loop makes each product `0 + x * y` (a zero product is +0) and then adds
+    it: here one elementwise product over runs of m * n lanes (x repeated n times, y tiled m
+    times, so no inner loop is n long), +0 added to it, and one add into the accumulator,
+    instead of rows * cols tiny matmul calls (the MLP's 13x1x4 steps on 64x64 PEs: 430 us ->
+    ~170 us)."""
+    rows, cols, _, m, n = a.shape
+    xs = x.reshape(x.shape[0], x.shape[1], m)
+    ys = y.reshape(y.shape[0], y.shape[1], n)
+    xs = np.repeat(xs, n, axis=2) if n > 1 else xs
+    ys = np.tile(ys, (1, 1, m)) if m > 1 else ys
+    if xs.shape[1] == 1 and ys.shape[0] == 1 and ys.shape[1] == cols and cols > 1:
+        # x shared along the PE row, y along the PE column: lay x out along the whole row of
+        # accumulators, so the product is one run of cols * m * n lanes per PE row
+        prod = np.tile(xs.reshape(xs.shape[0], m * n), (1, cols)) * ys.reshape(1, cols * m * n)
+        prod = prod.reshape(-1, cols, m * n)
+    else:
+        prod = xs * ys
+    np.add(prod, 0.0, out=prod)  # -0 products become +0, as matmul's `0 + x * y`
+    acc = np.reshape(a, (rows, cols, m * n), copy=False)  # a view of the SRAM, or an error
+    np.add(acc, prod, out=acc)
+
+
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
     """PE rows `rows` of (rows, cols, ...) tiles; all of them when broadcast along the rows."""
     return tiles if tiles.shape[0] == 1 else tiles[rows]
@@ -93,6 +119,8 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             # (the same dot products as 16384 tiny matvecs, without their per-call cost)
             xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
             a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
+        elif k == 1 and nb == bl == br == 1:
+            outer_acc(a, x, y)
         elif one_product(x, y):
             # a SUMMA step from views: PE row r shares one lhs tile, PE col c one rhs tile, so
             # the step is one (rows*m x k) @ (k x cols*n) BLAS product instead of rows*cols
