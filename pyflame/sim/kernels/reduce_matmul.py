@@ -14,6 +14,7 @@ from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Step
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.private_acc import Accumulates, PrivateUse, set_accumulates, set_private
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.step_access import Access, annotate
 
@@ -132,12 +133,21 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
         else:
             a += np.matmul(x, y)
 
-    def make_step(lhs_key: int | None = None, rhs_key: int | None = None) -> Step:
+    def make_step(
+        lhs_key: int | None = None, rhs_key: int | None = None, acc: PrivateUse | None = None
+    ) -> Step:
         """The step, reading lhs / rhs from SRAM, or from an in-flight view when given its key
-        (a received tile, broadcast along the PEs that share it: pyflame/sim/step_access.py)."""
+        (a received tile, broadcast along the PEs that share it: pyflame/sim/step_access.py);
+        with `acc`, accumulating into a private contiguous copy of the accumulator
+        (pyflame/sim/private_acc.py)."""
 
         def step(V, F, A, O):
-            a = V[ai][asl].reshape(nr, nc, nb, m, n)
+            if acc is None:
+                a = V[ai][asl].reshape(nr, nc, nb, m, n)
+            else:
+                if acc.load:
+                    F[acc.key] = np.array(V[ai][asl], copy=True)
+                a = F[acc.key].reshape(nr, nc, nb, m, n)
             x = V[li][lsl] if lhs_key is None else F[lhs_key]
             y = V[ri][rsl] if rhs_key is None else F[rhs_key]
             x = x.reshape(x.shape[0], x.shape[1], bl, m, k)
@@ -150,7 +160,16 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
                 ]
                 for f in futures:
                     f.result()
+            if acc is not None and acc.store:
+                V[ai][asl] = F.pop(acc.key)
 
+        def private(use: PrivateUse) -> Step:
+            return make_step(lhs_key, rhs_key, use)
+
+        if acc is None:
+            set_accumulates(step, Accumulates(ai, asl, (li, ri), private))
+        else:
+            set_private(step, acc)
         return step
 
     def rebuild(keys: dict[int, int]) -> Step:
