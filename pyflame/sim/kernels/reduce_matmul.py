@@ -32,11 +32,11 @@ def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     instead of rows * cols tiny matmul calls (the MLP's 13x1x4 steps on 64x64 PEs: 430 us ->
     ~170 us)."""
     rows, cols, _, m, n = a.shape
-    xs = x.reshape(x.shape[0], x.shape[1], m, 1)
-    ys = y.reshape(y.shape[0], y.shape[1], 1, n)
+    x4 = x.reshape(x.shape[0], x.shape[1], m, 1)
+    y4 = y.reshape(y.shape[0], y.shape[1], 1, n)
     # (np.broadcast_to + reshape copies as np.repeat / np.tile would, with less Python)
-    xs = np.broadcast_to(xs, xs.shape[:2] + (m, n)).reshape(xs.shape[0], xs.shape[1], m * n)
-    ys = np.broadcast_to(ys, ys.shape[:2] + (m, n)).reshape(ys.shape[0], ys.shape[1], m * n)
+    xs = np.broadcast_to(x4, x4.shape[:2] + (m, n)).reshape(x4.shape[0], x4.shape[1], m * n)
+    ys = np.broadcast_to(y4, y4.shape[:2] + (m, n)).reshape(y4.shape[0], y4.shape[1], m * n)
     if xs.shape[1] == 1 and ys.shape[0] == 1 and ys.shape[1] == cols and cols > 1:
         # x shared along the PE row, y along the PE column: lay x out along the whole row of
         # accumulators, so the product is one run of cols * m * n lanes per PE row
