@@ -721,6 +721,8 @@ class UnaryOp(PEOp):
     src = operand_def(BufferType)
     fn = prop_def(UnaryFnAttr)
     scalar = opt_prop_def(FloatAttr)
+    #: an int32 result's tile layout: the simulator checks overflow in its real lanes only
+    layout = opt_prop_def(TileLayoutAttr)
     assembly_format = "$fn $dst `,` $src attr-dict `:` type($dst) `,` type($src)"
 
     def __init__(
@@ -731,6 +733,7 @@ class UnaryOp(PEOp):
         *,
         pes: Rect,
         scalar: float | FloatAttr | None = None,
+        layout: TileLayoutAttr | None = None,
     ):
         super().__init__(
             operands=[dst, src],
@@ -738,11 +741,14 @@ class UnaryOp(PEOp):
                 "fn": UnaryFnAttr(UnaryFn(fn)),
                 "pes": dense_i64(pes),
                 "scalar": None if scalar is None else float64(scalar),
+                "layout": layout,
             },
         )
 
     def verify_(self) -> None:
         super().verify_()
+        if self.layout is not None:
+            check_layout(self, self.layout, self.dst)
         _expect(
             (self.fn.data == UnaryFn("scale")) == (self.scalar is not None),
             "'scale' (and only it) takes a scalar",
@@ -762,20 +768,35 @@ class BinaryOp(PEOp):
     lhs = operand_def(BufferType)
     rhs = operand_def(BufferType)
     fn = prop_def(BinaryFnAttr)
+    #: an int32 result's tile layout: the simulator checks overflow in its real lanes only
+    layout = opt_prop_def(TileLayoutAttr)
     assembly_format = (
         "$fn $dst `,` $lhs `,` $rhs attr-dict `:` type($dst) `,` type($lhs) `,` type($rhs)"
     )
 
     def __init__(
-        self, fn: BinaryFn | str, dst: SSAValue, lhs: SSAValue, rhs: SSAValue, *, pes: Rect
+        self,
+        fn: BinaryFn | str,
+        dst: SSAValue,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        *,
+        pes: Rect,
+        layout: TileLayoutAttr | None = None,
     ):
         super().__init__(
             operands=[dst, lhs, rhs],
-            properties={"fn": BinaryFnAttr(BinaryFn(fn)), "pes": dense_i64(pes)},
+            properties={
+                "fn": BinaryFnAttr(BinaryFn(fn)),
+                "pes": dense_i64(pes),
+                "layout": layout,
+            },
         )
 
     def verify_(self) -> None:
         super().verify_()
+        if self.layout is not None:
+            check_layout(self, self.layout, self.dst)
         check_operand_sizes(self, self.dst, self.lhs, self.rhs)
 
 
@@ -818,13 +839,19 @@ class ConvertOp(PEOp):
     name = "pe.convert"
     dst = operand_def(BufferType)
     src = operand_def(BufferType)
+    #: an int32 result's tile layout: the simulator checks overflow in its real lanes only
+    layout = opt_prop_def(TileLayoutAttr)
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
 
-    def __init__(self, dst: SSAValue, src: SSAValue, *, pes: Rect):
-        super().__init__(operands=[dst, src], properties={"pes": dense_i64(pes)})
+    def __init__(
+        self, dst: SSAValue, src: SSAValue, *, pes: Rect, layout: TileLayoutAttr | None = None
+    ):
+        super().__init__(operands=[dst, src], properties={"pes": dense_i64(pes), "layout": layout})
 
     def verify_(self) -> None:
         super().verify_()
+        if self.layout is not None:
+            check_layout(self, self.layout, self.dst)
         _expect(buf_of(self.dst).size == buf_of(self.src).size, "convert buffers differ in size")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.dialects import mesh, pe
@@ -52,6 +53,14 @@ def lower_random_normal(op: mesh.RandomNormalOp, lw: PELowering) -> SSAValue:
     return buf
 
 
+def int32_layout(result: SSAValue) -> pe.TileLayoutAttr | None:
+    """An int32 result's tile layout, carried by its elementwise op so the simulator checks
+    overflow only in real lanes (padding may hold a reduction's identity, e.g. an argmax's
+    INT32_MAX, where `index + 1` would wrap harmlessly)."""
+    elem = result.type.element_type  # type: ignore[attr-defined]  # a mesh tensor type
+    return tile_layout(result.type) if elem == i32 else None
+
+
 def lower_unary(op: mesh.UnaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
     lw.emit(
@@ -61,6 +70,7 @@ def lower_unary(op: mesh.UnaryOp, lw: PELowering) -> SSAValue:
             lw.buf(op.input),
             pes=grid_rect(dist_of(op.result)),
             scalar=op.scalar,
+            layout=int32_layout(op.result),
         )
     )
     return buf
@@ -70,7 +80,12 @@ def lower_binary(op: mesh.BinaryOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, op.fn.data)
     lw.emit(
         pe.BinaryOp(
-            op.fn.data, buf, lw.buf(op.lhs), lw.buf(op.rhs), pes=grid_rect(dist_of(op.result))
+            op.fn.data,
+            buf,
+            lw.buf(op.lhs),
+            lw.buf(op.rhs),
+            pes=grid_rect(dist_of(op.result)),
+            layout=int32_layout(op.result),
         )
     )
     return buf
@@ -85,7 +100,8 @@ def lower_select(op: mesh.SelectOp, lw: PELowering) -> SSAValue:
 
 def lower_convert(op: mesh.ConvertOp, lw: PELowering) -> SSAValue:
     buf = lw.alloc_for(op.result, "convert")
-    lw.emit(pe.ConvertOp(buf, lw.buf(op.input), pes=grid_rect(dist_of(op.result))))
+    rect = grid_rect(dist_of(op.result))
+    lw.emit(pe.ConvertOp(buf, lw.buf(op.input), pes=rect, layout=int32_layout(op.result)))
     return buf
 
 

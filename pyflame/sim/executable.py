@@ -26,6 +26,7 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.dead_transfers import dead_transfers
+from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
 from pyflame.sim.sram import Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
@@ -95,13 +96,16 @@ class Executable:
         #: the SRAM blocks of each run: one per group of buffers sharing bytes
         self.sram_blocks = group_buffers(buffers)
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
-        self.steps = merge_gathers(elide_receives(steps, buffers), buffers)
+        self.steps = private_accumulators(
+            merge_gathers(elide_receives(steps, buffers), buffers), steps, buffers
+        )
         #: `steps` also without the sends and receives no host output depends on
         #: (pyflame/sim/dead_transfers.py), and without writing the last receives into
         #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
         #: is exact
         lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
-        self.lean_steps = merge_gathers(lean, buffers)
+        #: SUMMA loops accumulate in private arrays (pyflame/sim/private_acc.py)
+        self.lean_steps = private_accumulators(merge_gathers(lean, buffers), steps, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         self.arg_names = arg_names

@@ -12,7 +12,7 @@ from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.int32_checks import I32, all_int32, as_int32
+from pyflame.sim.int32_checks import I32, all_int32, as_int32, real_lanes
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import global_index, kept_grid
 from pyflame.sim.schedule import Item, Schedule
@@ -54,13 +54,14 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
 
     if all_int32(d, src):  # -(-2**31), abs, scale: in int64, checked
         what = it.what
+        real = real_lanes(op.layout, it.rect[2], it.rect[3], d.size)
         if k is not None:
             k64 = k.astype(np.int64)
             entry = elementwise.Elementwise("scale", 1, lambda x: x * k64)
 
         def step(V, F, A, O):
             wide = elementwise.apply(entry, V[si][ssl].astype(np.int64))
-            V[di][dsl] = as_int32(wide, what, fn)
+            V[di][dsl] = as_int32(wide, what, fn, real)
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.UNARY, d.size, entry.flops, buf=src)
@@ -78,12 +79,13 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
 
     if all_int32(d, lhs, rhs):  # add, sub, mul, pow ... in int64, checked
         what, fn = it.what, op.fn.data
+        real = real_lanes(op.layout, it.rect[2], it.rect[3], d.size)
 
         def step(V, F, A, O):
             a, b = V[li][lsl].astype(np.int64), V[ri][rsl].astype(np.int64)
             if fn == "pow":  # check the size in float64 first: int64 powers wrap too
-                as_int32(np.power(a.astype(np.float64), b), what, fn)
-            V[di][dsl] = as_int32(entry.fn(a, b), what, fn)
+                as_int32(np.power(a.astype(np.float64), b), what, fn, real)
+            V[di][dsl] = as_int32(entry.fn(a, b), what, fn, real)
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.BINARY, d.size, entry.flops, buf=lhs)
@@ -113,10 +115,11 @@ def convert(s: Schedule, it: Item, op: pe.ConvertOp) -> None:
 
     if to == I32 and src.dtype.kind in "fV":  # NaN, inf or too large: never a wrapped value
         what = it.what
+        real = real_lanes(op.layout, it.rect[2], it.rect[3], d.size)
 
         def step(V, F, A, O):
             wide = V[si][ssl].astype(np.float64)
-            V[di][dsl] = as_int32(np.trunc(wide), what, "conversion to int32")
+            V[di][dsl] = as_int32(np.trunc(wide), what, "conversion to int32", real)
 
     s.steps.append(overwrites(step, di, dsl))
     wider = d if d.dtype.itemsize > src.dtype.itemsize else src

@@ -283,8 +283,12 @@ class WaveletRun:
         keep = np.ones((nr, nc), dtype=bool)
         keep[lr, lcol] = False
         saved = region[keep]
+        # the other PEs of the rectangle have not reached this op yet: they compute on zeros
+        # (fresh SRAM), since what they hold now could trip an int32 overflow check, and get
+        # their bytes back after
+        region[keep] = 0
         self._steps(lo.steps, self.V)
-        region[keep] = saved  # the other PEs of the rectangle have not reached this op yet
+        region[keep] = saved
 
     def _steps(self, steps, V) -> None:
         F: dict[int, np.ndarray] = {}

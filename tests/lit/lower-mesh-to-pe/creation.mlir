@@ -11,7 +11,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    %1 = pe.alloc {name = "rand", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xi32>
 // CHECK-NEXT:    pe.random_uniform %1, %s {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<5x6xi32 on 2x2 split [r, c]>, minval = 0.000000e+00 : f64, maxval = 4.000000e+00 : f64} : !pe.buf<9xi32>, i64
 // CHECK-NEXT:    %2 = pe.alloc {name = "add", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xi32>
-// CHECK-NEXT:    pe.binary add %2, %0, %1 {pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.binary add %2, %0, %1 {pes = array<i64: 0, 0, 2, 2>, layout = #pe.layout<5x6xi32 on 2x2 split [r, c]>}
 // CHECK-NOT:     pe.route
   func.func @creation(%s: i64) -> tensor<5x6xi32> {
     %0 = mesh.iota dim 1 start 3.0 step 2.0 : !mesh.tensor<5x6xi32 on 2x2 split [r, c]>

@@ -1,0 +1,136 @@
+"""Private accumulators (pyflame/sim/private_acc.py): a SUMMA loop's matmul steps add into a
+contiguous copy of the accumulator, written back by the last one; outputs and SRAM are bit
+for bit those of accumulating in SRAM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.sim import compile_plan, private_acc
+from pyflame.sim.executable import Buffer
+from pyflame.sim.private_acc import (
+    Accumulates,
+    PrivateUse,
+    private_accumulators,
+    private_use,
+    set_accumulates,
+)
+from pyflame.sim.step_access import Access, annotate
+
+
+def _programs(m: int, k: int, n: int, g: int, dtype: type):
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    lay = pf.MeshLayout.grid(g, g)
+    x, y = pf.from_numpy(a, layout=lay), pf.from_numpy(b, layout=lay)
+    z = (x @ y).relu()
+    return [z, x.T @ z], [np.maximum(a @ b, 0), a.T @ np.maximum(a @ b, 0)]
+
+
+def _plan(tensors):
+    tr = trace.trace(tensors)
+    module = tr.module()
+    compiler.lower(module, "pe")
+    return compile_plan(module), tr.inputs()
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "g", "dtype"),
+    [(5, 33, 7, 4, np.float32), (64, 16, 8, 4, np.float32), (5, 33, 7, 4, np.float16)],
+)
+def test_private_accumulators_change_no_bit(m, k, n, g, dtype, monkeypatch):
+    tensors, refs = _programs(m, k, n, g, dtype)
+    exe, args = _plan(tensors)
+    assert any(private_use(step) is not None for _, step in exe.run_steps), (
+        "no private run: the test no longer covers the pass"
+    )
+    assert any(private_use(s) is not None for s in exe.steps)
+    monkeypatch.setattr(private_acc, "MIN_RUN", 10**9)
+    tensors, _ = _programs(m, k, n, g, dtype)
+    plain, _ = _plan(tensors)
+    assert not any(private_use(s) is not None for s in plain.steps)
+    got, _ = exe.run(args)
+    want, _ = plain.run(args)
+    got_all, _, sram = exe.run_with_sram(args)
+    want_all, _, want_sram = plain.run_with_sram(args)
+    for a, b in zip(got + got_all, want + want_all, strict=True):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert sram.tobytes() == want_sram.tobytes()  # written back: the machine's SRAM
+    tol = 2e-2 if dtype == np.float16 else 1e-4
+    for a, ref in zip(got, refs, strict=True):
+        np.testing.assert_allclose(np.asarray(a, np.float32), ref, rtol=tol, atol=tol * 10)
+
+
+def _buffers() -> list[Buffer]:
+    # acc: 4 floats per PE in a 32-byte block (clash joins it to `other`): strided tiles
+    acc = Buffer(0, "acc", (0, 0, 2, 2), 0, 4, 16)
+    other = Buffer(1, "other", (0, 0, 2, 2), 16, 4, 16)
+    lhs = Buffer(2, "lhs", (0, 0, 2, 2), 64, 4, 16)
+    clash = Buffer(3, "clash", (0, 0, 2, 2), 8, 4, 16)  # shares bytes with acc (and other)
+    return [acc, other, lhs, clash]
+
+
+def _matmul(log: list, k: int):
+    sel = (slice(0, 2), slice(0, 2), slice(0, 4))
+
+    def private(use: PrivateUse):
+        def step(V, F, A, O):
+            log.append((k, use.load, use.store))
+
+        return step
+
+    def step(V, F, A, O):
+        log.append((k, None, None))
+
+    step = annotate(step, Access({0: sel, 2: sel}, {0: sel}))
+    return set_accumulates(step, Accumulates(0, sel, (2,), private))
+
+
+def _writes(buffer: int):
+    def step(V, F, A, O):
+        pass
+
+    sel = (slice(0, 2), slice(0, 2), slice(0, 4))
+    return annotate(step, Access({}, {buffer: sel}))
+
+
+def test_runs_stop_at_a_step_on_the_accumulators_bytes():
+    log: list = []
+    mm = [_matmul(log, k) for k in range(10)]
+    steps = [mm[0], mm[1], _writes(1), mm[2], mm[3], _writes(3), mm[4], mm[5], mm[6]]
+    steps += [mm[7], mm[8], mm[9]]
+    out = private_accumulators(steps, steps, _buffers())
+    for s in out:
+        s(None, {}, [], [])
+    # writing `other` (no shared byte) keeps the run going; `clash` ends it: 0-3 are a run
+    # of four, 4-9 one of six
+    assert log == [
+        (0, True, False),
+        (1, False, False),
+        (2, False, False),
+        (3, False, True),
+        (4, True, False),
+        (5, False, False),
+        (6, False, False),
+        (7, False, False),
+        (8, False, False),
+        (9, False, True),
+    ]
+
+
+def test_short_runs_and_unknown_steps_stay_in_sram():
+    log: list = []
+    mm = [_matmul(log, k) for k in range(6)]
+
+    def unknown(V, F, A, O):  # no Access and no operands: may touch anything
+        pass
+
+    steps = [mm[0], mm[1], mm[2], unknown, mm[3], mm[4], mm[5]]
+    out = private_accumulators(steps, steps, _buffers())
+    for s in out:
+        s(None, {}, [], [])
+    assert all(load is None for _, load, _ in log)  # runs of three: below MIN_RUN
