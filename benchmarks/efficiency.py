@@ -31,8 +31,9 @@ from pyflame.passes import lower_mesh_to_pe
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim.planner import compile_plan
 
-ALGORITHMS = ("summa-db", "summa", "cannon", "meshgemm")
-SHIFT_ALGORITHMS = ("cannon", "meshgemm")
+ALGORITHMS = ("summa-db", "summa", "cannon", "meshgemm", "summa25d")
+#: algorithms forced by rewriting the mesh.matmul (`set_algorithm`)
+FORCED_ALGORITHMS = ("cannon", "meshgemm", "summa25d")
 
 
 @contextlib.contextmanager
@@ -60,7 +61,7 @@ def measure(n: int, g: int, name: str) -> dict:
         with algorithm(name):
             tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
             module = tr.module()
-            if name in SHIFT_ALGORITHMS:
+            if name in FORCED_ALGORITHMS:
                 compiler.lower(module, "mesh")
                 set_algorithm(module, name)
             compiler.lower(module, "pe")
