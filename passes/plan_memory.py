@@ -212,8 +212,20 @@ def describe_value(v: SSAValue) -> tuple[str, str]:
     return what, describe_loc(v)
 
 
+def fit_layered_matmuls(fn: func.FuncOp, usable: int) -> None:
+    """A 2.5D SUMMA (`summa25d`) whose scratch overflows the SRAM with the tensors live at its
+    point of the program falls back to SUMMA (flame-to-mesh chose it by cycles alone)."""
+    while True:
+        peak, at, _ = peak_bytes(fn, mesh.dist_of)
+        op = list(fn.body.block.ops)[at] if peak > usable else None
+        if not isinstance(op, mesh.MatmulOp) or op.algorithm.data != mesh.MatmulAlgorithm.SUMMA25D:
+            return
+        op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm.SUMMA)
+
+
 def check_function(fn: func.FuncOp, target: Target) -> None:
     usable = target.usable_sram_bytes
+    fit_layered_matmuls(fn, usable)
 
     def dist_fn(v: SSAValue) -> Distribution:
         return mesh.dist_of(v)
