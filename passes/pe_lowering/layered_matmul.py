@@ -210,7 +210,7 @@ def lower_layered_matmul(
         q, h, p = s // plan.splits, s % plan.splits, s % 2
         a_root: Rect = (0, c * q, g, 1)
         a_sent = lw.emit(pe.SendOp(a_pieces[h], color=rows_ch[p], pes=a_root, asynchronous=True))
-        sent = [(a_sent.results[0], a_root)]
+        sent: list[tuple[SSAValue, Rect]] = [(a_sent.results[0], a_root)]
         for layer in range(c):
             b_root: Rect = (c * q + layer, 0, 1, g)
             tok = lw.emit(
