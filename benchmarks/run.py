@@ -6,21 +6,47 @@
     python benchmarks/run.py --quick --print # print the tables, leave RESULTS.md alone
     python benchmarks/run.py --jobs 3        # three measurements at once (memory permitting)
     python benchmarks/run.py --resume        # reuse the measurements an earlier run saved
+    python benchmarks/run.py --saved-only --only variants   # tables from saved rows alone
     python benchmarks/run.py --max-grid 256  # grid sides up to 256 only
 
 Every measurement runs in a fresh subprocess (`sys.executable`, this checkout's scripts), so
 peak memory is per program. Each section's table sits in RESULTS.md between two marker
 comments, `<!-- run.py:NAME -->` and `<!-- /run.py:NAME -->`; only the text between them is
 replaced (the first run appends the section with its markers), so prose written around the
-tables stays. Sections:
+tables stays. Sections, in the order they run:
 
+- `variants` (issue 11, deliverable 6): every algorithm variant side by side on the issue's
+  problems (GEMM 1024^3 on 32x32 and 8192^2 on 720x720; GEMV 4096^2 on 64x64 and 16384^2 on
+  360x360 and 720x720; the full-grid sum and allreduces on 64x64; conv2d 8x64x56x56 3x3 (and
+  8x16x56x56 on 28x28, which fits SRAM); the
+  MLP 784-256-10 training step; a transformer block): simulated cycles, the lower bound,
+  efficiency = bound / cycles, the cost model's estimate of each variant, the compiler's own
+  choice and whether it was the fastest (within 5%), and the variant the cost model ranks
+  first. The variants come from the compiler's registries (benchmarks/variants.py says which):
+  a new matmul or collective algorithm appears without a change here;
+- `weak-scaling`: the compiler's choice on 16x16, 32x32 and 64x64 PEs with the work per PE
+  fixed (GEMM, GEMV, allreduce, full-grid sum), and the efficiency lost (target: < 10%);
 - `efficiency-tile`: GEMM cycles against the compute bound at a fixed 32x32 tile per PE, grid
-  sides 32 to 720, double- and single-buffered SUMMA side by side (planned only: the cycles are
-  the plan's, benchmarks/efficiency.py);
-- `efficiency-size`: the same at fixed matrix sizes, 2048^2 and 8192^2;
-- `scale`: plan time, first and cached `pf.eval`, peak RSS and SRAM held for GEMMs on grid sides
-  64 to 720 and a program over the whole WSE-2 (benchmarks/scale.py);
-- `host-speed`: benchmarks/host_speed.py's four ratios; `gemm`, `conv2d`: those scripts' reports.
+  sides 32 to 720, every matmul variant side by side (planned only: the cycles are the plan's;
+  benchmarks/variants.py gemm);
+- `efficiency-size`: the same at fixed matrix sizes, 2048^2 and 8192^2, up to 720x720;
+- `scale` (issue 10, deliverable 6): plan time, first and cached `pf.eval`, peak RSS and SRAM
+  held for GEMMs on grid sides 64 to 720 and a program over the whole WSE-2
+  (benchmarks/scale.py);
+- `host-speed` (issue 10, deliverable 7): benchmarks/host_speed.py's four ratios (GEMM and
+  GEMV against numpy, the MLP step against PyTorch eager at equal threads, the 10-op
+  overhead); `gemm`, `conv2d`: those scripts' reports (host time against numpy / PyTorch);
+- `cost-model` (issue 11, deliverable 1): benchmarks/cost_model.py, estimates against the
+  simulator over its corpus.
+
+`--quick` keeps the 32x32 and 64x64 problems of `variants` (no whole programs), sides 16 and
+32 of `weak-scaling`, the small GEMM grids, two scale rows, and short repeats (measured
+2026-12-04 on the shared VM at load average 23-29: the quick `variants` section 197 s of wall
+time, the full `weak-scaling` section 263 s). The full run is hours of CPU: a variant of the
+8192^2 GEMM on 720x720 PEs plans in ~5 minutes of CPU, the transformer block's 14 variants
+take ~6 minutes, the MLP step's ~4; on that loaded VM it did not finish within a session
+(RESULTS.md, "Benchmark runner"). `--max-grid 256` leaves the largest grids out; `--resume`
+continues an interrupted run.
 """
 
 from __future__ import annotations
@@ -45,18 +71,55 @@ JOBS = [1]
 #: where each measurement's rows are saved, and whether to reuse them (`--resume`)
 SAVED = HERE / "saved"
 RESUME = [False]
+#: build tables from saved rows only (`--saved-only`): what is not saved says so
+SAVED_ONLY = [False]
 #: the largest grid side to measure (`--max-grid`)
 MAX_GRID = [10**9]
 
 #: (grid sides at 32x32 tiles), full and quick
-#: (720 stops for time: ~10g ops of unrolled SUMMA, each O(PEs), planned twice; the scale
-#: section's 720x720 GEMMs give the double-buffered figure)
-TILE_GRIDS = ([32, 64, 128, 256, 512], [32, 64])
+TILE_GRIDS = ([32, 64, 128, 256, 512, 720], [32, 64])
 #: (matrix side, grid sides), full and quick (2048^2 needs 64x64 PEs or more to fit SRAM)
 SIZE_GRIDS = (
-    [(2048, [64, 128, 256, 512]), (8192, [256, 512])],
+    [(2048, [64, 128, 256, 512, 720]), (8192, [256, 512, 720])],
     [(2048, [64, 128])],
 )
+#: benchmarks/variants.py arguments per problem of the `variants` section, full and quick (the
+#: SUMMA path of a large GEMV, `no skinny path`, redistributes the matrix to the compiler's
+#: square grid: ~30 minutes of planning for 4096^2 on a loaded machine, hours at 16384^2)
+VARIANT_JOBS = (
+    [
+        ["gemm", "--size", "1024", "--grid", "32"],
+        ["gemm", "--size", "8192", "--grid", "720"],
+        ["gemv", "--size", "4096", "--grid", "64"],
+        ["gemv", "--size", "16384", "--grid", "360", "--skip", "no skinny"],
+        ["gemv", "--size", "16384", "--grid", "720", "--skip", "no skinny"],
+        ["sum", "--grid", "64"],
+        ["allreduce", "--grid", "64", "--vector", "1"],
+        ["allreduce", "--grid", "64", "--vector", "256"],
+        ["conv2d"],  # the issue's: 64 channels do not fit (the filter bank sits on every PE)
+        ["conv2d", "--channels", "16", "--grid", "28"],
+        ["mlp"],
+        ["transformer"],
+    ],
+    [
+        ["gemm", "--size", "1024", "--grid", "32"],
+        ["gemv", "--size", "4096", "--grid", "64", "--skip", "no skinny"],
+        ["sum", "--grid", "64"],
+        ["allreduce", "--grid", "64", "--vector", "1"],
+        ["allreduce", "--grid", "64", "--vector", "256"],
+        ["conv2d", "--channels", "16", "--grid", "28"],
+    ],
+)
+#: weak scaling: (benchmark, work per PE, variants.py arguments without the grid), and the
+#: grid sides
+WEAK_PROBLEMS = [
+    ("GEMM", "32x32 tiles of A, B and C (n = 32 g)", ["gemm", "--tile", "32"]),
+    ("GEMV", "a 64x64 tile of A (n = 64 g)", ["gemv", "--tile", "64"]),
+    ("allreduce", "256 values, along every PE row", ["allreduce", "--vector", "256"]),
+    ("allreduce", "1 value, along every PE row", ["allreduce", "--vector", "1"]),
+    ("full-grid sum", "1 value, to the host", ["sum"]),
+]
+WEAK_GRIDS = ([16, 32, 64], [16, 32])
 #: scale.py arguments per row, full and quick
 SCALE_ROWS = (
     [
@@ -104,52 +167,95 @@ def measured(script: str, args: list[str]) -> list[dict]:
         print("reusing", saved.relative_to(HERE), flush=True)
         rows = json.loads(saved.read_text())
         return rows if isinstance(rows, list) else [rows]
-    rows = json_rows(run(script, *args))
-    if rows and all("error" not in r for r in rows):
+    if SAVED_ONLY[0]:
+        return [{"error": "not measured yet (no saved rows)"}]
+    proc = run(script, *args)
+    rows = json_rows(proc)
+    # a finished process's rows, errors of single variants (Cannon on a non-square grid)
+    # included; a crash or a row that failed for want of memory is measured again
+    if rows and proc.returncode == 0 and not any("MemoryError" in r.get("error", "") for r in rows):
         SAVED.mkdir(exist_ok=True)
         saved.write_text(json.dumps(rows))
     return rows
 
 
+#: variants.py's rows per argument list, measured once per run (the variant section's GEMMs
+#: are the efficiency tables' rows)
+MEASURED: dict[tuple[str, ...], list[dict]] = {}
+
+
+def variant_rows(args: list[str]) -> list[dict]:
+    """`benchmarks/variants.py args --json`: every variant's row, then the summary row."""
+    key = tuple(args)
+    if key not in MEASURED:
+        MEASURED[key] = measured("variants.py", [*args, "--json"])
+    return MEASURED[key]
+
+
+def cycles_cell(r: dict) -> str:
+    if "error" in r:
+        return r["error"].split(":")[0]
+    return f"{r['efficiency']:.3f} ({r['cycles']:,})"
+
+
 def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
-    """Rows of (tile, size, grid): one subprocess per grid, every algorithm side by side."""
-    lines = [
-        "| n | grid | tile per PE | double-buffered SUMMA | single-buffered SUMMA | Cannon | "
-        "MeshGEMM | plan CPU (s) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    """Rows of (tile, size, grid): one variants.py run per grid, every matmul algorithm of the
+    compiler's registry side by side, then the compiler's choice and whether it was fastest."""
     arguments = [
-        [*(["--tile", str(tile)] if tile else ["--size", str(size)]), "--grids", str(g), "--json"]
-        for tile, size, g in jobs
+        ["gemm", "--size", str(size or (tile or 0) * g), "--grid", str(g)] for tile, size, g in jobs
     ]
-    results = in_parallel(lambda a: measured("efficiency.py", a), arguments)
+    results = in_parallel(variant_rows, arguments)
+    names: list[str] = []
+    for rows in results:
+        for r in rows:
+            name = r.get("variant")
+            if name and name != "chosen" and name not in names:
+                names.append(name)
+    lines = [
+        "| n | grid | tile per PE | "
+        + " | ".join(n.removeprefix("matmul ") for n in names)
+        + " | chosen | chosen fastest | plan CPU (s) |",
+        "|---|---|---|" + "---|" * (len(names) + 3),
+    ]
     for (tile, size, g), rows in zip(jobs, results, strict=True):
-        by = {r.get("algorithm"): r for r in rows}
-        first = rows[0]
-        n = first.get("n", (tile or 0) * g or size)
-        cells = []
-        for name in ("summa-db", "summa", "cannon", "meshgemm"):
-            r = by.get(name, first)
-            if "error" in r:
-                cells.append(r["error"].split(":")[0])
-            else:
-                cells.append(f"{r['efficiency']:.3f} ({r['cycles']:,} cycles)")
-        plans = "/".join(str(r["plan_cpu_seconds"]) for r in rows if "plan_cpu_seconds" in r)
-        plans = plans or "-"
-        t = first.get("tile", tile)
-        lines.append(f"| {n} | {g}x{g} | {t}x{t} | {' | '.join(cells)} | {plans} |")
+        n = size or (tile or 0) * g
+        t = -(-n // g)
+        by = {r.get("variant"): r for r in rows if not r.get("summary")}
+        summary = next((r for r in rows if r.get("summary")), {})
+        cells = [cycles_cell(by[v]) if v in by else "-" for v in names]
+        plans = "/".join(str(r["plan_cpu_seconds"]) for r in by.values() if "plan_cpu_seconds" in r)
+        lines.append(
+            f"| {n} | {g}x{g} | {t}x{t} | {' | '.join(cells)} | {chosen_cell(summary)} "
+            f"| {fastest_cell(summary)} | {plans or '-'} |"
+        )
     return "\n".join(lines)
 
 
+def chosen_cell(summary: dict) -> str:
+    if "chosen" not in summary:
+        return summary.get("error", "-").split(":")[0]
+    return summary["chosen_as"] or summary["chosen"]
+
+
+def fastest_cell(summary: dict) -> str:
+    if "chosen_fastest" not in summary:
+        return "-"
+    if summary["chosen_fastest"] and summary["ratio"] <= 1:
+        return "yes"
+    verdict = "yes" if summary["chosen_fastest"] else "no"
+    return f"{verdict} ({summary['ratio']}x of {summary['fastest']})"
+
+
 def fits(side: int | str) -> bool:
-    """Whether a GEMM grid side is within `--max-grid` (the whole-wafer row always is)."""
+    """Whether a grid side is within `--max-grid` (the whole-wafer row always is)."""
     return side == "wafer" or int(side) <= MAX_GRID[0]
 
 
 def efficiency_tile(quick: bool) -> str:
     grids = [g for g in TILE_GRIDS[quick] if fits(g)]
     return (
-        "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32; efficiency = bound / simulated cycles\n\n"
+        "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32; cells: efficiency = bound / simulated "
+        "cycles (cycles); chosen: the variant the compiler's own choice matches\n\n"
         + efficiency_table([(32, None, g) for g in grids])
     )
 
@@ -159,6 +265,100 @@ def efficiency_size(quick: bool) -> str:
     return (
         "tiles of ceil(n / grid) (the last PE row and column hold the rest, padded)\n\n"
         + efficiency_table(jobs)
+    )
+
+
+def variant_jobs(quick: bool) -> list[list[str]]:
+    return [args for args in VARIANT_JOBS[quick] if fits(grid_of(args))]
+
+
+def grid_of(args: list[str]) -> int:
+    return int(args[args.index("--grid") + 1]) if "--grid" in args else 0
+
+
+def variants(quick: bool) -> str:
+    """Per problem: the compiler's choice, the fastest variant, the cost model's pick; then
+    every variant's cycles, efficiency and estimate."""
+    jobs = variant_jobs(quick)
+    results = in_parallel(variant_rows, jobs)
+    summary_lines = [
+        "| problem | bound | compiler's choice | cycles | efficiency | fastest variant (cycles) "
+        "| chosen fastest (within 5%) | cost model's pick (lowest estimate) |",
+        "|---|---:|---|---:|---:|---|---|---|",
+    ]
+    detail_lines = [
+        "| problem | variant | simulated cycles | efficiency | estimate (error) | what ran |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for args, rows in zip(jobs, results, strict=True):
+        summary = next((r for r in rows if r.get("summary")), None)
+        if summary is None or "chosen" not in summary:
+            error = (summary or (rows[0] if rows else {})).get("error", "no output")
+            summary_lines.append(f"| `variants.py {' '.join(args)}` | {error} | | | | | | |")
+            continue
+        moves = summary.get("redistributions", 0)
+        chosen = summary["chosen"] + (f"; {moves} redistributions" if moves else "")
+        summary_lines.append(
+            f"| {summary['problem']} | {summary['bound']:,} ({summary['bound_text']}) "
+            f"| {chosen} | {summary['cycles']:,} | {summary['efficiency']:.3f} "
+            f"| {summary['fastest']} ({summary['fastest_cycles']:,}) | {fastest_cell(summary)} "
+            f"| {summary['cost_model_pick']} |"
+        )
+        for r in rows:
+            if r.get("summary"):
+                continue
+            if "error" in r:
+                detail_lines.append(f"| {r['problem']} | {r['variant']} | {r['error']} | | | |")
+                continue
+            error = (r["estimate"] - r["cycles"]) / r["cycles"]
+            moves = r.get("redistributions", 0)
+            detail_lines.append(
+                f"| {r['problem']} | {r['variant']} | {r['cycles']:,} | {r['efficiency']:.3f} "
+                f"| {r['estimate']:,} ({100 * error:+.1f}%) | {r['algorithms']}"
+                + (f"; {moves} redistributions" if moves else "")
+                + " |"
+            )
+    return (
+        "planned only (the plan's cycles are a run's); efficiency = bound / simulated cycles; "
+        "estimate: passes/cost_model's `estimate_program` of the variant's mesh module\n\n"
+        + "\n".join(summary_lines)
+        + "\n\nEvery variant:\n\n"
+        + "\n".join(detail_lines)
+    )
+
+
+def weak_scaling(quick: bool) -> str:
+    """Work per PE fixed, grid side 16 -> 32 -> 64: the compiler's choice's efficiency."""
+    sides = [g for g in WEAK_GRIDS[quick] if fits(g)]
+    jobs = [[*args, "--grid", str(g), "--chosen-only"] for *_, args in WEAK_PROBLEMS for g in sides]
+    results = iter(in_parallel(variant_rows, jobs))
+    lines = [
+        "| benchmark | work per PE | "
+        + " | ".join(f"{g}x{g}" for g in sides)
+        + f" | efficiency lost {sides[0]} -> {sides[-1]} | under 10% |",
+        "|---|---|" + "---|" * (len(sides) + 2),
+    ]
+    for name, work, _ in WEAK_PROBLEMS:
+        effs, cells = [], []
+        for _ in sides:
+            rows = next(results)
+            summary = next((r for r in rows if r.get("summary")), rows[-1] if rows else {})
+            if "efficiency" in summary:
+                effs.append(summary["efficiency"])
+                cells.append(f"{summary['efficiency']:.3f} ({summary['cycles']:,})")
+            else:
+                effs.append(None)
+                cells.append(summary.get("error", "no output").split(":")[0])
+        if len(effs) > 1 and None not in effs:
+            loss = 1 - effs[-1] / effs[0]
+            verdict = f"{100 * loss:+.1f}% | {'yes' if loss < 0.10 else 'no'}"
+        else:
+            verdict = "- | -"
+        lines.append(f"| {name} | {work} | {' | '.join(cells)} | {verdict} |")
+    return (
+        "the compiler's choice, planned; cells: efficiency = bound / simulated cycles (cycles); "
+        "loss = 1 - efficiency at the largest side / at the smallest (negative: a gain)\n\n"
+        + "\n".join(lines)
     )
 
 
@@ -188,9 +388,13 @@ def scale(quick: bool) -> str:
     return "\n".join(lines)
 
 
-def report_of(script: str, *args: str) -> Callable[[bool], str]:
-    def section(quick: bool) -> str:
-        proc = run(script, *args, *(["--repeat", "2"] if quick else []))
+def report_of(
+    script: str, *args: str, quick: tuple[str, ...] = ("--repeat", "2")
+) -> Callable[[bool], str]:
+    """A section that is `script args`'s printed report (`quick`: the arguments `--quick` adds)."""
+
+    def section(quick_run: bool) -> str:
+        proc = run(script, *args, *(quick if quick_run else ()))
         text = proc.stdout.strip() or f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
         return f"```\n{text}\n```"
 
@@ -198,12 +402,18 @@ def report_of(script: str, *args: str) -> Callable[[bool], str]:
 
 
 SECTIONS: dict[str, tuple[str, Callable[[bool], str]]] = {
+    "variants": ("Every algorithm variant, the compiler's choice (issue 11)", variants),
+    "weak-scaling": ("Weak scaling, work per PE fixed (issue 11)", weak_scaling),
     "efficiency-tile": ("GEMM efficiency, 32x32 tiles per PE", efficiency_tile),
     "efficiency-size": ("GEMM efficiency, fixed matrix sizes", efficiency_size),
     "scale": ("Wafer scale: plan, run and memory", scale),
     "host-speed": ("Host speed (benchmarks/host_speed.py)", report_of("host_speed.py")),
     "gemm": ("GEMM 1024^3 on 32x32 (benchmarks/gemm.py)", report_of("gemm.py")),
     "conv2d": ("conv2d (benchmarks/conv2d.py)", report_of("conv2d.py")),
+    "cost-model": (
+        "The cost model against the simulator (benchmarks/cost_model.py)",
+        report_of("cost_model.py", quick=("--quick",)),
+    ),
 }
 
 
@@ -247,18 +457,27 @@ def main() -> None:
         help="reuse measurements saved in benchmarks/saved/ "
         "by an earlier run instead of repeating them",
     )
+    parser.add_argument(
+        "--saved-only",
+        action="store_true",
+        help="with --resume: tables from the saved measurements alone, the rest marked "
+        "not measured (the script-report sections still run)",
+    )
     parser.add_argument("--max-grid", type=int, help="leave out GEMM grid sides above this")
     args = parser.parse_args()
     JOBS[0] = max(1, args.jobs)
     MAX_GRID[0] = args.max_grid or MAX_GRID[0]
-    RESUME[0] = args.resume
+    RESUME[0] = args.resume or args.saved_only
+    SAVED_ONLY[0] = args.saved_only
     for name in args.only or list(SECTIONS):
         title, make = SECTIONS[name]
         start = time.perf_counter()
         table = make(args.quick)
         load = os.getloadavg()[0]
-        options = (" --quick" if args.quick else "") + (
-            f" --max-grid {args.max_grid}" if args.max_grid else ""
+        options = (
+            (" --quick" if args.quick else "")
+            + (f" --max-grid {args.max_grid}" if args.max_grid else "")
+            + (" --saved-only" if args.saved_only else "")
         )
         stamp = (
             f"`python benchmarks/run.py{options} --only {name}`, "

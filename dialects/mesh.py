@@ -209,7 +209,7 @@ class MatmulAlgorithmAttr(EnumAttribute[MatmulAlgorithm], SpacedOpaqueSyntaxAttr
 @irdl_attr_definition
 class CollectiveAlgorithmAttr(EnumAttribute[CollectiveAlgorithm], SpacedOpaqueSyntaxAttribute):
     """`algorithm` of mesh.allreduce and mesh.reduce: `#mesh<collective_algorithm tree>`
-    (pyflame.core.collectives: chain, two_chains, tree, tree3)."""
+    (pyflame.core.collectives: chain, two_chains, tree, tree3, ktree)."""
 
     name = "mesh.collective_algorithm"
 

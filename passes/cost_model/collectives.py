@@ -1,20 +1,20 @@
-"""Costs of the collectives: mesh.allreduce as today's pipelined chain (lower-mesh-to-pe's
-`chain_allreduce`), one chain per reduced mesh axis, columns of the grid first.
+"""Costs of the collectives: mesh.allreduce and mesh.reduce with every line-plan algorithm of
+pyflame/core/collectives.py (chain, two_chains, tree, tree3, ktree), and without `algorithm`
+the one lower-mesh-to-pe chooses.
 
-Along an axis of n PEs with a vector of B wavelets per PE, the chain is: the first line sends
-(issue, then B cycles of stream); each of the n - 2 middle lines receives, combines and forwards
-(one hop, its ramps and `ce_forward_cycles` of compute-engine time per stage); the last line
-receives the total (its combine streams B elements) and wakes; then it multicasts the total
-back (issue, n - 1 hops, B cycles) and the receivers wake:
+The estimate is `collectives.estimate`: each reduced mesh axis's line plan followed stage by
+stage with the simulator's timing (pyflame/core/line_search.py: a chain's first position sends
+after an issue, each middle one forwards `2 ramp + hops + ce_forward` after the head reaches
+it, once its own partial is ready; the last keeps the total after its B-wavelet combine and a
+task wake-up), the axes one after the other, then for an allreduce one multicast back from the
+roots; plus the copy of the operand when a later op still reads it. On the collectives
+benchmark (benchmarks/collectives.py) it is cycle-exact for every algorithm.
+
+`chain_allreduce_cycles` is the closed form for one line and the chain (ALGORITHMS.md section 4:
+end chain then broadcast, 2B + (s + 1) p):
 
     chain(n, B) = issue + (n - 1) * latency(1 hop) + (n - 2) * ce_forward + combine(B) + wake
                 + issue + latency(n - 1 hops) + B + wake
-
-(ALGORITHMS.md section 4: end chain then broadcast, 2B + (s + 1) p.) The chains of the two axes
-run one after the other, and the op first copies its operand when a later op still reads it.
-
-Other collective algorithms (tree, two chains meeting in the middle, reduce to one PE) register
-their own rules here under their algorithm's name.
 """
 
 from __future__ import annotations
@@ -45,30 +45,10 @@ def chain_allreduce_cycles(
     return reduce + back
 
 
-@cost_rule(mesh.AllReduceOp)
-@cost_rule(mesh.AllReduceOp, "chain")  # the name an `algorithm` property would give today's
-def allreduce(op: mesh.AllReduceOp, ctx: CostContext) -> Cost:
-    src = dist_of(op.input)
-    axes = "".join(src.split[d] for d in op.dims.get_values())
-    elems, eb = src.local_elems, ctx.elem_bytes(op.input)
-    copy = copy_if_read_later(op, ctx)
-    cycles, parts = copy, []
-    for along, n in (("c", src.grid[1]), ("r", src.grid[0])):
-        if along in axes and n > 1:
-            cycles += chain_allreduce_cycles(ctx, n, elems, eb, op.kind.data)
-            parts.append(f"chain of {n} along {'rows' if along == 'c' else 'columns'}")
-    return Cost(
-        cycles,
-        ctx.tile_bytes(op.input) if copy else 0,
-        algorithm="chain",
-        detail=f"{elems} elements; " + ", ".join(parts) if parts else "nothing to reduce",
-    )
-
-
 def _by_plan(op: mesh.AllReduceOp | mesh.ReduceOp, ctx: CostContext, algorithm: str) -> Cost:
     """mesh.allreduce / mesh.reduce with a line-plan algorithm: pyflame.core.collectives'
-    estimate (per phase the slowest chain's B + stages, extra streams a root absorbs, one wake
-    per phase; a move to PE 0; for an allreduce the multicast back), after the copy."""
+    estimate (every line's plan stage by stage, a move to PE 0 where the plan has one, for an
+    allreduce the multicast back), after the copy."""
     src = dist_of(op.input)
     dims = tuple(op.dims.get_values())
     lines = collectives.reduced_lines(src, dims)
@@ -89,19 +69,22 @@ def _register(op_class: type, algorithm: str) -> None:
     cost_rule(op_class, algorithm)(lambda op, ctx: _by_plan(op, ctx, algorithm))
 
 
-for _algorithm in ("two_chains", "tree", "tree3"):
-    _register(mesh.AllReduceOp, _algorithm)
-for _algorithm in ("chain", "two_chains", "tree", "tree3"):
-    _register(mesh.ReduceOp, _algorithm)
-cost_rule(mesh.ReduceOp)(
-    lambda op, ctx: _by_plan(
+def _chosen(op: mesh.AllReduceOp | mesh.ReduceOp, ctx: CostContext) -> Cost:
+    """An op without `algorithm`: the one lower-mesh-to-pe would choose."""
+    src = dist_of(op.input)
+    return _by_plan(
         op,
         ctx,
         collectives.choose(
-            collectives.reduced_lines(dist_of(op.input), tuple(op.dims.get_values())),
-            ctx.wavelets(dist_of(op.input).local_elems, ctx.elem_bytes(op.input)),
+            collectives.reduced_lines(src, tuple(op.dims.get_values())),
+            ctx.wavelets(src.local_elems, ctx.elem_bytes(op.input)),
             ctx.target,
-            True,
+            isinstance(op, mesh.ReduceOp),
         ),
     )
-)
+
+
+for _op_class in (mesh.AllReduceOp, mesh.ReduceOp):
+    cost_rule(_op_class)(_chosen)
+    for _algorithm in collectives.ALGORITHMS:
+        _register(_op_class, _algorithm.value)

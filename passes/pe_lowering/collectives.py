@@ -17,6 +17,7 @@ from pyflame.passes.pe_lowering.loops import LoopBody
 from pyflame.passes.pe_lowering.state import (
     PELowering,
     Rect,
+    Rule,
     Span,
     chain_routes,
     exchange_whole,
@@ -66,38 +67,57 @@ def _emit_at(lw: PELowering, along: str, lines: list[int], cross: Span, make) ->
     body.finish()
 
 
+#: a line plan with at most this many channels routes them all before its first transfer
+#: (they are live together, so no two share a color): the fixed plans' levels then never race
+#: on a color. ktree's deeper plans route phase by phase; its search orders the arrivals
+#: (pyflame/core/line_search.py `_in_order`).
+PREROUTED_CHANNELS = 8
+
+
+def _sides(chains: Phase) -> list[Phase]:
+    """A phase's chains toward higher positions, then those toward lower ones (if any)."""
+    return [
+        side
+        for rising in (True, False)
+        if (side := tuple(c for c in chains if len(c) > 1 and (c[1] > c[0]) == rising))
+    ]
+
+
 def reduce_phase(
     lw: PELowering,
     buf: SSAValue,
     along: str,
-    n: int,
-    chains: Phase,
+    sides: list[Phase],
     cross: Span,
     kind: ReductionKind | str,
+    colors: list[int],
+    open_end: bool = False,
 ) -> None:
     """One phase of a line plan: its chains at once, those toward higher positions on one
-    channel, those toward lower ones on another. Each chain's first position sends, the middle
-    ones receive, combine and forward (one CE stage each), the last keeps the total; a position
-    that ends two chains (one from each side) receives the lower side's stream first, then the
-    higher side's: on two channels, that order does not depend on which arrives first (float
-    sums round the same on every engine)."""
-    for rising in (True, False):
-        side = tuple(c for c in chains if len(c) > 1 and (c[1] > c[0]) == rising)
-        if side:
-            reduce_chains(lw, buf, along, n, side, cross, kind)
+    channel, those toward lower ones on another (`colors`, routed by `reduce_line`). Each
+    chain's first position sends, the middle ones receive, combine and forward (one CE stage
+    each), the last keeps the total; a position that ends two chains (one from each side)
+    receives the lower side's stream first, then the higher side's. Both channels are routed
+    before either is used, so they are live together and never share a color: that order then
+    does not depend on which stream arrives first (float sums round the same on every engine
+    and on the machine). `open_end`: the last side's chain ends in a forward (the root streams
+    the total back)."""
+    for k, (side, color) in enumerate(zip(sides, colors, strict=True)):
+        reduce_chains(lw, buf, along, side, cross, kind, color, open_end and k == len(sides) - 1)
 
 
 def reduce_chains(
     lw: PELowering,
     buf: SSAValue,
     along: str,
-    n: int,
     chains: Phase,
     cross: Span,
     kind: ReductionKind | str,
+    color: int,
+    open_end: bool = False,
 ) -> None:
-    """Chains that all run the same way, on one channel (see `reduce_phase`)."""
-    color = lw.channel(chain_routes(along, n, chains, cross))
+    """Chains that all run the same way, on one channel (see `reduce_phase`); `open_end`: the
+    one chain's last position forwards instead of keeping."""
 
     def send(rect: Rect) -> Operation:
         return pe.SendOp(buf, color=color, pes=rect)
@@ -112,8 +132,9 @@ def reduce_chains(
         (c,) = chains
         _emit_at(lw, along, [c[0]], cross, send)
         _emit_at(lw, along, list(c[1:-1]), cross, forward)
-        _emit_at(lw, along, [c[-1]], cross, keep)
+        _emit_at(lw, along, [c[-1]], cross, forward if open_end else keep)
         return
+    assert not open_end, "a stream back starts from one chain's end"
     # several (short) chains, e.g. a tree's groups: stage by stage, each stage over every chain
     for j in range(max(len(c) for c in chains)):
         for role in (send, forward, keep):
@@ -132,29 +153,60 @@ def reduce_line(
     plan: collectives.LinePlan,
     cross: Span,
     kind: ReductionKind | str,
-) -> None:
+    back: tuple[Rule, ...] | None = None,
+) -> int | None:
     """Every line along `along` (on the lines `cross` of the other axis) reduced by `plan`;
-    the total then moved to the plan's root if the plan says so."""
-    for phase in plan.phases:
-        reduce_phase(lw, buf, along, plan.n, phase, cross, kind)
-    if plan.moved_from is None:
-        return
-    color = lw.channel(chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross))
-    lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, plan.moved_from, cross)))
-    lw.emit(pe.RecvOp(buf, color=color, pes=_line_rect(along, plan.root, cross)))
+    the total then moved to the plan's root if the plan says so. `back`: the routes of a
+    multicast from the root; its last receive then forwards the total onto them as it arrives
+    (on the last chain's channel, whose routes gain them); returns that channel."""
+    sides = [_sides(phase) for phase in plan.phases]
+    configs = [[chain_routes(along, plan.n, side, cross) for side in ss] for ss in sides]
+    if back is not None:
+        assert len(sides[-1][-1]) == 1 and sides[-1][-1][0][-1] == plan.root, plan
+        configs[-1][-1] = configs[-1][-1] + back
+    prerouted = sum(map(len, sides)) <= PREROUTED_CHANNELS
+    routed = [[lw.channel(c) for c in cs] for cs in configs] if prerouted else []
+    colors: list[int] = []
+    for k, ss in enumerate(sides):
+        colors = routed[k] if prerouted else [lw.channel(c) for c in configs[k]]
+        reduce_phase(
+            lw, buf, along, ss, cross, kind, colors, back is not None and k == len(sides) - 1
+        )
+    if plan.moved_from is not None:
+        color = lw.channel(chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross))
+        lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, plan.moved_from, cross)))
+        lw.emit(pe.RecvOp(buf, color=color, pes=_line_rect(along, plan.root, cross)))
+    return colors[-1] if back is not None else None
 
 
-def multicast_back(
-    lw: PELowering, buf: SSAValue, grid: tuple[int, int], roots: dict[str, int]
+def back_routes(grid: tuple[int, int], roots: dict[str, int]) -> tuple[Rule, ...]:
+    """The multicast from PE (roots['r'], roots['c']) to every other PE of the reduced lines:
+    over the grid when both axes were reduced, else along each line."""
+    rows, cols = grid
+    if "r" in roots and "c" in roots:
+        return grid_multicast(rows, cols, (roots["r"], roots["c"]))
+    ((along, root),) = roots.items()
+    n, cross = (cols, (0, rows)) if along == "c" else (rows, (0, cols))
+    return line_multicast(along, n, root, cross)
+
+
+def root_rect(grid: tuple[int, int], roots: dict[str, int]) -> Rect:
+    """The PEs holding the totals: one PE when both axes were reduced, else the root line."""
+    rows, cols = grid
+    if len(roots) == 2:
+        return (roots["r"], roots["c"], 1, 1)
+    ((along, root),) = roots.items()
+    return _line_rect(along, root, (0, rows) if along == "c" else (0, cols))
+
+
+def receive_back(
+    lw: PELowering, buf: SSAValue, grid: tuple[int, int], roots: dict[str, int], color: int
 ) -> None:
-    """The total, on PE (roots['r'], roots['c']) of every reduced line, multicast to the
-    lines' other PEs: one stream per line, or one stream over the grid when both axes were
-    reduced."""
+    """Every PE of the reduced lines but the root receives the total the root streams back
+    on `color` (`back_routes`)."""
     rows, cols = grid
     if "r" in roots and "c" in roots:
         r0, c0 = roots["r"], roots["c"]
-        color = lw.channel(grid_multicast(rows, cols, (r0, c0)))
-        lw.emit(pe.SendOp(buf, color=color, pes=(r0, c0, 1, 1)))
         others = [
             (0, 0, r0, cols),
             (r0 + 1, 0, rows - r0 - 1, cols),
@@ -167,8 +219,6 @@ def multicast_back(
         return
     ((along, root),) = roots.items()
     n, cross = (cols, (0, rows)) if along == "c" else (rows, (0, cols))
-    color = lw.channel(line_multicast(along, n, root, cross))
-    lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, root, cross)))
     for first, count in ((0, root), (root + 1, n - root - 1)):
         if count > 0:
             rect = (
@@ -179,40 +229,57 @@ def multicast_back(
             lw.emit(pe.RecvOp(buf, color=color, pes=rect))
 
 
+def op_wavelets(op: mesh.AllReduceOp | mesh.ReduceOp) -> int:
+    """B: the wavelets of one PE's partials."""
+    return collectives.wavelets_per_pe(
+        dist_of(op.input), getattr(elem_of(op.input), "bitwidth", 32)
+    )
+
+
 def op_algorithm(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> CollectiveAlgorithm:
     """The op's `algorithm`, else the cheapest by the cost model."""
     if op.algorithm is not None:
         return op.algorithm.data
     src = dist_of(op.input)
-    wavelets = collectives.wavelets_per_pe(src, getattr(elem_of(op.input), "bitwidth", 32))
+    wavelets = op_wavelets(op)
     lines = collectives.reduced_lines(src, tuple(op.dims.get_values()))
     return collectives.choose(lines, wavelets, lw.target, isinstance(op, mesh.ReduceOp))
 
 
 def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAValue:
     """Reduce every row (when the dims were split over columns) to its root column, then that
-    column (or every column) to its root row, each line by the op's algorithm's plan; an
-    allreduce then multicasts the total back from the root, a reduce leaves it on PE row/column
-    0, where its result's (collapsed) grid is."""
+    column (or every column) to its root row, each line by the op's algorithm's plan; in an
+    allreduce the root's last receive forwards the total as it arrives onto a multicast back to
+    every PE (which receive it), a reduce leaves it on PE row/column 0, where its result's
+    (collapsed) grid is."""
     src = dist_of(op.input)
     to_root = isinstance(op, mesh.ReduceOp)
     algorithm = op_algorithm(op, lw)
+    wavelets = op_wavelets(op)
     buf = lw.writable_copy(op.input, "allreduce")
     axes = "".join(src.split[d] for d in op.dims.get_values())
     rows, cols = src.grid
     roots: dict[str, int] = {}
+    # the plans of the reduced axes, rows first (their lines: every row; then the root column)
+    lines: list[tuple[str, collectives.LinePlan]] = []
     if "c" in axes and cols > 1:
-        plan = collectives.plan_for(cols, algorithm, to_root)
-        reduce_line(lw, buf, "c", plan, (0, rows), op.kind.data)
-        roots["c"] = plan.root
+        lines.append(("c", collectives.plan_for(cols, algorithm, to_root, wavelets, lw.target)))
     if "r" in axes and rows > 1:
-        # only the root column holds row totals when the columns were reduced too
-        cross = (roots["c"], 1) if "c" in roots else (0, cols)
-        plan = collectives.plan_for(rows, algorithm, to_root)
-        reduce_line(lw, buf, "r", plan, cross, op.kind.data)
-        roots["r"] = plan.root
-    if roots and not to_root:
-        multicast_back(lw, buf, src.grid, roots)
+        lines.append(("r", collectives.plan_for(rows, algorithm, to_root, wavelets, lw.target)))
+    roots = {along: plan.root for along, plan in lines}
+    back = None if to_root or not lines else back_routes(src.grid, roots)
+    streamed = back is not None and collectives.streams_back(wavelets, lw.target)
+    color = None
+    for k, (along, plan) in enumerate(lines):
+        # only the root column holds row totals when the rows were reduced first
+        cross = (0, rows) if along == "c" else (roots["c"], 1) if "c" in roots else (0, cols)
+        last = back if streamed and k == len(lines) - 1 else None
+        color = reduce_line(lw, buf, along, plan, cross, op.kind.data, last)
+    if back is not None and not streamed:  # the root sends the total once it has it
+        color = lw.channel(back)
+        lw.emit(pe.SendOp(buf, color=color, pes=root_rect(src.grid, roots)))
+    if color is not None and back is not None:
+        receive_back(lw, buf, src.grid, roots, color)
     return buf
 
 

@@ -14,6 +14,11 @@ between pass the stream through without touching the PE.
     line_plan(8, "two_chains", root=3).phases -> (((0, 1, 2, 3), (7, 6, 5, 4, 3)),)
     line_plan(9, "tree", root=4).phases       -> (((0, 1), (2, 1), (3, 4), (5, 4), (6, 7), (8, 7)),
                                                   ((1, 4), (7, 4)))
+
+`ktree` is a tree of chains whose shape is searched (pyflame/core/line_search.py) for the fewest
+cycles by the same timing model `plan_cycles` uses: segments far from the root are reduced by
+short chains, segments near it by longer ones (their totals are needed later), and the chain of
+each level passes through its segments' routers to their roots, so the levels overlap in time.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core.distribution import Distribution
-from pyflame.core.target import Target
+from pyflame.core.line_search import StageCosts, chain_times, search_line
+from pyflame.core.target import WSE2, Target
 
 Chain = tuple[int, ...]
 Phase = tuple[Chain, ...]
@@ -42,6 +48,10 @@ class CollectiveAlgorithm(StrEnum):
     #: three levels of groups of ~p^(1/3): fewer CE stages (~3 p^(1/3)) for one more vector
     #: term and phase boundary; for scalars on long lines
     TREE3 = "tree3"
+    #: a tree of chains searched for the fewest cycles (group sizes grow toward the root, the
+    #: levels overlap); one-sided to position 0 for a reduce, around the best root for an
+    #: allreduce; a single chain for long vectors
+    KTREE = "ktree"
 
 
 ALGORITHMS = tuple(CollectiveAlgorithm)
@@ -110,11 +120,22 @@ def middle(n: int) -> int:
     return (n - 1) // 2
 
 
-def plan_for(n: int, algorithm: CollectiveAlgorithm | str, to_root: bool) -> LinePlan:
+def plan_for(
+    n: int,
+    algorithm: CollectiveAlgorithm | str,
+    to_root: bool,
+    wavelets: int = 1,
+    target: Target = WSE2,
+) -> LinePlan:
     """The plan an op uses: a reduce to one PE ends at position 0 (the corner its result lives
     on; two_chains meets in the middle and then moves the total there); an allreduce ends where
-    its broadcast back starts: the middle, except for the single chain (its far end)."""
+    its broadcast back starts: the middle, except for the single chain (its far end) and ktree
+    (the root its search found). Only ktree's shape depends on B (`wavelets`) and `target`."""
     algorithm = CollectiveAlgorithm(algorithm)
+    if algorithm == CollectiveAlgorithm.KTREE:
+        streamed = not to_root and streams_back(wavelets, target)
+        levels, root, _ = search_line(n, StageCosts.of(target, wavelets), to_root, streamed)
+        return LinePlan(n, levels, root)
     if algorithm == CollectiveAlgorithm.CHAIN or (to_root and algorithm in LEVELS):
         return line_plan(n, algorithm, 0)
     plan = line_plan(n, algorithm, middle(n))
@@ -138,41 +159,70 @@ def wavelets_per_pe(src: Distribution, bits: int) -> int:
 # --------------------------------------------------------------------------- cost model
 
 
-def stage_cycles(hops: int, target: Target) -> int:
-    """One CE stage of a pipelined chain: down the ramp, `hops` links, combine, up again."""
-    return (
-        2 * target.ramp_latency_cycles + hops * target.hop_latency_cycles + target.ce_forward_cycles
-    )
+def emission_order(phase: Phase) -> Phase:
+    """A phase's chains in the order lower-mesh-to-pe emits them: those running toward higher
+    positions first (one channel), then those toward lower ones (another), so a position that
+    ends one chain from each side keeps the lower side's first."""
+    rising = tuple(c for c in phase if len(c) > 1 and c[1] > c[0])
+    return rising + tuple(c for c in phase if len(c) > 1 and c[1] < c[0])
 
 
-def boundary_cycles(target: Target) -> int:
-    """A phase's end: the last receive's completion wakes its task, the next op is issued."""
-    return target.task_activation_cycles + target.vector_issue_cycles
+def plan_times(plan: LinePlan, wavelets: int, target: Target) -> tuple[int, int]:
+    """(the root's ready time, every position's latest end) of a line plan on B = `wavelets`,
+    every position starting at 0: the timing of pyflame/core/line_search.py followed phase by
+    phase in emission order (a phase's chains overlap in time with earlier phases' wherever
+    their positions are free), then the move of the total to the root if the plan has one."""
+    costs = StageCosts.of(target, wavelets)
+    ready, clock = [0] * plan.n, [0] * plan.n
+    for phase in plan.phases:
+        chain_times(emission_order(phase), ready, costs, clock)
+    if plan.moved_from is not None:
+        start = ready[plan.moved_from] + costs.issue
+        head = start + costs.latency(abs(plan.moved_from - plan.root))
+        ready[plan.root] = max(ready[plan.root] + costs.issue, head) + costs.keep
+        clock[plan.root] = ready[plan.root]
+    return ready[plan.root], max(clock)
 
 
 def plan_cycles(plan: LinePlan, wavelets: int, target: Target) -> int:
-    """Estimated cycles of a line plan on B = `wavelets` per PE (model, see docs/passes.md):
-    per phase, the slowest chain's B + stages, plus B and a task wake-up for every extra stream
-    a root absorbs after its first, plus one phase boundary."""
-    total = 0
-    for phase in plan.phases:
-        chains = max(
-            wavelets + sum(stage_cycles(abs(v - u), target) for u, v in zip(c, c[1:], strict=False))
-            for c in phase
-        )
-        ends: dict[int, int] = {}
-        for c in phase:
-            ends[c[-1]] = ends.get(c[-1], 0) + 1
-        extra = (max(ends.values()) - 1) * (wavelets + boundary_cycles(target))
-        total += chains + extra + boundary_cycles(target)
-    if plan.moved_from is not None:
-        total += (
-            wavelets
-            + 2 * target.ramp_latency_cycles
-            + abs(plan.moved_from - plan.root) * target.hop_latency_cycles
-            + boundary_cycles(target)
-        )
-    return total
+    """Estimated cycles until the root of a line plan holds the total."""
+    return plan_times(plan, wavelets, target)[0]
+
+
+def streams_back(wavelets: int, target: Target) -> bool:
+    """Whether an allreduce's root forwards the total back as it arrives: only when B fits the
+    queues of a one-hop path. Longer, the stream back stalls on a PE whose input ramp is still
+    taking the chain's stream toward the root, which stalls the root, which stalls that chain:
+    a deadlock (the machine's and the simulator's)."""
+    one_hop = target.ce_queue_wavelets + 2 * target.router_queue_wavelets  # as vector_costs'
+    return wavelets <= one_hop  # path_capacity_wavelets(target, 1), without importing numpy
+
+
+def multicast_cycles(far: int, wavelets: int, target: Target) -> int:
+    """A root multicasting B wavelets to PEs up to `far` hops away: issue, the head's way to
+    the farthest, B cycles of stream, the receivers' wake-up."""
+    costs = StageCosts.of(target, wavelets)
+    return costs.issue + costs.latency(far) + costs.keep
+
+
+def streamed_back_cycles(plan: LinePlan, far: int, wavelets: int, target: Target) -> int:
+    """An allreduce's last line: the plan, except that its root forwards the total as it
+    arrives (its last receive is a receive-combine-forward onto a multicast back to every PE,
+    `far` hops beyond this line on the other axes), then every PE has received it: the stream
+    reaches each, and no sooner than that PE has finished its own part and issued the receive
+    (one receiver still busy stalls the multicast for all)."""
+    costs = StageCosts.of(target, wavelets)
+    ready, clock = [0] * plan.n, [0] * plan.n
+    *early, last = plan.phases
+    for phase in early:
+        chain_times(emission_order(phase), ready, costs, clock)
+    start = chain_times(emission_order(last), ready, costs, clock, open_end=True)
+    arrivals = [
+        max(clock[i] + costs.issue, start + costs.latency(abs(i - plan.root) + far))
+        for i in range(plan.n)
+        if i != plan.root
+    ]
+    return max(arrivals) + costs.keep
 
 
 def estimate(
@@ -183,17 +233,20 @@ def estimate(
     to_root: bool,
 ) -> int:
     """Estimated cycles of a reduction over the mesh axes of lengths `lines` (reduced one
-    after another), plus the broadcast back for an allreduce (one multicast from the root)."""
-    total = sum(plan_cycles(plan_for(n, algorithm, to_root), wavelets, target) for n in lines)
+    after another: every line of an axis at once, the next axis's line starting from their
+    totals); for an allreduce the last line's root streams the total back to every PE as it
+    arrives (`streamed_back_cycles`), or for long vectors multicasts it once it has it."""
+    plans = [plan_for(n, algorithm, to_root, wavelets, target) for n in lines]
     if to_root or not lines:
-        return total
-    far = sum(max(r, n - 1 - r) for n in lines for r in (plan_for(n, algorithm, False).root,))
-    return (
-        total
-        + wavelets
-        + 2 * target.ramp_latency_cycles
-        + far * target.hop_latency_cycles
-        + boundary_cycles(target)
+        return sum(plan_cycles(plan, wavelets, target) for plan in plans)
+    if not streams_back(wavelets, target):
+        far = sum(max(p.root, p.n - 1 - p.root) for p in plans)
+        total = sum(plan_cycles(plan, wavelets, target) for plan in plans)
+        return total + multicast_cycles(far, wavelets, target)
+    *early, last = plans
+    far = sum(max(p.root, p.n - 1 - p.root) for p in early)
+    return sum(plan_cycles(plan, wavelets, target) for plan in early) + streamed_back_cycles(
+        last, far, wavelets, target
     )
 
 

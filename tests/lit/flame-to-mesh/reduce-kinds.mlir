@@ -53,12 +53,12 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-LABEL: func.func @softmax
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<16x12xf32> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.local_reduce max %0 dims [1] : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.allreduce max %1 dims [1] algorithm chain : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:    %2 = mesh.allreduce max %1 dims [1] algorithm two_chains : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
 // CHECK-NEXT:    %3 = mesh.broadcast %2 : !mesh.tensor<16x1xf32 on 4x4 split [r, _]> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %4 = mesh.binary sub %0, %3 : !mesh.tensor<16x12xf32 on 4x4 split [r, c]>, !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %5 = mesh.unary exp %4 : !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %6 = mesh.local_reduce sum %5 dims [1] : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x4xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %7 = mesh.allreduce sum %6 dims [1] algorithm chain : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:    %7 = mesh.allreduce sum %6 dims [1] algorithm two_chains : !mesh.tensor<16x4xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x1xf32 on 4x4 split [r, _]>
 // CHECK-NEXT:    %8 = mesh.broadcast %7 : !mesh.tensor<16x1xf32 on 4x4 split [r, _]> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %9 = mesh.binary div %5, %8 : !mesh.tensor<16x12xf32 on 4x4 split [r, c]>, !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> !mesh.tensor<16x12xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %10 = mesh.gather %9 : !mesh.tensor<16x12xf32 on 4x4 split [r, c]> -> tensor<16x12xf32>

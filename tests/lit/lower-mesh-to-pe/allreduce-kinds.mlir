@@ -15,14 +15,13 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.reduce max %1, %0 {pes = array<i64: 0, 0, 2, 3>, shape = array<i64: 4, 2>, dims = array<i64: 1>} : !pe.buf<4xf32>, !pe.buf<8xf32>
 // CHECK-NEXT:    pe.route ramp -> [west] {color = 0 : i64, pes = array<i64: 0, 1, 2, 2>}
 // CHECK-NEXT:    pe.route east -> [ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
+// CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.route west -> [east, ramp] {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 2, 2, 1>}
 // CHECK-NEXT:    pe.send %1 {pes = array<i64: 0, 2, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.recv %1 combine max forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %1 combine max {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.route ramp -> [east] {color = 1 : i64, pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route west -> [east, ramp] {color = 1 : i64, pes = array<i64: 0, 1, 2, 1>}
-// CHECK-NEXT:    pe.route west -> [ramp] {color = 1 : i64, pes = array<i64: 0, 2, 2, 1>}
-// CHECK-NEXT:    pe.send %1 {pes = array<i64: 0, 0, 2, 1>, color = 1 : i64} : !pe.buf<4xf32>
-// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 0, 1, 2, 2>, color = 1 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %1 combine max forward {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
+// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 0, 1, 2, 2>, color = 0 : i64} : !pe.buf<4xf32>
 // CHECK-NEXT:    %2 = pe.host_out %1 {layout = #pe.layout<8x1xf32 on 2x3 split [r, _]>, pes = array<i64: 0, 0, 2, 3>} : !pe.buf<4xf32> -> tensor<8x1xf32>
   func.func @max_along_columns(%a: tensor<8x5xf32>) -> tensor<8x1xf32> {
     %0 = mesh.scatter %a : tensor<8x5xf32> -> !mesh.tensor<8x5xf32 on 2x3 split [r, c]>
@@ -45,14 +44,13 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.recv %1 combine min {pes = array<i64: 0, 0, 2, 1>, color = 0 : i64} : !pe.buf<1xi32>
 // CHECK-NEXT:    pe.route ramp -> [north] {color = 1 : i64, pes = array<i64: 1, 0, 1, 1>}
 // CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route ramp -> [east, south] {color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.route west -> [ramp, south] {color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 1 : i64, pes = array<i64: 1, 0, 1, 2>}
 // CHECK-NEXT:    pe.send %1 {pes = array<i64: 1, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xi32>
-// CHECK-NEXT:    pe.recv %1 combine min {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xi32>
-// CHECK-NEXT:    pe.route ramp -> [east, south] {color = 2 : i64, pes = array<i64: 0, 0, 1, 1>}
-// CHECK-NEXT:    pe.route west -> [ramp, south] {color = 2 : i64, pes = array<i64: 0, 1, 1, 1>}
-// CHECK-NEXT:    pe.route north -> [ramp] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.send %1 {pes = array<i64: 0, 0, 1, 1>, color = 2 : i64} : !pe.buf<1xi32>
-// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64} : !pe.buf<1xi32>
-// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 0, 1, 1, 1>, color = 2 : i64} : !pe.buf<1xi32>
+// CHECK-NEXT:    pe.recv %1 combine min forward {pes = array<i64: 0, 0, 1, 1>, color = 1 : i64} : !pe.buf<1xi32>
+// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 1, 0, 1, 2>, color = 1 : i64} : !pe.buf<1xi32>
+// CHECK-NEXT:    pe.recv %1 {pes = array<i64: 0, 1, 1, 1>, color = 1 : i64} : !pe.buf<1xi32>
 // CHECK-NEXT:    %2 = pe.host_out %1 {layout = #pe.layout<1x1xi32 on 2x2 split [_, _]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xi32> -> tensor<1x1xi32>
   func.func @int_min_both_axes(%a: tensor<4x4xi32>) -> tensor<1x1xi32> {
     %0 = mesh.scatter %a : tensor<4x4xi32> -> !mesh.tensor<4x4xi32 on 2x2 split [r, c]>

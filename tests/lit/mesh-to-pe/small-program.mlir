@@ -4,11 +4,10 @@
 // mesh-to-pe is lower-mesh-to-pe, allocate-colors and allocate-sram in one pass (the second RUN
 // line checks it matches the three run one by one). Every buffer gets an offset; SUMMA is
 // double-buffered (two pairs of receive buffers, colors 0 and 1 for its row broadcasts, 2 and 3
-// for its column broadcasts); the allreduce's channels (a chain from row 1 to row 0, the
-// multicast back from row 0: chosen by cost when lowered) reuse SUMMA's colors 2 and 3 once SUMMA
-// is done, the first colors whose rules agree with theirs (they add rules on other ports, so
-// no router switches and no barrier is needed); the partial sums reuse the dead input's bytes
-// at offset 0.
+// for its column broadcasts); the allreduce's channel (a chain from row 1 to row 0 whose root
+// forwards the total back as it arrives: chosen by cost when lowered) takes color 4, the first
+// whose rules agree with its own (SUMMA's rules on its ports differ, so no router switches and
+// no barrier is needed); the partial sums reuse the dead input's bytes at offset 0.
 
 // CHECK-LABEL: func.func @main
 // CHECK-NEXT:    %[[A:.*]] = pe.alloc {name = "input@net.py:2", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<12xf32>
@@ -29,14 +28,13 @@
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
 // CHECK:         %[[P:.*]] = pe.alloc {name = "partial@net.py:5", pes = array<i64: 0, 0, 2, 2>, offset = 0 : i64} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.reduce sum %[[P]], %[[C]]
-// CHECK-NEXT:    pe.route ramp -> [north] {color = 2 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.route south -> [ramp] {color = 2 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 2 : i64}
-// CHECK-NEXT:    pe.recv %[[P]] combine sum {pes = array<i64: 0, 0, 1, 2>, color = 2 : i64}
-// CHECK-NEXT:    pe.route ramp -> [south] {color = 3 : i64, pes = array<i64: 0, 0, 1, 2>}
-// CHECK-NEXT:    pe.route north -> [ramp] {color = 3 : i64, pes = array<i64: 1, 0, 1, 2>}
-// CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 0, 0, 1, 2>, color = 3 : i64}
-// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 3 : i64}
+// CHECK-NEXT:    pe.route ramp -> [north] {color = 4 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.route south -> [ramp] {color = 4 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route ramp -> [south] {color = 4 : i64, pes = array<i64: 0, 0, 1, 2>}
+// CHECK-NEXT:    pe.route north -> [ramp] {color = 4 : i64, pes = array<i64: 1, 0, 1, 2>}
+// CHECK-NEXT:    pe.send %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 4 : i64}
+// CHECK-NEXT:    pe.recv %[[P]] combine sum forward {pes = array<i64: 0, 0, 1, 2>, color = 4 : i64}
+// CHECK-NEXT:    pe.recv %[[P]] {pes = array<i64: 1, 0, 1, 2>, color = 4 : i64}
 // CHECK-NEXT:    %[[O:.*]] = pe.host_out %[[P]] {layout = #pe.layout<4xf32 on 2x2 split [c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<2xf32> -> tensor<4xf32>
 // CHECK-NEXT:    func.return %[[O]] : tensor<4xf32>
 // CHECK-NOT:     mesh.

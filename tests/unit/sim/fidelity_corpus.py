@@ -307,8 +307,28 @@ def benchmark_programs() -> Iterator[Case]:
         ],
         small,
     )
-    c, long = arr(9, 10), arr(40, 10)
-    for algorithm in ("chain", "two_chains", "tree", "tree3"):  # every collective algorithm
+    wide = arr(16, 16)
+    for algorithm in ("chain", "two_chains", "tree", "tree3", "ktree"):
+        # a reduce then an allreduce whose rows start while the reduce's column still runs:
+        # streams of different levels and sides at one PE must not share a color (ktree: four
+        # levels on 16 PEs, overlapping in time)
+        yield _traced(
+            f"{algorithm} full-grid sum and row allreduce on 16x16",
+            lambda: [
+                pf.from_numpy(wide, layout=pf.MeshLayout.grid(16, 16)).sum(),
+                pf.from_numpy(wide, layout=pf.MeshLayout.grid(16, 16)).sum(1) * 2,
+            ],
+            small,
+            algorithm,
+        )
+    c, mid, long = arr(9, 10), arr(16, 10), arr(40, 10)
+    for algorithm in (
+        "chain",
+        "two_chains",
+        "tree",
+        "tree3",
+        "ktree",
+    ):  # every collective algorithm
         yield _traced(
             f"{algorithm} reduce and allreduce 9x10 on 3x5",
             lambda: [
@@ -316,6 +336,13 @@ def benchmark_programs() -> Iterator[Case]:
                 pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)).max(dim=1)[0] * 2,
                 pf.softmax(pf.from_numpy(c, layout=pf.MeshLayout.grid(3, 5)), dim=0),
             ],
+            small,
+            algorithm,
+        )
+        # 8 wavelets per PE: the most a root forwards back as it arrives (one-hop queues)
+        yield _traced(
+            f"{algorithm} allreduce of 8 values per PE on 2x5, streamed back",
+            lambda: [pf.softmax(pf.from_numpy(mid, layout=pf.MeshLayout.grid(2, 5)), dim=1)],
             small,
             algorithm,
         )

@@ -1,0 +1,180 @@
+"""benchmarks/run.py and benchmarks/variants.py: the variants come from the compiler's
+registries, the summaries say what was chosen and whether it was fastest, the tables parse."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyflame.core import collectives
+from pyflame.dialects import mesh
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+variants = load("variants")
+run = load("run")
+
+
+def test_matmul_variants_are_the_registry():
+    # every mesh.matmul algorithm with a cost rule, none listed by hand
+    assert variants.matmul_algorithms() == [a.value for a in mesh.MatmulAlgorithm]
+    assert variants.collective_algorithms() == [a.value for a in collectives.ALGORITHMS]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the small grids are the point
+def test_gemm_variants_measured_side_by_side():
+    problem = variants.gemm(64, 2)
+    rows = list(variants.measure_all(problem))
+    *measured, summary = rows
+    names = [r["variant"] for r in measured]
+    algorithms = variants.matmul_algorithms()
+    assert names == [
+        "chosen",
+        *[f"matmul {a}" for a in algorithms[:1]],
+        "matmul summa 1-buffer",
+    ] + [f"matmul {a}" for a in algorithms[1:]]
+    for r in measured:
+        assert r["cycles"] > r["bound"] == round(2 * 64**3 / (4 * 2))
+        assert 0 < r["efficiency"] < 1
+        assert abs(r["estimate"] - r["cycles"]) <= 0.10 * r["cycles"]
+    assert summary["summary"] and summary["variants"] == len(measured)
+    # the default is double-buffered SUMMA: the same cycles as the forced one
+    by = {r["variant"]: r for r in measured}
+    assert by["chosen"]["cycles"] == by["matmul summa"]["cycles"]
+    assert summary["chosen_as"] == "matmul summa"
+    fastest = min(r["cycles"] for r in measured)
+    assert summary["fastest_cycles"] == fastest
+    assert summary["chosen_fastest"] == (by["chosen"]["cycles"] <= 1.05 * fastest)
+    assert by["matmul summa 1-buffer"]["algorithms"] == "matmul summa 1-buffer on 2x2"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_gemv_and_collective_variants():
+    rows = list(variants.measure_all(variants.gemv_problem(96, 3)))
+    names = [r["variant"] for r in rows[:-1]]
+    assert "no skinny path" in names
+    assert [n for n in names if n.startswith("collective ")] == [
+        f"collective {a}" for a in variants.collective_algorithms()
+    ]
+    by = {r["variant"]: r for r in rows[:-1]}
+    assert by["chosen"]["algorithms"].startswith("gemv on 3x3")
+    assert by["no skinny path"]["algorithms"].startswith("matmul summa")
+    assert by["no skinny path"]["cycles"] > by["chosen"]["cycles"]
+    # a variant that cannot apply is skipped by name
+    problem = variants.gemv_problem(96, 3)
+    problem.skip["no skinny"] = "too slow"
+    rows = {r["variant"]: r for r in variants.measure_all(problem) if not r.get("summary")}
+    assert rows["no skinny path"] == {
+        "problem": problem.name,
+        "variant": "no skinny path",
+        "error": "not measured: too slow",
+    }
+
+
+def test_summary_of_a_slower_choice():
+    problem = variants.full_sum(4)
+    rows = [
+        {"variant": "chosen", "cycles": 120, "estimate": 100, "efficiency": 0.5, "algorithms": "x"},
+        {"variant": "collective a", "cycles": 120, "estimate": 100, "efficiency": 0.5},
+        {"variant": "collective b", "cycles": 100, "estimate": 110, "efficiency": 0.6},
+        {"variant": "collective c", "error": "CompileError: no"},
+    ]
+    s = variants.summarize(problem, rows)
+    assert (s["chosen_as"], s["fastest"], s["fastest_cycles"]) == (
+        "collective a",
+        "collective b",
+        100,
+    )
+    assert s["chosen_fastest"] is False and s["ratio"] == 1.2
+    assert s["cost_model_pick"] == "collective a"
+    assert run.fastest_cell(s) == "no (1.2x of collective b)"
+    assert "error" in variants.summarize(problem, rows[3:])
+
+
+def test_replace_section_keeps_the_prose():
+    text = "# R\n\nprose\n\n<!-- run.py:a -->\nold\n<!-- /run.py:a -->\n\nmore prose\n"
+    out = run.replace_section(text, "a", "A", "new")
+    assert "old" not in out and "<!-- run.py:a -->\nnew\n<!-- /run.py:a -->" in out
+    assert out.startswith("# R\n\nprose") and "more prose" in out
+    out = run.replace_section(out, "b", "B", "table")
+    assert out.index(run.GENERATED_HEADING) < out.index("### B") < out.index("<!-- run.py:b -->")
+
+
+def test_every_section_has_its_marker_in_results():
+    text = (BENCHMARKS / "RESULTS.md").read_text()
+    for name in run.SECTIONS:
+        assert f"<!-- run.py:{name} -->" in text and f"<!-- /run.py:{name} -->" in text, name
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """The markdown tables of `text`: rows of cells, separator rows left out."""
+    found: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r"-+:?", c) for c in cells):
+                current.append(cells)
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+NUMBER = re.compile(r"^-?\d[\d,]*(\.\d+)?")
+
+
+@pytest.mark.slow
+def test_quick_run_prints_tables_with_numbers():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "run.py"),
+            "--quick",
+            "--print",
+            "--max-grid",
+            "32",
+            "--only",
+            "variants",
+            "weak-scaling",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    found = tables(proc.stdout)
+    summary, detail, weak = found
+    assert summary[0][:3] == ["problem", "bound", "compiler's choice"]
+    # --max-grid 32: the 1024^3 GEMM on 32x32 and the conv2d on 28x28
+    gemm, conv = summary[1:]
+    assert conv[0].startswith("conv2d") and conv[6] == "yes"  # one variant: the chosen one
+    assert gemm[0].startswith("GEMM 1024^3") and gemm[6].split()[0] in ("yes", "no")
+    cycles, efficiency = int(gemm[3].replace(",", "")), float(gemm[4])
+    assert 0.5 < efficiency < 1 and cycles > 1_000_000
+    assert {r[1] for r in detail[1:]} >= {"chosen", "matmul summa", "matmul cannon"}
+    for row in detail[1:]:
+        assert NUMBER.match(row[2]) and 0 < float(row[3]) < 1, row
+    assert weak[0][2:4] == ["16x16", "32x32"]
+    assert [r[0] for r in weak[1:]] == ["GEMM", "GEMV", "allreduce", "allreduce", "full-grid sum"]
+    for row in weak[1:]:
+        for cell in row[2:4]:
+            assert 0 < float(cell.split()[0]) < 1, row
+        assert row[-1] in ("yes", "no") and row[-2].endswith("%")
