@@ -6,10 +6,12 @@ form and the shift-based algorithms side by side. bound = 2 * n^3 / (g^2 * flops
     python benchmarks/efficiency.py --size 2048 --grids 64 128 256   # fixed matrix size
     python benchmarks/efficiency.py --size 2048 --grids 64 --json    # one JSON object per row
 
-Algorithms: `summa-db` (double-buffered SUMMA, the default lowering where its second pair of
-receive buffers fits), `summa` (single-buffered: the lowering's double-buffering choice
-turned off), `cannon` and `meshgemm` (passes/pe_lowering/shift_matmul.py: the mesh.matmul's
-algorithm rewritten at the mesh level; their on-chip alignment is included in the cycles). A
+Algorithms: `default` (what flame-to-mesh chose by cost, named in the row's `chosen`),
+`summa-db` (double-buffered SUMMA, as lowered where its second pair of receive buffers fits),
+`summa` (single-buffered: the lowering's double-buffering choice turned off), `cannon` and
+`meshgemm` (passes/pe_lowering/shift_matmul.py; their on-chip alignment is in the cycles),
+`summa25d` (the 2.5D SUMMA, passes/pe_lowering/layered_matmul.py; its gather and reduction
+are in the cycles): all but `default` force the mesh.matmul's algorithm at the mesh level. A
 row whose tiles do not fit SRAM says so instead of a number.
 """
 
@@ -27,12 +29,21 @@ import numpy as np
 import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.core.errors import PyFlameError
+from pyflame.dialects import mesh
 from pyflame.passes import lower_mesh_to_pe
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim.planner import compile_plan
 
-ALGORITHMS = ("summa-db", "summa", "cannon", "meshgemm")
-SHIFT_ALGORITHMS = ("cannon", "meshgemm")
+ALGORITHMS = ("default", "summa-db", "summa", "cannon", "meshgemm", "summa25d")
+#: the mesh.matmul algorithm each name forces (`set_algorithm`); "default" keeps the one
+#: flame-to-mesh chose by cost
+FORCED = {
+    "summa-db": "summa",
+    "summa": "summa",
+    "cannon": "cannon",
+    "meshgemm": "meshgemm",
+    "summa25d": "summa25d",
+}
 
 
 @contextlib.contextmanager
@@ -60,9 +71,14 @@ def measure(n: int, g: int, name: str) -> dict:
         with algorithm(name):
             tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
             module = tr.module()
-            if name in SHIFT_ALGORITHMS:
-                compiler.lower(module, "mesh")
-                set_algorithm(module, name)
+            compiler.lower(module, "mesh")
+            row["chosen"] = ",".join(
+                str(op.algorithm.data.value)
+                for op in module.walk()
+                if isinstance(op, mesh.MatmulOp)
+            )
+            if name in FORCED:
+                set_algorithm(module, FORCED[name])
             compiler.lower(module, "pe")
             report = compile_plan(module).report
     except PyFlameError as err:
@@ -105,7 +121,8 @@ def main() -> None:
                 print(f"{n}^2 on {g}x{g} {name}: {row['error']}", flush=True)
             else:
                 print(
-                    f"{n}^2 on {g}x{g} ({row['tile']}x{row['tile']} tiles) {name}: "
+                    f"{n}^2 on {g}x{g} ({row['tile']}x{row['tile']} tiles) {name}"
+                    f"{' (' + row['chosen'] + ')' if name == 'default' else ''}: "
                     f"{row['cycles']:,} cycles, bound {row['bound']:,}, efficiency "
                     f"{row['efficiency']:.3f} (lowered and planned in {row['plan_seconds']} s, "
                     f"{row['plan_cpu_seconds']} s CPU)",

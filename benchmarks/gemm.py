@@ -4,6 +4,7 @@ numpy (and PyTorch when installed), first-compile time. Results go to benchmarks
     python benchmarks/gemm.py                 # 1024x1024x1024 on a 32x32 grid, WSE2
     python benchmarks/gemm.py --size 512 --grid 16 --repeat 5
     python benchmarks/gemm.py --vector-issue-cycles 0   # the ideal machine: no issue overheads
+    python benchmarks/gemm.py --algorithm summa   # SUMMA instead of flame-to-mesh's choice
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 import numpy as np
 
 import pyflame as pf
+from pyflame.dialects import mesh
+from pyflame.passes.flame_lowering import matmul as flame_matmul
 
 
 def timed(fn, repeat: int) -> float:
@@ -39,7 +42,15 @@ def main() -> None:
         default=None,
         help="override the target's fixed cost of one vector instruction",
     )
+    parser.add_argument(
+        "--algorithm",
+        choices=[a.value for a in mesh.MatmulAlgorithm],
+        help="the mesh.matmul algorithm (default: the one flame-to-mesh chooses by cost)",
+    )
     args = parser.parse_args()
+    if args.algorithm:
+        forced = mesh.MatmulAlgorithm(args.algorithm)
+        flame_matmul.cheapest_algorithm = lambda op, lw: forced  # type: ignore[assignment]  # a benchmark switch, not an API
 
     n, g = args.size, args.grid
     target = pf.sim.get_target()

@@ -165,6 +165,10 @@ class MatmulAlgorithm(StrEnum):
     #: most two PEs apart)
     CANNON = "cannon"
     MESHGEMM = "meshgemm"
+    #: 2.5D SUMMA (passes/pe_lowering/layered_matmul.py): the PE rows form c interleaved layers,
+    #: each multiplying a c-th of the contraction dim into blocks c times taller (longer
+    #: vector instructions), then the c partial results are summed along the PE columns
+    SUMMA25D = "summa25d"
 
 
 @irdl_attr_definition

@@ -24,7 +24,7 @@ import pyflame.passes.scratch as scratch
 from pyflame.core import distribution
 from pyflame.core.distribution import Distribution
 from pyflame.core.errors import SRAMOverflowError
-from pyflame.core.target import Target
+from pyflame.core.target import WSE2, Target
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
@@ -51,13 +51,26 @@ def is_alias(op: Operation) -> bool:
     return isinstance(op, mesh.ReshapeOp)
 
 
+#: the SRAM and colors a 2.5D SUMMA's plan assumes where the pass has no target at hand
+#: (every preset has WSE-2's 48 KiB, 4 KiB reserve and 21 colors)
+DEFAULT_TARGET = WSE2
+
+
 def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
     """A mesh.matmul's scratch (passes/scratch.py): SUMMA's receive buffers for one A block and
     one B block; Cannon's and MeshGEMM's two rotating buffers per operand."""
     if not isinstance(op, mesh.MatmulOp):
         return 0
     elem = elem_bytes_of(element_type(op.lhs))
-    if op.algorithm.data != mesh.MatmulAlgorithm.SUMMA:
+    if op.algorithm.data == mesh.MatmulAlgorithm.SUMMA25D:
+        a, b, c = dist_fn(op.lhs), dist_fn(op.rhs), dist_fn(op.result)
+        spare = DEFAULT_TARGET.usable_sram_bytes - elem * (
+            a.local_elems + b.local_elems + c.local_elems
+        )
+        plan = scratch.layered_plan(a, b, elem, spare, DEFAULT_TARGET.num_colors)
+        if plan is not None:  # else SUMMA's (the lowering falls back to it)
+            return aligned(plan.peak_elems() * elem)
+    if op.algorithm.data in (mesh.MatmulAlgorithm.CANNON, mesh.MatmulAlgorithm.MESHGEMM):
         shifted = scratch.shift_matmul_elems(dist_fn(op.lhs), dist_fn(op.rhs))
         return sum(aligned(n * elem) for n in shifted)
     receive = scratch.summa_receive_elems(dist_fn(op.lhs), dist_fn(op.rhs))
@@ -199,8 +212,20 @@ def describe_value(v: SSAValue) -> tuple[str, str]:
     return what, describe_loc(v)
 
 
+def fit_layered_matmuls(fn: func.FuncOp, usable: int) -> None:
+    """A 2.5D SUMMA (`summa25d`) whose scratch overflows the SRAM with the tensors live at its
+    point of the program falls back to SUMMA (flame-to-mesh chose it by cycles alone)."""
+    while True:
+        peak, at, _ = peak_bytes(fn, mesh.dist_of)
+        op = list(fn.body.block.ops)[at] if peak > usable else None
+        if not isinstance(op, mesh.MatmulOp) or op.algorithm.data != mesh.MatmulAlgorithm.SUMMA25D:
+            return
+        op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm.SUMMA)
+
+
 def check_function(fn: func.FuncOp, target: Target) -> None:
     usable = target.usable_sram_bytes
+    fit_layered_matmuls(fn, usable)
 
     def dist_fn(v: SSAValue) -> Distribution:
         return mesh.dist_of(v)

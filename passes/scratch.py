@@ -93,3 +93,116 @@ def halo_phases(block: Ints, axes: tuple[HaloAxis, HaloAxis]) -> list[HaloPhase]
         phases.append(phase)
         shape = phase.window
     return phases
+
+
+# --------------------------------------------------------------------------- 2.5D SUMMA
+
+#: layer counts the 2.5D SUMMA tries (each must divide the grid side)
+LAYER_CHOICES = (2, 3, 4, 6, 8)
+#: virtual channels of a 2.5D SUMMA beyond 2 per layer (B's column broadcasts, one per buffer
+#: parity): A's row broadcasts (2), the gather's two ring shifts and the reduction's ring
+LAYERED_FIXED_CHANNELS = 5
+
+
+@dataclass(frozen=True)
+class LayeredPlan:
+    """A 2.5D SUMMA on a g x g grid with A blocks [m, k] and B blocks [k, n] per PE:
+    `layers` interleaved layers of PE rows (c), each step multiplying a [c*m, k/splits] piece
+    of A by a [k/splits, n] piece of B (`splits` steps per K block)."""
+
+    g: int
+    m: int
+    k: int
+    n: int
+    layers: int
+    splits: int
+
+    @property
+    def width(self) -> int:
+        """Contraction width of one step."""
+        return self.k // self.splits
+
+    @property
+    def steps(self) -> int:
+        return self.g // self.layers * self.splits
+
+    def buffers(self) -> dict[str, int]:
+        """Elements per PE of every buffer the lowering allocates (passes/pe_lowering/
+        layered_matmul.py), by name."""
+        c, m, k, n, w = self.layers, self.m, self.k, self.n, self.width
+        out = {
+            "panel": c * m * k,
+            "gather_a": m * k,
+            "gather_b": m * k,
+            "shift": c * m * k,
+            "a0": c * m * w,
+            "a1": c * m * w,
+            "b0": w * n,
+            "b1": w * n,
+            "acc": c * m * n,
+        }
+        if self.splits > 1:
+            out.update({f"panel{h}": c * m * w for h in range(self.splits)})
+            out.update({f"bpiece{h}": w * n for h in range(self.splits)})
+        out.update({f"chunk{d}": m * n for d in range(1, c)})
+        return out
+
+    def peak_elems(self) -> int:
+        """Scratch elements live at once at the worst point (the steps: the panel pieces, both
+        pairs of receive buffers, the tall accumulator, B's pieces): allocate-sram reuses the
+        gather's and the reduction's buffers, which are dead by then or born after."""
+        b = self.buffers()
+        steps = b["a0"] + b["a1"] + b["b0"] + b["b1"] + b["acc"]
+        if self.splits > 1:
+            steps += sum(b[f"panel{h}"] + b[f"bpiece{h}"] for h in range(self.splits))
+        else:
+            steps += b["panel"]
+        gather = b["panel"] + b["gather_a"] + b["gather_b"] + b["shift"]
+        if self.splits > 1:
+            gather += b["panel"]  # the pieces are cut from the whole panel
+        reduce = b["acc"] + sum(b.get(f"chunk{d}", 0) for d in range(1, self.layers))
+        return max(steps, gather, reduce)
+
+
+def layered_plan(
+    a: Distribution,
+    b: Distribution,
+    elem_bytes: int,
+    spare_bytes: int,
+    colors: int,
+    lanes: int = 1,
+    issue: int = 5,
+) -> LayeredPlan | None:
+    """The 2.5D SUMMA for A @ B (both split [r, c] on one square grid, no batch dims): among
+    the layer counts whose buffers fit in `spare_bytes` per PE (what the operands and the
+    result leave) and whose channels fit in `colors`, each with the fewest steps per K block
+    that fit, the one of least `estimate_cycles`; None where none fits (or a 1x1 grid, or
+    batch dims)."""
+    g = a.grid[0]
+    if len(a.shape) != 2 or len(b.shape) != 2 or g < 2:
+        return None
+    (m, k), n = a.block, b.block[1]
+    plans: list[LayeredPlan] = []
+    for c in LAYER_CHOICES:
+        if g % c or 2 * c + LAYERED_FIXED_CHANNELS > colors:
+            continue
+        for h in (s for s in range(1, k + 1) if k % s == 0):
+            plan = LayeredPlan(g, m, k, n, c, h)
+            if plan.peak_elems() * elem_bytes <= spare_bytes:
+                plans.append(plan)
+                break
+    if not plans:
+        return None
+    return min(plans, key=lambda p: estimate_cycles(p, lanes, issue))
+
+
+def estimate_cycles(plan: LayeredPlan, lanes: int, issue: int) -> float:
+    """First-order cycles of a plan, to choose the layer count (the cost model has the exact
+    rule): the steps' FMACs (w * n of length c * m each), the gather (c - 1 ring shifts of a
+    block up the columns, up to c - 1 of a panel along the rows) and the reduction (c - 1
+    ring steps of a block)."""
+    c, m, k, n, g = plan.layers, plan.m, plan.k, plan.n, plan.g
+    compute = plan.steps * plan.width * n * (-(-c * m // lanes) + issue)
+    gather = (c - 1) * (m * k + g) + (c - 1) * 1.5 * c * m * k
+    reduce = (c - 1) * (m * n + g) + c * m * n
+    return compute + gather + reduce

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import math
 
+from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+from pyflame.passes.scratch import LayeredPlan
 
 #: cycles per SUMMA step beyond the wait's wake and two receive issues, measured on the
 #: simulator (the roots' send issues and waits, spread over the pipeline)
@@ -123,3 +125,55 @@ def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
     fill = ctx.compute(CostKind.FILL, dist_of(op.result).local_elems, elem_bytes=eb)
     compute = ctx.compute(CostKind.MATMUL_ACC, 1, m, k, n, elem_bytes=eb)
     return Cost(fill + compute, ctx.tile_bytes(op.result), algorithm="gemv (local products)")
+
+
+@cost_rule(mesh.MatmulOp, "summa25d")
+def summa25d(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
+    """2.5D SUMMA (passes/pe_lowering/layered_matmul.py) with the plan the lowering makes
+    (layers c, steps per K block): the gather (c - 1 ring shifts of an A block up the columns,
+    each copied into the panel; the last layer's c - 1 rotations of its panel along the row
+    ring, each a panel copy; the pieces cut from the panel and from B), then as double-buffered
+    SUMMA the first transfer and `steps` steps of max(matmul [c*m, w] x [w, n] + the step's
+    issues and wake, transfer), then the reduction (the accumulator cut into c blocks, c - 1
+    ring steps each a block through the ramp and added). The rings' wrap-around (g - 1 hops)
+    is paid once per ring shift. Without a plan (batch dims, or nothing fits): SUMMA's cost."""
+    plan = layered_plan_of(op, ctx.target)
+    if plan is None:
+        return summa(op, ctx)
+    c, m, k, n, w, g = plan.layers, plan.m, plan.k, plan.n, plan.width, plan.g
+    eb = ctx.elem_bytes(op.result)
+
+    def work(kind: CostKind, *sizes: int) -> int:
+        return ctx.compute(kind, *sizes, elem_bytes=eb)
+
+    def ring_step(elems: int) -> int:
+        return 2 * ctx.issue + ctx.latency(g - 1) + ctx.wavelets(elems, eb) + ctx.wake
+
+    gather = work(CostKind.PACK, m * k) + (c - 1) * (ring_step(m * k) + work(CostKind.PACK, m * k))
+    gather += (c - 1) * (ring_step(c * m * k) + work(CostKind.COPY, c * m * k))
+    if plan.splits > 1:
+        gather += plan.splits * (work(CostKind.PACK, c * m * w) + work(CostKind.PACK, w * n))
+    compute = work(CostKind.MATMUL_ACC, 1, c * m, w, n)
+    transfer = ctx.wavelets(c * m * w, eb) + ctx.wavelets(w * n, eb)
+    first = 2 * ctx.issue + ctx.latency(g - 1) + transfer + ctx.wake
+    step = max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer)
+    fill = work(CostKind.FILL, c * m * n)
+    reduce = c * work(CostKind.PACK, m * n)
+    reduce += (c - 1) * (ring_step(m * n) + work(CostKind.RECV_COMBINE, m * n))
+    scratch = plan.peak_elems() * eb
+    return Cost(
+        gather + fill + first + plan.steps * step + reduce,
+        ctx.tile_bytes(op.result) + scratch,
+        algorithm="summa25d",
+        detail=(
+            f"{c} layers, {plan.steps} steps of max(matmul {compute}, transfer {transfer}); "
+            f"gather {gather}, reduction {reduce}"
+        ),
+    )
+
+
+def layered_plan_of(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
+    """The plan the lowering makes for a 2.5D SUMMA (passes/pe_lowering/layered_matmul.py)."""
+    from pyflame.passes.pe_lowering.layered_matmul import plan_for  # the lowering's own choice
+
+    return plan_for(op, target)

@@ -53,7 +53,8 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     rest by SUMMA on a g x g grid; batch dims stay whole on every PE (one operand may have
     none).
 
-    SUMMA stays the default over Cannon and MeshGEMM (`mesh.MatmulAlgorithm`): double-buffered,
+    The algorithm is SUMMA or the 2.5D SUMMA, by estimated cycles (`cheapest_algorithm`); SUMMA
+    stays the default over Cannon and MeshGEMM (`mesh.MatmulAlgorithm`): double-buffered,
     it was never slower in benchmarks/efficiency.py (tiles 1 to 32, grids 16 to 256; see
     benchmarks/RESULTS.md "Cannon and MeshGEMM"): its roots send resident blocks, so its
     broadcasts pipeline across steps, while a ring step waits for the previous hop and the
@@ -75,9 +76,38 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
         b = mask_pad(lw, b, 0.0)
     shape = flame.tensor_shape(op.result)
     result = Distribution(shape, (g, g), summa_split(len(shape)), origin)
-    return lw.emit(
+    product = lw.emit(
         mesh.MatmulOp(a, b, mesh_type(result, mesh.elem_of(a)), mesh.MatmulAlgorithm.SUMMA)
     )
+    matmul = product.owner
+    assert isinstance(matmul, mesh.MatmulOp)
+    matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(cheapest_algorithm(matmul, lw))
+    return product
+
+
+#: how much cheaper (estimated) the 2.5D SUMMA must be to replace SUMMA: its estimate counts
+#: no other live tensors, and plan-memory sends it back to SUMMA where it would not fit
+LAYERED_MARGIN = 0.97
+
+
+def cheapest_algorithm(op: mesh.MatmulOp, lw: Lowering) -> mesh.MatmulAlgorithm:
+    """SUMMA (double-buffered, as lower-mesh-to-pe makes it where it fits) or the 2.5D SUMMA,
+    whichever the cost model (passes/cost_model/matmul.py) estimates faster. Cannon and
+    MeshGEMM are never chosen: double-buffered SUMMA was never slower (benchmarks/RESULTS.md
+    "Cannon and MeshGEMM")."""
+    # the cost model loads numpy (its cost table): imported when a matmul is lowered, so the
+    # passes still load without numpy (tests/unit/test_import_graph.py)
+    from pyflame.passes.cost_model import matmul as cost_model_matmul
+    from pyflame.passes.cost_model.registry import CostContext
+
+    ctx = CostContext(lw.target, double_buffered={op})
+    summa_cycles = cost_model_matmul.summa(op, ctx).cycles
+    if cost_model_matmul.layered_plan_of(op, lw.target) is None:
+        return mesh.MatmulAlgorithm.SUMMA
+    layered_cycles = cost_model_matmul.summa25d(op, ctx).cycles
+    if layered_cycles < LAYERED_MARGIN * summa_cycles:
+        return mesh.MatmulAlgorithm.SUMMA25D
+    return mesh.MatmulAlgorithm.SUMMA
 
 
 LOWERINGS: dict[type[Operation], Callable] = {flame.MatmulOp: lower_matmul}

@@ -11,6 +11,7 @@ from xdsl.ir import Operation, SSAValue
 import pyflame.passes.scratch as scratch
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
+from pyflame.passes.pe_lowering.layered_matmul import lower_layered_matmul, plan_for
 from pyflame.passes.pe_lowering.loops import Emit, LoopBody, at_top
 from pyflame.passes.pe_lowering.shift_matmul import lower_shift_matmul
 from pyflame.passes.pe_lowering.state import (
@@ -34,6 +35,12 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     # batch dims are unsplit: every PE holds all batch entries of its blocks
     bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     elem = op.result.type.element_type
+    if op.algorithm.data == mesh.MatmulAlgorithm.SUMMA25D:
+        plan = plan_for(op, lw.target)
+        if plan is not None:  # else (batch dims, no layer count fits): SUMMA
+            acc = lw.alloc_for(op.result, "matmul")
+            lower_layered_matmul(op, lw, acc, plan)
+            return acc
     acc = lw.alloc_for(op.result, "matmul")
     lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
 
@@ -56,7 +63,7 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     if receive is None:
         matmul_acc(at_top(lw), lw.buf(op.lhs), lw.buf(op.rhs))
         return acc
-    if op.algorithm.data != mesh.MatmulAlgorithm.SUMMA:  # Cannon, MeshGEMM
+    if op.algorithm.data in (mesh.MatmulAlgorithm.CANNON, mesh.MatmulAlgorithm.MESHGEMM):
         lower_shift_matmul(op, lw, acc, matmul_acc)
         return acc
     if op in lw.double_buffered:

@@ -212,7 +212,10 @@ def test_builders_refuse_names_outside_the_closed_sets() -> None:
         (f"%v = mesh.unary frobnicate %a : {S}", "Expected `neg`, `abs`, `relu`, "),
         (f"%v = mesh.binary xor %a, %a : {S}, {S} -> {S}", "Expected `add`, `sub`, "),
         (f"%v = mesh.local_reduce median %a dims [0] : {S} -> {S}", "Expected `sum`, `prod`, "),
-        (f"%v = mesh.matmul strassen %a, %a : ({S}, {S}) -> {S}", "Expected `summa`, `cannon`, or"),
+        (
+            f"%v = mesh.matmul strassen %a, %a : ({S}, {S}) -> {S}",
+            "Expected `summa`, `cannon`, `meshgemm`, or",
+        ),
         (
             f'%0 = "mesh.unary"(%a) <{{fn = #mesh<unary_fn frobnicate>}}> : ({S}) -> {S}',
             "Expected `neg`",

@@ -218,7 +218,7 @@
 
 // -----
 
-// CHECK: Expected `summa`, `cannon`, or `meshgemm`.
+// CHECK: Expected `summa`, `cannon`, `meshgemm`, or `summa25d`.
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
 %0 = mesh.matmul strassen %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>

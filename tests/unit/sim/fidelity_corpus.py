@@ -398,6 +398,24 @@ def shift_matmul_programs() -> Iterator[Case]:
             )
 
 
+def layered_matmul_programs() -> Iterator[Case]:
+    """2.5D SUMMA (passes/pe_lowering/layered_matmul.py): the gather's ring shifts and row
+    rotations, layer-selective column broadcasts, steps split in pieces (32x32 tiles on 2x2),
+    the reduction ring; 2, 3 and 4 layers, a size that does not divide the grid."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(1)
+    for n, g in ((8, 2), (64, 2), (13, 3), (30, 4), (48, 6)):
+        a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        lay = pf.MeshLayout.grid(g, g)
+        yield _traced(
+            f"summa25d {n}^3 on {g}x{g}",
+            lambda a=a, b=b, lay=lay: [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)],
+            pf.sim.SMALL,
+            matmul_algorithm="summa25d",
+        )
+
+
 def summary(outcomes: list[Outcome]) -> str:
     """Counts, the worst case by cycle ratio, and every disagreement."""
     timed = [o for o in outcomes if o.fast_cycles]

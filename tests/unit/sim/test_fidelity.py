@@ -98,6 +98,10 @@ def test_shift_matmul_programs_agree():
     check(list(corpus.shift_matmul_programs()))
 
 
+def test_layered_matmul_programs_agree():
+    check(list(corpus.layered_matmul_programs()))
+
+
 @pytest.mark.slow
 def test_sim_test_programs_agree(sim):
     check(list(corpus.recorded_programs(sim, SIM_TEST_MODULES)))

@@ -1,0 +1,283 @@
+"""2.5D SUMMA (`mesh.matmul summa25d`): longer vector instructions from c layers of PE rows.
+
+A tile matmul costs k*n FMACs of length m, each with a fixed issue cost (pyflame/core/
+vector_costs.py), so SUMMA with m x m blocks is capped at m / (m + issue) of the compute bound
+(32 / 37 = 0.865 for 32x32 blocks). Here every PE computes a block c times taller over a c-th of
+the contraction dim, so its FMACs are c * m long, and the c partial results are then summed:
+
+- Layers: PE row r belongs to layer r mod c and holds the partial sum, over the K blocks
+  s = l (mod c) of its layer l, of the C row blocks r, r+1, ..., r+c-1 (mod g), stacked into
+  one tall accumulator [c*m, n]. Every C row block is covered by c consecutive PE rows, one of
+  each layer, so the partials add up to the whole contraction.
+- Gather (once): c - 1 ring shifts up the PE columns give every PE its panel, the A blocks of
+  rows r .. r+c-1 of its column stacked [c*m, k]; the rows of layer l then rotate their panels
+  l PEs west along their row ring, so that PE column c*q holds, in every row, the panel of K
+  block c*q + l that its layer multiplies at step q.
+- Steps (double-buffered, as SUMMA): at step q PE column c*q multicasts its panels along the
+  rows (one channel for every row) and PE row c*q + l multicasts its B block down its column
+  to the rows of layer l only (a channel per layer, passing through the other layers'
+  routers). With `splits` > 1 a step multiplies a [c*m, k/splits] piece of the panel by the
+  matching rows of the B block, so that the buffers fit the SRAM.
+- Reduction (once): the accumulator is cut into its c row blocks; c - 1 ring steps down the PE
+  columns add block c-j of each PE into block c-j-1 of the next, leaving every PE with the
+  whole of its own C block: the natural [r, c] layout.
+
+The rows of one layer are every c-th PE row: the ops only they run (B's receive and the tile
+matmul of a step, a layer's row rotation) are `pe.loop`s over the g/c row groups whose
+rectangle moves c rows per iteration; the steps themselves are spelled out (loops do not
+nest), so the pe IR grows with g/c steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.ir import SSAValue
+
+from pyflame.core.target import Target
+from pyflame.dialects import mesh, pe
+from pyflame.dialects.mesh import dist_of
+from pyflame.dialects.pe import Port
+from pyflame.passes.layouts import elem_bytes_of
+from pyflame.passes.pe_lowering.loops import Emit, LoopBody, at_top
+from pyflame.passes.pe_lowering.shift_matmul import natural_ring, ring_channel
+from pyflame.passes.pe_lowering.state import PELowering, Rect, Rule, row_broadcast_from
+from pyflame.passes.scratch import LayeredPlan, layered_plan
+
+
+def plan_for(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
+    """The 2.5D plan of `op` on `target` (the same for the lowering and the cost model): what
+    the operands and the result leave of the usable SRAM goes to its buffers."""
+    a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
+    if any(d.origin != (0, 0) for d in (a, b, c)):
+        return None  # its rectangles start at PE (0, 0): elsewhere, SUMMA
+    eb = elem_bytes_of(op.result.type.element_type)
+    spare = target.usable_sram_bytes - eb * (a.local_elems + b.local_elems + c.local_elems)
+    lanes = (target.flops_per_cycle_fp16 if eb == 2 else target.flops_per_cycle) // 2
+    return layered_plan(
+        a, b, eb, spare, target.num_colors, lanes=max(lanes, 1), issue=target.vector_issue_cycles
+    )
+
+
+def layer_col_broadcast(g: int, roots: Sequence[int], layer: int, layers: int) -> tuple[Rule, ...]:
+    """PE rows `roots` (all of layer `layer`) multicast down and up their columns to the rows
+    of that layer; the other rows' routers pass the stream on. Each stream goes only as far as
+    the last receiver on its side."""
+    receivers = [r for r in range(g) if r % layers == layer]
+    first_root, last_root = min(roots), max(roots)
+    lowest, highest = min(receivers), max(receivers)
+    rules: list[Rule] = []
+    for r in range(g):
+        ramp = (Port.RAMP,) if r % layers == layer else ()
+        if r in roots:
+            out = (*((Port.NORTH,) if lowest < r else ()), *((Port.SOUTH,) if highest > r else ()))
+            rules.append(((r, 0, 1, g), Port.RAMP, (*out, Port.RAMP)))
+        if first_root < r:  # a stream from above: on down while a receiver is below
+            out = ((Port.SOUTH,) if highest > r else ()) + ramp
+            if out:
+                rules.append(((r, 0, 1, g), Port.NORTH, out))
+        if last_root > r:  # a stream from below: on up while a receiver is above
+            out = ((Port.NORTH,) if lowest < r else ()) + ramp
+            if out:
+                rules.append(((r, 0, 1, g), Port.SOUTH, out))
+    return tuple(rules)
+
+
+def emit_rules(lw: PELowering, color: int, rules: Sequence[Rule]) -> None:
+    """Route `rules` (one PE line each, or wider) on `color`: rules with the same ports on
+    lines in arithmetic progression become one pe.route in a pe.loop."""
+    by_ports: dict[tuple[Port, tuple[Port, ...], int, int, int, int], list[int]] = {}
+    for (r0, c0, nr, nc), src, dst in rules:
+        if nr == 1:  # a row: group by row
+            by_ports.setdefault((src, dst, 0, c0, 1, nc), []).append(r0)
+        else:  # a column: group by column
+            by_ports.setdefault((src, dst, r0, 0, nr, 1), []).append(c0 + 1_000_000)
+    for (src, dst, r0, c0, nr, nc), positions in by_ports.items():
+        rows = positions[0] < 1_000_000
+        pos = sorted(p % 1_000_000 for p in positions)
+        while pos:
+            first = pos[0]
+            stride = pos[1] - first if len(pos) > 1 else 1
+            n = 1
+            while n < len(pos) and pos[n] == first + n * stride:
+                n += 1
+            rect: Rect = (first, c0, 1, nc) if rows else (r0, first, nr, 1)
+            route = pe.RouteOp(src, dst, color=color, pes=rect)
+            if n == 1:
+                lw.emit(route)
+            else:
+                loop, block, _, _ = pe.LoopOp.empty(0, n, [])
+                route.properties["pes_step"] = pe.dense_i64(
+                    (stride, 0, 0, 0) if rows else (0, stride, 0, 0)
+                )
+                end = pe.YieldOp()
+                block.add_ops([route, end])
+                lw.emit(loop)
+                route.location = end.location = loop.location
+            pos = pos[n:]
+
+
+def layer_rows(lw: PELowering, plan: LayeredPlan, layer: int, body: Callable[[Emit], None]) -> None:
+    """Run `body` on the PE rows of `layer` (every c-th row): a pe.loop over the g / c row
+    groups whose ops move c rows per iteration (`body` emits on rectangle (layer, 0, 1, g))."""
+    groups = plan.g // plan.layers
+    step: Rect = (plan.layers, 0, 0, 0)
+    if groups == 1:
+        body(at_top(lw))
+        return
+    loop = LoopBody(lw, 0, groups, [])
+    body(lambda op, _step=None: loop.emit(op, step))
+    loop.finish()
+
+
+def lower_layered_matmul(
+    op: mesh.MatmulOp, lw: PELowering, acc_result: SSAValue, plan: LayeredPlan
+) -> None:
+    """Gather the panels, run the steps, reduce into `acc_result` (the op's result buffer)."""
+    g, c, m, k, n, w = plan.g, plan.layers, plan.m, plan.k, plan.n, plan.width
+    rect: Rect = (0, 0, g, g)
+    elem = op.result.type.element_type
+    bufs = plan.buffers()
+
+    def alloc(name: str) -> SSAValue:
+        return lw.alloc(rect, bufs[name], elem, f"summa25d_{name}")
+
+    # ---- gather: panel rows r .. r+c-1 of the PE's column, then layer l rotates l PEs west
+    a_own, b_own = lw.buf(op.lhs), lw.buf(op.rhs)
+    panel = alloc("panel")
+    lw.emit(
+        pe.UnpackOp(panel, a_own, axis="r", shape=(c, m, k), dim=0, count=1, at=(0, 0), pes=rect)
+    )
+    up = ring_channel(lw, natural_ring(g), [True] * g, transposed=True)
+    temps = [alloc("gather_a"), alloc("gather_b")]
+    source = a_own
+    for d in range(1, c):
+        into = temps[d % 2]
+        sent = lw.emit(pe.SendOp(source, color=up, pes=rect, asynchronous=True))
+        got = lw.emit(pe.RecvOp(into, color=up, pes=rect, asynchronous=True))
+        lw.emit(pe.WaitOp(sent.results[0], got.results[0], pes=rect))
+        lw.emit(
+            pe.UnpackOp(panel, into, axis="r", shape=(c, m, k), dim=0, count=1, at=(d, 0), pes=rect)
+        )
+        source = into
+    if c > 1:
+        west = ring_channel(lw, natural_ring(g), [True] * g, transposed=False)
+        shift = alloc("shift")
+        for layer in range(1, c):
+
+            def rotate(emit: Emit, times: int = layer) -> None:
+                line: Rect = (times, 0, 1, g)
+                for _ in range(times):
+                    sent = emit(pe.SendOp(panel, color=west, pes=line, asynchronous=True))
+                    got = emit(pe.RecvOp(shift, color=west, pes=line, asynchronous=True))
+                    emit(pe.WaitOp(sent.results[0], got.results[0], pes=line))
+                    emit(pe.CopyOp(panel, shift, pes=line))
+
+            layer_rows(lw, plan, layer, rotate)
+
+    # ---- the pieces each step sends
+    if plan.splits == 1:
+        a_pieces, b_pieces = [panel], [b_own]
+    else:
+        a_pieces, b_pieces = [], []
+        for h in range(plan.splits):
+            ap, bp = alloc(f"panel{h}"), alloc(f"bpiece{h}")
+            lw.emit(pe.PackOp(ap, panel, shape=(c * m, k), dim=1, start=h * w, count=w, pes=rect))
+            lw.emit(pe.PackOp(bp, b_own, shape=(k, n), dim=0, start=h * w, count=w, pes=rect))
+            a_pieces.append(ap)
+            b_pieces.append(bp)
+
+    # ---- the steps
+    acc = alloc("acc")
+    lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
+    a_in, b_in = [alloc("a0"), alloc("a1")], [alloc("b0"), alloc("b1")]
+    steps = plan.steps
+    parity_roots = [sorted({c * (s // plan.splits) for s in range(p, steps, 2)}) for p in range(2)]
+    rows_ch = [
+        lw.fresh_channel(row_broadcast_from(g, g, roots)) if roots else -1 for roots in parity_roots
+    ]
+    cols_ch = [
+        [
+            lw.fresh_channel(layer_col_broadcast(g, [r + layer for r in roots], layer, c))
+            if roots
+            else -1
+            for roots in parity_roots
+        ]
+        for layer in range(c)
+    ]
+
+    def post_roots(s: int) -> list[tuple[SSAValue, Rect]]:
+        """Step s's root sends (asynchronous): PE column c*q its panel piece along the rows,
+        PE row c*q + l its B piece down its column to layer l."""
+        q, h, p = s // plan.splits, s % plan.splits, s % 2
+        a_root: Rect = (0, c * q, g, 1)
+        a_sent = lw.emit(pe.SendOp(a_pieces[h], color=rows_ch[p], pes=a_root, asynchronous=True))
+        sent: list[tuple[SSAValue, Rect]] = [(a_sent.results[0], a_root)]
+        for layer in range(c):
+            b_root: Rect = (c * q + layer, 0, 1, g)
+            tok = lw.emit(
+                pe.SendOp(b_pieces[h], color=cols_ch[layer][p], pes=b_root, asynchronous=True)
+            )
+            sent.append((tok.results[0], b_root))
+        return sent
+
+    def matmul(emit: Emit, s: int, line: Rect) -> None:
+        emit(pe.MatmulAccOp(acc, a_in[s % 2], b_in[s % 2], m=c * m, k=w, n=n, pes=line))
+
+    # step 0's transfers, waited before the first step
+    pending = post_roots(0)
+    got_a = lw.emit(pe.RecvOp(a_in[0], color=rows_ch[0], pes=rect, asynchronous=True))
+    for layer in range(c):
+
+        def first_b(emit: Emit, layer: int = layer) -> None:
+            line: Rect = (layer, 0, 1, g)
+            got = emit(pe.RecvOp(b_in[0], color=cols_ch[layer][0], pes=line, asynchronous=True))
+            emit(pe.WaitOp(got.results[0], pes=line))
+
+        layer_rows(lw, plan, layer, first_b)
+    lw.emit(pe.WaitOp(got_a.results[0], pes=rect))
+    for s in range(steps):
+        last = s + 1 == steps
+        nxt = s + 1
+        posted: list[tuple[SSAValue, Rect]] = []
+        got_next = None
+        if not last:
+            posted = post_roots(nxt)
+            got_next = lw.emit(
+                pe.RecvOp(a_in[nxt % 2], color=rows_ch[nxt % 2], pes=rect, asynchronous=True)
+            )
+        if last:
+            matmul(at_top(lw), s, rect)
+        for layer in range(c) if not last else ():
+
+            def step(emit: Emit, layer: int = layer, s: int = s) -> None:
+                line: Rect = (layer, 0, 1, g)
+                got = emit(
+                    pe.RecvOp(
+                        b_in[(s + 1) % 2],
+                        color=cols_ch[layer][(s + 1) % 2],
+                        pes=line,
+                        asynchronous=True,
+                    )
+                )
+                matmul(emit, s, line)
+                emit(pe.WaitOp(got.results[0], pes=line))
+
+            layer_rows(lw, plan, layer, step)
+        if got_next is not None:
+            lw.emit(pe.WaitOp(got_next.results[0], pes=rect))
+        for token, where in pending:  # step s's root sends, joined a step late
+            lw.emit(pe.WaitOp(token, pes=where))
+        pending = posted
+
+    # ---- reduction: cut the accumulator into its c blocks, c - 1 ring steps down the columns
+    chunks = [acc_result] + [alloc(f"chunk{d}") for d in range(1, c)]
+    for d, chunk in enumerate(chunks):
+        lw.emit(pe.PackOp(chunk, acc, shape=(c, m, n), dim=0, start=d, count=1, pes=rect))
+    down = ring_channel(lw, natural_ring(g), [False] * g, transposed=True)
+    for j in range(1, c):
+        sent = lw.emit(pe.SendOp(chunks[c - j], color=down, pes=rect, asynchronous=True))
+        got = lw.emit(
+            pe.RecvOp(chunks[c - j - 1], color=down, pes=rect, combine="sum", asynchronous=True)
+        )
+        lw.emit(pe.WaitOp(sent.results[0], got.results[0], pes=rect))
