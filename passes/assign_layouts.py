@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.core.target import Target
@@ -73,7 +73,8 @@ COSTLY_HINT_CYCLES = 20_000
 def check_hints(fn: func.FuncOp, target: Target) -> None:
     """Warn, at the user's line, about a hint that makes the program much slower than the
     layout the pass would choose without hints: COSTLY_HINT_FACTOR times and COSTLY_HINT_CYCLES
-    more, by the pass's own estimate (the hint is kept)."""
+    more, by the pass's own estimate; or whose tensor's tile alone does not fit SRAM (the hint
+    is kept)."""
     hinted, _ = choose_grid(fn, target)
     tensors = [v for v, why in hinted.why.items() if why == "hint"]
     if not tensors:
@@ -81,21 +82,31 @@ def check_hints(fn: func.FuncOp, target: Target) -> None:
     free, _ = choose_grid(fn, target, use_hints=False)
     cost = estimate_cycles(fn, hinted, target)
     best = estimate_cycles(fn, free, target)
-    if cost <= COSTLY_HINT_FACTOR * best or cost - best < COSTLY_HINT_CYCLES:
+    too_big = [v for v in tensors if tile_bytes_of(v, hinted) > target.usable_sram_bytes]
+    costly = cost > COSTLY_HINT_FACTOR * best and cost - best >= COSTLY_HINT_CYCLES
+    if not (too_big or costly):
         return
-    for v in tensors:
+    for v in too_big or tensors:
         better = free.dists.get(v)
         if better is None or better == hinted.dists[v]:
             continue
         where = describe_loc(v)
+        problem = "does not fit in SRAM" if too_big else f"is estimated at {cost:,.0f} cycles"
         warnings.warn(
             f"{where + ': ' if where else ''}layout hint {dist_text(hinted.dists[v])} for "
-            f"tensor<{'x'.join(map(str, better.shape))}> is estimated at {cost:,.0f} cycles; "
+            f"tensor<{'x'.join(map(str, better.shape))}> {problem}; "
             f"better: {dist_text(better)} (about {best:,.0f} cycles for the program)",
             UserWarning,
             stacklevel=2,
         )
         return
+
+
+def tile_bytes_of(v: SSAValue, a: Assignment) -> int:
+    """The bytes of `v`'s tile on every PE of its layout in `a`."""
+    typ = v.type
+    assert isinstance(typ, TensorType)  # only tensors are assigned
+    return a.dists[v].local_elems * elem_bytes_of(typ.element_type)
 
 
 #: a function whose matmul tensors are all at most this big is left to flame-to-mesh's
