@@ -120,8 +120,7 @@ def main() -> None:
     rows = [("assign-layouts (the default pipeline)", compiler.pipeline())]
     if not args.only_chosen:
         rows += [
-            (f"{g}x{g} forced", pipeline_with(f"assign-layouts{{side={g}}}"))
-            for g in args.sides
+            (f"{g}x{g} forced", pipeline_with(f"assign-layouts{{side={g}}}")) for g in args.sides
         ]
         rows += [("without assign-layouts", pipeline_with(""))]
     what = "decode" if args.decode else "training"
