@@ -32,8 +32,6 @@ from pyflame.core.errors import CompileError, SRAMOverflowError
 from pyflame.core.placement import SINGLE_PE_BUDGETS
 from pyflame.core.target import Target
 from pyflame.dialects import flame
-from pyflame.passes.cost_model.barriers import approximate_barriers
-from pyflame.passes.cost_model.program import estimate_function, program_cycles
 from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
 from pyflame.passes.layout_rules import (
     REDUCTIONS,
@@ -165,6 +163,10 @@ def lowered_cost(
     """(estimated cycles, barriers) of `fn` laid out by `a` (None: no assignment), lowered to
     mesh in a copy of `module` under the first single-PE budget that fits SRAM (as
     plan-placement chooses it); None when none fits or it does not lower."""
+    # the cost model loads numpy (its cost table); loading the passes does not need it
+    from pyflame.passes.cost_model.barriers import approximate_barriers
+    from pyflame.passes.cost_model.program import estimate_function, program_cycles
+
     index = [op for op in module.walk() if isinstance(op, func.FuncOp)].index(fn)
     for budget in SINGLE_PE_BUDGETS:
         mapper: dict[SSAValue, SSAValue] = {}
