@@ -98,16 +98,24 @@ class LayoutKindAttr(EnumAttribute[LayoutKind], SpacedOpaqueSyntaxAttribute):
 
 @irdl_attr_definition
 class LayoutAttr(ParametrizedAttribute):
-    """A user's layout hint: `#flame.layout<grid [8, 8]>`, `#flame.layout<single>`."""
+    """A user's layout hint: `#flame.layout<grid [8, 8]>`, `#flame.layout<single>`; a grid may
+    say where on the fabric it starts: `#flame.layout<grid [8, 8] at [0, 8]>` (PE row, col of
+    its corner; without `at`, wherever the compiler puts it)."""
 
     name = "flame.layout"
 
     kind: LayoutKindAttr
     sizes: ArrayAttr[IntAttr]
+    #: empty, or the fabric PE (row, col) of a grid's corner
+    origin: ArrayAttr[IntAttr]
 
-    def __init__(self, kind: str, sizes: Sequence[int] = ()):
+    def __init__(self, kind: str, sizes: Sequence[int] = (), origin: Sequence[int] = ()):
         """`kind` a LayoutKind (or its name; ValueError if it names none)."""
-        super().__init__(LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
+        super().__init__(
+            LayoutKindAttr(LayoutKind(kind)),
+            ArrayAttr([IntAttr(s) for s in sizes]),
+            ArrayAttr([IntAttr(s) for s in origin]),
+        )
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -120,14 +128,27 @@ class LayoutAttr(ParametrizedAttribute):
                 while parser.parse_optional_punctuation(",") is not None:
                     sizes.append(parser.parse_integer())
                 parser.parse_punctuation("]")
-            problem = cls.problem(kind, sizes)
+            origin: list[int] = []
+            if parser.parse_optional_keyword("at") is not None:
+                origin = parser.parse_comma_separated_list(
+                    parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_boolean=False)
+                )
+            problem = cls.problem(kind, sizes, origin)
             if problem:
                 parser.raise_error(problem, start, parser.pos)
-        return (LayoutKindAttr(LayoutKind(kind)), ArrayAttr([IntAttr(s) for s in sizes]))
+        return (
+            LayoutKindAttr(LayoutKind(kind)),
+            ArrayAttr([IntAttr(s) for s in sizes]),
+            ArrayAttr([IntAttr(s) for s in origin]),
+        )
 
     @staticmethod
-    def problem(kind: str, sizes: Sequence[int]) -> str | None:
+    def problem(kind: str, sizes: Sequence[int], origin: Sequence[int] = ()) -> str | None:
         """What is wrong with these parameters, or None."""
+        if origin and (kind != "grid" or len(origin) != 2 or min(origin) < 0):
+            return (
+                f"only a grid layout takes an origin [row, col] >= 0, got {kind} at {list(origin)}"
+            )
         if kind not in LAYOUT_KINDS:
             return f"unknown layout kind '{kind}' (one of {sorted(k.value for k in LayoutKind)})"
         if len(sizes) != LAYOUT_KINDS[kind]:
@@ -141,15 +162,22 @@ class LayoutAttr(ParametrizedAttribute):
             printer.print_string(self.kind.data.value)
             if self.sizes.data:
                 printer.print_string(" [" + ", ".join(str(s.data) for s in self.sizes) + "]")
+            if self.origin.data:
+                printer.print_string(" at [" + ", ".join(str(s.data) for s in self.origin) + "]")
 
     def verify(self) -> None:
-        problem = self.problem(self.kind.data, self.size_tuple)
+        problem = self.problem(self.kind.data, self.size_tuple, self.origin_tuple)
         if problem:
             raise VerifyException(problem)
 
     @property
     def size_tuple(self) -> tuple[int, ...]:
         return tuple(s.data for s in self.sizes.data)
+
+    @property
+    def origin_tuple(self) -> tuple[int, ...]:
+        """() or the grid's (row, col) on the fabric."""
+        return tuple(s.data for s in self.origin.data)
 
 
 # --------------------------------------------------------------------------- module checks

@@ -89,6 +89,7 @@ from pyflame.core.distribution import (
     halo_axes,
     is_local_reshape,
     is_spatial,
+    origin_text,
     parse_distributed,
     print_distributed,
 )
@@ -109,13 +110,15 @@ class MeshTensorType(ParametrizedAttribute, TypeAttribute):
     element_type: Attribute = param_def()
     grid: ArrayAttr[IntAttr] = param_def()
     split: ArrayAttr[StringAttr] = param_def()
+    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
+    origin: ArrayAttr[IntAttr] = param_def()
 
     def __init__(self, dist: Distribution, element_type: Attribute):
         super().__init__(*distributed_parameters(dist, element_type))
 
     @property
     def dist(self) -> Distribution:
-        return distribution_of_parameters(self.shape, self.grid, self.split)
+        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
 
     def get_shape(self) -> tuple[int, ...]:
         return tuple(n.data for n in self.shape)
@@ -743,8 +746,9 @@ class MatmulOp(IRDLOperation):
     def verify_(self) -> None:
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
         _expect(
-            a.grid == b.grid == c.grid and a.grid[0] == a.grid[1],
-            f"{self.algorithm.data} needs one square grid, got {a.grid}, {b.grid}, {c.grid}",
+            a.rect == b.rect == c.rect and a.grid[0] == a.grid[1],
+            f"{self.algorithm.data} needs one square grid, got "
+            + ", ".join(f"{d.grid}{origin_text(d.origin)}" for d in (a, b, c)),
         )
         for name, d in (("lhs", a), ("rhs", b), ("result", c)):
             _expect(
@@ -810,8 +814,11 @@ def local_matmul_problem(a: Distribution, b: Distribution) -> str | None:
     """Why A @ B cannot be multiplied block by block where they are, or None."""
     if len(a.shape) != 2 or len(b.shape) != 2:
         return f"operands must be 2-D, got {a.shape} and {b.shape}"
-    if a.grid != b.grid:
-        return f"operands must share a grid, got {a.grid} and {b.grid}"
+    if a.rect != b.rect:
+        return (
+            f"operands must share a grid, got {a.grid}{origin_text(a.origin)} and "
+            f"{b.grid}{origin_text(b.origin)}"
+        )
     if a.shape[1] != b.shape[0]:
         return f"contraction sizes differ: {a.shape}, {b.shape}"
     if a.split[1] != b.split[0]:
@@ -825,7 +832,10 @@ def local_matmul_problem(a: Distribution, b: Distribution) -> str | None:
 def local_matmul_dist(a: Distribution, b: Distribution) -> Distribution:
     """The partials of a local matmul: [P, m, n], P the parts of k, dim 0 split like k."""
     return Distribution(
-        (a.parts(1), a.shape[0], b.shape[1]), a.grid, (a.split[1], a.split[0], b.split[1])
+        (a.parts(1), a.shape[0], b.shape[1]),
+        a.grid,
+        (a.split[1], a.split[0], b.split[1]),
+        a.origin,
     )
 
 
@@ -1060,7 +1070,7 @@ class _WindowedOp(IRDLOperation):
     def _check_layouts(self, expected: Sequence[int]) -> None:
         x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
         _expect(is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
-        want = Distribution(tuple(expected), x.grid, x.split)
+        want = x.with_(shape=tuple(expected))
         _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
         for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
             problem = axis.problem()
@@ -1136,7 +1146,7 @@ class Conv2dOp(_WindowedOp):
         for name, d in (("weight", w), ("bias", b)):
             if d is not None:
                 _expect(
-                    d.grid == x.grid and all(a == "" for a in d.split),
+                    d.rect == x.rect and all(a == "" for a in d.split),
                     f"conv2d {name} must be replicated on the input's grid, got {d}",
                 )
         self._check_layouts(expected)
@@ -1289,15 +1299,16 @@ def gather_rows_dist(table: Distribution, index: tuple[int, ...]) -> Distributio
         (table.parts(0), *index, table.shape[1]),
         table.grid,
         (table.split[0], *("",) * len(index), table.split[1]),
+        table.origin,
     )
 
 
-def _check_row_index(op: IRDLOperation, index: SSAValue, grid: tuple[int, int]) -> None:
+def _check_row_index(op: IRDLOperation, index: SSAValue, on: Distribution) -> None:
     d = dist_of(index)
     _expect(
-        all(a == "" for a in d.split) and d.grid == grid and str(elem_of(index)) == "i32",
+        all(a == "" for a in d.split) and d.rect == on.rect and str(elem_of(index)) == "i32",
         f"'{op.name}' index must be i32 with a copy on every PE of the table's "
-        f"{grid[0]}x{grid[1]} grid (no dim split), got {index.type}",
+        f"{on.grid[0]}x{on.grid[1]}{origin_text(on.origin)} grid (no dim split), got {index.type}",
     )
 
 
@@ -1330,7 +1341,7 @@ class GatherRowsOp(IRDLOperation):
     def verify_(self) -> None:
         table = dist_of(self.table)
         _expect(len(table.shape) == 2, f"'{self.name}' table must be 2-D, got {self.table.type}")
-        _check_row_index(self, self.index, table.grid)
+        _check_row_index(self, self.index, table)
         expected = gather_rows_dist(table, dist_of(self.index).shape)
         got = dist_of(self.result)
         _expect(got == expected, f"gather_rows result should be {expected}, got {got}")
@@ -1364,10 +1375,10 @@ class ScatterAddRowsOp(IRDLOperation):
     def verify_(self) -> None:
         out, src = dist_of(self.result), dist_of(self.src)
         _expect(len(out.shape) == 2, f"'{self.name}' result must be 2-D, got {self.result.type}")
-        _check_row_index(self, self.index, out.grid)
+        _check_row_index(self, self.index, out)
         index = dist_of(self.index).shape
-        expected = Distribution(
-            (*index, out.shape[1]), out.grid, (*("",) * len(index), out.split[1])
+        expected = out.with_(
+            shape=(*index, out.shape[1]), split=(*("",) * len(index), out.split[1])
         )
         _expect(
             src == expected,

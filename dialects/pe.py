@@ -293,6 +293,8 @@ class TileLayoutAttr(ParametrizedAttribute):
     element_type: Attribute = param_def()
     grid: ArrayAttr[IntAttr] = param_def()
     split: ArrayAttr[StringAttr] = param_def()
+    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
+    origin: ArrayAttr[IntAttr] = param_def()
 
     def __init__(self, dist: Distribution, element_type: Attribute):
         super().__init__(*distributed_parameters(dist, element_type))
@@ -300,7 +302,7 @@ class TileLayoutAttr(ParametrizedAttribute):
     @property
     def dist(self) -> Distribution:
         """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
-        return distribution_of_parameters(self.shape, self.grid, self.split)
+        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:

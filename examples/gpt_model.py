@@ -18,9 +18,11 @@ Decoding keeps a KV cache of a fixed maximum length (`block_size`): `KVCacheDeco
 decode step, `(token [B, 1], pos [B], k_0, v_0, k_1, v_1, ...) -> (logits [B, V], new caches)`.
 The position is a run-time input: the step writes its key and value into slot `pos` with
 `where(slot == pos, k, cache)` and attends to the slots `<= pos` through a mask, so every
-token runs the same program and decoding compiles once. (The cache is written functionally;
-`cache[:, :, pos] = k` would be the same program once item assignment lands.) The caches go
-back to the host between steps, as `InferenceEngine` serves outputs.
+token runs the same program and decoding compiles once. (Item assignment writes the same
+values: `cache[rows, :, pos] = k[:, :, 0]` with `rows = pf.arange(B)`, one position per row; it
+merges the two indexed dims and picks the slot with a one-hot over B * block_size positions,
+where the `where` above compares against block_size slots only, so the example keeps the
+`where`.) The caches go back to the host between steps, as `InferenceEngine` serves outputs.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory",
+    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory",
     "mesh-to-pe": "lower-mesh-to-pe,allocate-colors,allocate-sram",
 }
 
@@ -46,6 +46,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from pyflame.passes.assign_layouts import AssignLayoutsPass
 
         return AssignLayoutsPass
+
+    def place_on_fabric() -> type[ModulePass]:
+        from pyflame.passes.place_on_fabric import PlaceOnFabricPass
+
+        return PlaceOnFabricPass
 
     def plan_placement() -> type[ModulePass]:
         from pyflame.passes.plan_placement import PlanPlacementPass
@@ -86,6 +91,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "decompose": decompose,
         "cse": cse,
         "assign-layouts": assign_layouts,
+        "place-on-fabric": place_on_fabric,
         "plan-placement": plan_placement,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,

@@ -13,7 +13,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from pyflame.core.distribution import Distribution
+from pyflame.core.distribution import Distribution, origin_text
 from pyflame.core.errors import CompileError
 from pyflame.core.placement import SINGLE_PE_BYTES
 from pyflame.core.target import Target
@@ -65,12 +65,14 @@ def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -
     else:
         raise CompileError(f"unknown layout kind '{kind}'")
     grid = (int(grid[0]), int(grid[1]))
-    if grid[0] > target.fabric_rows or grid[1] > target.fabric_cols:
+    r0, c0 = layout.origin_tuple or (0, 0)
+    if r0 + grid[0] > target.fabric_rows or c0 + grid[1] > target.fabric_cols:
+        at = f" at ({r0}, {c0})" if (r0, c0) != (0, 0) else ""
         raise CompileError(
-            f"layout {layout} needs a {grid[0]}x{grid[1]} grid; the {target.name} fabric has "
+            f"layout {layout} needs a {grid[0]}x{grid[1]} grid{at}; the {target.name} fabric has "
             f"{target.fabric_rows}x{target.fabric_cols} PEs"
         )
-    return Distribution(tuple(shape), grid, split)
+    return Distribution(tuple(shape), grid, split, (r0, c0))
 
 
 def default_layout(
@@ -178,20 +180,22 @@ REASON_ATTR = "pf.why"
 #: W and as W^T), rather than moving it on the fabric
 RELOAD_ATTR = "pf.reload"
 
-_DIST_TEXT = re.compile(r"^\s*(\d+)x(\d+) split \[([^\]]*)\]\s*$")
+_DIST_TEXT = re.compile(r"^\s*(\d+)x(\d+)(?: at \((\d+),\s*(\d+)\))? split \[([^\]]*)\]\s*$")
 
 
 def dist_text(dist: Distribution) -> str:
-    """The grid and split of `dist` as `pf.dist` spells them: "16x16 split [r, _]"."""
-    return f"{dist.grid[0]}x{dist.grid[1]} split [{', '.join(a or '_' for a in dist.split)}]"
+    """The grid (with its origin when not (0, 0)) and split of `dist` as `pf.dist` spells
+    them: "16x16 split [r, _]", "16x16 at (0, 16) split [r, c]"."""
+    split = ", ".join(a or "_" for a in dist.split)
+    return f"{dist.grid[0]}x{dist.grid[1]}{origin_text(dist.origin)} split [{split}]"
 
 
 def parse_dist_text(text: str, shape: tuple[int, ...]) -> Distribution:
     """The distribution `dist_text` wrote for a tensor of `shape` (CompileError if malformed)."""
     match = _DIST_TEXT.match(text)
     split = (
-        tuple("" if s.strip() == "_" else s.strip() for s in match.group(3).split(","))
-        if match and match.group(3).strip()
+        tuple("" if s.strip() == "_" else s.strip() for s in match.group(5).split(","))
+        if match and match.group(5).strip()
         else ()
     )
     if match is None or len(split) != len(shape):
@@ -199,7 +203,8 @@ def parse_dist_text(text: str, shape: tuple[int, ...]) -> Distribution:
             f"'{ASSIGNED_ATTR}' = \"{text}\" is not a layout of a rank-{len(shape)} tensor "
             '(expected e.g. "4x4 split [r, c]")'
         )
-    dist = Distribution(shape, (int(match.group(1)), int(match.group(2))), split)
+    origin = (int(match.group(3) or 0), int(match.group(4) or 0))
+    dist = Distribution(shape, (int(match.group(1)), int(match.group(2))), split, origin)
     try:
         dist.check()
     except Exception as err:  # noqa: BLE001  (VerifyException: reported as a compile error)

@@ -35,8 +35,11 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from pyflame.core.errors import UnsupportedOpsError
+from pyflame.core.distribution import Distribution
+from pyflame.core.errors import CompileError, UnsupportedOpsError
 from pyflame.core.target import Target
+from pyflame.dialects import mesh
+from pyflame.passes.locations import describe_loc
 from pyflame.passes.pe_lowering import (
     collectives,
     gemv,
@@ -46,7 +49,7 @@ from pyflame.passes.pe_lowering import (
     shape_ops,
     windowed,
 )
-from pyflame.passes.pe_lowering.state import PELowering, tile_layout
+from pyflame.passes.pe_lowering.state import PELowering, anchor_of, shift_rects, tile_layout
 from pyflame.passes.plan_memory import summa_double_buffered
 
 #: mesh op class -> its lowering, over every op family
@@ -82,12 +85,55 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
         if isinstance(op, func.ReturnOp):
             op.operands = [lw.values.get(v, v) for v in op.arguments]
             continue
+        dists = placed_on(op, target)
+        lw.anchor = anchor_of(dists)
+        before = op.prev_op
         buf = LOWERINGS[type(op)](op, lw)
+        emitted = []
+        at = op.prev_op
+        while at is not None and at is not before:
+            emitted.append(at)
+            at = at.prev_op
+        shift_rects(emitted, lw.anchor)
         lw.values[op.results[0]] = buf
         lw.sharing.setdefault(buf, []).append(op.results[0])
     for op in reversed(old_ops):
         if not isinstance(op, func.ReturnOp):
             block.erase_op(op)
+
+
+#: the mesh ops that move data between layouts (by exchanges): their tensors may sit at
+#: different origins; every other op's tensors share one
+MOVES_BETWEEN_ORIGINS: tuple[type[Operation], ...] = (
+    mesh.RedistributeOp,
+    mesh.RelayoutOp,
+    mesh.SliceOp,
+    mesh.PadOp,
+    mesh.ConcatOp,
+)
+
+
+def placed_on(op: Operation, target: Target) -> list[Distribution]:
+    """The distributions of `op`'s mesh tensors, checked to lie on the target's fabric (when
+    away from PE (0, 0)) and (unless the op moves data between layouts) to share one origin."""
+    dists = [
+        v.type.dist for v in (*op.operands, *op.results) if isinstance(v.type, mesh.MeshTensorType)
+    ]
+    for d in dists:
+        # a grid at the corner larger than the fabric is left to the simulator's planner (IR
+        # size tests lower 32x32 grids for the 16x16 small target); one moved away must fit
+        if d.origin != (0, 0) and not d.fits(target.fabric_rows, target.fabric_cols):
+            raise CompileError(
+                f"{describe_loc(op) or op.name}: {d} does not fit the {target.name} fabric of "
+                f"{target.fabric_rows}x{target.fabric_cols} PEs"
+            )
+    origins = {d.origin for d in dists}
+    if len(origins) > 1 and not isinstance(op, MOVES_BETWEEN_ORIGINS):
+        raise CompileError(
+            f"{describe_loc(op) or op.name}: '{op.name}' needs its tensors at one origin, got "
+            + ", ".join(str(d) for d in dists)
+        )
+    return dists
 
 
 class LowerMeshToPEPass(ModulePass):

@@ -12,7 +12,10 @@ Keys, as PyTorch: ints (negative count from the end), slices (any step >= 1), `.
 a bool tensor over the leading dims (`x[mask]`), and int tensors: a 0-d one (a position known
 only at run time: compared with an iota on the PEs, range-checked like PyTorch's IndexError)
 or one 1-D one (rows picked by a one-hot compare; a repeated index takes the last value, as
-PyTorch's CPU kernel does). numpy arrays and lists in a key are tensors. The value is a number
+PyTorch's CPU kernel does); several index tensors, or one of rank > 1, merge the indexed dims
+into one numbered by the linear position and take the 1-D path (`_put_advanced`); a bool mask
+with ints or slices elsewhere puts the value over the mask's whole dims, then a where keeps it
+only where the mask is True (`_put_mask_and_basic`). numpy arrays and lists in a key are tensors. The value is a number
 or a tensor broadcast to the shape `x[key]` has (its leading size-1 dims dropped first, as in
 PyTorch), converted to x's dtype; for a bool mask a value with one row per True element is
 placed with a cumulative sum of the mask.
@@ -207,8 +210,14 @@ def _place_slice(v: Tensor, d: int, sel: _Select) -> Tensor:
 
 def _hot(index: Tensor, n: int, d: int) -> Tensor:
     """[*index.shape, n] bool: True where the position equals the index (negative ones count
-    from the end). An index outside [-n, n) is PyTorch's IndexError: at once for data at
-    hand, else after the run (a runtime check naming this line, pyflame/checks.py)."""
+    from the end; out-of-range ones are PyTorch's IndexError, see `_wrapped`)."""
+    return _wrapped(index, n, d).unsqueeze(-1) == ops.arange(n, dtype=int32)
+
+
+def _wrapped(index: Tensor, n: int, d: int) -> Tensor:
+    """`index` as int32 positions in [0, n) (negative ones count from the end). An index
+    outside [-n, n) is PyTorch's IndexError: at once for data at hand, else after the run (a
+    runtime check naming this line, pyflame/checks.py)."""
     location = user_location()
 
     def message(value: int, count: int) -> str:
@@ -217,18 +226,16 @@ def _hot(index: Tensor, n: int, d: int) -> Tensor:
             f"({count} element{'s' if count != 1 else ''} out of range)"
         )
 
-    ramp = ops.arange(n, dtype=int32)
     if index._data is not None:
         data = index._data
         checks.check_now((data < -n) | (data >= n), data, message, location=location)
-        wrapped = ops.from_numpy(np.asarray(data % n if n else data, dtype=np.int32))
-        return wrapped.unsqueeze(-1) == ramp
+        return ops.from_numpy(np.asarray(data % n if n else data, dtype=np.int32))
     with no_grad():
         index = index if index.dtype is int32 else ops.astype(index, int32)
-        hot = ops.where(index < 0, index + n, index).unsqueeze(-1) == ramp
+        wrapped = ops.where(index < 0, index + n, index)
         bad = (index < -n) | (index >= n)
-    checks.add_check(hot, bad, index, message, location=location)
-    return hot
+    checks.add_check(wrapped, bad, index, message, location=location)
+    return wrapped
 
 
 def _along(t: Tensor, d: int, ndim: int) -> Tensor:
@@ -246,6 +253,9 @@ def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
     v = _value(x, value)
     if masks:
         return _put_masked(x, items, masks[0], v)
+    vectors = [k for k in items if isinstance(k, Tensor) and k.ndim >= 1]
+    if len(vectors) > 1 or any(k.ndim > 1 for k in vectors):
+        return _put_advanced(x, items, v)
     try:
         selects, result = _plan(x.shape, items)
     except IndexShapeError as err:
@@ -322,10 +332,7 @@ def _put_masked(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tens
     """`x[mask] = v` with a bool mask over x's leading dims: where(mask, v, x), v a number, one
     element, a tensor broadcast over the trailing dims, or one row per True element."""
     if len(items) != 1:
-        raise NotImplementedError(
-            "item assignment with a bool mask and other indices: PyFlame takes `x[mask] = v` "
-            "with the mask alone"
-        )
+        return _put_mask_and_basic(x, items, mask, v)
     if mask.ndim > x.ndim or mask.shape != x.shape[: mask.ndim]:
         raise IndexShapeError(
             f"{format_location(user_location())}: The shape of the mask {list(mask.shape)} does "
@@ -374,3 +381,159 @@ def _put_rows(x: Tensor, mask: Tensor, along: Tensor, v: Tensor, rest: list[int]
             count = ops.sum(ops.astype(flat, int32))
         checks.add_check(out, count != rows, count, message, error=ValueError)
     return out
+
+
+def _expand(ndim: int, items: tuple[Any, ...], width: Any = None) -> list[Any]:
+    """The key with its `...` written out as full slices; `width(k)` is how many of x's dims an
+    item consumes (1 for ints, slices and index tensors, 0 for None)."""
+    consumed = width or (lambda k: 0 if k is None else 1)
+    if sum(k is Ellipsis for k in items) > 1:
+        raise IndexShapeError("an index can only have a single ellipsis ('...')")
+    used = sum(consumed(k) for k in items if k is not Ellipsis)
+    if used > ndim:
+        raise IndexShapeError(f"too many indices for tensor of dimension {ndim}")
+    if Ellipsis not in items:
+        items = items + (Ellipsis,)
+    expanded: list[Any] = []
+    for k in items:
+        expanded.extend([slice(None)] * (ndim - used) if k is Ellipsis else [k])
+    return expanded
+
+
+def _drops_dim(k: Any) -> bool:
+    """An int or a 0-d index tensor selects one position: its dim leaves `x[key]`."""
+    return not isinstance(k, slice) and (not isinstance(k, Tensor) or k.ndim == 0)
+
+
+def _put_advanced(x: Tensor, items: tuple[Any, ...], v: Any) -> Tensor:
+    """`x[i, j] = v` with several int index tensors (broadcast together) or one of rank > 1,
+    as PyTorch: the indexed dims are moved to the front and merged into one dim numbered by
+    the linear position `sum(i_k * stride_k)`; the one-index path places the value there and
+    the result is reshaped and permuted back. Ints and 0-d tensors select first (as in
+    PyTorch), so the broadcast index dims sit in `x[key]` where the indexed dims were when
+    those are adjacent, else in front."""
+    location = user_location()
+    if any(k is None for k in items):
+        raise NotImplementedError(
+            f"{format_location(location)}: item assignment with None and several index "
+            "tensors is not supported: unsqueeze the value instead of indexing with None"
+        )
+    try:
+        expanded = _expand(x.ndim, items)
+    except IndexShapeError as err:
+        raise IndexShapeError(f"{format_location(location)}: {err}") from None
+    _plan(x.shape, tuple(k for k in expanded if not isinstance(k, Tensor)))  # key errors
+    indexed = [d for d, k in enumerate(expanded) if isinstance(k, Tensor) and k.ndim >= 1]
+    for d in indexed:
+        if expanded[d].dtype.is_floating_point:
+            raise IndexError(
+                "tensors used as indices must be long, int, byte or bool tensors, got "
+                f"{expanded[d].dtype!r}"
+            )
+    shapes_given = [list(expanded[d].shape) for d in indexed]
+    try:
+        batch = list(np.broadcast_shapes(*(tuple(sh) for sh in shapes_given)))
+    except ValueError:
+        raise IndexShapeError(
+            f"{format_location(location)}: shape mismatch: indexing tensors could not be "
+            f"broadcast together with shapes {', '.join(str(sh) for sh in shapes_given)}"
+        ) from None
+    kept = [d for d, k in enumerate(expanded) if not _drops_dim(k)]
+    places = [kept.index(d) for d in indexed]
+    adjacent = places == list(range(places[0], places[0] + len(places)))
+    counts = {
+        d: len(range(*shapes.normalize_slice(x.shape[d], expanded[d])))
+        for d in kept
+        if d not in indexed
+    }
+    before = [counts[d] for d in kept[: places[0]] if d not in indexed] if adjacent else []
+    after = [counts[d] for d in kept if d not in indexed][len(before) :]
+    target = before + batch + after  # the shape x[key] has
+    count = int(np.prod(batch))
+    if isinstance(v, Tensor):
+        v = _broadcast_value(v, target) if v.numel() != 1 else _checked_one(v, target)
+    if count == 0:
+        return x
+    position: Tensor | None = None  # the linear position over the indexed dims
+    stride = 1
+    for d in reversed(indexed):
+        wrapped = _wrapped(expanded[d], x.shape[d], d)
+        term = wrapped if stride == 1 else wrapped * stride
+        position = term if position is None else term + position
+        stride *= x.shape[d]
+    assert position is not None
+    if list(position.shape) != batch:
+        position = ops.broadcast_to(position, batch)
+    position = _reshape_node(position, [count])
+    others = [d for d in range(x.ndim) if d not in indexed]
+    perm = indexed + others
+    moved = x if perm == list(range(x.ndim)) else ops.permute(x, *perm)
+    merged = _reshape_node(moved, [stride] + [x.shape[d] for d in others])
+    if isinstance(v, Tensor) and v.ndim:
+        if before:  # the batch dims to the front, as the merged dim is
+            n = len(batch)
+            front = list(range(len(before), len(before) + n))
+            v = ops.permute(
+                v, *(front + list(range(len(before))) + list(range(len(before) + n, v.ndim)))
+            )
+        v = _reshape_node(v, [count] + list(v.shape[len(batch) :]))
+    out = index_put(merged, (position, *(expanded[d] for d in others)), v)
+    out = _reshape_node(out, [x.shape[d] for d in indexed] + [x.shape[d] for d in others])
+    if perm == list(range(x.ndim)):
+        return out
+    return ops.permute(out, *np.argsort(perm).tolist())
+
+
+def _checked_one(v: Tensor, target: list[int]) -> Tensor:
+    """A one-element value: PyTorch's shape check, then a 0-d tensor the where broadcasts."""
+    _broadcast_value(v, target)
+    return _reshape_node(v, ())
+
+
+def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tensor:
+    """`x[mask, 1:3] = v`: a bool mask with ints, slices, `...` or None elsewhere. The value
+    goes in as for full slices over the mask's dims (broadcast over them), then a where keeps
+    it only where the mask is True. A value with one row per True element needs the mask's
+    count, so it is only taken with the mask alone."""
+    location = user_location()
+    if any(isinstance(k, Tensor) and k is not mask for k in items):
+        raise NotImplementedError(
+            f"{format_location(location)}: item assignment with a bool mask and other index "
+            "tensors is not supported: combine them into one mask"
+        )
+    if sum(k is mask for k in items) > 1:
+        raise NotImplementedError(
+            f"{format_location(location)}: item assignment with the same mask twice"
+        )
+    at = next(i for i, k in enumerate(items) if k is mask)
+    width = lambda k: mask.ndim if k is mask else (0 if k is None else 1)  # noqa: E731
+    expanded = _expand(x.ndim, items, width)
+    first = sum(width(k) for k in expanded[: expanded.index(mask)])  # x's dim of the mask's first
+    if list(mask.shape) != list(x.shape[first : first + mask.ndim]):
+        raise IndexShapeError(
+            f"{format_location(location)}: The shape of the mask {list(mask.shape)} at index "
+            f"{first} does not match the shape of the indexed tensor {list(x.shape)}"
+        )
+    basic = items[:at] + (slice(None),) * mask.ndim + items[at + 1 :]
+    _, full_target = _plan(x.shape, basic)
+    before = sum(1 for k in _expand(x.ndim, basic)[: expanded.index(mask)] if not _drops_dim(k))
+    before += sum(1 for k in items[:at] if k is None)
+    if isinstance(v, Tensor) and v.numel() != 1:
+        one_row = full_target[:before] + [1] + full_target[before + mask.ndim :]
+        try:
+            v = _broadcast_value(v, one_row)
+        except (ValueError, shapes.ShapeError):
+            raise NotImplementedError(
+                f"{format_location(location)}: item assignment with a bool mask and other "
+                f"indices takes a value that broadcasts over the selected elements "
+                f"({one_row} with 1 for the mask's count), got {list(v.shape)}: one value per "
+                "True element needs the mask alone"
+            ) from None
+        v = _reshape_node(
+            v, full_target[:before] + [1] * mask.ndim + full_target[before + mask.ndim :]
+        )
+    elif isinstance(v, Tensor):
+        v = _reshape_node(v, ())
+    filled = index_put(x, basic, v)
+    along = _reshape_node(mask, [1] * first + list(mask.shape) + [1] * (x.ndim - first - mask.ndim))
+    return ops.where(along, filled, x)

@@ -25,6 +25,7 @@ from pyflame.passes.cost_model import (  # noqa: F401  (each module registers it
     windowed,
 )
 from pyflame.passes.cost_model.barriers import BarrierEstimate, estimate_barriers
+from pyflame.passes.cost_model.critical_path import critical_path_cycles
 from pyflame.passes.cost_model.program import (
     NoCostRule,
     OpEstimate,
@@ -49,6 +50,7 @@ __all__ = [
     "COST_RULES",
     "BarrierEstimate",
     "estimate_barriers",
+    "critical_path_cycles",
     "DEFAULT",
     "Cost",
     "CostContext",

@@ -115,14 +115,15 @@ def estimate_barriers(mesh_module: ModuleOp) -> BarrierEstimate:
 
 
 def program_box(fn: func.FuncOp) -> tuple[int, int]:
-    """The rows and columns of PEs a mesh-level function's tensors use (grids start at PE
-    (0, 0)): the rectangle allocate-colors' barriers span."""
+    """The rows and columns of PEs from PE (0, 0) that a mesh-level function's tensors use
+    (each grid from its origin): the rectangle allocate-colors' barriers span."""
     rows = cols = 1
     for op in fn.body.block.ops:
         for v in op.results:
             if isinstance(v.type, mesh.MeshTensorType):
-                gr, gc = mesh.dist_of(v).grid
-                rows, cols = max(rows, gr), max(cols, gc)
+                d = mesh.dist_of(v)
+                rows = max(rows, d.origin[0] + d.grid[0])
+                cols = max(cols, d.origin[1] + d.grid[1])
     return rows, cols
 
 

@@ -31,7 +31,7 @@ from xdsl.ir import Operation
 
 from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
-from pyflame.core.exchange_plan import IndexMap, exchange_phases, xy_hops
+from pyflame.core.exchange_plan import IndexMap, anchor, exchange_phases, xy_hops
 from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
@@ -53,27 +53,30 @@ def exchange_clock(
     holds when each directed link (router row, col, direction) is next free."""
     plan = exchange_phases(ds, dd, index_map)
     gr, gc = dd.grid
+    # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
+    # messages at its anchor
+    (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
     local = plan.local.sum(axis=2)
     if plan.has_local_part:
         copy = vector_costs.op_cycles(
             ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
         )[0]
-        clock[:gr, :gc] += np.where(local > 0, copy, 0)
+        clock[r0 : r0 + gr, c0 : c0 + gc] += np.where(local > 0, copy, 0)
     if not plan.phases:
         return clock, 0
     # elements per (source PE, destination PE) message
     R, C = clock.shape
-    rows = np.broadcast_to(np.arange(gr)[:, None, None], plan.has_src.shape)
-    cols = np.broadcast_to(np.arange(gc)[None, :, None], plan.has_src.shape)
+    rows = np.broadcast_to(np.arange(gr)[:, None, None] + r0, plan.has_src.shape)
+    cols = np.broadcast_to(np.arange(gc)[None, :, None] + c0, plan.has_src.shape)
     moved = plan.has_src
-    keys = (plan.src_row[moved] * C + plan.src_col[moved]) * (R * C) + (
-        rows[moved] * C + cols[moved]
-    )
+    keys = ((plan.src_row[moved] + ds.origin[0]) * C + plan.src_col[moved] + ds.origin[1]) * (
+        R * C
+    ) + (rows[moved] * C + cols[moved])
     uniq, counts = np.unique(keys, return_counts=True)
     elems_of = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
     t = ctx.target
     for phase in plan.phases:
-        msgs = [(a, b, c, d) for (a, b), (c, d) in phase.messages]
+        msgs = [(a + a0, b + a1, c + a0, d + a1) for (a, b), (c, d) in phase.messages]
         w = [
             -(-elems_of.get((a * C + b) * (R * C) + c * C + d, 0) * elem_bytes // 4)
             for a, b, c, d in msgs
@@ -109,8 +112,9 @@ def exchange_clock(
 
 
 def _box(*dists: Distribution) -> np.ndarray:
-    rows = max(d.grid[0] for d in dists)
-    cols = max(d.grid[1] for d in dists)
+    """A clock per PE of the fabric from PE (0, 0) to the far corner of every grid."""
+    rows = max(d.origin[0] + d.grid[0] for d in dists)
+    cols = max(d.origin[1] + d.grid[1] for d in dists)
     return np.zeros((rows, cols), dtype=np.int64)
 
 
@@ -141,7 +145,8 @@ def _exchange_cost_of(
     estimates several candidate lowerings of one program, so each is replayed once."""
     ctx = CostContext(target)
     clock = _box(dd, *(ds for ds, _ in moves))
-    clock[: dd.grid[0], : dd.grid[1]] += start
+    r0, c0, gr, gc = dd.rect
+    clock[r0 : r0 + gr, c0 : c0 + gc] += start
     phases = 0
     links_free: dict[tuple[int, int, str], int] = {}
     for ds, index_map in moves:
@@ -222,7 +227,7 @@ def scatter(op: mesh.ScatterOp, ctx: CostContext) -> Cost:
     dist = dist_of(op.result)
     nr, nc = dist.grid
     wavelets = ctx.wavelets(nr * nc * dist.local_elems, ctx.elem_bytes(op.result))
-    io = vector_costs.host_io_cycles(ctx.target, wavelets, nr, nc)
+    io = vector_costs.host_io_cycles(ctx.target, wavelets, nr, dist.origin[1] + nc)
     return Cost(0, ctx.tile_bytes(op.result), io_cycles=io, algorithm="host")
 
 
@@ -231,5 +236,7 @@ def gather(op: mesh.GatherOp, ctx: CostContext) -> Cost:
     dist = dist_of(op.input)
     pr, pc = _kept(dist)
     wavelets = ctx.wavelets(pr * pc * dist.local_elems, ctx.elem_bytes(op.input))
-    io = vector_costs.host_io_cycles(ctx.target, wavelets, pr, ctx.target.fabric_cols)
+    io = vector_costs.host_io_cycles(
+        ctx.target, wavelets, pr, ctx.target.fabric_cols - dist.origin[1]
+    )
     return Cost(0, io_cycles=io, algorithm="host")

@@ -20,7 +20,7 @@ def tile_operand_dist(v: SSAValue, target: Distribution) -> Distribution:
     """Where an elementwise operand must be: like the result, or (rank-0) one element per PE."""
     if flame.tensor_shape(v):
         return target
-    return Distribution((), target.grid, ())
+    return target.with_(shape=(), split=())
 
 
 def elementwise_result(lw: Lowering, op: Operation, operands: list[SSAValue]) -> Distribution:

@@ -106,7 +106,7 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     axis = md.split[k_dim] if len(md.split) == 2 else "rc"
     vshape = flame.tensor_shape(vector)
     vsplit = (axis, "") if side == "rhs" else ("", axis)
-    vd = Distribution(vshape, md.grid, vsplit)
+    vd = md.with_(shape=vshape, split=vsplit)
     da, db = (md, vd) if side == "rhs" else (vd, md)
     if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
         return None

@@ -28,10 +28,10 @@ from pyflame.passes.flame_lowering.state import Lowering
 from pyflame.passes.layouts import elem_bytes_of, gather_table_dist
 
 
-def _index_everywhere(lw: Lowering, index: SSAValue, grid: tuple[int, int]) -> SSAValue:
-    """The index (any shape) as a copy on every PE of `grid`."""
+def _index_everywhere(lw: Lowering, index: SSAValue, on: Distribution) -> SSAValue:
+    """The index (any shape) as a copy on every PE of `on`'s grid."""
     shape = flame.tensor_shape(index)
-    return lw.value_as(index, Distribution(shape, grid, ("",) * len(shape)))
+    return lw.value_as(index, on.with_(shape=shape, split=("",) * len(shape)))
 
 
 def _table(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
@@ -52,13 +52,13 @@ def _table(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
 def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
     table = _table(op, lw)
     td = dist_of(table)
-    index = _index_everywhere(lw, op.index, td.grid)
+    index = _index_everywhere(lw, op.index, td)
     x = lw.emit(mesh.GatherRowsOp(table, index))
     if td.parts(0) > 1:
         x = lw.emit(mesh.AllReduceOp("sum", x, (0,)))
     shape = flame.tensor_shape(op.result)  # [*I, D]
     split = ("",) * (len(shape) - 1) + (td.split[1],)
-    rows = lw.emit(mesh.ReshapeOp(x, Distribution(shape, td.grid, split)))
+    rows = lw.emit(mesh.ReshapeOp(x, td.with_(shape=shape, split=split)))
     # a small table sits on a few PEs, and its rows gathered for a whole batch (the residual
     # stream of a transformer) must not stay there: they go where the result is placed when
     # that spreads them over more PEs
@@ -70,9 +70,9 @@ def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
 
 def lower_scatter_add_rows(op: flame.ScatterAddRowsOp, lw: Lowering) -> SSAValue:
     out = lw.placed(op.result)
-    index = _index_everywhere(lw, op.index, out.grid)
+    index = _index_everywhere(lw, op.index, out)
     shape = flame.tensor_shape(op.src)  # [*I, D]
-    src_dist = Distribution(shape, out.grid, ("",) * (len(shape) - 1) + (out.split[1],))
+    src_dist = out.with_(shape=shape, split=("",) * (len(shape) - 1) + (out.split[1],))
     src = lw.value_as(op.src, src_dist)
     return lw.emit(mesh.ScatterAddRowsOp(index, src, out))
 

@@ -63,15 +63,18 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
         return skinny
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
-    da = Distribution(sa, (g, g), summa_split(len(sa)))
-    db = Distribution(sb, (g, g), summa_split(len(sb)))
+    # where on the fabric: the origin place-on-fabric (or the user's hint) gave the product
+    placed = lw.hinted(op.result)
+    origin = placed.origin if placed is not None else (0, 0)
+    da = Distribution(sa, (g, g), summa_split(len(sa)), origin)
+    db = Distribution(sb, (g, g), summa_split(len(sb)), origin)
     a, b = lw.value_as(op.lhs, da), lw.value_as(op.rhs, db)
     if da.has_padding([len(sa) - 1]):
         a = mask_pad(lw, a, 0.0)
     if db.has_padding([len(sb) - 2]):
         b = mask_pad(lw, b, 0.0)
     shape = flame.tensor_shape(op.result)
-    result = Distribution(shape, (g, g), summa_split(len(shape)))
+    result = Distribution(shape, (g, g), summa_split(len(shape)), origin)
     return lw.emit(
         mesh.MatmulOp(a, b, mesh_type(result, mesh.elem_of(a)), mesh.MatmulAlgorithm.SUMMA)
     )

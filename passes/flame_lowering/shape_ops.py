@@ -159,10 +159,11 @@ def lower_broadcast_to(op: flame.BroadcastToOp, lw: Lowering) -> SSAValue:
     base = lw.known_dist(op.input) or lw.placed(op.input)
     derived = base.with_(shape=shape, split=broadcast_split(base, shape))
     result = shape_result_dist(lw, op.result, derived, [base])
-    need = Distribution(
-        src_shape,
-        result.grid,
-        tuple(result.split[k + d] if n == shape[k + d] else "" for d, n in enumerate(src_shape)),
+    need = result.with_(
+        shape=src_shape,
+        split=tuple(
+            result.split[k + d] if n == shape[k + d] else "" for d, n in enumerate(src_shape)
+        ),
     )
     x = lw.value_as(op.input, need)
     return lw.emit(mesh.BroadcastOp(x, result))
@@ -223,7 +224,7 @@ def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
         if local is not None and is_local_reshape(unsplit, local):
             x = lw.to_dist(x, unsplit)
             return lw.emit(mesh.ReshapeOp(x, local))
-    derived = Distribution(shape, src.grid, grid_split(src.grid, len(shape)))
+    derived = src.with_(shape=shape, split=grid_split(src.grid, len(shape)))
     result = shape_result_dist(lw, op.result, derived, [src])
     return lw.emit(mesh.RelayoutOp(x, result))
 

@@ -107,9 +107,13 @@ class Lowering:
 
     def hinted(self, v: SSAValue) -> Distribution | None:
         hint = self.hints.get(v)
+        assigned = self.assigned.get(v)
         if hint is None:
-            return self.assigned.get(v)
-        return layout_to_dist(hint, flame.tensor_shape(v), self.target)
+            return assigned
+        dist = layout_to_dist(hint, flame.tensor_shape(v), self.target)
+        if assigned is not None and assigned.with_(origin=dist.origin) == dist:
+            return assigned  # the hinted layout, where place-on-fabric put it
+        return dist
 
     def to_dist(self, v: SSAValue, dist: Distribution) -> SSAValue:
         if dist_of(v) == dist:

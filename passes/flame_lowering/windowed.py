@@ -156,8 +156,8 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     for v in (op.weight, op.bias):
         if v is not None:
             shape = flame.tensor_shape(v)
-            operands.append(lw.value_as(v, Distribution(shape, grid, ("",) * len(shape))))
-    result = Distribution(flame.tensor_shape(op.result), grid, dist_of(x).split)
+            operands.append(lw.value_as(v, dist_of(x).with_(shape=shape, split=("",) * len(shape))))
+    result = dist_of(x).with_(shape=flame.tensor_shape(op.result))
     weight, bias = operands[1], operands[2] if len(operands) > 2 else None
     _, stride, padding, dilation = spatial
     return lw.emit(
@@ -168,7 +168,7 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
 def pool(lw: Lowering, x: SSAValue, kind: PoolKind, out_shape: Ints, spatial: Spatial) -> SSAValue:
     """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
     d = dist_of(x)
-    result = Distribution(tuple(out_shape), d.grid, d.split)
+    result = d.with_(shape=tuple(out_shape))
     return lw.emit(mesh.Pool2dOp(kind, x, *spatial, result))
 
 

@@ -67,7 +67,7 @@ def lower_pad(op: mesh.PadOp, lw: PELowering) -> SSAValue:
     low, high = op.widths
     buf = lw.alloc_for(op.result, "pad")
     if any(w > 0 for w in low + high):
-        lw.emit(pe.FillOp(buf, value=op.value, pes=grid_rect(dist_of(op.result))))
+        lw.emit(pe.FillOp(buf, value=op.value, pes=lw.rect_of(dist_of(op.result))))
     exchange_into(lw, buf, op.result.type, op.input, tuple(-w for w in low), (1,) * len(low))
     return buf
 

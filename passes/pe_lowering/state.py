@@ -23,6 +23,9 @@ Rule = tuple[Rect, Port, tuple[Port, ...]]  # (PEs, from port, to ports)
 
 
 def grid_rect(dist: Distribution) -> Rect:
+    """The PEs of `dist`'s grid relative to the mesh op's anchor (lower-mesh-to-pe moves every
+    pe op a lowering emits by the anchor: see `PELowering.anchor`). For the ops whose tensors
+    share one origin (all but the exchanges) that is the grid at (0, 0)."""
     return (0, 0, dist.grid[0], dist.grid[1])
 
 
@@ -264,6 +267,25 @@ def _strided_runs(rules: list[Rule]) -> dict[int, tuple[int, Rect] | None]:
 # --------------------------------------------------------------------------- the lowering
 
 
+def shift_rects(ops: Sequence[Operation], by: tuple[int, int]) -> None:
+    """Move the rectangles (`pes`) of `ops` and of the ops in their loops by `by` PEs (a loop's
+    `pes_step` is a step: it stays)."""
+    if by == (0, 0):
+        return
+    for top in ops:
+        for op in top.walk():
+            if isinstance(op, pe.PEOp):
+                r0, c0, rows, cols = op.rect
+                op.properties["pes"] = pe.dense_i64((r0 + by[0], c0 + by[1], rows, cols))
+
+
+def anchor_of(dists: Sequence[Distribution]) -> tuple[int, int]:
+    """The nearest corner of the grids' origins: per axis the smallest origin."""
+    if not dists:
+        return (0, 0)
+    return (min(d.origin[0] for d in dists), min(d.origin[1] for d in dists))
+
+
 @dataclass
 class PELowering:
     target: Target
@@ -277,6 +299,19 @@ class PELowering:
     #: the SUMMAs (mesh.matmul) that get a second pair of receive buffers (plan_memory's
     #: `summa_double_buffered`)
     double_buffered: set[Operation] = field(default_factory=set)
+    #: the fabric PE the current mesh op's rectangles are relative to: the nearest corner of
+    #: its tensors' origins. Lowerings build rectangles from (0, 0); lower-mesh-to-pe then moves
+    #: what they emitted by the anchor (`shift_rects`)
+    anchor: tuple[int, int] = (0, 0)
+
+    def rect_of(self, dist: Distribution) -> Rect:
+        """`dist`'s grid relative to the anchor (its rectangle once moved by the anchor)."""
+        return (
+            dist.origin[0] - self.anchor[0],
+            dist.origin[1] - self.anchor[1],
+            dist.grid[0],
+            dist.grid[1],
+        )
 
     def emit(self, op: OpT) -> OpT:
         """Insert `op` (made with its builder) before the mesh op being lowered, at its
@@ -297,7 +332,7 @@ class PELowering:
 
     def alloc_for(self, v: SSAValue, what: str) -> SSAValue:
         d = dist_of(v)
-        return self.alloc(grid_rect(d), d.local_elems, elem_of(v), what)
+        return self.alloc(self.rect_of(d), d.local_elems, elem_of(v), what)
 
     def buf(self, v: SSAValue) -> SSAValue:
         return self.values[v]
@@ -307,9 +342,11 @@ class PELowering:
         rules of one PE line that repeat every other line with the same ports (a broadcast's
         middle roots, one every two lines) are one pe.route in a pe.loop, so that the routes
         do not grow with the grid side."""
-        if config in self.channels:
-            return self.channels[config]
-        color = self.channels[config] = len(self.channels)
+        # the same rules at another anchor are other routes on other PEs: another channel
+        key = (self.anchor, config)
+        if key in self.channels:
+            return self.channels[key]
+        color = self.channels[key] = len(self.channels)
         rules = list(config)
         runs = _strided_runs(rules) if strided else {}
         for i, (rect, src, dst) in enumerate(rules):
@@ -363,10 +400,11 @@ def emit_exchange(
     part, then every network phase on a channel of its own with the pe.route ops of its
     messages' paths (see pyflame.core.exchange_plan)."""
     # numpy computes the phases; imported here so that loading the passes does not need it
-    from pyflame.core.exchange_plan import exchange_phases
+    from pyflame.core.exchange_plan import exchange_phases, extent
 
     ds, dd = src_layout.dist, dst_layout.dist
-    bbox = (0, 0, max(ds.grid[0], dd.grid[0]), max(ds.grid[1], dd.grid[1]))
+    r0, c0, rows, cols = extent(ds, dd)  # both grids, from the plan's anchor
+    bbox = (r0 - lw.anchor[0], c0 - lw.anchor[1], rows, cols)
     plan = exchange_phases(ds, dd, index_map)
     offset, stride = index_map if index_map is not None else (None, None)
 

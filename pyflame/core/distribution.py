@@ -4,6 +4,12 @@ Pure arithmetic, independent of any dialect: the mesh dialect's `!mesh.tensor` t
 passes choose and transform them, the simulator scatters and gathers host arrays by them.
 
     Distribution(shape=(64, 48), grid=(4, 4), split=("r", "c"))   # 16x12 blocks
+    Distribution((64, 48), (4, 4), ("r", "c"), origin=(0, 8))    # the same, on PEs (0..3, 8..11)
+
+`origin` is the fabric PE holding block (0, 0): the grid is the rectangle of PEs from there, so
+tensors of independent ops can live on disjoint parts of the fabric at once. Two distributions
+differing only in origin hold the same tiles on different PEs (moving between them is a
+redistribution). The text form writes it only when it is not (0, 0): `on 4x4 at (0, 8)`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class Distribution:
     shape: tuple[int, ...]
     grid: tuple[int, int]
     split: tuple[str, ...]
+    #: the fabric PE (row, col) at the grid's north-west corner
+    origin: tuple[int, int] = (0, 0)
 
     def parts(self, dim: int) -> int:
         rows, cols = self.grid
@@ -68,27 +76,40 @@ class Distribution:
     def __str__(self) -> str:
         shape = "x".join(map(str, self.shape)) or "scalar"
         split = ", ".join(a or "_" for a in self.split)
-        return f"{shape} on {self.grid[0]}x{self.grid[1]} split [{split}]"
+        return f"{shape} on {self.grid[0]}x{self.grid[1]}{origin_text(self.origin)} split [{split}]"
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """The fabric PEs of the grid: (first row, first col, rows, cols)."""
+        return (self.origin[0], self.origin[1], self.grid[0], self.grid[1])
+
+    def fits(self, fabric_rows: int, fabric_cols: int) -> bool:
+        """Whether the grid, at its origin, lies on a fabric of that many PEs."""
+        r0, c0, rows, cols = self.rect
+        return r0 + rows <= fabric_rows and c0 + cols <= fabric_cols
 
     def normalized(self) -> Distribution:
         """The same placement with mesh axes of size 1 dropped from the split (on a 4x1 grid,
         `c` is `_` and `rc` is `r`): equal normalized distributions hold the same tiles."""
         rows, cols = self.grid
         keep = lambda a: "".join(x for x in a if (x == "r" and rows > 1) or (x == "c" and cols > 1))  # noqa: E731
-        return Distribution(self.shape, self.grid, tuple(keep(a) for a in self.split))
+        return Distribution(self.shape, self.grid, tuple(keep(a) for a in self.split), self.origin)
 
     def with_(
         self,
         shape: Sequence[int] | None = None,
         grid: Sequence[int] | None = None,
         split: Sequence[str] | None = None,
+        origin: Sequence[int] | None = None,
     ) -> Distribution:
-        """This distribution with some fields replaced."""
+        """This distribution with some fields replaced (the origin is kept unless given)."""
         rows, cols = self.grid if grid is None else grid
+        r0, c0 = self.origin if origin is None else origin
         return Distribution(
             self.shape if shape is None else tuple(shape),
             (rows, cols),
             self.split if split is None else tuple(split),
+            (r0, c0),
         )
 
     def check(self) -> None:
@@ -103,6 +124,8 @@ class Distribution:
             raise VerifyException(f"split {list(self.split)} uses a mesh axis twice")
         if self.grid[0] < 1 or self.grid[1] < 1:
             raise VerifyException(f"grid {self.grid} must be positive")
+        if len(self.origin) != 2 or min(self.origin) < 0:
+            raise VerifyException(f"origin {self.origin} must be a PE (row, col) >= (0, 0)")
         if any(n < 0 for n in self.shape):
             raise VerifyException(
                 f"mesh tensors have static shapes, got a dynamic dim ('?') in {list(self.shape)}"
@@ -112,7 +135,7 @@ class Distribution:
 def is_local_reshape(src: Distribution, dst: Distribution) -> bool:
     """A reshape that leaves every PE's tile bytes unchanged: same grid, and the shapes differ
     only by unsplit size-1 dims, or nothing is split at all."""
-    if src.grid != dst.grid:
+    if src.rect != dst.rect:
         return False
     src, dst = src.normalized(), dst.normalized()
     if all(a == "" for a in src.split + dst.split):
@@ -131,7 +154,7 @@ def broadcast_problem(src: Distribution, dst: Distribution) -> str | None:
     broadcast (size 1 in `src`, or new in front) must be unsplit in `src` (each PE holds its
     whole single element) and may be split in any way in `dst` (a mesh axis `src` does not use
     holds copies of the same data)."""
-    if src.grid != dst.grid:
+    if src.rect != dst.rect:
         return f"broadcast must keep the grid, got {src} -> {dst}"
     k = len(dst.shape) - len(src.shape)
     if k < 0:
@@ -306,31 +329,42 @@ def is_spatial(d: Distribution) -> bool:
 # `#pe.layout<...>`, parsed and printed here once.
 
 
+def origin_text(origin: tuple[int, int]) -> str:
+    """` at (r, c)`, or nothing for the default origin (0, 0)."""
+    return f" at ({origin[0]}, {origin[1]})" if origin != (0, 0) else ""
+
+
 def distributed_parameters(dist: Distribution, element_type: Attribute) -> tuple[Attribute, ...]:
-    """The parameters (shape, element type, grid, split) that `!mesh.tensor` and `#pe.layout`
-    store for `dist`."""
+    """The parameters (shape, element type, grid, split, origin) that `!mesh.tensor` and
+    `#pe.layout` store for `dist`."""
     return (
         ArrayAttr([IntAttr(n) for n in dist.shape]),
         element_type,
         ArrayAttr([IntAttr(n) for n in dist.grid]),
         ArrayAttr([StringAttr(s) for s in dist.split]),
+        ArrayAttr([IntAttr(n) for n in dist.origin]),
     )
 
 
 def distribution_of_parameters(
-    shape: ArrayAttr[IntAttr], grid: ArrayAttr[IntAttr], split: ArrayAttr[StringAttr]
+    shape: ArrayAttr[IntAttr],
+    grid: ArrayAttr[IntAttr],
+    split: ArrayAttr[StringAttr],
+    origin: ArrayAttr[IntAttr],
 ) -> Distribution:
     """The `Distribution` those stored parameters describe."""
     return Distribution(
         tuple(n.data for n in shape),
         (grid.data[0].data, grid.data[1].data),
         tuple(s.data for s in split),
+        (origin.data[0].data, origin.data[1].data),
     )
 
 
 def parse_distributed(parser: AttrParser, what: str) -> tuple[Attribute, ...]:
-    """The parameters (shape, element type, grid, split) of `<64x48xf32 on 4x4 split [r, c]>`;
-    `what` names the type in errors ("mesh tensors")."""
+    """The parameters (shape, element type, grid, split, origin) of
+    `<64x48xf32 on 4x4 split [r, c]>` or `<64x48xf32 on 4x4 at (0, 8) split [r, c]>`; `what`
+    names the type in errors ("mesh tensors")."""
     with parser.in_angle_brackets():
         start = parser.pos
         shape, elem = parser.parse_ranked_shape()
@@ -340,12 +374,23 @@ def parse_distributed(parser: AttrParser, what: str) -> tuple[Attribute, ...]:
         grid = parser.parse_dimension_list()
         if len(grid) != 2:
             parser.raise_error("expected a grid ROWSxCOLS")
+        origin = (0, 0)
+        if parser.parse_optional_keyword("at") is not None:
+            at = parser.pos
+            parser.parse_punctuation("(")
+            row = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            parser.parse_punctuation(",")
+            col = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            parser.parse_punctuation(")")
+            if (row, col) == (0, 0):
+                parser.raise_error("the origin (0, 0) is the default: leave `at` out", at)
+            origin = (row, col)
         parser.parse_keyword("split")
         split = parser.parse_comma_separated_list(
             parser.Delimiter.SQUARE, lambda: parser.parse_identifier("split axis")
         )
         split = ["" if s == "_" else s for s in split]
-        dist = Distribution(tuple(shape), (grid[0], grid[1]), tuple(split))
+        dist = Distribution(tuple(shape), (grid[0], grid[1]), tuple(split), origin)
         try:
             dist.check()
         except VerifyException as err:
@@ -357,6 +402,6 @@ def print_distributed(printer: Printer, dist: Distribution, element_type: Attrib
     with printer.in_angle_brackets():
         printer.print_string("".join(f"{n}x" for n in dist.shape))
         printer.print_attribute(element_type)
-        printer.print_string(f" on {dist.grid[0]}x{dist.grid[1]} split [")
+        printer.print_string(f" on {dist.grid[0]}x{dist.grid[1]}{origin_text(dist.origin)} split [")
         printer.print_string(", ".join(s or "_" for s in dist.split))
         printer.print_string("]")

@@ -16,8 +16,13 @@ sender, or to nobody, and raises.
     plan.phases[k].messages   ((src row, src col), (dst row, dst col)) per message
     plan.phases[k].routes     ((rows..., cols...) rect, from port, to port) per pe.route op
 
-Coordinates are relative to the exchange's grids (anchored at the op's first PE). Ports are
-the names of `pe.Port` (this module sits below the dialects).
+Coordinates are relative to the exchange's first PE, the *anchor*: the nearer corner of the two
+grids' origins (per axis the smaller origin), so that two layouts at the same origin (every
+exchange before tensors had origins) are planned as before, and layouts at different origins
+(overlapping or disjoint rectangles of the fabric) are planned with each grid at its offset from
+the anchor (`ExchangePlan.src_at`, `dst_at`): messages really travel from one rectangle to the
+other. `src_row`/`src_col` stay coordinates in the source grid. Ports are the names of
+`pe.Port` (this module sits below the dialects).
 """
 
 from __future__ import annotations
@@ -220,13 +225,17 @@ class ExchangePlan:
     has_src: np.ndarray
     valid: np.ndarray
     phases: list[Phase]
+    #: where the src and dst grids start, relative to the exchange's anchor
+    src_at: Cell = (0, 0)
+    dst_at: Cell = (0, 0)
 
     @property
     def local(self) -> np.ndarray:
         """(rows, cols, elems) mask of the dst elements whose source is on the same PE."""
         gr, gc = self.has_src.shape[:2]
-        same = (self.src_row == np.arange(gr)[:, None, None]) & (
-            self.src_col == np.arange(gc)[None, :, None]
+        (sr, sc), (dr, dc) = self.src_at, self.dst_at
+        same = (self.src_row + sr == np.arange(gr)[:, None, None] + dr) & (
+            self.src_col + sc == np.arange(gc)[None, :, None] + dc
         )
         return same & self.has_src
 
@@ -236,16 +245,31 @@ class ExchangePlan:
         return bool(self.local.any() or (~self.valid).any())
 
 
+def anchor(ds: Distribution, dd: Distribution) -> Cell:
+    """The exchange's first PE on the fabric: per axis the smaller of the two origins."""
+    return (min(ds.origin[0], dd.origin[0]), min(ds.origin[1], dd.origin[1]))
+
+
+def extent(ds: Distribution, dd: Distribution) -> Rect:
+    """The fabric rectangle holding both grids (the exchange's PEs)."""
+    r0, c0 = anchor(ds, dd)
+    rows = max(d.origin[0] + d.grid[0] for d in (ds, dd)) - r0
+    cols = max(d.origin[1] + d.grid[1] for d in (ds, dd)) - c0
+    return (r0, c0, rows, cols)
+
+
 @lru_cache(maxsize=64)
 def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> ExchangePlan:
     """The messages of an exchange from layout `ds` to `dd`, grouped into phases."""
     src_row, src_col, se, has_src, valid = exchange_sources(ds, dd, index_map)
+    a0, a1 = anchor(ds, dd)
+    src_at = (ds.origin[0] - a0, ds.origin[1] - a1)
+    dst_at = (dd.origin[0] - a0, dd.origin[1] - a1)
     gdr, gdc = dd.grid
-    rows = np.broadcast_to(np.arange(gdr)[:, None, None], has_src.shape)[has_src]
-    cols = np.broadcast_to(np.arange(gdc)[None, :, None], has_src.shape)[has_src]
-    pairs = np.unique(
-        np.stack([src_row[has_src], src_col[has_src], rows, cols], axis=1).reshape(-1, 4), axis=0
-    )
+    rows = np.broadcast_to(np.arange(gdr)[:, None, None] + dst_at[0], has_src.shape)[has_src]
+    cols = np.broadcast_to(np.arange(gdc)[None, :, None] + dst_at[1], has_src.shape)[has_src]
+    srows, scols = src_row[has_src] + src_at[0], src_col[has_src] + src_at[1]
+    pairs = np.unique(np.stack([srows, scols, rows, cols], axis=1).reshape(-1, 4), axis=0)
     phases: list[Phase] = []
     for sr, sc, dr, dc in pairs.tolist():
         if (sr, sc) == (dr, dc):
@@ -258,4 +282,4 @@ def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> 
         phase.add((sr, sc), (dr, dc), hops)
     for a in (src_row, src_col, se, has_src, valid):
         a.flags.writeable = False
-    return ExchangePlan(src_row, src_col, se, has_src, valid, phases)
+    return ExchangePlan(src_row, src_col, se, has_src, valid, phases, src_at, dst_at)

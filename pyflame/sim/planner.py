@@ -203,10 +203,12 @@ class Planner:
         self.R = max(self.R, rect[0] + rect[2])
         self.C = max(self.C, rect[1] + rect[3])
         if isinstance(op, pe.ExchangeOp):
-            for lay in (op.src_layout, op.dst_layout):
-                g = lay.dist.grid
-                self.R = max(self.R, rect[0] + g[0])
-                self.C = max(self.C, rect[1] + g[1])
+            # each grid at its origin's offset from the nearer origin (exchange_plan.anchor)
+            lays = (op.src_layout.dist, op.dst_layout.dist)
+            a0, a1 = min(d.origin[0] for d in lays), min(d.origin[1] for d in lays)
+            for d in lays:
+                self.R = max(self.R, rect[0] + d.origin[0] - a0 + d.grid[0])
+                self.C = max(self.C, rect[1] + d.origin[1] - a1 + d.grid[1])
         if (
             isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.ExchangeOp)
             and op.color_id >= t.num_colors

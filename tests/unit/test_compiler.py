@@ -48,7 +48,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-TO_MESH = "decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory"
+TO_MESH = "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory"
 TO_PE = "lower-mesh-to-pe,allocate-colors,allocate-sram"
 
 
@@ -95,7 +95,7 @@ def test_compile_module(fake_passes: list[str]) -> None:
 
 def test_pipeline_is_every_step_in_order() -> None:
     assert compiler.pipeline() == (
-        "decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory,"
+        "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,"
         "lower-mesh-to-pe,allocate-colors,allocate-sram"
     )
     assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()

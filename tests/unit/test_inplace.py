@@ -145,8 +145,12 @@ def test_setitem_errors_use_pytorchs_words():
         x[:, pf.from_numpy(np.array(5, np.int32))] = 1.0
     with pytest.raises(IndexError, match="tensors used as indices must be long"):
         x[pf.ones(2)] = 1.0
-    with pytest.raises(NotImplementedError, match="more than one index tensor"):
-        x[[0, 1], [1, 2]] = 1.0
+    with pytest.raises(
+        IndexError, match=r"could not be broadcast together with shapes \[2\], \[3\]"
+    ):
+        x[[0, 1], [1, 2, 0]] = 1.0
+    with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 1 with size 4"):
+        x[[0, 1], [1, -5]] = 1.0
     with pytest.raises(pf.ShapeError, match=r"indexing result of shape \[2, 4\]"):
         x[pf.from_numpy(np.array([True, False, True]))] = pf.ones(3, 4)
 
@@ -617,3 +621,104 @@ def test_gradient_rules_that_read_a_modified_tensor_read_its_old_value():
     (clamped.sum() + top).backward()
     np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.0, 1.0, 1.0])
     np.testing.assert_array_equal(w.detach().numpy(), -a)
+
+
+# ------------------------------------------------- several index tensors, masks with slices
+
+ADVANCED_KEYS = [
+    # (name, key over (i=[2], j=[2], m a bool mask, s=[2, 3]), the value's shape from the shape
+    # PyTorch's x[key] has, or None for a number)
+    ("x[i, j]", lambda i, j, m, s: (i, j), None),
+    ("x[i, j] = v[2, 1, 6]", lambda i, j, m, s: (i, j), lambda r: (r[0], 1, r[2])),
+    ("x[:, i, j] (adjacent after a slice)", lambda i, j, m, s: (slice(None), i, j), tuple),
+    ("x[i, :, j] (apart: batch first)", lambda i, j, m, s: (i, slice(None), j), tuple),
+    ("x[i, 1:3, j]", lambda i, j, m, s: (i, slice(1, 3), j), lambda r: (r[0], 1, r[2])),
+    ("x[0, i, j] (an int selects first)", lambda i, j, m, s: (0, i, j), tuple),
+    ("x[i, 0, j] (int between)", lambda i, j, m, s: (i, 0, j), tuple),
+    ("x[..., i, j]", lambda i, j, m, s: (Ellipsis, i, j), lambda r: r[1:]),
+    ("x[s] (2-D index)", lambda i, j, m, s: (s,), tuple),
+    ("x[:, s]", lambda i, j, m, s: (slice(None), s), lambda r: r[:3] + (1,) + r[4:]),
+    ("x[m, 1:3]", lambda i, j, m, s: (m, slice(1, 3)), None),
+    (
+        "x[m, :, ::2] = v",
+        lambda i, j, m, s: (m, slice(None), slice(None, None, 2)),
+        lambda r: r[1:],
+    ),
+    ("x[:, m2] = v", lambda i, j, m, s: (slice(None), m), lambda r: (r[0], 1) + r[2:]),
+]
+
+
+@pytest.mark.parametrize("name,key,value_shape", ADVANCED_KEYS, ids=[k[0] for k in ADVANCED_KEYS])
+@pytest.mark.parametrize("on_device", [False, True], ids=["data", "device"])
+def test_several_index_tensors_and_masks_with_slices_match_pytorch(
+    name, key, value_shape, on_device
+):
+    # x [3, 4, 5, 6]; indices with a repeat and negatives (PyTorch's CPU kernel: last wins)
+    array = data((3, 4, 5, 6), seed=11)
+    x, t = both(array)
+    i_np, j_np = np.array([2, -1]), np.array([1, -2])
+    s_np = np.array([[0, 2, -1], [1, 1, 0]])
+    m_np = (
+        np.array([True, False, True])
+        if name.startswith("x[m")
+        else np.array([False, True, True, False])
+    )
+    pf_idx = [index_pair(a)[0] for a in (i_np, j_np)]
+    pt_idx = [index_pair(a)[1] for a in (i_np, j_np)]
+    pf_s, pt_s = index_pair(s_np)
+    pf_m, pt_m = pf.from_numpy(m_np), torch.from_numpy(m_np)
+    if on_device:  # known only at run time: no data to check at once
+        pf_idx = [k + 0 for k in pf_idx]
+        pf_s, pf_m = pf_s + 0, pf_m & True
+    value = (
+        7.5
+        if value_shape is None
+        else data(value_shape(tuple(t[key(*pt_idx, pt_m, pt_s)].shape)), seed=5)
+    )
+    x[key(*pf_idx, pf_m, pf_s)] = value if value_shape is None else pf.from_numpy(value)
+    t[key(*pt_idx, pt_m, pt_s)] = value if value_shape is None else torch.from_numpy(value)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+def test_gradients_through_several_index_tensors_match_pytorch():
+    base, value = data((4, 5), seed=1), data((3,), seed=2)
+    rows, cols = np.array([0, 3, 1]), np.array([4, 0, 4])
+    grads = {}
+    for lib in ("pf", "torch"):
+        if lib == "pf":
+            x, v = pf.from_numpy(base), pf.from_numpy(value)
+            x.requires_grad = v.requires_grad = True
+            i, j = index_pair(rows)[0], index_pair(cols)[0]
+        else:
+            x = torch.from_numpy(base.copy()).requires_grad_()
+            v = torch.from_numpy(value.copy()).requires_grad_()
+            i, j = index_pair(rows)[1], index_pair(cols)[1]
+        y = x * 2
+        y[i, j] = v * 3
+        (y * y).sum().backward()
+        grads[lib] = (np.asarray(x.grad.numpy()), np.asarray(v.grad.numpy()))
+    for ours, theirs in zip(grads["pf"], grads["torch"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_mask_with_one_value_per_true_element_and_other_indices_says_what_to_do():
+    x = pf.zeros(3, 4)
+    with pytest.raises(
+        NotImplementedError, match="one value per True element needs the mask alone"
+    ):
+        x[pf.from_numpy(np.array([True, False, True])), 1:3] = pf.ones(2, 2)
+
+
+def test_kv_cache_with_one_position_per_row_matches_pytorch():
+    # examples/gpt_model.py's decode step writes with a where; the item-assignment form with
+    # per-row positions (two index tensors, apart: the batch dim comes first) is the same
+    cache, new = data((3, 2, 5, 4), seed=1), data((3, 2, 1, 4), seed=2)
+    positions = np.array([4, 0, 2])
+    x, t = both(cache)
+    rows, trows = index_pair(np.arange(3))
+    pos, tpos = index_pair(positions)
+    x[rows, :, pos + 0] = pf.from_numpy(new)[:, :, 0]
+    t[trows, :, tpos] = torch.from_numpy(new)[:, :, 0]
+    slot = np.arange(5)[None, None, :, None] == positions[:, None, None, None]
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(x.numpy(), np.where(slot, new, cache))

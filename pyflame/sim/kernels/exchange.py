@@ -31,12 +31,13 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     src, dst = s.buf(op.src, it), s.buf(op.dst, it)
     r0, c0 = it.rect[0], it.rect[1]
     plan = read_exchange(it, op, src, dst)
-    ssl = src.sub((r0, c0) + ds.grid, ds.local_elems)
-    dsl = dst.sub((r0, c0) + dd.grid, dd.local_elems)
+    (sr, sc), (dr, dc) = plan.src_at, plan.dst_at
+    ssl = src.sub((r0 + sr, c0 + sc) + ds.grid, ds.local_elems)
+    dsl = dst.sub((r0 + dr, c0 + dc) + dd.grid, dd.local_elems)
     si, di = src.index, dst.index
     if op.phase_index == 0:
         moved = plan.local
-        _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize)
+        _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize, plan.dst_at)
     else:
         moved = _network_phase(s, it, op, plan, dst.dtype.itemsize)
     w_dst = np.nonzero(moved)
@@ -62,15 +63,16 @@ def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> Exch
     exchange this way)."""
     ds, dd = op.src_layout.dist, op.dst_layout.dist
     r0, c0, nr, nc = it.rect
-    for name, buf, (gr, gc) in (("src", src, ds.grid), ("dst", dst, dd.grid)):
-        grect = (r0, c0, gr, gc)
-        if not pe.rect_contains(buf.rect, grect) or gr > nr or gc > nc:
+    plan = exchange_phases(ds, dd, op.index_map)
+    grids = (("src", src, ds.grid, plan.src_at), ("dst", dst, dd.grid, plan.dst_at))
+    for name, buf, (gr, gc), (dr, dc) in grids:
+        grect = (r0 + dr, c0 + dc, gr, gc)
+        if not pe.rect_contains(buf.rect, grect) or not pe.rect_contains(it.rect, grect):
             raise CompileError(
-                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0}, {c0}) is not inside "
-                f"both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
+                f"{it.what}: the {name} layout's grid {gr}x{gc} at ({r0 + dr}, {c0 + dc}) is "
+                f"not inside both the op's PEs {list(it.rect)} and buffer '{buf.name}' "
                 f"({list(buf.rect)})"
             )
-    plan = exchange_phases(ds, dd, op.index_map)
     k = op.phase_index
     if k > len(plan.phases):
         raise CompileError(
@@ -79,12 +81,15 @@ def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> Exch
     return plan
 
 
-def _time_local(s: Schedule, it: Item, elems: np.ndarray, elem_bytes: int) -> None:
+def _time_local(
+    s: Schedule, it: Item, elems: np.ndarray, elem_bytes: int, at: tuple[int, int]
+) -> None:
     """Copies within each PE: a local copy of its elements, on the PEs that have any."""
     gr, gc = elems.shape
     cyc, _ = costs.op_cycles(s.target, CostKind.EXCHANGE_LOCAL, elems, elem_bytes=elem_bytes)
     cyc = np.where(elems > 0, cyc, 0)
-    sl = pe_slice((it.rect[0], it.rect[1], gr, gc))
+    dr, dc = at
+    sl = pe_slice((it.rect[0] + dr, it.rect[1] + dc, gr, gc))
     s.clock[sl] += cyc
     s.busy[sl] += cyc
 
@@ -103,10 +108,12 @@ def _network_phase(
     _check_deliveries(it, color, k, tr, sr + r0, sc + c0, dr + r0, dc + c0)
     # which dst elements each message carries
     gr, gc = plan.has_src.shape[:2]
-    rows = np.arange(gr)[:, None, None]
-    cols = np.arange(gc)[None, :, None]
+    (ar, ac), (br, bc) = plan.src_at, plan.dst_at
+    rows = np.arange(gr)[:, None, None] + br
+    cols = np.arange(gc)[None, :, None] + bc
     n_pe = s.R * s.C
-    key = ((plan.src_row * s.C + plan.src_col) * n_pe + (rows * s.C + cols)).astype(np.int64)
+    src_pe = (plan.src_row + ar) * s.C + plan.src_col + ac
+    key = (src_pe * n_pe + (rows * s.C + cols)).astype(np.int64)
     msg_key = (sr * s.C + sc) * n_pe + (dr * s.C + dc)
     order = np.argsort(msg_key)
     pos = np.clip(np.searchsorted(msg_key[order], key), 0, len(order) - 1)

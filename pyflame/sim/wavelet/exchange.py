@@ -71,12 +71,15 @@ def read_phase(it: Item, op: pe.ExchangeOp, buf_of, C: int) -> ExchangePhase:
     plan = read_exchange(it, op, src, dst)
     k = op.phase_index
     src_pe, dst_pe, src_elems, dst_elems = [], [], [], []
+    (ar, ac), (br, bc) = plan.src_at, plan.dst_at
     for (a, b), (c, d) in plan.phases[k - 1].messages:
-        mine = plan.has_src[c, d] & (plan.src_row[c, d] == a) & (plan.src_col[c, d] == b)
+        # messages are relative to the anchor, the plan's arrays to each grid
+        at = (c - br, d - bc)
+        mine = plan.has_src[at] & (plan.src_row[at] == a - ar) & (plan.src_col[at] == b - ac)
         src_pe.append((r0 + a) * C + c0 + b)
         dst_pe.append((r0 + c) * C + c0 + d)
         dst_elems.append(np.flatnonzero(mine))
-        src_elems.append(np.asarray(plan.src_elem[c, d][mine], dtype=np.int64))
+        src_elems.append(np.asarray(plan.src_elem[at][mine], dtype=np.int64))
     elems = np.array([e.size for e in dst_elems], dtype=np.int64)
     send_of = {p: m for m, p in enumerate(src_pe)}
     recv_of: dict[int, list[int]] = {}

@@ -10,6 +10,7 @@
 // CHECK-NEXT:   decompose         Fold ops on zero-size tensors
 // CHECK:        cse               xDSL's common-subexpression elimination
 // CHECK:        assign-layouts    Choose every tensor's grid and split
+// CHECK:        place-on-fabric   Move independent products
 // CHECK:        plan-placement    Choose the single-PE budget
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
@@ -18,7 +19,7 @@
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
-// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,plan-placement,flame-to-mesh,plan-memory
+// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET

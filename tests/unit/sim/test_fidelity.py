@@ -111,3 +111,31 @@ def test_lit_programs_agree(sim):
 @pytest.mark.slow
 def test_benchmarks_agree():
     check(list(corpus.benchmark_programs()))
+
+
+#: programs on rectangles away from PE (0, 0): hints with an origin (a reduction, an exchange
+#: between two origins), and two independent products place-on-fabric puts side by side
+AT_ORIGINS = """builtin.module attributes {pf.target = #pf.target<"small">} {
+  func.func @main(%x: tensor<9x13xf32> {flame.layout = #flame.layout<grid [2, 2] at [1, 6]>},
+                  %y: tensor<9x13xf32> {flame.layout = #flame.layout<grid [3, 3] at [5, 0]>},
+                  %a: tensor<19x11xf32>, %b: tensor<11x9xf32>, %c: tensor<19x11xf32>,
+                  %d: tensor<11x9xf32>) -> (tensor<13xf32>, tensor<19x9xf32>, tensor<19x9xf32>) {
+    %0 = flame.add %x, %y : (tensor<9x13xf32>, tensor<9x13xf32>) -> tensor<9x13xf32>
+    %1 = flame.reduce_sum %0 {dims = array<i64: 0>} : tensor<9x13xf32> -> tensor<13xf32>
+    %2 = flame.matmul %a, %b {layout = #flame.layout<grid [4, 4]>} : (tensor<19x11xf32>, tensor<11x9xf32>) -> tensor<19x9xf32>
+    %3 = flame.matmul %c, %d {layout = #flame.layout<grid [4, 4]>} : (tensor<19x11xf32>, tensor<11x9xf32>) -> tensor<19x9xf32>
+    func.return %1, %2, %3 : tensor<13xf32>, tensor<19x9xf32>, tensor<19x9xf32>
+  }
+}"""
+
+
+def test_programs_at_origins_agree(sim):
+    from pyflame import compiler
+
+    def make():
+        module = sim.parse(AT_ORIGINS)
+        compiler.lower(module, "pe")
+        return module
+
+    assert " at (" in str(compiler.lower(sim.parse(AT_ORIGINS), "mesh"))
+    check([corpus.Case("at origins", make)])
