@@ -97,6 +97,26 @@ def default_layout(
     return LayoutAttr("grid", [side, side])
 
 
+def gather_table_dist(
+    table_shape: tuple[int, ...], result: Distribution, elem_bytes: int
+) -> Distribution:
+    """The layout of a gather_rows table [V, D] whose gather gives `result` ([*I, D]) without
+    moving the rows: D split like the result's last dim; the rows whole on every PE (no sum of
+    partials) while the table's tile stays within DEFAULT_TILE_BYTES, else split over the mesh
+    axis D leaves free (flame_lowering/indexed.py then sums the partials over it)."""
+    d_split = result.split[-1] if result.split else ""
+    tile = math.prod(table_shape) * elem_bytes
+    for axis, n in zip("rc", result.grid, strict=True):
+        if axis in d_split:
+            tile //= n
+    rows = ""
+    if tile > DEFAULT_TILE_BYTES:
+        rows = next(
+            (a for a, n in zip("rc", result.grid, strict=True) if n > 1 and a not in d_split), ""
+        )
+    return Distribution(tuple(table_shape), result.grid, (rows, d_split))
+
+
 @functools.cache  # a handful of element types; printing one to look it up is slow in xDSL
 def elem_bytes_of(element_type: Attribute) -> int:
     return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)

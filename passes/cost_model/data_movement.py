@@ -24,12 +24,15 @@ over the grid's edge rows at `host_wavelets_per_cycle_per_row` each.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from xdsl.ir import Operation
 
 from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
 from pyflame.core.exchange_plan import IndexMap, anchor, exchange_phases, xy_hops
+from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
@@ -123,8 +126,24 @@ def _exchange_cost(
 ) -> Cost:
     """Exchanges of `moves` (source layout, index map) into `op`'s result, one after the
     other, after `start` cycles on every PE of the result's grid (pad's fill)."""
-    dd = dist_of(op.results[0])
-    eb = ctx.elem_bytes(op.results[0])
+    result = op.results[0]
+    dd, eb = dist_of(result), ctx.elem_bytes(result)
+    return _exchange_cost_of(ctx.target, tuple(moves), dd, eb, start, ctx.tile_bytes(result))
+
+
+@functools.lru_cache(maxsize=512)
+def _exchange_cost_of(
+    target: Target,
+    moves: tuple[tuple[Distribution, IndexMap], ...],
+    dd: Distribution,
+    eb: int,
+    start: int,
+    sram_bytes: int,
+) -> Cost:
+    """`_exchange_cost` by layouts alone (every op starts from idle PEs): a program repeats
+    its exchanges (a layer's, a training step's forward and backward), and assign-layouts
+    estimates several candidate lowerings of one program, so each is replayed once."""
+    ctx = CostContext(target)
     clock = _box(dd, *(ds for ds, _ in moves))
     r0, c0, gr, gc = dd.rect
     clock[r0 : r0 + gr, c0 : c0 + gc] += start
@@ -135,9 +154,10 @@ def _exchange_cost(
         phases += k
     return Cost(
         int(clock.max()),
-        ctx.tile_bytes(op.results[0]),
+        sram_bytes,
         algorithm="exchange",
         detail=f"{phases} network phase(s)",
+        channels=phases,
     )
 
 

@@ -75,8 +75,12 @@ def estimate_op(op: Operation, ctx: CostContext) -> Cost:
 def estimate(module: ModuleOp) -> list[OpEstimate]:
     """Per op of a mesh-level module's @main, in program order, its estimate on the module's
     target (`pf.target`)."""
-    fn = main_function(module)
-    ctx = CostContext.of_function(fn, Target.of_module(module))
+    return estimate_function(main_function(module), Target.of_module(module))
+
+
+def estimate_function(fn: func.FuncOp, target: Target) -> list[OpEstimate]:
+    """Per op of a mesh-level function, in program order, its estimate on `target`."""
+    ctx = CostContext.of_function(fn, target)
     out = []
     for op in fn.body.block.ops:
         if isinstance(op, FREE):

@@ -46,6 +46,9 @@ class Cost:
     io_cycles: int = 0
     algorithm: str = ""
     detail: str = ""
+    #: virtual channels of its own the op's lowering opens (an exchange's network phases):
+    #: each takes a color that allocate-colors may have to switch (barriers.py)
+    channels: int = 0
 
 
 Rule = Callable[[Any, "CostContext"], Cost]

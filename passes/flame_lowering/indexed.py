@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.flame_lowering.state import Lowering
+from pyflame.passes.layouts import elem_bytes_of, gather_table_dist
 
 
 def _index_everywhere(lw: Lowering, index: SSAValue, on: Distribution) -> SSAValue:
@@ -32,8 +34,23 @@ def _index_everywhere(lw: Lowering, index: SSAValue, on: Distribution) -> SSAVal
     return lw.value_as(index, on.with_(shape=shape, split=("",) * len(shape)))
 
 
+def _table(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
+    """The table where it is, or, when assign-layouts placed the result and the table can be
+    loaded anywhere without moving it on the fabric (a program input or a creation op not yet
+    placed, or an input loaded once per layout), in the layout whose gather gives the result's
+    layout in place (`layouts.gather_table_dist`)."""
+    result = lw.assigned.get(op.result)
+    free = op.table in lw.remakes or (op.table in lw.deferred and op.table not in lw.hints)
+    if result is None or not free:
+        return lw.value(op.table)
+    typ = op.table.type
+    assert isinstance(typ, TensorType)
+    shape = flame.tensor_shape(op.table)
+    return lw.value_as(op.table, gather_table_dist(shape, result, elem_bytes_of(typ.element_type)))
+
+
 def lower_gather_rows(op: flame.GatherRowsOp, lw: Lowering) -> SSAValue:
-    table = lw.value(op.table)
+    table = _table(op, lw)
     td = dist_of(table)
     index = _index_everywhere(lw, op.index, td)
     x = lw.emit(mesh.GatherRowsOp(table, index))

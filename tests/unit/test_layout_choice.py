@@ -1,0 +1,134 @@
+"""assign-layouts' choice by the cost model (passes/layout_choice.py): the candidates (the
+shortlisted grids and no assignment) ranked by the estimate of their mesh lowerings, the pass
+taking the cheapest; the barrier approximation against the lowered count; and a GPT-like
+training step (embeddings, attention, cross-entropy, AdamW) that must not redistribute around
+its embedding lookups nor be slower than without the pass."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xdsl.parser import Parser
+
+import pyflame as pf
+from pyflame import checks, compiler, nn, optim, runtime, trace
+from pyflame.core.target import Target
+from pyflame.passes.cost_model import estimate_barriers
+from pyflame.passes.cost_model.barriers import approximate_barriers
+from pyflame.passes.cost_model.program import estimate_function
+from pyflame.passes.layout_choice import rank_candidates, shortlist
+from pyflame.passes.layouts import ASSIGNED_ATTR, collect_assigned
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from gpt_model import GPT, GPTConfig  # noqa: E402
+
+MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
+
+
+@pytest.fixture(autouse=True)
+def no_pending_updates():
+    runtime.clear_pending_updates()
+    yield
+    runtime.clear_pending_updates()
+
+
+def step_module(outputs: list[pf.Tensor]):
+    """The flame program pf.eval would compile for `outputs` (pending updates and runtime
+    checks included), decomposed, and its inputs."""
+    pending = [n for _, n in runtime.pending_updates() if n._data is None]
+    outputs = outputs + pending
+    tr = trace.trace(outputs + checks.collect(outputs).tensors)
+    text = runtime._print(tr.module())
+    module = Parser(compiler.make_context(), text).parse_module()
+    compiler.run_pipeline(module, "decompose,cse")
+    return module, tr.inputs()
+
+
+def mlp_step(batch: int, sizes: tuple[int, int, int]) -> list[pf.Tensor]:
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(*sizes[1:]))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
+    x = pf.from_numpy(rng.standard_normal((batch, sizes[0])).astype(np.float32))
+    y = pf.from_numpy(rng.integers(0, sizes[-1], batch).astype(np.int32))
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return [loss]
+
+
+def gpt_step(batch: int = 2) -> list[pf.Tensor]:
+    pf.manual_seed(0)
+    config = GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    model = GPT(config)
+    opt = pf.optim.AdamW(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (batch, 8)).astype(np.int32)
+    y = rng.integers(0, 20, (batch, 8)).astype(np.int32)
+    _, loss = model(pf.from_numpy(x), pf.from_numpy(y))
+    assert loss is not None
+    loss.backward()
+    opt.step()
+    return [loss]
+
+
+@pytest.mark.parametrize("sizes", [(300, 64, 10), (64, 48, 5)])
+def test_the_pass_takes_the_cheapest_candidate(sizes):
+    module, _ = step_module(mlp_step(32, sizes))
+    fn = compiler.main_func(module)
+    target = Target.of_module(module)
+    ranked = rank_candidates(module, fn, target)
+    assert [c.cycles for c in ranked] == sorted(c.cycles for c in ranked)
+    assert {c.name for c in ranked} >= {"none"}  # no assignment is always a candidate
+    names = {c.name for c in ranked} - {"none"}
+    assert names <= {f"{a.grid[0]}x{a.grid[1]}" for a in shortlist(fn, target)}
+    compiler.run_pipeline(module, "assign-layouts")
+    if ranked[0].name == "none":
+        assert ASSIGNED_ATTR not in str(module)
+    else:
+        grids = {d.grid for d, why in collect_assigned(fn).values() if why == "matmul"}
+        assert grids == {ranked[0].assignment.grid}
+
+
+@pytest.mark.slow
+def test_approximate_barriers_are_near_the_lowered_count():
+    module, _ = step_module(mlp_step(64, (784, 256, 10)))
+    compiler.run_pipeline(module, "plan-placement,flame-to-mesh")  # the default rules: many moves
+    fn = compiler.main_func(module)
+    target = Target.of_module(module)
+    channels = sum(e.cost.channels for e in estimate_function(fn, target))
+    assert channels > 19  # the program must switch colors
+    approx = approximate_barriers(fn, target, channels)
+    exact = estimate_barriers(module)
+    assert (approx.rows, approx.cols) == (exact.rows, exact.cols)
+    assert exact.barriers > 0
+    assert abs(approx.barriers - exact.barriers) <= 0.5 * exact.barriers, (approx, exact)
+
+
+def simulate(module, inputs, passes: str) -> tuple[int, str]:
+    copy = module.clone()
+    compiler.run_pipeline(copy, passes)
+    mesh_text = str(copy)
+    _, report = compiler.compile_module(copy).run(inputs)
+    return report.cycles, mesh_text
+
+
+@pytest.mark.slow
+def test_gpt_step_chains_its_embeddings_and_is_no_slower_than_without_the_pass():
+    module, inputs = step_module(gpt_step())
+    to_mesh = "assign-layouts,plan-placement,flame-to-mesh,plan-memory"
+    with_pass, text = simulate(module, inputs, to_mesh)
+    without, _ = simulate(module, inputs, "plan-placement,flame-to-mesh,plan-memory")
+    assert with_pass <= without
+    # no tensor goes from one PE to a grid (an embedding lookup or the targets' view, placed
+    # by the default rules): each such move is an exchange phase per destination PE
+    from_one_pe = re.findall(
+        r"mesh\.redistribute %\S+ : !mesh\.tensor<[^>]* on 1x1 [^>]*> -> !mesh\.tensor<[^>]* on (\d+)x(\d+)",
+        text,
+    )
+    assert all(int(r) * int(c) == 1 for r, c in from_one_pe), from_one_pe
+    assert len(MOVES.findall(text)) <= 40
