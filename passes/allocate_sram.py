@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
@@ -121,6 +120,8 @@ def first_fit(lives: list[Life], limit: int) -> Placement:
 def greedy_by_size(lives: list[Life], limit: int) -> Placement:
     """The largest buffers first (then in order of first use), each at the lowest offset free
     of every placed buffer whose life and PEs it shares."""
+    import numpy as np  # here: the passes load without numpy (pyflame-opt's start-up)
+
     out = Placement({}, 0)
     n = len(lives)
     # the placed buffers as columns, so that finding the ones in conflict is one numpy mask
