@@ -2115,7 +2115,6 @@ class ScatterAddRowsOp(PEOp):
         _check_rows(self, self.layout, self.table, self.index, self.src)
 
 
-
 # --- fused elementwise chains (the fuse-elementwise pass) -----------------------------------
 
 
@@ -2150,7 +2149,9 @@ class FusedOp(PEOp):
         _expect(len(self.inputs) > 0, "'pe.fused' takes at least one input buffer")
         try:
             steps = self.steps()
-            fused_expr.check(steps, [buf_of(v).size.data for v in self.inputs], buf_of(self.dst).size.data)
+            fused_expr.check(
+                steps, [buf_of(v).size.data for v in self.inputs], buf_of(self.dst).size.data
+            )
         except fused_expr.ExprError as err:
             raise VerifyException(f"'pe.fused' expression: {err}") from err
         _expect(
@@ -2158,6 +2159,7 @@ class FusedOp(PEOp):
             f"'pe.fused' expression gives {steps[-1].type}, dst holds "
             f"{buf_of(self.dst).element_type}",
         )
+
 
 INDEXED_OPS: list[type[PEOp]] = [GatherRowsOp, ScatterAddRowsOp]
 

@@ -24,7 +24,8 @@ loops, asynchronous transfers and their waits) are explicit uses of one SSA valu
 inside the chain" is a local question with an exact answer, and the removed buffers never get
 SRAM. At the mesh level the same value may still become several buffers (writable copies,
 received views) or none (reshape), depending on the lowering. The cost model predicts the
-groups on the mesh program with the same rule (`mesh_groups`, passes/cost_model/fused.py).
+groups on the mesh program with the same rule (`mesh_groups` below; passes/cost_model/fused.py
+and plan-memory use it).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.core import fused_expr
 from pyflame.core.fused_expr import Arg, Const, Input, Ref, Shape, Step
-from pyflame.dialects import pe
+from pyflame.dialects import mesh, pe
 
 #: ops that compute a tile elementwise (roots and members)
 COMPUTE = (pe.UnaryOp, pe.BinaryOp, pe.SelectOp, pe.ConvertOp)
@@ -183,7 +184,10 @@ class Fuser:
                 made[dst] = Const(m.value.value.data, elem(dst))
                 continue
             if isinstance(m, pe.BroadcastOp):
-                src = (Shape(tuple(m.src_shape.get_values())), Shape(tuple(m.dst_shape.get_values())))
+                src = (
+                    Shape(tuple(m.src_shape.get_values())),
+                    Shape(tuple(m.dst_shape.get_values())),
+                )
                 steps.append(Step("broadcast", elem(dst), (arg(m.src), *src)))
             elif isinstance(m, pe.UnaryOp) and m.fn.data == "scale":
                 assert m.scalar is not None  # the verifier: scale takes a scalar
@@ -216,6 +220,124 @@ class Fuser:
                 alloc.detach()
                 alloc.erase()
         return fused
+
+
+# --- the same groups, predicted on a mesh program ------------------------------------------
+# plan-memory (a fused-away value has no tile) and the cost model (a group costs one pass)
+# apply the pe rule above to the mesh ops whose lowerings are those pe ops, one pe op each:
+# mesh.unary/binary/select/convert compute, mesh.fill and mesh.broadcast are leaves. A mesh
+# value is one buffer written once, so the writer and hazard questions disappear.
+
+MESH_COMPUTE = (mesh.UnaryOp, mesh.BinaryOp, mesh.SelectOp, mesh.ConvertOp)
+MESH_LEAVES = (mesh.FillOp, mesh.BroadcastOp)
+
+
+@dataclass
+class MeshGroup:
+    """A group predicted on the mesh program: its root, members (root included) in program
+    order, and the expression pe.fused will have (inputs: the mesh values it reads)."""
+
+    root: Operation
+    members: list[Operation]
+    steps: list[Step]
+    inputs: list[SSAValue]
+
+
+def _mesh_fusable(op: Operation) -> bool:
+    return isinstance(op, MESH_COMPUTE + MESH_LEAVES) and all(
+        str(mesh.elem_of(v)) != "i32"
+        for v in [*op.operands, *op.results]
+        if isinstance(v.type, mesh.MeshTensorType)
+    )
+
+
+def _local(v: SSAValue) -> int:
+    return mesh.dist_of(v).local_elems
+
+
+def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
+    made: dict[SSAValue, Arg] = {}
+    inputs: list[SSAValue] = []
+    steps: list[Step] = []
+
+    def arg(v: SSAValue) -> Arg:
+        if v in made:
+            return made[v]
+        if v not in inputs:
+            inputs.append(v)
+        return Input(inputs.index(v))
+
+    for m in members:
+        out = m.results[0]
+        typ = str(mesh.elem_of(out))
+        if isinstance(m, mesh.FillOp):
+            made[out] = Const(m.value.value.data, typ)
+            continue
+        if isinstance(m, mesh.BroadcastOp):
+            src, dst = mesh.dist_of(m.input), mesh.dist_of(out)
+            lead = (1,) * (len(dst.shape) - len(src.shape))
+            shapes = (Shape(lead + tuple(src.block)), Shape(tuple(dst.block)))
+            steps.append(Step("broadcast", typ, (arg(m.input), *shapes)))
+        elif isinstance(m, mesh.UnaryOp) and m.fn.data == "scale":
+            assert m.scalar is not None  # the verifier: scale takes a scalar
+            k = Const(m.scalar.value.data, str(mesh.elem_of(m.input)))
+            steps.append(Step("scale", typ, (arg(m.input), k)))
+        elif isinstance(m, mesh.ConvertOp):
+            steps.append(Step("convert", typ, (arg(m.input),)))
+        elif isinstance(m, mesh.SelectOp):
+            steps.append(Step("select", typ, tuple(arg(v) for v in m.operands)))
+        else:
+            fn = m.fn.data  # type: ignore[attr-defined]  # unary and binary ops have fn
+            steps.append(Step(str(fn), typ, tuple(arg(v) for v in m.operands)))
+        made[out] = Ref(len(steps) - 1)
+    return steps, inputs
+
+
+def mesh_groups(fn: func.FuncOp) -> list[MeshGroup]:
+    """The groups fuse-elementwise will make of `fn`'s mesh program once it is lowered."""
+    from pyflame.passes.pe_lowering.state import grid_rect
+
+    ops = list(fn.body.block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    taken: set[Operation] = set()
+    found = []
+    for root in reversed(ops):
+        if root in taken or not isinstance(root, MESH_COMPUTE) or not _mesh_fusable(root):
+            continue
+        n, rect = _local(root.results[0]), grid_rect(mesh.dist_of(root.results[0]))
+        members = {root}
+        changed = True
+        while changed:
+            changed = False
+            for m in sorted(members, key=index.__getitem__):
+                for v in m.operands:
+                    w = v.owner
+                    if not isinstance(w, Operation) or w in members or w in taken:
+                        continue
+                    if w.parent_block() is not fn.body.block or not _mesh_fusable(w):
+                        continue
+                    if grid_rect(mesh.dist_of(v)) != rect:
+                        continue
+                    if isinstance(w, mesh.FillOp):
+                        if _local(v) not in (1, n) or any(
+                            not isinstance(u.operation, MESH_COMPUTE) for u in v.uses
+                        ):
+                            continue
+                    elif _local(v) != n:
+                        continue
+                    if any(u.operation not in members for u in v.uses):
+                        continue
+                    members.add(w)
+                    changed = True
+        if len(members) < 2:
+            continue
+        ordered = sorted(members, key=index.__getitem__)
+        steps, inputs = _mesh_steps(ordered)
+        if not inputs:
+            continue
+        taken |= members
+        found.append(MeshGroup(root, ordered, steps, inputs))
+    return found
 
 
 def fuse_block(block: Block) -> int:

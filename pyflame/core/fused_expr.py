@@ -4,8 +4,8 @@ short SSA program over the op's input tiles, its text, its meaning in numpy, and
 One step per line of the program, separated by `; `, each `fn.type(args)`: `fn` is an
 elementwise function of pyflame/core/elementwise.py (`add`, `exp`, `lt`, ...), or `scale`
 (x times a constant), `select` (cond, a, b), `convert` (to the step's type) or `broadcast`
-(input `$k` viewed as shape S, expanded to shape D, as pe.broadcast does: `broadcast.f32($1,
-1x64, 64x64)`); `type` is the element type of the step's result (`f32`, `f16`, `bf16`, `i1`).
+(input `$k`, or a step `%k`, viewed as shape S, expanded to shape D, as pe.broadcast does:
+`broadcast.f32($1, 1x64, 64x64)`); `type` is the element type of the step's result (`f32`, `f16`, `bf16`, `i1`).
 An argument is `$k` (input k of the op), `%k` (step k's value) or a constant `1.5:f32`. The
 last step is the op's result:
 
@@ -154,9 +154,9 @@ def parse(text: str) -> list[Step]:
                 raise ExprError(f"step {i}: %{a.index} is not an earlier step")
         shapes = [a for a in args if isinstance(a, Shape)]
         if (fn == "broadcast") != bool(shapes) or (
-            fn == "broadcast" and (not isinstance(args[0], Input) or len(shapes) != 2)
+            fn == "broadcast" and (isinstance(args[0], Const | Shape) or len(shapes) != 2)
         ):
-            raise ExprError(f"step {i}: only broadcast($k, S, D) takes shapes")
+            raise ExprError(f"step {i}: only broadcast($k or %k, S, D) takes shapes")
         steps.append(Step(fn, typ, args))
     if not steps:
         raise ExprError("an empty expression")
@@ -176,15 +176,18 @@ def check(steps: list[Step], input_sizes: list[int], out_size: int) -> None:
             raise ExprError(f"${k} but the op has {len(input_sizes)} inputs")
     if used != set(range(len(input_sizes))):
         raise ExprError(f"inputs {sorted(set(range(len(input_sizes))) - used)} are not used")
-    broadcast = {s.args[0].index for s in steps if s.fn == "broadcast"}  # type: ignore[union-attr]  # parse: an Input
+    broadcast = {
+        s.args[0].index for s in steps if s.fn == "broadcast" and isinstance(s.args[0], Input)
+    }
     for s in steps:
         if s.fn == "broadcast":
-            k = s.args[0].index  # type: ignore[union-attr]  # parse checked it is an Input
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes
             if len(src) != len(dst) or any(a not in (1, b) for a, b in zip(src, dst, strict=True)):
                 raise ExprError(f"cannot broadcast {list(src)} to {list(dst)}")
-            if math.prod(src) > input_sizes[k] or math.prod(dst) != out_size:
-                raise ExprError(f"broadcast of ${k} does not fit its input or the result")
+            source = s.args[0]
+            have = input_sizes[source.index] if isinstance(source, Input) else out_size
+            if math.prod(src) > have or math.prod(dst) != out_size:
+                raise ExprError(f"broadcast of {source} does not fit its source or the result")
         for a in s.args:
             if isinstance(a, Input) and s.fn != "broadcast" and a.index not in broadcast:
                 if input_sizes[a.index] not in (1, out_size):
