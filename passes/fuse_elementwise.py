@@ -68,7 +68,7 @@ def fusable(op: Operation, block: Block) -> bool:
 
 @dataclass
 class Group:
-    root: Operation
+    root: pe.PEOp
     members: set[Operation] = field(default_factory=set)
 
 
@@ -116,7 +116,7 @@ class Fuser:
         w = self.writer(buf)
         if w is None or w in group.members or w in self.taken or not fusable(w, self.block):
             return None
-        if w.rect != group.root.rect or buf in self.reads_of(w):
+        if w.rect != group.root.rect or buf in self.reads_of(w):  # type: ignore[attr-defined]  # pe ops (fusable)
             return None
         if isinstance(w, pe.FillOp):  # a constant: of a scalar or a tile, read by steps
             if size(buf) not in (1, n) or any(
@@ -133,7 +133,7 @@ class Fuser:
             return None  # read before it is written: leave the program as it is
         return w
 
-    def grow(self, root: Operation) -> Group:
+    def grow(self, root: pe.PEOp) -> Group:
         group = Group(root, {root})
         n = size(root.operands[0])
         changed = True
@@ -225,8 +225,10 @@ class Fuser:
 # --- the same groups, predicted on a mesh program ------------------------------------------
 # plan-memory (a fused-away value has no tile) and the cost model (a group costs one pass)
 # apply the pe rule above to the mesh ops whose lowerings are those pe ops, one pe op each:
-# mesh.unary/binary/select/convert compute, mesh.fill and mesh.broadcast are leaves. A mesh
-# value is one buffer written once, so the writer and hazard questions disappear.
+# mesh.unary/binary/select/convert compute, mesh.fill and mesh.broadcast are leaves, and a
+# mesh.reshape lowers to no op at all (its result is its operand's buffer), so it joins a group
+# as the same value. A mesh value is one buffer written once, so the writer and hazard
+# questions disappear.
 
 MESH_COMPUTE = (mesh.UnaryOp, mesh.BinaryOp, mesh.SelectOp, mesh.ConvertOp)
 MESH_LEAVES = (mesh.FillOp, mesh.BroadcastOp)
@@ -273,6 +275,9 @@ def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
         if isinstance(m, mesh.FillOp):
             made[out] = Const(m.value.value.data, typ)
             continue
+        if isinstance(m, mesh.ReshapeOp):  # the same buffer, read as it is
+            made[out] = arg(m.input)
+            continue
         if isinstance(m, mesh.BroadcastOp):
             src, dst = mesh.dist_of(m.input), mesh.dist_of(out)
             lead = (1,) * (len(dst.shape) - len(src.shape))
@@ -305,7 +310,7 @@ def mesh_groups(fn: func.FuncOp) -> list[MeshGroup]:
         if root in taken or not isinstance(root, MESH_COMPUTE) or not _mesh_fusable(root):
             continue
         n, rect = _local(root.results[0]), grid_rect(mesh.dist_of(root.results[0]))
-        members = {root}
+        members: set[Operation] = {root}
         changed = True
         while changed:
             changed = False
@@ -314,7 +319,9 @@ def mesh_groups(fn: func.FuncOp) -> list[MeshGroup]:
                     w = v.owner
                     if not isinstance(w, Operation) or w in members or w in taken:
                         continue
-                    if w.parent_block() is not fn.body.block or not _mesh_fusable(w):
+                    if w.parent_block() is not fn.body.block:
+                        continue
+                    if not _mesh_fusable(w) and not isinstance(w, mesh.ReshapeOp):
                         continue
                     if grid_rect(mesh.dist_of(v)) != rect:
                         continue

@@ -82,14 +82,14 @@ def peak_bytes(
     index = {op: i for i, op in enumerate(ops)}
     # fuse-elementwise's groups (predicted): a member's result other than the root's has no
     # tile, and the members read their inputs where the fused op runs, at the root
-    at: dict[Operation, int] = {}
+    moved: dict[Operation, int] = {}
     fused_away: set[SSAValue] = set()
     for group in mesh_groups(fn):
         for m in group.members:
-            at[m] = index[group.root]
+            moved[m] = index[group.root]
             if m is not group.root:
                 fused_away.update(m.results)
-    index.update(at)
+    index.update(moved)
     intervals: list[tuple[int, int, SSAValue]] = []
     for i, op in enumerate(ops):
         if is_alias(op):

@@ -92,9 +92,12 @@ class CostContext:
     double_buffered: set[Operation] = field(default_factory=set)
     #: op -> its position in the function's body (for "read later")
     position: dict[Operation, int] = field(default_factory=dict)
+    #: the ops fuse-elementwise will fuse -> their cost (passes/cost_model/fused.py)
+    fused: dict[Operation, Cost] = field(default_factory=dict)
 
     @classmethod
     def of_function(cls, fn: func.FuncOp, target: Target) -> CostContext:
+        from pyflame.passes.cost_model.fused import fused_costs
         from pyflame.passes.plan_memory import summa_double_buffered
 
         ops = list(fn.body.block.ops)
@@ -103,6 +106,7 @@ class CostContext:
             fn,
             summa_double_buffered(fn, target.usable_sram_bytes),
             {op: i for i, op in enumerate(ops)},
+            fused_costs(fn, target),
         )
 
     # ---------------------------------------------------------------- questions rules ask

@@ -223,7 +223,7 @@ def evaluate(steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int
             out = get(s.args[0])
         elif s.fn == "scale":
             x, k = get(s.args[0]), get(s.args[1])
-            out = elementwise.apply(elementwise.Elementwise("scale", 1, lambda v: v * k), x)
+            out = elementwise.apply(elementwise.Elementwise("scale", 1, lambda v, k=k: v * k), x)
         else:
             out = elementwise.apply(elementwise.ALL[s.fn], *(get(a) for a in s.args))
         values.append(np.asarray(out).astype(dtype, copy=False))

@@ -29,7 +29,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         V[di][dsl] = fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n)
 
     s.steps.append(overwrites(step, di, dsl))
-    types = [str(v.type.element_type) for v in op.inputs]
+    types = [str(pe.buf_of(v).element_type) for v in op.inputs]
     cycles, flops = fused_expr.fused_cycles(s.target, steps, n, [b.size for b in ins], types)
     sl = pe_slice(it.rect)
     s.clock[sl] += cycles
