@@ -92,8 +92,9 @@ class CostContext:
     double_buffered: set[Operation] = field(default_factory=set)
     #: op -> its position in the function's body (for "read later")
     position: dict[Operation, int] = field(default_factory=dict)
-    #: the ops fuse-elementwise will fuse -> their cost (passes/cost_model/fused.py)
-    fused: dict[Operation, Cost] = field(default_factory=dict)
+    #: the ops fuse-elementwise will fuse -> their Cost (passes/cost_model/fused.py; typed Any:
+    #: mypy sees this module under two names, and fused.py's Cost is the other one)
+    fused: dict[Operation, Any] = field(default_factory=dict)
 
     @classmethod
     def of_function(cls, fn: func.FuncOp, target: Target) -> CostContext:
