@@ -359,6 +359,24 @@ class FuseElementwisePass(ModulePass):
     name = "fuse-elementwise"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for fn in op.walk():
-            if isinstance(fn, func.FuncOp):
-                fuse_block(fn.body.block)
+        import dataclasses
+
+        from pyflame.core.errors import SRAMOverflowError
+        from pyflame.core.target import Target
+        from pyflame.passes.allocate_sram import allocate
+        from pyflame.passes.plan_memory import ALIGN
+
+        # A group reads its inputs at the root, so fusing can lengthen an input's life: a
+        # function whose fused form would not fit SRAM (allocate-colors' barrier word kept back,
+        # as plan-placement does) is left unfused. plan-placement checks the unfused lowering.
+        target = Target.of_module(op)
+        target = dataclasses.replace(target, sram_reserved_bytes=target.sram_reserved_bytes + ALIGN)
+        for fn in [f for f in op.walk() if isinstance(f, func.FuncOp)]:
+            trial = fn.clone()
+            if not fuse_block(trial.body.block):
+                continue
+            try:
+                allocate(trial, target)
+            except SRAMOverflowError:
+                continue
+            fuse_block(fn.body.block)

@@ -83,7 +83,7 @@ class Shape:
     dims: tuple[int, ...]
 
     def __str__(self) -> str:
-        return "x".join(str(d) for d in self.dims)
+        return "x".join(str(d) for d in self.dims) or "()"  # () : a rank-0 tile
 
 
 Arg = Input | Ref | Const | Shape
@@ -122,6 +122,8 @@ def _arg(text: str) -> Arg:
         return Input(int(t[1:]))
     if t.startswith("%") and t[1:].isdigit():
         return Ref(int(t[1:]))
+    if t == "()":
+        return Shape(())
     if _SHAPE.match(t):
         return Shape(tuple(int(d) for d in t.split("x")))
     value, sep, typ = t.rpartition(":")
