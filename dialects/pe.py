@@ -99,7 +99,7 @@ from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from pyflame.core import elementwise, shapes
+from pyflame.core import elementwise, fused_expr, shapes
 from pyflame.core.distribution import (
     Distribution,
     distributed_parameters,
@@ -2144,6 +2144,52 @@ class ScatterAddRowsOp(PEOp):
         _check_rows(self, self.layout, self.table, self.index, self.src)
 
 
+# --- fused elementwise chains (the fuse-elementwise pass) -----------------------------------
+
+
+@irdl_op_definition
+class FusedOp(PEOp):
+    """dst = an elementwise expression of the inputs, in one pass over the tile: each input read
+    once, dst written once, no intermediate tiles (pyflame/core/fused_expr.py has the
+    expression's text, meaning and cost). Inputs hold dst's size, or one element (a register),
+    or feed a `broadcast` step.
+
+    pe.fused %d, %x, %row expr "broadcast.f32($1, 1x8, 8x8); sub.f32($0, %0); exp.f32(%1)"
+        {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<64xf32>, !pe.buf<8xf32>
+    """
+
+    name = "pe.fused"
+    dst = operand_def(BufferType)
+    inputs = var_operand_def(BufferType)
+    expr = prop_def(StringAttr)
+    assembly_format = "$dst `,` $inputs `expr` $expr attr-dict `:` type($dst) `,` type($inputs)"
+
+    def __init__(self, dst: SSAValue, inputs: Sequence[SSAValue], *, expr: str, pes: Rect):
+        super().__init__(
+            operands=[dst, list(inputs)],
+            properties={"pes": dense_i64(pes), "expr": StringAttr(expr)},
+        )
+
+    def steps(self) -> list[fused_expr.Step]:
+        return fused_expr.parse(self.expr.data)
+
+    def verify_(self) -> None:
+        super().verify_()
+        _expect(len(self.inputs) > 0, "'pe.fused' takes at least one input buffer")
+        try:
+            steps = self.steps()
+            fused_expr.check(
+                steps, [buf_of(v).size.data for v in self.inputs], buf_of(self.dst).size.data
+            )
+        except fused_expr.ExprError as err:
+            raise VerifyException(f"'pe.fused' expression: {err}") from err
+        _expect(
+            steps[-1].type == str(buf_of(self.dst).element_type),
+            f"'pe.fused' expression gives {steps[-1].type}, dst holds "
+            f"{buf_of(self.dst).element_type}",
+        )
+
+
 INDEXED_OPS: list[type[PEOp]] = [GatherRowsOp, ScatterAddRowsOp]
 
 
@@ -2175,6 +2221,7 @@ PE = Dialect(
         *CONV_OPS,
         *CREATION_OPS,
         *INDEXED_OPS,
+        FusedOp,
     ],
     [
         BufferType,

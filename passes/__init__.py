@@ -14,7 +14,7 @@ from xdsl.passes import ModulePass
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
     "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory",
-    "mesh-to-pe": "lower-mesh-to-pe,allocate-colors,allocate-sram",
+    "mesh-to-pe": "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
 }
 
 
@@ -72,6 +72,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return LowerMeshToPEPass
 
+    def fuse_elementwise() -> type[ModulePass]:
+        from pyflame.passes.fuse_elementwise import FuseElementwisePass
+
+        return FuseElementwisePass
+
     def allocate_colors() -> type[ModulePass]:
         from pyflame.passes.allocate_colors import AllocateColorsPass
 
@@ -96,6 +101,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,
         "lower-mesh-to-pe": lower_mesh_to_pe,
+        "fuse-elementwise": fuse_elementwise,
         "allocate-colors": allocate_colors,
         "allocate-sram": allocate_sram,
         "unroll-pe-loops": unroll_pe_loops,

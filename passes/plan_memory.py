@@ -2,7 +2,8 @@
 
 Every grid is anchored at PE (0, 0), so that PE holds a tile of every tensor: its peak is the
 program's peak. The planner walks the program in order with each tile's liveness (SUMMA's two
-receive buffers included) and, when the peak exceeds the target's SRAM for data, raises
+receive buffers included; the intermediate values of an elementwise chain that fuse-elementwise
+will fuse have none, `fuse_elementwise.mesh_groups`) and, when the peak exceeds the target's SRAM for data, raises
 `SRAMOverflowError` naming the biggest live tensor, the user line that made it, the bytes needed
 per PE, the SRAM per PE, and a grid layout under which the whole program fits.
 
@@ -28,6 +29,7 @@ from pyflame.core.target import WSE2, Target
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
+from pyflame.passes.fuse_elementwise import mesh_groups
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
 from pyflame.passes.locations import describe_loc
 
@@ -91,12 +93,22 @@ def peak_bytes(
     """(peak bytes per PE, op index of the peak, tensors live there)."""
     ops = list(fn.body.block.ops)
     index = {op: i for i, op in enumerate(ops)}
+    # fuse-elementwise's groups (predicted): a member's result other than the root's has no
+    # tile, and the members read their inputs where the fused op runs, at the root
+    moved: dict[Operation, int] = {}
+    fused_away: set[SSAValue] = set()
+    for group in mesh_groups(fn):
+        for m in group.members:
+            moved[m] = index[group.root]
+            if m is not group.root:
+                fused_away.update(m.results)
+    index.update(moved)
     intervals: list[tuple[int, int, SSAValue]] = []
     for i, op in enumerate(ops):
         if is_alias(op):
             continue
         for result in op.results:
-            if not isinstance(result.type, MeshTensorType):
+            if not isinstance(result.type, MeshTensorType) or result in fused_away:
                 continue
             end = i
             pending = [result]

@@ -67,7 +67,7 @@ def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
         decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
-        lower-mesh-to-pe,allocate-colors,allocate-sram
+        lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same
     for every target; `target` (a `Target` or a preset's name) is checked, for callers that

@@ -61,6 +61,9 @@ class NoCostRule(CompileError):
 
 
 def estimate_op(op: Operation, ctx: CostContext) -> Cost:
+    fused = ctx.fused.get(op)  # a member of an elementwise group fuse-elementwise will make
+    if fused is not None:
+        return fused
     rule = rule_for(op)
     if rule is None:
         algorithm = algorithm_of(op)

@@ -95,9 +95,13 @@ class CostContext:
     double_buffered: set[Operation] = field(default_factory=set)
     #: op -> its position in the function's body (for "read later")
     position: dict[Operation, int] = field(default_factory=dict)
+    #: the ops fuse-elementwise will fuse -> their Cost (passes/cost_model/fused.py; typed Any:
+    #: mypy sees this module under two names, and fused.py's Cost is the other one)
+    fused: dict[Operation, Any] = field(default_factory=dict)
 
     @classmethod
     def of_function(cls, fn: func.FuncOp, target: Target) -> CostContext:
+        from pyflame.passes.cost_model.fused import fused_costs
         from pyflame.passes.plan_memory import summa_double_buffered
 
         ops = list(fn.body.block.ops)
@@ -106,6 +110,7 @@ class CostContext:
             fn,
             summa_double_buffered(fn, target.usable_sram_bytes),
             {op: i for i, op in enumerate(ops)},
+            fused_costs(fn, target),
         )
 
     # ---------------------------------------------------------------- questions rules ask

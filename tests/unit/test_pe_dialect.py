@@ -107,6 +107,15 @@ def every_op() -> ModuleOp:
         )
     )
     add(pe.BroadcastOp(c, r, src_shape=(1, 4), dst_shape=(4, 4), pes=FULL))
+    add(
+        pe.FusedOp(
+            c,
+            [a, r, bias],
+            expr="broadcast.f32($1, 1x4, 4x4); sub.f32($0, %0); mul.f32(%1, 0.5:f32); "
+            "lt.i1(%2, $2); select.f32(%3, %2, $0)",
+            pes=FULL,
+        )
+    )
     add(pe.PackOp(s, a, shape=(1, 1, 4, 4), dim=2, start=3, count=1, pes=FULL))
     add(pe.UnpackOp(unpacked, s, axis="r", shape=(1, 1, 6, 4), dim=2, count=1, at=(0, 4), pes=FULL))
     windowed = dict(in_shape=(1, 1, 6, 6), out_shape=(1, 1, 4, 4), kernel=(3, 3))

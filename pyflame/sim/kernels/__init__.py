@@ -2,6 +2,7 @@
 (pyflame/sim/kernels/registry.py). Importing this package loads every family:
 
     elementwise     fill, unary, binary, select, convert, copy, mask_pad
+    fused           fused (an elementwise chain in one pass, from fuse-elementwise)
     reduce_matmul   reduce, matmul_acc
     tile_shape      transpose, broadcast
     host_io         host_in, host_out
@@ -20,6 +21,7 @@ from pyflame.sim.kernels import (
     creation,
     elementwise,
     exchange,
+    fused,
     host_io,
     indexed,
     network,
@@ -30,6 +32,7 @@ from pyflame.sim.kernels.registry import KERNELS, Kernel, kernel, kernel_for
 
 FAMILIES = (
     elementwise,
+    fused,
     reduce_matmul,
     tile_shape,
     host_io,

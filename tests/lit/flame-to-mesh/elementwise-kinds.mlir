@@ -11,11 +11,10 @@
 // CHECK-NEXT: %[[H:.*]] = mesh.convert %[[W]] : !mesh.tensor<8x8xf32 on 2x2 split [r, c]> -> !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
 // CHECK-NEXT: %[[E:.*]] = mesh.unary exp %[[H]] : !mesh.tensor<8x8xf16 on 2x2 split [r, c]>
 
-// PE:      pe.alloc {{.*}} : !pe.buf<1xf32>
-// PE:      pe.binary gt {{.*}} : !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
-// PE:      pe.select {{.*}} : !pe.buf<16xf32>, !pe.buf<16xi1>, !pe.buf<16xf32>, !pe.buf<1xf32>
-// PE:      pe.convert {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
-// PE:      pe.unary exp {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf16>
+// At pe, fuse-elementwise makes the chain one pe.fused, the scalar a constant in it (the
+// unfused ops: test_fuse_elementwise.py and the lit tests of fuse-elementwise).
+// PE-NOT:  pe.fill
+// PE:      pe.fused %{{.*}}, %{{.*}} expr "gt.i1($0, 0.5:f32); select.f32(%0, $0, 0.5:f32); convert.f16(%1); exp.f16(%2)" {{.*}} : !pe.buf<16xf16>, !pe.buf<16xf32>
 builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @main(%a: tensor<8x8xf32> {flame.layout = #flame.layout<grid [2, 2]>}) -> tensor<8x8xf16> {
     %s = flame.fill {value = 0.5 : f64} : tensor<f32>

@@ -25,6 +25,7 @@
 // CHECK-NEXT:    pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
 // CHECK-NEXT:    pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+// CHECK-NEXT:    pe.fused %c, %a, %b expr "mul.f32($0, 2.0:f32); add.f32(%0, $1); relu.f32(%1)" {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.unary scale %c, %c {scalar = 2.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
 // CHECK-NEXT:    pe.reduce sum %r1, %a {shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>
@@ -56,6 +57,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.wait %u, %u {pes = array<i64: 0, 1, 1, 1>}
     pe.matmul_acc %c, %a, %b {m = 4 : i64, k = 4 : i64, n = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.binary add %c, %a, %b {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
+    pe.fused %c, %a, %b expr "mul.f32($0, 2.0:f32); add.f32(%0, $1); relu.f32(%1)" {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.unary relu %c, %a {pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.unary scale %c, %c {scalar = 2.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>, !pe.buf<16xf32>
     pe.reduce sum %r1, %a {shape = array<i64: 4, 4>, dims = array<i64: 0, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>, !pe.buf<16xf32>

@@ -9,7 +9,8 @@ Sources:
   `sim.run` are wrapped to record the texts), with fresh seeded arguments;
 - `lit_programs`: every `@main` of the lit inputs that lowers to the pe level;
 - `benchmark_programs`: the benchmarks at small sizes through the frontend (GEMM up to 128^3 on
-  16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions),
+  16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions, fused
+  elementwise chains),
   lowered to pe;
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
@@ -321,6 +322,16 @@ def benchmark_programs() -> Iterator[Case]:
             small,
             algorithm,
         )
+    xf, rowf = arr(37, 29), arr(29)
+
+    def fused_chains() -> list:  # fuse-elementwise: pe.fused with broadcasts, casts, selects
+        lay = pf.MeshLayout.grid(3, 2)
+        x = pf.from_numpy(xf, layout=lay)
+        h = (x * 1.5 + pf.from_numpy(rowf)).to(pf.float16)
+        y = pf.where(x > 0, (h.exp() - 1.0).to(pf.float32), x.abs() * 0.5)
+        return [y, (x - x.mean(dim=1, keepdim=True)).relu()]
+
+    yield _traced("fused elementwise chains 37x29 on 3x2", fused_chains, small)
     c, mid, long = arr(9, 10), arr(16, 10), arr(40, 10)
     for algorithm in (
         "chain",

@@ -1,0 +1,37 @@
+"""Kernel of pe.fused: an elementwise expression (pyflame/core/fused_expr.py) over the tiles of
+the op's rectangle, in one numpy step, charged as one pass over the tile (`fused_cycles`: the
+ALU work of every step, each input read once, the result written once, an issue per pass)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyflame.core import fused_expr
+from pyflame.core.errors import CompileError
+from pyflame.dialects import pe
+from pyflame.sim.dead_transfers import overwrites
+from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.schedule import Item, Schedule, pe_slice
+
+
+@kernel(pe.FusedOp)
+def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
+    d = s.buf(op.dst, it)
+    ins = [s.buf(v, it) for v in op.inputs]
+    if any(b.dtype == np.int32 for b in (d, *ins)):  # the int32 kernels check overflow
+        raise CompileError(f"{it.what}: pe.fused computes floats and bools, not i32")
+    steps = op.steps()
+    dsl, di = d.sub(it.rect), d.index
+    sels = [(b.index, b.sub(it.rect)) for b in ins]
+    lead, n = (it.rect[2], it.rect[3]), d.size
+
+    def step(V, F, A, O):
+        V[di][dsl] = fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n)
+
+    s.steps.append(overwrites(step, di, dsl))
+    types = [str(pe.buf_of(v).element_type) for v in op.inputs]
+    cycles, flops = fused_expr.fused_cycles(s.target, steps, n, [b.size for b in ins], types)
+    sl = pe_slice(it.rect)
+    s.clock[sl] += cycles
+    s.busy[sl] += cycles
+    s.flops += flops * it.rect[2] * it.rect[3]
