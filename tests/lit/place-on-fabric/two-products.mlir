@@ -5,7 +5,8 @@
 // Two independent products on a 16x32 fabric: assign-layouts puts both on the 16x16 grid at
 // PE (0, 0); place-on-fabric moves the second, with the transposed input only it reads and
 // the relu only it feeds, to the 16x16 rectangle at (0, 16), where it runs at the same time.
-// The sum of both results stays at (0, 0): the second product's result moves back once.
+// The sum of both results stays at (0, 0): the second product's result moves back once. The
+// product at (0, 0) may take the 2.5D SUMMA (its cost rule decides); off the corner it is SUMMA.
 // Rerun on its own output, the pass changes nothing (the moved product is no candidate).
 
 builtin.module attributes {pf.target = #pf.target<"small", fabric_cols = 32>} {
@@ -18,7 +19,7 @@ builtin.module attributes {pf.target = #pf.target<"small", fabric_cols = 32>} {
 // CHECK:         flame.relu {{.*}}pf.dist = "16x16 at (0, 16) split [r, c]"
 // CHECK:         flame.add {{.*}}pf.dist = "16x16 split [r, c]"
 // MESH-LABEL: func.func @two
-// MESH:         mesh.matmul summa {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 split [r, c]>
+// MESH:         mesh.matmul {{summa25d|summa}} {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 split [r, c]>
 // MESH:         mesh.scatter %c : tensor<37x29xf32> -> !mesh.tensor<37x29xf32 on 16x16 at (0, 16) split [r, c]>
 // MESH:         mesh.matmul summa {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]>
 // MESH:         mesh.unary relu {{.*}} : !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]>
