@@ -164,3 +164,31 @@ def test_run_module_bad_inputs(fake: FakeCompiler) -> None:
     with pytest.raises(ValueError, match="input seed0: expected one integer"):
         compiler.run_module(module, {"seed0": np.zeros(2)})
     assert fake.compiles == 0  # inputs are checked before compiling
+
+
+def test_a_color_shortage_compiles_again_without_ktree(monkeypatch):
+    """ktree's levels run at once on their own colors: when allocate-colors runs out, the
+    pipeline runs once more with the collectives whose levels run in turn (the MLP training
+    step on 64x64 PEs of WSE2 needed this); the answer is the same."""
+    from pyflame.core import collectives
+    from pyflame.core.errors import ColorAllocationError
+    from pyflame.passes import allocate_colors
+
+    real = allocate_colors.allocate
+    seen: list[bool] = []  # per call: whether ktree was left out
+
+    def short_of_colors(fn, target):
+        seen.append(collectives.CollectiveAlgorithm.KTREE in collectives._LEFT_OUT.get())
+        if not seen[-1]:
+            raise ColorAllocationError("more than 19 routing colors are needed at once")
+        return real(fn, target)
+
+    monkeypatch.setattr(allocate_colors, "allocate", short_of_colors)
+    data = np.arange(256, dtype=np.float32).reshape(16, 16)
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(data, layout=pf.MeshLayout.grid(16, 16))
+        assert "algorithm ktree" in pf.ir(x.sum(), stage="mesh")  # what the chooser picks
+        assert x.sum().item() == data.sum()
+    assert seen == [False, True]  # the first try could use ktree, the one that ran could not
+    with collectives.leaving_out(collectives.CollectiveAlgorithm.KTREE):
+        assert collectives.choose((16,), 1, pf.sim.SMALL, True) != "ktree"
