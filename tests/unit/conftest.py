@@ -30,6 +30,18 @@ def small_target() -> Iterator[None]:
 
 
 @pytest.fixture
+def summa_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Matmuls lower to SUMMA: the cost model's 2.5D choice (passes/flame_lowering/matmul.py
+    `cheapest_algorithm`) is kept out of tests of SUMMA's own paths."""
+    from pyflame.dialects import mesh
+    from pyflame.passes.flame_lowering import matmul as flame_matmul
+
+    monkeypatch.setattr(
+        flame_matmul, "cheapest_algorithm", lambda op, lw: mesh.MatmulAlgorithm.SUMMA
+    )
+
+
+@pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCompiler]:
     """`pf.eval` runs the numpy reference instead of the passes and the simulator; the compile
     cache and the pending updates are empty before the test and after it, so that no fake

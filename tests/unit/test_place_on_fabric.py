@@ -13,10 +13,9 @@ from xdsl.parser import Parser
 import pyflame as pf
 from pyflame import compiler
 from pyflame.core.target import Target
-from pyflame.dialects import flame, mesh
+from pyflame.dialects import flame
 from pyflame.passes import place_on_fabric
 from pyflame.passes.cost_model.critical_path import critical_path_cycles, function_estimates
-from pyflame.passes.flame_lowering import matmul as flame_matmul
 from pyflame.passes.layouts import ASSIGNED_ATTR, REASON_ATTR, parse_dist_text
 
 WIDE = dataclasses.replace(pf.sim.SMALL, fabric_cols=32)  # room for two 16x16 grids
@@ -82,12 +81,9 @@ def estimated(module) -> int:
         (3, WIDE, [(0, 0), (0, 16), (0, 0)]),  # the third does not fit: it waits its turn
     ],
 )
-def test_independent_products_go_side_by_side_and_run_faster(n, target, expected, monkeypatch):
-    # SUMMA everywhere: with the 2.5D SUMMA (chosen by cost at PE (0, 0) only, SUMMA off the
-    # corner) four products on SQUARE stay in turn; which is right is next session's question
-    monkeypatch.setattr(
-        flame_matmul, "cheapest_algorithm", lambda op, lw: mesh.MatmulAlgorithm.SUMMA
-    )
+@pytest.mark.usefixtures("summa_only")  # with the 2.5D SUMMA (chosen by cost at PE (0, 0)
+# only, SUMMA off the corner) four products on SQUARE stay in turn: next session's question
+def test_independent_products_go_side_by_side_and_run_faster(n, target, expected):
     text, inputs, refs = products(n, target)
     placed = compiled(text, place=True)
     assert origins(placed) == expected

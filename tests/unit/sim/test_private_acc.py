@@ -9,8 +9,6 @@ import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
-from pyflame.dialects import mesh
-from pyflame.passes.flame_lowering import matmul as flame_matmul
 from pyflame.sim import compile_plan, private_acc
 from pyflame.sim.executable import Buffer
 from pyflame.sim.private_acc import (
@@ -22,14 +20,8 @@ from pyflame.sim.private_acc import (
 )
 from pyflame.sim.step_access import Access, annotate
 
-
-@pytest.fixture(autouse=True)
-def _summa_only(monkeypatch):
-    """These tests cover the simulator's SUMMA paths: the cost model's 2.5D choice
-    (passes/flame_lowering/matmul.py `cheapest_algorithm`) is kept out."""
-    monkeypatch.setattr(
-        flame_matmul, "cheapest_algorithm", lambda op, lw: mesh.MatmulAlgorithm.SUMMA
-    )
+# these tests cover the simulator's SUMMA paths
+pytestmark = pytest.mark.usefixtures("summa_only")
 
 
 def _programs(m: int, k: int, n: int, g: int, dtype: type):

@@ -11,9 +11,7 @@ import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
-from pyflame.dialects import mesh
 from pyflame.passes.flame_lowering import gemv
-from pyflame.passes.flame_lowering import matmul as flame_matmul
 from pyflame.sim import executable
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import (
@@ -28,14 +26,8 @@ from pyflame.sim.step_access import (
     sends_view,
 )
 
-
-@pytest.fixture(autouse=True)
-def _summa_only(monkeypatch):
-    """These tests cover the simulator's SUMMA paths: the cost model's 2.5D choice
-    (passes/flame_lowering/matmul.py `cheapest_algorithm`) is kept out."""
-    monkeypatch.setattr(
-        flame_matmul, "cheapest_algorithm", lambda op, lw: mesh.MatmulAlgorithm.SUMMA
-    )
+# these tests cover the simulator's SUMMA paths
+pytestmark = pytest.mark.usefixtures("summa_only")
 
 
 def _planned(tensors, monkeypatch, elide: bool):
