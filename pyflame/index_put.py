@@ -94,16 +94,7 @@ def _plan(shape: tuple[int, ...], items: tuple[Any, ...]) -> tuple[list[_Select]
                 "only integers, slices, '...', None, bool and int tensors are valid indices, "
                 f"got {type(k).__name__}"
             )
-    if sum(k is Ellipsis for k in items) > 1:
-        raise IndexShapeError("an index can only have a single ellipsis ('...')")
-    used = sum(1 for k in items if k is not None and k is not Ellipsis)
-    if used > len(shape):
-        raise IndexShapeError(f"too many indices for tensor of dimension {len(shape)}")
-    if Ellipsis not in items:
-        items = items + (Ellipsis,)
-    expanded: list[Any] = []
-    for k in items:
-        expanded.extend([slice(None)] * (len(shape) - used) if k is Ellipsis else [k])
+    expanded = shapes.expand_ellipsis(len(shape), items)
     selects: list[_Select] = []
     result: list[int] = []
     vectors = 0
@@ -383,23 +374,6 @@ def _put_rows(x: Tensor, mask: Tensor, along: Tensor, v: Tensor, rest: list[int]
     return out
 
 
-def _expand(ndim: int, items: tuple[Any, ...], width: Any = None) -> list[Any]:
-    """The key with its `...` written out as full slices; `width(k)` is how many of x's dims an
-    item consumes (1 for ints, slices and index tensors, 0 for None)."""
-    consumed = width or (lambda k: 0 if k is None else 1)
-    if sum(k is Ellipsis for k in items) > 1:
-        raise IndexShapeError("an index can only have a single ellipsis ('...')")
-    used = sum(consumed(k) for k in items if k is not Ellipsis)
-    if used > ndim:
-        raise IndexShapeError(f"too many indices for tensor of dimension {ndim}")
-    if Ellipsis not in items:
-        items = items + (Ellipsis,)
-    expanded: list[Any] = []
-    for k in items:
-        expanded.extend([slice(None)] * (ndim - used) if k is Ellipsis else [k])
-    return expanded
-
-
 def _drops_dim(k: Any) -> bool:
     """An int or a 0-d index tensor selects one position: its dim leaves `x[key]`."""
     return not isinstance(k, slice) and (not isinstance(k, Tensor) or k.ndim == 0)
@@ -419,7 +393,7 @@ def _put_advanced(x: Tensor, items: tuple[Any, ...], v: Any) -> Tensor:
             "tensors is not supported: unsqueeze the value instead of indexing with None"
         )
     try:
-        expanded = _expand(x.ndim, items)
+        expanded = shapes.expand_ellipsis(x.ndim, items)
     except IndexShapeError as err:
         raise IndexShapeError(f"{format_location(location)}: {err}") from None
     _plan(x.shape, tuple(k for k in expanded if not isinstance(k, Tensor)))  # key errors
@@ -507,7 +481,7 @@ def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any)
         )
     at = next(i for i, k in enumerate(items) if k is mask)
     width = lambda k: mask.ndim if k is mask else (0 if k is None else 1)  # noqa: E731
-    expanded = _expand(x.ndim, items, width)
+    expanded = shapes.expand_ellipsis(x.ndim, items, width)
     first = sum(width(k) for k in expanded[: expanded.index(mask)])  # x's dim of the mask's first
     if list(mask.shape) != list(x.shape[first : first + mask.ndim]):
         raise IndexShapeError(
@@ -516,7 +490,11 @@ def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any)
         )
     basic = items[:at] + (slice(None),) * mask.ndim + items[at + 1 :]
     _, full_target = _plan(x.shape, basic)
-    before = sum(1 for k in _expand(x.ndim, basic)[: expanded.index(mask)] if not _drops_dim(k))
+    before = sum(
+        1
+        for k in shapes.expand_ellipsis(x.ndim, basic)[: expanded.index(mask)]
+        if not _drops_dim(k)
+    )
     before += sum(1 for k in items[:at] if k is None)
     if isinstance(v, Tensor) and v.numel() != 1:
         one_row = full_target[:before] + [1] + full_target[before + mask.ndim :]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyflame.core.errors import IndexShapeError, ShapeError
 
@@ -346,6 +347,27 @@ class IndexPlan:
     shape: Shape  # final shape: int-indexed dims dropped, None dims added
 
 
+def expand_ellipsis(
+    rank: int, items: tuple[Any, ...], width: Callable[[Any], int] | None = None
+) -> list[Any]:
+    """An index key with its `...` written out as full slices (one at the end when it has
+    none). `width(k)`: how many dims an item consumes (default: None 0, anything else 1; a
+    bool mask consumes its rank). IndexError (as `IndexShapeError`) for two ellipses or more
+    indices than dims."""
+    consumed = width or (lambda k: 0 if k is None else 1)
+    if sum(k is Ellipsis for k in items) > 1:
+        raise IndexShapeError("an index can only have a single ellipsis ('...')")
+    used = sum(consumed(k) for k in items if k is not Ellipsis)
+    if used > rank:
+        raise IndexShapeError(f"too many indices for tensor of dimension {rank}")
+    if Ellipsis not in items:
+        items = items + (Ellipsis,)
+    expanded: list[Any] = []
+    for k in items:
+        expanded.extend([slice(None)] * (rank - used) if k is Ellipsis else [k])
+    return expanded
+
+
 def index(shape: Shape, key: object) -> IndexPlan:
     """Plan `x[key]` for ints, slices (step >= 1), `...` and None; raises IndexError (as
     `IndexShapeError`) for out-of-range ints or too many indices, TypeError for anything else."""
@@ -358,17 +380,7 @@ def index(shape: Shape, key: object) -> IndexPlan:
                 "PyFlame tensors support basic indexing only (ints, slices, '...', None), got "
                 f"{type(k).__name__}"
             )
-    if sum(k is Ellipsis for k in items) > 1:
-        raise IndexShapeError("an index can only have a single ellipsis ('...')")
-    rank = len(shape)
-    used = sum(1 for k in items if k is not None and k is not Ellipsis)
-    if used > rank:
-        raise IndexShapeError(f"too many indices for tensor of dimension {rank}")
-    if Ellipsis not in items:
-        items = items + (Ellipsis,)
-    expanded: list[object] = []
-    for k in items:
-        expanded.extend([slice(None)] * (rank - used) if k is Ellipsis else [k])
+    expanded = expand_ellipsis(len(shape), items)
     start, stop, step, final = [], [], [], []
     d = 0
     for k in expanded:
@@ -380,7 +392,7 @@ def index(shape: Shape, key: object) -> IndexPlan:
             s, e, st = normalize_slice(n, k)
             final.append(-(-(e - s) // st))
         else:
-            i = int(k)  # type: ignore[call-overload]  # an int-like key; int() raises TypeError otherwise
+            i = int(k)  # an int-like key (checked above)
             if not -n <= i < n:
                 raise IndexShapeError(f"index {i} is out of bounds for dimension {d} with size {n}")
             s, e, st = i % n, i % n + 1, 1
