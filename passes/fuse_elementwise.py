@@ -167,17 +167,8 @@ class Fuser:
         """Replace the group's ops with one pe.fused at the root (None: nothing to stream,
         every input a constant, and the group is left as it is)."""
         members = sorted(group.members, key=self.index.__getitem__)
-        made: dict[SSAValue, Arg] = {}
-        inputs: list[SSAValue] = []
-        steps: list[Step] = []
-
-        def arg(v: SSAValue) -> Arg:
-            if v in made:
-                return made[v]
-            if v not in inputs:
-                inputs.append(v)
-            return Input(inputs.index(v))
-
+        expr = _Expression()
+        made, inputs, steps, arg = expr.made, expr.inputs, expr.steps, expr.arg
         for m in members:
             dst = m.operands[0]
             if isinstance(m, pe.FillOp):
@@ -253,22 +244,31 @@ def _mesh_fusable(op: Operation) -> bool:
     )
 
 
+class _Expression:
+    """A fused op's expression as it is built from a group's ops (the pe form and the mesh
+    form share it): the steps so far, the group's inputs, and what each value already is."""
+
+    def __init__(self) -> None:
+        self.made: dict[SSAValue, Arg] = {}  # a value computed by a step, or a constant
+        self.inputs: list[SSAValue] = []
+        self.steps: list[Step] = []
+
+    def arg(self, v: SSAValue) -> Arg:
+        """`v` as an operand of a step: what it was made into, else an input (once each)."""
+        if v in self.made:
+            return self.made[v]
+        if v not in self.inputs:
+            self.inputs.append(v)
+        return Input(self.inputs.index(v))
+
+
 def _local(v: SSAValue) -> int:
     return mesh.dist_of(v).local_elems
 
 
 def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
-    made: dict[SSAValue, Arg] = {}
-    inputs: list[SSAValue] = []
-    steps: list[Step] = []
-
-    def arg(v: SSAValue) -> Arg:
-        if v in made:
-            return made[v]
-        if v not in inputs:
-            inputs.append(v)
-        return Input(inputs.index(v))
-
+    expr = _Expression()
+    made, inputs, steps, arg = expr.made, expr.inputs, expr.steps, expr.arg
     for m in members:
         out = m.results[0]
         typ = str(mesh.elem_of(out))
