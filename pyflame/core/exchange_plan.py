@@ -138,18 +138,19 @@ def xy_hops(src: Cell, dst: Cell) -> list[tuple[int, int, str, str]]:
     """The router rules (row, col, from port, to port) of the path from `src` to `dst`: along
     the row first, then along the column, delivered to the destination's ramp."""
     (r, c), (dr, dc) = src, dst
-    hops = []
+    hops: list[tuple[int, int, str, str]] = []
     came = "ramp"
-    while (r, c) != (dr, dc):
-        if c != dc:
-            out = "east" if dc > c else "west"
-        else:
-            out = "south" if dr > r else "north"
-        hops.append((r, c, came, out))
+    if c != dc:
+        out, step = ("east", 1) if dc > c else ("west", -1)
+        hops += [(r, col, came if col == c else ARRIVES_ON[out], out) for col in range(c, dc, step)]
         came = ARRIVES_ON[out]
-        r += {"south": 1, "north": -1}.get(out, 0)
-        c += {"east": 1, "west": -1}.get(out, 0)
-    hops.append((r, c, came, "ramp"))
+    if r != dr:
+        out, step = ("south", 1) if dr > r else ("north", -1)
+        hops += [
+            (row, dc, came if row == r else ARRIVES_ON[out], out) for row in range(r, dr, step)
+        ]
+        came = ARRIVES_ON[out]
+    hops.append((dr, dc, came, "ramp"))
     return hops
 
 
@@ -269,17 +270,55 @@ def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> 
     rows = np.broadcast_to(np.arange(gdr)[:, None, None] + dst_at[0], has_src.shape)[has_src]
     cols = np.broadcast_to(np.arange(gdc)[None, :, None] + dst_at[1], has_src.shape)[has_src]
     srows, scols = src_row[has_src] + src_at[0], src_col[has_src] + src_at[1]
-    pairs = np.unique(np.stack([srows, scols, rows, cols], axis=1).reshape(-1, 4), axis=0)
-    phases: list[Phase] = []
-    for sr, sc, dr, dc in pairs.tolist():
-        if (sr, sc) == (dr, dc):
-            continue
-        hops = xy_hops((sr, sc), (dr, dc))
-        phase = next((p for p in phases if p.fits((sr, sc), hops)), None)
-        if phase is None:
-            phase = Phase()
-            phases.append(phase)
-        phase.add((sr, sc), (dr, dc), hops)
+    phases = pack_phases(message_pairs(srows, scols, rows, cols))
     for a in (src_row, src_col, se, has_src, valid):
         a.flags.writeable = False
     return ExchangePlan(src_row, src_col, se, has_src, valid, phases, src_at, dst_at)
+
+
+def message_pairs(
+    srows: np.ndarray, scols: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> list[tuple[int, int, int, int]]:
+    """The distinct (src row, src col, dst row, dst col) of the moved elements, sorted. One
+    int64 key per element (a 1-D sort, not a sort of rows), and runs of equal keys (a dst
+    tile's elements mostly come from one source) dropped before sorting."""
+    if not srows.size:
+        return []
+    wide = int(max(scols.max(), cols.max())) + 1
+    tall = int(max(srows.max(), rows.max())) + 1
+    keys = ((srows * wide + scols) * tall + rows) * wide + cols
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    uniq = np.unique(keys)
+    dc, rest = uniq % wide, uniq // wide
+    dr, rest = rest % tall, rest // tall
+    sc, sr = rest % wide, rest // wide
+    return list(zip(sr.tolist(), sc.tolist(), dr.tolist(), dc.tolist(), strict=True))
+
+
+def pack_phases(pairs: list[tuple[int, int, int, int]]) -> list[Phase]:
+    """Each message into the first phase it fits (`Phase.fits`), in the order given. Which
+    phases a rule key is set in, and set to which port, are bitsets over the phases, so a
+    message finds its phase in one pass over its hops instead of one pass per phase."""
+    phases: list[Phase] = []
+    occupied: dict[RuleKey, int] = {}  # phases where the key has a rule
+    agreeing: dict[tuple[RuleKey, str], int] = {}  # phases where that rule leads to this port
+    for sr, sc, dr, dc in pairs:
+        if (sr, sc) == (dr, dc):
+            continue
+        hops = xy_hops((sr, sc), (dr, dc))
+        # phases it cannot join: its source already sends there (the ramp key), or a hop's
+        # input port already leads elsewhere
+        taken = occupied.get((sr, sc, "ramp"), 0)
+        for r, c, p, out in hops:
+            held = occupied.get((r, c, p), 0)
+            if held:
+                taken |= held & ~agreeing.get(((r, c, p), out), 0)
+        k = ((~taken) & (taken + 1)).bit_length() - 1  # the lowest free phase
+        if k == len(phases):
+            phases.append(Phase())
+        phases[k].add((sr, sc), (dr, dc), hops)
+        bit = 1 << k
+        for r, c, p, out in hops:
+            occupied[(r, c, p)] = occupied.get((r, c, p), 0) | bit
+            agreeing[((r, c, p), out)] = agreeing.get(((r, c, p), out), 0) | bit
+    return phases

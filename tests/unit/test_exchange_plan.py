@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from pyflame.core.distribution import Distribution
-from pyflame.core.exchange_plan import exchange_phases, rectangles, xy_hops
+from pyflame.core.exchange_plan import (
+    Phase,
+    exchange_phases,
+    message_pairs,
+    pack_phases,
+    rectangles,
+    xy_hops,
+)
 
 
 def test_xy_hops_go_along_the_row_then_the_column_and_end_at_the_ramp():
@@ -97,3 +104,43 @@ def test_phase_counts_of_the_usual_layouts():
     assert len(_phases((8, 8), ((1, 1), ("", "")), ((4, 4), ("r", "c"))).phases) == 15
     local = _phases((8, 8), ((1, 4), ("", "c")), ((1, 4), ("", "c")), (((2, 0), (2, 1))))
     assert local.phases == [] and local.has_local_part
+
+
+def first_fit(pairs: list[tuple[int, int, int, int]]) -> list[Phase]:
+    """The packing's definition: each message into the first phase whose rules it agrees with
+    (`Phase.fits`), a new phase when none does."""
+    phases: list[Phase] = []
+    for sr, sc, dr, dc in pairs:
+        if (sr, sc) == (dr, dc):
+            continue
+        hops = xy_hops((sr, sc), (dr, dc))
+        phase = next((p for p in phases if p.fits((sr, sc), hops)), None)
+        if phase is None:
+            phase = Phase()
+            phases.append(phase)
+        phase.add((sr, sc), (dr, dc), hops)
+    return phases
+
+
+def test_packing_by_bitsets_is_first_fit():
+    """pack_phases finds each message's phase in one pass over its hops; it must give the
+    phases (messages and rules) that trying every phase in turn gives."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        side = int(rng.integers(2, 9))
+        count = int(rng.integers(1, 120))
+        pairs = sorted({tuple(int(v) for v in rng.integers(0, side, 4)) for _ in range(count)})
+        expected, got = first_fit(pairs), pack_phases(pairs)
+        assert [p.messages for p in got] == [p.messages for p in expected]
+        assert [p.rules for p in got] == [p.rules for p in expected]
+
+
+def test_message_pairs_are_the_sorted_distinct_rows():
+    rng = np.random.default_rng(6)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        cols = [rng.integers(0, int(rng.integers(1, 12)), n) for _ in range(4)]
+        expected = np.unique(np.stack(cols, axis=1), axis=0).tolist()
+        assert [list(p) for p in message_pairs(*cols)] == expected
+    empty = np.zeros(0, dtype=np.int64)
+    assert message_pairs(empty, empty, empty, empty) == []
