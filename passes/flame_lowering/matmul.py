@@ -132,7 +132,7 @@ def fold_transposes(op: flame.MatmulOp, lw: Lowering, result: Distribution) -> t
         return False, False
     from pyflame.passes.cost_model import matmul as cost_model_matmul
 
-    elem = op.result.type.element_type  # type: ignore[attr-defined]  # a flame tensor
+    elem = op.result.type.element_type
     options = [
         (ta, tb)
         for ta in ((False, True) if sources[0] is not None else (False,))
