@@ -122,13 +122,18 @@ def transposed_source(v: SSAValue, lw: Lowering) -> SSAValue | None:
     return owner.input
 
 
+#: whether flame-to-mesh may fold transposes into mesh.matmul (benchmarks/transposed.py turns
+#: it off to measure the materialised form side by side)
+FOLD_TRANSPOSES = True
+
+
 def fold_transposes(op: flame.MatmulOp, lw: Lowering, result: Distribution) -> tuple[bool, bool]:
     """Which operands of `op` (on `result`'s grid) to consume transposed: of the foldable ones,
     the choice (folded or not, each) with the fewest estimated cycles for moving the operands
     to SUMMA's layout (what is not there yet: a redistribution each) plus the product
     (double-buffered SUMMA, or the 2.5D SUMMA where it applies and is cheaper)."""
     sources = (transposed_source(op.lhs, lw), transposed_source(op.rhs, lw))
-    if sources == (None, None):
+    if sources == (None, None) or not FOLD_TRANSPOSES:
         return False, False
     from pyflame.passes.cost_model import matmul as cost_model_matmul
 
