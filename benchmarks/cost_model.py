@@ -116,6 +116,13 @@ def corpus(quick: bool = False) -> Iterator[Case]:
                 @ pf.from_numpy(_arr(n, n, seed=1), layout=pf.MeshLayout.grid(g, g))
             ],
         )
+    for g, form in ((2, "a.T @ b"), (3, "a @ b.T"), (4, "a.T @ b.T"), (8, "a.T @ b")):
+        # transposed operands read in place (mesh.matmul transpose_a / transpose_b)
+        m, k, n = 8 * g + 3, 8 * g - 1, 8 * g + 1
+        yield Case(
+            f"matmul {form} {m}x{k}x{n} on {g}x{g}",
+            lambda g=g, form=form, m=m, k=k, n=n: [_transposed_product(form, m, k, n, g)],
+        )
     yield Case(
         "matmul 37x53 @ 53x29 on 3x3",
         lambda: [
@@ -216,6 +223,15 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         _transformer_block,
         slow=True,
     )
+
+
+def _transposed_product(form: str, m: int, k: int, n: int, g: int) -> Any:
+    """`form` ("a.T @ b", "a @ b.T", "a.T @ b.T") of an m x k by k x n product on a g x g grid."""
+    ta, tb = form.startswith("a.T"), form.endswith("b.T")
+    layout = pf.MeshLayout.grid(g, g)
+    a = pf.from_numpy(_arr(*((k, m) if ta else (m, k))), layout=layout)
+    b = pf.from_numpy(_arr(*((n, k) if tb else (k, n)), seed=1), layout=layout)
+    return (a.T if ta else a) @ (b.T if tb else b)
 
 
 def _t(shape: str, grid: str, split: str, elem: str = "f32") -> str:

@@ -38,6 +38,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    UnitAttr,
     f64,
     i64,
 )
@@ -722,16 +723,28 @@ class MatmulOp(IRDLOperation):
     Batched: A [*B, m, k], B [*B, k, n] -> C [*B, m, n] with the batch dims unsplit (each PE
     holds every batch entry of its blocks); one operand may have no batch dims (shared by
     every entry), as flame.matmul. The padding of A's and B's contraction dim must be zero
-    (`mesh.mask_pad`)."""
+    (`mesh.mask_pad`).
+
+    `transpose_a` / `transpose_b`: the operand is stored transposed in its last two dims
+    (A [*B, k, m], B [*B, n, k]) and is consumed in place: C = A^T B, A B^T or A^T B^T with no
+    transpose moved through the network (SUMMA only: each step's blocks go to the diagonal PE
+    and turn there, see passes/pe_lowering/matmul.py; the other algorithms need the flags
+    cleared by a materialised transpose first, `pe_lowering.matmul.set_algorithm` does it):
+
+        %c = mesh.matmul summa transpose_a %a, %b : (!mesh.tensor<48x64xf32 on 4x4 split [r, c]>,
+            !mesh.tensor<48x32xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+    """
 
     name = "mesh.matmul"
     lhs = operand_def(MeshTensorType)
     rhs = operand_def(MeshTensorType)
     algorithm = prop_def(MatmulAlgorithmAttr)
+    transpose_a = opt_prop_def(UnitAttr)
+    transpose_b = opt_prop_def(UnitAttr)
     result = result_def(MeshTensorType)
     assembly_format = (
-        "$algorithm $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` "
-        "type($result)"
+        "$algorithm (`transpose_a` $transpose_a^)? (`transpose_b` $transpose_b^)? $lhs `,` $rhs "
+        "attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
     )
 
     def __init__(
@@ -740,15 +753,36 @@ class MatmulOp(IRDLOperation):
         rhs: SSAValue,
         result_type: MeshTensorType,
         algorithm: MatmulAlgorithm | str = MatmulAlgorithm.SUMMA,
+        transpose_a: bool = False,
+        transpose_b: bool = False,
     ):
         super().__init__(
             operands=[lhs, rhs],
-            properties={"algorithm": MatmulAlgorithmAttr(MatmulAlgorithm(algorithm))},
+            properties={
+                "algorithm": MatmulAlgorithmAttr(MatmulAlgorithm(algorithm)),
+                "transpose_a": UnitAttr() if transpose_a else None,
+                "transpose_b": UnitAttr() if transpose_b else None,
+            },
             result_types=[result_type],
         )
 
+    @property
+    def transposes(self) -> tuple[bool, bool]:
+        """(A stored transposed, B stored transposed)."""
+        return self.transpose_a is not None, self.transpose_b is not None
+
+    @property
+    def mkn(self) -> tuple[int, int, int]:
+        """(m, k, n) of the product's blocks on one PE (the last two dims of A's block, or of
+        its transpose, and B's)."""
+        a, b = dist_of(self.lhs).block[-2:], dist_of(self.rhs).block[-2:]
+        ta, tb = self.transposes
+        (m, k), n = (a[::-1] if ta else a), (b[0] if tb else b[1])
+        return m, k, n
+
     def verify_(self) -> None:
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
+        ta, tb = self.transposes
         _expect(
             a.rect == b.rect == c.rect and a.grid[0] == a.grid[1],
             f"{self.algorithm.data} needs one square grid, got "
@@ -760,14 +794,21 @@ class MatmulOp(IRDLOperation):
                 f"{self.algorithm.data}'s {name} must split its last two dims [r, c] and no "
                 f"other, got {d}",
             )
-        _expect(a.shape[-1] == b.shape[-2], f"contraction sizes differ: {a.shape}, {b.shape}")
+        _expect(
+            not (ta or tb)
+            or self.algorithm.data in (MatmulAlgorithm.SUMMA, MatmulAlgorithm.SUMMA25D),
+            f"{self.algorithm.data} cannot consume a transposed operand: materialise the "
+            "transpose (mesh.transpose and mesh.redistribute) or use summa",
+        )
+        (am, ak), (bk, bn) = a.shape[-2:][:: -1 if ta else 1], b.shape[-2:][:: -1 if tb else 1]
+        _expect(ak == bk, f"contraction sizes differ: {a.shape}, {b.shape}")
         batch_a, batch_b = a.shape[:-2], b.shape[:-2]
         _expect(
             not batch_a or not batch_b or batch_a == batch_b,
             f"batch dims differ: {batch_a}, {batch_b}",
         )
         _expect(
-            c.shape == (batch_a or batch_b) + (a.shape[-2], b.shape[-1]),
+            c.shape == (batch_a or batch_b) + (am, bn),
             f"result shape {c.shape} is wrong",
         )
         _same_elem(self, self.lhs, self.rhs, self.result)

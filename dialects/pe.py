@@ -996,7 +996,15 @@ class MatmulAccOp(PEOp):
 
     Batched with `lhs_batch` / `rhs_batch` (each 1 by default): lhs holds lhs_batch [m, k]
     matrices, rhs rhs_batch [k, n] ones, acc max(lhs_batch, rhs_batch) [m, n] ones; a side of
-    batch 1 is shared by every entry: acc[b] += lhs[b or 0] @ rhs[b or 0]."""
+    batch 1 is shared by every entry: acc[b] += lhs[b or 0] @ rhs[b or 0].
+
+    `lhs_transposed` / `rhs_transposed`: that buffer holds [k, m] (or [n, k]) matrices, read
+    as their transposes through strided DSDs: the same FMACs (a DSD's stride costs nothing),
+    no transposed copy (SUMMA of a transposed operand, mesh.matmul's `transpose_a`/`_b`).
+
+        pe.matmul_acc %c, %a, %b lhs_transposed {pes = array<i64: 0, 0, 2, 2>, m = 3 : i64,
+            k = 4 : i64, n = 5 : i64} : !pe.buf<15xf32>, !pe.buf<12xf32>, !pe.buf<20xf32>
+    """
 
     name = "pe.matmul_acc"
     acc = operand_def(BufferType)
@@ -1007,8 +1015,12 @@ class MatmulAccOp(PEOp):
     n = prop_def(IntegerAttr[I64])
     lhs_batch = opt_prop_def(IntegerAttr[I64])
     rhs_batch = opt_prop_def(IntegerAttr[I64])
+    lhs_transposed = opt_prop_def(UnitAttr)
+    rhs_transposed = opt_prop_def(UnitAttr)
     assembly_format = (
-        "$acc `,` $lhs `,` $rhs attr-dict `:` type($acc) `,` type($lhs) `,` type($rhs)"
+        "$acc `,` $lhs `,` $rhs (`lhs_transposed` $lhs_transposed^)? "
+        "(`rhs_transposed` $rhs_transposed^)? attr-dict `:` type($acc) `,` type($lhs) `,` "
+        "type($rhs)"
     )
 
     def __init__(
@@ -1023,6 +1035,8 @@ class MatmulAccOp(PEOp):
         pes: Rect,
         lhs_batch: int | None = None,
         rhs_batch: int | None = None,
+        lhs_transposed: bool = False,
+        rhs_transposed: bool = False,
     ):
         super().__init__(
             operands=[acc, lhs, rhs],
@@ -1033,8 +1047,15 @@ class MatmulAccOp(PEOp):
                 "n": int64(n),
                 "lhs_batch": _opt_int64(lhs_batch),
                 "rhs_batch": _opt_int64(rhs_batch),
+                "lhs_transposed": UnitAttr() if lhs_transposed else None,
+                "rhs_transposed": UnitAttr() if rhs_transposed else None,
             },
         )
+
+    @property
+    def transposes(self) -> tuple[bool, bool]:
+        """(lhs stored [k, m], rhs stored [n, k])."""
+        return self.lhs_transposed is not None, self.rhs_transposed is not None
 
     @property
     def mkn(self) -> tuple[int, int, int]:

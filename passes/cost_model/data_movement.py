@@ -168,6 +168,14 @@ def _index_map(
     return None if identity else (tuple(offset), tuple(stride))
 
 
+def redistribute_cycles(target: Target, src: Distribution, dst: Distribution, eb: int) -> int:
+    """Estimated cycles of a mesh.redistribute from `src` to `dst` (0 when the tiles are the
+    same), without an op: for choices made before anything is emitted."""
+    if src.normalized() == dst.normalized():
+        return 0
+    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0).cycles
+
+
 @cost_rule(mesh.RedistributeOp)
 def redistribute(op: mesh.RedistributeOp, ctx: CostContext) -> Cost:
     return _exchange_cost(op, ctx, [(dist_of(op.input), None)])

@@ -17,6 +17,11 @@ ramp (A then B: one ramp takes one stream at a time).
 
       fill + g * (issue + latency + transfer + 2 wakes + matmul + the roots' wait)
 
+A transposed operand (`transpose_a` / `transpose_b`) moves the same tiles, but each goes to the
+diagonal PE first and turns there: its farthest receiver is up to 2 (g - 1) hops away instead of
+g - 1 (the latency of a single-buffered step, and of the double-buffered pipeline's first
+transfer); the tile product reads it through strided DSDs at the same cost.
+
 Operands on a 1x1 grid multiply in place: fill + matmul. Cannon and MeshGEMM: `shift_matmul`
 below (within 3% of the simulator from 3x3 to 16x16). mesh.local_matmul (GEMV) is fill + one
 tile matmul.
@@ -26,11 +31,15 @@ from __future__ import annotations
 
 import math
 
+from xdsl.ir import Attribute, Block
+
+from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
-from pyflame.dialects.mesh import dist_of
+from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+from pyflame.passes.layouts import elem_bytes_of
 from pyflame.passes.scratch import LayeredPlan
 
 #: cycles per SUMMA step beyond the wait's wake and two receive issues, measured on the
@@ -42,7 +51,9 @@ SUMMA_STEP_SLACK = 2
 def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
     g = a.grid[0]
-    (m, k), n = a.block[-2:], b.block[-1]
+    m, k, n = op.mkn
+    # a transposed operand's blocks reach the diagonal first, then turn (see above)
+    hops = (g - 1) * (2 if any(op.transposes) else 1)
     batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     eb = ctx.elem_bytes(op.result)
     fill = ctx.compute(CostKind.FILL, c.local_elems, elem_bytes=eb)
@@ -56,7 +67,7 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     transfer = ctx.wavelets(a.local_elems, eb) + ctx.wavelets(b.local_elems, eb)
     receive = ctx.tile_bytes(op.lhs) + ctx.tile_bytes(op.rhs)
     if op in ctx.double_buffered:
-        first = 2 * ctx.issue + ctx.latency(1) + transfer + ctx.wake
+        first = 2 * ctx.issue + ctx.latency(1 if hops == g - 1 else hops) + transfer + ctx.wake
         step = max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer)
         return Cost(
             fill + first + g * step,
@@ -64,7 +75,7 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
             algorithm="summa (double-buffered)",
             detail=f"{g} steps of max(matmul {compute}, transfer {transfer})",
         )
-    step = ctx.issue + ctx.latency(g - 1) + transfer + 3 * ctx.wake + compute
+    step = ctx.issue + ctx.latency(hops) + transfer + 3 * ctx.wake + compute
     return Cost(
         fill + g * step,
         result + receive,
@@ -177,3 +188,48 @@ def layered_plan_of(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
     from pyflame.passes.pe_lowering.layered_matmul import plan_for  # the lowering's own choice
 
     return plan_for(op, target)
+
+
+def hypothetical_matmul(
+    a: Distribution,
+    b: Distribution,
+    c: Distribution,
+    elem: Attribute,
+    transposes: tuple[bool, bool] = (False, False),
+) -> mesh.MatmulOp:
+    """A mesh.matmul (SUMMA) of operands laid out as `a` and `b`, outside any program (its
+    operands are the arguments of a detached block): what a lowering costs before it emits
+    anything."""
+    block = Block(arg_types=[MeshTensorType(a, elem), MeshTensorType(b, elem)])
+    ta, tb = transposes
+    return mesh.MatmulOp(
+        block.args[0], block.args[1], MeshTensorType(c, elem), transpose_a=ta, transpose_b=tb
+    )
+
+
+def matmul_cycles(
+    target: Target,
+    a: Distribution,
+    b: Distribution,
+    c: Distribution,
+    elem: Attribute,
+    transposes: tuple[bool, bool] = (False, False),
+) -> int:
+    """Estimated cycles of C = A @ B on SUMMA's layouts `a`, `b`, `c` (operands stored
+    transposed per `transposes`): double-buffered SUMMA, or the 2.5D SUMMA when it applies
+    and is cheaper (flame_lowering.matmul's own choice)."""
+    op = hypothetical_matmul(a, b, c, elem, transposes)
+    ctx = CostContext(target, double_buffered={op})
+    cycles = summa(op, ctx).cycles
+    if layered_plan_of(op, target) is not None:
+        cycles = min(cycles, summa25d(op, ctx).cycles)
+    return cycles
+
+
+def redistribute_cycles(
+    target: Target, src: Distribution, dst: Distribution, elem: Attribute
+) -> int:
+    """Estimated cycles of moving a tensor from layout `src` to `dst` (0 if the same tiles)."""
+    from pyflame.passes.cost_model.data_movement import redistribute_cycles as exchange_cycles
+
+    return exchange_cycles(target, src, dst, elem_bytes_of(elem))

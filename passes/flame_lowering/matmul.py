@@ -58,7 +58,13 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     it was never slower in benchmarks/efficiency.py (tiles 1 to 32, grids 16 to 256; see
     benchmarks/RESULTS.md "Cannon and MeshGEMM"): its roots send resident blocks, so its
     broadcasts pipeline across steps, while a ring step waits for the previous hop and the
-    ring algorithms pay an alignment. `pe_lowering.matmul.set_algorithm` forces one."""
+    ring algorithms pay an alignment. `pe_lowering.matmul.set_algorithm` forces one.
+
+    An operand that is a flame.transpose of its last two dims (`x.T @ dy`, `dy @ w.T`, `q @
+    k.T`) is consumed in place (mesh.matmul's `transpose_a` / `transpose_b`: SUMMA turns its
+    blocks at the diagonal) when the cost model estimates that cheaper than moving the
+    transpose to SUMMA's layout (`fold_transposes`); the local mesh.transpose is then dropped
+    if nothing else reads it."""
     skinny = lower_skinny_matmul(op, lw)
     if skinny is not None:
         return skinny
@@ -67,22 +73,111 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     # where on the fabric: the origin place-on-fabric (or the user's hint) gave the product
     placed = lw.hinted(op.result)
     origin = placed.origin if placed is not None else (0, 0)
-    da = Distribution(sa, (g, g), summa_split(len(sa)), origin)
-    db = Distribution(sb, (g, g), summa_split(len(sb)), origin)
-    a, b = lw.value_as(op.lhs, da), lw.value_as(op.rhs, db)
-    if da.has_padding([len(sa) - 1]):
-        a = mask_pad(lw, a, 0.0)
-    if db.has_padding([len(sb) - 2]):
-        b = mask_pad(lw, b, 0.0)
     shape = flame.tensor_shape(op.result)
     result = Distribution(shape, (g, g), summa_split(len(shape)), origin)
+    ta, tb = fold_transposes(op, lw, result)
+    lhs = transposed_source(op.lhs, lw) if ta else op.lhs
+    rhs = transposed_source(op.rhs, lw) if tb else op.rhs
+    assert lhs is not None and rhs is not None
+    sa, sb = flame.tensor_shape(lhs), flame.tensor_shape(rhs)
+    da = Distribution(sa, (g, g), summa_split(len(sa)), origin)
+    db = Distribution(sb, (g, g), summa_split(len(sb)), origin)
+    a, b = lw.value_as(lhs, da), lw.value_as(rhs, db)
+    # the contraction dim: A's last (its second last when transposed), B's second last (last)
+    if da.has_padding([len(sa) - (2 if ta else 1)]):
+        a = mask_pad(lw, a, 0.0)
+    if db.has_padding([len(sb) - (1 if tb else 2)]):
+        b = mask_pad(lw, b, 0.0)
+    for folded, v in ((ta, op.lhs), (tb, op.rhs)):
+        if folded:
+            drop_unread_transpose(v, op, lw)
     product = lw.emit(
-        mesh.MatmulOp(a, b, mesh_type(result, mesh.elem_of(a)), mesh.MatmulAlgorithm.SUMMA)
+        mesh.MatmulOp(
+            a,
+            b,
+            mesh_type(result, mesh.elem_of(a)),
+            mesh.MatmulAlgorithm.SUMMA,
+            transpose_a=ta,
+            transpose_b=tb,
+        )
     )
     matmul = product.owner
     assert isinstance(matmul, mesh.MatmulOp)
-    matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(cheapest_algorithm(matmul, lw))
+    if not (ta or tb):  # the 2.5D SUMMA reads A's block columns in place: not transposed
+        matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(cheapest_algorithm(matmul, lw))
     return product
+
+
+def transposed_source(v: SSAValue, lw: Lowering) -> SSAValue | None:
+    """`x` when flame value `v` is `x` with its last two dims swapped (flame.transpose, batch
+    dims in place); None otherwise, or when `v` can be made again in any layout for free (a
+    transposed program input reloaded from the host, `lw.remakes`: nothing to save)."""
+    owner = v.owner
+    if not isinstance(owner, flame.TransposeOp) or v in lw.remakes:
+        return None
+    perm = owner.perm_tuple
+    rank = len(perm)
+    if rank < 2 or perm != (*range(rank - 2), rank - 1, rank - 2):
+        return None
+    return owner.input
+
+
+#: whether flame-to-mesh may fold transposes into mesh.matmul (benchmarks/transposed.py turns
+#: it off to measure the materialised form side by side)
+FOLD_TRANSPOSES = True
+
+
+def fold_transposes(op: flame.MatmulOp, lw: Lowering, result: Distribution) -> tuple[bool, bool]:
+    """Which operands of `op` (on `result`'s grid) to consume transposed: of the foldable ones,
+    the choice (folded or not, each) with the fewest estimated cycles for moving the operands
+    to SUMMA's layout (what is not there yet: a redistribution each) plus the product
+    (double-buffered SUMMA, or the 2.5D SUMMA where it applies and is cheaper)."""
+    sources = (transposed_source(op.lhs, lw), transposed_source(op.rhs, lw))
+    if sources == (None, None) or not FOLD_TRANSPOSES:
+        return False, False
+    from pyflame.passes.cost_model import matmul as cost_model_matmul
+
+    elem = op.result.type.element_type
+    options = [
+        (ta, tb)
+        for ta in ((False, True) if sources[0] is not None else (False,))
+        for tb in ((False, True) if sources[1] is not None else (False,))
+    ]
+    best: tuple[int, tuple[bool, bool]] | None = None
+    for ta, tb in options:
+        operands = [
+            s if t else v for s, t, v in zip(sources, (ta, tb), (op.lhs, op.rhs), strict=True)
+        ]
+        dists = []
+        moves = 0
+        for v in operands:
+            assert v is not None
+            shape = flame.tensor_shape(v)
+            want = result.with_(shape=shape, split=summa_split(len(shape)))
+            dists.append(want)
+            have = lw.known_dist(v)
+            if have is not None:
+                moves += cost_model_matmul.redistribute_cycles(lw.target, have, want, elem)
+        cycles = moves + cost_model_matmul.matmul_cycles(
+            lw.target, dists[0], dists[1], result, elem, (ta, tb)
+        )
+        if best is None or cycles <= best[0]:  # ties: fold (the local transpose goes)
+            best = (cycles, (ta, tb))
+    assert best is not None
+    return best[1]
+
+
+def drop_unread_transpose(v: SSAValue, op: flame.MatmulOp, lw: Lowering) -> None:
+    """Erase the local mesh.transpose lowered for flame value `v` when `op` was its only reader
+    (it now reads the source): nothing will ask for `v` again."""
+    if any(use.operation is not op for use in v.uses):
+        return
+    lowered = lw.values.get(v)
+    owner = lowered.owner if lowered is not None else None
+    if isinstance(owner, mesh.TransposeOp) and not lowered.uses:  # type: ignore[union-attr]  # lowered is set when owner is
+        del lw.values[v]
+        owner.detach()
+        owner.erase()
 
 
 #: how much cheaper (estimated) the 2.5D SUMMA must be to replace SUMMA: its estimate counts

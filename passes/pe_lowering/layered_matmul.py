@@ -51,6 +51,8 @@ def plan_for(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
     a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
     if any(d.origin != (0, 0) for d in (a, b, c)):
         return None  # its rectangles start at PE (0, 0): elsewhere, SUMMA
+    if any(op.transposes):
+        return None  # its gather reads A's block columns in place: a transposed operand, SUMMA
     eb = elem_bytes_of(op.result.type.element_type)
     spare = target.usable_sram_bytes - eb * (a.local_elems + b.local_elems + c.local_elems)
     lanes = (target.flops_per_cycle_fp16 if eb == 2 else target.flops_per_cycle) // 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from xdsl.ir import Operation, SSAValue
 
@@ -19,6 +20,7 @@ from pyflame.passes.pe_lowering.state import (
     Rect,
     col_broadcast,
     col_broadcast_from,
+    diagonal_broadcast_from,
     row_broadcast,
     row_broadcast_from,
 )
@@ -31,7 +33,8 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     a, b = dist_of(op.lhs), dist_of(op.rhs)
     g = a.grid[0]
     rect = (0, 0, g, g)
-    (bm, bk), bn = a.block[-2:], b.block[-1]
+    bm, bk, bn = op.mkn
+    ta, tb = op.transposes
     # batch dims are unsplit: every PE holds all batch entries of its blocks
     bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     elem = op.result.type.element_type
@@ -56,6 +59,8 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
                 pes=rect,
                 lhs_batch=bl if bl > 1 else None,
                 rhs_batch=br if br > 1 else None,
+                lhs_transposed=ta,
+                rhs_transposed=tb,
             )
         )
 
@@ -71,21 +76,22 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
         return acc
     a_in = lw.alloc(rect, receive[0], elem, "summa_a")
     b_in = lw.alloc(rect, receive[1], elem, "summa_b")
-    rows = lw.channel(row_broadcast(g, g))
-    cols = lw.channel(col_broadcast(g, g))
+    a_moves, b_moves = summa_operands(op, None)
+    rows, cols = lw.channel(a_moves.routes), lw.channel(b_moves.routes)
     # one loop over the steps k: PE column k and PE row k are the roots (pes_step moves them)
     body = LoopBody(lw, 0, g, [])
     emit = body.emit
     # the roots send asynchronously: each also receives its own tile (its route includes its
     # ramp), which a synchronous send of a tile longer than the queues would deadlock
-    a_root, b_root = (0, 0, g, 1), (0, 0, 1, g)
-    sent_a = emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True), COLUMN_STEP)
-    sent_b = emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True), ROW_STEP)
+    a_root, b_root = a_moves.root(0, g), b_moves.root(0, g)
+    a_step, b_step = a_moves.step(1), b_moves.step(1)
+    sent_a = emit(pe.SendOp(lw.buf(op.lhs), color=rows, pes=a_root, asynchronous=True), a_step)
+    sent_b = emit(pe.SendOp(lw.buf(op.rhs), color=cols, pes=b_root, asynchronous=True), b_step)
     emit(pe.RecvOp(a_in, color=rows, pes=rect))
     emit(pe.RecvOp(b_in, color=cols, pes=rect))
     matmul_acc(emit, a_in, b_in)
-    emit(pe.WaitOp(sent_a.results[0], pes=a_root), COLUMN_STEP)
-    emit(pe.WaitOp(sent_b.results[0], pes=b_root), ROW_STEP)
+    emit(pe.WaitOp(sent_a.results[0], pes=a_root), a_step)
+    emit(pe.WaitOp(sent_b.results[0], pes=b_root), b_step)
     body.finish()
     return acc
 
@@ -93,6 +99,47 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
 #: what a step moves the roots of a SUMMA by: PE column k (A's roots), PE row k (B's)
 COLUMN_STEP: Rect = (0, 1, 0, 0)
 ROW_STEP: Rect = (1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class OperandMoves:
+    """How one SUMMA operand reaches the PEs in step k: its roots are PE column k (`along` 'c':
+    A's blocks, or a transposed B's) or PE row k ('r'), on a channel of `routes`."""
+
+    along: str
+    routes: tuple
+
+    def root(self, k: int, g: int) -> Rect:
+        return (0, k, g, 1) if self.along == "c" else (k, 0, 1, g)
+
+    def step(self, by: int) -> Rect:
+        """What `by` steps move the roots by (a loop's pes_step)."""
+        return (0, by, 0, 0) if self.along == "c" else (by, 0, 0, 0)
+
+
+def summa_operands(op: mesh.MatmulOp, roots: range | None) -> tuple[OperandMoves, OperandMoves]:
+    """The moves of A and B with the step roots `roots` (one parity's, double-buffered; None:
+    every step's). A's
+    k-th block column is PE column k's blocks, multicast along the rows; A stored transposed
+    (`transpose_a`) has it in PE row k instead: each block goes along its column to the
+    diagonal PE, which multicasts it along its row (`diagonal_broadcast_from`). B likewise,
+    rows and columns swapped."""
+    g = dist_of(op.lhs).grid[0]
+    ta, tb = op.transposes
+    every = range(g) if roots is None else roots
+    if ta:
+        a = OperandMoves("r", diagonal_broadcast_from(g, every, "c"))
+    elif roots is None:
+        a = OperandMoves("c", row_broadcast(g, g))
+    else:
+        a = OperandMoves("c", row_broadcast_from(g, g, roots))
+    if tb:
+        b = OperandMoves("c", diagonal_broadcast_from(g, every, "r"))
+    elif roots is None:
+        b = OperandMoves("r", col_broadcast(g, g))
+    else:
+        b = OperandMoves("r", col_broadcast_from(g, g, roots))
+    return a, b
 
 
 def summa_double_buffered(
@@ -130,19 +177,20 @@ def summa_double_buffered(
     ]
     # each parity's channels carry only its roots' streams, so route only what they pass
     # (a middle root's rule recurs every other line: one route in a loop)
-    rows = [lw.channel(row_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
-    cols = [lw.channel(col_broadcast_from(g, g, range(p, g, 2)), strided=True) for p in range(2)]
+    moves = [summa_operands(op, range(p, g, 2)) for p in range(2)]
+    rows = [lw.channel(a.routes, strided=True) for a, _ in moves]
+    cols = [lw.channel(b.routes, strided=True) for _, b in moves]
+    a_moves, b_moves = moves[0]
     # in the loop, a body of two steps moves the roots by two
-    col2: Rect = (0, 2, 0, 0)
-    row2: Rect = (2, 0, 0, 0)
+    a2, b2 = a_moves.step(2), b_moves.step(2)
 
     def post(emit: Emit, k: int) -> tuple[list[SSAValue], list[SSAValue]]:
         """Step k's root sends and every PE's receives into pair k mod 2 (asynchronous):
         (the two send tokens, the two receive tokens)."""
         p = k % 2
-        a_root, b_root = (0, k, g, 1), (k, 0, 1, g)
-        sa = emit(pe.SendOp(lw.buf(op.lhs), color=rows[p], pes=a_root, asynchronous=True), col2)
-        sb = emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True), row2)
+        a_root, b_root = a_moves.root(k, g), b_moves.root(k, g)
+        sa = emit(pe.SendOp(lw.buf(op.lhs), color=rows[p], pes=a_root, asynchronous=True), a2)
+        sb = emit(pe.SendOp(lw.buf(op.rhs), color=cols[p], pes=b_root, asynchronous=True), b2)
         ra = emit(pe.RecvOp(pairs[p][0], color=rows[p], pes=rect, asynchronous=True))
         rb = emit(pe.RecvOp(pairs[p][1], color=cols[p], pes=rect, asynchronous=True))
         return [sa.results[0], sb.results[0]], [ra.results[0], rb.results[0]]
@@ -153,8 +201,8 @@ def summa_double_buffered(
         received, sends, previous = tokens[:2], tokens[2:4], tokens[4:]
         emit(pe.WaitOp(*received, pes=rect))
         if previous:  # step k-1's root sends, a step late
-            emit(pe.WaitOp(previous[0], pes=(0, k - 1, g, 1)), col2)
-            emit(pe.WaitOp(previous[1], pes=(k - 1, 0, 1, g)), row2)
+            emit(pe.WaitOp(previous[0], pes=a_moves.root(k - 1, g)), a2)
+            emit(pe.WaitOp(previous[1], pes=b_moves.root(k - 1, g)), b2)
         after: list[SSAValue] = []
         if k + 1 < g:
             next_sends, next_received = post(emit, k + 1)
@@ -174,8 +222,8 @@ def summa_double_buffered(
     for k in range(first_spelled, g):
         tokens = step(top, k, tokens)
     # step g-1 left its own sends and step g-2's joined: join step g-1's
-    top(pe.WaitOp(tokens[0], pes=(0, g - 1, g, 1)))
-    top(pe.WaitOp(tokens[1], pes=(g - 1, 0, 1, g)))
+    top(pe.WaitOp(tokens[0], pes=a_moves.root(g - 1, g)))
+    top(pe.WaitOp(tokens[1], pes=b_moves.root(g - 1, g)))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {mesh.MatmulOp: lower_matmul}
@@ -183,11 +231,40 @@ LOWERINGS: dict[type[Operation], Callable] = {mesh.MatmulOp: lower_matmul}
 
 def set_algorithm(module: Operation, algorithm: mesh.MatmulAlgorithm | str) -> int:
     """Rewrite the algorithm of every mesh.matmul in a mesh-level `module` (how benchmarks and
-    tests force one: lower to "mesh", call this, lower to "pe"); returns how many it set."""
+    tests force one: lower to "mesh", call this, lower to "pe"); returns how many it set. An
+    algorithm that cannot consume a transposed operand (Cannon, MeshGEMM) gets it materialised
+    (`materialise_transposes`)."""
     count = 0
-    for op in module.walk():
+    algorithm = mesh.MatmulAlgorithm(algorithm)
+    for op in list(module.walk()):
         if isinstance(op, mesh.MatmulOp):
-            op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm(algorithm))
+            if algorithm not in (mesh.MatmulAlgorithm.SUMMA, mesh.MatmulAlgorithm.SUMMA25D):
+                materialise_transposes(op)
+            op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(algorithm)
             op.verify()
             count += 1
     return count
+
+
+def materialise_transposes(op: mesh.MatmulOp) -> None:
+    """Clear `op`'s transpose flags: each flagged operand transposed (mesh.transpose, local),
+    moved to SUMMA's [r, c] split (mesh.redistribute: the corner-to-corner traffic the flags
+    avoid) and its padding zeroed, before the op."""
+    block = op.parent_block()
+    assert block is not None
+    for index, name in ((0, "transpose_a"), (1, "transpose_b")):
+        if op.properties.get(name) is None:
+            continue
+        operand = op.operands[index]
+        d = dist_of(operand)
+        rank = len(d.shape)
+        perm = (*range(rank - 2), rank - 1, rank - 2)
+        flipped = mesh.TransposeOp(operand, perm)
+        target = mesh.transpose_dist(d, perm).with_(split=d.split)
+        moved = mesh.RedistributeOp(flipped.result, target)
+        masked = mesh.MaskPadOp(moved.result, 0.0)
+        for new in (flipped, moved, masked):
+            new.location = op.location
+            block.insert_op_before(new, op)
+        op.operands[index] = masked.result
+        del op.properties[name]

@@ -146,6 +146,87 @@ def chain_return(rows: int, cols: int, along: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def diagonal_broadcast_from(g: int, roots: Sequence[int], turn_to: str) -> tuple[Rule, ...]:
+    """Routes of a SUMMA operand consumed transposed, on a g x g grid: with `turn_to` 'c' (A^T,
+    roots are PE rows), PE (l, c) of a root row l sends its block along column c to the
+    diagonal PE (c, c), whose router turns the stream into row c and multicasts it there (the
+    diagonal included); with 'r' (B^T, roots are PE columns) the same mirrored: PE (r, l) sends
+    along row r to (r, r), which multicasts down column r. Every PE receives one block per step
+    (its row's, or its column's), the same volume as a plain SUMMA broadcast, and no transpose
+    crosses the fabric. The legs to the diagonal run along columns (rows) and the multicasts
+    along rows (columns), so no link carries two streams of a step; one rule per router and
+    input port (a leg passes through, never onto the ramp) on a fixed color for every step."""
+    first, last = min(roots), max(roots)
+    rules: dict[tuple[int, int, Port], tuple[Port, ...]] = {}  # (position on the leg, line, src)
+    up, down = _line_ports("r")  # toward position 0 / g-1 of the leg (north / south for A^T)
+    lo, hi = _line_ports("c")  # toward position 0 / g-1 of the multicast
+
+    def multicast(line: int) -> tuple[Port, ...]:
+        return (*([lo] if line > 0 else []), *([hi] if line < g - 1 else []), Port.RAMP)
+
+    for line in range(g):  # line: the PE column of the leg (A^T), whose diagonal is (line, line)
+        for pos in range(g):
+            if pos in roots:
+                toward = down if pos < line else up
+                rules[(pos, line, Port.RAMP)] = multicast(line) if pos == line else (toward,)
+            if first < pos < line:
+                rules[(pos, line, up)] = (down,)
+            if line < pos < last:
+                rules[(pos, line, down)] = (up,)
+        if first < line:
+            rules[(line, line, up)] = multicast(line)
+        if line < last:
+            rules[(line, line, down)] = multicast(line)
+    for row in range(g):  # the multicast of diagonal (row, row) along its row
+        for col in range(g):
+            if col > row:
+                rules[(row, col, lo)] = (*([hi] if col < g - 1 else []), Port.RAMP)
+            elif col < row:
+                rules[(row, col, hi)] = (*([lo] if col > 0 else []), Port.RAMP)
+    mirror = {Port.NORTH: Port.WEST, Port.SOUTH: Port.EAST, Port.WEST: Port.NORTH}
+    mirror |= {Port.EAST: Port.SOUTH, Port.RAMP: Port.RAMP}
+    cells: dict[tuple[int, int, Port], tuple[Port, ...]] = {}
+    for (r, c, src), to in rules.items():
+        if turn_to == "c":
+            cells[(r, c, src)] = to
+        else:  # the mirror image: rows and columns, north and west, south and east swapped
+            cells[(c, r, mirror[src])] = tuple(mirror[p] for p in to)
+    return _cell_rules(g, cells)
+
+
+def _cell_rules(g: int, cells: dict[tuple[int, int, Port], tuple[Port, ...]]) -> tuple[Rule, ...]:
+    """Per-router rules {(row, col, from): to} as rectangles: runs of rows with the same rule in
+    one column, then equal runs of neighbouring columns merged."""
+    runs: list[tuple[int, int, int, Port, tuple[Port, ...]]] = []  # (row, rows, col, src, to)
+    for src in (Port.RAMP, Port.NORTH, Port.SOUTH, Port.WEST, Port.EAST):
+        for col in range(g):
+            row = 0
+            while row < g:
+                to = cells.get((row, col, src))
+                if to is None:
+                    row += 1
+                    continue
+                end = row
+                while end + 1 < g and cells.get((end + 1, col, src)) == to:
+                    end += 1
+                runs.append((row, end - row + 1, col, src, to))
+                row = end + 1
+    out: list[Rule] = []
+    open_rects: dict[tuple, list[int]] = {}  # (row, rows, src, to) -> [first col, cols]
+    for row, rows, col, src, to in sorted(runs, key=lambda t: (t[2], t[3], t[0])):
+        key = (row, rows, src, to)
+        rect = open_rects.get(key)
+        if rect is not None and rect[0] + rect[1] == col:
+            rect[1] += 1
+        else:
+            if rect is not None:
+                out.append(((row, rect[0], rows, rect[1]), src, to))
+            open_rects[key] = [col, 1]
+    for (row, rows, src, to), (c0, cols) in open_rects.items():
+        out.append(((row, c0, rows, cols), src, to))
+    return tuple(out)
+
+
 Span = tuple[int, int]  # (first, count) along one mesh axis
 
 

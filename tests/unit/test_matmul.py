@@ -281,3 +281,66 @@ def test_addmm_with_beta_zero_ignores_nan_in_input_and_outer_promotes():
     np.testing.assert_array_equal(got.numpy(), np.outer([1, 2], [0.5, 1.0, 2.0]))
     with pytest.raises(RuntimeError, match="expected 1-D tensors"):
         pf.outer(eye, f)
+
+
+# transposed products (flame-to-mesh folds a transpose of the last two dims into mesh.matmul's
+# transpose_a / transpose_b where the cost model estimates it cheaper: no transpose moved)
+TRANSPOSED_LAYOUTS = [
+    pf.MeshLayout.grid(1, 1),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.grid(4, 4),
+    pf.MeshLayout.grid(5, 7),
+]
+
+
+@pytest.mark.parametrize("layout", TRANSPOSED_LAYOUTS, ids=repr)
+@pytest.mark.parametrize("form", ["a.T @ b", "a @ b.T", "a.T @ b.T"])
+def test_transposed_products_against_torch(form, layout):
+    ta, tb = form.startswith("a.T"), form.endswith("b.T")
+    m, k, n = 23, 37, 19
+    a, b = arrays((k, m) if ta else (m, k), (n, k) if tb else (k, n), seed=11)
+    pa, pb = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    z = (pa.T if ta else pa) @ (pb.T if tb else pb)
+    want = torch_matmul(a.T.copy() if ta else a, b.T.copy() if tb else b)
+    np.testing.assert_allclose(z.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_transpose_on_a_grid_is_folded_not_moved():
+    """On a 4x4 grid, x.T @ y moves nothing: SUMMA reads x's blocks in place (transpose_a), no
+    mesh.transpose or redistribute is left, and it takes fewer cycles than the transposed copy
+    made first (x.T.contiguous-like: the transpose evaluated on its own, then the product)."""
+    layout = pf.MeshLayout.grid(4, 4)
+    x, y = arrays((48, 40), (48, 36), seed=12)
+    px, py = pf.from_numpy(x, layout=layout), pf.from_numpy(y, layout=layout)
+    z = px.T @ py
+    mesh_ir = pf.ir(z, stage="mesh")
+    assert "mesh.matmul summa transpose_a" in mesh_ir
+    assert "mesh.transpose" not in mesh_ir and "mesh.redistribute" not in mesh_ir
+    np.testing.assert_allclose(z.numpy(), torch_matmul(x.T.copy(), y), rtol=1e-4, atol=1e-4)
+
+
+def test_attention_scores_fold_the_key_transpose():
+    """q @ k.transpose(-2, -1) with batch and head dims: the key is consumed transposed."""
+    layout = pf.MeshLayout.grid(3, 3)
+    q, k = arrays((2, 3, 13, 8), (2, 3, 11, 8), seed=13)
+    pq, pk = pf.from_numpy(q, layout=layout), pf.from_numpy(k, layout=layout)
+    z = pq @ pk.transpose(-2, -1)
+    assert "transpose_b" in pf.ir(z, stage="mesh")
+    want = (torch.from_numpy(q) @ torch.from_numpy(k).transpose(-2, -1)).numpy()
+    np.testing.assert_allclose(z.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", TRANSPOSED_LAYOUTS, ids=repr)
+def test_matmul_gradients_are_transposed_products(layout):
+    """The backward of C = A @ B is dC @ B^T and A^T @ dC: on each grid (odd shapes) both
+    gradients match torch's."""
+    a, b, w = arrays((17, 29), (29, 13), (17, 13), seed=14)
+    pa, pb = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    pa.requires_grad = pb.requires_grad = True
+    loss = ((pa @ pb) * pf.from_numpy(w, layout=layout)).sum()
+    pf.backward(loss)
+    pf.eval(loss, pa.grad, pb.grad)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ((ta @ tb) * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_allclose(pa.grad.numpy(), ta.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(pb.grad.numpy(), tb.grad.numpy(), rtol=1e-4, atol=1e-4)

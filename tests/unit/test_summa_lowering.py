@@ -19,6 +19,7 @@ from pyflame.dialects import mesh, pe
 from pyflame.dialects.pe import Port
 from pyflame.passes.pe_lowering.state import (
     col_broadcast_from,
+    diagonal_broadcast_from,
     row_broadcast,
     row_broadcast_from,
 )
@@ -188,3 +189,176 @@ def test_broadcast_from_some_roots_routes_only_their_streams(n: int) -> None:
     assert {(c, src) for c, src, _ in odd if c == 0} == {(0, Port.EAST)}
     # nothing enters column 1 from its west on the odd channel (no root west of it)
     assert not any(c == 1 and src == Port.WEST for c, src, _ in odd)
+
+
+# --------------------------------------------------------------------------- transposed operands
+
+
+def transposed_module(
+    m: int, k: int, n: int, g: int, flags: tuple[bool, bool], fidelity: str = "fast"
+) -> ModuleOp:
+    """C = op(A) @ op(B) on a g x g grid, A stored [k, m] when flags[0] (`transpose_a`), B
+    stored [n, k] when flags[1] (mesh level)."""
+    ta, tb = flags
+    sa, sb = ((k, m) if ta else (m, k)), ((n, k) if tb else (k, n))
+
+    def types(shape: tuple[int, int]) -> tuple[str, str]:
+        dims = "x".join(map(str, shape))
+        return f"tensor<{dims}xf32>", f"!mesh.tensor<{dims}xf32 on {g}x{g} split [r, c]>"
+
+    (ha, ma), (hb, mb), (hc, mc) = types(sa), types(sb), types((m, n))
+    words = " ".join(w for w, f in (("transpose_a", ta), ("transpose_b", tb)) if f)
+    text = f"""
+builtin.module {{
+  func.func @main(%a: {ha}, %b: {hb}) -> {hc} {{
+    %0 = mesh.scatter %a : {ha} -> {ma}
+    %1 = mesh.scatter %b : {hb} -> {mb}
+    %2 = mesh.mask_pad %0 value 0.0 : {ma}
+    %3 = mesh.mask_pad %1 value 0.0 : {mb}
+    %4 = mesh.matmul summa {words} %2, %3 : ({ma}, {mb}) -> {mc}
+    %5 = mesh.gather %4 : {mc} -> {hc}
+    func.return %5 : {hc}
+  }}
+}}"""
+    module = Parser(compiler.make_context(), text).parse_module()
+    module.attributes[TARGET_ATTR] = dataclasses.replace(SMALL, fidelity=fidelity).to_attr()
+    return module
+
+
+def transposed_operands(
+    m: int, k: int, n: int, flags: tuple[bool, bool]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A as stored, B as stored, the float64 product) for `transposed_module`."""
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a = rng.standard_normal((k, m) if flags[0] else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if flags[1] else (k, n)).astype(np.float32)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return a, b, (a64.T if flags[0] else a64) @ (b64.T if flags[1] else b64)
+
+
+FLAGS = [(True, False), (False, True), (True, True)]
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+@pytest.mark.parametrize(
+    ("m", "k", "n", "g"),
+    [(5, 7, 3, 1), (9, 13, 11, 2), (10, 17, 7, 3), (19, 23, 13, 4), (21, 9, 31, 5)],
+)
+def test_transposed_operands_are_consumed_in_place(
+    m: int, k: int, n: int, g: int, flags: tuple[bool, bool]
+) -> None:
+    """A^T B, A B^T and A^T B^T on shapes that do not divide the grid: numpy's product, and no
+    data-moving op but SUMMA's own sends (no exchange, no transpose of tiles)."""
+    a, b, want = transposed_operands(m, k, n, flags)
+    module = transposed_module(m, k, n, g, flags)
+    out, _ = run(module, a, b)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    assert not any(isinstance(op, pe.ExchangeOp | pe.TransposeOp) for op in module.walk())
+    products = [op for op in module.walk() if isinstance(op, pe.MatmulAccOp)]
+    assert products and all(op.transposes == flags for op in products)
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_transposed_single_buffered(
+    flags: tuple[bool, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lower_mesh_to_pe, "summa_double_buffered", lambda fn, usable: set())
+    a, b, want = transposed_operands(19, 23, 13, flags)
+    module = transposed_module(19, 23, 13, 4, flags)
+    out, _ = run(module, a, b)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    assert "summa_a1" not in alloc_names(module)
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_transposed_wavelet_engine_agrees(flags: tuple[bool, bool]) -> None:
+    """Every wavelet moved (the turns at the diagonal, both parities' streams in flight at
+    once): the fast engine's values, cycles within 5%."""
+    a, b, want = transposed_operands(14, 18, 10, flags)
+    fast_out, fast = run(transposed_module(14, 18, 10, 4, flags), a, b)
+    wave_out, wave = run(transposed_module(14, 18, 10, 4, flags, fidelity="wavelet"), a, b)
+    np.testing.assert_allclose(wave_out, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(fast_out, wave_out)
+    assert abs(wave - fast) <= 0.05 * fast
+
+
+def test_transposed_costs_what_plain_summa_costs_but_the_turn() -> None:
+    """The same tiles and the same FMACs: a transposed operand adds only the latency of the
+    leg to the diagonal (a few hops per step at most, single-buffered; once, double-buffered)."""
+    a, b, _ = transposed_operands(32, 32, 32, (False, False))
+    _, plain = run(transposed_module(32, 32, 32, 4, (False, False)), a, b)
+    _, turned = run(transposed_module(32, 32, 32, 4, (True, False)), a.T.copy(), b)
+    assert plain <= turned <= plain + 2 * 4 * 4
+
+
+@pytest.mark.parametrize("g", [2, 3, 4, 5])
+@pytest.mark.parametrize("turn_to", ["c", "r"])
+def test_diagonal_broadcast_reaches_each_line_once(g: int, turn_to: str) -> None:
+    """Tracing every root's stream through the rules: PE (l, c)'s block (A^T: roots in PE row
+    l) is delivered to exactly the PEs of row c, each router has one rule per input port, and
+    no link carries two streams of one step."""
+    rules = diagonal_broadcast_from(g, range(g), turn_to)
+    table: dict[tuple[int, int, Port], tuple[Port, ...]] = {}
+    for (r0, c0, rows, cols), src, to in rules:
+        for r in range(r0, r0 + rows):
+            for c in range(c0, c0 + cols):
+                assert (r, c, src) not in table, "two rules for one input port"
+                table[(r, c, src)] = to
+    step = {Port.NORTH: (-1, 0), Port.SOUTH: (1, 0), Port.WEST: (0, -1), Port.EAST: (0, 1)}
+    arrive = {Port.NORTH: Port.SOUTH, Port.SOUTH: Port.NORTH, Port.WEST: Port.EAST}
+    arrive[Port.EAST] = Port.WEST
+    for root_line in range(g):
+        links: set[tuple[int, int, Port]] = set()
+        for other in range(g):
+            root = (root_line, other) if turn_to == "c" else (other, root_line)
+            delivered, frontier = set(), [(root, Port.RAMP)]
+            while frontier:
+                (r, c), src = frontier.pop()
+                for out in table[(r, c, src)]:
+                    if out == Port.RAMP:
+                        delivered.add((r, c))
+                        continue
+                    assert (r, c, out) not in links, "a link carries two streams"
+                    links.add((r, c, out))
+                    dr, dc = step[out]
+                    assert 0 <= r + dr < g and 0 <= c + dc < g
+                    frontier.append(((r + dr, c + dc), arrive[out]))
+            line = (
+                {(other, c) for c in range(g)} if turn_to == "c" else {(r, other) for r in range(g)}
+            )
+            assert delivered == line
+
+
+def test_transpose_flags_round_trip_and_verify() -> None:
+    module = transposed_module(10, 17, 7, 3, (True, True))
+    text = str(module)
+    assert "mesh.matmul summa transpose_a transpose_b" in text
+    again = Parser(compiler.make_context(), text).parse_module()
+    again.verify()
+    assert str(again) == text
+    lowered_text = str(lowered(module))
+    assert "lhs_transposed rhs_transposed" in lowered_text
+    Parser(compiler.make_context(), lowered_text).parse_module().verify()
+
+
+def test_other_algorithms_materialise_the_transpose() -> None:
+    """Cannon and MeshGEMM cannot turn blocks at the diagonal: the verifier says so, and
+    set_algorithm clears the flags with a mesh.transpose, a redistribute and a mask first."""
+    from xdsl.utils.exceptions import VerifyException
+
+    from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+    module = transposed_module(10, 17, 7, 3, (True, True))
+    matmul = next(op for op in module.walk() if isinstance(op, mesh.MatmulOp))
+    matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm.CANNON)
+    with pytest.raises(VerifyException, match="cannot consume a transposed operand"):
+        matmul.verify()
+    matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm.SUMMA)
+    for algorithm in ("cannon", "meshgemm"):
+        module = transposed_module(10, 17, 7, 3, (True, True))
+        assert set_algorithm(module, algorithm) == 1
+        module.verify()
+        assert str(module).count("mesh.redistribute") == 2
+        a, b, want = transposed_operands(10, 17, 7, (True, True))
+        out, _ = run(module, a, b)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)

@@ -85,6 +85,7 @@ def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
 def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     m, k, n = op.mkn
     nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
+    lhs_t, rhs_t = op.transposes
     acc, lhs, rhs = (s.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
     nr, nc = it.rect[2], it.rect[3]
     asl, lsl, rsl = acc.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
@@ -151,8 +152,15 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
                 a = F[acc.key].reshape(nr, nc, nb, m, n)
             x = V[li][lsl] if lhs_key is None else F[lhs_key]
             y = V[ri][rsl] if rhs_key is None else F[rhs_key]
-            x = x.reshape(x.shape[0], x.shape[1], bl, m, k)
-            y = y.reshape(y.shape[0], y.shape[1], br, k, n)
+            # a transposed operand is read as a strided view of its [k, m] / [n, k] tiles
+            if lhs_t:
+                x = x.reshape(x.shape[0], x.shape[1], bl, k, m).swapaxes(-1, -2)
+            else:
+                x = x.reshape(x.shape[0], x.shape[1], bl, m, k)
+            if rhs_t:
+                y = y.reshape(y.shape[0], y.shape[1], br, n, k).swapaxes(-1, -2)
+            else:
+                y = y.reshape(y.shape[0], y.shape[1], br, k, n)
             if chunks is None or one_product(x, y):
                 part(a, x, y)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads

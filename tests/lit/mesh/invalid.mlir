@@ -253,6 +253,20 @@
 
 // -----
 
+// CHECK: cannon cannot consume a transposed operand: materialise the transpose (mesh.transpose and mesh.redistribute) or use summa
+%a = "test.op"() : () -> !mesh.tensor<6x8xf32 on 2x2 split [r, c]>
+%b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul cannon transpose_a %a, %b : (!mesh.tensor<6x8xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<8x4xf32 on 2x2 split [r, c]>
+
+// -----
+
+// CHECK: contraction sizes differ: (8, 6), (6, 4)
+%a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [r, c]>
+%b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
+%0 = mesh.matmul summa transpose_a %a, %b : (!mesh.tensor<8x6xf32 on 2x2 split [r, c]>, !mesh.tensor<6x4xf32 on 2x2 split [r, c]>) -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>
+
+// -----
+
 // CHECK: summa's lhs must split its last two dims [r, c] and no other, got 8x6 on 2x2 split [c, r]
 %a = "test.op"() : () -> !mesh.tensor<8x6xf32 on 2x2 split [c, r]>
 %b = "test.op"() : () -> !mesh.tensor<6x4xf32 on 2x2 split [r, c]>

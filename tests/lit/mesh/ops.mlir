@@ -78,3 +78,13 @@ func.func @movement(%a: !mesh.tensor<64x48xf32 on 4x4 split [r, c]>, %b: !mesh.t
   %f = mesh.reshape %u : !mesh.tensor<48x64xf32 on 2x8 split [r, c]> -> !mesh.tensor<48x1x64xf32 on 2x8 split [r, _, c]>
   func.return %f, %m : !mesh.tensor<48x1x64xf32 on 2x8 split [r, _, c]>, !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
 }
+
+// A^T B and A B^T read the stored operand in place (the flags print before the operands).
+// CHECK-LABEL: func.func @transposed_products
+// CHECK-NEXT:    %p = mesh.matmul summa transpose_a %a, %b : (!mesh.tensor<48x64xf32 on 4x4 split [r, c]>, !mesh.tensor<48x32xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %q = mesh.matmul summa transpose_a transpose_b %a, %c : (!mesh.tensor<48x64xf32 on 4x4 split [r, c]>, !mesh.tensor<32x48xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+func.func @transposed_products(%a: !mesh.tensor<48x64xf32 on 4x4 split [r, c]>, %b: !mesh.tensor<48x32xf32 on 4x4 split [r, c]>, %c: !mesh.tensor<32x48xf32 on 4x4 split [r, c]>) -> (!mesh.tensor<64x32xf32 on 4x4 split [r, c]>, !mesh.tensor<64x32xf32 on 4x4 split [r, c]>) {
+  %p = mesh.matmul summa transpose_a %a, %b : (!mesh.tensor<48x64xf32 on 4x4 split [r, c]>, !mesh.tensor<48x32xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+  %q = mesh.matmul summa transpose_a transpose_b %a, %c : (!mesh.tensor<48x64xf32 on 4x4 split [r, c]>, !mesh.tensor<32x48xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+  func.return %p, %q : !mesh.tensor<64x32xf32 on 4x4 split [r, c]>, !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+}

@@ -13,6 +13,8 @@ Sources:
   elementwise chains),
   lowered to pe;
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
+- `transposed_matmul_programs`: SUMMA consuming transposed operands (blocks turned at the
+  diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
   recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
 """
@@ -425,6 +427,41 @@ def layered_matmul_programs() -> Iterator[Case]:
             pf.sim.SMALL,
             matmul_algorithm="summa25d",
         )
+
+
+def transposed_matmul_programs() -> Iterator[Case]:
+    """SUMMA with transpose_a / transpose_b (passes/pe_lowering/matmul.py): each form on odd,
+    even and 5x5 grids with sizes that do not divide them, and the gradients of a product
+    (dC B^T and A^T dC)."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(2)
+    for (ta, tb), (m, k, n), g in (
+        ((True, False), (13, 17, 11), 3),
+        ((False, True), (20, 24, 12), 4),
+        ((True, True), (9, 22, 14), 5),
+        ((True, False), (16, 16, 16), 2),
+    ):
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+        lay = pf.MeshLayout.grid(g, g)
+
+        def build(a=a, b=b, lay=lay, ta=ta, tb=tb) -> list:
+            pa, pb = pf.from_numpy(a, layout=lay), pf.from_numpy(b, layout=lay)
+            return [(pa.T if ta else pa) @ (pb.T if tb else pb)]
+
+        words = "".join(w for w, f in (("A^T", ta), ("A", not ta), ("B^T", tb), ("B", not tb)) if f)
+        yield _traced(f"{words} {m}x{k}x{n} on {g}x{g}", build, pf.sim.SMALL)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in ((11, 19), (19, 7)))
+
+    def gradients() -> list:
+        lay = pf.MeshLayout.grid(3, 3)
+        pa, pb = pf.from_numpy(a, layout=lay), pf.from_numpy(b, layout=lay)
+        pa.requires_grad = pb.requires_grad = True
+        pf.backward((pa @ pb).sum())
+        return [pa.grad, pb.grad]
+
+    yield _traced("matmul gradients 11x19x7 on 3x3", gradients, pf.sim.SMALL)
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -102,6 +102,10 @@ def test_layered_matmul_programs_agree():
     check(list(corpus.layered_matmul_programs()))
 
 
+def test_transposed_matmul_programs_agree():
+    check(list(corpus.transposed_matmul_programs()))
+
+
 @pytest.mark.slow
 def test_sim_test_programs_agree(sim):
     check(list(corpus.recorded_programs(sim, SIM_TEST_MODULES)))

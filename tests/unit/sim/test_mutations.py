@@ -147,6 +147,23 @@ def test_gemm_mutants_all_show(small_grid):
     assert_every_mutant_shows("gemm", pf.ir(z, stage="pe"), pf.sim.SMALL.num_colors)
 
 
+@pytest.mark.parametrize(
+    "form",
+    ["a.T @ b", pytest.param("a @ b.T", marks=pytest.mark.slow)],  # ~30 s each
+)
+def test_transposed_gemm_mutants_all_show(form, small_target):
+    """SUMMA consuming a transposed operand on 3x3: every rule of the turn at the diagonal
+    (the legs along the lines, the turning router, the multicast) matters."""
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((9, 9)).astype(np.float32) for _ in range(2))
+    layout = pf.MeshLayout.grid(3, 3)
+    pa, pb = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    z = pa.T @ pb if form == "a.T @ b" else pa @ pb.T
+    text = pf.ir(z, stage="pe")
+    assert "_transposed" in text
+    assert_every_mutant_shows(form, text, pf.sim.SMALL.num_colors)
+
+
 @pytest.mark.slow  # ~15 s
 def test_conv2d_mutants_all_show(small_grid):
     rng = np.random.default_rng(0)

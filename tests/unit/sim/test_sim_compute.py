@@ -306,3 +306,56 @@ def test_cost_table():
     # the ideal machine: no overheads
     ideal = dataclasses.replace(t, vector_issue_cycles=0)
     assert costs.op_cycles(ideal, "matmul_acc", 1, 6, 5, 4)[0] == 120
+
+
+@pytest.mark.parametrize("flags", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    ("m", "k", "n", "bl", "br"),
+    [(3, 4, 2, 1, 1), (5, 1, 3, 1, 1), (4, 3, 1, 1, 1), (2, 3, 5, 2, 2), (3, 2, 4, 3, 1)],
+)
+def test_matmul_acc_reads_transposed_tiles(sim, rng, flags, m, k, n, bl, br):
+    """lhs stored [k, m] (`lhs_transposed`) and rhs stored [n, k] (`rhs_transposed`): numpy's
+    product of their transposes (batched, and the k == 1 / n == 1 fast paths too), charged
+    the cycles of the untransposed op (strided DSDs, the same FMACs)."""
+    ta, tb = flags
+    nb = max(bl, br)
+    sizes = {"acc": nb * m * n, "lhs": bl * m * k, "rhs": br * k * n}
+
+    def build(transposed: bool) -> str:
+        b = sim.Body()
+        for name, size in sizes.items():
+            b.alloc(name, RECT, size)
+        args = []
+        for name, size in sizes.items():
+            shape = (6 * size,)
+            lay = sim.layout(shape, (2, 3), ("rc",))
+            b.op(
+                f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(RECT)}}} : "
+                f"{sim.tensor(shape)}, {b.t(name)}"
+            )
+            args.append(f"%{name}_h: {sim.tensor(shape)}")
+        words = " ".join(
+            w for w, f in (("lhs_transposed", ta), ("rhs_transposed", tb)) if f and transposed
+        )
+        batch = (f"lhs_batch = {bl} : i64, " if bl > 1 else "") + (
+            f"rhs_batch = {br} : i64, " if br > 1 else ""
+        )
+        b.op(
+            f"pe.matmul_acc %acc, %lhs, %rhs {words} {{m = {m} : i64, k = {k} : i64, "
+            f"n = {n} : i64, {batch}pes = {sim.pes(RECT)}}} : {b.t('acc', 'lhs', 'rhs')}"
+        )
+        lay = sim.layout((6 * sizes["acc"],), (2, 3), ("rc",))
+        tt = sim.tensor((6 * sizes["acc"],))
+        b.op(
+            f"%o = pe.host_out %acc {{layout = {lay}, pes = {sim.pes(RECT)}}} : {b.t('acc')} -> {tt}"
+        )
+        return sim.program(b.text(), ", ".join(args), tt, f"%o : {tt}")
+
+    acc, lhs, rhs = (rng.standard_normal(6 * s).astype(np.float32) for s in sizes.values())
+    x = lhs.reshape(6, bl, k, m).swapaxes(-1, -2) if ta else lhs.reshape(6, bl, m, k)
+    y = rhs.reshape(6, br, n, k).swapaxes(-1, -2) if tb else rhs.reshape(6, br, k, n)
+    (o,), report = sim.run(build(True), acc, lhs, rhs)
+    want = acc.reshape(6, nb, m, n) + np.matmul(x, y)
+    np.testing.assert_allclose(o, want.ravel(), rtol=1e-5, atol=1e-5)
+    _, plain = sim.run(build(False), acc, lhs, rhs)
+    assert report.cycles == plain.cycles and report.flops == plain.flops
