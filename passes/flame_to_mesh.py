@@ -37,7 +37,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, UnsupportedOpsError
-from pyflame.core.placement import Placement, placement_of
+from pyflame.core.placement import DEFAULT_PLACEMENT, Placement, placement_of
 from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
 from pyflame.passes.flame_lowering import (
@@ -120,11 +120,13 @@ def reload_of(lw: Lowering, arg: SSAValue) -> Callable[[Distribution], SSAValue]
     return lambda dist: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
 
 
-def lower_function(fn: func.FuncOp, target: Target, placement: Placement = Placement()) -> None:
+def lower_function(
+    fn: func.FuncOp, target: Target, placement: Placement = DEFAULT_PLACEMENT
+) -> None:
     check_supported(fn)
     block = fn.body.block
     # hints binding the hinted tensors only: no neighbour takes one, every use reads a copy
-    hints = collect_hints(fn, neighbours=not placement.hinted_only)
+    hints = collect_hints(fn, from_neighbours=not placement.hinted_only)
     unbound = set(hints) if placement.hinted_only else set()
     assigned = {v: d for v, (d, _) in collect_assigned(fn).items()}
     for op in block.ops:  # SUMMA runs on the grid assign-layouts chose for the product

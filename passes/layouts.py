@@ -122,8 +122,10 @@ def elem_bytes_of(element_type: Attribute) -> int:
     return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)
 
 
-def collect_hints(fn: func.FuncOp, neighbours: bool = True) -> dict[SSAValue, flame.LayoutAttr]:
-    """User hints, then (unless `neighbours` is False) neighbours' hints for inputs and
+def collect_hints(
+    fn: func.FuncOp, from_neighbours: bool = True
+) -> dict[SSAValue, flame.LayoutAttr]:
+    """User hints, then (unless `from_neighbours` is False) neighbours' hints for inputs and
     creation ops nobody placed."""
     hints: dict[SSAValue, flame.LayoutAttr] = {}
     if fn.arg_attrs is not None:
@@ -143,7 +145,7 @@ def collect_hints(fn: func.FuncOp, neighbours: bool = True) -> dict[SSAValue, fl
     for op in fn.body.block.ops:
         if isinstance(op, flame.FlameOp) and op.layout is not None:
             hints[op.results[0]] = op.layout
-    if not neighbours:
+    if not from_neighbours:
         return hints
     leaves = [a for a in fn.body.block.args if isinstance(a.type, TensorType)] + [
         op.results[0]

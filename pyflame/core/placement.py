@@ -52,6 +52,9 @@ class Placement:
         return PlacementAttr(self.single_pe_bytes, self.hinted_only)
 
 
+#: flame-to-mesh's placement on a module without `pf.placement`
+DEFAULT_PLACEMENT = Placement()
+
 #: what plan-placement tries, in turn: every budget with the hints spread to derived tensors,
 #: then every budget with the hints binding the hinted tensors only (the first that fits wins)
 PLACEMENTS = tuple(Placement(b) for b in SINGLE_PE_BUDGETS) + tuple(
@@ -107,7 +110,7 @@ def placement_of(module: ModuleOp) -> Placement:
     """The module's `pf.placement`, else the default (16 KiB, hints spread)."""
     attr = module.attributes.get(PLACEMENT_ATTR)
     if attr is None:
-        return Placement()
+        return DEFAULT_PLACEMENT
     if not isinstance(attr, PlacementAttr):
         raise CompileError(
             f"'{PLACEMENT_ATTR}' must be a #pf.placement<single_pe_bytes = N>, got {attr}"
