@@ -337,7 +337,8 @@ def _put_masked(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tens
     while len(shape) > len(rest) + 1 and shape[0] == 1:
         shape.pop(0)
     if len(shape) <= len(rest) or shape[0] == 1:  # broadcast over the selected rows
-        return ops.where(along, _broadcast_value(v, [1] + rest)[0] if rest else v, x)
+        # one row (a [1, 1] value of a 1-D x too: the where must not broadcast x up to it)
+        return ops.where(along, _reshape_node(_broadcast_value(v, [1] + rest), rest), x)
     return _put_rows(x, mask, along, _reshape_node(v, shape), rest)
 
 

@@ -71,6 +71,23 @@ def test_setitem_with_ints_slices_steps_ellipsis_and_none_matches_torch(layout):
         np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=str(key))
 
 
+@pytest.mark.parametrize(
+    "shape, value_shape",
+    [((5,), (1, 1)), ((5,), (1, 1, 1)), ((5,), (1,)), ((3, 4), (1, 1, 1)), ((3, 4), (1, 1, 4))],
+)
+def test_setitem_mask_with_one_row_of_extra_leading_dims(shape, value_shape):
+    # found by the session-9 sweep: `x[mask] = v` with x 1-D and v [1, 1] gave x the shape
+    # [1, 5] (the where broadcast x up to v); torch drops v's leading size-1 dims
+    a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    m = np.array([False, True, False, True, False][: shape[0]])
+    v = np.arange(np.prod(value_shape), dtype=np.float32).reshape(value_shape) - 7
+    x, t = both(a)
+    x[pf.from_numpy(m)] = pf.from_numpy(v)
+    t[torch.from_numpy(m)] = torch.from_numpy(v)
+    assert x.shape == tuple(t.shape)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_setitem_with_masks_and_index_tensors_matches_torch(layout):
     a = data((5, 7))
