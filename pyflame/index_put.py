@@ -397,7 +397,11 @@ def _put_advanced(x: Tensor, items: tuple[Any, ...], v: Any) -> Tensor:
         expanded = shapes.expand_ellipsis(x.ndim, items)
     except IndexShapeError as err:
         raise IndexShapeError(f"{format_location(location)}: {err}") from None
-    _plan(x.shape, tuple(k for k in expanded if not isinstance(k, Tensor)))  # key errors
+    # the other keys' errors, each checked against its own dim (a tensor's dim as a full slice)
+    try:
+        _plan(x.shape, tuple(slice(None) if isinstance(k, Tensor) else k for k in expanded))
+    except IndexShapeError as err:
+        raise IndexShapeError(f"{format_location(location)}: {err}") from None
     indexed = [d for d, k in enumerate(expanded) if isinstance(k, Tensor) and k.ndim >= 1]
     for d in indexed:
         if expanded[d].dtype.is_floating_point:

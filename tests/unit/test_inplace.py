@@ -654,6 +654,9 @@ ADVANCED_KEYS = [
     ("x[i, 0, j] (int between)", lambda i, j, m, s: (i, 0, j), tuple),
     ("x[..., i, j]", lambda i, j, m, s: (Ellipsis, i, j), lambda r: r[1:]),
     ("x[s] (2-D index)", lambda i, j, m, s: (s,), tuple),
+    # ints valid for their own dim, not for the first (IndexShapeError before session 9)
+    ("x[s, 3, 1:4]", lambda i, j, m, s: (s, 3, slice(1, 4)), tuple),
+    ("x[i, -4, j]", lambda i, j, m, s: (i, -4, j), tuple),
     ("x[:, s]", lambda i, j, m, s: (slice(None), s), lambda r: r[:3] + (1,) + r[4:]),
     ("x[m, 1:3]", lambda i, j, m, s: (m, slice(1, 3)), None),
     (
