@@ -39,7 +39,7 @@ from pyflame import checks, ops
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import IndexShapeError
-from pyflame.grad_mode import no_grad
+from pyflame.grad_mode import is_grad_enabled, no_grad
 from pyflame.ops.node import _is_scalar, _shape_error
 from pyflame.ops.shape import _reshape_node
 from pyflame.tensor import Tensor, format_location, user_location
@@ -271,7 +271,12 @@ def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
                 v = _place_vector(v, d, sel)
     if mask is None:  # every element: a copy of the value
         out = v if isinstance(v, Tensor) else ops.full(x.shape, v, dtype=x.dtype)
-        return out if out.shape == x.shape else ops.broadcast_to(out, x.shape)
+        out = out if out.shape == x.shape else ops.broadcast_to(out, x.shape)
+        if x.requires_grad and is_grad_enabled() and out.requires_grad:
+            # x still takes part, with zero gradients (PyTorch's x.grad is zeros, not None);
+            # a value that needs no grad gets that from inplace.rebind (`Overwritten`)
+            return ops.where(ops.from_numpy(np.array(True)), out, x)
+        return out
     return ops.where(mask, v, x)
 
 

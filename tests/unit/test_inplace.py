@@ -700,6 +700,28 @@ def test_several_index_tensors_and_masks_with_slices_match_pytorch(
     np.testing.assert_array_equal(x.numpy(), t.numpy())
 
 
+@pytest.mark.parametrize("key", [(), (slice(None),), (Ellipsis,)], ids=["()", ":", "..."])
+def test_overwriting_every_element_with_a_value_that_needs_grad(key):
+    # found by the session-9 sweep: y = x * 2; y[:] = v * 3 gave x.grad None (y's new value
+    # does not read x); PyTorch gives zeros, as for a value that needs no grad
+    base, value = data((3, 4), seed=1), data((4,), seed=2)
+    grads = {}
+    for lib in ("pf", "torch"):
+        if lib == "pf":
+            x, v = pf.from_numpy(base), pf.from_numpy(value)
+            x.requires_grad = v.requires_grad = True
+        else:
+            x = torch.from_numpy(base.copy()).requires_grad_()
+            v = torch.from_numpy(value.copy()).requires_grad_()
+        y = x * 2
+        y[key] = v * 3
+        (y * y).sum().backward()
+        grads[lib] = (np.asarray(x.grad.numpy()), np.asarray(v.grad.numpy()))
+    np.testing.assert_array_equal(grads["pf"][0], np.zeros((3, 4)))
+    for ours, theirs in zip(grads["pf"], grads["torch"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
 def test_gradients_through_several_index_tensors_match_pytorch():
     base, value = data((4, 5), seed=1), data((3,), seed=2)
     rows, cols = np.array([0, 3, 1]), np.array([4, 0, 4])
