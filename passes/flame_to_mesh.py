@@ -37,7 +37,7 @@ from xdsl.passes import ModulePass
 
 from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, UnsupportedOpsError
-from pyflame.core.placement import SINGLE_PE_BYTES, single_pe_bytes_of
+from pyflame.core.placement import DEFAULT_PLACEMENT, Placement, placement_of
 from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
 from pyflame.passes.flame_lowering import (
@@ -120,16 +120,27 @@ def reload_of(lw: Lowering, arg: SSAValue) -> Callable[[Distribution], SSAValue]
     return lambda dist: lw.emit(mesh.ScatterOp(arg, dist), arg_loc(arg))
 
 
-def lower_function(fn: func.FuncOp, target: Target, single_pe_bytes: int = SINGLE_PE_BYTES) -> None:
+def lower_function(
+    fn: func.FuncOp, target: Target, placement: Placement = DEFAULT_PLACEMENT
+) -> None:
     check_supported(fn)
     block = fn.body.block
-    hints = collect_hints(fn)
+    # hints binding the hinted tensors only: no neighbour takes one, every use reads a copy
+    hints = collect_hints(fn, from_neighbours=not placement.hinted_only)
+    unbound = set(hints) if placement.hinted_only else set()
     assigned = {v: d for v, (d, _) in collect_assigned(fn).items()}
     for op in block.ops:  # SUMMA runs on the grid assign-layouts chose for the product
         d = assigned.get(op.results[0]) if isinstance(op, flame.MatmulOp) else None
         if d is not None and op.results[0] not in hints and d.grid[0] == d.grid[1]:
             hints[op.results[0]] = flame.LayoutAttr("grid", list(d.grid))
-    lw = Lowering(target, block, hints, single_pe_bytes=single_pe_bytes, assigned=assigned)
+    lw = Lowering(
+        target,
+        block,
+        hints,
+        single_pe_bytes=placement.single_pe_bytes,
+        assigned=assigned,
+        unbound=unbound,
+    )
     old_ops = list(block.ops)
     for arg in block.args:
         if isinstance(arg.type, TensorType):
@@ -180,7 +191,7 @@ class FlameToMeshPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = Target.of_module(op)
-        single_pe_bytes = single_pe_bytes_of(op)
+        placement = placement_of(op)
         for fn in op.walk():
             if isinstance(fn, func.FuncOp):
-                lower_function(fn, target, single_pe_bytes)
+                lower_function(fn, target, placement)

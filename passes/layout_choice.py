@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import SSAValue
 
 from pyflame.core.errors import CompileError, SRAMOverflowError
-from pyflame.core.placement import SINGLE_PE_BUDGETS
+from pyflame.core.placement import PLACEMENTS
 from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.passes.flame_to_mesh import lower_function as lower_flame_function
@@ -161,21 +161,22 @@ def lowered_cost(
     module: ModuleOp, fn: func.FuncOp, a: Assignment | None, target: Target
 ) -> tuple[int, int] | None:
     """(estimated cycles, barriers) of `fn` laid out by `a` (None: no assignment), lowered to
-    mesh in a copy of `module` under the first single-PE budget that fits SRAM (as
-    plan-placement chooses it); None when none fits or it does not lower."""
+    mesh in a copy of `module` under the first placement (single-PE budget, hints spread or
+    not) that fits SRAM, as plan-placement chooses it; None when none fits or it does not
+    lower."""
     # the cost model loads numpy (its cost table); loading the passes does not need it
     from pyflame.passes.cost_model.barriers import approximate_barriers
     from pyflame.passes.cost_model.program import estimate_function, program_cycles
 
     index = [op for op in module.walk() if isinstance(op, func.FuncOp)].index(fn)
-    for budget in SINGLE_PE_BUDGETS:
+    for placement in PLACEMENTS:
         mapper: dict[SSAValue, SSAValue] = {}
         copy = module.clone(value_mapper=mapper)
         fn_copy = [op for op in copy.walk() if isinstance(op, func.FuncOp)][index]
         if a is not None:
             write_assignment(fn_copy, a, mapper)
         try:
-            lower_flame_function(fn_copy, target, budget)
+            lower_flame_function(fn_copy, target, placement)
             check_memory(fn_copy, target)
         except SRAMOverflowError:
             continue

@@ -122,8 +122,11 @@ def elem_bytes_of(element_type: Attribute) -> int:
     return {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i1": 1}.get(str(element_type), 4)
 
 
-def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
-    """User hints, then neighbours' hints for inputs and creation ops nobody placed."""
+def collect_hints(
+    fn: func.FuncOp, from_neighbours: bool = True
+) -> dict[SSAValue, flame.LayoutAttr]:
+    """User hints, then (unless `from_neighbours` is False) neighbours' hints for inputs and
+    creation ops nobody placed."""
     hints: dict[SSAValue, flame.LayoutAttr] = {}
     if fn.arg_attrs is not None:
         for arg, attrs in zip(fn.body.block.args, fn.arg_attrs.data, strict=False):
@@ -142,6 +145,8 @@ def collect_hints(fn: func.FuncOp) -> dict[SSAValue, flame.LayoutAttr]:
     for op in fn.body.block.ops:
         if isinstance(op, flame.FlameOp) and op.layout is not None:
             hints[op.results[0]] = op.layout
+    if not from_neighbours:
+        return hints
     leaves = [a for a in fn.body.block.args if isinstance(a.type, TensorType)] + [
         op.results[0]
         for op in fn.body.block.ops

@@ -42,7 +42,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.core.distribution import Distribution
-from pyflame.core.placement import single_pe_bytes_of
+from pyflame.core.placement import placement_of
 from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.passes.flame_lowering.gemv import skinny_side
@@ -211,7 +211,7 @@ def estimated_cycles(module: ModuleOp, fn: func.FuncOp, target: Target) -> int:
     from pyflame.passes.flame_to_mesh import lower_function
 
     copy = fn.clone()
-    lower_function(copy, target, single_pe_bytes_of(module))
+    lower_function(copy, target, placement_of(module))
     return critical_path_cycles(function_estimates(copy, target))
 
 

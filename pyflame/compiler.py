@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.core import collectives
-from pyflame.core.errors import ColorAllocationError
-
 if TYPE_CHECKING:
     from xdsl.context import Context
     from xdsl.dialects.builtin import ModuleOp
@@ -102,38 +99,15 @@ def gc_paused() -> Iterator[None]:
 
 
 def run_pipeline(module: ModuleOp, spec: str) -> None:
-    """Run the pass pipeline `spec` (PyFlame's pass names) on `module`, in place."""
-    from xdsl.passes import PassPipeline
-
-    from pyflame.passes import all_passes
+    """Run the pass pipeline `spec` (PyFlame's pass names) on `module`, in place; once more
+    without ktree collectives when allocate-colors runs out of colors (passes
+    `apply_pipeline`), also when the module is already at the mesh stage."""
+    from pyflame.passes import apply_pipeline
 
     if not spec:
         return
     with gc_paused():
-        names = spec.split(",")
-        if "flame-to-mesh" not in names or "allocate-colors" not in names:
-            PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-            return
-        backup = module.clone()
-        try:
-            PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-        except ColorAllocationError:
-            # too many colors at once: once more with the collectives whose levels run one
-            # after another (pyflame/core/collectives.py `leaving_out`)
-            _restore(module, backup)
-            with collectives.leaving_out(collectives.CollectiveAlgorithm.KTREE):
-                PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-
-
-def _restore(module: ModuleOp, backup: ModuleOp) -> None:
-    """Make `module` (in place: callers hold it) what `backup` is."""
-    for op in list(module.body.block.ops):
-        op.detach()
-    for op in list(backup.body.block.ops):
-        op.detach()
-        module.body.block.add_op(op)
-    module.attributes.clear()
-    module.attributes.update(backup.attributes)
+        apply_pipeline(module, spec, make_context())
 
 
 def lower(module: ModuleOp, stage: str) -> ModuleOp:

@@ -39,7 +39,7 @@ from pyflame import checks, ops
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import IndexShapeError
-from pyflame.grad_mode import no_grad
+from pyflame.grad_mode import is_grad_enabled, no_grad
 from pyflame.ops.node import _is_scalar, _shape_error
 from pyflame.ops.shape import _reshape_node
 from pyflame.tensor import Tensor, format_location, user_location
@@ -271,7 +271,12 @@ def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
                 v = _place_vector(v, d, sel)
     if mask is None:  # every element: a copy of the value
         out = v if isinstance(v, Tensor) else ops.full(x.shape, v, dtype=x.dtype)
-        return out if out.shape == x.shape else ops.broadcast_to(out, x.shape)
+        out = out if out.shape == x.shape else ops.broadcast_to(out, x.shape)
+        if x.requires_grad and is_grad_enabled() and out.requires_grad:
+            # x still takes part, with zero gradients (PyTorch's x.grad is zeros, not None);
+            # a value that needs no grad gets that from inplace.rebind (`Overwritten`)
+            return ops.where(ops.from_numpy(np.array(True)), out, x)
+        return out
     return ops.where(mask, v, x)
 
 
@@ -337,7 +342,8 @@ def _put_masked(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tens
     while len(shape) > len(rest) + 1 and shape[0] == 1:
         shape.pop(0)
     if len(shape) <= len(rest) or shape[0] == 1:  # broadcast over the selected rows
-        return ops.where(along, _broadcast_value(v, [1] + rest)[0] if rest else v, x)
+        # one row (a [1, 1] value of a 1-D x too: the where must not broadcast x up to it)
+        return ops.where(along, _reshape_node(_broadcast_value(v, [1] + rest), rest), x)
     return _put_rows(x, mask, along, _reshape_node(v, shape), rest)
 
 
@@ -396,7 +402,11 @@ def _put_advanced(x: Tensor, items: tuple[Any, ...], v: Any) -> Tensor:
         expanded = shapes.expand_ellipsis(x.ndim, items)
     except IndexShapeError as err:
         raise IndexShapeError(f"{format_location(location)}: {err}") from None
-    _plan(x.shape, tuple(k for k in expanded if not isinstance(k, Tensor)))  # key errors
+    # the other keys' errors, each checked against its own dim (a tensor's dim as a full slice)
+    try:
+        _plan(x.shape, tuple(slice(None) if isinstance(k, Tensor) else k for k in expanded))
+    except IndexShapeError as err:
+        raise IndexShapeError(f"{format_location(location)}: {err}") from None
     indexed = [d for d, k in enumerate(expanded) if isinstance(k, Tensor) and k.ndim >= 1]
     for d in indexed:
         if expanded[d].dtype.is_floating_point:

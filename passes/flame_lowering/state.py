@@ -53,6 +53,10 @@ class Lowering:
     #: they are used in) and transposes of such values; a maker per value, its copies by layout
     remakes: dict[SSAValue, Callable[[Distribution], SSAValue]] = field(default_factory=dict)
     copies: dict[tuple[SSAValue, Distribution], SSAValue] = field(default_factory=dict)
+    #: hinted values whose hint binds them only (`#pf.placement<..., hinted_only>`): they are
+    #: made in the hinted layout, and every use reads one copy in the compiler's default
+    #: layout, so nothing derived from them inherits the hint
+    unbound: set[SSAValue] = field(default_factory=set)
 
     def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
         tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
@@ -75,13 +79,36 @@ class Lowering:
 
     def value(self, v: SSAValue) -> SSAValue:
         if v in self.deferred:
-            return self.materialize(v, self.placed(v))
-        return self.values.get(v, v)
+            self.materialize(v, self.placed(v))
+        have = self.values.get(v, v)
+        if v in self.unbound:
+            return self.copy(v, have, self.free_dist(v))
+        return have
+
+    def free_dist(self, v: SSAValue) -> Distribution:
+        """The compiler's own layout for `v` (the default, as if nobody had placed it)."""
+        typ = v.type
+        assert isinstance(typ, TensorType)
+        shape = tuple(typ.get_shape())
+        return layout_to_dist(
+            self.default(shape, elem_bytes_of(typ.element_type)), shape, self.target
+        )
+
+    def copy(self, v: SSAValue, have: SSAValue, dist: Distribution) -> SSAValue:
+        """`have` (the mesh value of `v`) in `dist`: one copy per layout, made at first use."""
+        if dist_of(have) == dist:
+            return have
+        if (v, dist) not in self.copies:
+            self.copies[(v, dist)] = self.to_dist(have, dist)
+        return self.copies[(v, dist)]
 
     def value_as(self, v: SSAValue, dist: Distribution) -> SSAValue:
         """`v` in distribution `dist`: placed there directly if it is a lazy leaf."""
         if v in self.deferred and v not in self.hints:
             return self.materialize(v, dist)
+        if v in self.unbound:
+            self.value(v)  # made (and copied) once, in program order
+            return self.copy(v, self.values[v], dist)
         have = self.value(v)
         if v in self.remakes and dist_of(have).normalized() != dist.normalized():
             if (v, dist) not in self.copies:
@@ -91,6 +118,8 @@ class Lowering:
 
     def known_dist(self, v: SSAValue) -> Distribution | None:
         """The distribution `v` has or will have; None for an unplaced lazy leaf."""
+        if v in self.unbound:
+            return self.free_dist(v)
         if v in self.deferred:
             return self.hinted(v)
         return dist_of(self.values.get(v, v))

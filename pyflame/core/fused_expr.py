@@ -217,8 +217,12 @@ def evaluate(steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int
         dtype = elementwise.numpy_dtype(s.type)
         if s.fn == "broadcast":
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes
-            x = get(s.args[0])[..., : math.prod(src)].reshape(*lead, *src)
-            out = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
+            x = np.asarray(get(s.args[0]))
+            if x.ndim == 0:  # made from constants only (a fill's value): one value everywhere
+                out = np.broadcast_to(x, (*lead, n))
+            else:
+                x = x[..., : math.prod(src)].reshape(*lead, *src)
+                out = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
         elif s.fn == "select":
             out = np.where(*(get(a) for a in s.args))
         elif s.fn == "convert":

@@ -11,4 +11,7 @@ threads at once ("threads"); `program_for(seed, i, mode="mixed")` picks the mode
 
 `python -m tests.fuzz.run --programs 2000 --seed 0 --jobs 1` is the long run (all modes);
 `tests/unit/test_fuzz.py` runs a fast seeded slice of each mode in the default test command.
+tests/fuzz/sweeps.py holds targeted sweeps of single features the random programs do not reach
+(item assignment, fused chains of mixed dtypes, forced matmul and collective algorithms):
+`python -m tests.fuzz.sweeps setitem --seed 1 --cases 500`.
 """

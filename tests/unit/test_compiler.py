@@ -192,3 +192,37 @@ def test_a_color_shortage_compiles_again_without_ktree(monkeypatch):
     assert seen == [False, True]  # the first try could use ktree, the one that ran could not
     with collectives.leaving_out(collectives.CollectiveAlgorithm.KTREE):
         assert collectives.choose((16,), 1, pf.sim.SMALL, True) != "ktree"
+
+
+def test_out_of_colors_retry_from_the_mesh_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lowered in two pipelines (flame -> mesh, then mesh -> pe, as benchmarks/cost_model.py
+    and the cost model's barrier count do), the ktree collectives the mesh module already
+    names lose their algorithm on the retry and lower-mesh-to-pe chooses among the others
+    (the MLP step's cost-model check failed with ColorAllocationError before, session 9)."""
+    from pyflame.core import collectives
+    from pyflame.core.errors import ColorAllocationError
+    from pyflame.passes import allocate_colors
+    from pyflame.sim.planner import compile_plan
+    from pyflame.trace import trace_module
+
+    real = allocate_colors.allocate
+    receives: list[int] = []  # per call: the pe program's receives
+
+    def short_of_colors(fn, target):
+        receives.append(str(fn).count("pe.recv"))
+        if collectives.CollectiveAlgorithm.KTREE not in collectives._LEFT_OUT.get():
+            raise ColorAllocationError("more than 19 routing colors are needed at once")
+        return real(fn, target)
+
+    data = np.arange(256, dtype=np.float32).reshape(16, 16)
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(data, layout=pf.MeshLayout.grid(16, 16))
+        module, _, inputs = trace_module([x.sum() * 2])
+    compiler.lower(module, "mesh")
+    assert "algorithm ktree" in str(module)
+    monkeypatch.setattr(allocate_colors, "allocate", short_of_colors)
+    compiler.lower(module, "pe")
+    # ktree's levels (30 receives on 16x16) the first time, another algorithm's (22) then
+    assert len(receives) == 2 and receives[0] != receives[1]
+    (out,), _ = compile_plan(module).run(list(inputs))
+    assert float(out) == data.sum() * 2

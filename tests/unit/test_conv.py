@@ -12,6 +12,7 @@ import pytest
 from layouts import LAYOUTS
 
 import pyflame as pf
+from pyflame import compiler, runtime
 from pyflame.core.distribution import HaloAxis, largest_feasible_parts
 
 torch = pytest.importorskip("torch")
@@ -321,10 +322,20 @@ def test_huge_image_overflows_sram_at_compile_time():
 
 def test_halo_buffers_count_in_the_memory_plan():
     # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not
-    x = pf.zeros(1, 16, 64, 64, layout=pf.MeshLayout.grid(4, 4))
-    y = F.conv2d(x, pf.zeros(16, 16, 3, 3), padding=1)
+    a, w = arrays((1, 16, 64, 64), (16, 16, 3, 3))
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4))
+    y = F.conv2d(x, pf.from_numpy(w), padding=1)
+    # with the hint spread to the convolution (flame-to-mesh's rules, no plan-placement),
+    # plan-memory counts the halo windows and refuses, suggesting a grid
+    module = runtime._program_module((y,))
     with pytest.raises(pf.SRAMOverflowError, match=r"grid\((6|7|8), \1\)"):
-        pf.eval(y)
+        compiler.run_pipeline(module, "decompose,cse,assign-layouts,flame-to-mesh,plan-memory")
+    # the pipeline: the hint binds x only (plan-placement's hinted_only), the convolution
+    # runs where the compiler puts it
+    assert "hinted_only" in pf.ir(y, stage="mesh")
+    np.testing.assert_allclose(
+        y.numpy(), tF.conv2d(torch.from_numpy(a), torch.from_numpy(w), padding=1), atol=1e-4
+    )
 
 
 # --------------------------------------------------------------------------- errors

@@ -16,7 +16,9 @@ from pyflame.core.errors import CompileError
 from pyflame.core.placement import (
     PLACEMENT_ATTR,
     SINGLE_PE_BYTES,
+    Placement,
     PlacementAttr,
+    placement_of,
     single_pe_bytes_of,
 )
 from pyflame.core.target import SMALL, TARGET_ATTR, WSE2, WSE3, Target, TargetAttr
@@ -119,3 +121,9 @@ def test_placement_round_trip_and_default() -> None:
     assert single_pe_bytes_of(module) == 4096
     with pytest.raises(VerifyException, match="single_pe_bytes must be at least 0, got -1"):
         PlacementAttr(-1)
+    hinted_only = PlacementAttr(1024, hinted_only=True)
+    assert str(hinted_only) == "#pf.placement<single_pe_bytes = 1024, hinted_only>"
+    assert parse(str(hinted_only)) == hinted_only != PlacementAttr(1024)
+    module.attributes[PLACEMENT_ATTR] = hinted_only
+    assert placement_of(module) == Placement(1024, hinted_only=True)
+    assert single_pe_bytes_of(module) == 1024

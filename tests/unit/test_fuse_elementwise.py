@@ -100,6 +100,26 @@ def test_half_precision_chains_round_per_step(dtype) -> None:
     np.testing.assert_allclose(out.astype(np.float32), step * 3, rtol=1e-2)
 
 
+@pytest.mark.parametrize("grid", [(1, 1), (2, 3)])
+def test_broadcast_of_a_fill_folded_to_a_constant(grid) -> None:
+    # fuzzer program_for(9, 186): `pf.ones((8,), bfloat16) > x` with x float16 [1, 8]: the
+    # fill became the constant `1.0:bf16`, its convert a 0-d value, and the broadcast of it to
+    # [1, 8] failed in the simulator (IndexError on a 0-d array)
+    a = np.arange(-4, 4, dtype=np.float16).reshape(1, 8)
+    lay = pf.MeshLayout.grid(*grid)
+
+    def build():
+        ones = pf.ones((8,), dtype=pf.bfloat16, layout=lay)
+        x = pf.from_numpy(a, layout=lay)
+        twos = pf.full((8,), 2.0, dtype=pf.bfloat16, layout=lay)  # each fill used once
+        return [ones.gt(x), twos.to(pf.float32) + x * 0.0]
+
+    (gt, twos), _, text = check_same_bits(build)
+    assert "broadcast.f32(%" in text  # the broadcast of a value made from a constant
+    np.testing.assert_array_equal(gt, np.ones(8) > a)
+    np.testing.assert_array_equal(twos, np.full((1, 8), 2.0, np.float32) + a * 0)
+
+
 @pytest.mark.parametrize("grid", [(1, 1), (3, 2)])
 def test_broadcasts_casts_and_selects_fuse(grid) -> None:
     a, row, col = arr(37, 29), arr(29, seed=1), arr(37, 1, seed=2)

@@ -3,7 +3,7 @@
 Each of FAST_PROGRAMS random programs (tests/fuzz/programs.py) is its own test, named by its
 seed: a failure prints the program as a pytest function for tests/unit/test_fuzz_regressions.py,
 and `python -m tests.fuzz.run --seed 1000 --index N` runs it alone (`--mode grad` etc. for the
-other modes' slice). The long run is `python -m tests.fuzz.run --programs 2000 --seed 0 --jobs 1`
+other modes' slice). The targeted sweeps (tests/fuzz/sweeps.py) have a slice here too. The long run is `python -m tests.fuzz.run --programs 2000 --seed 0 --jobs 1`
 (benchmarks/RESULTS.md).
 """
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `tests.fuzz` lives in the checkout, not in the package
     sys.path.insert(0, str(ROOT))
 
-from tests.fuzz import modes, programs  # noqa: E402
+from tests.fuzz import modes, programs, sweeps  # noqa: E402
 
 FAST_SEED = 1000
 FAST_PROGRAMS = 40
@@ -44,6 +44,18 @@ def test_random_program_in_mode(mode, index):
     program = programs.program_for(FAST_SEED, index, mode=mode)
     outcome = program.run()
     assert outcome.ok, "\n".join(map(str, outcome.failures)) + "\n" + program.describe()
+
+
+#: the targeted sweeps' fast slice (tests/fuzz/sweeps.py): cases per sweep, seed FAST_SEED
+FAST_SWEEPS = {"setitem": 16, "setitem-grad": 10, "fused": 16, "matmul": 4, "collectives": 6}
+
+
+@pytest.mark.parametrize("name", FAST_SWEEPS)
+def test_sweep_slice(name):
+    """`python -m tests.fuzz.sweeps NAME --seed 1000 --cases N` runs it alone."""
+    out = sweeps.sweep(name, FAST_SEED, FAST_SWEEPS[name])
+    assert not out.failures, "\n".join(out.failures)
+    assert out.ok >= FAST_SWEEPS[name] * 2 // 3  # few skipped: the cases are checked
 
 
 # ----------------------------------------------------------------------------- the fuzzer itself

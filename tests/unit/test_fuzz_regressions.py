@@ -355,3 +355,80 @@ def test_sdpa_causal_nan_value_reaches_masked_key_gradients():
 def test_half_mean_of_large_values():
     x = pf.full([100], 1000.0, dtype=pf.float16)
     assert x.mean().item() == 1000.0  # torch
+
+
+# ----------------------------------------------------------------------------- layout hints
+# A hint binds the hinted tensor, not everything derived from it (plan-placement's
+# `hinted_only`, pyflame/core/placement.py). Before, a tensor hinted `replicated` or `single`
+# made every derived tensor (and the backward's temporaries) a whole copy per PE, and small
+# programs overflowed PE (0, 0) with SRAMOverflowError.
+
+
+def test_replicated_hint_does_not_spread_to_derived_tensors():
+    # fuzzer program_for(8, 436), minimized: 32x32 replicated on 1x3, then pad, flatten,
+    # transposes, gelu and the backward of all of them (48 KiB on PE (0, 0))
+    from tests.fuzz.modes import check_against_torch
+
+    def build(pf):
+        rng = np.random.default_rng(938981)
+        a0 = np.where(rng.random((32, 32)) < 0.2, np.nan, rng.standard_normal((32, 32)))
+        x2 = pf.from_numpy(a0.astype(np.float32), layout=pf.MeshLayout.replicated(1, 3))
+        x2.requires_grad = True
+        t3 = pf.pad(x2, (1, -1), value=1.5)
+        t4 = pf.flatten(x2, -2, -2)
+        t7 = pf.transpose(x2, -1, 0)
+        t9 = pf.transpose(t7, -2, 0)
+        t10 = pf.nn.functional.gelu(t7)
+        t14 = pf.mul(t7, pf.full((32, 32), 1.0, layout=pf.MeshLayout.single()))
+        w = [
+            np.random.default_rng(s).standard_normal((32, 32)).astype(np.float32) for s in (1, 2, 3)
+        ]
+        loss = (
+            (t3 * pf.from_numpy(w[0])).sum()
+            + (t4 * pf.from_numpy(w[1])).sum()
+            + (t9 * pf.from_numpy(w[2])).sum()
+            + t10.sum()
+            + t14.sum()
+        )
+        return loss, {"x2": x2}, {"t3": t3, "t4": t4, "t9": t9, "t10": t10, "t14": t14}
+
+    loss, leaves, outs = build(pf)
+    pf.backward(loss)
+    pf.eval(loss, *outs.values(), leaves["x2"].grad)
+    check_against_torch(build, loss, leaves, outs)
+
+
+def test_replicated_hint_with_pooling_and_std_backward():
+    # fuzzer program_for(8, 1116), minimized: 17x7x8 replicated on 3x1 through max_pool2d
+    # (ceil_mode), minimum, std, mean and a 1x1 product, then the backward (46 KiB on PE (0, 0))
+    from tests.fuzz.modes import check_against_torch
+
+    def build(pf):
+        a1 = np.random.default_rng(7525).standard_normal((17, 7, 8)).astype(np.float32)
+        x2 = pf.from_numpy(a1, layout=pf.MeshLayout.replicated(3, 1))
+        x2.requires_grad = True
+        t3 = pf.nn.functional.max_pool2d(x2, 2, 2, 1, ceil_mode=True)
+        t5 = x2.minimum(x2)
+        t9 = pf.mean(pf.std(-x2, dim=-1, correction=0, keepdim=True), 0, keepdim=False)
+        x10 = pf.from_numpy(np.array([[0.75]], np.float32))
+        x10.requires_grad = True
+        t11 = t9 @ x10
+        w0 = np.random.default_rng(808602).standard_normal((17, 4, 5)).astype(np.float32)
+        w1 = np.random.default_rng(803034).standard_normal((17, 7, 8)).astype(np.float32)
+        w2 = np.random.default_rng(110637).standard_normal((7, 1)).astype(np.float32)
+        loss = (
+            (t3 * pf.from_numpy(w0)).sum()
+            + (t5 * pf.from_numpy(w1)).sum()
+            + (t11 * pf.from_numpy(w2)).sum()
+        )
+        return loss, {"x2": x2, "x10": x10}, {"t3": t3, "t5": t5, "t11": t11}
+
+    loss, leaves, outs = build(pf)
+    loss.backward()
+    pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values()])
+    check_against_torch(build, loss, leaves, outs)
+    # the value of one gradient by hand: d loss / d x10 = sum(t9 * w2)
+    w2 = np.random.default_rng(110637).standard_normal((7, 1))
+    a1 = np.random.default_rng(7525).standard_normal((17, 7, 8)).astype(np.float32)
+    t9 = (-a1.astype(np.float64)).std(axis=-1, keepdims=True).mean(axis=0)
+    np.testing.assert_allclose(leaves["x10"].grad.numpy(), [[(t9 * w2).sum()]], rtol=1e-4)

@@ -71,6 +71,23 @@ def test_setitem_with_ints_slices_steps_ellipsis_and_none_matches_torch(layout):
         np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=str(key))
 
 
+@pytest.mark.parametrize(
+    "shape, value_shape",
+    [((5,), (1, 1)), ((5,), (1, 1, 1)), ((5,), (1,)), ((3, 4), (1, 1, 1)), ((3, 4), (1, 1, 4))],
+)
+def test_setitem_mask_with_one_row_of_extra_leading_dims(shape, value_shape):
+    # found by the session-9 sweep: `x[mask] = v` with x 1-D and v [1, 1] gave x the shape
+    # [1, 5] (the where broadcast x up to v); torch drops v's leading size-1 dims
+    a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    m = np.array([False, True, False, True, False][: shape[0]])
+    v = np.arange(np.prod(value_shape), dtype=np.float32).reshape(value_shape) - 7
+    x, t = both(a)
+    x[pf.from_numpy(m)] = pf.from_numpy(v)
+    t[torch.from_numpy(m)] = torch.from_numpy(v)
+    assert x.shape == tuple(t.shape)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_setitem_with_masks_and_index_tensors_matches_torch(layout):
     a = data((5, 7))
@@ -637,6 +654,9 @@ ADVANCED_KEYS = [
     ("x[i, 0, j] (int between)", lambda i, j, m, s: (i, 0, j), tuple),
     ("x[..., i, j]", lambda i, j, m, s: (Ellipsis, i, j), lambda r: r[1:]),
     ("x[s] (2-D index)", lambda i, j, m, s: (s,), tuple),
+    # ints valid for their own dim, not for the first (IndexShapeError before session 9)
+    ("x[s, 3, 1:4]", lambda i, j, m, s: (s, 3, slice(1, 4)), tuple),
+    ("x[i, -4, j]", lambda i, j, m, s: (i, -4, j), tuple),
     ("x[:, s]", lambda i, j, m, s: (slice(None), s), lambda r: r[:3] + (1,) + r[4:]),
     ("x[m, 1:3]", lambda i, j, m, s: (m, slice(1, 3)), None),
     (
@@ -678,6 +698,28 @@ def test_several_index_tensors_and_masks_with_slices_match_pytorch(
     x[key(*pf_idx, pf_m, pf_s)] = value if value_shape is None else pf.from_numpy(value)
     t[key(*pt_idx, pt_m, pt_s)] = value if value_shape is None else torch.from_numpy(value)
     np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("key", [(), (slice(None),), (Ellipsis,)], ids=["()", ":", "..."])
+def test_overwriting_every_element_with_a_value_that_needs_grad(key):
+    # found by the session-9 sweep: y = x * 2; y[:] = v * 3 gave x.grad None (y's new value
+    # does not read x); PyTorch gives zeros, as for a value that needs no grad
+    base, value = data((3, 4), seed=1), data((4,), seed=2)
+    grads = {}
+    for lib in ("pf", "torch"):
+        if lib == "pf":
+            x, v = pf.from_numpy(base), pf.from_numpy(value)
+            x.requires_grad = v.requires_grad = True
+        else:
+            x = torch.from_numpy(base.copy()).requires_grad_()
+            v = torch.from_numpy(value.copy()).requires_grad_()
+        y = x * 2
+        y[key] = v * 3
+        (y * y).sum().backward()
+        grads[lib] = (np.asarray(x.grad.numpy()), np.asarray(v.grad.numpy()))
+    np.testing.assert_array_equal(grads["pf"][0], np.zeros((3, 4)))
+    for ours, theirs in zip(grads["pf"], grads["torch"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
 def test_gradients_through_several_index_tensors_match_pytorch():

@@ -18,7 +18,7 @@ from xdsl.dialects.builtin import ModuleOp
 import pyflame as pf
 from pyflame import compiler, runtime
 from pyflame.core.errors import SRAMOverflowError
-from pyflame.core.placement import SINGLE_PE_BUDGETS
+from pyflame.core.placement import PLACEMENTS, Placement
 from pyflame.core.target import Target
 from pyflame.dialects import mesh, pe
 from pyflame.passes import plan_placement
@@ -39,14 +39,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSES = ROOT / "passes"
 
 
-def fits_when_lowered_to_pe(module: ModuleOp, budget: int) -> bool:
+def fits_when_lowered_to_pe(module: ModuleOp, placement: Placement) -> bool:
     """The reference: every step on a copy, down to allocate-sram (what plan-placement did
     before its short cut)."""
     copy = module.clone()
     target = Target.of_module(copy)
     functions = [op for op in copy.walk() if isinstance(op, func.FuncOp)]
     steps = (
-        lambda fn: lower_flame_function(fn, target, budget),
+        lambda fn: lower_flame_function(fn, target, placement),
         lambda fn: check_memory(fn, target),
         lambda fn: lower_mesh_function(fn, target),
         lambda fn: allocate_colors(fn, target),
@@ -63,10 +63,8 @@ def fits_when_lowered_to_pe(module: ModuleOp, budget: int) -> bool:
     return True
 
 
-def reference_budget(module: ModuleOp) -> int:
-    return next(
-        (b for b in SINGLE_PE_BUDGETS if fits_when_lowered_to_pe(module, b)), SINGLE_PE_BUDGETS[0]
-    )
+def reference_placement(module: ModuleOp) -> Placement:
+    return next((p for p in PLACEMENTS if fits_when_lowered_to_pe(module, p)), PLACEMENTS[0])
 
 
 def decomposed(text: str, name: str) -> ModuleOp:
@@ -125,14 +123,13 @@ def test_the_short_cut_decides_as_the_pe_lowering_does(monkeypatch: pytest.Monke
             continue
         if compiler.stage_of(module) != "flame":
             continue
-        chosen[name] = plan_placement.choose_single_pe_bytes(module)
-        assert chosen[name] == reference_budget(module), name
-    assert {chosen[f"{n}x{s}"] for n, s in ((4, (64, 64)), (12, (32, 32)), (48, (16, 16)))} == {
-        4096,
-        1024,
-        0,
-    }
-    assert len(chosen) > 40 and chosen["8x(8, 8)"] == 16384
+        chosen[name] = plan_placement.choose_placement(module)
+        assert chosen[name] == reference_placement(module), name
+    assert {
+        chosen[f"{n}x{s}"].single_pe_bytes
+        for n, s in ((4, (64, 64)), (12, (32, 32)), (48, (16, 16)))
+    } == {4096, 1024, 0}
+    assert len(chosen) > 40 and chosen["8x(8, 8)"] == Placement(16384)
 
 
 @pytest.mark.parametrize(
@@ -183,3 +180,29 @@ def test_only_plan_memory_and_allocate_sram_raise_sram_overflow() -> None:
         if "SRAMOverflowError(" in path.read_text()
     )
     assert raisers == ["allocate_sram.py", "plan_memory.py"]
+
+
+def test_a_hint_binds_the_hinted_tensor_only_when_its_spread_does_not_fit() -> None:
+    """Twelve 4 KiB tensors derived from one hinted `replicated` input are a whole copy each
+    per PE (48 KiB on PE (0, 0)) when the hint spreads: plan-placement then keeps the hint on
+    the input only (`hinted_only`), the derived tensors get the compiler's grid, and the
+    values are the same."""
+    a = np.arange(32 * 32, dtype=np.float32).reshape(32, 32) / 100
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(a, layout=pf.MeshLayout.replicated(1, 3))
+        ys = [x * float(i) + 1.0 for i in range(12)]
+        text = pf.ir(*ys, stage="mesh")
+        pf.eval(*ys)
+    assert "pf.placement = #pf.placement<single_pe_bytes = 1024, hinted_only>" in text
+    scatter = next(line for line in text.splitlines() if "mesh.scatter %x0" in line)
+    assert "on 1x3 split [_, _]>" in scatter  # the hinted input keeps its layout ...
+    derived = [line for line in text.splitlines() if "mesh.binary mul" in line]
+    assert len(derived) == 12 and all("1x3" not in line for line in derived)  # ... alone
+    assert text.count("mesh.redistribute %0 ") == 1  # one copy, read by every use
+    for i, y in enumerate(ys):
+        np.testing.assert_array_equal(y.numpy(), a * np.float32(i) + np.float32(1.0))
+    # a hint whose spread fits stays spread: no copy
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(a, layout=pf.MeshLayout.replicated(1, 3))
+        text = pf.ir(x * 2.0 + 1.0, stage="mesh")
+    assert "hinted_only" not in text and "mesh.redistribute" not in text

@@ -147,3 +147,33 @@ def test_programs_at_origins_agree(sim):
 
     assert " at (" in str(compiler.lower(sim.parse(AT_ORIGINS), "mesh"))
     check([corpus.Case("at origins", make)])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="allocate-colors reuses a color in program order without a barrier when the two "
+    "channels' rules coexist (other input ports): PEs idle in the first channel run ahead and "
+    "their wavelets reach a receiver still waiting for the first channel's message (session 9, "
+    "benchmarks/RESULTS.md 'Correctness sweep (session 9)')",
+)
+@pytest.mark.parametrize("algorithm", ["summa25d", "meshgemm"])
+def test_products_fed_from_an_origin_agree(algorithm):
+    # found by the session-9 sweep: (A @ B) @ C with A, B, C hinted on 4x4 at (8, 8): the
+    # products run at (0, 0); C's redistribution from (8, 8) shares a color with the first
+    # product's panels, and its senders, idle during that product, send at once. The fast
+    # engine delivers in program order (right values); the wavelet engine sees PE (2, 3) take
+    # the exchange's 36-wavelet message for the product's 72-wavelet panel (RoutingError), or
+    # a deadlock
+    import numpy as np
+
+    import pyflame as pf
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((24, 24)).astype(np.float32) for _ in range(2))
+    lay = pf.MeshLayout.grid(4, 4, at=(8, 8))
+
+    def build():
+        x, y, z = (pf.from_numpy(v, layout=lay) for v in (a, b, b.T.copy()))
+        return [(x @ y) @ z]
+
+    check([corpus._traced(f"{algorithm} chain from (8, 8)", build, pf.sim.SMALL, None, algorithm)])
