@@ -181,9 +181,9 @@ def _within(sel: tuple[Any, ...], rec: Received) -> tuple[Any, ...] | None:
         if whole is None or part is None or not part:
             return None
         at = {x: n for n, x in enumerate(whole)}
-        idx = [at.get(x) for x in part]
-        if any(n is None for n in idx):
+        if any(x not in at for x in part):
             return None
+        idx = [at[x] for x in part]
         s = src[axis] if len(src) == 2 else None
         if isinstance(s, slice) and s.stop - s.start == 1:
             rel.append(slice(None))  # one source PE along this axis: broadcast, kept whole
@@ -191,7 +191,7 @@ def _within(sel: tuple[Any, ...], rec: Received) -> tuple[Any, ...] | None:
         step = idx[1] - idx[0] if len(idx) > 1 else 1
         if step <= 0 or any(b - a != step for a, b in itertools.pairwise(idx)):
             return None
-        rel.append(slice(idx[0], idx[-1] + 1, step))  # type: ignore[operator]  # ints
+        rel.append(slice(idx[0], idx[-1] + 1, step))
     return (rel[0], rel[1], Ellipsis)
 
 
@@ -393,7 +393,7 @@ def elide_receives(
     conflicts = buffer_conflicts(buffers)
     views: dict[int, dict[int, int]] = {}  # reader step -> {buffer: view key}
     last_use: dict[int, int] = {}  # elided receive -> the last step reading its view
-    part_keys: dict[tuple[int, Any], int] = {}  # (buffer, part read) -> its in-flight key
+    part_keys: dict[tuple[int, Any, Any], int] = {}  # (buffer, dst, part) -> in-flight key
     for j in received:
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
