@@ -201,16 +201,22 @@ def is_elided(step: Step) -> bool:
 
 
 def _readers_until_overwrite(
-    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray, until_end: bool
+    steps: Sequence[Step],
+    j: int,
+    rec: Received,
+    conflicts: np.ndarray,
+    until_end: bool,
+    whole: tuple[Any, ...],
 ) -> list[tuple[int, tuple[Any, ...]]] | None:
     """The steps after receive `j` that read its buffer, with the part of it each reads, when
     each can read a view instead and a later receive overwrites the same part before anything
     else touches its bytes (or, `until_end`, the program ends first); None when the receive
     must write SRAM. Steps that touch only other PEs or lanes of the buffer (another layer's
-    rows) are passed over."""
+    rows) are passed over. `whole`: the index of the whole buffer."""
     i = rec.buffer
     readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
+    passed = False  # passed over a step on another part of the buffer
     for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
@@ -223,9 +229,9 @@ def _readers_until_overwrite(
         touched_w = [w for w in acc.writes if conflicts[i, w]]
         touched_r = [r for r in acc.reads if conflicts[i, r]]
         if touched_w == [i] and disjoint(acc.writes[i], rec.dst):
-            touched_w = []
+            touched_w, passed = [], True
         if touched_r == [i] and disjoint(acc.reads[i], rec.dst):
-            touched_r = []
+            touched_r, passed = [], True
         if not touched_w and not touched_r:
             continue
         other = acc.received
@@ -240,6 +246,10 @@ def _readers_until_overwrite(
         if touched_w or acc.rebuild is None or touched_r != [i]:
             return None
         if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
+            return None
+        if (passed or acc.reads[i] != rec.dst or rec.dst != whole) and not acc.exact_from_views:
+            # a step that computes otherwise from a view (a matrix-vector product) reads
+            # views only where it always did: the whole buffer, nothing passed over
             return None
         readers.append((k, acc.reads[i]))
     if until_end and end == len(steps):  # nothing after the readers looks at the bytes
@@ -398,16 +408,16 @@ def elide_receives(
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
         rec = found.received
-        readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
+        b = buffers[rec.buffer]
+        whole = b.sub(b.rect)
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False, whole)
         if readers is None and until_end:  # only where views give the very same numbers
-            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, whole)
             if readers is not None and not all(_exact(steps[k]) for k, _ in readers):
                 readers = None
         if readers is None:
             continue
         parts: dict[int, Any] = {}  # key -> index into the view
-        b = buffers[rec.buffer]
-        whole = b.sub(b.rect)
         for k, sel in readers:
             key = view_key(rec.buffer)
             if sel != rec.dst or rec.dst != whole:

@@ -140,3 +140,38 @@ def test_disjoint():
         (slice(0, 8), slice(0, 2), slice(0, 16)), (slice(0, 8), slice(2, 4), slice(0, 4))
     )
     assert not disjoint(rows0, (np.arange(3), slice(0, 4), slice(0, 16)))  # not slices: may overlap
+
+
+@pytest.mark.slow  # two compiles of the MLP step on WSE2: about a minute
+def test_matrix_vector_tiles_read_sram_as_before(monkeypatch):
+    """A matmul with n = 1 tiles computes differently from a broadcast view (one product per PE
+    row, BLAS's order): it reads views only of receives it always read them from. The MLP
+    784-256-10 training step on WSE2 (2.5D SUMMA loops with 8x1x1 and 2x4x1 tiles) gives the
+    bits of its SRAM run without fission or elided receives."""
+    from pyflame import nn, optim, runtime
+    from pyflame.sim import executable
+
+    def train_step() -> list[np.ndarray]:
+        rng = np.random.default_rng(2)
+        xs = rng.standard_normal((64, 784)).astype(np.float32)
+        ys = rng.integers(0, 10, 64).astype(np.int32)
+        pf.manual_seed(0)
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        opt = optim.SGD(model.parameters(), lr=0.01)
+        loss = nn.CrossEntropyLoss()(model(pf.from_numpy(xs)), pf.from_numpy(ys))
+        loss.backward()
+        opt.step()
+        loss.item()
+        return [p.numpy().copy() for p in model.parameters()]
+
+    with pf.target(pf.sim.WSE2):
+        runtime.cache_clear()
+        fast = train_step()
+        runtime.cache_clear()
+        with monkeypatch.context() as mp:
+            mp.setattr(executable, "elide_receives", lambda steps, buffers, until_end=False: steps)
+            mp.setattr(planner, "fission_loops", lambda steps, ops, loops: (list(steps), list(ops)))
+            plain = train_step()
+        runtime.cache_clear()
+    for f, p in zip(fast, plain, strict=True):
+        assert np.array_equal(f.view(np.uint32), p.view(np.uint32))
