@@ -41,6 +41,7 @@ from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
 from pyflame.sim.kernels.network import wait_ready
+from pyflame.sim.loop_fission import fission_loops
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
     Frame,
@@ -358,7 +359,7 @@ class Planner:
         planner reaches it and dropped once run (plan memory does not grow with trip counts)."""
         root = self.schedule.root
         position = 0
-        for entry in self.program:
+        for number, entry in enumerate(self.program):
             if isinstance(entry, Item):
                 entry.seq = position
                 position += 1
@@ -373,7 +374,7 @@ class Planner:
                     frame.link(carried, previous, source)
                 for first, step in entry.body:
                     rect = first.rect if step is None else first.op.rect_at(i)  # type: ignore[attr-defined]  # body ops are pe ops
-                    yield Item(position, first.op, rect, first.what, frame)
+                    yield Item(position, first.op, rect, first.what, frame, (number, i))
                     position += 1
                 previous, sources = frame, list(yielded)
             for result, source in zip(loop.results, sources, strict=True):
@@ -503,6 +504,7 @@ class Planner:
         if not isinstance(op, pe.RouteOp):
             s.used[pe_slice(it.rect)] = True
         s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
+        s.step_loops += [None] * (len(s.steps) - len(s.step_loops))
         if s.inflight and isinstance(op, pe.PEOp):
             written = op.written
             check_races(
@@ -542,6 +544,7 @@ class Planner:
                 it.what,
             )
         s.step_ops += [(it.what, op)] * (len(s.steps) - len(s.step_ops))
+        s.step_loops += [it.loop] * (len(s.steps) - len(s.step_loops))
 
     # ------------------------------------------------------------------ result
 
@@ -578,18 +581,20 @@ class Planner:
             fabric_pes=t.fabric_rows * t.fabric_cols,
             timeline=s.timeline,
         )
+        s.step_loops += [None] * (len(s.steps) - len(s.step_loops))
+        steps, step_ops = fission_loops(s.steps, s.step_ops, s.step_loops)
         return Executable(
             target=t,
             shape=(self.R, self.C, self.B),
             buffers=s.buffers,
-            steps=s.steps,
+            steps=steps,
             arg_names=self.arg_names,
             arg_kinds=self.arg_kinds,
             returns=returns,
             num_outputs=len(s.outputs),
             report=report,
             order=self.order,
-            step_ops=s.step_ops,
+            step_ops=step_ops,
         )
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyflame.sim.flat_gather import view_strides
-from pyflame.sim.step_access import access_of, buffer_conflicts, is_noop
+from pyflame.sim.step_access import access_of, buffer_conflicts, disjoint, is_noop
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
@@ -79,19 +79,25 @@ def private_use(step: Step) -> PrivateUse | None:
     return getattr(step, "private_use", None)
 
 
-def private_key(buffer: int) -> int:
-    """The in-flight key of buffer `buffer`'s private accumulator (below the keys of sends,
-    >= 0, and of received views, -1 - buffer)."""
-    return -(1 << 40) - buffer
+def private_key(buffer: int, run: int = 0) -> int:
+    """The in-flight key of the private accumulator of buffer `buffer` in the `run`-th run
+    (below the keys of sends, >= 0, and of received views, -1 - buffer; above the parts of
+    received views, step_access.part_key)."""
+    return -(1 << 40) - buffer - (run << 24)
 
 
-def _touches(step: Step, buffer: int, conflicts: np.ndarray) -> bool:
-    """Whether `step` (an annotated plan step) may read or write a byte of `buffer`."""
+def _touches(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndarray) -> bool:
+    """Whether `step` (an annotated plan step) may read or write a byte of `buffer`'s part
+    `sel` (a step on other PEs of the same buffer, another layer's rows, does not)."""
     acc = access_of(step)
     if acc is None:
         operands = getattr(step, "operands", None)
         return operands is None or any(conflicts[buffer, o] for o in operands)
-    return any(conflicts[buffer, b] for b in (*acc.reads, *acc.writes))
+    for touched in (acc.reads, acc.writes):
+        for b, part in touched.items():
+            if conflicts[buffer, b] and not (b == buffer and disjoint(part, sel)):
+                return True
+    return False
 
 
 def _worth_it(info: Accumulates, buffers: Sequence[Buffer], strides: dict) -> bool:
@@ -114,15 +120,16 @@ def private_accumulators(
         return out
     conflicts = buffer_conflicts(buffers)
     strides = view_strides(buffers)
-    k = 0
-    while k < len(steps):
+    taken: set[int] = set()  # steps of a run found already
+    runs = 0
+    for k in range(len(steps)):
         info = accumulates_of(steps[k])
         if (
-            info is None
+            k in taken
+            or info is None
             or any(conflicts[info.buffer, o] for o in info.operands)
             or not _worth_it(info, buffers, strides)
         ):
-            k += 1
             continue
         run = [k]
         j = k + 1
@@ -135,17 +142,19 @@ def private_accumulators(
                 and not any(conflicts[info.buffer, o] for o in other.operands)
             ):
                 run.append(j)
-            elif not is_noop(steps[j]) and _touches(planned[j], info.buffer, conflicts):
+            elif not is_noop(steps[j]) and _touches(planned[j], info.buffer, info.sel, conflicts):
                 break
             j += 1
         if len(run) >= MIN_RUN:
-            key = private_key(info.buffer)
+            # runs on other parts of the buffer (another layer's rows) may interleave
+            key = private_key(info.buffer, runs)
+            runs += 1
             for n, s in enumerate(run):
                 use = PrivateUse(key, load=n == 0, store=n == len(run) - 1)
                 found = accumulates_of(steps[s])
                 assert found is not None  # every step of the run accumulates
                 out[s] = found.private(use)
-        k = run[-1] + 1
+            taken.update(run)
     return out
 
 

@@ -110,6 +110,8 @@ class Item:
     rect: Rect
     what: str
     frame: Frame | None = None
+    #: (loop, iteration) of an op of a pe.loop's body (pyflame/sim/loop_fission.py)
+    loop: tuple[int, int] | None = None
 
 
 @dataclass
@@ -146,6 +148,8 @@ class Schedule:
     #: the run-time steps in execution order, and (description, op) of each step's op
     steps: list[Step] = field(default_factory=list)
     step_ops: list[tuple[str, Operation | None]] = field(default_factory=list)
+    #: (loop, iteration) of the loop body op that made each step (None: not in a loop)
+    step_loops: list[tuple[int, int] | None] = field(default_factory=list)
     #: host outputs: the output slot of each pe.host_out result
     outputs: dict[SSAValue, int] = field(default_factory=dict)
     #: every executed pe.send's messages, by send index (the key of its in-flight data)

@@ -22,6 +22,7 @@ without an `Access` record is a barrier: it may read or write anything.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,17 @@ def view_key(buffer: int) -> int:
     return -1 - buffer
 
 
+def part_key(n: int) -> int:
+    """The in-flight key of the n-th distinct part of a received view that steps read (below
+    the view keys and the private accumulators' keys, pyflame/sim/private_acc.py)."""
+    return -(1 << 42) - n
+
+
+def _index_key(index: Any) -> Any:
+    """A hashable form of a tuple of slices."""
+    return tuple((x.start, x.stop, x.step) if isinstance(x, slice) else repr(x) for x in index)
+
+
 def buffer_conflicts(buffers: Sequence[Buffer]) -> np.ndarray:
     """conflicts[i, j]: buffers i and j share SRAM bytes on some PE (rects and bytes overlap)."""
     if not buffers:
@@ -117,18 +129,70 @@ def buffer_conflicts(buffers: Sequence[Buffer]) -> np.ndarray:
     return overlap(r0, r0 + nr) & overlap(c0, c0 + nc) & overlap(lo, hi)
 
 
-def _stash(rec: Received, dtype: np.dtype) -> Step:
-    """The elided receive: keep a view of what it would have written (cast as SRAM would)."""
+def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()) -> Step:
+    """The elided receive: keep a view of what it would have written (cast as SRAM would),
+    and under each key of `parts` the part of it a reader reads (rows of a layer, ...)."""
     key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
+    parts = tuple(parts)
 
     def step(V, F, A, O):
         view = F[g][src]
         F[key] = view if view.dtype == dtype else view.astype(dtype)
+        for part_key, rel in parts:
+            F[part_key] = F[key][rel]
         if release:
             del F[g]
 
     setattr(step, "elided", rec)  # noqa: B010  (is_elided reads it)
     return step
+
+
+def _range(sl: Any) -> range | None:
+    return range(sl.start or 0, sl.stop, sl.step or 1) if isinstance(sl, slice) else None
+
+
+def disjoint(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two indexes of the same buffer view ((rows, cols, lanes) slices) select no
+    common element (False when either is not all slices)."""
+    for x, y in zip(a, b, strict=False):
+        rx, ry = _range(x), _range(y)
+        if rx is None or ry is None:
+            return False
+        if not rx or not ry:
+            return True
+        if rx.step == 1 and ry.step == 1:
+            if rx.stop <= ry.start or ry.stop <= rx.start:
+                return True
+        elif not set(rx).intersection(ry):
+            return True
+    return False
+
+
+def _within(sel: tuple[Any, ...], rec: Received) -> tuple[Any, ...] | None:
+    """The index, into the view of receive `rec` (shape of its message part: an axis of one
+    source PE is broadcast), of the part `sel` of its buffer; None when `sel` is not inside
+    what `rec` writes, or reads other lanes."""
+    if len(sel) != 3 or len(rec.dst) != 3 or sel[2] != rec.dst[2]:
+        return None
+    src = rec.src if isinstance(rec.src, tuple) else ()
+    rel: list[Any] = []
+    for axis in (0, 1):
+        whole, part = _range(rec.dst[axis]), _range(sel[axis])
+        if whole is None or part is None or not part:
+            return None
+        at = {x: n for n, x in enumerate(whole)}
+        if any(x not in at for x in part):
+            return None
+        idx = [at[x] for x in part]
+        s = src[axis] if len(src) == 2 else None
+        if isinstance(s, slice) and s.stop - s.start == 1:
+            rel.append(slice(None))  # one source PE along this axis: broadcast, kept whole
+            continue
+        step = idx[1] - idx[0] if len(idx) > 1 else 1
+        if step <= 0 or any(b - a != step for a, b in itertools.pairwise(idx)):
+            return None
+        rel.append(slice(idx[0], idx[-1] + 1, step))
+    return (rel[0], rel[1], Ellipsis)
 
 
 def is_elided(step: Step) -> bool:
@@ -137,14 +201,22 @@ def is_elided(step: Step) -> bool:
 
 
 def _readers_until_overwrite(
-    steps: Sequence[Step], j: int, rec: Received, conflicts: np.ndarray, until_end: bool
-) -> list[int] | None:
-    """The steps after receive `j` that read its buffer, when each can read a view instead
-    and a later receive overwrites the same part before anything else touches its bytes (or,
-    `until_end`, the program ends first); None when the receive must write SRAM."""
+    steps: Sequence[Step],
+    j: int,
+    rec: Received,
+    conflicts: np.ndarray,
+    until_end: bool,
+    whole: tuple[Any, ...],
+) -> list[tuple[int, tuple[Any, ...]]] | None:
+    """The steps after receive `j` that read its buffer, with the part of it each reads, when
+    each can read a view instead and a later receive overwrites the same part before anything
+    else touches its bytes (or, `until_end`, the program ends first); None when the receive
+    must write SRAM. Steps that touch only other PEs or lanes of the buffer (another layer's
+    rows) are passed over. `whole`: the index of the whole buffer."""
     i = rec.buffer
-    readers: list[int] = []
+    readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
+    passed = False  # passed over a step on another part of the buffer
     for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
@@ -156,6 +228,10 @@ def _readers_until_overwrite(
             continue
         touched_w = [w for w in acc.writes if conflicts[i, w]]
         touched_r = [r for r in acc.reads if conflicts[i, r]]
+        if touched_w == [i] and disjoint(acc.writes[i], rec.dst):
+            touched_w, passed = [], True
+        if touched_r == [i] and disjoint(acc.reads[i], rec.dst):
+            touched_r, passed = [], True
         if not touched_w and not touched_r:
             continue
         other = acc.received
@@ -167,9 +243,15 @@ def _readers_until_overwrite(
             and other.dst == rec.dst
         ):
             return readers or None
-        if touched_w or acc.rebuild is None or touched_r != [i] or acc.reads[i] != rec.dst:
+        if touched_w or acc.rebuild is None or touched_r != [i]:
             return None
-        readers.append(k)
+        if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
+            return None
+        if (passed or acc.reads[i] != rec.dst or rec.dst != whole) and not acc.exact_from_views:
+            # a step that computes otherwise from a view (a matrix-vector product) reads
+            # views only where it always did: the whole buffer, nothing passed over
+            return None
+        readers.append((k, acc.reads[i]))
     if until_end and end == len(steps):  # nothing after the readers looks at the bytes
         return readers or None
     return None
@@ -321,21 +403,33 @@ def elide_receives(
     conflicts = buffer_conflicts(buffers)
     views: dict[int, dict[int, int]] = {}  # reader step -> {buffer: view key}
     last_use: dict[int, int] = {}  # elided receive -> the last step reading its view
+    part_keys: dict[tuple[int, Any, Any], int] = {}  # (buffer, dst, part) -> in-flight key
     for j in received:
         found = access_of(steps[j])
         assert found is not None and found.received is not None  # listed above
         rec = found.received
-        readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
+        b = buffers[rec.buffer]
+        whole = b.sub(b.rect)
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False, whole)
         if readers is None and until_end:  # only where views give the very same numbers
-            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
-            if readers is not None and not all(_exact(steps[k]) for k in readers):
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, whole)
+            if readers is not None and not all(_exact(steps[k]) for k, _ in readers):
                 readers = None
         if readers is None:
             continue
-        out[j] = _stash(rec, buffers[rec.buffer].dtype)
-        last_use[j] = readers[-1]
-        for k in readers:
-            views.setdefault(k, {})[rec.buffer] = view_key(rec.buffer)
+        parts: dict[int, Any] = {}  # key -> index into the view
+        for k, sel in readers:
+            key = view_key(rec.buffer)
+            if sel != rec.dst or rec.dst != whole:
+                # a part of the buffer (one layer's rows), keyed by where it lies: receives
+                # of other parts of the buffer (the other layers) may be stashed before
+                # this reader runs
+                where = (rec.buffer, _index_key(rec.dst), _index_key(sel))
+                key = part_keys.setdefault(where, part_key(len(part_keys)))
+                parts[key] = _within(sel, rec)
+            views.setdefault(k, {})[rec.buffer] = key
+        out[j] = _stash(rec, buffers[rec.buffer].dtype, list(parts.items()))
+        last_use[j] = readers[-1][0]
     for k, keys in views.items():
         acc = access_of(steps[k])
         assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
@@ -355,8 +449,10 @@ __all__ = [
     "access_of",
     "annotate",
     "buffer_conflicts",
+    "disjoint",
     "elide_receives",
     "merge_gathers",
+    "part_key",
     "is_elided",
     "is_noop",
     "sends_view",

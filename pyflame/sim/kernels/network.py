@@ -8,6 +8,7 @@ fixed at plan time) and releases the in-flight copy once every delivery is recei
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,11 @@ from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
-from pyflame.sim.executable import Buffer
+from pyflame.sim.executable import Buffer, Step
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.loop_fission import LoopPart, Span, set_loop_part
 from pyflame.sim.schedule import Batch, Item, Schedule, pe_slice
 from pyflame.sim.step_access import Access, Received, annotate
 from pyflame.sim.streams import UNKNOWN, Completion, InFlight, Stream
@@ -253,11 +255,51 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             for g in release:
                 del F[g]
 
-    s.steps.append(annotate(step, _recv_access(i, bsl, kind, groups, release)))
+    annotate(step, _recv_access(i, bsl, kind, groups, release))
+    if not acc and len(groups) == 1 and groups[0][0] is Ellipsis and not forwarding:
+        _, g, ssel = groups[0]
+        part = LoopPart(it.rect, (i, g, _key(ssel)), _merged_recv(b), (ssel, bool(release)))
+        set_loop_part(step, part)
+    s.steps.append(step)
     if forwarding:  # after the receive's step: the stream carries the combined values
         out_ready = np.maximum(out_ready, s.out_free[sl])
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
+
+
+def _key(ssel: tuple[Any, Any]) -> Any:
+    """A comparable form of a message index (slices, or index arrays as bytes)."""
+    return tuple(x if isinstance(x, slice) else (x.shape, x.tobytes()) for x in ssel)
+
+
+def _merged_recv(b: Buffer) -> Callable[[Span, Sequence[LoopPart]], Step | None]:
+    """How the plain receives of a loop's iterations merge (pyflame/sim/loop_fission.py):
+    when every iteration takes the same one-PE-wide part of one message along the axis its
+    rectangle moves (a multicast to the strided rows of a layer), one broadcast assignment
+    writes them all; only the last iteration's receive may release the message."""
+
+    def merge(span: Span, parts: Sequence[LoopPart]) -> Step | None:
+        releases = [p.data[1] for p in parts]
+        if any(releases[:-1]):
+            return None
+        i, g, _ = parts[0].same
+        ssel = parts[0].data[0]
+        if not all(isinstance(x, slice) for x in ssel):
+            return None
+        moved = 0 if parts[1].rect[0] != parts[0].rect[0] else 1
+        if ssel[moved].stop - ssel[moved].start != 1:
+            return None  # each iteration's own source rows or cols: not one broadcast
+        bsl, rel = span.sub(b), releases[-1]
+
+        def step(V, F, A, O):
+            V[i][bsl] = F[g][ssel]
+            if rel:
+                del F[g]
+
+        release = [g] if rel else []
+        return annotate(step, _recv_access(i, bsl, None, [(Ellipsis, g, ssel)], release))
+
+    return merge
 
 
 def _recv_access(

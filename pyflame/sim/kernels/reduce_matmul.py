@@ -4,6 +4,8 @@ every PE, batched; large ones split their PE rows over threads)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from pyflame.core import reductions
@@ -11,9 +13,10 @@ from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.executable import Step
+from pyflame.sim.executable import Buffer, Step
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
 from pyflame.sim.private_acc import Accumulates, PrivateUse, set_accumulates, set_private
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.step_access import Access, annotate
@@ -37,9 +40,11 @@ def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     # (np.broadcast_to + reshape copies as np.repeat / np.tile would, with less Python)
     xs = np.broadcast_to(x4, x4.shape[:2] + (m, n)).reshape(x4.shape[0], x4.shape[1], m * n)
     ys = np.broadcast_to(y4, y4.shape[:2] + (m, n)).reshape(y4.shape[0], y4.shape[1], m * n)
-    if xs.shape[1] == 1 and ys.shape[0] == 1 and ys.shape[1] == cols and cols > 1:
-        # x shared along the PE row, y along the PE column: lay x out along the whole row of
-        # accumulators, so the product is one run of cols * m * n lanes per PE row
+    if xs.shape[1] == 1 and ys.shape[0] == 1 and ys.shape[1] == cols and cols > 1 and m * n < 64:
+        # x shared along the PE row, y along the PE column, small tiles: lay x out along the
+        # whole row of accumulators, so the product is one run of cols * m * n lanes per PE
+        # row (from 64 lanes a tile, the broadcast product's runs are long enough, and
+        # spreading x costs a pass over the whole step: 0.13 -> 0.09 ms for 26x1x4 on 32x64)
         along = np.broadcast_to(xs, (xs.shape[0], cols, m * n)).reshape(xs.shape[0], -1)
         prod = (along * ys.reshape(1, cols * m * n)).reshape(-1, cols, m * n)
     else:
@@ -47,6 +52,37 @@ def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     np.add(prod, 0.0, out=prod)  # -0 products become +0, as matmul's `0 + x * y`
     acc = np.reshape(a, (rows, cols, m * n), copy=False)  # a view of the SRAM, or an error
     np.add(acc, prod, out=acc)
+
+
+#: bytes of products computed at once by `add_products` (with the accumulator's part, they
+#: stay in a core's L2 cache between the product and the add)
+PRODUCT_CHUNK_BYTES = 512 << 10
+
+
+def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+    """a += np.matmul(x, y), bit for bit (each product as numpy computes it, then one add),
+    over a few PE rows at a time into one reused buffer: the whole product of a large step
+    (8 MB for a 2.5D SUMMA step on 32x32 PEs) would go to memory and back before the add."""
+    rows = a.shape[0]
+    batch = np.broadcast_shapes(a.shape[:-2], x.shape[:-2], y.shape[:-2])
+    if batch != a.shape[:-2]:  # the product is larger than the accumulator: numpy's error
+        a += np.matmul(x, y)
+        return
+    per_row = max(1, a[0].nbytes)
+    step = max(1, PRODUCT_CHUNK_BYTES // per_row)
+    if step >= rows:
+        a += np.matmul(x, y)
+        return
+    shape = np.broadcast_shapes(x.shape[1:-2], y.shape[1:-2]) + (x.shape[-2], y.shape[-1])
+    buf = np.empty((step, *shape), dtype=np.result_type(x, y))
+    for r in range(0, rows, step):
+        part = slice(r, min(r + step, rows))
+        xs, ys = _rows(x, part), _rows(y, part)
+        out = buf[: part.stop - r]
+        if xs.shape[0] == 1 and ys.shape[0] == 1:
+            out = buf[:1]  # both shared along the rows: one product for every row
+        np.matmul(xs, ys, out=out)
+        a[part] += out
 
 
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
@@ -87,8 +123,30 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
     lhs_t, rhs_t = op.transposes
     acc, lhs, rhs = (s.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
-    nr, nc = it.rect[2], it.rect[3]
-    asl, lsl, rsl = acc.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
+    s.steps.append(_matmul_step(it, rect_span(it.rect), acc, lhs, rhs, (m, k, n), op.batches))
+    # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
+    # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
+    if br == 1:
+        s.charge(it.rect, CostKind.MATMUL_ACC, 1, nb * m, k, n, buf=acc)
+    else:
+        s.charge(it.rect, CostKind.MATMUL_ACC, nb, m, k, n, buf=acc)
+
+
+def _matmul_step(
+    it: Item,
+    span: Span,
+    acc: Buffer,
+    lhs: Buffer,
+    rhs: Buffer,
+    mkn: tuple[int, int, int],
+    batches: tuple[int, int, int],
+) -> Step:
+    """The run-time step of a pe.matmul_acc over the PEs of `span` (its own rectangle, or the
+    strided rows of a loop's iterations: pyflame/sim/loop_fission.py)."""
+    m, k, n = mkn
+    nb, bl, br = batches
+    nr, nc = span.nrows, span.ncols
+    asl, lsl, rsl = span.sub(acc), span.sub(lhs), span.sub(rhs)
     ai, li, ri = acc.index, lhs.index, rhs.index
 
     chunks = threads.row_chunks(nr, nr * nc * nb * m * k * n)
@@ -133,7 +191,7 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
             rhs = y.reshape(cols, k, n).transpose(1, 0, 2).reshape(k, cols * n)
             a[:, :, 0] += (lhs @ rhs).reshape(rows, m, cols, n).transpose(0, 2, 1, 3)
         else:
-            a += np.matmul(x, y)
+            add_products(a, x, y)
 
     def make_step(
         lhs_key: int | None = None, rhs_key: int | None = None, acc: PrivateUse | None = None
@@ -188,10 +246,10 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     # from views, a matrix-vector step sums in BLAS's order (`part`): not bit for bit
     exact = not (n == 1 and nb == bl == br == 1)
     access = Access(reads, {ai: asl}, rebuild=rebuild, exact_from_views=exact)
-    s.steps.append(annotate(make_step(), access))
-    # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
-    # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
-    if br == 1:
-        s.charge(it.rect, CostKind.MATMUL_ACC, 1, nb * m, k, n, buf=acc)
-    else:
-        s.charge(it.rect, CostKind.MATMUL_ACC, nb, m, k, n, buf=acc)
+    step = annotate(make_step(), access)
+
+    def merge(over: Span, parts: Sequence[LoopPart]) -> Step:
+        return _matmul_step(it, over, acc, lhs, rhs, mkn, batches)
+
+    # the loop's iterations differ only in their PEs
+    return set_loop_part(step, LoopPart(it.rect, (ai, li, ri, mkn, batches), merge))
