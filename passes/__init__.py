@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory",
+    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives",
     "mesh-to-pe": "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
 }
 
@@ -67,6 +67,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return PlanMemoryPass
 
+    def choose_collectives() -> type[ModulePass]:
+        from pyflame.passes.choose_collectives import ChooseCollectivesPass
+
+        return ChooseCollectivesPass
+
     def lower_mesh_to_pe() -> type[ModulePass]:
         from pyflame.passes.lower_mesh_to_pe import LowerMeshToPEPass
 
@@ -100,6 +105,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "plan-placement": plan_placement,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,
+        "choose-collectives": choose_collectives,
         "lower-mesh-to-pe": lower_mesh_to_pe,
         "fuse-elementwise": fuse_elementwise,
         "allocate-colors": allocate_colors,

@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.core import collectives
-from pyflame.core.errors import ColorAllocationError
-
 if TYPE_CHECKING:
     from xdsl.context import Context
     from xdsl.dialects.builtin import ModuleOp
@@ -70,7 +67,7 @@ def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
         decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
-        lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
+        choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same
     for every target; `target` (a `Target` or a preset's name) is checked, for callers that
@@ -110,30 +107,7 @@ def run_pipeline(module: ModuleOp, spec: str) -> None:
     if not spec:
         return
     with gc_paused():
-        names = spec.split(",")
-        if "flame-to-mesh" not in names or "allocate-colors" not in names:
-            PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-            return
-        backup = module.clone()
-        try:
-            PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-        except ColorAllocationError:
-            # too many colors at once: once more with the collectives whose levels run one
-            # after another (pyflame/core/collectives.py `leaving_out`)
-            _restore(module, backup)
-            with collectives.leaving_out(collectives.CollectiveAlgorithm.KTREE):
-                PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
-
-
-def _restore(module: ModuleOp, backup: ModuleOp) -> None:
-    """Make `module` (in place: callers hold it) what `backup` is."""
-    for op in list(module.body.block.ops):
-        op.detach()
-    for op in list(backup.body.block.ops):
-        op.detach()
-        module.body.block.add_op(op)
-    module.attributes.clear()
-    module.attributes.update(backup.attributes)
+        PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
 
 
 def lower(module: ModuleOp, stage: str) -> ModuleOp:

@@ -1,0 +1,225 @@
+"""choose-collectives: the algorithm of every mesh.allreduce / mesh.reduce, chosen for the whole
+program within the target's routing colors.
+
+flame-to-mesh gives each collective the algorithm with the fewest estimated cycles on its own
+(`collectives.choose`). On its own is not the whole story: a collective's channels are one per
+route configuration, shared by every later collective with the same lines, so they stay live
+from the first such op to the last, and ktree's levels (several channels each) of the row and
+column reductions of a training step, with SUMMA's channels, can need more colors than the
+target has (`ColorAllocationError`); and the more channels a program holds, the more route
+switches allocate-colors orders with barriers (about a thousand cycles each on 64x64 PEs), which
+the per-op costs do not see.
+
+So this pass compares a few whole-program assignments (`candidates`: the per-op choice, the
+per-op choice among the algorithms that need fewer channels, every algorithm everywhere) by
+their estimated cycles: the cost model's critical path (passes/cost_model) plus the barriers,
+counted on a copy lowered through lower-mesh-to-pe, fuse-elementwise and allocate-colors, whose
+allocation also says whether the assignment fits the colors at all (exactly as the real
+lowering will: the same passes). Candidates are lowered cheapest estimate first and skipped once
+their estimate without barriers cannot beat the best total; at most `MAX_LOWERED` are lowered,
+then, if none fitted, the one needing the fewest colors (chain everywhere); if that does not
+fit either, its `ColorAllocationError` (naming the PEs, the colors in use and the user's line)
+is the program's. The assignment kept is written on the ops (`algorithm`); an op whose
+algorithm differs from its per-op choice says why in `pf.why` (pf.explain shows it).
+
+    mesh.allreduce sum %x dims [1] algorithm ktree ...   (per-op choice, colors run out)
+becomes
+    mesh.allreduce sum %x dims [1] algorithm tree {pf.why = "choose-collectives: ..."} ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.passes import ModulePass
+
+from pyflame.core import collectives
+from pyflame.core.collectives import ALGORITHMS, CollectiveAlgorithm
+from pyflame.core.errors import ColorAllocationError
+from pyflame.core.target import Target
+from pyflame.dialects import mesh
+from pyflame.dialects.mesh import dist_of, elem_of
+from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
+from pyflame.passes.cost_model.critical_path import critical_path_cycles
+from pyflame.passes.cost_model.program import WHY_ATTR, estimate
+from pyflame.passes.cost_model.registry import CostContext
+
+#: lowered copies at most per program (each costs about a lowering of the program), not
+#: counting the fewest-colors fallback
+MAX_LOWERED = 3
+
+#: what the dry run lowers: the passes whose outcome depends on the algorithms' channels
+DRY_RUN = "lower-mesh-to-pe,fuse-elementwise,allocate-colors"
+
+#: algorithms by the channels their plans hold (most first): the candidates leave them out in
+#: this order
+BY_CHANNELS = (
+    CollectiveAlgorithm.KTREE,
+    CollectiveAlgorithm.TREE3,
+    CollectiveAlgorithm.TREE,
+    CollectiveAlgorithm.TWO_CHAINS,
+)
+
+Collective = mesh.AllReduceOp | mesh.ReduceOp
+Assignment = tuple[CollectiveAlgorithm, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A lowered candidate: its estimated cycles (critical path + barriers) and barriers, or
+    the error that says it does not fit the colors."""
+
+    assignment: Assignment
+    estimate: int
+    cycles: int = 0
+    barriers: int = 0
+    error: ColorAllocationError | None = None
+
+
+def collective_ops(module: ModuleOp) -> list[Collective]:
+    return [op for op in module.walk() if isinstance(op, Collective)]
+
+
+def per_op_choice(
+    op: Collective, target: Target, allowed: tuple[CollectiveAlgorithm, ...]
+) -> CollectiveAlgorithm:
+    """The algorithm of `allowed` with the fewest estimated cycles for `op` alone."""
+    src = dist_of(op.input)
+    lines = collectives.reduced_lines(src, tuple(op.dims.get_values()))
+    wavelets = collectives.wavelets_per_pe(src, getattr(elem_of(op.input), "bitwidth", 32))
+    to_root = isinstance(op, mesh.ReduceOp)
+    return min(allowed, key=lambda a: collectives.estimate(lines, a, wavelets, target, to_root))
+
+
+def candidates(ops: list[Collective], target: Target) -> list[Assignment]:
+    """The assignments compared: the per-op choice among all algorithms, then among those
+    left after leaving out the most channel-hungry ones in turn (`BY_CHANNELS`), then each
+    algorithm everywhere; duplicates dropped, first kept."""
+    out: list[Assignment] = []
+    allowed = ALGORITHMS
+    for left_out in (None, *BY_CHANNELS):
+        allowed = tuple(a for a in allowed if a != left_out)
+        out.append(tuple(per_op_choice(op, target, allowed) for op in ops))
+    out += [tuple(a for _ in ops) for a in ALGORITHMS]
+    return list(dict.fromkeys(out))
+
+
+def _assign(ops: list[Collective], assignment: Assignment) -> None:
+    for op, algorithm in zip(ops, assignment, strict=True):
+        op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(algorithm)
+
+
+def _main(module: ModuleOp) -> func.FuncOp | None:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            return op
+    return None
+
+
+def program_estimate(module: ModuleOp) -> int:
+    """The cost model's critical path of the module (no barriers)."""
+    return critical_path_cycles(estimate(module))
+
+
+def lower_copy(ctx: Context, module: ModuleOp, assignment: Assignment) -> Outcome:
+    """Lower a copy of `module` with `assignment` through `DRY_RUN`; its barriers or error."""
+    from xdsl.passes import PassPipeline
+
+    from pyflame.passes import all_passes
+
+    copy = module.clone()
+    _assign(collective_ops(copy), assignment)
+    est = program_estimate(copy)
+    try:
+        PassPipeline.parse_spec(all_passes(), DRY_RUN).apply(ctx, copy)
+    except ColorAllocationError as error:
+        return Outcome(assignment, est, error=error)
+    barriers, rows, cols = count_barriers(copy)
+    each = barrier_cycles(CostContext(Target.of_module(module)), rows, cols) if barriers else 0
+    return Outcome(assignment, est, est + barriers * each, barriers)
+
+
+def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
+    """Set the program's assignment (see the module's doc); returns the candidates lowered,
+    in the order they were (the kept one is the fitting one with the fewest cycles)."""
+    ops = collective_ops(module)
+    if not ops or _main(module) is None:
+        return []
+    target = Target.of_module(module)
+    options = candidates(ops, target)
+    per_op = options[0]
+    if len(options) == 1:
+        _assign(ops, per_op)
+        return []
+    estimates = {}
+    for assignment in options:
+        _assign(ops, assignment)
+        estimates[assignment] = program_estimate(module)
+    ranked = sorted(options, key=lambda a: (estimates[a], options.index(a)))
+    fewest_colors = tuple(CollectiveAlgorithm.CHAIN for _ in ops)
+    lowered: list[Outcome] = []
+    best: Outcome | None = None
+    for assignment in ranked:
+        if len(lowered) >= MAX_LOWERED:
+            break
+        if best is not None and estimates[assignment] >= best.cycles:
+            break  # sorted: no later one can beat the best even without barriers
+        outcome = lower_copy(ctx, module, assignment)
+        lowered.append(outcome)
+        if outcome.error is None and (best is None or outcome.cycles < best.cycles):
+            best = outcome
+    if best is None and all(o.assignment != fewest_colors for o in lowered):
+        outcome = lower_copy(ctx, module, fewest_colors)
+        lowered.append(outcome)
+        if outcome.error is None:
+            best = outcome
+    if best is None:
+        error = lowered[-1].error
+        assert error is not None
+        raise ColorAllocationError(
+            f"{error} (choose-collectives: no assignment of the collectives' algorithms fits, "
+            "chain everywhere included)"
+        )
+    _assign(ops, best.assignment)
+    _explain(ops, per_op, best, lowered, target)
+    return lowered
+
+
+def _explain(
+    ops: list[Collective],
+    per_op: Assignment,
+    best: Outcome,
+    lowered: list[Outcome],
+    target: Target,
+) -> None:
+    """`pf.why` on every op whose algorithm is not its per-op choice."""
+    first = next((o for o in lowered if o.assignment == per_op), None)
+    if first is None:
+        reason = "costs more over the whole program"
+    elif first.error is not None:
+        reason = f"needs more than {target.name}'s {target.num_colors} routing colors"
+    else:
+        reason = (
+            f"{first.cycles:,} estimated cycles over the program ({first.barriers} barriers), "
+            f"against {best.cycles:,} ({best.barriers} barriers)"
+        )
+    for op, mine, alone in zip(ops, best.assignment, per_op, strict=True):
+        if mine == alone:
+            continue
+        why = f"choose-collectives: {mine}, not {alone} (its per-op choice): the per-op choice {reason}"
+        old = op.attributes.get(WHY_ATTR)
+        if isinstance(old, StringAttr) and old.data:
+            why = f"{old.data}; {why}"
+        op.attributes[WHY_ATTR] = StringAttr(why)
+
+
+class ChooseCollectivesPass(ModulePass):
+    """Choose the collectives' algorithms for the whole program within the routing colors."""
+
+    name = "choose-collectives"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        choose(ctx, op)
