@@ -47,12 +47,13 @@ from pyflame.passes.cost_model.critical_path import critical_path_cycles
 from pyflame.passes.cost_model.program import WHY_ATTR, estimate
 from pyflame.passes.cost_model.registry import CostContext
 
-#: lowered copies at most per program (each costs about a lowering of the program), not
-#: counting the fewest-colors fallback
-MAX_LOWERED = 3
+#: lowered copies at most per program (each costs about a lowering of the program)
+MAX_LOWERED = 4
 
-#: what the dry run lowers: the passes whose outcome depends on the algorithms' channels
-DRY_RUN = "lower-mesh-to-pe,fuse-elementwise,allocate-colors"
+#: what a candidate is lowered through: the passes whose outcome depends on the channels
+#: (fuse-elementwise moves only elementwise ops, never a channel op: the same colors and
+#: barriers without it)
+DRY_RUN = "lower-mesh-to-pe,allocate-colors"
 
 #: algorithms by the channels their plans hold (most first): the candidates leave them out in
 #: this order
@@ -158,26 +159,26 @@ def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
     for assignment in options:
         _assign(ops, assignment)
         estimates[assignment] = program_estimate(module)
-    ranked = sorted(options, key=lambda a: (estimates[a], options.index(a)))
     fewest_colors = tuple(CollectiveAlgorithm.CHAIN for _ in ops)
+    # the per-op choice, then the fewest colors (a bound, and what fits when anything does),
+    # then the others cheapest estimate first
+    order = list(
+        dict.fromkeys([per_op, fewest_colors, *sorted(options, key=estimates.__getitem__)])
+    )
     lowered: list[Outcome] = []
     best: Outcome | None = None
-    for assignment in ranked:
+    for assignment in order:
         if len(lowered) >= MAX_LOWERED:
             break
         if best is not None and estimates[assignment] >= best.cycles:
-            break  # sorted: no later one can beat the best even without barriers
+            continue  # cannot beat the best even without barriers
         outcome = lower_copy(ctx, module, assignment)
         lowered.append(outcome)
         if outcome.error is None and (best is None or outcome.cycles < best.cycles):
             best = outcome
-    if best is None and all(o.assignment != fewest_colors for o in lowered):
-        outcome = lower_copy(ctx, module, fewest_colors)
-        lowered.append(outcome)
-        if outcome.error is None:
-            best = outcome
     if best is None:
-        error = lowered[-1].error
+        # the fewest colors' error: what the program needs at least
+        error = next(o.error for o in lowered if o.assignment == fewest_colors)
         assert error is not None
         raise ColorAllocationError(
             f"{error} (choose-collectives: no assignment of the collectives' algorithms fits, "
