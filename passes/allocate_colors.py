@@ -176,12 +176,16 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
-            first_route = channels[next(iter(switching))].routes[0]
+            channel, lo = next(iter(switching.items()))
+            first_route = channels[channel].routes[0]
             where = describe_loc(first_route) or "the program"
+            colors = _ranges(list(range(target.num_colors)))
             raise ColorAllocationError(
-                f"{where}: these routes replace rules an earlier transfer left on every free "
-                f"color, and ordering the switch with that traffic needs {BARRIER_COLORS} "
-                f"more colors than {target.name}'s {target.num_colors}"
+                f"{where}: these routes ({_pes_of(first_route)}) replace rules an earlier "
+                f"transfer left on every free color (color{'s' * (target.num_colors > 1)} "
+                f"{colors}, last used by {_op_place(ops[lo])}), and ordering the switch with "
+                f"that traffic needs {BARRIER_COLORS} more colors than {target.name}'s "
+                f"{target.num_colors}"
             )
         usable = target.num_colors - BARRIER_COLORS
         mapping, switching = _assign(channels, ops, target, rows, cols, usable, cells)
