@@ -21,7 +21,7 @@ from pyflame.core.target import Target
 from pyflame.passes.assign_layouts import choose_grid
 
 MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
-TO_MESH = "place-on-fabric,plan-placement,flame-to-mesh,plan-memory"
+TO_MESH = "place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives"
 
 
 def build_step() -> pf.Tensor:
@@ -44,9 +44,9 @@ def step_ir() -> str:
 
 def measure(text: str, passes: str) -> tuple[int, int, int]:
     """(simulated cycles, host I/O cycles, redistributions) of the step lowered with `passes`
-    to mesh. The redistributions are counted on a copy at mesh; the run lowers flame to pe in
-    one pipeline, as `pf.eval` does (so a color shortage compiles again without ktree:
-    `compiler.run_pipeline`)."""
+    to mesh (choose-collectives last: the collectives' algorithms fitting the colors). The
+    redistributions are counted on a copy at mesh; the run lowers flame to pe in one pipeline,
+    as `pf.eval` does."""
     at_mesh = Parser(compiler.make_context(), text).parse_module()
     compiler.run_pipeline(at_mesh, passes)
     moves = len(MOVES.findall(str(at_mesh)))
