@@ -46,6 +46,8 @@ from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
 from pyflame.passes.cost_model.critical_path import critical_path_cycles
 from pyflame.passes.cost_model.program import WHY_ATTR, estimate
 from pyflame.passes.cost_model.registry import CostContext
+from pyflame.passes.pe_lowering.collectives import channel_configs
+from pyflame.passes.pe_lowering.state import anchor_of
 
 #: lowered copies at most per program (each costs about a lowering of the program)
 MAX_LOWERED = 4
@@ -120,6 +122,31 @@ def _main(module: ModuleOp) -> func.FuncOp | None:
     return None
 
 
+def collective_colors(ops: list[Collective], assignment: Assignment, target: Target) -> int:
+    """The most channels the collectives alone hold at once under `assignment`, as
+    allocate-colors will see them: one per (anchor, route configuration) (lower-mesh-to-pe's
+    `channel_configs`), live from the first op that opens it to the last, all of an op's
+    counted at once (an upper bound inside one op). A candidate needing at least as many as
+    one that did not fit is not lowered."""
+    index = {op: i for i, op in enumerate(ops)}
+    span: dict[tuple, tuple[int, int]] = {}
+    for op, algorithm in zip(ops, assignment, strict=True):
+        for key in channel_keys(op, algorithm, target):
+            first, _ = span.get(key, (index[op], index[op]))
+            span[key] = (first, index[op])
+    return max(
+        (sum(1 for a, b in span.values() if a <= i <= b) for i in range(len(ops))), default=0
+    )
+
+
+def channel_keys(op: Collective, algorithm: CollectiveAlgorithm, target: Target) -> set[tuple]:
+    dists = [
+        v.type.dist for v in (*op.operands, *op.results) if isinstance(v.type, mesh.MeshTensorType)
+    ]
+    anchor = anchor_of(dists)
+    return {(anchor, config) for config in channel_configs(op, algorithm, target)}
+
+
 def program_estimate(module: ModuleOp) -> int:
     """The cost model's critical path of the module (no barriers)."""
     return critical_path_cycles(estimate(module))
@@ -159,23 +186,41 @@ def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
     for assignment in options:
         _assign(ops, assignment)
         estimates[assignment] = program_estimate(module)
+    colors = {a: collective_colors(ops, a, target) for a in options}
     fewest_colors = tuple(CollectiveAlgorithm.CHAIN for _ in ops)
-    # the per-op choice, then the fewest colors (a bound, and what fits when anything does),
-    # then the others cheapest estimate first
-    order = list(
-        dict.fromkeys([per_op, fewest_colors, *sorted(options, key=estimates.__getitem__)])
-    )
     lowered: list[Outcome] = []
     best: Outcome | None = None
-    for assignment in order:
-        if len(lowered) >= MAX_LOWERED:
-            break
-        if best is not None and estimates[assignment] >= best.cycles:
-            continue  # cannot beat the best even without barriers
-        outcome = lower_copy(ctx, module, assignment)
-        lowered.append(outcome)
-        if outcome.error is None and (best is None or outcome.cycles < best.cycles):
-            best = outcome
+
+    def predicted(assignment: Assignment) -> float:
+        """The estimate plus the barriers of the costliest fitting candidate lowered so far
+        that held no more colors (more channels held, at least as many switches); infinite
+        when it needs at least as many colors as one that did not fit."""
+        if any(colors[assignment] >= colors[o.assignment] for o in lowered if o.error):
+            return float("inf")
+        fewer = [
+            o.cycles - o.estimate
+            for o in lowered
+            if not o.error and colors[o.assignment] <= colors[assignment]
+        ]
+        return estimates[assignment] + max(fewer, default=0)
+
+    # the per-op choice, then the fewest colors (a bound, and what fits when anything does),
+    # then the others by predicted cycles, re-predicted after each lowering
+    waiting = [a for a in options if a not in (per_op, fewest_colors)]
+    lowered.append(lower_copy(ctx, module, per_op))
+    first = lowered[0]
+    if per_op != fewest_colors and (first.error or estimates[fewest_colors] < first.cycles):
+        lowered.append(lower_copy(ctx, module, fewest_colors))
+    while len(lowered) < MAX_LOWERED and waiting:
+        fitting = [o for o in lowered if not o.error]
+        best = min(fitting, key=lambda o: o.cycles) if fitting else None
+        assignment = min(waiting, key=lambda a: (predicted(a), options.index(a)))
+        waiting.remove(assignment)
+        if predicted(assignment) >= (best.cycles if best else float("inf")):
+            break  # sorted: no other can beat the best
+        lowered.append(lower_copy(ctx, module, assignment))
+    fitting = [o for o in lowered if not o.error]
+    best = min(fitting, key=lambda o: o.cycles) if fitting else None
     if best is None:
         # the fewest colors' error: what the program needs at least
         error = next(o.error for o in lowered if o.assignment == fewest_colors)
@@ -213,7 +258,9 @@ def _explain(
         why = f"choose-collectives: {mine}, not {alone} (its per-op choice): the per-op choice {reason}"
         old = op.attributes.get(WHY_ATTR)
         if isinstance(old, StringAttr) and old.data:
-            why = f"{old.data}; {why}"
+            # another pass's reason stays; this pass's own (a second run) is replaced
+            kept = [r for r in old.data.split("; ") if not r.startswith("choose-collectives:")]
+            why = "; ".join([*kept, why])
         op.attributes[WHY_ATTR] = StringAttr(why)
 
 
