@@ -42,10 +42,6 @@ from pyflame.core.errors import ColorAllocationError
 from pyflame.core.target import Target
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of, elem_of
-from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
-from pyflame.passes.cost_model.critical_path import critical_path_cycles
-from pyflame.passes.cost_model.program import WHY_ATTR, estimate
-from pyflame.passes.cost_model.registry import CostContext
 from pyflame.passes.pe_lowering.collectives import channel_configs
 from pyflame.passes.pe_lowering.state import anchor_of
 
@@ -149,6 +145,10 @@ def channel_keys(op: Collective, algorithm: CollectiveAlgorithm, target: Target)
 
 def program_estimate(module: ModuleOp) -> int:
     """The cost model's critical path of the module (no barriers)."""
+    # the cost model needs numpy; loading the passes does not (pyflame-opt's start-up)
+    from pyflame.passes.cost_model.critical_path import critical_path_cycles
+    from pyflame.passes.cost_model.program import estimate
+
     return critical_path_cycles(estimate(module))
 
 
@@ -157,6 +157,8 @@ def lower_copy(ctx: Context, module: ModuleOp, assignment: Assignment) -> Outcom
     from xdsl.passes import PassPipeline
 
     from pyflame.passes import all_passes
+    from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
+    from pyflame.passes.cost_model.registry import CostContext
 
     copy = module.clone()
     _assign(collective_ops(copy), assignment)
@@ -242,6 +244,8 @@ def _explain(
     target: Target,
 ) -> None:
     """`pf.why` on every op whose algorithm is not its per-op choice."""
+    from pyflame.passes.cost_model.program import WHY_ATTR
+
     first = next((o for o in lowered if o.assignment == per_op), None)
     if first is None:
         reason = "costs more over the whole program"
