@@ -49,8 +49,8 @@ def plan_for(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
     """The 2.5D plan of `op` on `target` (the same for the lowering and the cost model): what
     the operands and the result leave of the usable SRAM goes to its buffers."""
     a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
-    if any(d.origin != (0, 0) for d in (a, b, c)):
-        return None  # its rectangles start at PE (0, 0): elsewhere, SUMMA
+    if len({d.origin for d in (a, b, c)}) > 1:
+        return None  # one grid for the three (lower-mesh-to-pe moves its rectangles there)
     eb = elem_bytes_of(op.result.type.element_type)
     spare = target.usable_sram_bytes - eb * (a.local_elems + b.local_elems + c.local_elems)
     lanes = (target.flops_per_cycle_fp16 if eb == 2 else target.flops_per_cycle) // 2
