@@ -13,13 +13,15 @@ the per-op costs do not see.
 So this pass compares a few whole-program assignments (`candidates`: the per-op choice, the
 per-op choice among the algorithms that need fewer channels, every algorithm everywhere) by
 their estimated cycles: the cost model's critical path (passes/cost_model) plus the barriers,
-counted on a copy lowered through lower-mesh-to-pe, fuse-elementwise and allocate-colors, whose
-allocation also says whether the assignment fits the colors at all (exactly as the real
-lowering will: the same passes). Candidates are lowered cheapest estimate first and skipped once
-their estimate without barriers cannot beat the best total; at most `MAX_LOWERED` are lowered,
-then, if none fitted, the one needing the fewest colors (chain everywhere); if that does not
-fit either, its `ColorAllocationError` (naming the PEs, the colors in use and the user's line)
-is the program's. The assignment kept is written on the ops (`algorithm`); an op whose
+counted on a copy lowered through lower-mesh-to-pe and allocate-colors, whose allocation also
+says whether the assignment fits the colors at all (the real passes: the real verdict). It
+lowers the per-op choice (kept at once when it fits without barriers), then chain everywhere
+(the fewest colors: a bound, and what fits if anything does), then, one at a time, the
+candidate with the fewest *predicted* cycles (its estimate plus the barriers of a lowered one
+holding no more channels: `collective_colors`, counted from lower-mesh-to-pe's own route
+configurations), until no prediction beats the best or `MAX_LOWERED` copies. If nothing fits,
+chain everywhere's `ColorAllocationError` (naming the user's line, the PEs and the colors in
+use) is the program's. The assignment kept is written on the ops (`algorithm`); an op whose
 algorithm differs from its per-op choice says why in `pf.why` (pf.explain shows it).
 
     mesh.allreduce sum %x dims [1] algorithm ktree ...   (per-op choice, colors run out)
@@ -46,7 +48,7 @@ from pyflame.passes.pe_lowering.collectives import channel_configs
 from pyflame.passes.pe_lowering.state import anchor_of
 
 #: lowered copies at most per program (each costs about a lowering of the program)
-MAX_LOWERED = 4
+MAX_LOWERED = 3
 
 #: what a candidate is lowered through: the passes whose outcome depends on the channels
 #: (fuse-elementwise moves only elementwise ops, never a channel op: the same colors and
