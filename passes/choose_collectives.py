@@ -154,8 +154,11 @@ def program_estimate(module: ModuleOp) -> int:
     return critical_path_cycles(estimate(module))
 
 
-def lower_copy(ctx: Context, module: ModuleOp, assignment: Assignment) -> Outcome:
-    """Lower a copy of `module` with `assignment` through `DRY_RUN`; its barriers or error."""
+def lower_copy(
+    ctx: Context, module: ModuleOp, assignment: Assignment, est: int | None = None
+) -> Outcome:
+    """Lower a copy of `module` with `assignment` through `DRY_RUN`; its barriers or error.
+    `est`: the assignment's estimate, if known (computed on the copy otherwise)."""
     from xdsl.passes import PassPipeline
 
     from pyflame.passes import all_passes
@@ -164,7 +167,8 @@ def lower_copy(ctx: Context, module: ModuleOp, assignment: Assignment) -> Outcom
 
     copy = module.clone()
     _assign(collective_ops(copy), assignment)
-    est = program_estimate(copy)
+    if est is None:
+        est = program_estimate(copy)
     try:
         PassPipeline.parse_spec(all_passes(), DRY_RUN).apply(ctx, copy)
     except ColorAllocationError as error:
@@ -186,6 +190,12 @@ def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
     if len(options) == 1:
         _assign(ops, per_op)
         return []
+    # the per-op choice first, without estimating anything: fitting without barriers it is
+    # the cheapest (each op at its least), and most programs stop here
+    first = lower_copy(ctx, module, per_op, est=0)
+    if first.error is None and first.barriers == 0:
+        _assign(ops, per_op)
+        return [first]
     estimates = {}
     for assignment in options:
         _assign(ops, assignment)
@@ -211,10 +221,13 @@ def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
     # the per-op choice, then the fewest colors (a bound, and what fits when anything does),
     # then the others by predicted cycles, re-predicted after each lowering
     waiting = [a for a in options if a not in (per_op, fewest_colors)]
-    lowered.append(lower_copy(ctx, module, per_op))
-    first = lowered[0]
+    barrier_cost = first.cycles - first.estimate
+    first = Outcome(
+        per_op, estimates[per_op], estimates[per_op] + barrier_cost, first.barriers, first.error
+    )
+    lowered.append(first)
     if per_op != fewest_colors and (first.error or estimates[fewest_colors] < first.cycles):
-        lowered.append(lower_copy(ctx, module, fewest_colors))
+        lowered.append(lower_copy(ctx, module, fewest_colors, estimates[fewest_colors]))
     while len(lowered) < MAX_LOWERED and waiting:
         fitting = [o for o in lowered if not o.error]
         best = min(fitting, key=lambda o: o.cycles) if fitting else None
@@ -222,7 +235,7 @@ def choose(ctx: Context, module: ModuleOp) -> list[Outcome]:
         waiting.remove(assignment)
         if predicted(assignment) >= (best.cycles if best else float("inf")):
             break  # sorted: no other can beat the best
-        lowered.append(lower_copy(ctx, module, assignment))
+        lowered.append(lower_copy(ctx, module, assignment, estimates[assignment]))
     fitting = [o for o in lowered if not o.error]
     best = min(fitting, key=lambda o: o.cycles) if fitting else None
     if best is None:
