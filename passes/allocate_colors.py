@@ -176,12 +176,16 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
-            first_route = channels[next(iter(switching))].routes[0]
+            channel, lo = next(iter(switching.items()))
+            first_route = channels[channel].routes[0]
             where = describe_loc(first_route) or "the program"
+            colors = _ranges(list(range(target.num_colors)))
             raise ColorAllocationError(
-                f"{where}: these routes replace rules an earlier transfer left on every free "
-                f"color, and ordering the switch with that traffic needs {BARRIER_COLORS} "
-                f"more colors than {target.name}'s {target.num_colors}"
+                f"{where}: these routes ({_pes_of(first_route)}) replace rules an earlier "
+                f"transfer left on every free color (color{'s' * (target.num_colors > 1)} "
+                f"{colors}, last used by {_op_place(ops[lo])}), and ordering the switch with "
+                f"that traffic needs {BARRIER_COLORS} more colors than {target.name}'s "
+                f"{target.num_colors}"
             )
         usable = target.num_colors - BARRIER_COLORS
         mapping, switching = _assign(channels, ops, target, rows, cols, usable, cells)
@@ -225,6 +229,7 @@ def _assign(
             raise ColorAllocationError(
                 f"{where}: more than {colors} routing colors are needed at once on "
                 f"{target.name}{kept}; split the program or use fewer concurrent collectives"
+                f" ({_in_use(channels, mapping, busy_until, ops, ch)})"
             )
         agreeing = [c for c in free if rules.agree(c, channel, ch.routes)]
         if agreeing:
@@ -238,6 +243,55 @@ def _assign(
         mapping[channel] = color
         busy_until[color] = ch.last
     return mapping, switching
+
+
+def _in_use(
+    channels: dict[int, _Channel],
+    mapping: dict[int, int],
+    busy_until: dict[int, int],
+    ops: list[Operation],
+    needing: _Channel,
+) -> str:
+    """What a color shortage is made of: the PEs of the channel that finds no free color, and
+    each color in use there with the line (and PEs) of the op that opened the channel on it."""
+    holder: dict[int, int] = {}  # color -> its latest channel (mapping is in first-use order)
+    for channel, color in mapping.items():
+        holder[color] = channel
+    holder = {c: ch for c, ch in holder.items() if busy_until[c] >= needing.first}
+    where: dict[str, list[int]] = {}
+    for color, channel in sorted(holder.items()):
+        op = ops[channels[channel].first]
+        where.setdefault(_op_place(op), []).append(color)
+    held = "; ".join(f"color{'s' * (len(cs) > 1)} {_ranges(cs)} by {w}" for w, cs in where.items())
+    return f"on {_pes_of(ops[needing.first])}; in use there: {held}"
+
+
+def _op_place(op: Operation) -> str:
+    """`file:line (PEs ...)` of the op that opens a channel."""
+    line = describe_loc(op) or op.name
+    return f"{line} ({_pes_of(op)})"
+
+
+def _pes_of(op: Operation) -> str:
+    rects = [o.rect for o in op.walk() if isinstance(o, pe.PEOp)]
+    if not rects:
+        return "no PEs"
+    r0 = min(r[0] for r in rects)
+    c0 = min(r[1] for r in rects)
+    r1 = max(r[0] + r[2] for r in rects) - 1
+    c1 = max(r[1] + r[3] for r in rects) - 1
+    return f"PEs ({r0}, {c0})..({r1}, {c1})"
+
+
+def _ranges(values: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    out: list[str] = []
+    for v in values:
+        if out and out[-1].split("-")[-1] == str(v - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{v}"
+        else:
+            out.append(str(v))
+    return ", ".join(out)
 
 
 def _insert_barriers(

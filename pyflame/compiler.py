@@ -67,7 +67,7 @@ def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
         decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
-        lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
+        choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same
     for every target; `target` (a `Target` or a preset's name) is checked, for callers that
@@ -99,15 +99,15 @@ def gc_paused() -> Iterator[None]:
 
 
 def run_pipeline(module: ModuleOp, spec: str) -> None:
-    """Run the pass pipeline `spec` (PyFlame's pass names) on `module`, in place; once more
-    without ktree collectives when allocate-colors runs out of colors (passes
-    `apply_pipeline`), also when the module is already at the mesh stage."""
-    from pyflame.passes import apply_pipeline
+    """Run the pass pipeline `spec` (PyFlame's pass names) on `module`, in place."""
+    from xdsl.passes import PassPipeline
+
+    from pyflame.passes import all_passes
 
     if not spec:
         return
     with gc_paused():
-        apply_pipeline(module, spec, make_context())
+        PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
 
 
 def lower(module: ModuleOp, stage: str) -> ModuleOp:

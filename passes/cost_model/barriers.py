@@ -103,11 +103,12 @@ def count_barriers(pe_module: ModuleOp) -> tuple[int, int, int]:
 def estimate_barriers(mesh_module: ModuleOp) -> BarrierEstimate:
     """The barriers lowering `mesh_module` (left as it is) adds, and what they cost."""
     from xdsl.context import Context
+    from xdsl.passes import PassPipeline
 
-    from pyflame.passes import PIPELINES, apply_pipeline
+    from pyflame.passes import PIPELINES, all_passes
 
-    lowered = mesh_module.clone()  # lowered as the compiler does, with its retry
-    apply_pipeline(lowered, PIPELINES["mesh-to-pe"], Context())
+    lowered = mesh_module.clone()
+    PassPipeline.parse_spec(all_passes(), PIPELINES["mesh-to-pe"]).apply(Context(), lowered)
     barriers, rows, cols = count_barriers(lowered)
     ctx = CostContext(Target.of_module(mesh_module))
     return BarrierEstimate(barriers, rows, cols, barrier_cycles(ctx, rows, cols))

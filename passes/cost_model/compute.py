@@ -19,7 +19,7 @@ import math
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import elementwise, reductions
-from pyflame.core.exchange_plan import global_coords
+from pyflame.core.distribution import Distribution
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
@@ -60,13 +60,27 @@ def convert(op: mesh.ConvertOp, ctx: CostContext) -> Cost:
     return Cost(cycles, ctx.tile_bytes(op.result))
 
 
+def most_padding(dist: Distribution) -> int:
+    """The most padding elements any PE's tile holds: per PE the tile less its real elements,
+    the product over dims of the block's part below the dim's size (per PE, not per element:
+    a 2**31-element tensor costs a (rows, cols) array, not 16 GiB of coordinates)."""
+    import numpy as np
+
+    rows, cols = dist.grid
+    r = np.arange(rows, dtype=np.int64)[:, None]
+    c = np.arange(cols, dtype=np.int64)[None, :]
+    real = np.ones((rows, cols), dtype=np.int64)
+    for d, n in enumerate(dist.shape):
+        first = np.asarray(dist.block_index(d, r, c), dtype=np.int64) * dist.block[d]
+        real = real * np.clip(n - first, 0, dist.block[d])
+    return int((dist.local_elems - real).max())
+
+
 @cost_rule(mesh.MaskPadOp)
 def mask_pad(op: mesh.MaskPadOp, ctx: CostContext) -> Cost:
     # one fill of the padding of the tile; the PE with the most padding (the grid's last row
     # and column) is the last to finish
-    dist = dist_of(op.input)
-    _, valid = global_coords(dist)
-    most = int((~valid).sum(axis=2).max()) if valid.size else 0
+    most = most_padding(dist_of(op.input))
     copy = copy_if_read_later(op, ctx)
     cycles = copy + ctx.compute_on(CostKind.MASK_PAD, op.input, most)
     return Cost(cycles, ctx.tile_bytes(op.result) if copy else 0)

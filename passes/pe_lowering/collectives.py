@@ -5,12 +5,14 @@ transposes, local reshapes and redistribution."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import collectives
 from pyflame.core.collectives import CollectiveAlgorithm, Phase
 from pyflame.core.reductions import ReductionKind
+from pyflame.core.target import Target
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of, elem_of
 from pyflame.passes.pe_lowering.loops import LoopBody
@@ -160,10 +162,7 @@ def reduce_line(
     multicast from the root; its last receive then forwards the total onto them as it arrives
     (on the last chain's channel, whose routes gain them); returns that channel."""
     sides = [_sides(phase) for phase in plan.phases]
-    configs = [[chain_routes(along, plan.n, side, cross) for side in ss] for ss in sides]
-    if back is not None:
-        assert len(sides[-1][-1]) == 1 and sides[-1][-1][0][-1] == plan.root, plan
-        configs[-1][-1] = configs[-1][-1] + back
+    configs = line_configs(along, plan, cross, back)
     prerouted = sum(map(len, sides)) <= PREROUTED_CHANNELS
     routed = [[lw.channel(c) for c in cs] for cs in configs] if prerouted else []
     colors: list[int] = []
@@ -173,10 +172,29 @@ def reduce_line(
             lw, buf, along, ss, cross, kind, colors, back is not None and k == len(sides) - 1
         )
     if plan.moved_from is not None:
-        color = lw.channel(chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross))
+        color = lw.channel(moved_routes(along, plan, cross))
         lw.emit(pe.SendOp(buf, color=color, pes=_line_rect(along, plan.moved_from, cross)))
         lw.emit(pe.RecvOp(buf, color=color, pes=_line_rect(along, plan.root, cross)))
     return colors[-1] if back is not None else None
+
+
+def line_configs(
+    along: str, plan: collectives.LinePlan, cross: Span, back: tuple[Rule, ...] | None = None
+) -> list[list[tuple[Rule, ...]]]:
+    """The route configuration of each side of each phase of `plan` (one channel each), the
+    last one with `back`'s routes added when the root streams the total back on it."""
+    sides = [_sides(phase) for phase in plan.phases]
+    configs = [[chain_routes(along, plan.n, side, cross) for side in ss] for ss in sides]
+    if back is not None:
+        assert len(sides[-1][-1]) == 1 and sides[-1][-1][0][-1] == plan.root, plan
+        configs[-1][-1] = configs[-1][-1] + back
+    return configs
+
+
+def moved_routes(along: str, plan: collectives.LinePlan, cross: Span) -> tuple[Rule, ...]:
+    """The routes of the move of a plan's total to its root (`plan.moved_from` set)."""
+    assert plan.moved_from is not None
+    return chain_routes(along, plan.n, [(plan.moved_from, plan.root)], cross)
 
 
 def back_routes(grid: tuple[int, int], roots: dict[str, int]) -> tuple[Rule, ...]:
@@ -246,6 +264,60 @@ def op_algorithm(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> Collec
     return collectives.choose(lines, wavelets, lw.target, isinstance(op, mesh.ReduceOp))
 
 
+@dataclass(frozen=True)
+class CombineLayout:
+    """How lower_combine reduces an op: its lines (axis, plan, the cross span of its lines)
+    in order, the roots, and the multicast back (None for a reduce) and whether the last
+    line's root streams into it."""
+
+    lines: tuple[tuple[str, collectives.LinePlan, Span], ...]
+    roots: dict[str, int]
+    back: tuple[Rule, ...] | None
+    streamed: bool
+
+
+def combine_layout(
+    op: mesh.AllReduceOp | mesh.ReduceOp, algorithm: CollectiveAlgorithm, target: Target
+) -> CombineLayout:
+    src = dist_of(op.input)
+    to_root = isinstance(op, mesh.ReduceOp)
+    wavelets = op_wavelets(op)
+    axes = "".join(src.split[d] for d in op.dims.get_values())
+    rows, cols = src.grid
+    # the plans of the reduced axes, rows first (their lines: every row; then the root column)
+    plans: list[tuple[str, collectives.LinePlan]] = []
+    if "c" in axes and cols > 1:
+        plans.append(("c", collectives.plan_for(cols, algorithm, to_root, wavelets, target)))
+    if "r" in axes and rows > 1:
+        plans.append(("r", collectives.plan_for(rows, algorithm, to_root, wavelets, target)))
+    roots = {along: plan.root for along, plan in plans}
+    back = None if to_root or not plans else back_routes(src.grid, roots)
+    streamed = back is not None and collectives.streams_back(wavelets, target)
+    lines = tuple(
+        # only the root column holds row totals when the rows were reduced first
+        (along, plan, (0, rows) if along == "c" else (roots["c"], 1) if "c" in roots else (0, cols))
+        for along, plan in plans
+    )
+    return CombineLayout(lines, roots, back, streamed)
+
+
+def channel_configs(
+    op: mesh.AllReduceOp | mesh.ReduceOp, algorithm: CollectiveAlgorithm, target: Target
+) -> list[tuple[Rule, ...]]:
+    """The route configurations lower_combine opens a channel for, in its order (relative to
+    the op's anchor): what choose-collectives counts the colors of an assignment with."""
+    layout = combine_layout(op, algorithm, target)
+    out: list[tuple[Rule, ...]] = []
+    for k, (along, plan, cross) in enumerate(layout.lines):
+        last = layout.back if layout.streamed and k == len(layout.lines) - 1 else None
+        out += [c for cs in line_configs(along, plan, cross, last) for c in cs]
+        if plan.moved_from is not None:
+            out.append(moved_routes(along, plan, cross))
+    if layout.back is not None and not layout.streamed:
+        out.append(layout.back)
+    return out
+
+
 def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAValue:
     """Reduce every row (when the dims were split over columns) to its root column, then that
     column (or every column) to its root row, each line by the op's algorithm's plan; in an
@@ -253,29 +325,14 @@ def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAVa
     every PE (which receive it), a reduce leaves it on PE row/column 0, where its result's
     (collapsed) grid is."""
     src = dist_of(op.input)
-    to_root = isinstance(op, mesh.ReduceOp)
-    algorithm = op_algorithm(op, lw)
-    wavelets = op_wavelets(op)
+    layout = combine_layout(op, op_algorithm(op, lw), lw.target)
     buf = lw.writable_copy(op.input, "allreduce")
-    axes = "".join(src.split[d] for d in op.dims.get_values())
-    rows, cols = src.grid
-    roots: dict[str, int] = {}
-    # the plans of the reduced axes, rows first (their lines: every row; then the root column)
-    lines: list[tuple[str, collectives.LinePlan]] = []
-    if "c" in axes and cols > 1:
-        lines.append(("c", collectives.plan_for(cols, algorithm, to_root, wavelets, lw.target)))
-    if "r" in axes and rows > 1:
-        lines.append(("r", collectives.plan_for(rows, algorithm, to_root, wavelets, lw.target)))
-    roots = {along: plan.root for along, plan in lines}
-    back = None if to_root or not lines else back_routes(src.grid, roots)
-    streamed = back is not None and collectives.streams_back(wavelets, lw.target)
+    back, roots = layout.back, layout.roots
     color = None
-    for k, (along, plan) in enumerate(lines):
-        # only the root column holds row totals when the rows were reduced first
-        cross = (0, rows) if along == "c" else (roots["c"], 1) if "c" in roots else (0, cols)
-        last = back if streamed and k == len(lines) - 1 else None
+    for k, (along, plan, cross) in enumerate(layout.lines):
+        last = back if layout.streamed and k == len(layout.lines) - 1 else None
         color = reduce_line(lw, buf, along, plan, cross, op.kind.data, last)
-    if back is not None and not streamed:  # the root sends the total once it has it
+    if back is not None and not layout.streamed:  # the root sends the total once it has it
         color = lw.channel(back)
         lw.emit(pe.SendOp(buf, color=color, pes=root_rect(src.grid, roots)))
     if color is not None and back is not None:

@@ -49,8 +49,8 @@ def plan_for(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
     """The 2.5D plan of `op` on `target` (the same for the lowering and the cost model): what
     the operands and the result leave of the usable SRAM goes to its buffers."""
     a, b, c = dist_of(op.lhs), dist_of(op.rhs), dist_of(op.result)
-    if any(d.origin != (0, 0) for d in (a, b, c)):
-        return None  # its rectangles start at PE (0, 0): elsewhere, SUMMA
+    if len({d.origin for d in (a, b, c)}) > 1:
+        return None  # one grid for the three (lower-mesh-to-pe moves its rectangles there)
     if any(op.transposes):
         return None  # its gather reads A's block columns in place: a transposed operand, SUMMA
     eb = elem_bytes_of(op.result.type.element_type)

@@ -23,9 +23,6 @@ each level passes through its segments' routers to their roots, so the levels ov
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from xdsl.utils.str_enum import StrEnum
@@ -253,31 +250,10 @@ def estimate(
     )
 
 
-#: algorithms `choose` leaves out (see `leaving_out`)
-_LEFT_OUT: ContextVar[frozenset[CollectiveAlgorithm]] = ContextVar(
-    "collectives_left_out", default=frozenset()
-)
-
-
-@contextlib.contextmanager
-def leaving_out(*algorithms: CollectiveAlgorithm) -> Iterator[None]:
-    """`choose` never picks `algorithms` inside the block. The compiler's retry after a
-    ColorAllocationError leaves out ktree: its levels run at the same time, each on its own
-    colors, so a program with several collectives in flight (the MLP training step on 64x64
-    PEs) can need more colors than the target has, where the fixed plans' levels run one
-    after another."""
-    token = _LEFT_OUT.set(_LEFT_OUT.get() | frozenset(algorithms))
-    try:
-        yield
-    finally:
-        _LEFT_OUT.reset(token)
-
-
 def choose(
     lines: tuple[int, ...], wavelets: int, target: Target, to_root: bool
 ) -> CollectiveAlgorithm:
-    """The algorithm with the fewest estimated cycles (ties: the first of ALGORITHMS), of
-    those not left out (`leaving_out`)."""
-    left_out = _LEFT_OUT.get()
-    allowed = [a for a in ALGORITHMS if a not in left_out]
-    return min(allowed, key=lambda a: estimate(lines, a, wavelets, target, to_root))
+    """The algorithm with the fewest estimated cycles for this op alone (ties: the first of
+    ALGORITHMS). The program's choice (passes/choose_collectives.py) starts from it and weighs
+    the routing colors and barriers every op's channels add up to."""
+    return min(ALGORITHMS, key=lambda a: estimate(lines, a, wavelets, target, to_root))

@@ -48,7 +48,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-TO_MESH = "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory"
+TO_MESH = "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives"
 TO_PE = "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
 
 
@@ -96,7 +96,7 @@ def test_compile_module(fake_passes: list[str]) -> None:
 def test_pipeline_is_every_step_in_order() -> None:
     assert compiler.pipeline() == (
         "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,"
-        "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
+        "choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
     )
     assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()
     with pytest.raises(ValueError, match="unknown target 'wse9'"):
@@ -166,63 +166,25 @@ def test_run_module_bad_inputs(fake: FakeCompiler) -> None:
     assert fake.compiles == 0  # inputs are checked before compiling
 
 
-def test_a_color_shortage_compiles_again_without_ktree(monkeypatch):
-    """ktree's levels run at once on their own colors: when allocate-colors runs out, the
-    pipeline runs once more with the collectives whose levels run in turn (the MLP training
-    step on 64x64 PEs of WSE2 needed this); the answer is the same."""
-    from pyflame.core import collectives
+def test_a_color_shortage_is_not_retried(monkeypatch):
+    """The pipeline runs once: choose-collectives picks algorithms that fit the colors, and an
+    allocate-colors error is the program's (no second compile with other algorithms)."""
     from pyflame.core.errors import ColorAllocationError
     from pyflame.passes import allocate_colors
 
-    real = allocate_colors.allocate
-    seen: list[bool] = []  # per call: whether ktree was left out
+    calls: list[int] = []
 
     def short_of_colors(fn, target):
-        seen.append(collectives.CollectiveAlgorithm.KTREE in collectives._LEFT_OUT.get())
-        if not seen[-1]:
-            raise ColorAllocationError("more than 19 routing colors are needed at once")
-        return real(fn, target)
-
-    monkeypatch.setattr(allocate_colors, "allocate", short_of_colors)
-    data = np.arange(256, dtype=np.float32).reshape(16, 16)
-    with pf.target(pf.sim.SMALL):
-        x = pf.from_numpy(data, layout=pf.MeshLayout.grid(16, 16))
-        assert "algorithm ktree" in pf.ir(x.sum(), stage="mesh")  # what the chooser picks
-        assert x.sum().item() == data.sum()
-    assert seen == [False, True]  # the first try could use ktree, the one that ran could not
-    with collectives.leaving_out(collectives.CollectiveAlgorithm.KTREE):
-        assert collectives.choose((16,), 1, pf.sim.SMALL, True) != "ktree"
-
-
-def test_out_of_colors_retry_from_the_mesh_stage(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lowered in two pipelines (flame -> mesh, then mesh -> pe, as benchmarks/cost_model.py
-    and the cost model's barrier count do), the ktree collectives the mesh module already
-    names lose their algorithm on the retry and lower-mesh-to-pe chooses among the others
-    (the MLP step's cost-model check failed with ColorAllocationError before, session 9)."""
-    from pyflame.core import collectives
-    from pyflame.core.errors import ColorAllocationError
-    from pyflame.passes import allocate_colors
-    from pyflame.sim.planner import compile_plan
-    from pyflame.trace import trace_module
-
-    real = allocate_colors.allocate
-    receives: list[int] = []  # per call: the pe program's receives
-
-    def short_of_colors(fn, target):
-        receives.append(str(fn).count("pe.recv"))
-        if collectives.CollectiveAlgorithm.KTREE not in collectives._LEFT_OUT.get():
-            raise ColorAllocationError("more than 19 routing colors are needed at once")
-        return real(fn, target)
+        calls.append(1)
+        raise ColorAllocationError("more than 19 routing colors are needed at once")
 
     data = np.arange(256, dtype=np.float32).reshape(16, 16)
     with pf.target(pf.sim.SMALL):
         x = pf.from_numpy(data, layout=pf.MeshLayout.grid(16, 16))
-        module, _, inputs = trace_module([x.sum() * 2])
+        module = runtime._program_module((x.sum(),))
     compiler.lower(module, "mesh")
-    assert "algorithm ktree" in str(module)
+    assert "algorithm ktree" in str(module)  # fits SMALL's colors: the per-op choice
     monkeypatch.setattr(allocate_colors, "allocate", short_of_colors)
-    compiler.lower(module, "pe")
-    # ktree's levels (30 receives on 16x16) the first time, another algorithm's (22) then
-    assert len(receives) == 2 and receives[0] != receives[1]
-    (out,), _ = compile_plan(module).run(list(inputs))
-    assert float(out) == data.sum() * 2
+    with pytest.raises(ColorAllocationError, match="more than 19"):
+        compiler.lower(module, "pe")
+    assert len(calls) == 1

@@ -211,3 +211,31 @@ def test_estimate_program_totals():
     # the exp's result: a 20x20 f32 tile
     assert program.sram_peak_bytes == 20 * 20 * 4
     assert estimate_program(module, barriers=False).cycles == program.cycles
+
+
+def test_mask_pads_most_padding_is_counted_per_pe_not_per_element():
+    """The PE with the most padding, from each dim's block part below the dim's size: equal to
+    the count over every element's global coordinates on odd shapes and every split, and a
+    2**31-element tensor costs a (rows, cols) array, not 16 GiB of coordinates."""
+    import itertools
+
+    from pyflame.core.distribution import Distribution
+    from pyflame.core.exchange_plan import global_coords
+    from pyflame.passes.cost_model.compute import most_padding
+
+    checked = 0
+    for shape in [(7,), (9, 13), (37, 29), (5, 1), (3, 4, 5), (1,), (0, 3)]:
+        for grid in [(1, 1), (2, 3), (4, 4), (3, 1), (1, 5)]:
+            for split in itertools.product(["r", "c", "", "rc"], repeat=len(shape)):
+                if len(set("".join(split))) != len("".join(split)):
+                    continue
+                d = Distribution(shape, grid, split)
+                _, valid = global_coords(d)
+                expected = int((~valid).sum(axis=2).max()) if valid.size else 0
+                assert most_padding(d) == expected, (shape, grid, split)
+                checked += 1
+    assert checked > 250
+    huge = Distribution((2**31,), (750, 750), ("rc",))
+    # 3818 per PE, 141,352 padding elements in all: the last PEs hold nothing else
+    assert huge.local_elems * 750 * 750 - 2**31 > huge.local_elems
+    assert most_padding(huge) == huge.local_elems

@@ -23,6 +23,7 @@ from pyflame.core.errors import CompileError
 from pyflame.core.exchange_plan import exchange_phases
 from pyflame.dialects import flame, mesh
 from pyflame.passes.layouts import ASSIGNED_ATTR, dist_text, parse_dist_text
+from pyflame.passes.pe_lowering.layered_matmul import plan_for as layered_plan_for
 
 WAVELET = dataclasses.replace(pf.sim.SMALL, fidelity="wavelet")
 
@@ -292,3 +293,34 @@ def test_an_origin_hint_past_the_fabric_is_a_compile_error():
         pytest.raises(CompileError, match=r"needs a 4x4 grid at \(14, 0\)"),
     ):
         pf.eval(pf.from_numpy(X, layout=pf.MeshLayout.grid(4, 4, at=(14, 0))) + 1)
+
+
+@pytest.mark.parametrize("target", [pf.sim.SMALL, WAVELET], ids=["fast", "wavelet"])
+@pytest.mark.parametrize("by", [(0, 5), (3, 0), (3, 5)])
+def test_the_2_5d_summa_runs_away_from_the_corner(target, by):
+    """summa25d's layers, panels and ring steps are relative to its grid: moved off PE (0, 0)
+    (place-on-fabric puts products there) it keeps its plan, the same bits and numpy's."""
+    a = rng.standard_normal((37, 29)).astype(np.float32)
+    b = rng.standard_normal((29, 23)).astype(np.float32)
+    with pf.target(target):
+        ta = pf.from_numpy(a, name="a", layout=pf.MeshLayout.grid(8, 8))
+        tb = pf.from_numpy(b, name="b", layout=pf.MeshLayout.grid(8, 8))
+        text = pf.ir(ta @ tb, stage="flame")
+    module = Parser(compiler.make_context(), text).parse_module()
+    compiler.lower(module, "mesh")
+    (matmul,) = [op for op in module.walk() if isinstance(op, mesh.MatmulOp)]
+    matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(mesh.MatmulAlgorithm.SUMMA25D)
+    forced = str(module)
+    inputs = {"a": a, "b": b}
+    outs = {}
+    for shift in (None, by):
+        moved = Parser(compiler.make_context(), forced).parse_module()
+        if shift is not None:
+            moved = shift_mesh(moved, shift)
+        (op,) = [o for o in moved.walk() if isinstance(o, mesh.MatmulOp)]
+        assert op.algorithm.data == "summa25d"
+        plan = layered_plan_for(op, target)
+        assert plan is not None and plan.layers > 1  # the 2.5D plan, not SUMMA's fallback
+        outs[shift], _ = compiler.run_module(moved, inputs)
+    np.testing.assert_array_equal(outs[None][0], outs[by][0])
+    np.testing.assert_allclose(outs[by][0], a @ b, rtol=1e-4, atol=1e-4)

@@ -13,7 +13,8 @@ from xdsl.parser import Parser
 import pyflame as pf
 from pyflame import compiler
 from pyflame.core.target import Target
-from pyflame.dialects import flame
+from pyflame.dialects import flame, mesh
+from pyflame.dialects.mesh import dist_of
 from pyflame.passes import place_on_fabric
 from pyflame.passes.cost_model.critical_path import critical_path_cycles, function_estimates
 from pyflame.passes.layouts import ASSIGNED_ATTR, REASON_ATTR, parse_dist_text
@@ -81,8 +82,8 @@ def estimated(module) -> int:
         (3, WIDE, [(0, 0), (0, 16), (0, 0)]),  # the third does not fit: it waits its turn
     ],
 )
-@pytest.mark.usefixtures("summa_only")  # with the 2.5D SUMMA (chosen by cost at PE (0, 0)
-# only, SUMMA off the corner) four products on SQUARE stay in turn: next session's question
+@pytest.mark.usefixtures("summa_only")  # with the 2.5D SUMMA, assign-layouts gives each of the
+# four products on SQUARE the whole 32x32 fabric (cheaper alone), so they stay in turn
 def test_independent_products_go_side_by_side_and_run_faster(n, target, expected):
     text, inputs, refs = products(n, target)
     placed = compiled(text, place=True)
@@ -92,6 +93,23 @@ def test_independent_products_go_side_by_side_and_run_faster(n, target, expected
     placed_products = len({o for o in expected})
     assert apart < in_turn * (1.15 / placed_products + 0.1)
     assert estimated(compiled(text, place=True)) == pytest.approx(apart, rel=0.10)
+
+
+def test_the_2_5d_summa_runs_beside_another_product():
+    """Off PE (0, 0) the 2.5D SUMMA keeps its plan (it fell back to SUMMA there): the second
+    product runs summa25d at (0, 16), numpy's values, faster than the two in turn."""
+    text, inputs, refs = products(2, WIDE)
+    placed = compiled(text, place=True)
+    assert origins(placed) == [(0, 0), (0, 16)]
+    algorithms = [
+        (op.algorithm.data, dist_of(op.result).origin)
+        for op in to_mesh(placed.clone()).walk()
+        if isinstance(op, mesh.MatmulOp)
+    ]
+    assert algorithms == [("summa25d", (0, 0)), ("summa25d", (0, 16))]
+    apart = run(placed, inputs, refs)
+    in_turn = run(compiled(text, place=False), inputs, refs)
+    assert apart < 0.7 * in_turn
 
 
 def test_the_product_carries_why_it_moved():

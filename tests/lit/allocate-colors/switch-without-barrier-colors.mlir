@@ -2,9 +2,10 @@
 
 // Three channels whose rules disagree at PE (0, 0)'s ramp on a target of two colors: the third
 // must replace a rule an earlier channel left, and ordering that switch with the earlier
-// traffic needs two colors for barriers besides the one it uses. Refused, naming its routes.
+// traffic needs two colors for barriers besides the one it uses. Refused, naming its routes,
+// their PEs, the colors and the op that last used them.
 
-// CHECK:      error: net.py:12: these routes replace rules an earlier transfer left on every free color, and ordering the switch with that traffic needs 2 more colors than small's 2
+// CHECK:      error: net.py:12: these routes (PEs (0, 0)..(0, 0)) replace rules an earlier transfer left on every free color (colors 0-1, last used by pe.send (PEs (0, 0)..(0, 0))), and ordering the switch with that traffic needs 2 more colors than small's 2
 // CHECK-NOT:  Traceback
 // CHECK:      exit status: 1
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {

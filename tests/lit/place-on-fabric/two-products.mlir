@@ -5,8 +5,8 @@
 // Two independent products on a 16x32 fabric: assign-layouts puts both on the 16x16 grid at
 // PE (0, 0); place-on-fabric moves the second, with the transposed input only it reads and
 // the relu only it feeds, to the 16x16 rectangle at (0, 16), where it runs at the same time.
-// The sum of both results stays at (0, 0): the second product's result moves back once. The
-// product at (0, 0) may take the 2.5D SUMMA (its cost rule decides); off the corner it is SUMMA.
+// The sum of both results stays at (0, 0): the second product's result moves back once. Both
+// products take the 2.5D SUMMA where its cost rule says so, off the corner as well.
 // Rerun on its own output, the pass changes nothing (the moved product is no candidate).
 
 builtin.module attributes {pf.target = #pf.target<"small", fabric_cols = 32>} {
@@ -21,7 +21,7 @@ builtin.module attributes {pf.target = #pf.target<"small", fabric_cols = 32>} {
 // MESH-LABEL: func.func @two
 // MESH:         mesh.matmul {{summa25d|summa}} {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 split [r, c]>
 // MESH:         mesh.scatter %c : tensor<37x29xf32> -> !mesh.tensor<37x29xf32 on 16x16 at (0, 16) split [r, c]>
-// MESH:         mesh.matmul summa {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]>
+// MESH:         mesh.matmul summa25d {{.*}} -> !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]>
 // MESH:         mesh.unary relu {{.*}} : !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]>
 // MESH:         mesh.redistribute {{.*}} : !mesh.tensor<37x37xf32 on 16x16 at (0, 16) split [r, c]> -> !mesh.tensor<37x37xf32 on 16x16 split [r, c]>
 // MESH:         mesh.binary add
