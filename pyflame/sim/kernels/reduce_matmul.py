@@ -121,9 +121,10 @@ def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
 def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     m, k, n = op.mkn
     nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
-    lhs_t, rhs_t = op.transposes
     acc, lhs, rhs = (s.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
-    s.steps.append(_matmul_step(it, rect_span(it.rect), acc, lhs, rhs, (m, k, n), op.batches))
+    s.steps.append(
+        _matmul_step(it, rect_span(it.rect), acc, lhs, rhs, (m, k, n), op.batches, op.transposes)
+    )
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
     # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
     if br == 1:
@@ -140,11 +141,14 @@ def _matmul_step(
     rhs: Buffer,
     mkn: tuple[int, int, int],
     batches: tuple[int, int, int],
+    transposes: tuple[bool, bool],
 ) -> Step:
     """The run-time step of a pe.matmul_acc over the PEs of `span` (its own rectangle, or the
-    strided rows of a loop's iterations: pyflame/sim/loop_fission.py)."""
+    strided rows of a loop's iterations: pyflame/sim/loop_fission.py); `transposes`: the lhs /
+    rhs tiles are stored [k, m] / [n, k] and read as strided views."""
     m, k, n = mkn
     nb, bl, br = batches
+    lhs_t, rhs_t = transposes
     nr, nc = span.nrows, span.ncols
     asl, lsl, rsl = span.sub(acc), span.sub(lhs), span.sub(rhs)
     ai, li, ri = acc.index, lhs.index, rhs.index
@@ -249,7 +253,8 @@ def _matmul_step(
     step = annotate(make_step(), access)
 
     def merge(over: Span, parts: Sequence[LoopPart]) -> Step:
-        return _matmul_step(it, over, acc, lhs, rhs, mkn, batches)
+        return _matmul_step(it, over, acc, lhs, rhs, mkn, batches, transposes)
 
     # the loop's iterations differ only in their PEs
-    return set_loop_part(step, LoopPart(it.rect, (ai, li, ri, mkn, batches), merge))
+    key = (ai, li, ri, mkn, batches, transposes)
+    return set_loop_part(step, LoopPart(it.rect, key, merge))
