@@ -34,6 +34,7 @@ from pyflame.grad_mode import (
     set_grad_enabled,
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
+from pyflame.ops import saved
 from pyflame.tensor import Tensor
 
 __all__ = [
@@ -141,6 +142,7 @@ def backward(
                     f"no gradient rule for {node.op_name} (made at "
                     f"{node.location[0]}:{node.location[1]})"
                 )
+            saved.check(node)  # PyTorch's error when a tensor it saved was changed in place
             for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):
                 if gi is None or not inp.requires_grad:
                     continue
