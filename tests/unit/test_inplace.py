@@ -529,7 +529,7 @@ def test_changes_pytorch_allows_give_pytorchs_gradient(name):
 def test_a_change_through_data_is_not_checked():
     """`.data` has its own version counter in PyTorch: backward does not see the change. (Its
     gradient then reads the changed values in PyTorch, the old ones in PyFlame: docs/ops.md.)"""
-    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+    for make in (pf.from_numpy, torch.from_numpy):
         x = make(data((3, 4)))
         x.requires_grad_(True)
         y = x.exp()
