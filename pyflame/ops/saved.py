@@ -26,7 +26,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pyflame.core.dtypes import DType
 from pyflame.dialects import flame
@@ -99,9 +99,10 @@ def describe(t: Tensor) -> str:
     return what
 
 
-def record(node: Tensor, tensors: Sequence[Tensor | None]) -> None:
+def record(node: Any, tensors: Sequence[Tensor | None]) -> None:
     """`node`'s op saved `tensors` (None: not saved) at their current versions, in the order
-    PyTorch's backward unpacks them (the first changed one is the one its error names)."""
+    PyTorch's backward unpacks them (the first changed one is the one its error names).
+    `node`: a Tensor, or a pf.extend function's node (which saves what `ctx` saved)."""
     saved = [
         Saved(t._version_counter, t._version, describe(t), None if t is node else t)
         for t in tensors
@@ -178,7 +179,7 @@ def composite(saves: Callable[..., Sequence[Tensor | None]], name: str | None = 
                     out.__dict__["_torch_name"] = name
             return out
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     return decorate
 
@@ -279,9 +280,9 @@ FLAME_SAVES: dict[type[flame.FlameOp], Callable[..., Sequence[Tensor | None]]] =
 def record_flame_op(out: Tensor) -> None:
     """`_node` calls it on each node it makes: a flame op called directly (not inside a
     composite) saves what PyTorch's op saves."""
-    if not out._grad_node or _inside():
+    if not out._grad_node or out.op is None or _inside():
         return
-    saves = FLAME_SAVES.get(out.op)  # type: ignore[arg-type]
+    saves = FLAME_SAVES.get(out.op)
     if saves is not None:
         record(out, saves(out, *out.inputs))
 
