@@ -19,12 +19,17 @@ What keeps it PyTorch's semantics:
   changes y; `x.t().reshape(-1)` copies in PyTorch, so it keeps its value here too.
 - Autograd: the in-place op is an op in the graph (`x.add_(w)` sends gradients to w and to the
   old x). A leaf that requires grad modified in place under grad mode raises PyTorch's error
-  (also through a view). Where PyTorch raises "one of the variables needed for gradient
-  computation has been modified by an inplace operation", PyFlame computes the gradient with
-  the values the graph was built from (the old version is still in the graph). Under
-  `no_grad` (or through `.data` / `detach()`) the change is not recorded: a leaf stays a leaf,
-  a non-leaf passes its gradient straight to the old version, as PyTorch's unchanged graph
-  does.
+  (also through a view). Under `no_grad` (or through `.data` / `detach()`) the change is not
+  recorded: a leaf stays a leaf, a non-leaf passes its gradient straight to the old version, as
+  PyTorch's unchanged graph does.
+- PyTorch's errors, not only its values: every change bumps the tensor's version counter
+  (`assign`; shared with its views, not with `.data`), and `backward` raises PyTorch's "one of
+  the variables needed for gradient computation has been modified by an inplace operation"
+  where a tensor an op saved for backward was changed since (pyflame/ops/saved.py), though the
+  old version is still in the graph and a gradient could be computed: code that runs here runs
+  in PyTorch. The op's own input is saved as the value before the op (`saved.original_value`),
+  as PyTorch keeps it; the tensor's grad_fn name after the change is PyTorch's (`Add`,
+  `CopySlices`), which that error names.
 - The result keeps x's shape and dtype (PyTorch's errors for a broadcast shape that differs and
   a result type that cannot be cast back, e.g. float into an int tensor).
 """
