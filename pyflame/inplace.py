@@ -521,6 +521,8 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
         new = index_put(x, key, value)
     if new is not x:
         assign(x, new, name="CopySlices" if basic else "IndexPut")
+    else:  # nothing selected: x keeps its value, and PyTorch still counts a change
+        x._version_counter.bump(user_location())
 
 
 def clone(x: Tensor) -> Tensor:

@@ -551,6 +551,9 @@ def test_versions_count_inplace_changes_as_pytorch():
             x.zero_()
         x.data.add_(1)
         assert (x._version, v._version, x.data._version) == (4, 4, 0), lib
+        x[1:1] = 7.0  # nothing selected: still a change
+        x.data = make(data((2,)))  # a new storage, the same counter
+        assert x._version == 5, lib
         w = make(data((3,)))
         w.requires_grad_(True)
         opt = lib.optim.SGD([w], lr=0.1)
