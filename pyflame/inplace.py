@@ -313,11 +313,9 @@ def _refresh_views(t: Tensor) -> None:
 def assign(t: Tensor, new: Tensor, record: bool | None = None, name: str | None = None) -> Tensor:
     """`t` takes the value `new` (same shape and dtype): through its base when it is a view,
     then every view of the changed tensor is rebuilt. Returns t. As every in-place change in
-    PyTorch, recorded or not, it bumps t's version (shared with its views, not with `.data`);
-    what `new`'s op saved of itself (`x.exp_()` saves its result) is t at that version.
+    PyTorch, recorded or not, it bumps t's version (shared with its views, not with `.data`).
     `name`: PyTorch's node of the change (`Add`), which its saved-tensor error names."""
     record = is_grad_enabled() if record is None else record
-    saved.restamp(new, new._version_counter, t, t._version + 1)
     t._version_counter.bump(user_location())
     _assign(t, new, record)
     if record and name is not None:
@@ -378,6 +376,8 @@ def _inplace(x: Tensor, name: str, build: Any, other: Any = None) -> Tensor:
     check_writable(x)
     with contextlib.nullcontext() if other is x else saved.original_value(x):
         new = build()
+    if new is not x and new is not other:  # a node the op made: what it saved of itself
+        saved.restamp(new, new._version_counter, x, x._version + 1)  # (`exp_`) is x after it
     return update(x, new, name)
 
 
