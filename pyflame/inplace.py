@@ -104,6 +104,18 @@ class Overwritten:
         return (ops.zeros_like(g),)
 
 
+class CopiedOver:
+    """Gradient rule of `x.copy_(src)` on a non-leaf: all of it to src, a zero one to the old
+    x, as PyTorch's CopyBackwards (whose edge to the old x makes backward reach, and check,
+    the op that made it)."""
+
+    def __init__(self, old: Tensor, src: Tensor):
+        self.inputs = (old, src)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return (ops.zeros_like(g), g)
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -509,6 +521,14 @@ def copy_(x: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
                 f"The size of tensor a ({list(x.shape)}) must match the size of tensor b "
                 f"({list(src.shape)}) (copy_ broadcasts src to the destination's shape)"
             ) from None
+    if x._grad_node and x._view_of is None and value.requires_grad and is_grad_enabled():
+        # PyTorch's CopyBackwards keeps an edge to the old x (a zero gradient), so backward
+        # still checks what the old x's op saved; an identity node with both edges does that
+        with no_grad():
+            copied = _reshape_node(value, value.shape)
+        copied._requires_grad = copied._grad_node = True
+        copied._grad_fn = CopiedOver(x, value)
+        value = copied
     return assign(x, value, name="Copy")
 
 
