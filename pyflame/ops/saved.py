@@ -30,30 +30,29 @@ from typing import Any, TypeVar, cast
 
 from pyflame.core.dtypes import DType
 from pyflame.dialects import flame
-from pyflame.tensor import Location, Tensor, VersionCounter, format_location
+from pyflame.tensor import Tensor, VersionCounter, format_location
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Saved:
-    """One saved tensor: its storage's counter and the version it had, and how PyTorch names
-    it in the error (`[torch.FloatTensor [3, 4]], which is output 0 of Exp,`): an op's own
-    result as it was made, an input as it is when backward finds it changed (`tensor`, a
-    weak reference: PyTorch names its grad_fn then, `Add` after `a.add_(1)`)."""
+    """One saved tensor: its storage's counter and the version it had. PyTorch's error names
+    it (`[torch.FloatTensor [3, 4]], which is output 0 of Exp,`) as it is when backward finds
+    it changed: an op's own result is the node that saved it; an input is `tensor` (a weak
+    reference; PyTorch names its grad_fn then, `Add` after `a.add_(1)`). The text is only made
+    for the error, so saving stays cheap; a tensor that is gone cannot have changed since
+    (its views keep it alive, and only it and its views change its counter)."""
 
-    __slots__ = ("counter", "tensor", "version", "what")
+    __slots__ = ("counter", "tensor", "version")
 
-    def __init__(
-        self, counter: VersionCounter, version: int, what: str, tensor: Tensor | None = None
-    ):
+    def __init__(self, counter: VersionCounter, version: int, tensor: Tensor | None = None):
         self.counter = counter
         self.version = version
-        self.what = what
         self.tensor = None if tensor is None else weakref.ref(tensor)
 
-    def describe(self) -> str:
-        t = None if self.tensor is None else self.tensor()
-        return self.what if t is None else describe(t)
+    def describe(self, node: Any) -> str:
+        t = node if self.tensor is None else self.tensor()  # None: the node's own result
+        return "[a tensor no longer alive]" if t is None else describe(t)
 
 
 _TORCH_TYPES = {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int"}
@@ -80,23 +79,35 @@ _TORCH_NAMES: dict[type[flame.FlameOp], str] = {
 }
 
 
-def torch_name(t: Tensor) -> str:
-    """PyTorch's name of the node that made `t` (`Exp` for exp's result)."""
-    name = t.__dict__.get("_torch_name")
-    if name is not None:
-        return str(name)
-    if t.op is None:
+def _maker(t: Any) -> Any:
+    """What made a non-leaf (its PyTorch name if it has one, else its op class); None for a
+    leaf."""
+    if not t._grad_node:
+        return None
+    return t.__dict__.get("_torch_name") or t.op
+
+
+def _name_of(maker: Any) -> str:
+    if isinstance(maker, str):
+        return maker
+    if maker is None:
         return "Unknown"
-    return _TORCH_NAMES.get(t.op) or t.op.name.removeprefix("flame.").title().replace("_", "")
+    return _TORCH_NAMES.get(maker) or maker.name.removeprefix("flame.").title().replace("_", "")
 
 
-def describe(t: Tensor) -> str:
+def torch_name(t: Any) -> str:
+    """PyTorch's name of the node that made `t` (`Exp` for exp's result)."""
+    return _name_of(t.__dict__.get("_torch_name") or t.op)
+
+
+def _describe(dtype: DType, shape: tuple[int, ...], maker: Any) -> str:
+    what = f"[torch.{_TORCH_TYPES.get(dtype.name, 'Bool')}Tensor {list(shape)}]"
+    return what if maker is None else f"{what}, which is output 0 of {_name_of(maker)},"
+
+
+def describe(t: Any) -> str:
     """`[torch.FloatTensor [3, 4]]`, and `, which is output 0 of Exp,` for a non-leaf."""
-    kind = _TORCH_TYPES.get(t.dtype.name, "Bool")
-    what = f"[torch.{kind}Tensor {list(t.shape)}]"
-    if t._grad_node:
-        what += f", which is output 0 of {torch_name(t)},"
-    return what
+    return _describe(t.dtype, t.shape, _maker(t))
 
 
 def record(node: Any, tensors: Sequence[Tensor | None]) -> None:
@@ -104,7 +115,7 @@ def record(node: Any, tensors: Sequence[Tensor | None]) -> None:
     PyTorch's backward unpacks them (the first changed one is the one its error names).
     `node`: a Tensor, or a pf.extend function's node (which saves what `ctx` saved)."""
     saved = [
-        Saved(t._version_counter, t._version, describe(t), None if t is node else t)
+        Saved(t._version_counter, t._version_counter.value, None if t is node else t)
         for t in tensors
         if t is not None
     ]
@@ -123,7 +134,7 @@ def check(node: Tensor) -> None:
         where = format_location(made_at) if made_at else "<an earlier line>"
         raise RuntimeError(
             f"{where}: one of the variables needed for gradient computation has been modified "
-            f"by an inplace operation: {s.describe()} is at version {now}; expected version "
+            f"by an inplace operation: {s.describe(node)} is at version {now}; expected version "
             f"{s.version} instead. The in-place operation at {where} changed a tensor that "
             f"{torch_name(node)} at {format_location(node.location)} saved for backward: "
             "clone() the tensor before changing it in place, or make the change out of "
@@ -137,8 +148,7 @@ def restamp(node: Tensor, made: VersionCounter, target: Tensor, version: int) ->
     saved = node.__dict__.get("_saved")
     if saved:
         node.__dict__["_saved"] = tuple(
-            Saved(target._version_counter, version, s.what) if s.counter is made else s
-            for s in saved
+            Saved(target._version_counter, version) if s.counter is made else s for s in saved
         )
 
 
@@ -149,7 +159,11 @@ _state = threading.local()
 
 
 def _inside() -> bool:
-    return getattr(_state, "depth", 0) > 0
+    try:
+        return _state.depth > 0
+    except AttributeError:  # a thread's first op
+        _state.depth = 0
+        return False
 
 
 @contextlib.contextmanager
@@ -287,14 +301,8 @@ def record_flame_op(out: Tensor) -> None:
         record(out, saves(out, *out.inputs))
 
 
-def type_name(dtype: DType) -> str:
-    """PyTorch's tensor type name of a dtype (`Float`)."""
-    return _TORCH_TYPES.get(dtype.name, "Bool")
-
-
 __all__ = [
     "FLAME_SAVES",
-    "Location",
     "Saved",
     "check",
     "composite",
@@ -304,5 +312,4 @@ __all__ = [
     "record_flame_op",
     "restamp",
     "torch_name",
-    "type_name",
 ]
