@@ -39,20 +39,25 @@ class Saved:
     """One saved tensor: its storage's counter and the version it had. PyTorch's error names
     it (`[torch.FloatTensor [3, 4]], which is output 0 of Exp,`) as it is when backward finds
     it changed: an op's own result is the node that saved it; an input is `tensor` (a weak
-    reference; PyTorch names its grad_fn then, `Add` after `a.add_(1)`). The text is only made
-    for the error, so saving stays cheap; a tensor that is gone cannot have changed since
-    (its views keep it alive, and only it and its views change its counter)."""
+    reference; PyTorch names its grad_fn then, `Add` after `a.add_(1)`), or `kind` once the
+    user dropped it (what it was when saved). The text is only made for the error."""
 
-    __slots__ = ("counter", "tensor", "version")
+    __slots__ = ("counter", "kind", "tensor", "version")
 
     def __init__(self, counter: VersionCounter, version: int, tensor: Tensor | None = None):
         self.counter = counter
         self.version = version
         self.tensor = None if tensor is None else weakref.ref(tensor)
+        self.kind = None if tensor is None else (tensor.dtype, tensor.shape, _maker(tensor))
 
     def describe(self, node: Any) -> str:
-        t = node if self.tensor is None else self.tensor()  # None: the node's own result
-        return "[a tensor no longer alive]" if t is None else describe(t)
+        if self.tensor is None:  # the node's own result
+            return describe(node)
+        t = self.tensor()
+        if t is not None:
+            return describe(t)
+        assert self.kind is not None
+        return _describe(*self.kind)
 
 
 _TORCH_TYPES = {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int"}

@@ -1125,3 +1125,14 @@ def test_random_programs_raise_where_torch_raises_and_match_its_gradients_elsewh
             differ.append(f"seed {seed}: gradients differ")
     assert not differ, "\n".join(differ)
     assert 40 <= raised <= 160  # both outcomes are exercised
+
+
+def test_the_error_names_a_saved_tensor_the_user_no_longer_holds():
+    x = pf.from_numpy(data((3, 4)))
+    x.requires_grad = True
+    a = x * 1
+    b = a * x  # saves a
+    a.add_(1)
+    del a
+    with pytest.raises(RuntimeError, match=r"\[torch.FloatTensor \[3, 4\]\], which is output 0 of"):
+        b.sum().backward()
