@@ -393,6 +393,12 @@ def _inplace(x: Tensor, name: str, build: Any, other: Any = None) -> Tensor:
     return update(x, new, name)
 
 
+def apply_(x: Tensor, fn: Any, name: str) -> Tensor:
+    """x takes `fn(x)` as one in-place op named `name` in PyTorch's errors (the layers'
+    `inplace=True`: `nn.SiLU`, `nn.LeakyReLU`, `nn.Dropout`)."""
+    return _inplace(x, name, lambda: fn(x))
+
+
 def _unary(name: str) -> Any:
     builder = getattr(ops, name)
     torch_name = name.title().replace("_", "")  # PyTorch's node: Exp, Log1P, LogicalNot

@@ -1136,3 +1136,37 @@ def test_the_error_names_a_saved_tensor_the_user_no_longer_holds():
     del a
     with pytest.raises(RuntimeError, match=r"\[torch.FloatTensor \[3, 4\]\], which is output 0 of"):
         b.sum().backward()
+
+
+_INPLACE_LAYERS = {
+    "ReLU": lambda nn: nn.ReLU(inplace=True),
+    "LeakyReLU": lambda nn: nn.LeakyReLU(0.1, inplace=True),
+    "SiLU": lambda nn: nn.SiLU(inplace=True),
+    "Dropout(p=1)": lambda nn: nn.Dropout(1.0, inplace=True),  # deterministic: all zeroed
+    "F.relu": lambda nn: lambda y: nn.functional.relu(y, inplace=True),
+    "F.silu": lambda nn: lambda y: nn.functional.silu(y, inplace=True),
+    "F.dropout(p=1)": lambda nn: lambda y: nn.functional.dropout(y, 1.0, inplace=True),
+}
+
+
+@pytest.mark.parametrize("layer", list(_INPLACE_LAYERS))
+def test_activation_layers_with_inplace_true_change_their_input_as_torch(layer):
+    """`nn.ReLU(inplace=True)` changes the tensor it is given (every name sees it), gives
+    PyTorch's gradient, and after an op that saved that tensor backward raises as PyTorch."""
+    a = data((3, 4), seed=2)
+    results = []
+    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+        x = make(a.copy())
+        x.requires_grad_(True)
+        y = x * 2
+        alias = y[0]
+        out = _INPLACE_LAYERS[layer](lib.nn)(y)
+        assert out is y
+        (y * y).sum().backward()
+        results.append((np.array(y.detach().numpy()), np.array(alias.detach().numpy()), x.grad))
+        z = x.exp()
+        _INPLACE_LAYERS[layer](lib.nn)(z)
+        with pytest.raises(RuntimeError, match="is at version 1; expected version 0 instead"):
+            z.sum().backward()
+    for got, want in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
