@@ -54,20 +54,16 @@ class VersionCounter:
     """PyTorch's version counter of a tensor's storage: every in-place change bumps it (the
     tensor's views share it, `.data` gets its own), and an op that saves a tensor for backward
     records the version it saw (pyflame/ops/saved.py); `backward` refuses a saved tensor whose
-    version moved since. It remembers where the last few changes were made, for that error."""
+    version moved since. It remembers where the last few changes were made, for that error.
+    (Class defaults, no __init__: every tensor makes one, most are never changed.)"""
 
-    __slots__ = ("changes", "value")
-
-    def __init__(self) -> None:
-        self.value = 0
-        #: (version made, user's line) of the latest changes (a kv cache changes every step)
-        self.changes: list[tuple[int, Location]] = []
+    value = 0
+    #: (version made, user's line) of the latest changes (a kv cache changes every step)
+    changes: tuple[tuple[int, Location], ...] = ()
 
     def bump(self, location: Location) -> None:
         self.value += 1
-        self.changes.append((self.value, location))
-        if len(self.changes) > 16:
-            del self.changes[0]
+        self.changes = (*self.changes[-15:], (self.value, location))
 
     def made_at(self, version: int) -> Location | None:
         """The user's line of the in-place op that made `version` (None once forgotten)."""

@@ -35,29 +35,21 @@ from pyflame.tensor import Tensor, VersionCounter, format_location
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Saved:
-    """One saved tensor: its storage's counter and the version it had. PyTorch's error names
-    it (`[torch.FloatTensor [3, 4]], which is output 0 of Exp,`) as it is when backward finds
-    it changed: an op's own result is the node that saved it; an input is `tensor` (a weak
-    reference; PyTorch names its grad_fn then, `Add` after `a.add_(1)`), or `kind` once the
-    user dropped it (what it was when saved). The text is only made for the error."""
+#: One saved tensor, a plain tuple (every op of a training step makes one or two, so saving
+#: must cost next to nothing): its storage's counter and the version it had; then, for an input
+#: (None for the node's own result), a weak reference to it and its dtype, shape and maker when
+#: saved. PyTorch's error names the tensor (`[torch.FloatTensor [3, 4]], which is output 0 of
+#: Exp,`) as it is when backward finds it changed (`Add` after `a.add_(1)`), so the text is
+#: made then (`_saved_text`), from what was saved only once the user dropped the tensor.
+Saved = tuple[VersionCounter, int, Any, Any, Any, Any]
 
-    __slots__ = ("counter", "kind", "tensor", "version")
 
-    def __init__(self, counter: VersionCounter, version: int, tensor: Tensor | None = None):
-        self.counter = counter
-        self.version = version
-        self.tensor = None if tensor is None else weakref.ref(tensor)
-        self.kind = None if tensor is None else (tensor.dtype, tensor.shape, _maker(tensor))
-
-    def describe(self, node: Any) -> str:
-        if self.tensor is None:  # the node's own result
-            return describe(node)
-        t = self.tensor()
-        if t is not None:
-            return describe(t)
-        assert self.kind is not None
-        return _describe(*self.kind)
+def _saved_text(s: Saved, node: Any) -> str:
+    counter, version, ref, dtype, shape, maker = s
+    if ref is None:  # the node's own result
+        return describe(node)
+    t = ref()
+    return _describe(dtype, shape, maker) if t is None else describe(t)
 
 
 _TORCH_TYPES = {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int"}
@@ -119,28 +111,34 @@ def record(node: Any, tensors: Sequence[Tensor | None]) -> None:
     """`node`'s op saved `tensors` (None: not saved) at their current versions, in the order
     PyTorch's backward unpacks them (the first changed one is the one its error names).
     `node`: a Tensor, or a pf.extend function's node (which saves what `ctx` saved)."""
-    saved = [
-        Saved(t._version_counter, t._version_counter.value, None if t is node else t)
-        for t in tensors
-        if t is not None
-    ]
+    saved: list[Saved] = []
+    for t in tensors:
+        if t is None:
+            continue
+        counter = t._version_counter
+        if t is node:
+            saved.append((counter, counter.value, None, None, None, None))
+        else:
+            maker = (t.__dict__.get("_torch_name") or t.op) if t._grad_node else None
+            saved.append((counter, counter.value, weakref.ref(t), t.dtype, t.shape, maker))
     if saved:
-        node.__dict__["_saved"] = tuple(saved) + node.__dict__.get("_saved", ())
+        node.__dict__["_saved"] = (*saved, *node.__dict__.get("_saved", ()))
 
 
 def check(node: Tensor) -> None:
     """PyTorch's error when a tensor `node`'s op saved was changed in place since (backward
     calls it on each node whose gradient it computes)."""
     for s in node.__dict__.get("_saved", ()):
-        now = s.counter.value
-        if now == s.version:
+        counter, version = s[0], s[1]
+        now = counter.value
+        if now == version:
             continue
-        made_at = s.counter.made_at(s.version + 1)
+        made_at = counter.made_at(version + 1)
         where = format_location(made_at) if made_at else "<an earlier line>"
         raise RuntimeError(
             f"{where}: one of the variables needed for gradient computation has been modified "
-            f"by an inplace operation: {s.describe(node)} is at version {now}; expected version "
-            f"{s.version} instead. The in-place operation at {where} changed a tensor that "
+            f"by an inplace operation: {_saved_text(s, node)} is at version {now}; expected "
+            f"version {version} instead. The in-place operation at {where} changed a tensor that "
             f"{torch_name(node)} at {format_location(node.location)} saved for backward: "
             "clone() the tensor before changing it in place, or make the change out of "
             "place (`y = y + 1`)."
@@ -152,8 +150,9 @@ def restamp(node: Tensor, made: VersionCounter, target: Tensor, version: int) ->
     itself (`made`, the counter of the node before it became target's value) move there."""
     saved = node.__dict__.get("_saved")
     if saved:
+        counter = target._version_counter
         node.__dict__["_saved"] = tuple(
-            Saved(target._version_counter, version) if s.counter is made else s for s in saved
+            (counter, version, None, None, None, None) if s[0] is made else s for s in saved
         )
 
 
