@@ -25,6 +25,7 @@ from pyflame.core.errors import (
 from pyflame.indexing import gather, index_select, narrow
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
+from pyflame.nn.functional import dropout  # (inplace=True writes into the input)
 from pyflame.ops import (
     abs,
     add,
@@ -49,7 +50,6 @@ from pyflame.ops import (
     cos,
     cumsum,
     div,
-    dropout,
     einsum,
     eq,
     erf,

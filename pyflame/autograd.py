@@ -10,7 +10,11 @@ Unlike PyTorch, gradients are not accumulated across `backward` calls: each call
 ones (the guide's loop has no `zero_grad`). Evaluating a tensor that needs gradients
 (`print(loss.item())` before `loss.backward()`) keeps the graph that made it, as PyTorch keeps
 `grad_fn`: `backward` still reaches the leaves, and sees the values they had when the tensor was
-built, even if an optimizer step changed them since. `detach()` is what stops gradients.
+built. As in PyTorch, a tensor an op saved for backward and changed in place since (by an
+in-place op, or an optimizer step of a parameter) makes `backward` raise "one of the variables
+needed for gradient computation has been modified by an inplace operation" (pyflame/ops/saved.py
+keeps the versions; each node is checked before its rule runs). `detach()` is what stops
+gradients.
 
     with pf.autograd.enable_grad():
         loss = ((x @ w) - y).relu().sum()
@@ -34,6 +38,7 @@ from pyflame.grad_mode import (
     set_grad_enabled,
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
+from pyflame.ops import saved
 from pyflame.tensor import Tensor
 
 __all__ = [
@@ -141,6 +146,7 @@ def backward(
                     f"no gradient rule for {node.op_name} (made at "
                     f"{node.location[0]}:{node.location[1]})"
                 )
+            saved.check(node)  # PyTorch's error when a tensor it saved was changed in place
             for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):
                 if gi is None or not inp.requires_grad:
                     continue

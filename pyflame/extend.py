@@ -40,6 +40,7 @@ import numpy as np
 from pyflame import ops
 from pyflame.autograd import is_grad_enabled, no_grad
 from pyflame.core.errors import ShapeError
+from pyflame.ops import saved
 from pyflame.tensor import Tensor, format_location, user_location
 
 __all__ = ["AutogradFunction", "FunctionCtx"]
@@ -236,6 +237,9 @@ class AutogradFunction:
         single = not isinstance(output, tuple)
         outputs = (output,) if single else tuple(output)
         node = _FunctionNode(cls, ctx, args, outputs)
+        node.__dict__["_torch_name"] = cls.__name__  # PyTorch's node name, for its errors
+        # what ctx saved, at its versions: backward refuses one changed in place since
+        saved.record(node, [t for t in ctx._saved if isinstance(t, Tensor)])
         wrapped = []
         for i, out in enumerate(outputs):
             if (
@@ -249,5 +253,7 @@ class AutogradFunction:
                 identity = ops.reshape(out, out.shape)
             identity._requires_grad = identity._grad_node = True
             identity._grad_fn = _OutputRule(node, i)
+            if not any(out is a for a in args):  # the user's output is the one ctx may save
+                identity._version_counter = out._version_counter
             wrapped.append(identity)
         return wrapped[0] if single else tuple(wrapped)

@@ -25,6 +25,7 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.nn.sparse import _data_at_hand, check_indices
 from pyflame.ops.node import _check_tensor, _dim_arg, _shape_error, _shape_rule
+from pyflame.ops.saved import composite
 from pyflame.tensor import Location, Tensor, user_location
 
 
@@ -58,6 +59,7 @@ def _from_rows(rows: Tensor, like: tuple[int, ...], d: int) -> Tensor:
     return ops.transpose(out, 0, d) if d else out
 
 
+@composite(lambda out, input, dim, index: (input, index), "Gather")
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return _gather(input, dim, index, None)
 

@@ -19,12 +19,17 @@ What keeps it PyTorch's semantics:
   changes y; `x.t().reshape(-1)` copies in PyTorch, so it keeps its value here too.
 - Autograd: the in-place op is an op in the graph (`x.add_(w)` sends gradients to w and to the
   old x). A leaf that requires grad modified in place under grad mode raises PyTorch's error
-  (also through a view). Where PyTorch raises "one of the variables needed for gradient
-  computation has been modified by an inplace operation", PyFlame computes the gradient with
-  the values the graph was built from (the old version is still in the graph). Under
-  `no_grad` (or through `.data` / `detach()`) the change is not recorded: a leaf stays a leaf,
-  a non-leaf passes its gradient straight to the old version, as PyTorch's unchanged graph
-  does.
+  (also through a view). Under `no_grad` (or through `.data` / `detach()`) the change is not
+  recorded: a leaf stays a leaf, a non-leaf passes its gradient straight to the old version, as
+  PyTorch's unchanged graph does.
+- PyTorch's errors, not only its values: every change bumps the tensor's version counter
+  (`assign`; shared with its views, not with `.data`), and `backward` raises PyTorch's "one of
+  the variables needed for gradient computation has been modified by an inplace operation"
+  where a tensor an op saved for backward was changed since (pyflame/ops/saved.py), though the
+  old version is still in the graph and a gradient could be computed: code that runs here runs
+  in PyTorch. The op's own input is saved as the value before the op (`saved.original_value`),
+  as PyTorch keeps it; the tensor's grad_fn name after the change is PyTorch's (`Add`,
+  `CopySlices`), which that error names.
 - The result keeps x's shape and dtype (PyTorch's errors for a broadcast shape that differs and
   a result type that cannot be cast back, e.g. float into an int tensor).
 """
@@ -44,10 +49,11 @@ from pyflame.core import strides
 from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_put import index_put
+from pyflame.ops import saved
 from pyflame.ops.node import _shape_error
 from pyflame.ops.shape import _reshape_node, strides_of
 from pyflame.random import generator
-from pyflame.tensor import Tensor, format_location, user_location
+from pyflame.tensor import Tensor, VersionCounter, format_location, user_location
 
 #: the fields of a Tensor that make up its value (its node); the others (grad, name, users,
 #: views, view link, pending update) belong to the object and stay with it when it is rebound
@@ -65,6 +71,8 @@ VALUE_FIELDS = (
     "_reads",
     "_grad_fn",
     "_checks",
+    "_saved",
+    "_torch_name",
 )
 
 
@@ -94,6 +102,18 @@ class Overwritten:
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         return (ops.zeros_like(g),)
+
+
+class CopiedOver:
+    """Gradient rule of `x.copy_(src)` on a non-leaf: all of it to src, a zero one to the old
+    x, as PyTorch's CopyBackwards (whose edge to the old x makes backward reach, and check,
+    the op that made it)."""
+
+    def __init__(self, old: Tensor, src: Tensor):
+        self.inputs = (old, src)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return (ops.zeros_like(g), g)
 
 
 # --------------------------------------------------------------------------- checks
@@ -177,6 +197,7 @@ def _snapshot(t: Tensor) -> Tensor:
     old._view_of = None
     old._views = None
     old._strides = None
+    old._version_counter = VersionCounter()  # (t's counter stays with t's storage)
     if "name" in t.__dict__:  # the program input it becomes keeps the name (`%fc1.weight`)
         old.name = t.name
     _register(old)
@@ -301,22 +322,46 @@ def _refresh_views(t: Tensor) -> None:
         _refresh_views(view)
 
 
-def assign(t: Tensor, new: Tensor, record: bool | None = None) -> Tensor:
+def assign(t: Tensor, new: Tensor, record: bool | None = None, name: str | None = None) -> Tensor:
     """`t` takes the value `new` (same shape and dtype): through its base when it is a view,
-    then every view of the changed tensor is rebuilt. Returns t."""
+    then every view of the changed tensor is rebuilt. Returns t. As every in-place change in
+    PyTorch, recorded or not, it bumps t's version (shared with its views, not with `.data`).
+    `name`: PyTorch's node of the change (`Add`), which its saved-tensor error names."""
     record = is_grad_enabled() if record is None else record
+    t._version_counter.bump(user_location())
+    _assign(t, new, record)
+    if record and name is not None:
+        _name_change(t, name)
+    return t
+
+
+def _name_change(t: Tensor, name: str) -> None:
+    """PyTorch's grad_fn names after an in-place op: the op's on t; through a view,
+    `AsStrided` on the view and `CopySlices` on the base it wrote to."""
+    if t._view_of is None:
+        if t._grad_node:
+            t.__dict__["_torch_name"] = name
+        return
+    while t._view_of is not None and t._view_of[1] != "detach":
+        if t._grad_node:
+            t.__dict__["_torch_name"] = "AsStrided"
+        t = t._view_of[0]
+    if t._grad_node:
+        t.__dict__["_torch_name"] = "CopySlices"
+
+
+def _assign(t: Tensor, new: Tensor, record: bool) -> None:
     if t._view_of is not None:
         base, kind, params = t._view_of
         with contextlib.nullcontext() if record else no_grad():
             new_base = _put(base, kind, params, new)
-        assign(base, new_base, record and kind != "detach")
-        return t
+        _assign(base, new_base, record and kind != "detach")
+        return
     rebind(t, new, record)
     _refresh_views(t)
-    return t
 
 
-def update(x: Tensor, new: Tensor) -> Tensor:
+def update(x: Tensor, new: Tensor, name: str | None = None) -> Tensor:
     """Finish an in-place op: `new` (computed from x) must have x's shape and a dtype that
     casts back to x's, as PyTorch requires; then x takes it."""
     if new.shape != x.shape:
@@ -330,18 +375,36 @@ def update(x: Tensor, new: Tensor) -> Tensor:
                 f"be cast to the desired output type {_type_name(x.dtype)}"
             )
         new = ops.astype(new, x.dtype)
-    return assign(x, new)
+    return assign(x, new, name=name)
 
 
 # --------------------------------------------------------------------------- the ops
 
 
+def _inplace(x: Tensor, name: str, build: Any, other: Any = None) -> Tensor:
+    """x takes `build()` (made from x): PyTorch's checks first; what the op saves of x is x
+    before the op, which PyTorch keeps for it (pyflame/ops/saved.py). Unless the op's other
+    operand is x itself (`x.mul_(x)`): PyTorch saves that one as x, which the op then changes."""
+    check_writable(x)
+    with contextlib.nullcontext() if other is x else saved.original_value(x):
+        new = build()
+    if new is not x and new is not other:  # a node the op made: what it saved of itself
+        saved.restamp(new, new._version_counter, x, x._version + 1)  # (`exp_`) is x after it
+    return update(x, new, name)
+
+
+def apply_(x: Tensor, fn: Any, name: str) -> Tensor:
+    """x takes `fn(x)` as one in-place op named `name` in PyTorch's errors (the layers'
+    `inplace=True`: `nn.SiLU`, `nn.LeakyReLU`, `nn.Dropout`)."""
+    return _inplace(x, name, lambda: fn(x))
+
+
 def _unary(name: str) -> Any:
     builder = getattr(ops, name)
+    torch_name = name.title().replace("_", "")  # PyTorch's node: Exp, Log1P, LogicalNot
 
     def method(x: Tensor) -> Tensor:
-        check_writable(x)
-        return update(x, builder(x))
+        return _inplace(x, torch_name, lambda: builder(x))
 
     method.__name__ = method.__qualname__ = name + "_"
     method.__doc__ = f"`x.{name}_()`: x takes `pf.{name}(x)` (in place)."
@@ -368,50 +431,41 @@ logical_not_ = _unary("logical_not")
 
 
 def add_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
-    check_writable(x)
-    return update(x, ops.add(x, other, alpha=alpha))
+    return _inplace(x, "Add", lambda: ops.add(x, other, alpha=alpha), other)
 
 
 def sub_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
-    check_writable(x)
-    return update(x, ops.sub(x, other, alpha=alpha))
+    return _inplace(x, "Sub", lambda: ops.sub(x, other, alpha=alpha), other)
 
 
 def mul_(x: Tensor, other: Any) -> Tensor:
-    check_writable(x)
-    return update(x, ops.mul(x, other))
+    return _inplace(x, "Mul", lambda: ops.mul(x, other), other)
 
 
 def div_(x: Tensor, other: Any) -> Tensor:
-    check_writable(x)
-    return update(x, ops.div(x, other))
+    return _inplace(x, "Div", lambda: ops.div(x, other), other)
 
 
 def pow_(x: Tensor, exponent: Any) -> Tensor:
-    check_writable(x)
-    return update(x, ops.pow(x, exponent))
+    return _inplace(x, "Pow", lambda: ops.pow(x, exponent), exponent)
 
 
 def round_(x: Tensor, *, decimals: int = 0) -> Tensor:
-    check_writable(x)
-    return update(x, ops.round(x, decimals=decimals))
+    return _inplace(x, "Round", lambda: ops.round(x, decimals=decimals))
 
 
 def clamp_(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    check_writable(x)
-    return update(x, ops.clamp(x, min, max))
+    return _inplace(x, "Clamp", lambda: ops.clamp(x, min, max))
 
 
 def nan_to_num_(
     x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Tensor:
-    check_writable(x)
-    return update(x, ops.nan_to_num(x, nan, posinf, neginf))
+    return _inplace(x, "NanToNum", lambda: ops.nan_to_num(x, nan, posinf, neginf))
 
 
 def masked_fill_(x: Tensor, mask: Tensor, value: Any) -> Tensor:
-    check_writable(x)
-    return update(x, ops.masked_fill(x, mask, value))
+    return _inplace(x, "MaskedFill", lambda: ops.masked_fill(x, mask, value))
 
 
 def fill_(x: Tensor, value: Any) -> Tensor:
@@ -423,13 +477,12 @@ def fill_(x: Tensor, value: Any) -> Tensor:
                 "fill_ only supports 0-dimension value tensor but got tensor with "
                 f"{value.ndim} dimensions."
             )
-        return update(x, ops.broadcast_to(ops.astype(value, x.dtype), x.shape))
-    return update(x, ops.full(x.shape, value, dtype=x.dtype))
+        return update(x, ops.broadcast_to(ops.astype(value, x.dtype), x.shape), "Fill")
+    return update(x, ops.full(x.shape, value, dtype=x.dtype), "Fill")
 
 
 def zero_(x: Tensor) -> Tensor:
-    check_writable(x)
-    return update(x, ops.zeros(x.shape, dtype=x.dtype))
+    return _inplace(x, "Zero", lambda: ops.zeros(x.shape, dtype=x.dtype))
 
 
 def _drawn(x: Tensor, values: np.ndarray, what: str) -> Tensor:
@@ -474,7 +527,15 @@ def copy_(x: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
                 f"The size of tensor a ({list(x.shape)}) must match the size of tensor b "
                 f"({list(src.shape)}) (copy_ broadcasts src to the destination's shape)"
             ) from None
-    return assign(x, value)
+    if x._grad_node and x._view_of is None and value.requires_grad and is_grad_enabled():
+        # PyTorch's CopyBackwards keeps an edge to the old x (a zero gradient), so backward
+        # still checks what the old x's op saved; an identity node with both edges does that
+        with no_grad():
+            copied = _reshape_node(value, value.shape)
+        copied._requires_grad = copied._grad_node = True
+        copied._grad_fn = CopiedOver(x, value)
+        value = copied
+    return assign(x, value, name="Copy")
 
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
@@ -482,9 +543,12 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
     items = key if isinstance(key, tuple) else (key,)
     basic = not any(isinstance(k, (Tensor, list, np.ndarray)) for k in items)
     check_writable(x, through_view=basic)
-    new = index_put(x, key, value)
+    with saved.original_value(x):
+        new = index_put(x, key, value)
     if new is not x:
-        assign(x, new)
+        assign(x, new, name="CopySlices" if basic else "IndexPut")
+    else:  # nothing selected: x keeps its value, and PyTorch still counts a change
+        x._version_counter.bump(user_location())
 
 
 def clone(x: Tensor) -> Tensor:
@@ -502,8 +566,11 @@ def contiguous(x: Tensor) -> Tensor:
 
 def data(x: Tensor) -> Tensor:
     """`x.data`: x's values without gradient history, sharing them as PyTorch's does (an
-    in-place op on it changes x, unrecorded: `w.data.sub_(lr * w.grad)`)."""
-    return x.detach()
+    in-place op on it changes x, unrecorded: `w.data.sub_(lr * w.grad)`); unlike `detach()`
+    it has its own version counter, so such a change is not one autograd checks for."""
+    out = x.detach()
+    out._version_counter = VersionCounter()
+    return out
 
 
 def set_data(x: Tensor, value: Any) -> None:

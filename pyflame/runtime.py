@@ -122,6 +122,7 @@ def add_pending_update(target: Tensor, new_value: Tensor) -> None:
         )
     _thread.pending.append((target, new_value))
     target._pending_value = new_value
+    target._version_counter.bump(user_location())  # as PyTorch's in-place optimizer step
     new_value._requires_grad = target.requires_grad  # what gradient rules ask of it
 
 

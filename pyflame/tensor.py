@@ -50,6 +50,26 @@ def format_location(loc: Location | None) -> str:
     return "<unknown>" if loc is None else f"{loc[0]}:{loc[1]}"
 
 
+class VersionCounter:
+    """PyTorch's version counter of a tensor's storage: every in-place change bumps it (the
+    tensor's views share it, `.data` gets its own), and an op that saves a tensor for backward
+    records the version it saw (pyflame/ops/saved.py); `backward` refuses a saved tensor whose
+    version moved since. It remembers where the last few changes were made, for that error.
+    (Class defaults, no __init__: every tensor makes one, most are never changed.)"""
+
+    value = 0
+    #: (version made, user's line) of the latest changes (a kv cache changes every step)
+    changes: tuple[tuple[int, Location], ...] = ()
+
+    def bump(self, location: Location) -> None:
+        self.value += 1
+        self.changes = (*self.changes[-15:], (self.value, location))
+
+    def made_at(self, version: int) -> Location | None:
+        """The user's line of the in-place op that made `version` (None once forgotten)."""
+        return next((loc for v, loc in self.changes if v == version), None)
+
+
 class GradFn:
     """What `Tensor.grad_fn` returns: the flame op whose gradient rule `backward` applies."""
 
@@ -125,6 +145,8 @@ class Tensor(OpMethods):
         #: input position -> the pending value this op read in place of that input (the input
         #: stays in `inputs`, so gradients still reach the leaf)
         self._reads: dict[int, Tensor] | None = None
+        #: PyTorch's version counter of the storage (shared with views, see VersionCounter)
+        self._version_counter = VersionCounter()
 
     # ---------------------------------------------------------------- structure
 
@@ -149,6 +171,11 @@ class Tensor(OpMethods):
         return self.shape[0]
 
     @property
+    def _version(self) -> int:
+        """How many in-place changes the tensor's storage has had (`torch.Tensor._version`)."""
+        return self._version_counter.value
+
+    @property
     def is_evaluated(self) -> bool:
         """True when the tensor holds data (a leaf); False while it is a lazy graph node."""
         return self._data is not None
@@ -165,6 +192,7 @@ class Tensor(OpMethods):
         self.inputs = ()
         self.attrs = {}
         self._reads = None
+        self.__dict__.pop("_saved", None)
 
     def value_inputs(self) -> tuple[Tensor, ...]:
         """The tensors whose values this op computes from: `inputs`, except that an input with a
@@ -302,6 +330,7 @@ class Tensor(OpMethods):
         with no_grad():
             out: Tensor = BOUND.ops.reshape(self, self.shape)
         out._view_of = (self, "detach", None)
+        out._version_counter = self._version_counter
         if self._views is None:
             self._views = {}
         self._views[id(out)] = weakref.ref(out)

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import math
 
-from pyflame import ops
+from pyflame import inplace, ops
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor
 
 
 class ReLU(Module):
-    """max(x, 0). (`inplace` is accepted for PyTorch's signature; tensors are immutable.)"""
+    """max(x, 0); `inplace=True` changes the input (`relu_`), as PyTorch's."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return ops.relu(input)
+        return input.relu_() if self.inplace else ops.relu(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -55,21 +55,21 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x)."""
+    """x * sigmoid(x); `inplace=True` writes it into the input, as PyTorch's."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return ops.silu(input)
+        return inplace.apply_(input, ops.silu, "Silu") if self.inplace else ops.silu(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
-    """x where x >= 0, else negative_slope * x."""
+    """x where x >= 0, else negative_slope * x; `inplace=True` writes it into the input."""
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
         super().__init__()
@@ -77,6 +77,11 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.inplace:
+            return inplace.apply_(input, self._leaky, "LeakyRelu")
+        return self._leaky(input)
+
+    def _leaky(self, input: Tensor) -> Tensor:
         return ops.where(input > 0, input, input * self.negative_slope)
 
     def extra_repr(self) -> str:

@@ -7,13 +7,14 @@ gets a new mask each step. Eval mode builds a graph without the dropout (a diffe
 
 from __future__ import annotations
 
-from pyflame import ops
+from pyflame import inplace, ops
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor
 
 
 class Dropout(Module):
-    """Zero each element with probability p and scale the others by 1 / (1 - p) (training)."""
+    """Zero each element with probability p and scale the others by 1 / (1 - p) (training);
+    `inplace=True` writes the result into the input, as PyTorch's."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
@@ -23,6 +24,11 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.inplace and self.training and self.p > 0:
+            return inplace.apply_(input, self._drop, "Mul")
+        return self._drop(input)
+
+    def _drop(self, input: Tensor) -> Tensor:
         return ops.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:

@@ -11,13 +11,14 @@ other op builders (pyflame/ops/conv.py), the composites in their own modules of 
 
 from __future__ import annotations
 
+from pyflame import inplace as _inplace
 from pyflame import ops as _ops
 from pyflame.nn.activation import gelu
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss
 from pyflame.nn.normalization import batch_norm, layer_norm, rms_norm
 from pyflame.nn.sparse import embedding, one_hot
-from pyflame.ops import pad, relu, sigmoid, silu, tanh
+from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.tensor import Tensor
@@ -48,8 +49,31 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out
 
 
-#: inverted dropout, `pf.dropout` (zero with probability p, keep scaled by 1 / (1 - p))
-dropout = _ops.dropout
+def dropout(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Inverted dropout, `pf.dropout` (zero with probability p, keep scaled by 1 / (1 - p));
+    `inplace=True` writes the result into `input`, as PyTorch's."""
+    out = _ops.dropout(input, p, training, seed=seed)
+    if inplace and out is not input:
+        return _inplace.copy_(input, out)
+    return out
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); `inplace=True` is `input.relu_()`."""
+    return input.relu_() if inplace else _ops.relu(input)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x); `inplace=True` writes it into `input`."""
+    return _inplace.apply_(input, _ops.silu, "Silu") if inplace else _ops.silu(input)
+
 
 __all__ += ["dropout", "linear"]
 

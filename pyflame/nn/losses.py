@@ -12,6 +12,7 @@ import numpy as np
 from pyflame import ops
 from pyflame.core.errors import ShapeError
 from pyflame.nn.sparse import checked_one_hot
+from pyflame.ops.saved import composite
 from pyflame.tensor import Tensor, format_location, user_location
 
 
@@ -60,6 +61,7 @@ def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
     )
 
 
+@composite(lambda out, input, target, reduction="mean": (input, target), "MseLoss")
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error; a target of another shape is broadcast with a UserWarning, as in
     PyTorch."""

@@ -16,6 +16,7 @@ import numpy as np
 from pyflame import ops
 from pyflame.core.dtypes import float32
 from pyflame.core.errors import ShapeError
+from pyflame.ops.saved import composite
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
 
@@ -32,6 +33,10 @@ def _check_param(p: Tensor | None, shape: tuple[int, ...], what: str) -> None:
         )
 
 
+@composite(
+    lambda out, input, shape, weight=None, bias=None, eps=1e-5: (input, weight, bias),
+    "NativeLayerNorm",
+)
 def layer_norm(
     input: Tensor,
     normalized_shape: int | Sequence[int],

@@ -8,6 +8,7 @@ verifiers). A bad shape raises `pf.ShapeError` naming both shapes and the user's
 
 The builders live in one module per family (each imports only the ones above it in this list):
 
+    saved        what each op saves for backward (PyTorch's), and the version check
     node         the graph node and the argument checks every builder shares
     convert      astype (flame.convert)
     creation     from_numpy, full, zeros, ones, *_like, arange, eye

@@ -17,6 +17,7 @@ from pyflame.core.dtypes import DType, bool_, float32
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
+from pyflame.ops.saved import composite
 from pyflame.ops.shape import broadcast_to
 from pyflame.promotion import result_type
 from pyflame.tensor import Tensor, format_location, user_location
@@ -163,6 +164,7 @@ def isnan(x: Tensor) -> Tensor:
     return ne(x, x)
 
 
+@composite(lambda out, x, *args, **kwargs: (x,), "NanToNum")
 def nan_to_num(
     x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Tensor:
@@ -205,6 +207,10 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
     return _node(flame.WhereOp, (c, a, b), shape, dtype)
 
 
+@composite(
+    lambda out, x, min=None, max=None: (x, *(b for b in (min, max) if isinstance(b, Tensor))),
+    "Clamp",
+)
 def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """`x` limited to [min, max] (either may be None; scalars or tensors)."""
     _check_tensor(x, "clamp")

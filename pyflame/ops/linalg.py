@@ -9,10 +9,12 @@ from pyflame.core import shapes
 from pyflame.dialects import flame
 from pyflame.ops.elementwise import add, mul
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
+from pyflame.ops.saved import composite, each_if_other
 from pyflame.ops.shape import _reshape_node, broadcast_to
 from pyflame.tensor import Tensor
 
 
+@composite(each_if_other)
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product as torch.matmul: 2-D @ 2-D; batched [..., m, k] @ [..., k, n] with
     broadcast batch dims; a 1-D lhs is a row vector and a 1-D rhs a column vector whose added
@@ -63,6 +65,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@composite(each_if_other, "Mul")
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """The outer product of two vectors (torch.outer): a[:, None] * b[None, :] (flame.mul of
     two broadcasts, PyTorch's type promotion)."""

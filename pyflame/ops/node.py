@@ -22,6 +22,7 @@ from pyflame.core.errors import IntegerOverflowError, ShapeError
 from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
+from pyflame.ops.saved import record_flame_op
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ def _node(
             for key, ref in list(users.items()):  # drop the dead (a copy: another thread
                 if ref() is None:  # may add a user of a shared parameter meanwhile)
                     users.pop(key, None)
+    record_flame_op(out)  # what PyTorch's op saves for backward (versions checked there)
     return out
 
 
@@ -103,6 +105,7 @@ def _as_view(out: Tensor, base: Tensor, kind: str, params: Any) -> Tensor:
     on either one then changes the other (pyflame/inplace.py); `ops.shape.strides_of` derives
     PyTorch's strides of the view from it, which decide whether a reshape of it is a view."""
     out._view_of = (base, kind, params)
+    out._version_counter = base._version_counter  # one storage, one version (as PyTorch)
     if base._views is None:
         base._views = {}
     base._views[id(out)] = weakref.ref(out)

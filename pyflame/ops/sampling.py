@@ -176,8 +176,8 @@ def dropout(
 ) -> Tensor:
     """Inverted dropout (torch.nn.functional.dropout): in training, every element is zeroed
     with probability p and the others are scaled by 1 / (1 - p); `x` itself otherwise.
-    `seed=` fixes the mask. (`inplace` is accepted for PyTorch's signature; tensors are
-    immutable here.)"""
+    `seed=` fixes the mask. (`inplace=True` is `pf.nn.functional.dropout`'s: it writes the
+    result into x; here it is accepted and ignored.)"""
     _check_tensor(x, "dropout")
     p = _probability(p, "dropout probability")
     if not x.dtype.is_floating_point:

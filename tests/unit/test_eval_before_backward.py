@@ -3,6 +3,8 @@ gradient graph, so gradients and training match PyTorch in the usual logging-fir
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -129,15 +131,26 @@ def test_backward_after_an_update_uses_the_values_the_loss_was_built_from():
     np.testing.assert_allclose(pw.grad.numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_rules_read_the_old_value_of_an_updated_parameter():
+def test_a_parameter_an_op_saved_and_a_step_changed_raises_as_pytorch():
+    """mul saves w (the other operand needs a gradient too): an optimizer step after the
+    forward changes it in place, so backward raises PyTorch's error (issue 12), also after
+    the loss was read; a clone() before the step keeps the values the rule reads."""
     w0 = np.array([1.0, -2.0, 3.0], np.float32)
+    words = "[torch.FloatTensor [3]] is at version 1; expected version 0 instead."
+    for lib, w in ((pf, pf.nn.Parameter(w0.copy())), (torch, torch.nn.Parameter(torch.tensor(w0)))):
+        loss = (w * w * w).sum()  # d/dw = 3 w^2: the rule reads w's value
+        loss.item()
+        w.grad = lib.ones(3)
+        lib.optim.SGD([w], lr=1.0).step()
+        np.testing.assert_allclose(w.detach().numpy(), w0 - 1)
+        with pytest.raises(RuntimeError, match=re.escape(words)):
+            loss.backward()
     w = pf.nn.Parameter(w0.copy())
-    loss = (w * w * w).sum()  # d/dw = 3 w^2: the rule reads w's value
+    saved = w.clone()
+    loss = (saved * saved * saved).sum()
     loss.item()
     w.grad = pf.ones([3])
     pf.optim.SGD([w], lr=1.0).step()
-    pf.eval(w)
-    np.testing.assert_allclose(w.numpy(), w0 - 1)
     pf.backward(loss)
     np.testing.assert_allclose(w.grad.numpy(), 3 * w0**2, rtol=1e-6)
 

@@ -279,3 +279,42 @@ def test_training_with_a_custom_function_compiles_once():
         topt.step()
         np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert pf.cache_info().misses == 1
+
+
+def test_a_tensor_ctx_saved_and_changed_in_place_raises_pytorchs_error():
+    """As a torch.autograd.Function: backward refuses an input or output that ctx saved and
+    an in-place op changed since; an unsaved one may change."""
+    torch = pytest.importorskip("torch")
+
+    def make(lib, base):
+        class Exp(base):
+            @staticmethod
+            def forward(ctx, x, y):
+                out = x.exp() * y
+                ctx.save_for_backward(out, y)
+                return out
+
+            @staticmethod
+            def backward(ctx, g):
+                out, y = ctx.saved_tensors
+                return g * out, g * out / y
+
+        return Exp
+
+    a = np.linspace(0.5, 1.5, 6, dtype=np.float32).reshape(2, 3)
+    for lib, base, make_tensor in (
+        (pf, pf.extend.AutogradFunction, pf.from_numpy),
+        (torch, torch.autograd.Function, torch.from_numpy),
+    ):
+        fn = make(lib, base)
+        for change, raises in (("out", True), ("y", True), ("x", False)):
+            x = make_tensor(a.copy())
+            x.requires_grad_(True)
+            x1, y1 = x * 1, x * 2
+            out = fn.apply(x1, y1)
+            {"out": out, "y": y1, "x": x1}[change].add_(1)
+            if raises:
+                with pytest.raises(RuntimeError, match="is at version 1; expected version 0"):
+                    out.sum().backward()
+            else:
+                out.sum().backward()

@@ -6,6 +6,9 @@ must compile once."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 import pytest
 from layouts import LAYOUTS
@@ -394,25 +397,187 @@ def test_gradients_through_inplace_ops_and_item_assignment_match_torch():
     np.testing.assert_allclose(v.grad.numpy(), vt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_modifying_a_tensor_saved_for_backward_gives_the_gradient_at_the_values_used():
-    """PyTorch raises "one of the variables needed for gradient computation has been modified
-    by an inplace operation"; PyFlame keeps the old version in the graph, so the gradient is the
-    one PyTorch gives when the tensor is cloned before the in-place op."""
-    a = data((3, 4))
-    w, wt = both(a)
-    w.requires_grad = True
-    wt.requires_grad_()
-    y, yt = w.exp(), wt.exp()  # exp saves its result
-    loss, loss_t = (y * 3).sum(), (yt * 3).sum()
-    y.add_(1)
-    yt.add_(1)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        (loss_t + yt.sum()).backward()
+def _torch_words(err):
+    """PyTorch's sentence of the saved-tensor error, up to "instead." (PyFlame adds its hint)."""
+    text = str(err)
+    start = text.index("one of the variables")
+    return text[start : text.index("instead.", start) + len("instead.")]
+
+
+def _side_by_side(program, seed=0):
+    """Run `program(lib, x)` with a leaf x that requires grad in both libraries; return, per
+    library, PyTorch's words of the saved-tensor error, or x's gradient."""
+    a = data((3, 4), seed)
+    outcome = []
+    for lib, make in ((torch, torch.from_numpy), (pf, pf.from_numpy)):
+        x = make(a.copy())
+        x.requires_grad_(True)
+        try:
+            program(lib, x)
+        except RuntimeError as err:
+            if "modified by an inplace operation" not in str(err):
+                raise
+            outcome.append(_torch_words(err))
+        else:
+            outcome.append(np.asarray(x.grad.numpy()))
+    return outcome
+
+
+RAISING_PROGRAMS = {
+    "exp saves its result": lambda lib, x: _chain(x.exp(), lambda y: y.add_(1)),
+    "relu_ in place of a saved result": lambda lib, x: _chain(x.relu(), lambda y: y.relu_()),
+    "sigmoid, then mul_": lambda lib, x: _chain(x.sigmoid(), lambda y: y.mul_(2)),
+    "tanh, then setitem": lambda lib, x: _chain(x.tanh(), lambda y: y.__setitem__(0, 1.0)),
+    "softmax, then masked_fill_": lambda lib, x: _chain(
+        x.softmax(-1), lambda y: y.masked_fill_(y > 0.3, 0.0)
+    ),
+    "log_softmax, then zero_": lambda lib, x: _chain(x.log_softmax(0), lambda y: y.zero_()),
+    "mul saves its inputs": lambda lib, x: _saved_input(lib, x, lambda a, b: a * b),
+    "matmul saves its inputs": lambda lib, x: _saved_input(
+        lib, x, lambda a, b: a @ b, second=lambda x: x.t() * 3
+    ),
+    "pow saves its input": lambda lib, x: _saved_input(lib, x, lambda a, b: a**2 + b),
+    "div saves the divisor": lambda lib, x: _saved_input(lib, x, lambda a, b: b / (a + 5)),
+    "a view changed in place": lambda lib, x: _chain(x.exp(), lambda y: y[1:, ::2].add_(1)),
+    "a transposed view": lambda lib, x: _chain(x.exp(), lambda y: y.t().clamp_(0, 1)),
+    "through detach()": lambda lib, x: _chain(x.exp(), lambda y: y.detach().add_(1)),
+    "copy_ over it": lambda lib, x: _chain(x.exp(), lambda y: y.copy_(x * 2)),
+    "a chain: the second change": lambda lib, x: _twice(x),
+    "x.mul_(x) saves x as the other operand": lambda lib, x: _chain(x * 1, lambda y: y.mul_(y)),
+    "exp_ saves its result too": lambda lib, x: _chain(x * 1, lambda y: (y.exp_(), y.add_(1))),
+    "a leaf stepped under no_grad after the forward": lambda lib, x: _stepped(lib, x),
+}
+
+
+def _chain(y, change):
+    loss = y.sum()
+    change(y)
     (loss + y.sum()).backward()
-    wt.grad = None
-    yc = wt.exp()
-    ((yc * 3).sum() + (yc.clone() + 1).sum()).backward()  # what the graph computed
-    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-5)
+
+
+def _saved_input(lib, x, op, second=lambda x: x * 3):
+    """op(a, b) on two non-leaves made from x, then both changed in place (a.add_, b.sub_)."""
+    a, b = x * 1, second(x)
+    out = op(a, b)
+    a.add_(1)
+    b.sub_(1)
+    out.sum().backward()
+
+
+def _twice(x):
+    y = x.exp()
+    z = y * 2  # mul by a number saves nothing of y
+    z.add_(1)
+    w = z.sigmoid()
+    y.add_(1)  # ExpBackward's saved result: raises
+    (w + z).sum().backward()
+
+
+def _stepped(lib, x):
+    loss = (x * x).sum()
+    with lib.no_grad():
+        x.sub_(0.1)
+    loss.backward()
+
+
+@pytest.mark.parametrize("name", list(RAISING_PROGRAMS))
+def test_changing_a_saved_tensor_raises_pytorchs_error_at_backward(name):
+    """Where PyTorch raises "one of the variables needed for gradient computation has been
+    modified by an inplace operation" (same tensor, shape, node name and versions), PyFlame
+    raises it too, naming the user's line of the in-place op."""
+    want, got = _side_by_side(RAISING_PROGRAMS[name])
+    assert isinstance(want, str), "torch did not raise"
+    assert got == want
+
+
+def test_the_error_names_the_line_of_the_inplace_op():
+    x = pf.from_numpy(data((3, 4)))
+    x.requires_grad = True
+    y = x.exp()
+    y.add_(1)
+    line = sys._getframe().f_lineno - 1
+    with pytest.raises(RuntimeError) as info:
+        y.sum().backward()
+    text = str(info.value)
+    assert text.startswith(f"{__file__}:{line}: one of the variables needed")
+    assert f"The in-place operation at {__file__}:{line} changed a tensor that Exp at" in text
+    assert "clone()" in text
+
+
+ALLOWED_PROGRAMS = {
+    "add saves nothing": lambda lib, x: _saved_input(lib, x, lambda a, b: a + b),
+    "mul by a number saves nothing": lambda lib, x: _chain(x * 1, lambda y: (y * 2, y.add_(1))),
+    "relu saves its result, not its input": lambda lib, x: _input_of(x, lambda a: a.relu()),
+    "changed after backward": lambda lib, x: _after_backward(x),
+    "a clone changed": lambda lib, x: _chain(x.exp(), lambda y: y.clone().add_(1)),
+    "no_grad step of a leaf add read": lambda lib, x: _stepped_add(lib, x),
+    "an in-place op on its own input": lambda lib, x: _chain(x * 1, lambda y: y.pow_(2)),
+    "sum saves nothing": lambda lib, x: _input_of(x, lambda a: a.sum(0) * 3),
+}
+
+
+def _input_of(x, op):
+    a = x * 1
+    out = op(a)
+    a.add_(1)
+    (out.sum() + a.sum()).backward()
+
+
+def _after_backward(x):
+    y = x.exp()
+    y.sum().backward()
+    y.add_(1)
+
+
+def _stepped_add(lib, x):
+    loss = (x + 1).sum()
+    with lib.no_grad():
+        x.sub_(0.1)
+    loss.backward()
+
+
+@pytest.mark.parametrize("name", list(ALLOWED_PROGRAMS))
+def test_changes_pytorch_allows_give_pytorchs_gradient(name):
+    want, got = _side_by_side(ALLOWED_PROGRAMS[name])
+    assert not isinstance(want, str), f"torch raised: {want}"
+    assert not isinstance(got, str), f"pyflame raised: {got}"
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_change_through_data_is_not_checked():
+    """`.data` has its own version counter in PyTorch: backward does not see the change. (Its
+    gradient then reads the changed values in PyTorch, the old ones in PyFlame: docs/ops.md.)"""
+    for make in (pf.from_numpy, torch.from_numpy):
+        x = make(data((3, 4)))
+        x.requires_grad_(True)
+        y = x.exp()
+        y.data.add_(1)
+        y.sum().backward()
+        assert y._version == 0 and x.grad is not None
+
+
+def test_versions_count_inplace_changes_as_pytorch():
+    """`_version`: every in-place change (recorded, under no_grad, through a view or a
+    setitem) bumps it, shared with views; `.data` has its own; an optimizer step bumps it."""
+    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+        x = make(data((3, 4)))
+        v = x[1:]
+        x.add_(1)
+        v.mul_(2)
+        x[0] = 3.0
+        with lib.no_grad():
+            x.zero_()
+        x.data.add_(1)
+        assert (x._version, v._version, x.data._version) == (4, 4, 0), lib
+        x[1:1] = 7.0  # nothing selected: still a change
+        x.data = make(data((2,)))  # a new storage, the same counter
+        assert x._version == 5, lib
+        w = make(data((3,)))
+        w.requires_grad_(True)
+        opt = lib.optim.SGD([w], lr=0.1)
+        (w * w).sum().backward()
+        opt.step()
+        assert w._version == 1, lib
 
 
 def test_parameter_stepped_under_no_grad_after_the_forward():
@@ -623,18 +788,32 @@ def test_item_assignment_on_a_0d_tensor_and_with_an_empty_selection():
     np.testing.assert_array_equal(y.numpy(), u.numpy())
 
 
-def test_gradient_rules_that_read_a_modified_tensor_read_its_old_value():
-    """clamp's and max's own gradient rules read their input's values: after an in-place op
-    on that input they still see the values the op used (PyTorch: the clone() answer)."""
+def test_gradient_rules_that_read_a_changed_tensor_raise_as_torch_and_read_old_values_after_clone():
+    """clamp saves its input and max its input and result: changing them in place (recorded, or
+    a leaf under no_grad) makes backward raise PyTorch's error; with a clone() in between the
+    rules read the values the ops used."""
     a = np.array([-1.0, 0.5, 2.0, 0.7], np.float32)
+    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+        w = make(a.copy())
+        w.requires_grad_(True)
+        y = w * 1
+        clamped = y.clamp(0, 1)
+        y.add_(5)  # a non-leaf clamp saved
+        with pytest.raises(RuntimeError, match=r"output 0 of Add, is at version 1; expected vers"):
+            clamped.sum().backward()
+        top = w.max()
+        with lib.no_grad():
+            w.mul_(-1)  # a leaf max saved, changed under no_grad (an optimizer step)
+        with pytest.raises(RuntimeError, match=r"\[4\]\] is at version 1; expected version 0"):
+            top.backward()
     w = pf.from_numpy(a)
     w.requires_grad = True
     y = w * 1
-    clamped = y.clamp(0, 1)
-    top = w.max()
-    y.add_(5)  # a non-leaf read by clamp's rule
+    clamped = y.clone().clamp(0, 1)
+    top = w.clone().max()
+    y.add_(5)
     with pf.no_grad():
-        w.mul_(-1)  # a leaf read by max's rule
+        w.mul_(-1)
     (clamped.sum() + top).backward()
     np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.0, 1.0, 1.0])
     np.testing.assert_array_equal(w.detach().numpy(), -a)
@@ -764,3 +943,272 @@ def test_kv_cache_with_one_position_per_row_matches_pytorch():
     slot = np.arange(5)[None, None, :, None] == positions[:, None, None, None]
     np.testing.assert_array_equal(x.numpy(), t.numpy())
     np.testing.assert_array_equal(x.numpy(), np.where(slot, new, cache))
+
+
+# ------------------------------------------- saved tensors: PyTorch's error at backward, or not
+
+S = (3, 4)
+
+#: name -> (f(lib, F, *args), argument shapes); lib is pf or torch, F its nn.functional
+SAVING_OPS = {
+    "exp": (lambda lib, F, x: x.exp(), [S]),
+    "log": (lambda lib, F, x: x.log(), [S]),
+    "neg": (lambda lib, F, x: -x, [S]),
+    "abs": (lambda lib, F, x: x.abs(), [S]),
+    "relu": (lambda lib, F, x: x.relu(), [S]),
+    "sqrt": (lambda lib, F, x: x.sqrt(), [S]),
+    "rsqrt": (lambda lib, F, x: x.rsqrt(), [S]),
+    "tanh": (lambda lib, F, x: x.tanh(), [S]),
+    "sigmoid": (lambda lib, F, x: x.sigmoid(), [S]),
+    "gelu": (lambda lib, F, x: F.gelu(x), [S]),
+    "gelu_tanh": (lambda lib, F, x: F.gelu(x, approximate="tanh"), [S]),
+    "silu": (lambda lib, F, x: F.silu(x), [S]),
+    "sin": (lambda lib, F, x: x.sin(), [S]),
+    "cos": (lambda lib, F, x: x.cos(), [S]),
+    "erf": (lambda lib, F, x: x.erf(), [S]),
+    "floor": (lambda lib, F, x: x.floor(), [S]),
+    "round": (lambda lib, F, x: x.round(), [S]),
+    "sign": (lambda lib, F, x: x.sign(), [S]),
+    "log1p": (lambda lib, F, x: x.log1p(), [S]),
+    "expm1": (lambda lib, F, x: x.expm1(), [S]),
+    "add": (lambda lib, F, a, b: a + b, [S, S]),
+    "sub": (lambda lib, F, a, b: a - b, [S, S]),
+    "mul": (lambda lib, F, a, b: a * b, [S, S]),
+    "div": (lambda lib, F, a, b: a / b, [S, S]),
+    "mul_scalar": (lambda lib, F, a: a * 2, [S]),
+    "div_scalar": (lambda lib, F, a: a / 2, [S]),
+    "pow_scalar": (lambda lib, F, a: a**2, [S]),
+    "pow": (lambda lib, F, a, b: a**b, [S, S]),
+    "rpow": (lambda lib, F, a: 2**a, [S]),
+    "maximum": (lambda lib, F, a, b: lib.maximum(a, b), [S, S]),
+    "minimum": (lambda lib, F, a, b: lib.minimum(a, b), [S, S]),
+    "clamp": (lambda lib, F, a: a.clamp(-0.5, 0.5), [S]),
+    "where": (lambda lib, F, a, b: lib.where(a > 0, a, b), [S, S]),
+    "sum": (lambda lib, F, a: a.sum(1), [S]),
+    "mean": (lambda lib, F, a: a.mean(), [S]),
+    "amax": (lambda lib, F, a: a.amax(1), [S]),
+    "max_dim": (lambda lib, F, a: a.max(1)[0], [S]),
+    "max": (lambda lib, F, a: a.max(), [S]),
+    "prod": (lambda lib, F, a: a.prod(1), [S]),
+    "logsumexp": (lambda lib, F, a: a.logsumexp(1), [S]),
+    "var": (lambda lib, F, a: a.var(1), [S]),
+    "std": (lambda lib, F, a: a.std(1), [S]),
+    "norm": (lambda lib, F, a: a.norm(), [S]),
+    "softmax": (lambda lib, F, a: a.softmax(-1), [S]),
+    "log_softmax": (lambda lib, F, a: a.log_softmax(-1), [S]),
+    "matmul": (lambda lib, F, a, b: a @ b, [S, (4, 2)]),
+    "matmul_vector": (lambda lib, F, a, b: a @ b, [S, (4,)]),
+    "matmul_batched": (lambda lib, F, a, b: a @ b, [(2, 3, 4), (2, 4, 5)]),
+    "linear": (lambda lib, F, a, w, b: F.linear(a, w, b), [S, (5, 4), (5,)]),
+    "outer": (lambda lib, F, a, b: lib.outer(a, b), [(3,), (4,)]),
+    "addmm": (lambda lib, F, c, a, b: lib.addmm(c, a, b), [(3, 2), S, (4, 2)]),
+    "einsum": (lambda lib, F, a, b: lib.einsum("ij,jk->ik", a, b), [S, (4, 2)]),
+    "layer_norm": (lambda lib, F, a, w, b: F.layer_norm(a, (4,), w, b), [S, (4,), (4,)]),
+    "rms_norm": (lambda lib, F, a, w: F.rms_norm(a, (4,), w), [S, (4,)]),
+    "mse_loss": (lambda lib, F, a, b: F.mse_loss(a, b), [S, S]),
+    "cross_entropy": (lambda lib, F, a: F.cross_entropy(a, _index(lib, [0, 1, 3])), [S]),
+    "transpose": (lambda lib, F, a: a.t(), [S]),
+    "reshape": (lambda lib, F, a: a.reshape(4, 3), [S]),
+    "cat": (lambda lib, F, a, b: lib.cat([a, b]), [S, S]),
+    "getitem": (lambda lib, F, a: a[1:], [S]),
+    "tril": (lambda lib, F, a: a.tril(), [S]),
+    "masked_fill": (lambda lib, F, a: a.masked_fill(_eye_mask(lib), 0.0), [S]),
+    "cumsum": (lambda lib, F, a: a.cumsum(1), [S]),
+    "flip": (lambda lib, F, a: a.flip(0), [S]),
+    "roll": (lambda lib, F, a: a.roll(1, 0), [S]),
+    "repeat": (lambda lib, F, a: a.repeat(2, 1), [S]),
+    "gather": (lambda lib, F, a: a.gather(1, _index(lib, [[0], [1], [2]])), [S]),
+    "index_select": (lambda lib, F, a: a.index_select(0, _index(lib, [0, 2])), [S]),
+    "topk": (lambda lib, F, a: a.topk(2, dim=1)[0], [S]),
+    "sort": (lambda lib, F, a: a.sort(1)[0], [S]),
+    "nan_to_num": (lambda lib, F, a: a.nan_to_num(), [S]),
+    "sdpa": (
+        lambda lib, F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        [(1, 3, 4), (1, 3, 4), (1, 3, 4)],
+    ),
+    "embedding": (lambda lib, F, w: F.embedding(_index(lib, [0, 2]), w), [S]),
+    "conv2d": (lambda lib, F, x, w: F.conv2d(x, w), [(1, 1, 4, 4), (2, 1, 3, 3)]),
+    "max_pool2d": (lambda lib, F, x: F.max_pool2d(x, 2), [(1, 1, 4, 4)]),
+    "avg_pool2d": (lambda lib, F, x: F.avg_pool2d(x, 2), [(1, 1, 4, 4)]),
+    "dropout": (lambda lib, F, x: F.dropout(x, 0.0), [S]),
+}
+
+
+def _index(lib, values):
+    array = np.asarray(values)
+    if lib is torch:
+        return torch.from_numpy(array.astype(np.int64))
+    return pf.from_numpy(array.astype(np.int32))
+
+
+def _eye_mask(lib):
+    mask = np.eye(3, 4, dtype=bool)
+    return torch.from_numpy(mask) if lib is torch else pf.from_numpy(mask)
+
+
+def _outcome(lib, name, grads, target, seed):
+    """What backward does after `target` (an argument's index, or "out") of op `name` is
+    changed in place (`add_(1)`): "raises" (the saved-tensor error), "ok", or the first
+    words of another error (an in-place op refused, as for the result of an expand)."""
+    fn, shapes = SAVING_OPS[name]
+    F = torch.nn.functional if lib is torch else pf.nn.functional
+    rng = np.random.default_rng(seed)
+    args = []
+    for shape, grad in zip(shapes, grads, strict=True):
+        array = (np.abs(rng.standard_normal(shape)) + 0.5).astype(np.float32)  # log, sqrt, pow
+        leaf = torch.from_numpy(array) if lib is torch else pf.from_numpy(array)
+        leaf.requires_grad_(grad)
+        args.append(leaf * 1 if grad else leaf)  # a non-leaf: in-place ops allowed on it
+    out = fn(lib, F, *args)
+    changed = out if target == "out" else args[target]
+    try:
+        changed.add_(1.0)
+        out.sum().backward()
+    except RuntimeError as err:
+        if "modified by an inplace operation" in str(err):
+            return "raises"
+        return str(err).split(": ")[-1][:40]
+    return "ok"
+
+
+def _saving_cases():
+    for name, (_, shapes) in SAVING_OPS.items():
+        n = len(shapes)
+        for mask in range(1, 2**n):
+            grads = tuple(bool(mask >> (n - 1 - i) & 1) for i in range(n))
+            for target in [*range(n), "out"]:
+                yield name, grads, target
+
+
+def test_what_each_op_saves_for_backward_matches_torch():
+    """Every op, every pattern of which arguments need gradients, each argument and the result
+    changed in place after the op: backward raises PyTorch's error exactly where PyTorch's
+    does (so PyFlame saves what PyTorch's op saves)."""
+    differ = []
+    for i, (name, grads, target) in enumerate(_saving_cases()):
+        want = _outcome(torch, name, grads, target, seed=i)
+        got = _outcome(pf, name, grads, target, seed=i)
+        if want != got and "raises" in (want, got):
+            differ.append(f"{name} grads={grads} changed={target}: torch {want}, pyflame {got}")
+    assert not differ, "\n".join(differ)
+
+
+_CHAIN_OPS = [
+    lambda lib, a, b: a.tanh(),
+    lambda lib, a, b: a.sigmoid(),
+    lambda lib, a, b: a.relu(),
+    lambda lib, a, b: a.sin(),
+    lambda lib, a, b: a.abs(),
+    lambda lib, a, b: a.softmax(-1),
+    lambda lib, a, b: a * b,
+    lambda lib, a, b: a + b,
+    lambda lib, a, b: a - b * 2,
+    lambda lib, a, b: a / (b.abs() + 1),
+    lambda lib, a, b: lib.maximum(a, b),
+    lambda lib, a, b: a.clamp(-0.5, 0.5),
+    lambda lib, a, b: a @ b.t() @ a,
+    lambda lib, a, b: a**2,
+]
+
+_CHAIN_CHANGES = [
+    lambda lib, t, u: t.add_(0.5),
+    lambda lib, t, u: t.mul_(0.5),
+    lambda lib, t, u: t.sigmoid_(),
+    lambda lib, t, u: t.tanh_(),
+    lambda lib, t, u: t.relu_(),
+    lambda lib, t, u: t.zero_(),
+    lambda lib, t, u: t.clamp_(-1, 1),
+    lambda lib, t, u: t.copy_(u),
+    lambda lib, t, u: t.__setitem__(0, 1.0),
+    lambda lib, t, u: t[:, 1:3].mul_(2),
+    lambda lib, t, u: t.t().add_(u.t()),
+    lambda lib, t, u: t.mul_(u),
+]
+
+
+def _random_chain(lib, make, a, seed):
+    """A random program: ops on earlier results, in-place changes (some under no_grad) in
+    between, then backward of the sum of everything; returns PyTorch's words of the
+    saved-tensor error, or x's gradient."""
+    rng = np.random.default_rng(seed)
+    x = make(a.copy())
+    x.requires_grad_(True)
+    live = [x * 1, x * 2 - 1]
+    for _ in range(int(rng.integers(3, 8))):
+        i, j = (int(k) for k in rng.integers(len(live), size=2))
+        if rng.integers(2):
+            live.append(_CHAIN_OPS[int(rng.integers(len(_CHAIN_OPS)))](lib, live[i], live[j]))
+        else:
+            change = _CHAIN_CHANGES[int(rng.integers(len(_CHAIN_CHANGES)))]
+            with lib.no_grad() if rng.integers(4) == 0 else contextlib.nullcontext():
+                change(lib, live[i], live[j] if j != i else live[j] * 1)
+    try:
+        sum(t.sum() for t in live).backward()
+    except RuntimeError as err:
+        if "modified by an inplace operation" not in str(err):
+            raise
+        return "raises"
+    return np.asarray(x.grad.numpy())
+
+
+def test_random_programs_raise_where_torch_raises_and_match_its_gradients_elsewhere():
+    """200 random programs of ops and in-place changes: backward raises PyTorch's error
+    exactly where PyTorch's does; elsewhere the gradients are PyTorch's."""
+    a = data((3, 4), seed=5)
+    differ, raised = [], 0
+    for seed in range(200):
+        want = _random_chain(torch, torch.from_numpy, a, seed)
+        got = _random_chain(pf, pf.from_numpy, a, seed)
+        if isinstance(want, str) or isinstance(got, str):
+            raised += isinstance(want, str)
+            if not (isinstance(want, str) and isinstance(got, str)):
+                differ.append(f"seed {seed}: torch {want if isinstance(want, str) else 'ok'}")
+        elif not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+            differ.append(f"seed {seed}: gradients differ")
+    assert not differ, "\n".join(differ)
+    assert 40 <= raised <= 160  # both outcomes are exercised
+
+
+def test_the_error_names_a_saved_tensor_the_user_no_longer_holds():
+    x = pf.from_numpy(data((3, 4)))
+    x.requires_grad = True
+    a = x * 1
+    b = a * x  # saves a
+    a.add_(1)
+    del a
+    with pytest.raises(RuntimeError, match=r"\[torch.FloatTensor \[3, 4\]\], which is output 0 of"):
+        b.sum().backward()
+
+
+_INPLACE_LAYERS = {
+    "ReLU": lambda nn: nn.ReLU(inplace=True),
+    "LeakyReLU": lambda nn: nn.LeakyReLU(0.1, inplace=True),
+    "SiLU": lambda nn: nn.SiLU(inplace=True),
+    "Dropout(p=1)": lambda nn: nn.Dropout(1.0, inplace=True),  # deterministic: all zeroed
+    "F.relu": lambda nn: lambda y: nn.functional.relu(y, inplace=True),
+    "F.silu": lambda nn: lambda y: nn.functional.silu(y, inplace=True),
+    "F.dropout(p=1)": lambda nn: lambda y: nn.functional.dropout(y, 1.0, inplace=True),
+}
+
+
+@pytest.mark.parametrize("layer", list(_INPLACE_LAYERS))
+def test_activation_layers_with_inplace_true_change_their_input_as_torch(layer):
+    """`nn.ReLU(inplace=True)` changes the tensor it is given (every name sees it), gives
+    PyTorch's gradient, and after an op that saved that tensor backward raises as PyTorch."""
+    a = data((3, 4), seed=2)
+    results = []
+    for lib, make in ((pf, pf.from_numpy), (torch, torch.from_numpy)):
+        x = make(a.copy())
+        x.requires_grad_(True)
+        y = x * 2
+        alias = y[0]
+        out = _INPLACE_LAYERS[layer](lib.nn)(y)
+        assert out is y
+        (y * y).sum().backward()
+        results.append((np.array(y.detach().numpy()), np.array(alias.detach().numpy()), x.grad))
+        z = x.exp()
+        _INPLACE_LAYERS[layer](lib.nn)(z)
+        with pytest.raises(RuntimeError, match="is at version 1; expected version 0 instead"):
+            z.sum().backward()
+    for got, want in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
