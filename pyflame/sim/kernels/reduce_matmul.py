@@ -13,7 +13,7 @@ from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.executable import Buffer, Step
+from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
@@ -123,7 +123,17 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
     nb, bl, br = op.batches  # batched: a side with batch 1 is shared (numpy broadcasting)
     acc, lhs, rhs = (s.buf(v, it) for v in (op.acc, op.lhs, op.rhs))
     s.steps.append(
-        _matmul_step(it, rect_span(it.rect), acc, lhs, rhs, (m, k, n), op.batches, op.transposes)
+        _matmul_step(
+            it.what,
+            it.rect,
+            rect_span(it.rect),
+            acc,
+            lhs,
+            rhs,
+            (m, k, n),
+            op.batches,
+            op.transposes,
+        )
     )
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
     # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
@@ -134,7 +144,8 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
 
 
 def _matmul_step(
-    it: Item,
+    what: str,
+    rect: Rect,
     span: Span,
     acc: Buffer,
     lhs: Buffer,
@@ -145,7 +156,9 @@ def _matmul_step(
 ) -> Step:
     """The run-time step of a pe.matmul_acc over the PEs of `span` (its own rectangle, or the
     strided rows of a loop's iterations: pyflame/sim/loop_fission.py); `transposes`: the lhs /
-    rhs tiles are stored [k, m] / [n, k] and read as strided views."""
+    rhs tiles are stored [k, m] / [n, k] and read as strided views. It keeps the op's `what`
+    and `rect`, not its Item: the step lives as long as the plan, and an Item's frame holds
+    every completion of its loop iteration (plan memory would grow with the steps)."""
     m, k, n = mkn
     nb, bl, br = batches
     lhs_t, rhs_t = transposes
@@ -157,7 +170,7 @@ def _matmul_step(
 
     low = acc.half  # half floats: multiply in float32, round into the accumulator
 
-    what, ints = it.what, all_int32(acc, lhs, rhs)
+    ints = all_int32(acc, lhs, rhs)
 
     def one_product(x: np.ndarray, y: np.ndarray) -> bool:
         """Whether the step is one BLAS product: tiles shared along PE rows and columns, and
@@ -253,8 +266,8 @@ def _matmul_step(
     step = annotate(make_step(), access)
 
     def merge(over: Span, parts: Sequence[LoopPart]) -> Step:
-        return _matmul_step(it, over, acc, lhs, rhs, mkn, batches, transposes)
+        return _matmul_step(what, rect, over, acc, lhs, rhs, mkn, batches, transposes)
 
     # the loop's iterations differ only in their PEs
     key = (ai, li, ri, mkn, batches, transposes)
-    return set_loop_part(step, LoopPart(it.rect, key, merge))
+    return set_loop_part(step, LoopPart(rect, key, merge))
