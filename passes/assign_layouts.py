@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -54,6 +54,7 @@ from pyflame.passes.layout_choice import (
 )
 from pyflame.passes.layout_rules import SYMBOLIC_SIDE, Assignment, propagate, write_assignment
 from pyflame.passes.layouts import (
+    ALGORITHM_ATTR,
     ASSIGNED_ATTR,
     collect_assigned,
     dist_text,
@@ -186,6 +187,11 @@ def describe(module: ModuleOp) -> str:
         for v, (d, why) in found.items():
             owner = v.owner
             what = owner.name if isinstance(owner, Operation) else f"input %{v.name_hint}"
+            algorithm = (
+                owner.attributes.get(ALGORITHM_ATTR) if isinstance(owner, Operation) else None
+            )
+            if isinstance(algorithm, StringAttr) and algorithm.data != why:  # a skinny product's
+                why = f"{why}; {algorithm.data}"
             where = describe_loc(v)
             also = ", loaded once per layout it is used in" if v in reloads else ""
             lines.append(

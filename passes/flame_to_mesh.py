@@ -49,6 +49,7 @@ from pyflame.passes.flame_lowering import (
     shape_ops,
     windowed,
 )
+from pyflame.passes.flame_lowering.gemv import chosen_algorithm
 from pyflame.passes.flame_lowering.state import Lowering
 from pyflame.passes.layouts import collect_assigned, collect_hints, reloaded_args
 from pyflame.passes.locations import arg_loc, describe_loc
@@ -131,6 +132,8 @@ def lower_function(
     assigned = {v: d for v, (d, _) in collect_assigned(fn).items()}
     for op in block.ops:  # SUMMA runs on the grid assign-layouts chose for the product
         d = assigned.get(op.results[0]) if isinstance(op, flame.MatmulOp) else None
+        if isinstance(op, flame.MatmulOp) and chosen_algorithm(op) == "gemv":
+            continue  # a GEMV's result is where the reduction leaves it, not on a SUMMA grid
         if d is not None and op.results[0] not in hints and d.grid[0] == d.grid[1]:
             hints[op.results[0]] = flame.LayoutAttr("grid", list(d.grid))
     lw = Lowering(

@@ -28,6 +28,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import SSAValue
 
+from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, SRAMOverflowError
 from pyflame.core.placement import PLACEMENTS
 from pyflame.core.target import Target
@@ -37,6 +38,7 @@ from pyflame.passes.layout_rules import (
     REDUCTIONS,
     SYMBOLIC_SIDE,
     Assignment,
+    gemv_roles,
     is_matrix_product,
     propagate,
     write_assignment,
@@ -61,6 +63,19 @@ def matmul_cycles(op: flame.MatmulOp, g: int, target: Target) -> float:
     return g * (max(compute + issue, (tm * tk + tk * tn) / target.link_wavelets_per_cycle) + comm)
 
 
+def gemv_cycles(op: flame.MatmulOp, d: Distribution, target: Target) -> float:
+    """A GEMV whose matrix is split over `d`'s grid: every PE's block product (a vector FMAC
+    per contraction element and skinny row or column, over the matrix block's other dim) and
+    an allreduce of the partials along the contraction's axis (2 g hops)."""
+    matrix, vector, k_dim = gemv_roles(op)
+    mshape = flame.tensor_shape(matrix)
+    skinny = math.prod(flame.tensor_shape(vector)) // mshape[k_dim]
+    g = max(d.grid)
+    tk, to = (-(-mshape[i] // g) for i in (k_dim, 1 - k_dim))
+    fmacs = skinny * tk * (to * 2 / target.flops_per_cycle + target.vector_issue_cycles)
+    return fmacs + (2 * g * target.hop_latency_cycles if g > 1 else 0)
+
+
 def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
     """matmuls (SUMMA), elementwise work per tile, allreduce latency of reductions over split
     dims, and one redistribution (a tile's worth of wavelets plus the grid's diameter) per
@@ -69,7 +84,9 @@ def estimate_cycles(fn: func.FuncOp, a: Assignment, target: Target) -> float:
     for op in fn.body.block.ops:
         if isinstance(op, flame.MatmulOp):
             d = a.dists.get(op.result)
-            if d is not None and is_matrix_product(op):
+            if d is not None and op in a.gemv_ops:
+                total += gemv_cycles(op, d, target)
+            elif d is not None and is_matrix_product(op):
                 total += matmul_cycles(op, d.grid[0], target)
         elif op.results and op.results[0] in a.dists:
             d = a.dists[op.results[0]]
@@ -147,11 +164,18 @@ class Candidate:
 
 def shortlist(fn: func.FuncOp, target: Target, use_hints: bool = True) -> list[Assignment]:
     """At most `SHORTLIST` grid sides, those whose own estimate (`estimate_cycles`) is within
-    `SHORTLIST_FACTOR` of the least, as assignments (best first)."""
-    symbolic = propagate(fn, SYMBOLIC_SIDE, target, use_hints)
-    scored = [
-        (estimate_cycles(fn, a, target), a) for a in map(symbolic.regrid, candidate_sides(target))
-    ]
+    `SHORTLIST_FACTOR` of the least, as assignments (best first). A function with skinny
+    products has two assignments per side: those products as GEMVs, and as SUMMA."""
+    scored = []
+    with_gemvs = propagate(fn, SYMBOLIC_SIDE, target, use_hints)
+    kinds = [with_gemvs]
+    if with_gemvs.gemv_ops:  # else both kinds are the same
+        kinds.append(propagate(fn, SYMBOLIC_SIDE, target, use_hints, gemv=False))
+    for symbolic in kinds:
+        scored += [
+            (estimate_cycles(fn, a, target), a)
+            for a in map(symbolic.regrid, candidate_sides(target))
+        ]
     scored.sort(key=lambda entry: entry[0])
     best = scored[0][0]
     return [a for cost, a in scored[:SHORTLIST] if cost <= SHORTLIST_FACTOR * best]
@@ -188,10 +212,15 @@ def lowered_cost(
     return None
 
 
+def candidate_name(a: Assignment) -> str:
+    """ "GxG", and " summa" when the function's skinny products were laid out for SUMMA."""
+    return f"{a.grid[0]}x{a.grid[1]}" + ("" if a.skinny_as_gemv else " summa")
+
+
 def rank_candidates(module: ModuleOp, fn: func.FuncOp, target: Target) -> list[Candidate]:
     """The shortlisted grids and no assignment, cheapest first (those that fit SRAM)."""
     options: list[tuple[str, Assignment | None]] = [("none", None)]
-    options += [(f"{a.grid[0]}x{a.grid[1]}", a) for a in shortlist(fn, target)]
+    options += [(candidate_name(a), a) for a in shortlist(fn, target)]
     ranked = []
     for order, (name, a) in enumerate(options):
         cost = lowered_cost(module, fn, a, target)

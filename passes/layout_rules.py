@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
@@ -20,6 +20,7 @@ from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.passes.flame_lowering.gemv import skinny_side
 from pyflame.passes.layouts import (
+    ALGORITHM_ATTR,
     collect_hints,
     default_layout,
     dist_text,
@@ -81,6 +82,11 @@ class Assignment:
     #: skinny products whose matrix the user placed: GEMV keeps it there and places the rest
     #: itself (passes/flame_lowering/gemv.py), so the pass leaves their results alone
     gemvs: set[Operation] = field(default_factory=set)
+    #: skinny products laid out for the GEMV algorithm (`gemv_implied`); the other skinny
+    #: products of the function are laid out for SUMMA (a candidate of each kind is ranked)
+    gemv_ops: set[Operation] = field(default_factory=set)
+    #: whether skinny products were modelled as GEMVs (True) or as SUMMA (False)
+    skinny_as_gemv: bool = True
 
     def regrid(self, side: int) -> Assignment:
         """This assignment with the symbolic grid (`SYMBOLIC_SIDE`) made `side` x `side`: the
@@ -95,7 +101,14 @@ class Assignment:
         if side == 1:  # on one PE every layout is the same
             conflicts = []
         return Assignment(
-            (side, side), dists, dict(self.why), conflicts, set(self.reloads), set(self.gemvs)
+            (side, side),
+            dists,
+            dict(self.why),
+            conflicts,
+            set(self.reloads),
+            set(self.gemvs),
+            set(self.gemv_ops),
+            self.skinny_as_gemv,
         )
 
     def offer(self, v: SSAValue, d: Distribution, why: str) -> bool:
@@ -281,31 +294,68 @@ def _summa_split(v: SSAValue) -> tuple[str, ...]:
     return ("",) * (len(flame.tensor_shape(v)) - 2) + ("r", "c")
 
 
-def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -> Assignment:
-    """Hints first, then matmul anchors on g x g, then the data-flow rules to a fixed point."""
+def propagate(
+    fn: func.FuncOp, g: int, target: Target, use_hints: bool = True, gemv: bool = True
+) -> Assignment:
+    """Hints first, then matmul anchors on g x g, then the data-flow rules to a fixed point.
+
+    With `gemv`, skinny products (flame_lowering/gemv.py `skinny_side`, batched rows
+    included) are laid out for the GEMV algorithm instead of SUMMA (`gemv_implied`): no
+    anchor of their own; when propagation leaves one undecided, the first such product in
+    program order is anchored (its matrix split [r, c], the contraction on the rows) and
+    propagation runs again, so a chain of GEMVs alternates its reduction axis."""
     block = fn.body.block
-    a = Assignment((g, g))
+    a = Assignment((g, g), skinny_as_gemv=gemv)
     hints = collect_hints(fn) if use_hints else {}
     for v, hint in hints.items():
         if modelled(v) or isinstance(v.owner, Operation):
             a.offer(v, layout_to_dist(hint, flame.tensor_shape(v), target), "hint")
     ops = [op for op in block.ops if isinstance(op, flame.FlameOp)]
     a.gemvs = {op for op in ops if isinstance(op, flame.MatmulOp) and user_placed_gemv(op, hints)}
+    if gemv:
+        a.gemv_ops = {
+            op
+            for op in ops
+            if isinstance(op, flame.MatmulOp) and op not in a.gemvs and skinny_side(op)
+        }
     for op in ops:
-        if isinstance(op, flame.MatmulOp) and op.result not in a.dists and is_matrix_product(op):
+        if (
+            isinstance(op, flame.MatmulOp)
+            and op.result not in a.dists
+            and op not in a.gemv_ops
+            and is_matrix_product(op)
+        ):
             side, why = hinted_side(op, a, target) or (g, "matmul")
             a.offer(op.result, summa_dist(flame.tensor_shape(op.result), side), why)
-    changed = True
-    while changed:
-        changed = False
-        for op in ops:
-            if isinstance(op, flame.MatmulOp):
-                why = "matmul"
-            else:
-                why = "propagated"
-            for v, d in implied(op, a.dists, a.grid):
-                if modelled(v) and a.offer(v, d, why):
-                    changed = True
+    anchored: set[Operation] = set()
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for op in ops:
+                if op in a.gemv_ops:
+                    pairs, why = gemv_implied(op, a.dists), "gemv"  # type: ignore[arg-type]  # a matmul
+                else:
+                    pairs = implied(op, a.dists, a.grid)
+                    why = "matmul" if isinstance(op, flame.MatmulOp) else "propagated"
+                for v, d in pairs:
+                    if modelled(v) and a.offer(v, d, why):
+                        changed = True
+        undecided = next(
+            (
+                op
+                for op in ops
+                if op in a.gemv_ops and op not in anchored and not gemv_implied(op, a.dists)  # type: ignore[arg-type]  # a matmul
+            ),
+            None,
+        )
+        if undecided is None:
+            break
+        assert isinstance(undecided, flame.MatmulOp)
+        anchored.add(undecided)  # once: a matrix placed otherwise (a hint) keeps its layout
+        matrix, _, k_dim = gemv_roles(undecided)
+        split = ("r", "c") if k_dim == 0 else ("c", "r")  # the contraction on the rows
+        a.offer(matrix, Distribution(flame.tensor_shape(matrix), a.grid, split), "gemv")
     hinted = set(hints)
     moved = []
     for v, d in a.conflicts:
@@ -316,6 +366,54 @@ def propagate(fn: func.FuncOp, g: int, target: Target, use_hints: bool = True) -
             moved.append((v, d))
     a.conflicts = moved
     return a
+
+
+def gemv_roles(op: flame.MatmulOp) -> tuple[SSAValue, SSAValue, int]:
+    """(matrix, skinny operand, the matrix's contraction dim) of a skinny product."""
+    if skinny_side(op) == "rhs":
+        return op.lhs, op.rhs, 1
+    return op.rhs, op.lhs, 0
+
+
+def gemv_implied(
+    op: flame.MatmulOp, known: dict[SSAValue, Distribution]
+) -> list[tuple[SSAValue, Distribution]]:
+    """The GEMV's layouts (flame_lowering/gemv.py) from whichever of its matrix, result or
+    skinny operand already has one: the matrix split over both mesh axes, the skinny operand
+    split like the contraction and copied along the other axis, the result split like the
+    matrix's other dim and copied along the contraction's axis (the allreduce leaves a copy
+    on every PE of the line). Empty when none of them decides the axes."""
+    matrix, vector, k_dim = gemv_roles(op)
+    other = 1 - k_dim
+    vshape, rshape = flame.tensor_shape(vector), flame.tensor_shape(op.result)
+    # the dim of the skinny operand that is contracted, of the result that the matrix spans
+    v_k = len(vshape) - 1 if k_dim == 0 else 0
+    r_o = len(rshape) - 1 if k_dim == 0 else 0
+    axes: tuple[str, str] | None = None
+    grid: tuple[int, int] | None = None
+    m = known.get(matrix)
+    if m is not None and {m.split[k_dim], m.split[other]} == {"r", "c"}:
+        axes, grid = (m.split[k_dim], m.split[other]), m.grid
+    for v, dim, pos in ((op.result, r_o, 1), (vector, v_k, 0)):
+        d = known.get(v)
+        if axes is None and d is not None and d.split[dim] in ("r", "c"):
+            axis = d.split[dim]
+            flip = "c" if axis == "r" else "r"
+            axes, grid = ((flip, axis) if pos else (axis, flip)), d.grid
+    if axes is None or grid is None:
+        return []
+    k_axis, o_axis = axes
+    msplit = ["", ""]
+    msplit[k_dim], msplit[other] = k_axis, o_axis
+    vsplit = [""] * len(vshape)
+    vsplit[v_k] = k_axis
+    rsplit = [""] * len(rshape)
+    rsplit[r_o] = o_axis
+    return [
+        (matrix, Distribution(flame.tensor_shape(matrix), grid, tuple(msplit))),
+        (vector, Distribution(vshape, grid, tuple(vsplit))),
+        (op.result, Distribution(rshape, grid, tuple(rsplit))),
+    ]
 
 
 def user_placed_gemv(op: flame.MatmulOp, hints: dict) -> bool:
@@ -371,3 +469,10 @@ def write_assignment(
             set_assignment(fn, mapper.get(v, v), dist_text(d), a.why[v])
     for arg in a.reloads:
         mark_reload(fn, mapper.get(arg, arg))
+    # the algorithm of every skinny product, which flame-to-mesh follows (`pf.algorithm`)
+    gemv_ops = {mapper.get(op.results[0], op.results[0]).owner for op in a.gemv_ops}
+    user_placed = {mapper.get(op.results[0], op.results[0]).owner for op in a.gemvs}
+    for op in fn.body.block.ops:
+        if isinstance(op, flame.MatmulOp) and op not in user_placed and skinny_side(op):
+            algorithm = "gemv" if op in gemv_ops else "summa"
+            op.attributes[ALGORITHM_ATTR] = StringAttr(algorithm)

@@ -184,6 +184,9 @@ REASON_ATTR = "pf.why"
 #: on a program input: load it from the host once per layout it is used in (a weight used as
 #: W and as W^T), rather than moving it on the fabric
 RELOAD_ATTR = "pf.reload"
+#: the algorithm assign-layouts chose for a skinny flame.matmul ("gemv" or "summa"):
+#: flame-to-mesh follows it (passes/flame_lowering/gemv.py `chosen_algorithm`)
+ALGORITHM_ATTR = "pf.algorithm"
 
 _DIST_TEXT = re.compile(r"^\s*(\d+)x(\d+)(?: at \((\d+),\s*(\d+)\))? split \[([^\]]*)\]\s*$")
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 
 from xdsl.dialects import func
+from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of, local_matmul_problem
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad
+from pyflame.passes.layouts import ALGORITHM_ATTR
 
 #: a matmul is skinny when its result has at most this many rows or columns: the skinny
 #: operand is then small enough to copy along a mesh axis, and SUMMA would spend its steps
@@ -40,16 +42,33 @@ SKINNY_RATIO = 4
 
 def skinny_side(op: flame.MatmulOp) -> str | None:
     """'rhs' when B is the skinny operand (A @ x: few result columns), 'lhs' when A is
-    (x @ W: few result rows), None when the matmul is not a 2-D skinny one."""
+    (x @ W: few result rows), None when the matmul is not a skinny one.
+
+    Batched form: a lhs [*B, m, k] with batch dims against a 2-D W [k, n] (nn.Linear on a
+    decode step's [B, 1, d] or [1, 1, d] activations) is skinny on the lhs when its rows
+    B * m are few and at most one of the dims B..., m is not 1: it is then a [rows, k] block
+    of copies on every PE by a local reshape (`rows_shape`). A batched matrix stays SUMMA."""
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
-    if len(sa) != 2 or len(sb) != 2:
+    if len(sb) != 2 or len(sa) < 2:
         return None
-    (m, k), n = sa, sb[1]
-    if n <= SKINNY_MAX and n * SKINNY_RATIO <= max(m, k) and n <= m:
-        return "rhs"
-    if m <= SKINNY_MAX and m * SKINNY_RATIO <= max(n, k):
+    rows, k = rows_shape(sa) or (SKINNY_MAX + 1, sa[-1])
+    n = sb[1]
+    if len(sa) == 2:
+        m = sa[0]
+        if n <= SKINNY_MAX and n * SKINNY_RATIO <= max(m, k) and n <= m:
+            return "rhs"
+    if rows <= SKINNY_MAX and rows * SKINNY_RATIO <= max(n, k):
         return "lhs"
     return None
+
+
+def rows_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """[rows, k] for a skinny lhs [*B, m, k] whose leading dims have at most one that is not
+    1 (so the reshape only drops size-1 dims and moves nothing); None otherwise."""
+    lead = shape[:-1]
+    if sum(1 for n in lead if n != 1) > 1:
+        return None
+    return math.prod(lead), shape[-1]
 
 
 def matrix_dist(lw: Lowering, matrix: SSAValue, vector: SSAValue, k_dim: int) -> Distribution:
@@ -95,22 +114,26 @@ def place(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
 
 def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     """A @ B as local block products and a sum of the partials along the contraction's axis,
-    or None when the matmul is not skinny or the matrix's layout does not allow it (SUMMA
-    then)."""
+    or None when the matmul is not skinny, the matrix's layout does not allow it, or
+    assign-layouts chose SUMMA for it (`pf.algorithm`) (SUMMA then)."""
     side = skinny_side(op)
-    if side is None:
+    if side is None or chosen_algorithm(op) == "summa":
         return None
     matrix, vector = (op.lhs, op.rhs) if side == "rhs" else (op.rhs, op.lhs)
     k_dim = 1 if side == "rhs" else 0  # the matrix's contraction dim
     md = matrix_dist(lw, matrix, vector, k_dim)
     axis = md.split[k_dim] if len(md.split) == 2 else "rc"
     vshape = flame.tensor_shape(vector)
-    vsplit = (axis, "") if side == "rhs" else ("", axis)
+    # a batched lhs [*B, m, k] is multiplied as its [rows, k] (a local reshape of copies)
+    vsplit = (axis, "") if side == "rhs" else ("",) * (len(vshape) - 1) + (axis,)
     vd = md.with_(shape=vshape, split=vsplit)
-    da, db = (md, vd) if side == "rhs" else (vd, md)
+    flat = vd if side == "rhs" else vd.with_(shape=rows_shape(vshape), split=("", axis))
+    da, db = (md, flat) if side == "rhs" else (flat, md)
     if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
         return None
     m_val, v_val = place(lw, matrix, md), lw.value_as(vector, vd)
+    if flat != vd:
+        v_val = lw.emit(mesh.ReshapeOp(v_val, flat))
     a, b = (m_val, v_val) if side == "rhs" else (v_val, m_val)
     if da.has_padding([1]):  # the products of padding must be zero in both operands
         a, b = mask_pad(lw, a, 0.0), mask_pad(lw, b, 0.0)
@@ -120,7 +143,21 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
         partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
         p = dist_of(partial)
     result = lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
-    return spread_copies(lw, op, result, axis)
+    result = spread_copies(lw, op, result, axis)
+    shape = flame.tensor_shape(op.result)
+    if len(shape) == 2:
+        return result
+    # back to [*B, m, n]: the rows' split (if any) goes to the one leading dim that is not 1
+    d = dist_of(result)
+    lead = ["" if n == 1 else d.split[0] for n in shape[:-1]]
+    return lw.emit(mesh.ReshapeOp(result, d.with_(shape=shape, split=(*lead, d.split[1]))))
+
+
+def chosen_algorithm(op: flame.MatmulOp) -> str | None:
+    """The algorithm assign-layouts chose for `op` ("gemv" or "summa", `pf.algorithm`), if
+    it chose one (passes/layout_rules.py)."""
+    attr = op.attributes.get(ALGORITHM_ATTR)
+    return attr.data if isinstance(attr, StringAttr) else None
 
 
 def spread_copies(lw: Lowering, op: flame.MatmulOp, result: SSAValue, axis: str) -> SSAValue:
@@ -131,6 +168,8 @@ def spread_copies(lw: Lowering, op: flame.MatmulOp, result: SSAValue, axis: str)
     operands to every copy."""
     users = [use.operation for use in op.result.uses]
     d = dist_of(result)
+    if lw.hinted(op.result) is not None:
+        return result  # assign-layouts chose the result's layout: finish() puts it there
     skinny = next((i for i in range(2) if d.split[i] == ""), None)
     if (
         axis not in ("r", "c")

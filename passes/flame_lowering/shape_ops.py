@@ -28,11 +28,13 @@ from pyflame.passes.layouts import (
 )
 
 
-def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
+def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue | None:
     """Local: the split permutes. An input that can be made again in any layout (a program
     input loaded from the host once per layout, lw.remakes) is made in the layout whose
     transpose is the result's assigned one, and the result can be remade the same way."""
     perm = op.perm_tuple
+    if op.input not in lw.remakes and defer_transpose(op, lw):
+        return None
     if op.input not in lw.remakes:
         return lw.emit(mesh.TransposeOp(lw.value(op.input), perm))
 
@@ -46,6 +48,23 @@ def lower_transpose(op: flame.TransposeOp, lw: Lowering) -> SSAValue:
     return (
         made_as(want) if want is not None else lw.emit(mesh.TransposeOp(lw.value(op.input), perm))
     )
+
+
+def defer_transpose(op: flame.TransposeOp, lw: Lowering) -> bool:
+    """A transpose of an unplaced lazy leaf that nobody hinted (nn.Linear's `W.T` of a
+    program input) is itself lazy: its user places the leaf directly in the layout whose
+    transpose it wants, and the transpose is local (no transpose on one PE redistributed)."""
+    if op.input not in lw.deferred or op.input in lw.hints or op.result in lw.hints:
+        return False
+    perm = op.perm_tuple
+
+    def make(dist: Distribution) -> Operation:
+        inverse = [dist.split[perm.index(i)] for i in range(len(perm))]
+        source = dist.with_(shape=flame.tensor_shape(op.input), split=inverse)
+        return mesh.TransposeOp(lw.value_as(op.input, source), perm)
+
+    lw.deferred[op.result] = make
+    return True
 
 
 def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution | None:

@@ -151,11 +151,6 @@ def test_gemv_cycles_near_the_bound():
     assert row["pes_used"] == 64 * 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session 7 merge: the lazy transposed leaf is assign-layouts' (it skips programs of "
-    "small products), so W.T is transposed on one PE and this product takes SUMMA; next session",
-)
 def test_linear_layer_places_the_weight_directly():
     """h @ W.T + b (nn.Linear with 10 outputs): W [10, 256] is scattered straight into the
     transposed copies the GEMV wants (a transposed lazy leaf is lazy), and the result is split
