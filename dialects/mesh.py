@@ -825,7 +825,10 @@ class LocalMatmulOp(IRDLOperation):
 
     A and B share one grid; k has the same split in both (so the same blocks), and m, k, n are
     split over distinct mesh axes (`r`, `c`) or not at all. The padding of k must be zero in
-    both operands (`mesh.mask_pad`).
+    both operands (`mesh.mask_pad`). Batched: A [*B, m, k] @ B [*B, k, n] (one side may have
+    no batch dims: it is shared by every entry) with the batch dims whole on every PE (a
+    decode step's attention, q [B, h, 1, d] @ K^T [B, h, d, S]); the result is
+    [P, *B, m, n].
 
         %p = mesh.local_matmul %a, %x : (!mesh.tensor<4096x4096xf32 on 64x64 split [r, c]>,
             !mesh.tensor<4096x1xf32 on 64x64 split [c, _]>)
@@ -857,29 +860,35 @@ class LocalMatmulOp(IRDLOperation):
 
 def local_matmul_problem(a: Distribution, b: Distribution) -> str | None:
     """Why A @ B cannot be multiplied block by block where they are, or None."""
-    if len(a.shape) != 2 or len(b.shape) != 2:
-        return f"operands must be 2-D, got {a.shape} and {b.shape}"
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        return f"operands must be at least 2-D, got {a.shape} and {b.shape}"
     if a.rect != b.rect:
         return (
             f"operands must share a grid, got {a.grid}{origin_text(a.origin)} and "
             f"{b.grid}{origin_text(b.origin)}"
         )
-    if a.shape[1] != b.shape[0]:
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    if batch_a and batch_b and batch_a != batch_b:
+        return f"batch dims differ: {batch_a}, {batch_b}"
+    if any(a.split[:-2]) or any(b.split[:-2]):
+        return f"batch dims must be unsplit, got {a.split} and {b.split}"
+    if a.shape[-1] != b.shape[-2]:
         return f"contraction sizes differ: {a.shape}, {b.shape}"
-    if a.split[1] != b.split[0]:
-        return f"the contraction dim must be split alike, got {a.split[1]!r} and {b.split[0]!r}"
-    axes = [x for x in (a.split[0], a.split[1], b.split[1]) if x]
+    if a.split[-1] != b.split[-2]:
+        return f"the contraction dim must be split alike, got {a.split[-1]!r} and {b.split[-2]!r}"
+    axes = [x for x in (a.split[-2], a.split[-1], b.split[-1]) if x]
     if any(x not in ("r", "c") for x in axes) or len(set(axes)) != len(axes):
         return f"m, k, n must be split over distinct axes r, c, got {a.split} and {b.split}"
     return None
 
 
 def local_matmul_dist(a: Distribution, b: Distribution) -> Distribution:
-    """The partials of a local matmul: [P, m, n], P the parts of k, dim 0 split like k."""
+    """The partials of a local matmul: [P, *B, m, n], P the parts of k, dim 0 split like k."""
+    batch = a.shape[:-2] or b.shape[:-2]
     return Distribution(
-        (a.parts(1), a.shape[0], b.shape[1]),
+        (a.parts(len(a.shape) - 1), *batch, a.shape[-2], b.shape[-1]),
         a.grid,
-        (a.split[1], a.split[0], b.split[1]),
+        (a.split[-1], *("",) * len(batch), a.split[-2], b.split[-1]),
         a.origin,
     )
 

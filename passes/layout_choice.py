@@ -69,9 +69,10 @@ def gemv_cycles(op: flame.MatmulOp, d: Distribution, target: Target) -> float:
     an allreduce of the partials along the contraction's axis (2 g hops)."""
     matrix, vector, k_dim = gemv_roles(op)
     mshape = flame.tensor_shape(matrix)
-    skinny = math.prod(flame.tensor_shape(vector)) // mshape[k_dim]
+    core = mshape[-2:]
+    skinny = math.prod(flame.tensor_shape(vector)) // core[k_dim]  # batch entries included
     g = max(d.grid)
-    tk, to = (-(-mshape[i] // g) for i in (k_dim, 1 - k_dim))
+    tk, to = (-(-core[i] // g) for i in (k_dim, 1 - k_dim))
     fmacs = skinny * tk * (to * 2 / target.flops_per_cycle + target.vector_issue_cycles)
     return fmacs + (2 * g * target.hop_latency_cycles if g > 1 else 0)
 

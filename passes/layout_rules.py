@@ -354,8 +354,10 @@ def propagate(
         assert isinstance(undecided, flame.MatmulOp)
         anchored.add(undecided)  # once: a matrix placed otherwise (a hint) keeps its layout
         matrix, _, k_dim = gemv_roles(undecided)
+        mshape = flame.tensor_shape(matrix)
         split = ("r", "c") if k_dim == 0 else ("c", "r")  # the contraction on the rows
-        a.offer(matrix, Distribution(flame.tensor_shape(matrix), a.grid, split), "gemv")
+        split = ("",) * (len(mshape) - 2) + split  # batch dims whole on every PE
+        a.offer(matrix, Distribution(mshape, a.grid, split), "gemv")
     hinted = set(hints)
     moved = []
     for v, d in a.conflicts:
@@ -369,7 +371,8 @@ def propagate(
 
 
 def gemv_roles(op: flame.MatmulOp) -> tuple[SSAValue, SSAValue, int]:
-    """(matrix, skinny operand, the matrix's contraction dim) of a skinny product."""
+    """(matrix, skinny operand, which of the matrix's last two dims is the contraction) of a
+    skinny product."""
     if skinny_side(op) == "rhs":
         return op.lhs, op.rhs, 1
     return op.rhs, op.lhs, 0
@@ -379,21 +382,21 @@ def gemv_implied(
     op: flame.MatmulOp, known: dict[SSAValue, Distribution]
 ) -> list[tuple[SSAValue, Distribution]]:
     """The GEMV's layouts (flame_lowering/gemv.py) from whichever of its matrix, result or
-    skinny operand already has one: the matrix split over both mesh axes, the skinny operand
-    split like the contraction and copied along the other axis, the result split like the
-    matrix's other dim and copied along the contraction's axis (the allreduce leaves a copy
-    on every PE of the line). Empty when none of them decides the axes."""
+    skinny operand already has one: the matrix split over both mesh axes (batch dims whole),
+    the skinny operand split like the contraction and copied along the other axis, the result
+    split like the matrix's other dim and copied along the contraction's axis (the allreduce
+    leaves a copy on every PE of the line). Empty when none of them decides the axes."""
     matrix, vector, k_dim = gemv_roles(op)
-    other = 1 - k_dim
-    vshape, rshape = flame.tensor_shape(vector), flame.tensor_shape(op.result)
-    # the dim of the skinny operand that is contracted, of the result that the matrix spans
-    v_k = len(vshape) - 1 if k_dim == 0 else 0
-    r_o = len(rshape) - 1 if k_dim == 0 else 0
+    mshape, vshape = flame.tensor_shape(matrix), flame.tensor_shape(vector)
+    rshape = flame.tensor_shape(op.result)
+    m_k, m_o = len(mshape) - 2 + k_dim, len(mshape) - 1 - k_dim  # the matrix's dims ...
+    v_k = len(vshape) - 1 - k_dim  # ... the skinny operand's contraction dim ...
+    r_o = len(rshape) - 1 - k_dim  # ... and the result's dim the matrix spans
     axes: tuple[str, str] | None = None
     grid: tuple[int, int] | None = None
     m = known.get(matrix)
-    if m is not None and {m.split[k_dim], m.split[other]} == {"r", "c"}:
-        axes, grid = (m.split[k_dim], m.split[other]), m.grid
+    if m is not None and {m.split[m_k], m.split[m_o]} == {"r", "c"}:
+        axes, grid = (m.split[m_k], m.split[m_o]), m.grid
     for v, dim, pos in ((op.result, r_o, 1), (vector, v_k, 0)):
         d = known.get(v)
         if axes is None and d is not None and d.split[dim] in ("r", "c"):
@@ -402,17 +405,15 @@ def gemv_implied(
             axes, grid = ((flip, axis) if pos else (axis, flip)), d.grid
     if axes is None or grid is None:
         return []
+
+    def split(shape: tuple[int, ...], dims: dict[int, str]) -> tuple[str, ...]:
+        return tuple(dims.get(i, "") for i in range(len(shape)))
+
     k_axis, o_axis = axes
-    msplit = ["", ""]
-    msplit[k_dim], msplit[other] = k_axis, o_axis
-    vsplit = [""] * len(vshape)
-    vsplit[v_k] = k_axis
-    rsplit = [""] * len(rshape)
-    rsplit[r_o] = o_axis
     return [
-        (matrix, Distribution(flame.tensor_shape(matrix), grid, tuple(msplit))),
-        (vector, Distribution(vshape, grid, tuple(vsplit))),
-        (op.result, Distribution(rshape, grid, tuple(rsplit))),
+        (matrix, Distribution(mshape, grid, split(mshape, {m_k: k_axis, m_o: o_axis}))),
+        (vector, Distribution(vshape, grid, split(vshape, {v_k: k_axis}))),
+        (op.result, Distribution(rshape, grid, split(rshape, {r_o: o_axis}))),
     ]
 
 

@@ -131,10 +131,14 @@ def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
     """GEMV's local products (passes/pe_lowering/gemv.py): a zeroed partial and one tile
     matmul per PE, nothing sent (the allreduce after it has its own rule)."""
     a, b = dist_of(op.lhs), dist_of(op.rhs)
-    (m, k), n = a.block, b.block[1]
+    (m, k), n = a.block[-2:], b.block[-1]
+    batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     eb = ctx.elem_bytes(op.result)
     fill = ctx.compute(CostKind.FILL, dist_of(op.result).local_elems, elem_bytes=eb)
-    compute = ctx.compute(CostKind.MATMUL_ACC, 1, m, k, n, elem_bytes=eb)
+    if batches_b > 1:  # one product per batch entry
+        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb)
+    else:  # a shared B: A's entries stack into one tall product
+        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb)
     return Cost(fill + compute, ctx.tile_bytes(op.result), algorithm="gemv (local products)")
 
 

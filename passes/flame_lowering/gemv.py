@@ -44,17 +44,24 @@ def skinny_side(op: flame.MatmulOp) -> str | None:
     """'rhs' when B is the skinny operand (A @ x: few result columns), 'lhs' when A is
     (x @ W: few result rows), None when the matmul is not a skinny one.
 
-    Batched form: a lhs [*B, m, k] with batch dims against a 2-D W [k, n] (nn.Linear on a
+    Batched forms: a lhs [*B, m, k] with batch dims against a 2-D W [k, n] (nn.Linear on a
     decode step's [B, 1, d] or [1, 1, d] activations) is skinny on the lhs when its rows
     B * m are few and at most one of the dims B..., m is not 1: it is then a [rows, k] block
-    of copies on every PE by a local reshape (`rows_shape`). A batched matrix stays SUMMA."""
+    of copies on every PE by a local reshape (`rows_shape`). Operands with the same batch
+    dims (a decode step's attention, q [B, h, 1, d] @ K^T [B, h, d, S]) are skinny by their
+    last two dims; the batch dims stay whole on every PE (mesh.local_matmul's batched form)."""
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
-    if len(sb) != 2 or len(sa) < 2:
+    if len(sa) < 2 or len(sb) < 2:
         return None
-    rows, k = rows_shape(sa) or (SKINNY_MAX + 1, sa[-1])
-    n = sb[1]
-    if len(sa) == 2:
-        m = sa[0]
+    if len(sb) == 2:
+        rows, k = rows_shape(sa) or (SKINNY_MAX + 1, sa[-1])
+    elif sa[:-2] == sb[:-2]:
+        rows, k = sa[-2:]
+    else:
+        return None
+    n = sb[-1]
+    if len(sa) == len(sb):
+        m = sa[-2]
         if n <= SKINNY_MAX and n * SKINNY_RATIO <= max(m, k) and n <= m:
             return "rhs"
     if rows <= SKINNY_MAX and rows * SKINNY_RATIO <= max(n, k):
@@ -71,20 +78,28 @@ def rows_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return math.prod(lead), shape[-1]
 
 
-def matrix_dist(lw: Lowering, matrix: SSAValue, vector: SSAValue, k_dim: int) -> Distribution:
+def matrix_dist(
+    lw: Lowering, matrix: SSAValue, vector: SSAValue, k_dim: int, vector_k_dim: int
+) -> Distribution:
     """Where the matrix operand is multiplied: where it already is; a lazy leaf goes where its
-    hint or the default puts it, with its dims' axes swapped when that puts the contraction
-    (dim `k_dim`) on the axis the already placed vector splits it over."""
+    hint or the default puts it, with its last two dims' axes swapped when that puts the
+    contraction (dim `k_dim`) on the axis the already placed vector splits its contraction
+    (dim `vector_k_dim`) over."""
     known = lw.known_dist(matrix)
     if known is not None and matrix not in lw.deferred:
         return known
     d = lw.placed(matrix)
     placed_vector = None if vector in lw.deferred else lw.known_dist(vector)
-    if placed_vector is None or placed_vector.grid != d.grid or sorted(d.split) != ["c", "r"]:
+    if (
+        placed_vector is None
+        or placed_vector.grid != d.grid
+        or sorted(d.split[-2:]) != ["c", "r"]
+        or any(d.split[:-2])
+    ):
         return d
-    vector_k = placed_vector.split[1 - k_dim]  # the vector's contraction dim
+    vector_k = placed_vector.split[vector_k_dim]
     if vector_k in ("r", "c") and d.split[k_dim] != vector_k:
-        return d.with_(split=tuple(reversed(d.split)))
+        return d.with_(split=(*d.split[:-2], d.split[-1], d.split[-2]))
     return d
 
 
@@ -99,7 +114,7 @@ def costly_copies(lw: Lowering, vector: SSAValue, vd: Distribution, md: Distribu
     known = lw.known_dist(vector)
     if known is None or known == vd or known.normalized() == vd.normalized():
         return False
-    copies = vd.num_pes // (vd.parts(0) * vd.parts(1))  # of each block
+    copies = vd.num_pes // math.prod(vd.parts(i) for i in range(len(vd.shape)))  # of a block
     moved = math.prod(vd.shape) * copies
     return moved * SKINNY_RATIO > math.prod(md.shape)
 
@@ -120,14 +135,19 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     if side is None or chosen_algorithm(op) == "summa":
         return None
     matrix, vector = (op.lhs, op.rhs) if side == "rhs" else (op.rhs, op.lhs)
-    k_dim = 1 if side == "rhs" else 0  # the matrix's contraction dim
-    md = matrix_dist(lw, matrix, vector, k_dim)
-    axis = md.split[k_dim] if len(md.split) == 2 else "rc"
-    vshape = flame.tensor_shape(vector)
-    # a batched lhs [*B, m, k] is multiplied as its [rows, k] (a local reshape of copies)
-    vsplit = (axis, "") if side == "rhs" else ("",) * (len(vshape) - 1) + (axis,)
+    vshape, batch = flame.tensor_shape(vector), len(flame.tensor_shape(matrix)) - 2
+    k_dim = batch + (1 if side == "rhs" else 0)  # the matrix's contraction dim ...
+    v_k = len(vshape) - (2 if side == "rhs" else 1)  # ... and the skinny operand's
+    md = matrix_dist(lw, matrix, vector, k_dim, v_k)
+    axis = md.split[k_dim] if not any(md.split[:batch]) else "rc"
+    vsplit = [""] * len(vshape)
+    vsplit[v_k] = axis  # copied along the other axis
     vd = md.with_(shape=vshape, split=vsplit)
-    flat = vd if side == "rhs" else vd.with_(shape=rows_shape(vshape), split=("", axis))
+    # a batched lhs [*B, m, k] against a 2-D matrix is multiplied as its [rows, k] (a local
+    # reshape of copies); operands with batch dims keep them (whole on every PE)
+    flat = vd
+    if side == "lhs" and batch == 0 and len(vshape) > 2:
+        flat = vd.with_(shape=rows_shape(vshape), split=("", axis))
     da, db = (md, flat) if side == "rhs" else (flat, md)
     if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
         return None
@@ -135,7 +155,7 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     if flat != vd:
         v_val = lw.emit(mesh.ReshapeOp(v_val, flat))
     a, b = (m_val, v_val) if side == "rhs" else (v_val, m_val)
-    if da.has_padding([1]):  # the products of padding must be zero in both operands
+    if da.has_padding([len(da.shape) - 1]):  # products of padding must be zero in both
         a, b = mask_pad(lw, a, 0.0), mask_pad(lw, b, 0.0)
     partial = lw.emit(mesh.LocalMatmulOp(a, b))
     p = dist_of(partial)
@@ -143,8 +163,10 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
         partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
         p = dist_of(partial)
     result = lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
-    result = spread_copies(lw, op, result, axis)
     shape = flame.tensor_shape(op.result)
+    if batch:
+        return result
+    result = spread_copies(lw, op, result, axis)
     if len(shape) == 2:
         return result
     # back to [*B, m, n]: the rows' split (if any) goes to the one leading dim that is not 1

@@ -12,6 +12,7 @@ vector FMAC of the PE's Mt rows per column of its block, as the SDK's GEMV kerne
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from xdsl.ir import Operation, SSAValue
@@ -24,10 +25,24 @@ from pyflame.passes.pe_lowering.state import PELowering, grid_rect
 def lower_local_matmul(op: mesh.LocalMatmulOp, lw: PELowering) -> SSAValue:
     a, b = dist_of(op.lhs), dist_of(op.rhs)
     rect = grid_rect(a)
-    (bm, bk), bn = a.block, b.block[1]
+    (bm, bk), bn = a.block[-2:], b.block[-1]
+    # batch dims are whole on every PE: one product per entry (a side without them is shared)
+    bl, br = math.prod(a.shape[:-2]), math.prod(b.shape[:-2])
     acc = lw.alloc_for(op.result, "gemv")
     lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
-    lw.emit(pe.MatmulAccOp(acc, lw.buf(op.lhs), lw.buf(op.rhs), m=bm, k=bk, n=bn, pes=rect))
+    lw.emit(
+        pe.MatmulAccOp(
+            acc,
+            lw.buf(op.lhs),
+            lw.buf(op.rhs),
+            m=bm,
+            k=bk,
+            n=bn,
+            pes=rect,
+            lhs_batch=bl if bl > 1 else None,
+            rhs_batch=br if br > 1 else None,
+        )
+    )
     return acc
 
 

@@ -30,7 +30,21 @@
 
 // -----
 
-// CHECK: local_matmul: operands must be 2-D
+// CHECK: local_matmul: batch dims must be unsplit, got ('r', '', 'c') and ('', 'c', '')
+%a = "test.op"() : () -> !mesh.tensor<2x64x48xf32 on 4x4 split [r, _, c]>
+%x = "test.op"() : () -> !mesh.tensor<2x48x1xf32 on 4x4 split [_, c, _]>
+%p = mesh.local_matmul %a, %x : (!mesh.tensor<2x64x48xf32 on 4x4 split [r, _, c]>, !mesh.tensor<2x48x1xf32 on 4x4 split [_, c, _]>) -> !mesh.tensor<4x2x64x1xf32 on 4x4 split [c, _, _, _]>
+
+// -----
+
+// CHECK: local_matmul: batch dims differ: (2,), (3,)
 %a = "test.op"() : () -> !mesh.tensor<2x64x48xf32 on 4x4 split [_, r, c]>
+%x = "test.op"() : () -> !mesh.tensor<3x48x1xf32 on 4x4 split [_, c, _]>
+%p = mesh.local_matmul %a, %x : (!mesh.tensor<2x64x48xf32 on 4x4 split [_, r, c]>, !mesh.tensor<3x48x1xf32 on 4x4 split [_, c, _]>) -> !mesh.tensor<4x2x64x1xf32 on 4x4 split [c, _, r, _]>
+
+// -----
+
+// CHECK: local_matmul: operands must be at least 2-D
+%a = "test.op"() : () -> !mesh.tensor<48xf32 on 4x4 split [c]>
 %x = "test.op"() : () -> !mesh.tensor<48x1xf32 on 4x4 split [c, _]>
-%p = mesh.local_matmul %a, %x : (!mesh.tensor<2x64x48xf32 on 4x4 split [_, r, c]>, !mesh.tensor<48x1xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x64x1xf32 on 4x4 split [c, r, _]>
+%p = mesh.local_matmul %a, %x : (!mesh.tensor<48xf32 on 4x4 split [c]>, !mesh.tensor<48x1xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x64x1xf32 on 4x4 split [c, r, _]>
