@@ -418,12 +418,16 @@ def gemv_implied(
 
 
 def user_placed_gemv(op: flame.MatmulOp, hints: dict) -> bool:
-    """A skinny product (flame_lowering/gemv.py) whose matrix operand carries a user hint: the
-    issue's `A on grid(64, 64) @ x` keeps A's layout and is no SUMMA."""
+    """A skinny product (flame_lowering/gemv.py) whose matrix operand, or the tensor it is a
+    transpose of (`x @ W.T` of a placed W), carries a user hint: the issue's `A on
+    grid(64, 64) @ x` keeps A's layout and is no SUMMA."""
     side = skinny_side(op)
     if side is None:
         return False
-    return (op.lhs if side == "rhs" else op.rhs) in hints
+    matrix = op.lhs if side == "rhs" else op.rhs
+    while matrix not in hints and isinstance(matrix.owner, flame.TransposeOp):
+        matrix = matrix.owner.input
+    return matrix in hints
 
 
 def is_matrix_product(op: flame.MatmulOp) -> bool:

@@ -6,6 +6,7 @@ between; both simulator fidelities agree."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -177,3 +178,73 @@ def test_a_placed_operand_that_would_move_more_than_the_matrix_takes_summa():
     d = pf.relu(pf.from_numpy(arr(64, 10, seed=16), layout=lay))
     text = pf.ir(h.T @ d, stage="mesh")
     assert "mesh.matmul summa" in text and "mesh.local_matmul" not in text
+
+
+def test_skinny_side_of_batched_forms():
+    side = skinny_side_of
+    assert side((1, 1, 32), (32, 96)) == "lhs"  # a decode step's nn.Linear, batch 1
+    assert side((4, 1, 32), (32, 96)) == "lhs"  # batch 4: [4, 32] rows
+    assert side((1, 4, 32), (32, 96)) == "lhs"
+    assert side((2, 3, 32), (32, 96)) is None  # rows would merge two dims: SUMMA
+    assert side((1, 2, 1, 16), (1, 2, 16, 32)) == "lhs"  # attention q @ K^T, one token
+    assert side((2, 40, 30), (2, 30, 3)) == "rhs"
+    assert side((8, 32, 32), (32, 96)) is None  # a training step's activations
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (2, 3), (3, 3), (4, 4)], ids=str)
+@pytest.mark.parametrize("rows", [(1, 1), (3, 1), (1, 5), (6,)], ids=str)
+def test_linear_on_a_few_rows_matches_torch(grid, rows):
+    """F.linear(x [*rows, 29], W [43, 29], b) with W on the grid: a GEMV on x's rows (the
+    batched lhs is reshaped to [rows, k] in place), W.T read where W is; PyTorch's values."""
+    torch = pytest.importorskip("torch")
+    x, w, b = arr(*rows, 29, seed=20), arr(43, 29, seed=21), arr(43, seed=22)
+    w_t = pf.from_numpy(w, layout=pf.MeshLayout.grid(*grid))
+    y = pf.nn.functional.linear(pf.from_numpy(x), w_t, pf.from_numpy(b))
+    assert "mesh.local_matmul" in pf.ir(y, stage="mesh")
+    want = torch.nn.functional.linear(*map(torch.from_numpy, (x, w, b))).numpy()
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (2, 3), (4, 4)], ids=str)
+@pytest.mark.parametrize(
+    "shapes",
+    [((2, 3, 1, 16), (2, 3, 16, 37)), ((1, 2, 3, 33), (1, 2, 33, 20)), ((2, 40, 30), (2, 30, 3))],
+    ids=str,
+)
+def test_batched_skinny_products_match_numpy(grid, shapes):
+    """q @ K^T of a decode step (one query row per head) and a batched A @ X[k, 3]: the
+    batch dims whole on every PE, the matrix on the grid (its last two dims)."""
+    (sa, sb), lay = shapes, pf.MeshLayout.grid(*grid)
+    a, b = arr(*sa, seed=23), arr(*sb, seed=24)
+    big_on_left = sa[-2] > sb[-1]
+    lhs = pf.from_numpy(a, layout=lay if big_on_left else None)
+    rhs = pf.from_numpy(b, layout=None if big_on_left else lay)
+    z = lhs @ rhs
+    text = pf.ir(z, stage="mesh")
+    assert "mesh.local_matmul" in text and "mesh.matmul" not in text
+    np.testing.assert_allclose(z.numpy(), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_chained_linear_layers_alternate_the_reduction_axis():
+    """x [1, 1, 48] -> Linear(48, 96) -> gelu -> Linear(96, 40), as a decode step's MLP, with
+    nothing hinted: assign-layouts lays both products out as GEMVs (by cost), the second's
+    weight stored with its dims' axes swapped, so nothing is redistributed; the weights are
+    scattered straight into the layouts whose transposes the GEMVs read."""
+    torch = pytest.importorskip("torch")
+    x, w1, w2 = arr(1, 1, 48, seed=25), arr(96, 48, seed=26), arr(40, 96, seed=27)
+    b1, b2 = arr(96, seed=28), arr(40, seed=29)
+    linear = pf.nn.functional.linear
+    h = pf.nn.functional.gelu(linear(pf.from_numpy(x), pf.from_numpy(w1), pf.from_numpy(b1)))
+    y = linear(h, pf.from_numpy(w2), pf.from_numpy(b2))
+    text = pf.ir(y, stage="mesh")
+    assert text.count("mesh.local_matmul") == 2
+    assert "mesh.redistribute" not in text and "mesh.matmul" not in text
+    split = re.findall(
+        r"mesh\.scatter %x\d : tensor<(?:96x48|40x96)xf32> -> [^\n]* split \[(\w), (\w)\]", text
+    )
+    assert len(split) == 2 and split[0] != split[1]  # W1 and W2 split the other way round
+    tx = [torch.from_numpy(v) for v in (x, w1, b1, w2, b2)]
+    want = torch.nn.functional.linear(
+        torch.nn.functional.gelu(torch.nn.functional.linear(*tx[:3])), *tx[3:]
+    )
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
