@@ -839,23 +839,57 @@ class LocalMatmulOp(IRDLOperation):
     lhs = operand_def(MeshTensorType)
     rhs = operand_def(MeshTensorType)
     result = result_def(MeshTensorType)
+    transpose_a = opt_prop_def(UnitAttr)
+    transpose_b = opt_prop_def(UnitAttr)
     assembly_format = (
-        "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+        "(`transpose_a` $transpose_a^)? (`transpose_b` $transpose_b^)? $lhs `,` $rhs attr-dict "
+        "`:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
     )
     traits = traits_def(Pure())
 
-    def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        result = local_matmul_dist(dist_of(lhs), dist_of(rhs))
-        super().__init__(operands=[lhs, rhs], result_types=[MeshTensorType(result, elem_of(lhs))])
+    def __init__(
+        self, lhs: SSAValue, rhs: SSAValue, *, transpose_a: bool = False, transpose_b: bool = False
+    ):
+        a = stored_transposed(dist_of(lhs), transpose_a)
+        b = stored_transposed(dist_of(rhs), transpose_b)
+        super().__init__(
+            operands=[lhs, rhs],
+            result_types=[MeshTensorType(local_matmul_dist(a, b), elem_of(lhs))],
+            properties={
+                "transpose_a": UnitAttr() if transpose_a else None,
+                "transpose_b": UnitAttr() if transpose_b else None,
+            },
+        )
+
+    @property
+    def transposes(self) -> tuple[bool, bool]:
+        """(A stored transposed, B stored transposed): its last two dims swapped, read in place
+        (an `nn.Linear` weight W [n, k] for x @ W.T)."""
+        return self.transpose_a is not None, self.transpose_b is not None
+
+    def operand_dists(self) -> tuple[Distribution, Distribution]:
+        """The operands as the product reads them (a transposed one with its last two dims,
+        and their splits, swapped)."""
+        ta, tb = self.transposes
+        return stored_transposed(dist_of(self.lhs), ta), stored_transposed(dist_of(self.rhs), tb)
 
     def verify_(self) -> None:
-        a, b = dist_of(self.lhs), dist_of(self.rhs)
+        a, b = self.operand_dists()
         problem = local_matmul_problem(a, b)
         _expect(problem is None, f"local_matmul: {problem}")
         expected = local_matmul_dist(a, b)
         got = dist_of(self.result)
         _expect(got == expected, f"local_matmul result should be {expected}, got {got}")
         _same_elem(self, self.lhs, self.rhs, self.result)
+
+
+def stored_transposed(d: Distribution, transposed: bool) -> Distribution:
+    """`d` as a product reads it: with its last two dims and their splits swapped when it is
+    stored transposed."""
+    if not transposed:
+        return d
+    swap = (*range(len(d.shape) - 2), len(d.shape) - 1, len(d.shape) - 2)
+    return d.with_(shape=tuple(d.shape[i] for i in swap), split=tuple(d.split[i] for i in swap))
 
 
 def local_matmul_problem(a: Distribution, b: Distribution) -> str | None:

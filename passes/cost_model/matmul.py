@@ -129,8 +129,9 @@ cost_rule(mesh.MatmulOp, "meshgemm")(shift_matmul)
 @cost_rule(mesh.LocalMatmulOp)
 def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
     """GEMV's local products (passes/pe_lowering/gemv.py): a zeroed partial and one tile
-    matmul per PE, nothing sent (the allreduce after it has its own rule)."""
-    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    matmul per PE, nothing sent (the allreduce after it has its own rule); a transposed
+    operand is read in place at the same cost (strided DSDs)."""
+    a, b = op.operand_dists()
     (m, k), n = a.block[-2:], b.block[-1]
     batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     eb = ctx.elem_bytes(op.result)

@@ -27,7 +27,7 @@ from xdsl.ir import SSAValue
 
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import flame, mesh
-from pyflame.dialects.mesh import dist_of, local_matmul_problem
+from pyflame.dialects.mesh import dist_of, local_matmul_problem, stored_transposed
 from pyflame.passes.flame_lowering.state import Lowering, mask_pad
 from pyflame.passes.layouts import ALGORITHM_ATTR
 
@@ -151,13 +151,23 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     da, db = (md, flat) if side == "rhs" else (flat, md)
     if local_matmul_problem(da, db) is not None or costly_copies(lw, vector, vd, md):
         return None
-    m_val, v_val = place(lw, matrix, md), lw.value_as(vector, vd)
+    source = folded_source(lw, op, matrix, md)
+    if source is not None:  # W of x @ W.T, read in place: no transpose on any PE
+        m_val = lw.value_as(source, stored_transposed(md, True))
+    else:
+        m_val = place(lw, matrix, md)
+    v_val = lw.value_as(vector, vd)
     if flat != vd:
         v_val = lw.emit(mesh.ReshapeOp(v_val, flat))
     a, b = (m_val, v_val) if side == "rhs" else (v_val, m_val)
     if da.has_padding([len(da.shape) - 1]):  # products of padding must be zero in both
         a, b = mask_pad(lw, a, 0.0), mask_pad(lw, b, 0.0)
-    partial = lw.emit(mesh.LocalMatmulOp(a, b))
+    folded = source is not None
+    partial = lw.emit(
+        mesh.LocalMatmulOp(
+            a, b, transpose_a=folded and side == "rhs", transpose_b=folded and side == "lhs"
+        )
+    )
     p = dist_of(partial)
     if p.parts(0) > 1:
         partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
@@ -173,6 +183,35 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     d = dist_of(result)
     lead = ["" if n == 1 else d.split[0] for n in shape[:-1]]
     return lw.emit(mesh.ReshapeOp(result, d.with_(shape=shape, split=(*lead, d.split[1]))))
+
+
+#: whether a GEMV reads a transposed matrix (nn.Linear's W.T) in place; off, the transpose is
+#: a local mesh.transpose of every PE's block (benchmarks/gemv.py measures both)
+FOLD_TRANSPOSED_MATRIX = True
+
+
+def folded_source(
+    lw: Lowering, op: flame.MatmulOp, matrix: SSAValue, md: Distribution
+) -> SSAValue | None:
+    """W when the matrix is W with its last two dims swapped (flame.transpose) and W is, or
+    can be placed, where the transpose of `md` says: a lazy leaf (scattered there), or
+    already there. The local mesh.transpose made for the matrix, if any and read by nothing
+    else, is dropped. None when the product should read the matrix as it is."""
+    # matmul.py imports this module: its transpose helpers are imported at the call
+    from pyflame.passes.flame_lowering.matmul import drop_unread_transpose, transposed_source
+
+    source = transposed_source(matrix, lw) if FOLD_TRANSPOSED_MATRIX else None
+    if source is None:
+        return None
+    want = stored_transposed(md, True)
+    if source in lw.deferred and source not in lw.hints:
+        pass  # a lazy leaf: placed where the product reads it
+    else:
+        have = lw.known_dist(source) if source not in lw.deferred else lw.placed(source)
+        if have is None or have.normalized() != want.normalized():
+            return None
+    drop_unread_transpose(matrix, op, lw)
+    return source
 
 
 def chosen_algorithm(op: flame.MatmulOp) -> str | None:

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.dialects import mesh, pe
-from pyflame.dialects.mesh import dist_of
 from pyflame.passes.pe_lowering.state import PELowering, grid_rect
 
 
 def lower_local_matmul(op: mesh.LocalMatmulOp, lw: PELowering) -> SSAValue:
-    a, b = dist_of(op.lhs), dist_of(op.rhs)
+    a, b = op.operand_dists()  # as read: a transposed operand is read through strided DSDs
+    ta, tb = op.transposes
     rect = grid_rect(a)
     (bm, bk), bn = a.block[-2:], b.block[-1]
     # batch dims are whole on every PE: one product per entry (a side without them is shared)
@@ -41,6 +41,8 @@ def lower_local_matmul(op: mesh.LocalMatmulOp, lw: PELowering) -> SSAValue:
             pes=rect,
             lhs_batch=bl if bl > 1 else None,
             rhs_batch=br if br > 1 else None,
+            lhs_transposed=ta,
+            rhs_transposed=tb,
         )
     )
     return acc
