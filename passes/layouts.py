@@ -178,7 +178,8 @@ def collect_hints(
 
 #: the attribute holding a value's assigned distribution, e.g. "16x16 split [r, c]"
 ASSIGNED_ATTR = "pf.dist"
-#: why it was chosen: "hint", "matmul" (anchored on the matmul grid) or "propagated"
+#: why it was chosen: "hint", "matmul" (anchored on the matmul grid), "gemv" (a GEMV's
+#: layouts, layout_rules.gemv_implied) or "propagated"
 REASON_ATTR = "pf.why"
 
 #: on a program input: load it from the host once per layout it is used in (a weight used as

@@ -263,3 +263,76 @@ def test_explain_shows_each_layout_and_why(capsys):
         r"flame\.reduce_sum tensor<8> on \d+x\d+ split \[[rc]\]  \(propagated\)", table
     )
     assert re.search(r"input %x1 tensor<5x150> on \d+x\d+ split \[_, [rc]\]", table)
+
+
+GEMV_CHAIN = """builtin.module attributes {pf.target = #pf.target<"small">} {
+  func.func @main(%x: tensor<1x64xf32>, %w1: tensor<128x64xf32>, %w2: tensor<48x128xf32>) -> tensor<1x48xf32> {
+    %0 = flame.transpose %w1 {perm = array<i64: 1, 0>} : tensor<128x64xf32> -> tensor<64x128xf32>
+    %1 = flame.matmul %x, %0 : (tensor<1x64xf32>, tensor<64x128xf32>) -> tensor<1x128xf32>
+    %2 = flame.relu %1 : tensor<1x128xf32> -> tensor<1x128xf32>
+    %3 = flame.transpose %w2 {perm = array<i64: 1, 0>} : tensor<48x128xf32> -> tensor<128x48xf32>
+    %4 = flame.matmul %2, %3 : (tensor<1x128xf32>, tensor<128x48xf32>) -> tensor<1x48xf32>
+    func.return %4 : tensor<1x48xf32>
+  }
+}"""
+
+
+def test_a_gemv_chain_alternates_its_reduction_axis():
+    """x @ W1.T -> relu -> @ W2.T laid out as GEMVs on 4x4: the first anchored with its
+    contraction on the rows (result on the columns), the relu takes that layout, the second's
+    contraction follows it onto the columns (result on the rows); the weights are stored
+    transposed to their products' matrices and every product says it is a GEMV. Lowered, no
+    tensor moves and no weight is transposed (read in place)."""
+    module = flame_module(GEMV_CHAIN)
+    compiler.run_pipeline(module, "assign-layouts{side=4}")
+    fn = compiler.main_func(module)
+    found = {
+        v.name_hint or v.owner.name: dist_text(d) for v, (d, _) in collect_assigned(fn).items()
+    }
+    assert found["w1"] == "4x4 split [c, r]" and found["w2"] == "4x4 split [r, c]"
+    dists = [dist_text(d) for v, (d, _) in collect_assigned(fn).items() if v.name_hint is None]
+    assert dists == [
+        "4x4 split [r, c]",  # W1.T
+        "4x4 split [_, c]",  # x @ W1.T
+        "4x4 split [_, c]",  # relu
+        "4x4 split [c, r]",  # W2.T
+        "4x4 split [_, r]",  # @ W2.T
+    ]
+    products = [op for op in fn.body.block.ops if op.name == "flame.matmul"]
+    assert [op.attributes["pf.algorithm"].data for op in products] == ["gemv", "gemv"]
+    compiler.run_pipeline(module, "flame-to-mesh")
+    text = str(module)
+    assert text.count("mesh.local_matmul transpose_b") == 2
+    assert not MOVES.findall(text) and "mesh.transpose" not in text
+
+
+def test_skinny_products_are_ranked_as_gemvs_and_as_summa():
+    """Each side is a candidate twice: the skinny products as GEMVs and as SUMMA (anchored
+    like every other product, `pf.algorithm = "summa"`, which flame-to-mesh follows); on this
+    chain the own estimate puts the GEMVs far ahead, and the winner's kind is written."""
+    from pyflame.passes.layout_choice import estimate_cycles, rank_candidates
+    from pyflame.passes.layout_rules import SYMBOLIC_SIDE, propagate, write_assignment
+
+    module = flame_module(GEMV_CHAIN)
+    fn = compiler.main_func(module)
+    target = Target.of_module(module)
+    gemv = propagate(fn, SYMBOLIC_SIDE, target).regrid(4)
+    summa = propagate(fn, SYMBOLIC_SIDE, target, gemv=False).regrid(4)
+    assert len(gemv.gemv_ops) == 2 and not summa.gemv_ops
+    assert estimate_cycles(fn, gemv, target) < estimate_cycles(fn, summa, target)
+    ranked = rank_candidates(module, fn, target)
+    copy = module.clone()
+    write_assignment(
+        compiler.main_func(copy), propagate(compiler.main_func(copy), 4, target, gemv=False)
+    )
+    compiler.run_pipeline(copy, "flame-to-mesh")
+    assert str(copy).count("mesh.matmul summa") == 2 and "mesh.local_matmul" not in str(copy)
+    compiler.run_pipeline(module, "assign-layouts")
+    kinds = {
+        op.attributes.get("pf.algorithm") for op in fn.body.block.ops if op.name == "flame.matmul"
+    }
+    if ranked[0].name == "none":
+        assert kinds == {None}
+    else:
+        kind = "summa" if ranked[0].name.endswith(" summa") else "gemv"
+        assert {k.data for k in kinds if k is not None} == {kind}
