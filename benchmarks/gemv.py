@@ -5,10 +5,15 @@ user's layout, kept), planned only (the cycles are the plan's; nothing runs), ag
     python benchmarks/gemv.py --size 4096 --grids 64              # the issue 11 target
     python benchmarks/gemv.py --tile 64 --grids 16 32 64          # weak scaling (fixed tile)
     python benchmarks/gemv.py --size 4096 --grids 64 --algorithms gemv summa --json
+    python benchmarks/gemv.py --size 4096 --grids 64 --form linear --batch 1 4 \
+        --algorithms gemv gemv-unfolded             # nn.Linear on a decode step's rows
 
-Algorithms: `gemv` (the skinny-matmul lowering: local products, then an allreduce of the
-partials; passes/flame_lowering/gemv.py) and `summa` (the skinny path turned off: SUMMA on
-the compiler's square grid, the issue 11 baseline).
+Forms: `matvec`, A[n, n] @ x[n]; `linear`, F.linear(x[B, 1, n], W[n, n]) = x @ W.T with W
+on the grid as the user gave it (a decode step's projection, B rows; bound B times the
+compute). Algorithms: `gemv` (the skinny-matmul lowering: local products, then an allreduce
+of the partials; passes/flame_lowering/gemv.py), `gemv-unfolded` (the same with W.T
+materialised by a local transpose of every block, FOLD_TRANSPOSED_MATRIX off) and `summa`
+(the skinny path turned off: SUMMA on the compiler's square grid, the issue 11 baseline).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pyflame.core.errors import PyFlameError
 from pyflame.passes.flame_lowering import gemv
 from pyflame.sim.planner import compile_plan
 
-ALGORITHMS = ("gemv", "summa")
+ALGORITHMS = ("gemv", "gemv-unfolded", "summa")
+FORMS = ("matvec", "linear")
 
 
 @contextlib.contextmanager
@@ -36,6 +42,13 @@ def algorithm(name: str) -> Iterator[None]:
     """Lower matrix-vector products with `name` inside the block."""
     if name == "gemv":
         yield
+        return
+    if name == "gemv-unfolded":
+        gemv.FOLD_TRANSPOSED_MATRIX = False
+        try:
+            yield
+        finally:
+            gemv.FOLD_TRANSPOSED_MATRIX = True
         return
     skinny = gemv.SKINNY_MAX
     gemv.SKINNY_MAX = 0  # no matmul is skinny: SUMMA everywhere
@@ -45,30 +58,39 @@ def algorithm(name: str) -> Iterator[None]:
         gemv.SKINNY_MAX = skinny
 
 
-def bound(n: int, g: int, dtype: str) -> int:
+def bound(n: int, g: int, dtype: str, rows: int = 1) -> int:
     target = pf.sim.get_target()
     flops = target.flops_per_cycle if dtype == "float32" else target.flops_per_cycle_fp16
     tile = -(-n // g)
-    return -(-tile * tile // (flops // 2)) + (g + g) * target.hop_latency_cycles
+    return -(-rows * tile * tile // (flops // 2)) + (g + g) * target.hop_latency_cycles
 
 
-def measure(n: int, g: int, name: str, dtype: str = "float32") -> dict:
+def measure(
+    n: int, g: int, name: str, dtype: str = "float32", form: str = "matvec", batch: int = 1
+) -> dict:
     """Plan the GEMV and return its row (cycles, bound, efficiency, plan seconds)."""
     row: dict = {"n": n, "grid": g, "tile": -(-n // g), "dtype": dtype, "algorithm": name}
     a = np.zeros((n, n), dtype)
-    x = np.zeros(n, dtype)
     layout = pf.MeshLayout.grid(g, g)
+    rows = 1 if form == "matvec" else batch
+    if form == "linear":
+        row.update(form=form, batch=batch)
     start, cpu = time.perf_counter(), time.process_time()
     try:
         with algorithm(name):
-            tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(x)])
+            if form == "matvec":
+                y = pf.from_numpy(a, layout=layout) @ pf.from_numpy(np.zeros(n, dtype))
+            else:
+                x = pf.from_numpy(np.zeros((batch, 1, n), dtype))
+                y = pf.nn.functional.linear(x, pf.from_numpy(a, layout=layout))
+            tr = trace.trace([y])
             module = tr.module()
             compiler.lower(module, "pe")
             report = compile_plan(module).report
     except PyFlameError as err:
         row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
         return row
-    b = bound(n, g, dtype)
+    b = bound(n, g, dtype, rows)
     row.update(
         cycles=report.cycles,
         bound=b,
@@ -90,23 +112,31 @@ def main() -> None:
     parser.add_argument("--grids", type=int, nargs="+", required=True, help="grid sides")
     parser.add_argument("--algorithms", nargs="+", choices=ALGORITHMS, default=["gemv"])
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    parser.add_argument("--form", choices=FORMS, default="matvec")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="rows (form linear)")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args()
     for g in args.grids:
         n = g * args.tile if args.tile else args.size
-        for name in args.algorithms:
-            row = measure(n, g, name, args.dtype)
-            if args.json:
-                print(json.dumps(row), flush=True)
-            elif "error" in row:
-                print(f"{n}^2 on {g}x{g} {name}: {row['error']}", flush=True)
-            else:
-                print(
-                    f"{n}^2 {args.dtype} on {g}x{g} ({row['tile']}x{row['tile']} tiles) {name}: "
-                    f"{row['cycles']:,} cycles, bound {row['bound']:,}, efficiency "
-                    f"{row['efficiency']:.3f} (planned in {row['plan_seconds']} s)",
-                    flush=True,
-                )
+        for batch in args.batch if args.form == "linear" else [1]:
+            for name in args.algorithms:
+                report(measure(n, g, name, args.dtype, args.form, batch), args)
+
+
+def report(row: dict, args: argparse.Namespace) -> None:
+    n, g, name = row["n"], row["grid"], row["algorithm"]
+    what = f"{n}^2" if args.form == "matvec" else f"linear [{row['batch']}, 1, {n}] @ W.T, W {n}^2"
+    if args.json:
+        print(json.dumps(row), flush=True)
+    elif "error" in row:
+        print(f"{what} on {g}x{g} {name}: {row['error']}", flush=True)
+    else:
+        print(
+            f"{what} {args.dtype} on {g}x{g} ({row['tile']}x{row['tile']} tiles) {name}: "
+            f"{row['cycles']:,} cycles, bound {row['bound']:,}, efficiency "
+            f"{row['efficiency']:.3f} (planned in {row['plan_seconds']} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
