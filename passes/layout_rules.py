@@ -327,14 +327,15 @@ def propagate(
         ):
             side, why = hinted_side(op, a, target) or (g, "matmul")
             a.offer(op.result, summa_dist(flame.tensor_shape(op.result), side), why)
+    gemv_ops = [op for op in ops if isinstance(op, flame.MatmulOp) and op in a.gemv_ops]
     anchored: set[Operation] = set()
     while True:
         changed = True
         while changed:
             changed = False
             for op in ops:
-                if op in a.gemv_ops:
-                    pairs, why = gemv_implied(op, a.dists), "gemv"  # type: ignore[arg-type]  # a matmul
+                if isinstance(op, flame.MatmulOp) and op in a.gemv_ops:
+                    pairs, why = gemv_implied(op, a.dists), "gemv"
                 else:
                     pairs = implied(op, a.dists, a.grid)
                     why = "matmul" if isinstance(op, flame.MatmulOp) else "propagated"
@@ -342,21 +343,16 @@ def propagate(
                     if modelled(v) and a.offer(v, d, why):
                         changed = True
         undecided = next(
-            (
-                op
-                for op in ops
-                if op in a.gemv_ops and op not in anchored and not gemv_implied(op, a.dists)  # type: ignore[arg-type]  # a matmul
-            ),
+            (op for op in gemv_ops if op not in anchored and not gemv_implied(op, a.dists)),
             None,
         )
         if undecided is None:
             break
-        assert isinstance(undecided, flame.MatmulOp)
         anchored.add(undecided)  # once: a matrix placed otherwise (a hint) keeps its layout
         matrix, _, k_dim = gemv_roles(undecided)
         mshape = flame.tensor_shape(matrix)
-        split = ("r", "c") if k_dim == 0 else ("c", "r")  # the contraction on the rows
-        split = ("",) * (len(mshape) - 2) + split  # batch dims whole on every PE
+        core = ("r", "c") if k_dim == 0 else ("c", "r")  # the contraction on the rows
+        split = ("",) * (len(mshape) - 2) + core  # batch dims whole on every PE
         a.offer(matrix, Distribution(mshape, a.grid, split), "gemv")
     hinted = set(hints)
     moved = []
