@@ -7,6 +7,7 @@ the pass.
     python benchmarks/gpt_step.py                       # the chosen layouts and no assignment
     python benchmarks/gpt_step.py --sides 1 8 16 32     # also each grid side forced
     python benchmarks/gpt_step.py --decode              # the decode step instead
+    python benchmarks/gpt_step.py --decode --batch 4    # ... of 4 sequences at once
 
 Each row compiles the step's flame program with one pipeline and runs it on the simulator with
 the step's real inputs (weights, batch); the cost model's estimate (with barriers) is printed
@@ -58,13 +59,14 @@ def training_step() -> list[pf.Tensor]:
     return [loss]
 
 
-def decode_step() -> list[pf.Tensor]:
-    """One KV-cache decode step (token at position 3) of examples/gpt.py's generation."""
+def decode_step(batch: int = 1) -> list[pf.Tensor]:
+    """One KV-cache decode step (token at position 3) of examples/gpt.py's generation, for
+    `batch` sequences at once."""
     model, config = build_model()
     model.eval()
-    caches = [pf.from_numpy(c) for c in model.empty_cache(1)]
-    token = pf.from_numpy(np.array([[5]], np.int32))
-    pos = pf.from_numpy(np.array([3], np.int32))
+    caches = [pf.from_numpy(c) for c in model.empty_cache(batch)]
+    token = pf.from_numpy(np.full((batch, 1), 5, np.int32))
+    pos = pf.from_numpy(np.full(batch, 3, np.int32))
     with pf.no_grad():
         return list(KVCacheDecoder(model)(token, pos, *caches))
 
@@ -114,16 +116,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sides", type=int, nargs="*", default=[], help="grid sides to force")
     parser.add_argument("--decode", action="store_true", help="the decode step")
+    parser.add_argument("--batch", type=int, default=1, help="sequences per decode step")
     parser.add_argument("--only-chosen", action="store_true", help="only the default pipeline")
     args = parser.parse_args()
-    text, inputs = traced(decode_step() if args.decode else training_step())
+    text, inputs = traced(decode_step(args.batch) if args.decode else training_step())
     rows = [("assign-layouts (the default pipeline)", compiler.pipeline())]
     if not args.only_chosen:
         rows += [
             (f"{g}x{g} forced", pipeline_with(f"assign-layouts{{side={g}}}")) for g in args.sides
         ]
         rows += [("without assign-layouts", pipeline_with(""))]
-    what = "decode" if args.decode else "training"
+    what = f"decode (batch {args.batch})" if args.decode else "training"
     print(f"GPT {what} step on {pf.sim.get_target().name}")
     print("| layouts | simulated cycles | estimate | barriers | redistributions | grids |")
     print("|---|---:|---:|---:|---:|---|")
