@@ -1,7 +1,8 @@
 """GEMV and skinny matmuls (passes/flame_lowering/gemv.py, mesh.local_matmul): numpy parity on
 odd and non-dividing sizes, either side skinny, f32/f16/bf16; the matrix's layout is kept (no
 mesh.redistribute of it); chained GEMVs alternate the reduction axis with no data movement in
-between; both simulator fidelities agree."""
+between; both simulator fidelities agree. Batched forms (a decode step's [B, 1, d] rows through
+nn.Linear, attention's q @ K^T) and a transposed matrix read in place, against numpy/torch."""
 
 from __future__ import annotations
 
