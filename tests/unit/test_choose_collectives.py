@@ -17,6 +17,7 @@ from pyflame.core.errors import ColorAllocationError
 from pyflame.passes import allocate_colors
 from pyflame.passes import choose_collectives as cc
 from pyflame.passes.cost_model.program import WHY_ATTR
+from pyflame.passes.flame_lowering import gemv
 
 TO_MESH_BEFORE = compiler.stage_pipeline("flame", "mesh").removesuffix(",choose-collectives")
 
@@ -137,7 +138,10 @@ def test_mlp_step_on_wse2_compiles_in_one_pipeline_with_the_choice_recorded(monk
     """ktree everywhere (each op's own cheapest) needs more than WSE2's colors on the MLP
     784-256-10 step (row and column reductions of the loss live at once, with SUMMA's
     channels): the pass picks another assignment, says why on the ops, and the step lowers to
-    pe with allocate-colors run once on it."""
+    pe with allocate-colors run once on it. The products are all SUMMA here (the skinny path
+    off): with the logits and h^T @ dlogits as GEMVs the step has fewer channels, and ktree
+    everywhere fits the colors (it is then out by cost)."""
+    monkeypatch.setattr(gemv, "SKINNY_MAX", 0)
     with pf.target(pf.sim.WSE2):
         loss = mlp_step()
         module = at_mesh(loss, compiler.stage_pipeline("flame", "mesh"))
