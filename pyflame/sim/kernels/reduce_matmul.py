@@ -19,6 +19,7 @@ from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
 from pyflame.sim.private_acc import Accumulates, PrivateUse, set_accumulates, set_private
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.sram import scratch_copy
 from pyflame.sim.step_access import Access, annotate
 
 #: tile products up to this many FMACs (16x16x16) run a SUMMA step as one BLAS product
@@ -222,8 +223,8 @@ def _matmul_step(
             if acc is None:
                 a = V[ai][asl].reshape(nr, nc, nb, m, n)
             else:
-                if acc.load:
-                    F[acc.key] = np.array(V[ai][asl], copy=True)
+                if acc.load:  # (a pooled SRAM's scratch: no fresh pages to fault in)
+                    F[acc.key] = scratch_copy(V, acc.key, V[ai][asl])
                 a = F[acc.key].reshape(nr, nc, nb, m, n)
             x = V[li][lsl] if lhs_key is None else F[lhs_key]
             y = V[ri][rsl] if rhs_key is None else F[rhs_key]
