@@ -16,6 +16,7 @@ by send; and the received views that stand in for elided receives, pyflame/sim/s
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from pyflame.core.target import Target
 from pyflame.sim.dead_transfers import dead_transfers
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
-from pyflame.sim.sram import Sram, group_buffers
+from pyflame.sim.sram import POOL, Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
@@ -117,6 +118,9 @@ class Executable:
         self.order = order
         #: (description, op) of the op each step runs, to name it when a step fails
         self.step_ops = list(step_ops)
+        #: SRAMs of finished runs, kept zeroed for the next (pyflame/sim/sram.py, `POOL`)
+        self._idle_srams: list[Sram] = []
+        weakref.finalize(self, POOL.drop, self._idle_srams)
 
     def __repr__(self) -> str:
         return (
@@ -152,7 +156,9 @@ class Executable:
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
         """Run the program on `args` (in @main's argument order): the outputs of running every
         step, without the transfers they do not depend on."""
-        outs, report, _ = self._run(args, self.run_steps)
+        sram = POOL.take(self._idle_srams) or self.new_sram()
+        outs, report, _ = self._run(args, self.run_steps, sram)
+        POOL.give(self._idle_srams, sram)  # not after a failure: it may be mid-step
         return outs, report
 
     def run_with_sram(
@@ -172,13 +178,12 @@ class Executable:
     ) -> tuple[list[np.ndarray], Report, Sram]:
         """`run`, also returning the run's SRAM blocks (`Sram.image()` is the whole array):
         every step runs, so the SRAM is exact."""
-        return self._run(args, list(enumerate(self.steps)))
+        return self._run(args, list(enumerate(self.steps)), self.new_sram())
 
     def _run(
-        self, args: Sequence[np.ndarray | int], steps: list[tuple[int, Step]]
+        self, args: Sequence[np.ndarray | int], steps: list[tuple[int, Step]], sram: Sram
     ) -> tuple[list[np.ndarray], Report, Sram]:
         A = self._check_args(args)
-        sram = self.new_sram()
         V = sram.views
         F: InFlight = {}
         O: list[Any] = [None] * self._num_outputs

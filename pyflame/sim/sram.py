@@ -18,6 +18,7 @@ bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -89,6 +90,31 @@ def group_buffers(buffers: Sequence[Buffer]) -> list[Block]:
     return blocks
 
 
+class BufferViews(list):
+    """The buffer views of one SRAM, by buffer index (what a run's steps get as `V`), with
+    `scratch`: host arrays a step keeps from one run to the next on this SRAM (a private
+    accumulator's copy, pyflame/sim/private_acc.py), so that a pooled SRAM's runs do not take
+    fresh memory, whose first touch costs a page fault per 4 KiB."""
+
+    def __init__(self, views: Sequence[np.ndarray]):
+        super().__init__(views)
+        self.scratch: dict[int, np.ndarray] = {}
+
+
+def scratch_copy(V: Sequence[np.ndarray], key: int, src: np.ndarray) -> np.ndarray:
+    """A contiguous copy of `src`: into V's scratch array `key` when V has one of its shape and
+    type (left by the SRAM's previous run), else a new array (kept there for the next run)."""
+    scratch = getattr(V, "scratch", None)  # a plain list of views (tests): no scratch
+    out = None if scratch is None else scratch.get(key)
+    if out is None or out.shape != src.shape or out.dtype != src.dtype:
+        out = np.array(src, copy=True)
+        if scratch is not None:
+            scratch[key] = out
+    else:
+        np.copyto(out, src)
+    return out
+
+
 class Sram:
     """One run's SRAM: a zeroed block per group of aliasing buffers and each buffer's view."""
 
@@ -110,12 +136,23 @@ class Sram:
             if views[i] is None:
                 views[i] = np.zeros((b.rect[2], b.rect[3], b.size), dtype=b.dtype)
         #: the buffer views, by buffer index (what the run's steps read and write)
-        self.views: list[np.ndarray] = views  # type: ignore[assignment]  # every slot filled above
+        self.views = BufferViews(views)  # type: ignore[arg-type]  # every slot filled above
 
     @property
     def nbytes(self) -> int:
         """Host bytes the blocks hold."""
         return sum(b.nbytes for b in self.blocks)
+
+    @property
+    def held_bytes(self) -> int:
+        """Host bytes the blocks and the steps' scratch arrays hold."""
+        return self.nbytes + sum(a.nbytes for a in self.views.scratch.values())
+
+    def reset(self) -> None:
+        """Zero every block again, for another run (the scratch arrays are rewritten before
+        they are read)."""
+        for a in self.arrays:
+            a.fill(0)
 
     def image(self) -> np.ndarray:
         """The whole SRAM as one (rows, cols, bytes) uint8 array (zeros outside any buffer).
@@ -132,4 +169,64 @@ class Sram:
         return out
 
 
-__all__ = ["Block", "Sram", "group_buffers"]
+def tiles(view: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A buffer's view (rows, cols, n) as (rows, cols, *shape) tiles, without a copy: a kernel
+    writes a rearranged tile straight into it (one pass; assigning a rearranged array reshaped
+    to (rows, cols, n) copied it twice). Raises rather than return a copy, whose writes would
+    be lost."""
+    return np.reshape(view, view.shape[:2] + tuple(shape), copy=False)
+
+
+class SramPool:
+    """Idle SRAMs kept for their executables' next runs, up to `limit` bytes over all of them.
+
+    A run that allocates its SRAM afresh touches every page of it for the first time, and each
+    first touch is a page fault (about 1-5 us per 4 KiB page, more on a loaded machine or in a
+    VM): 8,192 of them for the 32 MiB of a GEMM 1024^3 on 32x32 PEs, more than the zeroing of
+    a kept SRAM costs. A kept SRAM is zeroed again before it runs, so every run still starts
+    from zeroed SRAM; runs at the same time each take their own."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.idle_bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, idle: list[Sram]) -> Sram | None:
+        """One of an executable's idle SRAMs, zeroed (None: none idle)."""
+        with self._lock:
+            if not idle:
+                return None
+            sram = idle.pop()
+            self.idle_bytes -= sram.held_bytes
+        sram.reset()
+        return sram
+
+    def give(self, idle: list[Sram], sram: Sram) -> None:
+        """Keep `sram` (after a run) in `idle`, if the pool has room for it."""
+        held = sram.held_bytes
+        with self._lock:
+            if self.idle_bytes + held <= self.limit:
+                idle.append(sram)
+                self.idle_bytes += held
+
+    def drop(self, idle: list[Sram]) -> None:
+        """Forget an executable's idle SRAMs (it is gone)."""
+        with self._lock:
+            self.idle_bytes -= sum(s.held_bytes for s in idle)
+            idle.clear()
+
+
+#: the idle SRAMs of every executable (`Executable.run`), at most 512 MiB of them
+POOL = SramPool(512 << 20)
+
+
+__all__ = [
+    "POOL",
+    "Block",
+    "BufferViews",
+    "Sram",
+    "SramPool",
+    "group_buffers",
+    "scratch_copy",
+    "tiles",
+]

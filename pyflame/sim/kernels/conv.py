@@ -16,6 +16,7 @@ from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.sram import tiles
 
 
 def _ints(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
@@ -32,10 +33,11 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
     sel = (slice(None), slice(None)) + tuple(
         slice(start, start + count) if k == dim else slice(None) for k in range(len(shape))
     )
+    slab = tuple(count if k == dim else m for k, m in enumerate(shape))
     dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
 
     def step(V, F, A, O):
-        V[di][dsl] = V[si][ssl].reshape((nr, nc) + shape)[sel].reshape(nr, nc, -1)
+        tiles(V[di][dsl], slab)[...] = V[si][ssl].reshape((nr, nc) + shape)[sel]
 
     s.steps.append(step)
     s.charge(it.rect, CostKind.PACK, d.size)

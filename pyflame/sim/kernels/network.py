@@ -8,6 +8,7 @@ fixed at plan time) and releases the in-flight copy once every delivery is recei
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -147,6 +148,40 @@ def _compress(src_r: np.ndarray, src_c: np.ndarray) -> tuple[Any, Any]:
     return (src_r, src_c)
 
 
+#: most (dst, src) block pairs `_pieces` copies a full gather in, instead of fancy indexing
+MAX_PIECES = 8
+
+
+def _runs(v: np.ndarray) -> list[tuple[slice, slice]] | None:
+    """(dst, src) slice pairs of a source-index vector made of runs of consecutive indices,
+    or None when it has MAX_PIECES of them or more (a repeated index starts a new run)."""
+    breaks = np.flatnonzero(np.diff(v) != 1) + 1
+    if breaks.size >= MAX_PIECES:
+        return None
+    bounds = [0, *breaks.tolist(), v.size]
+    return [
+        (slice(lo, hi), slice(int(v[lo]), int(v[lo]) + hi - lo))
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+
+
+def _pieces(ssel: tuple[Any, Any]) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]] | None:
+    """A full gather's index arrays (source row and col of every receiving PE) as a few
+    rectangular block copies, when the source row depends only on the row and the col only on
+    the col, each a few runs of consecutive PEs (a rotation: a chain's wrap-around, SUMMA's
+    gather): numpy's fancy indexing copies PE by PE, a sliced copy a whole block at once.
+    None when `ssel` is already slices or does not split so."""
+    src_r, src_c = ssel
+    if isinstance(src_r, slice) or isinstance(src_c, slice):
+        return None
+    if not ((src_r == src_r[:, :1]).all() and (src_c == src_c[:1, :]).all()):
+        return None
+    rows, cols = _runs(src_r[:, 0]), _runs(src_c[0, :])
+    if rows is None or cols is None or len(rows) * len(cols) > MAX_PIECES:
+        return None
+    return [((dr, dc), (sr, sc)) for dr, sr in rows for dc, sc in cols]
+
+
 @kernel(pe.RecvOp)
 def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     b = s.buf(op.buffer, it)
@@ -228,7 +263,21 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     else:
         combine = reductions.combine
 
-    if len(groups) == 1 and groups[0][0] is Ellipsis:
+    pieces = _pieces(groups[0][2]) if len(groups) == 1 and groups[0][0] is Ellipsis else None
+    if pieces is not None:  # a rotation (or a few shifted blocks): sliced copies
+        _, g, _ = groups[0]
+        rel = bool(release)
+
+        def step(V, F, A, O):
+            dst, src = V[i][bsl], F[g]
+            for dsel, ssel in pieces:
+                if acc:
+                    dst[dsel] = combine(ckind, dst[dsel], src[ssel])
+                else:
+                    dst[dsel] = src[ssel]
+            if rel:
+                del F[g]
+    elif len(groups) == 1 and groups[0][0] is Ellipsis:
         _, g, ssel = groups[0]
         rel = bool(release)
         if acc:

@@ -10,6 +10,7 @@ from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.sram import tiles
 
 
 @kernel(pe.TransposeOp)
@@ -20,9 +21,10 @@ def transpose(s: Schedule, it: Item, op: pe.TransposeOp) -> None:
     nr, nc = it.rect[2], it.rect[3]
     dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
 
+    moved = tuple(shape[p - 2] for p in perm[2:])
+
     def step(V, F, A, O):
-        tiles = V[si][ssl].reshape((nr, nc) + shape).transpose(perm)
-        V[di][dsl] = tiles.reshape(nr, nc, -1)
+        tiles(V[di][dsl], moved)[...] = V[si][ssl].reshape((nr, nc) + shape).transpose(perm)
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.TRANSPOSE, d.size, buf=d)
@@ -39,8 +41,7 @@ def broadcast(s: Schedule, it: Item, op: pe.BroadcastOp) -> None:
     dsl, ssl, di, si = d.sub(it.rect, nd), src.sub(it.rect, ns), d.index, src.index
 
     def step(V, F, A, O):
-        tile = V[si][ssl].reshape((nr, nc) + src_shape)
-        V[di][dsl] = np.broadcast_to(tile, (nr, nc) + dst_shape).reshape(nr, nc, nd)
+        tiles(V[di][dsl], dst_shape)[...] = V[si][ssl].reshape((nr, nc) + src_shape)
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.BROADCAST, nd, buf=d)

@@ -437,3 +437,43 @@ def test_route_change_between_sends(sim, rng):
     tt = _io(sim, b, "w", (0, 0, 1, 3), 2, out="o")
     (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
     assert o.tolist() == [5, 5, 0, 0, 5, 5]
+
+
+@pytest.mark.parametrize("combine", [None, "sum"])
+def test_rotation_received_in_blocks(sim, rng, monkeypatch, combine):
+    """Every PE sends west on one color, col 0's message wrapping east past every row PE to the
+    last col (SUMMA 2.5D's gather, a ring's wrap-around): each PE receives its east neighbour's
+    tile, the last col col 0's. The receive copies two blocks (cols 1.. into 0.., col 0 into
+    the last), not PE by PE, and gets what fancy indexing gets, combining or not."""
+    from pyflame.sim.kernels import network
+
+    R, C, n = 3, 5, 4
+    full = (0, 0, R, C)
+    b = sim.Body()
+    b.alloc("a", full, n)
+    b.alloc("w", full, n)
+    arg_a = _io(sim, b, "a", full, n)
+    arg_w = _io(sim, b, "w", full, n)
+    b.op(sim.route(0, (0, 0, R, C - 1), "east", ["ramp"]))
+    b.op(sim.route(0, (0, 0, R, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, R, C - 1), "ramp", ["west"]))
+    b.op(sim.route(0, (0, 1, R, C - 2), "west", ["east"]))
+    b.op(sim.route(0, (0, C - 1, R, 1), "west", ["ramp"]))
+    b.op(send(sim, "a", 0, full, b.t("a")))
+    b.op(recv(sim, "w", 0, full, b.t("w"), combine=combine))
+    tt = _io(sim, b, "w", full, n, out="o")
+    text = sim.program(b.text(), f"{arg_a}, {arg_w}", tt, f"%o : {tt}")
+    x = rng.standard_normal(R * C * n).astype(np.float32)
+    w = rng.standard_normal(R * C * n).astype(np.float32)
+    found = []
+    pieces = network._pieces
+    monkeypatch.setattr(network, "_pieces", lambda ssel: found.append(pieces(ssel)) or found[-1])
+    (o,), report = sim.plan(text).run([x, w])
+    assert [len(p) for p in found if p is not None] == [2]
+    moved = np.roll(x.reshape(R, C, n), -1, axis=1)
+    want = moved if combine is None else w.reshape(R, C, n) + moved
+    assert o.reshape(R, C, n).tobytes() == want.astype(np.float32).tobytes()
+    monkeypatch.setattr(network, "MAX_PIECES", 0)  # fancy indexing: the same bytes and cycles
+    monkeypatch.setattr(network, "_pieces", pieces)
+    (fancy,), fancy_report = sim.plan(text).run([x, w])
+    assert fancy.tobytes() == o.tobytes() and fancy_report.cycles == report.cycles

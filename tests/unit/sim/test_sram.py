@@ -4,12 +4,13 @@ per group of buffers that share bytes, and aliasing buffers stay aliased."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.sim.executable import Buffer
 from pyflame.sim.planner import compile_plan
-from pyflame.sim.sram import Sram, group_buffers
+from pyflame.sim.sram import Sram, SramPool, group_buffers, tiles
 
 
 def _buf(index: int, rect, offset: int, size: int) -> Buffer:
@@ -70,3 +71,81 @@ def test_a_64x64_program_holds_only_its_bytes():
         r0, c0, nr, nc = buf.rect
         raw = image[r0 : r0 + nr, c0 : c0 + nc, buf.offset : buf.offset + buf.nbytes]
         np.testing.assert_array_equal(raw.view(buf.dtype), view)
+
+
+def _gemm_plan(n: int, g: int, seed: int):
+    """relu(a @ b) and a.T @ relu(a @ b) on g x g PEs (the second's SUMMA loop accumulates in
+    a private array, pyflame/sim/private_acc.py)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    layout = pf.MeshLayout.grid(g, g)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    z = (x @ y).relu()
+    tr = trace.trace([z, x.T @ z])
+    module = tr.module()
+    compiler.lower(module, "pe")
+    return compile_plan(module), tr.inputs(), a.T @ np.maximum(a @ b, 0)
+
+
+def test_runs_reuse_their_executables_zeroed_sram():
+    """`run` keeps its SRAM (and the private accumulators' arrays) for the executable's next
+    run, zeroed again: the second run computes the same bytes into the same memory, and the
+    first run's outputs are the caller's own (not views of the SRAM)."""
+    exe, args, want = _gemm_plan(33, 4, 0)
+    (_, first), report = exe.run(args)
+    np.testing.assert_allclose(first.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+    assert len(exe._idle_srams) == 1
+    sram = exe._idle_srams[0]
+    scratch = dict(sram.views.scratch)
+    assert scratch, "no private accumulator: the test no longer covers the scratch arrays"
+    kept = first.copy()
+    other = [np.flip(x).copy() for x in args]
+    (_, second), _ = exe.run(other)
+    assert exe._idle_srams == [sram]  # the same SRAM ran again
+    assert all(sram.views.scratch[k] is v for k, v in scratch.items())
+    assert first.tobytes() == kept.tobytes()  # the first output is not the SRAM's
+    (_, fresh), fresh_report, _ = exe.run_on_sram(other)  # a new SRAM: every step, exact
+    assert second.tobytes() == fresh.tobytes() and fresh_report.cycles == report.cycles
+
+
+def test_a_kept_sram_is_zeroed_before_it_runs_again():
+    exe, _, _ = _gemm_plan(32, 2, 1)
+    idle: list[Sram] = []
+    pool = SramPool(1 << 30)
+    sram = exe.new_sram()
+    for arr in sram.arrays:
+        arr[...] = 7
+    pool.give(idle, sram)
+    assert idle == [sram] and pool.idle_bytes == sram.held_bytes
+    again = pool.take(idle)
+    assert again is sram and idle == [] and pool.idle_bytes == 0
+    assert all(not arr.any() for arr in sram.arrays)
+    assert pool.take(idle) is None
+
+
+def test_the_pool_keeps_no_more_than_its_limit():
+    exe, _, _ = _gemm_plan(32, 2, 2)
+    small = exe.new_sram()
+    pool = SramPool(small.held_bytes)
+    idle: list[Sram] = []
+    pool.give(idle, small)
+    pool.give(idle, exe.new_sram())  # over the limit: dropped
+    assert idle == [small] and pool.idle_bytes == small.held_bytes
+    pool.drop(idle)  # (its executable is gone)
+    assert idle == [] and pool.idle_bytes == 0
+
+
+def test_tiles_never_copies():
+    """`tiles` views a buffer's tiles as a shape (splitting the lanes of a strided view is a
+    view), or raises: a write into a copy would be lost."""
+    block = np.zeros((2, 3, 40), dtype=np.float32)
+    view = block[:, :, 4:28]
+    t = tiles(view, (4, 6))
+    t[1, 2, 3, 0] = 5.0
+    assert view[1, 2, 3 * 6 : 4 * 6].tolist() == [5.0] + [0.0] * 5
+    strided = tiles(view[:, :, ::2], (3, 4))  # every other lane: still a view
+    strided[0, 0, 0, 1] = 6.0
+    assert view[0, 0, 2] == 6.0
+    with pytest.raises(ValueError):
+        tiles(view, (5, 5))
