@@ -57,7 +57,8 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
         s.set_token(it, op.results[0], comp)
-        s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
+        moved = s.buf(op.buffer, it).window(op.window_span)  # its window only
+        s.inflight.append(InFlight(moved, comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
 
