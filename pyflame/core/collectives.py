@@ -245,6 +245,11 @@ def split_order(parts: tuple[Part, ...], axis: int) -> list[tuple[int, Chain]]:
     return chains
 
 
+def _holds(target: Target, hops: int) -> int:
+    """Wavelets a path of `hops` hops holds (vector_costs.path_capacity_wavelets)."""
+    return target.ce_queue_wavelets + (hops + 1) * target.router_queue_wavelets
+
+
 def split_cycles(parts: tuple[Part, ...], lines: tuple[int, ...], target: Target) -> int:
     """Estimated cycles of a split allreduce, in lower-mesh-to-pe's order: the owners'
     partials sent to each other (asynchronously) and combined; on the first axis every chain
@@ -299,8 +304,15 @@ def split_cycles(parts: tuple[Part, ...], lines: tuple[int, ...], target: Target
         def dist(pos: tuple[int, int], rj: tuple[int, int] = rj) -> int:
             return abs(pos[0] - rj[0]) + abs(pos[1] - rj[1])
 
+        # the stream runs ahead of a receiver that has not issued its receive by at most what
+        # the path holds, then stalls for every receiver
         start = max(
-            [starts[j]] + [clock_at[p] + costs.issue - costs.latency(dist(p)) for p in takers]
+            [starts[j]]
+            + [
+                clock_at[p] + costs.issue - costs.latency(dist(p)) - _holds(target, dist(p))
+                for p in takers
+                if costs.stream > _holds(target, dist(p))
+            ]
         )
         for p in takers:
             arrive = start + costs.latency(dist(p))
