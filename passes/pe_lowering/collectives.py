@@ -429,7 +429,8 @@ def lower_split(op: mesh.AllReduceOp, lw: PELowering, algorithm: CollectiveAlgor
         color = lw.channel(configs[0])
         c = 1
         for j, part in moving:
-            rect = _line_rect(along0, part.partial_from, cross0)  # type: ignore[arg-type]
+            assert part.partial_from is not None
+            rect = _line_rect(along0, part.partial_from, cross0)
             send = pe.SendOp(
                 buf, color=color, pes=rect, asynchronous=True, window=layout.windows[j]
             )

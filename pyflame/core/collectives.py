@@ -265,7 +265,8 @@ def split_cycles(parts: tuple[Part, ...], lines: tuple[int, ...], target: Target
     base = StageCosts.of(target, 1)
     sends = [p for p in parts if p.partial_from is not None]
     for part in sends:  # every sender issues its asynchronous send first
-        ready[part.partial_from] += base.issue  # type: ignore[index]
+        assert part.partial_from is not None
+        ready[part.partial_from] += base.issue
     for part in sends:
         costs = StageCosts.of(target, part.wavelets)
         src, dst = part.partial_from, part.plans[0].root
