@@ -352,11 +352,11 @@ def split_layout(
     )
     wavelets = op_wavelets(op)
     parts = collectives.split_parts(tuple(n for _, n in axes), algorithm, wavelets)
-    bits = getattr(elem_of(op.input), "bitwidth", 32)
-    per = max(1, 32 // bits)  # elements per wavelet
+    per = 4 // pe.ELEM_BYTES[str(elem_of(op.input))]  # elements per 32-bit wavelet
     elems = src.local_elems
+    ends = [min(elems, (p.first + p.wavelets) * per) for p in parts[:-1]] + [elems]
     windows = tuple(
-        (p.first * per, min(elems, (p.first + p.wavelets) * per) - p.first * per) for p in parts
+        (p.first * per, end - p.first * per) for p, end in zip(parts, ends, strict=True)
     )
     full = {"c": (0, rows), "r": (0, cols)}
     crosses = tuple(
