@@ -278,50 +278,43 @@ def split_cycles(parts: tuple[Part, ...], lines: tuple[int, ...], target: Target
         costs = StageCosts.of(target, parts[j].wavelets)
         chain_times((chain,), ready, costs, clock)
         ready = [max(r, c) for r, c in zip(ready, clock, strict=True)]
-    if len(lines) == 1:
-        before = {(k, 0): ready[k] for k in range(n0)}
-    else:
-        n1 = lines[1]
-        before = {(k, i): ready[k] for k in range(n0) for i in range(n1)}
+    import numpy as np  # the passes load without numpy until an estimate needs it
+
+    n1 = lines[1] if len(lines) > 1 else 1
+    clock_at = np.repeat(np.array(ready, dtype=np.int64)[:, None], n1, axis=1)
+    if len(lines) > 1:
         for j, chain in split_order(parts, 1):
             part = parts[j]
             k = part.plans[0].root
-            col = [before[(k, i)] for i in range(n1)]
+            col = [int(v) for v in clock_at[k]]
             cclock = list(col)
             chain_times((chain,), col, StageCosts.of(target, part.wavelets), cclock)
-            for i in range(n1):
-                before[(k, i)] = max(col[i], cclock[i])
+            clock_at[k] = np.maximum(col, cclock)
     roots = [(p.plans[0].root, p.plans[1].root if len(lines) > 1 else 0) for p in parts]
-    clock_at = dict(before)
     for pos in roots:  # every root issues its asynchronous send first
         clock_at[pos] += base.issue
-    starts = [clock_at[r] for r in roots]
+    starts = [int(clock_at[r]) for r in roots]
+    rows, cols = np.indices((n0, n1))
     end = 0
     for j, part in enumerate(parts):
         costs = StageCosts.of(target, part.wavelets)
-        rj = roots[j]
-        takers = [pos for pos in clock_at if pos != rj]
-
-        def dist(pos: tuple[int, int], rj: tuple[int, int] = rj) -> int:
-            return abs(pos[0] - rj[0]) + abs(pos[1] - rj[1])
-
+        dist = np.abs(rows - roots[j][0]) + np.abs(cols - roots[j][1])
+        takers = dist >= 0
+        takers[roots[j]] = False
+        lat = costs.ramps + dist * costs.hop
+        holds = target.ce_queue_wavelets + (dist + 1) * target.router_queue_wavelets
         # the stream runs ahead of a receiver that has not issued its receive by at most what
         # the path holds, then stalls for every receiver
-        start = max(
-            [starts[j]]
-            + [
-                clock_at[p] + costs.issue - costs.latency(dist(p)) - _holds(target, dist(p))
-                for p in takers
-                if costs.stream > _holds(target, dist(p))
-            ]
-        )
-        for p in takers:
-            arrive = start + costs.latency(dist(p))
-            clock_at[p] = max(clock_at[p] + costs.issue, arrive) + costs.keep
+        stalls = takers & (costs.stream > holds)
+        start = starts[j]
+        if stalls.any():
+            start = max(start, int((clock_at + costs.issue - lat - holds)[stalls].max()))
+        taken = np.maximum(clock_at + costs.issue, start + lat) + costs.keep
+        clock_at = np.where(takers, taken, clock_at)
         end = max(end, start + costs.stream)
     for r in set(roots):  # the roots wait for their sends
-        clock_at[r] = max(clock_at[r], end) + base.wake
-    return max(clock_at.values())
+        clock_at[r] = max(int(clock_at[r]), end) + base.wake
+    return int(clock_at.max())
 
 
 def reduced_lines(src: Distribution, dims: tuple[int, ...]) -> tuple[int, ...]:
