@@ -1103,8 +1103,54 @@ class _ChannelOp(PEOp):
         _expect(self.color_id >= 0, "color must not be negative")
 
 
+class _TransferOp(_ChannelOp):
+    """Base of pe.send and pe.recv: the message is the whole buffer, or with `window [o, n]`
+    its `n` elements from element `o` (a slice: each half or segment of a vector goes its own
+    way in the two_way and rsag collectives). A window starts on a wavelet boundary (its first
+    element's byte offset a multiple of 4)."""
+
+    window = opt_prop_def(DenseArrayBase.constr(i64))
+
+    @property
+    def window_span(self) -> tuple[int, int] | None:
+        """(first element, element count) of the message's slice of the buffer; None: all."""
+        if self.window is None:
+            return None
+        first, count = _ints(self.window)
+        return first, count
+
+    @property
+    def message_elems(self) -> int:
+        """Elements of the message: the window's, else the buffer's."""
+        span = self.window_span
+        return buf_of(self.operands[0]).size.data if span is None else span[1]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.window is None:
+            return
+        values = _ints(self.window)
+        _expect(len(values) == 2, "window must be [first element, element count]")
+        first, count = values
+        buf = buf_of(self.operands[0])
+        size = buf.size.data
+        _expect(
+            first >= 0 and count > 0 and first + count <= size,
+            f"window [{first}, {count}] must be a non-empty slice of the buffer's {size} elements",
+        )
+        _expect(
+            first * buf.elem_bytes % 4 == 0,
+            f"window [{first}, {count}] must start on a 32-bit wavelet boundary "
+            f"(element {first} of {buf.elem_bytes}-byte elements is not)",
+        )
+
+
+def window_prop(window: tuple[int, int] | None) -> DenseArrayBase | None:
+    return None if window is None else dense_i64(window)
+
+
 @irdl_op_definition
-class SendOp(_ChannelOp):
+class SendOp(_TransferOp):
     """Every PE of `pes` streams its whole buffer into its router on `color`.
 
     Without a result the send is synchronous: each PE stops until its last wavelet has left
@@ -1118,12 +1164,26 @@ class SendOp(_ChannelOp):
     name = "pe.send"
     buffer = operand_def(BufferType)
     token = opt_result_def(TokenType)
-    assembly_format = "$buffer attr-dict `:` type($buffer) (`->` type($token)^)?"
+    assembly_format = (
+        "$buffer (`window` $window^)? attr-dict `:` type($buffer) (`->` type($token)^)?"
+    )
 
-    def __init__(self, buffer: SSAValue, *, color: int, pes: Rect, asynchronous: bool = False):
+    def __init__(
+        self,
+        buffer: SSAValue,
+        *,
+        color: int,
+        pes: Rect,
+        asynchronous: bool = False,
+        window: tuple[int, int] | None = None,
+    ):
         super().__init__(
             operands=[buffer],
-            properties={"pes": dense_i64(pes), "color": int64(color)},
+            properties={
+                "pes": dense_i64(pes),
+                "color": int64(color),
+                "window": window_prop(window),
+            },
             result_types=[[TokenType()] if asynchronous else []],
         )
 
@@ -1133,7 +1193,7 @@ class SendOp(_ChannelOp):
 
 
 @irdl_op_definition
-class RecvOp(_ChannelOp):
+class RecvOp(_TransferOp):
     """Every PE of `pes` receives the next message on `color` into its buffer, or with
     `combine KIND` combines it with what the buffer holds (`sum` adds, `max` keeps the
     larger, ...: a reduction kind of pyflame/core/reductions.py). Without a result it is
@@ -1157,8 +1217,8 @@ class RecvOp(_ChannelOp):
     forward = opt_prop_def(UnitAttr)
     token = opt_result_def(TokenType)
     assembly_format = (
-        "$buffer (`combine` $combine^)? (`forward` $forward^)? attr-dict `:` type($buffer) "
-        "(`->` type($token)^)?"
+        "$buffer (`window` $window^)? (`combine` $combine^)? (`forward` $forward^)? attr-dict "
+        "`:` type($buffer) (`->` type($token)^)?"
     )
 
     def __init__(
@@ -1170,6 +1230,7 @@ class RecvOp(_ChannelOp):
         combine: ReductionKind | str | None = None,
         forward: bool = False,
         asynchronous: bool = False,
+        window: tuple[int, int] | None = None,
     ):
         super().__init__(
             operands=[buffer],
@@ -1178,6 +1239,7 @@ class RecvOp(_ChannelOp):
                 "color": int64(color),
                 "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
                 "forward": UnitAttr() if forward else None,
+                "window": window_prop(window),
             },
             result_types=[[TokenType()] if asynchronous else []],
         )

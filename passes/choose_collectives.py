@@ -58,9 +58,11 @@ DRY_RUN = "lower-mesh-to-pe,allocate-colors"
 #: algorithms by the channels their plans hold (most first): the candidates leave them out in
 #: this order
 BY_CHANNELS = (
+    CollectiveAlgorithm.RSAG,
     CollectiveAlgorithm.KTREE,
     CollectiveAlgorithm.TREE3,
     CollectiveAlgorithm.TREE,
+    CollectiveAlgorithm.TWO_WAY,
     CollectiveAlgorithm.TWO_CHAINS,
 )
 
@@ -98,13 +100,16 @@ def per_op_choice(
 def candidates(ops: list[Collective], target: Target) -> list[Assignment]:
     """The assignments compared: the per-op choice among all algorithms, then among those
     left after leaving out the most channel-hungry ones in turn (`BY_CHANNELS`), then each
-    algorithm everywhere; duplicates dropped, first kept."""
+    algorithm everywhere (two_way and rsag only where a per-op choice took them: they win on
+    few lines, and each candidate is a lowered copy); duplicates dropped, first kept."""
     out: list[Assignment] = []
     allowed = ALGORITHMS
     for left_out in (None, *BY_CHANNELS):
         allowed = tuple(a for a in allowed if a != left_out)
         out.append(tuple(per_op_choice(op, target, allowed) for op in ops))
-    out += [tuple(a for _ in ops) for a in ALGORITHMS]
+    chosen = {a for assignment in out for a in assignment}
+    everywhere = [a for a in ALGORITHMS if a not in collectives.SPLIT or a in chosen]
+    out += [tuple(a for _ in ops) for a in everywhere]
     return list(dict.fromkeys(out))
 
 

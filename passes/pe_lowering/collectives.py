@@ -117,18 +117,20 @@ def reduce_chains(
     kind: ReductionKind | str,
     color: int,
     open_end: bool = False,
+    window: tuple[int, int] | None = None,
 ) -> None:
     """Chains that all run the same way, on one channel (see `reduce_phase`); `open_end`: the
-    one chain's last position forwards instead of keeping."""
+    one chain's last position forwards instead of keeping; `window`: the chains move that
+    slice of the buffer only (a part of a split allreduce)."""
 
     def send(rect: Rect) -> Operation:
-        return pe.SendOp(buf, color=color, pes=rect)
+        return pe.SendOp(buf, color=color, pes=rect, window=window)
 
     def forward(rect: Rect) -> Operation:
-        return pe.RecvOp(buf, color=color, pes=rect, combine=kind, forward=True)
+        return pe.RecvOp(buf, color=color, pes=rect, combine=kind, forward=True, window=window)
 
     def keep(rect: Rect) -> Operation:
-        return pe.RecvOp(buf, color=color, pes=rect, combine=kind)
+        return pe.RecvOp(buf, color=color, pes=rect, combine=kind, window=window)
 
     if len(chains) == 1:  # one chain: spelled out, its middle stages one loop
         (c,) = chains
@@ -218,10 +220,15 @@ def root_rect(grid: tuple[int, int], roots: dict[str, int]) -> Rect:
 
 
 def receive_back(
-    lw: PELowering, buf: SSAValue, grid: tuple[int, int], roots: dict[str, int], color: int
+    lw: PELowering,
+    buf: SSAValue,
+    grid: tuple[int, int],
+    roots: dict[str, int],
+    color: int,
+    window: tuple[int, int] | None = None,
 ) -> None:
     """Every PE of the reduced lines but the root receives the total the root streams back
-    on `color` (`back_routes`)."""
+    on `color` (`back_routes`); `window`: that slice of it."""
     rows, cols = grid
     if "r" in roots and "c" in roots:
         r0, c0 = roots["r"], roots["c"]
@@ -233,7 +240,7 @@ def receive_back(
         ]
         for rect in others:
             if rect[2] > 0 and rect[3] > 0:
-                lw.emit(pe.RecvOp(buf, color=color, pes=rect))
+                lw.emit(pe.RecvOp(buf, color=color, pes=rect, window=window))
         return
     ((along, root),) = roots.items()
     n, cross = (cols, (0, rows)) if along == "c" else (rows, (0, cols))
@@ -244,7 +251,7 @@ def receive_back(
                 if along == "c"
                 else (first, cross[0], count, cross[1])
             )
-            lw.emit(pe.RecvOp(buf, color=color, pes=rect))
+            lw.emit(pe.RecvOp(buf, color=color, pes=rect, window=window))
 
 
 def op_wavelets(op: mesh.AllReduceOp | mesh.ReduceOp) -> int:
@@ -306,6 +313,8 @@ def channel_configs(
 ) -> list[tuple[Rule, ...]]:
     """The route configurations lower_combine opens a channel for, in its order (relative to
     the op's anchor): what choose-collectives counts the colors of an assignment with."""
+    if algorithm in collectives.SPLIT and isinstance(op, mesh.AllReduceOp):
+        return split_channel_configs(split_layout(op, algorithm, target))
     layout = combine_layout(op, algorithm, target)
     out: list[tuple[Rule, ...]] = []
     for k, (along, plan, cross) in enumerate(layout.lines):
@@ -318,6 +327,143 @@ def channel_configs(
     return out
 
 
+@dataclass(frozen=True)
+class SplitLayout:
+    """How lower_split reduces an allreduce by parts (two_way, rsag): the reduced axes
+    (along, n) in order, the parts, each part's element window, the span of the lines each
+    part's chains run on per axis, and its roots."""
+
+    axes: tuple[tuple[str, int], ...]
+    parts: tuple[collectives.Part, ...]
+    windows: tuple[tuple[int, int], ...]
+    crosses: tuple[tuple[Span, ...], ...]  # [part][axis]
+    roots: tuple[dict[str, int], ...]  # [part]
+    grid: tuple[int, int]
+
+
+def split_layout(
+    op: mesh.AllReduceOp, algorithm: CollectiveAlgorithm, target: Target
+) -> SplitLayout:
+    src = dist_of(op.input)
+    rows, cols = src.grid
+    axes_used = "".join(src.split[d] for d in op.dims.get_values())
+    axes = tuple(
+        (along, n) for along, n in (("c", cols), ("r", rows)) if along in axes_used and n > 1
+    )
+    wavelets = op_wavelets(op)
+    parts = collectives.split_parts(tuple(n for _, n in axes), algorithm, wavelets)
+    per = 4 // pe.ELEM_BYTES[str(elem_of(op.input))]  # elements per 32-bit wavelet
+    elems = src.local_elems
+    ends = [min(elems, (p.first + p.wavelets) * per) for p in parts[:-1]] + [elems]
+    windows = tuple(
+        (p.first * per, end - p.first * per) for p, end in zip(parts, ends, strict=True)
+    )
+    full = {"c": (0, rows), "r": (0, cols)}
+    crosses = tuple(
+        tuple(full[along] if k == 0 else (p.plans[0].root, 1) for k, (along, _) in enumerate(axes))
+        for p in parts
+    )
+    roots = tuple(
+        {along: plan.root for (along, _), plan in zip(axes, p.plans, strict=True)} for p in parts
+    )
+    return SplitLayout(axes, parts, windows, crosses, roots, src.grid)
+
+
+def _chain_group(layout: SplitLayout, k: int, j: int, chain: collectives.Chain) -> int:
+    """The channel (of axis k's) a part's chain runs on: on the first axis of rsag's halves,
+    the first half's rising chain and the second half's falling one share one (their routes
+    touch different router inputs), the other two another (each passes by the owner the
+    first two end at: another rule for the same input); otherwise all rising chains on one,
+    all falling ones on another."""
+    rising = chain[1] > chain[0]
+    if k == 0 and layout.parts[j].partial_from is not None:
+        return 0 if rising == (j == 0) else 1
+    return 0 if rising else 1
+
+
+def split_channel_configs(layout: SplitLayout) -> list[tuple[Rule, ...]]:
+    """The route configurations of a split allreduce, in the order lower_split opens them:
+    the owners' partials (one hop each way), then per axis each chain group's (one rule per
+    router input: the chains of a group differ only where they end), then one multicast per
+    part."""
+    out: list[tuple[Rule, ...]] = []
+    along0, n0 = layout.axes[0]
+    moves = [(p.partial_from, p.plans[0].root) for p in layout.parts if p.partial_from is not None]
+    if moves:
+        out.append(chain_routes(along0, n0, moves, layout.crosses[0][0]))
+    for k, (along, n) in enumerate(layout.axes):
+        groups: dict[int, dict[Span, list[collectives.Chain]]] = {}
+        for j, chain in collectives.split_order(layout.parts, k):
+            group = groups.setdefault(_chain_group(layout, k, j, chain), {})
+            group.setdefault(layout.crosses[j][k], []).append(chain)
+        for g in sorted(groups):
+            config: tuple[Rule, ...] = ()
+            for cross, chains in groups[g].items():
+                config += chain_routes(along, n, chains, cross)
+            out.append(config)
+    out += [back_routes(layout.grid, roots) for roots in layout.roots]
+    return out
+
+
+def lower_split(op: mesh.AllReduceOp, lw: PELowering, algorithm: CollectiveAlgorithm) -> SSAValue:
+    """An allreduce by parts (two_way, rsag; pyflame.core.collectives.split_parts): rsag's
+    owners first send each other their partials of the other's half (asynchronously) and
+    combine what they get; on each reduced axis every part's chains move its window of the
+    buffer, in `collectives.split_order`, on the channels of `_chain_group` (all routed
+    first); the owners wait for their partials' sends; then each part's root sends its part
+    back asynchronously by a multicast of its own, every other PE receives the parts in
+    order, and the roots wait."""
+    src = dist_of(op.input)
+    layout = split_layout(op, algorithm, lw.target)
+    buf = lw.writable_copy(op.input, "allreduce")
+    if not layout.parts:
+        return buf
+    configs = split_channel_configs(layout)
+    kind = op.kind.data
+    along0, _ = layout.axes[0]
+    cross0 = layout.crosses[0][0]
+    moving = [(j, p) for j, p in enumerate(layout.parts) if p.partial_from is not None]
+    waits: list[tuple[SSAValue, Rect]] = []
+    c = 0
+    if moving:
+        color = lw.channel(configs[0])
+        c = 1
+        for j, part in moving:
+            assert part.partial_from is not None
+            rect = _line_rect(along0, part.partial_from, cross0)
+            send = pe.SendOp(
+                buf, color=color, pes=rect, asynchronous=True, window=layout.windows[j]
+            )
+            lw.emit(send)
+            waits.append((send.results[0], rect))
+        for j, part in moving:
+            rect = _line_rect(along0, part.plans[0].root, cross0)
+            lw.emit(pe.RecvOp(buf, color=color, pes=rect, combine=kind, window=layout.windows[j]))
+    for k, (along, _n) in enumerate(layout.axes):
+        order = collectives.split_order(layout.parts, k)
+        groups = sorted({_chain_group(layout, k, j, ch) for j, ch in order})
+        colors = {g: lw.channel(configs[c + i]) for i, g in enumerate(groups)}
+        c += len(groups)
+        for j, chain in order:
+            color = colors[_chain_group(layout, k, j, chain)]
+            cross = layout.crosses[j][k]
+            reduce_chains(lw, buf, along, (chain,), cross, kind, color, window=layout.windows[j])
+    for token, rect in waits:  # the partials have long gone; the back overwrites them
+        lw.emit(pe.WaitOp(token, pes=rect))
+    waits = []
+    back = [lw.channel(cfg) for cfg in configs[c:]]
+    for j, roots in enumerate(layout.roots):
+        rect = root_rect(src.grid, roots)
+        send = pe.SendOp(buf, color=back[j], pes=rect, asynchronous=True, window=layout.windows[j])
+        lw.emit(send)
+        waits.append((send.results[0], rect))
+    for j, roots in enumerate(layout.roots):
+        receive_back(lw, buf, src.grid, roots, back[j], layout.windows[j])
+    for token, rect in waits:
+        lw.emit(pe.WaitOp(token, pes=rect))
+    return buf
+
+
 def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAValue:
     """Reduce every row (when the dims were split over columns) to its root column, then that
     column (or every column) to its root row, each line by the op's algorithm's plan; in an
@@ -325,7 +471,10 @@ def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAVa
     every PE (which receive it), a reduce leaves it on PE row/column 0, where its result's
     (collapsed) grid is."""
     src = dist_of(op.input)
-    layout = combine_layout(op, op_algorithm(op, lw), lw.target)
+    algorithm = op_algorithm(op, lw)
+    if algorithm in collectives.SPLIT and isinstance(op, mesh.AllReduceOp):
+        return lower_split(op, lw, algorithm)
+    layout = combine_layout(op, algorithm, lw.target)
     buf = lw.writable_copy(op.input, "allreduce")
     back, roots = layout.back, layout.roots
     color = None

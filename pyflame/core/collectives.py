@@ -52,9 +52,21 @@ class CollectiveAlgorithm(StrEnum):
     #: levels overlap); one-sided to position 0 for a reduce, around the best root for an
     #: allreduce; a single chain for long vectors
     KTREE = "ktree"
+    #: bidirectional halves: the vector's first half is chained to the line's far end, its
+    #: second half to the near end at the same time, then each end multicasts its half back:
+    #: every link and ramp carries B/2 each way (allreduce only; a reduce uses the chain)
+    TWO_WAY = "two_way"
+    #: reduce-scatter + allgather: two halves, each reduced by two chains from the line's
+    #: ends to its own owner (the two middle PEs), then each owner multicasts its half from
+    #: the centre: half the chain stages and half the hops of the chain, and each owner's
+    #: input ramp takes B from the chains, not two_chains' 2B (allreduce only)
+    RSAG = "rsag"
 
 
 ALGORITHMS = tuple(CollectiveAlgorithm)
+
+#: the algorithms that split the vector into parts (windows) reduced and multicast separately
+SPLIT = (CollectiveAlgorithm.TWO_WAY, CollectiveAlgorithm.RSAG)
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,9 @@ def plan_for(
     its broadcast back starts: the middle, except for the single chain (its far end) and ktree
     (the root its search found). Only ktree's shape depends on B (`wavelets`) and `target`."""
     algorithm = CollectiveAlgorithm(algorithm)
+    if algorithm in SPLIT:  # a reduce to one PE: nothing to gather, the chain's plan
+        assert to_root, "an allreduce's two_way / rsag plans are split_plans'"
+        return line_plan(n, CollectiveAlgorithm.CHAIN, 0)
     if algorithm == CollectiveAlgorithm.KTREE:
         streamed = not to_root and streams_back(wavelets, target)
         levels, root, _ = search_line(n, StageCosts.of(target, wavelets), to_root, streamed)
@@ -142,6 +157,164 @@ def plan_for(
     if to_root and plan.root != 0:
         return LinePlan(n, plan.phases, 0, moved_from=plan.root)
     return plan
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a split allreduce (two_way, rsag): wavelets [first, first + wavelets) of
+    every PE's vector, reduced over each reduced axis in turn by its own one-phase plan (the
+    second axis on the line of the first axis's root), then multicast back from the PE of its
+    roots. `partial_from`: a first-axis position that sends its partial of this part straight
+    to the part's root before the chains (rsag: the other owner, which the chains pass by)."""
+
+    first: int
+    wavelets: int
+    plans: tuple[LinePlan, ...]
+    partial_from: int | None = None
+
+    @property
+    def roots(self) -> tuple[int, ...]:
+        return tuple(p.root for p in self.plans)
+
+
+def _halves(wavelets: int) -> list[tuple[int, int]]:
+    """(first, count) of the two halves of `wavelets` (the first the longer), or the whole."""
+    if wavelets < 2:
+        return [(0, wavelets)]
+    half = -(-wavelets // 2)
+    return [(0, half), (half, wavelets - half)]
+
+
+def split_parts(
+    lines: tuple[int, ...], algorithm: CollectiveAlgorithm | str, wavelets: int
+) -> tuple[Part, ...]:
+    """The parts of a two_way or rsag allreduce over axes of lengths `lines` (each > 1).
+
+    two_way: the first half chained to the far end of every axis (position n - 1), the second
+    half to position 0, at once (the two streams cross on every PE).
+
+    rsag (reduce-scatter + allgather): two halves owned by the two middle positions m0 =
+    middle(n) and m1 = m0 + 1 of the first axis. Each owner first sends its partial of the
+    other's half straight to it (one hop; the owners' input ramps are idle until the chains
+    arrive), then each half is reduced by two chains from the line's ends that pass the other
+    owner's router without stopping: (0, .., m0 - 1, m_j) and (n - 1, .., m1 + 1, m_j). No PE
+    forwards both ways and each owner takes B wavelets from the chains, not the 2B of one
+    middle root; on a second axis each half is reduced on its owner's line by two chains to
+    the middle. Lines shorter than 4 (no PE outside the owners on one side) use one part: two
+    chains to the middle."""
+    algorithm = CollectiveAlgorithm(algorithm)
+    if not lines:
+        return ()
+    spans = _halves(wavelets)
+    if algorithm == CollectiveAlgorithm.TWO_WAY:
+        return tuple(
+            Part(first, count, tuple(line_plan(n, "chain", n - 1 if j == 0 else 0) for n in lines))
+            for j, (first, count) in enumerate(spans)
+        )
+    assert algorithm == CollectiveAlgorithm.RSAG, algorithm
+    n0, rest = lines[0], lines[1:]
+    tail = tuple(line_plan(n, "two_chains", middle(n)) for n in rest)
+    if n0 < 4 or len(spans) < 2:
+        return (Part(0, wavelets, (line_plan(n0, "two_chains", middle(n0)), *tail)),)
+    m0 = middle(n0)
+    owners = (m0, m0 + 1)
+    out = []
+    for j, (first, count) in enumerate(spans):
+        own = owners[j]
+        rising = (*range(m0), own)
+        falling = (*range(n0 - 1, m0 + 1, -1), own)
+        plan = LinePlan(n0, ((rising, falling),), own)
+        out.append(Part(first, count, (plan, *tail), partial_from=owners[1 - j]))
+    return tuple(out)
+
+
+def split_order(parts: tuple[Part, ...], axis: int) -> list[tuple[int, Chain]]:
+    """(part, chain) of one axis in the order lower-mesh-to-pe emits them (every PE takes the
+    chains it is on in this order). rsag's first axis: the first half's chain from the low end,
+    the second half's from the high end, then the others, so each owner takes its first
+    chain as soon as the chains arrive; otherwise part by part, rising chains first."""
+    chains = [
+        (j, c)
+        for j, part in enumerate(parts)
+        for phase in part.plans[axis].phases
+        for c in emission_order(phase)
+    ]
+    if axis == 0 and len(parts) == 2 and parts[0].partial_from is not None:
+        (r0, f0), (r1, f1) = chains[:2], chains[2:]
+        return [r0, f1, r1, f0]
+    return chains
+
+
+def _holds(target: Target, hops: int) -> int:
+    """Wavelets a path of `hops` hops holds (vector_costs.path_capacity_wavelets)."""
+    return target.ce_queue_wavelets + (hops + 1) * target.router_queue_wavelets
+
+
+def split_cycles(parts: tuple[Part, ...], lines: tuple[int, ...], target: Target) -> int:
+    """Estimated cycles of a split allreduce, in lower-mesh-to-pe's order: the owners'
+    partials sent to each other (asynchronously) and combined; on the first axis every chain
+    in `split_order` (a PE on several chains takes them one after another; every line of the
+    axis alike), then each part's chains on the second axis (on its root's line), then every
+    root sends its part back as an asynchronous multicast over the reduced lines and every
+    other PE receives the parts in order; a multicast streams no faster than its slowest
+    receiver takes it (one receiver still busy stalls it for all)."""
+    if not parts:
+        return 0
+    n0 = lines[0]
+    ready, clock = [0] * n0, [0] * n0
+    base = StageCosts.of(target, 1)
+    sends = [p for p in parts if p.partial_from is not None]
+    for part in sends:  # every sender issues its asynchronous send first
+        assert part.partial_from is not None
+        ready[part.partial_from] += base.issue
+    for part in sends:
+        costs = StageCosts.of(target, part.wavelets)
+        src, dst = part.partial_from, part.plans[0].root
+        assert src is not None
+        head = base.issue + costs.latency(abs(src - dst))
+        ready[dst] = max(ready[dst] + costs.issue, head) + costs.keep
+    clock = list(ready)
+    for j, chain in split_order(parts, 0):
+        costs = StageCosts.of(target, parts[j].wavelets)
+        chain_times((chain,), ready, costs, clock)
+        ready = [max(r, c) for r, c in zip(ready, clock, strict=True)]
+    import numpy as np  # the passes load without numpy until an estimate needs it
+
+    n1 = lines[1] if len(lines) > 1 else 1
+    clock_at = np.repeat(np.array(ready, dtype=np.int64)[:, None], n1, axis=1)
+    if len(lines) > 1:
+        for j, chain in split_order(parts, 1):
+            part = parts[j]
+            k = part.plans[0].root
+            col = [int(v) for v in clock_at[k]]
+            cclock = list(col)
+            chain_times((chain,), col, StageCosts.of(target, part.wavelets), cclock)
+            clock_at[k] = np.maximum(col, cclock)
+    roots = [(p.plans[0].root, p.plans[1].root if len(lines) > 1 else 0) for p in parts]
+    for pos in roots:  # every root issues its asynchronous send first
+        clock_at[pos] += base.issue
+    starts = [int(clock_at[r]) for r in roots]
+    rows, cols = np.indices((n0, n1))
+    end = 0
+    for j, part in enumerate(parts):
+        costs = StageCosts.of(target, part.wavelets)
+        dist = np.abs(rows - roots[j][0]) + np.abs(cols - roots[j][1])
+        takers = dist >= 0
+        takers[roots[j]] = False
+        lat = costs.ramps + dist * costs.hop
+        holds = target.ce_queue_wavelets + (dist + 1) * target.router_queue_wavelets
+        # the stream runs ahead of a receiver that has not issued its receive by at most what
+        # the path holds, then stalls for every receiver
+        stalls = takers & (costs.stream > holds)
+        start = starts[j]
+        if stalls.any():
+            start = max(start, int((clock_at + costs.issue - lat - holds)[stalls].max()))
+        taken = np.maximum(clock_at + costs.issue, start + lat) + costs.keep
+        clock_at = np.where(takers, taken, clock_at)
+        end = max(end, start + costs.stream)
+    for r in set(roots):  # the roots wait for their sends
+        clock_at[r] = max(int(clock_at[r]), end) + base.wake
+    return int(clock_at.max())
 
 
 def reduced_lines(src: Distribution, dims: tuple[int, ...]) -> tuple[int, ...]:
@@ -236,6 +409,8 @@ def estimate(
     after another: every line of an axis at once, the next axis's line starting from their
     totals); for an allreduce the last line's root streams the total back to every PE as it
     arrives (`streamed_back_cycles`), or for long vectors multicasts it once it has it."""
+    if CollectiveAlgorithm(algorithm) in SPLIT and not to_root:
+        return split_cycles(split_parts(lines, algorithm, wavelets), lines, target)
     plans = [plan_for(n, algorithm, to_root, wavelets, target) for n in lines]
     if to_root or not lines:
         return sum(plan_cycles(plan, wavelets, target) for plan in plans)
@@ -256,4 +431,7 @@ def choose(
     """The algorithm with the fewest estimated cycles for this op alone (ties: the first of
     ALGORITHMS). The program's choice (passes/choose_collectives.py) starts from it and weighs
     the routing colors and barriers every op's channels add up to."""
-    return min(ALGORITHMS, key=lambda a: estimate(lines, a, wavelets, target, to_root))
+    return min(
+        (a for a in ALGORITHMS if not (to_root and a in SPLIT)),
+        key=lambda a: estimate(lines, a, wavelets, target, to_root),
+    )

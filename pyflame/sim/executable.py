@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ class Buffer:
     size: int
     nbytes: int
     dtype: np.dtype = np.dtype(np.float32)
+    #: the first element of the view this Buffer is (non-zero for a message's window)
+    first: int = 0
 
     @property
     def half(self) -> bool:
@@ -70,7 +72,23 @@ class Buffer:
         r0, c0, nr, nc = rect
         br, bc = self.rect[0], self.rect[1]
         n = self.size if elems is None else elems
-        return (slice(r0 - br, r0 - br + nr), slice(c0 - bc, c0 - bc + nc), slice(0, n))
+        rows, cols = slice(r0 - br, r0 - br + nr), slice(c0 - bc, c0 - bc + nc)
+        return (rows, cols, slice(self.first, self.first + n))
+
+    def window(self, span: tuple[int, int] | None) -> Buffer:
+        """The part of the buffer a pe.send / pe.recv `window [first, count]` moves (itself
+        when None): `count` elements from element `first`, at their SRAM bytes."""
+        if span is None:
+            return self
+        first, count = span
+        size = self.dtype.itemsize
+        return replace(
+            self,
+            offset=self.offset + first * size,
+            size=count,
+            nbytes=count * size,
+            first=self.first + first,
+        )
 
 
 class Executable:

@@ -507,13 +507,16 @@ class Planner:
         s.step_loops += [None] * (len(s.steps) - len(s.step_loops))
         if s.inflight and isinstance(op, pe.PEOp):
             written = op.written
+            bufs = [s.buf(b, it) for b in op.buffers]
+            if isinstance(op, pe.SendOp | pe.RecvOp):  # it touches its window only
+                bufs = [b.window(op.window_span) for b in bufs]
             check_races(
                 s.inflight,
                 op.name,
                 it.what,
                 it.rect,
-                [s.buf(b, it) for b in op.buffers],
-                None if written is None else s.buf(written, it),
+                bufs,
+                None if written is None else bufs[op.buffers.index(written)],
             )
         r0, c0, nr, nc = it.rect
         row = s.timeline.row

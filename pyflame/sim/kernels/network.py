@@ -58,7 +58,8 @@ def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> C
     comp.issued[...] = s.clock[pe_slice(it.rect)]
     if op.is_async:
         s.set_token(it, op.results[0], comp)
-        s.inflight.append(InFlight(s.buf(op.buffer, it), comp, writes=isinstance(op, pe.RecvOp)))
+        moved = s.buf(op.buffer, it).window(op.window_span)  # its window only
+        s.inflight.append(InFlight(moved, comp, writes=isinstance(op, pe.RecvOp)))
     return comp
 
 
@@ -78,7 +79,8 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     r0, c0, nr, nc = it.rect
     issue = costs.transfer_issue_cycles(s.target)
     ready = np.maximum(s.clock[r0 : r0 + nr, c0 : c0 + nc] + issue, s.out_free[pe_slice(it.rect)])
-    _open_stream(s, it, s.buf(op.buffer, it), op.color_id, comp, ready.ravel())
+    b = s.buf(op.buffer, it).window(op.window_span)
+    _open_stream(s, it, b, op.color_id, comp, ready.ravel())
     _settle(s, it, comp)
 
 
@@ -184,7 +186,8 @@ def _pieces(ssel: tuple[Any, Any]) -> list[tuple[tuple[slice, slice], tuple[slic
 
 @kernel(pe.RecvOp)
 def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
-    b = s.buf(op.buffer, it)
+    b = s.buf(op.buffer, it).window(op.window_span)
+    windowed = op.window is not None
     r0, c0, nr, nc = it.rect
     color = op.color_id
     kind = op.combine_kind  # None: overwrite; else combine with a reduction kind
@@ -304,8 +307,8 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             for g in release:
                 del F[g]
 
-    annotate(step, _recv_access(i, bsl, kind, groups, release))
-    if not acc and len(groups) == 1 and groups[0][0] is Ellipsis and not forwarding:
+    annotate(step, _recv_access(i, bsl, kind, groups, release, windowed))
+    if not (acc or windowed or forwarding) and len(groups) == 1 and groups[0][0] is Ellipsis:
         _, g, ssel = groups[0]
         part = LoopPart(it.rect, (i, g, _key(ssel)), _merged_recv(b), (ssel, bool(release)))
         set_loop_part(step, part)
@@ -357,14 +360,15 @@ def _recv_access(
     kind: str | None,
     groups: list[tuple[Any, int, Any]],
     release: list,
+    windowed: bool = False,
 ) -> Access:
     """What a receive's step touches (pyflame/sim/step_access.py): a plain receive of one
-    whole message group may be elided when only views of it are read before it is
-    overwritten."""
+    whole message group into the whole buffer may be elided when only views of it are read
+    before it is overwritten (a window's receive writes part of the buffer: never elided)."""
     released = tuple(release)
     batches = tuple(dict.fromkeys(g for _, g, _ in groups))
     acc = kind is not None
-    if acc or len(groups) != 1 or groups[0][0] is not Ellipsis:
+    if acc or windowed or len(groups) != 1 or groups[0][0] is not Ellipsis:
         return Access(
             reads={i: bsl} if acc else {},
             writes={i: bsl},

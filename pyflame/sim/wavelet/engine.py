@@ -246,7 +246,7 @@ class WaveletRun:
             r0, c0 = prog.items[j].rect[:2]
             return int(lo.busy[p // prog.C - r0, p % prog.C - c0])
         if isinstance(op, pe.SendOp):
-            return costs.stream_cycles(prog.target, prog.buf_of[op.buffer].wavelets) + self.c
+            return costs.stream_cycles(prog.target, prog.message_buf(op).wavelets) + self.c
         if isinstance(op, pe.RecvOp):
             add = prog.combine.get(j, (0, 0))[0]
             return add + self.c + (0 if op.is_async else self.act)
@@ -334,7 +334,7 @@ class WaveletRun:
 
     def _send(self, j: int, op: pe.SendOp, g: np.ndarray) -> None:
         prog = self.prog
-        b = prog.buf_of[op.buffer]
+        b = prog.message_buf(op)
         w = b.wavelets
         sid = self._streams(j, g)
         base = prog.word_base[j] + (sid - prog.stream_base[j]) * w
@@ -355,7 +355,7 @@ class WaveletRun:
 
     def _recv(self, j: int, op: pe.RecvOp, g: np.ndarray) -> None:
         prog = self.prog
-        b = prog.buf_of[op.buffer]
+        b = prog.message_buf(op)
         w = b.wavelets
         sid = self._streams(j, g)
         self.s_pe[sid], self.s_k[sid], self.s_item[sid] = g, prog.color_index[op.color_id], j
@@ -505,7 +505,7 @@ class WaveletRun:
             if kind is None:
                 continue
             sel = self.s_item[sid] == j
-            b = prog.buf_of[op.buffer]
+            b = prog.message_buf(op)
             p = self.s_pe[sid[sel]]
             at = b.offset + 4 * pos[sel]
             rows, cols = (p // prog.C)[:, None], (p % prog.C)[:, None]
@@ -544,7 +544,7 @@ class WaveletRun:
         assert isinstance(op, pe.RecvOp)
         add, _ = self.prog.combine.get(j, (0, 0))
         end = max(end, int(self.s_first[s]) + add)
-        b = self.prog.buf_of[op.buffer]
+        b = self.prog.message_buf(op)
         r, c = divmod(p, self.prog.C)
         got = self.words[self.s_base[s] : self.s_base[s] + self.s_len[s]]
         data = got.view(np.uint8)[: b.nbytes].view(b.dtype)

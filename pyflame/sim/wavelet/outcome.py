@@ -112,7 +112,7 @@ def check_sizes(self: WaveletRun, sid: np.ndarray, msg: np.ndarray) -> None:
     it = self.prog.items[int(self.s_item[s])]
     what, sr, sc = self.net.msg_what[m]
     p = int(self.s_pe[s])
-    b = self.prog.buf_of[it.op.buffer]  # type: ignore[attr-defined]  # a pe.recv
+    b = self.prog.message_buf(it.op)  # type: ignore[arg-type]  # a pe.recv
     err = RoutingError(
         f"{it.what}: {pe_str(p // self.prog.C, p % self.prog.C)} receives on color "
         f"{it.op.color_id} a message of {int(self.net.msg_len[m])} wavelets from "  # type: ignore[attr-defined]  # a pe.recv

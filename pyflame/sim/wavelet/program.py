@@ -22,7 +22,7 @@ from pyflame.core.errors import CompileError, PyFlameError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
-from pyflame.sim.executable import Step
+from pyflame.sim.executable import Buffer, Step
 from pyflame.sim.fabric import PORT_INDEX, port_mask
 from pyflame.sim.kernels import kernel_for
 from pyflame.sim.planner import Planner
@@ -121,7 +121,7 @@ class WaveletProgram:
         for j, it in enumerate(self.items):
             if isinstance(it.op, pe.SendOp | pe.RecvOp):
                 area = it.rect[2] * it.rect[3]
-                w = self.buf_of[it.op.buffer].wavelets
+                w = self.message_buf(it.op).wavelets
                 self.stream_base[j], self.word_base[j] = n_streams, n_words
                 n_streams += area
                 n_words += area * w
@@ -142,7 +142,7 @@ class WaveletProgram:
         for j, it in enumerate(self.items):
             op = it.op
             if isinstance(op, pe.RecvOp) and op.combine_kind is not None:
-                b = self.buf_of[op.buffer]
+                b = self.message_buf(op)
                 cyc, flops = costs.op_cycles(
                     t,
                     CostKind.RECV_COMBINE,
@@ -153,6 +153,10 @@ class WaveletProgram:
                 )
                 # the combine's streaming part: its instruction issue is the receive's own
                 self.combine[j] = (int(cyc) - t.vector_issue_cycles, int(flops))
+
+    def message_buf(self, op: pe.SendOp | pe.RecvOp) -> Buffer:
+        """What a send or receive moves: its buffer, or the buffer's window."""
+        return self.buf_of[op.buffer].window(op.window_span)
 
     def zero_args(self) -> list:
         """Arguments of the right shapes and types (timing does not depend on data)."""

@@ -237,6 +237,39 @@ def _traced(
     return Case(name, lambda: Parser(make_context(), text).parse_module(), list(inputs))
 
 
+def split_collective_programs() -> Iterator[Case]:
+    """Allreduces by parts (two_way, rsag: sends and receives of windows of a buffer, the
+    owners' partials exchanged asynchronously, the halves' multicasts back on channels of
+    their own): along rows, along columns and over both axes, f32 and f16, with vectors of
+    odd lengths that do not divide the grid and that are longer than a path holds."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(11)
+    small = pf.sim.SMALL
+    x = rng.standard_normal((15, 7 * 9 + 2)).astype(np.float32)
+    for algorithm in ("two_way", "rsag"):
+        yield _traced(
+            f"{algorithm} allreduce along rows, columns and both of 15x65 on 3x7",
+            lambda: [
+                pf.softmax(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 7)), dim=1),
+                pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 7)).sum(0) * 2,
+                pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 7)).sum() * 1,
+            ],
+            small,
+            algorithm,
+        )
+        yield _traced(
+            f"{algorithm} f16 allreduce along rows of 15x65 on 1x9",
+            lambda: [
+                (lambda h: h - h.sum(1, keepdim=True))(
+                    pf.from_numpy(x, layout=pf.MeshLayout.grid(1, 9)).to(pf.float16)
+                )
+            ],
+            small,
+            algorithm,
+        )
+
+
 def benchmark_programs() -> Iterator[Case]:
     """GEMM, conv2d, an MLP training step and chain reductions at small sizes (SMALL target)."""
     import pyflame as pf
@@ -311,7 +344,7 @@ def benchmark_programs() -> Iterator[Case]:
         small,
     )
     wide = arr(16, 16)
-    for algorithm in ("chain", "two_chains", "tree", "tree3", "ktree"):
+    for algorithm in ("chain", "two_chains", "tree", "tree3", "ktree", "two_way", "rsag"):
         # a reduce then an allreduce whose rows start while the reduce's column still runs:
         # streams of different levels and sides at one PE must not share a color (ktree: four
         # levels on 16 PEs, overlapping in time)
@@ -341,6 +374,8 @@ def benchmark_programs() -> Iterator[Case]:
         "tree",
         "tree3",
         "ktree",
+        "two_way",
+        "rsag",
     ):  # every collective algorithm
         yield _traced(
             f"{algorithm} reduce and allreduce 9x10 on 3x5",

@@ -116,6 +116,10 @@ def test_lit_programs_agree(sim):
     check(list(corpus.lit_programs(sim)))
 
 
+def test_split_collectives_agree():
+    check(list(corpus.split_collective_programs()))
+
+
 @pytest.mark.slow
 def test_benchmarks_agree():
     check(list(corpus.benchmark_programs()))

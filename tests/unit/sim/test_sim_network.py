@@ -477,3 +477,79 @@ def test_rotation_received_in_blocks(sim, rng, monkeypatch, combine):
     monkeypatch.setattr(network, "_pieces", pieces)
     (fancy,), fancy_report = sim.plan(text).run([x, w])
     assert fancy.tobytes() == o.tobytes() and fancy_report.cycles == report.cycles
+
+
+def _win(op: str, first: int, count: int) -> str:
+    """`op` (a pe.send / pe.recv line) moving only `count` elements from element `first`."""
+    name_end = op.index(" ", op.index("%"))
+    return f"{op[:name_end]} window [{first}, {count}]{op[name_end:]}"
+
+
+def test_window_halves_reduced_both_ways(sim, rng):
+    """Each half of a vector goes its own way along every row (the two_way collective's
+    chains): the first 4 of 7 elements combined eastward into col C-1, the last 3 westward
+    into col 0, each middle PE receiving, adding and forwarding its half on (on its own
+    color), so a middle PE holds the running sums of its side and the ends the totals."""
+    R, C, n, h = 2, 5, 7, 4
+    full = (0, 0, R, C)
+    b = sim.Body()
+    b.alloc("a", full, n)
+    arg = _io(sim, b, "a", full, n)
+    b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
+    b.op(sim.route(1, (0, 1, R, C - 1), "ramp", ["west"]))
+    b.op(sim.route(1, (0, 0, R, C - 1), "east", ["ramp"]))
+    t = b.t("a")
+    b.op(_win(send(sim, "a", 0, (0, 0, R, 1), t), 0, h))
+    b.op(_win(send(sim, "a", 1, (0, C - 1, R, 1), t), h, n - h))
+    for j in range(1, C - 1):  # one stage per op: each forwards what the previous passed on
+        fwd = recv(sim, "a", 0, (0, j, R, 1), t, combine="sum").replace(" {", " forward {", 1)
+        b.op(_win(fwd, 0, h))
+    b.op(_win(recv(sim, "a", 0, (0, C - 1, R, 1), t, combine="sum"), 0, h))
+    for j in range(C - 2, 0, -1):
+        fwd = recv(sim, "a", 1, (0, j, R, 1), t, combine="sum").replace(" {", " forward {", 1)
+        b.op(_win(fwd, h, n - h))
+    b.op(_win(recv(sim, "a", 1, (0, 0, R, 1), t, combine="sum"), h, n - h))
+    tt = _io(sim, b, "a", full, n, out="o")
+    x = rng.standard_normal(R * C * n).astype(np.float32)
+    (o,), report = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
+    tiles = x.reshape(R, C, n)
+    want = np.empty_like(tiles)
+    want[..., :h] = np.cumsum(tiles[..., :h], axis=1)
+    want[..., h:] = np.cumsum(tiles[:, ::-1, h:], axis=1)[:, ::-1]
+    np.testing.assert_allclose(o.reshape(R, C, n), want, rtol=1e-6)
+    assert report.flops == (C - 1) * R * n  # every element combined once per hop
+    # a link carries only its half: h wavelets east and n - h west between cols 1 and 2
+    w = report.wavelets
+    assert w[:, 1, 2].tolist() == [h] * R  # from col 1 east
+    assert w[:, 2, 3].tolist() == [n - h] * R  # from col 2 west
+
+
+def test_window_receive_writes_only_its_slice(sim, rng):
+    """A plain receive of a window overwrites those elements and keeps the others; the
+    message's length is the window's (a message of the whole buffer into a window of it is
+    named as a size mismatch)."""
+    n = 6
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 2), n)
+    arg = _io(sim, b, "a", (0, 0, 1, 2), n)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    t = b.t("a")
+    b.op(_win(send(sim, "a", 0, (0, 0, 1, 1), t), 4, 2))
+    b.op(_win(recv(sim, "a", 0, (0, 1, 1, 1), t), 2, 2))
+    tt = _io(sim, b, "a", (0, 0, 1, 2), n, out="o")
+    x = rng.standard_normal(2 * n).astype(np.float32)
+    (o,), report = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
+    want = x.reshape(2, n).copy()
+    want[1, 2:4] = want[0, 4:6]
+    np.testing.assert_array_equal(o.reshape(2, n), want)
+    assert report.wavelets[0, 0].sum() == 2
+    bad = sim.Body()
+    bad.alloc("a", (0, 0, 1, 2), n)
+    bad.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
+    bad.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
+    bad.op(send(sim, "a", 0, (0, 0, 1, 1), t))
+    bad.op(_win(recv(sim, "a", 0, (0, 1, 1, 1), t), 2, 2))
+    with pytest.raises(RoutingError, match=r"a message of 6 elements.*into buffer 'a' of 2"):
+        sim.plan(sim.program(bad.text()))
