@@ -12,9 +12,16 @@ when it checks a program's peak per PE before lowering.
 - The halo exchange of conv2d and pooling: per spatial axis not read in place (rows first, then
   columns), a window buffer and, per neighbour that contributes, a packed strip that is sent and
   one that is received.
+- The channel-split conv2d (`mesh.conv2d` with its weight split [c, _, _, _]): per step (one
+  input channel), the channel's slab packed by the PE column that holds it (none when that
+  column holds one channel: the tile is sent as it is), the slab received by every PE, the
+  slab's halo exchange (as above, the W axis on one part) and the weight slice for the channel.
+  A step's buffers die at its end (allocate-sram reuses them), so a step's sum is the scratch.
 
     summa_receive_elems(a, b)          # (elements of the A buffer, of the B buffer) per PE
     halo_phases(x.block, op.axes())    # [HaloPhase(dim=2, ...), HaloPhase(dim=3, ...)]
+    channel_steps(x)                   # [ChannelStep(column=0, index=0), ...]
+    channel_step_elems(x.block, op.axes(), w.block)   # one step's buffers, elements each
 """
 
 from __future__ import annotations
@@ -93,6 +100,43 @@ def halo_phases(block: Ints, axes: tuple[HaloAxis, HaloAxis]) -> list[HaloPhase]
         phases.append(phase)
         shape = phase.window
     return phases
+
+
+# --------------------------------------------------------------- channel-split conv2d
+
+
+@dataclass(frozen=True)
+class ChannelStep:
+    """One step of a channel-split conv2d: input channel `index` of PE column `column`'s block."""
+
+    column: int
+    index: int
+
+
+def channel_steps(x: Distribution) -> list[ChannelStep]:
+    """The steps over the input's real channels (block padding past C is skipped)."""
+    cb = x.block[1]
+    return [ChannelStep(ch // cb, ch % cb) for ch in range(x.shape[1])]
+
+
+def channel_slab(x_block: Ints) -> Ints:
+    """The NCHW shape of one channel of a tile (N, 1, bh, W)."""
+    return (x_block[0], 1, *x_block[2:])
+
+
+def channel_step_elems(
+    x_block: Ints, axes: tuple[HaloAxis, HaloAxis], w_block: Ints
+) -> list[int]:
+    """Elements of each buffer one step allocates: the packed slab (when a column holds more
+    than one channel), the received slab, each halo phase's window and strips (two per
+    strip: packed and received), the weight slice."""
+    slab = channel_slab(x_block)
+    elems = [math.prod(slab)] * (2 if x_block[1] > 1 else 1)
+    for phase in halo_phases(slab, axes):
+        elems.append(math.prod(phase.window))
+        elems.extend(n for n in phase.strip_elems() for _ in range(2))
+    elems.append(w_block[0] * math.prod(w_block[2:]))
+    return elems
 
 
 # --------------------------------------------------------------------------- 2.5D SUMMA

@@ -17,6 +17,7 @@ from pyflame.passes.pe_lowering.state import (
     Rect,
     Rule,
     grid_rect,
+    row_broadcast,
 )
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -77,7 +78,8 @@ def halo_phase(
     win_shape = phase.window
     win = lw.alloc(rect, math.prod(win_shape), elem, "halo_rows" if along_rows else "halo_cols")
     lw.emit(pe.FillOp(win, value=fill, pes=rect))
-    b, drift, pad = axis.in_block, axis.drift, axis.pad_lo
+    # along an axis of one part (the channel-split conv's W) every PE's window starts alike
+    b, drift, pad = axis.in_block, axis.drift if axis.parts > 1 else 0, axis.pad_lo
     grid_axis = GridAxis.ROWS if along_rows else GridAxis.COLS
 
     def unpack(into: SSAValue, part: SSAValue, count: int, at: int, pes: Rect) -> None:
@@ -139,6 +141,8 @@ def halo_window(lw: PELowering, op: mesh._WindowedOp, fill: float) -> tuple[SSAV
 
 
 def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    if op.channel_split:
+        return lower_channel_split_conv2d(op, lw)
     window, shape = halo_window(lw, op, 0.0)
     kernel, stride, _, dilation = op.spatial()
     out = lw.alloc_for(op.result, "conv2d")
@@ -157,6 +161,82 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             pes=grid_rect(dist_of(op.result)),
         )
     )
+    return out
+
+
+# --- the channel-split conv2d ----------------------------------------------------------------
+# Input [_, c, r, _], weight [c, _, _, _], result [_, c, r, _] on a grid of R x C PEs: PE (i, j)
+# holds input channels block j and output channels block j, for H block i and every column
+# (W). The output is a sum over input channels, so it is computed SUMMA-like, one step per
+# input channel ch (held by PE column k at index l of its block):
+#
+#   pe.pack %s, %x (channel l) on PE column k      (none when a column holds one channel)
+#   pe.send %s (multicast along the rows, async) on PE column k
+#   pe.recv %slab on every PE                      (N, 1, bh, W): channel ch of H block i
+#   the slab's halo exchange with the row neighbours (as mesh.conv2d's spatial form, rows;
+#   then the W padding on one part)
+#   pe.pack %wc, %w (input channel ch of the PE's filters)
+#   pe.conv2d %y, %window, %wc [, %b on the first step] {accumulate from the second step}
+#   pe.wait (the send) on PE column k
+#
+# No PE ever holds the whole weight or every input channel: the SRAM a PE needs shrinks with
+# the grid along both axes.
+
+
+def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
+    rows, cols = x.grid
+    rect = (0, 0, rows, cols)
+    elem = op.result.type.element_type  # type: ignore[attr-defined]  # a mesh tensor type
+    kernel, stride, _, dilation = op.spatial()
+    slab_shape = scratch.channel_slab(x.block)
+    axes = op.axes()
+    phases = scratch.halo_phases(slab_shape, axes)
+    in_shape = phases[-1].window if phases else slab_shape
+    wb = w.block
+    out = lw.alloc_for(op.result, "conv2d")
+    color = lw.channel(row_broadcast(rows, cols))
+    tile = lw.buf(op.input)
+    for n, step in enumerate(scratch.channel_steps(x)):
+        owner = (0, step.column, rows, 1)
+        if x.block[1] > 1:
+            sent_buf = lw.alloc(rect, math.prod(slab_shape), elem, "conv_slab_out")
+            lw.emit(
+                pe.PackOp(
+                    sent_buf, tile, shape=x.block, dim=1, start=step.index, count=1, pes=owner
+                )
+            )
+        else:
+            sent_buf = tile
+        # asynchronous: the owner receives its own multicast too
+        sent = lw.emit(pe.SendOp(sent_buf, color=color, pes=owner, asynchronous=True))
+        slab = lw.alloc(rect, math.prod(slab_shape), elem, "conv_slab")
+        lw.emit(pe.RecvOp(slab, color=color, pes=rect))
+        window = slab
+        for phase in phases:
+            window = halo_phase(lw, window, phase, x.grid, 0.0)
+        filters = lw.alloc(rect, wb[0] * math.prod(wb[2:]), elem, "conv_filters")
+        lw.emit(
+            pe.PackOp(filters, lw.buf(op.weight), shape=wb, dim=1, start=n, count=1, pes=rect)
+        )
+        first = n == 0
+        lw.emit(
+            pe.Conv2dOp(
+                out,
+                window,
+                filters,
+                None if op.bias is None or not first else lw.buf(op.bias),
+                in_shape=in_shape,
+                out_shape=y.block,
+                kernel=kernel,
+                stride=stride,
+                dilation=dilation,
+                groups=1,
+                pes=rect,
+                accumulate=not first,
+            )
+        )
+        lw.emit(pe.WaitOp(sent.results[0], pes=owner))
     return out
 
 
