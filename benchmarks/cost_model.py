@@ -38,6 +38,7 @@ from pyflame.passes.cost_model import (  # noqa: E402
     estimate_barriers,
     program_cycles,
 )
+from pyflame.passes.flame_lowering.windowed import forced_conv_form  # noqa: E402
 from pyflame.sim.planner import compile_plan  # noqa: E402
 
 #: issue 11's bar: estimates within 10% of the simulated cycles
@@ -54,6 +55,8 @@ class Case:
     target: Target = WSE2
     #: big programs (the 1024^3 GEMM): left out of the quick corpus
     slow: bool = False
+    #: conv2d forced channel-split (True) or spatial (False); None: the compiler's choice
+    conv_channel_split: bool | None = None
 
 
 @dataclass
@@ -194,6 +197,24 @@ def corpus(quick: bool = False) -> Iterator[Case]:
             f"conv2d 2x8x16x16 * 8x8x3x3 + bias, max_pool2d on {g} (small)",
             lambda g=g: _conv_pool(g),
             SMALL,
+        )
+    for g, (n, c, o, h, w), kw in (
+        ((3, 4), (2, 6, 7, 13, 11), {"padding": 1}),
+        ((4, 2), (1, 5, 3, 12, 9), {"stride": 2, "padding": 2, "dilation": 2}),
+        ((4, 4), (2, 16, 16, 16, 16), {"padding": 1}),
+    ):
+        yield Case(
+            f"conv2d channel-split {n}x{c}x{h}x{w} * {o}x{c}x3x3 {kw} on {g} (small)",
+            lambda g=g, n=n, c=c, o=o, h=h, w=w, kw=kw: [
+                pf.nn.functional.conv2d(
+                    _on((n, c, h, w), g),
+                    pf.from_numpy(_arr(o, c, 3, 3, seed=1)),
+                    pf.from_numpy(_arr(o, seed=2)),
+                    **kw,
+                )
+            ],
+            SMALL,
+            conv_channel_split=True,
         )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
@@ -341,7 +362,8 @@ def compare(case: Case) -> Outcome:
     with pf.sim.target(case.target):
         built = case.build()
         module = built if isinstance(built, ModuleOp) else trace.trace(built).module()
-    compiler.lower(module, "mesh")
+    with forced_conv_form(case.conv_channel_split):
+        compiler.lower(module, "mesh")
     ops = estimate(module)
     barriers = estimate_barriers(module)
     compiler.lower(module, "pe")

@@ -22,6 +22,9 @@ up by itself:
   `matmul summa 1-buffer` turns that off;
 - `no skinny path` where the compiler used the GEMV lowering (mesh.local_matmul): the skinny
   path turned off, so the product is SUMMA on the compiler's square grid;
+- `conv spatial` / `conv channel-split` where a groups-1 conv2d runs: every such conv2d
+  forced into one form of mesh.conv2d (weight replicated, input split [_, _, r, c]; or
+  output channels over the grid's columns, input [_, c, r, _]), on the grid the choice uses;
 - `collective X` for every allreduce/reduce algorithm (pyflame.core.collectives.ALGORITHMS),
   forced on every mesh.allreduce and mesh.reduce;
 - `layouts GxG` / `no assign-layouts` for whole programs: assign-layouts forced to one grid
@@ -60,6 +63,7 @@ from pyflame.dialects import mesh  # noqa: E402
 from pyflame.passes import PIPELINES, lower_mesh_to_pe, plan_memory  # noqa: E402
 from pyflame.passes.cost_model import COST_RULES, estimate_program  # noqa: E402
 from pyflame.passes.flame_lowering import gemv  # noqa: E402
+from pyflame.passes.flame_lowering.windowed import forced_conv_form  # noqa: E402
 from pyflame.passes.pe_lowering.matmul import set_algorithm  # noqa: E402
 from pyflame.sim.planner import compile_plan  # noqa: E402
 
@@ -89,6 +93,8 @@ class Variant:
     force: Callable[[ModuleOp], int] | None = None
     single_buffered: bool = False
     skinny: bool = True
+    #: conv2d forced channel-split (True) or spatial (False); None: by cost
+    conv_channel_split: bool | None = None
     #: the flame -> mesh pipeline (assign-layouts forced or left out)
     to_mesh: str = PIPELINES["lower-to-mesh"]
 
@@ -143,7 +149,8 @@ def lowering_options(variant: Variant) -> Iterator[None]:
     if not variant.skinny:
         gemv.SKINNY_MAX = 0
     try:
-        yield
+        with forced_conv_form(variant.conv_channel_split):
+            yield
     finally:
         (
             lower_mesh_to_pe.summa_double_buffered,
@@ -169,6 +176,10 @@ def describe(module: ModuleOp) -> str:
         elif isinstance(op, mesh.LocalMatmulOp):
             g = mesh.dist_of(op.result).grid
             name = f"gemv on {g[0]}x{g[1]}"
+        elif isinstance(op, mesh.Conv2dOp):
+            g = mesh.dist_of(op.result).grid
+            form = "channel-split" if op.channel_split else "spatial"
+            name = f"conv2d {form} on {g[0]}x{g[1]}"
         elif isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
             alg = op.algorithm_name
             name = f"{op.name.split('.')[1]} {alg.value if alg is not None else '(lowering picks)'}"
@@ -192,6 +203,9 @@ def variants_of(problem: Problem, chosen: ModuleOp) -> list[Variant]:
                 )
     if any(isinstance(op, mesh.LocalMatmulOp) for op in ops):
         out.append(Variant("no skinny path", skinny=False))
+    if any(isinstance(op, mesh.Conv2dOp) and op.groups.value.data == 1 for op in ops):
+        out.append(Variant("conv spatial", conv_channel_split=False))
+        out.append(Variant("conv channel-split", conv_channel_split=True))
     if any(isinstance(op, mesh.AllReduceOp | mesh.ReduceOp) for op in ops):
         out += [
             Variant(f"collective {alg}", force=_force_collective(alg))

@@ -124,9 +124,7 @@ def channel_slab(x_block: Ints) -> Ints:
     return (x_block[0], 1, *x_block[2:])
 
 
-def channel_step_elems(
-    x_block: Ints, axes: tuple[HaloAxis, HaloAxis], w_block: Ints
-) -> list[int]:
+def channel_step_elems(x_block: Ints, axes: tuple[HaloAxis, HaloAxis], w_block: Ints) -> list[int]:
     """Elements of each buffer one step allocates: the packed slab (when a column holds more
     than one channel), the received slab, each halo phase's window and strips (two per
     strip: packed and received), the weight slice."""

@@ -42,7 +42,9 @@ from pyflame.passes.plan_memory import aligned
 
 def halo_cycles(op: mesh.Conv2dOp | mesh.Pool2dOp, ctx: CostContext) -> tuple[int, tuple, int]:
     """Cycles of the halo exchange, the window's NCHW shape and its scratch bytes per PE."""
-    return block_halo_cycles(tuple(dist_of(op.input).block), op.axes(), ctx.elem_bytes(op.input), ctx)
+    return block_halo_cycles(
+        tuple(dist_of(op.input).block), op.axes(), ctx.elem_bytes(op.input), ctx
+    )
 
 
 def block_halo_cycles(
@@ -111,9 +113,7 @@ def conv2d_estimate(
         axes = halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
         halo, (n, c, _, _), scratch_bytes = block_halo_cycles(tuple(x.block), axes, eb, ctx)
         count = n * ob * (c // groups) * taps
-        compute = ctx.compute(
-            CostKind.CONV2D, count, ho * wo, n * ob if bias else 0, elem_bytes=eb
-        )
+        compute = ctx.compute(CostKind.CONV2D, count, ho * wo, n * ob if bias else 0, elem_bytes=eb)
         return Cost(
             halo + compute,
             scratch_bytes,
@@ -138,9 +138,7 @@ def conv2d_estimate(
         steps * step + bias_adds,
         sum(aligned(e * eb) for e in scratch_elems),
         algorithm="channel-split",
-        detail=(
-            f"{steps} steps of {step} (halo {halo}, conv {fmacs}; {ob} filters per PE column)"
-        ),
+        detail=(f"{steps} steps of {step} (halo {halo}, conv {fmacs}; {ob} filters per PE column)"),
     )
 
 

@@ -216,9 +216,7 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
         for phase in phases:
             window = halo_phase(lw, window, phase, x.grid, 0.0)
         filters = lw.alloc(rect, wb[0] * math.prod(wb[2:]), elem, "conv_filters")
-        lw.emit(
-            pe.PackOp(filters, lw.buf(op.weight), shape=wb, dim=1, start=n, count=1, pes=rect)
-        )
+        lw.emit(pe.PackOp(filters, lw.buf(op.weight), shape=wb, dim=1, start=n, count=1, pes=rect))
         first = n == 0
         lw.emit(
             pe.Conv2dOp(
