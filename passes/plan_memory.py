@@ -305,13 +305,12 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     x, y = dist_fn(op.input), dist_fn(op.result)
     elem = elem_bytes_of(element_type(op.input))
     kernel, stride, padding, dilation = op.spatial()
-    if op.channel_split:  # one step's buffers, all live at once (an upper bound)
+    if op.channel_split:  # its windows, receive buffers and filters (passes/scratch.py)
         axes = distribution.halo_axes(
             x.shape, y.shape, (x.grid[0], 1), kernel, stride, padding, dilation
         )
-        w = dist_fn(op.operands[1])
-        elems = scratch.channel_step_elems(x.block, axes, w.block)
-        return sum(aligned(n * elem) for n in elems)
+        plan = scratch.ChannelSplitConv.of(x.block, axes, dist_fn(op.operands[1]).block)
+        return plan.scratch_bytes(elem, aligned)
     if not distribution.is_spatial(x):
         return 0
     axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
@@ -330,10 +329,9 @@ def halo_buffers(op: Operation) -> int:
     if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
         return 0
     elem = elem_bytes_of(element_type(op.input))
-    if op.channel_split:  # a step's buffers, allocated anew per step (one per input channel)
-        x = mesh.dist_of(op.input)
-        elems = scratch.channel_step_elems(x.block, op.axes(), mesh.dist_of(op.operands[1]).block)
-        return x.shape[1] * sum(aligned(n * elem) for n in elems)
+    if op.channel_split:
+        x, w = mesh.dist_of(op.input), mesh.dist_of(op.operands[1])
+        return scratch.ChannelSplitConv.of(x.block, op.axes(), w.block).all_bytes(elem, aligned)
     return sum(  # as lower-mesh-to-pe allocates them (passes/pe_lowering/windowed.py)
         aligned(math.prod(phase.window) * elem)
         + 2 * sum(aligned(n * elem) for n in phase.strip_elems())

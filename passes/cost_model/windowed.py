@@ -121,24 +121,30 @@ def conv2d_estimate(
             detail=f"halo {halo}, conv {compute} ({w.block[0]} filters)",
         )
     axes = halo_axes(x.shape, y.shape, (x.grid[0], 1), kernel, stride, padding, dilation)
-    slab = scratch.channel_slab(tuple(x.block))
-    n = slab[0]
-    step = ctx.issue + ctx.issue + ctx.latency(x.grid[1] - 1)
-    step += ctx.stream(ctx.wavelets(math.prod(slab), eb)) + ctx.wake
-    if x.block[1] > 1:
-        step += ctx.compute(CostKind.PACK, math.prod(slab))
-    halo, _, _ = block_halo_cycles(slab, axes, eb, ctx)
-    filters = ctx.compute(CostKind.PACK, ob * taps)
+    plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, tuple(w.block))
+    n, cb = x.block[0], x.block[1]
+    # every channel's window, once
+    halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
+    pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if cb > 1 else 0
+    windows = cb * (pack + halo)
+    # the steps: step ch+1's multicast streams while step ch computes
+    stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
+    filters = ctx.compute(CostKind.PACK, plan.filter_elems)
     fmacs = ctx.compute(CostKind.CONV2D, n * ob * taps, ho * wo, 0, elem_bytes=eb)
-    step += halo + filters + fmacs + ctx.wake
+    work = filters + fmacs
     steps = x.shape[1]
+    post = 2 * ctx.issue
+    step = post + max(work, stream) + ctx.wake
     bias_adds = ctx.compute(CostKind.CONV2D, 0, ho * wo, n * ob, elem_bytes=eb) if bias else 0
-    scratch_elems = scratch.channel_step_elems(tuple(x.block), axes, tuple(w.block))
+    total = windows + post + stream + ctx.wake + (steps - 1) * step + work + bias_adds + ctx.wake
     return Cost(
-        steps * step + bias_adds,
-        sum(aligned(e * eb) for e in scratch_elems),
+        total if steps else 0,
+        plan.scratch_bytes(eb, aligned),
         algorithm="channel-split",
-        detail=(f"{steps} steps of {step} (halo {halo}, conv {fmacs}; {ob} filters per PE column)"),
+        detail=(
+            f"windows {windows}, {steps} steps of {step} (stream {stream}, conv {fmacs}; "
+            f"{ob} filters per PE column)"
+        ),
     )
 
 

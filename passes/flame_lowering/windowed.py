@@ -241,8 +241,9 @@ def forced_conv_form(channel_split: bool | None) -> Iterator[None]:
 def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> ConvForm:
     """The spatial form (weight replicated) or the channel-split form (groups 1), whichever the
     cost model estimates faster among those whose tiles and scratch fit a PE's SRAM, on the
-    grid `windowed_grid` gives. When neither fits there and no `grid` hint fixes it, the grid's
-    side doubles until one fits in half of the SRAM (as for an input the compiler places)."""
+    grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
+    over its columns). When neither fits there and no `grid` hint fixes the grid, its side
+    doubles until one fits (the input is moved there)."""
     spatial_grid = windowed_grid(lw, op, *spatial)
     if op.groups.value.data != 1:
         return (False, spatial_grid)
@@ -270,10 +271,16 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
     if chosen is None and not hinted:
         side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
         x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+        seen: set[tuple[bool, tuple[int, int]]] = set()
         while chosen is None and side < top:
             side = min(2 * side, top)
-            grown = feasible_grid((side, side), x_shape, y_shape, *spatial)
-            chosen = best(candidates(grown, (side, side)), usable // 2)
+            found = candidates(
+                feasible_grid((side, side), x_shape, y_shape, *spatial), (side, side)
+            )
+            if {(c.channel_split, c.grid) for c in found} <= seen:
+                break  # the grids stopped growing (one PE per output row, column, channel)
+            seen |= {(c.channel_split, c.grid) for c in found}
+            chosen = best(found, usable)
     if chosen is None:  # nothing fits: plan-memory says what would
         if FORCED_FORM[0]:
             return (True, channel_split_grid(op, start, spatial))

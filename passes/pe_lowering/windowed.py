@@ -170,14 +170,15 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
 # (W). The output is a sum over input channels, so it is computed SUMMA-like, one step per
 # input channel ch (held by PE column k at index l of its block):
 #
-#   pe.pack %s, %x (channel l) on PE column k      (none when a column holds one channel)
-#   pe.send %s (multicast along the rows, async) on PE column k
-#   pe.recv %slab on every PE                      (N, 1, bh, W): channel ch of H block i
-#   the slab's halo exchange with the row neighbours (as mesh.conv2d's spatial form, rows;
-#   then the W padding on one part)
-#   pe.pack %wc, %w (input channel ch of the PE's filters)
-#   pe.conv2d %y, %window, %wc [, %b on the first step] {accumulate from the second step}
-#   pe.wait (the send) on PE column k
+#   first, per channel index l: its window, once (pe.pack of the channel's slab when a block
+#   holds more than one; the halo exchange with the row neighbours as the spatial form's,
+#   rows, then the W padding on one part): %win_l (N, 1, wh, W + pads)
+#   then per step, double-buffered like SUMMA (two receive buffers, a channel per parity):
+#   pe.wait (step ch's receive); pe.wait (step ch-1's send, on its column)
+#   pe.send %win_l' / pe.recv %r[(ch+1) % 2] (step ch+1: its column multicasts along the
+#   rows, async) -- streaming while this step computes
+#   pe.pack %f, %w (input channel ch of the PE's filters)
+#   pe.conv2d %y, %r[ch % 2], %f [, %b on the first step] {accumulate from the second step}
 #
 # No PE ever holds the whole weight or every input channel: the SRAM a PE needs shrinks with
 # the grid along both axes.
@@ -189,42 +190,57 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     rect = (0, 0, rows, cols)
     elem = op.result.type.element_type  # type: ignore[attr-defined]  # a mesh tensor type
     kernel, stride, _, dilation = op.spatial()
-    slab_shape = scratch.channel_slab(x.block)
-    axes = op.axes()
-    phases = scratch.halo_phases(slab_shape, axes)
-    in_shape = phases[-1].window if phases else slab_shape
-    wb = w.block
-    out = lw.alloc_for(op.result, "conv2d")
-    color = lw.channel(row_broadcast(rows, cols))
+    plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
     tile = lw.buf(op.input)
-    for n, step in enumerate(scratch.channel_steps(x)):
-        owner = (0, step.column, rows, 1)
+    windows = []
+    for index in range(x.block[1]):
+        window = tile
         if x.block[1] > 1:
-            sent_buf = lw.alloc(rect, math.prod(slab_shape), elem, "conv_slab_out")
-            lw.emit(
-                pe.PackOp(
-                    sent_buf, tile, shape=x.block, dim=1, start=step.index, count=1, pes=owner
-                )
-            )
-        else:
-            sent_buf = tile
-        # asynchronous: the owner receives its own multicast too
-        sent = lw.emit(pe.SendOp(sent_buf, color=color, pes=owner, asynchronous=True))
-        slab = lw.alloc(rect, math.prod(slab_shape), elem, "conv_slab")
-        lw.emit(pe.RecvOp(slab, color=color, pes=rect))
-        window = slab
-        for phase in phases:
+            window = lw.alloc(rect, math.prod(plan.slab), elem, "conv_slab")
+            lw.emit(pe.PackOp(window, tile, shape=x.block, dim=1, start=index, count=1, pes=rect))
+        for phase in plan.phases:
             window = halo_phase(lw, window, phase, x.grid, 0.0)
-        filters = lw.alloc(rect, wb[0] * math.prod(wb[2:]), elem, "conv_filters")
-        lw.emit(pe.PackOp(filters, lw.buf(op.weight), shape=wb, dim=1, start=n, count=1, pes=rect))
+        windows.append(window)
+    out = lw.alloc_for(op.result, "conv2d")
+    steps = scratch.channel_steps(x)
+    routes = row_broadcast(rows, cols)
+    # one channel per parity: step ch+1's column starts multicasting while step ch's stream
+    # may still pass through its router
+    colors = [lw.channel(routes)] + ([lw.fresh_channel(routes)] if len(steps) > 1 else [])
+    received = [
+        lw.alloc(rect, math.prod(plan.window), elem, f"conv_recv{p}") for p in range(len(colors))
+    ]
+    filters = lw.alloc(rect, plan.filter_elems, elem, "conv_filters")
+
+    def owner(n: int) -> Rect:
+        return (0, steps[n].column, rows, 1)
+
+    def post(n: int) -> tuple[SSAValue, SSAValue]:
+        color, into = colors[n % 2], received[n % 2]
+        sent = lw.emit(
+            pe.SendOp(windows[steps[n].index], color=color, pes=owner(n), asynchronous=True)
+        )
+        got = lw.emit(pe.RecvOp(into, color=color, pes=rect, asynchronous=True))
+        return sent.results[0], got.results[0]
+
+    tokens = [post(0)] if steps else []
+    for n in range(len(steps)):
+        lw.emit(pe.WaitOp(tokens[n][1], pes=rect))
+        if n:
+            lw.emit(pe.WaitOp(tokens[n - 1][0], pes=owner(n - 1)))
+        if n + 1 < len(steps):
+            tokens.append(post(n + 1))
+        lw.emit(
+            pe.PackOp(filters, lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect)
+        )
         first = n == 0
         lw.emit(
             pe.Conv2dOp(
                 out,
-                window,
+                received[n % 2],
                 filters,
                 None if op.bias is None or not first else lw.buf(op.bias),
-                in_shape=in_shape,
+                in_shape=plan.window,
                 out_shape=y.block,
                 kernel=kernel,
                 stride=stride,
@@ -234,7 +250,8 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
                 accumulate=not first,
             )
         )
-        lw.emit(pe.WaitOp(sent.results[0], pes=owner))
+    if steps:
+        lw.emit(pe.WaitOp(tokens[-1][0], pes=owner(len(steps) - 1)))
     return out
 
 

@@ -14,6 +14,7 @@ from layouts import LAYOUTS
 import pyflame as pf
 from pyflame import compiler, runtime
 from pyflame.core.distribution import HaloAxis, largest_feasible_parts
+from pyflame.passes.flame_lowering.windowed import forced_conv_form
 
 torch = pytest.importorskip("torch")
 F = pf.nn.functional
@@ -403,3 +404,159 @@ def test_avg_pool2d_takes_a_negative_divisor_and_refuses_zero():
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="divisor must be not zero"):
         F.avg_pool2d(pf.from_numpy(a), 2, divisor_override=0)
+
+
+# --------------------------------------------------------------------------- channel-split form
+# mesh.conv2d with the output channels over the grid's columns (the weight split [c, _, _, _]),
+# H over its rows, one multicast step per input channel: forced here on shapes where the cost
+# model would keep the weight replicated, chosen by cost where the filter bank does not fit.
+
+CHANNEL_CASES = [
+    # (input shape, weight shape, kwargs, grid)
+    ((2, 5, 11, 9), (7, 5, 3, 3), {"padding": 1}, (3, 4)),
+    ((1, 3, 13, 10), (4, 3, 3, 3), {"stride": 2, "padding": 2, "dilation": 2}, (4, 2)),
+    ((2, 6, 10, 9), (5, 6, 3, 3), {"stride": (2, 1), "padding": (1, 0)}, (2, 3)),
+    ((1, 4, 12, 12), (6, 4, 1, 1), {}, (4, 4)),  # 1x1: every window is the tile
+    ((1, 2, 13, 11), (3, 2, 4, 2), {"padding": "same"}, (4, 3)),  # even kernel: pad bottom/right
+    ((1, 7, 9, 8), (2, 7, 3, 3), {"padding": 1}, (1, 1)),
+    ((2, 3, 8, 8), (9, 3, 3, 3), {"padding": 1}, (5, 6)),  # more PE columns than input channels
+    ((1, 3, 17, 15), (2, 3, 5, 3), {"stride": (3, 2), "padding": (2, 0)}, (3, 3)),
+]
+
+
+def channel_split(fn):
+    """fn() with every groups-1 conv2d lowered channel-split (the compile cache cleared around,
+    since the forced form is not part of its key)."""
+    pf.cache_clear()
+    try:
+        with forced_conv_form(True):
+            return fn()
+    finally:
+        pf.cache_clear()
+
+
+def conv_mesh_ir(y) -> str:
+    return "\n".join(line for line in pf.ir(y, stage="mesh").splitlines() if "mesh.conv2d" in line)
+
+
+@pytest.mark.parametrize("xs,ws,kw,grid", CHANNEL_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_channel_split_conv2d_matches_torch(xs, ws, kw, grid, bias):
+    x, w, b = arrays(xs, ws, (ws[0],))
+
+    def run():
+        y = F.conv2d(
+            pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)),
+            pf.from_numpy(w),
+            pf.from_numpy(b) if bias else None,
+            **kw,
+        )
+        return y, y.numpy()
+
+    y, ours = channel_split(run)
+    if grid != (1, 1):
+        assert "split [c, _, _, _]" in conv_mesh_ir(y)
+    ref = T.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b) if bias else None, **kw
+    )
+    close(ours, ref.numpy())
+
+
+def test_channel_split_conv2d_float16():
+    x, w, b = arrays((2, 6, 11, 9), (5, 6, 3, 3), (5,))
+    x16, w16, b16 = (a.astype(np.float16) for a in (x, w, b))
+
+    def run():
+        return F.conv2d(
+            pf.from_numpy(x16, layout=pf.MeshLayout.grid(3, 3)),
+            pf.from_numpy(w16),
+            pf.from_numpy(b16),
+            padding=1,
+        ).numpy()
+
+    ours = channel_split(run)
+    assert ours.dtype == np.float16
+    ref = T.conv2d(*(torch.from_numpy(a).float() for a in (x16, w16, b16)), padding=1).numpy()
+    # every step's FMACs round to half precision in the output block
+    np.testing.assert_allclose(ours.astype(np.float32), ref, rtol=2e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize(
+    "xs,ws,kw,grid",
+    [
+        ((2, 5, 9, 8), (6, 5, 3, 3), {"padding": 1}, (3, 4)),
+        ((1, 4, 11, 9), (3, 4, 3, 3), {"stride": 2, "padding": (2, 1), "dilation": (2, 1)}, (2, 2)),
+    ],
+)
+def test_channel_split_conv2d_gradients_match_torch(xs, ws, kw, grid):
+    x, w, b, g = arrays(xs, ws, (ws[0],), (1,))
+    out_shape = T.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kw).shape
+    gy = np.random.default_rng(3).standard_normal(tuple(out_shape)).astype(np.float32)
+
+    def run():
+        px = pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)).requires_grad_()
+        pw, pb = pf.from_numpy(w).requires_grad_(), pf.from_numpy(b).requires_grad_()
+        (F.conv2d(px, pw, pb, **kw) * pf.from_numpy(gy)).sum().backward()
+        return px.grad.numpy(), pw.grad.numpy(), pb.grad.numpy()
+
+    ours = channel_split(run)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    (T.conv2d(tx, tw, tb, **kw) * torch.from_numpy(gy)).sum().backward()
+    for got, want in zip(ours, (tx.grad, tw.grad, tb.grad), strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_grouped_conv2d_stays_spatial_when_channel_split_is_forced():
+    x, w = arrays((1, 4, 9, 9), (6, 2, 3, 3))
+
+    def run():
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), pf.from_numpy(w), groups=2)
+        return y, y.numpy()
+
+    y, ours = channel_split(run)
+    assert "split [_, _, _, _]" in conv_mesh_ir(y)
+    close(ours, T.conv2d(torch.from_numpy(x), torch.from_numpy(w), groups=2).numpy())
+
+
+def test_filter_bank_too_big_to_replicate_runs_channel_split():
+    # 64 -> 64 channels: a 144 KiB filter bank, three times a PE's SRAM. The cost model picks
+    # the channel-split form on the input's grid: 8 filters (18 KiB) per PE column
+    x, w, b = arrays((1, 64, 16, 16), (64, 64, 3, 3), (64,))
+    y = F.conv2d(
+        pf.from_numpy(x, layout=pf.MeshLayout.grid(8, 8)),
+        pf.from_numpy(w),
+        pf.from_numpy(b),
+        padding=1,
+    )
+    text = conv_mesh_ir(y)
+    assert "64x64x3x3xf32 on 8x8 split [c, _, _, _]" in text
+    assert "1x64x16x16xf32 on 8x8 split [_, c, r, _]" in text
+    close(y.numpy(), T.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), padding=1).numpy())
+    report = pf.last_report()
+    assert report.sram_peak_bytes.max() <= pf.sim.SMALL.usable_sram_bytes
+    # the FMACs run over each PE's 2 x 16 output rows: 32 of every 32 + issue cycles compute
+    bound = 2 * 16 * 16 * 64 * 64 * 9 / (64 * pf.sim.SMALL.flops_per_cycle)
+    assert bound <= report.cycles < 1.5 * bound
+
+
+def test_small_filter_banks_stay_replicated():
+    x, w = arrays((1, 8, 16, 16), (8, 8, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
+    assert "8x8x3x3xf32 on 4x4 split [_, _, _, _]" in conv_mesh_ir(y)
+
+
+def test_channel_split_steps_in_the_pe_ir():
+    x, w = arrays((1, 6, 12, 10), (4, 6, 3, 3))
+
+    def run():
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 3)), pf.from_numpy(w), padding=1)
+        return pe_ir(y)
+
+    text = channel_split(run)
+    # one step per input channel: a multicast of the channel's slab along the rows (packed by
+    # its PE column, which holds 2), the slab's halo along the columns, one accumulating conv
+    assert len(re.findall(r"pe.conv2d ", text)) == 6
+    assert len(re.findall(r"pe.conv2d .*accumulate", text)) == 5
+    assert len(re.findall(r"conv_slab_out", text)) >= 6
+    # the whole filter bank is never on a PE: each holds 2 of the 4 filters (2 x 6 x 3 x 3)
+    assert "!pe.buf<216xf32>" not in text and "!pe.buf<108xf32>" in text
