@@ -10,9 +10,10 @@ import re
 import numpy as np
 import pytest
 from layouts import LAYOUTS
+from xdsl.parser import Parser
 
 import pyflame as pf
-from pyflame import compiler, runtime
+from pyflame import compiler
 from pyflame.core.distribution import HaloAxis, largest_feasible_parts
 from pyflame.passes.flame_lowering.windowed import forced_conv_form
 
@@ -184,10 +185,24 @@ def pe_ir(y) -> str:
     return pf.ir(y, stage="pe")
 
 
+def spatial(fn):
+    """fn() with every conv2d in the spatial form (weight replicated; see `channel_split`)."""
+    pf.cache_clear()
+    try:
+        with forced_conv_form(False):
+            return fn()
+    finally:
+        pf.cache_clear()
+
+
 def test_conv_exchanges_halos_with_neighbours_not_a_gather():
     x, w = arrays((1, 4, 16, 16), (4, 4, 3, 3))
-    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
-    text = pe_ir(y)
+
+    def run():
+        xt = pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4))
+        return pe_ir(F.conv2d(xt, pf.from_numpy(w), padding=1))
+
+    text = spatial(run)
     # nothing moves the input between layouts (no exchange, let alone onto one PE)
     assert "pe.exchange" not in text
     assert "on 1x1" not in text
@@ -322,20 +337,26 @@ def test_huge_image_overflows_sram_at_compile_time():
 
 
 def test_halo_buffers_count_in_the_memory_plan():
-    # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not
-    a, w = arrays((1, 16, 64, 64), (16, 16, 3, 3))
-    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4))
-    y = F.conv2d(x, pf.from_numpy(w), padding=1)
-    # with the hint spread to the convolution (flame-to-mesh's rules, no plan-placement),
-    # plan-memory counts the halo windows and refuses, suggesting a grid
-    module = runtime._program_module((y,))
+    # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not: plan-memory
+    # counts them and refuses, suggesting a grid
+    x = "!mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]>"
+    w = "!mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]>"
+    tx, tw = "tensor<1x16x64x64xf32>", "tensor<16x16x3x3xf32>"
+    text = f"""func.func @main(%a: {tx}, %b: {tw}) -> {tx} {{
+      %x = mesh.scatter %a : {tx} -> {x}
+      %w = mesh.scatter %b : {tw} -> {w}
+      %0 = mesh.conv2d %x, %w stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : ({x}, {w}) -> {x}
+      %1 = mesh.gather %0 : {x} -> {tx}
+      func.return %1 : {tx}
+    }}"""
+    module = Parser(compiler.make_context(), text).parse_module()
     with pytest.raises(pf.SRAMOverflowError, match=r"grid\((6|7|8), \1\)"):
-        compiler.run_pipeline(module, "decompose,cse,assign-layouts,flame-to-mesh,plan-memory")
-    # the pipeline: the hint binds x only (plan-placement's hinted_only), the convolution
-    # runs where the compiler puts it
-    assert "hinted_only" in pf.ir(y, stage="mesh")
+        compiler.run_pipeline(module, "plan-memory")
+    # from the frontend, the compiler picks a form and a grid that fit
+    a, wa = arrays((1, 16, 64, 64), (16, 16, 3, 3))
+    y = F.conv2d(pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(wa), padding=1)
     np.testing.assert_allclose(
-        y.numpy(), tF.conv2d(torch.from_numpy(a), torch.from_numpy(w), padding=1), atol=1e-4
+        y.numpy(), tF.conv2d(torch.from_numpy(a), torch.from_numpy(wa), padding=1), atol=1e-4
     )
 
 
@@ -451,11 +472,11 @@ def test_channel_split_conv2d_matches_torch(xs, ws, kw, grid, bias):
             pf.from_numpy(b) if bias else None,
             **kw,
         )
-        return y, y.numpy()
+        return conv_mesh_ir(y), y.numpy()
 
-    y, ours = channel_split(run)
+    text, ours = channel_split(run)
     if grid != (1, 1):
-        assert "split [c, _, _, _]" in conv_mesh_ir(y)
+        assert "split [c, _, _, _]" in text
     ref = T.conv2d(
         torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b) if bias else None, **kw
     )
@@ -511,10 +532,10 @@ def test_grouped_conv2d_stays_spatial_when_channel_split_is_forced():
 
     def run():
         y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), pf.from_numpy(w), groups=2)
-        return y, y.numpy()
+        return conv_mesh_ir(y), y.numpy()
 
-    y, ours = channel_split(run)
-    assert "split [_, _, _, _]" in conv_mesh_ir(y)
+    text, ours = channel_split(run)
+    assert "split [_, _, _, _]" in text
     close(ours, T.conv2d(torch.from_numpy(x), torch.from_numpy(w), groups=2).numpy())
 
 
@@ -539,10 +560,17 @@ def test_filter_bank_too_big_to_replicate_runs_channel_split():
     assert bound <= report.cycles < 1.5 * bound
 
 
-def test_small_filter_banks_stay_replicated():
-    x, w = arrays((1, 8, 16, 16), (8, 8, 3, 3))
+def test_form_by_cost():
+    # where the simulator runs the spatial form faster, the cost model keeps it: a 1x1 kernel
+    # on 2x2 needs no halo, and the channel-split steps would cost 16 multicasts
+    x, w = arrays((1, 16, 16, 16), (16, 16, 1, 1))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(2, 2)), pf.from_numpy(w))
+    assert "16x16x1x1xf32 on 2x2 split [_, _, _, _]" in conv_mesh_ir(y)
+    # with a 3x3 kernel the channel-split form is faster even for 4 channels: its halos are
+    # exchanged along the rows only (W is whole on a PE), once per input channel
+    x, w = arrays((1, 4, 16, 16), (4, 4, 3, 3))
     y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
-    assert "8x8x3x3xf32 on 4x4 split [_, _, _, _]" in conv_mesh_ir(y)
+    assert "4x4x3x3xf32 on 4x4 split [c, _, _, _]" in conv_mesh_ir(y)
 
 
 def test_channel_split_steps_in_the_pe_ir():
@@ -555,8 +583,14 @@ def test_channel_split_steps_in_the_pe_ir():
     text = channel_split(run)
     # one step per input channel: a multicast of the channel's slab along the rows (packed by
     # its PE column, which holds 2), the slab's halo along the columns, one accumulating conv
+    # every channel's window made once (2 per PE: packed, then the halo along the rows), then
+    # one step per input channel: a multicast of the window from its PE column (async, two
+    # receive buffers) and one accumulating conv
     assert len(re.findall(r"pe.conv2d ", text)) == 6
     assert len(re.findall(r"pe.conv2d .*accumulate", text)) == 5
-    assert len(re.findall(r"conv_slab_out", text)) >= 6
+    sends = re.findall(r"pe.send .*pes = array<i64: (\d+), (\d+), (\d+), (\d+)>", text)
+    multicasts = [s for s in sends if s[2:] == ("4", "1")]
+    assert [int(s[1]) for s in multicasts] == [0, 0, 1, 1, 2, 2]
+    assert "conv_recv0" in text and "conv_recv1" in text
     # the whole filter bank is never on a PE: each holds 2 of the 4 filters (2 x 6 x 3 x 3)
     assert "!pe.buf<216xf32>" not in text and "!pe.buf<108xf32>" in text
