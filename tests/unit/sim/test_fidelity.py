@@ -116,6 +116,10 @@ def test_lit_programs_agree(sim):
     check(list(corpus.lit_programs(sim)))
 
 
+def test_conv_forms_agree():
+    check(list(corpus.conv_programs()))
+
+
 @pytest.mark.slow
 def test_benchmarks_agree():
     check(list(corpus.benchmark_programs()))
