@@ -185,9 +185,15 @@ def suggest_grid(
     """The smallest square grid that fits the program when every tensor on the culprit's grid
     moves there."""
 
-    # conv weights and biases stay replicated on the new grid, like other replicated tensors
+    # conv weights and biases keep their split on the new grid (replicated, or the
+    # channel-split form's [c, _, _, _]), and so do a channel-split conv's input and result
     kept = {
         v for op in fn.body.block.ops if isinstance(op, mesh._WindowedOp) for v in op.operands[1:]
+    } | {
+        v
+        for op in fn.body.block.ops
+        if isinstance(op, mesh.Conv2dOp) and op.channel_split
+        for v in (op.input, op.result)
     }
 
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
@@ -295,7 +301,9 @@ class PlanMemoryPass(ModulePass):
 # result. The live tensors at the op already count the input and the result, so the scratch is
 # what each step holds beyond them: the rows phase (input, window, strips), the columns phase
 # (both windows and strips; the input is assumed still live), the local op (last window and
-# result).
+# result). The channel-split conv2d (scratch.ChannelSplitConv) keeps a window per channel of
+# its block, two receive buffers and the step's filters: the larger of making the last window
+# (the others kept) and the steps.
 
 
 def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
