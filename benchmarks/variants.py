@@ -7,8 +7,8 @@ whether it was the fastest (issue 11, deliverable 6). Planned only: the cycles a
     python benchmarks/variants.py gemv --size 4096 --grid 64 --json   # one JSON object per row
     python benchmarks/variants.py sum --grid 64
     python benchmarks/variants.py allreduce --grid 64 --vector 256
-    python benchmarks/variants.py conv2d                              # 8x64x56x56, 3x3, 64 out
-    python benchmarks/variants.py conv2d --channels 16 --grid 14      # one that fits SRAM
+    python benchmarks/variants.py conv2d                              # 8x64x56x56, 3x3, 64 out, 64x64
+    python benchmarks/variants.py conv2d --channels 16 --grid 28      # 16 channels on 28x28
     python benchmarks/variants.py mlp                                 # 784-256-10 step
     python benchmarks/variants.py transformer                         # B=2 T=64 d=128 4 heads
     python benchmarks/variants.py gemm --tile 32 --grid 16 --chosen-only   # weak scaling
@@ -395,7 +395,10 @@ def allreduce(g: int, vector: int) -> Problem:
     )
 
 
-def conv2d(batch: int = 8, channels: int = 64, size: int = 56, g: int = 8) -> Problem:
+def conv2d(batch: int = 8, channels: int = 64, size: int = 56, g: int = 64) -> Problem:
+    """The issue's layer (ResNet's 64-channel 3x3 conv at 56x56, batch 8), the input on g x g
+    PEs (64: the channel-split conv runs on 56 x 64 of them, one output row and one output
+    channel per PE); bound: its FMACs on the g x g PEs."""
     target = pf.sim.get_target()
     grid = pf.MeshLayout.grid(g, g)
 
@@ -466,7 +469,7 @@ def problem_of(args: argparse.Namespace) -> Problem:
     if args.problem == "allreduce":
         return allreduce(g or 64, args.vector)
     if args.problem == "conv2d":
-        return conv2d(args.batch, args.channels, args.size or 56, g or 8)
+        return conv2d(args.batch, args.channels, args.size or 56, g or 64)
     if args.problem == "mlp":
         return mlp()
     return transformer()
