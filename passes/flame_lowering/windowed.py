@@ -222,6 +222,11 @@ def conv_candidate(
     return ConvCandidate(channel_split, grid, cost.cycles + moved, tiles + cost.sram_bytes)
 
 
+#: how much cheaper (estimated) the channel-split form must be to replace the spatial one where
+#: both fit: it multicasts every input channel's window along the rows (C times the spatial
+#: form's fabric traffic, and as many simulator steps), for a few percent it is not worth it
+CHANNEL_SPLIT_MARGIN = 0.95
+
 #: None: conv2d's form by cost; True / False: every groups-1 conv2d channel-split / spatial
 #: (`forced_conv_form`: the benchmarks' variants and the tests)
 FORCED_FORM: list[bool | None] = [None]
@@ -240,7 +245,8 @@ def forced_conv_form(channel_split: bool | None) -> Iterator[None]:
 
 def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> ConvForm:
     """The spatial form (weight replicated) or the channel-split form (groups 1), whichever the
-    cost model estimates faster among those whose tiles and scratch fit a PE's SRAM, on the
+    cost model estimates faster (the channel-split form by `CHANNEL_SPLIT_MARGIN`) among those
+    whose tiles and scratch fit a PE's SRAM, on the
     grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
     over its columns). When neither fits there and no `grid` hint fixes the grid, its side
     doubles until one fits (the input is moved there)."""
@@ -265,7 +271,13 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
         if FORCED_FORM[0] is not None:
             found = [c for c in found if c.channel_split == FORCED_FORM[0]]
         fitting = [c for c in found if c.sram_bytes <= limit]
-        return min(fitting, key=lambda c: c.cycles) if fitting else None
+        if not fitting:
+            return None
+        fastest = min(fitting, key=lambda c: c.cycles)
+        spatial = next((c for c in fitting if not c.channel_split), None)
+        if spatial is not None and fastest.cycles >= CHANNEL_SPLIT_MARGIN * spatial.cycles:
+            return spatial
+        return fastest
 
     chosen = best(candidates(spatial_grid, start), usable)
     if chosen is None and not hinted:
