@@ -167,7 +167,7 @@ class ConvCandidate:
 
 def conv_layouts(
     op: flame.Conv2dOp, channel_split: bool, grid: tuple[int, int]
-) -> tuple[Distribution, Distribution, Distribution, Distribution | None]:
+) -> tuple[Distribution, Distribution, Distribution | None, Distribution]:
     """The input, weight, bias and result layouts of a form on `grid`."""
     x_shape, w_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.weight)
     y_shape = flame.tensor_shape(op.result)

@@ -188,7 +188,7 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
-    elem = op.result.type.element_type  # type: ignore[attr-defined]  # a mesh tensor type
+    elem = op.result.type.element_type
     kernel, stride, _, dilation = op.spatial()
     plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
     tile = lw.buf(op.input)
