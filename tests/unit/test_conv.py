@@ -594,3 +594,17 @@ def test_channel_split_steps_in_the_pe_ir():
     assert "conv_recv0" in text and "conv_recv1" in text
     # the whole filter bank is never on a PE: each holds 2 of the 4 filters (2 x 6 x 3 x 3)
     assert "!pe.buf<216xf32>" not in text and "!pe.buf<108xf32>" in text
+
+
+@pytest.mark.slow
+def test_issue_layer_compiles_channel_split_within_sram():
+    # issue 11's conv2d: 8x64x56x56, 64 3x3 filters (a 144 KiB bank), the input on 64x64 PEs:
+    # channel-split on 56x64 (one output row and one output channel per PE); plan-memory and
+    # allocate-sram accept it. Values at this size: benchmarks/variants.py conv2d
+    with pf.target(pf.sim.WSE2):
+        x = pf.zeros(8, 64, 56, 56, layout=pf.MeshLayout.grid(64, 64))
+        y = F.conv2d(x, pf.zeros(64, 64, 3, 3), pf.zeros(64), padding=1)
+        mesh_text = conv_mesh_ir(y)
+        text = pe_ir(y)
+    assert "64x64x3x3xf32 on 56x64 split [c, _, _, _]" in mesh_text
+    assert text.count("pe.conv2d ") == 64 and "conv_recv1" in text
