@@ -156,13 +156,15 @@ ConvForm = tuple[bool, tuple[int, int]]
 
 @dataclass(frozen=True)
 class ConvCandidate:
-    """One way to run a conv2d: its form and grid, estimated cycles (the conv and moving the
-    input there) and bytes per PE (tiles and scratch)."""
+    """One way to run a conv2d: its form and grid, estimated cycles of the conv, bytes per PE
+    (tiles and scratch), and its input layout (moving the input there is priced only when
+    candidates are compared: replaying a large exchange takes a while)."""
 
     channel_split: bool
     grid: tuple[int, int]
     cycles: int
     sram_bytes: int
+    input_dist: Distribution
 
 
 def conv_layouts(
@@ -206,7 +208,6 @@ def conv_candidate(
     lw: Lowering, op: flame.Conv2dOp, channel_split: bool, grid: tuple[int, int], spatial: Spatial
 ) -> ConvCandidate:
     # the cost model loads numpy: imported when a conv is lowered (test_import_graph.py)
-    from pyflame.passes.cost_model.data_movement import redistribute_cycles
     from pyflame.passes.cost_model.registry import CostContext
     from pyflame.passes.cost_model.windowed import conv2d_estimate
     from pyflame.passes.plan_memory import tile_bytes
@@ -216,10 +217,19 @@ def conv_candidate(
     cost = conv2d_estimate(
         x, y, w, b is not None, spatial, op.groups.value.data, eb, CostContext(lw.target)
     )
-    known = lw.known_dist(op.input)
-    moved = 0 if known is None else redistribute_cycles(lw.target, known, x, eb)
     tiles = sum(tile_bytes(d, eb) for d in (x, w, b, y) if d is not None)
-    return ConvCandidate(channel_split, grid, cost.cycles + moved, tiles + cost.sram_bytes)
+    return ConvCandidate(channel_split, grid, cost.cycles, tiles + cost.sram_bytes, x)
+
+
+def with_move(lw: Lowering, op: flame.Conv2dOp, c: ConvCandidate) -> int:
+    """A candidate's cycles with the move of the input to its layout."""
+    from pyflame.passes.cost_model.data_movement import redistribute_cycles
+
+    known = lw.known_dist(op.input)
+    eb = elem_bytes_of(mesh.elem_of(op.input))
+    return c.cycles + (
+        0 if known is None else redistribute_cycles(lw.target, known, c.input_dist, eb)
+    )
 
 
 #: how much cheaper (estimated) the channel-split form must be to replace the spatial one where
@@ -271,11 +281,12 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
         if FORCED_FORM[0] is not None:
             found = [c for c in found if c.channel_split == FORCED_FORM[0]]
         fitting = [c for c in found if c.sram_bytes <= limit]
-        if not fitting:
-            return None
-        fastest = min(fitting, key=lambda c: c.cycles)
+        if len(fitting) < 2:  # nothing to compare
+            return fitting[0] if fitting else None
+        cycles = {c: with_move(lw, op, c) for c in fitting}
+        fastest = min(fitting, key=lambda c: cycles[c])
         spatial = next((c for c in fitting if not c.channel_split), None)
-        if spatial is not None and fastest.cycles >= CHANNEL_SPLIT_MARGIN * spatial.cycles:
+        if spatial is not None and cycles[fastest] >= CHANNEL_SPLIT_MARGIN * cycles[spatial]:
             return spatial
         return fastest
 
