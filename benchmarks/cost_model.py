@@ -238,6 +238,18 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         ],
         slow=True,
     )
+    yield Case(
+        "conv2d 8x64x56x56 * 64x64x3x3 + bias, input on 64x64 (the issue's, channel-split)",
+        lambda: [
+            pf.nn.functional.conv2d(
+                _on((8, 64, 56, 56), (64, 64)),
+                pf.from_numpy(_arr(64, 64, 3, 3, seed=1)),
+                pf.from_numpy(_arr(64, seed=2)),
+                padding=1,
+            )
+        ],
+        slow=True,
+    )
     yield Case("mlp 784-256-10 training step (batch 64)", _mlp_step, slow=True)
     yield Case(
         "transformer block B=2 T=64 d=128 4 heads (benchmarks/transformer_block.py)",
