@@ -38,6 +38,7 @@ from pyflame.passes.cost_model import (  # noqa: E402
     estimate_barriers,
     program_cycles,
 )
+from pyflame.passes.flame_lowering.windowed import forced_conv_form  # noqa: E402
 from pyflame.sim.planner import compile_plan  # noqa: E402
 
 #: issue 11's bar: estimates within 10% of the simulated cycles
@@ -54,6 +55,8 @@ class Case:
     target: Target = WSE2
     #: big programs (the 1024^3 GEMM): left out of the quick corpus
     slow: bool = False
+    #: conv2d forced channel-split (True) or spatial (False); None: the compiler's choice
+    conv_channel_split: bool | None = None
 
 
 @dataclass
@@ -195,6 +198,24 @@ def corpus(quick: bool = False) -> Iterator[Case]:
             lambda g=g: _conv_pool(g),
             SMALL,
         )
+    for g, (n, c, o, h, w), kw in (
+        ((3, 4), (2, 6, 7, 13, 11), {"padding": 1}),
+        ((4, 2), (1, 5, 3, 12, 9), {"stride": 2, "padding": 2, "dilation": 2}),
+        ((4, 4), (2, 16, 16, 16, 16), {"padding": 1}),
+    ):
+        yield Case(
+            f"conv2d channel-split {n}x{c}x{h}x{w} * {o}x{c}x3x3 {kw} on {g} (small)",
+            lambda g=g, n=n, c=c, o=o, h=h, w=w, kw=kw: [
+                pf.nn.functional.conv2d(
+                    _on((n, c, h, w), g),
+                    pf.from_numpy(_arr(o, c, 3, 3, seed=1)),
+                    pf.from_numpy(_arr(o, seed=2)),
+                    **kw,
+                )
+            ],
+            SMALL,
+            conv_channel_split=True,
+        )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
     if quick:
@@ -212,6 +233,18 @@ def corpus(quick: bool = False) -> Iterator[Case]:
                 _on((1, 16, 64, 64), (8, 8)),
                 pf.from_numpy(_arr(16, 16, 3, 3, seed=1)),
                 pf.from_numpy(_arr(16, seed=2)),
+                padding=1,
+            )
+        ],
+        slow=True,
+    )
+    yield Case(
+        "conv2d 8x64x56x56 * 64x64x3x3 + bias, input on 64x64 (the issue's, channel-split)",
+        lambda: [
+            pf.nn.functional.conv2d(
+                _on((8, 64, 56, 56), (64, 64)),
+                pf.from_numpy(_arr(64, 64, 3, 3, seed=1)),
+                pf.from_numpy(_arr(64, seed=2)),
                 padding=1,
             )
         ],
@@ -341,7 +374,8 @@ def compare(case: Case) -> Outcome:
     with pf.sim.target(case.target):
         built = case.build()
         module = built if isinstance(built, ModuleOp) else trace.trace(built).module()
-    compiler.lower(module, "mesh")
+    with forced_conv_form(case.conv_channel_split):
+        compiler.lower(module, "mesh")
     ops = estimate(module)
     barriers = estimate_barriers(module)
     compiler.lower(module, "pe")

@@ -7,8 +7,8 @@ whether it was the fastest (issue 11, deliverable 6). Planned only: the cycles a
     python benchmarks/variants.py gemv --size 4096 --grid 64 --json   # one JSON object per row
     python benchmarks/variants.py sum --grid 64
     python benchmarks/variants.py allreduce --grid 64 --vector 256
-    python benchmarks/variants.py conv2d                              # 8x64x56x56, 3x3, 64 out
-    python benchmarks/variants.py conv2d --channels 16 --grid 14      # one that fits SRAM
+    python benchmarks/variants.py conv2d                              # 8x64x56x56, 3x3, 64 out, 64x64
+    python benchmarks/variants.py conv2d --channels 16 --grid 28      # 16 channels on 28x28
     python benchmarks/variants.py mlp                                 # 784-256-10 step
     python benchmarks/variants.py transformer                         # B=2 T=64 d=128 4 heads
     python benchmarks/variants.py gemm --tile 32 --grid 16 --chosen-only   # weak scaling
@@ -22,6 +22,9 @@ up by itself:
   `matmul summa 1-buffer` turns that off;
 - `no skinny path` where the compiler used the GEMV lowering (mesh.local_matmul): the skinny
   path turned off, so the product is SUMMA on the compiler's square grid;
+- `conv spatial` / `conv channel-split` where a groups-1 conv2d runs: every such conv2d
+  forced into one form of mesh.conv2d (weight replicated, input split [_, _, r, c]; or
+  output channels over the grid's columns, input [_, c, r, _]), on the grid the choice uses;
 - `collective X` for every allreduce/reduce algorithm (pyflame.core.collectives.ALGORITHMS),
   forced on every mesh.allreduce and mesh.reduce;
 - `layouts GxG` / `no assign-layouts` for whole programs: assign-layouts forced to one grid
@@ -60,6 +63,7 @@ from pyflame.dialects import mesh  # noqa: E402
 from pyflame.passes import PIPELINES, lower_mesh_to_pe, plan_memory  # noqa: E402
 from pyflame.passes.cost_model import COST_RULES, estimate_program  # noqa: E402
 from pyflame.passes.flame_lowering import gemv  # noqa: E402
+from pyflame.passes.flame_lowering.windowed import forced_conv_form  # noqa: E402
 from pyflame.passes.pe_lowering.matmul import set_algorithm  # noqa: E402
 from pyflame.sim.planner import compile_plan  # noqa: E402
 
@@ -89,6 +93,8 @@ class Variant:
     force: Callable[[ModuleOp], int] | None = None
     single_buffered: bool = False
     skinny: bool = True
+    #: conv2d forced channel-split (True) or spatial (False); None: by cost
+    conv_channel_split: bool | None = None
     #: the flame -> mesh pipeline (assign-layouts forced or left out)
     to_mesh: str = PIPELINES["lower-to-mesh"]
 
@@ -143,7 +149,8 @@ def lowering_options(variant: Variant) -> Iterator[None]:
     if not variant.skinny:
         gemv.SKINNY_MAX = 0
     try:
-        yield
+        with forced_conv_form(variant.conv_channel_split):
+            yield
     finally:
         (
             lower_mesh_to_pe.summa_double_buffered,
@@ -169,6 +176,10 @@ def describe(module: ModuleOp) -> str:
         elif isinstance(op, mesh.LocalMatmulOp):
             g = mesh.dist_of(op.result).grid
             name = f"gemv on {g[0]}x{g[1]}"
+        elif isinstance(op, mesh.Conv2dOp):
+            g = mesh.dist_of(op.result).grid
+            form = "channel-split" if op.channel_split else "spatial"
+            name = f"conv2d {form} on {g[0]}x{g[1]}"
         elif isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
             alg = op.algorithm_name
             name = f"{op.name.split('.')[1]} {alg.value if alg is not None else '(lowering picks)'}"
@@ -192,6 +203,9 @@ def variants_of(problem: Problem, chosen: ModuleOp) -> list[Variant]:
                 )
     if any(isinstance(op, mesh.LocalMatmulOp) for op in ops):
         out.append(Variant("no skinny path", skinny=False))
+    if any(isinstance(op, mesh.Conv2dOp) and op.groups.value.data == 1 for op in ops):
+        out.append(Variant("conv spatial", conv_channel_split=False))
+        out.append(Variant("conv channel-split", conv_channel_split=True))
     if any(isinstance(op, mesh.AllReduceOp | mesh.ReduceOp) for op in ops):
         out += [
             Variant(f"collective {alg}", force=_force_collective(alg))
@@ -381,7 +395,10 @@ def allreduce(g: int, vector: int) -> Problem:
     )
 
 
-def conv2d(batch: int = 8, channels: int = 64, size: int = 56, g: int = 8) -> Problem:
+def conv2d(batch: int = 8, channels: int = 64, size: int = 56, g: int = 64) -> Problem:
+    """The issue's layer (ResNet's 64-channel 3x3 conv at 56x56, batch 8), the input on g x g
+    PEs (64: the channel-split conv runs on 56 x 64 of them, one output row and one output
+    channel per PE); bound: its FMACs on the g x g PEs."""
     target = pf.sim.get_target()
     grid = pf.MeshLayout.grid(g, g)
 
@@ -452,7 +469,7 @@ def problem_of(args: argparse.Namespace) -> Problem:
     if args.problem == "allreduce":
         return allreduce(g or 64, args.vector)
     if args.problem == "conv2d":
-        return conv2d(args.batch, args.channels, args.size or 56, g or 8)
+        return conv2d(args.batch, args.channels, args.size or 56, g or 64)
     if args.problem == "mlp":
         return mlp()
     return transformer()

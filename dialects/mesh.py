@@ -88,6 +88,7 @@ from pyflame.core.distribution import (
     distributed_parameters,
     distribution_of_parameters,
     halo_axes,
+    is_channel_split,
     is_local_reshape,
     is_spatial,
     origin_text,
@@ -1150,14 +1151,30 @@ class _WindowedOp(IRDLOperation):
         """(kernel, stride, padding, dilation) as tuples."""
         raise NotImplementedError
 
+    @property
+    def channel_split(self) -> bool:
+        """conv2d's channel-split form (its weight split over the grid's columns)."""
+        return False
+
     def axes(self) -> tuple[HaloAxis, HaloAxis]:
+        """The H and W axes; in the channel-split form W is whole on every PE (one part)."""
         kernel, stride, padding, dilation = self.spatial()
         x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
-        return halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
+        grid = (x.grid[0], 1) if self.channel_split else x.grid
+        return halo_axes(x.shape, y.shape, grid, kernel, stride, padding, dilation)
 
     def _check_layouts(self, expected: Sequence[int]) -> None:
         x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
-        _expect(is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
+        if self.channel_split:
+            _expect(
+                is_channel_split(x),
+                f"'{self.name}' with a channel-split weight needs the input split [_, c, r, _], "
+                f"got {x}",
+            )
+        else:
+            _expect(
+                is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}"
+            )
         want = x.with_(shape=tuple(expected))
         _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
         for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
@@ -1172,10 +1189,17 @@ class _WindowedOp(IRDLOperation):
 @nonempty
 @irdl_op_definition
 class Conv2dOp(_WindowedOp):
-    """conv2d on a grid: the input split [_, _, r, c] (`is_spatial`), weight and bias replicated
-    on every PE of the same grid, the result split like the input (PE (i, j) computes output
-    block (i, j)).
-    Lowered to a halo exchange between neighbouring PEs and a local conv on each PE."""
+    """conv2d on a grid, in one of two forms (told apart by the weight's split):
+
+    - spatial: the input split [_, _, r, c] (`is_spatial`), weight and bias replicated on every
+      PE of the same grid, the result split like the input (PE (i, j) computes output block
+      (i, j)). Lowered to a halo exchange between neighbouring PEs and a local conv on each PE.
+    - channel-split (groups 1): the input split [_, c, r, _] (`is_channel_split`: input
+      channels over the grid's columns, H over its rows), the weight split [c, _, _, _] and the
+      bias [c] (output channels over the columns: the weight is never whole on a PE), the
+      result split like the input. Lowered to one step per input channel chunk: the PE column
+      holding it multicasts its tile along the rows, every PE exchanges the chunk's halo with
+      its row neighbours and accumulates its output channels' conv of the chunk."""
 
     name = "mesh.conv2d"
     input = operand_def(MeshTensorType)
@@ -1215,9 +1239,16 @@ class Conv2dOp(_WindowedOp):
         kernel = dist_of(self.weight).shape[2:]
         return (kernel, _dims(self.stride), _dims(self.padding), _dims(self.dilation))
 
+    @property
+    def channel_split(self) -> bool:
+        return dist_of(self.weight).split[:1] == ("c",)
+
     def verify_(self) -> None:
         x, w = dist_of(self.input), dist_of(self.weight)
         b = None if self.bias is None else dist_of(self.bias)
+        if self.channel_split:
+            self._verify_channel_split(x, w, b)
+            return
         _, stride, padding, dilation = self.spatial()
         try:
             expected = shapes.conv2d(
@@ -1237,6 +1268,31 @@ class Conv2dOp(_WindowedOp):
                     d.rect == x.rect and all(a == "" for a in d.split),
                     f"conv2d {name} must be replicated on the input's grid, got {d}",
                 )
+        self._check_layouts(expected)
+        _same_elem(
+            self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]
+        )
+
+    def _verify_channel_split(
+        self, x: Distribution, w: Distribution, b: Distribution | None
+    ) -> None:
+        _, stride, padding, dilation = self.spatial()
+        groups = self.groups.value.data
+        try:
+            expected = shapes.conv2d(
+                x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups
+            )
+        except ShapeError as err:
+            raise VerifyException(str(err)) from err
+        _expect(groups == 1, f"the channel-split conv2d takes groups 1, got {groups}")
+        _expect(
+            w.rect == x.rect and w.split == ("c", "", "", ""),
+            f"channel-split conv2d weight must be split [c, _, _, _] on the input's grid, got {w}",
+        )
+        _expect(
+            b is None or (b.rect == x.rect and b.split == ("c",)),
+            f"channel-split conv2d bias must be split [c] on the input's grid, got {b}",
+        )
         self._check_layouts(expected)
         _same_elem(
             self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]

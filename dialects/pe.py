@@ -1908,7 +1908,8 @@ def _window_props(
 @irdl_op_definition
 class Conv2dOp(PEOp):
     """out = conv(in, weight) + bias on every PE, no padding: `in` is the PE's window (halo
-    included), `out` its output block. FMACs: N * O * Ho * Wo * (C / groups) * kh * kw.
+    included), `out` its output block. FMACs: N * O * Ho * Wo * (C / groups) * kh * kw. With
+    `accumulate`, out += conv(in, weight) + bias (one step of a sum over input channels).
 
         pe.conv2d %out, %window, %w, %b {pes = ..., in_shape = array<i64: 1, 16, 18, 18>,
             out_shape = array<i64: 1, 16, 16, 16>, kernel = array<i64: 3, 3>,
@@ -1926,6 +1927,8 @@ class Conv2dOp(PEOp):
     stride = prop_def(DenseArrayBase.constr(i64))
     dilation = prop_def(DenseArrayBase.constr(i64))
     groups = prop_def(IntegerAttr[I64])
+    #: out += conv (a step of a sum over input channels) instead of out = conv
+    accumulate = opt_prop_def(UnitAttr)
     assembly_format = (
         "$out `,` $input `,` $weight (`,` $bias^)? attr-dict `:` type($out) `,` type($input) `,` "
         "type($weight) (`,` type($bias)^)?"
@@ -1945,8 +1948,11 @@ class Conv2dOp(PEOp):
         dilation: Sequence[int],
         groups: int,
         pes: Rect,
+        accumulate: bool = False,
     ):
         props = _window_props(pes, in_shape, out_shape, kernel, stride, dilation)
+        if accumulate:
+            props["accumulate"] = UnitAttr()
         super().__init__(
             operands=[out, input, weight, bias],
             properties=props | {"groups": int64(groups)},

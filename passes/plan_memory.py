@@ -185,9 +185,15 @@ def suggest_grid(
     """The smallest square grid that fits the program when every tensor on the culprit's grid
     moves there."""
 
-    # conv weights and biases stay replicated on the new grid, like other replicated tensors
+    # conv weights and biases keep their split on the new grid (replicated, or the
+    # channel-split form's [c, _, _, _]), and so do a channel-split conv's input and result
     kept = {
         v for op in fn.body.block.ops if isinstance(op, mesh._WindowedOp) for v in op.operands[1:]
+    } | {
+        v
+        for op in fn.body.block.ops
+        if isinstance(op, mesh.Conv2dOp) and op.channel_split
+        for v in (op.input, op.result)
     }
 
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
@@ -295,7 +301,9 @@ class PlanMemoryPass(ModulePass):
 # result. The live tensors at the op already count the input and the result, so the scratch is
 # what each step holds beyond them: the rows phase (input, window, strips), the columns phase
 # (both windows and strips; the input is assumed still live), the local op (last window and
-# result).
+# result). The channel-split conv2d (scratch.ChannelSplitConv) keeps a window per channel of
+# its block, two receive buffers and the step's filters: the larger of making the last window
+# (the others kept) and the steps.
 
 
 def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
@@ -303,10 +311,16 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
         return 0
     x, y = dist_fn(op.input), dist_fn(op.result)
-    if not distribution.is_spatial(x):
-        return 0
     elem = elem_bytes_of(element_type(op.input))
     kernel, stride, padding, dilation = op.spatial()
+    if op.channel_split:  # its windows, receive buffers and filters (passes/scratch.py)
+        axes = distribution.halo_axes(
+            x.shape, y.shape, (x.grid[0], 1), kernel, stride, padding, dilation
+        )
+        plan = scratch.ChannelSplitConv.of(x.block, axes, dist_fn(op.operands[1]).block)
+        return plan.scratch_bytes(elem, aligned)
+    if not distribution.is_spatial(x):
+        return 0
     axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
     x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)
     window, need = 0, 0  # the current window's bytes (0: the input tile itself)
@@ -323,6 +337,9 @@ def halo_buffers(op: Operation) -> int:
     if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
         return 0
     elem = elem_bytes_of(element_type(op.input))
+    if op.channel_split:
+        x, w = mesh.dist_of(op.input), mesh.dist_of(op.operands[1])
+        return scratch.ChannelSplitConv.of(x.block, op.axes(), w.block).all_bytes(elem, aligned)
     return sum(  # as lower-mesh-to-pe allocates them (passes/pe_lowering/windowed.py)
         aligned(math.prod(phase.window) * elem)
         + 2 * sum(aligned(n * elem) for n in phase.strip_elems())

@@ -12,14 +12,21 @@ when it checks a program's peak per PE before lowering.
 - The halo exchange of conv2d and pooling: per spatial axis not read in place (rows first, then
   columns), a window buffer and, per neighbour that contributes, a packed strip that is sent and
   one that is received.
+- The channel-split conv2d (`mesh.conv2d` with its weight split [c, _, _, _]): per channel
+  of the PE's block its window, made once (the channel's slab packed when the block holds more
+  than one, then the halo exchange as above, the W axis on one part) and kept for the steps;
+  two receive buffers of a window (double-buffered steps) and the step's filters.
 
     summa_receive_elems(a, b)          # (elements of the A buffer, of the B buffer) per PE
     halo_phases(x.block, op.axes())    # [HaloPhase(dim=2, ...), HaloPhase(dim=3, ...)]
+    channel_steps(x)                   # [ChannelStep(column=0, index=0), ...]
+    ChannelSplitConv.of(x.block, op.axes(), w.block)  # its windows, receive buffers, filters
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyflame.core.distribution import Distribution, HaloAxis
@@ -95,7 +102,90 @@ def halo_phases(block: Ints, axes: tuple[HaloAxis, HaloAxis]) -> list[HaloPhase]
     return phases
 
 
-# --------------------------------------------------------------------------- 2.5D SUMMA
+# --------------------------------------------------------------- channel-split conv2d
+
+
+@dataclass(frozen=True)
+class ChannelStep:
+    """One step of a channel-split conv2d: input channel `index` of PE column `column`'s block."""
+
+    column: int
+    index: int
+
+
+def channel_steps(x: Distribution) -> list[ChannelStep]:
+    """The steps over the input's real channels (block padding past C is skipped)."""
+    cb = x.block[1]
+    return [ChannelStep(ch // cb, ch % cb) for ch in range(x.shape[1])]
+
+
+@dataclass(frozen=True)
+class ChannelSplitConv:
+    """The buffers of a channel-split conv2d on a tile `block` (N, cb, bh, W): per channel of
+    the block its window (the channel's `slab`, packed when cb > 1, through the halo `phases`),
+    kept for the steps; two receive buffers of a window each (double-buffered steps); one
+    buffer of the step's filters (ob x kh x kw)."""
+
+    block: Ints
+    phases: tuple[HaloPhase, ...]
+    filter_elems: int
+
+    @classmethod
+    def of(cls, block: Ints, axes: tuple[HaloAxis, HaloAxis], w_block: Ints) -> ChannelSplitConv:
+        slab = (block[0], 1, *block[2:])
+        return cls(
+            tuple(block), tuple(halo_phases(slab, axes)), w_block[0] * math.prod(w_block[2:])
+        )
+
+    @property
+    def slab(self) -> Ints:
+        return (self.block[0], 1, *self.block[2:])
+
+    @property
+    def window(self) -> Ints:
+        return self.phases[-1].window if self.phases else self.slab
+
+    @property
+    def own_windows(self) -> bool:
+        """Whether the windows are buffers of their own (else the tile is the one window)."""
+        return self.block[1] > 1 or bool(self.phases)
+
+    def halo_peaks(self) -> list[list[int]]:
+        """Per point of one channel's window making, the elements of its buffers live then
+        (the slab or the previous window, the new window, the strips packed and received)."""
+        src = math.prod(self.slab) if self.block[1] > 1 else 0
+        peaks = [[src]]
+        for phase in self.phases:
+            window = math.prod(phase.window)
+            strips = [n for n in phase.strip_elems() for _ in range(2)]
+            peaks.append([src, window, *strips])
+            src = window
+        return peaks
+
+    def scratch_bytes(self, elem: int, align: Callable[[int], int]) -> int:
+        """Bytes per PE beyond the tiles at the peak: making the last window (the others kept)
+        or the steps."""
+        win = align(math.prod(self.window) * elem) if self.own_windows else 0
+        making = max(sum(align(n * elem) for n in p if n) for p in self.halo_peaks())
+        steps = sum(align(n * elem) for n in self.step_elems())
+        return max((self.block[1] - 1) * win + making, steps)
+
+    def all_bytes(self, elem: int, align: Callable[[int], int]) -> int:
+        """Bytes per PE of every buffer the lowering allocates, side by side."""
+        each = [math.prod(self.slab)] if self.block[1] > 1 else []
+        for phase in self.phases:
+            each += [math.prod(phase.window), *(n for n in phase.strip_elems() for _ in range(2))]
+        made = self.block[1] * sum(align(n * elem) for n in each)
+        return made + sum(align(n * elem) for n in self.step_elems()[-3:])
+
+    def step_elems(self) -> list[int]:
+        """The buffers live during the steps (beyond the tiles): every window, the receive
+        buffers, the filters."""
+        windows = [math.prod(self.window)] * (self.block[1] if self.own_windows else 0)
+        return [*windows, math.prod(self.window), math.prod(self.window), self.filter_elems]
+
+
+# --------------------------------------------------------------------------- 2.5D SUMMA# --------------------------------------------------------------------------- 2.5D SUMMA
 
 #: layer counts the 2.5D SUMMA tries (each must divide the grid side)
 LAYER_CHOICES = (2, 3, 4, 6, 8)

@@ -19,8 +19,10 @@ by the average pooling of ones (the count of input elements per window); `diviso
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from xdsl.ir import Operation, SSAValue
 
@@ -148,9 +150,177 @@ def mask_windowed(
     return mask_pad(lw, x, pad_value) if reads_past_end else x
 
 
+#: a conv2d form: (channel-split, the grid)
+ConvForm = tuple[bool, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class ConvCandidate:
+    """One way to run a conv2d: its form and grid, estimated cycles of the conv, bytes per PE
+    (tiles and scratch), and its input layout (moving the input there is priced only when
+    candidates are compared: replaying a large exchange takes a while)."""
+
+    channel_split: bool
+    grid: tuple[int, int]
+    cycles: int
+    sram_bytes: int
+    input_dist: Distribution
+
+
+def conv_layouts(
+    op: flame.Conv2dOp, channel_split: bool, grid: tuple[int, int]
+) -> tuple[Distribution, Distribution, Distribution | None, Distribution]:
+    """The input, weight, bias and result layouts of a form on `grid`."""
+    x_shape, w_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.weight)
+    y_shape = flame.tensor_shape(op.result)
+    b_shape = None if op.bias is None else flame.tensor_shape(op.bias)
+    if channel_split:
+        split, w_split, b_split = distribution.CHANNEL_SPLIT, ("c", "", "", ""), ("c",)
+    else:
+        split, w_split, b_split = distribution.SPATIAL_SPLIT, ("",) * 4, ("",)
+    return (
+        Distribution(x_shape, grid, split),
+        Distribution(w_shape, grid, w_split),
+        None if b_shape is None else Distribution(b_shape, grid, b_split),
+        Distribution(y_shape, grid, split),
+    )
+
+
+def channel_split_grid(op: flame.Conv2dOp, start: Ints, spatial: Spatial) -> tuple[int, int]:
+    """The channel-split form's grid from `start`: H over the rows (the most PEs on which no
+    halo reaches past a neighbour's block), the output channels over the columns (at most
+    one PE column per output channel)."""
+    kernel, stride, padding, dilation = spatial
+    x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    rows = distribution.largest_feasible_parts(
+        x_shape[2],
+        y_shape[2],
+        min(start[0], y_shape[2]),
+        kernel[0],
+        stride[0],
+        dilation[0],
+        padding[0],
+    )
+    return (rows, max(1, min(start[1], y_shape[1])))
+
+
+def conv_candidate(
+    lw: Lowering, op: flame.Conv2dOp, channel_split: bool, grid: tuple[int, int], spatial: Spatial
+) -> ConvCandidate:
+    # the cost model loads numpy: imported when a conv is lowered (test_import_graph.py)
+    from pyflame.passes.cost_model.registry import CostContext
+    from pyflame.passes.cost_model.windowed import conv2d_estimate
+    from pyflame.passes.plan_memory import tile_bytes
+
+    x, w, b, y = conv_layouts(op, channel_split, grid)
+    eb = elem_bytes_of(mesh.elem_of(op.input))
+    cost = conv2d_estimate(
+        x, y, w, b is not None, spatial, op.groups.value.data, eb, CostContext(lw.target)
+    )
+    tiles = sum(tile_bytes(d, eb) for d in (x, w, b, y) if d is not None)
+    return ConvCandidate(channel_split, grid, cost.cycles, tiles + cost.sram_bytes, x)
+
+
+def with_move(lw: Lowering, op: flame.Conv2dOp, c: ConvCandidate) -> int:
+    """A candidate's cycles with the move of the input to its layout."""
+    from pyflame.passes.cost_model.data_movement import redistribute_cycles
+
+    known = lw.known_dist(op.input)
+    eb = elem_bytes_of(mesh.elem_of(op.input))
+    return c.cycles + (
+        0 if known is None else redistribute_cycles(lw.target, known, c.input_dist, eb)
+    )
+
+
+#: how much cheaper (estimated) the channel-split form must be to replace the spatial one where
+#: both fit: it multicasts every input channel's window along the rows (C times the spatial
+#: form's fabric traffic, and as many simulator steps), for a few percent it is not worth it
+CHANNEL_SPLIT_MARGIN = 0.95
+
+#: None: conv2d's form by cost; True / False: every groups-1 conv2d channel-split / spatial
+#: (`forced_conv_form`: the benchmarks' variants and the tests)
+FORCED_FORM: list[bool | None] = [None]
+
+
+@contextlib.contextmanager
+def forced_conv_form(channel_split: bool | None) -> Iterator[None]:
+    """Lower every groups-1 conv2d in the given form (on the grid the choice would use)."""
+    before = FORCED_FORM[0]
+    FORCED_FORM[0] = channel_split
+    try:
+        yield
+    finally:
+        FORCED_FORM[0] = before
+
+
+def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> ConvForm:
+    """The spatial form (weight replicated) or the channel-split form (groups 1), whichever the
+    cost model estimates faster (the channel-split form by `CHANNEL_SPLIT_MARGIN`) among those
+    whose tiles and scratch fit a PE's SRAM, on the
+    grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
+    over its columns). When neither fits there and no `grid` hint fixes the grid, its side
+    doubles until one fits (the input is moved there)."""
+    spatial_grid = windowed_grid(lw, op, *spatial)
+    if op.groups.value.data != 1:
+        return (False, spatial_grid)
+    hint = lw.hints.get(op.result)
+    hinted = hint is not None and hint.kind.data == "grid"
+    known = lw.known_dist(op.input)
+    start: Ints = (
+        hint.size_tuple if hinted else known.grid if known is not None else spatial_grid  # type: ignore[union-attr]  # hinted: hint is set
+    )
+    usable = lw.target.usable_sram_bytes
+
+    def candidates(spatial_at: tuple[int, int], start: Ints) -> list[ConvCandidate]:
+        return [
+            conv_candidate(lw, op, False, spatial_at, spatial),
+            conv_candidate(lw, op, True, channel_split_grid(op, start, spatial), spatial),
+        ]
+
+    def best(found: list[ConvCandidate], limit: int) -> ConvCandidate | None:
+        if FORCED_FORM[0] is not None:
+            found = [c for c in found if c.channel_split == FORCED_FORM[0]]
+        fitting = [c for c in found if c.sram_bytes <= limit]
+        if len(fitting) < 2:  # nothing to compare
+            return fitting[0] if fitting else None
+        cycles = {c: with_move(lw, op, c) for c in fitting}
+        fastest = min(fitting, key=lambda c: cycles[c])
+        spatial = next((c for c in fitting if not c.channel_split), None)
+        if spatial is not None and cycles[fastest] >= CHANNEL_SPLIT_MARGIN * cycles[spatial]:
+            return spatial
+        return fastest
+
+    chosen = best(candidates(spatial_grid, start), usable)
+    if chosen is None and not hinted:
+        side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
+        x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+        seen: set[tuple[bool, tuple[int, int]]] = set()
+        while chosen is None and side < top:
+            side = min(2 * side, top)
+            found = candidates(
+                feasible_grid((side, side), x_shape, y_shape, *spatial), (side, side)
+            )
+            if {(c.channel_split, c.grid) for c in found} <= seen:
+                break  # the grids stopped growing (one PE per output row, column, channel)
+            seen |= {(c.channel_split, c.grid) for c in found}
+            chosen = best(found, usable)
+    if chosen is None:  # nothing fits: plan-memory says what would
+        if FORCED_FORM[0]:
+            return (True, channel_split_grid(op, start, spatial))
+        return (False, spatial_grid)
+    return (chosen.channel_split, chosen.grid)
+
+
 def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     spatial = (flame.tensor_shape(op.weight)[2:], op.stride_pair, op.padding_quad, op.dilation_pair)
-    grid = windowed_grid(lw, op, *spatial)
+    channel_split, grid = choose_conv_form(lw, op, spatial)
+    if channel_split:
+        dx, dw, db, dy = conv_layouts(op, True, grid)
+        x = mask_windowed(lw, lw.value_as(op.input, dx), dy.shape, *spatial, 0.0)
+        weight = lw.value_as(op.weight, dw)
+        bias = None if op.bias is None or db is None else lw.value_as(op.bias, db)
+        _, stride, padding, dilation = spatial
+        return lw.emit(mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, 1, dy))
     x = windowed_input(lw, op, grid, *spatial, 0.0)
     operands = [x]
     for v in (op.weight, op.bias):

@@ -17,6 +17,7 @@ from pyflame.passes.pe_lowering.state import (
     Rect,
     Rule,
     grid_rect,
+    row_broadcast,
 )
 
 # --- convolution and pooling ---------------------------------------------------------------
@@ -77,7 +78,8 @@ def halo_phase(
     win_shape = phase.window
     win = lw.alloc(rect, math.prod(win_shape), elem, "halo_rows" if along_rows else "halo_cols")
     lw.emit(pe.FillOp(win, value=fill, pes=rect))
-    b, drift, pad = axis.in_block, axis.drift, axis.pad_lo
+    # along an axis of one part (the channel-split conv's W) every PE's window starts alike
+    b, drift, pad = axis.in_block, axis.drift if axis.parts > 1 else 0, axis.pad_lo
     grid_axis = GridAxis.ROWS if along_rows else GridAxis.COLS
 
     def unpack(into: SSAValue, part: SSAValue, count: int, at: int, pes: Rect) -> None:
@@ -139,6 +141,8 @@ def halo_window(lw: PELowering, op: mesh._WindowedOp, fill: float) -> tuple[SSAV
 
 
 def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    if op.channel_split:
+        return lower_channel_split_conv2d(op, lw)
     window, shape = halo_window(lw, op, 0.0)
     kernel, stride, _, dilation = op.spatial()
     out = lw.alloc_for(op.result, "conv2d")
@@ -157,6 +161,97 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             pes=grid_rect(dist_of(op.result)),
         )
     )
+    return out
+
+
+# --- the channel-split conv2d ----------------------------------------------------------------
+# Input [_, c, r, _], weight [c, _, _, _], result [_, c, r, _] on a grid of R x C PEs: PE (i, j)
+# holds input channels block j and output channels block j, for H block i and every column
+# (W). The output is a sum over input channels, so it is computed SUMMA-like, one step per
+# input channel ch (held by PE column k at index l of its block):
+#
+#   first, per channel index l: its window, once (pe.pack of the channel's slab when a block
+#   holds more than one; the halo exchange with the row neighbours as the spatial form's,
+#   rows, then the W padding on one part): %win_l (N, 1, wh, W + pads)
+#   then per step, double-buffered like SUMMA (two receive buffers, a channel per parity):
+#   pe.wait (step ch's receive); pe.wait (step ch-1's send, on its column)
+#   pe.send %win_l' / pe.recv %r[(ch+1) % 2] (step ch+1: its column multicasts along the
+#   rows, async) -- streaming while this step computes
+#   pe.pack %f, %w (input channel ch of the PE's filters)
+#   pe.conv2d %y, %r[ch % 2], %f [, %b on the first step] {accumulate from the second step}
+#
+# No PE ever holds the whole weight or every input channel: the SRAM a PE needs shrinks with
+# the grid along both axes.
+
+
+def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
+    rows, cols = x.grid
+    rect = (0, 0, rows, cols)
+    elem = op.result.type.element_type
+    kernel, stride, _, dilation = op.spatial()
+    plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
+    tile = lw.buf(op.input)
+    windows = []
+    for index in range(x.block[1]):
+        window = tile
+        if x.block[1] > 1:
+            window = lw.alloc(rect, math.prod(plan.slab), elem, "conv_slab")
+            lw.emit(pe.PackOp(window, tile, shape=x.block, dim=1, start=index, count=1, pes=rect))
+        for phase in plan.phases:
+            window = halo_phase(lw, window, phase, x.grid, 0.0)
+        windows.append(window)
+    out = lw.alloc_for(op.result, "conv2d")
+    steps = scratch.channel_steps(x)
+    routes = row_broadcast(rows, cols)
+    # one channel per parity: step ch+1's column starts multicasting while step ch's stream
+    # may still pass through its router
+    colors = [lw.channel(routes)] + ([lw.fresh_channel(routes)] if len(steps) > 1 else [])
+    received = [
+        lw.alloc(rect, math.prod(plan.window), elem, f"conv_recv{p}") for p in range(len(colors))
+    ]
+    filters = lw.alloc(rect, plan.filter_elems, elem, "conv_filters")
+
+    def owner(n: int) -> Rect:
+        return (0, steps[n].column, rows, 1)
+
+    def post(n: int) -> tuple[SSAValue, SSAValue]:
+        color, into = colors[n % 2], received[n % 2]
+        sent = lw.emit(
+            pe.SendOp(windows[steps[n].index], color=color, pes=owner(n), asynchronous=True)
+        )
+        got = lw.emit(pe.RecvOp(into, color=color, pes=rect, asynchronous=True))
+        return sent.results[0], got.results[0]
+
+    tokens = [post(0)] if steps else []
+    for n in range(len(steps)):
+        lw.emit(pe.WaitOp(tokens[n][1], pes=rect))
+        if n:
+            lw.emit(pe.WaitOp(tokens[n - 1][0], pes=owner(n - 1)))
+        if n + 1 < len(steps):
+            tokens.append(post(n + 1))
+        lw.emit(
+            pe.PackOp(filters, lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect)
+        )
+        first = n == 0
+        lw.emit(
+            pe.Conv2dOp(
+                out,
+                received[n % 2],
+                filters,
+                None if op.bias is None or not first else lw.buf(op.bias),
+                in_shape=plan.window,
+                out_shape=y.block,
+                kernel=kernel,
+                stride=stride,
+                dilation=dilation,
+                groups=1,
+                pes=rect,
+                accumulate=not first,
+            )
+        )
+    if steps:
+        lw.emit(pe.WaitOp(tokens[-1][0], pes=owner(len(steps) - 1)))
     return out
 
 

@@ -311,6 +311,8 @@ def largest_feasible_parts(
 
 
 SPATIAL_SPLIT = ("", "", "r", "c")
+#: conv2d's channel-split form: channels over the grid's columns, H over its rows, W whole
+CHANNEL_SPLIT = ("", "c", "r", "")
 
 
 def is_spatial(d: Distribution) -> bool:
@@ -405,3 +407,15 @@ def print_distributed(printer: Printer, dist: Distribution, element_type: Attrib
         printer.print_string(f" on {dist.grid[0]}x{dist.grid[1]}{origin_text(dist.origin)} split [")
         printer.print_string(", ".join(s or "_" for s in dist.split))
         printer.print_string("]")
+
+
+def is_channel_split(d: Distribution) -> bool:
+    """4-D with the channels over the grid's columns and H over its rows, N and W unsplit
+    (conv2d's channel-split form; along a grid axis of one PE the dim may also be unsplit)."""
+    return (
+        len(d.shape) == 4
+        and d.split[0] == ""
+        and d.split[3] == ""
+        and d.split[1] in ("c", "" if d.grid[1] == 1 else "c")
+        and d.split[2] in ("r", "" if d.grid[0] == 1 else "r")
+    )

@@ -10,10 +10,12 @@ import re
 import numpy as np
 import pytest
 from layouts import LAYOUTS
+from xdsl.parser import Parser
 
 import pyflame as pf
-from pyflame import compiler, runtime
+from pyflame import compiler
 from pyflame.core.distribution import HaloAxis, largest_feasible_parts
+from pyflame.passes.flame_lowering.windowed import forced_conv_form
 
 torch = pytest.importorskip("torch")
 F = pf.nn.functional
@@ -183,10 +185,24 @@ def pe_ir(y) -> str:
     return pf.ir(y, stage="pe")
 
 
+def spatial(fn):
+    """fn() with every conv2d in the spatial form (weight replicated; see `channel_split`)."""
+    pf.cache_clear()
+    try:
+        with forced_conv_form(False):
+            return fn()
+    finally:
+        pf.cache_clear()
+
+
 def test_conv_exchanges_halos_with_neighbours_not_a_gather():
     x, w = arrays((1, 4, 16, 16), (4, 4, 3, 3))
-    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
-    text = pe_ir(y)
+
+    def run():
+        xt = pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4))
+        return pe_ir(F.conv2d(xt, pf.from_numpy(w), padding=1))
+
+    text = spatial(run)
     # nothing moves the input between layouts (no exchange, let alone onto one PE)
     assert "pe.exchange" not in text
     assert "on 1x1" not in text
@@ -321,20 +337,26 @@ def test_huge_image_overflows_sram_at_compile_time():
 
 
 def test_halo_buffers_count_in_the_memory_plan():
-    # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not
-    a, w = arrays((1, 16, 64, 64), (16, 16, 3, 3))
-    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4))
-    y = F.conv2d(x, pf.from_numpy(w), padding=1)
-    # with the hint spread to the convolution (flame-to-mesh's rules, no plan-placement),
-    # plan-memory counts the halo windows and refuses, suggesting a grid
-    module = runtime._program_module((y,))
+    # the tiles alone fit on 4x4 (16 + 16 + 9 KiB), the halo windows do not: plan-memory
+    # counts them and refuses, suggesting a grid
+    x = "!mesh.tensor<1x16x64x64xf32 on 4x4 split [_, _, r, c]>"
+    w = "!mesh.tensor<16x16x3x3xf32 on 4x4 split [_, _, _, _]>"
+    tx, tw = "tensor<1x16x64x64xf32>", "tensor<16x16x3x3xf32>"
+    text = f"""func.func @main(%a: {tx}, %b: {tw}) -> {tx} {{
+      %x = mesh.scatter %a : {tx} -> {x}
+      %w = mesh.scatter %b : {tw} -> {w}
+      %0 = mesh.conv2d %x, %w stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : ({x}, {w}) -> {x}
+      %1 = mesh.gather %0 : {x} -> {tx}
+      func.return %1 : {tx}
+    }}"""
+    module = Parser(compiler.make_context(), text).parse_module()
     with pytest.raises(pf.SRAMOverflowError, match=r"grid\((6|7|8), \1\)"):
-        compiler.run_pipeline(module, "decompose,cse,assign-layouts,flame-to-mesh,plan-memory")
-    # the pipeline: the hint binds x only (plan-placement's hinted_only), the convolution
-    # runs where the compiler puts it
-    assert "hinted_only" in pf.ir(y, stage="mesh")
+        compiler.run_pipeline(module, "plan-memory")
+    # from the frontend, the compiler picks a form and a grid that fit
+    a, wa = arrays((1, 16, 64, 64), (16, 16, 3, 3))
+    y = F.conv2d(pf.from_numpy(a, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(wa), padding=1)
     np.testing.assert_allclose(
-        y.numpy(), tF.conv2d(torch.from_numpy(a), torch.from_numpy(w), padding=1), atol=1e-4
+        y.numpy(), tF.conv2d(torch.from_numpy(a), torch.from_numpy(wa), padding=1), atol=1e-4
     )
 
 
@@ -403,3 +425,186 @@ def test_avg_pool2d_takes_a_negative_divisor_and_refuses_zero():
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="divisor must be not zero"):
         F.avg_pool2d(pf.from_numpy(a), 2, divisor_override=0)
+
+
+# --------------------------------------------------------------------------- channel-split form
+# mesh.conv2d with the output channels over the grid's columns (the weight split [c, _, _, _]),
+# H over its rows, one multicast step per input channel: forced here on shapes where the cost
+# model would keep the weight replicated, chosen by cost where the filter bank does not fit.
+
+CHANNEL_CASES = [
+    # (input shape, weight shape, kwargs, grid)
+    ((2, 5, 11, 9), (7, 5, 3, 3), {"padding": 1}, (3, 4)),
+    ((1, 3, 13, 10), (4, 3, 3, 3), {"stride": 2, "padding": 2, "dilation": 2}, (4, 2)),
+    ((2, 6, 10, 9), (5, 6, 3, 3), {"stride": (2, 1), "padding": (1, 0)}, (2, 3)),
+    ((1, 4, 12, 12), (6, 4, 1, 1), {}, (4, 4)),  # 1x1: every window is the tile
+    ((1, 2, 13, 11), (3, 2, 4, 2), {"padding": "same"}, (4, 3)),  # even kernel: pad bottom/right
+    ((1, 7, 9, 8), (2, 7, 3, 3), {"padding": 1}, (1, 1)),
+    ((2, 3, 8, 8), (9, 3, 3, 3), {"padding": 1}, (5, 6)),  # more PE columns than input channels
+    ((1, 3, 17, 15), (2, 3, 5, 3), {"stride": (3, 2), "padding": (2, 0)}, (3, 3)),
+]
+
+
+def channel_split(fn):
+    """fn() with every groups-1 conv2d lowered channel-split (the compile cache cleared around,
+    since the forced form is not part of its key)."""
+    pf.cache_clear()
+    try:
+        with forced_conv_form(True):
+            return fn()
+    finally:
+        pf.cache_clear()
+
+
+def conv_mesh_ir(y) -> str:
+    return "\n".join(line for line in pf.ir(y, stage="mesh").splitlines() if "mesh.conv2d" in line)
+
+
+@pytest.mark.parametrize("xs,ws,kw,grid", CHANNEL_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_channel_split_conv2d_matches_torch(xs, ws, kw, grid, bias):
+    x, w, b = arrays(xs, ws, (ws[0],))
+
+    def run():
+        y = F.conv2d(
+            pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)),
+            pf.from_numpy(w),
+            pf.from_numpy(b) if bias else None,
+            **kw,
+        )
+        return conv_mesh_ir(y), y.numpy()
+
+    text, ours = channel_split(run)
+    if grid != (1, 1):
+        assert "split [c, _, _, _]" in text
+    ref = T.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b) if bias else None, **kw
+    )
+    close(ours, ref.numpy())
+
+
+def test_channel_split_conv2d_float16():
+    x, w, b = arrays((2, 6, 11, 9), (5, 6, 3, 3), (5,))
+    x16, w16, b16 = (a.astype(np.float16) for a in (x, w, b))
+
+    def run():
+        return F.conv2d(
+            pf.from_numpy(x16, layout=pf.MeshLayout.grid(3, 3)),
+            pf.from_numpy(w16),
+            pf.from_numpy(b16),
+            padding=1,
+        ).numpy()
+
+    ours = channel_split(run)
+    assert ours.dtype == np.float16
+    ref = T.conv2d(*(torch.from_numpy(a).float() for a in (x16, w16, b16)), padding=1).numpy()
+    # every step's FMACs round to half precision in the output block
+    np.testing.assert_allclose(ours.astype(np.float32), ref, rtol=2e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize(
+    "xs,ws,kw,grid",
+    [
+        ((2, 5, 9, 8), (6, 5, 3, 3), {"padding": 1}, (3, 4)),
+        ((1, 4, 11, 9), (3, 4, 3, 3), {"stride": 2, "padding": (2, 1), "dilation": (2, 1)}, (2, 2)),
+    ],
+)
+def test_channel_split_conv2d_gradients_match_torch(xs, ws, kw, grid):
+    x, w, b, g = arrays(xs, ws, (ws[0],), (1,))
+    out_shape = T.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kw).shape
+    gy = np.random.default_rng(3).standard_normal(tuple(out_shape)).astype(np.float32)
+
+    def run():
+        px = pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)).requires_grad_()
+        pw, pb = pf.from_numpy(w).requires_grad_(), pf.from_numpy(b).requires_grad_()
+        (F.conv2d(px, pw, pb, **kw) * pf.from_numpy(gy)).sum().backward()
+        return px.grad.numpy(), pw.grad.numpy(), pb.grad.numpy()
+
+    ours = channel_split(run)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    (T.conv2d(tx, tw, tb, **kw) * torch.from_numpy(gy)).sum().backward()
+    for got, want in zip(ours, (tx.grad, tw.grad, tb.grad), strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_grouped_conv2d_stays_spatial_when_channel_split_is_forced():
+    x, w = arrays((1, 4, 9, 9), (6, 2, 3, 3))
+
+    def run():
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 3)), pf.from_numpy(w), groups=2)
+        return conv_mesh_ir(y), y.numpy()
+
+    text, ours = channel_split(run)
+    assert "split [_, _, _, _]" in text
+    close(ours, T.conv2d(torch.from_numpy(x), torch.from_numpy(w), groups=2).numpy())
+
+
+def test_filter_bank_too_big_to_replicate_runs_channel_split():
+    # 64 -> 64 channels: a 144 KiB filter bank, three times a PE's SRAM. The cost model picks
+    # the channel-split form on the input's grid: 8 filters (18 KiB) per PE column
+    x, w, b = arrays((1, 64, 16, 16), (64, 64, 3, 3), (64,))
+    y = F.conv2d(
+        pf.from_numpy(x, layout=pf.MeshLayout.grid(8, 8)),
+        pf.from_numpy(w),
+        pf.from_numpy(b),
+        padding=1,
+    )
+    text = conv_mesh_ir(y)
+    assert "64x64x3x3xf32 on 8x8 split [c, _, _, _]" in text
+    assert "1x64x16x16xf32 on 8x8 split [_, c, r, _]" in text
+    close(y.numpy(), T.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), padding=1).numpy())
+    report = pf.last_report()
+    assert report.sram_peak_bytes.max() <= pf.sim.SMALL.usable_sram_bytes
+    # the FMACs run over each PE's 2 x 16 output rows: 32 of every 32 + issue cycles compute
+    bound = 2 * 16 * 16 * 64 * 64 * 9 / (64 * pf.sim.SMALL.flops_per_cycle)
+    assert bound <= report.cycles < 1.5 * bound
+
+
+def test_form_by_cost():
+    # where the simulator runs the spatial form faster, the cost model keeps it: a 1x1 kernel
+    # on 2x2 needs no halo, and the channel-split steps would cost 16 multicasts
+    x, w = arrays((1, 16, 16, 16), (16, 16, 1, 1))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(2, 2)), pf.from_numpy(w))
+    assert "16x16x1x1xf32 on 2x2 split [_, _, _, _]" in conv_mesh_ir(y)
+    # with a 3x3 kernel the channel-split form is faster even for 4 channels: its halos are
+    # exchanged along the rows only (W is whole on a PE), once per input channel
+    x, w = arrays((1, 4, 16, 16), (4, 4, 3, 3))
+    y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 4)), pf.from_numpy(w), padding=1)
+    assert "4x4x3x3xf32 on 4x4 split [c, _, _, _]" in conv_mesh_ir(y)
+
+
+def test_channel_split_steps_in_the_pe_ir():
+    x, w = arrays((1, 6, 12, 10), (4, 6, 3, 3))
+
+    def run():
+        y = F.conv2d(pf.from_numpy(x, layout=pf.MeshLayout.grid(4, 3)), pf.from_numpy(w), padding=1)
+        return pe_ir(y)
+
+    text = channel_split(run)
+    # one step per input channel: a multicast of the channel's slab along the rows (packed by
+    # its PE column, which holds 2), the slab's halo along the columns, one accumulating conv
+    # every channel's window made once (2 per PE: packed, then the halo along the rows), then
+    # one step per input channel: a multicast of the window from its PE column (async, two
+    # receive buffers) and one accumulating conv
+    assert len(re.findall(r"pe.conv2d ", text)) == 6
+    assert len(re.findall(r"pe.conv2d .*accumulate", text)) == 5
+    sends = re.findall(r"pe.send .*pes = array<i64: (\d+), (\d+), (\d+), (\d+)>", text)
+    multicasts = [s for s in sends if s[2:] == ("4", "1")]
+    assert [int(s[1]) for s in multicasts] == [0, 0, 1, 1, 2, 2]
+    assert "conv_recv0" in text and "conv_recv1" in text
+    # the whole filter bank is never on a PE: each holds 2 of the 4 filters (2 x 6 x 3 x 3)
+    assert "!pe.buf<216xf32>" not in text and "!pe.buf<108xf32>" in text
+
+
+@pytest.mark.slow
+def test_issue_layer_compiles_channel_split_within_sram():
+    # issue 11's conv2d: 8x64x56x56, 64 3x3 filters (a 144 KiB bank), the input on 64x64 PEs:
+    # channel-split on 56x64 (one output row and one output channel per PE); plan-memory and
+    # allocate-sram accept it. Values at this size: benchmarks/variants.py conv2d
+    with pf.target(pf.sim.WSE2):
+        x = pf.zeros(8, 64, 56, 56, layout=pf.MeshLayout.grid(64, 64))
+        y = F.conv2d(x, pf.zeros(64, 64, 3, 3), pf.zeros(64), padding=1)
+        mesh_text = conv_mesh_ir(y)
+        text = pe_ir(y)
+    assert "64x64x3x3xf32 on 56x64 split [c, _, _, _]" in mesh_text
+    assert text.count("pe.conv2d ") == 64 and "conv_recv1" in text

@@ -111,8 +111,8 @@ def _as_f32(a: np.ndarray) -> np.ndarray:
 
 @kernel(pe.Conv2dOp)
 def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
-    """out = conv(window, weight) + bias on every PE of the rectangle: im2col of every PE's
-    window and one batched matmul per group."""
+    """out = conv(window, weight) + bias on every PE of the rectangle (out += ... with
+    `accumulate`): im2col of every PE's window and one batched matmul per group."""
     out, x, w = (s.buf(v, it) for v in (op.out, op.input, op.weight))
     b = None if op.bias is None else s.buf(op.bias, it)
     n, c, hi, wi = _ints(op.in_shape)
@@ -125,6 +125,7 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
     oi, xi, wi_ = out.index, x.index, w.index
     bsl, bi = (b.sub(it.rect), b.index) if b is not None else (None, None)
     fmacs = n * o * ho * wo * cg * taps
+    accumulate = op.accumulate is not None
     chunks = threads.row_chunks(nr, nr * nc * fmacs)
 
     def part(dst, xs, ws, bs):
@@ -139,7 +140,10 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
         y = y.transpose(0, 1, 4, 2, 3, 5, 6).reshape(r, nc, n, o, ho, wo)
         if bs is not None:
             y = y + _as_f32(bs).reshape(r, nc, 1, o, 1, 1)
-        dst[...] = y.reshape(r, nc, -1)
+        if accumulate:  # the FMACs add into the output block (a step over input channels)
+            dst[...] = _as_f32(dst) + y.reshape(r, nc, -1)
+        else:
+            dst[...] = y.reshape(r, nc, -1)
 
     def step(V, F, A, O):
         dst, xs, ws = V[oi][osl], V[xi][xsl], V[wi_][wsl]

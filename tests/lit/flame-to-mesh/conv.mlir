@@ -1,7 +1,9 @@
 // RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // conv2d and the pools run on a grid with the activations split [_, _, r, c] and the weight
-// and bias replicated on every PE of it. The grid is the input's (or the result's grid hint),
+// and bias replicated on every PE of it; a groups-1 conv2d may instead run channel-split
+// (activations [_, c, r, _], filters [c, _, _, _]) when the cost model estimates it faster or
+// only it fits. The grid is the input's (or the result's grid hint),
 // with at most one PE per output row/column, and fewer PEs along an axis whose halo would reach
 // past a neighbour's block. Block padding that windows read is masked: 0 for conv and average
 // pooling, -inf for max pooling.
@@ -9,16 +11,29 @@
 builtin.module attributes {pf.target = #pf.target<"small">} {
 
 // The input's 4x4 grid; 13x11 leaves block padding (blocks of 4x3) that the padded windows read.
+// The cost model estimates the channel-split form faster here (halos along the rows only, the
+// FMACs over whole output rows), so the input moves to [_, c, r, _] and the filters are split
+// over the columns.
 // CHECK-LABEL: func.func @conv
 // CHECK-NEXT:    %0 = mesh.scatter %x : tensor<1x3x13x11xf32> -> !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>
-// CHECK-NEXT:    %1 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>
-// CHECK-NEXT:    %2 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>
-// CHECK-NEXT:    %3 = mesh.scatter %b : tensor<4xf32> -> !mesh.tensor<4xf32 on 4x4 split [_]>
-// CHECK-NEXT:    %4 = mesh.conv2d %1, %2, %3 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [_, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [_]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, _, r, c]>
-// CHECK-NEXT:    %5 = mesh.gather %4
+// CHECK-NEXT:    %1 = mesh.redistribute %0 : !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, _, r, c]> -> !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, c, r, _]>
+// CHECK-NEXT:    %2 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<1x3x13x11xf32 on 4x4 split [_, c, r, _]>
+// CHECK-NEXT:    %3 = mesh.scatter %w : tensor<4x3x3x3xf32> -> !mesh.tensor<4x3x3x3xf32 on 4x4 split [c, _, _, _]>
+// CHECK-NEXT:    %4 = mesh.scatter %b : tensor<4xf32> -> !mesh.tensor<4xf32 on 4x4 split [c]>
+// CHECK-NEXT:    %5 = mesh.conv2d %2, %3, %4 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x3x13x11xf32 on 4x4 split [_, c, r, _]>, !mesh.tensor<4x3x3x3xf32 on 4x4 split [c, _, _, _]>, !mesh.tensor<4xf32 on 4x4 split [c]>) -> !mesh.tensor<1x4x13x11xf32 on 4x4 split [_, c, r, _]>
+// CHECK-NEXT:    %6 = mesh.gather %5
   func.func @conv(%x: tensor<1x3x13x11xf32> {flame.layout = #flame.layout<grid [4, 4]>}, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x13x11xf32> {
     %0 = flame.conv2d %x, %w, %b {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x3x13x11xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x13x11xf32>
     func.return %0 : tensor<1x4x13x11xf32>
+  }
+
+// 64 -> 64 channels: the filter bank (144 KiB) fits no PE, replicated. Channel-split on the
+// input's 8x8 grid: 8 filters (18 KiB) per PE column.
+// CHECK-LABEL: func.func @many_channels
+// CHECK:         mesh.conv2d {{.*}} : (!mesh.tensor<1x64x16x16xf32 on 8x8 split [_, c, r, _]>, !mesh.tensor<64x64x3x3xf32 on 8x8 split [c, _, _, _]>) -> !mesh.tensor<1x64x16x16xf32 on 8x8 split [_, c, r, _]>
+  func.func @many_channels(%x: tensor<1x64x16x16xf32> {flame.layout = #flame.layout<grid [8, 8]>}, %w: tensor<64x64x3x3xf32>) -> tensor<1x64x16x16xf32> {
+    %0 = flame.conv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x64x16x16xf32>, tensor<64x64x3x3xf32>) -> tensor<1x64x16x16xf32>
+    func.return %0 : tensor<1x64x16x16xf32>
   }
 
 // A valid conv reads no padding: no mask. A row-partitioned input (the batch over 4 PEs) is

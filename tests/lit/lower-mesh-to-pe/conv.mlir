@@ -169,4 +169,35 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %2 = mesh.gather %1 : !mesh.tensor<1x1x5x8xf32 on 1x2 split [_, _, r, c]> -> tensor<1x1x5x8xf32>
     func.return %2 : tensor<1x1x5x8xf32>
   }
+
+// The channel-split form on 2x2 (one input and one output channel per PE column, 2 rows of H
+// per PE row): each PE makes its channel's window once (the halo along the rows, then W's
+// padding), then per input channel its PE column multicasts the window along the rows (async,
+// a channel and a receive buffer per parity: step 1 streams while step 0 computes) and every
+// PE accumulates its filter's conv of it.
+// CHECK-LABEL: func.func @channel_split
+// CHECK:         %2 = pe.alloc {name = "halo_rows", {{.*}} : !pe.buf<20xf32>
+// CHECK:         %9 = pe.alloc {name = "halo_cols", {{.*}} : !pe.buf<28xf32>
+// CHECK:         pe.unpack %9, %2 along c {{.*}} at = array<i64: 1, 0>}
+// CHECK:         pe.route ramp -> [east, ramp] {color = 2 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK:         pe.route ramp -> [east, ramp] {color = 3 : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK:         %14 = pe.send %9 {pes = array<i64: 0, 0, 2, 1>, color = 2 : i64} : !pe.buf<28xf32> -> !pe.token
+// CHECK-NEXT:    %15 = pe.recv %11 {pes = array<i64: 0, 0, 2, 2>, color = 2 : i64} : !pe.buf<28xf32> -> !pe.token
+// CHECK-NEXT:    pe.wait %15
+// CHECK-NEXT:    %16 = pe.send %9 {pes = array<i64: 0, 1, 2, 1>, color = 3 : i64}
+// CHECK-NEXT:    %17 = pe.recv %12 {pes = array<i64: 0, 0, 2, 2>, color = 3 : i64}
+// CHECK-NEXT:    pe.pack %13, %1 {{.*}} dim = 1 : i64, start = 0 : i64, count = 1 : i64}
+// CHECK-NEXT:    pe.conv2d %10, %11, %13 {{.*}} in_shape = array<i64: 1, 1, 4, 7>, out_shape = array<i64: 1, 1, 2, 5>, {{.*}} groups = 1 : i64}
+// CHECK-NEXT:    pe.wait %17
+// CHECK-NEXT:    pe.wait %14 {pes = array<i64: 0, 0, 2, 1>}
+// CHECK-NEXT:    pe.pack %13, %1 {{.*}} start = 1 : i64, count = 1 : i64}
+// CHECK-NEXT:    pe.conv2d %10, %12, %13 {{.*}} accumulate, groups = 1 : i64}
+// CHECK-NEXT:    pe.wait %16 {pes = array<i64: 0, 1, 2, 1>}
+  func.func @channel_split(%x: tensor<1x2x4x5xf32>, %w: tensor<2x2x3x3xf32>) -> tensor<1x2x4x5xf32> {
+    %0 = mesh.scatter %x : tensor<1x2x4x5xf32> -> !mesh.tensor<1x2x4x5xf32 on 2x2 split [_, c, r, _]>
+    %1 = mesh.scatter %w : tensor<2x2x3x3xf32> -> !mesh.tensor<2x2x3x3xf32 on 2x2 split [c, _, _, _]>
+    %2 = mesh.conv2d %0, %1 stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] groups 1 : (!mesh.tensor<1x2x4x5xf32 on 2x2 split [_, c, r, _]>, !mesh.tensor<2x2x3x3xf32 on 2x2 split [c, _, _, _]>) -> !mesh.tensor<1x2x4x5xf32 on 2x2 split [_, c, r, _]>
+    %3 = mesh.gather %2 : !mesh.tensor<1x2x4x5xf32 on 2x2 split [_, c, r, _]> -> tensor<1x2x4x5xf32>
+    func.return %3 : tensor<1x2x4x5xf32>
+  }
 }

@@ -1,7 +1,8 @@
 // RUN: pyflame-opt %s | pyflame-opt | filecheck %s
 // RUN: pyflame-opt %s --print-op-generic | pyflame-opt | filecheck %s
 
-// The halo exchange's pe.pack / pe.unpack and the local pe.conv2d (bias optional) and
+// The halo exchange's pe.pack / pe.unpack and the local pe.conv2d (bias optional; `accumulate`:
+// out += conv, a channel-split conv2d's step) and
 // pe.pool2d round-trip.
 
 // CHECK-LABEL: func.func @halo_and_conv
@@ -10,6 +11,7 @@
 // CHECK-NEXT:    pe.unpack %win, %t along r {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 1, -1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<64xf32>
 // CHECK-NEXT:    pe.conv2d %o, %x, %w, %b {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>, !pe.buf<144xf32>, !pe.buf<4xf32>
 // CHECK-NEXT:    pe.conv2d %o2, %x, %dw {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 2, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>, dilation = array<i64: 1, 1>, groups = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<32xf32>, !pe.buf<144xf32>, !pe.buf<36xf32>
+// CHECK-NEXT:    pe.conv2d %o, %x, %w {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>, !pe.buf<144xf32>
 // CHECK-NEXT:    pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
 // CHECK-NEXT:    pe.pool2d avg %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 2, 2>, stride = array<i64: 1, 1>, dilation = array<i64: 2, 2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
 func.func @halo_and_conv() {
@@ -27,6 +29,7 @@ func.func @halo_and_conv() {
   pe.unpack %win, %t along r {shape = array<i64: 1, 4, 6, 4>, dim = 2 : i64, count = 4 : i64, at = array<i64: 1, -1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>, !pe.buf<64xf32>
   pe.conv2d %o, %x, %w, %b {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>, !pe.buf<144xf32>, !pe.buf<4xf32>
   pe.conv2d %o2, %x, %dw {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 2, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>, dilation = array<i64: 1, 1>, groups = 4 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<32xf32>, !pe.buf<144xf32>, !pe.buf<36xf32>
+  pe.conv2d %o, %x, %w {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64, accumulate, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>, !pe.buf<144xf32>
   pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
   pe.pool2d avg %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 2, 2>, stride = array<i64: 1, 1>, dilation = array<i64: 2, 2>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<64xf32>, !pe.buf<144xf32>
   func.return

@@ -12,6 +12,7 @@ Sources:
   16x16 PEs, conv2d, an MLP step, an MLP layer and loss on 2x2 PEs, chains of reductions, fused
   elementwise chains),
   lowered to pe;
+- `conv_programs`: conv2d in both of its mesh forms (spatial, channel-split);
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
 - `transposed_matmul_programs`: SUMMA consuming transposed operands (blocks turned at the
   diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
@@ -198,10 +199,12 @@ def _traced(
     target: Target,
     algorithm: str | None = None,
     matmul_algorithm: str | None = None,
+    conv_channel_split: bool | None = None,
 ) -> Case:
     """A case from a frontend program: `build()` returns its output tensors (`algorithm`: forced
     on every mesh.allreduce / mesh.reduce; `matmul_algorithm`: on every mesh.matmul,
-    passes/pe_lowering/matmul.py)."""
+    passes/pe_lowering/matmul.py; `conv_channel_split`: the form of every conv2d,
+    passes/flame_lowering/windowed.py)."""
     import pyflame as pf
     from pyflame import compiler
     from pyflame.trace import trace_module
@@ -213,6 +216,11 @@ def _traced(
             module, _, inputs = trace_module(build())
         finally:
             pf.sim.set_target(before)
+        if conv_channel_split is not None:
+            from pyflame.passes.flame_lowering.windowed import forced_conv_form
+
+            with forced_conv_form(conv_channel_split):
+                compiler.lower(module, "mesh")
         if algorithm is not None or matmul_algorithm is not None:
             from pyflame.core.collectives import CollectiveAlgorithm
             from pyflame.dialects import mesh
@@ -270,6 +278,34 @@ def split_collective_programs() -> Iterator[Case]:
         )
 
 
+def conv_programs() -> Iterator[Case]:
+    """Both forms of mesh.conv2d (weight replicated; channel-split: double-buffered
+    multicasts of each input channel's window) on 3x4 PEs (SMALL target)."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(1)
+    small = pf.sim.SMALL
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    xc, wc, bc = arr(2, 5, 11, 9), arr(7, 5, 3, 3), arr(7)
+    for channel_split in (False, True):  # both forms of mesh.conv2d on 3x4 PEs
+        yield _traced(
+            f"conv2d 2x5x11x9 * 7x5x3x3 + bias on 3x4, {'channel-split' if channel_split else 'spatial'}",
+            lambda: [
+                pf.nn.functional.conv2d(
+                    pf.from_numpy(xc, layout=pf.MeshLayout.grid(3, 4)),
+                    pf.from_numpy(wc),
+                    pf.from_numpy(bc),
+                    padding=1,
+                )
+            ],
+            small,
+            conv_channel_split=channel_split,
+        )
+
+
 def benchmark_programs() -> Iterator[Case]:
     """GEMM, conv2d, an MLP training step and chain reductions at small sizes (SMALL target)."""
     import pyflame as pf
@@ -312,6 +348,7 @@ def benchmark_programs() -> Iterator[Case]:
         lambda: [pf.nn.functional.conv2d(pf.from_numpy(x), pf.from_numpy(w), padding=1)],
         small,
     )
+    yield from conv_programs()
     xb, w1, w2 = arr(8, 16), arr(16, 8), arr(8, 4)
 
     def mlp() -> list:

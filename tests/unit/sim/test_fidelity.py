@@ -120,6 +120,10 @@ def test_split_collectives_agree():
     check(list(corpus.split_collective_programs()))
 
 
+def test_conv_forms_agree():
+    check(list(corpus.conv_programs()))
+
+
 @pytest.mark.slow
 def test_benchmarks_agree():
     check(list(corpus.benchmark_programs()))

@@ -190,6 +190,35 @@ def test_conv2d_each_pe_with_its_own_data(
     assert report.flops == PES * (2 * fmacs + extra)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_conv2d_accumulate_adds_into_the_output(sim, rng, monkeypatch, parallel):
+    """`accumulate`: out += conv + bias (a channel-split conv2d's step), at the FMACs' cost."""
+    if parallel:
+        monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
+        monkeypatch.setattr(threads, "thread_count", lambda: 2)
+    in_shape, out_shape, wshape = (2, 1, 6, 5), (2, 3, 4, 3), (3, 1, 3, 3)
+    sizes = {"x": 60, "w": 27, "b": 3, "y": 72}
+    data = {k: rng.standard_normal((3, 2, v)).astype(np.float32) for k, v in sizes.items()}
+    op = (
+        f"pe.conv2d %y, %x, %w, %b {{accumulate, in_shape = {ints(in_shape)}, "
+        f"out_shape = {ints(out_shape)}, kernel = {ints((3, 3))}, stride = {ints((1, 1))}, "
+        f"dilation = {ints((1, 1))}, groups = 1 : i64, pes = PES}} : "
+        f"{buf(72)}, {buf(60)}, {buf(27)}, {buf(3)}"
+    )
+    got, report = run_tiles(sim, sizes, [op], "y", {}, data)
+    for r in range(3):
+        for q in range(2):
+            conv = torch.nn.functional.conv2d(
+                torch.from_numpy(data["x"][r, q].reshape(in_shape)),
+                torch.from_numpy(data["w"][r, q].reshape(wshape)),
+                torch.from_numpy(data["b"][r, q]),
+            )
+            want = data["y"][r, q] + conv.numpy().ravel()
+            np.testing.assert_allclose(got[r, q], want, rtol=1e-5, atol=1e-5)
+    fmacs, bias_adds = 2 * 3 * 12 * 9, 2 * 3 * 12
+    assert report.cycles == fmacs + bias_adds + (2 * 3 * 9 + 2 * 3) * SMALL.vector_issue_cycles
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pool2d(sim, rng, kind):
     in_shape, out_shape = (2, 3, 7, 6), (2, 3, 3, 4)
