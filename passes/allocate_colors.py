@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 #: colors kept for barriers when a program has to switch routes
 BARRIER_COLORS = 2
 _PORTS = list(Port)
+_RAMP_BIT = 1 << _PORTS.index(Port.RAMP)
+#: set bits of each output mask
+_POPCOUNT = [bin(m).count("1") for m in range(1 << len(_PORTS))]
 
 
 def _mask(ports: Sequence[Port]) -> int:
@@ -111,8 +114,14 @@ class _Rules:
     def __init__(self, rows: int, cols: int, cells: dict[int, tuple[np.ndarray, np.ndarray]]):
         self.rows, self.cols = rows, cols
         self.tables: dict[int, np.ndarray] = {}
+        #: per color: the PEs that received on it since its last ordering
+        self.heard: dict[int, np.ndarray] = {}
+        #: per color: the rules every channel since its last ordering set (None: they differ)
+        self.repeated: dict[int, bytes | None] = {}
         #: per channel, shared between allocations of one function
         self._cells = cells
+        self._heard: dict[int, np.ndarray] = {}
+        self._signature: dict[int, bytes] = {}
 
     def cells(self, channel: int, routes: list[pe.RouteOp]) -> tuple[np.ndarray, np.ndarray]:
         """The (router, port) cells a channel's routes set, as flat table indices, and the mask
@@ -145,6 +154,52 @@ class _Rules:
         self._cells[channel] = out
         return out
 
+    def receivers(self, channel: int, routes: list[pe.RouteOp]) -> np.ndarray:
+        """The routers (flat) whose rules of the channel deliver to their own PE."""
+        hit = self._heard.get(channel)
+        if hit is not None:
+            return hit
+        import numpy as np
+
+        idx, masks = self.cells(channel, routes)
+        ports = len(_PORTS)
+        out = np.unique(idx[(masks.astype(np.int64) & _RAMP_BIT) != 0] // ports)
+        self._heard[channel] = out
+        return out
+
+    def signature(self, channel: int, routes: list[pe.RouteOp]) -> bytes:
+        """The channel's rules as a set of (cell, mask), in a comparable form."""
+        hit = self._signature.get(channel)
+        if hit is not None:
+            return hit
+        import numpy as np
+
+        idx, masks = self.cells(channel, routes)
+        pairs = np.unique(idx * 256 + masks.astype(np.int64))
+        # merges: a router feeding one output from two input ports (then a receiver may be
+        # reached from two senders, whose messages can overtake each other's)
+        ports, pop = len(_PORTS), np.array(_POPCOUNT)
+        router, m = pairs // 256 // ports, pairs % 256
+        starts = np.flatnonzero(np.r_[True, router[1:] != router[:-1]]) if router.size else router
+        merges = router.size > 0 and bool(
+            (np.add.reduceat(pop[m], starts) != pop[np.bitwise_or.reduceat(m, starts)]).any()
+        )
+        out = self._signature[channel] = b"merges" if merges else pairs.tobytes()
+        return out
+
+    def hears(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether the channel delivers to a PE that received on `color` since the color's
+        last ordering (the start, or the barriers of a switch)."""
+        heard = self.heard.get(color)
+        return heard is not None and bool(heard[self.receivers(channel, routes)].any())
+
+    def repeats(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether every channel on `color` since its last ordering had exactly this channel's
+        rules, and they merge nowhere: each receiver then has one sender, whose new message
+        follows its earlier one along the same path through every queue (no race)."""
+        sig = self.signature(channel, routes)
+        return sig != b"merges" and self.repeated.get(color) == sig
+
     def agree(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
         """Whether the channel's routes change no rule that `color` holds (a router without one
         is free)."""
@@ -155,7 +210,9 @@ class _Rules:
         held = t[idx]
         return bool(((held < 0) | (held == masks)).all())
 
-    def set(self, color: int, channel: int, routes: list[pe.RouteOp]) -> None:
+    def set(self, color: int, channel: int, routes: list[pe.RouteOp], ordered: bool) -> None:
+        """The channel takes `color`; `ordered`: barriers separate it from the color's earlier
+        traffic."""
         import numpy as np
 
         t = self.tables.get(color)
@@ -163,6 +220,14 @@ class _Rules:
             t = self.tables[color] = np.full(self.rows * self.cols * len(_PORTS), -1, np.int8)
         idx, masks = self.cells(channel, routes)
         t[idx] = masks
+        heard = self.heard.get(color)
+        sig = self.signature(channel, routes)
+        if heard is None or ordered:
+            heard = self.heard[color] = np.zeros(self.rows * self.cols, dtype=bool)
+            self.repeated[color] = sig
+        elif self.repeated.get(color) != sig:
+            self.repeated[color] = None
+        heard[self.receivers(channel, routes)] = True
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
@@ -232,14 +297,19 @@ def _assign(
                 f" ({_in_use(channels, mapping, busy_until, ops, ch)})"
             )
         agreeing = [c for c in free if rules.agree(c, channel, ch.routes)]
-        if agreeing:
-            color = agreeing[0]
+        # first a color none of whose receivers since its last ordering is one of ours (a
+        # fresh one), then one that repeats the same rules (messages queued behind others of
+        # their color share its queues; the fast engine gives each the whole path)
+        safe = [c for c in agreeing if not rules.hears(c, channel, ch.routes)]
+        safe = safe or [c for c in agreeing if rules.repeats(c, channel, ch.routes)]
+        if safe:
+            color = safe[0]
         else:
             # the color free the longest: the barriers that order the switch may sit anywhere
             # after its last use, so few barriers serve many switches
             color = min(free, key=lambda c: busy_until.get(c, -1))
             switching[channel] = busy_until[color]
-        rules.set(color, channel, ch.routes)
+        rules.set(color, channel, ch.routes, ordered=not safe)
         mapping[channel] = color
         busy_until[color] = ch.last
     return mapping, switching
