@@ -2,7 +2,13 @@
 switch with the traffic around it.
 
 A channel is live from its first to its last op (routes, sends, receives, exchanges, and the
-waits of its asynchronous transfers). Channels whose lives do not overlap may share a color.
+waits of its asynchronous transfers). Channels whose lives do not overlap may share a color,
+but not PEs they deliver to: PEs advance on their own clocks, so a sender idle during the
+earlier channel runs ahead into the later one, and a PE that receives on the color from both
+takes the messages in arrival order (the wrong one first). A channel so reuses a color only if
+none of its receivers received on it since the color's last barriers, or if every channel since
+set exactly its rules and they merge nowhere (each receiver has one sender, whose messages
+follow each other along one path); otherwise barriers order it like a switch (below).
 More channels live at once than the target has colors is a `ColorAllocationError` naming the op
 where it happens.
 
@@ -12,7 +18,8 @@ earlier channel left on a color could misroute the earlier channel's last wavele
 passing a router whose PE ran ahead) or have its own first wavelets routed by the old rule (a
 router whose PE is late). So a channel takes, in this order of preference, a free color whose
 routers hold no rule that disagrees with its own (a fresh color, or one whose earlier rules
-agree: nothing is switched), and only when there is none, a free color whose rules it replaces,
+agree: nothing is switched) that it may reuse (above), and only when there is none, a free
+color whose rules it replaces or whose receivers it shares,
 with a *barrier* over all the program's PEs before its routes (every earlier transfer has
 arrived, so has passed every router) and another after them (every router has switched before
 anyone sends). A barrier is a chain sum of one word along each row, then down the last column,

@@ -5,6 +5,7 @@
     python -m tests.fuzz.sweeps fused --seed 1 --cases 400        # elementwise chains, dtypes
     python -m tests.fuzz.sweeps matmul --seed 1 --cases 80 --algorithm summa25d
     python -m tests.fuzz.sweeps collectives --seed 1 --cases 150 --algorithm ktree
+    python -m tests.fuzz.sweeps chains --seed 1 --cases 40 --algorithm meshgemm  # both engines
 
 - setitem: x of 1-3 dims (sizes 1-5, f32/i32/bool/f16) in a random layout (grids, replicated,
   partitions, a grid off PE (0, 0)), keys mixing ints, slices with steps, `...`, 0-d and 1-D
@@ -17,6 +18,11 @@
   mesh algorithm forced (`--algorithm`: summa25d, summa, cannon, meshgemm), m, k, n in 1-69,
   square grids of 2-8 that do not divide them, at PE (0, 0) or elsewhere, f32/f16, one case
   in ten on the wavelet engine.
+- chains (session 10): chains of 2-4 products (some with a transposed operand), perhaps then a
+  sum over a dim, each input hinted on a g x g grid (2-8) at its own origin inside 16 x 16 PEs,
+  the algorithm forced (`--algorithm`: a matmul one, default summa, or a collective one), run
+  on BOTH engines: the same outputs (to round-off), numpy's values, cycles within 5%. Found
+  the color-reuse race (benchmarks/RESULTS.md, "Color reuse race (session 10)").
 - collectives: sum/max/min/mean over dims (0,), (1,), (0, 1) of [r, c] on grids of 1-13 a
   side (odd ones), at PE (0, 0) or elsewhere, f32/f16/i32, the collective algorithm forced on
   every mesh.reduce and mesh.allreduce, one case in seven on the wavelet engine.
@@ -537,8 +543,8 @@ def chains_case(seed: int, index: int, algorithm: str) -> tuple[str, str]:
     """A chain of 2-4 products (some with a transposed operand), perhaps then a sum over a dim,
     its inputs hinted on g x g grids (2-8) at their own origins inside 16 x 16 PEs (the
     wavelet engine's limit), the algorithm forced (a matmul one on every mesh.matmul, or a
-    collective one on every mesh.reduce / allreduce), run on both engines: identical outputs,
-    numpy's values, cycles within 5%, or the same error on both (still a failure)."""
+    collective one on every mesh.reduce / allreduce), run on both engines: the same outputs
+    (to round-off), numpy's values, cycles within 5%; an error on either is a failure."""
     from pyflame.core.collectives import CollectiveAlgorithm
     from pyflame.dialects import mesh
     from pyflame.passes.pe_lowering.matmul import set_algorithm
@@ -598,7 +604,9 @@ def chains_case(seed: int, index: int, algorithm: str) -> tuple[str, str]:
         return "loud", f"LOUD {what}: fast {names[0]}, wavelet {names[1]}: {str(err)[:300]}"
     (f_out,), f_cyc = fast
     (w_out,), w_cyc = wave
-    if not np.array_equal(f_out, w_out):
+    # round-off apart: the wavelet engine runs a local op over the PEs that reach it together,
+    # so a product's BLAS calls (and their rounding) can differ from the fast engine's
+    if f_out.shape != w_out.shape or not np.allclose(f_out, w_out, rtol=1e-5, atol=1e-5):
         return "wrong", f"WRONG {what}: the engines' outputs differ"
     if abs(w_cyc - f_cyc) > 0.05 * max(f_cyc, 1):
         return "wrong", f"WRONG {what}: cycles fast {f_cyc}, wavelet {w_cyc}"
