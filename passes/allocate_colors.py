@@ -244,7 +244,9 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     rows = max((r[0] + r[2] for op in pe_ops for r in _extent(op)), default=0)
     cols = max((r[1] + r[3] for op in pe_ops for r in _extent(op)), default=0)
     cells: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    mapping, switching = _assign(channels, ops, target, rows, cols, target.num_colors, cells)
+    mapping, switching, ordered_only = _assign(
+        channels, ops, target, rows, cols, target.num_colors, cells
+    )
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
@@ -254,19 +256,20 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
             colors = _ranges(list(range(target.num_colors)))
             raise ColorAllocationError(
                 f"{where}: these routes ({_pes_of(first_route)}) replace rules an earlier "
-                f"transfer left on every free color (color{'s' * (target.num_colors > 1)} "
+                "transfer left on every free color, or deliver to PEs it delivered to "
+                f"(color{'s' * (target.num_colors > 1)} "
                 f"{colors}, last used by {_op_place(ops[lo])}), and ordering the switch with "
                 f"that traffic needs {BARRIER_COLORS} more colors than {target.name}'s "
                 f"{target.num_colors}"
             )
         usable = target.num_colors - BARRIER_COLORS
-        mapping, switching = _assign(channels, ops, target, rows, cols, usable, cells)
+        mapping, switching, ordered_only = _assign(channels, ops, target, rows, cols, usable, cells)
         barrier_colors = (usable, usable + 1)
     for op in fn.body.block.walk():
         if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
             op.set_color(mapping[op.color_id])
     if barrier_colors is not None and switching:
-        _insert_barriers(fn, ops, channels, switching, barrier_colors, rows, cols)
+        _insert_barriers(fn, ops, channels, switching, ordered_only, barrier_colors, rows, cols)
     drop_redundant_routes(fn)
     return mapping
 
@@ -279,14 +282,16 @@ def _assign(
     cols: int,
     colors: int,
     cells: dict[int, tuple[np.ndarray, np.ndarray]],
-) -> tuple[dict[int, int], dict[int, int]]:
-    """Colors for the channels (first use first) out of `colors`, and the channels that switch
-    rules (no free color agrees with their routes), each with the index of the last op of its
-    color's previous channel."""
+) -> tuple[dict[int, int], dict[int, int], set[int]]:
+    """Colors for the channels (first use first) out of `colors`; the channels that barriers
+    must order (no free color both agrees with their routes and may be reused), each with the
+    index of the last op of its color's previous channel; and those of them whose rules agree
+    (ordered, not switched)."""
     rules = _Rules(rows, cols, cells)
     mapping: dict[int, int] = {}
     busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
     switching: dict[int, int] = {}  # switching channel -> last use of its color before it
+    ordered_only: set[int] = set()  # of those, the channels whose rules agree (no switch)
     for channel in sorted(channels, key=lambda ch: channels[ch].first):
         ch = channels[channel]
         free = [c for c in range(colors) if busy_until.get(c, -1) < ch.first]
@@ -312,14 +317,17 @@ def _assign(
         if safe:
             color = safe[0]
         else:
-            # the color free the longest: the barriers that order the switch may sit anywhere
-            # after its last use, so few barriers serve many switches
-            color = min(free, key=lambda c: busy_until.get(c, -1))
+            # the color free the longest (an agreeing one first: it needs one barrier, not
+            # two, and its routes stay where they are): the barriers may sit anywhere after its
+            # last use, so few barriers serve many channels
+            color = min(free, key=lambda c: (c not in agreeing, busy_until.get(c, -1)))
             switching[channel] = busy_until[color]
+            if color in agreeing:
+                ordered_only.add(channel)
         rules.set(color, channel, ch.routes, ordered=not safe)
         mapping[channel] = color
         busy_until[color] = ch.last
-    return mapping, switching
+    return mapping, switching, ordered_only
 
 
 def _in_use(
@@ -376,6 +384,7 @@ def _insert_barriers(
     ops: list[Operation],
     channels: dict[int, _Channel],
     switching: dict[int, int],
+    ordered_only: set[int],
     colors: tuple[int, int],
     rows: int,
     cols: int,
@@ -384,26 +393,30 @@ def _insert_barriers(
     previous channel (`lo`), then its routes, then a barrier before its first transfer (`hi`).
     Its routes may move anywhere in between (nothing else uses its color there), so barriers
     are placed greedily, latest first, and shared: each channel, by increasing `hi`, reuses the
-    barriers already in (lo, hi] and adds what it lacks at `hi`."""
+    barriers already in (lo, hi] and adds what it lacks at `hi`. A channel whose rules agree
+    (`ordered_only`: it shares receivers, switches nothing) needs one barrier in (lo, hi], and
+    its routes stay (they set only rules no earlier traffic of the color used)."""
     block = fn.body.block
     needs = []
     for channel, lo in switching.items():
         ch = channels[channel]
-        units = list(dict.fromkeys(_route_unit(r) for r in ch.routes))
+        only = channel in ordered_only
+        units = [] if only else list(dict.fromkeys(_route_unit(r) for r in ch.routes))
         # the first op after its routes that sets no routes (no barrier anchors on a route,
         # which may move)
         hi = next(i for i in range(ch.first, len(ops)) if not _sets_routes_only(ops[i]))
-        needs.append((hi, lo, units))
+        needs.append((hi, lo, units, 1 if only else 2))
     moved: dict[int, list[Operation]] = {}  # barrier number -> routes right after it
     at: list[tuple[int, int]] = []  # per barrier: (position: before ops[p], its number)
-    for hi, lo, routes in sorted(needs, key=lambda n: n[0]):
+    for hi, lo, routes, count in sorted(needs, key=lambda n: n[0]):
         inside = [k for p, k in at if lo < p <= hi]
-        while len(inside) < 2:
+        while len(inside) < count:
             k = len(at)
             at.append((hi, k))
             inside.append(k)
-        after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
-        moved.setdefault(after, []).extend(routes)
+        if routes:
+            after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
+            moved.setdefault(after, []).extend(routes)
     for route in (r for rs in moved.values() for r in rs):
         route.detach()
     buf = _barrier_setup(block, rows, cols, colors)
