@@ -85,3 +85,25 @@ def test_the_engines_agree_on_the_ordered_program(sim):
     fast = sim.run(_two_senders(sim, first_busy=1, second_busy=400))[1].cycles
     wave = sim.run(_two_senders(sim, first_busy=1, second_busy=400, target=WAVELET))[1].cycles
     assert abs(fast - wave) <= 0.05 * fast
+
+
+@pytest.mark.parametrize("target", [None, WAVELET])
+def test_an_exchange_phase_while_a_message_waits_on_its_color_is_a_routing_error(sim, target):
+    # PE (0, 0) sends `m` to PE (0, 1) on color 0, then an exchange phase on color 0 (the same
+    # rules) sends (0, 1) half of `s`, and only then does (0, 1) receive `m`: its queue holds
+    # `m` first, so the phase would take it
+    b = sim.Body()
+    b.alloc("s", (0, 0, 1, 1), 8)
+    b.alloc("d", (0, 0, 1, 2), 4)
+    b.alloc("m", (0, 0, 1, 2), 4)
+    b.op(sim.route(0, (0, 0, 1, 1), "ramp", ("east",)))
+    b.op(sim.route(0, (0, 1, 1, 1), "west", ("ramp",)))
+    b.op(f"pe.fill %s {{value = 1.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('s')}")
+    b.op(f"pe.fill %m {{value = 2.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('m')}")
+    b.op(f"pe.send %m {{color = 0 : i64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('m')}")
+    phases = sim.exchange(b, "d", "s", ((8,), (1, 1), ("",)), ((8,), (1, 2), ("c",)))
+    assert phases == 1
+    b.op(f"pe.recv %m {{color = 0 : i64, pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('m')}")
+    text = sim.program(b.text(), **({"target": target} if target else {}))
+    with pytest.raises(RoutingError, match=r"PE \(0, 1\)"):
+        sim.run(text)
