@@ -129,3 +129,35 @@ def test_a_shared_receiver_without_barrier_colors_is_an_error():
 
     with pytest.raises(ColorAllocationError, match="needs 2 more colors"):
         _allocated(", num_colors = 2", more=MULTICASTS)
+
+
+REPEAT = """builtin.module attributes {pf.target = #pf.target<"small", num_colors = 1>} {
+  func.func @main() {
+    %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 1, 2>} : !pe.buf<4xf32>
+    pe.route ramp -> [east] {color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route west -> [ramp] {color = 7 : i64, pes = array<i64: 0, 1, 1, 1>}
+    pe.send %a {color = 7 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
+    pe.recv %a {color = 7 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
+    pe.route ramp -> [east] {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.route west -> [ramp] {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>}
+    pe.send %a {color = 12 : i64, pes = array<i64: 0, 0, 1, 1>} : !pe.buf<4xf32>
+    pe.recv %a combine sum {color = 12 : i64, pes = array<i64: 0, 1, 1, 1>} : !pe.buf<4xf32>
+    func.return
+  }
+}"""
+
+
+def test_a_channel_repeating_the_rules_of_its_color_may_reuse_it():
+    # one color: channel 12 delivers to PE (0, 1) as 7 did, from the same sender along the
+    # same path (rules that merge nowhere): its message follows 7's, no barrier needed
+    from xdsl.context import Context
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+    from pyflame.passes.allocate_colors import AllocateColorsPass
+
+    module = Parser(make_context(), REPEAT).parse_module()
+    AllocateColorsPass().apply(Context(), module)
+    text = str(module)
+    assert "color = 12" not in text and '"barrier"' not in text
+    assert text.count("pe.route") == 2  # the repeated rules are dropped
