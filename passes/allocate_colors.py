@@ -2,7 +2,13 @@
 switch with the traffic around it.
 
 A channel is live from its first to its last op (routes, sends, receives, exchanges, and the
-waits of its asynchronous transfers). Channels whose lives do not overlap may share a color.
+waits of its asynchronous transfers). Channels whose lives do not overlap may share a color,
+but not PEs they deliver to: PEs advance on their own clocks, so a sender idle during the
+earlier channel runs ahead into the later one, and a PE that receives on the color from both
+takes the messages in arrival order (the wrong one first). A channel so reuses a color only if
+none of its receivers received on it since the color's last barriers, or if every channel since
+set exactly its rules and they merge nowhere (each receiver has one sender, whose messages
+follow each other along one path); otherwise barriers order it like a switch (below).
 More channels live at once than the target has colors is a `ColorAllocationError` naming the op
 where it happens.
 
@@ -12,7 +18,8 @@ earlier channel left on a color could misroute the earlier channel's last wavele
 passing a router whose PE ran ahead) or have its own first wavelets routed by the old rule (a
 router whose PE is late). So a channel takes, in this order of preference, a free color whose
 routers hold no rule that disagrees with its own (a fresh color, or one whose earlier rules
-agree: nothing is switched), and only when there is none, a free color whose rules it replaces,
+agree: nothing is switched) that it may reuse (above), and only when there is none, a free
+color whose rules it replaces or whose receivers it shares,
 with a *barrier* over all the program's PEs before its routes (every earlier transfer has
 arrived, so has passed every router) and another after them (every router has switched before
 anyone sends). A barrier is a chain sum of one word along each row, then down the last column,
@@ -53,6 +60,9 @@ if TYPE_CHECKING:
 #: colors kept for barriers when a program has to switch routes
 BARRIER_COLORS = 2
 _PORTS = list(Port)
+_RAMP_BIT = 1 << _PORTS.index(Port.RAMP)
+#: set bits of each output mask
+_POPCOUNT = [bin(m).count("1") for m in range(1 << len(_PORTS))]
 
 
 def _mask(ports: Sequence[Port]) -> int:
@@ -111,8 +121,14 @@ class _Rules:
     def __init__(self, rows: int, cols: int, cells: dict[int, tuple[np.ndarray, np.ndarray]]):
         self.rows, self.cols = rows, cols
         self.tables: dict[int, np.ndarray] = {}
+        #: per color: the PEs that received on it since its last ordering
+        self.heard: dict[int, np.ndarray] = {}
+        #: per color: the rules every channel since its last ordering set (None: they differ)
+        self.repeated: dict[int, bytes | None] = {}
         #: per channel, shared between allocations of one function
         self._cells = cells
+        self._heard: dict[int, np.ndarray] = {}
+        self._signature: dict[int, bytes] = {}
 
     def cells(self, channel: int, routes: list[pe.RouteOp]) -> tuple[np.ndarray, np.ndarray]:
         """The (router, port) cells a channel's routes set, as flat table indices, and the mask
@@ -145,6 +161,52 @@ class _Rules:
         self._cells[channel] = out
         return out
 
+    def receivers(self, channel: int, routes: list[pe.RouteOp]) -> np.ndarray:
+        """The routers (flat) whose rules of the channel deliver to their own PE."""
+        hit = self._heard.get(channel)
+        if hit is not None:
+            return hit
+        import numpy as np
+
+        idx, masks = self.cells(channel, routes)
+        ports = len(_PORTS)
+        out = np.unique(idx[(masks.astype(np.int64) & _RAMP_BIT) != 0] // ports)
+        self._heard[channel] = out
+        return out
+
+    def signature(self, channel: int, routes: list[pe.RouteOp]) -> bytes:
+        """The channel's rules as a set of (cell, mask), in a comparable form."""
+        hit = self._signature.get(channel)
+        if hit is not None:
+            return hit
+        import numpy as np
+
+        idx, masks = self.cells(channel, routes)
+        pairs = np.unique(idx * 256 + masks.astype(np.int64))
+        # merges: a router feeding one output from two input ports (then a receiver may be
+        # reached from two senders, whose messages can overtake each other's)
+        ports, pop = len(_PORTS), np.array(_POPCOUNT)
+        router, m = pairs // 256 // ports, pairs % 256
+        starts = np.flatnonzero(np.r_[True, router[1:] != router[:-1]]) if router.size else router
+        merges = router.size > 0 and bool(
+            (np.add.reduceat(pop[m], starts) != pop[np.bitwise_or.reduceat(m, starts)]).any()
+        )
+        out = self._signature[channel] = b"merges" if merges else pairs.tobytes()
+        return out
+
+    def hears(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether the channel delivers to a PE that received on `color` since the color's
+        last ordering (the start, or the barriers of a switch)."""
+        heard = self.heard.get(color)
+        return heard is not None and bool(heard[self.receivers(channel, routes)].any())
+
+    def repeats(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+        """Whether every channel on `color` since its last ordering had exactly this channel's
+        rules, and they merge nowhere: each receiver then has one sender, whose new message
+        follows its earlier one along the same path through every queue (no race)."""
+        sig = self.signature(channel, routes)
+        return sig != b"merges" and self.repeated.get(color) == sig
+
     def agree(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
         """Whether the channel's routes change no rule that `color` holds (a router without one
         is free)."""
@@ -155,7 +217,9 @@ class _Rules:
         held = t[idx]
         return bool(((held < 0) | (held == masks)).all())
 
-    def set(self, color: int, channel: int, routes: list[pe.RouteOp]) -> None:
+    def set(self, color: int, channel: int, routes: list[pe.RouteOp], ordered: bool) -> None:
+        """The channel takes `color`; `ordered`: barriers separate it from the color's earlier
+        traffic."""
         import numpy as np
 
         t = self.tables.get(color)
@@ -163,6 +227,14 @@ class _Rules:
             t = self.tables[color] = np.full(self.rows * self.cols * len(_PORTS), -1, np.int8)
         idx, masks = self.cells(channel, routes)
         t[idx] = masks
+        heard = self.heard.get(color)
+        sig = self.signature(channel, routes)
+        if heard is None or ordered:
+            heard = self.heard[color] = np.zeros(self.rows * self.cols, dtype=bool)
+            self.repeated[color] = sig
+        elif self.repeated.get(color) != sig:
+            self.repeated[color] = None
+        heard[self.receivers(channel, routes)] = True
 
 
 def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
@@ -172,7 +244,9 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
     rows = max((r[0] + r[2] for op in pe_ops for r in _extent(op)), default=0)
     cols = max((r[1] + r[3] for op in pe_ops for r in _extent(op)), default=0)
     cells: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    mapping, switching = _assign(channels, ops, target, rows, cols, target.num_colors, cells)
+    mapping, switching, ordered_only = _assign(
+        channels, ops, target, rows, cols, target.num_colors, cells
+    )
     barrier_colors: tuple[int, int] | None = None
     if switching and rows * cols > 1:
         if target.num_colors <= BARRIER_COLORS:
@@ -182,19 +256,20 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
             colors = _ranges(list(range(target.num_colors)))
             raise ColorAllocationError(
                 f"{where}: these routes ({_pes_of(first_route)}) replace rules an earlier "
-                f"transfer left on every free color (color{'s' * (target.num_colors > 1)} "
+                "transfer left on every free color, or deliver to PEs it delivered to "
+                f"(color{'s' * (target.num_colors > 1)} "
                 f"{colors}, last used by {_op_place(ops[lo])}), and ordering the switch with "
                 f"that traffic needs {BARRIER_COLORS} more colors than {target.name}'s "
                 f"{target.num_colors}"
             )
         usable = target.num_colors - BARRIER_COLORS
-        mapping, switching = _assign(channels, ops, target, rows, cols, usable, cells)
+        mapping, switching, ordered_only = _assign(channels, ops, target, rows, cols, usable, cells)
         barrier_colors = (usable, usable + 1)
     for op in fn.body.block.walk():
         if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
             op.set_color(mapping[op.color_id])
     if barrier_colors is not None and switching:
-        _insert_barriers(fn, ops, channels, switching, barrier_colors, rows, cols)
+        _insert_barriers(fn, ops, channels, switching, ordered_only, barrier_colors, rows, cols)
     drop_redundant_routes(fn)
     return mapping
 
@@ -207,14 +282,16 @@ def _assign(
     cols: int,
     colors: int,
     cells: dict[int, tuple[np.ndarray, np.ndarray]],
-) -> tuple[dict[int, int], dict[int, int]]:
-    """Colors for the channels (first use first) out of `colors`, and the channels that switch
-    rules (no free color agrees with their routes), each with the index of the last op of its
-    color's previous channel."""
+) -> tuple[dict[int, int], dict[int, int], set[int]]:
+    """Colors for the channels (first use first) out of `colors`; the channels that barriers
+    must order (no free color both agrees with their routes and may be reused), each with the
+    index of the last op of its color's previous channel; and those of them whose rules agree
+    (ordered, not switched)."""
     rules = _Rules(rows, cols, cells)
     mapping: dict[int, int] = {}
     busy_until: dict[int, int] = {}  # physical color -> index of its channel's last use
     switching: dict[int, int] = {}  # switching channel -> last use of its color before it
+    ordered_only: set[int] = set()  # of those, the channels whose rules agree (no switch)
     for channel in sorted(channels, key=lambda ch: channels[ch].first):
         ch = channels[channel]
         free = [c for c in range(colors) if busy_until.get(c, -1) < ch.first]
@@ -232,17 +309,25 @@ def _assign(
                 f" ({_in_use(channels, mapping, busy_until, ops, ch)})"
             )
         agreeing = [c for c in free if rules.agree(c, channel, ch.routes)]
-        if agreeing:
-            color = agreeing[0]
+        # first a color none of whose receivers since its last ordering is one of ours (a
+        # fresh one), then one that repeats the same rules (messages queued behind others of
+        # their color share its queues; the fast engine gives each the whole path)
+        safe = [c for c in agreeing if not rules.hears(c, channel, ch.routes)]
+        safe = safe or [c for c in agreeing if rules.repeats(c, channel, ch.routes)]
+        if safe:
+            color = safe[0]
         else:
-            # the color free the longest: the barriers that order the switch may sit anywhere
-            # after its last use, so few barriers serve many switches
-            color = min(free, key=lambda c: busy_until.get(c, -1))
+            # the color free the longest (an agreeing one first: it needs one barrier, not
+            # two, and its routes stay where they are): the barriers may sit anywhere after its
+            # last use, so few barriers serve many channels
+            color = min(free, key=lambda c: (c not in agreeing, busy_until.get(c, -1)))
             switching[channel] = busy_until[color]
-        rules.set(color, channel, ch.routes)
+            if color in agreeing:
+                ordered_only.add(channel)
+        rules.set(color, channel, ch.routes, ordered=not safe)
         mapping[channel] = color
         busy_until[color] = ch.last
-    return mapping, switching
+    return mapping, switching, ordered_only
 
 
 def _in_use(
@@ -299,6 +384,7 @@ def _insert_barriers(
     ops: list[Operation],
     channels: dict[int, _Channel],
     switching: dict[int, int],
+    ordered_only: set[int],
     colors: tuple[int, int],
     rows: int,
     cols: int,
@@ -307,26 +393,30 @@ def _insert_barriers(
     previous channel (`lo`), then its routes, then a barrier before its first transfer (`hi`).
     Its routes may move anywhere in between (nothing else uses its color there), so barriers
     are placed greedily, latest first, and shared: each channel, by increasing `hi`, reuses the
-    barriers already in (lo, hi] and adds what it lacks at `hi`."""
+    barriers already in (lo, hi] and adds what it lacks at `hi`. A channel whose rules agree
+    (`ordered_only`: it shares receivers, switches nothing) needs one barrier in (lo, hi], and
+    its routes stay (they set only rules no earlier traffic of the color used)."""
     block = fn.body.block
     needs = []
     for channel, lo in switching.items():
         ch = channels[channel]
-        units = list(dict.fromkeys(_route_unit(r) for r in ch.routes))
+        only = channel in ordered_only
+        units = [] if only else list(dict.fromkeys(_route_unit(r) for r in ch.routes))
         # the first op after its routes that sets no routes (no barrier anchors on a route,
         # which may move)
         hi = next(i for i in range(ch.first, len(ops)) if not _sets_routes_only(ops[i]))
-        needs.append((hi, lo, units))
+        needs.append((hi, lo, units, 1 if only else 2))
     moved: dict[int, list[Operation]] = {}  # barrier number -> routes right after it
     at: list[tuple[int, int]] = []  # per barrier: (position: before ops[p], its number)
-    for hi, lo, routes in sorted(needs, key=lambda n: n[0]):
+    for hi, lo, routes, count in sorted(needs, key=lambda n: n[0]):
         inside = [k for p, k in at if lo < p <= hi]
-        while len(inside) < 2:
+        while len(inside) < count:
             k = len(at)
             at.append((hi, k))
             inside.append(k)
-        after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
-        moved.setdefault(after, []).extend(routes)
+        if routes:
+            after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
+            moved.setdefault(after, []).extend(routes)
     for route in (r for rs in moved.values() for r in rs):
         route.detach()
     buf = _barrier_setup(block, rows, cols, colors)

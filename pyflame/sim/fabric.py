@@ -463,13 +463,26 @@ class Mailboxes:
         b["tail"] -= head
         head[...] = 0
 
-    def push(self, color: int, dr: np.ndarray, dc: np.ndarray, batch: int, idx: np.ndarray):
-        """Deliver messages (batch, idx[i]) to PEs (dr[i], dc[i]), in the given order."""
+    def push(
+        self,
+        color: int,
+        dr: np.ndarray,
+        dc: np.ndarray,
+        batch: int,
+        idx: np.ndarray,
+        head: np.ndarray | None = None,
+    ):
+        """Deliver messages (batch, idx[i]) to PEs (dr[i], dc[i]): several to one PE in the
+        order their heads arrive (`head`; ties, and without it, in the given order), as the
+        PE's input queue takes them."""
         if dr.size == 0:
             return
         b = self._box(color)
         key = dr * self.C + dc
-        order = np.argsort(key, kind="stable")
+        if head is None:
+            order = np.argsort(key, kind="stable")
+        else:
+            order = np.lexsort((head, key))  # stable: ties keep the given order
         key, dr, dc, idx = key[order], dr[order], dc[order], idx[order]
         new = np.r_[True, key[1:] != key[:-1]]
         starts = np.flatnonzero(new)
@@ -498,6 +511,19 @@ class Mailboxes:
             return np.zeros((nr, nc), dtype=bool)
         sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
         return b["tail"][sl] > b["head"][sl]
+
+    def oldest_at(self, color: int, dr: np.ndarray, dc: np.ndarray) -> tuple[int, int, int] | None:
+        """(k, batch, index): the first of PEs (dr[k], dc[k]) with a message waiting on
+        `color`, and that PE's oldest message; None when none has one."""
+        b = self.boxes.get(color)
+        if b is None or dr.size == 0:
+            return None
+        left = b["tail"][dr, dc] > b["head"][dr, dc]
+        if not left.any():
+            return None
+        k = int(np.argmax(left))
+        h = b["head"][dr[k], dc[k]]
+        return k, int(b["batch"][dr[k], dc[k], h]), int(b["index"][dr[k], dc[k], h])
 
     def pop(self, color: int, rect) -> tuple[np.ndarray, np.ndarray]:
         """Take the oldest message of every PE of rect (all must have one)."""

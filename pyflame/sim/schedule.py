@@ -25,6 +25,7 @@ from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError
 from pyflame.core.target import Target
 from pyflame.sim import costs
+from pyflame.sim.arrivals import ArrivalOrder
 from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import Links, Mailboxes, RouteTable
 from pyflame.sim.streams import Completion, InFlight, Stream, Streams
@@ -178,6 +179,9 @@ class Schedule:
         self.routes = RouteTable(rows, cols, t.fabric_rows, t.fabric_cols)
         self.links = Links(rows, cols, t)
         self.mail = Mailboxes(rows, cols)
+        #: per (PE, color): the latest head posted there (messages must arrive in the order
+        #: they are matched)
+        self.arrivals = ArrivalOrder(rows, cols)
         #: when each PE's output and input ramp are next free (one stream each at a time)
         self.out_free = np.zeros((rows, cols), dtype=np.int64)
         self.in_free = np.zeros((rows, cols), dtype=np.int64)

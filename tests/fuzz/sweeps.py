@@ -5,6 +5,7 @@
     python -m tests.fuzz.sweeps fused --seed 1 --cases 400        # elementwise chains, dtypes
     python -m tests.fuzz.sweeps matmul --seed 1 --cases 80 --algorithm summa25d
     python -m tests.fuzz.sweeps collectives --seed 1 --cases 150 --algorithm ktree
+    python -m tests.fuzz.sweeps chains --seed 1 --cases 40 --algorithm meshgemm  # both engines
 
 - setitem: x of 1-3 dims (sizes 1-5, f32/i32/bool/f16) in a random layout (grids, replicated,
   partitions, a grid off PE (0, 0)), keys mixing ints, slices with steps, `...`, 0-d and 1-D
@@ -17,6 +18,11 @@
   mesh algorithm forced (`--algorithm`: summa25d, summa, cannon, meshgemm), m, k, n in 1-69,
   square grids of 2-8 that do not divide them, at PE (0, 0) or elsewhere, f32/f16, one case
   in ten on the wavelet engine.
+- chains (session 10): chains of 2-4 products (some with a transposed operand), perhaps then a
+  sum over a dim, each input hinted on a g x g grid (2-8) at its own origin inside 16 x 16 PEs,
+  the algorithm forced (`--algorithm`: a matmul one, default summa, or a collective one), run
+  on BOTH engines: the same outputs (to round-off), numpy's values, cycles within 5%. Found
+  the color-reuse race (benchmarks/RESULTS.md, "Color reuse race (session 10)").
 - collectives: sum/max/min/mean over dims (0,), (1,), (0, 1) of [r, c] on grids of 1-13 a
   side (odd ones), at PE (0, 0) or elsewhere, f32/f16/i32, the collective algorithm forced on
   every mesh.reduce and mesh.allreduce, one case in seven on the wavelet engine.
@@ -496,19 +502,134 @@ def collectives_case(seed: int, index: int, algorithm: str) -> tuple[str, str]:
     return "ok", what
 
 
+# --------------------------------------------------------------------------- both engines
+
+MATMUL_ALGORITHMS = ("summa", "summa25d", "meshgemm", "cannon")
+
+
+def _both_engines(outputs_of: Callable[[], list], force: Callable) -> tuple[Any, Any]:
+    """Trace on the small target, lower to mesh, `force(module)`, lower to pe, then run the
+    one pe module on the fast and on the wavelet engine: (outputs, report) or the exception,
+    per engine."""
+    from xdsl.parser import Parser
+
+    from pyflame import compiler, trace
+    from pyflame.core.target import TARGET_ATTR
+    from pyflame.sim.planner import compile_plan
+
+    target = pf.sim.SMALL
+    with pf.target(target), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # layout-hint advice
+        tr = trace.trace(outputs_of(), target)
+        module = tr.module()
+        compiler.lower(module, "mesh")
+        force(module)
+        compiler.lower(module, "pe")
+        args = list(tr.inputs())
+    text = str(module)
+    results = []
+    for fidelity in ("fast", "wavelet"):
+        m = Parser(compiler.make_context(), text).parse_module()
+        m.attributes[TARGET_ATTR] = dataclasses.replace(target, fidelity=fidelity).to_attr()
+        try:
+            outs, report = compile_plan(m).run(args)
+            results.append(([np.asarray(o) for o in outs], report.cycles))
+        except Exception as err:  # noqa: BLE001  (reported)
+            results.append(err)
+    return results[0], results[1]
+
+
+def chains_case(seed: int, index: int, algorithm: str) -> tuple[str, str]:
+    """A chain of 2-4 products (some with a transposed operand), perhaps then a sum over a dim,
+    its inputs hinted on g x g grids (2-8) at their own origins inside 16 x 16 PEs (the
+    wavelet engine's limit), the algorithm forced (a matmul one on every mesh.matmul, or a
+    collective one on every mesh.reduce / allreduce), run on both engines: the same outputs
+    (to round-off), numpy's values, cycles within 5%; an error on either is a failure."""
+    from pyflame.core.collectives import CollectiveAlgorithm
+    from pyflame.dialects import mesh
+    from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+    rng = _rng(seed, index)
+    g = int(rng.integers(2, 9))
+    products = int(rng.integers(2, 5))
+    dims = [int(v) for v in rng.integers(1, 30, products + 2)]
+
+    def origin() -> tuple[int, int]:
+        if rng.random() < 0.3:
+            return (0, 0)
+        return (int(rng.integers(0, 17 - g)), int(rng.integers(0, 17 - g)))
+
+    # op i multiplies the running [dims[0], dims[i]] value by a [dims[i], dims[i+1]] matrix,
+    # some stored transposed (used as `w.T`); the chain may end with a sum over a dim
+    a = rng.standard_normal((dims[0], dims[1])).astype(np.float32)
+    a_at = origin()
+    steps: list[tuple[np.ndarray, bool, tuple[int, int]]] = []
+    want = a.astype(np.float64)
+    for i in range(1, products + 1):
+        w = rng.standard_normal((dims[i], dims[i + 1])).astype(np.float32)
+        t = bool(rng.random() < 0.4)
+        steps.append((w.T.copy() if t else w, t, origin()))
+        want = want @ w.astype(np.float64)
+    tail = str(rng.choice(["none", "sum0", "sum1"]))
+    if tail != "none":
+        want = want.sum(axis=int(tail[-1]))
+
+    def outputs() -> list:
+        x = pf.from_numpy(a, layout=pf.MeshLayout.grid(g, g, at=a_at))
+        for w, t, at in steps:
+            y = pf.from_numpy(w, layout=pf.MeshLayout.grid(g, g, at=at))
+            x = x @ (y.T if t else y)
+        if tail != "none":
+            x = x.sum(int(tail[-1]))
+        return [x]
+
+    def force(module: Any) -> None:
+        if algorithm in MATMUL_ALGORITHMS:
+            set_algorithm(module, algorithm)
+            return
+        attr = mesh.CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
+        for op in module.walk():
+            if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
+                op.properties["algorithm"] = attr
+
+    shapes = " @ ".join(
+        [f"{list(a.shape)} at {a_at}"]
+        + [f"{list(w.shape)}{'.T' * t} at {at}" for w, t, at in steps]
+    )
+    what = f"chains seed {seed} case {index}: {algorithm} {shapes} on {g}x{g}, tail {tail}"
+    fast, wave = _both_engines(outputs, force)
+    if isinstance(fast, Exception) or isinstance(wave, Exception):
+        names = [type(r).__name__ if isinstance(r, Exception) else "ok" for r in (fast, wave)]
+        err = fast if isinstance(fast, Exception) else wave
+        return "loud", f"LOUD {what}: fast {names[0]}, wavelet {names[1]}: {str(err)[:300]}"
+    (f_out,), f_cyc = fast
+    (w_out,), w_cyc = wave
+    # round-off apart: the wavelet engine runs a local op over the PEs that reach it together,
+    # so a product's BLAS calls (and their rounding) can differ from the fast engine's
+    if f_out.shape != w_out.shape or not np.allclose(f_out, w_out, rtol=1e-5, atol=1e-5):
+        return "wrong", f"WRONG {what}: the engines' outputs differ"
+    if abs(w_cyc - f_cyc) > 0.05 * max(f_cyc, 1):
+        return "wrong", f"WRONG {what}: cycles fast {f_cyc}, wavelet {w_cyc}"
+    scale = max(1.0, float(np.abs(want).max()))
+    if f_out.shape != want.shape or not np.allclose(f_out, want, rtol=1e-3, atol=1e-3 * scale):
+        return "wrong", f"WRONG {what}: max error {np.abs(f_out - want).max()}"
+    return "ok", what
+
+
 SWEEPS: dict[str, Callable[..., tuple[str, str]]] = {
     "setitem": lambda s, i, _: setitem_case(s, i),
     "setitem-grad": lambda s, i, _: setitem_case(s, i, grad=True),
     "fused": lambda s, i, _: fused_case(s, i),
     "matmul": matmul_case,
     "collectives": collectives_case,
+    "chains": chains_case,
 }
 
 
 def sweep(name: str, seed: int, cases: int, start: int = 0, algorithm: str = "") -> Outcome:
     """Run cases start..start+cases-1 of sweep `name`, printing failures as they come."""
     case = SWEEPS[name]
-    default = {"matmul": "summa25d", "collectives": "ktree"}.get(name, "")
+    default = {"matmul": "summa25d", "collectives": "ktree", "chains": "summa"}.get(name, "")
     out = Outcome()
     for index in range(start, start + cases):
         verdict, text = case(seed, index, algorithm or default)

@@ -119,7 +119,9 @@ def test_nothing_fits_is_a_color_error_naming_the_line_the_pes_and_the_colors_in
     # one color: every later transfer switches its routes, with no colors left for barriers
     assert "these routes (PEs (" in message
     assert re.search(
-        r"every free color \(color 0, last used by \S*test_choose_collectives", message
+        r"every free color, or deliver to PEs it delivered to \(color 0, last used by "
+        r"\S*test_choose_collectives",
+        message,
     )
     assert "chain everywhere included" in message
 

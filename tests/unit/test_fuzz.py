@@ -47,7 +47,14 @@ def test_random_program_in_mode(mode, index):
 
 
 #: the targeted sweeps' fast slice (tests/fuzz/sweeps.py): cases per sweep, seed FAST_SEED
-FAST_SWEEPS = {"setitem": 16, "setitem-grad": 10, "fused": 16, "matmul": 4, "collectives": 6}
+FAST_SWEEPS = {
+    "setitem": 16,
+    "setitem-grad": 10,
+    "fused": 16,
+    "matmul": 4,
+    "collectives": 6,
+    "chains": 2,
+}
 
 
 @pytest.mark.parametrize("name", FAST_SWEEPS)

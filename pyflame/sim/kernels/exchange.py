@@ -106,6 +106,7 @@ def _network_phase(
     sr, sc, dr, dc = (msgs[:, j] for j in range(4))
     tr = s.routes.trace(color, sr + r0, sc + c0, it.what)
     _check_deliveries(it, color, k, tr, sr + r0, sc + c0, dr + r0, dc + c0)
+    _check_nothing_waiting(s, it, color, k, tr, sr + r0, sc + c0)
     # which dst elements each message carries
     gr, gc = plan.has_src.shape[:2]
     (ar, ac), (br, bc) = plan.src_at, plan.dst_at
@@ -130,6 +131,9 @@ def _network_phase(
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
     cyc = costs.stream_cycles(t, w)
+    lat = s.links.latency(tr.d_h)
+    d = tr.d_src
+    s.arrivals.post(color, it.what, tr.d_r, tr.d_c, asr[d], asc[d], ready[d] + lat, start[d] + lat)
     s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
     s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
     s.busy[asr, asc] += cyc
@@ -166,3 +170,22 @@ def _check_deliveries(it, color, k, tr, sr, sc, dr, dc) -> None:
             f"{it.what}: the message of exchange phase {k} from {pe_str(sr[i], sc[i])} to "
             f"{pe_str(dr[i], dc[i])} on color {color} is delivered {int(count[i])} times"
         )
+
+
+def _check_nothing_waiting(s: Schedule, it: Item, color: int, k: int, tr, sr, sc) -> None:
+    """A destination's input queue on the color holds no message of an earlier send that a
+    later receive takes: the phase's receive would take that one first."""
+    hit = s.mail.oldest_at(color, tr.d_r, tr.d_c)
+    if hit is None:
+        return
+    j, bid, idx = hit
+    batch = s.batches[bid]
+    i = int(tr.d_src[j])
+    fr, fc = batch.rect[0] + int(batch.src_lr[idx]), batch.rect[1] + int(batch.src_lc[idx])
+    raise RoutingError(
+        f"{it.what}: {pe_str(tr.d_r[j], tr.d_c[j])} receives on color {color} the message of "
+        f"exchange phase {k} from {pe_str(sr[i], sc[i])} while the message of {batch.what} from "
+        f"{pe_str(fr, fc)} still waits there for a later receive: it would take that one "
+        "first (a race between two transfers on one color; order them or give them "
+        "different colors)"
+    )

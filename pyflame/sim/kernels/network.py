@@ -111,6 +111,8 @@ def _open_stream(
         comp.busy[...] = cyc + issue
     lat = s.links.latency(tr.d_h)
     cap = costs.path_capacity_wavelets(s.target, tr.d_h)
+    d = tr.d_src
+    s.arrivals.post(color, it.what, tr.d_r, tr.d_c, sr[d], sc[d], ready[d] + lat, start[d] + lat)
     stream = s.streams.open(
         comp, start, cyc, tr.d_src, lat, cap, feeds=feeds, stage=s.target.ce_forward_cycles
     )
@@ -119,7 +121,7 @@ def _open_stream(
         return
     bid = len(s.batches)
     s.batches.append(Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], stream, n))
-    s.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64))
+    s.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64), start[d] + lat)
     sl, i = b.sub(it.rect), b.index
 
     def step(V, F, A, O):

@@ -5,7 +5,7 @@
 // traffic needs two colors for barriers besides the one it uses. Refused, naming its routes,
 // their PEs, the colors and the op that last used them.
 
-// CHECK:      error: net.py:12: these routes (PEs (0, 0)..(0, 0)) replace rules an earlier transfer left on every free color (colors 0-1, last used by pe.send (PEs (0, 0)..(0, 0))), and ordering the switch with that traffic needs 2 more colors than small's 2
+// CHECK:      error: net.py:12: these routes (PEs (0, 0)..(0, 0)) replace rules an earlier transfer left on every free color, or deliver to PEs it delivered to (colors 0-1, last used by pe.send (PEs (0, 0)..(0, 0))), and ordering the switch with that traffic needs 2 more colors than small's 2
 // CHECK-NOT:  Traceback
 // CHECK:      exit status: 1
 builtin.module attributes {pf.target = #pf.target<"small", num_colors = 2>} {

@@ -196,15 +196,16 @@ def test_two_messages_queue_in_order(sim):
 
 
 def _converge(sim, both: bool, w: int = 64):
-    """PE (0,0) sends east through (0,1) to (0,2); optionally (0,1) sends to (0,2) too."""
+    """PE (0,0) sends east through (0,1) to (0,2); optionally (0,1) sends to (0,2) too,
+    first (its message arrives first: the other order would be a race, test_arrivals.py)."""
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 3), w)
     b.op(sim.route(0, (0, 0, 1, 2), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, 1, 1), "west", ["east"]))
     b.op(sim.route(0, (0, 2, 1, 1), "west", ["ramp"]))
-    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     if both:
         b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
+    b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
     if both:
         b.op(recv(sim, "a", 0, (0, 2, 1, 1), b.t("a")))
