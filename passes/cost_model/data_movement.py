@@ -31,12 +31,40 @@ from xdsl.ir import Operation
 
 from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
-from pyflame.core.exchange_plan import IndexMap, anchor, exchange_phases, xy_hops
+from pyflame.core.exchange_plan import (
+    ALONG_ROW,
+    Cell,
+    IndexMap,
+    anchor,
+    exchange_phases,
+    xy_legs,
+)
 from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+
+
+def _path_links(
+    links_free: dict[str, np.ndarray], src: Cell, dst: Cell
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The links of the path from `src` to `dst` (`xy_legs`), a leg at a time: views of
+    `links_free` over the leg's links (the router and the direction it sends in), and each
+    link's place on the path (0 for the source's link)."""
+    legs = []
+    k = 0
+    for way, line, start, end, _ in xy_legs(src, dst):
+        free = links_free[way]
+        n = abs(end - start)
+        if ALONG_ROW[way]:
+            view = free[line, start:end] if end > start else free[line, end + 1 : start + 1]
+        else:
+            view = free[start:end, line] if end > start else free[end + 1 : start + 1, line]
+        place = np.arange(k, k + n) if end > start else np.arange(k + n - 1, k - 1, -1)
+        legs.append((view, place))
+        k += n
+    return legs
 
 
 def exchange_clock(
@@ -46,41 +74,29 @@ def exchange_clock(
     index_map: IndexMap,
     elem_bytes: int,
     clock: np.ndarray,
-    links_free: dict[tuple[int, int, str], int],
+    links_free: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, int]:
     """Advance the per-PE `clock` (over both grids' bounding box) by one exchange from layout
     `ds` to `dd`; returns it and the exchange's number of network phases. `links_free`
-    holds when each directed link (router row, col, direction) is next free."""
+    holds, per direction, when the link out of each router (an array like the clock) is
+    next free."""
     plan = exchange_phases(ds, dd, index_map)
     gr, gc = dd.grid
     # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
     # messages at its anchor
     (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
-    local = plan.local.sum(axis=2)
     if plan.has_local_part:
+        local = plan.local.sum(axis=2)
         copy = vector_costs.op_cycles(
             ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
         )[0]
         clock[r0 : r0 + gr, c0 : c0 + gc] += np.where(local > 0, copy, 0)
     if not plan.phases:
         return clock, 0
-    # elements per (source PE, destination PE) message
-    R, C = clock.shape
-    rows = np.broadcast_to(np.arange(gr)[:, None, None] + r0, plan.has_src.shape)
-    cols = np.broadcast_to(np.arange(gc)[None, :, None] + c0, plan.has_src.shape)
-    moved = plan.has_src
-    keys = ((plan.src_row[moved] + ds.origin[0]) * C + plan.src_col[moved] + ds.origin[1]) * (
-        R * C
-    ) + (rows[moved] * C + cols[moved])
-    uniq, counts = np.unique(keys, return_counts=True)
-    elems_of = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
     t = ctx.target
     for phase in plan.phases:
         msgs = [(a + a0, b + a1, c + a0, d + a1) for (a, b), (c, d) in phase.messages]
-        w = [
-            -(-elems_of.get((a * C + b) * (R * C) + c * C + d, 0) * elem_bytes // 4)
-            for a, b, c, d in msgs
-        ]
+        w = [-(-n * elem_bytes // 4) for n in phase.elems]
         begin = clock.copy()
         tail = np.zeros_like(clock)
         ingest = np.zeros_like(clock)
@@ -88,19 +104,18 @@ def exchange_clock(
         # is ready and every link on its path is free for its head
         for i in sorted(range(len(msgs)), key=lambda i: (int(clock[msgs[i][0], msgs[i][1]]), i)):
             a, b, c, d = msgs[i]
-            links = [
-                ((r, col, out), k)
-                for k, (r, col, _, out) in enumerate(xy_hops((a, b), (c, d)))
-                if out != "ramp"
-            ]
-            offset = [t.ramp_latency_cycles + k * t.hop_latency_cycles for _, k in links]
+            legs = _path_links(links_free, (a, b), (c, d))
             start = int(clock[a, b])
-            for (link, _), off in zip(links, offset, strict=True):
-                start = max(start, links_free.get(link, 0) - off)
-            for (link, _), off in zip(links, offset, strict=True):
-                links_free[link] = start + off + w[i]
+            offsets = []
+            for view, place in legs:
+                offset = t.ramp_latency_cycles + place * t.hop_latency_cycles
+                start = max(start, int((view - offset).max()))
+                offsets.append(offset)
+            for (view, _), offset in zip(legs, offsets, strict=True):
+                view[:] = start + offset + w[i]
             clock[a, b] = start + w[i]
-            arrival = start + ctx.latency(len(links)) + w[i]
+            hops = sum(len(place) for _, place in legs)
+            arrival = start + ctx.latency(hops) + w[i]
             tail[c, d] = max(tail[c, d], arrival)
             ingest[c, d] += w[i]
         got = np.zeros(clock.shape, dtype=bool)
@@ -148,7 +163,7 @@ def _exchange_cost_of(
     r0, c0, gr, gc = dd.rect
     clock[r0 : r0 + gr, c0 : c0 + gc] += start
     phases = 0
-    links_free: dict[tuple[int, int, str], int] = {}
+    links_free = {way: np.zeros_like(clock) for way in ALONG_ROW}
     for ds, index_map in moves:
         clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free)
         phases += k
