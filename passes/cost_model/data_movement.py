@@ -119,7 +119,7 @@ def exchange_clock(
             tail[i] = start + ctx.latency(k) + wi
         # per destination: its last message's tail, and every message through its ramp
         got, which = np.unique(dst, return_inverse=True)
-        last = np.full(len(got), np.iinfo(np.int64).min)
+        last = np.zeros(len(got), dtype=np.int64)
         np.maximum.at(last, which, tail)
         ingest = np.bincount(which, weights=w, minlength=len(got)).astype(np.int64)
         flat = clock.reshape(-1)

@@ -369,6 +369,41 @@ class ExchangePlan:
         """Whether the exchange copies within a PE or zeroes dst padding."""
         return bool(self.local.any() or (~self.valid).any())
 
+    def phase_elements(self, k: int) -> np.ndarray:
+        """The dst elements network phase `k` (from 1) carries, as ascending flat indices into
+        the (rows, cols, elems) arrays: found once for every phase (a search of each moved
+        element's message), so a phase costs its own elements, not the exchange's."""
+        if self._by_phase is None:
+            self._by_phase = self._elements_by_phase()
+        order, bounds = self._by_phase
+        return order[bounds[k - 1] : bounds[k]]
+
+    _by_phase: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def _elements_by_phase(self) -> tuple[np.ndarray, np.ndarray]:
+        gr, gc = self.has_src.shape[:2]
+        (ar, ac), (br, bc) = self.src_at, self.dst_at
+        msgs = np.array(
+            [(*s, *d) for phase in self.phases for s, d in phase.messages], dtype=np.int64
+        ).reshape(-1, 4)
+        phase_of = np.repeat(
+            np.arange(len(self.phases)), [len(phase.messages) for phase in self.phases]
+        )
+        moved = np.flatnonzero(self.has_src & ~self.local)
+        rows = moved // (gc * self.has_src.shape[2])
+        cols = moved // self.has_src.shape[2] % gc
+        srows = self.src_row.reshape(-1)[moved] + ar
+        scols = self.src_col.reshape(-1)[moved] + ac
+        wide = int(max(msgs[:, 1].max(initial=0), msgs[:, 3].max(initial=0), gc + bc)) + 1
+        tall = int(max(msgs[:, 0].max(initial=0), msgs[:, 2].max(initial=0), gr + br)) + 1
+        key = ((srows * wide + scols) * tall + rows + br) * wide + cols + bc
+        msg_key = ((msgs[:, 0] * wide + msgs[:, 1]) * tall + msgs[:, 2]) * wide + msgs[:, 3]
+        by_key = np.argsort(msg_key)
+        phase = phase_of[by_key[np.searchsorted(msg_key[by_key], key)]]
+        by_phase = np.argsort(phase, kind="stable")
+        bounds = np.searchsorted(phase[by_phase], np.arange(len(self.phases) + 1))
+        return moved[by_phase], bounds
+
 
 def anchor(ds: Distribution, dd: Distribution) -> Cell:
     """The exchange's first PE on the fabric: per axis the smaller of the two origins."""
