@@ -28,6 +28,7 @@ other. `src_row`/`src_col` stay coordinates in the source grid. Ports are the na
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -354,17 +355,20 @@ class ExchangePlan:
     src_at: Cell = (0, 0)
     dst_at: Cell = (0, 0)
 
-    @property
+    @functools.cached_property
     def local(self) -> np.ndarray:
-        """(rows, cols, elems) mask of the dst elements whose source is on the same PE."""
+        """(rows, cols, elems) mask of the dst elements whose source is on the same PE (read
+        only: kept with the cached plan)."""
         gr, gc = self.has_src.shape[:2]
         (sr, sc), (dr, dc) = self.src_at, self.dst_at
         same = (self.src_row + sr == np.arange(gr)[:, None, None] + dr) & (
             self.src_col + sc == np.arange(gc)[None, :, None] + dc
         )
-        return same & self.has_src
+        same &= self.has_src
+        same.flags.writeable = False
+        return same
 
-    @property
+    @functools.cached_property
     def has_local_part(self) -> bool:
         """Whether the exchange copies within a PE or zeroes dst padding."""
         return bool(self.local.any() or (~self.valid).any())
