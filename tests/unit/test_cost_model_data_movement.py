@@ -17,7 +17,7 @@ from pyflame.passes.cost_model.data_movement import exchange_clock, idle_links
 from pyflame.passes.cost_model.registry import CostContext
 
 
-def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock):
+def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock, busy=None):
     """The replay as it was first written: a dict entry per link, a Python step per hop, the
     elements of each message counted over every element."""
     plan = exchange_phases(ds, dd, None)
@@ -39,7 +39,7 @@ def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock):
     uniq, counts = np.unique(keys, return_counts=True)
     elems_of = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
     t = ctx.target
-    links_free: dict = {}
+    links_free: dict = dict(busy or {})  # (row, col, direction) -> free from
     for phase in plan.phases:
         msgs = [(a + a0, b + a1, c + a0, d + a1) for (a, b), (c, d) in phase.messages]
         w = [
@@ -102,6 +102,34 @@ def test_link_clock_by_legs_is_the_hop_by_hop_replay(shape, src, dst, target):
     assert phases == len(plan.phases)
     np.testing.assert_array_equal(got, expected)
     assert got.max() > start.max()
+
+
+@pytest.mark.parametrize("shape,src,dst", CASES)
+def test_link_clock_waits_for_busy_links_as_the_replay_does(shape, src, dst):
+    """Links still busy with earlier traffic (random links, random times) hold messages back
+    the same way in both (in a single exchange from idle links they seldom bind)."""
+    ds, dd = Distribution(shape, *src), Distribution(shape, *dst)
+    ctx = CostContext(pf.sim.WSE2)
+    hop = ctx.target.hop_latency_cycles
+    rows = max(d.origin[0] + d.grid[0] for d in (ds, dd))
+    cols = max(d.origin[1] + d.grid[1] for d in (ds, dd))
+    rng = np.random.default_rng(rows * cols)
+    links = idle_links((rows, cols), hop)
+    busy = {}
+    skew = {"east": (0, -1), "west": (0, 1), "south": (-1, 0), "north": (1, 0)}
+    for way, (by_row, by_col) in skew.items():
+        for r, c in zip(
+            rng.integers(0, rows, rows * cols), rng.integers(0, cols, rows * cols), strict=True
+        ):
+            free = int(rng.integers(0, 6000))
+            busy[(int(r), int(c), way)] = free
+            links[way][r, c] = free + hop * (by_row * r + by_col * c)
+    start = np.zeros((rows, cols), dtype=np.int64)
+    expected = hop_by_hop_clock(ctx, ds, dd, 4, start.copy(), busy)
+    got, _ = exchange_clock(ctx, ds, dd, None, 4, start.copy(), links)
+    np.testing.assert_array_equal(got, expected)
+    idle = hop_by_hop_clock(ctx, ds, dd, 4, start.copy())
+    assert (expected != idle).any()  # the busy links held something back
 
 
 def test_idle_links_are_free_at_zero():
