@@ -64,7 +64,9 @@ LOWERINGS: dict[type[Operation], Callable] = {
 }
 
 
-def lower_function(fn: func.FuncOp, target: Target) -> None:
+def lower_function(fn: func.FuncOp, target: Target, exchange_routes: bool = True) -> None:
+    """Lower `fn`'s mesh ops to pe; without `exchange_routes`, exchanges state no routes (for
+    passes that only ask about SRAM)."""
     block = fn.body.block
     missing = [
         op for op in block.ops if type(op) not in LOWERINGS and not isinstance(op, func.ReturnOp)
@@ -74,6 +76,7 @@ def lower_function(fn: func.FuncOp, target: Target) -> None:
             "ops with no pe lowering: " + ", ".join(sorted({op.name for op in missing}))
         )
     lw = PELowering(target, block)
+    lw.exchange_routes = exchange_routes
     # double-buffered SUMMA multicasts on four channels at once (a row and a column channel per
     # parity); a target with fewer colors keeps the single-buffered form's two
     if target.num_colors >= matmul.DOUBLE_BUFFERED_SUMMA_CHANNELS:

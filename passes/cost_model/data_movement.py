@@ -31,12 +31,36 @@ from xdsl.ir import Operation
 
 from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
-from pyflame.core.exchange_plan import IndexMap, anchor, exchange_phases, xy_hops
+from pyflame.core.exchange_plan import (
+    ALONG_ROW,
+    IndexMap,
+    anchor,
+    exchange_phases,
+    xy_legs,
+)
 from pyflame.core.target import Target
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.passes.cost_model.registry import Cost, CostContext, cost_rule
+
+#: per direction of travel, how a link's position along its line skews when it is free
+#: (`idle_links`): +1 where the path's hop count grows with the position
+_SKEW = {"east": 1, "west": -1, "south": 1, "north": -1}
+
+
+def idle_links(shape: tuple[int, int], hop: int) -> dict[str, np.ndarray]:
+    """When the link out of each router toward each direction is next free, over a fabric
+    box of `shape`, all free at 0. Stored skewed by the hop latency along the direction of
+    travel (free - skew * hop * position), so that the head of a message, which reaches the
+    k-th link of a leg k hops after its first, finds the leg's links free when it starts at
+    max over the leg of the stored values (plus a constant), and leaves them all one value."""
+    rows = np.arange(shape[0], dtype=np.int64)[:, None]
+    cols = np.arange(shape[1], dtype=np.int64)[None, :]
+    return {
+        way: np.broadcast_to(-_SKEW[way] * hop * (cols if ALONG_ROW[way] else rows), shape).copy()
+        for way in _SKEW
+    }
 
 
 def exchange_clock(
@@ -46,68 +70,63 @@ def exchange_clock(
     index_map: IndexMap,
     elem_bytes: int,
     clock: np.ndarray,
-    links_free: dict[tuple[int, int, str], int],
+    links_free: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, int]:
     """Advance the per-PE `clock` (over both grids' bounding box) by one exchange from layout
     `ds` to `dd`; returns it and the exchange's number of network phases. `links_free`
-    holds when each directed link (router row, col, direction) is next free."""
+    holds when each link is next free (`idle_links`)."""
     plan = exchange_phases(ds, dd, index_map)
     gr, gc = dd.grid
     # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
     # messages at its anchor
     (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
-    local = plan.local.sum(axis=2)
     if plan.has_local_part:
+        local = plan.local.sum(axis=2)
         copy = vector_costs.op_cycles(
             ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
         )[0]
         clock[r0 : r0 + gr, c0 : c0 + gc] += np.where(local > 0, copy, 0)
     if not plan.phases:
         return clock, 0
-    # elements per (source PE, destination PE) message
-    R, C = clock.shape
-    rows = np.broadcast_to(np.arange(gr)[:, None, None] + r0, plan.has_src.shape)
-    cols = np.broadcast_to(np.arange(gc)[None, :, None] + c0, plan.has_src.shape)
-    moved = plan.has_src
-    keys = ((plan.src_row[moved] + ds.origin[0]) * C + plan.src_col[moved] + ds.origin[1]) * (
-        R * C
-    ) + (rows[moved] * C + cols[moved])
-    uniq, counts = np.unique(keys, return_counts=True)
-    elems_of = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
-    t = ctx.target
+    ramp, hop = ctx.target.ramp_latency_cycles, ctx.target.hop_latency_cycles
     for phase in plan.phases:
-        msgs = [(a + a0, b + a1, c + a0, d + a1) for (a, b), (c, d) in phase.messages]
-        w = [
-            -(-elems_of.get((a * C + b) * (R * C) + c * C + d, 0) * elem_bytes // 4)
-            for a, b, c, d in msgs
-        ]
-        begin = clock.copy()
-        tail = np.zeros_like(clock)
-        ingest = np.zeros_like(clock)
+        m = np.array([(a, b, c, d) for (a, b), (c, d) in phase.messages], dtype=np.int64)
+        m += (a0, a1, a0, a1)
+        w = (np.asarray(phase.elems, dtype=np.int64) * elem_bytes + 3) // 4
+        dst = m[:, 2] * clock.shape[1] + m[:, 3]
+        begin = clock.reshape(-1)[dst]
+        tail = np.zeros(len(m), dtype=np.int64)
         # one message after the other, earliest-ready first: a message starts when its source
         # is ready and every link on its path is free for its head
-        for i in sorted(range(len(msgs)), key=lambda i: (int(clock[msgs[i][0], msgs[i][1]]), i)):
-            a, b, c, d = msgs[i]
-            links = [
-                ((r, col, out), k)
-                for k, (r, col, _, out) in enumerate(xy_hops((a, b), (c, d)))
-                if out != "ramp"
-            ]
-            offset = [t.ramp_latency_cycles + k * t.hop_latency_cycles for _, k in links]
+        for i in np.argsort(clock[m[:, 0], m[:, 1]], kind="stable").tolist():
+            a, b, c, d = m[i].tolist()
+            wi = int(w[i])
             start = int(clock[a, b])
-            for (link, _), off in zip(links, offset, strict=True):
-                start = max(start, links_free.get(link, 0) - off)
-            for (link, _), off in zip(links, offset, strict=True):
-                links_free[link] = start + off + w[i]
-            clock[a, b] = start + w[i]
-            arrival = start + ctx.latency(len(links)) + w[i]
-            tail[c, d] = max(tail[c, d], arrival)
-            ingest[c, d] += w[i]
-        got = np.zeros(clock.shape, dtype=bool)
-        for _, _, c, d in msgs:
-            got[c, d] = True
-        done = np.maximum(tail, begin + ingest)
-        clock[got] = np.maximum(clock[got], done[got]) + ctx.wake
+            legs = []
+            k = 0  # hops before the leg
+            for way, line, first, end, _ in xy_legs((a, b), (c, d)):
+                lo, hi = (first, end) if end > first else (end + 1, first + 1)
+                free = links_free[way]
+                view = free[line, lo:hi] if ALONG_ROW[way] else free[lo:hi, line]
+                # stored + base is when link k' of the leg is free for a head starting now
+                base = -ramp - hop * (k - _SKEW[way] * first)
+                start = max(start, int(view.max()) + base)
+                legs.append((view, base))
+                k += abs(end - first)
+            for view, base in legs:
+                view[:] = start + wi - base
+            clock[a, b] = start + wi
+            tail[i] = start + ctx.latency(k) + wi
+        # per destination: its last message's tail, and every message through its ramp
+        got, which = np.unique(dst, return_inverse=True)
+        last = np.zeros(len(got), dtype=np.int64)
+        np.maximum.at(last, which, tail)
+        ingest = np.bincount(which, weights=w, minlength=len(got)).astype(np.int64)
+        flat = clock.reshape(-1)
+        first_begin = np.zeros(len(got), dtype=np.int64)
+        first_begin[which] = begin
+        done = np.maximum(last, first_begin + ingest)
+        flat[got] = np.maximum(flat[got], done) + ctx.wake
     return clock, len(plan.phases)
 
 
@@ -148,7 +167,7 @@ def _exchange_cost_of(
     r0, c0, gr, gc = dd.rect
     clock[r0 : r0 + gr, c0 : c0 + gc] += start
     phases = 0
-    links_free: dict[tuple[int, int, str], int] = {}
+    links_free = idle_links(clock.shape, target.hop_latency_cycles)
     for ds, index_map in moves:
         clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free)
         phases += k

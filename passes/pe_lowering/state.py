@@ -384,6 +384,10 @@ class PELowering:
     #: its tensors' origins. Lowerings build rectangles from (0, 0); lower-mesh-to-pe then moves
     #: what they emitted by the anchor (`shift_rects`)
     anchor: tuple[int, int] = (0, 0)
+    #: whether exchanges state their phases' routes (plan-placement lowers to ask
+    #: allocate-sram about SRAM, which routes do not change: a wafer-wide exchange has
+    #: hundreds of thousands of route rectangles)
+    exchange_routes: bool = True
 
     def rect_of(self, dist: Distribution) -> Rect:
         """`dist`'s grid relative to the anchor (its rectangle once moved by the anchor)."""
@@ -507,7 +511,11 @@ def emit_exchange(
     if plan.has_local_part:
         part(None, None)
     for k, phase in enumerate(plan.phases, start=1):
-        routes = [(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes]
+        routes = (
+            [(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes]
+            if lw.exchange_routes
+            else []
+        )
         part(lw.fresh_channel(routes), k)
 
 

@@ -27,6 +27,8 @@ other. `src_row`/`src_col` stay coordinates in the source grid. Ports are the na
 
 from __future__ import annotations
 
+import bisect
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -133,6 +135,28 @@ def exchange_sources(
 
 # --------------------------------------------------------------------------- phases
 
+#: a straight stretch of a path: (direction it travels, the row or column it runs along, the
+#: position it leaves from, the last position it reaches, the port it leaves that router by).
+#: Positions are columns for a leg along a row (east, west), rows along a column (south, north);
+#: the routers after the first up to the last hold the leg's rules: the direction itself at every
+#: one but the last (straight on), the leg's exit (a turn or the ramp) at the last.
+Leg = tuple[str, int, int, int, str]
+
+ALONG_ROW = {"east": True, "west": True, "south": False, "north": False}
+
+
+def xy_legs(src: Cell, dst: Cell) -> list[Leg]:
+    """The path from `src` to `dst` (along the row first, then the column) as at most two legs;
+    `xy_hops` lists the same rules one router at a time."""
+    (r, c), (dr, dc) = src, dst
+    legs: list[Leg] = []
+    if c != dc:
+        turn = "ramp" if r == dr else ("south" if dr > r else "north")
+        legs.append(("east" if dc > c else "west", r, c, dc, turn))
+    if r != dr:
+        legs.append(("south" if dr > r else "north", dc, r, dr, "ramp"))
+    return legs
+
 
 def xy_hops(src: Cell, dst: Cell) -> list[tuple[int, int, str, str]]:
     """The router rules (row, col, from port, to port) of the path from `src` to `dst`: along
@@ -154,21 +178,15 @@ def xy_hops(src: Cell, dst: Cell) -> list[tuple[int, int, str, str]]:
     return hops
 
 
-def rectangles(cells: set[Cell]) -> list[Rect]:
-    """Cover `cells` exactly with few rectangles: runs along each row, stacked when the runs of
-    consecutive rows match."""
-    by_row: dict[int, list[int]] = {}
-    for r, c in cells:
-        by_row.setdefault(r, []).append(c)
-    runs: dict[int, list[tuple[int, int]]] = {}  # row -> [(first col, cols)]
-    for r, cols in by_row.items():
-        row_runs: list[tuple[int, int]] = []
-        for c in sorted(cols):
-            if row_runs and sum(row_runs[-1]) == c:
-                row_runs[-1] = (row_runs[-1][0], row_runs[-1][1] + 1)
-            else:
-                row_runs.append((c, 1))
-        runs[r] = row_runs
+def _interior(start: int, end: int) -> tuple[int, int]:
+    """The positions strictly between a leg's start and end, as an inclusive (low, high)
+    range, empty (low > high) for a leg of one hop."""
+    return (start + 1, end - 1) if end > start else (end + 1, start - 1)
+
+
+def _stack(runs: dict[int, list[tuple[int, int]]]) -> list[Rect]:
+    """Rectangles from the runs (first col, cols) of each row: a run grows down while the
+    next row has the same run."""
     rects: list[Rect] = []
     open_: dict[tuple[int, int], list[int]] = {}  # run -> [first row, rows]
     for r in sorted(runs):
@@ -186,34 +204,141 @@ def rectangles(cells: set[Cell]) -> list[Rect]:
     return sorted(rects)
 
 
+def _row_runs(spans: list[tuple[int, int, int]]) -> dict[int, list[tuple[int, int]]]:
+    """Per row, the maximal runs (first col, cols) of the union of (row, first, last) spans."""
+    by_row: dict[int, list[tuple[int, int]]] = {}
+    for r, lo, hi in spans:
+        by_row.setdefault(r, []).append((lo, hi))
+    runs: dict[int, list[tuple[int, int]]] = {}
+    for r, spans_r in by_row.items():
+        merged: list[list[int]] = []
+        for lo, hi in sorted(spans_r):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        runs[r] = [(lo, hi - lo + 1) for lo, hi in merged]
+    return runs
+
+
+def rectangles(cells: set[Cell]) -> list[Rect]:
+    """Cover `cells` exactly with few rectangles: runs along each row, stacked when the runs of
+    consecutive rows match."""
+    return _stack(_row_runs([(r, c, c) for r, c in cells]))
+
+
+def _column_rectangles(spans: list[tuple[int, int, int]]) -> list[Rect]:
+    """`rectangles` of the union of (col, first row, last row) spans, without listing their
+    cells: a sweep down the rows, keeping each row's runs of active columns, that changes
+    them only where a span starts or ends."""
+    events: dict[int, list[tuple[int, int]]] = {}
+    for c, lo, hi in spans:
+        events.setdefault(lo, []).append((c, 1))
+        events.setdefault(hi + 1, []).append((c, -1))
+    count: dict[int, int] = {}
+    starts: list[int] = []  # first columns of the current runs, sorted
+    length: dict[int, int] = {}  # current run: first col -> cols
+    ends: dict[int, int] = {}  # current run: last col -> first col
+    opened: dict[tuple[int, int], int] = {}  # run -> the row it has held since
+    rects: list[Rect] = []
+    gone: set[tuple[int, int]] = set()  # runs of the previous row this row changes
+    new: set[tuple[int, int]] = set()  # runs this row makes
+
+    def drop(first: int) -> None:
+        run = (first, length.pop(first))
+        del ends[first + run[1] - 1]
+        starts.pop(bisect.bisect_left(starts, first))
+        if run in new:
+            new.discard(run)
+        else:
+            gone.add(run)
+
+    def put(first: int, cols: int) -> None:
+        length[first] = cols
+        ends[first + cols - 1] = first
+        bisect.insort(starts, first)
+        new.add((first, cols))
+
+    for r in sorted(events):
+        before = {c: count.get(c, 0) > 0 for c, _ in events[r]}
+        for c, delta in events[r]:
+            count[c] = count.get(c, 0) + delta
+        gone.clear()
+        new.clear()
+        for c, was in before.items():
+            now = count[c] > 0
+            if now == was:
+                continue
+            if now:  # c joins the runs ending just before it and starting just after it
+                first, last = c, c
+                if c - 1 in ends:
+                    first = ends[c - 1]
+                    drop(first)
+                if c + 1 in length:
+                    last = c + length[c + 1]
+                    drop(c + 1)
+                put(first, last - first + 1)
+            else:  # c leaves the run holding it, which splits in two
+                first = starts[bisect.bisect_right(starts, c) - 1]
+                last = first + length[first] - 1
+                drop(first)
+                if first < c:
+                    put(first, c - first)
+                if c < last:
+                    put(c + 1, last - c)
+        for run in gone - new:
+            r0 = opened.pop(run)
+            rects.append((r0, run[0], r - r0, run[1]))
+        for run in new - gone:
+            opened[run] = r
+    return sorted(rects)
+
+
 @dataclass
 class Phase:
-    """Messages one color carries at once, and the router rules they need."""
+    """Messages one color carries at once. Their router rules are their paths' legs
+    (`xy_legs`): `routes` states them as rectangles from the legs, `rules` lists them one
+    router at a time (for small phases and tests: a phase of a wafer-wide exchange has
+    hundreds of thousands)."""
 
     messages: list[tuple[Cell, Cell]] = field(default_factory=list)
-    rules: dict[RuleKey, str] = field(default_factory=dict)
+    #: elements each message carries (0 when the plan was made from pairs alone)
+    elems: list[int] = field(default_factory=list)
 
-    def fits(self, src: Cell, hops: list[tuple[int, int, str, str]]) -> bool:
-        if (src[0], src[1], "ramp") in self.rules:
-            return False  # one message per source and color
-        return all(self.rules.get((r, c, p), out) == out for r, c, p, out in hops)
-
-    def add(self, src: Cell, dst: Cell, hops: list[tuple[int, int, str, str]]) -> None:
-        self.messages.append((src, dst))
-        for r, c, p, out in hops:
-            self.rules[(r, c, p)] = out
+    @property
+    def rules(self) -> dict[RuleKey, str]:
+        """(row, col, from port) -> to port, for every router the phase's messages cross."""
+        return {(r, c, p): out for s, d in self.messages for r, c, p, out in xy_hops(s, d)}
 
     @property
     def routes(self) -> list[tuple[Rect, str, str]]:
         """The pe.route ops stating the rules: (rect, from port, to port), rectangles merged."""
-        groups: dict[tuple[str, str], set[Cell]] = {}
-        for (r, c, p), out in self.rules.items():
-            groups.setdefault((p, out), set()).add((r, c))
-        return [
-            (rect, p, out)
-            for (p, out), cells in sorted(groups.items())
-            for rect in rectangles(cells)
-        ]
+        rows: dict[tuple[str, str], list[tuple[int, int, int]]] = {}  # (row, first, last col)
+        cols: dict[tuple[str, str], list[tuple[int, int, int]]] = {}  # (col, first, last row)
+        for (sr, sc), dst in self.messages:
+            legs = xy_legs((sr, sc), dst)
+            rows.setdefault(("ramp", legs[0][0]), []).append((sr, sc, sc))
+            for way, line, start, end, turn in legs:
+                port, lo, hi = ARRIVES_ON[way], *_interior(start, end)
+                if ALONG_ROW[way]:
+                    if lo <= hi:
+                        rows.setdefault((port, way), []).append((line, lo, hi))
+                    rows.setdefault((port, turn), []).append((line, end, end))
+                else:
+                    if lo <= hi:
+                        cols.setdefault((port, way), []).append((line, lo, hi))
+                    rows.setdefault((port, turn), []).append((end, line, line))
+        routes: list[tuple[Rect, str, str]] = []
+        for key in sorted(rows.keys() | cols.keys()):
+            if key in cols:  # (a group is all row legs or all column legs; cells if not)
+                spans = cols[key] + [
+                    (c, r, r) for r, lo, hi in rows.get(key, []) for c in range(lo, hi + 1)
+                ]
+                rects = _column_rectangles(spans)
+            else:
+                rects = _stack(_row_runs(rows[key]))
+            routes += [(rect, *key) for rect in rects]
+        return routes
 
 
 @dataclass
@@ -230,20 +355,58 @@ class ExchangePlan:
     src_at: Cell = (0, 0)
     dst_at: Cell = (0, 0)
 
-    @property
+    @functools.cached_property
     def local(self) -> np.ndarray:
-        """(rows, cols, elems) mask of the dst elements whose source is on the same PE."""
+        """(rows, cols, elems) mask of the dst elements whose source is on the same PE (read
+        only: kept with the cached plan)."""
         gr, gc = self.has_src.shape[:2]
         (sr, sc), (dr, dc) = self.src_at, self.dst_at
         same = (self.src_row + sr == np.arange(gr)[:, None, None] + dr) & (
             self.src_col + sc == np.arange(gc)[None, :, None] + dc
         )
-        return same & self.has_src
+        same &= self.has_src
+        same.flags.writeable = False
+        return same
 
-    @property
+    @functools.cached_property
     def has_local_part(self) -> bool:
         """Whether the exchange copies within a PE or zeroes dst padding."""
         return bool(self.local.any() or (~self.valid).any())
+
+    def phase_elements(self, k: int) -> np.ndarray:
+        """The dst elements network phase `k` (from 1) carries, as ascending flat indices into
+        the (rows, cols, elems) arrays: found once for every phase (a search of each moved
+        element's message), so a phase costs its own elements, not the exchange's."""
+        if self._by_phase is None:
+            self._by_phase = self._elements_by_phase()
+        order, bounds = self._by_phase
+        return order[bounds[k - 1] : bounds[k]]
+
+    _by_phase: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def _elements_by_phase(self) -> tuple[np.ndarray, np.ndarray]:
+        gr, gc = self.has_src.shape[:2]
+        (ar, ac), (br, bc) = self.src_at, self.dst_at
+        msgs = np.array(
+            [(*s, *d) for phase in self.phases for s, d in phase.messages], dtype=np.int64
+        ).reshape(-1, 4)
+        phase_of = np.repeat(
+            np.arange(len(self.phases)), [len(phase.messages) for phase in self.phases]
+        )
+        moved = np.flatnonzero(self.has_src & ~self.local)
+        rows = moved // (gc * self.has_src.shape[2])
+        cols = moved // self.has_src.shape[2] % gc
+        srows = self.src_row.reshape(-1)[moved] + ar
+        scols = self.src_col.reshape(-1)[moved] + ac
+        wide = int(max(msgs[:, 1].max(initial=0), msgs[:, 3].max(initial=0), gc + bc)) + 1
+        tall = int(max(msgs[:, 0].max(initial=0), msgs[:, 2].max(initial=0), gr + br)) + 1
+        key = ((srows * wide + scols) * tall + rows + br) * wide + cols + bc
+        msg_key = ((msgs[:, 0] * wide + msgs[:, 1]) * tall + msgs[:, 2]) * wide + msgs[:, 3]
+        by_key = np.argsort(msg_key)
+        phase = phase_of[by_key[np.searchsorted(msg_key[by_key], key)]]
+        by_phase = np.argsort(phase, kind="stable")
+        bounds = np.searchsorted(phase[by_phase], np.arange(len(self.phases) + 1))
+        return moved[by_phase], bounds
 
 
 def anchor(ds: Distribution, dd: Distribution) -> Cell:
@@ -270,7 +433,7 @@ def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> 
     rows = np.broadcast_to(np.arange(gdr)[:, None, None] + dst_at[0], has_src.shape)[has_src]
     cols = np.broadcast_to(np.arange(gdc)[None, :, None] + dst_at[1], has_src.shape)[has_src]
     srows, scols = src_row[has_src] + src_at[0], src_col[has_src] + src_at[1]
-    phases = pack_phases(message_pairs(srows, scols, rows, cols))
+    phases = pack_phases(*counted_message_pairs(srows, scols, rows, cols))
     for a in (src_row, src_col, se, has_src, valid):
         a.flags.writeable = False
     return ExchangePlan(src_row, src_col, se, has_src, valid, phases, src_at, dst_at)
@@ -279,46 +442,125 @@ def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> 
 def message_pairs(
     srows: np.ndarray, scols: np.ndarray, rows: np.ndarray, cols: np.ndarray
 ) -> list[tuple[int, int, int, int]]:
-    """The distinct (src row, src col, dst row, dst col) of the moved elements, sorted. One
-    int64 key per element (a 1-D sort, not a sort of rows), and runs of equal keys (a dst
-    tile's elements mostly come from one source) dropped before sorting."""
+    """The distinct (src row, src col, dst row, dst col) of the moved elements, sorted."""
+    return counted_message_pairs(srows, scols, rows, cols)[0]
+
+
+def counted_message_pairs(
+    srows: np.ndarray, scols: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+    """`message_pairs`, and how many elements each pair moves. One int64 key per element (a
+    1-D sort, not a sort of rows), and runs of equal keys (a dst tile's elements mostly come
+    from one source) counted and dropped before sorting."""
     if not srows.size:
-        return []
+        return [], []
     wide = int(max(scols.max(), cols.max())) + 1
     tall = int(max(srows.max(), rows.max())) + 1
     keys = ((srows * wide + scols) * tall + rows) * wide + cols
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-    uniq = np.unique(keys)
+    firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    runs = np.diff(np.r_[firsts, keys.size])
+    uniq, which = np.unique(keys[firsts], return_inverse=True)
+    counts = np.bincount(which.reshape(-1), weights=runs, minlength=uniq.size)
     dc, rest = uniq % wide, uniq // wide
     dr, rest = rest % tall, rest // tall
     sc, sr = rest % wide, rest // wide
-    return list(zip(sr.tolist(), sc.tolist(), dr.tolist(), dc.tolist(), strict=True))
+    pairs = list(zip(sr.tolist(), sc.tolist(), dr.tolist(), dc.tolist(), strict=True))
+    return pairs, counts.astype(np.int64).tolist()
 
 
-def pack_phases(pairs: list[tuple[int, int, int, int]]) -> list[Phase]:
-    """Each message into the first phase it fits (`Phase.fits`), in the order given. Which
-    phases a rule key is set in, and set to which port, are bitsets over the phases, so a
-    message finds its phase in one pass over its hops instead of one pass per phase."""
+class _LineRules:
+    """Which phases have which rules along one line of routers (a row or a column) for one
+    direction of travel: a rule there is straight on, or an exit (a turn, the ramp). Segment
+    trees of bitsets over the phases: `exits` holds at each node the phases with an exit at
+    some position below it, `straight` at each node the phases that go straight on at every
+    position below it (set on the O(log n) nodes covering a leg's interior), so a leg finds the
+    phases it disagrees with in O(log n) steps, not one per router."""
+
+    __slots__ = ("size", "exits", "straight", "exit_to")
+
+    def __init__(self, positions: int) -> None:
+        self.size = 1 << max(positions - 1, 0).bit_length()
+        self.exits = [0] * (2 * self.size)
+        self.straight = [0] * (2 * self.size)
+        self.exit_to: dict[tuple[int, str], int] = {}  # (position, exit) -> phases
+
+    def disagreeing(self, lo: int, hi: int, end: int, turn: str) -> int:
+        """The phases a leg with interior lo..hi, last position `end` and exit `turn` cannot
+        join: an exit inside its interior, or at its end straight on or another exit."""
+        exits, size = self.exits, self.size
+        taken = 0
+        left, right = lo + size, hi + size + 1
+        while left < right:
+            if left & 1:
+                taken |= exits[left]
+                left += 1
+            if right & 1:
+                right -= 1
+                taken |= exits[right]
+            left >>= 1
+            right >>= 1
+        i = end + size
+        taken |= exits[i] & ~self.exit_to.get((end, turn), 0)
+        straight = self.straight
+        while i:
+            taken |= straight[i]
+            i >>= 1
+        return taken
+
+    def add(self, lo: int, hi: int, end: int, turn: str, bit: int) -> None:
+        straight, size = self.straight, self.size
+        left, right = lo + size, hi + size + 1
+        while left < right:
+            if left & 1:
+                straight[left] |= bit
+                left += 1
+            if right & 1:
+                right -= 1
+                straight[right] |= bit
+            left >>= 1
+            right >>= 1
+        exits, i = self.exits, end + size
+        while i and not exits[i] & bit:  # a node with the bit has it on every ancestor
+            exits[i] |= bit
+            i >>= 1
+        self.exit_to[(end, turn)] = self.exit_to.get((end, turn), 0) | bit
+
+
+def pack_phases(
+    pairs: list[tuple[int, int, int, int]], elems: list[int] | None = None
+) -> list[Phase]:
+    """Each message into the first phase whose rules it agrees with, in the order given (one
+    message per source and phase; where two paths cross the same router through the same
+    input port they leave by the same output port). Which phases each source sends in, and
+    the rules of every line of routers, are bitsets over the phases (`_LineRules`), so a
+    message finds its phase in O(log n) steps per leg instead of one per phase or per hop.
+    `elems`: the elements each message carries (`Phase.elems`)."""
     phases: list[Phase] = []
-    occupied: dict[RuleKey, int] = {}  # phases where the key has a rule
-    agreeing: dict[tuple[RuleKey, str], int] = {}  # phases where that rule leads to this port
-    for sr, sc, dr, dc in pairs:
+    if not pairs:
+        return phases
+    positions = 1 + max(max(p) for p in pairs)
+    sending: dict[Cell, int] = {}  # phases where the source sends
+    lines: dict[tuple[str, int], _LineRules] = {}
+    counts = elems if elems is not None else [0] * len(pairs)
+    for (sr, sc, dr, dc), count in zip(pairs, counts, strict=True):
         if (sr, sc) == (dr, dc):
             continue
-        hops = xy_hops((sr, sc), (dr, dc))
-        # phases it cannot join: its source already sends there (the ramp key), or a hop's
-        # input port already leads elsewhere
-        taken = occupied.get((sr, sc, "ramp"), 0)
-        for r, c, p, out in hops:
-            held = occupied.get((r, c, p), 0)
-            if held:
-                taken |= held & ~agreeing.get(((r, c, p), out), 0)
+        taken = sending.get((sr, sc), 0)
+        spans = []
+        for way, line, start, end, turn in xy_legs((sr, sc), (dr, dc)):
+            rules = lines.get((way, line))
+            if rules is None:
+                rules = lines[(way, line)] = _LineRules(positions)
+            lo, hi = _interior(start, end)
+            taken |= rules.disagreeing(lo, hi, end, turn)
+            spans.append((rules, lo, hi, end, turn))
         k = ((~taken) & (taken + 1)).bit_length() - 1  # the lowest free phase
         if k == len(phases):
             phases.append(Phase())
-        phases[k].add((sr, sc), (dr, dc), hops)
+        phases[k].messages.append(((sr, sc), (dr, dc)))
+        phases[k].elems.append(count)
         bit = 1 << k
-        for r, c, p, out in hops:
-            occupied[(r, c, p)] = occupied.get((r, c, p), 0) | bit
-            agreeing[((r, c, p), out)] = agreeing.get(((r, c, p), out), 0) | bit
+        sending[(sr, sc)] = sending.get((sr, sc), 0) | bit
+        for rules, lo, hi, end, turn in spans:
+            rules.add(lo, hi, end, turn, bit)
     return phases

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -11,11 +12,14 @@ import pytest
 from pyflame.core.distribution import Distribution
 from pyflame.core.exchange_plan import (
     Phase,
+    _column_rectangles,
+    counted_message_pairs,
     exchange_phases,
     message_pairs,
     pack_phases,
     rectangles,
     xy_hops,
+    xy_legs,
 )
 
 
@@ -106,33 +110,120 @@ def test_phase_counts_of_the_usual_layouts():
     assert local.phases == [] and local.has_local_part
 
 
-def first_fit(pairs: list[tuple[int, int, int, int]]) -> list[Phase]:
+@dataclass
+class HopPhase:
+    """The phases as they were first built (one rule per router a message crosses): the
+    reference the packing by legs must reproduce exactly."""
+
+    messages: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    rules: dict[tuple[int, int, str], str] = field(default_factory=dict)
+
+    def fits(self, src, hops) -> bool:
+        if (src[0], src[1], "ramp") in self.rules:
+            return False  # one message per source and color
+        return all(self.rules.get((r, c, p), out) == out for r, c, p, out in hops)
+
+    def add(self, src, dst, hops) -> None:
+        self.messages.append((src, dst))
+        for r, c, p, out in hops:
+            self.rules[(r, c, p)] = out
+
+    @property
+    def routes(self):
+        groups: dict[tuple[str, str], set[tuple[int, int]]] = {}
+        for (r, c, p), out in self.rules.items():
+            groups.setdefault((p, out), set()).add((r, c))
+        return [
+            (rect, p, out)
+            for (p, out), cells in sorted(groups.items())
+            for rect in rectangles(cells)
+        ]
+
+
+def first_fit(pairs: list[tuple[int, int, int, int]]) -> list[HopPhase]:
     """The packing's definition: each message into the first phase whose rules it agrees with
-    (`Phase.fits`), a new phase when none does."""
-    phases: list[Phase] = []
+    (`HopPhase.fits`), a new phase when none does."""
+    phases: list[HopPhase] = []
     for sr, sc, dr, dc in pairs:
         if (sr, sc) == (dr, dc):
             continue
         hops = xy_hops((sr, sc), (dr, dc))
         phase = next((p for p in phases if p.fits((sr, sc), hops)), None)
         if phase is None:
-            phase = Phase()
+            phase = HopPhase()
             phases.append(phase)
         phase.add((sr, sc), (dr, dc), hops)
     return phases
 
 
-def test_packing_by_bitsets_is_first_fit():
-    """pack_phases finds each message's phase in one pass over its hops; it must give the
-    phases (messages and rules) that trying every phase in turn gives."""
-    rng = np.random.default_rng(5)
-    for _ in range(60):
-        side = int(rng.integers(2, 9))
-        count = int(rng.integers(1, 120))
+def test_legs_are_the_hops_of_the_path():
+    """A path's legs (kept by the phases) state exactly the rules of its hops."""
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        sr, sc, dr, dc = (int(v) for v in rng.integers(0, 7, 4))
+        if (sr, sc) == (dr, dc):
+            continue
+        phase = Phase([((sr, sc), (dr, dc))])
+        assert phase.rules == {(r, c, p): out for r, c, p, out in xy_hops((sr, sc), (dr, dc))}
+        legs = xy_legs((sr, sc), (dr, dc))
+        assert len(legs) == (sr != dr) + (sc != dc)
+        assert sum(abs(end - start) for _, _, start, end, _ in legs) + 1 == len(
+            xy_hops((sr, sc), (dr, dc))
+        )
+
+
+@pytest.mark.parametrize("side", [3, 6, 9, 17])
+def test_packing_by_legs_is_first_fit_over_hops(side):
+    """pack_phases finds each message's phase from its legs in O(log n) steps; it must give
+    the phases (messages, rules and route rectangles) that trying every phase in turn, hop by
+    hop, gives: on random message sets and on exchanges of the usual layouts."""
+    rng = np.random.default_rng(side)
+    for _ in range(40 if side < 10 else 6):
+        count = int(rng.integers(1, 6 * side * side))
         pairs = sorted({tuple(int(v) for v in rng.integers(0, side, 4)) for _ in range(count)})
         expected, got = first_fit(pairs), pack_phases(pairs)
         assert [p.messages for p in got] == [p.messages for p in expected]
         assert [p.rules for p in got] == [p.rules for p in expected]
+        assert [p.routes for p in got] == [p.routes for p in expected]
+
+
+@pytest.mark.parametrize(
+    "shape,src,dst",
+    LAYOUTS
+    + [
+        ((100, 70), ((7, 5), ("r", "c")), ((16, 16), ("r", "c"))),
+        ((64, 64), ((5, 3), ("c", "r")), ((13, 11), ("r", "c"))),
+        ((300,), ((4, 4), ("rc",)), ((3, 9), ("c",))),
+    ],
+)
+def test_exchange_phases_are_those_of_the_hop_packing(shape, src, dst):
+    plan = _phases(shape, src, dst)
+    pairs = sorted((a, b, c, d) for phase in plan.phases for (a, b), (c, d) in phase.messages)
+    expected = first_fit(pairs)
+    assert [p.messages for p in plan.phases] == [p.messages for p in expected]
+    assert [p.routes for p in plan.phases] == [p.routes for p in expected]
+
+
+def test_column_rectangles_are_the_rectangles_of_their_cells():
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        spans = []
+        for _ in range(int(rng.integers(1, 12))):
+            c, lo = int(rng.integers(0, 8)), int(rng.integers(0, 10))
+            spans.append((c, lo, lo + int(rng.integers(0, 6))))
+        cells = {(r, c) for c, lo, hi in spans for r in range(lo, hi + 1)}
+        assert _column_rectangles(spans) == rectangles(cells)
+
+
+def test_message_counts_are_the_elements_of_each_pair():
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        cols = [rng.integers(0, int(rng.integers(1, 5)), n) for _ in range(4)]
+        rows, counts = np.unique(np.stack(cols, axis=1), axis=0, return_counts=True)
+        pairs, got = counted_message_pairs(*cols)
+        assert [list(p) for p in pairs] == rows.tolist()
+        assert got == counts.tolist()
 
 
 def test_message_pairs_are_the_sorted_distinct_rows():

@@ -206,3 +206,43 @@ def test_a_hint_binds_the_hinted_tensor_only_when_its_spread_does_not_fit() -> N
         x = pf.from_numpy(a, layout=pf.MeshLayout.replicated(1, 3))
         text = pf.ir(x * 2.0 + 1.0, stage="mesh")
     assert "hinted_only" not in text and "mesh.redistribute" not in text
+
+
+def test_the_sram_trial_lowers_exchanges_without_routes_and_allocates_alike():
+    """plan-placement's pe lowering states no exchange routes (they take no SRAM; a wafer-wide
+    exchange has ~5 route rectangles per message): the same ops otherwise, and allocate-sram
+    places the buffers at the same addresses."""
+    x = pf.from_numpy(
+        np.arange(37 * 29, dtype=np.float32).reshape(37, 29), layout=pf.MeshLayout.grid(3, 2)
+    )
+    y = (x.T @ x).relu()
+    module = compiler.lower(runtime._program_module((y,)), "mesh")
+    target = Target.of_module(module)
+    lowered = []
+    for routes in (True, False):
+        copy = module.clone()
+        fn = next(op for op in copy.walk() if isinstance(op, func.FuncOp))
+        lower_mesh_function(fn, target, exchange_routes=routes)
+        allocate_sram(fn, target)
+        lowered.append(fn)
+    with_routes, without = ([op for op in fn.walk()] for fn in lowered)
+    exchanges = [op for op in with_routes if isinstance(op, pe.ExchangeOp) and op.phase_index]
+    assert exchanges  # the transpose moves data between PEs
+    assert [op.name for op in with_routes if not isinstance(op, pe.RouteOp)] == [
+        op.name for op in without if not isinstance(op, pe.RouteOp)
+    ]
+    routed = {op.color_id for op in with_routes if isinstance(op, pe.RouteOp)}
+    assert all(op.color_id in routed for op in exchanges)
+    assert not any(
+        isinstance(op, pe.RouteOp) and op.color_id in {e.color_id for e in exchanges}
+        for op in without
+    )
+    offsets = [
+        [
+            (op.buffer_name.data, str(op.attributes.get("offset")))
+            for op in ops
+            if isinstance(op, pe.AllocOp)
+        ]
+        for ops in (with_routes, without)
+    ]
+    assert offsets[0] == offsets[1] and offsets[0]

@@ -38,9 +38,10 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     if op.phase_index == 0:
         moved = plan.local
         _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize, plan.dst_at)
+        w_dst = np.nonzero(moved)
     else:
-        moved = _network_phase(s, it, op, plan, dst.dtype.itemsize)
-    w_dst = np.nonzero(moved)
+        _network_phase(s, it, op, plan, dst.dtype.itemsize)
+        w_dst = np.unravel_index(plan.phase_elements(op.phase_index), plan.has_src.shape)
     w_src = (plan.src_row[w_dst], plan.src_col[w_dst], plan.src_elem[w_dst])
     z_dst = np.nonzero(~plan.valid) if op.phase_index == 0 else ()
     has_pad = bool(z_dst and z_dst[0].size)
@@ -96,9 +97,9 @@ def _time_local(
 
 def _network_phase(
     s: Schedule, it: Item, op: pe.ExchangeOp, plan: ExchangePlan, elem_bytes: int
-) -> np.ndarray:
-    """Trace and time phase `op.phase` on its color; returns the (rows, cols, elems) mask of
-    the dst elements its messages carry."""
+) -> None:
+    """Trace and time phase `op.phase` on its color (the elements it carries:
+    `ExchangePlan.phase_elements`)."""
     k, color = op.phase_index, op.color_id
     r0, c0 = it.rect[0], it.rect[1]
     msgs = np.array([(a, b, c, d) for (a, b), (c, d) in plan.phases[k - 1].messages])
@@ -107,26 +108,18 @@ def _network_phase(
     tr = s.routes.trace(color, sr + r0, sc + c0, it.what)
     _check_deliveries(it, color, k, tr, sr + r0, sc + c0, dr + r0, dc + c0)
     _check_nothing_waiting(s, it, color, k, tr, sr + r0, sc + c0)
-    # which dst elements each message carries
-    gr, gc = plan.has_src.shape[:2]
-    (ar, ac), (br, bc) = plan.src_at, plan.dst_at
-    rows = np.arange(gr)[:, None, None] + br
-    cols = np.arange(gc)[None, :, None] + bc
-    n_pe = s.R * s.C
-    src_pe = (plan.src_row + ar) * s.C + plan.src_col + ac
-    key = (src_pe * n_pe + (rows * s.C + cols)).astype(np.int64)
-    msg_key = (sr * s.C + sc) * n_pe + (dr * s.C + dc)
-    order = np.argsort(msg_key)
-    pos = np.clip(np.searchsorted(msg_key[order], key), 0, len(order) - 1)
-    moved = plan.has_src & (msg_key[order][pos] == key)
-    elems = np.bincount(order[pos[moved]], minlength=len(msgs))
     # timing: each source streams its message over the traced links once its output ramp is
     # free (an asynchronous send may still hold it); the phase is synchronous: a source waits
     # for its stream to leave
     t = s.target
+    elems = np.asarray(plan.phases[k - 1].elems, dtype=np.int64)  # per message
     w = -(-elems * elem_bytes // 4)  # 32-bit wavelets (two f16/bf16 per wavelet)
     asr, asc = sr + r0, sc + c0
-    begin = np.maximum(s.clock, s.in_free)  # when each PE's input ramp can take a message
+    # the PEs receiving: work over them, not the fabric (a phase of a wafer-wide exchange
+    # reaches a few thousand of its ~750,000 PEs)
+    got, which = np.unique(tr.d_r * s.C + tr.d_c, return_inverse=True)
+    got_r, got_c = got // s.C, got % s.C
+    begin = np.maximum(s.clock[got_r, got_c], s.in_free[got_r, got_c])  # input ramp free
     ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
@@ -139,18 +132,15 @@ def _network_phase(
     s.busy[asr, asc] += cyc
     # a receiver ingests every message delivered to it (one wavelet per cycle through its
     # ramp), and the phase's completion wakes its task
-    tail = np.zeros((s.R, s.C), dtype=np.int64)
-    np.maximum.at(tail, (tr.d_r, tr.d_c), arrival)
-    ingest = np.zeros((s.R, s.C), dtype=np.int64)
-    np.add.at(ingest, (tr.d_r, tr.d_c), cyc[tr.d_src])
-    got = np.zeros((s.R, s.C), dtype=bool)
-    got[tr.d_r, tr.d_c] = True
-    done = np.maximum(tail[got], begin[got] + ingest[got])
-    s.in_free[got] = done
+    tail = np.zeros(got.size, dtype=np.int64)
+    np.maximum.at(tail, which, arrival)
+    ingest = np.zeros(got.size, dtype=np.int64)
+    np.add.at(ingest, which, cyc[tr.d_src])
+    done = np.maximum(tail, begin + ingest)
+    s.in_free[got_r, got_c] = done
     wake = costs.task_activation_cycles(t)
-    s.clock[got] = np.maximum(s.clock[got], done) + wake
-    s.busy[got] += wake
-    return moved
+    s.clock[got_r, got_c] = np.maximum(s.clock[got_r, got_c], done) + wake
+    s.busy[got_r, got_c] += wake
 
 
 def _check_deliveries(it, color, k, tr, sr, sc, dr, dc) -> None:
