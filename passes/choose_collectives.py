@@ -48,7 +48,7 @@ from pyflame.passes.pe_lowering.collectives import channel_configs
 from pyflame.passes.pe_lowering.state import anchor_of
 
 #: lowered copies at most per program (each costs about a lowering of the program)
-MAX_LOWERED = 4
+MAX_LOWERED = 5
 
 #: what a candidate is lowered through: the passes whose outcome depends on the channels
 #: (fuse-elementwise moves only elementwise ops, never a channel op: the same colors and
