@@ -46,15 +46,15 @@ def skinny_side(op: flame.MatmulOp) -> str | None:
 
     Batched forms: a lhs [*B, m, k] with batch dims against a 2-D W [k, n] (nn.Linear on a
     decode step's [B, 1, d] or [1, 1, d] activations) is skinny on the lhs when its rows
-    B * m are few and at most one of the dims B..., m is not 1: it is then a [rows, k] block
-    of copies on every PE by a local reshape (`rows_shape`). Operands with the same batch
+    B * m are few: the lhs is copied whole along the GEMV's other axis, so its [rows, k]
+    is a local reshape of every PE's block (`rows_shape`). Operands with the same batch
     dims (a decode step's attention, q [B, h, 1, d] @ K^T [B, h, d, S]) are skinny by their
     last two dims; the batch dims stay whole on every PE (mesh.local_matmul's batched form)."""
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     if len(sa) < 2 or len(sb) < 2:
         return None
     if len(sb) == 2:
-        rows, k = rows_shape(sa) or (SKINNY_MAX + 1, sa[-1])
+        rows, k = rows_shape(sa)
     elif sa[:-2] == sb[:-2]:
         rows, k = sa[-2:]
     else:
@@ -69,13 +69,10 @@ def skinny_side(op: flame.MatmulOp) -> str | None:
     return None
 
 
-def rows_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
-    """[rows, k] for a skinny lhs [*B, m, k] whose leading dims have at most one that is not
-    1 (so the reshape only drops size-1 dims and moves nothing); None otherwise."""
-    lead = shape[:-1]
-    if sum(1 for n in lead if n != 1) > 1:
-        return None
-    return math.prod(lead), shape[-1]
+def rows_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """[rows, k] of a lhs [*B, m, k]: its leading dims, whole on every PE of a GEMV (only k is
+    split), flattened in place."""
+    return math.prod(shape[:-1]), shape[-1]
 
 
 def matrix_dist(
@@ -176,10 +173,13 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     shape = flame.tensor_shape(op.result)
     if batch:
         return result
-    result = spread_copies(lw, op, result, axis)
+    lead_dims = [n for n in shape[:-1] if n != 1]
+    if len(lead_dims) <= 1:  # [rows, n] splits back into one leading dim, see below
+        result = spread_copies(lw, op, result, axis)
     if len(shape) == 2:
         return result
-    # back to [*B, m, n]: the rows' split (if any) goes to the one leading dim that is not 1
+    # back to [*B, m, n]: the rows' split (if any) goes to the one leading dim that is not 1;
+    # rows over several leading dims stay copies (a local reshape of every PE's block)
     d = dist_of(result)
     lead = ["" if n == 1 else d.split[0] for n in shape[:-1]]
     return lw.emit(mesh.ReshapeOp(result, d.with_(shape=shape, split=(*lead, d.split[1]))))

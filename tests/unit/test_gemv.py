@@ -186,14 +186,15 @@ def test_skinny_side_of_batched_forms():
     assert side((1, 1, 32), (32, 96)) == "lhs"  # a decode step's nn.Linear, batch 1
     assert side((4, 1, 32), (32, 96)) == "lhs"  # batch 4: [4, 32] rows
     assert side((1, 4, 32), (32, 96)) == "lhs"
-    assert side((2, 3, 32), (32, 96)) is None  # rows would merge two dims: SUMMA
+    assert side((2, 3, 32), (32, 96)) == "lhs"  # rows over two dims: [6, 32] in place
+    assert side((4, 5, 32), (32, 96)) is None  # 20 rows: not skinny
     assert side((1, 2, 1, 16), (1, 2, 16, 32)) == "lhs"  # attention q @ K^T, one token
     assert side((2, 40, 30), (2, 30, 3)) == "rhs"
     assert side((8, 32, 32), (32, 96)) is None  # a training step's activations
 
 
 @pytest.mark.parametrize("grid", [(1, 1), (2, 3), (3, 3), (4, 4)], ids=str)
-@pytest.mark.parametrize("rows", [(1, 1), (3, 1), (1, 5), (6,)], ids=str)
+@pytest.mark.parametrize("rows", [(1, 1), (3, 1), (1, 5), (6,), (2, 3), (2, 1, 3)], ids=str)
 def test_linear_on_a_few_rows_matches_torch(grid, rows):
     """F.linear(x [*rows, 29], W [43, 29], b) with W on the grid: a GEMV on x's rows (the
     batched lhs is reshaped to [rows, k] in place), W.T read where W is; PyTorch's values."""
@@ -249,3 +250,18 @@ def test_chained_linear_layers_alternate_the_reduction_axis():
         torch.nn.functional.gelu(torch.nn.functional.linear(*tx[:3])), *tx[3:]
     )
     np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("lead", [(2, 3), (3, 1, 5)], ids=str)
+def test_rows_over_several_leading_dims_stay_copies(lead):
+    """x [2, 3, k] @ W: the six rows are one [6, k] block on every PE (a reshape that moves
+    nothing), the result [2, 3, n] stays a copy along the reduction's axis (its rows cannot
+    be split over one mesh axis as two dims), then an elementwise user; numpy's values."""
+    x, w, b = arr(*lead, 57, seed=30), arr(57, 70, seed=31), arr(70, seed=32)
+    xt = pf.from_numpy(x)
+    wt = pf.from_numpy(w, layout=pf.MeshLayout.grid(3, 4))
+    z = pf.relu(xt @ wt + pf.from_numpy(b))
+    text = pf.ir(z, stage="mesh")
+    assert "mesh.local_matmul" in text and "mesh.matmul " not in text
+    assert f"tensor<{'x'.join(map(str, lead))}x57xf32 on 3x4 split [{'_, ' * len(lead)}" in text
+    np.testing.assert_allclose(z.numpy(), np.maximum(x @ w + b, 0), rtol=1e-4, atol=1e-4)
