@@ -439,7 +439,7 @@ def hinted_side(op: flame.MatmulOp, a: Assignment, target: Target) -> tuple[int,
     for v in (op.lhs, op.rhs, op.result):
         layout = default_layout(flame.tensor_shape(v), 4, target)
         if layout.kind.data == "grid":
-            needed = max(needed, layout.size_tuple[0])
+            needed = max(needed, *layout.size_tuple)
     for v in op.operands:
         d = a.dists.get(v)
         if (

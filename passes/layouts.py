@@ -82,8 +82,11 @@ def default_layout(
     single_pe_bytes: int = SINGLE_PE_BYTES,
     tile_bytes: int = DEFAULT_TILE_BYTES,
 ) -> LayoutAttr:
-    """The compiler's choice for a tensor nobody placed: one PE if small, else a square grid
-    with tiles of at most `tile_bytes`."""
+    """The compiler's choice for a tensor nobody placed: one PE if small, else a grid of about
+    side x side PEs (the smallest square whose tiles are at most `tile_bytes`). A last or
+    second-to-last dim with fewer elements than that side is never spread over more PEs than
+    it has elements (a [1, n] row keeps one PE row, not side - 1 rows of padding): its axis
+    takes its size and the other axis the rest of the PEs, within the fabric."""
     total = math.prod(shape) * elem_bytes
     if total <= single_pe_bytes or len(shape) == 0:
         return LayoutAttr("single")
@@ -94,6 +97,13 @@ def default_layout(
     side = min(side, limit)
     if len(shape) == 1:
         return LayoutAttr("col_partition", [min(side * side, shape[0])])
+    rows, cols = shape[-2], shape[-1]
+    if rows < side:
+        cols_pes = min(cols, (side * side) // rows, target.fabric_cols)
+        return LayoutAttr("grid", [rows, max(cols_pes, 1)])
+    if cols < side:
+        rows_pes = min(rows, (side * side) // cols, target.fabric_rows)
+        return LayoutAttr("grid", [max(rows_pes, 1), cols])
     return LayoutAttr("grid", [side, side])
 
 
