@@ -850,10 +850,12 @@ def chunk_attrs(ctx: Ctx) -> dict[str, Any]:
     return {"chunks": chunks, "d": d, "k": k, "lo": lo, "hi": hi}
 
 
-def narrow_attrs(ctx: Ctx) -> dict[str, Any]:
+def narrow_attrs(ctx: Ctx) -> dict[str, Any] | None:
     shape = ctx.shapes[0]
     d = _one_dim(ctx, len(shape))
     n = shape[d]
+    if n == 0:  # no start to draw on an empty dim
+        return None
     start = ctx.int(0, n - 1)
     length = ctx.int(0 if ctx.coin(0.1) else 1, n - start)
     given = start - n if ctx.coin(0.3) else start
