@@ -135,6 +135,38 @@ def conv2d(
     return _unbatched(_node(flame.Conv2dOp, inputs, shape, x.dtype, attrs), squeeze)
 
 
+def conv2d_weight_grad(
+    input: Tensor,
+    grad: Tensor,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Tensor:
+    """The weight gradient (O, C/groups, kh, kw) of a conv2d of NCHW `input` whose output
+    gradient is `grad` (N, O, Ho, Wo); `padding` is (top, bottom, left, right). One flame op
+    (flame.conv2d_weight_grad): autograd's rule for conv2d's weight."""
+    attrs = {
+        "kernel": tuple(kernel),
+        "stride": tuple(stride),
+        "padding": tuple(padding),
+        "dilation": tuple(dilation),
+        "groups": groups,
+    }
+    shape = _rule(
+        shapes.conv2d_weight_grad,
+        input.shape,
+        grad.shape,
+        attrs["kernel"],
+        attrs["stride"],
+        attrs["padding"],
+        attrs["dilation"],
+        groups,
+    )
+    return _node(flame.Conv2dWeightGradOp, (input, grad), shape, input.dtype, attrs)
+
+
 # --------------------------------------------------------------------------- pooling
 
 
