@@ -1463,7 +1463,9 @@ class Conv2dWeightGradOp(_WindowedOp):
                 f"[_, c, r, _], got {x}",
             )
         else:
-            _expect(is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}")
+            _expect(
+                is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}"
+            )
         want_dy = x.with_(shape=dy.shape)
         _expect(dy == want_dy, f"'{self.name}' grad should be {want_dy}, got {dy}")
         want = weight_grad_partials(x, w_shape, split)
