@@ -434,7 +434,7 @@ def conv2d_step(batch: int = 8, channels: int = 64, size: int = 56, g: int = 64)
         x = _random(batch, channels, size, size, layout=grid).requires_grad_()
         conv = pf.nn.Conv2d(channels, channels, 3, padding=1)
         opt = pf.optim.SGD(conv.parameters(), lr=0.01)
-        t = _random(batch, channels, size, size, layout=grid, seed=3)
+        t = _random(batch, channels, size, size, seed=3)  # where the output is
         loss = pf.nn.functional.mse_loss(conv(x), t)
         loss.backward()
         opt.step()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from pyflame import ops
 from pyflame.dialects import flame
-from pyflame.ops.conv import conv2d, conv2d_weight_grad
+from pyflame.ops.conv import conv2d, conv2d_weight_grad, padded_conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
 from pyflame.tensor import Tensor
 
@@ -315,7 +315,9 @@ def _conv_input_grad(
 ) -> Tensor:
     """The input gradient of a conv2d of an input of `x_shape` with weight `w`, given the
     output gradient `g`: a full correlation of the stride-dilated gradient with the flipped,
-    channel-transposed kernel, cropped to the input."""
+    channel-transposed kernel, cropped to the input. With stride 1 (and no padding wider than
+    the dilated kernel) that is one conv2d of `g` itself, padded by the kernel's reach minus
+    the forward's padding: no dilated or padded copy of the gradient, no crop."""
     groups = attrs["groups"]
     (sh, sw), (dh, dw) = attrs["stride"], attrs["dilation"]
     top, bottom, left, right = attrs["padding"]
@@ -324,16 +326,20 @@ def _conv_input_grad(
     kh, kw = kernel
     oh, ow = g.shape[2], g.shape[3]
     hp, wp = h + top + bottom, wd + left + right
-    gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
     eh, ew = dh * (kh - 1), dw * (kw - 1)
-    gd = ops.pad(gd, [ew, ew, eh, eh])
     og = o // groups
     wt = (
         ops.cat([w[i * og : (i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0)
         if groups > 1
         else w.transpose(0, 1)
     )
-    gp = conv2d(gd, _flip_hw(wt), dilation=(dh, dw), groups=groups)
+    flipped = _flip_hw(wt)
+    reach = (eh - top, eh - bottom, ew - left, ew - right)
+    if (sh, sw) == (1, 1) and min(reach) >= 0:
+        return padded_conv2d(g, flipped, reach, (dh, dw), groups)
+    gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
+    gd = ops.pad(gd, [ew, ew, eh, eh])
+    gp = conv2d(gd, flipped, dilation=(dh, dw), groups=groups)
     missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
     if missing_h or missing_w:  # rows/cols past the last window get no gradient
         gp = ops.pad(gp, [0, missing_w, 0, missing_h])

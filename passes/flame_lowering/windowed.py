@@ -380,7 +380,8 @@ def weight_grad_candidate(
     cycles = cost.cycles
     for v, want in ((op.input, dx), (op.grad, ddy)):
         known = lw.known_dist(v)
-        if known is not None and known.normalized() != want.normalized():
+        moving = known is not None and known.normalized() != want.normalized()
+        if moving and existing_move(lw, v, want) is None:
             cycles += redistribute_cycles(lw.target, known, want, eb)
     return cycles, tiles + cost.sram_bytes
 
@@ -439,10 +440,33 @@ def choose_weight_grad_form(lw: Lowering, op: flame.Conv2dWeightGradOp) -> ConvF
     return chosen if chosen is not None else first[-1]  # nothing fits: plan-memory says so
 
 
+def existing_move(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue | None:
+    """A move of `v` to `dist` the program already made (the conv2d's input, moved to the
+    same layout for the forward), or None."""
+    if v in lw.deferred or v in lw.unbound:
+        return None
+    for use in lw.value(v).uses:
+        user = use.operation
+        if (
+            isinstance(user, mesh.RedistributeOp)
+            and user.parent_block() is lw.block
+            and dist_of(user.result) == dist
+        ):
+            return user.result
+    return None
+
+
+def moved_already(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
+    """`v` in `dist`, from a move the program already made if there is one: the gradient is
+    computed from the forward's copy of the input instead of moving the input again."""
+    found = existing_move(lw, v, dist)
+    return found if found is not None else lw.value_as(v, dist)
+
+
 def lower_conv2d_weight_grad(op: flame.Conv2dWeightGradOp, lw: Lowering) -> SSAValue:
     channel_split, grid = choose_weight_grad_form(lw, op)
     dx, ddy, dp, dw = weight_grad_layouts(op, channel_split, grid)
-    x, dy = lw.value_as(op.input, dx), lw.value_as(op.grad, ddy)
+    x, dy = moved_already(lw, op.input, dx), moved_already(lw, op.grad, ddy)
     # block padding: the grad's must be zeros (it multiplies windows), and the windows under it
     # finite (0 * inf is NaN), so both are masked
     if dx.has_padding([2, 3]):
