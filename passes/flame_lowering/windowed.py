@@ -259,7 +259,8 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
     whose tiles and scratch fit a PE's SRAM, on the
     grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
     over its columns). When neither fits there and no `grid` hint fixes the grid, its side
-    doubles until one fits (the input is moved there)."""
+    doubles until one fits (the input is moved there). Filters made on the mesh (autograd's
+    input gradient) add the candidates on their grid."""
     spatial_grid = windowed_grid(lw, op, *spatial)
     if op.groups.value.data != 1:
         return (False, spatial_grid)
@@ -290,7 +291,20 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
             return spatial
         return fastest
 
-    chosen = best(candidates(spatial_grid, start), usable)
+    found = candidates(spatial_grid, start)
+    weight_at = lw.known_dist(op.weight)
+    if not hinted and weight_at is not None and weight_at.num_pes > 1:
+        # the filters were made on the mesh (autograd's input gradient flips and transposes
+        # the forward's weight where it lives): the forward's grid is a candidate too
+        x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+        at = weight_at.grid
+        more = candidates(feasible_grid(at, x_shape, y_shape, *spatial), at)
+        found += [
+            c
+            for c in more
+            if (c.channel_split, c.grid) not in {(f.channel_split, f.grid) for f in found}
+        ]
+    chosen = best(found, usable)
     if chosen is None and not hinted:
         side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
         x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)

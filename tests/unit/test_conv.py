@@ -768,3 +768,43 @@ def test_many_channel_training_step_fits_sram():
     T.mse_loss(T.conv2d(tx, tw, tb, padding=1), torch.from_numpy(t)).backward()
     for got, ref in zip((px.grad, pw.grad, pb.grad), (tx.grad, tw.grad, tb.grad), strict=True):
         np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_many_channel_training_step_cycles_near_the_bound():
+    # the issue's layer at a size the default tests run: 2x64x16x16, 64 3x3 filters, the input
+    # on the SMALL fabric's 16x16 PEs; forward, both convolutions of the backward and the
+    # weight gradient all run channel-split on 16x16 (one output row, 4 filters per PE), the
+    # gradient ends where the weight lives and SGD moves nothing. Simulated 354,432 cycles
+    # against the bound of the three convolutions' FMACs on 256 PEs, 221,184 (0.62): the
+    # FMACs run over 16-element rows (5 issue cycles each), and the input gradient's
+    # transposed filters move once (benchmarks/RESULTS.md, session 11)
+    x, w, b, t = arrays((2, 64, 16, 16), (64, 64, 3, 3), (64,), (2, 64, 16, 16))
+    px = pf.from_numpy(x, layout=pf.MeshLayout.grid(16, 16)).requires_grad_()
+    conv = pf.nn.Conv2d(64, 64, 3, padding=1)
+    conv.weight.data, conv.bias.data = pf.from_numpy(w * 0.1), pf.from_numpy(b)
+    opt = pf.optim.SGD(conv.parameters(), lr=0.1)
+    loss = F.mse_loss(conv(px), pf.from_numpy(t))
+    loss.backward()
+    opt.step()
+    text = pf.ir(loss, px.grad, stage="mesh")
+    assert text.count("on 16x16 split [_, c, r, _]>) -> !mesh.tensor<16x64x64x3x3xf32") == 1
+    # the update reads the gradient where the weight is: [c, _, _, _] on 16x16, no move
+    assert re.search(
+        r"mesh.binary add .*-> !mesh.tensor<64x64x3x3xf32 on 16x16 split \[c, _, _, _\]>", text
+    )
+    assert not re.search(
+        r"mesh.redistribute .* -> !mesh.tensor<64x64x3x3xf32 on \S+ split \[c",
+        text.split("mesh.conv2d_weight_grad")[1],
+    )
+    pf.eval(loss, px.grad)
+    report = pf.last_report()
+    bound = 3 * 2 * 2 * 64 * 16 * 16 * 64 * 9 / (256 * pf.sim.SMALL.flops_per_cycle)
+    assert bound <= report.cycles < 1.7 * bound
+    assert report.sram_peak_bytes.max() <= pf.sim.SMALL.usable_sram_bytes
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w * 0.1, b))
+    T.mse_loss(T.conv2d(tx, tw, tb, padding=1), torch.from_numpy(t)).backward()
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    stepped = (conv.weight.numpy(), conv.bias.numpy())
+    want = (w * 0.1 - 0.1 * tw.grad.numpy(), b - 0.1 * tb.grad.numpy())
+    for got, ref in zip(stepped, want, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
