@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 import pyflame.passes.scratch as scratch
 from pyflame.core.distribution import Distribution
@@ -210,6 +210,7 @@ def channel_steps_multicast(
     x: Distribution,
     windows: list[SSAValue],
     plan: scratch.ChannelSplitConv,
+    elem: Attribute,
     name: str,
     compute: Callable[[int, SSAValue], None],
 ) -> None:
@@ -218,7 +219,6 @@ def channel_steps_multicast(
     rows (async, a channel and a receive buffer per parity), then `compute(step, received)`."""
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
-    elem = windows[0].type.element_type if windows else None  # type: ignore[attr-defined]  # a pe buffer type
     steps = scratch.channel_steps(x)
     routes = row_broadcast(rows, cols)
     # one channel per parity: step ch+1's column starts multicasting while step ch's stream
@@ -284,7 +284,7 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             )
         )
 
-    channel_steps_multicast(lw, x, windows, plan, "conv", compute)
+    channel_steps_multicast(lw, x, windows, plan, elem, "conv", compute)
     return out
 
 
@@ -360,7 +360,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
             )
         )
 
-    channel_steps_multicast(lw, x, windows, plan, "wgrad", compute)
+    channel_steps_multicast(lw, x, windows, plan, elem, "wgrad", compute)
     return out
 
 

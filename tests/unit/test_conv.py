@@ -808,3 +808,17 @@ def test_many_channel_training_step_cycles_near_the_bound():
     want = (w * 0.1 - 0.1 * tw.grad.numpy(), b - 0.1 * tb.grad.numpy())
     for got, ref in zip(stepped, want, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "xs,ws,kw",
+    [((2, 3, 13, 11), (5, 3, 3, 3), {"padding": 1}), ((1, 8, 9, 7), (6, 8, 3, 3), {"stride": 2})],
+)
+def test_conv2d_gradients_on_the_compilers_layouts_match_torch(xs, ws, kw):
+    # no layout hint: the compiler places the input, the conv2d and its gradients
+    x, w, b = arrays(xs, ws, (ws[0],))
+    out_shape = T.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kw).shape
+    gy = np.random.default_rng(3).standard_normal(tuple(out_shape)).astype(np.float32)
+    ours, want = conv_grads(x, w, b, gy, None, **kw)
+    for got, ref in zip(ours, want, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)

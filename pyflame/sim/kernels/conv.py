@@ -1,7 +1,7 @@
 """Kernels of convolution and pooling: pe.pack / pe.unpack (the halo exchange's strided copies)
-and the local pe.conv2d / pe.conv2d_weight_grad / pe.pool2d, each one numpy operation over the op's whole rectangle
-(im2col + one batched matmul for the convolution). Half-precision buffers compute in float32
-and round once."""
+and the local pe.conv2d / pe.conv2d_weight_grad / pe.pool2d, each one numpy operation over the
+op's whole rectangle (im2col + one batched matmul for the convolution and its weight
+gradient). Half-precision buffers compute in float32 and round once."""
 
 from __future__ import annotations
 
