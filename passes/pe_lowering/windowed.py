@@ -213,10 +213,12 @@ def channel_steps_multicast(
     elem: Attribute,
     name: str,
     compute: Callable[[int, SSAValue], None],
+    buffers: Callable[[], None],
 ) -> None:
     """One step per input channel, double-buffered like SUMMA: wait for this step's window
     (and the previous step's send, on its column), post the next step's multicast along the
-    rows (async, a channel and a receive buffer per parity), then `compute(step, received)`."""
+    rows (async, a channel and a receive buffer per parity), then `compute(step, received)`;
+    `buffers()` allocates the steps' own buffers, after the receive buffers."""
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
     steps = scratch.channel_steps(x)
@@ -227,6 +229,7 @@ def channel_steps_multicast(
     received = [
         lw.alloc(rect, math.prod(plan.window), elem, f"{name}_recv{p}") for p in range(len(colors))
     ]
+    buffers()
 
     def owner(n: int) -> Rect:
         return (0, steps[n].column, rows, 1)
@@ -260,18 +263,23 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
     windows = channel_windows(lw, x, lw.buf(op.input), plan)
     out = lw.alloc_for(op.result, "conv2d")
-    filters = lw.alloc(rect, plan.filter_elems, elem, "conv_filters")
+    filters: list[SSAValue] = []
+
+    def buffers() -> None:
+        filters.append(lw.alloc(rect, plan.filter_elems, elem, "conv_filters"))
 
     def compute(n: int, received: SSAValue) -> None:
         lw.emit(
-            pe.PackOp(filters, lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect)
+            pe.PackOp(
+                filters[0], lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect
+            )
         )
         first = n == 0
         lw.emit(
             pe.Conv2dOp(
                 out,
                 received,
-                filters,
+                filters[0],
                 None if op.bias is None or not first else lw.buf(op.bias),
                 in_shape=plan.window,
                 out_shape=y.block,
@@ -284,7 +292,7 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             )
         )
 
-    channel_steps_multicast(lw, x, windows, plan, elem, "conv", compute)
+    channel_steps_multicast(lw, x, windows, plan, elem, "conv", compute, buffers)
     return out
 
 
@@ -329,13 +337,16 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
     ob, taps = dy.block[1], kernel[0] * kernel[1]
     plan = scratch.ChannelSplitConv.of(x.block, op.axes(), (ob, 1, *kernel))
     windows = channel_windows(lw, x, lw.buf(op.input), plan)
-    step_dw = lw.alloc(rect, ob * taps, elem, "wgrad_step")
+    step_dw: list[SSAValue] = []
     partial_shape = (ob, x.shape[1], *kernel)  # the PE's [1, ob, C, kh, kw] block
+
+    def buffers() -> None:
+        step_dw.append(lw.alloc(rect, ob * taps, elem, "wgrad_step"))
 
     def compute(n: int, received: SSAValue) -> None:
         lw.emit(
             pe.Conv2dWeightGradOp(
-                step_dw,
+                step_dw[0],
                 received,
                 lw.buf(op.grad),
                 in_shape=plan.window,
@@ -350,7 +361,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
         lw.emit(
             pe.UnpackOp(
                 out,
-                step_dw,
+                step_dw[0],
                 axis=GridAxis.ROWS,
                 shape=partial_shape,
                 dim=1,
@@ -360,7 +371,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
             )
         )
 
-    channel_steps_multicast(lw, x, windows, plan, elem, "wgrad", compute)
+    channel_steps_multicast(lw, x, windows, plan, elem, "wgrad", compute, buffers)
     return out
 
 

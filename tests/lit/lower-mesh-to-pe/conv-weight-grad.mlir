@@ -34,11 +34,11 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    %[[DY:[0-9]+]] = pe.alloc {name = "input", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<10xf32>
 // CHECK:         %[[P:[0-9]+]] = pe.alloc {name = "conv2d_weight_grad", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<18xf32>
 // CHECK:         %[[WIN:[0-9]+]] = pe.alloc {name = "halo_cols", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<28xf32>
-// CHECK:         %[[STEP:[0-9]+]] = pe.alloc {name = "wgrad_step", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
-// CHECK-NEXT:    pe.route ramp -> [east, ramp] {color = [[C0:[0-9]+]] : i64, pes = array<i64: 0, 0, 2, 1>}
+// CHECK:         pe.route ramp -> [east, ramp] {color = [[C0:[0-9]+]] : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK:         pe.route ramp -> [east, ramp] {color = [[C1:[0-9]+]] : i64, pes = array<i64: 0, 0, 2, 1>}
 // CHECK:         %[[R0:[0-9]+]] = pe.alloc {name = "wgrad_recv0", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<28xf32>
 // CHECK-NEXT:    %[[R1:[0-9]+]] = pe.alloc {name = "wgrad_recv1", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<28xf32>
+// CHECK-NEXT:    %[[STEP:[0-9]+]] = pe.alloc {name = "wgrad_step", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
 // CHECK-NEXT:    %[[S0:[0-9]+]] = pe.send %[[WIN]] {pes = array<i64: 0, 0, 2, 1>, color = [[C0]] : i64} : !pe.buf<28xf32> -> !pe.token
 // CHECK-NEXT:    %[[G0:[0-9]+]] = pe.recv %[[R0]] {pes = array<i64: 0, 0, 2, 2>, color = [[C0]] : i64} : !pe.buf<28xf32> -> !pe.token
 // CHECK-NEXT:    pe.wait %[[G0]] {pes = array<i64: 0, 0, 2, 2>}
