@@ -394,8 +394,9 @@ def weight_grad_candidate(
     cycles = cost.cycles
     for v, want in ((op.input, dx), (op.grad, ddy)):
         known = lw.known_dist(v)
-        moving = known is not None and known.normalized() != want.normalized()
-        if moving and existing_move(lw, v, want) is None:
+        if known is None or known.normalized() == want.normalized():
+            continue  # placed there directly, or already there
+        if existing_move(lw, v, want) is None:
             cycles += redistribute_cycles(lw.target, known, want, eb)
     return cycles, tiles + cost.sram_bytes
 
