@@ -216,6 +216,19 @@ def corpus(quick: bool = False) -> Iterator[Case]:
             SMALL,
             conv_channel_split=True,
         )
+    for g, (n, c, o, h, w), kw in (
+        ((3, 4), (2, 6, 7, 13, 11), {"padding": 1}),
+        ((4, 2), (1, 5, 3, 12, 9), {"stride": 2, "padding": 2, "dilation": 2}),
+        ((4, 4), (2, 16, 16, 16, 16), {"padding": 1}),
+    ):
+        for channel_split in (False, True):
+            yield Case(
+                f"conv2d weight gradient {n}x{c}x{h}x{w}, {o}x{c}x3x3 {kw} on {g}, "
+                f"{'channel-split' if channel_split else 'spatial'} (small)",
+                lambda g=g, n=n, c=c, o=o, h=h, w=w, kw=kw: _weight_grad((n, c, h, w), o, g, kw),
+                SMALL,
+                conv_channel_split=channel_split,
+            )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
     if quick:
@@ -329,6 +342,15 @@ def _embedding() -> list[Any]:
     out = pf.nn.functional.embedding(ids, table)
     (out * out).sum().backward()
     return [out, table.grad]
+
+
+def _weight_grad(x_shape: tuple, o: int, grid: tuple[int, int], kw: dict) -> list[Any]:
+    """A conv2d's weight gradient alone (the output gradient an input): flame.conv2d_weight_grad
+    and its allreduce."""
+    w = pf.from_numpy(_arr(o, x_shape[1], 3, 3, seed=1)).requires_grad_()
+    y = pf.nn.functional.conv2d(_on(x_shape, grid), w, **kw)
+    (y * pf.from_numpy(_arr(*y.shape, seed=2))).sum().backward()
+    return [w.grad]
 
 
 def _conv_pool(grid: tuple[int, int]) -> list[Any]:

@@ -9,6 +9,8 @@ whether it was the fastest (issue 11, deliverable 6). Planned only: the cycles a
     python benchmarks/variants.py allreduce --grid 64 --vector 256
     python benchmarks/variants.py conv2d                              # 8x64x56x56, 3x3, 64 out, 64x64
     python benchmarks/variants.py conv2d --channels 16 --grid 28      # 16 channels on 28x28
+    python benchmarks/variants.py conv2d-step                         # its SGD training step
+    python benchmarks/variants.py conv2d-step --batch 2 --size 16 --grid 8   # a small one
     python benchmarks/variants.py mlp                                 # 784-256-10 step
     python benchmarks/variants.py transformer                         # B=2 T=64 d=128 4 heads
     python benchmarks/variants.py gemm --tile 32 --grid 16 --chosen-only   # weak scaling
@@ -180,6 +182,10 @@ def describe(module: ModuleOp) -> str:
             g = mesh.dist_of(op.result).grid
             form = "channel-split" if op.channel_split else "spatial"
             name = f"conv2d {form} on {g[0]}x{g[1]}"
+        elif isinstance(op, mesh.Conv2dWeightGradOp):
+            g = mesh.dist_of(op.result).grid
+            form = "channel-split" if op.channel_split else "spatial"
+            name = f"conv2d_weight_grad {form} on {g[0]}x{g[1]}"
         elif isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
             alg = op.algorithm_name
             name = f"{op.name.split('.')[1]} {alg.value if alg is not None else '(lowering picks)'}"
@@ -417,6 +423,34 @@ def conv2d(batch: int = 8, channels: int = 64, size: int = 56, g: int = 64) -> P
     )
 
 
+def conv2d_step(batch: int = 8, channels: int = 64, size: int = 56, g: int = 64) -> Problem:
+    """The issue's layer trained one SGD step: forward, an MSE loss, backward (the input's,
+    the weight's and the bias's gradients) and the update; bound: the three convolutions'
+    FMACs (forward, input gradient, weight gradient) on the g x g PEs."""
+    target = pf.sim.get_target()
+    grid = pf.MeshLayout.grid(g, g)
+
+    def build() -> list[Any]:
+        x = _random(batch, channels, size, size, layout=grid).requires_grad_()
+        conv = pf.nn.Conv2d(channels, channels, 3, padding=1)
+        opt = pf.optim.SGD(conv.parameters(), lr=0.01)
+        t = _random(batch, channels, size, size, seed=3)  # where the output is
+        loss = pf.nn.functional.mse_loss(conv(x), t)
+        loss.backward()
+        opt.step()
+        return [loss, x.grad]
+
+    flops = 3 * 2 * batch * channels * size * size * channels * 9
+    return Problem(
+        f"conv2d training step {batch}x{channels}x{size}x{size}, {channels} 3x3 filters, "
+        f"on {g}x{g}",
+        build,
+        flops / (g * g * target.flops_per_cycle),
+        "3 * 2 N O H W C 9 / (PEs * flops/cycle)",
+        program=True,
+    )
+
+
 def mlp() -> Problem:
     """The MLP 784-256-10 SGD training step, batch 64 (benchmarks/mlp_step.py's); bound: its
     matmul flops (forward, both backward products, three per layer) on the 64x64 PEs."""
@@ -470,12 +504,14 @@ def problem_of(args: argparse.Namespace) -> Problem:
         return allreduce(g or 64, args.vector)
     if args.problem == "conv2d":
         return conv2d(args.batch, args.channels, args.size or 56, g or 64)
+    if args.problem == "conv2d-step":
+        return conv2d_step(args.batch, args.channels, args.size or 56, g or 64)
     if args.problem == "mlp":
         return mlp()
     return transformer()
 
 
-PROBLEMS = ("gemm", "gemv", "sum", "allreduce", "conv2d", "mlp", "transformer")
+PROBLEMS = ("gemm", "gemv", "sum", "allreduce", "conv2d", "conv2d-step", "mlp", "transformer")
 
 
 def text_row(row: dict) -> str:
@@ -509,7 +545,7 @@ def main() -> None:
     size.add_argument("--tile", type=int, help="tile side per PE: n = grid * tile (gemm, gemv)")
     parser.add_argument("--grid", type=int, help="grid side")
     parser.add_argument("--vector", type=int, default=256, help="values per PE (allreduce)")
-    parser.add_argument("--batch", type=int, default=8, help="conv2d's N")
+    parser.add_argument("--batch", type=int, default=8, help="conv2d's N (conv2d, conv2d-step)")
     parser.add_argument("--channels", type=int, default=64, help="conv2d's C = O")
     parser.add_argument("--per-pe", type=int, default=1, help="elements per PE (sum; a square)")
     parser.add_argument("--chosen-only", action="store_true", help="only the compiler's choice")

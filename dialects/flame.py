@@ -1216,6 +1216,85 @@ class Conv2dOp(_SpatialOp):
         self._check_elem(*[v for v in (self.input, self.weight, self.bias) if v is not None])
 
 
+@irdl_op_definition
+class Conv2dWeightGradOp(_SpatialOp):
+    """conv2d's weight gradient (what autograd emits for a conv2d's weight): input x (N, C, H,
+    W) and the output gradient dy (N, O, Ho, Wo) of a conv2d with `kernel` (kh, kw), stride,
+    padding, dilation and groups -> dW (O, C/groups, kh, kw), dW[o, c, ky, kx] = sum over n,
+    y, x of dy[n, o, y, x] * xp[n, g * C/groups + c, y * sh + ky * dh, x * sw + kx * dw] (xp the
+    zero-padded input, g the group of o).
+
+        %dw = flame.conv2d_weight_grad %x, %dy {kernel = array<i64: 3, 3>, stride = ..., padding
+              = ..., dilation = ..., groups = 1 : i64}
+              : (tensor<2x3x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<4x3x3x3xf32>
+    """
+
+    name = "flame.conv2d_weight_grad"
+    input = operand_def(TensorType)
+    grad = operand_def(TensorType)
+    kernel = prop_def(DenseArrayBase[I64])
+    groups = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    assembly_format = "$input `,` $grad attr-dict `:` functional-type(operands, results)"
+    traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        grad: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        groups: int = 1,
+        *,
+        layout: LayoutAttr | None = None,
+    ):
+        shape = _infer(
+            shapes.conv2d_weight_grad,
+            tensor_shape(input),
+            tensor_shape(grad),
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+        )
+        self._init(
+            [input, grad],
+            TensorType(element_type(input), shape),
+            layout,
+            kernel=dense_i64(kernel),
+            stride=dense_i64(stride),
+            padding=dense_i64(padding),
+            dilation=dense_i64(dilation),
+            groups=int64(groups),
+        )
+
+    @property
+    def kernel_pair(self) -> tuple[int, ...]:
+        return tuple(self.kernel.get_values())
+
+    @property
+    def group_count(self) -> int:
+        return self.groups.value.data
+
+    def verify_(self) -> None:
+        self._check_result(
+            _check(
+                shapes.conv2d_weight_grad,
+                tensor_shape(self.input),
+                tensor_shape(self.grad),
+                self.kernel_pair,
+                self.stride_pair,
+                self.padding_quad,
+                self.dilation_pair,
+                self.group_count,
+            )
+        )
+        self._check_elem(self.input, self.grad)
+
+
 class _PoolOp(_SpatialOp):
     input = operand_def(TensorType)
     kernel = prop_def(DenseArrayBase[I64])
@@ -1330,7 +1409,7 @@ class AvgPool2dOp(_PoolOp):
         )
 
 
-CONV_OPS: list[type[FlameOp]] = [Conv2dOp, MaxPool2dOp, AvgPool2dOp]
+CONV_OPS: list[type[FlameOp]] = [Conv2dOp, Conv2dWeightGradOp, MaxPool2dOp, AvgPool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------

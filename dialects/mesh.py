@@ -1353,7 +1353,134 @@ class Pool2dOp(_WindowedOp):
         _same_elem(self, self.input, self.result)
 
 
-CONV_OPS: list[type[IRDLOperation]] = [Conv2dOp, Pool2dOp]
+def weight_grad_partials(
+    x: Distribution, w_shape: Sequence[int], channel_split: bool
+) -> Distribution:
+    """The per-PE partial sums of a conv2d's weight gradient (w_shape: O, C/groups, kh, kw) on
+    x's grid, one per PE: spatial form (R, C, O, C/groups, kh, kw) split [r, c, _, _, _, _]
+    (every PE its whole [O, C/groups, kh, kw] partial), channel-split form (R, O, C, kh, kw)
+    split [r, c, _, _, _] (PE (i, j) the partial of its output channels' filters)."""
+    rows, cols = x.grid
+    if channel_split:
+        return Distribution((rows, *w_shape), x.grid, ("r", "c", "", "", ""), x.origin)
+    return Distribution((rows, cols, *w_shape), x.grid, ("r", "c", "", "", "", ""), x.origin)
+
+
+@nonempty
+@irdl_op_definition
+class Conv2dWeightGradOp(_WindowedOp):
+    """The per-PE partials of a conv2d's weight gradient: dW[o, c, ky, kx] = sum over n, y, x
+    of grad[n, o, y, x] * xp[n, c, y * sh + ky * dh, x * sw + kx * dw] over each PE's pixels
+    (xp the zero-padded input, its halo exchanged as mesh.conv2d's). Summed over the grid by a
+    mesh.allreduce of the partial dims (`weight_grad_partials`), the weight gradient ends where
+    the weight lives. Two forms, told apart by the result's rank:
+
+    - spatial: input and grad split [_, _, r, c] on one grid; every PE computes its whole
+      [O, C/groups, kh, kw] partial from its window (the result (R, C, O, C/groups, kh, kw)).
+    - channel-split (groups 1): input and grad split [_, c, r, _]; one step per input channel:
+      its PE column multicasts the channel's window along the rows and every PE computes the
+      channel's taps for its output channels (the result (R, O, C, kh, kw) split [r, c, ...]).
+
+        %p = mesh.conv2d_weight_grad %x, %dy kernel [3, 3] stride [1, 1] padding [1, 1, 1, 1]
+             dilation [1, 1] groups 1 : (!mesh.tensor<2x5x9x8xf32 on 3x4 split [_, c, r, _]>,
+             !mesh.tensor<2x6x9x8xf32 on 3x4 split [_, c, r, _]>)
+             -> !mesh.tensor<3x6x5x3x3xf32 on 3x4 split [r, c, _, _, _]>
+    """
+
+    name = "mesh.conv2d_weight_grad"
+    input = operand_def(MeshTensorType)
+    grad = operand_def(MeshTensorType)
+    kernel = prop_def(I64Array)
+    groups = prop_def(IntegerAttr[I64])
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$input `,` $grad `kernel` $kernel `stride` $stride `padding` $padding `dilation` "
+        "$dilation `groups` $groups attr-dict `:` functional-type(operands, results)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        input: SSAValue,
+        grad: SSAValue,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        groups: int,
+        channel_split: bool,
+    ):
+        x, dy = dist_of(input), dist_of(grad)
+        w_shape = (dy.shape[1], x.shape[1] // groups, *kernel)
+        super().__init__(
+            operands=[input, grad],
+            properties={
+                "kernel": i64_array(kernel),
+                "stride": i64_array(stride),
+                "padding": i64_array(padding),
+                "dilation": i64_array(dilation),
+                "groups": IntegerAttr(groups, i64),
+            },
+            result_types=[
+                MeshTensorType(weight_grad_partials(x, w_shape, channel_split), elem_of(input))
+            ],
+        )
+
+    def spatial(self) -> tuple[tuple[int, ...], ...]:
+        return (_dims(self.kernel), _dims(self.stride), _dims(self.padding), _dims(self.dilation))
+
+    @property
+    def channel_split(self) -> bool:
+        return len(dist_of(self.result).shape) == 5
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return tuple(dist_of(self.result).shape[-4:])
+
+    def axes(self) -> tuple[HaloAxis, HaloAxis]:
+        """The H and W axes of the input's windows, for the grad's output positions."""
+        kernel, stride, padding, dilation = self.spatial()
+        x, dy = dist_of(self.input), dist_of(self.grad)
+        grid = (x.grid[0], 1) if self.channel_split else x.grid
+        return halo_axes(x.shape, dy.shape, grid, kernel, stride, padding, dilation)
+
+    def verify_(self) -> None:
+        x, dy, p = dist_of(self.input), dist_of(self.grad), dist_of(self.result)
+        kernel, stride, padding, dilation = self.spatial()
+        groups = self.groups.value.data
+        try:
+            w_shape = shapes.conv2d_weight_grad(
+                x.shape, dy.shape, kernel, stride, padding, dilation, groups
+            )
+        except ShapeError as err:
+            raise VerifyException(str(err)) from err
+        split = len(p.shape) == 5
+        if split:
+            _expect(groups == 1, f"the channel-split {self.name} takes groups 1, got {groups}")
+            _expect(
+                is_channel_split(x),
+                f"'{self.name}' with (R, O, C, kh, kw) partials needs the input split "
+                f"[_, c, r, _], got {x}",
+            )
+        else:
+            _expect(
+                is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}"
+            )
+        want_dy = x.with_(shape=dy.shape)
+        _expect(dy == want_dy, f"'{self.name}' grad should be {want_dy}, got {dy}")
+        want = weight_grad_partials(x, w_shape, split)
+        _expect(p == want, f"'{self.name}' result should be {want}, got {p}")
+        for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
+            problem = axis.problem()
+            _expect(
+                problem is None,
+                f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
+                f"{problem}; use fewer PEs along that axis",
+            )
+        _same_elem(self, self.input, self.grad, self.result)
+
+
+CONV_OPS: list[type[IRDLOperation]] = [Conv2dOp, Conv2dWeightGradOp, Pool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------

@@ -1981,6 +1981,73 @@ class Conv2dOp(PEOp):
 
 
 @irdl_op_definition
+class Conv2dWeightGradOp(PEOp):
+    """A conv2d's weight gradient over one PE's pixels: dw[o, c, ky, kx] = sum over n, y, x of
+    grad[n, o, y, x] * in[n, g * C/groups + c, y * sh + ky * dh, x * sw + kx * dw] (g the group
+    of o), no padding: `in` is the PE's window (halo included, viewed as `in_shape`), `grad` its
+    block of the conv's output gradient (`out_shape`), `dw` holds O x C/groups x kh x kw. Per
+    (o, c, tap) one dot product (FMACs into a register) over the (batch, row, column) DSD.
+
+        pe.conv2d_weight_grad %dw, %window, %dy {pes = ..., in_shape = array<i64: 2, 1, 3, 10>,
+            out_shape = array<i64: 2, 4, 1, 8>, kernel = array<i64: 3, 3>,
+            stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : ...
+    """
+
+    name = "pe.conv2d_weight_grad"
+    dw = operand_def(BufferType)
+    input = operand_def(BufferType)
+    grad = operand_def(BufferType)
+    in_shape = prop_def(DenseArrayBase.constr(i64))
+    out_shape = prop_def(DenseArrayBase.constr(i64))
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    stride = prop_def(DenseArrayBase.constr(i64))
+    dilation = prop_def(DenseArrayBase.constr(i64))
+    groups = prop_def(IntegerAttr[I64])
+    assembly_format = (
+        "$dw `,` $input `,` $grad attr-dict `:` type($dw) `,` type($input) `,` type($grad)"
+    )
+
+    def __init__(
+        self,
+        dw: SSAValue,
+        input: SSAValue,
+        grad: SSAValue,
+        *,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        dilation: Sequence[int],
+        groups: int,
+        pes: Rect,
+    ):
+        props = _window_props(pes, in_shape, out_shape, kernel, stride, dilation)
+        super().__init__(operands=[dw, input, grad], properties=props | {"groups": int64(groups)})
+
+    def verify_(self) -> None:
+        super().verify_()
+        i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
+        for what, sizes in (("in_shape", i), ("out_shape", o), ("kernel", k)):
+            _positive(self, what, sizes)
+        g = _int(self.groups)
+        _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
+        _expect(
+            g >= 1 and i[1] % g == 0 and o[1] % g == 0,
+            f"groups {g} must divide the {i[1]} input and {o[1]} output channels",
+        )
+        _expect(i[0] == o[0], "conv2d_weight_grad keeps the batch size")
+        for what, buf, size in (
+            ("in", self.input, math.prod(i)),
+            ("grad", self.grad, math.prod(o)),
+            ("dw", self.dw, o[1] * i[1] // g * k[0] * k[1]),
+        ):
+            _expect(
+                buf_of(buf).size.data == size,
+                f"conv2d_weight_grad {what} must hold {size} elements",
+            )
+
+
+@irdl_op_definition
 class Pool2dOp(PEOp):
     """out = max or mean (divided by kh * kw) over each window of `in`, no padding.
 
@@ -2029,7 +2096,7 @@ class Pool2dOp(PEOp):
             _expect(buf_of(buf).size.data == size, f"pool2d {what} must hold {size} elements")
 
 
-CONV_OPS: list[type[PEOp]] = [PackOp, UnpackOp, Conv2dOp, Pool2dOp]
+CONV_OPS: list[type[PEOp]] = [PackOp, UnpackOp, Conv2dOp, Conv2dWeightGradOp, Pool2dOp]
 
 
 # --- creation: iota and uniform random ----------------------------------------------------

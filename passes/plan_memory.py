@@ -192,8 +192,8 @@ def suggest_grid(
     } | {
         v
         for op in fn.body.block.ops
-        if isinstance(op, mesh.Conv2dOp) and op.channel_split
-        for v in (op.input, op.result)
+        if isinstance(op, mesh.Conv2dOp | mesh.Conv2dWeightGradOp) and op.channel_split
+        for v in (op.input, op.result if isinstance(op, mesh.Conv2dOp) else op.grad)
     }
 
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
@@ -303,26 +303,29 @@ class PlanMemoryPass(ModulePass):
 # (both windows and strips; the input is assumed still live), the local op (last window and
 # result). The channel-split conv2d (scratch.ChannelSplitConv) keeps a window per channel of
 # its block, two receive buffers and the step's filters: the larger of making the last window
-# (the others kept) and the steps.
+# (the others kept) and the steps. mesh.conv2d_weight_grad needs the same, its windows made
+# for the grad's positions and its steps' "filters" the [ob, kh, kw] taps each step computes.
 
 
 def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
     """Bytes per PE the halo exchange needs beyond the op's input and result tiles."""
-    if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
+    if not isinstance(op, mesh.Conv2dOp | mesh.Conv2dWeightGradOp | mesh.Pool2dOp):
         return 0
-    x, y = dist_fn(op.input), dist_fn(op.result)
+    x = dist_fn(op.input)
+    # the windows are made for the output positions: the result's, or the grad's
+    y = dist_fn(op.grad if isinstance(op, mesh.Conv2dWeightGradOp) else op.result)
     elem = elem_bytes_of(element_type(op.input))
     kernel, stride, padding, dilation = op.spatial()
     if op.channel_split:  # its windows, receive buffers and filters (passes/scratch.py)
         axes = distribution.halo_axes(
             x.shape, y.shape, (x.grid[0], 1), kernel, stride, padding, dilation
         )
-        plan = scratch.ChannelSplitConv.of(x.block, axes, dist_fn(op.operands[1]).block)
+        plan = scratch.ChannelSplitConv.of(x.block, axes, channel_split_filters(op, dist_fn))
         return plan.scratch_bytes(elem, aligned)
     if not distribution.is_spatial(x):
         return 0
     axes = distribution.halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
-    x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(y, elem)
+    x_bytes, y_bytes = tile_bytes(x, elem), tile_bytes(dist_fn(op.result), elem)
     window, need = 0, 0  # the current window's bytes (0: the input tile itself)
     for phase in scratch.halo_phases(x.block, axes):
         strips = 2 * sum(aligned(n * elem) for n in phase.strip_elems())
@@ -332,14 +335,25 @@ def halo_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> 
     return max(need, window - x_bytes, 0)
 
 
+def channel_split_filters(
+    op: mesh.Conv2dOp | mesh.Conv2dWeightGradOp | mesh.Pool2dOp,
+    dist_fn: Callable[[SSAValue], Distribution] = mesh.dist_of,
+) -> tuple[int, ...]:
+    """The block whose filters one step of a channel-split op holds: the conv2d's weight
+    block, or for the weight gradient the step's [ob, 1, kh, kw] taps."""
+    if isinstance(op, mesh.Conv2dWeightGradOp):
+        return (dist_fn(op.grad).block[1], 1, *op.spatial()[0])
+    return tuple(dist_fn(op.operands[1]).block)
+
+
 def halo_buffers(op: Operation) -> int:
     """Bytes per PE of all the halo exchange's buffers of a windowed op, side by side."""
-    if not isinstance(op, mesh.Conv2dOp | mesh.Pool2dOp):
+    if not isinstance(op, mesh.Conv2dOp | mesh.Conv2dWeightGradOp | mesh.Pool2dOp):
         return 0
     elem = elem_bytes_of(element_type(op.input))
     if op.channel_split:
-        x, w = mesh.dist_of(op.input), mesh.dist_of(op.operands[1])
-        return scratch.ChannelSplitConv.of(x.block, op.axes(), w.block).all_bytes(elem, aligned)
+        x, filters = mesh.dist_of(op.input), channel_split_filters(op)
+        return scratch.ChannelSplitConv.of(x.block, op.axes(), filters).all_bytes(elem, aligned)
     return sum(  # as lower-mesh-to-pe allocates them (passes/pe_lowering/windowed.py)
         aligned(math.prod(phase.window) * elem)
         + 2 * sum(aligned(n * elem) for n in phase.strip_elems())

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from pyflame import ops
 from pyflame.dialects import flame
-from pyflame.ops.conv import conv2d
+from pyflame.ops.conv import conv2d, conv2d_weight_grad, padded_conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
 from pyflame.tensor import Tensor
 
@@ -310,47 +310,80 @@ def _flip_hw(w: Tensor) -> Tensor:
     return ops.cat(cols, dim=3) if len(cols) > 1 else w
 
 
-def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """d input: a full correlation of the stride-dilated gradient with the flipped,
-    channel-transposed kernel; d weight: the input correlated with the gradient (batch as
-    channels); d bias: the gradient summed over batch and space."""
-    x, w = node.inputs[0], node.inputs[1]
-    groups = node.attrs["groups"]
-    (sh, sw), (dh, dw) = node.attrs["stride"], node.attrs["dilation"]
-    top, bottom, left, right = node.attrs["padding"]
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
+def _conv_input_grad(
+    g: Tensor, w: Tensor, x_shape: Sequence[int], attrs: dict, kernel: Sequence[int]
+) -> Tensor:
+    """The input gradient of a conv2d of an input of `x_shape` with weight `w`, given the
+    output gradient `g`: a full correlation of the stride-dilated gradient with the flipped,
+    channel-transposed kernel, cropped to the input. With stride 1 (and no padding wider than
+    the dilated kernel) that is one conv2d of `g` itself, padded by the kernel's reach minus
+    the forward's padding: no dilated or padded copy of the gradient, no crop."""
+    groups = attrs["groups"]
+    (sh, sw), (dh, dw) = attrs["stride"], attrs["dilation"]
+    top, bottom, left, right = attrs["padding"]
+    n, _, h, wd = x_shape
+    o = w.shape[0]
+    kh, kw = kernel
     oh, ow = g.shape[2], g.shape[3]
     hp, wp = h + top + bottom, wd + left + right
+    eh, ew = dh * (kh - 1), dw * (kw - 1)
+    og = o // groups
+    wt = (
+        ops.cat([w[i * og : (i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0)
+        if groups > 1
+        else w.transpose(0, 1)
+    )
+    flipped = _flip_hw(wt)
+    reach = (eh - top, eh - bottom, ew - left, ew - right)
+    if (sh, sw) == (1, 1) and min(reach) >= 0:
+        return padded_conv2d(g, flipped, reach, (dh, dw), groups)
+    gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
+    gd = ops.pad(gd, [ew, ew, eh, eh])
+    gp = conv2d(gd, flipped, dilation=(dh, dw), groups=groups)
+    missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
+    if missing_h or missing_w:  # rows/cols past the last window get no gradient
+        gp = ops.pad(gp, [0, missing_w, 0, missing_h])
+    return gp[:, :, top : top + h, left : left + wd]
+
+
+def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """d input: `_conv_input_grad`; d weight: one flame.conv2d_weight_grad (per kernel tap, a
+    product of the gradient with the shifted input over each PE's pixels, summed over the
+    grid: passes/flame_lowering/windowed.py); d bias: the gradient summed over batch and
+    space."""
+    x, w = node.inputs[0], node.inputs[1]
     gx = gw = gb = None
     if x.requires_grad:
-        gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
-        eh, ew = dh * (kh - 1), dw * (kw - 1)
-        gd = ops.pad(gd, [ew, ew, eh, eh])
-        og = o // groups
-        wt = (
-            ops.cat([w[i * og : (i + 1) * og].transpose(0, 1) for i in range(groups)], dim=0)
-            if groups > 1
-            else w.transpose(0, 1)
-        )
-        gp = conv2d(gd, _flip_hw(wt), dilation=(dh, dw), groups=groups)
-        missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
-        if missing_h or missing_w:  # rows/cols past the last window get no gradient
-            gp = ops.pad(gp, [0, missing_w, 0, missing_h])
-        gx = _crop(node, gp, x.shape)
+        gx = _conv_input_grad(g, w, x.shape, node.attrs, w.shape[2:])
     if w.requires_grad:
-        xp = _padded(node, x, 0.0)
-        og = o // groups
-        parts = []
-        for i in range(groups):
-            xi = xp[:, i * cg : (i + 1) * cg].transpose(0, 1)  # [cg, n, hp, wp]
-            gi = g[:, i * og : (i + 1) * og].transpose(0, 1)  # [og, n, oh, ow]
-            r = conv2d(xi, gi, stride=(dh, dw), dilation=(sh, sw))  # [cg, og, >=kh, >=kw]
-            parts.append(r[:, :, :kh, :kw].transpose(0, 1))
-        gw = ops.cat(parts, dim=0) if groups > 1 else parts[0]
+        a = node.attrs
+        gw = conv2d_weight_grad(
+            x, g, w.shape[2:], a["stride"], a["padding"], a["dilation"], a["groups"]
+        )
     if len(node.inputs) > 2 and node.inputs[2].requires_grad:
         gb = g.sum(dim=(0, 2, 3))
     return (gx, gw, gb)[: len(node.inputs)]
+
+
+def _conv2d_weight_grad(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """dW is bilinear in (x, dy): d dy is the conv2d of x with g as the weight, d x the input
+    gradient of that conv2d (second derivatives, `create_graph=True`)."""
+    x, dy = node.inputs
+    a = node.attrs
+    gx = gdy = None
+    if x.requires_grad:
+        gx = _conv_input_grad(dy, g, x.shape, a, a["kernel"])
+    if dy.requires_grad:
+        p = a["padding"]
+        if p[0] == p[1] and p[2] == p[3]:
+            pads: tuple[int, int] | str = (p[0], p[2])
+            xp = x
+        else:
+            pads, xp = (0, 0), _padded(node, x, 0.0)
+        gdy = conv2d(
+            xp, g, stride=a["stride"], padding=pads, dilation=a["dilation"], groups=a["groups"]
+        )
+    return (gx, gdy)
 
 
 def _max_pool2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
@@ -502,6 +535,7 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.SliceOp: _slice,
     flame.ConcatOp: _concat,
     flame.Conv2dOp: _conv2d,
+    flame.Conv2dWeightGradOp: _conv2d_weight_grad,
     flame.MaxPool2dOp: _max_pool2d,
     flame.AvgPool2dOp: _avg_pool2d,
     # indexed rows: each is the other's transpose (embedding's weight gradient is a scatter-add)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 
 import pyflame.passes.scratch as scratch
+from pyflame.core import collectives
 from pyflame.core.distribution import Distribution, HaloAxis, halo_axes
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
@@ -146,6 +147,87 @@ def conv2d_estimate(
             f"{ob} filters per PE column)"
         ),
     )
+
+
+@cost_rule(mesh.Conv2dWeightGradOp)
+def conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, ctx: CostContext) -> Cost:
+    cost = weight_grad_estimate(
+        dist_of(op.input),
+        dist_of(op.grad),
+        dist_of(op.result),
+        op.spatial(),
+        op.groups.value.data,
+        ctx.elem_bytes(op.input),
+        ctx,
+    )
+    return Cost(
+        cost.cycles,
+        ctx.tile_bytes(op.result) + cost.sram_bytes,
+        algorithm=cost.algorithm,
+        detail=cost.detail,
+    )
+
+
+def weight_grad_estimate(
+    x: Distribution,
+    dy: Distribution,
+    partials: Distribution,
+    spatial: tuple,
+    groups: int,
+    eb: int,
+    ctx: CostContext,
+    with_allreduce: bool = False,
+) -> Cost:
+    """Either form of mesh.conv2d_weight_grad from its layouts (cycles, scratch bytes per PE
+    beyond the operand and result tiles); `with_allreduce` adds the mesh.allreduce of the
+    partials that flame-to-mesh emits after it (for comparing forms and grids).
+
+    spatial:        halo (as conv2d's) + O * C/groups * taps dot products over the PE's
+                    (batch, rows, columns) of the grad block
+    channel-split:  conv2d's channel-split steps, each computing ob * taps dot products and
+                    unpacking them into the partial (ob * taps elements)
+    """
+    kernel, stride, padding, dilation = spatial
+    taps = kernel[0] * kernel[1]
+    n, ob, ho, wo = dy.block
+    pixels = n * ho * wo
+    channel_split = len(partials.shape) == 5
+    if not channel_split:
+        axes = halo_axes(x.shape, dy.shape, x.grid, kernel, stride, padding, dilation)
+        halo, _, scratch_bytes = block_halo_cycles(tuple(x.block), axes, eb, ctx)
+        dots = ctx.compute(
+            CostKind.CONV2D_WEIGHT_GRAD, ob * (x.block[1] // groups) * taps, pixels, elem_bytes=eb
+        )
+        cycles, algorithm = halo + dots, "halo + local"
+        detail = f"halo {halo}, dots {dots}"
+    else:
+        axes = halo_axes(x.shape, dy.shape, (x.grid[0], 1), kernel, stride, padding, dilation)
+        plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, (ob, 1, *kernel))
+        cb = x.block[1]
+        halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
+        pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if cb > 1 else 0
+        windows = cb * (pack + halo)
+        stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
+        dots = ctx.compute(CostKind.CONV2D_WEIGHT_GRAD, ob * taps, pixels, elem_bytes=eb)
+        work = dots + ctx.compute(CostKind.PACK, ob * taps)
+        steps = x.shape[1]
+        post = 2 * ctx.issue
+        step = post + max(work, stream) + ctx.wake
+        cycles = windows + post + stream + ctx.wake + (steps - 1) * step + work + ctx.wake
+        cycles = cycles if steps else 0
+        scratch_bytes = plan.scratch_bytes(eb, aligned)
+        algorithm = "channel-split"
+        detail = f"windows {windows}, {steps} steps of {step} (stream {stream}, dots {dots})"
+    if with_allreduce:
+        dims = tuple(d for d in ((0,) if channel_split else (0, 1)) if partials.parts(d) > 1)
+        lines = collectives.reduced_lines(partials, dims)
+        if lines:
+            wavelets = ctx.wavelets(partials.local_elems, eb)
+            chosen = collectives.choose(lines, wavelets, ctx.target, False)
+            reduce = collectives.estimate(lines, chosen, wavelets, ctx.target, False)
+            cycles += reduce
+            detail += f", allreduce {reduce}"
+    return Cost(cycles, scratch_bytes, algorithm=algorithm, detail=detail)
 
 
 @cost_rule(mesh.Pool2dOp)

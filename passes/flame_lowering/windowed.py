@@ -259,7 +259,8 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
     whose tiles and scratch fit a PE's SRAM, on the
     grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
     over its columns). When neither fits there and no `grid` hint fixes the grid, its side
-    doubles until one fits (the input is moved there)."""
+    doubles until one fits (the input is moved there). Filters made on the mesh (autograd's
+    input gradient) add the candidates on their grid."""
     spatial_grid = windowed_grid(lw, op, *spatial)
     if op.groups.value.data != 1:
         return (False, spatial_grid)
@@ -290,7 +291,20 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
             return spatial
         return fastest
 
-    chosen = best(candidates(spatial_grid, start), usable)
+    found = candidates(spatial_grid, start)
+    weight_at = lw.known_dist(op.weight)
+    if not hinted and weight_at is not None and weight_at.num_pes > 1:
+        # the filters were made on the mesh (autograd's input gradient flips and transposes
+        # the forward's weight where it lives): the forward's grid is a candidate too
+        x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+        at = weight_at.grid
+        more = candidates(feasible_grid(at, x_shape, y_shape, *spatial), at)
+        found += [
+            c
+            for c in more
+            if (c.channel_split, c.grid) not in {(f.channel_split, f.grid) for f in found}
+        ]
+    chosen = best(found, usable)
     if chosen is None and not hinted:
         side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
         x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
@@ -335,6 +349,162 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     )
 
 
+# --- conv2d's weight gradient ----------------------------------------------------------------
+# flame.conv2d_weight_grad (autograd's rule for a conv2d's weight) runs where the conv2d's
+# operands are: per PE, the product of its output-gradient tile with the shifted input window
+# over its pixels for every tap (mesh.conv2d_weight_grad: the per-PE partials), then a
+# mesh.allreduce of the partials over the grid, so the gradient ends where the weight lives
+# (replicated on the grid, or split [c, _, _, _] over its columns) and the optimizer's update
+# needs no move. The form and grid are chosen as conv2d's (`choose_weight_grad_form`).
+
+
+def weight_grad_layouts(
+    op: flame.Conv2dWeightGradOp, channel_split: bool, grid: tuple[int, int]
+) -> tuple[Distribution, Distribution, Distribution, Distribution]:
+    """The input, grad, partials and weight-gradient layouts of a form on `grid`."""
+    x_shape, dy_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.grad)
+    w_shape = flame.tensor_shape(op.result)
+    split = distribution.CHANNEL_SPLIT if channel_split else distribution.SPATIAL_SPLIT
+    dx = Distribution(x_shape, grid, split)
+    w_split = ("c", "", "", "") if channel_split else ("",) * 4
+    return (
+        dx,
+        Distribution(dy_shape, grid, split),
+        mesh.weight_grad_partials(dx, w_shape, channel_split),
+        Distribution(w_shape, grid, w_split),
+    )
+
+
+def weight_grad_candidate(
+    lw: Lowering, op: flame.Conv2dWeightGradOp, channel_split: bool, grid: tuple[int, int]
+) -> tuple[int, int]:
+    """(estimated cycles with the moves of both operands and the allreduce, bytes per PE)."""
+    from pyflame.passes.cost_model.data_movement import redistribute_cycles
+    from pyflame.passes.cost_model.registry import CostContext
+    from pyflame.passes.cost_model.windowed import weight_grad_estimate
+    from pyflame.passes.plan_memory import tile_bytes
+
+    dx, ddy, dp, dw = weight_grad_layouts(op, channel_split, grid)
+    eb = elem_bytes_of(mesh.elem_of(op.input))
+    spatial = (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+    cost = weight_grad_estimate(
+        dx, ddy, dp, spatial, op.group_count, eb, CostContext(lw.target), with_allreduce=True
+    )
+    tiles = sum(tile_bytes(d, eb) for d in (dx, ddy, dp, dw))
+    cycles = cost.cycles
+    for v, want in ((op.input, dx), (op.grad, ddy)):
+        known = lw.known_dist(v)
+        if known is None or known.normalized() == want.normalized():
+            continue  # placed there directly, or already there
+        if existing_move(lw, v, want) is None:
+            cycles += redistribute_cycles(lw.target, known, want, eb)
+    return cycles, tiles + cost.sram_bytes
+
+
+def choose_weight_grad_form(lw: Lowering, op: flame.Conv2dWeightGradOp) -> ConvForm:
+    """conv2d's rule (`choose_conv_form`) for its weight gradient: the spatial form on the grid
+    the input (or the gradient) is on, or the channel-split form (groups 1: H over the rows,
+    the output channels over the columns), whichever is estimated faster with the moves of
+    both operands (the channel-split form by `CHANNEL_SPLIT_MARGIN`), among those that fit;
+    the grid side doubles while neither fits."""
+    spatial = (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+    x_shape, dy_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.grad)
+    known = lw.known_dist(op.input) or lw.known_dist(op.grad)
+    start: Ints = known.grid if known is not None else lw.placed(op.input).grid
+
+    def forms(start: Ints) -> list[ConvForm]:
+        found: list[ConvForm] = [(False, feasible_grid(start, x_shape, dy_shape, *spatial))]
+        if op.group_count == 1:
+            kernel, stride, padding, dilation = spatial
+            rows = distribution.largest_feasible_parts(
+                x_shape[2],
+                dy_shape[2],
+                min(start[0], dy_shape[2]),
+                kernel[0],
+                stride[0],
+                dilation[0],
+                padding[0],
+            )
+            found.append((True, (rows, max(1, min(start[1], dy_shape[1])))))
+        if FORCED_FORM[0] is not None and op.group_count == 1:
+            found = [f for f in found if f[0] == FORCED_FORM[0]]
+        return found
+
+    def best(found: list[ConvForm]) -> ConvForm | None:
+        costed = {f: weight_grad_candidate(lw, op, *f) for f in found}
+        fitting = [f for f in found if costed[f][1] <= lw.target.usable_sram_bytes]
+        if not fitting:
+            return None
+        fastest = min(fitting, key=lambda f: costed[f][0])
+        plain = next((f for f in fitting if not f[0]), None)
+        if plain is not None and costed[fastest][0] >= CHANNEL_SPLIT_MARGIN * costed[plain][0]:
+            return plain
+        return fastest
+
+    first = forms(start)
+    chosen = best(first)
+    side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
+    seen = set(first)
+    while chosen is None and side < top:
+        side = min(2 * side, top)
+        found = forms((side, side))
+        if set(found) <= seen:
+            break  # the grids stopped growing
+        seen |= set(found)
+        chosen = best(found)
+    return chosen if chosen is not None else first[-1]  # nothing fits: plan-memory says so
+
+
+def existing_move(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue | None:
+    """A move of `v` to `dist` the program already made (the conv2d's input, moved to the
+    same layout for the forward), or None."""
+    if v in lw.deferred or v in lw.unbound:
+        return None
+    for use in lw.value(v).uses:
+        user = use.operation
+        if (
+            isinstance(user, mesh.RedistributeOp)
+            and user.parent_block() is lw.block
+            and dist_of(user.result) == dist
+        ):
+            return user.result
+    return None
+
+
+def moved_already(lw: Lowering, v: SSAValue, dist: Distribution) -> SSAValue:
+    """`v` in `dist`, from a move the program already made if there is one: the gradient is
+    computed from the forward's copy of the input instead of moving the input again."""
+    found = existing_move(lw, v, dist)
+    return found if found is not None else lw.value_as(v, dist)
+
+
+def lower_conv2d_weight_grad(op: flame.Conv2dWeightGradOp, lw: Lowering) -> SSAValue:
+    channel_split, grid = choose_weight_grad_form(lw, op)
+    dx, ddy, dp, dw = weight_grad_layouts(op, channel_split, grid)
+    x, dy = moved_already(lw, op.input, dx), moved_already(lw, op.grad, ddy)
+    # block padding: the grad's must be zeros (it multiplies windows), and the windows under it
+    # finite (0 * inf is NaN), so both are masked
+    if dx.has_padding([2, 3]):
+        x = mask_pad(lw, x, 0.0)
+    if ddy.has_padding([2, 3]):
+        dy = mask_pad(lw, dy, 0.0)
+    partials = lw.emit(
+        mesh.Conv2dWeightGradOp(
+            x,
+            dy,
+            op.kernel_pair,
+            op.stride_pair,
+            op.padding_quad,
+            op.dilation_pair,
+            op.group_count,
+            channel_split,
+        )
+    )
+    dims = [d for d in ((0,) if channel_split else (0, 1)) if dp.parts(d) > 1]
+    total = lw.emit(mesh.AllReduceOp("sum", partials, dims)) if dims else partials
+    return lw.emit(mesh.ReshapeOp(total, dw))
+
+
 def pool(lw: Lowering, x: SSAValue, kind: PoolKind, out_shape: Ints, spatial: Spatial) -> SSAValue:
     """mesh.pool2d of `x` (already split [_, _, r, c] and masked) into `out_shape`."""
     d = dist_of(x)
@@ -374,8 +544,14 @@ def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
 
 LOWERINGS: dict[type[Operation], Callable] = {
     flame.Conv2dOp: lower_conv2d,
+    flame.Conv2dWeightGradOp: lower_conv2d_weight_grad,
     flame.MaxPool2dOp: lower_max_pool2d,
     flame.AvgPool2dOp: lower_avg_pool2d,
 }
 #: the PEs run these on floating-point data only
-FLOAT_ONLY_OPS: tuple[type[Operation], ...] = (flame.Conv2dOp, flame.MaxPool2dOp, flame.AvgPool2dOp)
+FLOAT_ONLY_OPS: tuple[type[Operation], ...] = (
+    flame.Conv2dOp,
+    flame.Conv2dWeightGradOp,
+    flame.MaxPool2dOp,
+    flame.AvgPool2dOp,
+)

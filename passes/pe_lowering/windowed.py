@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 import pyflame.passes.scratch as scratch
+from pyflame.core.distribution import Distribution
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.mesh import dist_of
 from pyflame.dialects.pe import GridAxis, Port
@@ -184,14 +185,14 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
 # the grid along both axes.
 
 
-def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
-    x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
+def channel_windows(
+    lw: PELowering, x: Distribution, tile: SSAValue, plan: scratch.ChannelSplitConv
+) -> list[SSAValue]:
+    """Per channel of a PE's block of a [_, c, r, _] input: its window, made once (the slab
+    packed out of the tile when the block holds more than one, then the halo phases)."""
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
-    elem = op.result.type.element_type
-    kernel, stride, _, dilation = op.spatial()
-    plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
-    tile = lw.buf(op.input)
+    elem = tile.type.element_type  # type: ignore[attr-defined]  # a pe buffer type
     windows = []
     for index in range(x.block[1]):
         window = tile
@@ -201,16 +202,34 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
         for phase in plan.phases:
             window = halo_phase(lw, window, phase, x.grid, 0.0)
         windows.append(window)
-    out = lw.alloc_for(op.result, "conv2d")
+    return windows
+
+
+def channel_steps_multicast(
+    lw: PELowering,
+    x: Distribution,
+    windows: list[SSAValue],
+    plan: scratch.ChannelSplitConv,
+    elem: Attribute,
+    name: str,
+    compute: Callable[[int, SSAValue], None],
+    buffers: Callable[[], None],
+) -> None:
+    """One step per input channel, double-buffered like SUMMA: wait for this step's window
+    (and the previous step's send, on its column), post the next step's multicast along the
+    rows (async, a channel and a receive buffer per parity), then `compute(step, received)`;
+    `buffers()` allocates the steps' own buffers, after the receive buffers."""
+    rows, cols = x.grid
+    rect = (0, 0, rows, cols)
     steps = scratch.channel_steps(x)
     routes = row_broadcast(rows, cols)
     # one channel per parity: step ch+1's column starts multicasting while step ch's stream
     # may still pass through its router
     colors = [lw.channel(routes)] + ([lw.fresh_channel(routes)] if len(steps) > 1 else [])
     received = [
-        lw.alloc(rect, math.prod(plan.window), elem, f"conv_recv{p}") for p in range(len(colors))
+        lw.alloc(rect, math.prod(plan.window), elem, f"{name}_recv{p}") for p in range(len(colors))
     ]
-    filters = lw.alloc(rect, plan.filter_elems, elem, "conv_filters")
+    buffers()
 
     def owner(n: int) -> Rect:
         return (0, steps[n].column, rows, 1)
@@ -230,15 +249,37 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             lw.emit(pe.WaitOp(tokens[n - 1][0], pes=owner(n - 1)))
         if n + 1 < len(steps):
             tokens.append(post(n + 1))
+        compute(n, received[n % 2])
+    if steps:
+        lw.emit(pe.WaitOp(tokens[-1][0], pes=owner(len(steps) - 1)))
+
+
+def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
+    x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
+    rows, cols = x.grid
+    rect = (0, 0, rows, cols)
+    elem = op.result.type.element_type
+    kernel, stride, _, dilation = op.spatial()
+    plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
+    windows = channel_windows(lw, x, lw.buf(op.input), plan)
+    out = lw.alloc_for(op.result, "conv2d")
+    filters: list[SSAValue] = []
+
+    def buffers() -> None:
+        filters.append(lw.alloc(rect, plan.filter_elems, elem, "conv_filters"))
+
+    def compute(n: int, received: SSAValue) -> None:
         lw.emit(
-            pe.PackOp(filters, lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect)
+            pe.PackOp(
+                filters[0], lw.buf(op.weight), shape=w.block, dim=1, start=n, count=1, pes=rect
+            )
         )
         first = n == 0
         lw.emit(
             pe.Conv2dOp(
                 out,
-                received[n % 2],
-                filters,
+                received,
+                filters[0],
                 None if op.bias is None or not first else lw.buf(op.bias),
                 in_shape=plan.window,
                 out_shape=y.block,
@@ -250,8 +291,87 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
                 accumulate=not first,
             )
         )
-    if steps:
-        lw.emit(pe.WaitOp(tokens[-1][0], pes=owner(len(steps) - 1)))
+
+    channel_steps_multicast(lw, x, windows, plan, elem, "conv", compute, buffers)
+    return out
+
+
+# --- conv2d's weight gradient ----------------------------------------------------------------
+# mesh.conv2d_weight_grad: per PE, the partial dW[o, c, ky, kx] = sum over its pixels of
+# dy[n, o, y, x] * window[n, c, y * s + ky * d, x * s + kx * d] (per tap, the dy tile as
+# [o, pixels] times the shifted window as [pixels, c]); the sum over the grid is the
+# mesh.allreduce that follows.
+#
+#   spatial:        the halo exchange of mesh.conv2d, then one pe.conv2d_weight_grad %p,
+#                   %window, %dy into the PE's whole [O, C/groups, kh, kw] partial
+#   channel-split:  every channel's window made once and multicast along the rows step by
+#                   step, as the channel-split conv2d; per step ch
+#                   pe.conv2d_weight_grad %s, %r[ch % 2], %dy  (the PE's ob filters' taps)
+#                   pe.unpack %p, %s  (at channel ch of the PE's [ob, C, kh, kw] partial)
+
+
+def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSAValue:
+    kernel, stride, _, dilation = op.spatial()
+    x, dy, p = dist_of(op.input), dist_of(op.grad), dist_of(op.result)
+    out = lw.alloc_for(op.result, "conv2d_weight_grad")
+    if not op.channel_split:
+        window, shape = halo_window(lw, op, 0.0)
+        lw.emit(
+            pe.Conv2dWeightGradOp(
+                out,
+                window,
+                lw.buf(op.grad),
+                in_shape=shape,
+                out_shape=dy.block,
+                kernel=kernel,
+                stride=stride,
+                dilation=dilation,
+                groups=op.groups.value.data,
+                pes=grid_rect(p),
+            )
+        )
+        return out
+    rows, cols = x.grid
+    rect = (0, 0, rows, cols)
+    elem = op.result.type.element_type
+    ob, taps = dy.block[1], kernel[0] * kernel[1]
+    plan = scratch.ChannelSplitConv.of(x.block, op.axes(), (ob, 1, *kernel))
+    windows = channel_windows(lw, x, lw.buf(op.input), plan)
+    step_dw: list[SSAValue] = []
+    partial_shape = (ob, x.shape[1], *kernel)  # the PE's [1, ob, C, kh, kw] block
+
+    def buffers() -> None:
+        step_dw.append(lw.alloc(rect, ob * taps, elem, "wgrad_step"))
+
+    def compute(n: int, received: SSAValue) -> None:
+        lw.emit(
+            pe.Conv2dWeightGradOp(
+                step_dw[0],
+                received,
+                lw.buf(op.grad),
+                in_shape=plan.window,
+                out_shape=dy.block,
+                kernel=kernel,
+                stride=stride,
+                dilation=dilation,
+                groups=1,
+                pes=rect,
+            )
+        )
+        lw.emit(
+            pe.UnpackOp(
+                out,
+                step_dw[0],
+                axis=GridAxis.ROWS,
+                shape=partial_shape,
+                dim=1,
+                count=1,
+                at=(n, 0),
+                pes=rect,
+            )
+        )
+
+    channel_steps_multicast(lw, x, windows, plan, elem, "wgrad", compute, buffers)
     return out
 
 
@@ -278,5 +398,6 @@ def lower_pool2d(op: mesh.Pool2dOp, lw: PELowering) -> SSAValue:
 
 LOWERINGS: dict[type[Operation], Callable] = {
     mesh.Conv2dOp: lower_conv2d,
+    mesh.Conv2dWeightGradOp: lower_conv2d_weight_grad,
     mesh.Pool2dOp: lower_pool2d,
 }

@@ -496,6 +496,37 @@ def conv2d(
     return (x[0], w[0], ho, wo)
 
 
+def conv2d_weight_grad(
+    x: Shape,
+    dy: Shape,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Shape:
+    """conv2d's weight gradient: NCHW input x and output gradient dy (N, O, Ho, Wo) of a conv2d
+    with a (kh, kw) `kernel` -> (O, C/groups, kh, kw)."""
+    what = "conv2d_weight_grad"
+    if len(x) != 4 or len(dy) != 4:
+        raise ShapeError(
+            f"{what} expects a 4-D (N, C, H, W) input and a 4-D (N, O, Ho, Wo) gradient, got "
+            f"shapes {list(x)} and {list(dy)}"
+        )
+    if groups < 1 or x[1] % groups or dy[1] % groups:
+        raise ShapeError(
+            f"{what}: groups={groups} must divide the {x[1]} input and {dy[1]} output channels"
+        )
+    _spatial_attrs(what, kernel, stride, padding, dilation)
+    expected = (x[0], dy[1], *_spatial_out(what, x, kernel, stride, padding, dilation))
+    if tuple(dy) != expected:
+        raise ShapeError(
+            f"{what}: the gradient of a conv2d of input {list(x)} with a {kernel[0]}x{kernel[1]} "
+            f"kernel has shape {list(expected)}, got {list(dy)}"
+        )
+    return (dy[1], x[1] // groups, kernel[0], kernel[1])
+
+
 def pool2d(
     x: Shape,
     kernel: Sequence[int],

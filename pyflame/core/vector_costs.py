@@ -68,6 +68,7 @@ class CostKind(StrEnum):
     EXCHANGE_LOCAL = "exchange_local"
     PACK = "pack"
     CONV2D = "conv2d"
+    CONV2D_WEIGHT_GRAD = "conv2d_weight_grad"
     POOL2D = "pool2d"
     GATHER_ROWS = "gather_rows"
     SCATTER_ADD_ROWS = "scatter_add_rows"
@@ -116,6 +117,13 @@ def _conv2d(count, length, bias_count) -> list[Instructions]:
     if not bias_count:
         return [fmacs]
     return [fmacs, Instructions(bias_count, length, 1, 1, bias_count * length)]
+
+
+def _conv2d_weight_grad(count, length) -> Instructions:
+    # dw[o, c, tap] = sum over (n, y, x) of grad[n, o, y, x] * window[n, c, taps]: one dot
+    # product per (o, c, tap), FMACs into a scalar register over a 3D DSD (batch, rows,
+    # columns) of both operands, the result stored once
+    return Instructions(count, length, 2, 0, 2 * np.asarray(count) * length)
 
 
 def _pool2d(taps, outputs, divides: bool) -> list[Instructions]:
@@ -170,6 +178,7 @@ WORK: dict[CostKind, Callable[..., Instructions | list[Instructions]]] = {
     # pe.pack / pe.unpack: a strided copy of n elements
     CostKind.PACK: lambda n: _passes(1, n, 1, flops_per_element=0),
     CostKind.CONV2D: _conv2d,
+    CostKind.CONV2D_WEIGHT_GRAD: _conv2d_weight_grad,
     CostKind.POOL2D: _pool2d,
     # pe.gather_rows / pe.scatter_add_rows: n index entries, rows of `width` elements
     CostKind.GATHER_ROWS: lambda n, width: _indexed_rows(n, width, accumulate=False),

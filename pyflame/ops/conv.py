@@ -135,6 +135,49 @@ def conv2d(
     return _unbatched(_node(flame.Conv2dOp, inputs, shape, x.dtype, attrs), squeeze)
 
 
+def padded_conv2d(
+    x: Tensor, weight: Tensor, pads: Sequence[int], dilation: Sequence[int], groups: int
+) -> Tensor:
+    """conv2d of a 4-D `x` with stride 1 and any (top, bottom, left, right) zero padding, one
+    flame.conv2d (autograd's input gradient: PyTorch's `padding` cannot be asymmetric)."""
+    s, pads, d = (1, 1), tuple(pads), tuple(dilation)
+    shape = _rule(shapes.conv2d, x.shape, weight.shape, None, s, pads, d, groups)
+    attrs = {"stride": s, "padding": pads, "dilation": d, "groups": groups}
+    return _node(flame.Conv2dOp, (x, weight), shape, x.dtype, attrs)
+
+
+def conv2d_weight_grad(
+    input: Tensor,
+    grad: Tensor,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Tensor:
+    """The weight gradient (O, C/groups, kh, kw) of a conv2d of NCHW `input` whose output
+    gradient is `grad` (N, O, Ho, Wo); `padding` is (top, bottom, left, right). One flame op
+    (flame.conv2d_weight_grad): autograd's rule for conv2d's weight."""
+    attrs = {
+        "kernel": tuple(kernel),
+        "stride": tuple(stride),
+        "padding": tuple(padding),
+        "dilation": tuple(dilation),
+        "groups": groups,
+    }
+    shape = _rule(
+        shapes.conv2d_weight_grad,
+        input.shape,
+        grad.shape,
+        attrs["kernel"],
+        attrs["stride"],
+        attrs["padding"],
+        attrs["dilation"],
+        groups,
+    )
+    return _node(flame.Conv2dWeightGradOp, (input, grad), shape, input.dtype, attrs)
+
+
 # --------------------------------------------------------------------------- pooling
 
 

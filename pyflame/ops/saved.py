@@ -291,6 +291,7 @@ FLAME_SAVES: dict[type[flame.FlameOp], Callable[..., Sequence[Tensor | None]]] =
     flame.MaximumOp: _second_then_first,
     flame.MinimumOp: _second_then_first,
     flame.Conv2dOp: lambda out, x, w, *bias: (x, w),
+    flame.Conv2dWeightGradOp: lambda out, x, dy: (x, dy),
     flame.WhereOp: _first,  # the condition
 }
 

@@ -126,6 +126,17 @@ BUILT: dict[type[flame.FlameOp], tuple[Callable[[Args], flame.FlameOp], str]] = 
         lambda a: flame.Conv2dOp(a["img"], a["w"], a["bias"], (1, 1), (1, 1, 1, 1), (1, 1)),
         "tensor<1x3x6x6xf32>",
     ),
+    flame.Conv2dWeightGradOp: (  # the grad made by a conv2d of the image
+        lambda a: flame.Conv2dWeightGradOp(
+            a["img"],
+            flame.Conv2dOp(a["img"], a["w"], None, (1, 1), (1, 1, 1, 1), (1, 1)).result,
+            (3, 3),
+            (1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+        ),
+        "tensor<3x2x3x3xf32>",
+    ),
     flame.MaxPool2dOp: (
         lambda a: flame.MaxPool2dOp(a["img"], (2, 2), (2, 2), (0, 0, 0, 0)),
         "tensor<1x2x3x3xf32>",

@@ -122,6 +122,7 @@ def every_op() -> ModuleOp:
     windowed |= dict(stride=(1, 1), dilation=(1, 1))
     add(pe.Conv2dOp(c, window, weight, bias, groups=1, pes=FULL, **windowed))
     add(pe.Conv2dOp(c, window, weight, groups=1, pes=FULL, **windowed))
+    add(pe.Conv2dWeightGradOp(weight, window, c, groups=1, pes=FULL, **windowed))
     add(pe.Pool2dOp(PoolKind.AVG, c, window, pes=FULL, **windowed))
     index, rows = alloc("index", 3, i32), alloc("rows", 12)  # 3 rows of the 4-wide tiles
     add(pe.GatherRowsOp(rows, a, index, layout=LAYOUT, pes=FULL))

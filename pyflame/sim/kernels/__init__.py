@@ -8,7 +8,7 @@
     host_io         host_in, host_out
     network         route, send, recv, wait
     exchange        exchange (a redistribution's local part and network phases)
-    conv            pack, unpack, conv2d, pool2d
+    conv            pack, unpack, conv2d, conv2d_weight_grad, pool2d
     creation        random_normal, random_uniform, iota
     indexed         gather_rows, scatter_add_rows
 

@@ -1,7 +1,7 @@
 """Kernels of convolution and pooling: pe.pack / pe.unpack (the halo exchange's strided copies)
-and the local pe.conv2d / pe.pool2d, each one numpy operation over the op's whole rectangle
-(im2col + one batched matmul for the convolution). Half-precision buffers compute in float32
-and round once."""
+and the local pe.conv2d / pe.conv2d_weight_grad / pe.pool2d, each one numpy operation over the
+op's whole rectangle (im2col + one batched matmul for the convolution and its weight
+gradient). Half-precision buffers compute in float32 and round once."""
 
 from __future__ import annotations
 
@@ -161,6 +161,46 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
     s.steps.append(step)
     # one FMAC over the output plane per (image, out channel, in channel of its group, tap)
     s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, n * o if b is not None else 0)
+
+
+@kernel(pe.Conv2dWeightGradOp)
+def conv2d_weight_grad(s: Schedule, it: Item, op: pe.Conv2dWeightGradOp) -> None:
+    """dw = sum over (batch, rows, columns) of grad times the window's taps, on every PE of the
+    rectangle: per group one batched matmul of the grad [og, n * ho * wo] by the window's
+    columns [n * ho * wo, cg * taps]."""
+    dw, x, dy = (s.buf(v, it) for v in (op.dw, op.input, op.grad))
+    n, c, hi, wi = _ints(op.in_shape)
+    _, o, ho, wo = _ints(op.out_shape)
+    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    g = op.groups.value.data
+    cg, og, taps = c // g, o // g, kernel[0] * kernel[1]
+    nr, nc = it.rect[2], it.rect[3]
+    dsl, xsl, ysl = dw.sub(it.rect), x.sub(it.rect), dy.sub(it.rect)
+    di, xi, yi = dw.index, x.index, dy.index
+    chunks = threads.row_chunks(nr, nr * nc * n * o * ho * wo * cg * taps)
+
+    def part(dst, xs, ys):
+        r = xs.shape[0]
+        win = _windows(
+            _as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride, dilation
+        )  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        cols = win.transpose(0, 1, 3, 2, 5, 6, 4, 7, 8).reshape(r, nc, g, n * ho * wo, cg * taps)
+        gm = _as_f32(ys).reshape(r, nc, n, g, og, ho * wo).transpose(0, 1, 3, 4, 2, 5)
+        y = np.matmul(gm.reshape(r, nc, g, og, n * ho * wo), cols)  # (r, nc, g, og, cg * taps)
+        dst[...] = y.reshape(r, nc, -1)
+
+    def step(V, F, A, O):
+        dst, xs, ys = V[di][dsl], V[xi][xsl], V[yi][ysl]
+        if chunks is None:
+            part(dst, xs, ys)
+            return
+        futures = [threads.pool().submit(part, dst[k], xs[k], ys[k]) for k in chunks]
+        for f in futures:
+            f.result()
+
+    s.steps.append(step)
+    # one dot product per (out channel, in channel of its group, tap) over the batch's pixels
+    s.charge(it.rect, CostKind.CONV2D_WEIGHT_GRAD, o * cg * taps, n * ho * wo)
 
 
 @kernel(pe.Pool2dOp)

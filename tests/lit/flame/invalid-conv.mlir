@@ -96,3 +96,17 @@
 // CHECK: max_pool2d: kernel size [0, 2], stride [2, 2] and dilation [1, 1] must be positive
 %x = "test.op"() : () -> tensor<1x3x8x8xf32>
 %0 = flame.max_pool2d %x {kernel = array<i64: 0, 2>, stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : tensor<1x3x8x8xf32> -> tensor<1x3x4x4xf32>
+
+// -----
+
+// CHECK: conv2d_weight_grad: the gradient of a conv2d of input [1, 3, 8, 8] with a 3x3 kernel has shape [1, 4, 8, 8], got [1, 4, 6, 6]
+%x = "test.op"() : () -> tensor<1x3x8x8xf32>
+%dy = "test.op"() : () -> tensor<1x4x6x6xf32>
+%0 = flame.conv2d_weight_grad %x, %dy {kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x3x8x8xf32>, tensor<1x4x6x6xf32>) -> tensor<4x3x3x3xf32>
+
+// -----
+
+// CHECK: conv2d_weight_grad: groups=2 must divide the 3 input and 4 output channels
+%x = "test.op"() : () -> tensor<1x3x8x8xf32>
+%dy = "test.op"() : () -> tensor<1x4x8x8xf32>
+%0 = flame.conv2d_weight_grad %x, %dy {kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64} : (tensor<1x3x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<4x1x3x3xf32>

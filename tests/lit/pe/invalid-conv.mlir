@@ -1,6 +1,6 @@
 // RUN: pyflame-opt %s --verify-diagnostics --parsing-diagnostics --split-input-file | filecheck %s
 
-// Every verifier error of pe.pack, pe.unpack, pe.conv2d and pe.pool2d, one case per
+// Every verifier error of pe.pack, pe.unpack, pe.conv2d, pe.conv2d_weight_grad and pe.pool2d, one case per
 // split-input-file chunk.
 
 // CHECK: pack dim 4 out of range for shape [1, 4, 4, 4]
@@ -118,3 +118,27 @@ pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 
 %o = pe.alloc {name = "o", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<60xf32>
 %x = pe.alloc {name = "x", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<144xf32>
 pe.pool2d max %o, %x {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 1, 4, 4, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<60xf32>, !pe.buf<144xf32>
+
+// -----
+
+// CHECK: 'pe.conv2d_weight_grad' input [2, 4, 4, 6] is too small for output [2, 6, 2, 4]: dim 2 needs 5
+%win = pe.alloc {name = "win", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<192xf32>
+%dy = pe.alloc {name = "dy", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
+%dw = pe.alloc {name = "dw", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
+pe.conv2d_weight_grad %dw, %win, %dy {in_shape = array<i64: 2, 4, 4, 6>, out_shape = array<i64: 2, 6, 2, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>, !pe.buf<192xf32>, !pe.buf<96xf32>
+
+// -----
+
+// CHECK: conv2d_weight_grad dw must hold 108 elements
+%win = pe.alloc {name = "win", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<288xf32>
+%dy = pe.alloc {name = "dy", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
+%dw = pe.alloc {name = "dw", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<216xf32>
+pe.conv2d_weight_grad %dw, %win, %dy {in_shape = array<i64: 2, 4, 6, 6>, out_shape = array<i64: 2, 6, 2, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<216xf32>, !pe.buf<288xf32>, !pe.buf<96xf32>
+
+// -----
+
+// CHECK: conv2d_weight_grad keeps the batch size
+%win = pe.alloc {name = "win", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<144xf32>
+%dy = pe.alloc {name = "dy", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<96xf32>
+%dw = pe.alloc {name = "dw", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>
+pe.conv2d_weight_grad %dw, %win, %dy {in_shape = array<i64: 1, 4, 6, 6>, out_shape = array<i64: 2, 6, 2, 4>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<108xf32>, !pe.buf<144xf32>, !pe.buf<96xf32>

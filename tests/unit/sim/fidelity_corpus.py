@@ -13,6 +13,7 @@ Sources:
   elementwise chains),
   lowered to pe;
 - `conv_programs`: conv2d in both of its mesh forms (spatial, channel-split);
+- `conv_weight_grad_programs`: conv2d's weight gradient in both forms;
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
 - `transposed_matmul_programs`: SUMMA consuming transposed operands (blocks turned at the
   diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
@@ -301,6 +302,34 @@ def conv_programs() -> Iterator[Case]:
                     padding=1,
                 )
             ],
+            small,
+            conv_channel_split=channel_split,
+        )
+
+
+def conv_weight_grad_programs() -> Iterator[Case]:
+    """Both forms of mesh.conv2d_weight_grad (every PE's whole partial after a halo exchange;
+    channel-split: each input channel's window multicast along the rows, the taps unpacked
+    into the partial), each followed by the allreduce of the partials, on 3x4 PEs (SMALL)."""
+    import pyflame as pf
+
+    rng = np.random.default_rng(2)
+    small = pf.sim.SMALL
+    x, w = (rng.standard_normal(s).astype(np.float32) for s in ((2, 5, 11, 9), (7, 5, 3, 3)))
+    gy = rng.standard_normal((2, 7, 6, 9)).astype(np.float32)
+
+    def weight_grad() -> list:
+        pw = pf.from_numpy(w).requires_grad_()
+        px = pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 4))
+        y = pf.nn.functional.conv2d(px, pw, stride=(2, 1), padding=1)
+        (y * pf.from_numpy(gy)).sum().backward()
+        return [pw.grad]
+
+    for channel_split in (False, True):
+        yield _traced(
+            f"conv2d weight gradient 2x5x11x9, 7x5x3x3, stride (2, 1) on 3x4, "
+            f"{'channel-split' if channel_split else 'spatial'}",
+            weight_grad,
             small,
             conv_channel_split=channel_split,
         )

@@ -124,6 +124,10 @@ def test_conv_forms_agree():
     check(list(corpus.conv_programs()))
 
 
+def test_conv_weight_gradient_forms_agree():
+    check(list(corpus.conv_weight_grad_programs()))
+
+
 @pytest.mark.slow
 def test_benchmarks_agree():
     check(list(corpus.benchmark_programs()))
