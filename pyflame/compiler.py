@@ -115,9 +115,30 @@ def lower(module: ModuleOp, stage: str) -> ModuleOp:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
     current = stage_of(module)
-    if STAGES.index(current) < STAGES.index(stage):
-        run_pipeline(module, stage_pipeline(current, stage))
+    for start, stop in zip(STAGES, STAGES[1:], strict=False):
+        if STAGES.index(current) <= STAGES.index(start) and STAGES.index(stop) <= STAGES.index(
+            stage
+        ):
+            run_pipeline(module, stage_pipeline(start, stop))
+            verify_stage(module, stop)
     return module
+
+
+def verify_stage(module: ModuleOp, stage: str) -> None:
+    """Verify the module a stage's passes produced: a pass that builds an op its verifier
+    refuses (a mesh.reshape whose element count is wrong) is a compiler bug, named here
+    rather than computed with."""
+    from xdsl.utils.exceptions import VerifyException
+
+    from pyflame.core.errors import CompileError
+
+    try:
+        module.verify()
+    except VerifyException as e:
+        raise CompileError(
+            f"internal compiler error: the {stage} program the passes made does not verify "
+            f"({e}); please report it with the program that produced it"
+        ) from e
 
 
 def compile_module(module: ModuleOp) -> Any:

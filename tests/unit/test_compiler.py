@@ -75,7 +75,7 @@ def test_lower_runs_only_missing_passes(fake_passes: list[str]) -> None:
     assert fake_passes == [TO_MESH]
     fake_passes.clear()
     compiler.lower(module, "pe")
-    assert fake_passes == [f"{TO_MESH},{TO_PE}"]  # the fake left flame ops behind
+    assert fake_passes == [TO_MESH, TO_PE]  # the fake left flame ops behind; stage by stage
     fake_passes.clear()
     compiler.lower(ModuleOp([MeshProbeOp()]), "pe")
     assert fake_passes == [TO_PE]
@@ -88,7 +88,7 @@ def test_lower_runs_only_missing_passes(fake_passes: list[str]) -> None:
 
 def test_compile_module(fake_passes: list[str]) -> None:
     program = compiler.compile_module(flame_module())
-    assert fake_passes == [f"{TO_MESH},{TO_PE}", "compile_plan"]
+    assert fake_passes == [TO_MESH, TO_PE, "compile_plan"]
     outputs, _ = program.run([np.ones((2, 3), np.float32), 5])
     assert outputs[0].shape == (2,)
 
@@ -125,6 +125,24 @@ def test_lower_runs_the_real_pipeline() -> None:
     assert compiler.stage_of(module) == "pe"
     offsets = [op.byte_offset for op in module.walk() if isinstance(op, pe.AllocOp)]
     assert offsets and all(o is not None for o in offsets)
+
+
+def test_a_stage_that_does_not_verify_is_an_internal_error() -> None:
+    """A pass that builds an op its verifier refuses (a mesh.reshape whose element count is
+    wrong) stops the compile at the end of its stage instead of computing with it."""
+    from pyflame.core.errors import CompileError
+
+    module = flame_module()
+    compiler.lower(module, "pe")
+    compiler.verify_stage(module, "pe")  # the real passes' output verifies
+    text = """
+    func.func @main(%a: !mesh.tensor<8x4xf32 on 2x2 split [r, c]>) {
+      %0 = mesh.reshape %a : !mesh.tensor<8x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<30xf32 on 2x2 split [r]>
+      func.return
+    }"""
+    bad = Parser(compiler.make_context(), text).parse_module()  # parsing does not verify
+    with pytest.raises(CompileError, match="internal compiler error: the mesh program"):
+        compiler.verify_stage(bad, "mesh")
 
 
 def parsed_ir(tensor: pf.Tensor) -> ModuleOp:
