@@ -553,3 +553,55 @@ def summary(outcomes: list[Outcome]) -> str:
         )
     lines += [f"  differ: {o.name}: {o.detail}" for o in outcomes if o.verdict == "differ"]
     return "\n".join(lines)
+
+
+#: product chains found by `python -m tests.fuzz.sweeps chains` (tests/fuzz/sweeps.py): the
+#: running value times each matrix in turn, (shape as stored, transposed?, origin) per operand
+#: (the first is the chain's start), each on a g x g grid at its origin, then a sum over `tail`
+SWEEP_CHAINS: dict[
+    str, tuple[int, list[tuple[tuple[int, int], bool, tuple[int, int]]], int | None]
+] = {
+    # seed 1 case 2: 5x3x1 tiles (outputs were 3.8e-6 apart: test_small_summa_tiles_...)
+    "chains seed 1 case 2": (
+        6,
+        [
+            ((28, 13), False, (0, 0)),
+            ((13, 3), False, (0, 0)),
+            ((13, 3), True, (3, 3)),
+            ((4, 13), True, (9, 6)),
+        ],
+        1,
+    ),
+    # seed 1 case 10: four products of operands at five origins on 3x3 (cycles 5-6% apart)
+    "chains seed 1 case 10": (
+        3,
+        [
+            ((4, 6), False, (0, 0)),
+            ((6, 11), False, (1, 8)),
+            ((11, 10), False, (5, 1)),
+            ((24, 10), True, (4, 4)),
+            ((11, 24), True, (5, 6)),
+        ],
+        0,
+    ),
+}
+
+
+def sweep_chain_programs(algorithms: tuple[str, ...] = ("summa",)) -> Iterator[Case]:
+    """The chains of SWEEP_CHAINS with each matmul algorithm of `algorithms` forced."""
+    import pyflame as pf
+
+    for name, (g, operands, tail) in SWEEP_CHAINS.items():
+        rng = np.random.default_rng(len(operands))
+        mats = [rng.standard_normal(shape).astype(np.float32) for shape, _, _ in operands]
+
+        def build(g=g, operands=operands, tail=tail, mats=mats) -> list:
+            x = None
+            for m, (_, transposed, at) in zip(mats, operands, strict=True):
+                y = pf.from_numpy(m, layout=pf.MeshLayout.grid(g, g, at=at))
+                y = y.T if transposed else y
+                x = y if x is None else x @ y
+            return [x if tail is None else x.sum(tail)]
+
+        for algorithm in algorithms:
+            yield _traced(f"{name} ({algorithm})", build, pf.sim.SMALL, None, algorithm)
