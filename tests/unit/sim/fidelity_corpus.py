@@ -16,6 +16,9 @@ Sources:
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
 - `transposed_matmul_programs`: SUMMA consuming transposed operands (blocks turned at the
   diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
+- `sweep_chain_programs`: product chains the sweep found (`SWEEP_CHAINS`), operands at
+  several origins;
+- `gpt_programs`: the GPT example's training and decode steps at a small size;
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
   recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
 """
@@ -605,3 +608,39 @@ def sweep_chain_programs(algorithms: tuple[str, ...] = ("summa",)) -> Iterator[C
 
         for algorithm in algorithms:
             yield _traced(f"{name} ({algorithm})", build, pf.sim.SMALL, None, algorithm)
+
+
+def gpt_programs() -> Iterator[Case]:
+    """The GPT of examples/gpt_model.py at a small size (vocabulary 11, 8 positions, one layer
+    of two heads, 16 embedding dims; SMALL target): a training step's loss and the first
+    gradients, and a decode step with its KV cache."""
+    import sys
+
+    import pyflame as pf
+
+    examples = str(Path(__file__).resolve().parents[3] / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
+    from gpt_model import GPT, GPTConfig, KVCacheDecoder
+
+    config = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    rng = np.random.default_rng(0)
+    xb, yb = (rng.integers(0, 11, (2, 8)).astype(np.int32) for _ in range(2))
+
+    def train() -> list:
+        pf.manual_seed(0)
+        model = GPT(config)
+        _, loss = model(pf.from_numpy(xb), pf.from_numpy(yb))
+        loss.backward()
+        return [loss] + [p.grad for p in model.parameters()][:6]
+
+    def decode() -> list:
+        pf.manual_seed(0)
+        model = GPT(config)
+        with pf.no_grad():
+            token, position = pf.from_numpy(xb[:1, :1]), pf.from_numpy(np.zeros(1, np.int32))
+            cache = [pf.from_numpy(c) for c in model.empty_cache(1)]
+            return list(KVCacheDecoder(model)(token, position, *cache))
+
+    yield _traced("gpt training step (1 layer, 16 dims, 2x8 tokens)", train, pf.sim.SMALL)
+    yield _traced("gpt decode step (1 layer, 16 dims)", decode, pf.sim.SMALL)

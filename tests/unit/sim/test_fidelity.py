@@ -129,6 +129,11 @@ def test_sweep_chains_agree():
     check(list(corpus.sweep_chain_programs(("summa", "meshgemm"))))
 
 
+@pytest.mark.slow  # ~4 min under load (the training step's trace and wavelet run)
+def test_gpt_programs_agree():
+    check(list(corpus.gpt_programs()))
+
+
 def test_split_collectives_agree():
     check(list(corpus.split_collective_programs()))
 
