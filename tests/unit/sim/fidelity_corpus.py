@@ -575,7 +575,8 @@ SWEEP_CHAINS: dict[
         ],
         1,
     ),
-    # seed 1 case 10: four products of operands at five origins on 3x3 (cycles 5-6% apart)
+    # seed 1 case 10: four products of operands at five origins on 3x3 (cycles were 5-6%
+    # apart: an exchange's messages parked in shared paths, fabric.Links.drain_parked)
     "chains seed 1 case 10": (
         3,
         [
@@ -586,6 +587,13 @@ SWEEP_CHAINS: dict[
             ((11, 24), True, (5, 6)),
         ],
         0,
+    ),
+    # seed 3 case 3: the second product's operand from (12, 12), its redistribution parked in
+    # the paths to PEs still busy with the first product (cycles 5% apart)
+    "chains seed 3 case 3": (
+        4,
+        [((9, 10), False, (0, 0)), ((10, 19), False, (0, 0)), ((29, 19), True, (12, 12))],
+        1,
     ),
 }
 

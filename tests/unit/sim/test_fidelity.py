@@ -18,17 +18,13 @@ import fidelity_corpus as corpus
 import pytest
 
 KNOWN_GAPS: dict[str, str] = {
-    # (lit/flame-to-mesh/matmul-partitioned-operand.mlir, where a pass-through PE switched a
-    # rule an earlier exchange phase still needed, agrees since allocate-colors gives such
-    # phases colors whose rules agree, or orders the switch with barriers)
+    # (empty. lit/flame-to-mesh/matmul-partitioned-operand.mlir, where a pass-through PE
+    # switched a rule an earlier exchange phase still needed, agrees since allocate-colors
+    # gives such phases colors whose rules agree, or orders the switch with barriers)
     #
-    # messages on different colors that share links: the fast engine gives the first one
-    # planned the links for its whole length and starts the next after it; the machine (and
-    # the wavelet engine) interleaves them wavelet by wavelet, so the first ends later
-    # (docs/simulator.md, "Known simplifications": the three phases of a redistribution from
-    # (1, 8) to (0, 0) end at PE (0, 0) at cycle 31 / 35). Wavelet 5.5-6% slower.
-    "chains seed 1 case 10 (summa)": "links shared by interleaving messages",
-    "chains seed 1 case 10 (meshgemm)": "links shared by interleaving messages",
+    # (chains seed 1 case 10 of tests/fuzz/sweeps.py, 5.5-6% apart, agrees since an exchange
+    # phase's messages that wait in the path for a busy receiver drain through the path's
+    # last links one after another: fabric.Links.drain_parked)
 }
 
 SIM_TEST_MODULES = [
