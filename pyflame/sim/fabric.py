@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyflame.core.errors import RoutingError
+from pyflame.core.vector_costs import path_capacity_wavelets
 from pyflame.dialects.pe import Port
 
 #: the router's ports in index order (pe.Port lists them in this order)
@@ -385,8 +386,7 @@ class Links:
         self.ramp = int(target.ramp_latency_cycles)
         self.hop = int(target.hop_latency_cycles)
         self.bw = int(target.link_wavelets_per_cycle)
-        self.ce_q = int(target.ce_queue_wavelets)
-        self.rq = int(target.router_queue_wavelets)
+        self.target = target
 
     def stream(self, t, w, l_src, l_r, l_c, l_dir, l_h) -> np.ndarray:
         """Messages i = 0..k-1 (k = len(t)), message i ready at t[i] with w[i] wavelets, over
@@ -435,9 +435,11 @@ class Links:
         if tr.l_src.size == 0 or not single.any():
             return ends
         head = start[tr.d_src] + self.latency(tr.d_h)
-        parked = np.minimum(np.minimum(w[tr.d_src], begin - head), self.capacity(tr.d_h))
-        parked = np.where(single[tr.d_src], parked, 0)
-        ce_q, rq = self.ce_q, self.rq
+        cap = path_capacity_wavelets(self.target, tr.d_h)
+        parked = np.where(
+            single[tr.d_src], np.minimum(np.minimum(w[tr.d_src], begin - head), cap), 0
+        )
+        ce_q, rq = int(self.target.ce_queue_wavelets), int(self.target.router_queue_wavelets)
         if not (parked > ce_q + rq).any():
             return ends
         deliv_of = np.full(tr.k, -1, dtype=np.int64)
@@ -464,10 +466,6 @@ class Links:
             self.free_at[ids] = go + behind[a:b]
             ends[drains[k]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
         return ends
-
-    def capacity(self, d_h) -> np.ndarray:
-        """Wavelets a path of d_h hops holds (costs.path_capacity_wavelets)."""
-        return self.ce_q + (np.asarray(d_h, dtype=np.int64) + 1) * self.rq
 
     def latency(self, d_h) -> np.ndarray:
         """Cycles from a stream's start to its head reaching a destination's input queue at
