@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyflame.core.errors import RoutingError
+from pyflame.core.vector_costs import path_capacity_wavelets
 from pyflame.dialects.pe import Port
 
 #: the router's ports in index order (pe.Port lists them in this order)
@@ -385,6 +386,7 @@ class Links:
         self.ramp = int(target.ramp_latency_cycles)
         self.hop = int(target.hop_latency_cycles)
         self.bw = int(target.link_wavelets_per_cycle)
+        self.target = target
 
     def stream(self, t, w, l_src, l_r, l_c, l_dir, l_h) -> np.ndarray:
         """Messages i = 0..k-1 (k = len(t)), message i ready at t[i] with w[i] wavelets, over
@@ -417,6 +419,53 @@ class Links:
                 self.free_at[ids] = s + o + cyc[i]
         np.add.at(self.wavelets, lid, w[l_src])
         return start
+
+    def drain_parked(
+        self, tr: Trace, start: np.ndarray, w: np.ndarray, begin: np.ndarray
+    ) -> np.ndarray:
+        """Messages of `tr` (one destination each) whose receiver begins draining (`begin`,
+        per delivery) after the head arrived: their wavelets wait in the path's queues (the
+        destination's input queue, then one router queue per router back from it) and cross the
+        last links again as they drain, one per cycle. Parked messages that share those links
+        drain through them one after another (a link carries one wavelet per cycle whatever
+        the color). Returns, per delivery, when its last wavelet has reached the destination's
+        queue (0 where nothing was parked), and reserves the links for those drains."""
+        ends = np.zeros(tr.d_src.size, dtype=np.int64)
+        single = np.bincount(tr.d_src, minlength=tr.k) == 1  # one destination per message
+        if tr.l_src.size == 0 or not single.any():
+            return ends
+        head = start[tr.d_src] + self.latency(tr.d_h)
+        cap = path_capacity_wavelets(self.target, tr.d_h)
+        parked = np.where(
+            single[tr.d_src], np.minimum(np.minimum(w[tr.d_src], begin - head), cap), 0
+        )
+        ce_q, rq = int(self.target.ce_queue_wavelets), int(self.target.router_queue_wavelets)
+        if not (parked > ce_q + rq).any():
+            return ends
+        deliv_of = np.full(tr.k, -1, dtype=np.int64)
+        deliv_of[tr.d_src] = np.arange(tr.d_src.size)
+        e_d = deliv_of[tr.l_src]  # each link entry's delivery
+        dist = tr.d_h[e_d] - tr.l_h  # 1: the link into the destination's router
+        behind = parked[e_d] - ce_q - dist * rq  # wavelets that must still cross the link
+        keep = np.flatnonzero((e_d >= 0) & (behind > 0))
+        keep = keep[np.argsort(e_d[keep], kind="stable")]  # grouped by delivery
+        e_d, dist, behind = e_d[keep], dist[keep], behind[keep]
+        lid = ((tr.l_r * self.C + tr.l_c) * 4 + tr.l_dir)[keep]
+        if np.bincount(lid, minlength=self.free_at.size).max() <= 1:  # no link shared
+            go = np.maximum(self.free_at[lid], begin[e_d])
+            self.free_at[lid] = go + behind
+            np.maximum.at(ends, e_d, go + behind + dist * self.hop)
+            return ends
+        # drains in the order they begin; each waits for the links its wavelets cross
+        drains = np.unique(e_d)
+        bounds = np.searchsorted(e_d, drains), np.searchsorted(e_d, drains, side="right")
+        for k in np.argsort(begin[drains], kind="stable").tolist():
+            a, b = bounds[0][k], bounds[1][k]
+            ids = lid[a:b]
+            go = np.maximum(self.free_at[ids], begin[drains[k]])
+            self.free_at[ids] = go + behind[a:b]
+            ends[drains[k]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
+        return ends
 
     def latency(self, d_h) -> np.ndarray:
         """Cycles from a stream's start to its head reaching a destination's input queue at

@@ -73,9 +73,9 @@ class Access:
     in-flight key a send fills (with a copy of its one read), `released` the keys a receive
     deletes once every delivery is received. A receive also names the in-flight keys it
     takes (`batches`) and how it combines them (`combine`: None overwrites), which
-    pyflame/sim/dead_transfers.py reads. `exact_from_views`: the rebuilt step computes the
-    very same numbers (not so for a matrix-vector product, summed in BLAS's order from
-    views), so a buffer's last receive may also become a view under `until_end`."""
+    pyflame/sim/dead_transfers.py reads. A rebuilt step computes the very same numbers
+    from the views as from SRAM (bit for bit), so a buffer's last receive may also become a
+    view under `until_end`."""
 
     reads: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     writes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
@@ -86,7 +86,6 @@ class Access:
     gather: Gather | None = None
     batches: tuple[int, ...] = ()
     combine: str | None = None
-    exact_from_views: bool = True
 
 
 def annotate(step: Step, access: Access) -> Step:
@@ -206,17 +205,15 @@ def _readers_until_overwrite(
     rec: Received,
     conflicts: np.ndarray,
     until_end: bool,
-    whole: tuple[Any, ...],
 ) -> list[tuple[int, tuple[Any, ...]]] | None:
     """The steps after receive `j` that read its buffer, with the part of it each reads, when
     each can read a view instead and a later receive overwrites the same part before anything
     else touches its bytes (or, `until_end`, the program ends first); None when the receive
     must write SRAM. Steps that touch only other PEs or lanes of the buffer (another layer's
-    rows) are passed over. `whole`: the index of the whole buffer."""
+    rows) are passed over."""
     i = rec.buffer
     readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
-    passed = False  # passed over a step on another part of the buffer
     for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
@@ -229,9 +226,9 @@ def _readers_until_overwrite(
         touched_w = [w for w in acc.writes if conflicts[i, w]]
         touched_r = [r for r in acc.reads if conflicts[i, r]]
         if touched_w == [i] and disjoint(acc.writes[i], rec.dst):
-            touched_w, passed = [], True
+            touched_w = []
         if touched_r == [i] and disjoint(acc.reads[i], rec.dst):
-            touched_r, passed = [], True
+            touched_r = []
         if not touched_w and not touched_r:
             continue
         other = acc.received
@@ -247,19 +244,10 @@ def _readers_until_overwrite(
             return None
         if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
             return None
-        if (passed or acc.reads[i] != rec.dst or rec.dst != whole) and not acc.exact_from_views:
-            # a step that computes otherwise from a view (a matrix-vector product) reads
-            # views only where it always did: the whole buffer, nothing passed over
-            return None
         readers.append((k, acc.reads[i]))
     if until_end and end == len(steps):  # nothing after the readers looks at the bytes
         return readers or None
     return None
-
-
-def _exact(step: Step) -> bool:
-    acc = access_of(step)
-    return acc is not None and acc.exact_from_views
 
 
 def _send_view(
@@ -410,11 +398,9 @@ def elide_receives(
         rec = found.received
         b = buffers[rec.buffer]
         whole = b.sub(b.rect)
-        readers = _readers_until_overwrite(steps, j, rec, conflicts, False, whole)
-        if readers is None and until_end:  # only where views give the very same numbers
-            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, whole)
-            if readers is not None and not all(_exact(steps[k]) for k, _ in readers):
-                readers = None
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
+        if readers is None and until_end:
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
         if readers is None:
             continue
         parts: dict[int, Any] = {}  # key -> index into the view

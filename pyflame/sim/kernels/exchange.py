@@ -131,9 +131,12 @@ def _network_phase(
     s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
     s.busy[asr, asc] += cyc
     # a receiver ingests every message delivered to it (one wavelet per cycle through its
-    # ramp), and the phase's completion wakes its task
+    # ramp), and the phase's completion wakes its task; a message that waited in the path for
+    # a receiver still busy crosses the path's last links again as it drains, sharing them
+    # with the other messages parked there (Links.drain_parked)
+    drained = s.links.drain_parked(tr, start, w, begin[which])
     tail = np.zeros(got.size, dtype=np.int64)
-    np.maximum.at(tail, which, arrival)
+    np.maximum.at(tail, which, np.maximum(arrival, drained))
     ingest = np.zeros(got.size, dtype=np.int64)
     np.add.at(ingest, which, cyc[tr.d_src])
     done = np.maximum(tail, begin + ingest)

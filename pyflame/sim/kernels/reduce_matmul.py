@@ -22,9 +22,6 @@ from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import scratch_copy
 from pyflame.sim.step_access import Access, annotate
 
-#: tile products up to this many FMACs (16x16x16) run a SUMMA step as one BLAS product
-ONE_PRODUCT_TILE_FMACS = 16**3
-
 
 def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     """a += x @ y for tiles with k == 1 (a SUMMA step of a weight gradient, each row of the
@@ -198,42 +195,20 @@ def _matmul_step(
 
     ints = all_int32(acc, lhs, rhs)
 
-    def one_product(x: np.ndarray, y: np.ndarray) -> bool:
-        """Whether the step is one BLAS product: tiles shared along PE rows and columns, and
-        small enough that numpy's batched matmul would spend its time per tile (from 32x32x32
-        up, batched is as fast, and bit for bit what it was). The product comes out as
-        (PE row, m, PE col, n) and is added into the (PE row, PE col, m, n) tiles: that
-        transposed add runs in rows of n, so it pays only when n is long (>= 64) or each
-        tile's result tiny (m * n <= 16); otherwise batched is faster (the MLP's 49x4x16
-        weight-gradient steps on 16x16 PEs: 94 us instead of 248 us). BLAS runs it on its own
-        threads, so it is not split over the simulator's (nested, both spin under load)."""
-        shared = x.shape[1] == 1 and y.shape[0] == 1
-        small = m * k * n <= ONE_PRODUCT_TILE_FMACS and (n >= 64 or m * n <= 16)
-        return shared and small and nb == bl == br == 1 and n > 1 and not ints and not low
-
     def part(a, x, y):
         if ints:  # int32: products and sums in int64, checked
             wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
             a[...] = as_int32(wide, what, "matmul")
         elif low:
             a[...] = a.astype(np.float32) + np.matmul(x.astype(np.float32), y.astype(np.float32))
-        elif n == 1 and nb == bl == br == 1 and x.shape[1] == 1 and y.shape[0] == 1:
-            # a SUMMA step of a matrix-vector product from views: PE (r, c) adds x[r] @ y[c];
-            # per PE row, one (cols x k) @ (k x m) product makes every col's m results at once
-            # (the same dot products as 16384 tiny matvecs, without their per-call cost)
-            xt = x.reshape(x.shape[0], m, k).transpose(0, 2, 1)
-            a += np.matmul(y.reshape(y.shape[1], k), xt).reshape(a.shape)
         elif k == 1 and nb == bl == br == 1:
             outer_acc(a, x, y)
-        elif one_product(x, y):
-            # a SUMMA step from views: PE row r shares one lhs tile, PE col c one rhs tile, so
-            # the step is one (rows*m x k) @ (k x cols*n) BLAS product instead of rows*cols
-            # tiny ones (each dot product still sums its k terms in order)
-            rows, cols = a.shape[0], a.shape[1]
-            lhs = x.reshape(rows * m, k)
-            rhs = y.reshape(cols, k, n).transpose(1, 0, 2).reshape(k, cols * n)
-            a[:, :, 0] += (lhs @ rhs).reshape(rows, m, cols, n).transpose(0, 2, 1, 3)
         else:
+            # one numpy product per tile, whether the operands are SRAM tiles or views shared
+            # along PE rows / columns (broadcast): the same BLAS call on the same tile, so the
+            # same bits either way. Fewer, larger products (a PE row's tiles as one GEMM) sum
+            # in another order (OpenBLAS: from k = 36 on, and for any k with n = 1), and the
+            # wavelet engine, which never reads views, would give other bits.
             add_products(a, x, y)
 
     def make_step(
@@ -262,7 +237,7 @@ def _matmul_step(
                 y = y.reshape(y.shape[0], y.shape[1], br, n, k).swapaxes(-1, -2)
             else:
                 y = y.reshape(y.shape[0], y.shape[1], br, k, n)
-            if chunks is None or one_product(x, y):
+            if chunks is None:
                 part(a, x, y)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
                 futures = [
@@ -286,9 +261,7 @@ def _matmul_step(
         return make_step(keys.get(li), keys.get(ri))
 
     reads = {ai: asl, li: lsl, ri: rsl}
-    # from views, a matrix-vector step sums in BLAS's order (`part`): not bit for bit
-    exact = not (n == 1 and nb == bl == br == 1)
-    access = Access(reads, {ai: asl}, rebuild=rebuild, exact_from_views=exact)
+    access = Access(reads, {ai: asl}, rebuild=rebuild)
     step = annotate(make_step(), access)
 
     def merge(over: Span, parts: Sequence[LoopPart]) -> Step:

@@ -17,6 +17,9 @@ Sources:
 - `summa_programs`: SUMMA with synchronous root sends and with asynchronous ones (`pe.wait`);
 - `transposed_matmul_programs`: SUMMA consuming transposed operands (blocks turned at the
   diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
+- `sweep_chain_programs`: product chains the sweep found (`SWEEP_CHAINS`), operands at
+  several origins;
+- `gpt_programs`: the GPT example's training and decode steps at a small size;
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
   recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
 """
@@ -582,3 +585,99 @@ def summary(outcomes: list[Outcome]) -> str:
         )
     lines += [f"  differ: {o.name}: {o.detail}" for o in outcomes if o.verdict == "differ"]
     return "\n".join(lines)
+
+
+#: product chains found by `python -m tests.fuzz.sweeps chains` (tests/fuzz/sweeps.py): the
+#: running value times each matrix in turn, (shape as stored, transposed?, origin) per operand
+#: (the first is the chain's start), each on a g x g grid at its origin, then a sum over `tail`
+SWEEP_CHAINS: dict[
+    str, tuple[int, list[tuple[tuple[int, int], bool, tuple[int, int]]], int | None]
+] = {
+    # seed 1 case 2: 5x3x1 tiles (outputs were 3.8e-6 apart: test_small_summa_tiles_...)
+    "chains seed 1 case 2": (
+        6,
+        [
+            ((28, 13), False, (0, 0)),
+            ((13, 3), False, (0, 0)),
+            ((13, 3), True, (3, 3)),
+            ((4, 13), True, (9, 6)),
+        ],
+        1,
+    ),
+    # seed 1 case 10: four products of operands at five origins on 3x3 (cycles were 5-6%
+    # apart: an exchange's messages parked in shared paths, fabric.Links.drain_parked)
+    "chains seed 1 case 10": (
+        3,
+        [
+            ((4, 6), False, (0, 0)),
+            ((6, 11), False, (1, 8)),
+            ((11, 10), False, (5, 1)),
+            ((24, 10), True, (4, 4)),
+            ((11, 24), True, (5, 6)),
+        ],
+        0,
+    ),
+    # seed 3 case 3: the second product's operand from (12, 12), its redistribution parked in
+    # the paths to PEs still busy with the first product (cycles 5% apart)
+    "chains seed 3 case 3": (
+        4,
+        [((9, 10), False, (0, 0)), ((10, 19), False, (0, 0)), ((29, 19), True, (12, 12))],
+        1,
+    ),
+}
+
+
+def sweep_chain_programs(algorithms: tuple[str, ...] = ("summa",)) -> Iterator[Case]:
+    """The chains of SWEEP_CHAINS with each matmul algorithm of `algorithms` forced."""
+    import pyflame as pf
+
+    for name, (g, operands, tail) in SWEEP_CHAINS.items():
+        rng = np.random.default_rng(len(operands))
+        mats = [rng.standard_normal(shape).astype(np.float32) for shape, _, _ in operands]
+
+        def build(g=g, operands=operands, tail=tail, mats=mats) -> list:
+            x = None
+            for m, (_, transposed, at) in zip(mats, operands, strict=True):
+                y = pf.from_numpy(m, layout=pf.MeshLayout.grid(g, g, at=at))
+                y = y.T if transposed else y
+                x = y if x is None else x @ y
+            return [x if tail is None else x.sum(tail)]
+
+        for algorithm in algorithms:
+            yield _traced(f"{name} ({algorithm})", build, pf.sim.SMALL, None, algorithm)
+
+
+def gpt_programs() -> Iterator[Case]:
+    """The GPT of examples/gpt_model.py at a small size (vocabulary 11, 8 positions, one layer
+    of two heads, 16 embedding dims; SMALL target): a training step's loss and the first
+    gradients, and a decode step with its KV cache."""
+    import sys
+
+    import pyflame as pf
+
+    examples = str(Path(__file__).resolve().parents[3] / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
+    from gpt_model import GPT, GPTConfig, KVCacheDecoder
+
+    config = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    rng = np.random.default_rng(0)
+    xb, yb = (rng.integers(0, 11, (2, 8)).astype(np.int32) for _ in range(2))
+
+    def train() -> list:
+        pf.manual_seed(0)
+        model = GPT(config)
+        _, loss = model(pf.from_numpy(xb), pf.from_numpy(yb))
+        loss.backward()
+        return [loss] + [p.grad for p in model.parameters()][:6]
+
+    def decode() -> list:
+        pf.manual_seed(0)
+        model = GPT(config)
+        with pf.no_grad():
+            token, position = pf.from_numpy(xb[:1, :1]), pf.from_numpy(np.zeros(1, np.int32))
+            cache = [pf.from_numpy(c) for c in model.empty_cache(1)]
+            return list(KVCacheDecoder(model)(token, position, *cache))
+
+    yield _traced("gpt training step (1 layer, 16 dims, 2x8 tokens)", train, pf.sim.SMALL)
+    yield _traced("gpt decode step (1 layer, 16 dims)", decode, pf.sim.SMALL)

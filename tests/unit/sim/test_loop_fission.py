@@ -144,10 +144,9 @@ def test_disjoint():
 
 @pytest.mark.slow  # two compiles of the MLP step on WSE2: about a minute
 def test_matrix_vector_tiles_read_sram_as_before(monkeypatch):
-    """A matmul with n = 1 tiles computes differently from a broadcast view (one product per PE
-    row, BLAS's order): it reads views only of receives it always read them from. The MLP
-    784-256-10 training step on WSE2 (2.5D SUMMA loops with 8x1x1 and 2x4x1 tiles) gives the
-    bits of its SRAM run without fission or elided receives."""
+    """A matmul computes from a broadcast view what it computes from SRAM (one product per
+    tile). The MLP 784-256-10 training step on WSE2 (2.5D SUMMA loops with 8x1x1 and 2x4x1
+    tiles) gives the bits of its SRAM run without fission or elided receives."""
     from pyflame import nn, optim, runtime
     from pyflame.sim import executable
 

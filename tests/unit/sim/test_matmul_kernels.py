@@ -56,3 +56,48 @@ def test_outer_acc_negative_zero(m, x_cols, y_rows):
     outer_acc(a, x, y)
     assert a.tobytes() == want.tobytes()
     assert not np.signbit(a).any()
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    [
+        (5, 3, 1),  # a matrix-vector product per PE (was one GEMM per PE row from views)
+        (2, 40, 4),  # small tiles with k >= 36 (was one GEMM for the whole step)
+        (1, 37, 13),  # m == 1: numpy's vector-matrix product per tile
+        (4, 8, 4),
+        (16, 16, 16),
+    ],
+)
+def test_matmul_step_from_views_is_the_sram_step_bit_for_bit(m, k, n):
+    """A SUMMA step reading its received tiles as views shared along PE rows / columns (elided
+    receives, pyflame/sim/step_access.py) gives the bits of the same step on per-PE copies in
+    SRAM, which is what the wavelet engine runs: one numpy product per tile either way."""
+    from pyflame.sim.executable import Buffer
+    from pyflame.sim.kernels.reduce_matmul import _matmul_step
+    from pyflame.sim.loop_fission import rect_span
+    from pyflame.sim.step_access import access_of
+
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    rows, cols = 3, 4
+    rect = (0, 0, rows, cols)
+    acc, lhs, rhs = (
+        Buffer(i, f"b{i}", rect, 0, size, 4 * size) for i, size in enumerate((m * n, m * k, k * n))
+    )
+    a0 = _tiles(rng, (rows, cols, m * n))
+    x = _tiles(rng, (rows, 1, m * k))  # one lhs tile per PE row
+    y = _tiles(rng, (1, cols, k * n))  # one rhs tile per PE column
+    step = _matmul_step(
+        "t", rect, rect_span(rect), acc, lhs, rhs, (m, k, n), (1, 1, 1), (False, False)
+    )
+    sram = [
+        a0.copy(),
+        np.broadcast_to(x, (rows, cols, m * k)).copy(),
+        np.broadcast_to(y, (rows, cols, k * n)).copy(),
+    ]
+    step(sram, {}, [], [])
+    rebuilt = access_of(step).rebuild({1: 100, 2: 101})
+    views = [a0.copy(), sram[1], sram[2]]
+    rebuilt(views, {100: x, 101: y}, [], [])
+    assert np.array_equal(views[0], sram[0])
+    tiles = np.matmul(sram[1].reshape(rows, cols, m, k), sram[2].reshape(rows, cols, k, n))
+    assert np.array_equal(sram[0], a0 + tiles.reshape(rows, cols, m * n))

@@ -172,3 +172,66 @@ def test_exchange_message_that_reaches_no_ramp_raises(sim):
         r"delivered 0 times",
     ):
         sim.plan(text)
+
+
+def _column_trace(sources, dests):
+    """A Trace of unicast messages going north up column 0: message i from row sources[i]
+    to row dests[i] (one link per hop, direction 0 = north)."""
+    from pyflame.sim.fabric import Trace
+
+    l_src, l_r, l_h = [], [], []
+    for i, (s, d) in enumerate(zip(sources, dests, strict=True)):
+        for h in range(s - d):
+            l_src.append(i)
+            l_r.append(s - h)
+            l_h.append(h)
+    n = len(l_src)
+    arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    k = len(sources)
+    return Trace(
+        k,
+        arr(range(k)),
+        arr(dests),
+        arr([0] * k),
+        arr([s - d for s, d in zip(sources, dests, strict=True)]),
+        arr([1] * k),
+        arr(l_src),
+        arr(l_r),
+        arr([0] * n),
+        arr([0] * n),
+        arr(l_h),
+        arr([1] * n),
+    )
+
+
+def test_parked_messages_drain_through_shared_links_one_after_another():
+    """Two 20-wavelet messages up column 0, (7, 0) -> (0, 0) and (6, 0) -> (1, 0), wait in
+    the path for receivers that begin at cycle 100. The first holds 20 (4 in (0, 0)'s input
+    queue, 2 in each router back from it), the second 16 (its path's capacity): as they drain,
+    the link into row r - 1 carries the wavelets parked beyond it, one per cycle; the second
+    drain waits for the links the first still uses (docs/simulator.md, "pe.exchange")."""
+    from types import SimpleNamespace
+
+    from pyflame.sim.fabric import Links
+
+    target = SimpleNamespace(
+        ramp_latency_cycles=2,
+        hop_latency_cycles=1,
+        link_wavelets_per_cycle=1,
+        ce_queue_wavelets=4,
+        router_queue_wavelets=2,
+    )
+    links = Links(8, 1, target)
+    tr = _column_trace([7, 6], [0, 1])
+    start, w = np.zeros(2, dtype=np.int64), np.full(2, 20, dtype=np.int64)
+    ends = links.drain_parked(tr, start, w, np.array([100, 100]))
+    # first: the link into row 0 carries 20 - 4 - 2 = 14 wavelets from cycle 100, one hop on
+    # second: the link into row 1 (the first's second-to-last, 12 behind it: free at 112)
+    # carries 16 - 4 - 2 = 10 after that, one hop on
+    assert ends.tolist() == [100 + 14 + 1, 112 + 10 + 1]
+    north = 0  # link (r, 0) north: index (r * cols + 0) * 4 + 0
+    assert links.free_at[1 * 4 + north] == 100 + 14  # (1, 0) -> (0, 0): the first's only
+    assert links.free_at[2 * 4 + north] == 112 + 10  # (2, 0) -> (1, 0): both, one after another
+    # a receiver that begins before the head arrives parks nothing
+    fresh = Links(8, 1, target)
+    assert fresh.drain_parked(tr, start, w, np.array([5, 5])).tolist() == [0, 0]
