@@ -345,12 +345,16 @@ def _merged_gather(
     ones index 1-D views of the SRAM blocks (pyflame/sim/flat_gather.py), the others make
     their index arrays when first run."""
     zero_idx = tuple(np.concatenate([g.zero_idx[d] for g in run]) for d in range(3))
-    if len(run) > 1:  # one phase's indices at a time: the merged arrays are never all made
-        flat = np.concatenate([np.ravel_multi_index(g.dst_idx, shape) for g in run])
-        zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
-        if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
+    if len(run) > 1:  # a mask of 1 byte per element, one phase's indices at a time
+        hit = np.zeros(int(np.prod(shape)), dtype=bool)
+        count = 0
+        for part in [*(g.dst_idx for g in run), zero_idx]:
+            if part[0].size:
+                hit[np.ravel_multi_index(part, shape)] = True
+                count += int(part[0].size)
+        if int(np.count_nonzero(hit)) != count:
             return None
-        del flat, zeros
+        del hit
     flat_step = flat_gather(run, zero_idx, buffers, strides)
     if flat_step is not None:
         return flat_step
