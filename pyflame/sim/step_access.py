@@ -367,12 +367,9 @@ def _merged_gather(
     def step(V, F, A, O):
         if not made:
             parts = [r.indices() for r in run]
-            made.append(
-                tuple(
-                    tuple(np.concatenate([p[side][d] for p in parts]) for d in range(3))
-                    for side in range(2)
-                )  # type: ignore[arg-type]
-            )
+            src_all = tuple(np.concatenate([p[0][d] for p in parts]) for d in range(3))
+            dst_all = tuple(np.concatenate([p[1][d] for p in parts]) for d in range(3))
+            made.append((src_all, dst_all))
         src_idx, dst_idx = made[0]
         out = V[di][dsl]
         out[dst_idx] = V[si][ssl][src_idx]
