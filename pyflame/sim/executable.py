@@ -115,8 +115,9 @@ class Executable:
         #: the SRAM blocks of each run: one per group of buffers sharing bytes
         self.sram_blocks = group_buffers(buffers)
         #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
+        merged: dict = {}  # one merged gather (and its offsets) for both step lists
         self.steps = private_accumulators(
-            merge_gathers(elide_receives(steps, buffers), buffers), steps, buffers
+            merge_gathers(elide_receives(steps, buffers), buffers, merged), steps, buffers
         )
         #: `steps` also without the sends and receives no host output depends on
         #: (pyflame/sim/dead_transfers.py), and without writing the last receives into
@@ -124,7 +125,7 @@ class Executable:
         #: is exact
         lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
         #: SUMMA loops accumulate in private arrays (pyflame/sim/private_acc.py)
-        self.lean_steps = private_accumulators(merge_gathers(lean, buffers), steps, buffers)
+        self.lean_steps = private_accumulators(merge_gathers(lean, buffers, merged), steps, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         self.arg_names = arg_names

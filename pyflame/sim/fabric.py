@@ -34,8 +34,11 @@ _ARRIVES_ON = (SOUTH, NORTH, WEST, EAST)
 _ARRIVES = np.array(_ARRIVES_ON, dtype=np.int64)
 _BITS = np.arange(4, dtype=np.int64)
 NO_RULE = -1
-#: traces a RouteTable keeps (least recently used dropped first)
-TRACE_CACHE_ENTRIES = 16
+#: traces a RouteTable keeps (least recently used dropped first), and the bytes of their
+#: arrays at most: a barrier on g x g PEs re-traces ~2g small column and row sets (chains)
+#: after every route switch it orders, a SUMMA step one fabric-wide broadcast
+TRACE_CACHE_ENTRIES = 4096
+TRACE_CACHE_BYTES = 64 << 20
 
 
 def port_mask(ports) -> int:
@@ -73,6 +76,10 @@ class Trace:
     l_port: np.ndarray
 
 
+def _trace_bytes(tr: Trace) -> int:
+    return sum(a.nbytes for a in vars(tr).values() if isinstance(a, np.ndarray))
+
+
 def _empty(dtype=np.int64) -> np.ndarray:
     return np.zeros(0, dtype=dtype)
 
@@ -93,6 +100,7 @@ class RouteTable:
         #: bounded, because each holds arrays of the size of its deliveries and a grid side's
         #: worth of steps traces as many different source sets
         self._cache: OrderedDict[tuple, Trace] = OrderedDict()
+        self._cache_bytes = 0
         #: when traffic passes each rule, and when replaced rules took effect
         self.uses = RuleUses(rows, cols)
 
@@ -213,8 +221,11 @@ class RouteTable:
             l_port[ol],
         )
         self._cache[key] = tr
-        if len(self._cache) > TRACE_CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        self._cache_bytes += _trace_bytes(tr)
+        while len(self._cache) > 1 and (
+            len(self._cache) > TRACE_CACHE_ENTRIES or self._cache_bytes > TRACE_CACHE_BYTES
+        ):
+            self._cache_bytes -= _trace_bytes(self._cache.popitem(last=False)[1])
         return tr
 
     def _leaves(self, color, sr, sc, r, c, d, what) -> None:

@@ -21,11 +21,14 @@ from numpy.lib.stride_tricks import as_strided
 
 from pyflame.sim.sram import group_buffers
 
-if TYPE_CHECKING:  # executable.py owns Buffer: types only
+if TYPE_CHECKING:  # executable.py owns Buffer, step_access.py Gather: types only
     from pyflame.sim.executable import Buffer, Step
+    from pyflame.sim.step_access import Gather
 
 #: gathers moving fewer elements keep the 3-index form (two 1-D views cost ~5 us)
 MIN_FLAT_ELEMENTS = 2048
+#: elements per numpy call of a large gather (bounds the run's temporaries to ~16 MB)
+CHUNK_ELEMENTS = 1 << 20
 
 
 def view_strides(buffers: Sequence[Buffer]) -> dict[int, tuple[int, int, int]]:
@@ -54,46 +57,74 @@ def _span(shape: tuple[int, ...], strides: tuple[int, ...]) -> int:
     return (shape[0] - 1) * (strides[0] // size) + (shape[1] - 1) * (strides[1] // size) + shape[2]
 
 
+def _offset_dtype(span: int) -> type[np.integer]:
+    """int32 offsets where the view's span allows (half the memory of intp)."""
+    return np.int32 if span <= np.iinfo(np.int32).max else np.intp
+
+
 def flat_gather(
-    src: int,
-    src_sel: tuple[Any, ...],
-    src_idx: tuple[np.ndarray, ...],
-    dst: int,
-    dst_sel: tuple[Any, ...],
-    dst_idx: tuple[np.ndarray, ...],
+    run: Sequence[Gather],
     zero_idx: tuple[np.ndarray, ...],
     buffers: Sequence[Buffer],
     strides: dict[int, tuple[int, int, int]],
 ) -> Step | None:
-    """The gather as a step over 1-D views, or None when it is small or a buffer's view is
-    not a window of a block with a whole number of elements per row of bytes."""
-    if src_idx[0].size < MIN_FLAT_ELEMENTS or src not in strides or dst not in strides:
+    """The gathers of `run` (between the same two buffers and selections) as one step over
+    1-D views, or None when they are small or a buffer's view is not a window of a block
+    with a whole number of elements per row of bytes. The offsets are made one gather at a
+    time, as int32 where the views' spans allow: 8 bytes per moved element in all."""
+    g = run[0]
+    src, dst, src_sel, dst_sel = g.src, g.dst, g.src_sel, g.dst_sel
+    if src not in strides or dst not in strides:
         return None
     if not all(isinstance(s, slice) and s.step in (None, 1) for s in (*src_sel, *dst_sel)):
         return None
     s_str, d_str = strides[src], strides[dst]
-    s_off = _offsets(src_idx, src_sel, s_str)
-    d_off = _offsets(dst_idx, dst_sel, d_str)
-    z_off = _offsets(zero_idx, dst_sel, d_str) if zero_idx[0].size else None
     s_shape = (buffers[src].rect[2], buffers[src].rect[3], buffers[src].size)
     d_shape = (buffers[dst].rect[2], buffers[dst].rect[3], buffers[dst].size)
     s_span, d_span = _span(s_shape, s_str), _span(d_shape, d_str)
+    if sum(one.size for one in run) < MIN_FLAT_ELEMENTS:
+        return None
+    s_parts, d_parts = [], []
+    for one in run:
+        s_idx, d_idx = one.indices()
+        s_parts.append(_offsets(s_idx, src_sel, s_str).astype(_offset_dtype(s_span)))
+        d_parts.append(_offsets(d_idx, dst_sel, d_str).astype(_offset_dtype(d_span)))
+        del s_idx, d_idx
+    s_off = np.concatenate(s_parts)
+    d_off = np.concatenate(d_parts)
+    del s_parts, d_parts
+    z_off = (
+        _offsets(zero_idx, dst_sel, d_str).astype(_offset_dtype(d_span))
+        if zero_idx[0].size
+        else None
+    )
     s_one, d_one = (s_str[2],), (d_str[2],)
+    n = s_off.size
+    g_src_idx = g_dst_idx = None  # the 3-index fallback's arrays, made if ever needed
 
     def step(V, F, A, O):
+        nonlocal g_src_idx, g_dst_idx
         sv, dv = V[src], V[dst]
         if sv.strides != s_str or dv.strides != d_str:  # not the views the offsets assume
+            if g_src_idx is None:
+                parts = [one.indices() for one in run]
+                g_src_idx = tuple(np.concatenate([p[0][d] for p in parts]) for d in range(3))
+                g_dst_idx = tuple(np.concatenate([p[1][d] for p in parts]) for d in range(3))
             out = dv[dst_sel]
-            out[dst_idx] = sv[src_sel][src_idx]
+            out[g_dst_idx] = sv[src_sel][g_src_idx]
             if z_off is not None:
                 out[zero_idx] = 0
             return
         flat_dst = as_strided(dv, shape=(d_span,), strides=d_one)
-        flat_dst[d_off] = as_strided(sv, shape=(s_span,), strides=s_one)[s_off]
+        flat_src = as_strided(sv, shape=(s_span,), strides=s_one)
+        # in chunks: numpy makes intp copies of int32 indices and a temporary of the values
+        for lo in range(0, n, CHUNK_ELEMENTS):
+            hi = lo + CHUNK_ELEMENTS
+            flat_dst[d_off[lo:hi]] = flat_src[s_off[lo:hi]]
         if z_off is not None:
             flat_dst[z_off] = 0
 
     return step
 
 
-__all__ = ["MIN_FLAT_ELEMENTS", "flat_gather", "view_strides"]
+__all__ = ["CHUNK_ELEMENTS", "MIN_FLAT_ELEMENTS", "flat_gather", "view_strides"]

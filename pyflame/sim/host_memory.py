@@ -31,12 +31,14 @@ ENV = "PYFLAME_HOST_MEMORY"
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 #: host bytes per element an op's plan keeps or its step makes on top of the SRAM image
-#: (int64 index maps, the random hash's uint64 words), by pe op class, measured on 16M-element
-#: tensors (see tests/unit/sim/test_host_memory.py) and rounded up
+#: (index maps, the random hash's uint64 words), by pe op class, measured on 16M-element
+#: tensors (see tests/unit/sim/test_host_memory.py) and rounded up. An exchange: its cached
+#: plan (each dst element's source row, column and element, int64, three masks, the moved
+#: elements by phase: 35 bytes) and its merged gather's int32 offsets (8). Strided copies
+#: (pe.pack, pe.unpack, pe.copy, ...) index nothing per element: their temporaries are the
+#: "messages and temporaries" part.
 INDEX_BYTES_PER_ELEMENT: dict[type[Operation], int] = {
-    pe.ExchangeOp: 60,
-    pe.PackOp: 48,
-    pe.UnpackOp: 48,
+    pe.ExchangeOp: 44,
     pe.RandomNormalOp: 32,
     pe.RandomUniformOp: 32,
     pe.IotaOp: 24,

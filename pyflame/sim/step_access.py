@@ -50,18 +50,50 @@ class Received:
     release: bool
 
 
-@dataclass(frozen=True)
+#: (src_idx, dst_idx) of a gather: a (row, col, element) index array per axis and side
+GatherIndices = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+
+
+@dataclass(frozen=True, eq=False)
 class Gather:
     """A step that writes `V[dst][dst_sel][dst_idx] = V[src][src_sel][src_idx]`, then zeroes
-    `V[dst][dst_sel][zero_idx]` (one phase of a pe.exchange)."""
+    `V[dst][dst_sel][zero_idx]` (one phase of a pe.exchange).
+
+    The index arrays are made on demand by `indices()` (and dropped after use): an exchange
+    phase keeps only its elements' flat numbers, a view of its cached plan, instead of six
+    int64 arrays per moved element (48 bytes; ~1.6 GB for one 4096^2 redistribution)."""
 
     src: int
     src_sel: tuple[Any, ...]
-    src_idx: tuple[np.ndarray, ...]
     dst: int
     dst_sel: tuple[Any, ...]
-    dst_idx: tuple[np.ndarray, ...]
+    #: elements moved (the length of each index array)
+    size: int
+    indices: Callable[[], GatherIndices]
     zero_idx: tuple[np.ndarray, ...]
+
+    @property
+    def src_idx(self) -> tuple[np.ndarray, ...]:
+        return self.indices()[0]
+
+    @property
+    def dst_idx(self) -> tuple[np.ndarray, ...]:
+        return self.indices()[1]
+
+
+def fixed_gather(
+    src: int,
+    src_sel: tuple[Any, ...],
+    src_idx: tuple[np.ndarray, ...],
+    dst: int,
+    dst_sel: tuple[Any, ...],
+    dst_idx: tuple[np.ndarray, ...],
+    zero_idx: tuple[np.ndarray, ...],
+) -> Gather:
+    """A Gather over index arrays already made."""
+    return Gather(
+        src, src_sel, dst, dst_sel, int(src_idx[0].size), lambda: (src_idx, dst_idx), zero_idx
+    )
 
 
 @dataclass(frozen=True)
@@ -298,26 +330,35 @@ def _merged_gather(
 ) -> Step | None:
     """One step doing the gathers of `run` (consecutive steps between the same two buffers,
     which never share bytes), when no two of them write the same element; else None. Large
-    ones index 1-D views of the SRAM blocks (pyflame/sim/flat_gather.py)."""
-    dst_idx = tuple(np.concatenate([g.dst_idx[d] for g in run]) for d in range(3))
+    ones index 1-D views of the SRAM blocks (pyflame/sim/flat_gather.py), the others make
+    their index arrays when first run."""
     zero_idx = tuple(np.concatenate([g.zero_idx[d] for g in run]) for d in range(3))
-    if len(run) > 1:
-        flat = np.ravel_multi_index(dst_idx, shape)
-        zeros = np.ravel_multi_index(zero_idx, shape) if zero_idx[0].size else flat[:0]
-        if np.unique(np.concatenate([flat, zeros])).size != flat.size + zeros.size:
+    if len(run) > 1:  # a mask of 1 byte per element, one phase's indices at a time
+        hit = np.zeros(int(np.prod(shape)), dtype=bool)
+        count = 0
+        for part in [*(g.dst_idx for g in run), zero_idx]:
+            if part[0].size:
+                hit[np.ravel_multi_index(part, shape)] = True
+                count += int(part[0].size)
+        if int(np.count_nonzero(hit)) != count:
             return None
-    src_idx = tuple(np.concatenate([g.src_idx[d] for g in run]) for d in range(3))
-    g = run[0]
-    flat_step = flat_gather(
-        g.src, g.src_sel, src_idx, g.dst, g.dst_sel, dst_idx, zero_idx, buffers, strides
-    )
+        del hit
+    flat_step = flat_gather(run, zero_idx, buffers, strides)
     if flat_step is not None:
         return flat_step
     if len(run) == 1:
         return None  # the exchange's own step does the same
+    g = run[0]
     si, ssl, di, dsl, has_zeros = g.src, g.src_sel, g.dst, g.dst_sel, bool(zero_idx[0].size)
+    made: list[GatherIndices] = []
 
     def step(V, F, A, O):
+        if not made:
+            parts = [r.indices() for r in run]
+            src_all = tuple(np.concatenate([p[0][d] for p in parts]) for d in range(3))
+            dst_all = tuple(np.concatenate([p[1][d] for p in parts]) for d in range(3))
+            made.append((src_all, dst_all))
+        src_idx, dst_idx = made[0]
         out = V[di][dsl]
         out[dst_idx] = V[si][ssl][src_idx]
         if has_zeros:
@@ -326,7 +367,11 @@ def _merged_gather(
     return step
 
 
-def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
+def merge_gathers(
+    steps: Sequence[Step],
+    buffers: Sequence[Buffer],
+    memo: dict[tuple[int, ...], Step | None] | None = None,
+) -> list[Step]:
     """`steps` with every run of consecutive gathers between the same two buffers (the phases
     of one pe.exchange) done by its first step, the others doing nothing (one step for one
     step: indices are unchanged). Each phase still moves only its own elements; merged, their
@@ -353,7 +398,15 @@ def merge_gathers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step
             r, c = first.dst_sel[0], first.dst_sel[1]
             shape = (r.stop - r.start, c.stop - c.start, first.dst_sel[2].stop)
             run = [g for g in gathers[j:k] if g is not None]
-            merged = _merged_gather(run, shape, buffers, strides)
+            # `memo` (keyed by the gathers, alive meanwhile) shares one merged step, and its
+            # offsets, between the step lists of one Executable
+            key = tuple(id(g) for g in run)
+            if memo is not None and key in memo:
+                merged = memo[key]
+            else:
+                merged = _merged_gather(run, shape, buffers, strides)
+                if memo is not None:
+                    memo[key] = merged
             if merged is not None:
                 out[j] = merged
                 for m in range(j + 1, k):
@@ -431,12 +484,14 @@ __all__ = [
     "SCAN_STEPS",
     "Access",
     "Gather",
+    "GatherIndices",
     "Received",
     "access_of",
     "annotate",
     "buffer_conflicts",
     "disjoint",
     "elide_receives",
+    "fixed_gather",
     "merge_gathers",
     "part_key",
     "is_elided",

@@ -271,14 +271,23 @@ class Streams:
             st.send_end[plain] = st.end_downstream[plain]
             self.finish(st.sender, plain, st.send_end[plain])
             self._work.append(("receivers", st, plain))
+        # the fed sources' incoming deliveries begin, one work item per incoming stream (a
+        # chain's forwarding receive on a PE column feeds every row from one stream: items per
+        # source made a barrier on g x g PEs cost g^2 Python calls per step)
+        fed: dict[int, tuple[Stream, list[int], list[int]]] = {}
         for s_ in ready.tolist():
             if s_ in st.feeds:
                 inc, j = st.feeds[s_]
-                jj = np.array([j], dtype=np.int64)
-                consumed = int(st.end_downstream[s_]) - st.stage - inc.cyc
-                inc.begin[jj] = max(inc.own_begin.pop(j), consumed)
-                self._work.append(("begun", inc, jj))
-                self._work.append(("receivers", inc, jj))
+                group = fed.setdefault(id(inc), (inc, [], []))
+                group[1].append(j)
+                group[2].append(s_)
+        for inc, js, srcs in fed.values():
+            jj = np.array(js, dtype=np.int64)
+            consumed = st.end_downstream[np.array(srcs, dtype=np.int64)] - st.stage - inc.cyc
+            own = np.array([inc.own_begin.pop(j) for j in js], dtype=np.int64)
+            inc.begin[jj] = np.maximum(own, consumed)
+            self._work.append(("begun", inc, jj))
+            self._work.append(("receivers", inc, jj))
 
     def _receivers_known(self, st: Stream) -> None:
         d = np.flatnonzero(
@@ -291,19 +300,24 @@ class Streams:
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
         st.finished[d] = True
         plain = np.ones(d.size, dtype=bool)
+        # per forwarded stream: (stream, its sources, the input deliveries' ends)
+        outs: dict[int, tuple[Stream, list[int], list[int]]] = {}
         for i, jj in enumerate(d.tolist() if st.forwarded else ()):
             out = st.forwarded.pop(jj, None)
             if out is None:
                 continue
             plain[i] = False
+            group = outs.setdefault(id(out[0]), (out[0], [], []))
+            group[1].append(out[1])
+            group[2].append(i)
+        for ost, srcs, at in outs.values():
             # the forwarded stream ends a stage after its input, or when its receivers allow
-            ost, os_ = out
             assert ost.end_downstream is not None
-            ost.send_end[os_] = max(int(ost.end_downstream[os_]), int(end[i]) + ost.stage)
-            ost.send_end[os_] = max(int(ost.send_end[os_]), int(ost.start[os_]) + ost.cyc)
-            one = np.array([os_], dtype=np.int64)
-            self.finish(ost.sender, one, ost.send_end[one])
-            self._work.append(("receivers", ost, one))
+            os_ = np.array(srcs, dtype=np.int64)
+            ends = np.maximum(ost.end_downstream[os_], end[np.array(at)] + ost.stage)
+            ost.send_end[os_] = np.maximum(ends, ost.start[os_] + ost.cyc)
+            self.finish(ost.sender, os_, ost.send_end[os_])
+            self._work.append(("receivers", ost, os_))
         d, end = d[plain], end[plain]
         sinks = st.sink[d]
         for g in _distinct(sinks):

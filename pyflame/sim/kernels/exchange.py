@@ -38,15 +38,19 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     if op.phase_index == 0:
         moved = plan.local
         _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize, plan.dst_at)
-        w_dst = np.nonzero(moved)
+        elements = np.flatnonzero(moved)
     else:
         _network_phase(s, it, op, plan, dst.dtype.itemsize)
-        w_dst = np.unravel_index(plan.phase_elements(op.phase_index), plan.has_src.shape)
-    w_src = (plan.src_row[w_dst], plan.src_col[w_dst], plan.src_elem[w_dst])
+        elements = plan.phase_elements(op.phase_index)  # a view of the cached plan
     z_dst = np.nonzero(~plan.valid) if op.phase_index == 0 else ()
     has_pad = bool(z_dst and z_dst[0].size)
+    indices = _phase_indices(plan, elements)
+    made: list = []  # the index arrays, made when the step first runs unmerged
 
     def step(V, F, A, O):
+        if not made:
+            made.append(indices())
+        w_src, w_dst = made[0]
         out = V[di][dsl]
         out[w_dst] = V[si][ssl][w_src]
         if has_pad:
@@ -54,8 +58,20 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
 
     # consecutive phases of one exchange run as one gather (pyflame/sim/step_access.py)
     zeros = z_dst if has_pad else tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
-    gather = Gather(si, ssl, w_src, di, dsl, w_dst, zeros)
+    gather = Gather(si, ssl, di, dsl, int(elements.size), indices, zeros)
     s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl}, gather=gather)))
+
+
+def _phase_indices(plan: ExchangePlan, elements: np.ndarray):
+    """A function making (src, dst) (row, col, element) index arrays of `elements` (flat
+    indices into the dst grid's (rows, cols, elems)): made on demand, not kept per phase."""
+
+    def indices():
+        w_dst = np.unravel_index(elements, plan.has_src.shape)
+        w_src = (plan.src_row[w_dst], plan.src_col[w_dst], plan.src_elem[w_dst])
+        return w_src, w_dst
+
+    return indices
 
 
 def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> ExchangePlan:

@@ -51,7 +51,7 @@ def test_a_second_kernel_for_an_op_is_refused():
 
 def test_host_memory_index_costs_are_keyed_by_op_class():
     assert set(host_memory.INDEX_BYTES_PER_ELEMENT) <= set(KERNELS)
-    assert host_memory.INDEX_BYTES_PER_ELEMENT[pe.ExchangeOp] == 60
+    assert host_memory.INDEX_BYTES_PER_ELEMENT[pe.ExchangeOp] == 44
 
 
 @irdl_op_definition

@@ -14,11 +14,11 @@ from pyflame.sim import executable
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import (
     Access,
-    Gather,
     Received,
     annotate,
     buffer_conflicts,
     elide_receives,
+    fixed_gather,
     is_elided,
     merge_gathers,
     sends_view,
@@ -38,7 +38,7 @@ def _planned(tensors, monkeypatch, elide: bool):
         if not elide:
             m.setattr(executable, "elide_receives", lambda steps, buffers, **_: list(steps))
             m.setattr(executable, "dead_transfers", lambda steps, buffers: list(steps))
-            m.setattr(executable, "merge_gathers", lambda steps, buffers: list(steps))
+            m.setattr(executable, "merge_gathers", lambda steps, buffers, *_: list(steps))
         return compile_plan(module), tr.inputs()
 
 
@@ -224,7 +224,7 @@ def _gather(dst_elems, zero_elems=()):
         e = np.array(elems, dtype=np.int64)
         return (np.zeros_like(e), np.zeros_like(e), e)
 
-    g = Gather(0, sel, idx(dst_elems), 1, sel, idx(dst_elems), idx(zero_elems))
+    g = fixed_gather(0, sel, idx(dst_elems), 1, sel, idx(dst_elems), idx(zero_elems))
 
     def step(V, F, A, O):
         out = V[1][sel]
