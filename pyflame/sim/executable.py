@@ -27,6 +27,7 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.dead_transfers import dead_transfers
+from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
 from pyflame.sim.sram import POOL, Sram, group_buffers
@@ -123,8 +124,11 @@ class Executable:
         #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
         #: is exact
         lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
-        #: SUMMA loops accumulate in private arrays (pyflame/sim/private_acc.py)
-        self.lean_steps = private_accumulators(merge_gathers(lean, buffers), steps, buffers)
+        #: a SUMMA loop's products are one product (pyflame/sim/fused_products.py: only the
+        #: order of the additions differs), other runs accumulate in private arrays
+        #: (pyflame/sim/private_acc.py)
+        fused = fused_products(merge_gathers(lean, buffers), steps, buffers)
+        self.lean_steps = private_accumulators(fused, steps, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         self.arg_names = arg_names

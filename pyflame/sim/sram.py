@@ -19,7 +19,7 @@ bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bi
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,10 +98,25 @@ class BufferViews(list):
 
     def __init__(self, views: Sequence[np.ndarray]):
         super().__init__(views)
-        self.scratch: dict[int, np.ndarray] = {}
+        self.scratch: dict[Hashable, np.ndarray] = {}
 
 
-def scratch_copy(V: Sequence[np.ndarray], key: int, src: np.ndarray) -> np.ndarray:
+def scratch_array(
+    V: Sequence[np.ndarray], key: Hashable, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """An array of `shape` and `dtype` to overwrite (its values are left over): V's scratch
+    array `key` when V has one of that shape and type (left by the SRAM's previous run), else
+    a new one (kept there for the next run)."""
+    scratch = getattr(V, "scratch", None)  # a plain list of views (tests): no scratch
+    out = None if scratch is None else scratch.get(key)
+    if out is None or out.shape != shape or out.dtype != dtype:
+        out = np.empty(shape, dtype=dtype)
+        if scratch is not None:
+            scratch[key] = out
+    return out
+
+
+def scratch_copy(V: Sequence[np.ndarray], key: Hashable, src: np.ndarray) -> np.ndarray:
     """A contiguous copy of `src`: into V's scratch array `key` when V has one of its shape and
     type (left by the SRAM's previous run), else a new array (kept there for the next run)."""
     scratch = getattr(V, "scratch", None)  # a plain list of views (tests): no scratch
@@ -227,6 +242,7 @@ __all__ = [
     "Sram",
     "SramPool",
     "group_buffers",
+    "scratch_array",
     "scratch_copy",
     "tiles",
 ]
