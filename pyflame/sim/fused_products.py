@@ -50,7 +50,7 @@ PANEL_BYTES = 64 << 20
 
 #: bytes of one GEMM's result made at once (PE rows at a time), so that it is still in a
 #: core's cache when it is added into the accumulator's tiles
-RESULT_CHUNK_BYTES = 512 << 10
+RESULT_CHUNK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
