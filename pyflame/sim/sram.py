@@ -19,7 +19,7 @@ bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bi
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -163,11 +163,13 @@ class Sram:
         """Host bytes the blocks and the steps' scratch arrays hold."""
         return self.nbytes + sum(a.nbytes for a in self.views.scratch.values())
 
-    def reset(self) -> None:
-        """Zero every block again, for another run (the scratch arrays are rewritten before
-        they are read)."""
-        for a in self.arrays:
-            a.fill(0)
+    def reset(self, skip: Collection[int] = ()) -> None:
+        """Zero every block again but those of `skip` (a run writes them whole before reading
+        them: pyflame/sim/written_first.py), for another run (the scratch arrays are rewritten
+        before they are read)."""
+        for n, a in enumerate(self.arrays):
+            if n not in skip:
+                a.fill(0)
 
     def image(self) -> np.ndarray:
         """The whole SRAM as one (rows, cols, bytes) uint8 array (zeros outside any buffer).
@@ -206,14 +208,15 @@ class SramPool:
         self.idle_bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, idle: list[Sram]) -> Sram | None:
-        """One of an executable's idle SRAMs, zeroed (None: none idle)."""
+    def take(self, idle: list[Sram], skip: Collection[int] = ()) -> Sram | None:
+        """One of an executable's idle SRAMs, zeroed but for the blocks of `skip` (None: none
+        idle)."""
         with self._lock:
             if not idle:
                 return None
             sram = idle.pop()
             self.idle_bytes -= sram.held_bytes
-        sram.reset()
+        sram.reset(skip)
         return sram
 
     def give(self, idle: list[Sram], sram: Sram) -> None:
