@@ -41,13 +41,16 @@ SCAN_STEPS = 64
 @dataclass(frozen=True)
 class Received:
     """A receive that overwrites `V[buffer][dst]` with `F[batch][src]` (one whole message
-    group, no combining), deleting `F[batch]` after when `release`."""
+    group, no combining), deleting `F[batch]` after when `release`. `source`, when given,
+    makes the data instead (F, A) -> the tiles (rows, cols, ...) it writes: a `pe.host_in`'s
+    scatter of its argument, a view of the host array."""
 
     buffer: int
     dst: tuple[Any, ...]
     batch: int
     src: Any
     release: bool
+    source: Callable[[dict, list], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,10 @@ def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()
     and under each key of `parts` the part of it a reader reads (rows of a layer, ...)."""
     key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
     parts = tuple(parts)
+    source = rec.source
 
     def step(V, F, A, O):
-        view = F[g][src]
+        view = F[g][src] if source is None else source(F, A)
         F[key] = view if view.dtype == dtype else view.astype(dtype)
         for part_key, rel in parts:
             F[part_key] = F[key][rel]
@@ -207,6 +211,7 @@ def _readers_until_overwrite(
     conflicts: np.ndarray,
     until_end: bool,
     whole: tuple[Any, ...],
+    exact: bool = True,
 ) -> list[tuple[int, tuple[Any, ...]]] | None:
     """The steps after receive `j` that read its buffer, with the part of it each reads, when
     each can read a view instead and a later receive overwrites the same part before anything
@@ -216,6 +221,8 @@ def _readers_until_overwrite(
     i = rec.buffer
     readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
+    if until_end and rec.source is not None:
+        end = len(steps)  # a host input (a few per program): its readers may come much later
     passed = False  # passed over a step on another part of the buffer
     for k in range(j + 1, end):
         acc = access_of(steps[k])
@@ -247,7 +254,11 @@ def _readers_until_overwrite(
             return None
         if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
             return None
-        if (passed or acc.reads[i] != rec.dst or rec.dst != whole) and not acc.exact_from_views:
+        if (
+            exact
+            and (passed or acc.reads[i] != rec.dst or rec.dst != whole)
+            and not acc.exact_from_views
+        ):
             # a step that computes otherwise from a view (a matrix-vector product) reads
             # views only where it always did: the whole buffer, nothing passed over
             return None
@@ -255,11 +266,6 @@ def _readers_until_overwrite(
     if until_end and end == len(steps):  # nothing after the readers looks at the bytes
         return readers or None
     return None
-
-
-def _exact(step: Step) -> bool:
-    acc = access_of(step)
-    return acc is not None and acc.exact_from_views
 
 
 def _send_view(
@@ -394,7 +400,8 @@ def elide_receives(
     message is in use keeping a view instead of a copy (one step for one step: indices are
     unchanged). `until_end`: also a receive whose buffer nothing touches after its readers
     until the program ends (the SRAM after such a run is not the machine's: `Executable.run`
-    only, whose outputs are all that is observed)."""
+    only, whose outputs are all that is observed, to fp32 rounding: readers that sum in
+    another order from a view, `exact_from_views` False, may read views too)."""
     out = list(steps)
     received = [j for j, s in enumerate(steps) if getattr(access_of(s), "received", None)]
     sends = [j for j, s in enumerate(steps) if getattr(access_of(s), "sent", None) is not None]
@@ -410,11 +417,12 @@ def elide_receives(
         rec = found.received
         b = buffers[rec.buffer]
         whole = b.sub(b.rect)
-        readers = _readers_until_overwrite(steps, j, rec, conflicts, False, whole)
-        if readers is None and until_end:  # only where views give the very same numbers
-            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, whole)
-            if readers is not None and not all(_exact(steps[k]) for k, _ in readers):
-                readers = None
+        # `until_end` is `run`'s: outputs to fp32 rounding, so also readers that sum in
+        # another order from a view (a matrix-vector product); otherwise the very same numbers
+        exact = not until_end
+        readers = _readers_until_overwrite(steps, j, rec, conflicts, False, whole, exact)
+        if readers is None and until_end:
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, whole, exact)
         if readers is None:
             continue
         parts: dict[int, Any] = {}  # key -> index into the view

@@ -8,8 +8,9 @@ block's only buffer, a receive of one whole message into it) can start from anyt
 no step can see what was there. `written_first` finds those blocks once per Executable, from
 the plan's records of what each step reads and writes (`Access`; for a step without one, its
 `operands` and `overwrites`); a step that may touch anything makes every block it could touch
-need zeroing. Nothing observable changes: the first read of every byte sees what a run from
-zeroed SRAM would.
+need zeroing. A block no step of the run touches (a matrix whose `pe.host_in` is read as a view
+of the host array, pyflame/sim/step_access.py) needs none either. Nothing observable changes:
+the first read of every byte sees what a run from zeroed SRAM would.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def written_first(
     planned: Sequence[Step],
 ) -> set[int]:
     """Indices of the `blocks` whose first toucher among `run_steps` ((index into the plan's
-    steps `planned`, the step run)) writes every byte of the block without reading it."""
+    steps `planned`, the step run)) writes every byte of the block without reading it, or
+    that no step touches."""
     block_of = {i: n for n, block in enumerate(blocks) for i in block.members}
     open_ = set(range(len(blocks)))  # blocks no step has touched yet
     out: set[int] = set()
@@ -65,7 +67,7 @@ def written_first(
             continue  # moves nothing into SRAM (a dead transfer, a received view)
         touched = _touches(planned[k])
         if touched is None:  # may touch anything: what is still open must be zeroed
-            break
+            return out
         reads, writes, kill = touched
         read_blocks = {block_of[b] for b in reads if b in block_of}
         for b in writes:
@@ -83,7 +85,7 @@ def written_first(
             ):
                 out.add(n)
         open_ -= read_blocks
-    return out
+    return out | open_  # blocks no step touches (an elided host_in's): never seen
 
 
 def _kill_sel(planned: Step, buffer: int):
