@@ -296,6 +296,11 @@ def _send_view(
     return step
 
 
+def read_as_views(step: Step) -> frozenset[int]:
+    """The buffers a rebuilt reader reads from in-flight views instead of SRAM."""
+    return getattr(step, "viewed", frozenset())
+
+
 def sends_view(step: Step) -> bool:
     """Whether `step` is a send that keeps a view of its buffer instead of a copy."""
     return getattr(step, "sends_view", False)
@@ -442,6 +447,7 @@ def elide_receives(
         acc = access_of(steps[k])
         assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
         out[k] = acc.rebuild(keys)
+        setattr(out[k], "viewed", frozenset(keys))  # noqa: B010  (read_as_views reads it)
     for j in sends:
         viewing = _send_view(steps, j, last_use, conflicts)
         if viewing is not None:
@@ -462,6 +468,7 @@ __all__ = [
     "merge_gathers",
     "part_key",
     "is_elided",
+    "read_as_views",
     "is_noop",
     "sends_view",
     "view_key",

@@ -101,3 +101,29 @@ def test_first_write_whole_or_first_read():
 
     planned = [unknown, host_in]
     assert written_first(blocks, buffers, list(enumerate(planned)), planned) == set()
+
+
+def test_a_block_of_several_buffers_is_decided_byte_by_byte():
+    a = Buffer(0, "a", (0, 0, 2, 2), 0, 4, 16)
+    c = Buffer(1, "c", (0, 0, 2, 2), 8, 4, 16)  # shares bytes 8-16 with a: one block
+    small = Buffer(2, "small", (0, 0, 1, 2), 32, 4, 16)
+    wide = Buffer(3, "wide", (0, 0, 2, 2), 32, 4, 16)  # small's block, on more PEs
+    buffers = [a, c, small, wide]
+    blocks = group_buffers(buffers)
+    assert [blk.members for blk in blocks] == [(0, 1), (2, 3)]
+
+    def fills(i):
+        b = buffers[i]
+        return set_operands(overwrites(_step(), i, b.sub(b.rect)), [i])
+
+    def reads(i):
+        b = buffers[i]
+        return annotate(_step(), Access(reads={i: b.sub(b.rect)}))
+
+    def first(*planned):
+        return written_first(blocks, buffers, list(enumerate(planned)), list(planned))
+
+    assert first(fills(0), fills(1), fills(3), reads(2)) == {0, 1}
+    assert first(fills(0), reads(1), fills(1)) == {1}  # bytes 16-24 of c read first
+    # a fill of the small buffer covers only some of the block's PEs: the rest is zeroed
+    assert first(fills(2), fills(3), fills(0), fills(1)) == {0}
