@@ -4,6 +4,8 @@ host array. Their time is counted apart from the PEs' clocks (`io_cycles`)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim import costs
@@ -34,8 +36,8 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     def step(V, F, A, O):
         V[i][sl].reshape(tile)[...] = scatter(A[ai])
 
-    def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers)
-        return scatter(A[ai])
+    def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers):
+        return np.broadcast_to(scatter(A[ai]), tile)  # replicated data: every PE's copy
 
     # a receive of the host's data: elided like one when only views of it are read
     # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
