@@ -162,7 +162,8 @@ def fused_products(
         n_run += 1
         for slot, (s, make) in enumerate(zip(run, makers, strict=True)):
             assert make is not None
-            out[s] = set_fused(make(FusedUse(key, slot, len(run))), FusedUse(key, slot, len(run)))
+            use = FusedUse(key, slot, len(run))
+            out[s] = set_fused(make(use), use)
     return out
 
 
