@@ -60,7 +60,7 @@ def overwrites(step: Step, buffer: int, sel: tuple[slice, slice, slice]) -> Step
     return step
 
 
-def _whole(b: Buffer, sel: Any) -> bool:
+def whole(b: Buffer, sel: Any) -> bool:
     """Whether index `sel` of a buffer's (rows, cols, size) view is all of it."""
     if not isinstance(sel, tuple) or len(sel) != 3:
         return False
@@ -80,7 +80,7 @@ def _reads_of(step: Step, buffers: Sequence[Buffer]) -> tuple[int | None, tuple[
     written = getattr(step, "overwrites", None)
     if written is None or not operands or operands[0] != written[0]:
         return None, operands
-    if not _whole(buffers[written[0]], written[1]):
+    if not whole(buffers[written[0]], written[1]):
         return None, operands
     return written[0], operands[1:]
 
@@ -140,7 +140,7 @@ def _exchange_kills(
             run.append(g)
             j += 1
         b = buffers[first.dst]
-        if _whole(b, first.dst_sel):
+        if whole(b, first.dst_sel):
             shape = (b.rect[2], b.rect[3], b.size)
             hit = np.zeros(shape, dtype=bool)
             for g in run:
@@ -189,7 +189,7 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
             dead_receives.append(k)
             continue
         rec = acc.received
-        if rec is not None and _whole(buffers[rec.buffer], rec.dst):
+        if rec is not None and whole(buffers[rec.buffer], rec.dst):
             read_later[rec.buffer] = False  # a receive that overwrites all of its buffer
         if k in kills:
             read_later[kills[k]] = False  # an exchange whose phases write all of it
@@ -204,4 +204,11 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
     return out
 
 
-__all__ = ["CHECKED_COMBINES", "dead_transfers", "is_dead", "overwrites", "set_operands"]
+__all__ = [
+    "CHECKED_COMBINES",
+    "dead_transfers",
+    "is_dead",
+    "overwrites",
+    "set_operands",
+    "whole",
+]

@@ -27,10 +27,12 @@ from xdsl.ir import Operation
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.dead_transfers import dead_transfers
+from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
 from pyflame.sim.sram import POOL, Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
+from pyflame.sim.written_first import written_first
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
@@ -124,10 +126,15 @@ class Executable:
         #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
         #: is exact
         lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
-        #: SUMMA loops accumulate in private arrays (pyflame/sim/private_acc.py)
-        self.lean_steps = private_accumulators(merge_gathers(lean, buffers, merged), steps, buffers)
+        #: a SUMMA loop's products are one product (pyflame/sim/fused_products.py: only the
+        #: order of the additions differs), other runs accumulate in private arrays
+        #: (pyflame/sim/private_acc.py)
+        fused = fused_products(merge_gathers(lean, buffers, merged), steps, buffers)
+        self.lean_steps = private_accumulators(fused, steps, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
+        #: blocks `run` writes whole before reading them: a kept SRAM needs no zeroing there
+        self.written_first = written_first(self.sram_blocks, buffers, self.run_steps, steps)
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns
@@ -175,7 +182,7 @@ class Executable:
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
         """Run the program on `args` (in @main's argument order): the outputs of running every
         step, without the transfers they do not depend on."""
-        sram = POOL.take(self._idle_srams) or self.new_sram()
+        sram = POOL.take(self._idle_srams, self.written_first) or self.new_sram()
         outs, report, _ = self._run(args, self.run_steps, sram)
         POOL.give(self._idle_srams, sram)  # not after a failure: it may be mid-step
         return outs, report

@@ -33,6 +33,7 @@ from pyflame.sim.step_access import access_of, buffer_conflicts, disjoint, is_no
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
+    from pyflame.sim.fused_products import FusedUse
 
 #: runs shorter than this stay in SRAM (the copy in and out cost about two steps' adds)
 MIN_RUN = 4
@@ -51,12 +52,14 @@ class PrivateUse:
 @dataclass(frozen=True)
 class Accumulates:
     """A step that adds into `V[buffer][sel]` and reads only `operands` besides; `private`
-    makes the same step accumulating into a private array instead."""
+    makes the same step accumulating into a private array instead; `fused` (None: cannot)
+    the same step as one slot of a run's single product (pyflame/sim/fused_products.py)."""
 
     buffer: int
     sel: tuple[Any, ...]
     operands: tuple[int, ...]
     private: Callable[[PrivateUse], Step]
+    fused: Callable[[FusedUse], Step] | None = None
 
 
 def set_accumulates(step: Step, info: Accumulates) -> Step:
@@ -109,26 +112,30 @@ def _worth_it(info: Accumulates, buffers: Sequence[Buffer], strides: dict) -> bo
     return strides[info.buffer][1] != lanes * b.dtype.itemsize
 
 
-def private_accumulators(
-    steps: Sequence[Step], planned: Sequence[Step], buffers: Sequence[Buffer]
-) -> list[Step]:
-    """`steps` (derived from the plan's steps `planned` one for one: receives elided, dead
-    transfers left out) with each run of at least MIN_RUN accumulations into the same tiles,
-    that nothing else touches in between, accumulating in a private array."""
-    out = list(steps)
-    if sum(accumulates_of(s) is not None for s in steps) < MIN_RUN:
-        return out
+def accumulation_runs(
+    steps: Sequence[Step],
+    planned: Sequence[Step],
+    buffers: Sequence[Buffer],
+    eligible: Callable[[Accumulates], bool],
+    min_run: int,
+) -> list[list[int]]:
+    """Runs (step indices) of at least `min_run` accumulations into the same tiles of an
+    `eligible` accumulator that nothing else touches in between (`steps` derived from the
+    plan's `planned` one for one; a step between them that reads or writes a byte of the
+    tiles, or may, from its `Access` or `operands`, ends the run). Runs on disjoint parts of
+    one buffer (the layers of a 2.5D SUMMA) may interleave."""
+    if sum(accumulates_of(s) is not None for s in steps) < min_run:
+        return []
     conflicts = buffer_conflicts(buffers)
-    strides = view_strides(buffers)
     taken: set[int] = set()  # steps of a run found already
-    runs = 0
+    runs: list[list[int]] = []
     for k in range(len(steps)):
         info = accumulates_of(steps[k])
         if (
             k in taken
             or info is None
             or any(conflicts[info.buffer, o] for o in info.operands)
-            or not _worth_it(info, buffers, strides)
+            or not eligible(info)
         ):
             continue
         run = [k]
@@ -145,22 +152,44 @@ def private_accumulators(
             elif not is_noop(steps[j]) and _touches(planned[j], info.buffer, info.sel, conflicts):
                 break
             j += 1
-        if len(run) >= MIN_RUN:
-            # runs on other parts of the buffer (another layer's rows) may interleave
-            key = private_key(info.buffer, runs)
-            runs += 1
-            for n, s in enumerate(run):
-                use = PrivateUse(key, load=n == 0, store=n == len(run) - 1)
-                found = accumulates_of(steps[s])
-                assert found is not None  # every step of the run accumulates
-                out[s] = found.private(use)
+        if len(run) >= min_run:
+            runs.append(run)
             taken.update(run)
+    return runs
+
+
+def run_buffer(infos: Sequence[Accumulates | None]) -> int:
+    """The accumulator buffer of a run's steps (`accumulation_runs`)."""
+    first = infos[0]
+    assert first is not None  # every step of a run accumulates
+    return first.buffer
+
+
+def private_accumulators(
+    steps: Sequence[Step], planned: Sequence[Step], buffers: Sequence[Buffer]
+) -> list[Step]:
+    """`steps` (derived from the plan's steps `planned` one for one: receives elided, dead
+    transfers left out) with each run of at least MIN_RUN accumulations into the same tiles,
+    that nothing else touches in between, accumulating in a private array."""
+    out = list(steps)
+    strides = view_strides(buffers)
+    runs = accumulation_runs(
+        steps, planned, buffers, lambda info: _worth_it(info, buffers, strides), MIN_RUN
+    )
+    for n_run, run in enumerate(runs):
+        # runs on other parts of the buffer (another layer's rows) may interleave
+        infos = [accumulates_of(steps[s]) for s in run]
+        key = private_key(run_buffer(infos), n_run)
+        for n, (s, found) in enumerate(zip(run, infos, strict=True)):
+            assert found is not None  # every step of the run accumulates
+            out[s] = found.private(PrivateUse(key, load=n == 0, store=n == len(run) - 1))
     return out
 
 
 __all__ = [
     "MIN_RUN",
     "Accumulates",
+    "accumulation_runs",
     "PrivateUse",
     "accumulates_of",
     "private_accumulators",

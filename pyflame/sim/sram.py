@@ -19,7 +19,7 @@ bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bi
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,10 +98,25 @@ class BufferViews(list):
 
     def __init__(self, views: Sequence[np.ndarray]):
         super().__init__(views)
-        self.scratch: dict[int, np.ndarray] = {}
+        self.scratch: dict[Hashable, np.ndarray] = {}
 
 
-def scratch_copy(V: Sequence[np.ndarray], key: int, src: np.ndarray) -> np.ndarray:
+def scratch_array(
+    V: Sequence[np.ndarray], key: Hashable, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """An array of `shape` and `dtype` to overwrite (its values are left over): V's scratch
+    array `key` when V has one of that shape and type (left by the SRAM's previous run), else
+    a new one (kept there for the next run)."""
+    scratch = getattr(V, "scratch", None)  # a plain list of views (tests): no scratch
+    out = None if scratch is None else scratch.get(key)
+    if out is None or out.shape != shape or out.dtype != dtype:
+        out = np.empty(shape, dtype=dtype)
+        if scratch is not None:
+            scratch[key] = out
+    return out
+
+
+def scratch_copy(V: Sequence[np.ndarray], key: Hashable, src: np.ndarray) -> np.ndarray:
     """A contiguous copy of `src`: into V's scratch array `key` when V has one of its shape and
     type (left by the SRAM's previous run), else a new array (kept there for the next run)."""
     scratch = getattr(V, "scratch", None)  # a plain list of views (tests): no scratch
@@ -148,11 +163,13 @@ class Sram:
         """Host bytes the blocks and the steps' scratch arrays hold."""
         return self.nbytes + sum(a.nbytes for a in self.views.scratch.values())
 
-    def reset(self) -> None:
-        """Zero every block again, for another run (the scratch arrays are rewritten before
-        they are read)."""
-        for a in self.arrays:
-            a.fill(0)
+    def reset(self, skip: Collection[int] = ()) -> None:
+        """Zero every block again but those of `skip` (a run writes them whole before reading
+        them: pyflame/sim/written_first.py), for another run (the scratch arrays are rewritten
+        before they are read)."""
+        for n, a in enumerate(self.arrays):
+            if n not in skip:
+                a.fill(0)
 
     def image(self) -> np.ndarray:
         """The whole SRAM as one (rows, cols, bytes) uint8 array (zeros outside any buffer).
@@ -191,14 +208,15 @@ class SramPool:
         self.idle_bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, idle: list[Sram]) -> Sram | None:
-        """One of an executable's idle SRAMs, zeroed (None: none idle)."""
+    def take(self, idle: list[Sram], skip: Collection[int] = ()) -> Sram | None:
+        """One of an executable's idle SRAMs, zeroed but for the blocks of `skip` (None: none
+        idle)."""
         with self._lock:
             if not idle:
                 return None
             sram = idle.pop()
             self.idle_bytes -= sram.held_bytes
-        sram.reset()
+        sram.reset(skip)
         return sram
 
     def give(self, idle: list[Sram], sram: Sram) -> None:
@@ -227,6 +245,7 @@ __all__ = [
     "Sram",
     "SramPool",
     "group_buffers",
+    "scratch_array",
     "scratch_copy",
     "tiles",
 ]

@@ -41,13 +41,16 @@ SCAN_STEPS = 64
 @dataclass(frozen=True)
 class Received:
     """A receive that overwrites `V[buffer][dst]` with `F[batch][src]` (one whole message
-    group, no combining), deleting `F[batch]` after when `release`."""
+    group, no combining), deleting `F[batch]` after when `release`. `source`, when given,
+    makes the data instead (F, A) -> the tiles (rows, cols, ...) it writes: a `pe.host_in`'s
+    scatter of its argument, a view of the host array."""
 
     buffer: int
     dst: tuple[Any, ...]
     batch: int
     src: Any
     release: bool
+    source: Callable[[dict, list], np.ndarray] | None = None
 
 
 #: (src_idx, dst_idx) of a gather: a (row, col, element) index array per axis and side
@@ -165,9 +168,10 @@ def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()
     and under each key of `parts` the part of it a reader reads (rows of a layer, ...)."""
     key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
     parts = tuple(parts)
+    source = rec.source
 
     def step(V, F, A, O):
-        view = F[g][src]
+        view = F[g][src] if source is None else source(F, A)
         F[key] = view if view.dtype == dtype else view.astype(dtype)
         for part_key, rel in parts:
             F[part_key] = F[key][rel]
@@ -246,6 +250,8 @@ def _readers_until_overwrite(
     i = rec.buffer
     readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
+    if until_end and rec.source is not None:
+        end = len(steps)  # a host input (a few per program): its readers may come much later
     for k in range(j + 1, end):
         acc = access_of(steps[k])
         if acc is None:
@@ -308,6 +314,11 @@ def _send_view(
 
     setattr(step, "sends_view", True)  # noqa: B010  (sends_view reads it)
     return step
+
+
+def read_as_views(step: Step) -> frozenset[int]:
+    """The buffers a rebuilt reader reads from in-flight views instead of SRAM."""
+    return getattr(step, "viewed", frozenset())
 
 
 def sends_view(step: Step) -> bool:
@@ -473,6 +484,7 @@ def elide_receives(
         acc = access_of(steps[k])
         assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
         out[k] = acc.rebuild(keys)
+        setattr(out[k], "viewed", frozenset(keys))  # noqa: B010  (read_as_views reads it)
     for j in sends:
         viewing = _send_view(steps, j, last_use, conflicts)
         if viewing is not None:
@@ -495,6 +507,7 @@ __all__ = [
     "merge_gathers",
     "part_key",
     "is_elided",
+    "read_as_views",
     "is_noop",
     "sends_view",
     "view_key",

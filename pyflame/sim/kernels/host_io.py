@@ -4,6 +4,8 @@ host array. Their time is counted apart from the PEs' clocks (`io_cycles`)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim import costs
@@ -11,6 +13,7 @@ from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import kept_grid, make_gather, make_scatter
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.step_access import Access, Received, annotate
 
 
 @kernel(pe.HostInOp)
@@ -33,7 +36,13 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     def step(V, F, A, O):
         V[i][sl].reshape(tile)[...] = scatter(A[ai])
 
-    s.steps.append(overwrites(step, i, sl))
+    def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers):
+        return np.broadcast_to(scatter(A[ai]), tile)  # replicated data: every PE's copy
+
+    # a receive of the host's data: elided like one when only views of it are read
+    # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
+    received = Received(i, sl, -1, None, False, source=tiles)
+    s.steps.append(annotate(overwrites(step, i, sl), Access(writes={i: sl}, received=received)))
     _, c0, nr, nc = it.rect
     wavelets = -(-nr * nc * L * b.dtype.itemsize // 4)
     s.io_cycles += costs.host_io_cycles(s.target, wavelets, nr, c0 + nc)

@@ -14,6 +14,7 @@ from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Buffer, Rect, Step
+from pyflame.sim.fused_products import FusedUse, Panels
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
@@ -195,6 +196,9 @@ def _matmul_step(
 
     ints = all_int32(acc, lhs, rhs)
 
+    # float32 tiles only: int32 sums are checked and half floats rounded at every step
+    can_fuse = nb == bl == br == 1 and all(b.dtype == np.float32 for b in (acc, lhs, rhs))
+
     def part(a, x, y):
         if ints:  # int32: products and sums in int64, checked
             wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
@@ -211,21 +215,32 @@ def _matmul_step(
             # wavelet engine, which never reads views, would give other bits.
             add_products(a, x, y)
 
+    def batched(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """a += x @ y over (rows, cols) tiles, PE rows split over threads when large."""
+        split = threads.row_chunks(a.shape[0], a.size * x.shape[-1])
+        if split is None:
+            add_products(a, x, y)
+            return
+        futures = [
+            threads.pool().submit(add_products, a[c], _rows(x, c), _rows(y, c)) for c in split
+        ]
+        for f in futures:
+            f.result()
+
     def make_step(
-        lhs_key: int | None = None, rhs_key: int | None = None, acc: PrivateUse | None = None
+        lhs_key: int | None = None,
+        rhs_key: int | None = None,
+        acc: PrivateUse | None = None,
+        fused: FusedUse | None = None,
     ) -> Step:
         """The step, reading lhs / rhs from SRAM, or from an in-flight view when given its key
         (a received tile, broadcast along the PEs that share it: pyflame/sim/step_access.py);
         with `acc`, accumulating into a private contiguous copy of the accumulator
-        (pyflame/sim/private_acc.py)."""
+        (pyflame/sim/private_acc.py); with `fused`, one slot of a run's single product
+        (pyflame/sim/fused_products.py)."""
 
-        def step(V, F, A, O):
-            if acc is None:
-                a = V[ai][asl].reshape(nr, nc, nb, m, n)
-            else:
-                if acc.load:  # (a pooled SRAM's scratch: no fresh pages to fault in)
-                    F[acc.key] = scratch_copy(V, acc.key, V[ai][asl])
-                a = F[acc.key].reshape(nr, nc, nb, m, n)
+        def operands(V, F):
+            """The step's lhs (.., bl, m, k) and rhs (.., br, k, n) tiles, as views."""
             x = V[li][lsl] if lhs_key is None else F[lhs_key]
             y = V[ri][rsl] if rhs_key is None else F[rhs_key]
             # a transposed operand is read as a strided view of its [k, m] / [n, k] tiles
@@ -237,6 +252,34 @@ def _matmul_step(
                 y = y.reshape(y.shape[0], y.shape[1], br, n, k).swapaxes(-1, -2)
             else:
                 y = y.reshape(y.shape[0], y.shape[1], br, k, n)
+            return x, y
+
+        if fused is not None:
+
+            def fused_step(V, F, A, O):
+                x, y = operands(V, F)
+                x, y = x[:, :, 0], y[:, :, 0]  # (nb == bl == br == 1)
+                panels = F.get(fused.key)
+                a = V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM, or an error
+                if panels is None or not panels.fits(x, y):
+                    if panels is not None:  # another layout or a full panel: a new segment
+                        panels.add_into(a, V, batched)
+                    panels = F[fused.key] = Panels(V, fused, x, y)
+                panels.put(x, y)
+                if fused.last:
+                    panels.add_into(a, V, batched)
+                    del F[fused.key]
+
+            return fused_step
+
+        def step(V, F, A, O):
+            if acc is None:
+                a = V[ai][asl].reshape(nr, nc, nb, m, n)
+            else:
+                if acc.load:  # (a pooled SRAM's scratch: no fresh pages to fault in)
+                    F[acc.key] = scratch_copy(V, acc.key, V[ai][asl])
+                a = F[acc.key].reshape(nr, nc, nb, m, n)
+            x, y = operands(V, F)
             if chunks is None:
                 part(a, x, y)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
@@ -251,8 +294,12 @@ def _matmul_step(
         def private(use: PrivateUse) -> Step:
             return make_step(lhs_key, rhs_key, use)
 
+        def fuse(use: FusedUse) -> Step:
+            return make_step(lhs_key, rhs_key, fused=use)
+
         if acc is None:
-            set_accumulates(step, Accumulates(ai, asl, (li, ri), private))
+            info = Accumulates(ai, asl, (li, ri), private, fuse if can_fuse else None)
+            set_accumulates(step, info)
         else:
             set_private(step, acc)
         return step

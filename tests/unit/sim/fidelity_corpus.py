@@ -3,6 +3,9 @@
 A case is a pe-level module and its arguments. `compare(case)` runs it on the fast engine and on
 the wavelet-level one (the same module with `fidelity = "wavelet"` in its `#pf.target<...>`) and
 says how they compare: identical outputs and cycles within `TOLERANCE`, or the same error class.
+The fast engine's outputs compared are `run_on_sram`'s (every step, in the plan's order: the
+wavelet engine adds in the same order); its `run` (lean steps, a SUMMA loop's products fused
+into one, pyflame/sim/fused_products.py) must agree with them to fp32 rounding (`close`).
 
 Sources:
 - `recorded_programs`: every program the `sim`-fixture tests plan or run (their `sim.plan` and
@@ -99,6 +102,31 @@ def _same(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
+#: `Executable.run` against `run_on_sram`: float outputs within this much of the output's
+#: largest magnitude (fp32 rounding of sums in another order), f16 / bf16 within FP16_TOLERANCE
+FP32_TOLERANCE = 1e-5
+FP16_TOLERANCE = 2e-2
+
+
+def close(a: Any, b: Any) -> bool:
+    """`a` (from `run`) agrees with `b` (from `run_on_sram`): the same shape and type, the same
+    values for ints and bools, within fp32 rounding relative to b's magnitude for floats."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind != "f" and a.dtype.name not in ("bfloat16",):
+        return np.array_equal(a, b)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if not np.array_equal(np.isnan(a64), np.isnan(b64)):
+        return False
+    finite = np.isfinite(b64)
+    if not np.array_equal(a64[~finite & ~np.isnan(b64)], b64[~finite & ~np.isnan(b64)]):
+        return False
+    scale = float(np.abs(b64[finite]).max(initial=0.0))
+    tol = FP16_TOLERANCE if a.dtype.itemsize == 2 else FP32_TOLERANCE
+    return bool(np.all(np.abs(a64[finite] - b64[finite]) <= tol * scale))
+
+
 def compare(case: Case) -> Outcome:
     """Run a case on both engines (see the module docstring)."""
     try:
@@ -106,7 +134,12 @@ def compare(case: Case) -> Outcome:
         if any(d < 0 for k in fast._arg_kinds if k[0] == "tensor" for d in k[1]):
             return Outcome(case.name, "skip", detail="arguments of dynamic shape")
         args = case.args if case.args is not None else random_args(fast)
-        f_out, f_rep = fast.run(args)
+        f_out, f_rep, _ = fast.run_on_sram(args)
+        lean, lean_rep = fast.run(args)
+        if lean_rep.cycles != f_rep.cycles or not all(
+            close(a, b) for a, b in zip(lean, f_out, strict=True)
+        ):
+            return Outcome(case.name, "differ", detail="run and run_on_sram differ")
         f_err: Exception | None = None
     except PyFlameError as err:
         f_err, args = err, case.args or []

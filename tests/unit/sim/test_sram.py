@@ -106,7 +106,9 @@ def test_runs_reuse_their_executables_zeroed_sram():
     assert all(sram.views.scratch[k] is v for k, v in scratch.items())
     assert first.tobytes() == kept.tobytes()  # the first output is not the SRAM's
     (_, fresh), fresh_report, _ = exe.run_on_sram(other)  # a new SRAM: every step, exact
-    assert second.tobytes() == fresh.tobytes() and fresh_report.cycles == report.cycles
+    # (run fuses the SUMMA loop's products into one: the same sums in another order)
+    np.testing.assert_allclose(second, fresh, rtol=1e-5, atol=1e-5 * np.abs(fresh).max())
+    assert fresh_report.cycles == report.cycles
 
 
 def test_a_kept_sram_is_zeroed_before_it_runs_again():

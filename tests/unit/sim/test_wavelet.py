@@ -156,7 +156,7 @@ def test_values_travel_through_the_queues(sim, rng):
     text = sim.summa(4, 2)
     x = rng.standard_normal((8, 8)).astype(np.float32)
     y = rng.standard_normal((8, 8)).astype(np.float32)
-    (fast,), rf = sim.run(text, x, y)
+    (fast,), rf, _ = sim.plan(text).run_on_sram([x, y])  # every step, as the wavelet engine
     (wave,), rw = sim.run(text.replace('#pf.target<"small">', WAVELET), x, y)
     np.testing.assert_array_equal(wave, fast)
     np.testing.assert_array_equal(rw.wavelets, rf.wavelets)

@@ -1,0 +1,188 @@
+"""A SUMMA loop's products into one accumulator computed as one product (`Executable.run`).
+
+A run of `pe.matmul_acc` steps into the same accumulator tiles that nothing else touches in
+between (pyflame/sim/private_acc.py `accumulation_runs`: a SUMMA k-loop, one per 2.5D layer)
+adds, on every PE (i, j), sum_s X_s(i, j) @ Y_s(i, j) = [X_1 ... X_p](i, j) @ [Y_1; ...; Y_p](i, j).
+`fused_products` rewrites such a run so that each step copies its operands, read from where the
+step would have read them (SRAM views or received messages, at the step's own time), into
+slot s of two panels, and the last step adds the one product of the panels into the
+accumulator in SRAM:
+
+    matmul_acc %acc, %x1, %y1   ->  panels[1] = x1, y1
+    (steps on other bytes: receives of the next tiles, sends)
+    matmul_acc %acc, %xp, %yp   ->  panels[p] = xp, yp;  V[acc] += X @ Y
+
+When every step's lhs is one tile per PE row (a row broadcast: shared along the PE columns)
+and its rhs one tile per PE column, the whole grid's product is one BLAS GEMM,
+(rows*m x p*k) @ (p*k x cols*n), instead of p batched products of rows*cols tiles and p adds.
+Otherwise (tiles that differ on every PE) it is one batched product of (m x p*k) @ (p*k x n)
+tiles. A step whose operands are laid out otherwise than the first's (one read from SRAM on
+every PE in a run of broadcasts) first adds the panels filled so far (a new segment starts),
+and so does a full panel (`PANEL_BYTES`).
+
+Only the order of the additions changes (BLAS sums the k terms of all steps in its own
+blocking order, as a wafer sums in its own): results agree with the step-by-step run to fp32
+rounding. So `Executable.run` (its lean steps) fuses, and `run_with_sram` / `run_on_sram`,
+whose SRAM is compared bit for bit, keep the step-by-step products. float32 only: int32
+products are checked for overflow step by step, half floats round into the accumulator at
+every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pyflame.sim.private_acc import accumulates_of, accumulation_runs
+from pyflame.sim.sram import scratch_array
+
+if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
+    from pyflame.sim.executable import Buffer, Step
+
+#: runs shorter than this keep their own products (one step has nothing to fuse)
+MIN_FUSED_RUN = 2
+
+#: at most this many bytes of panels per segment (a longer run adds its product in segments)
+PANEL_BYTES = 64 << 20
+
+#: bytes of one GEMM's result made at once (PE rows at a time), so that it is still in a
+#: core's cache when it is added into the accumulator's tiles
+RESULT_CHUNK_BYTES = 2 << 20
+
+
+@dataclass(frozen=True)
+class FusedUse:
+    """How a step of a fused run uses the panels: in-flight key `key` (where the run keeps its
+    `Panels`), the step's place `slot` in the run and the run's length `slots`."""
+
+    key: int
+    slot: int
+    slots: int
+
+    @property
+    def last(self) -> bool:
+        return self.slot == self.slots - 1
+
+
+def fused_key(buffer: int, run: int) -> int:
+    """The in-flight key of the panels of accumulator `buffer`'s `run`-th fused run (below
+    the keys of sends, received views, their parts and private accumulators)."""
+    return -(1 << 44) - buffer - (run << 24)
+
+
+#: adds a batched product into tiles: (acc, lhs, rhs) -> None (acc += lhs @ rhs)
+AddProducts = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+class Panels:
+    """The operands of a fused run's steps so far, side by side along k. `x` tiles
+    (rows | 1, cols | 1, m, k), `y` tiles (rows | 1, cols | 1, k, n), as the step reads
+    them (a shared operand broadcast along its PE axis)."""
+
+    def __init__(self, V: Sequence[np.ndarray], use: FusedUse, x: np.ndarray, y: np.ndarray):
+        self.x_shape, self.y_shape = x.shape, y.shape
+        (xr, xc, m, k), (yr, yc, _, n) = x.shape, y.shape
+        dtype = np.result_type(x, y)
+        #: one GEMM over the grid: lhs one tile per PE row, rhs one per PE column
+        self.gemm = xc == 1 and yr == 1
+        per_slot = (xr * xc * m * k + yr * yc * k * n) * dtype.itemsize
+        self.slots = max(1, min(use.slots - use.slot, PANEL_BYTES // max(1, per_slot)))
+        self.k = k
+        self.filled = 0
+        width = self.slots * k
+        # (scratch arrays of the SRAM: kept for its next run, no fresh pages to fault in)
+        self.x = scratch_array(V, (use.key, use.slot, "x"), (xr, xc, m, width), dtype)
+        if self.gemm:  # (p*k, cols, n): its (p*k, cols*n) reshape is the GEMM's rhs
+            self.y = scratch_array(V, (use.key, use.slot, "y"), (width, yc, n), dtype)
+        else:
+            self.y = scratch_array(V, (use.key, use.slot, "y"), (yr, yc, width, n), dtype)
+        self._key = use.key, use.slot
+
+    def fits(self, x: np.ndarray, y: np.ndarray) -> bool:
+        """Whether the next step's operands go into these panels."""
+        return self.filled < self.slots and x.shape == self.x_shape and y.shape == self.y_shape
+
+    def put(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Copy one step's operands into the next slot."""
+        lo, hi = self.filled * self.k, (self.filled + 1) * self.k
+        self.x[..., lo:hi] = x
+        if self.gemm:
+            self.y[lo:hi] = y[0].transpose(1, 0, 2)  # (cols, k, n) -> (k, cols, n)
+        else:
+            self.y[:, :, lo:hi, :] = y
+        self.filled += 1
+
+    def add_into(self, a: np.ndarray, V: Sequence[np.ndarray], batched: AddProducts) -> None:
+        """a += (the filled slots' product); a is the (rows, cols, m, n) accumulator tiles."""
+        width = self.filled * self.k
+        x = self.x[..., :width]
+        if not self.gemm:
+            batched(a, x, self.y[:, :, :width, :])
+            return
+        xr, m = x.shape[0], x.shape[2]
+        yc, n = self.y.shape[1], self.y.shape[2]
+        rhs = self.y[:width].reshape(width, yc * n)
+        lhs = x.reshape(xr, m, width)  # (PE rows, m, p*k): a view (its rows are strided)
+        step = max(1, RESULT_CHUNK_BYTES // max(1, m * yc * n * a.itemsize))
+        step = min(step, xr)
+        out = scratch_array(V, (*self._key, "out"), (step * m, yc * n), a.dtype)
+        for r in range(0, xr, step):
+            nr = min(step, xr - r)
+            part = out[: nr * m]
+            np.matmul(lhs[r : r + nr].reshape(nr * m, width), rhs, out=part)
+            # (rows, m, cols, n) -> the accumulator's (rows, cols, m, n); a lhs shared by
+            # every PE row (xr == 1) adds to all of them, a rhs shared by every column alike
+            tiles = part.reshape(nr, m, yc, n).transpose(0, 2, 1, 3)
+            rows = slice(None) if xr == 1 else slice(r, r + nr)
+            a[rows] += tiles
+
+
+def fused_products(
+    steps: Sequence[Step], planned: Sequence[Step], buffers: Sequence[Buffer]
+) -> list[Step]:
+    """`steps` (derived from the plan's steps `planned` one for one) with each run of at least
+    MIN_FUSED_RUN accumulations into the same tiles, that nothing else touches in between and
+    that can all fuse, made one product added by the run's last step."""
+    out = list(steps)
+    runs = accumulation_runs(
+        steps, planned, buffers, lambda info: info.fused is not None, MIN_FUSED_RUN
+    )
+    n_run = 0
+    for run in runs:
+        infos = [accumulates_of(steps[s]) for s in run]
+        makers = [None if info is None else info.fused for info in infos]
+        if any(make is None for make in makers):
+            continue  # a step that cannot fuse (another element type, batched tiles)
+        first = infos[0]
+        assert first is not None
+        key = fused_key(first.buffer, n_run)
+        n_run += 1
+        for slot, (s, make) in enumerate(zip(run, makers, strict=True)):
+            assert make is not None
+            use = FusedUse(key, slot, len(run))
+            out[s] = set_fused(make(use), use)
+    return out
+
+
+def set_fused(step: Step, use: FusedUse) -> Step:
+    """Mark `step` as one slot of a fused run (`fused_use` reads it back)."""
+    setattr(step, "fused_use", use)  # noqa: B010  (a plain function has no slot)
+    return step
+
+
+def fused_use(step: Step) -> FusedUse | None:
+    return getattr(step, "fused_use", None)
+
+
+__all__ = [
+    "MIN_FUSED_RUN",
+    "PANEL_BYTES",
+    "FusedUse",
+    "Panels",
+    "fused_key",
+    "fused_products",
+    "fused_use",
+]

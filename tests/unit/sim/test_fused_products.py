@@ -1,0 +1,169 @@
+"""Fused products (pyflame/sim/fused_products.py): `Executable.run` adds a SUMMA loop's products
+into the accumulator as one product of the steps' operand panels; outputs agree with the
+step-by-step run (`run_on_sram`) to fp32 rounding, cycles are the plan's, and what cannot fuse
+keeps its own steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.passes.flame_lowering import gemv
+from pyflame.passes.pe_lowering.matmul import set_algorithm
+from pyflame.sim import fused_products
+from pyflame.sim.fused_products import FusedUse, Panels, fused_use
+from pyflame.sim.planner import compile_plan
+from pyflame.sim.private_acc import private_use
+from pyflame.sim.sram import BufferViews
+
+ALGORITHMS = ["summa", "summa25d", "cannon", "meshgemm"]
+
+
+def _plan(outputs: list, algorithm: str | None = None):
+    tr = trace.trace(outputs)
+    module = tr.module()
+    compiler.lower(module, "mesh")
+    if algorithm is not None:
+        assert set_algorithm(module, algorithm) >= 1
+    compiler.lower(module, "pe")
+    return compile_plan(module), tr.inputs()
+
+
+def _assert_fp32_close(got, want):
+    want = np.asarray(want)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize(("m", "k", "n", "g"), [(37, 51, 23, 4), (100, 64, 7, 8), (64, 96, 80, 4)])
+def test_fused_run_agrees_with_the_step_by_step_run(algorithm, m, k, n, g, monkeypatch):
+    monkeypatch.setattr(gemv, "SKINNY_MAX", 0)  # n = 7: a matmul, not the GEMV lowering
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    lay = pf.MeshLayout.grid(g, g)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    fused = any(fused_use(s) is not None for _, s in exe.run_steps)
+    # (2.5D on 4x4 PEs: one step per layer, then one on the whole grid: no run to fuse)
+    assert fused or (algorithm == "summa25d" and g == 4), "nothing fused"
+    assert not any(fused_use(s) is not None for s in exe.steps)  # run_on_sram: step by step
+    (got,), report = exe.run(args)
+    (again,), _ = exe.run(args)  # a pooled SRAM and its scratch panels: the same bits
+    (want,), exact_report, _ = exe.run_on_sram(args)
+    assert report.cycles == exact_report.cycles
+    assert again.tobytes() == got.tobytes()
+    _assert_fp32_close(got, want)
+    np.testing.assert_allclose(got.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_mutated_operand_changes_the_fused_output():
+    """The panels hold what the steps read: another argument gives another product (the data
+    comes from SRAM and the messages, not from a copy taken once)."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((48, 48)).astype(np.float32) for _ in range(2))
+    lay = pf.MeshLayout.grid(4, 4)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    (first,), _ = exe.run(args)
+    other = [np.array(x, copy=True) for x in args]
+    other[1][5, 7] += 1.0  # one element of B: row 5 of A times it changes column 7
+    (second,), _ = exe.run(other)
+    changed = np.argwhere(first.reshape(48, 48) != second.reshape(48, 48))
+    assert set(changed[:, 1]) == {7} and len(changed) > 40
+
+
+@pytest.mark.parametrize("dtype", [np.float16])
+def test_half_floats_keep_their_steps(dtype):
+    """Half floats round into the accumulator at every step: never fused, bit for bit the
+    step-by-step run."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(-4, 5, (32, 40)).astype(dtype)
+    b = rng.integers(-4, 5, (40, 24)).astype(dtype)
+    lay = pf.MeshLayout.grid(4, 4)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    assert not any(fused_use(s) is not None for _, s in exe.run_steps)
+    (got,), _ = exe.run(args)
+    (want,), _, _ = exe.run_on_sram(args)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_short_panels_add_in_segments(monkeypatch):
+    """A panel holds at most PANEL_BYTES: a longer run adds its product segment by segment,
+    with the same result to rounding."""
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((64, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 64)).astype(np.float32)
+    lay = pf.MeshLayout.grid(4, 4)
+    outputs = [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)]
+    exe, args = _plan(outputs, "summa")
+    (whole,), _ = exe.run(args)
+    monkeypatch.setattr(fused_products, "PANEL_BYTES", 1)  # one step per segment
+    adds = []
+    add_into = Panels.add_into
+    monkeypatch.setattr(
+        Panels, "add_into", lambda self, *a: (adds.append(self.filled), add_into(self, *a))
+    )
+    exe2, _ = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    (split,), _ = exe2.run(args)
+    assert adds and set(adds) == {1}
+    _assert_fp32_close(split, whole)
+    np.testing.assert_allclose(split.reshape(64, 64), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def _tiles(rng, lead, shape):
+    return rng.standard_normal(lead + shape).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("x_lead", "y_lead"),
+    [((3, 1), (1, 4)), ((1, 1), (1, 4)), ((3, 1), (1, 1)), ((3, 4), (1, 4)), ((3, 4), (3, 4))],
+)
+def test_panels_add_the_sum_of_the_products(x_lead, y_lead):
+    """Panels of p steps add sum_s x_s @ y_s into every PE's tile: one GEMM over the grid when
+    lhs is shared along the PE columns and rhs along the rows, a batched product otherwise;
+    a step laid out otherwise than the panel's starts a new segment (the caller's check)."""
+    rng = np.random.default_rng(1)
+    rows, cols, m, k, n, p = 3, 4, 5, 2, 6, 7
+    xs = [_tiles(rng, x_lead, (m, k)) for _ in range(p)]
+    ys = [_tiles(rng, y_lead, (k, n)) for _ in range(p)]
+    acc0 = rng.standard_normal((rows, cols, m, n)).astype(np.float32)
+    block = np.zeros((rows, cols, 2 * m * n), np.float32)  # strided tiles, as SRAM's
+    a = block[:, :, : m * n].reshape(rows, cols, m, n)
+    a[...] = acc0
+    V = BufferViews([])
+    panels = Panels(V, FusedUse(key=-7, slot=0, slots=p), xs[0], ys[0])
+    assert panels.gemm == (x_lead[1] == 1 and y_lead[0] == 1)
+    for x, y in zip(xs, ys, strict=True):
+        assert panels.fits(x, y)
+        panels.put(x, y)
+    assert not panels.fits(xs[0], ys[0])  # full
+    assert not panels.fits(np.broadcast_to(xs[0], (rows, cols, m, k)), ys[0]) or x_lead == (
+        rows,
+        cols,
+    )
+
+    def batched(acc, x, y):
+        acc += np.matmul(x, y)
+
+    panels.add_into(a, V, batched)
+    want = acc0.astype(np.float64) + sum(
+        np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys, strict=True)
+    )
+    np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-5)
+    assert not block[:, :, m * n :].any()  # only the accumulator's bytes were written
+
+
+def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
+    """2.5D SUMMA: each layer's k-loop is one run (the layers interleave on disjoint rows)."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((96, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 80)).astype(np.float32)
+    lay = pf.MeshLayout.grid(8, 8)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa25d")
+    keys = {use.key for _, s in exe.run_steps if (use := fused_use(s)) is not None}
+    assert len(keys) >= 2  # one run per layer
+    assert not any(private_use(s) is not None for _, s in exe.run_steps)
+    (got,), _ = exe.run(args)
+    (want,), _, _ = exe.run_on_sram(args)
+    _assert_fp32_close(got, want)
