@@ -134,15 +134,19 @@ class Distribution:
 
 def is_local_reshape(src: Distribution, dst: Distribution) -> bool:
     """A reshape that leaves every PE's tile bytes unchanged: same grid, and the shapes differ
-    only by unsplit size-1 dims, or nothing is split at all."""
+    only by unsplit size-1 dims and by how the unsplit dims in front of the first split one
+    are grouped (`[2, 3, k]` split `[_, _, r]` as `[6, k]` split `[_, r]`: every tile starts
+    with the same whole 2x3 rows), or nothing is split at all."""
     if src.rect != dst.rect:
         return False
     src, dst = src.normalized(), dst.normalized()
     if all(a == "" for a in src.split + dst.split):
         return math.prod(src.shape) == math.prod(dst.shape)
 
-    def core(d: Distribution):
-        return [(n, a) for n, a in zip(d.shape, d.split, strict=True) if not (n == 1 and a == "")]
+    def core(d: Distribution) -> tuple[int, list[tuple[int, str]]]:
+        dims = [(n, a) for n, a in zip(d.shape, d.split, strict=True) if not (n == 1 and a == "")]
+        first = next((i for i, (_, a) in enumerate(dims) if a != ""), len(dims))
+        return math.prod(n for n, _ in dims[:first]), dims[first:]
 
     return core(src) == core(dst)
 

@@ -566,7 +566,17 @@ def _both_engines(outputs_of: Callable[[], list], force: Callable) -> tuple[Any,
         m = Parser(compiler.make_context(), text).parse_module()
         m.attributes[TARGET_ATTR] = dataclasses.replace(target, fidelity=fidelity).to_attr()
         try:
-            outs, report = compile_plan(m).run(args)
+            program = compile_plan(m)
+            outs, report = program.run(args)
+            if fidelity == "fast":
+                # bit for bit against the wavelet engine: every step in the plan's order
+                # (`run` fuses a SUMMA loop's products: the same to fp32 rounding, checked)
+                exact, _, _ = program.run_on_sram(args)
+                for fused, step_by_step in zip(outs, exact, strict=True):
+                    scale = max(1.0, float(np.abs(step_by_step).max(initial=0.0)))
+                    if not np.allclose(fused, step_by_step, rtol=1e-5, atol=1e-5 * scale):
+                        raise EnginesDisagree("the fast engine's run and run_on_sram differ")
+                outs = exact
             results.append(([np.asarray(o) for o in outs], report.cycles))
         except Exception as err:  # noqa: BLE001  (reported)
             results.append(err)

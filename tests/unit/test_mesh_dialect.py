@@ -252,3 +252,22 @@ def test_indexed_rows_infer_their_partials_and_round_trip() -> None:
     grad = mesh.ScatterAddRowsOp(index, src, Distribution((64, 48), (4, 4), ("r", "c")))
     assert grad.result.type == A
     assert "mesh.scatter_add_rows %v, %v :" in round_trip(grad)
+
+
+def test_local_reshape_regroups_the_unsplit_dims_in_front():
+    """mesh.reshape moves nothing when every tile keeps its bytes: size-1 dims come and go,
+    and the unsplit dims before the first split one may be regrouped ([2, 3, k] as [6, k]);
+    a regroup that crosses a split dim, or changes a split dim, is a relayout."""
+    from pyflame.core.distribution import Distribution, is_local_reshape
+
+    def d(shape, split, grid=(3, 4)):
+        return Distribution(shape, grid, split)
+
+    assert is_local_reshape(d((2, 3, 57), ("", "", "r")), d((6, 57), ("", "r")))
+    assert is_local_reshape(d((6, 57), ("", "r")), d((3, 1, 2, 57), ("", "", "", "r")))
+    assert is_local_reshape(d((1, 8, 57), ("", "r", "c")), d((8, 57), ("r", "c")))
+    assert not is_local_reshape(d((2, 3, 57), ("", "r", "c")), d((6, 57), ("r", "c")))
+    assert not is_local_reshape(d((2, 3, 57), ("", "", "r")), d((2, 171), ("", "r")))
+    assert not is_local_reshape(d((6, 57), ("", "r")), d((6, 57), ("", "r"), grid=(4, 3)))
+    assert is_local_reshape(d((4, 6), ("", "")), d((24,), ("",)))
+    assert not is_local_reshape(d((4, 6), ("", "")), d((24,), ("r",)))
