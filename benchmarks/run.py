@@ -168,13 +168,17 @@ def measured(script: str, args: list[str]) -> list[dict]:
         return rows if isinstance(rows, list) else [rows]
     if SAVED_ONLY[0]:
         return [{"error": "not measured yet (no saved rows)"}]
-    proc = run(script, *args)
+    SAVED.mkdir(exist_ok=True)
+    # variants.py appends each variant's row here as it comes: a run that stops keeps them
+    partial = saved.with_suffix(".partial.jsonl")
+    extra = ["--rows", str(partial)] if script == "variants.py" else []
+    proc = run(script, *args, *extra)
     rows = json_rows(proc)
     # a finished process's rows, errors of single variants (Cannon on a non-square grid)
     # included; a crash or a row that failed for want of memory is measured again
     if rows and proc.returncode == 0 and not any("MemoryError" in r.get("error", "") for r in rows):
-        SAVED.mkdir(exist_ok=True)
         saved.write_text(json.dumps(rows))
+        partial.unlink(missing_ok=True)
     return rows
 
 

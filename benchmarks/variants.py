@@ -248,13 +248,32 @@ def to_mesh(flame: ModuleOp, variant: Variant) -> ModuleOp:
     return module
 
 
-def measure(problem: Problem, flame: ModuleOp, variant: Variant) -> dict:
-    """One variant's row: cycles, estimate, efficiency, what the module ran."""
+def earlier_rows(rows_file: Path | None) -> dict[str, dict]:
+    """The rows an earlier run appended to `rows_file`, by variant; rows that failed for
+    want of memory are measured again."""
+    if rows_file is None or not rows_file.exists():
+        return {}
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+    return {r["variant"]: r for r in rows if "MemoryError" not in r.get("error", "")}
+
+
+def measure(
+    problem: Problem,
+    flame: ModuleOp,
+    variant: Variant,
+    same_program: dict[tuple[str, bool], dict] | None = None,
+) -> dict:
+    """One variant's row: cycles, estimate, efficiency, what the module ran. A variant whose
+    mesh program (and SUMMA buffering) is one `same_program` already holds is that row
+    again, not planned twice (the compiler's choice is always one of the forced variants)."""
     row: dict = {"problem": problem.name, "variant": variant.name, "bound": round(problem.bound)}
     start, cpu = time.perf_counter(), time.process_time()
     try:
         with lowering_options(variant):
             module = to_mesh(flame, variant)
+            key = (str(module), variant.single_buffered)
+            if same_program is not None and key in same_program:
+                return {**same_program[key], "variant": variant.name}
             row["algorithms"] = describe(module)
             row["redistributions"] = sum(
                 isinstance(op, mesh.RedistributeOp | mesh.RelayoutOp) for op in module.walk()
@@ -273,13 +292,20 @@ def measure(problem: Problem, flame: ModuleOp, variant: Variant) -> dict:
         plan_seconds=round(time.perf_counter() - start, 2),
         plan_cpu_seconds=round(time.process_time() - cpu, 2),
     )
+    if same_program is not None:
+        same_program[key] = row
     return row
 
 
-def measure_all(problem: Problem, chosen_only: bool = False) -> Iterator[dict]:
+def measure_all(
+    problem: Problem, chosen_only: bool = False, rows_file: Path | None = None
+) -> Iterator[dict]:
     """The chosen variant's row, then every other variant's; the last row is the summary
     (`"summary": true`): the fastest variant, whether the chosen one is within 5% of it, and
-    the cost model's pick."""
+    the cost model's pick. With `rows_file`, rows measured by an earlier run that stopped are
+    read from it and each new row is appended to it as it comes (a 720x720 variant plans for
+    an hour: a run that dies keeps what it measured)."""
+    earlier = earlier_rows(rows_file)
     flame = flame_module(problem)
     try:
         chosen = to_mesh(flame, Variant("chosen"))
@@ -289,6 +315,7 @@ def measure_all(problem: Problem, chosen_only: bool = False) -> Iterator[dict]:
         yield summarize(problem, rows)
         return
     rows = []
+    same_program: dict[tuple[str, bool], dict] = {}
     for variant in [Variant("chosen")] if chosen_only else variants_of(problem, chosen):
         why = skipped(problem, variant)
         if why is not None:
@@ -297,8 +324,13 @@ def measure_all(problem: Problem, chosen_only: bool = False) -> Iterator[dict]:
                 "variant": variant.name,
                 "error": f"not measured: {why}",
             }
+        elif variant.name in earlier:
+            row = earlier[variant.name]
         else:
-            row = measure(problem, flame, variant)
+            row = measure(problem, flame, variant, same_program)
+            if rows_file is not None:
+                with rows_file.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
         rows.append(row)
         yield row
     yield summarize(problem, rows)
@@ -553,10 +585,15 @@ def main() -> None:
         "--skip", nargs="*", default=[], help="leave out variants whose name starts so"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        help="JSON-lines file: rows measured earlier are reused, new rows appended",
+    )
     args = parser.parse_args()
     problem = problem_of(args)
     problem.skip.update({s: "left out (--skip)" for s in args.skip})
-    for row in measure_all(problem, args.chosen_only):
+    for row in measure_all(problem, args.chosen_only, args.rows):
         print(json.dumps(row) if args.json else text_row(row), flush=True)
 
 

@@ -4,6 +4,7 @@ registries, the summaries say what was chosen and whether it was fastest, the ta
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -63,6 +64,39 @@ def test_gemm_variants_measured_side_by_side():
     assert summary["fastest_cycles"] == fastest
     assert summary["chosen_fastest"] == (by["chosen"]["cycles"] <= 1.05 * fastest)
     assert by["matmul summa 1-buffer"]["algorithms"] == "matmul summa 1-buffer on 2x2"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_variant_rows_are_kept_as_they_come_and_reused(tmp_path, monkeypatch):
+    """A 720x720 variant plans for an hour: each row is appended to the rows file as it is
+    measured, a rerun reads them back instead of planning again, and the forced variant that
+    is the compiler's choice is that row, not a second plan."""
+    problem = variants.gemm(64, 2)
+    rows_file = tmp_path / "rows.jsonl"
+    planned: list[str] = []
+    measure = variants.measure
+
+    def counting(problem, flame, variant, same_program=None):
+        row = measure(problem, flame, variant, same_program)
+        planned.append(variant.name)
+        return row
+
+    monkeypatch.setattr(variants, "measure", counting)
+    first = list(variants.measure_all(problem, rows_file=rows_file))
+    by = {r["variant"]: r for r in first[:-1]}
+    assert by["matmul summa"] == {**by["chosen"], "variant": "matmul summa"}
+    saved = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert saved == first[:-1]
+    # a run that stopped after two rows goes on from the third
+    rows_file.write_text("".join(json.dumps(r) + "\n" for r in saved[:2]))
+    planned.clear()
+    again = list(variants.measure_all(problem, rows_file=rows_file))
+    assert planned == [r["variant"] for r in saved[2:]]
+
+    def timeless(rows):
+        return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
+
+    assert again[:2] == first[:2] and timeless(again) == timeless(first)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
