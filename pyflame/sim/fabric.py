@@ -501,6 +501,9 @@ class Mailboxes:
     def __init__(self, rows: int, cols: int):
         self.R, self.C = rows, cols
         self.boxes: dict[int, dict[str, np.ndarray]] = {}
+        #: per color, how many pushes it has had: a receive found not ready is looked at
+        #: again only after its color's count moved (only a push makes a receive ready)
+        self.pushes: dict[int, int] = {}
 
     def _box(self, color: int) -> dict[str, np.ndarray]:
         b = self.boxes.get(color)
@@ -538,6 +541,7 @@ class Mailboxes:
         if dr.size == 0:
             return
         b = self._box(color)
+        self.pushes[color] = self.pushes.get(color, 0) + 1
         key = dr * self.C + dc
         if head is None:
             order = np.argsort(key, kind="stable")

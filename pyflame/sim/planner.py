@@ -15,6 +15,7 @@ deadlocks (`DeadlockError`).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
-from pyflame.sim.kernels.network import wait_ready
+from pyflame.sim.kernels.network import wait_completions, wait_ready
 from pyflame.sim.loop_fission import fission_loops
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
@@ -50,7 +51,6 @@ from pyflame.sim.schedule import (
     describe,
     pe_slice,
     rect_pes,
-    rects_overlap,
 )
 from pyflame.sim.sram import group_buffers
 from pyflame.sim.step_access import access_of
@@ -100,6 +100,43 @@ class LoopPlan:
     loop: pe.LoopOp
     trips: int
     body: list[tuple[Item, tuple[int, int, int, int] | None]]
+
+
+class Blocked:
+    """The items that cannot run yet, in program order, and how many of them hold each PE (an
+    item from the program may not pass a blocked one on the same PEs)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.items: list[Item] = []
+        self.cover = np.zeros((rows, cols), dtype=np.int32)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    def __getitem__(self, i: int) -> Item:
+        return self.items[i]
+
+    def overlaps(self, rect: Rect) -> bool:
+        return bool(self.items) and bool(self.cover[pe_slice(rect)].any())
+
+    def append(self, it: Item) -> None:
+        self.items.append(it)
+        self.cover[pe_slice(it.rect)] += 1
+
+    def insert(self, it: Item) -> None:
+        """Back in its program-order place."""
+        bisect.insort(self.items, it, key=lambda b: b.seq)
+        self.cover[pe_slice(it.rect)] += 1
+
+    def remove(self, j: int) -> None:
+        it = self.items.pop(j)
+        self.cover[pe_slice(it.rect)] -= 1
 
 
 class Planner:
@@ -305,40 +342,51 @@ class Planner:
 
         items = self._in_order()
         s.streams.on_late_completion = self._record_late
-        blocked: list[Item] = []  # in program order
+        blocked = Blocked(self.R, self.C)  # in program order
+        #: blocked receives and waits found not ready: (the wait's completions, the counts read)
+        self.unready: dict[int, tuple[list[Completion] | None, tuple]] = {}
+        # the PEs of the blocked items looked at so far in a scan (an item may only pass the
+        # blocked items in front of it on other PEs): a mask, not a list of rectangles (a
+        # 720x720 plan rescans ~2 x 720 blocked rows after every op)
+        seen = np.zeros((self.R, self.C), dtype=bool)
         dirty = False
         while True:
             if dirty and blocked:
                 dirty = False
-                seen: list[Rect] = []
-                for j, it in enumerate(blocked):
+                marked = 0
+                for j, it in enumerate(blocked.items):
                     held = s.holds.get(it.seq)
+                    sl = pe_slice(it.rect)
                     if held is not None:
                         if held.complete:  # a synchronous transfer whose streams have finished
-                            del blocked[j]
+                            blocked.remove(j)
                             del s.holds[it.seq]
                             dirty = True
                             break
-                    elif not any(rects_overlap(it.rect, r) for r in seen) and self._ready(it):
-                        del blocked[j]
+                    elif not seen[sl].any() and self._ready(it):
+                        blocked.remove(j)
                         self._run(it, blocked)
                         dirty = True
                         break
-                    seen.append(it.rect)
+                    seen[sl] = True
+                    marked = j + 1
+                # the items in front of the one taken out (if any) kept their places
+                for it in blocked.items[:marked]:
+                    seen[pe_slice(it.rect)] = False
                 if dirty:
                     continue
             nxt = next(items, None)
             if nxt is None:
                 break
             it = nxt
-            if any(rects_overlap(it.rect, b.rect) for b in blocked) or not self._ready(it):
+            if blocked.overlaps(it.rect) or not self._ready(it):
                 blocked.append(it)
             else:
                 self._run(it, blocked)
                 if isinstance(it.op, pe.SendOp | pe.RecvOp):
                     dirty = True
         if blocked:
-            self._deadlock(blocked)
+            self._deadlock(blocked.items)
         self._check_waited()
         left = s.mail.leftovers()
         if left:
@@ -380,20 +428,40 @@ class Planner:
             for result, source in zip(loop.results, sources, strict=True):
                 root.link(result, previous, source)
 
-    def _run(self, it: Item, blocked: list[Item]) -> None:
+    def _run(self, it: Item, blocked: Blocked) -> None:
         """Execute `it`; a synchronous transfer that cannot finish yet stays blocked, holding
         its PEs, until its streams do (Schedule.holds)."""
+        self.unready.pop(it.seq, None)
         self._execute(it)
         if it.seq in self.schedule.holds:
-            blocked.append(it)
-            blocked.sort(key=lambda b: b.seq)
+            blocked.insert(it)
 
     def _ready(self, it: Item) -> bool:
-        if isinstance(it.op, pe.RecvOp):
-            return bool(self.schedule.mail.waiting(it.op.color_id, it.rect).all())
-        if isinstance(it.op, pe.WaitOp):
-            return wait_ready(self.schedule, it, it.op)
-        return True
+        """A receive has a message on every PE; a wait's tokens have completed on every PE.
+        A blocked item is asked again after every op that ran: the answer "not yet" is kept
+        with the counts it read (its color's pushes, its completions' versions) and given
+        again until one of them moves."""
+        op = it.op
+        known = self.unready.get(it.seq)
+        if isinstance(op, pe.RecvOp):
+            mail = self.schedule.mail
+            color = op.color_id
+            key: tuple = (mail.pushes.get(color, 0),)
+            if known is not None and known[1] == key:
+                return False
+            ready = bool(mail.waiting(color, it.rect).all())
+            comps = None
+        elif isinstance(op, pe.WaitOp):
+            comps = wait_completions(self.schedule, it, op) if known is None else known[0]
+            key = () if comps is None else tuple(c.version for c in comps)
+            if known is not None and known[1] == key:
+                return False
+            ready = wait_ready(comps, it)
+        else:
+            return True
+        if not ready:
+            self.unready[it.seq] = (comps, key)
+        return ready
 
     def _record_late(self, comp: Completion, lr, lc, before, after) -> None:
         """A synchronous transfer finished after it was issued: its interval on the timeline."""

@@ -53,6 +53,9 @@ class Completion:
     #: per PE of rect: waited for by a pe.wait (asynchronous ops must be)
     waited: np.ndarray = field(init=False)
     remaining: int = field(init=False)
+    #: bumped whenever a PE of it completes: a `pe.wait` found not ready is looked at again
+    #: only once a version it read has moved (the planner's blocked items are rescanned often)
+    version: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         shape = (self.rect[2], self.rect[3])
@@ -132,6 +135,7 @@ class Streams:
             return
         comp.done.ravel()[flat] = end
         comp.remaining -= int(flat.size)
+        comp.version += 1
         if not comp.synchronous:
             return
         r0, c0, _, nc = comp.rect

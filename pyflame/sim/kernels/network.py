@@ -434,15 +434,23 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
     return out
 
 
-def wait_ready(s: Schedule, it: Item, op: pe.WaitOp) -> bool:
-    """Every token of the wait has completed on the wait's PEs."""
+def wait_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion] | None:
+    """The completions a wait's tokens name, or None when one names none (the kernel names
+    the problem)."""
+    out = []
     for t in op.tokens:
         comp = s.token(it, t)
         if comp is None:
-            return True  # the kernel names the problem
-        if (comp.done[_within(comp.rect, it.rect)] == UNKNOWN).any():
-            return False
-    return True
+            return None
+        out.append(comp)
+    return out
+
+
+def wait_ready(comps: list[Completion] | None, it: Item) -> bool:
+    """Every token of the wait has completed on the wait's PEs."""
+    if comps is None:
+        return True
+    return not any((c.done[_within(c.rect, it.rect)] == UNKNOWN).any() for c in comps)
 
 
 def _within(outer, inner) -> tuple[slice, slice]:
