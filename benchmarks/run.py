@@ -46,7 +46,9 @@ time, the full `weak-scaling` section 263 s). The full run is hours of CPU: a va
 8192^2 GEMM on 720x720 PEs plans in ~5 minutes of CPU, the transformer block's 14 variants
 take ~6 minutes, the MLP step's ~4; on that loaded VM it did not finish within a session
 (RESULTS.md, "Benchmark runner"). `--max-grid 256` leaves the largest grids out; `--resume`
-continues an interrupted run.
+continues an interrupted run: a finished measurement's rows are in `benchmarks/saved/NAME.json`,
+and variants.py appends each variant's row to `saved/NAME.partial.jsonl` as it comes (its
+`--rows` option), so a run stopped in the middle of a problem keeps the variants it measured.
 """
 
 from __future__ import annotations
