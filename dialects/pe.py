@@ -1395,13 +1395,9 @@ class LoopOp(IRDLOperation):
         )
         for op in block.ops:
             _expect(
-                not isinstance(op, AllocOp | LoopOp),
+                not isinstance(op, AllocOp),
                 f"'{op.name}' cannot be inside a pe.loop: "
-                + (
-                    "allocate buffers before the loop (an offset cannot change per iteration)"
-                    if isinstance(op, AllocOp)
-                    else "pe.loop does not nest"
-                ),
+                "allocate buffers before the loop (an offset cannot change per iteration)",
             )
             for r in op.results:  # every transfer started in the body is joined
                 if isinstance(r.type, TokenType):
@@ -1481,23 +1477,33 @@ def unroll_loops(block: Block) -> int:
         pe.wait %s0 ...; %s1 = pe.send %x {pes = array<i64: 0, 2, 4, 1>} ...   (%r is %s1)
     """
     loops = [op for op in block.ops if isinstance(op, LoopOp)]
-    for loop in loops:
-        values: list[SSAValue] = list(loop.inits)
-        for i in range(loop.trip_count):
-            mapping: dict[SSAValue, SSAValue] = dict(zip(loop.carried, values, strict=True))
-            for op in loop.body.block.ops:
-                if isinstance(op, YieldOp):
-                    values = [mapping.get(v, v) for v in op.values]
-                    continue
-                copy = op.clone(value_mapper=mapping)
-                if isinstance(op, PEOp) and op.pes_step is not None:
-                    copy.properties["pes"] = dense_i64(op.rect_at(i))
-                    del copy.properties["pes_step"]
-                block.insert_op_before(copy, loop)
-        for res, value in zip(loop.results, values, strict=True):
-            res.replace_all_uses_with(value)
-        block.erase_op(loop)
-    return len(loops)
+    count = 0
+    while loops:  # a nested loop's copies land in the block: spelled out in the next round
+        count += len(loops)
+        for loop in loops:
+            _unroll(block, loop)
+        loops = [op for op in block.ops if isinstance(op, LoopOp)]
+    return count
+
+
+def _unroll(block: Block, loop: LoopOp) -> None:
+    """One loop of `block` as its iterations (a loop nested in its body stays a loop, one
+    copy per iteration)."""
+    values: list[SSAValue] = list(loop.inits)
+    for i in range(loop.trip_count):
+        mapping: dict[SSAValue, SSAValue] = dict(zip(loop.carried, values, strict=True))
+        for op in loop.body.block.ops:
+            if isinstance(op, YieldOp):
+                values = [mapping.get(v, v) for v in op.values]
+                continue
+            copy = op.clone(value_mapper=mapping)
+            if isinstance(op, PEOp) and op.pes_step is not None:
+                copy.properties["pes"] = dense_i64(op.rect_at(i))
+                del copy.properties["pes_step"]
+            block.insert_op_before(copy, loop)
+    for res, value in zip(loop.results, values, strict=True):
+        res.replace_all_uses_with(value)
+    block.erase_op(loop)
 
 
 def _position(op: Operation) -> int:

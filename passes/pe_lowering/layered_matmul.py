@@ -24,8 +24,8 @@ the contraction dim, so its FMACs are c * m long, and the c partial results are 
 
 The rows of one layer are every c-th PE row: the ops only they run (B's receive and the tile
 matmul of a step, a layer's row rotation) are `pe.loop`s over the g/c row groups whose
-rectangle moves c rows per iteration; the steps themselves are spelled out (loops do not
-nest), so the pe IR grows with g/c steps.
+rectangle moves c rows per iteration; the steps themselves are spelled out (pe.loop nests,
+but this lowering does not use it yet), so the pe IR grows with g/c steps.
 """
 
 from __future__ import annotations

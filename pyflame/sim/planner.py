@@ -16,6 +16,7 @@ deadlocks (`DeadlockError`).
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,11 +96,11 @@ def _host_bytes(typ: Attribute) -> int:
 @dataclass
 class LoopPlan:
     """A pe.loop as read: its body's items at the first iteration, with the step each one's
-    rectangle moves by per iteration (None: it stays)."""
+    rectangle moves by per iteration (None: it stays), and the loops nested in it."""
 
     loop: pe.LoopOp
     trips: int
-    body: list[tuple[Item, tuple[int, int, int, int] | None]]
+    body: list[tuple[Item, tuple[int, int, int, int] | None] | LoopPlan]
 
 
 class Blocked:
@@ -207,7 +208,10 @@ class Planner:
             if isinstance(op, pe.YieldOp):
                 continue
             self.reading = op
-            if isinstance(op, pe.AllocOp | pe.LoopOp) or not isinstance(op, pe.PEOp):
+            if isinstance(op, pe.LoopOp):
+                body.append(self._read_loop(op, seq))
+                continue
+            if isinstance(op, pe.AllocOp) or not isinstance(op, pe.PEOp):
                 raise CompileError(f"{describe(op, seq)}: cannot be inside a pe.loop")
             step = op.rect_step
             last = op.rect_at(loop.trip_count - 1)
@@ -405,28 +409,39 @@ class Planner:
         """The items to run, in program order, each with a position of its own: a loop's body
         once per iteration with that iteration's rectangles and token frame, made when the
         planner reaches it and dropped once run (plan memory does not grow with trip counts)."""
-        root = self.schedule.root
-        position = 0
+        self._position = 0
+        # each run of a nested loop (one per iteration of its outer loop) is a loop of its own
+        # for loop fission: numbered after @main's entries
+        self._loop_runs = itertools.count(len(self.program))
         for number, entry in enumerate(self.program):
             if isinstance(entry, Item):
-                entry.seq = position
-                position += 1
+                entry.seq = self._position
+                self._position += 1
                 yield entry
                 continue
-            loop = entry.loop
-            yielded = loop.yield_op.values
-            previous, sources = root, list(loop.inits)
-            for i in range(entry.trips):
-                frame = Frame({}, outer=root)
-                for carried, source in zip(loop.carried, sources, strict=True):
-                    frame.link(carried, previous, source)
-                for first, step in entry.body:
-                    rect = first.rect if step is None else first.op.rect_at(i)  # type: ignore[attr-defined]  # body ops are pe ops
-                    yield Item(position, first.op, rect, first.what, frame, (number, i))
-                    position += 1
-                previous, sources = frame, list(yielded)
-            for result, source in zip(loop.results, sources, strict=True):
-                root.link(result, previous, source)
+            yield from self._loop_items(entry, self.schedule.root, number)
+
+    def _loop_items(self, entry: LoopPlan, outer: Frame, number: int) -> Iterator[Item]:
+        """One run of a loop inside the scope `outer`: its iterations' items in order (a nested
+        loop's once per iteration of this one, its frames inside this iteration's)."""
+        loop = entry.loop
+        yielded = loop.yield_op.values
+        previous, sources = outer, list(loop.inits)
+        for i in range(entry.trips):
+            frame = Frame({}, outer=outer)
+            for carried, source in zip(loop.carried, sources, strict=True):
+                frame.link(carried, previous, source)
+            for part in entry.body:
+                if isinstance(part, LoopPlan):
+                    yield from self._loop_items(part, frame, next(self._loop_runs))
+                    continue
+                first, step = part
+                rect = first.rect if step is None else first.op.rect_at(i)  # type: ignore[attr-defined]  # body ops are pe ops
+                yield Item(self._position, first.op, rect, first.what, frame, (number, i))
+                self._position += 1
+            previous, sources = frame, list(yielded)
+        for result, source in zip(loop.results, sources, strict=True):
+            outer.link(result, previous, source)
 
     def _run(self, it: Item, blocked: Blocked) -> None:
         """Execute `it`; a synchronous transfer that cannot finish yet stays blocked, holding
