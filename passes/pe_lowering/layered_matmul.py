@@ -24,12 +24,14 @@ the contraction dim, so its FMACs are c * m long, and the c partial results are 
 
 The rows of one layer are every c-th PE row: the ops only they run (B's receive and the tile
 matmul of a step, a layer's row rotation) are `pe.loop`s over the g/c row groups whose
-rectangle moves c rows per iteration; the steps themselves are spelled out (pe.loop nests,
-but this lowering does not use it yet), so the pe IR grows with g/c steps.
+rectangle moves c rows per iteration; the steps are a `pe.loop` over periods of
+lcm(2, splits) steps with those loops nested inside, and the multicasts' routes are route
+loops along the lines, so the pe IR does not grow with g.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from xdsl.ir import SSAValue
@@ -85,49 +87,22 @@ def layer_col_broadcast(g: int, roots: Sequence[int], layer: int, layers: int) -
     return tuple(rules)
 
 
-def emit_rules(lw: PELowering, color: int, rules: Sequence[Rule]) -> None:
-    """Route `rules` (one PE line each, or wider) on `color`: rules with the same ports on
-    lines in arithmetic progression become one pe.route in a pe.loop."""
-    by_ports: dict[tuple[Port, tuple[Port, ...], int, int, int, int], list[int]] = {}
-    for (r0, c0, nr, nc), src, dst in rules:
-        if nr == 1:  # a row: group by row
-            by_ports.setdefault((src, dst, 0, c0, 1, nc), []).append(r0)
-        else:  # a column: group by column
-            by_ports.setdefault((src, dst, r0, 0, nr, 1), []).append(c0 + 1_000_000)
-    for (src, dst, r0, c0, nr, nc), positions in by_ports.items():
-        rows = positions[0] < 1_000_000
-        pos = sorted(p % 1_000_000 for p in positions)
-        while pos:
-            first = pos[0]
-            stride = pos[1] - first if len(pos) > 1 else 1
-            n = 1
-            while n < len(pos) and pos[n] == first + n * stride:
-                n += 1
-            rect: Rect = (first, c0, 1, nc) if rows else (r0, first, nr, 1)
-            route = pe.RouteOp(src, dst, color=color, pes=rect)
-            if n == 1:
-                lw.emit(route)
-            else:
-                loop, block, _, _ = pe.LoopOp.empty(0, n, [])
-                route.properties["pes_step"] = pe.dense_i64(
-                    (stride, 0, 0, 0) if rows else (0, stride, 0, 0)
-                )
-                end = pe.YieldOp()
-                block.add_ops([route, end])
-                lw.emit(loop)
-                route.location = end.location = loop.location
-            pos = pos[n:]
-
-
-def layer_rows(lw: PELowering, plan: LayeredPlan, layer: int, body: Callable[[Emit], None]) -> None:
+def layer_rows(
+    lw: PELowering,
+    plan: LayeredPlan,
+    layer: int,
+    body: Callable[[Emit], None],
+    parent: Emit | None = None,
+) -> None:
     """Run `body` on the PE rows of `layer` (every c-th row): a pe.loop over the g / c row
-    groups whose ops move c rows per iteration (`body` emits on rectangle (layer, 0, 1, g))."""
+    groups whose ops move c rows per iteration (`body` emits on rectangle (layer, 0, 1, g)),
+    at the top or inside the loop `parent` emits into."""
     groups = plan.g // plan.layers
     step: Rect = (plan.layers, 0, 0, 0)
     if groups == 1:
-        body(at_top(lw))
+        body(parent or at_top(lw))
         return
-    loop = LoopBody(lw, 0, groups, [])
+    loop = LoopBody(lw, 0, groups, [], parent)
     body(lambda op, _step=None: loop.emit(op, step))
     loop.finish()
 
@@ -196,11 +171,14 @@ def lower_layered_matmul(
     steps = plan.steps
     parity_roots = [sorted({c * (s // plan.splits) for s in range(p, steps, 2)}) for p in range(2)]
     rows_ch = [
-        lw.fresh_channel(row_broadcast_from(g, g, roots)) if roots else -1 for roots in parity_roots
+        lw.fresh_channel(row_broadcast_from(g, g, roots), grouped=True) if roots else -1
+        for roots in parity_roots
     ]
     cols_ch = [
         [
-            lw.fresh_channel(layer_col_broadcast(g, [r + layer for r in roots], layer, c))
+            lw.fresh_channel(
+                layer_col_broadcast(g, [r + layer for r in roots], layer, c), grouped=True
+            )
             if roots
             else -1
             for roots in parity_roots
@@ -208,26 +186,59 @@ def lower_layered_matmul(
         for layer in range(c)
     ]
 
-    def post_roots(s: int) -> list[tuple[SSAValue, Rect]]:
-        """Step s's root sends (asynchronous): PE column c*q its panel piece along the rows,
-        PE row c*q + l its B piece down its column to layer l."""
-        q, h, p = s // plan.splits, s % plan.splits, s % 2
-        a_root: Rect = (0, c * q, g, 1)
-        a_sent = lw.emit(pe.SendOp(a_pieces[h], color=rows_ch[p], pes=a_root, asynchronous=True))
-        sent: list[tuple[SSAValue, Rect]] = [(a_sent.results[0], a_root)]
-        for layer in range(c):
-            b_root: Rect = (c * q + layer, 0, 1, g)
-            tok = lw.emit(
-                pe.SendOp(b_pieces[h], color=cols_ch[layer][p], pes=b_root, asynchronous=True)
+    # the steps repeat with period P (buffer and channel parity s % 2, piece s % splits);
+    # per period the roots move c * P / splits PEs: steps 0 .. steps-2 are a loop over the
+    # periods (row-group loops nested in it), the rest spelled out, so the pe IR does not grow
+    # with g / c
+    period = math.lcm(2, plan.splits)
+    jump = c * period // plan.splits
+
+    def roots(s: int) -> list[Rect]:
+        """Step s's roots: PE column c*q (its panel piece along the rows), PE rows c*q + l (B
+        pieces down their columns to layer l)."""
+        q = s // plan.splits
+        return [(0, c * q, g, 1)] + [(c * q + layer, 0, 1, g) for layer in range(c)]
+
+    moves: list[Rect] = [(0, jump, 0, 0)] + [(jump, 0, 0, 0)] * c
+
+    def post_roots(emit: Emit, s: int) -> list[SSAValue]:
+        """Step s's root sends (asynchronous)."""
+        h, p = s % plan.splits, s % 2
+        sent = []
+        for i, (root, move) in enumerate(zip(roots(s), moves, strict=True)):
+            piece, color = (a_pieces[h], rows_ch[p]) if i == 0 else (b_pieces[h], cols_ch[i - 1][p])
+            sent.append(
+                emit(pe.SendOp(piece, color=color, pes=root, asynchronous=True), move).results[0]
             )
-            sent.append((tok.results[0], b_root))
         return sent
 
     def matmul(emit: Emit, s: int, line: Rect) -> None:
         emit(pe.MatmulAccOp(acc, a_in[s % 2], b_in[s % 2], m=c * m, k=w, n=n, pes=line))
 
+    def step(emit: Emit, s: int, pending: list[SSAValue]) -> list[SSAValue]:
+        """Step s (not the last): post step s+1's roots and its panel's receive, each layer's
+        rows receive the next B piece while multiplying, then join; step s's root sends
+        (`pending`) are joined a step late. Returns step s+1's root sends."""
+        posted = post_roots(emit, s + 1)
+        p = (s + 1) % 2
+        got_next = emit(pe.RecvOp(a_in[p], color=rows_ch[p], pes=rect, asynchronous=True))
+        for layer in range(c):
+
+            def rows(emit: Emit, layer: int = layer) -> None:
+                line: Rect = (layer, 0, 1, g)
+                got = emit(pe.RecvOp(b_in[p], color=cols_ch[layer][p], pes=line, asynchronous=True))
+                matmul(emit, s, line)
+                emit(pe.WaitOp(got.results[0], pes=line))
+
+            layer_rows(lw, plan, layer, rows, emit)
+        emit(pe.WaitOp(got_next.results[0], pes=rect))
+        for token, root, move in zip(pending, roots(s), moves, strict=True):
+            emit(pe.WaitOp(token, pes=root), move)
+        return posted
+
     # step 0's transfers, waited before the first step
-    pending = post_roots(0)
+    top = at_top(lw)
+    pending = post_roots(top, 0)
     got_a = lw.emit(pe.RecvOp(a_in[0], color=rows_ch[0], pes=rect, asynchronous=True))
     for layer in range(c):
 
@@ -238,39 +249,20 @@ def lower_layered_matmul(
 
         layer_rows(lw, plan, layer, first_b)
     lw.emit(pe.WaitOp(got_a.results[0], pes=rect))
-    for s in range(steps):
-        last = s + 1 == steps
-        nxt = s + 1
-        posted: list[tuple[SSAValue, Rect]] = []
-        got_next = None
-        if not last:
-            posted = post_roots(nxt)
-            got_next = lw.emit(
-                pe.RecvOp(a_in[nxt % 2], color=rows_ch[nxt % 2], pes=rect, asynchronous=True)
-            )
-        if last:
-            matmul(at_top(lw), s, rect)
-        for layer in range(c) if not last else ():
-
-            def step(emit: Emit, layer: int = layer, s: int = s) -> None:
-                line: Rect = (layer, 0, 1, g)
-                got = emit(
-                    pe.RecvOp(
-                        b_in[(s + 1) % 2],
-                        color=cols_ch[layer][(s + 1) % 2],
-                        pes=line,
-                        asynchronous=True,
-                    )
-                )
-                matmul(emit, s, line)
-                emit(pe.WaitOp(got.results[0], pes=line))
-
-            layer_rows(lw, plan, layer, step)
-        if got_next is not None:
-            lw.emit(pe.WaitOp(got_next.results[0], pes=rect))
-        for token, where in pending:  # step s's root sends, joined a step late
-            lw.emit(pe.WaitOp(token, pes=where))
-        pending = posted
+    periods = (steps - 1) // period
+    spelled = 0
+    if periods >= 2:
+        loop = LoopBody(lw, 0, periods, pending)
+        tokens = list(loop.carried)
+        for t in range(period):
+            tokens = step(loop.emit, t, tokens)
+        pending = loop.finish(*tokens)
+        spelled = periods * period
+    for s in range(spelled, steps - 1):
+        pending = step(top, s, pending)
+    matmul(top, steps - 1, rect)
+    for token, root in zip(pending, roots(steps - 1), strict=True):
+        lw.emit(pe.WaitOp(token, pes=root))
 
     # ---- reduction: cut the accumulator into its c blocks, c - 1 ring steps down the columns
     chunks = [acc_result] + [alloc(f"chunk{d}") for d in range(1, c)]

@@ -37,14 +37,24 @@ def at_top(lw: PELowering) -> Emit:
 
 class LoopBody:
     """A `pe.loop` from `lower` to `upper` carrying the tokens `inits`, emitted before the mesh
-    op being lowered; `emit` appends the body's ops (with the `pes_step` they move by per
-    iteration), `carried` are the body's carried tokens, `finish` yields the next iteration's
-    and returns the loop's results."""
+    op being lowered (or into an outer loop's body: `parent`, a nested loop); `emit` appends
+    the body's ops (with the `pes_step` they move by per iteration), `carried` are the body's
+    carried tokens, `finish` yields the next iteration's and returns the loop's results."""
 
-    def __init__(self, lw: PELowering, lower: int, upper: int, inits: Sequence[SSAValue]):
+    def __init__(
+        self,
+        lw: PELowering,
+        lower: int,
+        upper: int,
+        inits: Sequence[SSAValue],
+        parent: Emit | None = None,
+    ):
         self.lw = lw
         self.loop, self.block, _, self.carried = pe.LoopOp.empty(lower, upper, inits)
-        lw.emit(self.loop)
+        if parent is None:
+            lw.emit(self.loop)
+        else:
+            parent(self.loop)
 
     def emit(self, op: OpT, step: Rect | None = None) -> OpT:
         assert self.lw.current is not None

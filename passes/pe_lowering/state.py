@@ -448,12 +448,25 @@ class PELowering:
                 route.location = end.location = loop.location
         return color
 
-    def fresh_channel(self, routes: Sequence[Rule]) -> int:
+    def fresh_channel(self, routes: Sequence[Rule], grouped: bool = False) -> int:
         """A virtual channel of its own (never shared, so it lives only until its last use)
-        with `routes` set on it."""
+        with `routes` set on it. `grouped`: rules of single PE rows (or columns) with the same
+        ports at positions in arithmetic progression are one pe.route in a pe.loop each, so
+        that a multicast from roots spread along a line does not grow with the grid side."""
         color = len(self.channels)
         self.channels[("fresh", color)] = color
-        for rect, src, dst in routes:
+        for rect, src, dst, trips, step in grouped_rules(routes) if grouped else []:
+            route = pe.RouteOp(src, dst, color=color, pes=rect)
+            if trips == 1:
+                self.emit(route)
+                continue
+            loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
+            route.properties["pes_step"] = pe.dense_i64(step)
+            end = pe.YieldOp()
+            block.add_ops([route, end])
+            self.emit(loop)
+            route.location = end.location = loop.location
+        for rect, src, dst in [] if grouped else routes:
             self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
 
@@ -471,6 +484,54 @@ class PELowering:
         dst = self.alloc_for(v, what)
         self.emit(pe.CopyOp(dst, src, pes=grid_rect(dist_of(v))))
         return dst
+
+
+def progressions(positions: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Sorted distinct `positions` as few arithmetic progressions (first, stride, count) as one
+    stride allows, the stride chosen among the gaps between neighbours and the distances from
+    the first few positions: [1, 2, 3, 5, 6, 7, ..., 13, 14, 15] is three progressions of
+    stride 4, not a run of stride 1 per gap."""
+    best: list[tuple[int, int, int]] = []
+    near = {b - a for k in range(1, 17) for a, b in zip(positions, positions[k:], strict=False)}
+    for d in sorted({1, *near} - {0}):
+        groups: list[tuple[int, int, int]] = []
+        residues: dict[int, list[int]] = {}
+        for p in positions:
+            residues.setdefault(p % d, []).append(p)
+        for members in residues.values():
+            start, n = members[0], 1
+            for prev, p in zip(members, members[1:], strict=False):
+                if p == prev + d:
+                    n += 1
+                else:
+                    groups.append((start, d, n))
+                    start, n = p, 1
+            groups.append((start, d, n))
+        if not best or len(groups) < len(best):
+            best = groups
+    return sorted(best)
+
+
+def grouped_rules(rules: Sequence[Rule]) -> list[tuple[Rect, Port, tuple[Port, ...], int, Rect]]:
+    """`rules` as (first rectangle, src, dst, trips, step): rules on single PE rows (or
+    columns) with the same ports and extent, at positions in arithmetic progression, become
+    one rule repeated `trips` times `step` apart (`progressions`); other rules stay single."""
+    lines: dict[tuple, list[int]] = {}
+    out: list[tuple[Rect, Port, tuple[Port, ...], int, Rect]] = []
+    for (r0, c0, nr, nc), src, dst in rules:
+        if nr == 1:
+            lines.setdefault((src, tuple(dst), "row", c0, nc), []).append(r0)
+        elif nc == 1:
+            lines.setdefault((src, tuple(dst), "col", r0, nr), []).append(c0)
+        else:
+            out.append(((r0, c0, nr, nc), src, tuple(dst), 1, (0, 0, 0, 0)))
+    for (src, dst, kind, at, extent), positions in lines.items():
+        for first, stride, n in progressions(sorted(set(positions))):
+            if kind == "row":
+                out.append(((first, at, 1, extent), src, dst, n, (stride, 0, 0, 0)))
+            else:
+                out.append(((at, first, extent, 1), src, dst, n, (0, stride, 0, 0)))
+    return out
 
 
 def emit_exchange(

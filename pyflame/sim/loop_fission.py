@@ -162,12 +162,13 @@ def fission_loops(
         if count[tag[0]] == end - k:  # nothing else ran between its iterations
             iters = [t[1] for t in step_loops[k:end]]  # type: ignore[index]  # all tagged
             merged = _fission(steps[k:end], iters)
-        if merged is None:
-            out.extend(steps[k:end])
-            ops.extend(step_ops[k:end])
-        else:
-            out.extend(merged)
-            ops.extend(step_ops[k : k + len(merged)])
+        if merged is None:  # its first step as it is; a loop nested in it may still merge
+            out.append(steps[k])
+            ops.append(step_ops[k])
+            k += 1
+            continue
+        out.extend(merged)
+        ops.extend(step_ops[k : k + len(merged)])
         k = end
     return out, ops
 

@@ -127,6 +127,28 @@ def test_gemm_ir_has_layer_loops():
     assert "combine sum" in text  # the reduction ring adds
 
 
+def test_gemm_ir_does_not_grow_with_the_grid_side():
+    """Issue 10, deliverable 5: the steps are a pe.loop over the periods of the buffer parity
+    and the pieces (the row-group loops nested in it), and a multicast's routes are route
+    loops along the line: the pe IR depends on the layers and pieces, not on g."""
+    from pyflame.dialects import pe
+
+    counts: dict[int, set[int]] = {}
+    for g in (12, 16):  # 2 layers, 6 and 8 steps (fewer: spelled out)
+        a, b = arrays((4 * g, 4 * g), (4 * g, 4 * g))
+        module, _ = lowered(a, b, g)
+        ops = list(module.walk())
+        steps = [op for op in ops if isinstance(op, pe.LoopOp) and op.trip_count > 1]
+        assert any(isinstance(o, pe.LoopOp) for s in steps for o in s.body.block.ops), g
+        layers = next(
+            op.properties["shape"].get_values()[0]  # type: ignore[union-attr]
+            for op in ops
+            if isinstance(op, pe.UnpackOp)
+        )
+        counts.setdefault(int(layers), set()).add(len(ops))
+    assert len(counts) == 1 and len(next(iter(counts.values()))) == 1, counts
+
+
 @pytest.mark.parametrize(("n", "g"), [(64, 4), (96, 12), (256, 8)])
 def test_cost_rule_within_ten_percent_of_the_simulator(n, g):
     a = np.zeros((n, n), np.float32)

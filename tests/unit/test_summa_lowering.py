@@ -20,6 +20,8 @@ from pyflame.dialects.pe import Port
 from pyflame.passes.pe_lowering.state import (
     col_broadcast_from,
     diagonal_broadcast_from,
+    grouped_rules,
+    progressions,
     row_broadcast,
     row_broadcast_from,
 )
@@ -195,6 +197,34 @@ def test_broadcast_from_some_roots_routes_only_their_streams(n: int) -> None:
     assert {(c, src) for c, src, _ in odd if c == 0} == {(0, Port.EAST)}
     # nothing enters column 1 from its west on the odd channel (no root west of it)
     assert not any(c == 1 and src == Port.WEST for c, src, _ in odd)
+
+
+def test_progressions_take_the_stride_that_leaves_fewest():
+    pos = [1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15]  # runs of 3: four of stride 1
+    assert progressions(pos) == [(1, 4, 4), (2, 4, 4), (3, 4, 4)]
+    assert progressions([0, 1, 2, 3]) == [(0, 1, 4)]
+    assert progressions([4]) == [(4, 1, 1)]
+    assert progressions([0, 3, 6, 7]) == [(0, 3, 3), (7, 3, 1)]
+    # every position once, in some progression
+    pos = [0, 2, 3, 5, 8, 9, 11, 14, 20]
+    got = sorted(p for first, d, n in progressions(pos) for p in range(first, first + d * n, d))
+    assert got == pos
+
+
+@pytest.mark.parametrize("n", [6, 16, 64])
+def test_grouped_rules_set_the_same_rules(n: int) -> None:
+    """A multicast from roots spread along a line (the 2.5D SUMMA's, every 4th column) as
+    route loops: the same rule on every PE line, and a number of routes that does not grow
+    with the line's length."""
+    rules = row_broadcast_from(n, n, range(0, n, 4))
+    grouped = grouped_rules(rules)
+    spelled = {
+        ((r0 + i * s[0], c0 + i * s[1], nr, nc), src, tuple(dst))
+        for (r0, c0, nr, nc), src, dst, trips, s in grouped
+        for i in range(trips)
+    }
+    assert spelled == {(rect, src, tuple(dst)) for rect, src, dst in rules}
+    assert len(grouped) <= 12
 
 
 # --------------------------------------------------------------------------- transposed operands
