@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, IntegerType, i64
 from xdsl.ir import Attribute
 
-#: (kernel, stride, padding, dilation), each a tuple of ints
+#: (kernel, stride, padding (top, bottom, left, right), dilation), each a tuple of ints
 Spatial = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
