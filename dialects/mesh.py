@@ -29,14 +29,11 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
-    ArrayAttr,
     DenseArrayBase,
     Float64Type,
     FloatAttr,
-    IntAttr,
     IntegerAttr,
     IntegerType,
-    StringAttr,
     TensorType,
     UnitAttr,
     f64,
@@ -46,7 +43,6 @@ from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Dialect,
-    ParametrizedAttribute,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
@@ -60,7 +56,6 @@ from xdsl.irdl import (
     operand_def,
     opt_operand_def,
     opt_prop_def,
-    param_def,
     prop_def,
     result_def,
     traits_def,
@@ -73,7 +68,7 @@ from xdsl.irdl.declarative_assembly_format import (
     PrintingState,
     irdl_custom_directive,
 )
-from xdsl.parser import AttrParser, Parser
+from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
@@ -83,18 +78,15 @@ from pyflame.core import elementwise, shapes
 from pyflame.core.collectives import CollectiveAlgorithm
 from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.distribution import (
+    DistributedAttr,
     Distribution,
     HaloAxis,
     broadcast_problem,
-    distributed_parameters,
-    distribution_of_parameters,
     halo_axes,
     is_channel_split,
     is_local_reshape,
     is_spatial,
     origin_text,
-    parse_distributed,
-    print_distributed,
 )
 from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.errors import ShapeError
@@ -104,42 +96,15 @@ from pyflame.core.reductions import PoolKind, ReductionKind
 
 
 @irdl_attr_definition
-class MeshTensorType(ParametrizedAttribute, TypeAttribute):
-    """`!mesh.tensor<64x48xf32 on 4x4 split [r, c]>`."""
+class MeshTensorType(DistributedAttr, TypeAttribute):
+    """`!mesh.tensor<64x48xf32 on 4x4 split [r, c]>` (parameters, syntax and checks:
+    pyflame/core/distribution.py's `DistributedAttr`)."""
 
     name = "mesh.tensor"
-
-    shape: ArrayAttr[IntAttr] = param_def()
-    element_type: Attribute = param_def()
-    grid: ArrayAttr[IntAttr] = param_def()
-    split: ArrayAttr[StringAttr] = param_def()
-    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
-    origin: ArrayAttr[IntAttr] = param_def()
-
-    def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(*distributed_parameters(dist, element_type))
-
-    @property
-    def dist(self) -> Distribution:
-        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
+    WHAT = "mesh tensors"
 
     def get_shape(self) -> tuple[int, ...]:
         return tuple(n.data for n in self.shape)
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        return parse_distributed(parser, "mesh tensors")
-
-    def print_parameters(self, printer: Printer) -> None:
-        print_distributed(printer, self.dist, self.element_type)
-
-    def verify(self) -> None:
-        self.dist.check()
-        elem = str(self.element_type)
-        if elem not in elementwise.ELEMENT_TYPES:
-            raise VerifyException(
-                f"mesh tensors hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}"
-            )
 
 
 def dist_of(value: SSAValue | Attribute) -> Distribution:

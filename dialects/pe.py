@@ -99,15 +99,9 @@ from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from pyflame.core import elementwise, fused_expr, shapes
+from pyflame.core import fused_expr, shapes
 from pyflame.core.conv_window import WindowAccess, window_properties
-from pyflame.core.distribution import (
-    Distribution,
-    distributed_parameters,
-    distribution_of_parameters,
-    parse_distributed,
-    print_distributed,
-)
+from pyflame.core.distribution import DistributedAttr
 from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.reductions import PoolKind, ReductionKind
 
@@ -276,7 +270,7 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
 
 
 @irdl_attr_definition
-class TileLayoutAttr(ParametrizedAttribute):
+class TileLayoutAttr(DistributedAttr):
     """`#pe.layout<64x48xf32 on 4x4 split [r, c]>`: how a host tensor of that shape and element
     type is tiled over a grid of PEs (anchored at the op's first PE). Each dim is split over the
     grid's rows (`r`), columns (`c`), all PEs row-major (`rc`) or not at all (`_`); a grid axis
@@ -289,37 +283,11 @@ class TileLayoutAttr(ParametrizedAttribute):
     """
 
     name = "pe.layout"
-
-    shape: ArrayAttr[IntAttr] = param_def()
-    element_type: Attribute = param_def()
-    grid: ArrayAttr[IntAttr] = param_def()
-    split: ArrayAttr[StringAttr] = param_def()
-    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
-    origin: ArrayAttr[IntAttr] = param_def()
-
-    def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(*distributed_parameters(dist, element_type))
-
-    @property
-    def dist(self) -> Distribution:
-        """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
-        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        return parse_distributed(parser, "tile layouts")
-
-    def print_parameters(self, printer: Printer) -> None:
-        print_distributed(printer, self.dist, self.element_type)
+    WHAT = "tile layouts"
 
     def verify(self) -> None:
         _expect(len(self.grid.data) == 2, f"a tile layout's grid is ROWSxCOLS, got {self.grid}")
-        self.dist.check()
-        elem = str(self.element_type)
-        _expect(
-            elem in elementwise.ELEMENT_TYPES,
-            f"tile layouts hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}",
-        )
+        super().verify()
 
 
 # --- building attributes from Python values ------------------------------------------------
