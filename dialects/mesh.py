@@ -1222,12 +1222,10 @@ class Conv2dOp(_WindowedOp):
         b = None if self.bias is None else dist_of(self.bias)
         _, stride, padding, dilation = self.spatial()
         groups = self.group_count
-        try:
-            expected = shapes.conv2d(
-                x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups
-            )
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
+        b_shape = None if b is None else b.shape
+        expected = _shape_rule(
+            shapes.conv2d, x.shape, w.shape, b_shape, stride, padding, dilation, groups
+        )
         if self.channel_split:
             self._check_channel_split_operands(x, w, b)
         else:
@@ -1296,10 +1294,7 @@ class Pool2dOp(_WindowedOp):
         )
 
     def verify_(self) -> None:
-        try:
-            expected = shapes.pool2d(dist_of(self.input).shape, *self.spatial(), "pool2d")
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
+        expected = _shape_rule(shapes.pool2d, dist_of(self.input).shape, *self.spatial(), "pool2d")
         self._check_layouts(expected)
         _same_elem(self, self.input, self.result)
 
@@ -1387,10 +1382,7 @@ class Conv2dWeightGradOp(_WindowedOp):
     def verify_(self) -> None:
         x, dy, p = dist_of(self.input), dist_of(self.grad), dist_of(self.result)
         groups = self.group_count
-        try:
-            w_shape = shapes.conv2d_weight_grad(x.shape, dy.shape, *self.spatial(), groups)
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
+        w_shape = _shape_rule(shapes.conv2d_weight_grad, x.shape, dy.shape, *self.spatial(), groups)
         if self.channel_split:
             _expect(groups == 1, f"the channel-split {self.name} takes groups 1, got {groups}")
         self._check_input_split("(R, O, C, kh, kw) partials")
