@@ -186,11 +186,20 @@ def conv_layouts(
 
 
 def channel_split_grid(op: flame.Conv2dOp, start: Ints, spatial: Spatial) -> tuple[int, int]:
-    """The channel-split form's grid from `start`: H over the rows (the most PEs on which no
-    halo reaches past a neighbour's block), the output channels over the columns (at most
-    one PE column per output channel)."""
-    kernel, stride, padding, dilation = spatial
+    """The channel-split form's grid from `start` (`channel_split_grid_of` the conv's input
+    and output)."""
     x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    return channel_split_grid_of(x_shape, y_shape, start, spatial)
+
+
+def channel_split_grid_of(
+    x_shape: Ints, y_shape: Ints, start: Ints, spatial: Spatial
+) -> tuple[int, int]:
+    """The channel-split form's grid from `start` for windows of an input of `x_shape` at the
+    positions of `y_shape` (a conv2d's output, its weight gradient's output gradient): H over
+    the rows (the most PEs on which no halo reaches past a neighbour's block), the output
+    channels over the columns (at most one PE column per output channel)."""
+    kernel, stride, padding, dilation = spatial
     rows = distribution.largest_feasible_parts(
         x_shape[2],
         y_shape[2],
@@ -414,17 +423,7 @@ def choose_weight_grad_form(lw: Lowering, op: flame.Conv2dWeightGradOp) -> ConvF
     def forms(start: Ints) -> list[ConvForm]:
         found: list[ConvForm] = [(False, feasible_grid(start, x_shape, dy_shape, *spatial))]
         if op.group_count == 1:
-            kernel, stride, padding, dilation = spatial
-            rows = distribution.largest_feasible_parts(
-                x_shape[2],
-                dy_shape[2],
-                min(start[0], dy_shape[2]),
-                kernel[0],
-                stride[0],
-                dilation[0],
-                padding[0],
-            )
-            found.append((True, (rows, max(1, min(start[1], dy_shape[1])))))
+            found.append((True, channel_split_grid_of(x_shape, dy_shape, start, spatial)))
         if FORCED_FORM[0] is not None and op.group_count == 1:
             found = [f for f in found if f[0] == FORCED_FORM[0]]
         return found
