@@ -417,11 +417,14 @@ def print_distributed(printer: Printer, dist: Distribution, element_type: Attrib
         printer.print_string("]")
 
 
+@dataclass(frozen=True, init=False)  # its parameters are the subclasses' dataclass fields
 class DistributedAttr(ParametrizedAttribute):
     """The parameters, syntax and checks `!mesh.tensor` and `#pe.layout` share:
     `<64x48xf32 on 4x4 split [r, c]>` (shape, element type, grid, split, origin, printed only
     when not (0, 0)); `.dist` is its `Distribution`. A subclass names itself in messages by
-    `WHAT` ("mesh tensors")."""
+    `WHAT` ("mesh tensors"). A dataclass like the attributes `irdl_attr_definition` makes:
+    without it the subclasses would have no fields, and every two of them would compare
+    equal."""
 
     WHAT: ClassVar[str] = "distributed tensors"
 
