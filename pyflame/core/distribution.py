@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
 from xdsl.ir import Attribute, ParametrizedAttribute
@@ -417,14 +417,11 @@ def print_distributed(printer: Printer, dist: Distribution, element_type: Attrib
         printer.print_string("]")
 
 
-@dataclass(frozen=True, init=False)  # its parameters are the subclasses' dataclass fields
 class DistributedAttr(ParametrizedAttribute):
     """The parameters, syntax and checks `!mesh.tensor` and `#pe.layout` share:
     `<64x48xf32 on 4x4 split [r, c]>` (shape, element type, grid, split, origin, printed only
     when not (0, 0)); `.dist` is its `Distribution`. A subclass names itself in messages by
-    `WHAT` ("mesh tensors"). A dataclass like the attributes `irdl_attr_definition` makes:
-    without it the subclasses would have no fields, and every two of them would compare
-    equal."""
+    `WHAT` ("mesh tensors")."""
 
     WHAT: ClassVar[str] = "distributed tensors"
 
@@ -455,6 +452,13 @@ class DistributedAttr(ParametrizedAttribute):
         elem = str(self.element_type)
         if elem not in ELEMENT_TYPES:
             raise VerifyException(f"{self.WHAT} hold {', '.join(ELEMENT_TYPES)}, not {elem}")
+
+
+if not TYPE_CHECKING:
+    # A dataclass, like the attributes irdl_attr_definition makes: without it the subclasses'
+    # dataclasses would have no fields and any two of them would compare equal. At run time
+    # only: type checkers would give the subclasses a field-wise __init__ instead of this one.
+    dataclass(frozen=True, init=False)(DistributedAttr)
 
 
 def is_channel_split(d: Distribution) -> bool:
