@@ -1120,8 +1120,8 @@ class _WindowedOp(IRDLOperation, WindowAccess):
         return False
 
     def _window_output(self) -> SSAValue:
-        """The tensor whose positions the windows are centred on (the result's, but the
-        output gradient's for the weight gradient)."""
+        """The tensor of the output positions the windows are read for: the result, or the
+        output gradient for the weight gradient."""
         return self.result  # type: ignore[attr-defined]  # subclasses declare it
 
     def axes(self) -> tuple[HaloAxis, HaloAxis]:
