@@ -209,7 +209,7 @@ def variants_of(problem: Problem, chosen: ModuleOp) -> list[Variant]:
                 )
     if any(isinstance(op, mesh.LocalMatmulOp) for op in ops):
         out.append(Variant("no skinny path", skinny=False))
-    if any(isinstance(op, mesh.Conv2dOp) and op.groups.value.data == 1 for op in ops):
+    if any(isinstance(op, mesh.Conv2dOp) and op.group_count == 1 for op in ops):
         out.append(Variant("conv spatial", conv_channel_split=False))
         out.append(Variant("conv channel-split", conv_channel_split=True))
     if any(isinstance(op, mesh.AllReduceOp | mesh.ReduceOp) for op in ops):

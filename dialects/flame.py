@@ -60,6 +60,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
+from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.errors import ShapeError
 
 if TYPE_CHECKING:
@@ -1121,24 +1122,13 @@ SHAPE_OPS: list[type[FlameOp]] = [BroadcastToOp, SliceOp, ConcatOp, PadOp]
 # frontend resolves PyTorch's int / pair / 'same' / 'valid'. Shape rules: pyflame/core/shapes.py.
 
 
-class _SpatialOp(FlameOp):
-    """Attributes shared by convolution and pooling: strides, paddings, dilations."""
+class _SpatialOp(FlameOp, WindowAccess):
+    """Attributes shared by convolution and pooling: strides, paddings, dilations (read
+    through `WindowAccess`: `stride_pair`, `spatial()`, ...)."""
 
     stride = prop_def(DenseArrayBase[I64])
     padding = prop_def(DenseArrayBase[I64])
     dilation = prop_def(DenseArrayBase[I64])
-
-    @property
-    def stride_pair(self) -> tuple[int, ...]:
-        return tuple(self.stride.get_values())
-
-    @property
-    def padding_quad(self) -> tuple[int, ...]:
-        return tuple(self.padding.get_values())
-
-    @property
-    def dilation_pair(self) -> tuple[int, ...]:
-        return tuple(self.dilation.get_values())
 
 
 @irdl_op_definition
@@ -1189,27 +1179,25 @@ class Conv2dOp(_SpatialOp):
             [input, weight, bias],
             TensorType(element_type(input), shape),
             layout,
-            stride=dense_i64(stride),
-            padding=dense_i64(padding),
-            dilation=dense_i64(dilation),
-            groups=int64(groups),
+            **window_properties(stride=stride, padding=padding, dilation=dilation, groups=groups),
         )
 
     @property
-    def group_count(self) -> int:
-        return self.groups.value.data
+    def kernel_pair(self) -> tuple[int, ...]:
+        return tensor_shape(self.weight)[2:]
 
     def verify_(self) -> None:
         bias = None if self.bias is None else tensor_shape(self.bias)
+        _, stride, padding, dilation = self.spatial()
         self._check_result(
             _check(
                 shapes.conv2d,
                 tensor_shape(self.input),
                 tensor_shape(self.weight),
                 bias,
-                self.stride_pair,
-                self.padding_quad,
-                self.dilation_pair,
+                stride,
+                padding,
+                dilation,
                 self.group_count,
             )
         )
@@ -1264,20 +1252,10 @@ class Conv2dWeightGradOp(_SpatialOp):
             [input, grad],
             TensorType(element_type(input), shape),
             layout,
-            kernel=dense_i64(kernel),
-            stride=dense_i64(stride),
-            padding=dense_i64(padding),
-            dilation=dense_i64(dilation),
-            groups=int64(groups),
+            **window_properties(
+                kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups
+            ),
         )
-
-    @property
-    def kernel_pair(self) -> tuple[int, ...]:
-        return tuple(self.kernel.get_values())
-
-    @property
-    def group_count(self) -> int:
-        return self.groups.value.data
 
     def verify_(self) -> None:
         self._check_result(
@@ -1285,10 +1263,7 @@ class Conv2dWeightGradOp(_SpatialOp):
                 shapes.conv2d_weight_grad,
                 tensor_shape(self.input),
                 tensor_shape(self.grad),
-                self.kernel_pair,
-                self.stride_pair,
-                self.padding_quad,
-                self.dilation_pair,
+                *self.spatial(),
                 self.group_count,
             )
         )
@@ -1337,26 +1312,16 @@ class _PoolOp(_SpatialOp):
             [input],
             TensorType(element_type(input), shape),
             layout,
-            kernel=dense_i64(kernel),
-            stride=dense_i64(stride),
-            padding=dense_i64(padding),
-            dilation=dense_i64(dilation),
+            **window_properties(kernel=kernel, stride=stride, padding=padding, dilation=dilation),
             **more,
         )
-
-    @property
-    def kernel_pair(self) -> tuple[int, ...]:
-        return tuple(self.kernel.get_values())
 
     def verify_(self) -> None:
         self._check_result(
             _check(
                 shapes.pool2d,
                 tensor_shape(self.input),
-                self.kernel_pair,
-                self.stride_pair,
-                self.padding_quad,
-                self.dilation_pair,
+                *self.spatial(),
                 self.name.removeprefix("flame."),
             )
         )

@@ -29,14 +29,11 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
-    ArrayAttr,
     DenseArrayBase,
     Float64Type,
     FloatAttr,
-    IntAttr,
     IntegerAttr,
     IntegerType,
-    StringAttr,
     TensorType,
     UnitAttr,
     f64,
@@ -46,7 +43,6 @@ from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Dialect,
-    ParametrizedAttribute,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
@@ -60,7 +56,6 @@ from xdsl.irdl import (
     operand_def,
     opt_operand_def,
     opt_prop_def,
-    param_def,
     prop_def,
     result_def,
     traits_def,
@@ -73,7 +68,7 @@ from xdsl.irdl.declarative_assembly_format import (
     PrintingState,
     irdl_custom_directive,
 )
-from xdsl.parser import AttrParser, Parser
+from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
@@ -81,19 +76,17 @@ from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
 from pyflame.core.collectives import CollectiveAlgorithm
+from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.distribution import (
+    DistributedAttr,
     Distribution,
     HaloAxis,
     broadcast_problem,
-    distributed_parameters,
-    distribution_of_parameters,
     halo_axes,
     is_channel_split,
     is_local_reshape,
     is_spatial,
     origin_text,
-    parse_distributed,
-    print_distributed,
 )
 from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.errors import ShapeError
@@ -103,42 +96,15 @@ from pyflame.core.reductions import PoolKind, ReductionKind
 
 
 @irdl_attr_definition
-class MeshTensorType(ParametrizedAttribute, TypeAttribute):
-    """`!mesh.tensor<64x48xf32 on 4x4 split [r, c]>`."""
+class MeshTensorType(DistributedAttr, TypeAttribute):
+    """`!mesh.tensor<64x48xf32 on 4x4 split [r, c]>` (parameters, syntax and checks:
+    pyflame/core/distribution.py's `DistributedAttr`)."""
 
     name = "mesh.tensor"
-
-    shape: ArrayAttr[IntAttr] = param_def()
-    element_type: Attribute = param_def()
-    grid: ArrayAttr[IntAttr] = param_def()
-    split: ArrayAttr[StringAttr] = param_def()
-    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
-    origin: ArrayAttr[IntAttr] = param_def()
-
-    def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(*distributed_parameters(dist, element_type))
-
-    @property
-    def dist(self) -> Distribution:
-        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
+    WHAT = "mesh tensors"
 
     def get_shape(self) -> tuple[int, ...]:
         return tuple(n.data for n in self.shape)
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        return parse_distributed(parser, "mesh tensors")
-
-    def print_parameters(self, printer: Printer) -> None:
-        print_distributed(printer, self.dist, self.element_type)
-
-    def verify(self) -> None:
-        self.dist.check()
-        elem = str(self.element_type)
-        if elem not in elementwise.ELEMENT_TYPES:
-            raise VerifyException(
-                f"mesh tensors hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}"
-            )
 
 
 def dist_of(value: SSAValue | Attribute) -> Distribution:
@@ -1140,43 +1106,47 @@ SHAPE_OPS: list[type[IRDLOperation]] = [BroadcastOp, SliceOp, ConcatOp, PadOp, R
 # pyflame/core/distribution.py's.
 
 
-class _WindowedOp(IRDLOperation):
-    """Shared by mesh.conv2d and mesh.pool2d: attributes and the layout rules."""
+class _WindowedOp(IRDLOperation, WindowAccess):
+    """Shared by mesh.conv2d, mesh.conv2d_weight_grad and mesh.pool2d: the window's attributes
+    (read through `WindowAccess`: `spatial()`, `group_count`, ...) and the layout rules."""
 
     stride = prop_def(I64Array)
     padding = prop_def(I64Array)
     dilation = prop_def(I64Array)
-
-    def spatial(self) -> tuple[tuple[int, ...], ...]:
-        """(kernel, stride, padding, dilation) as tuples."""
-        raise NotImplementedError
 
     @property
     def channel_split(self) -> bool:
         """conv2d's channel-split form (its weight split over the grid's columns)."""
         return False
 
+    def _window_output(self) -> SSAValue:
+        """The tensor of the output positions the windows are read for: the result, or the
+        output gradient for the weight gradient."""
+        return self.result  # type: ignore[attr-defined]  # subclasses declare it
+
     def axes(self) -> tuple[HaloAxis, HaloAxis]:
         """The H and W axes; in the channel-split form W is whole on every PE (one part)."""
         kernel, stride, padding, dilation = self.spatial()
-        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
+        x, y = dist_of(self.input), dist_of(self._window_output())  # type: ignore[attr-defined]  # subclasses declare it
         grid = (x.grid[0], 1) if self.channel_split else x.grid
         return halo_axes(x.shape, y.shape, grid, kernel, stride, padding, dilation)
 
-    def _check_layouts(self, expected: Sequence[int]) -> None:
-        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
+    def _check_input_split(self, channel_split_form: str) -> None:
+        """The input's split for the op's form; `channel_split_form` names what asks for the
+        channel-split one (in the message)."""
+        x = dist_of(self.input)  # type: ignore[attr-defined]  # subclasses declare it
         if self.channel_split:
             _expect(
                 is_channel_split(x),
-                f"'{self.name}' with a channel-split weight needs the input split [_, c, r, _], "
+                f"'{self.name}' with {channel_split_form} needs the input split [_, c, r, _], "
                 f"got {x}",
             )
         else:
             _expect(
                 is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}"
             )
-        want = x.with_(shape=tuple(expected))
-        _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
+
+    def _check_halos(self) -> None:
         for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
             problem = axis.problem()
             _expect(
@@ -1184,6 +1154,13 @@ class _WindowedOp(IRDLOperation):
                 f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
                 f"{problem}; use fewer PEs along that axis",
             )
+
+    def _check_layouts(self, expected: Sequence[int]) -> None:
+        x, y = dist_of(self.input), dist_of(self.result)  # type: ignore[attr-defined]  # subclasses declare them
+        self._check_input_split("a channel-split weight")
+        want = x.with_(shape=tuple(expected))
+        _expect(y == want, f"'{self.name}' result should be {want}, got {y}")
+        self._check_halos()
 
 
 @nonempty
@@ -1226,18 +1203,15 @@ class Conv2dOp(_WindowedOp):
     ):
         super().__init__(
             operands=[input, weight, [] if bias is None else [bias]],
-            properties={
-                "stride": i64_array(stride),
-                "padding": i64_array(padding),
-                "dilation": i64_array(dilation),
-                "groups": IntegerAttr(groups, i64),
-            },
+            properties=window_properties(
+                stride=stride, padding=padding, dilation=dilation, groups=groups
+            ),
             result_types=[MeshTensorType(dist, elem_of(input))],
         )
 
-    def spatial(self) -> tuple[tuple[int, ...], ...]:
-        kernel = dist_of(self.weight).shape[2:]
-        return (kernel, _dims(self.stride), _dims(self.padding), _dims(self.dilation))
+    @property
+    def kernel_pair(self) -> tuple[int, ...]:
+        return dist_of(self.weight).shape[2:]
 
     @property
     def channel_split(self) -> bool:
@@ -1246,44 +1220,30 @@ class Conv2dOp(_WindowedOp):
     def verify_(self) -> None:
         x, w = dist_of(self.input), dist_of(self.weight)
         b = None if self.bias is None else dist_of(self.bias)
-        if self.channel_split:
-            self._verify_channel_split(x, w, b)
-            return
         _, stride, padding, dilation = self.spatial()
-        try:
-            expected = shapes.conv2d(
-                x.shape,
-                w.shape,
-                None if b is None else b.shape,
-                stride,
-                padding,
-                dilation,
-                self.groups.value.data,
-            )
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
-        for name, d in (("weight", w), ("bias", b)):
-            if d is not None:
-                _expect(
-                    d.rect == x.rect and all(a == "" for a in d.split),
-                    f"conv2d {name} must be replicated on the input's grid, got {d}",
-                )
+        groups = self.group_count
+        b_shape = None if b is None else b.shape
+        expected = _shape_rule(
+            shapes.conv2d, x.shape, w.shape, b_shape, stride, padding, dilation, groups
+        )
+        if self.channel_split:
+            self._check_channel_split_operands(x, w, b)
+        else:
+            for name, d in (("weight", w), ("bias", b)):
+                if d is not None:
+                    _expect(
+                        d.rect == x.rect and all(a == "" for a in d.split),
+                        f"conv2d {name} must be replicated on the input's grid, got {d}",
+                    )
         self._check_layouts(expected)
         _same_elem(
             self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]
         )
 
-    def _verify_channel_split(
+    def _check_channel_split_operands(
         self, x: Distribution, w: Distribution, b: Distribution | None
     ) -> None:
-        _, stride, padding, dilation = self.spatial()
-        groups = self.groups.value.data
-        try:
-            expected = shapes.conv2d(
-                x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups
-            )
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
+        groups = self.group_count
         _expect(groups == 1, f"the channel-split conv2d takes groups 1, got {groups}")
         _expect(
             w.rect == x.rect and w.split == ("c", "", "", ""),
@@ -1292,10 +1252,6 @@ class Conv2dOp(_WindowedOp):
         _expect(
             b is None or (b.rect == x.rect and b.split == ("c",)),
             f"channel-split conv2d bias must be split [c] on the input's grid, got {b}",
-        )
-        self._check_layouts(expected)
-        _same_elem(
-            self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]
         )
 
 
@@ -1330,25 +1286,15 @@ class Pool2dOp(_WindowedOp):
             operands=[input],
             properties={
                 "kind": PoolKindAttr(PoolKind(kind)),
-                "kernel": i64_array(kernel),
-                "stride": i64_array(stride),
-                "padding": i64_array(padding),
-                "dilation": i64_array(dilation),
+                **window_properties(
+                    kernel=kernel, stride=stride, padding=padding, dilation=dilation
+                ),
             },
             result_types=[MeshTensorType(dist, elem_of(input))],
         )
 
-    def spatial(self) -> tuple[tuple[int, ...], ...]:
-        return (_dims(self.kernel), _dims(self.stride), _dims(self.padding), _dims(self.dilation))
-
     def verify_(self) -> None:
-        kernel, stride, padding, dilation = self.spatial()
-        try:
-            expected = shapes.pool2d(
-                dist_of(self.input).shape, kernel, stride, padding, dilation, "pool2d"
-            )
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
+        expected = _shape_rule(shapes.pool2d, dist_of(self.input).shape, *self.spatial(), "pool2d")
         self._check_layouts(expected)
         _same_elem(self, self.input, self.result)
 
@@ -1414,20 +1360,13 @@ class Conv2dWeightGradOp(_WindowedOp):
         w_shape = (dy.shape[1], x.shape[1] // groups, *kernel)
         super().__init__(
             operands=[input, grad],
-            properties={
-                "kernel": i64_array(kernel),
-                "stride": i64_array(stride),
-                "padding": i64_array(padding),
-                "dilation": i64_array(dilation),
-                "groups": IntegerAttr(groups, i64),
-            },
+            properties=window_properties(
+                kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups
+            ),
             result_types=[
                 MeshTensorType(weight_grad_partials(x, w_shape, channel_split), elem_of(input))
             ],
         )
-
-    def spatial(self) -> tuple[tuple[int, ...], ...]:
-        return (_dims(self.kernel), _dims(self.stride), _dims(self.padding), _dims(self.dilation))
 
     @property
     def channel_split(self) -> bool:
@@ -1437,46 +1376,21 @@ class Conv2dWeightGradOp(_WindowedOp):
     def weight_shape(self) -> tuple[int, ...]:
         return tuple(dist_of(self.result).shape[-4:])
 
-    def axes(self) -> tuple[HaloAxis, HaloAxis]:
-        """The H and W axes of the input's windows, for the grad's output positions."""
-        kernel, stride, padding, dilation = self.spatial()
-        x, dy = dist_of(self.input), dist_of(self.grad)
-        grid = (x.grid[0], 1) if self.channel_split else x.grid
-        return halo_axes(x.shape, dy.shape, grid, kernel, stride, padding, dilation)
+    def _window_output(self) -> SSAValue:
+        return self.grad
 
     def verify_(self) -> None:
         x, dy, p = dist_of(self.input), dist_of(self.grad), dist_of(self.result)
-        kernel, stride, padding, dilation = self.spatial()
-        groups = self.groups.value.data
-        try:
-            w_shape = shapes.conv2d_weight_grad(
-                x.shape, dy.shape, kernel, stride, padding, dilation, groups
-            )
-        except ShapeError as err:
-            raise VerifyException(str(err)) from err
-        split = len(p.shape) == 5
-        if split:
+        groups = self.group_count
+        w_shape = _shape_rule(shapes.conv2d_weight_grad, x.shape, dy.shape, *self.spatial(), groups)
+        if self.channel_split:
             _expect(groups == 1, f"the channel-split {self.name} takes groups 1, got {groups}")
-            _expect(
-                is_channel_split(x),
-                f"'{self.name}' with (R, O, C, kh, kw) partials needs the input split "
-                f"[_, c, r, _], got {x}",
-            )
-        else:
-            _expect(
-                is_spatial(x), f"'{self.name}' input must be 4-D and split [_, _, r, c], got {x}"
-            )
+        self._check_input_split("(R, O, C, kh, kw) partials")
         want_dy = x.with_(shape=dy.shape)
         _expect(dy == want_dy, f"'{self.name}' grad should be {want_dy}, got {dy}")
-        want = weight_grad_partials(x, w_shape, split)
+        want = weight_grad_partials(x, w_shape, self.channel_split)
         _expect(p == want, f"'{self.name}' result should be {want}, got {p}")
-        for name, axis in zip(("rows", "cols"), self.axes(), strict=True):
-            problem = axis.problem()
-            _expect(
-                problem is None,
-                f"'{self.name}' halo along the grid's {name} exceeds a neighbour's block: "
-                f"{problem}; use fewer PEs along that axis",
-            )
+        self._check_halos()
         _same_elem(self, self.input, self.grad, self.result)
 
 

@@ -99,14 +99,9 @@ from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from pyflame.core import elementwise, fused_expr, shapes
-from pyflame.core.distribution import (
-    Distribution,
-    distributed_parameters,
-    distribution_of_parameters,
-    parse_distributed,
-    print_distributed,
-)
+from pyflame.core import fused_expr, shapes
+from pyflame.core.conv_window import WindowAccess, window_properties
+from pyflame.core.distribution import DistributedAttr
 from pyflame.core.elementwise import BinaryFn, UnaryFn
 from pyflame.core.reductions import PoolKind, ReductionKind
 
@@ -275,7 +270,7 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
 
 
 @irdl_attr_definition
-class TileLayoutAttr(ParametrizedAttribute):
+class TileLayoutAttr(DistributedAttr):
     """`#pe.layout<64x48xf32 on 4x4 split [r, c]>`: how a host tensor of that shape and element
     type is tiled over a grid of PEs (anchored at the op's first PE). Each dim is split over the
     grid's rows (`r`), columns (`c`), all PEs row-major (`rc`) or not at all (`_`); a grid axis
@@ -288,37 +283,11 @@ class TileLayoutAttr(ParametrizedAttribute):
     """
 
     name = "pe.layout"
-
-    shape: ArrayAttr[IntAttr] = param_def()
-    element_type: Attribute = param_def()
-    grid: ArrayAttr[IntAttr] = param_def()
-    split: ArrayAttr[StringAttr] = param_def()
-    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
-    origin: ArrayAttr[IntAttr] = param_def()
-
-    def __init__(self, dist: Distribution, element_type: Attribute):
-        super().__init__(*distributed_parameters(dist, element_type))
-
-    @property
-    def dist(self) -> Distribution:
-        """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
-        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        return parse_distributed(parser, "tile layouts")
-
-    def print_parameters(self, printer: Printer) -> None:
-        print_distributed(printer, self.dist, self.element_type)
+    WHAT = "tile layouts"
 
     def verify(self) -> None:
         _expect(len(self.grid.data) == 2, f"a tile layout's grid is ROWSxCOLS, got {self.grid}")
-        self.dist.check()
-        elem = str(self.element_type)
-        _expect(
-            elem in elementwise.ELEMENT_TYPES,
-            f"tile layouts hold {', '.join(elementwise.ELEMENT_TYPES)}, not {elem}",
-        )
+        super().verify()
 
 
 # --- building attributes from Python values ------------------------------------------------
@@ -1882,17 +1851,6 @@ class UnpackOp(PEOp):
         _expect(buf_of(self.src).size.data == want, f"unpack src must hold {want} elements")
 
 
-def _check_window(op: PEOp, in_shape, out_shape, kernel, stride, dilation) -> None:
-    _expect(len(in_shape) == 4 and len(out_shape) == 4, "windowed ops take NCHW shapes")
-    for a in (0, 1):
-        need = (out_shape[2 + a] - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1
-        _expect(
-            in_shape[2 + a] >= need,
-            f"'{op.name}' input {list(in_shape)} is too small for output {list(out_shape)}: "
-            f"dim {2 + a} needs {need}",
-        )
-
-
 def _window_props(
     pes: Rect,
     in_shape: Sequence[int],
@@ -1905,14 +1863,64 @@ def _window_props(
         "pes": dense_i64(pes),
         "in_shape": dense_i64(in_shape),
         "out_shape": dense_i64(out_shape),
-        "kernel": dense_i64(kernel),
-        "stride": dense_i64(stride),
-        "dilation": dense_i64(dilation),
+        **window_properties(kernel=kernel, stride=stride, dilation=dilation),
     }
 
 
+class _WindowOp(PEOp, WindowAccess):
+    """Shared by pe.conv2d, pe.conv2d_weight_grad and pe.pool2d: `in_shape` (the PE's window,
+    halo included, NCHW), `out_shape` (its output block) and the window's kernel, stride and
+    dilation (no padding: the halo holds it). Read through `WindowAccess` (`kernel_pair`,
+    `stride_pair`, `dilation_pair`)."""
+
+    in_shape = prop_def(DenseArrayBase.constr(i64))
+    out_shape = prop_def(DenseArrayBase.constr(i64))
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    stride = prop_def(DenseArrayBase.constr(i64))
+    dilation = prop_def(DenseArrayBase.constr(i64))
+
+    def _verify_window(self) -> None:
+        """Non-empty NCHW shapes and kernel, and a window large enough for the output."""
+        i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
+        for what, sizes in (("in_shape", i), ("out_shape", o), ("kernel", k)):
+            _positive(self, what, sizes)
+        _expect(len(i) == 4 and len(o) == 4, "windowed ops take NCHW shapes")
+        stride, dilation = self.stride_pair, self.dilation_pair
+        for a in (0, 1):
+            need = (o[2 + a] - 1) * stride[a] + (k[a] - 1) * dilation[a] + 1
+            _expect(
+                i[2 + a] >= need,
+                f"'{self.name}' input {list(i)} is too small for output {list(o)}: "
+                f"dim {2 + a} needs {need}",
+            )
+
+
+class _GroupedConvOp(_WindowOp):
+    """Shared by pe.conv2d and pe.conv2d_weight_grad: `groups`, and the buffer sizes of the
+    window, the output-sized operand and the filters (O x C/groups x kh x kw)."""
+
+    groups = prop_def(IntegerAttr[I64])
+
+    def _verify_conv(self, out: tuple[str, SSAValue], filters: tuple[str, SSAValue]) -> None:
+        self._verify_window()
+        i, o, k = _ints(self.in_shape), _ints(self.out_shape), self.kernel_pair
+        g = self.group_count
+        _expect(
+            g >= 1 and i[1] % g == 0 and o[1] % g == 0,
+            f"groups {g} must divide the {i[1]} input and {o[1]} output channels",
+        )
+        what = self.name.removeprefix("pe.")
+        _expect(i[0] == o[0], f"{what} keeps the batch size")
+        for part, buf, size in (
+            ("in", self.input, math.prod(i)),  # type: ignore[attr-defined]  # subclasses declare it
+            (*out, math.prod(o)),
+            (*filters, o[1] * i[1] // g * k[0] * k[1]),
+        ):
+            _expect(buf_of(buf).size.data == size, f"{what} {part} must hold {size} elements")
+
+
 @irdl_op_definition
-class Conv2dOp(PEOp):
+class Conv2dOp(_GroupedConvOp):
     """out = conv(in, weight) + bias on every PE, no padding: `in` is the PE's window (halo
     included), `out` its output block. FMACs: N * O * Ho * Wo * (C / groups) * kh * kw. With
     `accumulate`, out += conv(in, weight) + bias (one step of a sum over input channels).
@@ -1927,12 +1935,6 @@ class Conv2dOp(PEOp):
     input = operand_def(BufferType)
     weight = operand_def(BufferType)
     bias = opt_operand_def(BufferType)
-    in_shape = prop_def(DenseArrayBase.constr(i64))
-    out_shape = prop_def(DenseArrayBase.constr(i64))
-    kernel = prop_def(DenseArrayBase.constr(i64))
-    stride = prop_def(DenseArrayBase.constr(i64))
-    dilation = prop_def(DenseArrayBase.constr(i64))
-    groups = prop_def(IntegerAttr[I64])
     #: out += conv (a step of a sum over input channels) instead of out = conv
     accumulate = opt_prop_def(UnitAttr)
     assembly_format = (
@@ -1966,28 +1968,14 @@ class Conv2dOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
-        for what, sizes in (("in_shape", i), ("out_shape", o), ("kernel", k)):
-            _positive(self, what, sizes)
-        g = _int(self.groups)
-        _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
-        _expect(
-            g >= 1 and i[1] % g == 0 and o[1] % g == 0,
-            f"groups {g} must divide the {i[1]} input and {o[1]} output channels",
-        )
-        _expect(i[0] == o[0], "conv2d keeps the batch size")
-        for what, buf, size in (
-            ("in", self.input, math.prod(i)),
-            ("out", self.out, math.prod(o)),
-            ("weight", self.weight, o[1] * i[1] // g * k[0] * k[1]),
-        ):
-            _expect(buf_of(buf).size.data == size, f"conv2d {what} must hold {size} elements")
+        self._verify_conv(("out", self.out), ("weight", self.weight))
+        o = _ints(self.out_shape)
         if self.bias is not None:
             _expect(buf_of(self.bias).size.data == o[1], f"conv2d bias must hold {o[1]} elements")
 
 
 @irdl_op_definition
-class Conv2dWeightGradOp(PEOp):
+class Conv2dWeightGradOp(_GroupedConvOp):
     """A conv2d's weight gradient over one PE's pixels: dw[o, c, ky, kx] = sum over n, y, x of
     grad[n, o, y, x] * in[n, g * C/groups + c, y * sh + ky * dh, x * sw + kx * dw] (g the group
     of o), no padding: `in` is the PE's window (halo included, viewed as `in_shape`), `grad` its
@@ -2003,12 +1991,6 @@ class Conv2dWeightGradOp(PEOp):
     dw = operand_def(BufferType)
     input = operand_def(BufferType)
     grad = operand_def(BufferType)
-    in_shape = prop_def(DenseArrayBase.constr(i64))
-    out_shape = prop_def(DenseArrayBase.constr(i64))
-    kernel = prop_def(DenseArrayBase.constr(i64))
-    stride = prop_def(DenseArrayBase.constr(i64))
-    dilation = prop_def(DenseArrayBase.constr(i64))
-    groups = prop_def(IntegerAttr[I64])
     assembly_format = (
         "$dw `,` $input `,` $grad attr-dict `:` type($dw) `,` type($input) `,` type($grad)"
     )
@@ -2032,29 +2014,11 @@ class Conv2dWeightGradOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
-        i, o, k = _ints(self.in_shape), _ints(self.out_shape), _ints(self.kernel)
-        for what, sizes in (("in_shape", i), ("out_shape", o), ("kernel", k)):
-            _positive(self, what, sizes)
-        g = _int(self.groups)
-        _check_window(self, i, o, k, _ints(self.stride), _ints(self.dilation))
-        _expect(
-            g >= 1 and i[1] % g == 0 and o[1] % g == 0,
-            f"groups {g} must divide the {i[1]} input and {o[1]} output channels",
-        )
-        _expect(i[0] == o[0], "conv2d_weight_grad keeps the batch size")
-        for what, buf, size in (
-            ("in", self.input, math.prod(i)),
-            ("grad", self.grad, math.prod(o)),
-            ("dw", self.dw, o[1] * i[1] // g * k[0] * k[1]),
-        ):
-            _expect(
-                buf_of(buf).size.data == size,
-                f"conv2d_weight_grad {what} must hold {size} elements",
-            )
+        self._verify_conv(("grad", self.grad), ("dw", self.dw))
 
 
 @irdl_op_definition
-class Pool2dOp(PEOp):
+class Pool2dOp(_WindowOp):
     """out = max or mean (divided by kh * kw) over each window of `in`, no padding.
 
     pe.pool2d max %out, %window {pes = ..., in_shape = ..., out_shape = ..., kernel = ...,
@@ -2065,11 +2029,6 @@ class Pool2dOp(PEOp):
     out = operand_def(BufferType)
     input = operand_def(BufferType)
     kind = prop_def(PoolKindAttr)
-    in_shape = prop_def(DenseArrayBase.constr(i64))
-    out_shape = prop_def(DenseArrayBase.constr(i64))
-    kernel = prop_def(DenseArrayBase.constr(i64))
-    stride = prop_def(DenseArrayBase.constr(i64))
-    dilation = prop_def(DenseArrayBase.constr(i64))
     assembly_format = "$kind $out `,` $input attr-dict `:` type($out) `,` type($input)"
 
     def __init__(
@@ -2093,10 +2052,8 @@ class Pool2dOp(PEOp):
 
     def verify_(self) -> None:
         super().verify_()
+        self._verify_window()
         i, o = _ints(self.in_shape), _ints(self.out_shape)
-        _positive(self, "in_shape", i)
-        _positive(self, "out_shape", o)
-        _check_window(self, i, o, _ints(self.kernel), _ints(self.stride), _ints(self.dilation))
         _expect(i[:2] == o[:2], "pool2d keeps batch and channels")
         for what, buf, size in (("in", self.input, math.prod(i)), ("out", self.out, math.prod(o))):
             _expect(buf_of(buf).size.data == size, f"pool2d {what} must hold {size} elements")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type checkers see every public name: pyflame.api's __all__
     from pyflame.api import *  # noqa: F403
+    from pyflame.ops import *  # noqa: F403  (api's __all__ += ops.__all__: mypy does not follow it)
 
 
 def _load_api() -> types.ModuleType:

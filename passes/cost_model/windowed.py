@@ -29,10 +29,12 @@ the forms (and grids) before it emits one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pyflame.passes.scratch as scratch
 from pyflame.core import collectives
+from pyflame.core.conv_window import Spatial
 from pyflame.core.distribution import Distribution, HaloAxis, halo_axes
 from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import mesh
@@ -74,25 +76,52 @@ def block_halo_cycles(
     return cycles, shape, scratch_bytes
 
 
+def _with_result_tile(
+    cost: Cost, op: mesh.Conv2dOp | mesh.Conv2dWeightGradOp, ctx: CostContext
+) -> Cost:
+    """An estimate's cost as the op's: its result tile added to the scratch bytes."""
+    return dataclasses.replace(cost, sram_bytes=ctx.tile_bytes(op.result) + cost.sram_bytes)
+
+
+def _window_axes(
+    x: Distribution, out_shape: tuple, spatial: Spatial, channel_split: bool
+) -> tuple[HaloAxis, HaloAxis]:
+    """The H and W halo axes of x's windows for `out_shape`'s positions; in the channel-split
+    form W is whole on every PE (one part)."""
+    grid = (x.grid[0], 1) if channel_split else x.grid
+    return halo_axes(x.shape, out_shape, grid, *spatial)
+
+
+def _channel_steps(
+    x: Distribution,
+    axes: tuple[HaloAxis, HaloAxis],
+    plan: scratch.ChannelSplitConv,
+    work: int,
+    eb: int,
+    ctx: CostContext,
+) -> tuple[int, int, int, int]:
+    """The channel-split form's sequence (the module docstring's): every input channel's window
+    once, then one step per input channel whose `work` overlaps the next channel's multicast.
+    (cycles without the step's extras, windows, one step, its stream); 0 cycles without
+    input channels."""
+    halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
+    pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if x.block[1] > 1 else 0
+    windows = x.block[1] * (pack + halo)
+    # the steps: step ch+1's multicast streams while step ch computes
+    stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
+    steps = x.shape[1]
+    post = 2 * ctx.issue
+    step = post + max(work, stream) + ctx.wake
+    cycles = windows + post + stream + ctx.wake + (steps - 1) * step + work + ctx.wake
+    return (cycles if steps else 0), windows, step, stream
+
+
 @cost_rule(mesh.Conv2dOp)
 def conv2d(op: mesh.Conv2dOp, ctx: CostContext) -> Cost:
     x, y, w = dist_of(op.input), dist_of(op.result), dist_of(op.weight)
-    cost = conv2d_estimate(
-        x,
-        y,
-        w,
-        op.bias is not None,
-        op.spatial(),
-        op.groups.value.data,
-        ctx.elem_bytes(op.input),
-        ctx,
-    )
-    return Cost(
-        cost.cycles,
-        ctx.tile_bytes(op.result) + cost.sram_bytes,
-        algorithm=cost.algorithm,
-        detail=cost.detail,
-    )
+    eb = ctx.elem_bytes(op.input)
+    cost = conv2d_estimate(x, y, w, op.bias is not None, op.spatial(), op.group_count, eb, ctx)
+    return _with_result_tile(cost, op, ctx)
 
 
 def conv2d_estimate(
@@ -100,18 +129,19 @@ def conv2d_estimate(
     y: Distribution,
     w: Distribution,
     bias: bool,
-    spatial: tuple,
+    spatial: Spatial,
     groups: int,
     eb: int,
     ctx: CostContext,
 ) -> Cost:
     """Either form of mesh.conv2d from its layouts: cycles, scratch bytes per PE (beyond the
     operand and result tiles), the form's name."""
-    kernel, stride, padding, dilation = spatial
+    kernel = spatial[0]
     taps = kernel[0] * kernel[1]
     _, ob, ho, wo = y.block
-    if w.split[:1] != ("c",):
-        axes = halo_axes(x.shape, y.shape, x.grid, kernel, stride, padding, dilation)
+    channel_split = w.split[:1] == ("c",)
+    axes = _window_axes(x, y.shape, spatial, channel_split)
+    if not channel_split:
         halo, (n, c, _, _), scratch_bytes = block_halo_cycles(tuple(x.block), axes, eb, ctx)
         count = n * ob * (c // groups) * taps
         compute = ctx.compute(CostKind.CONV2D, count, ho * wo, n * ob if bias else 0, elem_bytes=eb)
@@ -121,25 +151,16 @@ def conv2d_estimate(
             algorithm="halo + local",
             detail=f"halo {halo}, conv {compute} ({w.block[0]} filters)",
         )
-    axes = halo_axes(x.shape, y.shape, (x.grid[0], 1), kernel, stride, padding, dilation)
     plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, tuple(w.block))
-    n, cb = x.block[0], x.block[1]
-    # every channel's window, once
-    halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
-    pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if cb > 1 else 0
-    windows = cb * (pack + halo)
-    # the steps: step ch+1's multicast streams while step ch computes
-    stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
+    n = x.block[0]
     filters = ctx.compute(CostKind.PACK, plan.filter_elems)
     fmacs = ctx.compute(CostKind.CONV2D, n * ob * taps, ho * wo, 0, elem_bytes=eb)
-    work = filters + fmacs
+    cycles, windows, step, stream = _channel_steps(x, axes, plan, filters + fmacs, eb, ctx)
     steps = x.shape[1]
-    post = 2 * ctx.issue
-    step = post + max(work, stream) + ctx.wake
-    bias_adds = ctx.compute(CostKind.CONV2D, 0, ho * wo, n * ob, elem_bytes=eb) if bias else 0
-    total = windows + post + stream + ctx.wake + (steps - 1) * step + work + bias_adds + ctx.wake
+    if bias and steps:
+        cycles += ctx.compute(CostKind.CONV2D, 0, ho * wo, n * ob, elem_bytes=eb)
     return Cost(
-        total if steps else 0,
+        cycles,
         plan.scratch_bytes(eb, aligned),
         algorithm="channel-split",
         detail=(
@@ -151,28 +172,17 @@ def conv2d_estimate(
 
 @cost_rule(mesh.Conv2dWeightGradOp)
 def conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, ctx: CostContext) -> Cost:
-    cost = weight_grad_estimate(
-        dist_of(op.input),
-        dist_of(op.grad),
-        dist_of(op.result),
-        op.spatial(),
-        op.groups.value.data,
-        ctx.elem_bytes(op.input),
-        ctx,
-    )
-    return Cost(
-        cost.cycles,
-        ctx.tile_bytes(op.result) + cost.sram_bytes,
-        algorithm=cost.algorithm,
-        detail=cost.detail,
-    )
+    x, dy, partials = dist_of(op.input), dist_of(op.grad), dist_of(op.result)
+    eb = ctx.elem_bytes(op.input)
+    cost = weight_grad_estimate(x, dy, partials, op.spatial(), op.group_count, eb, ctx)
+    return _with_result_tile(cost, op, ctx)
 
 
 def weight_grad_estimate(
     x: Distribution,
     dy: Distribution,
     partials: Distribution,
-    spatial: tuple,
+    spatial: Spatial,
     groups: int,
     eb: int,
     ctx: CostContext,
@@ -187,13 +197,13 @@ def weight_grad_estimate(
     channel-split:  conv2d's channel-split steps, each computing ob * taps dot products and
                     unpacking them into the partial (ob * taps elements)
     """
-    kernel, stride, padding, dilation = spatial
+    kernel = spatial[0]
     taps = kernel[0] * kernel[1]
     n, ob, ho, wo = dy.block
     pixels = n * ho * wo
     channel_split = len(partials.shape) == 5
+    axes = _window_axes(x, dy.shape, spatial, channel_split)
     if not channel_split:
-        axes = halo_axes(x.shape, dy.shape, x.grid, kernel, stride, padding, dilation)
         halo, _, scratch_bytes = block_halo_cycles(tuple(x.block), axes, eb, ctx)
         dots = ctx.compute(
             CostKind.CONV2D_WEIGHT_GRAD, ob * (x.block[1] // groups) * taps, pixels, elem_bytes=eb
@@ -201,20 +211,11 @@ def weight_grad_estimate(
         cycles, algorithm = halo + dots, "halo + local"
         detail = f"halo {halo}, dots {dots}"
     else:
-        axes = halo_axes(x.shape, dy.shape, (x.grid[0], 1), kernel, stride, padding, dilation)
         plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, (ob, 1, *kernel))
-        cb = x.block[1]
-        halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
-        pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if cb > 1 else 0
-        windows = cb * (pack + halo)
-        stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
         dots = ctx.compute(CostKind.CONV2D_WEIGHT_GRAD, ob * taps, pixels, elem_bytes=eb)
-        work = dots + ctx.compute(CostKind.PACK, ob * taps)
+        work = dots + ctx.compute(CostKind.PACK, ob * taps)  # the taps into the partial
+        cycles, windows, step, stream = _channel_steps(x, axes, plan, work, eb, ctx)
         steps = x.shape[1]
-        post = 2 * ctx.issue
-        step = post + max(work, stream) + ctx.wake
-        cycles = windows + post + stream + ctx.wake + (steps - 1) * step + work + ctx.wake
-        cycles = cycles if steps else 0
         scratch_bytes = plan.scratch_bytes(eb, aligned)
         algorithm = "channel-split"
         detail = f"windows {windows}, {steps} steps of {step} (stream {stream}, dots {dots})"

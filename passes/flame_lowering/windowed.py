@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core import distribution
+from pyflame.core.conv_window import Spatial
 from pyflame.core.distribution import Distribution
 from pyflame.core.elementwise import BinaryFn
 from pyflame.core.reductions import PoolKind
@@ -36,8 +37,6 @@ from pyflame.passes.flame_lowering.state import Lowering, mask_pad, mesh_type, s
 from pyflame.passes.layouts import elem_bytes_of
 
 Ints = tuple[int, ...]
-#: kernel, stride, padding (top, bottom, left, right) and dilation of a windowed op
-Spatial = tuple[Ints, Ints, Ints, Ints]
 WindowedOp = flame.Conv2dOp | flame._PoolOp
 
 
@@ -187,11 +186,20 @@ def conv_layouts(
 
 
 def channel_split_grid(op: flame.Conv2dOp, start: Ints, spatial: Spatial) -> tuple[int, int]:
-    """The channel-split form's grid from `start`: H over the rows (the most PEs on which no
-    halo reaches past a neighbour's block), the output channels over the columns (at most
-    one PE column per output channel)."""
-    kernel, stride, padding, dilation = spatial
+    """The channel-split form's grid from `start` (`channel_split_grid_of` the conv's input
+    and output)."""
     x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    return channel_split_grid_of(x_shape, y_shape, start, spatial)
+
+
+def channel_split_grid_of(
+    x_shape: Ints, y_shape: Ints, start: Ints, spatial: Spatial
+) -> tuple[int, int]:
+    """The channel-split form's grid from `start` for windows of an input of `x_shape` at the
+    positions of `y_shape` (a conv2d's output, its weight gradient's output gradient): H over
+    the rows (the most PEs on which no halo reaches past a neighbour's block), the output
+    channels over the columns (at most one PE column per output channel)."""
+    kernel, stride, padding, dilation = spatial
     rows = distribution.largest_feasible_parts(
         x_shape[2],
         y_shape[2],
@@ -215,7 +223,7 @@ def conv_candidate(
     x, w, b, y = conv_layouts(op, channel_split, grid)
     eb = elem_bytes_of(mesh.elem_of(op.input))
     cost = conv2d_estimate(
-        x, y, w, b is not None, spatial, op.groups.value.data, eb, CostContext(lw.target)
+        x, y, w, b is not None, spatial, op.group_count, eb, CostContext(lw.target)
     )
     tiles = sum(tile_bytes(d, eb) for d in (x, w, b, y) if d is not None)
     return ConvCandidate(channel_split, grid, cost.cycles, tiles + cost.sram_bytes, x)
@@ -262,7 +270,7 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
     doubles until one fits (the input is moved there). Filters made on the mesh (autograd's
     input gradient) add the candidates on their grid."""
     spatial_grid = windowed_grid(lw, op, *spatial)
-    if op.groups.value.data != 1:
+    if op.group_count != 1:
         return (False, spatial_grid)
     hint = lw.hints.get(op.result)
     hinted = hint is not None and hint.kind.data == "grid"
@@ -326,7 +334,7 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
 
 
 def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
-    spatial = (flame.tensor_shape(op.weight)[2:], op.stride_pair, op.padding_quad, op.dilation_pair)
+    spatial = op.spatial()
     channel_split, grid = choose_conv_form(lw, op, spatial)
     if channel_split:
         dx, dw, db, dy = conv_layouts(op, True, grid)
@@ -345,7 +353,7 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
     weight, bias = operands[1], operands[2] if len(operands) > 2 else None
     _, stride, padding, dilation = spatial
     return lw.emit(
-        mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, op.groups.value.data, result)
+        mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, op.group_count, result)
     )
 
 
@@ -386,7 +394,7 @@ def weight_grad_candidate(
 
     dx, ddy, dp, dw = weight_grad_layouts(op, channel_split, grid)
     eb = elem_bytes_of(mesh.elem_of(op.input))
-    spatial = (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+    spatial = op.spatial()
     cost = weight_grad_estimate(
         dx, ddy, dp, spatial, op.group_count, eb, CostContext(lw.target), with_allreduce=True
     )
@@ -407,7 +415,7 @@ def choose_weight_grad_form(lw: Lowering, op: flame.Conv2dWeightGradOp) -> ConvF
     the output channels over the columns), whichever is estimated faster with the moves of
     both operands (the channel-split form by `CHANNEL_SPLIT_MARGIN`), among those that fit;
     the grid side doubles while neither fits."""
-    spatial = (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
+    spatial = op.spatial()
     x_shape, dy_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.grad)
     known = lw.known_dist(op.input) or lw.known_dist(op.grad)
     start: Ints = known.grid if known is not None else lw.placed(op.input).grid
@@ -415,17 +423,7 @@ def choose_weight_grad_form(lw: Lowering, op: flame.Conv2dWeightGradOp) -> ConvF
     def forms(start: Ints) -> list[ConvForm]:
         found: list[ConvForm] = [(False, feasible_grid(start, x_shape, dy_shape, *spatial))]
         if op.group_count == 1:
-            kernel, stride, padding, dilation = spatial
-            rows = distribution.largest_feasible_parts(
-                x_shape[2],
-                dy_shape[2],
-                min(start[0], dy_shape[2]),
-                kernel[0],
-                stride[0],
-                dilation[0],
-                padding[0],
-            )
-            found.append((True, (rows, max(1, min(start[1], dy_shape[1])))))
+            found.append((True, channel_split_grid_of(x_shape, dy_shape, start, spatial)))
         if FORCED_FORM[0] is not None and op.group_count == 1:
             found = [f for f in found if f[0] == FORCED_FORM[0]]
         return found
@@ -492,10 +490,7 @@ def lower_conv2d_weight_grad(op: flame.Conv2dWeightGradOp, lw: Lowering) -> SSAV
         mesh.Conv2dWeightGradOp(
             x,
             dy,
-            op.kernel_pair,
-            op.stride_pair,
-            op.padding_quad,
-            op.dilation_pair,
+            *op.spatial(),
             op.group_count,
             channel_split,
         )
@@ -512,19 +507,15 @@ def pool(lw: Lowering, x: SSAValue, kind: PoolKind, out_shape: Ints, spatial: Sp
     return lw.emit(mesh.Pool2dOp(kind, x, *spatial, result))
 
 
-def _pool_spatial(op: flame._PoolOp) -> Spatial:
-    return (op.kernel_pair, op.stride_pair, op.padding_quad, op.dilation_pair)
-
-
 def lower_max_pool2d(op: flame.MaxPool2dOp, lw: Lowering) -> SSAValue:
-    spatial = _pool_spatial(op)
+    spatial = op.spatial()
     grid = windowed_grid(lw, op, *spatial)
     x = windowed_input(lw, op, grid, *spatial, -math.inf)
     return pool(lw, x, PoolKind.MAX, flame.tensor_shape(op.result), spatial)
 
 
 def lower_avg_pool2d(op: flame.AvgPool2dOp, lw: Lowering) -> SSAValue:
-    spatial = _pool_spatial(op)
+    spatial = op.spatial()
     out_shape = flame.tensor_shape(op.result)
     grid = windowed_grid(lw, op, *spatial)
     x = windowed_input(lw, op, grid, *spatial, 0.0)

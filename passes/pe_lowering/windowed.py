@@ -158,7 +158,7 @@ def lower_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
             kernel=kernel,
             stride=stride,
             dilation=dilation,
-            groups=op.groups.value.data,
+            groups=op.group_count,
             pes=grid_rect(dist_of(op.result)),
         )
     )
@@ -326,7 +326,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
                 kernel=kernel,
                 stride=stride,
                 dilation=dilation,
-                groups=op.groups.value.data,
+                groups=op.group_count,
                 pes=grid_rect(p),
             )
         )

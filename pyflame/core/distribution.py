@@ -17,12 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, ParametrizedAttribute
+from xdsl.irdl import param_def
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
+
+from pyflame.core.elementwise import ELEMENT_TYPES
 
 AXES = ("r", "c", "rc", "")  # "" (printed `_`): the dim is not split
 
@@ -411,6 +415,50 @@ def print_distributed(printer: Printer, dist: Distribution, element_type: Attrib
         printer.print_string(f" on {dist.grid[0]}x{dist.grid[1]}{origin_text(dist.origin)} split [")
         printer.print_string(", ".join(s or "_" for s in dist.split))
         printer.print_string("]")
+
+
+class DistributedAttr(ParametrizedAttribute):
+    """The parameters, syntax and checks `!mesh.tensor` and `#pe.layout` share:
+    `<64x48xf32 on 4x4 split [r, c]>` (shape, element type, grid, split, origin, printed only
+    when not (0, 0)); `.dist` is its `Distribution`. A subclass names itself in messages by
+    `WHAT` ("mesh tensors")."""
+
+    WHAT: ClassVar[str] = "distributed tensors"
+
+    shape: ArrayAttr[IntAttr] = param_def()
+    element_type: Attribute = param_def()
+    grid: ArrayAttr[IntAttr] = param_def()
+    split: ArrayAttr[StringAttr] = param_def()
+    #: the fabric PE (row, col) of the grid's north-west corner; printed only when not (0, 0)
+    origin: ArrayAttr[IntAttr] = param_def()
+
+    def __init__(self, dist: Distribution, element_type: Attribute):
+        super().__init__(*distributed_parameters(dist, element_type))
+
+    @property
+    def dist(self) -> Distribution:
+        """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
+        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        return parse_distributed(parser, cls.WHAT)
+
+    def print_parameters(self, printer: Printer) -> None:
+        print_distributed(printer, self.dist, self.element_type)
+
+    def verify(self) -> None:
+        self.dist.check()
+        elem = str(self.element_type)
+        if elem not in ELEMENT_TYPES:
+            raise VerifyException(f"{self.WHAT} hold {', '.join(ELEMENT_TYPES)}, not {elem}")
+
+
+if not TYPE_CHECKING:
+    # A dataclass, like the attributes irdl_attr_definition makes: without it the subclasses'
+    # dataclasses would have no fields and any two of them would compare equal. At run time
+    # only: type checkers would give the subclasses a field-wise __init__ instead of this one.
+    dataclass(frozen=True, init=False)(DistributedAttr)
 
 
 def is_channel_split(d: Distribution) -> bool:

@@ -30,7 +30,11 @@ itself to pyflame/tensor_methods.py when imported.
 import sys
 
 from pyflame import tensor_methods
-from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
+
+# the frontend's own (not `pf.<name>`: see `__all__` below)
+from pyflame.ops.conv import avg_pool2d as avg_pool2d  # pf.nn.functional's
+from pyflame.ops.conv import conv2d as conv2d
+from pyflame.ops.conv import max_pool2d as max_pool2d
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import (
     arange,
@@ -49,11 +53,9 @@ from pyflame.ops.einsum import (
 from pyflame.ops.elementwise import (
     abs,
     add,
-    binary,
     clamp,
     cos,
     div,
-    elementwise_op,
     eq,
     erf,
     exp,
@@ -89,6 +91,8 @@ from pyflame.ops.elementwise import (
     tanh,
     where,
 )
+from pyflame.ops.elementwise import binary as binary  # the operators' builders
+from pyflame.ops.elementwise import elementwise_op as elementwise_op
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
@@ -104,9 +108,9 @@ from pyflame.ops.masking import (
 )
 from pyflame.ops.node import _check_layout as _check_layout  # (used by pf.nn's layers)
 from pyflame.ops.node import _node as _node  # (used by gradient rules that build a raw node)
+from pyflame.ops.reductions import MaxResult as MaxResult
+from pyflame.ops.reductions import MinResult as MinResult
 from pyflame.ops.reductions import (
-    MaxResult,
-    MinResult,
     all,
     amax,
     amin,
@@ -116,9 +120,7 @@ from pyflame.ops.reductions import (
     cumsum,
     log_softmax,
     logsumexp,
-    max_,
     mean,
-    min_,
     norm,
     prod,
     softmax,
@@ -126,9 +128,10 @@ from pyflame.ops.reductions import (
     sum,
     var,
 )
+from pyflame.ops.reductions import max_ as max_  # pf.max and pf.min (would shadow builtins)
+from pyflame.ops.reductions import min_ as min_
 from pyflame.ops.sampling import (
     bernoulli,
-    dropout,
     rand,
     rand_like,
     randint,
@@ -136,6 +139,7 @@ from pyflame.ops.sampling import (
     randn,
     randn_like,
 )
+from pyflame.ops.sampling import dropout as dropout  # pf.dropout is pf.nn.functional's
 from pyflame.ops.shape import (
     broadcast_to,
     cat,
@@ -143,11 +147,8 @@ from pyflame.ops.shape import (
     concat,
     concatenate,
     expand,
-    expand_as,
     flatten,
     flip,
-    getitem,
-    narrow,
     pad,
     permute,
     repeat,
@@ -160,12 +161,21 @@ from pyflame.ops.shape import (
     unsqueeze,
     view,
 )
+from pyflame.ops.shape import expand_as as expand_as  # Tensor methods
+from pyflame.ops.shape import getitem as getitem
+from pyflame.ops.shape import narrow as narrow  # pf.narrow is pyflame.indexing's
 from pyflame.ops.sorting import (
     argsort,
     sort,
     topk,
 )
 
+# `__all__`: the op builders `import pyflame as pf` publishes under these names (pyflame/api.py
+# takes them all). Also here for the frontend's own modules, not as `pf.<name>`: `binary` and
+# `elementwise_op` (the operators' builders), `getitem` and `expand_as` (Tensor methods),
+# `max_` / `min_` (pf.max and pf.min: they would shadow builtins here) and their results,
+# `narrow` and `dropout` (pf's come from pyflame.indexing and pyflame.nn.functional), and
+# conv2d / max_pool2d / avg_pool2d (pf.nn.functional's).
 __all__ = [  # creation
     "arange",
     "eye",
@@ -176,6 +186,8 @@ __all__ = [  # creation
     "ones_like",
     "zeros",
     "zeros_like",
+]
+__all__ += [  # more math, shape, masking, linear algebra, reductions, einsum and sorting
     "sin",
     "cos",
     "erf",
@@ -207,10 +219,8 @@ __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "abs",
     "add",
     "astype",
-    "binary",
     "clamp",
     "div",
-    "elementwise_op",
     "eq",
     "exp",
     "ge",
@@ -244,10 +254,7 @@ __all__ += [  # shape ops
     "concat",
     "concatenate",
     "expand",
-    "expand_as",
     "flatten",
-    "getitem",
-    "narrow",
     "pad",
     "permute",
     "reshape",
@@ -258,34 +265,26 @@ __all__ += [  # shape ops
     "unsqueeze",
     "view",
 ]
-__all__ += [  # reductions (max_ and min_ are pf.max and pf.min: they would shadow builtins here)
-    "MaxResult",
-    "MinResult",
+__all__ += [  # reductions
     "amax",
     "amin",
     "argmax",
     "argmin",
     "log_softmax",
     "logsumexp",
-    "max_",
     "mean",
-    "min_",
     "prod",
     "softmax",
     "std",
     "sum",
     "var",
 ]
-__all__ += [  # linear algebra, convolution and pooling
-    "avg_pool2d",
+__all__ += [  # linear algebra
     "bmm",
-    "conv2d",
     "matmul",
-    "max_pool2d",
 ]
 __all__ += [  # random sampling
     "bernoulli",
-    "dropout",
     "rand",
     "rand_like",
     "randint",

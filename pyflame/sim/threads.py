@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 #: batched matmuls with at least this many FMACs run on several threads
 PARALLEL_FMACS = 1 << 22
@@ -41,3 +43,14 @@ def row_chunks(rows: int, fmacs: int) -> list[slice] | None:
         return None
     edges = [rows * i // n for i in range(n + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def run_rows(part: Callable[..., None], chunks: list[slice] | None, *arrays: Any) -> None:
+    """part(*arrays) on the calling thread (`chunks` None), else once per chunk of PE rows on
+    the pool, each call given its rows of every array (None stays None), waiting for all."""
+    if chunks is None:
+        part(*arrays)
+        return
+    futures = [pool().submit(part, *(None if a is None else a[k] for a in arrays)) for k in chunks]
+    for f in futures:
+        f.result()

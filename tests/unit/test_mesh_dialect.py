@@ -271,3 +271,21 @@ def test_local_reshape_regroups_the_unsplit_dims_in_front():
     assert not is_local_reshape(d((6, 57), ("", "r")), d((6, 57), ("", "r"), grid=(4, 3)))
     assert is_local_reshape(d((4, 6), ("", "")), d((24,), ("",)))
     assert not is_local_reshape(d((4, 6), ("", "")), d((24,), ("r",)))
+
+
+def test_mesh_tensor_types_compare_by_every_parameter() -> None:
+    """`!mesh.tensor` keeps its parameters in pyflame.core's DistributedAttr (shared with
+    `#pe.layout`): two types are equal (and hash alike) exactly when shape, element type,
+    grid, split and origin agree (the op verifiers' type variables rely on it)."""
+    d = Distribution((4, 6), (2, 2), ("r", "c"))
+    same = mesh.MeshTensorType(d, f32)
+    assert same == mesh.MeshTensorType(d, f32) and hash(same) == hash(mesh.MeshTensorType(d, f32))
+    for other in (
+        mesh.MeshTensorType(d.with_(split=("c", "r")), f32),
+        mesh.MeshTensorType(d.with_(shape=(4, 7)), f32),
+        mesh.MeshTensorType(d.with_(grid=(1, 2)), f32),
+        mesh.MeshTensorType(d.with_(origin=(0, 2)), f32),
+        mesh.MeshTensorType(d, i32),
+    ):
+        assert other != same
+    assert str(same) == "!mesh.tensor<4x6xf32 on 2x2 split [r, c]>"

@@ -334,3 +334,15 @@ def test_a_wait_outside_its_transfer_is_refused() -> None:
     Block([a, sent, wait])
     with pytest.raises(VerifyException, match=r"outside the PEs \[0, 0, 2, 1\] of the pe.send"):
         wait.verify()
+
+
+def test_tile_layouts_compare_by_every_parameter() -> None:
+    """`#pe.layout` shares its parameters with `!mesh.tensor` (pyflame.core's DistributedAttr)
+    and stays a type of its own: equal exactly when every parameter is."""
+    d = Distribution((8, 8), (2, 2), ("r", "c"))
+    assert pe.TileLayoutAttr(d, f32) == LAYOUT and hash(pe.TileLayoutAttr(d, f32)) == hash(LAYOUT)
+    assert pe.TileLayoutAttr(d.with_(split=("c", "r")), f32) != LAYOUT
+    assert pe.TileLayoutAttr(d.with_(origin=(1, 0)), f32) != LAYOUT
+    assert pe.TileLayoutAttr(d, f16) != LAYOUT
+    with pytest.raises(VerifyException, match="tile layouts hold"):
+        pe.TileLayoutAttr(d, f64)

@@ -5,10 +5,12 @@ gradient). Half-precision buffers compute in float32 and round once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects.builtin import DenseArrayBase, IntegerType
+from xdsl.ir import SSAValue
 
 from pyflame.core.reductions import PoolKind
 from pyflame.dialects import pe
@@ -91,50 +93,103 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
     s.steps.append(step)
 
 
-def _windows(
-    x: np.ndarray,
-    out_hw: Sequence[int],
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-) -> np.ndarray:
-    """(..., H, W) -> a strided view (..., Ho, Wo, kh, kw) of every window's taps."""
-    sh, sw = x.strides[-2:]
-    shape = x.shape[:-2] + tuple(out_hw) + tuple(kernel)
-    strides = x.strides[:-2] + (sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
-    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+@dataclass(frozen=True)
+class _Window:
+    """A pe windowed op's sizes: the PE's window (n, c, hi, wi), its output block (o, ho, wo),
+    kernel, stride, dilation and groups (1 for pooling)."""
+
+    n: int
+    c: int
+    hi: int
+    wi: int
+    o: int
+    ho: int
+    wo: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+
+    @classmethod
+    def of(cls, op: pe.Conv2dOp | pe.Conv2dWeightGradOp | pe.Pool2dOp) -> _Window:
+        n, c, hi, wi = _ints(op.in_shape)
+        _, o, ho, wo = _ints(op.out_shape)
+        groups = 1 if isinstance(op, pe.Pool2dOp) else op.group_count
+        return cls(
+            n, c, hi, wi, o, ho, wo, op.kernel_pair, op.stride_pair, op.dilation_pair, groups
+        )
+
+    @property
+    def cg(self) -> int:
+        """Input channels per group."""
+        return self.c // self.groups
+
+    @property
+    def og(self) -> int:
+        """Output channels per group."""
+        return self.o // self.groups
+
+    @property
+    def taps(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    @property
+    def fmacs(self) -> int:
+        """A convolution's (or its weight gradient's) FMACs per PE."""
+        return self.n * self.o * self.ho * self.wo * self.cg * self.taps
+
+    def conv_sizes(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """(n, o, ho, wo, groups, cg, og, taps): what the convolution kernels compute with."""
+        return (self.n, self.o, self.ho, self.wo, self.groups, self.cg, self.og, self.taps)
+
+    def taps_of(self, xs: np.ndarray) -> np.ndarray:
+        """PE rows' windows (r, nc, n * c * hi * wi) -> a strided float32 view (r, nc, n,
+        groups, cg, ho, wo, kh, kw) of every output position's taps."""
+        x = _as_f32(xs).reshape(*xs.shape[:2], self.n, self.groups, self.cg, self.hi, self.wi)
+        sh, sw = x.strides[-2:]
+        shape = x.shape[:-2] + (self.ho, self.wo) + tuple(self.kernel)
+        st, dl = self.stride, self.dilation
+        strides = x.strides[:-2] + (sh * st[0], sw * st[1], sh * dl[0], sw * dl[1])
+        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
 
 
 def _as_f32(a: np.ndarray) -> np.ndarray:
     return a if a.dtype == np.float32 else a.astype(np.float32)
 
 
+def _run_on_rows(
+    s: Schedule, it: Item, part: Callable[..., None], fmacs: int, *values: SSAValue | None
+) -> None:
+    """A step calling part(*tiles), the tiles (PE rows, PE cols, elements) of each buffer over
+    the rectangle (None for an absent operand), the PE rows split over threads when large."""
+    bufs = [None if v is None else s.buf(v, it) for v in values]
+    where = [None if b is None else (b.index, b.sub(it.rect)) for b in bufs]
+    nr, nc = it.rect[2], it.rect[3]
+    chunks = threads.row_chunks(nr, nr * nc * fmacs)
+
+    def step(V, F, A, O):
+        tiles = (None if w is None else V[w[0]][w[1]] for w in where)
+        threads.run_rows(part, chunks, *tiles)
+
+    s.steps.append(step)
+
+
 @kernel(pe.Conv2dOp)
 def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
     """out = conv(window, weight) + bias on every PE of the rectangle (out += ... with
     `accumulate`): im2col of every PE's window and one batched matmul per group."""
-    out, x, w = (s.buf(v, it) for v in (op.out, op.input, op.weight))
-    b = None if op.bias is None else s.buf(op.bias, it)
-    n, c, hi, wi = _ints(op.in_shape)
-    _, o, ho, wo = _ints(op.out_shape)
-    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
-    g = op.groups.value.data
-    cg, og, taps = c // g, o // g, kernel[0] * kernel[1]
-    nr, nc = it.rect[2], it.rect[3]
-    osl, xsl, wsl = out.sub(it.rect), x.sub(it.rect), w.sub(it.rect)
-    oi, xi, wi_ = out.index, x.index, w.index
-    bsl, bi = (b.sub(it.rect), b.index) if b is not None else (None, None)
-    fmacs = n * o * ho * wo * cg * taps
+    win = _Window.of(op)
+    n, o, ho, wo, g, cg, og, taps = win.conv_sizes()
+    nc = it.rect[3]
     accumulate = op.accumulate is not None
-    chunks = threads.row_chunks(nr, nr * nc * fmacs)
 
     def part(dst, xs, ws, bs):
         r = xs.shape[0]
-        win = _windows(
-            _as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride, dilation
-        )  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        taps_view = win.taps_of(xs)  # (r, nc, n, g, cg, ho, wo, kh, kw)
         # K-major columns (channel, tap) x (batch, row, col): the copy keeps the input's order
-        cols = win.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(r, nc, g, cg * taps, n * ho * wo)
+        cols = taps_view.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(
+            r, nc, g, cg * taps, n * ho * wo
+        )
         wm = _as_f32(ws).reshape(r, nc, g, og, cg * taps)
         y = np.matmul(wm, cols).reshape(r, nc, g, og, n, ho, wo)
         y = y.transpose(0, 1, 4, 2, 3, 5, 6).reshape(r, nc, n, o, ho, wo)
@@ -145,22 +200,10 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
         else:
             dst[...] = y.reshape(r, nc, -1)
 
-    def step(V, F, A, O):
-        dst, xs, ws = V[oi][osl], V[xi][xsl], V[wi_][wsl]
-        bs = V[bi][bsl] if bi is not None else None
-        if chunks is None:
-            part(dst, xs, ws, bs)
-            return
-        futures = [
-            threads.pool().submit(part, dst[k], xs[k], ws[k], None if bs is None else bs[k])
-            for k in chunks
-        ]
-        for f in futures:
-            f.result()
-
-    s.steps.append(step)
+    _run_on_rows(s, it, part, win.fmacs, op.out, op.input, op.weight, op.bias)
     # one FMAC over the output plane per (image, out channel, in channel of its group, tap)
-    s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, n * o if b is not None else 0)
+    bias_adds = n * o if op.bias is not None else 0
+    s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, bias_adds)
 
 
 @kernel(pe.Conv2dWeightGradOp)
@@ -168,37 +211,21 @@ def conv2d_weight_grad(s: Schedule, it: Item, op: pe.Conv2dWeightGradOp) -> None
     """dw = sum over (batch, rows, columns) of grad times the window's taps, on every PE of the
     rectangle: per group one batched matmul of the grad [og, n * ho * wo] by the window's
     columns [n * ho * wo, cg * taps]."""
-    dw, x, dy = (s.buf(v, it) for v in (op.dw, op.input, op.grad))
-    n, c, hi, wi = _ints(op.in_shape)
-    _, o, ho, wo = _ints(op.out_shape)
-    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
-    g = op.groups.value.data
-    cg, og, taps = c // g, o // g, kernel[0] * kernel[1]
-    nr, nc = it.rect[2], it.rect[3]
-    dsl, xsl, ysl = dw.sub(it.rect), x.sub(it.rect), dy.sub(it.rect)
-    di, xi, yi = dw.index, x.index, dy.index
-    chunks = threads.row_chunks(nr, nr * nc * n * o * ho * wo * cg * taps)
+    win = _Window.of(op)
+    n, o, ho, wo, g, cg, og, taps = win.conv_sizes()
+    nc = it.rect[3]
 
     def part(dst, xs, ys):
         r = xs.shape[0]
-        win = _windows(
-            _as_f32(xs).reshape(r, nc, n, g, cg, hi, wi), (ho, wo), kernel, stride, dilation
-        )  # (r, nc, n, g, cg, ho, wo, kh, kw)
-        cols = win.transpose(0, 1, 3, 2, 5, 6, 4, 7, 8).reshape(r, nc, g, n * ho * wo, cg * taps)
+        taps_view = win.taps_of(xs)  # (r, nc, n, g, cg, ho, wo, kh, kw)
+        cols = taps_view.transpose(0, 1, 3, 2, 5, 6, 4, 7, 8).reshape(
+            r, nc, g, n * ho * wo, cg * taps
+        )
         gm = _as_f32(ys).reshape(r, nc, n, g, og, ho * wo).transpose(0, 1, 3, 4, 2, 5)
         y = np.matmul(gm.reshape(r, nc, g, og, n * ho * wo), cols)  # (r, nc, g, og, cg * taps)
         dst[...] = y.reshape(r, nc, -1)
 
-    def step(V, F, A, O):
-        dst, xs, ys = V[di][dsl], V[xi][xsl], V[yi][ysl]
-        if chunks is None:
-            part(dst, xs, ys)
-            return
-        futures = [threads.pool().submit(part, dst[k], xs[k], ys[k]) for k in chunks]
-        for f in futures:
-            f.result()
-
-    s.steps.append(step)
+    _run_on_rows(s, it, part, win.fmacs, op.dw, op.input, op.grad)
     # one dot product per (out channel, in channel of its group, tap) over the batch's pixels
     s.charge(it.rect, CostKind.CONV2D_WEIGHT_GRAD, o * cg * taps, n * ho * wo)
 
@@ -206,25 +233,18 @@ def conv2d_weight_grad(s: Schedule, it: Item, op: pe.Conv2dWeightGradOp) -> None
 @kernel(pe.Pool2dOp)
 def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
     """out = max or mean over every window of the PE's input window."""
-    out, x = s.buf(op.out, it), s.buf(op.input, it)
-    n, c, hi, wi = _ints(op.in_shape)
-    _, _, ho, wo = _ints(op.out_shape)
-    kernel, stride, dilation = _ints(op.kernel), _ints(op.stride), _ints(op.dilation)
+    win = _Window.of(op)
     kind = op.kind.data
-    nr, nc = it.rect[2], it.rect[3]
-    osl, xsl, oi, xi = out.sub(it.rect), x.sub(it.rect), out.index, x.index
-    area = np.float32(kernel[0] * kernel[1])
+    area = np.float32(win.taps)
 
-    def step(V, F, A, O):
-        win = _windows(
-            _as_f32(V[xi][xsl]).reshape(nr, nc, n, c, hi, wi), (ho, wo), kernel, stride, dilation
-        )
+    def part(dst, xs):
+        taps_view = win.taps_of(xs)  # (nr, nc, n, 1, c, ho, wo, kh, kw)
         if kind == PoolKind.MAX:
-            y = win.max(axis=(-2, -1))
+            y = taps_view.max(axis=(-2, -1))
         else:
-            y = win.sum(axis=(-2, -1), dtype=np.float32) / area
-        V[oi][osl] = y.reshape(nr, nc, -1)
+            y = taps_view.sum(axis=(-2, -1), dtype=np.float32) / area
+        dst[...] = y.reshape(*xs.shape[:2], -1)
 
-    s.steps.append(step)
-    outputs = n * c * ho * wo
-    s.charge(it.rect, CostKind.POOL2D, kernel[0] * kernel[1], outputs, kind == PoolKind.AVG)
+    _run_on_rows(s, it, part, 0, op.out, op.input)  # (one thread: no matmul to split)
+    outputs = win.n * win.c * win.ho * win.wo
+    s.charge(it.rect, CostKind.POOL2D, win.taps, outputs, kind == PoolKind.AVG)
