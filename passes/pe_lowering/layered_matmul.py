@@ -204,7 +204,7 @@ def lower_layered_matmul(
     def post_roots(emit: Emit, s: int) -> list[SSAValue]:
         """Step s's root sends (asynchronous)."""
         h, p = s % plan.splits, s % 2
-        sent = []
+        sent: list[SSAValue] = []
         for i, (root, move) in enumerate(zip(roots(s), moves, strict=True)):
             piece, color = (a_pieces[h], rows_ch[p]) if i == 0 else (b_pieces[h], cols_ch[i - 1][p])
             sent.append(

@@ -203,7 +203,7 @@ class Planner:
     def _read_loop(self, loop: pe.LoopOp, seq: int) -> LoopPlan:
         """A pe.loop's body is read once: each op checked at its first and last iteration (its
         rectangle is affine in the iteration, so every other one lies between them)."""
-        body: list[tuple[Item, tuple[int, int, int, int] | None]] = []
+        body: list[tuple[Item, tuple[int, int, int, int] | None] | LoopPlan] = []
         for op in loop.body.block.ops:
             if isinstance(op, pe.YieldOp):
                 continue
