@@ -187,16 +187,7 @@ def emit_block_routes(
         return (p0, l0, np_, nl) if transposed else (l0, p0, nl, np_)
 
     def route(r: Rect, step: Rect | None, trips: int) -> None:
-        op = pe.RouteOp(src, (dst,), color=color, pes=r)
-        if step is None or trips == 1:
-            lw.emit(op)
-            return
-        loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
-        op.properties["pes_step"] = pe.dense_i64(step)
-        end = pe.YieldOp()
-        block.add_ops([op, end])
-        lw.emit(loop)
-        op.location = end.location = loop.location
+        lw.emit_repeated(pe.RouteOp(src, (dst,), color=color, pes=r), trips, step)
 
     (l0, nl, sl), (p0, np_, sp) = lines, positions
     if sp == 1 or np_ == 1:

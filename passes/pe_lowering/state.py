@@ -439,14 +439,21 @@ class PELowering:
                 self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
             elif (run := runs[i]) is not None:  # the first of a run (the others: in its loop)
                 trips, step = run
-                loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
-                route = pe.RouteOp(src, dst, color=color, pes=rect)
-                route.properties["pes_step"] = pe.dense_i64(step)
-                end = pe.YieldOp()
-                block.add_ops([route, end])
-                self.emit(loop)
-                route.location = end.location = loop.location
+                self.emit_repeated(pe.RouteOp(src, dst, color=color, pes=rect), trips, step)
         return color
+
+    def emit_repeated(self, route: pe.RouteOp, trips: int, step: Rect | None) -> None:
+        """`route` set `trips` times, moved by `step` each time: a pe.loop of one route (the
+        route alone when once)."""
+        if step is None or trips == 1:
+            self.emit(route)
+            return
+        loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
+        route.properties["pes_step"] = pe.dense_i64(step)
+        end = pe.YieldOp()
+        block.add_ops([route, end])
+        self.emit(loop)
+        route.location = end.location = loop.location
 
     def fresh_channel(self, routes: Sequence[Rule], grouped: bool = False) -> int:
         """A virtual channel of its own (never shared, so it lives only until its last use)
@@ -456,16 +463,7 @@ class PELowering:
         color = len(self.channels)
         self.channels[("fresh", color)] = color
         for rect, src, dst, trips, step in grouped_rules(routes) if grouped else []:
-            route = pe.RouteOp(src, dst, color=color, pes=rect)
-            if trips == 1:
-                self.emit(route)
-                continue
-            loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
-            route.properties["pes_step"] = pe.dense_i64(step)
-            end = pe.YieldOp()
-            block.add_ops([route, end])
-            self.emit(loop)
-            route.location = end.location = loop.location
+            self.emit_repeated(pe.RouteOp(src, dst, color=color, pes=rect), trips, step)
         for rect, src, dst in [] if grouped else routes:
             self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
