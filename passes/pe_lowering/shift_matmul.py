@@ -187,7 +187,8 @@ def emit_block_routes(
         return (p0, l0, np_, nl) if transposed else (l0, p0, nl, np_)
 
     def route(r: Rect, step: Rect | None, trips: int) -> None:
-        lw.emit_repeated(pe.RouteOp(src, (dst,), color=color, pes=r), trips, step)
+        route = pe.RouteOp(src, (dst,), color=color, pes=r)
+        lw.emit_repeated(route, trips, step if trips > 1 else None)
 
     (l0, nl, sl), (p0, np_, sp) = lines, positions
     if sp == 1 or np_ == 1:

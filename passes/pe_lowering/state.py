@@ -444,8 +444,8 @@ class PELowering:
 
     def emit_repeated(self, route: pe.RouteOp, trips: int, step: Rect | None) -> None:
         """`route` set `trips` times, moved by `step` each time: a pe.loop of one route (the
-        route alone when once)."""
-        if step is None or trips == 1:
+        route alone when `step` is None)."""
+        if step is None:
             self.emit(route)
             return
         loop, block, _, _ = pe.LoopOp.empty(0, trips, [])
@@ -463,7 +463,8 @@ class PELowering:
         color = len(self.channels)
         self.channels[("fresh", color)] = color
         for rect, src, dst, trips, step in grouped_rules(routes) if grouped else []:
-            self.emit_repeated(pe.RouteOp(src, dst, color=color, pes=rect), trips, step)
+            route = pe.RouteOp(src, dst, color=color, pes=rect)
+            self.emit_repeated(route, trips, step if trips > 1 else None)
         for rect, src, dst in [] if grouped else routes:
             self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
