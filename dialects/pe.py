@@ -36,6 +36,7 @@ pes=(0, 1, 4, 1))`); closed sets of names are enum attributes, written bare in t
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from enum import Enum
@@ -369,7 +370,8 @@ class PEOp(IRDLOperation):
 
     pes = prop_def(DenseArrayBase.constr(i64))
     #: inside a `pe.loop`: what each iteration adds to `pes` (its rectangle at iteration i is
-    #: `pes + i * pes_step`, `pes` being the first iteration's)
+    #: `pes + i * pes_step`, `pes` being the first iteration's); in nested loops, four numbers
+    #: per loop from the innermost out (`pes + i * step0 + j * step1` in loop j's iteration i)
     pes_step = opt_prop_def(DenseArrayBase.constr(i64))
     irdl_options = (ParsePropInAttrDict(),)
 
@@ -379,27 +381,52 @@ class PEOp(IRDLOperation):
         return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
 
     @property
-    def rect_step(self) -> tuple[int, int, int, int] | None:
-        """What each iteration of the enclosing pe.loop adds to the rectangle (None: nothing)."""
+    def rect_steps(self) -> list[tuple[int, int, int, int]]:
+        """What an iteration of each enclosing pe.loop adds to the rectangle, innermost first
+        (fewer than the loops: the outer ones add nothing)."""
         if self.pes_step is None:
-            return None
-        return tuple(self.pes_step.get_values())  # type: ignore[return-value]  # four ints
+            return []
+        v = self.pes_step.get_values()
+        return [tuple(v[k : k + 4]) for k in range(0, len(v), 4)]  # type: ignore[misc]  # four ints
 
-    def rect_at(self, i: int) -> tuple[int, int, int, int]:
-        """The op's rectangle at iteration `i` of its loop (0: the first)."""
-        step = self.rect_step
-        if step is None or i == 0:
-            return self.rect
-        r = self.rect
-        return (r[0] + i * step[0], r[1] + i * step[1], r[2] + i * step[2], r[3] + i * step[3])
+    @property
+    def rect_step(self) -> tuple[int, int, int, int] | None:
+        """What each iteration of the innermost enclosing pe.loop adds (None: nothing)."""
+        steps = self.rect_steps
+        return steps[0] if steps else None
+
+    def rect_at(self, i: int, outer: Sequence[int] = ()) -> tuple[int, int, int, int]:
+        """The op's rectangle at iteration `i` of its loop (0: the first) and `outer` of the
+        loops around it (innermost first)."""
+        steps = self.rect_steps
+        r = list(self.rect)
+        for n, step in zip((i, *outer), steps, strict=False):
+            if n:
+                r = [x + n * d for x, d in zip(r, step, strict=True)]
+        return tuple(r)  # type: ignore[return-value]  # four ints
+
+    def loops_around(self) -> list[LoopOp]:
+        """The pe.loops enclosing the op, innermost first."""
+        out: list[LoopOp] = []
+        parent = self.parent_op()
+        while isinstance(parent, LoopOp):
+            out.append(parent)
+            parent = parent.parent_op()
+        return out
 
     def rect_span(self) -> tuple[tuple[int, int, int, int], ...]:
-        """The rectangles at the first and the last iteration of the enclosing loop: being
-        affine in the iteration, every other lies between them."""
-        loop = self.parent_op()
-        if self.rect_step is None or not isinstance(loop, LoopOp):
+        """The rectangles at the corners of the enclosing loops' iterations (the first, and
+        every combination of first and last): being affine in each index, every other lies
+        between them."""
+        levels = len(self.rect_steps)
+        if not levels:
             return (self.rect,)
-        return (self.rect, self.rect_at(loop.trip_count - 1))
+        lasts = [loop.trip_count - 1 for loop in self.loops_around()[:levels]]
+        corners = {
+            self.rect_at(idx[0], idx[1:])
+            for idx in itertools.product(*[(0, last) for last in lasts])
+        }
+        return (self.rect, *sorted(corners - {self.rect}))
 
     def _check_rect(self, *buffers: SSAValue) -> None:
         # an enum property written in the op's text cannot be given again in the dictionary
@@ -429,21 +456,29 @@ class PEOp(IRDLOperation):
     def _check_step(self) -> tuple[tuple[int, int, int, int], ...]:
         """A `pes_step` only inside a pe.loop, and the rectangle stays a rectangle of the
         fabric at every iteration; returns the first and last iteration's rectangles."""
-        step = self.rect_step
-        if step is None:
+        if self.pes_step is None:
             return (self.rect,)
-        _expect(len(step) == 4, f"pes_step must hold four numbers, got {list(step)}")
+        values = list(self.pes_step.get_values())
+        _expect(
+            len(values) % 4 == 0 and bool(values),
+            f"pes_step must hold four numbers per loop, got {values}",
+        )
         _expect(
             isinstance(self.parent_op(), LoopOp),
             "pes_step is only meaningful inside a pe.loop (it moves the op's PEs per iteration)",
         )
-        span = self.rect_span()
-        last = span[-1]
         _expect(
-            last[2] > 0 and last[3] > 0 and min(last) >= 0,
-            f"pes {list(self.rect)} + i * pes_step {list(step)} leaves the fabric at the "
-            f"loop's last iteration: {list(last)}",
+            len(values) // 4 <= len(self.loops_around()),
+            f"pes_step gives {len(values) // 4} loops' steps, but only "
+            f"{len(self.loops_around())} pe.loop(s) enclose the op",
         )
+        span = self.rect_span()
+        for last in span[1:]:
+            _expect(
+                last[2] > 0 and last[3] > 0 and min(last) >= 0,
+                f"pes {list(self.rect)} + i * pes_step {values} leaves the fabric at the "
+                f"loop's last iteration: {list(last)}",
+            )
         return span
 
     def verify_(self) -> None:
@@ -1466,13 +1501,29 @@ def _unroll(block: Block, loop: LoopOp) -> None:
                 values = [mapping.get(v, v) for v in op.values]
                 continue
             copy = op.clone(value_mapper=mapping)
-            if isinstance(op, PEOp) and op.pes_step is not None:
-                copy.properties["pes"] = dense_i64(op.rect_at(i))
-                del copy.properties["pes_step"]
+            for inner in copy.walk():  # ops of loops nested in the body move by this loop too
+                if isinstance(inner, PEOp) and inner.pes_step is not None:
+                    # the copy is not placed yet: the loops around `inner` are those inside it
+                    _drop_level(inner, depth=len(inner.loops_around()), i=i)
             block.insert_op_before(copy, loop)
     for res, value in zip(loop.results, values, strict=True):
         res.replace_all_uses_with(value)
     block.erase_op(loop)
+
+
+def _drop_level(op: PEOp, depth: int, i: int) -> None:
+    """Iteration `i` of the loop `depth` levels out from `op` spelled out: its step at that
+    level added into `pes`, the level removed from `pes_step`."""
+    steps = op.rect_steps
+    if depth >= len(steps):
+        return
+    step = steps[depth]
+    op.properties["pes"] = dense_i64(tuple(x + i * d for x, d in zip(op.rect, step, strict=True)))
+    rest = [v for k, s in enumerate(steps) if k != depth for v in s]
+    if rest:
+        op.properties["pes_step"] = dense_i64(tuple(rest))
+    else:
+        del op.properties["pes_step"]
 
 
 def _position(op: Operation) -> int:

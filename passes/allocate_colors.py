@@ -38,6 +38,7 @@ becomes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -100,18 +101,16 @@ def _channels(block: Block) -> dict[int, _Channel]:
 
 def _rects(op: pe.RouteOp) -> list[tuple[int, int, int, int]]:
     """The rectangles a route sets, over every iteration of its loop."""
-    loop = op.parent_op()
-    if isinstance(loop, pe.LoopOp) and op.rect_step is not None:
-        return [op.rect_at(i) for i in range(loop.trip_count)]
-    return [op.rect]
+    loops = op.loops_around()[: len(op.rect_steps)]
+    if not loops:
+        return [op.rect]
+    trips = [range(loop.trip_count) for loop in loops]
+    return [op.rect_at(idx[0], idx[1:]) for idx in itertools.product(*trips)]
 
 
 def _extent(op: pe.PEOp) -> list[tuple[int, int, int, int]]:
     """The first and last rectangles of an op (inside a loop they move by pes_step)."""
-    loop = op.parent_op()
-    if isinstance(loop, pe.LoopOp) and op.rect_step is not None:
-        return [op.rect, op.rect_at(loop.trip_count - 1)]
-    return [op.rect]
+    return list(op.rect_span())
 
 
 class _Rules:
@@ -429,17 +428,19 @@ def _insert_barriers(
 
 
 def _sets_routes_only(op: Operation) -> bool:
-    """A pe.route, or a pe.loop whose body only sets routes (routes repeated along a line)."""
+    """A pe.route, or a pe.loop whose body only sets routes (routes repeated along a line, or
+    over lines and positions in nested loops)."""
     if isinstance(op, pe.LoopOp):
-        return all(isinstance(o, pe.RouteOp | pe.YieldOp) for o in op.body.block.ops)
+        return all(isinstance(o, pe.YieldOp) or _sets_routes_only(o) for o in op.body.block.ops)
     return isinstance(op, pe.RouteOp)
 
 
 def _route_unit(route: pe.RouteOp) -> Operation:
     """What moves with a switching channel's route: the route, or its routes-only loop."""
-    loop = route.parent_op()
-    if not isinstance(loop, pe.LoopOp):
+    loops = route.loops_around()
+    if not loops:
         return route
+    loop = loops[-1]  # the outermost: what moves is the whole nest
     if not _sets_routes_only(loop):
         raise ColorAllocationError(
             f"{describe_loc(route) or 'a pe.route'}: these routes switch rules another channel "

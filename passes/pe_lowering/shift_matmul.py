@@ -198,9 +198,17 @@ def emit_block_routes(
             route(rect(l0, 1, p0, np_), rect(sl, 0, 0, 0), nl)
     elif sl == 1 or nl == 1:
         route(rect(l0, nl, p0, 1), rect(0, 0, sp, 0), np_)
-    else:
-        for k in range(nl):
-            route(rect(l0 + k * sl, 1, p0, 1), rect(0, 0, sp, 0), np_)
+    else:  # both strided: a loop over the lines around a loop over the positions
+        op = pe.RouteOp(src, (dst,), color=color, pes=rect(l0, 1, p0, 1))
+        op.properties["pes_step"] = pe.dense_i64((*rect(0, 0, sp, 0), *rect(sl, 0, 0, 0)))
+        outer, outer_body, _, _ = pe.LoopOp.empty(0, nl, [])
+        inner, inner_body, _, _ = pe.LoopOp.empty(0, np_, [])
+        inner_end, outer_end = pe.YieldOp(), pe.YieldOp()
+        inner_body.add_ops([op, inner_end])
+        outer_body.add_ops([inner, outer_end])
+        lw.emit(outer)
+        for o in (op, inner, inner_end, outer_end):
+            o.location = outer.location
 
 
 def ring_channel(

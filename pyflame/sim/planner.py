@@ -214,9 +214,8 @@ class Planner:
             if isinstance(op, pe.AllocOp) or not isinstance(op, pe.PEOp):
                 raise CompileError(f"{describe(op, seq)}: cannot be inside a pe.loop")
             step = op.rect_step
-            last = op.rect_at(loop.trip_count - 1)
-            if step is not None and last != op.rect:
-                self._read_op(op, seq, last, " at the loop's last iteration")
+            for corner in op.rect_span()[1:]:
+                self._read_op(op, seq, corner, " at the loop's last iteration")
             item = self._read_op(op, seq)
             assert item is not None  # not an alloc
             body.append((item, step))
@@ -419,9 +418,11 @@ class Planner:
                 self._position += 1
                 yield entry
                 continue
-            yield from self._loop_items(entry, self.schedule.root, number)
+            yield from self._loop_items(entry, self.schedule.root, number, ())
 
-    def _loop_items(self, entry: LoopPlan, outer: Frame, number: int) -> Iterator[Item]:
+    def _loop_items(
+        self, entry: LoopPlan, outer: Frame, number: int, around: tuple[int, ...]
+    ) -> Iterator[Item]:
         """One run of a loop inside the scope `outer`: its iterations' items in order (a nested
         loop's once per iteration of this one, its frames inside this iteration's)."""
         loop = entry.loop
@@ -433,10 +434,10 @@ class Planner:
                 frame.link(carried, previous, source)
             for part in entry.body:
                 if isinstance(part, LoopPlan):
-                    yield from self._loop_items(part, frame, next(self._loop_runs))
+                    yield from self._loop_items(part, frame, next(self._loop_runs), (i, *around))
                     continue
                 first, step = part
-                rect = first.rect if step is None else first.op.rect_at(i)  # type: ignore[attr-defined]  # body ops are pe ops
+                rect = first.rect if step is None else first.op.rect_at(i, around)  # type: ignore[attr-defined]  # body ops are pe ops
                 yield Item(self._position, first.op, rect, first.what, frame, (number, i))
                 self._position += 1
             previous, sources = frame, list(yielded)

@@ -286,3 +286,74 @@ def test_a_nested_loop_agrees_with_the_wavelet_engine() -> None:
 
     outcome = corpus.compare(corpus.Case("nested summa 3x3", lambda: nested_summa(3)))
     assert outcome.verdict == "agree", outcome.detail
+
+
+def meshgemm(n: int, g: int) -> str:
+    return summa(n, g).replace("mesh.matmul summa", "mesh.matmul meshgemm")
+
+
+def test_meshgemm_ir_does_not_grow_with_the_grid_side() -> None:
+    """The folded ring's route rules are strided along the lines and the positions: one
+    pe.route in a loop over the positions inside a loop over the lines, its `pes_step` one
+    step per loop (innermost first)."""
+    counts = {g: count_ops(lowered(meshgemm(4 * g, g))) for g in (8, 12, 16)}
+    assert len(set(counts.values())) == 1, counts
+    module = lowered(meshgemm(64, 16))
+    steps = [
+        op.rect_steps
+        for op in module.walk()
+        if isinstance(op, pe.RouteOp) and len(op.loops_around()) == 2
+    ]
+    assert steps and all(len(s) == 2 for s in steps)
+
+
+@pytest.mark.parametrize("g", [4, 5, 8])
+def test_meshgemm_with_two_level_steps_runs_exactly_as_unrolled(g: int) -> None:
+    rng = np.random.default_rng(g)
+    a, b = (rng.standard_normal((4 * g, 4 * g)).astype(np.float32) for _ in range(2))
+    module = lowered(meshgemm(4 * g, g))
+    looped, spelled = compile_plan(module), compile_plan(unrolled(module))
+    (out,), r1, _ = looped.run_on_sram([a, b])
+    (out2,), r2, _ = spelled.run_on_sram([a, b])
+    np.testing.assert_array_equal(out, out2)
+    assert r1.cycles == r2.cycles and unnumbered(r1.to_json()) == unnumbered(r2.to_json())
+    np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_pes_step_levels_are_checked() -> None:
+    """Four numbers per enclosing loop, no more levels than loops; every corner of the
+    iterations stays on the fabric."""
+    from xdsl.utils.exceptions import VerifyException
+
+    def program(step: str, trips: int = 2) -> str:
+        return f"""
+builtin.module {{
+  func.func @main() {{
+    pe.loop %i = 0 to {trips} {{
+      pe.loop %j = 0 to 2 {{
+        pe.route ramp -> [east] {{color = 0 : i64, pes = array<i64: 1, 1, 1, 1>, pes_step = array<i64: {step}>}}
+        pe.yield
+      }}
+      pe.yield
+    }}
+    func.return
+  }}
+}}
+"""
+
+    ok = Parser(compiler.make_context(), program("0, 1, 0, 0, 1, 0, 0, 0")).parse_module()
+    ok.verify()
+    route = next(op for op in ok.walk() if isinstance(op, pe.RouteOp))
+    assert route.rect_at(1, (1,)) == (2, 2, 1, 1)
+    assert set(route.rect_span()) == {(1, 1, 1, 1), (1, 2, 1, 1), (2, 1, 1, 1), (2, 2, 1, 1)}
+    spelled = unrolled(ok)
+    rects = sorted(op.rect for op in spelled.walk() if isinstance(op, pe.RouteOp))
+    assert rects == [(1, 1, 1, 1), (1, 2, 1, 1), (2, 1, 1, 1), (2, 2, 1, 1)]
+    for step, message in [
+        ("0, 1, 0, 0, 1, 0, 0", "four numbers per loop"),
+        ("0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0", "only 2 pe.loop"),
+        ("0, 1, 0, 0, -1, 0, 0, 0", "leaves the fabric"),
+    ]:
+        bad = Parser(compiler.make_context(), program(step, trips=3)).parse_module()
+        with pytest.raises(VerifyException, match=message):
+            bad.verify()
