@@ -14,9 +14,11 @@ from pyflame.core.reductions import PoolKind
 from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import tiles
+from pyflame.sim.step_access import Access, annotate
 
 
 def _ints(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
@@ -39,7 +41,7 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
     def step(V, F, A, O):
         tiles(V[di][dsl], slab)[...] = V[si][ssl].reshape((nr, nc) + shape)[sel]
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))  # the slab is all of dst
     s.charge(it.rect, CostKind.PACK, d.size)
 
 
@@ -88,7 +90,8 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         dst = V[di][dsl].reshape((nr, nc) + shape)
         dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
 
-    s.steps.append(step)
+    # writes part of dst, never reads it (pyflame/sim/step_access.py `_dead_from`)
+    s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
 
 
 def _windows(
