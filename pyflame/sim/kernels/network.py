@@ -18,6 +18,7 @@ from pyflame.core import reductions
 from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
+from pyflame.sim.chains import ChainStage, set_chain_stage
 from pyflame.sim.costs import CostKind
 from pyflame.sim.executable import Buffer, Step
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
@@ -310,6 +311,9 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
                 del F[g]
 
     annotate(step, _recv_access(i, bsl, kind, groups, release, windowed))
+    if acc and pieces is None and len(groups) == 1 and groups[0][0] is Ellipsis:
+        _, g, ssel = groups[0]  # a chain's stage (pyflame/sim/chains.py)
+        set_chain_stage(step, ChainStage(i, bsl, g, ssel, ckind, bool(release), b.dtype))
     if not (acc or windowed or forwarding) and len(groups) == 1 and groups[0][0] is Ellipsis:
         _, g, ssel = groups[0]
         part = LoopPart(it.rect, (i, g, _key(ssel)), _merged_recv(b), (ssel, bool(release)))
