@@ -269,7 +269,7 @@ def _overlap(
     lo, hi = max(ibytes.start, obytes.start), min(ibytes.stop, obytes.stop)
     if not rows or not cols or lo >= hi:
         return None
-    return np.ix_(rows, cols, np.arange(lo - ibytes.start, hi - ibytes.start))
+    return np.ix_(np.array(rows), np.array(cols), np.arange(lo - ibytes.start, hi - ibytes.start))
 
 
 def _dead_from(
