@@ -268,6 +268,16 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             return as_int32(wide, what, f"{plain} of partial results")
     else:
         combine = reductions.combine
+    in_place = acc and b.dtype == np.float32 and combine is reductions.combine
+    ufunc = getattr(np, _UFUNCS[ckind]) if in_place else None
+
+    def combine_into(dst: np.ndarray, src: np.ndarray) -> None:
+        """dst (a view of SRAM) = combine(dst, src): float32 with float32 in place, the same
+        numbers as reductions.combine (one ufunc call) without a temporary and its copy."""
+        if ufunc is not None and src.dtype == dst.dtype:
+            ufunc(dst, src, out=dst)
+        else:
+            dst[...] = combine(ckind, dst, src)
 
     pieces = _pieces(groups[0][2]) if len(groups) == 1 and groups[0][0] is Ellipsis else None
     if pieces is not None:  # a rotation (or a few shifted blocks): sliced copies
@@ -278,7 +288,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             dst, src = V[i][bsl], F[g]
             for dsel, ssel in pieces:
                 if acc:
-                    dst[dsel] = combine(ckind, dst[dsel], src[ssel])
+                    combine_into(dst[dsel], src[ssel])  # (dsel: slices, a view)
                 else:
                     dst[dsel] = src[ssel]
             if rel:
@@ -289,7 +299,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         if acc:
 
             def step(V, F, A, O):
-                V[i][bsl] = combine(ckind, V[i][bsl], F[g][ssel])
+                combine_into(V[i][bsl], F[g][ssel])  # (bsl: slices, a view)
                 if rel:
                     del F[g]
         else:
@@ -323,6 +333,10 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         out_ready = np.maximum(out_ready, s.out_free[sl])
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
+
+
+#: the ufunc of each combining kind (reductions.KINDS[kind].combine)
+_UFUNCS = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}
 
 
 def _key(ssel: tuple[Any, Any]) -> Any:
