@@ -350,6 +350,8 @@ def _readers_until_overwrite(
         # a later buffer reuses its bytes (the scan stops at the first step that touches them)
         end = len(steps)
     for k in range(j + 1, end):
+        if not readers and k > j + SCAN_STEPS and rec.source is None:
+            return None  # no reader near the receive: not worth a scan to the end (plan time)
         acc = access_of(steps[k])
         if acc is None:
             # a step without a record touches at most its op's buffers, when the planner
