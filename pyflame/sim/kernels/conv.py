@@ -90,8 +90,14 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         dst = V[di][dsl].reshape((nr, nc) + shape)
         dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
 
-    # writes part of dst, never reads it (pyflame/sim/step_access.py `_dead_from`)
-    s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
+    inner = int(np.prod(shape[dim + 1 :]))
+    if per == 0 and int(np.prod(shape[:dim])) == 1:  # one run of lanes on every PE
+        first = dsl[2].start + (int(pos[0]) + lo) * inner
+        part = (dsl[0], dsl[1], slice(first, first + (hi - lo) * inner))
+        # writes all of that run, reads only src (pyflame/sim/step_access.py `_dead_from`)
+        s.steps.append(overwrites(step, di, part))
+    else:  # writes part of dst, never reads it
+        s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
 
 
 def _windows(
