@@ -198,9 +198,14 @@ def check(steps: list[Step], input_sizes: list[int], out_size: int) -> None:
                     )
 
 
-def evaluate(steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int) -> Any:
+def evaluate(
+    steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int, out: Any = None
+) -> Any:
     """The result over PE rectangles: `inputs` are (rows, cols, size) arrays, `lead` = (rows,
-    cols); each step's value is cast to its type, as the unfused op's buffer would hold it."""
+    cols); each step's value is cast to its type, as the unfused op's buffer would hold it.
+    With `out` (the destination's view), the result is written there (and returned): a last
+    step that is a numpy ufunc on float32 arrays only writes it directly (the same numbers,
+    without a temporary and its copy)."""
     import numpy as np
 
     values: list[Any] = []
@@ -213,27 +218,56 @@ def evaluate(steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int
         assert isinstance(a, Const)
         return np.array(a.value).astype(elementwise.numpy_dtype(a.type))
 
-    for s in steps:
+    for at, s in enumerate(steps):
         dtype = elementwise.numpy_dtype(s.type)
+        if out is not None and at == len(steps) - 1 and dtype == np.float32 == out.dtype:
+            ufunc = _ufunc_of(s.fn)
+            args = [get(a) for a in s.args] if ufunc is not None else []
+            if ufunc is not None and all(
+                isinstance(x, np.ndarray) and x.dtype == np.float32 for x in args
+            ):
+                ufunc(*args, out=out)
+                return out
         if s.fn == "broadcast":
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes
             x = np.asarray(get(s.args[0]))
             if x.ndim == 0:  # made from constants only (a fill's value): one value everywhere
-                out = np.broadcast_to(x, (*lead, n))
+                value = np.broadcast_to(x, (*lead, n))
             else:
                 x = x[..., : math.prod(src)].reshape(*lead, *src)
-                out = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
+                value = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
         elif s.fn == "select":
-            out = np.where(*(get(a) for a in s.args))
+            value = np.where(*(get(a) for a in s.args))
         elif s.fn == "convert":
-            out = get(s.args[0])
+            value = get(s.args[0])
         elif s.fn == "scale":
             x, k = get(s.args[0]), get(s.args[1])
-            out = elementwise.apply(elementwise.Elementwise("scale", 1, lambda v, k=k: v * k), x)
+            value = elementwise.apply(elementwise.Elementwise("scale", 1, lambda v, k=k: v * k), x)
         else:
-            out = elementwise.apply(elementwise.ALL[s.fn], *(get(a) for a in s.args))
-        values.append(np.asarray(out).astype(dtype, copy=False))
-    return values[-1]
+            value = elementwise.apply(elementwise.ALL[s.fn], *(get(a) for a in s.args))
+        values.append(np.asarray(value).astype(dtype, copy=False))
+    if out is None:
+        return values[-1]
+    out[...] = values[-1]
+    return out
+
+
+#: functions whose result is exactly rounded (IEEE), so any of numpy's inner loops (SIMD or
+#: not, whatever the output's strides) gives the same bits: `evaluate` may write them in place
+EXACT_FUNCTIONS = frozenset({"add", "sub", "mul", "div", "neg", "abs"})
+
+
+def _ufunc_of(fn: str) -> Any:
+    """The numpy ufunc of an exactly rounded elementwise function (`add`: np.add), or None
+    (transcendentals may take another inner loop for a strided output; max and min may pick
+    another zero)."""
+    import numpy as np
+
+    if fn not in EXACT_FUNCTIONS:
+        return None
+    name = elementwise.ALL[fn].fn.__name__.removeprefix("numpy.")
+    ufunc = getattr(np, name, None)
+    return ufunc if isinstance(ufunc, np.ufunc) else None
 
 
 def _is_half(t: str) -> bool:

@@ -26,6 +26,7 @@ from xdsl.ir import Operation
 
 from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
+from pyflame.sim.chains import vectorise_chains
 from pyflame.sim.dead_transfers import dead_transfers
 from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
@@ -135,6 +136,8 @@ class Executable:
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
         #: blocks `run` writes whole before reading them: a kept SRAM needs no zeroing there
         self.written_first = written_first(self.sram_blocks, buffers, self.run_steps, steps)
+        #: a forwarding chain's stages as one step (pyflame/sim/chains.py)
+        self.run_steps = vectorise_chains(self.run_steps)
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns

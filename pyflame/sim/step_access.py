@@ -235,30 +235,131 @@ def is_elided(step: Step) -> bool:
     return getattr(step, "elided", None) is not None
 
 
+def _places(b: Buffer, sel: tuple[Any, ...]) -> tuple[set[int], set[int], range] | None:
+    """The PE rows, PE cols and SRAM byte range of part `sel` ((rows, cols, lanes) slices) of
+    buffer `b`'s view; None when `sel` is not three slices with lanes in one run."""
+    if not isinstance(sel, tuple) or len(sel) != 3:
+        return None
+    rows, cols, lanes = (_range(x) for x in sel)
+    if rows is None or cols is None or lanes is None or lanes.step != 1:
+        return None
+    size = b.dtype.itemsize
+    lo = b.offset + (lanes.start - b.first) * size
+    return (
+        {b.rect[0] + r for r in rows},
+        {b.rect[1] + c for c in cols},
+        range(lo, lo + len(lanes) * size),
+    )
+
+
+def _overlap(
+    buffers: Sequence[Buffer], i: int, isel: tuple[Any, ...], w: int, wsel: Any
+) -> tuple[np.ndarray, ...] | None:
+    """The index, into a (rows, cols, bytes) mask of part `isel` of buffer `i`, of the bytes
+    part `wsel` of buffer `w` occupies (None: no common byte). A part that is not three
+    slices stands for all of `w`."""
+    inner = _places(buffers[i], isel)
+    assert inner is not None  # the caller's own part
+    outer = _places(buffers[w], wsel) or _places(buffers[w], buffers[w].sub(buffers[w].rect))
+    assert outer is not None  # a whole buffer is three slices
+    irows, icols, ibytes = inner
+    orows, ocols, obytes = outer
+    rows = [n for n, r in enumerate(sorted(irows)) if r in orows]
+    cols = [n for n, c in enumerate(sorted(icols)) if c in ocols]
+    lo, hi = max(ibytes.start, obytes.start), min(ibytes.stop, obytes.stop)
+    if not rows or not cols or lo >= hi:
+        return None
+    return np.ix_(np.array(rows), np.array(cols), np.arange(lo - ibytes.start, hi - ibytes.start))
+
+
+def _dead_from(
+    steps: Sequence[Step],
+    k: int,
+    i: int,
+    dst: tuple[Any, ...],
+    conflicts: np.ndarray,
+    buffers: Sequence[Buffer],
+) -> bool:
+    """Whether, from step `k` on, every byte of `V[i][dst]` is written before it is read (or
+    never read): the steps write parts of it (a later buffer reusing the bytes) and none reads
+    a byte no earlier step has written. Known writers only: a receive of a whole message
+    group or a host input (`Access.received`) and a kernel marked with `overwrites`
+    (pyflame/sim/dead_transfers.py); a step with an `Access` reads only its `reads`, one
+    without reads all its operands (but the first, when marked `overwrites`)."""
+    places = _places(buffers[i], dst)
+    if places is None:
+        return False
+    live = np.ones((len(places[0]), len(places[1]), len(places[2])), dtype=bool)
+
+    def touches(w: int, sel: Any) -> bool:
+        at = _overlap(buffers, i, dst, w, sel)
+        return at is not None and bool(live[at].any())
+
+    def kill(w: int, sel: Any) -> None:
+        at = _overlap(buffers, i, dst, w, sel) if _places(buffers[w], sel) else None
+        if at is not None:
+            live[at] = False
+
+    for step in steps[k:]:
+        acc = access_of(step)
+        if acc is None:
+            operands = getattr(step, "operands", None)
+            if operands is None:
+                return False  # may read anything
+            written = getattr(step, "overwrites", None)
+            first = 1 if written is not None and operands and operands[0] == written[0] else 0
+            if any(conflicts[i, o] and touches(o, None) for o in operands[first:]):
+                return False
+            if first:
+                assert written is not None
+                if conflicts[i, written[0]]:
+                    kill(written[0], written[1])
+        else:
+            if any(conflicts[i, r] and touches(r, sel) for r, sel in acc.reads.items()):
+                return False
+            # its reads are all in `reads`; a write of unknown extent (an exchange phase, an
+            # unpack) reads nothing and leaves the bytes it does not write as they were
+            rec = acc.received
+            for w, sel in acc.writes.items():
+                if conflicts[i, w] and rec is not None and rec.buffer == w and rec.dst == sel:
+                    kill(w, sel)
+        if not live.any():
+            return True
+    return True
+
+
 def _readers_until_overwrite(
     steps: Sequence[Step],
     j: int,
     rec: Received,
     conflicts: np.ndarray,
     until_end: bool,
+    buffers: Sequence[Buffer] = (),
 ) -> list[tuple[int, tuple[Any, ...]]] | None:
     """The steps after receive `j` that read its buffer, with the part of it each reads, when
     each can read a view instead and a later receive overwrites the same part before anything
-    else touches its bytes (or, `until_end`, the program ends first); None when the receive
-    must write SRAM. Steps that touch only other PEs or lanes of the buffer (another layer's
-    rows) are passed over."""
+    else touches its bytes (or, `until_end`, the program ends first, or a step writes all of
+    them before reading them: `_dead_from`); None when the receive must write SRAM. Steps
+    that touch only other PEs or lanes of the buffer (another layer's rows) are passed
+    over."""
     i = rec.buffer
     readers: list[tuple[int, tuple[Any, ...]]] = []
     end = min(len(steps), j + 1 + SCAN_STEPS)
-    if until_end and rec.source is not None:
-        end = len(steps)  # a host input (a few per program): its readers may come much later
+    if until_end:
+        # a host input's readers may come much later; a SUMMA's last tile is dead only when
+        # a later buffer reuses its bytes (the scan stops at the first step that touches them)
+        end = len(steps)
     for k in range(j + 1, end):
+        if not readers and k > j + SCAN_STEPS and rec.source is None:
+            return None  # no reader near the receive: not worth a scan to the end (plan time)
         acc = access_of(steps[k])
         if acc is None:
             # a step without a record touches at most its op's buffers, when the planner
             # named them (pyflame/sim/dead_transfers.py); otherwise anything
             operands = getattr(steps[k], "operands", None)
             if operands is None or any(conflicts[i, o] for o in operands):
+                if until_end and readers and _dead_from(steps, k, i, rec.dst, conflicts, buffers):
+                    return readers
                 return None
             continue
         touched_w = [w for w in acc.writes if conflicts[i, w]]
@@ -279,6 +380,8 @@ def _readers_until_overwrite(
         ):
             return readers or None
         if touched_w or acc.rebuild is None or touched_r != [i]:
+            if until_end and readers and _dead_from(steps, k, i, rec.dst, conflicts, buffers):
+                return readers
             return None
         if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
             return None
@@ -464,7 +567,7 @@ def elide_receives(
         whole = b.sub(b.rect)
         readers = _readers_until_overwrite(steps, j, rec, conflicts, False)
         if readers is None and until_end:
-            readers = _readers_until_overwrite(steps, j, rec, conflicts, True)
+            readers = _readers_until_overwrite(steps, j, rec, conflicts, True, buffers)
         if readers is None:
             continue
         parts: dict[int, Any] = {}  # key -> index into the view

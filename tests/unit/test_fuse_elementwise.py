@@ -290,3 +290,33 @@ def test_fused_cycles_model() -> None:
     cycles, _ = fused_expr.fused_cycles(t, half, 4096, [4096, 4096], ["f16", "f16"])
     read = 4096 * 2 * 2 // t.mem_read_bytes_per_cycle
     assert cycles == max(4096 // 4, read) + t.vector_issue_cycles
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mul.f32($0, $1); add.f32($2, %0)",  # the SGD update: the last add written in place
+        "sub.f32($0, 0.5:f32); div.f32(%0, $1)",
+        "mul.f32($0, $2); neg.f32(%0)",
+        "add.f32($0, $1); exp.f32(%0)",  # a transcendental last: computed, then copied
+        "broadcast.f32($1, 1x1, 1x12); mul.f32($0, %0)",
+        "add.f32($0, $1); maximum.f32(%0, 0.0:f32)",
+    ],
+)
+def test_evaluate_into_the_destination_is_the_copied_result_bit_for_bit(text):
+    """`evaluate(..., out=view)` (the sim's pe.fused step) gives the bits of assigning the
+    result: the strided SRAM views as at run time, the output aliasing an input."""
+    steps = fused_expr.parse(text)
+    rng = np.random.default_rng(len(text))
+    block = (rng.standard_normal((3, 4, 40)) * 10).astype(np.float32)
+    block[..., ::5] = -0.0
+    views = [block[:, :, 0:12], block[:, :, 12:24], block[:, :, 24:36]]
+    if "broadcast" in text:
+        views[1] = block[:, :, 12:13]
+    want = block.copy()
+    want[:, :, 24:36] = fused_expr.evaluate(steps, [v.copy() for v in views], (3, 4), 12)
+    got = block.copy()
+    dst = got[:, :, 24:36]  # the third input's bytes: an in-place update
+    ins = [got[:, :, 0:12], got[:, :, 12:13] if "broadcast" in text else got[:, :, 12:24], dst]
+    assert fused_expr.evaluate(steps, ins, (3, 4), 12, out=dst) is dst
+    assert got.tobytes() == want.tobytes()

@@ -16,9 +16,11 @@ from pyflame.core.reductions import PoolKind
 from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
+from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import tiles
+from pyflame.sim.step_access import Access, annotate
 
 
 def _ints(attr: DenseArrayBase[IntegerType]) -> tuple[int, ...]:
@@ -41,7 +43,7 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
     def step(V, F, A, O):
         tiles(V[di][dsl], slab)[...] = V[si][ssl].reshape((nr, nc) + shape)[sel]
 
-    s.steps.append(step)
+    s.steps.append(overwrites(step, di, dsl))  # the slab is all of dst
     s.charge(it.rect, CostKind.PACK, d.size)
 
 
@@ -90,7 +92,14 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         dst = V[di][dsl].reshape((nr, nc) + shape)
         dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
 
-    s.steps.append(step)
+    inner = int(np.prod(shape[dim + 1 :]))
+    if per == 0 and int(np.prod(shape[:dim])) == 1:  # one run of lanes on every PE
+        first = dsl[2].start + (int(pos[0]) + lo) * inner
+        part = (dsl[0], dsl[1], slice(first, first + (hi - lo) * inner))
+        # writes all of that run, reads only src (pyflame/sim/step_access.py `_dead_from`)
+        s.steps.append(overwrites(step, di, part))
+    else:  # writes part of dst, never reads it
+        s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
 
 
 @dataclass(frozen=True)

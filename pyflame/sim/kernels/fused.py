@@ -26,7 +26,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
     lead, n = (it.rect[2], it.rect[3]), d.size
 
     def step(V, F, A, O):
-        V[di][dsl] = fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n)
+        fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n, out=V[di][dsl])
 
     s.steps.append(overwrites(step, di, dsl))
     types = [str(pe.buf_of(v).element_type) for v in op.inputs]

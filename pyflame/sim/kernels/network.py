@@ -18,6 +18,7 @@ from pyflame.core import reductions
 from pyflame.core.errors import CompileError, RoutingError
 from pyflame.dialects import pe
 from pyflame.sim import costs
+from pyflame.sim.chains import ChainStage, set_chain_stage
 from pyflame.sim.costs import CostKind
 from pyflame.sim.executable import Buffer, Step
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
@@ -267,6 +268,16 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             return as_int32(wide, what, f"{plain} of partial results")
     else:
         combine = reductions.combine
+    in_place = acc and b.dtype == np.float32 and combine is reductions.combine
+    ufunc = getattr(np, _UFUNCS[ckind]) if in_place else None
+
+    def combine_into(dst: np.ndarray, src: np.ndarray) -> None:
+        """dst (a view of SRAM) = combine(dst, src): float32 with float32 in place, the same
+        numbers as reductions.combine (one ufunc call) without a temporary and its copy."""
+        if ufunc is not None and src.dtype == dst.dtype:
+            ufunc(dst, src, out=dst)
+        else:
+            dst[...] = combine(ckind, dst, src)
 
     pieces = _pieces(groups[0][2]) if len(groups) == 1 and groups[0][0] is Ellipsis else None
     if pieces is not None:  # a rotation (or a few shifted blocks): sliced copies
@@ -277,7 +288,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
             dst, src = V[i][bsl], F[g]
             for dsel, ssel in pieces:
                 if acc:
-                    dst[dsel] = combine(ckind, dst[dsel], src[ssel])
+                    combine_into(dst[dsel], src[ssel])  # (dsel: slices, a view)
                 else:
                     dst[dsel] = src[ssel]
             if rel:
@@ -288,7 +299,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         if acc:
 
             def step(V, F, A, O):
-                V[i][bsl] = combine(ckind, V[i][bsl], F[g][ssel])
+                combine_into(V[i][bsl], F[g][ssel])  # (bsl: slices, a view)
                 if rel:
                     del F[g]
         else:
@@ -310,6 +321,9 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
                 del F[g]
 
     annotate(step, _recv_access(i, bsl, kind, groups, release, windowed))
+    if acc and pieces is None and len(groups) == 1 and groups[0][0] is Ellipsis:
+        _, g, ssel = groups[0]  # a chain's stage (pyflame/sim/chains.py)
+        set_chain_stage(step, ChainStage(i, bsl, g, ssel, ckind, bool(release), b.dtype))
     if not (acc or windowed or forwarding) and len(groups) == 1 and groups[0][0] is Ellipsis:
         _, g, ssel = groups[0]
         part = LoopPart(it.rect, (i, g, _key(ssel)), _merged_recv(b), (ssel, bool(release)))
@@ -319,6 +333,10 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         out_ready = np.maximum(out_ready, s.out_free[sl])
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
+
+
+#: the ufunc of each combining kind (reductions.KINDS[kind].combine)
+_UFUNCS = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}
 
 
 def _key(ssel: tuple[Any, Any]) -> Any:

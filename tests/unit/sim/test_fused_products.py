@@ -167,3 +167,28 @@ def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
     (got,), _ = exe.run(args)
     (want,), _, _ = exe.run_on_sram(args)
     _assert_fp32_close(got, want)
+
+
+@pytest.mark.parametrize("algorithm", ["summa", "summa25d"])
+def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
+    """The loop's last tiles are received into buffers whose bytes later buffers reuse: `run`
+    reads them as views too (step_access `_dead_from`), so each run is one GEMM segment (its
+    last step no longer a batched product of every PE's tiles from SRAM)."""
+    made: list[bool] = []
+    init = Panels.__init__
+
+    def counting(self, V, use, x, y):
+        init(self, V, use, x, y)
+        made.append(self.gemm)
+
+    monkeypatch.setattr(Panels, "__init__", counting)
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((96, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 80)).astype(np.float32)
+    lay = pf.MeshLayout.grid(8, 8)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    runs = {use.key for _, s in exe.run_steps if (use := fused_use(s)) is not None}
+    (got,), _ = exe.run(args)
+    assert len(made) == len(runs) and all(made)  # one GEMM segment per run
+    (want,), _, _ = exe.run_on_sram(args)
+    _assert_fp32_close(got, want)

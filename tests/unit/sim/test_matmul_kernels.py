@@ -25,7 +25,10 @@ def _tiles(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         (64, 64, 26, 4, 64, 64, 64, 64),  # the MLP's 26x1x4 step from SRAM: by column
         (3, 5, 7, 8, 3, 5, 3, 5),  # by column, n at its limit
         (3, 5, 7, 9, 3, 5, 3, 5),  # n past it: x and y repeated
-        (4, 6, 2, 3, 4, 6, 1, 6),  # x in SRAM, y shared along the rows
+        (4, 6, 2, 3, 4, 6, 1, 6),  # x in SRAM, y shared along the rows: by column
+        (64, 64, 26, 4, 64, 1, 64, 64),  # x a view shared along the PE row: by column
+        (5, 6, 3, 2, 5, 6, 1, 6),  # y shared along the PE column: by column
+        (4, 6, 2, 9, 4, 1, 4, 6),  # x shared, n past the limit: repeated
         (1, 1, 1, 1, 1, 1, 1, 1),
     ],
 )

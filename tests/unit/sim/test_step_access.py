@@ -11,6 +11,7 @@ import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.passes.flame_lowering import gemv
 from pyflame.sim import executable
+from pyflame.sim.dead_transfers import overwrites, set_operands
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import (
     Access,
@@ -99,6 +100,15 @@ def _write(i: int):
     return annotate(lambda V, F, A, O: None, Access(writes={i: (slice(0, 2),)}))
 
 
+def _read(i: int):  # a step that reads the buffer from SRAM (no view form)
+    return annotate(lambda V, F, A, O: None, Access(reads={i: (slice(0, 2),)}))
+
+
+def _fill(i: int, also_reads: bool = False):  # a kernel step writing all of buffer i
+    step = overwrites(lambda V, F, A, O: None, i, (slice(0, 2), slice(0, 2), slice(0, 4)))
+    return set_operands(step, (i, i) if also_reads else (i,))
+
+
 def _reader(i: int, rebuilt: list):
     dst = (slice(0, 2), slice(0, 2), slice(0, 4))
 
@@ -150,8 +160,36 @@ def test_the_last_receive_is_elided_only_until_the_end():
     assert [is_elided(s) for s in elide_receives(steps, bufs)] == [True, False, False, False]
     lean = elide_receives(steps, bufs, until_end=True)
     assert [is_elided(s) for s in lean] == [True, False, True, False]
-    later = [*steps, _write(0)]  # a later step touches the bytes: the last receive writes
+    later = [*steps, _read(0)]  # a later step reads the bytes: the last receive writes
     assert not is_elided(elide_receives(later, bufs, until_end=True)[2])
+    written = [*steps, _write(0)]  # written (in part), never read: nothing observes them
+    assert is_elided(elide_receives(written, bufs, until_end=True)[2])
+    # a write of unknown extent, then a read: the bytes it did not write are still read
+    assert not is_elided(elide_receives([*written, _read(0)], bufs, until_end=True)[2])
+    assert not is_elided(elide_receives(later, bufs)[2])  # run_on_sram: always writes
+
+
+def test_the_last_receive_is_a_view_when_a_later_buffer_overwrites_its_bytes():
+    """`until_end`: a later buffer that reuses the last receive's bytes (buffers sharing SRAM)
+    and writes all of them before anything reads them ends their life; written only in part
+    (the rest then read), or read first, the receive writes."""
+    bufs = [_buffer(0), _buffer(1), _buffer(2, rect=(0, 0, 1, 2))]  # 1 and 2 share 0's bytes
+    steps = [_recv(0, 0), _reader(0, []), _recv(0, 1), _reader(0, [])]
+    killed = [*steps, _recv(1, 2), _read(1)]
+    assert is_elided(elide_receives(killed, bufs, until_end=True)[2])
+    assert is_elided(elide_receives([*steps, _fill(1), _read(1)], bufs, until_end=True)[2])
+    row = (slice(0, 1), slice(0, 2), slice(0, 4))
+    one_row = annotate(
+        lambda V, F, A, O: None,
+        Access(writes={2: row}, received=Received(2, row, 2, (slice(0, 1), slice(0, 2)), True)),
+    )
+    part = [*steps, one_row, _read(1)]  # one PE row of the two rewritten, then both read
+    assert not is_elided(elide_receives(part, bufs, until_end=True)[2])
+    read_first = [*steps, _read(1), _recv(1, 2)]
+    assert not is_elided(elide_receives(read_first, bufs, until_end=True)[2])
+    # a kernel that overwrites buffer 1 but also reads it (a later operand) reads the bytes
+    reading = [*steps, _fill(1, also_reads=True), _read(1)]
+    assert not is_elided(elide_receives(reading, bufs, until_end=True)[2])
 
 
 def test_send_view_while_its_buffer_is_unchanged():
