@@ -135,6 +135,43 @@ class RouteTable:
             self.version[color] += 1
         return switched
 
+    def apply_cells(
+        self,
+        color: int,
+        r: np.ndarray,
+        c: np.ndarray,
+        port: np.ndarray,
+        mask: np.ndarray,
+        clock: np.ndarray,
+        switch_cycles: int,
+        what: str,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Set the rules of many (router, input port) cells at once (a pe.routes; no cell
+        twice), as consecutive pe.route ops would: each router's PE switches its replaced
+        rules one after another, the k-th taking effect at `clock + k * switch_cycles`.
+        Returns the switched cells' routers (r, c) (one entry per switch: each costs its PE
+        `switch_cycles`)."""
+        table = self._table(color)
+        cur = table[r, c, port]
+        differs = cur != mask
+        switched = differs & (cur != NO_RULE)
+        sr, sc = r[switched], c[switched]
+        if sr.size:
+            # the rank of each switch among its router's, in rule order
+            flat = sr * self.C + sc
+            order = np.argsort(flat, kind="stable")
+            ordered = flat[order]
+            i = np.arange(ordered.size)
+            first = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]], i, 0))
+            rank = np.empty_like(i)
+            rank[order] = i - first + 1
+            at = clock[sr, sc] + rank * switch_cycles
+            self.uses.switch_cells(color, sr, sc, port[switched], at, what)
+        if differs.any():
+            table[r, c, port] = mask
+            self.version[color] += 1
+        return sr, sc
+
     # ------------------------------------------------------------------ tracing
 
     def trace(self, color: int, src_r: np.ndarray, src_c: np.ndarray, what: str) -> Trace:
@@ -321,6 +358,28 @@ class RuleUses:
         self.since_what[color][sl] = np.where(
             switched, self._name(what), self.since_what[color][sl]
         )
+
+    def switch_cells(self, color, r, c, port, at: np.ndarray, what) -> None:
+        """`switch` for single (router, input port) cells, each taking effect at `at`."""
+        until = self.until.get(color)
+        if until is not None:
+            busy = until[r, c, port]
+            late = busy > at
+            if late.any():
+                j = int(np.argmax(late))
+                sent = self.names[int(self.until_what[color][r[j], c[j], port[j]])]
+                raise RoutingError(
+                    f"{what}: {pe_str(r[j], c[j])} switches its router's rule for color "
+                    f"{color} (from its {PORTS[port[j]]} port) at cycle {int(at[j])}, while "
+                    f"wavelets of {sent} still pass that port until cycle {int(busy[j])}: "
+                    "the switch would misroute them (order the switch after that traffic, or "
+                    "give the two a different color each)"
+                )
+        if color not in self.since:
+            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
+            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+        self.since[color][r, c, port] = at
+        self.since_what[color][r, c, port] = self._name(what)
 
     def traffic(self, color: int, tr: Trace, head: np.ndarray, cyc: np.ndarray, links, what):
         """Message i of `tr` leaves its sender's ramp from cycle head[i] for cyc[i] cycles."""
