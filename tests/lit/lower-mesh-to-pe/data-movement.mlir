@@ -34,10 +34,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // paths meet they go on together.
 // CHECK-LABEL: func.func @two_exchanges
 // CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>}
-// CHECK-NEXT:    pe.routes [{{([^,]*at [^]]*\], ){5}[^,]*at [^]]*}}] {color = 0 : i64
+// CHECK-NEXT:    pe.routes [east -> [south] at [0, 0, 1, 1], north -> [ramp] at [1, 0, 1, 1], ramp -> [east] at [1, 0, 1, 1], ramp -> [west] at [0, 1, 1, 1], south -> [ramp] at [0, 1, 1, 1], west -> [north] at [1, 1, 1, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>}
 // CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>}
-// CHECK-NEXT:    pe.routes [{{([^,]*at [^]]*\], ){4}[^,]*at [^]]*}}] {color = 1 : i64
+// CHECK-NEXT:    pe.routes [east -> [north] at [1, 0, 1, 1], east -> [ramp] at [0, 0, 1, 1], ramp -> [north] at [1, 0, 1, 1], ramp -> [west] at [0, 1, 2, 1], south -> [ramp] at [0, 0, 1, 1]] {color = 1 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>}
 // CHECK-NOT:     phase = 2
   func.func @two_exchanges(%a: tensor<8x8xf32>) -> tensor<8x8xf32> {
