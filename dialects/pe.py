@@ -37,6 +37,7 @@ pes=(0, 1, 4, 1))`); closed sets of names are enum attributes, written bare in t
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, cast
@@ -44,6 +45,7 @@ from typing import Any, cast
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
+    BytesAttr,
     DenseArrayBase,
     FloatAttr,
     IndexType,
@@ -332,7 +334,10 @@ def dense_i64(values: Sequence[int] | DenseArrayBase) -> DenseArrayBase:
     """An `array<i64: ...>` of the given ints."""
     if isinstance(values, DenseArrayBase):
         return values
-    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+    # packed directly (DenseArrayBase.from_list normalises each value in Python: a
+    # wafer-wide exchange's pe.routes hold hundreds of thousands of numbers)
+    ints = [int(v) for v in values]
+    return DenseArrayBase(i64, BytesAttr(struct.pack(f"<{len(ints)}q", *ints)))
 
 
 def int64(value: int | IntegerAttr) -> IntegerAttr:
