@@ -235,8 +235,7 @@ def test_the_sram_trial_lowers_exchanges_without_routes_and_allocates_alike():
     routed = {op.color_id for op in with_routes if isinstance(op, routing)}
     assert all(op.color_id in routed for op in exchanges)
     assert not any(
-        isinstance(op, routing) and op.color_id in {e.color_id for e in exchanges}
-        for op in without
+        isinstance(op, routing) and op.color_id in {e.color_id for e in exchanges} for op in without
     )
     offsets = [
         [
