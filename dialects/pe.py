@@ -1611,7 +1611,7 @@ class RuleList(CustomDirective):
 
     def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
         state.print_whitespace(printer)
-        values = cast(DenseArrayBase, self.rules.get(op)).get_values()
+        values = _ints(cast(DenseArrayBase[IntegerType], self.rules.get(op)))
         parts = []
         for i in range(0, len(values) - ROUTE_RULE_FIELDS + 1, ROUTE_RULE_FIELDS):
             r0, c0, nr, nc, src, mask = values[i : i + ROUTE_RULE_FIELDS]
@@ -1662,7 +1662,7 @@ class RoutesOp(_ChannelOp):
     @property
     def rule_values(self) -> tuple[int, ...]:
         """The flat rules, six numbers each (see the class)."""
-        return self.rules.get_values()  # type: ignore[return-value]  # an i64 array
+        return _ints(self.rules)
 
     @property
     def rule_bytes(self) -> bytes:

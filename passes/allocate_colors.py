@@ -152,9 +152,9 @@ class _Rules:
         ports = len(_PORTS)
         for op in routes:
             if isinstance(op, pe.RoutesOp):
-                router, port, mask = rule_cells(rule_array(op.rule_bytes), self.cols)
-                idx.append(router * ports + port)
-                masks.append(mask.astype(np.int8))
+                router, in_port, out_mask = rule_cells(rule_array(op.rule_bytes), self.cols)
+                idx.append(router * ports + in_port)
+                masks.append(out_mask.astype(np.int8))
                 continue
             port, mask = _PORTS.index(op.from_port.data), _mask(op.outputs)
             for r0, c0, nr, nc in _rects(op):
