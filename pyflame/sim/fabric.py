@@ -46,6 +46,24 @@ TRACE_CACHE_ENTRIES = 4096
 TRACE_CACHE_BYTES = 64 << 20
 
 
+def _repeated(values: np.ndarray, size: int) -> np.ndarray:
+    """Which entries of `values` (ints in [0, size)) occur more than once: counted over
+    `size` when the values are many, sorted when they are few (a barrier stage's 256 links
+    on a 720 x 720 fabric: counting every link of the fabric per receive made the plan
+    grow with the fabric times the receives)."""
+    if values.size * 16 >= size:
+        return np.bincount(values, minlength=size)[values] > 1
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    same = ordered[1:] == ordered[:-1]
+    dup = np.zeros(values.size, dtype=bool)
+    dup[1:] |= same
+    dup[:-1] |= same
+    out = np.empty(values.size, dtype=bool)
+    out[order] = dup
+    return out
+
+
 def port_mask(ports) -> int:
     """Bit mask of output ports (bit i = PORTS[i])."""
     m = 0
@@ -368,10 +386,9 @@ class RouteTable:
         # states and the PEs) and sort only the states at ports reached more than once
         ports = self.R * self.C * 5
         place = np.concatenate([p for _, p in states])
-        seen = np.bincount(place, minlength=ports)
-        if seen.max(initial=0) <= 1:
+        again = _repeated(place, ports)
+        if not again.any():
             return
-        again = seen[place] > 1
         keys = np.concatenate([s for s, _ in states])[again] * ports + place[again]
         u, counts = np.unique(keys, return_counts=True)
         if (counts > 1).any():
@@ -556,7 +573,7 @@ class Links:
         start = t.copy()
         if lid.size == 0:
             return start
-        if np.bincount(lid, minlength=self.free_at.size).max() <= 1:  # no link shared
+        if not _repeated(lid, self.free_at.size).any():  # no link shared
             np.maximum.at(start, l_src, self.free_at[lid] - offs)
             self.free_at[lid] = start[l_src] + offs + cyc[l_src]
         else:
@@ -605,7 +622,7 @@ class Links:
         keep = keep[np.argsort(e_d[keep], kind="stable")]  # grouped by delivery
         e_d, dist, behind = e_d[keep], dist[keep], behind[keep]
         lid = ((tr.l_r * self.C + tr.l_c) * 4 + tr.l_dir)[keep]
-        if np.bincount(lid, minlength=self.free_at.size).max() <= 1:  # no link shared
+        if not _repeated(lid, self.free_at.size).any():  # no link shared
             go = np.maximum(self.free_at[lid], begin[e_d])
             self.free_at[lid] = go + behind
             np.maximum.at(ends, e_d, go + behind + dist * self.hop)
