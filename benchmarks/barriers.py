@@ -20,7 +20,10 @@ def main() -> None:
     # a barrier ends with the multicast back from its last PE: one pe.send of the word
     sends = text.count(f"pe.send {barrier} ") if barrier else 0
     pf.eval(loss)
-    print(f"pe IR: {len(text.splitlines())} lines, {text.count('pe.route')} pe.route ops")
+    print(
+        f"pe IR: {len(text.splitlines())} lines, {text.count('pe.route ')} pe.route ops, "
+        f"{text.count('pe.routes [')} pe.routes ops (exchange phases)"
+    )
     print(f"barriers: {sends // 3 if barrier else 0}")
     print(f"simulated cycles: {pf.last_report().cycles:,}")
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import struct
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, cast
@@ -45,6 +46,7 @@ from typing import Any, cast
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
+    BytesAttr,
     DenseArrayBase,
     FloatAttr,
     IndexType,
@@ -302,7 +304,10 @@ def dense_i64(values: Sequence[int] | DenseArrayBase) -> DenseArrayBase:
     """An `array<i64: ...>` of the given ints."""
     if isinstance(values, DenseArrayBase):
         return values
-    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+    # packed directly (DenseArrayBase.from_list normalises each value in Python: a
+    # wafer-wide exchange's pe.routes hold hundreds of thousands of numbers)
+    ints = [int(v) for v in values]
+    return DenseArrayBase(i64, BytesAttr(struct.pack(f"<{len(ints)}q", *ints)))
 
 
 def int64(value: int | IntegerAttr) -> IntegerAttr:
@@ -1592,6 +1597,142 @@ class RouteOp(_ChannelOp):
         )
 
 
+#: the six numbers of each rule of a pe.routes: its rectangle, input port, output ports
+ROUTE_RULE_FIELDS = 6
+_PORT_LIST = list(Port)
+
+
+def port_bits(ports: Sequence[Port | str]) -> int:
+    """The bit mask of a set of ports (bit i: `list(Port)[i]`, the simulator's port index)."""
+    return sum(1 << _PORT_LIST.index(Port(p)) for p in set(ports))
+
+
+def bits_ports(mask: int) -> tuple[Port, ...]:
+    """The ports of a bit mask, in port order."""
+    return tuple(p for i, p in enumerate(_PORT_LIST) if mask >> i & 1)
+
+
+@irdl_custom_directive
+class RuleList(CustomDirective):
+    """`[ramp -> [east] at [0, 0, 1, 3], west -> [ramp] at [0, 3, 1, 1]]`: the rules of
+    pe.routes, each an input port, its output ports and the rectangle of routers."""
+
+    rules: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        def rule() -> list[int]:
+            src = Port(PortAttr.parse_parameter(parser))
+            parser.parse_punctuation("->")
+            outs = parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, lambda: Port(PortAttr.parse_parameter(parser))
+            )
+            parser.parse_keyword("at")
+            rect = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
+            if len(rect) != 4:
+                parser.raise_error(f"a rule's rectangle has four numbers, got {rect}")
+            return [*rect, _PORT_LIST.index(src), port_bits(outs)]
+
+        rules = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, rule)
+        self.rules.set(state, dense_i64([v for r in rules for v in r]))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        values = _ints(cast(DenseArrayBase[IntegerType], self.rules.get(op)))
+        parts = []
+        for i in range(0, len(values) - ROUTE_RULE_FIELDS + 1, ROUTE_RULE_FIELDS):
+            r0, c0, nr, nc, src, mask = values[i : i + ROUTE_RULE_FIELDS]
+            src_name = _PORT_LIST[src].value if 0 <= src < len(_PORT_LIST) else str(src)
+            outs = ", ".join(p.value for p in bits_ports(int(mask)))
+            parts.append(f"{src_name} -> [{outs}] at [{r0}, {c0}, {nr}, {nc}]")
+        printer.print_string("[" + ", ".join(parts) + "]")
+
+
+@irdl_op_definition
+class RoutesOp(_ChannelOp):
+    """Many rules of one color in one op (an exchange phase's: one op per phase, however many
+    routers its messages cross): each rule is `FROM -> [TO, ...] at [row0, col0, rows, cols]`,
+    set on every router of its rectangle, as a `pe.route` would; the rules act in order, as
+    consecutive pe.route ops (the lowerings never set one (router, input port) twice in one
+    op). `pes` is the rectangle around them (a PE of `pes` outside every rule does nothing). Stored as `rules`, six numbers per rule
+    (the rectangle, the input port's index and the output ports' bit mask, in `Port` order:
+    north, south, east, west, ramp).
+
+        pe.routes [ramp -> [east] at [0, 0, 1, 1], west -> [ramp] at [0, 1, 1, 1]]
+            {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
+    """
+
+    name = "pe.routes"
+    rules = prop_def(DenseArrayBase.constr(i64))
+    custom_directives = (RuleList,)
+    assembly_format = "custom<RuleList>($rules) attr-dict"
+
+    def __init__(self, rules: DenseArrayBase | Sequence[int], *, color: int, pes: Rect):
+        super().__init__(
+            properties={"rules": dense_i64(rules), "color": int64(color), "pes": dense_i64(pes)}
+        )
+
+    @staticmethod
+    def from_rules(
+        rules: Sequence[tuple[Rect, Port | str, Sequence[Port | str]]], *, color: int
+    ) -> RoutesOp:
+        """One op setting `(rect, from, [to, ...])` rules; its `pes` is their bounding box."""
+        flat: list[int] = []
+        for rect, src, outs in rules:
+            flat += [*rect, _PORT_LIST.index(Port(src)), port_bits(outs)]
+        r0 = min(r[0][0] for r in rules)
+        c0 = min(r[0][1] for r in rules)
+        r1 = max(r[0][0] + r[0][2] for r in rules)
+        c1 = max(r[0][1] + r[0][3] for r in rules)
+        return RoutesOp(flat, color=color, pes=(r0, c0, r1 - r0, c1 - c0))
+
+    @property
+    def rule_values(self) -> tuple[int, ...]:
+        """The flat rules, six numbers each (see the class)."""
+        return _ints(self.rules)
+
+    @property
+    def rule_bytes(self) -> bytes:
+        """The rules as little-endian int64s (`np.frombuffer(..., "<i8").reshape(-1, 6)`)."""
+        return self.rules.data.data
+
+    def rule_list(self) -> list[tuple[tuple[int, int, int, int], Port, tuple[Port, ...]]]:
+        """(rect, from port, output ports) of each rule."""
+        v = self.rule_values
+        return [
+            (
+                (v[i], v[i + 1], v[i + 2], v[i + 3]),
+                _PORT_LIST[v[i + 4]],
+                bits_ports(v[i + 5]),
+            )
+            for i in range(0, len(v), ROUTE_RULE_FIELDS)
+        ]
+
+    def verify_(self) -> None:
+        super().verify_()
+        _expect(self.pes_step is None, "pe.routes does not move with a loop (no pes_step)")
+        v = self.rule_values
+        _expect(
+            len(v) > 0 and len(v) % ROUTE_RULE_FIELDS == 0,
+            f"rules must hold {ROUTE_RULE_FIELDS} numbers per rule (rectangle, input port, "
+            f"output mask), at least one rule; got {len(v)} numbers",
+        )
+        full = (1 << len(_PORT_LIST)) - 1
+        for i in range(0, len(v), ROUTE_RULE_FIELDS):
+            r0, c0, nr, nc, src, mask = v[i : i + ROUTE_RULE_FIELDS]
+            rect = (r0, c0, nr, nc)
+            where = f"rule {i // ROUTE_RULE_FIELDS} at {list(rect)}"
+            _expect(nr > 0 and nc > 0 and min(rect) >= 0, f"{where}: a rectangle of routers")
+            _expect(
+                rect_contains(self.rect, rect), f"{where}: outside the op's PEs {list(self.rect)}"
+            )
+            _expect(0 <= src < len(_PORT_LIST), f"{where}: input port index {src}")
+            _expect(0 < mask <= full, f"{where}: output port mask {mask}")
+            _expect(
+                src == _PORT_LIST.index(Port.RAMP) or not mask >> src & 1,
+                f"{where}: a route may not send wavelets back where they came from",
+            )
+
+
 @irdl_op_definition
 class ExchangeOp(_ChannelOp):
     """Redistribute from `src_layout` to `dst_layout`, one part per op: the local part (no
@@ -2386,6 +2527,7 @@ PE = Dialect(
         LoopOp,
         YieldOp,
         RouteOp,
+        RoutesOp,
         ExchangeOp,
         *SHAPE_OPS,
         *CONV_OPS,

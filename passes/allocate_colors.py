@@ -66,6 +66,10 @@ _RAMP_BIT = 1 << _PORTS.index(Port.RAMP)
 _POPCOUNT = [bin(m).count("1") for m in range(1 << len(_PORTS))]
 
 
+#: an op that sets rules: one (pe.route) or many (pe.routes, an exchange phase's)
+RouteLike = pe.RouteOp | pe.RoutesOp
+
+
 def _mask(ports: Sequence[Port]) -> int:
     return sum(1 << _PORTS.index(p) for p in set(ports))
 
@@ -76,7 +80,7 @@ class _Channel:
 
     first: int
     last: int
-    routes: list[pe.RouteOp] = field(default_factory=list)
+    routes: list[RouteLike] = field(default_factory=list)
 
 
 def _channels(block: Block) -> dict[int, _Channel]:
@@ -91,7 +95,7 @@ def _channels(block: Block) -> dict[int, _Channel]:
         i = pe.program_index(index, op)
         ch = channels.setdefault(op.color_id, _Channel(i, i))
         ch.first, ch.last = min(ch.first, i), max(ch.last, i)
-        if isinstance(op, pe.RouteOp):
+        if isinstance(op, RouteLike):
             ch.routes.append(op)
         for token in op.results:
             for user in pe.token_users(token):
@@ -129,10 +133,12 @@ class _Rules:
         self._heard: dict[int, np.ndarray] = {}
         self._signature: dict[int, bytes] = {}
 
-    def cells(self, channel: int, routes: list[pe.RouteOp]) -> tuple[np.ndarray, np.ndarray]:
+    def cells(self, channel: int, routes: list[RouteLike]) -> tuple[np.ndarray, np.ndarray]:
         """The (router, port) cells a channel's routes set, as flat table indices, and the mask
         each gets (computed once per channel)."""
         import numpy as np  # numpy tracks whole rectangles; loading the passes does not need it
+
+        from pyflame.core.route_rules import rule_array, rule_cells
 
         hit = self._cells.get(channel)
         if hit is not None:
@@ -144,6 +150,11 @@ class _Rules:
         one_masks: list[int] = []
         ports = len(_PORTS)
         for op in routes:
+            if isinstance(op, pe.RoutesOp):
+                router, in_port, out_mask = rule_cells(rule_array(op.rule_bytes), self.cols)
+                idx.append(router * ports + in_port)
+                masks.append(out_mask.astype(np.int8))
+                continue
             port, mask = _PORTS.index(op.from_port.data), _mask(op.outputs)
             for r0, c0, nr, nc in _rects(op):
                 if nr == 1 and nc == 1:
@@ -160,7 +171,7 @@ class _Rules:
         self._cells[channel] = out
         return out
 
-    def receivers(self, channel: int, routes: list[pe.RouteOp]) -> np.ndarray:
+    def receivers(self, channel: int, routes: list[RouteLike]) -> np.ndarray:
         """The routers (flat) whose rules of the channel deliver to their own PE."""
         hit = self._heard.get(channel)
         if hit is not None:
@@ -173,7 +184,7 @@ class _Rules:
         self._heard[channel] = out
         return out
 
-    def signature(self, channel: int, routes: list[pe.RouteOp]) -> bytes:
+    def signature(self, channel: int, routes: list[RouteLike]) -> bytes:
         """The channel's rules as a set of (cell, mask), in a comparable form."""
         hit = self._signature.get(channel)
         if hit is not None:
@@ -193,20 +204,20 @@ class _Rules:
         out = self._signature[channel] = b"merges" if merges else pairs.tobytes()
         return out
 
-    def hears(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+    def hears(self, color: int, channel: int, routes: list[RouteLike]) -> bool:
         """Whether the channel delivers to a PE that received on `color` since the color's
         last ordering (the start, or the barriers of a switch)."""
         heard = self.heard.get(color)
         return heard is not None and bool(heard[self.receivers(channel, routes)].any())
 
-    def repeats(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+    def repeats(self, color: int, channel: int, routes: list[RouteLike]) -> bool:
         """Whether every channel on `color` since its last ordering had exactly this channel's
         rules, and they merge nowhere: each receiver then has one sender, whose new message
         follows its earlier one along the same path through every queue (no race)."""
         sig = self.signature(channel, routes)
         return sig != b"merges" and self.repeated.get(color) == sig
 
-    def agree(self, color: int, channel: int, routes: list[pe.RouteOp]) -> bool:
+    def agree(self, color: int, channel: int, routes: list[RouteLike]) -> bool:
         """Whether the channel's routes change no rule that `color` holds (a router without one
         is free)."""
         t = self.tables.get(color)
@@ -216,7 +227,7 @@ class _Rules:
         held = t[idx]
         return bool(((held < 0) | (held == masks)).all())
 
-    def set(self, color: int, channel: int, routes: list[pe.RouteOp], ordered: bool) -> None:
+    def set(self, color: int, channel: int, routes: list[RouteLike], ordered: bool) -> None:
         """The channel takes `color`; `ordered`: barriers separate it from the color's earlier
         traffic."""
         import numpy as np
@@ -432,10 +443,10 @@ def _sets_routes_only(op: Operation) -> bool:
     over lines and positions in nested loops)."""
     if isinstance(op, pe.LoopOp):
         return all(isinstance(o, pe.YieldOp) or _sets_routes_only(o) for o in op.body.block.ops)
-    return isinstance(op, pe.RouteOp)
+    return isinstance(op, RouteLike)
 
 
-def _route_unit(route: pe.RouteOp) -> Operation:
+def _route_unit(route: RouteLike) -> Operation:
     """What moves with a switching channel's route: the route, or its routes-only loop."""
     loops = route.loops_around()
     if not loops:
@@ -546,7 +557,8 @@ def _stages(first: pe.RecvOp, count: int, step: tuple[int, int, int, int]) -> li
 
 def drop_redundant_routes(fn: func.FuncOp) -> int:
     """Erase every pe.route of `fn`'s body whose routers already hold its rule (on its color,
-    for its input port); returns how many. An op with regions (a loop) that sets routes ends the
+    for its input port), and every such rule of a pe.routes (the op too when none is left);
+    returns how many rules. An op with regions (a loop) that sets routes ends the
     analysis: rules set inside it depend on the iteration, so everything is unknown after one."""
     # numpy tracks the rules of whole rectangles; loading the passes does not need it
     import numpy as np
@@ -558,14 +570,17 @@ def drop_redundant_routes(fn: func.FuncOp) -> int:
     dropped = 0
     for op in ops:
         if op.regions:
-            if any(isinstance(inner, pe.RouteOp) for inner in op.walk()):
+            if any(isinstance(inner, RouteLike) for inner in op.walk()):
                 known.clear()  # rules set in a loop depend on the iteration
             continue
-        if not isinstance(op, pe.RouteOp):
+        if not isinstance(op, RouteLike):
             continue
         table = known.get(op.color_id)
         if table is None:
             table = known[op.color_id] = np.full((rows, cols, len(pe.Port)), -1, dtype=np.int8)
+        if isinstance(op, pe.RoutesOp):
+            dropped += _drop_held_rules(op, table)
+            continue
         r0, c0, nr, nc = op.rect
         port = list(pe.Port).index(op.from_port.data)
         mask = sum(1 << list(pe.Port).index(p) for p in set(op.outputs))
@@ -577,6 +592,44 @@ def drop_redundant_routes(fn: func.FuncOp) -> int:
         else:
             cells[...] = mask
     return dropped
+
+
+def _drop_held_rules(op: pe.RoutesOp, table: np.ndarray) -> int:
+    """Drop the rules of `op` whose routers hold them already (`table`: (rows, cols, port)
+    masks of its color, updated with the rules kept); returns how many were dropped."""
+    import numpy as np
+
+    from pyflame.core.route_rules import rule_array, rule_cells
+
+    rules = rule_array(op.rule_bytes)
+    _, cols, ports = table.shape
+    router, port, mask = rule_cells(rules, cols)
+    flat = table.reshape(-1)
+    cell = router * ports + port
+    sizes = rules[:, 2] * rules[:, 3]
+    if np.unique(cell).size == cell.size:
+        same = flat[cell] == mask
+        held = np.logical_and.reduceat(same, np.cumsum(sizes) - sizes)
+        flat[cell] = mask
+    else:  # rules that set one router twice act in order
+        held = np.zeros(len(rules), dtype=bool)
+        starts = np.cumsum(sizes) - sizes
+        for i in range(len(rules)):
+            cells = cell[starts[i] : starts[i] + sizes[i]]
+            held[i] = bool((flat[cells] == rules[i, 5]).all())
+            flat[cells] = rules[i, 5]
+    if not held.any():
+        return 0
+    if held.all():
+        op.detach()
+        op.erase()
+    else:
+        kept = rules[~held]
+        r0, c0 = kept[:, 0].min(), kept[:, 1].min()
+        r1, c1 = (kept[:, 0] + kept[:, 2]).max(), (kept[:, 1] + kept[:, 3]).max()
+        op.properties["rules"] = pe.dense_i64(kept.ravel().tolist())
+        op.properties["pes"] = pe.dense_i64((r0, c0, r1 - r0, c1 - c0))
+    return int(held.sum())
 
 
 class AllocateColorsPass(ModulePass):

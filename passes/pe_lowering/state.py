@@ -469,6 +469,16 @@ class PELowering:
             self.emit(pe.RouteOp(src, dst, color=color, pes=rect))
         return color
 
+    def rules_channel(self, routes: Sequence[tuple[Rect, str, str]]) -> int:
+        """A virtual channel of its own whose rules (rect, from port, to port) are set by one
+        `pe.routes` (an exchange phase: hundreds of rectangles on a wafer-wide exchange, one
+        op), or by none when there are no rules."""
+        color = len(self.channels)
+        self.channels[("fresh", color)] = color
+        if routes:
+            self.emit(pe.RoutesOp.from_rules([(r, p, (o,)) for r, p, o in routes], color=color))
+        return color
+
     def used_later(self, v: SSAValue) -> bool:
         """Whether mesh value `v` is read after the current op."""
         now = self.position[self.current]  # type: ignore[index]  # current is set while an op is lowered
@@ -542,7 +552,7 @@ def emit_exchange(
     index_map: tuple[tuple[int, ...], tuple[int, ...]] | None,
 ) -> None:
     """Move buffer `src` (laid out as `src_layout`) into buffer `dst` (`dst_layout`): the local
-    part, then every network phase on a channel of its own with the pe.route ops of its
+    part, then every network phase on a channel of its own with one pe.routes stating its
     messages' paths (see pyflame.core.exchange_plan)."""
     # numpy computes the phases; imported here so that loading the passes does not need it
     from pyflame.core.exchange_plan import exchange_phases, extent
@@ -571,12 +581,8 @@ def emit_exchange(
     if plan.has_local_part:
         part(None, None)
     for k, phase in enumerate(plan.phases, start=1):
-        routes = (
-            [(rect, Port(p), (Port(out),)) for rect, p, out in phase.routes]
-            if lw.exchange_routes
-            else []
-        )
-        part(lw.fresh_channel(routes), k)
+        # one pe.routes per phase: a wafer-wide phase states hundreds of rectangles
+        part(lw.rules_channel(phase.routes if lw.exchange_routes else []), k)
 
 
 def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:

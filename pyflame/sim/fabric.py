@@ -33,12 +33,35 @@ _DC = np.array([0, 0, 1, -1], dtype=np.int64)
 _ARRIVES_ON = (SOUTH, NORTH, WEST, EAST)
 _ARRIVES = np.array(_ARRIVES_ON, dtype=np.int64)
 _BITS = np.arange(4, dtype=np.int64)
+#: the way a wavelet arriving on port p goes straight on (arrived on the west port: east)
+_STRAIGHT = np.array([SOUTH, NORTH, WEST, EAST], dtype=np.int64)
 NO_RULE = -1
+#: a trace crosses a run of routers that pass a wavelet straight on in one step (False: hop
+#: by hop; tests/unit/sim/test_trace_runs.py compares the two)
+STRAIGHT_RUNS = True
 #: traces a RouteTable keeps (least recently used dropped first), and the bytes of their
 #: arrays at most: a barrier on g x g PEs re-traces ~2g small column and row sets (chains)
 #: after every route switch it orders, a SUMMA step one fabric-wide broadcast
 TRACE_CACHE_ENTRIES = 4096
 TRACE_CACHE_BYTES = 64 << 20
+
+
+def _repeated(values: np.ndarray, size: int) -> np.ndarray:
+    """Which entries of `values` (ints in [0, size)) occur more than once: counted over
+    `size` when the values are many, sorted when they are few (a barrier stage's 256 links
+    on a 720 x 720 fabric: counting every link of the fabric per receive made the plan
+    grow with the fabric times the receives)."""
+    if values.size * 16 >= size:
+        return np.bincount(values, minlength=size)[values] > 1
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    same = ordered[1:] == ordered[:-1]
+    dup = np.zeros(values.size, dtype=bool)
+    dup[1:] |= same
+    dup[:-1] |= same
+    out = np.empty(values.size, dtype=bool)
+    out[order] = dup
+    return out
 
 
 def port_mask(ports) -> int:
@@ -96,6 +119,8 @@ class RouteTable:
         self.fabric_rows, self.fabric_cols = fabric_rows, fabric_cols
         self.rules: dict[int, np.ndarray] = {}
         self.version: dict[int, int] = {}
+        #: per color: (version, straight runs) (`_runs`)
+        self._runs: dict[int, tuple[int, np.ndarray]] = {}
         #: recent traces (a SUMMA step re-traces the same roots on a color after the others);
         #: bounded, because each holds arrays of the size of its deliveries and a grid side's
         #: worth of steps traces as many different source sets
@@ -135,11 +160,51 @@ class RouteTable:
             self.version[color] += 1
         return switched
 
+    def apply_cells(
+        self,
+        color: int,
+        r: np.ndarray,
+        c: np.ndarray,
+        port: np.ndarray,
+        mask: np.ndarray,
+        clock: np.ndarray,
+        switch_cycles: int,
+        what: str,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Set the rules of many (router, input port) cells at once (a pe.routes; no cell
+        twice), as consecutive pe.route ops would: each router's PE switches its replaced
+        rules one after another, the k-th taking effect at `clock + k * switch_cycles`.
+        Returns the switched cells' routers (r, c) (one entry per switch: each costs its PE
+        `switch_cycles`)."""
+        table = self._table(color)
+        cur = table[r, c, port]
+        differs = cur != mask
+        switched = differs & (cur != NO_RULE)
+        sr, sc = r[switched], c[switched]
+        if sr.size:
+            # the rank of each switch among its router's, in rule order
+            flat = sr * self.C + sc
+            order = np.argsort(flat, kind="stable")
+            ordered = flat[order]
+            i = np.arange(ordered.size)
+            first = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]], i, 0))
+            rank = np.empty_like(i)
+            rank[order] = i - first + 1
+            at = clock[sr, sc] + rank * switch_cycles
+            self.uses.switch_cells(color, sr, sc, port[switched], at, what)
+        if differs.any():
+            table[r, c, port] = mask
+            self.version[color] += 1
+        return sr, sc
+
     # ------------------------------------------------------------------ tracing
 
     def trace(self, color: int, src_r: np.ndarray, src_c: np.ndarray, what: str) -> Trace:
-        """Follow the rules from every source's ramp. Cached per (color, rules version, sources).
-        Raises RoutingError (naming PEs and the color) for a missing rule, a wavelet leaving the
+        """Follow the rules from every source's ramp, hop by hop (a wavelet of a source that never
+        splits crosses a run of routers passing it straight on in one step: the same links and
+        deliveries, in the same order; a wafer-wide exchange phase's paths are runs of hundreds
+        of routers). Cached per (color, rules version, sources). Raises RoutingError (naming
+        PEs and the color) for a missing rule, a wavelet leaving the
         fabric, or a router reached twice on the same input port (a loop)."""
         key = (color, self.version.get(color, -1), src_r.tobytes(), src_c.tobytes())
         hit = self._cache.get(key)
@@ -148,8 +213,11 @@ class RouteTable:
             return hit
         table = self.rules.get(color)
         rules = None if table is None else table.reshape(-1)  # by (row * C + col) * 5 + port
+        runs = None if table is None or not STRAIGHT_RUNS else self._straight_runs(color, table)
         R, C = self.R, self.C
         k = len(src_r)
+        #: sources whose wavelets never split: they cross straight runs in one step
+        solo = np.ones(k, dtype=bool)
         fs = np.arange(k, dtype=np.int64)
         fr = src_r.astype(np.int64)
         fc = src_c.astype(np.int64)
@@ -184,8 +252,33 @@ class RouteTable:
             to_ramp = (rule & (1 << RAMP)) != 0
             if to_ramp.any():
                 D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp], fp[to_ramp]))
+            if runs is not None:
+                run = runs[port]
+                jump = (run > 1) & solo[fs]
+            if runs is not None and jump.any():
+                # a wavelet of a source that never split, on a run of routers that each pass
+                # it straight on: every hop of the run at once (links in hop order, as the
+                # hop-by-hop steps would list them)
+                n = run[jump]
+                j = np.repeat(np.flatnonzero(jump), n)
+                i = np.arange(j.size) - np.repeat(np.cumsum(n) - n, n)
+                d = fp[j]  # straight on: leaving the way it travels (port index = direction)
+                d = _STRAIGHT[d]
+                s, r, c, h = fs[j], fr[j] + i * _DR[d], fc[j] + i * _DC[d], fh[j] + i
+                L.append((s, r, c, d, h, fp[j]))
+                states.append((s[i > 0], ((r * C + c) * 5 + fp[j])[i > 0]))
+                last = np.cumsum(n) - 1
+                jr, jc, jd = r[last] + _DR[d[last]], c[last] + _DC[d[last]], d[last]
+                js, jh = s[last], h[last] + 1  # (runs end inside the program's PEs)
+                keep = ~jump
+                rule, fs, fr, fc, fp, fh = (a[keep] for a in (rule, fs, fr, fc, fp, fh))
+            else:
+                js = None
             si, d = np.nonzero((rule[:, None] >> _BITS) & 1)
             s, r, c, h = fs[si], fr[si], fc[si], fh[si]
+            if si.size:
+                split = np.bincount(si, minlength=fs.size) > 1
+                solo[fs[split]] = False
             L.append((s, r, c, d, h, fp[si]))
             r2, c2 = r + _DR[d], c + _DC[d]
             outside = (r2 < 0) | (c2 < 0) | (r2 >= R) | (c2 >= C)
@@ -193,6 +286,13 @@ class RouteTable:
                 i = int(np.argmax(outside))
                 self._leaves(color, src_r[s[i]], src_c[s[i]], r[i], c[i], d[i], what)
             fs, fr, fc, fp, fh = s, r2, c2, _ARRIVES[d], h + 1
+            if js is not None:
+                fs, fr, fc = (
+                    np.concatenate([fs, js]),
+                    np.concatenate([fr, jr]),
+                    np.concatenate([fc, jc]),
+                )
+                fp, fh = np.concatenate([fp, _ARRIVES[jd]]), np.concatenate([fh, jh])
             steps += 1
             if steps >= next_check:
                 self._check_loops(states, color, src_r, src_c, what)
@@ -228,6 +328,45 @@ class RouteTable:
             self._cache_bytes -= _trace_bytes(self._cache.popitem(last=False)[1])
         return tr
 
+    def _straight_runs(self, color: int, table: np.ndarray) -> np.ndarray:
+        """Per (router, input port), flat like the rules: how many routers in a row, from this
+        one on, pass wavelets arriving on that port straight on and only straight on (0 where
+        this one does not), stopping short of the program's edge (a wavelet leaving the
+        program's PEs is found hop by hop, with its error). Cached per rules version."""
+        version = self.version.get(color, -1)
+        hit = self._runs.get(color)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        R, C = self.R, self.C
+        out = np.zeros((R, C, 5), dtype=np.int64)
+        rows, cols = np.arange(R)[:, None], np.arange(C)[None, :]
+        for port in (NORTH, SOUTH, EAST, WEST):
+            d = int(_STRAIGHT[port])
+            straight = table[:, :, port] == (1 << d)
+            if not straight.any():
+                continue
+            if d in (EAST, WEST):  # along each row
+                pos = np.where(straight, C, cols)  # a position that stops a run: itself
+                if d == EAST:  # the first stop at or after each column
+                    stop = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
+                    out[:, :, port] = np.where(straight, np.minimum(stop, C - 1) - cols, 0)
+                else:  # the last stop at or before each column
+                    pos = np.where(straight, -1, cols)
+                    stop = np.maximum.accumulate(pos, axis=1)
+                    out[:, :, port] = np.where(straight, cols - np.maximum(stop, 0), 0)
+            else:
+                pos = np.where(straight, R, rows)
+                if d == SOUTH:
+                    stop = np.minimum.accumulate(pos[::-1, :], axis=0)[::-1, :]
+                    out[:, :, port] = np.where(straight, np.minimum(stop, R - 1) - rows, 0)
+                else:
+                    pos = np.where(straight, -1, rows)
+                    stop = np.maximum.accumulate(pos, axis=0)
+                    out[:, :, port] = np.where(straight, rows - np.maximum(stop, 0), 0)
+        flat = out.reshape(-1)
+        self._runs[color] = (version, flat)
+        return flat
+
     def _leaves(self, color, sr, sc, r, c, d, what) -> None:
         r2, c2 = r + _DR[d], c + _DC[d]
         origin = pe_str(sr, sc)
@@ -247,10 +386,9 @@ class RouteTable:
         # states and the PEs) and sort only the states at ports reached more than once
         ports = self.R * self.C * 5
         place = np.concatenate([p for _, p in states])
-        seen = np.bincount(place, minlength=ports)
-        if seen.max(initial=0) <= 1:
+        again = _repeated(place, ports)
+        if not again.any():
             return
-        again = seen[place] > 1
         keys = np.concatenate([s for s, _ in states])[again] * ports + place[again]
         u, counts = np.unique(keys, return_counts=True)
         if (counts > 1).any():
@@ -321,6 +459,28 @@ class RuleUses:
         self.since_what[color][sl] = np.where(
             switched, self._name(what), self.since_what[color][sl]
         )
+
+    def switch_cells(self, color, r, c, port, at: np.ndarray, what) -> None:
+        """`switch` for single (router, input port) cells, each taking effect at `at`."""
+        until = self.until.get(color)
+        if until is not None:
+            busy = until[r, c, port]
+            late = busy > at
+            if late.any():
+                j = int(np.argmax(late))
+                sent = self.names[int(self.until_what[color][r[j], c[j], port[j]])]
+                raise RoutingError(
+                    f"{what}: {pe_str(r[j], c[j])} switches its router's rule for color "
+                    f"{color} (from its {PORTS[port[j]]} port) at cycle {int(at[j])}, while "
+                    f"wavelets of {sent} still pass that port until cycle {int(busy[j])}: "
+                    "the switch would misroute them (order the switch after that traffic, or "
+                    "give the two a different color each)"
+                )
+        if color not in self.since:
+            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
+            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+        self.since[color][r, c, port] = at
+        self.since_what[color][r, c, port] = self._name(what)
 
     def traffic(self, color: int, tr: Trace, head: np.ndarray, cyc: np.ndarray, links, what):
         """Message i of `tr` leaves its sender's ramp from cycle head[i] for cyc[i] cycles."""
@@ -413,7 +573,7 @@ class Links:
         start = t.copy()
         if lid.size == 0:
             return start
-        if np.bincount(lid, minlength=self.free_at.size).max() <= 1:  # no link shared
+        if not _repeated(lid, self.free_at.size).any():  # no link shared
             np.maximum.at(start, l_src, self.free_at[lid] - offs)
             self.free_at[lid] = start[l_src] + offs + cyc[l_src]
         else:
@@ -462,7 +622,7 @@ class Links:
         keep = keep[np.argsort(e_d[keep], kind="stable")]  # grouped by delivery
         e_d, dist, behind = e_d[keep], dist[keep], behind[keep]
         lid = ((tr.l_r * self.C + tr.l_c) * 4 + tr.l_dir)[keep]
-        if np.bincount(lid, minlength=self.free_at.size).max() <= 1:  # no link shared
+        if not _repeated(lid, self.free_at.size).any():  # no link shared
             go = np.maximum(self.free_at[lid], begin[e_d])
             self.free_at[lid] = go + behind
             np.maximum.at(ends, e_d, go + behind + dist * self.hop)

@@ -63,6 +63,7 @@ PHASE_OF: dict[type, str] = {
     pe.RecvOp: "receive",
     pe.ExchangeOp: "exchange",
     pe.RouteOp: "route",
+    pe.RoutesOp: "route",
 }
 
 
@@ -251,7 +252,7 @@ class Planner:
                 self.R = max(self.R, rect[0] + d.origin[0] - a0 + d.grid[0])
                 self.C = max(self.C, rect[1] + d.origin[1] - a1 + d.grid[1])
         if (
-            isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.ExchangeOp)
+            isinstance(op, pe.SendOp | pe.RecvOp | pe.RouteOp | pe.RoutesOp | pe.ExchangeOp)
             and op.color_id >= t.num_colors
         ):
             raise ColorAllocationError(
@@ -261,7 +262,7 @@ class Planner:
         if (
             rect[0] + rect[2] > t.fabric_rows or rect[1] + rect[3] > t.fabric_cols
         ) and not isinstance(op, pe.AllocOp):
-            cls = RoutingError if isinstance(op, pe.RouteOp) else CompileError
+            cls = RoutingError if isinstance(op, pe.RouteOp | pe.RoutesOp) else CompileError
             raise cls(
                 f"{what}: {rect_pes(rect)} lie outside the {t.fabric_rows} x "
                 f"{t.fabric_cols} fabric of target {t.name}{when}"
@@ -585,7 +586,7 @@ class Planner:
         """Run one item at plan time: its kernel makes its steps and charges its time."""
         s, op = self.schedule, it.op
         self.order.append(it.what)
-        if not isinstance(op, pe.RouteOp):
+        if not isinstance(op, pe.RouteOp | pe.RoutesOp):
             s.used[pe_slice(it.rect)] = True
         s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
         s.step_loops += [None] * (len(s.steps) - len(s.step_loops))

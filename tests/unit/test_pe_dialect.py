@@ -77,6 +77,7 @@ def every_op() -> ModuleOp:
     add(pe.MatmulAccOp(c, a, b, m=4, k=4, n=4, pes=FULL))
     add(pe.RouteOp("ramp", ["east", "ramp"], color=0, pes=(0, 0, 2, 1)))
     add(pe.RouteOp(pe.Port.WEST, [pe.Port.RAMP], color=0, pes=(0, 1, 2, 1)))
+    add(pe.RoutesOp.from_rules([((0, 0, 2, 1), "ramp", ["east"])], color=2))
     add(pe.SendOp(a, color=0, pes=(0, 0, 2, 1)))
     add(pe.RecvOp(b, color=0, pes=(0, 1, 2, 1), combine=ReductionKind("sum")))
     add(pe.RecvOp(b, color=0, pes=(0, 1, 2, 1)))

@@ -228,14 +228,14 @@ def test_the_sram_trial_lowers_exchanges_without_routes_and_allocates_alike():
     with_routes, without = ([op for op in fn.walk()] for fn in lowered)
     exchanges = [op for op in with_routes if isinstance(op, pe.ExchangeOp) and op.phase_index]
     assert exchanges  # the transpose moves data between PEs
-    assert [op.name for op in with_routes if not isinstance(op, pe.RouteOp)] == [
-        op.name for op in without if not isinstance(op, pe.RouteOp)
+    routing = pe.RouteOp | pe.RoutesOp
+    assert [op.name for op in with_routes if not isinstance(op, routing)] == [
+        op.name for op in without if not isinstance(op, routing)
     ]
-    routed = {op.color_id for op in with_routes if isinstance(op, pe.RouteOp)}
+    routed = {op.color_id for op in with_routes if isinstance(op, routing)}
     assert all(op.color_id in routed for op in exchanges)
     assert not any(
-        isinstance(op, pe.RouteOp) and op.color_id in {e.color_id for e in exchanges}
-        for op in without
+        isinstance(op, routing) and op.color_id in {e.color_id for e in exchanges} for op in without
     )
     offsets = [
         [

@@ -16,6 +16,7 @@ import numpy as np
 
 from pyflame.core import reductions
 from pyflame.core.errors import CompileError, RoutingError
+from pyflame.core.route_rules import rule_array, rule_cells
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.chains import ChainStage, set_chain_stage
@@ -42,6 +43,26 @@ def route(s: Schedule, it: Item, op: pe.RouteOp) -> None:
         cost = switched.astype(np.int64) * costs.route_switch_cycles(s.target)
         s.clock[sl] += cost
         s.busy[sl] += cost
+
+
+@kernel(pe.RoutesOp)
+def routes(s: Schedule, it: Item, op: pe.RoutesOp) -> None:
+    """Every rule of the op, as consecutive pe.route ops would set them."""
+    rules = rule_array(op.rule_bytes)
+    router, port, mask = rule_cells(rules, s.C)
+    sw = costs.route_switch_cycles(s.target)
+    if np.unique(router * 5 + port).size < router.size:  # a router set twice: rule by rule
+        for r0, c0, nr, nc, p, m in rules.tolist():
+            rect = (r0, c0, nr, nc)
+            sl = pe_slice(rect)
+            switched = s.routes.apply(op.color_id, rect, p, m, at=s.clock[sl] + sw, what=it.what)
+            s.clock[sl] += switched * sw
+            s.busy[sl] += switched * sw
+        return
+    r, c = router // s.C, router % s.C
+    sr, sc = s.routes.apply_cells(op.color_id, r, c, port, mask, s.clock, sw, it.what)
+    np.add.at(s.clock, (sr, sc), sw)
+    np.add.at(s.busy, (sr, sc), sw)
 
 
 def _transfer(s: Schedule, it: Item, op: pe.SendOp | pe.RecvOp, phase: str) -> Completion:

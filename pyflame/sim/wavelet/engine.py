@@ -28,6 +28,7 @@ import numpy as np
 
 from pyflame.core import reductions
 from pyflame.core.errors import PyFlameError, SimulationError
+from pyflame.core.route_rules import rule_array
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.fabric import NO_RULE, PORT_INDEX, RAMP, port_mask
@@ -195,6 +196,8 @@ class WaveletRun:
         try:
             if isinstance(op, pe.RouteOp):
                 self._route(op, g)
+            elif isinstance(op, pe.RoutesOp):
+                self._routes(op, g)
             elif isinstance(op, pe.SendOp):
                 self._send(j, op, g)
             elif isinstance(op, pe.RecvOp):
@@ -217,7 +220,7 @@ class WaveletRun:
             )
             located.op = op
             raise located from err
-        if not isinstance(op, pe.RouteOp):
+        if not isinstance(op, pe.RouteOp | pe.RoutesOp):
             self.used[g] = True
         if not isinstance(op, pe.WaitOp):  # a wait records itself when it wakes
             self._record(g[~self.blocked[g]], j)
@@ -300,8 +303,21 @@ class WaveletRun:
         route_switch_cycles and takes effect once the switch is done and the wavelets already
         queued on that (router, color, input port) have left under the old rule."""
         k = self.prog.color_index[op.color_id]
-        port = PORT_INDEX[op.from_port.data]
-        mask = port_mask(op.outputs)
+        self._set_rule(k, PORT_INDEX[op.from_port.data], port_mask(op.outputs), g)
+
+    def _routes(self, op: pe.RoutesOp, g: np.ndarray) -> None:
+        """Each rule of a pe.routes, in order, on the PEs of g in its rectangle (as
+        consecutive pe.route ops)."""
+        k = self.prog.color_index[op.color_id]
+        C = self.prog.C
+        r, c = g // C, g % C
+        for r0, c0, nr, nc, port, mask in rule_array(op.rule_bytes).tolist():
+            inside = (r >= r0) & (r < r0 + nr) & (c >= c0) & (c < c0 + nc)
+            if inside.any():
+                self._set_rule(k, port, mask, g[inside])
+
+    def _set_rule(self, k: int, port: int, mask: int, g: np.ndarray) -> None:
+        """The rule (port -> mask) of color index k on the routers of PEs g."""
         old = self.net.rules[g, k, port]
         switched = (old != NO_RULE) & (old != mask)
         first = old == NO_RULE

@@ -19,6 +19,7 @@ from xdsl.ir import BlockArgument, SSAValue
 
 from pyflame.core import reductions
 from pyflame.core.errors import CompileError, PyFlameError
+from pyflame.core.route_rules import rule_array, rule_cells
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
@@ -32,7 +33,7 @@ from pyflame.sim.wavelet.exchange import ExchangePhase, read_phase
 #: the largest mesh side the wavelet engine simulates
 MAX_SIDE = 16
 #: ops the engine runs itself (all others run their fast kernel's steps)
-NETWORK_OPS = (pe.SendOp, pe.RecvOp, pe.RouteOp, pe.WaitOp)
+NETWORK_OPS = (pe.SendOp, pe.RecvOp, pe.RouteOp, pe.RoutesOp, pe.WaitOp)
 
 
 @dataclass
@@ -199,5 +200,14 @@ def _first_rules(items: list[Item], color_index: dict[int, int], C: int):
             for r in range(r0, r0 + nr):
                 for c in range(c0, c0 + nc):
                     seen.setdefault((r * C + c, k, port), mask)
+        elif isinstance(op, pe.RoutesOp):
+            k = color_index[op.color_id]
+            router, ports, masks = rule_cells(rule_array(op.rule_bytes), C)
+            for key, mask in zip(
+                zip(router.tolist(), [k] * router.size, ports.tolist(), strict=True),
+                masks.tolist(),
+                strict=True,
+            ):
+                seen.setdefault(key, mask)
     rows = np.array(list(seen), dtype=np.int64).reshape(-1, 3)
     return rows[:, 0], rows[:, 1], rows[:, 2], np.array(list(seen.values()), dtype=np.int64)

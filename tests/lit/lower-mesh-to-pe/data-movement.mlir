@@ -2,8 +2,8 @@
 
 // redistribute is an exchange into a buffer of the new layout, run on the bounding box of
 // both grids: its local part (copies within a PE; no color), then one op per network phase, each
-// on a channel of its own whose pe.route ops state the dimension-ordered (row, then column)
-// paths of the phase's messages, one message per source PE. 8 elements on 2x1 [r] -> 1x4 [c]:
+// on a channel of its own whose one pe.routes states the dimension-ordered (row, then column)
+// paths of the phase's messages (a rule per rectangle of routers), one message per source PE. 8 elements on 2x1 [r] -> 1x4 [c]:
 // PE (0,0) keeps elements 0-1 and sends 2-3 to (0,1); PE (1,0) sends 4-5 to (0,2) (phase 1) and
 // 6-7 to (0,3) (phase 2: a source sends one message per phase). reshape emits nothing: the
 // result is the input's buffer.
@@ -15,16 +15,9 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_in %a, %[[IN]] {pes = array<i64: 0, 0, 2, 1>, layout = #pe.layout<8x1xf32 on 2x1 split [r, _]>}
 // CHECK-NEXT:    %[[OUT:.*]] = pe.alloc {name = "redistribute", pes = array<i64: 0, 0, 1, 4>} : !pe.buf<2xf32>
 // CHECK-NEXT:    pe.exchange %[[OUT]], %[[IN]] {pes = array<i64: 0, 0, 2, 4>, src_layout = #pe.layout<8xf32 on 2x1 split [r]>, dst_layout = #pe.layout<8xf32 on 1x4 split [c]>} : !pe.buf<2xf32>, !pe.buf<4xf32>
-// CHECK-NEXT:    pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
-// CHECK-NEXT:    pe.route south -> [ramp] {color = 0 : i64, pes = array<i64: 0, 2, 1, 1>}
-// CHECK-NEXT:    pe.route west -> [east] {color = 0 : i64, pes = array<i64: 1, 1, 1, 1>}
-// CHECK-NEXT:    pe.route west -> [north] {color = 0 : i64, pes = array<i64: 1, 2, 1, 1>}
-// CHECK-NEXT:    pe.route west -> [ramp] {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
+// CHECK-NEXT:    pe.routes [ramp -> [east] at [0, 0, 2, 1], south -> [ramp] at [0, 2, 1, 1], west -> [east] at [1, 1, 1, 1], west -> [north] at [1, 2, 1, 1], west -> [ramp] at [0, 1, 1, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 2, 3>}
 // CHECK-NEXT:    pe.exchange %[[OUT]], %[[IN]] {pes = array<i64: 0, 0, 2, 4>, color = 0 : i64, phase = 1 : i64, src_layout = #pe.layout<8xf32 on 2x1 split [r]>, dst_layout = #pe.layout<8xf32 on 1x4 split [c]>}
-// CHECK-NEXT:    pe.route ramp -> [east] {color = 1 : i64, pes = array<i64: 1, 0, 1, 1>}
-// CHECK-NEXT:    pe.route south -> [ramp] {color = 1 : i64, pes = array<i64: 0, 3, 1, 1>}
-// CHECK-NEXT:    pe.route west -> [east] {color = 1 : i64, pes = array<i64: 1, 1, 1, 2>}
-// CHECK-NEXT:    pe.route west -> [north] {color = 1 : i64, pes = array<i64: 1, 3, 1, 1>}
+// CHECK-NEXT:    pe.routes [ramp -> [east] at [1, 0, 1, 1], south -> [ramp] at [0, 3, 1, 1], west -> [east] at [1, 1, 1, 2], west -> [north] at [1, 3, 1, 1]] {color = 1 : i64, pes = array<i64: 0, 0, 2, 4>}
 // CHECK-NEXT:    pe.exchange %[[OUT]], %[[IN]] {pes = array<i64: 0, 0, 2, 4>, color = 1 : i64, phase = 2 : i64,
 // CHECK-NEXT:    pe.host_out %[[OUT]] {layout = #pe.layout<8xf32 on 1x4 split [c]>, pes = array<i64: 0, 0, 1, 4>}
   func.func @redistribute(%a: tensor<8x1xf32>) -> tensor<8xf32> {
@@ -41,10 +34,10 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // paths meet they go on together.
 // CHECK-LABEL: func.func @two_exchanges
 // CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>}
-// CHECK-COUNT-6: pe.route {{.*}} {color = 0 : i64
+// CHECK-NEXT:    pe.routes [east -> [south] at [0, 0, 1, 1], north -> [ramp] at [1, 0, 1, 1], ramp -> [east] at [1, 0, 1, 1], ramp -> [west] at [0, 1, 1, 1], south -> [ramp] at [0, 1, 1, 1], west -> [north] at [1, 1, 1, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>}
 // CHECK:         pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>}
-// CHECK-COUNT-5: pe.route {{.*}} {color = 1 : i64
+// CHECK-NEXT:    pe.routes [east -> [north] at [1, 0, 1, 1], east -> [ramp] at [0, 0, 1, 1], ramp -> [north] at [1, 0, 1, 1], ramp -> [west] at [0, 1, 2, 1], south -> [ramp] at [0, 0, 1, 1]] {color = 1 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.exchange {{.*}} {pes = array<i64: 0, 0, 2, 2>, color = 1 : i64, phase = 1 : i64, src_layout = #pe.layout<8x8xf32 on 2x2 split [c, r]>, dst_layout = #pe.layout<8x8xf32 on 1x1 split [_, _]>}
 // CHECK-NOT:     phase = 2
   func.func @two_exchanges(%a: tensor<8x8xf32>) -> tensor<8x8xf32> {

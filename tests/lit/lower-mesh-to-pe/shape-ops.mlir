@@ -21,15 +21,15 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   }
 
 // mesh.slice: an exchange with the index map offset = start, stride = step: its local part, then
-// each network phase with the pe.route ops of its messages' paths on a channel of its own.
+// each network phase with one pe.routes stating its messages' paths, on a channel of its own.
 // CHECK-LABEL: func.func @slice
 // CHECK-NEXT:    %0 = pe.alloc {name = "input", pes = array<i64: 0, 0, 3, 3>} : !pe.buf<20xf32>
 // CHECK-NEXT:    pe.host_in %a, %0 {pes = array<i64: 0, 0, 3, 3>, layout = #pe.layout<13x11xf32 on 3x3 split [r, c]>} : tensor<13x11xf32>, !pe.buf<20xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "slice", pes = array<i64: 0, 0, 3, 3>} : !pe.buf<4xf32>
 // CHECK-NEXT:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 3, 3>, src_layout = #pe.layout<13x11xf32 on 3x3 split [r, c]>, dst_layout = #pe.layout<5x4xf32 on 3x3 split [r, c]>, offset = array<i64: 1, 0>, stride = array<i64: 2, 3>} : !pe.buf<4xf32>, !pe.buf<20xf32>
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 3, 3>, color = 0 : i64, phase = 1 : i64,
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 3, 3>, color = 1 : i64, phase = 2 : i64,
 // CHECK:         %2 = pe.host_out %1 {layout = #pe.layout<5x4xf32 on 3x3 split [r, c]>, pes = array<i64: 0, 0, 3, 3>} : !pe.buf<4xf32> -> tensor<5x4xf32>
 // CHECK-NEXT:    func.return %2 : tensor<5x4xf32>
@@ -50,7 +50,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<7x5xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, offset = array<i64: 0, -1>, stride = array<i64: 1, 1>} : !pe.buf<16xf32>, !pe.buf<12xf32>
 // CHECK-NEXT:    %2 = pe.alloc {name = "pad", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32>
 // CHECK-NEXT:    pe.exchange %2, %0 {pes = array<i64: 0, 0, 2, 2>, src_layout = #pe.layout<7x5xf32 on 2x2 split [r, c]>, dst_layout = #pe.layout<5x5xf32 on 2x2 split [r, c]>, offset = array<i64: 2, 0>, stride = array<i64: 1, 1>} : !pe.buf<9xf32>, !pe.buf<12xf32>
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %2, %0 {pes = array<i64: 0, 0, 2, 2>, color = 0 : i64, phase = 1 : i64,
 // CHECK:         %3 = pe.host_out %1 {layout = #pe.layout<8x8xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32> -> tensor<8x8xf32>
 // CHECK-NEXT:    %4 = pe.host_out %2 {layout = #pe.layout<5x5xf32 on 2x2 split [r, c]>, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<9xf32> -> tensor<5x5xf32>
@@ -76,12 +76,12 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_in %c, %2 {pes = array<i64: 0, 0, 1, 1>, layout = #pe.layout<0x7xf32 on 1x1 split [_, _]>} : tensor<0x7xf32>, !pe.buf<1xf32>
 // CHECK-NEXT:    %3 = pe.alloc {name = "cat", pes = array<i64: 0, 0, 3, 2>} : !pe.buf<20xf32>
 // CHECK-NEXT:    pe.exchange %3, %0 {pes = array<i64: 0, 0, 3, 2>, src_layout = #pe.layout<9x7xf32 on 3x2 split [r, c]>, dst_layout = #pe.layout<13x7xf32 on 3x2 split [r, c]>, offset = array<i64: 0, 0>, stride = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<12xf32>
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %3, %0 {pes = array<i64: 0, 0, 3, 2>, color = 0 : i64, phase = 1 : i64,
 // CHECK-NEXT:    pe.exchange %3, %1 {pes = array<i64: 0, 0, 4, 2>, src_layout = #pe.layout<4x7xf32 on 4x1 split [r, _]>, dst_layout = #pe.layout<13x7xf32 on 3x2 split [r, c]>, offset = array<i64: -9, 0>, stride = array<i64: 1, 1>} : !pe.buf<20xf32>, !pe.buf<7xf32>
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %3, %1 {pes = array<i64: 0, 0, 4, 2>, color = 1 : i64, phase = 1 : i64,
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %3, %1 {pes = array<i64: 0, 0, 4, 2>, color = 2 : i64, phase = 2 : i64,
 // CHECK:         %4 = pe.host_out %3 {layout = #pe.layout<13x7xf32 on 3x2 split [r, c]>, pes = array<i64: 0, 0, 3, 2>} : !pe.buf<20xf32> -> tensor<13x7xf32>
 // CHECK-NEXT:    func.return %4 : tensor<13x7xf32>
@@ -101,11 +101,11 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
 // CHECK-NEXT:    pe.host_in %a, %0 {pes = array<i64: 0, 0, 4, 4>, layout = #pe.layout<64x48xf32 on 4x4 split [r, c]>} : tensor<64x48xf32>, !pe.buf<192xf32>
 // CHECK-NEXT:    %1 = pe.alloc {name = "reshape", pes = array<i64: 0, 0, 4, 4>} : !pe.buf<192xf32>
 // CHECK-NEXT:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 4, 4>, src_layout = #pe.layout<64x48xf32 on 4x4 split [r, c]>, dst_layout = #pe.layout<3072xf32 on 4x4 split [rc]>} : !pe.buf<192xf32>, !pe.buf<192xf32>
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 4, 4>, color = 0 : i64, phase = 1 : i64,
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 4, 4>, color = 1 : i64, phase = 2 : i64,
-// CHECK:    pe.route
+// CHECK:    pe.routes [
 // CHECK:    pe.exchange %1, %0 {pes = array<i64: 0, 0, 4, 4>, color = 2 : i64, phase = 3 : i64,
 // CHECK:         %2 = pe.host_out %1 {layout = #pe.layout<3072xf32 on 4x4 split [rc]>, pes = array<i64: 0, 0, 4, 4>} : !pe.buf<192xf32> -> tensor<3072xf32>
 // CHECK-NEXT:    func.return %2 : tensor<3072xf32>

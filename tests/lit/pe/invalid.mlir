@@ -219,6 +219,21 @@ pe.route ramp -> [east] {color = -2 : i64, pes = array<i64: 0, 0, 1, 1>}
 
 // -----
 
+// CHECK: rule 1 at [0, 2, 1, 1]: outside the op's PEs [0, 0, 1, 2]
+pe.routes [ramp -> [east] at [0, 0, 1, 1], west -> [ramp] at [0, 2, 1, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 1, 2>}
+
+// -----
+
+// CHECK: rule 0 at [0, 0, 1, 1]: a route may not send wavelets back where they came from
+pe.routes [west -> [west] at [0, 0, 1, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+
+// -----
+
+// CHECK: a rule's rectangle has four numbers, got [0, 0, 1]
+pe.routes [west -> [east] at [0, 0, 1]] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+
+// -----
+
 // CHECK: exchange layouts differ in shape
 %a = pe.alloc {name = "a", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 %b = pe.alloc {name = "b", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>

@@ -16,6 +16,7 @@
 // CHECK-NEXT:    pe.fill %c {value = 0.000000e+00 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.route north -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+// CHECK-NEXT:    pe.routes [ramp -> [east] at [0, 0, 2, 1], west -> [south, ramp] at [0, 1, 1, 1]] {color = 1 : i64, pes = array<i64: 0, 0, 2, 2>}
 // CHECK-NEXT:    pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
 // CHECK-NEXT:    pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>
@@ -48,6 +49,7 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     pe.fill %c {value = 0.0 : f64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.route ramp -> [east, west, ramp] {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>}
     pe.route north -> [south] {color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}
+    pe.routes [ramp -> [east] at [0, 0, 2, 1], west -> [south, ramp] at [0, 1, 1, 1]] {color = 1 : i64, pes = array<i64: 0, 0, 2, 2>}
     pe.send %a {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>} : !pe.buf<16xf32>
     pe.recv %b combine sum {color = 0 : i64, pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
     pe.recv %b {color = 0 : i64, pes = array<i64: 0, 1, 2, 1>} : !pe.buf<16xf32>

@@ -1,5 +1,6 @@
 """Every route, color and send in the pe IR matters: removing or corrupting any single one
-(drop a `pe.route`, change one of its output ports, change its color; change the color of a
+(drop a `pe.route` or one rule of a `pe.routes`, change one of its output ports, change its
+color; change the color of a
 send, receive or exchange phase; drop a `pe.send`) never leaves the program's output silently
 unchanged. Each mutant raises (RoutingError, DeadlockError, CompileError, a verifier error) or
 computes other numbers. A silently harmless mutant means the lowering emitted an op that does
@@ -31,6 +32,9 @@ from pyflame import compiler
 
 PORTS = ("north", "south", "east", "west", "ramp")
 ROUTE = re.compile(r"pe\.route (\w+) -> \[([^\]]*)\]")
+#: one rule of a pe.routes (an exchange phase's rules, one op)
+RULE = re.compile(r"(\w+) -> \[([^\]]*)\] at \[[^\]]*\]")
+RULES = re.compile(r"pe\.routes \[(.*)\] \{")
 COLOR = re.compile(r"color = (\d+) : i64")
 
 
@@ -62,8 +66,33 @@ def mutants(text: str, num_colors: int) -> Iterator[tuple[str, Iterator[str]]]:
                     f"port {port}->{alt}: {line.strip()}",
                     iter([with_line(i, line.replace(route.group(0), corrupt))]),
                 )
+        rules = RULES.search(line)
+        if rules:
+            # each rule of a pe.routes is a route: drop it, corrupt each of its ports
+            found = list(RULE.finditer(rules.group(1)))
+            base = rules.start(1)
+            for rule in found:
+                a, b = base + rule.start(), base + rule.end()
+                if len(found) == 1:
+                    dropped = None
+                else:  # the rule and its separator
+                    a, b = (a - 2, b) if a > base else (a, b + 2)
+                    dropped = line[:a] + line[b:]
+                yield f"drop rule: {rule.group(0)} of {line.strip()}", iter([with_line(i, dropped)])
+                src, outs = rule.group(1), [p.strip() for p in rule.group(2).split(",")]
+                for j, port in enumerate(outs):
+                    alt = next(p for p in PORTS if p not in outs and (p != src or p == "ramp"))
+                    new = outs[:j] + [alt] + outs[j + 1 :]
+                    corrupt = rule.group(0).replace(
+                        f"{src} -> [{rule.group(2)}]", f"{src} -> [{', '.join(new)}]"
+                    )
+                    a, b = base + rule.start(), base + rule.end()
+                    yield (
+                        f"port {port}->{alt}: {rule.group(0)} of {line.strip()}",
+                        iter([with_line(i, line[:a] + corrupt + line[b:])]),
+                    )
         color = COLOR.search(line)
-        if color and re.search(r"pe\.(route|send|recv|exchange) ", line):
+        if color and re.search(r"pe\.(route|routes|send|recv|exchange) ", line):
             k = int(color.group(1))
             others = (
                 with_line(i, line.replace(color.group(0), f"color = {(k + d) % num_colors} : i64"))
