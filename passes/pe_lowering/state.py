@@ -350,7 +350,7 @@ def _strided_runs(rules: list[Rule]) -> dict[int, tuple[int, Rect] | None]:
 
 def shift_rects(ops: Sequence[Operation], by: tuple[int, int]) -> None:
     """Move the rectangles (`pes`) of `ops` and of the ops in their loops by `by` PEs (a loop's
-    `pes_step` is a step: it stays)."""
+    `pes_step` is a step: it stays), and the rules' rectangles of a `pe.routes`."""
     if by == (0, 0):
         return
     for top in ops:
@@ -358,6 +358,12 @@ def shift_rects(ops: Sequence[Operation], by: tuple[int, int]) -> None:
             if isinstance(op, pe.PEOp):
                 r0, c0, rows, cols = op.rect
                 op.properties["pes"] = pe.dense_i64((r0 + by[0], c0 + by[1], rows, cols))
+            if isinstance(op, pe.RoutesOp):
+                rules = list(op.rule_values)
+                for k in range(0, len(rules), 6):  # (row0, col0, rows, cols, from, to)
+                    rules[k] += by[0]
+                    rules[k + 1] += by[1]
+                op.properties["rules"] = pe.dense_i64(rules)
 
 
 def anchor_of(dists: Sequence[Distribution]) -> tuple[int, int]:
