@@ -443,22 +443,30 @@ class RuleUses:
             late = switched & (busy > at)
             if late.any():
                 i, j = np.argwhere(late)[0]
-                sent = self.names[int(self.until_what[color][r0 + i, c0 + j, port])]
-                raise RoutingError(
-                    f"{what}: {pe_str(r0 + i, c0 + j)} switches its router's rule for color "
-                    f"{color} (from its {PORTS[port]} port) at cycle {int(at[i, j])}, while "
-                    f"wavelets of {sent} still pass that port until cycle {int(busy[i, j])}: "
-                    "the switch would misroute them (order the switch after that traffic, or "
-                    "give the two a different color each)"
-                )
-        if color not in self.since:
-            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
-            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+                self._misroute(what, color, r0 + i, c0 + j, port, at[i, j], busy[i, j])
+        self._since_of(color)
         sl = (slice(r0, r0 + nr), slice(c0, c0 + nc), port)
         self.since[color][sl] = np.where(switched, at, self.since[color][sl])
         self.since_what[color][sl] = np.where(
             switched, self._name(what), self.since_what[color][sl]
         )
+
+    def _misroute(self, what, color: int, r, c, port, at, busy) -> None:
+        """A switch while another channel's wavelets still pass the port."""
+        sent = self.names[int(self.until_what[color][r, c, port])]
+        raise RoutingError(
+            f"{what}: {pe_str(r, c)} switches its router's rule for color "
+            f"{color} (from its {PORTS[int(port)]} port) at cycle {int(at)}, while "
+            f"wavelets of {sent} still pass that port until cycle {int(busy)}: "
+            "the switch would misroute them (order the switch after that traffic, or "
+            "give the two a different color each)"
+        )
+
+    def _since_of(self, color: int) -> None:
+        """The per-(router, port) switch times of `color`, made on first use."""
+        if color not in self.since:
+            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
+            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
 
     def switch_cells(self, color, r, c, port, at: np.ndarray, what) -> None:
         """`switch` for single (router, input port) cells, each taking effect at `at`."""
@@ -468,17 +476,8 @@ class RuleUses:
             late = busy > at
             if late.any():
                 j = int(np.argmax(late))
-                sent = self.names[int(self.until_what[color][r[j], c[j], port[j]])]
-                raise RoutingError(
-                    f"{what}: {pe_str(r[j], c[j])} switches its router's rule for color "
-                    f"{color} (from its {PORTS[port[j]]} port) at cycle {int(at[j])}, while "
-                    f"wavelets of {sent} still pass that port until cycle {int(busy[j])}: "
-                    "the switch would misroute them (order the switch after that traffic, or "
-                    "give the two a different color each)"
-                )
-        if color not in self.since:
-            self.since[color] = np.zeros((self.R, self.C, 5), dtype=np.int64)
-            self.since_what[color] = np.zeros((self.R, self.C, 5), dtype=np.int32)
+                self._misroute(what, color, r[j], c[j], port[j], at[j], busy[j])
+        self._since_of(color)
         self.since[color][r, c, port] = at
         self.since_what[color][r, c, port] = self._name(what)
 
