@@ -115,15 +115,6 @@ class Blocked:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Item]:
-        return iter(self.items)
-
-    def __getitem__(self, i: int) -> Item:
-        return self.items[i]
-
     def overlaps(self, rect: Rect) -> bool:
         return bool(self.items) and bool(self.cover[pe_slice(rect)].any())
 
