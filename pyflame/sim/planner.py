@@ -20,6 +20,7 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from xdsl.dialects import arith, func
@@ -96,12 +97,24 @@ def _host_bytes(typ: Attribute) -> int:
 
 @dataclass
 class LoopPlan:
-    """A pe.loop as read: its body's items at the first iteration, with the step each one's
-    rectangle moves by per iteration (None: it stays), and the loops nested in it."""
+    """A pe.loop as read: its body's items at the first iteration, with the steps each one's
+    rectangle moves by per iteration of each enclosing loop, innermost first (None: it
+    stays; read once here, not from the op's properties per iteration), and the loops nested
+    in it."""
 
     loop: pe.LoopOp
     trips: int
-    body: list[tuple[Item, tuple[int, int, int, int] | None] | LoopPlan]
+    body: list[tuple[Item, tuple[Rect, ...] | None] | LoopPlan]
+
+
+def _rect_at(rect: Rect, steps: tuple[Rect, ...], at: tuple[int, ...]) -> Rect:
+    """`rect` at iteration `at` (innermost loop first) of loops that move it by `steps`
+    (pe.PEOp.rect_at, without reading the op's properties again)."""
+    r0, c0, nr, nc = rect
+    for n, (dr, dc, dnr, dnc) in zip(at, steps, strict=False):
+        if n:
+            r0, c0, nr, nc = r0 + n * dr, c0 + n * dc, nr + n * dnr, nc + n * dnc
+    return (r0, c0, nr, nc)
 
 
 class Blocked:
@@ -195,7 +208,7 @@ class Planner:
     def _read_loop(self, loop: pe.LoopOp, seq: int) -> LoopPlan:
         """A pe.loop's body is read once: each op checked at its first and last iteration (its
         rectangle is affine in the iteration, so every other one lies between them)."""
-        body: list[tuple[Item, tuple[int, int, int, int] | None] | LoopPlan] = []
+        body: list[tuple[Item, tuple[Rect, ...] | None] | LoopPlan] = []
         for op in loop.body.block.ops:
             if isinstance(op, pe.YieldOp):
                 continue
@@ -205,12 +218,12 @@ class Planner:
                 continue
             if isinstance(op, pe.AllocOp) or not isinstance(op, pe.PEOp):
                 raise CompileError(f"{describe(op, seq)}: cannot be inside a pe.loop")
-            step = op.rect_step
+            steps = tuple(op.rect_steps) or None
             for corner in op.rect_span()[1:]:
                 self._read_op(op, seq, corner, " at the loop's last iteration")
             item = self._read_op(op, seq)
             assert item is not None  # not an alloc
-            body.append((item, step))
+            body.append((item, steps))
         return LoopPlan(loop, loop.trip_count, body)
 
     def _read_op(
@@ -348,26 +361,32 @@ class Planner:
         while True:
             if dirty and blocked:
                 dirty = False
-                marked = 0
+                # the PEs of the blocked items in front of the first ready one, marked only
+                # once a ready one is found (most scans find none: each item's "not yet" is
+                # cached, so a scan is a walk over the list)
+                marked: list[Item] = []
                 for j, it in enumerate(blocked.items):
                     held = s.holds.get(it.seq)
-                    sl = pe_slice(it.rect)
                     if held is not None:
                         if held.complete:  # a synchronous transfer whose streams have finished
                             blocked.remove(j)
                             del s.holds[it.seq]
                             dirty = True
                             break
-                    elif not seen[sl].any() and self._ready(it):
+                        continue
+                    if not self._ready(it):
+                        continue
+                    for before in blocked.items[len(marked) : j]:
+                        seen[pe_slice(before.rect)] = True
+                        marked.append(before)
+                    if not seen[pe_slice(it.rect)].any():
                         blocked.remove(j)
                         self._run(it, blocked)
                         dirty = True
                         break
-                    seen[sl] = True
-                    marked = j + 1
                 # the items in front of the one taken out (if any) kept their places
-                for it in blocked.items[:marked]:
-                    seen[pe_slice(it.rect)] = False
+                for before in marked:
+                    seen[pe_slice(before.rect)] = False
                 if dirty:
                     continue
             nxt = next(items, None)
@@ -428,8 +447,8 @@ class Planner:
                 if isinstance(part, LoopPlan):
                     yield from self._loop_items(part, frame, next(self._loop_runs), (i, *around))
                     continue
-                first, step = part
-                rect = first.rect if step is None else first.op.rect_at(i, around)  # type: ignore[attr-defined]  # body ops are pe ops
+                first, steps = part
+                rect = first.rect if steps is None else _rect_at(first.rect, steps, (i, *around))
                 yield Item(self._position, first.op, rect, first.what, frame, (number, i))
                 self._position += 1
             previous, sources = frame, list(yielded)
@@ -450,23 +469,25 @@ class Planner:
         with the counts it read (its color's pushes, its completions' versions) and given
         again until one of them moves."""
         op = it.op
+        kind = type(op)  # (exact types: no subclass of either; isinstance goes through ABCs)
+        if kind is not pe.RecvOp and kind is not pe.WaitOp:
+            return True
         known = self.unready.get(it.seq)
-        if isinstance(op, pe.RecvOp):
+        if kind is pe.RecvOp:
             mail = self.schedule.mail
-            color = op.color_id
+            color = cast(pe.RecvOp, op).color_id
             key: tuple = (mail.pushes.get(color, 0),)
             if known is not None and known[1] == key:
                 return False
             ready = bool(mail.waiting(color, it.rect).all())
             comps = None
-        elif isinstance(op, pe.WaitOp):
-            comps = wait_completions(self.schedule, it, op) if known is None else known[0]
+        else:
+            wait = cast(pe.WaitOp, op)
+            comps = wait_completions(self.schedule, it, wait) if known is None else known[0]
             key = () if comps is None else tuple(c.version for c in comps)
             if known is not None and known[1] == key:
                 return False
             ready = wait_ready(comps, it)
-        else:
-            return True
         if not ready:
             self.unready[it.seq] = (comps, key)
         return ready

@@ -360,14 +360,16 @@ def check_races(
     machine the transfer would see, or deliver, the wrong data). The op runs on `rect`; `bufs`
     are its buffers, `written` the one it writes (or None)."""
     for f in inflight:
+        both = None
         for b in bufs:
             if not (f.writes or b is written):
                 continue
             if not _bytes_overlap(f.buffer, b):
                 continue
-            both = _intersection(f.comp.rect, rect)
             if both is None:
-                continue
+                both = _intersection(f.comp.rect, rect)
+                if both is None:
+                    break  # on other PEs: none of the op's buffers meets this transfer
             r0, c0, nr, nc = both
             cr, cc = r0 - f.comp.rect[0], c0 - f.comp.rect[1]
             open_ = ~f.comp.waited[cr : cr + nr, cc : cc + nc]

@@ -428,7 +428,8 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
     planner runs a wait only once every token it joins has completed on its PEs)."""
     sl = pe_slice(it.rect)
     done = s.clock[sl].copy()
-    for comp in waited_completions(s, it, op):
+    comps = waited_completions(s, it, op)
+    for comp in comps:
         part = comp.done[_within(comp.rect, it.rect)]
         done = np.maximum(done, part)
         comp.waited[_within(comp.rect, it.rect)] = True
@@ -436,9 +437,13 @@ def wait(s: Schedule, it: Item, op: pe.WaitOp) -> None:
     wake = costs.task_activation_cycles(s.target)
     s.clock[sl] = done + wake
     s.busy[sl] += wake
-    s.inflight = [f for f in s.inflight if not f.comp.waited.all()]
-    if s.loop_tokens:  # a loop's transfers are forgotten once joined everywhere
-        s.loop_tokens = [c for c in s.loop_tokens if not c.waited.all()]
+    # only this wait's completions can have become waited everywhere (the wait kernel is
+    # what marks `waited`): the lists are filtered by them, not rescanned whole per wait
+    joined = {id(c) for c in comps if c.waited.all()}
+    if joined:
+        s.inflight = [f for f in s.inflight if id(f.comp) not in joined]
+        if s.loop_tokens:  # a loop's transfers are forgotten once joined everywhere
+            s.loop_tokens = [c for c in s.loop_tokens if id(c) not in joined]
 
 
 def _forget_joined(s: Schedule, it: Item, op: pe.WaitOp) -> None:
