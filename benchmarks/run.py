@@ -49,6 +49,8 @@ take ~6 minutes, the MLP step's ~4; on that loaded VM it did not finish within a
 continues an interrupted run: a finished measurement's rows are in `benchmarks/saved/NAME.json`,
 and variants.py appends each variant's row to `saved/NAME.partial.jsonl` as it comes (its
 `--rows` option), so a run stopped in the middle of a problem keeps the variants it measured.
+`--saved-only` plans nothing: a problem whose run stopped shows the variants saved so far
+(the others "not measured yet"), summarised over those and marked "saved so far: k of n".
 """
 
 from __future__ import annotations
@@ -168,11 +170,13 @@ def measured(script: str, args: list[str]) -> list[dict]:
         print("reusing", saved.relative_to(HERE), flush=True)
         rows = json.loads(saved.read_text())
         return rows if isinstance(rows, list) else [rows]
-    if SAVED_ONLY[0]:
-        return [{"error": "not measured yet (no saved rows)"}]
-    SAVED.mkdir(exist_ok=True)
     # variants.py appends each variant's row here as it comes: a run that stops keeps them
     partial = saved.with_suffix(".partial.jsonl")
+    if SAVED_ONLY[0]:
+        if script == "variants.py" and partial.exists():  # the rows so far, summarised
+            return json_rows(run(script, *args, "--rows", str(partial), "--saved-only"))
+        return [{"error": "not measured yet (no saved rows)"}]
+    SAVED.mkdir(exist_ok=True)
     extra = ["--rows", str(partial)] if script == "variants.py" else []
     proc = run(script, *args, *extra)
     rows = json_rows(proc)
@@ -303,8 +307,11 @@ def variants(quick: bool) -> str:
             continue
         moves = summary.get("redistributions", 0)
         chosen = summary["chosen"] + (f"; {moves} redistributions" if moves else "")
+        problem = summary["problem"]
+        if summary.get("partial"):
+            problem += f" (saved so far: {summary['measured']} of {summary['variants']} variants)"
         summary_lines.append(
-            f"| {summary['problem']} | {summary['bound']:,} ({summary['bound_text']}) "
+            f"| {problem} | {summary['bound']:,} ({summary['bound_text']}) "
             f"| {chosen} | {summary['cycles']:,} | {summary['efficiency']:.3f} "
             f"| {summary['fastest']} ({summary['fastest_cycles']:,}) | {fastest_cell(summary)} "
             f"| {summary['cost_model_pick']} |"

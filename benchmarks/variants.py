@@ -298,13 +298,18 @@ def measure(
 
 
 def measure_all(
-    problem: Problem, chosen_only: bool = False, rows_file: Path | None = None
+    problem: Problem,
+    chosen_only: bool = False,
+    rows_file: Path | None = None,
+    measure_new: bool = True,
 ) -> Iterator[dict]:
     """The chosen variant's row, then every other variant's; the last row is the summary
     (`"summary": true`): the fastest variant, whether the chosen one is within 5% of it, and
     the cost model's pick. With `rows_file`, rows measured by an earlier run that stopped are
     read from it and each new row is appended to it as it comes (a 720x720 variant plans for
-    an hour: a run that dies keeps what it measured)."""
+    an hour: a run that dies keeps what it measured). `measure_new=False` (`--saved-only`)
+    measures nothing: the variants missing from `rows_file` are rows saying so, and the
+    summary covers the measured ones (`"partial": true`)."""
     earlier = earlier_rows(rows_file)
     flame = flame_module(problem)
     try:
@@ -326,6 +331,8 @@ def measure_all(
             }
         elif variant.name in earlier:
             row = earlier[variant.name]
+        elif not measure_new:
+            row = {"problem": problem.name, "variant": variant.name, "error": NOT_MEASURED}
         else:
             row = measure(problem, flame, variant, same_program)
             if rows_file is not None:
@@ -336,9 +343,17 @@ def measure_all(
     yield summarize(problem, rows)
 
 
+#: the error of a variant that `--saved-only` found no row for
+NOT_MEASURED = "not measured yet: no saved row"
+
+
 def summarize(problem: Problem, rows: list[dict]) -> dict:
     ok = [r for r in rows if "cycles" in r]
     summary: dict = {"problem": problem.name, "summary": True, "bound": round(problem.bound)}
+    missing = sum(r.get("error") == NOT_MEASURED for r in rows)
+    if missing:  # fastest and pick are among the measured variants only
+        summary["partial"] = True
+        summary["measured"] = len(rows) - missing
     summary["bound_text"] = problem.bound_text
     chosen = next((r for r in ok if r["variant"] == "chosen"), None)
     if chosen is None or not ok:
@@ -555,6 +570,7 @@ def text_row(row: dict) -> str:
             f"{row['efficiency']:.3f}); fastest: {row['fastest']} ({row['fastest_cycles']:,}); "
             f"chosen fastest: {'yes' if row['chosen_fastest'] else 'no'} ({row['ratio']}x); "
             f"cost model's pick: {row['cost_model_pick']}"
+            + (f" (of the {row['measured']} measured so far)" if row.get("partial") else "")
         )
     if "error" in row:
         return f"{row['problem']} | {row['variant']}: {row['error']}"
@@ -590,10 +606,17 @@ def main() -> None:
         type=Path,
         help="JSON-lines file: rows measured earlier are reused, new rows appended",
     )
+    parser.add_argument(
+        "--saved-only",
+        action="store_true",
+        help="with --rows: measure nothing, print the saved rows and their summary",
+    )
     args = parser.parse_args()
     problem = problem_of(args)
     problem.skip.update({s: "left out (--skip)" for s in args.skip})
-    for row in measure_all(problem, args.chosen_only, args.rows):
+    if args.saved_only and args.rows is None:
+        parser.error("--saved-only reads the rows of --rows FILE")
+    for row in measure_all(problem, args.chosen_only, args.rows, not args.saved_only):
         print(json.dumps(row) if args.json else text_row(row), flush=True)
 
 

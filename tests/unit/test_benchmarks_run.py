@@ -100,6 +100,31 @@ def test_variant_rows_are_kept_as_they_come_and_reused(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_saved_only_summarises_the_rows_so_far(tmp_path, monkeypatch):
+    """`--saved-only` over a stopped run's rows plans nothing: the missing variants say so
+    and the summary covers the measured ones, marked partial."""
+    problem = variants.gemm(64, 2)
+    rows_file = tmp_path / "rows.jsonl"
+    full = list(variants.measure_all(problem, rows_file=rows_file))
+    kept = rows_file.read_text().splitlines()[:2]
+    rows_file.write_text("".join(line + "\n" for line in kept))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--saved-only planned a variant")
+
+    monkeypatch.setattr(variants, "measure", refuse)
+    rows = list(variants.measure_all(problem, rows_file=rows_file, measure_new=False))
+    summary = rows[-1]
+    assert [r["variant"] for r in rows[:-1]] == [r["variant"] for r in full[:-1]]
+    missing = [r for r in rows[:-1] if r.get("error") == variants.NOT_MEASURED]
+    assert len(missing) == len(full) - 1 - 2
+    assert summary["partial"] and summary["measured"] == 2
+    assert summary["cycles"] == full[-1]["cycles"]  # the chosen row was among the two
+    assert summary["fastest_cycles"] == min(r["cycles"] for r in rows[:2])
+    assert "partial" not in full[-1]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_gemv_and_collective_variants():
     rows = list(variants.measure_all(variants.gemv_problem(96, 3)))
     names = [r["variant"] for r in rows[:-1]]
