@@ -117,6 +117,19 @@ def _rect_at(rect: Rect, steps: tuple[Rect, ...], at: tuple[int, ...]) -> Rect:
     return (r0, c0, nr, nc)
 
 
+@dataclass(frozen=True)
+class _OpInfo:
+    """An op's kind and buffers as `Planner._execute` uses them."""
+
+    is_pe: bool
+    is_route: bool
+    #: the buffer operands, and the index of the written one among them (None: only reads)
+    buffers: tuple[SSAValue, ...]
+    written: int | None
+    #: a send's or receive's window of its buffers (None: other ops)
+    window: tuple[int, int] | None
+
+
 class Blocked:
     """The items that cannot run yet, in program order, and how many of them hold each PE (an
     item from the program may not pass a blocked one on the same PEs)."""
@@ -155,6 +168,7 @@ class Planner:
         self.block = self.main.body.blocks[0]
         self.schedule = Schedule(self.target)
         self.order: list[str] = []
+        self._op_infos: dict[Operation, _OpInfo] = {}
         #: the op being read (a reading error names it; tools print its location)
         self.reading: Operation | None = None
 
@@ -594,26 +608,43 @@ class Planner:
             "stalled by another of its receivers"
         )
 
+    def _op_info(self, op: Operation) -> _OpInfo:
+        """What `_execute` reads of an op, read from its operands and properties once (a
+        loop body's ops execute once per iteration)."""
+        info = self._op_infos.get(op)
+        if info is None:
+            is_pe = isinstance(op, pe.PEOp)
+            buffers = tuple(op.buffers) if isinstance(op, pe.PEOp) else ()
+            written = op.written if isinstance(op, pe.PEOp) else None
+            info = self._op_infos[op] = _OpInfo(
+                is_pe,
+                isinstance(op, pe.RouteOp | pe.RoutesOp),
+                buffers,
+                None if written is None else buffers.index(written),
+                op.window_span if isinstance(op, pe.SendOp | pe.RecvOp) else None,
+            )
+        return info
+
     def _execute(self, it: Item) -> None:
         """Run one item at plan time: its kernel makes its steps and charges its time."""
         s, op = self.schedule, it.op
+        info = self._op_info(op)
         self.order.append(it.what)
-        if not isinstance(op, pe.RouteOp | pe.RoutesOp):
+        if not info.is_route:
             s.used[pe_slice(it.rect)] = True
         s.step_ops += [("a pe op", None)] * (len(s.steps) - len(s.step_ops))
         s.step_loops += [None] * (len(s.steps) - len(s.step_loops))
-        if s.inflight and isinstance(op, pe.PEOp):
-            written = op.written
-            bufs = [s.buf(b, it) for b in op.buffers]
-            if isinstance(op, pe.SendOp | pe.RecvOp):  # it touches its window only
-                bufs = [b.window(op.window_span) for b in bufs]
+        if s.inflight and info.is_pe:
+            bufs = [s.buf(b, it) for b in info.buffers]
+            if info.window is not None:  # a transfer touches its window only
+                bufs = [b.window(info.window) for b in bufs]
             check_races(
                 s.inflight,
                 op.name,
                 it.what,
                 it.rect,
                 bufs,
-                None if written is None else bufs[op.buffers.index(written)],
+                None if info.written is None else bufs[info.written],
             )
         r0, c0, nr, nc = it.rect
         row = s.timeline.row
@@ -628,9 +659,9 @@ class Planner:
             if getattr(err, "op", None) is None:
                 err.op = op
             raise
-        if len(s.steps) > first_step and isinstance(op, pe.PEOp):
+        if len(s.steps) > first_step and info.is_pe:
             # a step without an Access record touches only its op's buffers (dead_transfers.py)
-            operands = [s.buf(b, it).index for b in op.buffers]
+            operands = [s.buf(b, it).index for b in info.buffers]
             for step in s.steps[first_step:]:
                 if access_of(step) is None:
                     set_operands(step, operands)

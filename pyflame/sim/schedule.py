@@ -149,6 +149,9 @@ class Schedule:
     #: the run-time steps in execution order, and (description, op) of each step's op
     steps: list[Step] = field(default_factory=list)
     step_ops: list[tuple[str, Operation | None]] = field(default_factory=list)
+    #: (cycles, flops) of compute ops by (kind, sizes, element bytes, half) when every size is
+    #: an int (a loop's ops charge the same sizes once per iteration)
+    op_costs: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     #: (loop, iteration) of the loop body op that made each step (None: not in a loop)
     step_loops: list[tuple[int, int] | None] = field(default_factory=list)
     #: host outputs: the output slot of each pe.host_out result
@@ -214,8 +217,18 @@ class Schedule:
         extra: dict[str, Any] = (
             {} if buf is None else {"elem_bytes": buf.dtype.itemsize, "half": buf.half}
         )
-        cyc, flops = costs.op_cycles(self.target, kind, *sizes, **extra)
         sl = pe_slice(rect)
+        if all(type(x) is int for x in sizes):
+            key = (kind, sizes, *extra.values())
+            known = self.op_costs.get(key)
+            if known is None:
+                known = self.op_costs[key] = costs.op_cycles(self.target, kind, *sizes, **extra)
+            cyc, flops = known
+            self.clock[sl] += cyc
+            self.busy[sl] += cyc
+            self.flops += flops * rect[2] * rect[3]
+            return
+        cyc, flops = costs.op_cycles(self.target, kind, *sizes, **extra)
         self.clock[sl] += cyc
         self.busy[sl] += cyc
         self.flops += int(np.sum(np.broadcast_to(flops, (rect[2], rect[3]))))

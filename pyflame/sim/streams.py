@@ -359,17 +359,21 @@ def check_races(
     uses: writing what a send reads, or reading or writing what a receive writes (on the
     machine the transfer would see, or deliver, the wrong data). The op runs on `rect`; `bufs`
     are its buffers, `written` the one it writes (or None)."""
+    # (the hot path of every op's execution: plain int tests before any numpy)
+    q0, p0, qn, pn = rect
     for f in inflight:
-        both = None
+        f0, g0, fn, gn = f.comp.rect
+        if f0 >= q0 + qn or q0 >= f0 + fn or g0 >= p0 + pn or p0 >= g0 + gn:
+            continue  # on other PEs
+        lo = f.buffer.offset
+        hi = lo + f.buffer.nbytes
         for b in bufs:
             if not (f.writes or b is written):
                 continue
-            if not _bytes_overlap(f.buffer, b):
+            if not (lo < b.offset + b.nbytes and b.offset < hi):
                 continue
-            if both is None:
-                both = _intersection(f.comp.rect, rect)
-                if both is None:
-                    break  # on other PEs: none of the op's buffers meets this transfer
+            both = _intersection(f.comp.rect, rect)
+            assert both is not None
             r0, c0, nr, nc = both
             cr, cc = r0 - f.comp.rect[0], c0 - f.comp.rect[1]
             open_ = ~f.comp.waited[cr : cr + nr, cc : cc + nc]
@@ -382,10 +386,6 @@ def check_races(
                     f"{'writes' if f.writes else 'reads'} '{f.buffer.name}' there (a data "
                     "race): put the pe.wait of its token before it"
                 )
-
-
-def _bytes_overlap(a: Buffer, b: Buffer) -> bool:
-    return a.offset < b.offset + b.nbytes and b.offset < a.offset + a.nbytes
 
 
 def _intersection(a: Rect, b: Rect) -> Rect | None:
