@@ -221,7 +221,7 @@ class Streams:
                 st.own_begin[jj] = b
             return
         st.begin[j] = begin
-        self._run(self.receivers.get(sink), [("begun", st, j), ("receivers", st, j)])
+        self._run(self.receivers.get(sink), [("begun", st, j), ("arrived", st, j)])
 
     # ---------------------------------------------------------------- the work list
 
@@ -236,8 +236,10 @@ class Streams:
                 self._begun(st, idx)
             elif kind == "senders":
                 self._senders_known(st, idx)
-            else:
-                self._receivers_known(st)
+            elif kind == "sent":  # sources whose stream's end is now known
+                self._receivers_known(st, np.flatnonzero(np.isin(st.d_src, idx)))
+            else:  # "arrived": deliveries whose receive has now begun
+                self._receivers_known(st, idx)
         self._current = None
 
     def _begun(self, st: Stream, j: np.ndarray) -> None:
@@ -265,7 +267,7 @@ class Streams:
         if not st.feeds:
             st.send_end[ready] = end
             self.finish(st.sender, ready, end)
-            self._work.append(("receivers", st, ready))
+            self._work.append(("sent", st, ready))
             return
         # a forwarding source drains its input as fast as its receivers let its stream go
         assert st.end_downstream is not None
@@ -274,7 +276,7 @@ class Streams:
         if plain.size:
             st.send_end[plain] = st.end_downstream[plain]
             self.finish(st.sender, plain, st.send_end[plain])
-            self._work.append(("receivers", st, plain))
+            self._work.append(("sent", st, plain))
         # the fed sources' incoming deliveries begin, one work item per incoming stream (a
         # chain's forwarding receive on a PE column feeds every row from one stream: items per
         # source made a barrier on g x g PEs cost g^2 Python calls per step)
@@ -291,12 +293,14 @@ class Streams:
             own = np.array([inc.own_begin.pop(j) for j in js], dtype=np.int64)
             inc.begin[jj] = np.maximum(own, consumed)
             self._work.append(("begun", inc, jj))
-            self._work.append(("receivers", inc, jj))
+            self._work.append(("arrived", inc, jj))
 
-    def _receivers_known(self, st: Stream) -> None:
-        d = np.flatnonzero(
-            ~st.finished & (st.begin != UNKNOWN) & (st.send_end[st.d_src] != UNKNOWN)
-        )
+    def _receivers_known(self, st: Stream, candidates: np.ndarray) -> None:
+        """Deliveries among `candidates` (those whose begin or whose source's end just became
+        known: a multicast's deliveries are not all rescanned per receiving row) that have
+        both now: they finish."""
+        c = np.unique(candidates)
+        d = c[~st.finished[c] & (st.begin[c] != UNKNOWN) & (st.send_end[st.d_src[c]] != UNKNOWN)]
         if d.size == 0:
             return
         s = st.d_src[d]
@@ -321,7 +325,7 @@ class Streams:
             ends = np.maximum(ost.end_downstream[os_], end[np.array(at)] + ost.stage)
             ost.send_end[os_] = np.maximum(ends, ost.start[os_] + ost.cyc)
             self.finish(ost.sender, os_, ost.send_end[os_])
-            self._work.append(("receivers", ost, os_))
+            self._work.append(("sent", ost, os_))
         d, end = d[plain], end[plain]
         sinks = st.sink[d]
         for g in _distinct(sinks):
