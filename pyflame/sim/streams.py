@@ -19,7 +19,7 @@ asynchronous one leaves its token open.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,14 +93,31 @@ class Stream:
     #: index in that receive's rectangle
     sink: np.ndarray
     sink_pos: np.ndarray
-    #: a forwarding receive's output stream: per source, the incoming (stream, delivery) it
-    #: passes on, `stage` cycles behind; and per source the end its own receivers allow
-    feeds: dict[int, tuple[Stream, int]] = field(default_factory=dict)
+    #: a forwarding receive's output stream: per source, the incoming stream (an index into
+    #: `feed_streams`, -1: none) and delivery it passes on, `stage` cycles behind; and per
+    #: source the end its own receivers allow (arrays, not per-source dicts: a chain's stage
+    #: on a column of g PEs is handled in a few numpy calls)
+    feed_streams: list[Stream] = field(default_factory=list)
+    feed_of: np.ndarray | None = None
+    feed_j: np.ndarray | None = None
     stage: int = 0
     end_downstream: np.ndarray | None = None
-    #: a delivery that a forwarding receive took: its own begin, and the output source
-    forwarded: dict[int, tuple[Stream, int]] = field(default_factory=dict)
-    own_begin: dict[int, int] = field(default_factory=dict)
+    #: per delivery that a forwarding receive took: the output stream (an index into
+    #: `fwd_streams`, -1: none) and source it feeds, and the delivery's own begin
+    fwd_streams: list[Stream] = field(default_factory=list)
+    fwd_of: np.ndarray | None = None
+    fwd_src: np.ndarray | None = None
+    own_begin: np.ndarray | None = None
+
+    def forward(self, j: np.ndarray, out: Stream, src: np.ndarray) -> None:
+        """Deliveries `j` are passed on as sources `src` of the forwarding stream `out`."""
+        if self.fwd_of is None:
+            self.fwd_of = np.full(self.d_src.size, -1, dtype=np.int64)
+            self.fwd_src = np.zeros(self.d_src.size, dtype=np.int64)
+        assert self.fwd_src is not None
+        self.fwd_of[j] = len(self.fwd_streams)
+        self.fwd_src[j] = src
+        self.fwd_streams.append(out)
 
     @property
     def needed(self) -> np.ndarray:
@@ -157,13 +174,15 @@ class Streams:
         d_src: np.ndarray,
         lat: np.ndarray,
         cap: np.ndarray,
-        feeds: dict[int, tuple[Stream, int]] | None = None,
+        feeds: Sequence[tuple[Stream, np.ndarray, np.ndarray]] = (),
         stage: int = 0,
     ) -> Stream:
-        """A send (or forwarding receive, whose source s passes on incoming delivery
-        feeds[s]) has started: sources at `start`, deliveries with their latency and path
-        capacity. Sources that need no receiver and pass nothing on complete now."""
+        """A send (or forwarding receive: each (incoming stream, sources, deliveries) of
+        `feeds` says which delivery each of those sources passes on) has started: sources at
+        `start`, deliveries with their latency and path capacity. Sources that need no
+        receiver and pass nothing on complete now."""
         k, n = start.size, d_src.size
+        assert n < 2 or bool((d_src[1:] >= d_src[:-1]).all()), "deliveries sorted by source"
         needed = cyc > cap
         need = np.bincount(d_src[needed], minlength=k).astype(np.int64)
         st = Stream(
@@ -180,13 +199,17 @@ class Streams:
             finished=np.zeros(n, dtype=bool),
             sink=np.full(n, UNKNOWN, dtype=np.int64),
             sink_pos=np.zeros(n, dtype=np.int64),
-            feeds=feeds or {},
             stage=stage,
         )
-        if st.feeds:
+        if feeds:
             st.end_downstream = np.full(k, UNKNOWN, dtype=np.int64)
-        for s, (inc, j) in st.feeds.items():
-            inc.forwarded[j] = (st, s)
+            st.feed_of = np.full(k, -1, dtype=np.int64)
+            st.feed_j = np.zeros(k, dtype=np.int64)
+            for t, (inc, src, j) in enumerate(feeds):
+                st.feed_streams.append(inc)
+                st.feed_of[src] = t
+                st.feed_j[src] = j
+                inc.forward(j, st, src)
         self._run(sender, [("senders", st, np.flatnonzero(need == 0))])
         return st
 
@@ -217,8 +240,9 @@ class Streams:
         st.sink[j] = sink
         st.sink_pos[j] = sink_pos
         if forwarding:
-            for jj, b in zip(j.tolist(), begin.tolist(), strict=True):
-                st.own_begin[jj] = b
+            if st.own_begin is None:
+                st.own_begin = np.full(st.d_src.size, UNKNOWN, dtype=np.int64)
+            st.own_begin[j] = begin
             return
         st.begin[j] = begin
         self._run(self.receivers.get(sink), [("begun", st, j), ("arrived", st, j)])
@@ -237,7 +261,7 @@ class Streams:
             elif kind == "senders":
                 self._senders_known(st, idx)
             elif kind == "sent":  # sources whose stream's end is now known
-                self._receivers_known(st, np.flatnonzero(np.isin(st.d_src, idx)))
+                self._receivers_known(st, _deliveries_of(st.d_src, idx))
             else:  # "arrived": deliveries whose receive has now begun
                 self._receivers_known(st, idx)
         self._current = None
@@ -264,15 +288,16 @@ class Streams:
         s = st.d_src[d]
         drain = np.maximum(st.begin[d], st.start[s] + st.lat[d]) + st.cyc - st.cap[d]
         np.maximum.at(end, pos[s], drain)
-        if not st.feeds:
+        if st.feed_of is None:
             st.send_end[ready] = end
             self.finish(st.sender, ready, end)
             self._work.append(("sent", st, ready))
             return
         # a forwarding source drains its input as fast as its receivers let its stream go
-        assert st.end_downstream is not None
+        assert st.end_downstream is not None and st.feed_j is not None
         st.end_downstream[ready] = end
-        plain = np.array([s for s in ready.tolist() if s not in st.feeds], dtype=np.int64)
+        fed_of = st.feed_of[ready]
+        plain = ready[fed_of < 0]
         if plain.size:
             st.send_end[plain] = st.end_downstream[plain]
             self.finish(st.sender, plain, st.send_end[plain])
@@ -280,18 +305,15 @@ class Streams:
         # the fed sources' incoming deliveries begin, one work item per incoming stream (a
         # chain's forwarding receive on a PE column feeds every row from one stream: items per
         # source made a barrier on g x g PEs cost g^2 Python calls per step)
-        fed: dict[int, tuple[Stream, list[int], list[int]]] = {}
-        for s_ in ready.tolist():
-            if s_ in st.feeds:
-                inc, j = st.feeds[s_]
-                group = fed.setdefault(id(inc), (inc, [], []))
-                group[1].append(j)
-                group[2].append(s_)
-        for inc, js, srcs in fed.values():
-            jj = np.array(js, dtype=np.int64)
-            consumed = st.end_downstream[np.array(srcs, dtype=np.int64)] - st.stage - inc.cyc
-            own = np.array([inc.own_begin.pop(j) for j in js], dtype=np.int64)
-            inc.begin[jj] = np.maximum(own, consumed)
+        fed = ready[fed_of >= 0]
+        codes = fed_of[fed_of >= 0]
+        for t in _first_seen(codes):
+            srcs = fed[codes == t]
+            inc = st.feed_streams[t]
+            jj = st.feed_j[srcs]
+            consumed = st.end_downstream[srcs] - st.stage - inc.cyc
+            assert inc.own_begin is not None  # its forwarding receive ran
+            inc.begin[jj] = np.maximum(inc.own_begin[jj], consumed)
             self._work.append(("begun", inc, jj))
             self._work.append(("arrived", inc, jj))
 
@@ -307,26 +329,25 @@ class Streams:
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
         st.finished[d] = True
-        plain = np.ones(d.size, dtype=bool)
-        # per forwarded stream: (stream, its sources, the input deliveries' ends)
-        outs: dict[int, tuple[Stream, list[int], list[int]]] = {}
-        for i, jj in enumerate(d.tolist() if st.forwarded else ()):
-            out = st.forwarded.pop(jj, None)
-            if out is None:
-                continue
-            plain[i] = False
-            group = outs.setdefault(id(out[0]), (out[0], [], []))
-            group[1].append(out[1])
-            group[2].append(i)
-        for ost, srcs, at in outs.values():
-            # the forwarded stream ends a stage after its input, or when its receivers allow
-            assert ost.end_downstream is not None
-            os_ = np.array(srcs, dtype=np.int64)
-            ends = np.maximum(ost.end_downstream[os_], end[np.array(at)] + ost.stage)
-            ost.send_end[os_] = np.maximum(ends, ost.start[os_] + ost.cyc)
-            self.finish(ost.sender, os_, ost.send_end[os_])
-            self._work.append(("sent", ost, os_))
-        d, end = d[plain], end[plain]
+        if st.fwd_of is not None:
+            assert st.fwd_src is not None
+            out_of = st.fwd_of[d]
+            plain = out_of < 0
+            at_all = np.flatnonzero(~plain)
+            codes = out_of[at_all]
+            # per forwarded stream: its sources, from the input deliveries' ends
+            for t in _first_seen(codes):
+                at = at_all[codes == t]
+                ost = st.fwd_streams[t]
+                os_ = st.fwd_src[d[at]]
+                st.fwd_of[d[at]] = -1
+                # the forwarded stream ends a stage after its input, or when its receivers allow
+                assert ost.end_downstream is not None
+                ends = np.maximum(ost.end_downstream[os_], end[at] + ost.stage)
+                ost.send_end[os_] = np.maximum(ends, ost.start[os_] + ost.cyc)
+                self.finish(ost.sender, os_, ost.send_end[os_])
+                self._work.append(("sent", ost, os_))
+            d, end = d[plain], end[plain]
         sinks = st.sink[d]
         for g in _distinct(sinks):
             m = sinks == g
@@ -334,6 +355,28 @@ class Streams:
             self.finish(comp, st.sink_pos[d[m]], end[m])
             if comp.complete:
                 del self.receivers[g]
+
+
+def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The deliveries of `sources`, given every delivery's source sorted (`Trace.d_src`)."""
+    lo = np.searchsorted(d_src, sources, "left")
+    counts = np.searchsorted(d_src, sources, "right") - lo
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # each source's run lo .. lo + count, laid end to end
+    return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+
+
+def _first_seen(codes: np.ndarray) -> list[int]:
+    """The distinct values of `codes` in the order they first appear."""
+    if codes.size == 0:
+        return []
+    first = int(codes[0])
+    if (codes == first).all():
+        return [first]
+    values, at = np.unique(codes, return_index=True)
+    return values[np.argsort(at)].tolist()
 
 
 def _distinct(values: np.ndarray) -> list[int]:

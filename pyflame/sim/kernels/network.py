@@ -113,7 +113,7 @@ def _open_stream(
     color: int,
     comp: Completion,
     ready: np.ndarray,
-    feeds: dict[int, tuple[Stream, int]] | None = None,
+    feeds: Sequence[tuple[Stream, np.ndarray, np.ndarray]] = (),
 ) -> None:
     """Every PE of the op's rectangle streams buffer `b` into its router on `color` once it is
     `ready` (row-major per PE) and the links are free: trace the routes, time the links, post
@@ -128,7 +128,7 @@ def _open_stream(
     cyc = costs.stream_cycles(s.target, w)
     s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
     s.out_free[sr, sc] = start + cyc
-    if feeds is None:  # a forwarding receive's CE time is its receive's
+    if not feeds:  # a forwarding receive's CE time is its receive's
         s.busy[sr, sc] += cyc + issue
         comp.busy[...] = cyc + issue
     lat = s.links.latency(tr.d_h)
@@ -237,7 +237,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     sink = s.streams.receiver(comp)
     begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
     forwarding = op.forwards
-    feeds: dict[int, tuple[Stream, int]] = {}
+    feeds: list[tuple[Stream, np.ndarray, np.ndarray]] = []  # (incoming, sources, deliveries)
     out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
     release = []
@@ -267,8 +267,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc, forwarding)
         if forwarding:
             out_ready[dr, dc] = np.maximum(begin, head) + s.target.ce_forward_cycles
-            for flat, jj in zip((dr * nc + dc).tolist(), j.tolist(), strict=True):
-                feeds[flat] = (stream, jj)
+            feeds.append((stream, dr * nc + dc, j))
         if full:
             src_r = batch.src_lr[ix]
             src_c = batch.src_lc[ix]
