@@ -13,9 +13,11 @@ ramp (A then B: one ramp takes one stream at a time).
 
   the step overhead being the wait's task activation and the next step's two receive issues
   (and the roots' send issues, which the pipeline spreads: calibrated as + 2 cycles);
-- single-buffered: every step receives, then multiplies:
+- single-buffered: every step receives, then multiplies; the steps run as a wavefront (a PE
+  d hops from step s + 1's roots finished step s d hops after them), so the farthest PE's
+  latency comes once:
 
-      fill + g * (issue + latency + transfer + 2 wakes + matmul + the roots' wait)
+      fill + latency + g * (issue + one hop + transfer + 2 wakes + matmul + the roots' wait)
 
 A transposed operand (`transpose_a` / `transpose_b`) moves the same tiles, but each goes to the
 diagonal PE first and turns there: its farthest receiver is up to 2 (g - 1) hops away instead of
@@ -75,9 +77,13 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
             algorithm="summa (double-buffered)",
             detail=f"{g} steps of max(matmul {compute}, transfer {transfer})",
         )
-    step = ctx.issue + ctx.latency(hops) + transfer + 3 * ctx.wake + compute
+    # a wavefront: step s + 1's roots are one hop from step s's, and a PE d hops out gets its
+    # tiles d hops after them as it finished step s d hops after them too, so each step adds
+    # one hop (two for a transposed operand's turn) and the farthest PE's latency comes once
+    turn = 2 if any(op.transposes) else 1
+    step = ctx.issue + ctx.latency(turn) + transfer + 3 * ctx.wake + compute
     return Cost(
-        fill + g * step,
+        fill + ctx.latency(hops) - ctx.latency(turn) + g * step,
         result + receive,
         algorithm="summa",
         detail=f"{g} steps of matmul {compute} + transfer {transfer}",
