@@ -307,7 +307,7 @@ class Streams:
         # source made a barrier on g x g PEs cost g^2 Python calls per step)
         fed = ready[fed_of >= 0]
         codes = fed_of[fed_of >= 0]
-        for t in _first_seen(codes):
+        for t in _distinct(codes, first_seen=True):
             srcs = fed[codes == t]
             inc = st.feed_streams[t]
             jj = st.feed_j[srcs]
@@ -338,7 +338,7 @@ class Streams:
             at_all = np.flatnonzero(~plain)
             codes = out_of[at_all]
             # per forwarded stream: its sources, from the input deliveries' ends
-            for t in _first_seen(codes):
+            for t in _distinct(codes, first_seen=True):
                 at = at_all[codes == t]
                 ost = st.fwd_streams[t]
                 os_ = st.fwd_src[d[at]]
@@ -370,25 +370,18 @@ def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:
     return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
 
 
-def _first_seen(codes: np.ndarray) -> list[int]:
-    """The distinct values of `codes` in the order they first appear."""
-    if codes.size == 0:
-        return []
-    first = int(codes[0])
-    if (codes == first).all():
-        return [first]
-    values, at = np.unique(codes, return_index=True)
-    return values[np.argsort(at)].tolist()
-
-
-def _distinct(values: np.ndarray) -> list[int]:
-    """The distinct values of a small-range int array, sorted (most often just one)."""
+def _distinct(values: np.ndarray, first_seen: bool = False) -> list[int]:
+    """The distinct values of an int array (most often just one), sorted, or in the order
+    they first appear (`first_seen`)."""
     if values.size == 0:
         return []
     first = int(values[0])
     if (values == first).all():
         return [first]
-    return np.unique(values).tolist()
+    if not first_seen:
+        return np.unique(values).tolist()
+    distinct, at = np.unique(values, return_index=True)
+    return distinct[np.argsort(at)].tolist()
 
 
 @dataclass
