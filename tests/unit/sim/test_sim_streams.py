@@ -279,3 +279,26 @@ def test_a_forwarding_chain_streams_through_its_pes(sim, rng):
     assert fwd.report.cycles <= n + (cols - 1) * stage + 3 * (C + WAKE) + 2 * C
     assert saf.report.cycles >= (cols - 1) * n
     assert fwd.report.cycles * 4 < saf.report.cycles
+
+
+def test_deliveries_of_sources_are_their_runs_of_the_sorted_deliveries():
+    """A finished source's deliveries, found by searchsorted in the source-sorted list, are
+    exactly those `np.isin` finds (sources with none, one or several deliveries)."""
+    from pyflame.sim.streams import _deliveries_of
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        d_src = np.sort(rng.integers(0, 12, rng.integers(0, 40)))
+        sources = np.unique(rng.integers(0, 14, rng.integers(0, 8)))
+        expected = np.flatnonzero(np.isin(d_src, sources))
+        np.testing.assert_array_equal(_deliveries_of(d_src, sources), expected)
+
+
+def test_distinct_values_sorted_or_in_first_seen_order():
+    from pyflame.sim.streams import _distinct
+
+    codes = np.array([3, 1, 3, 0, 1])
+    assert _distinct(codes) == [0, 1, 3]
+    assert _distinct(codes, first_seen=True) == [3, 1, 0]
+    assert _distinct(np.array([2, 2, 2]), first_seen=True) == [2]
+    assert _distinct(np.zeros(0, dtype=np.int64)) == []
