@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pyflame.sim.dead_transfers import is_dead, whole
+from pyflame.sim.dead_transfers import is_dead
 from pyflame.sim.step_access import access_of, is_elided, read_as_views
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
@@ -46,20 +46,53 @@ def _touches(planned: Step) -> tuple[list[int], list[int], int | None] | None:
     return list(acc.reads), list(acc.writes), kill
 
 
+#: the largest block (PEs x bytes) whose bytes are followed PE by PE; a larger one is followed
+#: per byte over all its PEs at once (a step writing some PEs' bytes then counts as a read)
+PER_PE_LIMIT = 1 << 26
+
+
 class _BlockBytes:
     """Which bytes of a block the steps so far have decided: killed (first written whole) or
-    exposed (first read, or written in part, or by a buffer on fewer PEs than the block's)."""
+    exposed (first read, or written in part). Per PE when the block is small enough: a loop's
+    receives into the strided rows of a layer each decide their own rows."""
 
     def __init__(self, block: Block):
         self.block = block
-        self.decided = np.zeros(block.hi - block.lo, dtype=bool)
+        rows, cols, n = block.shape
+        self.per_pe = rows * cols * n <= PER_PE_LIMIT
+        self.decided = np.zeros((rows, cols, n) if self.per_pe else (1, 1, n), dtype=bool)
         self.exposed = False
 
-    def touch(self, b: Buffer, kills: bool) -> None:
-        lo, hi = b.offset - self.block.lo, b.offset + b.nbytes - self.block.lo
-        if not (kills and b.rect == self.block.rect):
-            self.exposed = self.exposed or not self.decided[lo:hi].all()
-        self.decided[lo:hi] = True
+    def touch(
+        self,
+        b: Buffer,
+        kills: bool,
+        lanes: tuple[int, int] | None = None,
+        pes: tuple[slice, slice] | None = None,
+    ) -> None:
+        """Buffer `b` touched: all its bytes on all its PEs, or (`kills`: written whole,
+        none of them read first) its elements [lanes) on its PEs `pes` (slices of b's
+        rectangle)."""
+        first, last = (0, b.size) if lanes is None else lanes
+        size = b.dtype.itemsize
+        lo = b.offset + first * size - self.block.lo
+        hi = b.offset + last * size - self.block.lo
+        nr, nc = b.rect[2], b.rect[3]
+        rows, cols = pes if pes is not None else (slice(0, nr), slice(0, nc))
+        if self.per_pe:
+            r0, c0 = b.rect[0] - self.block.rect[0], b.rect[1] - self.block.rect[1]
+            at = (
+                slice(r0 + rows.start, r0 + rows.stop),
+                slice(c0 + cols.start, c0 + cols.stop),
+                slice(lo, hi),
+            )
+        else:
+            at = (slice(0, 1), slice(0, 1), slice(lo, hi))
+            every = (rows.start, rows.stop, cols.start, cols.stop) == (0, nr, 0, nc)
+            kills = kills and every and b.rect == self.block.rect
+        if not kills:
+            self.exposed = self.exposed or not self.decided[at].all()
+        self.decided[at] = True
 
     @property
     def done(self) -> bool:
@@ -96,9 +129,34 @@ def written_first(
         for b in writes:
             if (n := block_of.get(b)) is not None and n in open_:
                 sel = _kill_sel(planned[k], b) if b == kill else None
-                state[n].touch(buffers[b], kills=sel is not None and whole(buffers[b], sel))
+                part = None if sel is None else _part(buffers[b], sel)
+                if part is not None:
+                    # a run of elements written whole on a rectangle of b's PEs (an unpack
+                    # into one half of a panel, a receive into one row of a layer): only
+                    # those bytes are decided, the others stay open
+                    rows, cols, lanes = part
+                    state[n].touch(buffers[b], kills=True, lanes=lanes, pes=(rows, cols))
+                else:
+                    state[n].touch(buffers[b], kills=False)
         open_ = {n for n in open_ if not state[n].done}
     return {n for n, st in enumerate(state) if not st.exposed}
+
+
+def _part(b: Buffer, sel) -> tuple[slice, slice, tuple[int, int]] | None:
+    """(rows, cols, (first, end)) when index `sel` of a buffer's (rows, cols, size) view is
+    one run of elements on a rectangle of its PEs, else None."""
+    if not isinstance(sel, tuple) or len(sel) != 3:
+        return None
+    if not all(isinstance(x, slice) for x in sel):
+        return None
+    out = []
+    for x, n in zip(sel, (b.rect[2], b.rect[3], b.size), strict=True):
+        first, end, step = x.indices(n)
+        if step != 1 or end <= first:
+            return None
+        out.append((first, end))
+    (r0, r1), (c0, c1), lanes = out
+    return slice(r0, r1), slice(c0, c1), lanes
 
 
 def _kill_sel(planned: Step, buffer: int):

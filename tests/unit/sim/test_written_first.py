@@ -125,5 +125,33 @@ def test_a_block_of_several_buffers_is_decided_byte_by_byte():
 
     assert first(fills(0), fills(1), fills(3), reads(2)) == {0, 1}
     assert first(fills(0), reads(1), fills(1)) == {1}  # bytes 16-24 of c read first
-    # a fill of the small buffer covers only some of the block's PEs: the rest is zeroed
-    assert first(fills(2), fills(3), fills(0), fills(1)) == {0}
+    # a fill of the small buffer covers only some of the block's PEs (followed PE by PE): the
+    # wide fill then writes every byte still open, so nothing is read before it is written
+    assert first(fills(2), fills(3), fills(0), fills(1)) == {0, 1}
+    # but a read of the wide buffer after the small fill sees the other PEs' bytes: zeroed
+    assert first(fills(2), reads(3), fills(0), fills(1)) == {0}
+
+
+def test_parts_written_whole_decide_only_their_bytes_and_pes():
+    """An unpack into one half of a panel and a receive into one row of a layer decide just
+    those lanes on just those PEs; the block needs no zeroing once every byte read was first
+    written so, and does when a read reaches bytes no part wrote."""
+    panel = Buffer(0, "panel", (0, 0, 2, 2), 0, 8, 32)
+    buffers = [panel]
+    blocks = group_buffers(buffers)
+
+    def part(rows, lanes):
+        return set_operands(overwrites(_step(), 0, (rows, slice(0, 2), lanes)), [0])
+
+    def read():
+        return annotate(_step(), Access(reads={0: panel.sub(panel.rect)}))
+
+    def first(*planned):
+        return written_first(blocks, buffers, list(enumerate(planned)), list(planned))
+
+    every, top, bottom = slice(0, 2), slice(0, 1), slice(1, 2)
+    left, right = slice(0, 4), slice(4, 8)
+    assert first(part(every, left), part(every, right), read()) == {0}
+    assert first(part(top, slice(0, 8)), part(bottom, slice(0, 8)), read()) == {0}
+    assert first(part(every, left), read()) == set()  # the right half read unwritten
+    assert first(part(top, slice(0, 8)), read()) == set()  # the bottom row likewise
