@@ -349,6 +349,11 @@ class Streams:
                 ost.send_end[os_] = np.maximum(ends, ost.start[os_] + ost.cyc)
                 self.finish(ost.sender, os_, ost.send_end[os_])
                 self._work.append(("sent", ost, os_))
+            if not (st.fwd_of >= 0).any():
+                # every forwarded delivery handed on: drop the references to the forwarding
+                # streams (with their feeds back to this one they would keep a whole chain of
+                # streams alive: a barrier on 256x256 PEs is 510 of them)
+                st.fwd_streams, st.fwd_of, st.fwd_src = [], None, None
             d, end = d[plain], end[plain]
         sinks = st.sink[d]
         for g in _distinct(sinks):
