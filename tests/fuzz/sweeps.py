@@ -51,6 +51,7 @@ import numpy as np
 
 import pyflame as pf
 from pyflame.core.errors import IntegerOverflowError
+from tests.fuzz.lean import lean_case
 
 LAYOUTS = [
     None,
@@ -669,6 +670,7 @@ SWEEPS: dict[str, Callable[..., tuple[str, str]]] = {
     "matmul": matmul_case,
     "collectives": collectives_case,
     "chains": chains_case,
+    "lean": lean_case,
 }
 
 
