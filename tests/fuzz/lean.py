@@ -461,9 +461,10 @@ def lean_case(seed: int, index: int, _algorithm: str = "") -> tuple[str, str]:
 
 
 def _other(a: Any) -> Any:
-    """Other data of the same kind (a float array scaled and shifted)."""
-    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
-        return (a * -1.5 + 0.25).astype(a.dtype)
+    """Other data of the same kind and scale (a float array reversed and negated: scaled up,
+    three training steps diverge, and run and run_on_sram with them)."""
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim:
+        return np.ascontiguousarray(-np.flip(a, 0))
     return a
 
 
