@@ -8,6 +8,7 @@
     python -m tests.fuzz.sweeps matmul --seed 3 --cases 10 --algorithm cannon --both-engines
     python -m tests.fuzz.sweeps chains --seed 1 --cases 40 --algorithm meshgemm  # both engines
     python -m tests.fuzz.sweeps lean --seed 1 --cases 300        # run's shortcuts, 3 oracles
+    python -m tests.fuzz.sweeps grids --seed 1 --cases 100       # products on assigned grids
 
 - setitem: x of 1-3 dims (sizes 1-5, f32/i32/bool/f16) in a random layout (grids, replicated,
   partitions, a grid off PE (0, 0)), keys mixing ints, slices with steps, `...`, 0-d and 1-D
@@ -38,6 +39,11 @@
   bit), a second run with other data on the pooled SRAM, torch, and one case in five the
   wavelet engine (bit for bit).
 
+- grids (session 13, tests/fuzz/lean.py): a chain of two products (the second with a
+  transposed operand), each on a grid assigned as place-on-fabric would (square or not, 1-8
+  a side, at PE (0, 0) or elsewhere), the algorithm forced (`--algorithm`, or drawn per
+  case), checked as the lean sweep checks, always on the wavelet engine too.
+
 `--both-engines` (session 11): the matmul and collectives sweeps run every case on both
 engines too, as chains does (outputs bit for bit, cycles within 5%), and every sweep that ran
 both prints the worst wavelet / fast cycle ratio.
@@ -61,7 +67,7 @@ import numpy as np
 
 import pyflame as pf
 from pyflame.core.errors import IntegerOverflowError
-from tests.fuzz.lean import lean_case
+from tests.fuzz.lean import grids_case, lean_case
 
 LAYOUTS = [
     None,
@@ -681,6 +687,7 @@ SWEEPS: dict[str, Callable[..., tuple[str, str]]] = {
     "collectives": collectives_case,
     "chains": chains_case,
     "lean": lean_case,
+    "grids": grids_case,
 }
 
 
