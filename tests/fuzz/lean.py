@@ -11,7 +11,9 @@ regrouped; in-place updates between products; reductions and products of product
 products; training steps of an MLP or a conv with SGD or Adam, several in a row, so the steps
 reuse each other's buffers), drawn with odd sizes, layouts on grids that do not divide them
 (at PE (0, 0) or off it), a matmul algorithm forced or the compiler's, f32 / f16 / bf16 where
-the family has no gradient. It is traced on the small target, lowered to pe and planned once,
+the family has no gradient, on the small target with its 21 routing colors or fewer (route
+switches and the barriers that order them, which `run` leaves out) and its 48 KiB of SRAM or
+less (buffers sharing bytes, what `run`'s views and dead-byte scans must respect). It is traced on the small target, lowered to pe and planned once,
 then:
 
 - `run_on_sram` against the plan's own steps run in order (before any of the rewrites): bit
@@ -50,6 +52,7 @@ class Spec:
     algorithm: str | None
     wavelet: bool
     colors: int = 21  # the target's routing colors (fewer: route switches, their barriers)
+    sram: int = 49152  # bytes of SRAM per PE (fewer: buffers share bytes more)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -161,7 +164,8 @@ def draw(seed: int, index: int) -> Spec:
         algorithm = None
     wavelet = int(rng.integers(WAVELET_EVERY)) == 0
     colors = int(rng.choice([21, 21, 12, 10]))
-    return Spec(family, arrays, layouts, ints, dtype, algorithm, wavelet, colors)
+    sram = int(rng.choice([49152, 49152, 16384, 12288]))
+    return Spec(family, arrays, layouts, ints, dtype, algorithm, wavelet, colors, sram)
 
 
 # --------------------------------------------------------------------------- programs
@@ -354,7 +358,7 @@ def _pe_module(s: Spec) -> tuple[Any, list]:
             t = t.to(dtype)
         return t.requires_grad_() if grad else t
 
-    target = dataclasses.replace(pf.sim.SMALL, num_colors=s.colors)
+    target = dataclasses.replace(pf.sim.SMALL, num_colors=s.colors, sram_bytes=s.sram)
     with pf.target(target), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # layout-hint advice
         tr = trace.trace(FAMILIES[s.family](s, pf, inp), target)
@@ -390,7 +394,7 @@ def describe(s: Spec) -> str:
     lays = ", ".join(f"{n}:{v}" for n, v in s.layouts.items() if v is not None)
     return (
         f"{s.family} {s.dtype} algorithm {s.algorithm} {shapes} layouts [{lays}] {s.ints}"
-        f" colors {s.colors}"
+        f" colors {s.colors} sram {s.sram}"
         f"{' +wavelet' if s.wavelet else ''}"
     )
 
@@ -404,7 +408,7 @@ def check_pe(
     from xdsl.parser import Parser
 
     from pyflame import compiler
-    from pyflame.core.errors import ColorAllocationError
+    from pyflame.core.errors import ColorAllocationError, SRAMOverflowError
     from pyflame.core.target import TARGET_ATTR, Target
     from pyflame.sim import compile_plan
     from tests.unit.sim.fidelity_corpus import close
@@ -419,8 +423,8 @@ def check_pe(
         args2 = [_other(a) for a in args]
         lean2, _ = exe.run(args2)
         exact2, _, _ = exe.run_on_sram(args2)
-    except (NotImplementedError, ColorAllocationError):  # (too few colors: the target's)
-        return "skip", what
+    except (NotImplementedError, ColorAllocationError, SRAMOverflowError):
+        return "skip", what  # (too few colors or too little SRAM: the target's)
     except Exception as err:  # noqa: BLE001  (reported)
         return "loud", f"LOUD {what}: {type(err).__name__}: {str(err)[:300]}"
     if lean_rep.cycles != exact_rep.cycles:
@@ -459,14 +463,14 @@ def check_pe(
 
 
 def lean_case(seed: int, index: int, _algorithm: str = "") -> tuple[str, str]:
-    from pyflame.core.errors import ColorAllocationError
+    from pyflame.core.errors import ColorAllocationError, SRAMOverflowError
 
     s = draw(seed, index)
     what = f"lean seed {seed} case {index}: {describe(s)}"
     try:
         module, args = _pe_module(s)
-    except (NotImplementedError, ColorAllocationError):  # (too few colors: the target's)
-        return "skip", what
+    except (NotImplementedError, ColorAllocationError, SRAMOverflowError):
+        return "skip", what  # (too few colors or too little SRAM: the target's)
     except Exception as err:  # noqa: BLE001  (reported)
         return "loud", f"LOUD {what}: {type(err).__name__}: {str(err)[:300]}"
     tol = {"float32": 2e-4, "float16": 3e-2, "bfloat16": 1e-1}[s.dtype]
