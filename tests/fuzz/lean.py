@@ -400,11 +400,17 @@ def describe(s: Spec) -> str:
 
 
 def check_pe(
-    what: str, module: Any, args: list, want: list[np.ndarray], tol: float, wavelet: bool
+    what: str,
+    module: Any,
+    args: list,
+    want: Callable[[list], list[np.ndarray]],
+    tol: float,
+    wavelet: bool,
 ) -> tuple[str, str]:
     """Plan a pe-level `module` and compare (module docstring): the plan's own steps,
-    `run_on_sram`, `run`, a second `run` with other data, `want` (within `tol` of each
-    output's magnitude) and, when `wavelet`, the wavelet engine."""
+    `run_on_sram`, `run`, a second `run` with other data (`_other`), `want(args)` (the
+    reference outputs, within `tol` of each output's magnitude) and, when `wavelet`, the
+    wavelet engine."""
     from xdsl.parser import Parser
 
     from pyflame import compiler
@@ -435,17 +441,25 @@ def check_pe(
     for i, (a, b) in enumerate(zip(exact, plain, strict=True)):
         if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
             return "wrong", f"WRONG {what}: output {i}: run_on_sram and the plan's steps differ"
-    for i, (a, b) in enumerate(zip(lean, exact, strict=True)):
-        if not close(a, b):
-            return "wrong", f"WRONG {what}: output {i}: run and run_on_sram differ ({_gap(a, b)})"
-    for i, (a, b) in enumerate(zip(lean2, exact2, strict=True)):
-        if not close(a, b):
-            return "wrong", f"WRONG {what}: output {i}: a second run differs ({_gap(a, b)})"
-    for i, (got, ref) in enumerate(zip(exact, want, strict=True)):
+
+    def near(got: Any, ref: np.ndarray) -> bool:
         g64 = np.asarray(got).astype(np.float64)
         scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
-        if g64.shape != ref.shape or not np.allclose(g64, ref, rtol=tol, atol=tol * scale):
-            return "wrong", f"WRONG {what}: output {i} against the reference ({_gap(g64, ref)})"
+        return g64.shape == ref.shape and np.allclose(g64, ref, rtol=tol, atol=tol * scale)
+
+    ref1, ref2 = want(args), want(args2)
+    for i, (got, ref) in enumerate(zip(exact, ref1, strict=True)):
+        if not near(got, ref):
+            return "wrong", f"WRONG {what}: output {i} against the reference ({_gap(got, ref)})"
+    # run's fused products sum in another order: to fp32 rounding of the output's magnitude,
+    # or, where the output is a sum that cancels (-3.27 from terms of ~100: lean seed 5
+    # case 195), as near the reference as run_on_sram is asked to be
+    for i, (a, b) in enumerate(zip(lean, exact, strict=True)):
+        if not close(a, b) and not near(a, ref1[i]):
+            return "wrong", f"WRONG {what}: output {i}: run and run_on_sram differ ({_gap(a, b)})"
+    for i, (a, b) in enumerate(zip(lean2, exact2, strict=True)):
+        if not close(a, b) and not near(a, ref2[i]):
+            return "wrong", f"WRONG {what}: output {i}: a second run differs ({_gap(a, b)})"
     if wavelet:
         m = Parser(compiler.make_context(), text).parse_module()
         target = Target.of_module(m)
@@ -476,7 +490,14 @@ def lean_case(seed: int, index: int, _algorithm: str = "") -> tuple[str, str]:
     tol = {"float32": 2e-4, "float16": 3e-2, "bfloat16": 1e-1}[s.dtype]
     if s.family in GRAD_FAMILIES:
         tol = 2e-3
-    return check_pe(what, module, args, _torch_outputs(s), tol, s.wavelet)
+
+    def want(data: list) -> list[np.ndarray]:
+        if data is args:
+            return _torch_outputs(s)
+        other = {n: _other(a) for n, a in s.arrays.items()}
+        return _torch_outputs(dataclasses.replace(s, arrays=other))
+
+    return check_pe(what, module, args, want, tol, s.wavelet)
 
 
 def grids_case(seed: int, index: int, algorithm: str = "") -> tuple[str, str]:
@@ -534,8 +555,11 @@ def grids_case(seed: int, index: int, algorithm: str = "") -> tuple[str, str]:
         return "loud", f"LOUD {what}: {type(err).__name__}: {str(err)[:300]}"
     except Exception as err:  # noqa: BLE001  (reported)
         return "loud", f"LOUD {what}: {type(err).__name__}: {str(err)[:300]}"
-    x64, a64, b64 = (a.astype(np.float64) for a in arrays)
-    want = [(x64 @ a64) @ b64.T, x64 @ a64]
+
+    def want(data: list) -> list[np.ndarray]:
+        x64, a64, b64 = (np.asarray(a, np.float64) for a in data)
+        return [(x64 @ a64) @ b64.T, x64 @ a64]
+
     return check_pe(what, module, arrays, want, 2e-4, True)
 
 
