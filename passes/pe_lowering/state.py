@@ -587,8 +587,13 @@ def emit_exchange(
     if plan.has_local_part:
         part(None, None)
     for k, phase in enumerate(plan.phases, start=1):
-        # one pe.routes per phase: a wafer-wide phase states hundreds of rectangles
-        part(lw.rules_channel(phase.routes if lw.exchange_routes else []), k)
+        # one pe.routes per phase: a wafer-wide phase states hundreds of rectangles. The
+        # plan's rectangles are from the exchange's own corner (r0, c0), the op's from the
+        # anchor (the corner of all its tensors: a concat's operands elsewhere)
+        routes = phase.routes if lw.exchange_routes else []
+        if (bbox[0], bbox[1]) != (0, 0):
+            routes = [((r + bbox[0], c + bbox[1], nr, nc), a, b) for (r, c, nr, nc), a, b in routes]
+        part(lw.rules_channel(routes), k)
 
 
 def exchange_whole(op: Operation, lw: PELowering, what: str) -> SSAValue:

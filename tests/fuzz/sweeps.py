@@ -7,6 +7,8 @@
     python -m tests.fuzz.sweeps collectives --seed 1 --cases 150 --algorithm ktree
     python -m tests.fuzz.sweeps matmul --seed 3 --cases 10 --algorithm cannon --both-engines
     python -m tests.fuzz.sweeps chains --seed 1 --cases 40 --algorithm meshgemm  # both engines
+    python -m tests.fuzz.sweeps lean --seed 1 --cases 300        # run's shortcuts, 3 oracles
+    python -m tests.fuzz.sweeps grids --seed 1 --cases 100       # products on assigned grids
 
 - setitem: x of 1-3 dims (sizes 1-5, f32/i32/bool/f16) in a random layout (grids, replicated,
   partitions, a grid off PE (0, 0)), keys mixing ints, slices with steps, `...`, 0-d and 1-D
@@ -27,6 +29,20 @@
 - collectives: sum/max/min/mean over dims (0,), (1,), (0, 1) of [r, c] on grids of 1-13 a
   side (odd ones), at PE (0, 0) or elsewhere, f32/f16/i32, the collective algorithm forced on
   every mesh.reduce and mesh.allreduce, one case in seven on the wavelet engine.
+
+- lean (session 13, tests/fuzz/lean.py): programs whose data flow makes `Executable.run`'s
+  shortcuts subtle (slices, concats and pads around products, halves swapped, in-place
+  updates, item assignment, product chains, reductions, batched products, MLP and conv
+  training steps with SGD / Adam several in a row), odd sizes, grids at PE (0, 0) or off it,
+  a matmul algorithm forced or not, f32 / f16 / bf16, 21 or fewer routing colors: `run`
+  against `run_on_sram` (fp32 rounding), `run_on_sram` against the plan's own steps (bit for
+  bit), a second run with other data on the pooled SRAM, torch, and one case in five the
+  wavelet engine (bit for bit).
+
+- grids (session 13, tests/fuzz/lean.py): a chain of two products (the second with a
+  transposed operand), each on a grid assigned as place-on-fabric would (square or not, 1-8
+  a side, at PE (0, 0) or elsewhere), the algorithm forced (`--algorithm`, or drawn per
+  case), checked as the lean sweep checks, always on the wavelet engine too.
 
 `--both-engines` (session 11): the matmul and collectives sweeps run every case on both
 engines too, as chains does (outputs bit for bit, cycles within 5%), and every sweep that ran
@@ -51,6 +67,7 @@ import numpy as np
 
 import pyflame as pf
 from pyflame.core.errors import IntegerOverflowError
+from tests.fuzz.lean import grids_case, lean_case
 
 LAYOUTS = [
     None,
@@ -669,6 +686,8 @@ SWEEPS: dict[str, Callable[..., tuple[str, str]]] = {
     "matmul": matmul_case,
     "collectives": collectives_case,
     "chains": chains_case,
+    "lean": lean_case,
+    "grids": grids_case,
 }
 
 

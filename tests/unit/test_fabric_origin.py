@@ -324,3 +324,60 @@ def test_the_2_5d_summa_runs_away_from_the_corner(target, by):
         outs[shift], _ = compiler.run_module(moved, inputs)
     np.testing.assert_array_equal(outs[None][0], outs[by][0])
     np.testing.assert_allclose(outs[by][0], a @ b, rtol=1e-4, atol=1e-4)
+
+
+def _concat_at_two_origins():
+    """x (on 3x7 at (0, 7)) halves swapped, the second plus v (on the larger 6x8 at (4, 6),
+    where the sum lands), then a product: the concat's operands sit at two origins."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((36, 92)).astype(np.float32)
+    v = rng.standard_normal((36, 46)).astype(np.float32)
+    w = rng.standard_normal((92, 52)).astype(np.float32)
+    xt = pf.from_numpy(x, layout=pf.MeshLayout.grid(3, 7, at=(0, 7)))
+    vt = pf.from_numpy(v, layout=pf.MeshLayout.grid(6, 8, at=(4, 6)))
+    x1, x2 = xt.chunk(2, 1)
+    out = pf.cat([x2, x1 + vt], 1) @ pf.from_numpy(w, layout=pf.MeshLayout.grid(8, 6))
+    want = np.concatenate([x[:, 46:], x[:, :46] + v], 1).astype(np.float64) @ w
+    return out, want
+
+
+def test_each_exchange_phase_routes_from_its_own_grids_corner():
+    """A concat's exchanges are lowered from the corner of all its operands (the anchor, here
+    (0, 6)); each phase's routes come from the corner of its own two grids (the first
+    operand's exchange: (0, 7)). The routes were moved by the anchor only, one column short of
+    the exchange's PEs (RoutingError: no route at a sending PE; found by tests/fuzz/lean.py,
+    session 13). Every phase's pe.routes states exactly its plan's routes on the fabric."""
+    from pyflame.core.exchange_plan import extent
+    from pyflame.dialects import pe
+    from pyflame.trace import trace_module
+
+    with pf.target(pf.sim.SMALL):
+        out, _ = _concat_at_two_origins()
+        module, _, _ = trace_module([out])
+        compiler.lower(module, "mesh")
+        compiler.run_pipeline(module, "lower-mesh-to-pe")
+    ops = list(module.walk())
+    checked = 0
+    for before, op in zip(ops, ops[1:], strict=False):
+        if not isinstance(op, pe.ExchangeOp) or op.phase is None:
+            continue
+        ds, dd = op.src_layout.dist, op.dst_layout.dist
+        index_map = None
+        if op.offset is not None:
+            index_map = (tuple(op.offset.get_values()), tuple(op.stride.get_values()))
+        r0, c0, _, _ = extent(ds, dd)
+        phase = exchange_phases(ds, dd, index_map).phases[op.phase.value.data - 1]
+        want = sorted(((r + r0, c + c0, nr, nc), a, b) for (r, c, nr, nc), a, b in phase.routes)
+        assert isinstance(before, pe.RoutesOp), before.name
+        got = sorted((rect, str(p.value), str(o[0].value)) for rect, p, o in before.rule_list())
+        assert got == want, op.attributes
+        checked += 1
+    assert checked > 10
+
+
+@pytest.mark.parametrize("target", [pf.sim.SMALL, WAVELET], ids=["fast", "wavelet"])
+def test_a_concat_of_tensors_at_two_origins_runs(target):
+    with pf.target(target):
+        out, want = _concat_at_two_origins()
+        got = out.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

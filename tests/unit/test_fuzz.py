@@ -54,6 +54,7 @@ FAST_SWEEPS = {
     "matmul": 4,
     "collectives": 6,
     "chains": 2,
+    "lean": 8,
 }
 
 
@@ -63,6 +64,22 @@ def test_sweep_slice(name):
     out = sweeps.sweep(name, FAST_SEED, FAST_SWEEPS[name])
     assert not out.failures, "\n".join(out.failures)
     assert out.ok >= FAST_SWEEPS[name] * 2 // 3  # few skipped: the cases are checked
+
+
+def test_the_lean_sweep_catches_a_run_that_differs(monkeypatch):
+    """A wrong lean run (an output off by 1e-3 of its magnitude) is a WRONG case, and so is
+    a plan step that runs differently from run_on_sram (tests/fuzz/lean.py)."""
+    from pyflame.sim.executable import Executable
+
+    run = Executable.run
+
+    def off(self, args=()):
+        outs, report = run(self, args)
+        return [o + np.asarray(1e-3 * (1 + np.abs(o).max()), o.dtype) for o in outs], report
+
+    monkeypatch.setattr(Executable, "run", off)
+    verdict, text = sweeps.SWEEPS["lean"](FAST_SEED, 0, "")
+    assert verdict == "wrong" and "run and run_on_sram differ" in text, text
 
 
 # ----------------------------------------------------------------------------- the fuzzer itself
