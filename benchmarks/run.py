@@ -230,7 +230,8 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
         n = size or (tile or 0) * g
         t = -(-n // g)
         by = {r.get("variant"): r for r in rows if not r.get("summary")}
-        summary = next((r for r in rows if r.get("summary")), {})
+        # (a problem with no rows at all says why in the chosen column)
+        summary = next((r for r in rows if r.get("summary")), rows[0] if len(rows) == 1 else {})
         cells = [cycles_cell(by[v]) if v in by else "-" for v in names]
         plans = "/".join(str(r["plan_cpu_seconds"]) for r in by.values() if "plan_cpu_seconds" in r)
         lines.append(
