@@ -348,6 +348,18 @@ def rect_contains(outer: Sequence[int], inner: Sequence[int]) -> bool:
     return r0 <= s0 and c0 <= d0 and s0 + sr <= r0 + nr and d0 + sc <= c0 + nc
 
 
+def moved_rect(
+    rect: Sequence[int], steps: Sequence[Sequence[int]], at: Sequence[int]
+) -> tuple[int, int, int, int]:
+    """`rect` at iteration `at` (innermost loop first) of the loops that move it by `steps`
+    (fewer steps than loops: the outer ones move nothing)."""
+    r0, c0, nr, nc = rect
+    for n, (dr, dc, dnr, dnc) in zip(at, steps, strict=False):
+        if n:
+            r0, c0, nr, nc = r0 + n * dr, c0 + n * dc, nr + n * dnr, nc + n * dnc
+    return (r0, c0, nr, nc)
+
+
 def check_layout(op: PEOp, layout: TileLayoutAttr, buffer: SSAValue) -> None:
     """A tile layout must span exactly the op's PEs, and its tile must fit the buffer."""
     d = layout.dist
@@ -403,12 +415,7 @@ class PEOp(IRDLOperation):
     def rect_at(self, i: int, outer: Sequence[int] = ()) -> tuple[int, int, int, int]:
         """The op's rectangle at iteration `i` of its loop (0: the first) and `outer` of the
         loops around it (innermost first)."""
-        steps = self.rect_steps
-        r = list(self.rect)
-        for n, step in zip((i, *outer), steps, strict=False):
-            if n:
-                r = [x + n * d for x, d in zip(r, step, strict=True)]
-        return tuple(r)  # type: ignore[return-value]  # four ints
+        return moved_rect(self.rect, self.rect_steps, (i, *outer))
 
     def loops_around(self) -> list[LoopOp]:
         """The pe.loops enclosing the op, innermost first."""

@@ -107,16 +107,6 @@ class LoopPlan:
     body: list[tuple[Item, tuple[Rect, ...] | None] | LoopPlan]
 
 
-def _rect_at(rect: Rect, steps: tuple[Rect, ...], at: tuple[int, ...]) -> Rect:
-    """`rect` at iteration `at` (innermost loop first) of loops that move it by `steps`
-    (pe.PEOp.rect_at, without reading the op's properties again)."""
-    r0, c0, nr, nc = rect
-    for n, (dr, dc, dnr, dnc) in zip(at, steps, strict=False):
-        if n:
-            r0, c0, nr, nc = r0 + n * dr, c0 + n * dc, nr + n * dnr, nc + n * dnc
-    return (r0, c0, nr, nc)
-
-
 def _versions(comps: list[Completion] | None) -> int:
     """A wait's completions' versions summed (each only grows: equal sums, nothing moved)."""
     total = 0
@@ -483,7 +473,10 @@ class Planner:
                     yield from self._loop_items(part, frame, next(self._loop_runs), (i, *around))
                     continue
                 first, steps = part
-                rect = first.rect if steps is None else _rect_at(first.rect, steps, (i, *around))
+                # (the steps read once in _read_loop, not from the op's properties)
+                rect = (
+                    first.rect if steps is None else pe.moved_rect(first.rect, steps, (i, *around))
+                )
                 yield Item(self._position, first.op, rect, first.what, frame, (number, i))
                 self._position += 1
             previous, sources = frame, list(yielded)
@@ -633,14 +626,16 @@ class Planner:
         loop body's ops execute once per iteration)."""
         info = self._op_infos.get(op)
         if info is None:
-            is_pe = isinstance(op, pe.PEOp)
-            buffers = tuple(op.buffers) if isinstance(op, pe.PEOp) else ()
-            written = op.written if isinstance(op, pe.PEOp) else None
+            buffers: tuple[SSAValue, ...] = ()
+            written = None
+            if isinstance(op, pe.PEOp):
+                buffers = tuple(op.buffers)
+                written = None if op.written is None else buffers.index(op.written)
             info = self._op_infos[op] = _OpInfo(
-                is_pe,
+                isinstance(op, pe.PEOp),
                 isinstance(op, pe.RouteOp | pe.RoutesOp),
                 buffers,
-                None if written is None else buffers.index(written),
+                written,
                 op.window_span if isinstance(op, pe.SendOp | pe.RecvOp) else None,
             )
         return info
