@@ -43,6 +43,23 @@ def matmul_grid(
     return max(sides)
 
 
+def operands_origin(
+    lw: Lowering, g: int, a: Distribution | None, b: Distribution | None
+) -> tuple[int, int]:
+    """The product's origin when nothing places it: its operands' common origin (a user's
+    hints put both there, or one of them when the other is not placed yet), so a product of
+    tensors hinted at (7, 3) runs there instead of moving both to PE (0, 0) and back; (0, 0)
+    when they sit at different origins or a g x g grid would not fit on the fabric from
+    theirs."""
+    origins = {d.origin for d in (a, b) if d is not None}
+    if len(origins) != 1:
+        return (0, 0)
+    (r, c) = origins.pop()
+    if r + g > lw.target.fabric_rows or c + g > lw.target.fabric_cols:
+        return (0, 0)
+    return (r, c)
+
+
 def summa_split(rank: int) -> tuple[str, ...]:
     """SUMMA's split of a rank-`rank` operand: batch dims unsplit, the last two [r, c]."""
     return ("",) * (rank - 2) + ("r", "c")
@@ -70,9 +87,13 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
         return skinny
     sa, sb = flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs)
     g = matmul_grid(lw, op, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
-    # where on the fabric: the origin place-on-fabric (or the user's hint) gave the product
+    # where on the fabric: the origin place-on-fabric (or the user's hint) gave the product,
+    # else where its operands already are
     placed = lw.hinted(op.result)
-    origin = placed.origin if placed is not None else (0, 0)
+    if placed is not None:
+        origin = placed.origin
+    else:
+        origin = operands_origin(lw, g, lw.known_dist(op.lhs), lw.known_dist(op.rhs))
     shape = flame.tensor_shape(op.result)
     result = Distribution(shape, (g, g), summa_split(len(shape)), origin)
     ta, tb = fold_transposes(op, lw, result)
