@@ -36,7 +36,8 @@ _BITS = np.arange(4, dtype=np.int64)
 #: the way a wavelet arriving on port p goes straight on (arrived on the west port: east)
 _STRAIGHT = np.array([SOUTH, NORTH, WEST, EAST], dtype=np.int64)
 NO_RULE = -1
-#: a trace crosses a run of routers that pass a wavelet straight on in one step (False: hop
+#: a trace crosses a run of routers that pass a wavelet straight on (and perhaps to their
+#: PEs) in one step (False: hop
 #: by hop; tests/unit/sim/test_trace_runs.py compares the two)
 STRAIGHT_RUNS = True
 #: traces a RouteTable keeps (least recently used dropped first), and the bytes of their
@@ -44,6 +45,14 @@ STRAIGHT_RUNS = True
 #: after every route switch it orders, a SUMMA step one fabric-wide broadcast
 TRACE_CACHE_ENTRIES = 4096
 TRACE_CACHE_BYTES = 64 << 20
+
+
+def _order(src: np.ndarray, hop: np.ndarray, place: np.ndarray, places: int) -> np.ndarray:
+    """The permutation sorting entries by (source, hop, place), place in [0, places)."""
+    if src.size < 2:
+        return np.arange(src.size)
+    hops = int(hop.max()) + 1
+    return np.argsort((src * hops + hop) * places + place, kind="stable")
 
 
 def _repeated(values: np.ndarray, size: int) -> np.ndarray:
@@ -200,10 +209,11 @@ class RouteTable:
     # ------------------------------------------------------------------ tracing
 
     def trace(self, color: int, src_r: np.ndarray, src_c: np.ndarray, what: str) -> Trace:
-        """Follow the rules from every source's ramp, hop by hop (a wavelet of a source that never
-        splits crosses a run of routers passing it straight on in one step: the same links and
-        deliveries, in the same order; a wafer-wide exchange phase's paths are runs of hundreds
-        of routers). Cached per (color, rules version, sources). Raises RoutingError (naming
+        """Follow the rules from every source's ramp, hop by hop (a wavelet crosses a run of
+        routers passing it straight on, and perhaps down to their PEs, in one step: the same
+        links and deliveries; a wafer-wide exchange phase's paths are runs of hundreds of
+        routers, a SUMMA step's row broadcasts runs of the grid's side). Links and deliveries
+        are sorted by source, hop and router. Cached per (color, rules version, sources). Raises RoutingError (naming
         PEs and the color) for a missing rule, a wavelet leaving the
         fabric, or a router reached twice on the same input port (a loop)."""
         key = (color, self.version.get(color, -1), src_r.tobytes(), src_c.tobytes())
@@ -216,8 +226,6 @@ class RouteTable:
         runs = None if table is None or not STRAIGHT_RUNS else self._straight_runs(color, table)
         R, C = self.R, self.C
         k = len(src_r)
-        #: sources whose wavelets never split: they cross straight runs in one step
-        solo = np.ones(k, dtype=bool)
         fs = np.arange(k, dtype=np.int64)
         fr = src_r.astype(np.int64)
         fc = src_c.astype(np.int64)
@@ -254,11 +262,11 @@ class RouteTable:
                 D.append((fs[to_ramp], fr[to_ramp], fc[to_ramp], fh[to_ramp], fp[to_ramp]))
             if runs is not None:
                 run = runs[port]
-                jump = (run > 1) & solo[fs]
+                jump = run > 1
             if runs is not None and jump.any():
-                # a wavelet of a source that never split, on a run of routers that each pass
-                # it straight on: every hop of the run at once (links in hop order, as the
-                # hop-by-hop steps would list them)
+                # a run of routers that each pass the wavelet straight on (a multicast's
+                # routers also copy it to their PE): every hop of the run at once (the trace
+                # is sorted into hop order at the end)
                 n = run[jump]
                 j = np.repeat(np.flatnonzero(jump), n)
                 i = np.arange(j.size) - np.repeat(np.cumsum(n) - n, n)
@@ -266,7 +274,13 @@ class RouteTable:
                 d = _STRAIGHT[d]
                 s, r, c, h = fs[j], fr[j] + i * _DR[d], fc[j] + i * _DC[d], fh[j] + i
                 L.append((s, r, c, d, h, fp[j]))
-                states.append((s[i > 0], ((r * C + c) * 5 + fp[j])[i > 0]))
+                inner = i > 0  # the run's first router is this step's (its ramp copy is in D)
+                at = ((r * C + c) * 5 + fp[j])[inner]
+                states.append((s[inner], at))
+                assert rules is not None
+                taps = (rules[at] & (1 << RAMP)) != 0
+                if taps.any():
+                    D.append(tuple(a[inner][taps] for a in (s, r, c, h, fp[j])))
                 last = np.cumsum(n) - 1
                 jr, jc, jd = r[last] + _DR[d[last]], c[last] + _DC[d[last]], d[last]
                 js, jh = s[last], h[last] + 1  # (runs end inside the program's PEs)
@@ -276,9 +290,6 @@ class RouteTable:
                 js = None
             si, d = np.nonzero((rule[:, None] >> _BITS) & 1)
             s, r, c, h = fs[si], fr[si], fc[si], fh[si]
-            if si.size:
-                split = np.bincount(si, minlength=fs.size) > 1
-                solo[fs[split]] = False
             L.append((s, r, c, d, h, fp[si]))
             r2, c2 = r + _DR[d], c + _DC[d]
             outside = (r2 < 0) | (c2 < 0) | (r2 >= R) | (c2 >= C)
@@ -304,8 +315,10 @@ class RouteTable:
 
         d_src, d_r, d_c, d_h, d_port = cols(D, 5)
         l_src, l_r, l_c, l_dir, l_h, l_port = cols(L, 6)
-        od = np.argsort(d_src, kind="stable")
-        ol = np.argsort(l_src, kind="stable")
+        # one order however the trace was found (hop by hop, or runs at once): by source,
+        # then hop, then router (and direction)
+        od = _order(d_src, d_h, d_r * C + d_c, R * C)
+        ol = _order(l_src, l_h, (l_r * C + l_c) * 4 + l_dir, R * C * 4)
         tr = Trace(
             k,
             d_src[od],
@@ -330,8 +343,8 @@ class RouteTable:
 
     def _straight_runs(self, color: int, table: np.ndarray) -> np.ndarray:
         """Per (router, input port), flat like the rules: how many routers in a row, from this
-        one on, pass wavelets arriving on that port straight on and only straight on (0 where
-        this one does not), stopping short of the program's edge (a wavelet leaving the
+        one on, pass wavelets arriving on that port straight on, and perhaps to their own PE
+        too, but nowhere else (0 where this one does not), stopping short of the program's edge (a wavelet leaving the
         program's PEs is found hop by hop, with its error). Cached per rules version."""
         version = self.version.get(color, -1)
         hit = self._runs.get(color)
@@ -342,7 +355,7 @@ class RouteTable:
         rows, cols = np.arange(R)[:, None], np.arange(C)[None, :]
         for port in (NORTH, SOUTH, EAST, WEST):
             d = int(_STRAIGHT[port])
-            straight = table[:, :, port] == (1 << d)
+            straight = (table[:, :, port] & ~(1 << RAMP)) == (1 << d)  # (and its PE, maybe)
             if not straight.any():
                 continue
             if d in (EAST, WEST):  # along each row
@@ -702,6 +715,17 @@ class Mailboxes:
         b = self._box(color)
         self.pushes[color] = self.pushes.get(color, 0) + 1
         key = dr * self.C + dc
+        if key.size * 16 >= self.R * self.C and np.bincount(key).max() == 1:
+            # one message per PE (a broadcast's deliveries): no order to find
+            pos = b["tail"][dr, dc]
+            if pos.max() >= b["batch"].shape[2]:
+                self._compact(b)
+                pos = b["tail"][dr, dc]
+            if pos.max() < b["batch"].shape[2]:
+                b["batch"][dr, dc, pos] = batch
+                b["index"][dr, dc, pos] = idx
+                b["tail"][dr, dc] += 1
+                return
         if head is None:
             order = np.argsort(key, kind="stable")
         else:

@@ -1,6 +1,7 @@
-"""RouteTable.trace crosses runs of straight-on routers in one step (fabric.STRAIGHT_RUNS) for
-sources whose wavelets never split: the same trace as hop by hop (every link, delivery, hop
-count and order) and the same errors, on random rule tables and on whole programs."""
+"""RouteTable.trace crosses runs of straight-on routers (that may also copy the wavelet to their
+PE: a broadcast's) in one step (fabric.STRAIGHT_RUNS): the same trace as hop by hop (every
+link, delivery, hop count and order) and the same errors, on random rule tables, broadcasts
+and whole programs."""
 
 from __future__ import annotations
 
@@ -77,6 +78,55 @@ def test_runs_find_the_same_errors(seed):
     rules[r, c, p] = rng.choice([fabric.NO_RULE, 1 << int(rng.integers(0, 4))])
     a, b = both_ways(table, 0, src[:, 0], src[:, 1])
     assert a == b
+
+
+def broadcast(table: RouteTable, color: int, sr: int, sc: int, rows: range, cols: range) -> None:
+    """Rules of a broadcast from (sr, sc) to the rectangle rows x cols (which holds it): along
+    its row both ways, and from every PE of that row up and down its column, each router also
+    copying to its PE."""
+    rules = table._table(color)
+    E, W, N, S, P = fabric.EAST, fabric.WEST, fabric.NORTH, fabric.SOUTH, fabric.RAMP
+    for c in cols:
+        out = 1 << P
+        out |= (1 << N) if sr > rows.start else 0
+        out |= (1 << S) if sr < rows.stop - 1 else 0
+        if c == sc:
+            port, out = P, out | ((1 << E) if c < cols.stop - 1 else 0)
+            out |= (1 << W) if c > cols.start else 0
+        elif c > sc:
+            port, out = W, out | ((1 << E) if c < cols.stop - 1 else 0)
+        else:
+            port, out = E, out | ((1 << W) if c > cols.start else 0)
+        rules[sr, c, port] = out
+        for r in rows:
+            if r < sr:  # travelling north, arriving on the south port
+                rules[r, c, S] = (1 << P) | ((1 << N) if r > rows.start else 0)
+            elif r > sr:
+                rules[r, c, N] = (1 << P) | ((1 << S) if r < rows.stop - 1 else 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_broadcast_runs_give_the_hop_by_hop_trace(seed):
+    """Row and column broadcasts with taps on every router, from one source or from a root
+    per row (a SUMMA step's), in one trace: the same as hop by hop."""
+    rng = np.random.default_rng(200 + seed)
+    R, C = (int(v) for v in rng.integers(2, 20, 2))
+    table = RouteTable(R, C, R, C)
+    sc = int(rng.integers(0, C))
+    if seed % 2:
+        sr = int(rng.integers(0, R))
+        broadcast(table, 0, sr, sc, range(R), range(C))
+        src = np.array([[sr, sc]])
+    else:  # one row broadcast per row, all from column sc
+        for r in range(R):
+            broadcast(table, 0, r, sc, range(r, r + 1), range(C))
+        src = np.stack([np.arange(R), np.full(R, sc)], axis=1)
+    a, b = both_ways(table, 0, src[:, 0], src[:, 1])
+    assert a == b
+    assert len(a["d_src"]) == R * C
+    assert sorted(zip(a["d_r"], a["d_c"], strict=True)) == [
+        (r, c) for r in range(R) for c in range(C)
+    ]
 
 
 def test_a_row_of_straight_rules_is_one_run():
