@@ -29,6 +29,7 @@ from pyflame.core.target import WSE2, Target
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
 from pyflame.dialects.mesh import MeshTensorType
+from pyflame.passes.flame_lowering.regrid import unstage
 from pyflame.passes.fuse_elementwise import mesh_groups
 from pyflame.passes.layouts import elem_bytes_of, layout_to_dist
 from pyflame.passes.locations import describe_loc
@@ -87,11 +88,8 @@ def element_type(v: SSAValue) -> Attribute:
     return v.type.element_type
 
 
-def peak_bytes(
-    fn: func.FuncOp, dist_fn: Callable[[SSAValue], Distribution]
-) -> tuple[int, int, list[SSAValue]]:
-    """(peak bytes per PE, op index of the peak, tensors live there)."""
-    ops = list(fn.body.block.ops)
+def _lifetimes(fn: func.FuncOp, ops: list[Operation]) -> list[tuple[int, int, SSAValue]]:
+    """(first op, last op, value) of every mesh tensor with a buffer of its own."""
     index = {op: i for i, op in enumerate(ops)}
     # fuse-elementwise's groups (predicted): a member's result other than the root's has no
     # tile, and the members read their inputs where the fused op runs, at the root
@@ -119,6 +117,17 @@ def peak_bytes(
                     if is_alias(use.operation):
                         pending.extend(use.operation.results)
             intervals.append((i, end, result))
+    return intervals
+
+
+def peak_bytes(
+    fn: func.FuncOp, dist_fn: Callable[[SSAValue], Distribution]
+) -> tuple[int, int, list[SSAValue]]:
+    """(peak bytes per PE, op index of the peak, tensors live there): every live tensor's
+    tile counted on one PE, wherever its grid is (an upper bound; `peak_bytes_on_pes` adds
+    only the tiles that share PEs)."""
+    ops = list(fn.body.block.ops)
+    intervals = _lifetimes(fn, ops)
     # each value's bytes once, added where its life starts and taken off after it ends: summing
     # the live values at every op (quadratic in the program's length) was most of compile time
     size = {v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))) for _, _, v in intervals}
@@ -135,6 +144,44 @@ def peak_bytes(
     if peak == 0:
         return (0, 0, [])
     return (peak, at, [v for start, end, v in intervals if start <= at <= end])
+
+
+def peak_bytes_on_pes(fn: func.FuncOp, dist_fn: Callable[[SSAValue], Distribution]) -> int:
+    """Peak bytes on any one PE: the tiles of the live tensors whose grids hold that PE (plus
+    the op's scratch, as `peak_bytes` counts it). Worked over the cells the grids' edges cut
+    the fabric into, so a tensor moving between two grids that share no PEs (a staged move,
+    flame_lowering/regrid.py) does not count against the other's PEs."""
+    import numpy as np  # (pyflame-opt loads the passes without numpy)
+
+    ops = list(fn.body.block.ops)
+    intervals = _lifetimes(fn, ops)
+    if not intervals:
+        return 0
+    rects = {v: dist_fn(v).rect for _, _, v in intervals}
+    rows = np.unique([b for r in rects.values() for b in (r[0], r[0] + r[2])])
+    cols = np.unique([b for r in rects.values() for b in (r[1], r[1] + r[3])])
+    live = np.zeros((max(1, rows.size - 1), max(1, cols.size - 1)), dtype=np.int64)
+
+    def cells(r: tuple[int, int, int, int]) -> tuple[slice, slice]:
+        i0, i1 = np.searchsorted(rows, (r[0], r[0] + r[2]))
+        j0, j1 = np.searchsorted(cols, (r[1], r[1] + r[3]))
+        return slice(int(i0), int(i1)), slice(int(j0), int(j1))
+
+    starts: dict[int, list[SSAValue]] = {}
+    ends: dict[int, list[SSAValue]] = {}
+    for start, end, v in intervals:
+        starts.setdefault(start, []).append(v)
+        ends.setdefault(end, []).append(v)
+    size = {v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))) for _, _, v in intervals}
+    peak = 0
+    for t, op in enumerate(ops):
+        for v in starts.get(t, ()):
+            live[cells(rects[v])] += size[v]
+        extra = summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
+        peak = max(peak, int(live.max()) + extra)
+        for v in ends.get(t, ()):
+            live[cells(rects[v])] -= size[v]
+    return peak
 
 
 def unshared_bytes(fn: func.FuncOp) -> int:
@@ -248,9 +295,16 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     def dist_fn(v: SSAValue) -> Distribution:
         return mesh.dist_of(v)
 
-    peak, _, live = peak_bytes(fn, dist_fn)
-    if peak <= usable:
+    def fits() -> bool:
+        return peak_bytes(fn, dist_fn)[0] <= usable or peak_bytes_on_pes(fn, dist_fn) <= usable
+
+    if fits():
         return
+    # a move staged through an intermediate grid (flame_lowering/regrid.py) that does not fit
+    # with the tensors live there goes in one exchange again
+    if unstage(list(fn.body.block.ops)) and fits():
+        return
+    peak, _, live = peak_bytes(fn, dist_fn)
     culprit = max(
         live,
         key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))),

@@ -69,6 +69,14 @@ def barrier_cycles(ctx: CostContext, rows: int, cols: int) -> int:
     return chain_reduce_cycles(ctx, cols) + chain_reduce_cycles(ctx, rows) + multicast
 
 
+def barrier_share(target: Target, channels: int, rows: int, cols: int) -> int:
+    """The barriers' cycles a run of `channels` switching channels adds to a program over rows
+    x cols PEs, at one barrier pair per `num_colors - BARRIER_COLORS - HELD_COLORS` of them:
+    for choices made before the program is lowered (how to move a tensor)."""
+    free = max(1, target.num_colors - BARRIER_COLORS - HELD_COLORS)
+    return channels * barrier_cycles(CostContext(target), rows, cols) // free
+
+
 def main_function(module: ModuleOp) -> func.FuncOp:
     for op in module.ops:
         if isinstance(op, func.FuncOp) and op.sym_name.data == "main":

@@ -187,6 +187,12 @@ def _index_map(
     return None if identity else (tuple(offset), tuple(stride))
 
 
+def redistribute_cost(target: Target, src: Distribution, dst: Distribution, eb: int) -> Cost:
+    """The estimate of a mesh.redistribute from `src` to `dst` (cycles, and its network
+    phases as `channels`), without an op."""
+    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0)
+
+
 def redistribute_cycles(target: Target, src: Distribution, dst: Distribution, eb: int) -> int:
     """Estimated cycles of a mesh.redistribute from `src` to `dst` (0 when the tiles are the
     same), without an op: for choices made before anything is emitted."""

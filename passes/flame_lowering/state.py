@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import (
     TensorType,
+    UnitAttr,
     f32,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
@@ -19,6 +20,7 @@ from pyflame.core.placement import SINGLE_PE_BYTES
 from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import MeshTensorType, dist_of
+from pyflame.passes.flame_lowering.regrid import STAGED_ATTR, staged_regrid
 from pyflame.passes.layouts import (
     DEFAULT_TILE_BYTES,
     default_layout,
@@ -149,6 +151,11 @@ class Lowering:
             return v
         if dist_of(v).normalized() == dist.normalized():  # the same tiles: only the type changes
             return self.emit(mesh.ReshapeOp(v, dist))
+        mid = staged_regrid(dist_of(v), dist, self.target, elem_bytes_of(mesh.elem_of(v)))
+        if mid is not None:  # both grid sides change: one side per exchange (regrid.py)
+            first = mesh.RedistributeOp(v, mid)
+            first.attributes[STAGED_ATTR] = UnitAttr()
+            v = self.emit(first)
         return self.emit(mesh.RedistributeOp(v, dist))
 
     def finish(self, flame_result: SSAValue, v: SSAValue) -> None:
