@@ -122,8 +122,14 @@ def reload_of(lw: Lowering, arg: SSAValue) -> Callable[[Distribution], SSAValue]
 
 
 def lower_function(
-    fn: func.FuncOp, target: Target, placement: Placement = DEFAULT_PLACEMENT
+    fn: func.FuncOp,
+    target: Target,
+    placement: Placement = DEFAULT_PLACEMENT,
+    stage_moves: bool = True,
 ) -> None:
+    """Lower `fn` to mesh. `stage_moves=False` moves every tensor in one exchange (no
+    staged regrids, flame_lowering/regrid.py: their estimates cost seconds of compile time
+    for large grids, too many for assign-layouts' candidate lowerings)."""
     check_supported(fn)
     block = fn.body.block
     # hints binding the hinted tensors only: no neighbour takes one, every use reads a copy
@@ -143,6 +149,7 @@ def lower_function(
         single_pe_bytes=placement.single_pe_bytes,
         assigned=assigned,
         unbound=unbound,
+        stage_moves=stage_moves,
     )
     old_ops = list(block.ops)
     for arg in block.args:

@@ -201,7 +201,7 @@ def lowered_cost(
         if a is not None:
             write_assignment(fn_copy, a, mapper)
         try:
-            lower_flame_function(fn_copy, target, placement)
+            lower_flame_function(fn_copy, target, placement, stage_moves=False)
             check_memory(fn_copy, target)
         except SRAMOverflowError:
             continue

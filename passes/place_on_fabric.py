@@ -211,7 +211,7 @@ def estimated_cycles(module: ModuleOp, fn: func.FuncOp, target: Target) -> int:
     from pyflame.passes.flame_to_mesh import lower_function
 
     copy = fn.clone()
-    lower_function(copy, target, placement_of(module))
+    lower_function(copy, target, placement_of(module), stage_moves=False)
     return critical_path_cycles(function_estimates(copy, target))
 
 

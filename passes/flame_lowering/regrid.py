@@ -17,6 +17,8 @@ staging whose intermediate does not fit (`unstage`).
 
 from __future__ import annotations
 
+import functools
+
 from xdsl.ir import Operation
 
 from pyflame.core.distribution import Distribution
@@ -55,7 +57,7 @@ def candidates(src: Distribution, dst: Distribution, target: Target, eb: int) ->
         origins = [dst.origin]
         if big:  # below the source grid, or to its right
             origins = [(sr + nr, dst.origin[1]), (dst.origin[0], sc + nc)]
-        for origin in origins:
+        for origin in origins:  # the first that fits (each candidate is two estimates)
             mid = dst.with_(grid=grid, origin=origin)
             r0, c0, mr, mc = mid.rect
             if r0 + mr > target.fabric_rows or c0 + mc > target.fabric_cols:
@@ -65,14 +67,17 @@ def candidates(src: Distribution, dst: Distribution, target: Target, eb: int) ->
             if mid.local_elems * eb > SHARED_PES_SHARE * usable:
                 continue
             out.append(mid)
+            break
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def staged_regrid(
     src: Distribution, dst: Distribution, target: Target, eb: int
 ) -> Distribution | None:
     """The intermediate distribution of a two-stage move from `src` to `dst`, when the
-    estimate says two stages are cheaper than one; None otherwise."""
+    estimate says two stages are cheaper than one; None otherwise. Kept per move:
+    assign-layouts lowers a program once per candidate layout and placement."""
     if src.split != dst.split or len(src.split) < 2:
         return None
     if (

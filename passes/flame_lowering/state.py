@@ -59,6 +59,8 @@ class Lowering:
     #: made in the hinted layout, and every use reads one copy in the compiler's default
     #: layout, so nothing derived from them inherits the hint
     unbound: set[SSAValue] = field(default_factory=set)
+    #: a move that changes both grid sides may go through an intermediate grid (regrid.py)
+    stage_moves: bool = True
 
     def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
         tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
@@ -151,7 +153,9 @@ class Lowering:
             return v
         if dist_of(v).normalized() == dist.normalized():  # the same tiles: only the type changes
             return self.emit(mesh.ReshapeOp(v, dist))
-        mid = staged_regrid(dist_of(v), dist, self.target, elem_bytes_of(mesh.elem_of(v)))
+        mid = None
+        if self.stage_moves:
+            mid = staged_regrid(dist_of(v), dist, self.target, elem_bytes_of(mesh.elem_of(v)))
         if mid is not None:  # both grid sides change: one side per exchange (regrid.py)
             first = mesh.RedistributeOp(v, mid)
             first.attributes[STAGED_ATTR] = UnitAttr()
