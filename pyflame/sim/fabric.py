@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyflame.core.errors import RoutingError
+from pyflame.core.vector_costs import path_capacity_wavelets
 from pyflame.dialects.pe import Port
 
 #: the router's ports in index order (pe.Port lists them in this order)
@@ -685,7 +686,12 @@ class Links:
         return np.where(fits & (s < after), s, after)
 
     def drain_parked(
-        self, tr: Trace, start: np.ndarray, w: np.ndarray, begin: np.ndarray
+        self,
+        tr: Trace,
+        start: np.ndarray,
+        w: np.ndarray,
+        begin: np.ndarray,
+        left: np.ndarray | None = None,
     ) -> np.ndarray:
         """Messages of `tr` (one destination each) whose receiver begins draining (`begin`,
         per delivery) after the head arrived: their wavelets wait in the path's queues (the
@@ -696,7 +702,10 @@ class Links:
         arrive, so a message waits behind the ones before it. Drains that share links cross
         them one after another (a link carries one wavelet per cycle whatever the color).
         Returns, per delivery, when its last wavelet has reached the destination's queue (0
-        where nothing was parked), and reserves the links for those drains."""
+        where nothing was parked), and reserves the links for those drains. `left` (per
+        delivery, if given) gets when the message's last wavelet left its source, where the
+        path could not hold it (the source stalls until then; 0 elsewhere): `(h + 1) *
+        router_queue` wavelets drained before it reached the destination's queue."""
         ends = np.zeros(tr.d_src.size, dtype=np.int64)
         single = np.bincount(tr.d_src, minlength=tr.k) == 1  # one destination per message
         if tr.l_src.size == 0 or not single.any():
@@ -734,14 +743,17 @@ class Links:
             go = self.earliest(lid, begin[e_d], behind)
             self.reserve(lid, go, behind)
             np.maximum.at(ends, e_d, go + behind + dist * self.hop)
-            return ends
-        # one drain after another; each waits for the links its wavelets cross
-        cut = np.flatnonzero(np.r_[True, e_d[1:] != e_d[:-1], True])
-        for a, b in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
-            ids = lid[a:b]
-            go = self.earliest(ids, begin[e_d[a]], behind[a:b])
-            self.reserve(ids, go, behind[a:b])
-            ends[e_d[a]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
+        else:
+            # one drain after another; each waits for the links its wavelets cross
+            cut = np.flatnonzero(np.r_[True, e_d[1:] != e_d[:-1], True])
+            for a, b in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
+                ids = lid[a:b]
+                go = self.earliest(ids, begin[e_d[a]], behind[a:b])
+                self.reserve(ids, go, behind[a:b])
+                ends[e_d[a]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
+        if left is not None:
+            stalled = (ahead + queued > path_capacity_wavelets(self.target, tr.d_h)) & (ends > 0)
+            left[...] = np.where(stalled, ends - (tr.d_h + 1) * rq, 0)
         return ends
 
     def latency(self, d_h) -> np.ndarray:
