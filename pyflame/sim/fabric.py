@@ -36,12 +36,6 @@ _BITS = np.arange(4, dtype=np.int64)
 #: the way a wavelet arriving on port p goes straight on (arrived on the west port: east)
 _STRAIGHT = np.array([SOUTH, NORTH, WEST, EAST], dtype=np.int64)
 NO_RULE = -1
-#: idle gaps a link keeps for transfers planned later (`Links.reserve`)
-LINK_GAPS = 4
-#: rounds of the search for a start at which every link of a message is idle
-GAP_ROUNDS = 4
-_NEVER = np.iinfo(np.int64).max // 2
-_GAP_SLOTS = np.arange(LINK_GAPS, dtype=np.int64)
 #: a trace crosses a run of routers that pass a wavelet straight on in one step (False: hop
 #: by hop; tests/unit/sim/test_trace_runs.py compares the two)
 STRAIGHT_RUNS = True
@@ -50,6 +44,12 @@ STRAIGHT_RUNS = True
 #: after every route switch it orders, a SUMMA step one fabric-wide broadcast
 TRACE_CACHE_ENTRIES = 4096
 TRACE_CACHE_BYTES = 64 << 20
+#: idle gaps a link keeps for transfers planned later (`Links.reserve`)
+LINK_GAPS = 4
+#: rounds of the search for a start at which every link of a message is idle
+GAP_ROUNDS = 4
+_NEVER = np.iinfo(np.int64).max // 2
+_GAP_SLOTS = np.arange(LINK_GAPS, dtype=np.int64)
 
 
 def _repeated(values: np.ndarray, size: int) -> np.ndarray:
