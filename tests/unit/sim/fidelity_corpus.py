@@ -714,6 +714,35 @@ def exchange_timing_programs() -> Iterator[Case]:
         None,
         "summa",
     )
+    # benchmarks/cost_model.py's concats on WSE2: 17%, 7% and 6% apart before session 14
+    # (sources stalled by destinations still busy in the previous phase)
+    for g in (2, 3, 4):
+        yield Case(f"concat 48x40 + 16x40 on {g}x{g} (WSE2)", _concat_module(g))
+
+
+def _concat_module(g: int) -> Callable[[], ModuleOp]:
+    """`mesh.concat` of 48x40 and 16x40 f32 along dim 0 on g x g PEs, between host I/O."""
+
+    def make() -> ModuleOp:
+        from xdsl.parser import Parser
+
+        from pyflame import compiler
+
+        t = lambda rows: f"!mesh.tensor<{rows}x40xf32 on {g}x{g} split [r, c]>"  # noqa: E731
+        text = f"""builtin.module attributes {{pf.target = #pf.target<"WSE2">}} {{
+  func.func @main(%x0: tensor<48x40xf32>, %x1: tensor<16x40xf32>) -> tensor<64x40xf32> {{
+    %a = mesh.scatter %x0 : tensor<48x40xf32> -> {t(48)}
+    %b = mesh.scatter %x1 : tensor<16x40xf32> -> {t(16)}
+    %r = mesh.concat %a, %b dim 0 : ({t(48)}, {t(16)}) -> {t(64)}
+    %out = mesh.gather %r : {t(64)} -> tensor<64x40xf32>
+    func.return %out : tensor<64x40xf32>
+  }}
+}}"""
+        module = Parser(compiler.make_context(), text).parse_module()
+        compiler.lower(module, "pe")
+        return module
+
+    return make
 
 
 def gpt_programs() -> Iterator[Case]:
