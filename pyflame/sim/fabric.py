@@ -553,7 +553,8 @@ def xy_paths(sr, sc, dr, dc):
 
 
 class Links:
-    """Occupancy of every directed link: when it is next free, and how many wavelets crossed it."""
+    """Occupancy of every directed link: when it is next free, its largest idle gaps before
+    then, and how many wavelets crossed it."""
 
     def __init__(self, rows: int, cols: int, target):
         self.R, self.C = rows, cols
