@@ -8,10 +8,16 @@ simulator times them: in a phase every source streams its message once its clock
 (`w` wavelets, w cycles), the message's head reaches its destination `latency(hops)` later, a
 destination ingests its messages one wavelet per cycle through its ramp and then wakes:
 
-    send_end(src)  = clock(src) + w
+    send_end(src)  = clock(src) + w, or later when its destination is busy (below)
     done(dst)      = max(max over its messages of clock(src) + latency(hops) + w,
                          clock(dst) + sum of its messages' w)
     clock(dst)     = max(clock(dst), done(dst)) + wake
+
+A destination still busy when a message's head arrives (clock(dst) > head) leaves the message
+waiting in the path, behind the `ahead` wavelets of the phase's messages already waiting for
+it; when `ahead + queued` exceeds the path's capacity `Q(hops)` the source stalls until the
+destination drains it: send_end = max(clock(src) + w, clock(dst) + ahead + queued - Q -
+router_queue + hop), as the simulator's `Links.drain_parked` has it without link contention.
 
 The op costs the latest clock. What the estimate leaves out: links two messages of a phase
 share (phases are formed so their routes agree, so this is rare), and, in a whole program, the
@@ -96,6 +102,8 @@ def exchange_clock(
         dst = m[:, 2] * clock.shape[1] + m[:, 3]
         begin = clock.reshape(-1)[dst]
         tail = np.zeros(len(m), dtype=np.int64)
+        queued: dict[int, int] = {}  # per busy destination: wavelets waiting for it so far
+        rq = ctx.target.router_queue_wavelets
         # one message after the other, earliest-ready first: a message starts when its source
         # is ready and every link on its path is free for its head
         for i in np.argsort(clock[m[:, 0], m[:, 1]], kind="stable").tolist():
@@ -117,6 +125,17 @@ def exchange_clock(
                 view[:] = start + wi - base
             clock[a, b] = start + wi
             tail[i] = start + ctx.latency(k) + wi
+            # a destination still busy when the head arrives: the wavelets wait in the path,
+            # behind the ones already waiting for it; what the path cannot hold stalls the
+            # source until the destination drains it (the simulator's Links.drain_parked)
+            head, at = start + ctx.latency(k), int(dst[i])
+            if begin[i] > head:
+                q = min(wi, int(begin[i]) - head)
+                ahead = queued.get(at, 0)
+                queued[at] = ahead + q
+                cap = int(vector_costs.path_capacity_wavelets(ctx.target, k))
+                if ahead + q > cap:
+                    clock[a, b] = max(start + wi, int(begin[i]) + ahead + q - cap - rq + hop)
         # per destination: its last message's tail, and every message through its ramp
         got, which = np.unique(dst, return_inverse=True)
         last = np.zeros(len(got), dtype=np.int64)

@@ -45,6 +45,12 @@ STRAIGHT_RUNS = True
 #: after every route switch it orders, a SUMMA step one fabric-wide broadcast
 TRACE_CACHE_ENTRIES = 4096
 TRACE_CACHE_BYTES = 64 << 20
+#: idle gaps a link keeps for transfers planned later (`Links.reserve`)
+LINK_GAPS = 4
+#: rounds of the search for a start at which every link of a message is idle
+GAP_ROUNDS = 4
+_NEVER = np.iinfo(np.int64).max // 2
+_GAP_SLOTS = np.arange(LINK_GAPS, dtype=np.int64)
 
 
 def _order(src: np.ndarray, hop: np.ndarray, place: np.ndarray, places: int) -> np.ndarray:
@@ -560,22 +566,88 @@ def xy_paths(sr, sc, dr, dc):
 
 
 class Links:
-    """Occupancy of every directed link: when it is next free, and how many wavelets crossed it."""
+    """Occupancy of every directed link: when it is next free, its largest idle gaps before
+    then, and how many wavelets crossed it."""
 
     def __init__(self, rows: int, cols: int, target):
         self.R, self.C = rows, cols
         self.free_at = np.zeros(rows * cols * 4, dtype=np.int64)
+        #: up to LINK_GAPS idle gaps [gap_from, gap_to) per link before `free_at` that a
+        #: transfer planned later may still use (the planner plans in program order, not in
+        #: time order: a later op's early message goes before an earlier op's late one if it
+        #: fits); an empty gap is [0, 0)
+        self.gap_from = np.zeros((rows * cols * 4, LINK_GAPS), dtype=np.int64)
+        self.gap_to = np.zeros((rows * cols * 4, LINK_GAPS), dtype=np.int64)
         self.wavelets = np.zeros(rows * cols * 4, dtype=np.int64)
         self.ramp = int(target.ramp_latency_cycles)
         self.hop = int(target.hop_latency_cycles)
         self.bw = int(target.link_wavelets_per_cycle)
         self.target = target
 
+    def earliest(self, lid: np.ndarray, t: np.ndarray, cyc: np.ndarray) -> np.ndarray:
+        """Per entry, the first cycle x >= t at which link lid is idle for [x, x + cyc): in
+        one of its gaps if the whole interval fits there, else from `free_at` on."""
+        t = np.broadcast_to(t, lid.shape)
+        cyc = np.broadcast_to(cyc, lid.shape)
+        x = np.maximum(t[:, None], self.gap_from[lid])
+        x = np.where(x + cyc[:, None] <= self.gap_to[lid], x, _NEVER).min(axis=1)
+        return np.minimum(x, np.maximum(t, self.free_at[lid]))
+
+    def idle(self, lid: np.ndarray, x: np.ndarray, cyc: np.ndarray) -> np.ndarray:
+        """Whether link lid is idle for [x, x + cyc)."""
+        x = np.broadcast_to(x, lid.shape)
+        cyc = np.broadcast_to(cyc, lid.shape)
+        gap = (x[:, None] >= self.gap_from[lid]) & ((x + cyc)[:, None] <= self.gap_to[lid])
+        return gap.any(axis=1) | (x >= self.free_at[lid])
+
+    def reserve(self, lid: np.ndarray, x: np.ndarray, cyc: np.ndarray) -> None:
+        """Links lid (distinct) carry a transfer in [x, x + cyc), which `idle` allows. After
+        `free_at`: the idle time before it becomes a gap (when there is some); inside a gap:
+        the gap splits in two. A new gap takes the place of the smallest one if it is larger
+        (a link keeps its LINK_GAPS largest)."""
+        x = np.broadcast_to(x, lid.shape)
+        end = x + np.broadcast_to(cyc, lid.shape)
+        free = self.free_at[lid]
+        after = x >= free
+        if after.all():  # the common case: no gap used, perhaps a new one
+            self.free_at[lid] = end
+            new = np.flatnonzero(x > free)
+            if new.size:
+                self._add_gaps(lid[new], free[new], x[new])
+            return
+        g0, g1 = self.gap_from[lid], self.gap_to[lid]
+        inside = (x[:, None] >= g0) & (end[:, None] <= g1) & ~after[:, None]
+        rows = np.flatnonzero(~after)
+        j = np.argmax(inside[rows], axis=1)
+        # the gap it falls in keeps its left part, its right part is a new gap
+        right_end = g1[rows, j]
+        self.gap_to[lid[rows], j] = x[rows]
+        self.free_at[lid] = np.where(after, end, free)
+        nf = np.where(after, free, end)
+        nt = np.where(after, x, 0)
+        nt[rows] = right_end
+        put = nt > nf
+        if put.any():
+            self._add_gaps(lid[put], nf[put], nt[put])
+
+    def _add_gaps(self, lid: np.ndarray, g0: np.ndarray, g1: np.ndarray) -> None:
+        """Gaps [g0, g1) on links lid (distinct), each in place of the link's smallest gap if
+        it is larger."""
+        cell = lid[:, None] * LINK_GAPS + _GAP_SLOTS  # into the flat (links * LINK_GAPS)
+        gf, gt = self.gap_from.reshape(-1), self.gap_to.reshape(-1)
+        size = gt.take(cell) - gf.take(cell)
+        k = size.argmin(axis=1)
+        rows = np.arange(lid.size)
+        put = (g1 - g0) > size[rows, k]
+        at = cell[rows[put], k[put]]
+        gf[at] = g0[put]
+        gt[at] = g1[put]
+
     def stream(self, t, w, l_src, l_r, l_c, l_dir, l_h) -> np.ndarray:
         """Messages i = 0..k-1 (k = len(t)), message i ready at t[i] with w[i] wavelets, over
         the given links (sorted by message). The head enters link l at
-        start + ramp + h_l * hop; a message starts when all its links are free for it:
-        start = max(t, max_l free_at[l] - ramp - h_l * hop). Returns start times (k,)."""
+        start + ramp + h_l * hop; a message starts when all its links are idle for it
+        (`_start`). Returns start times (k,)."""
         t = np.asarray(t, dtype=np.int64)
         k = t.size
         w = np.broadcast_to(np.asarray(w, dtype=np.int64), (k,))
@@ -586,68 +658,116 @@ class Links:
         if lid.size == 0:
             return start
         if not _repeated(lid, self.free_at.size).any():  # no link shared
-            np.maximum.at(start, l_src, self.free_at[lid] - offs)
-            self.free_at[lid] = start[l_src] + offs + cyc[l_src]
+            start = self._start(t, cyc, l_src, lid, offs)
+            self.reserve(lid, start[l_src] + offs, cyc[l_src])
         else:
             # links shared between messages of this batch: one message at a time,
             # earliest-ready first (ties: message order)
             bounds = np.searchsorted(l_src, np.arange(k + 1))
+            zero = np.zeros(1, dtype=np.int64)
             for i in np.lexsort((np.arange(k), t)):
                 a, b = bounds[i], bounds[i + 1]
                 if a == b:
                     continue
-                ids, o = lid[a:b], offs[a:b]
-                s = max(int(t[i]), int((self.free_at[ids] - o).max()))
-                start[i] = s
-                self.free_at[ids] = s + o + cyc[i]
+                ids, o, c = lid[a:b], offs[a:b], cyc[i : i + 1]
+                start[i] = self._start(t[i : i + 1], c, zero[np.zeros(b - a, int)], ids, o)[0]
+                self.reserve(ids, start[i] + o, c[0])
         np.add.at(self.wavelets, lid, w[l_src])
         return start
 
+    def _start(self, t, cyc, l_src, lid, offs) -> np.ndarray:
+        """Start times of messages ready at t, each over its links (no link twice): the
+        earliest at which every link is idle for the message's cycles, searching the links'
+        gaps (a few rounds: each link's earliest idle time from the latest start so far), or
+        else once every link is past its `free_at`:
+        start = max(t, max_l free_at[l] - ramp - h_l * hop)."""
+        after = t.copy()
+        np.maximum.at(after, l_src, self.free_at[lid] - offs)
+        wait = after > t
+        if not wait.any():
+            return after
+        on = wait[l_src]
+        src, ids, o, c = l_src[on], lid[on], offs[on], cyc[l_src[on]]
+        s = t.copy()
+        for _ in range(GAP_ROUNDS):
+            nxt = s.copy()
+            np.maximum.at(nxt, src, self.earliest(ids, s[src] + o, c) - o)
+            if (nxt == s).all():
+                break
+            s = nxt
+        fits = wait.copy()
+        np.logical_and.at(fits, src, self.idle(ids, s[src] + o, c))
+        return np.where(fits & (s < after), s, after)
+
     def drain_parked(
-        self, tr: Trace, start: np.ndarray, w: np.ndarray, begin: np.ndarray
+        self,
+        tr: Trace,
+        start: np.ndarray,
+        w: np.ndarray,
+        begin: np.ndarray,
+        left: np.ndarray | None = None,
     ) -> np.ndarray:
         """Messages of `tr` (one destination each) whose receiver begins draining (`begin`,
         per delivery) after the head arrived: their wavelets wait in the path's queues (the
-        destination's input queue, then one router queue per router back from it) and cross the
-        last links again as they drain, one per cycle. Parked messages that share those links
-        drain through them one after another (a link carries one wavelet per cycle whatever
-        the color). Returns, per delivery, when its last wavelet has reached the destination's
-        queue (0 where nothing was parked), and reserves the links for those drains."""
+        destination's input queue, then one router queue per router back from it, then at the
+        source) and cross the links between as they drain, one per cycle. Messages to one
+        destination share its queues on the color of `tr`: they merge into one stream (a
+        router's output is held by one message from head to tail), in the order their heads
+        arrive, so a message waits behind the ones before it. Drains that share links cross
+        them one after another (a link carries one wavelet per cycle whatever the color).
+        Returns, per delivery, when its last wavelet has reached the destination's queue (0
+        where nothing was parked), and reserves the links for those drains. `left` (per
+        delivery, if given) gets when the message's last wavelet left its source, where the
+        path could not hold it (the source stalls until then; 0 elsewhere): `(h + 1) *
+        router_queue` wavelets drained before it reached the destination's queue."""
         ends = np.zeros(tr.d_src.size, dtype=np.int64)
         single = np.bincount(tr.d_src, minlength=tr.k) == 1  # one destination per message
         if tr.l_src.size == 0 or not single.any():
             return ends
         head = start[tr.d_src] + self.latency(tr.d_h)
-        cap = path_capacity_wavelets(self.target, tr.d_h)
-        parked = np.where(
-            single[tr.d_src], np.minimum(np.minimum(w[tr.d_src], begin - head), cap), 0
-        )
+        # wavelets that would have reached the destination by its begin: they wait
+        queued = np.where(single[tr.d_src], np.clip(begin - head, 0, w[tr.d_src]), 0)
         ce_q, rq = int(self.target.ce_queue_wavelets), int(self.target.router_queue_wavelets)
-        if not (parked > ce_q + rq).any():
+        # the merged stream: per destination, messages in the order their heads arrive
+        # (ties: message order); `ahead` = the wavelets queued before a message
+        dest = tr.d_r * self.C + tr.d_c
+        order = np.lexsort((tr.d_src, head, dest))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        qs = queued[order]
+        csum = np.cumsum(qs)
+        new = np.r_[True, dest[order][1:] != dest[order][:-1]]
+        base = np.repeat((csum - qs)[new], np.diff(np.r_[np.flatnonzero(new), qs.size]))
+        ahead = (csum - qs - base)[rank]
+        if not (ahead + queued > ce_q + rq).any():
             return ends
         deliv_of = np.full(tr.k, -1, dtype=np.int64)
         deliv_of[tr.d_src] = np.arange(tr.d_src.size)
         e_d = deliv_of[tr.l_src]  # each link entry's delivery
         dist = tr.d_h[e_d] - tr.l_h  # 1: the link into the destination's router
-        behind = parked[e_d] - ce_q - dist * rq  # wavelets that must still cross the link
+        # the message's wavelets that wait beyond the link: those whose place in the merged
+        # stream is past the queues between the link and the destination
+        behind = np.minimum(queued[e_d], ahead[e_d] + queued[e_d] - ce_q - dist * rq)
         keep = np.flatnonzero((e_d >= 0) & (behind > 0))
-        keep = keep[np.argsort(e_d[keep], kind="stable")]  # grouped by delivery
+        # grouped by delivery; deliveries in the order they drain (begin, then merged order)
+        keep = keep[np.lexsort((rank[e_d[keep]], begin[e_d[keep]]))]
         e_d, dist, behind = e_d[keep], dist[keep], behind[keep]
         lid = ((tr.l_r * self.C + tr.l_c) * 4 + tr.l_dir)[keep]
         if not _repeated(lid, self.free_at.size).any():  # no link shared
-            go = np.maximum(self.free_at[lid], begin[e_d])
-            self.free_at[lid] = go + behind
+            go = self.earliest(lid, begin[e_d], behind)
+            self.reserve(lid, go, behind)
             np.maximum.at(ends, e_d, go + behind + dist * self.hop)
-            return ends
-        # drains in the order they begin; each waits for the links its wavelets cross
-        drains = np.unique(e_d)
-        bounds = np.searchsorted(e_d, drains), np.searchsorted(e_d, drains, side="right")
-        for k in np.argsort(begin[drains], kind="stable").tolist():
-            a, b = bounds[0][k], bounds[1][k]
-            ids = lid[a:b]
-            go = np.maximum(self.free_at[ids], begin[drains[k]])
-            self.free_at[ids] = go + behind[a:b]
-            ends[drains[k]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
+        else:
+            # one drain after another; each waits for the links its wavelets cross
+            cut = np.flatnonzero(np.r_[True, e_d[1:] != e_d[:-1], True])
+            for a, b in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
+                ids = lid[a:b]
+                go = self.earliest(ids, begin[e_d[a]], behind[a:b])
+                self.reserve(ids, go, behind[a:b])
+                ends[e_d[a]] = int((go + behind[a:b] + dist[a:b] * self.hop).max())
+        if left is not None:
+            stalled = (ahead + queued > path_capacity_wavelets(self.target, tr.d_h)) & (ends > 0)
+            left[...] = np.where(stalled, ends - (tr.d_h + 1) * rq, 0)
         return ends
 
     def latency(self, d_h) -> np.ndarray:

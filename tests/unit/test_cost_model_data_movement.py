@@ -19,7 +19,8 @@ from pyflame.passes.cost_model.registry import CostContext
 
 def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock, busy=None):
     """The replay as it was first written: a dict entry per link, a Python step per hop, the
-    elements of each message counted over every element."""
+    elements of each message counted over every element (and, since session 14, a source
+    stalled by a busy destination as data_movement.py has it)."""
     plan = exchange_phases(ds, dd, None)
     gr, gc = dd.grid
     (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
@@ -49,6 +50,7 @@ def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock, busy=None):
         begin = clock.copy()
         tail = np.zeros_like(clock)
         ingest = np.zeros_like(clock)
+        queued = np.zeros_like(clock)  # wavelets waiting for a busy destination so far
         for i in sorted(range(len(msgs)), key=lambda i: (int(clock[msgs[i][0], msgs[i][1]]), i)):
             a, b, c, d = msgs[i]
             links = [
@@ -63,6 +65,14 @@ def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock, busy=None):
             for (link, _), off in zip(links, offset, strict=True):
                 links_free[link] = start + off + w[i]
             clock[a, b] = start + w[i]
+            head = start + ctx.latency(len(links))
+            if begin[c, d] > head:  # (session 14) the source stalls for what its path cannot hold
+                q = min(w[i], int(begin[c, d]) - head)
+                queued[c, d] += q
+                cap = t.ce_queue_wavelets + (len(links) + 1) * t.router_queue_wavelets
+                if queued[c, d] > cap:
+                    late = int(begin[c, d] + queued[c, d] - cap - t.router_queue_wavelets)
+                    clock[a, b] = max(start + w[i], late + t.hop_latency_cycles)
             tail[c, d] = max(tail[c, d], start + ctx.latency(len(links)) + w[i])
             ingest[c, d] += w[i]
         got = np.zeros(clock.shape, dtype=bool)

@@ -144,13 +144,17 @@ def _network_phase(
     d = tr.d_src
     s.arrivals.post(color, it.what, tr.d_r, tr.d_c, asr[d], asc[d], ready[d] + lat, start[d] + lat)
     s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
-    s.clock[asr, asc] = s.out_free[asr, asc] = start + cyc
-    s.busy[asr, asc] += cyc
     # a receiver ingests every message delivered to it (one wavelet per cycle through its
     # ramp), and the phase's completion wakes its task; a message that waited in the path for
-    # a receiver still busy crosses the path's last links again as it drains, sharing them
-    # with the other messages parked there (Links.drain_parked)
-    drained = s.links.drain_parked(tr, start, w, begin[which])
+    # a receiver still busy crosses the path's links again as it drains, queued behind the
+    # phase's other messages to that receiver and sharing the links with the other drains
+    # (Links.drain_parked); its source stalls while its path cannot hold what is left
+    left = np.zeros(tr.d_src.size, dtype=np.int64)
+    drained = s.links.drain_parked(tr, start, w, begin[which], left)
+    sent = start + cyc
+    np.maximum.at(sent, tr.d_src, left)
+    s.clock[asr, asc] = s.out_free[asr, asc] = sent
+    s.busy[asr, asc] += cyc
     tail = np.zeros(got.size, dtype=np.int64)
     np.maximum.at(tail, which, np.maximum(arrival, drained))
     ingest = np.zeros(got.size, dtype=np.int64)

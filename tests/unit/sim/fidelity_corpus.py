@@ -22,6 +22,7 @@ Sources:
   diagonal PE), A^T B, A B^T, A^T B^T and a matmul's gradients;
 - `sweep_chain_programs`: product chains the sweep found (`SWEEP_CHAINS`), operands at
   several origins;
+- `exchange_timing_programs`: exchanges whose timing the engines once disagreed on;
 - `gpt_programs`: the GPT example's training and decode steps at a small size;
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
   recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
@@ -678,6 +679,70 @@ def sweep_chain_programs(algorithms: tuple[str, ...] = ("summa",)) -> Iterator[C
 
         for algorithm in algorithms:
             yield _traced(f"{name} ({algorithm})", build, pf.sim.SMALL, None, algorithm)
+
+
+def exchange_timing_programs() -> Iterator[Case]:
+    """Exchanges whose timing the fast engine got wrong (session 14, both outside the corpus
+    before): a redistribution whose phases each gather four messages onto one PE still busy in a
+    product (they queue behind each other in one color's queues, `Links.drain_parked`), and
+    SUMMA with a bias whose operand moves in 20 phases planned out of time order (their links'
+    idle gaps, `Links.stream`)."""
+    import pyflame as pf
+
+    def chain() -> list:  # `(x @ y) @ w`, w from a 4x4 grid at (7, 3)
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((17, 4)).astype(np.float16)
+        b = rng.standard_normal((4, 55)).astype(np.float16)
+        near, far = pf.MeshLayout.grid(4, 4), pf.MeshLayout.grid(4, 4, at=(7, 3))
+        x, y = pf.from_numpy(a, layout=near), pf.from_numpy(b, layout=near)
+        return [(x @ y) @ pf.from_numpy(b.T.copy(), layout=far)]
+
+    def summa_bias() -> list:  # matmul sweep seed 14 case 135
+        rng = np.random.default_rng(0)
+        a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((3, 29), (29, 5), (3, 5)))
+        grid = pf.MeshLayout.grid(8, 8)
+        x, y, z = (pf.from_numpy(m, layout=grid) for m in (a, b, c))
+        return [x @ y + z]
+
+    yield _traced(
+        "gather phases to busy PEs: (17x4 @ 4x55) @ 55x4 from (7, 3), f16", chain, pf.sim.SMALL
+    )
+    yield _traced(
+        "phases out of time order: summa 3x29 @ 29x5 + bias on 8x8",
+        summa_bias,
+        pf.sim.SMALL,
+        None,
+        "summa",
+    )
+    # benchmarks/cost_model.py's concats on WSE2: 17%, 7% and 6% apart before session 14
+    # (sources stalled by destinations still busy in the previous phase)
+    for g in (2, 3, 4):
+        yield Case(f"concat 48x40 + 16x40 on {g}x{g} (WSE2)", _concat_module(g))
+
+
+def _concat_module(g: int) -> Callable[[], ModuleOp]:
+    """`mesh.concat` of 48x40 and 16x40 f32 along dim 0 on g x g PEs, between host I/O."""
+
+    def make() -> ModuleOp:
+        from xdsl.parser import Parser
+
+        from pyflame import compiler
+
+        t = lambda rows: f"!mesh.tensor<{rows}x40xf32 on {g}x{g} split [r, c]>"  # noqa: E731
+        text = f"""builtin.module attributes {{pf.target = #pf.target<"WSE2">}} {{
+  func.func @main(%x0: tensor<48x40xf32>, %x1: tensor<16x40xf32>) -> tensor<64x40xf32> {{
+    %a = mesh.scatter %x0 : tensor<48x40xf32> -> {t(48)}
+    %b = mesh.scatter %x1 : tensor<16x40xf32> -> {t(16)}
+    %r = mesh.concat %a, %b dim 0 : ({t(48)}, {t(16)}) -> {t(64)}
+    %out = mesh.gather %r : {t(64)} -> tensor<64x40xf32>
+    func.return %out : tensor<64x40xf32>
+  }}
+}}"""
+        module = Parser(compiler.make_context(), text).parse_module()
+        compiler.lower(module, "pe")
+        return module
+
+    return make
 
 
 def gpt_programs() -> Iterator[Case]:

@@ -125,6 +125,11 @@ def test_sweep_chains_agree():
     check(list(corpus.sweep_chain_programs(("summa", "meshgemm"))))
 
 
+def test_exchange_timing_programs_agree():
+    # fidelity_corpus.exchange_timing_programs: 5.7% and 6.3% apart before session 14
+    check(list(corpus.exchange_timing_programs()))
+
+
 @pytest.mark.slow  # ~4 min under load (the training step's trace and wavelet run)
 def test_gpt_programs_agree():
     check(list(corpus.gpt_programs()))

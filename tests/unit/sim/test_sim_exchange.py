@@ -207,9 +207,10 @@ def _column_trace(sources, dests):
 def test_parked_messages_drain_through_shared_links_one_after_another():
     """Two 20-wavelet messages up column 0, (7, 0) -> (0, 0) and (6, 0) -> (1, 0), wait in
     the path for receivers that begin at cycle 100. The first holds 20 (4 in (0, 0)'s input
-    queue, 2 in each router back from it), the second 16 (its path's capacity): as they drain,
-    the link into row r - 1 carries the wavelets parked beyond it, one per cycle; the second
-    drain waits for the links the first still uses (docs/simulator.md, "pe.exchange")."""
+    queue, 2 in each router back from it), the second 16 (its path's capacity) and 4 at its
+    source: as they drain, the link into row r - 1 carries the wavelets waiting beyond it, one
+    per cycle; the second drain waits for the links the first still uses (docs/simulator.md,
+    "pe.exchange")."""
     from types import SimpleNamespace
 
     from pyflame.sim.fabric import Links
@@ -227,11 +228,76 @@ def test_parked_messages_drain_through_shared_links_one_after_another():
     ends = links.drain_parked(tr, start, w, np.array([100, 100]))
     # first: the link into row 0 carries 20 - 4 - 2 = 14 wavelets from cycle 100, one hop on
     # second: the link into row 1 (the first's second-to-last, 12 behind it: free at 112)
-    # carries 16 - 4 - 2 = 10 after that, one hop on
-    assert ends.tolist() == [100 + 14 + 1, 112 + 10 + 1]
+    # carries 20 - 4 - 2 = 14 after that (the 4 still at its source too), one hop on
+    assert ends.tolist() == [100 + 14 + 1, 112 + 14 + 1]
     north = 0  # link (r, 0) north: index (r * cols + 0) * 4 + 0
     assert links.free_at[1 * 4 + north] == 100 + 14  # (1, 0) -> (0, 0): the first's only
-    assert links.free_at[2 * 4 + north] == 112 + 10  # (2, 0) -> (1, 0): both, one after another
+    assert links.free_at[2 * 4 + north] == 112 + 14  # (2, 0) -> (1, 0): both, one after another
     # a receiver that begins before the head arrives parks nothing
     fresh = Links(8, 1, target)
     assert fresh.drain_parked(tr, start, w, np.array([5, 5])).tolist() == [0, 0]
+
+
+def _small_links(rows: int, cols: int):
+    from types import SimpleNamespace
+
+    from pyflame.sim.fabric import Links
+
+    target = SimpleNamespace(
+        ramp_latency_cycles=2,
+        hop_latency_cycles=1,
+        link_wavelets_per_cycle=1,
+        ce_queue_wavelets=4,
+        router_queue_wavelets=2,
+    )
+    return Links(rows, cols, target)
+
+
+def test_parked_messages_to_one_destination_queue_behind_each_other():
+    """Two 10-wavelet messages up column 0 to PE (0, 0) on one color, from (5, 0) and (7, 0),
+    whose receiver begins at cycle 100: they share the path's queues as one stream (a router's
+    output is held by one message from head to tail), the nearer one first (its head arrives
+    first). It holds the first 10 places: 4 in (0, 0)'s input queue, 2 in each of the routers of
+    rows 0-2; the other queues behind it from row 3 on, so all its 10 wavelets cross the link
+    into (0, 0) after the first's 4 (each given its own path, its 10 would have waited in rows
+    0-2 and drained with 4 crossing that link)."""
+    links = _small_links(8, 1)
+    tr = _column_trace([5, 7], [0, 0])
+    start, w = np.zeros(2, dtype=np.int64), np.full(2, 10, dtype=np.int64)
+    ends = links.drain_parked(tr, start, w, np.array([100, 100]))
+    # (5, 0): 10 - 4 - 2 = 4 beyond the link into row 0 -> [100, 104), one hop on
+    # (7, 0): all 10 beyond that link, after the first -> [104, 114), one hop on
+    assert ends.tolist() == [104 + 1, 114 + 1]
+    north = 0
+    assert links.free_at[1 * 4 + north] == 114
+    # into row 1: the first's 10 - 4 - 4 = 2 [100, 102), then the other's 10 [102, 112)
+    assert links.free_at[2 * 4 + north] == 112
+    # into row 6 (dist 6 from (0, 0)): the other's 20 - 4 - 12 = 4 only
+    assert links.free_at[6 * 4 + north] == 104
+
+
+def test_links_keep_idle_gaps_for_transfers_planned_later():
+    """The planner plans in program order, not time order: a message planned after one that
+    holds a link late still goes earlier if it fits in the link's idle time before
+    (docs/simulator.md, "Links"); one that does not fit waits for the link."""
+    links = _small_links(1, 4)
+    arr = lambda *v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    # (0, 0) -> (0, 2) east: links (0, 0, E) at hop 0 and (0, 1, E) at hop 1, ready at 50
+    late = links.stream(arr(50), arr(10), arr(0, 0), arr(0, 0), arr(0, 1), arr(2, 2), arr(0, 1))
+    assert late.tolist() == [50]
+    east00, east01 = (0 * 4 + 0) * 4 + 2, (0 * 4 + 1) * 4 + 2
+    assert links.free_at[[east00, east01]].tolist() == [50 + 2 + 10, 50 + 3 + 10]
+    # a 6-wavelet message over (0, 1, E) ready at 0 fits before (link idle [0, 53)): starts at 0
+    early = links.stream(arr(0), arr(6), arr(0), arr(0), arr(1), arr(2), arr(0))
+    assert early.tolist() == [0]
+    # one of 60 wavelets does not fit: after the late one, 63 - 2
+    big = links.stream(arr(10), arr(60), arr(0), arr(0), arr(1), arr(2), arr(0))
+    assert big.tolist() == [63 - 2]
+    # what is left of the gap, [8, 53), still takes a 40-wavelet message ready at 5: from 8
+    mid = links.stream(arr(5), arr(40), arr(0), arr(0), arr(1), arr(2), arr(0))
+    assert mid.tolist() == [8 - 2]
+    # over both links: (0, 0, E) is idle in [0, 52), (0, 1, E) in [0, 2) and [48, 53); a
+    # 3-wavelet message ready at 0 starts where both are idle for it: its head at 48 on the
+    # second link (hop 1: start + 3)
+    both = links.stream(arr(0), arr(3), arr(0, 0), arr(0, 0), arr(0, 1), arr(2, 2), arr(0, 1))
+    assert both.tolist() == [48 - 3]
