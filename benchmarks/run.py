@@ -379,7 +379,8 @@ def scale(quick: bool) -> str:
     lines = [
         "seconds: wall (CPU of the process, all threads); first eval = trace, lower, plan, run; "
         "cached eval = a compile-cache hit (the run and host I/O)\n",
-        "| program | pe ops | plan (s) | first eval (s) | cached eval (s) | peak RSS after plan / "
+        "| program | ops planned (loop bodies once per iteration) | plan (s) | first eval (s) "
+        "| cached eval (s) | peak RSS after plan / "
         "in all (GB) | SRAM held (GB, share of 48 KiB x PEs) | cycles (efficiency) |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -155,7 +155,7 @@ def main() -> None:
         "program": name,
         "grid": args.grid,
         "pes": grid_rows * grid_cols,
-        "ops": len(exe.order),
+        "ops": len(exe.order),  # ops planned: a loop's body once per iteration
         "plan_seconds": round(sum(plan_seconds), 2),
         "first_eval_seconds": round(first, 2),
         "cached_eval_seconds": round(cached, 2),
@@ -177,7 +177,7 @@ def main() -> None:
         print(json.dumps(row))
         return
     print(
-        f"{name}: {row['ops']} pe ops, plan {row['plan_seconds']} s ({row['plan_cpu_seconds']} "
+        f"{name}: {row['ops']} ops planned, plan {row['plan_seconds']} s ({row['plan_cpu_seconds']} "
         f"CPU), first eval {row['first_eval_seconds']} s ({row['first_eval_cpu_seconds']} CPU), "
         f"cached eval {row['cached_eval_seconds']} s ({row['cached_eval_cpu_seconds']} CPU), "
         f"{report.cycles:,} cycles; peak RSS {row['plan_peak_rss_gb']} GB after the plan, "
