@@ -51,6 +51,52 @@ def test_plan_memory_does_not_keep_every_message(sim, rng, monkeypatch):
     np.testing.assert_allclose(o, x @ y, rtol=1e-4, atol=1e-4)
 
 
+def test_a_rings_steps_share_their_index_arrays(rng):
+    """Cannon on 16x16: every step's receive reads its ring neighbours with the same index,
+    kept once, and a rotation's index is a column and a row that broadcast (720x720 kept two
+    (rows, cols) arrays per step and alignment round: the plan ran out of memory at 13 GB).
+    The program still computes x @ y."""
+    import pyflame as pf
+    from pyflame import compiler, runtime
+    from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+    x, y = (rng.standard_normal((96, 96)).astype(np.float32) for _ in range(2))
+    with pf.target(pf.sim.SMALL):
+        module = runtime._program_module(
+            (pf.from_numpy(x, layout=pf.MeshLayout.grid(16, 16)) @ pf.from_numpy(y),)
+        )
+    compiler.lower(module, "mesh")
+    assert set_algorithm(module, "cannon")
+    compiler.lower(module, "pe")
+    planner = Planner(module)
+    exe = planner.plan()
+    kept = [a for arrays in planner.schedule.index_arrays.values() for a in arrays]
+    assert kept and all(not a.flags.writeable for a in kept)
+    # one index per ring and alignment round, not one per step: ~2 per round of the g // 2
+    # alignment rounds (a round rotates rows by different amounts: full (rows, cols) arrays)
+    # plus the rings' (a rotation of every line alike: a column and a row that broadcast)
+    assert len(kept) <= 2 * 16 + 8, [a.shape for a in kept]
+    assert sum(a.size for a in kept) <= 16 * 16 * 20
+    (o,), _ = exe.run([x, y])
+    np.testing.assert_allclose(o, x @ y, rtol=1e-4, atol=1e-4)
+
+
+def test_interned_index_arrays_are_one_object_per_content():
+    from pyflame.sim.schedule import Schedule
+
+    s = Schedule(pf_target())
+    a, b = np.arange(12).reshape(3, 4), np.arange(12).reshape(3, 4)
+    c = np.arange(12).reshape(4, 3)
+    assert s.interned(a) is a and s.interned(b) is a and s.interned(c) is c
+    assert not a.flags.writeable
+
+
+def pf_target():
+    import pyflame as pf
+
+    return pf.sim.SMALL
+
+
 def test_summa_on_threads(sim, rng, monkeypatch):
     monkeypatch.setattr(threads, "PARALLEL_FMACS", 1)
     monkeypatch.setattr(threads, "thread_count", lambda: 3)
