@@ -211,18 +211,7 @@ def test_parked_messages_drain_through_shared_links_one_after_another():
     source: as they drain, the link into row r - 1 carries the wavelets waiting beyond it, one
     per cycle; the second drain waits for the links the first still uses (docs/simulator.md,
     "pe.exchange")."""
-    from types import SimpleNamespace
-
-    from pyflame.sim.fabric import Links
-
-    target = SimpleNamespace(
-        ramp_latency_cycles=2,
-        hop_latency_cycles=1,
-        link_wavelets_per_cycle=1,
-        ce_queue_wavelets=4,
-        router_queue_wavelets=2,
-    )
-    links = Links(8, 1, target)
+    links = _small_links(8, 1)
     tr = _column_trace([7, 6], [0, 1])
     start, w = np.zeros(2, dtype=np.int64), np.full(2, 20, dtype=np.int64)
     ends = links.drain_parked(tr, start, w, np.array([100, 100]))
@@ -234,7 +223,7 @@ def test_parked_messages_drain_through_shared_links_one_after_another():
     assert links.free_at[1 * 4 + north] == 100 + 14  # (1, 0) -> (0, 0): the first's only
     assert links.free_at[2 * 4 + north] == 112 + 14  # (2, 0) -> (1, 0): both, one after another
     # a receiver that begins before the head arrives parks nothing
-    fresh = Links(8, 1, target)
+    fresh = _small_links(8, 1)
     assert fresh.drain_parked(tr, start, w, np.array([5, 5])).tolist() == [0, 0]
 
 
