@@ -77,11 +77,15 @@ def exchange_clock(
     elem_bytes: int,
     clock: np.ndarray,
     links_free: dict[str, np.ndarray],
+    keep_plan: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Advance the per-PE `clock` (over both grids' bounding box) by one exchange from layout
     `ds` to `dd`; returns it and the exchange's number of network phases. `links_free`
-    holds when each link is next free (`idle_links`)."""
-    plan = exchange_phases(ds, dd, index_map)
+    holds when each link is next free (`idle_links`). `keep_plan=False` makes the exchange's
+    plan outside `exchange_phases`' cache (an estimate of a move that may never be lowered:
+    a 4096^2 plan is ~0.5 GB)."""
+    make = exchange_phases if keep_plan else exchange_phases.__wrapped__
+    plan = make(ds, dd, index_map)
     gr, gc = dd.grid
     # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
     # messages at its anchor
@@ -177,6 +181,7 @@ def _exchange_cost_of(
     eb: int,
     start: int,
     sram_bytes: int,
+    keep_plans: bool = True,
 ) -> Cost:
     """`_exchange_cost` by layouts alone (every op starts from idle PEs): a program repeats
     its exchanges (a layer's, a training step's forward and backward), and assign-layouts
@@ -188,7 +193,7 @@ def _exchange_cost_of(
     phases = 0
     links_free = idle_links(clock.shape, target.hop_latency_cycles)
     for ds, index_map in moves:
-        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free)
+        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free, keep_plans)
         phases += k
     return Cost(
         int(clock.max()),
@@ -206,10 +211,12 @@ def _index_map(
     return None if identity else (tuple(offset), tuple(stride))
 
 
-def redistribute_cost(target: Target, src: Distribution, dst: Distribution, eb: int) -> Cost:
+def redistribute_cost(
+    target: Target, src: Distribution, dst: Distribution, eb: int, keep_plan: bool = True
+) -> Cost:
     """The estimate of a mesh.redistribute from `src` to `dst` (cycles, and its network
-    phases as `channels`), without an op."""
-    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0)
+    phases as `channels`), without an op (`keep_plan`: as `exchange_clock`)."""
+    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0, keep_plan)
 
 
 def redistribute_cycles(target: Target, src: Distribution, dst: Distribution, eb: int) -> int:

@@ -94,11 +94,13 @@ def staged_regrid(
             max(d.origin[1] + d.grid[1] for d in dists),
         )
 
-    direct = redistribute_cost(target, src, dst, eb)
+    # (the plans of moves that may never be lowered stay out of the plan cache: at 4096^2
+    # five of them held 2.5 GB through the guide's compile)
+    direct = redistribute_cost(target, src, dst, eb, keep_plan=False)
     best, best_cycles = None, direct.cycles + barrier_share(target, direct.channels, *box(src, dst))
     for mid in candidates(src, dst, target, eb):
-        first = redistribute_cost(target, src, mid, eb)
-        second = redistribute_cost(target, mid, dst, eb)
+        first = redistribute_cost(target, src, mid, eb, keep_plan=False)
+        second = redistribute_cost(target, mid, dst, eb, keep_plan=False)
         phases = first.channels + second.channels
         cycles = first.cycles + second.cycles + barrier_share(target, phases, *box(src, mid, dst))
         if cycles < best_cycles:
