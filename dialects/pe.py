@@ -348,6 +348,11 @@ def rect_contains(outer: Sequence[int], inner: Sequence[int]) -> bool:
     return r0 <= s0 and c0 <= d0 and s0 + sr <= r0 + nr and d0 + sc <= c0 + nc
 
 
+def rects_overlap(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether rectangles (row, col, rows, cols) a and b share a PE."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 def moved_rect(
     rect: Sequence[int], steps: Sequence[Sequence[int]], at: Sequence[int]
 ) -> tuple[int, int, int, int]:

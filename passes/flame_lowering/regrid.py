@@ -23,7 +23,7 @@ from xdsl.ir import Operation
 
 from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
-from pyflame.dialects import mesh
+from pyflame.dialects import mesh, pe
 
 #: the attribute marking a mesh.redistribute as the first stage of a staged one
 STAGED_ATTR = "pf.staged"
@@ -39,10 +39,6 @@ SHARED_PES_SHARE = 0.25
 
 def _factor(a: int, b: int) -> float:
     return max(a, b) / max(1, min(a, b))
-
-
-def _rects_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
 def candidates(src: Distribution, dst: Distribution, target: Target, eb: int) -> list[Distribution]:
@@ -62,7 +58,7 @@ def candidates(src: Distribution, dst: Distribution, target: Target, eb: int) ->
             r0, c0, mr, mc = mid.rect
             if r0 + mr > target.fabric_rows or c0 + mc > target.fabric_cols:
                 continue
-            if big and _rects_overlap(mid.rect, src.rect):
+            if big and pe.rects_overlap(mid.rect, src.rect):
                 continue
             if mid.local_elems * eb > SHARED_PES_SHARE * usable:
                 continue

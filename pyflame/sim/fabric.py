@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,7 @@ _BITS = np.arange(4, dtype=np.int64)
 _STRAIGHT = np.array([SOUTH, NORTH, WEST, EAST], dtype=np.int64)
 NO_RULE = -1
 #: a trace crosses a run of routers that pass a wavelet straight on (and perhaps to their
-#: PEs) in one step (False: hop
-#: by hop; tests/unit/sim/test_trace_runs.py compares the two)
+#: PEs) in one step (False: hop by hop; tests/unit/sim/test_trace_runs.py compares the two)
 STRAIGHT_RUNS = True
 #: traces a RouteTable keeps (least recently used dropped first), and the bytes of their
 #: arrays at most: a barrier on g x g PEs re-traces ~2g small column and row sets (chains)
@@ -219,9 +219,9 @@ class RouteTable:
         routers passing it straight on, and perhaps down to their PEs, in one step: the same
         links and deliveries; a wafer-wide exchange phase's paths are runs of hundreds of
         routers, a SUMMA step's row broadcasts runs of the grid's side). Links and deliveries
-        are sorted by source, hop and router. Cached per (color, rules version, sources). Raises RoutingError (naming
-        PEs and the color) for a missing rule, a wavelet leaving the
-        fabric, or a router reached twice on the same input port (a loop)."""
+        are sorted by source, hop and router. Cached per (color, rules version, sources).
+        Raises RoutingError (naming PEs and the color) for a missing rule, a wavelet leaving
+        the fabric, or a router reached twice on the same input port (a loop)."""
         key = (color, self.version.get(color, -1), src_r.tobytes(), src_c.tobytes())
         hit = self._cache.get(key)
         if hit is not None:
@@ -350,8 +350,9 @@ class RouteTable:
     def _straight_runs(self, color: int, table: np.ndarray) -> np.ndarray:
         """Per (router, input port), flat like the rules: how many routers in a row, from this
         one on, pass wavelets arriving on that port straight on, and perhaps to their own PE
-        too, but nowhere else (0 where this one does not), stopping short of the program's edge (a wavelet leaving the
-        program's PEs is found hop by hop, with its error). Cached per rules version."""
+        too, but nowhere else (0 where this one does not), stopping short of the program's
+        edge (a wavelet leaving the program's PEs is found hop by hop, with its error). Cached
+        per rules version."""
         version = self.version.get(color, -1)
         hit = self._runs.get(color)
         if hit is not None and hit[0] == version:
@@ -835,26 +836,20 @@ class Mailboxes:
         b = self._box(color)
         self.pushes[color] = self.pushes.get(color, 0) + 1
         key = dr * self.C + dc
+        starts: Any
         if key.size * 16 >= self.R * self.C and np.bincount(key).max() == 1:
             # one message per PE (a broadcast's deliveries): no order to find
-            pos = b["tail"][dr, dc]
-            if pos.max() >= b["batch"].shape[2]:
-                self._compact(b)
-                pos = b["tail"][dr, dc]
-            if pos.max() < b["batch"].shape[2]:
-                b["batch"][dr, dc, pos] = batch
-                b["index"][dr, dc, pos] = idx
-                b["tail"][dr, dc] += 1
-                return
-        if head is None:
-            order = np.argsort(key, kind="stable")
+            starts, counts, rank = slice(None), 1, 0
         else:
-            order = np.lexsort((head, key))  # stable: ties keep the given order
-        key, dr, dc, idx = key[order], dr[order], dc[order], idx[order]
-        new = np.r_[True, key[1:] != key[:-1]]
-        starts = np.flatnonzero(new)
-        counts = np.diff(np.r_[starts, key.size])
-        rank = np.arange(key.size) - np.repeat(starts, counts)
+            if head is None:
+                order = np.argsort(key, kind="stable")
+            else:
+                order = np.lexsort((head, key))  # stable: ties keep the given order
+            key, dr, dc, idx = key[order], dr[order], dc[order], idx[order]
+            new = np.r_[True, key[1:] != key[:-1]]
+            starts = np.flatnonzero(new)
+            counts = np.diff(np.r_[starts, key.size])
+            rank = np.arange(key.size) - np.repeat(starts, counts)
         pos = b["tail"][dr, dc] + rank
         depth = b["batch"].shape[2]
         if pos.max() >= depth:

@@ -48,10 +48,6 @@ def describe(op: Operation, seq: int | None = None) -> str:
     return f"{op.name} (op #{seq} of @main)" if seq is not None else op.name
 
 
-def rects_overlap(a: Rect, b: Rect) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-
-
 def rect_pes(rect: Rect) -> str:
     r0, c0, nr, nc = rect
     return f"PEs rows {r0}..{r0 + nr - 1}, cols {c0}..{c0 + nc - 1}"
