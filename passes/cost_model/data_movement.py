@@ -181,7 +181,7 @@ def _exchange_cost_of(
     eb: int,
     start: int,
     sram_bytes: int,
-    keep_plans: bool = True,
+    keep_plan: bool = True,
 ) -> Cost:
     """`_exchange_cost` by layouts alone (every op starts from idle PEs): a program repeats
     its exchanges (a layer's, a training step's forward and backward), and assign-layouts
@@ -193,7 +193,7 @@ def _exchange_cost_of(
     phases = 0
     links_free = idle_links(clock.shape, target.hop_latency_cycles)
     for ds, index_map in moves:
-        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free, keep_plans)
+        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free, keep_plan)
         phases += k
     return Cost(
         int(clock.max()),
