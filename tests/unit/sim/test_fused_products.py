@@ -154,6 +154,31 @@ def test_panels_add_the_sum_of_the_products(x_lead, y_lead):
     assert not block[:, :, m * n :].any()  # only the accumulator's bytes were written
 
 
+@pytest.mark.parametrize(
+    ("rows", "acc_rows", "m", "cols", "n", "dtype"),
+    [
+        (3, 3, 26, 5, 4, np.float32),  # short rows: moved as items, then added
+        (2, 2, 7, 3, 13, np.float32),  # 52-byte rows
+        (4, 4, 1, 6, 4, np.float32),  # one row per tile: already in the accumulator's order
+        (2, 2, 3, 4, 32, np.float32),  # long rows: added through the transposed view
+        (1, 3, 5, 4, 2, np.float32),  # one lhs row shared by every PE row (broadcast)
+        (2, 2, 6, 3, 3, np.int32),
+    ],
+)
+def test_add_transposed_adds_a_gemm_result_into_strided_tiles(rows, acc_rows, m, cols, n, dtype):
+    """acc (rows, cols, m, n) += part (rows, m, cols, n), whatever the rows' length; only the
+    accumulator's bytes of its SRAM block change."""
+    rng = np.random.default_rng(rows * 100 + m * 10 + n)
+    part = (rng.standard_normal((rows, m, cols, n)) * 100).astype(dtype)
+    acc0 = (rng.standard_normal((acc_rows, cols, m, n)) * 100).astype(dtype)
+    block = np.zeros((acc_rows, cols, m * n + 3), dtype)  # tiles strided, as in SRAM
+    acc = block[:, :, : m * n].reshape(acc_rows, cols, m, n)
+    acc[...] = acc0
+    fused_products.add_transposed(acc, part, BufferViews([]), ("test",))
+    np.testing.assert_array_equal(acc, acc0 + part.transpose(0, 2, 1, 3))
+    assert not block[:, :, m * n :].any()
+
+
 def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
     """2.5D SUMMA: each layer's k-loop is one run (the layers interleave on disjoint rows)."""
     rng = np.random.default_rng(4)
