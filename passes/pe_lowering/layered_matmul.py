@@ -260,7 +260,14 @@ def lower_layered_matmul(
         spelled = periods * period
     for s in range(spelled, steps - 1):
         pending = step(top, s, pending)
-    matmul(top, steps - 1, rect)
+    # the last product per layer, as the others: the same work on the same PEs, and the
+    # simulator's lean run adds it into that layer's one GEMM (pyflame/sim/fused_products.py)
+    for layer in range(c):
+
+        def last(emit: Emit, layer: int = layer) -> None:
+            matmul(emit, steps - 1, (layer, 0, 1, g))
+
+        layer_rows(lw, plan, layer, last)
     for token, root in zip(pending, roots(steps - 1), strict=True):
         lw.emit(pe.WaitOp(token, pes=root))
 
