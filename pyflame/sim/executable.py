@@ -33,7 +33,7 @@ from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
 from pyflame.sim.sram import POOL, Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
-from pyflame.sim.written_first import written_first
+from pyflame.sim.written_first import bytes_to_zero
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
@@ -134,8 +134,12 @@ class Executable:
         self.lean_steps = private_accumulators(fused, steps, buffers)
         #: what `run` runs: (index, step) of the lean steps that do something
         self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
+        #: the bytes `run` may read before writing them whole: all a kept SRAM zeroes again
+        self.bytes_to_zero = bytes_to_zero(self.sram_blocks, buffers, self.run_steps, steps)
         #: blocks `run` writes whole before reading them: a kept SRAM needs no zeroing there
-        self.written_first = written_first(self.sram_blocks, buffers, self.run_steps, steps)
+        self.written_first = {
+            n for n in range(len(self.sram_blocks)) if n not in self.bytes_to_zero
+        }
         #: a forwarding chain's stages as one step (pyflame/sim/chains.py)
         self.run_steps = vectorise_chains(self.run_steps)
         self.arg_names = arg_names
@@ -185,7 +189,7 @@ class Executable:
     def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
         """Run the program on `args` (in @main's argument order): the outputs of running every
         step, without the transfers they do not depend on."""
-        sram = POOL.take(self._idle_srams, self.written_first) or self.new_sram()
+        sram = POOL.take(self._idle_srams, self.bytes_to_zero) or self.new_sram()
         outs, report, _ = self._run(args, self.run_steps, sram)
         POOL.give(self._idle_srams, sram)  # not after a failure: it may be mid-step
         return outs, report

@@ -19,7 +19,7 @@ bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bi
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -163,13 +163,20 @@ class Sram:
         """Host bytes the blocks and the steps' scratch arrays hold."""
         return self.nbytes + sum(a.nbytes for a in self.views.scratch.values())
 
-    def reset(self, skip: Collection[int] = ()) -> None:
-        """Zero every block again but those of `skip` (a run writes them whole before reading
-        them: pyflame/sim/written_first.py), for another run (the scratch arrays are rewritten
-        before they are read)."""
+    def reset(self, zero: Mapping[int, Sequence[tuple[int, int]]] | None = None) -> None:
+        """Zero again, for another run, the bytes a run may read before writing them: `zero`
+        maps a block to runs [lo, hi) of its byte axis (pyflame/sim/written_first.py
+        `bytes_to_zero`; a block it leaves out is written whole before it is read); None: every
+        block. The scratch arrays are rewritten before they are read."""
         for n, a in enumerate(self.arrays):
-            if n not in skip:
-                a.fill(0)
+            ranges = None if zero is None else zero.get(n)
+            if zero is not None and not ranges:
+                continue
+            if ranges is None or sum(hi - lo for lo, hi in ranges) * 2 > a.shape[2]:
+                a.fill(0)  # most of the block: one contiguous pass is cheaper
+            else:
+                for lo, hi in ranges:
+                    a[:, :, lo:hi] = 0
 
     def image(self) -> np.ndarray:
         """The whole SRAM as one (rows, cols, bytes) uint8 array (zeros outside any buffer).
@@ -208,15 +215,17 @@ class SramPool:
         self.idle_bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, idle: list[Sram], skip: Collection[int] = ()) -> Sram | None:
-        """One of an executable's idle SRAMs, zeroed but for the blocks of `skip` (None: none
-        idle)."""
+    def take(
+        self, idle: list[Sram], zero: Mapping[int, Sequence[tuple[int, int]]] | None = None
+    ) -> Sram | None:
+        """One of an executable's idle SRAMs, its bytes `zero` zeroed again (`Sram.reset`;
+        None: all of them); None when none is idle."""
         with self._lock:
             if not idle:
                 return None
             sram = idle.pop()
             self.idle_bytes -= sram.held_bytes
-        sram.reset(skip)
+        sram.reset(zero)
         return sram
 
     def give(self, idle: list[Sram], sram: Sram) -> None:

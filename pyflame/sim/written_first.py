@@ -61,7 +61,8 @@ class _BlockBytes:
         rows, cols, n = block.shape
         self.per_pe = rows * cols * n <= PER_PE_LIMIT
         self.decided = np.zeros((rows, cols, n) if self.per_pe else (1, 1, n), dtype=bool)
-        self.exposed = False
+        #: bytes (on some PE) first read, or written in part, before any step decided them
+        self.exposed = np.zeros(n, dtype=bool)
 
     def touch(
         self,
@@ -91,12 +92,21 @@ class _BlockBytes:
             every = (rows.start, rows.stop, cols.start, cols.stop) == (0, nr, 0, nc)
             kills = kills and every and b.rect == self.block.rect
         if not kills:
-            self.exposed = self.exposed or not self.decided[at].all()
+            self.exposed[lo:hi] |= ~self.decided[at].all(axis=(0, 1))
         self.decided[at] = True
+
+    def expose_undecided(self) -> None:
+        """A step that may touch anything: every byte not decided yet may be read."""
+        self.exposed |= ~self.decided.all(axis=(0, 1))
 
     @property
     def done(self) -> bool:
-        return self.exposed or bool(self.decided.all())
+        return bool(self.decided.all())
+
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        """The exposed bytes as runs [lo, hi) of the block's byte axis."""
+        edges = np.flatnonzero(np.diff(self.exposed.astype(np.int8), prepend=0, append=0))
+        return tuple((int(lo), int(hi)) for lo, hi in zip(edges[::2], edges[1::2], strict=True))
 
 
 def written_first(
@@ -108,6 +118,21 @@ def written_first(
     """Indices of the `blocks` every byte of which is first touched, among `run_steps`
     ((index into the plan's steps `planned`, the step run)), by a step that writes it whole
     (a buffer over all of the block's PEs) without reading it, or never touched."""
+    exposed = bytes_to_zero(blocks, buffers, run_steps, planned)
+    return {n for n in range(len(blocks)) if n not in exposed}
+
+
+def bytes_to_zero(
+    blocks: Sequence[Block],
+    buffers: Sequence[Buffer],
+    run_steps: Sequence[tuple[int, Step]],
+    planned: Sequence[Step],
+) -> dict[int, tuple[tuple[int, int], ...]]:
+    """For each block with bytes a run may read before writing them whole (`written_first`'s
+    complement), those bytes' runs [lo, hi) along the block's byte axis (on all its PEs):
+    what a kept SRAM zeroes again before the next run. The 2.5D SUMMA of GEMM 1024^3 on 32x32
+    PEs shares one 14.7 MB block between its gathers, pieces, panels and accumulator, of which
+    a few buffers' bytes are read first: zeroing those alone, not the whole block."""
     block_of = {i: n for n, block in enumerate(blocks) for i in block.members}
     state = [_BlockBytes(block) for block in blocks]
     open_ = set(range(len(blocks)))  # blocks with bytes no step has touched yet
@@ -118,7 +143,9 @@ def written_first(
             continue  # moves nothing into SRAM (a dead transfer, a received view)
         touched = _touches(planned[k])
         if touched is None:  # may touch anything: bytes still undecided are exposed
-            return {n for n, st in enumerate(state) if not st.exposed and st.decided.all()}
+            for n in open_:
+                state[n].expose_undecided()
+            break
         reads, writes, kill = touched
         viewed = read_as_views(step)  # read from received views, not from SRAM
         for b in reads:  # (before the step's kill: a step that reads a byte sees it)
@@ -139,7 +166,7 @@ def written_first(
                 else:
                     state[n].touch(buffers[b], kills=False)
         open_ = {n for n in open_ if not state[n].done}
-    return {n for n, st in enumerate(state) if not st.exposed}
+    return {n: ranges for n, st in enumerate(state) if (ranges := st.ranges())}
 
 
 def _part(b: Buffer, sel) -> tuple[slice, slice, tuple[int, int]] | None:
@@ -169,4 +196,4 @@ def _kill_sel(planned: Step, buffer: int):
     return written[1] if written is not None and written[0] == buffer else None
 
 
-__all__ = ["written_first"]
+__all__ = ["bytes_to_zero", "written_first"]

@@ -8,17 +8,21 @@ import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
+from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import compile_plan
 from pyflame.sim.dead_transfers import overwrites, set_operands
 from pyflame.sim.executable import Buffer
-from pyflame.sim.sram import group_buffers
+from pyflame.sim.sram import Sram, group_buffers
 from pyflame.sim.step_access import Access, Received, annotate
-from pyflame.sim.written_first import written_first
+from pyflame.sim.written_first import bytes_to_zero, written_first
 
 
-def _plan(tensors):
+def _plan(tensors, algorithm: str | None = None):
     tr = trace.trace(tensors)
     module = tr.module()
+    if algorithm is not None:
+        compiler.lower(module, "mesh")
+        assert set_algorithm(module, algorithm) >= 1
     compiler.lower(module, "pe")
     return compile_plan(module), tr.inputs()
 
@@ -36,24 +40,56 @@ def _programs():
         lambda: [(pf.from_numpy(a, layout=lay).relu() * 2.0).sum(dim=0)],
     )
     yield "padded", lambda: [pf.from_numpy(a[:37, :29], layout=lay).exp()]
+    w = rng.standard_normal((48, 40)).astype(np.float32)
+    yield (
+        "chain with a transposed product",
+        lambda: [
+            (pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)).softmax(dim=-1)
+            @ pf.from_numpy(w)
+            + pf.from_numpy(w).T.sum(dim=1)
+        ],
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "build"), list(_programs()), ids=lambda x: x if isinstance(x, str) else ""
 )
 def test_garbage_in_skipped_blocks_is_never_seen(name, build):
+    """Every byte a run does not zero again (`bytes_to_zero`: whole blocks, and within the
+    others all but the runs it lists) can hold anything: the outputs stay bit for bit."""
     exe, args = _plan(build())
+    _check_garbage_is_never_seen(exe, args)
+    if name == "gemv":  # the 64x64 matrix's block: written whole by its host_in
+        assert exe.written_first
+
+
+@pytest.mark.parametrize("algorithm", ["summa25d", "cannon", "meshgemm"])
+def test_garbage_in_the_bytes_of_other_algorithms_is_never_seen(algorithm):
+    """The 2.5D SUMMA's gathers, pieces, panels and accumulator share a block of which only
+    some buffers' bytes are read first: only those are zeroed again."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((96, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 80)).astype(np.float32)
+    lay = pf.MeshLayout.grid(8, 8)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    _check_garbage_is_never_seen(exe, args)
+    if algorithm == "summa25d":  # some block is zeroed in part only
+        assert any(
+            sum(hi - lo for lo, hi in ranges) < exe.sram_blocks[n].shape[2]
+            for n, ranges in exe.bytes_to_zero.items()
+        )
+
+
+def _check_garbage_is_never_seen(exe, args) -> None:
     first, _ = exe.run(args)
     (sram,) = exe._idle_srams
     for n, array in enumerate(sram.arrays):
-        if n in exe.written_first:
-            array.fill(0xA5)  # what a previous run might have left there
+        array.fill(0xA5)  # what a previous run might have left: the next zeroes what it must
+        assert (n in exe.written_first) == (n not in exe.bytes_to_zero)
     again, _ = exe.run(args)
     assert exe._idle_srams == [sram]
     for x, y in zip(first, again, strict=True):
         assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
-    if name == "gemv":  # the 64x64 matrix's block: written whole by its host_in
-        assert exe.written_first
 
 
 def _buffers():
@@ -155,3 +191,46 @@ def test_parts_written_whole_decide_only_their_bytes_and_pes():
     assert first(part(top, slice(0, 8)), part(bottom, slice(0, 8)), read()) == {0}
     assert first(part(every, left), read()) == set()  # the right half read unwritten
     assert first(part(top, slice(0, 8)), read()) == set()  # the bottom row likewise
+
+
+def test_bytes_to_zero_are_the_bytes_read_first():
+    """Within a block that must be zeroed again, only the byte runs some step reads (or writes
+    in part) before any step writes them whole: `Sram.reset` zeroes those alone."""
+    a = Buffer(0, "a", (0, 0, 2, 2), 0, 4, 16)
+    c = Buffer(1, "c", (0, 0, 2, 2), 8, 4, 16)  # shares bytes 8-16 with a: one block
+    d = Buffer(2, "d", (0, 0, 2, 2), 20, 4, 16)  # bytes 20-36, sharing 20-24 with c
+    buffers = [a, c, d]
+    blocks = group_buffers(buffers)
+    assert [blk.members for blk in blocks] == [(0, 1, 2)]
+
+    def fills(i):
+        b = buffers[i]
+        return set_operands(overwrites(_step(), i, b.sub(b.rect)), [i])
+
+    def reads(i):
+        b = buffers[i]
+        return annotate(_step(), Access(reads={i: b.sub(b.rect)}))
+
+    def zero(*planned):
+        return bytes_to_zero(blocks, buffers, list(enumerate(planned)), list(planned))
+
+    assert zero(fills(0), fills(1), fills(2), reads(0)) == {}
+    assert zero(fills(0), reads(1), fills(2)) == {0: ((16, 24),)}  # c beyond a, read first
+    assert zero(reads(2), fills(0), reads(1)) == {0: ((16, 36),)}  # d, then c's tail
+    assert zero(fills(1), fills(0), reads(2)) == {0: ((24, 36),)}  # d beyond c
+
+    def unknown(V, F, A, O):  # no Access and no operands: may touch anything
+        pass
+
+    assert zero(fills(0), unknown) == {0: ((16, 36),)}  # all but a's bytes
+
+    # the pool's kept SRAM: only those bytes are zeroed again
+    sram = Sram((2, 2, 36), buffers, blocks)
+    sram.arrays[0].fill(0xA5)
+    sram.reset({0: ((16, 24),)})
+    assert not sram.arrays[0][:, :, 16:24].any()
+    assert (sram.arrays[0][:, :, :16] == 0xA5).all() and (sram.arrays[0][:, :, 24:] == 0xA5).all()
+    sram.reset({})
+    assert (sram.arrays[0][:, :, :16] == 0xA5).all()
+    sram.reset()
+    assert not sram.arrays[0].any()
