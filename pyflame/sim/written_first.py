@@ -143,8 +143,8 @@ def bytes_to_zero(
             continue  # moves nothing into SRAM (a dead transfer, a received view)
         touched = _touches(planned[k])
         if touched is None:  # may touch anything: bytes still undecided are exposed
-            for n in open_:
-                state[n].expose_undecided()
+            for undecided in open_:
+                state[undecided].expose_undecided()
             break
         reads, writes, kill = touched
         viewed = read_as_views(step)  # read from received views, not from SRAM
