@@ -81,6 +81,10 @@ def staged_regrid(
         or _factor(src.grid[1], dst.grid[1]) < MIN_FACTOR
     ):
         return None
+    if max(src.local_elems, dst.local_elems) * eb > target.usable_sram_bytes:
+        # a tile that cannot fit fails plan-memory whatever the stages: no estimates (each
+        # is an exchange plan; the guide's failing 4x4 hint made dozens of them)
+        return None
     from pyflame.passes.cost_model.barriers import barrier_share
     from pyflame.passes.cost_model.data_movement import redistribute_cost
 

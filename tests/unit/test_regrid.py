@@ -57,6 +57,22 @@ def test_a_small_or_one_sided_regrid_is_one_exchange(src_grid, dst_grid):
     assert regrid.staged_regrid(src, dst, pf.sim.WSE2, 4) is None
 
 
+def test_a_move_of_tiles_that_cannot_fit_is_not_estimated(monkeypatch):
+    """A source tile bigger than the usable SRAM (the guide's 4096^2 hinted on 4x4: 4 MiB per
+    PE) fails plan-memory whatever the stages: no exchange is estimated for it."""
+    from pyflame.passes.cost_model import data_movement
+
+    def no_estimates(*args, **kwargs):
+        raise AssertionError("estimated a move that cannot fit")
+
+    monkeypatch.setattr(data_movement, "redistribute_cost", no_estimates)
+    regrid.staged_regrid.cache_clear()
+    src = Distribution((4096, 4096), (4, 4), ("r", "c"))
+    dst = Distribution((4096, 4096), (64, 64), ("r", "c"))
+    assert regrid.staged_regrid(src, dst, pf.sim.WSE2, 4) is None
+    assert regrid.staged_regrid(dst, src, pf.sim.WSE2, 4) is None
+
+
 def test_staged_operands_give_the_product_faster(monkeypatch):
     """Staged: the right product, fewer cycles than the one-exchange moves."""
     runtime.cache_clear()
