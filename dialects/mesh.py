@@ -747,6 +747,16 @@ class MatmulOp(IRDLOperation):
         (m, k), n = (a[::-1] if ta else a), (b[0] if tb else b[1])
         return m, k, n
 
+    @property
+    def k_blocks(self) -> int:
+        """How many of the g K blocks hold data: ceil(K / k). The others are all contraction
+        padding, zero in both operands (a 64x10 @ 10x256 product on 64x64 PEs has 10 of
+        64), so a SUMMA's steps over them add nothing."""
+        a = dist_of(self.lhs)
+        contraction = a.shape[-2] if self.transposes[0] else a.shape[-1]
+        k = self.mkn[1]
+        return max(1, min(a.grid[0], -(-contraction // max(1, k))))
+
     def verify_(self) -> None:
         a, b, c = dist_of(self.lhs), dist_of(self.rhs), dist_of(self.result)
         ta, tb = self.transposes

@@ -1,6 +1,7 @@
 """Costs of mesh.matmul, one rule per algorithm (the `algorithm` property).
 
-SUMMA on a g x g grid, tiles A [m, k], B [k, n] per PE: the accumulator is zeroed, then g steps;
+SUMMA on a g x g grid, tiles A [m, k], B [k, n] per PE: the accumulator is zeroed, then g steps
+(only the first ceil(K / k) when the last K blocks hold nothing but padding, `k_blocks`);
 in step s PE column s multicasts its A tile along the rows and PE row s its B tile along the
 columns, and every PE multiplies what it received. One step's compute is the tile matmul
 (`pe.matmul_acc`: k * n FMACs of length m), its transfer the two tiles through the PE's input
@@ -68,14 +69,15 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
         return Cost(fill + compute, result, algorithm="summa", detail="1x1 grid: one matmul")
     transfer = ctx.wavelets(a.local_elems, eb) + ctx.wavelets(b.local_elems, eb)
     receive = ctx.tile_bytes(op.lhs) + ctx.tile_bytes(op.rhs)
+    steps = op.k_blocks  # the K blocks past it are contraction padding: no steps
     if op in ctx.double_buffered:
         first = 2 * ctx.issue + ctx.latency(1 if hops == g - 1 else hops) + transfer + ctx.wake
         step = max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer)
         return Cost(
-            fill + first + g * step,
+            fill + first + steps * step,
             result + 2 * receive,
             algorithm="summa (double-buffered)",
-            detail=f"{g} steps of max(matmul {compute}, transfer {transfer})",
+            detail=f"{steps} steps of max(matmul {compute}, transfer {transfer})",
         )
     # a wavefront: step s + 1's roots are one hop from step s's, and a PE d hops out gets its
     # tiles d hops after them as it finished step s d hops after them too, so each step adds
@@ -83,10 +85,10 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     turn = 2 if any(op.transposes) else 1
     step = ctx.issue + ctx.latency(turn) + transfer + 3 * ctx.wake + compute
     return Cost(
-        fill + ctx.latency(hops) - ctx.latency(turn) + g * step,
+        fill + ctx.latency(hops) - ctx.latency(turn) + steps * step,
         result + receive,
         algorithm="summa",
-        detail=f"{g} steps of matmul {compute} + transfer {transfer}",
+        detail=f"{steps} steps of matmul {compute} + transfer {transfer}",
     )
 
 

@@ -76,10 +76,12 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
         return acc
     a_in = lw.alloc(rect, receive[0], elem, "summa_a")
     b_in = lw.alloc(rect, receive[1], elem, "summa_b")
-    a_moves, b_moves = summa_operands(op, None)
+    # the K blocks past op.k_blocks are contraction padding in both operands: no steps
+    steps = op.k_blocks
+    a_moves, b_moves = summa_operands(op, None if steps == g else range(steps))
     rows, cols = lw.channel(a_moves.routes), lw.channel(b_moves.routes)
     # one loop over the steps k: PE column k and PE row k are the roots (pes_step moves them)
-    body = LoopBody(lw, 0, g, [])
+    body = LoopBody(lw, 0, steps, [])
     emit = body.emit
     # the roots send asynchronously: each also receives its own tile (its route includes its
     # ramp), which a synchronous send of a tile longer than the queues would deadlock
@@ -164,8 +166,10 @@ def summa_double_buffered(
     Steps 1 .. g-2 are alike but for the parity: they are a pe.loop whose body is two steps
     (unrolled by the period of the buffers and channels), carrying step k's receive tokens and
     the send tokens of steps k and k-1; step 0 (nothing to join yet), an odd step left over
-    and step g-1 (nothing to post) are spelled out."""
+    and step g-1 (nothing to post) are spelled out. Only the `op.k_blocks` steps whose K
+    block holds data run (the rest would multiply contraction padding)."""
     g = dist_of(op.lhs).grid[0]
+    steps = op.k_blocks
     rect = (0, 0, g, g)
     elem = op.result.type.element_type
     pairs = [
@@ -177,7 +181,7 @@ def summa_double_buffered(
     ]
     # each parity's channels carry only its roots' streams, so route only what they pass
     # (a middle root's rule recurs every other line: one route in a loop)
-    moves = [summa_operands(op, range(p, g, 2)) for p in range(2)]
+    moves = [summa_operands(op, range(p, steps, 2)) for p in range(min(2, steps))]
     rows = [lw.channel(a.routes, strided=True) for a, _ in moves]
     cols = [lw.channel(b.routes, strided=True) for _, b in moves]
     a_moves, b_moves = moves[0]
@@ -204,7 +208,7 @@ def summa_double_buffered(
             emit(pe.WaitOp(previous[0], pes=a_moves.root(k - 1, g)), a2)
             emit(pe.WaitOp(previous[1], pes=b_moves.root(k - 1, g)), b2)
         after: list[SSAValue] = []
-        if k + 1 < g:
+        if k + 1 < steps:
             next_sends, next_received = post(emit, k + 1)
             after = next_received + next_sends + sends
         matmul_acc(emit, *pairs[k % 2])
@@ -214,16 +218,16 @@ def summa_double_buffered(
     sends, received = post(top, 0)
     tokens = step(top, 0, received + sends)
     first_spelled = 1
-    pairs_of_steps = (g - 2) // 2
+    pairs_of_steps = (steps - 2) // 2
     if pairs_of_steps >= 1:  # steps 1 .. 2 * pairs_of_steps as a loop of two steps each
         body = LoopBody(lw, 0, pairs_of_steps, tokens)
         tokens = body.finish(*step(body.emit, 2, step(body.emit, 1, body.carried)))
         first_spelled = 1 + 2 * pairs_of_steps
-    for k in range(first_spelled, g):
+    for k in range(first_spelled, steps):
         tokens = step(top, k, tokens)
-    # step g-1 left its own sends and step g-2's joined: join step g-1's
-    top(pe.WaitOp(tokens[0], pes=a_moves.root(g - 1, g)))
-    top(pe.WaitOp(tokens[1], pes=b_moves.root(g - 1, g)))
+    # the last step left its own sends and the one before's joined: join the last's
+    top(pe.WaitOp(tokens[0], pes=a_moves.root(steps - 1, g)))
+    top(pe.WaitOp(tokens[1], pes=b_moves.root(steps - 1, g)))
 
 
 LOWERINGS: dict[type[Operation], Callable] = {mesh.MatmulOp: lower_matmul}
