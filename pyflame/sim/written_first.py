@@ -101,7 +101,8 @@ class _BlockBytes:
 
     @property
     def done(self) -> bool:
-        return bool(self.decided.all())
+        """Every byte decided on every PE, or exposed (it is zeroed whatever comes later)."""
+        return bool((self.exposed | self.decided.all(axis=(0, 1))).all())
 
     def ranges(self) -> tuple[tuple[int, int], ...]:
         """The exposed bytes as runs [lo, hi) of the block's byte axis."""
