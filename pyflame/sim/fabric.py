@@ -533,6 +533,11 @@ class RuleUses:
             self.until_what[color][r[later], c[later], p[later]] = self._name(what)
 
 
+def child_routers(r: np.ndarray, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The router that link (r, c, d) leads to."""
+    return r + _DR[d], c + _DC[d]
+
+
 def xy_paths(sr, sc, dr, dc):
     """Links of dimension-ordered routes (along the row first, then along the column) for
     message i from (sr[i], sc[i]) to (dr[i], dc[i]). Returns (l_src, l_r, l_c, l_dir, l_h)

@@ -14,6 +14,17 @@ end is known:
 `dur_d` is what the receiver spends per message (the stream, or its combine if longer). Until
 then the op is *pending*: a synchronous one holds its PEs (the planner keeps it blocked), an
 asynchronous one leaves its token open.
+
+A multicast's branches share the queues before the router where they part (`fork_bounds`): a
+receiver j that begins after its head arrived holds the stream at every router v of its path
+from which other receivers are reached, once the queues past v on j's branch (`ce_queue +
+(h_j - h_v) * router_queue` wavelets) are full; a receiver e reached from v gets its last
+wavelet no earlier than
+
+    max(begin_j, start_s + lat_j) + cyc - ce_queue - (h_j - h_v) * router_queue  + (h_e - h_v) * hop + ramp
+
+(the sender's own stall above is the same with v before the first router). Counted for the
+receivers j whose begin is known when e's end is.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import numpy as np
 
 from pyflame.core.errors import CompileError
 from pyflame.sim.executable import Buffer, Rect
+from pyflame.sim.fabric import Trace, child_routers
 
 UNKNOWN = -1
 
@@ -108,6 +120,8 @@ class Stream:
     fwd_of: np.ndarray | None = None
     fwd_src: np.ndarray | None = None
     own_begin: np.ndarray | None = None
+    #: the send's trace (its multicast trees, for `fork_bounds`) and per delivery its hops
+    trace: Trace | None = None
 
     def forward(self, j: np.ndarray, out: Stream, src: np.ndarray) -> None:
         """Deliveries `j` are passed on as sources `src` of the forwarding stream `out`."""
@@ -131,8 +145,10 @@ class Streams:
     gives its other receivers' ends, ...; along a chain of forwarding receives, back up the
     chain and then down again), so the updates run from a work list, not by recursion."""
 
-    def __init__(self, clock: np.ndarray):
+    def __init__(self, clock: np.ndarray, target=None):
         self.clock = clock
+        #: the machine's queue depths and latencies (`fork_bounds`; None: not modelled)
+        self.target = target
         #: called as record(completion, local rows, local cols, before, after) when a
         #: synchronous op completes after it was issued (the planner's timeline)
         self.on_late_completion: LateCompletion | None = None
@@ -176,6 +192,7 @@ class Streams:
         cap: np.ndarray,
         feeds: Sequence[tuple[Stream, np.ndarray, np.ndarray]] = (),
         stage: int = 0,
+        trace: Trace | None = None,
     ) -> Stream:
         """A send (or forwarding receive: each (incoming stream, sources, deliveries) of
         `feeds` says which delivery each of those sources passes on) has started: sources at
@@ -200,6 +217,7 @@ class Streams:
             sink=np.full(n, UNKNOWN, dtype=np.int64),
             sink_pos=np.zeros(n, dtype=np.int64),
             stage=stage,
+            trace=trace,
         )
         if feeds:
             st.end_downstream = np.full(k, UNKNOWN, dtype=np.int64)
@@ -330,6 +348,8 @@ class Streams:
         s = st.d_src[d]
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
+        if st.trace is not None and self.target is not None and st.fwd_of is None:
+            end = np.maximum(end, fork_bounds(st, d, self.target))
         st.finished[d] = True
         if st.fwd_of is not None:
             assert st.fwd_src is not None
@@ -362,6 +382,78 @@ class Streams:
             self.finish(comp, st.sink_pos[d[m]], end[m])
             if comp.complete:
                 del self.receivers[g]
+
+
+def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
+    """Per delivery of `d`: the earliest its last wavelet arrives, as far as receivers of the
+    same multicast that began late hold the stream at the routers where their branches part
+    from its (the module docstring); 0 where none does. Costs nothing unless a receiver whose
+    message is longer than its input queue began after its head arrived."""
+    out = np.zeros(d.size, dtype=np.int64)
+    ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
+    hop, ramp = int(target.hop_latency_cycles), int(target.ramp_latency_cycles)
+    tr = st.trace
+    assert tr is not None
+    if st.cyc <= ce or tr.l_src.size == 0:
+        return out
+    # receivers that began after their head arrived, of the sources of `d`
+    mine = np.zeros(st.start.size, dtype=bool)
+    mine[st.d_src[d]] = True
+    known = np.flatnonzero(mine[st.d_src] & (st.begin != UNKNOWN))
+    head = st.start[st.d_src[known]] + st.lat[known]
+    late = known[st.begin[known] > head]
+    if late.size == 0:
+        return out
+    srcs = np.zeros(st.start.size, dtype=bool)
+    srcs[st.d_src[late]] = True
+    # those sources' trees: a node per (source, router), its parent and hop
+    on = srcs[tr.l_src]
+    ls, lr, lc, lh = tr.l_src[on], tr.l_r[on], tr.l_c[on], tr.l_h[on]
+    cr, cc = child_routers(lr, lc, tr.l_dir[on])
+    wide = int(max(lc.max(), cc.max(), tr.d_c.max())) + 2
+    tall = int(max(lr.max(), cr.max(), tr.d_r.max())) + 2
+
+    def key(src, r, c):
+        return (src * tall + r) * wide + c
+
+    up, down = key(ls, lr, lc), key(ls, cr, cc)
+    nodes = np.unique(np.r_[up, down])
+    parent = np.full(nodes.size, -1, dtype=np.int64)
+    level = np.zeros(nodes.size, dtype=np.int64)
+    child = np.searchsorted(nodes, down)
+    parent[child] = np.searchsorted(nodes, up)
+    level[child] = lh + 1
+
+    def node_of(j):
+        k = key(st.d_src[j], tr.d_r[j], tr.d_c[j])
+        at = np.minimum(np.searchsorted(nodes, k), nodes.size - 1)
+        return np.where(nodes[at] == k, at, -1)
+
+    # when the stream's last wavelet can pass each router v above a late receiver j, as far
+    # as j's branch holds it: up to the routers whose queues past v cannot hold the message
+    never = np.iinfo(np.int64).min // 4
+    passes = np.full(nodes.size, never, dtype=np.int64)
+    cur = node_of(late)
+    held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
+    for dist in range((st.cyc - ce - 1) // rq + 1):
+        ok = cur >= 0
+        if not ok.any():
+            break
+        np.maximum.at(passes, cur[ok], held[ok] - dist * rq)
+        cur = np.where(ok, parent[np.maximum(cur, 0)], -1)
+    # down the trees: a receiver's bound is the latest over the routers above it
+    bound = np.where(passes > never, passes - level * hop, never)
+    order = np.argsort(level, kind="stable")
+    cuts = np.searchsorted(level[order], np.arange(1, int(level.max(initial=0)) + 1))
+    for a, b in zip(cuts.tolist(), [*cuts[1:].tolist(), order.size], strict=True):
+        at = order[a:b]
+        bound[at] = np.maximum(bound[at], bound[parent[at]])
+    e = node_of(d)
+    got = (e >= 0) & srcs[st.d_src[d]]
+    b = bound[np.maximum(e, 0)]
+    got &= b > never
+    out[got] = b[got] + tr.d_h[d[got]] * hop + ramp
+    return out
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

@@ -122,6 +122,61 @@ def test_one_slow_receiver_of_a_multicast_stalls_the_others(sim):
     assert clock[0, 2] == slow_begin + w + WAKE
 
 
+def _late_middle_receiver(sim, w: int, busy: int) -> str:
+    """PE (0, 1) multicasts w wavelets west and east along row 0 (PEs 0..3, every one
+    receives); PE (0, 2), in the middle of the east branch, computes for `busy` first."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 4), w)
+    b.alloc("big", (0, 0, 1, 4), busy)
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west", "east"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["east", "ramp"]))
+    b.op(sim.route(0, (0, 3, 1, 1), "west", ["ramp"]))
+    fill(sim, b, "big", (0, 2, 1, 1))
+    send(sim, b, "a", (0, 1, 1, 1))
+    # the late receiver's op first: the fast engine counts the receivers whose begin it knows
+    # when it times the others (an SPMD receive knows its whole rectangle's at once)
+    recv(sim, b, "a", (0, 2, 1, 1))
+    recv(sim, b, "a", (0, 0, 1, 1))
+    recv(sim, b, "a", (0, 3, 1, 1))
+    return sim.program(b.text())
+
+
+def test_a_late_receiver_holds_the_other_branches_of_a_multicast_at_their_fork(sim):
+    """The path to PE (0, 2) holds the whole message (w <= Q1: the sender never waits), but
+    only ce_queue + router_queue wavelets of it past router (0, 1), where the branch to (0, 0)
+    parts from it, and only ce_queue past router (0, 2), which also feeds (0, 3): the rest wait
+    there until (0, 2) drains, and (0, 0) and (0, 3) with it (matmul sweep seed 15 case 134,
+    2.5D SUMMA: its broadcasts' receivers that had just sent waited for them). The wavelet
+    engine says the same, to the cycle."""
+    import fidelity_corpus as corpus
+
+    from pyflame.sim import compile_plan
+
+    w, busy = 8, 1000
+    ce, rq = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets
+    hop, ramp = SMALL.hop_latency_cycles, SMALL.ramp_latency_cycles
+    assert ce + rq < w <= Q1
+    text = _late_middle_receiver(sim, w, busy)
+    slow_begin = busy + C + C
+    planner = Planner(sim.parse(text))
+    planner.plan()
+    clock = planner.schedule.clock
+    assert clock[0, 1] == C + w  # the sender is not held: its path holds the message
+    # past router (0, 1) the east branch holds ce + rq: the last wavelet passes (0, 1) at
+    # slow_begin + w - (ce + rq), then one hop and the ramp down to (0, 0)
+    assert clock[0, 0] == slow_begin + w - (ce + rq) + hop + ramp + WAKE
+    # past router (0, 2) its own branch holds ce: (0, 3) is one hop further
+    assert clock[0, 3] == slow_begin + w - ce + hop + ramp + WAKE
+    assert clock[0, 2] == slow_begin + w + WAKE
+    cycles = {}
+    for fidelity in ("fast", "wavelet"):
+        exe = compile_plan(corpus.with_fidelity(sim.parse(text), fidelity))
+        cycles[fidelity] = exe.run(corpus.random_args(exe))[1].cycles
+    print(f"late middle receiver: fast {cycles['fast']}, wavelet {cycles['wavelet']}")
+    assert cycles["fast"] == cycles["wavelet"] == slow_begin + w + WAKE
+
+
 @pytest.mark.parametrize("w", [64, 4])
 def test_two_pes_sending_long_messages_to_each_other_first_deadlock(sim, w):
     b = sim.Body()
