@@ -112,6 +112,8 @@ class Trace:
     l_dir: np.ndarray
     l_h: np.ndarray
     l_port: np.ndarray
+    #: the sources' multicast trees, made when first needed (`streams.fork_bounds`)
+    forest: Any = None
 
 
 def _trace_bytes(tr: Trace) -> int:

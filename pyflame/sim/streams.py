@@ -384,10 +384,52 @@ class Streams:
                 del self.receivers[g]
 
 
+@dataclass
+class Forest:
+    """The routers a send's trace reaches, one tree per source: a node per (source, router),
+    its parent (-1 at a source's own router) and hops from the source, the nodes in order of
+    hops with where each hop's nodes begin, and each delivery's node."""
+
+    parent: np.ndarray
+    level: np.ndarray
+    by_level: np.ndarray
+    cuts: np.ndarray
+    delivery_node: np.ndarray
+
+    @staticmethod
+    def of(tr: Trace) -> Forest:
+        if tr.forest is None:
+            tr.forest = Forest._make(tr)
+        return tr.forest
+
+    @staticmethod
+    def _make(tr: Trace) -> Forest:
+        cr, cc = child_routers(tr.l_r, tr.l_c, tr.l_dir)
+        wide = int(max(tr.l_c.max(), cc.max(), tr.d_c.max())) + 2
+        tall = int(max(tr.l_r.max(), cr.max(), tr.d_r.max())) + 2
+
+        def key(src, r, c):
+            return (src * tall + r) * wide + c
+
+        up, down = key(tr.l_src, tr.l_r, tr.l_c), key(tr.l_src, cr, cc)
+        nodes = np.unique(np.r_[up, down])
+        parent = np.full(nodes.size, -1, dtype=np.int64)
+        level = np.zeros(nodes.size, dtype=np.int64)
+        child = np.searchsorted(nodes, down)
+        parent[child] = np.searchsorted(nodes, up)
+        level[child] = tr.l_h + 1
+        by_level = np.argsort(level, kind="stable")
+        cuts = np.searchsorted(level[by_level], np.arange(int(level.max(initial=0)) + 2))
+        k = key(tr.d_src, tr.d_r, tr.d_c)
+        at = np.minimum(np.searchsorted(nodes, k), nodes.size - 1)
+        delivery_node = np.where(nodes[at] == k, at, -1)
+        return Forest(parent, level, by_level, cuts, delivery_node)
+
+
 def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     """Per delivery of `d`: the earliest its last wavelet arrives, as far as receivers of the
     same multicast that began late hold the stream at the routers where their branches part
-    from its (the module docstring); 0 where none does. Costs nothing unless a receiver whose
+    from its (the module docstring); 0 where none does. Costs little unless a receiver whose
     message is longer than its input queue began after its head arrived."""
     out = np.zeros(d.size, dtype=np.int64)
     ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
@@ -404,54 +446,32 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     late = known[st.begin[known] > head]
     if late.size == 0:
         return out
-    srcs = np.zeros(st.start.size, dtype=bool)
-    srcs[st.d_src[late]] = True
-    # those sources' trees: a node per (source, router), its parent and hop
-    on = srcs[tr.l_src]
-    ls, lr, lc, lh = tr.l_src[on], tr.l_r[on], tr.l_c[on], tr.l_h[on]
-    cr, cc = child_routers(lr, lc, tr.l_dir[on])
-    wide = int(max(lc.max(), cc.max(), tr.d_c.max())) + 2
-    tall = int(max(lr.max(), cr.max(), tr.d_r.max())) + 2
-
-    def key(src, r, c):
-        return (src * tall + r) * wide + c
-
-    up, down = key(ls, lr, lc), key(ls, cr, cc)
-    nodes = np.unique(np.r_[up, down])
-    parent = np.full(nodes.size, -1, dtype=np.int64)
-    level = np.zeros(nodes.size, dtype=np.int64)
-    child = np.searchsorted(nodes, down)
-    parent[child] = np.searchsorted(nodes, up)
-    level[child] = lh + 1
-
-    def node_of(j):
-        k = key(st.d_src[j], tr.d_r[j], tr.d_c[j])
-        at = np.minimum(np.searchsorted(nodes, k), nodes.size - 1)
-        return np.where(nodes[at] == k, at, -1)
-
+    f = Forest.of(tr)
     # when the stream's last wavelet can pass each router v above a late receiver j, as far
     # as j's branch holds it: up to the routers whose queues past v cannot hold the message
     never = np.iinfo(np.int64).min // 4
-    passes = np.full(nodes.size, never, dtype=np.int64)
-    cur = node_of(late)
+    passes = np.full(f.parent.size, never, dtype=np.int64)
+    cur = f.delivery_node[late]
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
-    for dist in range((st.cyc - ce - 1) // rq + 1):
+    top = int(f.level.max(initial=0))
+    for dist in range(min((st.cyc - ce - 1) // rq, top) + 1):
         ok = cur >= 0
         if not ok.any():
             break
         np.maximum.at(passes, cur[ok], held[ok] - dist * rq)
-        cur = np.where(ok, parent[np.maximum(cur, 0)], -1)
-    # down the trees: a receiver's bound is the latest over the routers above it
-    bound = np.where(passes > never, passes - level * hop, never)
-    order = np.argsort(level, kind="stable")
-    cuts = np.searchsorted(level[order], np.arange(1, int(level.max(initial=0)) + 1))
-    for a, b in zip(cuts.tolist(), [*cuts[1:].tolist(), order.size], strict=True):
-        at = order[a:b]
-        bound[at] = np.maximum(bound[at], bound[parent[at]])
-    e = node_of(d)
-    got = (e >= 0) & srcs[st.d_src[d]]
-    b = bound[np.maximum(e, 0)]
-    got &= b > never
+        cur = np.where(ok, f.parent[np.maximum(cur, 0)], -1)
+    # down the trees from the shallowest router held: a receiver's bound is the latest over
+    # the routers above it
+    marked = np.flatnonzero(passes > never)
+    if marked.size == 0:
+        return out
+    bound = np.where(passes > never, passes - f.level * hop, never)
+    for h in range(int(f.level[marked].min()) + 1, top + 1):
+        at = f.by_level[f.cuts[h] : f.cuts[h + 1]]
+        bound[at] = np.maximum(bound[at], bound[f.parent[at]])
+    e = f.delivery_node[d]
+    b = np.where(e >= 0, bound[np.maximum(e, 0)], never)
+    got = b > never
     out[got] = b[got] + tr.d_h[d[got]] * hop + ramp
     return out
 
