@@ -21,10 +21,12 @@ from which other receivers are reached, once the queues past v on j's branch (`c
 (h_j - h_v) * router_queue` wavelets) are full; a receiver e reached from v gets its last
 wavelet no earlier than
 
-    max(begin_j, start_s + lat_j) + cyc - ce_queue - (h_j - h_v) * router_queue  + (h_e - h_v) * hop + ramp
+    max(begin_j, start_s + lat_j) + cyc - ce_queue - (h_j - h_v) * (router_queue - hop)
+        + (h_e - h_v) * hop + ramp
 
-(the sender's own stall above is the same with v before the first router). Counted for the
-receivers j whose begin is known when e's end is.
+(the room a draining receiver frees reaches v a hop per router later; the sender's own stall
+above is the same with v before the first router, without that). Counted for the receivers j
+whose begin is known when e's end is.
 """
 
 from __future__ import annotations
@@ -348,7 +350,12 @@ class Streams:
         s = st.d_src[d]
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
-        if st.trace is not None and self.target is not None and st.fwd_of is None:
+        if (
+            st.trace is not None
+            and self.target is not None
+            and st.fwd_of is None
+            and st.cyc > self.target.ce_queue_wavelets  # else every branch holds it
+        ):
             end = np.maximum(end, fork_bounds(st, d, self.target))
         st.finished[d] = True
         if st.fwd_of is not None:
@@ -458,7 +465,7 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
         ok = cur >= 0
         if not ok.any():
             break
-        np.maximum.at(passes, cur[ok], held[ok] - dist * rq)
+        np.maximum.at(passes, cur[ok], held[ok] - dist * (rq - hop))
         cur = np.where(ok, f.parent[np.maximum(cur, 0)], -1)
     # down the trees from the shallowest router held: a receiver's bound is the latest over
     # the routers above it
