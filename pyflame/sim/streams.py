@@ -411,6 +411,8 @@ class Forest:
 
     @staticmethod
     def _make(tr: Trace) -> Forest:
+        # node i < n: the router link i leads to; node n + s: source s's own router
+        n, k = tr.l_src.size, tr.k
         cr, cc = child_routers(tr.l_r, tr.l_c, tr.l_dir)
         wide = int(max(tr.l_c.max(), cc.max(), tr.d_c.max())) + 2
         tall = int(max(tr.l_r.max(), cr.max(), tr.d_r.max())) + 2
@@ -418,18 +420,23 @@ class Forest:
         def key(src, r, c):
             return (src * tall + r) * wide + c
 
-        up, down = key(tr.l_src, tr.l_r, tr.l_c), key(tr.l_src, cr, cc)
-        nodes = np.unique(np.r_[up, down])
-        parent = np.full(nodes.size, -1, dtype=np.int64)
-        level = np.zeros(nodes.size, dtype=np.int64)
-        child = np.searchsorted(nodes, down)
-        parent[child] = np.searchsorted(nodes, up)
-        level[child] = tr.l_h + 1
+        down = key(tr.l_src, cr, cc)
+        order = np.argsort(down, kind="stable")
+        ordered = down[order]
+
+        def node_of(keys: np.ndarray, src: np.ndarray, own: np.ndarray) -> np.ndarray:
+            """The node of router `keys` of sources `src` (own: it is the source's router)."""
+            at = np.minimum(np.searchsorted(ordered, keys), max(n - 1, 0))
+            hit = ordered[at] == keys if n else np.zeros(keys.size, dtype=bool)
+            return np.where(own, n + src, np.where(hit, order[at], -1))
+
+        parent = np.full(n + k, -1, dtype=np.int64)
+        parent[:n] = node_of(key(tr.l_src, tr.l_r, tr.l_c), tr.l_src, tr.l_h == 0)
+        level = np.zeros(n + k, dtype=np.int64)
+        level[:n] = tr.l_h + 1
         by_level = np.argsort(level, kind="stable")
         cuts = np.searchsorted(level[by_level], np.arange(int(level.max(initial=0)) + 2))
-        k = key(tr.d_src, tr.d_r, tr.d_c)
-        at = np.minimum(np.searchsorted(nodes, k), nodes.size - 1)
-        delivery_node = np.where(nodes[at] == k, at, -1)
+        delivery_node = node_of(key(tr.d_src, tr.d_r, tr.d_c), tr.d_src, tr.d_h == 0)
         return Forest(parent, level, by_level, cuts, delivery_node)
 
 
@@ -473,10 +480,11 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     if marked.size == 0:
         return out
     bound = np.where(passes > never, passes - f.level * hop, never)
-    for h in range(int(f.level[marked].min()) + 1, top + 1):
+    e = f.delivery_node[d]
+    deepest = int(f.level[e[e >= 0]].max(initial=0))
+    for h in range(int(f.level[marked].min()) + 1, deepest + 1):
         at = f.by_level[f.cuts[h] : f.cuts[h + 1]]
         bound[at] = np.maximum(bound[at], bound[f.parent[at]])
-    e = f.delivery_node[d]
     b = np.where(e >= 0, bound[np.maximum(e, 0)], never)
     got = b > never
     out[got] = b[got] + tr.d_h[d[got]] * hop + ramp
