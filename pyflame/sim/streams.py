@@ -457,7 +457,9 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     mine[st.d_src[d]] = True
     known = np.flatnonzero(mine[st.d_src] & (st.begin != UNKNOWN))
     head = st.start[st.d_src[known]] + st.lat[known]
-    late = known[st.begin[known] > head]
+    # ... whose path holds the message: one it cannot hold stalls the sender, and the
+    # sender's stall holds every receiver already (`send_end_s + lat_e`, within h_j cycles)
+    late = known[(st.begin[known] > head) & (st.cyc <= st.cap[known])]
     if late.size == 0:
         return out
     f = Forest.of(tr)

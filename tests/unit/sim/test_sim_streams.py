@@ -118,13 +118,7 @@ def test_one_slow_receiver_of_a_multicast_stalls_the_others(sim):
     sender_end = slow_begin + w - Q1
     assert clock[0, 1] == sender_end
     lat = 2 * SMALL.ramp_latency_cycles + SMALL.hop_latency_cycles
-    assert sender_end + lat > C + lat + w  # not C + lat + w + WAKE = 276
-    # the branches part at (0, 1): (0, 0) gets the last wavelet once the east branch past
-    # (0, 1) has room for it (`fork_bounds`), a cycle after the sender's last one left
-    hop, ramp = SMALL.hop_latency_cycles, SMALL.ramp_latency_cycles
-    past_fork = SMALL.ce_queue_wavelets + SMALL.router_queue_wavelets
-    assert clock[0, 0] == slow_begin + w - past_fork + hop + hop + ramp + WAKE
-    assert clock[0, 0] == sender_end + lat + 1 + WAKE
+    assert clock[0, 0] == sender_end + lat + WAKE  # not C + lat + w + WAKE = 276
     assert clock[0, 2] == slow_begin + w + WAKE
 
 
@@ -177,9 +171,10 @@ def test_a_late_receiver_holds_the_other_branches_of_a_multicast_at_their_fork(s
 def test_a_multicast_held_at_its_forks_as_on_the_wavelet_engine(sim, w, late):
     """Every receiver of the multicast above ends when the wavelet engine says, whichever
     receiver is late and whether or not the branches past each fork hold the message (w = 6
-    fits past every fork; 7 and 8 not past (0, 2)'s or (0, 1)'s for a late (0, 2) or (0, 0);
-    12 and 40 stall the sender too, whose end is the one 1-2 cycles apart: "Known
-    simplifications")."""
+    fits past every fork; 7 and 8 not past (0, 2)'s or (0, 1)'s for a late (0, 2) or (0, 0)).
+    At 12 and 40 wavelets the late receiver's path cannot hold the message: the sender's stall
+    holds the others, which end up to h_j = 1-2 cycles before the wavelet engine's, as the
+    stalled sender does ("Known simplifications")."""
     import fidelity_corpus as corpus
 
     from pyflame.sim import compile_plan
@@ -191,7 +186,11 @@ def test_a_multicast_held_at_its_forks_as_on_the_wavelet_engine(sim, w, late):
         events = exe.run(corpus.random_args(exe))[1].timeline.events()
         ends[fidelity] = [int(events[events[:, 0] == c, 2].max()) for c in (0, 2, 3)]
     print(f"w {w}, late (0, {late}): receivers (0, 0), (0, 2), (0, 3) end at {ends}")
-    assert ends["fast"] == ends["wavelet"]
+    if w <= Q1:
+        assert ends["fast"] == ends["wavelet"]
+    else:
+        gaps = [b - a for a, b in zip(ends["fast"], ends["wavelet"], strict=True)]
+        assert all(0 <= g <= 2 for g in gaps), gaps
 
 
 @pytest.mark.parametrize("w", [64, 4])
