@@ -112,6 +112,8 @@ class Trace:
     l_dir: np.ndarray
     l_h: np.ndarray
     l_port: np.ndarray
+    #: the sources' multicast trees, made when first needed (`streams.fork_bounds`)
+    forest: Any = None
 
 
 def _trace_bytes(tr: Trace) -> int:
@@ -531,6 +533,11 @@ class RuleUses:
         if later.any():
             np.maximum.at(until, (r, c, p), last)
             self.until_what[color][r[later], c[later], p[later]] = self._name(what)
+
+
+def child_routers(r: np.ndarray, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The router that link (r, c, d) leads to."""
+    return r + _DR[d], c + _DC[d]
 
 
 def xy_paths(sr, sc, dr, dc):

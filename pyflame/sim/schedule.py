@@ -198,7 +198,7 @@ class Schedule:
         #: when each PE's output and input ramp are next free (one stream each at a time)
         self.out_free = np.zeros((rows, cols), dtype=np.int64)
         self.in_free = np.zeros((rows, cols), dtype=np.int64)
-        self.streams = Streams(self.clock)
+        self.streams = Streams(self.clock, t)
         #: @main's token scope (its table is `tokens`); loop iterations' frames link to it
         self.root = Frame(self.tokens)
         #: what the middle row of PEs does over time (Report.timeline)

@@ -14,6 +14,19 @@ end is known:
 `dur_d` is what the receiver spends per message (the stream, or its combine if longer). Until
 then the op is *pending*: a synchronous one holds its PEs (the planner keeps it blocked), an
 asynchronous one leaves its token open.
+
+A multicast's branches share the queues before the router where they part (`fork_bounds`): a
+receiver j that begins after its head arrived holds the stream at every router v of its path
+from which other receivers are reached, once the queues past v on j's branch (`ce_queue +
+(h_j - h_v) * router_queue` wavelets) are full; a receiver e reached from v gets its last
+wavelet no earlier than
+
+    max(begin_j, start_s + lat_j) + cyc - ce_queue - (h_j - h_v) * (router_queue - hop)
+        + (h_e - h_v) * hop + ramp
+
+(the room a draining receiver frees reaches v a hop per router later; the sender's own stall
+above is the same with v before the first router, without that). Counted for the receivers j
+whose begin is known when e's end is.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import numpy as np
 
 from pyflame.core.errors import CompileError
 from pyflame.sim.executable import Buffer, Rect
+from pyflame.sim.fabric import Trace, child_routers
 
 UNKNOWN = -1
 
@@ -108,6 +122,8 @@ class Stream:
     fwd_of: np.ndarray | None = None
     fwd_src: np.ndarray | None = None
     own_begin: np.ndarray | None = None
+    #: the send's trace (its multicast trees, for `fork_bounds`) and per delivery its hops
+    trace: Trace | None = None
 
     def forward(self, j: np.ndarray, out: Stream, src: np.ndarray) -> None:
         """Deliveries `j` are passed on as sources `src` of the forwarding stream `out`."""
@@ -131,8 +147,10 @@ class Streams:
     gives its other receivers' ends, ...; along a chain of forwarding receives, back up the
     chain and then down again), so the updates run from a work list, not by recursion."""
 
-    def __init__(self, clock: np.ndarray):
+    def __init__(self, clock: np.ndarray, target=None):
         self.clock = clock
+        #: the machine's queue depths and latencies (`fork_bounds`; None: not modelled)
+        self.target = target
         #: called as record(completion, local rows, local cols, before, after) when a
         #: synchronous op completes after it was issued (the planner's timeline)
         self.on_late_completion: LateCompletion | None = None
@@ -176,6 +194,7 @@ class Streams:
         cap: np.ndarray,
         feeds: Sequence[tuple[Stream, np.ndarray, np.ndarray]] = (),
         stage: int = 0,
+        trace: Trace | None = None,
     ) -> Stream:
         """A send (or forwarding receive: each (incoming stream, sources, deliveries) of
         `feeds` says which delivery each of those sources passes on) has started: sources at
@@ -200,6 +219,7 @@ class Streams:
             sink=np.full(n, UNKNOWN, dtype=np.int64),
             sink_pos=np.zeros(n, dtype=np.int64),
             stage=stage,
+            trace=trace,
         )
         if feeds:
             st.end_downstream = np.full(k, UNKNOWN, dtype=np.int64)
@@ -330,6 +350,13 @@ class Streams:
         s = st.d_src[d]
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
+        if (
+            st.trace is not None
+            and self.target is not None
+            and st.fwd_of is None
+            and st.cyc > self.target.ce_queue_wavelets  # else every branch holds it
+        ):
+            end = np.maximum(end, fork_bounds(st, d, self.target))
         st.finished[d] = True
         if st.fwd_of is not None:
             assert st.fwd_src is not None
@@ -362,6 +389,108 @@ class Streams:
             self.finish(comp, st.sink_pos[d[m]], end[m])
             if comp.complete:
                 del self.receivers[g]
+
+
+@dataclass
+class Forest:
+    """The routers a send's trace reaches, one tree per source: a node per (source, router),
+    its parent (-1 at a source's own router) and hops from the source, the nodes in order of
+    hops with where each hop's nodes begin, and each delivery's node."""
+
+    parent: np.ndarray
+    level: np.ndarray
+    by_level: np.ndarray
+    cuts: np.ndarray
+    delivery_node: np.ndarray
+
+    @staticmethod
+    def of(tr: Trace) -> Forest:
+        if tr.forest is None:
+            tr.forest = Forest._make(tr)
+        return tr.forest
+
+    @staticmethod
+    def _make(tr: Trace) -> Forest:
+        # node i < n: the router link i leads to; node n + s: source s's own router
+        n, k = tr.l_src.size, tr.k
+        cr, cc = child_routers(tr.l_r, tr.l_c, tr.l_dir)
+        wide = int(max(tr.l_c.max(), cc.max(), tr.d_c.max())) + 2
+        tall = int(max(tr.l_r.max(), cr.max(), tr.d_r.max())) + 2
+
+        def key(src, r, c):
+            return (src * tall + r) * wide + c
+
+        down = key(tr.l_src, cr, cc)
+        order = np.argsort(down, kind="stable")
+        ordered = down[order]
+
+        def node_of(keys: np.ndarray, src: np.ndarray, own: np.ndarray) -> np.ndarray:
+            """The node of router `keys` of sources `src` (own: it is the source's router)."""
+            at = np.minimum(np.searchsorted(ordered, keys), max(n - 1, 0))
+            hit = ordered[at] == keys if n else np.zeros(keys.size, dtype=bool)
+            return np.where(own, n + src, np.where(hit, order[at], -1))
+
+        parent = np.full(n + k, -1, dtype=np.int64)
+        parent[:n] = node_of(key(tr.l_src, tr.l_r, tr.l_c), tr.l_src, tr.l_h == 0)
+        level = np.zeros(n + k, dtype=np.int64)
+        level[:n] = tr.l_h + 1
+        by_level = np.argsort(level, kind="stable")
+        cuts = np.searchsorted(level[by_level], np.arange(int(level.max(initial=0)) + 2))
+        delivery_node = node_of(key(tr.d_src, tr.d_r, tr.d_c), tr.d_src, tr.d_h == 0)
+        return Forest(parent, level, by_level, cuts, delivery_node)
+
+
+def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
+    """Per delivery of `d`: the earliest its last wavelet arrives, as far as receivers of the
+    same multicast that began late hold the stream at the routers where their branches part
+    from its (the module docstring); 0 where none does. Costs little unless a receiver whose
+    message is longer than its input queue began after its head arrived."""
+    out = np.zeros(d.size, dtype=np.int64)
+    ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
+    hop, ramp = int(target.hop_latency_cycles), int(target.ramp_latency_cycles)
+    tr = st.trace
+    assert tr is not None
+    if st.cyc <= ce or tr.l_src.size == 0:
+        return out
+    # receivers that began after their head arrived, of the sources of `d`
+    mine = np.zeros(st.start.size, dtype=bool)
+    mine[st.d_src[d]] = True
+    known = np.flatnonzero(mine[st.d_src] & (st.begin != UNKNOWN))
+    head = st.start[st.d_src[known]] + st.lat[known]
+    # ... whose path holds the message: one it cannot hold stalls the sender, and the
+    # sender's stall holds every receiver already (`send_end_s + lat_e`, within h_j cycles)
+    late = known[(st.begin[known] > head) & (st.cyc <= st.cap[known])]
+    if late.size == 0:
+        return out
+    f = Forest.of(tr)
+    # when the stream's last wavelet can pass each router v above a late receiver j, as far
+    # as j's branch holds it: up to the routers whose queues past v cannot hold the message
+    never = np.iinfo(np.int64).min // 4
+    passes = np.full(f.parent.size, never, dtype=np.int64)
+    cur = f.delivery_node[late]
+    held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
+    top = int(f.level.max(initial=0))
+    for dist in range(min((st.cyc - ce - 1) // rq, top) + 1):
+        ok = cur >= 0
+        if not ok.any():
+            break
+        np.maximum.at(passes, cur[ok], held[ok] - dist * (rq - hop))
+        cur = np.where(ok, f.parent[np.maximum(cur, 0)], -1)
+    # down the trees from the shallowest router held: a receiver's bound is the latest over
+    # the routers above it
+    marked = np.flatnonzero(passes > never)
+    if marked.size == 0:
+        return out
+    bound = np.where(passes > never, passes - f.level * hop, never)
+    e = f.delivery_node[d]
+    deepest = int(f.level[e[e >= 0]].max(initial=0))
+    for h in range(int(f.level[marked].min()) + 1, deepest + 1):
+        at = f.by_level[f.cuts[h] : f.cuts[h + 1]]
+        bound[at] = np.maximum(bound[at], bound[f.parent[at]])
+    b = np.where(e >= 0, bound[np.maximum(e, 0)], never)
+    got = b > never
+    out[got] = b[got] + tr.d_h[d[got]] * hop + ramp
+    return out
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

@@ -136,7 +136,15 @@ def _open_stream(
     d = tr.d_src
     s.arrivals.post(color, it.what, tr.d_r, tr.d_c, sr[d], sc[d], ready[d] + lat, start[d] + lat)
     stream = s.streams.open(
-        comp, start, cyc, tr.d_src, lat, cap, feeds=feeds, stage=s.target.ce_forward_cycles
+        comp,
+        start,
+        cyc,
+        tr.d_src,
+        lat,
+        cap,
+        feeds=feeds,
+        stage=s.target.ce_forward_cycles,
+        trace=None if feeds else tr,
     )
     n = tr.d_src.size
     if n == 0:

@@ -720,6 +720,36 @@ def exchange_timing_programs() -> Iterator[Case]:
         yield Case(f"concat 48x40 + 16x40 on {g}x{g} (WSE2)", _concat_module(g))
 
 
+def multicast_fork_programs() -> Iterator[Case]:
+    """2.5D SUMMA with a transposed operand (matmul sweep seed 15 case 134 and seed 14 case
+    151, 5.5% apart before session 15): each step's broadcasts pass the PEs that broadcast the
+    step before, which wait for their sends' tokens before they receive; their routers hold the
+    other receivers' branches (`streams.fork_bounds`)."""
+    import pyflame as pf
+
+    def transposed(m: int, k: int, n: int, at: tuple[int, int]) -> Callable[[], list]:
+        def build() -> list:
+            rng = np.random.default_rng(0)
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            bt = rng.standard_normal((n, k)).astype(np.float32)
+            grid = pf.MeshLayout.grid(8, 8, at=at)
+            return [pf.from_numpy(a, layout=grid) @ pf.from_numpy(bt, layout=grid).T]
+
+        return build
+
+    for (m, k, n), at, which in (
+        ((28, 9, 32), (0, 0), "seed 15 case 134"),
+        ((22, 16, 12), (4, 0), "seed 14 case 151"),
+    ):
+        yield _traced(
+            f"2.5D SUMMA, transposed operand, {m}x{k} @ ({n}x{k}).T on 8x8 at {at} ({which})",
+            transposed(m, k, n, at),
+            pf.sim.SMALL,
+            None,
+            "summa25d",
+        )
+
+
 def _concat_module(g: int) -> Callable[[], ModuleOp]:
     """`mesh.concat` of 48x40 and 16x40 f32 along dim 0 on g x g PEs, between host I/O."""
 

@@ -130,6 +130,11 @@ def test_exchange_timing_programs_agree():
     check(list(corpus.exchange_timing_programs()))
 
 
+def test_multicast_fork_programs_agree():
+    # fidelity_corpus.multicast_fork_programs: 5.5% apart before session 15
+    check(list(corpus.multicast_fork_programs()))
+
+
 @pytest.mark.slow  # ~4 min under load (the training step's trace and wavelet run)
 def test_gpt_programs_agree():
     check(list(corpus.gpt_programs()))

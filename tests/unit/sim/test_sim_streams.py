@@ -122,6 +122,77 @@ def test_one_slow_receiver_of_a_multicast_stalls_the_others(sim):
     assert clock[0, 2] == slow_begin + w + WAKE
 
 
+def _late_receiver(sim, w: int, late: int) -> str:
+    """PE (0, 1) multicasts w wavelets west and east along row 0 (PEs 0..3, every one
+    receives; router (0, 2) forwards to its ramp and on east); PE (0, late) computes for 1,000
+    cycles first. The late receiver's op comes first: the fast engine counts the receivers
+    whose begin it knows when it times the others (an SPMD receive knows its whole
+    rectangle's at once)."""
+    b = sim.Body()
+    b.alloc("a", (0, 0, 1, 4), w)
+    b.alloc("big", (0, 0, 1, 4), 1000)
+    b.op(sim.route(0, (0, 1, 1, 1), "ramp", ["west", "east"]))
+    b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
+    b.op(sim.route(0, (0, 2, 1, 1), "west", ["east", "ramp"]))
+    b.op(sim.route(0, (0, 3, 1, 1), "west", ["ramp"]))
+    fill(sim, b, "big", (0, late, 1, 1))
+    send(sim, b, "a", (0, 1, 1, 1))
+    for c in (late, *(c for c in (0, 2, 3) if c != late)):
+        recv(sim, b, "a", (0, c, 1, 1))
+    return sim.program(b.text())
+
+
+def test_a_late_receiver_holds_the_other_branches_of_a_multicast_at_their_fork(sim):
+    """The path to PE (0, 2) holds the whole message (w <= Q1: the sender never waits), but
+    only ce_queue + router_queue wavelets of it past router (0, 1), where the branch to (0, 0)
+    parts from it, and only ce_queue past router (0, 2), which also feeds (0, 3): the rest wait
+    there until (0, 2) drains, and (0, 0) and (0, 3) with them (matmul sweep seed 15 case 134,
+    2.5D SUMMA: its broadcasts' receivers that had just sent waited for their tokens)."""
+    w = 8
+    ce, rq = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets
+    hop, ramp = SMALL.hop_latency_cycles, SMALL.ramp_latency_cycles
+    assert ce + rq < w <= Q1
+    planner = Planner(sim.parse(_late_receiver(sim, w, late=2)))
+    planner.plan()
+    clock = planner.schedule.clock
+    slow_begin = 1000 + C + C
+    assert clock[0, 1] == C + w  # the sender is not held: the path holds its message
+    assert clock[0, 2] == slow_begin + w + WAKE
+    # past router (0, 1) the east branch holds ce + rq: its last wavelet passes (0, 1) at
+    # slow_begin + w - (ce + rq), a hop later for the freed room to reach (0, 1), then a hop
+    # and the ramp down to (0, 0)
+    assert clock[0, 0] == slow_begin + w - (ce + rq) + hop + hop + ramp + WAKE
+    # past router (0, 2) its own branch holds ce: (0, 3) is one hop further
+    assert clock[0, 3] == slow_begin + w - ce + hop + ramp + WAKE
+
+
+@pytest.mark.parametrize("w", [6, 7, 8, 12, 40])
+@pytest.mark.parametrize("late", [0, 2, 3])
+def test_a_multicast_held_at_its_forks_as_on_the_wavelet_engine(sim, w, late):
+    """Every receiver of the multicast above ends when the wavelet engine says, whichever
+    receiver is late and whether or not the branches past each fork hold the message (w = 6
+    fits past every fork; 7 and 8 not past (0, 2)'s or (0, 1)'s for a late (0, 2) or (0, 0)).
+    At 12 and 40 wavelets the late receiver's path cannot hold the message: the sender's stall
+    holds the others, which end up to h_j = 1-2 cycles before the wavelet engine's, as the
+    stalled sender does ("Known simplifications")."""
+    import fidelity_corpus as corpus
+
+    from pyflame.sim import compile_plan
+
+    text = _late_receiver(sim, w, late)
+    ends = {}
+    for fidelity in ("fast", "wavelet"):
+        exe = compile_plan(corpus.with_fidelity(sim.parse(text), fidelity))
+        events = exe.run(corpus.random_args(exe))[1].timeline.events()
+        ends[fidelity] = [int(events[events[:, 0] == c, 2].max()) for c in (0, 2, 3)]
+    print(f"w {w}, late (0, {late}): receivers (0, 0), (0, 2), (0, 3) end at {ends}")
+    if w <= Q1:
+        assert ends["fast"] == ends["wavelet"]
+    else:
+        gaps = [b - a for a, b in zip(ends["fast"], ends["wavelet"], strict=True)]
+        assert all(0 <= g <= 2 for g in gaps), gaps
+
+
 @pytest.mark.parametrize("w", [64, 4])
 def test_two_pes_sending_long_messages_to_each_other_first_deadlock(sim, w):
     b = sim.Body()
