@@ -139,6 +139,20 @@ def test_first_write_whole_or_first_read():
     assert written_first(blocks, buffers, list(enumerate(planned)), planned) == set()
 
 
+def _fills_and_reads(buffers):
+    """Steps that write buffer i whole (a fill) and that read all of it, by index."""
+
+    def fills(i):
+        b = buffers[i]
+        return set_operands(overwrites(_step(), i, b.sub(b.rect)), [i])
+
+    def reads(i):
+        b = buffers[i]
+        return annotate(_step(), Access(reads={i: b.sub(b.rect)}))
+
+    return fills, reads
+
+
 def test_a_block_of_several_buffers_is_decided_byte_by_byte():
     a = Buffer(0, "a", (0, 0, 2, 2), 0, 4, 16)
     c = Buffer(1, "c", (0, 0, 2, 2), 8, 4, 16)  # shares bytes 8-16 with a: one block
@@ -148,13 +162,7 @@ def test_a_block_of_several_buffers_is_decided_byte_by_byte():
     blocks = group_buffers(buffers)
     assert [blk.members for blk in blocks] == [(0, 1), (2, 3)]
 
-    def fills(i):
-        b = buffers[i]
-        return set_operands(overwrites(_step(), i, b.sub(b.rect)), [i])
-
-    def reads(i):
-        b = buffers[i]
-        return annotate(_step(), Access(reads={i: b.sub(b.rect)}))
+    fills, reads = _fills_and_reads(buffers)
 
     def first(*planned):
         return written_first(blocks, buffers, list(enumerate(planned)), list(planned))
@@ -203,13 +211,7 @@ def test_bytes_to_zero_are_the_bytes_read_first():
     blocks = group_buffers(buffers)
     assert [blk.members for blk in blocks] == [(0, 1, 2)]
 
-    def fills(i):
-        b = buffers[i]
-        return set_operands(overwrites(_step(), i, b.sub(b.rect)), [i])
-
-    def reads(i):
-        b = buffers[i]
-        return annotate(_step(), Access(reads={i: b.sub(b.rect)}))
+    fills, reads = _fills_and_reads(buffers)
 
     def zero(*planned):
         return bytes_to_zero(blocks, buffers, list(enumerate(planned)), list(planned))
