@@ -16,6 +16,7 @@ import numpy as np
 from pyflame import ops
 from pyflame.core.dtypes import float32
 from pyflame.core.errors import ShapeError
+from pyflame.gradients import LayerNorm
 from pyflame.ops.saved import composite
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Tensor, format_location, user_location
@@ -66,7 +67,10 @@ def layer_norm(
         y = y * weight
     if bias is not None:
         y = y + bias
-    return y.astype(input.dtype)
+    out = y.astype(input.dtype)
+    if out.requires_grad:  # PyTorch's formula, not autograd through the parts
+        out._grad_fn = LayerNorm(input, weight, bias, dims, eps)
+    return out
 
 
 def rms_norm(

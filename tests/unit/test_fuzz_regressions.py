@@ -432,3 +432,35 @@ def test_replicated_hint_with_pooling_and_std_backward():
     a1 = np.random.default_rng(7525).standard_normal((17, 7, 8)).astype(np.float32)
     t9 = (-a1.astype(np.float64)).std(axis=-1, keepdims=True).mean(axis=0)
     np.testing.assert_allclose(leaves["x10"].grad.numpy(), [[(t9 * w2).sum()]], rtol=1e-4)
+
+
+def test_program_for_16_57_layer_norm_with_an_infinite_weight():
+    """layer_norm's input gradient where its weight holds -inf (and its input -inf): PyTorch's
+    native formula (dx = rstd * g * w + b * x + c per row) gives +-inf where autograd through
+    the decomposition gave NaN (3 of 195 elements); the rule `gradients.LayerNorm` is torch's."""
+    from tests.fuzz.modes import check_against_torch
+
+    def build(pf):
+        rng = np.random.default_rng
+        a0 = np.where(
+            rng(466549).random((13, 3, 5)) < 0.2, -np.inf, rng(466548).standard_normal((13, 3, 5))
+        ).astype(np.float32)
+        x0 = pf.from_numpy(a0, layout=pf.MeshLayout.grid(5, 1))
+        x0.requires_grad = True
+        a1 = np.where(rng(63292).random((5,)) < 0.2, -np.inf, rng(63291).standard_normal((5,)))
+        x1 = pf.from_numpy(a1.astype(np.float32))
+        x2 = pf.from_numpy(rng(773797).integers(-2, 3, (5,)).astype(np.float32))
+        x2.requires_grad = True
+        t3 = pf.nn.functional.layer_norm(x0, [5], x1, x2, eps=1e-05)
+        w0 = rng(37612).standard_normal((13, 3, 5)).astype(np.float32)
+        loss = (t3 * pf.from_numpy(w0)).sum()
+        return loss, {"x0": x0, "x2": x2}, {"t3": t3}
+
+    with pf.target(pf.sim.SMALL):
+        pf.manual_seed(787028017)
+        loss, leaves, outs = build(pf)
+        loss.numpy()
+        pf.backward(loss)
+        pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values() if x.grad is not None])
+    check_against_torch(build, loss, leaves, outs)
+    assert np.isinf(leaves["x0"].grad.numpy()).any()  # the elements that were NaN
