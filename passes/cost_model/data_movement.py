@@ -41,7 +41,7 @@ from pyflame.core.exchange_plan import (
     ALONG_ROW,
     IndexMap,
     anchor,
-    exchange_phases,
+    exchange_summary,
     xy_legs,
 )
 from pyflame.core.target import Target
@@ -84,14 +84,13 @@ def exchange_clock(
     holds when each link is next free (`idle_links`). `keep_plan=False` makes the exchange's
     plan outside `exchange_phases`' cache (an estimate of a move that may never be lowered:
     a 4096^2 plan is ~0.5 GB)."""
-    make = exchange_phases if keep_plan else exchange_phases.__wrapped__
-    plan = make(ds, dd, index_map)
+    plan = exchange_summary(ds, dd, index_map, keep_plan)
     gr, gc = dd.grid
     # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
     # messages at its anchor
     (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
     if plan.has_local_part:
-        local = plan.local.sum(axis=2)
+        local = plan.local_counts
         copy = vector_costs.op_cycles(
             ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
         )[0]

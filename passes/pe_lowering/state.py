@@ -561,12 +561,12 @@ def emit_exchange(
     part, then every network phase on a channel of its own with one pe.routes stating its
     messages' paths (see pyflame.core.exchange_plan)."""
     # numpy computes the phases; imported here so that loading the passes does not need it
-    from pyflame.core.exchange_plan import exchange_phases, extent
+    from pyflame.core.exchange_plan import exchange_summary, extent
 
     ds, dd = src_layout.dist, dst_layout.dist
     r0, c0, rows, cols = extent(ds, dd)  # both grids, from the plan's anchor
     bbox = (r0 - lw.anchor[0], c0 - lw.anchor[1], rows, cols)
-    plan = exchange_phases(ds, dd, index_map)
+    plan = exchange_summary(ds, dd, index_map)
     offset, stride = index_map if index_map is not None else (None, None)
 
     def part(color: int | None, phase: int | None) -> None:

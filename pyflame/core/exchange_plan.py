@@ -48,16 +48,17 @@ ARRIVES_ON = {"east": "west", "west": "east", "south": "north", "north": "south"
 
 
 def global_coords(
-    dist: Distribution, rows: int | None = None, cols: int | None = None
+    dist: Distribution, rows: int | None = None, cols: int | None = None, first_row: int = 0
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Per dim, the global coordinate of every (PE row, PE col, local element) of the grid
-    (arrays of shape (rows, cols, local elems)), and the mask of real (not padding) elements."""
+    (arrays of shape (rows, cols, local elems)), and the mask of real (not padding) elements.
+    `first_row`: the arrays cover PE rows `first_row` to `first_row + rows` only."""
     gr, gc = dist.grid
-    rows = gr if rows is None else rows
+    rows = gr - first_row if rows is None else rows
     cols = gc if cols is None else cols
     block = dist.block
     L = dist.local_elems
-    r = np.arange(rows, dtype=np.int64)[:, None, None]
+    r = np.arange(first_row, first_row + rows, dtype=np.int64)[:, None, None]
     c = np.arange(cols, dtype=np.int64)[None, :, None]
     loc = np.indices(block, dtype=np.int64).reshape(len(block), L) if block else None
     coords = []
@@ -75,6 +76,7 @@ def exchange_sources(
     ds: Distribution,
     dd: Distribution,
     index_map: tuple[Sequence[int], Sequence[int]] | None = None,
+    dst_rows: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each element of the dst layout comes from, for every (PE row, PE col, local
     index) of dst's grid (arrays of shape (rows, cols, local elems)):
@@ -85,10 +87,12 @@ def exchange_sources(
     dst global index i (per dim d) takes src global index offset[d] + stride[d] * i[d] and has
     a source only when that lies inside the src shape. Padding of dst never has a source.
     Along a mesh axis the src is replicated on, the nearest copy (the same row or column,
-    clipped to src's grid) sends."""
+    clipped to src's grid) sends. `dst_rows` = (first, end): only dst's PE rows first..end-1
+    (the arrays' first axis starts at `first`)."""
     gdr, gdc = dd.grid
     gsr, gsc = ds.grid
-    coords, valid = global_coords(dd)
+    first, end = dst_rows or (0, gdr)
+    coords, valid = global_coords(dd, end - first, first_row=first)
     full = valid.shape
     has_src = valid.copy()
     src_idx: Sequence[np.ndarray]
@@ -107,7 +111,7 @@ def exchange_sources(
             flat = flat * n + g
         flat = np.where(valid, flat, 0)
         src_idx = list(np.unravel_index(flat, ds.shape)) if ds.shape else []
-    rows = np.arange(gdr, dtype=np.int64)[:, None, None]
+    rows = np.arange(first, end, dtype=np.int64)[:, None, None]
     cols = np.arange(gdc, dtype=np.int64)[None, :, None]
     src_row = np.clip(rows, 0, gsr - 1)
     src_col = np.clip(cols, 0, gsc - 1)
@@ -341,6 +345,32 @@ class Phase:
         return routes
 
 
+@dataclass(frozen=True)
+class ExchangeSummary:
+    """What an estimate reads of an exchange (`exchange_summary`): its network phases, per
+    dst PE how many elements it copies from itself, and whether it has a local part (those
+    copies, or zeroing of dst padding)."""
+
+    phases: list[Phase]
+    #: (dst rows, dst cols) elements each dst PE copies from its own SRAM
+    local_counts: np.ndarray
+    #: whether dst has padding (the local part zeroes it)
+    padding: bool
+    src_at: Cell = (0, 0)
+    dst_at: Cell = (0, 0)
+
+    @property
+    def has_local_part(self) -> bool:
+        """Whether the exchange copies within a PE or zeroes dst padding."""
+        return self.padding or bool(self.local_counts.any())
+
+    def phase_size(self, k: int) -> int:
+        """Elements moved by phase `k`: the local part (0) or network phase k (from 1)."""
+        if k == 0:
+            return int(self.local_counts.sum())
+        return int(sum(self.phases[k - 1].elems))
+
+
 @dataclass
 class ExchangePlan:
     """An exchange's element sources (see `exchange_sources`), its local part and its phases."""
@@ -372,6 +402,13 @@ class ExchangePlan:
     def has_local_part(self) -> bool:
         """Whether the exchange copies within a PE or zeroes dst padding."""
         return bool(self.local.any() or (~self.valid).any())
+
+    @functools.cached_property
+    def summary(self) -> ExchangeSummary:
+        counts = self.local.sum(axis=2)
+        counts.flags.writeable = False
+        padding = bool((~self.valid).any())
+        return ExchangeSummary(self.phases, counts, padding, self.src_at, self.dst_at)
 
     def phase_elements(self, k: int) -> np.ndarray:
         """The dst elements network phase `k` (from 1) carries, as ascending flat indices into
@@ -437,6 +474,70 @@ def exchange_phases(ds: Distribution, dd: Distribution, index_map: IndexMap) -> 
     for a in (src_row, src_col, se, has_src, valid):
         a.flags.writeable = False
     return ExchangePlan(src_row, src_col, se, has_src, valid, phases, src_at, dst_at)
+
+
+#: dst elements `exchange_summary` examines at once: a few int64 arrays of this many (~32 MB
+#: each), however large the exchange
+SUMMARY_CHUNK_ELEMS = 1 << 22
+
+
+def exchange_summary(
+    ds: Distribution, dd: Distribution, index_map: IndexMap, keep_plan: bool = True
+) -> ExchangeSummary:
+    """An exchange's phases and local part, without keeping its per-element plan when that is
+    large. A plan holds five arrays of every dst element (a 23040^2 matrix regridded on
+    750x750 PEs: ~20 GB); the cost model, the lowering and the simulator's plan need only the
+    messages and the local copy counts (a run makes the plan when it first moves the data),
+    so a large exchange is examined a band of dst PE rows at a time. A smaller one reads its
+    plan, kept in `exchange_phases`' cache for the run with `keep_plan` (the cost model's
+    estimates of moves that may never be lowered pass False)."""
+    gdr, gdc = dd.grid
+    per_row = max(1, gdc * dd.local_elems)
+    if gdr * per_row > SUMMARY_CHUNK_ELEMS:
+        return _banded_summary(ds, dd, index_map, max(1, SUMMARY_CHUNK_ELEMS // per_row))
+    if keep_plan:
+        return exchange_phases(ds, dd, index_map).summary
+    return _summary_alone(ds, dd, index_map)
+
+
+@lru_cache(maxsize=256)
+def _summary_alone(ds: Distribution, dd: Distribution, index_map: IndexMap) -> ExchangeSummary:
+    return exchange_phases.__wrapped__(ds, dd, index_map).summary
+
+
+@lru_cache(maxsize=32)
+def _banded_summary(
+    ds: Distribution, dd: Distribution, index_map: IndexMap, band: int
+) -> ExchangeSummary:
+    """`exchange_summary` `band` dst PE rows at a time: the bands' message pairs are
+    disjoint (their destinations differ), so sorted together they are the whole exchange's
+    `counted_message_pairs`, and its phases are packed from them in the same order."""
+    a0, a1 = anchor(ds, dd)
+    sr, sc = ds.origin[0] - a0, ds.origin[1] - a1
+    dr, dc = dd.origin[0] - a0, dd.origin[1] - a1
+    gdr, gdc = dd.grid
+    local_counts = np.zeros((gdr, gdc), dtype=np.int64)
+    padding = False
+    pairs: list[tuple[int, int, int, int]] = []
+    counts: list[int] = []
+    for first in range(0, gdr, band):
+        end = min(gdr, first + band)
+        src_row, src_col, _, has_src, valid = exchange_sources(ds, dd, index_map, (first, end))
+        rows = np.broadcast_to(np.arange(first, end)[:, None, None] + dr, has_src.shape)
+        cols = np.broadcast_to(np.arange(gdc)[None, :, None] + dc, has_src.shape)
+        srows, scols = src_row + sr, src_col + sc
+        local = has_src & (srows == rows) & (scols == cols)
+        local_counts[first:end] = local.sum(axis=2)
+        padding = padding or not valid.all()
+        band_pairs, band_counts = counted_message_pairs(
+            srows[has_src], scols[has_src], rows[has_src], cols[has_src]
+        )
+        pairs += band_pairs
+        counts += band_counts
+    order = sorted(range(len(pairs)), key=pairs.__getitem__)
+    phases = pack_phases([pairs[i] for i in order], [counts[i] for i in order])
+    local_counts.flags.writeable = False
+    return ExchangeSummary(phases, local_counts, padding, (sr, sc), (dr, dc))
 
 
 def message_pairs(

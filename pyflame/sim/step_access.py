@@ -73,7 +73,12 @@ class Gather:
     #: elements moved (the length of each index array)
     size: int
     indices: Callable[[], GatherIndices]
-    zero_idx: tuple[np.ndarray, ...]
+    #: the dst elements zeroed, made on demand too
+    zeros: Callable[[], tuple[np.ndarray, ...]]
+
+    @property
+    def zero_idx(self) -> tuple[np.ndarray, ...]:
+        return self.zeros()
 
     @property
     def src_idx(self) -> tuple[np.ndarray, ...]:
@@ -95,7 +100,13 @@ def fixed_gather(
 ) -> Gather:
     """A Gather over index arrays already made."""
     return Gather(
-        src, src_sel, dst, dst_sel, int(src_idx[0].size), lambda: (src_idx, dst_idx), zero_idx
+        src,
+        src_sel,
+        dst,
+        dst_sel,
+        int(src_idx[0].size),
+        lambda: (src_idx, dst_idx),
+        lambda: zero_idx,
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 from pyflame.core.distribution import Distribution
 from pyflame.core.exchange_plan import (
     Phase,
+    _banded_summary,
     _column_rectangles,
     counted_message_pairs,
     exchange_phases,
@@ -235,3 +236,49 @@ def test_message_pairs_are_the_sorted_distinct_rows():
         assert [list(p) for p in message_pairs(*cols)] == expected
     empty = np.zeros(0, dtype=np.int64)
     assert message_pairs(empty, empty, empty, empty) == []
+
+
+@pytest.mark.parametrize(
+    "src,dst,index_map",
+    [
+        (
+            Distribution((100, 70), (7, 5), ("r", "c")),
+            Distribution((100, 70), (16, 16), ("r", "c")),
+            None,
+        ),
+        (
+            Distribution((64, 64), (5, 3), ("c", "r")),
+            Distribution((64, 64), (13, 11), ("r", "c"), (2, 1)),
+            None,
+        ),
+        (Distribution((300,), (4, 4), ("rc",), (1, 3)), Distribution((300,), (3, 9), ("c",)), None),
+        (Distribution((12, 30), (3, 3), ("r", "c")), Distribution((360,), (5, 4), ("rc",)), None),
+        (
+            Distribution((40, 33), (4, 4), ("r", "c")),
+            Distribution((13, 33), (6, 5), ("r", "")),
+            ((3, 0), (2, 1)),
+        ),
+        (
+            Distribution((9, 9), (3, 3), ("r", "c")),
+            Distribution((9, 9), (3, 3), ("r", "c"), (0, 3)),
+            None,
+        ),
+    ],
+)
+@pytest.mark.parametrize("band", [1, 2, 5])
+def test_a_large_exchange_is_summarised_band_by_band_as_its_whole_plan(src, dst, index_map, band):
+    """The cost model reads a large exchange a band of dst PE rows at a time (a 23040^2
+    regrid's per-element plan does not fit in memory): the same phases, local copies and
+    local part as the whole plan."""
+    whole = exchange_phases(src, dst, index_map).summary
+    banded = _banded_summary(src, dst, index_map, band)
+    assert [p.messages for p in banded.phases] == [p.messages for p in whole.phases]
+    assert [p.elems for p in banded.phases] == [p.elems for p in whole.phases]
+    assert [p.routes for p in banded.phases] == [p.routes for p in whole.phases]
+    np.testing.assert_array_equal(banded.local_counts, whole.local_counts)
+    assert banded.has_local_part == whole.has_local_part
+    assert (banded.padding, banded.src_at, banded.dst_at) == (
+        whole.padding,
+        whole.src_at,
+        whole.dst_at,
+    )

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, RoutingError
-from pyflame.core.exchange_plan import ExchangePlan, exchange_phases
+from pyflame.core.exchange_plan import (
+    ExchangePlan,
+    ExchangeSummary,
+    IndexMap,
+    exchange_phases,
+    exchange_summary,
+)
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
@@ -30,58 +37,67 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
     ds, dd = op.src_layout.dist, op.dst_layout.dist
     src, dst = s.buf(op.src, it), s.buf(op.dst, it)
     r0, c0 = it.rect[0], it.rect[1]
-    plan = read_exchange(it, op, src, dst)
-    (sr, sc), (dr, dc) = plan.src_at, plan.dst_at
+    # the plan times the exchange from its summary; the per-element plan (five arrays of
+    # every dst element) is made when a run first moves the data
+    summary = read_exchange(it, op, src, dst)
+    (sr, sc), (dr, dc) = summary.src_at, summary.dst_at
     ssl = src.sub((r0 + sr, c0 + sc) + ds.grid, ds.local_elems)
     dsl = dst.sub((r0 + dr, c0 + dc) + dd.grid, dd.local_elems)
     si, di = src.index, dst.index
-    if op.phase_index == 0:
-        moved = plan.local
-        _time_local(s, it, moved.sum(axis=2), dst.dtype.itemsize, plan.dst_at)
-        elements = np.flatnonzero(moved)
+    k = op.phase_index
+    if k == 0:
+        _time_local(s, it, summary.local_counts, dst.dtype.itemsize, summary.dst_at)
     else:
-        _network_phase(s, it, op, plan, dst.dtype.itemsize)
-        elements = plan.phase_elements(op.phase_index)  # a view of the cached plan
-    z_dst = np.nonzero(~plan.valid) if op.phase_index == 0 else ()
-    has_pad = bool(z_dst and z_dst[0].size)
-    indices = _phase_indices(plan, elements)
+        _network_phase(s, it, op, summary, dst.dtype.itemsize)
+    has_pad = k == 0 and summary.padding
+    indices, zeros = _phase_indices(ds, dd, op.index_map, k, has_pad)
     made: list = []  # the index arrays, made when the step first runs unmerged
 
     def step(V, F, A, O):
         if not made:
-            made.append(indices())
-        w_src, w_dst = made[0]
+            made.append((indices(), zeros()))
+        (w_src, w_dst), z_dst = made[0]
         out = V[di][dsl]
         out[w_dst] = V[si][ssl][w_src]
         if has_pad:
             out[z_dst] = 0
 
     # consecutive phases of one exchange run as one gather (pyflame/sim/step_access.py)
-    zeros = z_dst if has_pad else tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
-    gather = Gather(si, ssl, di, dsl, int(elements.size), indices, zeros)
+    gather = Gather(si, ssl, di, dsl, summary.phase_size(k), indices, zeros)
     s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl}, gather=gather)))
 
 
-def _phase_indices(plan: ExchangePlan, elements: np.ndarray):
-    """A function making (src, dst) (row, col, element) index arrays of `elements` (flat
-    indices into the dst grid's (rows, cols, elems)): made on demand, not kept per phase."""
+def _phase_indices(ds: Distribution, dd: Distribution, index_map: IndexMap, k: int, pad: bool):
+    """Functions making phase `k`'s (src, dst) (row, col, element) index arrays, and the dst
+    padding it zeroes (with `pad`), from the exchange's cached plan: made on demand, not
+    kept per phase."""
+
+    def plan() -> ExchangePlan:
+        return exchange_phases(ds, dd, index_map)
 
     def indices():
-        w_dst = np.unravel_index(elements, plan.has_src.shape)
-        w_src = (plan.src_row[w_dst], plan.src_col[w_dst], plan.src_elem[w_dst])
+        p = plan()
+        elements = np.flatnonzero(p.local) if k == 0 else p.phase_elements(k)
+        w_dst = np.unravel_index(elements, p.has_src.shape)
+        w_src = (p.src_row[w_dst], p.src_col[w_dst], p.src_elem[w_dst])
         return w_src, w_dst
 
-    return indices
+    def zeros():
+        if pad:
+            return np.nonzero(~plan().valid)
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+
+    return indices, zeros
 
 
-def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> ExchangePlan:
-    """The exchange's plan, once its layouts' grids are checked to lie inside the op's PEs and
-    both buffers, and its phase to exist (the fast kernel and the wavelet engine both read an
-    exchange this way)."""
+def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> ExchangeSummary:
+    """The exchange's summary, once its layouts' grids are checked to lie inside the op's PEs
+    and both buffers, and its phase to exist (the fast kernel and the wavelet engine both
+    read an exchange this way)."""
     ds, dd = op.src_layout.dist, op.dst_layout.dist
     r0, c0, nr, nc = it.rect
-    plan = exchange_phases(ds, dd, op.index_map)
-    grids = (("src", src, ds.grid, plan.src_at), ("dst", dst, dd.grid, plan.dst_at))
+    summary = exchange_summary(ds, dd, op.index_map)
+    grids = (("src", src, ds.grid, summary.src_at), ("dst", dst, dd.grid, summary.dst_at))
     for name, buf, (gr, gc), (dr, dc) in grids:
         grect = (r0 + dr, c0 + dc, gr, gc)
         if not pe.rect_contains(buf.rect, grect) or not pe.rect_contains(it.rect, grect):
@@ -91,11 +107,11 @@ def read_exchange(it: Item, op: pe.ExchangeOp, src: Buffer, dst: Buffer) -> Exch
                 f"({list(buf.rect)})"
             )
     k = op.phase_index
-    if k > len(plan.phases):
+    if k > len(summary.phases):
         raise CompileError(
-            f"{it.what}: phase {k} of an exchange that has {len(plan.phases)} network phases"
+            f"{it.what}: phase {k} of an exchange that has {len(summary.phases)} network phases"
         )
-    return plan
+    return summary
 
 
 def _time_local(
@@ -112,7 +128,7 @@ def _time_local(
 
 
 def _network_phase(
-    s: Schedule, it: Item, op: pe.ExchangeOp, plan: ExchangePlan, elem_bytes: int
+    s: Schedule, it: Item, op: pe.ExchangeOp, plan: ExchangeSummary, elem_bytes: int
 ) -> None:
     """Trace and time phase `op.phase` on its color (the elements it carries:
     `ExchangePlan.phase_elements`)."""

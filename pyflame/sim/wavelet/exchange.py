@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pyflame.core.errors import RoutingError
+from pyflame.core.exchange_plan import exchange_phases
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.executable import Buffer
@@ -68,7 +69,8 @@ def read_phase(it: Item, op: pe.ExchangeOp, buf_of, C: int) -> ExchangePhase:
     """The messages of network phase `op.phase` (checked as the fast kernel checks them)."""
     src, dst = buf_of[op.src], buf_of[op.dst]
     r0, c0 = it.rect[0], it.rect[1]
-    plan = read_exchange(it, op, src, dst)
+    read_exchange(it, op, src, dst)
+    plan = exchange_phases(op.src_layout.dist, op.dst_layout.dist, op.index_map)
     k = op.phase_index
     src_pe, dst_pe, src_elems, dst_elems = [], [], [], []
     (ar, ac), (br, bc) = plan.src_at, plan.dst_at
