@@ -50,7 +50,10 @@ continues an interrupted run: a finished measurement's rows are in `benchmarks/s
 and variants.py appends each variant's row to `saved/NAME.partial.jsonl` as it comes (its
 `--rows` option), so a run stopped in the middle of a problem keeps the variants it measured.
 `--saved-only` plans nothing: a problem whose run stopped shows the variants saved so far
-(the others "not measured yet"), summarised over those and marked "saved so far: k of n".
+(the others "not measured yet"), summarised over those and marked "saved so far: k of n"; a
+row with no saved measurement at all keeps what RESULTS.md's table had for it (the stamp says
+how many rows were kept). `benchmarks/saved/` is committed with the tables it made, so a
+fresh checkout rebuilds them.
 """
 
 from __future__ import annotations
@@ -446,6 +449,56 @@ def commit() -> str:
         return "unknown"
 
 
+#: what a table row says when `--saved-only` finds no saved rows for it
+MISSING = "not measured yet (no saved rows)"
+
+
+def section_body(text: str, name: str) -> str:
+    """Section `name`'s generated part in `text` ("" when missing)."""
+    start, end = f"<!-- run.py:{name} -->", f"<!-- /run.py:{name} -->"
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.DOTALL)
+    return found.group(1) if found else ""
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def keep_earlier_rows(earlier: str, body: str) -> tuple[str, int]:
+    """`body` with each table row that has no saved rows (`MISSING`) replaced by the row of
+    the same table in `earlier` (the section as RESULTS.md had it) with the same first two
+    cells and as many cells as the table's header (the efficiency tables' (n, grid)), and a
+    table with no row measured by the earlier table whole: a machine without the saved rows
+    of every measurement rebuilds a table without losing the others. Returns the body and
+    how many rows it kept."""
+    earlier_tables = [b.splitlines() for b in earlier.split("\n\n") if b.startswith("|")]
+    blocks, kept, t = [], 0, -1
+    for block in body.split("\n\n"):
+        if not block.startswith("|"):
+            blocks.append(block)
+            continue
+        t += 1
+        lines = block.splitlines()
+        if t < len(earlier_tables) and all(MISSING in line for line in lines[2:]):
+            # nothing measured here: not even the columns are known, the earlier table stays
+            blocks.append("\n".join(earlier_tables[t]))
+            kept += len(earlier_tables[t]) - 2
+            continue
+        width = len(_cells(lines[0]))
+        old = {
+            tuple(_cells(line)[:2]): line
+            for line in (earlier_tables[t] if t < len(earlier_tables) else [])[2:]
+            if MISSING not in line and len(_cells(line)) == width
+        }
+        for i, line in enumerate(lines):
+            same = old.get(tuple(_cells(line)[:2])) if MISSING in line else None
+            if same is not None:
+                lines[i] = same
+                kept += 1
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks), kept
+
+
 def replace_section(text: str, name: str, title: str, body: str) -> str:
     """`text` with section `name`'s generated part replaced (appended when missing)."""
     start, end = f"<!-- run.py:{name} -->", f"<!-- /run.py:{name} -->"
@@ -503,12 +556,20 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d %H:%M')}, commit {commit()}, load average {load:.1f}, "
             f"{time.perf_counter() - start:.0f} s"
         )
-        body = f"{stamp}\n\n{table}"
-        print(f"\n### {title}\n\n{body}\n", flush=True)
-        if not args.print:
+        if args.print:
+            print(f"\n### {title}\n\n{stamp}\n\n{table}\n", flush=True)
+        else:
             with open(RESULTS, "r+") as f:  # two runs may finish sections at once
                 fcntl.flock(f, fcntl.LOCK_EX)
-                text = replace_section(f.read(), name, title, body)
+                text = f.read()
+                body = f"{stamp}\n\n{table}"
+                if args.saved_only:
+                    table, kept = keep_earlier_rows(section_body(text, name), table)
+                    if kept:
+                        stamp += f"; {kept} rows kept from the table before (no saved rows here)"
+                    body = f"{stamp}\n\n{table}"
+                print(f"\n### {title}\n\n{body}\n", flush=True)
+                text = replace_section(text, name, title, body)
                 f.seek(0)
                 f.write(text)
                 f.truncate()

@@ -237,3 +237,31 @@ def test_quick_run_prints_tables_with_numbers():
         for cell in row[2:4]:
             assert 0 < float(cell.split()[0]) < 1, row
         assert row[-1] in ("yes", "no") and row[-2].endswith("%")
+
+
+def test_saved_only_keeps_the_earlier_rows_of_measurements_not_saved_here():
+    """A fresh checkout without a measurement's saved rows rebuilds a table keeping that
+    row as RESULTS.md had it (same first two cells, same columns), not "not measured"."""
+    earlier = (
+        "stamp\n\nbound\n\n| n | grid | a | b |\n|---|---|---|---|\n"
+        "| 32 | 32x32 | 1 | 2 |\n| 64 | 64x64 | 3 | 4 |\n| 99 | 9x9 | 5 |\n"
+    )
+    body = (
+        "bound\n\n| n | grid | a | b |\n|---|---|---|---|\n"
+        f"| 32 | 32x32 | - | {run.MISSING} |\n| 64 | 64x64 | 7 | 8 |\n"
+        f"| 99 | 9x9 | - | {run.MISSING} |\n| 128 | 128x128 | - | {run.MISSING} |"
+    )
+    table, kept = run.keep_earlier_rows(earlier, body)
+    assert kept == 1
+    assert table.splitlines()[4:] == [
+        "| 32 | 32x32 | 1 | 2 |",  # kept
+        "| 64 | 64x64 | 7 | 8 |",  # measured now: the new row
+        f"| 99 | 9x9 | - | {run.MISSING} |",  # the earlier row has other columns
+        f"| 128 | 128x128 | - | {run.MISSING} |",  # not in the earlier table
+    ]
+
+
+def test_saved_only_keeps_an_earlier_table_with_nothing_saved_whole():
+    earlier = "| n | grid | a |\n|---|---|---|\n| 32 | 32x32 | 1 |\n| 64 | 64x64 | 3 |"
+    body = f"| n | grid | chosen |\n|---|---|\n| 32 | 32x32 | {run.MISSING} |"
+    assert run.keep_earlier_rows(earlier, body) == (earlier, 2)
