@@ -183,14 +183,21 @@ class LayerNorm:
     c = -b * mean - db * rstd / N, dx = rstd * gw + b * x + c; dweight = the sum over rows of
     g * (x - mean) * rstd, dbias = the sum over rows of g. Autograd through the decomposition
     gives the same numbers for finite values but NaN where this formula gives +-inf (a row
-    whose weight holds -inf: differential fuzzer seed 16, program 57)."""
+    whose weight holds -inf: differential fuzzer seed 16, program 57). `mean` and `rstd` are
+    the forward's (float32, keepdim), not computed again."""
 
     def __init__(
-        self, x: Tensor, weight: Tensor | None, bias: Tensor | None, dims: tuple, eps: float
+        self,
+        x: Tensor,
+        weight: Tensor | None,
+        bias: Tensor | None,
+        dims: tuple,
+        mean: Tensor,
+        rstd: Tensor,
     ):
         self.x, self.weight, self.bias = x, weight, bias
         self.inputs = tuple(t for t in (x, weight, bias) if t is not None)
-        self.dims, self.eps = dims, eps
+        self.dims, self.mean, self.rstd = dims, mean, rstd
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
         from pyflame.core.dtypes import float32
@@ -200,11 +207,8 @@ class LayerNorm:
 
         x, dy, dims = up(self.x), up(g), self.dims
         n = math.prod(x.shape[d] for d in dims)
-        # the forward's statistics (the corrected two-pass mean, the centered variance)
-        mean = x.mean(dim=dims, keepdim=True)
-        mean = mean + (x - mean).mean(dim=dims, keepdim=True)
+        mean, rstd = self.mean, self.rstd
         centered = x - mean
-        rstd = ops.rsqrt((centered * centered).mean(dim=dims, keepdim=True) + self.eps)
         gw = dy * up(self.weight) if self.weight is not None else dy
         ds = (gw * x).sum(dim=dims, keepdim=True)
         db = gw.sum(dim=dims, keepdim=True)

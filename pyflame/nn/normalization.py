@@ -56,20 +56,23 @@ def layer_norm(
     _check_param(bias, shape, "layer_norm bias")
     x = _upcast(input)
     dims = tuple(range(x.ndim - len(shape), x.ndim))
-    centered = x - x.mean(dim=dims, keepdim=True)
+    mean = x.mean(dim=dims, keepdim=True)
+    centered = x - mean
     # take back the mean's rounding (the corrected two-pass algorithm): a constant row, whose
     # float mean can be an ulp off, normalises to exactly 0 as in PyTorch (whose Welford mean is
     # exact there), not to ulp / sqrt(eps), 2e-3 for values near 1e3
-    centered = centered - centered.mean(dim=dims, keepdim=True)
-    var = (centered * centered).mean(dim=dims, keepdim=True)
-    y = centered * ops.rsqrt(var + eps)
+    shift = centered.mean(dim=dims, keepdim=True)
+    centered = centered - shift
+    rstd = ops.rsqrt((centered * centered).mean(dim=dims, keepdim=True) + eps)
+    y = centered * rstd
     if weight is not None:
         y = y * weight
     if bias is not None:
         y = y + bias
     out = y.astype(input.dtype)
     if out.requires_grad:  # PyTorch's formula, not autograd through the parts
-        out._grad_fn = LayerNorm(input, weight, bias, dims, eps)
+        # the backward reads the forward's statistics (lazy nodes: made only if it runs)
+        out._grad_fn = LayerNorm(input, weight, bias, dims, mean + shift, rstd)
     return out
 
 
