@@ -117,6 +117,9 @@ class Trace:
 
 
 def _trace_bytes(tr: Trace) -> int:
+    """The bytes of a trace's own arrays: what the cache counts when the trace enters it and
+    takes back when it leaves (its forest, made later when a multicast needs it, is not
+    counted: about the size of the trace's link arrays)."""
     return sum(a.nbytes for a in vars(tr).values() if isinstance(a, np.ndarray))
 
 

@@ -350,12 +350,7 @@ class Streams:
         s = st.d_src[d]
         head = st.start[s] + st.lat[d]
         end = np.maximum(np.maximum(st.begin[d], head) + st.dur[d], st.send_end[s] + st.lat[d])
-        if (
-            st.trace is not None
-            and self.target is not None
-            and st.fwd_of is None
-            and st.cyc > self.target.ce_queue_wavelets  # else every branch holds it
-        ):
+        if st.trace is not None and self.target is not None and st.fwd_of is None:
             end = np.maximum(end, fork_bounds(st, d, self.target))
         st.finished[d] = True
         if st.fwd_of is not None:
