@@ -263,8 +263,10 @@ class Tensor(OpMethods):
     # ---------------------------------------------------------------- evaluation
 
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (evaluates the tensor if needed)."""
-        if self._data is None:
+        """The data as a numpy array (evaluates the tensor if needed). A tensor with a pending
+        update (a parameter after `optimizer.step()`) evaluates it first: PyTorch's step
+        changes the parameter at once, so reading it shows the new values."""
+        if self._data is None or self._pending_value is not None:
             BOUND.runtime.eval(self)
         assert self._data is not None
         return self._data

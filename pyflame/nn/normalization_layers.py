@@ -3,14 +3,16 @@
     bn = nn.BatchNorm2d(16)        # weight 1, bias 0; buffers running_mean 0, running_var 1,
                                    # num_batches_tracked 0 (int32; PyTorch: int64)
     y = bn(x)                      # training: batch statistics; the running statistics and
-    pf.eval(y)                     # num_batches_tracked are updated by this pf.eval
+    pf.eval(y)                     # num_batches_tracked are updated by this pf.eval (or
+                                   # by reading them first, as PyTorch shows them)
     bn.eval(); z = bn(x)           # eval: the running statistics
 
 BatchNorm's running statistics are state across steps. In training mode a forward records
 their new values as pending updates (`pyflame.runtime.add_pending_update`, through
 `pf.nn.functional.batch_norm`): the next `pf.eval` computes them in the same compiled program
 as everything else and then replaces the buffers' data, where PyTorch updates them in place
-during the forward. Until then the buffers hold the old values. A second training forward through
+during the forward. Reading a buffer before that (`bn.running_mean.numpy()`) evaluates the
+pending updates first, so it shows PyTorch's values. A second training forward through
 the same BatchNorm before `pf.eval` builds its update on the pending one, so both apply in
 order, as in PyTorch.
 """
@@ -108,9 +110,9 @@ class _BatchNorm(Module):
             pending = {id(t): new for t, new in runtime.pending_updates()}
             if any(id(t) in pending for t in (count, self.running_mean, self.running_var)):
                 return self._forward_again(input, pending)
-            add_pending_update(count, count + 1)
-            if self.momentum is None:  # cumulative moving average
+            if self.momentum is None:  # cumulative moving average (the count before this batch)
                 factor = 1.0 / (int(count.numpy()) + 1)
+            add_pending_update(count, count + 1)
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         tracked = not self.training or self.track_running_stats
         return F.batch_norm(

@@ -147,7 +147,6 @@ def test_pending_updates(fake: FakeCompiler) -> None:
     runtime.add_pending_update(m, m_new)
     runtime.add_pending_update(w, w - m_new * 0.1)
     assert len(runtime.pending_updates()) == 2
-    assert not w.is_evaluated or w.numpy().tolist() == [1, 1, 1]
     pf.eval(loss)
     assert fake.compiles == 1  # loss and both updates in one program
     assert len(fake.programs[0].func.function_type.outputs.data) == 3

@@ -357,26 +357,40 @@ def test_invalid_arguments():
         pf.optim.SGD(ps[0], lr=0.1)
 
 
-def test_state_is_pending_like_the_parameters():
-    """Between step() and pf.eval nothing has changed yet: state_dict() is a snapshot, and
-    the step count moves with the rest of the state."""
-    ps, _ = make_params()
+def test_state_right_after_step_is_the_stepped_state_as_in_pytorch():
+    """PyTorch's step changes the parameters and the optimizer's state at once: state_dict()
+    read right after step() (before any pf.eval) holds the new step count and moments, the
+    parameters their new values, as torch's; a snapshot taken then stays as it was; the loss,
+    built before the step, is still the loss before it."""
+    ps, ts = make_params()
     opt = pf.optim.Adam(ps, lr=0.01)
+    topt = torch.optim.Adam(ts, lr=0.01)
     x, y = BATCHES[0]
     with pf.autograd.enable_grad():
         loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
     pf.backward(loss)
     opt.step()
-    before = opt.state_dict()
-    assert float(before["state"][0]["step"].item()) == 0.0
-    np.testing.assert_array_equal(before["state"][0]["exp_avg"].numpy(), 0)
-    np.testing.assert_array_equal(ps[0].numpy(), INIT[0])
-    pf.eval(loss)
+    torch_step(topt, ts, x, y)
     after = opt.state_dict()
     assert float(after["state"][0]["step"].item()) == 1.0
-    assert np.abs(after["state"][0]["exp_avg"].numpy()).sum() > 0
-    np.testing.assert_array_equal(before["state"][0]["exp_avg"].numpy(), 0)  # a snapshot
-    assert not np.array_equal(ps[0].numpy(), INIT[0])
+    np.testing.assert_allclose(
+        after["state"][0]["exp_avg"].numpy(),
+        topt.state_dict()["state"][0]["exp_avg"].numpy(),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    np.testing.assert_allclose(ps[0].numpy(), ts[0].detach().numpy(), rtol=1e-5, atol=1e-6)
+    before_second = after["state"][0]["exp_avg"].numpy().copy()
+    with torch.no_grad():
+        want = mlp_loss(
+            torch, [torch.from_numpy(a) for a in INIT], torch.from_numpy(x), torch.from_numpy(y)
+        )
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-5)
+    with pf.autograd.enable_grad():
+        loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+    pf.backward(loss)
+    opt.step()
+    np.testing.assert_array_equal(after["state"][0]["exp_avg"].numpy(), before_second)
 
 
 # --- a mismatched optimizer state is refused, never merged (issue 8, item 5) ---------------

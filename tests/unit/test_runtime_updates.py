@@ -23,6 +23,28 @@ def test_lazy_tensors_built_before_an_update_keep_the_old_value():
     np.testing.assert_array_equal((w * 10).numpy(), [0, 0, 0])  # built after: new value
 
 
+def test_reading_a_parameter_after_the_optimizer_step_shows_the_step():
+    """PyTorch's step changes the parameter at once: `w.numpy()` (print, item, np.asarray)
+    right after `opt.step()` shows the new values, and the loss read after that is still the
+    loss before the step (it was built before). It used to return the old values silently."""
+    torch = pytest.importorskip("torch")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
+    w0 = np.array([[0.5, -1.0, 2.0]], np.float32)
+    w = pf.from_numpy(w0.copy())
+    w.requires_grad = True
+    loss = ((pf.from_numpy(x) @ w.T) ** 2).sum()
+    pf.backward(loss)
+    pf.optim.SGD([w], lr=0.1).step()
+    tw = torch.tensor(w0, requires_grad=True)
+    tloss = ((torch.tensor(x) @ tw.T) ** 2).sum()
+    tloss.backward()
+    torch.optim.SGD([tw], lr=0.1).step()
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-6)
+    assert not np.allclose(w.numpy(), w0)
+    np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(w), tw.detach().numpy(), rtol=1e-6)
+
+
 def test_a_failed_eval_drops_its_pending_updates():
     w = pf.from_numpy(np.ones((4, 4), np.float32))
     add_pending_update(w, w.reshape(16).reshape(4, 4) + 1)
