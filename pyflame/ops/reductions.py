@@ -140,7 +140,14 @@ def prod(
     _check_tensor(x, "prod")
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
-    return _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
+    out = _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
+    if dim is None and out.requires_grad:
+        # torch.prod without dim has a backward of its own (zeros for two or more zeros);
+        # the rules import the ops, so they are imported here, on use
+        from pyflame.gradients import ProdOfAll
+
+        out._grad_fn = ProdOfAll(out.inputs[0])
+    return out
 
 
 def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:

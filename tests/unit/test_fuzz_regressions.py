@@ -464,3 +464,25 @@ def test_program_for_16_57_layer_norm_with_an_infinite_weight():
         pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values() if x.grad is not None])
     check_against_torch(build, loss, leaves, outs)
     assert np.isinf(leaves["x0"].grad.numpy()).any()  # the elements that were NaN
+
+
+def test_program_for_18_793_prod_of_all_with_zeros_and_an_infinite_gradient():
+    """`prod(x)` without dim, x holding two or more zeros, reached by an infinite (or NaN)
+    gradient: PyTorch's `prod_backward` gives zeros there, whatever the gradient; PyFlame gave
+    NaN (inf * 0). Found through attention on a product of 990 values (its gradient inf); a
+    product over given dims keeps torch's NaN and inf (`prod_safe_zeros_backward`), and one
+    zero gives inf at the zero and NaN elsewhere, as torch."""
+    torch = pytest.importorskip("torch")
+    a = np.array([[0.0, 0.0, 2.0], [3.0, 1.0, 2.0]], np.float32)
+    for reduce in (
+        lambda t: t.prod(),
+        lambda t: t.prod(1).sum(),
+        lambda t: t.prod(1, keepdim=True).sum(),
+        lambda t: t[1:, :].prod() + t[:1, 1:].prod(),  # one zero; none
+    ):
+        x = pf.from_numpy(a)
+        x.requires_grad = True
+        pf.backward(reduce(x) * float("inf"))
+        tx = torch.tensor(a, requires_grad=True)
+        (reduce(tx) * float("inf")).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
