@@ -33,7 +33,9 @@ from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
 from pyflame.passes.cost_model.registry import CostContext
 
 MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
-TO_MESH = "place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives"
+TO_MESH = (
+    "place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives"
+)
 
 
 def build_step() -> pf.Tensor:

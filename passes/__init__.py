@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives",
+    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives",
     "mesh-to-pe": "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
 }
 
@@ -67,6 +67,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return PlanMemoryPass
 
+    def choose_matmuls() -> type[ModulePass]:
+        from pyflame.passes.choose_matmuls import ChooseMatmulsPass
+
+        return ChooseMatmulsPass
+
     def choose_collectives() -> type[ModulePass]:
         from pyflame.passes.choose_collectives import ChooseCollectivesPass
 
@@ -105,6 +110,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "plan-placement": plan_placement,
         "flame-to-mesh": flame_to_mesh,
         "plan-memory": plan_memory,
+        "choose-matmuls": choose_matmuls,
         "choose-collectives": choose_collectives,
         "lower-mesh-to-pe": lower_mesh_to_pe,
         "fuse-elementwise": fuse_elementwise,

@@ -14,14 +14,15 @@
 // CHECK:        plan-placement    Choose the single-PE budget
 // CHECK:        flame-to-mesh     Lower flame to mesh
 // CHECK:        plan-memory       Check that
-// CHECK-NEXT:   choose-collectives Choose the collectives' algorithms
+// CHECK-NEXT:   choose-matmuls    Choose each matmul's algorithm
+// CHECK:        choose-collectives Choose the collectives' algorithms
 // CHECK:        lower-mesh-to-pe  Lower mesh ops to pe
 // CHECK-NEXT:   fuse-elementwise  Fuse chains of tile-local elementwise pe ops
 // CHECK:        allocate-colors   Assign physical routing colors; barriers order route switches
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
-// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-collectives
+// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET
