@@ -82,10 +82,13 @@ def _phase_indices(ds: Distribution, dd: Distribution, index_map: IndexMap, k: i
         w_src = (p.src_row[w_dst], p.src_col[w_dst], p.src_elem[w_dst])
         return w_src, w_dst
 
+    made: list = []  # the padding's indices, once (a merged gather asks per axis)
+
     def zeros():
-        if pad:
-            return np.nonzero(~plan().valid)
-        return tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+        if not made:
+            none = tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+            made.append(np.nonzero(~plan().valid) if pad else none)
+        return made[0]
 
     return indices, zeros
 
