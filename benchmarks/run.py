@@ -303,10 +303,22 @@ def variants(quick: bool) -> str:
         "| problem | variant | simulated cycles | efficiency | estimate (error) | what ran |",
         "|---|---|---:|---:|---:|---|",
     ]
-    for args, rows in zip(jobs, results, strict=True):
+    # --saved-only: a problem with no saved rows keeps its rows of the table before (the
+    # jobs in the same order, so by position: its missing row names the command, not the
+    # problem)
+    earlier = _earlier_problems() if SAVED_ONLY[0] else []
+    if len(earlier) != len(jobs):
+        earlier = []
+    kept = 0
+    for i, (args, rows) in enumerate(zip(jobs, results, strict=True)):
         summary = next((r for r in rows if r.get("summary")), None)
         if summary is None or "chosen" not in summary:
             error = (summary or (rows[0] if rows else {})).get("error", "no output")
+            if error == MISSING and earlier and not earlier[i][0].startswith("| `"):
+                summary_lines.append(earlier[i][0])
+                detail_lines += earlier[i][1]
+                kept += 1
+                continue
             summary_lines.append(f"| `variants.py {' '.join(args)}` | {error} | | | | | | |")
             continue
         moves = summary.get("redistributions", 0)
@@ -336,11 +348,28 @@ def variants(quick: bool) -> str:
             )
     return (
         "planned only (the plan's cycles are a run's); efficiency = bound / simulated cycles; "
-        "estimate: passes/cost_model's `estimate_program` of the variant's mesh module\n\n"
+        "estimate: passes/cost_model's `estimate_program` of the variant's mesh module"
+        + (f" ({kept} problems kept from the table before: no saved rows here)" if kept else "")
+        + "\n\n"
         + "\n".join(summary_lines)
         + "\n\nEvery variant:\n\n"
         + "\n".join(detail_lines)
     )
+
+
+def _earlier_problems() -> list[tuple[str, list[str]]]:
+    """The variants section as RESULTS.md has it: per problem, in job order, its summary row
+    and its rows in the table of every variant."""
+    body = section_body(RESULTS.read_text(), "variants") if RESULTS.exists() else ""
+    tables = [b.splitlines()[2:] for b in body.split("\n\n") if b.startswith("|")]
+    if len(tables) < 2:
+        return []
+    summary, detail = tables[0], tables[1]
+    out = []
+    for line in summary:
+        problem = _cells(line)[0].split(" (saved so far")[0]
+        out.append((line, [d for d in detail if _cells(d)[0] == problem]))
+    return out
 
 
 def weak_scaling(quick: bool) -> str:

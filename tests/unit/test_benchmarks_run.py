@@ -265,3 +265,30 @@ def test_saved_only_keeps_an_earlier_table_with_nothing_saved_whole():
     earlier = "| n | grid | a |\n|---|---|---|\n| 32 | 32x32 | 1 |\n| 64 | 64x64 | 3 |"
     body = f"| n | grid | chosen |\n|---|---|\n| 32 | 32x32 | {run.MISSING} |"
     assert run.keep_earlier_rows(earlier, body) == (earlier, 2)
+
+
+def test_saved_only_keeps_an_earlier_variants_problem_by_position(tmp_path, monkeypatch):
+    """A variants problem with no saved rows names its command, not its problem: its summary
+    row and its detail rows come from the table before, by the jobs' order."""
+    section = (
+        "stamp\n\nintro\n\n"
+        "| problem | bound | choice | cycles | eff | fastest | yes | pick |\n|---|---|---|---|---|---|---|---|\n"
+        "| P1 | 1 | a | 10 | 0.1 | a | yes | a |\n| P2 | 2 | b | 20 | 0.1 | b | yes | b |\n\n"
+        "Every variant:\n\n"
+        "| problem | variant | cycles | eff | est | ran |\n|---|---|---|---|---|---|\n"
+        "| P1 | chosen | 10 | 0.1 | 10 | a |\n| P2 | chosen | 20 | 0.1 | 20 | b |\n"
+        "| P2 | other | 30 | 0.1 | 30 | c |"
+    )
+    results = tmp_path / "RESULTS.md"
+    results.write_text(f"<!-- run.py:variants -->\n{section}\n<!-- /run.py:variants -->\n")
+    monkeypatch.setattr(run, "RESULTS", results)
+    monkeypatch.setattr(run, "SAVED", tmp_path / "saved")
+    monkeypatch.setattr(run, "SAVED_ONLY", [True])
+    monkeypatch.setattr(run, "RESUME", [True])
+    monkeypatch.setattr(run, "MEASURED", {})
+    monkeypatch.setattr(run, "variant_jobs", lambda quick: [["p1"], ["p2"]])
+    table = run.variants(False)
+    assert "(2 problems kept from the table before: no saved rows here)" in table
+    assert "| P2 | 2 | b | 20 | 0.1 | b | yes | b |" in table
+    assert "| P2 | other | 30 | 0.1 | 30 | c |" in table
+    assert run.MISSING not in table
