@@ -146,7 +146,7 @@ def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     """g * product / x where the group holds no zero; with one zero, the zero gets g times
     the product of the others and the rest g * 0; with two or more, all g * 0 (PyTorch's
     rule over given dims, `prod_safe_zeros_backward`: NaN where g is not finite). `prod(x)`
-    without dims has a rule of its own, `ProdOfAll`."""
+    without dim has a rule of its own (pyflame/ops/reductions.py `ProdOfAll`)."""
     x = node.inputs[0]
     dims = node.attrs["dims"]
     if not dims:  # nothing reduced: the identity
@@ -161,25 +161,6 @@ def _prod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     )
     rest = ops.where(ops.broadcast_to(zeros == 0, x.shape), no_zero, 0.0)
     return (grow * ops.where(zero, at_zero, rest),)
-
-
-class ProdOfAll:
-    """Gradient rule of `prod(x)` without `dim` (attached by `pf.prod`): PyTorch's
-    `prod_backward` gives zeros when the input holds two or more zeros, whatever the incoming
-    gradient (inf or NaN included: differential fuzzer seed 18, program 793, a product of
-    990 values through attention), where a product over given dims multiplies it by the
-    others' product, 0 (`_prod`)."""
-
-    def __init__(self, x: Tensor):
-        self.inputs = (x,)
-
-    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x = node.inputs[0]
-        (dx,) = _prod(node, g)
-        if not node.attrs["dims"] or dx is None:
-            return (dx,)
-        zeros = (x == 0).astype(g.dtype).sum()
-        return (ops.where(ops.broadcast_to(zeros > 1, x.shape), 0.0, dx),)
 
 
 class SafeSoftmax:

@@ -42,7 +42,7 @@ from pyflame.ops.node import (
     _shape_rule,
 )
 from pyflame.ops.saved import composite
-from pyflame.ops.shape import pad
+from pyflame.ops.shape import broadcast_to, pad
 from pyflame.tensor import Tensor, format_location, user_location
 
 # dim: an int, a tuple or list (negative allowed), or None for every dim; a bad one is a
@@ -141,13 +141,33 @@ def prod(
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
     out = _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
-    if dim is None and out.requires_grad:
-        # torch.prod without dim has a backward of its own (zeros for two or more zeros);
-        # the rules import the ops, so they are imported here, on use
-        from pyflame.gradients import ProdOfAll
-
+    if dim is None and out.requires_grad:  # torch.prod without dim: a backward of its own
         out._grad_fn = ProdOfAll(out.inputs[0])
     return out
+
+
+class ProdOfAll:
+    """Gradient rule of `prod(x)` without dim (the rule of a flame.reduce_prod is
+    pyflame/gradients.py `_prod`; the rules import the ops, so this one lives here). PyTorch's
+    `prod_backward`: g * product / x without zeros; with one zero, g times the product of the
+    others at the zero and g * 0 elsewhere; with two or more, zeros whatever g is (inf or NaN
+    included: differential fuzzer seed 18, program 793), where a product over given dims
+    gives g * 0 (`_prod`, torch's `prod_safe_zeros_backward`)."""
+
+    def __init__(self, x: Tensor):
+        self.inputs = (x,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> tuple[Tensor]:
+        x = node.inputs[0]
+        if x.ndim == 0:
+            return (g,)
+        zero = eq(x, 0)
+        zeros = zero.astype(g.dtype).sum()
+        grow = broadcast_to(g.reshape(()), x.shape)
+        no_zero = broadcast_to(node.reshape(()), x.shape) / where(zero, 1.0, x)
+        at_zero = where(zero, broadcast_to(where(zero, 1.0, x).prod(), x.shape), 0.0)
+        dx = grow * where(broadcast_to(eq(zeros, 0), x.shape), no_zero, at_zero)
+        return (where(broadcast_to(gt(zeros, 1), x.shape), 0.0, dx),)
 
 
 def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
