@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from pyflame.core import collectives
@@ -264,7 +264,7 @@ def _explain(
     target: Target,
 ) -> None:
     """`pf.why` on every op whose algorithm is not its per-op choice."""
-    from pyflame.passes.cost_model.program import WHY_ATTR
+    from pyflame.passes.cost_model.program import add_why
 
     first = next((o for o in lowered if o.assignment == per_op), None)
     if first is None:
@@ -279,13 +279,11 @@ def _explain(
     for op, mine, alone in zip(ops, best.assignment, per_op, strict=True):
         if mine == alone:
             continue
-        why = f"choose-collectives: {mine}, not {alone} (its per-op choice): the per-op choice {reason}"
-        old = op.attributes.get(WHY_ATTR)
-        if isinstance(old, StringAttr) and old.data:
-            # another pass's reason stays; this pass's own (a second run) is replaced
-            kept = [r for r in old.data.split("; ") if not r.startswith("choose-collectives:")]
-            why = "; ".join([*kept, why])
-        op.attributes[WHY_ATTR] = StringAttr(why)
+        add_why(
+            op,
+            "choose-collectives",
+            f"{mine}, not {alone} (its per-op choice): the per-op choice {reason}",
+        )
 
 
 class ChooseCollectivesPass(ModulePass):

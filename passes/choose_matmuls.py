@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from pyflame.core.errors import ColorAllocationError
@@ -158,17 +158,14 @@ def choose(module: ModuleOp) -> list[Change]:
 
 
 def _explain(op: mesh.MatmulOp, change: Change) -> None:
-    from pyflame.passes.cost_model.program import WHY_ATTR
+    from pyflame.passes.cost_model.program import add_why
 
-    why = (
-        f"choose-matmuls: {change.now.value}, not {change.was.value} (its per-op choice): "
-        f"{change.after:,} estimated cycles over the program against {change.before:,}"
+    add_why(
+        op,
+        "choose-matmuls",
+        f"{change.now.value}, not {change.was.value} (its per-op choice): "
+        f"{change.after:,} estimated cycles over the program against {change.before:,}",
     )
-    old = op.attributes.get(WHY_ATTR)
-    if isinstance(old, StringAttr) and old.data:
-        kept = [r for r in old.data.split("; ") if not r.startswith("choose-matmuls:")]
-        why = "; ".join([*kept, why])
-    op.attributes[WHY_ATTR] = StringAttr(why)
 
 
 class ChooseMatmulsPass(ModulePass):

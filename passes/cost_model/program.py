@@ -31,6 +31,18 @@ from pyflame.passes.cost_model.registry import Cost, CostContext, algorithm_of, 
 #: why (a string); the estimate and pf.explain show it
 WHY_ATTR = "pf.why"
 
+
+def add_why(op: Operation, pass_name: str, reason: str) -> None:
+    """Set `op`'s `pf.why` to `pass_name: reason`, keeping other passes' reasons (joined by
+    "; ") and replacing this pass's own from an earlier run."""
+    why = f"{pass_name}: {reason}"
+    old = op.attributes.get(WHY_ATTR)
+    if isinstance(old, StringAttr) and old.data:
+        kept = [r for r in old.data.split("; ") if not r.startswith(f"{pass_name}:")]
+        why = "; ".join([*kept, why])
+    op.attributes[WHY_ATTR] = StringAttr(why)
+
+
 #: ops that do no work on the PEs and have no rule
 FREE = (func.ReturnOp,)
 

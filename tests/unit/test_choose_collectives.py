@@ -9,9 +9,10 @@ import re
 
 import numpy as np
 import pytest
+from training_programs import mlp_step
 
 import pyflame as pf
-from pyflame import compiler, nn, optim, runtime
+from pyflame import compiler, runtime
 from pyflame.core import collectives
 from pyflame.core.collectives import CollectiveAlgorithm
 from pyflame.core.errors import ColorAllocationError
@@ -124,19 +125,6 @@ def test_nothing_fits_is_a_color_error_naming_the_line_the_pes_and_the_colors_in
         message,
     )
     assert "chain everywhere included" in message
-
-
-def mlp_step() -> pf.Tensor:
-    pf.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    rng = np.random.default_rng(0)
-    x = pf.from_numpy(rng.standard_normal((64, 784)).astype(np.float32))
-    y = pf.from_numpy(rng.integers(0, 10, 64).astype(np.int32))
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def test_mlp_step_on_wse2_compiles_in_one_pipeline_with_the_choice_recorded(monkeypatch):

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from training_programs import mlp_step
 
 import pyflame as pf
 from pyflame import compiler, nn, optim, runtime
@@ -25,19 +26,6 @@ def no_pending_updates():
     runtime.clear_pending_updates()
     yield
     runtime.clear_pending_updates()
-
-
-def mlp_step() -> pf.Tensor:
-    pf.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    rng = np.random.default_rng(0)
-    x = pf.from_numpy(rng.standard_normal((64, 784)).astype(np.float32))
-    y = pf.from_numpy(rng.integers(0, 10, 64).astype(np.int32))
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def matmuls(module) -> list[mesh.MatmulOp]:
