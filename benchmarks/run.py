@@ -267,8 +267,9 @@ def fits(side: int | str) -> bool:
 def efficiency_tile(quick: bool) -> str:
     grids = [g for g in TILE_GRIDS[quick] if fits(g)]
     return (
-        "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32; cells: efficiency = bound / simulated "
-        "cycles (cycles); chosen: the variant the compiler's own choice matches\n\n"
+        "bound = 2n^3 / (PEs * 2 flops/cycle), WSE2, f32 (PEs: the grid's, or those the program "
+        "used where the compiler moved the product onto more); cells: efficiency = bound / "
+        "simulated cycles (cycles); chosen: the variant the compiler's own choice matches\n\n"
         + efficiency_table([(32, None, g) for g in grids])
     )
 

@@ -292,3 +292,14 @@ def test_saved_only_keeps_an_earlier_variants_problem_by_position(tmp_path, monk
     assert "| P2 | 2 | b | 20 | 0.1 | b | yes | b |" in table
     assert "| P2 | other | 30 | 0.1 | 30 | c |" in table
     assert run.MISSING not in table
+
+
+def test_a_gemm_moved_onto_more_pes_is_held_to_their_bound():
+    """A GEMM hinted on g x g that the compiler runs on a larger grid (32x32 tiles on 720x720
+    do not fit the 2.5D SUMMA: it regrids to 750x750) is held to the bound of the PEs it
+    used, not credited with g x g's efficiency."""
+    p = variants.gemm(2048, 64)
+    assert p.pes == 64 * 64
+    assert variants.bound_for(p, 64 * 64) == p.bound
+    assert variants.bound_for(p, 10) == p.bound  # fewer PEs: the user's grid's bound
+    assert variants.bound_for(p, 128 * 128) == p.bound / 4
