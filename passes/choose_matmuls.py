@@ -67,13 +67,6 @@ class Change:
     after: int
 
 
-def _main(module: ModuleOp) -> func.FuncOp | None:
-    return next(
-        (op for op in module.walk() if isinstance(op, func.FuncOp) and op.sym_name.data == "main"),
-        None,
-    )
-
-
 def _set(op: mesh.MatmulOp, algorithm: mesh.MatmulAlgorithm) -> None:
     op.properties["algorithm"] = mesh.MatmulAlgorithmAttr(algorithm)
 
@@ -125,8 +118,11 @@ def _fits(fn: func.FuncOp, target: Target) -> bool:
 
 def choose(module: ModuleOp) -> list[Change]:
     """Revise the matmuls' algorithms (see the module's doc); returns what changed."""
-    fn = _main(module)
-    if fn is None:
+    from pyflame.passes.cost_model.barriers import main_function
+
+    try:
+        fn = main_function(module)
+    except ValueError:  # no @main: nothing to choose
         return []
     target = Target.of_module(module)
     ops = close_calls(fn, target)

@@ -7,7 +7,7 @@ shape differs from its input because the op broadcast (a rank-0 scalar operand) 
 by the engine (`unbroadcast`).
 
 A composite whose gradient is not the one its parts give carries its own rule object, attached
-by its builder: `Clamp` (pyflame/ops/elementwise.py), `AtIndices` and `Evenly`
+by its builder: `Clamp` (pyflame/ops/elementwise.py), `AtIndices`, `Evenly` and `ProdOfAll`
 (pyflame/ops/reductions.py; they sit with their builders, below this module), `SafeSoftmax`,
 `LayerNorm`.
 """

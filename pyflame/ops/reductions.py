@@ -164,8 +164,9 @@ class ProdOfAll:
         zero = eq(x, 0)
         zeros = zero.astype(g.dtype).sum()
         grow = broadcast_to(g.reshape(()), x.shape)
-        no_zero = broadcast_to(node.reshape(()), x.shape) / where(zero, 1.0, x)
-        at_zero = where(zero, broadcast_to(where(zero, 1.0, x).prod(), x.shape), 0.0)
+        nonzero = where(zero, 1.0, x)
+        no_zero = broadcast_to(node.reshape(()), x.shape) / nonzero
+        at_zero = where(zero, broadcast_to(nonzero.prod(), x.shape), 0.0)
         dx = grow * where(broadcast_to(eq(zeros, 0), x.shape), no_zero, at_zero)
         return (where(broadcast_to(gt(zeros, 1), x.shape), 0.0, dx),)
 
