@@ -124,6 +124,11 @@ class Stream:
     own_begin: np.ndarray | None = None
     #: the send's trace (its multicast trees, for `fork_bounds`) and per delivery its hops
     trace: Trace | None = None
+    #: `fork_bounds`' state: the deliveries whose begin was set since it last looked, and per
+    #: node of the trace's forest the latest cycle the stream's last wavelet can pass that
+    #: router as far as the late receivers seen so far hold it (None: none held so far)
+    begun_since: list[np.ndarray] = field(default_factory=list)
+    fork_passes: np.ndarray | None = None
 
     def forward(self, j: np.ndarray, out: Stream, src: np.ndarray) -> None:
         """Deliveries `j` are passed on as sources `src` of the forwarding stream `out`."""
@@ -265,7 +270,15 @@ class Streams:
             st.own_begin[j] = begin
             return
         st.begin[j] = begin
+        self._begun_now(st, j)
         self._run(self.receivers.get(sink), [("begun", st, j), ("arrived", st, j)])
+
+    def _begun_now(self, st: Stream, j: np.ndarray) -> None:
+        """Deliveries `j` of `st` have their begin: kept for `fork_bounds` (each late receiver
+        is walked up its tree once, not at every later receive of the stream)."""
+        if st.trace is not None and self.target is not None:
+            if st.cyc > int(self.target.ce_queue_wavelets):
+                st.begun_since.append(j)
 
     # ---------------------------------------------------------------- the work list
 
@@ -334,6 +347,7 @@ class Streams:
             consumed = st.end_downstream[srcs] - st.stage - inc.cyc
             assert inc.own_begin is not None  # its forwarding receive ran
             inc.begin[jj] = np.maximum(inc.own_begin[jj], consumed)
+            self._begun_now(inc, jj)
             self._work.append(("begun", inc, jj))
             self._work.append(("arrived", inc, jj))
 
@@ -435,57 +449,106 @@ class Forest:
         return Forest(parent, level, by_level, cuts, delivery_node)
 
 
+#: "no bound" in `fork_bounds`' per-node arrays
+_NEVER = np.iinfo(np.int64).min // 4
+
+
 def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     """Per delivery of `d`: the earliest its last wavelet arrives, as far as receivers of the
     same multicast that began late hold the stream at the routers where their branches part
     from its (the module docstring); 0 where none does. Costs little unless a receiver whose
-    message is longer than its input queue began after its head arrived."""
+    message is longer than its input queue began after its head arrived.
+
+    Incremental: the receivers whose begin became known since the last call are walked up
+    their trees once, into the stream's `fork_passes` (a receive per PE row of a 512x512 grid
+    rescanned every late receiver of the stream: hours per GEMM); `d` then reads the routers
+    above it."""
     out = np.zeros(d.size, dtype=np.int64)
-    ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
-    hop, ramp = int(target.hop_latency_cycles), int(target.ramp_latency_cycles)
+    ce = int(target.ce_queue_wavelets)
     tr = st.trace
     assert tr is not None
     if st.cyc <= ce or tr.l_src.size == 0:
         return out
-    # receivers that began after their head arrived, of the sources of `d`
-    mine = np.zeros(st.start.size, dtype=bool)
-    mine[st.d_src[d]] = True
-    known = np.flatnonzero(mine[st.d_src] & (st.begin != UNKNOWN))
-    head = st.start[st.d_src[known]] + st.lat[known]
-    # ... whose path holds the message: one it cannot hold stalls the sender, and the
-    # sender's stall holds every receiver already (`send_end_s + lat_e`, within h_j cycles)
-    late = known[(st.begin[known] > head) & (st.cyc <= st.cap[known])]
-    if late.size == 0:
-        return out
     f = Forest.of(tr)
+    if st.begun_since:
+        _walk_up_late(st, f, np.concatenate(st.begun_since), target)
+        st.begun_since.clear()
+    passes = st.fork_passes
+    if passes is None:
+        return out
+    b = _highest_above(f, passes, f.delivery_node[d], int(target.hop_latency_cycles))
+    got = b > _NEVER
+    out[got] = (
+        b[got] + tr.d_h[d[got]] * int(target.hop_latency_cycles) + int(target.ramp_latency_cycles)
+    )
+    return out
+
+
+def _walk_up_late(st: Stream, f: Forest, new: np.ndarray, target) -> None:
+    """Add to `st.fork_passes` the routers that receivers among `new` hold: those that began
+    after their head arrived, on paths that hold the message (one that cannot stalls the
+    sender, and the sender's stall holds every receiver already: `send_end_s + lat_e`)."""
+    ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
+    hop = int(target.hop_latency_cycles)
+    head = st.start[st.d_src[new]] + st.lat[new]
+    late = new[(st.begin[new] > head) & (st.cyc <= st.cap[new])]
+    if late.size == 0:
+        return
+    if st.fork_passes is None:
+        st.fork_passes = np.full(f.parent.size, _NEVER, dtype=np.int64)
+    passes = st.fork_passes
     # when the stream's last wavelet can pass each router v above a late receiver j, as far
     # as j's branch holds it: up to the routers whose queues past v cannot hold the message
-    never = np.iinfo(np.int64).min // 4
-    passes = np.full(f.parent.size, never, dtype=np.int64)
     cur = f.delivery_node[late]
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
-    top = int(f.level.max(initial=0))
-    for dist in range(min((st.cyc - ce - 1) // rq, top) + 1):
-        ok = cur >= 0
-        if not ok.any():
+    keep = cur >= 0
+    cur, held = cur[keep], held[keep]
+    for dist in range((st.cyc - ce - 1) // rq + 1):
+        if cur.size == 0:
             break
-        np.maximum.at(passes, cur[ok], held[ok] - dist * (rq - hop))
-        cur = np.where(ok, f.parent[np.maximum(cur, 0)], -1)
-    # down the trees from the shallowest router held: a receiver's bound is the latest over
-    # the routers above it
-    marked = np.flatnonzero(passes > never)
+        np.maximum.at(passes, cur, held - dist * (rq - hop))
+        cur = f.parent[cur]
+        keep = cur >= 0
+        if not keep.all():
+            cur, held = cur[keep], held[keep]
+
+
+def _highest_above(f: Forest, passes: np.ndarray, nodes: np.ndarray, hop: int) -> np.ndarray:
+    """Per node of `nodes` (-1: none): the latest over the routers v at or above it of
+    `passes[v] - level[v] * hop` (`_NEVER` where no router above it is held). Walks up from
+    the nodes when they are few for the forest, else down the whole forest by levels."""
+    b = np.full(nodes.size, _NEVER, dtype=np.int64)
+    at = np.flatnonzero(nodes >= 0)
+    if at.size == 0:
+        return b
+    cur = nodes[at]
+    depth = int(f.level[cur].max())
+    if at.size * (depth + 1) <= 4 * f.parent.size:
+        best = np.full(at.size, _NEVER, dtype=np.int64)
+        pos = np.arange(at.size)
+        while cur.size:
+            p = passes[cur]
+            held = p > _NEVER
+            if held.any():  # (each position once per level: no repeated indices)
+                q = pos[held]
+                best[q] = np.maximum(best[q], p[held] - f.level[cur[held]] * hop)
+            cur = f.parent[cur]
+            keep = cur >= 0
+            if not keep.all():
+                cur, pos = cur[keep], pos[keep]
+        b[at] = best
+        return b
+    # down the trees from the shallowest router held: a node's bound is the latest over the
+    # routers above it
+    marked = np.flatnonzero(passes > _NEVER)
     if marked.size == 0:
-        return out
-    bound = np.where(passes > never, passes - f.level * hop, never)
-    e = f.delivery_node[d]
-    deepest = int(f.level[e[e >= 0]].max(initial=0))
-    for h in range(int(f.level[marked].min()) + 1, deepest + 1):
-        at = f.by_level[f.cuts[h] : f.cuts[h + 1]]
-        bound[at] = np.maximum(bound[at], bound[f.parent[at]])
-    b = np.where(e >= 0, bound[np.maximum(e, 0)], never)
-    got = b > never
-    out[got] = b[got] + tr.d_h[d[got]] * hop + ramp
-    return out
+        return b
+    bound = np.where(passes > _NEVER, passes - f.level * hop, _NEVER)
+    for h in range(int(f.level[marked].min()) + 1, depth + 1):
+        lv = f.by_level[f.cuts[h] : f.cuts[h + 1]]
+        bound[lv] = np.maximum(bound[lv], bound[f.parent[lv]])
+    b[at] = bound[cur]
+    return b
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

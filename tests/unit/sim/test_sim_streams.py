@@ -422,3 +422,97 @@ def test_a_chain_of_forwarding_streams_is_freed_once_handed_on():
         streams.Streams.open = open_  # type: ignore[method-assign]
     assert len(made) > 3 * 2 * (side - 2)  # the chains' stages
     assert live <= len(made) // 4, f"{live} of {len(made)} streams still alive after the plan"
+
+
+def _random_forest(rng, trees: int, nodes: int):
+    """A forest of `trees` random trees over `nodes` nodes (node i's parent comes before it;
+    the first `trees` nodes are roots), as `streams.Forest` holds it."""
+    from pyflame.sim.streams import Forest
+
+    parent = np.full(nodes, -1, dtype=np.int64)
+    level = np.zeros(nodes, dtype=np.int64)
+    for i in range(trees, nodes):
+        # mostly the node just before (long paths, as a row broadcast's), sometimes a fork
+        p = i - 1 if rng.random() < 0.8 else int(rng.integers(0, i))
+        parent[i], level[i] = p, level[p] + 1
+    by_level = np.argsort(level, kind="stable")
+    cuts = np.searchsorted(level[by_level], np.arange(int(level.max()) + 2))
+    return Forest(parent, level, by_level, cuts, np.arange(nodes, dtype=np.int64))
+
+
+def _ancestors(f, node):
+    while node >= 0:
+        yield node
+        node = int(f.parent[node])
+
+
+def test_the_highest_held_router_above_each_node_by_either_walk():
+    """`_highest_above` walks up from a few nodes and down the whole forest by levels for
+    many: both give, per node, the latest `passes[v] - level[v] * hop` over the routers v at or
+    above it, as a walk over its ancestors does (`_NEVER` where none is held)."""
+    from pyflame.sim.streams import _NEVER, _highest_above
+
+    rng = np.random.default_rng(11)
+    hop = 1
+    for _ in range(20):
+        f = _random_forest(rng, int(rng.integers(1, 4)), int(rng.integers(5, 60)))
+        n = f.parent.size
+        passes = np.full(n, _NEVER, dtype=np.int64)
+        held = rng.choice(n, int(rng.integers(0, n // 3 + 1)), replace=False)
+        passes[held] = rng.integers(0, 500, held.size)
+        expected = []
+        for v in range(n):
+            above = [int(passes[u] - f.level[u] * hop) for u in _ancestors(f, v) if u in held]
+            expected.append(max(above, default=_NEVER))
+        few = np.array([int(rng.integers(0, n)), -1])  # (and a delivery with no node)
+        got = _highest_above(f, passes, few, hop)
+        assert got.tolist() == [expected[few[0]], _NEVER]
+        many = np.tile(np.arange(n), 8)  # more than the forest: by levels
+        got = _highest_above(f, passes, many, hop)
+        assert got.tolist() == expected * 8
+
+
+def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
+    """`fork_bounds` walks each late receiver up its tree once, when its begin becomes known:
+    receivers walked in several calls leave the routers held as one walk over all of them
+    (the routers above a receiver within (cyc - ce - 1) // rq hops, each at the latest of
+    its receivers' holds)."""
+    from pyflame.sim.streams import _NEVER, Stream, _walk_up_late
+
+    rng = np.random.default_rng(5)
+    ce, rq, hop = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets, SMALL.hop_latency_cycles
+    for _ in range(10):
+        f = _random_forest(rng, 2, 80)
+        n = f.parent.size
+        cyc = int(rng.integers(ce + 1, 60))
+        roots = (f.level == 0).nonzero()[0]
+        # each node's delivery, its source the root above it
+        d_src = np.array([[r for r in _ancestors(f, v)][-1] for v in range(n)])
+        d_src = np.searchsorted(roots, d_src)
+
+        cap = np.full(n, cyc) + rng.integers(-2, 3, n)
+        begin = rng.integers(0, 200, n)
+        a, b = (Stream.__new__(Stream) for _ in range(2))
+        for st in (a, b):
+            st.cyc, st.start, st.d_src = cyc, np.zeros(roots.size, dtype=np.int64), d_src
+            st.lat, st.cap, st.begin, st.fork_passes = f.level + 2, cap, begin, None
+        every = np.arange(n)
+        _walk_up_late(a, f, every, SMALL)
+        for part in np.array_split(rng.permutation(n), 4):
+            _walk_up_late(b, f, part, SMALL)
+        pa = np.full(n, _NEVER) if a.fork_passes is None else a.fork_passes
+        pb = np.full(n, _NEVER) if b.fork_passes is None else b.fork_passes
+        np.testing.assert_array_equal(pa, pb)
+        # against the definition
+        expected = np.full(n, _NEVER, dtype=np.int64)
+        reach = (cyc - ce - 1) // rq
+        for j in range(n):
+            head = a.lat[j]
+            if not (a.begin[j] > head and cyc <= a.cap[j]):
+                continue
+            held = max(int(a.begin[j]), int(head)) + cyc - ce
+            for dist, v in enumerate(_ancestors(f, j)):
+                if dist > reach:
+                    break
+                expected[v] = max(expected[v], held - dist * (rq - hop))
+        np.testing.assert_array_equal(pa, expected)
