@@ -469,13 +469,13 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     assert tr is not None
     if st.cyc <= ce or tr.l_src.size == 0:
         return out
-    f = Forest.of(tr)
     if st.begun_since:
-        _walk_up_late(st, f, np.concatenate(st.begun_since), target)
+        _walk_up_late(st, np.concatenate(st.begun_since), target)
         st.begun_since.clear()
     passes = st.fork_passes
     if passes is None:
         return out
+    f = Forest.of(tr)
     b = _highest_above(f, passes, f.delivery_node[d], int(target.hop_latency_cycles))
     got = b > _NEVER
     out[got] = (
@@ -484,16 +484,19 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     return out
 
 
-def _walk_up_late(st: Stream, f: Forest, new: np.ndarray, target) -> None:
+def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
     """Add to `st.fork_passes` the routers that receivers among `new` hold: those that began
     after their head arrived, on paths that hold the message (one that cannot stalls the
-    sender, and the sender's stall holds every receiver already: `send_end_s + lat_e`)."""
+    sender, and the sender's stall holds every receiver already: `send_end_s + lat_e`). The
+    trace's forest is made only for a stream with such a receiver."""
     ce, rq = int(target.ce_queue_wavelets), int(target.router_queue_wavelets)
     hop = int(target.hop_latency_cycles)
     head = st.start[st.d_src[new]] + st.lat[new]
     late = new[(st.begin[new] > head) & (st.cyc <= st.cap[new])]
     if late.size == 0:
         return
+    assert st.trace is not None
+    f = Forest.of(st.trace)
     if st.fork_passes is None:
         st.fork_passes = np.full(f.parent.size, _NEVER, dtype=np.int64)
     passes = st.fork_passes
