@@ -231,17 +231,31 @@ def efficiency_table(jobs: list[tuple[int | None, int | None, int]]) -> str:
     ]
     for (tile, size, g), rows in zip(jobs, results, strict=True):
         n = size or (tile or 0) * g
-        t = -(-n // g)
         by = {r.get("variant"): r for r in rows if not r.get("summary")}
         # (a problem with no rows at all says why in the chosen column)
         summary = next((r for r in rows if r.get("summary")), rows[0] if len(rows) == 1 else {})
         cells = [cycles_cell(by[v]) if v in by else "-" for v in names]
         plans = "/".join(str(r["plan_cpu_seconds"]) for r in by.values() if "plan_cpu_seconds" in r)
         lines.append(
-            f"| {n} | {g}x{g} | {t}x{t} | {' | '.join(cells)} | {chosen_cell(summary)} "
+            f"| {n} | {g}x{g} | {tile_cell(n, g, summary)} | {' | '.join(cells)} "
+            f"| {chosen_cell(summary)} "
             f"| {fastest_cell(summary)} | {plans or '-'} |"
         )
     return "\n".join(lines)
+
+
+def tile_cell(n: int, g: int, summary: dict) -> str:
+    """The tile per PE on the g x g grid, and the chosen program's own where the compiler moved
+    the product onto a larger grid ("... on 750x750" in its algorithms: 23040^2 with 2.5D
+    SUMMA's layers does not fit 720x720 PEs)."""
+    t = -(-n // g)
+    cell = f"{t}x{t}"
+    found = re.search(r" on (\d+)x(\d+)", summary.get("chosen", ""))
+    if found:
+        rows, cols = int(found.group(1)), int(found.group(2))
+        if rows * cols > g * g:
+            cell += f" (chosen on {rows}x{cols}: {-(-n // rows)}x{-(-n // cols)})"
+    return cell
 
 
 def chosen_cell(summary: dict) -> str:

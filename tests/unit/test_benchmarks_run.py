@@ -303,3 +303,12 @@ def test_a_gemm_moved_onto_more_pes_is_held_to_their_bound():
     assert variants.bound_for(p, 64 * 64) == p.bound
     assert variants.bound_for(p, 10) == p.bound  # fewer PEs: the user's grid's bound
     assert variants.bound_for(p, 128 * 128) == p.bound / 4
+
+
+def test_the_tile_column_names_the_grid_the_choice_ran_on():
+    """The efficiency tables' "tile per PE" is the hint's, and says the chosen program's
+    own tile where it ran on a larger grid."""
+    moved = {"chosen": "matmul summa25d on 750x750"}
+    assert run.tile_cell(23040, 720, moved) == "32x32 (chosen on 750x750: 31x31)"
+    assert run.tile_cell(8192, 512, {"chosen": "matmul summa25d on 512x512"}) == "16x16"
+    assert run.tile_cell(2048, 720, {}) == "3x3"  # (no measurement yet)
