@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -45,6 +46,7 @@ from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
 from pyflame.sim.kernels.network import wait_completions, wait_ready
 from pyflame.sim.loop_fission import fission_loops
+from pyflame.sim.plan_progress import PlanProgress, wanted
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
     Frame,
@@ -105,6 +107,18 @@ class LoopPlan:
     loop: pe.LoopOp
     trips: int
     body: list[tuple[Item, tuple[Rect, ...] | None] | LoopPlan]
+
+
+def _ops_to_run(program: list[Item | LoopPlan]) -> int:
+    """The ops a plan runs: a loop's body once per iteration (nested loops within)."""
+    total = 0
+    for entry in program:
+        if isinstance(entry, LoopPlan):
+            body = [part if isinstance(part, LoopPlan) else part[0] for part in entry.body]
+            total += entry.trips * _ops_to_run(body)
+        else:
+            total += 1
+    return total
 
 
 def _versions(comps: list[Completion] | None) -> int:
@@ -178,6 +192,8 @@ class Planner:
         self._op_infos: dict[Operation, _OpInfo] = {}
         #: the op being read (a reading error names it; tools print its location)
         self.reading: Operation | None = None
+        #: the progress line of a long plan (pyflame/sim/plan_progress.py), or None
+        self.progress: PlanProgress | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -368,7 +384,23 @@ class Planner:
             raise
         s = self.schedule
         s.start(self.R, self.C)
+        total = _ops_to_run(self.program)
+        self.progress = (
+            PlanProgress(total, f"{self.R}x{self.C} PEs") if wanted(total, sys.stderr) else None
+        )
+        try:
+            exe = self._plan_all()
+        except BaseException:
+            if self.progress is not None:
+                self.progress.stop()
+            raise
+        if self.progress is not None:
+            self.progress.close()
+        return exe
 
+    def _plan_all(self) -> Executable:
+        """Run every op of the program (`plan`, after reading it)."""
+        s = self.schedule
         items = self._in_order()
         s.streams.on_late_completion = self._record_late
         blocked = Blocked(self.R, self.C)  # in program order
@@ -488,6 +520,8 @@ class Planner:
         its PEs, until its streams do (Schedule.holds)."""
         self.unready.pop(it.seq, None)
         self._execute(it)
+        if self.progress is not None:
+            self.progress.tick()
         if it.seq in self.schedule.holds:
             blocked.insert(it)
 
