@@ -1728,21 +1728,45 @@ class RoutesOp(_ChannelOp):
             f"rules must hold {ROUTE_RULE_FIELDS} numbers per rule (rectangle, input port, "
             f"output mask), at least one rule; got {len(v)} numbers",
         )
+        # (the hot loop of verifying a big exchange: a phase's op on 720x720 PEs holds ~10^6
+        # rules; the op's rectangle read once, and a rule's message made only if it fails)
         full = (1 << len(_PORT_LIST)) - 1
+        ports, ramp = len(_PORT_LIST), _PORT_LIST.index(Port.RAMP)
+        p0, q0, pn, qn = self.rect
+        p1, q1 = p0 + pn, q0 + qn
         for i in range(0, len(v), ROUTE_RULE_FIELDS):
             r0, c0, nr, nc, src, mask = v[i : i + ROUTE_RULE_FIELDS]
-            rect = (r0, c0, nr, nc)
-            where = f"rule {i // ROUTE_RULE_FIELDS} at {list(rect)}"
-            _expect(nr > 0 and nc > 0 and min(rect) >= 0, f"{where}: a rectangle of routers")
-            _expect(
-                rect_contains(self.rect, rect), f"{where}: outside the op's PEs {list(self.rect)}"
-            )
-            _expect(0 <= src < len(_PORT_LIST), f"{where}: input port index {src}")
-            _expect(0 < mask <= full, f"{where}: output port mask {mask}")
-            _expect(
-                src == _PORT_LIST.index(Port.RAMP) or not mask >> src & 1,
-                f"{where}: a route may not send wavelets back where they came from",
-            )
+            if (
+                nr > 0
+                and nc > 0
+                and r0 >= 0
+                and c0 >= 0
+                and r0 >= p0
+                and c0 >= q0
+                and r0 + nr <= p1
+                and c0 + nc <= q1
+                and 0 <= src < ports
+                and 0 < mask <= full
+                and (src == ramp or not mask >> src & 1)
+            ):
+                continue
+            self._check_rule(i, v[i : i + ROUTE_RULE_FIELDS])
+
+    def _check_rule(self, i: int, rule: Sequence[int]) -> None:
+        """Raise the verifier's error of rule `i` (flat index), which failed a check."""
+        r0, c0, nr, nc, src, mask = rule
+        rect = (r0, c0, nr, nc)
+        full = (1 << len(_PORT_LIST)) - 1
+        where = f"rule {i // ROUTE_RULE_FIELDS} at {list(rect)}"
+        _expect(nr > 0 and nc > 0 and min(rect) >= 0, f"{where}: a rectangle of routers")
+        _expect(rect_contains(self.rect, rect), f"{where}: outside the op's PEs {list(self.rect)}")
+        _expect(0 <= src < len(_PORT_LIST), f"{where}: input port index {src}")
+        _expect(0 < mask <= full, f"{where}: output port mask {mask}")
+        _expect(
+            src == _PORT_LIST.index(Port.RAMP) or not mask >> src & 1,
+            f"{where}: a route may not send wavelets back where they came from",
+        )
+        raise VerifyException(f"{where}: an invalid rule")  # (every check above passed)
 
 
 @irdl_op_definition
