@@ -36,6 +36,7 @@ pes=(0, 1, 4, 1))`); closed sets of names are enum attributes, written bare in t
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import struct
@@ -1619,6 +1620,16 @@ def port_bits(ports: Sequence[Port | str]) -> int:
     return sum(1 << _PORT_LIST.index(Port(p)) for p in set(ports))
 
 
+@functools.lru_cache(maxsize=256)
+def _port_index(port: Port | str) -> int:
+    return _PORT_LIST.index(Port(port))
+
+
+@functools.lru_cache(maxsize=1024)
+def _port_mask(ports: tuple[Port | str, ...]) -> int:
+    return port_bits(ports)
+
+
 def bits_ports(mask: int) -> tuple[Port, ...]:
     """The ports of a bit mask, in port order."""
     return tuple(p for i, p in enumerate(_PORT_LIST) if mask >> i & 1)
@@ -1688,14 +1699,19 @@ class RoutesOp(_ChannelOp):
         rules: Sequence[tuple[Rect, Port | str, Sequence[Port | str]]], *, color: int
     ) -> RoutesOp:
         """One op setting `(rect, from, [to, ...])` rules; its `pes` is their bounding box."""
+        # (a wafer-wide exchange phase has ~10^6 rules: ports converted once per distinct
+        # port or set of ports, the bounding box in the same pass)
         flat: list[int] = []
+        r0 = c0 = math.inf
+        r1 = c1 = -math.inf
         for rect, src, outs in rules:
-            flat += [*rect, _PORT_LIST.index(Port(src)), port_bits(outs)]
-        r0 = min(r[0][0] for r in rules)
-        c0 = min(r[0][1] for r in rules)
-        r1 = max(r[0][0] + r[0][2] for r in rules)
-        c1 = max(r[0][1] + r[0][3] for r in rules)
-        return RoutesOp(flat, color=color, pes=(r0, c0, r1 - r0, c1 - c0))
+            a, b, n, m = rect
+            flat += (a, b, n, m, _port_index(src), _port_mask(tuple(outs)))
+            r0, c0, r1, c1 = min(r0, a), min(c0, b), max(r1, a + n), max(c1, b + m)
+        if not rules:
+            raise ValueError("pe.routes needs at least one rule")
+        pes = (int(r0), int(c0), int(r1 - r0), int(c1 - c0))
+        return RoutesOp(flat, color=color, pes=pes)
 
     @property
     def rule_values(self) -> tuple[int, ...]:
