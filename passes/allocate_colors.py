@@ -126,8 +126,12 @@ class _Rules:
         self.tables: dict[int, np.ndarray] = {}
         #: per color: the PEs that received on it since its last ordering
         self.heard: dict[int, np.ndarray] = {}
-        #: per color: the rules every channel since its last ordering set (None: they differ)
-        self.repeated: dict[int, bytes | None] = {}
+        #: per color: the channels since its last ordering (None: their rules differ). Their
+        #: rules are compared only when a channel asks whether it repeats them (`repeats`):
+        #: sorting every channel's cells as it took its color was half the lowering of a
+        #: wafer-wide regrid, whose phases each find a fresh color
+        self.since: dict[int, list[int] | None] = {}
+        self._routes: dict[int, list[RouteLike]] = {}
         #: per channel, shared between allocations of one function
         self._cells = cells
         self._heard: dict[int, np.ndarray] = {}
@@ -215,7 +219,15 @@ class _Rules:
         rules, and they merge nowhere: each receiver then has one sender, whose new message
         follows its earlier one along the same path through every queue (no race)."""
         sig = self.signature(channel, routes)
-        return sig != b"merges" and self.repeated.get(color) == sig
+        chans = self.since.get(color)
+        if sig == b"merges" or not chans:
+            return False
+        held = {self.signature(c, self._routes[c]) for c in chans}
+        if len(held) > 1:
+            self.since[color] = None  # (until the color's next ordering)
+            return False
+        self.since[color] = chans[:1]
+        return held.pop() == sig
 
     def agree(self, color: int, channel: int, routes: list[RouteLike]) -> bool:
         """Whether the channel's routes change no rule that `color` holds (a router without one
@@ -238,12 +250,12 @@ class _Rules:
         idx, masks = self.cells(channel, routes)
         t[idx] = masks
         heard = self.heard.get(color)
-        sig = self.signature(channel, routes)
+        self._routes[channel] = routes
         if heard is None or ordered:
             heard = self.heard[color] = np.zeros(self.rows * self.cols, dtype=bool)
-            self.repeated[color] = sig
-        elif self.repeated.get(color) != sig:
-            self.repeated[color] = None
+            self.since[color] = [channel]
+        elif (chans := self.since.get(color)) is not None:
+            chans.append(channel)
         heard[self.receivers(channel, routes)] = True
 
 
