@@ -25,6 +25,7 @@ gradients.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -39,7 +40,7 @@ from pyflame.grad_mode import (
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
 from pyflame.ops import saved
-from pyflame.tensor import Tensor
+from pyflame.tensor import Tensor, user_stacklevel
 
 __all__ = [
     "backward",
@@ -131,6 +132,7 @@ def backward(
         )
     wanted = None if inputs is None else {id(t) for t in inputs}
     grads: dict[int, Tensor] = {id(tensor): gradient}
+    replaced = 0  # leaves whose gradient nothing read before this call replaced it
     with GradMode(create_graph):
         for node in reversed(_topological(tensor)):
             g = grads.pop(id(node), None)
@@ -138,7 +140,9 @@ def backward(
                 continue
             if node.is_leaf:  # fresh gradient, as the guide's loop expects
                 if wanted is None or id(node) in wanted:
+                    replaced += node._grad_unread
                     node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
+                    node._grad_unread = True
                 continue
             rule = custom_rule(node) or (GRADIENTS.get(node.op) if node.op is not None else None)
             if rule is None:
@@ -153,6 +157,23 @@ def backward(
                 gi = unbroadcast(gi, inp.shape)
                 prev = grads.get(id(inp))
                 grads[id(inp)] = gi if prev is None else prev + gi
+    if replaced:
+        _warn_replaced(replaced)
+
+
+def _warn_replaced(count: int) -> None:
+    """A second backward replaced gradients nothing had read (no optimizer step, no
+    zero_grad, no `.grad`): PyTorch would have summed them. Said once per line of the user's
+    (warnings' default filter), never silently different from PyTorch."""
+    warnings.warn(
+        f"backward replaced the .grad of {count} tensor{'s' * (count > 1)} that an earlier "
+        "backward wrote and nothing read (no optimizer.step(), zero_grad() or .grad since): "
+        "PyFlame writes fresh gradients at every backward (the guide's training loop has no "
+        "zero_grad), where PyTorch would add them up. To accumulate gradients over "
+        "micro-batches, add their losses and call backward once.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def grad(

@@ -46,6 +46,19 @@ def user_location() -> Location:
     return "<unknown>", 0
 
 
+def user_stacklevel() -> int:
+    """The `stacklevel` that makes `warnings.warn`, called by the caller, point at the first
+    frame outside the pyflame package (the user's line)."""
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "pyflame" and not name.startswith("pyflame."):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def format_location(loc: Location | None) -> str:
     return "<unknown>" if loc is None else f"{loc[0]}:{loc[1]}"
 
@@ -127,7 +140,10 @@ class Tensor(OpMethods):
         #: made by an op on inputs that need gradients (PyTorch's `grad_fn is not None`): the
         #: graph below it is kept after evaluation, so `backward` still reaches the leaves
         self._grad_node = False
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
+        #: `backward` wrote `.grad` and nothing has asked for it since (`grad`): a second
+        #: backward replacing it warns (PyTorch would have added to it)
+        self._grad_unread = False
         self._data = data
         #: weak references to the tensors built on this one (id -> ref), so that a pending update
         #: or an in-place op (pyflame/inplace.py) can leave them the old value
@@ -229,6 +245,17 @@ class Tensor(OpMethods):
         return None if self.op is None else self.op.name
 
     # ---------------------------------------------------------------- autograd state
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient the last `backward` wrote (fresh each call, API.md), or None."""
+        self._grad_unread = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+        self._grad_unread = False
 
     @property
     def requires_grad(self) -> bool:

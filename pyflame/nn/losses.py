@@ -3,9 +3,7 @@ decomposed into flame primitives when the graph is built. Reductions: 'mean' (de
 
 from __future__ import annotations
 
-import sys
 import warnings
-from types import FrameType
 
 import numpy as np
 
@@ -13,7 +11,7 @@ from pyflame import ops
 from pyflame.core.errors import ShapeError
 from pyflame.nn.sparse import checked_one_hot
 from pyflame.ops.saved import composite
-from pyflame.tensor import Tensor, format_location, user_location
+from pyflame.tensor import Tensor, format_location, user_location, user_stacklevel
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -24,19 +22,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _user_stacklevel() -> int:
-    """The `stacklevel` that makes `warnings.warn`, called by the caller, point at the first
-    frame outside the pyflame package (the user's line)."""
-    frame: FrameType | None = sys._getframe(2)
-    level = 2
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if name != "pyflame" and not name.startswith("pyflame."):
-            return level
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
@@ -57,7 +42,7 @@ def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
         f"({list(input.shape)}). This will likely lead to incorrect results due to "
         "broadcasting. Please ensure they have the same size.",
         UserWarning,
-        stacklevel=_user_stacklevel(),
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -185,6 +185,56 @@ def test_fresh_gradients_each_backward_and_one_program():
     assert pf.cache_info().misses == 1
 
 
+def _linear_and_batches():
+    pf.manual_seed(0)
+    lin = pf.nn.Linear(5, 3)
+    xs = [pf.from_numpy(rand(4, 5, seed=s)) for s in (1, 2)]
+    return lin, xs
+
+
+def test_a_second_backward_replacing_unread_gradients_warns_at_the_users_line():
+    """PyFlame writes fresh gradients (API.md); a PyTorch user accumulating over micro-batches
+    (backward twice, then step) would silently get the last batch's alone: the second backward
+    says so, at the user's line. The gradients are still the second backward's."""
+    import warnings
+
+    lin, xs = _linear_and_batches()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for x in xs:
+            (lin(x) ** 2).sum().backward()
+    replaced = [w for w in caught if "backward replaced" in str(w.message)]
+    assert len(replaced) == 1
+    assert "fresh gradients" in str(replaced[0].message)
+    assert "2 tensors" in str(replaced[0].message)  # weight and bias
+    assert replaced[0].filename == __file__
+    w = lin.weight.numpy()
+    b = lin.bias.numpy()
+    x = xs[1].numpy()
+    expected = 2 * (x @ w.T + b).T @ x
+    np.testing.assert_allclose(lin.weight.grad.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("between", ["read", "zero_grad", "step"])
+def test_no_warning_once_the_gradients_were_used(between):
+    """The guide's loop (backward, step), reading `.grad`, or zero_grad() between backwards:
+    nothing is lost, nothing said."""
+    import warnings
+
+    lin, xs = _linear_and_batches()
+    opt = pf.optim.SGD(lin.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in xs:
+            (lin(x) ** 2).sum().backward()
+            if between == "read":
+                lin.weight.grad.numpy(), lin.bias.grad.numpy()
+            elif between == "zero_grad":
+                opt.zero_grad()
+            else:
+                opt.step()
+
+
 def test_no_grad_and_detach():
     w = pf.from_numpy(rand(3, 3))
     w.requires_grad = True
