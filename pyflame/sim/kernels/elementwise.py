@@ -31,6 +31,9 @@ def fill(s: Schedule, it: Item, op: pe.FillOp) -> None:
     def step(V, F, A, O):
         V[i][sl] = val
 
+    # (its value, for a run of products that starts from the zeros it writes:
+    # pyflame/sim/fused_products.py `zero_started`)
+    setattr(step, "fill_value", float(val))  # noqa: B010  (a plain function has no slot)
     s.steps.append(overwrites(step, i, sl))
     s.charge(it.rect, CostKind.FILL, b.size, buf=b)
 

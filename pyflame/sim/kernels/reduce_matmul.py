@@ -263,9 +263,11 @@ def _matmul_step(
                 panels = F.get(fused.key)
                 a = V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM, or an error
                 if panels is None or not panels.fits(x, y):
+                    first = panels is None
                     if panels is not None:  # another layout or a full panel: a new segment
                         panels.add_into(a, V, batched)
                     panels = F[fused.key] = Panels(V, fused, x, y)
+                    panels.assign = first and fused.zeroed  # (the run's zeros not written)
                 panels.put(x, y)
                 if fused.last:
                     panels.add_into(a, V, batched)

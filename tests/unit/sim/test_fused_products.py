@@ -217,3 +217,42 @@ def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     assert len(made) == len(runs) and all(made)  # one GEMM segment per run
     (want,), _, _ = exe.run_on_sram(args)
     _assert_fp32_close(got, want)
+
+
+def _folded_fills(exe) -> int:
+    return sum(s is fused_products._zeros_written_by_the_run for s in exe.lean_steps)
+
+
+@pytest.mark.parametrize("algorithm", ["summa", "summa25d"])
+def test_the_fill_of_zeros_is_folded_into_the_runs_that_write_it(algorithm, monkeypatch):
+    """SUMMA's accumulator starts as a fill of zeros that its run overwrites (the 2.5D
+    SUMMA's: one run per layer's rows, together the whole buffer): `run` writes the first
+    product instead of filling and adding, with the same bits as without the fold, over a
+    kept SRAM (whose accumulator then holds the last run's result until it is written)."""
+    rng = np.random.default_rng(11)
+    a, b = (rng.standard_normal((96, 96)).astype(np.float32) for _ in range(2))
+    lay = pf.MeshLayout.grid(8, 8)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    assert _folded_fills(exe) == 1
+    assert all(fused_use(s).zeroed for _, s in exe.run_steps if fused_use(s) is not None)
+    (got,), _ = exe.run(args)
+    (again,), _ = exe.run([x * 2 for x in args])  # the kept SRAM holds the first product
+    monkeypatch.setattr(fused_products, "zero_started", lambda *args: (set(), set()))
+    unfolded, _ = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    assert _folded_fills(unfolded) == 0
+    (want,), _ = unfolded.run(args)
+    assert got.tobytes() == want.tobytes()
+    np.testing.assert_allclose(again, 4 * want, rtol=1e-6, atol=1e-5)
+
+
+def test_runs_cover_their_fill_only_all_together():
+    """The fill is folded only when the runs' parts cover every element it wrote: a layer's
+    rows alone do not."""
+    from pyflame.sim.executable import Buffer
+
+    buf = Buffer(0, "acc", (0, 0, 4, 3), 0, 8, 32, np.dtype(np.float32))
+    every = slice(0, 3)
+    even, odd = (slice(0, 4, 2), every, slice(0, 8)), (slice(1, 4, 2), every, slice(0, 8))
+    assert fused_products._cover(buf, [even, odd])
+    assert not fused_products._cover(buf, [even])
+    assert not fused_products._cover(buf, [(slice(0, 4), every, slice(0, 7))])
