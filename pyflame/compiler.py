@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -106,8 +107,15 @@ def run_pipeline(module: ModuleOp, spec: str) -> None:
 
     if not spec:
         return
+    from pyflame.core.progress import PassProgress
+
+    progress = PassProgress() if PassProgress.wanted(sys.stderr) else None
     with gc_paused():
-        PassPipeline.parse_spec(all_passes(), spec).apply(make_context(), module)
+        try:
+            PassPipeline.parse_spec(all_passes(), spec, progress).apply(make_context(), module)
+        finally:
+            if progress is not None:
+                progress.close()
 
 
 def lower(module: ModuleOp, stage: str) -> ModuleOp:

@@ -37,6 +37,7 @@ from pyflame.core.errors import (
     RoutingError,
     SRAMFault,
 )
+from pyflame.core.progress import PlanProgress, wanted
 from pyflame.core.target import Target
 from pyflame.dialects import pe
 from pyflame.sim import host_memory
@@ -46,7 +47,6 @@ from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
 from pyflame.sim.kernels.network import wait_completions, wait_ready
 from pyflame.sim.loop_fission import fission_loops
-from pyflame.sim.plan_progress import PlanProgress, wanted
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
     Frame,
@@ -192,7 +192,7 @@ class Planner:
         self._op_infos: dict[Operation, _OpInfo] = {}
         #: the op being read (a reading error names it; tools print its location)
         self.reading: Operation | None = None
-        #: the progress line of a long plan (pyflame/sim/plan_progress.py), or None
+        #: the progress line of a long plan (pyflame/core/progress.py), or None
         self.progress: PlanProgress | None = None
 
     # ------------------------------------------------------------------ reading

@@ -1,4 +1,4 @@
-"""The progress line of a long plan (pyflame/sim/plan_progress.py): shown when asked or on a
+"""The progress line of a long plan (pyflame/core/progress.py): shown when asked or on a
 terminal for a big plan, counting every op the plan runs, silent otherwise."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
-from pyflame.sim import plan_progress
+from pyflame.core import progress as plan_progress
 from pyflame.sim.planner import Planner, _ops_to_run
 
 
@@ -79,3 +79,32 @@ def test_silent_for_a_small_plan(monkeypatch, capfd):
     planner.plan()
     assert planner.progress is None
     assert "planning" not in capfd.readouterr().err
+
+
+def test_a_long_pass_is_named_while_it_runs_and_a_quick_one_not():
+    """A pass still running after the quiet time is named by the timer (a long flame-to-mesh
+    shows while it runs), then how long it took; quick passes say nothing."""
+    import time
+    from types import SimpleNamespace
+
+    out = io.StringIO()
+    progress = plan_progress.PassProgress(out, quiet=0.05)
+    slow, quick = SimpleNamespace(name="flame-to-mesh"), SimpleNamespace(name="cse")
+    progress(None, None, quick)
+    progress(quick, None, slow)
+    time.sleep(0.3)
+    assert out.getvalue() == "compiling: flame-to-mesh ...\n"  # (not a terminal: lines)
+    progress(slow, None, None)
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("compiling: flame-to-mesh ... 0s")
+    assert "cse" not in out.getvalue()
+
+
+def test_the_compiler_names_its_passes_when_asked(monkeypatch, capfd):
+    from pyflame import compiler
+    from pyflame.core import progress
+
+    monkeypatch.setenv(plan_progress.ENV, "1")
+    monkeypatch.setattr(progress, "PASS_QUIET", 0.0)
+    compiler.lower(trace.trace([pf.from_numpy(np.ones((4, 4), np.float32)) * 2]).module(), "mesh")
+    assert "compiling: decompose ..." in capfd.readouterr().err
