@@ -142,7 +142,12 @@ class Stream:
 
     @property
     def needed(self) -> np.ndarray:
-        return self.cyc > self.cap
+        """Per delivery: its message is longer than its path holds (the sender waits for it);
+        made once (cyc and cap never change; a 512x512 plan asked ~10^5 times)."""
+        got = self.__dict__.get("_needed")
+        if got is None:
+            got = self.__dict__["_needed"] = self.cyc > self.cap
+        return got
 
 
 class Streams:
