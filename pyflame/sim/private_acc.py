@@ -89,7 +89,7 @@ def private_key(buffer: int, run: int = 0) -> int:
     return -(1 << 40) - buffer - (run << 24)
 
 
-def _touches(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndarray) -> bool:
+def touches_part(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndarray) -> bool:
     """Whether `step` (an annotated plan step) may read or write a byte of `buffer`'s part
     `sel` (a step on other PEs of the same buffer, another layer's rows, does not)."""
     acc = access_of(step)
@@ -149,7 +149,9 @@ def accumulation_runs(
                 and not any(conflicts[info.buffer, o] for o in other.operands)
             ):
                 run.append(j)
-            elif not is_noop(steps[j]) and _touches(planned[j], info.buffer, info.sel, conflicts):
+            elif not is_noop(steps[j]) and touches_part(
+                planned[j], info.buffer, info.sel, conflicts
+            ):
                 break
             j += 1
         if len(run) >= min_run:
@@ -197,4 +199,5 @@ __all__ = [
     "private_use",
     "set_accumulates",
     "set_private",
+    "touches_part",
 ]
