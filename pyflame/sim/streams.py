@@ -124,11 +124,10 @@ class Stream:
     own_begin: np.ndarray | None = None
     #: the send's trace (its multicast trees, for `fork_bounds`) and per delivery its hops
     trace: Trace | None = None
-    #: `fork_bounds`' state: the deliveries whose begin was set since it last looked, and per
-    #: node of the trace's forest the latest cycle the stream's last wavelet can pass that
-    #: router as far as the late receivers seen so far hold it (None: none held so far)
+    #: `fork_bounds`' state: the deliveries whose begin was set since it last looked, and the
+    #: routers the late receivers seen so far hold (None: none so far)
     begun_since: list[np.ndarray] = field(default_factory=list)
-    fork_passes: np.ndarray | None = None
+    held: HeldRouters | None = None
 
     def forward(self, j: np.ndarray, out: Stream, src: np.ndarray) -> None:
         """Deliveries `j` are passed on as sources `src` of the forwarding stream `out`."""
@@ -458,6 +457,20 @@ class Forest:
 _NEVER = np.iinfo(np.int64).min // 4
 
 
+@dataclass
+class HeldRouters:
+    """`fork_bounds`' state of one stream, per node of its trace's forest: `passes`, the latest
+    cycle the stream's last wavelet can pass that router as far as the late receivers walked
+    so far hold it (`_NEVER`: none holds it); `bound`, the latest over the routers at or above
+    the node of `passes[v] - level[v] * hop`, valid above level `stale_from` (None: valid
+    everywhere). A receive that adds no late receiver reads `bound` as it is; one that does
+    makes it again from the shallowest level it changed, down."""
+
+    passes: np.ndarray
+    bound: np.ndarray
+    stale_from: int | None = None
+
+
 def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     """Per delivery of `d`: the earliest its last wavelet arrives, as far as receivers of the
     same multicast that began late hold the stream at the routers where their branches part
@@ -465,7 +478,7 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     message is longer than its input queue began after its head arrived.
 
     Incremental: the receivers whose begin became known since the last call are walked up
-    their trees once, into the stream's `fork_passes` (a receive per PE row of a 512x512 grid
+    their trees once, into the stream's `held` routers (a receive per PE row of a 512x512 grid
     rescanned every late receiver of the stream: hours per GEMM); `d` then reads the routers
     above it."""
     out = np.zeros(d.size, dtype=np.int64)
@@ -477,11 +490,10 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     if st.begun_since:
         _walk_up_late(st, np.concatenate(st.begun_since), target)
         st.begun_since.clear()
-    passes = st.fork_passes
-    if passes is None:
+    if st.held is None:
         return out
     f = Forest.of(tr)
-    b = _highest_above(f, passes, f.delivery_node[d], int(target.hop_latency_cycles))
+    b = _highest_above(f, st.held, f.delivery_node[d], int(target.hop_latency_cycles))
     got = b > _NEVER
     out[got] = (
         b[got] + tr.d_h[d[got]] * int(target.hop_latency_cycles) + int(target.ramp_latency_cycles)
@@ -490,7 +502,7 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
 
 
 def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
-    """Add to `st.fork_passes` the routers that receivers among `new` hold: those that began
+    """Add to `st.held` the routers that receivers among `new` hold: those that began
     after their head arrived, on paths that hold the message (one that cannot stalls the
     sender, and the sender's stall holds every receiver already: `send_end_s + lat_e`). The
     trace's forest is made only for a stream with such a receiver."""
@@ -502,61 +514,48 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
         return
     assert st.trace is not None
     f = Forest.of(st.trace)
-    if st.fork_passes is None:
-        st.fork_passes = np.full(f.parent.size, _NEVER, dtype=np.int64)
-    passes = st.fork_passes
+    if st.held is None:
+        never = np.full(f.parent.size, _NEVER, dtype=np.int64)
+        st.held = HeldRouters(never, never.copy())
+    state = st.held
     # when the stream's last wavelet can pass each router v above a late receiver j, as far
     # as j's branch holds it: up to the routers whose queues past v cannot hold the message
     cur = f.delivery_node[late]
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
     keep = cur >= 0
     cur, held = cur[keep], held[keep]
+    shallowest = None
     for dist in range((st.cyc - ce - 1) // rq + 1):
         if cur.size == 0:
             break
-        np.maximum.at(passes, cur, held - dist * (rq - hop))
+        np.maximum.at(state.passes, cur, held - dist * (rq - hop))
+        level = int(f.level[cur].min())
+        shallowest = level if shallowest is None else min(shallowest, level)
         cur = f.parent[cur]
         keep = cur >= 0
         if not keep.all():
             cur, held = cur[keep], held[keep]
+    if shallowest is not None:
+        stale = state.stale_from
+        state.stale_from = shallowest if stale is None else min(stale, shallowest)
 
 
-def _highest_above(f: Forest, passes: np.ndarray, nodes: np.ndarray, hop: int) -> np.ndarray:
+def _highest_above(f: Forest, state: HeldRouters, nodes: np.ndarray, hop: int) -> np.ndarray:
     """Per node of `nodes` (-1: none): the latest over the routers v at or above it of
-    `passes[v] - level[v] * hop` (`_NEVER` where no router above it is held). Walks up from
-    the nodes when they are few for the forest, else down the whole forest by levels."""
-    b = np.full(nodes.size, _NEVER, dtype=np.int64)
-    at = np.flatnonzero(nodes >= 0)
-    if at.size == 0:
-        return b
-    cur = nodes[at]
-    depth = int(f.level[cur].max())
-    if at.size * (depth + 1) <= 4 * f.parent.size:
-        best = np.full(at.size, _NEVER, dtype=np.int64)
-        pos = np.arange(at.size)
-        while cur.size:
-            p = passes[cur]
-            held = p > _NEVER
-            if held.any():  # (each position once per level: no repeated indices)
-                q = pos[held]
-                best[q] = np.maximum(best[q], p[held] - f.level[cur[held]] * hop)
-            cur = f.parent[cur]
-            keep = cur >= 0
-            if not keep.all():
-                cur, pos = cur[keep], pos[keep]
-        b[at] = best
-        return b
-    # down the trees from the shallowest router held: a node's bound is the latest over the
-    # routers above it
-    marked = np.flatnonzero(passes > _NEVER)
-    if marked.size == 0:
-        return b
-    bound = np.where(passes > _NEVER, passes - f.level * hop, _NEVER)
-    for h in range(int(f.level[marked].min()) + 1, depth + 1):
-        lv = f.by_level[f.cuts[h] : f.cuts[h + 1]]
-        bound[lv] = np.maximum(bound[lv], bound[f.parent[lv]])
-    b[at] = bound[cur]
-    return b
+    `passes[v] - level[v] * hop` (`_NEVER` where no router above it is held): `state.bound`,
+    made again first from its shallowest stale level down the trees, a level at a time."""
+    if state.stale_from is not None:
+        passes, bound, parent = state.passes, state.bound, f.parent
+        for h in range(state.stale_from, f.cuts.size - 1):
+            lv = f.by_level[f.cuts[h] : f.cuts[h + 1]]
+            p = passes[lv]
+            own = np.where(p > _NEVER, p - h * hop, _NEVER)
+            if h > 0:
+                up = parent[lv]  # (-1 never at a level below 0, but not trusted)
+                own = np.maximum(own, np.where(up >= 0, bound[np.maximum(up, 0)], _NEVER))
+            bound[lv] = own
+        state.stale_from = None
+    return np.where(nodes >= 0, state.bound[np.maximum(nodes, 0)], _NEVER)
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

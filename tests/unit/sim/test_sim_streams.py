@@ -453,11 +453,22 @@ def _ancestors(f, node):
         node = int(f.parent[node])
 
 
-def test_the_highest_held_router_above_each_node_by_either_walk():
-    """`_highest_above` walks up from a few nodes and down the whole forest by levels for
-    many: both give, per node, the latest `passes[v] - level[v] * hop` over the routers v at or
-    above it, as a walk over its ancestors does (`_NEVER` where none is held)."""
-    from pyflame.sim.streams import _NEVER, _highest_above
+def _bounds_by_definition(f, passes, hop):
+    from pyflame.sim.streams import _NEVER
+
+    held = set(np.flatnonzero(passes > _NEVER).tolist())
+    out = []
+    for v in range(f.parent.size):
+        above = [int(passes[u] - f.level[u] * hop) for u in _ancestors(f, v) if u in held]
+        out.append(max(above, default=_NEVER))
+    return out
+
+
+def test_the_highest_held_router_above_each_node_made_again_from_the_stale_level():
+    """`_highest_above` reads, per node, the latest `passes[v] - level[v] * hop` over the
+    routers v at or above it (`_NEVER` where none is held), as a walk over its ancestors
+    does; after routers at some levels rise, made again from the shallowest of them."""
+    from pyflame.sim.streams import _NEVER, HeldRouters, _highest_above
 
     rng = np.random.default_rng(11)
     hop = 1
@@ -467,16 +478,18 @@ def test_the_highest_held_router_above_each_node_by_either_walk():
         passes = np.full(n, _NEVER, dtype=np.int64)
         held = rng.choice(n, int(rng.integers(0, n // 3 + 1)), replace=False)
         passes[held] = rng.integers(0, 500, held.size)
-        expected = []
-        for v in range(n):
-            above = [int(passes[u] - f.level[u] * hop) for u in _ancestors(f, v) if u in held]
-            expected.append(max(above, default=_NEVER))
-        few = np.array([int(rng.integers(0, n)), -1])  # (and a delivery with no node)
-        got = _highest_above(f, passes, few, hop)
-        assert got.tolist() == [expected[few[0]], _NEVER]
-        many = np.tile(np.arange(n), 8)  # more than the forest: by levels
-        got = _highest_above(f, passes, many, hop)
-        assert got.tolist() == expected * 8
+        state = HeldRouters(passes, np.full(n, _NEVER, dtype=np.int64), stale_from=0)
+        nodes = np.r_[np.arange(n), -1]  # (and a delivery with no node)
+        got = _highest_above(f, state, nodes, hop)
+        assert got.tolist() == [*_bounds_by_definition(f, passes, hop), _NEVER]
+        assert state.stale_from is None
+        # routers below some level rise: made again from there
+        deep = int(rng.integers(0, int(f.level.max()) + 1))
+        rise = np.flatnonzero(f.level >= deep)[:3]
+        passes[rise] = np.maximum(passes[rise], rng.integers(400, 900, rise.size))
+        state.stale_from = deep
+        got = _highest_above(f, state, np.arange(n), hop)
+        assert got.tolist() == _bounds_by_definition(f, passes, hop)
 
 
 def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
@@ -484,7 +497,7 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
     receivers walked in several calls leave the routers held as one walk over all of them
     (the routers above a receiver within (cyc - ce - 1) // rq hops, each at the latest of
     its receivers' holds)."""
-    from pyflame.sim.streams import _NEVER, Stream, _walk_up_late
+    from pyflame.sim.streams import _NEVER, Stream, _highest_above, _walk_up_late
 
     rng = np.random.default_rng(5)
     ce, rq, hop = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets, SMALL.hop_latency_cycles
@@ -502,14 +515,17 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
         a, b = (Stream.__new__(Stream) for _ in range(2))
         for st in (a, b):
             st.cyc, st.start, st.d_src = cyc, np.zeros(roots.size, dtype=np.int64), d_src
-            st.lat, st.cap, st.begin, st.fork_passes = f.level + 2, cap, begin, None
+            st.lat, st.cap, st.begin, st.held = f.level + 2, cap, begin, None
             st.trace = _TraceWith(f)
         every = np.arange(n)
         _walk_up_late(a, every, SMALL)
         for part in np.array_split(rng.permutation(n), 4):
             _walk_up_late(b, part, SMALL)
-        pa = np.full(n, _NEVER) if a.fork_passes is None else a.fork_passes
-        pb = np.full(n, _NEVER) if b.fork_passes is None else b.fork_passes
+            if b.held is not None:  # what a receiver reads between the parts
+                got = _highest_above(f, b.held, np.arange(n), hop)
+                assert got.tolist() == _bounds_by_definition(f, b.held.passes, hop)
+        pa = np.full(n, _NEVER) if a.held is None else a.held.passes
+        pb = np.full(n, _NEVER) if b.held is None else b.held.passes
         np.testing.assert_array_equal(pa, pb)
         # against the definition
         expected = np.full(n, _NEVER, dtype=np.int64)
