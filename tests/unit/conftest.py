@@ -1,7 +1,8 @@
 """Fixtures shared by the unit tests. Constants for `parametrize` live in layouts.py.
 
 A test module opts in with `pytestmark = pytest.mark.usefixtures("small_target")`; tests
-that check the default target or the compile cache across targets do not.
+that check the default target or the compile cache across targets do not. Modules that build
+training steps use `no_pending_updates` the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ def small_target() -> Iterator[None]:
     """Compile and simulate on the small target (few PEs: quick to compile and to run)."""
     with pf.target(pf.sim.SMALL):
         yield
+
+
+@pytest.fixture
+def no_pending_updates() -> Iterator[None]:
+    """Optimizer steps a test leaves unevaluated are not part of the next test's program (nor
+    an earlier test's of this one's)."""
+    runtime.clear_pending_updates()
+    yield
+    runtime.clear_pending_updates()
 
 
 @pytest.fixture

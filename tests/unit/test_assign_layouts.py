@@ -31,12 +31,7 @@ MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
 WAVELET = dataclasses.replace(SMALL, fidelity="wavelet")
 
 
-@pytest.fixture(autouse=True)
-def no_pending_updates():
-    """Optimizer steps a test leaves unevaluated are not part of the next test's program."""
-    runtime.clear_pending_updates()
-    yield
-    runtime.clear_pending_updates()
+pytestmark = pytest.mark.usefixtures("no_pending_updates")
 
 
 def mlp_step(batch: int = 64, sizes: tuple[int, ...] = (784, 256, 10)):

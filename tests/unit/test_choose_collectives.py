@@ -24,11 +24,7 @@ from pyflame.passes.flame_lowering import gemv
 TO_MESH_BEFORE = compiler.stage_pipeline("flame", "mesh").removesuffix(",choose-collectives")
 
 
-@pytest.fixture(autouse=True)
-def no_pending_updates():
-    runtime.clear_pending_updates()
-    yield
-    runtime.clear_pending_updates()
+pytestmark = pytest.mark.usefixtures("no_pending_updates")
 
 
 def interleaved(x: pf.Tensor) -> pf.Tensor:

@@ -21,11 +21,7 @@ from pyflame.sim.planner import compile_plan
 BEFORE = compiler.stage_pipeline("flame", "mesh").removesuffix(",choose-matmuls,choose-collectives")
 
 
-@pytest.fixture(autouse=True)
-def no_pending_updates():
-    runtime.clear_pending_updates()
-    yield
-    runtime.clear_pending_updates()
+pytestmark = pytest.mark.usefixtures("no_pending_updates")
 
 
 def matmuls(module) -> list[mesh.MatmulOp]:

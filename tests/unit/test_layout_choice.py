@@ -30,11 +30,7 @@ from gpt_model import GPT, GPTConfig  # noqa: E402
 MOVES = re.compile(r"= mesh\.(redistribute|relayout) ")
 
 
-@pytest.fixture(autouse=True)
-def no_pending_updates():
-    runtime.clear_pending_updates()
-    yield
-    runtime.clear_pending_updates()
+pytestmark = pytest.mark.usefixtures("no_pending_updates")
 
 
 def step_module(outputs: list[pf.Tensor]):
