@@ -97,6 +97,9 @@ class Stream:
     start: np.ndarray  # per source
     send_end: np.ndarray  # per source, UNKNOWN until known
     need: np.ndarray  # per source: needed destinations that have not begun
+    #: per delivery: its message is longer than its path holds, so the sender waits for its
+    #: receiver (`cyc > cap`, made once at `open`: a 512x512 plan reads it ~10^5 times)
+    needed: np.ndarray
     d_src: np.ndarray  # per delivery
     lat: np.ndarray
     cap: np.ndarray
@@ -138,15 +141,6 @@ class Stream:
         self.fwd_of[j] = len(self.fwd_streams)
         self.fwd_src[j] = src
         self.fwd_streams.append(out)
-
-    @property
-    def needed(self) -> np.ndarray:
-        """Per delivery: its message is longer than its path holds (the sender waits for it);
-        made once (cyc and cap never change; a 512x512 plan asked ~10^5 times)."""
-        got = self.__dict__.get("_needed")
-        if got is None:
-            got = self.__dict__["_needed"] = self.cyc > self.cap
-        return got
 
 
 class Streams:
@@ -219,6 +213,7 @@ class Streams:
             start=start,
             send_end=np.full(k, UNKNOWN, dtype=np.int64),
             need=need,
+            needed=needed,
             d_src=d_src,
             lat=lat,
             cap=cap,
