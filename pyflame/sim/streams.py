@@ -402,14 +402,14 @@ class Streams:
 @dataclass
 class Forest:
     """The routers a send's trace reaches, one tree per source: a node per (source, router),
-    its parent (-1 at a source's own router) and hops from the source, the nodes in order of
-    hops with where each hop's nodes begin, and each delivery's node."""
+    its parent (-1 at a source's own router) and hops from the source, each delivery's node,
+    and the nodes in preorder: node v's subtree is the run `first[v] <= position < end[v]`."""
 
     parent: np.ndarray
     level: np.ndarray
-    by_level: np.ndarray
-    cuts: np.ndarray
     delivery_node: np.ndarray
+    first: np.ndarray
+    end: np.ndarray
 
     @staticmethod
     def of(tr: Trace) -> Forest:
@@ -442,10 +442,37 @@ class Forest:
         parent[:n] = node_of(key(tr.l_src, tr.l_r, tr.l_c), tr.l_src, tr.l_h == 0)
         level = np.zeros(n + k, dtype=np.int64)
         level[:n] = tr.l_h + 1
+        delivery_node = node_of(key(tr.d_src, tr.d_r, tr.d_c), tr.d_src, tr.d_h == 0)
+        return Forest.of_parents(parent, level, delivery_node)
+
+    @staticmethod
+    def of_parents(parent: np.ndarray, level: np.ndarray, delivery_node: np.ndarray) -> Forest:
+        """The forest of these parents (-1: a root) at these levels (a parent one above its
+        child), its preorder made a level at a time: subtree sizes up, first positions down
+        (each child after its parent and its earlier siblings' subtrees)."""
+        nodes = parent.size
         by_level = np.argsort(level, kind="stable")
         cuts = np.searchsorted(level[by_level], np.arange(int(level.max(initial=0)) + 2))
-        delivery_node = node_of(key(tr.d_src, tr.d_r, tr.d_c), tr.d_src, tr.d_h == 0)
-        return Forest(parent, level, by_level, cuts, delivery_node)
+        levels = [by_level[cuts[h] : cuts[h + 1]] for h in range(cuts.size - 1)]
+        size = np.ones(nodes, dtype=np.int64)
+        for lv in reversed(levels[1:]):
+            up = parent[lv]
+            held = up >= 0  # (a node below level 0 always has a parent, but not trusted)
+            np.add.at(size, up[held], size[lv[held]])
+        # each node's offset among its siblings (the roots are siblings too)
+        siblings = np.argsort(parent, kind="stable")
+        sizes = size[siblings]
+        before = np.cumsum(sizes) - sizes
+        group = np.flatnonzero(np.r_[True, parent[siblings][1:] != parent[siblings][:-1]])
+        offset = np.empty(nodes, dtype=np.int64)
+        if nodes:
+            offset[siblings] = before - np.repeat(before[group], np.diff(np.r_[group, nodes]))
+        first = np.empty(nodes, dtype=np.int64)
+        for lv in levels:
+            up = parent[lv]
+            below = first[np.maximum(up, 0)] + 1 + offset[lv]
+            first[lv] = np.where(up >= 0, below, offset[lv])
+        return Forest(parent, level, delivery_node, first, first + size)
 
 
 #: "no bound" in `fork_bounds`' per-node arrays
@@ -454,16 +481,47 @@ _NEVER = np.iinfo(np.int64).min // 4
 
 @dataclass
 class HeldRouters:
-    """`fork_bounds`' state of one stream, per node of its trace's forest: `passes`, the latest
-    cycle the stream's last wavelet can pass that router as far as the late receivers walked
-    so far hold it (`_NEVER`: none holds it); `bound`, the latest over the routers at or above
-    the node of `passes[v] - level[v] * hop`, valid above level `stale_from` (None: valid
-    everywhere). A receive that adds no late receiver reads `bound` as it is; one that does
-    makes it again from the shallowest level it changed, down."""
+    """`fork_bounds`' state of one stream: the latest `passes[v] - level[v] * hop` over the
+    routers v at or above each node of its trace's forest, where `passes[v]` is the latest
+    cycle the stream's last wavelet can pass router v as far as the late receivers walked so
+    far hold it. Kept as a segment tree over the forest's preorder (`covers`, 2 * nodes
+    entries: entry 1 covers every position, entry e the halves 2e and 2e + 1, entry
+    nodes + p position p alone): router v's value is written into the entries that exactly
+    cover its subtree's run, and a node's bound is the latest entry covering its position.
+    A late receiver raises a few dozen entries; a receive reads log2(nodes) entries per node
+    (a level-at-a-time sweep down ~720 levels per receive was a third of a 720x720 plan)."""
 
-    passes: np.ndarray
-    bound: np.ndarray
-    stale_from: int | None = None
+    covers: np.ndarray
+
+    @staticmethod
+    def of(f: Forest) -> HeldRouters:
+        return HeldRouters(np.full(2 * f.parent.size, _NEVER, dtype=np.int64))
+
+    def raise_subtrees(self, f: Forest, v: np.ndarray, value: np.ndarray) -> None:
+        """Every node at or below router v (per element) is bounded by at least `value`."""
+        width = f.parent.size
+        lo, hi = f.first[v] + width, f.end[v] + width
+        while lo.size:
+            odd = (lo & 1).astype(bool)
+            np.maximum.at(self.covers, lo[odd], value[odd])
+            lo = lo + odd
+            odd = (hi & 1).astype(bool)
+            hi = hi - odd
+            np.maximum.at(self.covers, hi[odd], value[odd])
+            lo, hi = lo >> 1, hi >> 1
+            live = lo < hi
+            if not live.all():
+                lo, hi, value = lo[live], hi[live], value[live]
+
+    def bound(self, f: Forest, nodes: np.ndarray) -> np.ndarray:
+        """Per node of `nodes` (-1: none, `_NEVER`): the latest value over the routers at or
+        above it (`_NEVER` where none is held)."""
+        width = f.parent.size
+        leaf = f.first[np.maximum(nodes, 0)] + width
+        # the entries covering a position: its leaf and the leaf's ancestors (entry 0 unused)
+        up = leaf[:, None] >> np.arange(int(2 * width).bit_length())[None, :]
+        out = self.covers[up].max(axis=1, initial=_NEVER)
+        return np.where(nodes >= 0, out, _NEVER)
 
 
 def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
@@ -488,7 +546,7 @@ def fork_bounds(st: Stream, d: np.ndarray, target) -> np.ndarray:
     if st.held is None:
         return out
     f = Forest.of(tr)
-    b = _highest_above(f, st.held, f.delivery_node[d], int(target.hop_latency_cycles))
+    b = st.held.bound(f, f.delivery_node[d])
     got = b > _NEVER
     out[got] = (
         b[got] + tr.d_h[d[got]] * int(target.hop_latency_cycles) + int(target.ramp_latency_cycles)
@@ -510,47 +568,26 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
     assert st.trace is not None
     f = Forest.of(st.trace)
     if st.held is None:
-        never = np.full(f.parent.size, _NEVER, dtype=np.int64)
-        st.held = HeldRouters(never, never.copy())
-    state = st.held
+        st.held = HeldRouters.of(f)
     # when the stream's last wavelet can pass each router v above a late receiver j, as far
     # as j's branch holds it: up to the routers whose queues past v cannot hold the message
     cur = f.delivery_node[late]
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
     keep = cur >= 0
     cur, held = cur[keep], held[keep]
-    shallowest = None
+    # (router v's bound on the nodes below it: when it passes v less the hops to v)
+    routers, bounds = [], []
     for dist in range((st.cyc - ce - 1) // rq + 1):
         if cur.size == 0:
             break
-        np.maximum.at(state.passes, cur, held - dist * (rq - hop))
-        level = int(f.level[cur].min())
-        shallowest = level if shallowest is None else min(shallowest, level)
+        routers.append(cur)
+        bounds.append(held - dist * (rq - hop) - f.level[cur] * hop)
         cur = f.parent[cur]
         keep = cur >= 0
         if not keep.all():
             cur, held = cur[keep], held[keep]
-    if shallowest is not None:
-        stale = state.stale_from
-        state.stale_from = shallowest if stale is None else min(stale, shallowest)
-
-
-def _highest_above(f: Forest, state: HeldRouters, nodes: np.ndarray, hop: int) -> np.ndarray:
-    """Per node of `nodes` (-1: none): the latest over the routers v at or above it of
-    `passes[v] - level[v] * hop` (`_NEVER` where no router above it is held): `state.bound`,
-    made again first from its shallowest stale level down the trees, a level at a time."""
-    if state.stale_from is not None:
-        passes, bound, parent = state.passes, state.bound, f.parent
-        for h in range(state.stale_from, f.cuts.size - 1):
-            lv = f.by_level[f.cuts[h] : f.cuts[h + 1]]
-            p = passes[lv]
-            own = np.where(p > _NEVER, p - h * hop, _NEVER)
-            if h > 0:
-                up = parent[lv]  # (-1 never at a level below 0, but not trusted)
-                own = np.maximum(own, np.where(up >= 0, bound[np.maximum(up, 0)], _NEVER))
-            bound[lv] = own
-        state.stale_from = None
-    return np.where(nodes >= 0, state.bound[np.maximum(nodes, 0)], _NEVER)
+    if routers:
+        st.held.raise_subtrees(f, np.concatenate(routers), np.concatenate(bounds))
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

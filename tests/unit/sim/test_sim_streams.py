@@ -435,9 +435,7 @@ def _random_forest(rng, trees: int, nodes: int):
         # mostly the node just before (long paths, as a row broadcast's), sometimes a fork
         p = i - 1 if rng.random() < 0.8 else int(rng.integers(0, i))
         parent[i], level[i] = p, level[p] + 1
-    by_level = np.argsort(level, kind="stable")
-    cuts = np.searchsorted(level[by_level], np.arange(int(level.max()) + 2))
-    return Forest(parent, level, by_level, cuts, np.arange(nodes, dtype=np.int64))
+    return Forest.of_parents(parent, level, np.arange(nodes, dtype=np.int64))
 
 
 class _TraceWith:
@@ -464,32 +462,49 @@ def _bounds_by_definition(f, passes, hop):
     return out
 
 
-def test_the_highest_held_router_above_each_node_made_again_from_the_stale_level():
-    """`_highest_above` reads, per node, the latest `passes[v] - level[v] * hop` over the
+def test_a_forest_in_preorder_holds_each_subtree_as_one_run():
+    """`Forest.of_parents` numbers the nodes in preorder: the positions of the nodes at or
+    below v are exactly `first[v] .. end[v]`, and every node has its own position."""
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        f = _random_forest(rng, int(rng.integers(1, 5)), int(rng.integers(1, 80)))
+        n = f.parent.size
+        assert sorted(f.first.tolist()) == list(range(n))
+        for v in range(n):
+            below = [u for u in range(n) if v in _ancestors(f, u)]
+            assert sorted(int(f.first[u]) for u in below) == list(range(f.first[v], f.end[v]))
+
+
+def test_the_highest_held_router_above_each_node_as_a_walk_over_its_ancestors():
+    """`HeldRouters.bound` reads, per node, the latest `passes[v] - level[v] * hop` over the
     routers v at or above it (`_NEVER` where none is held), as a walk over its ancestors
-    does; after routers at some levels rise, made again from the shallowest of them."""
-    from pyflame.sim.streams import _NEVER, HeldRouters, _highest_above
+    does, after routers are raised in several rounds (several raises of one router too)."""
+    from pyflame.sim.streams import _NEVER, HeldRouters
 
     rng = np.random.default_rng(11)
     hop = 1
-    for _ in range(20):
-        f = _random_forest(rng, int(rng.integers(1, 4)), int(rng.integers(5, 60)))
+    for _ in range(40):
+        f = _random_forest(rng, int(rng.integers(1, 4)), int(rng.integers(1, 90)))
         n = f.parent.size
+        state = HeldRouters.of(f)
         passes = np.full(n, _NEVER, dtype=np.int64)
-        held = rng.choice(n, int(rng.integers(0, n // 3 + 1)), replace=False)
-        passes[held] = rng.integers(0, 500, held.size)
-        state = HeldRouters(passes, np.full(n, _NEVER, dtype=np.int64), stale_from=0)
         nodes = np.r_[np.arange(n), -1]  # (and a delivery with no node)
-        got = _highest_above(f, state, nodes, hop)
-        assert got.tolist() == [*_bounds_by_definition(f, passes, hop), _NEVER]
-        assert state.stale_from is None
-        # routers below some level rise: made again from there
-        deep = int(rng.integers(0, int(f.level.max()) + 1))
-        rise = np.flatnonzero(f.level >= deep)[:3]
-        passes[rise] = np.maximum(passes[rise], rng.integers(400, 900, rise.size))
-        state.stale_from = deep
-        got = _highest_above(f, state, np.arange(n), hop)
-        assert got.tolist() == _bounds_by_definition(f, passes, hop)
+        assert state.bound(f, nodes).tolist() == [_NEVER] * (n + 1)
+        for _ in range(3):
+            held = rng.integers(0, n, int(rng.integers(0, n // 2 + 2)))
+            value = rng.integers(0, 900, held.size)
+            np.maximum.at(passes, held, value)
+            state.raise_subtrees(f, held, value - f.level[held] * hop)
+            got = state.bound(f, nodes)
+            assert got.tolist() == [*_bounds_by_definition(f, passes, hop), _NEVER]
+
+
+def _read_bounds(st, f) -> list[int]:
+    """What each node of `f` reads from stream `st`'s held routers."""
+    from pyflame.sim.streams import _NEVER
+
+    n = f.parent.size
+    return [_NEVER] * n if st.held is None else st.held.bound(f, np.arange(n)).tolist()
 
 
 def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
@@ -497,7 +512,7 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
     receivers walked in several calls leave the routers held as one walk over all of them
     (the routers above a receiver within (cyc - ce - 1) // rq hops, each at the latest of
     its receivers' holds)."""
-    from pyflame.sim.streams import _NEVER, Stream, _highest_above, _walk_up_late
+    from pyflame.sim.streams import _NEVER, Stream, _walk_up_late
 
     rng = np.random.default_rng(5)
     ce, rq, hop = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets, SMALL.hop_latency_cycles
@@ -518,15 +533,11 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
             st.lat, st.cap, st.begin, st.held = f.level + 2, cap, begin, None
             st.trace = _TraceWith(f)
         every = np.arange(n)
+
         _walk_up_late(a, every, SMALL)
         for part in np.array_split(rng.permutation(n), 4):
             _walk_up_late(b, part, SMALL)
-            if b.held is not None:  # what a receiver reads between the parts
-                got = _highest_above(f, b.held, np.arange(n), hop)
-                assert got.tolist() == _bounds_by_definition(f, b.held.passes, hop)
-        pa = np.full(n, _NEVER) if a.held is None else a.held.passes
-        pb = np.full(n, _NEVER) if b.held is None else b.held.passes
-        np.testing.assert_array_equal(pa, pb)
+        assert _read_bounds(a, f) == _read_bounds(b, f)
         # against the definition
         expected = np.full(n, _NEVER, dtype=np.int64)
         reach = (cyc - ce - 1) // rq
@@ -539,4 +550,4 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
                 if dist > reach:
                     break
                 expected[v] = max(expected[v], held - dist * (rq - hop))
-        np.testing.assert_array_equal(pa, expected)
+        assert _read_bounds(a, f) == _bounds_by_definition(f, expected, hop)
