@@ -39,7 +39,7 @@ import numpy as np
 from pyflame.sim.dead_transfers import whole
 from pyflame.sim.private_acc import accumulates_of, accumulation_runs, touches_part
 from pyflame.sim.sram import scratch_array
-from pyflame.sim.step_access import buffer_conflicts, is_noop
+from pyflame.sim.step_access import buffer_conflicts, is_noop, reading_views_as
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
@@ -199,7 +199,7 @@ def fused_products(
         for slot, (s, info) in enumerate(zip(run, infos, strict=True)):
             assert info is not None and info.fused is not None
             use = FusedUse(key, slot, len(run), zeroed=n_run in zeroed)
-            out[s] = set_fused(info.fused(use), use)
+            out[s] = reading_views_as(set_fused(info.fused(use), use), steps[s])
     return out
 
 

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyflame.sim.flat_gather import view_strides
-from pyflame.sim.step_access import access_of, buffer_conflicts, disjoint, is_noop
+from pyflame.sim.step_access import (
+    access_of,
+    buffer_conflicts,
+    disjoint,
+    is_noop,
+    reading_views_as,
+)
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
@@ -184,7 +190,8 @@ def private_accumulators(
         key = private_key(run_buffer(infos), n_run)
         for n, (s, found) in enumerate(zip(run, infos, strict=True)):
             assert found is not None  # every step of the run accumulates
-            out[s] = found.private(PrivateUse(key, load=n == 0, store=n == len(run) - 1))
+            use = PrivateUse(key, load=n == 0, store=n == len(run) - 1)
+            out[s] = reading_views_as(found.private(use), steps[s])
     return out
 
 

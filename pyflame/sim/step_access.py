@@ -435,6 +435,15 @@ def read_as_views(step: Step) -> frozenset[int]:
     return getattr(step, "viewed", frozenset())
 
 
+def reading_views_as(new: Step, old: Step) -> Step:
+    """`new`, made from `old` (a rebuilt reader) reading the same in-flight views: marked as
+    reading them too (written_first must not count those buffers' SRAM bytes as read)."""
+    viewed = read_as_views(old)
+    if viewed:
+        setattr(new, "viewed", viewed)  # noqa: B010  (read_as_views reads it)
+    return new
+
+
 def sends_view(step: Step) -> bool:
     """Whether `step` is a send that keeps a view of its buffer instead of a copy."""
     return getattr(step, "sends_view", False)
@@ -622,6 +631,7 @@ __all__ = [
     "part_key",
     "is_elided",
     "read_as_views",
+    "reading_views_as",
     "is_noop",
     "sends_view",
     "view_key",

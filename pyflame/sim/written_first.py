@@ -17,7 +17,7 @@ first read of every byte sees what a run from zeroed SRAM would.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,21 +29,24 @@ if TYPE_CHECKING:  # executable.py runs the pass: import its names for types onl
     from pyflame.sim.sram import Block
 
 
-def _touches(planned: Step) -> tuple[list[int], list[int], int | None] | None:
-    """(buffers the step may read, buffers it may write, the one buffer it writes whole and
-    reads nothing of first, or None); None when it may touch any buffer."""
+def _touches(planned: Step) -> tuple[list[tuple[int, Any]], list[int], int | None] | None:
+    """(the buffers the step may read, each with the index of its part read (None: all of
+    it), the buffers it may write, the one buffer it writes a part of whole without reading
+    it first, or None); None when it may touch any buffer."""
     acc = access_of(planned)
+    written = getattr(planned, "overwrites", None)
     if acc is None:
         operands = getattr(planned, "operands", None)
         if operands is None:
             return None
-        written = getattr(planned, "overwrites", None)
         if written is not None and operands and operands[0] == written[0]:
-            return list(operands[1:]), [written[0]], written[0]
-        return list(operands), list(operands), None
+            return [(b, None) for b in operands[1:]], [written[0]], written[0]
+        return [(b, None) for b in operands], list(operands), None
     rec = acc.received
     kill = rec.buffer if rec is not None and acc.combine is None else None
-    return list(acc.reads), list(acc.writes), kill
+    if kill is None and written is not None and written[0] not in acc.reads:
+        kill = written[0]  # (a copy: its part of dst written whole, src read)
+    return list(acc.reads.items()), list(acc.writes), kill
 
 
 #: the largest block (PEs x bytes) whose bytes are followed PE by PE; a larger one is followed
@@ -76,25 +79,25 @@ class _BlockBytes:
         lanes: tuple[int, int] | None = None,
         pes: tuple[slice, slice] | None = None,
     ) -> None:
-        """Buffer `b` touched: all its bytes on all its PEs, or (`kills`: written whole,
-        none of them read first) its elements [lanes) on its PEs `pes` (slices of b's
-        rectangle)."""
+        """Buffer `b` touched (`kills`: written whole, none of it read first): its elements
+        [lanes) (all of them when None) on its PEs `pes` (slices of b's rectangle, strided
+        for a loop's rows; all of them when None)."""
         first, last = (0, b.size) if lanes is None else lanes
         size = b.dtype.itemsize
         lo = b.offset + first * size - self.block.lo
         hi = b.offset + last * size - self.block.lo
         nr, nc = b.rect[2], b.rect[3]
-        rows, cols = pes if pes is not None else (slice(0, nr), slice(0, nc))
+        rows, cols = pes if pes is not None else (slice(0, nr, 1), slice(0, nc, 1))
         if self.per_pe:
             r0, c0 = b.rect[0] - self.block.rect[0], b.rect[1] - self.block.rect[1]
             at = (
-                slice(r0 + rows.start, r0 + rows.stop),
-                slice(c0 + cols.start, c0 + cols.stop),
+                slice(r0 + rows.start, r0 + rows.stop, rows.step),
+                slice(c0 + cols.start, c0 + cols.stop, cols.step),
                 slice(lo, hi),
             )
         else:
             at = (slice(0, 1), slice(0, 1), slice(lo, hi))
-            every = (rows.start, rows.stop, cols.start, cols.stop) == (0, nr, 0, nc)
+            every = (rows, cols) == (slice(0, nr, 1), slice(0, nc, 1))
             kills = kills and every and b.rect == self.block.rect
         undecided = ~self.decided[at]
         if not kills:
@@ -157,11 +160,16 @@ def bytes_to_zero(
         reads, writes, kill = touched
         viewed = read_as_views(step)  # read from received views, not from SRAM
         changed = set()
-        for b in reads:  # (before the step's kill: a step that reads a byte sees it)
+        for b, sel in reads:  # (before the step's kill: a step that reads a byte sees it)
             if b in viewed:
                 continue
             if (n := block_of.get(b)) is not None and n in open_:
-                state[n].touch(buffers[b], kills=False)
+                read = None if sel is None else _part(buffers[b], sel)
+                if read is None:
+                    state[n].touch(buffers[b], kills=False)
+                else:  # only the part read (a loop's strided rows: not the other rows)
+                    rows, cols, lanes = read
+                    state[n].touch(buffers[b], kills=False, lanes=lanes, pes=(rows, cols))
                 changed.add(n)
         for b in writes:
             if (n := block_of.get(b)) is not None and n in open_:
@@ -170,8 +178,9 @@ def bytes_to_zero(
                 part = None if sel is None else _part(buffers[b], sel)
                 if part is not None:
                     # a run of elements written whole on a rectangle of b's PEs (an unpack
-                    # into one half of a panel, a receive into one row of a layer): only
-                    # those bytes are decided, the others stay open
+                    # into one half of a panel, a receive into one row of a layer or into
+                    # every c-th row of a fissioned loop): only those bytes are decided, the
+                    # others stay open
                     rows, cols, lanes = part
                     state[n].touch(buffers[b], kills=True, lanes=lanes, pes=(rows, cols))
                 else:
@@ -182,7 +191,8 @@ def bytes_to_zero(
 
 def _part(b: Buffer, sel) -> tuple[slice, slice, tuple[int, int]] | None:
     """(rows, cols, (first, end)) when index `sel` of a buffer's (rows, cols, size) view is
-    one run of elements on a rectangle of its PEs, else None."""
+    one run of elements on a rectangle of its PEs, or on every k-th row or column of one (a
+    fissioned loop's steps), else None."""
     if not isinstance(sel, tuple) or len(sel) != 3:
         return None
     if not all(isinstance(x, slice) for x in sel):
@@ -190,19 +200,21 @@ def _part(b: Buffer, sel) -> tuple[slice, slice, tuple[int, int]] | None:
     out = []
     for x, n in zip(sel, (b.rect[2], b.rect[3], b.size), strict=True):
         first, end, step = x.indices(n)
-        if step != 1 or end <= first:
+        if step < 1 or end <= first:
             return None
-        out.append((first, end))
-    (r0, r1), (c0, c1), lanes = out
-    return slice(r0, r1), slice(c0, c1), lanes
+        out.append((first, first + (len(range(first, end, step)) - 1) * step + 1, step))
+    (r0, r1, rs), (c0, c1, cs), (l0, l1, ls) = out
+    if ls != 1:
+        return None
+    return slice(r0, r1, rs), slice(c0, c1, cs), (l0, l1)
 
 
 def _kill_sel(planned: Step, buffer: int):
     """The part of `buffer` the step writes whole (its receive's or its kernel's record)."""
     acc = access_of(planned)
-    if acc is not None:
-        rec = acc.received
-        return rec.dst if rec is not None and rec.buffer == buffer else None
+    rec = None if acc is None else acc.received
+    if rec is not None and rec.buffer == buffer:
+        return rec.dst
     written = getattr(planned, "overwrites", None)
     return written[1] if written is not None and written[0] == buffer else None
 

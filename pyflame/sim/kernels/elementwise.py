@@ -16,6 +16,7 @@ from pyflame.sim.int32_checks import I32, all_int32, as_int32, real_lanes
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import global_index, kept_grid
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.step_access import Access, annotate
 
 
 @kernel(pe.FillOp)
@@ -137,7 +138,9 @@ def copy(s: Schedule, it: Item, op: pe.CopyOp) -> None:
     def step(V, F, A, O):
         np.copyto(V[di][dsl], V[si][ssl])
 
-    s.steps.append(overwrites(step, di, dsl))
+    # (what it reads and writes, on its PEs only: a copy on one row of a layer leaves the
+    # other rows' bytes undecided for written_first)
+    s.steps.append(annotate(overwrites(step, di, dsl), Access(reads={si: ssl}, writes={di: dsl})))
     s.charge(it.rect, CostKind.COPY, d.size, buf=d)
 
 
