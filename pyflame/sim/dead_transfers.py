@@ -193,6 +193,13 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
             read_later[rec.buffer] = False  # a receive that overwrites all of its buffer
         if k in kills:
             read_later[kills[k]] = False  # an exchange whose phases write all of it
+        written = getattr(steps[k], "overwrites", None)  # (a copy or an unpack, with a record)
+        if (
+            written is not None
+            and written[0] not in acc.reads
+            and whole(buffers[written[0]], written[1])
+        ):
+            read_later[written[0]] = False
         for r in acc.reads:
             read_later[r] = True
         taken_later.update(acc.batches)

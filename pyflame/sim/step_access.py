@@ -295,8 +295,9 @@ def _dead_from(
     never read): the steps write parts of it (a later buffer reusing the bytes) and none reads
     a byte no earlier step has written. Known writers only: a receive of a whole message
     group or a host input (`Access.received`) and a kernel marked with `overwrites`
-    (pyflame/sim/dead_transfers.py); a step with an `Access` reads only its `reads`, one
-    without reads all its operands (but the first, when marked `overwrites`)."""
+    (pyflame/sim/dead_transfers.py, with or without an `Access`); a step with an `Access`
+    reads only its `reads`, one without reads all its operands (but the first, when marked
+    `overwrites`)."""
     places = _places(buffers[i], dst)
     if places is None:
         return False
@@ -334,6 +335,9 @@ def _dead_from(
             for w, sel in acc.writes.items():
                 if conflicts[i, w] and rec is not None and rec.buffer == w and rec.dst == sel:
                     kill(w, sel)
+            written = getattr(step, "overwrites", None)  # (a copy: its part written whole)
+            if written is not None and conflicts[i, written[0]] and written[0] not in acc.reads:
+                kill(written[0], written[1])
         if not live.any():
             return True
     return True

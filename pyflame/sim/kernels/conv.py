@@ -17,6 +17,7 @@ from pyflame.dialects import pe
 from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
+from pyflame.sim.executable import Step
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import tiles
@@ -33,17 +34,28 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
     d, src = s.buf(op.dst, it), s.buf(op.src, it)
     shape = _ints(op.shape)
     dim, start, count = op.dim.value.data, op.start.value.data, op.count.value.data
-    nr, nc = it.rect[2], it.rect[3]
     sel = (slice(None), slice(None)) + tuple(
         slice(start, start + count) if k == dim else slice(None) for k in range(len(shape))
     )
     slab = tuple(count if k == dim else m for k, m in enumerate(shape))
     dsl, ssl, di, si = d.sub(it.rect), src.sub(it.rect), d.index, src.index
 
-    def step(V, F, A, O):
-        tiles(V[di][dsl], slab)[...] = V[si][ssl].reshape((nr, nc) + shape)[sel]
+    def make_step(src_key: int | None = None) -> Step:
+        """The step, reading src from SRAM or from an in-flight view (as unpack's)."""
 
-    s.steps.append(overwrites(step, di, dsl))  # the slab is all of dst
+        def step(V, F, A, O):
+            # (a view may hold one PE row or column for all of them: broadcast)
+            src = V[si][ssl] if src_key is None else F[src_key]
+            tiles(V[di][dsl], slab)[...] = src.reshape(src.shape[:2] + shape)[sel]
+
+        return step
+
+    def rebuild(keys: dict[int, int]) -> Step:
+        return make_step(keys.get(si))
+
+    # the slab is all of dst
+    access = Access(reads={si: ssl}, writes={di: dsl}, rebuild=rebuild)
+    s.steps.append(annotate(overwrites(make_step(), di, dsl), access))
     s.charge(it.rect, CostKind.PACK, d.size)
 
 
@@ -88,18 +100,30 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         dst_sel = lead + rest + (tt,)
         src_sel = lead + rest + (jj,)
 
-    def step(V, F, A, O):
-        dst = V[di][dsl].reshape((nr, nc) + shape)
-        dst[dst_sel] = V[si][ssl].reshape((nr, nc) + slab)[src_sel]
+    def make_step(src_key: int | None = None) -> Step:
+        """The step, reading src from SRAM, or from an in-flight view when given its key (a
+        host input's tiles, read as a view of the host array: pyflame/sim/step_access.py)."""
+
+        def step(V, F, A, O):
+            # (a view may hold one PE row or column for all of them: broadcast)
+            src = V[si][ssl] if src_key is None else F[src_key]
+            dst = V[di][dsl].reshape((nr, nc) + shape)
+            dst[dst_sel] = src.reshape(src.shape[:2] + slab)[src_sel]
+
+        return step
+
+    def rebuild(keys: dict[int, int]) -> Step:
+        return make_step(keys.get(si))
 
     inner = int(np.prod(shape[dim + 1 :]))
     if per == 0 and int(np.prod(shape[:dim])) == 1:  # one run of lanes on every PE
         first = dsl[2].start + (int(pos[0]) + lo) * inner
         part = (dsl[0], dsl[1], slice(first, first + (hi - lo) * inner))
         # writes all of that run, reads only src (pyflame/sim/step_access.py `_dead_from`)
-        s.steps.append(overwrites(step, di, part))
-    else:  # writes part of dst, never reads it
-        s.steps.append(annotate(step, Access(reads={si: ssl}, writes={di: dsl})))
+        access = Access(reads={si: ssl}, writes={di: part}, rebuild=rebuild)
+        s.steps.append(annotate(overwrites(make_step(), di, part), access))
+    else:  # writes part of dst, never reads it (its PE lines picked: always from SRAM)
+        s.steps.append(annotate(make_step(), Access(reads={si: ssl}, writes={di: dsl})))
 
 
 @dataclass(frozen=True)

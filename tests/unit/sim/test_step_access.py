@@ -315,3 +315,38 @@ def test_a_host_input_read_only_by_a_matmul_is_a_view_of_the_host_array(monkeypa
     other[matrix][3, :] += 1.0  # row 3 of the matrix: only y[3] changes
     (changed,), _ = exe.run(other)
     assert np.flatnonzero(changed != got).tolist() == [3]
+
+
+def test_a_host_input_read_only_by_packs_is_a_view_of_the_host_array():
+    """The 2.5D SUMMA cuts B into the pieces its steps send with two pe.packs: B's pe.host_in
+    is read by nothing else, so `run` packs from a view of the argument instead of writing B
+    into SRAM first; `run_on_sram` writes it. The outputs agree with the exact run and numpy,
+    and another B gives another product."""
+    from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((120, 128)).astype(np.float32)  # (B's pieces: 32 of 128 rows)
+    b = rng.standard_normal((128, 100)).astype(np.float32)
+    lay = pf.MeshLayout.grid(4, 4)
+    tr = trace.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)])
+    module = tr.module()
+    compiler.lower(module, "mesh")
+    assert set_algorithm(module, "summa25d") == 1
+    compiler.lower(module, "pe")
+    exe, args = compile_plan(module), tr.inputs()
+    lean = dict(exe.run_steps)
+    packs = {k for k, (what, _) in enumerate(exe.step_ops) if what.startswith("pe.pack")}
+    host_ins = [k for k, (what, _) in enumerate(exe.step_ops) if what.startswith("pe.host_in")]
+    elided = [k for k in host_ins if k in lean and is_elided(lean[k])]
+    assert elided, "no host input elided"
+    assert any(k in packs and lean[k] is not exe.steps[k] for k in lean), "no pack from a view"
+    (got,), _ = exe.run(args)
+    (want,), _, _ = exe.run_on_sram(args)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_allclose(got.reshape(120, 100), a @ b, rtol=1e-4, atol=1e-4)
+    other = [np.array(v, copy=True) for v in args]
+    rhs = next(i for i, v in enumerate(other) if v.shape == b.shape)
+    other[rhs][:, 7] += 1.0  # column 7 of B: only column 7 of the product changes
+    (changed,), _ = exe.run(other)
+    cols = np.flatnonzero((changed.reshape(120, 100) != got.reshape(120, 100)).any(axis=0))
+    assert cols.tolist() == [7]
