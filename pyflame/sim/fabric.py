@@ -903,8 +903,10 @@ class Mailboxes:
         b = self.boxes[color]
         sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
         h = b["head"][sl]
-        batch = np.take_along_axis(b["batch"][sl], h[..., None], axis=2)[..., 0]
-        index = np.take_along_axis(b["index"][sl], h[..., None], axis=2)[..., 0]
+        # (plain fancy indexing: take_along_axis built its index arrays in Python, 8% of a
+        # 2.5D SUMMA's plan of ~50,000 one-row receives)
+        at = (np.arange(r0, r0 + nr)[:, None], np.arange(c0, c0 + nc)[None, :], h)
+        batch, index = b["batch"][at], b["index"][at]
         b["head"][sl] += 1
         return batch, index
 
