@@ -457,8 +457,8 @@ class Forest:
         size = np.ones(nodes, dtype=np.int64)
         for lv in reversed(levels[1:]):
             up = parent[lv]
-            held = up >= 0  # (a node below level 0 always has a parent, but not trusted)
-            np.add.at(size, up[held], size[lv[held]])
+            known = up >= 0  # (a node below level 0 always has a parent, but not trusted)
+            np.add.at(size, up[known], size[lv[known]])
         # each node's offset among its siblings (the roots are siblings too)
         siblings = np.argsort(parent, kind="stable")
         sizes = size[siblings]
