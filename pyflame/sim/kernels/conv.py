@@ -122,7 +122,7 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         # writes all of that run, reads only src (pyflame/sim/step_access.py `_dead_from`)
         access = Access(reads={si: ssl}, writes={di: part}, rebuild=rebuild)
         s.steps.append(annotate(overwrites(make_step(), di, part), access))
-    else:  # writes part of dst, never reads it (its PE lines picked: always from SRAM)
+    else:  # writes part of dst, never reads it; indexes PE lines, so reads SRAM only (no view)
         s.steps.append(annotate(make_step(), Access(reads={si: ssl}, writes={di: dsl})))
 
 
