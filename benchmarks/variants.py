@@ -333,6 +333,10 @@ def measure_all(
         return
     rows = []
     same_program: dict[tuple[str, bool], dict] = {}
+    if "chosen" in earlier and "error" not in earlier["chosen"]:
+        # a resumed run: the forced variant the compiler chose is that row again (a 720x720
+        # 2.5D SUMMA plans for 20 minutes)
+        same_program[(str(chosen), False)] = earlier["chosen"]
     for variant in [Variant("chosen")] if chosen_only else variants_of(problem, chosen):
         why = skipped(problem, variant)
         if why is not None:

@@ -97,6 +97,12 @@ def test_variant_rows_are_kept_as_they_come_and_reused(tmp_path, monkeypatch):
         return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
 
     assert again[:2] == first[:2] and timeless(again) == timeless(first)
+    # a run that stopped after the chosen row: the forced variant it is, is that row again
+    # (its plan times too: not planned a second time)
+    rows_file.write_text(json.dumps(saved[0]) + "\n")
+    *resumed_rows, _ = variants.measure_all(problem, rows_file=rows_file)
+    resumed = {r["variant"]: r for r in resumed_rows}
+    assert resumed["matmul summa"] == {**saved[0], "variant": "matmul summa"}
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
