@@ -499,8 +499,14 @@ class HeldRouters:
 
     def raise_subtrees(self, f: Forest, v: np.ndarray, value: np.ndarray) -> None:
         """Every node at or below router v (per element) is bounded by at least `value`."""
+        self.raise_runs(f, f.first[v], f.end[v], value)
+
+    def raise_runs(self, f: Forest, lo: np.ndarray, hi: np.ndarray, value: np.ndarray) -> None:
+        """Every node at preorder positions lo <= p < hi (per element; empty runs allowed) is
+        bounded by at least `value`."""
         width = f.parent.size
-        lo, hi = f.first[v] + width, f.end[v] + width
+        some = lo < hi
+        lo, hi, value = lo[some] + width, hi[some] + width, value[some]
         while lo.size:
             odd = (lo & 1).astype(bool)
             np.maximum.at(self.covers, lo[odd], value[odd])
@@ -575,19 +581,60 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
     keep = cur >= 0
     cur, held = cur[keep], held[keep]
+    chain = np.arange(cur.size)  # each receiver's walk up its tree
     # (router v's bound on the nodes below it: when it passes v less the hops to v)
-    routers, bounds = [], []
+    routers, bounds, chains = [], [], []
     for dist in range((st.cyc - ce - 1) // rq + 1):
         if cur.size == 0:
             break
         routers.append(cur)
         bounds.append(held - dist * (rq - hop) - f.level[cur] * hop)
+        chains.append(chain)
         cur = f.parent[cur]
         keep = cur >= 0
         if not keep.all():
-            cur, held = cur[keep], held[keep]
-    if routers:
-        st.held.raise_subtrees(f, np.concatenate(routers), np.concatenate(bounds))
+            cur, held, chain = cur[keep], held[keep], chain[keep]
+    if not routers:
+        return
+    if rq <= 2 * hop:
+        # a router's bound (held - dist * (rq - hop) - level * hop, the level one less per
+        # step) is then no lower than the one below it: every node a walk reaches is bounded
+        # by its topmost router's, over that router's whole subtree
+        top = np.empty(chains[0].size, dtype=np.int64)
+        best = np.empty(chains[0].size, dtype=np.int64)
+        for c, v, b in zip(chains, routers, bounds, strict=True):
+            top[c], best[c] = v, b
+        st.held.raise_subtrees(f, top, best)
+        return
+    st.held.raise_runs(f, *_walk_runs(f, routers, bounds, chains))
+
+
+def _walk_runs(
+    f: Forest, routers: list[np.ndarray], bounds: list[np.ndarray], chains: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The preorder runs and values of walks up the trees: step j of walk c (router
+    routers[j], bound bounds[j], for the walks chains[j], ascending; a walk stops when its
+    tree does) bounds the nodes below its router. A node whose deepest router on walk c is
+    step j's is bounded by the best of steps j, j + 1, ... of c, so each step raises only
+    the runs of its router's subtree that the step below does not hold: the router itself
+    and its other branches, one or two runs, short on a line's broadcast (raising every
+    router's whole subtree was most of a 720x720 SUMMA's plan with 32x32 tiles: ~200 steps
+    per late receiver, each a full segment-tree update)."""
+    lo_runs, hi_runs, values = [], [], []
+    best = np.full(chains[0].size, _NEVER, dtype=np.int64)
+    for j in range(len(routers) - 1, -1, -1):
+        c, v = chains[j], routers[j]
+        best[c] = np.maximum(best[c], bounds[j])
+        if j == 0:  # the receiver's own router: all of its subtree
+            lo_runs.append(f.first[v])
+            hi_runs.append(f.end[v])
+            values.append(best[c])
+            continue
+        below = routers[j - 1][np.searchsorted(chains[j - 1], c)]
+        lo_runs += [f.first[v], f.end[below]]
+        hi_runs += [f.first[below], f.end[v]]
+        values += [best[c], best[c]]
+    return np.concatenate(lo_runs), np.concatenate(hi_runs), np.concatenate(values)
 
 
 def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:

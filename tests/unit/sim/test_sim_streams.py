@@ -3,6 +3,8 @@ errors a program that misuses them gets (pyflame/sim/streams.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -507,15 +509,26 @@ def _read_bounds(st, f) -> list[int]:
     return [_NEVER] * n if st.held is None else st.held.bound(f, np.arange(n)).tolist()
 
 
-def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
+@pytest.mark.parametrize(
+    "target",
+    [
+        SMALL,
+        # a router's bound then grows toward the root (router queues shorter than 2 hops)
+        dataclasses.replace(SMALL, router_queue_wavelets=1, hop_latency_cycles=3),
+        dataclasses.replace(SMALL, router_queue_wavelets=7, hop_latency_cycles=1),
+    ],
+    ids=["small", "short-queues", "long-queues"],
+)
+def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once(target):
     """`fork_bounds` walks each late receiver up its tree once, when its begin becomes known:
     receivers walked in several calls leave the routers held as one walk over all of them
     (the routers above a receiver within (cyc - ce - 1) // rq hops, each at the latest of
-    its receivers' holds)."""
+    its receivers' holds), whichever way the bounds grow along a walk."""
     from pyflame.sim.streams import _NEVER, Stream, _walk_up_late
 
     rng = np.random.default_rng(5)
-    ce, rq, hop = SMALL.ce_queue_wavelets, SMALL.router_queue_wavelets, SMALL.hop_latency_cycles
+    ce, rq = target.ce_queue_wavelets, target.router_queue_wavelets
+    hop = target.hop_latency_cycles
     for _ in range(10):
         f = _random_forest(rng, 2, 80)
         n = f.parent.size
@@ -534,9 +547,9 @@ def test_late_receivers_walked_up_in_parts_hold_the_routers_as_all_at_once():
             st.trace = _TraceWith(f)
         every = np.arange(n)
 
-        _walk_up_late(a, every, SMALL)
+        _walk_up_late(a, every, target)
         for part in np.array_split(rng.permutation(n), 4):
-            _walk_up_late(b, part, SMALL)
+            _walk_up_late(b, part, target)
         assert _read_bounds(a, f) == _read_bounds(b, f)
         # against the definition
         expected = np.full(n, _NEVER, dtype=np.int64)
