@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.sim.step_access import Access, access_of, annotate, buffer_conflicts
+from pyflame.sim.step_access import (
+    Access,
+    access_of,
+    annotate,
+    buffer_conflicts,
+    written_unread,
+)
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
@@ -193,12 +199,8 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
             read_later[rec.buffer] = False  # a receive that overwrites all of its buffer
         if k in kills:
             read_later[kills[k]] = False  # an exchange whose phases write all of it
-        written = getattr(steps[k], "overwrites", None)  # (a copy or an unpack, with a record)
-        if (
-            written is not None
-            and written[0] not in acc.reads
-            and whole(buffers[written[0]], written[1])
-        ):
+        written = written_unread(steps[k], acc)  # (a copy, a pack, an unpack)
+        if written is not None and whole(buffers[written[0]], written[1]):
             read_later[written[0]] = False
         for r in acc.reads:
             read_later[r] = True

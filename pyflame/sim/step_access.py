@@ -144,6 +144,13 @@ def access_of(step: Step) -> Access | None:
     return getattr(step, "access", None)
 
 
+def written_unread(step: Step, acc: Access) -> tuple[int, Any] | None:
+    """(buffer, index) of the part a step with an `Access` writes whole without reading it
+    first (its kernel's `overwrites` record: a copy, a pack, an unpack), or None."""
+    written = getattr(step, "overwrites", None)
+    return None if written is None or written[0] in acc.reads else written
+
+
 def view_key(buffer: int) -> int:
     """The in-flight key of buffer `buffer`'s received view (send keys are >= 0)."""
     return -1 - buffer
@@ -335,8 +342,8 @@ def _dead_from(
             for w, sel in acc.writes.items():
                 if conflicts[i, w] and rec is not None and rec.buffer == w and rec.dst == sel:
                     kill(w, sel)
-            written = getattr(step, "overwrites", None)  # (a copy: its part written whole)
-            if written is not None and conflicts[i, written[0]] and written[0] not in acc.reads:
+            written = written_unread(step, acc)
+            if written is not None and conflicts[i, written[0]]:
                 kill(written[0], written[1])
         if not live.any():
             return True
@@ -636,6 +643,7 @@ __all__ = [
     "is_elided",
     "read_as_views",
     "reading_views_as",
+    "written_unread",
     "is_noop",
     "sends_view",
     "view_key",

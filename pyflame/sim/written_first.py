@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyflame.sim.dead_transfers import is_dead
-from pyflame.sim.step_access import access_of, is_elided, read_as_views
+from pyflame.sim.step_access import access_of, is_elided, read_as_views, written_unread
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
@@ -34,18 +34,18 @@ def _touches(planned: Step) -> tuple[list[tuple[int, Any]], list[int], int | Non
     it), the buffers it may write, the one buffer it writes a part of whole without reading
     it first, or None); None when it may touch any buffer."""
     acc = access_of(planned)
-    written = getattr(planned, "overwrites", None)
     if acc is None:
         operands = getattr(planned, "operands", None)
         if operands is None:
             return None
+        written = getattr(planned, "overwrites", None)
         if written is not None and operands and operands[0] == written[0]:
             return [(b, None) for b in operands[1:]], [written[0]], written[0]
         return [(b, None) for b in operands], list(operands), None
     rec = acc.received
     kill = rec.buffer if rec is not None and acc.combine is None else None
-    if kill is None and written is not None and written[0] not in acc.reads:
-        kill = written[0]  # (a copy: its part of dst written whole, src read)
+    if kill is None and (written := written_unread(planned, acc)) is not None:
+        kill = written[0]  # (a copy, a pack, an unpack: its part of dst written whole)
     return list(acc.reads.items()), list(acc.writes), kill
 
 
