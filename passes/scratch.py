@@ -25,6 +25,7 @@ when it checks a program's peak per PE before lowering.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,7 +186,7 @@ class ChannelSplitConv:
         return [*windows, math.prod(self.window), math.prod(self.window), self.filter_elems]
 
 
-# --------------------------------------------------------------------------- 2.5D SUMMA# --------------------------------------------------------------------------- 2.5D SUMMA
+# --------------------------------------------------------------------------- 2.5D SUMMA
 
 #: layer counts the 2.5D SUMMA tries (each must divide the grid side)
 LAYER_CHOICES = (2, 3, 4, 6, 8)
@@ -197,8 +198,10 @@ LAYERED_FIXED_CHANNELS = 5
 @dataclass(frozen=True)
 class LayeredPlan:
     """A 2.5D SUMMA on a g x g grid with A blocks [m, k] and B blocks [k, n] per PE:
-    `layers` interleaved layers of PE rows (c), each step multiplying a [c*m, k/splits] piece
-    of A by a [k/splits, n] piece of B (`splits` steps per K block)."""
+    `layers` interleaved layers of PE rows (c), each step multiplying a [c*m, w_h] piece of A
+    by the matching [w_h, n] rows of B, `splits` steps per K block. The piece widths w_h differ
+    by at most one where `splits` does not divide k (the wider ones first): a prime k (31 on
+    a 750x750 grid for 23040^2) need not fall back to k one-column steps."""
 
     g: int
     m: int
@@ -208,41 +211,60 @@ class LayeredPlan:
     splits: int
 
     @property
+    def widths(self) -> tuple[int, ...]:
+        """Contraction width of each piece of a K block, in step order."""
+        base, wider = divmod(self.k, self.splits)
+        return tuple(base + (h < wider) for h in range(self.splits))
+
+    @property
     def width(self) -> int:
-        """Contraction width of one step."""
-        return self.k // self.splits
+        """Contraction width of the widest step."""
+        return -(-self.k // self.splits)
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """First contraction index of each piece."""
+        return tuple(itertools.accumulate(self.widths[:-1], initial=0))
 
     @property
     def steps(self) -> int:
         return self.g // self.layers * self.splits
 
+    def receive_buffers(self) -> dict[tuple[int, int], str]:
+        """The receive buffers' names by (buffer parity, piece width): step s receives piece
+        s % splits into parity s % 2, so with uneven pieces a parity may need two widths."""
+        pairs = sorted(
+            {(s % 2, self.widths[s % self.splits]) for s in range(min(self.steps, 2 * self.splits))}
+        )
+        return {(p, w): str(p) if w == self.width else f"{p}w{w}" for p, w in pairs}
+
     def buffers(self) -> dict[str, int]:
         """Elements per PE of every buffer the lowering allocates (passes/pe_lowering/
         layered_matmul.py), by name."""
-        c, m, k, n, w = self.layers, self.m, self.k, self.n, self.width
+        c, m, k, n = self.layers, self.m, self.k, self.n
         out = {
             "panel": c * m * k,
             "gather_a": m * k,
             "gather_b": m * k,
             "shift": c * m * k,
-            "a0": c * m * w,
-            "a1": c * m * w,
-            "b0": w * n,
-            "b1": w * n,
-            "acc": c * m * n,
         }
+        for (_, w), name in self.receive_buffers().items():
+            out[f"a{name}"] = c * m * w
+            out[f"b{name}"] = w * n
+        out["acc"] = c * m * n
         if self.splits > 1:
-            out.update({f"panel{h}": c * m * w for h in range(self.splits)})
-            out.update({f"bpiece{h}": w * n for h in range(self.splits)})
+            out.update({f"panel{h}": c * m * w for h, w in enumerate(self.widths)})
+            out.update({f"bpiece{h}": w * n for h, w in enumerate(self.widths)})
         out.update({f"chunk{d}": m * n for d in range(1, c)})
         return out
 
     def peak_elems(self) -> int:
-        """Scratch elements live at once at the worst point (the steps: the panel pieces, both
-        pairs of receive buffers, the tall accumulator, B's pieces): allocate-sram reuses the
-        gather's and the reduction's buffers, which are dead by then or born after."""
+        """Scratch elements live at once at the worst point (the steps: the panel pieces, the
+        receive buffers, the tall accumulator, B's pieces): allocate-sram reuses the gather's
+        and the reduction's buffers, which are dead by then or born after."""
         b = self.buffers()
-        steps = b["a0"] + b["a1"] + b["b0"] + b["b1"] + b["acc"]
+        names = self.receive_buffers().values()
+        steps = sum(b[f"a{name}"] + b[f"b{name}"] for name in names) + b["acc"]
         if self.splits > 1:
             steps += sum(b[f"panel{h}"] + b[f"bpiece{h}"] for h in range(self.splits))
         else:
@@ -276,7 +298,7 @@ def layered_plan(
     for c in LAYER_CHOICES:
         if g % c or 2 * c + LAYERED_FIXED_CHANNELS > colors:
             continue
-        for h in (s for s in range(1, k + 1) if k % s == 0):
+        for h in range(1, k + 1):
             plan = LayeredPlan(g, m, k, n, c, h)
             if plan.peak_elems() * elem_bytes <= spare_bytes:
                 plans.append(plan)
@@ -292,7 +314,7 @@ def estimate_cycles(plan: LayeredPlan, lanes: int, issue: int) -> float:
     block up the columns, up to c - 1 of a panel along the rows) and the reduction (c - 1
     ring steps of a block)."""
     c, m, k, n, g = plan.layers, plan.m, plan.k, plan.n, plan.g
-    compute = plan.steps * plan.width * n * (-(-c * m // lanes) + issue)
+    compute = g // c * k * n * (-(-c * m // lanes) + issue)  # every piece's FMACs
     gather = (c - 1) * (m * k + g) + (c - 1) * 1.5 * c * m * k
     reduce = (c - 1) * (m * n + g) + c * m * n
     return compute + gather + reduce

@@ -164,7 +164,7 @@ def summa25d(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     plan = layered_plan_of(op, ctx.target)
     if plan is None:
         return summa(op, ctx)
-    c, m, k, n, w, g = plan.layers, plan.m, plan.k, plan.n, plan.width, plan.g
+    c, m, k, n, g = plan.layers, plan.m, plan.k, plan.n, plan.g
     eb = ctx.elem_bytes(op.result)
 
     def work(kind: CostKind, *sizes: int) -> int:
@@ -173,24 +173,33 @@ def summa25d(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     def ring_step(elems: int) -> int:
         return 2 * ctx.issue + ctx.latency(g - 1) + ctx.wavelets(elems, eb) + ctx.wake
 
+    def transfer(w: int) -> int:
+        return ctx.wavelets(c * m * w, eb) + ctx.wavelets(w * n, eb)
+
     gather = work(CostKind.PACK, m * k) + (c - 1) * (ring_step(m * k) + work(CostKind.PACK, m * k))
     gather += (c - 1) * (ring_step(c * m * k) + work(CostKind.COPY, c * m * k))
     if plan.splits > 1:
-        gather += plan.splits * (work(CostKind.PACK, c * m * w) + work(CostKind.PACK, w * n))
-    compute = work(CostKind.MATMUL_ACC, 1, c * m, w, n)
-    transfer = ctx.wavelets(c * m * w, eb) + ctx.wavelets(w * n, eb)
-    first = 2 * ctx.issue + ctx.latency(g - 1) + transfer + ctx.wake
-    step = max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer)
+        gather += sum(
+            work(CostKind.PACK, c * m * w) + work(CostKind.PACK, w * n) for w in plan.widths
+        )
+    # a K block's steps, one per piece (widths differ by at most one)
+    computes = [work(CostKind.MATMUL_ACC, 1, c * m, w, n) for w in plan.widths]
+    steps = [
+        max(compute + ctx.wake + 2 * ctx.issue + SUMMA_STEP_SLACK, transfer(w))
+        for compute, w in zip(computes, plan.widths, strict=True)
+    ]
+    first = 2 * ctx.issue + ctx.latency(g - 1) + transfer(plan.widths[0]) + ctx.wake
     fill = work(CostKind.FILL, c * m * n)
     reduce = c * work(CostKind.PACK, m * n)
     reduce += (c - 1) * (ring_step(m * n) + work(CostKind.RECV_COMBINE, m * n))
     scratch = plan.peak_elems() * eb
     return Cost(
-        gather + fill + first + plan.steps * step + reduce,
+        gather + fill + first + g // c * sum(steps) + reduce,
         ctx.tile_bytes(op.result) + scratch,
         algorithm="summa25d",
         detail=(
-            f"{c} layers, {plan.steps} steps of max(matmul {compute}, transfer {transfer}); "
+            f"{c} layers, {plan.steps} steps of max(matmul {computes[0]}, transfer "
+            f"{transfer(plan.widths[0])}); "
             f"gather {gather}, reduction {reduce}"
         ),
     )

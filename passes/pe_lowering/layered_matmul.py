@@ -16,8 +16,9 @@ the contraction dim, so its FMACs are c * m long, and the c partial results are 
 - Steps (double-buffered, as SUMMA): at step q PE column c*q multicasts its panels along the
   rows (one channel for every row) and PE row c*q + l multicasts its B block down its column
   to the rows of layer l only (a channel per layer, passing through the other layers'
-  routers). With `splits` > 1 a step multiplies a [c*m, k/splits] piece of the panel by the
-  matching rows of the B block, so that the buffers fit the SRAM.
+  routers). With `splits` > 1 a step multiplies a [c*m, w] piece of the panel by the
+  matching rows of the B block, so that the buffers fit the SRAM; the widths w of a K block's
+  pieces differ by at most one where `splits` does not divide k.
 - Reduction (once): the accumulator is cut into its c row blocks; c - 1 ring steps down the PE
   columns add block c-j of each PE into block c-j-1 of the next, leaving every PE with the
   whole of its own C block: the natural [r, c] layout.
@@ -111,7 +112,7 @@ def lower_layered_matmul(
     op: mesh.MatmulOp, lw: PELowering, acc_result: SSAValue, plan: LayeredPlan
 ) -> None:
     """Gather the panels, run the steps, reduce into `acc_result` (the op's result buffer)."""
-    g, c, m, k, n, w = plan.g, plan.layers, plan.m, plan.k, plan.n, plan.width
+    g, c, m, k, n = plan.g, plan.layers, plan.m, plan.k, plan.n
     rect: Rect = (0, 0, g, g)
     elem = op.result.type.element_type
     bufs = plan.buffers()
@@ -157,17 +158,25 @@ def lower_layered_matmul(
         a_pieces, b_pieces = [panel], [b_own]
     else:
         a_pieces, b_pieces = [], []
-        for h in range(plan.splits):
+        for h, (start, w) in enumerate(zip(plan.offsets, plan.widths, strict=True)):
             ap, bp = alloc(f"panel{h}"), alloc(f"bpiece{h}")
-            lw.emit(pe.PackOp(ap, panel, shape=(c * m, k), dim=1, start=h * w, count=w, pes=rect))
-            lw.emit(pe.PackOp(bp, b_own, shape=(k, n), dim=0, start=h * w, count=w, pes=rect))
+            lw.emit(pe.PackOp(ap, panel, shape=(c * m, k), dim=1, start=start, count=w, pes=rect))
+            lw.emit(pe.PackOp(bp, b_own, shape=(k, n), dim=0, start=start, count=w, pes=rect))
             a_pieces.append(ap)
             b_pieces.append(bp)
 
     # ---- the steps
     acc = alloc("acc")
     lw.emit(pe.FillOp(acc, value=0.0, pes=rect))
-    a_in, b_in = [alloc("a0"), alloc("a1")], [alloc("b0"), alloc("b1")]
+    # step s receives piece s % splits into buffer parity s % 2 (pieces of two widths: a
+    # buffer for each width a parity takes)
+    a_in = {key: alloc(f"a{name}") for key, name in plan.receive_buffers().items()}
+    b_in = {key: alloc(f"b{name}") for key, name in plan.receive_buffers().items()}
+
+    def into(s: int) -> tuple[int, int]:
+        """The receive buffers of step s: (parity, piece width)."""
+        return s % 2, plan.widths[s % plan.splits]
+
     steps = plan.steps
     parity_roots = [sorted({c * (s // plan.splits) for s in range(p, steps, 2)}) for p in range(2)]
     rows_ch = [
@@ -213,20 +222,23 @@ def lower_layered_matmul(
         return sent
 
     def matmul(emit: Emit, s: int, line: Rect) -> None:
-        emit(pe.MatmulAccOp(acc, a_in[s % 2], b_in[s % 2], m=c * m, k=w, n=n, pes=line))
+        w = plan.widths[s % plan.splits]
+        emit(pe.MatmulAccOp(acc, a_in[into(s)], b_in[into(s)], m=c * m, k=w, n=n, pes=line))
 
     def step(emit: Emit, s: int, pending: list[SSAValue]) -> list[SSAValue]:
         """Step s (not the last): post step s+1's roots and its panel's receive, each layer's
         rows receive the next B piece while multiplying, then join; step s's root sends
         (`pending`) are joined a step late. Returns step s+1's root sends."""
         posted = post_roots(emit, s + 1)
-        p = (s + 1) % 2
-        got_next = emit(pe.RecvOp(a_in[p], color=rows_ch[p], pes=rect, asynchronous=True))
+        p, nxt = (s + 1) % 2, into(s + 1)
+        got_next = emit(pe.RecvOp(a_in[nxt], color=rows_ch[p], pes=rect, asynchronous=True))
         for layer in range(c):
 
             def rows(emit: Emit, layer: int = layer) -> None:
                 line: Rect = (layer, 0, 1, g)
-                got = emit(pe.RecvOp(b_in[p], color=cols_ch[layer][p], pes=line, asynchronous=True))
+                got = emit(
+                    pe.RecvOp(b_in[nxt], color=cols_ch[layer][p], pes=line, asynchronous=True)
+                )
                 matmul(emit, s, line)
                 emit(pe.WaitOp(got.results[0], pes=line))
 
@@ -239,12 +251,14 @@ def lower_layered_matmul(
     # step 0's transfers, waited before the first step
     top = at_top(lw)
     pending = post_roots(top, 0)
-    got_a = lw.emit(pe.RecvOp(a_in[0], color=rows_ch[0], pes=rect, asynchronous=True))
+    got_a = lw.emit(pe.RecvOp(a_in[into(0)], color=rows_ch[0], pes=rect, asynchronous=True))
     for layer in range(c):
 
         def first_b(emit: Emit, layer: int = layer) -> None:
             line: Rect = (layer, 0, 1, g)
-            got = emit(pe.RecvOp(b_in[0], color=cols_ch[layer][0], pes=line, asynchronous=True))
+            got = emit(
+                pe.RecvOp(b_in[into(0)], color=cols_ch[layer][0], pes=line, asynchronous=True)
+            )
             emit(pe.WaitOp(got.results[0], pes=line))
 
         layer_rows(lw, plan, layer, first_b)

@@ -15,6 +15,7 @@ import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import mesh
+from pyflame.dialects.mesh import dist_of
 from pyflame.dialects.pe import Port
 from pyflame.passes.cost_model.registry import CostContext, rule_for
 from pyflame.passes.pe_lowering.layered_matmul import layer_col_broadcast
@@ -55,6 +56,7 @@ def arrays(*shapes, seed=0, dtype=np.float32):
     [
         (8, 8, 8, 2),  # 2 layers, one step per layer
         (64, 64, 64, 2),  # 32x32 tiles: steps split in two pieces to fit the SRAM
+        (124, 124, 124, 4),  # 31x31 tiles: two pieces, 16 and 15 columns wide
         (13, 13, 13, 3),  # 3 layers, padding in every dim
         (37, 29, 23, 4),  # rectangular, nothing divides the grid
         (50, 40, 30, 6),
@@ -97,6 +99,52 @@ def test_plan_for_1024_on_32x32_fits_with_longer_vectors():
     assert plan.steps == 32 and plan.width == 16
     # one step more per K block would not be needed; one fewer would not fit
     assert LayeredPlan(32, 32, 32, 32, 2, 1).peak_elems() * 4 > spare
+
+
+def test_a_prime_block_is_cut_into_pieces_of_two_widths():
+    """k = 31 (23040^2 on 750x750): 31 one-column steps were the only split dividing k; two
+    pieces of 16 and 15 columns fit as well, each with receive buffers of its own width."""
+    a = Distribution((31 * 32, 31 * 32), (32, 32), ("r", "c"))
+    spare = 45_056 - 4 * 3 * 31 * 31
+    plan = layered_plan(a, a, 4, spare, colors=21)
+    assert plan == LayeredPlan(32, 31, 31, 31, layers=2, splits=2)
+    assert plan.widths == (16, 15) and plan.offsets == (0, 16) and plan.width == 16
+    assert plan.steps == 32 and plan.peak_elems() * 4 <= spare
+    # even splits: each parity always takes the same piece
+    assert plan.receive_buffers() == {(0, 16): "0", (1, 15): "1w15"}
+    # odd splits: both parities take both widths
+    odd = LayeredPlan(8, 7, 11, 5, layers=2, splits=3)
+    assert odd.widths == (4, 4, 3) and odd.offsets == (0, 4, 8)
+    assert set(odd.receive_buffers()) == {(0, 4), (1, 4), (0, 3), (1, 3)}
+    sizes = odd.buffers()
+    assert sizes["a0"] == 2 * 7 * 4 and sizes["a1w3"] == 2 * 7 * 3 and sizes["b0w3"] == 3 * 5
+    assert sum(sizes[f"panel{h}"] for h in range(3)) == sizes["panel"]
+
+
+@pytest.mark.parametrize("splits", [2, 3, 5])
+def test_uneven_pieces_match_numpy(monkeypatch, splits):
+    """Pieces whose widths differ (k = 13 in 2, 3 and 5 steps per K block), both fidelities:
+    every step multiplies its own piece's columns into the accumulator exactly once."""
+    from pyflame.dialects import pe
+    from pyflame.passes.pe_lowering import layered_matmul, matmul
+
+    def plan_for(op, target):
+        a, b = dist_of(op.lhs), dist_of(op.rhs)
+        (m, k), n = a.block, b.block[1]
+        return LayeredPlan(a.grid[0], m, k, n, layers=2, splits=splits)
+
+    monkeypatch.setattr(layered_matmul, "plan_for", plan_for)  # (the cost model's)
+    monkeypatch.setattr(matmul, "plan_for", plan_for)  # (the lowering's)
+    a, b = arrays((52, 52), (52, 52), seed=splits)
+    module, inputs = lowered(a, b, 4)
+    ks = {op.mkn[1] for op in module.walk() if isinstance(op, pe.MatmulAccOp)}
+    assert ks == set(LayeredPlan(4, 13, 13, 13, 2, splits).widths) and len(ks) == 2
+    (exact,), _, _ = compile_plan(module).run_on_sram(inputs)
+    np.testing.assert_allclose(exact, a @ b, rtol=1e-4, atol=1e-4)
+    fast, _, _ = run(a, b, 4)
+    wave, _, _ = run(a, b, 4, fidelity="wavelet")
+    np.testing.assert_allclose(fast, a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(wave, exact)
 
 
 def test_plan_needs_a_layer_count_dividing_the_grid_and_colors():
