@@ -173,7 +173,7 @@ def lower_layered_matmul(
     a_in = {key: alloc(f"a{name}") for key, name in plan.receive_buffers().items()}
     b_in = {key: alloc(f"b{name}") for key, name in plan.receive_buffers().items()}
 
-    def into(s: int) -> tuple[int, int]:
+    def receive_key(s: int) -> tuple[int, int]:
         """The receive buffers of step s: (parity, piece width)."""
         return s % 2, plan.widths[s % plan.splits]
 
@@ -223,14 +223,18 @@ def lower_layered_matmul(
 
     def matmul(emit: Emit, s: int, line: Rect) -> None:
         w = plan.widths[s % plan.splits]
-        emit(pe.MatmulAccOp(acc, a_in[into(s)], b_in[into(s)], m=c * m, k=w, n=n, pes=line))
+        emit(
+            pe.MatmulAccOp(
+                acc, a_in[receive_key(s)], b_in[receive_key(s)], m=c * m, k=w, n=n, pes=line
+            )
+        )
 
     def step(emit: Emit, s: int, pending: list[SSAValue]) -> list[SSAValue]:
         """Step s (not the last): post step s+1's roots and its panel's receive, each layer's
         rows receive the next B piece while multiplying, then join; step s's root sends
         (`pending`) are joined a step late. Returns step s+1's root sends."""
         posted = post_roots(emit, s + 1)
-        p, nxt = (s + 1) % 2, into(s + 1)
+        p, nxt = (s + 1) % 2, receive_key(s + 1)
         got_next = emit(pe.RecvOp(a_in[nxt], color=rows_ch[p], pes=rect, asynchronous=True))
         for layer in range(c):
 
@@ -251,13 +255,15 @@ def lower_layered_matmul(
     # step 0's transfers, waited before the first step
     top = at_top(lw)
     pending = post_roots(top, 0)
-    got_a = lw.emit(pe.RecvOp(a_in[into(0)], color=rows_ch[0], pes=rect, asynchronous=True))
+    got_a = lw.emit(pe.RecvOp(a_in[receive_key(0)], color=rows_ch[0], pes=rect, asynchronous=True))
     for layer in range(c):
 
         def first_b(emit: Emit, layer: int = layer) -> None:
             line: Rect = (layer, 0, 1, g)
             got = emit(
-                pe.RecvOp(b_in[into(0)], color=cols_ch[layer][0], pes=line, asynchronous=True)
+                pe.RecvOp(
+                    b_in[receive_key(0)], color=cols_ch[layer][0], pes=line, asynchronous=True
+                )
             )
             emit(pe.WaitOp(got.results[0], pes=line))
 

@@ -16,6 +16,7 @@ by send; and the received views that stand in for elided receives, pyflame/sim/s
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -117,31 +118,13 @@ class Executable:
         self.buffers = buffers
         #: the SRAM blocks of each run: one per group of buffers sharing bytes
         self.sram_blocks = group_buffers(buffers)
-        #: receives whose data only feeds views are not written (pyflame/sim/step_access.py)
-        merged: dict = {}  # one merged gather (and its offsets) for both step lists
-        self.steps = private_accumulators(
-            merge_gathers(elide_receives(steps, buffers), buffers, merged), steps, buffers
-        )
-        #: `steps` also without the sends and receives no host output depends on
-        #: (pyflame/sim/dead_transfers.py), and without writing the last receives into
-        #: buffers only views of them are read from; `run_on_sram` runs `steps`, so its SRAM
-        #: is exact
-        lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
-        #: a SUMMA loop's products are one product (pyflame/sim/fused_products.py: only the
-        #: order of the additions differs), other runs accumulate in private arrays
-        #: (pyflame/sim/private_acc.py)
-        fused = fused_products(merge_gathers(lean, buffers, merged), steps, buffers)
-        self.lean_steps = private_accumulators(fused, steps, buffers)
-        #: what `run` runs: (index, step) of the lean steps that do something
-        self.run_steps = [(k, s) for k, s in enumerate(self.lean_steps) if not is_noop(s)]
-        #: the bytes `run` may read before writing them whole: all a kept SRAM zeroes again
-        self.bytes_to_zero = bytes_to_zero(self.sram_blocks, buffers, self.run_steps, steps)
-        #: blocks `run` writes whole before reading them: a kept SRAM needs no zeroing there
-        self.written_first = {
-            n for n in range(len(self.sram_blocks)) if n not in self.bytes_to_zero
-        }
-        #: a forwarding chain's stages as one step (pyflame/sim/chains.py)
-        self.run_steps = vectorise_chains(self.run_steps)
+        #: the planned steps, until the first run prepares them (`_prepare`): a program only
+        #: planned (its report read, as benchmarks/variants.py and pf.explain do) never builds
+        #: the run's merged gathers and index maps (~50 bytes per element moved: GBs at
+        #: 720x720 PEs with 32x32 tiles)
+        self._planned: list[Step] | None = steps
+        self._planned_count = len(steps)
+        self._prepare_lock = threading.Lock()
         self.arg_names = arg_names
         self._arg_kinds = arg_kinds
         self._returns = returns
@@ -155,9 +138,68 @@ class Executable:
         self._idle_srams: list[Sram] = []
         weakref.finalize(self, POOL.drop, self._idle_srams)
 
+    def _prepare(self) -> None:
+        """Build both step lists from the planned steps (once; the first run, or the first
+        look at `steps`, `lean_steps`, `run_steps` or `bytes_to_zero`)."""
+        with self._prepare_lock:
+            steps, buffers = self._planned, self.buffers
+            if steps is None:
+                return  # prepared by another thread meanwhile
+            #: receives whose data only feeds views are not written (step_access.py)
+            merged: dict = {}  # one merged gather (and its offsets) for both step lists
+            self._steps = private_accumulators(
+                merge_gathers(elide_receives(steps, buffers), buffers, merged), steps, buffers
+            )
+            # `steps` also without the sends and receives no host output depends on
+            # (pyflame/sim/dead_transfers.py), and without writing the last receives into
+            # buffers only views of them are read from; `run_on_sram` runs `steps`, so its
+            # SRAM is exact
+            lean = elide_receives(dead_transfers(steps, buffers), buffers, until_end=True)
+            # a SUMMA loop's products are one product (pyflame/sim/fused_products.py: only
+            # the order of the additions differs), other runs accumulate in private arrays
+            # (pyflame/sim/private_acc.py)
+            fused = fused_products(merge_gathers(lean, buffers, merged), steps, buffers)
+            self._lean_steps = private_accumulators(fused, steps, buffers)
+            # what `run` runs: (index, step) of the lean steps that do something
+            run_steps = [(k, s) for k, s in enumerate(self._lean_steps) if not is_noop(s)]
+            # the bytes `run` may read before writing them whole: all a kept SRAM zeroes again
+            self._bytes_to_zero = bytes_to_zero(self.sram_blocks, buffers, run_steps, steps)
+            # a forwarding chain's stages as one step (pyflame/sim/chains.py)
+            self._run_steps = vectorise_chains(run_steps)
+            self._planned = None
+
+    @property
+    def steps(self) -> list[Step]:
+        """Every step, as `run_on_sram` runs them (its SRAM is exact)."""
+        self._prepare()
+        return self._steps
+
+    @property
+    def lean_steps(self) -> list[Step]:
+        """The steps `run` keeps (transfers no output depends on dropped, products fused)."""
+        self._prepare()
+        return self._lean_steps
+
+    @property
+    def run_steps(self) -> list[tuple[int, Step]]:
+        """(index, step) of what `run` runs."""
+        self._prepare()
+        return self._run_steps
+
+    @property
+    def bytes_to_zero(self) -> dict:
+        """The bytes `run` may read before writing them whole: all a kept SRAM zeroes again."""
+        self._prepare()
+        return self._bytes_to_zero
+
+    @property
+    def written_first(self) -> set[int]:
+        """Blocks `run` writes whole before reading them: a kept SRAM needs no zeroing."""
+        return {n for n in range(len(self.sram_blocks)) if n not in self.bytes_to_zero}
+
     def __repr__(self) -> str:
         return (
-            f"Executable({len(self.steps)} steps, args {self.arg_names}, "
+            f"Executable({self._planned_count} steps, args {self.arg_names}, "
             f"sram {self.sram_shape}, {self.report.cycles} cycles)"
         )
 

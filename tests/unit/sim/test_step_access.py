@@ -40,7 +40,9 @@ def _planned(tensors, monkeypatch, elide: bool):
             m.setattr(executable, "elide_receives", lambda steps, buffers, **_: list(steps))
             m.setattr(executable, "dead_transfers", lambda steps, buffers: list(steps))
             m.setattr(executable, "merge_gathers", lambda steps, buffers, *_: list(steps))
-        return compile_plan(module), tr.inputs()
+        exe = compile_plan(module)
+        exe.steps  # noqa: B018  (prepared now, under the patches: the first run would)
+        return exe, tr.inputs()
 
 
 @pytest.mark.parametrize(
