@@ -290,3 +290,34 @@ def test_links_keep_idle_gaps_for_transfers_planned_later():
     # second link (hop 1: start + 3)
     both = links.stream(arr(0), arr(3), arr(0, 0), arr(0, 0), arr(0, 1), arr(2, 2), arr(0, 1))
     assert both.tolist() == [48 - 3]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_messages_sharing_links_are_timed_a_conflict_level_at_a_time(seed):
+    """`Links.stream` with messages sharing links: reserving a conflict level at a time (the
+    messages of a level share no link) gives the start times and link state of reserving one
+    message at a time in ready order, gaps included (links busy beforehand)."""
+    from pyflame.sim.fabric import xy_paths
+
+    rng = np.random.default_rng(seed)
+    rows, cols, k = 6, 7, 60
+    sr, dr = rng.integers(0, rows, k), rng.integers(0, rows, k)
+    sc, dc = rng.integers(0, cols, k), rng.integers(0, cols, k)
+    *paths, _ = xy_paths(sr, sc, dr, dc)
+    t = rng.integers(0, 40, k)  # ties in ready times too
+    w = rng.integers(1, 30, k)
+    busy = rng.permutation(rows * cols * 4)[:40]  # the same links busy before both runs
+    runs = []
+    for max_levels in (0, 256):  # 0: one message at a time
+        links = _small_links(rows, cols)
+        links.max_levels = max_levels
+        links.reserve(busy, np.full(busy.size, 30), np.full(busy.size, 20))
+        start = links.stream(t, w, *paths)
+        runs.append((start, links.free_at, links.gap_from, links.gap_to, links.wavelets))
+    for got, want in zip(runs[1], runs[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    from pyflame.sim.fabric import conflict_levels
+
+    lid = (paths[1] * cols + paths[2]) * 4 + paths[3]
+    levels = conflict_levels(np.lexsort((np.arange(k), t)), paths[0], lid, k, 256)
+    assert levels is not None and levels.max() >= 3  # the case is one of shared links
