@@ -410,6 +410,21 @@ class Forest:
     delivery_node: np.ndarray
     first: np.ndarray
     end: np.ndarray
+    #: the nodes sorted by (level, preorder position), and those keys (`ancestor`)
+    _by_depth: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def ancestor(self, v: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Per node of `v`, its ancestor k levels up (0 <= k <= level[v]): the last node at
+        that level that comes before v in preorder (one at the same level after the
+        ancestor and before v would lie in the ancestor's subtree, below its level)."""
+        width = self.parent.size + 1
+        if self._by_depth is None:
+            keys = self.level * width + self.first
+            order = np.argsort(keys, kind="stable")
+            self._by_depth = (keys[order], order)
+        keys, order = self._by_depth
+        want = (self.level[v] - k) * width + self.first[v]
+        return order[np.searchsorted(keys, want, side="right") - 1]
 
     @staticmethod
     def of(tr: Trace) -> Forest:
@@ -581,10 +596,20 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
     held = np.maximum(st.begin[late], st.start[st.d_src[late]] + st.lat[late]) + st.cyc - ce
     keep = cur >= 0
     cur, held = cur[keep], held[keep]
+    steps = (st.cyc - ce - 1) // rq + 1  # routers on a walk (at most: a tree's root ends it)
+    if rq <= 2 * hop:
+        # a router's bound (held - dist * (rq - hop) - level * hop, the level one less per
+        # step) is then no lower than the one below it: every node a walk reaches is bounded
+        # by its topmost router's, over that router's whole subtree (found by its level, not
+        # by ~250 steps up a 750-PE column per late row of a 2.5D SUMMA)
+        up = np.minimum(steps - 1, f.level[cur])
+        top = f.ancestor(cur, up)
+        st.held.raise_subtrees(f, top, held - up * (rq - hop) - f.level[top] * hop)
+        return
     chain = np.arange(cur.size)  # each receiver's walk up its tree
     # (router v's bound on the nodes below it: when it passes v less the hops to v)
     routers, bounds, chains = [], [], []
-    for dist in range((st.cyc - ce - 1) // rq + 1):
+    for dist in range(steps):
         if cur.size == 0:
             break
         routers.append(cur)
@@ -595,16 +620,6 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
         if not keep.all():
             cur, held, chain = cur[keep], held[keep], chain[keep]
     if not routers:
-        return
-    if rq <= 2 * hop:
-        # a router's bound (held - dist * (rq - hop) - level * hop, the level one less per
-        # step) is then no lower than the one below it: every node a walk reaches is bounded
-        # by its topmost router's, over that router's whole subtree
-        top = np.empty(chains[0].size, dtype=np.int64)
-        best = np.empty(chains[0].size, dtype=np.int64)
-        for c, v, b in zip(chains, routers, bounds, strict=True):
-            top[c], best[c] = v, b
-        st.held.raise_subtrees(f, top, best)
         return
     st.held.raise_runs(f, *_walk_runs(f, routers, bounds, chains))
 

@@ -477,6 +477,18 @@ def test_a_forest_in_preorder_holds_each_subtree_as_one_run():
             assert sorted(int(f.first[u]) for u in below) == list(range(f.first[v], f.end[v]))
 
 
+def test_a_nodes_ancestor_k_levels_up_is_found_by_its_level_and_preorder():
+    """`Forest.ancestor(v, k)` (a late receiver's walk jumps to its topmost router) is the
+    node k parents up, for every node and every k up to its level."""
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        f = _random_forest(rng, int(rng.integers(1, 5)), int(rng.integers(1, 80)))
+        v = np.repeat(np.arange(f.parent.size), f.level + 1)
+        k = np.concatenate([np.arange(int(lv) + 1) for lv in f.level])
+        want = [list(_ancestors(f, int(node)))[int(up)] for node, up in zip(v, k, strict=True)]
+        assert f.ancestor(v, k).tolist() == want
+
+
 def test_the_highest_held_router_above_each_node_as_a_walk_over_its_ancestors():
     """`HeldRouters.bound` reads, per node, the latest `passes[v] - level[v] * hop` over the
     routers v at or above it (`_NEVER` where none is held), as a walk over its ancestors
