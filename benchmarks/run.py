@@ -259,18 +259,29 @@ def tile_cell(n: int, g: int, summary: dict) -> str:
 
 
 def chosen_cell(summary: dict) -> str:
+    """The variant the compiler's choice is; until its forced twin is measured (a partial
+    run), the choice itself with its efficiency, which no other cell shows yet."""
     if "chosen" not in summary:
         return summary.get("error", "-").split(":")[0]
-    return summary["chosen_as"] or summary["chosen"]
+    if summary["chosen_as"]:
+        return summary["chosen_as"]
+    if summary.get("partial"):
+        return f"{summary['chosen']}: {summary['efficiency']:.3f} ({summary['cycles']:,})"
+    return summary["chosen"]
 
 
 def fastest_cell(summary: dict) -> str:
     if "chosen_fastest" not in summary:
         return "-"
+    among = ""
+    if summary.get("partial"):  # only among the variants measured so far
+        if summary["measured"] <= 1:
+            return "- (nothing else measured yet)"
+        among = f" of {summary['measured']} measured"
     if summary["chosen_fastest"] and summary["ratio"] <= 1:
-        return "yes"
+        return f"yes{among}"
     verdict = "yes" if summary["chosen_fastest"] else "no"
-    return f"{verdict} ({summary['ratio']}x of {summary['fastest']})"
+    return f"{verdict}{among} ({summary['ratio']}x of {summary['fastest']})"
 
 
 def fits(side: int | str) -> bool:

@@ -173,6 +173,22 @@ def test_summary_of_a_slower_choice():
     assert "error" in variants.summarize(problem, rows[3:])
 
 
+def test_a_partial_summary_says_what_was_measured():
+    """A 720x720 row whose other variants are still planning: the chosen program's own
+    efficiency in its cell, and no claim that it is the fastest of variants not measured."""
+    problem = variants.gemm(64, 4)
+    chosen = {"variant": "chosen", "cycles": 120, "estimate": 100, "efficiency": 0.887}
+    chosen["algorithms"] = "matmul summa25d on 8x8"
+    missing = {"variant": "matmul summa", "error": variants.NOT_MEASURED}
+    s = variants.summarize(problem, [chosen, missing])
+    assert s["partial"] and s["measured"] == 1
+    assert run.chosen_cell(s) == "matmul summa25d on 8x8: 0.887 (120)"
+    assert run.fastest_cell(s) == "- (nothing else measured yet)"
+    slower = {"variant": "matmul cannon", "cycles": 150, "estimate": 140, "efficiency": 0.7}
+    s = variants.summarize(problem, [chosen, slower, missing])
+    assert run.fastest_cell(s) == "yes of 2 measured"
+
+
 def test_replace_section_keeps_the_prose():
     text = "# R\n\nprose\n\n<!-- run.py:a -->\nold\n<!-- /run.py:a -->\n\nmore prose\n"
     out = run.replace_section(text, "a", "A", "new")
