@@ -709,8 +709,8 @@ class Links:
             return start
         # links shared between messages of this batch: one message at a time, earliest-ready
         # first (ties: message order); messages of one conflict level share no link and
-        # depend only on lower levels, so a level at a time is the same (an exchange phase on
-        # 750x750 PEs: 562k messages, ~25 levels)
+        # depend only on lower levels, so a level at a time is the same (an exchange phase of
+        # 720x720 -> 750x750 PEs: 48k messages, 2-4 levels)
         order = np.lexsort((np.arange(k), t))
         levels = conflict_levels(order, l_src, lid, k, self.max_levels)
         if levels is None:

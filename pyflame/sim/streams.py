@@ -604,8 +604,10 @@ def _walk_up_late(st: Stream, new: np.ndarray, target) -> None:
         # by ~250 steps up a 750-PE column per late row of a 2.5D SUMMA)
         up = np.minimum(steps - 1, f.level[cur])
         top = f.ancestor(cur, up)
-        st.held.raise_subtrees(f, top, held - up * (rq - hop) - f.level[top] * hop)
-        return
+        # (a tree whose parents stop above level 0 would end a walk higher: walked below)
+        if ((f.first[top] <= f.first[cur]) & (f.first[cur] < f.end[top])).all():
+            st.held.raise_subtrees(f, top, held - up * (rq - hop) - f.level[top] * hop)
+            return
     chain = np.arange(cur.size)  # each receiver's walk up its tree
     # (router v's bound on the nodes below it: when it passes v less the hops to v)
     routers, bounds, chains = [], [], []
