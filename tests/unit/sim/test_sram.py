@@ -111,6 +111,34 @@ def test_runs_reuse_their_executables_zeroed_sram():
     assert fresh_report.cycles == report.cycles
 
 
+def test_a_plan_builds_its_run_steps_only_when_it_first_runs(monkeypatch):
+    """`compile_plan` stops at the plan (a report read from it costs no run preparation: the
+    merged exchange gathers hold ~50 bytes per element moved); the first run prepares the
+    step lists once, for every later run, `run_on_sram` and the step lists alike."""
+    from pyflame.sim import executable
+
+    calls = []
+    real = executable.merge_gathers
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(executable, "merge_gathers", counted)
+    exe, args, want = _gemm_plan(33, 4, 0)
+    assert exe.report.cycles > 0 and "steps" in repr(exe)
+    assert calls == []  # planned, reported, not prepared
+    (_, out), _ = exe.run(args)
+    np.testing.assert_allclose(out.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+    prepared = len(calls)
+    assert prepared == 2  # the exact and the lean step lists
+    exe.run(args)
+    (_, exact), _, _ = exe.run_on_sram(args)
+    assert len(exe.steps) >= len(exe.lean_steps) and exe.run_steps
+    assert len(calls) == prepared  # once for all of them
+    np.testing.assert_allclose(exact.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+
+
 def test_a_kept_sram_is_zeroed_before_it_runs_again():
     exe, _, _ = _gemm_plan(32, 2, 1)
     idle: list[Sram] = []
