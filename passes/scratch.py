@@ -233,8 +233,9 @@ class LayeredPlan:
     def receive_buffers(self) -> dict[tuple[int, int], str]:
         """The receive buffers' names by (buffer parity, piece width): step s receives piece
         s % splits into parity s % 2, so with uneven pieces a parity may need two widths."""
+        widths = self.widths
         pairs = sorted(
-            {(s % 2, self.widths[s % self.splits]) for s in range(min(self.steps, 2 * self.splits))}
+            {(s % 2, widths[s % self.splits]) for s in range(min(self.steps, 2 * self.splits))}
         )
         return {(p, w): str(p) if w == self.width else f"{p}w{w}" for p, w in pairs}
 
@@ -298,6 +299,8 @@ def layered_plan(
     for c in LAYER_CHOICES:
         if g % c or 2 * c + LAYERED_FIXED_CHANNELS > colors:
             continue
+        if LayeredPlan(g, m, k, n, c, k).peak_elems() * elem_bytes > spare_bytes:
+            continue  # one-column pieces need the least SRAM: nothing fits (not k plans tried)
         for h in range(1, k + 1):
             plan = LayeredPlan(g, m, k, n, c, h)
             if plan.peak_elems() * elem_bytes <= spare_bytes:
