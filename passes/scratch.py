@@ -299,8 +299,12 @@ def layered_plan(
     for c in LAYER_CHOICES:
         if g % c or 2 * c + LAYERED_FIXED_CHANNELS > colors:
             continue
-        if LayeredPlan(g, m, k, n, c, k).peak_elems() * elem_bytes > spare_bytes:
-            continue  # one-column pieces need the least SRAM: nothing fits (not k plans tried)
+        # pieces of one column need the least SRAM of every split but one (no split: no
+        # pieces cut from a second copy of the panel): neither fits, nothing does
+        if min(LayeredPlan(g, m, k, n, c, h).peak_elems() for h in {1, k}) * elem_bytes > (
+            spare_bytes
+        ):
+            continue
         for h in range(1, k + 1):
             plan = LayeredPlan(g, m, k, n, c, h)
             if plan.peak_elems() * elem_bytes <= spare_bytes:

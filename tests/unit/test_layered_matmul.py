@@ -147,6 +147,19 @@ def test_uneven_pieces_match_numpy(monkeypatch, splits):
     np.testing.assert_array_equal(wave, exact)
 
 
+def test_the_plan_search_stops_early_only_when_nothing_fits():
+    """Every split from 1 to k is tried until one fits; a layer count is skipped at once only
+    when neither one piece (no panel copy for pieces) nor one-column pieces (the least
+    receive buffers) fit: skinny B (n = 1), where only the unsplit plan fits, keeps it."""
+    a = Distribution((256, 256), (2, 2), ("r", "c"))  # 128x128 blocks
+    b = Distribution((256, 2), (2, 2), ("r", "c"))  # 128x1 blocks
+    one = LayeredPlan(2, 128, 128, 1, layers=2, splits=1)
+    spare = one.peak_elems() * 4
+    assert LayeredPlan(2, 128, 128, 1, 2, 128).peak_elems() * 4 > spare
+    assert layered_plan(a, b, 4, spare, colors=21) == one
+    assert layered_plan(a, b, 4, spare - 4, colors=21) is None
+
+
 def test_plan_needs_a_layer_count_dividing_the_grid_and_colors():
     a = Distribution((35, 35), (7, 7), ("r", "c"))
     assert layered_plan(a, a, 4, 40_000, colors=21) is None  # 7 is prime
