@@ -215,7 +215,7 @@ def test_gemm_ir_does_not_grow_with_the_grid_side():
     assert len(counts) == 1 and len(next(iter(counts.values()))) == 1, counts
 
 
-@pytest.mark.parametrize(("n", "g"), [(64, 4), (96, 12), (256, 8)])
+@pytest.mark.parametrize(("n", "g"), [(64, 4), (96, 12), (256, 8), (124, 4)])  # 124: 16 + 15
 def test_cost_rule_within_ten_percent_of_the_simulator(n, g):
     a = np.zeros((n, n), np.float32)
     lay = pf.MeshLayout.grid(g, g)
