@@ -141,11 +141,13 @@ class Executable:
     def _prepare(self) -> None:
         """Build both step lists from the planned steps (once; the first run, or the first
         look at `steps`, `lean_steps`, `run_steps` or `bytes_to_zero`)."""
+        if self._planned is None:
+            return  # prepared: every later run reads it without the lock
         with self._prepare_lock:
             steps, buffers = self._planned, self.buffers
             if steps is None:
                 return  # prepared by another thread meanwhile
-            #: receives whose data only feeds views are not written (step_access.py)
+            # receives whose data only feeds views are not written (step_access.py)
             merged: dict = {}  # one merged gather (and its offsets) for both step lists
             self._steps = private_accumulators(
                 merge_gathers(elide_receives(steps, buffers), buffers, merged), steps, buffers
