@@ -23,6 +23,8 @@ Sources:
 - `sweep_chain_programs`: product chains the sweep found (`SWEEP_CHAINS`), operands at
   several origins;
 - `exchange_timing_programs`: exchanges whose timing the engines once disagreed on;
+- `replicating_exchange_programs`: exchanges to a layout replicated along the rows, some of
+  them known gaps (test_fidelity.KNOWN_GAPS);
 - `gpt_programs`: the GPT example's training and decode steps at a small size;
 - `exchange_programs`: `pe.exchange` between the layouts of test_sim_exchange.CASES (the
   recorded sim tests and the lit inputs hold more exchanges: slices, pads, concats, reshapes).
@@ -658,6 +660,26 @@ SWEEP_CHAINS: dict[
         [((9, 10), False, (0, 0)), ((10, 19), False, (0, 0)), ((29, 19), True, (12, 12))],
         1,
     ),
+    # seed 29 case 2 (summa25d sweep, session 20): x from (0, 0) replicated along the rows of
+    # a grid at (4, 6), 49 phases each on its own color; the fast engine 7-8% slow
+    # (test_fidelity.KNOWN_GAPS)
+    "chains seed 29 case 2": (
+        7,
+        [
+            ((7, 28), False, (0, 0)),
+            ((25, 28), True, (4, 6)),
+            ((25, 21), False, (8, 9)),
+            ((21, 28), False, (0, 0)),
+        ],
+        1,
+    ),
+    # seed 43 case 3 (summa sweep, session 20): the first operand redistributed from (4, 6)
+    # to (0, 0); the fast engine 5-6% fast (test_fidelity.KNOWN_GAPS)
+    "chains seed 43 case 3": (
+        5,
+        [((11, 6), False, (4, 6)), ((7, 6), True, (0, 0)), ((25, 7), True, (11, 0))],
+        None,
+    ),
 }
 
 
@@ -718,6 +740,33 @@ def exchange_timing_programs() -> Iterator[Case]:
     # (sources stalled by destinations still busy in the previous phase)
     for g in (2, 3, 4):
         yield Case(f"concat 48x40 + 16x40 on {g}x{g} (WSE2)", _concat_module(g))
+
+
+#: (shape, grid) of the exchanges `replicating_exchange_programs` makes: tiles [r, c] on the
+#: grid, then every tile of a PE column on every PE of that column ([_, c])
+REPLICATING_EXCHANGES = [
+    ((9, 3), (3, 1)),
+    ((12, 3), (4, 1)),
+    ((16, 3), (4, 1)),
+    ((12, 12), (4, 2)),
+    ((12, 12), (4, 4)),
+]
+
+
+def replicating_exchange_programs(sim: types.SimpleNamespace) -> Iterator[Case]:
+    """Exchanges that copy each tile to every PE of its column (session 20: the fast engine
+    finishes 8-12% early from 4 rows on, test_fidelity.KNOWN_GAPS): each phase gathers the
+    tiles of a column onto one of its PEs, the messages queuing up the column behind each
+    other while the destination also sends its own tile on."""
+    import test_sim_exchange as exchange_tests
+
+    for shape, grid in REPLICATING_EXCHANGES:
+        src, dst = (grid, ("r", "c")), (grid, ("", "c"))
+        text = exchange_tests._exchange_program(sim, shape, src, dst)
+        yield Case(
+            f"replicate {shape} on {grid[0]}x{grid[1]} [r, c] -> [_, c]",
+            lambda text=text: sim.parse(text),
+        )
 
 
 def multicast_fork_programs() -> Iterator[Case]:
