@@ -27,10 +27,12 @@ KNOWN_GAPS: dict[str, str] = {
     # last links one after another: fabric.Links.drain_parked)
     #
     # Session 20. Copying each tile to every PE of its column: each phase gathers a column's
-    # tiles onto one PE, the messages queue up the column, and the fast engine lets each one
-    # follow the one before it on the shared links with no gap; on the wavelet engine row 0
-    # ends the first phase of 12x3 on 4x1 one message (9 wavelets) later. Not found yet: the
-    # same pattern on 3 rows agrees to the cycle.
+    # tiles onto one PE. 12x3 on 4x1: row 3's phase-1 message (color 0) is still on the link
+    # (2, 0) -> (1, 0) when row 2, done with phase 1, sends its phase-2 message (color 1) over
+    # it. The machine (and the wavelet engine) grant a link round robin per wavelet, so both
+    # go at half rate and row 3's 9 wavelets take 16 cycles; the fast engine reserves a link
+    # for whole messages in program order (row 3's, then row 2's) and never slows a message it
+    # planned earlier, so row 0 ends phase 1 9 cycles early. (3 rows agree to the cycle.)
     "replicate (12, 3) on 4x1 [r, c] -> [_, c]": "fast 8% early (109 / 118)",
     "replicate (16, 3) on 4x1 [r, c] -> [_, c]": "fast 9% early (133 / 145)",
     "replicate (12, 12) on 4x2 [r, c] -> [_, c]": "fast 11% early (181 / 203)",
@@ -43,9 +45,8 @@ KNOWN_GAPS: dict[str, str] = {
     "chains seed 29 case 2 (summa)": "fast 8% late (3,576 / 3,290)",
     "chains seed 29 case 2 (meshgemm)": "fast 8% late (3,808 / 3,503)",
     # the first redistribution's messages reach row 0 38 cycles later on the wavelet engine
-    # when the rest of the program follows (36 when cut after the exchange): traffic of
-    # later ops on PEs already done takes links first in time; the fast engine plans in
-    # program order and never delays a message planned earlier
+    # when the rest of the program follows (36 when cut after the exchange): the same cause,
+    # traffic of later ops sharing links wavelet by wavelet with messages planned earlier
     "chains seed 43 case 3 (summa)": "fast 5.7% early (681 / 720)",
 }
 
