@@ -43,6 +43,7 @@ from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Dialect,
+    OpResult,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
@@ -483,6 +484,19 @@ class MaskPadOp(IRDLOperation):
         _expect(self.input.type == self.result.type, "mask_pad keeps the tensor type")
 
 
+def zero_padded(value: SSAValue) -> bool:
+    """Whether every tile of `value` is known to hold zeros in its padding: a host scatter's
+    (the host streams whole tiles, zeros in the padding), a redistribution's (its exchange
+    zeroes the destination's padding) and a mask_pad to 0's. A mask_pad to 0 of such a value
+    changes nothing (the lowering leaves it out)."""
+    if not isinstance(value, OpResult):
+        return False
+    op = value.op
+    if isinstance(op, MaskPadOp):
+        return op.value.value.data == 0.0
+    return isinstance(op, ScatterOp | RedistributeOp)
+
+
 @nonempty
 @irdl_op_definition
 class LocalReduceOp(IRDLOperation):
@@ -908,7 +922,7 @@ def local_matmul_dist(a: Distribution, b: Distribution) -> Distribution:
 @irdl_op_definition
 class RedistributeOp(IRDLOperation):
     """Move a tensor to another distribution (another grid or split): point-to-point block
-    transfers between PEs."""
+    transfers between PEs (the destination's padding zeroed)."""
 
     name = "mesh.redistribute"
     input = operand_def(MeshTensorType)

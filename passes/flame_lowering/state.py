@@ -177,4 +177,9 @@ def scale(lw: Lowering, x: SSAValue, factor: float) -> SSAValue:
 
 
 def mask_pad(lw: Lowering, x: SSAValue, value: float) -> SSAValue:
+    """x with its tiles' padding set to `value`: x itself when it already holds zeros there
+    and `value` is 0 (a host input's tiles, a redistribution's: `mesh.zero_padded`), so the
+    padding is not zeroed twice (GEMV 16384^2 on 360x360: 2,121 of 5,209 cycles)."""
+    if value == 0.0 and mesh.zero_padded(x):
+        return x
     return lw.emit(mesh.MaskPadOp(x, value))

@@ -265,10 +265,9 @@ def materialise_transposes(op: mesh.MatmulOp) -> None:
         perm = (*range(rank - 2), rank - 1, rank - 2)
         flipped = mesh.TransposeOp(operand, perm)
         target = mesh.transpose_dist(d, perm).with_(split=d.split)
-        moved = mesh.RedistributeOp(flipped.result, target)
-        masked = mesh.MaskPadOp(moved.result, 0.0)
-        for new in (flipped, moved, masked):
+        moved = mesh.RedistributeOp(flipped.result, target)  # (its padding zeroed)
+        for new in (flipped, moved):
             new.location = op.location
             block.insert_op_before(new, op)
-        op.operands[index] = masked.result
+        op.operands[index] = moved.result
         del op.properties[name]

@@ -54,6 +54,28 @@ def test_skinny_products_match_numpy(grid, shapes):
     np.testing.assert_allclose(z.numpy(), a @ b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("computed", [False, True], ids=["host", "computed"])
+@pytest.mark.parametrize("grid", [(3, 3), (4, 4)], ids=str)
+def test_contraction_padding_is_zero_whether_masked_or_from_the_host(grid, computed):
+    """K = 50 does not divide the grid: the matrix's padding columns must be 0. From the host
+    they are (no mesh.mask_pad: its tiles arrive zero-padded); computed on the PEs (exp(0) = 1
+    there) they are masked first, or zeroed by the exchange that moves them. Both match
+    numpy."""
+    a, x = arr(37, 50, seed=7), arr(50, seed=8)
+    m = pf.from_numpy(a, layout=pf.MeshLayout.grid(*grid))
+    if computed:
+        m = pf.exp(m)
+    y = m @ pf.from_numpy(x)
+    text = pf.ir(y, stage="mesh")
+    masks = [ln for ln in text.splitlines() if "mesh.mask_pad" in ln and "37x50" in ln]
+    if computed:
+        assert masks or "mesh.redistribute" in text, text
+    else:
+        assert not masks, text
+    want = (np.exp(a) if computed else a) @ x
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
 @pytest.mark.parametrize("grid", [(2, 2), (3, 3)], ids=str)
 def test_half_precision(dtype, grid):

@@ -159,6 +159,20 @@ def test_host_io_and_creation() -> None:
     assert "minval -5.000000e+00 maxval 5.000000e+00 :" in round_trip(uniform)
 
 
+def test_zero_padded_knows_the_producers_that_zero_the_padding() -> None:
+    """A host scatter's tiles, a redistribution's and a mask_pad to 0's hold zeros in their
+    padding (flame lowering leaves out a mask_pad to 0 of them); anything else is unknown."""
+    padded = tensor((10, 13), (4, 4), ("r", "c"))
+    scattered = mesh.ScatterOp(value(TensorType(f32, (10, 13))), padded.dist).result
+    assert mesh.zero_padded(scattered)
+    moved = mesh.RedistributeOp(scattered, Distribution((10, 13), (2, 2), ("r", "c"))).result
+    assert mesh.zero_padded(moved)
+    assert mesh.zero_padded(mesh.MaskPadOp(value(padded), 0.0).result)
+    assert not mesh.zero_padded(mesh.MaskPadOp(value(padded), -math.inf).result)
+    assert not mesh.zero_padded(mesh.UnaryOp(UnaryFn("exp"), scattered).result)
+    assert not mesh.zero_padded(value(padded))  # an opaque producer
+
+
 def test_shape_ops_take_typed_dense_arrays() -> None:
     b = value(tensor((5, 6), (2, 2), ("r", "c")))
     sliced = mesh.SliceOp(b, (1, 0), (5, 6), (2, 3), Distribution((2, 2), (2, 2), ("r", "c")))

@@ -15,17 +15,24 @@
 // CHECK-NEXT:   %6 = mesh.gather %5 : !mesh.tensor<64xf32 on 1x1 split [_]> -> tensor<64xf32>
 
 // A kept on its 4x4 grid; x (2 columns) scattered straight into copies along the PE rows
-// (K split over the columns); K = 50 over 4 has padding, zeroed in both operands; the 4 partials
-// of each PE row are allreduced along it.
+// (K split over the columns); K = 50 over 4 has padding, which the host's tiles already hold
+// zeros in (no mask_pad); the 4 partials of each PE row are allreduced along it.
 // CHECK-LABEL: func.func @k_padding
 // CHECK-NEXT:   %0 = mesh.scatter %a : tensor<64x50xf32> -> !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:   %1 = mesh.scatter %x : tensor<50x2xf32> -> !mesh.tensor<50x2xf32 on 4x4 split [c, _]>
-// CHECK-NEXT:   %2 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:   %3 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<50x2xf32 on 4x4 split [c, _]>
-// CHECK-NEXT:   %4 = mesh.local_matmul %2, %3 : (!mesh.tensor<64x50xf32 on 4x4 split [r, c]>, !mesh.tensor<50x2xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x64x2xf32 on 4x4 split [c, r, _]>
-// CHECK-NEXT:   %5 = mesh.allreduce sum %4 dims [0] : !mesh.tensor<4x64x2xf32 on 4x4 split [c, r, _]> -> !mesh.tensor<1x64x2xf32 on 4x4 split [_, r, _]>
-// CHECK-NEXT:   %6 = mesh.reshape %5 : !mesh.tensor<1x64x2xf32 on 4x4 split [_, r, _]> -> !mesh.tensor<64x2xf32 on 4x4 split [r, _]>
-// CHECK-NEXT:   %7 = mesh.gather %6 : !mesh.tensor<64x2xf32 on 4x4 split [r, _]> -> tensor<64x2xf32>
+// CHECK-NEXT:   %2 = mesh.local_matmul %0, %1 : (!mesh.tensor<64x50xf32 on 4x4 split [r, c]>, !mesh.tensor<50x2xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x64x2xf32 on 4x4 split [c, r, _]>
+// CHECK-NEXT:   %3 = mesh.allreduce sum %2 dims [0] : !mesh.tensor<4x64x2xf32 on 4x4 split [c, r, _]> -> !mesh.tensor<1x64x2xf32 on 4x4 split [_, r, _]>
+// CHECK-NEXT:   %4 = mesh.reshape %3 : !mesh.tensor<1x64x2xf32 on 4x4 split [_, r, _]> -> !mesh.tensor<64x2xf32 on 4x4 split [r, _]>
+// CHECK-NEXT:   %5 = mesh.gather %4 : !mesh.tensor<64x2xf32 on 4x4 split [r, _]> -> tensor<64x2xf32>
+
+// The same with A computed on the PEs (exp(0) = 1 in its padding): A's padding is zeroed
+// before the products, x's (from the host) is not.
+// CHECK-LABEL: func.func @k_padding_computed
+// CHECK-NEXT:   %0 = mesh.scatter %a : tensor<64x50xf32> -> !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:   %1 = mesh.unary exp %0 : !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:   %2 = mesh.scatter %x : tensor<50x2xf32> -> !mesh.tensor<50x2xf32 on 4x4 split [c, _]>
+// CHECK-NEXT:   %3 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:   %4 = mesh.local_matmul %3, %2 : (!mesh.tensor<64x50xf32 on 4x4 split [r, c]>, !mesh.tensor<50x2xf32 on 4x4 split [c, _]>) -> !mesh.tensor<4x64x2xf32 on 4x4 split [c, r, _]>
 
 // x @ W: x copied along the PE columns with K split over the rows like W's; the partials are
 // summed along the PE columns.
@@ -62,6 +69,11 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
   func.func @k_padding(%a: tensor<64x50xf32> {flame.layout = #flame.layout<grid [4, 4]>}, %x: tensor<50x2xf32>) -> tensor<64x2xf32> {
     %0 = flame.matmul %a, %x : (tensor<64x50xf32>, tensor<50x2xf32>) -> tensor<64x2xf32>
     func.return %0 : tensor<64x2xf32>
+  }
+  func.func @k_padding_computed(%a: tensor<64x50xf32> {flame.layout = #flame.layout<grid [4, 4]>}, %x: tensor<50x2xf32>) -> tensor<64x2xf32> {
+    %0 = flame.exp %a : tensor<64x50xf32> -> tensor<64x50xf32>
+    %1 = flame.matmul %0, %x : (tensor<64x50xf32>, tensor<50x2xf32>) -> tensor<64x2xf32>
+    func.return %1 : tensor<64x2xf32>
   }
   func.func @vector_times_matrix(%x: tensor<1x48xf32>, %w: tensor<48x40xf32> {flame.layout = #flame.layout<grid [4, 4]>}) -> tensor<1x40xf32> {
     %0 = flame.matmul %x, %w : (tensor<1x48xf32>, tensor<48x40xf32>) -> tensor<1x40xf32>

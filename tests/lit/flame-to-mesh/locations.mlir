@@ -6,8 +6,6 @@
 // CHECK-LABEL: func.func @main
 // CHECK-NEXT:    mesh.scatter %a {{.*}} loc("model.py":7:0)
 // CHECK-NEXT:    mesh.scatter %b {{.*}} loc("model.py":7:0)
-// CHECK-NEXT:    mesh.mask_pad {{.*}} loc("model.py":7:0)
-// CHECK-NEXT:    mesh.mask_pad {{.*}} loc("model.py":7:0)
 // CHECK-NEXT:    mesh.matmul {{.*}} loc("model.py":7:0)
 // CHECK-NEXT:    mesh.unary relu {{.*}} loc("model.py":8:4)
 // CHECK-NEXT:    mesh.mask_pad {{.*}} loc("model.py":9:0)

@@ -1,7 +1,8 @@
 // RUN: pyflame-opt %s -p decompose,flame-to-mesh,plan-memory | filecheck %s
 
 // matmul becomes SUMMA on a square grid with all three operands split [r, c]. Padding of the
-// contraction dim K is zeroed on both operands (mask_pad) so it adds nothing.
+// contraction dim K must be zero in both operands so it adds nothing: mask_pad, unless the
+// operand's tiles already hold zeros there (the host's, a redistribution's).
 
 builtin.module attributes {pf.target = #pf.target<"small">} {
 
@@ -16,16 +17,31 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     func.return %0 : tensor<64x32xf32>
   }
 
-// K = 50 over 4: blocks of 13, 2 padding columns of A and 2 padding rows of B.
+// K = 50 over 4: blocks of 13, 2 padding columns of A and 2 padding rows of B. Both come from
+// the host, whose tiles hold zeros there: nothing to mask.
 // CHECK-LABEL: func.func @k_padding
 // CHECK-NEXT:    %0 = mesh.scatter %a : tensor<64x50xf32> -> !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
 // CHECK-NEXT:    %1 = mesh.scatter %b : tensor<50x32xf32> -> !mesh.tensor<50x32xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %2 = mesh.mask_pad %0 value 0.000000e+00 : !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %3 = mesh.mask_pad %1 value 0.000000e+00 : !mesh.tensor<50x32xf32 on 4x4 split [r, c]>
-// CHECK-NEXT:    %4 = mesh.matmul summa %2, %3 : (!mesh.tensor<64x50xf32 on 4x4 split [r, c]>, !mesh.tensor<50x32xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.matmul summa %0, %1 : (!mesh.tensor<64x50xf32 on 4x4 split [r, c]>, !mesh.tensor<50x32xf32 on 4x4 split [r, c]>) -> !mesh.tensor<64x32xf32 on 4x4 split [r, c]>
   func.func @k_padding(%a: tensor<64x50xf32>, %b: tensor<50x32xf32>) -> tensor<64x32xf32> {
     %0 = flame.matmul %a, %b {layout = #flame.layout<grid [4, 4]>} : (tensor<64x50xf32>, tensor<50x32xf32>) -> tensor<64x32xf32>
     func.return %0 : tensor<64x32xf32>
+  }
+
+// The same with both operands computed on the product's grid (exp(0) = 1, sigmoid(0) = 0.5 in
+// their padding): both are masked. (Computed elsewhere, they would be redistributed onto it,
+// and the exchange zeroes the padding.)
+// CHECK-LABEL: func.func @k_padding_computed
+// CHECK:         %[[A:.*]] = mesh.unary exp
+// CHECK:         %[[B:.*]] = mesh.unary sigmoid
+// CHECK-NEXT:    %[[MA:.*]] = mesh.mask_pad %[[A]] value 0.000000e+00 : !mesh.tensor<64x50xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    %[[MB:.*]] = mesh.mask_pad %[[B]] value 0.000000e+00 : !mesh.tensor<50x32xf32 on 4x4 split [r, c]>
+// CHECK-NEXT:    mesh.matmul summa %[[MA]], %[[MB]]
+  func.func @k_padding_computed(%a: tensor<64x50xf32>, %b: tensor<50x32xf32>) -> tensor<64x32xf32> {
+    %0 = flame.exp %a {layout = #flame.layout<grid [4, 4]>} : tensor<64x50xf32> -> tensor<64x50xf32>
+    %1 = flame.sigmoid %b {layout = #flame.layout<grid [4, 4]>} : tensor<50x32xf32> -> tensor<50x32xf32>
+    %2 = flame.matmul %0, %1 {layout = #flame.layout<grid [4, 4]>} : (tensor<64x50xf32>, tensor<50x32xf32>) -> tensor<64x32xf32>
+    func.return %2 : tensor<64x32xf32>
   }
 
 // Padding of M and N only (K = 48 divides): nothing to mask.
