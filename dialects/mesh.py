@@ -487,8 +487,11 @@ class MaskPadOp(IRDLOperation):
 def zero_padded(value: SSAValue) -> bool:
     """Whether every tile of `value` is known to hold zeros in its padding: a host scatter's
     (the host streams whole tiles, zeros in the padding), a redistribution's (its exchange
-    zeroes the destination's padding) and a mask_pad to 0's. A mask_pad to 0 of such a value
-    changes nothing (the lowering leaves it out)."""
+    zeroes the destination's padding), a mask_pad to 0's, and a local transpose of such a value
+    (it permutes each block, padding onto padding). A mask_pad to 0 of such a value changes
+    nothing (the lowering leaves it out)."""
+    while isinstance(value, OpResult) and isinstance(value.op, TransposeOp):
+        value = value.op.input
     if not isinstance(value, OpResult):
         return False
     op = value.op

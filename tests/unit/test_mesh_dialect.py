@@ -169,7 +169,10 @@ def test_zero_padded_knows_the_producers_that_zero_the_padding() -> None:
     assert mesh.zero_padded(moved)
     assert mesh.zero_padded(mesh.MaskPadOp(value(padded), 0.0).result)
     assert not mesh.zero_padded(mesh.MaskPadOp(value(padded), -math.inf).result)
+    assert mesh.zero_padded(mesh.TransposeOp(scattered, (1, 0)).result)
     assert not mesh.zero_padded(mesh.UnaryOp(UnaryFn("exp"), scattered).result)
+    exp = mesh.UnaryOp(UnaryFn("exp"), scattered).result
+    assert not mesh.zero_padded(mesh.TransposeOp(exp, (1, 0)).result)
     assert not mesh.zero_padded(value(padded))  # an opaque producer
 
 
