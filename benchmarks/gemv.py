@@ -73,7 +73,7 @@ def bound(n: int, g: int, dtype: str, rows: int = 1) -> int:
     """A lower bound on the GEMV's cycles: the partial products, then the partial sums of a PE
     row meeting at one PE, which the farthest is at least half the row away from."""
     hop = pf.sim.get_target().hop_latency_cycles
-    return compute_bound(n, g, dtype, rows) + (g - 1 + 1) // 2 * hop
+    return compute_bound(n, g, dtype, rows) + g // 2 * hop  # g // 2 = ceil((g - 1) / 2)
 
 
 def target_bound(n: int, g: int, dtype: str, rows: int = 1) -> int:
