@@ -154,8 +154,12 @@ def _network_phase(
     # reaches a few thousand of its ~750,000 PEs)
     got, which = np.unique(tr.d_r * s.C + tr.d_c, return_inverse=True)
     got_r, got_c = got // s.C, got % s.C
-    begin = np.maximum(s.clock[got_r, got_c], s.in_free[got_r, got_c])  # input ramp free
+    lid = (tr.l_r * s.C + tr.l_c) * 4 + tr.l_dir
+    offs = s.links.ramp + tr.l_h * s.links.hop
     ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
+    _share_links_with_last_phase(s, lid, ready[tr.l_src] + offs, w[tr.l_src])
+    ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])  # (a source may be a receiver)
+    begin = np.maximum(s.clock[got_r, got_c], s.in_free[got_r, got_c])  # input ramp free
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
     cyc = costs.stream_cycles(t, w)
@@ -183,6 +187,48 @@ def _network_phase(
     wake = costs.task_activation_cycles(t)
     s.clock[got_r, got_c] = np.maximum(s.clock[got_r, got_c], done) + wake
     s.busy[got_r, got_c] += wake
+    # the links this phase's messages hold, for the next phase (another color) to share
+    d_of = np.full(tr.k, -1, dtype=np.int64)
+    d_of[tr.d_src] = tr.d_r * s.C + tr.d_c
+    at = start[tr.l_src] + offs
+    s.exchange_links = (lid, at, at + cyc[tr.l_src], d_of[tr.l_src])
+
+
+def _share_links_with_last_phase(
+    s: Schedule, lid: np.ndarray, want: np.ndarray, w: np.ndarray
+) -> None:
+    """Link entries `lid` of this phase's messages, each wanting its link from cycle `want`
+    with `w` wavelets. A link that the last phase's message (another color) still crosses then
+    is shared wavelet by wavelet on the machine (round robin over colors): the earlier message
+    ends min(its rest, w) cycles later, and so does its receiver, with all it did since (here
+    the later message still goes after it, which ends it as sharing would). Without this, a
+    phase that gathers a column's tiles onto one PE while the next phase's messages already
+    cross the same links finished a message early (an exchange copying tiles along a PE
+    column of 4 rows: 109 cycles against the wavelet engine's 118)."""
+    last = s.exchange_links
+    if last is None:
+        return
+    l_lid, l_a, l_b, l_dest = last
+    order = np.argsort(l_lid, kind="stable")
+    sorted_lid = l_lid[order]
+    lo, hi = np.searchsorted(sorted_lid, lid, "left"), np.searchsorted(sorted_lid, lid, "right")
+    n = hi - lo
+    if not n.any():
+        return
+    mine = np.repeat(np.arange(lid.size), n)  # every (this entry, last phase's entry) pair
+    j = order[np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))]
+    t, rest_end = want[mine], l_b[j]
+    hit = (t >= l_a[j]) & (t < rest_end) & (l_dest[j] >= 0)
+    if not hit.any():
+        return
+    delay = np.minimum(rest_end - t, w[mine])[hit]
+    dest = l_dest[j][hit]
+    late, at = np.unique(dest, return_inverse=True)
+    by = np.zeros(late.size, dtype=np.int64)
+    np.maximum.at(by, at, delay)
+    r, c = late // s.C, late % s.C
+    s.clock[r, c] += by
+    s.in_free[r, c] += by
 
 
 def _check_deliveries(it, color, k, tr, sr, sc, dr, dc) -> None:
