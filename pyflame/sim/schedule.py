@@ -171,10 +171,11 @@ class Schedule:
     #: ring's every step reads its neighbours with the same (rows, cols) arrays (Cannon on
     #: 720x720 kept 720 copies, ~9 GB)
     index_arrays: dict[tuple, list[np.ndarray]] = field(default_factory=dict)
-    #: the link entries of the last exchange phase's messages: (link id, first and last + 1
-    #: cycle it carries the message, the destination PE as r * C + c), for the next phase,
-    #: whose messages share those links with them (pyflame/sim/kernels/exchange.py)
-    exchange_links: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the last exchange phase's color and its messages' link entries: (color, link id, first
+    #: and last + 1 cycle it carries the message, the destination PE as r * C + c), for the
+    #: next phase, whose messages share those links with them on another color
+    #: (pyflame/sim/kernels/exchange.py)
+    exchange_links: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def interned(self, a: np.ndarray) -> np.ndarray:
         """`a` (an index array, read only from now on), or the equal array kept before."""

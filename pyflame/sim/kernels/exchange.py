@@ -157,12 +157,12 @@ def _network_phase(
     lid = (tr.l_r * s.C + tr.l_c) * 4 + tr.l_dir
     offs = s.links.ramp + tr.l_h * s.links.hop
     ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
-    _share_links_with_last_phase(s, lid, ready[tr.l_src] + offs, w[tr.l_src])
+    cyc = costs.stream_cycles(t, w)
+    _share_links_with_last_phase(s, color, lid, ready[tr.l_src] + offs, cyc[tr.l_src])
     ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])  # (a source may be a receiver)
     begin = np.maximum(s.clock[got_r, got_c], s.in_free[got_r, got_c])  # input ramp free
     start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
     arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
-    cyc = costs.stream_cycles(t, w)
     lat = s.links.latency(tr.d_h)
     d = tr.d_src
     s.arrivals.post(color, it.what, tr.d_r, tr.d_c, asr[d], asc[d], ready[d] + lat, start[d] + lat)
@@ -191,24 +191,25 @@ def _network_phase(
     d_of = np.full(tr.k, -1, dtype=np.int64)
     d_of[tr.d_src] = tr.d_r * s.C + tr.d_c
     at = start[tr.l_src] + offs
-    s.exchange_links = (lid, at, at + cyc[tr.l_src], d_of[tr.l_src])
+    s.exchange_links = (color, lid, at, at + cyc[tr.l_src], d_of[tr.l_src])
 
 
 def _share_links_with_last_phase(
-    s: Schedule, lid: np.ndarray, want: np.ndarray, w: np.ndarray
+    s: Schedule, color: int, lid: np.ndarray, want: np.ndarray, cyc: np.ndarray
 ) -> None:
-    """Link entries `lid` of this phase's messages, each wanting its link from cycle `want`
-    with `w` wavelets. A link that the last phase's message (another color) still crosses then
-    is shared wavelet by wavelet on the machine (round robin over colors): the earlier message
-    ends min(its rest, w) cycles later, and so does its receiver, with all it did since (here
+    """Link entries `lid` of this phase's messages (on `color`), each wanting its link from
+    cycle `want` for `cyc` cycles. A link that the last phase's message still crosses then, on
+    another color, is shared wavelet by wavelet on the machine (round robin over colors; one
+    color's messages never interleave): the earlier message ends min(its rest, cyc) cycles
+    later, and so does its receiver, with all it did since (here
     the later message still goes after it, which ends it as sharing would). Without this, a
     phase that gathers a column's tiles onto one PE while the next phase's messages already
     cross the same links finished a message early (an exchange copying tiles along a PE
     column of 4 rows: 109 cycles against the wavelet engine's 118)."""
     last = s.exchange_links
-    if last is None:
+    if last is None or last[0] == color:
         return
-    l_lid, l_a, l_b, l_dest = last
+    _, l_lid, l_a, l_b, l_dest = last
     order = np.argsort(l_lid, kind="stable")
     sorted_lid = l_lid[order]
     lo, hi = np.searchsorted(sorted_lid, lid, "left"), np.searchsorted(sorted_lid, lid, "right")
@@ -221,7 +222,7 @@ def _share_links_with_last_phase(
     hit = (t >= l_a[j]) & (t < rest_end) & (l_dest[j] >= 0)
     if not hit.any():
         return
-    delay = np.minimum(rest_end - t, w[mine])[hit]
+    delay = np.minimum(rest_end - t, cyc[mine])[hit]
     dest = l_dest[j][hit]
     late, at = np.unique(dest, return_inverse=True)
     by = np.zeros(late.size, dtype=np.int64)
