@@ -321,3 +321,35 @@ def test_messages_sharing_links_are_timed_a_conflict_level_at_a_time(seed):
     lid = (paths[1] * cols + paths[2]) * 4 + paths[3]
     levels = conflict_levels(np.lexsort((np.arange(k), t)), paths[0], lid, k, 256)
     assert levels is not None and levels.max() >= 3  # the case is one of shared links
+
+
+def test_a_phase_sharing_a_link_with_the_last_phase_delays_its_message_only_across_colors():
+    """The last phase's message holds link 7 for cycles [10, 20) to PE 5 (of a 2x4 box); this
+    phase's message reaches that link at cycle 14 for 3 cycles. On another color the machine
+    shares the link round robin: the earlier message ends 3 cycles later (min of its 6 left
+    and the 3), and its receiver with it. On the same color it would not interleave: nothing
+    moves. A message reaching the link after the earlier one left (cycle 20) delays nothing."""
+    from types import SimpleNamespace
+
+    from pyflame.sim.kernels.exchange import _share_links_with_last_phase
+
+    def schedule(last_color: int):
+        s = SimpleNamespace(C=4, clock=np.full((2, 4), 30), in_free=np.full((2, 4), 25))
+        arr = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+        s.exchange_links = (last_color, arr(7, 9), arr(10, 12), arr(20, 15), arr(5, 2))
+        return s
+
+    lid, cyc = np.array([7]), np.array([3])
+    other = schedule(last_color=0)
+    _share_links_with_last_phase(other, 1, lid, np.array([14]), cyc)
+    assert other.clock[1, 1] == 33 and other.in_free[1, 1] == 28  # PE 5 = (1, 1)
+    assert (other.clock == 30).sum() == 7  # the other PEs untouched
+    same = schedule(last_color=1)
+    _share_links_with_last_phase(same, 1, lid, np.array([14]), cyc)
+    assert (same.clock == 30).all() and (same.in_free == 25).all()
+    after = schedule(last_color=0)
+    _share_links_with_last_phase(after, 1, lid, np.array([20]), cyc)
+    assert (after.clock == 30).all()
+    short = schedule(last_color=0)  # 2 cycles left of the earlier message: it ends 2 later
+    _share_links_with_last_phase(short, 1, lid, np.array([18]), np.array([5]))
+    assert short.clock[1, 1] == 32
