@@ -484,14 +484,28 @@ class MaskPadOp(IRDLOperation):
         _expect(self.input.type == self.result.type, "mask_pad keeps the tensor type")
 
 
+def _unit_dims_dropped(d: Distribution) -> tuple:
+    """A distribution without its unsplit size-1 dims (which change neither its blocks' bytes
+    nor where their padding is)."""
+    kept = tuple((n, s) for n, s in zip(d.shape, d.split, strict=True) if (n, s) != (1, ""))
+    return kept, d.grid, d.origin
+
+
 def zero_padded(value: SSAValue) -> bool:
     """Whether every tile of `value` is known to hold zeros in its padding: a host scatter's
     (the host streams whole tiles, zeros in the padding), a redistribution's (its exchange
     zeroes the destination's padding), a mask_pad to 0's, and a local transpose of such a value
-    (it permutes each block, padding onto padding). A mask_pad to 0 of such a value changes
-    nothing (the lowering leaves it out)."""
-    while isinstance(value, OpResult) and isinstance(value.op, TransposeOp):
-        value = value.op.input
+    (it permutes each block, padding onto padding) or a reshape that only adds or drops unsplit
+    size-1 dims (the same bytes, padding where it was). A mask_pad to 0 of such a value
+    changes nothing (the lowering leaves it out)."""
+    while isinstance(value, OpResult) and (
+        isinstance(value.op, TransposeOp)
+        or (
+            isinstance(value.op, ReshapeOp)
+            and _unit_dims_dropped(dist_of(value.op.input)) == _unit_dims_dropped(dist_of(value))
+        )
+    ):
+        value = value.op.operands[0]
     if not isinstance(value, OpResult):
         return False
     op = value.op

@@ -170,6 +170,11 @@ def test_zero_padded_knows_the_producers_that_zero_the_padding() -> None:
     assert mesh.zero_padded(mesh.MaskPadOp(value(padded), 0.0).result)
     assert not mesh.zero_padded(mesh.MaskPadOp(value(padded), -math.inf).result)
     assert mesh.zero_padded(mesh.TransposeOp(scattered, (1, 0)).result)
+    column = mesh.ScatterOp(value(TensorType(f32, (10,))), Distribution((10,), (1, 4), ("c",)))
+    unit = Distribution((10, 1), (1, 4), ("c", ""))
+    assert mesh.zero_padded(mesh.ReshapeOp(column.result, unit).result)  # a size-1 dim added
+    exp_col = mesh.UnaryOp(UnaryFn("exp"), column.result).result
+    assert not mesh.zero_padded(mesh.ReshapeOp(exp_col, unit).result)
     assert not mesh.zero_padded(mesh.UnaryOp(UnaryFn("exp"), scattered).result)
     exp = mesh.UnaryOp(UnaryFn("exp"), scattered).result
     assert not mesh.zero_padded(mesh.TransposeOp(exp, (1, 0)).result)
