@@ -654,15 +654,20 @@ def _walk_runs(
     return np.concatenate(lo_runs), np.concatenate(hi_runs), np.concatenate(values)
 
 
-def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """The deliveries of `sources`, given every delivery's source sorted (`Trace.d_src`)."""
-    lo = np.searchsorted(d_src, sources, "left")
-    counts = np.searchsorted(d_src, sources, "right") - lo
+def sorted_matches(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, counts): the positions in ascending `keys` equal to each query, the
+    queries' runs laid end to end, and how many each query has."""
+    lo = np.searchsorted(keys, queries, "left")
+    counts = np.searchsorted(keys, queries, "right") - lo
     total = int(counts.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    # each source's run lo .. lo + count, laid end to end
-    return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return np.zeros(0, dtype=np.int64), counts
+    return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total), counts
+
+
+def _deliveries_of(d_src: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The deliveries of `sources`, given every delivery's source sorted (`Trace.d_src`)."""
+    return sorted_matches(d_src, sources)[0]
 
 
 def _ascending(indices: np.ndarray, n: int) -> np.ndarray:
@@ -744,4 +749,12 @@ def _intersection(a: Rect, b: Rect) -> Rect | None:
     return (r0, c0, r1 - r0, c1 - c0)
 
 
-__all__ = ["UNKNOWN", "Completion", "InFlight", "Stream", "Streams", "check_races"]
+__all__ = [
+    "UNKNOWN",
+    "Completion",
+    "InFlight",
+    "Stream",
+    "Streams",
+    "check_races",
+    "sorted_matches",
+]

@@ -30,6 +30,7 @@ from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule, pe_slice
 from pyflame.sim.step_access import Access, Gather, annotate
+from pyflame.sim.streams import sorted_matches
 
 
 @kernel(pe.ExchangeOp)
@@ -211,13 +212,11 @@ def _share_links_with_last_phase(
         return
     _, l_lid, l_a, l_b, l_dest = last
     order = np.argsort(l_lid, kind="stable")
-    sorted_lid = l_lid[order]
-    lo, hi = np.searchsorted(sorted_lid, lid, "left"), np.searchsorted(sorted_lid, lid, "right")
-    n = hi - lo
-    if not n.any():
+    pos, n = sorted_matches(l_lid[order], lid)
+    if pos.size == 0:
         return
     mine = np.repeat(np.arange(lid.size), n)  # every (this entry, last phase's entry) pair
-    j = order[np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))]
+    j = order[pos]
     t, rest_end = want[mine], l_b[j]
     hit = (t >= l_a[j]) & (t < rest_end) & (l_dest[j] >= 0)
     if not hit.any():
