@@ -79,7 +79,8 @@ def squeeze_candidate(src: Distribution, shape: tuple[int, ...]) -> Distribution
 
 
 def lower_reshape(op: flame.ReshapeOp, lw: Lowering) -> SSAValue | None:
-    if op.input in lw.deferred and op.input not in lw.hints and defer_squeeze(op, lw):
+    remade = op.input in lw.deferred or op.input in lw.remakes
+    if remade and op.input not in lw.hints and defer_squeeze(op, lw):
         return None
     return eager_reshape(op, lw, lw.value(op.input))
 

@@ -9,6 +9,7 @@ on the layout.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -519,3 +520,24 @@ def test_arange_and_eye_errors_name_the_user_line():
         pf.arange(5, 0)
     with pytest.raises(TypeError, match=rf"test_creation.py:{line + 5}: eye: n must be"):
         pf.eye(-1)
+
+
+# --------------------------------------------------------------------------- made again per layout
+
+
+@pytest.mark.parametrize("n", [150, 201], ids=repr)
+@pytest.mark.parametrize("grid", [(4, 4), (3, 5)], ids=repr)
+def test_causal_mask_makes_its_iota_in_each_layout(n, grid):
+    """scores masked by arange(n)[None, :] <= arange(n)[:, None] (big enough that the compiler
+    keeps them on a 2D grid): after CSE one iota is both the row and the column index; each use
+    gets a mesh.iota of its own in the layout it wants (no exchange of indices), and the result
+    is tril's."""
+    scores = np.random.default_rng(n).standard_normal((n, n)).astype(np.float32)
+    s = pf.from_numpy(scores, layout=pf.MeshLayout.grid(*grid))
+    i = pf.arange(n)
+    mask = i.reshape(1, n).expand(n, n) <= i.reshape(n, 1).expand(n, n)
+    out = pf.where(mask, s, pf.zeros(()))
+    mesh_text = pf.ir(out, stage="mesh")
+    assert mesh_text.count("mesh.iota") == 2, mesh_text
+    assert not re.search(r"mesh\.redistribute .*xi32", mesh_text), mesh_text
+    np.testing.assert_array_equal(out.numpy(), np.tril(scores))

@@ -51,4 +51,24 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %m = flame.lt %u, %p : (tensor<80x80xf32>, tensor<f32>) -> tensor<80x80xi1>
     func.return %m : tensor<80x80xi1>
   }
+
+// A causal mask: one iota (CSE merged the two) is the column index as a row vector and the row
+// index as a column vector. Each use gets its own mesh.iota in the layout it wants, not a
+// redistribution of the first (an exchange whose phases may switch routes).
+// CHECK-LABEL: func.func @causal_mask
+// CHECK:         %[[COLS:.*]] = mesh.iota dim 0 {{.*}} : !mesh.tensor<8xi32 on 2x2 split [c]>
+// CHECK:         mesh.reshape %[[COLS]] : !mesh.tensor<8xi32 on 2x2 split [c]> -> !mesh.tensor<1x8xi32 on 2x2 split [_, c]>
+// CHECK:         %[[ROWS:.*]] = mesh.iota dim 0 {{.*}} : !mesh.tensor<8xi32 on 2x2 split [r]>
+// CHECK:         mesh.reshape %[[ROWS]] : !mesh.tensor<8xi32 on 2x2 split [r]> -> !mesh.tensor<8x1xi32 on 2x2 split [r, _]>
+// CHECK-NOT:     mesh.redistribute
+// CHECK:         mesh.binary le
+  func.func @causal_mask() -> tensor<8x8xi1> {
+    %i = flame.iota {dim = 0 : i64, start = 0.0 : f64, step = 1.0 : f64} : tensor<8xi32>
+    %row = flame.reshape %i : tensor<8xi32> -> tensor<1x8xi32>
+    %cols = flame.broadcast_to %row {layout = #flame.layout<grid [2, 2]>} : tensor<1x8xi32> -> tensor<8x8xi32>
+    %col = flame.reshape %i : tensor<8xi32> -> tensor<8x1xi32>
+    %rows = flame.broadcast_to %col {layout = #flame.layout<grid [2, 2]>} : tensor<8x1xi32> -> tensor<8x8xi32>
+    %m = flame.le %cols, %rows {layout = #flame.layout<grid [2, 2]>} : (tensor<8x8xi32>, tensor<8x8xi32>) -> tensor<8x8xi1>
+    func.return %m : tensor<8x8xi1>
+  }
 }
