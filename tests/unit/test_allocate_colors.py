@@ -9,7 +9,7 @@ import numpy as np
 
 import pyflame as pf
 from pyflame.layout import MeshLayout
-from pyflame.sim import SMALL
+from pyflame.sim import SMALL, compile_plan
 
 
 def _gathers(fidelity: str):
@@ -161,3 +161,93 @@ def test_a_channel_repeating_the_rules_of_its_color_may_reuse_it():
     text = str(module)
     assert "color = 12" not in text and '"barrier"' not in text
     assert text.count("pe.route") == 2  # the repeated rules are dropped
+
+
+#: channel 7 used twice; channel 9 lives and dies between its uses (other PEs, other rules)
+IDLE_GAP = """builtin.module attributes {{pf.target = #pf.target<"small"{extra}>}} {{
+  func.func @main() -> tensor<4xf32> {{
+    %a = pe.alloc {{name = "a", pes = array<i64: 0, 0, 1, 4>, offset = 0 : i64}} : !pe.buf<4xf32>
+    pe.fill %a {{value = 1.0 : f64, pes = array<i64: 0, 0, 1, 4>}} : !pe.buf<4xf32>
+    pe.route ramp -> [east] {{color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route west -> [ramp] {{color = 7 : i64, pes = array<i64: 0, 1, 1, 1>}}
+    pe.send %a {{color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a combine sum {{color = 7 : i64, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [west] {{color = 9 : i64, pes = array<i64: 0, 3, 1, 1>}}
+    pe.route east -> [ramp] {{color = 9 : i64, pes = array<i64: 0, 2, 1, 1>}}
+    pe.send %a {{color = 9 : i64, pes = array<i64: 0, 3, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a combine sum {{color = 9 : i64, pes = array<i64: 0, 2, 1, 1>}} : !pe.buf<4xf32>
+    pe.send %a {{color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a combine sum {{color = 7 : i64, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<4xf32>
+    %o = pe.host_out %a {{layout = #pe.layout<4xf32 on 1x1 split [_]>, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<4xf32> -> tensor<4xf32>
+    func.return %o : tensor<4xf32>
+  }}
+}}"""
+
+
+def _allocate_idle_gap(extra: str) -> str:
+    from xdsl.context import Context
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+    from pyflame.passes.allocate_colors import AllocateColorsPass
+
+    module = Parser(make_context(), IDLE_GAP.format(extra=extra)).parse_module()
+    AllocateColorsPass().apply(Context(), module)
+    (out,), _ = compile_plan(module).run([])
+    np.testing.assert_array_equal(out, np.full(4, 3.0, np.float32))  # 1 + 1 + 1
+    return str(module)
+
+
+def test_a_channel_idle_between_its_uses_goes_on_on_its_color():
+    # colors to spare: channel 9 takes another one, channel 7's second piece goes on on its
+    # own (its copied routes erased: the rules are there), no barrier
+    text = _allocate_idle_gap("")
+    assert text.count("pe.route") == 4 and '"barrier"' not in text
+    assert text.count("color = 0 : i64") == 6 and text.count("color = 1 : i64") == 4
+
+
+def _sliced_products(split: bool, fidelity: str = "fast"):
+    """Two products with slices and a concatenation between them (exchange phases) on 3x3
+    PEs with 7 colors: SUMMA's channels idle during the exchanges."""
+    from pyflame.passes import allocate_colors
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((12, 12)).astype(np.float32)
+    w = rng.standard_normal((12, 12)).astype(np.float32)
+    whole = allocate_colors._split_idle_channels
+    target = dataclasses.replace(SMALL, num_colors=7, fidelity=fidelity)
+    try:
+        if not split:
+            allocate_colors._split_idle_channels = lambda block: allocate_colors._Split()
+        with pf.target(target):
+            pf.cache_clear()
+            x = pf.from_numpy(a, layout=MeshLayout.grid(3, 3))
+            W = pf.from_numpy(w, layout=MeshLayout.grid(3, 3))
+            h = x @ W
+            y = pf.cat([h[:, 0:5] * 2, h[:, 5:9] * 2, h[:, 9:12] * 2], dim=1) @ W
+            y = y + pf.cat([h[1:, :], h[:1, :]], dim=0) @ W
+            text = pf.ir(y, stage="pe")
+            out = y.numpy()
+            cycles = pf.last_report().cycles
+    finally:
+        allocate_colors._split_idle_channels = whole
+        pf.cache_clear()
+    np.testing.assert_allclose(
+        out, (a @ w * 2) @ w + np.roll(a @ w, -1, axis=0) @ w, rtol=1e-4, atol=1e-4
+    )
+    return out, text.count("pe.recv %0 "), cycles
+
+
+def test_split_channels_lend_their_colors_to_exchanges():
+    out, barrier_recvs, cycles = _sliced_products(split=True)
+    whole_out, whole_recvs, whole_cycles = _sliced_products(split=False)
+    np.testing.assert_array_equal(out, whole_out)
+    assert barrier_recvs < whole_recvs and cycles < whole_cycles, (
+        (barrier_recvs, cycles),
+        (whole_recvs, whole_cycles),
+    )
+    wavelet_out, _, wavelet_cycles = _sliced_products(split=True, fidelity="wavelet")
+    # pf.eval's products sum K in BLAS's order, the wavelet engine tile by tile (the lean run's
+    # contract, tests/unit/sim/fidelity_corpus.close)
+    np.testing.assert_allclose(wavelet_out, out, rtol=0, atol=1e-5 * np.abs(out).max())
+    assert 0.95 <= wavelet_cycles / cycles <= 1.05, (cycles, wavelet_cycles)
