@@ -868,3 +868,47 @@ def gpt_programs() -> Iterator[Case]:
 
     yield _traced("gpt training step (1 layer, 16 dims, 2x8 tokens)", train, pf.sim.SMALL)
     yield _traced("gpt decode step (1 layer, 16 dims)", decode, pf.sim.SMALL)
+
+
+#: PE (0, 0) sends `a` on color 0 ({async_} or not), then `b` on color 1, to PE (0, 1), which
+#: receives color 1 first: its output ramp carries one send at a time
+RAMP_PROGRAM = """builtin.module attributes {{pf.target = #pf.target<"small">}} {{
+  func.func @main() -> tensor<{n}xf32> {{
+    %a = pe.alloc {{name = "a", pes = array<i64: 0, 0, 1, 2>, offset = 0 : i64}} : !pe.buf<{n}xf32>
+    %b = pe.alloc {{name = "b", pes = array<i64: 0, 0, 1, 2>, offset = 512 : i64}} : !pe.buf<4xf32>
+    pe.fill %a {{value = 1.0 : f64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<{n}xf32>
+    pe.route ramp -> [east] {{color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route west -> [ramp] {{color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}}
+    pe.route ramp -> [east] {{color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route west -> [ramp] {{color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}}
+    {send}
+    pe.send %b {{color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %b {{color = 1 : i64, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a {{color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<{n}xf32>
+    {wait}
+    %o = pe.host_out %a {{layout = #pe.layout<{n}xf32 on 1x1 split [_]>, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<{n}xf32> -> tensor<{n}xf32>
+    func.return %o : tensor<{n}xf32>
+  }}
+}}"""
+
+
+def ramp_programs() -> Iterator[Case]:
+    """Two sends from one PE, the first's receive posted after the second's (docs/simulator.md,
+    "An asynchronous send's output ramp is free after `cyc` cycles"): a message the path holds
+    (both run), a synchronous one longer than the path (both deadlock) and an asynchronous one
+    longer than the path (the wavelet engine deadlocks, the fast engine runs: a known gap)."""
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+
+    sync = "pe.send %a {{color = 0 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<{n}xf32>"
+    asyn = sync + " -> !pe.token"
+    for name, n, send in (
+        ("async send the path holds (6 wavelets)", 6, asyn),
+        ("sync send longer than its path (64 wavelets)", 64, sync),
+        ("async send longer than its path (64 wavelets)", 64, asyn),
+    ):
+        wait = "pe.wait %t {pes = array<i64: 0, 0, 1, 1>}" if send is asyn else ""
+        line = ("%t = " if send is asyn else "") + send.format(n=n)
+        text = RAMP_PROGRAM.format(n=n, send=line, wait=wait)
+        yield Case(name, lambda text=text: Parser(make_context(), text).parse_module(), [])
