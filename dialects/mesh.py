@@ -996,7 +996,10 @@ class BroadcastOp(IRDLOperation):
 @irdl_op_definition
 class SliceOp(IRDLOperation):
     """Result element i (per dim d) = operand element start[d] + step[d] * i[d]; operand and
-    result may be distributed differently (data moves between PEs where it must)."""
+    result may be distributed differently (data moves between PEs where it must). The result
+    may also be the window reshaped (any shape with as many elements): its element at
+    row-major position p is the window's element p (flame-to-mesh folds a reshape that moves
+    data into the slice before it: one exchange, not two)."""
 
     name = "mesh.slice"
     input = operand_def(MeshTensorType)
@@ -1032,11 +1035,37 @@ class SliceOp(IRDLOperation):
     def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         return _dims(self.start), _dims(self.stop), _dims(self.step)
 
+    @property
+    def window_shape(self) -> tuple[int, ...] | None:
+        """The window's shape when the result is it reshaped; None when the result is the
+        window itself."""
+        window = _shape_rule(shapes.slice_shape, dist_of(self.input).shape, *self.bounds)
+        return None if window == dist_of(self.result).shape else tuple(window)
+
     def verify_(self) -> None:
         expected = _shape_rule(shapes.slice_shape, dist_of(self.input).shape, *self.bounds)
         got = dist_of(self.result).shape
-        _expect(got == expected, f"slice result shape {list(got)} should be {list(expected)}")
+        _expect(
+            got == expected or math.prod(got) == math.prod(expected),
+            f"slice result shape {list(got)} should be {list(expected)} (or as many elements)",
+        )
         _same_elem(self, self.input, self.result)
+
+
+def slice_index_map(
+    src: Sequence[int],
+    dst: Sequence[int],
+    offset: Sequence[int],
+    stride: Sequence[int],
+    window: Sequence[int] | None = None,
+) -> tuple[tuple[int, ...], ...] | None:
+    """The pe.exchange index map of a slice (offset, stride; the window's shape too when the
+    result is the window reshaped); None when it is the identity between equal shapes."""
+    if window is not None:
+        return tuple(offset), tuple(stride), tuple(window)
+    if tuple(src) == tuple(dst) and not any(offset) and all(k == 1 for k in stride):
+        return None
+    return tuple(offset), tuple(stride)
 
 
 @irdl_op_definition

@@ -1801,7 +1801,11 @@ class ExchangeOp(_ChannelOp):
       position (a reshape that moves data);
     - with `offset` and `stride` (one entry per dim, the shapes' ranks equal): dst global index
       i takes src global index offset + stride * i (per dim); dst elements whose source lies
-      outside the src shape keep what the buffer holds (slice, pad and concat use this).
+      outside the src shape keep what the buffer holds (slice, pad and concat use this);
+    - with `offset`, `stride` and `window` (one entry per src dim each; dst of any shape with
+      as many elements as the window): dst's element at row-major position p takes the
+      window's element p, window index w being src index offset + stride * w (a slice whose
+      result is reshaped: q, k and v split from one projection straight into heads).
 
         pe.exchange %d, %s {src_layout = ..., dst_layout = ..., pes = array<i64: 0, 0, 2, 2>}
         pe.route ramp -> [east] {color = 0 : i64, pes = array<i64: 0, 0, 2, 1>}
@@ -1818,6 +1822,7 @@ class ExchangeOp(_ChannelOp):
     dst_layout = prop_def(TileLayoutAttr)
     offset = opt_prop_def(DenseArrayBase.constr(i64))
     stride = opt_prop_def(DenseArrayBase.constr(i64))
+    window = opt_prop_def(DenseArrayBase.constr(i64))
     assembly_format = "$dst `,` $src attr-dict `:` type($dst) `,` type($src)"
 
     def __init__(
@@ -1832,6 +1837,7 @@ class ExchangeOp(_ChannelOp):
         phase: int | None = None,
         offset: Sequence[int] | None = None,
         stride: Sequence[int] | None = None,
+        window: Sequence[int] | None = None,
     ):
         super().__init__(
             operands=[dst, src],
@@ -1843,6 +1849,7 @@ class ExchangeOp(_ChannelOp):
                 "dst_layout": dst_layout,
                 "offset": _opt_dense(offset),
                 "stride": _opt_dense(stride),
+                "window": _opt_dense(window),
             },
         )
 
@@ -1857,13 +1864,16 @@ class ExchangeOp(_ChannelOp):
         return 0 if self.phase is None else self.phase.value.data
 
     @property
-    def index_map(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-        """(offset, stride) per dim of dst (0 and 1 where one is absent), None without both."""
-        if self.offset is None and self.stride is None:
+    def index_map(self) -> tuple[tuple[int, ...], ...] | None:
+        """(offset, stride) per dim (0 and 1 where one is absent), with the window's shape
+        after them when there is one; None without any."""
+        if self.offset is None and self.stride is None and self.window is None:
             return None
-        rank = len(self.dst_layout.dist.shape)
+        rank = len(self.src_layout.dist.shape)
         offset = _ints(self.offset) if self.offset is not None else (0,) * rank
         stride = _ints(self.stride) if self.stride is not None else (1,) * rank
+        if self.window is not None:
+            return offset, stride, _ints(self.window)
         return offset, stride
 
     def verify_(self) -> None:
@@ -1880,6 +1890,24 @@ class ExchangeOp(_ChannelOp):
         if index_map is None:
             _expect(
                 math.prod(src_shape) == math.prod(dst_shape), "exchange layouts differ in shape"
+            )
+        elif len(index_map) == 3:
+            offset, stride, window = index_map
+            _expect(
+                len(src_shape) == len(offset) == len(stride) == len(window)
+                and math.prod(window) == math.prod(dst_shape),
+                f"exchange with a window needs one offset, stride and window size per src dim, "
+                f"the window as many elements as dst, got offset {list(offset)}, stride "
+                f"{list(stride)}, window {list(window)} for shapes {list(src_shape)} -> "
+                f"{list(dst_shape)}",
+            )
+            _expect(
+                all(
+                    w == 0 or (0 <= o and 0 <= o + k * (w - 1) < n)
+                    for o, k, w, n in zip(offset, stride, window, src_shape, strict=True)
+                ),
+                f"exchange window {list(window)} at {list(offset)} step {list(stride)} leaves "
+                f"src {list(src_shape)}",
             )
         else:
             offset, stride = index_map

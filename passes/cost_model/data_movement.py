@@ -206,8 +206,7 @@ def _exchange_cost_of(
 def _index_map(
     src: Distribution, dst: Distribution, offset: tuple[int, ...], stride: tuple[int, ...]
 ) -> IndexMap:
-    identity = src.shape == dst.shape and not any(offset) and all(k == 1 for k in stride)
-    return None if identity else (tuple(offset), tuple(stride))
+    return mesh.slice_index_map(src.shape, dst.shape, offset, stride)
 
 
 def redistribute_cost(
@@ -240,7 +239,8 @@ def relayout(op: mesh.RelayoutOp, ctx: CostContext) -> Cost:
 def slice_(op: mesh.SliceOp, ctx: CostContext) -> Cost:
     start, _, step = op.bounds
     src, dst = dist_of(op.input), dist_of(op.result)
-    return _exchange_cost(op, ctx, [(src, _index_map(src, dst, start, step))])
+    index_map = mesh.slice_index_map(src.shape, dst.shape, start, step, op.window_shape)
+    return _exchange_cost(op, ctx, [(src, index_map)])
 
 
 @cost_rule(mesh.PadOp)

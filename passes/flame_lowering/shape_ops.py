@@ -246,7 +246,34 @@ def moving_reshape(lw: Lowering, op: flame.ReshapeOp, x: SSAValue) -> SSAValue:
             return lw.emit(mesh.ReshapeOp(x, local))
     derived = src.with_(shape=shape, split=grid_split(src.grid, len(shape)))
     result = shape_result_dist(lw, op.result, derived, [src])
+    folded = _fold_into_slice(lw, op, x, result)
+    if folded is not None:
+        return folded
     return lw.emit(mesh.RelayoutOp(x, result))
+
+
+def _fold_into_slice(
+    lw: Lowering, op: flame.ReshapeOp, x: SSAValue, result: Distribution
+) -> SSAValue | None:
+    """A moving reshape of a slice nothing else reads (`q, k, v = qkv.split(c, -1)`, each then
+    split into heads) as one mesh.slice whose result is the window reshaped: one exchange from
+    the slice's source straight to the reshape's layout, not two (the slice's phases spread
+    the window over the grid, the relayout's spread it again; every phase takes a color, and
+    colors run short: allocate-colors' barriers)."""
+    sliced = x.owner
+    if not (
+        isinstance(sliced, mesh.SliceOp)
+        and not x.uses
+        and len(list(op.input.uses)) == 1
+        and sliced.window_shape is None  # not folded already
+        and 0 not in dist_of(x).shape
+    ):
+        return None
+    folded = lw.emit(mesh.SliceOp(sliced.input, *sliced.bounds, result))
+    sliced.detach()
+    sliced.erase()
+    lw.values.pop(op.input, None)  # its only reader is this reshape
+    return folded
 
 
 LOWERINGS: dict[type[Operation], Callable] = {

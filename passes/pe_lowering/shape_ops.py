@@ -31,12 +31,13 @@ def exchange_into(
     src: SSAValue,
     offset: tuple[int, ...],
     stride: tuple[int, ...],
+    window: tuple[int, ...] | None = None,
 ) -> None:
     """Move mesh value `src` into buffer `dst` (laid out as `dst_type`) through the index map
-    (left out when it is the identity between equal shapes: a plain redistribution)."""
+    (left out when it is the identity between equal shapes: a plain redistribution; with the
+    window's shape when dst is the window reshaped)."""
     s, d = dist_of(src), dst_type.dist
-    identity = s.shape == d.shape and not any(offset) and all(k == 1 for k in stride)
-    index_map = None if identity else (tuple(offset), tuple(stride))
+    index_map = mesh.slice_index_map(s.shape, d.shape, offset, stride, window)
     emit_exchange(lw, dst, lw.buf(src), tile_layout(src.type), tile_layout(dst_type), index_map)
 
 
@@ -59,7 +60,7 @@ def lower_broadcast(op: mesh.BroadcastOp, lw: PELowering) -> SSAValue:
 def lower_slice(op: mesh.SliceOp, lw: PELowering) -> SSAValue:
     start, _, step = op.bounds
     buf = lw.alloc_for(op.result, "slice")
-    exchange_into(lw, buf, op.result.type, op.input, start, step)
+    exchange_into(lw, buf, op.result.type, op.input, start, step, op.window_shape)
     return buf
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
@@ -16,6 +16,9 @@ from pyflame.dialects import pe
 from pyflame.dialects.mesh import MeshTensorType, dist_of, elem_of
 from pyflame.dialects.pe import BufferType, Port
 from pyflame.passes.locations import describe_loc
+
+if TYPE_CHECKING:
+    from pyflame.core.exchange_plan import IndexMap
 
 Rect = tuple[int, int, int, int]
 OpT = TypeVar("OpT", bound=Operation)
@@ -555,7 +558,7 @@ def emit_exchange(
     src: SSAValue,
     src_layout: pe.TileLayoutAttr,
     dst_layout: pe.TileLayoutAttr,
-    index_map: tuple[tuple[int, ...], tuple[int, ...]] | None,
+    index_map: IndexMap,
 ) -> None:
     """Move buffer `src` (laid out as `src_layout`) into buffer `dst` (`dst_layout`): the local
     part, then every network phase on a channel of its own with one pe.routes stating its
@@ -567,7 +570,8 @@ def emit_exchange(
     r0, c0, rows, cols = extent(ds, dd)  # both grids, from the plan's anchor
     bbox = (r0 - lw.anchor[0], c0 - lw.anchor[1], rows, cols)
     plan = exchange_summary(ds, dd, index_map)
-    offset, stride = index_map if index_map is not None else (None, None)
+    offset, stride = (index_map[0], index_map[1]) if index_map is not None else (None, None)
+    window = index_map[2] if index_map is not None and len(index_map) > 2 else None
 
     def part(color: int | None, phase: int | None) -> None:
         lw.emit(
@@ -581,6 +585,7 @@ def emit_exchange(
                 phase=phase,
                 offset=offset,
                 stride=stride,
+                window=window,
             )
         )
 

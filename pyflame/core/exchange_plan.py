@@ -41,7 +41,8 @@ Rect = tuple[int, int, int, int]
 Cell = tuple[int, int]
 #: a router rule of a phase: (row, col, from port) -> to port
 RuleKey = tuple[int, int, str]
-IndexMap = tuple[tuple[int, ...], tuple[int, ...]] | None
+#: (offset, stride) per src dim, or (offset, stride, window): see `exchange_sources`
+IndexMap = tuple[tuple[int, ...], ...] | None
 
 #: the port a wavelet arrives on after leaving a router toward a direction
 ARRIVES_ON = {"east": "west", "west": "east", "south": "north", "north": "south"}
@@ -75,7 +76,7 @@ def global_coords(
 def exchange_sources(
     ds: Distribution,
     dd: Distribution,
-    index_map: tuple[Sequence[int], Sequence[int]] | None = None,
+    index_map: tuple[Sequence[int], ...] | None = None,
     dst_rows: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each element of the dst layout comes from, for every (PE row, PE col, local
@@ -85,7 +86,9 @@ def exchange_sources(
     Without an index map, a dst element takes the src element at the same global index (same
     shapes) or at the same row-major position (a reshape). With `index_map` = (offset, stride),
     dst global index i (per dim d) takes src global index offset[d] + stride[d] * i[d] and has
-    a source only when that lies inside the src shape. Padding of dst never has a source.
+    a source only when that lies inside the src shape. With (offset, stride, window), a slice
+    whose result is reshaped: dst's element at row-major position p takes element p of the
+    window, window index w (row-major, of shape `window`) being src index offset + stride * w. Padding of dst never has a source.
     Along a mesh axis the src is replicated on, the nearest copy (the same row or column,
     clipped to src's grid) sends. `dst_rows` = (first, end): only dst's PE rows first..end-1
     (the arrays' first axis starts at `first`)."""
@@ -97,9 +100,16 @@ def exchange_sources(
     has_src = valid.copy()
     src_idx: Sequence[np.ndarray]
     if index_map is not None:
-        offset, stride = index_map
+        offset, stride = index_map[0], index_map[1]
+        window = index_map[2] if len(index_map) > 2 else None
+        place = coords
+        if window is not None:  # the window's element at dst's row-major position
+            flat = np.zeros(full, dtype=np.int64)
+            for g, n in zip(coords, dd.shape, strict=True):
+                flat = flat * n + g
+            place = list(np.unravel_index(np.where(valid, flat, 0), tuple(window)))
         src_idx = []
-        for d, g in enumerate(coords):
+        for d, g in enumerate(place):
             j = offset[d] + stride[d] * g
             has_src &= (j >= 0) & (j < ds.shape[d])
             src_idx.append(j)

@@ -195,6 +195,28 @@ def test_shape_ops_take_typed_dense_arrays() -> None:
     assert "mesh.concat %v, %v dim 0 :" in round_trip(cat)
 
 
+def test_a_slice_may_reshape_its_window() -> None:
+    """mesh.slice's result may be the window reshaped (as many elements): `window_shape` says
+    so, and the pe.exchange index map carries it; another element count is an error."""
+    from xdsl.utils.exceptions import VerifyException
+
+    b = value(tensor((5, 6), (2, 2), ("r", "c")))
+    plain = mesh.SliceOp(b, (1, 0), (5, 6), (1, 1), Distribution((4, 6), (2, 2), ("r", "c")))
+    assert plain.window_shape is None
+    heads = mesh.SliceOp(b, (1, 0), (5, 6), (1, 1), Distribution((4, 2, 3), (2, 2), ("", "r", "c")))
+    heads.verify()
+    assert heads.window_shape == (4, 6)
+    assert mesh.slice_index_map((5, 6), (4, 2, 3), (1, 0), (1, 1), heads.window_shape) == (
+        (1, 0),
+        (1, 1),
+        (4, 6),
+    )
+    assert mesh.slice_index_map((5, 6), (5, 6), (0, 0), (1, 1)) is None
+    bad = mesh.SliceOp(b, (1, 0), (5, 6), (1, 1), Distribution((4, 5), (2, 2), ("r", "c")))
+    with pytest.raises(VerifyException, match=r"slice result shape \[4, 5\] should be \[4, 6\]"):
+        bad.verify()
+
+
 def test_conv_and_pool() -> None:
     x, w, b = value(X), value(W), value(BIAS)
     out = Distribution((1, 4, 13, 11), (4, 4), ("", "", "r", "c"))

@@ -39,6 +39,7 @@ from pyflame.dialects import pe
 FULL = (0, 0, 2, 2)
 LAYOUT = pe.TileLayoutAttr(Distribution((8, 8), (2, 2), ("r", "c")), f32)
 TRANSPOSED = pe.TileLayoutAttr(Distribution((8, 8), (2, 2), ("c", "r")), f32)
+HALF = pe.TileLayoutAttr(Distribution((8, 4), (2, 2), ("r", "c")), f32)
 
 
 def every_op() -> ModuleOp:
@@ -105,6 +106,18 @@ def every_op() -> ModuleOp:
             pes=FULL,
             offset=(1, 0),
             stride=(1, 1),
+        )
+    )
+    add(  # a window of 4 x 8 (32 elements) of the 8 x 8 source, as an 8 x 4 tensor
+        pe.ExchangeOp(
+            t,
+            a,
+            src_layout=LAYOUT,
+            dst_layout=HALF,
+            pes=FULL,
+            offset=(2, 0),
+            stride=(1, 1),
+            window=(4, 8),
         )
     )
     add(pe.BroadcastOp(c, r, src_shape=(1, 4), dst_shape=(4, 4), pes=FULL))
@@ -335,6 +348,32 @@ def test_a_wait_outside_its_transfer_is_refused() -> None:
     Block([a, sent, wait])
     with pytest.raises(VerifyException, match=r"outside the PEs \[0, 0, 2, 1\] of the pe.send"):
         wait.verify()
+
+
+@pytest.mark.parametrize(
+    ("offset", "window", "message"),
+    [
+        ((2, 0), (4, 4), "the window as many elements as dst"),
+        ((6, 0), (4, 8), r"exchange window \[4, 8\] at \[6, 0\] step \[1, 1\] leaves src"),
+    ],
+)
+def test_an_exchange_window_must_fit_both_layouts(offset, window, message) -> None:
+    block = Block()
+    a = block.insert_arg(pe.BufferType(16, f32), 0)
+    t = block.insert_arg(pe.BufferType(16, f32), 1)
+    op = pe.ExchangeOp(
+        t,
+        a,
+        src_layout=LAYOUT,
+        dst_layout=HALF,
+        pes=FULL,
+        offset=offset,
+        stride=(1, 1),
+        window=window,
+    )
+    block.add_op(op)
+    with pytest.raises(VerifyException, match=message):
+        op.verify()
 
 
 def test_tile_layouts_compare_by_every_parameter() -> None:

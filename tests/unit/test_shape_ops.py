@@ -605,3 +605,36 @@ def test_cat_skips_empty_vectors_and_names_an_out_of_range_dim_as_pytorch():
             pf.cat(tensors, dim)
         with pytest.raises(IndexError):
             torch.cat([torch.ones(3), torch.ones(2)], 1)
+
+
+# --------------------------------------------------------------------------- split into heads
+
+
+@pytest.mark.parametrize("grid", [(2, 3), (3, 3), (4, 2)], ids=repr)
+@pytest.mark.parametrize(("t", "heads", "d"), [(5, 2, 3), (7, 3, 4), (4, 4, 2)], ids=repr)
+def test_split_then_heads_moves_data_once(grid, t, heads, d):
+    """q, k, v = x.split(c, -1), each reshaped into heads: the reshape of each slice is folded
+    into the slice (one exchange from x to the heads' layout, flame-to-mesh
+    `_fold_into_slice`), and the heads equal numpy's and torch's."""
+    c = heads * d
+    a = data((t, 3 * c), seed=t + heads)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(*grid))
+    outs = [z.reshape(t, heads, d) for z in x.split(c, dim=1)]
+    mesh_text = pf.ir(*outs, stage="mesh")
+    assert "mesh.relayout" not in mesh_text, mesh_text
+    refs = [a[:, i * c : (i + 1) * c].reshape(t, heads, d) for i in range(3)]
+    check(outs, refs, [r.reshape(t, heads, d) for r in torch.from_numpy(a).split(c, dim=1)])
+
+
+def test_split_then_heads_agrees_on_both_engines():
+    """The folded slice's exchange (a pe.exchange with a window) on the wavelet engine: the
+    same heads."""
+    import dataclasses
+
+    a = data((7, 36), seed=3)
+    for fidelity in ("fast", "wavelet"):
+        with pf.target(dataclasses.replace(pf.sim.SMALL, fidelity=fidelity)):
+            x = pf.from_numpy(a, layout=pf.MeshLayout.grid(3, 4))
+            outs = [z.reshape(7, 3, 4) for z in x.split(12, dim=1)]
+            assert "window = array<i64: 7, 12>" in pf.ir(*outs, stage="pe")
+            check(outs, [a[:, i * 12 : (i + 1) * 12].reshape(7, 3, 4) for i in range(3)])

@@ -97,4 +97,27 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %0 = flame.broadcast_to %a : tensor<1x256xf32> -> tensor<256x256xf32>
     func.return %0 : tensor<256x256xf32>
   }
+
+// A reshape that moves data, of a slice nothing else reads (q, k and v split from one
+// projection, each then split into heads): one mesh.slice whose result is the window
+// reshaped, one exchange from the slice's source (lowered: a pe.exchange with `window`).
+// CHECK-LABEL: func.func @slice_then_heads
+// CHECK-NEXT:    %0 = mesh.scatter %a : tensor<4x24xf32> -> !mesh.tensor<4x24xf32 on 2x3 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.slice %0 start [0, 8] stop [4, 16] step [1, 1] : !mesh.tensor<4x24xf32 on 2x3 split [r, c]> -> !mesh.tensor<4x2x4xf32 on 2x3 split [_, r, c]>
+// CHECK-NEXT:    %2 = mesh.gather %1
+  func.func @slice_then_heads(%a: tensor<4x24xf32> {flame.layout = #flame.layout<grid [2, 3]>}) -> tensor<4x2x4xf32> {
+    %0 = flame.slice %a {start = array<i64: 0, 8>, stop = array<i64: 4, 16>, step = array<i64: 1, 1>} : tensor<4x24xf32> -> tensor<4x8xf32>
+    %1 = flame.reshape %0 : tensor<4x8xf32> -> tensor<4x2x4xf32>
+    func.return %1 : tensor<4x2x4xf32>
+  }
+
+// The slice read by something else too stays a slice of its own, and the reshape a relayout.
+// CHECK-LABEL: func.func @slice_read_twice
+// CHECK:         %1 = mesh.slice %0 start [0, 8] stop [4, 16] step [1, 1] : !mesh.tensor<4x24xf32 on 2x3 split [r, c]> -> !mesh.tensor<4x8xf32 on 2x3 split [r, c]>
+// CHECK-NEXT:    %2 = mesh.relayout %1
+  func.func @slice_read_twice(%a: tensor<4x24xf32> {flame.layout = #flame.layout<grid [2, 3]>}) -> (tensor<4x2x4xf32>, tensor<4x8xf32>) {
+    %0 = flame.slice %a {start = array<i64: 0, 8>, stop = array<i64: 4, 16>, step = array<i64: 1, 1>} : tensor<4x24xf32> -> tensor<4x8xf32>
+    %1 = flame.reshape %0 : tensor<4x8xf32> -> tensor<4x2x4xf32>
+    func.return %1, %0 : tensor<4x2x4xf32>, tensor<4x8xf32>
+  }
 }

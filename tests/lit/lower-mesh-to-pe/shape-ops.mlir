@@ -40,6 +40,19 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     func.return %2 : tensor<5x4xf32>
   }
 
+// A slice whose result is the window reshaped (flame-to-mesh folds a moving reshape of a slice
+// into it): the exchange also carries the window's shape; dst's row-major position p takes the
+// window's element p.
+// CHECK-LABEL: func.func @slice_reshaped
+// CHECK:         pe.exchange %1, %0 {pes = array<i64: 0, 0, 2, 3>, src_layout = #pe.layout<4x24xf32 on 2x3 split [r, c]>, dst_layout = #pe.layout<4x2x4xf32 on 2x3 split [_, r, c]>, offset = array<i64: 0, 8>, stride = array<i64: 1, 1>, window = array<i64: 4, 8>}
+// CHECK:         pe.exchange %1, %0 {pes = array<i64: 0, 0, 2, 3>, color = 0 : i64, phase = 1 : i64, {{.*}} window = array<i64: 4, 8>}
+  func.func @slice_reshaped(%a: tensor<4x24xf32>) -> tensor<4x2x4xf32> {
+    %0 = mesh.scatter %a : tensor<4x24xf32> -> !mesh.tensor<4x24xf32 on 2x3 split [r, c]>
+    %1 = mesh.slice %0 start [0, 8] stop [4, 16] step [1, 1] : !mesh.tensor<4x24xf32 on 2x3 split [r, c]> -> !mesh.tensor<4x2x4xf32 on 2x3 split [_, r, c]>
+    %2 = mesh.gather %1 : !mesh.tensor<4x2x4xf32 on 2x3 split [_, r, c]> -> tensor<4x2x4xf32>
+    func.return %2 : tensor<4x2x4xf32>
+  }
+
 // mesh.pad: pe.fill with the value, then an exchange (offset = -low) that leaves the
 // elements without a source alone. A pad that only crops needs no fill.
 // CHECK-LABEL: func.func @pad_and_crop
