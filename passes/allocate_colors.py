@@ -34,7 +34,7 @@ life (`_split_idle_channels`): each later piece is a channel of its own, with a 
 routes before its first op. A piece takes the color of the piece before it when nothing else
 used that color in between and its rules are still there (the same channel going on: its
 copied routes are erased, no barrier); else it takes a color like any channel. Transformer
-block 70,848 -> 61,388 cycles, GPT training step 260,877 -> 240,150 (docs/passes.md).
+block 70,848 -> 61,388 cycles, GPT training step 260,877 -> 240,253 (docs/passes.md).
 
 Rules stay on the routers until replaced, so a later `pe.route` can set exactly the rules its
 routers already hold (an exchange phase after another on the same path, say). Such a route does
@@ -442,7 +442,6 @@ def _assign(
     last_start = {min(g): max(channels[p].first for p in g) for g in pieces.values()}
     for channel in sorted(channels, key=lambda ch: channels[ch].first):
         ch = channels[channel]
-        resumes = {k for k, start in last_start.items() if start > ch.first}
         free = [c for c in range(colors) if busy_until.get(c, -1) < ch.first]
         if not free:
             where = describe_loc(ops[ch.first]) or "the program"
@@ -475,7 +474,9 @@ def _assign(
         if safe:
             # not the idle color of a split channel that goes on later, when another will do
             # (taking it would cost that channel's next piece an ordering barrier)
-            waiting = {c for k, c in last_piece.items() if k != key and k in resumes}
+            waiting = {
+                c for k, c in last_piece.items() if k != key and last_start.get(k, -1) > ch.first
+            }
             color = min(safe, key=lambda c: c in waiting)
         else:
             # the color free the longest (an agreeing one first: it needs one barrier, not
