@@ -88,7 +88,8 @@ def exchange_sources(
     dst global index i (per dim d) takes src global index offset[d] + stride[d] * i[d] and has
     a source only when that lies inside the src shape. With (offset, stride, window), a slice
     whose result is reshaped: dst's element at row-major position p takes element p of the
-    window, window index w (row-major, of shape `window`) being src index offset + stride * w. Padding of dst never has a source.
+    window, window index w (row-major, of shape `window`) being src index offset + stride * w.
+    Padding of dst never has a source.
     Along a mesh axis the src is replicated on, the nearest copy (the same row or column,
     clipped to src's grid) sends. `dst_rows` = (first, end): only dst's PE rows first..end-1
     (the arrays' first axis starts at `first`)."""
