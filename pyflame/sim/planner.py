@@ -45,7 +45,12 @@ from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
-from pyflame.sim.kernels.network import wait_completions, wait_ready
+from pyflame.sim.kernels.network import (
+    ramp_holds,
+    ramps_ready,
+    wait_completions,
+    wait_ready,
+)
 from pyflame.sim.loop_fission import fission_loops
 from pyflame.sim.report import Report
 from pyflame.sim.schedule import (
@@ -532,6 +537,8 @@ class Planner:
         again until one of them moves."""
         op = it.op
         kind = type(op)  # (exact types: no subclass of either; isinstance goes through ABCs)
+        if kind is pe.SendOp:
+            return self._ramps_ready(it)
         if kind is not pe.RecvOp and kind is not pe.WaitOp:
             return True
         known = self.unready.get(it.seq)
@@ -544,6 +551,8 @@ class Planner:
             key = mail.pushes.get(color, 0)
             ready = bool(mail.waiting(color, it.rect).all())
             comps = None
+            if ready and cast(pe.RecvOp, op).forwards:
+                return self._ramps_ready(it)
         else:
             wait = cast(pe.WaitOp, op)
             comps = wait_completions(self.schedule, it, wait) if known is None else known[0]
@@ -552,6 +561,23 @@ class Planner:
         if not ready:
             self.unready[it.seq] = (comps, key, color)
         return ready
+
+    def _ramps_ready(self, it: Item) -> bool:
+        """A synchronous send (or forwarding receive) starts its stream only once every
+        asynchronous stream still holding one of its PEs' output ramps has its end known
+        (`kernels.network.ramp_holds`); "not yet" is kept until one of those moves."""
+        op = it.op
+        if op.is_async:  # type: ignore[attr-defined]  # sends and receives
+            return True
+        s = self.schedule
+        known = self.unready.get(it.seq)
+        if known is not None and known[2] == -1 and _still(known, s.mail.pushes):
+            return False
+        if ramps_ready(s, it.rect):
+            return True
+        comps = ramp_holds(s, it.rect)
+        self.unready[it.seq] = (comps, _versions(comps), -1)
+        return False
 
     def _record_late(self, comp: Completion, lr, lc, before, after) -> None:
         """A synchronous transfer finished after it was issued: its interval on the timeline."""
@@ -600,6 +626,18 @@ class Planner:
                     waiting.append(((r0 + int(r), c0 + int(c)), color))
                     lines.append(self._stalled(it, held, int(r), int(c), color))
                 culprits.append(op)
+            elif isinstance(op, pe.SendOp | pe.RecvOp) and not ramps_ready(s, it.rect):
+                color = op.color_id
+                ramps = s.ramp_held[sl]
+                for r, c in np.argwhere(mine & (ramps >= 0)):
+                    holder = s.ramp_holders[int(ramps[r, c])]
+                    waiting.append(((r0 + int(r), c0 + int(c)), color))
+                    lines.append(
+                        f"{pe_str(r0 + r, c0 + c)} cannot start sending on color {color} "
+                        f"({it.what}): its output ramp still carries {holder.what}, longer than "
+                        "its path's queues hold, whose receivers have not begun taking it"
+                    )
+                culprits.append(op)
             elif isinstance(op, pe.RecvOp):
                 color = op.color_id
                 stuck = mine & ~s.mail.waiting(color, it.rect)
@@ -629,7 +667,11 @@ class Planner:
         if len(lines) > 8:
             shown.append(f"... and {len(lines) - 8} more")
         n = len({w[0] for w in waiting})
-        plain = all(isinstance(op, pe.RecvOp) for op in culprits) and not s.holds
+        plain = (
+            all(isinstance(op, pe.RecvOp) for op in culprits)
+            and not s.holds
+            and all(ramps_ready(s, it.rect) for it in pending)
+        )
         why = (
             "wait for messages no one will send"
             if plain

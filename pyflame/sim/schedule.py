@@ -203,6 +203,11 @@ class Schedule:
         #: when each PE's output and input ramp are next free (one stream each at a time)
         self.out_free = np.zeros((rows, cols), dtype=np.int64)
         self.in_free = np.zeros((rows, cols), dtype=np.int64)
+        #: per PE: the asynchronous send whose stream still holds its output ramp (longer than
+        #: its path, not yet taken up by its receivers), an index into `ramp_holders`; -1 none.
+        #: A synchronous send there waits for that stream's end (kernels/network.py)
+        self.ramp_held = np.full((rows, cols), -1, dtype=np.int64)
+        self.ramp_holders: list[Completion] = []
         self.streams = Streams(self.clock, t)
         #: @main's token scope (its table is `tokens`); loop iterations' frames link to it
         self.root = Frame(self.tokens)

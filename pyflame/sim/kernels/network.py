@@ -21,7 +21,7 @@ from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.chains import ChainStage, set_chain_stage
 from pyflame.sim.costs import CostKind
-from pyflame.sim.executable import Buffer, Step
+from pyflame.sim.executable import Buffer, Rect, Step
 from pyflame.sim.fabric import PORT_INDEX, pe_str, port_mask
 from pyflame.sim.int32_checks import I32, as_int32
 from pyflame.sim.kernels.registry import kernel
@@ -100,7 +100,8 @@ def send(s: Schedule, it: Item, op: pe.SendOp) -> None:
     comp = _transfer(s, it, op, "send")
     r0, c0, nr, nc = it.rect
     issue = costs.transfer_issue_cycles(s.target)
-    ready = np.maximum(s.clock[r0 : r0 + nr, c0 : c0 + nc] + issue, s.out_free[pe_slice(it.rect)])
+    out_free = s.out_free[pe_slice(it.rect)] if op.is_async else ramp_free(s, it.rect)
+    ready = np.maximum(s.clock[r0 : r0 + nr, c0 : c0 + nc] + issue, out_free)
     b = s.buf(op.buffer, it).window(op.window_span)
     _open_stream(s, it, b, op.color_id, comp, ready.ravel())
     _settle(s, it, comp)
@@ -146,6 +147,8 @@ def _open_stream(
         stage=s.target.ce_forward_cycles,
         trace=None if feeds else tr,
     )
+    if not comp.synchronous and not feeds:
+        _hold_ramps(s, comp, lr, lc, sr, sc)
     n = tr.d_src.size
     if n == 0:
         return
@@ -363,7 +366,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         set_loop_part(step, part)
     s.steps.append(step)
     if forwarding:  # after the receive's step: the stream carries the combined values
-        out_ready = np.maximum(out_ready, s.out_free[sl])
+        out_ready = np.maximum(out_ready, s.out_free[sl] if op.is_async else ramp_free(s, it.rect))
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
 
@@ -495,6 +498,52 @@ def waited_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion]
             )
         out.append(comp)
     return out
+
+
+def _hold_ramps(s: Schedule, comp: Completion, lr, lc, sr, sc) -> None:
+    """An asynchronous send keeps the output ramps of its PEs whose stream its receivers have
+    not taken up yet (longer than its path; each ramp carries one stream at a time): a
+    synchronous send there waits for it (`ramp_holds`, the planner's readiness)."""
+    pending = comp.done[lr, lc] == UNKNOWN
+    if pending.any():
+        s.ramp_held[sr[pending], sc[pending]] = len(s.ramp_holders)
+        s.ramp_holders.append(comp)
+
+
+def ramp_holds(s: Schedule, rect: Rect) -> list[Completion]:
+    """The asynchronous sends whose streams hold output ramps of `rect`'s PEs."""
+    held = s.ramp_held[pe_slice(rect)]
+    if not s.ramp_holders or not (held >= 0).any():
+        return []
+    return [s.ramp_holders[h] for h in np.unique(held[held >= 0]).tolist()]
+
+
+def ramps_ready(s: Schedule, rect: Rect) -> bool:
+    """Every stream holding an output ramp of `rect`'s PEs has its end known there."""
+    held = s.ramp_held[pe_slice(rect)]
+    for h in np.unique(held[held >= 0]).tolist() if s.ramp_holders else ():
+        comp = s.ramp_holders[h]
+        rr, cc = np.nonzero(held == h)
+        if (comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]] == UNKNOWN).any():
+            return False
+    return True
+
+
+def ramp_free(s: Schedule, rect: Rect) -> np.ndarray:
+    """When each PE of `rect` may start a stream: its `out_free`, or later the end of the
+    asynchronous stream still holding its ramp (known: the planner waited for it); the ramps
+    are then free of those holds."""
+    sl = pe_slice(rect)
+    free = s.out_free[sl].copy()
+    held = s.ramp_held[sl]
+    if s.ramp_holders and (held >= 0).any():
+        for h in np.unique(held[held >= 0]).tolist():
+            comp = s.ramp_holders[h]
+            rr, cc = np.nonzero(held == h)
+            done = comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]]
+            free[rr, cc] = np.maximum(free[rr, cc], done)
+        held[...] = -1
+    return free
 
 
 def wait_completions(s: Schedule, it: Item, op: pe.WaitOp) -> list[Completion] | None:

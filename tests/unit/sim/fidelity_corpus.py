@@ -894,9 +894,9 @@ RAMP_PROGRAM = """builtin.module attributes {{pf.target = #pf.target<"small">}} 
 
 def ramp_programs() -> Iterator[Case]:
     """Two sends from one PE, the first's receive posted after the second's (docs/simulator.md,
-    "An asynchronous send's output ramp is free after `cyc` cycles"): a message the path holds
-    (both run), a synchronous one longer than the path (both deadlock) and an asynchronous one
-    longer than the path (the wavelet engine deadlocks, the fast engine runs: a known gap)."""
+    "Output ramps"): a message the path holds (both engines run), a synchronous one longer than
+    the path (both deadlock) and an asynchronous one longer than the path (both deadlock: its
+    stream holds the ramp the second send needs; the fast engine ran it before session 21)."""
     from xdsl.parser import Parser
 
     from pyflame.compiler import make_context

@@ -43,10 +43,11 @@ KNOWN_GAPS: dict[str, str] = {
     # when the rest of the program follows (36 when cut after the exchange): the same cause,
     # traffic of later ops sharing links wavelet by wavelet with messages planned earlier
     "chains seed 43 case 3 (summa)": "fast 5.8% early (664 / 705)",
-    # session 21: the fast engine frees a PE's output ramp `cyc` cycles after an asynchronous
-    # send starts, even when its receiver has not posted and the message is longer than its
-    # path holds; the wavelet engine keeps the ramp (docs/simulator.md)
-    "async send longer than its path (64 wavelets)": "DeadlockError on the wavelet engine only",
+    #
+    # (session 21: an asynchronous send longer than its path, then a synchronous send on the
+    # same PE whose receiver takes it first, deadlocked on the wavelet engine only; agrees since
+    # such a stream holds its PE's output ramp until its receivers take it up:
+    # kernels/network.py `ramp_free`, the planner's `_ramps_ready`)
 }
 
 SIM_TEST_MODULES = [
@@ -159,7 +160,8 @@ def test_replicating_exchange_programs_agree(sim):
 
 
 def test_async_send_holding_the_ramp():
-    # fidelity_corpus.ramp_programs: two of three agree; the third is a known gap
+    # fidelity_corpus.ramp_programs: the third deadlocked on the wavelet engine only before
+    # session 21's held ramps
     check(list(corpus.ramp_programs()))
 
 
