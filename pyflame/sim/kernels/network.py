@@ -519,14 +519,25 @@ def ramp_holds(s: Schedule, rect: Rect) -> list[Completion]:
 
 
 def ramps_ready(s: Schedule, rect: Rect) -> bool:
-    """Every stream holding an output ramp of `rect`'s PEs has its end known there."""
+    """Every stream holding an output ramp of `rect`'s PEs has its end known there. Holds
+    whose send has completed everywhere are dropped on the way (their ends are known), so a
+    rectangle is examined once per stream, not once per question."""
+    if not s.ramp_holders:
+        return True
     held = s.ramp_held[pe_slice(rect)]
-    for h in np.unique(held[held >= 0]).tolist() if s.ramp_holders else ():
+    ready = True
+    for h in np.unique(held[held >= 0]).tolist():
         comp = s.ramp_holders[h]
         rr, cc = np.nonzero(held == h)
-        if (comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]] == UNKNOWN).any():
-            return False
-    return True
+        done = comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]]
+        if (done == UNKNOWN).any():
+            ready = False
+        elif comp.complete:
+            s.out_free[rr + rect[0], cc + rect[1]] = np.maximum(
+                s.out_free[rr + rect[0], cc + rect[1]], done
+            )
+            held[rr, cc] = -1
+    return ready
 
 
 def ramp_free(s: Schedule, rect: Rect) -> np.ndarray:
