@@ -205,7 +205,10 @@ def lower_pad(op: flame.PadOp, lw: Lowering) -> SSAValue:
     x = lw.value(op.input)
     shape = flame.tensor_shape(op.result)
     result = shape_result_dist(lw, op.result, dist_of(x).with_(shape=shape), [dist_of(x)])
-    return lw.emit(mesh.PadOp(x, *op.widths, op.value.value.data, result))
+    low, high = op.widths
+    if not any(low) and not any(high):  # pads nothing (a slice's gradient along a whole dim)
+        return lw.to_dist(x, result)
+    return lw.emit(mesh.PadOp(x, low, high, op.value.value.data, result))
 
 
 def lower_concat(op: flame.ConcatOp, lw: Lowering) -> SSAValue:

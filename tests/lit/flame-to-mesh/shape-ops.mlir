@@ -120,4 +120,13 @@ builtin.module attributes {pf.target = #pf.target<"small">} {
     %1 = flame.reshape %0 : tensor<4x8xf32> -> tensor<4x2x4xf32>
     func.return %1, %0 : tensor<4x2x4xf32>, tensor<4x8xf32>
   }
+
+// A pad of zero widths (a slice's gradient along a whole dim) is the input itself: no exchange.
+// CHECK-LABEL: func.func @pad_nothing
+// CHECK-NEXT:    %0 = mesh.scatter %a : tensor<4x24xf32> -> !mesh.tensor<4x24xf32 on 2x3 split [r, c]>
+// CHECK-NEXT:    %1 = mesh.gather %0
+  func.func @pad_nothing(%a: tensor<4x24xf32> {flame.layout = #flame.layout<grid [2, 3]>}) -> tensor<4x24xf32> {
+    %0 = flame.pad %a {low = array<i64: 0, 0>, high = array<i64: 0, 0>, value = 0.0 : f64} : tensor<4x24xf32> -> tensor<4x24xf32>
+    func.return %0 : tensor<4x24xf32>
+  }
 }
