@@ -203,8 +203,8 @@ def _split_idle_channels(block: Block) -> _Split:
 
 
 def _copyable_unit(route: RouteLike) -> Operation | None:
-    """What a copy of a channel's route takes: the route, or its routes-only loop nest; None
-    inside a loop that also transfers data."""
+    """What a copy (or a move) of a channel's route takes: the route, or its routes-only loop
+    nest (the outermost loop: the whole nest); None inside a loop that also transfers data."""
     loops = route.loops_around()
     if not loops:
         return route
@@ -601,17 +601,14 @@ def _sets_routes_only(op: Operation) -> bool:
 
 def _route_unit(route: RouteLike) -> Operation:
     """What moves with a switching channel's route: the route, or its routes-only loop."""
-    loops = route.loops_around()
-    if not loops:
-        return route
-    loop = loops[-1]  # the outermost: what moves is the whole nest
-    if not _sets_routes_only(loop):
+    unit = _copyable_unit(route)
+    if unit is None:
         raise ColorAllocationError(
             f"{describe_loc(route) or 'a pe.route'}: these routes switch rules another channel "
             "left on every free color, inside a pe.loop that also transfers data; barriers "
             "cannot order the switch there (set the routes before the loop)"
         )
-    return loop
+    return unit
 
 
 def _barrier_setup(block, rows: int, cols: int, colors: tuple[int, int]) -> SSAValue:

@@ -626,7 +626,9 @@ class Planner:
                     waiting.append(((r0 + int(r), c0 + int(c)), color))
                     lines.append(self._stalled(it, held, int(r), int(c), color))
                 culprits.append(op)
-            elif isinstance(op, pe.SendOp | pe.RecvOp) and not ramps_ready(s, it.rect):
+            elif (
+                isinstance(op, pe.SendOp) or (isinstance(op, pe.RecvOp) and op.forwards)
+            ) and not ramps_ready(s, it.rect):
                 color = op.color_id
                 ramps = s.ramp_held[sl]
                 for r, c in np.argwhere(mine & (ramps >= 0)):

@@ -510,33 +510,35 @@ def _hold_ramps(s: Schedule, comp: Completion, lr, lc, sr, sc) -> None:
         s.ramp_holders.append(comp)
 
 
+def _held_ramps(s: Schedule, rect: Rect):
+    """Per asynchronous send holding output ramps of `rect`'s PEs: (its completion, those PEs
+    as rows and columns within `rect`, their ends (UNKNOWN until its receivers take it up))."""
+    if not s.ramp_holders:
+        return
+    held = s.ramp_held[pe_slice(rect)]
+    for h in np.unique(held[held >= 0]).tolist():
+        comp = s.ramp_holders[h]
+        rr, cc = np.nonzero(held == h)
+        yield comp, rr, cc, comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]]
+
+
 def ramp_holds(s: Schedule, rect: Rect) -> list[Completion]:
     """The asynchronous sends whose streams hold output ramps of `rect`'s PEs."""
-    held = s.ramp_held[pe_slice(rect)]
-    if not s.ramp_holders or not (held >= 0).any():
-        return []
-    return [s.ramp_holders[h] for h in np.unique(held[held >= 0]).tolist()]
+    return [comp for comp, *_ in _held_ramps(s, rect)]
 
 
 def ramps_ready(s: Schedule, rect: Rect) -> bool:
     """Every stream holding an output ramp of `rect`'s PEs has its end known there. Holds
     whose send has completed everywhere are dropped on the way (their ends are known), so a
     rectangle is examined once per stream, not once per question."""
-    if not s.ramp_holders:
-        return True
-    held = s.ramp_held[pe_slice(rect)]
     ready = True
-    for h in np.unique(held[held >= 0]).tolist():
-        comp = s.ramp_holders[h]
-        rr, cc = np.nonzero(held == h)
-        done = comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]]
+    for comp, rr, cc, done in _held_ramps(s, rect):
         if (done == UNKNOWN).any():
             ready = False
         elif comp.complete:
-            s.out_free[rr + rect[0], cc + rect[1]] = np.maximum(
-                s.out_free[rr + rect[0], cc + rect[1]], done
-            )
-            held[rr, cc] = -1
+            at = (rr + rect[0], cc + rect[1])
+            s.out_free[at] = np.maximum(s.out_free[at], done)
+            s.ramp_held[at] = -1
     return ready
 
 
@@ -544,16 +546,10 @@ def ramp_free(s: Schedule, rect: Rect) -> np.ndarray:
     """When each PE of `rect` may start a stream: its `out_free`, or later the end of the
     asynchronous stream still holding its ramp (known: the planner waited for it); the ramps
     are then free of those holds."""
-    sl = pe_slice(rect)
-    free = s.out_free[sl].copy()
-    held = s.ramp_held[sl]
-    if s.ramp_holders and (held >= 0).any():
-        for h in np.unique(held[held >= 0]).tolist():
-            comp = s.ramp_holders[h]
-            rr, cc = np.nonzero(held == h)
-            done = comp.done[rr + rect[0] - comp.rect[0], cc + rect[1] - comp.rect[1]]
-            free[rr, cc] = np.maximum(free[rr, cc], done)
-        held[...] = -1
+    free = s.out_free[pe_slice(rect)].copy()
+    for _, rr, cc, done in _held_ramps(s, rect):
+        free[rr, cc] = np.maximum(free[rr, cc], done)
+    s.ramp_held[pe_slice(rect)] = -1
     return free
 
 
