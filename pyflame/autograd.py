@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -131,6 +132,8 @@ def backward(
             f"shape {list(tensor.shape)} (they must match)"
         )
     wanted = None if inputs is None else {id(t) for t in inputs}
+    if inputs is None:
+        _forget_applied_gradients()
     grads: dict[int, Tensor] = {id(tensor): gradient}
     replaced = 0  # leaves whose gradient nothing read before this call replaced it
     with GradMode(create_graph):
@@ -159,6 +162,32 @@ def backward(
                 grads[id(inp)] = gi if prev is None else prev + gi
     if replaced:
         _warn_replaced(replaced)
+
+
+#: id(leaf) -> (the leaf, weakly; the `.grad` an optimizer step applied), until the next
+#: backward (`gradients_applied`): weak, so a dropped model is not kept alive (and keyed by
+#: id: a tensor's `==` is elementwise)
+_applied: dict[int, tuple[weakref.ref[Tensor], Tensor]] = {}
+
+
+def gradients_applied(params: Sequence[Tensor]) -> None:
+    """An optimizer step used these leaves' `.grad` (Optimizer.step). The next backward clears
+    them first, so the gradients after it are that backward's alone: a parameter its loss does
+    not reach has no `.grad` and the next step skips it, as after PyTorch's `zero_grad()` (the
+    guide's loop has none), instead of applying the old gradient again."""
+    for p in params:
+        if p._grad is not None:
+            _applied[id(p)] = (weakref.ref(p), p._grad)
+
+
+def _forget_applied_gradients() -> None:
+    """Clear the gradients steps have applied (those the user has not replaced since)."""
+    for ref, applied in _applied.values():
+        leaf = ref()
+        if leaf is not None and leaf._grad is applied:
+            leaf._grad = None
+            leaf._grad_unread = False
+    _applied.clear()
 
 
 def _warn_replaced(count: int) -> None:

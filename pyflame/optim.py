@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame import ops, runtime
+from pyflame import autograd, ops, runtime
 from pyflame.autograd import enable_grad, no_grad
 from pyflame.core.dtypes import float32
 from pyflame.tensor import Tensor
@@ -177,6 +177,7 @@ class Optimizer:
                         continue
                     state = self.state.setdefault(p, {})
                     self._update(p, p.grad, group, state)
+                autograd.gradients_applied(group["params"])
         return loss
 
     def _value(self, t: Tensor) -> Tensor:
@@ -323,11 +324,13 @@ def _state_value(name: str, value: Any, p: Tensor) -> Any:
     """A loaded state entry as a fresh data leaf (param dtype for param-shaped state)."""
     if isinstance(value, Tensor):
         value = value.numpy()
+    elif hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without torch
+        value = np.array(value.detach().cpu().numpy(), copy=True)  # (torch steps its own in place)
     if not isinstance(value, np.ndarray | np.generic | float | int):
         return value
     array = np.asarray(value)
     if name == "step":
-        return Tensor((), float32, data=np.asarray(array.reshape(()), np.float32))
+        return Tensor((), float32, data=np.array(array.reshape(()), np.float32))
     if array.shape != p.shape:
         raise ValueError(
             f"optimizer state {name!r} has shape {list(array.shape)}, but its "

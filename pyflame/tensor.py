@@ -287,6 +287,44 @@ class Tensor(OpMethods):
         """The op that `backward` goes through to reach this tensor's inputs (None on leaves)."""
         return GradFn(self.op) if self._grad_node and self.op is not None else None
 
+    # ---------------------------------------------------------------- copies
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """`copy.deepcopy`: a new leaf holding this tensor's current values (a pending
+        optimizer step or BatchNorm update is evaluated first: in PyTorch it has already
+        happened), with its dtype, layout, name and `requires_grad`, and a copy of its `.grad`;
+        a Parameter stays one. As in PyTorch, a tensor with gradient history does not copy."""
+        self._check_copyable("deepcopy")
+        new = _rebuild_tensor(*self._rebuild_args())
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """pickle: as deepcopy, without `.grad` (PyTorch pickles a parameter's data and
+        `requires_grad`)."""
+        self._check_copyable("pickle")
+        return (_rebuild_tensor, self._rebuild_args())
+
+    def _check_copyable(self, how: str) -> None:
+        if self._grad_node:
+            raise RuntimeError(
+                f"Only Tensors created explicitly by the user (graph leaves) support the {how} "
+                "protocol: this one has gradient history (detach() it first)"
+            )
+
+    def _rebuild_args(self) -> tuple:
+        values = np.array(self.numpy(), copy=True)
+        return (
+            type(self),
+            values,
+            self.dtype.name,
+            self._requires_grad,
+            self.layout,
+            self.__dict__.get("name"),
+        )
+
     # ---------------------------------------------------------------- evaluation
 
     def numpy(self) -> np.ndarray:
@@ -412,3 +450,24 @@ def _format_data(data: np.ndarray, dtype: DType) -> str:
     body = np.array2string(array, **options)
     suffix = "" if dtype in (float32, bool_) else f", dtype={dtype!r}"
     return f"tensor({body}{suffix})"
+
+
+def _rebuild_tensor(
+    cls: type[Tensor],
+    values: np.ndarray,
+    dtype: str,
+    requires_grad: bool,
+    layout: MeshLayout | None,
+    name: str | None,
+) -> Tensor:
+    """A leaf of class `cls` holding `values` (`Tensor.__deepcopy__`, unpickling)."""
+    from pyflame.core.dtypes import as_dtype
+
+    new = cls.__new__(cls)
+    Tensor.__init__(
+        new, values.shape, as_dtype(dtype), layout=layout, data=values, location=user_location()
+    )
+    new._requires_grad = requires_grad
+    if name is not None:
+        new.name = name
+    return new

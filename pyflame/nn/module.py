@@ -39,6 +39,31 @@ from pyflame.tensor import Tensor
 DEVICES = ("cpu", "cuda", "wse", "wafer", "cerebras")
 
 
+def _load_into(target: Tensor, array: np.ndarray) -> None:
+    """`target.copy_(array)` without recording, as PyTorch's load_state_dict does: the loaded
+    values replace everything pending on the tensor (an `optimizer.step()` or a BatchNorm
+    running-statistics update not yet evaluated belongs to the value it replaced, and ops
+    built from the tensor before keep reading that value). A plain leaf holding data, with
+    nothing built from it, simply takes the array."""
+    plain = (
+        target._data is not None
+        and target.op is None
+        and target._pending_value is None
+        and not target._users
+        and not target._views
+        and target._view_of is None
+    )
+    if plain:
+        target._set_data(array)
+        return
+    from pyflame import inplace  # (it imports the op library, which imports nn)
+    from pyflame.grad_mode import no_grad
+    from pyflame.ops.creation import from_numpy
+
+    with no_grad():
+        inplace.copy_(target, from_numpy(array))
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(..., strict=False)` returns (PyTorch's `_IncompatibleKeys`)."""
 
@@ -429,7 +454,7 @@ class Module:
                 f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors)
             )
         for target, array in copies:
-            target._set_data(array)
+            _load_into(target, array)
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- modes and gradients
@@ -452,9 +477,14 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the parameters' gradients (harmless: `pf.backward` writes fresh ones)."""
+        """Forget the parameters' gradients (harmless: `pf.backward` writes fresh ones): None,
+        or zeros with `set_to_none=False` (so an optimizer still steps them: momentum and
+        weight decay go on, as in PyTorch)."""
+        from pyflame import ops  # (the op library imports the frontend, which imports nn)
+
         for p in self.parameters():
-            p.grad = None
+            if p.grad is not None:
+                p.grad = None if set_to_none else ops.zeros_like(p)
 
     # ---------------------------------------------------------------- dtype
 

@@ -9,6 +9,7 @@ PyTorch updates them in place at the same point.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -119,6 +120,11 @@ def batch_norm(
             f"(N, C, ...), got {list(input.shape)}"
         )
     channels = input.shape[1]
+    if training and channels and math.prod(input.shape) // channels == 1:
+        raise ValueError(  # PyTorch's check: a variance of one value per channel is 0
+            f"{format_location(user_location())}: Expected more than 1 value per channel when "
+            f"training, got input size {list(input.shape)}"
+        )
     for p, what in (
         (running_mean, "running_mean"),
         (running_var, "running_var"),
