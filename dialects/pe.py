@@ -1228,15 +1228,23 @@ class RecvOp(_TransferOp):
     pass on) in one op, whose stream leaves `ce_forward_cycles` after the incoming one reaches
     the PE. Its router needs a rule for the color from its ramp.
 
+    With `messages = n` (n > 1) each PE takes the next n messages on `color`, whatever their
+    senders, in the order they arrive, combining each into the buffer (one fabric DSD op of n
+    times the buffer's length into a buffer read with stride 0): a gather whose senders' routes
+    merge. Synchronous and combining only; the combined value's rounding follows the arrival
+    order, so it is for values whose combination does not depend on it (a barrier's word).
+
         pe.recv %p combine sum forward {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         pe.recv %p combine max {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32>
         %t = pe.recv %p {pes = array<i64: 0, 1, 2, 1>, color = 0 : i64} : !pe.buf<4xf32> -> !pe.token
+        pe.recv %b combine sum {pes = array<i64: 0, 3, 4, 1>, color = 0 : i64, messages = 3 : i64} : !pe.buf<1xf32>
     """
 
     name = "pe.recv"
     buffer = operand_def(BufferType)
     combine = opt_prop_def(ReductionKindAttr)
     forward = opt_prop_def(UnitAttr)
+    messages = opt_prop_def(IntegerAttr)
     token = opt_result_def(TokenType)
     assembly_format = (
         "$buffer (`window` $window^)? (`combine` $combine^)? (`forward` $forward^)? attr-dict "
@@ -1253,6 +1261,7 @@ class RecvOp(_TransferOp):
         forward: bool = False,
         asynchronous: bool = False,
         window: tuple[int, int] | None = None,
+        messages: int = 1,
     ):
         super().__init__(
             operands=[buffer],
@@ -1262,6 +1271,7 @@ class RecvOp(_TransferOp):
                 "combine": None if combine is None else ReductionKindAttr(ReductionKind(combine)),
                 "forward": UnitAttr() if forward else None,
                 "window": window_prop(window),
+                "messages": int64(messages) if messages != 1 else None,
             },
             result_types=[[TokenType()] if asynchronous else []],
         )
@@ -1269,6 +1279,11 @@ class RecvOp(_TransferOp):
     @property
     def is_async(self) -> bool:
         return self.token is not None
+
+    @property
+    def message_count(self) -> int:
+        """How many messages each PE takes (the `messages` property; 1 without it)."""
+        return 1 if self.messages is None else self.messages.value.data
 
     @property
     def forwards(self) -> bool:
@@ -1281,6 +1296,13 @@ class RecvOp(_TransferOp):
     def verify_(self) -> None:
         super().verify_()
         _expect("accumulate" not in self.attributes, "'accumulate' is spelled `combine sum` now")
+        n = self.message_count
+        _expect(n >= 1, f"messages = {n}: a receive takes at least one message")
+        if n > 1:
+            _expect(
+                self.combine is not None and not self.forwards and not self.is_async,
+                f"messages = {n} needs a synchronous, combining receive that does not forward",
+            )
 
 
 @irdl_op_definition

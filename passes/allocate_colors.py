@@ -22,9 +22,9 @@ agree: nothing is switched) that it may reuse (above), and only when there is no
 color whose rules it replaces or whose receivers it shares,
 with a *barrier* over all the program's PEs before its routes (every earlier transfer has
 arrived, so has passed every router) and another after them (every router has switched before
-anyone sends). A barrier is a chain sum of one word along each row, then down the last column,
-then a multicast back from the last PE, on two colors kept for it (their rules are set once and
-never switched).
+anyone sends). A barrier gathers one word per PE into the last PE of each row (the senders'
+routes merge; one receive takes them all), then the last column's into the last PE, which
+multicasts it back, on two colors kept for it (their rules are set once and never switched).
 
 A channel that the lowering shares between ops (one per route configuration: SUMMA's
 multicasts, a collective's chains) would hold its color from its first op to its last, idle
@@ -68,6 +68,8 @@ from pyflame.passes.locations import describe_loc
 if TYPE_CHECKING:
     import numpy as np
 
+#: barriers over at most this many PEs gather their words (`_barrier`), larger ones chain them
+GATHER_MAX_PES = 64 * 64
 #: colors kept for barriers when a program has to switch routes
 BARRIER_COLORS = 2
 _PORTS = list(Port)
@@ -624,15 +626,28 @@ def _barrier_setup(block, rows: int, cols: int, colors: tuple[int, int]) -> SSAV
     return buf_op.result
 
 
+def gathers(rows: int, cols: int) -> bool:
+    """Whether a barrier over rows x cols PEs gathers (below) or chains: the fast engine traces
+    each gathered word's path, O(rows * cols^2) links a barrier (73 s to plan two on 256 x 256
+    PEs), where a chain's stages are one hop each."""
+    return rows * cols <= GATHER_MAX_PES
+
+
 def _barrier_routes(rows: int, cols: int, colors: tuple[int, int]):
-    """Rules of color 0 of a barrier: the row chains toward the last column (each PE's ramp
-    east, received from the west), and the multicast back from PE (rows-1, cols-1): north up
-    the last column, west along every row (other input ports, so both sets agree)."""
+    """Rules of color 0 of a barrier: the rows into their last column (a gather: each PE's ramp
+    east, passed on east, into the last column's ramp, the row's senders merging; a chain: each
+    PE's ramp east, received from the west), and the multicast back from PE (rows-1, cols-1):
+    north up the last column, west along every row (other input ports, so both sets agree)."""
     R, C = rows, cols
     rules: list[tuple[tuple[int, int, int, int], Port, list[Port]]] = []
     if C > 1:
         rules.append(((0, 0, R, C - 1), Port.RAMP, [Port.EAST]))
-        rules.append(((0, 1, R, C - 1), Port.WEST, [Port.RAMP]))
+        if gathers(R, C):
+            if C > 2:
+                rules.append(((0, 1, R, C - 2), Port.WEST, [Port.EAST]))
+            rules.append(((0, C - 1, R, 1), Port.WEST, [Port.RAMP]))
+        else:
+            rules.append(((0, 1, R, C - 1), Port.WEST, [Port.RAMP]))
     root_out = ([Port.NORTH] if R > 1 else []) + ([Port.WEST] if C > 1 else [])
     rules.append(((R - 1, C - 1, 1, 1), Port.RAMP, root_out))
     if R > 1:
@@ -648,41 +663,65 @@ def _barrier_routes(rows: int, cols: int, colors: tuple[int, int]):
 
 
 def _barrier_column_routes(rows: int, cols: int):
-    """Rules of color 1 of a barrier: the chain down the last column."""
+    """Rules of color 1 of a barrier: the last column into its last PE (gathered or chained)."""
     if rows == 1:
         return []
     c = cols - 1
-    return [
-        ((0, c, rows - 1, 1), Port.RAMP, [Port.SOUTH]),
-        ((1, c, rows - 1, 1), Port.NORTH, [Port.RAMP]),
-    ]
+    if not gathers(rows, cols):
+        return [
+            ((0, c, rows - 1, 1), Port.RAMP, [Port.SOUTH]),
+            ((1, c, rows - 1, 1), Port.NORTH, [Port.RAMP]),
+        ]
+    rules = [((0, c, rows - 1, 1), Port.RAMP, [Port.SOUTH])]
+    if rows > 2:
+        rules.append(((1, c, rows - 2, 1), Port.NORTH, [Port.SOUTH]))
+    rules.append(((rows - 1, c, 1, 1), Port.NORTH, [Port.RAMP]))
+    return rules
 
 
 def _barrier(buf: SSAValue, rows: int, cols: int, colors: tuple[int, int]) -> list[Operation]:
-    """Every PE adds its word into a chain along its row, the last column chains the rows' sums
-    down to PE (rows-1, cols-1), which multicasts the total back: no PE goes on before every PE
-    has reached the barrier (so every transfer it made before has arrived)."""
+    """Every PE's word reaches the last PE of its row, the last column's reach PE (rows-1,
+    cols-1), which multicasts its word back: no PE goes on before every PE has reached the
+    barrier (so every transfer it made before has arrived).
+
+    Up to GATHER_MAX_PES PEs the words are *gathered*: every PE sends, the senders' routes
+    merge, and the last PE takes them all in one receive (`messages`, in whatever order they
+    come; `max`, so the word does not depend on it): a row costs about its width in cycles.
+    On more PEs they are *chained*: a receive-combine-forward stage per PE (7 cycles a hop on
+    WSE2: two ramps and the CE's forward), whose stages are one hop each to plan."""
     R, C = rows, cols
     row_c, col_c = colors
     out: list[Operation] = []
-    if C > 1:
-        out.append(pe.SendOp(buf, color=row_c, pes=(0, 0, R, 1)))
-        # one op per stage (a stage's stream is its upstream stage's output): a pe.loop
-        # moving a column per iteration
-        out += _stages(
-            pe.RecvOp(buf, color=row_c, pes=(0, 1, R, 1), combine="sum", forward=True),
-            C - 2,
-            (0, 1, 0, 0),
-        )
-        out.append(pe.RecvOp(buf, color=row_c, pes=(0, C - 1, R, 1), combine="sum"))
-    if R > 1:
-        out.append(pe.SendOp(buf, color=col_c, pes=(0, C - 1, 1, 1)))
-        out += _stages(
-            pe.RecvOp(buf, color=col_c, pes=(1, C - 1, 1, 1), combine="sum", forward=True),
-            R - 2,
-            (1, 0, 0, 0),
-        )
-        out.append(pe.RecvOp(buf, color=col_c, pes=(R - 1, C - 1, 1, 1), combine="sum"))
+    if gathers(R, C):
+        if C > 1:
+            out.append(pe.SendOp(buf, color=row_c, pes=(0, 0, R, C - 1)))
+            row = pe.RecvOp(buf, color=row_c, pes=(0, C - 1, R, 1), combine="max", messages=C - 1)
+            out.append(row)
+        if R > 1:
+            out.append(pe.SendOp(buf, color=col_c, pes=(0, C - 1, R - 1, 1)))
+            col = pe.RecvOp(
+                buf, color=col_c, pes=(R - 1, C - 1, 1, 1), combine="max", messages=R - 1
+            )
+            out.append(col)
+    else:
+        if C > 1:
+            out.append(pe.SendOp(buf, color=row_c, pes=(0, 0, R, 1)))
+            # one op per stage (a stage's stream is its upstream stage's output): a pe.loop
+            # moving a column per iteration
+            out += _stages(
+                pe.RecvOp(buf, color=row_c, pes=(0, 1, R, 1), combine="sum", forward=True),
+                C - 2,
+                (0, 1, 0, 0),
+            )
+            out.append(pe.RecvOp(buf, color=row_c, pes=(0, C - 1, R, 1), combine="sum"))
+        if R > 1:
+            out.append(pe.SendOp(buf, color=col_c, pes=(0, C - 1, 1, 1)))
+            out += _stages(
+                pe.RecvOp(buf, color=col_c, pes=(1, C - 1, 1, 1), combine="sum", forward=True),
+                R - 2,
+                (1, 0, 0, 0),
+            )
+            out.append(pe.RecvOp(buf, color=col_c, pes=(R - 1, C - 1, 1, 1), combine="sum"))
     out.append(pe.SendOp(buf, color=row_c, pes=(R - 1, C - 1, 1, 1)))
     if R > 1:
         out.append(pe.RecvOp(buf, color=row_c, pes=(0, 0, R - 1, C)))

@@ -6,15 +6,21 @@ program's PEs.
 Whether a channel switches depends on the colors every other channel of the program took and on
 whether their rules agree, which only the whole lowered program knows, so the count comes from
 lowering a copy of the module through mesh-to-pe (lower-mesh-to-pe, allocate-colors): no
-simulation, but the program's compile time. A barrier over R x C PEs is a one-word chain sum
-along every row, then down the last column, then a multicast back from the last PE:
+simulation, but the program's compile time. A barrier over R x C PEs gathers one word per PE
+into the last PE of every row (the senders' routes merge: one receive takes the row's C - 1
+words as they come), then the last column's into the last PE, then multicasts back from it:
 
-    barrier(R, C) = reduce_chain(C) + reduce_chain(R) + issue + latency(R + C - 2 hops) + 1 + wake
+    gather(n) = issue + latency(n - 1 hops) + 1 + wake
+    barrier(R, C) = gather(C) + gather(R) + issue + latency(R + C - 2 hops) + 1 + wake
 
-(the chains as in collectives.py, without their broadcast back). Left out: the route switches
-themselves (`route_switch_cycles` per replaced rule, on the PEs whose rules change, a few per
-channel) and the overlap of a barrier's first stages with the previous op's last PEs; on the
-MLP training step (152 barriers over 16 x 16 PEs) the two about cancel (within 2%).
+(a gather's n - 1 words cross its last link one per cycle, the farthest after n - 1 hops: the
+two overlap). Both engines give exactly this on an idle mesh (56 + 2 (R + C) cycles on WSE2:
+tests/unit/test_allocate_colors.py). Over more than GATHER_MAX_PES PEs the rows and the
+column chain their words instead (a receive-combine-forward stage per PE; cheaper to plan):
+
+    chain(n) = issue + (n - 1) latency(1 hop) + (n - 2) ce_forward + combine + wake Left out: the route switches themselves
+(`route_switch_cycles` per replaced rule, on the PEs whose rules change, a few per channel) and
+the overlap of a barrier with the previous op's last PEs.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from pyflame.core.target import Target
 from pyflame.dialects import mesh, pe
-from pyflame.passes.allocate_colors import BARRIER_COLORS
+from pyflame.passes.allocate_colors import BARRIER_COLORS, gathers
 from pyflame.passes.cost_model.registry import CostContext
 
 #: colors that a program's long-lived channels hold while its exchanges run (SUMMA's and the
@@ -48,8 +54,16 @@ class BarrierEstimate:
         return self.barriers * self.cycles_each
 
 
+def gather_cycles(ctx: CostContext, n: int) -> int:
+    """A one-word gather from a line of n PEs into its last, up to that PE's wake."""
+    if n <= 1:
+        return 0
+    return ctx.issue + ctx.latency(n - 1) + ctx.stream(1) + ctx.wake
+
+
 def chain_reduce_cycles(ctx: CostContext, n: int) -> int:
-    """A one-word chain sum over a line of n PEs, up to its last PE's wake."""
+    """A one-word chain sum over a line of n PEs, up to its last PE's wake (a barrier over
+    more than GATHER_MAX_PES PEs)."""
     if n <= 1:
         return 0
     t = ctx.target
@@ -65,8 +79,9 @@ def chain_reduce_cycles(ctx: CostContext, n: int) -> int:
 def barrier_cycles(ctx: CostContext, rows: int, cols: int) -> int:
     if rows * cols <= 1:
         return 0
+    line = gather_cycles if gathers(rows, cols) else chain_reduce_cycles
     multicast = ctx.issue + ctx.latency(rows + cols - 2) + ctx.stream(1) + ctx.wake
-    return chain_reduce_cycles(ctx, cols) + chain_reduce_cycles(ctx, rows) + multicast
+    return line(ctx, cols) + line(ctx, rows) + multicast
 
 
 def barrier_share(target: Target, channels: int, rows: int, cols: int) -> int:
@@ -74,7 +89,7 @@ def barrier_share(target: Target, channels: int, rows: int, cols: int) -> int:
     x cols PEs, at one barrier pair per `num_colors - BARRIER_COLORS - HELD_COLORS` of them:
     for choices made before the program is lowered (how to move a tensor)."""
     free = max(1, target.num_colors - BARRIER_COLORS - HELD_COLORS)
-    return channels * barrier_cycles(CostContext(target), rows, cols) // free
+    return 2 * channels * barrier_cycles(CostContext(target), rows, cols) // free
 
 
 def main_function(module: ModuleOp) -> func.FuncOp:

@@ -925,14 +925,14 @@ class Mailboxes:
         b["index"][dr, dc, pos] = idx
         b["tail"][dr[starts], dc[starts]] += counts
 
-    def waiting(self, color: int, rect) -> np.ndarray:
-        """(rows, cols) bool: PEs of rect with at least one message on color."""
+    def waiting(self, color: int, rect, count: int = 1) -> np.ndarray:
+        """(rows, cols) bool: PEs of rect with at least `count` messages on color."""
         r0, c0, nr, nc = rect
         b = self.boxes.get(color)
         if b is None:
             return np.zeros((nr, nc), dtype=bool)
         sl = (slice(r0, r0 + nr), slice(c0, c0 + nc))
-        return b["tail"][sl] > b["head"][sl]
+        return b["tail"][sl] - b["head"][sl] >= count
 
     def oldest_at(self, color: int, dr: np.ndarray, dc: np.ndarray) -> tuple[int, int, int] | None:
         """(k, batch, index): the first of PEs (dr[k], dc[k]) with a message waiting on

@@ -549,7 +549,7 @@ class Planner:
             mail = self.schedule.mail
             color = cast(pe.RecvOp, op).color_id
             key = mail.pushes.get(color, 0)
-            ready = bool(mail.waiting(color, it.rect).all())
+            ready = bool(mail.waiting(color, it.rect, cast(pe.RecvOp, op).message_count).all())
             comps = None
             if ready and cast(pe.RecvOp, op).forwards:
                 return self._ramps_ready(it)
@@ -642,7 +642,7 @@ class Planner:
                 culprits.append(op)
             elif isinstance(op, pe.RecvOp):
                 color = op.color_id
-                stuck = mine & ~s.mail.waiting(color, it.rect)
+                stuck = mine & ~s.mail.waiting(color, it.rect, op.message_count)
                 for r, c in np.argwhere(stuck):
                     waiting.append(((r0 + int(r), c0 + int(c)), color))
                     lines.append(f"{pe_str(r0 + r, c0 + c)} waits on color {color} ({it.what})")

@@ -70,6 +70,10 @@ class Completion:
     #: bumped whenever a PE of it completes: a `pe.wait` found not ready is looked at again
     #: only once a version it read has moved (the planner's blocked items are rescanned often)
     version: int = field(init=False, default=0)
+    #: a receive of several messages per PE (`pe.recv` `messages`): per PE, the deliveries
+    #: still to end and the latest end so far (a PE completes with its last delivery)
+    parts_left: np.ndarray | None = field(init=False, default=None)
+    latest: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         shape = (self.rect[2], self.rect[3])
@@ -78,6 +82,12 @@ class Completion:
         self.busy = np.zeros(shape, dtype=np.int64)
         self.waited = np.zeros(shape, dtype=bool)
         self.remaining = shape[0] * shape[1]
+
+    def expect_parts(self, parts: int) -> None:
+        """Each PE completes after `parts` deliveries (a receive of several messages)."""
+        if parts > 1:
+            self.parts_left = np.full(self.done.shape, parts, dtype=np.int64)
+            self.latest = np.zeros(self.done.shape, dtype=np.int64)
 
     @property
     def complete(self) -> bool:
@@ -171,6 +181,15 @@ class Streams:
         """PEs `flat` (flat indices in comp.rect) of `comp` end at `end`."""
         if flat.size == 0:
             return
+        if comp.parts_left is not None:  # several deliveries per PE: its last one ends it
+            assert comp.latest is not None
+            left, latest = comp.parts_left.ravel(), comp.latest.ravel()
+            np.maximum.at(latest, flat, end)
+            np.subtract.at(left, flat, 1)
+            flat = np.unique(flat[left[flat] == 0])
+            if flat.size == 0:
+                return
+            end = latest[flat]
         comp.done.ravel()[flat] = end
         comp.remaining -= int(flat.size)
         comp.version += 1

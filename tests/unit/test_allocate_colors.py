@@ -26,7 +26,7 @@ def _gathers(fidelity: str):
 
 def test_barriers_agree_between_the_engines():
     text, fast, fast_cycles, a = _gathers("fast")
-    assert '"barrier"' in text and "pe.loop" in text
+    assert '"barrier"' in text and "messages = 3 : i64" in text  # the rows' and column's gathers
     refs = [a[:, 0:1], a[..., -1], a[:, ::4], a[0], a[:, 1:8], a[None, ..., None]]
     for got, ref in zip(fast, refs, strict=True):
         np.testing.assert_array_equal(got, ref)
@@ -251,3 +251,92 @@ def test_split_channels_lend_their_colors_to_exchanges():
     # contract, tests/unit/sim/fidelity_corpus.close)
     np.testing.assert_allclose(wavelet_out, out, rtol=0, atol=1e-5 * np.abs(out).max())
     assert 0.95 <= wavelet_cycles / cycles <= 1.05, (cycles, wavelet_cycles)
+
+
+def _barriers_alone(rows: int, cols: int, count: int, target: str, late: int = 0):
+    """`count` barriers over rows x cols PEs and nothing else (PE (0, 0) first fills a buffer
+    of `late` elements, so it reaches the first barrier last)."""
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import Float32Type
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+    from pyflame.dialects import pe
+    from pyflame.passes import allocate_colors
+
+    text = f'builtin.module attributes {{pf.target = #pf.target<"{target}">}} {{\n'
+    text += "func.func @main() {\nfunc.return\n}\n}"
+    module = Parser(make_context(), text).parse_module()
+    fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    block = fn.body.block
+    ret = block.last_op
+    assert ret is not None
+    buf = allocate_colors._barrier_setup(block, rows, cols, (0, 1))
+    alloc = buf.owner
+    assert isinstance(alloc, pe.AllocOp)
+    alloc.set_offset(0)
+    if late:
+        busy = pe.AllocOp(pe.BufferType(late, Float32Type()), name="busy", pes=(0, 0, 1, 1))
+        busy.set_offset(64)
+        block.insert_op_before(busy, ret)
+        block.insert_op_before(pe.FillOp(busy.result, value=1.0, pes=(0, 0, 1, 1)), ret)
+    for _ in range(count):
+        for op in allocate_colors._barrier(buf, rows, cols, (0, 1)):
+            block.insert_op_before(op, ret)
+    return module
+
+
+def test_a_barrier_costs_what_the_cost_model_says_in_both_engines():
+    """A barrier gathers each row into its last PE (the senders' routes merge, one receive of
+    C - 1 messages), the last column into the last PE, and multicasts back: 56 + 2 (R + C)
+    cycles on WSE2, what `barrier_cycles` charges; over more than GATHER_MAX_PES PEs it chains
+    (65 x 64 PEs: 1,064 cycles)."""
+    from pyflame.core.target import PRESETS
+    from pyflame.passes.cost_model import CostContext
+    from pyflame.passes.cost_model.barriers import barrier_cycles
+
+    for target in ("wse2", "small"):
+        ctx = CostContext(PRESETS[target.upper()])
+        for rows, cols in ((1, 5), (4, 1), (2, 2), (3, 4), (8, 8), (5, 16), (32, 32), (65, 64)):
+            if target == "small" and max(rows, cols) > 16:  # its fabric is 16 x 16
+                continue
+            engines = ("fast", "wavelet") if rows * cols <= 256 else ("fast",)
+            for fidelity in engines:
+                module = _barriers_alone(rows, cols, 3, target)
+                exe = compile_plan(module if fidelity == "fast" else _wavelet(module))
+                _, report = exe.run([])
+                assert report.cycles == 3 * barrier_cycles(ctx, rows, cols), (target, rows, cols)
+    assert barrier_cycles(CostContext(PRESETS["WSE2"]), 64, 64) == 56 + 2 * 128
+    assert barrier_cycles(CostContext(PRESETS["WSE2"]), 65, 64) == 1064
+
+
+def test_no_pe_leaves_a_barrier_before_the_last_arrives():
+    from pyflame.core.target import PRESETS
+    from pyflame.passes.cost_model import CostContext
+    from pyflame.passes.cost_model.barriers import barrier_cycles
+
+    ctx = CostContext(PRESETS["SMALL"])
+    alone = barrier_cycles(ctx, 4, 6)
+    for fidelity in ("fast", "wavelet"):
+        quick = compile_plan(_wavelet(_barriers_alone(4, 6, 1, "small", late=1)))
+        slow_module = _barriers_alone(4, 6, 1, "small", late=3000)
+        slow = compile_plan(slow_module if fidelity == "fast" else _wavelet(slow_module))
+        fill = quick.run([])[1].cycles - alone  # the 1-element fill's own cycles
+        _, report = slow.run([])
+        # PE (0, 0) is busy ~3000 cycles: everyone waits for it, then the gathers from it
+        # and the multicast back still take their hops
+        far = ctx.latency(5) + ctx.latency(3 + 5 - 2)
+        assert report.cycles >= 3000 // 8 + far, (
+            report.cycles
+        )  # (fill streams 8 words/cycle at most)
+        assert report.cycles > fill + alone
+        busy_end = report.busy_cycles[0, 0]
+        assert report.cycles >= busy_end + far
+
+
+def _wavelet(module):
+    from pyflame.core.target import TARGET_ATTR, Target
+
+    target = dataclasses.replace(Target.of_module(module), fidelity="wavelet")
+    module.attributes[TARGET_ATTR] = target.to_attr()
+    return module

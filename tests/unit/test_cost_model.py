@@ -126,9 +126,12 @@ def test_chain_allreduce_formula():
 def test_barrier_cycles():
     ctx = CostContext(pf.sim.WSE2)
     assert barrier_cycles(ctx, 1, 1) == 0
-    # 16x16: two one-word chains of 16 (5 + 15*5 + 14*2 + 1 + 10 = 119 each) and the multicast
+    # 16x16: two one-word gathers of 16 (5 + 4 + 15 + 1 + 10 = 35 each) and the multicast
     # back over 30 hops (5 + 34 + 1 + 10 = 50)
-    assert barrier_cycles(ctx, 16, 16) == 2 * 119 + 50
+    assert barrier_cycles(ctx, 16, 16) == 2 * 35 + 50
+    # over more than 64x64 PEs the rows and the column chain their words (a stage per PE):
+    # 128x128: two chains of 128 (5 + 127*5 + 126*2 + 1 + 10 = 903) and 254 hops back
+    assert barrier_cycles(ctx, 128, 128) == 2 * 903 + (5 + 4 + 254 + 1 + 10)
 
 
 def _mesh(build, target=pf.sim.WSE2):

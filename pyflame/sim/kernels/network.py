@@ -232,68 +232,39 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     color = op.color_id
     kind = op.combine_kind  # None: overwrite; else combine with a reduction kind
     acc = kind is not None
-    bt, ix = s.mail.pop(color, it.rect)
+    messages = op.message_count  # per PE: one, or a gather's several (in arrival order)
     sl = pe_slice(it.rect)
     issue = costs.transfer_issue_cycles(s.target)
-    add = 0
+    add = total = 0
     if kind is not None:
-        add, flops = costs.op_cycles(
+        # one DSD op over all the messages' elements; each message streams for its part
+        total, flops = costs.op_cycles(
             s.target,
             CostKind.RECV_COMBINE,
-            b.size,
+            messages * b.size,
             reductions.KINDS[kind].flops,
             elem_bytes=b.dtype.itemsize,
             half=b.half,
         )
+        add = total if messages == 1 else issue + (total - issue) // messages
         s.flops += int(flops) * nr * nc
     comp = _transfer(s, it, op, "receive")
-    # a combining receive's one instruction is its issue (its cost `add` includes the issue)
-    comp.busy[...] = (add if kind is not None else issue) + comp.resume
+    comp.expect_parts(messages)
+    # a combining receive's one instruction is its issue (its cost `total` includes the issue)
+    comp.busy[...] = (total if kind is not None else issue) + comp.resume
     s.busy[sl] += comp.busy
     sink = s.streams.receiver(comp)
-    begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
     forwarding = op.forwards
     feeds: list[tuple[Stream, np.ndarray, np.ndarray]] = []  # (incoming, sources, deliveries)
     out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
-    release = []
-    first = int(bt.flat[0])
-    for g in [first] if (bt == first).all() else np.unique(bt).tolist():
-        batch = s.batches[g]
-        mask = bt == g
-        full = bool(mask.all())
-        if batch.size != b.size:
-            dr, dc = np.argwhere(mask)[0]
-            j = ix[dr, dc]
-            sr = batch.rect[0] + int(batch.src_lr[j])
-            sc = batch.rect[1] + int(batch.src_lc[j])
-            raise RoutingError(
-                f"{it.what}: {pe_str(r0 + dr, c0 + dc)} receives on color {color} a message "
-                f"of {batch.size} elements from {pe_str(sr, sc)} ({batch.what}) into buffer "
-                f"'{b.name}' of {b.size} elements"
-            )
-        stream = batch.stream
-        assert stream is not None  # a batch keeps its stream while deliveries are pending
-        dr, dc = np.nonzero(mask)
-        j = ix[dr, dc]
-        begin = begin_all[dr, dc]
-        dur = max(stream.cyc, add - issue)  # the combine's issue is the receive's own
-        head = stream.start[stream.d_src[j]] + stream.lat[j]
-        s.in_free[r0 + dr, c0 + dc] = np.maximum(begin, head) + dur
-        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc, forwarding)
-        if forwarding:
-            out_ready[dr, dc] = np.maximum(begin, head) + s.target.ce_forward_cycles
-            feeds.append((stream, dr * nc + dc, j))
-        if full:
-            src_r = batch.src_lr[ix]
-            src_c = batch.src_lc[ix]
-            groups.append((Ellipsis, g, _interned(s, _compress(src_r, src_c))))
-        else:
-            groups.append(((dr, dc), g, (batch.src_lr[j], batch.src_lc[j])))
-        batch.pending -= int(mask.sum())
-        if batch.pending == 0:
-            release.append(g)
-            batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
+    release: list[int] = []
+    for _ in range(messages):
+        bt, ix = s.mail.pop(color, it.rect)
+        begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
+        _take_messages(
+            s, it, op, b, bt, ix, begin_all, add, issue, sink, feeds, out_ready, groups, release
+        )
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -369,6 +340,67 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         out_ready = np.maximum(out_ready, s.out_free[sl] if op.is_async else ramp_free(s, it.rect))
         _open_stream(s, it, b, color, comp, out_ready.ravel(), feeds=feeds)
     _settle(s, it, comp)
+
+
+def _take_messages(
+    s: Schedule,
+    it: Item,
+    op: pe.RecvOp,
+    b: Buffer,
+    bt: np.ndarray,
+    ix: np.ndarray,
+    begin_all: np.ndarray,
+    add: int,
+    issue: int,
+    sink: int,
+    feeds: list[tuple[Stream, np.ndarray, np.ndarray]],
+    out_ready: np.ndarray,
+    groups: list[tuple[Any, int, Any]],
+    release: list[int],
+) -> None:
+    """One message per PE of a receive (the mailboxes' oldest, batch `bt` and index `ix` per
+    PE), beginning at `begin_all`: their streams' takes, and the copies the run makes
+    (`groups`, the batches whose last delivery this was in `release`)."""
+    r0, c0, nr, nc = it.rect
+    color = op.color_id
+    forwarding = op.forwards
+    first = int(bt.flat[0])
+    for g in [first] if (bt == first).all() else np.unique(bt).tolist():
+        batch = s.batches[g]
+        mask = bt == g
+        full = bool(mask.all())
+        if batch.size != b.size:
+            dr, dc = np.argwhere(mask)[0]
+            j = ix[dr, dc]
+            sr = batch.rect[0] + int(batch.src_lr[j])
+            sc = batch.rect[1] + int(batch.src_lc[j])
+            raise RoutingError(
+                f"{it.what}: {pe_str(r0 + dr, c0 + dc)} receives on color {color} a message "
+                f"of {batch.size} elements from {pe_str(sr, sc)} ({batch.what}) into buffer "
+                f"'{b.name}' of {b.size} elements"
+            )
+        stream = batch.stream
+        assert stream is not None  # a batch keeps its stream while deliveries are pending
+        dr, dc = np.nonzero(mask)
+        j = ix[dr, dc]
+        begin = begin_all[dr, dc]
+        dur = max(stream.cyc, add - issue)  # the combine's issue is the receive's own
+        head = stream.start[stream.d_src[j]] + stream.lat[j]
+        s.in_free[r0 + dr, c0 + dc] = np.maximum(begin, head) + dur
+        s.streams.take(stream, j, begin, np.full(j.size, dur), sink, dr * nc + dc, forwarding)
+        if forwarding:
+            out_ready[dr, dc] = np.maximum(begin, head) + s.target.ce_forward_cycles
+            feeds.append((stream, dr * nc + dc, j))
+        if full:
+            src_r = batch.src_lr[ix]
+            src_c = batch.src_lc[ix]
+            groups.append((Ellipsis, g, _interned(s, _compress(src_r, src_c))))
+        else:
+            groups.append(((dr, dc), g, (batch.src_lr[j], batch.src_lc[j])))
+        batch.pending -= int(mask.sum())
+        if batch.pending == 0:
+            release.append(g)
+            batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
 
 
 #: the ufunc of each combining kind (reductions.KINDS[kind].combine)

@@ -72,6 +72,8 @@ class WaveletRun:
         self.s_k = np.zeros(ns, dtype=np.int64)
         self.s_base = np.zeros(ns, dtype=np.int64)
         self.s_len = np.zeros(ns, dtype=np.int64)
+        #: messages a stream takes one after another (a gathering receive's; else 1)
+        self.s_parts = np.ones(ns, dtype=np.int64)
         self.s_pos = np.zeros(ns, dtype=np.int64)
         self.s_start = np.zeros(ns, dtype=np.int64)
         self.s_first = np.zeros(ns, dtype=np.int64)
@@ -371,12 +373,12 @@ class WaveletRun:
 
     def _recv(self, j: int, op: pe.RecvOp, g: np.ndarray) -> None:
         prog = self.prog
-        b = prog.message_buf(op)
-        w = b.wavelets
+        w = prog.stream_wavelets(op)  # a gathering receive's messages one after another
         sid = self._streams(j, g)
         self.s_pe[sid], self.s_k[sid], self.s_item[sid] = g, prog.color_index[op.color_id], j
         self.s_base[sid] = prog.word_base[j] + (sid - prog.stream_base[j]) * w
         self.s_len[sid], self.s_pos[sid], self.s_msg[sid] = w, 0, -1
+        self.s_parts[sid] = op.message_count
         self.s_start[sid] = self.clock[g] + self.c
         add, flops = prog.combine.get(j, (0, 0))
         self.flops += flops * g.size
@@ -499,6 +501,11 @@ class WaveletRun:
             check_sizes(self, sid[first], msg[first])
             self.s_msg[sid[first]] = msg[first]
             self.s_first[sid[first]] = t
+        later = (pos > 0) & (self.s_parts[sid] > 1)  # a gathering receive's next messages
+        if later.any():
+            gathering, at, m = sid[later], pos[later], msg[later]
+            starts = at % (self.s_len[gathering] // self.s_parts[gathering]) == 0
+            check_sizes(self, gathering[starts], m[starts])
         self.words[self.s_base[sid] + pos] = pay
         self.s_pos[sid] = pos + 1
         fwd = self.fwd_of[sid] >= 0
@@ -562,17 +569,19 @@ class WaveletRun:
         end = max(end, int(self.s_first[s]) + add)
         b = self.prog.message_buf(op)
         r, c = divmod(p, self.prog.C)
-        got = self.words[self.s_base[s] : self.s_base[s] + self.s_len[s]]
-        data = got.view(np.uint8)[: b.nbytes].view(b.dtype)
+        n = int(self.s_parts[s])
+        got = self.words[self.s_base[s] : self.s_base[s] + self.s_len[s]].reshape(n, -1)
         dst = self.sram[r, c, b.offset : b.offset + b.nbytes].view(b.dtype)
         kind = op.combine_kind
-        if kind is None:
-            dst[...] = data
-        elif b.dtype == I32 and kind in ("sum", "prod"):
-            wide = reductions.KINDS[kind].combine(dst.astype(np.int64), data.astype(np.int64))
-            dst[...] = as_int32(wide, self.prog.items[j].what, f"{kind} of partial results")
-        else:
-            dst[...] = reductions.combine(kind, dst[None], data[None])[0]
+        for message in got:  # in arrival order
+            data = message.view(np.uint8)[: b.nbytes].view(b.dtype)
+            if kind is None:
+                dst[...] = data
+            elif b.dtype == I32 and kind in ("sum", "prod"):
+                wide = reductions.KINDS[kind].combine(dst.astype(np.int64), data.astype(np.int64))
+                dst[...] = as_int32(wide, self.prog.items[j].what, f"{kind} of partial results")
+            else:
+                dst[...] = reductions.combine(kind, dst[None], data[None])[0]
         self._complete(p, j, end, end + self.act)
 
     def _complete(self, p: int, j: int, token_end: int, resume: int) -> None:

@@ -105,7 +105,7 @@ def report_of(self: WaveletRun) -> Report:
 def check_sizes(self: WaveletRun, sid: np.ndarray, msg: np.ndarray) -> None:
     """The first wavelets of receives name their messages: a size that differs from the
     receiving buffer's is a RoutingError."""
-    bad = self.net.msg_len[msg] != self.s_len[sid]
+    bad = self.net.msg_len[msg] != self.s_len[sid] // self.s_parts[sid]
     if not bad.any():
         return
     s, m = int(sid[bad][0]), int(msg[bad][0])

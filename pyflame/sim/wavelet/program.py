@@ -122,7 +122,7 @@ class WaveletProgram:
         for j, it in enumerate(self.items):
             if isinstance(it.op, pe.SendOp | pe.RecvOp):
                 area = it.rect[2] * it.rect[3]
-                w = self.message_buf(it.op).wavelets
+                w = self.stream_wavelets(it.op)
                 self.stream_base[j], self.word_base[j] = n_streams, n_words
                 n_streams += area
                 n_words += area * w
@@ -147,7 +147,7 @@ class WaveletProgram:
                 cyc, flops = costs.op_cycles(
                     t,
                     CostKind.RECV_COMBINE,
-                    b.size,
+                    op.message_count * b.size,
                     reductions.KINDS[op.combine_kind].flops,
                     elem_bytes=b.dtype.itemsize,
                     half=b.half,
@@ -158,6 +158,12 @@ class WaveletProgram:
     def message_buf(self, op: pe.SendOp | pe.RecvOp) -> Buffer:
         """What a send or receive moves: its buffer, or the buffer's window."""
         return self.buf_of[op.buffer].window(op.window_span)
+
+    def stream_wavelets(self, op: pe.SendOp | pe.RecvOp) -> int:
+        """Wavelets of one PE's stream: its message's, times the messages a gathering
+        receive takes (`messages`) one after another."""
+        w = self.message_buf(op).wavelets
+        return w * op.message_count if isinstance(op, pe.RecvOp) else w
 
     def zero_args(self) -> list:
         """Arguments of the right shapes and types (timing does not depend on data)."""

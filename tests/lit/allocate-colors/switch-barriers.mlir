@@ -6,9 +6,10 @@
 // router when it reaches the pe.route). So allocate-colors keeps 2 colors for barriers (their
 // rules set once, first, never switched) and puts every channel on color 0, each switch between
 // two barriers: every PE has finished with the earlier channel's traffic before any router
-// switches, and every router has switched before anyone sends on the new rules. A barrier is a
-// chain sum of one word along the rows (color 1), down the last column (color 2), and a
-// multicast back from PE (1, 1) (color 1).
+// switches, and every router has switched before anyone sends on the new rules. A barrier
+// gathers one word per PE into the last PE of each row (color 1), the last column's into PE
+// (1, 1) (color 2), and multicasts back from PE (1, 1) (color 1); on 2x2 PEs each gather is one
+// message (barrier-gather.mlir has wider ones).
 
 // CHECK-LABEL: func.func @main
 // CHECK-NEXT:    %[[B:.*]] = pe.alloc {name = "barrier", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<1xf32>
@@ -26,9 +27,9 @@
 // CHECK-NEXT:    pe.recv %a {color = 0 : i64, pes = array<i64: 0, 1, 1, 1>}
 // The barrier before the switch:
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 0, 2, 1>, color = 1 : i64}
-// CHECK-NEXT:    pe.recv %[[B]] combine sum {pes = array<i64: 0, 1, 2, 1>, color = 1 : i64}
+// CHECK-NEXT:    pe.recv %[[B]] combine max {pes = array<i64: 0, 1, 2, 1>, color = 1 : i64}
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 0, 1, 1, 1>, color = 2 : i64}
-// CHECK-NEXT:    pe.recv %[[B]] combine sum {pes = array<i64: 1, 1, 1, 1>, color = 2 : i64}
+// CHECK-NEXT:    pe.recv %[[B]] combine max {pes = array<i64: 1, 1, 1, 1>, color = 2 : i64}
 // CHECK-NEXT:    pe.send %[[B]] {pes = array<i64: 1, 1, 1, 1>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[B]] {pes = array<i64: 0, 0, 1, 2>, color = 1 : i64}
 // CHECK-NEXT:    pe.recv %[[B]] {pes = array<i64: 1, 0, 1, 1>, color = 1 : i64}

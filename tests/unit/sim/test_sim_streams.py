@@ -378,9 +378,10 @@ def test_distinct_values_sorted_or_in_first_seen_order():
 
 
 def test_a_chain_of_forwarding_streams_is_freed_once_handed_on():
-    """Barriers are chains of forwarding receives, each a stream fed by the one before: once
-    every delivery is handed on, no stream keeps its downstream alive (a reference each way
-    kept every chain of the plan in memory: ~2 MB per barrier on 256x256 PEs)."""
+    """Barriers over more than GATHER_MAX_PES PEs are chains of forwarding receives, each a
+    stream fed by the one before: once every delivery is handed on, no stream keeps its
+    downstream alive (a reference each way kept every chain of the plan in memory: ~2 MB per
+    barrier on 256x256 PEs)."""
     import gc
     import weakref
 
@@ -392,7 +393,8 @@ def test_a_chain_of_forwarding_streams_is_freed_once_handed_on():
     from pyflame.passes.allocate_sram import allocate as allocate_sram
     from pyflame.sim import planner, streams
 
-    side = 16
+    side = 65  # 65 x 65 PEs: more than GATHER_MAX_PES, so the barriers chain
+    assert side * side > allocate_colors.GATHER_MAX_PES
     fn = func.FuncOp("main", ((), ()))
     end = func.ReturnOp()
     fn.body.block.add_op(end)
