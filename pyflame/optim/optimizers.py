@@ -272,7 +272,9 @@ class Optimizer:
             for k, v in saved.items()
             if k not in ("params", "param_names")
         }
-        foreign = sorted(set(options) - set(self.defaults) - _TORCH_ONLY_OPTIONS)
+        foreign = sorted(
+            set(options) - set(self.defaults) - _TORCH_ONLY_OPTIONS - _SCHEDULER_OPTIONS
+        )
         if foreign:
             raise ValueError(
                 f"loaded state dict's parameter group {i} has options {foreign} that {name} does "
@@ -309,8 +311,10 @@ class Optimizer:
         return "\n".join(lines)
 
 
-#: group options PyTorch's optimizers save that PyFlame's ignore (so a torch state dict loads)
-_TORCH_ONLY_OPTIONS = frozenset({"foreach", "capturable", "differentiable", "fused", "initial_lr"})
+#: group options PyTorch's optimizers save that PyFlame's ignore (so a torch state dict loads),
+#: and the entries learning-rate schedulers add to the groups (pyflame/optim/lr_scheduler.py)
+_TORCH_ONLY_OPTIONS = frozenset({"foreach", "capturable", "differentiable", "fused"})
+_SCHEDULER_OPTIONS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 
 def _snapshot(value: Any) -> Any:
