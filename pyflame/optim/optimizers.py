@@ -17,9 +17,10 @@ buffers, `exp_avg`, `exp_avg_sq`, ...) is held by data leaves that exist from th
 (zeros made on the host), and whatever changes from step to step (the learning rate, the step
 count's bias corrections `1 - beta**t`, SGD's "first step" momentum coefficients) enters the
 program as rank-0 data tensors computed on the host in float64 exactly as PyTorch computes them,
-never as constants baked into the graph. So changing `group["lr"]` (a schedule) never
-recompiles; changing another hyper-parameter (betas, momentum, weight decay, eps) compiles a new
-program once.
+never as constants baked into the graph. So changing `group["lr"]` (a schedule), SGD's
+momentum or dampening, or Adam's beta1 (OneCycleLR and CyclicLR cycle them every step) never
+recompiles; changing another hyper-parameter (beta2, weight decay, eps) compiles a new program
+once.
 
 Differences from PyTorch: a parameter changes when the next `pf.eval` runs, not inside
 `step()` (a forward pass built between `step()` and `pf.eval` still sees the old values; a
@@ -415,7 +416,8 @@ class SGD(Optimizer):
             buf = self._compute(state["momentum_buffer"])
             buf = buf * _host_scalar(keep) + g * _host_scalar(add)
             self._assign(state["momentum_buffer"], buf)
-            g = g + buf * momentum if group["nesterov"] else buf
+            # momentum is runtime data here too: a scheduler cycling it never recompiles
+            g = g + buf * _host_scalar(momentum) if group["nesterov"] else buf
         self._assign(p, param + _host_scalar(-lr) * g)  # param.add_(grad, alpha=-lr)
 
 
@@ -554,8 +556,10 @@ class AdamW(Adam):
 
 def _lerp(start: Tensor, end: Tensor, weight: float) -> Tensor:
     """`start.lerp(end, weight)` with PyTorch's CPU formula (weight rounded to float32 first,
-    and the branch on |weight| < 0.5 that keeps the result exact at both ends)."""
+    and the branch on |weight| < 0.5 that keeps the result exact at both ends). The weight
+    (Adam's `1 - beta1`, which OneCycleLR and CyclicLR change every step) is runtime data: only
+    the branch is part of the program."""
     w = np.float32(weight)
     if abs(w) < 0.5:
-        return start + (end - start) * float(w)
-    return end - (end - start) * float(np.float32(1) - w)
+        return start + (end - start) * _host_scalar(float(w))
+    return end - (end - start) * _host_scalar(float(np.float32(1) - w))

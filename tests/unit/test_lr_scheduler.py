@@ -651,6 +651,17 @@ TRAINING = {
         dict(momentum=0.9, weight_decay=1e-3),
         lambda m, o: m.OneCycleLR(o, max_lr=[0.3, 0.1], total_steps=12),
     ),
+    # cycling Adam's beta1 and SGD's Nesterov momentum: runtime data too, no recompile
+    "one_cycle_adam_betas": (
+        "Adam",
+        dict(weight_decay=1e-2),
+        lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=12, three_phase=True),
+    ),
+    "cyclic_sgd_nesterov": (
+        "SGD",
+        dict(momentum=0.9, nesterov=True),
+        lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.2, step_size_up=3),
+    ),
     "warmup_cosine_adamw": (
         "AdamW",
         {},

@@ -175,6 +175,41 @@ def test_changing_the_learning_rate_never_recompiles(cls):
     assert pf.cache_info().misses == 1
 
 
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1}),
+        ("Adam", {"lr": 0.01}),
+        ("AdamW", {"lr": 0.01, "amsgrad": True}),
+    ],
+)
+def test_changing_momentum_or_beta1_never_recompiles(cls, kwargs):
+    """OneCycleLR and CyclicLR change SGD's momentum or Adam's beta1 every step: runtime data,
+    like the learning rate (each value was a constant of the graph: a compile per step)."""
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    pf.cache_clear()
+    for step in range(5):
+        momentum = 0.95 - 0.04 * step
+        for o in (opt, topt):
+            group = o.param_groups[0]
+            if cls == "SGD":
+                group["momentum"] = momentum
+            else:
+                group["betas"] = (momentum, group["betas"][1])
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    assert pf.cache_info().misses == 1, pf.cache_info()
+
+
 def test_parameters_without_grad_are_skipped():
     ps, _ = make_params()
     frozen = ps[0]
