@@ -35,7 +35,17 @@ from pyflame.nn.dropout import Dropout
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten
 from pyflame.nn.linear import Identity, Linear
-from pyflame.nn.loss_layers import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from pyflame.nn.loss_layers import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from pyflame.nn.module import Module
 from pyflame.nn.multihead_attention import MultiheadAttention
 from pyflame.nn.normalization_layers import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
@@ -45,6 +55,8 @@ from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
@@ -53,7 +65,9 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GELU",
+    "HuberLoss",
     "Identity",
+    "KLDivLoss",
     "L1Loss",
     "LayerNorm",
     "LeakyReLU",
@@ -72,6 +86,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Tanh",
     "functional",

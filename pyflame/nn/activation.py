@@ -1,11 +1,13 @@
 """Activation layers: `ReLU`, `GELU`, `SiLU`, `LeakyReLU`, `Sigmoid`, `Tanh`, `Softmax`,
-`LogSoftmax`, each a module around the function of the same name."""
+`LogSoftmax`, each a module around the function of the same name (`gelu` and `leaky_relu`
+are defined here, `pf.nn.functional` exports them)."""
 
 from __future__ import annotations
 
 import math
 
-from pyflame import inplace, ops
+from pyflame import inplace as inplace_
+from pyflame import ops
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor
 
@@ -62,14 +64,27 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return inplace.apply_(input, ops.silu, "Silu") if self.inplace else ops.silu(input)
+        return inplace_.apply_(input, ops.silu, "Silu") if self.inplace else ops.silu(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x (`torch.nn.functional.leaky_relu`); the gradient
+    at 0 is negative_slope, as PyTorch's. `inplace=True` writes it into `input`."""
+    if inplace:
+        return inplace_.apply_(input, lambda x: _leaky(x, negative_slope), "LeakyRelu")
+    return _leaky(input, negative_slope)
+
+
+def _leaky(input: Tensor, negative_slope: float) -> Tensor:
+    return ops.where(input > 0, input, input * negative_slope)
+
+
 class LeakyReLU(Module):
-    """x where x >= 0, else negative_slope * x; `inplace=True` writes it into the input."""
+    """x where x > 0, else negative_slope * x (`leaky_relu`); `inplace=True` writes it into the
+    input."""
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
         super().__init__()
@@ -77,12 +92,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        if self.inplace:
-            return inplace.apply_(input, self._leaky, "LeakyRelu")
-        return self._leaky(input)
-
-    def _leaky(self, input: Tensor) -> Tensor:
-        return ops.where(input > 0, input, input * self.negative_slope)
+        return leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")

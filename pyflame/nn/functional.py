@@ -13,9 +13,19 @@ from __future__ import annotations
 
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
-from pyflame.nn.activation import gelu
+from pyflame.nn.activation import gelu, leaky_relu
 from pyflame.nn.attention import scaled_dot_product_attention
-from pyflame.nn.losses import cross_entropy, l1_loss, mse_loss, nll_loss
+from pyflame.nn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from pyflame.nn.normalization import batch_norm, layer_norm, rms_norm
 from pyflame.nn.sparse import embedding, one_hot
 from pyflame.ops import pad, sigmoid, tanh
@@ -88,11 +98,16 @@ __all__ += ["log_softmax", "softmax"]
 # --- composites (decomposed into flame primitives when the graph is built) and activations
 __all__ += [
     "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "embedding",
     "gelu",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "layer_norm",
+    "leaky_relu",
     "mse_loss",
     "nll_loss",
     "one_hot",
@@ -102,5 +117,6 @@ __all__ += [
     "scaled_dot_product_attention",
     "sigmoid",
     "silu",
+    "smooth_l1_loss",
     "tanh",
 ]

@@ -1,5 +1,7 @@
-"""Loss layers: `MSELoss`, `L1Loss`, `CrossEntropyLoss`, `NLLLoss`, modules around the
-functions of `pf.nn.functional` (reduction 'mean' by default, 'sum' or 'none')."""
+"""Loss layers: `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCELoss`,
+`BCEWithLogitsLoss`, `KLDivLoss`, `CrossEntropyLoss`, `NLLLoss`, modules around the functions
+of `pf.nn.functional` (reduction 'mean' by default, 'sum' or 'none'; KLDivLoss also
+'batchmean'). Weights given to a loss are buffers, in its state_dict as in PyTorch."""
 
 from __future__ import annotations
 
@@ -8,28 +10,28 @@ from typing import Any
 import numpy as np
 
 from pyflame.nn import functional as F
+from pyflame.nn.losses import legacy_reduction
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor
 
 
-def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
-    """PyTorch's legacy `size_average` / `reduce` arguments, when given, decide the reduction."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+def _as_weight(weight: Any) -> Any:
+    """A weight given as a list or array becomes a float32 array (a buffer when registered)."""
+    if weight is not None and not isinstance(weight, Tensor):
+        weight = np.asarray(weight, dtype=np.float32)
+    return weight
 
 
 class _Loss(Module):
+    #: the reductions the loss's function takes
+    reductions: tuple[str, ...] = ("mean", "sum", "none")
+
     def __init__(
         self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
     ):
         super().__init__()
-        self.reduction = _reduction(size_average, reduce, reduction)
-        if self.reduction not in ("mean", "sum", "none"):
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
+        if self.reduction not in self.reductions:
             raise ValueError(f"{self.reduction} is not a valid value for reduction")
 
 
@@ -42,9 +44,7 @@ class _WeightedLoss(_Loss):
         reduction: str = "mean",
     ):
         super().__init__(size_average, reduce, reduction)
-        if weight is not None and not isinstance(weight, Tensor):
-            weight = np.asarray(weight, dtype=np.float32)
-        self.register_buffer("weight", weight)  # in state_dict, as PyTorch
+        self.register_buffer("weight", _as_weight(weight))  # in state_dict, as PyTorch
 
 
 class MSELoss(_Loss):
@@ -59,6 +59,84 @@ class L1Loss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (`F.smooth_l1_loss`)."""
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        beta: float = 1.0,
+    ):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (`F.huber_loss`)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities, logs clamped at -100 (`F.binary_cross_entropy`)."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of sigmoid(input), in the stable form, with `pos_weight` weighing
+    the positive term (`F.binary_cross_entropy_with_logits`); `weight` and `pos_weight` are
+    buffers, as in PyTorch."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        pos_weight: Any = None,
+    ):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _as_weight(weight))
+        self.register_buffer("pos_weight", _as_weight(pos_weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        )
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of the target from the input's log-probabilities (`F.kl_div`);
+    `reduction='batchmean'` is the mathematical definition, 'mean' warns as in PyTorch."""
+
+    reductions = ("mean", "sum", "none", "batchmean")
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ):
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
 class CrossEntropyLoss(_WeightedLoss):
@@ -113,4 +191,14 @@ class NLLLoss(_WeightedLoss):
         )
 
 
-__all__ = ["CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "SmoothL1Loss",
+]

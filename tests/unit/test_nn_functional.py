@@ -471,3 +471,30 @@ def test_embedding_module_renormalizes_its_weight():
     want = layer_t(torch.from_numpy(idx))
     np.testing.assert_allclose(out.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer.weight.numpy(), layer_t.weight.detach().numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])
+def test_leaky_relu_values_and_gradient_match_torch(slope):
+    """F.leaky_relu (nn.LeakyReLU's function): the gradient at 0 is the slope, as PyTorch's."""
+    x = rand(3, 7)
+    x[0, :3] = [0.0, -0.0, 1e-30]
+    g = rand(3, 7, seed=1)
+    px, tx = pf.from_numpy(x).requires_grad_(), torch.from_numpy(x).requires_grad_()
+    args = () if slope == 0.01 else (slope,)  # the default slope is 0.01
+    ours, want = F.leaky_relu(px, *args), TF.leaky_relu(tx, *args)
+    (ours * pf.from_numpy(g)).sum().backward()
+    (want * torch.from_numpy(g)).sum().backward()
+    close(ours, want)
+    close(px.grad, tx.grad)
+    close(pf.nn.LeakyReLU(slope)(pf.from_numpy(x)), want)
+
+
+def test_leaky_relu_inplace_writes_the_input():
+    x = rand(4, 5)
+    y = pf.from_numpy(x)
+    out = F.leaky_relu(y, 0.3, inplace=True)
+    assert out is y and y._version == 1
+    close(y, TF.leaky_relu(torch.from_numpy(x), 0.3))
+    leaf = pf.from_numpy(x).requires_grad_()
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        F.leaky_relu(leaf, inplace=True)
