@@ -15,10 +15,11 @@
             return self.fc(x.mean(dim=(2, 3)))
 
 `pf.nn.functional` holds the stateless functions; the layers build on them. `pf.nn.init`
-initialises parameters on the host (`pf.manual_seed` makes it reproducible). See docs/nn.md.
+initialises parameters on the host (`pf.manual_seed` makes it reproducible); `pf.nn.utils`
+clips gradients. See docs/nn.md.
 """
 
-from pyflame.nn import functional, init
+from pyflame.nn import functional, init, utils
 from pyflame.nn.activation import (
     GELU,
     LeakyReLU,
@@ -91,4 +92,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]
