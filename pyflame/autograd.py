@@ -113,7 +113,9 @@ def backward(
 
     As in PyTorch: `gradient` for a non-scalar tensor; `create_graph=True` records the gradient
     computation itself, so gradients can be differentiated again; `inputs` limits which leaves
-    get a `.grad`. `retain_graph` is accepted and changes nothing: graphs are lazy and kept."""
+    get a `.grad` (a non-leaf in it gets one too); a non-leaf that called `retain_grad()` gets
+    the gradient that reaches it. `retain_graph` is accepted and changes nothing: graphs are
+    lazy and kept."""
     del retain_graph
     if not tensor.requires_grad:
         raise RuntimeError(
@@ -143,10 +145,11 @@ def backward(
                 continue
             if node.is_leaf:  # fresh gradient, as the guide's loop expects
                 if wanted is None or id(node) in wanted:
-                    replaced += node._grad_unread
-                    node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
-                    node._grad_unread = True
+                    replaced += _write_grad(node, g)
                 continue
+            # retain_grad(), or a non-leaf in `inputs` (a pf.extend function node is neither)
+            if getattr(node, "_retains_grad", False) or (wanted is not None and id(node) in wanted):
+                replaced += _write_grad(node, g)
             rule = custom_rule(node) or (GRADIENTS.get(node.op) if node.op is not None else None)
             if rule is None:
                 raise NotImplementedError(
@@ -162,6 +165,15 @@ def backward(
                 grads[id(inp)] = gi if prev is None else prev + gi
     if replaced:
         _warn_replaced(replaced)
+
+
+def _write_grad(node: Tensor, g: Tensor) -> bool:
+    """Give `node` the fresh `.grad` g (in its dtype); True when it replaces one that nothing
+    read (for the warning of `_warn_replaced`)."""
+    replaced = node._grad_unread
+    node.grad = g if g.dtype is node.dtype else g.astype(node.dtype)
+    node._grad_unread = True
+    return replaced
 
 
 #: id(leaf) -> (the leaf, weakly; the `.grad` an optimizer step applied), until the next
@@ -216,9 +228,8 @@ def grad(
     `torch.autograd.grad`; `create_graph=True` makes them differentiable again."""
     wrt = inputs if isinstance(inputs, (list, tuple)) else [cast(Tensor, inputs)]
     saved = [(t, t.grad) for t in wrt]
-    leaves = [t for t in wrt if t.is_leaf]
     try:
-        for t in leaves:
+        for t in wrt:  # (a non-leaf input gets its gradient as one in backward's `inputs`)
             t.grad = None
         backward(outputs, grad_outputs, retain_graph, create_graph, wrt)
         return [t.grad for t in wrt]

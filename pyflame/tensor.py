@@ -114,6 +114,10 @@ class Tensor(OpMethods):
     name: str
     #: runtime checks guarding this tensor (pyflame/checks.py)
     _checks: list[Any] | None
+    #: `retain_grad()` was called on this non-leaf: `backward` writes its `.grad` too (a class
+    #: default: most tensors never set it; it belongs to the object, so an in-place op that
+    #: rebinds the tensor keeps it, as PyTorch moves its retains_grad hook)
+    _retains_grad = False
 
     def __init__(
         self,
@@ -276,6 +280,23 @@ class Tensor(OpMethods):
                 "doesn't require differentiation use var_no_grad = var.detach()."
             )
         self._requires_grad = value
+
+    def retain_grad(self) -> None:
+        """Let `backward` write this non-leaf's `.grad` (the total gradient that reaches it,
+        fresh at each backward as for leaves), as `torch.Tensor.retain_grad`. A leaf keeps its
+        `.grad` anyway (no-op); a tensor that does not require grad is PyTorch's RuntimeError."""
+        if not self._requires_grad:
+            raise RuntimeError(
+                f"{format_location(user_location())}: can't retain_grad on Tensor that has "
+                "requires_grad=False"
+            )
+        if self._grad_node:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf whose `retain_grad()` was called (False on leaves), as PyTorch."""
+        return self._retains_grad and self._grad_node
 
     @property
     def is_leaf(self) -> bool:

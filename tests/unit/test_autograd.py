@@ -310,3 +310,110 @@ def test_a_lazy_tensor_made_to_require_grad_is_a_leaf():
     v.requires_grad = True
     (v * v).sum().backward()
     np.testing.assert_allclose(v.grad.numpy(), 2 * v.numpy(), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- retain_grad
+
+
+def _retained_graph(lib, x0, w0):
+    """y = x @ w used twice (its gradient is the sum of both uses), z = tanh(y), both
+    retaining their gradient, and the loss too."""
+    x, w = lib.from_numpy(x0), lib.from_numpy(w0.copy())
+    w.requires_grad_()
+    y = x @ w
+    z = lib.tanh(y)
+    loss = (z * z).sum() + (y * 3).sum()
+    for t in (y, z, loss):
+        t.retain_grad()
+    return w, y, z, loss
+
+
+def test_retain_grad_gives_a_non_leaf_the_gradient_that_reaches_it_as_torch():
+    x0, w0 = rand(5, 3), rand(3, 4, seed=1)
+    ours, theirs = _retained_graph(pf, x0, w0), _retained_graph(torch, x0, w0)
+    assert [t.retains_grad for t in ours] == [t.retains_grad for t in theirs]
+    assert [t.retains_grad for t in ours] == [False, True, True, True]
+    ours[-1].backward()
+    theirs[-1].backward()
+    for p, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert ours[-1].grad.numpy() == 1.0
+
+
+def test_retained_gradients_are_fresh_at_each_backward():
+    """As for leaves (docs/autograd.md): a second backward replaces the retained gradient (it
+    does not add to it); one that does not reach the tensor leaves it alone."""
+    x = pf.from_numpy(rand(4, 3))
+    x.requires_grad = True
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), 2 * y.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), 8 * x.numpy(), rtol=1e-6)
+    (y * 5).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), np.full((4, 3), 5, np.float32))
+    assert x.grad is not None  # (read: the next backward replaces gradients that were used)
+    with pytest.warns(UserWarning, match="replaced the .grad of 2 tensors"):  # x's and y's
+        (y * 5).sum().backward()
+        (y * 5).sum().backward()  # where PyTorch would have added to them
+    assert x.grad is not None and y.grad is not None
+    (x * 7).sum().backward()  # does not go through y
+    np.testing.assert_array_equal(y.grad.numpy(), np.full((4, 3), 5, np.float32))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((4, 3), 7, np.float32))
+
+
+def test_retain_grad_on_a_leaf_is_a_no_op_and_without_requires_grad_an_error():
+    w = pf.from_numpy(rand(3))
+    w.requires_grad = True
+    w.retain_grad()
+    assert not w.retains_grad and w.is_leaf
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+    y = w * 3
+    assert not y.retains_grad
+    y.sum().backward()
+    assert y.grad is None  # a non-leaf keeps no gradient unless asked
+    with pytest.raises(RuntimeError) as want:
+        torch.ones(2).retain_grad()
+    plain = pf.from_numpy(rand(3))
+    with pf.no_grad():
+        made = w * 2
+    for t in (plain, made):
+        with pytest.raises(RuntimeError) as got:
+            t.retain_grad()
+        assert str(got.value).endswith(f": {want.value}")  # can't retain_grad on Tensor ...
+        assert str(got.value).startswith(__file__)
+
+
+def test_retain_grad_follows_the_tensor_through_an_in_place_op_as_torch():
+    def build(lib, x0):
+        x = lib.from_numpy(x0.copy())
+        x.requires_grad_()
+        y = x * 2
+        y.retain_grad()
+        y.mul_(3)  # y is now the new version: its gradient is the one of y * 3
+        (y * y).sum().backward()
+        return x, y
+
+    x0 = rand(2, 3)
+    (px, py), (tx, ty) = build(pf, x0), build(torch, x0)
+    np.testing.assert_allclose(py.grad.numpy(), ty.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def test_backward_inputs_and_autograd_grad_take_non_leaves_as_torch():
+    def build(lib):
+        w = lib.from_numpy(np.array([1.0, 2.0, 3.0], np.float32))
+        w.requires_grad_()
+        y = w * 2
+        return w, y, (y * y).sum()
+
+    (pw, py, pz), (tw, ty, tz) = build(pf), build(torch)
+    (pg,) = pf.autograd.grad(pz, [py])
+    (tg,) = torch.autograd.grad(tz, [ty], retain_graph=True)
+    np.testing.assert_allclose(pg.numpy(), tg.numpy())
+    assert py.grad is None and pw.grad is None  # grad leaves .grad alone
+    pz.backward(inputs=[py])
+    tz.backward(inputs=[ty])
+    np.testing.assert_allclose(py.grad.numpy(), ty.grad.numpy())
+    assert pw.grad is None and tw.grad is None  # only the inputs get a gradient
