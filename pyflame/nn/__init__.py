@@ -30,7 +30,13 @@ from pyflame.nn.activation import (
     Softmax,
     Tanh,
 )
-from pyflame.nn.container import ModuleDict, ModuleList, Sequential
+from pyflame.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from pyflame.nn.conv import Conv2d
 from pyflame.nn.dropout import Dropout
 from pyflame.nn.embedding import Embedding
@@ -82,6 +88,8 @@ __all__ = [
     "MultiheadAttention",
     "NLLLoss",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "RMSNorm",
     "ReLU",
     "Sequential",

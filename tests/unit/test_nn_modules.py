@@ -889,3 +889,120 @@ def test_guide_pattern_4_custom_autograd_function_in_a_module():
     )
     t(torch.from_numpy(X2)).relu().sum().backward()
     close(net.fc.weight.grad, t.weight.grad)
+
+
+# --------------------------------------------------------------------------- ParameterList/Dict
+
+
+class Scaled:
+    @staticmethod
+    def make(m, lib):
+        """The same model in both libraries (`m` is nn or torch.nn, `lib` pf or torch)."""
+
+        class Model(m.Module):
+            def __init__(self):
+                super().__init__()
+                self.scales = m.ParameterList([m.Parameter(lib.ones(3)) for _ in range(2)])
+                self.shifts = m.ParameterDict({"b": m.Parameter(lib.zeros(3))})
+                self.shifts["a"] = m.Parameter(lib.ones(1))
+
+            def forward(self, x):
+                for s in self.scales:
+                    x = x * s
+                return x + self.shifts["b"] * self.shifts["a"]
+
+        return Model()
+
+
+def test_parameter_list_and_dict_register_name_and_train_as_torch():
+    t, p = Scaled.make(tnn, torch), Scaled.make(nn, pf)
+    assert (
+        list(p.state_dict())
+        == list(t.state_dict())
+        == [
+            "scales.0",
+            "scales.1",
+            "shifts.b",
+            "shifts.a",
+        ]
+    )
+    assert [n for n, _ in p.named_parameters()] == [n for n, _ in t.named_parameters()]
+    with torch.no_grad():
+        for param in t.parameters():
+            param.copy_(torch.randn(param.shape))
+    p.load_state_dict(t.state_dict())
+    x = rand(4, 3)
+    out, want = p(pf.from_numpy(x)), t(torch.from_numpy(x))
+    close(out, want)
+    (out * out).sum().backward()
+    (want * want).sum().backward()
+    for a, b in zip(p.parameters(), t.parameters(), strict=True):
+        close(a.grad, b.grad)
+    assert repr(p.scales) == repr(t.scales) and repr(p.shifts) == repr(t.shifts)
+
+
+def test_parameter_list_behaves_as_torchs():
+    def make(m, lib):
+        return m.ParameterList([lib.ones(2, 3), m.Parameter(lib.zeros(4))])
+
+    t, p = make(tnn, torch), make(nn, pf)
+    assert isinstance(p[0], nn.Parameter) and p[0].requires_grad  # a plain tensor is wrapped
+    assert len(p) == 2 and p[-1] is p[1] and list(p) == [p[0], p[1]]
+    head = p[:1]
+    assert isinstance(head, nn.ParameterList) and len(head) == 1 and head[0] is p[0]
+    for lst, m, lib in ((p, nn, pf), (t, tnn, torch)):
+        lst.append(m.Parameter(lib.ones(5)))
+        lst.extend([m.Parameter(lib.ones(1))])
+        lst += [m.Parameter(lib.ones(6))]
+        lst.append("not a tensor")  # kept as a plain object, not a parameter
+        lst[0] = m.Parameter(lib.zeros(7))  # replaces, keeping the name
+    assert list(p.state_dict()) == list(t.state_dict()) == ["0", "1", "2", "3", "4"]
+    assert [tuple(v.shape) for v in p.parameters()] == [tuple(v.shape) for v in t.parameters()]
+    assert p[5] == "not a tensor" and repr(p) == repr(t)
+    for lst in (p, t):
+        with pytest.raises(IndexError, match="index 6 is out of range"):
+            lst[6]
+        with pytest.raises(TypeError, match="extend should be called with an iterable, but got"):
+            lst.extend(lst[0])
+        with pytest.raises(TypeError, match="but got int"):
+            lst.extend(5)
+        with pytest.raises(RuntimeError, match="ParameterList should not be called."):
+            lst(1)
+
+
+def test_parameter_dict_behaves_as_torchs():
+    def make(m, lib):
+        return m.ParameterDict({"w": m.Parameter(lib.ones(2)), "b": lib.zeros(3)})
+
+    t, p = make(tnn, torch), make(nn, pf)
+    assert list(p) == list(t) == ["b", "w"]  # a plain dict: sorted, as PyTorch
+    assert isinstance(p["b"], nn.Parameter) and "w" in p and "x" not in p and len(p) == 2
+    from collections import OrderedDict
+
+    for d, m, lib in ((p, nn, pf), (t, tnn, torch)):
+        d.update(OrderedDict(z=m.Parameter(lib.ones(1)), c=m.Parameter(lib.ones(4))))  # in order
+        d.update([("y", m.Parameter(lib.ones(5)))])
+        d["w"] = m.Parameter(lib.zeros(6))  # replaces, keeping the position
+        assert d.pop("b").shape == (3,)
+        assert d.setdefault("e", m.Parameter(lib.ones(2))) is d["e"]
+        assert d.get("missing") is None
+    assert list(p.keys()) == list(t.keys()) == ["w", "z", "c", "y", "e"]
+    assert list(p.state_dict()) == list(t.state_dict())
+    assert [tuple(v.shape) for v in p.values()] == [tuple(v.shape) for v in t.values()]
+    assert [k for k, _ in p.items()] == list(p) and list(reversed(p)) == list(reversed(t))
+    assert list(p.copy().keys()) == list(p.keys()) and p.copy()["w"] is p["w"]
+    assert p.popitem()[0] == t.popitem()[0] == "e"
+    assert repr(p) == repr(t)
+    del p["z"]
+    assert "z" not in p and "z" not in dict(p.named_parameters())
+    for d in (p, t):
+        with pytest.raises(AttributeError, match="object has no attribute 'zz'"):
+            d["zz"]
+        with pytest.raises(ValueError, match="element #0 has length 1; 2 is required"):
+            d.update([("a",)])
+        with pytest.raises(TypeError, match="should be called with an iterable of key/value"):
+            d.update(5)
+        with pytest.raises(RuntimeError, match="ParameterDict should not be called."):
+            d(1)
+    p.clear()
+    assert len(p) == 0 and list(p.parameters()) == []
