@@ -83,8 +83,9 @@ def loss_rule(loss_fn: Any, integer_targets: bool) -> str:
         own reduction skips them (class weights, label smoothing: exactly PyTorch's value).
     "reduction": a loss with a `reduction` attribute (`nn.MSELoss`, ...) or a `reduction=`
         keyword (`F.mse_loss`, `F.cross_entropy`): it is asked for `reduction='none'`, each
-        sample's values are averaged (summed for 'sum') over the non-batch dims, and the loss
-        is the mean (sum) of that over the real rows, with 0/1 row weights.
+        sample's values are averaged (summed for 'sum' and 'batchmean') over the non-batch
+        dims, and the loss is the mean (sum for 'sum') of that over the real rows, with 0/1
+        row weights.
     "per_row": any other callable: it is called on each row (`out[i:i+1], target[i:i+1]`)
         and the loss is the mean over the real rows (right for any loss that averages over
         samples; the graph grows with the batch size).
@@ -99,10 +100,12 @@ def loss_rule(loss_fn: Any, integer_targets: bool) -> str:
 
 
 def _reduction_of(loss_fn: Any) -> str:
+    """'sum', 'batchmean' (KLDivLoss: the sum over each sample, the mean over samples) or
+    'mean'."""
     value = getattr(loss_fn, "reduction", None)
     if not isinstance(value, str):
         value = _signature_default(loss_fn, "reduction")
-    return "sum" if value == "sum" else "mean"
+    return value if value in ("sum", "batchmean") else "mean"
 
 
 def _call_unreduced(loss_fn: Any, output: Any, target: Tensor) -> Tensor:
@@ -140,6 +143,8 @@ def masked_loss(loss_fn: Any, rule: str, output: Any, target: Tensor, mask: Tens
         values = _call_unreduced(loss_fn, output, target)
         if values.ndim == 0:  # the loss ignored reduction='none'
             return masked_loss(loss_fn, "per_row", output, target, mask)
-        return _masked(per_sample_values(values, batch, reduction), mask, reduction)
+        over_sample = "sum" if reduction in ("sum", "batchmean") else "mean"
+        over_rows = "sum" if reduction == "sum" else "mean"
+        return _masked(per_sample_values(values, batch, over_sample), mask, over_rows)
     row_losses = [loss_fn(_row(output, i), target[i : i + 1]).reshape(1) for i in range(batch)]
     return _masked(ops.cat(row_losses), mask, "mean")

@@ -97,6 +97,18 @@ LOSSES = {
         "reduction",
     ),
     "F.mse_loss": (lambda: F.mse_loss, lambda: torch.nn.functional.mse_loss, True, "reduction"),
+    "BCEWithLogitsLoss": (
+        lambda: pf.nn.BCEWithLogitsLoss(),
+        torch.nn.BCEWithLogitsLoss,
+        True,
+        "reduction",
+    ),
+    "KLDivLoss_batchmean": (  # the sum over each sample, the mean over samples
+        lambda: pf.nn.KLDivLoss(reduction="batchmean"),
+        lambda: torch.nn.KLDivLoss(reduction="batchmean"),
+        True,
+        "reduction",
+    ),
     "lambda": (
         lambda: lambda out, t: F.cross_entropy(out, t),
         lambda: torch.nn.functional.cross_entropy,
