@@ -76,6 +76,7 @@ def _reduce(
     dtype: DType | None = None,
     **attrs: Any,
 ) -> Tensor:
+    dim = _all_if_empty(dim)
     dims = _reduce_dims(x, dim, what or op.name.removeprefix("flame."))
     shape = _rule(shapes.reduce, x.shape, dims, keepdim)
     attrs.update(dims=dims, keepdim=builtins.bool(keepdim))
@@ -87,7 +88,9 @@ def _nonempty(x: Tensor, dim: int | Sequence[int] | None, what: str) -> None:
 
 
 def _all_if_empty(dim: Any) -> Any:
-    """amax(x, dim=()) reduces every dim, as in PyTorch."""
+    """An empty dim list reduces every dim, as in PyTorch: `sum(x, dim=())` is `sum(x)`
+    (sum, mean, prod, amax, amin, var, std, logsumexp, norm; not any/all, which keep every
+    element there, as PyTorch)."""
     return None if isinstance(dim, (list, tuple)) and not dim else dim
 
 
@@ -140,6 +143,7 @@ def prod(
     _check_tensor(x, "prod")
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
+    dim = _all_if_empty(dim)  # PyTorch's prod takes one int; a tuple () is every dim, as sum's
     out = _reduce(flame.ReduceProdOp, _counted(x), dim, keepdim, "prod")
     if dim is None and out.requires_grad:  # torch.prod without dim: a backward of its own
         out._grad_fn = ProdOfAll(out.inputs[0])
@@ -310,7 +314,7 @@ def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool =
     inputs become float32, like torch.logsumexp."""
     _check_tensor(x, "logsumexp")
     x = x if x.dtype.is_floating_point else astype(x, float32)
-    return _reduce(flame.LogsumexpOp, x, _all_if_empty(dim), keepdim, "logsumexp")
+    return _reduce(flame.LogsumexpOp, x, dim, keepdim, "logsumexp")
 
 
 def _softmax(op: type[flame.FlameOp], x: Tensor, dim: int | None, dtype: Any, what: str) -> Tensor:
@@ -346,8 +350,11 @@ def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
 def _truth(x: Tensor, dim: Any, keepdim: bool, what: str, want_all: bool) -> Tensor:
     _check_tensor(x, what)
     off = logical_not(x) if x.dtype is bool_ else eq(x, 0)  # NaN counts as True
+    if isinstance(dim, (list, tuple)) and not dim:
+        # PyTorch 2.13's any/all over no dims: each element on its own (x != 0), not all dims
+        return logical_not(off)
     hit = off if want_all else logical_not(off)
-    count = _reduce(flame.ReduceSumOp, astype(hit, int32), _all_if_empty(dim), keepdim, what)
+    count = _reduce(flame.ReduceSumOp, astype(hit, int32), dim, keepdim, what)
     return eq(count, 0) if want_all else gt(count, 0)
 
 

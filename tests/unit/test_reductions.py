@@ -298,6 +298,97 @@ def test_rank0():
     check(pairs)
 
 
+# ------------------------------------------------------- an empty dim list (dim=(), dim=[])
+
+
+def _torch_all_dims(t, op, keep, **kw):
+    """torch's op over every dim, kept as size-1 dims when `keep` (for the ops where torch
+    refuses a tuple of dims: prod; or raises on dim=() without keepdim: logsumexp)."""
+    out = op(t, **kw)
+    return out.reshape((1,) * t.ndim) if keep else out
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4), pf.MeshLayout.single()],
+    ids=repr,
+)
+@pytest.mark.parametrize("shape", [(7, 13), (2, 3, 5), (), (0, 3)], ids=str)
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0")  # torch's var of 1 element
+def test_an_empty_dim_list_reduces_every_dim_as_pytorch(layout, shape):
+    """torch 2.13: sum, mean, amax, amin, var, std, norm (and nansum, var_mean ...) over
+    dim=() or [] reduce every dim (shape (), or all ones with keepdim); any/all keep every
+    element (x != 0); prod takes one int dim in torch, so PyFlame's tuple form reads () as every
+    dim, as sum; logsumexp: torch reduces every dim with keepdim and raises without (a shape
+    mismatch), PyFlame reduces every dim both ways. Used to return x unchanged (var/std: NaN)."""
+    rng = np.random.default_rng(5)
+    a = np.asarray(rng.standard_normal(shape) * 2, np.float32)
+    if a.size:
+        a.flat[::4] = 0.0
+    k = np.asarray(rng.integers(-3, 4, shape), np.int32)
+    small = np.asarray(np.abs(a) * 0.3 + 0.5, np.float32)  # products stay finite
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    xk, tk = pf.from_numpy(k, layout=layout), torch.from_numpy(k)
+    xs, ts = pf.from_numpy(small, layout=layout), torch.from_numpy(small)
+    pairs = {}
+    for dim in [(), []]:
+        for keep in (False, True):
+            key = f"{dim}/{keep}"
+            pairs[f"sum {key}"] = (x.sum(dim, keep), t.sum(dim, keep))
+            pairs[f"sum int {key}"] = (pf.sum(xk, dim, keep), tk.sum(dim, keep))
+            pairs[f"sum bool {key}"] = (pf.sum(xk > 0, dim, keep), (tk > 0).sum(dim, keep))
+            pairs[f"mean {key}"] = (pf.mean(x, dim, keep), t.mean(dim, keep))
+            if a.size:  # a max of no elements is refused by both
+                pairs[f"amax {key}"] = (x.amax(dim, keep), t.amax(dim, keep))
+                pairs[f"amin {key}"] = (pf.amin(xk, dim, keep), tk.amin(dim, keep))
+            pairs[f"var {key}"] = (pf.var(x, dim, keepdim=keep), t.var(dim, keepdim=keep))
+            pairs[f"var c0 {key}"] = (
+                x.var(dim, keepdim=keep, correction=0),
+                t.var(dim, keepdim=keep, correction=0),
+            )
+            pairs[f"std {key}"] = (pf.std(x, dim, False, keep), t.std(dim, False, keep))
+            for p in (2, 1, 3, 0, float("inf"), float("-inf")):
+                if p in (float("inf"), float("-inf")) and not a.size:
+                    continue
+                pairs[f"norm {p} {key}"] = (x.norm(p, dim, keep), t.norm(p, dim, keep))
+            pairs[f"prod {key}"] = (xs.prod(dim, keep), _torch_all_dims(ts, torch.prod, keep))
+            pairs[f"prod int {key}"] = (
+                pf.prod(xk, dim, keep),
+                _torch_all_dims(tk, torch.prod, keep),
+            )
+            pairs[f"logsumexp {key}"] = (
+                x.logsumexp(dim, keep),
+                _torch_all_dims(t, torch.logsumexp, keep, dim=tuple(range(t.ndim))),
+            )
+            pairs[f"any {key}"] = (x.any(dim, keep), t.any(dim, keep))
+            pairs[f"all {key}"] = (pf.all(xk, dim, keep), tk.all(dim, keep))
+            pairs[f"any bool {key}"] = (pf.any(xk > 0, dim, keep), torch.any(tk > 0, dim, keep))
+    if a.ndim:  # torch's own keepdim form of logsumexp agrees
+        pairs["logsumexp torch keepdim"] = (
+            x.logsumexp((), True),
+            torch.logsumexp(t, (), True),
+        )
+    check(pairs)
+    for name, (got, want) in pairs.items():
+        assert got.dtype.name == str(want.dtype).removeprefix("torch.").replace("64", "32"), name
+
+
+def test_an_empty_dim_list_has_the_gradients_of_every_dim():
+    """The gradients of the reductions over every dim. (torch 2.13's own backward of
+    var(x, dim=()) is inf/NaN: its var_backward reads () as no dims; the reference is var(x).)"""
+    a = np.array([[1.5, 0.0, -2.0], [3.0, 0.5, 0.0]], np.float32)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
+    x.requires_grad = True
+    t = torch.from_numpy(a).requires_grad_(True)
+    loss = x.sum(()) + x.mean([]) * 2 + x.var(()) + x.norm(dim=()) + x.prod(())
+    loss = loss + x.norm(3, []) + x.logsumexp((), True).sum() + x.std([])
+    tloss = t.sum(()) + t.mean([]) * 2 + t.var() + t.norm(dim=()) + t.prod()
+    tloss = tloss + t.norm(3, []) + t.logsumexp((), True).sum() + t.std()
+    pf.backward(loss)
+    tloss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_max_with_a_tensor_is_maximum_and_nn_functional():
     a, b = np.random.default_rng(8).standard_normal((2, 4, 5)).astype(np.float32)
     x, y = pf.from_numpy(a), pf.from_numpy(b)
