@@ -8,6 +8,7 @@ in pyflame/ops/sampling.py.
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,19 +62,39 @@ def full(
     size: Sequence[int] | int,
     fill_value: float | bool,
     *,
-    dtype: DType = float32,
+    dtype: DType | None = None,
     layout: MeshLayout | None = None,
 ) -> Tensor:
-    """A tensor with every element `fill_value` (default dtype pf.float32)."""
+    """A tensor with every element `fill_value`, like torch.full. Without `dtype`, the
+    value's kind: a Python bool gives pf.bool, an int pf.int32 (PyTorch: int64, which PyFlame
+    holds as int32), a float pf.float32. An integer `dtype` truncates a float value toward zero
+    (NaN, inf and values beyond int32 are an IntegerOverflowError); pf.bool holds value != 0."""
     shape = _sizes((size,), "full")
     if not _is_scalar(fill_value):
         raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
-    dtype = as_dtype(dtype)
+    dtype = _fill_dtype(fill_value) if dtype is None else as_dtype(dtype)
     value = float(fill_value)
-    if not dtype.is_floating_point and not (np.isfinite(value) and value == int(value)):
-        raise TypeError(f"full: {fill_value!r} is not a {dtype!r} value")
+    if dtype is bool_:
+        value = float(value != 0)  # NaN is True, as PyTorch
+    elif not dtype.is_floating_point:
+        if not np.isfinite(value):
+            raise IntegerOverflowError(
+                f"{format_location(user_location())}: full: value {value} cannot be converted "
+                f"to {dtype!r} without overflow"
+            )
+        value = float(math.trunc(value))
     _fits(value, dtype, "full")
     return _node(flame.FillOp, (), shape, dtype, {"value": value}, layout)
+
+
+def _fill_dtype(value: Any) -> DType:
+    """torch.full's dtype for a number: bool for a Python bool, int for an int (numpy ints
+    too), float otherwise (numpy floats and numpy bools too, as torch 2.13)."""
+    if isinstance(value, builtins.bool):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int32
+    return float32
 
 
 def zeros(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:

@@ -426,8 +426,8 @@ def _fill_value(ctx: Ctx, dtype: str) -> Any:
 
 
 def fill_attrs(ctx: Ctx) -> dict[str, Any]:
-    """full: a value of the dtype (a float value when `dtype=` is left out, since PyFlame's
-    full defaults to float32 where PyTorch infers the dtype from the value)."""
+    """full: a value of the dtype (a float value when `dtype=` is left out: full infers the
+    dtype from the value, as PyTorch, and the program's float32 needs a float)."""
     attrs = size_attrs(ctx)
     return {**attrs, "value": _fill_value(ctx, ctx.dtype)}
 

@@ -116,6 +116,110 @@ def test_arange_is_computed_on_the_pes():
     assert "pe.iota" in pe_text and "pe.host_in" not in pe_text
 
 
+# --------------------------------------------------------------------------- full
+
+
+PF_OF_TORCH = {
+    torch.float32: pf.float32,
+    torch.float16: pf.float16,
+    torch.bfloat16: pf.bfloat16,
+    torch.int32: pf.int32,
+    torch.int64: pf.int32,  # PyFlame holds int64 as int32
+    torch.bool: pf.bool,
+}
+TORCH_OF_PF = {pf.float32: torch.float32, pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}
+TORCH_OF_PF |= {pf.int32: torch.int32, pf.bool: torch.bool}
+
+FULL_CASES = [  # (fill_value, dtype): torch.full's dtype from the value, truncation into ints
+    (3, None),
+    (-7, None),
+    (0, None),
+    (True, None),
+    (False, None),
+    (2.5, None),
+    (np.int32(5), None),
+    (np.float16(2.5), None),
+    (np.bool_(True), None),  # torch 2.13: float32
+    (2.7, pf.int32),
+    (-2.7, pf.int32),
+    (-0.5, pf.int32),
+    (True, pf.int32),
+    (2.7, pf.bool),
+    (0.0, pf.bool),
+    (-0.0, pf.bool),
+    (float("nan"), pf.bool),
+    (3, pf.float16),
+    (2.7, pf.bfloat16),
+    (-(2**31), pf.int32),
+    (float(2**31 - 1), pf.int32),
+]
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4)], ids=repr
+)
+def test_full_takes_torchs_dtype_from_the_value_and_truncates_into_ints(layout):
+    """torch.full infers int64 (PyFlame: int32) from an int, bool from a bool, float32 from a
+    float, and truncates a float value toward zero for an int dtype (used to be float32 for
+    every value, and a TypeError for 2.7 into int32)."""
+    got, want = [], []
+    for value, dtype in FULL_CASES:
+        got.append(pf.full((7, 13), value, dtype=dtype, layout=layout))
+        want.append(torch.full((7, 13), value, dtype=TORCH_OF_PF.get(dtype)))
+    pf.eval(*got)
+    for (value, dtype), g, w in zip(FULL_CASES, got, want, strict=True):
+        assert g.dtype is PF_OF_TORCH[w.dtype], (value, dtype)
+        assert g.shape == (7, 13)
+        np.testing.assert_array_equal(
+            g.float().numpy() if g.dtype is pf.bfloat16 else g.numpy(),
+            torch_values(w.float() if w.dtype == torch.bfloat16 else w),
+            err_msg=repr((value, dtype)),
+        )
+
+
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.int32, pf.bool], ids=repr)
+def test_full_like_keeps_the_inputs_dtype_and_converts_the_value_as_torch(dtype):
+    x = pf.zeros(5, 3, dtype=dtype, layout=pf.MeshLayout.grid(2, 2))
+    t = torch.zeros(5, 3, dtype=TORCH_OF_PF[dtype])
+    cases = [(3, None), (True, None), (2.7, None), (-2.7, None), (0.0, None), (2.7, pf.int32)]
+    got = [pf.full_like(x, v, dtype=d) for v, d in cases]
+    want = [torch.full_like(t, v, dtype=TORCH_OF_PF.get(d)) for v, d in cases]
+    pf.eval(*got)
+    for c, g, w in zip(cases, got, want, strict=True):
+        assert g.dtype is PF_OF_TORCH[w.dtype], c
+        np.testing.assert_array_equal(g.numpy(), torch_values(w), err_msg=repr(c))
+
+
+def test_an_int_full_keeps_int_arithmetic_int_and_fill_truncates():
+    i = pf.from_numpy(np.array([1, 2], np.int32))
+    ti = torch.tensor([1, 2], dtype=torch.int32)
+    out, tout = i + pf.full((2,), 3), ti + torch.full((2,), 3)
+    assert out.dtype is pf.int32 and tout.dtype == torch.int64
+    np.testing.assert_array_equal(out.numpy(), torch_values(tout))
+    assert (pf.full((2,), 3) / 2).dtype is pf.float32  # true division, as torch
+    k = pf.from_numpy(np.array([5, 6, 7], np.int32))
+    k.fill_(2.7)  # PyTorch: 2
+    np.testing.assert_array_equal(k.numpy(), torch.tensor([5, 6, 7]).fill_(2.7).numpy())
+
+
+@pytest.mark.parametrize(
+    "value, dtype, error",
+    [
+        (float("nan"), pf.int32, pf.IntegerOverflowError),
+        (float("inf"), pf.int32, pf.IntegerOverflowError),
+        (1e10, pf.int32, pf.IntegerOverflowError),
+        (2**31, None, pf.IntegerOverflowError),
+        (1e5, pf.float16, OverflowError),
+    ],
+    ids=repr,
+)
+def test_full_values_the_dtype_cannot_hold_raise_as_torch(value, dtype, error):
+    with pytest.raises(RuntimeError, match="cannot be converted to type .* without overflow"):
+        torch.full((2,), value, dtype=TORCH_OF_PF.get(dtype, torch.int32))
+    with pytest.raises(error, match=r"test_creation.py:\d+: full: value .* cannot be converted"):
+        pf.full((2,), value, dtype=dtype)
+
+
 # --------------------------------------------------------------------------- eye
 
 
