@@ -16,6 +16,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,12 @@ class OpMethods:
         return BOUND.ops.binary(flame.DivOp, self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary(flame.DivOp, other, self)
+        """`number / x` is PyTorch's `x.reciprocal() * number` (torch/_tensor.py's
+        __rdiv__: two roundings, the number at float32 precision for a half x)."""
+        if not isinstance(other, numbers.Real):  # numpy's number types are Reals too
+            return BOUND.ops.binary(flame.DivOp, other, self)
+        reciprocal = BOUND.ops.binary(flame.DivOp, 1, self)
+        return reciprocal if other == 1 else BOUND.ops.binary(flame.MulOp, reciprocal, other)
 
     def __neg__(self) -> Tensor:
         return BOUND.ops.neg(self)

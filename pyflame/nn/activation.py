@@ -8,6 +8,7 @@ import math
 
 from pyflame import inplace as inplace_
 from pyflame import ops
+from pyflame.core.dtypes import bfloat16, float16
 from pyflame.nn.module import Module
 from pyflame.tensor import Tensor
 
@@ -34,6 +35,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
         raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
     if approximate == "none":
         return ops.gelu(input)
+    if input.dtype in (float16, bfloat16):  # in float32, rounded once, as PyTorch
+        return gelu(input.float(), "tanh").to(input.dtype)
     inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
     return input * 0.5 * (ops.tanh(inner) + 1.0)
 

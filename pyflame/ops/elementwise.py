@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import elementwise
-from pyflame.core.dtypes import DType, bool_, float32
+from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
@@ -76,8 +76,54 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
     return out, dtype
 
 
+#: the 16-bit floats, which PyTorch computes in float32 (its "opmath" type) and rounds once
+HALF = (float16, bfloat16)
+
+
+def _exact_in(value: float, dtype: DType) -> bool:
+    """Whether `dtype` holds `value` exactly (NaN counts as held)."""
+    with np.errstate(over="ignore"):  # a number beyond the dtype is not held (inf)
+        held = float(np.array(value, dtype.numpy))
+    return held == value or (held != held and value != value)
+
+
+def _half_opmath(name: str, a: Any, b: Any) -> Tensor | None:
+    """torch's CPU `mul` and `div` of a float16/bfloat16 result read a number operand (a
+    Python scalar on either side of mul, the divisor of div) or a second operand that is a 0-d
+    tensor of another dtype at float32 precision: the half operand widened to float32, the
+    product or quotient rounded to the half dtype once (`x * 3.3` is x * 3.2999999523, not
+    x * 3.30078125). Spelled as convert, a float32 op and a convert back; None when the usual
+    op gives the same value (the number is a value of the half dtype, or no such operand)."""
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if not tensors or not builtins.all(isinstance(v, Tensor) or _is_scalar(v) for v in (a, b)):
+        return None
+    dtype = result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
+    if dtype not in HALF:
+        return None
+    candidates = (b, a) if name == "mul" else (b,)
+    number = next((v for v in candidates if not isinstance(v, Tensor)), None)
+    if number is not None:
+        if _exact_in(float(number), dtype):
+            return None
+    elif not (isinstance(b, Tensor) and b.ndim == 0 and b.dtype is not dtype):
+        return None
+    # the tensor operand in the half dtype (as torch casts it), a 0-d second operand its own
+    # value (torch's original_scalar_value), then both in float32
+    wide = [
+        astype(v if v is b and v.ndim == 0 else astype(v, dtype), float32)
+        if isinstance(v, Tensor)
+        else v
+        for v in (a, b)
+    ]
+    return astype(elementwise_op(name, *wide), dtype)
+
+
 def elementwise_op(name: str, *args: Any) -> Tensor:
     """Build the flame op of elementwise function `name` (a row of pyflame.core.elementwise)."""
+    if name in ("mul", "div") and len(args) == 2:
+        widened = _half_opmath(name, *args)
+        if widened is not None:
+            return widened
     entry = elementwise.ALL[name]
     operands, dtype = _operands(name, args, entry.operands)
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
@@ -125,16 +171,37 @@ sin, cos, erf, floor, _round, sign, log1p, expm1 = (
 
 def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """Elementwise a + alpha * b (torch.add), with broadcasting."""
-    return _add(a, b if alpha == 1 else _mul_alpha(b, alpha))
+    if alpha == 1:
+        return _add(a, b)
+    return _alpha_op(_add, a, b, alpha)
 
 
 def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """Elementwise a - alpha * b (torch.sub), with broadcasting."""
-    return _sub(a, b if alpha == 1 else _mul_alpha(b, alpha))
+    if alpha == 1:
+        return _sub(a, b)
+    return _alpha_op(_sub, a, b, alpha)
 
 
-def _mul_alpha(b: Any, alpha: Any) -> Any:
-    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+def _alpha_op(op: Callable[[Any, Any], Tensor], a: Any, b: Any, alpha: Any) -> Tensor:
+    """a +/- alpha * b. A float16/bfloat16 result is torch's one expression in float32: alpha
+    and a number b as values of the half dtype (as torch reads them), a + alpha * b rounded
+    once (alpha * b is exact in float32), where a half product would round twice."""
+    operands = [v for v in (a, b) if isinstance(v, Tensor)]
+    numbers = [v for v in (a, b, alpha) if not isinstance(v, Tensor)]
+    dtype = result_type(operands, numbers[:-1]) if operands else None
+    if dtype not in HALF or not isinstance(a, Tensor):
+        return op(a, mul(b, alpha) if isinstance(b, Tensor) else b * alpha)
+    assert dtype is not None
+    with np.errstate(over="ignore"):  # torch's half alpha: inf beyond the dtype
+        alpha_h = float(np.array(alpha, dtype.numpy))
+    wide_a = astype(astype(a, dtype), float32)
+    if isinstance(b, Tensor):
+        scaled: Any = mul(astype(astype(b, dtype), float32), alpha_h)
+    else:
+        with np.errstate(over="ignore"):
+            scaled = float(np.array(b, dtype.numpy)) * alpha_h
+    return astype(op(wide_a, scaled), dtype)
 
 
 def round(x: Tensor, *, decimals: int = 0) -> Tensor:
@@ -148,6 +215,8 @@ def round(x: Tensor, *, decimals: int = 0) -> Tensor:
             f"{format_location(user_location())}: round with decimals is not supported for "
             f"{x.dtype!r} (as in PyTorch)"
         )
+    if x.dtype in HALF:  # in float32, rounded to the half dtype once, as PyTorch
+        return astype(round(astype(x, float32), decimals=decimals), x.dtype)
     if decimals > 0:
         scale = 10.0**decimals
         return div(_round(mul(x, scale)), scale)

@@ -19,6 +19,7 @@ from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import arange
 from pyflame.ops.elementwise import (
+    HALF,
     abs,
     add,
     eq,
@@ -426,13 +427,15 @@ class TwoNorm:
 
 def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sums along `dim` (torch.cumsum; bool sums as int32, PyTorch: int64), `dtype`
-    converts first. A Hillis-Steele scan: log2(n) steps y += y shifted by 1, 2, 4, ... along
+    converts first; float16/bfloat16 accumulate in float32 and round each sum once. A Hillis-Steele scan: log2(n) steps y += y shifted by 1, 2, 4, ... along
     dim (flame.pad with widths (k, -k): k zeros in front, k elements cropped at the end), so
     exact for integers and one add per step, whatever the dim's distribution."""
     _check_tensor(x, "cumsum")
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
     x = _counted(x)
+    if x.dtype in HALF:  # accumulated in float32, each sum rounded once, as PyTorch
+        return astype(cumsum(astype(x, float32), dim), x.dtype)
     if x.ndim == 0:
         _reduce_dims(x, dim, "cumsum")
         return x * 1

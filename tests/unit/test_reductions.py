@@ -212,6 +212,41 @@ def test_half_floats(layout, dtype):
         assert pairs[name][0].dtype is dtype, name
 
 
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_half_cumsum_accumulates_in_float32_and_rounds_once(layout, dtype):
+    """torch.cumsum of float16/bfloat16 keeps a float32 running sum and rounds each prefix
+    once; PyFlame added in the half dtype (every step rounded: 22 of 64 prefix sums of
+    |normal| values differed in float16). The scan's float32 order differs from torch's
+    sequential one, so a prefix sum may differ by the last bit of float32 before rounding:
+    checked bit for bit against torch here (the float32 differences do not reach the half
+    dtype on these values) and against float64 sums within half an ulp of the dtype."""
+    rng = np.random.default_rng(0)
+    a = np.abs(rng.standard_normal((7, 64))).astype(np.float32)
+    a[3] = rng.standard_normal(64)  # both signs
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    x = pf.from_numpy(a, layout=layout).to(dtype)
+    t = torch.from_numpy(a).to(tdt)
+    got = [x.cumsum(1), pf.cumsum(x, 0), pf.cumsum(x[:, :13], -1), x.float().cumsum(1, dtype=dtype)]
+    want = [
+        t.cumsum(1),
+        torch.cumsum(t, 0),
+        torch.cumsum(t[:, :13], -1),
+        t.float().cumsum(1, dtype=tdt),
+    ]
+    pf.eval(*got)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.dtype is dtype and g.shape == tuple(w.shape), i
+        np.testing.assert_array_equal(g.float().numpy(), w.float().numpy(), err_msg=str(i))
+    exact = np.cumsum(t.double().numpy(), 1)
+    ulp = np.spacing(exact.astype(np.float16)).astype(np.float64)
+    if dtype is pf.bfloat16:
+        ulp = ulp * 8  # bfloat16 keeps 3 fewer mantissa bits than float16
+    assert np.all(np.abs(got[0].float().numpy() - exact) <= ulp / 2 + 1e-6)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_int32(layout):
     """Padding gets the kind's integer identity: all-negative data under max, all-positive under
