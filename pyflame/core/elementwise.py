@@ -36,16 +36,41 @@ def numpy_function(name: str) -> Callable[..., Any]:
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26), numpy only (no scipy needed)."""
+    """erf in float64, to about 1e-13 relative (float32 results correctly rounded but for ties
+    closer than that), numpy only (no scipy needed): the Maclaurin series
+    2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)) for |x| < 2 (30 terms; the largest term is
+    below e^4, so at most 2 digits of float64 cancel), and 1 - erfc(|x|) beyond, erfc from its
+    continued fraction exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...))))
+    (30 levels, evaluated from the tail), with erf's sign. The former Abramowitz & Stegun 7.1.26
+    (1.5e-7 absolute) was 2.3 float32 ulps off near 1 and 9% off at 1e-8."""
     import numpy as np
 
     x64 = np.asarray(x, dtype=np.float64)
     a = np.abs(x64)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return np.sign(x64) * (1.0 - poly * np.exp(-a * a))
+    out = np.empty_like(a)
+    small = a < 2.0
+    s = a[small]
+    s2, total = s * s, np.zeros_like(s)
+    for c in _ERF_SERIES:  # Horner's rule in x^2, highest power first
+        total = total * s2 + c
+    out[small] = total * s
+    b = a[~small]  # NaN too: it stays NaN
+    tail = np.zeros_like(b)
+    with np.errstate(invalid="ignore"):  # inf / inf at x = inf: its erfc is 0 whatever
+        for k in range(_ERF_TERMS, 0, -1):
+            tail = (k / 2) / (b + tail)
+        erfc = np.exp(-b * b) * _ONE_OVER_SQRT_PI / (b + tail)
+    out[~small] = 1.0 - np.where(np.isinf(b), 0.0, erfc)
+    return np.copysign(out, x64)
+
+
+_ERF_TERMS = 30
+_ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
+#: 2/sqrt(pi) (-1)^n / (n! (2n + 1)), n = 29 .. 0: erf's Maclaurin coefficients in x^2
+_ERF_SERIES = tuple(
+    2.0 * _ONE_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1))
+    for n in reversed(range(_ERF_TERMS))
+)
 
 
 def _erf_same(x: np.ndarray) -> np.ndarray:

@@ -389,6 +389,78 @@ def test_half_products_with_numbers_have_torchs_gradients():
     assert_bits(x.grad, t.grad)
 
 
+ERF_EDGES = [0.0, -0.0, 1e-8, -1e-6, 1e-4, 1e-30, 1e-40, 0.49, 0.5, 0.84, 1.0, 1.99999, 2.0]
+ERF_EDGES += [-2.00001, 2.5, 3.0, 3.9, 4.0, 5.5, 10.0, np.inf, -np.inf, np.nan]
+
+
+def correctly_rounded_erf_f64(a: np.ndarray) -> np.ndarray:
+    """math.erf (double)."""
+    import math
+
+    return np.array([math.erf(float(v)) for v in a.ravel()]).reshape(a.shape)
+
+
+def correctly_rounded_erf(a: np.ndarray) -> np.ndarray:
+    """math.erf (double) rounded once to float32."""
+    return correctly_rounded_erf_f64(a).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4)], ids=repr
+)
+def test_erf_is_accurate_for_small_and_large_arguments(layout):
+    """erf was Abramowitz & Stegun 7.1.26 (1.5e-7 absolute): 9% off at 1e-8 and up to 2.3
+    float32 ulps near 1. Now correctly rounded float32 here (torch's is within 1 ulp), every
+    sign, magnitudes from 1e-40 to inf, a 7 x 13 tensor split over the PEs."""
+    rng = np.random.default_rng(8)
+    a = np.concatenate(
+        [
+            np.array(ERF_EDGES, np.float32),
+            (rng.standard_normal(30) * 2).astype(np.float32),
+            (10.0 ** rng.uniform(-12, 0.7, 68) * rng.choice([-1, 1], 68)).astype(np.float32),
+        ]
+    )[:91].reshape(7, 13)
+    got = pf.erf(pf.from_numpy(a, layout=layout)).numpy()
+    want = torch.erf(torch.from_numpy(a)).numpy()
+    exact = correctly_rounded_erf(a)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(a))
+    finite = ~np.isnan(a)
+    np.testing.assert_array_equal(got[finite], exact[finite])
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # erf(-0.0) is -0.0
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - want.view(np.int32))
+    assert ulps[finite].max() <= 1
+    np.testing.assert_allclose(got[np.abs(a) < 1e-3], want[np.abs(a) < 1e-3], rtol=2e-7, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_erf_and_gelu_of_half_floats_match_torch(dtype):
+    a = np.array(ERF_EDGES + list(np.linspace(-4, 4, 41)), np.float32)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 3)).to(dtype)
+    t = torch.from_numpy(a).to(TORCH_DTYPE[dtype])
+    """As torch's float32 erf rounded once to the half dtype (torch's own half erf is off by
+    one half ulp at a few values, e.g. -1e-6 and 1e-4 in float16: within one ulp of it)."""
+    # (gelu of finite values: torch 2.13's CPU gelu(inf) is NaN, PyFlame's inf)
+    finite = np.isfinite(a)
+    xf = pf.from_numpy(a[finite], layout=pf.MeshLayout.grid(2, 3)).to(dtype)
+    got, gelu = x.erf(), pf.nn.functional.gelu(xf)
+    pf.eval(got, gelu)
+    half, tf = TORCH_DTYPE[dtype], t[torch.from_numpy(finite)]
+    check(got.float(), torch.erf(t.float()).to(half).float(), rtol=0, atol=0)
+    # below -3, 1 + erf cancels in torch's float32 gelu (off by 2 float16 ulps at -4):
+    # there, the float64 value rounded once
+    g, w = gelu.float().numpy(), torch.nn.functional.gelu(tf.float()).to(half).float().numpy()
+    near = a[finite] > -3
+    np.testing.assert_array_equal(g[near], w[near])
+    xs = x.float().numpy()[finite][~near].astype(np.float64)
+    exact = torch.from_numpy(0.5 * xs * (1 + correctly_rounded_erf_f64(xs / np.sqrt(2))))
+    np.testing.assert_array_equal(g[~near], exact.to(half).float().numpy())
+    g, w = got.float().numpy(), torch.erf(t).float().numpy()
+    with np.errstate(invalid="ignore"):  # (the spacing of NaN)
+        ulp = np.spacing(np.abs(w).astype(np.float16)).astype(np.float32)
+    ulp = ulp * (8 if dtype is pf.bfloat16 else 1)
+    assert np.all((np.abs(g - w) <= ulp) | (np.isnan(g) & np.isnan(w)))
+
+
 def test_half_precision_counts_fp16_throughput():
     a = data((64, 64))
     reports = {}
