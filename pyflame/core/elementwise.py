@@ -78,6 +78,23 @@ def _erf_same(x: np.ndarray) -> np.ndarray:
     return _erf(x).astype(x.dtype, copy=False)
 
 
+def _power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a ** b; integers to negative integer powers as PyTorch: 1 ** n is 1, (-1) ** n is 1 or
+    -1 by n's parity, anything else 0 (numpy raises a ValueError there)."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
+        return np.power(a, b)
+    negative = b < 0
+    if not negative.any():
+        return np.power(a, b)
+    out = np.power(a, np.where(negative, 0, b))
+    odd = (b % 2).astype(bool)
+    small = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)).astype(out.dtype)
+    return np.where(negative, small, out)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -172,7 +189,7 @@ BINARY = _entries(
     Elementwise("sub", 2, numpy_function("subtract")),
     Elementwise("mul", 2, numpy_function("multiply"), "any", doc="a * b (and on bool)"),
     Elementwise("div", 2, numpy_function("divide"), "float", flops=4, doc="true division"),
-    Elementwise("pow", 2, numpy_function("power"), flops=16, doc="a ** b (integers stay integers)"),
+    Elementwise("pow", 2, _power, flops=16, doc="a ** b (integers stay integers)"),
     Elementwise("maximum", 2, numpy_function("maximum"), "any"),
     Elementwise("minimum", 2, numpy_function("minimum"), "any"),
     Elementwise("eq", 2, numpy_function("equal"), "any", "bool"),

@@ -126,9 +126,22 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
             return widened
     entry = elementwise.ALL[name]
     operands, dtype = _operands(name, args, entry.operands)
+    if name == "pow" and not dtype.is_floating_point and _negative_int(args[1]):
+        # PyTorch's words; an integer tensor exponent gives 0, 1 or -1 there instead
+        raise RuntimeError(
+            f"{format_location(user_location())}: Integers to negative integer powers are not "
+            "allowed."
+        )
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
     result = bool_ if entry.result == "bool" else dtype
     return _node(ELEMENTWISE_OPS[name], operands, shape, result)
+
+
+def _negative_int(value: Any) -> bool:
+    """A negative Python (or numpy) integer: `x ** -1` of an integer tensor is refused."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, builtins.bool):
+        return False
+    return builtins.bool(value < 0)
 
 
 def binary(op: type[flame.ElementwiseBinaryOp], a: Any, b: Any) -> Tensor:

@@ -525,3 +525,54 @@ def test_int32_results_that_fit_are_exact():
     want = [t + (t - 1), t * t.clamp(-1, 1), t.clamp(-3, 46340) ** 2]
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w.numpy())
+
+
+# --- integers to negative integer powers: 0, 1 or -1, as PyTorch -----------------------------
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.col_partition(3)], ids=repr
+)
+def test_integers_to_negative_integer_powers_are_torchs(layout):
+    """torch: 1 for base 1, 1 or -1 for base -1 (by the exponent's parity), 0 otherwise (0 too);
+    PyFlame failed in the simulator (numpy's ValueError, or an IntegerOverflowError for 0)."""
+    rng = np.random.default_rng(9)
+    base = rng.integers(-4, 5, (7, 13)).astype(np.int32)
+    exp = rng.integers(-6, 7, (7, 13)).astype(np.int32)
+    base[0, :8] = [1, 1, -1, -1, 0, 0, 2, -2]
+    exp[0, :8] = [-7, -(2**31), -3, -(2**31), -1, -(2**31), -(2**31), 30]
+    x, e = pf.from_numpy(base, layout=layout), pf.from_numpy(exp, layout=layout)
+    tb, te = torch.from_numpy(base), torch.from_numpy(exp)
+    small = pf.from_numpy(np.array([-2, -1, 0, 3], np.int32))
+    cases = [
+        (x**e, tb**te),
+        (pf.pow(x > 0, e), torch.pow(tb > 0, te)),  # bool ** int: int
+        (2**e, 2**te),
+        ((-1) ** e, (-1) ** te),
+        (1**e, 1**te),
+        (x ** pf.from_numpy(np.array(-1, np.int32)), tb ** torch.tensor(-1, dtype=torch.int32)),
+        (
+            small ** pf.from_numpy(np.array([-1, -2, -1, 0], np.int32)),
+            torch.tensor([-2, -1, 0, 3]) ** torch.tensor([-1, -2, -1, 0]),
+        ),
+        (x.float() ** e, tb.float() ** te),  # floats: numpy's power (inf at 0 ** -n)
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for i, (got, want) in enumerate(cases):
+        assert got.dtype is (pf.float32 if want.dtype == torch.float32 else pf.int32), i
+        if got.dtype is pf.float32:  # (numpy's and torch's float32 pow differ by an ulp)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=3e-7, err_msg=str(i))
+        else:
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=str(i))
+
+
+def test_an_integer_tensor_to_a_negative_number_is_refused_as_torch():
+    k = pf.from_numpy(np.array([1, 2], np.int32))
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
+        torch.tensor([1, 2]) ** -1
+    with pytest.raises(RuntimeError, match=r"test_elementwise.py:\d+: Integers to negative"):
+        k**-1
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
+        pf.pow(k > 1, -2)
+    np.testing.assert_allclose((k**-1.0).numpy(), [1.0, 0.5])  # a float exponent: float32
+    np.testing.assert_array_equal((k**0).numpy(), [1, 1])

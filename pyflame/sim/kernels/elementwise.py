@@ -88,7 +88,8 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
         def step(V, F, A, O):
             a, b = V[li][lsl].astype(np.int64), V[ri][rsl].astype(np.int64)
             if fn == "pow":  # check the size in float64 first: int64 powers wrap too
-                as_int32(np.power(a.astype(np.float64), b), what, fn, real)
+                # (a negative exponent gives 0, 1 or -1: only b >= 0 can grow)
+                as_int32(np.power(a.astype(np.float64), np.maximum(b, 0)), what, fn, real)
             V[di][dsl] = as_int32(entry.fn(a, b), what, fn, real)
 
     s.steps.append(overwrites(step, di, dsl))
