@@ -74,6 +74,29 @@ def test_arange_dtypes(args, dtype, torch_dtype):
     np.testing.assert_array_equal(out.astype(np.float64), want.double().numpy())
 
 
+@pytest.mark.parametrize("args", [(0, 50, 0.7), (-3.3, 7.7, 0.011), (1000, 3000, 1.7)], ids=repr)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
+def test_half_arange_is_correctly_rounded_and_near_torchs(args, dtype):
+    """torch 2.13's CPU arange of float16/bfloat16 is not start + i * step in float32 then
+    rounded (nor in float64): it rounds the start of each 16-element vector block to the half
+    dtype and adds j * step in float32, so its values depend on the block (15 of the 72 values
+    of arange(0, 50, 0.7) differ from both formulas). PyFlame keeps start + i * step in float64
+    rounded once (the correctly rounded value), within an ulp (of the dtype, at the block's
+    start) of torch's."""
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    got = pf.arange(*args, dtype=dtype, layout=pf.MeshLayout.grid(2, 3)).float().numpy()
+    want = torch.arange(*args, dtype=tdt).float().numpy()
+    start, _, step = args
+    exact = start + step * np.arange(want.size, dtype=np.float64)
+    np.testing.assert_array_equal(got, torch.from_numpy(exact).to(tdt).float().numpy())
+    # torch's error: up to an ulp of its block's start (rounded there), or of the value
+    first = want[(np.arange(want.size) // 16) * 16]
+    magnitude = np.maximum(np.abs(want), np.abs(first)).astype(np.float16)
+    ulp = np.spacing(magnitude).astype(np.float32) * (8 if dtype is pf.bfloat16 else 1)
+    assert np.all(np.abs(got - want) <= ulp)
+    assert np.sum(got != want) < want.size / 3
+
+
 def test_arange_int_unless_a_float_is_given():
     assert pf.arange(5).dtype is pf.int32
     assert pf.arange(0, 5, 1).dtype is pf.int32
