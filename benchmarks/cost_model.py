@@ -229,6 +229,25 @@ def corpus(quick: bool = False) -> Iterator[Case]:
                 SMALL,
                 conv_channel_split=channel_split,
             )
+    for channel_split in (False, True):
+        # half floats: the FMACs at the fp16 lane count, the halo and window packs at 2 bytes
+        # (the simulator charged packs and convolutions as f32 before session 22)
+        yield Case(
+            f"pf.float16 conv2d 2x6x13x11 * 7x6x3x3 pad 1, avg_pool2d on (3, 4), "
+            f"{'channel-split' if channel_split else 'spatial'} (small)",
+            lambda: [
+                pf.nn.functional.avg_pool2d(
+                    pf.nn.functional.conv2d(
+                        _on((2, 6, 13, 11), (3, 4), pf.float16),
+                        pf.from_numpy(_arr(7, 6, 3, 3, seed=1)).to(pf.float16),
+                        padding=1,
+                    ),
+                    2,
+                )
+            ],
+            SMALL,
+            conv_channel_split=channel_split,
+        )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
     if quick:

@@ -61,12 +61,14 @@ def block_halo_cycles(
         strips = [n for n in (phase.from_prev, phase.from_next) if n]
         cycles += ctx.compute(CostKind.FILL, math.prod(window), elem_bytes=eb)
         for count in strips:
-            cycles += ctx.compute(CostKind.PACK, math.prod(phase.slab(count))) + ctx.issue
-        cycles += ctx.compute(CostKind.PACK, math.prod(shape))
+            cycles += (
+                ctx.compute(CostKind.PACK, math.prod(phase.slab(count)), elem_bytes=eb) + ctx.issue
+            )
+        cycles += ctx.compute(CostKind.PACK, math.prod(shape), elem_bytes=eb)
         for count in strips:
             elems = math.prod(phase.slab(count))
             cycles += ctx.issue + ctx.latency(1) + ctx.stream(ctx.wavelets(elems, eb))
-            cycles += ctx.wake + ctx.compute(CostKind.PACK, elems)
+            cycles += ctx.wake + ctx.compute(CostKind.PACK, elems, elem_bytes=eb)
         if strips:
             cycles += ctx.wake
         scratch_bytes += eb * (
@@ -105,7 +107,7 @@ def _channel_steps(
     (cycles without the step's extras, windows, one step, its stream); 0 cycles without
     input channels."""
     halo, _, _ = block_halo_cycles(plan.slab, axes, eb, ctx)
-    pack = ctx.compute(CostKind.PACK, math.prod(plan.slab)) if x.block[1] > 1 else 0
+    pack = ctx.compute(CostKind.PACK, math.prod(plan.slab), elem_bytes=eb) if x.block[1] > 1 else 0
     windows = x.block[1] * (pack + halo)
     # the steps: step ch+1's multicast streams while step ch computes
     stream = ctx.latency(x.grid[1] - 1) + ctx.stream(ctx.wavelets(math.prod(plan.window), eb))
@@ -153,7 +155,7 @@ def conv2d_estimate(
         )
     plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, tuple(w.block))
     n = x.block[0]
-    filters = ctx.compute(CostKind.PACK, plan.filter_elems)
+    filters = ctx.compute(CostKind.PACK, plan.filter_elems, elem_bytes=eb)
     fmacs = ctx.compute(CostKind.CONV2D, n * ob * taps, ho * wo, 0, elem_bytes=eb)
     cycles, windows, step, stream = _channel_steps(x, axes, plan, filters + fmacs, eb, ctx)
     steps = x.shape[1]

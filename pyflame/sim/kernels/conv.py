@@ -56,7 +56,7 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
     # the slab is all of dst
     access = Access(reads={si: ssl}, writes={di: dsl}, rebuild=rebuild)
     s.steps.append(annotate(overwrites(make_step(), di, dsl), access))
-    s.charge(it.rect, CostKind.PACK, d.size)
+    s.charge(it.rect, CostKind.PACK, d.size, buf=d)  # (its element size: a half moves faster)
 
 
 @kernel(pe.UnpackOp)
@@ -81,6 +81,7 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
         it.rect,
         CostKind.PACK,
         np.broadcast_to(moved[:, None] if along_rows else moved[None, :], (nr, nc)),
+        buf=d,
     )
     if not valid.any():
         return
@@ -236,7 +237,10 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
     _run_on_rows(s, it, part, win.fmacs, op.out, op.input, op.weight, op.bias)
     # one FMAC over the output plane per (image, out channel, in channel of its group, tap)
     bias_adds = n * o if op.bias is not None else 0
-    s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, bias_adds)
+    # (at the input's element size and lane count: half floats run 4 FMAC lanes on WSE-2)
+    s.charge(
+        it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, bias_adds, buf=s.buf(op.input, it)
+    )
 
 
 @kernel(pe.Conv2dWeightGradOp)
@@ -260,7 +264,9 @@ def conv2d_weight_grad(s: Schedule, it: Item, op: pe.Conv2dWeightGradOp) -> None
 
     _run_on_rows(s, it, part, win.fmacs, op.dw, op.input, op.grad)
     # one dot product per (out channel, in channel of its group, tap) over the batch's pixels
-    s.charge(it.rect, CostKind.CONV2D_WEIGHT_GRAD, o * cg * taps, n * ho * wo)
+    s.charge(
+        it.rect, CostKind.CONV2D_WEIGHT_GRAD, o * cg * taps, n * ho * wo, buf=s.buf(op.input, it)
+    )
 
 
 @kernel(pe.Pool2dOp)
@@ -280,4 +286,6 @@ def pool2d(s: Schedule, it: Item, op: pe.Pool2dOp) -> None:
 
     _run_on_rows(s, it, part, 0, op.out, op.input)  # (one thread: no matmul to split)
     outputs = win.n * win.c * win.ho * win.wo
-    s.charge(it.rect, CostKind.POOL2D, win.taps, outputs, kind == PoolKind.AVG)
+    s.charge(
+        it.rect, CostKind.POOL2D, win.taps, outputs, kind == PoolKind.AVG, buf=s.buf(op.input, it)
+    )
