@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 
 #: barriers over at most this many PEs gather their words (`_barrier`), larger ones chain them
 GATHER_MAX_PES = 64 * 64
+GATHER_MAX_SIDE = 128
 #: colors kept for barriers when a program has to switch routes
 BARRIER_COLORS = 2
 _PORTS = list(Port)
@@ -628,9 +629,10 @@ def _barrier_setup(block, rows: int, cols: int, colors: tuple[int, int]) -> SSAV
 
 def gathers(rows: int, cols: int) -> bool:
     """Whether a barrier over rows x cols PEs gathers (below) or chains: the fast engine traces
-    each gathered word's path, O(rows * cols^2) links a barrier (73 s to plan two on 256 x 256
-    PEs), where a chain's stages are one hop each."""
-    return rows * cols <= GATHER_MAX_PES
+    each gathered word's path, O(rows * cols^2 + cols * rows^2) links a barrier (73 s to plan
+    two on 256 x 256 PEs), where a chain's stages are one hop each. At most GATHER_MAX_PES PEs
+    and GATHER_MAX_SIDE a side: no more links than 64 x 64 PEs trace (~0.25 s a barrier)."""
+    return rows * cols <= GATHER_MAX_PES and max(rows, cols) <= GATHER_MAX_SIDE
 
 
 def _barrier_routes(rows: int, cols: int, colors: tuple[int, int]):
@@ -684,7 +686,7 @@ def _barrier(buf: SSAValue, rows: int, cols: int, colors: tuple[int, int]) -> li
     cols-1), which multicasts its word back: no PE goes on before every PE has reached the
     barrier (so every transfer it made before has arrived).
 
-    Up to GATHER_MAX_PES PEs the words are *gathered*: every PE sends, the senders' routes
+    On up to GATHER_MAX_PES PEs, GATHER_MAX_SIDE a side, the words are *gathered*: every PE sends, the senders' routes
     merge, and the last PE takes them all in one receive (`messages`, in whatever order they
     come; `max`, so the word does not depend on it): a row costs about its width in cycles.
     On more PEs they are *chained*: a receive-combine-forward stage per PE (7 cycles a hop on

@@ -15,7 +15,7 @@ words as they come), then the last column's into the last PE, then multicasts ba
 
 (a gather's n - 1 words cross its last link one per cycle, the farthest after n - 1 hops: the
 two overlap). Both engines give exactly this on an idle mesh (56 + 2 (R + C) cycles on WSE2:
-tests/unit/test_allocate_colors.py). Over more than GATHER_MAX_PES PEs the rows and the
+tests/unit/test_allocate_colors.py). Beyond 64 x 64 PEs or a side of 128 (`allocate_colors.gathers`) the rows and the
 column chain their words instead (a receive-combine-forward stage per PE; cheaper to plan):
 
     chain(n) = issue + (n - 1) latency(1 hop) + (n - 2) ce_forward + combine + wake Left out: the route switches themselves
@@ -63,7 +63,7 @@ def gather_cycles(ctx: CostContext, n: int) -> int:
 
 def chain_reduce_cycles(ctx: CostContext, n: int) -> int:
     """A one-word chain sum over a line of n PEs, up to its last PE's wake (a barrier over
-    more than GATHER_MAX_PES PEs)."""
+    larger than `allocate_colors.gathers` takes)."""
     if n <= 1:
         return 0
     t = ctx.target

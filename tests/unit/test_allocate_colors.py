@@ -289,15 +289,25 @@ def _barriers_alone(rows: int, cols: int, count: int, target: str, late: int = 0
 def test_a_barrier_costs_what_the_cost_model_says_in_both_engines():
     """A barrier gathers each row into its last PE (the senders' routes merge, one receive of
     C - 1 messages), the last column into the last PE, and multicasts back: 56 + 2 (R + C)
-    cycles on WSE2, what `barrier_cycles` charges; over more than GATHER_MAX_PES PEs it chains
-    (65 x 64 PEs: 1,064 cycles)."""
+    cycles on WSE2, what `barrier_cycles` charges; over more than GATHER_MAX_PES PEs or a side
+    over GATHER_MAX_SIDE it chains (65 x 64 PEs: 1,064 cycles; 2 x 130)."""
     from pyflame.core.target import PRESETS
     from pyflame.passes.cost_model import CostContext
     from pyflame.passes.cost_model.barriers import barrier_cycles
 
     for target in ("wse2", "small"):
         ctx = CostContext(PRESETS[target.upper()])
-        for rows, cols in ((1, 5), (4, 1), (2, 2), (3, 4), (8, 8), (5, 16), (32, 32), (65, 64)):
+        for rows, cols in (
+            (1, 5),
+            (4, 1),
+            (2, 2),
+            (3, 4),
+            (8, 8),
+            (5, 16),
+            (32, 32),
+            (65, 64),
+            (2, 130),
+        ):
             if target == "small" and max(rows, cols) > 16:  # its fabric is 16 x 16
                 continue
             engines = ("fast", "wavelet") if rows * cols <= 256 else ("fast",)
