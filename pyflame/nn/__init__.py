@@ -55,7 +55,13 @@ from pyflame.nn.loss_layers import (
 )
 from pyflame.nn.module import Module
 from pyflame.nn.multihead_attention import MultiheadAttention
-from pyflame.nn.normalization_layers import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
+from pyflame.nn.normalization_layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    LayerNorm,
+    RMSNorm,
+)
 from pyflame.nn.parameter import Parameter
 from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
@@ -72,6 +78,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GELU",
+    "GroupNorm",
     "HuberLoss",
     "Identity",
     "KLDivLoss",

@@ -26,7 +26,7 @@ from pyflame.nn.losses import (
     nll_loss,
     smooth_l1_loss,
 )
-from pyflame.nn.normalization import batch_norm, layer_norm, rms_norm
+from pyflame.nn.normalization import batch_norm, group_norm, layer_norm, rms_norm
 from pyflame.nn.sparse import embedding, one_hot
 from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
@@ -103,6 +103,7 @@ __all__ += [
     "cross_entropy",
     "embedding",
     "gelu",
+    "group_norm",
     "huber_loss",
     "kl_div",
     "l1_loss",

@@ -1,4 +1,5 @@
-"""Normalisation functions (`pf.nn.functional.layer_norm`, `rms_norm`, `batch_norm`), decomposed into
+"""Normalisation functions (`pf.nn.functional.layer_norm`, `rms_norm`, `batch_norm`,
+`group_norm`), decomposed into
 flame primitives (reductions, elementwise ops, broadcasts) when the graph is built.
 
 Half-precision inputs are normalised in float32 and rounded once, as PyTorch does on the CPU.
@@ -100,6 +101,53 @@ def rms_norm(
     y = x * ops.rsqrt((x * x).mean(dim=dims, keepdim=True) + eps)
     if weight is not None:
         y = y * weight
+    return y.astype(input.dtype)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.group_norm: the channels (dim 1) of each sample split into
+    `num_groups` groups, each normalised over its channels and the spatial dims (biased
+    variance), then * weight + bias per channel.
+
+        x [N, C, *]  ->  [N, G, C/G * prod(*)]  ->  (x - mean) / sqrt(var + eps)  ->  [N, C, *]
+    """
+    if input.ndim < 2:
+        raise ShapeError(
+            f"{format_location(user_location())}: Expected at least 2 dimensions for input "
+            f"tensor but received {input.ndim}"
+        )
+    n, channels = input.shape[0], input.shape[1]
+    if num_groups <= 0 or channels % num_groups:
+        raise ShapeError(
+            f"{format_location(user_location())}: Expected number of channels in input to be "
+            f"divisible by num_groups, but got input of shape {list(input.shape)} and "
+            f"num_groups={num_groups}"
+        )
+    for p, what in ((weight, "weight"), (bias, "bias")):
+        if p is not None and (p.ndim != 1 or p.shape[0] != channels):
+            raise ShapeError(
+                f"{format_location(user_location())}: Expected {what} to be a vector of size "
+                f"equal to the number of channels in input, but got {what} of shape "
+                f"{list(p.shape)} and input of shape {list(input.shape)}"
+            )
+    x = _upcast(input).reshape(n, num_groups, -1)
+    mean = x.mean(dim=2, keepdim=True)
+    centered = x - mean
+    centered = centered - centered.mean(dim=2, keepdim=True)  # as layer_norm: constant groups -> 0
+    y = (centered * ops.rsqrt((centered * centered).mean(dim=2, keepdim=True) + eps)).reshape(
+        input.shape
+    )
+    stat_shape = (1, channels) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * _upcast(weight).reshape(stat_shape)
+    if bias is not None:
+        y = y + _upcast(bias).reshape(stat_shape)
     return y.astype(input.dtype)
 
 

@@ -1,4 +1,4 @@
-"""`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.LayerNorm` and `nn.RMSNorm`.
+"""`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.GroupNorm`, `nn.LayerNorm` and `nn.RMSNorm`.
 
     bn = nn.BatchNorm2d(16)        # weight 1, bias 0; buffers running_mean 0, running_var 1,
                                    # num_batches_tracked 0 (int32; PyTorch: int64)
@@ -257,4 +257,54 @@ class RMSNorm(Module):
         )
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm"]
+class GroupNorm(Module):
+    """Per-sample normalisation over groups of channels and the spatial dims
+    (`F.group_norm`), then * weight + bias per channel; no running statistics, so training
+    and eval mode compute the same."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        *,
+        bias: bool = True,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = init.ones_(empty_parameter((num_channels,), dtype))
+            if bias:
+                self.bias = init.zeros_(empty_parameter((num_channels,), dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
