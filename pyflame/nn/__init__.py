@@ -37,7 +37,7 @@ from pyflame.nn.container import (
     ParameterList,
     Sequential,
 )
-from pyflame.nn.conv import Conv2d
+from pyflame.nn.conv import Conv1d, Conv2d
 from pyflame.nn.dropout import Dropout
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten
@@ -72,6 +72,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",

@@ -1,14 +1,17 @@
-"""`nn.Conv2d`: 2-D convolution of NCHW (or CHW) activations with an OIhw weight.
+"""`nn.Conv1d`, `nn.Conv2d`: convolutions of (N, C, L) / NCHW activations (or unbatched
+(C, L) / CHW) with an (O, C/groups, *kernel) weight.
 
     conv = nn.Conv2d(16, 16, 3, padding=1)
     conv = nn.Conv2d(16, 16, 3, padding=1, layout=pf.MeshLayout.grid(4, 4))
+    conv = nn.Conv1d(16, 32, 5, stride=2)          # F.conv1d: conv2d with a height of 1
 
 Initial values as PyTorch: weight U(-b, b) with b = 1/sqrt(fan_in), fan_in = in/groups * kh * kw
 (kaiming_uniform with a=sqrt(5)), bias the same bound. `layout=` says where the layer runs:
 `grid(r, c)` (or `replicated(r, c)`) splits the output's H and W over r x c PEs, with the
 weight and bias replicated on them (what the convolution's lowering needs, so no data moves
 before it: the weight's layout is `replicated(r, c)`); any other layout is the weight's layout
-and the output's hint.
+and the output's hint. A Conv1d runs as a conv2d of height 1, whose (N, O, 1, Lo) output takes
+the hint: `grid(1, c)` splits the length over c PEs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from pyflame.layout import MeshLayout
 from pyflame.nn import functional as F
 from pyflame.nn import init
+from pyflame.nn.conv_functional import _single, conv1d_hinted
 from pyflame.nn.linear import empty_parameter, hint_output
 from pyflame.nn.module import Module
 from pyflame.ops import _check_layout
@@ -27,7 +31,7 @@ from pyflame.tensor import Tensor
 
 
 def _placement(layout: MeshLayout | None) -> tuple[MeshLayout | None, MeshLayout | None]:
-    """(weight and bias layout, output hint) for a Conv2d's `layout=`."""
+    """(weight and bias layout, output hint) for a convolution's `layout=`."""
     if layout is None:
         return None, None
     if layout.kind in ("grid", "replicated"):
@@ -36,18 +40,26 @@ def _placement(layout: MeshLayout | None) -> tuple[MeshLayout | None, MeshLayout
     return layout, layout
 
 
-class Conv2d(Module):
-    """Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    groups=1, bias=True); `padding` may be 'valid' or 'same'."""
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share: arguments, parameters, PyTorch's initialisation, repr."""
+
+    _dims = 2
+
+    def _tuple(self, value: Any, what: str) -> tuple[int, ...]:
+        name = f"{type(self).__name__} {what}"
+        return (_single(value, name),) if self._dims == 1 else _pair(value, name)
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] | str = 0,
-        dilation: int | tuple[int, int] = 1,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
@@ -56,15 +68,21 @@ class Conv2d(Module):
         layout: MeshLayout | None = None,
     ):
         super().__init__()
+        name = type(self).__name__
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                "padding_mode must be one of {'zeros', 'circular', 'replicate', 'reflect'}, "
+                f"but got padding_mode={padding_mode!r}"
+            )
         if padding_mode != "zeros":
             raise NotImplementedError(
-                f"Conv2d padding_mode={padding_mode!r} is not supported "
+                f"{name} padding_mode={padding_mode!r} is not supported "
                 "(only 'zeros'); pad with pf.pad first"
             )
         if isinstance(padding, str) and padding not in ("same", "valid"):
@@ -73,14 +91,14 @@ class Conv2d(Module):
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
-        self.stride = _pair(stride, "Conv2d stride")
-        self.padding: tuple[int, int] | str = (
-            padding if isinstance(padding, str) else _pair(padding, "Conv2d padding")
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.stride = self._tuple(stride, "stride")
+        self.padding: tuple[int, ...] | str = (
+            padding if isinstance(padding, str) else self._tuple(padding, "padding")
         )
-        if self.padding == "same" and self.stride != (1, 1):
+        if self.padding == "same" and any(s != 1 for s in self.stride):
             raise ValueError("padding='same' is not supported for strided convolutions")
-        self.dilation = _pair(dilation, "Conv2d dilation")
+        self.dilation = self._tuple(dilation, "dilation")
         self.groups = groups
         self.padding_mode = padding_mode
         self.layout = _check_layout(layout)
@@ -101,20 +119,15 @@ class Conv2d(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input: Tensor) -> Tensor:
-        y = F.conv2d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
-        return hint_output(y, self._output_hint) if y.ndim == 4 else y
-
     def extra_repr(self) -> str:
+        ones, zeros = (1,) * self._dims, (0,) * self._dims
         s = (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}"
         )
-        if self.padding != (0, 0):
+        if self.padding != zeros:
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != ones:
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
@@ -125,4 +138,99 @@ class Conv2d(Module):
         return s
 
 
-__all__ = ["Conv2d"]
+class Conv1d(_ConvNd):
+    """Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True); `padding` may be 'valid' or 'same'. (N, C, L) or (C, L) input."""
+
+    _dims = 1
+    stride: tuple[int]
+    padding: tuple[int] | str
+    dilation: tuple[int]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] = 1,
+        padding: int | tuple[int] | str = 0,
+        dilation: int | tuple[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        dtype: Any = None,
+        layout: MeshLayout | None = None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+            layout=layout,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        return conv1d_hinted(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            hint=self._output_hint,
+        )
+
+
+class Conv2d(_ConvNd):
+    """Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True); `padding` may be 'valid' or 'same'."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int] | str
+    dilation: tuple[int, int]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        dtype: Any = None,
+        layout: MeshLayout | None = None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+            layout=layout,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        y = F.conv2d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+        return hint_output(y, self._output_hint) if y.ndim == 4 else y
+
+
+__all__ = ["Conv1d", "Conv2d"]
