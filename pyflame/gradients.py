@@ -363,14 +363,17 @@ def _flip_hw(w: Tensor) -> Tensor:
     return ops.cat(cols, dim=3) if len(cols) > 1 else w
 
 
-def _conv_input_grad(
+def conv_input_grad(
     g: Tensor, w: Tensor, x_shape: Sequence[int], attrs: dict, kernel: Sequence[int]
 ) -> Tensor:
     """The input gradient of a conv2d of an input of `x_shape` with weight `w`, given the
     output gradient `g`: a full correlation of the stride-dilated gradient with the flipped,
     channel-transposed kernel, cropped to the input. With stride 1 (and no padding wider than
     the dilated kernel) that is one conv2d of `g` itself, padded by the kernel's reach minus
-    the forward's padding: no dilated or padded copy of the gradient, no crop."""
+    the forward's padding: no dilated or padded copy of the gradient, no crop.
+
+    Also F.conv_transpose2d (pyflame/nn/conv_functional.py), whose output_padding is a bottom
+    (right) padding smaller than the top (left) one, possibly negative."""
     groups = attrs["groups"]
     (sh, sw), (dh, dw) = attrs["stride"], attrs["dilation"]
     top, bottom, left, right = attrs["padding"]
@@ -378,7 +381,6 @@ def _conv_input_grad(
     o = w.shape[0]
     kh, kw = kernel
     oh, ow = g.shape[2], g.shape[3]
-    hp, wp = h + top + bottom, wd + left + right
     eh, ew = dh * (kh - 1), dw * (kw - 1)
     og = o // groups
     wt = (
@@ -393,21 +395,23 @@ def _conv_input_grad(
     gd = embed(g, (n, o, (oh - 1) * sh + 1, (ow - 1) * sw + 1), (0, 0, 0, 0), (1, 1, sh, sw))
     gd = ops.pad(gd, [ew, ew, eh, eh])
     gp = conv2d(gd, flipped, dilation=(dh, dw), groups=groups)
-    missing_h, missing_w = hp - gp.shape[2], wp - gp.shape[3]
-    if missing_h or missing_w:  # rows/cols past the last window get no gradient
+    # rows/cols past the last window get no gradient (and a negative bottom/right padding
+    # leaves fewer rows/cols than the crop below needs)
+    missing_h, missing_w = max(0, top + h - gp.shape[2]), max(0, left + wd - gp.shape[3])
+    if missing_h or missing_w:
         gp = ops.pad(gp, [0, missing_w, 0, missing_h])
     return gp[:, :, top : top + h, left : left + wd]
 
 
 def _conv2d(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-    """d input: `_conv_input_grad`; d weight: one flame.conv2d_weight_grad (per kernel tap, a
+    """d input: `conv_input_grad`; d weight: one flame.conv2d_weight_grad (per kernel tap, a
     product of the gradient with the shifted input over each PE's pixels, summed over the
     grid: passes/flame_lowering/windowed.py); d bias: the gradient summed over batch and
     space."""
     x, w = node.inputs[0], node.inputs[1]
     gx = gw = gb = None
     if x.requires_grad:
-        gx = _conv_input_grad(g, w, x.shape, node.attrs, w.shape[2:])
+        gx = conv_input_grad(g, w, x.shape, node.attrs, w.shape[2:])
     if w.requires_grad:
         a = node.attrs
         gw = conv2d_weight_grad(
@@ -425,7 +429,7 @@ def _conv2d_weight_grad(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     a = node.attrs
     gx = gdy = None
     if x.requires_grad:
-        gx = _conv_input_grad(dy, g, x.shape, a, a["kernel"])
+        gx = conv_input_grad(dy, g, x.shape, a, a["kernel"])
     if dy.requires_grad:
         p = a["padding"]
         if p[0] == p[1] and p[2] == p[3]:

@@ -37,7 +37,7 @@ from pyflame.nn.container import (
     ParameterList,
     Sequential,
 )
-from pyflame.nn.conv import Conv1d, Conv2d
+from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from pyflame.nn.dropout import Dropout
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten
@@ -74,6 +74,7 @@ __all__ = [
     "BatchNorm2d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",

@@ -47,6 +47,8 @@ class _ConvNd(Module):
     """What Conv1d and Conv2d share: arguments, parameters, PyTorch's initialisation, repr."""
 
     _dims = 2
+    _transposed = False
+    output_padding: tuple[int, ...] = ()
 
     def _tuple(self, value: Any, what: str) -> tuple[int, ...]:
         name = f"{type(self).__name__} {what}"
@@ -103,7 +105,11 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         self.layout = _check_layout(layout)
         weight_layout, self._output_hint = _placement(self.layout)
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        shape = (
+            (in_channels, out_channels // groups, *self.kernel_size)
+            if self._transposed
+            else (out_channels, in_channels // groups, *self.kernel_size)
+        )
         self.weight = empty_parameter(shape, dtype, weight_layout)
         if bias:
             self.bias = empty_parameter((out_channels,), dtype, weight_layout)
@@ -129,6 +135,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != ones:
             s += f", dilation={self.dilation}"
+        if self.output_padding and self.output_padding != zeros:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -233,4 +241,95 @@ class Conv2d(_ConvNd):
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 
 
-__all__ = ["Conv1d", "Conv2d"]
+class ConvTranspose2d(_ConvNd):
+    """ConvTranspose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose2d`, the gradient of
+    a Conv2d(out_channels, in_channels) with respect to its input. Weight
+    (in, out/groups, kh, kw), initialised as PyTorch's (fan_in = out/groups * kh * kw).
+    `forward(input, output_size=None)`: an `output_size` picks the output_padding that gives
+    it, as PyTorch's."""
+
+    _transposed = True
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    output_padding: tuple[int, int]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
+        *,
+        dtype: Any = None,
+        layout: MeshLayout | None = None,
+    ):
+        if padding_mode != "zeros":
+            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+            layout=layout,
+        )
+        self.output_padding = _pair(output_padding, "ConvTranspose2d output_padding")
+
+    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, int]:
+        """PyTorch's `_output_padding`: the output_padding that makes the output `output_size`
+        ([H, W], or ending with them)."""
+        if output_size is None:
+            return self.output_padding
+        size = [int(n) for n in output_size]
+        if len(size) == input.ndim:
+            size = size[-2:]
+        if len(size) != 2:
+            raise ValueError(
+                f"ConvTranspose2d: output_size must have 2 or {input.ndim} elements "
+                f"(got {len(size)})"
+            )
+        low, high = [], []
+        for a in (0, 1):
+            n = (
+                (input.shape[input.ndim - 2 + a] - 1) * self.stride[a]
+                - 2 * self.padding[a]
+                + self.dilation[a] * (self.kernel_size[a] - 1)
+                + 1
+            )
+            low.append(n)
+            high.append(n + self.stride[a] - 1)
+        if any(not low[a] <= size[a] <= high[a] for a in (0, 1)):
+            raise ValueError(
+                f"requested an output size of {size}, but valid sizes range from {low} to "
+                f"{high} (for an input of {list(input.shape[-2:])})"
+            )
+        return size[0] - low[0], size[1] - low[1]
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        y = F.conv_transpose2d(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+        )
+        return hint_output(y, self._output_hint) if y.ndim == 4 else y
+
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]

@@ -19,8 +19,9 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from pyflame.gradients import conv_input_grad
 from pyflame.layout import MeshLayout
-from pyflame.ops.conv import conv2d
+from pyflame.ops.conv import _pair, conv2d
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.tensor import Tensor
 
@@ -102,4 +103,99 @@ def conv1d_hinted(
     return y.reshape(*y.shape[:-2], y.shape[-1])
 
 
-__all__ = ["conv1d"]
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """Transposed 2-D convolution (torch.nn.functional.conv_transpose2d) of an NCHW `input` (or
+    CHW) with a (C, O/groups, kh, kw) `weight`: the gradient of a conv2d with that weight
+    taken as (C, O/groups) with respect to its (N, O, Ho, Wo) input, where
+    Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1 (Wo alike);
+    `output_padding` (smaller than the stride or the dilation) adds rows and columns at the
+    bottom and right."""
+    _check_tensor(input, "conv_transpose2d")
+    _check_tensor(weight, "conv_transpose2d")
+    if input.ndim not in (3, 4):
+        raise _shape_error(
+            "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of "
+            f"size: {list(input.shape)}"
+        )
+    if weight.ndim != 4:
+        raise _shape_error(
+            "conv_transpose2d expects a 4-D (C, O/groups, kh, kw) weight, got shape "
+            f"{list(weight.shape)}"
+        )
+    if isinstance(padding, str):
+        raise TypeError("conv_transpose2d(): argument 'padding' must be tuple of ints, not str")
+    s, d = _pair(stride, "conv_transpose2d stride"), _pair(dilation, "conv_transpose2d dilation")
+    p = _pair(padding, "conv_transpose2d padding")
+    op = _pair(output_padding, "conv_transpose2d output_padding")
+    if isinstance(groups, builtins.bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"conv_transpose2d groups must be a positive int, got {groups!r}")
+    if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op) < 0:
+        raise ValueError(
+            f"conv_transpose2d: stride {list(s)} and dilation {list(d)} must be positive, padding "
+            f"{list(p)} and output_padding {list(op)} not negative"
+        )
+    if any(op[a] >= s[a] and op[a] >= d[a] for a in (0, 1)):
+        raise _shape_error(
+            "output padding must be smaller than either stride or dilation, but got "
+            f"output_padding_height: {op[0]} output_padding_width: {op[1]} stride_height: "
+            f"{s[0]} stride_width: {s[1]} dilation_height: {d[0]} dilation_width: {d[1]}"
+        )
+    x = input.reshape(1, *input.shape) if input.ndim == 3 else input
+    if weight.shape[0] % groups:
+        raise _shape_error(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size [{list(weight.shape)}] instead"
+        )
+    if x.shape[1] != weight.shape[0]:
+        raise _shape_error(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
+            f"{x.shape[1]} channels instead"
+        )
+    out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise _shape_error(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
+            f"1-dimensional with {out_channels} elements, but got bias of size "
+            f"{list(bias.shape)} instead"
+        )
+    size = [
+        (x.shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * (weight.shape[2 + a] - 1) + op[a] + 1
+        for a in (0, 1)
+    ]
+    if min(size) < 1:
+        raise _shape_error(
+            f"Given input size per channel: ({x.shape[2]} x {x.shape[3]}). Calculated output "
+            f"size per channel: ({size[0]} x {size[1]}). Output size is too small"
+        )
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"conv_transpose2d needs a floating-point input, got {input.dtype!r}")
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype is not input.dtype:
+            raise _shape_error(
+                f"conv_transpose2d: input dtype {input.dtype!r} and {what} dtype {t.dtype!r} differ"
+            )
+    # the conv2d whose input gradient this is: padding p on top/left, p - output_padding on
+    # the bottom/right (its last rows/columns are the output_padding ones)
+    attrs = {
+        "stride": s,
+        "dilation": d,
+        "groups": groups,
+        "padding": (p[0], p[0] - op[0], p[1], p[1] - op[1]),
+    }
+    y = conv_input_grad(x, weight, (x.shape[0], out_channels, *size), attrs, weight.shape[2:])
+    if bias is not None:
+        y = y + bias.reshape(1, out_channels, 1, 1)
+    return y.reshape(*y.shape[1:]) if input.ndim == 3 else y
+
+
+__all__ = ["conv1d", "conv_transpose2d"]

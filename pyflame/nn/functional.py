@@ -15,7 +15,7 @@ from pyflame import inplace as _inplace
 from pyflame import ops as _ops
 from pyflame.nn.activation import gelu, leaky_relu
 from pyflame.nn.attention import scaled_dot_product_attention
-from pyflame.nn.conv_functional import conv1d
+from pyflame.nn.conv_functional import conv1d, conv_transpose2d
 from pyflame.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -34,7 +34,7 @@ from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.tensor import Tensor
 
-__all__ = ["avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
+__all__ = ["avg_pool2d", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d"]
 
 
 # --------------------------------------------------------------------------- linear, dropout
