@@ -1,16 +1,33 @@
 """Activation layers: `ReLU`, `GELU`, `SiLU`, `LeakyReLU`, `Sigmoid`, `Tanh`, `Softmax`,
-`LogSoftmax`, each a module around the function of the same name (`gelu` and `leaky_relu`
-are defined here, `pf.nn.functional` exports them)."""
+`LogSoftmax`, `ELU`, `SELU`, `CELU`, `Softplus`, `Hardtanh`, `ReLU6`, `Hardsigmoid`,
+`Hardswish`, `Mish`, `LogSigmoid`, `Softsign`, `Tanhshrink`, `PReLU`, `GLU`, `Threshold`, each
+a module around the function of the same name (`gelu`, `leaky_relu` and the functions after
+them are defined here, `pf.nn.functional` exports them).
+
+The functions are composites of elementwise ops. Where PyTorch's gradient at a kink differs
+from the one the parts would give, the formula is written with `where` so that it is
+PyTorch's: `hardtanh` passes no gradient at its bounds, `elu` passes alpha at 0, `hardswish`
+0 at -3 and 1 at 3. A branch `where` does not pick gets a safe input (0), so an overflow
+there (exp of a large x) cannot turn its zero gradient into NaN. Comparisons that select the
+input keep NaN as PyTorch (`threshold` tests x <= threshold, `hardtanh` each bound).
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
+
+import numpy as np
 
 from pyflame import inplace as inplace_
 from pyflame import ops
-from pyflame.core.dtypes import bfloat16, float16
+from pyflame.core.dtypes import as_dtype, bfloat16, float16, float32
+from pyflame.core.errors import ShapeError
+from pyflame.nn import init as nn_init
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor
+from pyflame.nn.parameter import Parameter
+from pyflame.tensor import Tensor, format_location, user_location
 
 
 class ReLU(Module):
@@ -139,4 +156,365 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
-__all__ = ["GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Tanh"]
+# --------------------------------------------------------------------------- more activations
+
+
+def _maybe_inplace(input: Tensor, inplace: bool, fn: Any, name: str) -> Tensor:
+    return inplace_.apply_(input, fn, name) if inplace else fn(input)
+
+
+def _expm1_negative(x: Tensor, scale: float = 1.0) -> Tensor:
+    """expm1(x * scale) where x <= 0, 0 elsewhere (no overflow on the side not taken)."""
+    return ops.expm1(ops.where(x > 0, 0.0, x) * scale if scale != 1.0 else ops.where(x > 0, 0.0, x))
+
+
+def _elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
+    """PyTorch's elu kernel: scale * x where x > 0, else scale * alpha * expm1(x * input_scale)."""
+    negative = _expm1_negative(x, input_scale) * alpha
+    out = ops.where(x > 0, x, negative)
+    return out * scale if scale != 1.0 else out
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1) (torch.nn.functional.elu)."""
+    return _maybe_inplace(input, inplace, lambda x: _elu(x, alpha), "Elu")
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with PyTorch's constants (torch.nn.functional.selu)."""
+    return _maybe_inplace(input, inplace, lambda x: _elu(x, _SELU_ALPHA, _SELU_SCALE), "Elu")
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x / alpha) - 1) (torch.nn.functional.celu)."""
+    if alpha == 0:
+        raise ZeroDivisionError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return _maybe_inplace(input, inplace, lambda x: _elu(x, alpha, 1.0, 1.0 / alpha), "Elu")
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold
+    (torch.nn.functional.softplus)."""
+    bx = input * beta
+    linear = bx > threshold
+    soft = ops.log1p(ops.exp(ops.where(linear, 0.0, bx)))
+    return ops.where(linear, input, soft / beta if beta != 1.0 else soft)
+
+
+def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
+    # no gradient at the bounds, as PyTorch's hardtanh_backward (clamp would pass it whole)
+    return ops.where(x <= min_val, min_val, ops.where(x >= max_val, max_val, x))
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """x clamped to [min_val, max_val]; the gradient is 0 on and outside the bounds
+    (torch.nn.functional.hardtanh)."""
+    return _maybe_inplace(input, inplace, lambda x: _hardtanh(x, min_val, max_val), "Hardtanh")
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """hardtanh(x, 0, 6) (torch.nn.functional.relu6)."""
+    return _maybe_inplace(input, inplace, lambda x: _hardtanh(x, 0.0, 6.0), "Hardtanh")
+
+
+def _hardsigmoid(x: Tensor) -> Tensor:
+    return ops.where(x <= -3.0, 0.0, ops.where(x >= 3.0, 1.0, x / 6.0 + 0.5))
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """0 below -3, 1 above 3, x / 6 + 1/2 between (torch.nn.functional.hardsigmoid)."""
+    return _maybe_inplace(input, inplace, _hardsigmoid, "Hardsigmoid")
+
+
+def _hardswish(x: Tensor) -> Tensor:
+    # PyTorch's gradient: 0 up to -3, x / 3 + 1/2 strictly between, 1 from 3 on
+    return ops.where(x <= -3.0, 0.0, ops.where(x < 3.0, x * (x + 3.0) / 6.0, x))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (torch.nn.functional.hardswish)."""
+    return _maybe_inplace(input, inplace, _hardswish, "Hardswish")
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (torch.nn.functional.mish)."""
+    return _maybe_inplace(input, inplace, lambda x: x * ops.tanh(softplus(x)), "Mish")
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) without overflow: x - log1p(exp(x)) for x < 0, -log1p(exp(-x))
+    otherwise (torch.nn.functional.logsigmoid; the gradient at 0 is 1/2)."""
+    negative = input < 0
+    low = ops.where(negative, input, 0.0)
+    high = ops.where(negative, 0.0, input)
+    return ops.where(negative, low - ops.log1p(ops.exp(low)), -ops.log1p(ops.exp(-high)))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|) (torch.nn.functional.softsign)."""
+    return input / (ops.abs(input) + 1.0)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x) (torch.nn.functional.tanhshrink)."""
+    return input - ops.tanh(input)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """value where x <= threshold, else x (torch.nn.functional.threshold; NaN stays NaN)."""
+    return _maybe_inplace(
+        input, inplace, lambda x: ops.where(x <= threshold, value, x), "Threshold"
+    )
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), a and b the two halves of `input` along `dim`
+    (torch.nn.functional.glu)."""
+    if input.ndim == 0:
+        raise ShapeError(
+            f"{format_location(user_location())}: glu does not support scalars because halving "
+            "size must be even"
+        )
+    d = dim + input.ndim if dim < 0 else dim
+    if not 0 <= d < input.ndim:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-input.ndim}, "
+            f"{input.ndim - 1}], but got {dim})"
+        )
+    if input.shape[d] % 2:
+        raise ShapeError(
+            f"{format_location(user_location())}: Halving dimension must be even, but dimension "
+            f"{d} is size {input.shape[d]}"
+        )
+    a, b = ops.chunk(input, 2, dim=d)
+    return a * ops.sigmoid(b)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight * x, with one weight or one per channel (dim 1; a 1-D input
+    has one channel) (torch.nn.functional.prelu)."""
+    count = weight.numel()
+    if count == 1:
+        slope = weight.reshape(())
+    else:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if weight.ndim != 1 or count != channels:
+            raise ShapeError(
+                f"{format_location(user_location())}: Mismatch of parameter numbers and input "
+                f"channel size. Found parameter numbers = {count} and channel size = {channels}."
+            )
+        slope = weight.reshape(1, channels, *(1,) * (input.ndim - 2))
+    return ops.where(input > 0, input, slope * input)
+
+
+class _Inplace(Module):
+    """An activation with only `inplace=` (shown in the repr when True)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return elu(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class CELU(ELU):
+    def forward(self, input: Tensor) -> Tensor:
+        return celu(input, self.alpha, self.inplace)
+
+
+class SELU(_Inplace):
+    def forward(self, input: Tensor) -> Tensor:
+        return selu(input, self.inplace)
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input: Tensor) -> Tensor:
+        return softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ):
+        super().__init__()
+        if min_value is not None:
+            warnings.warn(
+                "keyword argument `min_value` is deprecated and rename to `min_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn(
+                "keyword argument `max_value` is deprecated and rename to `max_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            max_val = max_value
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+        assert self.max_val > self.min_val  # as PyTorch's
+
+    def forward(self, input: Tensor) -> Tensor:
+        return hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (
+            ", inplace=True" if self.inplace else ""
+        )
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Hardsigmoid(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return hardsigmoid(input, self.inplace)
+
+
+class Hardswish(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return hardswish(input, self.inplace)
+
+
+class Mish(_Inplace):
+    def forward(self, input: Tensor) -> Tensor:
+        return mish(input, self.inplace)
+
+
+class LogSigmoid(Module):
+    def forward(self, input: Tensor) -> Tensor:
+        return logsigmoid(input)
+
+
+class Softsign(Module):
+    def forward(self, input: Tensor) -> Tensor:
+        return softsign(input)
+
+
+class Tanhshrink(Module):
+    def forward(self, input: Tensor) -> Tensor:
+        return tanhshrink(input)
+
+
+class Threshold(Module):
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold = threshold
+        self.value = value
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}" + (
+            ", inplace=True" if self.inplace else ""
+        )
+
+
+class GLU(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """x where x > 0, else weight * x; `weight` a parameter of `num_parameters` slopes (1, or
+    one per channel), all `init` at first."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype: Any = None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        np_dtype = (float32 if dtype is None else as_dtype(dtype)).numpy
+        self.weight = Parameter(np.full((num_parameters,), init, np_dtype))
+
+    def reset_parameters(self) -> None:
+        nn_init.constant_(self.weight, self.init)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "GLU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSigmoid",
+    "LogSoftmax",
+    "Mish",
+    "PReLU",
+    "ReLU",
+    "ReLU6",
+    "SELU",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Tanh",
+    "Tanhshrink",
+    "Threshold",
+]

@@ -13,7 +13,25 @@ from __future__ import annotations
 
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
-from pyflame.nn.activation import gelu, leaky_relu
+from pyflame.nn.activation import (
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    softplus,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv_transpose2d
 from pyflame.nn.losses import (
@@ -100,6 +118,21 @@ __all__ += ["log_softmax", "softmax"]
 __all__ += [
     "batch_norm",
     "binary_cross_entropy",
+    "celu",
+    "elu",
+    "glu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "logsigmoid",
+    "mish",
+    "prelu",
+    "relu6",
+    "selu",
+    "softplus",
+    "softsign",
+    "tanhshrink",
+    "threshold",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "embedding",

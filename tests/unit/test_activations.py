@@ -1,0 +1,201 @@
+"""The activations added after ReLU/GELU/SiLU (ELU, SELU, CELU, Softplus, Hardtanh, ReLU6,
+Hardsigmoid, Hardswish, Mish, LogSigmoid, Softsign, Tanhshrink, PReLU, GLU, Threshold) and
+their F twins against torch: values and input gradients on random values and on every kink
+and threshold (where PyTorch's gradient is a choice), large values whose unused branch would
+overflow, a grid layout, `inplace=True`, reprs, PReLU's parameter, errors, and training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import nn
+
+torch = pytest.importorskip("torch")
+
+from nn_parity import GRID, check_function, check_layer, rand, train_like_torch  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("small_target")
+F = pf.nn.functional
+
+#: every kink and threshold of the functions below (0, +-1, +-3, 6, softplus's 20 and the
+#: beta=2 one at 10, threshold's 0.5) and values whose other branch overflows float32
+EDGES = np.array(
+    [0.0, -1.0, 1.0, -3.0, 3.0, 6.0, 0.5, 10.0, 20.0, 20.5, 100.0, -100.0, 2.0, -2.0, 7.0],
+    np.float32,
+)
+
+
+def values(*shape):
+    x = rand(*shape) * 4
+    flat = x.reshape(-1)
+    n = min(flat.size, EDGES.size)
+    flat[:n] = EDGES[:n]
+    return x
+
+
+#: name -> (F call, module factory); each call takes the functional module first
+ACTIVATIONS = {
+    "elu": (lambda F, x: F.elu(x), lambda m: m.ELU()),
+    "elu_alpha": (lambda F, x: F.elu(x, alpha=0.3), lambda m: m.ELU(alpha=0.3)),
+    "selu": (lambda F, x: F.selu(x), lambda m: m.SELU()),
+    "celu": (lambda F, x: F.celu(x, alpha=1.7), lambda m: m.CELU(1.7)),
+    "softplus": (lambda F, x: F.softplus(x), lambda m: m.Softplus()),
+    "softplus_beta": (
+        lambda F, x: F.softplus(x, beta=2.0, threshold=20.0),
+        lambda m: m.Softplus(beta=2.0),
+    ),
+    "hardtanh": (lambda F, x: F.hardtanh(x), lambda m: m.Hardtanh()),
+    "hardtanh_bounds": (
+        lambda F, x: F.hardtanh(x, -3.0, 6.0),
+        lambda m: m.Hardtanh(-3.0, 6.0),
+    ),
+    "relu6": (lambda F, x: F.relu6(x), lambda m: m.ReLU6()),
+    "hardsigmoid": (lambda F, x: F.hardsigmoid(x), lambda m: m.Hardsigmoid()),
+    "hardswish": (lambda F, x: F.hardswish(x), lambda m: m.Hardswish()),
+    "mish": (lambda F, x: F.mish(x), lambda m: m.Mish()),
+    "logsigmoid": (lambda F, x: F.logsigmoid(x), lambda m: m.LogSigmoid()),
+    "softsign": (lambda F, x: F.softsign(x), lambda m: m.Softsign()),
+    "tanhshrink": (lambda F, x: F.tanhshrink(x), lambda m: m.Tanhshrink()),
+    "threshold": (lambda F, x: F.threshold(x, 0.5, -2.0), lambda m: m.Threshold(0.5, -2.0)),
+    "glu": (lambda F, x: F.glu(x, dim=1), lambda m: m.GLU(dim=1)),
+    "glu_last": (lambda F, x: F.glu(x), lambda m: m.GLU()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_function_values_and_gradients_at_kinks(name):
+    call, _ = ACTIVATIONS[name]
+    check_function(call, values(3, 6, 4))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_layer_values_and_gradients_under_a_grid_layout(name):
+    _, make = ACTIVATIONS[name]
+    check_layer(make, values(5, 4, 6), layout=GRID)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_repr_as_torch(name):
+    _, make = ACTIVATIONS[name]
+    assert repr(make(nn)) == repr(make(torch.nn))
+
+
+def test_reprs_with_inplace_as_torch():
+    for make in (
+        lambda m: m.ELU(0.5, True),
+        lambda m: m.CELU(2.0, True),
+        lambda m: m.SELU(True),
+        lambda m: m.Hardtanh(-2, 3, True),
+        lambda m: m.ReLU6(True),
+        lambda m: m.Hardsigmoid(True),
+        lambda m: m.Hardswish(True),
+        lambda m: m.Mish(True),
+        lambda m: m.Threshold(0.1, 20, True),
+        lambda m: m.PReLU(3, 0.1),
+    ):
+        assert repr(make(nn)) == repr(make(torch.nn))
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("elu", lambda F, x: F.elu(x, 0.5, inplace=True)),
+        ("selu", lambda F, x: F.selu(x, inplace=True)),
+        ("celu", lambda F, x: F.celu(x, 2.0, inplace=True)),
+        ("hardtanh", lambda F, x: F.hardtanh(x, -0.5, 2.0, inplace=True)),
+        ("relu6", lambda F, x: F.relu6(x, inplace=True)),
+        ("hardsigmoid", lambda F, x: F.hardsigmoid(x, inplace=True)),
+        ("hardswish", lambda F, x: F.hardswish(x, inplace=True)),
+        ("mish", lambda F, x: F.mish(x, inplace=True)),
+        ("threshold", lambda F, x: F.threshold(x, 0.5, 9.0, inplace=True)),
+    ],
+)
+def test_inplace_changes_the_input(name, call):
+    x = values(4, 5)
+    px, tx = pf.from_numpy(x), torch.from_numpy(x.copy())
+    out = call(F, px)
+    call(torch.nn.functional, tx)
+    assert out is px
+    np.testing.assert_allclose(px.numpy(), tx.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "num, shape, layout",
+    [(1, (3, 4, 5), None), (4, (3, 4, 5), GRID), (3, (2, 3), None), (1, (7,), None)],
+    ids=str,
+)
+def test_prelu_values_and_gradients_of_input_and_weight(num, shape, layout):
+    torch.manual_seed(1)
+    state = {"weight": torch.randn(num)}
+
+    def make(m):
+        layer = m.PReLU(num)
+        layer.load_state_dict(state)
+        return layer
+
+    check_layer(make, values(*shape), layout=layout)
+    check_function(lambda F, x, w: F.prelu(x, w), values(*shape), state["weight"].numpy())
+
+
+def test_prelu_parameter_and_state_dict_as_torch():
+    t, p = torch.nn.PReLU(3, init=0.1), nn.PReLU(3, init=0.1)
+    assert list(p.state_dict()) == ["weight"]
+    np.testing.assert_array_equal(p.weight.numpy(), t.weight.detach().numpy())
+    assert isinstance(p.weight, nn.Parameter) and p.weight.requires_grad
+    assert [n for n, _ in p.named_parameters()] == ["weight"]
+
+
+def test_errors_as_torch():
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"test_activations.py:\d+: Halving dimension must be even, but dimension 1 is "
+        r"size 5",
+    ):
+        F.glu(pf.from_numpy(rand(3, 5)))
+    with pytest.raises(pf.ShapeError, match="glu does not support scalars"):
+        F.glu(pf.from_numpy(np.float32(1.0)))
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"Mismatch of parameter numbers and input channel size. Found parameter numbers "
+        r"= 3 and channel size = 4.",
+    ):
+        F.prelu(pf.from_numpy(rand(2, 4, 3)), pf.from_numpy(rand(3)))
+    with pytest.raises(pf.ShapeError, match="numbers = 4 and channel size = 1"):
+        F.prelu(pf.from_numpy(rand(4)), pf.from_numpy(rand(4)))
+    with pytest.raises(ZeroDivisionError, match="alpha cannot be 0 for CELU"):
+        F.celu(pf.from_numpy(rand(3)), alpha=0.0)
+    with pytest.raises(AssertionError):
+        nn.Hardtanh(1.0, -1.0)
+    with pytest.warns(FutureWarning, match="`min_value` is deprecated"):
+        assert nn.Hardtanh(min_value=-2.0).min_val == -2.0
+
+
+def test_training_steps_match_torch():
+    rng = np.random.default_rng(11)
+    batches = [
+        (
+            rng.standard_normal((6, 5)).astype(np.float32),
+            rng.standard_normal((6, 3)).astype(np.float32),
+        )
+        for _ in range(4)
+    ]
+    train_like_torch(
+        lambda nn: nn.Sequential(
+            nn.Linear(5, 8),
+            nn.PReLU(8),
+            nn.Linear(8, 8),
+            nn.Mish(),
+            nn.Linear(8, 8),
+            nn.ELU(0.7),
+            nn.Linear(8, 8),
+            nn.Hardswish(),
+            nn.Linear(8, 6),
+            nn.GLU(),
+            nn.Softplus(beta=2.0),
+            nn.Linear(3, 3),
+            nn.SELU(),
+        ),
+        batches,
+    )
