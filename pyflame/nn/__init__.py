@@ -55,7 +55,7 @@ from pyflame.nn.container import (
 from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from pyflame.nn.dropout import Dropout
 from pyflame.nn.embedding import Embedding
-from pyflame.nn.flatten import Flatten
+from pyflame.nn.flatten import Flatten, Unflatten
 from pyflame.nn.linear import Identity, Linear
 from pyflame.nn.loss_layers import (
     BCELoss,
@@ -77,17 +77,22 @@ from pyflame.nn.normalization_layers import (
     LayerNorm,
     RMSNorm,
 )
+from pyflame.nn.padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d
 from pyflame.nn.parameter import Parameter
-from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from pyflame.nn.upsampling import Upsample
 
 __all__ = [
     "AdaptiveAvgPool2d",
+    "AvgPool1d",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "CELU",
+    "ConstantPad1d",
+    "ConstantPad2d",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
@@ -112,6 +117,7 @@ __all__ = [
     "LogSigmoid",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2d",
     "Mish",
     "Module",
@@ -137,6 +143,10 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Unflatten",
+    "Upsample",
+    "ZeroPad1d",
+    "ZeroPad2d",
     "functional",
     "init",
     "utils",

@@ -46,13 +46,23 @@ from pyflame.nn.losses import (
     smooth_l1_loss,
 )
 from pyflame.nn.normalization import batch_norm, group_norm, layer_norm, rms_norm
+from pyflame.nn.pool1d import avg_pool1d, max_pool1d
 from pyflame.nn.sparse import embedding, one_hot
+from pyflame.nn.upsampling import interpolate
 from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.tensor import Tensor
 
-__all__ = ["avg_pool2d", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d"]
+__all__ = [
+    "avg_pool1d",
+    "avg_pool2d",
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "max_pool1d",
+    "max_pool2d",
+]
 
 
 # --------------------------------------------------------------------------- linear, dropout
@@ -139,6 +149,7 @@ __all__ += [
     "gelu",
     "group_norm",
     "huber_loss",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
