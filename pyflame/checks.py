@@ -30,6 +30,7 @@ import numpy as np
 from pyflame import ops
 from pyflame.autograd import no_grad
 from pyflame.core.dtypes import int32
+from pyflame.dialects import flame
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
 INT32_MIN = -(2**31)
@@ -132,3 +133,45 @@ def collect(outputs: Sequence[Tensor]) -> Checks:
             if x._data is None:
                 stack.append(x)
     return Checks(found)
+
+
+def data_at_hand(t: Tensor) -> np.ndarray | None:
+    """The values of `t` when they are known without running: a leaf's data, also through
+    reshapes (embedding flattens its indices) and broadcasts (index_select spreads its
+    indices over the other dims)."""
+    if t._data is None and t.op in (flame.ReshapeOp, flame.BroadcastToOp):
+        inner = data_at_hand(t.inputs[0])
+        if inner is None:
+            return None
+        if t.op is flame.ReshapeOp:
+            return inner.reshape(t.shape)
+        return np.broadcast_to(inner, t.shape)
+    return t._data
+
+
+def check_indices(
+    indices: Tensor,
+    classes: int,
+    message: Callable[[int, int], str],
+    *,
+    guarded: Tensor,
+    ignore_index: int | None = None,
+    location: Location | None = None,
+) -> None:
+    """Indices must lie in [0, classes) (or equal `ignore_index`): checked now when `indices`
+    holds data, else by a runtime check on `guarded`, the op's result (embedding, one_hot,
+    index_select, gather_rows' users).
+    `message(value, count)` words the error."""
+    location = location or user_location()
+    data = data_at_hand(indices)
+    if data is not None:
+        bad_now = (data < 0) | (data >= classes)
+        if ignore_index is not None:
+            bad_now &= data != ignore_index
+        check_now(bad_now, data, message, location=location)
+        return
+    with no_grad():
+        bad = (indices < 0) | (indices >= classes)
+        if ignore_index is not None:
+            bad = bad & (indices != ignore_index)
+    add_check(guarded, bad, indices.astype(int32), message, location=location)

@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 from pyflame import checks, ops, tensor_methods
 from pyflame.autograd import no_grad
+from pyflame.checks import check_indices
+from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
-from pyflame.nn.sparse import _data_at_hand, check_indices
 from pyflame.ops.node import _check_tensor, _dim_arg, _shape_error, _shape_rule
 from pyflame.ops.saved import composite
 from pyflame.tensor import Location, Tensor, user_location

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
-from pyflame import checks, ops
+from pyflame import ops
 from pyflame.autograd import no_grad
+from pyflame.checks import check_indices
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import ShapeError
-from pyflame.dialects import flame
 from pyflame.runtime import add_pending_update
 from pyflame.tensor import Location, Tensor, format_location, user_location
 
@@ -61,47 +59,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 def _elements(count: int) -> str:
     return f"{count} element{'s' if count != 1 else ''}"
-
-
-def _data_at_hand(t: Tensor) -> np.ndarray | None:
-    """The values of `t` when they are known without running: a leaf's data, also through
-    reshapes (embedding flattens its indices) and broadcasts (index_select spreads its
-    indices over the other dims)."""
-    if t._data is None and t.op in (flame.ReshapeOp, flame.BroadcastToOp):
-        inner = _data_at_hand(t.inputs[0])
-        if inner is None:
-            return None
-        if t.op is flame.ReshapeOp:
-            return inner.reshape(t.shape)
-        return np.broadcast_to(inner, t.shape)
-    return t._data
-
-
-def check_indices(
-    indices: Tensor,
-    classes: int,
-    message: Callable[[int, int], str],
-    *,
-    guarded: Tensor,
-    ignore_index: int | None = None,
-    location: Location | None = None,
-) -> None:
-    """Indices must lie in [0, classes) (or equal `ignore_index`): checked now when `indices`
-    holds data, else by a runtime check (pyflame/checks.py) on `guarded`, the op's result.
-    `message(value, count)` words the error."""
-    location = location or user_location()
-    data = _data_at_hand(indices)
-    if data is not None:
-        bad_now = (data < 0) | (data >= classes)
-        if ignore_index is not None:
-            bad_now &= data != ignore_index
-        checks.check_now(bad_now, data, message, location=location)
-        return
-    with no_grad():
-        bad = (indices < 0) | (indices >= classes)
-        if ignore_index is not None:
-            bad = bad & (indices != ignore_index)
-    checks.add_check(guarded, bad, indices.astype(int32), message, location=location)
 
 
 def checked_one_hot(

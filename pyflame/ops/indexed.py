@@ -8,7 +8,7 @@ On the mesh the table stays where it is placed: the index goes to the PEs holdin
 rows, each reads the rows it owns (work proportional to the rows returned), and a sum across
 the table's row split puts every row where the output lives (passes/flame_lowering/indexed.py).
 An index outside [0, V) reads a zero row and adds nothing; the callers check the range
-(pyflame/nn/sparse.py `check_indices`). int64 indices are held as int32 (the machine is
+(pyflame/checks.py `check_indices`). int64 indices are held as int32 (the machine is
 32-bit: docs/ops.md, "int64").
 """
 
