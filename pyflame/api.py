@@ -6,6 +6,7 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 """
 
 from pyflame import autograd, extend, nn, ops, optim, serving, sim, training
+from pyflame import index_get as index_get  # binds `x[idx]`, `x[mask]` (advanced indexing)
 from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
 from pyflame.autograd import backward, no_grad
 from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32, int64

@@ -9,6 +9,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.runtime   `x.numpy()`, `x.item()`, `print(x)`: evaluation
     pyflame.autograd  `x.backward()`
     pyflame.indexing  `x.gather(...)`, `x.index_select(...)` (above the runtime checks)
+    pyflame.index_get `x[idx]`, `x[:, [0, 2]]`, `x[mask]`: advanced indexing (reads)
     pyflame.inplace   `x.add_(y)`, `x[key] = v`, `x += 1`, `x.data`: in-place ops, functionalised
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
@@ -25,6 +26,19 @@ from pyflame.dialects import flame
 
 if TYPE_CHECKING:
     from pyflame.tensor import Tensor
+
+
+def _basic_key(key: Any) -> bool:
+    """ints, slices, `...` and None only (the common case, decided here without the module of
+    advanced indexing)."""
+    items = key if isinstance(key, tuple) else (key,)
+    return all(
+        k is None
+        or k is Ellipsis
+        or type(k) is slice
+        or (isinstance(k, numbers.Integral) and not isinstance(k, bool))
+        for k in items
+    )
 
 
 class _NotLoaded:
@@ -48,6 +62,7 @@ class _Bound:
         self.runtime: Any = _NotLoaded("pyflame.runtime")
         self.autograd: Any = _NotLoaded("pyflame.autograd")
         self.indexing: Any = _NotLoaded("pyflame.indexing")
+        self.index_get: Any = _NotLoaded("pyflame.index_get")
         self.inplace: Any = _NotLoaded("pyflame.inplace")
 
 
@@ -55,7 +70,8 @@ BOUND = _Bound()
 
 
 def bind(name: str, module: ModuleType) -> None:
-    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd`, `pyflame.indexing` and
+    """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd`, `pyflame.indexing`,
+    `pyflame.index_get` and
     `pyflame.inplace` when imported."""
     if name not in vars(BOUND):
         raise ValueError(f"unknown Tensor method module {name!r}")
@@ -415,8 +431,11 @@ class OpMethods:
         return BOUND.ops.reshape(self, *shape)
 
     def __getitem__(self, key: Any) -> Tensor:
-        """Basic indexing: `x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]` (no tensor indices)."""
-        return BOUND.ops.getitem(self, key)
+        """Basic indexing (`x[1:7:2, ::3]`, `x[..., -1]`, `x[:, None]`: a view) and advanced
+        indexing (`x[[0, 2]]`, `x[idx]`, `x[:, i, j]`, `x[mask]`: a copy, pyflame/index_get.py)."""
+        if _basic_key(key):
+            return BOUND.ops.getitem(self, key)
+        return BOUND.index_get.getitem(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """`x[mask] = 0`, `x[:, 1:3] = v`, `x[0] = 1.5`, `cache[:, t] = k` (t a 0-d int tensor):
