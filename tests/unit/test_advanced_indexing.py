@@ -299,6 +299,60 @@ def test_training_with_advanced_indexing_matches_torch():
         np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
 
 
+class _Picked(pf.nn.Module):
+    """A linear layer whose outputs are picked by an index list (repeated) and whose rows are
+    reordered by an index computed on the device."""
+
+    def __init__(self, w, b):
+        super().__init__()
+        self.fc = pf.nn.Linear(6, 5)
+        self.fc.load_state_dict({"weight": w, "bias": b})
+
+    def forward(self, x):
+        h = self.fc(x)[:, [4, 0, 2, 2]]
+        order = pf.argsort(x[:, 0])  # on the device: gathered and checked after the run
+        return h[order] + h
+
+
+def test_a_trainer_with_advanced_indexing_compiles_once_and_matches_torch():
+    w, b = data((5, 6), seed=30), data(5, seed=31)
+    xs, ys = data((8, 6), seed=32), data((8, 4), seed=33)
+    batches = [(xs[:4], ys[:4]), (xs[4:], ys[4:])]
+    model = _Picked(w, b)
+    losses: list[float] = []
+    trainer = pf.training.Trainer(
+        model,
+        pf.optim.SGD(model.parameters(), lr=0.05),
+        pf.nn.MSELoss(),
+        pf.training.TrainerConfig(
+            progress_bar=False,
+            max_epochs=2,
+            callbacks=[
+                pf.training.LambdaCallback(
+                    on_step_end=lambda tr, step, logs: losses.append(logs["loss"])
+                )
+            ],
+        ),
+    )
+    pf.cache_clear()
+    trainer.fit(batches)
+    assert pf.cache_info().misses == 1  # new index values are data, not a new program
+    fc = torch.nn.Linear(6, 5)
+    fc.load_state_dict({"weight": torch.from_numpy(w), "bias": torch.from_numpy(b)})
+    opt = torch.optim.SGD(fc.parameters(), lr=0.05)
+    expected = []
+    for _epoch in range(2):
+        for xb, yb in batches:
+            opt.zero_grad()
+            x = torch.from_numpy(xb)
+            h = fc(x)[:, [4, 0, 2, 2]]
+            loss = torch.nn.functional.mse_loss(h[torch.argsort(x[:, 0])] + h, torch.from_numpy(yb))
+            loss.backward()
+            opt.step()
+            expected.append(loss.item())
+    np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_augmented_assignment_through_an_index_list_matches_torch():
     """`x[idx] += v` reads x[idx] (advanced) and writes it back (pyflame/index_put.py): a
     repeated index is added once, as in torch."""
