@@ -671,6 +671,14 @@ class Expm1Op(ElementwiseUnaryOp):
 
 
 @irdl_op_definition
+class TruncOp(ElementwiseUnaryOp):
+    """Elementwise `trunc`: round toward 0 (integers unchanged)."""
+
+    name = "flame.trunc"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["trunc"]
+
+
+@irdl_op_definition
 class AddOp(ElementwiseBinaryOp):
     """Elementwise `add`: a + b (or on bool)."""
 
@@ -788,6 +796,35 @@ class LogicalOrOp(ElementwiseBinaryOp):
 
     name = "flame.logical_or"
     ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["logical_or"]
+
+
+@irdl_op_definition
+class FloorDivideOp(ElementwiseBinaryOp):
+    """Elementwise `floor_divide`: a // b, rounded toward -inf (PyTorch's
+    `torch.floor_divide`, `torch.div(rounding_mode="floor")`); an int32 divisor of 0 is an
+    error of the run.
+
+        %q = flame.floor_divide %a, %b : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
+    """
+
+    name = "flame.floor_divide"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["floor_divide"]
+
+
+@irdl_op_definition
+class RemainderOp(ElementwiseBinaryOp):
+    """Elementwise `remainder`: a % b, with the sign of b (Python's, `torch.remainder`)."""
+
+    name = "flame.remainder"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["remainder"]
+
+
+@irdl_op_definition
+class FmodOp(ElementwiseBinaryOp):
+    """Elementwise `fmod`: C's remainder, with the sign of a (`torch.fmod`)."""
+
+    name = "flame.fmod"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["fmod"]
 
 
 #: flame op class of every elementwise function, by function name

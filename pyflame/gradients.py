@@ -21,7 +21,7 @@ from pyflame import ops
 from pyflame.dialects import flame
 from pyflame.ops.conv import conv2d, conv2d_weight_grad, padded_conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
-from pyflame.tensor import Tensor
+from pyflame.tensor import Tensor, format_location
 
 Rule = Callable[[Tensor, Tensor], Sequence[Tensor | None]]
 
@@ -97,6 +97,34 @@ def _pow(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     ga = ops.where(b == 0, 0.0, g * b * ops.pow(a, b - 1)) if a.requires_grad else None
     gb = ops.where((a == 0) & (b >= 0), 0.0, g * node * ops.log(a)) if b.requires_grad else None
     return (ga, gb)
+
+
+def _not_implemented(name: str) -> Rule:
+    """PyTorch's op has no derivative (`torch.floor_divide`; `remainder` of a number by a
+    tensor): its result requires grad, and backward through it raises PyTorch's error."""
+
+    def rule(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        raise RuntimeError(
+            f"{format_location(node.location)}: derivative for aten::{name} is not implemented"
+        )
+
+    return rule
+
+
+def _remainder(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's rule: g for a; -g * floor(a / b) (div_floor) for b. A number a (`2 % x`)
+    has no derivative in PyTorch (its remainder(Scalar, Tensor) has none)."""
+    a, b = node.inputs
+    if a.op is flame.FillOp and not a.shape and b.requires_grad:  # a Python number
+        return _not_implemented("remainder")(node, g)
+    gb = -g * ops.div(a, b, rounding_mode="floor") if b.requires_grad else None
+    return (g, gb)
+
+
+def _fmod(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's rule: g for a; -g * trunc(a / b) (div_trunc) for b."""
+    a, b = node.inputs
+    return (g, -g * ops.div(a, b, rounding_mode="trunc") if b.requires_grad else None)
 
 
 def _extreme(lhs_loses: Callable[[Tensor, Tensor], Tensor]) -> Rule:
@@ -572,6 +600,10 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.SignOp: _unary(lambda x, y, g: ops.zeros_like(g)),
     flame.Log1pOp: _unary(lambda x, y, g: g / (x + 1)),
     flame.Expm1Op: _unary(lambda x, y, g: g * (y + 1)),
+    flame.TruncOp: _unary(lambda x, y, g: ops.zeros_like(g)),
+    flame.FloorDivideOp: _not_implemented("floor_divide"),
+    flame.RemainderOp: _remainder,
+    flame.FmodOp: _fmod,
     flame.WhereOp: _where,
     flame.ConvertOp: _convert,
     flame.ReduceSumOp: _sum,

@@ -427,6 +427,7 @@ floor_ = _unary("floor")
 sign_ = _unary("sign")
 log1p_ = _unary("log1p")
 expm1_ = _unary("expm1")
+trunc_ = _unary("trunc")
 logical_not_ = _unary("logical_not")
 
 
@@ -442,8 +443,20 @@ def mul_(x: Tensor, other: Any) -> Tensor:
     return _inplace(x, "Mul", lambda: ops.mul(x, other), other)
 
 
-def div_(x: Tensor, other: Any) -> Tensor:
-    return _inplace(x, "Div", lambda: ops.div(x, other), other)
+def div_(x: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    return _inplace(x, "Div", lambda: ops.div(x, other, rounding_mode=rounding_mode), other)
+
+
+def floor_divide_(x: Tensor, other: Any) -> Tensor:
+    return _inplace(x, "FloorDivide", lambda: ops.floor_divide(x, other), other)
+
+
+def remainder_(x: Tensor, other: Any) -> Tensor:
+    return _inplace(x, "Remainder", lambda: ops.remainder(x, other), other)
+
+
+def fmod_(x: Tensor, other: Any) -> Tensor:
+    return _inplace(x, "Fmod", lambda: ops.fmod(x, other), other)
 
 
 def pow_(x: Tensor, exponent: Any) -> Tensor:

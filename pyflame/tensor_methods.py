@@ -118,6 +118,18 @@ class OpMethods:
     def __abs__(self) -> Tensor:
         return BOUND.ops.abs(self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary(flame.FloorDivideOp, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary(flame.FloorDivideOp, other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary(flame.RemainderOp, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return BOUND.ops.binary(flame.RemainderOp, other, self)
+
     def __pow__(self, other: Any) -> Tensor:
         return BOUND.ops.binary(flame.PowOp, self, other)
 
@@ -184,8 +196,17 @@ class OpMethods:
     def mul(self, other: Any) -> Tensor:
         return BOUND.ops.mul(self, other)
 
-    def div(self, other: Any) -> Tensor:
-        return BOUND.ops.div(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return BOUND.ops.div(self, other, rounding_mode=rounding_mode)
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return BOUND.ops.floor_divide(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return BOUND.ops.remainder(self, other)
+
+    def fmod(self, other: Any) -> Tensor:
+        return BOUND.ops.fmod(self, other)
 
     def pow(self, other: Any) -> Tensor:
         return BOUND.ops.pow(self, other)
@@ -279,6 +300,9 @@ class OpMethods:
 
     def expm1(self) -> Tensor:
         return BOUND.ops.expm1(self)
+
+    def trunc(self) -> Tensor:
+        return BOUND.ops.trunc(self)
 
     def isnan(self) -> Tensor:
         return BOUND.ops.isnan(self)
@@ -481,8 +505,17 @@ class OpMethods:
     def mul_(self, other: Any) -> Tensor:
         return BOUND.inplace.mul_(self, other)
 
-    def div_(self, other: Any) -> Tensor:
-        return BOUND.inplace.div_(self, other)
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return BOUND.inplace.div_(self, other, rounding_mode=rounding_mode)
+
+    def floor_divide_(self, other: Any) -> Tensor:
+        return BOUND.inplace.floor_divide_(self, other)
+
+    def remainder_(self, other: Any) -> Tensor:
+        return BOUND.inplace.remainder_(self, other)
+
+    def fmod_(self, other: Any) -> Tensor:
+        return BOUND.inplace.fmod_(self, other)
 
     def pow_(self, exponent: Any) -> Tensor:
         return BOUND.inplace.pow_(self, exponent)
@@ -501,6 +534,12 @@ class OpMethods:
 
     def __ipow__(self, other: Any) -> Tensor:
         return BOUND.inplace.pow_(self, other)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return BOUND.inplace.floor_divide_(self, other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return BOUND.inplace.remainder_(self, other)
 
     def neg_(self) -> Tensor:
         return BOUND.inplace.neg_(self)
@@ -552,6 +591,9 @@ class OpMethods:
 
     def expm1_(self) -> Tensor:
         return BOUND.inplace.expm1_(self)
+
+    def trunc_(self) -> Tensor:
+        return BOUND.inplace.trunc_(self)
 
     def logical_not_(self) -> Tensor:
         return BOUND.inplace.logical_not_(self)

@@ -95,6 +95,69 @@ def _power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(negative, small, out)
 
 
+def _nonzero_divisor(b: np.ndarray) -> np.ndarray:
+    """An integer divisor with its zeros made 1: the simulator refuses an integer division by
+    zero before it computes (IntegerDivisionByZeroError), so a 0 here is in a padding lane
+    or a lane whose result nobody reads, and numpy's warning would be noise."""
+    import numpy as np
+
+    return np.where(b == 0, np.ones((), b.dtype), b)
+
+
+def _floor_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a // b rounded toward -inf, as PyTorch. Integers: Python's floor division. Floats:
+    c10's `div_floor_floating`, computed in the operands' dtype step by step (a float16 or
+    bfloat16 operand rounds after each step, as PyTorch's CPU kernel does, which one final
+    rounding of the float32 result does not reproduce):
+
+        b == 0: a / b (inf, -inf, NaN); else mod = fmod(a, b); div = (a - mod) / b,
+        minus 1 when mod != 0 and mod's sign differs from b's; floor(div), plus 1 when
+        div - floor(div) > 0.5; a zero quotient takes the sign of a / b."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iub":
+        return np.floor_divide(a, _nonzero_divisor(b))
+    dtype = a.dtype
+    one, half = np.ones((), dtype), np.array(0.5, dtype)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mod = np.fmod(a, b)
+        div = ((a - mod) / b).astype(dtype, copy=False)
+        div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - one, div).astype(dtype)
+        floor = np.floor(div)
+        floor = np.where(div - floor > half, floor + one, floor).astype(dtype)
+        quotient = (a / b).astype(dtype, copy=False)
+        out = np.where(div != 0, floor, np.copysign(np.zeros((), dtype), quotient))
+        return np.where(b == 0, quotient, out).astype(dtype, copy=False)
+
+
+def _remainder(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a mod b with the sign of b, as PyTorch: fmod(a, b), plus b when that is nonzero and
+    its sign differs from b's. Integers: Python's %. (A zero keeps fmod's sign, the
+    dividend's: numpy's remainder gives it b's sign instead.)"""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iub":
+        return np.remainder(a, _nonzero_divisor(b))
+    with np.errstate(invalid="ignore"):
+        mod = np.fmod(a, b)
+        return np.where((mod != 0) & ((b < 0) != (mod < 0)), mod + b, mod).astype(a.dtype)
+
+
+def _fmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C's fmod: a - trunc(a / b) * b computed exactly, the sign of a. (PyTorch's vectorized
+    float kernel gives NaN instead where |a / b| is beyond float32's range, for the elements
+    its SIMD loop takes; its scalar loop, and this, give the exact remainder.)"""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iub":
+        return np.fmod(a, _nonzero_divisor(b))
+    with np.errstate(invalid="ignore"):
+        return np.fmod(a, b)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -153,6 +216,11 @@ class Elementwise:
     #: floating-point operations per element (for the cost model)
     flops: int = 1
     doc: str = ""
+    #: float16/bfloat16 operands reach `fn` as they are (it rounds after each step, as
+    #: PyTorch's kernel does) instead of in float32 with the result rounded once
+    half_steps: bool = False
+    #: an integer division (the simulator refuses a zero divisor of an int32 operand)
+    divides: bool = False
 
 
 def _entries(*items: Elementwise) -> dict[str, Elementwise]:
@@ -182,6 +250,7 @@ UNARY = _entries(
     Elementwise("sign", 1, _sign, flops=2, doc="-1, 0 or 1 (0 at NaN, as PyTorch)"),
     Elementwise("log1p", 1, numpy_function("log1p"), "float", flops=9, doc="log(1 + x)"),
     Elementwise("expm1", 1, numpy_function("expm1"), "float", flops=9, doc="exp(x) - 1"),
+    Elementwise("trunc", 1, _integer_or("trunc"), doc="round toward 0 (integers unchanged)"),
 )
 
 BINARY = _entries(
@@ -202,6 +271,17 @@ BINARY = _entries(
         "logical_and", 2, numpy_function("logical_and"), "bool", "bool", doc="a & b on bool"
     ),
     Elementwise("logical_or", 2, numpy_function("logical_or"), "bool", "bool", doc="a | b on bool"),
+    Elementwise(
+        "floor_divide",
+        2,
+        _floor_divide,
+        flops=8,
+        doc="a // b, rounded toward -inf",
+        half_steps=True,
+        divides=True,
+    ),
+    Elementwise("remainder", 2, _remainder, flops=8, doc="a % b, the sign of b", divides=True),
+    Elementwise("fmod", 2, _fmod, flops=8, doc="C's fmod, the sign of a", divides=True),
 )
 
 ALL = {**UNARY, **BINARY}
@@ -256,6 +336,8 @@ def apply(entry: Elementwise, *operands: np.ndarray) -> np.ndarray:
 
     dtype = operands[0].dtype
     low = dtype.itemsize == 2 and dtype.kind in "fV" or str(dtype) == "bfloat16"
+    if low and entry.half_steps:
+        return entry.fn(*operands)
     if low:
         operands = tuple(o.astype(np.float32) for o in operands)
     out = entry.fn(*operands)

@@ -41,6 +41,13 @@ class IntegerOverflowError(PyFlameError, OverflowError):
     PyTorch's int64 as int32, so it reports what int64 would hold instead of wrapping."""
 
 
+class IntegerDivisionByZeroError(PyFlameError, RuntimeError, ZeroDivisionError):
+    """An integer `//`, `%`, `fmod` or `div(rounding_mode=...)` by zero: PyTorch raises
+    `RuntimeError("ZeroDivisionError")` for it, so this is a RuntimeError (and Python's
+    ZeroDivisionError). A number divisor is refused when the op is built, a tensor one after
+    the run, naming the op's line (a float division by zero gives inf or NaN, as PyTorch)."""
+
+
 class CompileError(PyFlameError):
     """The program cannot be compiled; nothing has run."""
 

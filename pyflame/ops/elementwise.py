@@ -14,6 +14,7 @@ import numpy as np
 
 from pyflame.core import elementwise
 from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
+from pyflame.core.errors import IntegerDivisionByZeroError
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
@@ -132,9 +133,19 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
             f"{format_location(user_location())}: Integers to negative integer powers are not "
             "allowed."
         )
+    if entry.divides and not dtype.is_floating_point and _is_zero_number(args[1]):
+        raise IntegerDivisionByZeroError(
+            f"{format_location(user_location())}: {name}: ZeroDivisionError: integer division "
+            "by zero (PyTorch raises RuntimeError('ZeroDivisionError'))"
+        )
     shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
     result = bool_ if entry.result == "bool" else dtype
     return _node(ELEMENTWISE_OPS[name], operands, shape, result)
+
+
+def _is_zero_number(value: Any) -> bool:
+    """A Python (or numpy) number equal to 0: an integer divisor known when the op is built."""
+    return not isinstance(value, Tensor) and _is_scalar(value) and value == 0
 
 
 def _negative_int(value: Any) -> bool:
@@ -174,12 +185,86 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
 (neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not) = (
     _unary_function(n) for n in list(elementwise.UNARY)[:12]
 )
-sin, cos, erf, floor, _round, sign, log1p, expm1 = (
-    _unary_function(n) for n in list(elementwise.UNARY)[12:]
+sin, cos, erf, floor, _round, sign, log1p, expm1, trunc = (
+    _unary_function(n) for n in list(elementwise.UNARY)[12:21]
 )
-(_add, _sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
-    _binary_function(n) for n in elementwise.BINARY
+(_add, _sub, mul, _div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
+    _binary_function(n) for n in list(elementwise.BINARY)[:15]
 )
+floor_divide, remainder, _fmod = (_binary_function(n) for n in list(elementwise.BINARY)[15:18])
+
+
+def fmod(a: Tensor, b: Any) -> Tensor:
+    """Elementwise C remainder of a / b, the sign of a (torch.fmod), with broadcasting; `a`
+    must be a tensor, as in PyTorch. An integer divisor of 0 is an error."""
+    if not isinstance(a, Tensor):
+        raise TypeError(
+            f"{format_location(user_location())}: fmod takes a tensor as its first argument "
+            f"(as torch.fmod), got {type(a).__name__}"
+        )
+    return _fmod(a, b)
+
+
+ROUNDING_MODES = (None, "trunc", "floor")
+
+
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """Elementwise a / b (torch.div), with broadcasting. `rounding_mode=None`: true division
+    (integers give float32); "trunc": rounded toward 0, "floor": toward -inf (both keep
+    integers integer; an integer divisor of 0 is an error, as PyTorch's). The rounded forms
+    have a zero gradient, as PyTorch's."""
+    if rounding_mode is None:
+        return _div(a, b)
+    if rounding_mode not in ROUNDING_MODES:
+        raise RuntimeError(
+            f"{format_location(user_location())}: div expected rounding_mode to be one of "
+            f"None, 'trunc', or 'floor' but found {rounding_mode!r}"
+        )
+    return _rounded_div(a, b, rounding_mode)
+
+
+@composite(lambda out, a, b, mode: _div_saves(a, b), "Div")
+def _rounded_div(a: Any, b: Any, mode: str) -> Tensor:
+    if mode == "floor":
+        out = floor_divide(a, b)
+    else:
+        out = _trunc_divide(a, b)
+    if out.requires_grad:  # PyTorch's DivBackward2: zero, whatever the output gradient
+        out._grad_fn = ZeroGradient(a, b)
+    return out
+
+
+def _div_saves(a: Any, b: Any) -> tuple[Tensor | None, ...]:
+    """What PyTorch's div saves (with a rounding mode too): the divisor, and the dividend when
+    the divisor needs a gradient."""
+    other = b if isinstance(b, Tensor) else None
+    self_ = a if isinstance(a, Tensor) and isinstance(b, Tensor) and b.requires_grad else None
+    return (other, self_)
+
+
+def _trunc_divide(a: Any, b: Any) -> Tensor:
+    """a / b rounded toward 0: floats trunc(a / b) (PyTorch's formula, the quotient rounded to
+    the operands' dtype first), integers (a - fmod(a, b)) // b (exact: b divides it)."""
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if not tensors:
+        raise TypeError("div needs at least one pf.Tensor operand")
+    dtype = result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
+    if dtype.is_floating_point:
+        return trunc(_div(a, b))
+    return floor_divide(_sub(a, _fmod(a, b)), b)
+
+
+class ZeroGradient:
+    """Gradient rule of an op PyTorch differentiates as zero (div with a rounding mode): a
+    zero gradient for each tensor input (not `g * 0`, which would be NaN where g is inf)."""
+
+    def __init__(self, *args: Any):
+        self.inputs = tuple(t for t in args if isinstance(t, Tensor))
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        from pyflame.ops.creation import zeros_like
+
+        return [zeros_like(g) for _ in self.inputs]
 
 
 def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:

@@ -293,6 +293,9 @@ FLAME_SAVES: dict[type[flame.FlameOp], Callable[..., Sequence[Tensor | None]]] =
     flame.Conv2dOp: lambda out, x, w, *bias: (x, w),
     flame.Conv2dWeightGradOp: lambda out, x, dy: (x, dy),
     flame.WhereOp: _first,  # the condition
+    # both operands, when the divisor needs a gradient (a tensor divisor: Backward1)
+    flame.RemainderOp: lambda out, a, b: (a, b) if _needs(b) and not _scalar(b) else (),
+    flame.FmodOp: lambda out, a, b: (a, b) if _needs(b) and not _scalar(b) else (),
 }
 
 

@@ -2,8 +2,9 @@
 
 PyFlame stores PyTorch's int64 as int32. int32 kernels compute in int64 (products and powers
 checked in float64 too) and refuse a result outside int32 instead of wrapping; float kernels
-are untouched. Checked: binary add/sub/mul/pow, unary neg/abs/scale, sum/prod reduce and recv
-combine, matmul_acc, float -> int32 convert, iota and fill constants. Elementwise ops that
+are untouched. An integer division (floor_divide, remainder, fmod) by zero is refused as
+PyTorch refuses it (`refuse_zero_divisor`). Checked: binary add/sub/mul/pow/floor_divide,
+unary neg/abs/scale, sum/prod reduce and recv combine, matmul_acc, float -> int32 convert, iota and fill constants. Elementwise ops that
 carry their result's tile layout (the lowering sets it on int32 results) check only the real
 lanes: padding may hold a reduction's identity (an argmax's padding INT32_MAX, + 1).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyflame.core.errors import IntegerOverflowError
+from pyflame.core.errors import IntegerDivisionByZeroError, IntegerOverflowError
 from pyflame.dialects.pe import TileLayoutAttr
 from pyflame.sim.executable import Buffer
 from pyflame.sim.layout_io import global_index
@@ -37,6 +38,21 @@ def as_int32(wide: np.ndarray, what: str, kind: str, real: np.ndarray | None = N
             "what would wrap; compute in float32 with .float() for larger values)"
         )
     return wide.astype(np.int32)
+
+
+def refuse_zero_divisor(b: np.ndarray, what: str, kind: str, real: np.ndarray | None) -> None:
+    """An IntegerDivisionByZeroError naming the op (its user line) when a real lane of the
+    divisor `b` is 0 (PyTorch's RuntimeError "ZeroDivisionError"); padding lanes may hold 0."""
+    zero = b == 0
+    if real is not None:
+        zero = zero & real  # (a one-element divisor is each PE's: it meets every lane)
+    if zero.any():
+        count = int(zero.sum())
+        raise IntegerDivisionByZeroError(
+            f"{what}: {kind}: ZeroDivisionError: integer division by zero ({count} "
+            f"divisor element{'s' if count != 1 else ''} 0; PyTorch raises "
+            "RuntimeError('ZeroDivisionError'))"
+        )
 
 
 def real_lanes(layout: TileLayoutAttr | None, rows: int, cols: int, lanes: int):

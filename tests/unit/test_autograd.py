@@ -22,6 +22,18 @@ def rand(*shape, seed=0, positive=False):
 CASES = {
     "add_sub_mul_div": ([(3, 4), (3, 4)], True, lambda L, a, b: (a + b) * a - b / a + 2 / b),
     "pow": ([(3, 4), (3, 4)], True, lambda L, a, b: a**b + a**2 + 2**b),
+    "remainder_fmod_rounded_div": (
+        [(3, 4), (3, 4)],
+        True,
+        lambda L, a, b: (
+            L.remainder(a * 3, b)
+            + L.fmod(a * -3, b)
+            + (a * 5) % -1.5
+            + (a * -5).fmod(0.7)
+            + a * L.div(a * 4, b, rounding_mode="floor")
+            + b * (a * -4).div(b, rounding_mode="trunc")
+        ),
+    ),
     "maximum_minimum": (
         [(4, 5), (4, 5)],
         False,
@@ -167,6 +179,33 @@ def test_gradients_match_torch(name):
     np.testing.assert_allclose(loss.numpy(), tloss.detach().numpy(), rtol=1e-4, atol=1e-5)
     for x, t in zip(xs, ts, strict=True):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_backward_through_floor_divide_or_a_number_remainder_raises_as_torch():
+    """torch.floor_divide has no derivative (its result requires grad; backward raises), nor
+    has remainder(Scalar, Tensor); div with a rounding mode has a zero one."""
+    for build in (lambda x: x // 2, lambda x: 2.0 // x, lambda x: 3.0 % x):
+        t = torch.tensor([1.5, -2.5], requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"derivative for aten::\w+ is not implemented"):
+            build(t).sum().backward()
+        x = pf.from_numpy(np.array([1.5, -2.5], np.float32))
+        x.requires_grad = True
+        y = build(x)
+        assert y.requires_grad
+        with pytest.raises(
+            RuntimeError,
+            match=r"test_autograd.py:\d+: derivative for aten::(floor_divide|remainder) is not "
+            "implemented",
+        ):
+            pf.backward(y.sum())
+    x = pf.from_numpy(np.array([1.5, -2.5], np.float32))
+    x.requires_grad = True
+    g = np.array([np.inf, np.nan], np.float32)  # zero, not g * 0 (NaN), as torch
+    pf.backward(x.div(2.0, rounding_mode="floor"), pf.from_numpy(g))
+    t = torch.tensor([1.5, -2.5], requires_grad=True)
+    t.div(2.0, rounding_mode="floor").backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
 
 
 def test_fresh_gradients_each_backward_and_one_program():

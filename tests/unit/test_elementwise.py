@@ -576,3 +576,176 @@ def test_an_integer_tensor_to_a_negative_number_is_refused_as_torch():
         pf.pow(k > 1, -2)
     np.testing.assert_allclose((k**-1.0).numpy(), [1.0, 0.5])  # a float exponent: float32
     np.testing.assert_array_equal((k**0).numpy(), [1, 1])
+
+
+# --- floor_divide, remainder, fmod, div(rounding_mode=): PyTorch's values, bit for bit -------
+
+
+def bits_equal(got: pf.Tensor, want, what: str = "") -> None:
+    """Same dtype, shape and values as the torch tensor, bit for bit (the sign of a zero too);
+    NaN matches NaN. (torch's int64 is PyFlame's int32.)"""
+    pf_dtype = {v: k for k, v in TORCH_DTYPE.items()} | {torch.int64: pf.int32}
+    assert got.dtype is pf_dtype[want.dtype], what
+    assert tuple(got.shape) == tuple(want.shape), what
+    out = np.asarray(got.numpy())
+    ref = want.float().numpy() if want.dtype == torch.bfloat16 else want.numpy()
+    out = out.astype(np.float32) if want.dtype == torch.bfloat16 else out
+    if ref.dtype.kind == "f":
+        nan = np.isnan(ref)
+        np.testing.assert_array_equal(np.isnan(out), nan, err_msg=what)
+        np.testing.assert_array_equal(out[~nan], ref[~nan], err_msg=what)
+        np.testing.assert_array_equal(np.signbit(out[~nan]), np.signbit(ref[~nan]), err_msg=what)
+    else:
+        np.testing.assert_array_equal(out, ref, err_msg=what)
+
+
+def division_data(dtype, shape=(7, 13), seed=0):
+    """Dividends and divisors of both signs with exact multiples (a zero remainder: its sign)
+    and, for floats, zeros, infinities and NaN on either side; int divisors are never 0."""
+    rng = np.random.default_rng(seed)
+    if dtype is pf.int32:
+        a = rng.integers(-50, 51, shape).astype(np.int32)
+        b = rng.integers(1, 9, shape).astype(np.int32) * rng.choice([-1, 1], shape).astype(np.int32)
+        a.flat[:4] = [12, -12, 0, 2**31 - 1]
+        b.flat[:4] = [-3, 4, -5, 2]
+        return a, b
+    a = (rng.standard_normal(shape) * 20).astype(np.float32)
+    b = (rng.standard_normal(shape) * 3).astype(np.float32)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 7.5, -7.5, 6.0, -6.0, 1e-3]
+    a.flat[:10], b.flat[10:20] = special, special
+    a.flat[20:26], b.flat[20:26] = [6.0, -6.0, 6.0, -6.0, 0.0, -0.0], [3.0, 3.0, -3.0, -3.0, 2, -2]
+    return a, b
+
+
+def division_cases(L, x, y, row, is_int):
+    """The same expressions in pf (L = pf) and torch (L = torch)."""
+    k, q = (3, -2) if is_int else (2.5, -0.75)  # a number divisor of the operands' kind
+    return [
+        x // y,
+        x % y,
+        L.floor_divide(x, y),
+        L.remainder(x, y),
+        L.fmod(x, y),
+        x.fmod(y),
+        L.div(x, y, rounding_mode="trunc"),
+        x.div(y, rounding_mode="floor"),
+        L.div(x, y, rounding_mode=None),
+        x // row,  # broadcast
+        row % x if not is_int else x % row,
+        x // k,
+        x % q,
+        x.fmod(q),
+        L.div(x, k, rounding_mode="trunc"),
+        7 // y,
+        -7.5 % y,  # a float number: float result for int tensors too
+        x // 2.5,
+        L.remainder(-7, y),
+        L.div(-7, y, rounding_mode="trunc"),
+    ]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+@pytest.mark.parametrize("dtype", [pf.float32, pf.int32, pf.float16, pf.bfloat16], ids=str)
+def test_floor_divide_remainder_fmod_match_torch_bit_for_bit(dtype, layout):
+    """Every form (operators, functions, methods, numbers on either side, broadcasting) on a
+    7x13 tensor under each layout: values (a zero's sign, inf and NaN included), dtypes and
+    shapes as torch's. float16/bfloat16 floor division rounds each step as torch's kernel."""
+    a, b = division_data(dtype)
+    row = b[0]
+    x = pf.from_numpy(a, layout=layout).astype(dtype)
+    y = pf.from_numpy(b, layout=layout).astype(dtype)
+    r = pf.from_numpy(row).astype(dtype)
+    tdt = TORCH_DTYPE[dtype]
+    t, u, w = (torch.from_numpy(v).to(tdt) for v in (a, b, row))
+    is_int = dtype is pf.int32
+    got = division_cases(pf, x, y, r, is_int)
+    want = division_cases(torch, t, u, w, is_int)
+    pf.eval(*got)
+    for i, (g, wt) in enumerate(zip(got, want, strict=True)):
+        bits_equal(g, wt, f"case {i}")
+
+
+INT_DIVISIONS = {
+    "floor_divide": (lambda x, y: x // y, "floor_divide"),
+    "remainder": (lambda x, y: x % y, "remainder"),
+    "fmod": (lambda x, y: x.fmod(y), "fmod"),
+    "div_trunc": (lambda x, y: x.div(y, rounding_mode="trunc"), "fmod"),
+    "div_floor": (lambda x, y: x.div(y, rounding_mode="floor"), "floor_divide"),
+}
+
+
+@pytest.mark.parametrize("name", list(INT_DIVISIONS))
+def test_integer_division_by_zero_raises_torchs_error_at_the_users_line(name):
+    """torch raises RuntimeError("ZeroDivisionError") for every integer division by zero; so
+    does PyFlame (an IntegerDivisionByZeroError, a RuntimeError): a number divisor when the op
+    is built, a tensor one after the run (one zero among real elements under a 3x2 grid whose
+    padding holds zeros too), never numpy's warning and a made-up value."""
+    fn, kind = INT_DIVISIONS[name]
+    a = np.arange(91, dtype=np.int32).reshape(7, 13) - 45
+    b = np.where(a == 0, 3, a).astype(np.int32)
+    b[4, 11] = 0
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        fn(torch.from_numpy(a), torch.from_numpy(b))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        fn(torch.from_numpy(a), 0)
+    layout = pf.MeshLayout.grid(3, 2)
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    out = fn(x, y)
+    line = fn.__code__.co_firstlineno
+    # (the line of the op; a graph of the same ops built at another line reuses the compiled
+    # program and names that line instead, a cache limitation of run-time errors: \d+ here)
+    with pytest.raises(
+        pf.IntegerDivisionByZeroError,
+        match=rf"test_elementwise.py:\d+: {kind}: ZeroDivisionError: integer division by "
+        r"zero \(1 divisor element 0",
+    ) as err:
+        out.numpy()
+    assert isinstance(err.value, RuntimeError) and isinstance(err.value, ZeroDivisionError)
+    with pytest.raises(pf.IntegerDivisionByZeroError, match=rf"test_elementwise.py:{line}: "):
+        fn(x, 0)
+    # a float divisor of 0 (or a float tensor) is IEEE division, as torch: inf and NaN
+    bits_equal(fn(x, 0.0), fn(torch.from_numpy(a), 0.0))
+    bits_equal(
+        fn(x.float(), y.float()), fn(torch.from_numpy(a).float(), torch.from_numpy(b).float())
+    )
+
+
+def test_division_errors_and_refusals_as_torch():
+    x = pf.from_numpy(np.array([7.5, -7.5], np.float32))
+    with pytest.raises(RuntimeError, match="rounding_mode to be one of None, 'trunc', or 'floor'"):
+        torch.div(torch.ones(2), 2, rounding_mode="round")
+    with pytest.raises(
+        RuntimeError,
+        match=r"test_elementwise.py:\d+: div expected rounding_mode to be one of None, 'trunc', "
+        "or 'floor' but found 'round'",
+    ):
+        pf.div(x, 2, rounding_mode="round")
+    with pytest.raises(TypeError):
+        torch.fmod(2.0, torch.ones(2))
+    with pytest.raises(TypeError, match=r"test_elementwise.py:\d+: fmod takes a tensor"):
+        pf.fmod(2.0, x)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
+        torch.ones(2, dtype=torch.bool) // torch.ones(2, dtype=torch.bool)
+    with pytest.raises(TypeError, match="not supported on bool tensors"):
+        _ = (x > 0) // (x > 0)
+    b = pf.from_numpy(np.array([True, False]))  # bool with an int: int division, as torch
+    bits_equal(b // 2, torch.tensor([True, False]) // 2)
+    bits_equal(b % -2, torch.tensor([True, False]) % -2)
+
+
+def test_int32_floor_division_that_does_not_fit_is_an_overflow():
+    """-2**31 // -1 is 2**31 in PyTorch's int64, which PyFlame's int32 cannot hold."""
+    a = pf.from_numpy(np.array([-(2**31), 7], np.int32))
+    with pytest.raises(pf.IntegerOverflowError, match="floor_divide gives 2147483648"):
+        (a // -1).numpy()
+    np.testing.assert_array_equal((a % -1).numpy(), [0, 0])
+    with pytest.raises(pf.IntegerOverflowError, match="gives 2147483648"):
+        a.div(-1, rounding_mode="trunc").numpy()
+
+
+def test_trunc_matches_torch():
+    a = np.array([2.5, -2.5, 0.7, -0.7, -0.0, np.inf, np.nan, 1e9], np.float32)
+    for layout in (None, pf.MeshLayout.grid(2, 2)):
+        bits_equal(pf.trunc(pf.from_numpy(a, layout=layout)), torch.trunc(torch.from_numpy(a)))
+    k = np.array([-3, 0, 7], np.int32)
+    bits_equal(pf.from_numpy(k).trunc(), torch.from_numpy(k).trunc())

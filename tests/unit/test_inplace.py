@@ -237,6 +237,14 @@ def test_inplace_ops_match_torch(layout):
         ("copy_", lambda x, o: x.copy_(o)),  # broadcast
         ("sign_", lambda x, o: x.sign_()),
         ("log1p_", lambda x, o: x.abs_().log1p_()),
+        ("floor_divide_", lambda x, o: x.mul_(9).floor_divide_(o)),
+        ("ifloordiv", lambda x, o: x.__ifloordiv__(0.3)),
+        ("remainder_", lambda x, o: x.mul_(9).remainder_(o)),
+        ("imod", lambda x, o: x.__imod__(-0.3)),
+        ("fmod_", lambda x, o: x.mul_(9).fmod_(o)),
+        ("div_floor", lambda x, o: x.div_(o, rounding_mode="floor")),
+        ("div_trunc", lambda x, o: x.div_(0.3, rounding_mode="trunc")),
+        ("trunc_", lambda x, o: x.mul_(3).trunc_()),
     ]
     got, want = [], []
     for name, op in ops:
@@ -264,6 +272,15 @@ def test_inplace_result_must_keep_shape_and_cast_back():
         i.add_(0.5)
     with pytest.raises(RuntimeError, match="result type Float can't be cast"):
         i /= 2
+    with pytest.raises(RuntimeError, match="result type Float can't be cast"):
+        i //= 2.5
+    with pytest.raises(RuntimeError, match="result type Float can't be cast"):
+        i %= 1.5
+    k = pf.from_numpy(np.array([7, -7, 5, -5], np.int32))
+    tk = torch.tensor([7, -7, 5, -5])
+    for step in (lambda v: v.__ifloordiv__(2), lambda v: v.__imod__(-3), lambda v: v.fmod_(2)):
+        step(k), step(tk)
+        np.testing.assert_array_equal(k.numpy(), tk.numpy())
     i.add_(pf.from_numpy(np.array([1, 1, 1, 1], np.int32)))
     x = pf.zeros(3)
     x.add_(i[:3])  # int into float: fine, as in PyTorch
@@ -977,6 +994,14 @@ SAVING_OPS = {
     "div": (lambda lib, F, a, b: a / b, [S, S]),
     "mul_scalar": (lambda lib, F, a: a * 2, [S]),
     "div_scalar": (lambda lib, F, a: a / 2, [S]),
+    "remainder": (lambda lib, F, a, b: lib.remainder(a, b), [S, S]),
+    "remainder_scalar": (lambda lib, F, a: a % 0.3, [S]),
+    "fmod": (lambda lib, F, a, b: lib.fmod(a, b), [S, S]),
+    "fmod_scalar": (lambda lib, F, a: a.fmod(0.3), [S]),
+    "div_floor": (lambda lib, F, a, b: lib.div(a, b, rounding_mode="floor"), [S, S]),
+    "div_trunc": (lambda lib, F, a, b: a.div(b, rounding_mode="trunc"), [S, S]),
+    "rdiv_floor": (lambda lib, F, a: lib.div(2.0, a, rounding_mode="floor"), [S]),
+    "trunc": (lambda lib, F, a: a.trunc(), [S]),
     "pow_scalar": (lambda lib, F, a: a**2, [S]),
     "pow": (lambda lib, F, a, b: a**b, [S, S]),
     "rpow": (lambda lib, F, a: 2**a, [S]),

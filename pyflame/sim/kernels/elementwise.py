@@ -12,7 +12,13 @@ from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.int32_checks import I32, all_int32, as_int32, real_lanes
+from pyflame.sim.int32_checks import (
+    I32,
+    all_int32,
+    as_int32,
+    real_lanes,
+    refuse_zero_divisor,
+)
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import global_index, kept_grid
 from pyflame.sim.schedule import Item, Schedule
@@ -85,8 +91,12 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
         what, fn = it.what, op.fn.data
         real = real_lanes(op.layout, it.rect[2], it.rect[3], d.size)
 
+        divides = entry.divides
+
         def step(V, F, A, O):
             a, b = V[li][lsl].astype(np.int64), V[ri][rsl].astype(np.int64)
+            if divides:  # before the division: PyTorch's ZeroDivisionError, not a wrapped value
+                refuse_zero_divisor(b, what, fn, real)
             if fn == "pow":  # check the size in float64 first: int64 powers wrap too
                 # (a negative exponent gives 0, 1 or -1: only b >= 0 can grow)
                 as_int32(np.power(a.astype(np.float64), np.maximum(b, 0)), what, fn, real)

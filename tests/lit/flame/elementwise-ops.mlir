@@ -31,6 +31,10 @@
 // CHECK-NEXT:    %b24 = flame.ge %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xi1>
 // CHECK-NEXT:    %b25 = flame.logical_and %c, %c : (tensor<4x5xi1>, tensor<4x5xi1>) -> tensor<4x5xi1>
 // CHECK-NEXT:    %b26 = flame.logical_or %c, %c : (tensor<4x5xi1>, tensor<4x5xi1>) -> tensor<4x5xi1>
+// CHECK-NEXT:    %u27 = flame.trunc %a : tensor<4x5xf32> -> tensor<4x5xf32>
+// CHECK-NEXT:    %b28 = flame.floor_divide %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
+// CHECK-NEXT:    %b29 = flame.remainder %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
+// CHECK-NEXT:    %b30 = flame.fmod %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
 // CHECK-NEXT:    %w = flame.where %c, %a, %s : (tensor<4x5xi1>, tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
 // CHECK-NEXT:    %h = flame.convert %a : tensor<4x5xf32> -> tensor<4x5xbf16>
 builtin.module {
@@ -62,6 +66,10 @@ builtin.module {
     %b24 = flame.ge %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xi1>
     %b25 = flame.logical_and %c, %c : (tensor<4x5xi1>, tensor<4x5xi1>) -> tensor<4x5xi1>
     %b26 = flame.logical_or %c, %c : (tensor<4x5xi1>, tensor<4x5xi1>) -> tensor<4x5xi1>
+    %u27 = flame.trunc %a : tensor<4x5xf32> -> tensor<4x5xf32>
+    %b28 = flame.floor_divide %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
+    %b29 = flame.remainder %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
+    %b30 = flame.fmod %a, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
     %w = flame.where %c, %a, %s : (tensor<4x5xi1>, tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
     %h = flame.convert %a : tensor<4x5xf32> -> tensor<4x5xbf16>
     func.return %w : tensor<4x5xf32>
