@@ -679,6 +679,14 @@ class TruncOp(ElementwiseUnaryOp):
 
 
 @irdl_op_definition
+class BitwiseNotOp(ElementwiseUnaryOp):
+    """Elementwise `bitwise_not`: ~x on i32 (-x - 1); `~` of a bool tensor is logical_not."""
+
+    name = "flame.bitwise_not"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["bitwise_not"]
+
+
+@irdl_op_definition
 class AddOp(ElementwiseBinaryOp):
     """Elementwise `add`: a + b (or on bool)."""
 
@@ -825,6 +833,52 @@ class FmodOp(ElementwiseBinaryOp):
 
     name = "flame.fmod"
     ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["fmod"]
+
+
+@irdl_op_definition
+class BitwiseAndOp(ElementwiseBinaryOp):
+    """Elementwise `bitwise_and`: a & b on i32 (on bool tensors the frontend's `&` is
+    logical_and).
+
+        %r = flame.bitwise_and %a, %b : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
+    """
+
+    name = "flame.bitwise_and"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_and"]
+
+
+@irdl_op_definition
+class BitwiseOrOp(ElementwiseBinaryOp):
+    """Elementwise `bitwise_or`: a | b on i32."""
+
+    name = "flame.bitwise_or"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_or"]
+
+
+@irdl_op_definition
+class BitwiseXorOp(ElementwiseBinaryOp):
+    """Elementwise `bitwise_xor`: a ^ b on i32."""
+
+    name = "flame.bitwise_xor"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_xor"]
+
+
+@irdl_op_definition
+class BitwiseLeftShiftOp(ElementwiseBinaryOp):
+    """Elementwise `bitwise_left_shift`: a << b on i32 (PyTorch's int64: a count outside
+    [0, 64) gives 0; a result beyond int32 is an overflow error of the run)."""
+
+    name = "flame.bitwise_left_shift"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_left_shift"]
+
+
+@irdl_op_definition
+class BitwiseRightShiftOp(ElementwiseBinaryOp):
+    """Elementwise `bitwise_right_shift`: a >> b on i32, arithmetic (a count outside [0, 64)
+    gives the sign, 0 or -1)."""
+
+    name = "flame.bitwise_right_shift"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_right_shift"]
 
 
 #: flame op class of every elementwise function, by function name

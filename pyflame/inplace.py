@@ -429,6 +429,28 @@ log1p_ = _unary("log1p")
 expm1_ = _unary("expm1")
 trunc_ = _unary("trunc")
 logical_not_ = _unary("logical_not")
+bitwise_not_ = _unary("bitwise_not")
+
+
+def _binary(name: str, torch_name: str) -> Any:
+    builder = getattr(ops, name)
+
+    def method(x: Tensor, other: Any) -> Tensor:
+        return _inplace(x, torch_name, lambda: builder(x, other), other)
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"`x.{name}_(other)`: x takes `pf.{name}(x, other)` (in place)."
+    return method
+
+
+bitwise_and_ = _binary("bitwise_and", "BitwiseAnd")
+bitwise_or_ = _binary("bitwise_or", "BitwiseOr")
+bitwise_xor_ = _binary("bitwise_xor", "BitwiseXor")
+bitwise_left_shift_ = _binary("bitwise_left_shift", "BitwiseLeftShift")
+bitwise_right_shift_ = _binary("bitwise_right_shift", "BitwiseRightShift")
+logical_and_ = _binary("logical_and", "LogicalAnd")
+logical_or_ = _binary("logical_or", "LogicalOr")
+logical_xor_ = _binary("logical_xor", "LogicalXor")
 
 
 def add_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:

@@ -169,20 +169,44 @@ class OpMethods:
 
     __hash__ = object.__hash__
 
+    # `&`, `|`, `^`, `~`: logical on bool tensors, bitwise on integers (as in PyTorch)
+
     def __and__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary(flame.LogicalAndOp, self, other)
+        return BOUND.ops.operator(BOUND.ops.bitwise_and, self, other)
 
     def __rand__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary(flame.LogicalAndOp, other, self)
+        return BOUND.ops.operator(BOUND.ops.bitwise_and, other, self)
 
     def __or__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary(flame.LogicalOrOp, self, other)
+        return BOUND.ops.operator(BOUND.ops.bitwise_or, self, other)
 
     def __ror__(self, other: Any) -> Tensor:
-        return BOUND.ops.binary(flame.LogicalOrOp, other, self)
+        return BOUND.ops.operator(BOUND.ops.bitwise_or, other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_xor, self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_xor, other, self)
+
+    def __lshift__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_left_shift, self, other)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_left_shift, other, self)
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_right_shift, self, other)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return BOUND.ops.operator(BOUND.ops.bitwise_right_shift, other, self)
 
     def __invert__(self) -> Tensor:
-        return BOUND.ops.logical_not(self)
+        if self.dtype.is_floating_point:  # type: ignore[attr-defined]  # (a Tensor's)
+            raise TypeError(
+                "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+            )
+        return BOUND.ops.bitwise_not(self)
 
     # ---------------------------------------------------------------- elementwise functions
     # one method per row of pyflame.core.elementwise (tests/unit/test_tensor_methods.py checks it)
@@ -240,6 +264,27 @@ class OpMethods:
 
     def logical_or(self, other: Any) -> Tensor:
         return BOUND.ops.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return BOUND.ops.logical_xor(self, other)
+
+    def bitwise_and(self, other: Any) -> Tensor:
+        return BOUND.ops.bitwise_and(self, other)
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        return BOUND.ops.bitwise_or(self, other)
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        return BOUND.ops.bitwise_xor(self, other)
+
+    def bitwise_not(self) -> Tensor:
+        return BOUND.ops.bitwise_not(self)
+
+    def bitwise_left_shift(self, other: Any) -> Tensor:
+        return BOUND.ops.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other: Any) -> Tensor:
+        return BOUND.ops.bitwise_right_shift(self, other)
 
     def neg(self) -> Tensor:
         return BOUND.ops.neg(self)
@@ -540,6 +585,48 @@ class OpMethods:
 
     def __imod__(self, other: Any) -> Tensor:
         return BOUND.inplace.remainder_(self, other)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_and_(self, other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_or_(self, other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_xor_(self, other)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_left_shift_(self, other)
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_right_shift_(self, other)
+
+    def bitwise_and_(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_and_(self, other)
+
+    def bitwise_or_(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_or_(self, other)
+
+    def bitwise_xor_(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_xor_(self, other)
+
+    def bitwise_left_shift_(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_left_shift_(self, other)
+
+    def bitwise_right_shift_(self, other: Any) -> Tensor:
+        return BOUND.inplace.bitwise_right_shift_(self, other)
+
+    def bitwise_not_(self) -> Tensor:
+        return BOUND.inplace.bitwise_not_(self)
+
+    def logical_and_(self, other: Any) -> Tensor:
+        return BOUND.inplace.logical_and_(self, other)
+
+    def logical_or_(self, other: Any) -> Tensor:
+        return BOUND.inplace.logical_or_(self, other)
+
+    def logical_xor_(self, other: Any) -> Tensor:
+        return BOUND.inplace.logical_xor_(self, other)
 
     def neg_(self) -> Tensor:
         return BOUND.inplace.neg_(self)

@@ -158,6 +158,34 @@ def _fmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.fmod(a, b)
 
 
+#: PyTorch's shift counts are taken modulo nothing: a count outside [0, 64) (int64's width,
+#: the integers PyFlame's int32 stands for) shifts everything out
+SHIFT_BITS = 64
+
+
+def _left_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a << b as PyTorch's int64: 0 for a count below 0 or from 64 on. (The simulator
+    computes int32 operands in int64 and refuses a result beyond int32, checked first in
+    float64, as for pow.)"""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    out = (b < 0) | (b >= SHIFT_BITS)
+    shifted = np.left_shift(a, np.where(out, 0, b).astype(a.dtype))
+    return np.where(out, np.zeros((), a.dtype), shifted)
+
+
+def _right_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a >> b (arithmetic) as PyTorch's int64: a count below 0 or from 64 on gives a >> 63
+    (0 or -1, the sign)."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    out = (b < 0) | (b >= SHIFT_BITS)
+    count = np.where(out, min(SHIFT_BITS, 8 * a.dtype.itemsize) - 1, b)
+    return np.right_shift(a, count.astype(a.dtype))
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -209,7 +237,7 @@ class Elementwise:
     name: str
     arity: int
     fn: Callable[..., np.ndarray]
-    #: operands: "number" (float or int), "float", "bool", "any"
+    #: operands: "number" (float or int), "float", "bool", "int" (int32 only), "any"
     operands: str = "number"
     #: result: "same" (the operands' dtype), "bool"
     result: str = "same"
@@ -251,6 +279,7 @@ UNARY = _entries(
     Elementwise("log1p", 1, numpy_function("log1p"), "float", flops=9, doc="log(1 + x)"),
     Elementwise("expm1", 1, numpy_function("expm1"), "float", flops=9, doc="exp(x) - 1"),
     Elementwise("trunc", 1, _integer_or("trunc"), doc="round toward 0 (integers unchanged)"),
+    Elementwise("bitwise_not", 1, numpy_function("invert"), "int", doc="~x on integers"),
 )
 
 BINARY = _entries(
@@ -282,6 +311,11 @@ BINARY = _entries(
     ),
     Elementwise("remainder", 2, _remainder, flops=8, doc="a % b, the sign of b", divides=True),
     Elementwise("fmod", 2, _fmod, flops=8, doc="C's fmod, the sign of a", divides=True),
+    Elementwise("bitwise_and", 2, numpy_function("bitwise_and"), "int", doc="a & b on integers"),
+    Elementwise("bitwise_or", 2, numpy_function("bitwise_or"), "int", doc="a | b on integers"),
+    Elementwise("bitwise_xor", 2, numpy_function("bitwise_xor"), "int", doc="a ^ b on integers"),
+    Elementwise("bitwise_left_shift", 2, _left_shift, "int", doc="a << b (0 from 64 bits on)"),
+    Elementwise("bitwise_right_shift", 2, _right_shift, "int", doc="a >> b, the sign filling in"),
 )
 
 ALL = {**UNARY, **BINARY}
@@ -322,6 +356,7 @@ def accepts(entry: Elementwise, element_type: str) -> bool:
         "number": element_type != "i1",
         "float": is_float,
         "bool": element_type == "i1",
+        "int": element_type == "i32",
         "any": True,
     }[entry.operands]
 

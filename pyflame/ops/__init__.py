@@ -53,6 +53,12 @@ from pyflame.ops.einsum import (
 from pyflame.ops.elementwise import (
     abs,
     add,
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
     clamp,
     cos,
     div,
@@ -73,6 +79,7 @@ from pyflame.ops.elementwise import (
     logical_and,
     logical_not,
     logical_or,
+    logical_xor,
     lt,
     maximum,
     minimum,
@@ -97,6 +104,7 @@ from pyflame.ops.elementwise import (
 )
 from pyflame.ops.elementwise import binary as binary  # the operators' builders
 from pyflame.ops.elementwise import elementwise_op as elementwise_op
+from pyflame.ops.elementwise import operator as operator
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
@@ -195,6 +203,13 @@ __all__ += [  # more math, shape, masking, linear algebra, reductions, einsum an
     "sin",
     "cos",
     "erf",
+    "bitwise_and",
+    "bitwise_left_shift",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_right_shift",
+    "bitwise_xor",
+    "logical_xor",
     "floor",
     "floor_divide",
     "fmod",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import elementwise
-from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
+from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32, int32
 from pyflame.core.errors import IntegerDivisionByZeroError
 from pyflame.dialects import flame
 from pyflame.ops.convert import astype
@@ -51,6 +51,11 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
         raise TypeError(
             f"{format_location(user_location())}: {name} takes bool tensors, got {dtype!r} "
             "(compare first, e.g. x > 0)"
+        )
+    if kind == "int" and dtype is not int32:  # PyTorch's words: "bitwise_and_cpu" not ...
+        raise NotImplementedError(
+            f"{format_location(user_location())}: {name} is not implemented for {dtype!r} "
+            "(as in PyTorch: integer tensors, and bool ones for &, |, ^ and ~)"
         )
     if kind == "number" and dtype is bool_:
         raise TypeError(
@@ -182,16 +187,109 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
     return fn
 
 
-(neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, logical_not) = (
+(neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, _logical_not) = (
     _unary_function(n) for n in list(elementwise.UNARY)[:12]
 )
-sin, cos, erf, floor, _round, sign, log1p, expm1, trunc = (
-    _unary_function(n) for n in list(elementwise.UNARY)[12:21]
+sin, cos, erf, floor, _round, sign, log1p, expm1, trunc, _bitwise_not = (
+    _unary_function(n) for n in list(elementwise.UNARY)[12:22]
 )
-(_add, _sub, mul, _div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or) = (
-    _binary_function(n) for n in list(elementwise.BINARY)[:15]
-)
+(
+    _add,
+    _sub,
+    mul,
+    _div,
+    pow,
+    maximum,
+    minimum,
+    eq,
+    ne,
+    lt,
+    le,
+    gt,
+    ge,
+    _logical_and,
+    _logical_or,
+) = (_binary_function(n) for n in list(elementwise.BINARY)[:15])
 floor_divide, remainder, _fmod = (_binary_function(n) for n in list(elementwise.BINARY)[15:18])
+_bitwise_and, _bitwise_or, _bitwise_xor = (
+    _binary_function(n) for n in list(elementwise.BINARY)[18:21]
+)
+bitwise_left_shift, bitwise_right_shift = (
+    _binary_function(n) for n in list(elementwise.BINARY)[21:23]
+)
+
+
+def operator(fn: Callable[[Any, Any], Tensor], a: Any, b: Any) -> Tensor:
+    """`fn(a, b)` for a Tensor operator (`x & y`, `x // 2`); NotImplemented for operand types
+    it does not take, so Python can try the other operand's operator."""
+    if not all(isinstance(x, Tensor) or _is_scalar(x) for x in (a, b)):
+        return NotImplemented
+    return fn(a, b)
+
+
+def _promoted(a: Any, b: Any) -> DType | None:
+    """The dtype PyTorch's promotion gives (a, b), or None without a tensor operand."""
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if not tensors:
+        return None
+    return result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
+
+
+def bitwise_and(a: Any, b: Any) -> Tensor:
+    """Elementwise a & b (torch.bitwise_and): bitwise on integers, logical_and on bools
+    (floats refused, as PyTorch); with broadcasting."""
+    if _promoted(a, b) is bool_:
+        return _logical_and(a, b)
+    return _bitwise_and(a, b)
+
+
+def bitwise_or(a: Any, b: Any) -> Tensor:
+    """Elementwise a | b (torch.bitwise_or): bitwise on integers, logical_or on bools."""
+    if _promoted(a, b) is bool_:
+        return _logical_or(a, b)
+    return _bitwise_or(a, b)
+
+
+def bitwise_xor(a: Any, b: Any) -> Tensor:
+    """Elementwise a ^ b (torch.bitwise_xor): bitwise on integers, a != b on bools."""
+    if _promoted(a, b) is bool_:
+        return ne(a, b)
+    return _bitwise_xor(a, b)
+
+
+def bitwise_not(x: Tensor) -> Tensor:
+    """Elementwise ~x (torch.bitwise_not): -x - 1 on integers, logical_not on bools."""
+    _check_tensor(x, "bitwise_not")
+    return _logical_not(x) if x.dtype is bool_ else _bitwise_not(x)
+
+
+def _truth(value: Any) -> Any:
+    """A logical op's operand as bool: a tensor `x != 0` (NaN is True, as PyTorch), a
+    number `bool(value)`."""
+    if not isinstance(value, Tensor):
+        return builtins.bool(value) if _is_scalar(value) else value
+    return value if value.dtype is bool_ else ne(value, 0)
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    """Elementwise a and b (torch.logical_and), a bool tensor: nonzero operands are True."""
+    return _logical_and(_truth(a), _truth(b))
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    """Elementwise a or b (torch.logical_or), a bool tensor: nonzero operands are True."""
+    return _logical_or(_truth(a), _truth(b))
+
+
+def logical_xor(a: Any, b: Any) -> Tensor:
+    """Elementwise a xor b (torch.logical_xor), a bool tensor: nonzero operands are True."""
+    return ne(_truth(a), _truth(b))
+
+
+def logical_not(x: Tensor) -> Tensor:
+    """Elementwise not x (torch.logical_not), a bool tensor: True where x is 0."""
+    _check_tensor(x, "logical_not")
+    return _logical_not(x) if x.dtype is bool_ else eq(x, 0)
 
 
 def fmod(a: Tensor, b: Any) -> Tensor:

@@ -43,6 +43,12 @@ NOT_DIFFERENTIABLE: frozenset[type[flame.FlameOp]] = frozenset(
         flame.LogicalAndOp,
         flame.LogicalOrOp,
         flame.LogicalNotOp,
+        flame.BitwiseNotOp,  # (integers only: never a gradient)
+        flame.BitwiseAndOp,
+        flame.BitwiseOrOp,
+        flame.BitwiseXorOp,
+        flame.BitwiseLeftShiftOp,
+        flame.BitwiseRightShiftOp,
         flame.ArgmaxOp,
         flame.ArgminOp,
     }

@@ -82,7 +82,9 @@ ROUNDING = {"floor", "round", "sign"}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
-@pytest.mark.parametrize("name", [n for n in elementwise.UNARY if n != "logical_not"])
+@pytest.mark.parametrize(  # (on float data: logical_not and bitwise_not have tests of their own)
+    "name", [n for n, e in elementwise.UNARY.items() if e.operands not in ("bool", "int")]
+)
 def test_unary_vs_torch(name, layout):
     a = unary_data(name, (7, 5))
     x = pf.from_numpy(a, layout=layout)
@@ -484,10 +486,33 @@ def test_astype_round_trip_and_bool():
     )
 
 
-def test_logical_ops_need_bool():
+def test_bitwise_operators_refuse_floats_and_neg_refuses_bool_as_torch():
     x = pf.from_numpy(np.ones((2, 2), np.float32))
-    with pytest.raises(TypeError, match="bool tensors"):
-        _ = x & x
+    t = torch.ones(2, 2)
+    for op in (
+        lambda a: a & a,
+        lambda a: a | 1,
+        lambda a: a ^ a,
+        lambda a: a << 1,
+        lambda a: 1 >> a,
+    ):
+        with pytest.raises(NotImplementedError, match="not implemented for"):
+            op(t)
+        with pytest.raises(
+            NotImplementedError, match=r"test_elementwise.py:\d+: bitwise_\w+ is not"
+        ):
+            op(x)
+    for op in (lambda a: a << a, lambda a: a >> True):  # shifts of bools: not implemented
+        with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
+            op(t > 0)
+        with pytest.raises(NotImplementedError, match="not implemented for pf.bool"):
+            op(x > 0)
+    with pytest.raises(TypeError, match="only implemented on integer and Boolean"):
+        _ = ~t
+    with pytest.raises(TypeError, match="only implemented on integer and Boolean"):
+        _ = ~x
+    with pytest.raises(NotImplementedError, match="bitwise_not is not implemented for pf.float32"):
+        pf.bitwise_not(x)
     with pytest.raises(TypeError, match="not supported on bool"):
         _ = -(x > 0)
 
@@ -749,3 +774,126 @@ def test_trunc_matches_torch():
         bits_equal(pf.trunc(pf.from_numpy(a, layout=layout)), torch.trunc(torch.from_numpy(a)))
     k = np.array([-3, 0, 7], np.int32)
     bits_equal(pf.from_numpy(k).trunc(), torch.from_numpy(k).trunc())
+
+
+# --- bitwise ops on integers and bools, logical ops on any dtype, as PyTorch -----------------
+
+
+def bitwise_cases(L, k, j, row, b, c, f):
+    """k, j: int tensors (7x13), row: an int row (13,), b, c: bool tensors, f: a float tensor
+    with zeros, -0.0 and NaN; the same expressions in pf (L = pf) and torch (L = torch)."""
+    counts = j.abs() % 40  # shift counts in [0, 40), some from 32 on
+    return [
+        k & j,
+        k | j,
+        k ^ j,
+        ~k,
+        k & row,  # broadcast
+        row | k,
+        k ^ -3,
+        6 & k,
+        -1 ^ k,
+        L.bitwise_and(k, j),
+        L.bitwise_or(k, 5),
+        L.bitwise_xor(k, j),
+        L.bitwise_not(k),
+        k.bitwise_and(row),
+        k >> counts,
+        (k % 1024) << (counts % 21),  # fits int32
+        k >> -1,  # a count outside [0, 64): the sign
+        k << 64,  # shifted out: 0
+        k << j.clamp(min=-3, max=-1),  # negative counts: 0
+        L.bitwise_right_shift(k, 2),
+        L.bitwise_left_shift(3, counts % 29),
+        (k % 8).bitwise_left_shift(j.abs() % 5),
+        b & c,
+        b | c,
+        b ^ c,
+        ~b,
+        b ^ True,
+        L.bitwise_and(b, c),
+        L.bitwise_not(c),
+        b & k,  # bool with int: int
+        b | 4,
+        k ^ b,
+        b << 3,
+        L.logical_and(k, j % 3),
+        L.logical_or(f, k % 2),
+        L.logical_xor(f, b),
+        L.logical_xor(b, c),
+        L.logical_not(f),
+        L.logical_not(k % 3),
+        k.logical_and(f),
+        f.logical_xor(j % 2),
+        L.logical_or(b, c),
+    ]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_bitwise_and_logical_ops_match_torch(layout):
+    rng = np.random.default_rng(5)
+    k = rng.integers(-(2**31), 2**31, (7, 13), dtype=np.int64).astype(np.int32)
+    k.flat[:4] = [0, -1, 2**31 - 1, -(2**31)]
+    j = rng.integers(-60, 61, (7, 13)).astype(np.int32)
+    b, c = rng.random((7, 13)) > 0.5, rng.random((7, 13)) > 0.3
+    f = rng.standard_normal((7, 13)).astype(np.float32)
+    f.flat[:5] = [0.0, -0.0, np.nan, np.inf, 1e-45]
+    f.flat[::7] = 0.0
+    arrays = (k, j, k[2], b, c, f)
+    got = bitwise_cases(
+        pf, *(pf.from_numpy(a, layout=layout if a.ndim == 2 else None) for a in arrays)
+    )
+    want = bitwise_cases(torch, *(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
+    want = [w.long() if w.dtype == torch.int32 else w for w in want]  # int32 stands for int64
+    pf.eval(*got)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        bits_equal(g, w, f"case {i}")
+
+
+def test_a_left_shift_beyond_int32_is_an_overflow_not_a_wrap():
+    """PyTorch's int64 holds 1 << 40; PyFlame's int32 reports it (and counts from 64 on give
+    0, where numpy's int64 shift would wrap or be undefined)."""
+    k = pf.from_numpy(np.array([1, 3, -1], np.int32))
+    with pytest.raises(pf.IntegerOverflowError, match="bitwise_left_shift gives 1099511627776"):
+        (k << 40).numpy()
+    with pytest.raises(pf.IntegerOverflowError, match="bitwise_left_shift gives 2147483648"):
+        (k << 31).numpy()
+    m = pf.from_numpy(np.array([-1, 1, -(2**31)], np.int32))
+    np.testing.assert_array_equal(
+        (m << pf.from_numpy(np.array([31, 30, 0], np.int32))).numpy(), [-(2**31), 2**30, -(2**31)]
+    )
+
+
+def test_bitwise_and_logical_ops_in_place_as_torch():
+    a = np.array([[5, -6, 0], [7, 9, -1]], np.int32)
+    steps = [
+        lambda x: x.__iand__(6),
+        lambda x: x.__ior__(1),
+        lambda x: x.__ixor__(-4),
+        lambda x: x.__ilshift__(2),
+        lambda x: x.__irshift__(1),
+        lambda x: x.bitwise_and_(x),
+        lambda x: x.bitwise_not_(),
+        lambda x: x.bitwise_or_(8),
+        lambda x: x.bitwise_xor_(3),
+        lambda x: x.bitwise_left_shift_(1),
+        lambda x: x.bitwise_right_shift_(2),
+        lambda x: x.logical_xor_(x % 3),
+        lambda x: x.logical_or_(x * 0),
+        lambda x: x.__ilshift__(3),
+        lambda x: x.logical_and_(x + 1),
+    ]
+    x, t = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2)), torch.from_numpy(a.astype(np.int64))
+    for i, step in enumerate(steps):
+        assert step(x) is x
+        step(t)
+        bits_equal(x, t, f"step {i}")
+    f = pf.from_numpy(np.array([0.0, 2.5, np.nan], np.float32))
+    tf = torch.tensor([0.0, 2.5, float("nan")])
+    f.logical_and_(f * 0 + 1)
+    tf.logical_and_(tf * 0 + 1)
+    bits_equal(f, tf)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast"):
+        torch.tensor([1]).__iand__(torch.tensor([1.0]))
+    with pytest.raises(NotImplementedError, match="bitwise_and is not implemented for pf.float32"):
+        pf.from_numpy(a).__iand__(f[:1])

@@ -62,13 +62,18 @@ ARG_TYPES = {
 Args = dict[str, SSAValue]
 
 
+#: the argument an elementwise op of each operand kind takes (others: "x", "y")
+_KIND_ARG = {"bool": "b", "int": "k"}
+
+
 def _unary(cls: type[flame.ElementwiseUnaryOp]) -> Callable[[Args], flame.FlameOp]:
-    return lambda a: cls(a["b"] if cls.ENTRY.operands == "bool" else a["x"])
+    return lambda a: cls(a[_KIND_ARG.get(cls.ENTRY.operands, "x")])
 
 
 def _binary(cls: type[flame.ElementwiseBinaryOp]) -> Callable[[Args], flame.FlameOp]:
-    if cls.ENTRY.operands == "bool":
-        return lambda a: cls(a["b"], a["b"])
+    arg = _KIND_ARG.get(cls.ENTRY.operands)
+    if arg is not None:
+        return lambda a: cls(a[arg], a[arg])
     return lambda a: cls(a["x"], a["y"])
 
 

@@ -87,7 +87,7 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
     def step(V, F, A, O):
         V[di][dsl] = elementwise.apply(entry, V[li][lsl], V[ri][rsl])
 
-    if all_int32(d, lhs, rhs):  # add, sub, mul, pow ... in int64, checked
+    if all_int32(d, lhs, rhs):  # add, sub, mul, pow, <<, // ... in int64, checked
         what, fn = it.what, op.fn.data
         real = real_lanes(op.layout, it.rect[2], it.rect[3], d.size)
 
@@ -100,6 +100,9 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
             if fn == "pow":  # check the size in float64 first: int64 powers wrap too
                 # (a negative exponent gives 0, 1 or -1: only b >= 0 can grow)
                 as_int32(np.power(a.astype(np.float64), np.maximum(b, 0)), what, fn, real)
+            if fn == "bitwise_left_shift":  # likewise: a << b wraps in int64 from 2**63 on
+                count = np.where((b < 0) | (b >= elementwise.SHIFT_BITS), -np.inf, b)
+                as_int32(a * np.exp2(count), what, fn, real)
             V[di][dsl] = as_int32(entry.fn(a, b), what, fn, real)
 
     s.steps.append(overwrites(step, di, dsl))
