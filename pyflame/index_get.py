@@ -47,13 +47,13 @@ from typing import Any
 import numpy as np
 
 from pyflame import ops, tensor_methods
+from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_
 from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import no_grad
 from pyflame.index_put import _wrapped
 from pyflame.indexing import _from_rows, _rows_along
-from pyflame.nn.sparse import _data_at_hand
 from pyflame.ops.node import _shape_rule
 from pyflame.ops.shape import _reshape_node, _slice_node
 from pyflame.tensor import Location, Tensor, format_location, user_location, user_stacklevel
