@@ -61,8 +61,9 @@ def test_barriers_are_left_out_of_slices():
 @pytest.mark.slow
 def test_mlp_training_step_runs_without_its_barriers():
     """The MLP 784-256-10 step with the layouts of the default rules (assign-layouts left out:
-    with it the step needs no barrier): most of its ~11,000 steps are barrier transfers; `run`
-    leaves them out, its outputs are the full run's."""
+    with it the step needs no barrier): a quarter of its steps are barrier transfers (most of
+    ~11,000 when barriers chained their word through a stage per PE; 586 steps since they
+    gather); `run` leaves them out, its outputs are the full run's."""
     rng = np.random.default_rng(2)
     xs = rng.standard_normal((64, 784)).astype(np.float32)
     ys = rng.integers(0, 10, 64).astype(np.int32)
@@ -75,8 +76,8 @@ def test_mlp_training_step_runs_without_its_barriers():
     exe, args = _planned([loss, *[p for p in model.parameters()]], leave_out="assign-layouts")
     assert any(b.name == "barrier" for b in exe.buffers), "no barrier: the test covers none"
     dead = sum(is_dead(s) for s in exe.lean_steps)
-    assert dead > len(exe.steps) // 2, (dead, len(exe.steps))
-    assert len(exe.run_steps) < len(exe.steps) // 2
+    assert dead > len(exe.steps) // 4, (dead, len(exe.steps))
+    assert len(exe.run_steps) <= len(exe.lean_steps) - dead, (len(exe.run_steps), dead)
     _same_outputs(exe, args)
     loss.item()  # the step's parameter updates are pending: run them, leave no lazy state
 
