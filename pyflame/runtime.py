@@ -13,6 +13,7 @@ program and then gives its data to the target leaf.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import io
 import sys
 import threading
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 import numpy as np
 
 from pyflame import checks, compiler, tensor_methods, trace
-from pyflame.core.errors import ShapeError
+from pyflame.core.errors import PyFlameError, ShapeError
 from pyflame.tensor import Tensor, format_location, user_location
 
 if TYPE_CHECKING:
@@ -36,6 +37,29 @@ class CacheInfo(NamedTuple):
     hits: int
     misses: int
     currsize: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    """A cached program and the source lines of the trace it was compiled from.
+
+    The cache key ignores source lines, so the program serves every trace with the same key,
+    wherever it was built; its ops carry the first trace's lines. `run` makes the errors it
+    raises name the lines of the trace it runs for (`trace.SourceMap.relocate`)."""
+
+    program: Any
+    sources: trace.SourceMap
+
+    def run(self, tr: trace.Trace) -> tuple[list[Any], Any]:
+        """Run the program on `tr`'s inputs; a PyFlameError it raises (an int32 overflow, an
+        integer division by zero, a simulator fault, a deadlock of the wavelet engine) names
+        `tr`'s lines, not the lines of the trace the program was compiled from."""
+        try:
+            return cast(tuple[list[Any], Any], self.program.run(tr.inputs()))
+        except PyFlameError as err:
+            if err.args and isinstance(err.args[0], str):
+                err.args = (self.sources.relocate(err.args[0], tr.sources()), *err.args[1:])
+            raise
 
 
 class _ThreadState(threading.local):
@@ -53,7 +77,7 @@ class _ThreadState(threading.local):
 #: compiled programs are shared by every thread (a program is immutable once built: each run gets
 #: its own SRAM), under `_cache_lock`; compiling is serialised by `_compile_lock`, as the passes
 #: share one xDSL context
-_cache: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_cache: collections.OrderedDict[Any, Compiled] = collections.OrderedDict()
 _stats = {"hits": 0, "misses": 0}
 _cache_lock = threading.Lock()
 _compile_lock = threading.RLock()
@@ -76,7 +100,7 @@ def cache_clear() -> None:
         _stats["hits"] = _stats["misses"] = 0
 
 
-def _lookup(key: Any) -> Any:
+def _lookup(key: Any) -> Compiled | None:
     with _cache_lock:
         program = _cache.get(key)
         if program is not None:
@@ -84,14 +108,16 @@ def _lookup(key: Any) -> Any:
         return program
 
 
-def _program(tr: trace.Trace) -> Any:
+def _program(tr: trace.Trace) -> Compiled:
+    """The compiled program of `tr`'s key: from the cache, else compiled and cached (a program
+    that fails to compile is not cached: the next trace compiles again and names its lines)."""
     program = _lookup(tr.key)
     if program is None:
         with _compile_lock:
             program = _lookup(tr.key)  # another thread may have compiled it meanwhile
             if program is None:
                 with compiler.gc_paused():  # building the flame module too
-                    program = compiler.compile_module(tr.module())
+                    program = Compiled(compiler.compile_module(tr.module()), tr.sources())
                 with _cache_lock:
                     _stats["misses"] += 1
                     _cache[tr.key] = program
@@ -254,8 +280,7 @@ def eval(*tensors: Any) -> Any:
         with compiler.gc_paused():  # the trace's objects die at once or live with the program
             tr = trace.trace(outputs + runtime_checks.tensors)
         try:
-            program = _program(tr)
-            results, report = program.run(tr.inputs())
+            results, report = _program(tr).run(tr)  # errors name tr's lines
             results = runtime_checks.verify(results)  # raises a failed check at its op's line
         except Exception:
             # the updates belong to a program that cannot run: drop them, or every later

@@ -27,6 +27,11 @@ The key holds op names, attrs (except runtime ones such as seeds), shapes, dtype
 edges as node indices, which nodes are outputs, and the target; never data, seeds, argument
 names or source locations, so a loop that rebuilds the same graph compiles once (and two graphs
 that differ only in their inputs' names share one compiled program).
+
+Since the key ignores source lines, a program compiled from one trace serves traces built at
+other lines; the messages it writes at run time name the lines of the first one.
+`Trace.sources()` (a `SourceMap`) keeps where each node was made, and
+`SourceMap.relocate(message, now)` rewrites those lines to the current trace's.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import numpy as np
 from pyflame.core.target import Target
 from pyflame.dialects.flame import FlameOp
 from pyflame.sim.target import get_target
-from pyflame.tensor import Tensor
+from pyflame.tensor import Location, Tensor, format_location
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
@@ -81,6 +86,54 @@ class Trace:
 
     def module(self) -> ModuleOp:
         return _build_module(self)
+
+    def sources(self) -> SourceMap:
+        """Where each node was made (the locations its module's ops carry)."""
+        return SourceMap(tuple(t.location for t in self.nodes))
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceMap:
+    """The user's line of each node of a trace, by node index.
+
+    A program compiled from trace A names A's lines in its messages (its ops carry them as
+    locations, pyflame/sim/schedule.py `describe`: "pe.binary at demo.py:3"). A trace B with the
+    same key has the same nodes in the same order, maybe made at other lines: a line L of A
+    stands for the nodes A made at L, and in B for the lines B made those nodes at.
+
+        A: x.py:3 add, x.py:3 mul     B: x.py:5 add, x.py:5 mul   -> x.py:3 reads x.py:5
+        A: x.py:3 add, x.py:3 mul     B: x.py:5 add, x.py:6 mul   -> x.py:5 or x.py:6
+
+    The second case is the one the lines of A cannot tell apart: every line B may mean is named.
+    """
+
+    locations: tuple[Location, ...]
+
+    def relocate(self, text: str, now: SourceMap) -> str:
+        """`text`, written by the program compiled from this map's trace, naming `now`'s lines
+        (a trace with the same key) instead: each `file:line` of this trace that `now` made
+        elsewhere is rewritten, in one pass (a line both traces use is not rewritten twice)."""
+        if now.locations == self.locations:
+            return text
+        if len(now.locations) != len(self.locations):
+            raise ValueError("relocate needs the source map of a trace with the same key")
+        made_at: dict[Location, list[Location]] = {}
+        for then, at in zip(self.locations, now.locations, strict=True):
+            lines = made_at.setdefault(then, [])
+            if at not in lines:
+                lines.append(at)
+        table = {
+            format_location(then): " or ".join(format_location(at) for at in lines)
+            for then, lines in made_at.items()
+            if lines != [then]
+        }
+        if not table:
+            return text
+        # a whole `file:line`: not the end of a longer file name ("my_x.py:3" is not "x.py:3"),
+        # nor the start of a longer line number ("x.py:31" is not "x.py:3")
+        names = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+        pattern = re.compile(rf"(?<![^\s(])(?:{names})(?!\d)")
+        return pattern.sub(lambda m: table[m.group(0)], text)
 
 
 def ssa_name(name: object) -> str | None:

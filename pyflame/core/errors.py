@@ -17,7 +17,9 @@ class PyFlameError(Exception):
 
     #: the IR op the error is about, when a pass or the simulator knows it; set on some errors
     #: only (declared without a value: code reads it with getattr(err, "op", None)), and the
-    #: tools print its source location
+    #: tools print its source location. After `pf.eval` it is an op of the cached program, whose
+    #: location is the line of the graph that compiled it; the message names the current lines
+    #: (`pyflame.runtime.Compiled.run`)
     op: Operation | None
 
 

@@ -1,0 +1,220 @@
+"""Run-time errors name the current graph's lines, also when the program comes from the cache.
+
+The compile cache ignores source lines (a loop compiles once), so a program compiled from a
+graph built at one line runs graphs built at others; its errors must name the lines of the graph
+it runs for (pyflame/runtime.py `Compiled.run`, pyflame/trace.py `SourceMap`), not the first's.
+Each test builds the same graph at two lines (or more) and checks every error and the one
+compile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+import pyflame.nn.functional as F
+from pyflame.core.errors import DeadlockError, IntegerDivisionByZeroError, IntegerOverflowError
+from pyflame.sim import SMALL
+from pyflame.trace import SourceMap
+
+pytestmark = pytest.mark.usefixtures("small_target", "no_pending_updates")
+
+
+def here() -> str:
+    """`file:line` of the caller's line, as errors print it."""
+    frame = sys._getframe(1)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def message(t: pf.Tensor, error: type[Exception]) -> str:
+    with pytest.raises(error) as err:
+        pf.eval(t)
+    return str(err.value)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    pf.cache_clear()
+
+
+def big() -> pf.Tensor:
+    return pf.from_numpy(np.array([2**30, 1], np.int32))
+
+
+# --------------------------------------------------------------------------- simulator errors
+
+
+def test_int32_overflow_names_each_line_that_built_the_graph() -> None:
+    a = big()
+    first, at_first = a + a, here()
+    second, at_second = a + a, here()
+    one = message(first, IntegerOverflowError)
+    two = message(second, IntegerOverflowError)
+    assert f"pe.binary at {at_first}: int32 overflow: add gives 2147483648" in one
+    assert f"pe.binary at {at_second}: int32 overflow: add gives 2147483648" in two
+    assert at_first not in two
+    assert pf.cache_info() == (1, 1, 1)
+
+
+def test_integer_division_by_zero_of_a_divisor_computed_on_the_device() -> None:
+    a = pf.from_numpy(np.array([7, 8], np.int32))
+    b = pf.from_numpy(np.array([3, 1], np.int32))
+    first, at_first = a // (b - 3), here()
+    second, at_second = a // (b - 3), here()
+    one = message(first, IntegerDivisionByZeroError)
+    two = message(second, IntegerDivisionByZeroError)
+    assert f"at {at_first}: floor_divide: ZeroDivisionError" in one
+    assert f"at {at_second}: floor_divide: ZeroDivisionError" in two
+    assert at_first not in two
+    assert pf.cache_info().misses == 1
+
+
+def test_a_graph_spread_over_lines_names_the_line_of_the_failing_op() -> None:
+    """The first graph is one line; the second puts the overflowing add on its own line, the
+    multiply that follows on the next: the add's line is named, not the multiply's."""
+    a, c = big(), pf.from_numpy(np.array([1, 1], np.int32))
+    first, at_first = (a + a) * c, here()
+    s, at_add = a + a, here()
+    second = s * c
+    one = message(first, IntegerOverflowError)
+    two = message(second, IntegerOverflowError)
+    assert f"at {at_first}: int32 overflow: add" in one
+    # the first graph made both ops at one line: the add may be either line of the second
+    assert f"at {at_add} or " in two and at_first not in two
+    assert pf.cache_info().misses == 1
+
+
+def test_in_a_function_called_from_two_call_sites() -> None:
+    """`user_location()` is the innermost frame outside pyflame: inside a user's function, the
+    function's line (the same for both calls, as a traceback's last frame), not the first
+    compile's line elsewhere."""
+
+    def double(x: pf.Tensor) -> tuple[pf.Tensor, str]:
+        return x + x, here()
+
+    a = big()
+    first, at_first = a + a, here()  # compiles the program, at this line
+    assert f"at {at_first}: int32 overflow" in message(first, IntegerOverflowError)
+    by_one, inside = double(a)
+    by_two, _ = double(a)
+    for t in (by_one, by_two):
+        text = message(t, IntegerOverflowError)
+        assert f"at {inside}: int32 overflow" in text and at_first not in text
+    assert pf.cache_info() == (2, 1, 1)
+
+
+def test_training_loop_error_on_the_third_iteration_names_the_loop_body() -> None:
+    warm = pf.from_numpy(np.array([1, 2], np.int32))
+    (warm + warm).numpy()  # the same graph, compiled at this line
+    acc, at_body = pf.from_numpy(np.array([2**28, 1], np.int32)), ""
+    steps = 0
+    with pytest.raises(IntegerOverflowError) as err:
+        for _ in range(5):
+            acc, at_body = acc + acc, here()  # 2**29, 2**30, then 2**31 overflows
+            pf.eval(acc)
+            steps += 1
+    assert steps == 2
+    assert f"pe.binary at {at_body}: int32 overflow: add gives 2147483648" in str(err.value)
+    assert pf.cache_info() == (3, 1, 1)  # the warm-up compiled it; three iterations ran it
+
+
+def test_the_wavelet_engine_names_the_current_line_too() -> None:
+    a = big()
+    with pf.target(dataclasses.replace(SMALL, fidelity="wavelet")):
+        first, at_first = a + a, here()
+        second, at_second = a + a, here()
+        assert f"at {at_first}: int32 overflow" in message(first, IntegerOverflowError)
+        assert f"at {at_second}: int32 overflow" in message(second, IntegerOverflowError)
+    assert pf.cache_info().misses == 1
+
+
+# --------------------------------------------------------------------------- compile errors
+
+
+def test_a_program_that_fails_to_compile_is_not_cached_so_each_graph_names_its_line() -> None:
+    """Errors found while compiling (plan-memory here; the fast engine's deadlocks and routing
+    errors are found while planning too) come from a compile of the current graph."""
+    first, at_first = pf.randn(2048, 2048) + 1, here()
+    second, at_second = pf.randn(2048, 2048) + 1, here()
+    assert f"made at {at_first} needs" in message(first, pf.SRAMOverflowError)
+    assert f"made at {at_second} needs" in message(second, pf.SRAMOverflowError)
+    assert pf.cache_info() == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- runtime checks
+
+
+def computed_indices(n: int) -> pf.Tensor:
+    """Indices computed on the device (so checked at run time): [n, 1]."""
+    return pf.from_numpy(np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)).argmax(1) + n - 1
+
+
+def test_embedding_out_of_range_at_run_time_names_each_line() -> None:
+    weight = pf.from_numpy(np.zeros((4, 3), np.float32))
+    first, at_first = F.embedding(computed_indices(7), weight), here()
+    second, at_second = F.embedding(computed_indices(7), weight), here()
+    one = message(first, IndexError)
+    two = message(second, IndexError)
+    assert one.startswith(f"{at_first}: ") and "7" in one
+    assert two.startswith(f"{at_second}: ")
+    assert pf.cache_info().misses == 1
+
+
+def test_index_select_out_of_range_at_run_time_names_each_line() -> None:
+    x = pf.from_numpy(np.zeros((3, 4), np.float32))
+    first, at_first = x.index_select(1, computed_indices(9)), here()
+    second, at_second = x.index_select(1, computed_indices(9)), here()
+    assert message(first, IndexError).startswith(f"{at_first}: ")
+    assert message(second, IndexError).startswith(f"{at_second}: ")
+    assert pf.cache_info().misses == 1
+
+
+# --------------------------------------------------------------------------- SourceMap
+
+
+def test_relocate_rewrites_every_line_the_program_names_at_once() -> None:
+    then = SourceMap((("x.py", 3), ("x.py", 5), ("x.py", 3)))
+    now = SourceMap((("x.py", 5), ("x.py", 3), ("x.py", 5)))  # the two lines swapped
+    text = "deadlock: PE 0 waits (pe.recv at x.py:3); PE 1 waits (pe.recv at x.py:5)"
+    assert then.relocate(text, now) == (
+        "deadlock: PE 0 waits (pe.recv at x.py:5); PE 1 waits (pe.recv at x.py:3)"
+    )
+
+
+def test_relocate_names_whole_locations_only() -> None:
+    then = SourceMap((("x.py", 3), ("x.py", 31)))
+    now = SourceMap((("x.py", 4), ("x.py", 31)))
+    text = "pe.add at x.py:31: ...; pe.mul at my_x.py:3: ...; (pe.neg at x.py:3)"
+    assert then.relocate(text, now) == (
+        "pe.add at x.py:31: ...; pe.mul at my_x.py:3: ...; (pe.neg at x.py:4)"
+    )
+
+
+def test_relocate_names_every_line_a_shared_line_may_mean() -> None:
+    then = SourceMap((("x.py", 3), ("x.py", 3), ("x.py", 3)))
+    now = SourceMap((("x.py", 5), ("x.py", 6), ("x.py", 5)))
+    assert then.relocate("pe.binary at x.py:3: boom", now) == "pe.binary at x.py:5 or x.py:6: boom"
+    assert then.relocate("pe.binary at x.py:3: boom", then) == "pe.binary at x.py:3: boom"
+    with pytest.raises(ValueError, match="same key"):
+        then.relocate("", SourceMap((("x.py", 3),)))
+
+
+def test_a_deadlock_message_from_a_cached_program_names_the_current_lines() -> None:
+    """What `Compiled.run` does with any PyFlameError of the program: a wavelet-engine deadlock
+    (found at run time, so a cached program can raise it again) names every op it lists."""
+
+    class Deadlocks:
+        def run(self, args: object) -> tuple[list[object], object]:
+            raise DeadlockError("deadlock: PE (0, 0) waits (pe.recv at x.py:3)", waiting=[])
+
+    a = big()
+    tr = pf.trace.trace([a + a])
+    at = f"{tr.nodes[-1].location[0]}:{tr.nodes[-1].location[1]}"
+    compiled = pf.runtime.Compiled(Deadlocks(), SourceMap((("x.py", 2), ("x.py", 3))))
+    with pytest.raises(DeadlockError) as err:
+        compiled.run(tr)
+    assert str(err.value) == f"deadlock: PE (0, 0) waits (pe.recv at {at})"
