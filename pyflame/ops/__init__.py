@@ -11,7 +11,7 @@ The builders live in one module per family (each imports only the ones above it 
     saved        what each op saves for backward (PyTorch's), and the version check
     node         the graph node and the argument checks every builder shares
     convert      astype (flame.convert)
-    creation     from_numpy, full, zeros, ones, *_like, arange, eye
+    creation     from_numpy, full, zeros, ones, *_like, arange, linspace, logspace, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
     linalg       matmul, bmm, outer, addmm
@@ -42,6 +42,8 @@ from pyflame.ops.creation import (
     from_numpy,
     full,
     full_like,
+    linspace,
+    logspace,
     ones,
     ones_like,
     zeros,
@@ -194,6 +196,8 @@ __all__ = [  # creation
     "from_numpy",
     "full",
     "full_like",
+    "linspace",
+    "logspace",
     "ones",
     "ones_like",
     "zeros",

@@ -1,8 +1,10 @@
-"""Creation: `from_numpy`, `full`, `zeros`, `ones`, `*_like`, `arange`, `eye`.
+"""Creation: `from_numpy`, `full`, `zeros`, `ones`, `*_like`, `arange`, `linspace`,
+`logspace`, `eye`.
 
-A constant is one flame.fill (every PE writes its own tile); arange is one flame.iota; eye
-compares two iotas (computed on the PEs from global indices, never uploaded). Random tensors are
-in pyflame/ops/sampling.py.
+A constant is one flame.fill (every PE writes its own tile); arange is one flame.iota; linspace
+selects between two iota-made halves; eye compares two iotas (computed on the PEs from global
+indices, never uploaded). logspace is computed on the host (float64 powers) and uploaded. Random
+tensors are in pyflame/ops/sampling.py.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -177,6 +180,161 @@ def arange(
             _fits(float(v), dtype, "arange")
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
     return _node(flame.IotaOp, (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
+
+
+def _steps(steps: Any, what: str) -> int:
+    if isinstance(steps, builtins.bool) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"{what}: steps must be an int, got {steps!r}")
+    if steps < 0:
+        raise RuntimeError(
+            f"{format_location(user_location())}: {what}: number of steps must be non-negative"
+        )
+    return int(steps)
+
+
+def _spaced_dtype(dtype: DType | None, what: str) -> DType:
+    dtype = float32 if dtype is None else as_dtype(dtype)
+    if dtype is bool_:  # PyTorch: NotImplementedError "linspace_cpu" not implemented for 'Bool'
+        raise TypeError(f"{what} does not make bool tensors")
+    return dtype
+
+
+def _round_to(value: float, dtype: DType) -> float:
+    """`value` in `dtype` as PyTorch's `Scalar.to<scalar_t>()` converts a double: through
+    float32 for the float dtypes, truncated toward zero for ints."""
+    if not dtype.is_floating_point:
+        return float(_fits(float(math.trunc(value)), dtype, "linspace"))
+    return float(np.float32(value).astype(dtype.numpy))
+
+
+def _iota(n: int, start: float, step: float, dtype: DType, layout: MeshLayout | None) -> Tensor:
+    attrs = {"dim": 0, "start": float(start), "step": float(step)}
+    return _node(flame.IotaOp, (), (n,), dtype, attrs, layout)
+
+
+def _scalar_node(value: float, dtype: DType) -> Tensor:
+    return _node(flame.FillOp, (), (), dtype, {"value": float(value)})
+
+
+def _binary(op: type[flame.FlameOp], a: Tensor, b: Tensor, dtype: DType, layout: Any) -> Tensor:
+    return _node(op, (a, b), a.shape or b.shape, dtype, layout=layout)
+
+
+def _halves(s: float, e: float, step: float, steps: int) -> np.ndarray:
+    """PyTorch's formula in float64: s + step * i below steps // 2, e - step * (steps - 1 - i)
+    from there."""
+    i = np.arange(steps, dtype=np.float64)
+    return np.where(i < steps // 2, s + step * i, e - step * (steps - 1 - i))
+
+
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+) -> Tensor:
+    """`steps` values from `start` to `end`, evenly spaced, like torch.linspace (float32 by
+    default). PyTorch 2.13's formula, computed on the PEs: with start, end rounded to `dtype`
+    (truncated for ints) and step = (end - start) / (steps - 1), element i is
+    start + step * i for i < steps // 2 and end - step * (steps - 1 - i) for the rest.
+
+    - float32: each value correctly rounded (two flame.iota, each exact in float64, and a
+      flame.where); PyTorch's CPU kernel (compiled with FMA) gives the same bits.
+    - float16/bfloat16: PyTorch computes in the dtype's arithmetic (i converted to the dtype,
+      the product rounded, then the sum): the same elementwise ops here, each rounded once.
+    - int dtypes: the float64 formula truncated toward zero, computed on the host and
+      uploaded (a program input, as `from_numpy`): pe.iota floors, and its float64 sum of
+      end - step * (steps - 1) and step * i can land an ulp below an integer that PyTorch's
+      end - step * (steps - 1 - i) reaches exactly (linspace(0, 10, 7)[3] would be 4).
+    """
+    what = "linspace"
+    start, end = _number(start, f"{what} start"), _number(end, f"{what} end")
+    steps = _steps(steps, what)
+    dtype = _spaced_dtype(dtype, what)
+    if steps <= 1:  # PyTorch fills with start
+        return full((steps,), start, dtype=dtype, layout=layout)
+    s, e = _round_to(start, dtype), _round_to(end, dtype)
+    if not dtype.is_floating_point:  # step in float64, as PyTorch for integral dtypes
+        values = _halves(s, e, (e - s) / (steps - 1), steps)
+        return from_numpy(np.trunc(values).astype(dtype.numpy), layout=layout)
+    halfway = steps // 2
+    position = _iota(steps, 0, 1, int32, layout)
+    first_half = _binary(flame.LtOp, position, _scalar_node(halfway, int32), bool_, layout)
+    low: Tensor
+    high: Tensor
+    f32 = np.float32
+    if dtype is float32:
+        step = float(f32(f32(e) - f32(s)) / f32(steps - 1))
+        low = _iota(steps, s, step, dtype, layout)
+        # end - step * (steps - 1 - i) = (end - step * (steps - 1)) + step * i, exact in float64
+        high = _iota(steps, float(Fraction(e) - Fraction(step) * (steps - 1)), step, dtype, layout)
+    else:
+
+        def rnd(v: Any) -> float:
+            return float(f32(v).astype(dtype.numpy))
+
+        step = rnd(f32(rnd(f32(e) - f32(s))) / f32(rnd(steps - 1)))
+        j = _iota(steps, steps - 1, -1, int32, layout)  # steps - 1 - i
+        step_node = _scalar_node(step, dtype)
+        offsets = [
+            _binary(
+                flame.MulOp,
+                step_node,
+                _node(flame.ConvertOp, (k,), (steps,), dtype, layout=layout),
+                dtype,
+                layout,
+            )
+            for k in (position, j)
+        ]
+        low = _binary(flame.AddOp, _scalar_node(s, dtype), offsets[0], dtype, layout)
+        high = _binary(flame.SubOp, _scalar_node(e, dtype), offsets[1], dtype, layout)
+    return _node(flame.WhereOp, (first_half, low, high), (steps,), dtype, layout=layout)
+
+
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+) -> Tensor:
+    """`base ** linspace(start, end, steps)`, like torch.logspace (float32 by default), with
+    PyTorch 2.13's formula: the exponents start + step * i (i < steps // 2) and
+    end - step * (steps - 1 - i) in float64 (start, end rounded to `dtype` first), the power in
+    float64, rounded once to `dtype` (truncated for ints). Computed on the host and uploaded
+    (a program input, as `from_numpy`): the PEs have no float64, and a float32 power of a
+    float32 exponent would be off by many ulps for large exponents."""
+    what = "logspace"
+    start, end = _number(start, f"{what} start"), _number(end, f"{what} end")
+    steps = _steps(steps, what)
+    base = float(_number(base, f"{what} base"))
+    dtype = _spaced_dtype(dtype, what)
+    if steps <= 1:
+        values = np.full(steps, base ** float(start), dtype=np.float64)
+    else:
+        s, e = _round_to(start, dtype), _round_to(end, dtype)
+        if dtype.is_floating_point:  # the difference in the dtype's arithmetic
+            diff = float(np.float32(np.float32(e) - np.float32(s)).astype(dtype.numpy))
+        else:
+            diff = e - s
+        values = np.power(base, _halves(s, e, diff / (steps - 1), steps))
+    if dtype.is_floating_point:
+        data = values.astype(np.float32).astype(dtype.numpy)
+    else:
+        if values.size and not np.all(np.isfinite(values)):
+            raise IntegerOverflowError(
+                f"{format_location(user_location())}: {what}: values cannot be converted to "
+                f"{dtype!r} without overflow"
+            )
+        values = np.trunc(values)
+        for v in (values.min(), values.max()) if values.size else ():
+            _fits(float(v), dtype, what)
+        data = values.astype(dtype.numpy)
+    return from_numpy(data, layout=layout)
 
 
 def eye(

@@ -139,6 +139,178 @@ def test_arange_is_computed_on_the_pes():
     assert "pe.iota" in pe_text and "pe.host_in" not in pe_text
 
 
+# --------------------------------------------------------------------------- linspace, logspace
+
+
+def _in_dtype(value, dtype):
+    """A double as PyTorch's Scalar.to<dtype>() converts it (through float32)."""
+    return float(np.float32(value).astype(dtype.numpy))
+
+
+def linspace_reference(start, end, steps, dtype):
+    """PyTorch 2.13's scalar formula, with PyTorch's roundings: float32 correctly rounded (its
+    CPU kernel fuses step * i + start), half dtypes in the dtype's arithmetic (i converted to
+    the dtype, every product and sum rounded), ints in float64 truncated."""
+    from fractions import Fraction
+
+    if steps == 1:
+        return np.array([start]).astype(np.float32).astype(dtype.numpy)
+    if not dtype.is_floating_point:
+        s, e = int(start), int(end)
+        step = (e - s) / (steps - 1)
+        i = np.arange(steps, dtype=np.float64)
+        values = np.where(i < steps // 2, s + step * i, e - step * (steps - 1 - i))
+        return np.trunc(values).astype(dtype.numpy)
+    s, e = _in_dtype(start, dtype), _in_dtype(end, dtype)
+    if dtype is pf.float32:
+        f = np.float32
+        step = Fraction(float(f(f(e) - f(s)) / f(steps - 1)))
+        exact = [
+            Fraction(s) + step * i if i < steps // 2 else Fraction(e) - step * (steps - 1 - i)
+            for i in range(steps)
+        ]
+        return np.array([float(v) for v in exact], dtype=np.float64).astype(np.float32)
+
+    def r(v):
+        return np.float32(np.float32(v).astype(dtype.numpy))
+
+    step = r(r(np.float32(e) - np.float32(s)) / r(steps - 1))
+    out = [
+        r(s + r(step * r(i))) if i < steps // 2 else r(e - r(step * r(steps - 1 - i)))
+        for i in range(steps)
+    ]
+    return np.array(out, dtype=np.float32).astype(dtype.numpy)
+
+
+def assert_within_an_ulp(got, want, dtype):
+    """|got - want| <= one ulp of the dtype at |want| (PyTorch's vectorized CPU path may differ
+    from its scalar formula on some machines); ints: within 1."""
+    got, want = got.astype(np.float64), want.astype(np.float64)
+    if not dtype.is_floating_point:
+        assert np.all(np.abs(got - want) <= 1), (got, want)
+        return
+    eps = {pf.float32: 2.0**-23, pf.float16: 2.0**-10, pf.bfloat16: 2.0**-7}[dtype]
+    tiny = {pf.float32: 2.0**-149, pf.float16: 2.0**-24, pf.bfloat16: 2.0**-133}[dtype]
+    magnitude = np.maximum(np.abs(want), np.abs(got))
+    ulp = np.maximum(2.0 ** np.floor(np.log2(np.maximum(magnitude, tiny))) * eps, tiny)
+    assert np.all(np.abs(got - want) <= ulp), (got, want)
+
+
+LINSPACE_CASES = [
+    (0, 1, 5),
+    (-3.3, 7.7, 11),
+    (-37.2, 81.3, 40),
+    (10, -10, 7),
+    (0.1, 0.9, 100),
+    (1e-3, 1e4, 33),
+    (5, 5, 4),
+    (-1, 1, 2),
+    (2.5, 9, 1),
+    (2.5, 9, 0),
+]
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.bfloat16, pf.int32], ids=repr)
+@pytest.mark.parametrize("args", LINSPACE_CASES, ids=repr)
+def test_linspace_matches_torch(args, dtype, layout):
+    tdt = TORCH_OF_PF[dtype]
+    if not dtype.is_floating_point:
+        args = (args[0] * 7, args[1] * 7, args[2])  # spread the integers
+    got = pf.linspace(*args, dtype=dtype, layout=layout).numpy()
+    want = torch.linspace(*args, dtype=tdt).double().numpy()
+    assert got.dtype == dtype.numpy and got.shape == (args[2],)
+    np.testing.assert_array_equal(got, linspace_reference(*args, dtype))
+    assert_within_an_ulp(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.bfloat16], ids=repr)
+def test_linspace_random_cases_match_torch_within_an_ulp(dtype):
+    rng = np.random.default_rng(7)
+    tdt = TORCH_OF_PF[dtype]
+    for _ in range(12):
+        start, end = (float(v) for v in rng.uniform(-100, 100, 2))
+        steps = int(rng.integers(2, 300))
+        got = pf.linspace(start, end, steps, dtype=dtype, layout=pf.MeshLayout.grid(2, 2))
+        got = got.float().numpy()
+        np.testing.assert_array_equal(
+            got, linspace_reference(start, end, steps, dtype).astype(np.float32)
+        )
+        assert_within_an_ulp(
+            got, torch.linspace(start, end, steps, dtype=tdt).float().numpy(), dtype
+        )
+
+
+def test_linspace_defaults_and_halves():
+    """float32 by default, whatever the kind of the ends; the two halves of PyTorch's formula
+    meet exactly at both ends (end is end, not start + step * (steps - 1))."""
+    x = pf.linspace(0, 7, 3)
+    assert x.dtype is pf.float32
+    np.testing.assert_array_equal(x.numpy(), [0, 3.5, 7])
+    ends = pf.linspace(0.1, 0.7, 9).numpy()
+    assert ends[0] == np.float32(0.1) and ends[-1] == np.float32(0.7)
+    np.testing.assert_array_equal(
+        pf.linspace(0.1, 0.7, 9).numpy(), torch.linspace(0.1, 0.7, 9).numpy()
+    )
+
+
+def test_linspace_is_computed_on_the_pes():
+    x = pf.linspace(-1.5, 2.0, 64, layout=pf.MeshLayout.col_partition(4))
+    assert "func.func @main() -> tensor<64xf32>" in pf.ir(x, stage="flame")
+    pe_text = pf.ir(x, stage="pe")
+    assert "pe.iota" in pe_text and "pe.host_in" not in pe_text
+
+
+@pytest.mark.parametrize(
+    "fn, args, kwargs, error, words",
+    [
+        ("linspace", (0, 1, -1), {}, RuntimeError, "number of steps must be non-negative"),
+        ("logspace", (0, 1, -2), {}, RuntimeError, "number of steps must be non-negative"),
+        ("linspace", (0, 1, 2.5), {}, TypeError, "steps must be an int"),
+        ("linspace", (0, 1, 3), {"dtype": pf.bool}, TypeError, "bool"),
+        ("linspace", (0, float("inf"), 3), {}, ValueError, "finite"),
+        ("linspace", (0, 2**40, 3), {"dtype": pf.int32}, pf.IntegerOverflowError, "overflow"),
+        ("logspace", (0, 12, 4), {"dtype": pf.int32}, pf.IntegerOverflowError, "overflow"),
+    ],
+    ids=repr,
+)
+def test_linspace_and_logspace_errors(fn, args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        getattr(pf, fn)(*args, **kwargs)
+    if error is RuntimeError:
+        with pytest.raises(RuntimeError, match=words):
+            getattr(torch, fn)(*args, **kwargs)
+
+
+LOGSPACE_CASES = [
+    ((0, 2, 5), {}),
+    ((-3, 3, 13), {}),
+    ((0, 1, 1), {}),
+    ((0.5, 1, 1), {"base": 2.0}),
+    ((0, 1, 0), {}),
+    ((-2.3, 4.1, 50), {"base": 2.0}),
+    ((1, 10, 10), {"base": 1.5}),
+]
+
+
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.bfloat16, pf.int32], ids=repr)
+@pytest.mark.parametrize("args, kwargs", LOGSPACE_CASES, ids=repr)
+def test_logspace_matches_torch(args, kwargs, dtype):
+    tdt = TORCH_OF_PF[dtype]
+    got = pf.logspace(*args, **kwargs, dtype=dtype, layout=pf.MeshLayout.grid(2, 2))
+    want = torch.logspace(*args, **kwargs, dtype=tdt)
+    assert got.dtype is dtype and got.shape == (args[2],)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+def test_logspace_defaults():
+    x = pf.logspace(0, 3, 4)
+    assert x.dtype is pf.float32
+    np.testing.assert_array_equal(x.numpy(), [1, 10, 100, 1000])
+
+
 # --------------------------------------------------------------------------- full
 
 
