@@ -369,13 +369,13 @@ class OpMethods:
     # ---------------------------------------------------------------- reductions
     # x.max(), x.max(dim) -> (values, indices), x.amax(dim), x.var(dim), x.softmax(dim), ...
 
-    def sum(
-        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None
-    ) -> Tensor:
-        return BOUND.ops.sum(self, dim, keepdim, dtype=dtype)
+    def sum(self, *args: Any, **kwargs: Any) -> Tensor:
+        """`pf.sum(x, dim=None, keepdim=False, *, dtype=None)` (also `axis=`, `keepdims=`)."""
+        return BOUND.ops.sum(self, *args, **kwargs)
 
-    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return BOUND.ops.mean(self, dim, keepdim)
+    def mean(self, *args: Any, **kwargs: Any) -> Tensor:
+        """`pf.mean(x, dim=None, keepdim=False, *, dtype=None)` (also `axis=`, `keepdims=`)."""
+        return BOUND.ops.mean(self, *args, **kwargs)
 
     def prod(self, *args: Any, **kwargs: Any) -> Tensor:
         return BOUND.ops.prod(self, *args, **kwargs)
@@ -457,11 +457,11 @@ class OpMethods:
     def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
         return BOUND.ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
-    def any(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return BOUND.ops.any(self, dim, keepdim)
+    def any(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.any(self, *args, **kwargs)
 
-    def all(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        return BOUND.ops.all(self, dim, keepdim)
+    def all(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.all(self, *args, **kwargs)
 
     def norm(
         self,

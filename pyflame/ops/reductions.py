@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -45,6 +46,33 @@ from pyflame.ops.node import (
 from pyflame.ops.saved import composite
 from pyflame.ops.shape import broadcast_to, pad
 from pyflame.tensor import Tensor, format_location, user_location
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the keyword aliases PyTorch's argument parser takes for every reduction but norm
+ALIASES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def _torch_aliases(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Accept `axis=` for `dim=` and `keepdims=` for `keepdim=`, as torch.sum(x, axis=0,
+    keepdims=True) does; both names at once is PyTorch's TypeError."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            for alias, own in ALIASES.items():
+                if alias not in kwargs:
+                    continue
+                if own in kwargs:
+                    raise TypeError(f"{name}() got an unexpected keyword argument '{alias}'")
+                kwargs[own] = kwargs.pop(alias)
+            return fn(*args, **kwargs)
+
+        return call
+
+    return wrap
+
 
 # dim: an int, a tuple or list (negative allowed), or None for every dim; a bad one is a
 # pf.ShapeError at the user's line. A rank-0 tensor takes dim 0, -1 or None (nothing to reduce).
@@ -109,6 +137,7 @@ def _floating(x: Tensor, what: str) -> Tensor:
     return x
 
 
+@_torch_aliases("sum")
 def sum(
     x: Tensor,
     dim: int | Sequence[int] | None = None,
@@ -124,14 +153,35 @@ def sum(
     return _reduce(flame.ReduceSumOp, _counted(x), dim, keepdim, "sum")
 
 
-def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """Mean over `dim` (an int, a tuple, or None for every dim), like torch.mean."""
+@_torch_aliases("mean")
+def mean(
+    x: Tensor,
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """Mean over `dim` (an int, a tuple, or None for every dim), like torch.mean; `dtype` (a
+    floating-point one) converts the input first. An integer tensor without `dtype` is
+    PyTorch's RuntimeError."""
     _check_tensor(x, "mean")
+    if dtype is not None:
+        dtype = as_dtype(dtype)
+        if not dtype.is_floating_point:
+            raise RuntimeError(
+                f"{format_location(user_location())}: mean(): could not infer output dtype. "
+                f"Optional dtype must be either a floating point or complex dtype. Got: {dtype!r}"
+            )
+        x = astype(x, dtype)
     if not x.dtype.is_floating_point:
-        raise TypeError(f"mean needs a floating-point tensor, got {x.dtype!r}")
+        raise RuntimeError(
+            f"{format_location(user_location())}: mean(): could not infer output dtype. Input "
+            f"dtype must be either a floating point or complex dtype. Got: {x.dtype!r}"
+        )
     return _reduce(flame.ReduceMeanOp, x, dim, keepdim, "mean")
 
 
+@_torch_aliases("prod")
 def prod(
     x: Tensor,
     dim: int | Sequence[int] | None = None,
@@ -176,6 +226,7 @@ class ProdOfAll:
         return (where(broadcast_to(gt(zeros, 1), x.shape), 0.0, dx),)
 
 
+@_torch_aliases("amax")
 def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Max over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amax)."""
     _check_tensor(x, "amax")
@@ -184,6 +235,7 @@ def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     return _reduce(flame.ReduceMaxOp, x, dim, keepdim, "amax")
 
 
+@_torch_aliases("amin")
 def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Min over `dim` (an int, a tuple, or None / () for every dim); NaN wins (torch.amin)."""
     _check_tensor(x, "amin")
@@ -200,12 +252,14 @@ def _arg(op: type[flame.FlameOp], x: Tensor, dim: int | None, keepdim: bool, wha
     return _reduce(op, x, dim, keepdim, what, dtype=int32)
 
 
+@_torch_aliases("argmax")
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first max along `dim` (of the flattened tensor for None), as pf.int32
     (PyTorch returns int64); NaN counts as the max, like torch.argmax."""
     return _arg(flame.ArgmaxOp, x, dim, keepdim, "argmax")
 
 
+@_torch_aliases("argmin")
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first min along `dim` (of the flattened tensor for None), as pf.int32."""
     return _arg(flame.ArgminOp, x, dim, keepdim, "argmin")
@@ -250,12 +304,14 @@ def _extreme(kind: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     return (MaxResult if kind == "max" else MinResult)(values, indices)
 
 
+@_torch_aliases("max")
 def max_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """`pf.max(x)`: the largest element; `pf.max(x, dim, keepdim=False)`: the namedtuple
     (values, indices) along `dim` (indices pf.int32); `pf.max(x, other)`: pf.maximum."""
     return _extreme("max", x, dim, keepdim)
 
 
+@_torch_aliases("min")
 def min_(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """`pf.min(x)`, `pf.min(x, dim, keepdim=False)` -> (values, indices), `pf.min(x, other)`."""
     return _extreme("min", x, dim, keepdim)
@@ -281,6 +337,7 @@ def _correction(
     return dim, float(correction)
 
 
+@_torch_aliases("var")
 def var(
     x: Tensor,
     dim: int | Sequence[int] | None = None,
@@ -296,6 +353,7 @@ def var(
     return _reduce(flame.VarOp, _floating(x, "var"), dim, keepdim, "var", correction=c)
 
 
+@_torch_aliases("std")
 def std(
     x: Tensor,
     dim: int | Sequence[int] | None = None,
@@ -310,6 +368,7 @@ def std(
     return _reduce(flame.StdOp, _floating(x, "std"), dim, keepdim, "std", correction=c)
 
 
+@_torch_aliases("logsumexp")
 def logsumexp(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over `dim`, computed stably (the max is subtracted first); integer
     inputs become float32, like torch.logsumexp."""
@@ -359,12 +418,14 @@ def _truth(x: Tensor, dim: Any, keepdim: bool, what: str, want_all: bool) -> Ten
     return eq(count, 0) if want_all else gt(count, 0)
 
 
+@_torch_aliases("any")
 def any(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Whether any element over `dim` is nonzero (torch.any), a bool tensor: the int32 count
     of nonzero elements (flame.reduce_sum) > 0; False over no elements."""
     return _truth(x, dim, keepdim, "any", want_all=False)
 
 
+@_torch_aliases("all")
 def all(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     """Whether every element over `dim` is nonzero (torch.all), a bool tensor: the int32
     count of zeros (flame.reduce_sum) == 0; True over no elements."""

@@ -742,6 +742,126 @@ def test_prod_and_sum_take_a_dtype():
         np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
+ALIASED = ["sum", "mean", "prod", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std"]
+ALIASED += ["logsumexp", "any", "all"]
+
+
+def _values(result):
+    """A tensor, or the values of max/min's (values, indices)."""
+    return result if hasattr(result, "shape") else result[0]
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("name", ALIASED)
+def test_reductions_take_numpys_axis_and_keepdims_as_pytorch(name, layout):
+    """torch.sum(x, axis=1, keepdims=True) is torch.sum(x, dim=1, keepdim=True): functions and
+    Tensor methods, values and shapes (max/min: the values and the indices)."""
+    a = np.random.default_rng(3).standard_normal((7, 5)).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = {}
+    for form, got, want in [
+        (
+            "fn",
+            getattr(pf, name)(x, axis=1, keepdims=True),
+            getattr(torch, name)(t, axis=1, keepdims=True),
+        ),
+        ("method", getattr(x, name)(axis=0), getattr(t, name)(axis=0)),
+        ("method keepdims", getattr(x, name)(0, keepdims=True), getattr(t, name)(0, keepdims=True)),
+    ]:
+        pairs[form] = (_values(got), _values(want))
+        if not hasattr(got, "shape"):
+            pairs[form + " indices"] = (got[1], want[1])
+    for form, (got, want) in pairs.items():
+        assert got.shape == tuple(want.shape), form
+    check(pairs)
+
+
+@pytest.mark.parametrize("name", ALIASED)
+def test_an_alias_with_its_own_name_is_pytorchs_type_error(name):
+    x, t = pf.ones(2, 3), torch.ones(2, 3)
+    for kwargs, word in [
+        ({"dim": 0, "axis": 0}, "axis"),
+        ({"keepdim": True, "keepdims": True}, "keepdims"),
+    ]:
+        with pytest.raises(TypeError):  # PyTorch's words differ by function
+            getattr(torch, name)(t, **kwargs)
+        with pytest.raises(
+            TypeError, match=f"{name}\\(\\) got an unexpected keyword argument '{word}'"
+        ):
+            getattr(pf, name)(x, **kwargs)
+
+
+def test_norm_takes_no_numpy_names_as_pytorch():
+    x, t = pf.ones(2, 3), torch.ones(2, 3)
+    for kwargs in ({"axis": 1}, {"dim": 1, "keepdims": True}):
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            torch.norm(t, **kwargs)
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            pf.norm(x, **kwargs)
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            x.norm(**kwargs)
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 2)], ids=repr)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16])
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_sum_and_mean_convert_to_dtype_first_as_pytorch(name, dtype, layout):
+    """`dtype=` converts the input, then reduces (in float32 for the half dtypes, rounded
+    once): 0.1 rounds to the dtype before it is added, so 40 of them are not 4."""
+    a = np.full((8, 5), 0.1, np.float32) + np.arange(5, dtype=np.float32) * np.float32(0.013)
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    for dim in (None, 0, 1):
+        kw = {} if dim is None else {"dim": dim}
+        got = getattr(pf, name)(x, **kw, dtype=dtype)
+        want = getattr(torch, name)(t, **kw, dtype=tdt)
+        assert got.dtype is dtype and got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+        method = getattr(x, name)(**kw, dtype=dtype)
+        np.testing.assert_array_equal(method.float().numpy(), want.float().numpy())
+
+
+def test_prod_of_halves_to_float32_converts_first_as_pytorch():
+    a = (1 + np.random.default_rng(5).random((6, 4)) / 4).astype(np.float16)
+    x, t = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2)), torch.from_numpy(a)
+    for got, want in [
+        (pf.prod(x, 0, dtype=pf.float32), torch.prod(t, 0, dtype=torch.float32)),
+        (
+            x.prod(axis=1, keepdims=True, dtype=pf.float32),
+            t.prod(axis=1, keepdims=True, dtype=torch.float32),
+        ),
+    ]:
+        assert got.dtype is pf.float32 and got.shape == tuple(want.shape)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_mean_of_integers_needs_a_float_dtype_as_pytorch():
+    k = np.arange(6, dtype=np.int32).reshape(2, 3)
+    x, t = pf.from_numpy(k), torch.from_numpy(k)
+    np.testing.assert_array_equal(
+        pf.mean(x, 1, dtype=pf.float32).numpy(), torch.mean(t, 1, dtype=torch.float32).numpy()
+    )
+    np.testing.assert_array_equal(
+        x.mean(dtype=pf.float32).numpy(), t.mean(dtype=torch.float32).numpy()
+    )
+    words = r"mean\(\): could not infer output dtype. Input dtype must be either a floating point"
+    for fn in (lambda v: v.mean(), lambda v: v.mean(axis=0)):
+        with pytest.raises(RuntimeError, match=words):
+            fn(t)
+        with pytest.raises(RuntimeError, match=words):
+            fn(x)
+    words = r"Optional dtype must be either a floating point or complex dtype"
+    with pytest.raises(RuntimeError, match=words):
+        torch.mean(t.float(), dtype=torch.int32)
+    with pytest.raises(RuntimeError, match=words):
+        pf.mean(x.float(), dtype=pf.int32)
+    line = test_mean_of_integers_needs_a_float_dtype_as_pytorch.__code__.co_firstlineno
+    with pytest.raises(RuntimeError, match=rf"test_reductions.py:{line + 22}: mean"):
+        x.mean()
+
+
 ZERO_SIZE = [(0, 3), (3, 0), (2, 0, 4), (2, 3, 0)]
 
 
