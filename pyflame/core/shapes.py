@@ -314,9 +314,15 @@ def pad(shape: Shape, low: Sequence[int], high: Sequence[int]) -> Shape:
 def split_sizes(size: int, split: int | Sequence[int], dim: int = 0) -> tuple[int, ...]:
     """torch.split: pieces of `split` elements (the last may be shorter), or exactly the sizes
     of a list (which must sum to `size`)."""
-    if isinstance(split, int):
-        if split <= 0 and not (split == 0 and size == 0):
-            raise ShapeError(f"split expects split_size to be positive, got {split}")
+    if isinstance(split, int):  # PyTorch's words
+        if split < 0:
+            raise ShapeError(
+                f"split expects split_size be non-negative, but got split_size={split}"
+            )
+        if split == 0 and size != 0:
+            raise ShapeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}"
+            )
         if size == 0:
             return (0,)
         return tuple(min(split, size - i) for i in range(0, size, split))
@@ -330,9 +336,12 @@ def split_sizes(size: int, split: int | Sequence[int], dim: int = 0) -> tuple[in
 
 
 def chunk_sizes(size: int, chunks: int, dim: int = 0) -> tuple[int, ...]:
-    """torch.chunk: pieces of ceil(size / chunks) elements (so possibly fewer than `chunks`)."""
+    """torch.chunk: pieces of ceil(size / chunks) elements (so possibly fewer than `chunks`);
+    a dim of size 0 gives `chunks` empty pieces, as PyTorch."""
     if chunks <= 0:
         raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if size == 0:
+        return (0,) * chunks
     return split_sizes(size, max(1, -(-size // chunks)), dim)
 
 

@@ -395,6 +395,34 @@ def test_split_chunk_narrow(layout, shape):
     check(outs, [r.numpy() for r in refs], refs)
 
 
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("shape, dim", [((0, 3), 0), ((3, 0), 1), ((2, 0, 4), 1), ((2, 0, 4), -2)])
+def test_chunk_and_split_of_an_empty_dim_as_pytorch(shape, dim, layout):
+    """torch.chunk of a size-0 dim gives `chunks` empty pieces (not one); split gives one
+    empty piece for any split_size (0 too), and a list of zeros gives that many."""
+    a = np.zeros(shape, np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    cases = [
+        (pf.chunk(x, 3, dim), torch.chunk(t, 3, dim)),
+        (x.chunk(1, dim=dim), t.chunk(1, dim=dim)),
+        (x.chunk(5, dim), t.chunk(5, dim)),
+        (pf.split(x, 2, dim), torch.split(t, 2, dim)),
+        (x.split(0, dim), t.split(0, dim)),
+        (x.split([0, 0, 0], dim), t.split([0, 0, 0], dim)),
+    ]
+    for got, want in cases:
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == tuple(w.shape)
+            assert g.numpy().shape == tuple(w.shape)
+    with pytest.raises(pf.ShapeError, match="split_sizes to sum exactly to 0"):
+        x.split([1, 0], dim)
+    with pytest.raises(pf.ShapeError, match="greater than 0"):
+        x.chunk(0, dim)
+
+
 # --------------------------------------------------------------------------- pad
 
 
@@ -510,7 +538,8 @@ def test_shape_errors_name_the_user_line():
     _raises_here(E, "cat dim 2 is out of range|out of range", lambda: pf.cat([x, x], 2))
     _raises_here(E, "stack expects each tensor to be equal size", lambda: pf.stack([x, y]))
     _raises_here(E, "split_sizes to sum exactly to 4", lambda: x.split([2, 1]))
-    _raises_here(E, "split_size to be positive", lambda: x.split(0))
+    _raises_here(E, "split_size can only be 0 if dimension size is 0", lambda: x.split(0))
+    _raises_here(E, "split_size be non-negative, but got split_size=-1", lambda: x.split(-1))
     _raises_here(E, "chunk expects `chunks` to be greater than 0", lambda: x.chunk(0))
     _raises_here(E, "divisible by 2", lambda: pf.pad(x, (1,)))
     _raises_here(E, "at most twice the rank", lambda: pf.pad(x, (1, 1, 1, 1, 1, 1)))
