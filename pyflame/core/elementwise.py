@@ -199,9 +199,26 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
+    """0 where x < 0, else x: -0.0 and NaN stay, as PyTorch's relu (np.maximum(-0.0, 0.0) is
+    +0.0)."""
     import numpy as np
 
-    return np.maximum(x, np.zeros((), x.dtype))
+    return np.where(x < 0, np.zeros((), x.dtype), x)
+
+
+def _maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """b where a < b (or b is NaN), else a: on a tie (-0.0 and 0.0) the first operand, as
+    PyTorch's scalar kernel and clamp(x, min=0) (np.maximum gives the second); NaN from either."""
+    import numpy as np
+
+    return np.where((a < b) | (b != b), b, a)
+
+
+def _minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """b where a > b (or b is NaN), else a (ties: the first operand, as `_maximum`)."""
+    import numpy as np
+
+    return np.where((a > b) | (b != b), b, a)
 
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
@@ -288,8 +305,8 @@ BINARY = _entries(
     Elementwise("mul", 2, numpy_function("multiply"), "any", doc="a * b (and on bool)"),
     Elementwise("div", 2, numpy_function("divide"), "float", flops=4, doc="true division"),
     Elementwise("pow", 2, _power, flops=16, doc="a ** b (integers stay integers)"),
-    Elementwise("maximum", 2, numpy_function("maximum"), "any"),
-    Elementwise("minimum", 2, numpy_function("minimum"), "any"),
+    Elementwise("maximum", 2, _maximum, "any", doc="max(a, b); a on a tie (-0.0, 0.0)"),
+    Elementwise("minimum", 2, _minimum, "any", doc="min(a, b); a on a tie (-0.0, 0.0)"),
     Elementwise("eq", 2, numpy_function("equal"), "any", "bool"),
     Elementwise("ne", 2, numpy_function("not_equal"), "any", "bool"),
     Elementwise("lt", 2, numpy_function("less"), "any", "bool"),

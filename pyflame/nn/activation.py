@@ -206,8 +206,12 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
-    # no gradient at the bounds, as PyTorch's hardtanh_backward (clamp would pass it whole)
-    return ops.where(x <= min_val, min_val, ops.where(x >= max_val, max_val, x))
+    # no gradient at the bounds, as PyTorch's hardtanh_backward (clamp would pass it whole);
+    # a value on a bound is x itself, as PyTorch's (relu6(-0.0) is -0.0)
+    on_bound = x.detach()
+    low = ops.where(x < min_val, min_val, on_bound)
+    high = ops.where(x > max_val, max_val, on_bound)
+    return ops.where(x <= min_val, low, ops.where(x >= max_val, high, x))
 
 
 def hardtanh(

@@ -897,3 +897,71 @@ def test_bitwise_and_logical_ops_in_place_as_torch():
         torch.tensor([1]).__iand__(torch.tensor([1.0]))
     with pytest.raises(NotImplementedError, match="bitwise_and is not implemented for pf.float32"):
         pf.from_numpy(a).__iand__(f[:1])
+
+
+# --------------------------------------------------------------------------- signed zeros
+
+SIGNED_ZERO_OPS = {  # op -> (pyflame, torch); a value on a bound is x itself in PyTorch
+    "relu": (pf.relu, torch.relu),
+    "F.relu": (pf.nn.functional.relu, torch.nn.functional.relu),
+    "clamp(min=0)": (lambda x: pf.clamp(x, min=0), lambda t: torch.clamp(t, min=0)),
+    "clamp(max=0)": (lambda x: pf.clamp(x, max=0), lambda t: torch.clamp(t, max=0)),
+    "clamp(-0., 0.)": (lambda x: pf.clamp(x, -0.0, 0.0), lambda t: torch.clamp(t, -0.0, 0.0)),
+    "clamp(min=-0.)": (lambda x: pf.clamp(x, min=-0.0), lambda t: torch.clamp(t, min=-0.0)),
+    "leaky_relu": (pf.nn.functional.leaky_relu, torch.nn.functional.leaky_relu),
+    "hardtanh": (pf.nn.functional.hardtanh, torch.nn.functional.hardtanh),
+    "hardtanh(0, 1)": (
+        lambda x: pf.nn.functional.hardtanh(x, 0.0, 1.0),
+        lambda t: torch.nn.functional.hardtanh(t, 0.0, 1.0),
+    ),
+    "hardtanh(-1, -0.)": (
+        lambda x: pf.nn.functional.hardtanh(x, -1.0, -0.0),
+        lambda t: torch.nn.functional.hardtanh(t, -1.0, -0.0),
+    ),
+    "relu6": (pf.nn.functional.relu6, torch.nn.functional.relu6),
+    # a chain the fuse-elementwise pass makes one pe.fused of
+    "fused relu(x * 1)": (lambda x: pf.relu(x * 1.0), lambda t: torch.relu(t * 1.0)),
+    "fused clamp(x * 1, min=0)": (
+        lambda x: pf.clamp(x * 1.0, min=0),
+        lambda t: torch.clamp(t * 1.0, min=0),
+    ),
+}
+HALF_DTYPES = {pf.float32: torch.float32, pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}
+
+
+def _signs(t) -> np.ndarray:
+    return np.signbit(t.float().numpy())
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("dtype", list(HALF_DTYPES), ids=repr)
+@pytest.mark.parametrize("name", list(SIGNED_ZERO_OPS))
+def test_signed_zeros_as_pytorch(name, dtype, layout):
+    """PyTorch keeps -0.0 where x is on a bound (relu(-0.0) is -0.0, clamp(0.0, min=-0.0) is
+    0.0): the same bits here, unfused and fused, in every float dtype."""
+    a = np.tile(np.array([-0.0, 0.0, -1.5, 2.0, 0.5], np.float32), (7, 3))
+    t = torch.from_numpy(a).to(HALF_DTYPES[dtype])
+    x = pf.from_numpy(a, layout=layout).to(dtype)
+    ours, theirs = SIGNED_ZERO_OPS[name]
+    got, want = ours(x), theirs(t)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    np.testing.assert_array_equal(_signs(got), _signs(want))
+    if name.startswith("fused"):
+        assert "pe.fused" in pf.ir(ours(x), stage="pe")
+
+
+@pytest.mark.parametrize("dtype", list(HALF_DTYPES), ids=repr)
+def test_maximum_and_minimum_of_signed_zeros_give_the_first_operand(dtype):
+    """maximum(-0.0, 0.0) is -0.0, as PyTorch's scalar kernel (its vectorized kernel, for long
+    tensors, gives the second operand: PyTorch does not define it); NaN from either side."""
+    a = np.array([-0.0, 0.0, np.nan, 1.0], np.float32)
+    b = np.array([0.0, -0.0, 1.0, np.nan], np.float32)
+    ta, tb = (torch.from_numpy(v).to(HALF_DTYPES[dtype]) for v in (a, b))
+    x, y = (pf.from_numpy(v, layout=pf.MeshLayout.grid(2, 2)).to(dtype) for v in (a, b))
+    for ours, theirs in [(pf.maximum, torch.maximum), (pf.minimum, torch.minimum)]:
+        got, want = ours(x, y), theirs(ta, tb)
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+        np.testing.assert_array_equal(_signs(got)[:2], [True, False])
+        np.testing.assert_array_equal(_signs(got)[:2], _signs(want)[:2])
