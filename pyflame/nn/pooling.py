@@ -12,7 +12,8 @@ from pyflame.tensor import Tensor, format_location, user_location
 
 
 class MaxPool2d(Module):
-    """Max over each window (stride defaults to the kernel size)."""
+    """Max over each window (stride defaults to the kernel size); `return_indices=True` also
+    returns where each max is (F.max_pool2d's flat h * W + w, int32)."""
 
     def __init__(
         self,
@@ -24,8 +25,6 @@ class MaxPool2d(Module):
         ceil_mode: bool = False,
     ):
         super().__init__()
-        if return_indices:
-            raise NotImplementedError("MaxPool2d(return_indices=True) is not supported yet")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -33,9 +32,15 @@ class MaxPool2d(Module):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
-    def forward(self, input: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Any:
         return F.max_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
         )
 
     def extra_repr(self) -> str:

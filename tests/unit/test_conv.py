@@ -418,6 +418,29 @@ def test_max_pool2d_return_indices_matches_torch(layout):
     np.testing.assert_array_equal(indices.numpy(), tF.max_pool2d(t[0], 2, return_indices=True)[1])
 
 
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+def test_max_pool2d_layer_returns_indices_as_torch(layout):
+    """nn.MaxPool2d(return_indices=True) passes it to F.max_pool2d: (values, indices), and
+    the values' gradient is torch's."""
+    a = np.random.default_rng(8).integers(-3, 3, (2, 3, 7, 9)).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    x.requires_grad_(True)
+    t.requires_grad_(True)
+    got = pf.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(x)
+    want = torch.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(t)
+    assert isinstance(got, tuple) and len(got) == 2
+    np.testing.assert_array_equal(got[0].numpy(), want[0].detach().numpy())
+    np.testing.assert_array_equal(got[1].numpy(), want[1].numpy())
+    assert got[1].dtype is pf.int32
+    got[0].sum().backward()
+    want[0].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    values = pf.nn.MaxPool2d(2)(x)  # without: one tensor, as before
+    np.testing.assert_array_equal(
+        values.detach().numpy(), torch.nn.MaxPool2d(2)(t).detach().numpy()
+    )
+
+
 def test_avg_pool2d_takes_a_negative_divisor_and_refuses_zero():
     a = np.random.default_rng(6).standard_normal((1, 1, 4, 4)).astype(np.float32)
     got = F.avg_pool2d(pf.from_numpy(a), 2, divisor_override=-2)
