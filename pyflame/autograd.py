@@ -41,7 +41,7 @@ from pyflame.grad_mode import (
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
 from pyflame.ops import saved
-from pyflame.tensor import Tensor, user_stacklevel
+from pyflame.tensor import Tensor, format_location, user_location, user_stacklevel
 
 __all__ = [
     "backward",
@@ -223,19 +223,41 @@ def grad(
     grad_outputs: Tensor | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    allow_unused: bool | None = None,
+    *,
+    materialize_grads: bool = False,
 ) -> list[Tensor | None]:
     """Gradients of `outputs` with respect to `inputs` (their `.grad` is left alone), as
-    `torch.autograd.grad`; `create_graph=True` makes them differentiable again."""
+    `torch.autograd.grad`; `create_graph=True` makes them differentiable again. An input the
+    outputs do not depend on is PyTorch's RuntimeError, unless `allow_unused=True` (its
+    gradient is None) or `materialize_grads=True` (zeros of its shape)."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but "
+            "got: allow_unused=False."
+        )
     wrt = inputs if isinstance(inputs, (list, tuple)) else [cast(Tensor, inputs)]
     saved = [(t, t.grad) for t in wrt]
     try:
         for t in wrt:  # (a non-leaf input gets its gradient as one in backward's `inputs`)
             t.grad = None
         backward(outputs, grad_outputs, retain_graph, create_graph, wrt)
-        return [t.grad for t in wrt]
+        grads = [t.grad for t in wrt]
     finally:
         for t, g in saved:
             t.grad = g
+    for i, (t, g) in enumerate(zip(wrt, grads, strict=True)):
+        if g is not None:
+            continue
+        if materialize_grads:
+            grads[i] = ops.zeros_like(t)
+        elif not allow_unused:
+            raise RuntimeError(
+                f"{format_location(user_location())}: The differentiated Tensor at index {i} "
+                "appears to not have been used in the graph. Set allow_unused=True if this is "
+                "the desired behavior."
+            )
+    return grads
 
 
 tensor_methods.bind("autograd", sys.modules[__name__])  # `x.backward()` calls `backward` above

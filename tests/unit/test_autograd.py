@@ -456,3 +456,33 @@ def test_backward_inputs_and_autograd_grad_take_non_leaves_as_torch():
     tz.backward(inputs=[ty])
     np.testing.assert_allclose(py.grad.numpy(), ty.grad.numpy())
     assert pw.grad is None and tw.grad is None  # only the inputs get a gradient
+
+
+def test_autograd_grad_of_an_unused_input_is_pytorchs_error_unless_allowed():
+    """torch.autograd.grad refuses an input the outputs do not depend on (RuntimeError naming
+    its index); allow_unused=True gives None for it, materialize_grads=True zeros."""
+    a = np.arange(3, dtype=np.float32)
+    x, z = pf.from_numpy(a).requires_grad_(), pf.ones(2).requires_grad_()
+    tx, tz = torch.from_numpy(a).requires_grad_(), torch.ones(2, requires_grad=True)
+    y, ty = (x * x).sum(), (tx * tx).sum()
+    words = "The differentiated Tensor at index 1 appears to not have been used in the graph"
+    with pytest.raises(RuntimeError, match=words):
+        torch.autograd.grad(ty, [tx, tz], retain_graph=True)
+    line = test_autograd_grad_of_an_unused_input_is_pytorchs_error_unless_allowed
+    line = line.__code__.co_firstlineno
+    with pytest.raises(RuntimeError, match=rf"test_autograd.py:{line + 13}: {words}"):
+        pf.autograd.grad(y, [x, z], retain_graph=True)
+    gx, gz = pf.autograd.grad(y, [x, z], retain_graph=True, allow_unused=True)
+    tgx, tgz = torch.autograd.grad(ty, [tx, tz], retain_graph=True, allow_unused=True)
+    assert gz is None and tgz is None
+    np.testing.assert_array_equal(gx.numpy(), tgx.numpy())
+    gx, gz = pf.autograd.grad(y, [x, z], retain_graph=True, materialize_grads=True)
+    tgx, tgz = torch.autograd.grad(ty, [tx, tz], retain_graph=True, materialize_grads=True)
+    np.testing.assert_array_equal(gz.numpy(), tgz.numpy())
+    assert gz.shape == (2,) and gz.dtype is pf.float32
+    np.testing.assert_array_equal(gx.numpy(), tgx.numpy())
+    words = "Expected allow_unused to be True or not passed when materialize_grads=True"
+    for grad, out, ins in ((pf.autograd.grad, y, [x, z]), (torch.autograd.grad, ty, [tx, tz])):
+        with pytest.raises(ValueError, match=words):
+            grad(out, ins, retain_graph=True, allow_unused=False, materialize_grads=True)
+    assert x.grad is None and z.grad is None  # .grad left alone
