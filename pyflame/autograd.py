@@ -25,6 +25,7 @@ gradients.
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -134,14 +135,18 @@ def backward(
             f"shape {list(tensor.shape)} (they must match)"
         )
     wanted = None if inputs is None else {id(t) for t in inputs}
+    order = _topological(tensor)
     if inputs is None:
-        _forget_applied_gradients()
+        _forget_applied_gradients({id(t) for t in order if t.is_leaf})
+    # with `inputs`, only the nodes on a path to one of them run (as PyTorch's engine): a
+    # retained tensor below them gets no gradient, and nothing below is computed
+    needed = None if wanted is None else _leading_to(order, wanted)
     grads: dict[int, Tensor] = {id(tensor): gradient}
     replaced = 0  # leaves whose gradient nothing read before this call replaced it
     with GradMode(create_graph):
-        for node in reversed(_topological(tensor)):
+        for node in reversed(order):
             g = grads.pop(id(node), None)
-            if g is None:
+            if g is None or (needed is not None and id(node) not in needed):
                 continue
             if node.is_leaf:  # fresh gradient, as the guide's loop expects
                 if wanted is None or id(node) in wanted:
@@ -176,30 +181,56 @@ def _write_grad(node: Tensor, g: Tensor) -> bool:
     return replaced
 
 
-#: id(leaf) -> (the leaf, weakly; the `.grad` an optimizer step applied), until the next
-#: backward (`gradients_applied`): weak, so a dropped model is not kept alive (and keyed by
-#: id: a tensor's `==` is elementwise)
-_applied: dict[int, tuple[weakref.ref[Tensor], Tensor]] = {}
+def _leading_to(order: list[Tensor], wanted: set[int]) -> set[int]:
+    """ids of the nodes of `order` (inputs before users) from which a node of `wanted` is
+    reached through gradient edges, `wanted` included."""
+    needed: set[int] = set()
+    for node in order:
+        if id(node) in wanted or any(id(t) in needed for t in _edges(node)):
+            needed.add(id(node))
+    return needed
+
+
+class _Applied(threading.local):
+    """Per thread (as pending updates are): each optimizer step's record of the gradients it
+    applied, `[(the leaves weakly, each one's applied .grad), ...]`, one entry per step, until
+    a backward reaches one of its leaves (weak: a dropped model is not kept alive)."""
+
+    def __init__(self) -> None:
+        #: keyed by the leaves' ids: a step of the same parameters again replaces its record
+        self.steps: dict[tuple[int, ...], list[tuple[weakref.ref[Tensor], Tensor]]] = {}
+
+
+_applied = _Applied()
 
 
 def gradients_applied(params: Sequence[Tensor]) -> None:
-    """An optimizer step used these leaves' `.grad` (Optimizer.step). The next backward clears
-    them first, so the gradients after it are that backward's alone: a parameter its loss does
-    not reach has no `.grad` and the next step skips it, as after PyTorch's `zero_grad()` (the
-    guide's loop has none), instead of applying the old gradient again."""
-    for p in params:
-        if p._grad is not None:
-            _applied[id(p)] = (weakref.ref(p), p._grad)
+    """An optimizer step used these leaves' `.grad` (Optimizer.step). The next backward that
+    reaches any of them clears them all first, so the gradients after it are that backward's
+    alone: a parameter of that optimizer its loss does not reach has no `.grad` and the next
+    step skips it, as after PyTorch's `zero_grad()` (the guide's loop has none), instead of
+    applying the old gradient again. A backward of another model (reaching none of them)
+    leaves them, as PyTorch does."""
+    stepped = [p for p in params if p._grad is not None]
+    if stepped:
+        key = tuple(id(p) for p in stepped)
+        _applied.steps[key] = [(weakref.ref(p), cast(Tensor, p._grad)) for p in stepped]
 
 
-def _forget_applied_gradients() -> None:
-    """Clear the gradients steps have applied (those the user has not replaced since)."""
-    for ref, applied in _applied.values():
-        leaf = ref()
-        if leaf is not None and leaf._grad is applied:
-            leaf._grad = None
-            leaf._grad_unread = False
-    _applied.clear()
+def _forget_applied_gradients(leaves: set[int]) -> None:
+    """Clear the gradients each step applied whose leaves this backward (of `leaves`, ids)
+    reaches in part (those the user has not replaced since); keep the other steps' records."""
+    keep = {}
+    for key, record in _applied.steps.items():
+        alive = [(ref(), g) for ref, g in record]
+        if not any(leaf is not None and id(leaf) in leaves for leaf, _ in alive):
+            keep[key] = record
+            continue
+        for leaf, applied in alive:
+            if leaf is not None and leaf._grad is applied:
+                leaf._grad = None
+                leaf._grad_unread = False
+    _applied.steps = keep
 
 
 def _warn_replaced(count: int) -> None:

@@ -486,3 +486,18 @@ def test_autograd_grad_of_an_unused_input_is_pytorchs_error_unless_allowed():
         with pytest.raises(ValueError, match=words):
             grad(out, ins, retain_graph=True, allow_unused=False, materialize_grads=True)
     assert x.grad is None and z.grad is None  # .grad left alone
+
+
+def test_backward_with_inputs_stops_at_them():
+    """As PyTorch's engine: with `inputs`, only the part of the graph that leads to them runs,
+    so a retained tensor below them gets no gradient."""
+    x = pf.from_numpy(np.array([1.0, 2.0, 3.0], np.float32)).requires_grad_()
+    y = x * 2
+    y.retain_grad()
+    y2 = y + 1
+    (y2 * y2).sum().backward(inputs=[y2])
+    assert y.grad is None and x.grad is None
+    np.testing.assert_allclose(y2.grad.numpy(), [6.0, 10.0, 14.0])
+    (y2 * y2).sum().backward(inputs=[y2, x])  # x below y2: the path through y runs
+    np.testing.assert_allclose(x.grad.numpy(), [12.0, 20.0, 28.0])
+    np.testing.assert_allclose(y.grad.numpy(), [6.0, 10.0, 14.0])

@@ -208,3 +208,51 @@ def test_batchnorm_training_needs_more_than_one_value_per_channel():
         nn.BatchNorm2d(3)(pf.from_numpy(np.ones((1, 3, 1, 1), np.float32)))
     bn = nn.BatchNorm1d(3).eval()  # running statistics: one sample is fine
     assert bn(pf.from_numpy(X[:1])).shape == (1, 3)
+
+
+def test_another_models_backward_leaves_a_stepped_models_gradients():
+    """Only a backward that reaches a step's parameters clears the gradients that step
+    applied (two models, one loop: a GAN, a teacher and a student)."""
+    a, b = nn.Linear(3, 1), nn.Linear(3, 1)
+    opt_a = pf.optim.SGD(a.parameters(), lr=0.1)
+    x = pf.from_numpy(np.ones((2, 3), np.float32))
+    a(x).sum().backward()
+    opt_a.step()
+    b(x).sum().backward()  # another model: a's gradients stay, as in PyTorch
+    np.testing.assert_array_equal(a.weight.grad.numpy(), [[2.0, 2.0, 2.0]])
+    a(x).sum().backward()  # a's own: fresh ones
+    np.testing.assert_array_equal(a.weight.grad.numpy(), [[2.0, 2.0, 2.0]])
+
+
+def test_steps_and_backwards_in_two_threads_keep_to_their_own_records():
+    import sys
+    import threading
+
+    errors: list[str] = []
+
+    def train() -> None:
+        try:
+            ps = [nn.Parameter(pf.zeros(2)) for _ in range(300)]
+            opt = pf.optim.SGD(ps, lr=0.1)
+            for _ in range(20):
+                loss = (ps[0] * 1.0).sum()
+                for p in ps:
+                    p.grad = pf.ones(2)
+                opt.step()
+                loss.backward()
+                assert ps[1].grad is None  # applied, not reached: cleared
+                assert ps[0].grad is not None
+        except Exception as err:  # noqa: BLE001  (reported below, with the thread's error)
+            errors.append(repr(err))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: the race showed 2 runs in 3
+    try:
+        threads = [threading.Thread(target=train) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
