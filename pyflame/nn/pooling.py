@@ -11,9 +11,11 @@ from pyflame.nn.module import Module
 from pyflame.tensor import Tensor, format_location, user_location
 
 
-class MaxPool2d(Module):
+class _MaxPoolNd(Module):
     """Max over each window (stride defaults to the kernel size); `return_indices=True` also
-    returns where each max is (F.max_pool2d's flat h * W + w, int32)."""
+    returns where each max is (int32). Subclasses name their functional form (`_pool`)."""
+
+    _pool: Any  # F.max_pool1d or F.max_pool2d
 
     def __init__(
         self,
@@ -33,7 +35,7 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Any:
-        return F.max_pool2d(
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -48,6 +50,13 @@ class MaxPool2d(Module):
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
             f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over each window (stride defaults to the kernel size); `return_indices=True` also
+    returns where each max is (F.max_pool2d's flat h * W + w, int32)."""
+
+    _pool = staticmethod(F.max_pool2d)
 
 
 class AvgPool2d(Module):
@@ -112,43 +121,11 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPoolNd):
     """Max over each window of (N, C, L) or (C, L) input (stride defaults to the kernel size);
     `return_indices=True` also returns where each max is."""
 
-    def __init__(
-        self,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        dilation: Any = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-
-    def forward(self, input: Tensor) -> Any:
-        return F.max_pool1d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.ceil_mode,
-            self.return_indices,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+    _pool = staticmethod(F.max_pool1d)
 
 
 class AvgPool1d(Module):
