@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import pyflame as pf
-from pyflame import checks, compiler, trace
+from pyflame import compiler, runtime
 from pyflame.core.target import Target
 from pyflame.passes.cost_model import CostContext, estimate_program
 from pyflame.passes.cost_model.barriers import barrier_cycles, count_barriers
@@ -76,7 +76,7 @@ def traced(outputs: list[pf.Tensor]) -> tuple[str, list]:
     new values and the runtime checks' counts as results) and its inputs."""
     pending = [n for _, n in pf.runtime.pending_updates() if n._data is None]
     outputs = outputs + pending
-    tr = trace.trace(outputs + checks.collect(outputs).tensors)
+    tr, _ = runtime.traced(outputs)
     return pf.runtime._print(tr.module()), tr.inputs()
 
 

@@ -42,7 +42,7 @@ from pyflame.grad_mode import (
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
 from pyflame.ops import saved
-from pyflame.tensor import Tensor, format_location, user_location, user_stacklevel
+from pyflame.tensor import Tensor, building_at, format_location, user_location, user_stacklevel
 
 __all__ = [
     "backward",
@@ -143,7 +143,7 @@ def backward(
     needed = None if wanted is None else _leading_to(order, wanted)
     grads: dict[int, Tensor] = {id(tensor): gradient}
     replaced = 0  # leaves whose gradient nothing read before this call replaced it
-    with GradMode(create_graph):
+    with GradMode(create_graph), building_at(user_location()):
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None or (needed is not None and id(node) not in needed):

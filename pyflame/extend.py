@@ -41,7 +41,7 @@ from pyflame import ops
 from pyflame.autograd import is_grad_enabled, no_grad
 from pyflame.core.errors import ShapeError
 from pyflame.ops import saved
-from pyflame.tensor import Tensor, format_location, user_location
+from pyflame.tensor import Tensor, building_at, format_location, user_location
 
 __all__ = ["AutogradFunction", "FunctionCtx"]
 
@@ -121,7 +121,8 @@ class _BackwardRule:
             if g is None and ctx.materialize_grads and isinstance(out, Tensor):
                 g = ops.zeros_like(out)
             grad_outputs.append(g)
-        result = node.function.backward(ctx, *grad_outputs)
+        with building_at(None):  # the user's code: its nodes at its own lines
+            result = node.function.backward(ctx, *grad_outputs)
         if not isinstance(result, tuple):
             result = (result,)
         nargs = len(node.args)

@@ -49,6 +49,12 @@ DEFAULT_FOR_CATEGORY = {0: bool_, 1: int32, 2: float32}
 
 def result_type(tensors: Sequence[Any], scalars: Sequence[Any]) -> DType:
     """`tensors`: pf.Tensors; `scalars`: Python numbers."""
+    first = tensors[0].dtype if tensors else None
+    if first is not None and all(t.dtype is first for t in tensors):
+        # the common case, one dtype among the tensors: a scalar changes it only when it
+        # reaches a higher category (an int tensor times 0.5)
+        if not scalars or max(scalar_category(s) for s in scalars) <= category(first):
+            return first
     groups: list[list[DType]] = [
         [t.dtype for t in tensors if t.ndim > 0],
         [t.dtype for t in tensors if t.ndim == 0],

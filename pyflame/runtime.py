@@ -260,6 +260,17 @@ def _keep_old_value_for_lazy_users(target: Tensor) -> None:
         user._reads = reads
 
 
+def traced(outputs: list[Tensor]) -> tuple[trace.Trace, checks.Checks]:
+    """The trace of the program computing `outputs`, and the runtime checks of the nodes it
+    computes (pyflame/checks.py), whose tensors are extra outputs of that program (rare: the
+    graph is then traced again with them)."""
+    tr = trace.trace(outputs)
+    runtime_checks = checks.attached(tr.nodes)
+    if runtime_checks.checks:
+        tr = trace.trace(outputs + runtime_checks.tensors)
+    return tr, runtime_checks
+
+
 def eval(*tensors: Any) -> Any:
     """Compute the given tensors (and pending updates) in one compiled program.
 
@@ -276,9 +287,8 @@ def eval(*tensors: Any) -> Any:
     extra = [n for _, n in updates if n._data is None] + rebound
     outputs = lazy + _unique(n for n in extra if id(n) not in seen)
     if outputs:
-        runtime_checks = checks.collect(outputs)  # pyflame/checks.py: extra bool-ish outputs
         with compiler.gc_paused():  # the trace's objects die at once or live with the program
-            tr = trace.trace(outputs + runtime_checks.tensors)
+            tr, runtime_checks = traced(outputs)
         try:
             results, report = _program(tr).run(tr)  # errors name tr's lines
             results = runtime_checks.verify(results)  # raises a failed check at its op's line

@@ -206,12 +206,11 @@ def _toposort(outputs: Sequence[Tensor]) -> tuple[list[Tensor], dict[int, int]]:
             if id(t) in index:
                 stack.pop()
                 continue
-            pending = []
             if t._data is None:
                 pending = [x for x in t.value_inputs() if id(x) not in index]
-            if pending:
-                stack.extend(reversed(pending))
-                continue
+                if pending:
+                    stack.extend(reversed(pending))
+                    continue
             stack.pop()
             index[id(t)] = len(order)
             order.append(t)

@@ -63,7 +63,9 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
             "(as in PyTorch); convert with .int() or .float()"
         )
     try:
-        shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+        shape = tensors[0].shape
+        if any(t.shape != shape for t in tensors):
+            shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
     except ValueError:
         raise _shape_error(
             f"{name}: shapes "
@@ -101,7 +103,9 @@ def _half_opmath(name: str, a: Any, b: Any) -> Tensor | None:
     x * 3.30078125). Spelled as convert, a float32 op and a convert back; None when the usual
     op gives the same value (the number is a value of the half dtype, or no such operand)."""
     tensors = [v for v in (a, b) if isinstance(v, Tensor)]
-    if not tensors or not builtins.all(isinstance(v, Tensor) or _is_scalar(v) for v in (a, b)):
+    if not any(t.dtype in HALF for t in tensors):
+        return None  # (a half result needs a half operand: a float32 one promotes above it)
+    if not builtins.all(isinstance(v, Tensor) or _is_scalar(v) for v in (a, b)):
         return None
     dtype = result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
     if dtype not in HALF:
@@ -143,7 +147,7 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
             f"{format_location(user_location())}: {name}: ZeroDivisionError: integer division "
             "by zero (PyTorch raises RuntimeError('ZeroDivisionError'))"
         )
-    shape = tuple(np.broadcast_shapes(*(t.shape for t in operands)))
+    shape = max((t.shape for t in operands), key=len)  # (broadcast already: () or this)
     result = bool_ if entry.result == "bool" else dtype
     return _node(ELEMENTWISE_OPS[name], operands, shape, result)
 

@@ -218,3 +218,34 @@ def test_a_deadlock_message_from_a_cached_program_names_the_current_lines() -> N
     with pytest.raises(DeadlockError) as err:
         compiled.run(tr)
     assert str(err.value) == f"deadlock: PE (0, 0) waits (pe.recv at {at})"
+
+
+# --------------------------------------------------------------------------- gradient nodes
+
+
+class _Doubled(pf.extend.AutogradFunction):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2.0
+
+    @staticmethod
+    def backward(ctx, g):
+        _Doubled.line = here()  # the node below is built on the next line
+        return g * 2.0
+
+
+def test_gradient_nodes_carry_the_backward_line_and_a_function_backward_its_own() -> None:
+    # backward builds every gradient node at the user's `.backward()` line (one stack walk:
+    # pyflame/tensor.py `building_at`); a pf.extend Function's backward is user code, so the
+    # nodes it builds carry its own lines
+    x = pf.from_numpy(np.ones(3, np.float32)).requires_grad_()
+    y = (x * 3.0).exp().sum()
+    y.backward()
+    line = here()
+    file, number = line.rsplit(":", 1)
+    assert x.grad.location == (file, int(number) - 1)
+    x2 = pf.from_numpy(np.ones(3, np.float32)).requires_grad_()
+    _Doubled.apply(x2).sum().backward()
+    file, number = _Doubled.line.rsplit(":", 1)
+    assert x2.grad.location == (file, int(number) + 1)
+    np.testing.assert_array_equal(x2.grad.numpy(), [2.0, 2.0, 2.0])

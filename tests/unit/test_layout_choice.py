@@ -15,7 +15,7 @@ import pytest
 from xdsl.parser import Parser
 
 import pyflame as pf
-from pyflame import checks, compiler, nn, optim, runtime, trace
+from pyflame import compiler, nn, optim, runtime
 from pyflame.core.target import Target
 from pyflame.passes import layout_choice
 from pyflame.passes.cost_model import estimate_barriers
@@ -38,7 +38,7 @@ def step_module(outputs: list[pf.Tensor]):
     checks included), decomposed, and its inputs."""
     pending = [n for _, n in runtime.pending_updates() if n._data is None]
     outputs = outputs + pending
-    tr = trace.trace(outputs + checks.collect(outputs).tensors)
+    tr, _ = runtime.traced(outputs)
     text = runtime._print(tr.module())
     module = Parser(compiler.make_context(), text).parse_module()
     compiler.run_pipeline(module, "decompose,cse")
