@@ -32,6 +32,7 @@ from pyflame.sim.dead_transfers import dead_transfers
 from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
+from pyflame.sim.sourced_panels import sourced_panels
 from pyflame.sim.sram import POOL, Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
 from pyflame.sim.written_first import bytes_to_zero
@@ -166,8 +167,10 @@ class Executable:
             run_steps = [(k, s) for k, s in enumerate(self._lean_steps) if not is_noop(s)]
             # the bytes `run` may read before writing them whole: all a kept SRAM zeroes again
             self._bytes_to_zero = bytes_to_zero(self.sram_blocks, buffers, run_steps, steps)
-            # a forwarding chain's stages as one step (pyflame/sim/chains.py)
-            self._run_steps = vectorise_chains(run_steps)
+            # a fused run's operands read from their senders' tiles at its end
+            # (pyflame/sim/sourced_panels.py), a forwarding chain's stages as one step
+            # (pyflame/sim/chains.py)
+            self._run_steps = vectorise_chains(sourced_panels(run_steps, steps, buffers))
             self._planned = None
 
     @property

@@ -82,6 +82,50 @@ def fused_key(buffer: int, run: int) -> int:
 AddProducts = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
+@dataclass(frozen=True, eq=False)
+class FusedSlot:
+    """What a fused run's step (a `pe.matmul_acc` kernel's, pyflame/sim/kernels/
+    reduce_matmul.py) does with the panels: its `use`; the in-flight keys its lhs and rhs
+    are read from (None: from SRAM); `operands(V, F)` -> its (x, y) tiles, x (rows | 1,
+    cols | 1, m, k) and y (rows | 1, cols | 1, k, n), read from V and those keys of F;
+    `accumulator(V)`, the accumulator's (rows, cols, m, n) tiles; `batched`, how a segment's
+    product is added into them. pyflame/sim/sourced_panels.py reads it to fill a whole run's
+    panels at its end."""
+
+    use: FusedUse
+    lhs_key: int | None
+    rhs_key: int | None
+    operands: Callable[[Sequence[np.ndarray], dict], tuple[np.ndarray, np.ndarray]]
+    accumulator: Callable[[Sequence[np.ndarray]], np.ndarray]
+    batched: AddProducts
+
+
+def set_fused_slot(step: Step, slot: FusedSlot) -> Step:
+    setattr(step, "fused_slot", slot)  # noqa: B010  (a plain function has no slot)
+    return step
+
+
+def fused_slot(step: Step) -> FusedSlot | None:
+    return getattr(step, "fused_slot", None)
+
+
+def put_slot(V: Sequence[np.ndarray], F: dict, slot: FusedSlot, x: np.ndarray, y: np.ndarray):
+    """One step of a fused run: its operands into the run's panels (kept in F), a segment's
+    product added when the layout changes or the panels are full, and at the run's last step."""
+    use = slot.use
+    panels = F.get(use.key)
+    if panels is None or not panels.fits(x, y):
+        first = panels is None
+        if panels is not None:  # another layout or a full panel: a new segment
+            panels.add_into(slot.accumulator(V), V, slot.batched)
+        panels = F[use.key] = Panels(V, use, x, y)
+        panels.assign = first and use.zeroed  # (the run's zeros not written)
+    panels.put(x, y)
+    if use.last:
+        panels.add_into(slot.accumulator(V), V, slot.batched)
+        del F[use.key]
+
+
 class Panels:
     """The operands of a fused run's steps so far, side by side along k. `x` tiles
     (rows | 1, cols | 1, m, k), `y` tiles (rows | 1, cols | 1, k, n), as the step reads
@@ -114,13 +158,21 @@ class Panels:
 
     def put(self, x: np.ndarray, y: np.ndarray) -> None:
         """Copy one step's operands into the next slot."""
-        lo, hi = self.filled * self.k, (self.filled + 1) * self.k
-        self.x[..., lo:hi] = x
-        if self.gemm:
-            self.y[lo:hi] = y[0].transpose(1, 0, 2)  # (cols, k, n) -> (k, cols, n)
+        self.put_all((x,), (y,))
+
+    def put_all(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> None:
+        """Copy several steps' operands into the next slots (one concatenation per operand).
+        Rows of a few lanes (the MLP's tiles: 13 and 4 floats) are moved as single items of a
+        void type as wide as the row (`as_items`): numpy's copy otherwise runs one inner loop
+        per row (several times slower, the same bytes)."""
+        lo, hi = self.filled * self.k, (self.filled + len(xs)) * self.k
+        _concatenate(xs, self.x[..., lo:hi], -1, self.k)
+        n = self.y.shape[-1]
+        if self.gemm:  # (cols, k, n) -> (k, cols, n)
+            _concatenate([y[0].transpose(1, 0, 2) for y in ys], self.y[lo:hi], 0, n)
         else:
-            self.y[:, :, lo:hi, :] = y
-        self.filled += 1
+            _concatenate(ys, self.y[:, :, lo:hi, :], 2, n)
+        self.filled += len(xs)
 
     def add_into(self, a: np.ndarray, V: Sequence[np.ndarray], batched: AddProducts) -> None:
         """a += (the filled slots' product); a is the (rows, cols, m, n) accumulator tiles."""
@@ -154,6 +206,30 @@ class Panels:
 
 #: a tile row at most this long is moved as one item before adding (`add_transposed`)
 SHORT_ROW_BYTES = 64
+
+
+def as_items(a: np.ndarray, width: int) -> np.ndarray | None:
+    """`a` with its last axis grouped into items of `width` elements of a void type (a copy
+    then moves each such row whole), or None when a row is longer than SHORT_ROW_BYTES or
+    its elements are not back to back."""
+    row_bytes = width * a.itemsize
+    if not 0 < row_bytes <= SHORT_ROW_BYTES or a.shape[-1] % width:
+        return None
+    if a.shape[-1] > 1 and a.strides[-1] != a.itemsize:
+        return None
+    return a.view(np.dtype(f"V{row_bytes}"))
+
+
+def _concatenate(parts: Sequence[np.ndarray], out: np.ndarray, axis: int, width: int) -> None:
+    """np.concatenate(parts, axis, out=out), rows of `width` elements moved as items."""
+    items = [as_items(p, width) for p in parts]
+    into = as_items(out, width)
+    if into is not None and all(v is not None for v in items):
+        parts, out = items, into  # type: ignore[assignment]
+    if len(parts) == 1:
+        np.copyto(out, parts[0])
+    else:
+        np.concatenate(parts, axis=axis, out=out)
 
 
 def add_transposed(acc: np.ndarray, part: np.ndarray, V: Sequence[np.ndarray], key: tuple) -> None:
@@ -307,10 +383,14 @@ __all__ = [
     "MIN_FUSED_RUN",
     "SHORT_ROW_BYTES",
     "PANEL_BYTES",
+    "FusedSlot",
     "FusedUse",
     "Panels",
     "add_transposed",
     "fused_key",
     "fused_products",
+    "fused_slot",
     "fused_use",
+    "put_slot",
+    "set_fused_slot",
 ]

@@ -197,6 +197,7 @@ def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()
             del F[g]
 
     setattr(step, "elided", rec)  # noqa: B010  (is_elided reads it)
+    setattr(step, "stash_parts", parts)  # noqa: B010  (pyflame/sim/sourced_panels.py)
     return step
 
 
@@ -438,6 +439,7 @@ def _send_view(
         F[bid] = V[i][sl]
 
     setattr(step, "sends_view", True)  # noqa: B010  (sends_view reads it)
+    setattr(step, "view_of", (bid, i, sl))  # noqa: B010  (pyflame/sim/sourced_panels.py)
     return step
 
 

@@ -14,7 +14,7 @@ from pyflame.sim import threads
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Buffer, Rect, Step
-from pyflame.sim.fused_products import FusedUse, Panels
+from pyflame.sim.fused_products import FusedSlot, FusedUse, put_slot, set_fused_slot
 from pyflame.sim.int32_checks import all_int32, as_int32
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
@@ -257,23 +257,20 @@ def _matmul_step(
 
         if fused is not None:
 
-            def fused_step(V, F, A, O):
+            def slot_operands(V, F):
                 x, y = operands(V, F)
-                x, y = x[:, :, 0], y[:, :, 0]  # (nb == bl == br == 1)
-                panels = F.get(fused.key)
-                a = V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM, or an error
-                if panels is None or not panels.fits(x, y):
-                    first = panels is None
-                    if panels is not None:  # another layout or a full panel: a new segment
-                        panels.add_into(a, V, batched)
-                    panels = F[fused.key] = Panels(V, fused, x, y)
-                    panels.assign = first and fused.zeroed  # (the run's zeros not written)
-                panels.put(x, y)
-                if fused.last:
-                    panels.add_into(a, V, batched)
-                    del F[fused.key]
+                return x[:, :, 0], y[:, :, 0]  # (nb == bl == br == 1)
 
-            return fused_step
+            def accumulator(V):
+                return V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM
+
+            slot = FusedSlot(fused, lhs_key, rhs_key, slot_operands, accumulator, batched)
+
+            def fused_step(V, F, A, O):
+                x, y = slot_operands(V, F)
+                put_slot(V, F, slot, x, y)
+
+            return set_fused_slot(fused_step, slot)
 
         def step(V, F, A, O):
             if acc is None:

@@ -45,7 +45,7 @@ def test_fused_run_agrees_with_the_step_by_step_run(algorithm, m, k, n, g, monke
     b = rng.standard_normal((k, n)).astype(np.float32)
     lay = pf.MeshLayout.grid(g, g)
     exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
-    fused = any(fused_use(s) is not None for _, s in exe.run_steps)
+    fused = any(fused_use(s) is not None for _, s in enumerate(exe.lean_steps))
     # (2.5D on 4x4 PEs: one step per layer, then one on the whole grid: no run to fuse)
     assert fused or (algorithm == "summa25d" and g == 4), "nothing fused"
     assert not any(fused_use(s) is not None for s in exe.steps)  # run_on_sram: step by step
@@ -82,7 +82,7 @@ def test_half_floats_keep_their_steps(dtype):
     b = rng.integers(-4, 5, (40, 24)).astype(dtype)
     lay = pf.MeshLayout.grid(4, 4)
     exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
-    assert not any(fused_use(s) is not None for _, s in exe.run_steps)
+    assert not any(fused_use(s) is not None for _, s in enumerate(exe.lean_steps))
     (got,), _ = exe.run(args)
     (want,), _, _ = exe.run_on_sram(args)
     assert got.tobytes() == want.tobytes()
@@ -186,9 +186,9 @@ def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
     b = rng.standard_normal((64, 80)).astype(np.float32)
     lay = pf.MeshLayout.grid(8, 8)
     exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa25d")
-    keys = {use.key for _, s in exe.run_steps if (use := fused_use(s)) is not None}
+    keys = {use.key for _, s in enumerate(exe.lean_steps) if (use := fused_use(s)) is not None}
     assert len(keys) >= 2  # one run per layer
-    assert not any(private_use(s) is not None for _, s in exe.run_steps)
+    assert not any(private_use(s) is not None for _, s in enumerate(exe.lean_steps))
     (got,), _ = exe.run(args)
     (want,), _, _ = exe.run_on_sram(args)
     _assert_fp32_close(got, want)
@@ -212,7 +212,7 @@ def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     b = rng.standard_normal((64, 80)).astype(np.float32)
     lay = pf.MeshLayout.grid(8, 8)
     exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
-    runs = {use.key for _, s in exe.run_steps if (use := fused_use(s)) is not None}
+    runs = {use.key for _, s in enumerate(exe.lean_steps) if (use := fused_use(s)) is not None}
     (got,), _ = exe.run(args)
     assert len(made) == len(runs) and all(made)  # one GEMM segment per run
     (want,), _, _ = exe.run_on_sram(args)
@@ -234,7 +234,9 @@ def test_the_fill_of_zeros_is_folded_into_the_runs_that_write_it(algorithm, monk
     lay = pf.MeshLayout.grid(8, 8)
     exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
     assert _folded_fills(exe) == 1
-    assert all(fused_use(s).zeroed for _, s in exe.run_steps if fused_use(s) is not None)
+    assert all(
+        fused_use(s).zeroed for _, s in enumerate(exe.lean_steps) if fused_use(s) is not None
+    )
     (got,), _ = exe.run(args)
     (again,), _ = exe.run([x * 2 for x in args])  # the kept SRAM holds the first product
     monkeypatch.setattr(fused_products, "zero_started", lambda *args: (set(), set()))

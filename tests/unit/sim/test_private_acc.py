@@ -56,7 +56,7 @@ def test_private_accumulators_change_no_bit(m, k, n, g, dtype, monkeypatch):
     exe, args = _plan(tensors)
     # `run` fuses float32 runs into one product (pyflame/sim/fused_products.py); half floats
     # and `run_with_sram`'s steps accumulate privately
-    lean_runs = [private_use(s) or fused_use(s) for _, s in exe.run_steps]
+    lean_runs = [private_use(s) or fused_use(s) for _, s in enumerate(exe.lean_steps)]
     assert any(use is not None for use in lean_runs), "no run: the test no longer covers the pass"
     assert any(private_use(s) is not None for s in exe.steps)
     monkeypatch.setattr(private_acc, "MIN_RUN", 10**9)

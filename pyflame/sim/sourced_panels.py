@@ -1,0 +1,250 @@
+"""A fused run's panels filled at its last step from where its messages came from.
+
+A fused run (pyflame/sim/fused_products.py: a SUMMA loop's products into one accumulator)
+copies each step's operands into its panels at the step's own time. In a SUMMA each operand
+is a broadcast: a send that keeps a view of its tiles, the receive's stash of that view
+(pyflame/sim/step_access.py), then the step's copy into the panels: three steps and ~10 us of
+numpy calls per SUMMA step for the MLP's tiles of 13 and 52 floats on 64x64 PEs.
+
+When every operand of every step of a run comes through such a chain (send view -> stash ->
+this step, nothing else taking the message or reading the view) and nothing may write the
+sent tiles between the send and the run's last step, those tiles still hold the operands at
+the last step. `sourced_panels` (run once per Executable, on the steps `run` runs) then
+leaves out the run's sends, stashes and steps, and its last step reads every step's operands
+from SRAM where the sends read them and fills each segment of the panels with one
+concatenation per operand: the same segments, the same numbers added in the same order, so
+bit for bit the step-by-step fill's result.
+
+    send view  F[g] = V[i][sl]          (left out)
+    stash      F[key] = F[g][src]       (left out)
+    matmul_acc panels[s] = F[key]       (left out, but the last:)
+    matmul_acc panels = [V[i][sl_s][src_s] for each s]; V[acc] += product
+
+Cycles, routes and the plan are untouched; `run_on_sram` keeps every step (its SRAM holds
+the received tiles, as the machine's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pyflame.sim.fused_products import FusedSlot, Panels, fused_slot
+from pyflame.sim.step_access import (
+    access_of,
+    buffer_conflicts,
+    disjoint,
+    read_as_views,
+    view_key,
+)
+
+if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
+    from pyflame.sim.executable import Buffer, Step
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a step's in-flight operand `key` came from: `V[buffer][sel][src]` (and `[part]`
+    of that, a layer's rows of a received view), read where the send read it."""
+
+    key: int
+    buffer: int
+    sel: tuple[Any, ...]
+    src: Any
+    part: Any = None
+
+    def view(self, V: Sequence[np.ndarray]) -> np.ndarray:
+        v = V[self.buffer][self.sel][self.src]
+        return v if self.part is None else v[self.part]
+
+
+def sourced_panels(
+    run_steps: Sequence[tuple[int, Step]], planned: Sequence[Step], buffers: Sequence[Buffer]
+) -> list[tuple[int, Step]]:
+    """`run_steps` ((plan index, step), as `Executable.run` runs them) with every fused run
+    whose operands can all be read from their sources at its last step made that one step."""
+    runs: dict[int, list[int]] = {}  # a run's in-flight key -> its steps' positions
+    for pos, (_, step) in enumerate(run_steps):
+        slot = fused_slot(step)
+        if slot is not None:
+            runs.setdefault(slot.use.key, []).append(pos)
+    if not runs:
+        return list(run_steps)
+    conflicts = buffer_conflicts(buffers)
+    left_out: set[int] = set()
+    replaced: dict[int, Step] = {}
+    for positions in runs.values():
+        slots = [fused_slot(run_steps[p][1]) for p in positions]
+        if [s.use.slot for s in slots if s is not None] != list(range(len(positions))):
+            continue  # (not the whole run: leave it)
+        found = _sources(run_steps, planned, buffers, positions, conflicts)
+        if found is None:
+            continue
+        sources, chains = found
+        if chains & left_out:
+            continue  # (a stash or send another run leaves out already)
+        left_out.update(chains, positions[:-1])
+        replaced[positions[-1]] = _sourced_run([s for s in slots if s is not None], sources)
+    return [
+        (k, replaced.get(pos, step))
+        for pos, (k, step) in enumerate(run_steps)
+        if pos not in left_out
+    ]
+
+
+def _sources(
+    run_steps: Sequence[tuple[int, Step]],
+    planned: Sequence[Step],
+    buffers: Sequence[Buffer],
+    positions: Sequence[int],
+    conflicts: np.ndarray,
+) -> tuple[list[list[Source]], set[int]] | None:
+    """(each step's sources, the positions of their sends and stashes), or None when an
+    operand of some step cannot be read from its source at the run's last step."""
+    last_k = run_steps[positions[-1]][0]
+    sources: list[list[Source]] = []
+    chains: set[int] = set()
+    for pos in positions:
+        slot = fused_slot(run_steps[pos][1])
+        assert slot is not None
+        if slot.lhs_key is None or slot.rhs_key is None:
+            return None  # an operand read from SRAM at its step's own time
+        mine = []
+        for key in (slot.lhs_key, slot.rhs_key):
+            found = _chain(run_steps, planned, buffers, pos, key, last_k, conflicts)
+            if found is None:
+                return None
+            source, stash, send = found
+            mine.append(source)
+            chains.update((stash, send))
+        sources.append(mine)
+    return sources, chains
+
+
+def _chain(
+    run_steps: Sequence[tuple[int, Step]],
+    planned: Sequence[Step],
+    buffers: Sequence[Buffer],
+    pos: int,
+    key: int,
+    last_k: int,
+    conflicts: np.ndarray,
+) -> tuple[Source, int, int] | None:
+    """(the source of in-flight operand `key` of the step at `pos`, the positions of its
+    stash and its send) when the chain send view -> stash -> this step is the operand's only
+    path and nothing may write the sent tiles until plan step `last_k`; None otherwise."""
+    found = _stash_writing(run_steps, pos, key)
+    if found is None:
+        return None
+    stash, part = found
+    rec = run_steps[stash][1].elided  # type: ignore[attr-defined]
+    if rec.source is not None or not rec.release or not isinstance(rec.src, tuple):
+        return None  # (a host array's view; a message other receives take too)
+    if _view_readers(run_steps, stash, rec.buffer) != [pos]:
+        return None  # another step reads the received view too
+    send = _send_of(run_steps, planned, stash, rec.batch)
+    if send is None:
+        return None
+    _, i, sel = run_steps[send][1].view_of  # type: ignore[attr-defined]
+    if buffers[i].dtype != buffers[rec.buffer].dtype:
+        return None  # (the stash casts to its buffer's dtype)
+    for k in range(run_steps[send][0] + 1, last_k + 1):
+        if _may_write(planned[k], i, sel, conflicts):
+            return None
+    return Source(key, i, sel, rec.src, part), stash, send
+
+
+def _stash_writing(run_steps: Sequence[tuple[int, Step]], pos: int, key: int):
+    """(the position of the stash that last wrote in-flight `key` before `pos`, the part of
+    its view that `key` holds, None for the whole), or None when no stash wrote it."""
+    for q in range(pos - 1, -1, -1):
+        step = run_steps[q][1]
+        rec = getattr(step, "elided", None)
+        if rec is None:
+            continue
+        if view_key(rec.buffer) == key:
+            return q, None
+        for part_key, rel in getattr(step, "stash_parts", ()):
+            if part_key == key:
+                return q, rel
+    return None
+
+
+def _view_readers(run_steps: Sequence[tuple[int, Step]], stash: int, buffer: int) -> list[int]:
+    """Positions of the steps reading `buffer`'s received views after the stash at `stash`,
+    until the next stash of that buffer."""
+    readers = []
+    for q in range(stash + 1, len(run_steps)):
+        step = run_steps[q][1]
+        if buffer in read_as_views(step):
+            readers.append(q)
+        rec = getattr(step, "elided", None)
+        if rec is not None and rec.buffer == buffer:
+            break
+    return readers
+
+
+def _send_of(
+    run_steps: Sequence[tuple[int, Step]], planned: Sequence[Step], stash: int, batch: int
+) -> int | None:
+    """The position of the view-keeping send that filled in-flight `batch` for the stash at
+    `stash`, when nothing else between them takes that message; None otherwise."""
+    for q in range(stash - 1, -1, -1):
+        k, step = run_steps[q]
+        view_of = getattr(step, "view_of", None)
+        if view_of is not None and view_of[0] == batch:
+            return q
+        acc = access_of(planned[k])
+        if acc is None or acc.sent == batch or batch in acc.batches:
+            return None  # a copying send of it, another taker, or a step that may be either
+    return None
+
+
+def _may_write(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndarray) -> bool:
+    """Whether the plan step `step` may write a byte of `buffer`'s part `sel`."""
+    acc = access_of(step)
+    if acc is None:
+        operands = getattr(step, "operands", None)
+        return operands is None or any(conflicts[buffer, o] for o in operands)
+    return any(
+        conflicts[buffer, b] and not (b == buffer and disjoint(part, sel))
+        for b, part in acc.writes.items()
+    )
+
+
+def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]) -> Step:
+    """The run's last step: every step's operands read from their sources, the panels
+    filled segment by segment as the steps would fill them (`put_slot`: a new segment where
+    the operands' layout changes or the panels are full), each segment's product added."""
+    uses = [slot.use for slot in slots]
+    first = slots[0]
+
+    def step(V, F, A, O):
+        xs, ys = [], []
+        for slot, mine in zip(slots, sources, strict=True):
+            x, y = slot.operands(V, {s.key: s.view(V) for s in mine})
+            xs.append(x)
+            ys.append(y)
+        start = 0
+        while start < len(xs):
+            panels = Panels(V, uses[start], xs[start], ys[start])
+            end = start + 1
+            while (
+                end < len(xs)
+                and end - start < panels.slots
+                and xs[end].shape == panels.x_shape
+                and ys[end].shape == panels.y_shape
+            ):
+                end += 1
+            panels.assign = start == 0 and uses[0].zeroed
+            panels.put_all(xs[start:end], ys[start:end])
+            panels.add_into(first.accumulator(V), V, first.batched)
+            start = end
+
+    return step
+
+
+__all__ = ["Source", "sourced_panels"]

@@ -1,0 +1,139 @@
+"""Sourced panels (pyflame/sim/sourced_panels.py): a fused SUMMA run whose operands all come
+through send view -> stash -> step reads them from the senders' tiles at its last step, one
+step instead of three per SUMMA step; its outputs are bit for bit those of the same fused run
+filled step by step, cycles are the plan's, and a run whose sent tiles may change keeps its
+steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import compiler, trace
+from pyflame.passes.flame_lowering import gemv
+from pyflame.passes.pe_lowering.matmul import set_algorithm
+from pyflame.sim import executable as executable_module
+from pyflame.sim import fused_products
+from pyflame.sim.fused_products import as_items
+from pyflame.sim.planner import compile_plan
+
+
+def _plan(outputs: list, algorithm: str | None = None):
+    tr = trace.trace(outputs)
+    module = tr.module()
+    compiler.lower(module, "mesh")
+    if algorithm is not None:
+        assert set_algorithm(module, algorithm) >= 1
+    compiler.lower(module, "pe")
+    return compile_plan(module), tr.inputs()
+
+
+def _sourced(exe) -> int:
+    return sum("_sourced_run" in getattr(s, "__qualname__", "") for _, s in exe.run_steps)
+
+
+def _product(m, k, n, g, algorithm, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    lay = pf.MeshLayout.grid(*g)
+    return a, b, [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)]
+
+
+@pytest.mark.parametrize("algorithm", ["summa", "summa25d", "cannon", "meshgemm"])
+@pytest.mark.parametrize(
+    ("m", "k", "n", "g"), [(37, 51, 23, (4, 4)), (100, 64, 9, (8, 8)), (21, 70, 33, (3, 5))]
+)
+def test_sourced_runs_give_the_bits_of_the_step_by_step_fill(algorithm, m, k, n, g, monkeypatch):
+    monkeypatch.setattr(gemv, "SKINNY_MAX", 0)  # n = 9: a matmul, not the GEMV lowering
+    a, b, outputs = _product(m, k, n, g, algorithm, seed=m + k + n)
+    try:
+        exe, args = _plan(outputs, algorithm)
+    except Exception as err:  # (an algorithm that does not take this grid: not this test's)
+        pytest.skip(f"{algorithm} on {g}: {err}")
+    (got,), report = exe.run(args)
+    (again,), _ = exe.run(args)  # a pooled SRAM: the same bits
+    monkeypatch.setattr(executable_module, "sourced_panels", lambda r, p, b: list(r))
+    plain, _ = _plan(outputs, algorithm)
+    assert _sourced(plain) == 0
+    (want,), plain_report = plain.run(args)
+    assert got.tobytes() == again.tobytes() == want.tobytes()
+    assert report.cycles == plain_report.cycles
+    np.testing.assert_allclose(got.reshape(m, n), a @ b, rtol=1e-4, atol=1e-4)
+    if algorithm == "summa":  # the broadcasts of a SUMMA are what the pass reads through
+        assert _sourced(exe) >= 1
+        assert len(exe.run_steps) < len(plain.run_steps)
+
+
+def test_the_mlp_step_runs_its_summa_as_one_step_and_trains_the_same():
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((64, 784)).astype(np.float32)
+    ys = rng.integers(0, 10, 64).astype(np.int32)
+
+    def losses(sourced: bool) -> tuple[list[float], list[np.ndarray], int]:
+        pf.cache_clear()
+        pf.manual_seed(0)
+        model = pf.nn.Sequential(pf.nn.Linear(784, 256), pf.nn.ReLU(), pf.nn.Linear(256, 10))
+        opt = pf.optim.SGD(model.parameters(), lr=0.01)
+        x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+        out = []
+        for _ in range(3):
+            loss = pf.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        params = [p.numpy().copy() for p in model.parameters()]
+        return out, params, pf.last_report().cycles
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(executable_module, "sourced_panels", lambda r, p, b: list(r))
+        want = losses(False)
+    got = losses(True)
+    pf.cache_clear()
+    assert got[0] == want[0] and got[2] == want[2]
+    assert all(p.tobytes() == q.tobytes() for p, q in zip(got[1], want[1], strict=True))
+
+
+def test_a_changed_operand_changes_the_sourced_product():
+    """The last step reads the operands from SRAM on every run: another argument, another
+    product (nothing is kept from an earlier run)."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((48, 48)).astype(np.float32) for _ in range(2))
+    lay = pf.MeshLayout.grid(4, 4)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    assert _sourced(exe) >= 1
+    (first,), _ = exe.run(args)
+    other = [np.array(x, copy=True) for x in args]
+    other[0][9, 2] += 1.0  # one element of A: row 9 of the product changes
+    (second,), _ = exe.run(other)
+    changed = np.argwhere(first.reshape(48, 48) != second.reshape(48, 48))
+    assert set(changed[:, 0]) == {9} and len(changed) > 40
+    np.testing.assert_allclose(second.reshape(48, 48), other[0] @ other[1], rtol=1e-4, atol=1e-4)
+
+
+def test_a_run_whose_sent_tiles_are_overwritten_keeps_its_steps():
+    """Cannon shifts its operands in place: a tile sent at one step is overwritten by the
+    next one's receive, so its run cannot read the tiles at its end (and is not sourced)."""
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal((32, 32)).astype(np.float32) for _ in range(2))
+    lay = pf.MeshLayout.grid(4, 4)
+    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "cannon")
+    assert _sourced(exe) == 0
+    (got,), _ = exe.run(args)
+    np.testing.assert_allclose(got.reshape(32, 32), a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("width", [1, 3, 4, 13, 16, 17])
+def test_rows_moved_as_items_are_the_same_bytes(width):
+    rng = np.random.default_rng(width)
+    block = rng.standard_normal((5, 6, 7 * width + 3)).astype(np.float32)
+    part = block[:, 1:5, 2 : 2 + 3 * width]  # strided rows of `width` lanes
+    items = as_items(part, width)
+    if width * 4 > fused_products.SHORT_ROW_BYTES:
+        assert items is None
+        return
+    assert items is not None and items.shape == (5, 4, 3)
+    out = np.empty((4, 5, 3 * width), np.float32)
+    np.copyto(as_items(out, width), items.transpose(1, 0, 2))
+    assert out.tobytes() == np.ascontiguousarray(part.transpose(1, 0, 2)).tobytes()
