@@ -225,7 +225,7 @@ def _concatenate(parts: Sequence[np.ndarray], out: np.ndarray, axis: int, width:
     items = [as_items(p, width) for p in parts]
     into = as_items(out, width)
     if into is not None and all(v is not None for v in items):
-        parts, out = items, into  # type: ignore[assignment]
+        parts, out = [v for v in items if v is not None], into
     if len(parts) == 1:
         np.copyto(out, parts[0])
     else:
