@@ -74,25 +74,48 @@ def sourced_panels(
     if not runs:
         return list(run_steps)
     conflicts = buffer_conflicts(buffers)
-    left_out: set[int] = set()
-    replaced: dict[int, Step] = {}
-    for positions in runs.values():
+    found: dict[int, Sourced] = {}
+    for key, positions in runs.items():
         slots = [fused_slot(run_steps[p][1]) for p in positions]
         if [s.use.slot for s in slots if s is not None] != list(range(len(positions))):
             continue  # (not the whole run: leave it)
-        found = _sources(run_steps, planned, buffers, positions, conflicts)
-        if found is None:
-            continue
-        sources, chains = found
-        if chains & left_out:
-            continue  # (a stash or send another run leaves out already)
-        left_out.update(chains, positions[:-1])
-        replaced[positions[-1]] = _sourced_run([s for s in slots if s is not None], sources)
+        sourced = _sources(run_steps, planned, buffers, positions, conflicts)
+        if sourced is not None:
+            found[key] = sourced
+    # a stash may be left out only when every step reading what it keeps is a step of a run
+    # left out too (a 2.5D SUMMA's layers read parts of one received view): drop the runs
+    # some of whose stashes another step reads, until none does
+    changed = True
+    while changed:
+        changed = False
+        slots_out = {p for key in found for p in runs[key]}
+        for key in list(found):
+            if any(not readers <= slots_out for readers in found[key].stash_readers.values()):
+                del found[key]
+                changed = True
+    left_out: set[int] = set()
+    replaced: dict[int, Step] = {}
+    for key, sourced in found.items():
+        positions = runs[key]
+        left_out.update(sourced.stash_readers, sourced.sends, positions[:-1])
+        slots = [fused_slot(run_steps[p][1]) for p in positions]
+        replaced[positions[-1]] = _sourced_run([s for s in slots if s is not None], sourced.sources)
     return [
         (k, replaced.get(pos, step))
         for pos, (k, step) in enumerate(run_steps)
         if pos not in left_out
     ]
+
+
+@dataclass
+class Sourced:
+    """A run's operands read from their sources: per step, its operands' `Source`s; the
+    positions of the sends it reads through, and of its stashes with the positions of every
+    step reading what each keeps (this run's steps, or others')."""
+
+    sources: list[list[Source]]
+    sends: set[int]
+    stash_readers: dict[int, set[int]]
 
 
 def _sources(
@@ -101,12 +124,11 @@ def _sources(
     buffers: Sequence[Buffer],
     positions: Sequence[int],
     conflicts: np.ndarray,
-) -> tuple[list[list[Source]], set[int]] | None:
-    """(each step's sources, the positions of their sends and stashes), or None when an
-    operand of some step cannot be read from its source at the run's last step."""
+) -> Sourced | None:
+    """The run's operands from their sources, or None when an operand of some step cannot be
+    read from its source at the run's last step."""
     last_k = run_steps[positions[-1]][0]
-    sources: list[list[Source]] = []
-    chains: set[int] = set()
+    out = Sourced([], set(), {})
     for pos in positions:
         slot = fused_slot(run_steps[pos][1])
         assert slot is not None
@@ -119,9 +141,16 @@ def _sources(
                 return None
             source, stash, send = found
             mine.append(source)
-            chains.update((stash, send))
-        sources.append(mine)
-    return sources, chains
+            out.sends.add(send)
+            if stash not in out.stash_readers:
+                readers = _readers(run_steps, stash)
+                if readers is None:
+                    return None
+                out.stash_readers[stash] = readers
+            if pos not in out.stash_readers[stash]:
+                return None  # (the step's mark of what it reads as views misses this one)
+        out.sources.append(mine)
+    return out
 
 
 def _chain(
@@ -134,8 +163,9 @@ def _chain(
     conflicts: np.ndarray,
 ) -> tuple[Source, int, int] | None:
     """(the source of in-flight operand `key` of the step at `pos`, the positions of its
-    stash and its send) when the chain send view -> stash -> this step is the operand's only
-    path and nothing may write the sent tiles until plan step `last_k`; None otherwise."""
+    stash and its send) when the operand came through send view -> stash, the send's message
+    taken by that stash alone, and nothing may write the sent tiles until plan step `last_k`;
+    None otherwise."""
     found = _stash_writing(run_steps, pos, key)
     if found is None:
         return None
@@ -143,8 +173,6 @@ def _chain(
     rec = getattr(run_steps[stash][1], "elided")  # noqa: B009  (a plain function's mark)
     if rec.source is not None or not rec.release or not isinstance(rec.src, tuple):
         return None  # (a host array's view; a message other receives take too)
-    if _view_readers(run_steps, stash, rec.buffer) != [pos]:
-        return None  # another step reads the received view too
     send = _send_of(run_steps, planned, stash, rec.batch)
     if send is None:
         return None
@@ -173,17 +201,27 @@ def _stash_writing(run_steps: Sequence[tuple[int, Step]], pos: int, key: int):
     return None
 
 
-def _view_readers(run_steps: Sequence[tuple[int, Step]], stash: int, buffer: int) -> list[int]:
-    """Positions of the steps reading `buffer`'s received views after the stash at `stash`,
-    until the next stash of that buffer."""
-    readers = []
+def _readers(run_steps: Sequence[tuple[int, Step]], stash: int) -> set[int] | None:
+    """Positions of the steps that read what the stash at `stash` keeps (its view and the
+    parts of it), each key until a later stash keeps that key again; None when a step may
+    read it that is not a fused run's step (its keys unknown)."""
+    step = run_steps[stash][1]
+    buffer = getattr(step, "elided").buffer  # noqa: B009  (a plain function's mark)
+    open_keys = {view_key(buffer)} | {k for k, _ in getattr(step, "stash_parts", ())}
+    readers: set[int] = set()
     for q in range(stash + 1, len(run_steps)):
-        step = run_steps[q][1]
-        if buffer in read_as_views(step):
-            readers.append(q)
-        rec = getattr(step, "elided", None)
-        if rec is not None and rec.buffer == buffer:
+        if not open_keys:
             break
+        other = run_steps[q][1]
+        if buffer in read_as_views(other):
+            slot = fused_slot(other)
+            if slot is None:
+                return None
+            if open_keys & {slot.lhs_key, slot.rhs_key}:
+                readers.add(q)
+        rec = getattr(other, "elided", None)
+        if rec is not None and rec.buffer == buffer:  # keys kept again from here on
+            open_keys -= {view_key(buffer)} | {k for k, _ in getattr(other, "stash_parts", ())}
     return readers
 
 
