@@ -20,6 +20,7 @@ from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.loop_fission import LoopPart, Span, rect_span, set_loop_part
 from pyflame.sim.private_acc import Accumulates, PrivateUse, set_accumulates, set_private
 from pyflame.sim.schedule import Item, Schedule
+from pyflame.sim.small_tiles import reduce_into
 from pyflame.sim.sram import scratch_copy
 from pyflame.sim.step_access import Access, annotate
 
@@ -126,7 +127,9 @@ def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
 
     def step(V, F, A, O):  # half floats sum and multiply in float32 (reductions.reduce)
         tiles = V[si][ssl].reshape((nr, nc) + shape)
-        V[di][dsl] = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
+        out = V[di][dsl]
+        if not reduce_into(kind, tiles, axes, out):  # (small tiles: numpy's bits, faster)
+            out[...] = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
 
     if all_int32(d, src) and kind in ("sum", "prod"):  # in int64 (prod checked in float64)
         what = it.what
