@@ -237,7 +237,7 @@ def evaluate(
                 x = x[..., : math.prod(src)].reshape(*lead, *src)
                 value = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
         elif s.fn == "select":
-            value = np.where(*(get(a) for a in s.args))
+            value = elementwise.where(*(get(a) for a in s.args))
         elif s.fn == "convert":
             value = get(s.args[0])
         elif s.fn == "scale":

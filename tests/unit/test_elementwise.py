@@ -965,3 +965,50 @@ def test_maximum_and_minimum_of_signed_zeros_give_the_first_operand(dtype):
         np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
         np.testing.assert_array_equal(_signs(got)[:2], [True, False])
         np.testing.assert_array_equal(_signs(got)[:2], _signs(want)[:2])
+
+
+def _special_bits(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Random items of `dtype`, floats with signed zeros, infinities and NaNs of several signs
+    and payloads among them (their bits must survive a select)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    bits = np.dtype(f"uint{8 * dtype.itemsize}")
+    out = rng.integers(0, np.iinfo(bits).max, shape, dtype=bits, endpoint=True).view(dtype)
+    return out
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float32", "float16", "float64", "int32", "int64", "bool", "uint8", "bfloat16"]
+)
+def test_where_is_np_where_bit_for_bit(dtype):
+    """`where`'s bit select gives np.where's bits: random bit patterns (NaN payloads, signed
+    zeros), strided views of a wider block, broadcast operands and conditions, random and
+    constant conditions, conditions that are not bool."""
+    import ml_dtypes
+
+    dt = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    rng = np.random.default_rng(7)
+    rows, cols, n = 24, 20, 10
+    block = _special_bits(rng, (rows, cols, 3 * n + 1), dt)
+    x, y, scalar = block[:, :, 1 : n + 1], block[:, :, n + 1 : 2 * n + 1], block[:, :, :1]
+    conds = [
+        rng.random((rows, cols, n)) < 0.5,
+        np.zeros((rows, cols, n), bool),
+        np.ones((rows, cols, 1), bool),
+        rng.standard_normal((rows, cols, n)) * (rng.random((rows, cols, n)) < 0.5),  # floats
+        np.array([[[0, 2, 255, 1, 0, 0, 3, 0, 1, 9]]], np.uint8).view(bool),  # bytes > 1
+    ]
+    for cond in conds:
+        for a, b in [(x, y), (x, scalar), (scalar, y), (x, np.zeros((), dt)), (x[:1], y)]:
+            got = elementwise.where(cond, a, b)
+            want = np.where(cond, a, b)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert got.view(np.uint8).tobytes() == want.view(np.uint8).tobytes()
+    small = elementwise.where(conds[0][:2, :2], x[:2, :2], y[:2, :2])  # numpy's own call
+    assert np.array_equal(
+        small.view(np.uint8), np.where(conds[0][:2, :2], x[:2, :2], y[:2, :2]).view(np.uint8)
+    )
