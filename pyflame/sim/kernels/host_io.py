@@ -4,6 +4,8 @@ host array. Their time is counted apart from the PEs' clocks (`io_cycles`)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from pyflame.core.errors import CompileError
@@ -33,8 +35,13 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     sl, i = b.sub(it.rect, L), b.index
     tile = (it.rect[2], it.rect[3]) + tuple(dist.block)
 
+    replicated = math.prod(kept_grid(dist)) < it.rect[2] * it.rect[3]
+
     def step(V, F, A, O):
-        V[i][sl].reshape(tile)[...] = scatter(A[ai])
+        src = scatter(A[ai])
+        if replicated:  # one contiguous copy of the (fewer) tiles first, then whole tiles
+            src = np.ascontiguousarray(src)  # (10x256 on 64x64 [_, c]: 167 -> ~40 us)
+        V[i][sl].reshape(tile)[...] = src
 
     def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers):
         return np.broadcast_to(scatter(A[ai]), tile)  # replicated data: every PE's copy

@@ -30,53 +30,31 @@ def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     batch on its own PE row): a is (rows, cols, 1, m, n), x (rows | 1, cols | 1, 1, m, 1),
     y (rows | 1, cols | 1, 1, 1, n). Bit for bit numpy's `a += np.matmul(x, y)`, whose
     column-times-row loop makes each product `0 + x * y` (a zero product is +0) and then adds
-    it: here one elementwise product over runs of m * n lanes (x repeated n times, y tiled m
-    times, so no inner loop is n long), +0 added to it, and one add into the accumulator,
-    instead of rows * cols tiny matmul calls (the MLP's 13x1x4 steps on 64x64 PEs: 430 us ->
-    ~170 us)."""
+    it: here the products of every tile at once (np.einsum, or one elementwise product when
+    x and y are shared along the PE row and column), +0 added to them, and one add into the
+    accumulator, instead of rows * cols tiny matmul calls (the MLP's 13x1x4 steps on 64x64
+    PEs: 430 us -> ~170 us)."""
     rows, cols, _, m, n = a.shape
-    if (rows, cols) in (x.shape[:2], y.shape[:2]) and n <= OUTER_BY_COLUMN_MAX_N:
-        _outer_acc_by_column(a, x, y)  # one side on every PE (the other maybe shared)
-        return
-    x4 = x.reshape(x.shape[0], x.shape[1], m, 1)
-    y4 = y.reshape(y.shape[0], y.shape[1], 1, n)
-    # (np.broadcast_to + reshape copies as np.repeat / np.tile would, with less Python)
-    xs = np.broadcast_to(x4, x4.shape[:2] + (m, n)).reshape(x4.shape[0], x4.shape[1], m * n)
-    ys = np.broadcast_to(y4, y4.shape[:2] + (m, n)).reshape(y4.shape[0], y4.shape[1], m * n)
-    if xs.shape[1] == 1 and ys.shape[0] == 1 and ys.shape[1] == cols and cols > 1 and m * n < 64:
+    x3 = x.reshape(x.shape[0], x.shape[1], m)
+    y3 = y.reshape(y.shape[0], y.shape[1], n)
+    if x3.shape[1] == 1 and y3.shape[0] == 1 and y3.shape[1] == cols and cols > 1 and m * n < 64:
         # x shared along the PE row, y along the PE column, small tiles: lay x out along the
         # whole row of accumulators, so the product is one run of cols * m * n lanes per PE
         # row (from 64 lanes a tile, the broadcast product's runs are long enough, and
         # spreading x costs a pass over the whole step: 0.13 -> 0.09 ms for 26x1x4 on 32x64)
-        along = np.broadcast_to(xs, (xs.shape[0], cols, m * n)).reshape(xs.shape[0], -1)
-        prod = (along * ys.reshape(1, cols * m * n)).reshape(-1, cols, m * n)
+        # (np.broadcast_to + reshape copies as np.repeat / np.tile would, with less Python)
+        xs = np.broadcast_to(x3[..., None], (x3.shape[0], cols, m, n)).reshape(x3.shape[0], -1)
+        ys = np.broadcast_to(y3[:, :, None, :], (1, cols, m, n)).reshape(1, cols * m * n)
+        prod = (xs * ys).reshape(-1, cols, m * n)
     else:
-        prod = xs * ys
+        # every product x_i * y_j straight from the tiles (einsum sums nothing here: each
+        # output is one product, +0 at most added to it), without first copying x n times
+        # and y m times, or a multiply per column (CPU time on 64x64 PEs, MLP shapes:
+        # 4x1x10 324 -> 204 us, 26x1x4 848 -> 635 us, 13x1x4 425 -> 314 us)
+        prod = np.einsum("...i,...j->...ij", x3, y3)
+        prod = prod.reshape(prod.shape[0], prod.shape[1], m * n)
     np.add(prod, 0.0, out=prod)  # -0 products become +0, as matmul's `0 + x * y`
     acc = np.reshape(a, (rows, cols, m * n), copy=False)  # a view of the SRAM, or an error
-    np.add(acc, prod, out=acc)
-
-
-#: `outer_acc` of tiles with an operand on every PE (not shared along a PE row or column)
-#: builds the product one column at a time up to this n
-OUTER_BY_COLUMN_MAX_N = 8
-
-
-def _outer_acc_by_column(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-    """`outer_acc` when x or y differs on every PE (the other may be shared, broadcast) and n
-    is small: product column j is x times y's j-th lane, one multiply of m-long runs per
-    column, written into one (rows, cols, m, n) product, then +0 and the add as in
-    `outer_acc` (the same numbers: x * y == y * x bit for bit). Repeating x n times and y m
-    times first was three passes of runs n long (the MLP's 26x1x4 step on 64x64 PEs: 1.4 ->
-    0.6 ms; with x a received view shared along the PE row, 4.0 -> 1.7 ms under load)."""
-    rows, cols, _, m, n = a.shape
-    x3 = x.reshape(x.shape[0], x.shape[1], m)  # (a side of 1: shared, broadcast)
-    y3 = y.reshape(y.shape[0], y.shape[1], n)
-    prod = np.empty((rows, cols, m, n), dtype=np.result_type(x, y))
-    for j in range(n):
-        np.multiply(x3, y3[:, :, j : j + 1], out=prod[:, :, :, j])
-    np.add(prod, 0.0, out=prod)  # -0 products become +0, as matmul's `0 + x * y`
-    acc = np.reshape(a, (rows, cols, m, n), copy=False)  # a view of the SRAM, or an error
     np.add(acc, prod, out=acc)
 
 

@@ -21,14 +21,14 @@ def _tiles(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         (64, 64, 13, 4, 64, 1, 1, 64),  # the MLP's weight gradient from views
         (5, 3, 1, 4, 5, 1, 1, 3),  # m == 1
         (3, 5, 4, 1, 3, 1, 1, 5),  # n == 1
-        (4, 4, 3, 2, 4, 4, 4, 4),  # both operands in SRAM (not shared): by column
-        (64, 64, 26, 4, 64, 64, 64, 64),  # the MLP's 26x1x4 step from SRAM: by column
-        (3, 5, 7, 8, 3, 5, 3, 5),  # by column, n at its limit
-        (3, 5, 7, 9, 3, 5, 3, 5),  # n past it: x and y repeated
-        (4, 6, 2, 3, 4, 6, 1, 6),  # x in SRAM, y shared along the rows: by column
-        (64, 64, 26, 4, 64, 1, 64, 64),  # x a view shared along the PE row: by column
-        (5, 6, 3, 2, 5, 6, 1, 6),  # y shared along the PE column: by column
-        (4, 6, 2, 9, 4, 1, 4, 6),  # x shared, n past the limit: repeated
+        (4, 4, 3, 2, 4, 4, 4, 4),  # both operands in SRAM (not shared)
+        (64, 64, 26, 4, 64, 64, 64, 64),  # the MLP's 26x1x4 step from SRAM
+        (3, 5, 7, 8, 3, 5, 3, 5),  # (n was the by-column limit)
+        (3, 5, 7, 9, 3, 5, 3, 5),  # n past it
+        (4, 6, 2, 3, 4, 6, 1, 6),  # x in SRAM, y shared along the rows
+        (64, 64, 26, 4, 64, 1, 64, 64),  # x a view shared along the PE row
+        (5, 6, 3, 2, 5, 6, 1, 6),  # y shared along the PE column
+        (4, 6, 2, 9, 4, 1, 4, 6),  # x shared
         (1, 1, 1, 1, 1, 1, 1, 1),
     ],
 )
@@ -50,7 +50,7 @@ def test_outer_acc_is_matmul_bit_for_bit(rows, cols, m, n, x_rows, x_cols, y_row
 @pytest.mark.parametrize(("m", "x_cols", "y_rows"), [(1, 1, 1), (3, 1, 1), (3, 2, 2)])
 def test_outer_acc_negative_zero(m, x_cols, y_rows):
     """-0 + (-0 * 1): matmul's product is `0 + x * y` = +0, so the sum is +0, not -0 (with
-    x and y on every PE too, the by-column path)."""
+    x and y on every PE too)."""
     a = np.full((2, 2, 1, m, 1), -0.0, dtype=np.float32)
     x = np.full((2, x_cols, 1, m, 1), -0.0, dtype=np.float32)
     y = np.ones((y_rows, 2, 1, 1, 1), dtype=np.float32)
