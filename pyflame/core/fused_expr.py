@@ -237,7 +237,11 @@ def evaluate(
                 x = x[..., : math.prod(src)].reshape(*lead, *src)
                 value = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
         elif s.fn == "select":
-            value = elementwise.where(*(get(a) for a in s.args))
+            # a condition computed here (a comparison) is as random as the data: the bit
+            # select; one read from a bool buffer is a mask (one-hot labels, causal,
+            # padding), on which np.where's branches predict well and it is faster
+            where = np.where if isinstance(s.args[0], Input) else elementwise.where
+            value = where(*(get(a) for a in s.args))
         elif s.fn == "convert":
             value = get(s.args[0])
         elif s.fn == "scale":

@@ -116,7 +116,9 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
     di, ci, li, ri = d.index, c.index, lhs.index, rhs.index
 
     def step(V, F, A, O):
-        V[di][dsl] = elementwise.where(V[ci][csl], V[li][lsl], V[ri][rsl])
+        # (np.where, not the bit select: a bool buffer is a mask, regular enough for its
+        # branches; see core.elementwise.where)
+        V[di][dsl] = np.where(V[ci][csl], V[li][lsl], V[ri][rsl])
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.SELECT, d.size, buf=d)
