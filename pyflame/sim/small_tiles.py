@@ -1,19 +1,13 @@
-"""Tile operations that stay fast when each PE's tile has only a few lanes, bit for bit the
-plain numpy operation they stand for.
+"""pe.reduce over tiles of a few lanes, fast and bit for bit numpy's np.sum / np.max / np.min.
 
 A buffer's view is (rows, cols, lanes), a strided part of its SRAM block, so numpy runs one
 inner loop per PE: on the MLP's 64x64 PEs with tiles of 1-52 lanes, its per-loop overhead,
 not the arithmetic, is the time (np.max over the 10 lanes of every PE: 214 us; nine
-np.maximum of (64, 64) lane slices: 35 us). These functions move the short axis out of the
-inner loop and compute with elementwise ufuncs in the order numpy's own loop uses, so the
-numbers do not change:
-
-    reduce_into   np.sum / np.max / np.min over some dims of each tile (pe.reduce)
-    select_into   np.where(cond, x, y) as a bit select (pe.select, a fused select)
-
-Each returns False (having written nothing) when its fast form does not apply; the caller
-then runs the plain numpy operation. tests/unit/sim/test_small_tiles.py compares them with
-numpy bit for bit over many shapes, dtypes, signed zeros and NaNs.
+np.maximum of (64, 64) lane slices: 35 us). `reduce_into` moves the reduced lanes out of the
+inner loop and reduces with ufunc calls on whole slices, in the order numpy's own loop uses,
+so the numbers do not change. It returns False (having written nothing) when its fast form
+does not apply; the caller then runs numpy's reduction. tests/unit/sim/test_small_tiles.py
+compares it with numpy bit for bit over many shapes, dtypes, signed zeros and NaNs.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ from pyflame.core import reductions
 #: fewer outputs than this: numpy's one call beats a Python loop of ufunc calls
 MIN_OUTPUTS = 256
 #: a longer reduced run: numpy's inner loops are long enough (and its pairwise sum splits
-#: runs above 128 lanes in halves, which `_pairwise_into` does not follow)
+#: runs above 128 lanes in halves, which `_pairwise` does not follow)
 MAX_REDUCED = 128
 
 _EXACT_KINDS = {"f": (4, 8), "i": (4, 8), "u": (4, 8), "b": (1,)}

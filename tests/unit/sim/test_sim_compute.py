@@ -10,7 +10,7 @@ import pytest
 from pyflame.core import elementwise
 from pyflame.core.distribution import Distribution
 from pyflame.core.target import SMALL
-from pyflame.sim import costs, threads
+from pyflame.sim import costs, small_tiles, threads
 
 RECT = (0, 0, 2, 3)
 N = 12  # elements per PE
@@ -122,7 +122,7 @@ def test_fill_on_part_of_a_buffer(sim, rng):
     "shape,dims",
     [((3, 4), (0,)), ((3, 4), (1,)), ((2, 3, 2), (0, 2)), ((12,), (0,)), ((3, 4), (0, 1))],
 )
-def test_reduce(sim, rng, shape, dims, kind):
+def test_reduce(sim, rng, monkeypatch, shape, dims, kind):
     out = int(np.prod([1 if i in dims else n for i, n in enumerate(shape)]))
     s = ", ".join(map(str, shape))
     d = ", ".join(map(str, dims))
@@ -139,10 +139,15 @@ def test_reduce(sim, rng, shape, dims, kind):
         out_n=out,
     )
     a = rng.standard_normal(6 * N).astype(np.float32)
+    a[::5] = np.where(np.arange(a[::5].size) % 2, 0.0, -0.0)  # signed zeros (max/min ties)
     (o,), _ = sim.run(text, a)
     fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[kind]
     want = fn(_tiles(a).reshape((2, 3) + shape), axis=tuple(x + 2 for x in dims), keepdims=True)
     np.testing.assert_allclose(o, want.ravel(), rtol=1e-6, atol=1e-6)
+    # the small-tile form (pyflame/sim/small_tiles.py) on these 6 PEs too: the same bits
+    monkeypatch.setattr(small_tiles, "MIN_OUTPUTS", 1)
+    (fast,), _ = sim.run(text, a)
+    assert fast.tobytes() == o.tobytes()
 
 
 @pytest.mark.parametrize("shape,perm", [((3, 4), (1, 0)), ((2, 3, 2), (2, 0, 1)), ((12,), (0,))])
