@@ -40,7 +40,7 @@ def reduce_into(kind: str, tiles: np.ndarray, axes: tuple[int, ...], out: np.nda
     to the front of a contiguous copy and reduced with ufunc calls on whole slices, in that
     order. max and min agree with numpy whatever the order except on ties of -0.0 and 0.0;
     NaNs carry the sign and payload of whichever operand the compiled loop passes on: such
-    outputs are computed again by numpy from their PEs' tiles (`_redo_special`)."""
+    outputs are computed again by numpy from their PEs' tiles (`_special_again`)."""
     if kind not in ("sum", "max", "min") or tiles.dtype.itemsize not in _EXACT_KINDS.get(
         tiles.dtype.kind, ()
     ):
@@ -71,34 +71,39 @@ def reduce_into(kind: str, tiles: np.ndarray, axes: tuple[int, ...], out: np.nda
         res = _pairwise(moved)
     else:  # in order (integer sums: any order is exact)
         res = _in_order(np.add if kind == "sum" else _EXTREMES[kind], moved)
+    # (numpy's values of the special outputs, from the tiles before `out` is written: out
+    # may share bytes with them)
+    redo = _special_again(kind, tiles, axes, res) if tiles.dtype.kind == "f" else None
     if kind == "sum":
         np.add(res, 0, out=flat)  # added to the identity 0 (-0.0 becomes 0.0)
     else:
         np.copyto(flat, res)
-    if tiles.dtype.kind == "f":
-        _redo_special(kind, tiles, axes, res, flat)
+    if redo is not None:
+        at, again = redo
+        flat[at] = again
     return True
 
 
 _EXTREMES = {"max": np.maximum, "min": np.minimum}
 
 
-def _redo_special(
-    kind: str, tiles: np.ndarray, axes: tuple[int, ...], res: np.ndarray, flat: np.ndarray
-) -> None:
-    """Compute again with numpy, from their PEs' tiles, the outputs whose bits may depend on
-    more than the order of the operations: NaN (which NaN an add or a compare passes on
-    depends on the operand order that numpy's compiled loops use) and, for max and min, zeros
-    (a tie of -0.0 and 0.0). `res` is the result (contiguous), `flat` where it was written."""
+def _special_again(
+    kind: str, tiles: np.ndarray, axes: tuple[int, ...], res: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+    """The PEs (index arrays) whose outputs' bits may depend on more than the order of the
+    operations, and their outputs computed again by numpy from their tiles (PEs, before,
+    after); None when there are none. Such are NaN (which NaN an add or a compare passes on
+    depends on the operand order of numpy's compiled loops) and, for max and min, zeros (a
+    tie of -0.0 and 0.0). `res`: the result (rows, cols, before, after)."""
     special = np.isnan(res)
     if kind != "sum":
         special |= res == 0
     if not special.any():
-        return
+        return None
     at = np.nonzero(special.any(axis=(2, 3)))
     mine = tiles[at]  # (PEs, *tile): each tile as numpy reduces it, with the same strides
     again = reductions.reduce(kind, mine, tuple(a - 1 for a in axes))
-    flat[at] = again.reshape(len(at[0]), *flat.shape[2:])
+    return at, again.reshape(len(at[0]), *res.shape[2:])
 
 
 def _runs(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, int, int] | None:

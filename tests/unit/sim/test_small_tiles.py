@@ -98,3 +98,16 @@ def test_reduce_into_declines_what_it_cannot_match():
     assert not small_tiles.reduce_into("sum", half, (2,), out[..., :1].astype(np.float16))
     assert not small_tiles.reduce_into("prod", v, (2,), out[..., :1])
     assert not small_tiles.reduce_into("max", v[:2, :2], (2,), out[:2, :2, :1])
+
+
+@pytest.mark.parametrize("kind", ["sum", "max", "min"])
+def test_reduce_into_a_destination_sharing_the_source_bytes(rng, kind):
+    """dst in src's bytes (allocate-sram may reuse a dying source's offset): numpy's bits,
+    NaN tiles (recomputed from their tiles) included."""
+    block = _view(rng, 20, np.dtype("float32"))
+    tiles = block.reshape(ROWS, COLS, 2, 10)
+    want = reductions.reduce(kind, tiles.copy(), (3,)).reshape(ROWS, COLS, 2)
+    assert np.isnan(want).any()
+    out = block[:, :, 5:7]  # in the middle of the tiles
+    assert small_tiles.reduce_into(kind, tiles, (3,), out)
+    assert _bits(out).tobytes() == _bits(want).tobytes()
