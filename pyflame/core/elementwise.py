@@ -214,7 +214,7 @@ def where(cond: Any, x: Any, y: Any) -> np.ndarray:
     from bool buffers keep np.where (pe.select, a fused select of an input)."""
     import numpy as np
 
-    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)) or x.dtype != y.dtype:
+    if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype:
         return np.where(cond, x, y)
     cond = np.asarray(cond)
     if cond.dtype != np.bool_:
