@@ -1,4 +1,4 @@
-"""A forwarding chain's stages as one step (`Executable.run`).
+"""Reduction chains' stages folded into one step (`Executable.run`).
 
 A reduction chain along a PE row or column (a bias gradient's sum over the batch rows, the
 loss's sums: `pe.recv combine sum forward` in a pe.loop) is, at run time, one receive and one
@@ -10,16 +10,33 @@ sum, the next stage takes that message and releases it.
     recv  %t combine sum forward  on PE col c + 1  V[t][:, c+1] = V[t][:, c+1] + F[b]; del F[b]
     ...
 
-Each stage costs a few microseconds of numpy calls on a handful of lanes (the MLP training
-step: 378 of them in 12 chains). `vectorise_chains` (run once per Executable, on the steps
-`run` runs) finds runs of at least `MIN_STAGES` such stages, each forwarding to the next and
-that next stage the only taker of the message (it releases it), each one PE wide along one
-axis at a place of its own, and makes them one step: the first message and the stages'
-tiles in order, folded with the combining ufunc's `accumulate` (numpy's accumulate adds left
-to right, one rounding per stage, so each stage's `x + previous` is the very same number:
-float32 sums and products only, bit for bit). The last stage's forward stays its own step (a
-later receive may take it). Cycles, routes and the plan are untouched: only the host's work
-changes.
+A tree of chains (the `tree`, `tree3` and `ktree` allreduces, pyflame/core/collectives.py)
+runs many short chains side by side, each stage a pe.loop whose iterations step the PE
+rectangle: the MLP training step's groups of 4 PEs in a column give, per tree level, the 8
+chains' first sends, then stage 1 of every chain (receive, forward), stage 2 of every chain,
+stage 3 of every chain: 40 steps of a few microseconds each on one float per PE.
+
+    send  %t  (rows 0, 4, ..., 28)                 F[a_k] = V[t][4k].copy()
+    recv  %t combine sum forward (rows 1, 5, ...)  V[t][4k+1] += F[a_k]; F[b_k] = V[t][4k+1] ...
+    recv  %t combine sum forward (rows 2, 6, ...)  V[t][4k+2] += F[b_k]; F[c_k] = ...
+    recv  %t combine sum         (rows 3, 7, ...)  V[t][4k+3] += F[c_k]
+
+`vectorise_chains` (run once per Executable, on the steps `run` runs) takes each *run* of
+consecutive chain stages: combining receives (float32 `sum` or `prod`) of one buffer, each
+one PE wide along one axis with the same span of the other axis and the same lanes, each at
+a place of its own, each followed by its forward when it has one. It splits the run into
+chains by following every forward to the stage that takes it (which must release it and
+take it whole), and folds the chains of equal length, when they have at least `MIN_STAGES`
+stages together, into one step: the tiles of stage s of chain k gathered as row (s, k) of
+one array (after the first messages, or, when the chains' first messages are sends just
+before the run of tiles of the same buffer that only the chains take, those tiles: the sends
+go too), folded along the stages with the combining ufunc's `accumulate` (numpy's accumulate
+combines left to right, one rounding per stage, so each stage's `x + previous` is the very
+same number: float32 sums and products only, bit for bit) and written back. Reordering is
+sound because the stages touch distinct tiles and each reads only its own tiles and its
+chain's message. The forwards no stage of the run takes stay steps, after the folds (a later
+receive takes them); chains too short stay as they were. Cycles, routes and the plan are
+untouched: only the host's work changes.
 """
 
 from __future__ import annotations
@@ -35,8 +52,9 @@ from pyflame.sim.step_access import access_of
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Step
 
-#: fewer stages than this keep their own steps
-MIN_STAGES = 4
+#: chains that would fold fewer steps than this (receives, the forwards they take, the
+#: sends they start from) keep their steps
+MIN_STEPS = 4
 
 #: combining kinds whose chain is an `accumulate` bit for bit (commutative, one rounding)
 UFUNCS = {"sum": np.add, "prod": np.multiply}
@@ -74,114 +92,273 @@ def _forward_of(step: Step, stage: ChainStage) -> int | None:
     return acc.sent
 
 
-def _line(stages: Sequence[ChainStage]) -> tuple[int, tuple[Any, ...]] | None:
-    """(axis, the index of all the stages' tiles in order) when the stages are one PE wide
-    along one axis (0: PE rows, 1: PE cols) at distinct places (a slice when they step
-    evenly, else a list), the other axis and the lanes the same; None otherwise."""
-    first = stages[0].dst
-    if len(first) != 3 or not all(isinstance(x, slice) for x in first):
+#: where a tile is along a line: (axis, its index along the axis), and the line's key
+#: (axis, the other axis's span, the lanes' span)
+Place = tuple[int, int]
+LineKey = tuple[int, tuple[int, int], tuple[int, int]]
+
+
+def _span(sl: Any) -> tuple[int, int] | None:
+    if not isinstance(sl, slice) or sl.step not in (None, 1):
         return None
-    for axis in (0, 1):
-        other = 1 - axis
-        starts = []
-        for s in stages:
-            d = s.dst
-            if not all(isinstance(x, slice) for x in d) or d[other] != first[other]:
-                break
-            if d[2] != first[2] or d[axis].step not in (None, 1):
-                break
-            if d[axis].stop - d[axis].start != 1:
-                break
-            starts.append(d[axis].start)
-        else:
-            if len(set(starts)) != len(starts):
-                return None  # a PE combined twice: its second stage reads the first's sum
-            sel: list[Any] = [first[0], first[1], first[2]]
-            step = starts[1] - starts[0]
-            if all(b - a == step for a, b in zip(starts, starts[1:], strict=False)):
-                stop = starts[-1] + step
-                sel[axis] = slice(starts[0], None if stop < 0 else stop, step)
-            else:
-                sel[axis] = starts  # (rows 7, 6, 5, 3, 0: a chain over the PEs that hold data)
-            return axis, tuple(sel)
-    return None
+    if not isinstance(sl.start, int) or not isinstance(sl.stop, int):
+        return None
+    return sl.start, sl.stop
 
 
-def _identity(src: tuple[Any, ...], dst: tuple[Any, ...], axis: int) -> bool:
+def _places(dst: tuple[Any, ...]) -> dict[LineKey, int]:
+    """{line key: index along its axis} of a tile one PE wide along axis 0 and/or 1."""
+    if len(dst) != 3:
+        return {}
+    spans = [_span(x) for x in dst]
+    if any(s is None for s in spans):
+        return {}
+    rows, cols, lanes = spans
+    out: dict[LineKey, int] = {}
+    for axis, (this, other) in enumerate(((rows, cols), (cols, rows))):
+        assert this is not None and other is not None and lanes is not None  # checked
+        if this[1] - this[0] == 1:
+            out[(axis, other, lanes)] = this[0]
+    return out
+
+
+def _identity(src: tuple[Any, ...], key: LineKey) -> bool:
     """Whether a message index takes, for each PE of a stage, the element its predecessor's
-    PE forwarded: the whole message, one PE wide along the chain's axis."""
-    if len(src) != 2 or not all(isinstance(x, slice) for x in src):
+    PE sent: the whole message, one PE wide along the line's axis."""
+    if len(src) != 2:
         return False
-    other = 1 - axis
-    n = dst[other].stop - dst[other].start
-    return src[axis] == slice(0, 1) and src[other] == slice(0, n)
+    axis, other, _ = key
+    return _span(src[axis]) == (0, 1) and _span(src[1 - axis]) == (0, other[1] - other[0])
 
 
-def _chain_at(steps: Sequence[tuple[int, Step]], n: int) -> tuple[list[ChainStage], int] | None:
-    """(the stages, the number of run steps they and their forwards span) of a chain starting
-    at run step `n`, or None."""
-    first = chain_stage(steps[n][1])
-    if first is None or first.kind not in UFUNCS or first.dtype != np.float32:
-        return None
-    stages = [first]
+@dataclass
+class _Stage:
+    """A chain stage in a run: its receive's position in the steps, its record, its tile's
+    place along each line it lies on, and the in-flight key of its forward (None: none)."""
+
+    at: int
+    stage: ChainStage
+    places: dict[LineKey, int]
+    sent: int | None
+
+
+def _run_at(steps: Sequence[tuple[int, Step]], n: int) -> tuple[list[_Stage], int, LineKey]:
+    """The stages of the run starting at step `n`, the position after it, and its line (no
+    stages: not a run)."""
+    run: list[_Stage] = []
+    lines: dict[LineKey, set[int]] = {}
     at = n
-    while at + 2 < len(steps):
-        stage = stages[-1]
-        bid = _forward_of(steps[at + 1][1], stage)
-        nxt = chain_stage(steps[at + 2][1])
-        if (
-            bid is None
-            or nxt is None
-            or nxt.batch != bid
-            or not nxt.release
-            or (nxt.buffer, nxt.kind, nxt.dtype) != (first.buffer, first.kind, first.dtype)
-        ):
+    while at < len(steps):
+        st = chain_stage(steps[at][1])
+        if st is None or st.kind not in UFUNCS or st.dtype != np.float32:
             break
-        stages.append(nxt)
-        at += 2
-    if len(stages) < MIN_STAGES:
-        return None
-    line = _line(stages)
-    if line is None or not all(_identity(s.src, s.dst, line[0]) for s in stages[1:]):
-        return None
-    return stages, at - n + 1
+        if run and (st.buffer, st.kind) != (run[0].stage.buffer, run[0].stage.kind):
+            break
+        places = _places(st.dst)
+        # the lines every stage so far lies on, at a place of its own
+        fits = {}
+        for k, p in places.items():
+            seen = lines.get(k, set())
+            if (not run or k in lines) and p not in seen:
+                fits[k] = {*seen, p}
+        if not fits:
+            break
+        lines = fits
+        sent = _forward_of(steps[at + 1][1], st) if at + 1 < len(steps) else None
+        run.append(_Stage(at, st, places, sent))
+        at += 1 if sent is None else 2
+    return run, at, next(iter(lines)) if run else (0, (0, 0), (0, 0))
 
 
-def _chain_step(stages: list[ChainStage], replaced: list[Step]) -> Step:
-    """One step doing `stages` (and the forwards between them, whose messages only the next
-    stage takes): the steps it replaces run instead when the first message is not of the
-    tiles' type (numpy would round once more in the stage's cast)."""
-    line = _line(stages)
-    assert line is not None  # checked by _chain_at
-    axis, sel = line
-    first = stages[0]
-    i, g, src, release, dtype = first.buffer, first.batch, first.src, first.release, first.dtype
-    ufunc = UFUNCS[first.kind]
-    one = [slice(None)] * 3
-    one[axis] = slice(0, 1)
-    head = tuple(one)
+def _chains(run: list[_Stage], key: LineKey) -> list[list[int]] | None:
+    """The run's chains (lists of indices into `run`, each stage taking the forward of the
+    one before), or None when a stage takes a forward of the run otherwise (not whole, not
+    releasing it, or a second taker) or two chains start from one message."""
+    made: dict[int, int] = {}  # forward key -> its stage
+    nxt: dict[int, int] = {}
+    heads: list[int] = []
+    for j, s in enumerate(run):
+        p = made.get(s.stage.batch)
+        if p is None:
+            heads.append(j)
+        elif p in nxt or not s.stage.release or not _identity(s.stage.src, key):
+            return None
+        else:
+            nxt[p] = j
+        if s.sent is not None:
+            made[s.sent] = j
+    first = [run[j].stage.batch for j in heads]
+    if len(set(first)) != len(first) or set(first) & set(made):
+        return None
+    chains = []
+    for j in heads:
+        chain = [j]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        chains.append(chain)
+    return chains
+
+
+def _head_sends(
+    out: list[tuple[int, Step]],
+    run: list[_Stage],
+    chains: list[list[int]],
+    key: LineKey,
+    taken: set[int],
+) -> list[tuple[int, int]] | None:
+    """Per chain, (position in `out`, place) of the send at the end of `out` that made its
+    first message, when each chain's first stage takes one of them whole and releases it,
+    all of the run's buffer, one PE wide on the run's line at places not `taken` (the run's
+    and other folds' tiles; the chains then start from those tiles); None otherwise."""
+    buffer = run[0].stage.buffer
+    sends: dict[int, tuple[int, Any]] = {}  # in-flight key -> (position in out, reads)
+    k = len(out) - 1
+    while k >= 0:
+        acc = access_of(out[k][1])
+        if acc is None or acc.sent is None or len(acc.reads) != 1:
+            break
+        sends[acc.sent] = (k, acc.reads)
+        k -= 1
+    found: list[tuple[int, int]] = []
+    places: set[int] = set()
+    for chain in chains:
+        head = run[chain[0]].stage
+        sent = sends.get(head.batch)
+        if sent is None or not head.release or not _identity(head.src, key):
+            return None
+        at, reads = sent
+        place = _places(reads.get(buffer, ())).get(key)
+        if place is None or place in taken or place in places:
+            return None
+        places.add(place)
+        found.append((at, place))
+    return found
+
+
+def _progression(places: np.ndarray) -> slice | None:
+    """The places (in order) as a slice when they step evenly (a stage's chains: the
+    iterations of one pe.loop), else None."""
+    start = int(places[0])
+    step = int(places[1] - places[0]) if places.size > 1 else 1
+    if step == 0 or (places != start + step * np.arange(places.size)).any():
+        return None
+    stop = start + step * places.size
+    return slice(start, None if stop < 0 else stop, step)
+
+
+def _fold_step(
+    stage: ChainStage,
+    key: LineKey,
+    table: np.ndarray,
+    heads: list[ChainStage] | None,
+    replaced: list[Step],
+) -> Step:
+    """One step folding chains: `table[s, k]` the place of stage s of chain k along the
+    line (row 0 the first messages' tiles when `heads` is None; else `heads[k]` names chain
+    k's first message). Stage by stage, chain k's tiles become (what came before) + tiles:
+    one ufunc call per stage over all its chains, in SRAM when every stage's places step
+    evenly (a strided view each), else on a gathered copy written back. The steps it
+    replaces run instead when a first message is not of the tiles' type (numpy would round
+    once more in the stage's cast)."""
+    axis, other, lanes = key
+    i, dtype, ufunc = stage.buffer, stage.dtype, UFUNCS[stage.kind]
+
+    def index(places: Any) -> tuple[Any, ...]:
+        sel: list[Any] = [places, slice(*other), slice(*lanes)]
+        return tuple(sel) if axis == 0 else (sel[1], sel[0], sel[2])
+
+    rows = [_progression(r) for r in table]
+    strided = all(r is not None for r in rows)
+    # each stage's tiles, (chain) in the place of the line's axis: in SRAM or in the copy
+    at = (
+        [index(r) for r in rows]
+        if strided
+        else [(s,) if axis == 0 else (slice(None), s) for s in range(table.shape[0])]
+    )
+    gather, first = index(table), (1 if heads is None else 0)
+    write = index(table[first:])
+    later = (slice(first, None),) if axis == 0 else (slice(None), slice(first, None))
+    firsts = [] if heads is None else [(h.batch, h.src) for h in heads]
+    drop = [] if heads is None else [h.batch for h in heads if h.release]
+    # chain k's tile in the first stage, and the shape of a first message's tiles
+    slots = [(k,) if axis == 0 else (slice(None), k) for k in range(len(firsts))]
+    one = [1, 1, lanes[1] - lanes[0]]
+    one[1 - axis] = other[1] - other[0]
+    tile, squeeze = tuple(one), ((0,) if axis == 0 else (slice(None), 0))
 
     def step(V, F, A, O):
-        tiles = V[i][sel]
-        prev = F[g][src]
-        if prev.dtype != dtype or tiles.dtype != dtype:
+        tiles = V[i]
+        msgs = [F[g][src] for g, src in firsts]
+        if tiles.dtype != dtype or any(m.dtype != dtype for m in msgs):
             for s in replaced:
                 s(V, F, A, O)
             return
-        shape = list(tiles.shape)
-        shape[axis] += 1
-        line = np.empty(shape, dtype=dtype)
-        line[head] = np.broadcast_to(prev, line[head].shape)
-        rest = [slice(None)] * 3
-        rest[axis] = slice(1, None)
-        line[tuple(rest)] = tiles
-        ufunc.accumulate(line, axis=axis, out=line)  # stage by stage, left to right
-        V[i][sel] = line[tuple(rest)]  # (a list of places: `tiles` was a copy)
-        if release:
+        line = tiles if strided else tiles[gather]  # (a copy: fancy indexing)
+        prev = line[at[0]]
+        for slot, m in zip(slots, msgs, strict=True):
+            cell = prev[slot]
+            ufunc(cell, np.broadcast_to(m, tile)[squeeze], out=cell)
+        for sel in at[1:]:  # stage by stage: each stage's tiles + what came before
+            cur = line[sel]
+            ufunc(prev, cur, out=cur)
+            prev = cur
+        if not strided:
+            tiles[write] = line[later]
+        for g in drop:
             del F[g]
 
-    setattr(step, "chain_of", len(stages))  # noqa: B010  (chained reads it)
     return step
+
+
+def _fold_run(
+    steps: Sequence[tuple[int, Step]],
+    run: list[_Stage],
+    end: int,
+    key: LineKey,
+    out: list[tuple[int, Step]],
+) -> None:
+    """Append to `out` the run's steps (`steps[run[0].at:end]`) with its chains folded (and
+    drop from `out` the sends the folds start from)."""
+    start = run[0].at
+    chains = _chains(run, key)
+    if chains is None:
+        out.extend(steps[start:end])
+        return
+    by_length: dict[int, list[list[int]]] = {}
+    for chain in chains:
+        by_length.setdefault(len(chain), []).append(chain)
+    kept = set(range(start, end))  # positions that stay steps
+    taken = {s.places[key] for s in run}
+    folds: list[tuple[int, Step]] = []
+    dropped: list[int] = []  # positions in `out` of the sends folds start from
+    for length, group in by_length.items():
+        mine = []  # the group's receives and the forwards its stages take
+        for chain in group:
+            for j in chain:
+                mine.append(run[j].at)
+                if j != chain[-1]:
+                    mine.append(run[j].at + 1)
+        sends = _head_sends(out, run, group, key, taken)
+        if len(mine) + len(sends or ()) < MIN_STEPS:
+            continue
+        kept -= set(mine)
+        replaced = [steps[at][1] for at in sorted(mine)]
+        table = np.array([[run[j].places[key] for j in c] for c in group], dtype=np.intp).T
+        if sends is None:
+            heads: list[ChainStage] | None = [run[c[0]].stage for c in group]
+        else:  # row 0: the tiles the first messages were sent from
+            heads = None
+            table = np.vstack([np.array([p for _, p in sends], dtype=np.intp), table])
+            taken.update(p for _, p in sends)
+            dropped += [at for at, _ in sends]
+            replaced = [out[at][1] for at in sorted(at for at, _ in sends)] + replaced
+        step = _fold_step(run[group[0][0]].stage, key, table, heads, replaced)
+        setattr(step, "chain_of", length * len(group))  # noqa: B010  (chained reads it)
+        folds.append((steps[min(mine)][0], step))
+    if dropped:
+        out[:] = [s for n, s in enumerate(out) if n not in set(dropped)]
+    out.extend(folds)
+    out.extend(steps[at] for at in sorted(kept))
 
 
 def chained(step: Step) -> int:
@@ -190,25 +367,24 @@ def chained(step: Step) -> int:
 
 
 def vectorise_chains(steps: list[tuple[int, Step]]) -> list[tuple[int, Step]]:
-    """`steps` ((index, step) pairs, as `Executable.run` runs them) with every chain of at
-    least MIN_STAGES forwarding stages made one step, under the first stage's index."""
+    """`steps` ((index, step) pairs, as `Executable.run` runs them) with the chains of each
+    run of chain stages folded (at least MIN_STAGES stages together), each fold under its
+    first stage's index."""
     out: list[tuple[int, Step]] = []
     n = 0
     while n < len(steps):
-        found = _chain_at(steps, n)
-        if found is None:
+        run, end, key = _run_at(steps, n)
+        if not run:
             out.append(steps[n])
             n += 1
             continue
-        stages, span = found
-        replaced = [s for _, s in steps[n : n + span]]
-        out.append((steps[n][0], _chain_step(stages, replaced)))
-        n += span
+        _fold_run(steps, run, end, key, out)
+        n = end
     return out
 
 
 __all__ = [
-    "MIN_STAGES",
+    "MIN_STEPS",
     "ChainStage",
     "chain_stage",
     "chained",

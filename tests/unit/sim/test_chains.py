@@ -11,7 +11,7 @@ import pytest
 import pyflame as pf
 from pyflame import compiler, trace
 from pyflame.sim import chains
-from pyflame.sim.chains import MIN_STAGES, ChainStage, chained, set_chain_stage, vectorise_chains
+from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import Access, annotate
 
@@ -112,7 +112,7 @@ def test_chain_steps_fold_as_the_stages_do(step, kind):
 
 
 def test_short_or_broken_chains_keep_their_steps():
-    short = _stages(MIN_STAGES - 1, 1)
+    short = _stages(2, 1)
     assert not any(chained(s) for _, s in vectorise_chains(short))
     broken = _stages(6, 1)
     del broken[5]  # stage 3's forward missing: stages 0-2 and 3-5 are each too short
