@@ -13,7 +13,10 @@ from pyflame import compiler, trace
 from pyflame.sim import chains
 from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
 from pyflame.sim.planner import compile_plan
-from pyflame.sim.step_access import Access, annotate
+from pyflame.core.collectives import CollectiveAlgorithm
+from pyflame.dialects import mesh
+from pyflame.sim.step_access import Access, annotate, is_noop
+from pyflame.trace import trace_module
 
 
 def _plan(outputs: list):
@@ -111,18 +114,147 @@ def test_chain_steps_fold_as_the_stages_do(step, kind):
     assert gf[n - 1].tobytes() == wf[n - 1].tobytes()
 
 
-def test_short_or_broken_chains_keep_their_steps():
-    short = _stages(2, 1)
+def _run(steps, tiles, messages):
+    V, F = [tiles.copy()], {g: m.copy() for g, m in messages.items()}
+    for _, s in steps:
+        s(V, F, [], [])
+    return V[0], F
+
+
+def _same(a, b):
+    (va, fa), (vb, fb) = a, b
+    assert va.tobytes() == vb.tobytes()
+    assert set(fa) == set(fb)
+    assert all(fa[g].tobytes() == fb[g].tobytes() for g in fa)
+
+
+def test_short_or_broken_chains():
+    short = _stages(2, 1)  # receive, forward, receive: fewer than MIN_STEPS
+    assert 3 < MIN_STEPS
     assert not any(chained(s) for _, s in vectorise_chains(short))
-    broken = _stages(6, 1)
-    del broken[5]  # stage 3's forward missing: stages 0-2 and 3-5 are each too short
-    assert not any(chained(s) for _, s in vectorise_chains(broken))
     half = _stages(6, 1, dtype=np.float16)  # half floats combine in float32: not folded
     assert not any(chained(s) for _, s in vectorise_chains(half))
-    stages = [s.chain_stage for _, s in _stages(6, 1)[::2]]
-    assert chains._line(stages) is not None
-    # a PE combined twice (its second stage would read the first one's sum): not one fold
-    assert chains._line([*stages, replace(stages[-1], dst=stages[0].dst)]) is None
+    # stage 2's forward missing: stage 3 takes message 2 from elsewhere, so stages 0-2 and
+    # 3-5 are two chains of 3, folded side by side
+    broken = _stages(6, 1)
+    del broken[5]
+    fused = vectorise_chains(broken)
+    assert [chained(s) for _, s in fused] == [6, 0]
+    rng = np.random.default_rng(3)
+    tiles = rng.standard_normal((2, 7, 3)).astype(np.float32)
+    msgs = {g: rng.standard_normal((2, 1, 3)).astype(np.float32) for g in (100, 2)}
+    _same(_run(fused, tiles, msgs), _run(broken, tiles, msgs))
+
+
+def test_a_place_combined_twice_ends_the_run():
+    """Its second stage reads the first one's sum: the stages before it fold, it and those
+    after start a run of their own."""
+    steps = _stages(6, 1)
+    again = [*steps, *_stages(6, 1)[:2]]  # col 1 once more, taking message 100 again
+    run, end, _ = chains._run_at(again, 0)
+    assert len(run) == 6 and end == 12
+
+
+def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
+    """Run steps of one level of a tree allreduce along `axis` of buffer 0 (4 places per
+    chain along it, 3 PEs the other way, 2 floats each): chain k over `lengths[k]` places
+    `step`-th apart from 4k (backwards from 4k + 3 when step is -1; 4k, 4k + 2, 4k + 3 when
+    step is 2, unevenly), its first message (key 100 + k) sent from its first place when
+    `sends`, else received from elsewhere; each stage a loop over the chains that long
+    (receive, forward: key 10 * stage + k); the last stage's forwards are taken later."""
+    out = []
+
+    def tile(p):
+        sel = [slice(0, 3), slice(0, 3), slice(0, 2)]
+        sel[axis] = slice(p, p + 1)
+        return tuple(sel)
+
+    src = tuple(slice(0, 1) if a == axis else slice(0, 3) for a in range(2))
+    if step == 2:
+        places = [[4 * k, 4 * k + 2, 4 * k + 3][:n] for k, n in enumerate(lengths)]
+    else:
+        first = [4 * k if step > 0 else 4 * k + 3 for k in range(len(lengths))]
+        places = [[f + step * i for i in range(n)] for f, n in zip(first, lengths, strict=True)]
+    if sends:
+        for k, where in enumerate(places):
+
+            def send(V, F, A, O, sel=tile(where[0]), key=100 + k):
+                F[key] = V[0][sel].copy()
+
+            out.append(annotate(send, Access(reads={0: tile(where[0])}, sent=100 + k)))
+    top = 1 if sends else 0  # the first receiving stage
+    for n in range(top, max(lengths)):
+        for k, where in enumerate(places):
+            if n >= len(where):
+                continue
+            dst, g = tile(where[n]), (100 + k if n == top else 10 * (n - 1) + k)
+
+            def stage(V, F, A, O, dst=dst, g=g):
+                np.add(V[0][dst], F[g][src], out=V[0][dst])
+                del F[g]
+
+            rec = ChainStage(0, dst, g, src, "sum", True, np.dtype(np.float32))
+            out.append(set_chain_stage(stage, rec))
+
+            def forward(V, F, A, O, dst=dst, key=10 * n + k):
+                F[key] = V[0][dst].copy()
+
+            out.append(annotate(forward, Access(reads={0: dst}, sent=10 * n + k)))
+    return list(enumerate(out))
+
+
+def _level_data(chains_: int, axis: int, sends: bool, seed: int):
+    rng = np.random.default_rng(seed)
+    shape = [3, 3, 2]
+    shape[axis] = 4 * chains_
+    tiles = rng.standard_normal(shape).astype(np.float32)
+    one = [3, 3, 2]
+    one[axis] = 1
+    msgs = {} if sends else {
+        100 + k: rng.standard_normal(one).astype(np.float32) for k in range(chains_)
+    }
+    return tiles, msgs
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("step", [1, -1, 2])
+@pytest.mark.parametrize("sends", [True, False])
+def test_chains_side_by_side_fold_as_their_stages_do(axis, step, sends):
+    """A tree level's chains, each stage a loop over them: one step, bit for bit (even
+    places: strided views of SRAM; uneven: a gathered copy), the first sends dropped."""
+    steps = _tree_level([3] * 5, axis, step, sends)
+    fused = vectorise_chains(steps)
+    stages = 5 * (2 if sends else 3)
+    # the fold, then the last stage's forwards (taken later)
+    assert [chained(s) for _, s in fused] == [stages] + [0] * 5
+    tiles, msgs = _level_data(5, axis, sends, axis * 10 + step + 1)
+    _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+
+
+def test_chains_of_other_lengths_fold_apart():
+    """One run, chains of two lengths: a fold each; one chain too short keeps its steps."""
+    steps = _tree_level([4, 2, 4, 2, 4, 2], 0, 1, sends=True)
+    fused = vectorise_chains(steps)
+    assert sorted(chained(s) for _, s in fused if chained(s)) == [3, 9]
+    tiles, msgs = _level_data(6, 0, True, 5)
+    _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+    alone = _tree_level([4, 2, 4, 2], 0, 1, sends=False)
+    fused = vectorise_chains(alone)
+    assert sorted(chained(s) for _, s in fused if chained(s)) == [4, 8]
+    lone = _tree_level([4, 4, 1], 0, 1, sends=True)  # send, receive: too short alone
+    fused = vectorise_chains(lone)
+    assert sorted(chained(s) for _, s in fused if chained(s)) == [6]
+    tiles, msgs = _level_data(3, 0, True, 6)
+    _same(_run(fused, tiles, msgs), _run(lone, tiles, msgs))
+
+
+def test_a_first_message_taken_twice_keeps_the_steps():
+    """Two chains starting from one message (a multicast): not folded."""
+    steps = _tree_level([3, 3], 0, 1, sends=False)
+    rec = chains.chain_stage(steps[2][1])
+    assert rec is not None and rec.batch == 101
+    set_chain_stage(steps[2][1], replace(rec, batch=100, release=False))
+    assert not any(chained(s) for _, s in vectorise_chains(steps))
 
 
 def test_a_first_message_of_another_type_runs_the_stages():
@@ -138,3 +270,38 @@ def test_a_first_message_of_another_type_runs_the_stages():
             s(V, F, [], [])
         runs.append(V[0])
     assert runs[0].tobytes() == runs[1].tobytes()
+
+
+def _allreduce_program(algorithm: str, grid: tuple[int, int], a: np.ndarray):
+    """Sums over each axis and both of `a` on `grid`, on the mesh (allreduce) and read by the
+    host (reduce), with `algorithm` forced on every collective: (executable, arguments)."""
+    lay = pf.MeshLayout.grid(*grid)
+    x = pf.from_numpy(a, layout=lay)
+    module, _, inputs = trace_module([x.sum(dim=0) * 1, x.sum(dim=1) + 1, (x * 2).sum()])
+    compiler.lower(module, "mesh")
+    for op in module.walk():
+        if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
+            op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
+    return compiler.compile_module(module), list(inputs)
+
+
+@pytest.mark.parametrize("algorithm", ["tree", "tree3", "ktree"])
+@pytest.mark.parametrize("grid", [(13, 3), (5, 17), (16, 7)])
+def test_tree_allreduces_fold_bit_for_bit(algorithm, grid):
+    """A tree of chains on odd grids: fewer run steps, the outputs of the unfolded steps
+    and of `run_on_sram` bit for bit, the same cycles."""
+    rng = np.random.default_rng(grid[0] * grid[1])
+    a = (rng.standard_normal((2 * grid[0] + 1, 3 * grid[1] - 1)) * 1e3).astype(np.float32)
+    exe, args = _allreduce_program(algorithm, grid, a)
+    unfolded = [(k, s) for k, s in enumerate(exe.lean_steps) if not is_noop(s)]
+    assert sum(chained(s) for _, s in exe.run_steps) >= max(grid) // 2
+    assert len(exe.run_steps) < len(unfolded)
+    outs, report = exe.run(args)
+    plain, plain_report, _ = exe._run(args, unfolded, exe.new_sram())
+    exact, exact_report, _ = exe.run_on_sram(args)
+    assert report.cycles == plain_report.cycles == exact_report.cycles
+    for got, want, sram in zip(outs, plain, exact, strict=True):
+        assert got.tobytes() == want.tobytes() == sram.tobytes()
+    np.testing.assert_allclose(outs[0], a.sum(axis=0), rtol=1e-4, atol=1e-1)
+    np.testing.assert_allclose(outs[1], a.sum(axis=1) + 1, rtol=1e-4, atol=1e-1)
+    np.testing.assert_allclose(outs[2], 2 * a.sum(), rtol=1e-4, atol=10.0)
