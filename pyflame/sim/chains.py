@@ -25,18 +25,19 @@ stage 3 of every chain: 40 steps of a few microseconds each on one float per PE.
 consecutive chain stages: combining receives (float32 `sum` or `prod`) of one buffer, each
 one PE wide along one axis with the same span of the other axis and the same lanes, each at
 a place of its own, each followed by its forward when it has one. It splits the run into
-chains by following every forward to the stage that takes it (which must release it and
-take it whole), and folds the chains of equal length, when they have at least `MIN_STAGES`
-stages together, into one step: the tiles of stage s of chain k gathered as row (s, k) of
-one array (after the first messages, or, when the chains' first messages are sends just
-before the run of tiles of the same buffer that only the chains take, those tiles: the sends
-go too), folded along the stages with the combining ufunc's `accumulate` (numpy's accumulate
-combines left to right, one rounding per stage, so each stage's `x + previous` is the very
-same number: float32 sums and products only, bit for bit) and written back. Reordering is
-sound because the stages touch distinct tiles and each reads only its own tiles and its
-chain's message. The forwards no stage of the run takes stay steps, after the folds (a later
-receive takes them); chains too short stay as they were. Cycles, routes and the plan are
-untouched: only the host's work changes.
+chains by following every forward to the stage that takes it (which must take it whole and
+release it, else the run keeps its steps), and folds the chains of one length into one step
+when that replaces at least `MIN_STEPS` steps. The fold goes stage by stage: stage s's tiles
+of every chain become (stage s - 1's) + tiles, one ufunc call per stage (on a strided view
+of SRAM when the stage's places step evenly, as a loop's iterations do; else on a gathered
+copy written back), stage 0 adding the chains' first messages; one rounding per stage in
+chain order, so every tile gets the very number its receive made (float32 sums and products
+commute exactly: bit for bit). When the chains' first messages were sent just before the
+run, from tiles of the same buffer, and only the chains take them, the chains start from
+those tiles and the sends go too. Reordering is sound: the stages touch distinct tiles, and
+each reads only its own tiles and its chain's message. The forwards no stage of the run
+takes stay steps, after the folds (a later receive takes them). Cycles, routes and the plan
+are untouched: only the host's work changes.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ if TYPE_CHECKING:  # executable.py runs the pass: import its names for types onl
 #: sends they start from) keep their steps
 MIN_STEPS = 4
 
-#: combining kinds whose chain is an `accumulate` bit for bit (commutative, one rounding)
+#: combining kinds whose stages may be reordered and folded bit for bit (commutative, one
+#: rounding per combine)
 UFUNCS = {"sum": np.add, "prod": np.multiply}
 
 
@@ -92,9 +94,8 @@ def _forward_of(step: Step, stage: ChainStage) -> int | None:
     return acc.sent
 
 
-#: where a tile is along a line: (axis, its index along the axis), and the line's key
-#: (axis, the other axis's span, the lanes' span)
-Place = tuple[int, int]
+#: the line a tile lies on: (axis, the other axis's span, the lanes' span); its place is its
+#: index along the axis
 LineKey = tuple[int, tuple[int, int], tuple[int, int]]
 
 
@@ -280,8 +281,7 @@ def _fold_step(
     later = (slice(first, None),) if axis == 0 else (slice(None), slice(first, None))
     firsts = [] if heads is None else [(h.batch, h.src) for h in heads]
     drop = [] if heads is None else [h.batch for h in heads if h.release]
-    # chain k's tile in the first stage, and the shape of a first message's tiles
-    slots = [(k,) if axis == 0 else (slice(None), k) for k in range(len(firsts))]
+    # the shape of a first message's tiles, and one without the line's axis
     one = [1, 1, lanes[1] - lanes[0]]
     one[1 - axis] = other[1] - other[0]
     tile, squeeze = tuple(one), ((0,) if axis == 0 else (slice(None), 0))
@@ -293,11 +293,15 @@ def _fold_step(
             for s in replaced:
                 s(V, F, A, O)
             return
+        # the first messages copied before any tile is written (a send may have kept a
+        # view of SRAM: pyflame/sim/step_access.py)
+        first_msgs = (
+            np.stack([np.broadcast_to(m, tile)[squeeze] for m in msgs], axis=axis) if msgs else None
+        )
         line = tiles if strided else tiles[gather]  # (a copy: fancy indexing)
         prev = line[at[0]]
-        for slot, m in zip(slots, msgs, strict=True):
-            cell = prev[slot]
-            ufunc(cell, np.broadcast_to(m, tile)[squeeze], out=cell)
+        if first_msgs is not None:
+            ufunc(prev, first_msgs, out=prev)
         for sel in at[1:]:  # stage by stage: each stage's tiles + what came before
             cur = line[sel]
             ufunc(prev, cur, out=cur)
@@ -368,8 +372,8 @@ def chained(step: Step) -> int:
 
 def vectorise_chains(steps: list[tuple[int, Step]]) -> list[tuple[int, Step]]:
     """`steps` ((index, step) pairs, as `Executable.run` runs them) with the chains of each
-    run of chain stages folded (at least MIN_STAGES stages together), each fold under its
-    first stage's index."""
+    run of chain stages folded (at least MIN_STEPS steps a fold), each fold under its first
+    stage's index."""
     out: list[tuple[int, Step]] = []
     n = 0
     while n < len(steps):

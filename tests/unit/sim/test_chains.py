@@ -10,11 +10,11 @@ import pytest
 
 import pyflame as pf
 from pyflame import compiler, trace
+from pyflame.core.collectives import CollectiveAlgorithm
+from pyflame.dialects import mesh
 from pyflame.sim import chains
 from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
 from pyflame.sim.planner import compile_plan
-from pyflame.core.collectives import CollectiveAlgorithm
-from pyflame.dialects import mesh
 from pyflame.sim.step_access import Access, annotate, is_noop
 from pyflame.trace import trace_module
 
@@ -177,11 +177,12 @@ def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
         places = [[f + step * i for i in range(n)] for f, n in zip(first, lengths, strict=True)]
     if sends:
         for k, where in enumerate(places):
+            sel = tile(where[0])
 
-            def send(V, F, A, O, sel=tile(where[0]), key=100 + k):
+            def send(V, F, A, O, sel=sel, key=100 + k):
                 F[key] = V[0][sel].copy()
 
-            out.append(annotate(send, Access(reads={0: tile(where[0])}, sent=100 + k)))
+            out.append(annotate(send, Access(reads={0: sel}, sent=100 + k)))
     top = 1 if sends else 0  # the first receiving stage
     for n in range(top, max(lengths)):
         for k, where in enumerate(places):
@@ -210,9 +211,11 @@ def _level_data(chains_: int, axis: int, sends: bool, seed: int):
     tiles = rng.standard_normal(shape).astype(np.float32)
     one = [3, 3, 2]
     one[axis] = 1
-    msgs = {} if sends else {
-        100 + k: rng.standard_normal(one).astype(np.float32) for k in range(chains_)
-    }
+    msgs = (
+        {}
+        if sends
+        else {100 + k: rng.standard_normal(one).astype(np.float32) for k in range(chains_)}
+    )
     return tiles, msgs
 
 
@@ -281,7 +284,9 @@ def _allreduce_program(algorithm: str, grid: tuple[int, int], a: np.ndarray):
     compiler.lower(module, "mesh")
     for op in module.walk():
         if isinstance(op, mesh.AllReduceOp | mesh.ReduceOp):
-            op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
+            op.properties["algorithm"] = mesh.CollectiveAlgorithmAttr(
+                CollectiveAlgorithm(algorithm)
+            )
     return compiler.compile_module(module), list(inputs)
 
 
