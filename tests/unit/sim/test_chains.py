@@ -15,7 +15,7 @@ from pyflame.dialects import mesh
 from pyflame.sim import chains
 from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
 from pyflame.sim.planner import compile_plan
-from pyflame.sim.step_access import Access, annotate, is_noop
+from pyflame.sim.step_access import Access, access_of, annotate, is_noop
 from pyflame.trace import trace_module
 
 
@@ -71,7 +71,7 @@ def _stages(n: int, step: int, dtype=np.float32, kind: str = "sum"):
     the forward of the stage before; the first stage takes message 100."""
     cols = {1: list(range(1, n + 1)), -1: list(range(n - 1, -1, -1))}.get(step)
     if cols is None:  # uneven places (a chain over the PEs that hold data)
-        cols = [0, 2, 3, 5, 6, 1][:n]
+        cols = [0, 2, 3, 5, 6, 1, 4, 7, 9, 8, 10, 12, 11][:n]
     out = []
     for k, c in enumerate(cols):
         dst = (slice(0, 2), slice(c, c + 1), slice(0, 3))
@@ -93,9 +93,11 @@ def _stages(n: int, step: int, dtype=np.float32, kind: str = "sum"):
 
 @pytest.mark.parametrize("step", [1, -1, 2])
 @pytest.mark.parametrize("kind", ["sum", "prod"])
-def test_chain_steps_fold_as_the_stages_do(step, kind):
+@pytest.mark.parametrize("n", [6, chains.ACCUMULATE_STAGES + 4])
+def test_chain_steps_fold_as_the_stages_do(step, kind, n):
+    """Stage by stage (6 stages) or one `accumulate` (12: in a view of the tiles, or on a
+    gathered copy for uneven places)."""
     rng = np.random.default_rng(7)
-    n = 6
     tiles = rng.standard_normal((2, n + 1, 3)).astype(np.float32)
     first = rng.standard_normal((2, 1, 3)).astype(np.float32)
     steps = _stages(n, step, kind=kind)
@@ -156,10 +158,10 @@ def test_a_place_combined_twice_ends_the_run():
 
 
 def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
-    """Run steps of one level of a tree allreduce along `axis` of buffer 0 (4 places per
-    chain along it, 3 PEs the other way, 2 floats each): chain k over `lengths[k]` places
-    `step`-th apart from 4k (backwards from 4k + 3 when step is -1; 4k, 4k + 2, 4k + 3 when
-    step is 2, unevenly), its first message (key 100 + k) sent from its first place when
+    """Run steps of one level of a tree allreduce along `axis` of buffer 0 (w = 4 places per
+    chain along it, or the longest chain's length; 3 PEs the other way, 2 floats each): chain
+    k over `lengths[k]` places `step`-th apart from w * k (backwards from w * k + w - 1 when
+    step is -1; w * k, w * k + 2, w * k + 3 when step is 2, unevenly), its first message (key 100 + k) sent from its first place when
     `sends`, else received from elsewhere; each stage a loop over the chains that long
     (receive, forward: key 10 * stage + k); the last stage's forwards are taken later."""
     out = []
@@ -170,10 +172,11 @@ def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
         return tuple(sel)
 
     src = tuple(slice(0, 1) if a == axis else slice(0, 3) for a in range(2))
+    w = max(4, *lengths)
     if step == 2:
-        places = [[4 * k, 4 * k + 2, 4 * k + 3][:n] for k, n in enumerate(lengths)]
+        places = [[w * k, w * k + 2, w * k + 3][:n] for k, n in enumerate(lengths)]
     else:
-        first = [4 * k if step > 0 else 4 * k + 3 for k in range(len(lengths))]
+        first = [w * k if step > 0 else w * k + w - 1 for k in range(len(lengths))]
         places = [[f + step * i for i in range(n)] for f, n in zip(first, lengths, strict=True)]
     if sends:
         for k, where in enumerate(places):
@@ -204,10 +207,10 @@ def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
     return list(enumerate(out))
 
 
-def _level_data(chains_: int, axis: int, sends: bool, seed: int):
+def _level_data(chains_: int, axis: int, sends: bool, seed: int, w: int = 4):
     rng = np.random.default_rng(seed)
     shape = [3, 3, 2]
-    shape[axis] = 4 * chains_
+    shape[axis] = w * chains_
     tiles = rng.standard_normal(shape).astype(np.float32)
     one = [3, 3, 2]
     one[axis] = 1
@@ -232,6 +235,42 @@ def test_chains_side_by_side_fold_as_their_stages_do(axis, step, sends):
     assert [chained(s) for _, s in fused] == [stages] + [0] * 5
     tiles, msgs = _level_data(5, axis, sends, axis * 10 + step + 1)
     _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("sends", [True, False])
+def test_many_small_stages_of_chains_side_by_side_accumulate(axis, sends):
+    """3 chains of 10 stages of 6 floats: one `accumulate` on a gathered copy, bit for bit."""
+    n = chains.ACCUMULATE_STAGES + 2
+    steps = _tree_level([n] * 3, axis, 1, sends)
+    fused = vectorise_chains(steps)
+    assert [chained(s) for _, s in fused] == [3 * (n - 1 if sends else n)] + [0] * 3
+    tiles, msgs = _level_data(3, axis, sends, 9 + axis, w=n)
+    _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+
+
+@pytest.mark.parametrize("sends", [True, False])
+def test_chains_at_uneven_places_fold_on_a_copy(sends):
+    """Chains starting at places 0, 4 and 12 (the third of 4 left out): no stage's places
+    step evenly, so the fold gathers a copy and writes it back, bit for bit."""
+    steps = [
+        (k, s)
+        for k, s in _tree_level([3] * 4, 0, 1, sends)
+        if not any(8 <= sel[0].start < 12 for sel in _tiles_of(s))
+    ]
+    fused = vectorise_chains(steps)
+    assert [chained(s) for _, s in fused] == [3 * (2 if sends else 3)] + [0] * 3
+    tiles, msgs = _level_data(4, 0, sends, 11)
+    msgs.pop(102, None)
+    _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+
+
+def _tiles_of(step):
+    stage = chains.chain_stage(step)
+    if stage is not None:
+        return [stage.dst]
+    acc = access_of(step)
+    return list(acc.reads.values()) if acc is not None else []
 
 
 def test_chains_of_other_lengths_fold_apart():
