@@ -239,13 +239,15 @@ def test_chains_side_by_side_fold_as_their_stages_do(axis, step, sends):
 
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("sends", [True, False])
-def test_many_small_stages_of_chains_side_by_side_accumulate(axis, sends):
-    """3 chains of 10 stages of 6 floats: one `accumulate` on a gathered copy, bit for bit."""
+@pytest.mark.parametrize("count", [1, 3])
+def test_many_small_stages_accumulate(axis, sends, count):
+    """Chains of 10 stages of 6 floats: one `accumulate` (one chain: in a view of the tiles;
+    3 side by side: on a gathered copy), bit for bit."""
     n = chains.ACCUMULATE_STAGES + 2
-    steps = _tree_level([n] * 3, axis, 1, sends)
+    steps = _tree_level([n] * count, axis, 1, sends)
     fused = vectorise_chains(steps)
-    assert [chained(s) for _, s in fused] == [3 * (n - 1 if sends else n)] + [0] * 3
-    tiles, msgs = _level_data(3, axis, sends, 9 + axis, w=n)
+    assert [chained(s) for _, s in fused] == [count * (n - 1 if sends else n)] + [0] * count
+    tiles, msgs = _level_data(count, axis, sends, 9 + axis, w=n)
     _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
 
 
