@@ -22,17 +22,19 @@ stage 3 of every chain: 40 steps of a few microseconds each on one float per PE.
     recv  %t combine sum         (rows 3, 7, ...)  V[t][4k+3] += F[c_k]
 
 `vectorise_chains` (run once per Executable, on the steps `run` runs) takes each *run* of
-consecutive chain stages: combining receives (float32 `sum` or `prod`) of one buffer, each
+consecutive chain stages: combining receives (float32 `sum`, `prod`, `max`, `min`) of one
+buffer, each
 one PE wide along one axis with the same span of the other axis and the same lanes, each at
 a place of its own, each followed by its forward when it has one. It splits the run into
 chains by following every forward to the stage that takes it (which must take it whole and
 release it, else the run keeps its steps), and folds the chains of one length into one step
 when that replaces at least `MIN_STEPS` steps. The fold goes stage by stage: stage s's tiles
-of every chain become (stage s - 1's) + tiles, one ufunc call per stage (on a strided view
-of SRAM when the stage's places step evenly, as a loop's iterations do; else on a gathered
-copy written back), stage 0 adding the chains' first messages; one rounding per stage in
-chain order, so every tile gets the very number its receive made (float32 sums and products
-commute exactly: bit for bit). When the chains' first messages were sent just before the
+of every chain become combine(tiles, stage s - 1's), the receive's own call with its own
+operand order, one ufunc call per stage (on a strided view of SRAM when the stage's places
+step evenly, as a loop's iterations do; else on a gathered copy written back), stage 0
+combining the chains' first messages; so every tile gets the very number its receive made,
+bit for bit. Many small stages of sums or products fold with one `accumulate` instead
+(combine(previous, tiles): float32 sums and products commute exactly). When the chains' first messages were sent just before the
 run, from tiles of the same buffer, and only the chains take them, the chains start from
 those tiles and the sends go too. Reordering is sound: the stages touch distinct tiles, and
 each reads only its own tiles and its chain's message. The forwards no stage of the run
@@ -57,15 +59,18 @@ if TYPE_CHECKING:  # executable.py runs the pass: import its names for types onl
 #: sends they start from) keep their steps
 MIN_STEPS = 4
 
-#: chains of at least this many stages of at most this many elements (all chains) fold
-#: with one `accumulate` on a gathered copy, not one ufunc call per stage in SRAM (63 stages
-#: of 64 floats: 21 instead of 64 us; 12 stages of 4,096: 320 instead of 40)
+#: chains of sums or products of at least this many stages of at most this many elements
+#: (all chains) fold with one `accumulate` on a gathered copy, not one ufunc call per stage
+#: in SRAM (63 stages of 64 floats: 21 instead of 64 us; 12 stages of 4,096: 320 instead of
+#: 40)
 ACCUMULATE_STAGES = 8
 ACCUMULATE_ELEMENTS = 1024
 
-#: combining kinds whose stages may be reordered and folded bit for bit (commutative, one
-#: rounding per combine)
-UFUNCS = {"sum": np.add, "prod": np.multiply}
+#: the combining kinds a fold runs (each the receive's own ufunc: reductions.combine)
+UFUNCS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+#: the kinds whose combine commutes bit for bit (float32 sums and products: one rounding of
+#: the exact result), so `accumulate` may take the operands the other way round
+COMMUTING = ("sum", "prod")
 
 
 @dataclass(frozen=True)
@@ -262,7 +267,7 @@ def _fold_step(
 ) -> Step:
     """One step folding chains: `table[s, k]` the place of stage s of chain k along the
     line (row 0 the first messages' tiles when `heads` is None; else `heads[k]` names chain
-    k's first message). Stage by stage, chain k's tiles become (what came before) + tiles:
+    k's first message). Stage by stage, chain k's tiles become combine(tiles, what came before):
     one ufunc call per stage over all its chains (in SRAM when every stage's places step
     evenly, a strided view each), or one `accumulate` along the stages for many small ones
     (in SRAM for one chain stepping evenly); else on a gathered copy written back. The
@@ -281,7 +286,7 @@ def _fold_step(
     # many small stages: one `accumulate` along the stages (a ufunc call per stage costs more
     # than its few elements), else a call per stage over all its chains
     small = (other[1] - other[0]) * (lanes[1] - lanes[0]) * chains <= ACCUMULATE_ELEMENTS
-    accumulate = stages >= ACCUMULATE_STAGES and small
+    accumulate = stage.kind in COMMUTING and stages >= ACCUMULATE_STAGES and small
     # the folded array: `tiles` itself (each stage a strided view), a view of the chain's
     # places (one chain stepping evenly; (stage, chain) in the place of the line's axis), or
     # a gathered copy written back
@@ -333,9 +338,9 @@ def _fold_step(
             ufunc(prev, first_msgs, out=prev)
         if accumulate:  # (left to right along the stages: the same numbers)
             ufunc.accumulate(line, axis=axis, out=line)
-        for sel in [] if accumulate else at[1:]:  # stage by stage: tiles + what came before
+        for sel in [] if accumulate else at[1:]:  # stage by stage
             cur = line[sel]
-            ufunc(prev, cur, out=cur)
+            ufunc(cur, prev, out=cur)  # (the receive's operand order)
             prev = cur
         if not strided and view is None:
             tiles[write] = line[later]

@@ -79,7 +79,7 @@ def _stages(n: int, step: int, dtype=np.float32, kind: str = "sum"):
         src = (slice(0, 2), slice(0, 1))
 
         def stage(V, F, A, O, dst=dst, g=g, src=src):
-            V[0][dst] = (np.add if kind == "sum" else np.multiply)(V[0][dst], F[g][src])
+            V[0][dst] = chains.UFUNCS[kind](V[0][dst], F[g][src])
             del F[g]
 
         out.append(set_chain_stage(stage, ChainStage(0, dst, g, src, kind, True, np.dtype(dtype))))
@@ -92,11 +92,12 @@ def _stages(n: int, step: int, dtype=np.float32, kind: str = "sum"):
 
 
 @pytest.mark.parametrize("step", [1, -1, 2])
-@pytest.mark.parametrize("kind", ["sum", "prod"])
+@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min"])
 @pytest.mark.parametrize("n", [6, chains.ACCUMULATE_STAGES + 4])
 def test_chain_steps_fold_as_the_stages_do(step, kind, n):
-    """Stage by stage (6 stages) or one `accumulate` (12: in a view of the tiles, or on a
-    gathered copy for uneven places)."""
+    """Stage by stage (6 stages; max and min always, with the receive's operand order) or
+    one `accumulate` (12 sums or products: in a view of the tiles, or on a gathered copy
+    for uneven places)."""
     rng = np.random.default_rng(7)
     tiles = rng.standard_normal((2, n + 1, 3)).astype(np.float32)
     first = rng.standard_normal((2, 1, 3)).astype(np.float32)
@@ -114,6 +115,20 @@ def test_chain_steps_fold_as_the_stages_do(step, kind, n):
     assert got.tobytes() == want.tobytes()
     assert set(gf) == set(wf) == {n - 1}  # the first message released, the last forwarded
     assert gf[n - 1].tobytes() == wf[n - 1].tobytes()
+
+
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_max_and_min_keep_the_receives_operand_order(kind):
+    """np.maximum(-0.0, 0.0) is -0.0 and np.maximum(0.0, -0.0) is 0.0: over signed zeros
+    (and NaNs) the fold gives the bits of the stages only with their operand order."""
+    rng = np.random.default_rng(5)
+    n = chains.ACCUMULATE_STAGES + 4  # (never an accumulate: it takes them the other way)
+    tiles = rng.choice(np.array([-0.0, 0.0, np.nan], dtype=np.float32), (2, n + 1, 3))
+    first = rng.choice(np.array([-0.0, 0.0], dtype=np.float32), (2, 1, 3))
+    steps = _stages(n, 1, kind=kind)
+    fused = vectorise_chains(steps)
+    assert chained(fused[0][1]) == n
+    _same(_run(fused, tiles, {100: first}), _run(steps, tiles, {100: first}))
 
 
 def _run(steps, tiles, messages):
