@@ -34,12 +34,13 @@ operand order, one ufunc call per stage (on a strided view of SRAM when the stag
 step evenly, as a loop's iterations do; else on a gathered copy written back), stage 0
 combining the chains' first messages; so every tile gets the very number its receive made,
 bit for bit. Many small stages of sums or products fold with one `accumulate` instead
-(combine(previous, tiles): float32 sums and products commute exactly). When the chains' first messages were sent just before the
-run, from tiles of the same buffer, and only the chains take them, the chains start from
-those tiles and the sends go too. Reordering is sound: the stages touch distinct tiles, and
-each reads only its own tiles and its chain's message. The forwards no stage of the run
-takes stay steps, after the folds (a later receive takes them). Cycles, routes and the plan
-are untouched: only the host's work changes.
+(combine(previous, tiles): float32 sums and products commute exactly). When the chains'
+first messages were sent just before the run, from tiles of the same buffer, and only the
+chains take them, the chains start from those tiles and the sends go too. Reordering is
+sound: the stages touch distinct tiles, and each reads only its own tiles and its chain's
+message. The forwards no stage of the run takes stay steps, after the folds (a later
+receive takes them). Cycles, routes and the plan are untouched: only the host's work
+changes.
 """
 
 from __future__ import annotations

@@ -176,9 +176,10 @@ def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
     """Run steps of one level of a tree allreduce along `axis` of buffer 0 (w = 4 places per
     chain along it, or the longest chain's length; 3 PEs the other way, 2 floats each): chain
     k over `lengths[k]` places `step`-th apart from w * k (backwards from w * k + w - 1 when
-    step is -1; w * k, w * k + 2, w * k + 3 when step is 2, unevenly), its first message (key 100 + k) sent from its first place when
-    `sends`, else received from elsewhere; each stage a loop over the chains that long
-    (receive, forward: key 10 * stage + k); the last stage's forwards are taken later."""
+    step is -1; w * k, w * k + 2, w * k + 3 when step is 2, unevenly), its first message
+    (key 100 + k) sent from its first place when `sends`, else received from elsewhere;
+    each stage a loop over the chains that long (receive, forward: key 10 * stage + k); the
+    last stage's forwards are taken later."""
     out = []
 
     def tile(p):
