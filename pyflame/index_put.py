@@ -15,7 +15,8 @@ or one 1-D one (rows picked by a one-hot compare; a repeated index takes the las
 PyTorch's CPU kernel does); several index tensors, or one of rank > 1, merge the indexed dims
 into one numbered by the linear position and take the 1-D path (`_put_advanced`); a bool mask
 with ints or slices elsewhere puts the value over the mask's whole dims, then a where keeps it
-only where the mask is True (`_put_mask_and_basic`). numpy arrays and lists in a key are tensors. The value is a number
+only where the mask is True (`_put_mask_and_basic`); a mask with other index tensors or with
+one value per True element is read on the host and stands for its True positions' indices. numpy arrays and lists in a key are tensors. The value is a number
 or a tensor broadcast to the shape `x[key]` has (its leading size-1 dims dropped first, as in
 PyTorch), converted to x's dtype; for a bool mask a value with one row per True element is
 placed with a cumulative sum of the mask.
@@ -477,27 +478,29 @@ def _checked_one(v: Tensor, target: list[int]) -> Tensor:
 def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tensor:
     """`x[mask, 1:3] = v`: a bool mask with ints, slices, `...` or None elsewhere. The value
     goes in as for full slices over the mask's dims (broadcast over them), then a where keeps
-    it only where the mask is True. A value with one row per True element needs the mask's
-    count, so it is only taken with the mask alone."""
+    it only where the mask is True. A mask with other index tensors, or with one value per
+    True element, stands for the index tensors of its True positions (`_mask_as_indices`)."""
     location = user_location()
-    if any(isinstance(k, Tensor) and k is not mask for k in items):
-        raise NotImplementedError(
-            f"{format_location(location)}: item assignment with a bool mask and other index "
-            "tensors is not supported: combine them into one mask"
-        )
     if sum(k is mask for k in items) > 1:
         raise NotImplementedError(
             f"{format_location(location)}: item assignment with the same mask twice"
         )
-    at = next(i for i, k in enumerate(items) if k is mask)
-    width = lambda k: mask.ndim if k is mask else (0 if k is None else 1)  # noqa: E731
+    is_mask = lambda k: isinstance(k, Tensor) and k.dtype is bool_  # noqa: E731
+    width = lambda k: k.ndim if is_mask(k) else (0 if k is None else 1)  # noqa: E731
     expanded = shapes.expand_ellipsis(x.ndim, items, width)
-    first = sum(width(k) for k in expanded[: expanded.index(mask)])  # x's dim of the mask's first
-    if list(mask.shape) != list(x.shape[first : first + mask.ndim]):
-        raise IndexShapeError(
-            f"{format_location(location)}: The shape of the mask {list(mask.shape)} at index "
-            f"{first} does not match the shape of the indexed tensor {list(x.shape)}"
-        )
+    for at, m in enumerate(expanded):
+        if not is_mask(m):
+            continue
+        first = sum(width(k) for k in expanded[:at])  # x's dim of the mask's first
+        if list(m.shape) != list(x.shape[first : first + m.ndim]):
+            raise IndexShapeError(
+                f"{format_location(location)}: The shape of the mask {list(m.shape)} at index "
+                f"{first} does not match the shape of the indexed tensor {list(x.shape)}"
+            )
+    if any(isinstance(k, Tensor) and k is not mask for k in items):
+        return _put_advanced(x, _mask_as_indices(items), v)
+    at = next(i for i, k in enumerate(items) if k is mask)
+    first = sum(width(k) for k in expanded[: expanded.index(mask)])
     basic = items[:at] + (slice(None),) * mask.ndim + items[at + 1 :]
     _, full_target = _plan(x.shape, basic)
     before = sum(
@@ -510,13 +513,8 @@ def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any)
         one_row = full_target[:before] + [1] + full_target[before + mask.ndim :]
         try:
             v = _broadcast_value(v, one_row)
-        except (ValueError, shapes.ShapeError):
-            raise NotImplementedError(
-                f"{format_location(location)}: item assignment with a bool mask and other "
-                f"indices takes a value that broadcasts over the selected elements "
-                f"({one_row} with 1 for the mask's count), got {list(v.shape)}: one value per "
-                "True element needs the mask alone"
-            ) from None
+        except (ValueError, shapes.ShapeError):  # one value per True element: its positions
+            return _put_advanced(x, _mask_as_indices(items), v)
         v = _reshape_node(
             v, full_target[:before] + [1] * mask.ndim + full_target[before + mask.ndim :]
         )
@@ -525,3 +523,25 @@ def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any)
     filled = index_put(x, basic, v)
     along = _reshape_node(mask, [1] * first + list(mask.shape) + [1] * (x.ndim - first - mask.ndim))
     return ops.where(along, filled, x)
+
+
+def _mask_as_indices(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key with each bool mask replaced by the index tensors of its True positions
+    (PyTorch's rule: a k-D mask stands for k index tensors, broadcast with the other index
+    tensors). A mask is read on the host, a sync point as `x[mask]`'s read
+    (pyflame/index_get.py); only keys that pair a mask's elements with other indices or with
+    values come here, a mask alone stays on the device."""
+    key: list[Any] = []
+    for k in items:
+        if not (isinstance(k, Tensor) and k.dtype is bool_):
+            key.append(k)
+            continue
+        data = checks.data_at_hand(k)
+        array = np.asarray(data if data is not None else k.numpy(), dtype=bool)
+        if array.ndim == 0:
+            raise NotImplementedError(
+                f"{format_location(user_location())}: item assignment with a 0-d bool index "
+                "and index tensors is not supported: unsqueeze x and index the new dim with [0]"
+            )
+        key.extend(ops.from_numpy(p.astype(np.int32)) for p in np.nonzero(array))
+    return tuple(key)

@@ -939,12 +939,67 @@ def test_gradients_through_several_index_tensors_match_pytorch():
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
-def test_a_mask_with_one_value_per_true_element_and_other_indices_says_what_to_do():
+MASK_AND_INDEX_KEYS = [
+    # (name, key over (m a [3] mask, m4 a [4] mask, i a [2] index), the value's shape or None)
+    ("x[m, i] = 7.5", lambda m, m4, i: (m, i), None),
+    ("x[m, i] = v[2, 5]", lambda m, m4, i: (m, i), (2, 5)),
+    ("x[m, i[:1]] = v[2, 1] (index broadcast)", lambda m, m4, i: (m, i[:1]), (2, 1)),
+    ("x[m, :, i] = v[2, 1]", lambda m, m4, i: (m, slice(None), i), (2, 1)),
+    ("x[:, m4, i] (mask on dim 1)", lambda m, m4, i: (slice(None), m4, i), None),
+    ("x[m, 1:3] = v[2, 2, 5] (one row per True)", lambda m, m4, i: (m, slice(1, 3)), (2, 2, 5)),
+    ("x[m, m4] = v[2, 5] (two masks)", lambda m, m4, i: (m, m4), (2, 5)),
+]
+
+
+@pytest.mark.parametrize("name,key,value_shape", MASK_AND_INDEX_KEYS)
+@pytest.mark.parametrize("on_device", [False, True], ids=["data", "device"])
+def test_a_mask_with_index_tensors_or_one_value_per_true_element_matches_pytorch(
+    name, key, value_shape, on_device
+):
+    # x[mask, idx] = v: a mask stands for the index tensors of its True positions (PyTorch's
+    # rule); before session 23 a NotImplementedError
+    array = data((3, 4, 5), seed=12)
+    x, t = both(array)
+    masks = np.array([True, False, True]), np.array([False, True, False, True])
+    pf_m = [pf.from_numpy(m) for m in masks]
+    pt_m = [torch.from_numpy(m) for m in masks]
+    pf_i, pt_i = index_pair([3, -1])
+    if on_device:  # computed on the device: read on the host when the op is built
+        pf_m, pf_i = [m & True for m in pf_m], pf_i + 0
+    value = 7.5 if value_shape is None else data(value_shape, seed=5)
+    x[key(*pf_m, pf_i)] = value if value_shape is None else pf.from_numpy(value)
+    t[key(*pt_m, pt_i)] = value if value_shape is None else torch.from_numpy(value)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+def test_gradients_through_a_mask_and_an_index_match_pytorch():
+    base, value = data((3, 4), seed=1), data((2,), seed=2)
+    mask, cols = np.array([True, False, True]), np.array([3, 0])
+    grads = {}
+    for lib in ("pf", "torch"):
+        if lib == "pf":
+            x, v = pf.from_numpy(base), pf.from_numpy(value)
+            x.requires_grad = v.requires_grad = True
+            m, j = pf.from_numpy(mask), index_pair(cols)[0]
+        else:
+            x = torch.from_numpy(base.copy()).requires_grad_()
+            v = torch.from_numpy(value.copy()).requires_grad_()
+            m, j = torch.from_numpy(mask), index_pair(cols)[1]
+        y = x * 2
+        y[m, j] = v * 3
+        (y * y).sum().backward()
+        grads[lib] = (np.asarray(x.grad.numpy()), np.asarray(v.grad.numpy()))
+    for ours, theirs in zip(grads["pf"], grads["torch"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_mask_with_index_tensors_checks_shapes_in_pytorchs_words():
     x = pf.zeros(3, 4)
-    with pytest.raises(
-        NotImplementedError, match="one value per True element needs the mask alone"
-    ):
-        x[pf.from_numpy(np.array([True, False, True])), 1:3] = pf.ones(2, 2)
+    idx = pf.from_numpy(np.array([1, 2, 3], np.int32))
+    with pytest.raises(IndexError, match="indexing tensors could not be broadcast together"):
+        x[pf.from_numpy(np.array([True, False, True])), idx] = 1.0
+    with pytest.raises(IndexError, match=r"The shape of the mask \[2\] at index 0 does not"):
+        x[pf.from_numpy(np.array([True, False])), idx] = 1.0
 
 
 def test_kv_cache_with_one_position_per_row_matches_pytorch():
