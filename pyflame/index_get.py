@@ -52,18 +52,12 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_
 from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import no_grad
-from pyflame.index_put import _wrapped
+from pyflame.index_put import _wrapped, key_items
 from pyflame.indexing import _from_rows, _rows_along
 from pyflame.ops.node import _shape_rule
 from pyflame.ops.shape import _reshape_node, _slice_node
 from pyflame.tensor import Location, Tensor, format_location, user_location, user_stacklevel
 
-_SEQUENCE_AS_TUPLE = (
-    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
-    "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be "
-    "interpreted as tensor index, x[torch.tensor(seq)], which will result either in an error "
-    "or a different result"
-)
 _NOT_AN_INDEX = (
     "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
     "indices (got {})"
@@ -104,7 +98,7 @@ class _Index:
 def getitem(x: Tensor, key: Any) -> Tensor:
     """`x[key]` for any key PyTorch takes (module docstring)."""
     location = user_location()
-    items = tuple(_item(k) for k in _key_items(key))
+    items = tuple(_item(k) for k in key_items(key))
     if tensor_methods._basic_key(items):
         return ops.getitem(x, items)
     width = lambda k: k.data.ndim if isinstance(k, _Mask) else (0 if k is None else 1)  # noqa: E731
@@ -151,23 +145,6 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     for mask, first in masks:
         _check_mask(mask, y.shape, first, location)
     return _gather(y, found, location)
-
-
-def _key_items(key: Any) -> tuple[Any, ...]:
-    """The key as a tuple of items; a list holding sequences, slices, tensors, `...` or None
-    is a tuple too (PyTorch's deprecated numpy heuristic, with its warning)."""
-    if isinstance(key, tuple):
-        return key
-    if isinstance(key, list) and len(key) < 32:
-        for k in key:
-            if (
-                k is None
-                or k is Ellipsis
-                or isinstance(k, (Tensor, slice, list, tuple, np.ndarray))
-            ):
-                warnings.warn(_SEQUENCE_AS_TUPLE, UserWarning, stacklevel=user_stacklevel())
-                return tuple(key)
-    return (key,)
 
 
 def _item(k: Any) -> Any:

@@ -31,6 +31,7 @@ where/pad/reshape: the old x gets the gradient outside the key, the value inside
 from __future__ import annotations
 
 import builtins
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,14 @@ from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import is_grad_enabled, no_grad
 from pyflame.ops.node import _is_scalar, _shape_error
 from pyflame.ops.shape import _reshape_node
-from pyflame.tensor import Tensor, format_location, user_location
+from pyflame.tensor import Tensor, format_location, user_location, user_stacklevel
+
+_SEQUENCE_AS_TUPLE = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+    "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be "
+    "interpreted as tensor index, x[torch.tensor(seq)], which will result either in an error "
+    "or a different result"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,24 @@ def _as_key_tensor(item: Any) -> Any:
             )
         return ops.from_numpy(array.astype(np.int32) if array.dtype.kind in "iu" else array)
     return item
+
+
+def key_items(key: Any) -> tuple[Any, ...]:
+    """The key as a tuple of items; a list holding sequences, slices, tensors, `...` or None
+    is a tuple too (PyTorch's deprecated numpy heuristic, with its warning), for reads
+    (pyflame/index_get.py) and writes alike."""
+    if isinstance(key, tuple):
+        return key
+    if isinstance(key, list) and len(key) < 32:
+        for k in key:
+            if (
+                k is None
+                or k is Ellipsis
+                or isinstance(k, (Tensor, slice, list, tuple, np.ndarray))
+            ):
+                warnings.warn(_SEQUENCE_AS_TUPLE, UserWarning, stacklevel=user_stacklevel())
+                return tuple(key)
+    return (key,)
 
 
 def _plan(shape: tuple[int, ...], items: tuple[Any, ...]) -> tuple[list[_Select], list[int]]:
@@ -140,9 +166,25 @@ def _plan(shape: tuple[int, ...], items: tuple[Any, ...]) -> tuple[list[_Select]
 
 
 def _value(x: Tensor, value: Any) -> Any:
-    """`value` in x's dtype: a Python number, or a tensor."""
-    if isinstance(value, (list, np.ndarray)) and not isinstance(value, np.generic):
-        value = ops.from_numpy(np.asarray(value))
+    """`value` in x's dtype: a Python number, or a tensor. A list (nested too) or a numpy
+    array is taken as numpy takes it, converted straight to x's dtype (PyTorch refuses them:
+    "can't assign a list to a torch.FloatTensor"; a float64 list must not stop at from_numpy's
+    dtype check)."""
+    if isinstance(value, (list, tuple, np.ndarray)) and not isinstance(value, np.generic):
+        try:
+            array = np.asarray(value)
+        except ValueError as err:  # ragged nested lists
+            raise TypeError(
+                f"{format_location(user_location())}: can't assign this {type(value).__name__} "
+                f"to a pf.Tensor ({err}); give a tensor or a rectangular list of numbers"
+            ) from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{format_location(user_location())}: can't assign a {type(value).__name__} of "
+                f"{array.dtype} to a pf.Tensor: give numbers or a tensor"
+            )
+        with np.errstate(over="ignore"):  # float16 overflow is inf, as torch.tensor's
+            value = ops.from_numpy(array.astype(x.dtype.numpy))
     if isinstance(value, Tensor):
         return value if value.dtype is x.dtype else ops.astype(value, x.dtype)
     if not _is_scalar(value):
@@ -240,7 +282,7 @@ def _along(t: Tensor, d: int, ndim: int) -> Tensor:
 def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
     """The new value of `x` after `x[key] = value` (a new tensor; `x` is not changed). Returns
     `x` itself when the key selects no element."""
-    items = tuple(_as_key_tensor(k) for k in (key if isinstance(key, tuple) else (key,)))
+    items = tuple(_as_key_tensor(k) for k in key_items(key))
     masks = [k for k in items if isinstance(k, Tensor) and k.dtype is bool_]
     v = _value(x, value)
     if masks:

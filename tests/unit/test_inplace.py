@@ -1292,3 +1292,55 @@ def test_activation_layers_with_inplace_true_change_their_input_as_torch(layer):
             z.sum().backward()
     for got, want in zip(results[0], results[1], strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+
+
+SEQUENCE_KEYS = [
+    [[0, 1], [1, 2]],  # x[[0, 1], [1, 2]]: two index lists (session 23: a 2-D index, every row)
+    [slice(None), 1],
+    [[0, 1], slice(None)],
+    [0, [1, 2]],
+    [[True, False, True]],
+    [None, 1],
+    [Ellipsis, 2],
+    [[[0, 1]]],  # x[[[0, 1]]] = x[[0, 1]]
+]
+
+
+@pytest.mark.parametrize("key", SEQUENCE_KEYS, ids=str)
+def test_a_list_key_holding_sequences_is_a_tuple_as_pytorch_with_its_warning(key):
+    # PyTorch's deprecated numpy rule, which reads (pyflame/index_get.py) already followed
+    array = data((3, 4), seed=2)
+    x, t = both(array)
+    with pytest.warns(UserWarning, match="non-tuple sequence for multidimensional indexing") as w:
+        x[key] = -1.0
+    assert w[0].filename == __file__
+    with pytest.warns(UserWarning, match="non-tuple sequence"):
+        t[key] = -1.0
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "bool"])
+def test_a_nested_list_value_is_converted_to_the_tensors_dtype(dtype):
+    # a float64 list reached from_numpy's dtype check (TypeError, no line) before session 23;
+    # PyTorch refuses lists, so the reference is the value made by torch.tensor(list, dtype)
+    value = [[1.5, -2.7, 1e-8, 65519.9], [1 / 3, 0.0, 7.0, -1.0]]
+    if dtype == "int32":
+        value = [[1.7, -2.7, 3.0, 4.0], [5.0, 6.0, 7.0, -8.9]]
+    x = pf.zeros(3, 4, dtype=getattr(pf, "bool" if dtype == "bool" else dtype))
+    t = torch.zeros(3, 4, dtype=getattr(torch, dtype))
+    x[1:] = value
+    t[1:] = torch.tensor(value, dtype=t.dtype)
+    expected = t.float().numpy() if dtype == "bfloat16" else t.numpy()
+    np.testing.assert_array_equal(np.asarray(x.numpy(), dtype=expected.dtype), expected)
+    x[0] = np.arange(4)
+    t[0] = torch.arange(4)
+    expected = t.float().numpy() if dtype == "bfloat16" else t.numpy()
+    np.testing.assert_array_equal(np.asarray(x.numpy(), dtype=expected.dtype), expected)
+
+
+def test_a_ragged_or_non_numeric_list_value_names_the_line():
+    x = pf.zeros(3, 4)
+    with pytest.raises(TypeError, match=r"test_inplace.py:\d+: can't assign this list"):
+        x[:2] = [[1.0, 2.0], [3.0]]
+    with pytest.raises(TypeError, match=r"test_inplace.py:\d+: can't assign a list of <U1"):
+        x[:2] = ["a"]
