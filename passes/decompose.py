@@ -21,8 +21,9 @@ becomes
 
 Numerics follow PyTorch: softmax and log_softmax subtract the max (a row of -inf gives NaN, as
 in PyTorch); logsumexp subtracts the max unless it is infinite (a row of -inf gives -inf);
-half-precision inputs compute in float32 and round once at the end (also reduce_sum,
-reduce_mean and reduce_prod of f16/bf16: converted to f32, reduced, converted back); argmax and argmin take the
+half-precision inputs compute in float32 and round once at the end (also reduce_sum and
+reduce_mean of f16/bf16: converted to f32, reduced, converted back; reduce_prod stays in its
+type, each product rounded, as PyTorch's); argmax and argmin take the
 first index of the max (min), NaN counting as the max (min).
 """
 
@@ -239,9 +240,10 @@ def _arg(kind: str) -> Callable[[flame.ArgmaxOp, Emitter], SSAValue]:
 
 def _half_reduction(kind: str) -> Callable[..., SSAValue | None]:
     def decompose(op: flame.ReduceSumOp, em: Emitter) -> SSAValue | None:
-        """A half-float sum, mean or prod accumulates in float32 (on every PE and across
-        them) and rounds once at the end, as PyTorch: the mean of a hundred f16 1000.0 is
-        1000.0, not inf from an f16 partial sum. Other element types are left alone."""
+        """A half-float sum or mean accumulates in float32 (on every PE and across them)
+        and rounds once at the end, as PyTorch: the mean of a hundred f16 1000.0 is 1000.0,
+        not inf from an f16 partial sum. Other element types are left alone. (A half-float
+        prod is not widened: PyTorch rounds every product, pyflame/core/reductions.py.)"""
         if str(elem_of(op.input)) not in HALF_ELEMENTS:
             return None
         out = em.reduce(kind, em.upcast(op.input), op.dim_tuple, _keepdim(op))
@@ -262,7 +264,6 @@ DECOMPOSITIONS: dict[type[Operation], Callable[..., SSAValue | None]] = {
     flame.ArgminOp: _arg("min"),
     flame.ReduceSumOp: _half_reduction("sum"),
     flame.ReduceMeanOp: _half_reduction("mean"),
-    flame.ReduceProdOp: _half_reduction("prod"),
 }
 
 

@@ -7,8 +7,9 @@ the simulator all read this table, so a new reduction kind is one entry here.
                           mesh.local_reduce max %x dims [0]  (numpy: np.max over the tile)
                           mesh.allreduce max %p dims [0]     (pe.recv {combine = "max"}: np.maximum)
 
-Half-precision floats (f16, bf16) sum and multiply in float32 and round once, as PyTorch does on
-the CPU. max and min propagate NaN, like torch.max.
+Half-precision floats (f16, bf16) sum in float32 and round once, and multiply as half floats
+(each product rounded, in order), as PyTorch does on the CPU (its sum accumulates in float32,
+its prod kernel multiplies scalar_t by scalar_t). max and min propagate NaN, like torch.max.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ class Reduction:
     float_identity: float
     int_identity: int
     bool_identity: bool
-    #: half floats accumulate in float32 (sum, prod); max and min are exact in any type
+    #: half floats accumulate in float32 and round once (sum), bools count as ints (sum, prod);
+    #: max and min are exact in any type
     widens: bool = False
+    #: half floats round every step, in order (prod: PyTorch's CPU kernel multiplies halves)
+    rounds_each_step: bool = False
     #: operations per element (for the cost model)
     flops: int = 1
 
@@ -55,7 +59,14 @@ def _entries(*items: Reduction) -> dict[str, Reduction]:
 KINDS = _entries(
     Reduction("sum", numpy_function("sum"), numpy_function("add"), 0.0, 0, False, widens=True),
     Reduction(
-        "prod", numpy_function("prod"), numpy_function("multiply"), 1.0, 1, True, widens=True
+        "prod",
+        numpy_function("prod"),
+        numpy_function("multiply"),
+        1.0,
+        1,
+        True,
+        widens=True,
+        rounds_each_step=True,
     ),
     Reduction("max", numpy_function("max"), numpy_function("maximum"), -math.inf, INT32_MIN, False),
     Reduction("min", numpy_function("min"), numpy_function("minimum"), math.inf, INT32_MAX, True),
@@ -78,16 +89,37 @@ def _is_half(dtype: np.dtype) -> bool:
 
 
 def reduce(kind: str, array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """`array` reduced over `axes` (kept as size 1) in its own dtype; half floats sum and
-    multiply in float32 (the caller rounds when it stores)."""
+    """`array` reduced over `axes` (kept as size 1) in its own dtype; half floats sum in
+    float32 (the caller rounds when it stores) and multiply in their own type, one rounding
+    per product in row-major order over `axes` (numpy's float16 prod groups its products)."""
     import numpy as np
 
     entry = KINDS[kind]
+    if entry.rounds_each_step and _is_half(array.dtype):
+        return _in_order(entry, array, axes)
     if entry.widens and _is_half(array.dtype):
         return entry.reduce(array, axis=axes, keepdims=True, dtype=np.float32)
     if entry.widens and array.dtype == np.bool_:
         return entry.reduce(array, axis=axes, keepdims=True).astype(np.bool_)
     return entry.reduce(array, axis=axes, keepdims=True)
+
+
+def _in_order(entry: Reduction, array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """`array` reduced over `axes` one element at a time from the identity, each step computed
+    in float32 and rounded to the array's type (exact for a half-float product)."""
+    import numpy as np
+
+    kept = [a for a in range(array.ndim) if a not in axes]
+    moved = np.transpose(array, kept + list(axes))
+    out_shape = [1 if a in axes else n for a, n in enumerate(array.shape)]
+    count = math.prod(array.shape[a] for a in axes)
+    flat = moved.reshape(*moved.shape[: len(kept)], count)
+    acc = np.full(flat.shape[:-1], entry.float_identity, dtype=array.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN, as in PyTorch
+        for k in range(count):
+            acc = entry.combine(acc.astype(np.float32), flat[..., k].astype(np.float32))
+            acc = acc.astype(array.dtype)
+    return acc.reshape(out_shape)
 
 
 def combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -899,3 +899,32 @@ def test_zero_size_tensors_as_pytorch(layout):
             want = f(torch, t)
             assert g.shape == tuple(want.shape), (shape, i)
             np.testing.assert_allclose(g.numpy(), want.numpy(), err_msg=f"{shape} {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-PE", "rows-split"])
+def test_half_prod_rounds_every_product_as_pytorch(dtype, split):
+    # PyTorch's CPU prod multiplies halves as halves (one rounding per product); PyFlame
+    # accumulated in float32 and rounded once, up to 5 ulps away on 16 factors (session 23).
+    # Bit for bit where both go in order: a dim on one PE, in torch of < 64 contiguous
+    # elements or an outer dim (its vectorised path groups longer rows by lanes); rows split
+    # over PEs multiply the PEs' partial products (rounded too): a few ulps
+    layout = pf.MeshLayout.row_partition(2) if split else pf.MeshLayout.single()
+    a = np.random.default_rng(3).uniform(0.5, 1.6, size=(8, 48)).astype(np.float32)
+    t = torch.from_numpy(a).to(getattr(torch, dtype))
+    x = pf.from_numpy(t.float().numpy(), layout=layout).astype(getattr(pf, dtype))
+    exact = [(x.prod(1), t.prod(1)), (x[:, :5].prod(-1, keepdim=True), t[:, :5].prod(-1, True))]
+    close = [(x.prod(0), t.prod(0))]
+    for got, want in exact + ([] if split else close):
+        np.testing.assert_array_equal(np.asarray(got.numpy(), np.float32), want.float().numpy())
+    for got, want in close if split else []:
+        eps = float(torch.finfo(getattr(torch, dtype)).eps)
+        np.testing.assert_allclose(got.numpy().astype(np.float32), want.float(), rtol=8 * eps)
+    # a product that rounds to inf / 0 on the way stays there, as torch's
+    big = np.full((2, 8), 300.0, np.float32)
+    big[1] = 1 / 300
+    tb = torch.from_numpy(big).to(getattr(torch, dtype))
+    xb = pf.from_numpy(tb.float().numpy()).astype(getattr(pf, dtype))
+    np.testing.assert_array_equal(
+        np.asarray(xb.prod(1).numpy(), np.float32), tb.prod(1).float().numpy()
+    )

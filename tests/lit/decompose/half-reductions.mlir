@@ -1,7 +1,8 @@
 // RUN: pyflame-opt %s -p decompose | filecheck %s
 
-// Half-float sum, mean and prod accumulate in f32 and round once, as PyTorch (an f16 partial
-// sum would overflow: the mean of a hundred f16 1000.0 must be 1000.0, not inf).
+// Half-float sum and mean accumulate in f32 and round once, as PyTorch (an f16 partial sum
+// would overflow: the mean of a hundred f16 1000.0 must be 1000.0, not inf). A half-float prod
+// stays in its type: PyTorch rounds every product (the simulator multiplies in order).
 
 // CHECK-LABEL: func.func @mean_f16
 // CHECK-NEXT:    %0 = flame.convert %x : tensor<100xf16> -> tensor<100xf32>
@@ -18,9 +19,7 @@ func.func @mean_f16(%x: tensor<100xf16>) -> tensor<f16> {
 // CHECK-NEXT:    %0 = flame.convert %x : tensor<4x8xbf16> -> tensor<4x8xf32>
 // CHECK-NEXT:    %1 = flame.reduce_sum %0 {dims = array<i64: 1>, keepdim} : tensor<4x8xf32> -> tensor<4x1xf32>
 // CHECK-NEXT:    %2 = flame.convert %1 : tensor<4x1xf32> -> tensor<4x1xbf16>
-// CHECK-NEXT:    %3 = flame.convert %x : tensor<4x8xbf16> -> tensor<4x8xf32>
-// CHECK-NEXT:    %4 = flame.reduce_prod %3 {dims = array<i64: 0>} : tensor<4x8xf32> -> tensor<8xf32>
-// CHECK-NEXT:    %5 = flame.convert %4 : tensor<8xf32> -> tensor<8xbf16>
+// CHECK-NEXT:    %3 = flame.reduce_prod %x {dims = array<i64: 0>} : tensor<4x8xbf16> -> tensor<8xbf16>
 func.func @sum_prod_bf16(%x: tensor<4x8xbf16>) -> tensor<8xbf16> {
   %0 = flame.reduce_sum %x {dims = array<i64: 1>, keepdim} : tensor<4x8xbf16> -> tensor<4x1xbf16>
   %1 = flame.reduce_prod %x {dims = array<i64: 0>} : tensor<4x8xbf16> -> tensor<8xbf16>

@@ -103,3 +103,23 @@ def test_reduce_cost_counts_the_kind_flops():
         # 16 elements into 4 results: 4 instructions of length 4 (one lane), each issued
         assert cyc == 4 * (4 + SMALL.vector_issue_cycles)
     assert costs.op_cycles(SMALL, "recv_combine", 10)[1] == 10
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_half_floats_multiply_in_their_type_one_rounding_per_product_in_order(dtype):
+    x = np.random.default_rng(0).uniform(0.5, 1.6, size=(3, 4, 5)).astype(dtype)
+    for axes in [(2,), (1,), (1, 2), (0, 2)]:
+        moved = np.moveaxis(x, axes, list(range(3 - len(axes), 3)))
+        flat = moved.reshape(*moved.shape[: 3 - len(axes)], -1)
+        want = np.ones(flat.shape[:-1], dtype)
+        for k in range(flat.shape[-1]):  # PyTorch's scalar loop: acc = acc * x[k], as halves
+            want = (want.astype(np.float32) * flat[..., k].astype(np.float32)).astype(dtype)
+        got = reductions.reduce("prod", x, axes)
+        assert got.dtype == dtype and got.shape == tuple(
+            1 if a in axes else n for a, n in enumerate(x.shape)
+        )
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+    with np.errstate(over="ignore"):  # f16: 300 * 300 rounds to inf before the last factor
+        want_big = (dtype(300.0) * dtype(300.0)).astype(dtype) * dtype(300.0)
+        got_big = reductions.reduce("prod", np.array([[300.0] * 3], dtype), (1,))
+    assert float(got_big[0, 0]) == float(dtype(want_big))
