@@ -268,12 +268,12 @@ def grad(
             "got: allow_unused=False."
         )
     wrt = inputs if isinstance(inputs, (list, tuple)) else [cast(Tensor, inputs)]
-    saved = [(t, t.grad) for t in wrt]
+    saved = [(t, t._grad) for t in wrt]  # (._grad: a non-leaf's reads warn)
     try:
         for t in wrt:  # (a non-leaf input gets its gradient as one in backward's `inputs`)
             t.grad = None
         backward(outputs, grad_outputs, retain_graph, create_graph, wrt)
-        grads = [t.grad for t in wrt]
+        grads = [t._grad for t in wrt]
     finally:
         for t, g in saved:
             t.grad = g

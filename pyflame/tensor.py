@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,15 @@ def user_location() -> Location:
             return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back
     return "<unknown>", 0
+
+
+#: PyTorch's words for reading the .grad of a non-leaf that does not retain it
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead."
+)
 
 
 def user_stacklevel() -> int:
@@ -278,8 +288,12 @@ class Tensor(OpMethods):
 
     @property
     def grad(self) -> Tensor | None:
-        """The gradient the last `backward` wrote (fresh each call, API.md), or None."""
+        """The gradient the last `backward` wrote (fresh each call, API.md), or None. A
+        non-leaf's is None unless retained, with PyTorch's warning (a user reading `y.grad`
+        where `x.grad` was meant)."""
         self._grad_unread = False
+        if self._grad is None and self._grad_node and not self._retains_grad:
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=user_stacklevel())
         return self._grad
 
     @grad.setter

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -411,7 +413,8 @@ def test_retain_grad_on_a_leaf_is_a_no_op_and_without_requires_grad_an_error():
     y = w * 3
     assert not y.retains_grad
     y.sum().backward()
-    assert y.grad is None  # a non-leaf keeps no gradient unless asked
+    with pytest.warns(UserWarning, match="not a leaf"):
+        assert y.grad is None  # a non-leaf keeps no gradient unless asked
     with pytest.raises(RuntimeError) as want:
         torch.ones(2).retain_grad()
     plain = pf.from_numpy(rand(3))
@@ -451,7 +454,8 @@ def test_backward_inputs_and_autograd_grad_take_non_leaves_as_torch():
     (pg,) = pf.autograd.grad(pz, [py])
     (tg,) = torch.autograd.grad(tz, [ty], retain_graph=True)
     np.testing.assert_allclose(pg.numpy(), tg.numpy())
-    assert py.grad is None and pw.grad is None  # grad leaves .grad alone
+    with pytest.warns(UserWarning, match="not a leaf"):
+        assert py.grad is None and pw.grad is None  # grad leaves .grad alone
     pz.backward(inputs=[py])
     tz.backward(inputs=[ty])
     np.testing.assert_allclose(py.grad.numpy(), ty.grad.numpy())
@@ -501,3 +505,34 @@ def test_backward_with_inputs_stops_at_them():
     (y2 * y2).sum().backward(inputs=[y2, x])  # x below y2: the path through y runs
     np.testing.assert_allclose(x.grad.numpy(), [12.0, 20.0, 28.0])
     np.testing.assert_allclose(y.grad.numpy(), [6.0, 10.0, 14.0])
+
+
+def test_reading_the_grad_of_a_non_leaf_warns_and_gives_none_as_torch():
+    # session 23: PyFlame returned None without PyTorch's warning
+    a = np.array([1.0, -2.0, 3.0], np.float32)
+    outcome = {}
+    for lib in ("pf", "torch"):
+        x = pf.from_numpy(a) if lib == "pf" else torch.from_numpy(a.copy())
+        x.requires_grad = True
+        y = x * 2
+        kept = x * 3
+        kept.retain_grad()
+        (y.sum() + kept.sum()).backward()
+        with pytest.warns(UserWarning, match="not a leaf Tensor is being accessed") as w:
+            grad = y.grad
+        assert grad is None
+        assert w[0].filename == __file__  # the user's line
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # leaves, retained non-leaves and no-grad tensors: none
+            outcome[lib] = (np.asarray(x.grad.numpy()), np.asarray(kept.grad.numpy()))
+            assert (x.detach() * 2).grad is None
+    for ours, theirs in zip(outcome["pf"], outcome["torch"], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    # autograd.grad of a non-leaf reads it without the warning
+    x = pf.from_numpy(a)
+    x.requires_grad = True
+    y = x * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (g,) = pf.autograd.grad((y * y).sum(), y)
+    np.testing.assert_array_equal(g.numpy(), 2 * (2 * a))
