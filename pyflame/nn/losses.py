@@ -78,20 +78,60 @@ def _check_target_size(input: Tensor, target: Tensor, what: str) -> None:
     )
 
 
-@composite(lambda out, input, target, reduction="mean": (input, target), "MseLoss")
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean squared error; a target of another shape is broadcast with a UserWarning, as in
-    PyTorch."""
+def _weighted(loss: Tensor, weight: Tensor | None, input: Tensor, reduction: str) -> Tensor:
+    """PyTorch 2.13's `weight=` of mse_loss and l1_loss: one weight per element (the input's
+    shape); 'mean' is the weighted sum over the sum of the weights."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{format_location(user_location())}: Weights and input must have the same size "
+            f"(weight {list(weight.shape)}, input {list(input.shape)})."
+        )
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+@composite(
+    lambda out, input, target, size_average=None, reduce=None, reduction="mean", weight=None: (
+        input,
+        target,
+        weight,
+    ),
+    "MseLoss",
+)
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean squared error, with torch.nn.functional.mse_loss's arguments in its order (the
+    legacy `size_average` / `reduce` warn and decide the reduction, as in PyTorch); a target
+    of another shape is broadcast with a UserWarning, as in PyTorch."""
     _check_target_size(input, target, "mse_loss")
+    reduction = legacy_reduction(size_average, reduce, reduction)
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _weighted(diff * diff, weight, input, reduction)
 
 
-def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean absolute error; a target of another shape is broadcast with a UserWarning, as in
-    PyTorch."""
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute error, with torch.nn.functional.l1_loss's arguments in its order; a
+    target of another shape is broadcast with a UserWarning, as in PyTorch."""
     _check_target_size(input, target, "l1_loss")
-    return _reduce(ops.abs(input - target), reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _weighted(ops.abs(input - target), weight, input, reduction)
 
 
 def _class_dim_last(x: Tensor) -> Tensor:
@@ -128,10 +168,14 @@ def nll_loss(
     input: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """Negative log-likelihood of class indices: input holds log-probabilities (N, C, ...)."""
+    """Negative log-likelihood of class indices: input holds log-probabilities (N, C, ...).
+    The arguments are torch.nn.functional.nll_loss's, in its order."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     classes = input.shape[1] if input.ndim > 1 else input.shape[0]
     logp = _class_dim_last(input)
     if tuple(logp.shape[:-1]) != tuple(target.shape):
@@ -152,12 +196,16 @@ def cross_entropy(
     input: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
     """log_softmax over dim 1, then the negative log-likelihood of the targets: class indices
-    (int) or class probabilities (float, the input's shape)."""
+    (int) or class probabilities (float, the input's shape). The arguments are
+    torch.nn.functional.cross_entropy's, in its order."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     dim = 1 if input.ndim > 1 else 0
     logp = ops.log_softmax(input, dim)
     classes = input.shape[dim]
@@ -175,7 +223,7 @@ def cross_entropy(
         if weight is not None:
             terms = terms * weight.reshape((classes,) + (1,) * (input.ndim - dim - 1))
         return _reduce(-terms.sum(dim=dim), reduction)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if not label_smoothing:
         return nll
     # PyTorch: (1 - eps) * nll + eps * mean over classes of -log p (weighted, masked alike)

@@ -461,3 +461,67 @@ def test_loss_module_weights_are_buffers_as_in_torch():
     assert list(nn.BCEWithLogitsLoss().state_dict()) == []
     with pytest.raises(ValueError, match="batchmean is not a valid value for reduction"):
         nn.BCELoss(reduction="batchmean")  # only KLDivLoss takes it
+
+
+def _loss_inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3))
+    w = rng.uniform(0.1, 2.0, (4, 3)).astype(np.float32)
+    return x, y.astype(np.float32), w
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss"])
+def test_elementwise_losses_take_torchs_positional_arguments_and_weight(name):
+    # session 23: F.mse_loss(x, y, "sum") was the sum (torch: size_average="sum" -> the mean,
+    # with its warning); F.mse_loss(x, y, None, None, "sum") was a TypeError; weight= missing
+    x, y, w = _loss_inputs()
+    ours, theirs = getattr(pf.nn.functional, name), getattr(torch.nn.functional, name)
+    px, py, pw = (pf.from_numpy(a) for a in (x, y, w))
+    tx, ty, tw = (torch.from_numpy(a) for a in (x, y, w))
+    calls = [
+        ((), {}),
+        ((None, None, "sum"), {}),
+        ((None, None, "none"), {}),
+        ((False,), {}),  # legacy size_average=False: the sum
+        ((None, False), {}),  # legacy reduce=False: no reduction
+        (("sum",), {}),  # a reduction string in size_average's place: truthy, the mean
+        ((), {"weight": "w"}),
+        ((), {"weight": "w", "reduction": "sum"}),
+        ((), {"weight": "w", "reduction": "none"}),
+    ]
+    for args, kwargs in calls:
+        legacy = bool(args) and args[:2] != (None, None)
+        for lib, fn, a, b, weight in (("pf", ours, px, py, pw), ("torch", theirs, tx, ty, tw)):
+            kw = {k: weight if v == "w" else v for k, v in kwargs.items()}
+            with (
+                pytest.warns(UserWarning, match="size_average and reduce args")
+                if legacy
+                else warnings.catch_warnings()
+            ):
+                out = fn(a, b, *args, **kw)
+            if lib == "pf":
+                got = out.numpy()
+            else:
+                want = out.numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{name}{args}{kwargs}")
+    with pytest.raises(ValueError, match="Weights and input must have the same size"):
+        ours(px, py, weight=pw[0])
+
+
+@pytest.mark.parametrize("name", ["nll_loss", "cross_entropy"])
+def test_class_losses_take_torchs_positional_arguments(name):
+    # torch: (input, target, weight, size_average, ignore_index, reduce, reduction, ...);
+    # PyFlame had ignore_index fourth and reduction fifth
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    target = np.array([0, 3, 1, 3, 2])
+    ours, theirs = getattr(pf.nn.functional, name), getattr(torch.nn.functional, name)
+    px, pt = pf.from_numpy(x), pf.from_numpy(target.astype(np.int32))
+    tx, tt = torch.from_numpy(x), torch.from_numpy(target)
+    for args in [(None, None, 3), (None, None, 3, None, "sum"), (None, None, -100, False)]:
+        legacy = len(args) > 3 and args[3] is not None
+        with pytest.warns(UserWarning) if legacy else warnings.catch_warnings():
+            got = ours(px, pt, *args).numpy()
+        with pytest.warns(UserWarning) if legacy else warnings.catch_warnings():
+            want = theirs(tx, tt, *args).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{name}{args}")
