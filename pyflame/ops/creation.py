@@ -129,13 +129,13 @@ def ones_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | Non
     return full_like(x, 1.0, dtype=dtype, layout=layout)
 
 
-def _number(value: Any, what: str) -> int | float:
+def _number(value: Any, what: str, finite: bool = True) -> int | float:
     if isinstance(value, builtins.bool) or not _is_scalar(value):
         raise TypeError(f"{what} must be a number, got {value!r}")
     if isinstance(value, (int, np.integer)):
         return int(value)
     out = float(value)
-    if not np.isfinite(out):
+    if finite and not np.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return out
 
@@ -248,14 +248,28 @@ def linspace(
       uploaded (a program input, as `from_numpy`): pe.iota floors, and its float64 sum of
       end - step * (steps - 1) and step * i can land an ulp below an integer that PyTorch's
       end - step * (steps - 1 - i) reaches exactly (linspace(0, 10, 7)[3] would be 4).
+    - an infinite or NaN end (float dtypes): the formula's IEEE values, which are then all
+      inf, -inf or NaN (linspace(0, inf, 5) is [nan, inf, nan, nan, nan], as PyTorch's),
+      computed on the host and uploaded.
     """
     what = "linspace"
-    start, end = _number(start, f"{what} start"), _number(end, f"{what} end")
+    start, end = _number(start, f"{what} start", False), _number(end, f"{what} end", False)
     steps = _steps(steps, what)
     dtype = _spaced_dtype(dtype, what)
+    finite = bool(np.isfinite(start) and np.isfinite(end))
+    if not finite and not dtype.is_floating_point:
+        bad = "start" if not np.isfinite(start) else "end"
+        raise ValueError(
+            f"{format_location(user_location())}: {what} {bad} must be finite for "
+            f"{dtype!r}, got {start if bad == 'start' else end!r}"
+        )
     if steps <= 1:  # PyTorch fills with start
         return full((steps,), start, dtype=dtype, layout=layout)
     s, e = _round_to(start, dtype), _round_to(end, dtype)
+    if not finite:  # every element is inf, -inf or NaN: no rounding to care about
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = _halves(s, e, (e - s) / (steps - 1), steps)
+        return from_numpy(values.astype(dtype.numpy), layout=layout)
     if not dtype.is_floating_point:  # step in float64, as PyTorch for integral dtypes
         values = _halves(s, e, (e - s) / (steps - 1), steps)
         return from_numpy(np.trunc(values).astype(dtype.numpy), layout=layout)

@@ -9,6 +9,7 @@ on the layout.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
@@ -270,7 +271,7 @@ def test_linspace_is_computed_on_the_pes():
         ("logspace", (0, 1, -2), {}, RuntimeError, "number of steps must be non-negative"),
         ("linspace", (0, 1, 2.5), {}, TypeError, "steps must be an int"),
         ("linspace", (0, 1, 3), {"dtype": pf.bool}, TypeError, "bool"),
-        ("linspace", (0, float("inf"), 3), {}, ValueError, "finite"),
+        ("linspace", (0, float("inf"), 3), {"dtype": pf.int32}, ValueError, "end must be finite"),
         ("linspace", (0, 2**40, 3), {"dtype": pf.int32}, pf.IntegerOverflowError, "overflow"),
         ("logspace", (0, 12, 4), {"dtype": pf.int32}, pf.IntegerOverflowError, "overflow"),
     ],
@@ -282,6 +283,28 @@ def test_linspace_and_logspace_errors(fn, args, kwargs, error, words):
     if error is RuntimeError:
         with pytest.raises(RuntimeError, match=words):
             getattr(torch, fn)(*args, **kwargs)
+
+
+INFINITE_ENDS = [
+    (0.0, math.inf, 5),
+    (-math.inf, 0.0, 5),
+    (-math.inf, math.inf, 4),
+    (math.inf, math.inf, 3),
+    (0.0, math.nan, 3),
+    (math.inf, 0.0, 2),
+    (1.0, -math.inf, 7),
+    (0.0, math.inf, 1),
+    (math.inf, 0.0, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("start,end,steps", INFINITE_ENDS, ids=repr)
+def test_linspace_of_infinite_or_nan_ends_is_torchs_formula(start, end, steps, dtype):
+    # session 23: a ValueError; PyTorch gives its formula's IEEE values ([nan, inf, nan, ...])
+    got = pf.linspace(start, end, steps, dtype=getattr(pf, dtype)).numpy()
+    want = torch.linspace(start, end, steps, dtype=getattr(torch, dtype)).float().numpy()
+    np.testing.assert_array_equal(np.asarray(got, np.float32), want)
 
 
 LOGSPACE_CASES = [
