@@ -162,3 +162,36 @@ def test_clipping_inside_a_training_step_matches_torch():
         np.testing.assert_allclose(
             model.state_dict()[name].numpy(), t.numpy(), rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_new_max_norm_takes_effect_and_never_recompiles():
+    """max_norm is runtime data (session 23: a constant of the program, so every new value
+    compiled a new step); a schedule of max_norm matches torch step by step."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    torch.manual_seed(1)
+    tmodel = torch.nn.Linear(4, 2)
+    model = pf.nn.Linear(4, 2)
+    model.load_state_dict(tmodel.state_dict())
+    opt = pf.optim.SGD(model.parameters(), lr=0.1)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.1)
+    misses = []
+    for max_norm in (2.0, 0.5, 0.05, 3.0, 0.2, 1.0):
+        loss = (model(pf.from_numpy(x)) ** 2).sum()
+        loss.backward()
+        total = clip_grad_norm_(model.parameters(), max_norm)
+        opt.step()
+        pf.eval(loss, total)
+        misses.append(pf.cache_info().misses)
+        topt.zero_grad()
+        (tmodel(torch.from_numpy(x)) ** 2).sum().backward()
+        want = tutils.clip_grad_norm_(tmodel.parameters(), max_norm)
+        topt.step()
+        np.testing.assert_allclose(total.item(), want.item(), rtol=1e-6)
+        for name, t in tmodel.state_dict().items():
+            np.testing.assert_allclose(
+                model.state_dict()[name].numpy(), t.numpy(), rtol=1e-6, atol=1e-7
+            )
+    # the first step (no step pending yet) and the second compile; 0.05 .. 0.2 reuse the
+    # second; max_norm=1.0 leaves its multiply out (the program it always had)
+    assert misses[2:5] == [misses[1]] * 3 and misses[5] == misses[4] + 1

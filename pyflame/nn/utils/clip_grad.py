@@ -97,11 +97,18 @@ def clip_grads_with_norm_(
     foreach: bool | None = None,
 ) -> None:
     """Scale every `.grad` by min(1, max_norm / (total_norm + 1e-6)) (PyTorch's formula);
-    parameters without a gradient are skipped. Each `.grad` keeps its dtype."""
+    parameters without a gradient are skipped. Each `.grad` keeps its dtype. `max_norm` is
+    runtime data (a rank-0 float32 leaf, as the optimizers' hyperparameters): a new value
+    never recompiles the step."""
     del foreach
-    max_norm = float(max_norm)
     with no_grad():
-        coef = ops.clamp(max_norm / (total_norm + 1e-6), max=1.0)
+        # `number / t` is PyTorch's t.reciprocal() * number (torch/_tensor.py's __rdiv__),
+        # spelled out so that the number can be a tensor; times 1.0 is left out (exact), as
+        # `1.0 / t` does, so the common max_norm=1.0 program keeps its cycles
+        coef = 1 / (total_norm + 1e-6)
+        if float(max_norm) != 1.0:
+            coef = coef * Tensor((), float32, data=np.asarray(float(max_norm), np.float32))
+        coef = ops.clamp(coef, max=1.0)
         for p in _as_list(parameters):
             g = p.grad
             if g is None:
