@@ -8,7 +8,7 @@ and the tools never load the frontend) and copies these names into the `pyflame`
 from pyflame import autograd, extend, nn, ops, optim, serving, sim, training
 from pyflame import index_get as index_get  # binds `x[idx]`, `x[mask]` (advanced indexing)
 from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
-from pyflame.autograd import backward, no_grad
+from pyflame.autograd import backward, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from pyflame.core.dtypes import DType, bfloat16, float16, float32, int32, int64
 from pyflame.core.dtypes import bool_ as bool
 from pyflame.core.dtypes import int64 as long
@@ -71,6 +71,9 @@ __all__ = [
     "autograd",
     "backward",
     "no_grad",
+    "enable_grad",  # torch.enable_grad, torch.set_grad_enabled, torch.is_grad_enabled: the
+    "set_grad_enabled",  # same objects as pf.autograd's (a port writes torch.<name>)
+    "is_grad_enabled",
 ]
 __all__ += ["max", "min"]  # pyflame.ops's max_ and min_
 __all__ += ["dropout", "gather", "index_select", "narrow"]  # nn.functional's, indexing's

@@ -536,3 +536,18 @@ def test_reading_the_grad_of_a_non_leaf_warns_and_gives_none_as_torch():
         warnings.simplefilter("error")
         (g,) = pf.autograd.grad((y * y).sum(), y)
     np.testing.assert_array_equal(g.numpy(), 2 * (2 * a))
+
+
+def test_grad_mode_names_are_top_level_as_torchs():
+    # torch.enable_grad / set_grad_enabled / is_grad_enabled were only pf.autograd.<name>
+    a = np.array([1.0, 2.0], np.float32)
+    for lib in (pf, torch):
+        x = pf.from_numpy(a) if lib is pf else torch.from_numpy(a.copy())
+        x.requires_grad = True
+        with lib.no_grad():
+            with lib.enable_grad():
+                assert (x * 2).requires_grad and lib.is_grad_enabled()
+            assert not lib.is_grad_enabled()
+        with lib.set_grad_enabled(False):
+            assert not (x * 2).requires_grad
+        assert lib.is_grad_enabled()
