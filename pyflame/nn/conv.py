@@ -82,11 +82,8 @@ class _ConvNd(Module):
                 "padding_mode must be one of {'zeros', 'circular', 'replicate', 'reflect'}, "
                 f"but got padding_mode={padding_mode!r}"
             )
-        if padding_mode != "zeros":
-            raise NotImplementedError(
-                f"{name} padding_mode={padding_mode!r} is not supported "
-                "(only 'zeros'); pad with pf.pad first"
-            )
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f'Only "zeros" padding mode is supported for {name}')
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(
                 f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}"
@@ -117,6 +114,22 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    def _conv_args(self, input: Tensor) -> tuple[Tensor, Any]:
+        """The input and padding the convolution takes: with padding_mode reflect, replicate
+        or circular the input padded by F.pad in that mode and padding 0, as PyTorch's
+        `_conv_forward` (for 'same', its (total // 2, rest) split of dilation * (k - 1))."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        if self.padding == "same":
+            sizes = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+            widths = [(total // 2, total - total // 2) for total in sizes]
+        elif self.padding == "valid":
+            widths = [(0, 0)] * self._dims
+        else:
+            widths = [(p, p) for p in self.padding]
+        flat = [w for pair in reversed(widths) for w in pair]  # last dim first, as F.pad's
+        return F.pad(input, flat, mode=self.padding_mode), (0,) * self._dims
+
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
@@ -141,6 +154,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         if self.layout is not None:
             s += f", layout={self.layout!r}"
         return s
@@ -185,12 +200,13 @@ class Conv1d(_ConvNd):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        input, padding = self._conv_args(input)
         return conv1d_hinted(
             input,
             self.weight,
             self.bias,
             self.stride,
-            self.padding,
+            padding,
             self.dilation,
             self.groups,
             hint=self._output_hint,
@@ -235,8 +251,9 @@ class Conv2d(_ConvNd):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        input, padding = self._conv_args(input)
         y = F.conv2d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
         )
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 

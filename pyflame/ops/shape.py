@@ -298,12 +298,18 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 def pad(
     x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
 ) -> Tensor:
-    """Constant padding, PyTorch's `F.pad`: `pad` lists (before, after) widths from the last dim
-    backwards, e.g. (left, right, top, bottom); negative widths crop."""
+    """PyTorch's `F.pad`: `pad` lists (before, after) widths from the last dim backwards, e.g.
+    (left, right, top, bottom); negative widths crop. `mode` "constant" (one flame.pad) or
+    "reflect", "replicate", "circular" (`_pad_edges`: slices of x joined by flame.concat)."""
     _check_tensor(x, "pad")
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r}: only 'constant' is supported")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: Unrecognised padding mode {mode!r} (one of "
+            f"{', '.join(repr(m) for m in _PAD_MODES)})"
+        )
     widths = _shape_arg((tuple(pad),), "pad")
+    if mode != "constant":
+        return _pad_edges(x, widths, mode, value)
     low, high = _shape_rule(shapes.pad_widths, x.shape, widths)
     shape = _shape_rule(shapes.pad, x.shape, low, high)
     v = 0.0 if value is None else value
@@ -315,6 +321,68 @@ def pad(
     if not x.dtype.is_floating_point:
         _fits(v, x.dtype, "pad")
     return _node(flame.PadOp, (x,), shape, x.dtype, {"low": low, "high": high, "value": v})
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_edges(x: Tensor, widths: tuple[int, ...], mode: str, value: float | None) -> Tensor:
+    """`F.pad` in mode reflect, replicate or circular, as PyTorch: per padded dim (the last
+    len(widths) // 2), negative widths crop first, then the new edges are slices of x joined
+    to it by one flame.concat: reflect mirrors without the edge element (flip of x[1:lo+1]),
+    replicate repeats it (broadcast_to of x[:1]), circular wraps around (x[n-lo:]). Dims are
+    padded one after the other, so corners are edges of edges, as PyTorch's."""
+    where = format_location(user_location())
+    if value is not None:
+        raise RuntimeError(f'{where}: Padding mode "{mode}" doesn\'t take in value argument')
+    dims = len(widths) // 2
+    if len(widths) % 2 or dims not in (1, 2, 3) or x.ndim not in (dims + 1, dims + 2):
+        raise NotImplementedError(
+            f"{where}: Padding size {len(widths)} is not supported for {x.ndim}D input tensor "
+            f"in mode {mode!r}: 2D or 3D input with padding size 2, 3D or 4D with 4, 4D or 5D "
+            "with 6 (the last 1, 2 or 3 dims)"
+        )
+    out = x
+    for i in range(dims):
+        d = x.ndim - 1 - i
+        lo, hi = widths[2 * i], widths[2 * i + 1]
+        n = out.shape[d]
+        out = _dim_slice(out, d, max(-lo, 0), n - max(-hi, 0))  # crop (a no-op slice if none)
+        n = out.shape[d]
+        lo, hi = max(lo, 0), max(hi, 0)
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise ValueError(
+                f"{where}: Padding size should be less than the corresponding input dimension, "
+                f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(x.shape)}"
+            )
+        if mode == "circular" and (lo > n or hi > n):
+            raise ValueError(
+                f"{where}: Padding value causes wrapping around more than once (padding "
+                f"({lo}, {hi}) at dimension {d} of input {list(x.shape)})"
+            )
+        if mode == "replicate" and n == 0 and (lo or hi):
+            raise RuntimeError(f"{where}: replicate padding of dimension {d} of size 0")
+        pieces = [_edge(out, d, lo, mode, before=True), out, _edge(out, d, hi, mode, before=False)]
+        pieces = [p for p in pieces if p is not None]
+        out = pieces[0] if len(pieces) == 1 else cat(pieces, d)
+    return out
+
+
+def _edge(x: Tensor, d: int, width: int, mode: str, before: bool) -> Tensor | None:
+    """The `width` elements `_pad_edges` puts before (or after) x along dim d, or None."""
+    if width == 0:
+        return None
+    n = x.shape[d]
+    if mode == "reflect":
+        return flip(
+            _dim_slice(x, d, 1, width + 1) if before else _dim_slice(x, d, n - 1 - width, n - 1), d
+        )
+    if mode == "circular":
+        return _dim_slice(x, d, n - width, n) if before else _dim_slice(x, d, 0, width)
+    one = _dim_slice(x, d, 0, 1) if before else _dim_slice(x, d, n - 1, n)  # replicate
+    shape = list(x.shape)
+    shape[d] = width
+    return broadcast_to(one, shape)
 
 
 def _dims_arg(dims: Any, ndim: int, what: str) -> tuple[int, ...]:

@@ -29,6 +29,15 @@ CASES = {
     "valid": (lambda m: m.Conv1d(2, 3, 2, padding="valid", stride=2), (2, 2, 9)),
     "tuple_args": (lambda m: m.Conv1d(2, 3, (3,), stride=(2,), padding=(1,)), (2, 2, 6)),
     "unbatched": (lambda m: m.Conv1d(3, 4, 3, padding=1), (3, 7)),
+    "reflect": (lambda m: m.Conv1d(3, 4, 3, padding=2, padding_mode="reflect"), (2, 3, 8)),
+    "replicate_unbatched": (
+        lambda m: m.Conv1d(3, 4, 3, padding=1, padding_mode="replicate"),
+        (3, 7),
+    ),
+    "circular_same": (
+        lambda m: m.Conv1d(2, 3, 4, padding="same", padding_mode="circular"),
+        (2, 2, 9),
+    ),
 }
 
 
@@ -118,8 +127,6 @@ def test_errors_as_torch():
         nn.Conv1d(4, 5, 3, groups=2)
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         nn.Conv1d(4, 6, 3, padding_mode="foo")
-    with pytest.raises(NotImplementedError, match="padding_mode='reflect' is not supported"):
-        nn.Conv1d(4, 6, 3, padding_mode="reflect")
     with pytest.raises(TypeError, match="stride must be an int or a tuple of one int"):
         nn.Conv1d(4, 6, 3, stride=(1, 2))
 

@@ -65,6 +65,16 @@ FORWARD_CASES = {
     "conv_stride_dilation": (lambda m: m.Conv2d(4, 6, (3, 2), stride=2, dilation=(1, 2)), X4),
     "conv_groups_no_bias": (lambda m: m.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), X4),
     "conv_same_chw": (lambda m: m.Conv2d(4, 3, 5, padding="same"), X4[0]),
+    # padding_mode: F.pad in that mode, then padding 0 (session 23: NotImplementedError)
+    "conv_reflect": (lambda m: m.Conv2d(4, 6, 3, padding=(2, 1), padding_mode="reflect"), X4),
+    "conv_replicate_stride": (
+        lambda m: m.Conv2d(4, 6, 3, stride=2, padding=1, padding_mode="replicate"),
+        X4,
+    ),
+    "conv_circular_same": (
+        lambda m: m.Conv2d(4, 3, 4, padding="same", dilation=2, padding_mode="circular"),
+        X4,
+    ),
     "batchnorm2d": (lambda m: m.BatchNorm2d(4), X4),
     "batchnorm2d_no_affine": (lambda m: m.BatchNorm2d(4, affine=False, momentum=0.3), X4),
     "batchnorm1d": (lambda m: m.BatchNorm1d(6), X2),

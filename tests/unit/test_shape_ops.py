@@ -453,6 +453,50 @@ def test_pad_3d_and_default_value():
     check(outs, [r.numpy() for r in refs], refs)
 
 
+EDGE_PADS = [
+    # (input shape, pad): PyTorch's combinations (2-D / 3-D input for 2 widths, 3-D / 4-D for
+    # 4, 4-D / 5-D for 6), negative widths crop first
+    ((2, 3, 5), (2, 1)),
+    ((2, 3, 5), (0, 4)),
+    ((2, 3, 5), (-1, 2)),
+    ((3, 5), (1, 3)),
+    ((2, 3, 4, 5), (1, 2, 2, 1)),
+    ((2, 3, 4, 5), (0, 1, -1, 2)),
+    ((3, 4, 5), (3, 3, 1, 0)),
+    ((1, 2, 3, 4, 5), (1, 0, 2, 1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,pad", EDGE_PADS, ids=str)
+def test_pad_reflect_replicate_circular_match_torch_with_gradients(mode, shape, pad):
+    # session 23: only 'constant' (and Conv2d's padding_mode pointed at it)
+    a = data(shape)
+    x = pf.from_numpy(a)
+    x.requires_grad = True
+    t = torch.from_numpy(a.copy()).requires_grad_()
+    out, ref = pf.pad(x, pad, mode=mode), F.pad(t, pad, mode=mode)
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+    weights = data(tuple(ref.shape), seed=3)
+    (out * pf.from_numpy(weights)).sum().backward()
+    (ref * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_pad_modes_refuse_what_torch_refuses():
+    x = pf.from_numpy(data((2, 3, 5)))
+    for call, error, words in [
+        (lambda: pf.pad(x, (1, 1), mode="reflect", value=1.0), RuntimeError, "take in value"),
+        (lambda: pf.pad(x, (5, 0), mode="reflect"), ValueError, "should be less than"),
+        (lambda: pf.pad(x, (6, 0), mode="circular"), ValueError, "wrapping around more than"),
+        (lambda: pf.pad(x[0, 0], (1, 1), mode="replicate"), NotImplementedError, "Padding size 2"),
+        (lambda: pf.pad(x, (1, 1), mode="wrap"), NotImplementedError, "padding mode 'wrap'"),
+    ]:
+        with pytest.raises(error, match=words) as info:
+            call()
+        assert str(info.value).startswith(__file__ + ":")  # the user's line
+
+
 # --------------------------------------------------------------------------- a small model
 
 
@@ -572,7 +616,7 @@ def test_index_errors_are_index_errors():
     with pytest.raises(TypeError, match="invalid data type 'str'"):
         x["0"]
     with pytest.raises(NotImplementedError, match="constant"):
-        pf.pad(x, (1, 1), mode="reflect")
+        pf.pad(x, (1, 1), mode="symmetric")
     with pytest.raises(TypeError, match="list or tuple"):
         pf.cat(x)
 
