@@ -1,6 +1,7 @@
 """Optimizers and learning-rate schedulers, as `torch.optim` and `torch.optim.lr_scheduler`.
 
-`pyflame.optim.optimizers` holds `SGD`, `Adam`, `AdamW` and their base class `Optimizer`;
+`pyflame.optim.optimizers` holds `SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad` and their base
+class `Optimizer`;
 `pyflame.optim.lr_scheduler` the schedulers (`pf.optim.lr_scheduler.StepLR`, ...). A
 scheduler only assigns `group["lr"]` (and momentum/betas for the cycling ones): the learning
 rate is a runtime input of the compiled step, so a schedule never recompiles.
@@ -9,6 +10,6 @@ rate is a runtime input of the compiled step, so a schedule never recompiles.
 from __future__ import annotations
 
 from pyflame.optim import lr_scheduler
-from pyflame.optim.optimizers import SGD, Adam, AdamW, Optimizer, required
+from pyflame.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, required
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler", "required"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler", "required"]

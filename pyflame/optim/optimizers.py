@@ -1,4 +1,5 @@
-"""Optimizers: `pf.optim.SGD`, `pf.optim.Adam`, `pf.optim.AdamW` (PyTorch's update formulas).
+"""Optimizers: `pf.optim.SGD`, `pf.optim.Adam`, `pf.optim.AdamW`, `pf.optim.RMSprop`,
+`pf.optim.Adagrad` (PyTorch's update formulas).
 
 `step()` builds each parameter's update lazily from its `.grad` and registers it, and the
 update of every optimizer state tensor, as pending state (`runtime.add_pending_update`), so the
@@ -40,7 +41,7 @@ from pyflame.autograd import enable_grad, no_grad
 from pyflame.core.dtypes import float32
 from pyflame.tensor import Tensor
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
 
 
 class _Required:
@@ -563,3 +564,159 @@ def _lerp(start: Tensor, end: Tensor, weight: float) -> Tensor:
     if abs(w) < 0.5:
         return start + (end - start) * _host_scalar(float(w))
     return end - (end - start) * _host_scalar(float(np.float32(1) - w))
+
+
+# ---------------------------------------------------------------------- RMSprop, Adagrad
+
+
+class RMSprop(Optimizer):
+    """RMSprop as `torch.optim.RMSprop`: a running average of squared gradients (`alpha`),
+    optionally centered (minus the squared running average of gradients) and with momentum;
+    `weight_decay` adds `weight_decay * param` to the gradient; `maximize`."""
+
+    state_names = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})
+    required_state = frozenset({"step", "square_avg"})
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ):
+        del capturable, foreach, differentiable  # (PyTorch's device and autograd options)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_number("learning rate", group["lr"])
+        _check_number("epsilon value", group["eps"])
+        _check_number("momentum value", group["momentum"])
+        _check_number("weight_decay value", group["weight_decay"])
+        _check_number("alpha value", group["alpha"])
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        alpha, eps = float(group["alpha"]), float(group["eps"])
+        weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
+        if not state:
+            state["step"] = Tensor((), float32, data=np.zeros((), np.float32))
+            state["square_avg"] = _zeros_like(p)
+        if momentum > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = _zeros_like(p)
+        if group["centered"] and "grad_avg" not in state:
+            state["grad_avg"] = _zeros_like(p)
+        step = float(np.float32(self._value(state["step"]).numpy()) + np.float32(1))
+        self._assign(state["step"], _host_scalar(step))
+        param = self._compute(p)
+        g = grad if grad.dtype is float32 else grad.astype(float32)
+        if group["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + param * weight_decay  # grad.add(param, alpha=weight_decay)
+        # square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        square_avg = self._compute(state["square_avg"]) * alpha + g * (1 - alpha) * g
+        self._assign(state["square_avg"], square_avg)
+        if group["centered"]:
+            grad_avg = _lerp(self._compute(state["grad_avg"]), g, 1 - alpha)
+            self._assign(state["grad_avg"], grad_avg)
+            avg = ops.sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            avg = ops.sqrt(square_avg) + eps
+        if momentum > 0:
+            # buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
+            buf = self._compute(state["momentum_buffer"]) * momentum + g / avg
+            self._assign(state["momentum_buffer"], buf)
+            self._assign(p, param + _host_scalar(-lr) * buf)
+        else:
+            self._assign(p, param + _host_scalar(-lr) * g / avg)  # addcdiv_(value=-lr)
+
+
+class Adagrad(Optimizer):
+    """Adagrad as `torch.optim.Adagrad`: the sum of squared gradients (from
+    `initial_accumulator_value`), a learning rate decayed as lr / (1 + (step - 1) * lr_decay);
+    `weight_decay` adds `weight_decay * param` to the gradient; `maximize`. As PyTorch's, the
+    state exists from the constructor (a state_dict before the first step holds it)."""
+
+    state_names = frozenset({"step", "sum"})
+    required_state = frozenset({"step", "sum"})
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
+        del foreach, differentiable, fused  # (PyTorch's device and autograd options)
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            start = float(group["initial_accumulator_value"])
+            for p in group["params"]:
+                self.state[p] = {
+                    "step": Tensor((), float32, data=np.zeros((), np.float32)),
+                    "sum": Tensor(p.shape, p.dtype, data=np.full(p.shape, start, p.dtype.numpy)),
+                }
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_number("learning rate", group["lr"])
+        _check_number("lr_decay value", group["lr_decay"])
+        _check_number("weight_decay value", group["weight_decay"])
+        _check_number("initial_accumulator_value value", group["initial_accumulator_value"])
+        _check_number("epsilon value", group["eps"])
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        lr_decay, eps = float(group["lr_decay"]), float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        if not state:  # a parameter added by add_param_group after the constructor
+            start = float(group["initial_accumulator_value"])
+            state["step"] = Tensor((), float32, data=np.zeros((), np.float32))
+            state["sum"] = Tensor(p.shape, p.dtype, data=np.full(p.shape, start, p.dtype.numpy))
+        step = float(np.float32(self._value(state["step"]).numpy()) + np.float32(1))
+        self._assign(state["step"], _host_scalar(step))
+        param = self._compute(p)
+        g = grad if grad.dtype is float32 else grad.astype(float32)
+        if group["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + param * weight_decay  # grad.add(param, alpha=weight_decay)
+        clr = lr / (1 + (step - 1) * lr_decay)  # on the host in float64, as PyTorch's
+        total = self._compute(state["sum"]) + g * g  # state_sum.addcmul_(grad, grad, value=1)
+        self._assign(state["sum"], total)
+        std = ops.sqrt(total) + eps
+        self._assign(p, param + _host_scalar(-clr) * g / std)  # addcdiv_(grad, std, value=-clr)

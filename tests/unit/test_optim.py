@@ -68,6 +68,19 @@ CONFIGS = {
         "AdamW",
         dict(lr=0.02, weight_decay=0.3, amsgrad=True, betas=(0.7, 0.9)),
     ),
+    # session 23: RMSprop and Adagrad (an AttributeError before)
+    "rmsprop": ("RMSprop", dict(lr=0.01)),
+    "rmsprop_momentum": ("RMSprop", dict(lr=0.01, alpha=0.9, momentum=0.8, eps=1e-6)),
+    "rmsprop_centered_decay_maximize": (
+        "RMSprop",
+        dict(lr=0.005, centered=True, weight_decay=0.1, momentum=0.5, maximize=True),
+    ),
+    "adagrad": ("Adagrad", dict(lr=0.1)),
+    "adagrad_decay_init": (
+        "Adagrad",
+        dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6),
+    ),
+    "adagrad_maximize": ("Adagrad", dict(lr=0.05, maximize=True)),
 }
 
 
@@ -153,7 +166,7 @@ def test_adam_param_groups_and_add_param_group():
         assert_params_equal(ps, ts, step)
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_changing_the_learning_rate_never_recompiles(cls):
     ps, ts = make_params()
     kwargs = {"lr": 0.1, "momentum": 0.9} if cls == "SGD" else {"lr": 0.01}
@@ -492,3 +505,68 @@ def test_load_state_dict_accepts_torch_state_dict_options():
     opt = pf.optim.Adam(make_params()[0])
     opt.load_state_dict(tstate)
     assert opt.param_groups[0]["lr"] == 0.02
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [
+        ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
+        ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1)),
+    ],
+)
+def test_rmsprop_and_adagrad_state_dicts_round_trip_with_torch(cls, kwargs):
+    """The state has PyTorch's names and values (Adagrad's from the constructor on, as
+    PyTorch's); a torch state dict loaded into PyFlame continues as torch does."""
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    fresh, tfresh = opt.state_dict(), topt.state_dict()
+    assert list(fresh["state"]) == list(tfresh["state"])  # Adagrad: all four, RMSprop: none
+    for i, entries in tfresh["state"].items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(fresh["state"][i][key].numpy(), value.numpy())
+    for step in range(3):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+    sd, tsd = opt.state_dict(), topt.state_dict()
+    for i in range(4):
+        assert set(sd["state"][i]) == set(tsd["state"][i])
+        for key, value in tsd["state"][i].items():
+            np.testing.assert_allclose(
+                sd["state"][i][key].numpy(), value.numpy(), rtol=1e-5, atol=1e-7
+            )
+    # torch's state dict (torch tensors) into a fresh PyFlame optimizer over copies
+    copies = [pf.from_numpy(t.detach().numpy().copy()) for t in ts]
+    for c in copies:
+        c.requires_grad = True
+    opt2 = getattr(pf.optim, cls)(copies, **kwargs)
+    opt2.load_state_dict(tsd)
+    for step in range(3, 5):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, copies, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt2.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(copies, ts, step)
+
+
+def test_rmsprop_and_adagrad_refuse_bad_options_as_torch():
+    ps, _ = make_params()
+    for cls, kwargs, words in [
+        ("RMSprop", dict(lr=-1.0), "Invalid learning rate: -1.0"),
+        ("RMSprop", dict(alpha=-0.5), "Invalid alpha value: -0.5"),
+        ("RMSprop", dict(momentum=-0.1), "Invalid momentum value: -0.1"),
+        ("Adagrad", dict(lr_decay=-1.0), "Invalid lr_decay value: -1.0"),
+        ("Adagrad", dict(initial_accumulator_value=-1.0), "Invalid initial_accumulator_value"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            getattr(pf.optim, cls)(ps, **kwargs)
+        with pytest.raises(ValueError, match=words):
+            getattr(torch.optim, cls)([torch.zeros(2, requires_grad=True)], **kwargs)
