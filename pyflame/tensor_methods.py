@@ -28,6 +28,20 @@ if TYPE_CHECKING:
     from pyflame.tensor import Tensor
 
 
+#: torch's device type names: `x.to("cuda:0")` names a device, not a dtype
+_DEVICE_TYPES = frozenset({"cpu", "cuda", "mps", "xpu", "meta", "hpu", "xla", "ipu", "mtia"})
+
+
+def _is_device(arg: Any) -> bool:
+    """A torch device argument: a name ("cuda", "cuda:1"), an index, or a torch.device (an
+    object with `type` and `index`, recognised without importing torch)."""
+    if isinstance(arg, str):
+        return arg.split(":")[0] in _DEVICE_TYPES
+    if isinstance(arg, numbers.Integral) and not isinstance(arg, bool):
+        return True
+    return hasattr(arg, "type") and hasattr(arg, "index") and not hasattr(arg, "is_floating_point")
+
+
 def _basic_key(key: Any) -> bool:
     """ints, slices, `...` and None only (the common case, decided here without the module of
     advanced indexing)."""
@@ -736,9 +750,29 @@ class OpMethods:
     def astype(self, dtype: Any) -> Tensor:
         return BOUND.ops.astype(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        """`x.to(dtype)`: a dtype conversion (PyFlame tensors have no device)."""
-        return BOUND.ops.astype(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """`x.to(dtype)`, `x.to(device)`, `x.to(device, dtype)`, `x.to(other)` (other's dtype),
+        with `dtype=`, `device=`, `non_blocking=`, `copy=`, `memory_format=`, as torch's
+        overloads. PyFlame tensors have no device: a device (a name such as "cuda:0", an index,
+        a torch.device) is accepted and changes nothing, as `Module.to(device)`."""
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        copy = bool(kwargs.pop("copy", False))
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        for arg in args:
+            if isinstance(arg, OpMethods):  # another tensor: its dtype
+                dtype = arg.dtype
+            elif not _is_device(arg):
+                dtype = arg
+        out = self if dtype is None else BOUND.ops.astype(self, dtype)
+        return BOUND.inplace.clone(out) if copy and out is self else out
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """`x` in `other`'s dtype (torch.Tensor.type_as)."""
+        return BOUND.ops.astype(self, other.dtype)
 
     def float(self) -> Tensor:
         return BOUND.ops.astype(self, "float32")

@@ -67,3 +67,32 @@ def test_a_method_whose_module_is_not_loaded_names_it():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert "pf.Tensor needs pyflame.ops.binary, which is not loaded yet: import pyflame.ops" in out
+
+
+def test_to_takes_torchs_overloads_and_type_as():
+    # session 23: x.to("cuda"), x.to(other), x.to(device, dtype), copy= were TypeErrors (or a
+    # numpy message for a tensor); a device changes nothing, as Module.to(device)
+    torch = pytest.importorskip("torch")
+    a = np.array([1.5, -2.5, 7.0], np.float32)
+    k = np.array([1, 2], np.int32)
+    x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+    other, tother = pf.from_numpy(k), torch.from_numpy(k.copy())
+    cases = [
+        (("cpu",), {}, ("cpu",), {}),
+        (("cuda:0",), {}, ("cpu",), {}),  # no CUDA here: torch's own run stays on the cpu
+        ((), {"device": "cpu"}, (), {"device": "cpu"}),
+        (("cpu", pf.float16), {}, ("cpu", torch.float16), {}),
+        ((pf.int32,), {"copy": True}, (torch.int32,), {"copy": True}),
+        ((), {"dtype": pf.float16, "non_blocking": True}, (), {"dtype": torch.float16}),
+        ((other,), {}, (tother,), {}),
+    ]
+    for args, kwargs, targs, tkwargs in cases:
+        got, want = x.to(*args, **kwargs), t.to(*targs, **tkwargs)
+        assert repr(got.dtype).removeprefix("pf.") == str(want.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert x.to("cpu") is x and x.to(pf.float32) is x  # no change: x itself, as torch's
+    copied = x.to(pf.float32, copy=True)
+    assert copied is not x
+    np.testing.assert_array_equal(x.type_as(other).numpy(), t.type_as(tother).numpy())
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        x.to(foo=1)
