@@ -20,7 +20,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyflame.dialects import flame
 
@@ -764,11 +764,16 @@ class OpMethods:
             raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
         for arg in args:
             if isinstance(arg, OpMethods):  # another tensor: its dtype
-                dtype = arg.dtype
+                dtype = cast("Tensor", arg).dtype
             elif not _is_device(arg):
                 dtype = arg
-        out = self if dtype is None else BOUND.ops.astype(self, dtype)
+        out = cast("Tensor", self) if dtype is None else BOUND.ops.astype(self, dtype)
         return BOUND.inplace.clone(out) if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """`x` itself: PyFlame tensors have no device (`x.detach().cpu().numpy()` ports as is,
+        as `Module.cpu()`)."""
+        return cast("Tensor", self)
 
     def type_as(self, other: Tensor) -> Tensor:
         """`x` in `other`'s dtype (torch.Tensor.type_as)."""

@@ -96,3 +96,5 @@ def test_to_takes_torchs_overloads_and_type_as():
     np.testing.assert_array_equal(x.type_as(other).numpy(), t.type_as(tother).numpy())
     with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
         x.to(foo=1)
+    assert x.cpu() is x  # x.detach().cpu().numpy(), as Module.cpu()
+    np.testing.assert_array_equal(x.detach().cpu().numpy(), t.detach().cpu().numpy())
