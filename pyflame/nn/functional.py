@@ -34,6 +34,7 @@ from pyflame.nn.activation import (
 )
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv_transpose2d
+from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance
 from pyflame.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -129,6 +130,7 @@ __all__ += [
     "batch_norm",
     "binary_cross_entropy",
     "celu",
+    "cosine_similarity",
     "elu",
     "glu",
     "hardsigmoid",
@@ -156,8 +158,10 @@ __all__ += [
     "leaky_relu",
     "mse_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
     "pad",
+    "pairwise_distance",
     "relu",
     "rms_norm",
     "scaled_dot_product_attention",
