@@ -120,13 +120,13 @@ class _ConvNd(Module):
         `_conv_forward` (for 'same', its (total // 2, rest) split of dilation * (k - 1))."""
         if self.padding_mode == "zeros":
             return input, self.padding
-        if self.padding == "same":
+        padding = self.padding
+        if isinstance(padding, str):  # 'same' or 'valid'
             sizes = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+            sizes = sizes if padding == "same" else [0] * self._dims
             widths = [(total // 2, total - total // 2) for total in sizes]
-        elif self.padding == "valid":
-            widths = [(0, 0)] * self._dims
         else:
-            widths = [(p, p) for p in self.padding]
+            widths = [(p, p) for p in padding]
         flat = [w for pair in reversed(widths) for w in pair]  # last dim first, as F.pad's
         return F.pad(input, flat, mode=self.padding_mode), (0,) * self._dims
 

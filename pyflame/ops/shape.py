@@ -362,8 +362,8 @@ def _pad_edges(x: Tensor, widths: tuple[int, ...], mode: str, value: float | Non
             )
         if mode == "replicate" and n == 0 and (lo or hi):
             raise RuntimeError(f"{where}: replicate padding of dimension {d} of size 0")
-        pieces = [_edge(out, d, lo, mode, before=True), out, _edge(out, d, hi, mode, before=False)]
-        pieces = [p for p in pieces if p is not None]
+        edges = [_edge(out, d, lo, mode, before=True), out, _edge(out, d, hi, mode, before=False)]
+        pieces = [p for p in edges if p is not None]
         out = pieces[0] if len(pieces) == 1 else cat(pieces, d)
     return out
 
