@@ -366,6 +366,46 @@ class OpMethods:
     def isnan(self) -> Tensor:
         return BOUND.ops.isnan(self)
 
+    def isinf(self) -> Tensor:
+        return BOUND.ops.isinf(self)
+
+    def isposinf(self) -> Tensor:
+        return BOUND.ops.isposinf(self)
+
+    def isneginf(self) -> Tensor:
+        return BOUND.ops.isneginf(self)
+
+    def isfinite(self) -> Tensor:
+        return BOUND.ops.isfinite(self)
+
+    def isclose(
+        self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> Tensor:
+        return BOUND.ops.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(
+        self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> bool:
+        return bool(BOUND.ops.allclose(self, other, rtol, atol, equal_nan))
+
+    def equal(self, other: Tensor) -> bool:
+        return bool(BOUND.ops.equal(self, other))
+
+    def ceil(self) -> Tensor:
+        return BOUND.ops.ceil(self)
+
+    def square(self) -> Tensor:
+        return BOUND.ops.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return BOUND.ops.reciprocal(self)
+
+    def clamp_min(self, min: Any) -> Tensor:
+        return BOUND.ops.clamp_min(self, min)
+
+    def clamp_max(self, max: Any) -> Tensor:
+        return BOUND.ops.clamp_max(self, max)
+
     def nan_to_num(
         self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
     ) -> Tensor:
@@ -539,6 +579,46 @@ class OpMethods:
 
     def expand_as(self, other: Tensor) -> Tensor:
         return BOUND.ops.expand_as(self, other)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return BOUND.ops.reshape(self, *other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return BOUND.ops.reshape(self, *other.shape)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        return BOUND.ops.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+        return BOUND.ops.swapaxes(self, axis0, axis1)
+
+    swapdims = swapaxes
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """The last two dims swapped (torch.Tensor.mT; at least 2 dims)."""
+        ndim = len(cast("Tensor", self).shape)
+        if ndim < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got "
+                f"{ndim}-D tensor."
+            )
+        return BOUND.ops.transpose(self, -2, -1)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None) -> Tensor:
+        """A tensor of `size` filled with `fill_value`, in this tensor's dtype unless `dtype`
+        is given (torch.Tensor.new_full)."""
+        return BOUND.ops.full(size, fill_value, dtype=dtype or cast("Tensor", self).dtype)
+
+    def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return BOUND.ops.full(shape, 0, dtype=dtype or cast("Tensor", self).dtype)
+
+    def new_ones(self, *size: Any, dtype: Any = None) -> Tensor:
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return BOUND.ops.full(shape, 1, dtype=dtype or cast("Tensor", self).dtype)
 
     def broadcast_to(self, *size: Any) -> Tensor:
         return BOUND.ops.broadcast_to(self, *size)

@@ -528,3 +528,118 @@ class Clamp:
                 assert mask is not None  # (a mask is made for every tensor bound)
                 out.append(where(mask, g, 0.0))
         return out
+
+
+# ---------------------------------------------------------------------------------------------
+# torch names built from the ops above (each exact: no new rounding)
+
+
+def ceil(x: Tensor) -> Tensor:
+    """The smallest integer >= x (torch.ceil) as -floor(-x): exact, -0.0 on (-1, 0) as
+    PyTorch's, NaN and inf kept; an integer tensor is its own ceil (a copy, as PyTorch's)."""
+    _check_tensor(x, "ceil")
+    if not x.dtype.is_floating_point:
+        return x + 0 if x.dtype is not bool_ else astype(x, bool_)
+    return neg(floor(neg(x)))
+
+
+def square(x: Tensor) -> Tensor:
+    """x * x (torch.square); bool counts as int32 (PyTorch: int64)."""
+    _check_tensor(x, "square")
+    x = astype(x, int32) if x.dtype is bool_ else x
+    return mul(x, x)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """1 / x (torch.reciprocal), one division; integers give float32."""
+    _check_tensor(x, "reciprocal")
+    return div(1, x)
+
+
+def clamp_min(x: Tensor, min: Any) -> Tensor:
+    """`clamp(x, min=min)` (torch.clamp_min)."""
+    return clamp(x, min=min)
+
+
+def clamp_max(x: Tensor, max: Any) -> Tensor:
+    """`clamp(x, max=max)` (torch.clamp_max)."""
+    return clamp(x, max=max)
+
+
+def _all(x: Tensor, value: bool) -> Tensor:
+    """A bool tensor of x's shape, every element `value` (integers are never inf or NaN)."""
+    return eq(x, x) if value else ne(x, x)
+
+
+def isinf(x: Tensor) -> Tensor:
+    """Where x is +inf or -inf (torch.isinf); all False for integers."""
+    _check_tensor(x, "isinf")
+    if not x.dtype.is_floating_point:
+        return _all(x, False)
+    return eq(abs(x), float("inf"))
+
+
+def isposinf(x: Tensor) -> Tensor:
+    _check_tensor(x, "isposinf")
+    return eq(x, float("inf")) if x.dtype.is_floating_point else _all(x, False)
+
+
+def isneginf(x: Tensor) -> Tensor:
+    _check_tensor(x, "isneginf")
+    return eq(x, float("-inf")) if x.dtype.is_floating_point else _all(x, False)
+
+
+def isfinite(x: Tensor) -> Tensor:
+    """Neither inf nor NaN (torch.isfinite); all True for integers."""
+    _check_tensor(x, "isfinite")
+    if not x.dtype.is_floating_point:
+        return _all(x, True)
+    return logical_and(eq(x, x), ne(abs(x), float("inf")))
+
+
+def isclose(
+    a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
+    """|a - b| <= atol + |rtol * b| where finite, or a == b (torch.isclose, PyTorch's order of
+    operations: integers compared as float32; NaN equal to NaN with `equal_nan`). Both
+    tensors must have one dtype, as PyTorch's."""
+    _check_tensor(a, "isclose")
+    _check_tensor(b, "isclose")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"{format_location(user_location())}: isclose: {a.dtype!r} did not match "
+            f"{b.dtype!r} (convert one with .to(other.dtype))"
+        )
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(
+            f"{format_location(user_location())}: isclose: rtol ({rtol}) and atol ({atol}) must "
+            "be greater than or equal to zero"
+        )
+    close = eq(a, b)
+    if equal_nan and a.dtype.is_floating_point:
+        close = logical_or(close, logical_and(ne(a, a), ne(b, b)))
+    if rtol == 0 and atol == 0:
+        return close
+    if not a.dtype.is_floating_point:
+        a, b = astype(a, float32), astype(b, float32)
+    allowed = add(abs(mul(b, rtol)), atol)
+    actual = abs(sub(a, b))
+    return logical_or(close, logical_and(isfinite(actual), le(actual, allowed)))
+
+
+def allclose(
+    a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
+    """Whether every element is close (torch.allclose): a Python bool, so the tensors are
+    evaluated here (a sync point, as `.item()`)."""
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).numpy().all())
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """Same shape and every element equal (torch.equal; NaN is not equal to itself): a Python
+    bool, evaluated here (a sync point)."""
+    _check_tensor(a, "equal")
+    _check_tensor(b, "equal")
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    return builtins.bool(eq(a, b).numpy().all())

@@ -55,6 +55,40 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return _permute_view(out, x, perm)
 
 
+def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """`transpose(x, axis0, axis1)` (torch.swapaxes, torch.swapdims)."""
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def movedim(x: Tensor, source: Any, destination: Any) -> Tensor:
+    """Dims `source` moved to positions `destination` (ints or sequences of one length), the
+    others keeping their order (torch.movedim, torch.moveaxis): a permute."""
+    _check_tensor(x, "movedim")
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"{format_location(user_location())}: movedim: Invalid source or destination dims: "
+            f"source ({list(src)} dims) should contain the same number of dims as destination "
+            f"({list(dst)} dims)"
+        )
+    src = tuple(_rule(shapes.normalize_dim, d, max(x.ndim, 1)) for d in src)
+    dst = tuple(_rule(shapes.normalize_dim, d, max(x.ndim, 1)) for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"{format_location(user_location())}: movedim: repeated dim")
+    perm: list[int | None] = [None] * x.ndim
+    for s, d in zip(src, dst, strict=True):
+        perm[d] = s
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    return permute(x, *[p if p is not None else next(rest) for p in perm])
+
+
+moveaxis = movedim
+
+
 def strides_of(x: Tensor) -> tuple[int, ...]:
     """PyTorch's strides of `x` over its storage: contiguous unless x is a view, whose strides
     follow from its base's (computed when first asked, then kept: graph building pays only

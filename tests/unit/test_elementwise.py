@@ -1012,3 +1012,55 @@ def test_where_is_np_where_bit_for_bit(dtype):
     assert np.array_equal(
         small.view(np.uint8), np.where(conds[0][:2, :2], x[:2, :2], y[:2, :2]).view(np.uint8)
     )
+
+
+SPECIALS = np.array([-1.5, -0.5, -0.0, 0.0, 0.3, 2.0, np.inf, -np.inf, np.nan], np.float32)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32"])
+def test_ceil_square_reciprocal_isinf_isfinite_clamp_min_max_match_torch(dtype):
+    # session 23: torch names that were AttributeErrors; each is exact (bit for bit)
+    a = SPECIALS if dtype != "int32" else np.array([3, -4, 0, 7], np.int32)
+    x = pf.from_numpy(a.astype(np.float32) if dtype != "int32" else a).astype(getattr(pf, dtype))
+    t = torch.from_numpy(a.copy()).to(getattr(torch, dtype))
+    pairs = [
+        (pf.ceil(x), torch.ceil(t)),
+        (x.square(), t.square()),
+        (x.reciprocal(), t.reciprocal()),
+        (pf.isinf(x), torch.isinf(t)),
+        (x.isposinf(), t.isposinf()),
+        (x.isneginf(), t.isneginf()),
+        (pf.isfinite(x), torch.isfinite(t)),
+        (x.clamp_min(0), t.clamp_min(0)),
+        (pf.clamp_max(x, 1), torch.clamp_max(t, 1)),
+    ]
+    for ours, theirs in pairs:
+        want = theirs.float().numpy() if theirs.dtype == torch.bfloat16 else theirs.numpy()
+        np.testing.assert_array_equal(np.asarray(ours.numpy(), dtype=want.dtype), want)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"equal_nan": True}, {"rtol": 0.1}, {"atol": 0.2, "rtol": 0}, {"rtol": 0, "atol": 0}],
+)
+def test_isclose_allclose_equal_match_torch(kwargs):
+    b = SPECIALS.copy()
+    b[4], b[5] = 0.3 + 1e-6, 2.1
+    x, y = pf.from_numpy(SPECIALS), pf.from_numpy(b)
+    t, u = torch.from_numpy(SPECIALS.copy()), torch.from_numpy(b.copy())
+    np.testing.assert_array_equal(
+        pf.isclose(x, y, **kwargs).numpy(), torch.isclose(t, u, **kwargs).numpy()
+    )
+    assert pf.allclose(x[:6], y[:6], **kwargs) == torch.allclose(t[:6], u[:6], **kwargs)
+    assert x[:4].allclose(y[:4], **kwargs) == t[:4].allclose(u[:4], **kwargs)
+    assert pf.equal(x[:6], x[:6]) and not pf.equal(x, x)  # NaN is not equal to itself
+    assert not pf.equal(x[:3], x[:4]) and torch.equal(t[:6], t[:6]) and not torch.equal(t, t)
+    k = np.array([3, -4, 0], np.int32)
+    np.testing.assert_array_equal(
+        pf.isclose(pf.from_numpy(k), pf.from_numpy(k + 1), rtol=0.5).numpy(),
+        torch.isclose(torch.from_numpy(k), torch.from_numpy(k + 1), rtol=0.5).numpy(),
+    )
+    with pytest.raises(
+        RuntimeError, match=r"test_elementwise.py:\d+: isclose: pf.int32 did not match"
+    ):
+        pf.isclose(pf.from_numpy(k), pf.from_numpy(k.astype(np.float32)))

@@ -712,3 +712,26 @@ def test_split_then_heads_agrees_on_both_engines():
             outs = [z.reshape(7, 3, 4) for z in x.split(12, dim=1)]
             assert "window = array<i64: 7, 12>" in pf.ir(*outs, stage="pe")
             check(outs, [a[:, i * 12 : (i + 1) * 12].reshape(7, 3, 4) for i in range(3)])
+
+
+@pytest.mark.parametrize("source,destination", [(0, 2), (-1, 0), ((0, 1), (2, 0)), ([2], [1])])
+def test_movedim_swapaxes_mt_match_torch(source, destination):
+    # session 23: torch names that were AttributeErrors
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+    pairs = [
+        (pf.movedim(x, source, destination), torch.movedim(t, source, destination)),
+        (x.moveaxis(source, destination), t.moveaxis(source, destination)),
+        (pf.swapaxes(x, 0, 2), torch.swapaxes(t, 0, 2)),
+        (x.swapdims(-1, 1), t.swapdims(-1, 1)),
+        (x.mT, t.mT),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    x.mT[0, 1, 0] = 99.0  # a view, as PyTorch's
+    t.mT[0, 1, 0] = 99.0
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    with pytest.raises(RuntimeError, match="should contain the same number of dims"):
+        pf.movedim(x, (0, 1), 2)
+    with pytest.raises(RuntimeError, match="mT is only supported on matrices"):
+        _ = x[0, 0].mT

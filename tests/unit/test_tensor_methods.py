@@ -98,3 +98,21 @@ def test_to_takes_torchs_overloads_and_type_as():
         x.to(foo=1)
     assert x.cpu() is x  # x.detach().cpu().numpy(), as Module.cpu()
     np.testing.assert_array_equal(x.detach().cpu().numpy(), t.detach().cpu().numpy())
+
+
+def test_new_zeros_ones_full_view_as_reshape_as_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    k = np.array([3, -4, 0], np.int32)
+    x, t, i, u = pf.from_numpy(a), torch.from_numpy(a.copy()), pf.from_numpy(k), torch.from_numpy(k)
+    pairs = [
+        (i.new_zeros(2, 3), u.new_zeros(2, 3)),
+        (x.new_ones((2,)), t.new_ones((2,))),
+        (i.new_full((2,), 2.9), u.new_full((2,), 2.9)),
+        (x.new_zeros([3], dtype=pf.int32), t.new_zeros([3], dtype=torch.int32)),
+        (x.view_as(pf.from_numpy(a.reshape(4, 6))), t.view_as(t.reshape(4, 6))),
+        (x.mT.reshape_as(x.reshape(24)), t.mT.reshape_as(t.reshape(24))),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours.dtype).removeprefix("pf.") == str(theirs.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
