@@ -529,6 +529,9 @@ class OpMethods:
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
         return BOUND.ops.cumsum(self, dim, dtype=dtype)
 
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return BOUND.ops.cumprod(self, dim, dtype=dtype)
+
     def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
         return BOUND.ops.sort(self, dim, descending, stable=stable)
 

@@ -509,6 +509,32 @@ def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     return out if out is not x else x * 1
 
 
+def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running products along `dim` (torch.cumprod; bool multiplies as int32, PyTorch: int64),
+    `dtype` converts first; float16/bfloat16 multiply in float32 and round each product once.
+    The scan of `cumsum` with multiplies: log2(n) steps y *= y shifted by 1, 2, 4, ... (the
+    shift pads with ones). Gradients follow the multiplies, so zeros need no special case (an
+    inf factor gives NaN / inf gradients in other places than PyTorch's formula does);
+    PyTorch's CPU kernel multiplies in order in double for float32, so a product may differ in
+    its last bit."""
+    _check_tensor(x, "cumprod")
+    if dtype is not None:
+        x = astype(x, as_dtype(dtype))
+    x = _counted(x)
+    if x.dtype in HALF:  # in float32, each product rounded once, as PyTorch
+        return astype(cumprod(astype(x, float32), dim), x.dtype)
+    if x.ndim == 0:
+        _reduce_dims(x, dim, "cumprod")
+        return x * 1
+    d = _rule(shapes.normalize_dim, _dim_arg(dim, "cumprod"), x.ndim)
+    n, out, k = x.shape[d], x, 1
+    while k < n:
+        after = (0, 0) * (x.ndim - 1 - d)
+        out = mul(out, pad(out, (*after, k, -k), value=1))
+        k *= 2
+    return out if out is not x else x * 1
+
+
 class AtIndices:
     """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
     node by the op builder): the whole gradient goes to the element at the returned index,

@@ -928,3 +928,38 @@ def test_half_prod_rounds_every_product_as_pytorch(dtype, split):
     np.testing.assert_array_equal(
         np.asarray(xb.prod(1).numpy(), np.float32), tb.prod(1).float().numpy()
     )
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cumprod_matches_torch_values_dtypes_and_gradients_through_zeros(dim):
+    # session 23: an AttributeError. float32 to rounding (PyTorch multiplies in order in
+    # double), integers and bools exact, gradients through zeros as PyTorch's
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 1.5, (2, 3, 40)).astype(np.float32)
+    a *= np.sign(rng.standard_normal(a.shape)).astype(np.float32)
+    x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+    np.testing.assert_allclose(x.cumprod(dim).numpy(), t.cumprod(dim).numpy(), rtol=2e-6)
+    k = np.array([[3, -1, 2, 0, 5], [1, 2, 3, 4, 5]], np.int32)
+    for ours, theirs in [
+        (pf.cumprod(pf.from_numpy(k), dim % 2), torch.cumprod(torch.from_numpy(k), dim % 2)),
+        (pf.from_numpy(k > 0).cumprod(1), torch.from_numpy(k > 0).cumprod(1)),
+    ]:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    z = np.array([[2.0, 0.0, 3.0, 4.0], [1.0, -2.0, 0.0, 0.0], [0.5, 0.0, 0.0, 2.0]], np.float32)
+    grads = []
+    for lib, make in ((pf, pf.from_numpy), (torch, lambda v: torch.from_numpy(v.copy()))):
+        leaf = make(z)
+        leaf.requires_grad = True
+        weights = make(np.arange(12, dtype=np.float32).reshape(3, 4))
+        (lib.cumprod(leaf, 1) * weights).sum().backward()
+        grads.append(np.asarray(leaf.grad.numpy()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_cumprod_multiplies_in_float32_and_rounds_each_product_once(dtype):
+    a = np.random.default_rng(1).uniform(0.5, 1.5, (3, 12)).astype(np.float32)
+    t = torch.from_numpy(a).to(getattr(torch, dtype))
+    x = pf.from_numpy(t.float().numpy()).astype(getattr(pf, dtype))
+    got = np.asarray(x.cumprod(1).numpy(), np.float32)
+    np.testing.assert_array_equal(got, t.cumprod(1).float().numpy())
