@@ -27,6 +27,7 @@ from pyflame.core.errors import (
 from pyflame.indexing import gather, index_select, narrow
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.functional import dropout  # (inplace=True writes into the input)
 from pyflame.ops import *  # noqa: F403  (the op builders: pyflame.ops.__all__)
 from pyflame.ops import max_ as max  # pf.max, pf.min (pyflame.ops cannot shadow builtins)
@@ -34,7 +35,6 @@ from pyflame.ops import min_ as min
 from pyflame.random import manual_seed
 from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report, pipeline
 from pyflame.sim.target import set_target, target
-from pyflame.tensor import Tensor
 
 __all__ = [
     "CompileError",

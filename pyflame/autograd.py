@@ -41,8 +41,8 @@ from pyflame.grad_mode import (
     set_grad_enabled,
 )
 from pyflame.gradients import GRADIENTS, unbroadcast
+from pyflame.lazy_tensor import Tensor, building_at, format_location, user_location, user_stacklevel
 from pyflame.ops import saved
-from pyflame.tensor import Tensor, building_at, format_location, user_location, user_stacklevel
 
 __all__ = [
     "backward",

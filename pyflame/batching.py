@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ from pyflame import ops
 from pyflame.autograd import no_grad
 from pyflame.core.dtypes import int32
 from pyflame.dialects import flame
-from pyflame.tensor import Location, Tensor, format_location, user_location
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
 
 INT32_MIN = -(2**31)
 

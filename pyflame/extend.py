@@ -40,8 +40,8 @@ import numpy as np
 from pyflame import ops
 from pyflame.autograd import is_grad_enabled, no_grad
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, building_at, format_location, user_location
 from pyflame.ops import saved
-from pyflame.tensor import Tensor, building_at, format_location, user_location
 
 __all__ = ["AutogradFunction", "FunctionCtx"]
 

@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyflame.tensor import Tensor
+    from pyflame.lazy_tensor import Tensor
 
 
 class _GradState(threading.local):

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 
 from pyflame import ops
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor, format_location
 from pyflame.ops.conv import conv2d, conv2d_weight_grad, padded_conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
-from pyflame.tensor import Tensor, format_location
 
 Rule = Callable[[Tensor, Tensor], Sequence[Tensor | None]]
 

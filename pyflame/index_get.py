@@ -54,9 +54,9 @@ from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import no_grad
 from pyflame.index_put import _wrapped, key_items
 from pyflame.indexing import _from_rows, _rows_along
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.node import _shape_rule
 from pyflame.ops.shape import _reshape_node, _slice_node
-from pyflame.tensor import Location, Tensor, format_location, user_location, user_stacklevel
 
 _NOT_AN_INDEX = (
     "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "

@@ -42,9 +42,9 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import is_grad_enabled, no_grad
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.node import _is_scalar, _shape_error
 from pyflame.ops.shape import _reshape_node
-from pyflame.tensor import Tensor, format_location, user_location, user_stacklevel
 
 _SEQUENCE_AS_TUPLE = (
     "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "

@@ -25,9 +25,9 @@ from pyflame.checks import check_indices
 from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
+from pyflame.lazy_tensor import Location, Tensor, user_location
 from pyflame.ops.node import _check_tensor, _dim_arg, _shape_error, _shape_rule
 from pyflame.ops.saved import composite
-from pyflame.tensor import Location, Tensor, user_location
 
 
 def _count(count: int) -> str:

@@ -49,11 +49,11 @@ from pyflame.core import strides
 from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_put import index_put
+from pyflame.lazy_tensor import Tensor, VersionCounter, format_location, user_location
 from pyflame.ops import saved
 from pyflame.ops.node import _shape_error
 from pyflame.ops.shape import _reshape_node, strides_of
 from pyflame.random import generator
-from pyflame.tensor import Tensor, VersionCounter, format_location, user_location
 
 #: the fields of a Tensor that make up its value (its node); the others (grad, name, users,
 #: views, view link, pending update) belong to the object and stay with it when it is rebound

@@ -48,7 +48,7 @@ import numpy as np
 from pyflame import ops, runtime
 from pyflame.core.dtypes import DType, by_name
 from pyflame.core.errors import CheckpointError, IntegerOverflowError
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 __all__ = ["clean_temporaries", "load", "save"]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from pyflame import checks, compiler, tensor_methods, trace
 from pyflame.core.errors import PyFlameError, ShapeError
-from pyflame.tensor import Tensor, format_location, user_location
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp

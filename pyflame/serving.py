@@ -25,7 +25,7 @@ import numpy as np
 
 from pyflame import autograd, ops, runtime
 from pyflame.batching import as_array, as_tuple, pad_rows, rows
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Tensor's operators and op methods: `x + y`, `x.exp()`, `x.sum(1)`, `x.reshape(2, -1)`, ...
 
 Each calls the `pyflame.ops` builder of the same name. The builders make Tensors, so
-`pyflame.ops` sits above `pyflame.tensor` and cannot be imported by it: the modules that Tensor's
+`pyflame.ops` sits above `pyflame.lazy_tensor` and cannot be imported by it: the modules that Tensor's
 methods call bind themselves here when they are imported (`bind`), the way PyTorch's Python
 `torch.Tensor` methods sit on top of `torch._C.TensorBase`:
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pyflame.dialects import flame
 
 if TYPE_CHECKING:
-    from pyflame.tensor import Tensor
+    from pyflame.lazy_tensor import Tensor
 
 
 #: torch's device type names: `x.to("cuda:0")` names a device, not a dtype
@@ -69,7 +69,7 @@ class _NotLoaded:
 
 
 class _Bound:
-    """The modules above pyflame.tensor that Tensor's methods call, once they are imported."""
+    """The modules above pyflame.lazy_tensor that Tensor's methods call, once they are imported."""
 
     def __init__(self) -> None:
         self.ops: Any = _NotLoaded("pyflame.ops")

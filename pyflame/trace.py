@@ -46,8 +46,8 @@ import numpy as np
 
 from pyflame.core.target import Target
 from pyflame.dialects.flame import FlameOp
+from pyflame.lazy_tensor import Location, Tensor, format_location
 from pyflame.sim.target import get_target
-from pyflame.tensor import Location, Tensor, format_location
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp

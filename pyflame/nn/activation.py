@@ -24,10 +24,10 @@ from pyflame import inplace as inplace_
 from pyflame import ops
 from pyflame.core.dtypes import as_dtype, bfloat16, float16, float32
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import init as nn_init
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 class ReLU(Module):

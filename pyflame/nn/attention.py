@@ -8,7 +8,7 @@ import math
 from pyflame import ops
 from pyflame.core.dtypes import bool_
 from pyflame.gradients import SafeSoftmax
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 
 def _safe_softmax(x: Tensor, dim: int) -> Tensor:

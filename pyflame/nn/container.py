@@ -15,9 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
-from pyflame.tensor import Tensor
 
 
 def _index(idx: Any, size: int) -> int:

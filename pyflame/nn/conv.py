@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.conv_functional import _single, conv1d_hinted
@@ -27,7 +28,6 @@ from pyflame.nn.linear import empty_parameter, hint_output
 from pyflame.nn.module import Module
 from pyflame.ops import _check_layout
 from pyflame.ops.conv import _pair
-from pyflame.tensor import Tensor
 
 
 def _placement(layout: MeshLayout | None) -> tuple[MeshLayout | None, MeshLayout | None]:

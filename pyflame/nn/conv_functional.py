@@ -21,9 +21,9 @@ from typing import Any
 
 from pyflame.gradients import conv_input_grad
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.conv import _pair, conv2d
 from pyflame.ops.node import _check_tensor, _shape_error
-from pyflame.tensor import Tensor
 
 
 def _single(value: Any, what: str) -> int:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyflame import ops
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.node import _check_tensor, _shape_error
-from pyflame.tensor import Tensor
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:

@@ -8,8 +8,8 @@ gets a new mask each step. Eval mode builds a graph without the dropout (a diffe
 from __future__ import annotations
 
 from pyflame import inplace, ops
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor
 
 
 class Dropout(Module):

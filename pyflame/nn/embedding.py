@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter, as_array
-from pyflame.tensor import Tensor
 
 
 class Embedding(Module):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from pyflame import ops
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 class Flatten(Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.activation import (
     celu,
     elu,
@@ -53,7 +54,6 @@ from pyflame.nn.upsampling import interpolate
 from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
-from pyflame.tensor import Tensor
 
 __all__ = [
     "avg_pool1d",

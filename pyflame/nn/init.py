@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from pyflame.inplace import overwrite
+from pyflame.lazy_tensor import Tensor
 from pyflame.random import generator
-from pyflame.tensor import Tensor
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:

@@ -18,12 +18,12 @@ import numpy as np
 from pyflame.core.dtypes import as_dtype, float32
 from pyflame.core.errors import ShapeError
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
 from pyflame.ops import _check_layout
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def empty_parameter(

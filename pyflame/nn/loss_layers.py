@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn import functional as F
 from pyflame.nn.losses import legacy_reduction
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor
 
 
 def _as_weight(weight: Any) -> Any:

@@ -24,9 +24,9 @@ from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core.dtypes import int32
 from pyflame.core.errors import ShapeError
 from pyflame.grad_mode import is_grad_enabled, no_grad
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location, user_stacklevel
 from pyflame.nn.sparse import checked_one_hot
 from pyflame.ops.saved import composite
-from pyflame.tensor import Location, Tensor, format_location, user_location, user_stacklevel
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

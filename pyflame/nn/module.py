@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pyflame.core.dtypes import DType, as_dtype
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.parameter import Parameter, as_array
-from pyflame.tensor import Tensor
 
 #: `module.to(...)` arguments that name a device: PyFlame has one (the wafer), so they do nothing
 DEVICES = ("cpu", "cuda", "wse", "wafer", "cerebras")

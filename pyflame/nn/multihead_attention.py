@@ -22,11 +22,11 @@ from typing import Any
 from pyflame import ops
 from pyflame.core.dtypes import bool_
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import Linear, empty_parameter
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def _error(message: str) -> ShapeError:

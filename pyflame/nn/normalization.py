@@ -19,9 +19,9 @@ from pyflame import ops
 from pyflame.core.dtypes import float32
 from pyflame.core.errors import ShapeError
 from pyflame.gradients import LayerNorm
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.saved import composite
 from pyflame.runtime import add_pending_update
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def _upcast(x: Tensor) -> Tensor:

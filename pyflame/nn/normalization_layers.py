@@ -28,12 +28,12 @@ import numpy as np
 from pyflame import runtime
 from pyflame.core.dtypes import float32, int32
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
 from pyflame.nn.module import Module
 from pyflame.runtime import add_pending_update
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def _buffer(values: np.ndarray) -> Tensor:

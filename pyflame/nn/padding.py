@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyflame import ops
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor
 
 
 class _ConstantPadNd(Module):

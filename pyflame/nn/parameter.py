@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor, user_location
 from pyflame.ops import from_numpy
-from pyflame.tensor import Tensor, user_location
 
 
 def as_array(value: Any) -> np.ndarray:

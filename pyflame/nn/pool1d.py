@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.conv_functional import _single
 from pyflame.ops.conv import avg_pool2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
-from pyflame.tensor import Tensor
 
 
 def _as_2d(input: Tensor, what: str) -> Tensor:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import functional as F
 from pyflame.nn.conv_functional import _single
 from pyflame.nn.module import Module
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 class _MaxPoolNd(Module):

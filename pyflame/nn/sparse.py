@@ -16,8 +16,8 @@ from pyflame.autograd import no_grad
 from pyflame.checks import check_indices
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import ShapeError
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
 from pyflame.runtime import add_pending_update
-from pyflame.tensor import Location, Tensor, format_location, user_location
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

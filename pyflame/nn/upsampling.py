@@ -17,9 +17,9 @@ import numpy as np
 
 from pyflame import ops
 from pyflame.indexing import index_select
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn.module import Module
 from pyflame.ops.node import _check_tensor
-from pyflame.tensor import Tensor
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 

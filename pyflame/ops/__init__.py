@@ -38,6 +38,7 @@ from pyflame.ops.conv import max_pool2d as max_pool2d
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import (
     arange,
+    as_tensor,
     eye,
     from_numpy,
     full,
@@ -46,6 +47,7 @@ from pyflame.ops.creation import (
     logspace,
     ones,
     ones_like,
+    tensor,
     zeros,
     zeros_like,
 )
@@ -209,6 +211,7 @@ from pyflame.ops.sorting import (
 # conv2d / max_pool2d / avg_pool2d (pf.nn.functional's).
 __all__ = [  # creation
     "arange",
+    "as_tensor",
     "eye",
     "from_numpy",
     "full",
@@ -217,6 +220,7 @@ __all__ = [  # creation
     "logspace",
     "ones",
     "ones_like",
+    "tensor",
     "zeros",
     "zeros_like",
 ]

@@ -16,11 +16,11 @@ from typing import Any
 from pyflame.core import shapes
 from pyflame.core.dtypes import int32
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.creation import arange, full, ones
 from pyflame.ops.elementwise import div, eq, ge, logical_and, logical_or, ne, where
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.shape import pad, reshape
-from pyflame.tensor import Tensor
 
 # --------------------------------------------------------------------------- helpers
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pyflame.core.dtypes import as_dtype
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.node import _check_tensor, _node
-from pyflame.tensor import Tensor
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:

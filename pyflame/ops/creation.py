@@ -1,4 +1,4 @@
-"""Creation: `from_numpy`, `full`, `zeros`, `ones`, `*_like`, `arange`, `linspace`,
+"""Creation: `tensor`, `as_tensor`, `from_numpy`, `full`, `zeros`, `ones`, `*_like`, `arange`, `linspace`,
 `logspace`, `eye`.
 
 A constant is one flame.fill (every PE writes its own tile); arange is one flame.iota; linspace
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -21,8 +22,8 @@ from pyflame.core.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtyp
 from pyflame.core.errors import IntegerOverflowError
 from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.node import _check_layout, _check_tensor, _fits, _is_scalar, _node, _sizes
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def from_numpy(
@@ -59,6 +60,75 @@ def from_numpy(
     if name is not None:
         out.name = name
     return out
+
+
+def tensor(
+    data: Any,
+    dtype: Any = None,
+    *,
+    layout: MeshLayout | None = None,
+    requires_grad: bool = False,
+    device: Any = None,
+    name: str | None = None,
+) -> Tensor:
+    """`torch.tensor`: a leaf holding a copy of `data` (a number, a nested list or tuple of
+    them, a numpy array, or a pf.Tensor). Without `dtype`, as PyTorch infers it: bools give
+    bool, Python ints int32 (PyFlame's widest integer; torch's int64), floats float32;
+    numpy arrays keep their dtype (float64 becomes float32, PyFlame's widest float; int64
+    becomes int32 when its values fit). `device` is accepted and changes nothing (the wafer is
+    the device). A pf.Tensor is copied (`x.detach().clone()`, with PyTorch's warning)."""
+    del device
+    if isinstance(data, Tensor):
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use "
+            "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+            ".requires_grad_(True), rather than pf.tensor(sourceTensor).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        out = data.detach().clone()
+        out = out if dtype is None else out.astype(as_dtype(dtype))
+        return out.requires_grad_(True) if requires_grad else out
+    array = _host_array(data, "tensor")
+    if dtype is not None:
+        array = array.astype(as_dtype(dtype).numpy)
+    elif array.dtype == np.float64:
+        array = array.astype(np.float32)  # (torch's default dtype for Python floats)
+    out = from_numpy(array, layout, name=name)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def as_tensor(data: Any, dtype: Any = None, *, device: Any = None) -> Tensor:
+    """`torch.as_tensor`: `data` itself when it is a pf.Tensor already of `dtype` (or none
+    given), else `pf.tensor(data, dtype)` (numpy arrays are copied: a leaf owns its data)."""
+    del device
+    if isinstance(data, Tensor):
+        return (
+            data if dtype is None or as_dtype(dtype) is data.dtype else data.astype(as_dtype(dtype))
+        )
+    return tensor(data, dtype)
+
+
+def _host_array(data: Any, what: str) -> np.ndarray:
+    """`data` (a number, nested sequences, a numpy array) as a numpy array, PyTorch's errors
+    for what it cannot hold."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.asarray(data)
+    if not (_is_scalar(data) or isinstance(data, (list, tuple))):
+        raise TypeError(
+            f"{format_location(user_location())}: {what}: Could not infer dtype of "
+            f"{type(data).__name__}"
+        )
+    try:
+        array = np.array(data)
+    except ValueError as err:  # ragged lists
+        raise ValueError(f"{format_location(user_location())}: {what}: {err}") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{format_location(user_location())}: {what}: Could not infer dtype of "
+            f"{array.dtype} (numbers, bools and nested lists of them)"
+        )
+    return array
 
 
 def full(

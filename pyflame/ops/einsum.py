@@ -17,12 +17,12 @@ import math
 import string
 from typing import Any
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.elementwise import mul
 from pyflame.ops.linalg import matmul
 from pyflame.ops.node import _check_tensor, _shape_error
 from pyflame.ops.reductions import sum
 from pyflame.ops.shape import permute, reshape
-from pyflame.tensor import Tensor
 
 _LETTERS = string.ascii_letters
 

@@ -16,12 +16,12 @@ from pyflame.core import elementwise
 from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32, int32
 from pyflame.core.errors import IntegerDivisionByZeroError
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error
 from pyflame.ops.saved import composite
 from pyflame.ops.shape import broadcast_to
 from pyflame.promotion import result_type
-from pyflame.tensor import Tensor, format_location, user_location
 
 #: the flame op class of each elementwise function, by name (pyflame.core.elementwise's rows)
 ELEMENTWISE_OPS: dict[str, type[flame.FlameOp]] = {**flame.UNARY_OPS, **flame.BINARY_OPS}

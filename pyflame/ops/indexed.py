@@ -18,10 +18,10 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import zeros
 from pyflame.ops.node import _check_tensor, _node, _rule
-from pyflame.tensor import Tensor
 
 
 def _index_arg(index: Tensor, what: str) -> Tensor:

@@ -7,11 +7,11 @@ import numpy as np
 
 from pyflame.core import shapes
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.elementwise import add, mul
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.saved import composite, each_if_other
 from pyflame.ops.shape import _reshape_node, broadcast_to
-from pyflame.tensor import Tensor
 
 
 @composite(each_if_other)

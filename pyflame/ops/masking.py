@@ -11,10 +11,10 @@ from typing import Any
 
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import where
 from pyflame.ops.node import _check_tensor, _dim_arg, _is_scalar, _node, _shape_error
-from pyflame.tensor import Tensor
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, what: str) -> Tensor:

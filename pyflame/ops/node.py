@@ -22,8 +22,8 @@ from pyflame.core.errors import IntegerOverflowError, ShapeError
 from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
 from pyflame.ops.saved import record_flame_op
-from pyflame.tensor import Location, Tensor, format_location, user_location
 
 T = TypeVar("T")
 

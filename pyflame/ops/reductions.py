@@ -17,6 +17,7 @@ import numpy as np
 from pyflame.core import shapes
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
 from pyflame.ops.creation import arange
 from pyflame.ops.elementwise import (
@@ -45,7 +46,6 @@ from pyflame.ops.node import (
 )
 from pyflame.ops.saved import composite
 from pyflame.ops.shape import broadcast_to, pad
-from pyflame.tensor import Tensor, format_location, user_location
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -16,11 +16,11 @@ import numpy as np
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
 from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import elementwise_op, mul
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _sizes
 from pyflame.random import draw_seed, fixed_seed
-from pyflame.tensor import Tensor
 
 
 def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:

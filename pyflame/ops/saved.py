@@ -30,7 +30,7 @@ from typing import Any, TypeVar, cast
 
 from pyflame.core.dtypes import DType
 from pyflame.dialects import flame
-from pyflame.tensor import Tensor, VersionCounter, format_location
+from pyflame.lazy_tensor import Tensor, VersionCounter, format_location
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -19,6 +19,7 @@ import numpy as np
 from pyflame.core import shapes, strides
 from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
 from pyflame.ops.node import (
     _as_view,
@@ -33,7 +34,6 @@ from pyflame.ops.node import (
     _shape_rule,
 )
 from pyflame.promotion import result_type
-from pyflame.tensor import Tensor, format_location, user_location
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:

@@ -20,12 +20,12 @@ from typing import Any
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
+from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import eq, gt, logical_and, logical_not, logical_or, lt, ne, where
 from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
 from pyflame.ops.reductions import sum
 from pyflame.ops.shape import unsqueeze
-from pyflame.tensor import Tensor
 
 SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it

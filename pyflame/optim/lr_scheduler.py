@@ -34,8 +34,8 @@ from functools import partial, wraps
 from typing import Any, Literal, SupportsFloat, TypedDict
 from weakref import ref
 
+from pyflame.lazy_tensor import Tensor
 from pyflame.optim.optimizers import Optimizer, _number
-from pyflame.tensor import Tensor
 
 __all__ = [
     "LambdaLR",

@@ -39,7 +39,7 @@ import numpy as np
 from pyflame import autograd, ops, runtime
 from pyflame.autograd import enable_grad, no_grad
 from pyflame.core.dtypes import float32
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pyflame import ops
 from pyflame.core.dtypes import float32
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 
 BUILTIN_METRICS = ("loss", "accuracy")
 

@@ -14,7 +14,7 @@ from pyflame import autograd, ops, runtime
 from pyflame import io as pf_io
 from pyflame.batching import pad_rows, row_mask, rows
 from pyflame.core.dtypes import float32
-from pyflame.tensor import Tensor
+from pyflame.lazy_tensor import Tensor
 from pyflame.training.batches import batches, length, split_batch
 from pyflame.training.checkpoints import (
     CHECKPOINT_KIND,

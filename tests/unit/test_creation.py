@@ -863,3 +863,66 @@ def test_causal_mask_makes_its_iota_in_each_layout(n, grid):
     assert mesh_text.count("mesh.iota") == 2, mesh_text
     assert not re.search(r"mesh\.redistribute .*xi32", mesh_text), mesh_text
     np.testing.assert_array_equal(out.numpy(), np.tril(scores))
+
+
+# --------------------------------------------------------------------------- pf.tensor
+
+
+@pytest.mark.parametrize(
+    "data",
+    [1.5, 3, True, [1.5, -2.0], [1, 2, 3], [[True, False]], [[1, 2.5], [3, 4]], (1.0, 2.0), []],
+)
+def test_tensor_infers_dtypes_as_torch_tensor(data):
+    """pf.tensor(data) is torch.tensor(data): the same values; bools bool, floats float32,
+    ints int32 (PyFlame's widest: torch's int64)."""
+    torch = pytest.importorskip("torch")
+    want = torch.tensor(data)
+    got = pf.tensor(data)
+    assert tuple(got.shape) == tuple(want.shape)
+    expected = {torch.bool: pf.bool, torch.float32: pf.float32, torch.int64: pf.int32}
+    assert got.dtype is expected[want.dtype]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_tensor_takes_dtype_requires_grad_device_and_numpy_arrays():
+    torch = pytest.importorskip("torch")
+    x = pf.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=pf.float16, requires_grad=True, device="cpu")
+    t = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float16, requires_grad=True)
+    assert x.dtype is pf.float16 and x.requires_grad and x.is_leaf
+    (x.float() ** 2).sum().backward()
+    (t.float() ** 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    assert pf.tensor(np.arange(4.0)).dtype is pf.float32  # (float64: PyFlame's widest float)
+    assert pf.tensor(np.arange(4, dtype=np.int64)).dtype is pf.int32
+    a = np.ones(3, np.float32)
+    y = pf.tensor(a)
+    a[0] = 7.0  # a copy, as torch.tensor
+    np.testing.assert_array_equal(y.numpy(), [1.0, 1.0, 1.0])
+    assert pf.tensor(2, dtype=pf.float32).numpy() == np.float32(2.0)
+
+
+def test_tensor_of_a_tensor_copies_with_torchs_warning_and_as_tensor_does_not():
+    x = pf.from_numpy(np.array([1.0, 2.0], np.float32)).requires_grad_()
+    with pytest.warns(UserWarning, match="recommended to use sourceTensor.detach"):
+        y = pf.tensor(x)
+    assert y is not x and not y.requires_grad
+    np.testing.assert_array_equal(y.numpy(), [1.0, 2.0])
+    assert pf.as_tensor(x) is x
+    assert pf.as_tensor(x, dtype=pf.float16).dtype is pf.float16
+    np.testing.assert_array_equal(pf.as_tensor([3, 4]).numpy(), [3, 4])
+
+
+def test_tensor_refuses_what_torch_refuses_at_the_users_line():
+    with pytest.raises(TypeError, match=r"test_creation.py:\d+: tensor: Could not infer dtype"):
+        pf.tensor("abc")
+    with pytest.raises(ValueError, match=r"test_creation.py:\d+: tensor:"):
+        pf.tensor([[1.0, 2.0], [3.0]])
+    with pytest.raises(TypeError, match="Could not infer dtype"):
+        pf.tensor({"a": 1})
+
+
+def test_pf_tensor_is_the_function_even_after_the_tensor_module_is_imported():
+    import importlib
+
+    importlib.import_module("pyflame.lazy_tensor")
+    assert callable(pf.tensor) and pf.tensor([1.0]).numpy().tolist() == [1.0]

@@ -236,7 +236,7 @@ class _Doubled(pf.extend.AutogradFunction):
 
 def test_gradient_nodes_carry_the_backward_line_and_a_function_backward_its_own() -> None:
     # backward builds every gradient node at the user's `.backward()` line (one stack walk:
-    # pyflame/tensor.py `building_at`); a pf.extend Function's backward is user code, so the
+    # pyflame/lazy_tensor.py `building_at`); a pf.extend Function's backward is user code, so the
     # nodes it builds carry its own lines
     x = pf.from_numpy(np.ones(3, np.float32)).requires_grad_()
     y = (x * 3.0).exp().sum()

@@ -121,17 +121,17 @@ def test_the_source_map_finds_every_layer() -> None:
         "pyflame.passes.decompose",
         "pyflame.sim.fabric",
         "pyflame.tools.pyflame_opt",
-        "pyflame.tensor",
+        "pyflame.lazy_tensor",
     ):
         assert expected in modules
 
 
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from pyflame.tensor import Tensor\n")
-    found = imports_of("pyflame.dialects.bad", bad, {"pyflame.tensor"})
-    assert found == [("pyflame.tensor", 2)]
-    assert layer("pyflame.tensor")[0] > layer("pyflame.dialects.bad")[0]
+    bad.write_text("def f():\n    from pyflame.lazy_tensor import Tensor\n")
+    found = imports_of("pyflame.dialects.bad", bad, {"pyflame.lazy_tensor"})
+    assert found == [("pyflame.lazy_tensor", 2)]
+    assert layer("pyflame.lazy_tensor")[0] > layer("pyflame.dialects.bad")[0]
 
 
 def test_no_layer_imports_upward() -> None:

@@ -56,7 +56,7 @@ def test_reduction_and_shape_methods_compute_what_the_functions_do():
 def test_a_method_whose_module_is_not_loaded_names_it():
     code = (
         "import numpy as np\n"
-        "from pyflame.tensor import Tensor\n"
+        "from pyflame.lazy_tensor import Tensor\n"
         "t = Tensor((2,), data=np.zeros(2, np.float32))\n"
         "try:\n"
         "    t + 1\n"

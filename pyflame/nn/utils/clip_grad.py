@@ -27,7 +27,7 @@ import numpy as np
 from pyflame import checks, ops
 from pyflame.core.dtypes import float32, int32
 from pyflame.grad_mode import no_grad
-from pyflame.tensor import Tensor, user_location, user_stacklevel
+from pyflame.lazy_tensor import Tensor, user_location, user_stacklevel
 
 TensorOrTensors = Union[Tensor, Iterable[Tensor]]  # noqa: UP007 (a runtime alias)
 

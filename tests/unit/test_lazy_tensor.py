@@ -1,4 +1,4 @@
-"""The lazy Tensor and the op builders (pyflame/tensor.py, ops.py, dtypes.py, random.py)."""
+"""The lazy Tensor and the op builders (pyflame/lazy_tensor.py, ops.py, dtypes.py, random.py)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def test_from_numpy_int64() -> None:
     assert t.numpy().tolist() == [1, -5, 2**31 - 1]
     assert pf.from_numpy(np.array(7, dtype=np.int64)).item() == 7  # num_batches_tracked
     line = sys._getframe().f_lineno + 2  # the user's line, as an OverflowError (issue 8)
-    with pytest.raises(pf.IntegerOverflowError, match=rf"test_tensor.py:{line}: .*do not fit"):
+    with pytest.raises(pf.IntegerOverflowError, match=rf"test_lazy_tensor.py:{line}: .*do not fit"):
         pf.from_numpy(np.array([2**31], dtype=np.int64))
 
 
