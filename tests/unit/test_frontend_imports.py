@@ -221,7 +221,7 @@ def test_the_package_names_are_the_api_names():
 @pytest.mark.parametrize(
     "code",
     [
-        "import pyflame as pf\nassert pf.tensor.Tensor is pf.Tensor",  # pf.<submodule> first
+        "import pyflame as pf\nassert pf.lazy_tensor.Tensor is pf.Tensor",  # pf.<submodule> first
         "from pyflame import nn\nassert nn.Linear(2, 3).weight.shape == (3, 2)",
         "import pyflame as pf\nassert pf.runtime.pending_updates() == []",
         "import pyflame as pf\nassert pf.sim.SMALL.fabric_rows == 16",
