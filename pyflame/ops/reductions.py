@@ -491,22 +491,7 @@ def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     converts first; float16/bfloat16 accumulate in float32 and round each sum once. A Hillis-Steele scan: log2(n) steps y += y shifted by 1, 2, 4, ... along
     dim (flame.pad with widths (k, -k): k zeros in front, k elements cropped at the end), so
     exact for integers and one add per step, whatever the dim's distribution."""
-    _check_tensor(x, "cumsum")
-    if dtype is not None:
-        x = astype(x, as_dtype(dtype))
-    x = _counted(x)
-    if x.dtype in HALF:  # accumulated in float32, each sum rounded once, as PyTorch
-        return astype(cumsum(astype(x, float32), dim), x.dtype)
-    if x.ndim == 0:
-        _reduce_dims(x, dim, "cumsum")
-        return x * 1
-    d = _rule(shapes.normalize_dim, _dim_arg(dim, "cumsum"), x.ndim)
-    n, out, k = x.shape[d], x, 1
-    while k < n:
-        after = (0, 0) * (x.ndim - 1 - d)
-        out = add(out, pad(out, (*after, k, -k)))
-        k *= 2
-    return out if out is not x else x * 1
+    return _scan(x, dim, dtype, "cumsum", add, None)
 
 
 def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -517,20 +502,29 @@ def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     inf factor gives NaN / inf gradients in other places than PyTorch's formula does);
     PyTorch's CPU kernel multiplies in order in double for float32, so a product may differ in
     its last bit."""
-    _check_tensor(x, "cumprod")
+    return _scan(x, dim, dtype, "cumprod", mul, 1)
+
+
+def _scan(
+    x: Tensor, dim: int, dtype: Any, what: str, combine: Callable[..., Tensor], identity: int | None
+) -> Tensor:
+    """The Hillis-Steele scan of `cumsum` / `cumprod`: log2(n) steps y = combine(y, y shifted
+    by 1, 2, 4, ... along dim, the shift padded with `identity`, None: zeros); half floats
+    in float32, each result rounded once, as PyTorch."""
+    _check_tensor(x, what)
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
     x = _counted(x)
-    if x.dtype in HALF:  # in float32, each product rounded once, as PyTorch
-        return astype(cumprod(astype(x, float32), dim), x.dtype)
+    if x.dtype in HALF:
+        return astype(_scan(astype(x, float32), dim, None, what, combine, identity), x.dtype)
     if x.ndim == 0:
-        _reduce_dims(x, dim, "cumprod")
+        _reduce_dims(x, dim, what)
         return x * 1
-    d = _rule(shapes.normalize_dim, _dim_arg(dim, "cumprod"), x.ndim)
+    d = _rule(shapes.normalize_dim, _dim_arg(dim, what), x.ndim)
     n, out, k = x.shape[d], x, 1
     while k < n:
         after = (0, 0) * (x.ndim - 1 - d)
-        out = mul(out, pad(out, (*after, k, -k), value=1))
+        out = combine(out, pad(out, (*after, k, -k), value=identity))
         k *= 2
     return out if out is not x else x * 1
 
