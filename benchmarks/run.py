@@ -591,7 +591,16 @@ def main() -> None:
         "not measured (the script-report sections still run)",
     )
     parser.add_argument("--max-grid", type=int, help="leave out GEMM grid sides above this")
+    parser.add_argument(
+        "--saved-dir",
+        type=Path,
+        help="keep the measurements' rows here instead of benchmarks/saved/ (a test's run "
+        "leaves the committed ones alone)",
+    )
     args = parser.parse_args()
+    if args.saved_dir is not None:
+        global SAVED
+        SAVED = args.saved_dir
     JOBS[0] = max(1, args.jobs)
     MAX_GRID[0] = args.max_grid or MAX_GRID[0]
     RESUME[0] = args.resume or args.saved_only
