@@ -403,6 +403,27 @@ class OpMethods:
     def clamp_min(self, min: Any) -> Tensor:
         return BOUND.ops.clamp_min(self, min)
 
+    def frac(self) -> Tensor:
+        return BOUND.ops.frac(self)
+
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        return BOUND.ops.lerp(self, end, weight)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return BOUND.ops.dot(self, other)
+
+    def mv(self, vec: Tensor) -> Tensor:
+        return BOUND.ops.mv(self, vec)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return BOUND.ops.count_nonzero(self, dim)
+
+    def tile(self, *dims: Any) -> Tensor:
+        return BOUND.ops.tile(self, dims[0] if len(dims) == 1 else dims)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.unbind(self, dim)
+
     def clamp_max(self, max: Any) -> Tensor:
         return BOUND.ops.clamp_max(self, max)
 

@@ -556,6 +556,38 @@ def reciprocal(x: Tensor) -> Tensor:
     return div(1, x)
 
 
+def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """torch.clip, `clamp`'s alias."""
+    return clamp(x, min, max)
+
+
+def frac(x: Tensor) -> Tensor:
+    """x - trunc(x), the fractional part with x's sign (torch.frac); floats only, as PyTorch."""
+    _check_tensor(x, "frac")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(
+            f"{format_location(user_location())}: frac is not implemented for {x.dtype!r} "
+            "(as in PyTorch: floating point tensors only)"
+        )
+    return sub(x, trunc(x))
+
+
+def lerp(start: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """start + weight * (end - start) (torch.lerp), in PyTorch's two forms for precision: for
+    |weight| < 0.5 from start, else end - (end - start) * (1 - weight), so lerp(a, b, 1) is b
+    exactly."""
+    _check_tensor(start, "lerp")
+    _check_tensor(end, "lerp")
+    diff = sub(end, start)
+    if not isinstance(weight, Tensor):
+        w = float(weight)
+        if builtins.abs(w) < 0.5:
+            return add(start, mul(diff, w))
+        return sub(end, mul(diff, 1.0 - w))
+    small = lt(abs(weight), 0.5)
+    return where(small, add(start, mul(weight, diff)), sub(end, mul(diff, sub(1.0, weight))))
+
+
 def clamp_min(x: Tensor, min: Any) -> Tensor:
     """`clamp(x, min=min)` (torch.clamp_min)."""
     return clamp(x, min=min)

@@ -99,3 +99,26 @@ def addmm(
         return product
     term = input if beta == 1 else mul(input, beta)
     return add(term, product)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The inner product of two 1-D tensors of one size (torch.dot)."""
+    _check_tensor(a, "dot")
+    _check_tensor(b, "dot")
+    if a.ndim != 1 or b.ndim != 1:
+        raise _shape_error(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape != b.shape:
+        raise _shape_error(
+            "dot: inconsistent tensor size, expected tensor "
+            f"[{a.shape[0]}] and src [{b.shape[0]}] to have the same number of elements"
+        )
+    return matmul(a, b)
+
+
+def mv(a: Tensor, v: Tensor) -> Tensor:
+    """Matrix times vector, [n, m] @ [m] -> [n] (torch.mv)."""
+    _check_tensor(a, "mv")
+    _check_tensor(v, "mv")
+    if a.ndim != 2 or v.ndim != 1:
+        raise _shape_error(f"mv: vector + matrix @ vector expected, got {a.ndim}, {v.ndim}")
+    return matmul(a, v)

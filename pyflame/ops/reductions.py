@@ -153,6 +153,12 @@ def sum(
     return _reduce(flame.ReduceSumOp, _counted(x), dim, keepdim, "sum")
 
 
+def count_nonzero(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
+    """The number of nonzero elements over `dim` (torch.count_nonzero; int32, PyTorch: int64)."""
+    _check_tensor(x, "count_nonzero")
+    return sum(astype(ne(x, 0), int32), dim)
+
+
 @_torch_aliases("mean")
 def mean(
     x: Tensor,

@@ -469,6 +469,22 @@ def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     return out if out is not x else _slice_node(x, [0] * x.ndim, list(x.shape), [1] * x.ndim)
 
 
+def tile(x: Tensor, dims: Any) -> Tensor:
+    """torch.tile: `repeat` with ones in front of `dims` when it has fewer than x's dims."""
+    _check_tensor(x, "tile")
+    reps = _shape_arg(tuple(dims) if isinstance(dims, (list, tuple)) else (dims,), "tile")
+    return repeat(x, *((1,) * (x.ndim - len(reps)) + reps))
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """torch.unbind: the slices along `dim`, that dim removed, as a tuple."""
+    _check_tensor(x, "unbind")
+    if x.ndim == 0:
+        raise _shape_error("unbind: Dimension specified as 0 but tensor has no dimensions")
+    d = _rule(shapes.normalize_dim, dim, x.ndim)
+    return tuple(squeeze(narrow(x, d, i, 1), d) for i in range(x.shape[d]))
+
+
 def repeat(x: Tensor, *sizes: Any) -> Tensor:
     """The tensor tiled `sizes` times along each dim (torch.Tensor.repeat; more sizes than
     dims add leading dims): reshape to [1, n0, 1, n1, ...], broadcast to [r0, n0, r1, n1, ...],

@@ -116,3 +116,85 @@ def test_new_zeros_ones_full_view_as_reshape_as_match_torch():
     for ours, theirs in pairs:
         assert repr(ours.dtype).removeprefix("pf.") == str(theirs.dtype).removeprefix("torch.")
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+# --------------------------------------------------------------------------- session 23 names
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _pair(seed: int, shape=(3, 5)):
+    torch = _torch()
+    a = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * 3
+    a[0, :2] = [0.0, -0.0]
+    return a, pf.from_numpy(a), torch.from_numpy(a.copy())
+
+
+def test_clip_frac_and_count_nonzero_as_torch():
+    torch = _torch()
+    a, x, t = _pair(1)
+    assert pf.clip(x, -1.5, 2.0).numpy().tobytes() == torch.clip(t, -1.5, 2.0).numpy().tobytes()
+    assert x.frac().numpy().tobytes() == t.frac().numpy().tobytes()
+    assert pf.frac(x).numpy().tobytes() == torch.frac(t).numpy().tobytes()
+    with pytest.raises(RuntimeError, match="frac is not implemented"):
+        pf.frac(pf.from_numpy(np.array([1, 2], np.int32)))
+    for dim in (None, 0, 1, (0, 1)):
+        want = torch.count_nonzero(t, dim).numpy()
+        np.testing.assert_array_equal(pf.count_nonzero(x, dim).numpy(), want)
+    assert x.count_nonzero().dtype is pf.int32
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.5, 0.7, 1.0, -0.25, 1.5, "tensor"])
+def test_lerp_as_torch(weight):
+    """PyTorch's two forms (from start below 0.5, from end above): the ends exactly (weight 0
+    gives start, 1 gives end); elsewhere within an ulp (torch's CPU kernel fuses the multiply
+    and add: one rounding where the machine's vector ops round twice)."""
+    torch = _torch()
+    a, x, t = _pair(2)
+    b, y, u = _pair(3)
+    if weight == "tensor":
+        w = np.random.default_rng(4).uniform(-0.5, 1.5, a.shape).astype(np.float32)
+        got, want = pf.lerp(x, y, pf.from_numpy(w)), torch.lerp(t, u, torch.from_numpy(w))
+    else:
+        got, want = x.lerp(y, weight), t.lerp(u, weight)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=3e-7, atol=1e-6)
+    if weight in (0.0, 1.0):  # (-0.0 + 0 * diff is +0.0 in both)
+        assert got.numpy().tobytes() == want.numpy().tobytes()
+
+
+def test_tile_and_unbind_as_torch():
+    torch = _torch()
+    a, x, t = _pair(5)
+    for dims in ((2,), (2, 1), (1, 3, 2), 3):
+        got = pf.tile(x, dims) if isinstance(dims, int) else x.tile(*dims)
+        want = torch.tile(t, (dims,) if isinstance(dims, int) else dims)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for dim in (0, 1, -1):
+        got, want = pf.unbind(x, dim), torch.unbind(t, dim)
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+    with pytest.raises(pf.ShapeError, match="unbind"):
+        pf.unbind(pf.from_numpy(np.float32(1.0)))
+
+
+def test_dot_and_mv_as_torch():
+    torch = _torch()
+    a, x, t = _pair(6, (4, 7))
+    v = np.random.default_rng(7).standard_normal(7).astype(np.float32)
+    np.testing.assert_allclose(
+        pf.dot(pf.from_numpy(v), pf.from_numpy(v)).numpy(),
+        torch.dot(torch.from_numpy(v), torch.from_numpy(v)).numpy(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        x.mv(pf.from_numpy(v)).numpy(), t.mv(torch.from_numpy(v)).numpy(), rtol=1e-5, atol=1e-5
+    )
+    with pytest.raises(pf.ShapeError, match="dot: 1D tensors expected"):
+        pf.dot(x, pf.from_numpy(v))
+    with pytest.raises(pf.ShapeError, match="inconsistent tensor size"):
+        pf.dot(pf.from_numpy(v), pf.from_numpy(v[:3]))
+    with pytest.raises(pf.ShapeError, match="mv"):
+        pf.mv(pf.from_numpy(v), pf.from_numpy(v))
