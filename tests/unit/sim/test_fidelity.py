@@ -44,7 +44,7 @@ KNOWN_GAPS: dict[str, str] = {
     # phase 4's message and the second redistribution's (from (11, 0), planned after the first
     # product, its sources idle from ~15) cross it (11-46): tail at (0, 0) 55, here 20. The
     # fast engine stretches a message by the next phase only. Stretching it by every later
-    # phase while it is on the link, across exchanges (commit 750eb0e, reverted), gives
+    # phase while it is on the link, across exchanges (tried in session 23, not merged), gives
     # 690 / 705 but puts chains sweep seed 1 cases 119, 183, 186 (0.936-0.945) and seed 29
     # case 2 (0.946) out, the fast engine late: moving the receiver's clock "with all it did
     # since" over-counts there
