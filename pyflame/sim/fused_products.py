@@ -137,8 +137,7 @@ class Panels:
         dtype = np.result_type(x, y)
         #: one GEMM over the grid: lhs one tile per PE row, rhs one per PE column
         self.gemm = xc == 1 and yr == 1
-        per_slot = (xr * xc * m * k + yr * yc * k * n) * dtype.itemsize
-        self.slots = max(1, min(use.slots - use.slot, PANEL_BYTES // max(1, per_slot)))
+        self.slots = panel_slots(use, x, y)
         self.k = k
         self.filled = 0
         width = self.slots * k
@@ -174,6 +173,23 @@ class Panels:
             _concatenate(ys, self.y[:, :, lo:hi, :], 2, n)
         self.filled += len(xs)
 
+    def put_stacked(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        """`put_all` of operands given as one array each, (slots, *x tile shape) and
+        (slots, *y tile shape) (`stacked`): one copy per operand, however many slots."""
+        p, k = xs.shape[0], self.k
+        lo, hi = self.filled * k, (self.filled + p) * k
+        xr, xc, m, _ = self.x.shape
+        _copy(split_view(self.x[..., lo:hi], (xr, xc, m, p, k)), xs.transpose(1, 2, 3, 0, 4), k)
+        n = self.y.shape[-1]
+        if self.gemm:  # (slots, 1, cols, k, n) -> (slots, k, cols, n)
+            out = split_view(self.y[lo:hi], (p, k, self.y.shape[1], n))
+            _copy(out, ys[:, 0].transpose(0, 2, 1, 3), n)
+        else:
+            yr, yc = self.y.shape[:2]
+            out = split_view(self.y[:, :, lo:hi], (yr, yc, p, k, n))
+            _copy(out, ys.transpose(1, 2, 0, 3, 4), n)
+        self.filled += p
+
     def add_into(self, a: np.ndarray, V: Sequence[np.ndarray], batched: AddProducts) -> None:
         """a += (the filled slots' product); a is the (rows, cols, m, n) accumulator tiles."""
         width = self.filled * self.k
@@ -199,7 +215,8 @@ class Panels:
             rows = slice(None) if xr == 1 else slice(r, r + nr)
             tiles = part.reshape(nr, m, yc, n)
             if self.assign:  # (+ 0.0: a -0.0 product becomes +0.0, as added to the fill's zeros)
-                np.add(tiles.transpose(0, 2, 1, 3), np.float32(0.0), out=a[rows])
+                np.add(part, np.float32(0.0), out=part)
+                _copy(a[rows], tiles.transpose(0, 2, 1, 3), n)
             else:
                 add_transposed(a[rows], tiles, V, (*self._key, "tiles"))
 
@@ -218,6 +235,64 @@ def as_items(a: np.ndarray, width: int) -> np.ndarray | None:
     if a.shape[-1] > 1 and a.strides[-1] != a.itemsize:
         return None
     return a.view(np.dtype(f"V{row_bytes}"))
+
+
+def panel_slots(use: FusedUse, x: np.ndarray, y: np.ndarray) -> int:
+    """How many of a run's steps, from `use`'s on, one segment's panels hold, for operands
+    like `x` (rows | 1, cols | 1, m, k) and `y` (rows | 1, cols | 1, k, n)."""
+    (xr, xc, m, k), (yr, yc, _, n) = x.shape, y.shape
+    per_slot = (xr * xc * m * k + yr * yc * k * n) * np.result_type(x, y).itemsize
+    return max(1, min(use.slots - use.slot, PANEL_BYTES // max(1, per_slot)))
+
+
+def stacked(parts: Sequence[np.ndarray]) -> np.ndarray | None:
+    """`parts` as one (len(parts), *shape) view, when they are views of one array, alike in
+    shape, type and strides, and start equally far apart in it (a SUMMA's operands: the
+    tiles of successive PE columns or rows of one buffer); None otherwise. A copy from it
+    into the panels is one numpy call instead of one per part."""
+    first = parts[0]
+    root = root_of(first)
+    if root is None or any(
+        p.shape != first.shape or p.strides != first.strides or p.dtype != first.dtype
+        for p in parts
+    ):
+        return None
+    if any(root_of(p) is not root for p in parts):
+        return None
+    starts = [p.__array_interface__["data"][0] for p in parts]
+    step = starts[1] - starts[0] if len(parts) > 1 else 0
+    if any(b - a != step for a, b in zip(starts, starts[1:], strict=False)):
+        return None
+    return np.lib.stride_tricks.as_strided(
+        first, (len(parts), *first.shape), (step, *first.strides), writeable=False
+    )
+
+
+def root_of(a: np.ndarray) -> np.ndarray | None:
+    """The array owning `a`'s memory (None when `a` owns it: not a view)."""
+    base = a.base
+    if not isinstance(base, np.ndarray):
+        return None
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    return base
+
+
+def split_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`a` reshaped to `shape` as a view; raises rather than copy (writes to a copy are lost)."""
+    out = a.reshape(shape)
+    if out.size and not np.may_share_memory(out, a):
+        raise ValueError(f"reshaping {a.shape} to {shape} would copy")
+    return out
+
+
+def _copy(out: np.ndarray, src: np.ndarray, width: int) -> None:
+    """out[...] = src, rows of `width` elements moved as items when both allow it."""
+    into, items = as_items(out, width), as_items(src, width)
+    if into is not None and items is not None:
+        np.copyto(into, items)
+    else:
+        np.copyto(out, src)
 
 
 def _concatenate(parts: Sequence[np.ndarray], out: np.ndarray, axis: int, width: int) -> None:
@@ -391,6 +466,10 @@ __all__ = [
     "fused_products",
     "fused_slot",
     "fused_use",
+    "panel_slots",
     "put_slot",
+    "root_of",
     "set_fused_slot",
+    "split_view",
+    "stacked",
 ]

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyflame.sim.fused_products import FusedSlot, Panels, fused_slot
+from pyflame.sim.fused_products import (
+    FusedSlot,
+    Panels,
+    fused_slot,
+    panel_slots,
+    root_of,
+    stacked,
+)
 from pyflame.sim.step_access import (
     access_of,
     buffer_conflicts,
@@ -256,33 +263,87 @@ def _may_write(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndar
 def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]) -> Step:
     """The run's last step: every step's operands read from their sources, the panels
     filled segment by segment as the steps would fill them (`put_slot`: a new segment where
-    the operands' layout changes or the panels are full), each segment's product added."""
+    the operands' layout changes or the panels are full), each segment's product added.
+
+    The operands are views of the SRAM's blocks, which never move: they are derived once per
+    SRAM (`BufferViews.derived`), each segment's as one stacked view when its tiles lie
+    equally far apart (`stacked`: one copy per operand into the panels). Operands that are
+    not views (a copy, on some layout) are read again at every run."""
     uses = [slot.use for slot in slots]
     first = slots[0]
+    key = object()  # this step's entry in an SRAM's derived views
 
-    def step(V, F, A, O):
+    def operands(V) -> tuple[list[np.ndarray], list[np.ndarray]]:
         xs, ys = [], []
         for slot, mine in zip(slots, sources, strict=True):
             x, y = slot.operands(V, {s.key: s.view(V) for s in mine})
             xs.append(x)
             ys.append(y)
+        return xs, ys
+
+    def segments(V, xs: list[np.ndarray], ys: list[np.ndarray]) -> list[Segment]:
+        out = []
         start = 0
         while start < len(xs):
-            panels = Panels(V, uses[start], xs[start], ys[start])
+            slots_held = panel_slots(uses[start], xs[start], ys[start])
             end = start + 1
             while (
                 end < len(xs)
-                and end - start < panels.slots
-                and xs[end].shape == panels.x_shape
-                and ys[end].shape == panels.y_shape
+                and end - start < slots_held
+                and xs[end].shape == xs[start].shape
+                and ys[end].shape == ys[start].shape
             ):
                 end += 1
-            panels.assign = start == 0 and uses[0].zeroed
-            panels.put_all(xs[start:end], ys[start:end])
-            panels.add_into(first.accumulator(V), V, first.batched)
+            sx, sy = stacked(xs[start:end]), stacked(ys[start:end])
+            if sx is None or sy is None:
+                out.append(Segment(start, xs[start:end], ys[start:end], None, None))
+            else:
+                out.append(Segment(start, [xs[start]], [ys[start]], sx, sy))
             start = end
+        return out
+
+    def step(V, F, A, O):
+        derived = getattr(V, "derived", None)
+        found = None if derived is None else derived.get(key)
+        if found is None:
+            xs, ys = operands(V)
+            found = segments(V, xs, ys), first.accumulator(V)
+            if derived is not None and _views_of(V, [*xs, *ys, found[1]]):
+                derived[key] = found
+        parts, acc = found
+        for part in parts:
+            panels = Panels(V, uses[part.start], part.xs[0], part.ys[0])
+            panels.assign = part.start == 0 and uses[0].zeroed
+            if part.x is not None and part.y is not None:
+                panels.put_stacked(part.x, part.y)
+            else:
+                panels.put_all(part.xs, part.ys)
+            panels.add_into(acc, V, first.batched)
 
     return step
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The operands of one segment of a sourced run, from its step `start` on: the steps'
+    `xs` and `ys` (the first only, when stacked), or stacked as `x` and `y`."""
+
+    start: int
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    x: np.ndarray | None
+    y: np.ndarray | None
+
+
+def _views_of(V: Sequence[np.ndarray], arrays: Sequence[np.ndarray]) -> bool:
+    """Whether every array is a view of one of V's buffers' memory (not a copy made while
+    deriving it: a copy would keep the run's first values)."""
+    roots = {id(r) for v in V if (r := root_of(v)) is not None}
+    for a in arrays:
+        r = root_of(a)
+        if r is None or id(r) not in roots:
+            return False
+    return True
 
 
 __all__ = ["Source", "sourced_panels"]

@@ -94,11 +94,14 @@ class BufferViews(list):
     """The buffer views of one SRAM, by buffer index (what a run's steps get as `V`), with
     `scratch`: host arrays a step keeps from one run to the next on this SRAM (a private
     accumulator's copy, pyflame/sim/private_acc.py), so that a pooled SRAM's runs do not take
-    fresh memory, whose first touch costs a page fault per 4 KiB."""
+    fresh memory, whose first touch costs a page fault per 4 KiB; and `derived`: what a step
+    derives once from the views alone (views of views, pyflame/sim/sourced_panels.py), valid
+    for the SRAM's life since its blocks never move."""
 
     def __init__(self, views: Sequence[np.ndarray]):
         super().__init__(views)
         self.scratch: dict[Hashable, np.ndarray] = {}
+        self.derived: dict[Hashable, object] = {}
 
 
 def scratch_array(

@@ -258,3 +258,55 @@ def test_runs_cover_their_fill_only_all_together():
     assert fused_products._cover(buf, [even, odd])
     assert not fused_products._cover(buf, [even])
     assert not fused_products._cover(buf, [(slice(0, 4), every, slice(0, 7))])
+
+
+def test_stacked_parts_are_one_view_of_equally_spaced_tiles():
+    block = np.arange(6 * 7 * 20, dtype=np.float32).reshape(6, 7, 20)
+    columns = [block[:, c, 3:11] for c in range(1, 6)]  # a tile per PE column, strided
+    got = fused_products.stacked(columns)
+    assert got is not None and np.shares_memory(got, block)
+    assert got.tobytes() == np.stack(columns).tobytes()
+    rows = [block[r][None, :, 4:8] for r in (5, 3, 1)]  # backwards, two rows apart
+    assert fused_products.stacked(rows).tobytes() == np.stack(rows).tobytes()
+    assert (
+        fused_products.stacked([columns[2]] * 3).tobytes() == np.stack([columns[2]] * 3).tobytes()
+    )
+
+
+def test_parts_that_are_not_one_strided_view_are_not_stacked():
+    block = np.zeros((6, 7, 20), np.float32)
+    other = np.zeros((6, 7, 20), np.float32)
+    assert fused_products.stacked([block[:, 0, :4], block[:, 1, :4], block[:, 3, :4]]) is None
+    assert fused_products.stacked([block[:, 0, :4], other[:, 1, :4]]) is None
+    assert fused_products.stacked([block[:, 0, :4], block[:, 1, :5]]) is None
+    assert fused_products.stacked([np.zeros((6, 4)), np.zeros((6, 4))]) is None  # (own memory)
+
+
+def test_split_view_refuses_to_copy():
+    a = np.zeros((4, 12), np.float32)
+    assert np.shares_memory(fused_products.split_view(a[:, 2:8], (4, 2, 3)), a)
+    with pytest.raises(ValueError, match="would copy"):
+        fused_products.split_view(a[:, 2:8].T, (3, 8))
+
+
+@pytest.mark.parametrize("gemm", [True, False])
+def test_stacked_operands_fill_the_panels_as_one_by_one(gemm):
+    rng = np.random.default_rng(5)
+    rows, cols, m, k, n, p = 3, 4, 2, 5, 3, 6
+    src = rng.standard_normal((rows + p, cols + p, m * k + k * n + 2)).astype(np.float32)
+    if gemm:  # lhs one tile per PE row (from column s), rhs one per column (from row s)
+        xs = [src[:rows, s, 1 : 1 + m * k].reshape(rows, 1, m, k) for s in range(p)]
+        ys = [src[s, :cols, 2 + m * k :].reshape(1, cols, k, n) for s in range(p)]
+    else:
+        xs = [src[s : s + rows, :cols, 1 : 1 + m * k].reshape(rows, cols, m, k) for s in range(p)]
+        ys = [src[:rows, s : s + cols, 2 + m * k :].reshape(rows, cols, k, n) for s in range(p)]
+    use = fused_products.FusedUse(key=-1, slot=0, slots=p)
+    one, stacked = (fused_products.Panels([], use, xs[0], ys[0]) for _ in range(2))
+    one.put_all(xs, ys)
+    stacked.put_stacked(fused_products.stacked(xs), fused_products.stacked(ys))
+    assert one.gemm == stacked.gemm == gemm
+    assert one.x.tobytes() == stacked.x.tobytes() and one.y.tobytes() == stacked.y.tobytes()
+    acc = np.zeros((rows, cols, m, n), np.float32)
+    stacked.add_into(acc, [], lambda a, x, y: np.add(a, x @ y, out=a))
+    want = sum(x @ y for x, y in zip(xs, ys, strict=True))
+    np.testing.assert_allclose(acc, want, rtol=1e-5, atol=1e-5)

@@ -112,6 +112,10 @@ def test_a_changed_operand_changes_the_sourced_product():
     changed = np.argwhere(first.reshape(48, 48) != second.reshape(48, 48))
     assert set(changed[:, 0]) == {9} and len(changed) > 40
     np.testing.assert_allclose(second.reshape(48, 48), other[0] @ other[1], rtol=1e-4, atol=1e-4)
+    # the second run read the views derived on the first (the same pooled SRAM): stacked
+    (sram,) = exe._idle_srams
+    (segments, _acc), *_ = sram.views.derived.values()
+    assert all(s.x is not None and s.y is not None for s in segments)
 
 
 def test_a_run_whose_sent_tiles_are_overwritten_keeps_its_steps():
