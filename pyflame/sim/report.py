@@ -13,6 +13,13 @@ import numpy as np
 
 from pyflame.sim.timeline import PHASES, Timeline
 
+#: a timeline of more intervals than this is drawn as a sampled image (`Timeline.raster`),
+#: not bar by bar
+PLOT_BARS = 20_000
+
+#: the samples per PE of a timeline drawn as an image
+RASTER_WIDTH = 2_000
+
 DIRECTIONS = ("north", "south", "east", "west")
 
 
@@ -157,6 +164,9 @@ class Report:
                 strict=True,
             )
         )
+        if len(events) > PLOT_BARS:  # too many bars to draw one by one: a sampled image
+            self._plot_raster(ax, colors)
+            return
         for index, phase in enumerate(PHASES):
             mine = events[events[:, 3] == index]
             for col in np.unique(mine[:, 0]):
@@ -174,6 +184,31 @@ class Report:
         ax.invert_yaxis()
         if len(events):
             ax.legend(loc="upper right", ncols=len(PHASES), fontsize="small")
+
+    def _plot_raster(self, ax, colors: dict[str, str]) -> None:
+        """The timeline as an image: each PE's phase at RASTER_WIDTH cycles spread evenly."""
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator
+
+        assert self.timeline is not None
+        first, image, last = self.timeline.raster(RASTER_WIDTH)
+        ax.imshow(
+            np.ma.masked_less(image, 0),
+            cmap=ListedColormap([colors[p] for p in PHASES]),
+            vmin=-0.5,
+            vmax=len(PHASES) - 0.5,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(0, last, first + len(image) - 0.5, first - 0.5),
+        )
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_title(
+            f"timeline of PE row {self.timeline.row} "
+            f"({len(self.timeline.events()):,} intervals, sampled at {RASTER_WIDTH:,} cycles)"
+        )
+        handles = [Patch(color=colors[p], label=p) for p in PHASES]
+        ax.legend(handles=handles, loc="upper right", ncols=len(PHASES), fontsize="small")
 
     def figure(self):
         """The heatmaps of `plot` as a matplotlib `Figure` (ticks at whole PE rows and columns)."""

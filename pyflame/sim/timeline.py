@@ -19,8 +19,10 @@ import numpy as np
 PHASES = ("compute", "send", "receive", "exchange", "route", "stall")
 STALL = PHASES.index("stall")
 
-#: intervals kept at most (the rest of a very long program is dropped, and says so)
-MAX_EVENTS = 200_000
+#: intervals kept at most: past it, touching intervals of one phase on one PE are merged
+#: (`merged`); only when that leaves more than half of it is the rest of the program dropped
+#: (`truncated`)
+MAX_EVENTS = 2_000_000
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Timeline:
     _parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     _count: int = 0
     truncated: bool = False
+    #: touching intervals of one phase on one PE were merged into one (named by its first op)
+    merged: bool = False
 
     def record(
         self,
@@ -57,8 +61,10 @@ class Timeline:
         what: str,
     ) -> None:
         """As `record`, for the given columns of the row."""
-        if self._count >= MAX_EVENTS:
-            self.truncated = True
+        if self._count >= MAX_EVENTS and not self.truncated:
+            self._merge()
+            self.truncated = self._count > MAX_EVENTS // 2
+        if self.truncated:
             return
         elapsed = after - before
         waited = np.clip(elapsed - busy, 0, None)
@@ -84,12 +90,49 @@ class Timeline:
                 )
                 self._count += n
 
+    def _merge(self) -> None:
+        """Join each PE's touching intervals of one phase (a run of back-to-back ops of one
+        kind, a long stall made of many waits) into one, named by its first op."""
+        table = self.events()
+        if len(table) < 2:
+            return
+        col, start, end, phase = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+        joins = (col[1:] == col[:-1]) & (phase[1:] == phase[:-1]) & (start[1:] == end[:-1])
+        first = np.concatenate(([True], ~joins))
+        heads = np.flatnonzero(first)
+        last = np.concatenate((heads[1:], [len(table)])) - 1
+        out = table[heads].copy()
+        out[:, 2] = end[last]
+        self._parts = [tuple(np.ascontiguousarray(out[:, k]) for k in range(5))]
+        self._count = len(out)
+        self.merged = self.merged or len(out) < len(table)
+
     def events(self) -> np.ndarray:
         """(n, 5) int64: col, start, end, phase index, op index; sorted by column, then start."""
         if not self._parts:
             return np.zeros((0, 5), dtype=np.int64)
         table = np.stack([np.concatenate(c) for c in zip(*self._parts, strict=True)], axis=1)
         return table[np.lexsort((table[:, 1], table[:, 0]))]
+
+    def raster(self, width: int) -> tuple[int, np.ndarray, int]:
+        """The timeline sampled at `width` cycles spread evenly over it, for drawing a long one:
+        (its first column, each column's phase index at each sample from there to its last
+        column (-1: none) as (columns, width) int8, the last cycle)."""
+        table = self.events()
+        if not len(table):
+            return 0, np.zeros((0, width), np.int8), 0
+        last = int(table[:, 2].max())
+        times = (np.arange(width) + 0.5) * (last / width)
+        cols, first = np.unique(table[:, 0], return_index=True)
+        lo = int(cols[0])
+        image = np.full((int(cols[-1]) - lo + 1, width), -1, dtype=np.int8)
+        bounds = [*first[1:], len(table)]
+        for col, start, stop in zip(cols, first, bounds, strict=True):
+            mine = table[start:stop]  # this column's intervals, by start
+            at = np.searchsorted(mine[:, 1], times, side="right") - 1
+            inside = (at >= 0) & (times < mine[np.maximum(at, 0), 2])
+            image[int(col) - lo, inside] = mine[at[inside], 3]
+        return lo, image, last
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,4 +141,5 @@ class Timeline:
             "events": self.events().tolist(),
             "ops": list(self.ops),
             "truncated": self.truncated,
+            "merged": self.merged,
         }
