@@ -83,6 +83,9 @@ class Network:
         self.active = 0  # wavelets anywhere in the queues
         self.rules_flat = self.rules.reshape(-1)  # indexed like the router queues
         self.out_wavelets_flat = np.zeros(R * C * NPORTS, dtype=np.int64)
+        #: per link (router, output port): the (input port, color), as port * K + k, it
+        #: granted last (-1: none yet); its next round starts from the one after it
+        self.last_grant = np.full(R * C * NPORTS, -1, dtype=np.int64)
         # per output (router, color, port d): the queue it feeds, -1 past the box's edge
         out = np.arange(R * C * K * NPORTS, dtype=np.int64)
         d, rk = out % NPORTS, out // NPORTS
@@ -197,12 +200,13 @@ class Network:
             granted = self._arbitrate(t, n, pc, res, port, rk % self.K, cand_ok)
         if not granted.any():
             return 0
+        gp = granted[pc]
+        self._remember(gp, pc, res, port * self.K + rk % self.K)
         # -- pop the granted heads, push their copies (one per output)
         gq = q[granted]
         self.head[gq] = (h[granted] + 1) % self.D
         self.count[gq] -= 1
         self.active -= int(gq.size)
-        gp = granted[pc]
         rows = cells[pc[gp]]
         rows[:, 1] += HOP
         if (rows[:, 1] >= self.max_hops).any():
@@ -222,9 +226,17 @@ class Network:
         return int(gq.size)
 
     def _arbitrate(self, t, n, pc, res, port, k, cand_ok) -> np.ndarray:
-        """Grant links round robin over (input port, color): up to 3 rounds of matching."""
-        rr = (port * self.K + k + t) % (NPORTS * self.K)
-        prio = rr * (n + 1) + np.arange(n)
+        """Grant links round robin over (input port, color): each link ranks its requesters
+        from the one after its last grant (`last_grant`, as a round robin arbiter's pointer:
+        a requester waits at most one grant of each other requester of the link, whatever the
+        cycle), up to 3 rounds of matching. A multicast, which moves only where it wins all
+        its links, ranks on all of them by its worst rank: one order of all requesters, so
+        none can lose one link to a rival that loses another to it, and as the links serve
+        the others its worst rank comes down."""
+        rank = self._rank(res, (port * self.K + k)[pc])
+        worst = np.zeros(n, dtype=np.int64)
+        np.maximum.at(worst, pc, rank)
+        prio = (worst * (n + 1) + np.arange(n))[pc]
         granted = np.zeros(n, dtype=bool)
         taken = np.zeros(self.R * self.C * NPORTS, dtype=bool)
         for _ in range(3):
@@ -234,15 +246,24 @@ class Network:
             if not live.any():
                 break
             best = np.full(taken.size, np.iinfo(np.int64).max, dtype=np.int64)
-            np.minimum.at(best, res[live], prio[pc[live]])
+            np.minimum.at(best, res[live], prio[live])
             wins = np.ones(n, dtype=bool)
-            np.logical_and.at(wins, pc, best[res] == prio[pc])
+            np.logical_and.at(wins, pc, best[res] == prio)
             new = want & wins
             if not new.any():
                 break
             granted |= new
             taken[res[new[pc]]] = True
         return granted
+
+    def _rank(self, links: np.ndarray, requester: np.ndarray) -> np.ndarray:
+        """Where `requester` (port * K + k) comes in its link's round: 0 just after the link's
+        last grant."""
+        return (requester - self.last_grant[links] - 1) % (NPORTS * self.K)
+
+    def _remember(self, granted_pairs, pc, res, requester) -> None:
+        """Each granted link's pointer: the requester it granted (one per link and cycle)."""
+        self.last_grant[res[granted_pairs]] = requester[pc[granted_pairs]]
 
     @property
     def out_wavelets(self) -> np.ndarray:

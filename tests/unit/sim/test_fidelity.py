@@ -37,18 +37,11 @@ KNOWN_GAPS: dict[str, str] = {
     # (session 22): 2,708 / 2,580 and 2,914 / 2,806; the program's barriers were chains of
     # forwarding stages before. Which part of the gap went with them was not traced.)
     #
-    # the first redistribution's messages reach row 0 38 cycles later on the wavelet engine.
-    # Session 23, its link log: phase 1's 6-wavelet message (4, 6) -> (0, 0) gets its head
-    # across at cycle 2, waits while phases 3 and 2 (sources (4, 8), (4, 7), idle in phase 1)
-    # cross the link west of (4, 6) (cycles 4-14), then at the link north out of (4, 0) while
-    # phase 4's message and the second redistribution's (from (11, 0), planned after the first
-    # product, its sources idle from ~15) cross it (11-46): tail at (0, 0) 55, here 20. The
-    # fast engine stretches a message by the next phase only. Stretching it by every later
-    # phase while it is on the link, across exchanges (tried in session 23, not merged), gives
-    # 690 / 705 but puts chains sweep seed 1 cases 119, 183, 186 (0.936-0.945) and seed 29
-    # case 2 (0.946) out, the fast engine late: moving the receiver's clock "with all it did
-    # since" over-counts there
-    "chains seed 43 case 3 (summa)": "fast 5.8% early (664 / 705)",
+    # (chains seed 43 case 3, fast 5.8% early (664 / 705): the first redistribution's phase-1
+    # message lost a link west of (4, 6) and then the link north out of (4, 0) for ~40 cycles
+    # to later phases' and the next redistribution's messages, under a priority that rotated
+    # with the cycle number. Agrees since the wavelet engine's arbiter is round robin from
+    # each link's last grant (session 24, docs/simulator.md "Wavelet engine").)
     #
     # (session 21: an asynchronous send longer than its path, then a synchronous send on the
     # same PE whose receiver takes it first, deadlocked on the wavelet engine only; agrees since

@@ -269,3 +269,33 @@ def test_a_forwarding_chain_streams_through_its_pes(sim, rng):
     (fast,), fast_report = sim.run(text.replace(WAVELET, '#pf.target<"small">'), x)
     np.testing.assert_array_equal(o, fast)
     assert abs(report.cycles - fast_report.cycles) <= 0.05 * fast_report.cycles
+
+
+def test_a_link_is_granted_round_robin_from_its_last_grant():
+    """Three (input port, color) queues of one router want the same link every cycle: the
+    link serves them in turn (a requester waits one grant of each other one at most), whatever
+    the cycle number; a time-rotating priority let one queue win many cycles in a row."""
+    from pyflame.sim.wavelet.network import NPORTS, Network
+
+    net = Network(1, 1, [0, 1, 2], SMALL)
+    port, k = np.array([0, 2, 4]), np.array([0, 1, 2])
+    pc, res = np.arange(3), np.full(3, 3)  # each wants link 3 of router 0
+    order = []
+    for t in range(12):
+        granted = net._arbitrate(t, 3, pc, res, port, k, np.ones(3, dtype=bool))
+        assert granted.sum() == 1
+        net._remember(granted[pc], pc, res, port * net.K + k)
+        order.append(int(np.flatnonzero(granted)[0]))
+    assert order == [order[0], order[1], order[2]] * 4 and len(set(order[:3])) == 3
+    # a multicast (candidate 0: links 1 and 3) against two rivals, one on each link: one rank
+    # per requester (its worst), so it wins both or loses both (ranked per link it could win
+    # one and lose the other while each rival did the opposite: nobody moved, a false deadlock)
+    for last_1 in range(-1, NPORTS * 3):
+        for last_3 in range(-1, NPORTS * 3):
+            net = Network(1, 1, [0, 1, 2], SMALL)
+            net.last_grant[[1, 3]] = last_1, last_3
+            pc, res = np.array([0, 0, 1, 2]), np.array([1, 3, 3, 1])
+            port, k = np.array([0, 2, 4]), np.array([0, 1, 2])
+            granted = net._arbitrate(0, 3, pc, res, port, k, np.ones(3, dtype=bool))
+            assert granted.tolist() in ([True, False, False], [False, True, True])
+    assert NPORTS == 5
