@@ -7,23 +7,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from planned import plan
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler
 from pyflame.core.collectives import CollectiveAlgorithm
 from pyflame.dialects import mesh
 from pyflame.sim import chains
 from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
-from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import Access, access_of, annotate, is_noop
 from pyflame.trace import trace_module
-
-
-def _plan(outputs: list):
-    tr = trace.trace(outputs)
-    module = tr.module()
-    compiler.lower(module, "pe")
-    return compile_plan(module), tr.inputs()
 
 
 def _matrix(rng, shape, grid):
@@ -54,7 +47,7 @@ def test_a_chained_reduction_is_the_stage_by_stage_run_bit_for_bit(program):
         a = _matrix(rng, tuple(sizes), grid)
         x = pf.from_numpy(rng.standard_normal(sizes[1]).astype(np.float32))
         out, want_np = a @ x, a.numpy() @ x.numpy()
-    exe, args = _plan([out])
+    exe, args = plan([out])
     assert any(chained(s) for _, s in exe.run_steps), "no chain vectorised"
     assert not any(chained(s) for s in exe.steps)  # run_on_sram: stage by stage
     (got,), report = exe.run(args)

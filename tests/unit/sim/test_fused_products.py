@@ -7,28 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planned import plan
 
 import pyflame as pf
-from pyflame import compiler, trace
 from pyflame.passes.flame_lowering import gemv
-from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import fused_products
 from pyflame.sim.fused_products import FusedUse, Panels, fused_use
-from pyflame.sim.planner import compile_plan
 from pyflame.sim.private_acc import private_use
 from pyflame.sim.sram import BufferViews
 
 ALGORITHMS = ["summa", "summa25d", "cannon", "meshgemm"]
-
-
-def _plan(outputs: list, algorithm: str | None = None):
-    tr = trace.trace(outputs)
-    module = tr.module()
-    compiler.lower(module, "mesh")
-    if algorithm is not None:
-        assert set_algorithm(module, algorithm) >= 1
-    compiler.lower(module, "pe")
-    return compile_plan(module), tr.inputs()
 
 
 def _assert_fp32_close(got, want):
@@ -44,7 +32,7 @@ def test_fused_run_agrees_with_the_step_by_step_run(algorithm, m, k, n, g, monke
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     lay = pf.MeshLayout.grid(g, g)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
     fused = any(fused_use(s) is not None for _, s in enumerate(exe.lean_steps))
     # (2.5D on 4x4 PEs: one step per layer, then one on the whole grid: no run to fuse)
     assert fused or (algorithm == "summa25d" and g == 4), "nothing fused"
@@ -64,7 +52,7 @@ def test_a_mutated_operand_changes_the_fused_output():
     rng = np.random.default_rng(3)
     a, b = (rng.standard_normal((48, 48)).astype(np.float32) for _ in range(2))
     lay = pf.MeshLayout.grid(4, 4)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
     (first,), _ = exe.run(args)
     other = [np.array(x, copy=True) for x in args]
     other[1][5, 7] += 1.0  # one element of B: row 5 of A times it changes column 7
@@ -81,7 +69,7 @@ def test_half_floats_keep_their_steps(dtype):
     a = rng.integers(-4, 5, (32, 40)).astype(dtype)
     b = rng.integers(-4, 5, (40, 24)).astype(dtype)
     lay = pf.MeshLayout.grid(4, 4)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
     assert not any(fused_use(s) is not None for _, s in enumerate(exe.lean_steps))
     (got,), _ = exe.run(args)
     (want,), _, _ = exe.run_on_sram(args)
@@ -96,7 +84,7 @@ def test_short_panels_add_in_segments(monkeypatch):
     b = rng.standard_normal((64, 64)).astype(np.float32)
     lay = pf.MeshLayout.grid(4, 4)
     outputs = [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)]
-    exe, args = _plan(outputs, "summa")
+    exe, args = plan(outputs, "summa")
     (whole,), _ = exe.run(args)
     monkeypatch.setattr(fused_products, "PANEL_BYTES", 1)  # one step per segment
     adds = []
@@ -104,7 +92,7 @@ def test_short_panels_add_in_segments(monkeypatch):
     monkeypatch.setattr(
         Panels, "add_into", lambda self, *a: (adds.append(self.filled), add_into(self, *a))
     )
-    exe2, _ = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    exe2, _ = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
     (split,), _ = exe2.run(args)
     assert adds and set(adds) == {1}
     _assert_fp32_close(split, whole)
@@ -185,7 +173,7 @@ def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
     a = rng.standard_normal((96, 64)).astype(np.float32)
     b = rng.standard_normal((64, 80)).astype(np.float32)
     lay = pf.MeshLayout.grid(8, 8)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa25d")
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa25d")
     keys = {use.key for _, s in enumerate(exe.lean_steps) if (use := fused_use(s)) is not None}
     assert len(keys) >= 2  # one run per layer
     assert not any(private_use(s) is not None for _, s in enumerate(exe.lean_steps))
@@ -211,7 +199,7 @@ def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     a = rng.standard_normal((96, 64)).astype(np.float32)
     b = rng.standard_normal((64, 80)).astype(np.float32)
     lay = pf.MeshLayout.grid(8, 8)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
     runs = {use.key for _, s in enumerate(exe.lean_steps) if (use := fused_use(s)) is not None}
     (got,), _ = exe.run(args)
     assert len(made) == len(runs) and all(made)  # one GEMM segment per run
@@ -232,7 +220,7 @@ def test_the_fill_of_zeros_is_folded_into_the_runs_that_write_it(algorithm, monk
     rng = np.random.default_rng(11)
     a, b = (rng.standard_normal((96, 96)).astype(np.float32) for _ in range(2))
     lay = pf.MeshLayout.grid(8, 8)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
     assert _folded_fills(exe) == 1
     assert all(
         fused_use(s).zeroed for _, s in enumerate(exe.lean_steps) if fused_use(s) is not None
@@ -240,7 +228,7 @@ def test_the_fill_of_zeros_is_folded_into_the_runs_that_write_it(algorithm, monk
     (got,), _ = exe.run(args)
     (again,), _ = exe.run([x * 2 for x in args])  # the kept SRAM holds the first product
     monkeypatch.setattr(fused_products, "zero_started", lambda *args: (set(), set()))
-    unfolded, _ = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
+    unfolded, _ = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], algorithm)
     assert _folded_fills(unfolded) == 0
     (want,), _ = unfolded.run(args)
     assert got.tobytes() == want.tobytes()

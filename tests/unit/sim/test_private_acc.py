@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planned import plan
 
 import pyflame as pf
-from pyflame import compiler, trace
-from pyflame.sim import compile_plan, private_acc
+from pyflame.sim import private_acc
 from pyflame.sim.executable import Buffer
 from pyflame.sim.flat_gather import view_strides
 from pyflame.sim.fused_products import fused_use
@@ -37,13 +37,6 @@ def _programs(m: int, k: int, n: int, g: int, dtype: type):
     return [z, x.T @ z], [np.maximum(a @ b, 0), a.T @ np.maximum(a @ b, 0)]
 
 
-def _plan(tensors):
-    tr = trace.trace(tensors)
-    module = tr.module()
-    compiler.lower(module, "pe")
-    return compile_plan(module), tr.inputs()
-
-
 @pytest.mark.parametrize(
     ("m", "k", "n", "g", "dtype"),
     [
@@ -53,7 +46,7 @@ def _plan(tensors):
 )
 def test_private_accumulators_change_no_bit(m, k, n, g, dtype, monkeypatch):
     tensors, refs = _programs(m, k, n, g, dtype)
-    exe, args = _plan(tensors)
+    exe, args = plan(tensors)
     # `run` fuses float32 runs into one product (pyflame/sim/fused_products.py); half floats
     # and `run_with_sram`'s steps accumulate privately
     lean_runs = [private_use(s) or fused_use(s) for _, s in enumerate(exe.lean_steps)]
@@ -61,7 +54,7 @@ def test_private_accumulators_change_no_bit(m, k, n, g, dtype, monkeypatch):
     assert any(private_use(s) is not None for s in exe.steps)
     monkeypatch.setattr(private_acc, "MIN_RUN", 10**9)
     tensors, _ = _programs(m, k, n, g, dtype)
-    plain, _ = _plan(tensors)
+    plain, _ = plan(tensors)
     assert not any(private_use(s) is not None for s in plain.steps)
     got, _ = exe.run(args)
     want, _ = plain.run(args)
@@ -153,7 +146,7 @@ def test_back_to_back_tiles_stay_in_sram():
     leaves them in SRAM (this case was a strict xfail, "no private run since the fusion
     merge", read as a host-speed loss; it is the pass declining where nothing is to gain)."""
     tensors, _ = _programs(64, 16, 8, 4, np.float32)
-    exe, args = _plan(tensors)
+    exe, args = plan(tensors)
     strides = view_strides(exe.buffers)
     infos = [info for s in exe.steps if (info := accumulates_of(s)) is not None]
     accs = {info.buffer: info for info in infos}

@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planned import plan
 
 import pyflame as pf
-from pyflame import compiler, trace
 from pyflame.passes.flame_lowering import gemv
-from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import executable as executable_module
 from pyflame.sim import fused_products
 from pyflame.sim.fused_products import as_items
-from pyflame.sim.planner import compile_plan
-
-
-def _plan(outputs: list, algorithm: str | None = None):
-    tr = trace.trace(outputs)
-    module = tr.module()
-    compiler.lower(module, "mesh")
-    if algorithm is not None:
-        assert set_algorithm(module, algorithm) >= 1
-    compiler.lower(module, "pe")
-    return compile_plan(module), tr.inputs()
 
 
 def _sourced(exe) -> int:
@@ -49,13 +37,13 @@ def test_sourced_runs_give_the_bits_of_the_step_by_step_fill(algorithm, m, k, n,
     monkeypatch.setattr(gemv, "SKINNY_MAX", 0)  # n = 9: a matmul, not the GEMV lowering
     a, b, outputs = _product(m, k, n, g, algorithm, seed=m + k + n)
     try:
-        exe, args = _plan(outputs, algorithm)
+        exe, args = plan(outputs, algorithm)
     except Exception as err:  # (an algorithm that does not take this grid: not this test's)
         pytest.skip(f"{algorithm} on {g}: {err}")
     (got,), report = exe.run(args)
     (again,), _ = exe.run(args)  # a pooled SRAM: the same bits
     monkeypatch.setattr(executable_module, "sourced_panels", lambda r, p, b: list(r))
-    plain, _ = _plan(outputs, algorithm)
+    plain, _ = plan(outputs, algorithm)
     assert _sourced(plain) == 0
     (want,), plain_report = plain.run(args)
     assert got.tobytes() == again.tobytes() == want.tobytes()
@@ -103,7 +91,7 @@ def test_a_changed_operand_changes_the_sourced_product():
     rng = np.random.default_rng(3)
     a, b = (rng.standard_normal((48, 48)).astype(np.float32) for _ in range(2))
     lay = pf.MeshLayout.grid(4, 4)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "summa")
     assert _sourced(exe) >= 1
     (first,), _ = exe.run(args)
     other = [np.array(x, copy=True) for x in args]
@@ -124,7 +112,7 @@ def test_a_run_whose_sent_tiles_are_overwritten_keeps_its_steps():
     rng = np.random.default_rng(4)
     a, b = (rng.standard_normal((32, 32)).astype(np.float32) for _ in range(2))
     lay = pf.MeshLayout.grid(4, 4)
-    exe, args = _plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "cannon")
+    exe, args = plan([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], "cannon")
     assert _sourced(exe) == 0
     (got,), _ = exe.run(args)
     np.testing.assert_allclose(got.reshape(32, 32), a @ b, rtol=1e-4, atol=1e-4)
