@@ -119,7 +119,9 @@ def test_update_formula_with_torch_gradients(name):
             p.grad = pf.from_numpy(t.grad.numpy())
         opt.step()
         pf.eval()  # only the pending updates
-        assert_params_equal(ps, ts, step, atol=0)
+        # atol: a parameter that cancels to near zero (-6e-4 from terms of ~0.1) differs by a
+        # float32 ulp of those terms on some CPUs (torch's vector paths round differently)
+        assert_params_equal(ps, ts, step, atol=1e-7)
 
 
 def test_param_groups_with_their_own_options():
