@@ -12,9 +12,9 @@ What keeps it PyTorch's semantics:
   `no_grad`) `old` passes its gradient on to `x`, as PyTorch's AccumulateGrad of the same leaf
   does.
 - Views alias (pyflame/ops/node.py `_as_view`: indexing, narrow, split/chunk, reshape/view and
-  its kin when PyTorch's strides allow, permute/transpose, expand, detach, `.data`): an in-place
-  op on a view writes its new value into the base (`_put`: index_put, the inverse reshape or
-  permute), and after the base changes every live view of it is rebuilt from the new base
+  its kin when PyTorch's strides allow, permute/transpose, expand, diagonal, detach, `.data`):
+  an in-place op on a view writes its new value into the base (`_put`: index_put, the inverse
+  reshape or permute, diagonal_scatter), and after the base changes every live view of it is rebuilt from the new base
   (`_make`), each keeping its old value for its own earlier users. `y = x[0]; x.add_(1)`
   changes y; `x.t().reshape(-1)` copies in PyTorch, so it keeps its value here too.
 - Autograd: the in-place op is an op in the graph (`x.add_(w)` sends gradients to w and to the
@@ -296,6 +296,8 @@ def _make(base: Tensor, kind: str, params: Any) -> Tensor:
             return ops.permute(base, *params)
         if kind == "expand":
             return ops.expand(base, params)
+        if kind == "diagonal":
+            return ops.diagonal(base, *params)
     raise ValueError(f"unknown view kind {kind!r}")
 
 
@@ -303,6 +305,8 @@ def _put(base: Tensor, kind: str, params: Any, value: Tensor) -> Tensor:
     """The new value of `base` after its view (of `kind`) takes `value`."""
     if kind == "index":
         return index_put(base, params, value)
+    if kind == "diagonal":
+        return ops.diagonal_scatter(base, value, *params)
     if kind == "permute":
         inverse = [0] * len(params)
         for i, p in enumerate(params):

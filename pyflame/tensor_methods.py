@@ -424,6 +424,23 @@ class OpMethods:
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
         return BOUND.ops.unbind(self, dim)
 
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return BOUND.ops.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return BOUND.ops.diag(self, diagonal)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        return BOUND.ops.diag_embed(self, offset, dim1, dim2)
+
+    def diagonal_scatter(
+        self, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1
+    ) -> Tensor:
+        return BOUND.ops.diagonal_scatter(self, src, offset, dim1, dim2)
+
+    def trace(self) -> Tensor:
+        return BOUND.ops.trace(self)
+
     def clamp_max(self, max: Any) -> Tensor:
         return BOUND.ops.clamp_max(self, max)
 

@@ -12,11 +12,12 @@ The builders live in one module per family (each imports only the ones above it 
     node         the graph node and the argument checks every builder shares
     convert      astype (flame.convert)
     creation     from_numpy, full, zeros, ones, *_like, arange, linspace, logspace, eye
-    shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad
+    shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad, diagonal
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
     linalg       matmul, bmm, outer, addmm
-    masking      tril, triu, masked_fill
-    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm, cumsum
+    masking      tril, triu, masked_fill, diag, diag_embed, diagonal_scatter
+    reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm,
+                 cumsum, trace
     einsum       einsum (permute, reshape, matmul, sum)
     sorting      sort, argsort, topk (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
@@ -135,6 +136,9 @@ from pyflame.ops.linalg import (
     outer,
 )
 from pyflame.ops.masking import (
+    diag,
+    diag_embed,
+    diagonal_scatter,
     masked_fill,
     tril,
     triu,
@@ -165,6 +169,7 @@ from pyflame.ops.reductions import (
 )
 from pyflame.ops.reductions import max_ as max_  # pf.max and pf.min (would shadow builtins)
 from pyflame.ops.reductions import min_ as min_
+from pyflame.ops.reductions import trace as trace  # x.trace() (pf.trace is pyflame.trace)
 from pyflame.ops.sampling import (
     bernoulli,
     rand,
@@ -181,6 +186,7 @@ from pyflame.ops.shape import (
     chunk,
     concat,
     concatenate,
+    diagonal,
     expand,
     flatten,
     flip,
@@ -273,6 +279,10 @@ __all__ += [  # more math, shape, masking, linear algebra, reductions, einsum an
     "count_nonzero",
     "tile",
     "unbind",
+    "diag",
+    "diag_embed",
+    "diagonal",
+    "diagonal_scatter",
     "nan_to_num",
     "flip",
     "roll",

@@ -107,8 +107,8 @@ def _node(
 
 def _as_view(out: Tensor, base: Tensor, kind: str, params: Any) -> Tensor:
     """Record that `out` is a view of `base`, as PyTorch's view ops make one (`kind`: "index"
-    with the basic key, "reshape", "permute" with the perm, "expand", "detach"): an in-place op
-    on either one then changes the other (pyflame/inplace.py); `ops.shape.strides_of` derives
+    with the basic key, "reshape", "permute" with the perm, "expand", "detach", "diagonal"
+    with (offset, dim1, dim2)): an in-place op on either one then changes the other (pyflame/inplace.py); `ops.shape.strides_of` derives
     PyTorch's strides of the view from it, which decide whether a reshape of it is a view."""
     out._view_of = (base, kind, params)
     out._version_counter = base._version_counter  # one storage, one version (as PyTorch)

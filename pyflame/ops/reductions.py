@@ -45,7 +45,7 @@ from pyflame.ops.node import (
     _shape_rule,
 )
 from pyflame.ops.saved import composite
-from pyflame.ops.shape import broadcast_to, pad
+from pyflame.ops.shape import broadcast_to, diagonal, pad
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -157,6 +157,18 @@ def count_nonzero(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     """The number of nonzero elements over `dim` (torch.count_nonzero; int32, PyTorch: int64)."""
     _check_tensor(x, "count_nonzero")
     return sum(astype(ne(x, 0), int32), dim)
+
+
+def trace(x: Tensor) -> Tensor:
+    """The sum of a matrix's main diagonal (torch.trace; a non-square one's too): `sum` of
+    `diagonal(x)`, so integers give int32 (PyTorch: int64) and halves add in float32. As
+    `x.trace()` only: `pf.trace` is the pyflame.trace module (tracing lazy tensors)."""
+    _check_tensor(x, "trace")
+    if x.ndim != 2:
+        raise _shape_error(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    if x.dtype is bool_:  # PyTorch's NotImplementedError: "trace" not implemented for 'Bool'
+        raise TypeError(f"{format_location(user_location())}: trace is not implemented for bool")
+    return sum(diagonal(x))
 
 
 @_torch_aliases("mean")

@@ -107,6 +107,10 @@ def strides_of(x: Tensor) -> tuple[int, ...]:
         out = strides.permute_strides(of_base, params)
     elif kind == "expand":
         out = strides.expand_strides(base.shape, of_base, x.shape)
+    elif kind == "diagonal":  # the two dims become one, stepping down both at once
+        _, d1, d2 = params
+        out = tuple(s for d, s in enumerate(of_base) if d not in (d1, d2))
+        out += (of_base[d1] + of_base[d2],)
     elif kind == "reshape":
         found = strides.reshape_strides(base.shape, of_base, x.shape)
         assert found is not None  # (recorded as a view only when strides exist)
@@ -483,6 +487,46 @@ def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
         raise _shape_error("unbind: Dimension specified as 0 but tensor has no dimensions")
     d = _rule(shapes.normalize_dim, dim, x.ndim)
     return tuple(squeeze(narrow(x, d, i, 1), d) for i in range(x.shape[d]))
+
+
+def diagonal_dims(x: Tensor, offset: Any, dim1: Any, dim2: Any, what: str) -> tuple[int, int, int]:
+    """The (offset, dim1, dim2) of a diagonal of x, checked and normalized, PyTorch's errors."""
+    _check_tensor(x, what)
+    offset = _dim_arg(offset, f"{what} offset")
+    d1 = _rule(shapes.normalize_dim, _dim_arg(dim1, what), x.ndim)
+    d2 = _rule(shapes.normalize_dim, _dim_arg(dim2, what), x.ndim)
+    if x.ndim < 2:
+        raise _shape_error(f"{what}: expected a tensor of at least 2 dims, got {x.ndim}")
+    if d1 == d2:
+        raise _shape_error(f"{what}: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return offset, d1, d2
+
+
+def diagonal_length(n: int, m: int, offset: int) -> int:
+    """Elements on diagonal `offset` of an n x m matrix (above the main one for offset > 0)."""
+    return max(0, min(n + min(offset, 0), m - max(offset, 0)))
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The elements x[.., i, .., i + offset, ..] of dims dim1, dim2 (torch.diagonal), as a last
+    dim, the others keeping their order; a view, as PyTorch's (`x.diagonal().add_(1)` changes
+    x). Exact for every dtype: dim1, dim2 moved last (flame.transpose), merged (flame.reshape)
+    and the diagonal read with one strided flame.slice (step m + 1)."""
+    offset, d1, d2 = diagonal_dims(x, offset, dim1, dim2, "diagonal")
+    n, m = x.shape[d1], x.shape[d2]
+    count = diagonal_length(n, m, offset)
+    others = [d for d in range(x.ndim) if d not in (d1, d2)]
+    perm = (*others, d1, d2)
+    moved = x
+    if perm != tuple(range(x.ndim)):
+        shape = _rule(shapes.permute, x.shape, perm)
+        moved = _node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": perm})
+    rest = [x.shape[d] for d in others]
+    flat = _reshape_node(moved, (*rest, n * m))
+    first = offset if offset >= 0 else -offset * m
+    begin, end = (first, first + (count - 1) * (m + 1) + 1) if count else (0, 0)
+    out = _slice_node(flat, [0] * len(rest) + [begin], [*rest, end], [1] * len(rest) + [m + 1])
+    return _as_view(out, x, "diagonal", (offset, d1, d2))
 
 
 def repeat(x: Tensor, *sizes: Any) -> Tensor:

@@ -97,3 +97,88 @@ def test_gradients_match_torch():
         outs[lib] = (x.grad.numpy(), value.grad.numpy())
     for got, want in zip(outs[pf], outs[torch], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- diagonals
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_diag_diag_embed_diagonal_scatter_match_torch(layout):
+    """Bit for bit (a where picks each value: -0.0, NaN and inf stay), odd sizes, every
+    offset sign, dims in either order."""
+    v, m, b = data(5), data((4, 6), seed=1), data((2, 3), seed=2)
+    v[1], v[2], m[1, 1] = -0.0, np.nan, np.inf
+    big = data((3, 4, 2), seed=4)
+    cases = []
+    for lib in (pf, torch):
+        put = (lambda a: pf.from_numpy(a, layout=layout)) if lib is pf else torch.from_numpy
+        x, y, z = put(v), put(m), put(b)
+        cases.append(
+            [lib.diag(x), lib.diag(x, 2), x.diag(-3), lib.diag(y), lib.diag(y, 1), y.diag(-2)]
+            + [lib.diag(y, 9), lib.diag_embed(z), z.diag_embed(1), lib.diag_embed(z, -2, 0, 2)]
+            + [lib.diag_embed(z, 1, 2, 0), lib.diag_embed(x, 0, -1, -2)]
+            + [lib.diagonal_scatter(put(big), z, 0, 0, 1), lib.diagonal_scatter(y, z[0], -1)]
+            + [y.diagonal_scatter(x[:4], 2), lib.diagonal_scatter(put(big), z * 2, -1, 1, 0)]
+        )
+    pf.eval(*cases[0])
+    for i, (got, want) in enumerate(zip(*cases, strict=True)):
+        assert got.shape == tuple(want.shape), i
+        assert got.numpy().tobytes() == want.numpy().tobytes(), i
+
+
+def test_diag_family_keeps_int_and_bool_and_empty_shapes():
+    for dtype in ("int32", "bool"):
+        a = np.array([1, 0, 3], np.int32)
+        x, t = (
+            pf.from_numpy(a).to(getattr(pf, dtype)),
+            torch.from_numpy(a).to(getattr(torch, dtype)),
+        )
+        for got, want in [
+            (pf.diag(x, 1), torch.diag(t, 1)),
+            (pf.diag_embed(x, -1), torch.diag_embed(t, -1)),
+            (pf.diag(pf.diag(x)), torch.diag(torch.diag(t))),
+        ]:
+            assert got.dtype is getattr(pf, dtype)
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    empty = [pf.diag(pf.zeros(0)), pf.diag(pf.zeros(0), 2), pf.diag(pf.zeros(0, 3))]
+    want = [
+        torch.diag(torch.zeros(0)),
+        torch.diag(torch.zeros(0), 2),
+        torch.diag(torch.zeros(0, 3)),
+    ]
+    for g, w in zip(empty, want, strict=True):
+        assert g.shape == tuple(w.shape)
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_diag_family_errors_as_torch():
+    with pytest.raises(pf.ShapeError, match=r"diag\(\): Supports 1D or 2D tensors. Got 3D"):
+        pf.diag(pf.ones(2, 2, 2))
+    with pytest.raises(pf.ShapeError, match="Got 0D"):
+        pf.diag(pf.ones(()))
+    with pytest.raises(pf.ShapeError, match="cannot be identical"):
+        pf.diag_embed(pf.ones(3), 0, 0, -2)
+    with pytest.raises(pf.ShapeError, match="out of range"):  # torch's IndexError
+        pf.diag_embed(pf.ones(()))
+    with pytest.raises(pf.ShapeError, match=r"src size = \[2\], slice size = \[3\]"):
+        pf.diagonal_scatter(pf.ones(3, 4), pf.ones(2))
+    with pytest.raises(pf.ShapeError, match="test_masking.py"):
+        pf.diagonal_scatter(pf.ones(3, 4), pf.ones(3), 0, 1, 1)
+
+
+def test_diag_family_gradients_match_torch():
+    v, m, w = data(4), data((5, 3), seed=1), data((2, 4), seed=2)
+    grads = {}
+    for lib in (pf, torch):
+        x, y, z = (lib.from_numpy(a) for a in (v, m, w))
+        for t in (x, y, z):
+            t.requires_grad = True
+        weight = lib.from_numpy(data((5, 5), seed=3))
+        loss = (lib.diag(x, 1) * weight).sum() + (lib.diag(y, -1) ** 2).sum()
+        loss = loss + (lib.diag_embed(z, -1, 0, 2) * lib.from_numpy(data((5, 2, 5), seed=4))).sum()
+        scattered = lib.diagonal_scatter(y * 1, x[:3] * 2, -1)
+        loss = loss + (scattered * lib.from_numpy(data((5, 3), seed=5))).sum()
+        loss.backward()
+        grads[lib] = [t.grad.numpy() for t in (x, y, z)]
+    for got, want in zip(grads[pf], grads[torch], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

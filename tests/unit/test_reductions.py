@@ -963,3 +963,32 @@ def test_half_cumprod_multiplies_in_float32_and_rounds_each_product_once(dtype):
     x = pf.from_numpy(t.float().numpy()).astype(getattr(pf, dtype))
     got = np.asarray(x.cumprod(1).numpy(), np.float32)
     np.testing.assert_array_equal(got, t.cumprod(1).float().numpy())
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_trace_matches_torch(layout):
+    """x.trace(): the main diagonal's sum, of square and non-square matrices; integers give
+    int32 (PyTorch: int64); halves add in float32 and round once, as PyTorch's; gradient."""
+    a = np.random.default_rng(3).standard_normal((5, 7)).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    np.testing.assert_allclose(x.trace().numpy(), t.trace().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.T.trace().numpy(), t.T.trace().numpy(), rtol=1e-6)
+    k = np.arange(12, dtype=np.int32).reshape(4, 3)
+    got = pf.from_numpy(k, layout=layout).trace()
+    assert got.dtype is pf.int32 and got.item() == torch.from_numpy(k).trace().item()
+    h = (a * 40).astype(np.float16)
+    got = pf.from_numpy(h).trace()
+    assert got.dtype is pf.float16
+    assert got.numpy().tobytes() == torch.from_numpy(h).trace().numpy().tobytes()
+    assert pf.zeros(0, 3).trace().item() == 0.0
+    grads = {}
+    for lib in (pf, torch):
+        w = lib.from_numpy(a)
+        w.requires_grad = True
+        (w * w).trace().backward()
+        grads[lib] = w.grad.numpy()
+    np.testing.assert_array_equal(grads[pf], grads[torch])
+    with pytest.raises(pf.ShapeError, match="trace: expected a matrix, but got tensor with dim 1"):
+        pf.ones(3).trace()
+    with pytest.raises(TypeError, match="not implemented for bool"):
+        pf.ones(2, 2, dtype=pf.bool).trace()

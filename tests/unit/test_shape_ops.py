@@ -735,3 +735,114 @@ def test_movedim_swapaxes_mt_match_torch(source, destination):
         pf.movedim(x, (0, 1), 2)
     with pytest.raises(RuntimeError, match="mT is only supported on matrices"):
         _ = x[0, 0].mT
+
+
+# --------------------------------------------------------------------------- diagonal
+
+DIAGONALS = [(0, 0, 1), (1, 0, 1), (-1, 0, 1), (2, 1, 2), (-2, 2, 0), (1, -1, -3), (6, 0, 1)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_diagonal_matches_torch_exactly(layout):
+    """Every offset (beyond the matrix too), dims in either order and negative, on odd shapes:
+    bit for bit (-0.0, NaN and inf included), as a strided slice moves data only."""
+    a = data((3, 5, 4))
+    a[0, 0, 0], a[1, 1, 1], a[2, 2, 2] = -0.0, np.nan, -np.inf
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    outs, refs = [], []
+    for offset, d1, d2 in DIAGONALS:
+        outs.append(pf.diagonal(x, offset, d1, d2))
+        refs.append(torch.diagonal(t, offset, d1, d2))
+    outs.append(x[0].diagonal(-1))
+    refs.append(t[0].diagonal(-1))
+    outs.append((x * 2).diagonal(dim1=2, dim2=1, offset=1))  # an op's result, keywords
+    refs.append((t * 2).diagonal(dim1=2, dim2=1, offset=1))
+    pf.eval(*outs)
+    for i, (got, want) in enumerate(zip(outs, refs, strict=True)):
+        assert got.shape == tuple(want.shape), i
+        assert got.numpy().tobytes() == want.numpy().tobytes(), i
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool", "float16", "bfloat16"])
+def test_diagonal_keeps_every_dtype(dtype):
+    a = np.arange(35).reshape(5, 7) % 3
+    t = torch.from_numpy(a).to(getattr(torch, dtype))
+    x = pf.from_numpy(t.float().numpy()).to(getattr(pf, dtype))
+    for offset in (0, 2, -3):
+        got, want = x.diagonal(offset), t.diagonal(offset)
+        assert got.dtype is getattr(pf, dtype)
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+def test_diagonal_of_empty_and_size_one_dims_as_torch():
+    for shape, args in [
+        ((2, 0, 3), (0, 0, 1)),
+        ((0, 4), (1, 0, 1)),
+        ((4, 1), (0, 0, 1)),
+        ((1, 1), (-1, 0, 1)),
+        ((3, 3), (3, 0, 1)),
+        ((3, 3), (-3, 0, 1)),
+    ]:
+        a = data(shape)
+        got = pf.diagonal(pf.from_numpy(a), *args)
+        want = torch.diagonal(torch.from_numpy(a), *args)
+        assert got.shape == tuple(want.shape), (shape, args)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_diagonal_errors_name_the_line():
+    x = pf.ones(3, 4)
+    with pytest.raises(pf.ShapeError, match=r"test_shape_ops.py:\d+: diagonal: diagonal dim"):
+        pf.diagonal(x, 0, 1, -1)
+    with pytest.raises(pf.ShapeError, match="out of range"):  # torch's IndexError
+        pf.ones(3).diagonal()
+    with pytest.raises(pf.ShapeError, match="at least 2 dims"):
+        pf.diagonal(pf.ones(()), 0, 0, -1)
+    with pytest.raises(pf.ShapeError, match="out of range"):
+        x.diagonal(0, 0, 2)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        x.diagonal(0, 0.5, 1)
+
+
+def test_diagonal_gradients_match_torch():
+    a, w = data((3, 4, 5)), data((4, 3), seed=1)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        d = lib.diagonal(x, -1, 2, 0)  # [4, 3]
+        loss = (d * lib.from_numpy(w)).sum() + (x[1].diagonal(1) ** 2).sum()
+        loss.backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6)
+
+
+def test_diagonal_is_a_view_as_in_torch():
+    """`x.diagonal()` aliases x, as PyTorch's: an in-place op on it writes into x (the idiom
+    `cov.diagonal().add_(eps)`), an in-place op on x shows in it, and gradients go through."""
+    a = data((4, 3))
+    results = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        d = x.diagonal(-1)
+        d.add_(10)
+        seen_before = d * 1
+        x.mul_(2)  # the view sees the base's change
+        x.diagonal().fill_(-1)
+        x.diagonal(1)[0] = 7.0  # item assignment through a view of a view
+        results[lib] = [x.numpy().copy(), d.numpy().copy(), seen_before.numpy().copy()]
+    for got, want in zip(results[pf], results[torch], strict=True):
+        np.testing.assert_array_equal(got, want)
+    from pyflame.ops.shape import strides_of
+
+    b = data((2, 3, 4))
+    y, u = pf.from_numpy(b).diagonal(1, 0, 2), torch.from_numpy(b).diagonal(1, 0, 2)
+    assert strides_of(y) == u.stride()
+    for shape in ((-1,), (1, 3, 2), (6, 1)):  # a reshape is a view only where torch's is
+        assert (y.reshape(shape)._view_of is not None) == (u.reshape(shape)._base is not None)
+    w = pf.from_numpy(a)
+    w.requires_grad = True
+    h = w * 1
+    h.diagonal().mul_(3)
+    h.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.where(np.eye(4, 3, dtype=bool), 3.0, 1.0))
