@@ -1,5 +1,5 @@
-"""gather, index_select and narrow with a tensor start, PyTorch's signatures, built on the rows
-of a table read through an index (`flame.gather_rows`: the index goes to the PEs holding the
+"""gather, index_select, narrow with a tensor start and repeat_interleave, PyTorch's
+signatures, built on the rows of a table read through an index (`flame.gather_rows`: the index goes to the PEs holding the
 table's rows, each reads the rows it owns, a sum across the row split assembles them; only
 index-sized and output-sized data moves).
 
@@ -19,13 +19,15 @@ import math
 import sys
 from collections.abc import Callable
 
+import numpy as np
+
 from pyflame import checks, ops, tensor_methods
 from pyflame.autograd import no_grad
 from pyflame.checks import check_indices
 from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
-from pyflame.lazy_tensor import Location, Tensor, user_location
+from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
 from pyflame.ops.node import _check_tensor, _dim_arg, _shape_error, _shape_rule
 from pyflame.ops.saved import composite
 
@@ -220,6 +222,126 @@ def narrow(x: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
     checks.add_check(
         out, bad.reshape(1), start.astype(int32).reshape(1), message, location=location
     )
+    return out
+
+
+def repeat_interleave(
+    input: Tensor,
+    repeats: int | Tensor | None = None,
+    dim: int | None = None,
+    *,
+    output_size: int | None = None,
+) -> Tensor:
+    """Each slice of `input` along `dim` repeated `repeats` times in place (torch.repeat_interleave;
+    dim=None: of the flattened input, a 1-D result). `repeats` an int (a reshape, a broadcast
+    and a reshape: exact, no lookup) or an int tensor of one count per slice (or one count
+    for all). The result's shape depends on the counts, and shapes are fixed when the graph is
+    built: a tensor of counts must hold its values then (data from the host, or evaluated),
+    and its slices are read with `index_select` at the host-made index; counts computed on the
+    device need `output_size=` (their sum), and each output position then finds its slice by
+    comparing with the counts' running sum (a check after the run that the sum is
+    output_size). `pf.repeat_interleave(counts)` alone repeats arange(len(counts)), as torch."""
+    location = user_location()
+    if repeats is None:  # torch.repeat_interleave(repeats): the index each count repeats
+        _check_tensor(input, "repeat_interleave")
+        if input.ndim != 1:
+            raise _shape_error("repeat_interleave only accept 1D vector as repeat", location)
+        positions = ops.arange(input.shape[0], dtype=int32)
+        return repeat_interleave(positions, input, 0, output_size=output_size)
+    _check_tensor(input, "repeat_interleave")
+    if input.ndim == 0 and dim is not None:  # as PyTorch, a scalar has no dim to repeat along
+        raise _shape_error(f"repeat_interleave: dim {dim} is out of range for a 0-d tensor")
+    src = input.reshape(-1) if dim is None else input
+    d = (
+        0
+        if dim is None
+        else _shape_rule(shapes.normalize_dim, _dim_arg(dim, "repeat_interleave"), src.ndim)
+    )
+    n = src.shape[d]
+    if output_size is not None:
+        output_size = _dim_arg(output_size, "repeat_interleave output_size")
+    if not isinstance(repeats, Tensor):
+        count = _dim_arg(repeats, "repeat_interleave repeats")
+        return _repeat_each(src, d, np.full(n, count, dtype=np.int64), output_size, location)
+    if repeats.dtype.is_floating_point or repeats.dtype is bool_:
+        raise TypeError(
+            f"{format_location(location)}: repeat_interleave: repeats must be an int tensor, "
+            f"got {repeats.dtype!r}"
+        )
+    if repeats.ndim > 1:
+        raise _shape_error("repeat_interleave: repeats must be 0-dim or 1-dim tensor", location)
+    if repeats.numel() != 1 and repeats.numel() != n:
+        raise _shape_error(
+            "repeat_interleave: repeats must have the same size as input along dim, but got "
+            f"repeats.size(0) = {repeats.numel()} and input.size({d}) = {n}",
+            location,
+        )
+    counts = _data_at_hand(repeats)
+    if counts is not None:
+        counts = np.broadcast_to(np.asarray(counts, dtype=np.int64).reshape(-1), (n,))
+        return _repeat_each(src, d, counts, output_size, location)
+    if output_size is None:
+        raise RuntimeError(
+            f"{format_location(location)}: repeat_interleave: the repeats tensor is computed "
+            "on the device, and the result's size (the sum of the repeats) must be known when "
+            "the graph is built (shapes are static): evaluate the repeats first "
+            "(repeats.numpy() or pf.eval(repeats)), or pass output_size= (their sum)"
+        )
+    return _repeat_by_device_counts(src, d, repeats, output_size, location)
+
+
+def _repeat_each(
+    src: Tensor, d: int, counts: np.ndarray, output_size: int | None, location: Location
+) -> Tensor:
+    """src's slice i along d repeated counts[i] times, the counts at hand: one count for all
+    is a reshape, broadcast and reshape; different counts read the slices with index_select."""
+    if (counts < 0).any():
+        raise RuntimeError(
+            f"{format_location(location)}: repeat_interleave: repeats can not be negative"
+        )
+    total = int(counts.sum())
+    if output_size is not None and output_size != total:
+        raise RuntimeError(
+            f"{format_location(location)}: repeat_interleave: Invalid output_size, expected "
+            f"{total} but got {output_size}"
+        )
+    if not len(counts) or (counts == counts[0]).all():
+        r = int(counts[0]) if len(counts) else 0
+        shape = list(src.shape)
+        spread = ops.reshape(src, shape[: d + 1] + [1] + shape[d + 1 :])
+        wide = ops.broadcast_to(spread, shape[: d + 1] + [r] + shape[d + 1 :])
+        return ops.reshape(wide, shape[:d] + [shape[d] * r] + shape[d + 1 :])
+    index = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    return index_select(src, d, ops.from_numpy(index))
+
+
+def _repeat_by_device_counts(
+    src: Tensor, d: int, repeats: Tensor, output_size: int, location: Location
+) -> Tensor:
+    """Counts computed on the device, the total given: output position j reads slice
+    #{i : ends[i] <= j} (ends the running sum of the counts), an [output_size, n] compare and
+    sum; then index_select. A negative count or a sum other than output_size is PyTorch's
+    RuntimeError after the run (a runtime check naming the user's line)."""
+    n = src.shape[d]
+    with no_grad():
+        counts = ops.broadcast_to(repeats.astype(int32).reshape(-1), [n])
+        ends = ops.cumsum(counts, 0)  # [n]
+        positions = ops.arange(output_size, dtype=int32).reshape(output_size, 1)
+        index = (ends.reshape(1, n) <= positions).astype(int32).sum(1)  # [output_size]
+        total = counts.sum().reshape(1)
+    out = index_select(src, d, index)
+
+    def negative(value: int, count: int) -> str:
+        return f"repeat_interleave: repeats can not be negative (got {value}; {count} negative)"
+
+    def mismatch(value: int, count: int) -> str:
+        return f"repeat_interleave: Invalid output_size, expected {value} but got {output_size}"
+
+    with no_grad():  # (a negative count is reported first: it also makes the sum wrong)
+        checks.add_check(out, counts < 0, counts, negative, error=RuntimeError, location=location)
+        checks.add_check(
+            out, total != output_size, total, mismatch, error=RuntimeError, location=location
+        )
     return out
 
 

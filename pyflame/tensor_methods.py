@@ -585,6 +585,11 @@ class OpMethods:
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         return BOUND.indexing.index_select(self, dim, index)
 
+    def repeat_interleave(
+        self, repeats: Any, dim: int | None = None, *, output_size: int | None = None
+    ) -> Tensor:
+        return BOUND.indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
+
     def permute(self, *dims: Any) -> Tensor:
         return BOUND.ops.permute(self, *dims)
 

@@ -206,3 +206,121 @@ def test_narrow_with_a_tensor_start():
         out.numpy()
     with pytest.raises(TypeError, match="0-dim integer tensor"):
         x.narrow(1, pf.from_numpy(np.array([1], np.int32)), 2)
+
+
+# --------------------------------------------------------------------------- repeat_interleave
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_repeat_interleave_matches_torch(layout):
+    """Int repeats and per-slice counts (at hand: a host index), every dim, dim=None (the
+    flattened input), the one-argument form; odd shapes; int repeats bit for bit (-0.0)."""
+    a = data((3, 5, 2))
+    a[0, 0, 0], a[1, 1, 1] = -0.0, np.nan
+    counts5 = np.array([2, 0, 1, 3, 1], np.int32)
+    cases = []
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        c5 = pf.from_numpy(counts5) if lib is pf else as_long(counts5)
+        one = pf.from_numpy(np.array([3], np.int32)) if lib is pf else torch.tensor([3])
+        c3 = pf.from_numpy(counts5[:3]) if lib is pf else as_long(counts5[:3])
+        two = pf.tensor(2) if lib is pf else torch.tensor(2)  # 0-d: one count for all
+        cases.append(
+            [x.repeat_interleave(2), lib.repeat_interleave(x, 3, dim=0), x.repeat_interleave(2, -1)]
+            + [x.repeat_interleave(c5, dim=1), lib.repeat_interleave(x, one, 2)]
+            + [x.repeat_interleave(0, dim=1), (x * 2).repeat_interleave(c3, 0)]
+            + [lib.repeat_interleave(c5), x.repeat_interleave(two, 1)]
+        )
+    pf.eval(*cases[0])
+    for i, (got, want) in enumerate(zip(*cases, strict=True)):
+        assert got.shape == tuple(want.shape), i
+        want = want.numpy().astype(got.numpy().dtype)
+        np.testing.assert_array_equal(got.numpy(), want, str(i))  # (NaN in place)
+        if i not in (3, 6):  # int repeats move data only: bit for bit; counts go through
+            assert got.numpy().tobytes() == want.tobytes(), i  # index_select (-0.0 -> +0.0)
+
+
+def test_repeat_interleave_keeps_dtypes_and_empty_shapes():
+    for dtype in ("int32", "bool", "float16"):
+        a = np.array([[1, 0, 3], [2, 2, 0]], np.int32)
+        x = pf.from_numpy(a).to(getattr(pf, dtype))
+        t = torch.from_numpy(a).to(getattr(torch, dtype))
+        for got, want in [
+            (x.repeat_interleave(2, 1), t.repeat_interleave(2, 1)),
+            (
+                x.repeat_interleave(pf.tensor([0, 3, 1]), 1),
+                t.repeat_interleave(torch.tensor([0, 3, 1]), 1),
+            ),
+        ]:
+            assert got.dtype is getattr(pf, dtype)
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for shape, reps, dim in [((0, 3), 2, None), ((0, 3), 2, 1), ((2, 3), 0, None)]:
+        got = pf.zeros(*shape).repeat_interleave(reps, dim)
+        assert got.shape == tuple(torch.zeros(*shape).repeat_interleave(reps, dim).shape)
+    assert pf.from_numpy(np.float32(5)).repeat_interleave(3).numpy().tolist() == [5.0] * 3
+
+
+def test_repeat_interleave_with_counts_computed_on_the_device():
+    """The result's size is the counts' sum: computed counts need output_size= (else an
+    error saying why); each position finds its slice by the running sum; a wrong
+    output_size or a negative count is PyTorch's RuntimeError after the run."""
+    a = data((2, 4))
+    counts = np.array([1, 0, 3, 2], np.int32)
+    c = pf.from_numpy(counts) * 1  # lazy: values unknown when the graph is built
+    with pytest.raises(
+        RuntimeError,
+        match=r"test_indexing.py:\d+: repeat_interleave: the "
+        r"repeats tensor is computed on the device.*output_size=",
+    ):
+        pf.from_numpy(a).repeat_interleave(c, dim=1)
+    got = pf.repeat_interleave(pf.from_numpy(a), c, dim=1, output_size=6)
+    want = torch.from_numpy(a).repeat_interleave(as_long(counts), dim=1, output_size=6)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    two = pf.tensor([2]) * 1  # one computed count for every element of the flattened input
+    flat = pf.repeat_interleave(pf.from_numpy(a), two, output_size=16)
+    np.testing.assert_array_equal(flat.numpy(), torch.from_numpy(a).repeat_interleave(2).numpy())
+    np.testing.assert_array_equal(
+        pf.repeat_interleave(c, output_size=6).numpy(),
+        torch.repeat_interleave(as_long(counts)).numpy(),
+    )
+    with pytest.raises(RuntimeError, match="Invalid output_size, expected 6 but got 5"):
+        pf.repeat_interleave(pf.from_numpy(a), c, dim=1, output_size=5).numpy()
+    with pytest.raises(RuntimeError, match="repeats can not be negative"):
+        pf.repeat_interleave(pf.from_numpy(a), c - 1, dim=1, output_size=2).numpy()
+    evaluated = pf.from_numpy(counts) * 1
+    evaluated.numpy()  # now at hand: no output_size needed
+    assert pf.from_numpy(a).repeat_interleave(evaluated, 1).shape == (2, 6)
+
+
+def test_repeat_interleave_errors_as_torch():
+    x = pf.ones(2, 3)
+    with pytest.raises(RuntimeError, match="repeats can not be negative"):
+        x.repeat_interleave(pf.tensor([1, -2, 1]), 1)
+    with pytest.raises(RuntimeError, match="repeats can not be negative"):
+        x.repeat_interleave(-1)
+    with pytest.raises(pf.ShapeError, match=r"repeats.size\(0\) = 2 and input.size\(1\) = 3"):
+        x.repeat_interleave(pf.tensor([1, 2]), 1)
+    with pytest.raises(pf.ShapeError, match="0-dim or 1-dim"):
+        x.repeat_interleave(pf.tensor([[2]]), 1)
+    with pytest.raises(TypeError, match="int tensor"):
+        x.repeat_interleave(pf.tensor([1.0, 2.0, 0.0]), 1)
+    with pytest.raises(RuntimeError, match="Invalid output_size, expected 6 but got 5"):
+        x.repeat_interleave(2, 1, output_size=5)
+    with pytest.raises(pf.ShapeError, match="out of range"):
+        x.repeat_interleave(2, 2)
+    with pytest.raises(pf.ShapeError, match="1D vector"):
+        pf.repeat_interleave(pf.tensor([[1]]))
+
+
+def test_repeat_interleave_gradients_match_torch():
+    a, counts = data((3, 4)), np.array([2, 0, 1], np.int32)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        c = lib.from_numpy(counts) if lib is pf else as_long(counts)
+        y = x.repeat_interleave(3, dim=1) * lib.from_numpy(data((3, 12), seed=3))
+        z = x.repeat_interleave(c, dim=0) ** 2
+        (y.sum() + z.sum() + x.repeat_interleave(2).sum()).backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6, atol=1e-6)  # (sum order)
