@@ -24,6 +24,7 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
+from pyflame.indexed_writes import index_add, index_copy, index_fill, scatter, scatter_add
 from pyflame.indexing import gather, index_select, narrow, repeat_interleave
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
@@ -78,6 +79,7 @@ __all__ = [
 __all__ += ["max", "min"]  # pyflame.ops's max_ and min_
 __all__ += ["dropout", "gather", "index_select", "narrow"]  # nn.functional's, indexing's
 __all__ += ["repeat_interleave"]  # indexing's
+__all__ += ["index_add", "index_copy", "index_fill", "scatter", "scatter_add"]  # indexed_writes's
 __all__ += ["serving", "training"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]
 __all__ += ops.__all__  # the op builders (pyflame/ops/__init__.py)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame import ops, runtime, tensor_methods
+from pyflame import indexed_writes, ops, runtime, tensor_methods
 from pyflame.core import strides
 from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -505,6 +505,36 @@ def nan_to_num_(
 
 def masked_fill_(x: Tensor, mask: Tensor, value: Any) -> Tensor:
     return _inplace(x, "MaskedFill", lambda: ops.masked_fill(x, mask, value))
+
+
+def scatter_(
+    x: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
+) -> Tensor:
+    return _inplace(
+        x,
+        "Scatter",
+        lambda: indexed_writes.scatter(x, dim, index, src, value=value, reduce=reduce),
+        src,
+    )
+
+
+def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    return _inplace(x, "ScatterAdd", lambda: indexed_writes.scatter_add(x, dim, index, src), src)
+
+
+def index_add_(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+    build = lambda: indexed_writes.index_add(x, dim, index, source, alpha=alpha)  # noqa: E731
+    return _inplace(x, "IndexAdd", build, source)
+
+
+def index_copy_(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    build = lambda: indexed_writes.index_copy(x, dim, index, source)  # noqa: E731
+    return _inplace(x, "IndexCopy", build, source)
+
+
+def index_fill_(x: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
+    build = lambda: indexed_writes.index_fill(x, dim, index, value)  # noqa: E731
+    return _inplace(x, "IndexFill", build, value)
 
 
 def fill_(x: Tensor, value: Any) -> Tensor:

@@ -10,6 +10,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.autograd  `x.backward()`
     pyflame.indexing  `x.gather(...)`, `x.index_select(...)` (above the runtime checks)
     pyflame.index_get `x[idx]`, `x[:, [0, 2]]`, `x[mask]`: advanced indexing (reads)
+    pyflame.indexed_writes  `x.scatter(...)`, `x.index_add(...)`: writes at an index along a dim
     pyflame.inplace   `x.add_(y)`, `x[key] = v`, `x += 1`, `x.data`: in-place ops, functionalised
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
@@ -77,6 +78,7 @@ class _Bound:
         self.autograd: Any = _NotLoaded("pyflame.autograd")
         self.indexing: Any = _NotLoaded("pyflame.indexing")
         self.index_get: Any = _NotLoaded("pyflame.index_get")
+        self.indexed_writes: Any = _NotLoaded("pyflame.indexed_writes")
         self.inplace: Any = _NotLoaded("pyflame.inplace")
 
 
@@ -85,8 +87,7 @@ BOUND = _Bound()
 
 def bind(name: str, module: ModuleType) -> None:
     """Called by `pyflame.ops`, `pyflame.runtime`, `pyflame.autograd`, `pyflame.indexing`,
-    `pyflame.index_get` and
-    `pyflame.inplace` when imported."""
+    `pyflame.index_get`, `pyflame.indexed_writes` and `pyflame.inplace` when imported."""
     if name not in vars(BOUND):
         raise ValueError(f"unknown Tensor method module {name!r}")
     setattr(BOUND, name, module)
@@ -585,6 +586,23 @@ class OpMethods:
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         return BOUND.indexing.index_select(self, dim, index)
 
+    def scatter(
+        self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
+    ) -> Tensor:
+        return BOUND.indexed_writes.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return BOUND.indexed_writes.scatter_add(self, dim, index, src)
+
+    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        return BOUND.indexed_writes.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_copy(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+        return BOUND.indexed_writes.index_copy(self, dim, index, source)
+
+    def index_fill(self, dim: int, index: Tensor, value: Any) -> Tensor:
+        return BOUND.indexed_writes.index_fill(self, dim, index, value)
+
     def repeat_interleave(
         self, repeats: Any, dim: int | None = None, *, output_size: int | None = None
     ) -> Tensor:
@@ -837,6 +855,23 @@ class OpMethods:
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return BOUND.inplace.masked_fill_(self, mask, value)
+
+    def scatter_(
+        self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
+    ) -> Tensor:
+        return BOUND.inplace.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return BOUND.inplace.scatter_add_(self, dim, index, src)
+
+    def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.index_add_(self, dim, index, source, alpha=alpha)
+
+    def index_copy_(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+        return BOUND.inplace.index_copy_(self, dim, index, source)
+
+    def index_fill_(self, dim: int, index: Tensor, value: Any) -> Tensor:
+        return BOUND.inplace.index_fill_(self, dim, index, value)
 
     def fill_(self, value: Any) -> Tensor:
         return BOUND.inplace.fill_(self, value)

@@ -1,0 +1,244 @@
+"""scatter, scatter_add, index_add, index_copy, index_fill and their in-place forms
+(pyflame/indexed_writes.py) through the whole pipeline against PyTorch: every dim of 2-D and
+3-D inputs, repeated indices, indices from the host and computed on the device, every layout,
+dtypes, PyTorch's errors and gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layouts import LAYOUTS
+
+import pyflame as pf
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def data(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def ints(high, shape, seed=1):
+    return np.random.default_rng(seed).integers(0, high, shape).astype(np.int32)
+
+
+def index_of(lib, a, on_device=False):
+    """An index for `lib`: torch's int64, or PyFlame's int32 from the host or computed on the
+    device (its values unknown when the graph is built)."""
+    if lib is torch:
+        return torch.from_numpy(a).long()
+    t = pf.from_numpy(a)
+    return t * 1 if on_device else t
+
+
+def cases_for(lib, put, on_device):
+    """The same writes in either library (`put` makes its float tensors)."""
+    a, b = data((5, 7)), data((3, 4, 6), seed=2)
+    x, y = put(a), put(b)
+    i = lambda arr: index_of(lib, arr, on_device)  # noqa: E731
+    rows = ints(5, (3, 7), seed=3)  # along dim 0 of x, repeats
+    cols = ints(7, (5, 2), seed=4)  # along dim 1
+    deep = ints(6, (2, 4, 3), seed=5)  # along dim 2 of y, index smaller in dim 0
+    src = put(data((4, 7), seed=6))  # bigger than the index
+    src3 = put(data((2, 4, 5), seed=7))
+    vector = np.array([4, 0, 4, 2], np.int32)  # repeated 4
+    source = put(data((5, 4), seed=8))
+    return [
+        lib.scatter(x, 0, i(rows), src),
+        x.scatter(1, i(cols), put(data((5, 3), seed=10))),
+        lib.scatter(x, -1, i(cols), 2.5),
+        y.scatter(2, i(deep), src3),
+        lib.scatter_add(x, 0, i(rows), src),
+        y.scatter_add(-1, i(deep), src3),
+        x.scatter(0, i(rows), src, reduce="add"),
+        lib.index_add(x, 1, i(vector), source),
+        x.index_add(0, i(vector[:3]), src[:3], alpha=-2.0),
+        lib.index_copy(x, 1, i(vector), source),
+        y.index_copy(1, i(vector[2:] - 1), put(data((3, 2, 6), seed=9))),
+        lib.index_fill(x, 1, i(vector), -1.5),
+        y.index_fill(2, i(np.array([5, 1], np.int32)), 3.0),
+    ]
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_writes_match_torch(layout, on_device):
+    """Every op, dims 0, 1, 2 and -1, repeated indices (the last write wins, as PyTorch's CPU
+    kernel; repeats add up), an index smaller than the input and a src bigger than the index;
+    indices at hand and computed on the device."""
+    ours = cases_for(pf, lambda a: pf.from_numpy(a, layout=layout), on_device)
+    theirs = cases_for(torch, torch.from_numpy, False)
+    pf.eval(*ours)
+    for k, (got, want) in enumerate(zip(ours, theirs, strict=True)):
+        assert got.shape == tuple(want.shape), k
+        assert got.dtype is pf.float32, k
+        # repeats added up in another order than PyTorch's (into x one by one): to rounding
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_scatter_and_index_copy_are_exact_and_leave_the_rest_bit_for_bit():
+    """One value per written position, x elsewhere as it was (-0.0, NaN, inf); NaN in an
+    overwritten entry does not leak; written -0.0 comes back +0.0 (the rows op adds into
+    zeros, as index_select's)."""
+    a = data((4, 5))
+    a[0, 0], a[1, 1], a[2, 2] = -0.0, np.nan, -np.inf
+    src = data((2, 5), seed=1)
+    src[0, 3] = np.nan  # overwritten by the entry below it
+    index = np.array([[3, 3, 0, 1, 2], [3, 0, 0, 1, 2]], np.int32)
+    for on_device in (False, True):
+        got = pf.from_numpy(a).scatter(0, index_of(pf, index, on_device), pf.from_numpy(src))
+        want = torch.from_numpy(a).scatter(0, index_of(torch, index), torch.from_numpy(src))
+        assert got.numpy().tobytes() == want.numpy().tobytes(), on_device
+        source = data((4, 5), seed=2)
+        source[:, 0] = np.nan  # overwritten: slice 3 is named by columns 0 and 1
+        i = index_of(pf, index[0], on_device)
+        got = pf.from_numpy(a).index_copy(1, i, pf.from_numpy(source))
+        want = torch.from_numpy(a).index_copy(
+            1, index_of(torch, index[0]), torch.from_numpy(source)
+        )
+        assert got.numpy().tobytes() == want.numpy().tobytes(), on_device
+    filled = pf.from_numpy(a).index_fill(0, pf.tensor([3, -4]), float("nan"))
+    want = torch.from_numpy(a).index_fill(0, torch.tensor([3, -4]), float("nan"))
+    assert filled.numpy().tobytes() == want.numpy().tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool", "float16", "bfloat16"])
+def test_writes_keep_every_dtype(dtype):
+    a = np.array([[1, 0, 3, 2], [0, 2, 2, 1], [3, 1, 0, 0]], np.int32)
+    index = np.array([[2, 0, 2, 1], [0, 0, 1, 1]], np.int32)
+    outs = {}
+    for lib in (pf, torch):
+        cast = getattr(lib, dtype)
+        x = lib.from_numpy(a).to(cast)
+        i = index_of(lib, index)
+        src = lib.from_numpy(a[:2] + 1).to(cast)
+        v = index_of(lib, np.array([3, 0], np.int32))
+        outs[lib] = [
+            x.scatter(0, i, src),
+            x.scatter(1, i, 1 if dtype != "bool" else True),
+            x.scatter_add(0, i, src),
+            x.index_add(1, v, x[:, :2]),
+            x.index_copy(1, v, x[:, 1:3]),
+            x.index_fill(0, index_of(lib, np.array([1], np.int32)), 0),
+        ]
+    for k, (got, want) in enumerate(zip(outs[pf], outs[torch], strict=True)):
+        assert got.dtype is getattr(pf, dtype), k
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy(), err_msg=k)
+
+
+def test_zero_dim_and_empty_indices_as_torch():
+    s = pf.from_numpy(np.float32(1.5))
+    t = torch.tensor(1.5)
+    pairs = [
+        (
+            s.scatter(0, pf.tensor(0), pf.from_numpy(np.float32(4))),
+            t.scatter(0, torch.tensor(0), torch.tensor(4.0)),
+        ),
+        (
+            s.index_add(0, pf.tensor([0]), pf.from_numpy(np.float32(4))),
+            t.index_add(0, torch.tensor([0]), torch.tensor(4.0)),
+        ),
+        (s.index_fill(0, pf.tensor([0]), 2.0), t.index_fill(0, torch.tensor([0]), 2.0)),
+        (
+            pf.ones(3, 4).index_fill(0, pf.tensor(1), 5.0),
+            torch.ones(3, 4).index_fill(0, torch.tensor(1), 5.0),
+        ),
+        (pf.ones(3, 4).scatter(0, pf.zeros(0, 4, dtype=pf.int32), pf.ones(2, 4)), torch.ones(3, 4)),
+        (pf.ones(3, 4).index_add(1, pf.zeros(0, dtype=pf.int32), pf.ones(3, 0)), torch.ones(3, 4)),
+    ]
+    for k, (got, want) in enumerate(pairs):
+        assert got.shape == tuple(want.shape), k
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=k)
+
+
+def test_errors_as_torch():
+    x = pf.zeros(3, 4)
+    idx = pf.tensor([[0, 1]])
+    with pytest.raises(
+        IndexError,
+        match=r"test_indexed_writes.py:\d+: scatter\(\): index 3 is out of bounds for dimension 0 with size 3",
+    ):
+        x.scatter(0, pf.tensor([[3]]), 1.0)
+    with pytest.raises(IndexError, match="index -1 is out of bounds"):
+        x.scatter_add(0, pf.tensor([[-1]]), pf.ones(1, 1))
+    with pytest.raises(IndexError, match=r"test_indexed_writes.py:\d+: index_copy\(\): index 7"):
+        x.index_copy(1, pf.tensor([7]) * 1, pf.ones(3, 1)).numpy()  # after the run
+    with pytest.raises(IndexError, match="index -1 is out of bounds"):
+        x.index_add(0, pf.tensor([-1]), pf.ones(1, 4))
+    with pytest.raises(IndexError, match="index -4 is out of bounds"):
+        x.index_fill(0, pf.tensor([-4]), 1.0)
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        x.scatter(1, pf.tensor([[5]]) * 1, 2.0).numpy()
+    with pytest.raises(pf.ShapeError, match="same number of dimensions"):
+        x.scatter(0, pf.tensor([0]), pf.ones(1))
+    with pytest.raises(pf.ShapeError, match="no larger size than src"):
+        x.scatter(1, idx, pf.ones(1, 1))
+    with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+        x.scatter(1, idx, pf.ones(1, 2, dtype=pf.int32))
+    with pytest.raises(RuntimeError, match="Expected dtype int32/int64 for index"):
+        x.scatter(1, pf.ones(1, 2), 1.0)
+    with pytest.raises(TypeError, match="must be Tensor, not float"):
+        x.scatter_add(1, idx, 2.0)
+    with pytest.raises(NotImplementedError, match="multiply"):
+        x.scatter(1, idx, pf.ones(1, 2), reduce="multiply")
+    with pytest.raises(IndexError, match="Index is supposed to be a vector"):
+        x.index_add(1, pf.tensor([[0]]), pf.ones(3, 1))
+    with pytest.raises(pf.ShapeError, match=r"expected \[3, 2\]"):
+        x.index_add(1, pf.tensor([0, 0]), pf.ones(3, 3))
+    with pytest.raises(RuntimeError, match="same scalar type"):
+        x.index_copy(1, pf.tensor([0]), pf.ones(3, 1, dtype=pf.int32))
+    with pytest.raises(RuntimeError, match="0-dimensional value tensor"):
+        x.index_fill(1, pf.tensor([0]), pf.ones(1))
+
+
+def test_gradients_match_torch():
+    """PyTorch's formulas, also with repeated indices: scatter's src and index_copy's source
+    get the gradient at every entry's position (an overwritten one too), x none where written;
+    scatter_add / index_add pass x's gradient whole, src's is a gather; index_fill's value
+    gets the filled elements' sum."""
+    a, w = data((4, 5)), data((4, 5), seed=1)
+    rows = np.array([[3, 3, 0, 1, 2], [3, 0, 0, 1, 1]], np.int32)
+    vector = np.array([4, 0, 4], np.int32)
+    for on_device in (False, True):
+        grads = {}
+        for lib in (pf, torch):
+            x, src = lib.from_numpy(a), lib.from_numpy(data((2, 5), seed=2))  # (torch: index-sized)
+            source, value = (
+                lib.from_numpy(data((4, 3), seed=3)),
+                lib.from_numpy(np.array(0.5, np.float32)),
+            )
+            for t in (x, src, source, value):
+                t.requires_grad = True
+            weight = lib.from_numpy(w)
+            i = index_of(lib, rows, on_device)
+            v = index_of(lib, vector, on_device)
+            loss = (x.scatter(0, i, src) * weight).sum()
+            loss = loss + (x.scatter_add(0, i, src * 2) ** 2).sum()
+            loss = loss + (lib.index_add(x, 1, v, source, alpha=3) * weight).sum()
+            loss = loss + (x.index_copy(1, v, source * 1.5) * weight).sum()
+            loss = loss + (x.index_fill(1, v, value) * weight * weight).sum()
+            loss = loss + (x.scatter(1, i.T[:4] % 4, 1.0) * weight).sum()
+            loss.backward()
+            grads[lib] = [t.grad.numpy() for t in (x, src, source, value)]
+        for k, (got, want) in enumerate(zip(grads[pf], grads[torch], strict=True)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{k} {on_device}")
+
+
+def test_in_place_forms_write_into_x_and_its_views():
+    a = data((4, 5))
+    results = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        row = x[1]  # a view: sees the writes
+        i = index_of(lib, np.array([[1, 0, 3, 3, 2]], np.int32))
+        assert x.scatter_(0, i, lib.from_numpy(data((1, 5), seed=1))) is x
+        x.scatter_add_(0, i, lib.from_numpy(data((1, 5), seed=2)))
+        x.index_add_(1, index_of(lib, np.array([2, 2], np.int32)), x[:, :2])
+        x.index_copy_(0, index_of(lib, np.array([0], np.int32)), x[3:4] * 2)
+        x[2].index_fill_(0, index_of(lib, np.array([4, 0], np.int32)), -7.0)  # through a view
+        x.scatter_(1, index_of(lib, np.array([[0], [1], [2], [3]], np.int32)), 9.0)
+        results[lib] = [x.numpy().copy(), row.numpy().copy()]
+    for got, want in zip(results[pf], results[torch], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
