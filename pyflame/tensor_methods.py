@@ -571,6 +571,18 @@ class OpMethods:
     def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
         return BOUND.ops.cumprod(self, dim, dtype=dtype)
 
+    def cummax(self, dim: int) -> Any:
+        return BOUND.ops.cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        return BOUND.ops.cummin(self, dim)
+
+    def median(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return BOUND.ops.median(self, dim, keepdim)
+
+    def nanmedian(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return BOUND.ops.nanmedian(self, dim, keepdim)
+
     def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
         return BOUND.ops.sort(self, dim, descending, stable=stable)
 

@@ -17,9 +17,9 @@ The builders live in one module per family (each imports only the ones above it 
     linalg       matmul, bmm, outer, addmm
     masking      tril, triu, masked_fill, diag, diag_embed, diagonal_scatter
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm,
-                 cumsum, trace
+                 cumsum, cummax, cummin, trace
     einsum       einsum (permute, reshape, matmul, sum)
-    sorting      sort, argsort, topk (ranks from pairwise compares)
+    sorting      sort, argsort, topk, median, nanmedian (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
     indexed      gather_rows, scatter_add_rows (rows of a table at an index, and the transpose)
@@ -155,6 +155,8 @@ from pyflame.ops.reductions import (
     argmax,
     argmin,
     count_nonzero,
+    cummax,
+    cummin,
     cumprod,
     cumsum,
     log_softmax,
@@ -213,6 +215,8 @@ from pyflame.ops.shape import getitem as getitem
 from pyflame.ops.shape import narrow as narrow  # pf.narrow is pyflame.indexing's
 from pyflame.ops.sorting import (
     argsort,
+    median,
+    nanmedian,
     sort,
     topk,
 )
@@ -297,7 +301,11 @@ __all__ += [  # more math, shape, masking, linear algebra, reductions, einsum an
     "norm",
     "cumprod",
     "cumsum",
+    "cummax",
+    "cummin",
     "einsum",
+    "median",
+    "nanmedian",
     "sort",
     "argsort",
     "topk",

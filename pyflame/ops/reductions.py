@@ -547,6 +547,65 @@ def _scan(
     return out if out is not x else x * 1
 
 
+CummaxResult = collections.namedtuple("cummax", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+CumminResult = collections.namedtuple("cummin", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def cummax(x: Tensor, dim: int) -> Any:
+    """(values, indices): the running maximum along `dim` and where it is (torch.cummax;
+    indices int32, PyTorch: int64). PyTorch's CPU rule: a tie moves the index to the later
+    element (the last occurrence of the running max); a NaN is the max from there on, the
+    index at the latest NaN."""
+    return _running_extreme(x, dim, True)
+
+
+def cummin(x: Tensor, dim: int) -> Any:
+    """(values, indices): the running minimum along `dim` (torch.cummin), as `cummax`."""
+    return _running_extreme(x, dim, False)
+
+
+def _running_extreme(x: Tensor, dim: int, largest: bool) -> Any:
+    """The scan of `cumsum` with a (value, index) pair: log2(n) steps where each element
+    meets the result of the k elements before it (flame.pad shifts both, the shift padded
+    with a value that never wins) and the later one is kept when it is NaN, or when the
+    earlier is not NaN and the later >= (<=) it; the combine is associative, so the result
+    is the last NaN, else the last occurrence of the extreme. Values are picked by
+    flame.where (exact: -0.0 too), so gradients reach the element at the index."""
+    what = "cummax" if largest else "cummin"
+    result = CummaxResult if largest else CumminResult
+    _check_tensor(x, what)
+    if x.ndim == 0:
+        _reduce_dims(x, dim, what)
+        copy = logical_not(logical_not(x)) if x.dtype is bool_ else x * 1
+        return result(copy, _node(flame.FillOp, (), (), int32, {"value": 0.0}))
+    d = _rule(shapes.normalize_dim, _dim_arg(dim, what), x.ndim)
+    n = x.shape[d]
+    values = astype(x, int32) if x.dtype is bool_ else x
+    floating = values.dtype.is_floating_point
+    if floating:
+        never = float("-inf") if largest else float("inf")
+    else:
+        never = INT32_MIN if largest else INT32_MAX
+    along = tuple(n if k == d else 1 for k in range(x.ndim))
+    indices = broadcast_to(arange(n, dtype=int32).reshape(along), x.shape)
+    k = 1
+    while k < n:
+        widths = (0, 0) * (x.ndim - 1 - d) + (k, -k)
+        earlier, earlier_at = pad(values, widths, value=never), pad(indices, widths, value=0)
+        later = values >= earlier if largest else values <= earlier
+        if floating:
+            later = (values != values) | ((earlier == earlier) & later)
+        values, indices = where(later, values, earlier), where(later, indices, earlier_at)
+        k *= 2
+    if values is x:  # (n <= 1: a copy, as PyTorch's result)
+        values = x * 1 if x.dtype is not bool_ else logical_not(logical_not(x))
+    if x.dtype is bool_:
+        values = astype(values, bool_)
+    return result(values, indices)
+
+
 class AtIndices:
     """Gradient rule of `max(x, dim).values` / `min(x, dim).values` (attached to the values
     node by the op builder): the whole gradient goes to the element at the returned index,

@@ -1,4 +1,4 @@
-"""sort, argsort and topk (values and indices, PyTorch's signatures) by ranking: each element's
+"""sort, argsort, topk, median and nanmedian (values and indices, PyTorch's signatures) by ranking: each element's
 rank along the dim is the count of elements that sort before it (smaller, or equal with a lower
 index: stable ties; NaN sorts as the largest, as PyTorch), from one pairwise comparison
 [.., n, n, ..] (flame.lt/gt/eq, a flame.iota pair for the index order) and a flame.reduce_sum;
@@ -20,15 +20,29 @@ from typing import Any
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
-from pyflame.ops.elementwise import eq, gt, logical_and, logical_not, logical_or, lt, ne, where
+from pyflame.ops.creation import full
+from pyflame.ops.elementwise import (
+    eq,
+    floor_divide,
+    gt,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    ne,
+    sub,
+    where,
+)
 from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
-from pyflame.ops.reductions import sum
-from pyflame.ops.shape import unsqueeze
+from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, sum
+from pyflame.ops.shape import squeeze, unsqueeze
 
 SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+MedianResult = collections.namedtuple("median", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+NanmedianResult = collections.namedtuple("nanmedian", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 
 
 def _pairwise(n: int, m: int, d: int, ndim: int, which: int) -> Tensor:
@@ -117,3 +131,75 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise _shape_error(f"topk: selected index k out of range (k = {k}, dim size {n})")
     values, indices = _pick(x, d, bool(largest), k)
     return TopkResult(values, indices)
+
+
+def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """torch.median: without `dim` the lower median of every element (of an even count, the
+    smaller of the two middle values; NaN if there is a NaN); with `dim` the namedtuple
+    (values, indices) along it (indices int32). The index is the element at place
+    (n - 1) // 2 of the stable sort (the same index PyTorch's CPU kernel gives on every tie
+    tested), the first NaN of a row with NaNs. Gradients as PyTorch's: to the element at the
+    index, or, without dim, split among the elements equal to the median."""
+    return _median(x, dim, keepdim, False)
+
+
+def nanmedian(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """torch.nanmedian: `median` of the elements that are not NaN (NaN only for a row of
+    NaNs, whose index is 0: PyTorch's there comes from its nth_element, arbitrary)."""
+    return _median(x, dim, keepdim, True)
+
+
+def _median(x: Tensor, dim: Any, keepdim: bool, skip_nan: bool) -> Any:
+    what = "nanmedian" if skip_nan else "median"
+    _check_tensor(x, what)
+    if x.dtype is bool_:  # PyTorch's NotImplementedError: "median_cpu" not implemented for 'Bool'
+        raise TypeError(f"{format_location(user_location())}: {what} is not implemented for bool")
+    result = NanmedianResult if skip_nan else MedianResult
+    if dim is None:
+        if not x.numel():
+            if not x.dtype.is_floating_point:  # (PyTorch returns an arbitrary int32)
+                raise _shape_error(f"{what}() of an empty integer tensor has no value")
+            return full((), float("nan"), dtype=x.dtype)
+        values, _ = _middle(x.reshape(-1), 0, skip_nan)
+        values = values.reshape(())
+        if values.requires_grad:
+            values._grad_fn = Evenly(x)
+        return values
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{what}: dim must be an int (one dim), got {dim!r}")
+    d = _dim(x, dim, what)
+    _nonempty(x, dim, what)
+    if x.ndim == 0:
+        return result(x * 1, _zero_index(x))
+    values, indices = _middle(x, d, skip_nan)
+    if not keepdim:
+        values, indices = squeeze(values, d), squeeze(indices, d)
+    if values.requires_grad:
+        values._grad_fn = AtIndices(x, indices, d, bool(keepdim))
+    return result(values, indices)
+
+
+def _middle(x: Tensor, d: int, skip_nan: bool) -> tuple[Tensor, Tensor]:
+    """The (values, indices) of the median along d, keepdim: the element whose place in the
+    stable sort (`_ranks`, NaN the largest) is (n - 1) // 2; a row with NaNs picks its first
+    NaN (place = the count of others), or with `skip_nan` place (count - 1) // 2 of the
+    count of non-NaN elements. The value is picked by a where and an amax (exact: -0.0 too)."""
+    n = x.shape[d]
+    ranks = _ranks(x, d, False)
+    place: Any = (n - 1) // 2
+    if x.dtype.is_floating_point:
+        numbers = sum(astype(eq(x, x), int32), d, keepdim=True)  # the elements that are not NaN
+        if skip_nan:
+            place = where(gt(numbers, 0), floor_divide(sub(numbers, 1), 2), 0)
+        else:
+            place = where(lt(numbers, n), numbers, place)
+    hit = eq(ranks, place)  # one element per row
+    along = [1] * x.ndim
+    along[d] = n
+    index = _node(flame.IotaOp, (), (n,), int32, {"dim": 0, "start": 0.0, "step": 1.0}).reshape(
+        along
+    )
+    indices = sum(where(hit, index, 0), d, keepdim=True)
+    lowest = float("-inf") if x.dtype.is_floating_point else INT32_MIN
+    values = amax(where(hit, x, lowest), d, keepdim=True)
+    return values, indices

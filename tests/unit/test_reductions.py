@@ -992,3 +992,58 @@ def test_trace_matches_torch(layout):
         pf.ones(3).trace()
     with pytest.raises(TypeError, match="not implemented for bool"):
         pf.ones(2, 2, dtype=pf.bool).trace()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_cummax_cummin_match_torch(layout):
+    """Values and indices along every dim of odd shapes: ties move the index to the later
+    element (PyTorch's CPU rule), NaN is the extreme from there on (the index at the latest
+    NaN), -0.0 and 0.0 kept as they are."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(-2, 3, (5, 9)).astype(np.float32)
+    a[1, 3], a[1, 6], a[3, 0] = np.nan, np.nan, np.nan
+    a[0, :4] = [0.0, -0.0, 0.0, -0.0]
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    pairs = []
+    for op in ("cummax", "cummin"):
+        for dim in (0, 1, -1):
+            got, want = getattr(pf, op)(x, dim), getattr(torch, op)(t, dim)
+            pairs += [(got.values, want.values), (got.indices, want.indices)]
+        got, want = getattr(x * 2, op)(1), getattr(t * 2, op)(1)
+        pairs += [(got.values, want.values), (got.indices, want.indices)]
+    pf.eval(*[p[0] for p in pairs])
+    for k, (got, want) in enumerate(pairs):
+        assert got.shape == tuple(want.shape), k
+        assert got.numpy().tobytes() == want.numpy().astype(got.numpy().dtype).tobytes(), k
+
+
+def test_cummax_cummin_of_ints_bools_halves_and_small_shapes():
+    k = np.array([[3, 1, 3, 7, 7], [-1, -1, 0, -5, 2]], np.int32)
+    for dtype in ("int32", "bool", "float16", "bfloat16"):
+        x = pf.from_numpy(k).to(getattr(pf, dtype))
+        t = torch.from_numpy(k).to(getattr(torch, dtype))
+        for op in ("cummax", "cummin"):
+            got, want = getattr(x, op)(1), getattr(t, op)(1)
+            assert got.values.dtype is getattr(pf, dtype) and got.indices.dtype is pf.int32
+            np.testing.assert_array_equal(got.values.float().numpy(), want.values.float().numpy())
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+    for shape, dim in [((), 0), ((1, 4), 0), ((0, 3), 0), ((3, 0), 1)]:
+        a = np.ones(shape, np.float32)
+        got, want = pf.cummax(pf.from_numpy(a), dim), torch.cummax(torch.from_numpy(a), dim)
+        assert got.values.shape == tuple(want.values.shape)
+        np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+    with pytest.raises(pf.ShapeError, match="out of range"):
+        pf.cummin(pf.ones(3), 1)
+
+
+def test_cummax_cummin_gradients_go_to_the_index():
+    a = np.random.default_rng(6).integers(-2, 3, (4, 7)).astype(np.float32)
+    w = np.random.default_rng(7).standard_normal((4, 7)).astype(np.float32)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        loss = (lib.cummax(x, 1).values * lib.from_numpy(w)).sum() + x.cummin(0).values.sum()
+        loss.backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6)

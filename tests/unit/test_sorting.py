@@ -104,3 +104,79 @@ def test_gradients_flow_to_the_sorted_places():
 def test_topk_k_out_of_range():
     with pytest.raises(pf.ShapeError, match="k out of range"):
         pf.topk(pf.ones(2, 3), 4)
+
+
+# --------------------------------------------------------------------------- median
+
+
+def ties_without_nan(shape, seed=0):
+    return np.random.default_rng(seed).integers(-2, 3, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_median_and_nanmedian_match_torch(layout):
+    """Values and indices along every dim, keepdim, odd and even counts (the lower middle),
+    many ties (the index PyTorch's CPU kernel gives), rows with NaNs (median: the first NaN;
+    nanmedian: the others' median; a row of NaNs: NaN, index 0, where PyTorch's is arbitrary),
+    and over every element."""
+    plain, nans = ties_without_nan((6, 9)), with_ties((7, 8), seed=1)
+    nans[2, :] = np.nan
+    nans[:, 3] = np.nan
+    pairs = []
+    for a in (plain, nans):
+        x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+        for op in ("median", "nanmedian"):
+            for dim in (0, 1, -1):
+                for keepdim in (False, True):
+                    got = getattr(pf, op)(x, dim, keepdim)
+                    want = getattr(torch, op)(t, dim, keepdim)
+                    indices = want.indices
+                    if op == "nanmedian":  # a row of NaNs: PyTorch's index comes from its
+                        indices = torch.where(want.values.isnan(), 0, indices)  # nth_element
+                    pairs += [(got.values, want.values), (got.indices, indices)]
+            pairs.append((getattr(x, op)(), getattr(t, op)()))
+    pf.eval(*[p[0] for p in pairs])
+    for k, (got, want) in enumerate(pairs):
+        assert got.shape == tuple(want.shape), k
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=str(k))
+
+
+def test_median_keeps_the_dtype_and_signed_zeros():
+    k = np.array([[3, 1, 2, 2], [7, -1, 7, 0]], np.int32)
+    got, want = pf.median(pf.from_numpy(k), 1), torch.median(torch.from_numpy(k), 1)
+    assert got.values.dtype is pf.int32 and got.indices.dtype is pf.int32
+    same(got.values, want.values)
+    same(got.indices, want.indices)
+    h = np.array([0.5, 0.25, 3.0, 0.125, 1.0], np.float16)
+    assert (
+        pf.from_numpy(h).median().numpy().tobytes()
+        == torch.from_numpy(h).median().numpy().tobytes()
+    )
+    z = np.array([0.0, -0.0, 0.0, -0.0], np.float32)
+    assert (
+        pf.from_numpy(z).median().numpy().tobytes()
+        == torch.from_numpy(z).median().numpy().tobytes()
+    )
+    scalar = pf.from_numpy(np.array(2.5, np.float32))
+    assert scalar.median(0).values.item() == 2.5 and scalar.median(0).indices.item() == 0
+    assert np.isnan(pf.zeros(0).median().item())
+    with pytest.raises(pf.ShapeError, match="non-zero size"):
+        pf.zeros(2, 0).median(1)
+    with pytest.raises(TypeError, match="not implemented for bool"):
+        pf.ones(3, dtype=pf.bool).median()
+
+
+def test_median_gradients_match_torch():
+    """With dim: all to the element at the index; without: split among the elements equal to
+    the median (PyTorch's rules)."""
+    a = ties_without_nan((5, 6), seed=3)
+    w = distinct((5,), seed=4)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a)
+        x.requires_grad = True
+        loss = (x.median(1).values * lib.from_numpy(w)).sum() + x.median() * 3
+        loss = loss + lib.nanmedian(x * 2, 0, keepdim=True).values.sum()
+        loss.backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6)
