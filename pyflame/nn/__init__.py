@@ -53,7 +53,7 @@ from pyflame.nn.container import (
     Sequential,
 )
 from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
-from pyflame.nn.dropout import Dropout
+from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten, Unflatten
 from pyflame.nn.linear import Identity, Linear
@@ -98,6 +98,9 @@ __all__ = [
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
     "Flatten",

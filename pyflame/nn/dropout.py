@@ -1,4 +1,5 @@
-"""`nn.Dropout`: inverted dropout in training mode, the identity in eval mode.
+"""`nn.Dropout`: inverted dropout in training mode, the identity in eval mode; `nn.Dropout1d`,
+`nn.Dropout2d`, `nn.Dropout3d`: the same for whole channels (one draw per batch and channel).
 
 In training mode every call draws a fresh seed from PyFlame's generator when the graph is
 built (a runtime input of the compiled program), so a training loop compiles once and still
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pyflame import inplace, ops
 from pyflame.lazy_tensor import Tensor
+from pyflame.nn import functional as F
 from pyflame.nn.module import Module
 
 
@@ -35,4 +37,27 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-__all__ = ["Dropout"]
+class Dropout1d(Dropout):
+    """Channel dropout of [N, C, L] or [C, L] input (`F.dropout1d`): each channel zeroed
+    whole with probability p, the others scaled by 1 / (1 - p); the identity in eval mode."""
+
+    def _drop(self, input: Tensor) -> Tensor:
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Channel dropout of [N, C, H, W] input (`F.dropout2d`, PyTorch's reading of 3-D input
+    as [N, C, L] with its warning)."""
+
+    def _drop(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Channel dropout of [N, C, D, H, W] or [C, D, H, W] input (`F.dropout3d`)."""
+
+    def _drop(self, input: Tensor) -> Tensor:
+        return F.dropout3d(input, self.p, self.training)
+
+
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"]

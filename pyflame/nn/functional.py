@@ -11,9 +11,11 @@ other op builders (pyflame/ops/conv.py), the composites in their own modules of 
 
 from __future__ import annotations
 
+import warnings
+
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.nn.activation import (
     celu,
     elu,
@@ -105,6 +107,101 @@ def dropout(
     return out
 
 
+def _channel_dropout(
+    input: Tensor, p: float, training: bool, inplace: bool, seed: int | None, unbatched: bool
+) -> Tensor:
+    """feature_dropout of `input` (with a batch dim of 1 added when `unbatched`), written
+    into `input` with `inplace=True`."""
+    _check_tensor(input, "dropout")
+    x = _ops.unsqueeze(input, 0) if unbatched else input
+    out = _ops.feature_dropout(x, p, training, seed=seed)
+    if out is x:
+        return input
+    out = _ops.squeeze(out, 0) if unbatched else out
+    return _inplace.copy_(input, out) if inplace else out
+
+
+def dropout1d(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Channel dropout of [N, C, L] (or unbatched [C, L]) input (torch's dropout1d): each
+    channel zeroed whole with probability p, the others scaled by 1 / (1 - p)."""
+    _check_tensor(input, "dropout1d")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{format_location(user_location())}: dropout1d: Expected 2D or 3D input, but "
+            f"received a {input.ndim}D input. Note that dropout1d exists to provide "
+            "channel-wise dropout on inputs with 1 spatial dimension, a channel dimension, and "
+            "an optional batch dimension (i.e. 2D or 3D inputs)."
+        )
+    return _channel_dropout(input, p, training, inplace, seed, input.ndim == 2)
+
+
+def dropout2d(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Channel dropout of [N, C, H, W] input (torch's dropout2d), as `dropout1d`. As
+    PyTorch 2.13: a 3-D input is read as [N, C, L] (with its warning), other ranks as
+    [N, C, ...] with its deprecation warning."""
+    _check_tensor(input, "dropout2d")
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, "
+            "and an optional batch dimension (i.e. 3D or 4D inputs).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return _channel_dropout(input, p, training, inplace, seed, False)
+
+
+def dropout3d(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Channel dropout of [N, C, D, H, W] (or unbatched [C, D, H, W]) input (torch's
+    dropout3d), as `dropout1d`; other ranks with PyTorch's deprecation warning, read as
+    unbatched."""
+    _check_tensor(input, "dropout3d")
+    if input.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout3d exists to provide "
+            "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, "
+            "and an optional batch dimension (i.e. 4D or 5D inputs).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return _channel_dropout(input, p, training, inplace, seed, input.ndim != 5)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0); `inplace=True` is `input.relu_()`."""
     return input.relu_() if inplace else _ops.relu(input)
@@ -115,7 +212,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     return _inplace.apply_(input, _ops.silu, "Silu") if inplace else _ops.silu(input)
 
 
-__all__ += ["dropout", "linear"]
+__all__ += ["dropout", "dropout1d", "dropout2d", "dropout3d", "linear"]
 
 
 # --- reductions: softmax and log_softmax along a dim (pf.softmax, pf.log_softmax) ------------

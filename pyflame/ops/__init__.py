@@ -182,6 +182,7 @@ from pyflame.ops.sampling import (
     randn_like,
 )
 from pyflame.ops.sampling import dropout as dropout  # pf.dropout is pf.nn.functional's
+from pyflame.ops.sampling import feature_dropout as feature_dropout  # nn.functional.dropout2d's
 from pyflame.ops.shape import (
     broadcast_to,
     cat,

@@ -1,4 +1,5 @@
-"""Random tensors: `randn`, `rand`, `randint` (and `*_like`), `bernoulli`, `dropout`.
+"""Random tensors: `randn`, `rand`, `randint` (and `*_like`), `bernoulli`, `dropout`,
+`feature_dropout` (whole channels, under nn.functional's dropout1d/2d/3d).
 
 randn is one flame.random_normal; the others draw from flame.random_uniform, whose values are a
 function of (seed, global element index): the seed is drawn from the generator when the op is
@@ -19,7 +20,7 @@ from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
 from pyflame.ops.elementwise import elementwise_op, mul
-from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _sizes
+from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error, _sizes
 from pyflame.random import draw_seed, fixed_seed
 
 
@@ -187,6 +188,32 @@ def dropout(
     if p == 1.0:
         return mul(x, 0.0)
     keep = elementwise_op("ge", _uniform(x.shape, float32, 0.0, 1.0, x.layout, seed), p)
+    one = x.dtype.numpy.type(1.0)
+    scale = float(one / x.dtype.numpy.type(1.0 - p))  # 1 / (1 - p) in x's dtype, as PyTorch
+    return mul(x, mul(astype(keep, x.dtype), scale))
+
+
+def feature_dropout(
+    x: Tensor, p: float = 0.5, training: bool = True, *, seed: int | None = None
+) -> Tensor:
+    """Channel dropout (ATen's feature_dropout, under torch's dropout1d/2d/3d): one draw per
+    (batch, channel) pair, the first two dims of x ([N, C, 1, ..] broadcast over the others),
+    so a channel is zeroed whole with probability p and kept scaled by 1 / (1 - p);
+    `x` itself when not training, for p = 0 or an empty x; x * 0 for p = 1."""
+    _check_tensor(x, "feature_dropout")
+    p = _probability(p, "dropout probability")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"dropout needs a floating-point input, got {x.dtype!r}")
+    if x.ndim < 2:
+        raise _shape_error(
+            f"Feature dropout requires at least 2 dimensions in the input, got {list(x.shape)}"
+        )
+    if not training or p == 0.0 or not x.numel():
+        return x
+    if p == 1.0:
+        return mul(x, 0.0)
+    noise = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
+    keep = elementwise_op("ge", _uniform(noise, float32, 0.0, 1.0, None, seed), p)
     one = x.dtype.numpy.type(1.0)
     scale = float(one / x.dtype.numpy.type(1.0 - p))  # 1 / (1 - p) in x's dtype, as PyTorch
     return mul(x, mul(astype(keep, x.dtype), scale))
