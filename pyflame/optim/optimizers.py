@@ -1,5 +1,6 @@
 """Optimizers: `pf.optim.SGD`, `pf.optim.Adam`, `pf.optim.AdamW`, `pf.optim.RMSprop`,
-`pf.optim.Adagrad` (PyTorch's update formulas).
+`pf.optim.Adagrad`, `pf.optim.Adamax`, `pf.optim.NAdam`, `pf.optim.RAdam`, `pf.optim.Adadelta`
+(PyTorch's update formulas, in PyTorch's order of float32 operations).
 
 `step()` builds each parameter's update lazily from its `.grad` and registers it, and the
 update of every optimizer state tensor, as pending state (`runtime.add_pending_update`), so the
@@ -38,10 +39,21 @@ import numpy as np
 
 from pyflame import autograd, ops, runtime
 from pyflame.autograd import enable_grad, no_grad
-from pyflame.core.dtypes import float32
+from pyflame.core.dtypes import bool_, float32
 from pyflame.lazy_tensor import Tensor
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "Optimizer",
+    "RAdam",
+    "RMSprop",
+]
 
 
 class _Required:
@@ -335,7 +347,7 @@ def _state_value(name: str, value: Any, p: Tensor) -> Any:
     if not isinstance(value, np.ndarray | np.generic | float | int):
         return value
     array = np.asarray(value)
-    if name == "step":
+    if name in _SCALAR_STATE:
         return Tensor((), float32, data=np.array(array.reshape(()), np.float32))
     if array.shape != p.shape:
         raise ValueError(
@@ -344,6 +356,10 @@ def _state_value(name: str, value: Any, p: Tensor) -> Any:
         )
     data = np.array(array, dtype=p.dtype.numpy, order="C")
     return Tensor(p.shape, p.dtype, data=data)
+
+
+#: state entries that are one float32 number per parameter (PyTorch keeps them on the CPU)
+_SCALAR_STATE = frozenset({"step", "mu_product"})
 
 
 def _check_number(name: str, value: Any, low: float = 0.0) -> None:
@@ -457,17 +473,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        _check_number("learning rate", group["lr"])
-        _check_number("epsilon value", group["eps"])
-        _check_number("weight_decay value", group["weight_decay"])
-        betas = tuple(group["betas"])
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair, got {group['betas']!r}")
-        for i, b in enumerate(betas):
-            _check_number(f"beta parameter at index {i}", b)
-            if not b < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {b}")
-        group["betas"] = betas
+        _check_adam_like(group)
 
     def _update(
         self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
@@ -553,6 +559,21 @@ class AdamW(Adam):
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+
+def _check_adam_like(group: dict[str, Any]) -> None:
+    """lr, eps, weight_decay >= 0 and betas in [0, 1), PyTorch's checks and words."""
+    _check_number("learning rate", group["lr"])
+    _check_number("epsilon value", group["eps"])
+    _check_number("weight_decay value", group["weight_decay"])
+    betas = tuple(group["betas"])
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair, got {group['betas']!r}")
+    for i, b in enumerate(betas):
+        _check_number(f"beta parameter at index {i}", b)
+        if not b < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+    group["betas"] = betas
 
 
 def _lerp(start: Tensor, end: Tensor, weight: float) -> Tensor:
@@ -720,3 +741,293 @@ class Adagrad(Optimizer):
         self._assign(state["sum"], total)
         std = ops.sqrt(total) + eps
         self._assign(p, param + _host_scalar(-clr) * g / std)  # addcdiv_(grad, std, value=-clr)
+
+
+# ---------------------------------------------------------------------- Adamax, NAdam, RAdam
+
+
+def _next_step(opt: Optimizer, state: dict[str, Any]) -> float:
+    """The step count after this step (float32, counted on the host as PyTorch's CPU
+    `step` tensor), registered as the state's pending value."""
+    step = float(np.float32(opt._value(state["step"]).numpy()) + np.float32(1))
+    opt._assign(state["step"], _host_scalar(step))
+    return step
+
+
+def _decayed(
+    opt: Optimizer, p: Tensor, grad: Tensor, group: dict[str, Any], lr: float, decoupled: bool
+) -> tuple[Tensor, Tensor]:
+    """(param, grad) in float32 after `maximize` and weight decay: added to the gradient
+    (`grad.add(param, alpha=weight_decay)`), or with `decoupled` the parameter scaled by
+    1 - lr * weight_decay first (`param.mul_(...)`, AdamW's)."""
+    param = opt._compute(p)
+    g = grad if grad.dtype is float32 else grad.astype(float32)
+    if group["maximize"]:
+        g = -g
+    weight_decay = float(group["weight_decay"])
+    if weight_decay != 0:
+        if decoupled:
+            param = param * _host_scalar(1 - lr * weight_decay)
+        else:
+            g = g + param * weight_decay
+    return param, g
+
+
+def _moments(
+    opt: Optimizer, state: dict[str, Any], g: Tensor, beta1: float, beta2: float
+) -> tuple[Tensor, Tensor]:
+    """Adam's moments: `exp_avg.lerp_(grad, 1 - beta1)` and
+    `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)`, registered."""
+    exp_avg = _lerp(opt._compute(state["exp_avg"]), g, 1 - beta1)
+    exp_avg_sq = opt._compute(state["exp_avg_sq"]) * beta2 + g * (1 - beta2) * g
+    opt._assign(state["exp_avg"], exp_avg)
+    opt._assign(state["exp_avg_sq"], exp_avg_sq)
+    return exp_avg, exp_avg_sq
+
+
+def _fresh_state(p: Tensor, *names: str) -> dict[str, Any]:
+    """A step count of 0 and zeros shaped like p for each name (data leaves)."""
+    state: dict[str, Any] = {"step": Tensor((), float32, data=np.zeros((), np.float32))}
+    state.update({name: _zeros_like(p) for name in names})
+    return state
+
+
+class Adamax(Optimizer):
+    """Adamax as `torch.optim.Adamax`: Adam with the infinity norm, exp_inf =
+    max(beta2 * exp_inf, |grad| + eps), and a step of lr / (1 - beta1**t) along
+    exp_avg / exp_inf; `weight_decay` adds `weight_decay * param` to the gradient; `maximize`."""
+
+    state_names = frozenset({"step", "exp_avg", "exp_inf"})
+    required_state = state_names
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ):
+        del foreach, differentiable, capturable  # (PyTorch's device and autograd options)
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_adam_like(group)
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        beta1, beta2 = (_number(b, "betas") for b in group["betas"])
+        if not state:
+            state.update(_fresh_state(p, "exp_avg", "exp_inf"))
+        step = _next_step(self, state)
+        param, g = _decayed(self, p, grad, group, lr, False)
+        exp_avg = _lerp(self._compute(state["exp_avg"]), g, 1 - beta1)
+        # torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps))
+        exp_inf = ops.maximum(
+            self._compute(state["exp_inf"]) * beta2, ops.abs(g) + float(group["eps"])
+        )
+        self._assign(state["exp_avg"], exp_avg)
+        self._assign(state["exp_inf"], exp_inf)
+        clr = lr / (1 - beta1**step)  # on the host in float64, as PyTorch's
+        self._assign(p, param + _host_scalar(-clr) * exp_avg / exp_inf)  # addcdiv_(value=-clr)
+
+
+class NAdam(Optimizer):
+    """NAdam as `torch.optim.NAdam`: Adam with Nesterov momentum, the momentum schedule
+    mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay)) and its running product
+    (`mu_product`, a float32 number per parameter as PyTorch's, kept on the host: the step's
+    coefficients enter the program as data); `decoupled_weight_decay` (NAdamW), `maximize`."""
+
+    state_names = frozenset({"step", "mu_product", "exp_avg", "exp_avg_sq"})
+    required_state = state_names
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ):
+        del foreach, capturable, differentiable  # (PyTorch's device and autograd options)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_adam_like(group)
+        _check_number("momentum_decay value", group["momentum_decay"])
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        beta1, beta2 = (_number(b, "betas") for b in group["betas"])
+        momentum_decay = float(group["momentum_decay"])
+        if not state:
+            state.update(_fresh_state(p, "exp_avg", "exp_avg_sq"))
+            state["mu_product"] = Tensor((), float32, data=np.ones((), np.float32))
+        step = _next_step(self, state)
+        bias_correction2 = 1 - beta2**step
+        param, g = _decayed(self, p, grad, group, lr, bool(group["decoupled_weight_decay"]))
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        # mu_product *= mu: a float32 tensor times a Python float, in float32
+        old = np.float32(self._value(state["mu_product"]).numpy())
+        mu_product = float(np.float32(old * np.float32(mu)))
+        self._assign(state["mu_product"], _host_scalar(mu_product))
+        exp_avg, exp_avg_sq = _moments(self, state, g, beta1, beta2)
+        denom = ops.sqrt(exp_avg_sq / _host_scalar(bias_correction2)) + float(group["eps"])
+        on_grad = -lr * (1.0 - mu) / (1.0 - mu_product)  # the two addcdiv_ values, float64
+        on_avg = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+        param = param + _host_scalar(on_grad) * g / denom
+        self._assign(p, param + _host_scalar(on_avg) * exp_avg / denom)
+
+
+class RAdam(Optimizer):
+    """RAdam as `torch.optim.RAdam`: Adam whose adaptive step is switched on, with the
+    variance rectification, once the approximated SMA length rho_t exceeds 5 (before that, a
+    momentum step lr * bias-corrected exp_avg); both branches are in the program, picked by
+    a flag that is data, so the step that switches does not recompile; `decoupled_weight_decay`
+    (RAdamW), `maximize`."""
+
+    state_names = frozenset({"step", "exp_avg", "exp_avg_sq"})
+    required_state = state_names
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ):
+        del foreach, capturable, differentiable  # (PyTorch's device and autograd options)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_adam_like(group)
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        beta1, beta2 = (_number(b, "betas") for b in group["betas"])
+        if not state:
+            state.update(_fresh_state(p, "exp_avg", "exp_avg_sq"))
+        step = _next_step(self, state)
+        param, g = _decayed(self, p, grad, group, lr, bool(group["decoupled_weight_decay"]))
+        exp_avg, exp_avg_sq = _moments(self, state, g, beta1, beta2)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+        rectified = rho_t > 5.0
+        rect = 0.0
+        if rectified:
+            rect = (
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            ) ** 0.5
+        momentum_step = exp_avg / _host_scalar(bias_correction1) * _host_scalar(lr)
+        # (bias_correction2 ** 0.5) / (sqrt(exp_avg_sq) + eps): torch's number / tensor is
+        # tensor.reciprocal() * number
+        adaptive = (1 / (ops.sqrt(exp_avg_sq) + float(group["eps"]))) * _host_scalar(
+            bias_correction2**0.5
+        )
+        adaptive_step = momentum_step * adaptive * _host_scalar(rect)
+        flag = Tensor((), bool_, data=np.asarray(rectified))
+        self._assign(p, param - ops.where(flag, adaptive_step, momentum_step))
+
+
+# ---------------------------------------------------------------------- Adadelta
+
+
+class Adadelta(Optimizer):
+    """Adadelta as `torch.optim.Adadelta`: running averages (`rho`) of squared gradients and
+    of squared updates; the update sqrt(acc_delta + eps) / sqrt(square_avg + eps) * grad,
+    times lr; `weight_decay` adds `weight_decay * param` to the gradient; `maximize`."""
+
+    state_names = frozenset({"step", "square_avg", "acc_delta"})
+    required_state = state_names
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ):
+        del foreach, capturable, differentiable  # (PyTorch's device and autograd options)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_number("learning rate", group["lr"])
+        _check_number("rho value", group["rho"])
+        if not isinstance(group["rho"], Tensor) and group["rho"] > 1.0:
+            raise ValueError(f"Invalid rho value: {group['rho']}")
+        _check_number("epsilon value", group["eps"])
+        _check_number("weight_decay value", group["weight_decay"])
+
+    def _update(
+        self, p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr = _number(group["lr"], "lr")
+        rho, eps = float(group["rho"]), float(group["eps"])
+        if not state:
+            state.update(_fresh_state(p, "square_avg", "acc_delta"))
+        _next_step(self, state)
+        param, g = _decayed(self, p, grad, group, lr, False)
+        # square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+        square_avg = self._compute(state["square_avg"]) * rho + g * (1 - rho) * g
+        std = ops.sqrt(square_avg + eps)
+        acc = self._compute(state["acc_delta"])
+        delta = ops.sqrt(acc + eps) / std * g  # delta.div_(std).mul_(grad)
+        acc = acc * rho + delta * (1 - rho) * delta  # acc_delta.mul_(rho).addcmul_(...)
+        self._assign(state["square_avg"], square_avg)
+        self._assign(state["acc_delta"], acc)
+        self._assign(p, param + _host_scalar(-lr) * delta)  # param.add_(delta, alpha=-lr)

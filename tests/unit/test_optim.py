@@ -81,6 +81,32 @@ CONFIGS = {
         dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6),
     ),
     "adagrad_maximize": ("Adagrad", dict(lr=0.05, maximize=True)),
+    # session 24: Adamax, NAdam, RAdam, Adadelta (AttributeErrors before)
+    "adamax": ("Adamax", dict()),
+    "adamax_options": (
+        "Adamax",
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True),
+    ),
+    "nadam": ("NAdam", dict()),
+    "nadam_options": (
+        "NAdam",
+        dict(lr=0.01, betas=(0.85, 0.99), weight_decay=0.05, momentum_decay=0.01),
+    ),
+    "nadamw_maximize": (
+        "NAdam",
+        dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ),
+    "radam": ("RAdam", dict(lr=0.01)),
+    "radam_options": ("RAdam", dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.05)),
+    "radamw_maximize": (
+        "RAdam",
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+    ),
+    "adadelta": ("Adadelta", dict()),
+    "adadelta_options": (
+        "Adadelta",
+        dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1, maximize=True),
+    ),
 }
 
 
@@ -168,7 +194,10 @@ def test_adam_param_groups_and_add_param_group():
         assert_params_equal(ps, ts, step)
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize(
+    "cls",
+    ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta"],
+)
 def test_changing_the_learning_rate_never_recompiles(cls):
     ps, ts = make_params()
     kwargs = {"lr": 0.1, "momentum": 0.9} if cls == "SGD" else {"lr": 0.01}
@@ -197,6 +226,9 @@ def test_changing_the_learning_rate_never_recompiles(cls):
         ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1}),
         ("Adam", {"lr": 0.01}),
         ("AdamW", {"lr": 0.01, "amsgrad": True}),
+        ("Adamax", {"lr": 0.01}),
+        ("NAdam", {"lr": 0.01}),
+        ("RAdam", {"lr": 0.01}),
     ],
 )
 def test_changing_momentum_or_beta1_never_recompiles(cls, kwargs):
@@ -242,7 +274,7 @@ def test_parameters_without_grad_are_skipped():
     assert not np.array_equal(ps[1].numpy(), INIT[1])
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam"])
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "Adamax", "NAdam", "RAdam", "Adadelta"])
 def test_two_steps_before_eval_are_two_steps(cls):
     """A second step() before pf.eval builds on the first one's pending values."""
     kwargs = {"lr": 0.1, "momentum": 0.9} if cls == "SGD" else {"lr": 0.01}
@@ -572,3 +604,114 @@ def test_rmsprop_and_adagrad_refuse_bad_options_as_torch():
             getattr(pf.optim, cls)(ps, **kwargs)
         with pytest.raises(ValueError, match=words):
             getattr(torch.optim, cls)([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+# --- session 24: Adamax, NAdam, RAdam, Adadelta ----------------------------------------------
+
+NEW_OPTIMIZERS = [
+    ("Adamax", dict(lr=0.01, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
+    ("RAdam", dict(lr=0.01, betas=(0.9, 0.95))),
+    ("Adadelta", dict(lr=0.5, rho=0.85)),
+]
+
+
+def test_radam_switches_to_the_rectified_step_without_recompiling():
+    """rho_t passes 5 at a step that depends on beta2 (the 6th here): PyTorch switches from
+    the momentum step to the rectified one there; both are in the one program, picked by
+    data, and the parameters follow PyTorch's before and after."""
+    ps, ts = make_params()
+    opt = pf.optim.RAdam(ps, lr=0.02, betas=(0.9, 0.99))
+    topt = torch.optim.RAdam(ts, lr=0.02, betas=(0.9, 0.99))
+    pf.cache_clear()
+    for step in range(9):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    assert pf.cache_info().misses == 1, pf.cache_info()
+
+
+@pytest.mark.parametrize("cls,kwargs", NEW_OPTIMIZERS)
+def test_new_optimizers_state_dicts_round_trip_with_torch(cls, kwargs):
+    """PyTorch's state names and values (NAdam's mu_product bit for bit: a float32 product
+    counted as PyTorch's); a state saved with pf.save and loaded continues as PyTorch does,
+    and so does torch's own state dict loaded into PyFlame."""
+    ps, ts = make_params()
+    opt = getattr(pf.optim, cls)(ps, **kwargs)
+    topt = getattr(torch.optim, cls)(ts, **kwargs)
+    for step in range(3):
+        x, y = BATCHES[step % len(BATCHES)]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+    sd, tsd = opt.state_dict(), topt.state_dict()
+    for i in range(4):
+        assert set(sd["state"][i]) == set(tsd["state"][i])
+        for key, value in tsd["state"][i].items():
+            got = sd["state"][i][key].numpy()
+            if key in ("step", "mu_product"):
+                assert got.tobytes() == value.numpy().tobytes(), key
+            np.testing.assert_allclose(got, value.numpy(), rtol=1e-5, atol=1e-7, err_msg=key)
+    for name, value in sd["param_groups"][0].items():
+        if name in tsd["param_groups"][0]:
+            assert value == tsd["param_groups"][0][name] or name == "params", name
+    for source in ("saved", "torch"):
+        copies = [pf.from_numpy(p.numpy().copy()) for p in ps]
+        for c in copies:
+            c.requires_grad = True
+        opt2 = getattr(pf.optim, cls)(copies, lr=0.123)
+        if source == "saved":
+            import io
+
+            buffer = io.BytesIO()
+            pf.save(sd, buffer)
+            buffer.seek(0)
+            opt2.load_state_dict(pf.load(buffer))
+        else:
+            opt2.load_state_dict(tsd)
+        assert opt2.param_groups[0]["lr"] == kwargs["lr"]
+        ref = [torch.from_numpy(t.detach().numpy().copy()).requires_grad_() for t in ts]
+        topt2 = getattr(torch.optim, cls)(ref, **kwargs)
+        topt2.load_state_dict(tsd)
+        for step in range(3, 5):
+            x, y = BATCHES[step % len(BATCHES)]
+            with pf.autograd.enable_grad():
+                loss = mlp_loss(pf, copies, pf.from_numpy(x), pf.from_numpy(y))
+            pf.backward(loss)
+            opt2.step()
+            pf.eval(loss)
+            torch_step(topt2, ref, x, y)
+            assert_params_equal(copies, ref, step)
+
+
+def test_new_optimizers_refuse_bad_options_as_torch():
+    ps, _ = make_params()
+    for cls, kwargs, words in [
+        ("Adamax", dict(lr=-1.0), "Invalid learning rate: -1.0"),
+        ("Adamax", dict(betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
+        ("NAdam", dict(momentum_decay=-0.1), "Invalid momentum_decay value: -0.1"),
+        ("NAdam", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
+        ("RAdam", dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+        ("Adadelta", dict(rho=1.5), "Invalid rho value: 1.5"),
+        ("Adadelta", dict(rho=-0.5), "Invalid rho value: -0.5"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            getattr(pf.optim, cls)(ps, **kwargs)
+        with pytest.raises(ValueError, match=words):
+            getattr(torch.optim, cls)([torch.zeros(2, requires_grad=True)], **kwargs)
+    adam_state = _stepped("Adam", lr=0.01).state_dict()
+    with pytest.raises(ValueError, match="that Adadelta does not take"):
+        pf.optim.Adadelta(make_params()[0]).load_state_dict(adam_state)
+    nadam_state = _stepped("NAdam", lr=0.01).state_dict()
+    for entries in nadam_state["state"].values():
+        del entries["mu_product"]
+    with pytest.raises(ValueError, match=r"lacks optimizer state \['mu_product'\]"):
+        pf.optim.NAdam(make_params()[0]).load_state_dict(nadam_state)
