@@ -24,6 +24,7 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
+from pyflame.devices import device
 from pyflame.indexed_writes import index_add, index_copy, index_fill, scatter, scatter_add
 from pyflame.indexing import gather, index_select, narrow, repeat_interleave
 from pyflame.io import load, save
@@ -41,6 +42,7 @@ __all__ = [
     "CompileError",
     "DType",
     "DeadlockError",
+    "device",
     "HostMemoryError",
     "IntegerDivisionByZeroError",
     "IntegerOverflowError",

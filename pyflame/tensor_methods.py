@@ -23,24 +23,11 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
+from pyflame.devices import WAFER, is_device
 from pyflame.dialects import flame
 
 if TYPE_CHECKING:
     from pyflame.lazy_tensor import Tensor
-
-
-#: torch's device type names: `x.to("cuda:0")` names a device, not a dtype
-_DEVICE_TYPES = frozenset({"cpu", "cuda", "mps", "xpu", "meta", "hpu", "xla", "ipu", "mtia"})
-
-
-def _is_device(arg: Any) -> bool:
-    """A torch device argument: a name ("cuda", "cuda:1"), an index, or a torch.device (an
-    object with `type` and `index`, recognised without importing torch)."""
-    if isinstance(arg, str):
-        return arg.split(":")[0] in _DEVICE_TYPES
-    if isinstance(arg, numbers.Integral) and not isinstance(arg, bool):
-        return True
-    return hasattr(arg, "type") and hasattr(arg, "index") and not hasattr(arg, "is_floating_point")
 
 
 def _basic_key(key: Any) -> bool:
@@ -683,18 +670,46 @@ class OpMethods:
             )
         return BOUND.ops.transpose(self, -2, -1)
 
-    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None) -> Tensor:
+    def new_full(
+        self,
+        size: Any,
+        fill_value: Any,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
         """A tensor of `size` filled with `fill_value`, in this tensor's dtype unless `dtype`
-        is given (torch.Tensor.new_full)."""
-        return BOUND.ops.full(size, fill_value, dtype=dtype or cast("Tensor", self).dtype)
+        is given (torch.Tensor.new_full; `device=` changes nothing, as the creation ops')."""
+        dtype = dtype or cast("Tensor", self).dtype
+        return BOUND.ops.full(
+            size, fill_value, dtype=dtype, device=device, requires_grad=requires_grad
+        )
 
-    def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
+    def new_zeros(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
         shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
-        return BOUND.ops.full(shape, 0, dtype=dtype or cast("Tensor", self).dtype)
+        return self.new_full(shape, 0, dtype=dtype, device=device, requires_grad=requires_grad)
 
-    def new_ones(self, *size: Any, dtype: Any = None) -> Tensor:
+    def new_ones(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
         shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
-        return BOUND.ops.full(shape, 1, dtype=dtype or cast("Tensor", self).dtype)
+        return self.new_full(shape, 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        """`new_zeros` (PyTorch leaves the values uninitialised; see `pf.empty`)."""
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return self.new_full(shape, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    @property
+    def device(self) -> Any:
+        """`device(type='wse')`: every tensor lives on the wafer (pyflame/devices.py); pass it
+        wherever PyTorch takes a device (`pf.zeros(3, device=x.device)`, `y.to(x.device)`)."""
+        return WAFER
 
     def broadcast_to(self, *size: Any) -> Tensor:
         return BOUND.ops.broadcast_to(self, *size)
@@ -929,7 +944,7 @@ class OpMethods:
         overloads. PyFlame tensors have no device: a device (a name such as "cuda:0", an index,
         a torch.device) is accepted and changes nothing, as `Module.to(device)`."""
         dtype = kwargs.pop("dtype", None)
-        kwargs.pop("device", None)
+        BOUND.ops._check_device(kwargs.pop("device", None), "to")
         kwargs.pop("non_blocking", None)
         kwargs.pop("memory_format", None)
         copy = bool(kwargs.pop("copy", False))
@@ -938,7 +953,7 @@ class OpMethods:
         for arg in args:
             if isinstance(arg, OpMethods):  # another tensor: its dtype
                 dtype = cast("Tensor", arg).dtype
-            elif not _is_device(arg):
+            elif not is_device(arg):
                 dtype = arg
         out = cast("Tensor", self) if dtype is None else BOUND.ops.astype(self, dtype)
         return BOUND.inplace.clone(out) if copy and out is self else out

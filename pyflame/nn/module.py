@@ -32,11 +32,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pyflame.core.dtypes import DType, as_dtype
+from pyflame.devices import is_device
 from pyflame.lazy_tensor import Tensor
 from pyflame.nn.parameter import Parameter, as_array
-
-#: `module.to(...)` arguments that name a device: PyFlame has one (the wafer), so they do nothing
-DEVICES = ("cpu", "cuda", "wse", "wafer", "cerebras")
 
 
 def _load_into(target: Tensor, array: np.ndarray) -> None:
@@ -494,12 +492,8 @@ class Module:
         (`"cpu"`, `"cuda"`, ...) are accepted and do nothing: PyFlame has one device."""
         target: DType | None = None if dtype is None else as_dtype(dtype)
         for arg in list(args) + list(kwargs.values()):
-            if (
-                arg is None
-                or (isinstance(arg, str) and arg.split(":")[0] in DEVICES)
-                or type(arg).__name__ == "device"
-            ):
-                continue
+            if arg is None or (not isinstance(arg, Tensor) and is_device(arg)):
+                continue  # a device: PyFlame has one (the wafer), so it changes nothing
             target = arg.dtype if isinstance(arg, Tensor) else as_dtype(arg)
         if target is None:
             return self

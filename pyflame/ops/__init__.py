@@ -11,7 +11,7 @@ The builders live in one module per family (each imports only the ones above it 
     saved        what each op saves for backward (PyTorch's), and the version check
     node         the graph node and the argument checks every builder shares
     convert      astype (flame.convert)
-    creation     from_numpy, full, zeros, ones, *_like, arange, linspace, logspace, eye
+    creation     from_numpy, full, zeros, ones, empty, *_like, arange, linspace, logspace, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad, diagonal
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
     linalg       matmul, bmm, outer, addmm
@@ -40,6 +40,8 @@ from pyflame.ops.convert import astype
 from pyflame.ops.creation import (
     arange,
     as_tensor,
+    empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -143,6 +145,7 @@ from pyflame.ops.masking import (
     tril,
     triu,
 )
+from pyflame.ops.node import _check_device as _check_device  # (Tensor.to's device=)
 from pyflame.ops.node import _check_layout as _check_layout  # (used by pf.nn's layers)
 from pyflame.ops.node import _node as _node  # (used by gradient rules that build a raw node)
 from pyflame.ops.reductions import MaxResult as MaxResult
@@ -231,6 +234,8 @@ from pyflame.ops.sorting import (
 __all__ = [  # creation
     "arange",
     "as_tensor",
+    "empty",
+    "empty_like",
     "eye",
     "from_numpy",
     "full",

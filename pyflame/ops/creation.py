@@ -1,5 +1,6 @@
-"""Creation: `tensor`, `as_tensor`, `from_numpy`, `full`, `zeros`, `ones`, `*_like`, `arange`, `linspace`,
-`logspace`, `eye`.
+"""Creation: `tensor`, `as_tensor`, `from_numpy`, `full`, `zeros`, `ones`, `empty`, `*_like`,
+`arange`, `linspace`, `logspace`, `eye`. Each takes PyTorch's `device=` (any device argument,
+changing nothing: the wafer is the only device, pyflame/devices.py) and `requires_grad=`.
 
 A constant is one flame.fill (every PE writes its own tile); arange is one flame.iota; linspace
 selects between two iota-made halves; eye compares two iotas (computed on the PEs from global
@@ -23,7 +24,15 @@ from pyflame.core.errors import IntegerOverflowError
 from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
-from pyflame.ops.node import _check_layout, _check_tensor, _fits, _is_scalar, _node, _sizes
+from pyflame.ops.node import (
+    _check_device,
+    _check_layout,
+    _check_tensor,
+    _fits,
+    _is_scalar,
+    _node,
+    _sizes,
+)
 
 
 def from_numpy(
@@ -77,7 +86,7 @@ def tensor(
     numpy arrays keep their dtype (float64 becomes float32, PyFlame's widest float; int64
     becomes int32 when its values fit). `device` is accepted and changes nothing (the wafer is
     the device). A pf.Tensor is copied (`x.detach().clone()`, with PyTorch's warning)."""
-    del device
+    _check_device(device, "tensor")
     if isinstance(data, Tensor):
         warnings.warn(
             "To copy construct from a tensor, it is recommended to use "
@@ -101,12 +110,19 @@ def tensor(
 def as_tensor(data: Any, dtype: Any = None, *, device: Any = None) -> Tensor:
     """`torch.as_tensor`: `data` itself when it is a pf.Tensor already of `dtype` (or none
     given), else `pf.tensor(data, dtype)` (numpy arrays are copied: a leaf owns its data)."""
-    del device
+    _check_device(device, "as_tensor")
     if isinstance(data, Tensor):
         return (
             data if dtype is None or as_dtype(dtype) is data.dtype else data.astype(as_dtype(dtype))
         )
     return tensor(data, dtype)
+
+
+def made(out: Tensor, device: Any, requires_grad: bool, what: str) -> Tensor:
+    """A creation op's result after PyTorch's `device=` (checked, changes nothing) and
+    `requires_grad=` (a leaf that requires grad; floating-point dtypes only, as PyTorch)."""
+    _check_device(device, what)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 def _host_array(data: Any, what: str) -> np.ndarray:
@@ -137,6 +153,8 @@ def full(
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """A tensor with every element `fill_value`, like torch.full. Without `dtype`, the
     value's kind: a Python bool gives pf.bool, an int pf.int32 (PyTorch: int64, which PyFlame
@@ -157,7 +175,8 @@ def full(
             )
         value = float(math.trunc(value))
     _fits(value, dtype, "full")
-    return _node(flame.FillOp, (), shape, dtype, {"value": value}, layout)
+    out = _node(flame.FillOp, (), shape, dtype, {"value": value}, layout)
+    return made(out, device, requires_grad, "full")
 
 
 def _fill_dtype(value: Any) -> DType:
@@ -170,12 +189,40 @@ def _fill_dtype(value: Any) -> DType:
     return float32
 
 
-def zeros(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
-    return full(_sizes(size, "zeros"), 0.0, dtype=dtype, layout=layout)
+def zeros(
+    *size: Any,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    out = full(_sizes(size, "zeros"), 0.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "zeros")
 
 
-def ones(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
-    return full(_sizes(size, "ones"), 1.0, dtype=dtype, layout=layout)
+def ones(
+    *size: Any,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    out = full(_sizes(size, "ones"), 1.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "ones")
+
+
+def empty(
+    *size: Any,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """torch.empty: a tensor of `size` whose values the caller overwrites (`.normal_()`,
+    `x[...] = v`); PyTorch leaves them uninitialised, PyFlame makes them zeros (one
+    flame.fill: nothing to upload, and the same values every run)."""
+    out = full(_sizes(size, "empty"), 0.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "empty")
 
 
 def full_like(
@@ -184,19 +231,49 @@ def full_like(
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     _check_tensor(x, "full_like")
-    return full(x.shape, fill_value, dtype=dtype or x.dtype, layout=layout)
+    out = full(x.shape, fill_value, dtype=dtype or x.dtype, layout=layout)
+    return made(out, device, requires_grad, "full_like")
 
 
 def zeros_like(
-    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
+    x: Tensor,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    return full_like(x, 0.0, dtype=dtype, layout=layout)
+    out = full_like(x, 0.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "zeros_like")
 
 
-def ones_like(x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None) -> Tensor:
-    return full_like(x, 1.0, dtype=dtype, layout=layout)
+def ones_like(
+    x: Tensor,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    out = full_like(x, 1.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "ones_like")
+
+
+def empty_like(
+    x: Tensor,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """torch.empty_like: zeros shaped like x (see `empty`)."""
+    out = full_like(x, 0.0, dtype=dtype, layout=layout)
+    return made(out, device, requires_grad, "empty_like")
 
 
 def _number(value: Any, what: str, finite: bool = True) -> int | float:
@@ -217,6 +294,8 @@ def arange(
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """`arange(end)`, `arange(start, end, step=1)`: start, start + step, ... below end (above
     it for a negative step), like torch.arange. Without `dtype`: int32 when start, end and
@@ -249,7 +328,8 @@ def arange(
         for v in (start, start + (n - 1) * step):
             _fits(float(v), dtype, "arange")
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
-    return _node(flame.IotaOp, (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
+    out = _node(flame.IotaOp, (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
+    return made(out, device, requires_grad, "arange")
 
 
 def _steps(steps: Any, what: str) -> int:
@@ -304,6 +384,8 @@ def linspace(
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """`steps` values from `start` to `end`, evenly spaced, like torch.linspace (float32 by
     default). PyTorch 2.13's formula, computed on the PEs: with start, end rounded to `dtype`
@@ -322,6 +404,14 @@ def linspace(
       inf, -inf or NaN (linspace(0, inf, 5) is [nan, inf, nan, nan, nan], as PyTorch's),
       computed on the host and uploaded.
     """
+    out = _linspace(start, end, steps, dtype, layout)
+    return made(out, device, requires_grad, "linspace")
+
+
+def _linspace(
+    start: float, end: float, steps: int, dtype: DType | None, layout: MeshLayout | None
+) -> Tensor:
+    """torch.linspace's values (`linspace` without device= and requires_grad=)."""
     what = "linspace"
     start, end = _number(start, f"{what} start", False), _number(end, f"{what} end", False)
     steps = _steps(steps, what)
@@ -385,6 +475,8 @@ def logspace(
     *,
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """`base ** linspace(start, end, steps)`, like torch.logspace (float32 by default), with
     PyTorch 2.13's formula: the exponents start + step * i (i < steps // 2) and
@@ -392,6 +484,19 @@ def logspace(
     float64, rounded once to `dtype` (truncated for ints). Computed on the host and uploaded
     (a program input, as `from_numpy`): the PEs have no float64, and a float32 power of a
     float32 exponent would be off by many ulps for large exponents."""
+    out = _logspace(start, end, steps, base, dtype, layout)
+    return made(out, device, requires_grad, "logspace")
+
+
+def _logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float,
+    dtype: DType | None,
+    layout: MeshLayout | None,
+) -> Tensor:
+    """torch.logspace's values (`logspace` without device= and requires_grad=)."""
     what = "logspace"
     start, end = _number(start, f"{what} start"), _number(end, f"{what} end")
     steps = _steps(steps, what)
@@ -422,7 +527,13 @@ def logspace(
 
 
 def eye(
-    n: int, m: int | None = None, *, dtype: DType = float32, layout: MeshLayout | None = None
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """An n x m (default n x n) tensor with ones on the diagonal: the row index (an iota along
     dim 0) compared with the column index (along dim 1), converted to `dtype`."""
@@ -440,4 +551,5 @@ def eye(
         for d in (0, 1)
     ]
     same = _node(flame.EqOp, index, shape, bool_, layout=layout)
-    return same if dtype is bool_ else _node(flame.ConvertOp, (same,), shape, dtype, layout=layout)
+    out = same if dtype is bool_ else _node(flame.ConvertOp, (same,), shape, dtype, layout=layout)
+    return made(out, device, requires_grad, "eye")

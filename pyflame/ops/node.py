@@ -19,6 +19,7 @@ import numpy as np
 
 from pyflame.core.dtypes import DType, bool_
 from pyflame.core.errors import IntegerOverflowError, ShapeError
+from pyflame.devices import is_device
 from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
@@ -140,6 +141,18 @@ def _check_tensor(x: object, what: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{what} expects a pf.Tensor, got {type(x).__name__}")
     return x
+
+
+def _check_device(device: Any, what: str) -> None:
+    """`device=` of a creation op or `to`: None or a device argument (pyflame/devices.py:
+    PyFlame has one device, so a valid one changes nothing), else a TypeError at the user's
+    line (a dtype passed as the device would otherwise pass silently)."""
+    if device is None or is_device(device):
+        return
+    raise TypeError(
+        f"{format_location(user_location())}: {what}: device= expects a device (a name such as "
+        f"'cpu', 'cuda:0' or 'wse', an index, a pf.device or a torch.device), got {device!r}"
+    )
 
 
 def _shape_arg(size: tuple[Any, ...], what: str) -> tuple[int, ...]:

@@ -1,4 +1,5 @@
-"""Random tensors: `randn`, `rand`, `randint` (and `*_like`), `bernoulli`, `dropout`,
+"""Random tensors: `randn`, `rand`, `randint` (and `*_like`; PyTorch's `device=` and
+`requires_grad=` as the creation ops), `bernoulli`, `dropout`,
 `feature_dropout` (whole channels, under nn.functional's dropout1d/2d/3d).
 
 randn is one flame.random_normal; the others draw from flame.random_uniform, whose values are a
@@ -19,25 +20,39 @@ from pyflame.dialects import flame
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
 from pyflame.ops.convert import astype
+from pyflame.ops.creation import made
 from pyflame.ops.elementwise import elementwise_op, mul
 from pyflame.ops.node import _check_tensor, _fits, _is_scalar, _node, _shape_error, _sizes
 from pyflame.random import draw_seed, fixed_seed
 
 
-def randn(*size: Any, dtype: DType = float32, layout: MeshLayout | None = None) -> Tensor:
+def randn(
+    *size: Any,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Standard normal samples; the seed is drawn now and fed to the program at run time."""
     shape = _sizes(size, "randn")
     dtype = as_dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"randn needs a floating-point dtype, got {dtype!r}")
-    return _node(flame.RandomNormalOp, (), shape, dtype, {"seed": draw_seed()}, layout)
+    out = _node(flame.RandomNormalOp, (), shape, dtype, {"seed": draw_seed()}, layout)
+    return made(out, device, requires_grad, "randn")
 
 
 def randn_like(
-    x: Tensor, *, dtype: DType | None = None, layout: MeshLayout | None = None
+    x: Tensor,
+    *,
+    dtype: DType | None = None,
+    layout: MeshLayout | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     _check_tensor(x, "randn_like")
-    return randn(x.shape, dtype=dtype or x.dtype, layout=layout)
+    out = randn(x.shape, dtype=dtype or x.dtype, layout=layout)
+    return made(out, device, requires_grad, "randn_like")
 
 
 def _draw(seed: int | None) -> int:
@@ -57,14 +72,19 @@ def _uniform(
 
 
 def rand(
-    *size: Any, dtype: DType = float32, layout: MeshLayout | None = None, seed: int | None = None
+    *size: Any,
+    dtype: DType = float32,
+    layout: MeshLayout | None = None,
+    seed: int | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Uniform samples in [0, 1) (torch.rand); `seed=` fixes the draw."""
     shape = _sizes(size, "rand")
     dtype = as_dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"rand needs a floating-point dtype, got {dtype!r}")
-    return _uniform(shape, dtype, 0.0, 1.0, layout, seed)
+    return made(_uniform(shape, dtype, 0.0, 1.0, layout, seed), device, requires_grad, "rand")
 
 
 def rand_like(
@@ -73,9 +93,12 @@ def rand_like(
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
     seed: int | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     _check_tensor(x, "rand_like")
-    return rand(x.shape, dtype=dtype or x.dtype, layout=layout, seed=seed)
+    out = rand(x.shape, dtype=dtype or x.dtype, layout=layout, seed=seed)
+    return made(out, device, requires_grad, "rand_like")
 
 
 def randint(
@@ -86,6 +109,8 @@ def randint(
     dtype: DType = int32,
     layout: MeshLayout | None = None,
     seed: int | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Uniform integers in [low, high) (torch.randint): `randint(high, size)` or
     `randint(low, high, size)`; int32 by default (PyTorch: int64), any dtype that holds them."""
@@ -98,7 +123,8 @@ def randint(
     elif high is None:  # randint(high, size=...)
         low, high = 0, low
     shape = _sizes((size,), "randint")
-    return _randint(shape, low, high, as_dtype(dtype), layout, seed)
+    out = _randint(shape, low, high, as_dtype(dtype), layout, seed)
+    return made(out, device, requires_grad, "randint")
 
 
 def _randint(
@@ -133,13 +159,16 @@ def randint_like(
     dtype: DType | None = None,
     layout: MeshLayout | None = None,
     seed: int | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """`randint_like(x, high)` or `randint_like(x, low, high)`: x's shape and (by default)
     dtype."""
     _check_tensor(x, "randint_like")
     if high is None:
         low, high = 0, low
-    return _randint(x.shape, low, high, as_dtype(dtype or x.dtype), layout, seed)
+    out = _randint(x.shape, low, high, as_dtype(dtype or x.dtype), layout, seed)
+    return made(out, device, requires_grad, "randint_like")
 
 
 def _probability(p: Any, what: str) -> float:
