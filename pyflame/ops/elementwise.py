@@ -128,10 +128,43 @@ def _half_opmath(name: str, a: Any, b: Any) -> Tensor | None:
     return astype(elementwise_op(name, *wide), dtype)
 
 
+def _half_by_one_element(fn: Callable[[Any, Any], Tensor], a: Any, b: Any) -> Tensor | None:
+    """torch's CPU floor and trunc division (`//`, `floor_divide`, `div(rounding_mode=)`) of a
+    float16/bfloat16 result by a one-element divisor (a number, or a tensor of one element:
+    its `iter.is_scalar(2)`) take a kernel of their own: the dividend in float32, the divisor's
+    own value in float32 (`original_scalar_value`: 0.3, not 0.3 rounded to the half dtype),
+    the whole formula in float32 and one rounding at the end, where the elementwise kernel
+    rounds after each step. `fn(a, b)` so computed; None for other operands."""
+    if not isinstance(a, Tensor) and not _is_scalar(a):
+        return None
+    if isinstance(b, Tensor):
+        if b.numel() != 1:
+            return None
+    elif not _is_scalar(b):
+        return None
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if not tensors:
+        return None
+    dtype = result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
+    if dtype not in HALF:
+        return None
+    if isinstance(a, Tensor):  # torch casts the dividend to the result dtype first
+        wide_a: Any = astype(astype(a, dtype), float32)
+    else:
+        with np.errstate(over="ignore"):
+            wide_a = float(np.array(a, dtype.numpy))
+    wide_b = astype(b, float32) if isinstance(b, Tensor) else b
+    return astype(fn(wide_a, wide_b), dtype)
+
+
 def elementwise_op(name: str, *args: Any) -> Tensor:
     """Build the flame op of elementwise function `name` (a row of pyflame.core.elementwise)."""
     if name in ("mul", "div") and len(args) == 2:
         widened = _half_opmath(name, *args)
+        if widened is not None:
+            return widened
+    if name == "floor_divide" and len(args) == 2:
+        widened = _half_by_one_element(floor_divide, *args)
         if widened is not None:
             return widened
     entry = elementwise.ALL[name]
@@ -352,7 +385,8 @@ def _trunc_divide(a: Any, b: Any) -> Tensor:
         raise TypeError("div needs at least one pf.Tensor operand")
     dtype = result_type(tensors, [v for v in (a, b) if not isinstance(v, Tensor)])
     if dtype.is_floating_point:
-        return trunc(_div(a, b))
+        widened = _half_by_one_element(lambda x, y: trunc(_div(x, y)), a, b)
+        return widened if widened is not None else trunc(_div(a, b))
     return floor_divide(_sub(a, _fmod(a, b)), b)
 
 
@@ -390,7 +424,19 @@ def _alpha_op(op: Callable[[Any, Any], Tensor], a: Any, b: Any, alpha: Any) -> T
     operands = [v for v in (a, b) if isinstance(v, Tensor)]
     numbers = [v for v in (a, b, alpha) if not isinstance(v, Tensor)]
     dtype = result_type(operands, numbers[:-1]) if operands else None
+    if dtype is not None and not dtype.is_floating_point:
+        if isinstance(alpha, (float, np.floating)):
+            raise RuntimeError(
+                f"{format_location(user_location())}: For integral input tensors, argument "
+                "alpha must not be a floating point number."
+            )
+        if dtype is bool_ and op is _add:  # torch: a + bool(alpha) * b in bool, an `or`
+            return logical_or(a, logical_and(b, builtins.bool(alpha)))
     if dtype not in HALF or not isinstance(a, Tensor):
+        # alpha * b in the result's dtype, as torch (b converted first: a float16 b of a
+        # float32 sum is not rounded to float16 after its product with alpha)
+        if isinstance(b, Tensor) and dtype is not None:
+            b = astype(b, dtype)
         return op(a, mul(b, alpha) if isinstance(b, Tensor) else b * alpha)
     assert dtype is not None
     with np.errstate(over="ignore"):  # torch's half alpha: inf beyond the dtype

@@ -161,6 +161,45 @@ def test_add_and_sub_take_alpha():
     check(k.add(k, alpha=3), torch.arange(4, dtype=torch.int32).add(torch.arange(4), alpha=3).int())
 
 
+def test_alpha_scales_b_in_the_result_dtype_and_keeps_bool_sums_bool():
+    """torch.add/sub(a, b, alpha=) convert b to the result's dtype before the product with
+    alpha: a float16 b of a float32 sum is not rounded to float16 after `alpha * b` (PyFlame
+    multiplied in float16 first: 2 + 3 * 1.2998 gave 5.8984, torch 5.8994). A bool sum stays
+    bool (`a or b`; PyFlame gave int32 2s), and a float alpha of integers is torch's error."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((7, 13)).astype(np.float32)
+    h = rng.standard_normal((13,)).astype(np.float16)
+    i = rng.integers(-5, 5, (7, 13)).astype(np.int32)
+    x, y, k = pf.from_numpy(a), pf.from_numpy(h), pf.from_numpy(i)
+    t, u, j = torch.from_numpy(a), torch.from_numpy(h), torch.from_numpy(i)
+    h0 = pf.from_numpy(np.asarray(1.3, np.float16))
+    u0 = torch.tensor(1.3, dtype=torch.float16)
+    got = [pf.add(x, y, alpha=3), x.sub(y, alpha=-0.7), pf.add(x, h0, alpha=3)]
+    want = [torch.add(t, u, alpha=3), t.sub(u, alpha=-0.7), torch.add(t, u0, alpha=3)]
+    pf.eval(*got)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype is pf.float32 and w.dtype == torch.float32
+        # (torch's vector loop fuses the multiply-add: an ulp or two apart, not 5,000)
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6, atol=1e-6)
+    # float16 (64 elements: torch's vector loop, one rounding; docs/ops.md, its scalar tail)
+    i64 = np.ascontiguousarray(i.reshape(-1)[:64])
+    bits_equal(
+        pf.sub(pf.from_numpy(i64), h0, alpha=3), torch.sub(torch.from_numpy(i64), u0, alpha=3)
+    )
+    p, q = np.array([True, False, False, True]), np.array([True, True, False, False])
+    for alpha in (3, 0, True, False):
+        bits_equal(
+            pf.add(pf.from_numpy(p), pf.from_numpy(q), alpha=alpha),
+            torch.add(torch.from_numpy(p), torch.from_numpy(q), alpha=alpha),
+        )
+    with pytest.raises(RuntimeError, match="alpha must not be a floating point number"):
+        torch.add(j, j, alpha=2.5)
+    with pytest.raises(
+        RuntimeError, match=r"test_elementwise.py:\d+: For integral input tensors, argument alpha"
+    ):
+        pf.add(k, k, alpha=2.5)
+
+
 ARITH = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
 COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
 
@@ -688,6 +727,62 @@ def test_floor_divide_remainder_fmod_match_torch_bit_for_bit(dtype, layout):
     pf.eval(*got)
     for i, (g, wt) in enumerate(zip(got, want, strict=True)):
         bits_equal(g, wt, f"case {i}")
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4)], ids=repr
+)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_half_floor_and_trunc_division_by_one_element_is_torchs_float32_kernel(dtype, layout):
+    """torch's CPU floor and trunc division of a float16/bfloat16 result by a one-element
+    divisor (a number, a 0-d tensor of any float dtype, a [1] or [1, 1] tensor) compute in
+    float32 with the divisor's own value and round once: `x // 0.3` divides by 0.3, not by
+    0.3 rounded to the half dtype, and a float32 quotient just below an integer is floored
+    before it rounds up to it. (PyFlame divided by the rounded divisor, rounding each step:
+    `bfloat16 x // 0.3` was off by one in 1 element of 4, silently.)"""
+    rng = np.random.default_rng(3)
+    tdt = TORCH_DTYPE[dtype]
+    # dividends near multiples of the divisors: the quotients land next to integers
+    a = rng.integers(-400, 400, (7, 13)) * rng.choice([0.3, 0.1, 0.37, 1.75, 1.0], (7, 13))
+    a = a.astype(np.float32)
+    x = pf.from_numpy(a, layout=layout).astype(dtype)
+    t = torch.from_numpy(a).to(tdt)
+    np_of = {pf.float32: np.float32, pf.float16: np.float16}
+    for value in (0.3, 0.1, 1.750219, -2.7, 3.0, 0.37):
+        divisors = [(value, value)]
+        for d in (pf.float32, pf.float16, dtype):
+            if d is pf.bfloat16:
+                one = pf.from_numpy(np.asarray(value, np.float32)).astype(d)
+                t_one = torch.tensor(value).to(torch.bfloat16)
+            else:
+                one = pf.from_numpy(np.asarray(value, np_of[d]))
+                t_one = torch.from_numpy(np.asarray(value, np_of[d]))
+            divisors.append((one, t_one))
+        divisors.append(
+            (pf.from_numpy(np.float32([value])).astype(dtype), torch.tensor([value]).to(tdt))
+        )
+        divisors.append(
+            (pf.from_numpy(np.float32([[value]])).astype(dtype), torch.tensor([[value]]).to(tdt))
+        )
+        for y, u in divisors:
+            got = [
+                x // y,
+                pf.floor_divide(x, y),
+                x.div(y, rounding_mode="floor"),
+                pf.div(x, y, rounding_mode="trunc"),
+            ]
+            want = [
+                t // u,
+                torch.floor_divide(t, u),
+                t.div(u, rounding_mode="floor"),
+                torch.div(t, u, rounding_mode="trunc"),
+            ]
+            if isinstance(y, pf.Tensor):  # a number dividend, a one-element divisor
+                got.append(7.5 // y)
+                want.append(7.5 // u)
+            pf.eval(*got)
+            for i, (g, w) in enumerate(zip(got, want, strict=True)):
+                bits_equal(g, w, f"{value} {type(y).__name__} {getattr(y, 'dtype', '')} case {i}")
 
 
 INT_DIVISIONS = {
