@@ -465,6 +465,10 @@ def norm(
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
     _floating(x, "norm")
+    if x.dtype in HALF:
+        # torch computes a half norm in float32 and rounds it once: |x|^p in the half dtype
+        # overflows from |x| = 256 (p = 2) and a sum of squares beyond 65504 is no norm's
+        return astype(norm(astype(x, float32), p, dim, keepdim), x.dtype)
     if p is None or p == "fro":
         p = 2
     if isinstance(p, str):

@@ -701,6 +701,39 @@ def test_any_all_norm_cumsum_match_torch(layout):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
 
 
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(4, 4), pf.MeshLayout.row_partition(3)], ids=repr
+)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_half_norms_compute_in_float32_as_torch(dtype, layout):
+    """torch's norm of a float16/bfloat16 tensor computes in float32 and rounds once. PyFlame
+    squared (cubed) in the half dtype: a 7x13 float16 tensor of values up to 50 had the 3-norm
+    inf (torch: 74.9), and every element from 256 up overflowed the 2-norm, silently."""
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal((7, 13)) * 25).astype(np.float32)
+    a[2, 3] = 300.0  # its square is beyond float16
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    x, t = pf.from_numpy(a, layout=layout).astype(dtype), torch.from_numpy(a).to(tdt)
+    cases = [
+        (pf.norm(x), torch.norm(t)),
+        (x.norm(dim=1), t.norm(dim=1)),
+        (x.norm(dim=-2, keepdim=True), t.norm(dim=-2, keepdim=True)),
+        (x.norm(p=3, dim=-1), t.norm(p=3, dim=-1)),
+        (x.norm(p=1.5, dim=(0, 1)), t.norm(p=1.5, dim=(0, 1))),
+        (x.norm(p=1, dim=0), t.norm(p=1, dim=0)),
+        (x.norm(p=float("inf"), dim=1), t.norm(p=float("inf"), dim=1)),
+        (x.norm(p=0), t.norm(p=0)),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for i, (got, want) in enumerate(cases):
+        assert got.dtype is dtype and got.shape == tuple(want.shape), i
+        assert np.isfinite(got.numpy().astype(np.float32)).all(), i
+        # one rounding to the half dtype each (the float32 sums may differ in order)
+        np.testing.assert_allclose(
+            got.numpy().astype(np.float32), want.float().numpy(), rtol=2**-7, err_msg=str(i)
+        )
+
+
 def test_cumsum_of_integers_is_exact_and_takes_dtype():
     k = np.arange(-20, 19, dtype=np.int32).reshape(3, 13) * 1000
     x, t = pf.from_numpy(k), torch.from_numpy(k)
