@@ -155,6 +155,19 @@ def check_writable(t: Tensor, through_view: bool = False) -> None:
             "refers to a single memory location. Please clone() the tensor before performing "
             "the operation."
         )
+    view = t
+    while view._view_of is not None and view._view_of[1] != "detach":
+        base = view._view_of[0]
+        if view._view_of[1] == "expand" and view.numel() != base.numel():
+            # (t selects some of the copies: writing them back would need to know which
+            # element of the base each written copy shares, which the functional write-back
+            # through the views does not track)
+            raise RuntimeError(
+                f"{where}: writing to part of an expanded tensor (an expand, then indexing) is "
+                "not supported: in PyTorch the expanded copies share one memory location each. "
+                "clone() the expanded tensor first, or write to the tensor it expands."
+            )
+        view = base
     if not is_grad_enabled():
         return
     if t.requires_grad and t.is_leaf and not through_view:

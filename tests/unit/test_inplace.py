@@ -293,6 +293,23 @@ def test_inplace_result_must_keep_shape_and_cast_back():
         pf.zeros(3).expand(2, 3).add_(1)
 
 
+def test_writing_to_part_of_an_expanded_tensor_is_a_clear_error():
+    """A view of an expand that selects some of its copies has no repeated element left, so
+    the overlap check lets it through; writing back through the expand then reshaped 60
+    elements into 20 (an internal compiler error after the run started). Now refused at the
+    user's line; an expand that repeats nothing still writes through, as PyTorch."""
+    a = np.arange(20, dtype=np.float32).reshape(5, 4, 1)
+    x = pf.from_numpy(a)
+    with pytest.raises(RuntimeError, match=r"test_inplace.py:\d+: writing to part of an expanded"):
+        x.expand(5, 4, 3).unsqueeze(1)[:, :, :, -1:].zero_()
+    with pytest.raises(RuntimeError, match="writing to part of an expanded"):
+        x.expand(2, 5, 4, 3)[0, :, :, 1:2][1] = 4.0
+    x.expand(5, 4, 1).unsqueeze(1)[1:3].mul_(-1)  # an expand of nothing: writes through
+    t = torch.from_numpy(a.copy())
+    t.expand(5, 4, 1).unsqueeze(1)[1:3].mul_(-1)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
 # --------------------------------------------------------------------------- aliasing
 
 
