@@ -230,7 +230,9 @@ def cross_entropy(
     lp = _class_dim_last(logp)
     valid = (target != ignore_index).astype(lp.dtype)
     smooth = -(lp * weight).sum(dim=-1) if weight is not None else -lp.sum(dim=-1)
-    smooth = smooth * valid / classes
+    # masked by where, as PyTorch's masked_fill_: an ignored place gives 0 and passes no
+    # gradient, even when its term is inf (a -inf logit) or the mean's 1 / 0 (all ignored)
+    smooth = ops.where(target == ignore_index, 0.0, smooth) / classes
     if reduction == "mean":
         hot = _targets(target, classes, ignore_index).astype(lp.dtype)
         denom = (hot * weight).sum() if weight is not None else valid.sum()

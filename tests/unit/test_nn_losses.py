@@ -525,3 +525,34 @@ def test_class_losses_take_torchs_positional_arguments(name):
         with pytest.warns(UserWarning) if legacy else warnings.catch_warnings():
             want = theirs(tx, tt, *args).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{name}{args}")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_label_smoothing_masks_ignored_targets_as_torch(reduction, weighted):
+    """cross_entropy's label-smoothing term of an ignored target is masked (torch's
+    masked_fill_): 0 and no gradient. PyFlame multiplied it by 0: a -inf logit in an ignored
+    row made the loss NaN (torch: finite), and a batch whose targets are all ignored ('mean':
+    a NaN loss in both) gave NaN gradients where torch's are 0, poisoning the parameters."""
+    import torch
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    x[1, 0, 2] = -np.inf  # in a row whose target is ignored
+    w = np.float32([0.5, 1.0, 2.0, 1.5, 0.7]) if weighted else None
+    for tgt in (np.int64([[0, 2, 4], [1, 1, 3]]), np.full((2, 3), 1, np.int64)):
+        tgt[1, 2] = 1  # every batch ignores [1, 2]
+        p = pf.from_numpy(x, layout=pf.MeshLayout.grid(2, 3))
+        p.requires_grad = True
+        t = torch.from_numpy(x.copy()).requires_grad_()
+        kw = {"ignore_index": 1, "label_smoothing": 0.2, "reduction": reduction}
+        got = F.cross_entropy(
+            p, pf.from_numpy(tgt), weight=None if w is None else pf.from_numpy(w), **kw
+        )
+        want = TF.cross_entropy(
+            t, torch.from_numpy(tgt), weight=None if w is None else torch.from_numpy(w), **kw
+        )
+        got.sum().backward()
+        want.sum().backward()
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
