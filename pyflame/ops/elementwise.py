@@ -531,7 +531,13 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     _check_tensor(x, "clamp")
     if min is None and max is None:
         raise TypeError("clamp needs min or max")
-    out = x
+    # PyTorch promotes x, min and max together (`clamp(int_x, f16_0d, f32_0d)` is float32),
+    # where maximum then minimum would promote two at a time (float16 here)
+    dtype = result_type(
+        [v for v in (x, min, max) if isinstance(v, Tensor)],
+        [v for v in (min, max) if v is not None and not isinstance(v, Tensor)],
+    )
+    out = x if dtype is x.dtype else astype(x, dtype)
     if not x.dtype.is_floating_point:  # an int bound beyond int32 is a no-op, not an overflow
         min, max = (
             builtins.min(builtins.max(v, -(2**31)), 2**31 - 1)
@@ -621,9 +627,13 @@ def frac(x: Tensor) -> Tensor:
 def lerp(start: Tensor, end: Tensor, weight: Any) -> Tensor:
     """start + weight * (end - start) (torch.lerp), in PyTorch's two forms for precision: for
     |weight| < 0.5 from start, else end - (end - start) * (1 - weight), so lerp(a, b, 1) is b
-    exactly."""
+    exactly. float16/bfloat16 compute in float32 and round once, as PyTorch."""
     _check_tensor(start, "lerp")
     _check_tensor(end, "lerp")
+    if start.dtype in HALF and end.dtype is start.dtype:
+        # (a half weight tensor is widened too; torch rounds once at the end, not per step)
+        wide_w = astype(weight, float32) if isinstance(weight, Tensor) else weight
+        return astype(lerp(astype(start, float32), astype(end, float32), wide_w), start.dtype)
     diff = sub(end, start)
     if not isinstance(weight, Tensor):
         w = float(weight)

@@ -257,6 +257,74 @@ def test_where_and_clamp(layout):
     check(masked, torch.where(t > 0, torch.full_like(t, float("-inf")), t))
 
 
+def ml_dtypes_bf16(value: float):
+    """A bfloat16 numpy scalar (ml_dtypes comes with pyflame)."""
+    import ml_dtypes
+
+    return np.asarray(value, ml_dtypes.bfloat16)[()]
+
+
+TORCH_BY_NAME = {
+    "float16": torch.float16,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "int32": torch.int32,
+}
+
+
+def test_clamp_promotes_its_three_operands_together_as_torch():
+    """clamp(x, min, max) has torch's result type of all three: an int32 x with 0-d float16
+    and float32 bounds is float32 (PyFlame promoted two at a time: float16, silently)."""
+    k = np.arange(-6, 7, dtype=np.int32)
+    bounds = [
+        (np.float16(-2.5), np.float32(3.3)),
+        (np.float16(0.5), ml_dtypes_bf16(4.25)),
+        (np.int32(-1), np.float16(2.5)),
+        (np.float32(-1.5), None),
+    ]
+    for lo, hi in bounds:
+        got = pf.clamp(
+            pf.from_numpy(k),
+            pf.from_numpy(np.asarray(lo)),
+            None if hi is None else pf.from_numpy(np.asarray(hi)),
+        )
+        want = torch.clamp(
+            torch.from_numpy(k),
+            torch.from_numpy(np.asarray(lo)),
+            None if hi is None else torch.tensor(float(hi), dtype=TORCH_BY_NAME[hi.dtype.name]),
+        )
+        bits_equal(got, want, f"{lo!r} {hi!r}")
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 2)], ids=repr)
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
+def test_half_lerp_computes_in_float32_and_rounds_once_as_torch(dtype, layout):
+    """torch.lerp of float16/bfloat16 computes in float32 and rounds once; PyFlame rounded the
+    difference, the product and the sum to the half dtype (up to 16 ulps off in bfloat16).
+    (torch's float32 product is fused and the half result rounded from it: the tests allow the
+    one rounding that may land on the other side.)"""
+    rng = np.random.default_rng(8)
+    a, b = (rng.standard_normal((7, 13)).astype(np.float32) * 3 for _ in range(2))
+    w = (rng.standard_normal((7, 13)) * 0.7).astype(np.float32)
+    tdt = TORCH_DTYPE[dtype]
+    x, y = (pf.from_numpy(v, layout=layout).astype(dtype) for v in (a, b))
+    t, u = (torch.from_numpy(v).to(tdt) for v in (a, b))
+    cases = [
+        (pf.lerp(x, y, 0.3), torch.lerp(t, u, 0.3)),
+        (x.lerp(y, 0.8), t.lerp(u, 0.8)),
+        (
+            pf.lerp(x, y, pf.from_numpy(w).astype(dtype)),
+            torch.lerp(t, u, torch.from_numpy(w).to(tdt)),
+        ),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for got, want in cases:
+        assert got.dtype is dtype
+        g, wt = got.numpy().astype(np.float64), want.double().numpy()
+        ulp = np.spacing(np.abs(wt).astype(dtype.numpy)).astype(np.float64)
+        assert np.all(np.abs(g - wt) <= ulp), np.max(np.abs(g - wt) / ulp)
+
+
 PROMOTIONS = [
     (pf.int32, pf.float32),
     (pf.int32, pf.float16),
