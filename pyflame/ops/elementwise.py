@@ -431,6 +431,8 @@ def _alpha_op(op: Callable[[Any, Any], Tensor], a: Any, b: Any, alpha: Any) -> T
                 "alpha must not be a floating point number."
             )
         if dtype is bool_ and op is _add:  # torch: a + bool(alpha) * b in bool, an `or`
+            if not isinstance(b, Tensor):
+                return logical_or(a, builtins.bool(b) and builtins.bool(alpha))
             return logical_or(a, logical_and(b, builtins.bool(alpha)))
     if dtype not in HALF or not isinstance(a, Tensor):
         # alpha * b in the result's dtype, as torch (b converted first: a float16 b of a

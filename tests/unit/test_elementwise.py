@@ -192,6 +192,11 @@ def test_alpha_scales_b_in_the_result_dtype_and_keeps_bool_sums_bool():
             pf.add(pf.from_numpy(p), pf.from_numpy(q), alpha=alpha),
             torch.add(torch.from_numpy(p), torch.from_numpy(q), alpha=alpha),
         )
+        for number in (True, False):
+            bits_equal(
+                pf.add(pf.from_numpy(p), number, alpha=alpha),
+                torch.add(torch.from_numpy(p), number, alpha=alpha),
+            )
     with pytest.raises(RuntimeError, match="alpha must not be a floating point number"):
         torch.add(j, j, alpha=2.5)
     with pytest.raises(
