@@ -22,7 +22,7 @@ import numpy as np
 
 from pyflame import inplace as inplace_
 from pyflame import ops
-from pyflame.core.dtypes import as_dtype, bfloat16, float16, float32
+from pyflame.core.dtypes import as_dtype, bfloat16, bool_, float16, float32
 from pyflame.core.errors import ShapeError
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn import init as nn_init
@@ -226,6 +226,12 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
+    if x.dtype is bool_:
+        raise RuntimeError(
+            f"{format_location(user_location())}: Bool inputs not supported for hardtanh"
+        )
+    if not x.dtype.is_floating_point:  # PyTorch: the bounds as integers, an integer result
+        min_val, max_val = int(min_val), int(max_val)
     # no gradient at the bounds, as PyTorch's hardtanh_backward (clamp would pass it whole);
     # a value on a bound is x itself, as PyTorch's (relu6(-0.0) is -0.0)
     on_bound = x.detach()

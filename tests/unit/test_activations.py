@@ -230,3 +230,23 @@ def test_training_steps_match_torch():
         ),
         batches,
     )
+
+
+def test_hardtanh_and_relu6_of_integers_stay_integers_as_torch():
+    """torch's hardtanh/relu6 of an int tensor clamp to the bounds as integers (truncated) and
+    keep the dtype; PyFlame compared with float bounds and returned float32, silently. A bool
+    input is torch's error."""
+    k = np.arange(-9, 9, dtype=np.int32)
+    for call in (
+        lambda F, x: F.relu6(x),
+        lambda F, x: F.hardtanh(x),
+        lambda F, x: F.hardtanh(x, -1.5, 2.5),
+        lambda F, x: F.hardtanh(x, -2, 3),
+    ):
+        got, want = call(F, pf.from_numpy(k)), call(torch.nn.functional, torch.from_numpy(k))
+        assert got.dtype is pf.int32 and want.dtype == torch.int32
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(RuntimeError, match="Bool inputs not supported for hardtanh"):
+        torch.nn.functional.relu6(torch.from_numpy(k > 0))
+    with pytest.raises(RuntimeError, match=r"test_activations.py:\d+: Bool inputs not supported"):
+        F.relu6(pf.from_numpy(k > 0))
