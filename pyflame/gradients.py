@@ -202,7 +202,8 @@ class SafeSoftmax:
         self.dim = dim
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        return (node * (g - (g * node).sum(dim=self.dim, keepdim=True)),)
+        d = self.dim
+        return (_in_float32(lambda y, g: y * (g - (g * y).sum(dim=d, keepdim=True)), node, g),)
 
 
 class LayerNorm:
@@ -283,14 +284,25 @@ def _logsumexp(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     )
 
 
+def _in_float32(rule: Callable[[Tensor, Tensor], Tensor], node: Tensor, g: Tensor) -> Tensor:
+    """`rule(out, g)` in float32 for a float16/bfloat16 result, rounded once: PyTorch's CPU
+    softmax backward kernels compute in float32 (in the half dtype, `g - sum(g * out)`
+    cancels: a bfloat16 log_softmax gradient was 3x further from the exact one than torch's)."""
+    from pyflame.core.dtypes import bfloat16, float16, float32
+
+    if node.dtype not in (float16, bfloat16):
+        return rule(node, g)
+    return rule(node.astype(float32), g.astype(float32)).astype(node.dtype)
+
+
 def _softmax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     d = node.attrs["dim"]
-    return (node * (g - (g * node).sum(dim=d, keepdim=True)),)
+    return (_in_float32(lambda y, g: y * (g - (g * y).sum(dim=d, keepdim=True)), node, g),)
 
 
 def _log_softmax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     d = node.attrs["dim"]
-    return (g - ops.exp(node) * g.sum(dim=d, keepdim=True),)
+    return (_in_float32(lambda y, g: g - ops.exp(y) * g.sum(dim=d, keepdim=True), node, g),)
 
 
 # ----------------------------------------------------------------- linear algebra and shape

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from pyflame import ops
-from pyflame.core.dtypes import bool_
+from pyflame.core.dtypes import bfloat16, bool_, float16, float32
 from pyflame.gradients import SafeSoftmax
 from pyflame.lazy_tensor import Tensor
 
@@ -36,6 +36,12 @@ def scaled_dot_product_attention(
     positions) becomes an additive mask of 0 and -inf, so a NaN or +inf score stays NaN where
     it is masked; a float mask is added. A query row whose scores are all -inf (the mask
     leaves it nothing, or -inf in q or k) gives zeros, with torch's gradients."""
+    if query.dtype in (float16, bfloat16):
+        # the math path keeps float16/bfloat16 q, k and v in float32 "for accuracy" and
+        # rounds the output once (every step in the half dtype was 1.5-3x further off)
+        q, k, v = (t.astype(float32) for t in (query, key, value))
+        out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)
+        return out.astype(query.dtype)
     length, source = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     root = math.sqrt(abs(scale))
