@@ -62,6 +62,22 @@ def _unary(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
     return rule
 
 
+def _unary_kernel(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
+    """`_unary` for an op whose PyTorch backward is one CPU kernel (tanh_backward,
+    sigmoid_backward, gelu_backward, silu_backward): a float16/bfloat16 gradient computed in
+    float32 and rounded once, as that kernel's opmath, not rounded at every step."""
+    from pyflame.core.dtypes import bfloat16, float16, float32
+
+    def rule(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = node.inputs[0]
+        if node.dtype not in (float16, bfloat16):
+            return (fn(x, node, g),)
+        wide = (t.astype(float32) for t in (x, node, g))
+        return (fn(*wide).astype(node.dtype),)
+
+    return rule
+
+
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -599,10 +615,10 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.LogOp: _unary(lambda x, y, g: g / x),
     flame.SqrtOp: _unary(lambda x, y, g: g * 0.5 / y),
     flame.RsqrtOp: _unary(lambda x, y, g: g * -0.5 * y * y * y),
-    flame.TanhOp: _unary(lambda x, y, g: g * (1 - y * y)),
-    flame.SigmoidOp: _unary(lambda x, y, g: g * y * (1 - y)),
-    flame.GeluOp: _unary(lambda x, y, g: _gelu_grad(x, y, g)),
-    flame.SiluOp: _unary(lambda x, y, g: _silu_grad(x, y, g)),
+    flame.TanhOp: _unary_kernel(lambda x, y, g: g * (1 - y * y)),
+    flame.SigmoidOp: _unary_kernel(lambda x, y, g: g * y * (1 - y)),
+    flame.GeluOp: _unary_kernel(lambda x, y, g: _gelu_grad(x, y, g)),
+    flame.SiluOp: _unary_kernel(lambda x, y, g: _silu_grad(x, y, g)),
     flame.SinOp: _unary(lambda x, y, g: g * ops.cos(x)),
     flame.CosOp: _unary(lambda x, y, g: -g * ops.sin(x)),
     flame.ErfOp: _unary(lambda x, y, g: g * _TWO_OVER_SQRT_PI * ops.exp(-x * x)),
