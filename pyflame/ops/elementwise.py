@@ -547,10 +547,12 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
             else v
             for v in (min, max)
         )
-    if min is not None:
-        out = maximum(out, min)
-    if max is not None:
-        out = minimum(out, max)
+    # the bounds in that dtype too: maximum(float32 0-d x, bfloat16 [n] min) is bfloat16
+    low, high = (astype(v, dtype) if isinstance(v, Tensor) else v for v in (min, max))
+    if low is not None:
+        out = maximum(out, low)
+    if high is not None:
+        out = minimum(out, high)
     if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
         out._grad_fn = Clamp(x, min, max)
     return out

@@ -299,6 +299,17 @@ def test_clamp_promotes_its_three_operands_together_as_torch():
             None if hi is None else torch.tensor(float(hi), dtype=TORCH_BY_NAME[hi.dtype.name]),
         )
         bits_equal(got, want, f"{lo!r} {hi!r}")
+    # a 0-d float16 x with bfloat16 and float32 bounds of [13]: float32, x not rounded to
+    # bfloat16 on the way (maximum(x, min) alone would be bfloat16)
+    rng = np.random.default_rng(5)
+    x = np.float16(-2.004)
+    lo = (rng.standard_normal(13) - 3).astype(np.float32)
+    hi = (rng.standard_normal(13) + 3).astype(np.float32)
+    got = pf.clamp(
+        pf.from_numpy(np.asarray(x)), pf.from_numpy(lo).astype(pf.bfloat16), pf.from_numpy(hi)
+    )
+    want = torch.clamp(torch.tensor(x), torch.from_numpy(lo).bfloat16(), torch.from_numpy(hi))
+    bits_equal(got, want)
 
 
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(3, 2)], ids=repr)
