@@ -535,9 +535,14 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
         raise TypeError("clamp needs min or max")
     # PyTorch promotes x, min and max together (`clamp(int_x, f16_0d, f32_0d)` is float32),
     # where maximum then minimum would promote two at a time (float16 here)
+    bounds = [v for v in (min, max) if v is not None]
+    if any(not isinstance(v, Tensor) for v in bounds):
+        # a number with a 0-d tensor bound: torch's Scalar overload reads both as numbers
+        # (`clamp(int_x, 0.5, f16_0d)` is float32, the default dtype, not float16)
+        bounds = [_as_number_kind(v) if isinstance(v, Tensor) and not v.ndim else v for v in bounds]
     dtype = result_type(
-        [v for v in (x, min, max) if isinstance(v, Tensor)],
-        [v for v in (min, max) if v is not None and not isinstance(v, Tensor)],
+        [x, *(v for v in bounds if isinstance(v, Tensor))],
+        [v for v in bounds if not isinstance(v, Tensor)],
     )
     out = x if dtype is x.dtype else astype(x, dtype)
     if not x.dtype.is_floating_point:  # an int bound beyond int32 is a no-op, not an overflow
@@ -556,6 +561,13 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if out.requires_grad:  # PyTorch's gradient: whole at a value on a bound, not halved
         out._grad_fn = Clamp(x, min, max)
     return out
+
+
+def _as_number_kind(t: Tensor) -> Any:
+    """A Python number of t's kind (bool, int or float), for type promotion only."""
+    if t.dtype is bool_:
+        return False
+    return 0.0 if t.dtype.is_floating_point else 0
 
 
 class Clamp:

@@ -299,6 +299,23 @@ def test_clamp_promotes_its_three_operands_together_as_torch():
             None if hi is None else torch.tensor(float(hi), dtype=TORCH_BY_NAME[hi.dtype.name]),
         )
         bits_equal(got, want, f"{lo!r} {hi!r}")
+    # a number with a 0-d tensor bound: torch's Scalar overload (both read as numbers)
+    h = np.float16(1.5)
+    for lo, hi in ((0.5, h), (h, 3), (h, h), (None, h)):
+        bits_equal(
+            pf.clamp(
+                pf.from_numpy(k),
+                *(
+                    pf.from_numpy(np.asarray(v)) if isinstance(v, np.float16) else v
+                    for v in (lo, hi)
+                ),
+            ),
+            torch.clamp(
+                torch.from_numpy(k),
+                *(torch.tensor(v) if isinstance(v, np.float16) else v for v in (lo, hi)),
+            ),
+            f"{lo!r} {hi!r}",
+        )
     # a 0-d float16 x with bfloat16 and float32 bounds of [13]: float32, x not rounded to
     # bfloat16 on the way (maximum(x, min) alone would be bfloat16)
     rng = np.random.default_rng(5)
