@@ -1642,7 +1642,152 @@ class ScatterAddRowsOp(IRDLOperation):
         _same_elem(self, self.src, self.result)
 
 
-INDEXED_OPS: list[type[IRDLOperation]] = [GatherRowsOp, ScatterAddRowsOp]
+# The ring forms (passes/pe_lowering/ring_rows.py) split the index, the gathered rows and a
+# scatter-add's source over the PEs instead of copying them to every PE: a table split
+# [a, b] (rows along mesh axis a, or "" for none; its columns along the other axis b, or not)
+# holds one copy per line of the axis b leaves; chunk k of the index (split over the axes b
+# does not use) travels once around its line of a, each PE it visits reading (or adding) the
+# rows it holds.
+
+
+def ring_axes(table: Distribution) -> str:
+    """The mesh axes a ring gather's index and rows are split over: those the table's columns
+    are not split on ("rc" for a table whose columns are whole)."""
+    return "".join(a for a in "rc" if a not in table.split[1])
+
+
+def ring_length(table: Distribution) -> int:
+    """The PEs one index chunk visits: the parts of the table's row split."""
+    return table.parts(0)
+
+
+def ring_index_dist(table: Distribution, entries: int) -> Distribution:
+    return table.with_(shape=(entries,), split=(ring_axes(table),))
+
+
+def ring_rows_dist(table: Distribution, entries: int) -> Distribution:
+    """The rows a ring gather reads, [N, D]: split like its index and the table's columns."""
+    return table.with_(shape=(entries, table.shape[1]), split=(ring_axes(table), table.split[1]))
+
+
+def ring_partials_dist(table: Distribution) -> Distribution:
+    """A ring scatter-add's result [P, V, D]: one partial table per copy of the table (P lines
+    of the axis neither its rows nor its columns use; 1 when there is none)."""
+    free = "".join(a for a in "rc" if a not in table.split[0] + table.split[1])
+    parts = table.with_(shape=(1,), split=(free,)).parts(0)
+    return table.with_(shape=(parts, *table.shape), split=(free, *table.split))
+
+
+def _check_ring_table(op: IRDLOperation, table: Distribution) -> None:
+    rows, cols = table.split
+    _expect(
+        rows in ("r", "c", "") and cols in ("r", "c", "") and (rows != cols or rows == ""),
+        f"'{op.name}' table rows and columns must each be split along one mesh axis or none, "
+        f"got {table}",
+    )
+
+
+def _check_ring_index(op: IRDLOperation, index: SSAValue, table: Distribution) -> int:
+    d = dist_of(index)
+    _expect(
+        len(d.shape) == 1 and str(elem_of(index)) == "i32",
+        f"'{op.name}' index must be 1-D i32, got {index.type}",
+    )
+    want = ring_index_dist(table, d.shape[0])
+    _expect(d == want, f"'{op.name}' index should be {want}, got {d}")
+    return d.shape[0]
+
+
+@nonempty
+@irdl_op_definition
+class RingGatherRowsOp(IRDLOperation):
+    """The rows of a table at a 1-D index, the index and the rows split over the PEs: each
+    chunk of the index travels once around its line of the table's row split (with the rows
+    gathered so far), and every PE it visits fills in the rows it holds. Rows at an index
+    outside [0, V) are zeros.
+
+        %e = mesh.ring_gather_rows %w, %i : (!mesh.tensor<10000x1xf32 on 16x4 split [r, _]>,
+            !mesh.tensor<10000xi32 on 16x4 split [rc]>) -> !mesh.tensor<10000x1xf32 on 16x4 split [rc, _]>
+    """
+
+    name = "mesh.ring_gather_rows"
+    table = operand_def(MeshTensorType)
+    index = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$table `,` $index attr-dict `:` `(` type($table) `,` type($index) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, table: SSAValue, index: SSAValue):
+        entries = dist_of(index).shape[0]
+        result = MeshTensorType(ring_rows_dist(dist_of(table), entries), elem_of(table))
+        super().__init__(operands=[table, index], result_types=[result])
+
+    def verify_(self) -> None:
+        table = dist_of(self.table)
+        _expect(len(table.shape) == 2, f"'{self.name}' table must be 2-D, got {self.table.type}")
+        _check_ring_table(self, table)
+        entries = _check_ring_index(self, self.index, table)
+        expected = ring_rows_dist(table, entries)
+        got = dist_of(self.result)
+        _expect(got == expected, f"ring_gather_rows result should be {expected}, got {got}")
+        _same_elem(self, self.table, self.result)
+
+
+@nonempty
+@irdl_op_definition
+class RingScatterAddRowsOp(IRDLOperation):
+    """The transpose of mesh.ring_gather_rows: each chunk of the index and of `src` [N, D]
+    travels once around its line of the result's row split, and every PE it visits adds the
+    rows it holds into its tile of a zero table. Each copy of the table (`ring_partials_dist`:
+    dim 0, one per line of a mesh axis the table does not split) holds the sum of the chunks
+    that went round its line; `mesh.allreduce sum` over dim 0 adds them.
+
+        %g = mesh.ring_scatter_add_rows %i, %d : (!mesh.tensor<10000xi32 on 16x4 split [rc]>,
+            !mesh.tensor<10000x1xf32 on 16x4 split [rc, _]>) -> !mesh.tensor<4x10000x1xf32 on 16x4 split [c, r, _]>
+    """
+
+    name = "mesh.ring_scatter_add_rows"
+    index = operand_def(MeshTensorType)
+    src = operand_def(MeshTensorType)
+    result = result_def(MeshTensorType)
+    assembly_format = (
+        "$index `,` $src attr-dict `:` `(` type($index) `,` type($src) `)` `->` type($result)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, index: SSAValue, src: SSAValue, table: Distribution):
+        result = MeshTensorType(ring_partials_dist(table), elem_of(src))
+        super().__init__(operands=[index, src], result_types=[result])
+
+    def table_dist(self) -> Distribution:
+        """The layout of one copy of the result table."""
+        out = dist_of(self.result)
+        return out.with_(shape=out.shape[1:], split=out.split[1:])
+
+    def verify_(self) -> None:
+        out = dist_of(self.result)
+        _expect(len(out.shape) == 3, f"'{self.name}' result must be 3-D, got {self.result.type}")
+        table = self.table_dist()
+        _check_ring_table(self, table)
+        _expect(
+            out == ring_partials_dist(table),
+            f"ring_scatter_add_rows result should be {ring_partials_dist(table)}, got {out}",
+        )
+        entries = _check_ring_index(self, self.index, table)
+        expected = ring_rows_dist(table, entries)
+        got = dist_of(self.src)
+        _expect(got == expected, f"ring_scatter_add_rows source should be {expected}, got {got}")
+        _same_elem(self, self.src, self.result)
+
+
+INDEXED_OPS: list[type[IRDLOperation]] = [
+    GatherRowsOp,
+    ScatterAddRowsOp,
+    RingGatherRowsOp,
+    RingScatterAddRowsOp,
+]
 
 
 Mesh = Dialect(

@@ -2488,7 +2488,9 @@ def _check_rows(
 @irdl_op_definition
 class GatherRowsOp(PEOp):
     """dst[k, :] = tile row (index[k] - first row of the PE's block) when the PE's tile of
-    `layout` holds row index[k] (a real row, not padding), else zeros.
+    `layout` holds row index[k] (a real row, not padding), else zeros; with `keep`, the rows
+    the PE does not hold keep what dst had (a ring gather's travelling rows, filled in by
+    each PE they visit: passes/pe_lowering/ring_rows.py).
 
         pe.gather_rows %d, %w, %i {layout = #pe.layout<4096x128xf32 on 8x8 split [r, c]>,
             pes = array<i64: 0, 0, 8, 8>} : !pe.buf<1024xf32>, !pe.buf<8192xf32>, !pe.buf<64xi32>
@@ -2499,6 +2501,7 @@ class GatherRowsOp(PEOp):
     table = operand_def(BufferType)
     index = operand_def(BufferType)
     layout = prop_def(TileLayoutAttr)
+    keep = opt_prop_def(UnitAttr)
     assembly_format = (
         "$dst `,` $table `,` $index attr-dict `:` type($dst) `,` type($table) `,` type($index)"
     )
@@ -2511,10 +2514,12 @@ class GatherRowsOp(PEOp):
         *,
         layout: TileLayoutAttr,
         pes: Rect,
+        keep: bool = False,
     ):
-        super().__init__(
-            operands=[dst, table, index], properties={"pes": dense_i64(pes), "layout": layout}
-        )
+        properties: dict[str, Attribute] = {"pes": dense_i64(pes), "layout": layout}
+        if keep:
+            properties["keep"] = UnitAttr()
+        super().__init__(operands=[dst, table, index], properties=properties)
 
     def verify_(self) -> None:
         super().verify_()

@@ -16,9 +16,10 @@ from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
-from pyflame.core.target import Target
+from pyflame.core.target import WSE2, Target
 from pyflame.dialects import flame
 from pyflame.passes.flame_lowering.gemv import skinny_side
+from pyflame.passes.indexed_layouts import wants_ring
 from pyflame.passes.layouts import (
     ALGORITHM_ATTR,
     collect_hints,
@@ -275,16 +276,26 @@ def indexed_implied(op: Operation, result: Distribution) -> list[tuple[SSAValue,
     operands, so that it moves only index-sized data (flame_lowering/indexed.py): the index
     whole on every PE of the grid; gather_rows' table split like the result's rows
     (`gather_table_dist`: D like the result's last dim), scatter_add_rows' source [*I, D] with
-    D split like the result's columns. Backward (and scatter_add_rows forward, `implied`)
+    D split like the result's columns; nothing when the replicated form would be too big for a
+    PE (`wants_ring`, with WSE-2's SRAM: every preset has it). Backward (and scatter_add_rows forward, `implied`)
     only: an embedding's output is the residual stream, whose layout its other users decide."""
+    assert isinstance(op, flame.GatherRowsOp | flame.ScatterAddRowsOp)
+    entries = math.prod(flame.tensor_shape(op.index))
     if isinstance(op, flame.GatherRowsOp):
         table = op.table
         typ = table.type
         assert isinstance(typ, TensorType)
         shape = flame.tensor_shape(table)
-        wants = gather_table_dist(shape, result, elem_bytes_of(typ.element_type))
+        eb = elem_bytes_of(typ.element_type)
+        wants = gather_table_dist(shape, result, eb)
+        if wants_ring(wants, entries, eb, WSE2):
+            return []  # the ring form, which places its operands itself (flame_lowering/indexed.py)
         return [(table, wants), (op.index, replicated(op.index, result.grid))]
     assert isinstance(op, flame.ScatterAddRowsOp)
+    typ = op.result.type
+    assert isinstance(typ, TensorType)
+    if wants_ring(result, entries, elem_bytes_of(typ.element_type), WSE2):
+        return []
     src = flame.tensor_shape(op.src)
     src_dist = Distribution(src, result.grid, ("",) * (len(src) - 1) + (result.split[1],))
     return [(op.src, src_dist), (op.index, replicated(op.index, result.grid))]

@@ -46,6 +46,7 @@ from pyflame.passes.pe_lowering import (
     indexed,
     local_ops,
     matmul,
+    ring_rows,
     shape_ops,
     windowed,
 )
@@ -61,6 +62,7 @@ LOWERINGS: dict[type[Operation], Callable] = {
     **shape_ops.LOWERINGS,
     **windowed.LOWERINGS,
     **indexed.LOWERINGS,
+    **ring_rows.LOWERINGS,
 }
 
 

@@ -82,6 +82,23 @@ def summa_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) ->
     return aligned(receive[0] * elem) + aligned(receive[1] * elem)
 
 
+def ring_scratch(op: Operation, dist_fn: Callable[[SSAValue], Distribution]) -> int:
+    """Bytes per PE a ring gather or scatter-add (pe_lowering/ring_rows.py) holds beyond its
+    operands and result: the chunks it receives while it works on the ones it holds (an index
+    chunk, and a chunk of rows or of the source), and its own copies of the chunks it sends
+    on (a later op may still read the operands' buffers: counted always, an upper bound)."""
+    if not isinstance(op, mesh.RingGatherRowsOp | mesh.RingScatterAddRowsOp):
+        return 0
+    table = dist_fn(op.table) if isinstance(op, mesh.RingGatherRowsOp) else op.table_dist()
+    if mesh.ring_length(table) == 1:
+        return 0
+    index = tile_bytes(dist_fn(op.index), 4)
+    if isinstance(op, mesh.RingGatherRowsOp):
+        return 2 * index + tile_bytes(dist_fn(op.result), elem_bytes_of(element_type(op.result)))
+    src = tile_bytes(dist_fn(op.src), elem_bytes_of(element_type(op.src)))
+    return 2 * index + 2 * src
+
+
 def element_type(v: SSAValue) -> Attribute:
     """The element type of a mesh tensor value."""
     assert isinstance(v.type, MeshTensorType)
@@ -138,7 +155,12 @@ def peak_bytes(
     peak, at, live_bytes = 0, 0, 0
     for t, op in enumerate(ops):
         live_bytes += change[t]
-        total = live_bytes + summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
+        total = (
+            live_bytes
+            + summa_scratch(op, dist_fn)
+            + halo_scratch(op, dist_fn)
+            + ring_scratch(op, dist_fn)
+        )
         if total > peak:
             peak, at = total, t
     if peak == 0:
@@ -177,7 +199,7 @@ def peak_bytes_on_pes(fn: func.FuncOp, dist_fn: Callable[[SSAValue], Distributio
     for t, op in enumerate(ops):
         for v in starts.get(t, ()):
             live[cells(rects[v])] += size[v]
-        extra = summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn)
+        extra = summa_scratch(op, dist_fn) + halo_scratch(op, dist_fn) + ring_scratch(op, dist_fn)
         peak = max(peak, int(live.max()) + extra)
         for v in ends.get(t, ()):
             live[cells(rects[v])] -= size[v]
@@ -204,7 +226,7 @@ def unshared_bytes(fn: func.FuncOp) -> int:
         for result in op.results:
             if isinstance(result.type, MeshTensorType):
                 total += tile_bytes(mesh.dist_of(result), elem_bytes_of(element_type(result)))
-        total += summa_scratch(op, mesh.dist_of) + halo_buffers(op)
+        total += summa_scratch(op, mesh.dist_of) + halo_buffers(op) + ring_scratch(op, mesh.dist_of)
     return total
 
 
@@ -226,6 +248,15 @@ def summa_double_buffered(fn: func.FuncOp, usable: int) -> set[Operation]:
     return chosen
 
 
+#: the ops whose operands and results keep their split on a suggested grid
+INDEXED_OPS = (
+    mesh.GatherRowsOp,
+    mesh.ScatterAddRowsOp,
+    mesh.RingGatherRowsOp,
+    mesh.RingScatterAddRowsOp,
+)
+
+
 def suggest_grid(
     fn: func.FuncOp, culprit: Distribution, target: Target, usable: int
 ) -> tuple[int, int] | None:
@@ -242,6 +273,18 @@ def suggest_grid(
         if isinstance(op, mesh.Conv2dOp | mesh.Conv2dWeightGradOp) and op.channel_split
         for v in (op.input, op.result if isinstance(op, mesh.Conv2dOp) else op.grad)
     }
+    # so do the indexed-row ops' index, rows and partials: the replicated form's index and
+    # rows are whole on every PE of any grid (a bigger grid does not shrink them), the ring
+    # form's stay split over all of it
+    kept |= {
+        v
+        for op in fn.body.block.ops
+        if isinstance(op, INDEXED_OPS)
+        for v in (*op.operands, *op.results)
+    }
+    for op in fn.body.block.ops:  # and the sums of partials and their reshapes
+        if isinstance(op, mesh.AllReduceOp | mesh.ReshapeOp) and op.operands[0] in kept:
+            kept.add(op.results[0])
 
     def remapped(g: int) -> Callable[[SSAValue], Distribution]:
         layout = LayoutAttr("grid", [g, g])

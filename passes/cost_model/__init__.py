@@ -10,7 +10,7 @@ passes (layout assignment, algorithm choice) can compare options.
 
 A library, not a pass. One rule per (mesh op class, algorithm) in `COST_RULES`, by op family:
 compute.py (per-tile work), collectives.py (allreduce), matmul.py (SUMMA), data_movement.py
-(exchanges, host I/O), windowed.py (conv2d and pool2d halos); barriers.py the barriers of a whole program. A rule charges what the simulator
+(exchanges, host I/O), ring_rows.py (ring gathers), windowed.py (conv2d and pool2d halos); barriers.py the barriers of a whole program. A rule charges what the simulator
 charges (the shared table pyflame/core/vector_costs.py for compute; the fabric's latencies,
 issue and wake costs for transfers); tests/unit/test_cost_model.py holds it within 10% of the
 simulated cycles on a corpus. docs/passes.md, "The cost model", says what each rule models and
@@ -22,6 +22,7 @@ from pyflame.passes.cost_model import (  # noqa: F401  (each module registers it
     compute,
     data_movement,
     matmul,
+    ring_rows,
     windowed,
 )
 from pyflame.passes.cost_model.barriers import BarrierEstimate, estimate_barriers

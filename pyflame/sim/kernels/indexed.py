@@ -1,5 +1,5 @@
 """Kernels of the indexed-row ops: pe.gather_rows (rows of each PE's table tile read through an
-index, zeros for rows the PE does not hold) and pe.scatter_add_rows (its transpose: rows of a
+index, zeros for rows the PE does not hold, or with `keep` what the buffer held) and pe.scatter_add_rows (its transpose: rows of a
 source added into the tile rows the index names).
 
 Timing cannot depend on data (one schedule serves every run), so every PE is charged for every
@@ -43,16 +43,21 @@ def gather_rows(s: Schedule, it: Item, op: pe.GatherRowsOp) -> None:
     nr, nc, n = it.rect[2], it.rect[3], x.size
     dsl, tsl, xsl = d.sub(it.rect), t.sub(it.rect, rows * width), x.sub(it.rect)
     di, ti, xi = d.index, t.index, x.index
+    keep = op.keep is not None
 
     def step(V, F, A, O):
         local = V[xi][xsl].astype(np.int64) - first  # (nr, nc, n)
         owned = (local >= 0) & (local < held)
         tile = V[ti][tsl].reshape(nr, nc, rows, width)
         picked = np.take_along_axis(tile, np.where(owned, local, 0)[..., None], axis=2)
+        if keep:  # the rows this PE does not hold stay as they are
+            np.copyto(V[di][dsl].reshape(nr, nc, n, width), picked, where=owned[..., None])
+            return
         picked[~owned] = 0
         V[di][dsl] = picked.reshape(nr, nc, n * width)
 
-    s.steps.append(annotate(step, Access(reads={ti: tsl, xi: xsl}, writes={di: dsl})))
+    reads = {ti: tsl, xi: xsl, **({di: dsl} if keep else {})}
+    s.steps.append(annotate(step, Access(reads=reads, writes={di: dsl})))
     s.charge(it.rect, CostKind.GATHER_ROWS, n, width, buf=d)
 
 
