@@ -328,6 +328,18 @@ def _data_movement_ops() -> Iterator[tuple[str, list[str], str]]:
         )
         yield "mesh.relayout %a", [a], _t("1920", g, "rc")
         yield "mesh.transpose %a perm [1, 0]", [a], _t("40x48", g, "c, r")
+    # the ring gathers and scatter-adds: each index chunk goes once around its line of PEs
+    for g, table, axes, partials in (
+        ("4x2", "r, _", "rc", ("2", "c, r, _")),
+        ("4x2", "r, c", "r", ("1", "_, r, c")),
+        ("8x4", "r, _", "rc", ("4", "c, r, _")),
+        ("1x4", "_, _", "rc", ("4", "rc, _, _")),
+    ):
+        cols = table.split(", ")[1]
+        index, rows = _t("301", g, axes, "i32"), _t("301x8", g, f"{axes}, {cols}")
+        yield "mesh.ring_gather_rows %a, %b", [_t("300x8", g, table), index], rows
+        copies = _t(f"{partials[0]}x300x8", g, partials[1])
+        yield "mesh.ring_scatter_add_rows %a, %b", [index, rows], copies
 
 
 def _mesh_program(op: str, inputs: list[str], result: str, target: str = "WSE2") -> ModuleOp:
@@ -336,7 +348,7 @@ def _mesh_program(op: str, inputs: list[str], result: str, target: str = "WSE2")
     args = ", ".join(f"%x{i}: {h}" for i, h in enumerate(host[:-1]))
     lines = [f"%{'ab'[i]} = mesh.scatter %x{i} : {host[i]} -> {t}" for i, t in enumerate(inputs)]
     operand_types = ", ".join(inputs)
-    if op.startswith("mesh.concat"):
+    if op.startswith(("mesh.concat", "mesh.ring_")):
         lines.append(f"%r = {op} : ({operand_types}) -> {result}")
     else:
         lines.append(f"%r = {op} : {operand_types} -> {result}")

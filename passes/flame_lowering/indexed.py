@@ -124,16 +124,19 @@ def _ring(
         known = Distribution((rows, width), (1, 1), ("", ""))
     if not wants_ring(known, entries, eb, target):
         return None
-    found = ring_candidates(rows, width, entries, eb, target, scatter, (out.grid,))
+    table_from = None if scatter else lw.known_dist(table)
+    grids = (out.grid,) + (() if table_from is None else (table_from.grid,))
+    found = ring_candidates(rows, width, entries, eb, target, scatter, grids)
     if not found:
         return None
-    on_out = [ct for ct in found if ct[1].grid == out.grid]
+    on_grids = [ct for ct in found if ct[1].grid in grids][:4]
     index_from, rows_from = _source(lw, index), None if scatter else out
     rows_at = _source(lw, rows_v) if scatter else None
 
     def total(cycles: int, layout: Distribution) -> int:
         rows_dist = ring_rows_dist(layout, entries)
         cycles += _move(lw, index_from, ring_index_dist(layout, entries), INDEX_BYTES)
+        cycles += _move(lw, table_from, layout, eb)
         if scatter:
             cycles += _move(lw, rows_at, rows_dist, eb) + _move(lw, layout, out, eb)
             copies = ring_partials_dist(layout).shape[0]
@@ -144,7 +147,7 @@ def _ring(
         return cycles
 
     best_cycles, best = min(
-        ((total(c, t), t) for c, t in found[:RING_CANDIDATES] + on_out[:2]),
+        ((total(c, t), t) for c, t in found[:RING_CANDIDATES] + on_grids),
         key=lambda ct: (ct[0], ct[1].num_pes),
     )
     if replicated_bytes(known, entries, eb) > target.usable_sram_bytes // RING_SHARE:

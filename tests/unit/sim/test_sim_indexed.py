@@ -73,6 +73,25 @@ def _gather_program(sim, table, n, grid, split, elem="f32") -> str:
     return sim.program(body, args, _tensor(out, elem), f"%o : {_tensor(out, elem)}")
 
 
+def _keep_program(sim, table, n, grid, split) -> str:
+    """@main(%w: the table, %i: n indices, %r: rows [P, n, D] already there) -> the rows after
+    pe.gather_rows with `keep` (a ring gather's step: rows the PE holds filled in)."""
+    text = _gather_program(sim, table, n, grid, split)
+    d = Distribution(table, grid, split)
+    out = (d.parts(0), n, table[1])
+    out_lay = _layout(out, grid, (split[0], "", split[1]))
+    rect = sim.pes((0, 0) + grid)
+    db = _buf(n * d.block[1], "f32")
+    text = text.replace(
+        "pe.gather_rows %d, %t, %x {",
+        f"pe.host_in %r, %d {{layout = {out_lay}, pes = {rect}}} : {_tensor(out)}, {db}\n"
+        f"    pe.gather_rows %d, %t, %x {{keep, ",
+    )
+    return text.replace(
+        f"%i: {_tensor((n,), 'i32')}", f"%i: {_tensor((n,), 'i32')}, %r: {_tensor(out)}"
+    )
+
+
 def _scatter_program(sim, table, n, grid, split, elem="f32") -> str:
     """@main(%w: the table, %i: n indices, %g: [n, D]) -> the table with pe.scatter_add_rows."""
     d = Distribution(table, grid, split)
@@ -130,6 +149,21 @@ def test_gather_and_scatter_add_rows_over_every_layout(sim, rng):
         ok = (idx >= 0) & (idx < table[0])
         np.add.at(want, idx[ok], g[ok])
         np.testing.assert_allclose(t, want, rtol=1e-6, atol=1e-6, err_msg=f"{grid} {split}")
+
+
+def test_gather_rows_keep_fills_in_only_the_rows_a_pe_holds(sim, rng):
+    """With `keep` the rows a PE does not hold (other blocks', out of range) stay as they
+    were; the ones it holds are read from its tile, over every layout."""
+    table, n = (11, 7), 9
+    for grid, split in LAYOUTS:
+        d = Distribution(table, grid, split)
+        w = rng.standard_normal(table).astype(np.float32)
+        idx = np.array([3, 0, 10, 3, -1, 11, 7, 5, 3], np.int32)
+        before = rng.standard_normal((d.parts(0), n, table[1])).astype(np.float32)
+        (o,), _ = sim.run(_keep_program(sim, table, n, grid, split), w, idx, before)
+        mine = _partials(np.ones_like(w), idx, d).astype(bool)
+        want = np.where(mine, _partials(w, idx, d), before)
+        np.testing.assert_array_equal(o, want, err_msg=f"{grid} {split}")
 
 
 @pytest.mark.parametrize("elem", ["i32", "f16"])
