@@ -37,6 +37,11 @@ RING_SHARE = 2
 #: bytes of an index entry (int32)
 INDEX_BYTES = 4
 
+#: the most PEs a ring spreads over: past a few thousand PEs a chunk holds a handful of
+#: entries and each step is mostly its fixed costs; the plan (and the exchanges that bring the
+#: index in) grow with the PEs (a relayout onto 64x256 PEs also gave wrong values: session 24)
+MAX_RING_PES = 8192
+
 
 def _aligned(nbytes: int) -> int:
     return -(-max(nbytes, 1) // 16) * 16
@@ -122,12 +127,12 @@ def ring_candidates(
     """(estimated cycles, table layout) of the rings whose buffers fit in 1/RING_SHARE of a
     PE's data SRAM, cheapest first by `ring_cycles` plus `placing_cycles`: grids of powers of
     two a side within the fabric, and `grids` (where the rows are wanted), with no more PEs
-    than index entries and no longer ring than table rows."""
+    than index entries (nor MAX_RING_PES) and no longer ring than table rows."""
     budget = target.usable_sram_bytes // RING_SHARE
     sides = {(r, c) for r in _sides(target.fabric_rows) for c in _sides(target.fabric_cols)}
     found: dict[Distribution, int] = {}
     for r, c in sides | set(grids):
-        if r * c > max(entries, 1) or r > max(rows, 1):
+        if r * c > min(max(entries, 1), MAX_RING_PES) or r > max(rows, 1):
             continue
         if r > target.fabric_rows or c > target.fabric_cols:
             continue
