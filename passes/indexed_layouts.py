@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import math
 
-from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
 from pyflame.core.target import Target
-from pyflame.core.vector_costs import CostKind
 from pyflame.dialects.mesh import ring_index_dist, ring_length
 
 #: the replicated form is kept while its tiles take at most this share (1/n) of a PE's data SRAM
@@ -79,6 +77,9 @@ def ring_cycles(
     chunk, then (gathers) its rows' move to the next PE, or (scatter-adds) the larger of the
     add and the chunk's move, which overlap. A fabric transfer costs its issue, its streaming,
     at most two hops and the ramps, and the receiver's wake-up."""
+    from pyflame.core import vector_costs  # (pyflame-opt loads the passes without numpy)
+    from pyflame.core.vector_costs import CostKind
+
     k, width = ring_chunk(table, entries), table.block[1]
     steps = ring_length(table)
     kind = CostKind.SCATTER_ADD_ROWS if scatter else CostKind.GATHER_ROWS
@@ -126,13 +127,13 @@ def ring_candidates(
 ) -> list[tuple[int, Distribution]]:
     """(estimated cycles, table layout) of the rings whose buffers fit in 1/RING_SHARE of a
     PE's data SRAM, cheapest first by `ring_cycles` plus `placing_cycles`: grids of powers of
-    two a side within the fabric, and `grids` (where the rows are wanted), with no more PEs
-    than index entries (nor MAX_RING_PES) and no longer ring than table rows."""
+    two a side within the fabric, and `grids` (where the rows are wanted), of at most
+    MAX_RING_PES PEs and no longer ring than table rows."""
     budget = target.usable_sram_bytes // RING_SHARE
     sides = {(r, c) for r in _sides(target.fabric_rows) for c in _sides(target.fabric_cols)}
     found: dict[Distribution, int] = {}
     for r, c in sides | set(grids):
-        if r * c > min(max(entries, 1), MAX_RING_PES) or r > max(rows, 1):
+        if r * c > MAX_RING_PES or r > max(rows, 1):
             continue
         if r > target.fabric_rows or c > target.fabric_cols:
             continue

@@ -31,15 +31,9 @@ from collections.abc import Callable
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Operation, SSAValue
 
-from pyflame.core import vector_costs
 from pyflame.core.distribution import Distribution
-from pyflame.core.vector_costs import CostKind
 from pyflame.dialects import flame, mesh
 from pyflame.dialects.mesh import dist_of, ring_index_dist, ring_partials_dist, ring_rows_dist
-from pyflame.passes.cost_model.barriers import barrier_share
-from pyflame.passes.cost_model.collectives import chain_allreduce_cycles
-from pyflame.passes.cost_model.data_movement import redistribute_cost
-from pyflame.passes.cost_model.registry import CostContext
 from pyflame.passes.flame_lowering.state import Lowering
 from pyflame.passes.indexed_layouts import (
     INDEX_BYTES,
@@ -87,6 +81,9 @@ def _move(lw: Lowering, src: Distribution | None, dst: Distribution, eb: int) ->
     the share of route-switch barriers its exchange's phases add."""
     if src is None or src.normalized() == dst.normalized():
         return 0
+    from pyflame.passes.cost_model.barriers import barrier_share  # (numpy: on first use)
+    from pyflame.passes.cost_model.data_movement import redistribute_cost
+
     cost = redistribute_cost(lw.target, src, dst, eb)
     # an exchange of many phases takes many colors, and the program then switches routes
     rows = max(src.origin[0] + src.grid[0], dst.origin[0] + dst.grid[0])
@@ -127,6 +124,9 @@ def _ring(
     table_from = None if scatter else lw.known_dist(table)
     grids = (out.grid,) + (() if table_from is None else (table_from.grid,))
     found = ring_candidates(rows, width, entries, eb, target, scatter, grids)
+    from pyflame.passes.cost_model.collectives import chain_allreduce_cycles  # (numpy)
+    from pyflame.passes.cost_model.registry import CostContext
+
     if not found:
         return None
     on_grids = [ct for ct in found if ct[1].grid in grids][:4]
@@ -167,6 +167,11 @@ def _replicated_cycles(
 ) -> int:
     """A rough estimate of the replicated form over `table`: the index copied to every PE,
     each PE's pass over all of it, and (gathers) the sum of the partial rows."""
+    from pyflame.core import vector_costs  # (numpy: on first use)
+    from pyflame.core.vector_costs import CostKind
+    from pyflame.passes.cost_model.collectives import chain_allreduce_cycles
+    from pyflame.passes.cost_model.registry import CostContext
+
     width, parts = table.block[1], table.parts(0)
     copy = table.with_(shape=(entries,), split=("",))
     cycles = _move(lw, index_from, copy, INDEX_BYTES)
