@@ -23,10 +23,10 @@ from pyflame.passes.indexed_layouts import wants_ring
 from pyflame.passes.layouts import (
     ALGORITHM_ATTR,
     collect_hints,
-    default_layout,
     dist_text,
     elem_bytes_of,
     gather_table_dist,
+    last_two_dims_layout,
     layout_to_dist,
     mark_reload,
     set_assignment,
@@ -448,7 +448,7 @@ def hinted_side(op: flame.MatmulOp, a: Assignment, target: Target) -> tuple[int,
     there, so the hinted operand does not move."""
     needed = 1
     for v in (op.lhs, op.rhs, op.result):
-        layout = default_layout(flame.tensor_shape(v), 4, target)
+        layout = last_two_dims_layout(flame.tensor_shape(v), 4, target)
         if layout.kind.data == "grid":
             needed = max(needed, *layout.size_tuple)
     for v in op.operands:

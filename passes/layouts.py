@@ -75,36 +75,111 @@ def layout_to_dist(layout: LayoutAttr, shape: tuple[int, ...], target: Target) -
     return Distribution(tuple(shape), grid, split, (r0, c0))
 
 
-def default_layout(
+def default_side(total_bytes: int, target: Target, tile_bytes: int = DEFAULT_TILE_BYTES) -> int:
+    """The side of the smallest square grid (a power of two, up to the fabric's shorter side)
+    whose tiles of a tensor of `total_bytes` are at most `tile_bytes`."""
+    side = 1
+    limit = min(target.fabric_rows, target.fabric_cols)
+    while side < limit and total_bytes / (side * side) > tile_bytes:
+        side *= 2
+    return min(side, limit)
+
+
+def pair_grid(rows: int, cols: int, side: int, target: Target) -> tuple[int, int]:
+    """The grid for two dims of `rows` and `cols` elements, split over the mesh rows and
+    columns: side x side, except that a dim smaller than `side` is never spread over more PEs
+    than it has elements: its axis takes its size and the other axis the rest of the
+    side x side PEs, within the fabric."""
+    if rows < side:
+        return (max(rows, 1), max(min(cols, (side * side) // max(rows, 1), target.fabric_cols), 1))
+    if cols < side:
+        return (max(min(rows, (side * side) // max(cols, 1), target.fabric_rows), 1), max(cols, 1))
+    return (side, side)
+
+
+def last_two_dims_layout(
     shape: tuple[int, ...],
     elem_bytes: int,
     target: Target,
     single_pe_bytes: int = SINGLE_PE_BYTES,
     tile_bytes: int = DEFAULT_TILE_BYTES,
 ) -> LayoutAttr:
-    """The compiler's choice for a tensor nobody placed: one PE if small, else a grid of about
-    side x side PEs (the smallest square whose tiles are at most `tile_bytes`). A last or
-    second-to-last dim with fewer elements than that side is never spread over more PEs than
-    it has elements (a [1, n] row keeps one PE row, not side - 1 rows of padding): its axis
-    takes its size and the other axis the rest of the PEs, within the fabric."""
+    """The size-based layout splitting a tensor's last two dims (a 1-D tensor's only dim): one
+    PE if small, else a grid of about side x side PEs (`default_side`; `pair_grid` for a last
+    or second-to-last dim with fewer elements than that side: a [1, n] row keeps one PE row,
+    not side - 1 rows of padding). SUMMA sizes its grid by it (what the matrices need)."""
     total = math.prod(shape) * elem_bytes
     if total <= single_pe_bytes or len(shape) == 0:
         return LayoutAttr("single")
-    side = 1
-    limit = min(target.fabric_rows, target.fabric_cols)
-    while side < limit and total / (side * side) > tile_bytes:
-        side *= 2
-    side = min(side, limit)
+    side = default_side(total, target, tile_bytes)
     if len(shape) == 1:
         return LayoutAttr("col_partition", [min(side * side, shape[0])])
-    rows, cols = shape[-2], shape[-1]
-    if rows < side:
-        cols_pes = min(cols, (side * side) // rows, target.fabric_cols)
-        return LayoutAttr("grid", [rows, max(cols_pes, 1)])
-    if cols < side:
-        rows_pes = min(rows, (side * side) // cols, target.fabric_rows)
-        return LayoutAttr("grid", [max(rows_pes, 1), cols])
-    return LayoutAttr("grid", [side, side])
+    return LayoutAttr("grid", list(pair_grid(shape[-2], shape[-1], side, target)))
+
+
+def default_dist(
+    shape: tuple[int, ...],
+    elem_bytes: int,
+    target: Target,
+    single_pe_bytes: int = SINGLE_PE_BYTES,
+    tile_bytes: int = DEFAULT_TILE_BYTES,
+) -> Distribution:
+    """The compiler's choice for a tensor nobody placed: `last_two_dims_layout`, unless its
+    last two dims cannot take the side x side PEs its size asks for (`default_side`) and its
+    tiles stay over `tile_bytes`: a tensor whose trailing dims are small ([64, 64, 2, 2]: its
+    last two dims hold 2x2 PEs, not 4x4, and each holds all 64x64 of the leading dims, 16
+    KiB), or whose one large dim meets the fabric's edge ([2, 100000] on 16x16: 2x16 PEs).
+    Then the split with the smallest tiles (padding counted), when smaller, among any two dims
+    over the mesh rows and columns (`pair_grid`) and any one dim over both (`rc`); on a tie
+    two dims before one, then the pair whose smaller dim is larger ([64, 64, 2, 2] on 4x4
+    split [r, c, _, _], so a [64, 64, 1, 1] operand broadcast to it splits too), then the
+    later dims."""
+    layout = last_two_dims_layout(shape, elem_bytes, target, single_pe_bytes, tile_bytes)
+    dist = layout_to_dist(layout, shape, target)
+    side = default_side(math.prod(shape) * elem_bytes, target, tile_bytes)
+    if (
+        layout.kind.data == "single"
+        or dist.local_elems * elem_bytes <= tile_bytes
+        or dist.num_pes >= side * side  # as spread as the fabric lets a grid be
+    ):
+        return dist
+    best = min(spread_candidates(shape, side, target), key=spread_rank, default=None)
+    return best if best is not None and best.local_elems < dist.local_elems else dist
+
+
+def spread_rank(d: Distribution) -> tuple[int, int, int, list[int]]:
+    """`default_dist`'s order: smaller tiles, then two split dims before one (a grid, not a
+    line of PEs), then a larger smallest split dim, then later split dims."""
+    dims = [k for k in reversed(range(len(d.shape))) if d.split[k]]
+    return (d.local_elems, -len(dims), -min(d.shape[k] for k in dims), [-k for k in dims])
+
+
+def spread_candidates(shape: tuple[int, ...], side: int, target: Target) -> list[Distribution]:
+    """`default_dist`'s alternatives for a tensor of `shape` on about side x side PEs: every
+    two dims i < j over the mesh rows and columns (`pair_grid`), every dim over rows and
+    columns at once (`rc`, as wide as the fabric allows)."""
+    rank, found = len(shape), []
+    for i in range(rank):
+        for j in range(i + 1, rank):
+            rows, cols = pair_grid(shape[i], shape[j], side, target)
+            split = tuple(
+                "r" if k == i and rows > 1 else "c" if k == j and cols > 1 else ""
+                for k in range(rank)
+            )
+            if rows * cols > 1:
+                found.append(Distribution(shape, (rows, cols), split))
+    for d, n in enumerate(shape):
+        pes = min(side * side, n)
+        cols = min(pes, target.fabric_cols)
+        rows = max(min(pes // max(cols, 1), target.fabric_rows), 1)
+        if rows * cols > 1:
+            axis = "rc" if rows > 1 else "c"
+            found.append(
+                Distribution(
+                    shape, (rows, cols), tuple(axis if k == d else "" for k in range(rank))
+                )
+            )
+    return found
 
 
 def gather_table_dist(

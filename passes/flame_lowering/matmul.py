@@ -20,15 +20,15 @@ def matmul_grid(
 ) -> int:
     """The side of the square grid SUMMA runs on: the result's grid hint; else an operand's
     square [r, c] grid if it is at least what the sizes need; else the larger of what the
-    sizes need (the default layout of the biggest of A, B and C) and a square grid of about as
-    many PEs as a partitioned operand."""
+    sizes need (the last two dims' default layout of the biggest of A, B and C) and a square
+    grid of about as many PEs as a partitioned operand."""
     hint = lw.hints.get(op.result)
     if hint is not None and hint.kind.data == "grid":
         return min(hint.size_tuple)
     needed = 1
     shapes = (flame.tensor_shape(op.lhs), flame.tensor_shape(op.rhs), flame.tensor_shape(op.result))
     for shape in shapes:
-        layout = lw.default(shape, 4)
+        layout = lw.matrix_layout(shape, 4)
         if layout.kind.data == "grid":
             needed = max(needed, layout.size_tuple[0])
     for d in (a, b):

@@ -23,8 +23,9 @@ from pyflame.dialects.mesh import MeshTensorType, dist_of
 from pyflame.passes.flame_lowering.regrid import STAGED_ATTR, staged_regrid
 from pyflame.passes.layouts import (
     DEFAULT_TILE_BYTES,
-    default_layout,
+    default_dist,
     elem_bytes_of,
+    last_two_dims_layout,
     layout_to_dist,
 )
 from pyflame.passes.locations import arg_loc
@@ -62,9 +63,20 @@ class Lowering:
     #: a move that changes both grid sides may go through an intermediate grid (regrid.py)
     stage_moves: bool = True
 
-    def default(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
-        tile = min(DEFAULT_TILE_BYTES, self.single_pe_bytes)
-        return default_layout(shape, elem_bytes, self.target, self.single_pe_bytes, max(tile, 256))
+    def default_tile_bytes(self) -> int:
+        return max(min(DEFAULT_TILE_BYTES, self.single_pe_bytes), 256)
+
+    def default(self, shape: tuple[int, ...], elem_bytes: int) -> Distribution:
+        """The compiler's layout for a tensor nobody placed (layouts.default_dist)."""
+        return default_dist(
+            shape, elem_bytes, self.target, self.single_pe_bytes, self.default_tile_bytes()
+        )
+
+    def matrix_layout(self, shape: tuple[int, ...], elem_bytes: int) -> flame.LayoutAttr:
+        """The grid the last two dims of a tensor of `shape` need (what SUMMA sizes by)."""
+        return last_two_dims_layout(
+            shape, elem_bytes, self.target, self.single_pe_bytes, self.default_tile_bytes()
+        )
 
     def emit(self, op: Operation, location: Attribute | None = None) -> SSAValue:
         assert self.current is not None
@@ -93,10 +105,7 @@ class Lowering:
         """The compiler's own layout for `v` (the default, as if nobody had placed it)."""
         typ = v.type
         assert isinstance(typ, TensorType)
-        shape = tuple(typ.get_shape())
-        return layout_to_dist(
-            self.default(shape, elem_bytes_of(typ.element_type)), shape, self.target
-        )
+        return self.default(tuple(typ.get_shape()), elem_bytes_of(typ.element_type))
 
     def copy(self, v: SSAValue, have: SSAValue, dist: Distribution) -> SSAValue:
         """`have` (the mesh value of `v`) in `dist`: one copy per layout, made at first use."""
@@ -135,7 +144,9 @@ class Lowering:
         if v in self.assigned and v not in self.hints:
             return self.assigned[v]
         shape = tuple(typ.get_shape())
-        hint = self.hints.get(v) or self.default(shape, elem_bytes_of(typ.element_type))
+        hint = self.hints.get(v)
+        if hint is None:
+            return self.default(shape, elem_bytes_of(typ.element_type))
         return layout_to_dist(hint, shape, self.target)
 
     def hinted(self, v: SSAValue) -> Distribution | None:
