@@ -24,7 +24,7 @@ from xdsl.passes import ModulePass
 import pyflame.passes.scratch as scratch
 from pyflame.core import distribution
 from pyflame.core.distribution import Distribution
-from pyflame.core.errors import SRAMOverflowError
+from pyflame.core.errors import CompileError, SRAMOverflowError
 from pyflame.core.target import WSE2, Target
 from pyflame.dialects import mesh
 from pyflame.dialects.flame import LayoutAttr
@@ -47,6 +47,10 @@ def tile_bytes(dist: Distribution, elem_bytes: int) -> int:
 
 def kib(n: float) -> str:
     return f"{n / 1024:.1f} KiB"
+
+
+def kib_or_mib(n: float) -> str:
+    return kib(n) if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MiB"
 
 
 def is_alias(op: Operation) -> bool:
@@ -257,12 +261,21 @@ INDEXED_OPS = (
 )
 
 
-def suggest_grid(
-    fn: func.FuncOp, culprit: Distribution, target: Target, usable: int
-) -> tuple[int, int] | None:
-    """The smallest square grid that fits the program when every tensor on the culprit's grid
-    moves there."""
+def is_replicated(d: Distribution) -> bool:
+    """A whole copy on each of several PEs."""
+    return d.num_pes > 1 and not any(d.split)
 
+
+def remapped_fn(
+    fn: func.FuncOp, culprit: SSAValue, layout: LayoutAttr, target: Target
+) -> Callable[[SSAValue], Distribution]:
+    """Every tensor's distribution when those on the culprit's grid take `layout` (and so its
+    grid): what a `layout=` hint on the culprit would spread to. Conv weights, and replicated
+    tensors unless the culprit is one (a `replicated` hint passes on to what is derived from
+    it), stay replicated on the new grid."""
+    grid = mesh.dist_of(culprit).grid
+    #: a culprit the user's hint replicates passed the hint on to what is derived from it
+    replicated_by_hint = is_replicated(mesh.dist_of(culprit))
     # conv weights and biases keep their split on the new grid (replicated, or the
     # channel-split form's [c, _, _, _]), and so do a channel-split conv's input and result
     kept = {
@@ -286,31 +299,123 @@ def suggest_grid(
         if isinstance(op, mesh.AllReduceOp | mesh.ReshapeOp) and op.operands[0] in kept:
             kept.add(op.results[0])
 
-    def remapped(g: int) -> Callable[[SSAValue], Distribution]:
-        layout = LayoutAttr("grid", [g, g])
+    def dist_fn(v: SSAValue) -> Distribution:
+        d = mesh.dist_of(v)
+        if d.grid != grid:
+            return d
+        moved = layout_to_dist(layout, d.shape, target)
+        if v in kept or (is_replicated(d) and not replicated_by_hint):
+            return d.with_(grid=moved.grid)
+        return moved
 
-        def dist_fn(v: SSAValue) -> Distribution:
-            d = mesh.dist_of(v)
-            if d.grid != culprit.grid:
-                return d
-            if v in kept or (d.num_pes > 1 and all(a == "" for a in d.split)):
-                return d.with_(grid=(g, g))
-            return layout_to_dist(layout, d.shape, target)
+    return dist_fn
 
-        return dist_fn
 
-    limit = min(target.fabric_rows, target.fabric_cols)
-    lo = max(culprit.grid) + 1
-    if lo > limit or peak_bytes(fn, remapped(limit))[0] > usable:
+def smallest_fitting(
+    fn: func.FuncOp,
+    culprit: SSAValue,
+    target: Target,
+    usable: int,
+    layout_of: Callable[[int], LayoutAttr],
+    sizes: list[int],
+) -> LayoutAttr | None:
+    """The layout `layout_of(n)` of the smallest n of the increasing `sizes` under which the
+    program fits when every tensor on the culprit's grid takes it (`remapped_fn`); None when
+    none does. The peak shrinks as n grows: bisected."""
+
+    def fits(n: int) -> bool:
+        dist_fn = remapped_fn(fn, culprit, layout_of(n), target)
+        try:
+            return peak_bytes(fn, dist_fn)[0] <= usable
+        except CompileError:  # n PEs make no rectangle on this fabric (layouts.fold)
+            return False
+
+    if not sizes or not fits(sizes[-1]):
         return None
-    hi = limit
-    while lo < hi:  # the peak shrinks as the grid grows: bisect for the smallest that fits
+    lo, hi = 0, len(sizes) - 1
+    while lo < hi:
         mid = (lo + hi) // 2
-        if peak_bytes(fn, remapped(mid))[0] <= usable:
+        if fits(sizes[mid]):
             hi = mid
         else:
             lo = mid + 1
-    return (lo, lo)
+    return layout_of(sizes[lo])
+
+
+def suggest_grid(
+    fn: func.FuncOp, culprit: SSAValue, target: Target, usable: int
+) -> tuple[int, int] | None:
+    """The smallest square grid that fits the program when every tensor on the culprit's grid
+    moves there."""
+    limit = min(target.fabric_rows, target.fabric_cols)
+    d = mesh.dist_of(culprit)
+    sides = list(range(max(d.grid) + (0 if is_replicated(d) else 1), limit + 1))
+    found = smallest_fitting(
+        fn, culprit, target, usable, lambda g: LayoutAttr("grid", [g, g]), sides
+    )
+    return None if found is None else (found.size_tuple[0], found.size_tuple[1])
+
+
+def suggest_partition(
+    fn: func.FuncOp, culprit: SSAValue, target: Target, usable: int
+) -> int | None:
+    """The smallest power-of-two count of PEs that fits the program when every tensor on the
+    culprit's grid takes `row_partition` of it (the first dim split: for a tensor whose last
+    two dims are too small for a grid to spread it, [64, 64, 2, 2])."""
+    d = mesh.dist_of(culprit)
+    rows = d.shape[0] if d.shape else 1
+    most = min(rows, target.fabric_rows * target.fabric_cols)
+    counts = [2**i for i in range(1, most.bit_length())]
+    found = smallest_fitting(
+        fn, culprit, target, usable, lambda n: LayoutAttr("row_partition", [n]), counts
+    )
+    return None if found is None else found.size_tuple[0]
+
+
+def overflow_advice(
+    fn: func.FuncOp,
+    culprit: SSAValue,
+    live: list[SSAValue],
+    at: int,
+    target: Target,
+    usable: int,
+) -> tuple[str, str]:
+    """The SRAM error's last sentence, and the layout it suggests ('' if none): a square grid
+    for the culprit, else a partition of its first dim, under which the program fits (both
+    checked by the same count); else why no layout can do it: the tensors live at the peak
+    hold more than the whole fabric, or a batched matmul keeps its batch whole on every PE."""
+    grid = suggest_grid(fn, culprit, target, usable)
+    if grid is not None:
+        suggestion = f"pf.MeshLayout.grid({grid[0]}, {grid[1]})"
+        return f"A layout that would fit: layout={suggestion}.", suggestion
+    held = sum(math.prod(mesh.dist_of(v).shape) * elem_bytes_of(element_type(v)) for v in live)
+    pes = target.fabric_rows * target.fabric_cols
+    if held > usable * pes:
+        return (
+            f"No layout fits: the tensors live there hold {kib_or_mib(held)}, more than the "
+            f"{target.fabric_rows}x{target.fabric_cols} PEs of the fabric hold for data "
+            f"({kib_or_mib(usable * pes)}): run the computation in parts (e.g. a smaller batch per "
+            "call) or on a target with more PEs.",
+            "",
+        )
+    product = list(fn.body.block.ops)[at]
+    shape = mesh.dist_of(product.results[0]).shape if product.results else ()
+    if isinstance(product, mesh.MatmulOp) and len(shape) > 2:
+        at_line = describe_loc(product)
+        batch = "x".join(map(str, shape[:-2]))
+        return (
+            f"No layout fits the batched matmul{' at ' + at_line if at_line else ''}: a matmul "
+            f"splits only the last two dims and keeps the batch dims ({batch}) whole on "
+            f"every PE. For small matrices (here {shape[-2]}x{shape[-1]} products) write "
+            "a @ b as (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2): elementwise ops and sums "
+            "split the batch dims.",
+            "",
+        )
+    parts = suggest_partition(fn, culprit, target, usable)
+    if parts is not None:
+        suggestion = f"pf.MeshLayout.row_partition({parts})"
+        return f"A layout that would fit: layout={suggestion}.", suggestion
+    return "No layout on this fabric fits it: split the computation.", ""
 
 
 def describe_value(v: SSAValue) -> tuple[str, str]:
@@ -347,7 +452,7 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     # with the tensors live there goes in one exchange again
     if unstage(list(fn.body.block.ops)) and fits():
         return
-    peak, _, live = peak_bytes(fn, dist_fn)
+    peak, at, live = peak_bytes(fn, dist_fn)
     culprit = max(
         live,
         key=lambda v: tile_bytes(dist_fn(v), elem_bytes_of(element_type(v))),
@@ -355,19 +460,13 @@ def check_function(fn: func.FuncOp, target: Target) -> None:
     cdist = dist_fn(culprit)
     own = tile_bytes(cdist, elem_bytes_of(element_type(culprit)))
     what, where = describe_value(culprit)
-    grid = suggest_grid(fn, cdist, target, usable)
-    suggestion = f"pf.MeshLayout.grid({grid[0]}, {grid[1]})" if grid else ""
+    advice, suggestion = overflow_advice(fn, culprit, live, at, target, usable)
     message = (
         f"SRAM overflow: {what}"
         + (f" made at {where}" if where else "")
         + f" needs {kib(own)} per PE; with the other live tensors the program needs "
         f"{kib(peak)} per PE, but each PE has {kib(target.sram_bytes)} of SRAM "
-        f"({kib(usable)} for data on {target.name}). "
-        + (
-            f"A layout that would fit: layout={suggestion}."
-            if suggestion
-            else "No grid on this fabric fits it: split the computation."
-        )
+        f"({kib(usable)} for data on {target.name}). {advice}"
     )
     raise SRAMOverflowError(
         message,
