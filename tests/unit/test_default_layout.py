@@ -253,3 +253,27 @@ def test_every_default_spreads_for_a_sweep_of_shapes():
             assert d.fits(small.fabric_rows, small.fabric_cols)
             checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize("n, c, hw, out", [(4, 128, 2, 64), (32, 64, 2, 8)], ids=str)
+def test_a_conv_training_step_on_tiny_images_fits_the_small_target(n, c, hw, out):
+    """conv2d + max_pool2d and their gradients on 2x2 images: the [128, 64, 3, 3] weight's
+    gradient (its last two dims held 3x3 PEs of 32 KiB) and the [32, 64, 2, 2] activations
+    (2x2 PEs of 8 KiB, five live) overflowed the small target; the values are torch's."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = (rng.standard_normal((out, c, 3, 3)) * 0.1).astype(np.float32)
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    tz = torch.nn.functional.max_pool2d(torch.nn.functional.conv2d(tx.relu(), tw, padding=1), 2)
+    (tz * tz).mean().backward()
+    with pf.target(pf.sim.SMALL):
+        a, wt = pf.from_numpy(x), pf.from_numpy(w)
+        a.requires_grad = True
+        wt.requires_grad = True
+        z = F.max_pool2d(F.conv2d(F.relu(a), wt, padding=1), 2)
+        loss = (z * z).mean()
+        loss.backward()
+        got = (loss.numpy(), a.grad.numpy(), wt.grad.numpy())
+    np.testing.assert_allclose(got[0], (tz * tz).mean().item(), rtol=1e-5)
+    np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got[2], tw.grad.numpy(), rtol=1e-4, atol=1e-6)
