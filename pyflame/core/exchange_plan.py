@@ -36,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.flat_index import unravel_index
 
 Rect = tuple[int, int, int, int]
 Cell = tuple[int, int]
@@ -108,7 +109,7 @@ def exchange_sources(
             flat = np.zeros(full, dtype=np.int64)
             for g, n in zip(coords, dd.shape, strict=True):
                 flat = flat * n + g
-            place = list(np.unravel_index(np.where(valid, flat, 0), tuple(window)))
+            place = list(unravel_index(np.where(valid, flat, 0), window))
         src_idx = []
         for d, g in enumerate(place):
             j = offset[d] + stride[d] * g
@@ -121,7 +122,7 @@ def exchange_sources(
         for g, n in zip(coords, dd.shape, strict=True):
             flat = flat * n + g
         flat = np.where(valid, flat, 0)
-        src_idx = list(np.unravel_index(flat, ds.shape)) if ds.shape else []
+        src_idx = list(unravel_index(flat, ds.shape)) if ds.shape else []
     rows = np.arange(first, end, dtype=np.int64)[:, None, None]
     cols = np.arange(gdc, dtype=np.int64)[None, :, None]
     src_row = np.clip(rows, 0, gsr - 1)

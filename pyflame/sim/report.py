@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pyflame.core.flat_index import unravel_index
 from pyflame.sim.timeline import PHASES, Timeline
 
 #: a timeline of more intervals than this is drawn as a sampled image (`Timeline.raster`),
@@ -83,7 +84,7 @@ class Report:
         """((row, col), direction, wavelets) of the link that carried the most, or None."""
         if not self.wavelets.size or self.wavelets.max() == 0:
             return None
-        r, c, d = np.unravel_index(int(np.argmax(self.wavelets)), self.wavelets.shape)
+        r, c, d = (int(i) for i in unravel_index(np.argmax(self.wavelets), self.wavelets.shape))
         return (int(r), int(c)), DIRECTIONS[d], int(self.wavelets[r, c, d])
 
     # ----------------------------------------------------------------- output

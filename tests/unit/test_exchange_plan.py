@@ -16,6 +16,7 @@ from pyflame.core.exchange_plan import (
     _column_rectangles,
     counted_message_pairs,
     exchange_phases,
+    global_coords,
     message_pairs,
     pack_phases,
     rectangles,
@@ -282,3 +283,53 @@ def test_a_large_exchange_is_summarised_band_by_band_as_its_whole_plan(src, dst,
         whole.src_at,
         whole.dst_at,
     )
+
+
+@pytest.mark.parametrize(
+    "src,dst,index_map",
+    [
+        # a relayout onto 16,384 PEs of one element each: from element 8,193 on, every PE
+        # took element 8,192 (np.unravel_index of (64, 256, 1) arrays: numpy/numpy#31980)
+        (
+            Distribution((64, 256), (4, 4), ("r", "c")),
+            Distribution((16384,), (64, 256), ("rc",)),
+            None,
+        ),
+        (
+            Distribution((128, 128), (2, 2), ("r", "c")),
+            Distribution((128, 128), (128, 128), ("r", "c")),
+            None,
+        ),
+        # a window of a slice, reshaped onto 9,100 PEs (the window's own unravel)
+        (
+            Distribution((131, 73), (3, 2), ("r", "c")),
+            Distribution((9100,), (70, 130), ("rc",)),
+            ((1, 3), (1, 1), (130, 70)),
+        ),
+    ],
+)
+def test_every_element_comes_from_its_source_on_over_8192_pes(src, dst, index_map):
+    """The element each dst PE takes, for every PE of exchanges wider than NumPy's iterator
+    buffer of 8,192 elements: the src element at the same row-major position (a reshape),
+    the same index, or the window's (offset + stride * window index)."""
+    plan = exchange_phases(src, dst, index_map)
+    coords, valid = global_coords(src)
+    src_flat = np.zeros(valid.shape, dtype=np.int64)
+    for g, n in zip(coords, src.shape, strict=True):
+        src_flat = src_flat * n + g
+    got = src_flat[plan.src_row, plan.src_col, plan.src_elem]
+    assert valid[plan.src_row, plan.src_col, plan.src_elem][plan.has_src].all()
+    dcoords, dvalid = global_coords(dst)
+    if index_map is None:
+        want = np.zeros(dvalid.shape, dtype=np.int64)
+        for g, n in zip(dcoords, dst.shape, strict=True):
+            want = want * n + g
+    else:
+        (offset, stride, window) = index_map
+        p = np.zeros(dvalid.shape, dtype=np.int64)
+        for g, n in zip(dcoords, dst.shape, strict=True):
+            p = p * n + g
+        wr, wc = p // window[1], p % window[1]
+        want = (offset[0] + stride[0] * wr) * src.shape[1] + offset[1] + stride[1] * wc
+    np.testing.assert_array_equal(plan.has_src, dvalid)
+    np.testing.assert_array_equal(got[plan.has_src], want[plan.has_src])

@@ -22,6 +22,7 @@ from pyflame.core.exchange_plan import (
     exchange_phases,
     exchange_summary,
 )
+from pyflame.core.flat_index import unravel_index
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
@@ -79,7 +80,7 @@ def _phase_indices(ds: Distribution, dd: Distribution, index_map: IndexMap, k: i
     def indices():
         p = plan()
         elements = np.flatnonzero(p.local) if k == 0 else p.phase_elements(k)
-        w_dst = np.unravel_index(elements, p.has_src.shape)
+        w_dst = unravel_index(elements, p.has_src.shape)
         w_src = (p.src_row[w_dst], p.src_col[w_dst], p.src_elem[w_dst])
         return w_src, w_dst
 
