@@ -37,7 +37,7 @@ INDEX_BYTES = 4
 
 #: the most PEs a ring spreads over: past a few thousand PEs a chunk holds a handful of
 #: entries and each step is mostly its fixed costs; the plan (and the exchanges that bring the
-#: index in) grow with the PEs (a relayout onto 64x256 PEs also gave wrong values: session 24)
+#: index in) grow with the PEs
 MAX_RING_PES = 8192
 
 
