@@ -279,11 +279,12 @@ def root_of(a: np.ndarray) -> np.ndarray | None:
 
 
 def split_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """`a` reshaped to `shape` as a view; raises rather than copy (writes to a copy are lost)."""
-    out = a.reshape(shape)
-    if out.size and not np.may_share_memory(out, a):
-        raise ValueError(f"reshaping {a.shape} to {shape} would copy")
-    return out
+    """`a` reshaped to `shape` as a view; raises rather than copy (writes to a copy are lost),
+    as `sram.tiles` does for a buffer's tiles."""
+    try:
+        return np.reshape(a, shape, copy=False)
+    except ValueError:
+        raise ValueError(f"reshaping {a.shape} to {shape} would copy") from None
 
 
 def _copy(out: np.ndarray, src: np.ndarray, width: int) -> None:
