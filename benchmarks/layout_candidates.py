@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     text, inputs = traced(PROGRAMS[args.program]())
     module = Parser(compiler.make_context(), text).parse_module()
-    compiler.run_pipeline(module, "decompose,cse")
+    compiler.run_pipeline(module, "decompose,canonicalize,cse")
     ranked = rank_candidates(module, compiler.main_func(module), Target.of_module(module))
     print(f"{args.program} on {pf.sim.get_target().name}: candidates, cheapest estimate first")
     print("| candidate | estimate (ranking) | simulated cycles | barriers | redistributions |")

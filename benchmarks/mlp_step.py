@@ -83,7 +83,7 @@ def force_collectives(module, spec: str) -> None:
 def measure_collectives(text: str, spec: str) -> str:
     """One `--collectives` row."""
     module = Parser(compiler.make_context(), text).parse_module()
-    compiler.run_pipeline(module, f"decompose,cse,assign-layouts,{TO_MESH}")
+    compiler.run_pipeline(module, f"decompose,canonicalize,cse,assign-layouts,{TO_MESH}")
     force_collectives(module, spec)
     est = choose_collectives.program_estimate(module)
     lowered = module.clone()
@@ -109,13 +109,16 @@ def main() -> None:
     args = parser.parse_args()
     text = step_ir()
     module = Parser(compiler.make_context(), text).parse_module()
-    compiler.run_pipeline(module, "decompose,cse")
+    compiler.run_pipeline(module, "decompose,canonicalize,cse")
     chosen, estimates = choose_grid(compiler.main_func(module), Target.of_module(module))
     print("estimates (cycles):", {g: round(e) for g, e in estimates.items()})
     side = chosen.grid[0]
-    rows = [(f"assign-layouts (chose {side}x{side})", "decompose,cse,assign-layouts")]
-    rows += [(f"{g}x{g} forced", f"decompose,cse,assign-layouts{{side={g}}}") for g in args.sides]
-    rows += [("without assign-layouts", "decompose,cse")]
+    rows = [(f"assign-layouts (chose {side}x{side})", "decompose,canonicalize,cse,assign-layouts")]
+    rows += [
+        (f"{g}x{g} forced", f"decompose,canonicalize,cse,assign-layouts{{side={g}}}")
+        for g in args.sides
+    ]
+    rows += [("without assign-layouts", "decompose,canonicalize,cse")]
     print("| layouts | simulated cycles | host I/O cycles | redistributions |")
     print("|---|---:|---:|---:|")
     for name, passes in rows:

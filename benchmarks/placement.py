@@ -38,7 +38,7 @@ def flame_text(count: int, size: int, target) -> tuple[str, dict, list]:
 
 def measure(text: str, inputs: dict, refs: list, grid: int, place: bool) -> dict:
     module = Parser(compiler.make_context(), text).parse_module()
-    spec = f"decompose,cse,assign-layouts{{side={grid}}}"
+    spec = f"decompose,canonicalize,cse,assign-layouts{{side={grid}}}"
     spec += ",place-on-fabric" if place else ""
     start = time.perf_counter()
     compiler.run_pipeline(module, spec + ",plan-placement,flame-to-mesh,plan-memory")

@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
-    "lower-to-mesh": "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives",
+    "lower-to-mesh": "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives",
     "mesh-to-pe": "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
 }
 
@@ -34,6 +34,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from pyflame.passes.decompose import DecomposePass
 
         return DecomposePass
+
+    def canonicalize() -> type[ModulePass]:
+        from pyflame.passes.canonicalize import CanonicalizePass
+
+        return CanonicalizePass
 
     def cse() -> type[ModulePass]:
         from xdsl.transforms.common_subexpression_elimination import (
@@ -104,6 +109,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
     return {
         "decompose": decompose,
+        "canonicalize": canonicalize,
         "cse": cse,
         "assign-layouts": assign_layouts,
         "place-on-fabric": place_on_fabric,

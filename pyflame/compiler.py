@@ -67,7 +67,7 @@ def stage_pipeline(start: str, stop: str) -> str:
 def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
-        decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
+        decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
         choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same

@@ -393,7 +393,7 @@ def _layouts(module: ModuleOp) -> str:
 
     copy = module.clone()
     with _compile_lock:
-        compiler.run_pipeline(copy, "decompose,cse,assign-layouts")
+        compiler.run_pipeline(copy, "decompose,canonicalize,cse,assign-layouts")
     return assign_layouts.describe(copy) or "// layouts: the compiler's defaults (no large matmul)"
 
 

@@ -269,13 +269,15 @@ def stacked(parts: Sequence[np.ndarray]) -> np.ndarray | None:
 
 
 def root_of(a: np.ndarray) -> np.ndarray | None:
-    """The array owning `a`'s memory (None when `a` owns it: not a view)."""
+    """The array owning `a`'s memory (None when `a` owns it: not a view). A view made by
+    `as_strided` has numpy's DummyArray between it and the array it views: followed too."""
+    root = None
     base = a.base
-    if not isinstance(base, np.ndarray):
-        return None
-    while isinstance(base.base, np.ndarray):
-        base = base.base
-    return base
+    while base is not None:
+        if isinstance(base, np.ndarray):
+            root = base
+        base = getattr(base, "base", None)
+    return root
 
 
 def split_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyflame.sim.affine_gather import TileView, affine_view
 from pyflame.sim.fused_products import (
     FusedSlot,
     Panels,
@@ -62,9 +63,12 @@ class Source:
     sel: tuple[Any, ...]
     src: Any
     part: Any = None
+    #: `src` as a strided view (pyflame/sim/affine_gather.py), when it is affine
+    tiles: TileView | None = None
 
     def view(self, V: Sequence[np.ndarray]) -> np.ndarray:
-        v = V[self.buffer][self.sel][self.src]
+        sent = V[self.buffer][self.sel]
+        v = sent[self.src] if self.tiles is None else self.tiles(sent)
         return v if self.part is None else v[self.part]
 
 
@@ -189,7 +193,7 @@ def _chain(
     for k in range(run_steps[send][0] + 1, last_k + 1):
         if _may_write(planned[k], i, sel, conflicts):
             return None
-    return Source(key, i, sel, rec.src, part), stash, send
+    return Source(key, i, sel, rec.src, part, affine_view(rec.src)), stash, send
 
 
 def _stash_writing(run_steps: Sequence[tuple[int, Step]], pos: int, key: int):

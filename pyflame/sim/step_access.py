@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyflame.sim.affine_gather import affine_view
 from pyflame.sim.flat_gather import flat_gather, view_strides
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
@@ -187,9 +188,13 @@ def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()
     key, g, src, release = view_key(rec.buffer), rec.batch, rec.src, rec.release
     parts = tuple(parts)
     source = rec.source
+    tiles = affine_view(src)  # a view of the sender's tiles, not a fancy-index copy
 
     def step(V, F, A, O):
-        view = F[g][src] if source is None else source(F, A)
+        if source is not None:
+            view = source(F, A)
+        else:
+            view = F[g][src] if tiles is None else tiles(F[g])
         F[key] = view if view.dtype == dtype else view.astype(dtype)
         for part_key, rel in parts:
             F[part_key] = F[key][rel]

@@ -537,7 +537,7 @@ def grids_case(seed: int, index: int, algorithm: str = "") -> tuple[str, str]:
             y = x @ w1
             text = pf.ir(y @ w2.T, y, stage="flame")
         module = Parser(compiler.make_context(), text).parse_module()
-        compiler.run_pipeline(module, "decompose,cse,assign-layouts")
+        compiler.run_pipeline(module, "decompose,canonicalize,cse,assign-layouts")
         products = [op for op in module.walk() if isinstance(op, flame.MatmulOp)]
         for op, grid in zip(products, grids, strict=False):
             op.attributes[ASSIGNED_ATTR] = StringAttr(grid)

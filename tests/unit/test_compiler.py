@@ -48,7 +48,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-TO_MESH = "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives"
+TO_MESH = "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives"
 TO_PE = "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
 
 
@@ -95,7 +95,7 @@ def test_compile_module(fake_passes: list[str]) -> None:
 
 def test_pipeline_is_every_step_in_order() -> None:
     assert compiler.pipeline() == (
-        "decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,"
+        "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,"
         "choose-matmuls,choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
     )
     assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()

@@ -25,9 +25,9 @@ def run(text: str, spec: str) -> ModuleOp:
     return module
 
 
-def test_cse_is_the_step_after_decompose() -> None:
+def test_cse_runs_after_decompose() -> None:
     steps = compiler.pipeline().split(",")
-    assert steps[: steps.index("decompose") + 2] == ["decompose", "cse"]
+    assert steps.index("decompose") < steps.index("cse")
 
 
 SOFTMAX_AND_LOG_SOFTMAX = """

@@ -22,7 +22,7 @@
 // CHECK-NEXT:   allocate-sram     Assign SRAM offsets
 // CHECK:        unroll-pe-loops   Spell every pe.loop out
 // CHECK:      Named pipelines (-p NAME, expanded to their passes):
-// CHECK-NEXT:   lower-to-mesh     decompose,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives
+// CHECK-NEXT:   lower-to-mesh     decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives
 // CHECK-NEXT:   mesh-to-pe        lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
 // CHECK:      options:
 // CHECK:      -t TARGET, --target TARGET

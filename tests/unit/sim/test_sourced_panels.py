@@ -131,3 +131,29 @@ def test_rows_moved_as_items_are_the_same_bytes(width):
     out = np.empty((4, 5, 3 * width), np.float32)
     np.copyto(as_items(out, width), items.transpose(1, 0, 2))
     assert out.tobytes() == np.ascontiguousarray(part.transpose(1, 0, 2)).tobytes()
+
+
+@pytest.mark.parametrize(("k", "m", "n", "g"), [(48, 40, 36, (4, 4)), (30, 21, 17, (3, 5))])
+def test_a_transposed_summa_reads_its_broadcast_tiles_as_views(k, m, n, g, monkeypatch):
+    """A.T @ B with A stored [k, m]: PE (i, j) takes A's tile (s, i) at step s, a source col
+    that follows the receiving row (pyflame/sim/affine_gather.py). The sourced run reads
+    those tiles as views of the senders' SRAM, derived once per SRAM (not copied per run),
+    and gives the step-by-step fill's bits."""
+    rng = np.random.default_rng(k + m + n)
+    a = rng.standard_normal((k, m)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    lay = pf.MeshLayout.grid(*g)
+    outputs = [pf.from_numpy(a, layout=lay).T @ pf.from_numpy(b, layout=lay)]
+    assert "transpose_a" in pf.ir(*outputs, stage="mesh")
+    exe, args = plan(outputs)
+    assert _sourced(exe) == 1
+    (got,), report = exe.run(args)
+    (again,), _ = exe.run(args)
+    (sram,) = exe._idle_srams
+    assert len(sram.views.derived) == 1  # derived on the first run, read on the second
+    monkeypatch.setattr(executable_module, "sourced_panels", lambda r, p, b: list(r))
+    plain, _ = plan(outputs)
+    (want,), plain_report = plain.run(args)
+    assert got.tobytes() == again.tobytes() == want.tobytes()
+    assert report.cycles == plain_report.cycles
+    np.testing.assert_allclose(got.reshape(m, n), a.T @ b, rtol=1e-4, atol=1e-4)
