@@ -6,13 +6,19 @@ transposed weight transposes it again. On the wafer every transpose is a pass ov
 tile (and, between layouts, a redistribution), so these rewrites run before layouts are
 chosen:
 
-- transpose(transpose(x, p), q) -> transpose(x, p o q), or x itself when that is the identity;
+- transpose(transpose(x, p), q) -> x when q undoes p and nothing else reads transpose(x, p);
 - transpose(matmul(a, b)) (the last two dims swapped) -> matmul(b^T, a^T), when a or b is
   itself such a transpose (it cancels), so the program holds fewer transposes than before.
 
-A transpose or matmul with a layout hint (the user's `layout=`) is kept as written: the hint
-belongs to that result. Results are unchanged bit for bit: a transpose moves values, and
-(b^T a^T)_{ij} is the same dot product, in the same order, as (a b)_{ji}.
+What is left alone, measured (benchmarks/RESULTS.md, session 25): a transpose of a transpose
+whose inner one is read elsewhere (`w.T` of a weight's forward product, transposed back for
+its backward product: flame-to-mesh reads the back-transpose as `w.T`'s layout transposed,
+where `w` itself would need a layout of its own: the GPT step 211,999 -> 220,198 cycles), and
+two permutations that compose to a third (a last-two-dims swap of a head split folds into a
+matmul's operand in flame-to-mesh; their composition does not: 221,345). A transpose or matmul
+with a layout hint (the user's `layout=`) is kept as written: the hint belongs to that result.
+Values are the same: a transpose moves them, and (b^T a^T)_{ij} is the dot product of
+(a b)_{ji}, summed in the order the chosen product's algorithm sums.
 """
 
 from __future__ import annotations
@@ -57,14 +63,16 @@ class FoldTransposeOfTranspose(RewritePattern):
         inner = op.input.owner
         if op.layout is not None or not isinstance(inner, flame.TransposeOp):
             return
+        if not inner.result.has_one_use():
+            # x.T read elsewhere too (a weight's forward product): flame-to-mesh reads
+            # (x.T).T as x.T's layout transposed, which a second copy of x would not share
+            return
         p, q = inner.perm_tuple, op.perm_tuple
-        composed = tuple(p[i] for i in q)  # result dim i is x's dim p[q[i]]
-        if composed == tuple(range(len(composed))):
-            rewriter.replace(op, [], [inner.input])
-        else:
-            made = flame.TransposeOp(inner.input, composed)
-            made.location = op.location
-            rewriter.replace(op, made)
+        if tuple(p[i] for i in q) != tuple(range(len(q))):  # result dim i is x's dim p[q[i]]
+            # not the identity: kept as two (a last-two-dims swap of a head split is what
+            # flame-to-mesh folds into a matmul's operand; their composition is not)
+            return
+        rewriter.replace(op, [], [inner.input])
         _erase_if_unused(inner, rewriter)
 
 

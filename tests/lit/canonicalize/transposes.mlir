@@ -1,23 +1,12 @@
 // RUN: pyflame-opt %s -p canonicalize | filecheck %s
 
-// A transpose of a transpose is one transpose with the composed permutation, or nothing when
-// that is the identity (the gradient through a transposed weight transposes it back).
+// A transpose undone by the next one, read nowhere else, is nothing.
 // CHECK-LABEL: func.func @twice
 // CHECK-NEXT:    func.return %w : tensor<10x256xf32>
 func.func @twice(%w: tensor<10x256xf32>) -> tensor<10x256xf32> {
   %0 = flame.transpose %w {perm = array<i64: 1, 0>} : tensor<10x256xf32> -> tensor<256x10xf32>
   %1 = flame.transpose %0 {perm = array<i64: 1, 0>} : tensor<256x10xf32> -> tensor<10x256xf32>
   func.return %1 : tensor<10x256xf32>
-}
-
-// Two rank-3 permutations compose: result dim i is x's dim p[q[i]].
-// CHECK-LABEL: func.func @composed
-// CHECK-NEXT:    %0 = flame.transpose %x {perm = array<i64: 2, 1, 0>} : tensor<2x3x4xf32> -> tensor<4x3x2xf32>
-// CHECK-NEXT:    func.return %0 : tensor<4x3x2xf32>
-func.func @composed(%x: tensor<2x3x4xf32>) -> tensor<4x3x2xf32> {
-  %0 = flame.transpose %x {perm = array<i64: 1, 2, 0>} : tensor<2x3x4xf32> -> tensor<3x4x2xf32>
-  %1 = flame.transpose %0 {perm = array<i64: 1, 0, 2>} : tensor<3x4x2xf32> -> tensor<4x3x2xf32>
-  func.return %1 : tensor<4x3x2xf32>
 }
 
 // The weight gradient of `x @ w.T` as autograd builds it, (x.T @ g).T, is g.T @ x: the
@@ -63,4 +52,20 @@ func.func @kept(%a: tensor<4x4xf32>, %b: tensor<4x4xf32>) -> (tensor<4x4xf32>, t
   %4 = flame.transpose %3 {perm = array<i64: 1, 0>} : tensor<4x4xf32> -> tensor<4x4xf32>
   %5 = flame.transpose %1 {perm = array<i64: 1, 0>, layout = #flame.layout<grid [2, 2]>} : tensor<4x4xf32> -> tensor<4x4xf32>
   func.return %1, %4, %3, %5 : tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// Left alone: a back-transpose whose inner transpose is read elsewhere too (flame-to-mesh reads
+// it as that layout transposed), and permutations that compose to a third one.
+// CHECK-LABEL: func.func @shared_and_composed
+// CHECK-NEXT:    %0 = flame.transpose %w
+// CHECK-NEXT:    %1 = flame.transpose %0
+// CHECK-NEXT:    %2 = flame.transpose %x
+// CHECK-NEXT:    %3 = flame.transpose %2
+// CHECK-NEXT:    func.return %0, %1, %3
+func.func @shared_and_composed(%w: tensor<10x256xf32>, %x: tensor<2x3x4xf32>) -> (tensor<256x10xf32>, tensor<10x256xf32>, tensor<4x3x2xf32>) {
+  %0 = flame.transpose %w {perm = array<i64: 1, 0>} : tensor<10x256xf32> -> tensor<256x10xf32>
+  %1 = flame.transpose %0 {perm = array<i64: 1, 0>} : tensor<256x10xf32> -> tensor<10x256xf32>
+  %2 = flame.transpose %x {perm = array<i64: 1, 2, 0>} : tensor<2x3x4xf32> -> tensor<3x4x2xf32>
+  %3 = flame.transpose %2 {perm = array<i64: 1, 0, 2>} : tensor<3x4x2xf32> -> tensor<4x3x2xf32>
+  func.return %0, %1, %3 : tensor<256x10xf32>, tensor<10x256xf32>, tensor<4x3x2xf32>
 }
