@@ -209,6 +209,10 @@ def evaluate(
     import numpy as np
 
     values: list[Any] = []
+    # steps whose value a later broadcast reshapes (it needs all n lanes)
+    reshaped = {
+        s.args[0].index for s in steps if s.fn == "broadcast" and isinstance(s.args[0], Ref)
+    }
 
     def get(a: Arg) -> Any:
         if isinstance(a, Input):
@@ -233,6 +237,10 @@ def evaluate(
             x = np.asarray(get(s.args[0]))
             if x.ndim == 0:  # made from constants only (a fill's value): one value everywhere
                 value = np.broadcast_to(x, (*lead, n))
+            elif math.prod(src) == 1 and at < len(steps) - 1 and at not in reshaped:
+                # one value per PE (a row's max, a scale): the next ops broadcast its
+                # (rows, cols, 1) themselves, without a copy of it n times
+                value = x[..., :1]
             else:
                 x = x[..., : math.prod(src)].reshape(*lead, *src)
                 value = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)

@@ -320,3 +320,41 @@ def test_evaluate_into_the_destination_is_the_copied_result_bit_for_bit(text):
     ins = [got[:, :, 0:12], got[:, :, 12:13] if "broadcast" in text else got[:, :, 12:24], dst]
     assert fused_expr.evaluate(steps, ins, (3, 4), 12, out=dst) is dst
     assert got.tobytes() == want.tobytes()
+
+
+_ONE = np.random.default_rng(7).standard_normal((3, 4, 1)).astype(np.float32)
+_TILE = np.random.default_rng(8).standard_normal((3, 4, 12)).astype(np.float32)
+_MASK = np.random.default_rng(9).random((3, 4, 12)) < 0.5
+_FULL = np.broadcast_to(_ONE, (3, 4, 12))
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs", "want"),
+    [
+        # a row's max taken off its row
+        ("broadcast.f32($0, 1x1, 1x12); sub.f32($1, %0)", [_ONE, _TILE], _TILE - _FULL),
+        (
+            "broadcast.f32($0, 1x1, 1x12); select.f32($1, %0, 0.0:f32)",
+            [_ONE, _MASK],
+            np.where(_MASK, _FULL, np.float32(0)),
+        ),
+        (
+            "exp.f32($1); broadcast.f32($0, 1x1, 1x12); mul.f32(%0, %1); sub.f32($1, %2)",
+            [_ONE, _TILE],
+            _TILE - np.exp(_TILE) * _FULL,
+        ),
+        # a broadcast of a broadcast reshapes the first: all of its lanes are made
+        (
+            "broadcast.f32($0, 1x1, 1x12); broadcast.f32(%0, 1x1, 12x1); add.f32($1, %1)",
+            [_ONE, _TILE],
+            _TILE + _FULL,
+        ),
+        ("broadcast.f32($0, 1x1, 1x12)", [_ONE], _FULL),  # the last step: the whole tile
+    ],
+)
+def test_a_broadcast_of_one_value_per_pe_gives_the_materialised_values(text, inputs, want):
+    """A broadcast of one value per PE is left to numpy's broadcasting (no copy of it n
+    times): the same values, and a whole tile as the result."""
+    got = fused_expr.evaluate(fused_expr.parse(text), inputs, (3, 4), 12)
+    assert got.shape == (3, 4, 12)
+    np.testing.assert_array_equal(got, want)
