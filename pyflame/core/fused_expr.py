@@ -209,10 +209,6 @@ def evaluate(
     import numpy as np
 
     values: list[Any] = []
-    # steps whose value a later broadcast reshapes (it needs all n lanes)
-    reshaped = {
-        s.args[0].index for s in steps if s.fn == "broadcast" and isinstance(s.args[0], Ref)
-    }
 
     def get(a: Arg) -> Any:
         if isinstance(a, Input):
@@ -237,11 +233,13 @@ def evaluate(
             x = np.asarray(get(s.args[0]))
             if x.ndim == 0:  # made from constants only (a fill's value): one value everywhere
                 value = np.broadcast_to(x, (*lead, n))
-            elif math.prod(src) == 1 and at < len(steps) - 1 and at not in reshaped:
+            elif math.prod(src) == 1:
                 # one value per PE (a row's max, a scale): the next ops broadcast its
                 # (rows, cols, 1) themselves, without a copy of it n times
                 value = x[..., :1]
             else:
+                if x.shape[-1] == 1 < math.prod(src):  # kept narrow above: lanes alike
+                    x = np.broadcast_to(x, (*lead, n))
                 x = x[..., : math.prod(src)].reshape(*lead, *src)
                 value = np.broadcast_to(x, (*lead, *dst)).reshape(*lead, n)
         elif s.fn == "select":
@@ -259,7 +257,8 @@ def evaluate(
             value = elementwise.apply(elementwise.ALL[s.fn], *(get(a) for a in s.args))
         values.append(np.asarray(value).astype(dtype, copy=False))
     if out is None:
-        return values[-1]
+        last = values[-1]
+        return last if last.shape[-1:] == (n,) else np.broadcast_to(last, (*lead, n)).copy()
     out[...] = values[-1]
     return out
 

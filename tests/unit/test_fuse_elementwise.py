@@ -350,6 +350,14 @@ _FULL = np.broadcast_to(_ONE, (3, 4, 12))
             _TILE + _FULL,
         ),
         ("broadcast.f32($0, 1x1, 1x12)", [_ONE], _FULL),  # the last step: the whole tile
+        ("broadcast.f32($0, 1x1, 1x12); neg.f32(%0)", [_ONE], -_FULL),  # last, narrow
+        # a value made from the narrow one, broadcast again (fuzzer seed 2501 program 90)
+        (
+            "broadcast.f32($0, 1, 12); neg.f32(%0); broadcast.f32(%1, 12x1, 12x1); "
+            "select.f32($1, %2, 0.0:f32)",
+            [_ONE, _MASK],
+            np.where(_MASK, -_FULL, np.float32(0)),
+        ),
     ],
 )
 def test_a_broadcast_of_one_value_per_pe_gives_the_materialised_values(text, inputs, want):

@@ -486,3 +486,32 @@ def test_program_for_18_793_prod_of_all_with_zeros_and_an_infinite_gradient():
         tx = torch.tensor(a, requires_grad=True)
         (reduce(tx) * float("inf")).backward()
         np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_program_for_2501_90_a_narrow_broadcast_broadcast_again():
+    """Cross entropy's gradient on one PE: a fused expression broadcasts one value per PE,
+    negates it and broadcasts the result again (`broadcast($0, 1, 13); neg(%0);
+    broadcast(%1, 13x1, 13x1); select(...)`). A value broadcast from one lane is kept narrow
+    for numpy to broadcast (pyflame/core/fused_expr.py); the second broadcast reshaped the
+    narrow value and failed, until a narrow source is widened first (session 25)."""
+    from tests.fuzz.modes import check_against_torch
+
+    def build(pf):
+        rng = np.random.default_rng
+        x4 = pf.from_numpy(rng(732084).standard_normal((1, 1)).astype(np.float32))
+        x4.requires_grad = True
+        a4 = rng(605127).integers(-2, 3, (13, 1)).astype(np.float32)
+        x7 = pf.from_numpy(a4, layout=pf.MeshLayout.single())
+        x7.requires_grad = True
+        labels = np.zeros(13, np.int32)
+        t9 = pf.nn.functional.cross_entropy(x4 + x7, pf.from_numpy(labels), reduction="mean")
+        w1 = rng(833424).standard_normal(()).astype(np.float32)
+        loss = (t9 * pf.from_numpy(w1)).sum()
+        return loss, {"x4": x4, "x7": x7}, {"t9": t9}
+
+    with pf.target(pf.sim.SMALL):
+        pf.manual_seed(121447236)
+        loss, leaves, outs = build(pf)
+        loss.backward()
+        pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values() if x.grad is not None])
+    check_against_torch(build, loss, leaves, outs)
