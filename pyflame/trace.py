@@ -160,28 +160,61 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
-    """Walk the graph of `outputs`; see the module docstring for the order and the key."""
+    """Walk the graph of `outputs`; see the module docstring for the order and the key.
+
+    One pass: a post-order DFS from each output in turn, inputs left to right, no recursion;
+    a node's key entry and edges are made when it is placed (its inputs are placed by then)."""
     target = target or get_target()
-    nodes, index = _toposort(outputs)
+    nodes: list[Tensor] = []
+    index: dict[int, int] = {}
     args: list[int] = []
     seeds: list[int] = []
     entries: list[tuple[Any, ...]] = []
     all_edges: list[tuple[int, ...]] = []
-    for i, t in enumerate(nodes):
-        if t._data is not None:
-            args.append(i)
-            all_edges.append(())
-            entries.append(("arg", t.shape, t.dtype.name, t.layout))
-            continue
-        form = op_form(t.op)
-        if form.random:
-            seeds.append(i)
-        attrs = tuple(
-            sorted((k, _freeze(v)) for k, v in t.attrs.items() if k not in form.operand_names)
-        )
-        edges = tuple(index[id(x)] for x in t.value_inputs())
-        all_edges.append(edges)
-        entries.append((t.op_name, attrs, t.shape, t.dtype.name, t.layout, edges))
+    expanded: set[int] = set()  # ids of the nodes whose inputs were pushed
+    for out in outputs:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"expected a pf.Tensor, got {type(out).__name__}")
+        stack = [out]
+        while stack:
+            t = stack[-1]
+            if id(t) in index:
+                stack.pop()
+                continue
+            if t._data is not None:
+                stack.pop()
+                index[id(t)] = i = len(nodes)
+                nodes.append(t)
+                args.append(i)
+                all_edges.append(())
+                entries.append(("arg", t.shape, t.dtype.name, t.layout))
+                continue
+            inputs = t.value_inputs() if t._reads else t.inputs
+            if id(t) not in expanded:
+                pending = [x for x in inputs if id(x) not in index]
+                if pending:
+                    # back on top of the stack, its inputs are placed (a DAG: none leads to it)
+                    expanded.add(id(t))
+                    stack.extend(reversed(pending))
+                    continue
+            stack.pop()
+            index[id(t)] = i = len(nodes)
+            nodes.append(t)
+            form = op_form(t.op)
+            if form.random:
+                seeds.append(i)
+            attrs = t.attrs
+            frozen = (
+                tuple(
+                    sorted((k, _freeze(v)) for k, v in attrs.items() if k not in form.operand_names)
+                )
+                if attrs
+                else ()
+            )
+            edges = tuple([index[id(x)] for x in inputs])
+            all_edges.append(edges)
+            name = t.op.name  # type: ignore[union-attr]  # a lazy node has its op
+            entries.append((name, frozen, t.shape, t.dtype.name, t.layout, edges))
     out_idx = tuple(index[id(t)] for t in outputs)
     key = (tuple(entries), out_idx, target)
     return Trace(nodes, all_edges, out_idx, args, seeds, target, key)
@@ -193,32 +226,15 @@ def trace_module(outputs: Sequence[Tensor]) -> tuple[ModuleOp, Hashable, list[np
     return t.module(), t.key, t.inputs()
 
 
-def _toposort(outputs: Sequence[Tensor]) -> tuple[list[Tensor], dict[int, int]]:
-    """Post-order DFS from each output in turn, inputs left to right; no recursion."""
-    order: list[Tensor] = []
-    index: dict[int, int] = {}
-    for out in outputs:
-        if not isinstance(out, Tensor):
-            raise TypeError(f"expected a pf.Tensor, got {type(out).__name__}")
-        stack = [out]
-        while stack:
-            t = stack[-1]
-            if id(t) in index:
-                stack.pop()
-                continue
-            if t._data is None:
-                pending = [x for x in t.value_inputs() if id(x) not in index]
-                if pending:
-                    stack.extend(reversed(pending))
-                    continue
-            stack.pop()
-            index[id(t)] = len(order)
-            order.append(t)
-    return order, index
+#: attr value types that stand for themselves in the key (exactly: not their subclasses)
+_AS_IS = frozenset({int, bool, str, type(None)})
 
 
 def _freeze(value: Any) -> Hashable:
     """A hashable, exact stand-in for an attr value (floats by bits, so NaN == NaN)."""
+    cls = type(value)
+    if cls in _AS_IS or (cls is tuple and all(type(v) is int for v in value)):
+        return value  # (what the general case below makes of them, sooner)
     if isinstance(value, float):
         return ("f", value.hex())
     if isinstance(value, (list, tuple)):

@@ -138,6 +138,45 @@ def test_deep_graph_is_iterative() -> None:
     assert len(tr.nodes) == 20001
 
 
+def reference_order(outputs: list[pf.Tensor]) -> list[pf.Tensor]:
+    """The documented order, by plain recursion: post-order DFS from each output in turn,
+    inputs left to right."""
+    order: list[pf.Tensor] = []
+    seen: set[int] = set()
+
+    def visit(t: pf.Tensor) -> None:
+        if id(t) in seen:
+            return
+        if t._data is None:
+            for x in t.value_inputs():
+                visit(x)
+        seen.add(id(t))
+        order.append(t)
+
+    for out in outputs:
+        visit(out)
+    return order
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_order_of_random_dags_is_the_documented_one(seed: int) -> None:
+    """Shared inputs, repeated inputs (x * x), diamonds, outputs inside the graph and repeated:
+    the one-pass walk places the nodes as a recursive post-order DFS would."""
+    rng = np.random.default_rng(seed)
+    pool = [pf.from_numpy(np.ones(3, np.float32)) for _ in range(3)] + [pf.ones(3)]
+    for _ in range(25):
+        a, b = (pool[int(i)] for i in rng.integers(0, len(pool), 2))
+        pool.append(a * b if rng.random() < 0.5 else a - b + a)
+    outputs = [pool[int(i)] for i in rng.integers(0, len(pool), 4)] + [pool[-1]]
+    tr = trace.trace(outputs)
+    expected = reference_order(outputs)
+    assert [id(t) for t in tr.nodes] == [id(t) for t in expected]
+    index = {id(t): i for i, t in enumerate(expected)}
+    for t, edges in zip(tr.nodes, tr.edges, strict=True):
+        assert edges == (() if t._data is not None else tuple(index[id(x)] for x in t.inputs))
+    assert tr.outputs == tuple(index[id(t)] for t in outputs)
+
+
 # ----------------------------------------------------------------------------- key
 
 
@@ -182,6 +221,60 @@ def test_key_sees_structure() -> None:
     assert key_of(x + float("nan")) == key_of(x + float("nan"))
     with pf.target(pf.sim.SMALL):
         assert key_of(x + y) != base
+
+
+def general_freeze(value: object) -> object:
+    """`trace._freeze` without its fast path for plain values and tuples of ints."""
+    if isinstance(value, float):
+        return ("f", value.hex())
+    if isinstance(value, (list, tuple)):
+        return tuple(general_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, general_freeze(v)) for k, v in value.items()))
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        -3,
+        True,
+        False,
+        None,
+        "sum",
+        (1, 0),
+        (),
+        (0, 1, 2),
+        [1, 0],
+        (1.0, 0),
+        (1, 2.5),
+        (True, 1),
+        0.0,
+        -0.0,
+        float("nan"),
+        ((1, 2), (3,)),
+        {"a": 1, "b": (2, 0.5)},
+        np.int64(3),
+        (np.int64(1), 0),
+        np.float64(-0.0),
+    ],
+)
+def test_freeze_fast_path_gives_the_general_form(value: object) -> None:
+    frozen = trace._freeze(value)
+    expected = general_freeze(value)
+    assert frozen == expected and type(frozen) is type(expected)
+    if isinstance(frozen, tuple):
+        assert isinstance(expected, tuple)
+        assert [type(v) for v in frozen] == [type(v) for v in expected]
+
+
+def test_key_tells_attr_values_of_other_types_and_signs_apart() -> None:
+    x = pf.from_numpy(np.ones((2, 3), np.float32))
+    assert key_of(x.permute(1, 0)) != key_of(x.permute(0, 1).reshape(3, 2))
+    assert key_of(x + 0.0) != key_of(x + -0.0)  # (a fill's value, by its bits)
+    assert key_of(x + 0.0) == key_of(x + 0.0)
+    assert key_of(x.sum(dim=(0, 1))) == key_of(x.sum(dim=[0, 1]))
 
 
 def test_seeds_are_arguments_not_attributes() -> None:
