@@ -15,7 +15,13 @@ import warnings
 
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
-from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
+from pyflame.lazy_tensor import (
+    Tensor,
+    at_callers_line,
+    format_location,
+    user_location,
+    user_stacklevel,
+)
 from pyflame.nn.activation import (
     celu,
     elu,
@@ -71,6 +77,7 @@ __all__ = [
 # --------------------------------------------------------------------------- linear, dropout
 
 
+@at_callers_line
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """`input @ weight.T + bias` (torch.nn.functional.linear): input [..., in], weight
     [out, in] (or [in]), bias broadcastable to the result (usually [out])."""

@@ -24,7 +24,14 @@ from pyflame.checks import data_at_hand as _data_at_hand
 from pyflame.core.dtypes import int32
 from pyflame.core.errors import ShapeError
 from pyflame.grad_mode import is_grad_enabled, no_grad
-from pyflame.lazy_tensor import Location, Tensor, format_location, user_location, user_stacklevel
+from pyflame.lazy_tensor import (
+    Location,
+    Tensor,
+    at_callers_line,
+    format_location,
+    user_location,
+    user_stacklevel,
+)
 from pyflame.nn.sparse import checked_one_hot
 from pyflame.ops.saved import composite
 
@@ -164,6 +171,7 @@ def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
     return hot
 
 
+@at_callers_line
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -192,6 +200,7 @@ def nll_loss(
     return _reduce(loss, reduction)
 
 
+@at_callers_line
 def cross_entropy(
     input: Tensor,
     target: Tensor,

@@ -32,6 +32,7 @@ float16/bfloat16 parameters are computed in float32 and rounded once per stored 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,7 +41,7 @@ import numpy as np
 from pyflame import autograd, ops, runtime
 from pyflame.autograd import enable_grad, no_grad
 from pyflame.core.dtypes import bool_, float32
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, building_at, pyflame_made, user_location
 
 __all__ = [
     "SGD",
@@ -184,7 +185,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        with no_grad(), self._building_at():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:
@@ -193,6 +194,19 @@ class Optimizer:
                     self._update(p, p.grad, group, state)
                 autograd.gradients_applied(group["params"])
         return loss
+
+    def _building_at(self) -> contextlib.AbstractContextManager[None]:
+        """The update's nodes made at the user's `step()` line from one stack walk (not one per
+        node), when no user code runs in it: the optimizer's class, its parameters and their
+        gradients are all pyflame's (a user's subclass may override `_update`, a Tensor
+        subclass an operator: their nodes belong to their own lines)."""
+        if pyflame_made(type(self)) and all(
+            pyflame_made(type(p)) and (p._grad is None or pyflame_made(type(p._grad)))
+            for group in self.param_groups
+            for p in group["params"]
+        ):
+            return building_at(user_location())
+        return contextlib.nullcontext()
 
     def _value(self, t: Tensor) -> Tensor:
         """`t`'s current value: its pending new value if a step registered one (so a second

@@ -18,6 +18,7 @@ import pytest
 import pyflame as pf
 import pyflame.nn.functional as F
 from pyflame.core.errors import DeadlockError, IntegerDivisionByZeroError, IntegerOverflowError
+from pyflame.lazy_tensor import format_location
 from pyflame.sim import SMALL
 from pyflame.trace import SourceMap
 
@@ -249,3 +250,120 @@ def test_gradient_nodes_carry_the_backward_line_and_a_function_backward_its_own(
     file, number = _Doubled.line.rsplit(":", 1)
     assert x2.grad.location == (file, int(number) + 1)
     np.testing.assert_array_equal(x2.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+# --------------------------------------------------------------------------- one stack walk
+
+
+def lazy_nodes(*outputs: pf.Tensor) -> list[pf.Tensor]:
+    from pyflame import trace
+
+    return [t for t in trace.trace(list(outputs)).nodes if not t.is_evaluated]
+
+
+def test_cross_entropy_and_linear_build_every_node_at_the_callers_line() -> None:
+    # pyflame/lazy_tensor.py `at_callers_line`: one stack walk for all their nodes
+    x = pf.from_numpy(np.ones((4, 5), np.float32)).requires_grad_()
+    w = pf.from_numpy(np.ones((3, 5), np.float32))
+    b = pf.from_numpy(np.ones(3, np.float32))
+    target = pf.from_numpy(np.array([0, 2, 1, 2], np.int32))
+    logits = F.linear(x, w, b)
+    line_linear = here()
+    loss = F.cross_entropy(logits, target, label_smoothing=0.1)
+    line_loss = here()
+    made_by_linear = lazy_nodes(logits)
+    assert len(made_by_linear) == 4
+    for t in made_by_linear:
+        assert format_location(t.location) == decrement(line_linear)
+    made_by_loss = [t for t in lazy_nodes(loss) if id(t) not in {id(n) for n in made_by_linear}]
+    assert len(made_by_loss) > 15
+    for t in made_by_loss:
+        assert format_location(t.location) == decrement(line_loss)
+
+
+class _OwnNe(pf.Tensor):
+    """A user's Tensor subclass whose `!=` is user code: its node belongs to its own line."""
+
+    line = ""
+
+    def __ne__(self, other: object) -> pf.Tensor:  # type: ignore[override]  # as pf.Tensor's
+        out = pf.Tensor.__ne__(self, other)
+        _OwnNe.line = here()
+        return out
+
+
+def test_a_user_tensor_subclass_operator_in_cross_entropy_keeps_its_own_line() -> None:
+    logits = pf.from_numpy(np.ones((4, 3), np.float32)).requires_grad_()
+    target = pf.from_numpy(np.array([0, 2, 1, 2], np.int32))
+    target.__class__ = _OwnNe
+    loss = F.cross_entropy(logits, target, label_smoothing=0.1)  # calls target != -100
+    line_loss = here()
+    nodes = lazy_nodes(loss)
+    (user_ne,) = [t for t in nodes if t.op_name == "flame.ne" and t.inputs[0] is target]
+    mine = [user_ne, user_ne.inputs[1]]  # (the operand -100 as a flame.fill)
+    assert all(format_location(t.location) == decrement(_OwnNe.line) for t in mine)
+    others = [t for t in nodes if all(t is not m for m in mine)]
+    assert len(others) > 15
+    assert all(format_location(t.location) == decrement(line_loss) for t in others)
+
+
+class _OwnSGD(pf.optim.SGD):
+    """A user's optimizer: its `_update` is user code, its nodes at its own lines."""
+
+    line = assign_line = ""
+
+    def _update(self, p: pf.Tensor, grad: pf.Tensor, group: dict, state: dict) -> None:
+        new = p - grad * group["lr"]
+        _OwnSGD.line = here()
+        self._assign(p, new)
+        _OwnSGD.assign_line = here()
+
+
+def test_optimizer_step_nodes_at_the_step_line_and_a_users_update_at_its_own() -> None:
+    from pyflame import runtime
+
+    for cls, own in ((pf.optim.SGD, False), (_OwnSGD, True)):
+        runtime.clear_pending_updates()
+        w = pf.nn.Parameter(pf.from_numpy(np.ones(3, np.float32)))
+        opt = cls([w], lr=0.5)
+        (w * 2.0).sum().backward()
+        opt.step()
+        line_step = here()
+        ((target, new),) = runtime.pending_updates()
+        assert target is w
+        made_by_backward = {id(t) for t in lazy_nodes(w._grad)}  # type: ignore[arg-type]  # backward wrote it
+        nodes = [t for t in lazy_nodes(new) if id(t) not in made_by_backward]
+        assert nodes
+        expected = decrement(_OwnSGD.line if own else line_step)
+        assert all(format_location(t.location) == expected for t in nodes)
+        bumped_at = decrement(_OwnSGD.assign_line if own else line_step)  # (add_pending_update's)
+        assert w._version_counter.changes[-1][1] == parse(bumped_at)
+        np.testing.assert_array_equal(new.numpy(), [0.0, 0.0, 0.0])
+        runtime.clear_pending_updates()
+
+
+def test_user_location_after_pyflame_frames_names_each_callers_own_line() -> None:
+    # the frames of pyflame's functions are remembered by their code objects; a user's frame
+    # is never taken for one, from whichever line it calls
+    from pyflame.lazy_tensor import user_location
+
+    lines = []
+    for _ in range(2):
+        lines.append((pf.ones(2) + 1).location)
+        lines.append(user_location())
+        lines.append((pf.ones(2) * 2).location)
+    here_file = __file__
+    assert all(f == here_file for f, _ in lines)
+    assert len({n for _, n in lines[:3]}) == 3
+    assert lines[:3] == lines[3:]
+
+
+def decrement(line: str) -> str:
+    """`file:line` of the line before (`here()` is called on the line after the op)."""
+    file, number = line.rsplit(":", 1)
+    return f"{file}:{int(number) - 1}"
+
+
+def parse(line: str) -> tuple[str, int]:
+    file, number = line.rsplit(":", 1)
+    return file, int(number)
