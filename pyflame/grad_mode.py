@@ -15,6 +15,8 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyflame.lazy_tensor import Tensor
 
 
@@ -72,6 +74,6 @@ class set_grad_enabled:  # noqa: N801 (a function in PyTorch's API, usable as a 
         _state.enabled[-1] = self.previous
 
 
-def requires_grad_of(inputs: tuple[Tensor, ...]) -> bool:
+def requires_grad_of(inputs: Sequence[Tensor]) -> bool:
     """Whether an op on `inputs` needs a gradient (asked by every op builder)."""
     return _state.enabled[-1] and any(t.requires_grad for t in inputs)

@@ -35,18 +35,9 @@ def _scalar(value: Any, dtype: DType) -> Tensor:
     return _node(flame.FillOp, (), (), dtype, {"value": value})
 
 
-def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
-    """Promote (PyTorch's rules), convert and broadcast the operands of an elementwise op."""
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    scalars = [a for a in args if not isinstance(a, Tensor)]
-    if not tensors:
-        raise TypeError(f"{name} needs at least one pf.Tensor operand")
-    for s in scalars:
-        if not _is_scalar(s):
-            raise TypeError(f"{name}: unsupported operand of type {type(s).__name__}")
-    dtype = result_type(tensors, scalars)
-    if kind == "float" and not dtype.is_floating_point:
-        dtype = float32  # integer and bool operands of float functions, as in PyTorch
+def _check_kind(name: str, dtype: DType, kind: str) -> None:
+    """The operand kinds an elementwise function takes (`pyflame.core.elementwise`'s rows):
+    bool tensors, int tensors, numbers (not bool)."""
     if kind == "bool" and dtype is not bool_:
         raise TypeError(
             f"{format_location(user_location())}: {name} takes bool tensors, got {dtype!r} "
@@ -62,6 +53,31 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
             f"{format_location(user_location())}: {name} is not supported on bool tensors "
             "(as in PyTorch); convert with .int() or .float()"
         )
+
+
+def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
+    """Promote (PyTorch's rules), convert and broadcast the operands of an elementwise op."""
+    first = args[0] if args else None
+    if isinstance(first, Tensor):  # tensors of one shape and dtype: nothing to do (most ops)
+        dtype, shape = first.dtype, first.shape
+        for a in args:
+            if not isinstance(a, Tensor) or a.dtype is not dtype or a.shape != shape:
+                break
+        else:
+            if kind != "float" or dtype.is_floating_point:
+                _check_kind(name, dtype, kind)
+                return list(args), dtype
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    scalars = [a for a in args if not isinstance(a, Tensor)]
+    if not tensors:
+        raise TypeError(f"{name} needs at least one pf.Tensor operand")
+    for s in scalars:
+        if not _is_scalar(s):
+            raise TypeError(f"{name}: unsupported operand of type {type(s).__name__}")
+    dtype = result_type(tensors, scalars)
+    if kind == "float" and not dtype.is_floating_point:
+        dtype = float32  # integer and bool operands of float functions, as in PyTorch
+    _check_kind(name, dtype, kind)
     try:
         shape = tensors[0].shape
         if any(t.shape != shape for t in tensors):

@@ -65,26 +65,25 @@ def _node(
     layout: MeshLayout | None = None,
     location: Location | None = None,
 ) -> Tensor:
-    if any(n < 0 for n in shape):  # every builder checks its sizes; this is the safety net
+    if shape and min(shape) < 0:  # every builder checks its sizes; this is the safety net
         raise _shape_error(
             f"{op.name.removeprefix('flame.')}: negative dimension in the result shape {list(shape)}",
             location,
         )
+    if layout is not None:
+        _check_layout(layout)
     out = Tensor(
         shape,
         dtype,
         op,
         inputs,
         attrs,
-        layout=_check_layout(layout),
+        layout=layout,
         location=location or user_location(),
     )
-    if (
-        inputs
-        and dtype.is_floating_point
-        and op not in NOT_DIFFERENTIABLE
-        and requires_grad_of(tuple(inputs))
-    ):
+    if not inputs:
+        return out
+    if dtype.is_floating_point and op not in NOT_DIFFERENTIABLE and requires_grad_of(inputs):
         out._requires_grad = out._grad_node = True
     me = weakref.ref(out)
     for i, t in enumerate(inputs):
@@ -102,7 +101,8 @@ def _node(
             for key, ref in list(users.items()):  # drop the dead (a copy: another thread
                 if ref() is None:  # may add a user of a shared parameter meanwhile)
                     users.pop(key, None)
-    record_flame_op(out)  # what PyTorch's op saves for backward (versions checked there)
+    if out._grad_node:
+        record_flame_op(out)  # what PyTorch's op saves for backward (versions checked there)
     return out
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import pyflame as pf
 from pyflame.core import elementwise
+from pyflame.ops import elementwise as _elementwise
 
 torch = pytest.importorskip("torch")
 
@@ -1260,3 +1261,32 @@ def test_isclose_allclose_equal_match_torch(kwargs):
         RuntimeError, match=r"test_elementwise.py:\d+: isclose: pf.int32 did not match"
     ):
         pf.isclose(pf.from_numpy(k), pf.from_numpy(k.astype(np.float32)))
+
+
+# the operands of one shape and dtype skip promotion and broadcasting (ops/elementwise.py
+# `_operands`): the same kinds are refused, at the user's line, and float functions of integer
+# tensors still compute in float32
+@pytest.mark.parametrize(
+    ("fn", "dtype", "error", "words"),
+    [
+        (lambda a, b: _elementwise._logical_and(a, b), pf.float32, TypeError, "takes bool"),
+        (lambda a, b: a & b, pf.float32, NotImplementedError, "not implemented for pf.float32"),
+        (lambda a, b: a - b, pf.bool, TypeError, "not supported on bool tensors"),
+    ],
+)
+def test_same_shape_operands_refuse_the_same_kinds(fn, dtype, error, words) -> None:
+    a = pf.ones(2, 3, dtype=dtype)
+    b = pf.ones(2, 3, dtype=dtype)
+    with pytest.raises(error, match=words) as err:
+        fn(a, b)
+    assert str(err.value).startswith(f"{__file__}:")
+
+
+def test_same_shape_integer_operands_of_a_float_function_become_float32() -> None:
+    a = pf.from_numpy(np.array([[1, 2], [3, 4]], np.int32))
+    b = pf.from_numpy(np.array([[2, 2], [2, 2]], np.int32))
+    z = a / b
+    assert z.dtype is pf.float32
+    np.testing.assert_allclose(z.numpy(), [[0.5, 1.0], [1.5, 2.0]])
+    assert (a + b).dtype is pf.int32
+    np.testing.assert_array_equal((a + b).numpy(), [[3, 4], [5, 6]])
