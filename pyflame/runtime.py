@@ -49,6 +49,9 @@ class Compiled:
 
     program: Any
     sources: trace.SourceMap
+    #: the key it is cached under (`_lookup` moves the entry to the end by this very object:
+    #: found at once, where an equal key would be compared again, field by field)
+    key: Any = None
 
     def run(self, tr: trace.Trace) -> tuple[list[Any], Any]:
         """Run the program on `tr`'s inputs; a PyFlameError it raises (an int32 overflow, an
@@ -104,7 +107,7 @@ def _lookup(key: Any) -> Compiled | None:
     with _cache_lock:
         program = _cache.get(key)
         if program is not None:
-            _cache.move_to_end(key)
+            _cache.move_to_end(key if program.key is None else program.key)
         return program
 
 
@@ -117,7 +120,7 @@ def _program(tr: trace.Trace) -> Compiled:
             program = _lookup(tr.key)  # another thread may have compiled it meanwhile
             if program is None:
                 with compiler.gc_paused():  # building the flame module too
-                    program = Compiled(compiler.compile_module(tr.module()), tr.sources())
+                    program = Compiled(compiler.compile_module(tr.module()), tr.sources(), tr.key)
                 with _cache_lock:
                     _stats["misses"] += 1
                     _cache[tr.key] = program

@@ -216,8 +216,24 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             name = t.op.name  # type: ignore[union-attr]  # a lazy node has its op
             entries.append((name, frozen, t.shape, t.dtype.name, t.layout, edges))
     out_idx = tuple(index[id(t)] for t in outputs)
-    key = (tuple(entries), out_idx, target)
+    key = CacheKey((tuple(entries), out_idx, target))
     return Trace(nodes, all_edges, out_idx, args, seeds, target, key)
+
+
+class CacheKey(tuple):
+    """A trace's structural key: the tuple `(entries, outputs, target)`, equal to it and hashed
+    as it is, but hashed once. Hashing the nested tuple of a training step's ~70 nodes takes
+    ~7 us, and CPython does not keep a tuple's hash: the compile cache hashes the key at each
+    lookup (pyflame/runtime.py `_lookup`)."""
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self._hash = tuple.__hash__(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CacheKey, (tuple(self),))  # (hashed again: a str's hash differs per process)
 
 
 def trace_module(outputs: Sequence[Tensor]) -> tuple[ModuleOp, Hashable, list[np.ndarray | int]]:

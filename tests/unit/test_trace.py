@@ -277,6 +277,26 @@ def test_key_tells_attr_values_of_other_types_and_signs_apart() -> None:
     assert key_of(x.sum(dim=(0, 1))) == key_of(x.sum(dim=[0, 1]))
 
 
+def test_cache_key_is_the_plain_tuple_hashed_once() -> None:
+    """trace.CacheKey: equal to the tuple (entries, outputs, target) and hashed as it, in a
+    dict or set as it; a pickle round trip hashes it again (a str's hash is per process)."""
+    import pickle
+
+    x = pf.from_numpy(np.ones((2, 3), np.float32))
+    key = key_of((x + 1.5).sum(dim=0), x * x)
+    assert isinstance(key, trace.CacheKey)
+    plain = tuple(key)
+    assert type(plain) is tuple and key == plain and plain == key
+    assert hash(key) == hash(plain)
+    assert {plain: 1}[key] == 1 and {key: 2}[plain] == 2
+    again = key_of((x + 1.5).sum(dim=0), x * x)
+    assert again == key and again is not key and hash(again) == hash(key)
+    other = key_of((x + 2.5).sum(dim=0), x * x)
+    assert other != key and not (other == key)
+    copied = pickle.loads(pickle.dumps(key))
+    assert isinstance(copied, trace.CacheKey) and copied == key and hash(copied) == hash(key)
+
+
 def test_seeds_are_arguments_not_attributes() -> None:
     r1, r2 = pf.randn(2), pf.randn(2)
     tr = trace.trace([r1 + r2])
