@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.core import elementwise
+from pyflame.core import elementwise, shapes
 from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32, int32
 from pyflame.core.errors import IntegerDivisionByZeroError
 from pyflame.dialects import flame
@@ -81,7 +81,7 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
     try:
         shape = tensors[0].shape
         if any(t.shape != shape for t in tensors):
-            shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+            shape = shapes.broadcast_all(*(t.shape for t in tensors))
     except ValueError:
         raise _shape_error(
             f"{name}: shapes "
@@ -528,7 +528,7 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
         x = _scalar(x, result_type([], [x, y]))
     (a, b), dtype = _operands("where", (x, y), "any")
     try:
-        shape = tuple(np.broadcast_shapes(condition.shape, a.shape, b.shape))
+        shape = shapes.broadcast_all(condition.shape, a.shape, b.shape)
     except ValueError:
         raise _shape_error(
             f"where: shapes {list(condition.shape)}, {list(a.shape)}, {list(b.shape)} cannot "

@@ -846,3 +846,29 @@ def test_diagonal_is_a_view_as_in_torch():
     h.diagonal().mul_(3)
     h.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), np.where(np.eye(4, 3, dtype=bool), 3.0, 1.0))
+
+
+def test_broadcast_all_is_numpys_broadcast_shapes() -> None:
+    """pyflame.core.shapes.broadcast_all (elementwise ops and where) against
+    np.broadcast_shapes: every combination of up to three shapes, with 0 and 1 sizes."""
+    import itertools
+
+    from pyflame.core.shapes import broadcast_all
+
+    sizes = [(), (1,), (0,), (3,), (1, 1), (2, 1), (1, 3), (2, 3), (0, 3), (0, 1), (4, 2, 3)]
+    sizes += [(4, 1, 1), (1, 0), (2, 0)]
+    for k in (1, 2, 3):
+        for combo in itertools.product(sizes, repeat=k):
+            try:
+                expected: tuple[int, ...] | None = tuple(np.broadcast_shapes(*combo))
+            except ValueError:
+                expected = None
+            if expected is None:
+                with pytest.raises(ValueError):
+                    broadcast_all(*combo)
+            else:
+                assert broadcast_all(*combo) == expected, combo
+    with pytest.raises(pf.ShapeError, match=r"cannot be broadcast together"):
+        pf.ones(2, 3) + pf.ones(3, 2)
+    with pytest.raises(pf.ShapeError, match=r"where: shapes \[3, 2\], \[2, 3\], \[2, 3\]"):
+        pf.where(pf.ones(3, 2) > 0, pf.ones(2, 3), pf.ones(2, 3))
