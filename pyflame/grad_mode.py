@@ -76,4 +76,9 @@ class set_grad_enabled:  # noqa: N801 (a function in PyTorch's API, usable as a 
 
 def requires_grad_of(inputs: Sequence[Tensor]) -> bool:
     """Whether an op on `inputs` needs a gradient (asked by every op builder)."""
-    return _state.enabled[-1] and any(t.requires_grad for t in inputs)
+    if not _state.enabled[-1]:
+        return False
+    for t in inputs:  # (a loop, not any() of a generator: every op builder asks)
+        if t.requires_grad:
+            return True
+    return False

@@ -195,7 +195,10 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
                 if pending:
                     # back on top of the stack, its inputs are placed (a DAG: none leads to it)
                     expanded.add(id(t))
-                    stack.extend(reversed(pending))
+                    if len(pending) == 1:
+                        stack.append(pending[0])
+                    else:
+                        stack.extend(reversed(pending))
                     continue
             stack.pop()
             index[id(t)] = i = len(nodes)
@@ -204,13 +207,15 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             if form.random:
                 seeds.append(i)
             attrs = t.attrs
-            frozen = (
-                tuple(
+            if not attrs:
+                frozen: tuple[Any, ...] = ()
+            elif len(attrs) == 1:
+                ((k, v),) = attrs.items()
+                frozen = () if k in form.operand_names else ((k, _freeze(v)),)
+            else:
+                frozen = tuple(
                     sorted((k, _freeze(v)) for k, v in attrs.items() if k not in form.operand_names)
                 )
-                if attrs
-                else ()
-            )
             edges = tuple([index[id(x)] for x in inputs])
             all_edges.append(edges)
             name = t.op.name  # type: ignore[union-attr]  # a lazy node has its op

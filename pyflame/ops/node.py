@@ -97,7 +97,8 @@ def _node(
         if users is None:
             users = t._users = {}
         users[id(out)] = me
-        if len(users) >= 256 and not len(users) & (len(users) - 1):  # at powers of two,
+        n = len(users)
+        if n >= 256 and not n & (n - 1):  # at powers of two,
             for key, ref in list(users.items()):  # drop the dead (a copy: another thread
                 if ref() is None:  # may add a user of a shared parameter meanwhile)
                     users.pop(key, None)
