@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.parser import Parser  # noqa: E402
 
 import pyflame as pf  # noqa: E402
-from pyflame import compiler, trace  # noqa: E402
+from pyflame import compiler, tracing  # noqa: E402
 from pyflame.core.target import Target  # noqa: E402
 from pyflame.passes.cost_model import (  # noqa: E402
     BarrierEstimate,
@@ -426,7 +426,7 @@ def compare(case: Case) -> Outcome:
     """The case's estimate (at the mesh level) and its simulated cycles (planned at pe)."""
     with pf.sim.target(case.target):
         built = case.build()
-        module = built if isinstance(built, ModuleOp) else trace.trace(built).module()
+        module = built if isinstance(built, ModuleOp) else tracing.trace(built).module()
     with forced_conv_form(case.conv_channel_split):
         compiler.lower(module, "mesh")
     ops = estimate(module)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.core.errors import PyFlameError
 from pyflame.dialects import mesh
 from pyflame.passes import lower_mesh_to_pe
@@ -69,7 +69,7 @@ def measure(n: int, g: int, name: str) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     try:
         with algorithm(name):
-            tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
+            tr = tracing.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
             module = tr.module()
             compiler.lower(module, "mesh")
             row["chosen"] = ",".join(

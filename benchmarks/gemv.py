@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.core.errors import PyFlameError
 from pyflame.passes.flame_lowering import gemv
 from pyflame.sim.planner import compile_plan
@@ -101,7 +101,7 @@ def measure(
             else:
                 x = pf.from_numpy(np.zeros((batch, 1, n), dtype))
                 y = pf.nn.functional.linear(x, pf.from_numpy(a, layout=layout))
-            tr = trace.trace([y])
+            tr = tracing.trace([y])
             module = tr.module()
             compiler.lower(module, "pe")
             report = compile_plan(module).report

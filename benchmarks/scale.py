@@ -38,10 +38,10 @@ def peak_rss_gb() -> float:
 def plan_only(program, name: str, pes: int, flops: int, as_json: bool) -> None:
     """Trace, lower and plan `program` without running it: plan time and memory, cycles, and
     the SRAM a run would hold."""
-    from pyflame import compiler, trace
+    from pyflame import compiler, tracing
 
     outs = program()
-    tr = trace.trace(list(outs))
+    tr = tracing.trace(list(outs))
     module = tr.module()
     compiler.lower(module, "pe")
     start, cpu = time.perf_counter(), time.process_time()

@@ -15,7 +15,7 @@ that submodule, as an eager package would have it loaded already.
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import importlib.machinery
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,10 @@ def __getattr__(name: str) -> Any:
         return list(_load_api().__all__)
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    # a submodule of this package's own directory (not one an editable install of another
+    # checkout would map the name to: a module renamed here, e.g. pyflame.trace -> pf.trace)
+    own = __spec__.submodule_search_locations
+    if importlib.machinery.PathFinder.find_spec(f"{__name__}.{name}", own) is not None:
         return importlib.import_module(f"{__name__}.{name}")  # pf.runtime, pf.io, pf.nn, ...
     api = _load_api()
     if name in api.__all__:

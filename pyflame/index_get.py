@@ -52,7 +52,7 @@ from pyflame.core import shapes
 from pyflame.core.dtypes import bool_
 from pyflame.core.errors import IndexShapeError
 from pyflame.grad_mode import no_grad
-from pyflame.index_put import _wrapped, key_items
+from pyflame.index_set import _wrapped, key_items
 from pyflame.indexing import _from_rows, _rows_along
 from pyflame.lazy_tensor import Location, Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.node import _shape_rule

@@ -41,6 +41,8 @@ from pyflame.autograd import no_grad
 from pyflame.checks import data_at_hand
 from pyflame.core import shapes, strides
 from pyflame.core.dtypes import DType, bool_, int32
+from pyflame.index_get import getitem
+from pyflame.index_set import _broadcast_value, index_set
 from pyflame.indexing import _from_rows, _rows_along
 from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
 from pyflame.ops.node import _check_tensor, _dim_arg, _is_scalar, _shape_error, _shape_rule
@@ -484,6 +486,64 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
         return _reshape_node(input, input.shape)
     _, named = _rows_at(x, d, idx, location, "index_fill", negative=True)
     return _shaped(ops.where(_along(named, d, x.ndim), fill, x), input)
+
+
+# --------------------------------------------------------------------------- index_put
+
+
+def _put_indices(input: Tensor, indices: Any) -> tuple[Tensor, ...]:
+    """torch.index_put's checks of `indices`: a tuple (or list) of int or bool tensors."""
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(
+            "index_put(): argument 'indices' (position 2) must be tuple of Tensors, not "
+            f"{type(indices).__name__}"
+        )
+    if not indices:  # PyTorch fails deep inside ("sym_strides() called on an undefined Tensor")
+        raise IndexError(f"{format_location(user_location())}: index_put(): indices is empty")
+    for k, index in enumerate(indices):
+        if not isinstance(index, Tensor):
+            raise TypeError(
+                f"index_put(): expected Tensor as element {k} in argument 1, but got "
+                f"{type(index).__name__}"
+            )
+        if index.dtype.is_floating_point:
+            raise IndexError(
+                f"{format_location(user_location())}: tensors used as indices must be long, "
+                "int, byte or bool tensors"
+            )
+    return tuple(indices)
+
+
+def index_put(input: Tensor, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
+    """x with `values` at `x[indices]` (torch.index_put; `indices` a tuple of int or bool
+    tensors, as advanced indexing takes them): `x[indices] = values` when not `accumulate`
+    (a position named twice takes the last value, PyTorch's CPU order), else every value is
+    added at its position, repeats adding up: the flat positions `arange(numel).reshape(x.shape)`
+    [indices] take `values` (broadcast to `x[indices]`'s shape) through `index_add`. values must
+    have x's dtype, as PyTorch requires."""
+    _check_tensor(input, "index_put")
+    key = _put_indices(input, indices)
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            "index_put(): argument 'values' (position 3) must be Tensor, not "
+            f"{type(values).__name__}"
+        )
+    if values.dtype is not input.dtype:
+        raise RuntimeError(
+            f"{format_location(user_location())}: Index put requires the source and destination "
+            f"dtypes match, got {input.dtype!r} for the destination and {values.dtype!r} for "
+            "the source."
+        )
+    if not accumulate:
+        return index_set(input, key, values)
+    with no_grad():
+        flat = ops.arange(input.numel(), dtype=int32).reshape(input.shape)
+        positions = getitem(flat, key)  # x[indices]'s flat positions (range checked there)
+    v = _broadcast_value(values, list(positions.shape))
+    if not positions.numel():
+        return _reshape_node(input, input.shape)
+    added = index_add(input.reshape(-1), 0, positions.reshape(-1), v.reshape(-1))
+    return _reshape_node(added, input.shape)
 
 
 tensor_methods.bind("indexed_writes", sys.modules[__name__])  # `x.scatter(...)`, ...

@@ -3,7 +3,7 @@
 `x` to it, so every name that refers to `x` sees the new value, as in PyTorch:
 
     x.add_(1)          # old = snapshot of x's node; x's node becomes add(old, 1)
-    x[:, 1:3] = v      # x's node becomes index_put(old, key, v) (pyflame/index_put.py)
+    x[:, 1:3] = v      # x's node becomes index_set(old, key, v) (pyflame/index_set.py)
 
 What keeps it PyTorch's semantics:
 - Tensors built from `x` before the in-place op keep reading the old value: `Tensor._users`
@@ -13,7 +13,7 @@ What keeps it PyTorch's semantics:
   does.
 - Views alias (pyflame/ops/node.py `_as_view`: indexing, narrow, split/chunk, reshape/view and
   its kin when PyTorch's strides allow, permute/transpose, expand, diagonal, detach, `.data`):
-  an in-place op on a view writes its new value into the base (`_put`: index_put, the inverse
+  an in-place op on a view writes its new value into the base (`_put`: index_set, the inverse
   reshape or permute, diagonal_scatter), and after the base changes every live view of it is rebuilt from the new base
   (`_make`), each keeping its old value for its own earlier users. `y = x[0]; x.add_(1)`
   changes y; `x.t().reshape(-1)` copies in PyTorch, so it keeps its value here too.
@@ -48,7 +48,7 @@ from pyflame import indexed_writes, ops, runtime, tensor_methods
 from pyflame.core import strides
 from pyflame.core.dtypes import DType, bool_
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
-from pyflame.index_put import index_put
+from pyflame.index_set import index_set
 from pyflame.lazy_tensor import Tensor, VersionCounter, format_location, user_location
 from pyflame.ops import saved
 from pyflame.ops.node import _shape_error
@@ -317,7 +317,7 @@ def _make(base: Tensor, kind: str, params: Any) -> Tensor:
 def _put(base: Tensor, kind: str, params: Any, value: Tensor) -> Tensor:
     """The new value of `base` after its view (of `kind`) takes `value`."""
     if kind == "index":
-        return index_put(base, params, value)
+        return index_set(base, params, value)
     if kind == "diagonal":
         return ops.diagonal_scatter(base, value, *params)
     if kind == "permute":
@@ -550,6 +550,11 @@ def index_fill_(x: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     return _inplace(x, "IndexFill", build, value)
 
 
+def index_put_(x: Tensor, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
+    build = lambda: indexed_writes.index_put(x, indices, values, accumulate)  # noqa: E731
+    return _inplace(x, "IndexPut", build, values)
+
+
 def fill_(x: Tensor, value: Any) -> Tensor:
     """Every element `value` (a number or a 0-d tensor, whose gradient is the sum of x's)."""
     check_writable(x)
@@ -621,12 +626,12 @@ def copy_(x: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
 
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
-    """`x[key] = value` (pyflame/index_put.py builds the new value)."""
+    """`x[key] = value` (pyflame/index_set.py builds the new value)."""
     items = key if isinstance(key, tuple) else (key,)
     basic = not any(isinstance(k, (Tensor, list, np.ndarray)) for k in items)
     check_writable(x, through_view=basic)
     with saved.original_value(x):
-        new = index_put(x, key, value)
+        new = index_set(x, key, value)
     if new is not x:
         assign(x, new, name="CopySlices" if basic else "IndexPut")
     else:  # nothing selected: x keeps its value, and PyTorch still counts a change

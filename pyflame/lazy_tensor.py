@@ -201,7 +201,7 @@ class Tensor(OpMethods):
 
     # Attributes set only on some tensors, declared (without a value) so mypy knows them; code
     # reads them with getattr(t, ..., None) or t.__dict__.get(...), as most tensors lack them.
-    #: the user's name for an argument or parameter (pf.tensor(name=...), nn.Module): trace.py
+    #: the user's name for an argument or parameter (pf.tensor(name=...), nn.Module): tracing.py
     #: names the function's arguments after it
     name: str
     #: runtime checks guarding this tensor (pyflame/checks.py)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 
-from pyflame import checks, compiler, tensor_methods, trace
+from pyflame import checks, compiler, tensor_methods, tracing
 from pyflame.core.errors import PyFlameError, ShapeError
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 
@@ -45,15 +45,15 @@ class Compiled:
 
     The cache key ignores source lines, so the program serves every trace with the same key,
     wherever it was built; its ops carry the first trace's lines. `run` makes the errors it
-    raises name the lines of the trace it runs for (`trace.SourceMap.relocate`)."""
+    raises name the lines of the trace it runs for (`tracing.SourceMap.relocate`)."""
 
     program: Any
-    sources: trace.SourceMap
+    sources: tracing.SourceMap
     #: the key it is cached under (`_lookup` moves the entry to the end by this very object:
     #: found at once, where an equal key would be compared again, field by field)
     key: Any = None
 
-    def run(self, tr: trace.Trace) -> tuple[list[Any], Any]:
+    def run(self, tr: tracing.Trace) -> tuple[list[Any], Any]:
         """Run the program on `tr`'s inputs; a PyFlameError it raises (an int32 overflow, an
         integer division by zero, a simulator fault, a deadlock of the wavelet engine) names
         `tr`'s lines, not the lines of the trace the program was compiled from."""
@@ -111,7 +111,7 @@ def _lookup(key: Any) -> Compiled | None:
         return program
 
 
-def _program(tr: trace.Trace) -> Compiled:
+def _program(tr: tracing.Trace) -> Compiled:
     """The compiled program of `tr`'s key: from the cache, else compiled and cached (a program
     that fails to compile is not cached: the next trace compiles again and names its lines)."""
     program = _lookup(tr.key)
@@ -263,14 +263,14 @@ def _keep_old_value_for_lazy_users(target: Tensor) -> None:
         user._reads = reads
 
 
-def traced(outputs: list[Tensor]) -> tuple[trace.Trace, checks.Checks]:
+def traced(outputs: list[Tensor]) -> tuple[tracing.Trace, checks.Checks]:
     """The trace of the program computing `outputs`, and the runtime checks of the nodes it
     computes (pyflame/checks.py), whose tensors are extra outputs of that program (rare: the
     graph is then traced again with them)."""
-    tr = trace.trace(outputs)
+    tr = tracing.trace(outputs)
     runtime_checks = checks.attached(tr.nodes)
     if runtime_checks.checks:
-        tr = trace.trace(outputs + runtime_checks.tensors)
+        tr = tracing.trace(outputs + runtime_checks.tensors)
     return tr, runtime_checks
 
 
@@ -330,7 +330,7 @@ def _program_module(tensors: tuple[Any, ...]) -> ModuleOp:
     pending = _thread.pending
     extra = [n for _, n in pending if n._data is None] + _rebound()
     outputs = requested + _unique(n for n in extra if id(n) not in seen)
-    return trace.trace(outputs).module()
+    return tracing.trace(outputs).module()
 
 
 def _print(module: ModuleOp) -> str:

@@ -593,6 +593,9 @@ class OpMethods:
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return BOUND.indexed_writes.scatter_add(self, dim, index, src)
 
+    def index_put(self, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
+        return BOUND.indexed_writes.index_put(self, indices, values, accumulate)
+
     def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
         return BOUND.indexed_writes.index_add(self, dim, index, source, alpha=alpha)
 
@@ -625,7 +628,7 @@ class OpMethods:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """`x[mask] = 0`, `x[:, 1:3] = v`, `x[0] = 1.5`, `cache[:, t] = k` (t a 0-d int tensor):
-        x becomes a new version in the graph (pyflame/inplace.py, pyflame/index_put.py)."""
+        x becomes a new version in the graph (pyflame/inplace.py, pyflame/index_set.py)."""
         BOUND.inplace.setitem(self, key, value)
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -890,6 +893,9 @@ class OpMethods:
 
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return BOUND.inplace.scatter_add_(self, dim, index, src)
+
+    def index_put_(self, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
+        return BOUND.inplace.index_put_(self, indices, values, accumulate)
 
     def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
         return BOUND.inplace.index_add_(self, dim, index, source, alpha=alpha)

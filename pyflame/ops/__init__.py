@@ -170,11 +170,11 @@ from pyflame.ops.reductions import (
     softmax,
     std,
     sum,
+    trace,
     var,
 )
 from pyflame.ops.reductions import max_ as max_  # pf.max and pf.min (would shadow builtins)
 from pyflame.ops.reductions import min_ as min_
-from pyflame.ops.reductions import trace as trace  # x.trace() (pf.trace is pyflame.trace)
 from pyflame.ops.sampling import (
     bernoulli,
     rand,
@@ -382,6 +382,7 @@ __all__ += [  # reductions
     "softmax",
     "std",
     "sum",
+    "trace",
     "var",
 ]
 __all__ += [  # linear algebra

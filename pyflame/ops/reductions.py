@@ -161,8 +161,7 @@ def count_nonzero(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
 
 def trace(x: Tensor) -> Tensor:
     """The sum of a matrix's main diagonal (torch.trace; a non-square one's too): `sum` of
-    `diagonal(x)`, so integers give int32 (PyTorch: int64) and halves add in float32. As
-    `x.trace()` only: `pf.trace` is the pyflame.trace module (tracing lazy tensors)."""
+    `diagonal(x)`, so integers give int32 (PyTorch: int64) and halves add in float32."""
     _check_tensor(x, "trace")
     if x.ndim != 2:
         raise _shape_error(f"trace: expected a matrix, but got tensor with dim {x.ndim}")

@@ -347,7 +347,7 @@ def _rounded(a: np.ndarray, dtype: str) -> np.ndarray:
 
 def _pe_module(s: Spec) -> tuple[Any, list]:
     import pyflame as pf
-    from pyflame import compiler, trace
+    from pyflame import compiler, tracing
     from pyflame.passes.pe_lowering.matmul import set_algorithm
 
     dtype = getattr(pf, s.dtype)
@@ -361,7 +361,7 @@ def _pe_module(s: Spec) -> tuple[Any, list]:
     target = dataclasses.replace(pf.sim.SMALL, num_colors=s.colors, sram_bytes=s.sram)
     with pf.target(target), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # layout-hint advice
-        tr = trace.trace(FAMILIES[s.family](s, pf, inp), target)
+        tr = tracing.trace(FAMILIES[s.family](s, pf, inp), target)
         module = tr.module()
         compiler.lower(module, "mesh")
         if s.algorithm is not None:

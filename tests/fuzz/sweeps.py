@@ -426,7 +426,7 @@ class EnginesDisagree(Exception):
 def _run_forced(outputs_of: Callable[[], list], target: Any, force: Callable) -> list:
     """Trace, lower to mesh, `force(module)`, lower to pe, run: the outputs as arrays (with
     `BOTH_ENGINES`, on both engines, compared)."""
-    from pyflame import compiler, trace
+    from pyflame import compiler, tracing
 
     if BOTH_ENGINES:
         fast, wave = _both_engines(outputs_of, force)
@@ -447,7 +447,7 @@ def _run_forced(outputs_of: Callable[[], list], target: Any, force: Callable) ->
 
     with pf.target(target), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # layout-hint advice
-        tr = trace.trace(outputs_of(), target)
+        tr = tracing.trace(outputs_of(), target)
         module = tr.module()
         compiler.lower(module, "mesh")
         force(module)
@@ -564,14 +564,14 @@ def _both_engines(outputs_of: Callable[[], list], force: Callable) -> tuple[Any,
     per engine."""
     from xdsl.parser import Parser
 
-    from pyflame import compiler, trace
+    from pyflame import compiler, tracing
     from pyflame.core.target import TARGET_ATTR
     from pyflame.sim.planner import compile_plan
 
     target = pf.sim.SMALL
     with pf.target(target), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # layout-hint advice
-        tr = trace.trace(outputs_of(), target)
+        tr = tracing.trace(outputs_of(), target)
         module = tr.module()
         compiler.lower(module, "mesh")
         force(module)

@@ -354,7 +354,7 @@ def test_a_trainer_with_advanced_indexing_compiles_once_and_matches_torch():
 
 
 def test_augmented_assignment_through_an_index_list_matches_torch():
-    """`x[idx] += v` reads x[idx] (advanced) and writes it back (pyflame/index_put.py): a
+    """`x[idx] += v` reads x[idx] (advanced) and writes it back (pyflame/index_set.py): a
     repeated index is added once, as in torch."""
     a = A[0].copy()
     x, t = pf.from_numpy(a), torch.from_numpy(a.copy())

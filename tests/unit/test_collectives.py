@@ -21,7 +21,7 @@ from pyflame.core.distribution import Distribution
 from pyflame.core.line_search import StageCosts, search_line
 from pyflame.core.target import WSE2
 from pyflame.dialects import mesh
-from pyflame.trace import trace_module
+from pyflame.tracing import trace_module
 
 ALGORITHMS = [a.value for a in CollectiveAlgorithm]
 #: the algorithms one line plan describes (two_way and rsag split the vector: split_parts)

@@ -13,7 +13,7 @@ from xdsl.irdl import IRDLOperation, irdl_op_definition
 from xdsl.parser import Parser
 
 import pyflame as pf
-from pyflame import compiler, runtime, trace
+from pyflame import compiler, runtime, tracing
 from pyflame.dialects import pe
 
 
@@ -24,7 +24,7 @@ class MeshProbeOp(IRDLOperation):
 
 def flame_module() -> ModuleOp:
     x = pf.from_numpy(np.ones((2, 3), np.float32))
-    return trace.trace([(x + pf.randn(2, 3)).sum(dim=1)]).module()
+    return tracing.trace([(x + pf.randn(2, 3)).sum(dim=1)]).module()
 
 
 @pytest.fixture

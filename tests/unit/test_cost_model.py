@@ -14,7 +14,7 @@ import pytest
 
 import pyflame as pf
 import pyflame.nn.functional as F
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.core import vector_costs
 from pyflame.dialects import mesh
 from pyflame.passes.cost_model import (
@@ -137,7 +137,7 @@ def test_barrier_cycles():
 
 def _mesh(build, target=pf.sim.WSE2):
     with pf.sim.target(target):
-        module = trace.trace(build()).module()
+        module = tracing.trace(build()).module()
     return compiler.lower(module, "mesh")
 
 

@@ -2,7 +2,7 @@
 
 The compile cache ignores source lines (a loop compiles once), so a program compiled from a
 graph built at one line runs graphs built at others; its errors must name the lines of the graph
-it runs for (pyflame/runtime.py `Compiled.run`, pyflame/trace.py `SourceMap`), not the first's.
+it runs for (pyflame/runtime.py `Compiled.run`, pyflame/tracing.py `SourceMap`), not the first's.
 Each test builds the same graph at two lines (or more) and checks every error and the one
 compile.
 """
@@ -20,7 +20,7 @@ import pyflame.nn.functional as F
 from pyflame.core.errors import DeadlockError, IntegerDivisionByZeroError, IntegerOverflowError
 from pyflame.lazy_tensor import format_location
 from pyflame.sim import SMALL
-from pyflame.trace import SourceMap
+from pyflame.tracing import SourceMap
 
 pytestmark = pytest.mark.usefixtures("small_target", "no_pending_updates")
 
@@ -213,7 +213,7 @@ def test_a_deadlock_message_from_a_cached_program_names_the_current_lines() -> N
             raise DeadlockError("deadlock: PE (0, 0) waits (pe.recv at x.py:3)", waiting=[])
 
     a = big()
-    tr = pf.trace.trace([a + a])
+    tr = pf.tracing.trace([a + a])
     at = f"{tr.nodes[-1].location[0]}:{tr.nodes[-1].location[1]}"
     compiled = pf.runtime.Compiled(Deadlocks(), SourceMap((("x.py", 2), ("x.py", 3))))
     with pytest.raises(DeadlockError) as err:
@@ -256,9 +256,9 @@ def test_gradient_nodes_carry_the_backward_line_and_a_function_backward_its_own(
 
 
 def lazy_nodes(*outputs: pf.Tensor) -> list[pf.Tensor]:
-    from pyflame import trace
+    from pyflame import tracing
 
-    return [t for t in trace.trace(list(outputs)).nodes if not t.is_evaluated]
+    return [t for t in tracing.trace(list(outputs)).nodes if not t.is_evaluated]
 
 
 def test_cross_entropy_and_linear_build_every_node_at_the_callers_line() -> None:

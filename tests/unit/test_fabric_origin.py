@@ -385,7 +385,7 @@ def test_each_exchange_phase_routes_from_its_own_grids_corner():
     session 13). Every phase's pe.routes states exactly its plan's routes on the fabric."""
     from pyflame.core.exchange_plan import extent
     from pyflame.dialects import pe
-    from pyflame.trace import trace_module
+    from pyflame.tracing import trace_module
 
     with pf.target(pf.sim.SMALL):
         out, _ = _concat_at_two_origins()

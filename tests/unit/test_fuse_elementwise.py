@@ -19,7 +19,7 @@ from pyflame.core import fused_expr
 from pyflame.passes import PIPELINES
 from pyflame.passes.fuse_elementwise import mesh_groups
 from pyflame.sim import compile_plan
-from pyflame.trace import trace_module
+from pyflame.tracing import trace_module
 
 FUSED = compiler.pipeline()
 UNFUSED = FUSED.replace("fuse-elementwise,", "")

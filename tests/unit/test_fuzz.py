@@ -273,10 +273,10 @@ def test_values_read_before_backward_are_generated():
 def test_stale_constants_are_caught(monkeypatch):
     """A compile cache whose key ignored fill values (scalars) would reuse stale constants: the
     rebuild mode's constants variant fails."""
-    from pyflame import trace
+    from pyflame import tracing
 
     pf = programs.pf
-    real = trace.trace
+    real = tracing.trace
 
     def forgetful(*args, **kwargs):  # the key without flame.fill's value
         t = real(*args, **kwargs)
@@ -292,7 +292,7 @@ def test_stale_constants_are_caught(monkeypatch):
         )
         return t
 
-    monkeypatch.setattr(trace, "trace", forgetful)
+    monkeypatch.setattr(tracing, "trace", forgetful)
     pf.cache_clear()
     caught = 0
     try:

@@ -242,3 +242,119 @@ def test_in_place_forms_write_into_x_and_its_views():
         results[lib] = [x.numpy().copy(), row.numpy().copy()]
     for got, want in zip(results[pf], results[torch], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def put_cases(lib, put, on_device):
+    """index_put's forms in either library: int index tensors (repeats), a bool mask, several
+    indices broadcast together, values broadcast to x[indices]'s shape."""
+    a, b = data((5, 7)), data((3, 4, 6), seed=2)
+    i = lambda arr: index_of(lib, arr, on_device)  # noqa: E731
+    rows = np.array([4, 0, 4, 2], np.int32)  # repeated 4
+    cols = np.array([6, 1, 6, 0], np.int32)  # (4, 6) named twice
+    mask = lib.from_numpy(a > 0.3)
+    cases = []
+    for accumulate in (False, True):
+        x, y = put(a), put(b)
+        cases += [
+            lib.index_put(x, (i(rows), i(cols)), put(data((4,), seed=3)), accumulate),
+            x.index_put((i(rows),), put(data((7,), seed=4)), accumulate=accumulate),
+            x.index_put((mask,), put(np.array(1.5, np.float32)), accumulate=accumulate),
+            lib.index_put(y, [i(rows[:2] - 2), i(rows[1:3] - 1)], put(data((6,), 5)), accumulate),
+            y.index_put(
+                (i(np.array([[0, 2], [2, 2]], np.int32)),), put(data((2, 2, 4, 6), 6)), accumulate
+            ),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_index_put_matches_torch(layout, on_device):
+    """pf.index_put and x.index_put against torch's, with accumulate False (the last write
+    wins, as PyTorch's CPU kernel) and True (repeats add up)."""
+    ours = put_cases(pf, lambda a: pf.from_numpy(a, layout=layout), on_device)
+    theirs = put_cases(torch, torch.from_numpy, False)
+    pf.eval(*ours)
+    for k, (got, want) in enumerate(zip(ours, theirs, strict=True)):
+        assert got.shape == tuple(want.shape), k
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_index_put_in_place_ints_bools_and_gradients():
+    """x.index_put_ changes x; int and bool tensors (bool accumulates as logical or, as
+    PyTorch); the gradients of x and values with accumulate (values at every entry)."""
+    a = data((4, 5))
+    rows = np.array([3, 1, 3], np.int32)
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        idx = index_of(lib, rows)
+        out = x.index_put_((idx,), lib.from_numpy(np.full(5, 2.0, np.float32)), accumulate=True)
+        assert out is x
+        want = a.copy()
+        np.add.at(want, rows, 2.0)
+        np.testing.assert_allclose(x.numpy(), want, rtol=1e-6)
+    k = np.arange(20, dtype=np.int32).reshape(4, 5)
+    for accumulate in (False, True):
+        want = torch.index_put(
+            torch.from_numpy(k),
+            (torch.from_numpy(rows).long(),),
+            torch.tensor(7, dtype=torch.int32),
+            accumulate,
+        )
+        got = pf.index_put(
+            pf.from_numpy(k), (pf.from_numpy(rows),), pf.tensor(7, dtype=pf.int32), accumulate
+        )
+        assert got.dtype is pf.int32
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        flags = np.zeros((4, 5), bool)
+        want = torch.index_put(
+            torch.from_numpy(flags),
+            (torch.from_numpy(rows).long(),),
+            torch.tensor(True),
+            accumulate,
+        )
+        got = pf.index_put(
+            pf.from_numpy(flags), (pf.from_numpy(rows),), pf.tensor(True), accumulate
+        )
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        v = lib.from_numpy(data((5,), seed=2))
+        x.requires_grad = v.requires_grad = True
+        weight = lib.from_numpy(data((4, 5), seed=3))
+        (lib.index_put(x, (index_of(lib, rows),), v, accumulate=True) * weight).sum().backward()
+        grads[lib] = (x.grad.numpy(), v.grad.numpy())
+    for ours, theirs in zip(grads[pf], grads[torch], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_index_put_errors_use_pytorchs_words():
+    x = pf.zeros(3, 4)
+    i = pf.from_numpy(np.array([0, 2], np.int32))
+    with pytest.raises(
+        RuntimeError,
+        match=r"test_indexed_writes.py:\d+: Index put requires the source and destination dtypes match",
+    ):
+        pf.index_put(x, (i,), pf.ones(4, dtype=pf.int32))
+    with pytest.raises(
+        TypeError, match="argument 'values' \\(position 3\\) must be Tensor, not float"
+    ):
+        pf.index_put(x, (i,), 1.0)
+    with pytest.raises(
+        TypeError, match="expected Tensor as element 0 in argument 1, but got NoneType"
+    ):
+        pf.index_put(x, (None, i), pf.ones(3))
+    with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool"):
+        pf.index_put(x, (pf.ones(2),), pf.ones(4))
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 0 with size 3"):
+        pf.index_put(
+            x, (pf.from_numpy(np.array([5], np.int32)),), pf.ones(4), accumulate=True
+        ).numpy()
+    with pytest.raises(
+        pf.ShapeError,
+        match=r"value tensor of shape \[3, 4\] cannot be broadcast to indexing result of shape \[2, 4\]",
+    ):
+        pf.index_put(x, (i,), pf.ones(3, 4), accumulate=True)
+    with pytest.raises(pf.ShapeError, match=r"value tensor of shape \[3, 4\] cannot be broadcast"):
+        pf.index_put(x, (i,), pf.ones(3, 4))

@@ -1,4 +1,4 @@
-"""In-place ops and item assignment (pyflame/inplace.py, pyflame/index_put.py) through the whole
+"""In-place ops and item assignment (pyflame/inplace.py, pyflame/index_set.py) through the whole
 pipeline against PyTorch: every key form of `x[key] = v` on odd shapes and every layout, the
 in-place twins of the ops, aliasing (earlier users keep the old value, views see the new one),
 autograd (PyTorch's errors, gradients through the new versions), and the KV-cache pattern that

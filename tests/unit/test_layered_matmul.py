@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.core.distribution import Distribution
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
@@ -32,7 +32,7 @@ pytestmark = [
 def lowered(a: np.ndarray, b: np.ndarray, g: int, fidelity: str = "fast"):
     target = dataclasses.replace(pf.sim.SMALL, fidelity=fidelity)
     lay = pf.MeshLayout.grid(g, g)
-    tr = trace.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], target)
+    tr = tracing.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], target)
     module = tr.module()
     compiler.lower(module, "mesh")
     assert set_algorithm(module, "summa25d") == 1
@@ -220,7 +220,7 @@ def test_cost_rule_within_ten_percent_of_the_simulator(n, g):
     a = np.zeros((n, n), np.float32)
     lay = pf.MeshLayout.grid(g, g)
     target = pf.sim.get_target()
-    tr = trace.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(a, layout=lay)], target)
+    tr = tracing.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(a, layout=lay)], target)
     module = tr.module()
     compiler.lower(module, "mesh")
     set_algorithm(module, "summa25d")
@@ -236,7 +236,7 @@ def algorithm_chosen(n: int, g: int) -> str:
     a = np.zeros((n, n), np.float32)
     lay = pf.MeshLayout.grid(g, g)
     outputs = [pf.from_numpy(a, layout=lay) @ pf.from_numpy(a, layout=lay)]
-    module = trace.trace(outputs, pf.sim.WSE2).module()  # 32x32 PEs: more than SMALL has
+    module = tracing.trace(outputs, pf.sim.WSE2).module()  # 32x32 PEs: more than SMALL has
     compiler.lower(module, "mesh")
     (op,) = [op for op in module.walk() if isinstance(op, mesh.MatmulOp)]
     return str(op.algorithm.data.value)

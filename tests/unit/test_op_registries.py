@@ -13,7 +13,7 @@ from pyflame.dialects import flame
 from pyflame.gradients import GRADIENTS, NOT_DIFFERENTIABLE
 from pyflame.passes.decompose import DECOMPOSITIONS
 from pyflame.passes.flame_to_mesh import LOWERINGS
-from pyflame.trace import op_form
+from pyflame.tracing import op_form
 
 OPS = list(flame.Flame.operations)
 
@@ -40,7 +40,7 @@ def test_every_flame_op_is_lowered_or_decomposed():
 
 @pytest.mark.parametrize("cls", OPS, ids=lambda cls: cls.name)
 def test_every_flame_op_has_an_ir_form(cls):
-    """trace.op_form reads each op's IRDL definition: every attribute but `layout` gets a
+    """tracing.op_form reads each op's IRDL definition: every attribute but `layout` gets a
     converter, and a seed operand makes a random op."""
     form = op_form(cls)
     definition = cls.get_irdl_definition()

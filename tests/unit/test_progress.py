@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.core import progress as plan_progress
 from pyflame.sim.planner import Planner, _ops_to_run
 
@@ -23,7 +23,7 @@ def _summa_module(g: int):
     """A GEMM on g x g PEs (a SUMMA loop of g steps), lowered to pe."""
     a = np.ones((4 * g, 4 * g), np.float32)
     layout = pf.MeshLayout.grid(g, g)
-    tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
+    tr = tracing.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
     return compiler.lower(tr.module(), "pe")
 
 
@@ -106,5 +106,5 @@ def test_the_compiler_names_its_passes_when_asked(monkeypatch, capfd):
 
     monkeypatch.setenv(plan_progress.ENV, "1")
     monkeypatch.setattr(progress, "PASS_QUIET", 0.0)
-    compiler.lower(trace.trace([pf.from_numpy(np.ones((4, 4), np.float32)) * 2]).module(), "mesh")
+    compiler.lower(tracing.trace([pf.from_numpy(np.ones((4, 4), np.float32)) * 2]).module(), "mesh")
     assert "compiling: decompose ..." in capfd.readouterr().err

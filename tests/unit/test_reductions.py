@@ -21,7 +21,7 @@ from pyflame import compiler
 from pyflame.core import reductions
 from pyflame.dialects import flame
 from pyflame.passes.decompose import DECOMPOSITIONS, DecomposePass
-from pyflame.trace import trace
+from pyflame.tracing import trace
 
 SHAPES = [(7, 5), (8, 8), (1, 9), (13, 3)]
 DIMS = [None, 0, -1, (0, 1), (-1, 0)]
@@ -1000,12 +1000,13 @@ def test_half_cumprod_multiplies_in_float32_and_rounds_each_product_once(dtype):
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_trace_matches_torch(layout):
-    """x.trace(): the main diagonal's sum, of square and non-square matrices; integers give
+    """pf.trace(x), x.trace(): the main diagonal's sum, of square and non-square matrices; integers give
     int32 (PyTorch: int64); halves add in float32 and round once, as PyTorch's; gradient."""
     a = np.random.default_rng(3).standard_normal((5, 7)).astype(np.float32)
     x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
     np.testing.assert_allclose(x.trace().numpy(), t.trace().numpy(), rtol=1e-6)
     np.testing.assert_allclose(x.T.trace().numpy(), t.T.trace().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(pf.trace(x).numpy(), torch.trace(t).numpy(), rtol=1e-6)
     k = np.arange(12, dtype=np.int32).reshape(4, 3)
     got = pf.from_numpy(k, layout=layout).trace()
     assert got.dtype is pf.int32 and got.item() == torch.from_numpy(k).trace().item()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.dialects import mesh, pe
 from pyflame.dialects.pe import Port
 from pyflame.passes.pe_lowering.matmul import set_algorithm
@@ -34,7 +34,7 @@ def lowered(outputs: list, algorithm: str, fidelity: str = "fast"):
     """(pe module, its inputs) of the traced `outputs` with every mesh.matmul forced to
     `algorithm`."""
     target = dataclasses.replace(pf.sim.SMALL, fidelity=fidelity)
-    tr = trace.trace(outputs, target)
+    tr = tracing.trace(outputs, target)
     module = tr.module()
     compiler.lower(module, "mesh")
     assert set_algorithm(module, algorithm) >= 1
@@ -190,7 +190,7 @@ def test_forced_algorithm_is_printed_and_verified():
     layout = pf.MeshLayout.grid(2, 2)
     a, b = arrays((4, 4), (4, 4))
     z = pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)
-    module = trace.trace([z]).module()
+    module = tracing.trace([z]).module()
     compiler.lower(module, "mesh")
     set_algorithm(module, mesh.MatmulAlgorithm.MESHGEMM)
     assert "mesh.matmul meshgemm" in str(module)

@@ -247,7 +247,7 @@ def _traced(
     passes/flame_lowering/windowed.py)."""
     import pyflame as pf
     from pyflame import compiler
-    from pyflame.trace import trace_module
+    from pyflame.tracing import trace_module
 
     def make() -> tuple[ModuleOp, list]:
         before = pf.sim.get_target()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim.planner import compile_plan
 
@@ -13,7 +13,7 @@ from pyflame.sim.planner import compile_plan
 def plan(outputs: list, algorithm: str | None = None) -> tuple[Any, list]:
     """(Executable, arguments) of the program computing `outputs`; with `algorithm`, every
     mesh.matmul forced to it (at least one must exist)."""
-    tr = trace.trace(outputs)
+    tr = tracing.trace(outputs)
     module = tr.module()
     compiler.lower(module, "mesh")
     if algorithm is not None:

@@ -16,7 +16,7 @@ from pyflame.dialects import mesh
 from pyflame.sim import chains
 from pyflame.sim.chains import MIN_STEPS, ChainStage, chained, set_chain_stage, vectorise_chains
 from pyflame.sim.step_access import Access, access_of, annotate, is_noop
-from pyflame.trace import trace_module
+from pyflame.tracing import trace_module
 
 
 def _matrix(rng, shape, grid):

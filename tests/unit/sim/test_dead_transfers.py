@@ -9,7 +9,7 @@ import pytest
 from fidelity_corpus import close
 
 import pyflame as pf
-from pyflame import compiler, nn, optim, trace
+from pyflame import compiler, nn, optim, tracing
 from pyflame.layout import MeshLayout
 from pyflame.sim import compile_plan
 from pyflame.sim.dead_transfers import dead_transfers, is_dead, overwrites, set_operands
@@ -19,7 +19,7 @@ from pyflame.sim.step_access import Access, Received, annotate
 
 def _planned(tensors, *, leave_out: str | None = None):
     """The tensors' program planned; `leave_out`: a pass of the pipeline not run."""
-    tr = trace.trace(tensors)
+    tr = tracing.trace(tensors)
     module = tr.module()
     if leave_out is None:
         compiler.lower(module, "pe")

@@ -12,7 +12,7 @@ import pytest
 from fidelity_corpus import close
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.dialects import pe
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import planner
@@ -33,7 +33,7 @@ def layered(m: int, k: int, n: int, g: int, seed: int = 0, dtype=np.float32):
     b = rng.standard_normal((k, n)).astype(dtype)
     lay = pf.MeshLayout.grid(g, g)
     target = dataclasses.replace(pf.sim.SMALL)
-    tr = trace.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], target)
+    tr = tracing.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)], target)
     module = tr.module()
     compiler.lower(module, "mesh")
     assert set_algorithm(module, "summa25d") == 1

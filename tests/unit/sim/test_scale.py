@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import fabric
 from pyflame.sim.planner import compile_plan
@@ -22,7 +22,7 @@ def _gemm_module(g: int, algorithm: str):
     n = 8 * g
     a = np.zeros((n, n), np.float32)
     layout = pf.MeshLayout.grid(g, g)
-    tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
+    tr = tracing.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(a, layout=layout)])
     module = tr.module()
     compiler.lower(module, "mesh")
     assert set_algorithm(module, algorithm) == 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.sim.executable import Buffer
 from pyflame.sim.planner import compile_plan
 from pyflame.sim.sram import Sram, SramPool, group_buffers, tiles
@@ -55,7 +55,7 @@ def test_a_64x64_program_holds_only_its_bytes():
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
     layout = pf.MeshLayout.grid(g, g)
-    tr = trace.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)])
+    tr = tracing.trace([pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)])
     module = tr.module()
     compiler.lower(module, "pe")
     exe = compile_plan(module)
@@ -82,7 +82,7 @@ def _gemm_plan(n: int, g: int, seed: int):
     layout = pf.MeshLayout.grid(g, g)
     x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
     z = (x @ y).relu()
-    tr = trace.trace([z, x.T @ z])
+    tr = tracing.trace([z, x.T @ z])
     module = tr.module()
     compiler.lower(module, "pe")
     return compile_plan(module), tr.inputs(), a.T @ np.maximum(a @ b, 0)

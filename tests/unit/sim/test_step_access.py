@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.passes.flame_lowering import gemv
 from pyflame.sim import executable
 from pyflame.sim.dead_transfers import overwrites, set_operands
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("summa_only")
 def _planned(tensors, monkeypatch, elide: bool):
     """(Executable, args) of the program computing `tensors`, with or without the rewrites
     (elided receives, send views, merged exchange phases)."""
-    tr = trace.trace(tensors)
+    tr = tracing.trace(tensors)
     module = tr.module()
     compiler.lower(module, "pe")
     with monkeypatch.context() as m:
@@ -330,7 +330,7 @@ def test_a_host_input_read_only_by_packs_is_a_view_of_the_host_array():
     a = rng.standard_normal((120, 128)).astype(np.float32)  # (B's pieces: 32 of 128 rows)
     b = rng.standard_normal((128, 100)).astype(np.float32)
     lay = pf.MeshLayout.grid(4, 4)
-    tr = trace.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)])
+    tr = tracing.trace([pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)])
     module = tr.module()
     compiler.lower(module, "mesh")
     assert set_algorithm(module, "summa25d") == 1

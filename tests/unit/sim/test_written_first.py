@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame import compiler, trace
+from pyflame import compiler, tracing
 from pyflame.passes.pe_lowering.matmul import set_algorithm
 from pyflame.sim import compile_plan
 from pyflame.sim.dead_transfers import overwrites, set_operands
@@ -18,7 +18,7 @@ from pyflame.sim.written_first import bytes_to_zero, written_first
 
 
 def _plan(tensors, algorithm: str | None = None):
-    tr = trace.trace(tensors)
+    tr = tracing.trace(tensors)
     module = tr.module()
     if algorithm is not None:
         compiler.lower(module, "mesh")

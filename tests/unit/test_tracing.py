@@ -1,4 +1,4 @@
-"""Tracing lazy tensors to flame IR and the structural cache key (pyflame/trace.py)."""
+"""Tracing lazy tensors to flame IR and the structural cache key (pyflame/tracing.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.parser import Parser
 
 import pyflame as pf
-from pyflame import runtime, trace
+from pyflame import runtime, tracing
 from pyflame.compiler import make_context
 from pyflame.core.target import TARGET_ATTR, Target
 
@@ -36,7 +36,7 @@ def sample_graph() -> tuple[pf.Tensor, pf.Tensor, pf.Tensor]:
 def test_module_verifies_and_round_trips() -> None:
     a, _, out = sample_graph()
     mean = (a - 1).mean(dim=1, keepdim=True).transpose(0, 1).reshape(2, 2)
-    module = trace.trace([out, mean]).module()
+    module = tracing.trace([out, mean]).module()
     module.verify()
     text = runtime._print(module)
     parsed = Parser(make_context(), text).parse_module()
@@ -47,7 +47,7 @@ def test_module_verifies_and_round_trips() -> None:
 
 def test_module_structure() -> None:
     a, b, out = sample_graph()
-    tr = trace.trace([out])
+    tr = tracing.trace([out])
     module = tr.module()
     assert Target.from_attr(module.attributes[TARGET_ATTR]) == pf.sim.get_target()  # type: ignore[arg-type]
     func = main_of(module)
@@ -86,7 +86,7 @@ def test_locations_point_at_user_lines() -> None:
     x = pf.randn(3)
     line = x.location[1]
     y = x + 1
-    module = trace.trace([y]).module()
+    module = tracing.trace([y]).module()
     ops = list(main_of(module).body.block.ops)
     for op in ops[:-1]:
         assert isinstance(op.location, FileLineColLoc)
@@ -110,7 +110,7 @@ def test_dtypes_in_ir() -> None:
         (pf.int32, "i32"),
         (pf.bool, "i1"),
     ]:
-        module = trace.trace([pf.zeros(2, 2, dtype=dtype) + pf.ones(2, 2, dtype=dtype)]).module()
+        module = tracing.trace([pf.zeros(2, 2, dtype=dtype) + pf.ones(2, 2, dtype=dtype)]).module()
         module.verify()
         assert f"tensor<2x2x{text}>" in runtime._print(module)
 
@@ -118,7 +118,7 @@ def test_dtypes_in_ir() -> None:
 def test_same_tensor_twice_and_leaf_used_twice() -> None:
     x = pf.from_numpy(np.ones(3, np.float32))
     y = x * x
-    tr = trace.trace([y, y, x])
+    tr = tracing.trace([y, y, x])
     module = tr.module()
     module.verify()
     func = main_of(module)
@@ -134,7 +134,7 @@ def test_deep_graph_is_iterative() -> None:
     x = pf.zeros(2)
     for _ in range(20000):
         x = -x
-    tr = trace.trace([x])
+    tr = tracing.trace([x])
     assert len(tr.nodes) == 20001
 
 
@@ -189,13 +189,13 @@ def test_key_ignores_lines_data_and_seeds() -> None:
             out = build(a, b)
         else:
             out = pf.relu(a @ b + pf.randn(4, 3)).sum(dim=0) * 2  # same graph, another line
-        keys.append(trace.trace([out]).key)
+        keys.append(tracing.trace([out]).key)
     assert keys[0] == keys[1] == keys[2]
     assert hash(keys[0]) == hash(keys[1])
 
 
 def key_of(*outputs: pf.Tensor) -> object:
-    return trace.trace(list(outputs)).key
+    return tracing.trace(list(outputs)).key
 
 
 def test_key_sees_structure() -> None:
@@ -299,25 +299,25 @@ def test_cache_key_is_the_plain_tuple_hashed_once() -> None:
 
 def test_seeds_are_arguments_not_attributes() -> None:
     r1, r2 = pf.randn(2), pf.randn(2)
-    tr = trace.trace([r1 + r2])
+    tr = tracing.trace([r1 + r2])
     assert tr.inputs() == [r1.attrs["seed"], r2.attrs["seed"]]
     text = runtime._print(tr.module())
     assert str(r1.attrs["seed"]) not in text
     assert "%seed0: i64" in text and "%seed1: i64" in text
-    assert trace.trace([pf.randn(2) + pf.randn(2)]).key == tr.key
+    assert tracing.trace([pf.randn(2) + pf.randn(2)]).key == tr.key
 
 
 def test_trace_module_helper() -> None:
     x = pf.from_numpy(np.ones(2, np.float32))
-    module, key, inputs = trace.trace_module([x + pf.randn(2)])
+    module, key, inputs = tracing.trace_module([x + pf.randn(2)])
     module.verify()
-    assert key == trace.trace([x + pf.randn(2)]).key
+    assert key == tracing.trace([x + pf.randn(2)]).key
     assert inputs[0] is x._data and isinstance(inputs[1], int)
 
 
 def test_trace_rejects_non_tensors() -> None:
     with pytest.raises(TypeError, match="pf.Tensor"):
-        trace.trace([np.ones(2)])  # type: ignore[list-item]
+        tracing.trace([np.ones(2)])  # type: ignore[list-item]
 
 
 # --------------------------------------------------------------------------- issue 8, item 19
@@ -360,7 +360,7 @@ def test_input_names_are_valid_unique_and_as_printed():
     x1 = pf.from_numpy(np.ones(2, np.float32), name="x1")  # the next unnamed leaf's default
     unnamed = pf.from_numpy(np.ones(2, np.float32))
     out = a + a2 + odd + digits + x1 + unnamed
-    names = trace.trace([out]).arg_names()
+    names = tracing.trace([out]).arg_names()
     assert names == ["a", "a_1", "my_input", "x7", "x1", "x5"]
     # the names printed are exactly these (xDSL drops a `_<digits>` suffix and renumbers)
     import re
@@ -388,4 +388,4 @@ def test_names_are_not_in_the_cache_key_a_training_loop_compiles_once():
     assert pf.cache_info().misses == 1 and pf.cache_info().hits == 3
     a = pf.from_numpy(np.ones(2, np.float32), name="left") * 2
     b = pf.from_numpy(np.ones(2, np.float32), name="right") * 2
-    assert trace.trace([a]).key == trace.trace([b]).key  # same program, other names
+    assert tracing.trace([a]).key == tracing.trace([b]).key  # same program, other names

@@ -1,4 +1,4 @@
-"""`index_put(x, key, value)`: the tensor `x` would be after `x[key] = value`, built from
+"""`index_set(x, key, value)`: the tensor `x` would be after `x[key] = value`, built from
 existing flame ops (pyflame/inplace.py makes `x[key] = value` rebind `x` to it).
 
     x[:, 1:3] = v     # where(mask, pad(v), x): mask a bool constant over the dims the key
@@ -279,7 +279,7 @@ def _along(t: Tensor, d: int, ndim: int) -> Tensor:
     return _reshape_node(t, shape)
 
 
-def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
+def index_set(x: Tensor, key: Any, value: Any) -> Tensor:
     """The new value of `x` after `x[key] = value` (a new tensor; `x` is not changed). Returns
     `x` itself when the key selects no element."""
     items = tuple(_as_key_tensor(k) for k in key_items(key))
@@ -504,7 +504,7 @@ def _put_advanced(x: Tensor, items: tuple[Any, ...], v: Any) -> Tensor:
                 v, *(front + list(range(len(before))) + list(range(len(before) + n, v.ndim)))
             )
         v = _reshape_node(v, [count] + list(v.shape[len(batch) :]))
-    out = index_put(merged, (position, *(expanded[d] for d in others)), v)
+    out = index_set(merged, (position, *(expanded[d] for d in others)), v)
     out = _reshape_node(out, [x.shape[d] for d in indexed] + [x.shape[d] for d in others])
     if perm == list(range(x.ndim)):
         return out
@@ -562,7 +562,7 @@ def _put_mask_and_basic(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any)
         )
     elif isinstance(v, Tensor):
         v = _reshape_node(v, ())
-    filled = index_put(x, basic, v)
+    filled = index_set(x, basic, v)
     along = _reshape_node(mask, [1] * first + list(mask.shape) + [1] * (x.ndim - first - mask.ndim))
     return ops.where(along, filled, x)
 
