@@ -687,6 +687,119 @@ class BitwiseNotOp(ElementwiseUnaryOp):
 
 
 @irdl_op_definition
+class SignbitOp(ElementwiseUnaryOp):
+    """Elementwise `signbit`: 1 where the sign bit is set (-0.0 and a negative NaN too;
+    integers: x < 0), else 0, in the operand's type (`pf.signbit` is `flame.ne` of it and 0)."""
+
+    name = "flame.signbit"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["signbit"]
+
+
+@irdl_op_definition
+class Exp2Op(ElementwiseUnaryOp):
+    """Elementwise `exp2`: 2 ** x."""
+
+    name = "flame.exp2"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["exp2"]
+
+
+@irdl_op_definition
+class Log2Op(ElementwiseUnaryOp):
+    """Elementwise `log2`: log base 2."""
+
+    name = "flame.log2"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["log2"]
+
+
+@irdl_op_definition
+class Log10Op(ElementwiseUnaryOp):
+    """Elementwise `log10`: log base 10."""
+
+    name = "flame.log10"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["log10"]
+
+
+@irdl_op_definition
+class TanOp(ElementwiseUnaryOp):
+    """Elementwise `tan`."""
+
+    name = "flame.tan"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["tan"]
+
+
+@irdl_op_definition
+class AsinOp(ElementwiseUnaryOp):
+    """Elementwise `asin`: arcsine."""
+
+    name = "flame.asin"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["asin"]
+
+
+@irdl_op_definition
+class AcosOp(ElementwiseUnaryOp):
+    """Elementwise `acos`: arccosine."""
+
+    name = "flame.acos"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["acos"]
+
+
+@irdl_op_definition
+class AtanOp(ElementwiseUnaryOp):
+    """Elementwise `atan`: arctangent."""
+
+    name = "flame.atan"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["atan"]
+
+
+@irdl_op_definition
+class SinhOp(ElementwiseUnaryOp):
+    """Elementwise `sinh`."""
+
+    name = "flame.sinh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["sinh"]
+
+
+@irdl_op_definition
+class CoshOp(ElementwiseUnaryOp):
+    """Elementwise `cosh`."""
+
+    name = "flame.cosh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["cosh"]
+
+
+@irdl_op_definition
+class AsinhOp(ElementwiseUnaryOp):
+    """Elementwise `asinh`: inverse sinh."""
+
+    name = "flame.asinh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["asinh"]
+
+
+@irdl_op_definition
+class AcoshOp(ElementwiseUnaryOp):
+    """Elementwise `acosh`: inverse cosh."""
+
+    name = "flame.acosh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["acosh"]
+
+
+@irdl_op_definition
+class AtanhOp(ElementwiseUnaryOp):
+    """Elementwise `atanh`: inverse tanh."""
+
+    name = "flame.atanh"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["atanh"]
+
+
+@irdl_op_definition
+class ErfinvOp(ElementwiseUnaryOp):
+    """Elementwise `erfinv`: the inverse of erf."""
+
+    name = "flame.erfinv"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.UNARY["erfinv"]
+
+
+@irdl_op_definition
 class AddOp(ElementwiseBinaryOp):
     """Elementwise `add`: a + b (or on bool)."""
 
@@ -879,6 +992,30 @@ class BitwiseRightShiftOp(ElementwiseBinaryOp):
 
     name = "flame.bitwise_right_shift"
     ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["bitwise_right_shift"]
+
+
+@irdl_op_definition
+class Atan2Op(ElementwiseBinaryOp):
+    """Elementwise `atan2`: atan(a / b) in the quadrant of (b, a)."""
+
+    name = "flame.atan2"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["atan2"]
+
+
+@irdl_op_definition
+class HypotOp(ElementwiseBinaryOp):
+    """Elementwise `hypot`: sqrt(a * a + b * b) without overflow (floats only)."""
+
+    name = "flame.hypot"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["hypot"]
+
+
+@irdl_op_definition
+class NextafterOp(ElementwiseBinaryOp):
+    """Elementwise `nextafter`: the next float after a toward b (floats only)."""
+
+    name = "flame.nextafter"
+    ENTRY: ClassVar[elementwise.Elementwise] = elementwise.BINARY["nextafter"]
 
 
 #: flame op class of every elementwise function, by function name

@@ -106,6 +106,23 @@ def _div(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return (g / b, -g * a / (b * b))
 
 
+_LN2, _LN10, _HALF_SQRT_PI = math.log(2.0), math.log(10.0), 0.5 * math.sqrt(math.pi)
+
+
+def _atan2(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's: g * b / (a^2 + b^2) to a, -g * a / (a^2 + b^2) to b; 0 where a^2 + b^2
+    is 0 (both zero, or both squares underflowing), as PyTorch's."""
+    a, b = node.inputs
+    squares = a * a + b * b
+    r, vanishes = 1 / squares, squares == 0
+    return (ops.where(vanishes, 0.0, g * b * r), ops.where(vanishes, 0.0, g * -a * r))
+
+
+def _hypot(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    a, b = node.inputs
+    return (g * a / node, g * b / node)
+
+
 def _pow(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     """PyTorch's rule: 0 where the exponent is 0 (not 0 * 0^-1 = NaN); the exponent's
     gradient is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0 = NaN)."""
@@ -629,6 +646,22 @@ GRADIENTS: dict[type[flame.FlameOp], Rule] = {
     flame.Log1pOp: _unary(lambda x, y, g: g / (x + 1)),
     flame.Expm1Op: _unary(lambda x, y, g: g * (y + 1)),
     flame.TruncOp: _unary(lambda x, y, g: ops.zeros_like(g)),
+    flame.Exp2Op: _unary(lambda x, y, g: g * y * _LN2),
+    flame.Log2Op: _unary(lambda x, y, g: g / (x * _LN2)),
+    flame.Log10Op: _unary(lambda x, y, g: g / (x * _LN10)),
+    flame.TanOp: _unary(lambda x, y, g: g * (1 + y * y)),
+    flame.AsinOp: _unary(lambda x, y, g: g * ops.rsqrt(1 - x * x)),
+    flame.AcosOp: _unary(lambda x, y, g: -g * ops.rsqrt(1 - x * x)),
+    flame.AtanOp: _unary(lambda x, y, g: g / (x * x + 1)),
+    flame.SinhOp: _unary(lambda x, y, g: g * ops.cosh(x)),
+    flame.CoshOp: _unary(lambda x, y, g: g * ops.sinh(x)),
+    flame.AsinhOp: _unary(lambda x, y, g: g * ops.rsqrt(x * x + 1)),
+    flame.AcoshOp: _unary(lambda x, y, g: g * ops.rsqrt(x * x - 1)),
+    flame.AtanhOp: _unary(lambda x, y, g: g / (1 - x * x)),
+    flame.ErfinvOp: _unary(lambda x, y, g: g * _HALF_SQRT_PI * ops.exp(y * y)),
+    flame.Atan2Op: _atan2,
+    flame.HypotOp: _hypot,
+    flame.NextafterOp: _not_implemented("nextafter"),
     flame.FloorDivideOp: _not_implemented("floor_divide"),
     flame.RemainderOp: _remainder,
     flame.FmodOp: _fmod,

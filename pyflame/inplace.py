@@ -447,6 +447,28 @@ expm1_ = _unary("expm1")
 trunc_ = _unary("trunc")
 logical_not_ = _unary("logical_not")
 bitwise_not_ = _unary("bitwise_not")
+exp2_ = _unary("exp2")
+log2_ = _unary("log2")
+log10_ = _unary("log10")
+tan_ = _unary("tan")
+asin_ = _unary("asin")
+acos_ = _unary("acos")
+atan_ = _unary("atan")
+sinh_ = _unary("sinh")
+cosh_ = _unary("cosh")
+asinh_ = _unary("asinh")
+acosh_ = _unary("acosh")
+atanh_ = _unary("atanh")
+erfinv_ = _unary("erfinv")
+sinc_ = _unary("sinc")
+deg2rad_ = _unary("deg2rad")
+rad2deg_ = _unary("rad2deg")
+arcsin_ = _unary("arcsin")
+arccos_ = _unary("arccos")
+arctan_ = _unary("arctan")
+arcsinh_ = _unary("arcsinh")
+arccosh_ = _unary("arccosh")
+arctanh_ = _unary("arctanh")
 
 
 def _binary(name: str, torch_name: str) -> Any:
@@ -468,6 +490,18 @@ bitwise_right_shift_ = _binary("bitwise_right_shift", "BitwiseRightShift")
 logical_and_ = _binary("logical_and", "LogicalAnd")
 logical_or_ = _binary("logical_or", "LogicalOr")
 logical_xor_ = _binary("logical_xor", "LogicalXor")
+atan2_ = _binary("atan2", "Atan2")
+arctan2_ = _binary("arctan2", "Atan2")
+hypot_ = _binary("hypot", "Hypot")
+nextafter_ = _binary("nextafter", "Nextafter")
+xlogy_ = _binary("xlogy", "Xlogy")
+copysign_ = _binary("copysign", "Copysign")
+heaviside_ = _binary("heaviside", "Heaviside")
+true_divide_ = _binary("true_divide", "Div")
+
+
+def logit_(x: Tensor, eps: float | None = None) -> Tensor:
+    return _inplace(x, "Logit", lambda: ops.logit(x, eps))
 
 
 def add_(x: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:

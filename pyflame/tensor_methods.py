@@ -348,6 +348,108 @@ class OpMethods:
     def expm1(self) -> Tensor:
         return BOUND.ops.expm1(self)
 
+    def signbit(self) -> Tensor:
+        return BOUND.ops.signbit(self)
+
+    def exp2(self) -> Tensor:
+        return BOUND.ops.exp2(self)
+
+    def log2(self) -> Tensor:
+        return BOUND.ops.log2(self)
+
+    def log10(self) -> Tensor:
+        return BOUND.ops.log10(self)
+
+    def tan(self) -> Tensor:
+        return BOUND.ops.tan(self)
+
+    def asin(self) -> Tensor:
+        return BOUND.ops.asin(self)
+
+    def acos(self) -> Tensor:
+        return BOUND.ops.acos(self)
+
+    def atan(self) -> Tensor:
+        return BOUND.ops.atan(self)
+
+    def sinh(self) -> Tensor:
+        return BOUND.ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        return BOUND.ops.cosh(self)
+
+    def asinh(self) -> Tensor:
+        return BOUND.ops.asinh(self)
+
+    def acosh(self) -> Tensor:
+        return BOUND.ops.acosh(self)
+
+    def atanh(self) -> Tensor:
+        return BOUND.ops.atanh(self)
+
+    def erfinv(self) -> Tensor:
+        return BOUND.ops.erfinv(self)
+
+    def sinc(self) -> Tensor:
+        return BOUND.ops.sinc(self)
+
+    def deg2rad(self) -> Tensor:
+        return BOUND.ops.deg2rad(self)
+
+    def rad2deg(self) -> Tensor:
+        return BOUND.ops.rad2deg(self)
+
+    def arcsin(self) -> Tensor:
+        return BOUND.ops.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        return BOUND.ops.arccos(self)
+
+    def arctan(self) -> Tensor:
+        return BOUND.ops.arctan(self)
+
+    def arcsinh(self) -> Tensor:
+        return BOUND.ops.arcsinh(self)
+
+    def arccosh(self) -> Tensor:
+        return BOUND.ops.arccosh(self)
+
+    def arctanh(self) -> Tensor:
+        return BOUND.ops.arctanh(self)
+
+    def logit(self, eps: float | None = None) -> Tensor:
+        return BOUND.ops.logit(self, eps)
+
+    def atan2(self, other: Any) -> Tensor:
+        return BOUND.ops.atan2(self, other)
+
+    def arctan2(self, other: Any) -> Tensor:
+        return BOUND.ops.arctan2(self, other)
+
+    def hypot(self, other: Any) -> Tensor:
+        return BOUND.ops.hypot(self, other)
+
+    def nextafter(self, other: Any) -> Tensor:
+        return BOUND.ops.nextafter(self, other)
+
+    def xlogy(self, other: Any) -> Tensor:
+        return BOUND.ops.xlogy(self, other)
+
+    def logaddexp(self, other: Any) -> Tensor:
+        return BOUND.ops.logaddexp(self, other)
+
+    def logaddexp2(self, other: Any) -> Tensor:
+        return BOUND.ops.logaddexp2(self, other)
+
+    def copysign(self, other: Any) -> Tensor:
+        return BOUND.ops.copysign(self, other)
+
+    def heaviside(self, values: Any) -> Tensor:
+        return BOUND.ops.heaviside(self, values)
+
+    def true_divide(self, other: Any) -> Tensor:
+        return BOUND.ops.true_divide(self, other)
+
     def trunc(self) -> Tensor:
         return BOUND.ops.trunc(self)
 
@@ -866,6 +968,99 @@ class OpMethods:
 
     def expm1_(self) -> Tensor:
         return BOUND.inplace.expm1_(self)
+
+    def exp2_(self) -> Tensor:
+        return BOUND.inplace.exp2_(self)
+
+    def log2_(self) -> Tensor:
+        return BOUND.inplace.log2_(self)
+
+    def log10_(self) -> Tensor:
+        return BOUND.inplace.log10_(self)
+
+    def tan_(self) -> Tensor:
+        return BOUND.inplace.tan_(self)
+
+    def asin_(self) -> Tensor:
+        return BOUND.inplace.asin_(self)
+
+    def acos_(self) -> Tensor:
+        return BOUND.inplace.acos_(self)
+
+    def atan_(self) -> Tensor:
+        return BOUND.inplace.atan_(self)
+
+    def sinh_(self) -> Tensor:
+        return BOUND.inplace.sinh_(self)
+
+    def cosh_(self) -> Tensor:
+        return BOUND.inplace.cosh_(self)
+
+    def asinh_(self) -> Tensor:
+        return BOUND.inplace.asinh_(self)
+
+    def acosh_(self) -> Tensor:
+        return BOUND.inplace.acosh_(self)
+
+    def atanh_(self) -> Tensor:
+        return BOUND.inplace.atanh_(self)
+
+    def erfinv_(self) -> Tensor:
+        return BOUND.inplace.erfinv_(self)
+
+    def sinc_(self) -> Tensor:
+        return BOUND.inplace.sinc_(self)
+
+    def deg2rad_(self) -> Tensor:
+        return BOUND.inplace.deg2rad_(self)
+
+    def rad2deg_(self) -> Tensor:
+        return BOUND.inplace.rad2deg_(self)
+
+    def arcsin_(self) -> Tensor:
+        return BOUND.inplace.arcsin_(self)
+
+    def arccos_(self) -> Tensor:
+        return BOUND.inplace.arccos_(self)
+
+    def arctan_(self) -> Tensor:
+        return BOUND.inplace.arctan_(self)
+
+    def arcsinh_(self) -> Tensor:
+        return BOUND.inplace.arcsinh_(self)
+
+    def arccosh_(self) -> Tensor:
+        return BOUND.inplace.arccosh_(self)
+
+    def arctanh_(self) -> Tensor:
+        return BOUND.inplace.arctanh_(self)
+
+    def logit_(self, eps: float | None = None) -> Tensor:
+        return BOUND.inplace.logit_(self, eps)
+
+    def atan2_(self, other: Any) -> Tensor:
+        return BOUND.inplace.atan2_(self, other)
+
+    def arctan2_(self, other: Any) -> Tensor:
+        return BOUND.inplace.arctan2_(self, other)
+
+    def hypot_(self, other: Any) -> Tensor:
+        return BOUND.inplace.hypot_(self, other)
+
+    def nextafter_(self, other: Any) -> Tensor:
+        return BOUND.inplace.nextafter_(self, other)
+
+    def xlogy_(self, other: Any) -> Tensor:
+        return BOUND.inplace.xlogy_(self, other)
+
+    def copysign_(self, other: Any) -> Tensor:
+        return BOUND.inplace.copysign_(self, other)
+
+    def heaviside_(self, values: Any) -> Tensor:
+        return BOUND.inplace.heaviside_(self, values)
+
+    def true_divide_(self, other: Any) -> Tensor:
+        return BOUND.inplace.true_divide_(self, other)
 
     def trunc_(self) -> Tensor:
         return BOUND.inplace.trunc_(self)

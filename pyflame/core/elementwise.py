@@ -289,6 +289,85 @@ def _sign(x: np.ndarray) -> np.ndarray:
     return where(x != x, np.zeros((), x.dtype), np.sign(x))
 
 
+def _signbit(x: np.ndarray) -> np.ndarray:
+    """1 where the sign bit is set (-0.0 and a negative NaN too; integers: x < 0), else 0, in
+    x's dtype (pf.signbit compares it with 0: a unary op keeps its operand's type)."""
+    import numpy as np
+
+    return np.signbit(x).astype(x.dtype)
+
+
+def _nextafter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The next value of a's dtype after a toward b (b where they are equal, NaN from either),
+    in the operands' own dtype: float16/bfloat16 step their own bits (numpy has no bfloat16
+    nextafter, and a float32 step rounds back to a)."""
+    import numpy as np
+
+    if a.dtype.itemsize != 2:
+        return np.nextafter(a, b)
+    bits = a.view(np.uint16).astype(np.int32)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    away = (b32 > a32) == (a32 > 0)  # (a nonzero: away from 0 is one bit up)
+    stepped = np.where(away, bits + 1, bits - 1)
+    tiny = np.where(b32 < 0, 0x8001, 0x0001)  # from a zero: the least subnormal, b's sign
+    out = np.where(a32 == 0, tiny, stepped).astype(np.uint16).view(a.dtype)
+    out = np.where(a32 == b32, b, out)
+    return np.where(np.isnan(a32) | np.isnan(b32), np.array(np.nan, a.dtype), out).astype(a.dtype)
+
+
+#: Giles' single-precision starting point for erfinv ("Approximating the erfinv function",
+#: GPU Computing Gems, 2011), highest power first: for w = -log(1 - x^2) < 5 (in w - 2.5)
+#: and beyond (in sqrt(w) - 3)
+_ERFINV_CENTRAL = (
+    2.81022636e-08,
+    3.43273939e-07,
+    -3.5233877e-06,
+    -4.39150654e-06,
+    0.00021858087,
+    -0.00125372503,
+    -0.00417768164,
+    0.246640727,
+    1.50140941,
+)
+_ERFINV_TAIL = (
+    -0.000200214257,
+    0.000100950558,
+    0.00134934322,
+    -0.00367342844,
+    0.00573950773,
+    -0.0076224613,
+    0.00943887047,
+    1.00167406,
+    2.83297682,
+)
+
+
+def _erfinv(x: np.ndarray) -> np.ndarray:
+    """The inverse of erf, in float64 and rounded to x's dtype once: Giles' approximation
+    (about 1e-7 relative), then three Newton steps on float64 `_erf` (about 1e-13), so a
+    float32 result is correctly rounded but for near-ties; +-inf at +-1, NaN beyond."""
+    import numpy as np
+
+    y = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w = -np.log((1.0 - y) * (1.0 + y))
+        central, tail = w - 2.5, np.sqrt(w) - 3.0
+        p_c, p_t = np.zeros_like(y), np.zeros_like(y)
+        for c in _ERFINV_CENTRAL:
+            p_c = p_c * central + c
+        for c in _ERFINV_TAIL:
+            p_t = p_t * tail + c
+        out = np.where(w < 5.0, p_c, p_t) * y
+        inner = np.abs(y) < 1.0
+        for _ in range(3):  # Newton on erf(out) = y, where the slope is not 0
+            slope = 2.0 * _ONE_OVER_SQRT_PI * np.exp(-out * out)
+            step = np.where(inner & (slope > 0), (_erf(out) - y) / slope, 0.0)
+            out = out - step
+        out = np.where(np.abs(y) == 1.0, np.copysign(np.inf, y), out)
+        out = np.where(np.abs(y) > 1.0, np.nan, out)
+    return out.astype(x.dtype, copy=False)
+
+
 @dataclass(frozen=True)
 class Elementwise:
     """One elementwise function."""
@@ -296,7 +375,8 @@ class Elementwise:
     name: str
     arity: int
     fn: Callable[..., np.ndarray]
-    #: operands: "number" (float or int), "float", "bool", "int" (int32 only), "any"
+    #: operands: "number" (float or int), "float" (integers and bool promote to float32),
+    #: "floating" (floats only: PyTorch has no integer kernel), "bool", "int" (int32 only), "any"
     operands: str = "number"
     #: result: "same" (the operands' dtype), "bool"
     result: str = "same"
@@ -339,6 +419,20 @@ UNARY = _entries(
     Elementwise("expm1", 1, numpy_function("expm1"), "float", flops=9, doc="exp(x) - 1"),
     Elementwise("trunc", 1, _integer_or("trunc"), doc="round toward 0 (integers unchanged)"),
     Elementwise("bitwise_not", 1, numpy_function("invert"), "int", doc="~x on integers"),
+    Elementwise("signbit", 1, _signbit, doc="1 where the sign bit is set (-0.0 too), else 0"),
+    Elementwise("exp2", 1, numpy_function("exp2"), "float", flops=8, doc="2 ** x"),
+    Elementwise("log2", 1, numpy_function("log2"), "float", flops=8, doc="log base 2"),
+    Elementwise("log10", 1, numpy_function("log10"), "float", flops=9, doc="log base 10"),
+    Elementwise("tan", 1, numpy_function("tan"), "float", flops=12),
+    Elementwise("asin", 1, numpy_function("arcsin"), "float", flops=12, doc="arcsine"),
+    Elementwise("acos", 1, numpy_function("arccos"), "float", flops=12, doc="arccosine"),
+    Elementwise("atan", 1, numpy_function("arctan"), "float", flops=12, doc="arctangent"),
+    Elementwise("sinh", 1, numpy_function("sinh"), "float", flops=10),
+    Elementwise("cosh", 1, numpy_function("cosh"), "float", flops=10),
+    Elementwise("asinh", 1, numpy_function("arcsinh"), "float", flops=12, doc="inverse sinh"),
+    Elementwise("acosh", 1, numpy_function("arccosh"), "float", flops=12, doc="inverse cosh"),
+    Elementwise("atanh", 1, numpy_function("arctanh"), "float", flops=12, doc="inverse tanh"),
+    Elementwise("erfinv", 1, _erfinv, "float", flops=40, doc="the inverse of erf"),
 )
 
 BINARY = _entries(
@@ -375,6 +469,26 @@ BINARY = _entries(
     Elementwise("bitwise_xor", 2, numpy_function("bitwise_xor"), "int", doc="a ^ b on integers"),
     Elementwise("bitwise_left_shift", 2, _left_shift, "int", doc="a << b (0 from 64 bits on)"),
     Elementwise("bitwise_right_shift", 2, _right_shift, "int", doc="a >> b, the sign filling in"),
+    Elementwise(
+        "atan2",
+        2,
+        numpy_function("arctan2"),
+        "float",
+        flops=16,
+        doc="atan(a / b), quadrant by signs",
+    ),
+    Elementwise(
+        "hypot", 2, numpy_function("hypot"), "floating", flops=6, doc="sqrt(a*a + b*b), no overflow"
+    ),
+    Elementwise(
+        "nextafter",
+        2,
+        _nextafter,
+        "floating",
+        flops=2,
+        doc="the next float after a toward b",
+        half_steps=True,  # (in the operands' own dtype: a float32 step would round back)
+    ),
 )
 
 ALL = {**UNARY, **BINARY}
@@ -414,6 +528,7 @@ def accepts(entry: Elementwise, element_type: str) -> bool:
     return {
         "number": element_type != "i1",
         "float": is_float,
+        "floating": is_float,
         "bool": element_type == "i1",
         "int": element_type == "i32",
         "any": True,

@@ -14,6 +14,7 @@ The builders live in one module per family (each imports only the ones above it 
     creation     from_numpy, full, zeros, ones, empty, *_like, arange, linspace, logspace, eye
     shape        reshape, transpose, permute, broadcast, cat/stack, split, slicing, pad, diagonal
     elementwise  add, exp, eq, ... (pyflame.core.elementwise's table), where, clamp
+    elementwise_math  xlogy, logaddexp, sinc, logit, copysign, ... (PyTorch's kernels as ops)
     linalg       matmul, bmm, outer, addmm
     masking      tril, triu, masked_fill, diag, diag_embed, diagonal_scatter
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm,
@@ -59,8 +60,15 @@ from pyflame.ops.einsum import (
 )
 from pyflame.ops.elementwise import (
     abs,
+    acos,
+    acosh,
     add,
     allclose,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
     bitwise_and,
     bitwise_left_shift,
     bitwise_not,
@@ -73,11 +81,14 @@ from pyflame.ops.elementwise import (
     clamp_min,
     clip,
     cos,
+    cosh,
     div,
     eq,
     equal,
     erf,
+    erfinv,
     exp,
+    exp2,
     expm1,
     floor,
     floor_divide,
@@ -86,6 +97,7 @@ from pyflame.ops.elementwise import (
     ge,
     gelu,
     gt,
+    hypot,
     isclose,
     isfinite,
     isinf,
@@ -96,6 +108,8 @@ from pyflame.ops.elementwise import (
     lerp,
     log,
     log1p,
+    log2,
+    log10,
     logical_and,
     logical_not,
     logical_or,
@@ -107,6 +121,7 @@ from pyflame.ops.elementwise import (
     nan_to_num,
     ne,
     neg,
+    nextafter,
     pow,
     reciprocal,
     relu,
@@ -117,16 +132,38 @@ from pyflame.ops.elementwise import (
     sign,
     silu,
     sin,
+    sinh,
     sqrt,
     square,
     sub,
+    tan,
     tanh,
     trunc,
     where,
 )
+from pyflame.ops.elementwise import acos as arccos  # torch's numpy-style alias
+from pyflame.ops.elementwise import acosh as arccosh  # torch's numpy-style alias
+from pyflame.ops.elementwise import asin as arcsin  # torch's numpy-style alias
+from pyflame.ops.elementwise import asinh as arcsinh  # torch's numpy-style alias
+from pyflame.ops.elementwise import atan as arctan  # torch's numpy-style alias
+from pyflame.ops.elementwise import atan2 as arctan2  # torch's numpy-style alias
+from pyflame.ops.elementwise import atanh as arctanh  # torch's numpy-style alias
 from pyflame.ops.elementwise import binary as binary  # the operators' builders
 from pyflame.ops.elementwise import elementwise_op as elementwise_op
 from pyflame.ops.elementwise import operator as operator
+from pyflame.ops.elementwise_math import (
+    copysign,
+    deg2rad,
+    heaviside,
+    logaddexp,
+    logaddexp2,
+    logit,
+    rad2deg,
+    signbit,
+    sinc,
+    true_divide,
+    xlogy,
+)
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
@@ -347,6 +384,42 @@ __all__ += [  # elementwise math, comparisons, where, clamp, dtype conversion
     "sub",
     "tanh",
     "where",
+]
+__all__ += [  # more elementwise math (pyflame/ops/elementwise_math.py: decompositions)
+    "signbit",
+    "exp2",
+    "log2",
+    "log10",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "erfinv",
+    "atan2",
+    "hypot",
+    "nextafter",
+    "copysign",
+    "deg2rad",
+    "heaviside",
+    "logaddexp",
+    "logaddexp2",
+    "logit",
+    "rad2deg",
+    "sinc",
+    "true_divide",
+    "xlogy",
+    "arctan2",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
 ]
 __all__ += [  # shape ops
     "broadcast_to",

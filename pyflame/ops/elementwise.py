@@ -37,7 +37,12 @@ def _scalar(value: Any, dtype: DType) -> Tensor:
 
 def _check_kind(name: str, dtype: DType, kind: str) -> None:
     """The operand kinds an elementwise function takes (`pyflame.core.elementwise`'s rows):
-    bool tensors, int tensors, numbers (not bool)."""
+    bool tensors, int tensors, numbers (not bool), floating point tensors."""
+    if kind == "floating" and not dtype.is_floating_point:  # PyTorch: "hypot_cpu" not ...
+        raise NotImplementedError(
+            f"{format_location(user_location())}: {name} is not implemented for {dtype!r} "
+            "(as in PyTorch: floating point tensors only)"
+        )
     if kind == "bool" and dtype is not bool_:
         raise TypeError(
             f"{format_location(user_location())}: {name} takes bool tensors, got {dtype!r} "
@@ -270,6 +275,13 @@ _bitwise_and, _bitwise_or, _bitwise_xor = (
 bitwise_left_shift, bitwise_right_shift = (
     _binary_function(n) for n in list(elementwise.BINARY)[21:23]
 )
+(_signbit, exp2, log2, log10, tan, asin, acos, atan) = (
+    _unary_function(n) for n in list(elementwise.UNARY)[22:30]
+)
+sinh, cosh, asinh, acosh, atanh, erfinv = (
+    _unary_function(n) for n in list(elementwise.UNARY)[30:36]
+)
+atan2, hypot, nextafter = (_binary_function(n) for n in list(elementwise.BINARY)[23:26])
 
 
 def operator(fn: Callable[[Any, Any], Tensor], a: Any, b: Any) -> Tensor:

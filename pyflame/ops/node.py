@@ -44,6 +44,7 @@ NOT_DIFFERENTIABLE: frozenset[type[flame.FlameOp]] = frozenset(
         flame.LogicalAndOp,
         flame.LogicalOrOp,
         flame.LogicalNotOp,
+        flame.SignbitOp,
         flame.BitwiseNotOp,  # (integers only: never a gradient)
         flame.BitwiseAndOp,
         flame.BitwiseOrOp,

@@ -1,0 +1,281 @@
+"""torch's math functions built from the elementwise ops, each PyTorch's CPU kernel written
+as flame ops (same formula, same order of steps, so the same roundings up to the ulp or two
+by which numpy's exp/log/sin differ from PyTorch's vectorized ones):
+
+    pf.xlogy(x, y)        # where(isnan(y), nan, where(x == 0, 0, x * log(y)))
+    pf.logaddexp(a, b)    # where(isinf(a) & (a == b), a, max(a, b) + log1p(exp(-|a - b|)))
+    pf.sinc(x)            # where(x == 0, 1, sin(pi x) / (pi x))
+
+float16/bfloat16 compute in float32 and round once at the end, as PyTorch's kernels do (their
+opmath); integer and bool operands give float32, as PyTorch promotes them. Gradients are PyTorch's
+formulas (derivatives.yaml), given as the composite's own rule where the decomposition's
+chain rule would differ (sinc at 0, xlogy at x = 0, logaddexp's ties, logit outside its
+bounds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
+from pyflame.grad_mode import requires_grad_of
+from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.ops.convert import astype
+from pyflame.ops.creation import full
+from pyflame.ops.elementwise import (
+    _promoted,
+    _signbit,
+    abs,
+    cos,
+    div,
+    eq,
+    exp,
+    exp2,
+    gt,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    lt,
+    maximum,
+    mul,
+    ne,
+    neg,
+    sin,
+    sub,
+    where,
+)
+from pyflame.ops.node import _check_tensor, _is_scalar
+from pyflame.ops.shape import broadcast_to
+
+_HALF = (float16, bfloat16)
+#: PyTorch's constants, as its kernels use them: M_PI / 180 and 180 / M_PI (doubles, read in
+#: the tensor's dtype by `mul`), pi in float32 (sinc's c10::pi<float>), 1 / ln 2
+_PI_OVER_180 = math.pi / 180.0
+_180_OVER_PI = 180.0 / math.pi
+_PI_F32 = float(np.float32(math.pi))
+_INV_LN2 = 1.0 / math.log(2.0)
+
+
+def _float_dtype(name: str, *args: Any) -> DType:
+    """The result dtype of a float function of these operands: PyTorch's promotion, integers
+    and bool to float32."""
+    for a in args:
+        if not isinstance(a, Tensor) and not _is_scalar(a):
+            raise TypeError(f"{name}: unsupported operand of type {type(a).__name__}")
+    dtype = _promoted(*args) if len(args) == 2 else args[0].dtype
+    if dtype is None:
+        raise TypeError(f"{name} needs at least one pf.Tensor operand")
+    return dtype if dtype.is_floating_point else float32
+
+
+def _opmath(name: str, fn: Callable[..., Tensor], *args: Any, steps: bool = False) -> Tensor:
+    """`fn` of the operands as tensors of the result dtype, broadcast together (numbers as
+    0-d tensors); a float16/bfloat16 result computed in float32 and rounded once, or rounded
+    at every step (`steps`: PyTorch's kernel computes in the half dtype itself)."""
+    dtype = _float_dtype(name, *args)
+    work = float32 if dtype in _HALF and not steps else dtype
+    tensors = [
+        astype(astype(a, dtype), work) if isinstance(a, Tensor) else full((), a, dtype=work)
+        for a in args
+    ]
+    shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+    tensors = [t if t.shape == shape else broadcast_to(t, shape) for t in tensors]
+    out = fn(*tensors)
+    return astype(out, dtype) if work is not dtype else out
+
+
+class _Rule:
+    """A composite's gradient by PyTorch's formula (`fn(node, g, *inputs)`), where the
+    decomposition's own would differ (a tie, a point outside the domain)."""
+
+    def __init__(self, fn: Callable[..., Sequence[Tensor | None]], *inputs: Tensor):
+        self.inputs, self.fn = inputs, fn
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        return self.fn(node, g, *self.inputs)
+
+
+def _with_rule(out: Tensor, fn: Callable[..., Sequence[Tensor | None]], *inputs: Tensor) -> Tensor:
+    if out.requires_grad:
+        out._grad_fn = _Rule(fn, *inputs)
+    return out
+
+
+# --------------------------------------------------------------------------- one operand
+
+
+def signbit(x: Tensor) -> Tensor:
+    """Whether x's sign bit is set (torch.signbit): -0.0 and a negative NaN too, integers
+    below 0, bool never. `flame.signbit` (1 or 0 in x's dtype), then `flame.ne` with 0: exact."""
+    _check_tensor(x, "signbit")
+    if x.dtype is bool_:
+        return ne(x, x)  # (False everywhere, x's shape)
+    return ne(_signbit(x), 0)
+
+
+def deg2rad(x: Tensor) -> Tensor:
+    """x * (pi / 180) (torch.deg2rad: one multiplication by the constant in x's dtype)."""
+    _check_tensor(x, "deg2rad")
+    return mul(x if x.dtype.is_floating_point else astype(x, float32), _PI_OVER_180)
+
+
+def rad2deg(x: Tensor) -> Tensor:
+    """x * (180 / pi) (torch.rad2deg)."""
+    _check_tensor(x, "rad2deg")
+    return mul(x if x.dtype.is_floating_point else astype(x, float32), _180_OVER_PI)
+
+
+def sinc(x: Tensor) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0 (torch.sinc; pi x rounded to the dtype first, as PyTorch);
+    PyTorch's gradient formula."""
+    _check_tensor(x, "sinc")
+
+    def formula(t: Tensor) -> Tensor:
+        zero = eq(t, 0)
+        product = where(zero, 1.0, mul(t, _PI_F32))
+        return _with_rule(where(zero, 1.0, div(sin(product), product)), _sinc_grad, t)
+
+    return _opmath("sinc", formula, x)
+
+
+def _sinc_grad(node: Tensor, g: Tensor, x: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's sinc_backward: g * (pi x cos(pi x) - sin(pi x)) / (x x pi), 0 where that
+    denominator is 0 (x = 0, or x * x underflowing)."""
+    x_pi, squared_pi = mul(x, math.pi), mul(mul(x, x), math.pi)
+    out = div(mul(g, sub(mul(x_pi, cos(x_pi)), sin(x_pi))), squared_pi)
+    return (where(eq(squared_pi, 0.0), 0.0, out),)
+
+
+def logit(x: Tensor, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)) (torch.logit), x clamped to [eps, 1 - eps] first when eps is given
+    (bounds in float32, as PyTorch's); float16/bfloat16 round at every step, as PyTorch's. Gradient PyTorch's: g / (x (1 - x)), 0 outside the
+    bounds (NaN outside [0, 1] without eps)."""
+    _check_tensor(x, "logit")
+    if eps is not None:
+        lo = float(np.float32(eps))
+        hi = float(np.float32(1) - np.float32(eps))
+
+    def formula(t: Tensor) -> Tensor:
+        z = t
+        if eps is not None:  # x < lo ? lo : (x > hi ? hi : x): NaN stays
+            z = where(lt(t, lo), lo, where(gt(t, hi), hi, t))
+        out = log(div(z, sub(1.0, z)))
+
+        def rule(node: Tensor, g: Tensor, t: Tensor) -> Sequence[Tensor | None]:
+            grad = div(g, mul(t, sub(1.0, t)))
+            if eps is None:
+                outside = lt(t, 0.0) | gt(t, 1.0)
+                return (where(outside, math.nan, grad),)
+            return (where(lt(t, lo) | gt(t, hi), 0.0, grad),)
+
+        return _with_rule(out, rule, t)
+
+    return _opmath("logit", formula, x, steps=True)  # (PyTorch's rounds 1 - x, the quotient)
+
+
+# --------------------------------------------------------------------------- two operands
+
+
+def xlogy(x: Any, y: Any) -> Tensor:
+    """x * log(y), 0 where x is 0, NaN where y is NaN (torch.xlogy; numbers either side);
+    PyTorch's gradients: xlogy(g, y) to x (0 where x is 0 and y <= 0), g x / y to y."""
+
+    def formula(a: Tensor, b: Tensor) -> Tensor:
+        zero = eq(a, 0)
+        out = where(isnan(b), math.nan, where(zero, 0.0, mul(a, log(b))))
+        return _with_rule(out, _xlogy_grad, a, b)
+
+    return _opmath("xlogy", formula, x, y)
+
+
+def _xlogy_grad(node: Tensor, g: Tensor, a: Tensor, b: Tensor) -> Sequence[Tensor | None]:
+    g_a = where(eq(a, 0) & le(b, 0), 0.0, xlogy(g, b))
+    return (g_a, div(mul(g, a), b))
+
+
+def _float_only(name: str, *args: Any) -> None:
+    """PyTorch's NotImplementedError for integer or bool operands ("logaddexp_cpu" ...)."""
+    dtype = _promoted(*args)
+    if dtype is not None and not dtype.is_floating_point:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: {name} is not implemented for {dtype!r} "
+            "(as in PyTorch: floating point tensors only)"
+        )
+
+
+def _logaddexp_with(name: str, power: Callable[[Tensor], Tensor], scale: float) -> Any:
+    """logaddexp (power exp, scale 1) or logaddexp2 (exp2, 1 / ln 2): PyTorch's kernel
+    `isinf(a) && a == b ? a : max(a, b) + log1p(power(-|a - b|)) * scale`; gradients
+    PyTorch's, g / (1 + power(b - a)) to a (half each on a tie, where max would give all)."""
+
+    def function(a: Any, b: Any) -> Tensor:
+        _float_only(name, a, b)
+
+        def formula(x: Tensor, y: Tensor) -> Tensor:
+            tail = log1p(power(neg(abs(sub(x, y)))))
+            out = where(
+                isinf(x) & eq(x, y), x, maximum(x, y) + (tail * scale if scale != 1 else tail)
+            )
+
+            def rule(node: Tensor, g: Tensor, x: Tensor, y: Tensor) -> Sequence[Tensor | None]:
+                return (div(g, 1.0 + power(sub(y, x))), div(g, 1.0 + power(sub(x, y))))
+
+            return _with_rule(out, rule, x, y)
+
+        return _opmath(name, formula, a, b)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"log({'exp' if scale == 1 else '2 **'}(a) + ...(b)), PyTorch's {name} kernel"
+    )
+    return function
+
+
+logaddexp = _logaddexp_with("logaddexp", exp, 1.0)
+logaddexp2 = _logaddexp_with("logaddexp2", exp2, _INV_LN2)
+
+
+def copysign(a: Any, b: Any) -> Tensor:
+    """|a| with b's sign bit (torch.copysign; -0.0 and a negative NaN count as negative):
+    exact. Integers give float32."""
+
+    def formula(x: Tensor, y: Tensor) -> Tensor:
+        magnitude = abs(x)
+        return where(signbit(y), neg(magnitude), magnitude)
+
+    return _opmath("copysign", formula, a, b)
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:
+    """values where input is 0, else 1 where input > 0 and 0 elsewhere (NaN too), in input's
+    dtype (torch.heaviside: both tensors of one dtype; no gradient, as PyTorch)."""
+    _check_tensor(input, "heaviside")
+    _check_tensor(values, "heaviside")
+    if input.dtype is not values.dtype:
+        raise RuntimeError(
+            f"{format_location(user_location())}: heaviside is not yet implemented for tensors "
+            f"with different dtypes ({input.dtype!r} and {values.dtype!r})."
+        )
+    positive = gt(input, 0)
+    step = positive if input.dtype is bool_ else astype(positive, input.dtype)
+    out = where(eq(input, 0), values, step)
+
+    def rule(node: Tensor, g: Tensor, *inputs: Tensor) -> Sequence[Tensor | None]:
+        raise RuntimeError(
+            f"{format_location(node.location)}: the derivative for 'heaviside' is not implemented."
+        )
+
+    if out.dtype.is_floating_point and requires_grad_of((input, values)):
+        out._requires_grad = out._grad_node = True  # (as PyTorch's: backward then raises)
+    return _with_rule(out, rule, input, values)
+
+
+def true_divide(a: Any, b: Any) -> Tensor:
+    """torch.true_divide, `div`'s alias."""
+    return div(a, b)
