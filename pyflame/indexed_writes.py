@@ -267,8 +267,8 @@ def scatter(
 ) -> Tensor:
     """x with src[i][j][k] written at x[index[i][j][k]][j][k] for dim 0 (and so on), or the
     number / 0-d tensor `value` (torch.scatter: `scatter(input, dim, index, src)`,
-    `scatter(input, dim, index, value)`); `reduce="add"` is scatter_add (PyTorch's deprecated
-    argument; "multiply" is not supported). index has x's rank, in every dim at most src's
+    `scatter(input, dim, index, value)`); `reduce="add"` is scatter_add and "multiply"
+    scatter_reduce's "prod" (PyTorch's deprecated argument). index has x's rank, in every dim at most src's
     size and, apart from `dim`, at most x's; src must have x's dtype."""
     location = user_location()
     if src is None and value is None:
@@ -277,16 +277,15 @@ def scatter(
         raise TypeError("scatter() takes src or value, not both")
     given = src if src is not None else value
     if reduce is not None:
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError(
+                f"{format_location(location)}: reduce argument must be either add or multiply."
+            )
+        if not isinstance(given, Tensor):
+            given = ops.full(index.shape, _fill_value(input, given, "scatter"), dtype=input.dtype)
         if reduce == "add":
-            if not isinstance(given, Tensor):
-                given = ops.full(
-                    index.shape, _fill_value(input, given, "scatter"), dtype=input.dtype
-                )
             return scatter_add(input, dim, index, given)
-        raise NotImplementedError(
-            f"{format_location(location)}: scatter(reduce={reduce!r}) is not supported (reduce "
-            "'add' is; PyTorch deprecates the argument: use scatter_reduce there)"
-        )
+        return scatter_reduce(input, dim, index, given, "prod")
     x, d, idx, s = _scatter_args(input, dim, index, given, "scatter")
     if not idx.numel():  # nothing written: a copy
         return _reshape_node(input, input.shape)
@@ -486,6 +485,110 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
         return _reshape_node(input, input.shape)
     _, named = _rows_at(x, d, idx, location, "index_fill", negative=True)
     return _shaped(ops.where(_along(named, d, x.ndim), fill, x), input)
+
+
+# --------------------------------------------------------------------------- scatter_reduce
+
+#: scatter_reduce's reductions: (the reduction over entries, its identity for floats)
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _identity(reduce: str, dtype: DType) -> float | int:
+    """The value an entry that names another position contributes (a number of x's kind)."""
+    if dtype.is_floating_point:
+        extreme = {"amax": -math.inf, "amin": math.inf}
+        return extreme.get(reduce, 1.0 if reduce == "prod" else 0.0)
+    info = np.iinfo(np.int32)
+    return {"amax": int(info.min), "amin": int(info.max), "prod": 1}.get(reduce, 0)
+
+
+def _reduced(entries: Tensor, axis: int, reduce: str) -> Tensor:
+    if reduce == "prod":
+        return ops.prod(entries, axis)
+    if reduce == "amax":
+        return ops.amax(entries, axis)
+    if reduce == "amin":
+        return ops.amin(entries, axis)
+    return ops.sum(entries, axis)
+
+
+def scatter_reduce(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor:
+    """x with each src[i][j][k] reduced into x[index[i][j][k]][j][k] for dim 0 (and so on)
+    by `reduce`, one of "sum", "prod", "mean", "amax", "amin" (torch.scatter_reduce), x's own
+    value taking part where `include_self`; positions nothing names keep x's value bit for bit.
+    Dense along dim: the entries of each column are compared with every position of the
+    column (a one-hot [.., n, m, ..] of index against an iota: n * m per column), the hit ones
+    kept and the others made the reduction's identity, x's value joined as one more entry,
+    then one flame reduction over the entries. So gradients are the reductions' own:
+    PyTorch's, a tie of amax/amin shared evenly among every element equal to the result
+    (x's too). "mean" divides by the count of values reduced (integers: rounded toward -inf,
+    as PyTorch); bool takes or (sum, amax) and and (prod, amin), no mean (PyTorch's error)."""
+    location = user_location()
+    if reduce not in _REDUCTIONS:
+        raise RuntimeError(
+            f"{format_location(location)}: reduce argument must be either sum, prod, mean, "
+            f"amax or amin, got {reduce}"
+        )
+    if not isinstance(src, Tensor):
+        raise TypeError(
+            "scatter_reduce(): argument 'src' (position 4) must be Tensor, not "
+            f"{type(src).__name__}"
+        )
+    x, d, idx, s = _scatter_args(input, dim, index, src, "scatter_reduce")
+    if x.dtype is bool_:
+        if reduce == "mean":
+            raise NotImplementedError(
+                f"{format_location(location)}: scatter_reduce(reduce='mean') is not "
+                "implemented for bool (as in PyTorch)"
+            )
+        wide = scatter_reduce(
+            ops.astype(input, int32),
+            dim,
+            index,
+            ops.astype(src, int32),
+            reduce,
+            include_self=include_self,
+        )
+        return ops.ne(wide, 0)
+    if not idx.numel():
+        return _reshape_node(input, input.shape)
+    _positions(x.shape, d, idx, location, "scatter_reduce")  # (range check: PyTorch's words)
+    n = x.shape[d]
+    # the block of x the index reaches (x's extent along d, the index's elsewhere)
+    reach = [slice(0, k) if i != d else slice(None) for i, k in enumerate(idx.shape)]
+    block = (
+        x[tuple(reach)] if any(idx.shape[k] < x.shape[k] for k in range(x.ndim) if k != d) else x
+    )
+    with no_grad():
+        along = [1] * (idx.ndim + 1)
+        along[d] = n
+        positions = ops.arange(n, dtype=int32).reshape(along)  # [.., n, 1, ..]
+        hot = ops.eq(ops.unsqueeze(_as_dtype(idx, int32), d), positions)  # [.., n, m, ..]
+        hit = ops.any(hot, d + 1)
+    entries = ops.where(hot, ops.unsqueeze(s, d), _identity(reduce, x.dtype))
+    if include_self:
+        entries = ops.cat([ops.unsqueeze(block, d + 1), entries], d + 1)
+    out = _reduced(entries, d + 1, reduce)
+    if reduce == "mean":
+        with no_grad():
+            count = ops.sum(ops.astype(hot, int32), d + 1) + (1 if include_self else 0)
+            count = ops.where(count == 0, 1, count)
+        if x.dtype.is_floating_point:
+            out = out / _as_dtype(count, x.dtype)
+        else:
+            out = ops.floor_divide(out, count)
+    out = ops.where(hit, _as_dtype(out, x.dtype), block)
+    if block is not x:  # the rest of x as it was
+        out = index_set(x, tuple(reach), out)
+    return _shaped(out, input)
 
 
 # --------------------------------------------------------------------------- index_put

@@ -584,6 +584,15 @@ def index_fill_(x: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     return _inplace(x, "IndexFill", build, value)
 
 
+def scatter_reduce_(
+    x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+) -> Tensor:
+    build = lambda: indexed_writes.scatter_reduce(  # noqa: E731
+        x, dim, index, src, reduce, include_self=include_self
+    )
+    return _inplace(x, "ScatterReduce", build, src)
+
+
 def index_put_(x: Tensor, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
     build = lambda: indexed_writes.index_put(x, indices, values, accumulate)  # noqa: E731
     return _inplace(x, "IndexPut", build, values)

@@ -695,6 +695,13 @@ class OpMethods:
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return BOUND.indexed_writes.scatter_add(self, dim, index, src)
 
+    def scatter_reduce(
+        self, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return BOUND.indexed_writes.scatter_reduce(
+            self, dim, index, src, reduce, include_self=include_self
+        )
+
     def index_put(self, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
         return BOUND.indexed_writes.index_put(self, indices, values, accumulate)
 
@@ -1088,6 +1095,13 @@ class OpMethods:
 
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return BOUND.inplace.scatter_add_(self, dim, index, src)
+
+    def scatter_reduce_(
+        self, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return BOUND.inplace.scatter_reduce_(
+            self, dim, index, src, reduce, include_self=include_self
+        )
 
     def index_put_(self, indices: Any, values: Tensor, accumulate: bool = False) -> Tensor:
         return BOUND.inplace.index_put_(self, indices, values, accumulate)

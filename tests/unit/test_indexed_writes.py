@@ -358,3 +358,167 @@ def test_index_put_errors_use_pytorchs_words():
         pf.index_put(x, (i,), pf.ones(3, 4), accumulate=True)
     with pytest.raises(pf.ShapeError, match=r"value tensor of shape \[3, 4\] cannot be broadcast"):
         pf.index_put(x, (i,), pf.ones(3, 4))
+
+
+REDUCTIONS = ["sum", "prod", "mean", "amax", "amin"]
+
+
+def reduce_cases(lib, put, on_device):
+    """scatter_reduce's every reduction, with and without x, dims 0, 1 and -1 of 2-D and 3-D
+    inputs, an index smaller than x and src (so part of x is out of its reach)."""
+    a, b = data((5, 7)), data((3, 4, 6), seed=2)
+    i = lambda arr: index_of(lib, arr, on_device)  # noqa: E731
+    rows = ints(5, (4, 6), seed=3)  # repeats along dim 0
+    deep = ints(6, (2, 4, 5), seed=5)
+    src, src3 = put(data((4, 7), seed=6)), put(data((2, 4, 5), seed=7))
+    out = []
+    for reduce in REDUCTIONS:
+        for include_self in (True, False):
+            x, y = put(a), put(b)
+            out += [
+                lib.scatter_reduce(x, 0, i(rows), src, reduce, include_self=include_self),
+                x.scatter_reduce(1, i(rows % 7), src, reduce, include_self=include_self),
+                y.scatter_reduce(-1, i(deep), src3, reduce, include_self=include_self),
+            ]
+    return out
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_scatter_reduce_matches_torch(layout, on_device):
+    ours = reduce_cases(pf, lambda a: pf.from_numpy(a, layout=layout), on_device)
+    theirs = reduce_cases(torch, torch.from_numpy, False)
+    pf.eval(*ours)
+    for k, (got, want) in enumerate(zip(ours, theirs, strict=True)):
+        assert got.shape == tuple(want.shape) and got.dtype is pf.float32, k
+        # (the entries reduce in another order than PyTorch's one by one: to rounding)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_scatter_reduce_of_ints_bools_halves_and_the_legacy_multiply():
+    """int32 (mean rounds toward -inf, as PyTorch), bool (or / and; mean refused), float16 to
+    its rounding, and scatter(..., reduce="multiply") as scatter_reduce's prod."""
+    k = np.arange(-9, 15, dtype=np.int32).reshape(4, 6)
+    idx = np.array([[0, 0, 3, 1, 5, 5], [2, 2, 2, 0, 1, 5]], np.int32)
+    src = np.array([[3, -4, 1, 7, -2, 2], [5, 1, -8, 2, 3, 3]], np.int32)
+    flags = k % 3 == 0
+    for reduce in REDUCTIONS:
+        for include_self in (True, False):
+            got = pf.from_numpy(k).scatter_reduce(
+                1, pf.from_numpy(idx), pf.from_numpy(src), reduce, include_self=include_self
+            )
+            want = torch.from_numpy(k).scatter_reduce(
+                1,
+                torch.from_numpy(idx).long(),
+                torch.from_numpy(src),
+                reduce,
+                include_self=include_self,
+            )
+            assert got.dtype is pf.int32
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=reduce)
+            if reduce == "mean":
+                continue
+            got = pf.scatter_reduce(
+                pf.from_numpy(flags),
+                1,
+                pf.from_numpy(idx),
+                pf.from_numpy(src > 0),
+                reduce,
+                include_self=include_self,
+            )
+            want = torch.scatter_reduce(
+                torch.from_numpy(flags),
+                1,
+                torch.from_numpy(idx).long(),
+                torch.from_numpy(src > 0),
+                reduce,
+                include_self=include_self,
+            )
+            assert got.dtype is pf.bool
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=reduce)
+            h = data((4, 6)).astype(np.float16)
+            hs = data((2, 6), seed=3).astype(np.float16)
+            got = pf.from_numpy(h).scatter_reduce(1, pf.from_numpy(idx), pf.from_numpy(hs), reduce)
+            want = torch.from_numpy(h).scatter_reduce(
+                1, torch.from_numpy(idx).long(), torch.from_numpy(hs), reduce
+            )
+            assert got.dtype is pf.float16
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-3, atol=1e-3)
+    with pytest.raises(NotImplementedError, match="not implemented for bool"):
+        pf.scatter_reduce(
+            pf.from_numpy(flags), 1, pf.from_numpy(idx), pf.from_numpy(src > 0), "mean"
+        )
+    for value in (pf.from_numpy(src), 3):
+        theirs = torch.from_numpy(src) if isinstance(value, pf.Tensor) else value
+        got = pf.from_numpy(k).scatter(1, pf.from_numpy(idx), value, reduce="multiply")
+        want = torch.from_numpy(k).scatter(
+            1, torch.from_numpy(idx).long(), theirs, reduce="multiply"
+        )
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    x = pf.from_numpy(k.copy())
+    assert x.scatter_(1, pf.from_numpy(idx), 2, reduce="multiply") is x
+    t = torch.from_numpy(k.copy()).scatter_(1, torch.from_numpy(idx).long(), 2, reduce="multiply")
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+def test_scatter_reduce_in_place_and_gradients_as_torch():
+    """x.scatter_reduce_ changes x; gradients of x and src for every reduction, amax/amin
+    with ties between x and several entries (PyTorch shares the gradient evenly among them)."""
+    a = np.array([[1.0, 5.0, 2.0, 0.5], [3.0, -1.0, 4.0, 2.5], [0.5, 2.0, -3.0, 1.5]], np.float32)
+    src = np.array([[5.0, 1.0, 3.0, 5.0, 2.0], [-1.0, 4.0, 4.0, 0.25, 3.0]], np.float32)
+    idx = np.array([[1, 0, 2, 1, 3], [1, 2, 2, 0, 3]], np.int32)  # row 0: 5 meets x's 5 twice
+    for reduce in REDUCTIONS:
+        x, t = pf.from_numpy(a.copy()), torch.from_numpy(a.copy())
+        assert x.scatter_reduce_(1, pf.from_numpy(idx), pf.from_numpy(src), reduce) is x
+        t.scatter_reduce_(1, torch.from_numpy(idx).long(), torch.from_numpy(src), reduce)
+        np.testing.assert_allclose(x.numpy(), t.numpy(), rtol=1e-6)
+        for include_self in (True, False):
+            if reduce in ("amax", "amin") and not include_self:
+                continue  # PyTorch counts x's ties in the share though x takes no part: below
+            grads = {}
+            for lib in (pf, torch):
+                x, s = lib.from_numpy(a.copy()), lib.from_numpy(src.copy())
+                x.requires_grad = s.requires_grad = True
+                out = lib.scatter_reduce(
+                    x, 1, index_of(lib, idx), s, reduce, include_self=include_self
+                )
+                (out * lib.from_numpy(data((3, 4), seed=4))).sum().backward()
+                grads[lib] = (x.grad.numpy(), s.grad.numpy())
+            for ours, theirs in zip(grads[pf], grads[torch], strict=True):
+                np.testing.assert_allclose(
+                    ours, theirs, rtol=1e-5, atol=1e-6, err_msg=(reduce, include_self)
+                )
+
+
+def test_scatter_reduce_errors_use_pytorchs_words():
+    x = pf.zeros(3, 4)
+    idx = pf.from_numpy(np.array([[0, 5]], np.int32))
+    with pytest.raises(
+        RuntimeError,
+        match=r"test_indexed_writes.py:\d+: reduce argument must be either sum, prod, mean, amax or amin, got max",
+    ):
+        pf.scatter_reduce(x, 1, idx, pf.ones(1, 2), "max")
+    with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+        pf.scatter_reduce(x, 1, idx, pf.ones(1, 2, dtype=pf.int32), "sum")
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 4"):
+        pf.scatter_reduce(x, 1, idx, pf.ones(1, 2), "amax").numpy()
+    with pytest.raises(
+        RuntimeError,
+        match=r"test_indexed_writes.py:\d+: reduce argument must be either add or multiply",
+    ):
+        x.scatter(1, idx, 1.0, reduce="mean")
+
+
+def test_scatter_reduce_amax_without_self_shares_among_the_entries_only():
+    """amax with include_self=False: the gradient is shared among the tied entries only
+    (PyTorch also counts x's equal value, which takes no part, so its entries' shares do not
+    add up to the gradient: docs/ops.md)."""
+    x = pf.from_numpy(np.array([5.0, 0.0], np.float32))
+    s = pf.from_numpy(np.array([5.0, 5.0, 1.0], np.float32))
+    x.requires_grad = s.requires_grad = True
+    idx = pf.from_numpy(np.array([0, 0, 1], np.int32))
+    out = pf.scatter_reduce(x, 0, idx, s, "amax", include_self=False)
+    np.testing.assert_array_equal(out.numpy(), [5.0, 1.0])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(s.grad.numpy(), [0.5, 0.5, 1.0])

@@ -66,7 +66,7 @@
 // -----
 
 // A name outside the closed set is a parse error of the enum attribute (pyflame.core's StrEnums).
-// CHECK: Expected `neg`, `abs`, `relu`, `exp`, `log`, `sqrt`, `rsqrt`, `tanh`, `sigmoid`, `gelu`, `silu`, `logical_not`, `sin`, `cos`, `erf`, `floor`, `round`, `sign`, `log1p`, `expm1`, `trunc`, `bitwise_not`, or `scale`.
+// CHECK: Expected `neg`, `abs`, `relu`, `exp`, `log`, `sqrt`, `rsqrt`, `tanh`, `sigmoid`, `gelu`, `silu`, `logical_not`, `sin`, `cos`, `erf`, `floor`, `round`, `sign`, `log1p`, `expm1`, `trunc`, `bitwise_not`, `signbit`, `exp2`, `log2`, `log10`, `tan`, `asin`, `acos`, `atan`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`, `erfinv`, or `scale`.
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %0 = mesh.unary frobnicate %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
@@ -93,7 +93,7 @@
 
 // -----
 
-// CHECK: Expected `add`, `sub`, `mul`, `div`, `pow`, `maximum`, `minimum`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `logical_and`, `logical_or`, `floor_divide`, `remainder`, `fmod`, `bitwise_and`, `bitwise_or`, `bitwise_xor`, `bitwise_left_shift`, or `bitwise_right_shift`.
+// CHECK: Expected `add`, `sub`, `mul`, `div`, `pow`, `maximum`, `minimum`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `logical_and`, `logical_or`, `floor_divide`, `remainder`, `fmod`, `bitwise_and`, `bitwise_or`, `bitwise_xor`, `bitwise_left_shift`, `bitwise_right_shift`, `atan2`, `hypot`, or `nextafter`.
 %a = "test.op"() : () -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 %0 = mesh.binary frobnicate %a, %a : !mesh.tensor<4x4xf32 on 2x2 split [r, c]>, !mesh.tensor<4x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<4x4xf32 on 2x2 split [r, c]>
 
