@@ -30,6 +30,17 @@ from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
 
 
+def _floats_only(x: Tensor, what: str) -> None:
+    """PyTorch's NotImplementedError ("elu_cpu" not implemented for 'Int'): these activations
+    have no integer or bool kernel (relu, hardtanh, threshold and the ones built on division
+    or tanh take integers, as PyTorch's)."""
+    if isinstance(x, Tensor) and not x.dtype.is_floating_point:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: {what} is not implemented for {x.dtype!r} "
+            "(as in PyTorch: floating point tensors only)"
+        )
+
+
 class ReLU(Module):
     """max(x, 0); `inplace=True` changes the input (`relu_`), as PyTorch's."""
 
@@ -48,6 +59,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) (`approximate='none'`: `flame.gelu`, exact) or PyTorch's tanh
     approximation ('tanh': 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), elementwise
     ops), `torch.nn.functional.gelu`."""
+    _floats_only(input, "gelu")
     if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
     if approximate == "none":
@@ -93,6 +105,7 @@ class SiLU(Module):
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x (`torch.nn.functional.leaky_relu`); the gradient
     at 0 is negative_slope, as PyTorch's. `inplace=True` writes it into `input`."""
+    _floats_only(input, "leaky_relu")
     if inplace:
         return inplace_.apply_(input, lambda x: _leaky(x, negative_slope), "LeakyRelu")
     return _leaky(input, negative_slope)
@@ -196,6 +209,7 @@ def _elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1) (torch.nn.functional.elu)."""
+    _floats_only(input, "elu")
     return _maybe_inplace(input, inplace, lambda x: _elu(x, alpha), "Elu")
 
 
@@ -205,11 +219,13 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with PyTorch's constants (torch.nn.functional.selu)."""
+    _floats_only(input, "selu")
     return _maybe_inplace(input, inplace, lambda x: _elu(x, _SELU_ALPHA, _SELU_SCALE), "Elu")
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x / alpha) - 1) (torch.nn.functional.celu)."""
+    _floats_only(input, "celu")
     if alpha == 0:
         raise ZeroDivisionError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _maybe_inplace(input, inplace, lambda x: _elu(x, alpha, 1.0, 1.0 / alpha), "Elu")
@@ -219,6 +235,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold
     (torch.nn.functional.softplus)."""
+    _floats_only(input, "softplus")
     bx = input * beta
     linear = bx > threshold
     soft = ops.log1p(ops.exp(ops.where(linear, 0.0, bx)))
@@ -260,6 +277,7 @@ def _hardsigmoid(x: Tensor) -> Tensor:
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """0 below -3, 1 above 3, x / 6 + 1/2 between (torch.nn.functional.hardsigmoid)."""
+    _floats_only(input, "hardsigmoid")
     return _maybe_inplace(input, inplace, _hardsigmoid, "Hardsigmoid")
 
 
@@ -271,11 +289,13 @@ def _hardswish(x: Tensor) -> Tensor:
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6 (torch.nn.functional.hardswish)."""
+    _floats_only(input, "hardswish")
     return _maybe_inplace(input, inplace, _hardswish, "Hardswish")
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x)) (torch.nn.functional.mish)."""
+    _floats_only(input, "mish")
     return _maybe_inplace(input, inplace, _mish, "Mish")
 
 
@@ -288,6 +308,7 @@ def _mish(x: Tensor) -> Tensor:
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) without overflow: x - log1p(exp(x)) for x < 0, -log1p(exp(-x))
     otherwise (torch.nn.functional.logsigmoid; the gradient at 0 is 1/2)."""
+    _floats_only(input, "logsigmoid")
     negative = input < 0
     low = ops.where(negative, input, 0.0)
     high = ops.where(negative, 0.0, input)
@@ -315,6 +336,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b), a and b the two halves of `input` along `dim`
     (torch.nn.functional.glu)."""
+    _floats_only(input, "glu")
     if input.ndim == 0:
         raise ShapeError(
             f"{format_location(user_location())}: glu does not support scalars because halving "

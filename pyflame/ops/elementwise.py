@@ -188,6 +188,8 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
         widened = _half_by_one_element(floor_divide, *args)
         if widened is not None:
             return widened
+    if name in ("sub", "neg"):
+        _refuse_bool_subtraction(name, args)
     entry = elementwise.ALL[name]
     operands, dtype = _operands(name, args, entry.operands)
     if name == "pow" and not dtype.is_floating_point and _negative_int(args[1]):
@@ -204,6 +206,32 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
     shape = max((t.shape for t in operands), key=len)  # (broadcast already: () or this)
     result = bool_ if entry.result == "bool" else dtype
     return _node(ELEMENTWISE_OPS[name], operands, shape, result)
+
+
+def _refuse_bool_subtraction(name: str, args: Sequence[Any]) -> None:
+    """PyTorch's RuntimeError for `-` with a bool operand (a tensor or a Python bool, either
+    side) and for `-x` of a bool tensor: meaningless on masks, PyTorch points at `~` / `^`."""
+    is_bool = [
+        (isinstance(a, Tensor) and a.dtype is bool_) or isinstance(a, (builtins.bool, np.bool_))
+        for a in args
+    ]
+    if not builtins.any(is_bool):
+        return
+    where_ = format_location(user_location())
+    if name == "neg":
+        raise RuntimeError(
+            f"{where_}: Negation, the `-` operator, on a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    if builtins.all(is_bool):
+        raise RuntimeError(
+            f"{where_}: Subtraction, the `-` operator, with two bool tensors is not supported. "
+            "Use the `^` or `logical_xor()` operator instead."
+        )
+    raise RuntimeError(
+        f"{where_}: Subtraction, the `-` operator, with a bool tensor is not supported. If you "
+        "are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+    )
 
 
 def _is_zero_number(value: Any) -> bool:
@@ -248,7 +276,7 @@ def _binary_function(name: str) -> Callable[[Any, Any], Tensor]:
 (neg, abs, relu, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu, silu, _logical_not) = (
     _unary_function(n) for n in list(elementwise.UNARY)[:12]
 )
-sin, cos, erf, floor, _round, sign, log1p, expm1, trunc, _bitwise_not = (
+sin, cos, erf, floor, _round, _sign, log1p, expm1, trunc, _bitwise_not = (
     _unary_function(n) for n in list(elementwise.UNARY)[12:22]
 )
 (
@@ -630,12 +658,27 @@ class Clamp:
 # torch names built from the ops above (each exact: no new rounding)
 
 
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 (torch.sign; 0 at NaN, as PyTorch); a bool tensor is its own sign (a copy,
+    as PyTorch's)."""
+    _check_tensor(x, "sign")
+    if x.dtype is bool_:
+        return logical_or(x, False)
+    return _sign(x)
+
+
 def ceil(x: Tensor) -> Tensor:
     """The smallest integer >= x (torch.ceil) as -floor(-x): exact, -0.0 on (-1, 0) as
-    PyTorch's, NaN and inf kept; an integer tensor is its own ceil (a copy, as PyTorch's)."""
+    PyTorch's, NaN and inf kept; an integer tensor is its own ceil (a copy, as PyTorch's);
+    bool refused, as PyTorch ("ceil_vml_cpu" not implemented for 'Bool')."""
     _check_tensor(x, "ceil")
+    if x.dtype is bool_:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: ceil is not implemented for pf.bool (as in "
+            "PyTorch)"
+        )
     if not x.dtype.is_floating_point:
-        return x + 0 if x.dtype is not bool_ else astype(x, bool_)
+        return x + 0
     return neg(floor(neg(x)))
 
 
@@ -674,6 +717,11 @@ def lerp(start: Tensor, end: Tensor, weight: Any) -> Tensor:
     exactly. float16/bfloat16 compute in float32 and round once, as PyTorch."""
     _check_tensor(start, "lerp")
     _check_tensor(end, "lerp")
+    if not start.dtype.is_floating_point:  # PyTorch: "lerp_kernel_scalar" not implemented ...
+        raise NotImplementedError(
+            f"{format_location(user_location())}: lerp is not implemented for {start.dtype!r} "
+            "(as in PyTorch: floating point tensors only)"
+        )
     if start.dtype in HALF and end.dtype is start.dtype:
         # (a half weight tensor is widened too; torch rounds once at the end, not per step)
         wide_w = astype(weight, float32) if isinstance(weight, Tensor) else weight

@@ -261,6 +261,17 @@ def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     return _reduce(flame.ReduceMinOp, x, dim, keepdim, "amin")
 
 
+def _refuse_bool(x: Tensor, what: str) -> None:
+    """PyTorch's RuntimeError: argmax and argmin do not take bool (an index of "the first
+    True" is `x.int().argmax()`)."""
+    _check_tensor(x, what)
+    if x.dtype is bool_:
+        raise RuntimeError(
+            f"{format_location(user_location())}: {what}(): does not support bool input "
+            "(as PyTorch; convert first, e.g. x.int())"
+        )
+
+
 def _arg(op: type[flame.FlameOp], x: Tensor, dim: int | None, keepdim: bool, what: str) -> Tensor:
     _check_tensor(x, what)
     if isinstance(dim, builtins.bool) or not (dim is None or isinstance(dim, (int, np.integer))):
@@ -273,12 +284,14 @@ def _arg(op: type[flame.FlameOp], x: Tensor, dim: int | None, keepdim: bool, wha
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first max along `dim` (of the flattened tensor for None), as pf.int32
     (PyTorch returns int64); NaN counts as the max, like torch.argmax."""
+    _refuse_bool(x, "argmax")
     return _arg(flame.ArgmaxOp, x, dim, keepdim, "argmax")
 
 
 @_torch_aliases("argmin")
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the first min along `dim` (of the flattened tensor for None), as pf.int32."""
+    _refuse_bool(x, "argmin")
     return _arg(flame.ArgminOp, x, dim, keepdim, "argmin")
 
 

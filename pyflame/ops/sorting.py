@@ -124,6 +124,11 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     """(values, indices) of the k largest (or smallest) elements along `dim` (torch.topk),
     in sorted order; among equal values the lower index comes first."""
     _check_tensor(x, "topk")
+    if x.dtype is bool_:
+        raise RuntimeError(
+            f"{format_location(user_location())}: topk does not support bool dtypes (as "
+            "PyTorch on the CPU)"
+        )
     d = _dim(x, dim, "topk")
     n = x.shape[d] if x.ndim else 1
     k = _dim_arg(k, "topk k")
