@@ -181,8 +181,8 @@ def test_errors_as_torch():
         x.scatter(1, pf.ones(1, 2), 1.0)
     with pytest.raises(TypeError, match="must be Tensor, not float"):
         x.scatter_add(1, idx, 2.0)
-    with pytest.raises(NotImplementedError, match="multiply"):
-        x.scatter(1, idx, pf.ones(1, 2), reduce="multiply")
+    with pytest.raises(RuntimeError, match="reduce argument must be either add or multiply"):
+        x.scatter(1, idx, pf.ones(1, 2), reduce="max")
     with pytest.raises(IndexError, match="Index is supposed to be a vector"):
         x.index_add(1, pf.tensor([[0]]), pf.ones(3, 1))
     with pytest.raises(pf.ShapeError, match=r"expected \[3, 2\]"):
