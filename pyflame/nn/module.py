@@ -220,7 +220,7 @@ class Module:
 
     def _name_leaves(self) -> None:
         """Name every parameter and buffer under this module by its path (`fc1.weight`): traced
-        programs name @main's arguments so (see pyflame.trace). The outermost module a tensor
+        programs name @main's arguments so (see pyflame.tracing). The outermost module a tensor
         is registered in last names it."""
         for path, t in self.named_parameters():
             t.name = path

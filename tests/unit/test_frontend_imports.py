@@ -264,3 +264,22 @@ def test_ml_dtypes_is_imported_only_for_bfloat16():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_torch_function_names_are_not_shadowed_by_modules():
+    """pf.trace and pf.index_put are torch's functions (the tracer is pyflame.tracing, item
+    assignment's builder pyflame.index_set); `pf.<name>` imports only this package's own
+    submodules, so a stale module another checkout's editable install maps the name to
+    (pyflame/trace.py) cannot shadow the function."""
+    code = (
+        "import pyflame as pf, types\n"
+        "from pyflame import trace, index_put\n"
+        "assert callable(pf.trace) and not isinstance(pf.trace, types.ModuleType)\n"
+        "assert trace is pf.trace and index_put is pf.index_put\n"
+        "assert isinstance(pf.tracing, types.ModuleType) and pf.tracing.trace([])\n"
+        "assert pf.trace(pf.eye(3)).item() == 3.0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
