@@ -195,15 +195,18 @@ def _opmath(fn: Any) -> Any:
 
 
 def _expm1_negative(x: Tensor, scale: float = 1.0) -> Tensor:
-    """expm1(x * scale) where x <= 0, 0 elsewhere (no overflow on the side not taken)."""
-    return ops.expm1(ops.where(x > 0, 0.0, x) * scale if scale != 1.0 else ops.where(x > 0, 0.0, x))
+    """expm1(x * scale) where x <= 0, 0 elsewhere (no overflow on the side not taken, and no
+    NaN: the zero gradient of the side not taken times expm1's derivative at NaN is NaN)."""
+    taken = ops.where(x <= 0, x, 0.0)
+    return ops.expm1(taken * scale if scale != 1.0 else taken)
 
 
 @_opmath
 def _elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
-    """PyTorch's elu kernel: scale * x where x > 0, else scale * alpha * expm1(x * input_scale)."""
+    """PyTorch's elu kernel: scale * alpha * expm1(x * input_scale) where x <= 0, else
+    scale * x (NaN takes the `else`, as PyTorch's: its gradient there is scale)."""
     negative = _expm1_negative(x, input_scale) * alpha
-    out = ops.where(x > 0, x, negative)
+    out = ops.where(x <= 0, negative, x)
     return out * scale if scale != 1.0 else out
 
 
@@ -272,7 +275,10 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 @_opmath
 def _hardsigmoid(x: Tensor) -> Tensor:
-    return ops.where(x <= -3.0, 0.0, ops.where(x >= 3.0, 1.0, x / 6.0 + 0.5))
+    # PyTorch's gradient is 1/6 strictly between -3 and 3 only: 0 at NaN, whose value stays NaN
+    between = ops.logical_and(x > -3.0, x < 3.0)
+    outside = ops.where(x <= -3.0, 0.0, ops.where(x >= 3.0, 1.0, x.detach()))
+    return ops.where(between, x / 6.0 + 0.5, outside)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -283,8 +289,12 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 @_opmath
 def _hardswish(x: Tensor) -> Tensor:
-    # PyTorch's gradient: 0 up to -3, x / 3 + 1/2 strictly between, 1 from 3 on
-    return ops.where(x <= -3.0, 0.0, ops.where(x < 3.0, x * (x + 3.0) / 6.0, x))
+    # PyTorch's gradient: 0 up to -3, x / 3 + 1/2 strictly between, 1 from 3 on and at NaN.
+    # Up to -3 the value is x * 0 as PyTorch's x * relu6(x + 3) / 6 (-0.0; NaN at -inf); the
+    # middle branch sees 0 outside (-3, 3), else its zero gradient times NaN or inf is NaN.
+    between = ops.logical_and(x > -3.0, x < 3.0)
+    middle = ops.where(between, x, 0.0)
+    return ops.where(x <= -3.0, x * 0.0, ops.where(between, middle * (middle + 3.0) / 6.0, x))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -312,7 +322,8 @@ def logsigmoid(input: Tensor) -> Tensor:
     negative = input < 0
     low = ops.where(negative, input, 0.0)
     high = ops.where(negative, 0.0, input)
-    return ops.where(negative, low - ops.log1p(ops.exp(low)), -ops.log1p(ops.exp(-high)))
+    # 0 - log1p(...): logsigmoid(inf) is +0.0, as PyTorch's min(x, 0) - log1p(exp(-|x|))
+    return ops.where(negative, low - ops.log1p(ops.exp(low)), 0.0 - ops.log1p(ops.exp(-high)))
 
 
 def softsign(input: Tensor) -> Tensor:

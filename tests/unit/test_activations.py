@@ -250,3 +250,33 @@ def test_hardtanh_and_relu6_of_integers_stay_integers_as_torch():
         torch.nn.functional.relu6(torch.from_numpy(k > 0))
     with pytest.raises(RuntimeError, match=r"test_activations.py:\d+: Bool inputs not supported"):
         F.relu6(pf.from_numpy(k > 0))
+
+
+#: NaN and the infinities, with finite values around the kinks for the other rows
+NON_FINITE = np.array(
+    [[np.nan, np.inf, -np.inf, -3.0], [3.0, -0.0, 2.5, -2.5], [-np.inf, np.nan, np.inf, 0.0]],
+    np.float32,
+)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_nan_and_infinities_give_torchs_values_and_gradients(name):
+    """PyTorch's kernels send NaN down the branch of their last `else` (hardswish's and elu's
+    gradient 1 there, hardsigmoid's 0) and hardswish(-inf) is -inf * 0 = NaN; PyFlame's
+    compositions gave hardswish(-inf) = 0, gradient NaN for hardswish at NaN and +-inf and for
+    elu/selu/celu at NaN (the branch not taken multiplied its zero gradient by NaN or inf),
+    and hardsigmoid 1/6 at NaN. NaN and infinities where torch's are, finite values within
+    rounding, the sign of zero results as torch's."""
+    call, _ = ACTIVATIONS[name]
+    x = pf.from_numpy(NON_FINITE)
+    x.requires_grad = True
+    t = torch.from_numpy(NON_FINITE).requires_grad_()
+    got, want = call(F, x), call(torch.nn.functional, t)
+    weights = np.arange(1, want.numel() + 1, dtype=np.float32).reshape(tuple(want.shape))
+    (got * pf.from_numpy(weights)).sum().backward()
+    (want * torch.from_numpy(weights)).sum().backward()
+    value, expected = got.numpy(), want.detach().numpy()
+    np.testing.assert_allclose(value, expected, rtol=1e-6, atol=0)
+    zeros = expected == 0
+    np.testing.assert_array_equal(np.signbit(value[zeros]), np.signbit(expected[zeros]))
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=0)
