@@ -276,7 +276,14 @@ def smooth_l1_loss(
     if beta == 0:
         return _reduce(ops.abs(diff), reduction)
     size = ops.abs(diff)
-    return _reduce(ops.where(size < beta, diff * diff * 0.5 / beta, size - 0.5 * beta), reduction)
+    near = _inside(diff, size < beta)
+    return _reduce(ops.where(size < beta, near * near * 0.5 / beta, size - 0.5 * beta), reduction)
+
+
+def _inside(diff: Tensor, inside: Tensor) -> Tensor:
+    """`diff` where `inside`, else 0: the quadratic side of smooth_l1/huber sees no infinite
+    difference, whose zero gradient times inf was NaN (PyTorch's: +-1, or +-delta)."""
+    return ops.where(inside, diff, 0.0)
 
 
 def huber_loss(
@@ -297,7 +304,8 @@ def huber_loss(
         )
     diff = input - target
     size = ops.abs(diff)
-    loss = ops.where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    near = _inside(diff, size < delta)
+    loss = ops.where(size < delta, near * near * 0.5, (size - 0.5 * delta) * delta)
     if weight is not None:
         if tuple(weight.shape) != tuple(input.shape):
             raise ShapeError(

@@ -285,6 +285,32 @@ def test_huber_loss_matches_torch_on_the_boundary(reduction, delta):
     )
 
 
+@pytest.mark.parametrize("loss", ["smooth_l1", "huber"])
+def test_smooth_l1_and_huber_gradients_of_infinite_differences_are_torchs(loss):
+    """An infinite difference (an inf input or target) has PyTorch's gradient +-1 (huber:
+    +-delta); PyFlame's quadratic side, not taken, multiplied its zero gradient by inf: NaN."""
+    x = rand(3, 5)
+    t = rand(3, 5, seed=1)
+    x[0, :4] = [np.inf, -np.inf, 1.0, 2.0]
+    t[1, :4] = [0.0, 1.0, np.inf, -np.inf]
+    x[2, :2] = [np.inf, 1e30]
+    t[2, :2] = [-np.inf, -1e30]
+    if loss == "smooth_l1":
+        ours, theirs = F.smooth_l1_loss, TF.smooth_l1_loss
+        kw = {"beta": 0.5}
+    else:
+        ours, theirs = F.huber_loss, TF.huber_loss
+        kw = {"delta": 0.5}
+    for reduction in REDUCTIONS:
+        compare(
+            lambda a, b, ours=ours, reduction=reduction: ours(a, b, reduction=reduction, **kw),
+            lambda a, b, theirs=theirs, reduction=reduction: theirs(
+                a, b, reduction=reduction, **kw
+            ),
+            [x, t],
+        )
+
+
 def test_smooth_l1_and_huber_errors_and_warnings_as_torch():
     x, t = pf.from_numpy(rand(3, 2)), pf.from_numpy(rand(3, 2))
     with pytest.raises(RuntimeError, match="smooth_l1_loss does not support negative values"):
