@@ -468,6 +468,7 @@ def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
 
 def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """Elementwise a - alpha * b (torch.sub), with broadcasting."""
+    _refuse_bool_subtraction("sub", (a, b))  # (before alpha * b makes a mask a number)
     if alpha == 1:
         return _sub(a, b)
     return _alpha_op(_sub, a, b, alpha)

@@ -658,6 +658,39 @@ def test_bitwise_operators_refuse_floats_and_neg_refuses_bool_as_torch():
         _ = -(x > 0)
 
 
+def test_subtraction_with_any_bool_operand_is_refused_as_torch():
+    """PyTorch refuses `-` with a bool tensor or a Python bool on either side, whatever the
+    other operand; PyFlame refused only bool - bool and computed float - mask, int - mask,
+    mask - 1, x - True, sub(x, mask, alpha=2) and `x -= mask` (as 0/1 numbers)."""
+    a = np.array([[1.5, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32)
+    m = a > 0
+    cases = (
+        lambda lib, x, k, i: x - k,
+        lambda lib, x, k, i: k - x,
+        lambda lib, x, k, i: i - k,
+        lambda lib, x, k, i: k - 1,
+        lambda lib, x, k, i: x - True,
+        lambda lib, x, k, i: False - x,
+        lambda lib, x, k, i: lib.sub(x, k),
+        lambda lib, x, k, i: lib.sub(x, k, alpha=2),
+        lambda lib, x, k, i: x.sub(k),
+        lambda lib, x, k, i: x.sub_(k),
+        lambda lib, x, k, i: x.__isub__(k),
+        lambda lib, x, k, i: k - k,
+    )
+    for case in cases:
+        t_args = (torch.from_numpy(a.copy()), torch.from_numpy(m), torch.arange(6).reshape(2, 3))
+        with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with") as want:
+            case(torch, *t_args)
+        words = "two bool tensors" if "two bool" in str(want.value) else "a bool tensor"
+        p_args = (pf.from_numpy(a), pf.from_numpy(m), pf.arange(6).reshape(2, 3))
+        with pytest.raises(RuntimeError, match=rf"test_elementwise.py:\d+: .* with {words}"):
+            case(pf, *p_args)
+    # numbers and non-bool tensors still subtract
+    np.testing.assert_array_equal((pf.from_numpy(a) - 1).numpy(), a - 1)
+    np.testing.assert_array_equal((2 - pf.from_numpy(a)).numpy(), 2 - a)
+
+
 # --- int32 results that do not fit are reported after the run, never wrapped (issue 8) -------
 
 
@@ -1271,7 +1304,7 @@ def test_isclose_allclose_equal_match_torch(kwargs):
     [
         (lambda a, b: _elementwise._logical_and(a, b), pf.float32, TypeError, "takes bool"),
         (lambda a, b: a & b, pf.float32, NotImplementedError, "not implemented for pf.float32"),
-        (lambda a, b: a - b, pf.bool, TypeError, "not supported on bool tensors"),
+        (lambda a, b: a - b, pf.bool, RuntimeError, "with two bool tensors is not supported"),
     ],
 )
 def test_same_shape_operands_refuse_the_same_kinds(fn, dtype, error, words) -> None:
