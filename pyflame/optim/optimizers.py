@@ -143,6 +143,8 @@ class Optimizer:
                     f"optimizer can only optimize pf.Tensors, but one of the params "
                     f"is {type(p).__name__}"
                 )
+            if not (p.is_leaf or p.retains_grad):  # its .grad never comes: a silent no-op
+                raise ValueError("can't optimize a non-leaf Tensor")
         group["params"] = tensors
         if names:
             group["param_names"] = names

@@ -439,6 +439,29 @@ def test_invalid_arguments():
         pf.optim.SGD(ps[0], lr=0.1)
 
 
+def test_a_non_leaf_parameter_is_refused_as_torch_unless_it_retains_its_grad():
+    """A computed tensor gets no .grad from backward: torch refuses to optimize it; PyFlame
+    took it and every step() silently left it (and the leaf it came from) unchanged. One
+    that retains its grad is accepted, as torch's, and stepped."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for lib in (torch, pf):
+        leaf = lib.tensor(a, requires_grad=True)
+        with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+            lib.optim.SGD([leaf * 2], lr=0.1)
+        with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+            lib.optim.Adam([{"params": [leaf + 1]}])
+    got = []
+    for lib in (torch, pf):
+        leaf = lib.tensor(a, requires_grad=True)
+        kept = leaf * 2
+        kept.retain_grad()
+        opt = lib.optim.SGD([kept], lr=0.1)
+        (kept * kept).sum().backward()
+        opt.step()
+        got.append(kept.detach().numpy())
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-6)
+
+
 def test_state_right_after_step_is_the_stepped_state_as_in_pytorch():
     """PyTorch's step changes the parameters and the optimizer's state at once: state_dict()
     read right after step() (before any pf.eval) holds the new step count and moments, the
