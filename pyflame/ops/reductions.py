@@ -32,6 +32,7 @@ from pyflame.ops.elementwise import (
     mul,
     ne,
     pow,
+    sign,
     sqrt,
     where,
 )
@@ -501,7 +502,10 @@ def norm(
         return amin(abs(x), dim, keepdim)
     if p == 0:
         return _reduce(flame.ReduceSumOp, astype(ne(x, 0), x.dtype), dim, keepdim, "norm")
-    return pow(_reduce(flame.ReduceSumOp, pow(abs(x), p), dim, keepdim, "norm"), 1.0 / p)
+    out = pow(_reduce(flame.ReduceSumOp, pow(abs(x), p), dim, keepdim, "norm"), 1.0 / p)
+    if out.requires_grad:
+        out._grad_fn = PNorm(x, p, _reduce_dims(x, dim, "norm"), keepdim)
+    return out
 
 
 class TwoNorm:
@@ -518,6 +522,28 @@ class TwoNorm:
             kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
             node, g = node.reshape(kept), g.reshape(kept)
         return (where(node == 0, 0.0, x * (g / node)),)
+
+
+class PNorm:
+    """Gradient rule of the p-norm for p other than 0, 1, 2 and +-inf (attached by `norm`),
+    torch's norm_backward: p < 1 (negative p too): sgn(x) |x|^(p-1) g norm^(1-p), 0 where x
+    is 0; p > 1: sgn(x) |x|^(p-1) g / norm^(p-1), 0 where the norm is 0. The chain rule
+    through pow(abs(x), p) gave NaN there (abs's zero gradient times |x|^(p-1) = inf at 0, or
+    the outer pow's inf at a zero norm): F.normalize(x, p=3) of a zero row was NaN."""
+
+    def __init__(self, x: Tensor, p: float, dims: tuple[int, ...], keepdim: bool):
+        self.inputs = (x,)
+        self.p, self.dims, self.keepdim = p, dims, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x, p = self.inputs[0], self.p
+        if not self.keepdim:
+            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
+            node, g = node.reshape(kept), g.reshape(kept)
+        scaled = sign(x) * pow(abs(x), p - 1.0)
+        if p < 1.0:
+            return (where(x == 0, 0.0, scaled) * (g * pow(node, 1.0 - p)),)
+        return (scaled * where(node == 0, 0.0, g / pow(node, p - 1.0)),)
 
 
 def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:

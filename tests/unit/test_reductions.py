@@ -1081,3 +1081,32 @@ def test_cummax_cummin_gradients_go_to_the_index():
         loss.backward()
         grads[lib] = x.grad.numpy()
     np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6)
+
+
+@pytest.mark.parametrize("p", [3.0, 1.5, 0.5, -1.0, -2.0, 4.0])
+def test_p_norm_gradients_at_zeros_are_torchs(p):
+    """torch's norm_backward for p other than 0, 1, 2, +-inf: 0 where x is 0 (p < 1) or where
+    the norm is 0 (p > 1). The chain rule through pow(abs(x), p) gave NaN there, so
+    F.normalize(x, p=3) of a zero row (padding) had a NaN gradient."""
+    a = np.array(
+        [[0.0, 0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.0, 3.0, 0.5], [0.5, 0.25, -0.5, 0.75, -1.0]],
+        np.float32,
+    )
+    weights = np.arange(1, 16, dtype=np.float32).reshape(3, 5) / 7
+    for dim, keep in ((1, False), (1, True), (None, False), ((0, 1), True), (0, False)):
+        x = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 2))
+        x.requires_grad = True
+        t = torch.from_numpy(a).requires_grad_(True)
+        got, want = x.norm(p, dim, keep), t.norm(p, dim, keep)
+        shape = tuple(want.shape)
+        w = weights.reshape(-1)[: want.numel()].reshape(shape)
+        (got * pf.from_numpy(w)).sum().backward()
+        (want * torch.from_numpy(w)).sum().backward()
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    x = pf.from_numpy(a)
+    x.requires_grad = True
+    t = torch.from_numpy(a).requires_grad_(True)
+    (pf.nn.functional.normalize(x, p=p, dim=1) * pf.from_numpy(weights)).sum().backward()
+    (torch.nn.functional.normalize(t, p=p, dim=1) * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5)
