@@ -79,8 +79,11 @@ def loss_rule(loss_fn: Any, integer_targets: bool) -> str:
     """How `Trainer` gets the loss of the real rows of a padded batch from `loss_fn`:
 
     "ignore_index": a loss with an `ignore_index` attribute (`nn.CrossEntropyLoss`,
-        `nn.NLLLoss`) and class-index targets: padded rows get that target, and the loss's
-        own reduction skips them (class weights, label smoothing: exactly PyTorch's value).
+        `nn.NLLLoss`) or parameter (`F.cross_entropy`, `F.nll_loss`, a functools.partial of
+        them) and class-index targets: padded rows get that target, and the loss's own
+        reduction skips them (class weights, label smoothing, targets already ignored:
+        exactly PyTorch's value; the "reduction" rule's mean over rows divided by every row,
+        ignored ones too, and left the class weights out of the denominator).
     "reduction": a loss with a `reduction` attribute (`nn.MSELoss`, ...) or a `reduction=`
         keyword (`F.mse_loss`, `F.cross_entropy`): it is asked for `reduction='none'`, each
         sample's values are averaged (summed for 'sum' and 'batchmean') over the non-batch
@@ -90,13 +93,20 @@ def loss_rule(loss_fn: Any, integer_targets: bool) -> str:
         and the loss is the mean over the real rows (right for any loss that averages over
         samples; the graph grows with the batch size).
     """
-    if integer_targets and isinstance(getattr(loss_fn, "ignore_index", None), int):
+    if integer_targets and isinstance(ignore_index_of(loss_fn), int):
         return "ignore_index"
     if isinstance(getattr(loss_fn, "reduction", None), str):
         return "reduction"
     if isinstance(_signature_default(loss_fn, "reduction"), str):
         return "reduction"
     return "per_row"
+
+
+def ignore_index_of(loss_fn: Any) -> Any:
+    """The `ignore_index` of a loss module (its attribute) or function (its parameter's
+    default, a functools.partial's keyword), else None."""
+    value = getattr(loss_fn, "ignore_index", None)
+    return value if value is not None else _signature_default(loss_fn, "ignore_index")
 
 
 def _reduction_of(loss_fn: Any) -> str:

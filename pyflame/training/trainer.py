@@ -26,7 +26,14 @@ from pyflame.training.checkpoints import (
     set_rng_state,
 )
 from pyflame.training.config import TrainerConfig, callback_hook
-from pyflame.training.loss import correct, loss_rule, masked_loss, metric_name, per_sample_values
+from pyflame.training.loss import (
+    correct,
+    ignore_index_of,
+    loss_rule,
+    masked_loss,
+    metric_name,
+    per_sample_values,
+)
 from pyflame.training.progress import Progress
 
 
@@ -274,7 +281,7 @@ class Trainer:
         targets = pad_rows(y, size)
         if self._rule == "ignore_index" and n < size:
             targets = targets.copy()
-            targets[n:] = self.loss_fn.ignore_index
+            targets[n:] = ignore_index_of(self.loss_fn)
         inputs = [ops.from_numpy(pad_rows(x, size)) for x in xs]
         target = ops.from_numpy(targets)
         mask = ops.from_numpy(row_mask(n, size))

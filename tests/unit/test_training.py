@@ -4,6 +4,8 @@ history and metrics; callbacks; checkpoint + resume continues identically; evalu
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -94,7 +96,7 @@ LOSSES = {
         lambda: F.cross_entropy,
         lambda: torch.nn.functional.cross_entropy,
         False,
-        "reduction",
+        "ignore_index",
     ),
     "F.mse_loss": (lambda: F.mse_loss, lambda: torch.nn.functional.mse_loss, True, "reduction"),
     "BCEWithLogitsLoss": (
@@ -231,6 +233,64 @@ def test_a_padded_batch_has_the_loss_of_its_real_rows(name):
     with torch.no_grad():
         expected = make_torch()(torch_mlp()(torch.from_numpy(x)), torch.from_numpy(y)).item()
     assert got == pytest.approx(expected, rel=2e-3)
+
+
+IGNORING_LOSSES = {
+    # name: (pyflame loss_fn, torch loss_fn)
+    "F.cross_entropy": (lambda: F.cross_entropy, lambda: torch.nn.functional.cross_entropy),
+    "partial(F.cross_entropy, weight)": (
+        lambda: functools.partial(F.cross_entropy, weight=pf.tensor([0.5, 2.0, 1.0])),
+        lambda: functools.partial(
+            torch.nn.functional.cross_entropy, weight=torch.tensor([0.5, 2.0, 1.0])
+        ),
+    ),
+    "partial(F.cross_entropy, ignore_index=1, label_smoothing)": (
+        lambda: functools.partial(F.cross_entropy, ignore_index=1, label_smoothing=0.2),
+        lambda: functools.partial(
+            torch.nn.functional.cross_entropy, ignore_index=1, label_smoothing=0.2
+        ),
+    ),
+    "partial(F.nll_loss, weight, sum)": (
+        lambda: functools.partial(F.nll_loss, weight=pf.tensor([2.0, 1.0, 0.5]), reduction="sum"),
+        lambda: functools.partial(
+            torch.nn.functional.nll_loss, weight=torch.tensor([2.0, 1.0, 0.5]), reduction="sum"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(IGNORING_LOSSES))
+def test_loss_functions_with_ignored_targets_and_class_weights_match_pytorch(name):
+    """A loss function (not a module) with an ignore_index parameter gets the ignore_index
+    rule: it was asked for reduction='none' and averaged over every row, so a target it
+    ignores (-100 by default) still counted in the mean and class weights were left out of
+    the denominator: the loss and the training differed from PyTorch's, without padding.
+    Full batches of 4 (targets ignored in them), then a padded one of 3."""
+    make_pf, make_torch = IGNORING_LOSSES[name]
+    x, y = data(samples=11)
+    # ignored targets (the default -100, or the partial's 1), in full and padded batches
+    y[[1, 5, 6, 10]] = 1 if "ignore_index=1" in name else -100
+    expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
+    model = MLP()
+    losses = []
+    trainer = Trainer(
+        model,
+        SGD(model.parameters(), lr=0.1, momentum=0.9),
+        make_pf(),
+        quiet(
+            max_epochs=2,
+            callbacks=[
+                pf.training.LambdaCallback(
+                    on_step_end=lambda tr, step, logs: losses.append(logs["loss"])
+                )
+            ],
+        ),
+    )
+    trainer.fit(batches(x, y))
+    assert trainer._rule == "ignore_index"
+    np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
+    for k, v in params_of(model).items():
+        np.testing.assert_allclose(v, expected_weights[k], rtol=2e-3, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- compile once
