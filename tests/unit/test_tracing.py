@@ -168,7 +168,7 @@ def test_order_of_random_dags_is_the_documented_one(seed: int) -> None:
         a, b = (pool[int(i)] for i in rng.integers(0, len(pool), 2))
         pool.append(a * b if rng.random() < 0.5 else a - b + a)
     outputs = [pool[int(i)] for i in rng.integers(0, len(pool), 4)] + [pool[-1]]
-    tr = trace.trace(outputs)
+    tr = tracing.trace(outputs)
     expected = reference_order(outputs)
     assert [id(t) for t in tr.nodes] == [id(t) for t in expected]
     index = {id(t): i for i, t in enumerate(expected)}
@@ -261,7 +261,7 @@ def general_freeze(value: object) -> object:
     ],
 )
 def test_freeze_fast_path_gives_the_general_form(value: object) -> None:
-    frozen = trace._freeze(value)
+    frozen = tracing._freeze(value)
     expected = general_freeze(value)
     assert frozen == expected and type(frozen) is type(expected)
     if isinstance(frozen, tuple):
@@ -278,13 +278,13 @@ def test_key_tells_attr_values_of_other_types_and_signs_apart() -> None:
 
 
 def test_cache_key_is_the_plain_tuple_hashed_once() -> None:
-    """trace.CacheKey: equal to the tuple (entries, outputs, target) and hashed as it, in a
+    """tracing.CacheKey: equal to the tuple (entries, outputs, target) and hashed as it, in a
     dict or set as it; a pickle round trip hashes it again (a str's hash is per process)."""
     import pickle
 
     x = pf.from_numpy(np.ones((2, 3), np.float32))
     key = key_of((x + 1.5).sum(dim=0), x * x)
-    assert isinstance(key, trace.CacheKey)
+    assert isinstance(key, tracing.CacheKey)
     plain = tuple(key)
     assert type(plain) is tuple and key == plain and plain == key
     assert hash(key) == hash(plain)
@@ -294,7 +294,7 @@ def test_cache_key_is_the_plain_tuple_hashed_once() -> None:
     other = key_of((x + 2.5).sum(dim=0), x * x)
     assert other != key and not (other == key)
     copied = pickle.loads(pickle.dumps(key))
-    assert isinstance(copied, trace.CacheKey) and copied == key and hash(copied) == hash(key)
+    assert isinstance(copied, tracing.CacheKey) and copied == key and hash(copied) == hash(key)
 
 
 def test_seeds_are_arguments_not_attributes() -> None:
