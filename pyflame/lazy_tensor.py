@@ -190,6 +190,10 @@ class GradFn:
         return f"<GradFn {self.op.name}>"
 
 
+#: a tensor's record of its views drops the dead ones from this many on (`_add_view`)
+VIEWS_PRUNED_AT = 16
+
+
 class Tensor(OpMethods):
     """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location.
 
@@ -515,10 +519,25 @@ class Tensor(OpMethods):
             out: Tensor = BOUND.ops.reshape(self, self.shape)
         out._view_of = (self, "detach", None)
         out._version_counter = self._version_counter
-        if self._views is None:
-            self._views = {}
-        self._views[id(out)] = weakref.ref(out)
+        self._add_view(out)
         return out
+
+    def _add_view(self, view: Tensor) -> None:
+        """Record `view` as a view of this tensor (a weak reference: a view nobody holds goes).
+        Dead entries are dropped as the record grows (at 16, 32, 64 ... entries: amortised
+        O(1)): a parameter's `w.T` of every training step would otherwise pile up (only a
+        reused id replaced one)."""
+        views = self._views
+        if views is None:
+            views = self._views = {}
+        elif len(views) >= VIEWS_PRUNED_AT and not len(views) & (len(views) - 1):
+            for key in [k for k, ref in views.items() if ref() is None]:
+                del views[key]
+        views[id(view)] = weakref.ref(view)
+
+    def _has_views(self) -> bool:
+        """Whether a view of this tensor is still alive."""
+        return bool(self._views) and any(ref() is not None for ref in self._views.values())
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad

@@ -27,7 +27,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"pf.nn.init expects a pf.Tensor, got {type(tensor).__name__}")
     array = np.broadcast_to(np.asarray(values), tensor.shape).astype(tensor.dtype.numpy)
-    if tensor.op is not None or tensor._view_of is not None or tensor._views:
+    if tensor.op is not None or tensor._view_of is not None or tensor._has_views():
         # a view (`init.normal_(w.data)`, `w[0]`), a tensor with views, or a lazy one: the
         # in-place machinery gives every alias the new values and earlier users the old ones
         return overwrite(tensor, array)

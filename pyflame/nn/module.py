@@ -48,7 +48,7 @@ def _load_into(target: Tensor, array: np.ndarray) -> None:
         and target.op is None
         and target._pending_value is None
         and not target._users
-        and not target._views
+        and not target._has_views()
         and target._view_of is None
     )
     if plain:

@@ -115,9 +115,7 @@ def _as_view(out: Tensor, base: Tensor, kind: str, params: Any) -> Tensor:
     PyTorch's strides of the view from it, which decide whether a reshape of it is a view."""
     out._view_of = (base, kind, params)
     out._version_counter = base._version_counter  # one storage, one version (as PyTorch)
-    if base._views is None:
-        base._views = {}
-    base._views[id(out)] = weakref.ref(out)
+    base._add_view(out)
     return out
 
 

@@ -1361,3 +1361,26 @@ def test_a_ragged_or_non_numeric_list_value_names_the_line():
         x[:2] = [[1.0, 2.0], [3.0]]
     with pytest.raises(TypeError, match=r"test_inplace.py:\d+: can't assign a list of <U1"):
         x[:2] = ["a"]
+
+
+def test_a_parameters_record_of_its_views_keeps_only_live_ones():
+    """`w.T` of every training step is a view of the parameter; the views nobody holds are
+    dropped from its record as it grows, and init / load_state_dict see a parameter with no
+    live view as plain (they set its data, no in-place op)."""
+    import gc
+
+    layer = pf.nn.Linear(6, 4)
+    x = pf.from_numpy(np.ones((3, 6), np.float32))
+    kept = layer.weight.T  # one live view
+    for _ in range(200):
+        layer(x).sum().numpy()
+    gc.collect()
+    views = layer.weight._views
+    assert views is not None and len(views) < 64
+    assert layer.weight._has_views()
+    del kept
+    gc.collect()
+    assert not layer.weight._has_views()
+    pf.nn.init.constant_(layer.weight, 0.5)
+    assert layer.weight.op is None  # set as data: no pending in-place op
+    np.testing.assert_array_equal(layer.weight.numpy(), np.full((4, 6), 0.5, np.float32))
