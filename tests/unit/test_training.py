@@ -135,19 +135,15 @@ def torch_losses(loss_fn, x, y, epochs, lr=0.1, momentum=0.9, float_targets=Fals
     return losses, {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
-def test_losses_match_pytorch_at_every_step(name):
-    make_pf, make_torch, float_targets, rule = LOSSES[name]
-    x, y = data()
-    if float_targets:
-        y = np.eye(CLASSES, dtype=np.float32)[y]
-    expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
+def fit_two_epochs(loss_fn, x, y):
+    """(model, trainer, the loss of every step) of the MLP trained two epochs by SGD with
+    momentum on (x, y) in batches of BATCH."""
     model = MLP()
-    losses = []
+    losses: list[float] = []
     trainer = Trainer(
         model,
         SGD(model.parameters(), lr=0.1, momentum=0.9),
-        make_pf(),
+        loss_fn,
         quiet(
             max_epochs=2,
             callbacks=[
@@ -158,6 +154,17 @@ def test_losses_match_pytorch_at_every_step(name):
         ),
     )
     trainer.fit(batches(x, y))
+    return model, trainer, losses
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_losses_match_pytorch_at_every_step(name):
+    make_pf, make_torch, float_targets, rule = LOSSES[name]
+    x, y = data()
+    if float_targets:
+        y = np.eye(CLASSES, dtype=np.float32)[y]
+    expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
+    model, trainer, losses = fit_two_epochs(make_pf(), x, y)
     assert trainer._rule == rule == loss_rule(make_pf(), not float_targets)
     np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
     for k, v in params_of(model).items():
@@ -271,22 +278,7 @@ def test_loss_functions_with_ignored_targets_and_class_weights_match_pytorch(nam
     # ignored targets (the default -100, or the partial's 1), in full and padded batches
     y[[1, 5, 6, 10]] = 1 if "ignore_index=1" in name else -100
     expected, expected_weights = torch_losses(make_torch(), x, y, epochs=2)
-    model = MLP()
-    losses = []
-    trainer = Trainer(
-        model,
-        SGD(model.parameters(), lr=0.1, momentum=0.9),
-        make_pf(),
-        quiet(
-            max_epochs=2,
-            callbacks=[
-                pf.training.LambdaCallback(
-                    on_step_end=lambda tr, step, logs: losses.append(logs["loss"])
-                )
-            ],
-        ),
-    )
-    trainer.fit(batches(x, y))
+    model, trainer, losses = fit_two_epochs(make_pf(), x, y)
     assert trainer._rule == "ignore_index"
     np.testing.assert_allclose(losses, expected, rtol=2e-3, atol=1e-6)
     for k, v in params_of(model).items():
