@@ -537,7 +537,8 @@ class Tensor(OpMethods):
 
     def _has_views(self) -> bool:
         """Whether a view of this tensor is still alive."""
-        return bool(self._views) and any(ref() is not None for ref in self._views.values())
+        views = self._views
+        return views is not None and any(ref() is not None for ref in views.values())
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
