@@ -194,6 +194,18 @@ class GradFn:
 VIEWS_PRUNED_AT = 16
 
 
+def drop_dead(refs: dict[int, weakref.ref], least: int) -> None:
+    """Drop the dead weak references of a tensor's record of its users or views (by id) when
+    it has just reached a power of two entries, `least` or more: amortised O(1) per entry.
+    Iterates a copy and pops by key: another thread may add to a shared parameter's record
+    meanwhile."""
+    n = len(refs)
+    if n >= least and not n & (n - 1):
+        for key, ref in list(refs.items()):
+            if ref() is None:
+                refs.pop(key, None)
+
+
 class Tensor(OpMethods):
     """A lazy tensor: shape, dtype, layout, producing op, inputs, attrs and source location.
 
@@ -524,16 +536,13 @@ class Tensor(OpMethods):
 
     def _add_view(self, view: Tensor) -> None:
         """Record `view` as a view of this tensor (a weak reference: a view nobody holds goes).
-        Dead entries are dropped as the record grows (at 16, 32, 64 ... entries: amortised
-        O(1)): a parameter's `w.T` of every training step would otherwise pile up (only a
-        reused id replaced one)."""
+        Dead entries are dropped as the record grows (`drop_dead`): a parameter's `w.T` of
+        every training step would otherwise pile up (only a reused id replaced one)."""
         views = self._views
         if views is None:
             views = self._views = {}
-        elif len(views) >= VIEWS_PRUNED_AT and not len(views) & (len(views) - 1):
-            for key in [k for k, ref in views.items() if ref() is None]:
-                del views[key]
         views[id(view)] = weakref.ref(view)
+        drop_dead(views, VIEWS_PRUNED_AT)
 
     def _has_views(self) -> bool:
         """Whether a view of this tensor is still alive."""

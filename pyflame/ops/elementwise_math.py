@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from pyflame.core import shapes
 from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
 from pyflame.grad_mode import requires_grad_of
 from pyflame.lazy_tensor import Tensor, format_location, user_location
@@ -84,7 +85,7 @@ def _opmath(name: str, fn: Callable[..., Tensor], *args: Any, steps: bool = Fals
         astype(astype(a, dtype), work) if isinstance(a, Tensor) else full((), a, dtype=work)
         for a in args
     ]
-    shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+    shape = shapes.broadcast_all(*(t.shape for t in tensors))
     tensors = [t if t.shape == shape else broadcast_to(t, shape) for t in tensors]
     out = fn(*tensors)
     return astype(out, dtype) if work is not dtype else out

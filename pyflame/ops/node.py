@@ -23,7 +23,7 @@ from pyflame.devices import is_device
 from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
-from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
+from pyflame.lazy_tensor import Location, Tensor, drop_dead, format_location, user_location
 from pyflame.ops.saved import record_flame_op
 
 T = TypeVar("T")
@@ -98,11 +98,7 @@ def _node(
         if users is None:
             users = t._users = {}
         users[id(out)] = me
-        n = len(users)
-        if n >= 256 and not n & (n - 1):  # at powers of two,
-            for key, ref in list(users.items()):  # drop the dead (a copy: another thread
-                if ref() is None:  # may add a user of a shared parameter meanwhile)
-                    users.pop(key, None)
+        drop_dead(users, 256)
     if out._grad_node:
         record_flame_op(out)  # what PyTorch's op saves for backward (versions checked there)
     return out
