@@ -18,6 +18,15 @@ Two placements are tried, and the one with the lower peak is kept (the first on 
   and PEs it shares. Big tiles pack at the bottom, small ones fill the holes above them; the
   peak is then the largest live set on a PE in most programs.
 
+In both, an `i1` buffer longer than a word (a 10-lane mask: `Life.packed`) shares bytes only
+with such masks, even when their lives do not overlap: the simulator holds a group of buffers
+sharing bytes as one block, lane-major when its buffers hold elements of one width
+(pyflame/sim/sram.py), and such a mask in the group of a program's f32 tiles would make that
+block PE-major, several times slower on the host. The cost is at most the masks' bytes (the
+MLP step's two masks: 16 bytes of peak). Half-float buffers are not kept apart (that could
+cost a mixed-precision program much of its SRAM): a block where they share bytes with f32
+ones is PE-major.
+
 Both put a buffer either at 0 or right above a buffer placed before it, so no buffer ends above
 the sum of all buffers (the bound plan-placement relies on, `plan_memory.unshared_bytes`).
 
@@ -40,6 +49,9 @@ from pyflame.core.target import Target
 from pyflame.dialects import pe
 from pyflame.passes.plan_memory import ALIGN, aligned, kib
 
+#: bytes of a machine word
+WORD = 4
+
 
 @dataclass(frozen=True)
 class Life:
@@ -50,6 +62,8 @@ class Life:
     rect: tuple[int, int, int, int]
     start: int
     end: int
+    #: an i1 buffer longer than a word: kept out of the bytes other buffers use
+    packed: bool = False
 
 
 @dataclass
@@ -86,7 +100,9 @@ def buffer_lives(fn: func.FuncOp) -> list[Life]:
             for w in pe.token_users(r)
         ]
         start, end = min(uses, default=index[op]), max(uses, default=index[op])
-        lives.append(Life(op, aligned(op.result.type.num_bytes), op.rect, start, end))
+        buf = op.result.type
+        packed = buf.elem_bytes == 1 and buf.num_bytes > WORD
+        lives.append(Life(op, aligned(buf.num_bytes), op.rect, start, end, packed))
     return lives
 
 
@@ -105,7 +121,7 @@ def first_fit(lives: list[Life], limit: int) -> Placement:
     out = Placement({}, 0)
     active: list[tuple[Life, int]] = []
     for life in sorted(lives, key=lambda b: b.start):
-        active = [(b, off) for b, off in active if b.end >= life.start]
+        active = [(b, off) for b, off in active if b.end >= life.start or b.packed != life.packed]
         taken = [(off, off + b.size) for b, off in active if intersects(b.rect, life.rect)]
         offset = lowest_gap(taken, life.size)
         if offset + life.size > limit:
@@ -128,11 +144,11 @@ def greedy_by_size(lives: list[Life], limit: int) -> Placement:
     start, end = np.zeros(n, np.int64), np.zeros(n, np.int64)
     r0, c0, r1, c1 = (np.zeros(n, np.int64) for _ in range(4))
     lo, hi = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    packed = np.zeros(n, bool)
     for k, life in enumerate(sorted(lives, key=lambda b: (-b.size, b.start))):
         r = life.rect
         clash = (
-            (start[:k] <= life.end)
-            & (end[:k] >= life.start)
+            (((start[:k] <= life.end) & (end[:k] >= life.start)) | (packed[:k] != life.packed))
             & (r0[:k] < r[0] + r[2])
             & (r1[:k] > r[0])
             & (c0[:k] < r[1] + r[3])
@@ -147,6 +163,7 @@ def greedy_by_size(lives: list[Life], limit: int) -> Placement:
         start[k], end[k] = life.start, life.end
         r0[k], c0[k], r1[k], c1[k] = r[0], r[1], r[0] + r[2], r[1] + r[3]
         lo[k], hi[k] = offset, offset + life.size
+        packed[k] = life.packed
         out.peak = max(out.peak, offset + life.size)
     return out
 

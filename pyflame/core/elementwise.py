@@ -225,11 +225,14 @@ def where(cond: Any, x: Any, y: Any) -> np.ndarray:
     if math.prod(shape) < WHERE_MIN_SIZE:
         return np.where(cond, x, y)
     bits = _UNSIGNED[x.dtype.itemsize]
-    out = np.empty(shape, x.dtype)
+    # laid out as a full-size operand (numpy's empty_like keeps its axes' order: the
+    # simulator's lane-major tiles stay one pass per lane plane)
+    like = next((a for a in (x, y, cond) if a.shape == shape), None)
+    out = np.empty(shape, x.dtype) if like is None else np.empty_like(like, x.dtype)
     np.copyto(out, x)
-    other = np.empty(shape, x.dtype)
+    other = np.empty_like(out)
     np.copyto(other, y)
-    mask = np.empty(shape, bits)
+    mask = np.empty_like(out, bits)
     np.copyto(mask, cond, casting="unsafe")  # 0 or 1 (a nonzero item of cond is true)
     np.negative(mask, out=mask)  # 0 or all ones
     o, b = out.view(bits), other.view(bits)

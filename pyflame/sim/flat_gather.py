@@ -32,29 +32,29 @@ CHUNK_ELEMENTS = 1 << 20
 
 
 def view_strides(buffers: Sequence[Buffer]) -> dict[int, tuple[int, int, int]]:
-    """{buffer index: the byte strides of its view} for the buffers that live in a block
-    whose width is a whole number of their elements (what `Sram` makes)."""
+    """{buffer index: the byte strides of its view} for the buffers whose view's strides are
+    whole numbers of their elements (what `Sram` makes)."""
     out = {}
     for block in group_buffers(buffers):
-        width = block.hi - block.lo
         for i in block.members:
-            size = buffers[i].dtype.itemsize
-            if width % size == 0 and (buffers[i].offset - block.lo) % size == 0:
-                out[i] = (block.rect[3] * width, width, size)
+            strides = block.view_strides(buffers[i])
+            if all(st % buffers[i].dtype.itemsize == 0 for st in strides):
+                out[i] = strides
     return out
 
 
-def _offsets(idx: tuple[np.ndarray, ...], sel: tuple[Any, ...], strides: tuple[int, ...]):
+def _offsets(
+    idx: tuple[np.ndarray, ...], sel: tuple[Any, ...], strides: tuple[int, ...], size: int
+):
     """Element offsets from a view's first element of `view[sel][idx]` (sel: 3 slices)."""
-    size = strides[2]
-    rs, cs = strides[0] // size, strides[1] // size
+    rs, cs, es = (st // size for st in strides)
     r0, c0, e0 = (s.start or 0 for s in sel)
-    return ((idx[0] + r0) * rs + (idx[1] + c0) * cs + idx[2] + e0).astype(np.intp)
+    return ((idx[0] + r0) * rs + (idx[1] + c0) * cs + (idx[2] + e0) * es).astype(np.intp)
 
 
-def _span(shape: tuple[int, ...], strides: tuple[int, ...]) -> int:
-    size = strides[2]
-    return (shape[0] - 1) * (strides[0] // size) + (shape[1] - 1) * (strides[1] // size) + shape[2]
+def _span(shape: tuple[int, ...], strides: tuple[int, ...], size: int) -> int:
+    """Elements from a view's first element to its last, both included."""
+    return sum((n - 1) * (st // size) for n, st in zip(shape, strides, strict=True)) + 1
 
 
 def _offset_dtype(span: int) -> type[np.integer]:
@@ -81,24 +81,25 @@ def flat_gather(
     s_str, d_str = strides[src], strides[dst]
     s_shape = (buffers[src].rect[2], buffers[src].rect[3], buffers[src].size)
     d_shape = (buffers[dst].rect[2], buffers[dst].rect[3], buffers[dst].size)
-    s_span, d_span = _span(s_shape, s_str), _span(d_shape, d_str)
+    s_size, d_size = buffers[src].dtype.itemsize, buffers[dst].dtype.itemsize
+    s_span, d_span = _span(s_shape, s_str, s_size), _span(d_shape, d_str, d_size)
     if sum(one.size for one in run) < MIN_FLAT_ELEMENTS:
         return None
     s_parts, d_parts = [], []
     for one in run:
         s_idx, d_idx = one.indices()
-        s_parts.append(_offsets(s_idx, src_sel, s_str).astype(_offset_dtype(s_span)))
-        d_parts.append(_offsets(d_idx, dst_sel, d_str).astype(_offset_dtype(d_span)))
+        s_parts.append(_offsets(s_idx, src_sel, s_str, s_size).astype(_offset_dtype(s_span)))
+        d_parts.append(_offsets(d_idx, dst_sel, d_str, d_size).astype(_offset_dtype(d_span)))
         del s_idx, d_idx
     s_off = np.concatenate(s_parts)
     d_off = np.concatenate(d_parts)
     del s_parts, d_parts
     z_off = (
-        _offsets(zero_idx, dst_sel, d_str).astype(_offset_dtype(d_span))
+        _offsets(zero_idx, dst_sel, d_str, d_size).astype(_offset_dtype(d_span))
         if zero_idx[0].size
         else None
     )
-    s_one, d_one = (s_str[2],), (d_str[2],)
+    s_one, d_one = (s_size,), (d_size,)
     n = s_off.size
     g_src_idx = g_dst_idx = None  # the 3-index fallback's arrays, made if ever needed
 

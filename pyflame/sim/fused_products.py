@@ -137,6 +137,9 @@ class Panels:
         dtype = np.result_type(x, y)
         #: one GEMM over the grid: lhs one tile per PE row, rhs one per PE column
         self.gemm = xc == 1 and yr == 1
+        #: the GEMM's rhs columns ordered (n, PE col), not (PE col, n): lane-major tiles
+        #: (lane j of every PE one plane) fill it and take its result a plane row at a time
+        self.cols_last = self.gemm and lane_major(y)
         self.slots = panel_slots(use, x, y)
         self.k = k
         self.filled = 0
@@ -144,7 +147,8 @@ class Panels:
         # (scratch arrays of the SRAM: kept for its next run, no fresh pages to fault in)
         self.x = scratch_array(V, (use.key, use.slot, "x"), (xr, xc, m, width), dtype)
         if self.gemm:  # (p*k, cols, n): its (p*k, cols*n) reshape is the GEMM's rhs
-            self.y = scratch_array(V, (use.key, use.slot, "y"), (width, yc, n), dtype)
+            shape = (width, n, yc) if self.cols_last else (width, yc, n)
+            self.y = scratch_array(V, (use.key, use.slot, "y"), shape, dtype)
         else:
             self.y = scratch_array(V, (use.key, use.slot, "y"), (yr, yc, width, n), dtype)
         self._key = use.key, use.slot
@@ -167,7 +171,9 @@ class Panels:
         lo, hi = self.filled * self.k, (self.filled + len(xs)) * self.k
         _concatenate(xs, self.x[..., lo:hi], -1, self.k)
         n = self.y.shape[-1]
-        if self.gemm:  # (cols, k, n) -> (k, cols, n)
+        if self.cols_last:  # (cols, k, n) -> (k, n, cols)
+            _concatenate([y[0].transpose(1, 2, 0) for y in ys], self.y[lo:hi], 0, n)
+        elif self.gemm:  # (cols, k, n) -> (k, cols, n)
             _concatenate([y[0].transpose(1, 0, 2) for y in ys], self.y[lo:hi], 0, n)
         else:
             _concatenate(ys, self.y[:, :, lo:hi, :], 2, n)
@@ -181,7 +187,10 @@ class Panels:
         xr, xc, m, _ = self.x.shape
         _copy(split_view(self.x[..., lo:hi], (xr, xc, m, p, k)), xs.transpose(1, 2, 3, 0, 4), k)
         n = self.y.shape[-1]
-        if self.gemm:  # (slots, 1, cols, k, n) -> (slots, k, cols, n)
+        if self.cols_last:  # (slots, 1, cols, k, n) -> (slots, k, n, cols)
+            out = split_view(self.y[lo:hi], (p, k, *self.y.shape[1:]))
+            _copy(out, ys[:, 0].transpose(0, 2, 3, 1), n)
+        elif self.gemm:  # (slots, 1, cols, k, n) -> (slots, k, cols, n)
             out = split_view(self.y[lo:hi], (p, k, self.y.shape[1], n))
             _copy(out, ys[:, 0].transpose(0, 2, 1, 3), n)
         else:
@@ -201,6 +210,8 @@ class Panels:
             return
         xr, m = x.shape[0], x.shape[2]
         yc, n = self.y.shape[1], self.y.shape[2]
+        if self.cols_last:
+            n, yc = yc, n
         rhs = self.y[:width].reshape(width, yc * n)
         lhs = x.reshape(xr, m, width)  # (PE rows, m, p*k): a view (its rows are strided)
         step = max(1, RESULT_CHUNK_BYTES // max(1, m * yc * n * a.itemsize))
@@ -213,6 +224,13 @@ class Panels:
             # (rows, m, cols, n) -> the accumulator's (rows, cols, m, n); a lhs shared by
             # every PE row (xr == 1) adds to all of them, a rhs shared by every column alike
             rows = slice(None) if xr == 1 else slice(r, r + nr)
+            if self.cols_last:  # (rows, m, n, cols): a plane row of the accumulator each
+                planes = part.reshape(nr, m, n, yc).transpose(0, 3, 1, 2)
+                if self.assign:
+                    np.add(planes, np.float32(0.0), out=a[rows])  # (+ 0.0: as below)
+                else:
+                    a[rows] += planes
+                continue
             tiles = part.reshape(nr, m, yc, n)
             if self.assign:  # (+ 0.0: a -0.0 product becomes +0.0, as added to the fill's zeros)
                 np.add(part, np.float32(0.0), out=part)
@@ -223,6 +241,15 @@ class Panels:
 
 #: a tile row at most this long is moved as one item before adding (`add_transposed`)
 SHORT_ROW_BYTES = 64
+
+
+def lane_major(tiles: np.ndarray) -> bool:
+    """Whether (.., cols, k, n) tiles hold each lane as a plane: the PE column is the axis of
+    the smallest stride (a lane-major SRAM block's view, pyflame/sim/sram.py)."""
+    if tiles.shape[-3] < 2:
+        return False
+    lanes = [abs(s) for s, n in zip(tiles.strides[-2:], tiles.shape[-2:], strict=True) if n > 1]
+    return bool(lanes) and abs(tiles.strides[-3]) < min(lanes)
 
 
 def as_items(a: np.ndarray, width: int) -> np.ndarray | None:

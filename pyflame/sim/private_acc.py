@@ -110,12 +110,14 @@ def touches_part(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.nd
 
 
 def _worth_it(info: Accumulates, buffers: Sequence[Buffer], strides: dict) -> bool:
-    """The accumulator's PE tiles are not back to back in their block (a private copy pays)."""
+    """The accumulator's PE tiles are not back to back in their PE-major block (a private
+    copy pays; in a lane-major block each lane is already one contiguous plane)."""
     b = buffers[info.buffer]
     if info.buffer not in strides:
         return False
     lanes = info.sel[2].stop - (info.sel[2].start or 0)
-    return strides[info.buffer][1] != lanes * b.dtype.itemsize
+    _, col, element = strides[info.buffer]
+    return element == b.dtype.itemsize and col != lanes * b.dtype.itemsize
 
 
 def accumulation_runs(

@@ -14,6 +14,22 @@ So only the bytes programs use exist on the host (a GEMM on 720x720 PEs holds it
 720 * 720 * 48 KiB), and data still lives at its SRAM address: a step that writes one buffer
 changes every buffer sharing those bytes. `Sram.image()` assembles the whole (rows, cols,
 bytes) array, zeros where no buffer lies, for tests that compare SRAM bit for bit.
+
+A block whose buffers all hold elements of one width at multiples of it (f32 and i32 words,
+f16 halves, i1 bytes), or fit in one such item (a mask of at most four i1 among f32 tiles), is
+held *lane-major*: an (items, rows, cols) array of unsigned items of that width, item k of
+every PE's bytes one contiguous (rows, cols) plane. A buffer's view is still (rows, cols, n),
+with the element axis strided by a plane. The kernels run numpy over every PE's few-lane
+tiles at once; lane-major, an elementwise op over 64x64 PEs' 52-lane tiles is one contiguous
+pass (47 us) instead of 4,096 inner loops of 52 (178 us), and lane k of every tile is one
+plane (`benchmarks/sram_layouts.py`). Other blocks (f16 tiles sharing bytes with f32 ones, a
+long mask in a block of words) are held PE-major, (rows, cols, bytes) uint8. allocate-sram
+keeps i1 buffers longer than a word out of the bytes of other buffers, so that the masks of
+a program do not make its f32 blocks PE-major (half floats are not kept apart: the SRAM of a
+mixed-precision program).
+The layout is the host's business: addresses, aliasing and the image are the same, and the
+kernels' results do not depend on it (their sums run in an order fixed by the op: see
+pyflame/sim/tile_math.py).
 """
 
 from __future__ import annotations
@@ -38,15 +54,59 @@ class Block:
     hi: int
     #: the indices of the buffers living in this block
     members: tuple[int, ...]
+    #: 0: held PE-major, (rows, cols, bytes) uint8; else lane-major, (items, rows, cols) of
+    #: unsigned items of `unit` bytes, item k of every PE one plane (module docstring)
+    unit: int = 0
+
+    @property
+    def lane_major(self) -> bool:
+        return self.unit > 0
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.rect[2], self.rect[3], self.hi - self.lo)
 
     @property
+    def host_shape(self) -> tuple[int, int, int]:
+        """The shape of the block's host array."""
+        rows, cols, nbytes = self.shape
+        if self.unit:
+            return (-(-nbytes // self.unit), rows, cols)
+        return (rows, cols, nbytes)
+
+    @property
     def nbytes(self) -> int:
-        r, c, b = self.shape
-        return r * c * b
+        """Host bytes of the block's array."""
+        a, b, c = self.host_shape
+        return a * b * c * max(1, self.unit)
+
+    def view_strides(self, buffer: Buffer) -> tuple[int, int, int]:
+        """The byte strides (row, col, element) of `buffer`'s view (one of the members)."""
+        rows, cols, nbytes = self.shape
+        unit = self.unit
+        if not unit:
+            return (cols * nbytes, nbytes, buffer.dtype.itemsize)
+        if buffer.dtype.itemsize < unit:  # within one item
+            return (cols * unit, unit, buffer.dtype.itemsize)
+        return (cols * unit, unit, rows * cols * unit)
+
+
+#: hold blocks lane-major where their buffers allow (tests turn it off to check that results
+#: do not depend on it)
+LANE_MAJOR_BLOCKS = True
+
+
+def _unit(lo: int, members: Sequence[int], buffers: Sequence[Buffer]) -> int:
+    """The item bytes of a lane-major block of these buffers (their widest element, when each
+    holds elements of that width at a multiple of it, or fits in one such item), or 0."""
+    if not LANE_MAJOR_BLOCKS:
+        return 0
+    unit = max(buffers[i].dtype.itemsize for i in members)
+    for i in members:
+        b, at = buffers[i], buffers[i].offset - lo
+        if at % unit or (b.dtype.itemsize != unit and b.nbytes > unit):
+            return 0
+    return unit
 
 
 def _box(b: Buffer) -> tuple[int, int, int, int, int, int]:
@@ -86,7 +146,8 @@ def group_buffers(buffers: Sequence[Buffer]) -> list[Block]:
         boxes = np.array([_box(buffers[i]) for i in members], dtype=np.int64)
         r0, c0, b0 = (int(x) for x in boxes[:, :3].min(axis=0))
         r1, c1, b1 = (int(x) for x in boxes[:, 3:].max(axis=0))
-        blocks.append(Block((r0, c0, r1 - r0, c1 - c0), b0, b1, tuple(members)))
+        unit = _unit(b0, members, buffers)
+        blocks.append(Block((r0, c0, r1 - r0, c1 - c0), b0, b1, tuple(members), unit))
     return blocks
 
 
@@ -140,16 +201,11 @@ class Sram:
         self.shape = shape
         self.buffers = buffers
         self.blocks = blocks
-        self.arrays = [np.zeros(b.shape, dtype=np.uint8) for b in blocks]
+        self.arrays = [_zeros(b) for b in blocks]
         views: list[np.ndarray | None] = [None] * len(buffers)
         for block, array in zip(blocks, self.arrays, strict=True):
-            br, bc = block.rect[0], block.rect[1]
             for i in block.members:
-                r0, c0, nr, nc = buffers[i].rect
-                off = buffers[i].offset - block.lo
-                views[i] = array[
-                    r0 - br : r0 - br + nr, c0 - bc : c0 - bc + nc, off : off + buffers[i].nbytes
-                ].view(buffers[i].dtype)
+                views[i] = _view(block, array, buffers[i])
         for i, b in enumerate(buffers):  # a buffer without bytes or PEs: an empty view
             if views[i] is None:
                 views[i] = np.zeros((b.rect[2], b.rect[3], b.size), dtype=b.dtype)
@@ -175,8 +231,13 @@ class Sram:
             ranges = None if zero is None else zero.get(n)
             if zero is not None and not ranges:
                 continue
-            if ranges is None or sum(hi - lo for lo, hi in ranges) * 2 > a.shape[2]:
+            unit = self.blocks[n].unit
+            width = a.shape[0] * unit if unit else a.shape[2]
+            if ranges is None or sum(hi - lo for lo, hi in ranges) * 2 > width:
                 a.fill(0)  # most of the block: one contiguous pass is cheaper
+            elif unit:  # whole items (the rest of an item is written before it is read)
+                for lo, hi in ranges:
+                    a[lo // unit : -(-hi // unit)] = 0
             else:
                 for lo, hi in ranges:
                     a[:, :, lo:hi] = 0
@@ -187,6 +248,7 @@ class Sram:
         out = np.zeros(self.shape, dtype=np.uint8)
         for block, array in zip(self.blocks, self.arrays, strict=True):
             br, bc = block.rect[0], block.rect[1]
+            array = block_bytes(block, array)
             for i in block.members:
                 r0, c0, nr, nc = self.buffers[i].rect
                 lo, hi = self.buffers[i].offset, self.buffers[i].offset + self.buffers[i].nbytes
@@ -194,6 +256,35 @@ class Sram:
                     r0 - br : r0 - br + nr, c0 - bc : c0 - bc + nc, lo - block.lo : hi - block.lo
                 ]
         return out
+
+
+def _zeros(block: Block) -> np.ndarray:
+    dtype = np.dtype(f"uint{8 * block.unit}") if block.unit else np.uint8
+    return np.zeros(block.host_shape, dtype=dtype)
+
+
+def _view(block: Block, array: np.ndarray, buffer: Buffer) -> np.ndarray:
+    """`buffer`'s (rows, cols, n) view of its block's host `array`."""
+    br, bc = block.rect[0], block.rect[1]
+    r0, c0, nr, nc = buffer.rect
+    rows, cols = slice(r0 - br, r0 - br + nr), slice(c0 - bc, c0 - bc + nc)
+    at, unit = buffer.offset - block.lo, block.unit
+    if not unit:
+        return array[rows, cols, at : at + buffer.nbytes].view(buffer.dtype)
+    w = at // unit
+    if buffer.dtype.itemsize == unit:
+        return array[w : w + buffer.size, rows, cols].transpose(1, 2, 0).view(buffer.dtype)
+    # a few narrow elements in item w: its bytes, as the last axis
+    item = array.view(np.uint8).reshape(*array.shape, unit)[w, rows, cols]
+    return item[:, :, : buffer.nbytes].view(buffer.dtype)
+
+
+def block_bytes(block: Block, array: np.ndarray) -> np.ndarray:
+    """A block's host `array` as (rows, cols, bytes) uint8: itself when PE-major, else a copy
+    (item k of PE (r, c) at bytes [k * unit, (k + 1) * unit))."""
+    if not block.unit:
+        return array
+    return np.ascontiguousarray(array.transpose(1, 2, 0)).view(np.uint8)
 
 
 def tiles(view: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -14,7 +14,7 @@ from xdsl.ir import SSAValue
 
 from pyflame.core.reductions import PoolKind
 from pyflame.dialects import pe
-from pyflame.sim import threads
+from pyflame.sim import threads, tile_math
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Step
@@ -179,7 +179,10 @@ class _Window:
     def taps_of(self, xs: np.ndarray) -> np.ndarray:
         """PE rows' windows (r, nc, n * c * hi * wi) -> a strided float32 view (r, nc, n,
         groups, cg, ho, wo, kh, kw) of every output position's taps."""
-        x = _as_f32(xs).reshape(*xs.shape[:2], self.n, self.groups, self.cg, self.hi, self.wi)
+        # (C-contiguous first: the sums over taps and BLAS then see one layout, whatever the
+        # SRAM's, so the bits do not depend on it: pyflame/sim/tile_math.py)
+        x = tile_math.contiguous(_as_f32(xs))
+        x = x.reshape(*xs.shape[:2], self.n, self.groups, self.cg, self.hi, self.wi)
         sh, sw = x.strides[-2:]
         shape = x.shape[:-2] + (self.ho, self.wo) + tuple(self.kernel)
         st, dl = self.stride, self.dilation
@@ -224,7 +227,7 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
         cols = taps_view.transpose(0, 1, 3, 4, 7, 8, 2, 5, 6).reshape(
             r, nc, g, cg * taps, n * ho * wo
         )
-        wm = _as_f32(ws).reshape(r, nc, g, og, cg * taps)
+        wm = tile_math.contiguous(_as_f32(ws)).reshape(r, nc, g, og, cg * taps)
         y = np.matmul(wm, cols).reshape(r, nc, g, og, n, ho, wo)
         y = y.transpose(0, 1, 4, 2, 3, 5, 6).reshape(r, nc, n, o, ho, wo)
         if bs is not None:
@@ -258,7 +261,8 @@ def conv2d_weight_grad(s: Schedule, it: Item, op: pe.Conv2dWeightGradOp) -> None
         cols = taps_view.transpose(0, 1, 3, 2, 5, 6, 4, 7, 8).reshape(
             r, nc, g, n * ho * wo, cg * taps
         )
-        gm = _as_f32(ys).reshape(r, nc, n, g, og, ho * wo).transpose(0, 1, 3, 4, 2, 5)
+        gm = tile_math.contiguous(_as_f32(ys)).reshape(r, nc, n, g, og, ho * wo)
+        gm = gm.transpose(0, 1, 3, 4, 2, 5)
         y = np.matmul(gm.reshape(r, nc, g, og, n * ho * wo), cols)  # (r, nc, g, og, cg * taps)
         dst[...] = y.reshape(r, nc, -1)
 

@@ -158,7 +158,7 @@ def _open_stream(
     sl, i = b.sub(it.rect), b.index
 
     def step(V, F, A, O):
-        F[bid] = V[i][sl].copy()
+        F[bid] = np.copy(V[i][sl])  # (in the SRAM view's order: order="K")
 
     s.steps.append(annotate(step, Access(reads={i: sl}, sent=bid)))
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from pyflame.core import reductions
 from pyflame.dialects import pe
-from pyflame.sim import threads
+from pyflame.sim import threads, tile_math
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Buffer, Rect, Step
@@ -24,69 +24,27 @@ from pyflame.sim.small_tiles import reduce_into
 from pyflame.sim.sram import scratch_copy
 from pyflame.sim.step_access import Access, annotate
 
-
-def outer_acc(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-    """a += x @ y for tiles with k == 1 (a SUMMA step of a weight gradient, each row of the
-    batch on its own PE row): a is (rows, cols, 1, m, n), x (rows | 1, cols | 1, 1, m, 1),
-    y (rows | 1, cols | 1, 1, 1, n). Bit for bit numpy's `a += np.matmul(x, y)`, whose
-    column-times-row loop makes each product `0 + x * y` (a zero product is +0) and then adds
-    it: here the products of every tile at once (np.einsum, or one elementwise product when
-    x and y are shared along the PE row and column), +0 added to them, and one add into the
-    accumulator, instead of rows * cols tiny matmul calls (the MLP's 13x1x4 steps on 64x64
-    PEs: 430 us -> ~170 us)."""
-    rows, cols, _, m, n = a.shape
-    x3 = x.reshape(x.shape[0], x.shape[1], m)
-    y3 = y.reshape(y.shape[0], y.shape[1], n)
-    if x3.shape[1] == 1 and y3.shape[0] == 1 and y3.shape[1] == cols and cols > 1 and m * n < 64:
-        # x shared along the PE row, y along the PE column, small tiles: lay x out along the
-        # whole row of accumulators, so the product is one run of cols * m * n lanes per PE
-        # row (from 64 lanes a tile, the broadcast product's runs are long enough, and
-        # spreading x costs a pass over the whole step: 0.13 -> 0.09 ms for 26x1x4 on 32x64)
-        # (np.broadcast_to + reshape copies as np.repeat / np.tile would, with less Python)
-        xs = np.broadcast_to(x3[..., None], (x3.shape[0], cols, m, n)).reshape(x3.shape[0], -1)
-        ys = np.broadcast_to(y3[:, :, None, :], (1, cols, m, n)).reshape(1, cols * m * n)
-        prod = (xs * ys).reshape(-1, cols, m * n)
-    else:
-        # every product x_i * y_j straight from the tiles (einsum sums nothing here: each
-        # output is one product, +0 at most added to it), without first copying x n times
-        # and y m times, or a multiply per column (CPU time on 64x64 PEs, MLP shapes:
-        # 4x1x10 324 -> 204 us, 26x1x4 848 -> 635 us, 13x1x4 425 -> 314 us)
-        prod = np.einsum("...i,...j->...ij", x3, y3)
-        prod = prod.reshape(prod.shape[0], prod.shape[1], m * n)
-    np.add(prod, 0.0, out=prod)  # -0 products become +0, as matmul's `0 + x * y`
-    acc = np.reshape(a, (rows, cols, m * n), copy=False)  # a view of the SRAM, or an error
-    np.add(acc, prod, out=acc)
-
-
 #: bytes of products computed at once by `add_products` (with the accumulator's part, they
 #: stay in a core's L2 cache between the product and the add)
 PRODUCT_CHUNK_BYTES = 512 << 10
 
 
 def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-    """a += np.matmul(x, y), bit for bit (each product as numpy computes it, then one add),
-    over a few PE rows at a time into one reused buffer: the whole product of a large step
+    """a += x @ y per tile, summed as `tile_math.add_product` sums (the order the tile shape
+    fixes, whatever the layout), a few PE rows at a time: the whole product of a large step
     (8 MB for a 2.5D SUMMA step on 32x32 PEs) would go to memory and back before the add."""
     rows = a.shape[0]
     batch = np.broadcast_shapes(a.shape[:-2], x.shape[:-2], y.shape[:-2])
     if batch != a.shape[:-2]:  # the product is larger than the accumulator: numpy's error
         a += np.matmul(x, y)
         return
-    per_row = max(1, a[0].nbytes)
-    step = max(1, PRODUCT_CHUNK_BYTES // per_row)
+    step = max(1, PRODUCT_CHUNK_BYTES // max(1, a[0].nbytes))
     if step >= rows:
-        a += np.matmul(x, y)
+        tile_math.add_product(a, x, y)
         return
-    shape = np.broadcast_shapes(x.shape[1:-2], y.shape[1:-2]) + (x.shape[-2], y.shape[-1])
-    buf = np.empty((step, *shape), dtype=np.result_type(x, y))
     for r in range(0, rows, step):
         part = slice(r, min(r + step, rows))
-        xs, ys = _rows(x, part), _rows(y, part)
-        out = buf[: part.stop - r]
-        if xs.shape[0] == 1 and ys.shape[0] == 1:
-            out = buf[:1]  # both shared along the rows: one product for every row
-        np.matmul(xs, ys, out=out)
-        a[part] += out
+        tile_math.add_product(a[part], _rows(x, part), _rows(y, part))
 
 
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
@@ -106,7 +64,10 @@ def reduce(s: Schedule, it: Item, op: pe.ReduceOp) -> None:
     def step(V, F, A, O):  # half floats sum and multiply in float32 (reductions.reduce)
         tiles = V[si][ssl].reshape((nr, nc) + shape)
         out = V[di][dsl]
-        if not reduce_into(kind, tiles, axes, out):  # (small tiles: numpy's bits, faster)
+        # numpy's bits on C-contiguous tiles, whatever the SRAM's layout (tile_math); small
+        # tiles by reduce_into (those bits, faster)
+        if not reduce_into(kind, tiles, axes, out):
+            tiles = tile_math.contiguous(tiles)
             out[...] = reductions.reduce(kind, tiles, axes).reshape(nr, nc, -1)
 
     if all_int32(d, src) and kind in ("sum", "prod"):  # in int64 (prod checked in float64)
@@ -185,16 +146,16 @@ def _matmul_step(
         if ints:  # int32: products and sums in int64, checked
             wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
             a[...] = as_int32(wide, what, "matmul")
-        elif low:
-            a[...] = a.astype(np.float32) + np.matmul(x.astype(np.float32), y.astype(np.float32))
-        elif k == 1 and nb == bl == br == 1:
-            outer_acc(a, x, y)
+        elif low:  # products and sums in float32, rounded once into the accumulator
+            wide = a.astype(np.float32)
+            tile_math.add_product(wide, x.astype(np.float32), y.astype(np.float32))
+            a[...] = wide
         else:
-            # one numpy product per tile, whether the operands are SRAM tiles or views shared
-            # along PE rows / columns (broadcast): the same BLAS call on the same tile, so the
-            # same bits either way. Fewer, larger products (a PE row's tiles as one GEMM) sum
-            # in another order (OpenBLAS: from k = 36 on, and for any k with n = 1), and the
-            # wavelet engine, which never reads views, would give other bits.
+            # per tile, in the order the tile shape fixes, whether the operands are SRAM
+            # tiles, in-flight copies or views shared along PE rows / columns: the same bits
+            # either way. Fewer, larger products (a PE row's tiles as one GEMM) would sum in
+            # another order, and the wavelet engine, which never reads views, would give
+            # other bits.
             add_products(a, x, y)
 
     def batched(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:

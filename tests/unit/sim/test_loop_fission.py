@@ -15,7 +15,7 @@ import pyflame as pf
 from pyflame import compiler, tracing
 from pyflame.dialects import pe
 from pyflame.passes.pe_lowering.matmul import set_algorithm
-from pyflame.sim import planner
+from pyflame.sim import planner, tile_math
 from pyflame.sim.kernels import reduce_matmul
 from pyflame.sim.loop_fission import Span, fission_loops, strided_span
 from pyflame.sim.step_access import disjoint, is_elided
@@ -94,19 +94,23 @@ def test_layer_receives_become_views(monkeypatch):
 
 
 def test_chunked_products_match_one_product(monkeypatch):
-    """add_products computes a few PE rows at a time: the same bits as a += x @ y."""
+    """add_products computes a few PE rows at a time: the same bits as all rows at once."""
     rng = np.random.default_rng(1)
     a = rng.standard_normal((9, 5, 1, 6, 7)).astype(np.float32)
     x = rng.standard_normal((9, 1, 1, 6, 3)).astype(np.float32)
     y = rng.standard_normal((1, 5, 1, 3, 7)).astype(np.float32)
-    want = a + np.matmul(x, y)
+    want = a.copy()
+    tile_math.add_product(want, x, y)
+    np.testing.assert_allclose(want, a + np.matmul(x, y), rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(reduce_matmul, "PRODUCT_CHUNK_BYTES", a[0].nbytes * 2)
     got = a.copy()
     reduce_matmul.add_products(got, x, y)
     assert np.array_equal(got, want)
     shared = a.copy()  # both operands shared along the rows
     reduce_matmul.add_products(shared, x[:1], y)
-    assert np.array_equal(shared, a + np.matmul(x[:1], y))
+    want_shared = a.copy()
+    tile_math.add_product(want_shared, x[:1], y)
+    assert np.array_equal(shared, want_shared)
 
 
 def test_strided_span():

@@ -1,6 +1,7 @@
 """Private accumulators (pyflame/sim/private_acc.py): a SUMMA loop's matmul steps add into a
 contiguous copy of the accumulator, written back by the last one; outputs and SRAM are bit
-for bit those of accumulating in SRAM."""
+for bit those of accumulating in SRAM. The pass serves PE-major SRAM blocks (half floats; a
+lane-major block's lanes are contiguous planes already): the tests hold every block so."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from planned import plan
 
 import pyflame as pf
-from pyflame.sim import private_acc
+from pyflame.sim import private_acc, sram
 from pyflame.sim.executable import Buffer
 from pyflame.sim.flat_gather import view_strides
 from pyflame.sim.fused_products import fused_use
@@ -25,6 +26,20 @@ from pyflame.sim.step_access import Access, annotate
 
 # these tests cover the simulator's SUMMA paths
 pytestmark = pytest.mark.usefixtures("summa_only")
+
+
+@pytest.fixture(autouse=True)
+def _pe_major_blocks(monkeypatch):
+    monkeypatch.setattr(sram, "LANE_MAJOR_BLOCKS", False)
+
+
+def test_lane_major_accumulators_stay_in_sram():
+    """In a lane-major block every lane of the accumulator is one contiguous plane: no copy."""
+    acc = Buffer(0, "acc", (0, 0, 2, 2), 0, 4, 16)
+    sel = (slice(0, 2), slice(0, 2), slice(0, 4))
+    info = Accumulates(0, sel, (1, 2), lambda use: acc)  # type: ignore[arg-type,return-value]  # never called
+    assert private_acc._worth_it(info, [acc], {0: (64, 32, 4)})  # PE-major, 32-byte PE rows
+    assert not private_acc._worth_it(info, [acc], {0: (8, 4, 16)})  # lane-major
 
 
 def _programs(m: int, k: int, n: int, g: int, dtype: type):

@@ -179,3 +179,92 @@ def test_tiles_never_copies():
     assert view[0, 0, 2] == 6.0
     with pytest.raises(ValueError):
         tiles(view, (5, 5))
+
+
+def _typed(index: int, rect, offset: int, size: int, dtype) -> Buffer:
+    itemsize = np.dtype(dtype).itemsize
+    b = Buffer(index, f"b{index}", rect, offset, size, size * itemsize)
+    b.dtype = np.dtype(dtype)  # type: ignore[misc]  # a test's buffer of another type
+    return b
+
+
+def test_lane_major_blocks_hold_each_lane_as_a_plane():
+    """A block of word buffers is (words, rows, cols): lane k of every PE one contiguous
+    plane; buffers keep their (rows, cols, n) views, aliasing and image. An i1 mask of at most
+    four lanes fits in one word of such a block; a longer one makes its block PE-major."""
+    mask = _typed(2, (0, 0, 2, 3), 8, 3, np.bool_)
+    buffers = [_buf(0, (0, 0, 2, 3), 0, 4), _buf(1, (0, 0, 2, 3), 8, 2), mask]
+    blocks = group_buffers(buffers)
+    assert [b.unit for b in blocks] == [4]
+    sram = Sram((2, 3, 16), buffers, blocks)
+    assert sram.arrays[0].shape == (4, 2, 3) and sram.arrays[0].dtype == np.uint32
+    a, b, m = sram.views
+    assert a.shape == (2, 3, 4) and a.strides == (12, 4, 24)
+    a[...] = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    assert np.array_equal(b, a[:, :, 2:4])  # bytes [8, 16): a's lanes 2 and 3
+    m[...] = True  # the low three bytes of lane 2's word
+    image = sram.image().view(np.float32)
+    want = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    assert np.array_equal(image[:, :, [0, 1, 3]], want[:, :, [0, 1, 3]])
+    lane2 = sram.image()[:, :, 8:12]
+    assert (lane2[:, :, :3] == 1).all()
+    assert np.array_equal(lane2[:, :, 3], want[:, :, 2:3].view(np.uint8)[:, :, 3])
+    long_mask = _typed(2, (0, 0, 2, 3), 8, 5, np.bool_)
+    assert [b.unit for b in group_buffers([*buffers[:2], long_mask])] == [0]
+
+
+@pytest.mark.parametrize(("dtype", "unit"), [(np.bool_, 1), (np.float16, 2)])
+def test_blocks_of_narrow_elements_are_lane_major_too(dtype, unit):
+    """A block of masks only (allocate-sram keeps long masks apart) holds one byte of every
+    PE per plane; a block of halves one half: the same views and image as PE-major."""
+    buffers = [_typed(0, (0, 0, 3, 2), 0, 10, dtype), _typed(1, (1, 0, 2, 2), 4 * unit, 7, dtype)]
+    blocks = group_buffers(buffers)
+    assert [b.unit for b in blocks] == [unit]
+    sram = Sram((3, 2, 11 * unit), buffers, blocks)
+    assert sram.arrays[0].shape == (11, 3, 2) and sram.arrays[0].itemsize == unit
+    x, y = sram.views
+    values = np.random.default_rng(0).standard_normal((3, 2, 10)) > 0
+    x[...] = values.astype(dtype)
+    assert np.array_equal(y[:, :, :6], x[1:, :, 4:])  # the same bytes
+    image = sram.image()
+    assert np.array_equal(image[:, :, : 10 * unit].view(dtype), values.astype(dtype))
+
+
+def _layout_programs():
+    """Programs whose sums and products would round differently if numpy's order followed
+    the SRAM's layout: an MLP training step's parts, reductions, a conv, a GEMV."""
+    rng = np.random.default_rng(11)
+
+    def t(*shape, layout=None):
+        a = (rng.standard_normal(shape) * 3).astype(np.float32)
+        return pf.from_numpy(a, layout=layout)
+
+    grid = pf.MeshLayout.grid(4, 4)
+    x, w = t(37, 29, layout=grid), t(13, 29, layout=grid)
+    h = (x @ w.T).relu()
+    g = h.softmax(dim=1) - 0.5
+    yield [h, g, g.T @ x, (x.T @ g).T, g.sum(dim=0), h.amax(dim=1), h.mean()]
+    v = t(29)
+    yield [x @ v, (x * x).sum(dim=1), x.T.sum(dim=1)]
+    img, k = t(2, 3, 9, 9), t(4, 3, 3, 3)
+    yield [pf.nn.functional.conv2d(img, k, padding=1), pf.nn.functional.avg_pool2d(img, 3)]
+
+
+@pytest.mark.parametrize("program", range(3))
+def test_results_do_not_depend_on_the_blocks_layout(program, monkeypatch):
+    """The same programs planned with lane-major blocks and with PE-major ones only: the same
+    output bits, by `run` and by `run_on_sram` (pyflame/sim/tile_math.py)."""
+    from planned import plan
+
+    from pyflame.sim import sram as sram_module
+
+    runs = []
+    for lane_major in (True, False):
+        monkeypatch.setattr(sram_module, "LANE_MAJOR_BLOCKS", lane_major)
+        outputs = list(_layout_programs())[program]
+        exe, args = plan(outputs)
+        assert any(b.lane_major for b in exe.sram_blocks) == lane_major
+        got, _ = exe.run(args)
+        exact, _, _ = exe.run_on_sram(args)
+        runs.append([np.asarray(o).tobytes() for o in (*got, *exact)])
+    assert runs[0] == runs[1]

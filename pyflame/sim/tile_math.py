@@ -1,0 +1,56 @@
+"""Per-PE products and reductions whose bits do not depend on how SRAM is held on the host.
+
+numpy's order of additions follows memory: `np.sum` over a contiguous lane axis sums
+pairwise, over a strided one element after element; `np.matmul` calls BLAS for tiles with a
+unit stride and its own loop otherwise. A buffer's view is strided one way in a PE-major
+block and another in a lane-major one (pyflame/sim/sram.py), and the same tiles reach a
+kernel as SRAM views in one run and as contiguous in-flight copies in another (a stashed
+receive, a private accumulator, a chain folded on a gathered copy). Results must be the same
+bits in every case (`run` against `run_on_sram`, the fast engine against the wavelet one), so
+the order is fixed here by the op alone:
+
+- `add_product`: acc += x @ y per PE. Small tiles (m * k * n <= `LANE_LOOP_PRODUCT`) sum
+  their k products in order, one multiply and one add per k over every PE's tiles at once
+  (the machine's FMAC loop; numpy's `0 + x_0 y_0 + x_1 y_1 + ...`, rounded after each
+  operation); larger tiles are BLAS products of C-contiguous copies (copied only when not
+  already so), whose bits depend only on the tile.
+- `contiguous`: the tiles as a C-contiguous array for a numpy reduction, whose bits then are
+  those of the (rows, cols, *tile) array as a PE-major block holds it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: tiles with at most this many multiply-adds (m * k * n) sum their products lane by lane;
+#: larger ones are BLAS calls per tile (the MLP's 1x13x4 product on 64x64 PEs: 0.63 ms as
+#: 4,096 BLAS calls, 0.1 ms as 13 multiply-adds over lane-major planes)
+LANE_LOOP_PRODUCT = 1024
+
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """`a` itself when C-contiguous, else a C-contiguous copy."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+    """acc += x @ y per tile (acc (..., m, n), x (..., m, k), y (..., k, n), batch axes of x
+    and y broadcast to acc's), the product summed in the order (m, k, n) fixes (module
+    docstring), then one add. The lane loop's arrays are laid out as acc is (numpy's
+    `empty_like`), so that on lane-major tiles every pass is contiguous."""
+    m, k = x.shape[-2:]
+    n = y.shape[-1]
+    if m * k * n > LANE_LOOP_PRODUCT:
+        np.add(acc, np.matmul(contiguous(x), contiguous(y)), out=acc)
+        return
+    total = np.empty_like(acc)
+    term = np.empty_like(acc)
+    np.multiply(x[..., :, 0:1], y[..., 0:1, :], out=total)
+    np.add(total, 0.0, out=total)  # from +0, as numpy's loop: a -0 product becomes +0
+    for j in range(1, k):
+        np.multiply(x[..., :, j : j + 1], y[..., j : j + 1, :], out=term)
+        np.add(total, term, out=total)
+    np.add(acc, total, out=acc)
+
+
+__all__ = ["LANE_LOOP_PRODUCT", "add_product", "contiguous"]
