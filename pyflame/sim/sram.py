@@ -23,7 +23,9 @@ with the element axis strided by a plane. The kernels run numpy over every PE's 
 tiles at once; lane-major, an elementwise op over 64x64 PEs' 52-lane tiles is one contiguous
 pass (47 us) instead of 4,096 inner loops of 52 (178 us), and lane k of every tile is one
 plane (`benchmarks/sram_layouts.py`). Other blocks (f16 tiles sharing bytes with f32 ones, a
-long mask in a block of words) are held PE-major, (rows, cols, bytes) uint8. allocate-sram
+long mask in a block of words) and blocks of more than LANE_MAJOR_MAX_ITEMS items per PE
+(large tiles: long inner loops already, and a host transfer into lane-major tiles is a true
+transpose) are held PE-major, (rows, cols, bytes) uint8. allocate-sram
 keeps i1 buffers longer than a word out of the bytes of other buffers, so that the masks of
 a program do not make its f32 blocks PE-major (half floats are not kept apart: the SRAM of a
 mixed-precision program).
@@ -95,13 +97,21 @@ class Block:
 #: do not depend on it)
 LANE_MAJOR_BLOCKS = True
 
+#: blocks of more items per PE stay PE-major: a PE's run of items is then long enough for
+#: numpy's inner loops, and a host transfer or a GEMM panel's fill of lane-major tiles is a
+#: true transpose (GEMM 1024^3 on 32x32 PEs, 1,024-float tiles: 34 -> 51 ms lane-major)
+LANE_MAJOR_MAX_ITEMS = 256
+
 
 def _unit(lo: int, members: Sequence[int], buffers: Sequence[Buffer]) -> int:
     """The item bytes of a lane-major block of these buffers (their widest element, when each
-    holds elements of that width at a multiple of it, or fits in one such item), or 0."""
+    holds elements of that width at a multiple of it, or fits in one such item, and the block
+    holds at most LANE_MAJOR_MAX_ITEMS of them per PE), or 0."""
     if not LANE_MAJOR_BLOCKS:
         return 0
     unit = max(buffers[i].dtype.itemsize for i in members)
+    if -(-(max(_box(buffers[i])[5] for i in members) - lo) // unit) > LANE_MAJOR_MAX_ITEMS:
+        return 0
     for i in members:
         b, at = buffers[i], buffers[i].offset - lo
         if at % unit or (b.dtype.itemsize != unit and b.nbytes > unit):

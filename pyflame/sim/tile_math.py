@@ -12,8 +12,8 @@ the order is fixed here by the op alone:
 - `add_product`: acc += x @ y per PE. Small tiles (m * k * n <= `LANE_LOOP_PRODUCT`) sum
   their k products in order, one multiply and one add per k over every PE's tiles at once
   (the machine's FMAC loop; numpy's `0 + x_0 y_0 + x_1 y_1 + ...`, rounded after each
-  operation); larger tiles are BLAS products of C-contiguous copies (copied only when not
-  already so), whose bits depend only on the tile.
+  operation); larger tiles are BLAS products of tiles whose rows are contiguous (copied when
+  not: `blas_tiles`), whose bits depend only on the values.
 - `contiguous`: the tiles as a C-contiguous array for a numpy reduction, whose bits then are
   those of the (rows, cols, *tile) array as a PE-major block holds it.
 """
@@ -33,6 +33,20 @@ def contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+def blas_tiles(a: np.ndarray) -> np.ndarray:
+    """(..., rows, cols) tiles numpy hands to BLAS as they are: `a` itself when every tile's
+    rows are contiguous (a unit stride along a row, even of one element, and rows at least a
+    row apart: numpy's test), else a C-contiguous copy. BLAS's bits depend on the values
+    only, not on how far apart rows or tiles are, so a PE-major SRAM tile, an in-flight copy
+    and a host array's view give the same product; a lane-major or transposed tile is copied
+    (numpy would take its own loop, which sums otherwise)."""
+    size = a.itemsize
+    row = a.strides[-2]
+    if a.strides[-1] == size and row % size == 0 and row >= a.shape[-1] * size:
+        return a
+    return np.array(a, order="C")
+
+
 def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     """acc += x @ y per tile (acc (..., m, n), x (..., m, k), y (..., k, n), batch axes of x
     and y broadcast to acc's), the product summed in the order (m, k, n) fixes (module
@@ -41,7 +55,7 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     m, k = x.shape[-2:]
     n = y.shape[-1]
     if m * k * n > LANE_LOOP_PRODUCT:
-        np.add(acc, np.matmul(contiguous(x), contiguous(y)), out=acc)
+        np.add(acc, np.matmul(blas_tiles(x), blas_tiles(y)), out=acc)
         return
     total = np.empty_like(acc)
     term = np.empty_like(acc)
@@ -53,4 +67,4 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     np.add(acc, total, out=acc)
 
 
-__all__ = ["LANE_LOOP_PRODUCT", "add_product", "contiguous"]
+__all__ = ["LANE_LOOP_PRODUCT", "add_product", "blas_tiles", "contiguous"]

@@ -81,3 +81,25 @@ def test_small_products_sum_in_order_from_zero():
         zero, np.full((1, 1, 1, 1), -0.0, np.float32), np.ones((1, 1, 1, 1), np.float32)
     )
     assert not np.signbit(zero).any()
+
+
+def test_large_tiles_go_to_blas_with_contiguous_rows():
+    """Tiles whose rows are contiguous (an SRAM tile, a host array's view) go to BLAS as they
+    are, whatever the distance between rows; lane-major or transposed ones are copied first:
+    the same product bits either way."""
+    rng = np.random.default_rng(5)
+    host = rng.standard_normal((2, 40, 3, 40)).astype(np.float32)
+    rows_apart = host[:, :, 0, :].reshape(2, 1, 40, 40)  # rows 480 bytes apart
+    assert tile_math.blas_tiles(rows_apart) is rows_apart
+    planes = np.ascontiguousarray(rows_apart.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
+    assert tile_math.blas_tiles(planes).flags.c_contiguous
+    block = np.zeros((2, 1, 1700), np.float32)  # a PE-major block: tiles 6,800 bytes apart
+    sram_tile = block[:, :, 50:1650].reshape(2, 1, 40, 40)
+    assert tile_math.blas_tiles(sram_tile) is sram_tile
+    y = rng.standard_normal((2, 1, 40, 30)).astype(np.float32)
+    got = []
+    for x in (rows_apart, planes, np.ascontiguousarray(rows_apart)):
+        acc = np.zeros((2, 1, 40, 30), np.float32)
+        tile_math.add_product(acc, x, y)
+        got.append(acc.tobytes())
+    assert len(set(got)) == 1
