@@ -9,7 +9,10 @@
 - one training step of the MLP 784-256-10 (batch 64, SGD, cross-entropy; cached) against the
   same step in PyTorch eager (at most 3x);
 - `pf.eval` of a cached 10-op graph minus the time of the simulation itself (`Executable.run`,
-  timed inside the same call): the frontend's overhead on a cache hit (under 1 ms).
+  timed inside the same call): the frontend's overhead on a cache hit (under 1 ms);
+- with `--only transformer` / `--only conv` (not in the default run): the transformer block's
+  cached forward (benchmarks/transformer_block.py) against its numpy reference, and a training
+  step of two small convolutions against PyTorch eager.
 
 Each line also gives the minor page faults of one cached PyFlame call (first touches of fresh
 memory: the simulator keeps its SRAM between runs, pyflame/sim/sram.py `SramPool`).
@@ -129,6 +132,57 @@ def mlp(repeat: int) -> tuple[float, float]:
     return best_pair(pf_step, torch_step, repeat)
 
 
+def transformer(repeat: int) -> tuple[float, float]:
+    """The transformer block's forward (benchmarks/transformer_block.py, B=2 T=64 d=128,
+    cached) against its numpy reference."""
+    from transformer_block import Block, reference
+
+    pf.manual_seed(0)
+    block = Block(128, 4)
+    xs = np.random.default_rng(0).standard_normal((2, 64, 128)).astype(np.float32)
+    x = pf.from_numpy(xs)
+
+    def step() -> np.ndarray:
+        with pf.no_grad():
+            return block(x).numpy()
+
+    np.testing.assert_allclose(step(), reference(block, xs), rtol=2e-3, atol=2e-3)
+    return best_pair(step, lambda: reference(block, xs), repeat)
+
+
+def conv(repeat: int) -> tuple[float, float]:
+    """A training step of two 3x3 convolutions (3 -> 8 -> 8 channels, 16x16, batch 2, SGD,
+    cached) against the same step in PyTorch eager."""
+    rng = np.random.default_rng(3)
+    xs = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    x = pf.from_numpy(xs)
+
+    def pf_step() -> float:
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1)
+    )
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
+    tx = torch.from_numpy(xs)
+
+    def torch_step() -> float:
+        topt.zero_grad()
+        loss = tmodel(tx).square().mean()
+        loss.backward()
+        topt.step()
+        return loss.item()
+
+    return best_pair(pf_step, torch_step, repeat)
+
+
 def overhead(repeat: int) -> tuple[float, float]:
     """(best pf.eval time, its overhead beyond Executable.run) of a cached 10-op graph."""
     rng = np.random.default_rng(3)
@@ -176,7 +230,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=threads.thread_count())
     parser.add_argument(
-        "--only", choices=("gemm", "gemv", "mlp", "overhead"), action="append", default=None
+        "--only",
+        choices=("gemm", "gemv", "mlp", "overhead", "transformer", "conv"),
+        action="append",
+        default=None,
+        help="(repeatable) the four targets by default; transformer and conv: other programs",
     )
     parser.add_argument(
         "--cpu",
@@ -210,6 +268,18 @@ def main() -> None:
             print(
                 f"  MLP 784-256-10 step, b64 pf.eval {t_pf * ms:8.2f} ms  torch {t_torch * ms:8.2f}"
                 f" ms  ratio {t_pf / t_torch:6.2f}  (target <= 3)  page faults {last_faults}"
+            )
+        if "transformer" in only:
+            t_pf, t_np = transformer(args.repeat)
+            print(
+                f"  transformer block fwd    pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
+                f"  ratio {t_pf / t_np:6.2f}"
+            )
+        if "conv" in only:
+            t_pf, t_torch = conv(args.repeat)
+            print(
+                f"  conv 3-8-8 step, 16x16   pf.eval {t_pf * ms:8.2f} ms  torch {t_torch * ms:8.2f}"
+                f" ms  ratio {t_pf / t_torch:6.2f}"
             )
         if "overhead" in only:
             total, extra = overhead(10 * args.repeat)
