@@ -251,35 +251,24 @@ def main() -> None:
     ms = 1e3
     print(f"host speed, best of {args.repeat}, {n_threads} threads (numpy, torch, simulator)")
     with threadpoolctl.threadpool_limits(n_threads):
-        if "gemm" in only:
-            t_pf, t_np = gemm(args.repeat)
+        # (label, timing function, its repeat, the reference's name, the target ratio)
+        lines: list[tuple[str, Callable[[int], tuple[float, float]], int, str, str]] = [
+            ("GEMM 1024^3 on 32x32    ", gemm, args.repeat, "numpy", "(target <= 2)"),
+            ("GEMV 4096^2 on 64x64    ", gemv, args.repeat, "numpy", "(target <= 10)"),
+            # (20 ms a step: more tries for a quiet one)
+            ("MLP 784-256-10 step, b64", mlp, 10 * args.repeat, "torch", "(target <= 3)"),
+            ("transformer block fwd   ", transformer, args.repeat, "numpy", ""),
+            ("conv 3-8-8 step, 16x16  ", conv, args.repeat, "torch", ""),
+        ]
+        for label, timed, repeat, reference, target in lines:
+            name = timed.__name__
+            if name not in only:
+                continue
+            t_pf, t_ref = timed(repeat)
+            faults = f"  page faults {last_faults}" if target else ""
             print(
-                f"  GEMM 1024^3 on 32x32     pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
-                f"  ratio {t_pf / t_np:6.2f}  (target <= 2)  page faults {last_faults}"
-            )
-        if "gemv" in only:
-            t_pf, t_np = gemv(args.repeat)
-            print(
-                f"  GEMV 4096^2 on 64x64     pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
-                f"  ratio {t_pf / t_np:6.2f}  (target <= 10)  page faults {last_faults}"
-            )
-        if "mlp" in only:
-            t_pf, t_torch = mlp(10 * args.repeat)  # 20 ms a step: more tries for a quiet one
-            print(
-                f"  MLP 784-256-10 step, b64 pf.eval {t_pf * ms:8.2f} ms  torch {t_torch * ms:8.2f}"
-                f" ms  ratio {t_pf / t_torch:6.2f}  (target <= 3)  page faults {last_faults}"
-            )
-        if "transformer" in only:
-            t_pf, t_np = transformer(args.repeat)
-            print(
-                f"  transformer block fwd    pf.eval {t_pf * ms:8.2f} ms  numpy {t_np * ms:8.2f} ms"
-                f"  ratio {t_pf / t_np:6.2f}"
-            )
-        if "conv" in only:
-            t_pf, t_torch = conv(args.repeat)
-            print(
-                f"  conv 3-8-8 step, 16x16   pf.eval {t_pf * ms:8.2f} ms  torch {t_torch * ms:8.2f}"
-                f" ms  ratio {t_pf / t_torch:6.2f}"
+                f"  {label} pf.eval {t_pf * ms:8.2f} ms  {reference} {t_ref * ms:8.2f} ms"
+                f"  ratio {t_pf / t_ref:6.2f}  {target}{faults}".rstrip()
             )
         if "overhead" in only:
             total, extra = overhead(10 * args.repeat)
