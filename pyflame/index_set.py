@@ -350,21 +350,41 @@ def _mask(x: Tensor, selects: list[_Select]) -> Tensor | None:
 def _place_vector(v: Tensor, d: int, sel: _Select) -> Tensor:
     """v's dim d (one element per index) moved to the indexed positions: a one-hot [L, n]
     keeps, per position, only the last index naming it; each position sums its (at most one)
-    value through a where, so no other value (NaN, inf) leaks in."""
+    value through a where, so no other value (NaN, inf) leaks in. The gradient is PyTorch's
+    (`_PlacedVector`): every entry of v, overwritten or not, gets the gradient at its index."""
     assert sel.index is not None
-    hot = _hot(sel.index, sel.size, d)  # [L, n]
-    count = hot.shape[0]
+    named = _hot(sel.index, sel.size, d)  # [L, n]
+    count = named.shape[0]
     with no_grad():
         order = _reshape_node(ops.arange(count, dtype=int32), [count, 1])
-        last = ops.where(hot, order, -1).amax(0, keepdim=True)  # [1, n]
-        hot = ops.logical_and(hot, order == last)
+        last = ops.where(named, order, -1).amax(0, keepdim=True)  # [1, n]
+        hot = ops.logical_and(named, order == last)
     shape = list(v.shape)
     v = _reshape_node(v, shape[: d + 1] + [1] + shape[d + 1 :])  # [.., L, 1, ..]
     hot_shape = [1] * v.ndim
     hot_shape[d], hot_shape[d + 1] = count, sel.size
     picked = ops.where(_reshape_node(hot, hot_shape), v, False if v.dtype is bool_ else 0)
     out = ops.any(picked, d) if v.dtype is bool_ else ops.sum(picked, d)
-    return out if out.dtype is v.dtype else ops.astype(out, v.dtype)
+    out = out if out.dtype is v.dtype else ops.astype(out, v.dtype)
+    if out.requires_grad:
+        out._grad_fn = _PlacedVector(v, _reshape_node(named, hot_shape), d)
+    return out
+
+
+class _PlacedVector:
+    """Gradient rule of `_place_vector`, PyTorch's for index_put without accumulate
+    (`values.grad = grad[indices]`): each of v's L entries gets the gradient at the position
+    its index names, also an entry a later repeat of its index overwrote (the forward keeps
+    the last one), so the gradient does not depend on which write wins. v is [.., L, 1, ..]
+    and `named` the one-hot of every index, [.., L, n, ..] broadcastable."""
+
+    def __init__(self, v: Tensor, named: Tensor, d: int):
+        self.v, self.named, self.d = v, named, d
+        self.inputs = (v,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> list[Tensor | None]:
+        spread = ops.where(self.named, g.unsqueeze(self.d), 0)  # [.., L, n, ..]
+        return [ops.sum(spread, self.d + 1, keepdim=True)]
 
 
 def _put_masked(x: Tensor, items: tuple[Any, ...], mask: Tensor, v: Any) -> Tensor:

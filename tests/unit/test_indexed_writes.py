@@ -329,6 +329,60 @@ def test_index_put_in_place_ints_bools_and_gradients():
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
+def _put_rows(lib, x, idx, v):
+    return lib.index_put(x, (idx,), v)
+
+
+def _set_rows(lib, x, idx, v):
+    y = x * 1
+    y[idx] = v
+    return y
+
+
+def _set_pairs(lib, x, idx, v):
+    y = x * 1
+    y[idx, idx % 4] = v
+    return y
+
+
+def _set_columns(lib, x, idx, v):
+    y = x * 1
+    y[:, idx] = v
+    return y
+
+
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(2, 3), pf.MeshLayout.row_partition(3)], ids=repr
+)
+@pytest.mark.parametrize(
+    "write, value_shape",
+    [
+        (_put_rows, (4, 4)),
+        (_put_rows, (4,)),  # one row broadcast to every indexed row
+        (_set_rows, (4, 4)),
+        (_set_pairs, (4,)),
+        (_set_columns, (5, 4)),
+    ],
+    ids=["index_put", "index_put_broadcast", "rows", "pairs", "columns"],
+)
+def test_overwritten_values_get_torchs_gradient(layout, write, value_shape):
+    """index_put without accumulate and item assignment at repeated positions: the last write
+    wins, and every value, also an overwritten one, gets the gradient at its position
+    (PyTorch's `values.grad = grad[indices]`), the broadcast value the sum over every entry."""
+    a, weight = data((5, 4)), data((5, 4), seed=3)
+    rows = np.array([3, 1, 3, 3], np.int32)
+    got = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a.copy(), layout=layout) if lib is pf else torch.from_numpy(a.copy())
+        v = lib.from_numpy(np.arange(np.prod(value_shape), dtype=np.float32).reshape(value_shape))
+        x.requires_grad = v.requires_grad = True
+        out = write(lib, x, index_of(lib, rows), v)
+        (out * lib.from_numpy(weight)).sum().backward()
+        got[lib] = (out.detach().numpy(), x.grad.numpy(), v.grad.numpy())
+    for ours, theirs in zip(got[pf], got[torch], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
 def test_index_put_errors_use_pytorchs_words():
     x = pf.zeros(3, 4)
     i = pf.from_numpy(np.array([0, 2], np.int32))
