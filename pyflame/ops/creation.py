@@ -315,6 +315,7 @@ def arange(
             f"(start {start}, end {end}, step {step})"
         )
     all_int = all(isinstance(v, int) for v in (start, end, step))
+    asked = dtype
     dtype = as_dtype(dtype) if dtype is not None else (int32 if all_int else float32)
     if dtype is bool_:
         raise TypeError("arange does not make bool tensors")
@@ -322,6 +323,8 @@ def arange(
         n = -(-(end - start) // step)
     else:
         n = int(np.ceil((float(end) - float(start)) / float(step)))
+    if not dtype.is_floating_point and not all_int:
+        n = _int_arange_length(start, end, step, n, asked, where)
     if not dtype.is_floating_point:
         start, step = int(start), int(step)  # truncation toward zero, as PyTorch
     if n > 0:  # the first and last values must fit dtype (PyTorch wraps int32; we refuse)
@@ -330,6 +333,46 @@ def arange(
     attrs = {"dim": 0, "start": float(start), "step": float(step)}
     out = _node(flame.IotaOp, (), (int(builtins.max(n, 0)),), dtype, attrs, layout)
     return made(out, device, requires_grad, "arange")
+
+
+#: dtype names that say which of PyTorch's integer aranges is meant (pf.int32 is pf.int64)
+_INT32_NAMES = ("int32",)
+_INT64_NAMES = ("int64", "long", "torch.int64", "torch.long")
+
+
+def _int_arange_length(
+    start: float, end: float, step: float, n32: int, asked: Any, where: str
+) -> int:
+    """The length of an integer arange with a float bound or step. PyTorch's two integer
+    dtypes disagree there: int32 (and int16, int8) counts ceil((end - start) / step) of the
+    given values, then truncates start and step (arange(0, 5.5, dtype=torch.int32) has 6
+    elements, arange(0, 5, 0.5, dtype=torch.int32) ten zeros); int64 truncates start, end and
+    step first (5 elements; a step that truncates to 0 is its "step must be nonzero"). PyFlame
+    holds both as int32 (`pf.int64 is pf.int32`): a dtype given by name ("int32",
+    np.int32 / "int64", "long", np.int64, torch.int64) picks one; `pf.int32` (`pf.long`)
+    where they differ is a ValueError, never one of them silently."""
+    name = str(np.dtype(asked)) if isinstance(asked, type) else str(asked)
+    s64, e64, st64 = (math.trunc(v) for v in (start, end, step))
+    if st64 == 0:
+        n64 = None  # PyTorch's int64 refuses
+    else:
+        n64 = builtins.max(0, -(-(e64 - s64) // st64))
+    if name in _INT32_NAMES:
+        return n32
+    if name in _INT64_NAMES:
+        if n64 is None:
+            raise ValueError(f"{where}: arange: step must be nonzero (step {step} truncates to 0)")
+        return n64
+    s32, st32 = math.trunc(start), math.trunc(step)
+    if n64 == n32 and s64 == s32 and st64 == st32:
+        return n32  # the same values either way
+    values64 = "an error (step truncates to 0)" if n64 is None else f"{n64} elements"
+    raise ValueError(
+        f"{where}: arange({start}, {end}, {step}) of an integer dtype: PyTorch's int32 gives "
+        f"{n32} elements and its int64 {values64}, and PyFlame holds both as int32 "
+        "(pf.int64 is pf.int32): say which with dtype='int32' or dtype='int64', or give "
+        "integer bounds and step"
+    )
 
 
 def _steps(steps: Any, what: str) -> int:

@@ -18,6 +18,7 @@ import pytest
 from layouts import LAYOUTS
 
 import pyflame as pf
+from pyflame.core.dtypes import as_dtype
 from pyflame.nn import functional as F
 
 torch = pytest.importorskip("torch")
@@ -62,17 +63,46 @@ def test_arange_matches_torch(args, layout):
         ((0, 5), pf.float32, torch.float32),
         ((0, 2, 0.125), pf.float16, torch.float16),
         ((1, 3, 0.25), pf.bfloat16, torch.bfloat16),
-        ((-2.5, 2, 1), pf.int32, torch.int32),
-        ((0.5, 5, 1.5), pf.int32, torch.int32),
+        ((-2.5, 2, 1), "int32", torch.int32),
+        ((0.5, 5, 1.5), np.int32, torch.int32),
         ((-3, 3, 2.5), pf.int32, torch.int32),
+        ((-2.5, 2, 1), "int64", torch.int64),
+        ((0.5, 5, 1.5), np.int64, torch.int64),
+        ((1, -2.5, -1), torch.long, torch.int64),
     ],
     ids=repr,
 )
 def test_arange_dtypes(args, dtype, torch_dtype):
     out = pf.arange(*args, dtype=dtype, layout=pf.MeshLayout.grid(2, 2)).numpy()
     want = torch.arange(*args, dtype=torch_dtype)
-    assert out.dtype == dtype.numpy
+    assert out.dtype == as_dtype(dtype).numpy
     np.testing.assert_array_equal(out.astype(np.float64), want.double().numpy())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(0, 5.5), (-2.5, 3), (1, -2.5, -1), (0, 5, 1.5), (0, 5, 0.5), (0.5, 3.7, 0.9)],
+    ids=repr,
+)
+def test_integer_arange_of_float_bounds_that_int32_and_int64_disagree_on_is_an_error(args):
+    """PyTorch's int32 arange counts the float bounds before truncating, its int64 truncates
+    first (arange(0, 5.5) has 6 int32 elements, 5 int64 ones). pf.int32 is pf.int64, so
+    without a dtype name saying which, PyFlame refuses rather than pick one; the names give
+    PyTorch's values exactly."""
+    with pytest.raises(ValueError, match=r"test_creation.py:\d+: arange\(.*dtype='int64'"):
+        pf.arange(*args, dtype=pf.int64)
+    for name, torch_dtype in (("int32", torch.int32), ("int64", torch.int64)):
+        try:
+            want = torch.arange(*args, dtype=torch_dtype).numpy()
+        except ValueError as err:  # (PyTorch: "step must be nonzero")
+            with pytest.raises(ValueError, match=str(err)):
+                pf.arange(*args, dtype=name)
+            continue
+        np.testing.assert_array_equal(pf.arange(*args, dtype=name).numpy(), want)
+    # where both agree (truncation changes nothing), pf.int32 is fine
+    np.testing.assert_array_equal(
+        pf.arange(0.5, 3, dtype=pf.int32).numpy(), torch.arange(0.5, 3, dtype=torch.int64).numpy()
+    )
 
 
 @pytest.mark.parametrize("args", [(0, 50, 0.7), (-3.3, 7.7, 0.011), (1000, 3000, 1.7)], ids=repr)
