@@ -324,7 +324,7 @@ def arange(
     else:
         n = int(np.ceil((float(end) - float(start)) / float(step)))
     if not dtype.is_floating_point and not all_int:
-        n = _int_arange_length(start, end, step, n, asked, where)
+        n = _int_arange_length(start, end, step, int(n), asked, where)
     if not dtype.is_floating_point:
         start, step = int(start), int(step)  # truncation toward zero, as PyTorch
     if n > 0:  # the first and last values must fit dtype (PyTorch wraps int32; we refuse)
