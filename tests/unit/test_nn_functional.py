@@ -499,6 +499,26 @@ def test_gelu_tanh_approximation_matches_torch():
         pf.nn.functional.gelu(pf.from_numpy(a), approximate="fast")
 
 
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16, pf.bfloat16], ids=repr)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_of_infinities_and_nan_and_its_gradient_are_torchs_float64(approximate, dtype):
+    """gelu(inf) is inf, gelu(-inf) and gelu(NaN) NaN, the gradients at all three NaN, as
+    PyTorch's float64 and float16 kernels (and x * Phi(x)). PyTorch 2.13's float32 CPU kernel
+    (and bfloat16, computed in it) gives NaN at +inf with approximate='none': an artefact of
+    its vectorized erf, also 1.3e-4 relative off at x = -3, which PyFlame does not copy."""
+    a = np.array([np.inf, -np.inf, np.nan, 0.5], np.float32)
+    x = pf.from_numpy(a).to(dtype)
+    x.requires_grad = True
+    y = pf.nn.functional.gelu(x, approximate=approximate)
+    y.float().sum().backward()
+    t = torch.from_numpy(a).double().requires_grad_()
+    want = torch.nn.functional.gelu(t, approximate=approximate)
+    want.sum().backward()
+    np.testing.assert_array_equal(np.isnan(y.float().numpy()), np.isnan(want.detach().numpy()))
+    np.testing.assert_array_equal(y.float().numpy()[:2], want.detach().numpy()[:2])
+    np.testing.assert_array_equal(np.isnan(x.grad.float().numpy()), np.isnan(t.grad.numpy()))
+
+
 @pytest.mark.parametrize(
     "kw",
     [
