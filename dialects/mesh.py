@@ -36,6 +36,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     TensorType,
     UnitAttr,
+    f32,
     f64,
     i64,
 )
@@ -119,6 +120,17 @@ def elem_of(value: SSAValue) -> Attribute:
     typ = value.type
     assert isinstance(typ, MeshTensorType | TensorType)
     return typ.element_type
+
+
+#: element types whose products the PEs accumulate in float32 (fp16 FMACs with fp32
+#: accumulation: the SDK's @fmachs, MACHINE.md), as PyTorch's half matmul accumulates
+HALF_ELEMS = ("f16", "bf16")
+
+
+def accumulator_elem(elem: Attribute) -> Attribute:
+    """The element type a product of `elem` operands accumulates in: f32 for half floats,
+    else `elem` itself."""
+    return f32 if str(elem) in HALF_ELEMS else elem
 
 
 # --------------------------------------------------------------------------- attributes
@@ -270,6 +282,18 @@ def nonempty(cls: type[IRDLOperation]) -> type[IRDLOperation]:
 def _same_elem(op: IRDLOperation, *values: SSAValue) -> None:
     elems = {elem_of(v) for v in values}
     _expect(len(elems) == 1, f"'{op.name}' needs one element type, got {sorted(map(str, elems))}")
+
+
+def _product_elems(op: IRDLOperation, lhs: SSAValue, rhs: SSAValue, result: SSAValue) -> None:
+    """A product's operands share one element type; its result holds that type or, for half
+    floats, the float32 the products accumulate in (`accumulator_elem`)."""
+    _same_elem(op, lhs, rhs)
+    elem = elem_of(lhs)
+    _expect(
+        elem_of(result) in (elem, accumulator_elem(elem)),
+        f"'{op.name}' of {elem} operands gives {elem} or {accumulator_elem(elem)}, "
+        f"got {elem_of(result)}",
+    )
 
 
 @irdl_op_definition
@@ -819,7 +843,7 @@ class MatmulOp(IRDLOperation):
             c.shape == (batch_a or batch_b) + (am, bn),
             f"result shape {c.shape} is wrong",
         )
-        _same_elem(self, self.lhs, self.rhs, self.result)
+        _product_elems(self, self.lhs, self.rhs, self.result)
 
 
 @nonempty
@@ -856,13 +880,20 @@ class LocalMatmulOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(
-        self, lhs: SSAValue, rhs: SSAValue, *, transpose_a: bool = False, transpose_b: bool = False
+        self,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        *,
+        transpose_a: bool = False,
+        transpose_b: bool = False,
+        result_elem: Attribute | None = None,
     ):
         a = stored_transposed(dist_of(lhs), transpose_a)
         b = stored_transposed(dist_of(rhs), transpose_b)
+        elem = elem_of(lhs) if result_elem is None else result_elem
         super().__init__(
             operands=[lhs, rhs],
-            result_types=[MeshTensorType(local_matmul_dist(a, b), elem_of(lhs))],
+            result_types=[MeshTensorType(local_matmul_dist(a, b), elem)],
             properties={
                 "transpose_a": UnitAttr() if transpose_a else None,
                 "transpose_b": UnitAttr() if transpose_b else None,
@@ -888,7 +919,7 @@ class LocalMatmulOp(IRDLOperation):
         expected = local_matmul_dist(a, b)
         got = dist_of(self.result)
         _expect(got == expected, f"local_matmul result should be {expected}, got {got}")
-        _same_elem(self, self.lhs, self.rhs, self.result)
+        _product_elems(self, self.lhs, self.rhs, self.result)
 
 
 def stored_transposed(d: Distribution, transposed: bool) -> Distribution:
@@ -1270,13 +1301,16 @@ class Conv2dOp(_WindowedOp):
         dilation: Sequence[int],
         groups: int,
         dist: Distribution,
+        result_elem: Attribute | None = None,
     ):
         super().__init__(
             operands=[input, weight, [] if bias is None else [bias]],
             properties=window_properties(
                 stride=stride, padding=padding, dilation=dilation, groups=groups
             ),
-            result_types=[MeshTensorType(dist, elem_of(input))],
+            result_types=[
+                MeshTensorType(dist, elem_of(input) if result_elem is None else result_elem)
+            ],
         )
 
     @property
@@ -1306,9 +1340,8 @@ class Conv2dOp(_WindowedOp):
                         f"conv2d {name} must be replicated on the input's grid, got {d}",
                     )
         self._check_layouts(expected)
-        _same_elem(
-            self, *[v for v in (self.input, self.weight, self.bias, self.result) if v is not None]
-        )
+        _same_elem(self, *[v for v in (self.input, self.weight, self.bias) if v is not None])
+        _product_elems(self, self.input, self.weight, self.result)
 
     def _check_channel_split_operands(
         self, x: Distribution, w: Distribution, b: Distribution | None
@@ -1425,17 +1458,17 @@ class Conv2dWeightGradOp(_WindowedOp):
         dilation: Sequence[int],
         groups: int,
         channel_split: bool,
+        result_elem: Attribute | None = None,
     ):
         x, dy = dist_of(input), dist_of(grad)
         w_shape = (dy.shape[1], x.shape[1] // groups, *kernel)
+        elem = elem_of(input) if result_elem is None else result_elem
         super().__init__(
             operands=[input, grad],
             properties=window_properties(
                 kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups
             ),
-            result_types=[
-                MeshTensorType(weight_grad_partials(x, w_shape, channel_split), elem_of(input))
-            ],
+            result_types=[MeshTensorType(weight_grad_partials(x, w_shape, channel_split), elem)],
         )
 
     @property
@@ -1461,7 +1494,7 @@ class Conv2dWeightGradOp(_WindowedOp):
         want = weight_grad_partials(x, w_shape, self.channel_split)
         _expect(p == want, f"'{self.name}' result should be {want}, got {p}")
         self._check_halos()
-        _same_elem(self, self.input, self.grad, self.result)
+        _product_elems(self, self.input, self.grad, self.result)
 
 
 CONV_OPS: list[type[IRDLOperation]] = [Conv2dOp, Conv2dWeightGradOp, Pool2dOp]

@@ -343,8 +343,20 @@ def _log_softmax(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 def _matmul(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     a, b = node.inputs
-    ga = g @ b.transpose(-2, -1) if a.requires_grad else None
-    gb = a.transpose(-2, -1) @ g if b.requires_grad else None
+    # an operand without batch dims is shared by every batch entry: its gradient sums over the
+    # batch; of a half type, as one product of the entries stacked, so it is rounded once as
+    # PyTorch's (a batched product, then a sum over the batch in the half type, rounds twice)
+    stack = a.dtype.is_floating_point and a.dtype.itemsize == 2
+    ga = gb = None
+    if a.requires_grad and stack and a.ndim == 2 < b.ndim:
+        rows = g.movedim(-2, 0).reshape(a.shape[0], -1)  # [m, B*n]
+        ga = rows @ b.transpose(-2, -1).reshape(-1, a.shape[1])  # @ [B*n, k]
+    elif a.requires_grad:
+        ga = g @ b.transpose(-2, -1)
+    if b.requires_grad and stack and b.ndim == 2 < a.ndim:
+        gb = a.reshape(-1, a.shape[-1]).transpose(0, 1) @ g.reshape(-1, g.shape[-1])
+    elif b.requires_grad:
+        gb = a.transpose(-2, -1) @ g
     return (ga, gb)
 
 

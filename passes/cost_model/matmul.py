@@ -58,16 +58,18 @@ def summa(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     # a transposed operand's blocks reach the diagonal first, then turn (see above)
     hops = (g - 1) * (2 if any(op.transposes) else 1)
     batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
-    eb = ctx.elem_bytes(op.result)
+    eb = ctx.elem_bytes(op.result)  # the accumulator's (float32 for half operands)
+    half = ctx.elem_bytes(op.lhs) == 2  # fp16 FMAC lanes (into a float32 accumulator too)
     fill = ctx.compute(CostKind.FILL, c.local_elems, elem_bytes=eb)
     if batches_b > 1:  # one matmul per batch entry
-        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb, half=half)
     else:  # a shared B: the batch entries of A stack into one tall matmul
-        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb, half=half)
     result = ctx.tile_bytes(op.result)
     if g == 1:
         return Cost(fill + compute, result, algorithm="summa", detail="1x1 grid: one matmul")
-    transfer = ctx.wavelets(a.local_elems, eb) + ctx.wavelets(b.local_elems, eb)
+    operand_eb = ctx.elem_bytes(op.lhs)
+    transfer = ctx.wavelets(a.local_elems, operand_eb) + ctx.wavelets(b.local_elems, operand_eb)
     receive = ctx.tile_bytes(op.lhs) + ctx.tile_bytes(op.rhs)
     steps = op.k_blocks  # the K blocks past it are contraction padding: no steps
     if op in ctx.double_buffered:
@@ -103,16 +105,18 @@ def shift_matmul(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     (m, k), n = a.block[-2:], b.block[-1]
     batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     eb = ctx.elem_bytes(op.result)
+    half = ctx.elem_bytes(op.lhs) == 2  # fp16 FMAC lanes (into a float32 accumulator too)
     name = algorithm_of_matmul(op)
     fill = ctx.compute(CostKind.FILL, c.local_elems, elem_bytes=eb)
     if batches_b > 1:
-        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb, half=half)
     else:
-        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb, half=half)
     result = ctx.tile_bytes(op.result)
     if g == 1:
         return Cost(fill + compute, result, algorithm=name, detail="1x1 grid: one matmul")
-    transfer = ctx.wavelets(a.local_elems, eb) + ctx.wavelets(b.local_elems, eb)
+    operand_eb = ctx.elem_bytes(op.lhs)
+    transfer = ctx.wavelets(a.local_elems, operand_eb) + ctx.wavelets(b.local_elems, operand_eb)
     hops = 1 if name == "cannon" else 2
     align_round = 4 * ctx.issue + ctx.latency(hops) + transfer + ctx.wake
     step = max(compute + 4 * ctx.issue + ctx.wake, transfer + ctx.latency(hops))
@@ -143,11 +147,12 @@ def local_matmul(op: mesh.LocalMatmulOp, ctx: CostContext) -> Cost:
     (m, k), n = a.block[-2:], b.block[-1]
     batches_a, batches_b = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     eb = ctx.elem_bytes(op.result)
+    half = ctx.elem_bytes(op.lhs) == 2  # fp16 FMAC lanes (into a float32 accumulator too)
     fill = ctx.compute(CostKind.FILL, dist_of(op.result).local_elems, elem_bytes=eb)
     if batches_b > 1:  # one product per batch entry
-        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, batches_b, m, k, n, elem_bytes=eb, half=half)
     else:  # a shared B: A's entries stack into one tall product
-        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb)
+        compute = ctx.compute(CostKind.MATMUL_ACC, 1, batches_a * m, k, n, elem_bytes=eb, half=half)
     return Cost(fill + compute, ctx.tile_bytes(op.result), algorithm="gemv (local products)")
 
 

@@ -140,11 +140,13 @@ class CostContext:
     def elem_bytes(value: SSAValue) -> int:
         return elem_bytes_of(mesh.elem_of(value))
 
-    def compute(self, kind: str, *sizes: Any, elem_bytes: int = 4) -> int:
+    def compute(self, kind: str, *sizes: Any, elem_bytes: int = 4, half: bool | None = None) -> int:
         """Cycles of compute work `kind` on one PE (the simulator's table, its element size and
-        lane count)."""
+        lane count; `half`: the fp16 lanes whatever the element size, fp16 FMACs into a float32
+        accumulator)."""
+        lanes_half = elem_bytes == 2 if half is None else half
         cycles, _ = vector_costs.op_cycles(
-            self.target, kind, *sizes, elem_bytes=elem_bytes, half=elem_bytes == 2
+            self.target, kind, *sizes, elem_bytes=elem_bytes, half=lanes_half
         )
         return int(cycles)
 

@@ -156,11 +156,14 @@ def conv2d_estimate(
     plan = scratch.ChannelSplitConv.of(tuple(x.block), axes, tuple(w.block))
     n = x.block[0]
     filters = ctx.compute(CostKind.PACK, plan.filter_elems, elem_bytes=eb)
-    fmacs = ctx.compute(CostKind.CONV2D, n * ob * taps, ho * wo, 0, elem_bytes=eb)
+    # the steps add into the output block: a half conv's in float32 (fp16 FMAC lanes, the
+    # accumulator's 4-byte streams)
+    acc_eb, half = (4, True) if eb == 2 else (eb, False)
+    fmacs = ctx.compute(CostKind.CONV2D, n * ob * taps, ho * wo, 0, elem_bytes=acc_eb, half=half)
     cycles, windows, step, stream = _channel_steps(x, axes, plan, filters + fmacs, eb, ctx)
     steps = x.shape[1]
     if bias and steps:
-        cycles += ctx.compute(CostKind.CONV2D, 0, ho * wo, n * ob, elem_bytes=eb)
+        cycles += ctx.compute(CostKind.CONV2D, 0, ho * wo, n * ob, elem_bytes=acc_eb, half=half)
     return Cost(
         cycles,
         plan.scratch_bytes(eb, aligned),

@@ -160,15 +160,25 @@ def lower_skinny_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue | None:
     if da.has_padding([len(da.shape) - 1]):  # products of padding must be zero in both
         a, b = mask_pad(lw, a, 0.0), mask_pad(lw, b, 0.0)
     folded = source is not None
+    # half floats: the products and their sum over the PEs in float32, rounded once (as
+    # PyTorch's half matmul; the PEs' fp16 FMACs accumulate in fp32)
+    elem = mesh.elem_of(a)
+    acc_elem = mesh.accumulator_elem(elem)
     partial = lw.emit(
         mesh.LocalMatmulOp(
-            a, b, transpose_a=folded and side == "rhs", transpose_b=folded and side == "lhs"
+            a,
+            b,
+            transpose_a=folded and side == "rhs",
+            transpose_b=folded and side == "lhs",
+            result_elem=acc_elem,
         )
     )
     p = dist_of(partial)
     if p.parts(0) > 1:
         partial = lw.emit(mesh.AllReduceOp("sum", partial, (0,)))
         p = dist_of(partial)
+    if acc_elem != elem:
+        partial = lw.emit(mesh.ConvertOp(partial, elem))
     result = lw.emit(mesh.ReshapeOp(partial, p.with_(shape=p.shape[1:], split=p.split[1:])))
     shape = flame.tensor_shape(op.result)
     if batch:

@@ -112,11 +112,15 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     for folded, v in ((ta, op.lhs), (tb, op.rhs)):
         if folded:
             drop_unread_transpose(v, op, lw)
+    # half floats accumulate in float32 (the PEs' fp16 FMACs with fp32 accumulation, as
+    # PyTorch's half matmul), rounded to the half type once, after the last step
+    elem = mesh.elem_of(a)
+    acc_elem = mesh.accumulator_elem(elem)
     product = lw.emit(
         mesh.MatmulOp(
             a,
             b,
-            mesh_type(result, mesh.elem_of(a)),
+            mesh_type(result, acc_elem),
             mesh.MatmulAlgorithm.SUMMA,
             transpose_a=ta,
             transpose_b=tb,
@@ -126,6 +130,8 @@ def lower_matmul(op: flame.MatmulOp, lw: Lowering) -> SSAValue:
     assert isinstance(matmul, mesh.MatmulOp)
     if not (ta or tb):  # the 2.5D SUMMA reads A's block columns in place: not transposed
         matmul.properties["algorithm"] = mesh.MatmulAlgorithmAttr(cheapest_algorithm(matmul, lw))
+    if acc_elem != elem:
+        product = lw.emit(mesh.ConvertOp(product, elem))
     return product
 
 

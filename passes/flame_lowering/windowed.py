@@ -342,7 +342,12 @@ def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:
         weight = lw.value_as(op.weight, dw)
         bias = None if op.bias is None or db is None else lw.value_as(op.bias, db)
         _, stride, padding, dilation = spatial
-        return lw.emit(mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, 1, dy))
+        # its steps over the input channels add into the output: half floats in float32,
+        # rounded once (the PEs' fp16 FMACs accumulate in fp32, as PyTorch's half conv)
+        elem = mesh.elem_of(x)
+        acc_elem = mesh.accumulator_elem(elem)
+        y = lw.emit(mesh.Conv2dOp(x, weight, bias, stride, padding, dilation, 1, dy, acc_elem))
+        return y if acc_elem == elem else lw.emit(mesh.ConvertOp(y, elem))
     x = windowed_input(lw, op, grid, *spatial, 0.0)
     operands = [x]
     for v in (op.weight, op.bias):
@@ -486,6 +491,9 @@ def lower_conv2d_weight_grad(op: flame.Conv2dWeightGradOp, lw: Lowering) -> SSAV
         x = mask_pad(lw, x, 0.0)
     if ddy.has_padding([2, 3]):
         dy = mask_pad(lw, dy, 0.0)
+    # the partials and their sum over the grid: half floats in float32, rounded once
+    elem = mesh.elem_of(x)
+    acc_elem = mesh.accumulator_elem(elem)
     partials = lw.emit(
         mesh.Conv2dWeightGradOp(
             x,
@@ -493,10 +501,13 @@ def lower_conv2d_weight_grad(op: flame.Conv2dWeightGradOp, lw: Lowering) -> SSAV
             *op.spatial(),
             op.group_count,
             channel_split,
+            acc_elem,
         )
     )
     dims = [d for d in ((0,) if channel_split else (0, 1)) if dp.parts(d) > 1]
     total = lw.emit(mesh.AllReduceOp("sum", partials, dims)) if dims else partials
+    if acc_elem != elem:
+        total = lw.emit(mesh.ConvertOp(total, elem))
     return lw.emit(mesh.ReshapeOp(total, dw))
 
 

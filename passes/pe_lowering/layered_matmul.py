@@ -56,6 +56,8 @@ def plan_for(op: mesh.MatmulOp, target: Target) -> LayeredPlan | None:
         return None  # one grid for the three (lower-mesh-to-pe moves its rectangles there)
     if any(op.transposes):
         return None  # its gather reads A's block columns in place: a transposed operand, SUMMA
+    if mesh.elem_of(op.result) != mesh.elem_of(op.lhs):
+        return None  # its panels and partial sums hold one element type: a half product, SUMMA
     eb = elem_bytes_of(op.result.type.element_type)
     spare = target.usable_sram_bytes - eb * (a.local_elems + b.local_elems + c.local_elems)
     lanes = (target.flops_per_cycle_fp16 if eb == 2 else target.flops_per_cycle) // 2

@@ -37,7 +37,7 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     ta, tb = op.transposes
     # batch dims are unsplit: every PE holds all batch entries of its blocks
     bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
-    elem = op.result.type.element_type
+    elem = mesh.elem_of(op.lhs)  # the operands' (a half product accumulates in f32)
     if op.algorithm.data == mesh.MatmulAlgorithm.SUMMA25D:
         plan = plan_for(op, lw.target)
         if plan is not None:  # else (batch dims, no layer count fits): SUMMA
@@ -171,7 +171,7 @@ def summa_double_buffered(
     g = dist_of(op.lhs).grid[0]
     steps = op.k_blocks
     rect = (0, 0, g, g)
-    elem = op.result.type.element_type
+    elem = mesh.elem_of(op.lhs)  # the operands' (a half product accumulates in f32)
     pairs = [
         (
             lw.alloc(rect, receive[0], elem, f"summa_a{p}"),

@@ -265,7 +265,7 @@ def lower_shift_matmul(
     scheme = SCHEMES[op.algorithm.data](g)
     scheme.check()
     rect: Rect = (0, 0, g, g)
-    elem = op.result.type.element_type
+    elem = mesh.elem_of(op.lhs)  # the operands' (a half product accumulates in f32)
     # two buffers per operand: the one multiplied and sent, the one being received into
     a_bufs = [lw.writable_copy(op.lhs, "shift_a0"), lw.alloc(rect, a.local_elems, elem, "shift_a1")]
     b0 = lw.writable_copy(op.rhs, "shift_b0")

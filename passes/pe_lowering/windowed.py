@@ -258,7 +258,7 @@ def lower_channel_split_conv2d(op: mesh.Conv2dOp, lw: PELowering) -> SSAValue:
     x, w, y = dist_of(op.input), dist_of(op.weight), dist_of(op.result)
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
-    elem = op.result.type.element_type
+    elem = mesh.elem_of(op.input)  # (a half conv's output accumulates in f32)
     kernel, stride, _, dilation = op.spatial()
     plan = scratch.ChannelSplitConv.of(x.block, op.axes(), w.block)
     windows = channel_windows(lw, x, lw.buf(op.input), plan)
@@ -333,7 +333,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
         return out
     rows, cols = x.grid
     rect = (0, 0, rows, cols)
-    elem = op.result.type.element_type
+    elem = mesh.elem_of(op.input)  # the windows'; a half input's partials are f32
     ob, taps = dy.block[1], kernel[0] * kernel[1]
     plan = scratch.ChannelSplitConv.of(x.block, op.axes(), (ob, 1, *kernel))
     windows = channel_windows(lw, x, lw.buf(op.input), plan)
@@ -341,7 +341,7 @@ def lower_conv2d_weight_grad(op: mesh.Conv2dWeightGradOp, lw: PELowering) -> SSA
     partial_shape = (ob, x.shape[1], *kernel)  # the PE's [1, ob, C, kh, kw] block
 
     def buffers() -> None:
-        step_dw.append(lw.alloc(rect, ob * taps, elem, "wgrad_step"))
+        step_dw.append(lw.alloc(rect, ob * taps, mesh.elem_of(op.result), "wgrad_step"))
 
     def compute(n: int, received: SSAValue) -> None:
         lw.emit(

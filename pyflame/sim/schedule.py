@@ -232,10 +232,20 @@ class Schedule:
             raise CompileError(f"{item.what}: operand is not a buffer made by pe.alloc")
         return b
 
-    def charge(self, rect: Rect, kind: str, *sizes: Any, buf: Buffer | None = None) -> None:
-        """Charge a compute op to the PEs of `rect` (element size and flop rate of `buf`)."""
+    def charge(
+        self,
+        rect: Rect,
+        kind: str,
+        *sizes: Any,
+        buf: Buffer | None = None,
+        half: bool | None = None,
+    ) -> None:
+        """Charge a compute op to the PEs of `rect` (element size and flop rate of `buf`; `half`:
+        the fp16 lane count whatever `buf` holds, for fp16 FMACs into a float32 buffer)."""
         extra: dict[str, Any] = (
-            {} if buf is None else {"elem_bytes": buf.dtype.itemsize, "half": buf.half}
+            {}
+            if buf is None
+            else {"elem_bytes": buf.dtype.itemsize, "half": buf.half if half is None else half}
         )
         sl = pe_slice(rect)
         if all(type(x) is int for x in sizes):

@@ -182,6 +182,41 @@ def test_half_precision(dtype, layout, shapes):
     np.testing.assert_allclose(out.astype(np.float32), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=repr)
+@pytest.mark.parametrize(
+    "layout", [None, pf.MeshLayout.grid(4, 4), pf.MeshLayout.grid(3, 3)], ids=repr
+)
+@pytest.mark.parametrize(
+    "shapes",
+    [((37, 200), (200, 29)), ((64, 256), (256, 1)), ((3, 150), (150, 70)), ((2, 9, 90), (90, 11))],
+    ids=repr,
+)
+def test_half_matmul_accumulates_in_float32_and_rounds_once(dtype, layout, shapes):
+    """PyTorch's half matmul (and the PEs' fp16 FMACs with fp32 accumulation) sums the
+    products in float32 and rounds once: every element within one half ulp of the exact
+    product, as torch's. Partial sums rounded to the half type at each SUMMA step or before
+    a GEMV's sum over the PEs were 2-3 times torch's error. The gradients too."""
+    tdt = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[dtype]
+    a, b = (torch.from_numpy(x).to(tdt) for x in arrays(*shapes, seed=7))
+    a.requires_grad = b.requires_grad = True
+    pa, pb = (pf.from_numpy(x.detach().float().numpy(), layout=layout).to(dtype) for x in (a, b))
+    pa.requires_grad = pb.requires_grad = True
+    z = pa @ pb
+    weight = arrays(tuple(z.shape), seed=8)[0]
+    (z.float() * pf.from_numpy(weight)).sum().backward()
+    t = a @ b
+    (t.float() * torch.from_numpy(weight)).sum().backward()
+    for ours, theirs in ((z, t), (pa.grad, a.grad), (pb.grad, b.grad)):
+        assert ours.dtype is dtype
+        got = torch.from_numpy(ours.float().numpy())
+        want = theirs.detach().float()
+        bits = 10 if dtype is pf.float16 else 7  # the half type's mantissa
+        ulp = torch.exp2(torch.floor(torch.log2(want.abs().clamp_min(1e-3))) - bits)
+        # float32 sums in another order than torch's may round the other way, by one ulp
+        assert torch.all((got - want).abs() <= ulp), (got - want).abs().max()
+        assert (got != want).float().mean() < 0.02
+
+
 def test_flame_ir_of_the_forms():
     """One flame.matmul each; reshapes around vectors; broadcast only where batch dims differ
     and neither side can be shared."""

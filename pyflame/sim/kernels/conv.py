@@ -240,10 +240,12 @@ def conv2d(s: Schedule, it: Item, op: pe.Conv2dOp) -> None:
     _run_on_rows(s, it, part, win.fmacs, op.out, op.input, op.weight, op.bias)
     # one FMAC over the output plane per (image, out channel, in channel of its group, tap)
     bias_adds = n * o if op.bias is not None else 0
-    # (at the input's element size and lane count: half floats run 4 FMAC lanes on WSE-2)
-    s.charge(
-        it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, bias_adds, buf=s.buf(op.input, it)
-    )
+    # (at the input's lane count, half floats run 4 FMAC lanes on WSE-2, and the output's
+    # element size: a half conv's float32 output block, its steps over input channels adding
+    # into it, streams 4 bytes a lane)
+    half = s.buf(op.input, it).half
+    out = s.buf(op.out, it)
+    s.charge(it.rect, CostKind.CONV2D, n * o * cg * taps, ho * wo, bias_adds, buf=out, half=half)
 
 
 @kernel(pe.Conv2dWeightGradOp)

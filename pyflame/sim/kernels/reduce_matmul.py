@@ -103,11 +103,14 @@ def matmul_acc(s: Schedule, it: Item, op: pe.MatmulAccOp) -> None:
         )
     )
     # a shared rhs (br == 1) holds the same scalars for every batch: one FMAC covers the column
-    # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs
+    # of all batches (a 2D DSD); otherwise each batch issues its own K*N FMACs. fp16 FMACs into
+    # a float32 accumulator: the fp16 lanes, with the accumulator's 4-byte streams (its writes
+    # fill the 8-byte write port at 2 lanes a cycle: half the fp16 rate, twice float32's)
+    half = lhs.half
     if br == 1:
-        s.charge(it.rect, CostKind.MATMUL_ACC, 1, nb * m, k, n, buf=acc)
+        s.charge(it.rect, CostKind.MATMUL_ACC, 1, nb * m, k, n, buf=acc, half=half)
     else:
-        s.charge(it.rect, CostKind.MATMUL_ACC, nb, m, k, n, buf=acc)
+        s.charge(it.rect, CostKind.MATMUL_ACC, nb, m, k, n, buf=acc, half=half)
 
 
 def _matmul_step(
@@ -135,7 +138,9 @@ def _matmul_step(
 
     chunks = threads.row_chunks(nr, nr * nc * nb * m * k * n)
 
-    low = acc.half  # half floats: multiply in float32, round into the accumulator
+    # half floats: multiply in float32 and add into the accumulator, a float32 one (fp16
+    # FMACs with fp32 accumulation) or, in IR that asks for it, a half one (rounded each step)
+    low = acc.half or lhs.half or rhs.half
 
     ints = all_int32(acc, lhs, rhs)
 
