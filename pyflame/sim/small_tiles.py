@@ -64,13 +64,22 @@ def reduce_into(kind: str, tiles: np.ndarray, axes: tuple[int, ...], out: np.nda
         else:
             np.copyto(flat, src)
         return True
-    # the reduced elements in front, each a contiguous (rows, cols, before, after) slice
-    moved = np.empty((reduced, rows, cols, before, after), dtype=tiles.dtype)
-    np.copyto(moved, tiles.reshape(rows, cols, before, reduced, after).transpose(3, 0, 1, 2, 4))
-    if kind == "sum" and after == 1 and tiles.dtype.kind == "f":
-        res = _pairwise(moved)
+    # the reduced elements in front, each a (rows, cols, before, after) slice: read where
+    # they are when each is one contiguous plane (a lane-major block, pyflame/sim/sram.py),
+    # else from a contiguous copy; the accumulators are written into a copy of the first ones
+    lanes = tiles.reshape(rows, cols, before, reduced, after).transpose(3, 0, 1, 2, 4)
+    pairwise = kind == "sum" and after == 1 and tiles.dtype.kind == "f" and reduced >= 8
+    heads = 8 if pairwise else 1
+    if not lanes[0].flags.c_contiguous:
+        lanes = np.ascontiguousarray(lanes)
+        moved = lanes  # (a copy already: its first slices are the accumulators)
+    else:
+        moved = np.empty((heads, rows, cols, before, after), dtype=tiles.dtype)
+        np.copyto(moved, lanes[:heads])
+    if pairwise:
+        res = _pairwise(moved, lanes)
     else:  # in order (integer sums: any order is exact)
-        res = _in_order(np.add if kind == "sum" else _EXTREMES[kind], moved)
+        res = _in_order(np.add if kind == "sum" else _EXTREMES[kind], moved, lanes)
     # (numpy's values of the special outputs, from the tiles before `out` is written: out
     # may share bytes with them)
     redo = _special_again(kind, tiles, axes, res) if tiles.dtype.kind == "f" else None
@@ -127,31 +136,30 @@ def _runs(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, int, int]
     )
 
 
-def _in_order(ufunc: np.ufunc, moved: np.ndarray) -> np.ndarray:
-    """ufunc(...ufunc(ufunc(moved[0], moved[1]), moved[2])..., moved[-1]), in moved[0]."""
-    acc = moved[0]
-    for k in range(1, len(moved)):
-        ufunc(acc, moved[k], out=acc)
-    return acc
+def _in_order(ufunc: np.ufunc, acc: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+    """ufunc(...ufunc(ufunc(lanes[0], lanes[1]), lanes[2])..., lanes[-1]), in acc[0] (a
+    copy of lanes[0])."""
+    out = acc[0]
+    for k in range(1, len(lanes)):
+        ufunc(out, lanes[k], out=out)
+    return out
 
 
-def _pairwise(moved: np.ndarray) -> np.ndarray:
-    """numpy's pairwise sum of moved[0], moved[1], ... (at most 128 of them), in moved[0]
-    (numpy's res = 0 + a0 + a1 ... below 8 is this plus the caller's 0: only -0.0 differs)."""
-    n = len(moved)
-    if n < 8:  # numpy: res = 0; res += a[i] in order
-        return _in_order(np.add, moved)
-    r = moved[:8]  # the eight accumulators, added to in place
+def _pairwise(acc: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+    """numpy's pairwise sum of lanes[0], lanes[1], ... (8 to 128 of them), in acc[0] (acc: a
+    copy of lanes[:8], the eight accumulators, added to in place)."""
+    n = len(lanes)
+    r = acc[:8]
     i = 8
     while i < n - n % 8:
-        np.add(r, moved[i : i + 8], out=r)
+        np.add(r, lanes[i : i + 8], out=r)
         i += 8
     np.add(r[0::2], r[1::2], out=r[0::2])  # r0+r1, r2+r3, r4+r5, r6+r7
     np.add(r[0::4], r[2::4], out=r[0::4])  # (r0+r1)+(r2+r3), (r4+r5)+(r6+r7)
     res = r[0]
     np.add(res, r[4], out=res)
     for k in range(i, n):  # the rest, in order
-        np.add(res, moved[k], out=res)
+        np.add(res, lanes[k], out=res)
     return res
 
 

@@ -79,6 +79,11 @@ def test_reduce_into_is_numpy_bit_for_bit(rng, kind, dtype):
         if small_tiles.reduce_into(kind, tiles, axes, out):
             fast += 1
             assert _bits(out).tobytes() == _bits(want.astype(dtype)).tobytes(), (shape, dims)
+            # the same tiles lane-major (each lane one plane, read where it is): the same bits
+            planes = np.ascontiguousarray(v.transpose(2, 0, 1)).transpose(1, 2, 0)
+            again = np.empty_like(out)
+            assert small_tiles.reduce_into(kind, planes.reshape(tiles.shape), axes, again)
+            assert _bits(again).tobytes() == _bits(out).tobytes(), (shape, dims)
         else:
             assert (out_block == 7).all()  # nothing written
     if kind != "sum" or dtype in ("float32", "float64", "int64"):
