@@ -705,7 +705,7 @@ def sweep_chain_programs(algorithms: tuple[str, ...] = ("summa",)) -> Iterator[C
 
 def exchange_timing_programs() -> Iterator[Case]:
     """Exchanges whose timing the fast engine got wrong (session 14, both outside the corpus
-    before): a redistribution whose phases each gather four messages onto one PE still busy in a
+    before; later sessions added theirs): a redistribution whose phases each gather four messages onto one PE still busy in a
     product (they queue behind each other in one color's queues, `Links.drain_parked`), and
     SUMMA with a bias whose operand moves in 20 phases planned out of time order (their links'
     idle gaps, `Links.stream`)."""
@@ -746,6 +746,25 @@ def exchange_timing_programs() -> Iterator[Case]:
     yield _traced(
         "phases sharing links: summa 11x67 @ 67x19 on 6x6", summa_plain, pf.sim.SMALL, None, "summa"
     )
+    # matmul sweep seed 14 cases 20 and 61 (fast 7.5% and 5.2% early; test_fidelity.KNOWN_GAPS):
+    # both operands' redistributions run at once, their phases from different sources on
+    # other colors along shared links, which the fast engine gives whole messages in planning
+    # order (docs/simulator.md, "Whole-message granularity")
+    for (m, k, n), (g, at) in (((68, 1, 44), (4, (0, 9))), ((3, 54, 54), (6, (10, 8)))):
+
+        def shared_links(m=m, k=k, n=n, g=g, at=at) -> list:
+            rng = np.random.default_rng(0)
+            a, b = (rng.standard_normal(s).astype(np.float32) for s in ((m, k), (k, n)))
+            lay = pf.MeshLayout.grid(g, g, at=at)
+            return [pf.from_numpy(a, layout=lay) @ pf.from_numpy(b, layout=lay)]
+
+        yield _traced(
+            f"redistributions sharing links: summa {m}x{k} @ {k}x{n} on {g}x{g} at {at}",
+            shared_links,
+            pf.sim.SMALL,
+            None,
+            "summa",
+        )
     # benchmarks/cost_model.py's concats on WSE2: 17%, 7% and 6% apart before session 14
     # (sources stalled by destinations still busy in the previous phase)
     for g in (2, 3, 4):

@@ -18,6 +18,11 @@ import fidelity_corpus as corpus
 import pytest
 
 KNOWN_GAPS: dict[str, str] = {
+    # session 26 (benchmarks/RESULTS.md "Session 26, fidelity"): two redistributions whose
+    # phases run at once on other sources share links round robin on the wavelet engine; the
+    # fast engine gives the first message planned on a link its full rate
+    "redistributions sharing links: summa 68x1 @ 1x44 on 4x4 at (0, 9)": "fast 265, wavelet 285",
+    "redistributions sharing links: summa 3x54 @ 54x54 on 6x6 at (10, 8)": "fast 736, wavelet 774",
     # (empty. lit/flame-to-mesh/matmul-partitioned-operand.mlir, where a pass-through PE
     # switched a rule an earlier exchange phase still needed, agrees since allocate-colors
     # gives such phases colors whose rules agree, or orders the switch with barriers)
@@ -148,7 +153,8 @@ def test_sweep_chains_agree():
 
 
 def test_exchange_timing_programs_agree():
-    # fidelity_corpus.exchange_timing_programs: 5.7% and 6.3% apart before session 14
+    # fidelity_corpus.exchange_timing_programs: 5.7% and 6.3% apart before session 14 (the two
+    # redistributions sharing links are KNOWN_GAPS)
     check(list(corpus.exchange_timing_programs()))
 
 
