@@ -198,6 +198,25 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + _erf(x * _SQRT_HALF))
 
 
+def ufunc_into(ufunc: Any, out: np.ndarray, *args: Any) -> np.ndarray:
+    """ufunc(*args, out=out), its loops in `out`'s memory order. numpy's ufunc loops follow
+    the operands' axis order when their layouts disagree: adding a C-ordered product into the
+    simulator's lane-major tiles (each lane one plane) ran its inner loop across planes, 7-8x
+    slower than with the axes put in `out`'s order first (the 4096^2 GEMV's accumulate: 1.8
+    -> 0.22 ms). Elementwise, so the same numbers whatever the order."""
+    import numpy as np
+
+    order = sorted(range(out.ndim), key=lambda a: -abs(out.strides[a]))
+    if order == list(range(out.ndim)):
+        return ufunc(*args, out=out)
+    moved = [
+        np.broadcast_to(a, out.shape).transpose(order) if isinstance(a, np.ndarray) else a
+        for a in args
+    ]
+    ufunc(*moved, out=out.transpose(order))
+    return out
+
+
 #: fewer elements than this: np.where's one call beats the bit select's several
 WHERE_MIN_SIZE = 1024
 

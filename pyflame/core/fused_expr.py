@@ -226,7 +226,7 @@ def evaluate(
             if ufunc is not None and all(
                 isinstance(x, np.ndarray) and x.dtype == np.float32 for x in args
             ):
-                ufunc(*args, out=out)
+                elementwise.ufunc_into(ufunc, out, *args)  # (in out's memory order)
                 return out
         if s.fn == "broadcast":
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyflame.core.elementwise import ufunc_into
+
 #: tiles with at most this many multiply-adds (m * k * n) sum their products lane by lane;
 #: larger ones are BLAS calls per tile (the MLP's 1x13x4 product on 64x64 PEs: 0.63 ms as
 #: 4,096 BLAS calls, 0.1 ms as 13 multiply-adds over lane-major planes)
@@ -55,7 +57,8 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     m, k = x.shape[-2:]
     n = y.shape[-1]
     if m * k * n > LANE_LOOP_PRODUCT:
-        np.add(acc, np.matmul(blas_tiles(x), blas_tiles(y)), out=acc)
+        # (in acc's memory order: a C-ordered product into lane-major tiles)
+        ufunc_into(np.add, acc, acc, np.matmul(blas_tiles(x), blas_tiles(y)))
         return
     total = np.empty_like(acc)
     term = np.empty_like(acc)

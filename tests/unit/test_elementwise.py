@@ -1323,3 +1323,26 @@ def test_same_shape_integer_operands_of_a_float_function_become_float32() -> Non
     np.testing.assert_allclose(z.numpy(), [[0.5, 1.0], [1.5, 2.0]])
     assert (a + b).dtype is pf.int32
     np.testing.assert_array_equal((a + b).numpy(), [[3, 4], [5, 6]])
+
+
+def test_ufunc_into_runs_in_the_outputs_memory_order():
+    """elementwise.ufunc_into: the ufunc's result in `out` (lane-major tiles, each lane one
+    plane), from operands laid out otherwise and broadcast, the same as numpy's own call."""
+    import numpy as np
+
+    from pyflame.core.elementwise import ufunc_into
+
+    rng = np.random.default_rng(0)
+    planes = np.zeros((12, 6, 5), np.float32)
+    out = planes[1:11].transpose(1, 2, 0).reshape(6, 5, 2, 5)  # (rows, cols, m, n) tiles
+    start = rng.standard_normal(out.shape).astype(np.float32)
+    out[...] = start
+    product = rng.standard_normal((6, 5, 2, 5)).astype(np.float32)  # C-ordered
+    per_pe = rng.standard_normal((6, 5, 1, 1)).astype(np.float32)
+    ufunc_into(np.add, out, out, product)
+    np.testing.assert_array_equal(out, start + product)
+    ufunc_into(np.multiply, out, out, per_pe)
+    np.testing.assert_array_equal(out, (start + product) * per_pe)
+    ufunc_into(np.add, out, out, np.float32(2.0))
+    np.testing.assert_array_equal(out, (start + product) * per_pe + np.float32(2.0))
+    assert np.shares_memory(out, planes)

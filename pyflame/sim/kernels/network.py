@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import reductions
+from pyflame.core.elementwise import ufunc_into
 from pyflame.core.errors import CompileError, RoutingError
 from pyflame.core.route_rules import rule_array, rule_cells
 from pyflame.dialects import pe
@@ -282,7 +283,7 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
         """dst (a view of SRAM) = combine(dst, src): float32 with float32 in place, the same
         numbers as reductions.combine (one ufunc call) without a temporary and its copy."""
         if ufunc is not None and src.dtype == dst.dtype:
-            ufunc(dst, src, out=dst)
+            ufunc_into(ufunc, dst, dst, src)  # (in dst's memory order: lane-major tiles)
         else:
             dst[...] = combine(ckind, dst, src)
 
