@@ -62,10 +62,10 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         return
     total = np.empty_like(acc)
     term = np.empty_like(acc)
-    np.multiply(x[..., :, 0:1], y[..., 0:1, :], out=total)
+    ufunc_into(np.multiply, total, x[..., :, 0:1], y[..., 0:1, :])
     np.add(total, 0.0, out=total)  # from +0, as numpy's loop: a -0 product becomes +0
     for j in range(1, k):
-        np.multiply(x[..., :, j : j + 1], y[..., j : j + 1, :], out=term)
+        ufunc_into(np.multiply, term, x[..., :, j : j + 1], y[..., j : j + 1, :])
         np.add(total, term, out=total)
     np.add(acc, total, out=acc)
 
