@@ -206,15 +206,29 @@ def ufunc_into(ufunc: Any, out: np.ndarray, *args: Any) -> np.ndarray:
     -> 0.22 ms). Elementwise, so the same numbers whatever the order."""
     import numpy as np
 
-    order = sorted(range(out.ndim), key=lambda a: -abs(out.strides[a]))
-    if order == list(range(out.ndim)):
-        return ufunc(*args, out=out)
+    # full-size operands laid out otherwise than out (a quick test first: this is every
+    # fused step's and combining receive's call)
+    other = [
+        a
+        for a in args
+        if isinstance(a, np.ndarray) and a.shape == out.shape and a.strides != out.strides
+    ]
+    order = _memory_order(out) if other else []
+    if not other or all(_memory_order(a) == order for a in other):
+        return ufunc(*args, out=out)  # the layouts agree: numpy's own loop
     moved = [
-        np.broadcast_to(a, out.shape).transpose(order) if isinstance(a, np.ndarray) else a
+        (a if a.ndim == out.ndim else np.broadcast_to(a, out.shape)).transpose(order)
+        if isinstance(a, np.ndarray)
+        else a
         for a in args
     ]
     ufunc(*moved, out=out.transpose(order))
     return out
+
+
+def _memory_order(a: np.ndarray) -> list[int]:
+    """`a`'s axes from the largest stride to the smallest (axes of one element left in place)."""
+    return sorted(range(a.ndim), key=lambda k: -abs(a.strides[k]) if a.shape[k] > 1 else 0)
 
 
 #: fewer elements than this: np.where's one call beats the bit select's several

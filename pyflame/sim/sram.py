@@ -103,14 +103,14 @@ LANE_MAJOR_BLOCKS = True
 LANE_MAJOR_MAX_ITEMS = 256
 
 
-def _unit(lo: int, members: Sequence[int], buffers: Sequence[Buffer]) -> int:
-    """The item bytes of a lane-major block of these buffers (their widest element, when each
-    holds elements of that width at a multiple of it, or fits in one such item, and the block
-    holds at most LANE_MAJOR_MAX_ITEMS of them per PE), or 0."""
+def _unit(lo: int, hi: int, members: Sequence[int], buffers: Sequence[Buffer]) -> int:
+    """The item bytes of a lane-major block [lo, hi) of these buffers (their widest element,
+    when each holds elements of that width at a multiple of it, or fits in one such item, and
+    the block holds at most LANE_MAJOR_MAX_ITEMS of them per PE), or 0."""
     if not LANE_MAJOR_BLOCKS:
         return 0
     unit = max(buffers[i].dtype.itemsize for i in members)
-    if -(-(max(_box(buffers[i])[5] for i in members) - lo) // unit) > LANE_MAJOR_MAX_ITEMS:
+    if -(-(hi - lo) // unit) > LANE_MAJOR_MAX_ITEMS:
         return 0
     for i in members:
         b, at = buffers[i], buffers[i].offset - lo
@@ -156,7 +156,7 @@ def group_buffers(buffers: Sequence[Buffer]) -> list[Block]:
         boxes = np.array([_box(buffers[i]) for i in members], dtype=np.int64)
         r0, c0, b0 = (int(x) for x in boxes[:, :3].min(axis=0))
         r1, c1, b1 = (int(x) for x in boxes[:, 3:].max(axis=0))
-        unit = _unit(b0, members, buffers)
+        unit = _unit(b0, b1, members, buffers)
         blocks.append(Block((r0, c0, r1 - r0, c1 - c0), b0, b1, tuple(members), unit))
     return blocks
 
