@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pyflame.core.distribution import Distribution
-from pyflame.sim.layout_io import make_gather, make_scatter
+from pyflame.sim.layout_io import make_gather, make_scatter, make_scatter_into
 
 LAYOUTS = [
     ((8, 8), (2, 2), ("r", "c")),
@@ -21,6 +21,9 @@ LAYOUTS = [
     ((9,), (1, 4), ("c",)),
     ((3, 4, 5), (2, 2), ("c", "", "r")),
     ((), (2, 2), ()),
+    ((9, 14), (3, 4), ("c", "r")),  # the MLP's W1 [c, r]: padded along the mesh rows
+    ((2, 7, 5), (3, 2), ("r", "c", "")),  # fewer rows of data than PE rows: blocks all padding
+    ((3, 10), (2, 2), ("", "rc")),
 ]
 
 
@@ -47,6 +50,35 @@ def test_scatter_matches_definition(shape, grid, split, rng):
     np.testing.assert_array_equal(tiles, reference_tiles(x, d))
     back = make_gather(d)(np.ascontiguousarray(tiles))
     np.testing.assert_array_equal(back, x)
+
+
+@pytest.mark.parametrize("lane_major", [False, True])
+@pytest.mark.parametrize("shape,grid,split", LAYOUTS)
+def test_scatter_into_and_gather_on_strided_tiles(shape, grid, split, lane_major, rng):
+    """Into tiles laid out as SRAM blocks are (PE-major or one plane per lane, a view with
+    room around it) whose padding holds garbage: the same tiles as `make_scatter`, and back."""
+    d = Distribution(shape, grid, split)
+    x = rng.standard_normal(shape).astype(np.float32)
+    kept = make_scatter(d)(x)
+    expected = kept.reshape(kept.shape[:2] + (-1,))
+    pr, pc = expected.shape[:2]
+    L = d.local_elems
+    if lane_major:  # (lanes, rows, cols) planes, seen as (rows, cols, lanes)
+        sram = np.full((L + 3, pr + 1, pc + 2), np.nan, np.float32)
+        tiles = sram[1 : L + 1, :pr, 1 : pc + 1].transpose(1, 2, 0)
+    else:
+        sram = np.full((pr + 1, pc + 2, L + 3), np.nan, np.float32)
+        tiles = sram[:pr, 1 : pc + 1, 2 : L + 2]
+    make_scatter_into(d)(x, tiles.reshape((pr, pc, *d.block)))
+    np.testing.assert_array_equal(tiles, expected)
+    assert np.isnan(sram).sum() == sram.size - tiles.size  # nothing written around them
+    tiles[...] = expected
+    np.testing.assert_array_equal(make_gather(d)(tiles), x)
+    if x.ndim:  # an integer array into float tiles: converted, as an assignment does
+        make_scatter_into(d)(np.arange(x.size).reshape(shape), tiles.reshape((pr, pc, *d.block)))
+        back = make_gather(d)(tiles)
+        assert back.dtype == np.float32
+        np.testing.assert_array_equal(back, np.arange(x.size).reshape(shape))
 
 
 @pytest.mark.parametrize("shape,grid,split", LAYOUTS)
