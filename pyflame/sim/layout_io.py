@@ -102,7 +102,7 @@ def make_scatter_into(dist: Distribution) -> Callable[[np.ndarray, np.ndarray], 
 
     def scatter_into(x: np.ndarray, tiles: np.ndarray) -> None:
         blocks = None if boxes is None else boxes.blocks(tiles)
-        if blocks is None:
+        if boxes is None or blocks is None:
             tiles[...] = scatter(x)
             return
         for at, part in boxes.data:
@@ -149,7 +149,7 @@ def make_gather(dist: Distribution) -> Callable[[np.ndarray], np.ndarray]:
     def gather(tiles: np.ndarray) -> np.ndarray:
         kept = tiles[:pr, :pc, :L]
         blocks = None if boxes is None else boxes.blocks(kept.reshape(tile_shape))
-        if blocks is not None:  # one copy per box into the result
+        if boxes is not None and blocks is not None:  # one copy per box into the result
             out = np.empty(shape, tiles.dtype)
             for at, part in boxes.data:
                 np.copyto(out[part].reshape(blocks[at].shape), blocks[at])
