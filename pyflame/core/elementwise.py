@@ -262,6 +262,12 @@ def where(cond: Any, x: Any, y: Any) -> np.ndarray:
     # simulator's lane-major tiles stay one pass per lane plane)
     like = next((a for a in (x, y, cond) if a.shape == shape), None)
     out = np.empty(shape, x.dtype) if like is None else np.empty_like(like, x.dtype)
+    zero = _zero_side(x, y, bits)
+    if zero is not None:  # relu, its gradient, masking: the kept side's bits times 0 or 1
+        kept = y if zero == 0 else x
+        keep = np.logical_not(cond) if zero == 0 else cond
+        np.multiply(np.broadcast_to(kept, shape).view(bits), keep, out=out.view(bits))
+        return out
     np.copyto(out, x)
     other = np.empty_like(out)
     np.copyto(other, y)
@@ -276,6 +282,17 @@ def where(cond: Any, x: Any, y: Any) -> np.ndarray:
 
 
 _UNSIGNED = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
+
+
+def _zero_side(x: np.ndarray, y: np.ndarray, bits: str) -> int | None:
+    """Which operand of `where` is one item of all-zero bits (+0.0, integer 0), 0 for x, 1 for
+    y, when the other is not: the result is then the other one's bits times the condition (or
+    its negation) as 0 or 1, three passes instead of the bit select's eight (a relu of 4 lanes
+    on 64x64 PEs: 69 -> ~25 us)."""
+    for side, (a, other) in enumerate(((x, y), (y, x))):
+        if a.size == 1 and other.size > 1 and not a.view(bits).any():
+            return side
+    return None
 
 
 def _relu(x: np.ndarray) -> np.ndarray:

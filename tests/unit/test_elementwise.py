@@ -1217,7 +1217,8 @@ def _special_bits(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dt
 def test_where_is_np_where_bit_for_bit(dtype):
     """`where`'s bit select gives np.where's bits: random bit patterns (NaN payloads, signed
     zeros), strided views of a wider block, broadcast operands and conditions, random and
-    constant conditions, conditions that are not bool."""
+    constant conditions, conditions that are not bool; a +0 side (the product of bits) and a
+    -0 one (the bit select)."""
     import ml_dtypes
 
     dt = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
@@ -1233,7 +1234,11 @@ def test_where_is_np_where_bit_for_bit(dtype):
         np.array([[[0, 2, 255, 1, 0, 0, 3, 0, 1, 9]]], np.uint8).view(bool),  # bytes > 1
     ]
     for cond in conds:
-        for a, b in [(x, y), (x, scalar), (scalar, y), (x, np.zeros((), dt)), (x[:1], y)]:
+        zero = np.zeros((), dt)  # (all-zero bits: `where` multiplies the other side's bits)
+        negative_zero = (-np.ones((), dt) * zero) if dt.kind == "f" else zero
+        pairs = [(x, y), (x, scalar), (scalar, y), (x, zero), (zero, y), (x[:1], y)]
+        pairs += [(np.zeros((1, 1, 1), dt), y), (x, negative_zero), (negative_zero, y)]
+        for a, b in pairs:
             got = elementwise.where(cond, a, b)
             want = np.where(cond, a, b)
             assert got.dtype == want.dtype and got.shape == want.shape
