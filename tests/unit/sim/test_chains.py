@@ -165,7 +165,9 @@ def test_a_place_combined_twice_ends_the_run():
     assert len(run) == 6 and end == 12
 
 
-def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
+def _tree_level(
+    lengths: list[int], axis: int, step: int, sends: bool, across: int = 3, lanes: int = 2
+):
     """Run steps of one level of a tree allreduce along `axis` of buffer 0 (w = 4 places per
     chain along it, or the longest chain's length; 3 PEs the other way, 2 floats each): chain
     k over `lengths[k]` places `step`-th apart from w * k (backwards from w * k + w - 1 when
@@ -176,11 +178,11 @@ def _tree_level(lengths: list[int], axis: int, step: int, sends: bool):
     out = []
 
     def tile(p):
-        sel = [slice(0, 3), slice(0, 3), slice(0, 2)]
+        sel = [slice(0, across), slice(0, across), slice(0, lanes)]
         sel[axis] = slice(p, p + 1)
         return tuple(sel)
 
-    src = tuple(slice(0, 1) if a == axis else slice(0, 3) for a in range(2))
+    src = tuple(slice(0, 1) if a == axis else slice(0, across) for a in range(2))
     w = max(4, *lengths)
     if step == 2:
         places = [[w * k, w * k + 2, w * k + 3][:n] for k, n in enumerate(lengths)]
@@ -244,6 +246,33 @@ def test_chains_side_by_side_fold_as_their_stages_do(axis, step, sends):
     assert [chained(s) for _, s in fused] == [stages] + [0] * 5
     tiles, msgs = _level_data(5, axis, sends, axis * 10 + step + 1)
     _same(_run(fused, tiles, msgs), _run(steps, tiles, msgs))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("step", [1, -1])
+def test_chains_on_lane_major_tiles_fold_as_their_stages_do(axis, step):
+    """Chains across 24 PEs of 10 lanes, each lane one plane (a lane-major SRAM block): the
+    stages of column chains run along the rows (`long_last`: numpy's loop would run along the
+    4 chains), the same bits as the stages one by one, the tiles' layout kept."""
+    steps = _tree_level([8] * 4, axis, step, True, across=24, lanes=10)
+    fused = vectorise_chains(steps)
+    assert [chained(s) for _, s in fused] == [4 * 7] + [0] * 4  # (the sends fold in)
+    shape = [24, 24, 10]
+    shape[axis] = 32
+    rng = np.random.default_rng(3 + axis)
+    planes = rng.standard_normal((10, *shape[:2])).astype(np.float32)
+    tiles = planes.transpose(1, 2, 0)
+    stage = tiles[:, 1::8] if axis == 1 else tiles[1::8]
+    assert (chains.long_last(stage) is not None) == (axis == 1)
+
+    def run(steps):
+        V, F = [np.copy(tiles, order="K")], {}
+        for _, s in steps:
+            s(V, F, [], [])
+        assert V[0].strides == tiles.strides
+        return V[0], F
+
+    _same(run(fused), run(steps))
 
 
 @pytest.mark.parametrize("axis", [0, 1])
