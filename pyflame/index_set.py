@@ -260,8 +260,8 @@ def _wrapped(index: Tensor, n: int, d: int) -> Tensor:
             f"({count} element{'s' if count != 1 else ''} out of range)"
         )
 
-    if index._data is not None:
-        data = index._data
+    data = index._host_data()
+    if data is not None:
         checks.check_now((data < -n) | (data >= n), data, message, location=location)
         return ops.from_numpy(np.asarray(data % n if n else data, dtype=np.int32))
     with no_grad():
@@ -423,7 +423,7 @@ def _put_rows(x: Tensor, mask: Tensor, along: Tensor, v: Tensor, rest: list[int]
             f"indexing result of shape {[count] + rest}"
         )
 
-    data = mask._data
+    data = mask._host_data()
     if data is not None and int(data.sum()) != rows:
         raise _shape_error(message(int(data.sum()), 1))
     with no_grad():

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from pyflame.tensor_methods import BOUND, OpMethods
 
 if TYPE_CHECKING:
     from pyflame.dialects.flame import FlameOp
+    from pyflame.sim.device_array import DeviceArray
 
 Location = tuple[str, int]
 P = ParamSpec("P")
@@ -236,7 +237,7 @@ class Tensor(OpMethods):
         attrs: dict[str, Any] | None = None,
         *,
         layout: MeshLayout | None = None,
-        data: np.ndarray | None = None,
+        data: np.ndarray | DeviceArray | None = None,
         location: Location | None = None,
     ):
         if op is None and data is None:
@@ -256,7 +257,9 @@ class Tensor(OpMethods):
         #: `backward` wrote `.grad` and nothing has asked for it since (`grad`): a second
         #: backward replacing it warns (PyTorch would have added to it)
         self._grad_unread = False
-        self._data = data
+        #: the values once evaluated: a host array, or a program's device array (gathered into
+        #: one when read: `_host_data`)
+        self._data: np.ndarray | DeviceArray | None = data
         #: weak references to the tensors built on this one (id -> ref), so that a pending update
         #: or an in-place op (pyflame/inplace.py) can leave them the old value
         self._users: dict[int, Any] | None = None
@@ -308,7 +311,16 @@ class Tensor(OpMethods):
         """True when the tensor holds data (a leaf); False while it is a lazy graph node."""
         return self._data is not None
 
-    def _set_data(self, value: np.ndarray, *, keep_grad_graph: bool = False) -> None:
+    def _host_data(self) -> np.ndarray | None:
+        """The data as a host array (None while lazy). A program's large outputs are held as
+        device arrays (pyflame/sim/device_array.py: the tiles as the PEs held them, which the
+        next program takes back as they are); reading the values gathers them, once."""
+        data = self._data
+        if data is not None and not isinstance(data, np.ndarray):
+            data = self._data = np.asarray(data)
+        return data
+
+    def _set_data(self, value: np.ndarray | DeviceArray, *, keep_grad_graph: bool = False) -> None:
         """Hold `value`. The graph that produced it is dropped, unless `keep_grad_graph` and the
         tensor is part of a gradient graph: then (as PyTorch keeps `grad_fn`) `backward` still
         goes through it after `print(loss.item())`, while evaluation treats it as data."""
@@ -466,8 +478,9 @@ class Tensor(OpMethods):
         changes the parameter at once, so reading it shows the new values."""
         if self._data is None or self._pending_value is not None:
             BOUND.runtime.eval(self)
-        assert self._data is not None
-        return self._data
+        data = self._host_data()
+        assert data is not None
+        return data
 
     def item(self) -> Any:
         if self.numel() != 1:
@@ -501,7 +514,7 @@ class Tensor(OpMethods):
             # without a hint the compiler places the tensor (not "no layout", as None suggested)
             layout = "auto" if self.layout is None else repr(self.layout)
             return f"tensor(<lazy> shape={list(self.shape)}, dtype={self.dtype!r}, layout={layout})"
-        return _format_data(self._data, self.dtype)
+        return _format_data(cast(np.ndarray, self._host_data()), self.dtype)
 
     def __str__(self) -> str:
         self.numpy()

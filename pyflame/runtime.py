@@ -26,6 +26,8 @@ import numpy as np
 from pyflame import checks, compiler, tensor_methods, tracing
 from pyflame.core.errors import PyFlameError, ShapeError
 from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.sim.device_array import DeviceArray
+from pyflame.sim.executable import Executable
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
@@ -53,11 +55,13 @@ class Compiled:
     #: found at once, where an equal key would be compared again, field by field)
     key: Any = None
 
-    def run(self, tr: tracing.Trace) -> tuple[list[Any], Any]:
+    def run(self, tr: tracing.Trace, keep_tiles: range = range(0)) -> tuple[list[Any], Any]:
         """Run the program on `tr`'s inputs; a PyFlameError it raises (an int32 overflow, an
         integer division by zero, a simulator fault, a deadlock of the wavelet engine) names
         `tr`'s lines, not the lines of the trace the program was compiled from."""
         try:
+            if keep_tiles and isinstance(self.program, Executable):
+                return self.program.run(tr.inputs(), keep_tiles)
             return cast(tuple[list[Any], Any], self.program.run(tr.inputs()))
         except PyFlameError as err:
             if err.args and isinstance(err.args[0], str):
@@ -220,7 +224,9 @@ def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
     return out
 
 
-def _as_data(value: Any, t: Tensor) -> np.ndarray:
+def _as_data(value: Any, t: Tensor) -> np.ndarray | DeviceArray:
+    if type(value) is DeviceArray and value.dtype == t.dtype.numpy and value.shape == t.shape:
+        return value  # gathered into a host array when read (pyflame/sim/device_array.py)
     array = np.asarray(value)
     if array.dtype != t.dtype.numpy:
         array = array.astype(t.dtype.numpy)
@@ -293,7 +299,9 @@ def eval(*tensors: Any) -> Any:
         with compiler.gc_paused():  # the trace's objects die at once or live with the program
             tr, runtime_checks = traced(outputs)
         try:
-            results, report = _program(tr).run(tr)  # errors name tr's lines
+            # (the updates' values as device arrays: the next step takes their tiles back)
+            keep = range(len(lazy), len(outputs))
+            results, report = _program(tr).run(tr, keep)  # errors name tr's lines
             results = runtime_checks.verify(results)  # raises a failed check at its op's line
         except Exception:
             # the updates belong to a program that cannot run: drop them, or every later

@@ -34,8 +34,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(
             f"{format_location(location)}: one_hot needs integer indices, got {tensor.dtype!r}"
         )
-    if num_classes == -1 and tensor._data is not None and tensor.numel():
-        num_classes = max(int(tensor._data.max()) + 1, 0)
+    data = tensor._host_data()
+    if num_classes == -1 and data is not None and tensor.numel():
+        num_classes = max(int(data.max()) + 1, 0)
     if num_classes is None or isinstance(num_classes, bool) or num_classes < 0:
         raise ValueError(
             f"{format_location(location)}: one_hot needs num_classes >= 0, got {num_classes!r} "

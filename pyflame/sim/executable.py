@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +29,7 @@ from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.chains import vectorise_chains
 from pyflame.sim.dead_transfers import dead_transfers
+from pyflame.sim.device_array import KEEP_TILES, DeviceArray
 from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
@@ -36,6 +37,9 @@ from pyflame.sim.sourced_panels import sourced_panels
 from pyflame.sim.sram import POOL, Sram, group_buffers
 from pyflame.sim.step_access import elide_receives, is_noop, merge_gathers
 from pyflame.sim.written_first import bytes_to_zero
+
+#: an argument of @main: a host array, an int (a seed), or a program's output kept as tiles
+Arg = np.ndarray | int | DeviceArray
 
 #: a rectangle of PEs: (first row, first col, rows, cols)
 Rect = tuple[int, int, int, int]
@@ -217,7 +221,11 @@ class Executable:
         out: list[Any] = []
         for name, kind, a in zip(self.arg_names, self._arg_kinds, args, strict=True):
             if kind[0] == "tensor":
-                arr = np.asarray(a, dtype=kind[2] if len(kind) > 2 else np.float32)
+                dtype = kind[2] if len(kind) > 2 else np.float32
+                if type(a) is DeviceArray and a.dtype == dtype and a.shape == kind[1]:
+                    out.append(a)  # (a program's output: its tiles go back as they are)
+                    continue
+                arr = np.asarray(a, dtype=dtype)
                 if arr.shape != kind[1]:
                     raise ValueError(
                         f"argument '{name}' must have shape {kind[1]}, got {arr.shape}"
@@ -233,16 +241,21 @@ class Executable:
                 out.append(a)
         return out
 
-    def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
+    def run(
+        self, args: Sequence[Arg] = (), keep_tiles: Collection[int] = ()
+    ) -> tuple[list[Any], Report]:
         """Run the program on `args` (in @main's argument order): the outputs of running every
-        step, without the transfers they do not depend on."""
+        step, without the transfers they do not depend on. The large ones among the results
+        numbered in `keep_tiles` are device arrays (pyflame/sim/device_array.py: the tiles,
+        gathered when read; the runtime's parameter updates), the others host arrays;
+        arguments may be device arrays."""
         sram = POOL.take(self._idle_srams, self.bytes_to_zero) or self.new_sram()
-        outs, report, _ = self._run(args, self.run_steps, sram)
+        outs, report, _ = self._run(args, self.run_steps, sram, keep_tiles)
         POOL.give(self._idle_srams, sram)  # not after a failure: it may be mid-step
         return outs, report
 
     def run_with_sram(
-        self, args: Sequence[np.ndarray | int] = ()
+        self, args: Sequence[Arg] = ()
     ) -> tuple[list[np.ndarray], Report, np.ndarray]:
         """`run`, also returning the machine's SRAM after the run (rows, cols, bytes; assembled
         from the blocks for the caller: the whole bounding box times the highest byte)."""
@@ -253,20 +266,26 @@ class Executable:
         """A zeroed SRAM for one run (the blocks of the buffers in use)."""
         return Sram(self.sram_shape, self.buffers, self.sram_blocks)
 
-    def run_on_sram(
-        self, args: Sequence[np.ndarray | int] = ()
-    ) -> tuple[list[np.ndarray], Report, Sram]:
+    def run_on_sram(self, args: Sequence[Arg] = ()) -> tuple[list[np.ndarray], Report, Sram]:
         """`run`, also returning the run's SRAM blocks (`Sram.image()` is the whole array):
         every step runs, so the SRAM is exact."""
         return self._run(args, list(enumerate(self.steps)), self.new_sram())
 
     def _run(
-        self, args: Sequence[np.ndarray | int], steps: list[tuple[int, Step]], sram: Sram
-    ) -> tuple[list[np.ndarray], Report, Sram]:
+        self,
+        args: Sequence[Arg],
+        steps: list[tuple[int, Step]],
+        sram: Sram,
+        keep_tiles: Collection[int] = (),
+    ) -> tuple[list[Any], Report, Sram]:
         A = self._check_args(args)
         V = sram.views
         F: InFlight = {}
         O: list[Any] = [None] * self._num_outputs
+        for n in keep_tiles:  # (the host_out steps of these results keep their tiles)
+            kind, i = self._returns[n]
+            if kind == "out":
+                O[i] = KEEP_TILES
         k = 0
         try:
             with np.errstate(all="ignore"):
@@ -293,4 +312,4 @@ class Executable:
     __call__ = run
 
 
-__all__ = ["Buffer", "Executable", "Rect", "Step"]
+__all__ = ["Arg", "Buffer", "Executable", "Rect", "Step"]

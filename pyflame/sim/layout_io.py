@@ -8,6 +8,7 @@ Tiles are arrays of shape (grid rows, grid cols, local elements), each PE's bloc
     make_scatter(dist)(host)   host array -> (kept rows, kept cols, *block) tiles, padding 0
     make_scatter_into(dist)(host, tiles)   the same, written into the tiles, no temporary
     make_gather(dist)(tiles)   tiles -> host array (row/col 0's copy of replicated data)
+    zero_padding(dist, tiles)  zeros where the layout pads, as make_scatter leaves it
     global_coords(dist)        per dim, the global coordinate of every (row, col, element)
     exchange_sources(ds, dd)   for pe.exchange: where each dst element comes from in src
 
@@ -37,6 +38,7 @@ __all__ = [
     "make_gather",
     "make_scatter",
     "make_scatter_into",
+    "zero_padding",
 ]
 
 
@@ -160,6 +162,21 @@ def make_gather(dist: Distribution) -> Callable[[np.ndarray], np.ndarray]:
         return np.array(t[inner], copy=True)
 
     return gather
+
+
+def zero_padding(dist: Distribution, tiles: np.ndarray) -> bool:
+    """Write 0 into the padding of (kept rows, kept cols, local elements) tiles of `dist`, as
+    `make_scatter` leaves it; False (nothing written) when the tiles do not split into blocks
+    as a view (tiles split over all PEs whose rows and cols do not merge)."""
+    boxes = _Boxes.of(dist)
+    if boxes is None:
+        return True
+    blocks = boxes.blocks(tiles.reshape(tiles.shape[:2] + tuple(dist.block)))
+    if blocks is None:
+        return False
+    for at in boxes.padding:
+        blocks[at] = 0
+    return True
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,15 @@ from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.dead_transfers import overwrites
+from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, KEEP_TILES, DeviceArray, host_array
 from pyflame.sim.kernels.registry import kernel
-from pyflame.sim.layout_io import kept_grid, make_gather, make_scatter, make_scatter_into
+from pyflame.sim.layout_io import (
+    kept_grid,
+    make_gather,
+    make_scatter,
+    make_scatter_into,
+    zero_padding,
+)
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.step_access import Access, Received, annotate
 
@@ -40,16 +47,23 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
     dtype = b.dtype
 
     def step(V, F, A, O):
+        host = A[ai]
+        if type(host) is DeviceArray:  # a program's output (pyflame/sim/device_array.py)
+            held = host.tiles_in(dist)
+            if held is not None:  # its tiles as they are, or on the transposed grid
+                V[i][sl][...] = held
+                return
+            host = host.numpy()
         tiles = V[i][sl].reshape(tile)
         if replicated:  # one contiguous copy of the (fewer) tiles first, then whole tiles
             src = np.empty(kept + tile[2:], dtype)  # (10x256 on 64x64 [_, c]: 167 -> ~40 us)
-            scatter_into(A[ai], src)
+            scatter_into(host, src)
             tiles[...] = src
         else:
-            scatter_into(A[ai], tiles)
+            scatter_into(host, tiles)
 
     def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers):
-        return np.broadcast_to(scatter(A[ai]), tile)  # replicated data: every PE's copy
+        return np.broadcast_to(scatter(host_array(A[ai])), tile)  # replicas: every PE's copy
 
     # a receive of the host's data: elided like one when only views of it are read
     # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
@@ -68,12 +82,25 @@ def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
     gather = make_gather(dist)
     slot = s.outputs.setdefault(op.result, len(s.outputs))
     sl, i = b.sub(it.rect), b.index
+    pr, pc = kept_grid(dist)
+    L = dist.local_elems
 
     def step(V, F, A, O):
         O[slot] = gather(V[i][sl])
 
+    if pr * pc * L * b.dtype.itemsize >= DEVICE_ARRAY_BYTES:
+
+        def step(V, F, A, O):
+            if O[slot] is not KEEP_TILES:
+                O[slot] = gather(V[i][sl])
+                return
+            # a device array: the tiles as SRAM held them (one memcpy), their padding zeroed
+            # as a host_in of them must leave it (else the host array they gather)
+            tiles = np.copy(V[i][sl][:pr, :pc, :L], order="K")
+            kept = zero_padding(dist, tiles)
+            O[slot] = DeviceArray(tiles, dist, gather) if kept else gather(tiles)
+
     s.steps.append(step)
     c0 = it.rect[1]
-    pr, pc = kept_grid(dist)
     wavelets = -(-pr * pc * dist.local_elems * b.dtype.itemsize // 4)
     s.io_cycles += costs.host_io_cycles(s.target, wavelets, pr, s.target.fabric_cols - c0)

@@ -17,14 +17,15 @@ comes from the first simulation (the run, or that report), not from `compile_wav
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from pyflame.dialects import pe
-from pyflame.sim.executable import Executable
+from pyflame.sim.device_array import host_array
+from pyflame.sim.executable import Arg, Executable
 from pyflame.sim.report import Report
 from pyflame.sim.wavelet.engine import WaveletRun
 from pyflame.sim.wavelet.program import MAX_SIDE, WaveletProgram
@@ -69,8 +70,14 @@ class WaveletExecutable(Executable):
             f"{self.report.cycles} cycles)"
         )
 
-    def run(self, args: Sequence[np.ndarray | int] = ()) -> tuple[list[np.ndarray], Report]:
-        outputs, report = WaveletRun(self.program, self._check_args(args)).run()
+    def run(
+        self, args: Sequence[Arg] = (), keep_tiles: Collection[int] = ()
+    ) -> tuple[list[Any], Report]:
+        """Run on `args` (device arrays among them are read as host arrays); `keep_tiles` is
+        `Executable.run`'s (this engine's outputs are host arrays always)."""
+        del keep_tiles
+        host = [host_array(a) for a in self._check_args(args)]
+        outputs, report = WaveletRun(self.program, host).run()
         self._report = report
         return outputs, report
 

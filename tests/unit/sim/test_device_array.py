@@ -1,0 +1,143 @@
+"""A program's large outputs as device arrays (pyflame/sim/device_array.py): the tiles kept as
+SRAM held them, gathered only when read, and taken back as they are by a host_in of the same
+layout or of the transposed one; always the values a host array would have given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import nn, optim, runtime
+from pyflame.core.distribution import Distribution
+from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, DeviceArray
+from pyflame.sim.layout_io import make_scatter
+
+
+def _exp_program(sim, shape, grid, split):
+    """x -> exp(x) in layout (grid, split): exp makes the padding 1, not 0."""
+    lay = sim.layout(shape, grid, split)
+    tt = sim.tensor(shape)
+    rect = (0, 0) + grid
+    L = Distribution(shape, grid, split).local_elems
+    b = sim.Body()
+    b.alloc("a", rect, L)
+    b.alloc("e", rect, L)
+    b.op(f"pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t('a')}")
+    b.op(f"pe.unary exp %e, %a {{pes = {sim.pes(rect)}}} : {b.t('e', 'a')}")
+    b.op(f"%o = pe.host_out %e {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('e')} -> {tt}")
+    return sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+
+
+def _sum_program(sim, shape, grid, split):
+    """x -> x + x in layout (grid, split) (its host_in writes the padding)."""
+    lay = sim.layout(shape, grid, split)
+    tt = sim.tensor(shape)
+    rect = (0, 0) + grid
+    L = Distribution(shape, grid, split).local_elems
+    b = sim.Body()
+    b.alloc("a", rect, L)
+    b.op(f"pe.fill %a {{value = 7.0 : f64, pes = {sim.pes(rect)}}} : {b.t('a')}")
+    b.op(f"pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t('a')}")
+    b.op(f"pe.binary add %a, %a, %a {{pes = {sim.pes(rect)}}} : {b.t('a', 'a', 'a')}")
+    b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('a')} -> {tt}")
+    return sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+
+
+SHAPE = (131, 150)  # 78 KiB of float32, padded on both dims on a 4x8 grid
+
+
+@pytest.mark.parametrize(
+    "grid,split,back",
+    [
+        ((4, 8), ("r", "c"), ((4, 8), ("r", "c"))),  # the same layout: the tiles as they are
+        ((4, 8), ("r", "c"), ((8, 4), ("c", "r"))),  # the transposed one: the grid swapped
+        ((4, 8), ("c", "r"), ((8, 4), ("r", "c"))),
+        ((4, 8), ("r", "c"), ((4, 4), ("r", "c"))),  # another grid: the host array
+        ((4, 8), ("r", ""), ((8, 4), ("c", ""))),  # replicated along a mesh axis
+        ((4, 8), ("r", "c"), ((4, 8), ("c", "r"))),  # swapped splits on the same grid
+    ],
+)
+def test_a_device_array_goes_back_as_its_host_array_would(sim, grid, split, back):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(SHAPE).astype(np.float32)
+    first = sim.plan(_exp_program(sim, SHAPE, grid, split))
+    (host,), _ = first.run([x])
+    (kept,), _ = first.run([x], keep_tiles=[0])
+    assert type(host) is np.ndarray and type(kept) is DeviceArray
+    assert kept.shape == SHAPE and kept.dtype == np.float32
+    # the tiles as a host_in of exp(x) leaves them: padding 0 (exp made it 1 in SRAM)
+    expected = make_scatter(Distribution(SHAPE, grid, split))(host)
+    np.testing.assert_array_equal(kept.tiles, expected.reshape(kept.tiles.shape))
+    second = sim.plan(_sum_program(sim, SHAPE, *back))
+    (got,), _, sram_kept = second.run_with_sram([kept])  # (before its values were read)
+    (want,), _, sram_host = second.run_with_sram([host])
+    assert got.tobytes() == want.tobytes()
+    assert sram_kept.tobytes() == sram_host.tobytes()  # every byte, the padding's zeros too
+    np.testing.assert_array_equal(got, np.exp(x) * 2)
+    assert np.asarray(kept).tobytes() == host.tobytes()  # gathered: the same bits
+
+
+def test_small_outputs_and_unnamed_results_are_host_arrays(sim):
+    x = np.ones((8, 8), np.float32)
+    small = sim.plan(_exp_program(sim, (8, 8), (2, 2), ("r", "c")))
+    (out,), _ = small.run([x], keep_tiles=[0])
+    assert type(out) is np.ndarray  # 256 bytes: under DEVICE_ARRAY_BYTES
+    assert 8 * 8 * 4 < DEVICE_ARRAY_BYTES
+    big = sim.plan(_exp_program(sim, SHAPE, (4, 8), ("r", "c")))
+    (out,), _ = big.run([np.ones(SHAPE, np.float32)])
+    assert type(out) is np.ndarray
+
+
+def test_a_gathered_device_array_is_read_as_its_host_array(sim):
+    """Once its host array exists, a change to it (in place, as `t.numpy()[...] = v` does) is
+    what a host_in reads, never the tiles."""
+    x = np.zeros(SHAPE, np.float32)
+    first = sim.plan(_exp_program(sim, SHAPE, (4, 8), ("r", "c")))
+    (kept,), _ = first.run([x], keep_tiles=[0])
+    assert kept.tiles_in(kept.dist) is not None
+    kept.numpy()[3, 4] = 5.0
+    assert kept.tiles_in(kept.dist) is None
+    (got,), _ = sim.plan(_sum_program(sim, SHAPE, (4, 8), ("r", "c"))).run([kept])
+    assert got[3, 4] == 10.0 and got[0, 0] == 2.0
+
+
+def _train(steps: int, keep: bool, mutate: bool = False) -> tuple[list[float], list[np.ndarray]]:
+    rng = np.random.default_rng(3)
+    x = pf.from_numpy(rng.standard_normal((33, 150)).astype(np.float32))
+    y = pf.from_numpy(rng.integers(0, 5, 33).astype(np.int32))
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(150, 131), nn.Tanh(), nn.Linear(131, 5))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for step in range(steps):
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if keep:  # W1 (78 KiB) is held as the tiles the update left
+            assert type(model[0].weight._data) is DeviceArray
+        if mutate and step == 1:
+            model[0].weight.numpy()[:, 7] = 0.5  # in place, as PyTorch's .numpy() shares memory
+    return losses, [p.numpy().copy() for p in model.parameters()]
+
+
+def test_training_with_device_arrays_matches_host_arrays_bit_for_bit(monkeypatch):
+    losses, params = _train(4, keep=True)
+    monkeypatch.setattr(runtime.Compiled, "run", _without_kept_tiles(runtime.Compiled.run))
+    ref_losses, ref_params = _train(4, keep=False)
+    assert losses == ref_losses
+    assert all(p.tobytes() == r.tobytes() for p, r in zip(params, ref_params, strict=True))
+    # a parameter changed in place through .numpy() is what the next step reads
+    changed, _ = _train(4, keep=False, mutate=True)
+    monkeypatch.undo()
+    changed_kept, _ = _train(4, keep=False, mutate=True)
+    assert changed_kept == changed and changed[2] != losses[2]
+
+
+def _without_kept_tiles(run):
+    def no_tiles(self, tr, keep_tiles=range(0)):
+        return run(self, tr)
+
+    return no_tiles
