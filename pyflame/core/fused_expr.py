@@ -218,16 +218,26 @@ def evaluate(
         assert isinstance(a, Const)
         return np.array(a.value).astype(elementwise.numpy_dtype(a.type))
 
+    # the step before the last may write its value into `out` when only the last step reads
+    # it and no input shares out's memory (the SGD update `mul($0, $1); add($2, %0)`: no
+    # temporary as large as the weights)
+    feeder = len(steps) - 2 if out is not None and _feeds_last_only(steps) else -1
     for at, s in enumerate(steps):
         dtype = elementwise.numpy_dtype(s.type)
-        if out is not None and at == len(steps) - 1 and dtype == np.float32 == out.dtype:
+        if out is not None and at >= feeder >= 0 and dtype == np.float32 == out.dtype:
             ufunc = _ufunc_of(s.fn)
             args = [get(a) for a in s.args] if ufunc is not None else []
             if ufunc is not None and all(
                 isinstance(x, np.ndarray) and x.dtype == np.float32 for x in args
             ):
-                elementwise.ufunc_into(ufunc, out, *args)  # (in out's memory order)
-                return out
+                if at == len(steps) - 1:
+                    elementwise.ufunc_into(ufunc, out, *args)  # (in out's memory order)
+                    return out
+                if np.broadcast_shapes(*(x.shape for x in args)) == out.shape and not any(
+                    np.may_share_memory(x, out) for x in inputs if isinstance(x, np.ndarray)
+                ):
+                    values.append(elementwise.ufunc_into(ufunc, out, *args))
+                    continue
         if s.fn == "broadcast":
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes
             x = np.asarray(get(s.args[0]))
@@ -261,6 +271,15 @@ def evaluate(
         return last if last.shape[-1:] == (n,) else np.broadcast_to(last, (*lead, n)).copy()
     out[...] = values[-1]
     return out
+
+
+def _feeds_last_only(steps: list[Step]) -> bool:
+    """Whether the step before the last is read by the last step only (once or more), an
+    exactly rounded function (which `evaluate` writes into `out` elementwise)."""
+    if len(steps) < 2 or _ufunc_of(steps[-1].fn) is None:
+        return False
+    k = len(steps) - 2
+    return any(isinstance(a, Ref) and a.index == k for a in steps[-1].args)
 
 
 #: functions whose result is exactly rounded (IEEE), so any of numpy's inner loops (SIMD or

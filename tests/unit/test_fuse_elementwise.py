@@ -303,21 +303,24 @@ def test_fused_cycles_model() -> None:
         "add.f32($0, $1); maximum.f32(%0, 0.0:f32)",
     ],
 )
-def test_evaluate_into_the_destination_is_the_copied_result_bit_for_bit(text):
+@pytest.mark.parametrize("at", [24, 36, 0])
+def test_evaluate_into_the_destination_is_the_copied_result_bit_for_bit(text, at):
     """`evaluate(..., out=view)` (the sim's pe.fused step) gives the bits of assigning the
-    result: the strided SRAM views as at run time, the output aliasing an input."""
+    result: the strided SRAM views as at run time, the output aliasing an input (the third
+    at 24, the first at 0) or apart (36: the step before the last may write into it)."""
     steps = fused_expr.parse(text)
     rng = np.random.default_rng(len(text))
-    block = (rng.standard_normal((3, 4, 40)) * 10).astype(np.float32)
+    block = (rng.standard_normal((3, 4, 48)) * 10).astype(np.float32)
     block[..., ::5] = -0.0
     views = [block[:, :, 0:12], block[:, :, 12:24], block[:, :, 24:36]]
     if "broadcast" in text:
         views[1] = block[:, :, 12:13]
     want = block.copy()
-    want[:, :, 24:36] = fused_expr.evaluate(steps, [v.copy() for v in views], (3, 4), 12)
+    want[:, :, at : at + 12] = fused_expr.evaluate(steps, [v.copy() for v in views], (3, 4), 12)
     got = block.copy()
-    dst = got[:, :, 24:36]  # the third input's bytes: an in-place update
-    ins = [got[:, :, 0:12], got[:, :, 12:13] if "broadcast" in text else got[:, :, 12:24], dst]
+    dst = got[:, :, at : at + 12]
+    second = got[:, :, 12:13] if "broadcast" in text else got[:, :, 12:24]
+    ins = [got[:, :, 0:12], second, got[:, :, 24:36]]
     assert fused_expr.evaluate(steps, ins, (3, 4), 12, out=dst) is dst
     assert got.tobytes() == want.tobytes()
 
