@@ -273,7 +273,7 @@ def where(cond: Any, x: Any, y: Any) -> np.ndarray:
     np.copyto(other, y)
     mask = np.empty_like(out, bits)
     np.copyto(mask, cond, casting="unsafe")  # 0 or 1 (a nonzero item of cond is true)
-    np.negative(mask, out=mask)  # 0 or all ones
+    np.subtract(0, mask, out=mask)  # 0 or all ones (not np.negative: `on_contiguous`)
     o, b = out.view(bits), other.view(bits)
     np.bitwise_xor(o, b, out=o)
     np.bitwise_and(o, mask, out=o)
@@ -344,10 +344,32 @@ def _sign(x: np.ndarray) -> np.ndarray:
 
 def _signbit(x: np.ndarray) -> np.ndarray:
     """1 where the sign bit is set (-0.0 and a negative NaN too; integers: x < 0), else 0, in
-    x's dtype (pf.signbit compares it with 0: a unary op keeps its operand's type)."""
+    x's dtype (pf.signbit compares it with 0: a unary op keeps its operand's type). On a
+    contiguous copy of a strided x (`on_contiguous`)."""
     import numpy as np
 
-    return np.signbit(x).astype(x.dtype)
+    return np.signbit(on_contiguous(x)).astype(x.dtype)
+
+
+def _negative(x: np.ndarray) -> np.ndarray:
+    """-x, on a contiguous copy of a strided x (`on_contiguous`)."""
+    import numpy as np
+
+    return np.negative(on_contiguous(x))
+
+
+def on_contiguous(x: Any) -> Any:
+    """`x` as a C-contiguous array, for numpy's ufuncs whose SIMD loops give wrong values on
+    strided operands: on this project's machines (AVX-512), numpy 2.3 and 2.4 `negative`
+    (input and output strided: 16 bytes apart for float32/int32, 64 for float64/int64, in
+    place or not) and `isnan` / `isinf` / `isfinite` / `signbit` (a strided output: all
+    False). Found in session 27 as a fused `abs; neg` written into a lane-major SRAM view
+    (logaddexp's gradient: silently wrong). tests/unit/test_elementwise.py checks the ops
+    that call them on strided views of every kind; binary ufuncs and the other unary ones
+    are checked there too and are right."""
+    import numpy as np
+
+    return np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x
 
 
 def _nextafter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -448,7 +470,7 @@ def _entries(*items: Elementwise) -> dict[str, Elementwise]:
 
 
 UNARY = _entries(
-    Elementwise("neg", 1, numpy_function("negative"), doc="-x"),
+    Elementwise("neg", 1, _negative, doc="-x"),
     Elementwise("abs", 1, numpy_function("abs"), doc="|x|"),
     Elementwise("relu", 1, _relu, doc="max(x, 0)"),
     Elementwise("exp", 1, numpy_function("exp"), "float", flops=8),

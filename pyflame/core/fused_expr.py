@@ -284,7 +284,8 @@ def _feeds_last_only(steps: list[Step]) -> bool:
 
 #: functions whose result is exactly rounded (IEEE), so any of numpy's inner loops (SIMD or
 #: not, whatever the output's strides) gives the same bits: `evaluate` may write them in place
-EXACT_FUNCTIONS = frozenset({"add", "sub", "mul", "div", "neg", "abs"})
+EXACT_FUNCTIONS = frozenset({"add", "sub", "mul", "div", "abs"})
+# (not neg: numpy's `negative` is wrong on strided operands, elementwise.on_contiguous)
 
 
 def _ufunc_of(fn: str) -> Any:

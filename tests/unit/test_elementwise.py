@@ -1351,3 +1351,24 @@ def test_ufunc_into_runs_in_the_outputs_memory_order():
     ufunc_into(np.add, out, out, np.float32(2.0))
     np.testing.assert_array_equal(out, (start + product) * per_pe + np.float32(2.0))
     assert np.shares_memory(out, planes)
+
+
+@pytest.mark.parametrize("name", ["neg", "signbit", "abs", "exp", "sqrt", "floor"])
+def test_unary_functions_on_strided_views_are_their_contiguous_values(name):
+    """Views of SRAM blocks of every kind (lane-major planes 16 and 64 bytes apart, one PE's
+    lanes, PE-major tiles): the values computed on contiguous copies (numpy's `negative` and
+    `signbit` are wrong on some strides: elementwise.on_contiguous)."""
+    entry = elementwise.ALL[name]
+    rng = np.random.default_rng(5)
+    for dtype, lanes_apart in ((np.float32, 4), (np.float64, 8), (np.float32, 2)):
+        planes = (rng.standard_normal((40, lanes_apart // 2, 2)) * 3).astype(dtype)
+        planes[::5] = np.nan
+        planes[1::6] = -0.0
+        planes[2::7] = -np.inf
+        lane_major = planes.transpose(1, 2, 0)
+        views = [lane_major, lane_major[:1, :1], lane_major[:, :1, ::3], planes[3:9]]
+        for view in views:
+            with np.errstate(all="ignore"):
+                got = elementwise.apply(entry, view)
+                want = elementwise.apply(entry, np.ascontiguousarray(view))
+            assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()

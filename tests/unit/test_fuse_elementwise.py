@@ -325,6 +325,35 @@ def test_evaluate_into_the_destination_is_the_copied_result_bit_for_bit(text, at
     assert got.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sub.f32($0, $1); abs.f32(%0); neg.f32(%1)",  # logaddexp's: session 27's wrong values
+        "mul.f32($0, $1); neg.f32(%0)",
+        "neg.f32($0); add.f32(%0, $1)",
+        "mul.f32($0, $1); add.f32($1, %0)",
+    ],
+)
+@pytest.mark.parametrize("rect", [(slice(None), slice(None)), (slice(0, 1), slice(0, 1))])
+def test_evaluate_into_lane_major_views_is_the_contiguous_result(text, rect):
+    """Views of a lane-major block on 2x2 PEs (lanes 16 bytes apart: numpy's `negative` is
+    wrong on such strides, core.elementwise.on_contiguous), the result written into another
+    such view: the values of the same expression on contiguous copies."""
+    steps = fused_expr.parse(text)
+    rng = np.random.default_rng(11)
+    planes = (rng.standard_normal((3 * 35, 2, 2)) * 4).astype(np.float32)
+    planes[::6] = np.nan
+    planes[1::7] = -0.0
+    tiles = planes.transpose(1, 2, 0)[rect]
+    views = [tiles[:, :, 0:35], tiles[:, :, 35:70]]
+    lead = views[0].shape[:2]
+    want = fused_expr.evaluate(steps, [np.ascontiguousarray(v) for v in views], lead, 35)
+    out = tiles[:, :, 70:105]
+    assert out.strides[-1] == 16 and not out.flags.c_contiguous
+    fused_expr.evaluate(steps, views, lead, 35, out=out)
+    assert np.ascontiguousarray(out).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
 _ONE = np.random.default_rng(7).standard_normal((3, 4, 1)).astype(np.float32)
 _TILE = np.random.default_rng(8).standard_normal((3, 4, 12)).astype(np.float32)
 _MASK = np.random.default_rng(9).random((3, 4, 12)) < 0.5
