@@ -1353,18 +1353,22 @@ def test_ufunc_into_runs_in_the_outputs_memory_order():
     assert np.shares_memory(out, planes)
 
 
-@pytest.mark.parametrize("name", ["neg", "signbit", "abs", "exp", "sqrt", "floor"])
+@pytest.mark.parametrize("name", sorted(elementwise.UNARY))
 def test_unary_functions_on_strided_views_are_their_contiguous_values(name):
     """Views of SRAM blocks of every kind (lane-major planes 16 and 64 bytes apart, one PE's
     lanes, PE-major tiles): the values computed on contiguous copies (numpy's `negative` and
     `signbit` are wrong on some strides: elementwise.on_contiguous)."""
     entry = elementwise.ALL[name]
     rng = np.random.default_rng(5)
-    for dtype, lanes_apart in ((np.float32, 4), (np.float64, 8), (np.float32, 2)):
+    kinds = ((np.float32, 4), (np.float64, 8), (np.float32, 2))
+    if name in ("logical_not", "bitwise_not"):
+        kinds = ((np.int32, 4), (np.int32, 2))
+    for dtype, lanes_apart in kinds:
         planes = (rng.standard_normal((40, lanes_apart // 2, 2)) * 3).astype(dtype)
-        planes[::5] = np.nan
-        planes[1::6] = -0.0
-        planes[2::7] = -np.inf
+        if dtype != np.int32:
+            planes[::5] = np.nan
+            planes[1::6] = -0.0
+            planes[2::7] = -np.inf
         lane_major = planes.transpose(1, 2, 0)
         views = [lane_major, lane_major[:1, :1], lane_major[:, :1, ::3], planes[3:9]]
         for view in views:
@@ -1372,3 +1376,29 @@ def test_unary_functions_on_strided_views_are_their_contiguous_values(name):
                 got = elementwise.apply(entry, view)
                 want = elementwise.apply(entry, np.ascontiguousarray(view))
             assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(elementwise.BINARY))
+def test_binary_functions_on_strided_views_are_their_contiguous_values(name):
+    """Both operands views of SRAM blocks (lane-major planes 16 bytes apart, one PE's lanes,
+    PE-major tiles): the values computed on contiguous copies, bit for bit."""
+    entry = elementwise.ALL[name]
+    rng = np.random.default_rng(6)
+    integer = entry.operands in ("int", "bool")
+    dtype = np.int32 if integer else np.float32
+    planes = (rng.standard_normal((130, 2, 2)) * 5).astype(dtype)
+    if entry.operands == "bool":
+        planes = planes > 0
+    elif not integer:
+        planes[::5] = np.nan
+        planes[1::6] = -0.0
+        planes[2::7] = np.inf
+    else:
+        planes = np.abs(planes) % 7 + 1  # (shifts, divisions: small positive values)
+    lane_major = planes.transpose(1, 2, 0)
+    for view in (lane_major, lane_major[:1, :1], lane_major[:, :1, ::2]):
+        a, b = view[..., 0:20], view[..., 40:60]
+        with np.errstate(all="ignore"):
+            got = elementwise.apply(entry, a, b)
+            want = elementwise.apply(entry, np.ascontiguousarray(a), np.ascontiguousarray(b))
+        assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
