@@ -45,6 +45,7 @@ from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.executable import Buffer, Executable, Rect
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels import kernel_for
+from pyflame.sim.kernels.exchange import end_run
 from pyflame.sim.kernels.network import (
     ramp_holds,
     ramps_ready,
@@ -746,6 +747,8 @@ class Planner:
             before = s.clock[row, c0 : c0 + nc].copy()
             busy = s.busy[row, c0 : c0 + nc].copy()
         first_step = len(s.steps)
+        if s.exchange_run is not None and op not in s.exchange_run.members:
+            end_run(s)  # an op between a run's exchange phases: the run's links are reserved
         try:
             kernel_for(it)(s, it, op)
         except PyFlameError as err:

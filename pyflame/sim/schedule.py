@@ -176,6 +176,8 @@ class Schedule:
     #: next phase, whose messages share those links with them on another color
     #: (pyflame/sim/kernels/exchange.py)
     exchange_links: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the run of consecutive exchange ops being timed together (pyflame/sim/exchange_run.py)
+    exchange_run: Any = None
 
     def interned(self, a: np.ndarray) -> np.ndarray:
         """`a` (an index array, read only from now on), or the equal array kept before."""

@@ -26,6 +26,7 @@ from pyflame.core.flat_index import unravel_index
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.costs import CostKind
+from pyflame.sim.exchange_run import RunPlan
 from pyflame.sim.executable import Buffer
 from pyflame.sim.fabric import pe_str
 from pyflame.sim.kernels.registry import kernel
@@ -160,15 +161,30 @@ def _network_phase(
     offs = s.links.ramp + tr.l_h * s.links.hop
     ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])
     cyc = costs.stream_cycles(t, w)
-    _share_links_with_last_phase(s, color, lid, ready[tr.l_src] + offs, cyc[tr.l_src])
-    ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])  # (a source may be a receiver)
+    run = _run_of(s, it, op)  # None: timed alone
+    if run is None:
+        _share_links_with_last_phase(s, color, lid, ready[tr.l_src] + offs, cyc[tr.l_src])
+        ready = np.maximum(s.clock[asr, asc], s.out_free[asr, asc])  # (a source may receive)
+        cyc_run, w_run = cyc, w
+    else:
+        # timed with the run's other phases (pyflame/sim/exchange_run.py): a stream lasts
+        # what sharing links with them adds to it, and waits only for the traffic before the
+        # run (not for the run's, which it shares links with)
+        assert run.extra is not None  # (`_run_of` returns only runs timed together)
+        cyc_run = cyc + run.extra[op]
+        w_run = cyc_run * s.links.bw
+        kept = np.unique(lid)
+        run.without_run(s.links, kept)
     begin = np.maximum(s.clock[got_r, got_c], s.in_free[got_r, got_c])  # input ramp free
-    start = s.links.stream(ready, w, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
-    arrival = s.links.arrival(start, w, tr.d_src, tr.d_h)
+    start = s.links.stream(ready, w_run, tr.l_src, tr.l_r, tr.l_c, tr.l_dir, tr.l_h)
+    if run is not None:
+        run.with_run(s.links, kept, lid, start[tr.l_src] + offs, cyc[tr.l_src])
+        np.add.at(s.links.wavelets, lid, (w - w_run)[tr.l_src])  # (streamed as w_run)
+    arrival = s.links.arrival(start, w_run, tr.d_src, tr.d_h)
     lat = s.links.latency(tr.d_h)
     d = tr.d_src
     s.arrivals.post(color, it.what, tr.d_r, tr.d_c, asr[d], asc[d], ready[d] + lat, start[d] + lat)
-    s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc, start.shape), s.links, it.what)
+    s.routes.uses.traffic(color, tr, start, np.broadcast_to(cyc_run, start.shape), s.links, it.what)
     # a receiver ingests every message delivered to it (one wavelet per cycle through its
     # ramp), and the phase's completion wakes its task; a message that waited in the path for
     # a receiver still busy crosses the path's links again as it drains, queued behind the
@@ -176,7 +192,9 @@ def _network_phase(
     # (Links.drain_parked); its source stalls while its path cannot hold what is left
     left = np.zeros(tr.d_src.size, dtype=np.int64)
     drained = s.links.drain_parked(tr, start, w, begin[which], left)
-    sent = start + cyc
+    if run is not None:
+        run.keep(s.links, kept)
+    sent = start + cyc_run
     np.maximum.at(sent, tr.d_src, left)
     s.clock[asr, asc] = s.out_free[asr, asc] = sent
     s.busy[asr, asc] += cyc
@@ -193,7 +211,28 @@ def _network_phase(
     d_of = np.full(tr.k, -1, dtype=np.int64)
     d_of[tr.d_src] = tr.d_r * s.C + tr.d_c
     at = start[tr.l_src] + offs
-    s.exchange_links = (color, lid, at, at + cyc[tr.l_src], d_of[tr.l_src])
+    s.exchange_links = (color, lid, at, at + cyc_run[tr.l_src], d_of[tr.l_src])
+    if run is not None and op is run.last:
+        end_run(s)
+
+
+def _run_of(s: Schedule, it: Item, op: pe.ExchangeOp) -> RunPlan | None:
+    """The plan of the run of exchange ops that `op` belongs to (made at its first network
+    phase), or None: the phase is timed alone."""
+    run = s.exchange_run
+    if run is None or op not in run.members:
+        end_run(s)
+        if it.loop is not None:
+            return None
+        run = s.exchange_run = RunPlan.make(s, op)
+    if op is run.last and run.extra is None:
+        end_run(s)
+    return None if run.extra is None else run
+
+
+def end_run(s: Schedule) -> None:
+    """The run of exchange ops being timed together is over (the links hold its traffic)."""
+    s.exchange_run = None
 
 
 def _share_links_with_last_phase(
