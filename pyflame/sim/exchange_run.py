@@ -202,21 +202,22 @@ def _read(s, op: pe.ExchangeOp) -> _Phase:
     return _Phase(op, op.color_id, sr * s.C + sc, dr * s.C + dc, cyc, lat, room, links)
 
 
-def _fair_rates(go: np.ndarray, e_msg: np.ndarray, e_link: np.ndarray, links: int) -> np.ndarray:
-    """Max-min fair rates of messages `go` over their links (entries `e_msg`, `e_link`; each
-    link carries one wavelet a cycle): the most shared link's messages get equal shares, the
-    others what is left (a round robin arbiter gives the turns of a message slowed elsewhere
-    to the others). Rates in `go`'s order."""
+def _fair_rates(go: np.ndarray, e_from: np.ndarray, e_link: np.ndarray) -> np.ndarray:
+    """Max-min fair rates of messages `go` over their links (message i's link entries are
+    `e_link[e_from[i]:e_from[i + 1]]`; each link carries one wavelet a cycle): the most shared
+    link's messages get equal shares, the others what is left (a round robin arbiter gives the
+    turns of a message slowed elsewhere to the others). Rates in `go`'s order."""
     rate = np.ones(go.size)
-    pos = np.full(e_msg.max() + 1 if e_msg.size else 1, -1, dtype=np.int64)
-    pos[go] = np.arange(go.size)
-    on = pos[e_msg] >= 0
-    msg, lk = pos[e_msg[on]], e_link[on]
-    left = np.ones(links)
-    todo = np.zeros(go.size, dtype=bool)
-    todo[msg] = True
+    count = e_from[go + 1] - e_from[go]
+    msg = np.repeat(np.arange(go.size), count)
+    at = np.arange(msg.size) - np.repeat(np.cumsum(count) - count, count)
+    used, lk = np.unique(e_link[e_from[go][msg] + at], return_inverse=True)
+    if used.size == lk.size:  # no link shared: every message at the full rate
+        return rate
+    left = np.ones(used.size)
+    todo = np.ones(go.size, dtype=bool)
     while todo.any():
-        users = np.bincount(lk, minlength=links)
+        users = np.bincount(lk, minlength=used.size)
         share = np.where(users > 0, left / np.maximum(users, 1), np.inf)
         least = share.min()
         hit = np.zeros(go.size, dtype=bool)
@@ -224,9 +225,42 @@ def _fair_rates(go: np.ndarray, e_msg: np.ndarray, e_link: np.ndarray, links: in
         rate[hit] = least
         todo &= ~hit
         out = hit[msg]
-        left -= np.bincount(lk[out], minlength=links) * least
+        left -= np.bincount(lk[out], minlength=used.size) * least
         msg, lk = msg[~out], lk[~out]
     return rate
+
+
+def _claim(cand: np.ndarray, ready: np.ndarray, e_msg: np.ndarray, e_slot: np.ndarray):
+    """Of messages `cand`, those that progress: earliest ready first (ties: lower number),
+    each taking its slots (link entries `e_msg`, `e_slot`) unless an earlier one that
+    progresses holds one of them (a color's messages on a link one after another)."""
+    if cand.size <= 1:
+        return cand
+    undecided = np.zeros(ready.size, dtype=bool)
+    undecided[cand] = True
+    on = undecided[e_msg]
+    msg, slot = e_msg[on], e_slot[on]
+    if np.unique(slot).size == slot.size:  # (mostly: no two of them on one slot)
+        return cand
+    won = np.zeros(ready.size, dtype=bool)
+    while undecided.any():
+        # among the undecided and the winners, the earliest on each slot
+        mine = undecided[msg] | won[msg]
+        m, sl = msg[mine], slot[mine]
+        order = np.lexsort((m, ready[m], sl))
+        m, sl = m[order], sl[order]
+        first = np.r_[True, sl[1:] != sl[:-1]]
+        head = np.repeat(m[first], np.diff(np.r_[np.flatnonzero(first), sl.size]))
+        lost = np.zeros(ready.size, dtype=bool)
+        lost[m[head != m]] = True
+        # a message that lost a slot to one that progresses waits; one that won every slot
+        # progresses (each round decides at least the earliest undecided message)
+        beaten = np.zeros(ready.size, dtype=bool)
+        beaten[m[(head != m) & won[head]]] = True
+        new = undecided & ~lost
+        won |= new
+        undecided &= ~(new | beaten)
+    return np.flatnonzero(won)
 
 
 def simulate(s, phases: list[_Phase]) -> dict[Operation, np.ndarray] | None:
@@ -256,12 +290,18 @@ def simulate(s, phases: list[_Phase]) -> dict[Operation, np.ndarray] | None:
         room += (p.room / bw).astype(float).tolist()
         links += p.links
     n = len(src)
-    # link entries, links numbered 0.. over the run
+    # link entries, links numbered 0.. over the run; a slot is a (link, color) pair: a color's
+    # messages on a link go one after another
     e_msg = np.repeat(np.arange(n), [len(ls) for ls in links])
+    e_from = np.r_[0, np.cumsum([len(ls) for ls in links])]
     used, e_link = np.unique(
         np.array([lk for ls in links for lk in ls], dtype=np.int64), return_inverse=True
     )
-    slots = [[(lk, color[i]) for lk in links[i]] for i in range(n)]
+    _, e_color = np.unique(np.array(color, dtype=np.int64)[e_msg], return_inverse=True)
+    e_slot = e_link * (int(e_color.max()) + 1) + e_color
+    colors_on = np.bincount(np.unique(e_slot) // (int(e_color.max()) + 1), minlength=used.size)
+    if (colors_on < 2).all():
+        return None  # no link carries two colors: nothing is shared, phase by phase is exact
     # every PE's part in each phase, in program order: [messages it sends, receives, local
     # cycles]
     roles: dict[int, list[list]] = {}
@@ -285,12 +325,13 @@ def simulate(s, phases: list[_Phase]) -> dict[Operation, np.ndarray] | None:
     step = dict.fromkeys(roles, 0)  # each PE's current role
     pending = dict.fromkeys(roles, 0)  # messages of it not ended (0: not started)
 
-    ready = [np.inf] * n  # when the message's source reaches its phase
-    begin = [np.inf] * n  # when its receiver reaches its phase
-    done = [0.0] * n  # cycles of its stream done
-    end = [np.inf] * n
-    eligible = [0.0] * n  # cycles it could progress (alone or sharing)
-    waiting: set[int] = set()  # ready (or soon), not ended
+    ready = np.full(n, np.inf)  # when the message's source reaches its phase
+    begin = np.full(n, np.inf)  # when its receiver reaches its phase
+    done = np.zeros(n)  # cycles of its stream done
+    end = np.full(n, np.inf)
+    eligible = np.zeros(n)  # cycles it could progress (alone or sharing)
+    live = np.zeros(n, dtype=bool)  # ready (now or later), not ended
+    work_a, room_a = np.array(work), np.array(room)
     wakeups: list[float] = []  # times a ready or a begin becomes due
 
     def start(pid: int) -> None:
@@ -302,10 +343,10 @@ def simulate(s, phases: list[_Phase]) -> dict[Operation, np.ndarray] | None:
                 clock[pid] += local
                 step[pid] += 1
                 continue
-            pending[pid] = len(sends) + sum(end[i] == np.inf for i in recvs)
+            pending[pid] = len(sends) + sum(bool(end[i] == np.inf) for i in recvs)
             for i in sends:
                 ready[i] = max(clock[pid], out_free[pid])
-                waiting.add(i)
+                live[i] = True
                 heapq.heappush(wakeups, ready[i])
             b = max(clock[pid], in_free[pid])
             for i in recvs:
@@ -333,55 +374,41 @@ def simulate(s, phases: list[_Phase]) -> dict[Operation, np.ndarray] | None:
         start(pid)
     T = 0.0
     for _ in range(20 * n + 100):
-        if not waiting:
+        if not live.any():
             break
-        # who progresses now: earliest ready first; one message per (link, color) at a time;
-        # a message whose receiver has not begun stops once its path is full
-        now = sorted((i for i in waiting if ready[i] <= T), key=lambda i: (ready[i], i))
-        taken: set[tuple[int, int]] = set()
-        go: list[int] = []
-        for i in now:
-            if begin[i] > T and done[i] >= room[i]:
-                continue
-            if any(m in taken for m in slots[i]):
-                continue
-            taken.update(slots[i])
-            go.append(i)
-        rate = _fair_rates(np.array(go, dtype=np.int64), e_msg, e_link, used.size).tolist()
+        # who progresses now: earliest ready first, one message per slot at a time; a message
+        # whose receiver has not begun stops once its path is full
+        waits = (begin > T) & (done >= room_a)
+        go = _claim(np.flatnonzero(live & (ready <= T) & ~waits), ready, e_msg, e_slot)
+        rate = _fair_rates(go, e_from, e_link)
         while wakeups and wakeups[0] <= T:
             heapq.heappop(wakeups)
-        dt = wakeups[0] - T if wakeups else np.inf
-        for i, r in zip(go, rate, strict=True):
-            left = work[i] - done[i]
-            if begin[i] > T and done[i] < room[i]:
-                left = min(left, room[i] - done[i])
-            dt = min(dt, left / r)
+        left = work_a[go] - done[go]
+        early = begin[go] > T
+        left[early] = np.minimum(left[early], room_a[go][early] - done[go][early])
+        dt = min(wakeups[0] - T if wakeups else np.inf, float((left / rate).min(initial=np.inf)))
         if dt == np.inf:
             return None  # nothing can progress: not a run the walk can time
         T += dt
-        ended = []
-        for i, r in zip(go, rate, strict=True):
-            done[i] += r * dt
-            eligible[i] += dt
-            if abs(done[i] - room[i]) < 1e-7:  # (a full path stays full, not 1e-16 short)
-                done[i] = room[i]
-            if done[i] >= work[i] - 1e-7:
-                done[i] = work[i]
-                end[i] = T
-                waiting.discard(i)
-                # (a receiver not in the message's phase yet does not count it then)
-                ended.append((src[i], dst[i]) if begin[i] < np.inf else (src[i],))
-        for pes_of in ended:
-            for pid in pes_of:
+        done[go] += rate * dt
+        eligible[go] += dt
+        full = np.abs(done - room_a) < 1e-7  # (a full path stays full, not 1e-16 short)
+        done[full] = room_a[full]
+        over = go[done[go] >= work_a[go] - 1e-7]
+        done[over], end[over], live[over] = work_a[over], T, False
+        # a receiver not in the message's phase yet does not count it: it finds it ended
+        counted = (begin[over] < np.inf).tolist()  # (before any of them starts a role)
+        for i, both in zip(over.tolist(), counted, strict=True):
+            for pid in (src[i], dst[i]) if both else (src[i],):
                 pending[pid] -= 1
                 if pending[pid] == 0:
                     finish(pid)
                     start(pid)
     else:
         return None
-    if any(e == np.inf for e in end):
+    if np.isinf(end).any():
         return None
-    extra = np.maximum(np.rint(np.array(eligible) - np.array(work)), 0).astype(np.int64)
+    extra = np.maximum(np.rint(eligible - work_a), 0).astype(np.int64)
     out: dict[Operation, np.ndarray] = {}
     for j, p in enumerate(phases):
         if p.local_pes is None:

@@ -13,9 +13,9 @@ from pyflame.sim.exchange_run import _fair_rates
 
 
 def _rates(links: list[list[int]], go: list[int]) -> list[float]:
-    e_msg = np.repeat(np.arange(len(links)), [len(ls) for ls in links])
+    e_from = np.r_[0, np.cumsum([len(ls) for ls in links])]
     e_link = np.array([lk for ls in links for lk in ls], dtype=np.int64)
-    return _fair_rates(np.array(go), e_msg, e_link, int(e_link.max()) + 1).tolist()
+    return _fair_rates(np.array(go), e_from, e_link).tolist()
 
 
 def test_fair_rates_give_a_message_slowed_elsewhere_s_turns_to_the_others():
