@@ -748,7 +748,7 @@ class Planner:
             busy = s.busy[row, c0 : c0 + nc].copy()
         first_step = len(s.steps)
         if s.exchange_run is not None and op not in s.exchange_run.members:
-            end_run(s)  # an op between a run's exchange phases: the run's links are reserved
+            end_run(s)  # an op between a run's exchange phases ends the run
         try:
             kernel_for(it)(s, it, op)
         except PyFlameError as err:
