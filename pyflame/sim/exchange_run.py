@@ -30,8 +30,9 @@ accounts for it): the kernel streams a phase's messages over the links as they w
 the run (`RunPlan.without_run`), then puts back the run's traffic so far and adds the phase's
 messages where their links are idle (`with_run`; a message on a link the run already holds
 then shares it and adds nothing): drains of parked messages and the ops after the run meet
-that traffic. Runs over `MAX_RUN_MESSAGES` messages are timed phase by phase as before
-(`kernels.exchange._share_links_with_last_phase`): the walk is Python per event, and a
+that traffic. Runs over `MAX_RUN_MESSAGES` messages, and runs in which no link carries two
+colors (nothing is shared), are timed phase by phase as before
+(`kernels.exchange._share_links_with_last_phase`): the walk does numpy work per event, and a
 wafer-wide redistribution has thousands of phases.
 """
 
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.ir import Operation
 
+from pyflame.core.errors import PyFlameError
 from pyflame.core.exchange_plan import exchange_summary
 from pyflame.dialects import pe
 from pyflame.sim import costs
@@ -97,12 +99,17 @@ class RunPlan:
         network = [o for o in ops if isinstance(o, pe.ExchangeOp) and o.phase_index > 0]
         alone = RunPlan(set(ops), network[-1], None)
         messages = 0
-        for o in network:
-            summary = exchange_summary(o.src_layout.dist, o.dst_layout.dist, o.index_map)
-            messages += len(summary.phases[o.phase_index - 1].messages)
-        if len(network) < 2 or messages > MAX_RUN_MESSAGES:
-            return alone
-        phases = [_read(s, o) for o in ops if isinstance(o, pe.ExchangeOp)]
+        try:
+            for o in network:
+                summary = exchange_summary(o.src_layout.dist, o.dst_layout.dist, o.index_map)
+                if o.phase_index > len(summary.phases) or o.dst not in s.buf_of:
+                    return alone  # (its kernel says what is wrong when the planner gets there)
+                messages += len(summary.phases[o.phase_index - 1].messages)
+            if len(network) < 2 or messages > MAX_RUN_MESSAGES:
+                return alone
+            phases = [_read(s, o) for o in ops if isinstance(o, pe.ExchangeOp)]
+        except PyFlameError:
+            return alone  # (a later op's error is raised at that op, naming it)
         if sum(len(ls) for p in phases for ls in p.links) > MAX_RUN_ENTRIES:
             return alone
         alone.extra = simulate(s, phases)
