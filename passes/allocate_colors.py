@@ -25,6 +25,8 @@ arrived, so has passed every router) and another after them (every router has sw
 anyone sends). A barrier gathers one word per PE into the last PE of each row (the senders'
 routes merge; one receive takes them all), then the last column's into the last PE, which
 multicasts it back, on two colors kept for it (their rules are set once and never switched).
+Barriers go where no send waits for a receive that comes after them (an in-flight message
+holds its sender's ramp: that PE would never finish the barrier).
 
 A channel that the lowering shares between ops (one per route configuration: SUMMA's
 multicasts, a collective's chains) would hold its color from its first op to its last, idle
@@ -48,6 +50,7 @@ becomes
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,7 +137,6 @@ def _split_idle_channels(block: Block) -> _Split:
     receive posted after them would hold its PE's ramp, and they would never finish). A
     channel whose routes sit in a pe.loop that also transfers data is left whole (its routes
     cannot be copied apart)."""
-    import bisect
 
     ops = list(block.ops)
     index = {op: i for i, op in enumerate(ops)}
@@ -411,11 +413,14 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
         for unit in split.copies[piece]:
             unit.detach()
             unit.erase()
+    open_at = _open_transfers(fn.body.block) if barrier_colors is not None and switching else []
     for op in fn.body.block.walk():
         if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
             op.set_color(mapping[op.color_id])
     if barrier_colors is not None and switching:
-        _insert_barriers(fn, ops, channels, switching, ordered_only, barrier_colors, rows, cols)
+        _insert_barriers(
+            fn, ops, channels, switching, ordered_only, barrier_colors, rows, cols, open_at
+        )
     drop_redundant_routes(fn)
     return mapping
 
@@ -554,12 +559,16 @@ def _insert_barriers(
     colors: tuple[int, int],
     rows: int,
     cols: int,
+    open_at: list[bool],
 ) -> None:
     """Order every switch: a switching channel needs a barrier after the last op of its color's
     previous channel (`lo`), then its routes, then a barrier before its first transfer (`hi`).
     Its routes may move anywhere in between (nothing else uses its color there), so barriers
     are placed greedily, latest first, and shared: each channel, by increasing `hi`, reuses the
-    barriers already in (lo, hi] and adds what it lacks at `hi`. A channel whose rules agree
+    barriers already in (lo, hi] and adds what it lacks at the latest point of (lo, hi] where
+    no transfer is open (`open_at`: a send whose receive comes after the barrier would hold
+    its PE's ramp, and the barrier, which every PE must reach, would never finish: the halo
+    exchange of a half channel-split conv2d deadlocked so). A channel whose rules agree
     (`ordered_only`: it shares receivers, switches nothing) needs one barrier in (lo, hi], and
     its routes stay (they set only rules no earlier traffic of the color used)."""
     block = fn.body.block
@@ -576,9 +585,14 @@ def _insert_barriers(
     at: list[tuple[int, int]] = []  # per barrier: (position: before ops[p], its number)
     for hi, lo, routes, count in sorted(needs, key=lambda n: n[0]):
         inside = [k for p, k in at if lo < p <= hi]
+        # (not on a route, which may move; no such point: the old place, which deadlocks only
+        # when a message is longer than its path's queues hold)
+        where = next(
+            (p for p in range(hi, lo, -1) if not open_at[p] and not _sets_routes_only(ops[p])), hi
+        )
         while len(inside) < count:
             k = len(at)
-            at.append((hi, k))
+            at.append((where, k))
             inside.append(k)
         if routes:
             after = sorted(inside, key=lambda k: (at[k][0], k))[-2]
@@ -592,6 +606,35 @@ def _insert_barriers(
             block.insert_op_before(op, anchor)
         for route in moved.get(k, []):
             block.insert_op_before(route, anchor)
+
+
+def _open_transfers(block: Block) -> list[bool]:
+    """Per position p (before `block`'s op p, the end included): whether a transfer is open
+    there, a channel's send before p that none of the channel's receives between it and p
+    takes, with a receive of the channel at p or later (ops inside a pe.loop count as the loop,
+    whose sends and receives pair inside it). Before the colors are mapped: one virtual channel
+    per id."""
+    ops = list(block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    sends: dict[int, list[int]] = {}
+    recvs: dict[int, list[int]] = {}
+    for op in block.walk():
+        if isinstance(op, pe.SendOp | pe.RecvOp) and op.color_id >= 0:
+            kind = sends if isinstance(op, pe.SendOp) else recvs
+            kind.setdefault(op.color_id, []).append(pe.program_index(index, op))
+    opened = [0] * (len(ops) + 2)  # +1 from a send's next op to its channel's next receive
+    for channel, at in sends.items():
+        later = sorted(set(recvs.get(channel, [])))
+        for i in sorted(set(at)):
+            k = bisect.bisect_right(later, i)
+            if k < len(later):  # received at later[k] (same op: inside one loop)
+                opened[i + 1] += 1
+                opened[later[k] + 1] -= 1
+    out, count = [], 0
+    for p in range(len(ops) + 1):
+        count += opened[p]
+        out.append(count > 0)
+    return out
 
 
 def _sets_routes_only(op: Operation) -> bool:

@@ -350,3 +350,79 @@ def _wavelet(module):
     target = dataclasses.replace(Target.of_module(module), fidelity="wavelet")
     module.attributes[TARGET_ATTR] = target.to_attr()
     return module
+
+
+#: four channels into PE (1, 0), each with other rules, leave no color PE (1, 0) has not
+#: heard on; then channel 9's asynchronous send from PE (0, 2) to (0, 1) is in flight
+#: (received after channel 13's transfer) when channel 13, from (0, 0) into (1, 0), must be
+#: ordered by barriers: at 13's first transfer they would sit between 9's send, whose 64
+#: wavelets hold (0, 2)'s ramp, and its receive
+IN_FLIGHT = """builtin.module attributes {{pf.target = #pf.target<"small", num_colors = 4{extra}>}} {{
+  func.func @main() -> (tensor<4xf32>, tensor<64xf32>, tensor<4xf32>) {{
+    %a = pe.alloc {{name = "a", pes = array<i64: 0, 0, 3, 3>, offset = 0 : i64}} : !pe.buf<4xf32>
+    %b = pe.alloc {{name = "b", pes = array<i64: 0, 0, 3, 3>, offset = 16 : i64}} : !pe.buf<64xf32>
+    %c = pe.alloc {{name = "c", pes = array<i64: 0, 0, 3, 3>, offset = 272 : i64}} : !pe.buf<4xf32>
+    pe.fill %a {{value = 1.0 : f64, pes = array<i64: 0, 0, 3, 3>}} : !pe.buf<4xf32>
+    pe.fill %b {{value = 2.0 : f64, pes = array<i64: 0, 2, 1, 1>}} : !pe.buf<64xf32>
+    pe.fill %c {{value = 3.0 : f64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [south] {{color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route north -> [ramp] {{color = 1 : i64, pes = array<i64: 1, 0, 1, 1>}}
+    pe.send %a {{color = 1 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a {{color = 1 : i64, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [west] {{color = 3 : i64, pes = array<i64: 1, 1, 1, 1>}}
+    pe.route east -> [ramp] {{color = 3 : i64, pes = array<i64: 1, 0, 1, 1>}}
+    pe.send %a {{color = 3 : i64, pes = array<i64: 1, 1, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a {{color = 3 : i64, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [north] {{color = 5 : i64, pes = array<i64: 2, 0, 1, 1>}}
+    pe.route south -> [ramp] {{color = 5 : i64, pes = array<i64: 1, 0, 1, 1>}}
+    pe.send %a {{color = 5 : i64, pes = array<i64: 2, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a {{color = 5 : i64, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [south] {{color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route north -> [south, ramp] {{color = 7 : i64, pes = array<i64: 1, 0, 1, 1>}}
+    pe.route north -> [ramp] {{color = 7 : i64, pes = array<i64: 2, 0, 1, 1>}}
+    pe.send %a {{color = 7 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %a {{color = 7 : i64, pes = array<i64: 1, 0, 2, 1>}} : !pe.buf<4xf32>
+    pe.route ramp -> [west] {{color = 9 : i64, pes = array<i64: 0, 2, 1, 1>}}
+    pe.route east -> [ramp] {{color = 9 : i64, pes = array<i64: 0, 1, 1, 1>}}
+    %t = pe.send %b {{color = 9 : i64, pes = array<i64: 0, 2, 1, 1>}} : !pe.buf<64xf32> -> !pe.token
+    pe.route ramp -> [south] {{color = 13 : i64, pes = array<i64: 0, 0, 1, 1>}}
+    pe.route north -> [ramp] {{color = 13 : i64, pes = array<i64: 1, 0, 1, 1>}}
+    pe.send %c {{color = 13 : i64, pes = array<i64: 0, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %c {{color = 13 : i64, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32>
+    pe.recv %b {{color = 9 : i64, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<64xf32>
+    pe.wait %t {{pes = array<i64: 0, 2, 1, 1>}}
+    %oa = pe.host_out %a {{layout = #pe.layout<4xf32 on 1x1 split [_]>, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32> -> tensor<4xf32>
+    %ob = pe.host_out %b {{layout = #pe.layout<64xf32 on 1x1 split [_]>, pes = array<i64: 0, 1, 1, 1>}} : !pe.buf<64xf32> -> tensor<64xf32>
+    %oc = pe.host_out %c {{layout = #pe.layout<4xf32 on 1x1 split [_]>, pes = array<i64: 1, 0, 1, 1>}} : !pe.buf<4xf32> -> tensor<4xf32>
+    func.return %oa, %ob, %oc : tensor<4xf32>, tensor<64xf32>, tensor<4xf32>
+  }}
+}}"""
+
+
+def test_no_barrier_sits_between_a_send_and_its_receive():
+    """The barriers ordering a switch go to the latest point before the switching channel's
+    first transfer where no send waits for a receive after them (at the transfer itself, they
+    deadlocked: the in-flight send held its PE's ramp, so that PE never reached the barrier's
+    end; the half channel-split conv2d of test_conv.py::test_channel_split_conv2d_with_few_colors
+    did so). Both engines."""
+    from xdsl.context import Context
+    from xdsl.parser import Parser
+
+    from pyflame.compiler import make_context
+    from pyflame.passes.allocate_colors import AllocateColorsPass
+    from pyflame.passes.allocate_sram import AllocateSRAMPass
+
+    for fidelity in ("fast", "wavelet"):
+        extra = "" if fidelity == "fast" else f', fidelity = "{fidelity}"'
+        module = Parser(make_context(), IN_FLIGHT.format(extra=extra)).parse_module()
+        AllocateColorsPass().apply(Context(), module)
+        AllocateSRAMPass().apply(Context(), module)
+        lines = str(module).splitlines()
+        assert '"barrier"' in lines[2]  # 13 is ordered by barriers
+        sent = next(i for i, line in enumerate(lines) if "-> !pe.token" in line)
+        received = next(i for i, line in enumerate(lines) if "pe.recv %b" in line)
+        assert not any("combine max" in line for line in lines[sent:received])
+        (a, b, c), _ = compile_plan(module).run([])
+        np.testing.assert_array_equal(a, np.ones(4, np.float32))
+        np.testing.assert_array_equal(b, np.full(64, 2.0, np.float32))
+        np.testing.assert_array_equal(c, np.full(4, 3.0, np.float32))

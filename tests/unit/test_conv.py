@@ -586,6 +586,61 @@ def test_channel_split_conv2d_gradients_match_torch(xs, ws, kw, grid):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [pf.float32, pf.float16], ids=repr)
+@pytest.mark.parametrize(
+    "xs,ws,grid,colors",
+    [
+        ((2, 5, 11, 9), (7, 5, 3, 3), (3, 4), 4),
+        ((2, 5, 11, 9), (7, 5, 3, 3), (3, 4), 5),
+        ((2, 9, 7, 11), (5, 9, 3, 3), (4, 4), 4),
+        ((2, 9, 7, 11), (5, 9, 3, 3), (4, 4), 6),
+        ((1, 7, 9, 8), (6, 7, 3, 3), (3, 3), 5),
+    ],
+)
+def test_channel_split_conv2d_with_few_colors(xs, ws, grid, colors, dtype):
+    """The channel-split form's weight redistribution and per-channel halo exchanges need
+    more colors than these targets have: channels switch rules behind barriers, which once
+    sat between a halo send in flight and its receive and deadlocked (f16 2x32x16x16 *
+    32x32x3x3 on WSE2 with 4x4 PEs did so; tests/unit/test_allocate_colors.py has the IR)."""
+    import dataclasses
+
+    x, w = arrays(xs, ws, seed=colors)
+    half = dtype is pf.float16
+    if half:
+        x, w = (a.astype(np.float16).astype(np.float32) for a in (x, w))
+
+    def run():
+        with pf.target(dataclasses.replace(pf.sim.SMALL, num_colors=colors)):
+            y = F.conv2d(
+                pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)).to(dtype),
+                pf.from_numpy(w).to(dtype),
+                padding=1,
+            )
+            return y.float().numpy()
+
+    ours = channel_split(run)
+    ref = T.conv2d(*(torch.from_numpy(a).double() for a in (x, w)), padding=1).numpy()
+    if half:  # one rounding of the float32 sum to half precision
+        np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-3)
+    else:
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_half_channel_split_conv2d_of_32_channels_on_wse2():
+    """The case that deadlocked (session 26): its weight's 15 exchange phases leave the halo
+    exchanges switching colors behind barriers."""
+    x, w = (a.astype(np.float16) for a in arrays((2, 32, 16, 16), (32, 32, 3, 3), seed=5))
+
+    def run():
+        with pf.target(pf.sim.WSE2):
+            px = pf.from_numpy(x.astype(np.float32), layout=pf.MeshLayout.grid(4, 4))
+            pw = pf.from_numpy(w.astype(np.float32))
+            return F.conv2d(px.half(), pw.half(), padding=1).float().numpy()
+
+    ref = T.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), padding=1)
+    np.testing.assert_allclose(channel_split(run), ref.numpy(), rtol=1e-3, atol=1e-2)
+
+
 def test_grouped_conv2d_stays_spatial_when_channel_split_is_forced():
     x, w = arrays((1, 4, 9, 9), (6, 2, 3, 3))
 
