@@ -409,11 +409,12 @@ def allocate(fn: func.FuncOp, target: Target) -> dict[int, int]:
             channels, ops, target, rows, cols, usable, cells, split.pieces
         )
         barrier_colors = (usable, usable + 1)
+    # (positions in `ops`, before the erased copies below leave the block)
+    open_at = _open_transfers(fn.body.block) if barrier_colors is not None and switching else []
     for piece in continued:  # on its color the rules are there: the copy sets nothing
         for unit in split.copies[piece]:
             unit.detach()
             unit.erase()
-    open_at = _open_transfers(fn.body.block) if barrier_colors is not None and switching else []
     for op in fn.body.block.walk():
         if isinstance(op, pe._ChannelOp) and op.color_id >= 0:
             op.set_color(mapping[op.color_id])
