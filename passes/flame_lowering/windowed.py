@@ -156,7 +156,7 @@ ConvForm = tuple[bool, tuple[int, int]]
 @dataclass(frozen=True)
 class ConvCandidate:
     """One way to run a conv2d: its form and grid, estimated cycles of the conv, bytes per PE
-    (tiles and scratch), and its input layout (moving the input there is priced only when
+    (tiles and scratch), and its operands' layouts (moving them there is priced only when
     candidates are compared: replaying a large exchange takes a while)."""
 
     channel_split: bool
@@ -164,6 +164,8 @@ class ConvCandidate:
     cycles: int
     sram_bytes: int
     input_dist: Distribution
+    weight_dist: Distribution
+    bias_dist: Distribution | None
 
 
 def conv_layouts(
@@ -226,18 +228,27 @@ def conv_candidate(
         x, y, w, b is not None, spatial, op.group_count, eb, CostContext(lw.target)
     )
     tiles = sum(tile_bytes(d, eb) for d in (x, w, b, y) if d is not None)
-    return ConvCandidate(channel_split, grid, cost.cycles, tiles + cost.sram_bytes, x)
+    return ConvCandidate(channel_split, grid, cost.cycles, tiles + cost.sram_bytes, x, w, b)
 
 
 def with_move(lw: Lowering, op: flame.Conv2dOp, c: ConvCandidate) -> int:
-    """A candidate's cycles with the move of the input to its layout."""
+    """A candidate's cycles with the moves of its operands to their layouts: the input, and a
+    weight and bias already on the mesh elsewhere (one converted there, or made by autograd:
+    replicating a 32x32x3x3 half weight on 4x4 PEs cost 28,210 cycles, splitting it over the
+    columns 7,090, and the form was chosen without them)."""
     from pyflame.passes.cost_model.data_movement import redistribute_cycles
 
-    known = lw.known_dist(op.input)
     eb = elem_bytes_of(mesh.elem_of(op.input))
-    return c.cycles + (
-        0 if known is None else redistribute_cycles(lw.target, known, c.input_dist, eb)
-    )
+    cycles = c.cycles
+    for v, want in ((op.input, c.input_dist), (op.weight, c.weight_dist), (op.bias, c.bias_dist)):
+        if v is None or want is None:
+            continue
+        known = lw.known_dist(v)
+        if known is None or known.normalized() == want.normalized():
+            continue  # placed there directly, or already there
+        if v is op.input or existing_move(lw, v, want) is None:
+            cycles += redistribute_cycles(lw.target, known, want, eb)
+    return cycles
 
 
 #: how much cheaper (estimated) the channel-split form must be to replace the spatial one where
@@ -266,9 +277,10 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
     cost model estimates faster (the channel-split form by `CHANNEL_SPLIT_MARGIN`) among those
     whose tiles and scratch fit a PE's SRAM, on the
     grid `windowed_grid` gives (the channel-split form: H over its rows, the output channels
-    over its columns). When neither fits there and no `grid` hint fixes the grid, its side
-    doubles until one fits (the input is moved there). Filters made on the mesh (autograd's
-    input gradient) add the candidates on their grid."""
+    over its columns), with the moves of the operands (`with_move`). Unless a `grid` hint
+    fixes the grid, a form that does not fit there is a candidate on the first grid where it
+    does, its side doubled (the input is moved there): what it runs on when forced. Filters
+    made on the mesh (autograd's input gradient) add the candidates on their grid."""
     spatial_grid = windowed_grid(lw, op, *spatial)
     if op.group_count != 1:
         return (False, spatial_grid)
@@ -312,25 +324,53 @@ def choose_conv_form(lw: Lowering, op: flame.Conv2dOp, spatial: Spatial) -> Conv
             for c in more
             if (c.channel_split, c.grid) not in {(f.channel_split, f.grid) for f in found}
         ]
+    if not hinted:
+        # a form that does not fit here runs on the grid where it first fits (its side doubled:
+        # the input moved there), and is compared there: before, the channel-split form on
+        # 4x4 PEs (332,797 cycles, f32 2x32x16x16 * 32x32x3x3) won for want of a rival, where
+        # the spatial one, which fits from 16x16, takes 117,125
+        for form in (False, True):
+            if FORCED_FORM[0] is not None and form != FORCED_FORM[0]:
+                continue
+            if not any(c.channel_split == form and c.sram_bytes <= usable for c in found):
+                grown = first_fitting(lw, op, form, spatial, start, usable)
+                if grown is not None:
+                    found.append(grown)
     chosen = best(found, usable)
-    if chosen is None and not hinted:
-        side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
-        x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
-        seen: set[tuple[bool, tuple[int, int]]] = set()
-        while chosen is None and side < top:
-            side = min(2 * side, top)
-            found = candidates(
-                feasible_grid((side, side), x_shape, y_shape, *spatial), (side, side)
-            )
-            if {(c.channel_split, c.grid) for c in found} <= seen:
-                break  # the grids stopped growing (one PE per output row, column, channel)
-            seen |= {(c.channel_split, c.grid) for c in found}
-            chosen = best(found, usable)
     if chosen is None:  # nothing fits: plan-memory says what would
         if FORCED_FORM[0]:
             return (True, channel_split_grid(op, start, spatial))
         return (False, spatial_grid)
     return (chosen.channel_split, chosen.grid)
+
+
+def first_fitting(
+    lw: Lowering,
+    op: flame.Conv2dOp,
+    channel_split: bool,
+    spatial: Spatial,
+    start: Ints,
+    usable: int,
+) -> ConvCandidate | None:
+    """The form on the first grid, its side doubled from `start`'s up to the fabric's, whose
+    tiles and scratch fit a PE (None: none does, or the grids stopped growing: one PE per
+    output row, column, channel)."""
+    side, top = max(start), min(lw.target.fabric_rows, lw.target.fabric_cols)
+    x_shape, y_shape = flame.tensor_shape(op.input), flame.tensor_shape(op.result)
+    seen: set[tuple[int, int]] = set()
+    while side < top:
+        side = min(2 * side, top)
+        if channel_split:
+            grid = channel_split_grid(op, (side, side), spatial)
+        else:
+            grid = feasible_grid((side, side), x_shape, y_shape, *spatial)
+        if grid in seen:
+            return None
+        seen.add(grid)
+        c = conv_candidate(lw, op, channel_split, grid, spatial)
+        if c.sram_bytes <= usable:
+            return c
+    return None
 
 
 def lower_conv2d(op: flame.Conv2dOp, lw: Lowering) -> SSAValue:

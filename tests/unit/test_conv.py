@@ -641,6 +641,46 @@ def test_half_channel_split_conv2d_of_32_channels_on_wse2():
     np.testing.assert_allclose(channel_split(run), ref.numpy(), rtol=1e-3, atol=1e-2)
 
 
+@pytest.mark.parametrize(
+    "xs,ws,grid,dtype,target,weight_on_mesh",
+    [
+        # the spatial form fits from 16x16 PEs only: it was never compared (332,797 cycles
+        # channel-split on 4x4 against 117,125)
+        ((2, 32, 16, 16), (32, 32, 3, 3), (4, 4), pf.float32, "WSE2", False),
+        ((1, 16, 20, 20), (24, 16, 3, 3), (2, 2), pf.float32, "WSE2", False),
+        # the half weight is converted on the mesh: replicating it costs 4x splitting it
+        # (199,700 spatial against 186,178)
+        ((2, 32, 16, 16), (32, 32, 3, 3), (4, 4), pf.float16, "WSE2", False),
+        ((2, 32, 16, 16), (32, 32, 3, 3), (8, 8), pf.float32, "WSE2", False),
+        ((2, 8, 15, 13), (12, 8, 3, 3), (3, 3), pf.float32, "SMALL", True),
+        ((2, 8, 15, 13), (12, 8, 3, 3), (3, 3), pf.float16, "SMALL", True),
+        ((1, 24, 12, 12), (24, 24, 3, 3), (2, 2), pf.float32, "SMALL", True),
+    ],
+)
+def test_the_chosen_conv2d_form_is_the_faster_one(xs, ws, grid, dtype, target, weight_on_mesh):
+    """conv2d's form by cost is the one the simulator runs faster (each form as it runs when
+    forced: on the input's grid, or the first grid where it fits); the channel-split form only
+    when more than `CHANNEL_SPLIT_MARGIN` faster."""
+    from pyflame.passes.flame_lowering.windowed import CHANNEL_SPLIT_MARGIN
+
+    x, w = arrays(xs, ws)
+    cycles = {}
+    for form in (None, False, True):
+        pf.cache_clear()
+        with pf.target(getattr(pf.sim, target)), forced_conv_form(form):
+            pw = pf.from_numpy(w).to(dtype)
+            pw = pw * 1.0 if weight_on_mesh else pw
+            y = F.conv2d(
+                pf.from_numpy(x, layout=pf.MeshLayout.grid(*grid)).to(dtype), pw, padding=1
+            )
+            pf.eval(y)
+            cycles[form] = pf.last_report().cycles
+    pf.cache_clear()
+    spatial, channel_split = cycles[False], cycles[True]
+    faster = channel_split if channel_split < CHANNEL_SPLIT_MARGIN * spatial else spatial
+    assert cycles[None] == faster, cycles
+
+
 def test_grouped_conv2d_stays_spatial_when_channel_split_is_forced():
     x, w = arrays((1, 4, 9, 9), (6, 2, 3, 3))
 
