@@ -129,6 +129,13 @@ def group_norm(
             f"divisible by num_groups, but got input of shape {list(input.shape)} and "
             f"num_groups={num_groups}"
         )
+    per_group = math.prod(input.shape[2:])
+    if n * (channels // num_groups) * per_group == 1:
+        # PyTorch's check (on [N * C/G, G, *]): one value to normalise gives 0 whatever it is
+        raise ValueError(
+            f"{format_location(user_location())}: Expected more than 1 value per channel when "
+            f"training, got input size {[n * channels // num_groups, num_groups, *input.shape[2:]]}"
+        )
     for p, what in ((weight, "weight"), (bias, "bias")):
         if p is not None and (p.ndim != 1 or p.shape[0] != channels):
             raise ShapeError(
@@ -172,6 +179,18 @@ def batch_norm(
         raise ValueError(  # PyTorch's check: a variance of one value per channel is 0
             f"{format_location(user_location())}: Expected more than 1 value per channel when "
             f"training, got input size {list(input.shape)}"
+        )
+    # PyTorch's: evaluation normalises with the running statistics, training updates both
+    if not training:
+        for p, what in ((running_mean, "running_mean"), (running_var, "running_var")):
+            if p is None:
+                raise RuntimeError(
+                    f"{format_location(user_location())}: {what} must be defined in evaluation mode"
+                )
+    elif (running_mean is None) != (running_var is None):
+        raise ValueError(
+            f"{format_location(user_location())}: running_mean and running_var must either "
+            "both be None or neither be None"
         )
     for p, what in (
         (running_mean, "running_mean"),

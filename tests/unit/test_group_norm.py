@@ -101,6 +101,17 @@ def test_errors_as_torch():
         nn.GroupNorm(2, 4)(pf.from_numpy(rand(2, 6, 3)))
     with pytest.raises(pf.ShapeError, match=r"Expected bias to be a vector"):
         F.group_norm(pf.from_numpy(rand(2, 6, 3)), 2, None, pf.from_numpy(rand(3)))
+    # one value to normalise (N * C/G * spatial == 1): PyTorch refuses; it gave 0 (+ bias)
+    with pytest.raises(
+        ValueError,
+        match=r"test_group_norm.py:\d+: Expected more than 1 value per channel when training, "
+        r"got input size \[1, 2, 1, 1\]",
+    ):
+        F.group_norm(pf.from_numpy(rand(1, 2, 1, 1)), 2)
+    with pytest.raises(ValueError, match=r"got input size \[1, 2\]"):
+        nn.GroupNorm(2, 2).eval()(pf.from_numpy(rand(1, 2)))
+    # one value per group but two per [N * C/G] slice: PyTorch normalises (to 0)
+    np.testing.assert_array_equal(F.group_norm(pf.from_numpy(rand(2, 2, 1, 1)), 2).numpy(), 0.0)
 
 
 def test_training_steps_match_torch():

@@ -129,6 +129,19 @@ def test_batch_norm_without_running_stats():
     )
 
 
+def test_batch_norm_needs_running_stats_in_evaluation_as_torch():
+    """Without running statistics, evaluation is PyTorch's RuntimeError (it normalised with the
+    batch's statistics); training takes both or neither."""
+    x, stat = pf.from_numpy(rand(6, 4)), pf.from_numpy(rand(4))
+    for mean, var, what in ((None, None, "running_mean"), (stat, None, "running_var")):
+        with pytest.raises(RuntimeError, match=rf"\.py:\d+: {what} must be defined in evaluation"):
+            F.batch_norm(x, mean, var)
+    with pytest.raises(ValueError, match="must either both be None or neither be None"):
+        F.batch_norm(x, stat, None, training=True)
+    with pytest.raises(ValueError, match="must either both be None or neither be None"):
+        F.batch_norm(x, None, stat, training=True)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss(layout, reduction):
