@@ -8,7 +8,7 @@ import math
 from pyflame import ops
 from pyflame.core.dtypes import bfloat16, bool_, float16, float32
 from pyflame.gradients import SafeSoftmax
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 
 
 def _safe_softmax(x: Tensor, dim: int) -> Tensor:
@@ -30,12 +30,30 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     is_causal: bool = False,
     scale: float | None = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v, as PyTorch 2.13's math path: q and k are each
-    scaled by sqrt(scale); a bool mask (and `is_causal`, which keeps key positions <= query
-    positions) becomes an additive mask of 0 and -inf, so a NaN or +inf score stays NaN where
-    it is masked; a float mask is added. A query row whose scores are all -inf (the mask
-    leaves it nothing, or -inf in q or k) gives zeros, with torch's gradients."""
+    scaled by sqrt(scale); a bool mask (or `is_causal`, which keeps key positions <= query
+    positions; with a mask too it is PyTorch's RuntimeError) becomes an additive mask of 0 and
+    -inf, so a NaN or +inf score stays NaN where it is masked; a float mask is added. A query
+    row whose scores are all -inf (the mask leaves it nothing, or -inf in q or k) gives zeros,
+    with torch's gradients. `enable_gqa`: key and value with fewer heads (dim -3) than the
+    query, each repeated (`repeat_interleave`) to the query's."""
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(  # PyTorch's: it added both masks before
+            f"{format_location(user_location())}: _scaled_dot_product_attention: Explicit "
+            "attn_mask should not be set when is_causal=True"
+        )
+    if enable_gqa and query.ndim >= 3 and key.ndim >= 3 and value.ndim >= 3:
+        heads = query.shape[-3]
+        if heads % key.shape[-3] or heads % value.shape[-3]:
+            raise RuntimeError(
+                f"{format_location(user_location())}: Number of heads in key and value must "
+                f"divide the number of heads in query (query {heads}, key {key.shape[-3]}, "
+                f"value {value.shape[-3]})"
+            )
+        key = key.repeat_interleave(heads // key.shape[-3], dim=-3)
+        value = value.repeat_interleave(heads // value.shape[-3], dim=-3)
     if query.dtype in (float16, bfloat16):
         # the math path keeps float16/bfloat16 q, k and v in float32 "for accuracy" and
         # rounds the output once (every step in the half dtype was 1.5-3x further off)

@@ -419,6 +419,39 @@ def test_scaled_dot_product_attention(layout, mask):
     close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS[:3], ids=repr)
+@pytest.mark.parametrize("heads", [(4, 2, 2), (6, 3, 1), (2, 1, 2)])
+def test_scaled_dot_product_attention_with_grouped_query_heads(layout, heads):
+    """enable_gqa: key and value heads repeated to the query's (PyTorch's repeat_interleave),
+    values and gradients; heads that do not divide are PyTorch's RuntimeError."""
+    hq, hk, hv = heads
+    q, k, v = rand(2, hq, 5, 4), rand(2, hk, 6, 4, seed=1), rand(2, hv, 6, 3, seed=2)
+    g = rand(2, hq, 5, 3, seed=3)
+    pq, pk, pv = (pf.from_numpy(a, layout=layout).requires_grad_() for a in (q, k, v))
+    got = F.scaled_dot_product_attention(pq, pk, pv, enable_gqa=True, is_causal=True)
+    (got * pf.from_numpy(g)).sum().backward()
+    tq, tk, tv = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
+    want = TF.scaled_dot_product_attention(tq, tk, tv, enable_gqa=True, is_causal=True)
+    (want * torch.from_numpy(g)).sum().backward()
+    close(got, want, rtol=1e-4, atol=1e-5)
+    for ours, theirs in ((pq, tq), (pk, tk), (pv, tv)):
+        close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-5)
+    with pytest.raises(RuntimeError, match=r"\.py:\d+: Number of heads in key and value must"):
+        F.scaled_dot_product_attention(
+            pf.from_numpy(rand(1, 3, 2, 4)),
+            pf.from_numpy(rand(1, 2, 2, 4)),
+            pf.from_numpy(rand(1, 2, 2, 4)),
+            enable_gqa=True,
+        )
+
+
+def test_scaled_dot_product_attention_refuses_a_mask_with_is_causal():
+    """PyTorch's RuntimeError: it added the causal mask and attn_mask both."""
+    q = pf.from_numpy(rand(1, 2, 4, 4))
+    with pytest.raises(RuntimeError, match="Explicit attn_mask should not be set when is_causal"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=pf.from_numpy(rand(4, 4)), is_causal=True)
+
+
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
 @pytest.mark.parametrize("mask", ["none", "bool", "float", "causal"])
 def test_half_attention_computes_in_float32_as_torchs_math_path(dtype, mask):
