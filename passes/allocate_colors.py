@@ -613,16 +613,19 @@ def _open_transfers(block: Block) -> list[bool]:
     """Per position p (before `block`'s op p, the end included): whether a transfer is open
     there, a channel's send before p that none of the channel's receives between it and p
     takes, with a receive of the channel at p or later (ops inside a pe.loop count as the loop,
-    whose sends and receives pair inside it). Before the colors are mapped: one virtual channel
-    per id."""
+    whose sends and receives pair inside it; a receive that forwards is a send too). Before the
+    colors are mapped: one virtual channel per id."""
     ops = list(block.ops)
     index = {op: i for i, op in enumerate(ops)}
     sends: dict[int, list[int]] = {}
     recvs: dict[int, list[int]] = {}
     for op in block.walk():
         if isinstance(op, pe.SendOp | pe.RecvOp) and op.color_id >= 0:
-            kind = sends if isinstance(op, pe.SendOp) else recvs
-            kind.setdefault(op.color_id, []).append(pe.program_index(index, op))
+            i = pe.program_index(index, op)
+            if isinstance(op, pe.RecvOp):
+                recvs.setdefault(op.color_id, []).append(i)
+            if isinstance(op, pe.SendOp) or op.forwards:  # a forwarding stage sends on too
+                sends.setdefault(op.color_id, []).append(i)
     opened = [0] * (len(ops) + 2)  # +1 from a send's next op to its channel's next receive
     for channel, at in sends.items():
         later = sorted(set(recvs.get(channel, [])))
