@@ -14,34 +14,48 @@ from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, DeviceArray
 from pyflame.sim.layout_io import make_scatter
 
 
-def _exp_program(sim, shape, grid, split):
-    """x -> exp(x) in layout (grid, split): exp makes the padding 1, not 0."""
-    lay = sim.layout(shape, grid, split)
-    tt = sim.tensor(shape)
-    rect = (0, 0) + grid
+def _program(sim, shape, grid, split, body):
+    """@main(x) -> %o in layout (grid, split), buffers %a and %e of the tile's size; `body`'s
+    lines may name {pes}, {lay}, {tt} (the host tensor's type) and {ta} (a buffer's)."""
+    lay, tt, rect = sim.layout(shape, grid, split), sim.tensor(shape), (0, 0) + grid
     L = Distribution(shape, grid, split).local_elems
     b = sim.Body()
     b.alloc("a", rect, L)
     b.alloc("e", rect, L)
-    b.op(f"pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t('a')}")
-    b.op(f"pe.unary exp %e, %a {{pes = {sim.pes(rect)}}} : {b.t('e', 'a')}")
-    b.op(f"%o = pe.host_out %e {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('e')} -> {tt}")
+    for line in body:
+        b.op(line.format(pes=sim.pes(rect), lay=lay, tt=tt, ta=b.t("a")))
     return sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+
+
+def _exp_program(sim, shape, grid, split):
+    """x -> exp(x) in layout (grid, split): exp makes the padding 1, not 0."""
+    return _program(
+        sim,
+        shape,
+        grid,
+        split,
+        [
+            "pe.host_in %x, %a {{layout = {lay}, pes = {pes}}} : {tt}, {ta}",
+            "pe.unary exp %e, %a {{pes = {pes}}} : {ta}, {ta}",
+            "%o = pe.host_out %e {{layout = {lay}, pes = {pes}}} : {ta} -> {tt}",
+        ],
+    )
 
 
 def _sum_program(sim, shape, grid, split):
     """x -> x + x in layout (grid, split) (its host_in writes the padding)."""
-    lay = sim.layout(shape, grid, split)
-    tt = sim.tensor(shape)
-    rect = (0, 0) + grid
-    L = Distribution(shape, grid, split).local_elems
-    b = sim.Body()
-    b.alloc("a", rect, L)
-    b.op(f"pe.fill %a {{value = 7.0 : f64, pes = {sim.pes(rect)}}} : {b.t('a')}")
-    b.op(f"pe.host_in %x, %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t('a')}")
-    b.op(f"pe.binary add %a, %a, %a {{pes = {sim.pes(rect)}}} : {b.t('a', 'a', 'a')}")
-    b.op(f"%o = pe.host_out %a {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('a')} -> {tt}")
-    return sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+    return _program(
+        sim,
+        shape,
+        grid,
+        split,
+        [
+            "pe.fill %a {{value = 7.0 : f64, pes = {pes}}} : {ta}",
+            "pe.host_in %x, %a {{layout = {lay}, pes = {pes}}} : {tt}, {ta}",
+            "pe.binary add %a, %a, %a {{pes = {pes}}} : {ta}, {ta}, {ta}",
+            "%o = pe.host_out %a {{layout = {lay}, pes = {pes}}} : {ta} -> {tt}",
+        ],
+    )
 
 
 SHAPE = (131, 150)  # 78 KiB of float32, padded on both dims on a 4x8 grid
