@@ -109,8 +109,7 @@ def make_scatter_into(dist: Distribution) -> Callable[[np.ndarray, np.ndarray], 
             return
         for at, part in boxes.data:
             np.copyto(blocks[at], x[part].reshape(blocks[at].shape), casting="unsafe")
-        for at in boxes.padding:
-            blocks[at] = 0
+        boxes.zero_padding(blocks)
 
     return scatter_into
 
@@ -174,8 +173,7 @@ def zero_padding(dist: Distribution, tiles: np.ndarray) -> bool:
     blocks = boxes.blocks(tiles.reshape(tiles.shape[:2] + tuple(dist.block)))
     if blocks is None:
         return False
-    for at in boxes.padding:
-        blocks[at] = 0
+    boxes.zero_padding(blocks)
     return True
 
 
@@ -229,6 +227,11 @@ class _Boxes:
         perm_shape = tuple(inter[a] for a in perm)
         inverse = tuple(int(a) for a in np.argsort(perm))
         return _Boxes(data, tuple(padding), perm_shape, inverse)
+
+    def zero_padding(self, blocks: np.ndarray) -> None:
+        """Write 0 into the padding of a `blocks` view."""
+        for at in self.padding:
+            blocks[at] = 0
 
     def blocks(self, tiles: np.ndarray) -> np.ndarray | None:
         """`tiles` (kept rows, kept cols, *block) as the (part, block, ...) view, or None when
