@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.step_access import access_of
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
@@ -425,11 +426,30 @@ def _fold_run(
             replaced = [out[at][1] for at in sorted(at for at, _ in sends)] + replaced
         step = _fold_step(run[group[0][0]].stage, key, table, heads, replaced)
         setattr(step, "chain_of", length * len(group))  # noqa: B010  (chained reads it)
+        touched = _buffers_touched(replaced)
+        if touched is not None:  # (what later passes know it touches)
+            set_operands(step, touched)
         folds.append((steps[min(mine)][0], step))
     if dropped:
         out[:] = [s for n, s in enumerate(out) if n not in set(dropped)]
     out.extend(folds)
     out.extend(steps[at] for at in sorted(kept))
+
+
+def _buffers_touched(steps: list[Step]) -> tuple[int, ...] | None:
+    """The buffers the steps a fold replaces read or write (None: any)."""
+    touched: set[int] = set()
+    for s in steps:
+        acc = access_of(s)
+        if acc is not None:
+            touched.update(acc.reads)
+            touched.update(acc.writes)
+            continue
+        operands = getattr(s, "operands", None)
+        if operands is None:
+            return None
+        touched.update(operands)
+    return tuple(sorted(touched))
 
 
 def chained(step: Step) -> int:

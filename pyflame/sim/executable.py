@@ -29,6 +29,7 @@ from pyflame.core.errors import PyFlameError, SimulationError
 from pyflame.core.target import Target
 from pyflame.sim.chains import vectorise_chains
 from pyflame.sim.dead_transfers import dead_transfers
+from pyflame.sim.deferred_replicas import defer_replica_copies
 from pyflame.sim.device_array import KEEP_TILES, DeviceArray
 from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
@@ -175,6 +176,8 @@ class Executable:
             # (pyflame/sim/sourced_panels.py), a forwarding chain's stages as one step
             # (pyflame/sim/chains.py)
             self._run_steps = vectorise_chains(sourced_panels(run_steps, steps, buffers))
+            # the copies of tiles computed once, made where read (pyflame/sim/deferred_replicas.py)
+            self._run_steps = defer_replica_copies(self._run_steps, buffers, exact=False)
             self._planned = None
 
     @property

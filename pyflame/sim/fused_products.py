@@ -396,6 +396,9 @@ def _zeros_written_by_the_run(V, F, A, O) -> None:
     need no zeroing (pyflame/sim/written_first.py), but writes nothing."""
 
 
+setattr(_zeros_written_by_the_run, "no_sram", True)  # noqa: B010  (deferred_replicas.py)
+
+
 def zero_started(
     runs: Sequence[Sequence[int]], steps: Sequence[Step], planned: Sequence[Step], buffers
 ) -> tuple[set[int], set[int]]:

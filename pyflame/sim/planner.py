@@ -65,6 +65,7 @@ from pyflame.sim.schedule import (
 from pyflame.sim.sram import group_buffers
 from pyflame.sim.step_access import access_of
 from pyflame.sim.streams import UNKNOWN, Completion, check_races
+from pyflame.sim.uniform_tiles import UniformTiles
 
 #: the timeline phase of each op that is not computation (pyflame/sim/timeline.py)
 PHASE_OF: dict[type, str] = {
@@ -390,6 +391,7 @@ class Planner:
             raise
         s = self.schedule
         s.start(self.R, self.C)
+        s.uniform = UniformTiles.start(s)
         total = _ops_to_run(self.program)
         self.progress = (
             PlanProgress(total, f"{self.R}x{self.C} PEs") if wanted(total, sys.stderr) else None
@@ -750,11 +752,14 @@ class Planner:
         if s.exchange_run is not None and op not in s.exchange_run.members:
             end_run(s)  # an op between a run's exchange phases ends the run
         try:
-            kernel_for(it)(s, it, op)
+            kernel = kernel_for(it)
+            kernel(s, it, op)
         except PyFlameError as err:
             if getattr(err, "op", None) is None:
                 err.op = op
             raise
+        if s.uniform is not None and info.is_pe:  # equal tiles computed once
+            s.uniform.after(s, it, op, first_step, kernel)
         if len(s.steps) > first_step and info.is_pe:
             # a step without an Access record touches only its op's buffers (dead_transfers.py)
             operands = [s.buf(b, it).index for b in info.buffers]

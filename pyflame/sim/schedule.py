@@ -178,6 +178,9 @@ class Schedule:
     exchange_links: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     #: the run of consecutive exchange ops being timed together (pyflame/sim/exchange_run.py)
     exchange_run: Any = None
+    #: which buffers hold equal tiles on which PEs (pyflame/sim/uniform_tiles.py; None: not
+    #: tracked)
+    uniform: Any = None
 
     def interned(self, a: np.ndarray) -> np.ndarray:
         """`a` (an index array, read only from now on), or the equal array kept before."""

@@ -12,6 +12,7 @@ from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.dead_transfers import overwrites
+from pyflame.sim.deferred_replicas import set_reads_pes
 from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, KEEP_TILES, DeviceArray, host_array
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import (
@@ -100,7 +101,8 @@ def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
             kept = zero_padding(dist, tiles)
             O[slot] = DeviceArray(tiles, dist, gather) if kept else gather(tiles)
 
-    s.steps.append(step)
+    # (it reads the kept tiles only: pyflame/sim/deferred_replicas.py)
+    s.steps.append(set_reads_pes(step, i, (it.rect[0], it.rect[1], pr, pc)))
     c0 = it.rect[1]
     wavelets = -(-pr * pc * dist.local_elems * b.dtype.itemsize // 4)
     s.io_cycles += costs.host_io_cycles(s.target, wavelets, pr, s.target.fabric_cols - c0)

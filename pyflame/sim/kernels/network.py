@@ -155,6 +155,8 @@ def _open_stream(
         return
     bid = len(s.batches)
     s.batches.append(Batch(it.what, color, b.size, it.rect, lr[tr.d_src], lc[tr.d_src], stream, n))
+    if s.uniform is not None:  # (its messages carry its PEs' tokens: uniform_tiles.py)
+        s.uniform.sending(bid, b, it.rect)
     s.mail.push(color, tr.d_r, tr.d_c, bid, np.arange(n, dtype=np.int64), start[d] + lat)
     sl, i = b.sub(it.rect), b.index
 
@@ -260,12 +262,31 @@ def recv(s: Schedule, it: Item, op: pe.RecvOp) -> None:
     out_ready = np.zeros((nr, nc), dtype=np.int64)  # forwarding: when each PE's stream can go
     groups: list[tuple[Any, int, Any]] = []
     release: list[int] = []
+    # which PE's tiles each PE receives (pyflame/sim/uniform_tiles.py)
+    tokens = np.zeros((nr, nc), dtype=np.int64) if s.uniform is not None else None
     for _ in range(messages):
         bt, ix = s.mail.pop(color, it.rect)
         begin_all = np.maximum(s.clock[sl] + issue, s.in_free[sl])
         _take_messages(
-            s, it, op, b, bt, ix, begin_all, add, issue, sink, feeds, out_ready, groups, release
+            s,
+            it,
+            op,
+            b,
+            bt,
+            ix,
+            begin_all,
+            add,
+            issue,
+            sink,
+            feeds,
+            out_ready,
+            groups,
+            release,
+            tokens,
         )
+    if s.uniform is not None:  # (before a forwarding stream records what it carries)
+        one = tokens if messages == 1 else None
+        s.uniform.received(b, it.rect, one, combine=acc, whole=not windowed)
     bsl, i = b.sub(it.rect), b.index
     ckind = "" if kind is None else kind  # the combining kind (read only when acc)
     if acc and b.dtype == I32 and kind in ("sum", "prod"):  # partial results, checked
@@ -358,10 +379,12 @@ def _take_messages(
     out_ready: np.ndarray,
     groups: list[tuple[Any, int, Any]],
     release: list[int],
+    tokens: np.ndarray | None = None,
 ) -> None:
     """One message per PE of a receive (the mailboxes' oldest, batch `bt` and index `ix` per
     PE), beginning at `begin_all`: their streams' takes, and the copies the run makes
-    (`groups`, the batches whose last delivery this was in `release`)."""
+    (`groups`, the batches whose last delivery this was in `release`); `tokens`, when given,
+    gets each PE's message's tokens (pyflame/sim/uniform_tiles.py)."""
     r0, c0, nr, nc = it.rect
     color = op.color_id
     forwarding = op.forwards
@@ -398,9 +421,13 @@ def _take_messages(
             groups.append((Ellipsis, g, _interned(s, _compress(src_r, src_c))))
         else:
             groups.append(((dr, dc), g, (batch.src_lr[j], batch.src_lc[j])))
+        if tokens is not None and s.uniform is not None:
+            tokens[dr, dc] = s.uniform.message_tokens(g, batch.src_lr[j], batch.src_lc[j])
         batch.pending -= int(mask.sum())
         if batch.pending == 0:
             release.append(g)
+            if s.uniform is not None:
+                s.uniform.sent.pop(g, None)
             batch.forget_deliveries()  # its steps hold what they need; free the plan's copy
 
 

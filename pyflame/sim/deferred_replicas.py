@@ -1,0 +1,201 @@
+"""Copies of tiles computed once, made only where something reads them.
+
+A step computed once over equal tiles (pyflame/sim/uniform_tiles.py) computes the first
+row / column / PE of its rectangle, then copies the result to the other PEs. Often the next
+reader is another such step, which reads only the same first row / column / PE, and the
+buffer dies before anything else reads it (a softmax's temporaries on every PE of a row):
+the copies are wasted. `defer_replica_copies` (run once per Executable, on the steps as
+`run` or `run_on_sram` runs them) moves each step's copies to just before the first later
+step that may read or write the copied bytes in any other way, and leaves them out when a
+later step overwrites every copied byte first or, for `run`, when no step reads them again.
+Host outputs are unchanged (no step reads a copy before it is made); for `run_on_sram`
+(`exact`) the copies still pending at the end are made there, so its SRAM stays exact.
+
+What a step touches comes from its `Access` record, else the buffers its op names
+(`operands`, set by the planner) with `overwrites`; a step with neither may touch anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyflame.sim.step_access import access_of, buffer_conflicts, is_elided
+
+if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
+    from pyflame.sim.executable import Buffer, Rect, Step
+
+#: (destination index, source index) of one copy inside a buffer's view
+Copy = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ComputedOnce:
+    """A step computed once: `inner` computes `rect_once` (inside `rect`) of buffer `buffer`,
+    `copies` then fill the rest of `rect`."""
+
+    inner: Step
+    buffer: int
+    copies: tuple[Copy, ...]
+    rect: Rect
+    rect_once: Rect
+    #: the buffers the op reads (its other operands; the destination too when not overwritten)
+    reads: tuple[int, ...]
+    #: whether it writes every element of its buffer on `rect`
+    whole: bool
+
+
+def set_computed_once(step: Step, once: ComputedOnce) -> Step:
+    setattr(step, "computed_once", once)  # noqa: B010  (a plain function has no slot)
+    return step
+
+
+def computed_once(step: Step) -> ComputedOnce | None:
+    return getattr(step, "computed_once", None)
+
+
+def copy_step(buffer: int, copies: Sequence[Copy]) -> Step:
+    """The copies of a step computed once, as a step of their own."""
+    copies = tuple(copies)
+
+    def replica_copies(V, F, A, O):
+        view = V[buffer]
+        for to, frm in copies:
+            view[to] = view[frm]
+
+    return replica_copies
+
+
+def _within(inner: Rect, outer: Rect) -> bool:
+    return (
+        outer[0] <= inner[0]
+        and inner[0] + inner[2] <= outer[0] + outer[2]
+        and outer[1] <= inner[1]
+        and inner[1] + inner[3] <= outer[1] + outer[3]
+    )
+
+
+def _touches(step: Step) -> set[int] | None:
+    """The buffers a step may read or write; None when it may touch anything."""
+    once = computed_once(step)
+    if once is not None:
+        return {*once.reads, once.buffer}
+    if is_elided(step) or getattr(step, "no_sram", False):  # (a view of in-flight data)
+        return set()
+    acc = access_of(step)
+    if acc is not None:
+        return set(acc.reads) | set(acc.writes)
+    operands = getattr(step, "operands", None)
+    return None if operands is None else set(operands)
+
+
+def set_reads_pes(step: Step, buffer: int, rect: Rect) -> Step:
+    """Record that `step` only reads buffer `buffer` (its one operand), on PEs `rect` (a host
+    output reads the first replica of each tile)."""
+    setattr(step, "reads_pes", (buffer, rect))  # noqa: B010  (a plain function has no slot)
+    return step
+
+
+def _may_wait(made: ComputedOnce, step: Step, step_once: ComputedOnce | None, b: int) -> bool:
+    """Whether buffer `b`'s copies pending from `made` may wait past `step`, which touches `b`
+    (and no buffer sharing its bytes): a step that reads only PEs `made` computed and, if it
+    writes `b`, is computed once and writes every element on PEs covering all of `made`'s
+    (its own copies then overwrite every pending one)."""
+    if step_once is None:
+        read = getattr(step, "reads_pes", None)
+        return read is not None and read[0] == b and _within(read[1], made.rect_once)
+    if b in step_once.reads and not _within(step_once.rect_once, made.rect_once):
+        return False
+    if step_once.buffer == b and not (step_once.whole and _within(made.rect, step_once.rect)):
+        return False
+    return True
+
+
+def _overwrites_copies(
+    step: Step, made: ComputedOnce, others: list[int], buffers: Sequence[Buffer]
+) -> bool:
+    """Whether `step` writes every byte `made`'s copies would write, reading none of them:
+    it touches one buffer sharing those bytes, holding all of them, and writes it whole on
+    PEs covering `made`'s (allocate-sram gives a dead temporary's bytes to the next)."""
+    if len(others) != 1:
+        return False
+    j = others[0]
+    once = computed_once(step)
+    if once is not None:
+        if once.buffer != j or not once.whole or j in once.reads:
+            return False
+        rect = once.rect
+    else:
+        written = getattr(step, "overwrites", None)
+        operands = getattr(step, "operands", None)
+        if access_of(step) is not None or written is None or operands is None:
+            return False
+        if written[0] != j or j in operands[1:] or not _whole_lanes(written[1], buffers[j]):
+            return False
+        rows, cols = written[1][0], written[1][1]
+        br, bc = buffers[j].rect[0], buffers[j].rect[1]
+        rect = (br + rows.start, bc + cols.start, rows.stop - rows.start, cols.stop - cols.start)
+    a, b = buffers[j], buffers[made.buffer]
+    holds = a.offset <= b.offset and b.offset + b.nbytes <= a.offset + a.nbytes
+    return holds and _within(made.rect, rect)
+
+
+def _whole_lanes(sel: Any, b: Buffer) -> bool:
+    lanes = sel[2] if isinstance(sel, tuple) and len(sel) == 3 else None
+    return (
+        isinstance(lanes, slice)
+        and (lanes.start or 0) == b.first
+        and lanes.stop == b.first + b.size
+        and lanes.step in (None, 1)
+        and all(isinstance(x, slice) and x.step in (None, 1) for x in sel[:2])
+    )
+
+
+def defer_replica_copies(
+    steps: Sequence[tuple[int, Step]], buffers: Sequence[Buffer], exact: bool
+) -> list[tuple[int, Step]]:
+    """`steps` ((index, step) pairs) with the copies of steps computed once made late."""
+    if not any(computed_once(s) is not None for _, s in steps):
+        return list(steps)
+    conflicts = buffer_conflicts(buffers)
+    pending: dict[int, tuple[int, ComputedOnce]] = {}  # buffer -> (step index, its step)
+    out: list[tuple[int, Step]] = []
+
+    def make(buffer: int) -> None:
+        k, once = pending.pop(buffer)
+        out.append((k, copy_step(once.buffer, once.copies)))
+
+    for k, step in steps:
+        if pending:
+            once = computed_once(step)
+            touched = _touches(step)
+            if touched is None:
+                for b in list(pending):
+                    make(b)
+            else:
+                for b in list(pending):
+                    others = [j for j in touched if j != b and conflicts[b, j]]
+                    if others and _overwrites_copies(step, pending[b][1], others, buffers):
+                        del pending[b]  # every byte its copies would write is written first
+                    elif others or (b in touched and not _may_wait(pending[b][1], step, once, b)):
+                        make(b)
+        once = computed_once(step)
+        if once is None:
+            out.append((k, step))
+        else:
+            out.append((k, once.inner))
+            pending[once.buffer] = (k, once)
+    if exact:
+        for b in list(pending):
+            make(b)
+    return out
+
+
+__all__ = [
+    "ComputedOnce",
+    "computed_once",
+    "defer_replica_copies",
+    "set_computed_once",
+    "set_reads_pes",
+]

@@ -1,0 +1,334 @@
+"""Tiles known to be equal on many PEs, and tile-local ops computed once for all of them.
+
+A buffer of a replicated layout holds the same bytes on many PEs: a bias on every row of PEs,
+a softmax's rows on every PE of a row after an allreduce, a learning rate on all of them. A
+tile-local op (unary, binary, select, convert, fused, reduce, broadcast, transpose) over such
+buffers computes the same result on each PE of the replicas, so the run need not compute it
+64 times: the planner proves which tiles are equal, and the op's step computes one column
+(or row, or PE) of its rectangle and copies the result to the others. SRAM ends up byte for
+byte as if every PE had computed (tests/unit/sim/test_uniform_tiles.py runs programs both
+ways and compares every byte); the cycles are the model's, charged for every PE as before.
+
+The proof never trusts a layout: it follows what the program does. Each buffer has a *token*
+per PE (`UniformTiles.tokens`): two PEs holding the same token in a buffer hold the same bytes
+there (different tokens say nothing). Tokens are made by
+- a fill: one token over its rectangle; a host_in: one per kept tile (every replica is
+  written from the same host values, pyflame/sim/kernels/host_io.py);
+- a send: its messages carry its PEs' tokens; a plain receive of one whole message gives each
+  PE the token of the PE its message came from; a combining receive one token per distinct
+  (old, message) pair;
+- a tile-local op: one token per distinct tuple of its inputs' tokens (the destination's too
+  when the op does not overwrite all of it) - equal inputs, equal results, on any PE;
+- any other write (of the op's destination: its first buffer, pe.PEOp.written): fresh tokens
+  on its rectangle. A write also gives fresh tokens to every other buffer sharing those bytes
+  on those PEs.
+
+An op whose kernel checks int32 results for overflow (`_checks_int32`) runs on every PE: it
+checks each PE's real elements only, and which are real depends on where the PE is in the
+layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pyflame.dialects import pe
+from pyflame.sim.dead_transfers import overwrites
+from pyflame.sim.deferred_replicas import ComputedOnce, copy_step, set_computed_once
+from pyflame.sim.layout_io import kept_grid
+from pyflame.sim.step_access import buffer_conflicts
+
+if TYPE_CHECKING:  # the planner owns the schedule: types only
+    from pyflame.sim.executable import Buffer, Rect, Step
+    from pyflame.sim.schedule import Item, Schedule
+
+#: compute tile-local ops once over PEs proven to hold equal tiles (tests switch it off to
+#: compare)
+ENABLED = True
+
+#: plans over more PEs do not track tokens (8 bytes per buffer per PE: 128 KB a buffer here)
+MAX_PES = 1 << 14
+
+#: tile-local ops: each PE's result is a function of its own tiles only, wherever it is
+TILE_LOCAL = (
+    pe.UnaryOp,
+    pe.BinaryOp,
+    pe.SelectOp,
+    pe.ConvertOp,
+    pe.FusedOp,
+    pe.ReduceOp,
+    pe.BroadcastOp,
+    pe.TransposeOp,
+    pe.CopyOp,
+    pe.MatmulAccOp,
+)
+
+#: the tile-local ops computed once over equal tiles (one numpy step over the rectangle whose
+#: kernel does nothing else: pe.copy and pe.matmul_acc steps are rewritten by later passes)
+COMPUTED_ONCE = TILE_LOCAL[:-2]
+
+
+class UniformTiles:
+    """The tokens of every buffer on every PE, as the planner executes the program."""
+
+    def __init__(self, s: Schedule):
+        self.shape = (s.R, s.C)
+        self.buffers = s.buffers
+        #: buffer index -> (R, C) tokens (made fresh when first looked at: unknown bytes)
+        self.tokens: dict[int, np.ndarray] = {}
+        #: send batch -> its sending PEs' tokens (rows, cols of the send's rectangle)
+        self.sent: dict[int, np.ndarray] = {}
+        self._next = 0
+        self._conflicts: np.ndarray | None = None
+        #: steps computed once (a count, for tests and benchmarks)
+        self.computed_once = 0
+
+    @staticmethod
+    def start(s: Schedule) -> UniformTiles | None:
+        """The tracker of a plan (None when switched off or over MAX_PES PEs)."""
+        return UniformTiles(s) if ENABLED and s.R * s.C <= MAX_PES else None
+
+    # ------------------------------------------------------------------ tokens
+
+    def fresh(self, shape: tuple[int, ...]) -> np.ndarray:
+        """New tokens, all different."""
+        n = int(np.prod(shape))
+        t = np.arange(self._next, self._next + n, dtype=np.int64).reshape(shape)
+        self._next += n
+        return t
+
+    def of(self, index: int) -> np.ndarray:
+        """The (R, C) tokens of buffer `index`."""
+        t = self.tokens.get(index)
+        if t is None:
+            t = self.tokens[index] = self.fresh(self.shape)
+        return t
+
+    def at(self, index: int, rect: Rect) -> np.ndarray:
+        r0, c0, nr, nc = rect
+        return self.of(index)[r0 : r0 + nr, c0 : c0 + nc]
+
+    def of_tuples(self, parts: list[np.ndarray]) -> np.ndarray:
+        """One new token per distinct tuple of `parts` (same-shaped token arrays)."""
+        if len(parts) == 1:
+            flat = parts[0].ravel()
+            _, inverse = np.unique(flat, return_inverse=True)
+        else:
+            stacked = np.stack([p.ravel() for p in parts], axis=1)
+            _, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = inverse.reshape(parts[0].shape)
+        out = inverse + self._next
+        self._next += int(inverse.max()) + 1 if inverse.size else 0
+        return out
+
+    def write(self, index: int, rect: Rect, tokens: np.ndarray) -> None:
+        """Buffer `index` now holds `tokens` on `rect`; buffers sharing its bytes there hold
+        something else."""
+        self.at(index, rect)[...] = tokens
+        if self._conflicts is None:
+            self._conflicts = buffer_conflicts(self.buffers)
+        r0, c0, nr, nc = rect
+        for j in np.flatnonzero(self._conflicts[index]):
+            if j == index:
+                continue
+            br0, bc0, bnr, bnc = self.buffers[j].rect
+            lo_r, hi_r = max(r0, br0), min(r0 + nr, br0 + bnr)
+            lo_c, hi_c = max(c0, bc0), min(c0 + nc, bc0 + bnc)
+            if lo_r < hi_r and lo_c < hi_c:
+                t = self.of(int(j))
+                t[lo_r:hi_r, lo_c:hi_c] = self.fresh((hi_r - lo_r, hi_c - lo_c))
+
+    # ------------------------------------------------------------------ ops
+
+    def sending(self, batch: int, b: Buffer, rect: Rect) -> None:
+        """A send's messages (batch `batch`) carry its PEs' tokens of buffer `b`."""
+        self.sent[batch] = self.at(b.index, rect).copy()
+
+    def message_tokens(self, batch: int, src_r: np.ndarray, src_c: np.ndarray) -> np.ndarray:
+        """The tokens of the messages of `batch` from its PEs (src_r, src_c) (local)."""
+        sent = self.sent.get(batch)
+        if sent is None:
+            return self.fresh(np.shape(src_r))
+        return sent[src_r, src_c]
+
+    def received(
+        self, b: Buffer, rect: Rect, messages: np.ndarray | None, combine: bool, whole: bool
+    ) -> None:
+        """A receive into `b` on `rect` of messages with tokens `messages` (None: unknown);
+        `whole`: one message overwrites (or combines with) all of the buffer."""
+        if messages is None or not whole:
+            tokens = self.fresh((rect[2], rect[3]))
+        elif combine:
+            tokens = self.of_tuples([self.at(b.index, rect), messages])
+        else:
+            tokens = messages
+        self.write(b.index, rect, tokens)
+
+    def after(self, s: Schedule, it: Item, op: Any, first_step: int, kernel: Callable) -> None:
+        """Update the tokens for op `op` (item `it`) the kernel just executed, whose steps start
+        at `s.steps[first_step]`; compute it once over equal tiles when it may."""
+        if isinstance(op, TILE_LOCAL):
+            self._tile_local(s, it, op, first_step, kernel)
+        elif isinstance(op, pe.FillOp):
+            b = s.buf(op.buffer, it)
+            whole = _overwritten_whole(s, first_step, b)
+            old = [self.at(b.index, it.rect)] if not whole else []
+            tokens = self.of_tuples([*old, np.zeros((it.rect[2], it.rect[3]), np.int64)])
+            self.write(b.index, it.rect, tokens)
+        elif isinstance(op, pe.HostInOp | pe.IotaOp):  # the same values on every replica
+            b = s.buf(op.buffer, it)
+            tiles = self._per_kept_tile(op.layout.dist, it.rect)
+            if not _overwritten_whole(s, first_step, b):  # (the lanes after the tile's stay)
+                tiles = self.of_tuples([self.at(b.index, it.rect), tiles])
+            self.write(b.index, it.rect, tiles)
+        elif isinstance(op, pe.SendOp | pe.HostOutOp | pe.RecvOp):
+            pass  # (sends only read; receives are tracked by their kernel, which knows sources)
+        elif isinstance(op, pe.PEOp) and op.written is not None:  # any other write
+            b = s.buf(op.written, it)
+            self.write(b.index, it.rect, self.fresh((it.rect[2], it.rect[3])))
+
+    def _per_kept_tile(self, dist: Any, rect: Rect) -> np.ndarray:
+        """One new token per kept tile of layout `dist` on `rect`: PE (r, c) holds kept tile
+        (r or 0, c or 0), replicas the same (pyflame/sim/layout_io.py `kept_grid`)."""
+        kr, kc = kept_grid(dist)
+        nr, nc = rect[2], rect[3]
+        rows = np.arange(nr) if kr > 1 else np.zeros(nr, np.int64)
+        cols = np.arange(nc) if kc > 1 else np.zeros(nc, np.int64)
+        tile = rows[:, None] * kc + cols[None, :]
+        return self.fresh((kr * kc,))[tile]
+
+    def _tile_local(
+        self, s: Schedule, it: Item, op: Any, first_step: int, kernel: Callable
+    ) -> None:
+        bufs = [s.buf(v, it) for v in op.buffers]
+        dst = bufs[0]
+        whole = _overwritten_whole(s, first_step, dst)
+        ins = bufs[1:] if whole else bufs
+        parts = [self.at(b.index, it.rect) for b in ins]
+        if not parts:
+            parts = [np.zeros((it.rect[2], it.rect[3]), np.int64)]
+        axes = _equal_axes(parts)
+        if axes and isinstance(op, COMPUTED_ONCE) and len(s.steps) == first_step + 1:
+            if not _checks_int32(op, bufs):
+                once = self._computed_once(s, it, op, first_step, bufs, whole, axes, kernel)
+                if once is not None:
+                    s.steps[first_step] = once
+                    self.computed_once += 1
+        self.write(dst.index, it.rect, self.of_tuples(parts))
+
+    def _computed_once(
+        self,
+        s: Schedule,
+        it: Item,
+        op: Any,
+        first_step: int,
+        bufs: list[Buffer],
+        whole: bool,
+        axes: tuple[bool, bool],
+        kernel: Callable,
+    ) -> Step | None:
+        """The op's step over the first row / column / PE of its rectangle, then copied to
+        the rest (None when its step does not write the destination as expected)."""
+        step = s.steps[first_step]
+        written = getattr(step, "overwrites", None)
+        if written is None or written[0] != bufs[0].index:
+            return None
+        r0, c0, nr, nc = it.rect
+        along_rows, along_cols = axes
+        rect = (r0, c0, 1 if along_rows else nr, 1 if along_cols else nc)
+        probe = _StepsOnly(s)
+        kernel(probe, replace(it, rect=rect), op)
+        if len(probe.steps) != 1:
+            return None
+        inner = probe.steps[0]
+        di, (rows, cols, lanes) = written
+        copies = []
+        if along_cols and nc > 1:  # the first column's tiles to the other columns
+            first_rows = slice(rows.start, rows.start + 1) if along_rows else rows
+            copies.append(
+                (
+                    (first_rows, slice(cols.start + 1, cols.stop), lanes),
+                    (first_rows, slice(cols.start, cols.start + 1), lanes),
+                )
+            )
+        if along_rows and nr > 1:  # then the first row to the other rows
+            copies.append(
+                (
+                    (slice(rows.start + 1, rows.stop), cols, lanes),
+                    (slice(rows.start, rows.start + 1), cols, lanes),
+                )
+            )
+
+        copied = copy_step(di, copies)
+
+        def computed_once(V, F, A, O):
+            inner(V, F, A, O)
+            copied(V, F, A, O)
+
+        reads = tuple(b.index for b in bufs[1:]) + (() if whole else (di,))
+        once = ComputedOnce(inner, di, tuple(copies), it.rect, rect, reads, whole)
+        return set_computed_once(overwrites(computed_once, di, written[1]), once)
+
+
+def _checks_int32(op: Any, bufs: list[Buffer]) -> bool:
+    """Whether the op's kernel checks int32 results for overflow (on each PE's real elements
+    only, which depend on where the PE is in the layout: such an op runs on every PE):
+    pyflame/sim/kernels/elementwise.py and reduce_matmul.py."""
+    i32 = [b.dtype == np.int32 for b in bufs]
+    if isinstance(op, pe.UnaryOp | pe.BinaryOp):
+        return all(i32)
+    if isinstance(op, pe.ConvertOp):
+        return i32[0] and bufs[1].dtype.kind in "fV"
+    if isinstance(op, pe.ReduceOp):
+        return all(i32) and op.kind.data in ("sum", "prod")
+    return False
+
+
+class _StepsOnly:
+    """A schedule for running a kernel again over a smaller rectangle: it keeps the steps and
+    forgets the charges (the op is charged once, by its real run, for every PE)."""
+
+    def __init__(self, s: Schedule):
+        self._s = s
+        self.steps: list[Step] = []
+        self.clock = np.zeros_like(s.clock)
+        self.busy = np.zeros_like(s.busy)
+        self.flops = 0
+
+    def charge(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s, name)
+
+
+def _overwritten_whole(s: Schedule, first_step: int, b: Buffer) -> bool:
+    """Whether the op's one step writes every element of `b` on its rectangle."""
+    if len(s.steps) != first_step + 1:
+        return False
+    written = getattr(s.steps[first_step], "overwrites", None)
+    if written is None or written[0] != b.index:
+        return False
+    lanes = written[1][2]
+    full = s.buffers[b.index]
+    return (
+        isinstance(lanes, slice)
+        and (lanes.start or 0) == full.first
+        and lanes.stop == full.first + full.size
+        and lanes.step in (None, 1)
+    )
+
+
+def _equal_axes(parts: list[np.ndarray]) -> tuple[bool, bool] | None:
+    """(equal along rows, equal along cols) of every token array, each with more than one PE
+    on that axis; None when neither holds."""
+    rows = all(p.shape[0] > 1 and bool((p == p[:1, :]).all()) for p in parts)
+    cols = all(p.shape[1] > 1 and bool((p == p[:, :1]).all()) for p in parts)
+    return (rows, cols) if rows or cols else None
+
+
+__all__ = ["ENABLED", "UniformTiles"]

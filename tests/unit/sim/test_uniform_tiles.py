@@ -1,0 +1,286 @@
+"""Tiles computed once (pyflame/sim/uniform_tiles.py) and their copies made late
+(pyflame/sim/deferred_replicas.py): every program here runs with and without them and must give
+the same outputs, the same SRAM byte for byte and the same cycles; the ops the planner proves
+to read equal tiles are computed once, and no other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyflame as pf
+from pyflame import nn, optim, runtime
+from pyflame.sim import uniform_tiles
+from pyflame.sim.deferred_replicas import computed_once
+
+R, C, N = 3, 4, 5
+FULL = (0, 0, R, C)
+
+
+def _both(sim, text: str, *args, monkeypatch):
+    """Plan and run `text` without and with tiles computed once; assert the same outputs (lean
+    run and exact run), SRAM and cycles; return the second executable."""
+    results = []
+    for enabled in (False, True):
+        monkeypatch.setattr(uniform_tiles, "ENABLED", enabled)
+        exe = sim.plan(text)
+        lean, report = exe.run(list(args))
+        exact, _, sram = exe.run_with_sram(list(args))
+        results.append((exe, lean, exact, sram, report.cycles))
+    (_, lean0, exact0, sram0, cyc0), (exe, lean1, exact1, sram1, cyc1) = results
+    for a, b in zip(lean0 + exact0, lean1 + exact1, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(sram0, sram1)
+    assert cyc0 == cyc1
+    return exe, lean1
+
+
+def _once(exe) -> list:
+    return [computed_once(s) for s in exe.steps if computed_once(s) is not None]
+
+
+def _io(sim, b, name, rect, n, out=None):
+    """host_in of PE-distinct data ([rc] layout) into `name` (or host_out of it into `out`)."""
+    shape = (rect[2] * rect[3] * n,)
+    lay = sim.layout(shape, rect[2:], ("rc",))
+    tt = sim.tensor(shape)
+    if out is None:
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t(name)}"
+        )
+        return f"%{name}_h: {tt}"
+    b.op(
+        f"%{out} = pe.host_out %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t(name)} -> {tt}"
+    )
+    return tt
+
+
+def _row_multicast(sim, b, src: str, dst: str, col: int = 1, color: int = 0) -> None:
+    """PE column `col` sends `src` along every row; every PE receives it into `dst`."""
+    for r in sim.row_broadcast_routes(color, R, C):
+        b.op(r)
+    b.op(f"pe.send %{src} {{color = {color} : i64, pes = {sim.pes((0, col, R, 1))}}} : {b.t(src)}")
+    b.op(f"pe.recv %{dst} {{color = {color} : i64, pes = {sim.pes(FULL)}}} : {b.t(dst)}")
+
+
+def _program(sim, b, arg: str, outs: list[str]) -> str:
+    types = [_io(sim, b, name, FULL, N, out=f"o_{name}") for name in outs]
+    rets = ", ".join(f"%o_{n}" for n in outs) + " : " + ", ".join(types)
+    return sim.program(b.text(), arg, ", ".join(types), rets)
+
+
+def test_ops_on_a_multicast_row_are_computed_once(sim, rng, monkeypatch):
+    """A value multicast along each row is equal on every PE of the row: exp, a fused
+    expression and a reduce over it run on one column, and every PE still holds the results."""
+    b = sim.Body()
+    for name in ("a", "w", "e", "f"):
+        b.alloc(name, FULL, N)
+    b.alloc("m", FULL, 1)
+    arg = _io(sim, b, "a", FULL, N)
+    _row_multicast(sim, b, "a", "w")
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    b.op(
+        f'pe.fused %f, %e, %w expr "mul.f32($0, $1); add.f32(%0, $1)" '
+        f"{{pes = {sim.pes(FULL)}}} : {b.t('f', 'e', 'w')}"
+    )
+    b.op(
+        f"pe.reduce max %m, %f {{pes = {sim.pes(FULL)}, shape = array<i64: {N}>, "
+        f"dims = array<i64: 0>}} : {b.t('m', 'f')}"
+    )
+    b.alloc("mm", FULL, N)
+    b.op(
+        f"pe.broadcast %mm, %m {{pes = {sim.pes(FULL)}, src_shape = array<i64: 1>, "
+        f"dst_shape = array<i64: {N}>}} : {b.t('mm', 'm')}"
+    )
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    exe, (o_f, o_mm) = _both(sim, _program(sim, b, arg, ["f", "mm"]), x, monkeypatch=monkeypatch)
+    w = np.broadcast_to(x.reshape(R, C, N)[:, 1:2], (R, C, N))
+    f = np.exp(w) * w + w
+    np.testing.assert_array_equal(o_f.reshape(R, C, N), f)
+    np.testing.assert_array_equal(o_mm.reshape(R, C, N)[..., 0], f.max(axis=2))
+    once = _once(exe)
+    assert len(once) == 4
+    assert all(o.rect_once == (0, 0, R, 1) for o in once)
+
+
+def test_one_differing_pe_keeps_every_pe_computing(sim, rng, monkeypatch):
+    """After the multicast one PE's tile is changed: the row is no longer equal, the op runs on
+    every PE (and PE (1, 2) gets its own result)."""
+    b = sim.Body()
+    for name in ("a", "w", "e"):
+        b.alloc(name, FULL, N)
+    arg = _io(sim, b, "a", FULL, N)
+    _row_multicast(sim, b, "a", "w")
+    b.op(f"pe.fill %w {{value = 7.0 : f64, pes = {sim.pes((1, 2, 1, 1))}}} : {b.t('w')}")
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    exe, (o_e,) = _both(sim, _program(sim, b, arg, ["e"]), x, monkeypatch=monkeypatch)
+    w = np.broadcast_to(x.reshape(R, C, N)[:, 1:2], (R, C, N)).copy()
+    w[1, 2] = 7.0
+    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.exp(w))
+    assert [o.rect_once for o in _once(exe)] == []
+
+
+def test_a_sender_that_changes_its_tile_breaks_the_row(sim, rng, monkeypatch):
+    """Column 1 sends its `w` to the other columns (not to itself): the row is equal while the
+    sender keeps the tile it sent (the op runs once), not once it changes it after the send."""
+    for change in (False, True):
+        b = sim.Body()
+        for name in ("w", "e"):
+            b.alloc(name, FULL, N)
+        arg = _io(sim, b, "w", FULL, N)
+        rules = [
+            ((0, 1), "ramp", ("west", "east")),
+            ((0, 0), "east", ("ramp",)),
+            ((0, 2), "west", ("east", "ramp")),
+            ((0, 3), "west", ("ramp",)),
+        ]
+        for (_, col), src, dst in rules:
+            b.op(sim.route(0, (0, col, R, 1), src, dst))
+        b.op(f"pe.send %w {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('w')}")
+        if change:
+            b.op(f"pe.fill %w {{value = 2.0 : f64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('w')}")
+        for rect in ((0, 0, R, 1), (0, 2, R, C - 2)):
+            b.op(f"pe.recv %w {{color = 0 : i64, pes = {sim.pes(rect)}}} : {b.t('w')}")
+        b.op(f"pe.unary neg %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+        x = rng.standard_normal(R * C * N).astype(np.float32)
+        exe, (o_e,) = _both(sim, _program(sim, b, arg, ["e"]), x, monkeypatch=monkeypatch)
+        w = np.broadcast_to(x.reshape(R, C, N)[:, 1:2], (R, C, N)).copy()
+        if change:
+            w[:, 1] = 2.0
+        np.testing.assert_array_equal(o_e.reshape(R, C, N), -w)
+        assert len(_once(exe)) == (0 if change else 1)
+
+
+def test_bytes_shared_with_a_later_buffer(sim, rng, monkeypatch):
+    """`e` is computed once and read by `f` (computed once); then `u`, given part of `e`'s
+    bytes, is filled on some PEs and read back on all: where the fill did not reach, `u` holds
+    `e`'s values, so `e`'s copies were made before the fill."""
+    b = sim.Body()
+    for name in ("a", "w", "f"):
+        b.alloc(name, FULL, N)
+    e_off = b.offset
+    b.alloc("e", FULL, N)
+    b.alloc("u", FULL, 2, offset=e_off + 4)
+    arg = _io(sim, b, "a", FULL, N)
+    _row_multicast(sim, b, "a", "w")
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    b.op(f"pe.unary neg %f, %e {{pes = {sim.pes(FULL)}}} : {b.t('f', 'e')}")
+    b.op(f"pe.fill %u {{value = 3.0 : f64, pes = {sim.pes((0, 2, 2, 2))}}} : {b.t('u')}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    u_type = _io_typed(sim, b, "u", 2)
+    f_type = _io(sim, b, "f", FULL, N, out="o_f")
+    text = sim.program(b.text(), arg, f"{f_type}, {u_type}", f"%o_f, %o_u : {f_type}, {u_type}")
+    exe, (o_f, o_u) = _both(sim, text, x, monkeypatch=monkeypatch)
+    e = np.exp(np.broadcast_to(x.reshape(R, C, N)[:, 1:2], (R, C, N)))
+    np.testing.assert_array_equal(o_f.reshape(R, C, N), -e)
+    u = e[..., 1:3].copy()
+    u[0:2, 2:4] = 3.0
+    np.testing.assert_array_equal(o_u.reshape(R, C, 2), u)
+    assert len(_once(exe)) == 2
+
+
+def _io_typed(sim, b, name: str, n: int) -> str:
+    """host_out of buffer `name` ([rc], n elements a PE) into %o_<name>; its tensor type."""
+    return _io(sim, b, name, FULL, n, out=f"o_{name}")
+
+
+def test_replicated_host_input_and_scalars(sim, rng, monkeypatch):
+    """A host_in of a layout replicated over rows ([_, c]) is equal down each column, a scalar
+    one ([]) on every PE: an op over them runs on one row, one over scalars on one PE."""
+    b = sim.Body()
+    for name in ("v", "s", "e", "g"):
+        b.alloc(name, FULL, N if name != "s" else 1)
+    lay_v = sim.layout((N, C), (R, C), (None, "c"))
+    b.op(
+        f"pe.host_in %vh, %v {{layout = {lay_v}, pes = {sim.pes(FULL)}}} : "
+        f"{sim.tensor((N, C))}, {b.t('v')}"
+    )
+    b.op(
+        f"pe.host_in %sh, %s {{layout = #pe.layout<f32 on {R}x{C} split []>, "
+        f"pes = {sim.pes(FULL)}}} : tensor<f32>, {b.t('s')}"
+    )
+    b.op(
+        f'pe.fused %e, %v, %s expr "broadcast.f32($1, 1, {N}); mul.f32($0, %0)" '
+        f"{{pes = {sim.pes(FULL)}}} : {b.t('e', 'v', 's')}"
+    )
+    b.alloc("t", FULL, 1)
+    b.op(f"pe.unary exp %t, %s {{pes = {sim.pes(FULL)}}} : {b.t('t', 's')}")
+    b.op(
+        f"pe.broadcast %g, %t {{pes = {sim.pes(FULL)}, src_shape = array<i64: 1>, "
+        f"dst_shape = array<i64: {N}>}} : {b.t('g', 't')}"
+    )
+    args = f"%vh: {sim.tensor((N, C))}, %sh: tensor<f32>"
+    text = _program(sim, b, args, ["e", "g"])
+    v = rng.standard_normal((N, C)).astype(np.float32)
+    s = np.array(1.5, np.float32)
+    exe, (o_e, o_g) = _both(sim, text, v, s, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.broadcast_to((v * s).T[None], (R, C, N)))
+    np.testing.assert_array_equal(o_g, np.full(R * C * N, np.exp(s), np.float32))
+    assert sorted(o.rect_once for o in _once(exe)) == [
+        (0, 0, 1, 1),
+        (0, 0, 1, 1),
+        (0, 0, 1, C),
+    ]
+
+
+def test_int32_ops_that_check_overflow_run_everywhere(sim, monkeypatch):
+    """An int32 add checks for overflow on each PE's real elements (which depend on where the
+    PE is): it is not computed once, even over equal tiles; an int32 comparison is."""
+    b = sim.Body()
+    lines = []
+    for name, typ in (("i", "i32"), ("j", "i32"), ("k", "i1")):
+        b.types[name] = f"!pe.buf<{N}x{typ}>"
+        lines.append(
+            f'    %{name} = pe.alloc {{name = "{name}", pes = {sim.pes(FULL)}, '
+            f"offset = {b.offset} : i64}} : {b.types[name]}"
+        )
+        b.offset += 32
+    b.lines += lines
+    b.op(f"pe.fill %i {{value = 5.0 : f64, pes = {sim.pes(FULL)}}} : {b.t('i')}")
+    b.op(f"pe.binary add %j, %i, %i {{pes = {sim.pes(FULL)}}} : {b.t('j', 'i', 'i')}")
+    b.op(f"pe.binary lt %k, %i, %j {{pes = {sim.pes(FULL)}}} : {b.t('k', 'i', 'j')}")
+    text = sim.program(b.text())
+    exe, _ = _both(sim, text, monkeypatch=monkeypatch)
+    assert [o.rect_once for o in _once(exe)] == [(0, 0, 1, 1)]
+
+
+@pytest.fixture
+def fresh_cache():
+    runtime.cache_clear()
+    yield
+    runtime.cache_clear()
+
+
+def test_training_steps_are_the_same_bits(monkeypatch, fresh_cache):
+    """An MLP's training steps (cross-entropy on rows held by every PE of a row after an
+    allreduce, biases on every row): the same losses and parameters, bit for bit, with and
+    without tiles computed once; the softmax's ops are computed once and most of their
+    copies are never made."""
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((17, 40)).astype(np.float32)  # (planned on 16x16 PEs)
+    ys = rng.integers(0, 10, 17).astype(np.int32)
+    results = []
+    for enabled in (False, True):
+        monkeypatch.setattr(uniform_tiles, "ENABLED", enabled)
+        runtime.cache_clear()
+        pf.manual_seed(3)
+        model = nn.Sequential(nn.Linear(40, 31), nn.ReLU(), nn.Linear(31, 10))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+        losses = []
+        for _ in range(3):
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            losses.append(loss.item())
+        results.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (l0, p0), (l1, p1) = results
+    assert l0 == l1
+    for a, b in zip(p0, p1, strict=True):
+        np.testing.assert_array_equal(a, b)
+    programs = [c.program for c in runtime._cache.values()]  # (the programs just compiled)
+    once = sum(len(_once(e)) for e in programs)
+    copies = sum(s.__name__ == "replica_copies" for e in programs for _, s in e.run_steps)
+    assert once > 0 and copies < once
