@@ -162,7 +162,15 @@ def backward(
                     f"{node.location[0]}:{node.location[1]})"
                 )
             saved.check(node)  # PyTorch's error when a tensor it saved was changed in place
-            for inp, gi in zip(_edges(node), rule(_as_computed(node), g), strict=True):
+            edges = _edges(node)
+            computed = _as_computed(node)
+            # (the rule may skip gradients nothing uses: gradients.wanted)
+            computed.__dict__["_grads_wanted"] = tuple(t.requires_grad for t in edges)
+            try:
+                input_grads = rule(computed, g)
+            finally:
+                del computed.__dict__["_grads_wanted"]
+            for inp, gi in zip(edges, input_grads, strict=True):
                 if gi is None or not inp.requires_grad:
                     continue
                 gi = unbroadcast(gi, inp.shape)

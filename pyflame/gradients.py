@@ -96,14 +96,23 @@ def _sub(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     return (g, -g)
 
 
+def wanted(node: Tensor, i: int) -> bool:
+    """Whether the backward pass running `node`'s rule uses the gradient of input `i` (it
+    drops those of inputs that do not require grad: a rule may skip making them, as
+    PyTorch's engine skips them by `needs_input_grad`). Set by autograd.backward while the
+    rule runs (`_grads_wanted`); every gradient is wanted when unset."""
+    flags = node.__dict__.get("_grads_wanted")
+    return flags is None or flags[i]
+
+
 def _mul(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     a, b = node.inputs
-    return (g * b, g * a)
+    return (g * b if wanted(node, 0) else None, g * a if wanted(node, 1) else None)
 
 
 def _div(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     a, b = node.inputs
-    return (g / b, -g * a / (b * b))
+    return (g / b if wanted(node, 0) else None, -g * a / (b * b) if wanted(node, 1) else None)
 
 
 _LN2, _LN10, _HALF_SQRT_PI = math.log(2.0), math.log(10.0), 0.5 * math.sqrt(math.pi)
@@ -175,7 +184,11 @@ def _extreme(lhs_loses: Callable[[Tensor, Tensor], Tensor]) -> Rule:
 def _where(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     c = node.inputs[0]
     zero = ops.zeros_like(g)
-    return (None, ops.where(c, g, zero), ops.where(c, zero, g))
+    return (
+        None,
+        ops.where(c, g, zero) if wanted(node, 1) else None,
+        ops.where(c, zero, g) if wanted(node, 2) else None,
+    )
 
 
 def _convert(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:

@@ -577,3 +577,21 @@ def test_half_activation_gradients_round_once_as_torchs_kernels(dtype):
         got = np.abs(x.grad.numpy().astype(np.float64) - exact.grad.numpy()).mean()
         torchs = np.abs(t.grad.double().numpy() - exact.grad.numpy()).mean()
         assert got <= 1.01 * torchs, (name, got, torchs)
+
+
+def test_rules_skip_gradients_nothing_uses():
+    """backward tells a rule which inputs need a gradient (gradients.wanted): the gradient of
+    a / b for a b that needs none is not built (four nodes of the mean's backward)."""
+    from pyflame import gradients
+
+    a = pf.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    b = pf.tensor(np.array([4.0, 5.0, 6.0], np.float32))
+    q = a / b
+    q.__dict__["_grads_wanted"] = (True, False)
+    ga, gb = gradients.GRADIENTS[q.op](q, pf.ones_like(q))
+    assert gb is None
+    np.testing.assert_allclose(ga.numpy(), 1 / b.numpy())
+    del q.__dict__["_grads_wanted"]
+    q.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 1 / b.numpy())
+    assert "_grads_wanted" not in q.__dict__
