@@ -18,7 +18,8 @@ there (different tokens say nothing). Tokens are made by
   PE the token of the PE its message came from; a combining receive one token per distinct
   (old, message) pair;
 - a tile-local op: one token per distinct tuple of its inputs' tokens (the destination's too
-  when the op does not overwrite all of it) - equal inputs, equal results, on any PE;
+  when the op does not overwrite all of it) - equal inputs, equal results, on any PE (a
+  pe.matmul_acc, fresh tokens: the SUMMA loops' thousands of them would cost plan time);
 - any other write (of the op's destination: its first buffer, pe.PEOp.written): fresh tokens
   on its rectangle. A write also gives fresh tokens to every other buffer sharing those bytes
   on those PEs.
@@ -64,12 +65,11 @@ TILE_LOCAL = (
     pe.BroadcastOp,
     pe.TransposeOp,
     pe.CopyOp,
-    pe.MatmulAccOp,
 )
 
 #: the tile-local ops computed once over equal tiles (one numpy step over the rectangle whose
-#: kernel does nothing else: pe.copy and pe.matmul_acc steps are rewritten by later passes)
-COMPUTED_ONCE = TILE_LOCAL[:-2]
+#: kernel does nothing else: pe.copy steps are rewritten by later passes)
+COMPUTED_ONCE = TILE_LOCAL[:-1]
 
 
 class UniformTiles:
@@ -114,33 +114,27 @@ class UniformTiles:
 
     def of_tuples(self, parts: list[np.ndarray]) -> np.ndarray:
         """One new token per distinct tuple of `parts` (same-shaped token arrays)."""
-        if len(parts) == 1:
-            flat = parts[0].ravel()
-            _, inverse = np.unique(flat, return_inverse=True)
-        else:
-            stacked = np.stack([p.ravel() for p in parts], axis=1)
-            _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        inverse = inverse.reshape(parts[0].shape)
-        out = inverse + self._next
-        self._next += int(inverse.max()) + 1 if inverse.size else 0
+        first = parts[0]
+        if all(p.size and (p == p.flat[0]).all() for p in parts):  # (one tuple: scalars)
+            return np.full(first.shape, self.fresh((1,))[0], dtype=np.int64)
+        key = np.zeros(first.size, dtype=np.int64)
+        for p in parts:  # each part's distinct values numbered, then paired with the key's
+            _, inverse = np.unique(p.ravel(), return_inverse=True)
+            key = key * (int(inverse.max()) + 1) + inverse
+            _, key = np.unique(key, return_inverse=True)
+        out = key.reshape(first.shape) + self._next
+        self._next += int(key.max()) + 1 if key.size else 0
         return out
 
     def write(self, index: int, rect: Rect, tokens: np.ndarray) -> None:
-        """Buffer `index` now holds `tokens` on `rect`; buffers sharing its bytes there hold
-        something else."""
+        """Buffer `index` now holds `tokens` on `rect`; buffers sharing its bytes on some PEs
+        hold something else there (they get fresh tokens everywhere)."""
         self.at(index, rect)[...] = tokens
         if self._conflicts is None:
             self._conflicts = buffer_conflicts(self.buffers)
-        r0, c0, nr, nc = rect
         for j in np.flatnonzero(self._conflicts[index]):
-            if j == index:
-                continue
-            br0, bc0, bnr, bnc = self.buffers[j].rect
-            lo_r, hi_r = max(r0, br0), min(r0 + nr, br0 + bnr)
-            lo_c, hi_c = max(c0, bc0), min(c0 + nc, bc0 + bnc)
-            if lo_r < hi_r and lo_c < hi_c:
-                t = self.of(int(j))
-                t[lo_r:hi_r, lo_c:hi_c] = self.fresh((hi_r - lo_r, hi_c - lo_c))
+            if j != index:  # unknown again, on all its PEs (a cheap, safe loss)
+                self.tokens.pop(int(j), None)
 
     # ------------------------------------------------------------------ ops
 
@@ -173,6 +167,9 @@ class UniformTiles:
         at `s.steps[first_step]`; compute it once over equal tiles when it may."""
         if isinstance(op, TILE_LOCAL):
             self._tile_local(s, it, op, first_step, kernel)
+        elif isinstance(op, pe.MatmulAccOp):  # (rarely over equal tiles: not worth a plan's time)
+            b = s.buf(op.acc, it)
+            self.write(b.index, it.rect, self.fresh((it.rect[2], it.rect[3])))
         elif isinstance(op, pe.FillOp):
             b = s.buf(op.buffer, it)
             whole = _overwritten_whole(s, first_step, b)
@@ -181,8 +178,9 @@ class UniformTiles:
             self.write(b.index, it.rect, tokens)
         elif isinstance(op, pe.HostInOp | pe.IotaOp):  # the same values on every replica
             b = s.buf(op.buffer, it)
-            tiles = self._per_kept_tile(op.layout.dist, it.rect)
-            if not _overwritten_whole(s, first_step, b):  # (the lanes after the tile's stay)
+            dist = op.layout.dist
+            tiles = self._per_kept_tile(dist, it.rect)
+            if dist.local_elems < s.buffers[b.index].size:  # (the lanes after the tile's stay)
                 tiles = self.of_tuples([self.at(b.index, it.rect), tiles])
             self.write(b.index, it.rect, tiles)
         elif isinstance(op, pe.SendOp | pe.HostOutOp | pe.RecvOp):
@@ -195,7 +193,7 @@ class UniformTiles:
         """One new token per kept tile of layout `dist` on `rect`: PE (r, c) holds kept tile
         (r or 0, c or 0), replicas the same (pyflame/sim/layout_io.py `kept_grid`)."""
         kr, kc = kept_grid(dist)
-        nr, nc = rect[2], rect[3]
+        nr, nc = rect[2], rect[3]  # (the layout's grid)
         rows = np.arange(nr) if kr > 1 else np.zeros(nr, np.int64)
         cols = np.arange(nc) if kc > 1 else np.zeros(nc, np.int64)
         tile = rows[:, None] * kc + cols[None, :]
