@@ -2399,9 +2399,10 @@ class _Generator:
     ) -> Node | None:
         if dtype is None:
             dtype = spec.result_dtype([(o.dtype, len(o.shape)) for o in operands], attrs)
-        if spec.name == "prod" and dtype in HALF and operands[0].ref.size:
-            # a partial product may overflow the half dtype although the product does not
-            # (inf * 0 = NaN; torch's order differs from a tiled one): not a defined result
+        if spec.name == "prod" and (dtype in HALF or dtype == "float32") and operands[0].ref.size:
+            # a partial product may overflow the dtype although the product does not (inf *
+            # 0 = NaN; torch's order differs from a tiled one, and torch's CPU float32 product
+            # accumulates in float64, which PEs do not have): not a defined result
             bound = np.prod(np.maximum(np.abs(operands[0].ref), 1.0), axis=attrs["axis"])
             if np.max(bound) > (6e4 if dtype == "float16" else 1e38):
                 return None
