@@ -32,12 +32,13 @@ Copy = tuple[tuple[Any, ...], tuple[Any, ...]]
 
 @dataclass(frozen=True)
 class ComputedOnce:
-    """A step computed once: `inner` computes `rect_once` (inside `rect`) of buffer `buffer`,
-    `copies` then fill the rest of `rect`."""
+    """A step computed once: `inner` computes `rect_once` (the first row, column or PE of
+    `rect`) of buffer `buffer`, whose part on `rect` is `sel` in the buffer's view; copies
+    then fill the rest of `rect` (`copies`)."""
 
     inner: Step
     buffer: int
-    copies: tuple[Copy, ...]
+    sel: tuple[Any, ...]
     rect: Rect
     rect_once: Rect
     #: the buffers the op reads (its other operands; the destination too when not overwritten)
@@ -53,6 +54,31 @@ def set_computed_once(step: Step, once: ComputedOnce) -> Step:
 
 def computed_once(step: Step) -> ComputedOnce | None:
     return getattr(step, "computed_once", None)
+
+
+def copies(once: ComputedOnce, have: Rect, want: Rect) -> list[Copy]:
+    """The copies that fill `want` from `have` (both inside `once.rect`, from its first PE;
+    `have` one row / column / PE of `want`): along the row first, then down the columns."""
+    rows, cols, lanes = once.sel
+    _, _, hr, hc = have
+    _, _, wr, wc = want
+    r, c = rows.start, cols.start
+    out: list[Copy] = []
+    if hc == 1 and wc > 1:  # the first column to the others (on `have`'s rows)
+        out.append(
+            (
+                (slice(r, r + hr), slice(c + 1, c + wc), lanes),
+                (slice(r, r + hr), slice(c, c + 1), lanes),
+            )
+        )
+    if hr == 1 and wr > 1:  # then the first row to the other rows
+        out.append(
+            (
+                (slice(r + 1, r + wr), slice(c, c + wc), lanes),
+                (slice(r, r + 1), slice(c, c + wc), lanes),
+            )
+        )
+    return out
 
 
 def copy_step(buffer: int, copies: Sequence[Copy]) -> Step:
@@ -97,19 +123,26 @@ def set_reads_pes(step: Step, buffer: int, rect: Rect) -> Step:
     return step
 
 
-def _may_wait(made: ComputedOnce, step: Step, step_once: ComputedOnce | None, b: int) -> bool:
-    """Whether buffer `b`'s copies pending from `made` may wait past `step`, which touches `b`
-    (and no buffer sharing its bytes): a step that reads only PEs `made` computed and, if it
-    writes `b`, is computed once and writes every element on PEs covering all of `made`'s
-    (its own copies then overwrite every pending one)."""
+def _needs(
+    made: ComputedOnce, have: Rect, step: Step, step_once: ComputedOnce | None, b: int
+) -> Rect | None:
+    """What of buffer `b` (pending from `made`, held on `have`) `step`, which touches `b` (and
+    no buffer sharing its bytes), needs made first, as `made.rect` or a smaller rectangle
+    from its first PE (`have` when nothing): `have` for a step that reads only PEs `have`
+    holds and, if it writes `b`, is computed once and writes every element on PEs covering
+    all of `made`'s (its own copies then overwrite every pending one); None: all of it."""
     if step_once is None:
         read = getattr(step, "reads_pes", None)
-        return read is not None and read[0] == b and _within(read[1], made.rect_once)
-    if b in step_once.reads and not _within(step_once.rect_once, made.rect_once):
-        return False
+        return have if read is not None and read[0] == b and _within(read[1], have) else None
     if step_once.buffer == b and not (step_once.whole and _within(made.rect, step_once.rect)):
-        return False
-    return True
+        return None
+    if b not in step_once.reads or _within(step_once.rect_once, have):
+        return have
+    want = step_once.rect_once
+    if want[:2] != made.rect[:2] or not _within(want, made.rect):
+        return None
+    # the first rows / columns the step reads: a bigger part of `made`'s from its first PE
+    return (want[0], want[1], max(want[2], have[2]), max(want[3], have[3]))
 
 
 def _overwrites_copies(
@@ -159,12 +192,16 @@ def defer_replica_copies(
     if not any(computed_once(s) is not None for _, s in steps):
         return list(steps)
     conflicts = buffer_conflicts(buffers)
-    pending: dict[int, tuple[int, ComputedOnce]] = {}  # buffer -> (step index, its step)
+    # buffer -> (step index, its step, the PEs that hold its values so far)
+    pending: dict[int, tuple[int, ComputedOnce, Rect]] = {}
     out: list[tuple[int, Step]] = []
 
-    def make(buffer: int) -> None:
-        k, once = pending.pop(buffer)
-        out.append((k, copy_step(once.buffer, once.copies)))
+    def make(buffer: int, want: Rect | None = None) -> None:
+        k, once, have = pending.pop(buffer)
+        part = once.rect if want is None else want
+        out.append((k, copy_step(once.buffer, copies(once, have, part))))
+        if want is not None and want != once.rect:
+            pending[buffer] = (k, once, want)
 
     for k, step in steps:
         if pending:
@@ -175,17 +212,22 @@ def defer_replica_copies(
                     make(b)
             else:
                 for b in list(pending):
+                    _, made, have = pending[b]
                     others = [j for j in touched if j != b and conflicts[b, j]]
-                    if others and _overwrites_copies(step, pending[b][1], others, buffers):
+                    if others and _overwrites_copies(step, made, others, buffers):
                         del pending[b]  # every byte its copies would write is written first
-                    elif others or (b in touched and not _may_wait(pending[b][1], step, once, b)):
+                    elif others:
                         make(b)
+                    elif b in touched:
+                        need = _needs(made, have, step, once, b)
+                        if need != have:
+                            make(b, need)
         once = computed_once(step)
         if once is None:
             out.append((k, step))
         else:
             out.append((k, once.inner))
-            pending[once.buffer] = (k, once)
+            pending[once.buffer] = (k, once, once.rect_once)
     if exact:
         for b in list(pending):
             make(b)
@@ -195,6 +237,7 @@ def defer_replica_copies(
 __all__ = [
     "ComputedOnce",
     "computed_once",
+    "copies",
     "defer_replica_copies",
     "set_computed_once",
     "set_reads_pes",

@@ -39,7 +39,7 @@ import numpy as np
 
 from pyflame.dialects import pe
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.deferred_replicas import ComputedOnce, copy_step, set_computed_once
+from pyflame.sim.deferred_replicas import ComputedOnce, copies, copy_step, set_computed_once
 from pyflame.sim.layout_io import kept_grid
 from pyflame.sim.step_access import buffer_conflicts
 
@@ -243,32 +243,15 @@ class UniformTiles:
         if len(probe.steps) != 1:
             return None
         inner = probe.steps[0]
-        di, (rows, cols, lanes) = written
-        copies = []
-        if along_cols and nc > 1:  # the first column's tiles to the other columns
-            first_rows = slice(rows.start, rows.start + 1) if along_rows else rows
-            copies.append(
-                (
-                    (first_rows, slice(cols.start + 1, cols.stop), lanes),
-                    (first_rows, slice(cols.start, cols.start + 1), lanes),
-                )
-            )
-        if along_rows and nr > 1:  # then the first row to the other rows
-            copies.append(
-                (
-                    (slice(rows.start + 1, rows.stop), cols, lanes),
-                    (slice(rows.start, rows.start + 1), cols, lanes),
-                )
-            )
-
-        copied = copy_step(di, copies)
+        di = written[0]
+        reads = tuple(b.index for b in bufs[1:]) + (() if whole else (di,))
+        once = ComputedOnce(inner, di, written[1], it.rect, rect, reads, whole)
+        copied = copy_step(di, copies(once, rect, it.rect))
 
         def computed_once(V, F, A, O):
             inner(V, F, A, O)
             copied(V, F, A, O)
 
-        reads = tuple(b.index for b in bufs[1:]) + (() if whole else (di,))
-        once = ComputedOnce(inner, di, tuple(copies), it.rect, rect, reads, whole)
         return set_computed_once(overwrites(computed_once, di, written[1]), once)
 
 

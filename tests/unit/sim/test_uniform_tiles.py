@@ -10,7 +10,7 @@ import pytest
 
 import pyflame as pf
 from pyflame import nn, optim, runtime
-from pyflame.sim import uniform_tiles
+from pyflame.sim import compile_plan, uniform_tiles
 from pyflame.sim.deferred_replicas import computed_once
 
 R, C, N = 3, 4, 5
@@ -210,16 +210,25 @@ def test_replicated_host_input_and_scalars(sim, rng, monkeypatch):
         f"pe.broadcast %g, %t {{pes = {sim.pes(FULL)}, src_shape = array<i64: 1>, "
         f"dst_shape = array<i64: {N}>}} : {b.t('g', 't')}"
     )
+    # (reads `t`, held on one PE so far, on the first row: its copies along that row first)
+    b.alloc("h", FULL, N)
+    b.op(
+        f'pe.fused %h, %v, %t expr "broadcast.f32($1, 1, {N}); mul.f32($0, %0)" '
+        f"{{pes = {sim.pes(FULL)}}} : {b.t('h', 'v', 't')}"
+    )
     args = f"%vh: {sim.tensor((N, C))}, %sh: tensor<f32>"
-    text = _program(sim, b, args, ["e", "g"])
+    text = _program(sim, b, args, ["e", "g", "h"])
     v = rng.standard_normal((N, C)).astype(np.float32)
     s = np.array(1.5, np.float32)
-    exe, (o_e, o_g) = _both(sim, text, v, s, monkeypatch=monkeypatch)
+    exe, (o_e, o_g, o_h) = _both(sim, text, v, s, monkeypatch=monkeypatch)
     np.testing.assert_array_equal(o_e.reshape(R, C, N), np.broadcast_to((v * s).T[None], (R, C, N)))
     np.testing.assert_array_equal(o_g, np.full(R * C * N, np.exp(s), np.float32))
+    h = np.broadcast_to((v * np.exp(s)).T[None], (R, C, N))
+    np.testing.assert_array_equal(o_h.reshape(R, C, N), h)
     assert sorted(o.rect_once for o in _once(exe)) == [
         (0, 0, 1, 1),
         (0, 0, 1, 1),
+        (0, 0, 1, C),
         (0, 0, 1, C),
     ]
 
@@ -284,3 +293,112 @@ def test_training_steps_are_the_same_bits(monkeypatch, fresh_cache):
     once = sum(len(_once(e)) for e in programs)
     copies = sum(s.__name__ == "replica_copies" for e in programs for _, s in e.run_steps)
     assert once > 0 and copies < once
+
+
+def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
+    """A broadcast writes the first N of `d`'s 2N lanes with a row's equal values; its last N
+    lanes still differ from PE to PE, so an op over all of `d` runs on every PE."""
+    b = sim.Body()
+    b.alloc("a", FULL, N)
+    b.alloc("w", FULL, 1)
+    b.alloc("d", FULL, 2 * N)
+    b.alloc("e", FULL, 2 * N)
+    arg_a = _io(sim, b, "a", FULL, N)
+    arg_d = _io(sim, b, "d", FULL, 2 * N)
+    for r in sim.row_broadcast_routes(0, R, C):
+        b.op(r)
+    b.op(
+        f"pe.send %a window [0, 1] {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}"
+    )
+    b.op(f"pe.recv %w {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('w')}")
+    b.op(
+        f"pe.broadcast %d, %w {{pes = {sim.pes(FULL)}, src_shape = array<i64: 1>, "
+        f"dst_shape = array<i64: {N}>}} : {b.t('d', 'w')}"
+    )
+    b.op(f"pe.unary exp %e, %d {{pes = {sim.pes(FULL)}}} : {b.t('e', 'd')}")
+    tt = _io(sim, b, "e", FULL, 2 * N, out="o_e")
+    text = sim.program(b.text(), f"{arg_a}, {arg_d}", tt, f"%o_e : {tt}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    y = rng.standard_normal(R * C * 2 * N).astype(np.float32)
+    exe, (o_e,) = _both(sim, text, x, y, monkeypatch=monkeypatch)
+    d = y.reshape(R, C, 2 * N).copy()
+    d[..., :N] = x.reshape(R, C, N)[:, 1:2, :1]
+    np.testing.assert_array_equal(o_e.reshape(R, C, 2 * N), np.exp(d))
+    assert _once(exe) == []  # (not the broadcast either: the lanes it leaves differ)
+
+
+def test_a_combining_receive_of_equal_messages_into_different_tiles(sim, rng, monkeypatch):
+    """Every PE adds its row's multicast message to its own tile: the sums differ along the
+    row (the messages are equal, the tiles were not), so the op after runs on every PE."""
+    b = sim.Body()
+    for name in ("a", "acc", "e"):
+        b.alloc(name, FULL, N)
+    arg_a = _io(sim, b, "a", FULL, N)
+    arg_acc = _io(sim, b, "acc", FULL, N)
+    for r in sim.row_broadcast_routes(0, R, C):
+        b.op(r)
+    b.op(f"pe.send %a {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}")
+    b.op(f"pe.recv %acc combine sum {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('acc')}")
+    b.op(f"pe.unary exp %e, %acc {{pes = {sim.pes(FULL)}}} : {b.t('e', 'acc')}")
+    tt = _io(sim, b, "e", FULL, N, out="o_e")
+    text = sim.program(b.text(), f"{arg_a}, {arg_acc}", tt, f"%o_e : {tt}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    y = rng.standard_normal(R * C * N).astype(np.float32)
+    exe, (o_e,) = _both(sim, text, x, y, monkeypatch=monkeypatch)
+    acc = y.reshape(R, C, N) + x.reshape(R, C, N)[:, 1:2]
+    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.exp(acc))
+    assert _once(exe) == []
+
+
+def test_a_write_through_a_buffer_sharing_the_bytes(sim, rng, monkeypatch):
+    """`u` shares `w`'s bytes while `w` is live (the verifier refuses that program; the
+    simulator still runs it as written): writing `u` changes `w` on every PE differently, so
+    the op over `w` after it runs on every PE."""
+    b = sim.Body()
+    b.alloc("a", FULL, N)
+    w_off = b.offset
+    b.alloc("w", FULL, N)
+    b.alloc("e", FULL, N)
+    b.alloc("u", FULL, N, offset=w_off)
+    arg_a = _io(sim, b, "a", FULL, N)
+    _row_multicast(sim, b, "a", "w")
+    arg_u = _io(sim, b, "u", FULL, N)
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    tt = _io(sim, b, "e", FULL, N, out="o_e")
+    text = sim.program(b.text(), f"{arg_a}, {arg_u}", tt, f"%o_e : {tt}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    y = rng.standard_normal(R * C * N).astype(np.float32)
+    outs = []
+    for enabled in (False, True):
+        monkeypatch.setattr(uniform_tiles, "ENABLED", enabled)
+        exe = compile_plan(sim.parse(text, verify=False))
+        outs.append(exe.run([x, y])[0][0])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[1].reshape(R, C, N), np.exp(y.reshape(R, C, N)))
+    assert _once(exe) == []
+
+
+def test_a_receive_into_a_window_keeps_the_other_lanes(sim, rng, monkeypatch):
+    """A multicast received into the first lane of each PE's `w` (a window): the other lanes
+    still differ from PE to PE, so the op over all of `w` runs on every PE."""
+    b = sim.Body()
+    for name in ("a", "w", "e"):
+        b.alloc(name, FULL, N)
+    arg_a = _io(sim, b, "a", FULL, N)
+    arg_w = _io(sim, b, "w", FULL, N)
+    for r in sim.row_broadcast_routes(0, R, C):
+        b.op(r)
+    b.op(
+        f"pe.send %a window [0, 1] {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}"
+    )
+    b.op(f"pe.recv %w window [0, 1] {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('w')}")
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    tt = _io(sim, b, "e", FULL, N, out="o_e")
+    text = sim.program(b.text(), f"{arg_a}, {arg_w}", tt, f"%o_e : {tt}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    y = rng.standard_normal(R * C * N).astype(np.float32)
+    exe, (o_e,) = _both(sim, text, x, y, monkeypatch=monkeypatch)
+    w = y.reshape(R, C, N).copy()
+    w[..., 0] = x.reshape(R, C, N)[:, 1:2, 0]
+    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.exp(w))
+    assert _once(exe) == []
