@@ -546,39 +546,6 @@ def child_routers(r: np.ndarray, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarr
     return r + _DR[d], c + _DC[d]
 
 
-def xy_paths(sr, sc, dr, dc):
-    """Links of dimension-ordered routes (along the row first, then along the column) for
-    message i from (sr[i], sc[i]) to (dr[i], dc[i]). Returns (l_src, l_r, l_c, l_dir, l_h)
-    sorted by message, and the hop distance of every destination."""
-    sr, sc, dr, dc = (np.asarray(a, dtype=np.int64) for a in (sr, sc, dr, dc))
-    k = sr.size
-    nx = np.abs(dc - sc)
-    ny = np.abs(dr - sr)
-    idx = np.arange(k, dtype=np.int64)
-
-    def seg(n):
-        own = np.repeat(idx, n)
-        start = np.repeat(np.cumsum(n) - n, n)
-        j = np.arange(own.size, dtype=np.int64) - start
-        return own, j
-
-    ox, jx = seg(nx)
-    stepx = np.sign(dc - sc)[ox]
-    xr, xc = sr[ox], sc[ox] + jx * stepx
-    xd = np.where(stepx > 0, EAST, WEST)
-    oy, jy = seg(ny)
-    stepy = np.sign(dr - sr)[oy]
-    yr, yc = sr[oy] + jy * stepy, dc[oy]
-    yd = np.where(stepy > 0, SOUTH, NORTH)
-    l_src = np.concatenate([ox, oy])
-    order = np.argsort(l_src, kind="stable")
-    l_r = np.concatenate([xr, yr])[order]
-    l_c = np.concatenate([xc, yc])[order]
-    l_dir = np.concatenate([xd, yd]).astype(np.int64)[order]
-    l_h = np.concatenate([jx, nx[oy] + jy])[order]
-    return l_src[order], l_r, l_c, l_dir, l_h, nx + ny
-
-
 def conflict_levels(
     order: np.ndarray, l_src: np.ndarray, lid: np.ndarray, k: int, max_levels: int
 ) -> np.ndarray | None:

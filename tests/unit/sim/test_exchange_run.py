@@ -8,14 +8,14 @@ import fidelity_corpus as corpus
 import numpy as np
 import pytest
 
+from pyflame.core import link_sharing
 from pyflame.sim import exchange_run
-from pyflame.sim.exchange_run import _fair_rates
 
 
 def _rates(links: list[list[int]], go: list[int]) -> list[float]:
     e_from = np.r_[0, np.cumsum([len(ls) for ls in links])]
     e_link = np.array([lk for ls in links for lk in ls], dtype=np.int64)
-    return _fair_rates(np.array(go), e_from, e_link).tolist()
+    return link_sharing.fair_rates(np.array(go), e_from, e_link).tolist()
 
 
 def test_fair_rates_give_a_message_slowed_elsewhere_s_turns_to_the_others():
@@ -46,7 +46,7 @@ def test_phases_in_a_row_agree_with_the_wavelet_engine(name, monkeypatch):
     together = corpus.compare(_case(name))
     assert together.verdict == "agree", together.detail
     assert abs(together.ratio - 1) < 0.025, (together.fast_cycles, together.wavelet_cycles)
-    monkeypatch.setattr(exchange_run, "MAX_RUN_MESSAGES", 0)
+    monkeypatch.setattr(link_sharing, "MAX_RUN_MESSAGES", 0)
     alone = corpus.compare(_case(name))
     assert alone.wavelet_cycles == together.wavelet_cycles
     assert alone.fast_cycles < together.fast_cycles

@@ -297,7 +297,7 @@ def test_messages_sharing_links_are_timed_a_conflict_level_at_a_time(seed):
     """`Links.stream` with messages sharing links: reserving a conflict level at a time (the
     messages of a level share no link) gives the start times and link state of reserving one
     message at a time in ready order, gaps included (links busy beforehand)."""
-    from pyflame.sim.fabric import xy_paths
+    from pyflame.core.link_sharing import xy_paths
 
     rng = np.random.default_rng(seed)
     rows, cols, k = 6, 7, 60
