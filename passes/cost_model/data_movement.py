@@ -35,11 +35,13 @@ import functools
 import numpy as np
 from xdsl.ir import Operation
 
-from pyflame.core import vector_costs
+from pyflame.core import link_sharing, vector_costs
 from pyflame.core.distribution import Distribution
 from pyflame.core.exchange_plan import (
     ALONG_ROW,
+    ExchangeSummary,
     IndexMap,
+    Phase,
     anchor,
     exchange_summary,
     xy_legs,
@@ -78,78 +80,192 @@ def exchange_clock(
     clock: np.ndarray,
     links_free: dict[str, np.ndarray],
     keep_plan: bool = True,
+    share_links: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Advance the per-PE `clock` (over both grids' bounding box) by one exchange from layout
     `ds` to `dd`; returns it and the exchange's number of network phases. `links_free`
     holds when each link is next free (`idle_links`). `keep_plan=False` makes the exchange's
     plan outside `exchange_phases`' cache (an estimate of a move that may never be lowered:
-    a 4096^2 plan is ~0.5 GB)."""
-    plan = exchange_summary(ds, dd, index_map, keep_plan)
-    gr, gc = dd.grid
-    # the clock covers the fabric from PE (0, 0): grids sit at their origins, the plan's
-    # messages at its anchor
-    (r0, c0), (a0, a1) = dd.origin, anchor(ds, dd)
-    if plan.has_local_part:
-        local = plan.local_counts
-        copy = vector_costs.op_cycles(
-            ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
-        )[0]
-        clock[r0 : r0 + gr, c0 : c0 + gc] += np.where(local > 0, copy, 0)
-    if not plan.phases:
-        return clock, 0
+    a 4096^2 plan is ~0.5 GB). `share_links=False`: phase after phase, each message reserving
+    its path whole (what a run too large to walk gets)."""
+    return exchanges_clock(
+        ctx, ((ds, index_map),), dd, elem_bytes, clock, links_free, keep_plan, share_links
+    )
+
+
+#: one step of a run of exchanges: its plan, the plan's anchor, and its phase (0: the local part)
+_Step = tuple[ExchangeSummary, tuple[int, int], int]
+
+
+def exchanges_clock(
+    ctx: CostContext,
+    moves: tuple[tuple[Distribution, IndexMap], ...],
+    dd: Distribution,
+    elem_bytes: int,
+    clock: np.ndarray,
+    links_free: dict[str, np.ndarray],
+    keep_plan: bool = True,
+    share_links: bool = True,
+) -> tuple[np.ndarray, int]:
+    """`exchange_clock` of the exchanges of `moves` (source layout, index map) into `dd`, one
+    after the other (a concat's), as the simulator times them: a run of consecutive exchange
+    phases walked together from its first network phase, sharing links max-min fairly
+    (`pyflame.core.link_sharing`); each message's stream then lasts what sharing adds to it,
+    and waits only for the links as they were before the run (`_phase_clock`)."""
+    steps: list[_Step] = []
+    for ds, index_map in moves:
+        plan = exchange_summary(ds, dd, index_map, keep_plan)
+        at = anchor(ds, dd)
+        if plan.has_local_part:
+            steps.append((plan, at, 0))
+        steps += [(plan, at, k) for k in range(1, len(plan.phases) + 1)]
+    network = [j for j, (_, _, k) in enumerate(steps) if k]
+    extra: list[np.ndarray | None] = [None] * len(steps)
+    run: tuple[int, int, int, int] | None = None  # the box of links the run's messages cross
+    for j, (plan, at, k) in enumerate(steps):
+        if share_links and network and j == network[0] and len(network) >= 2:
+            extra[j:], run = _run_extra(ctx, steps[j:], dd, elem_bytes, clock)
+            if run is not None:
+                box = np.s_[run[0] : run[1], run[2] : run[3]]
+                before = {way: v[box].copy() for way, v in links_free.items()}
+                after = {way: v.copy() for way, v in before.items()}
+        if not k:
+            r0, c0, gr, gc = dd.rect
+            clock[r0 : r0 + gr, c0 : c0 + gc] += _local_cycles(ctx, plan, elem_bytes)
+            continue
+        if run is None:
+            _phase_clock(ctx, plan.phases[k - 1], at, elem_bytes, clock, links_free)
+            continue
+        # the run's messages wait for the links as they were before it (they share them with
+        # one another: `extra`), a phase's own messages one after another
+        for way, v in links_free.items():
+            v[box] = before[way]
+        _phase_clock(ctx, plan.phases[k - 1], at, elem_bytes, clock, links_free, extra[j])
+        for way, v in links_free.items():
+            np.maximum(after[way], v[box], out=after[way])
+    if run is not None:
+        for way, v in links_free.items():
+            v[box] = after[way]
+    return clock, len(network)
+
+
+def _local_cycles(ctx: CostContext, plan: ExchangeSummary, elem_bytes: int) -> np.ndarray:
+    """An exchange's local part: copy cycles per PE of the dst grid (0 where it keeps none)."""
+    local = plan.local_counts
+    copy = vector_costs.op_cycles(
+        ctx.target, CostKind.EXCHANGE_LOCAL, local, elem_bytes=elem_bytes
+    )[0]
+    return np.broadcast_to(np.where(local > 0, copy, 0), local.shape)
+
+
+def _messages(phase: Phase, at: tuple[int, int], elem_bytes: int) -> tuple[np.ndarray, ...]:
+    """A phase's messages (source row, col, destination row, col, on the fabric) and their
+    wavelets."""
+    m = np.array([(a, b, c, d) for (a, b), (c, d) in phase.messages], dtype=np.int64)
+    m = m.reshape(-1, 4) + (at[0], at[1], at[0], at[1])
+    w = (np.asarray(phase.elems, dtype=np.int64) * elem_bytes + 3) // 4
+    return m, w
+
+
+def _run_extra(
+    ctx: CostContext, steps: list[_Step], dd: Distribution, elem_bytes: int, clock: np.ndarray
+) -> tuple[list[np.ndarray | None], tuple[int, int, int, int] | None]:
+    """Per step of a run (from its first network phase), what link sharing adds to each
+    message's stream (`link_sharing.walk` from `clock`), and the box of PEs its messages
+    cross; (Nones, None) when the run is timed phase by phase (too large, nothing shared)."""
+    alone: list[np.ndarray | None] = [None] * len(steps)
+    msgs = [_messages(plan.phases[k - 1], at, elem_bytes) if k else None for plan, at, k in steps]
+    if link_sharing.too_large(sum(len(m[1]) for m in msgs if m is not None), 0):
+        return alone, None
+    cols = clock.shape[1]
+    phases: list[link_sharing.RunPhase] = []
+    for (plan, _, _), mw in zip(steps, msgs, strict=True):
+        if mw is None:
+            r0, c0, gr, gc = dd.rect
+            rr, cc = np.meshgrid(np.arange(gr) + r0, np.arange(gc) + c0, indexing="ij")
+            cyc = _local_cycles(ctx, plan, elem_bytes).reshape(-1)
+            phases.append(link_sharing.local_part((rr * cols + cc).reshape(-1), cyc))
+            continue
+        m, w = mw
+        color = len(phases)  # (every phase of a run on a color of its own)
+        phases.append(
+            link_sharing.network_phase(
+                ctx.target, color, m[:, 0], m[:, 1], m[:, 2], m[:, 3], w, cols
+            )
+        )
+    if link_sharing.too_large(0, sum(p.entries for p in phases)):
+        return alone, None
+    flat = clock.reshape(-1)
+    extra = link_sharing.walk(ctx.target, phases, flat, flat, flat)
+    if extra is None:
+        return alone, None
+    every = np.concatenate([m for m, _ in (mw for mw in msgs if mw is not None)])
+    rows, cols_at = np.r_[every[:, 0], every[:, 2]], np.r_[every[:, 1], every[:, 3]]
+    box = (int(rows.min()), int(rows.max()) + 1, int(cols_at.min()), int(cols_at.max()) + 1)
+    return extra, box
+
+
+def _phase_clock(
+    ctx: CostContext,
+    phase: Phase,
+    at: tuple[int, int],
+    elem_bytes: int,
+    clock: np.ndarray,
+    links_free: dict[str, np.ndarray],
+    extra: np.ndarray | None = None,
+) -> None:
+    """One network phase on the per-PE `clock` and the links (`links_free`); `extra`: what
+    sharing links with the rest of its run adds to each message's stream."""
     ramp, hop = ctx.target.ramp_latency_cycles, ctx.target.hop_latency_cycles
-    for phase in plan.phases:
-        m = np.array([(a, b, c, d) for (a, b), (c, d) in phase.messages], dtype=np.int64)
-        m += (a0, a1, a0, a1)
-        w = (np.asarray(phase.elems, dtype=np.int64) * elem_bytes + 3) // 4
-        dst = m[:, 2] * clock.shape[1] + m[:, 3]
-        begin = clock.reshape(-1)[dst]
-        tail = np.zeros(len(m), dtype=np.int64)
-        queued: dict[int, int] = {}  # per busy destination: wavelets waiting for it so far
-        rq = ctx.target.router_queue_wavelets
-        # one message after the other, earliest-ready first: a message starts when its source
-        # is ready and every link on its path is free for its head
-        for i in np.argsort(clock[m[:, 0], m[:, 1]], kind="stable").tolist():
-            a, b, c, d = m[i].tolist()
-            wi = int(w[i])
-            start = int(clock[a, b])
-            legs = []
-            k = 0  # hops before the leg
-            for way, line, first, end, _ in xy_legs((a, b), (c, d)):
-                lo, hi = (first, end) if end > first else (end + 1, first + 1)
-                free = links_free[way]
-                view = free[line, lo:hi] if ALONG_ROW[way] else free[lo:hi, line]
-                # stored + base is when link k' of the leg is free for a head starting now
-                base = -ramp - hop * (k - _SKEW[way] * first)
-                start = max(start, int(view.max()) + base)
-                legs.append((view, base))
-                k += abs(end - first)
-            for view, base in legs:
-                view[:] = start + wi - base
-            clock[a, b] = start + wi
-            tail[i] = start + ctx.latency(k) + wi
-            # a destination still busy when the head arrives: the wavelets wait in the path,
-            # behind the ones already waiting for it; what the path cannot hold stalls the
-            # source until the destination drains it (the simulator's Links.drain_parked)
-            head, at = start + ctx.latency(k), int(dst[i])
-            if begin[i] > head:
-                q = min(wi, int(begin[i]) - head)
-                ahead = queued.get(at, 0)
-                queued[at] = ahead + q
-                cap = int(vector_costs.path_capacity_wavelets(ctx.target, k))
-                if ahead + q > cap:
-                    clock[a, b] = max(start + wi, int(begin[i]) + ahead + q - cap - rq + hop)
-        # per destination: its last message's tail, and every message through its ramp
-        got, which = np.unique(dst, return_inverse=True)
-        last = np.zeros(len(got), dtype=np.int64)
-        np.maximum.at(last, which, tail)
-        ingest = np.bincount(which, weights=w, minlength=len(got)).astype(np.int64)
-        flat = clock.reshape(-1)
-        first_begin = np.zeros(len(got), dtype=np.int64)
-        first_begin[which] = begin
-        done = np.maximum(last, first_begin + ingest)
-        flat[got] = np.maximum(flat[got], done) + ctx.wake
-    return clock, len(plan.phases)
+    rq = ctx.target.router_queue_wavelets
+    m, w = _messages(phase, at, elem_bytes)
+    stream = w if extra is None else w + extra
+    dst = m[:, 2] * clock.shape[1] + m[:, 3]
+    begin = clock.reshape(-1)[dst]
+    tail = np.zeros(len(m), dtype=np.int64)
+    queued: dict[int, int] = {}  # per busy destination: wavelets waiting for it so far
+    # one message after the other, earliest-ready first: a message starts when its source
+    # is ready and every link on its path is free for its head
+    for i in np.argsort(clock[m[:, 0], m[:, 1]], kind="stable").tolist():
+        a, b, c, d = m[i].tolist()
+        wi, si = int(w[i]), int(stream[i])
+        start = int(clock[a, b])
+        legs = []
+        k = 0  # hops before the leg
+        for way, line, first, end, _ in xy_legs((a, b), (c, d)):
+            lo, hi = (first, end) if end > first else (end + 1, first + 1)
+            free = links_free[way]
+            view = free[line, lo:hi] if ALONG_ROW[way] else free[lo:hi, line]
+            # stored + base is when link k' of the leg is free for a head starting now
+            base = -ramp - hop * (k - _SKEW[way] * first)
+            start = max(start, int(view.max()) + base)
+            legs.append((view, base))
+            k += abs(end - first)
+        for view, base in legs:
+            view[:] = start + si - base
+        clock[a, b] = start + si
+        tail[i] = start + ctx.latency(k) + si
+        # a destination still busy when the head arrives: the wavelets wait in the path,
+        # behind the ones already waiting for it; what the path cannot hold stalls the
+        # source until the destination drains it (the simulator's Links.drain_parked)
+        head, at_dst = start + ctx.latency(k), int(dst[i])
+        if begin[i] > head:
+            q = min(wi, int(begin[i]) - head)
+            ahead = queued.get(at_dst, 0)
+            queued[at_dst] = ahead + q
+            cap = int(vector_costs.path_capacity_wavelets(ctx.target, k))
+            if ahead + q > cap:
+                clock[a, b] = max(start + si, int(begin[i]) + ahead + q - cap - rq + hop)
+    # per destination: its last message's tail, and every message through its ramp
+    got, which = np.unique(dst, return_inverse=True)
+    last = np.zeros(len(got), dtype=np.int64)
+    np.maximum.at(last, which, tail)
+    ingest = np.bincount(which, weights=w, minlength=len(got)).astype(np.int64)
+    flat = clock.reshape(-1)
+    first_begin = np.zeros(len(got), dtype=np.int64)
+    first_begin[which] = begin
+    done = np.maximum(last, first_begin + ingest)
+    flat[got] = np.maximum(flat[got], done) + ctx.wake
 
 
 def _box(*dists: Distribution) -> np.ndarray:
@@ -189,11 +305,8 @@ def _exchange_cost_of(
     clock = _box(dd, *(ds for ds, _ in moves))
     r0, c0, gr, gc = dd.rect
     clock[r0 : r0 + gr, c0 : c0 + gc] += start
-    phases = 0
     links_free = idle_links(clock.shape, target.hop_latency_cycles)
-    for ds, index_map in moves:
-        clock, k = exchange_clock(ctx, ds, dd, index_map, eb, clock, links_free, keep_plan)
-        phases += k
+    clock, phases = exchanges_clock(ctx, moves, dd, eb, clock, links_free, keep_plan)
     return Cost(
         int(clock.max()),
         sram_bytes,

@@ -66,14 +66,7 @@ def outcomes():
 
 #: cases the cost model is known to miss by more than 10%, why, and what would mend it:
 #: reported by the test, not asserted (it says when one agrees again)
-KNOWN_GAPS: dict[str, str] = {
-    "mesh.redistribute: !mesh.tensor<48x40xf32 on 4x4 split [c, r]>": (
-        "since session 27 the simulator times an exchange's phases together, sharing a link "
-        "between colors max-min fairly (pyflame/sim/exchange_run.py; the wavelet engine agrees: "
-        "452); exchange_clock still reserves each message's path whole, phase after phase (397, "
-        "-12.2%, as the old fast engine did): the cost model needs the same sharing"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def test_quick_corpus_within_ten_percent(outcomes):

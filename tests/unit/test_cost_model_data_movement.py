@@ -1,20 +1,29 @@
 """passes/cost_model/data_movement.py: the exchange link clock works a leg at a time (links
-stored skewed by the hop latency); it must give the cycles of the replay one hop at a time
-that it replaced, on exchanges between layouts of odd shapes, grids that do not divide them,
-several splits and origins."""
+stored skewed by the hop latency); phase by phase it must give the cycles of the replay one
+hop at a time that it replaced, on exchanges between layouts of odd shapes, grids that do not
+divide them, several splits and origins. Phases whose messages share links are walked together
+(pyflame/core/link_sharing.py) as the simulator walks them: the estimate is the simulator's."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyflame as pf
-from pyflame.core import vector_costs
+from pyflame import compiler
+from pyflame.core import link_sharing, vector_costs
 from pyflame.core.distribution import Distribution
 from pyflame.core.exchange_plan import anchor, exchange_phases, xy_hops
 from pyflame.core.vector_costs import CostKind
+from pyflame.dialects import mesh
+from pyflame.passes.cost_model import data_movement, estimate
 from pyflame.passes.cost_model.data_movement import exchange_clock, idle_links
 from pyflame.passes.cost_model.registry import CostContext
+from pyflame.sim.planner import compile_plan
 
 
 def hop_by_hop_clock(ctx, ds, dd, elem_bytes, clock, busy=None):
@@ -108,7 +117,7 @@ def test_link_clock_by_legs_is_the_hop_by_hop_replay(shape, src, dst, target):
     assert plan.phases
     expected = hop_by_hop_clock(ctx, ds, dd, 4, start.copy())
     links = idle_links(start.shape, target.hop_latency_cycles)
-    got, phases = exchange_clock(ctx, ds, dd, None, 4, start.copy(), links)
+    got, phases = exchange_clock(ctx, ds, dd, None, 4, start.copy(), links, share_links=False)
     assert phases == len(plan.phases)
     np.testing.assert_array_equal(got, expected)
     assert got.max() > start.max()
@@ -136,7 +145,7 @@ def test_link_clock_waits_for_busy_links_as_the_replay_does(shape, src, dst):
             links[way][r, c] = free + hop * (by_row * r + by_col * c)
     start = np.zeros((rows, cols), dtype=np.int64)
     expected = hop_by_hop_clock(ctx, ds, dd, 4, start.copy(), busy)
-    got, _ = exchange_clock(ctx, ds, dd, None, 4, start.copy(), links)
+    got, _ = exchange_clock(ctx, ds, dd, None, 4, start.copy(), links, share_links=False)
     np.testing.assert_array_equal(got, expected)
     idle = hop_by_hop_clock(ctx, ds, dd, 4, start.copy())
     assert (expected != idle).any()  # the busy links held something back
@@ -150,3 +159,47 @@ def test_idle_links_are_free_at_zero():
     np.testing.assert_array_equal(links["west"] - 2 * cols, 0)
     np.testing.assert_array_equal(links["south"] + 2 * rows, 0)
     np.testing.assert_array_equal(links["north"] - 2 * rows, 0)
+
+
+def _bench():
+    """benchmarks/cost_model.py (its mesh programs: scatter, the op, gather)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cost_model.py"
+    spec = importlib.util.spec_from_file_location("cost_model_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+#: (source, destination) of redistributions whose phases' messages share links on several
+#: colors at once (transpositions, an all-to-all, bf16, odd shapes and grids)
+SHARED = [
+    (("48x40", "4x4", "r, c"), ("48x40", "4x4", "c, r")),
+    (("37x53", "3x5", "r, c"), ("37x53", "5x3", "c, r")),
+    (("30x29", "4x4", "r, c"), ("30x29", "4x4", "c, _")),
+    (("64x64", "8x8", "r, c", "bf16"), ("64x64", "8x8", "c, r", "bf16")),
+]
+
+
+def _redistribution(module) -> int:
+    data_movement._exchange_cost_of.cache_clear()
+    (move,) = [e for e in estimate(module) if isinstance(e.op, mesh.RedistributeOp)]
+    return move.cycles
+
+
+@pytest.mark.parametrize("src,dst", SHARED, ids=lambda t: " ".join(t))
+def test_phases_sharing_links_are_estimated_as_the_simulator_times_them(src, dst, monkeypatch):
+    """The estimate walks the phases together, as the simulator does: the same cycles. Phase
+    after phase (each message reserving its path whole, as before session 28) it was off."""
+    bench = _bench()
+    module = bench._mesh_program("mesh.redistribute %a", [bench._t(*src)], bench._t(*dst))
+    compiler.lower(module, "mesh")
+    estimated = _redistribution(module)
+    with monkeypatch.context() as patch:
+        patch.setattr(link_sharing, "MAX_RUN_MESSAGES", 0)  # a run too large to walk
+        alone = _redistribution(module)
+    data_movement._exchange_cost_of.cache_clear()
+    compiler.lower(module, "pe")
+    assert estimated == compile_plan(module).report.cycles
+    assert alone != estimated
