@@ -30,6 +30,7 @@ over the grid's edge rows at `host_wavelets_per_cycle_per_row` each.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -285,7 +286,8 @@ def _exchange_cost(
     other, after `start` cycles on every PE of the result's grid (pad's fill)."""
     result = op.results[0]
     dd, eb = dist_of(result), ctx.elem_bytes(result)
-    return _exchange_cost_of(ctx.target, tuple(moves), dd, eb, start, ctx.tile_bytes(result))
+    cost = _exchange_cost_of(ctx.target, tuple(moves), dd, eb, start)
+    return dataclasses.replace(cost, sram_bytes=ctx.tile_bytes(result))
 
 
 @functools.lru_cache(maxsize=512)
@@ -295,12 +297,12 @@ def _exchange_cost_of(
     dd: Distribution,
     eb: int,
     start: int,
-    sram_bytes: int,
     keep_plan: bool = True,
 ) -> Cost:
-    """`_exchange_cost` by layouts alone (every op starts from idle PEs): a program repeats
-    its exchanges (a layer's, a training step's forward and backward), and assign-layouts
-    estimates several candidate lowerings of one program, so each is replayed once."""
+    """`_exchange_cost` by layouts alone (every op starts from idle PEs; no SRAM): a program
+    repeats its exchanges (a layer's, a training step's forward and backward), and
+    assign-layouts and choose-matmuls estimate several candidate lowerings of one program
+    (an op's rule and `redistribute_cycles` the same move), so each is replayed once."""
     ctx = CostContext(target)
     clock = _box(dd, *(ds for ds, _ in moves))
     r0, c0, gr, gc = dd.rect
@@ -309,7 +311,6 @@ def _exchange_cost_of(
     clock, phases = exchanges_clock(ctx, moves, dd, eb, clock, links_free, keep_plan)
     return Cost(
         int(clock.max()),
-        sram_bytes,
         algorithm="exchange",
         detail=f"{phases} network phase(s)",
         channels=phases,
@@ -327,7 +328,7 @@ def redistribute_cost(
 ) -> Cost:
     """The estimate of a mesh.redistribute from `src` to `dst` (cycles, and its network
     phases as `channels`), without an op (`keep_plan`: as `exchange_clock`)."""
-    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0, keep_plan)
+    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, keep_plan)
 
 
 def redistribute_cycles(target: Target, src: Distribution, dst: Distribution, eb: int) -> int:
@@ -335,7 +336,7 @@ def redistribute_cycles(target: Target, src: Distribution, dst: Distribution, eb
     same), without an op: for choices made before anything is emitted."""
     if src.normalized() == dst.normalized():
         return 0
-    return _exchange_cost_of(target, ((src, None),), dst, eb, 0, 0).cycles
+    return _exchange_cost_of(target, ((src, None),), dst, eb, 0).cycles
 
 
 @cost_rule(mesh.RedistributeOp)

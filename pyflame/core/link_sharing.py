@@ -151,11 +151,11 @@ def fair_rates(
     if users.max() <= 1:  # no link shared: every message at the full rate
         return rate
     left = np.ones(size)
-    while msg.size:
+    lengths = count[count > 0]  # entries of the messages still filling, in order
+    while True:
         share = np.where(users > 0, left / np.maximum(users, 1), np.inf)
         on = share[lk]
-        starts = np.flatnonzero(np.r_[True, msg[1:] != msg[:-1]])
-        least = np.repeat(np.minimum.reduceat(on, starts), np.diff(np.r_[starts, msg.size]))
+        least = np.repeat(np.minimum.reduceat(on, np.cumsum(lengths) - lengths), lengths)
         near = np.full(size, np.inf)  # per link: the least share of its messages' links
         np.minimum.at(near, lk, least)
         bottleneck = (share <= near * (1 + 1e-9))[lk]
@@ -164,13 +164,15 @@ def fair_rates(
         hit = got < np.inf
         rate[hit] = got[hit]
         out = hit[msg]
+        if out.all():
+            return rate
         # the links give up what their leaving messages took, the lowest rate first (as
         # filling one level at a time would)
         for r in np.unique(got[hit]).tolist():
             left -= np.bincount(lk[out & (rate[msg] == r)], minlength=size) * r
         users -= np.bincount(lk[out], minlength=size)
+        lengths = lengths[~hit[msg[np.cumsum(lengths) - lengths]]]
         msg, lk = msg[~out], lk[~out]
-    return rate
 
 
 def claim(
