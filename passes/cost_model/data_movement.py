@@ -19,10 +19,22 @@ it; when `ahead + queued` exceeds the path's capacity `Q(hops)` the source stall
 destination drains it: send_end = max(clock(src) + w, clock(dst) + ahead + queued - Q -
 router_queue + hop), as the simulator's `Links.drain_parked` has it without link contention.
 
-The op costs the latest clock. What the estimate leaves out: links two messages of a phase
-share (phases are formed so their routes agree, so this is rare), and, in a whole program, the
-route switches and barriers allocate-colors adds when phases must reuse colors (their cost
-depends on the colors left by the rest of the program).
+Phases in a row run at once on the machine wherever their PEs differ, and where messages of
+two colors want one link at the same moment the router shares it round robin. As the simulator
+(pyflame/sim/exchange_run.py), the estimate walks an op's exchanges from their first network
+phase together in time order (`pyflame.core.link_sharing.walk`: every message at its max-min
+fair share of the links it wants, a color's messages on a link one after another) and adds
+what sharing costs each message to its stream (`w + extra`: its source's end, its tail); the
+run's messages then wait only for the links as they were before the run, a phase's own
+messages one after another (`exchanges_clock`). Runs too large to walk
+(`link_sharing.too_large`) and runs in which no link carries two colors are replayed phase
+after phase, each message reserving its path whole, as before session 28 (a transposition
+of 48x40 on 4x4: 397 cycles that way, 452 walked and simulated).
+
+The op costs the latest clock. What the estimate leaves out: in a whole program, the route
+switches and barriers allocate-colors adds when phases must reuse colors (their cost depends
+on the colors left by the rest of the program; the simulator's runs end at them), and runs
+that span several ops (each op is estimated from idle PEs and links).
 
 Host I/O is counted apart from the PEs' clocks (`Report.io_cycles`): the host streams a tensor
 over the grid's edge rows at `host_wavelets_per_cycle_per_row` each.
