@@ -187,9 +187,9 @@ def _run_extra(
     message's stream (`link_sharing.walk` from `clock`), and the box of PEs its messages
     cross; (Nones, None) when the run is timed phase by phase (too large, nothing shared)."""
     alone: list[np.ndarray | None] = [None] * len(steps)
+    if link_sharing.too_large(sum(len(p.phases[k - 1].messages) for p, _, k in steps if k), 0):
+        return alone, None  # (counted before any message is read: a wafer's have millions)
     msgs = [_messages(plan.phases[k - 1], at, elem_bytes) if k else None for plan, at, k in steps]
-    if link_sharing.too_large(sum(len(m[1]) for m in msgs if m is not None), 0):
-        return alone, None
     cols = clock.shape[1]
     phases: list[link_sharing.RunPhase] = []
     for (plan, _, _), mw in zip(steps, msgs, strict=True):
