@@ -34,7 +34,7 @@ from pyflame.indexed_writes import (
     scatter_add,
     scatter_reduce,
 )
-from pyflame.indexing import gather, index_select, narrow, repeat_interleave
+from pyflame.indexing import gather, index_select, narrow, repeat_interleave, take_along_dim
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
@@ -88,7 +88,7 @@ __all__ = [
 ]
 __all__ += ["max", "min"]  # pyflame.ops's max_ and min_
 __all__ += ["dropout", "gather", "index_select", "narrow"]  # nn.functional's, indexing's
-__all__ += ["repeat_interleave"]  # indexing's
+__all__ += ["repeat_interleave", "take_along_dim"]  # indexing's
 __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_add"]
 __all__ += ["scatter_reduce"]
 __all__ += ["serving", "training"]

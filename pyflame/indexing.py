@@ -116,6 +116,60 @@ def _gather(
     return picked.reshape(index.shape) if index.ndim == 0 else picked
 
 
+def torch_dim(dim: int, ndim: int) -> int:
+    """`dim` of a tensor of rank `ndim` (a 0-d tensor takes 0 and -1) counted from 0, or
+    PyTorch's IndexError naming the user's line."""
+    low, high = -max(ndim, 1), max(ndim, 1) - 1
+    if not low <= dim <= high:
+        raise IndexError(
+            f"{format_location(user_location())}: Dimension out of range (expected to be in "
+            f"range of [{low}, {high}], but got {dim})"
+        )
+    return dim % max(ndim, 1)
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """torch.take_along_dim: without `dim`, `gather` on both flattened (PyTorch's IndexError
+    for an index outside [0, numel)); with `dim`, input and indices broadcast against each
+    other in every dim but `dim` and the indices taken modulo the dim's size, as PyTorch 2.13
+    (`indices % size`: -1 is the last, and so is size - 1 + k * size), then `gather`."""
+    where = format_location(user_location())
+    _check_tensor(input, "take_along_dim")
+    _check_tensor(indices, "take_along_dim indices")
+    if indices.dtype.is_floating_point or indices.dtype is bool_:
+        raise RuntimeError(
+            f"{where}: torch.take_along_dim(): dtype of indices should be Long but got "
+            f"{indices.dtype!r}"
+        )
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    if input.ndim != indices.ndim:
+        raise RuntimeError(
+            f"{where}: torch.take_along_dim(): input and indices should have the same number of "
+            f"dimensions, but got {input.ndim} dimensions for input, and {indices.ndim} "
+            "dimensions for indices"
+        )
+    d = torch_dim(_dim_arg(dim, "take_along_dim"), input.ndim)
+    if input.ndim == 0:
+        return gather(input, 0, indices % 1)
+    shape = []
+    for k, (a, b) in enumerate(zip(input.shape, indices.shape, strict=True)):
+        if k != d and a != b and 1 not in (a, b):
+            raise RuntimeError(
+                f"{where}: The size of tensor a ({a}) must match the size of tensor b ({b}) at "
+                f"non-singleton dimension {k}"
+            )
+        shape.append(max(a, b) if a and b else 0)
+    src_shape, idx_shape = list(shape), list(shape)
+    src_shape[d], idx_shape[d] = input.shape[d], indices.shape[d]
+    src = input if tuple(src_shape) == input.shape else ops.broadcast_to(input, src_shape)
+    idx = indices if tuple(idx_shape) == indices.shape else ops.broadcast_to(indices, idx_shape)
+    n = input.shape[d]
+    if n and idx.numel():
+        idx = idx % n  # PyTorch 2.13 wraps every index (torch/_refs: `indices % dim_size`)
+    return gather(src, d, idx)
+
+
 def _gather_by_rows(
     src: Tensor, idx: Tensor, d: int, message: Callable[[int, int], str], location: Location
 ) -> Tensor:

@@ -687,6 +687,9 @@ class OpMethods:
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         return BOUND.indexing.index_select(self, dim, index)
 
+    def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
+        return BOUND.indexing.take_along_dim(self, indices, dim)
+
     def scatter(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
     ) -> Tensor:

@@ -324,3 +324,86 @@ def test_repeat_interleave_gradients_match_torch():
         (y.sum() + z.sum() + x.repeat_interleave(2).sum()).backward()
         grads[lib] = x.grad.numpy()
     np.testing.assert_allclose(grads[pf], grads[torch], rtol=1e-6, atol=1e-6)  # (sum order)
+
+
+TAKE_LAYOUTS = [
+    None,
+    pf.MeshLayout.grid(2, 2),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(3),
+]
+
+
+@pytest.mark.parametrize("layout", TAKE_LAYOUTS, ids=repr)
+def test_take_along_dim_matches_torch_with_its_wrapping_and_broadcasting(layout):
+    """torch.take_along_dim: with a dim the indices wrap modulo the dim's size (PyTorch 2.13:
+    -1 is the last, 7 on 5 is 2) and broadcast against the input in the other dims; without
+    one, the input flattened. Values and the gradient (repeats add up)."""
+    a, b = data((7, 5)), data((3, 5, 4), seed=2)
+    i1 = np.array([[0, -1, 7, 4, -5, 2]], np.int32)  # [1, 6]: broadcast over the 7 rows
+    i0 = ints(7, (2, 5), seed=3)
+    j = np.array([[[3], [0], [-2]]], np.int32)  # [1, 3, 1] along dim 1 of [3, 5, 4]
+    flat = np.array([34, 0, 3, 3, 17], np.int32)
+    res = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        y = lib.from_numpy(b)
+        x.requires_grad = y.requires_grad = True
+
+        def idx(k, lib=lib):
+            return pf.from_numpy(k) if lib is pf else as_long(k)
+
+        outs = [
+            lib.take_along_dim(x, idx(i1), 1),
+            x.take_along_dim(idx(i0), dim=0),
+            lib.take_along_dim(y, idx(j), -2),
+            x.take_along_dim(idx(flat)),
+            lib.take_along_dim(y, idx(np.argsort(b, axis=2).astype(np.int32)), 2),
+        ]
+        loss = sum((o * o).sum() * (k + 1) for k, o in enumerate(outs))
+        loss.backward()
+        res[lib] = [o.detach().numpy() for o in outs] + [x.grad.numpy(), y.grad.numpy()]
+    for k, (got, want) in enumerate(zip(res[pf], res[torch], strict=True)):
+        assert got.shape == want.shape, k
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=str(k))
+
+
+def test_take_along_dim_keeps_int_bool_and_half_and_takes_device_indices():
+    k = np.arange(12, dtype=np.int32).reshape(3, 4) - 5
+    i = np.array([[3, 0], [1, -1], [2, 3]], np.int32)
+    t = torch.from_numpy(k)
+    for src, want in [(k, t), (k > 0, t > 0)]:
+        got = pf.take_along_dim(pf.from_numpy(src), pf.from_numpy(i), 1)
+        ref = torch.take_along_dim(want, as_long(i), 1)
+        assert got.dtype == (pf.int32 if src.dtype == np.int32 else pf.bool)
+        np.testing.assert_array_equal(got.numpy(), ref.numpy())
+    h = data((4, 6)).astype(np.float16)
+    got = pf.from_numpy(h).take_along_dim(pf.from_numpy(h).argsort(1), 1)
+    assert got.dtype == pf.float16
+    np.testing.assert_array_equal(got.numpy(), np.sort(h, 1))
+    x = pf.from_numpy(data((4, 6)))
+    best = x.argmax()  # 0-d, computed on the device: torch's example
+    np.testing.assert_array_equal(pf.take_along_dim(x, best).numpy(), [x.numpy().max()])
+
+
+def test_take_along_dim_errors_as_torch():
+    x = pf.from_numpy(data((3, 4)))
+    t = torch.from_numpy(data((3, 4)))
+    cases = [
+        (np.zeros((3, 1), np.float32), 1, RuntimeError, "dtype of indices should be Long"),
+        (np.zeros((1, 1, 1), np.int32), 1, RuntimeError, "same number of dimensions"),
+        (np.zeros((2, 2), np.int32), 1, RuntimeError, "must match the size of tensor b"),
+        (np.zeros((3, 1), np.int32), 2, IndexError, "Dimension out of range"),
+        (np.array([12], np.int32), None, RuntimeError, "index 12 is out of bounds"),
+    ]
+    for index, dim, error, words in cases:
+        torch_index = torch.from_numpy(index)
+        torch_index = torch_index.long() if index.dtype == np.int32 else torch_index
+        with pytest.raises(error, match=words):
+            torch.take_along_dim(t, torch_index, dim)
+        if dim is None:  # pf.gather's IndexError (an IndexError where torch.gather's is not)
+            error = IndexError
+        with pytest.raises(error, match=words):
+            pf.take_along_dim(x, pf.from_numpy(index), dim).numpy()
+    with pytest.raises(RuntimeError, match=r"test_indexing\.py:\d+: torch.take_along_dim"):
+        pf.take_along_dim(x, pf.from_numpy(np.zeros((3, 1), np.float32)), 1)
