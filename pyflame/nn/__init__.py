@@ -79,6 +79,7 @@ from pyflame.nn.normalization_layers import (
 )
 from pyflame.nn.padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d
 from pyflame.nn.parameter import Parameter
+from pyflame.nn.pixel_shuffle import PixelShuffle, PixelUnshuffle
 from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from pyflame.nn.upsampling import Upsample
 
@@ -132,6 +133,8 @@ __all__ = [
     "Parameter",
     "ParameterDict",
     "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "RMSNorm",
     "ReLU",
     "ReLU6",

@@ -56,6 +56,7 @@ from pyflame.nn.losses import (
     smooth_l1_loss,
 )
 from pyflame.nn.normalization import batch_norm, group_norm, layer_norm, rms_norm
+from pyflame.nn.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from pyflame.nn.pool1d import avg_pool1d, max_pool1d
 from pyflame.nn.sparse import embedding, one_hot
 from pyflame.nn.upsampling import interpolate
@@ -266,6 +267,8 @@ __all__ += [
     "one_hot",
     "pad",
     "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "relu",
     "rms_norm",
     "scaled_dot_product_attention",
