@@ -80,11 +80,23 @@ from pyflame.nn.normalization_layers import (
 from pyflame.nn.padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d
 from pyflame.nn.parameter import Parameter
 from pyflame.nn.pixel_shuffle import PixelShuffle, PixelUnshuffle
-from pyflame.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from pyflame.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from pyflame.nn.upsampling import Upsample
 
 __all__ = [
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
     "BCELoss",

@@ -41,6 +41,12 @@ from pyflame.nn.activation import (
     tanhshrink,
     threshold,
 )
+from pyflame.nn.adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+)
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv_transpose2d
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance
@@ -65,6 +71,10 @@ from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
 from pyflame.ops.node import _check_tensor, _shape_error
 
 __all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
     "avg_pool1d",
     "avg_pool2d",
     "conv1d",

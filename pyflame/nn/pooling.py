@@ -1,11 +1,11 @@
-"""Pooling layers: `MaxPool1d`, `MaxPool2d`, `AvgPool1d`, `AvgPool2d`, `AdaptiveAvgPool2d`."""
+"""Pooling layers: `MaxPool1d`, `MaxPool2d`, `AvgPool1d`, `AvgPool2d`, `AdaptiveAvgPool1d`,
+`AdaptiveAvgPool2d`, `AdaptiveMaxPool1d`, `AdaptiveMaxPool2d`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyflame.core.errors import ShapeError
-from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.lazy_tensor import Tensor
 from pyflame.nn import functional as F
 from pyflame.nn.conv_functional import _single
 from pyflame.nn.module import Module
@@ -94,31 +94,57 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(Module):
-    """Mean pooling to `output_size` (H, W); supported when it divides the input's size (the
-    usual global pooling `AdaptiveAvgPool2d(1)` included)."""
+class _AdaptivePool(Module):
+    """Pooling to `output_size` (an int, or one entry per spatial dim, None keeping the
+    input's size), with PyTorch's bins: see pyflame/nn/adaptive_pool.py."""
+
+    _pool: Any  # the F.adaptive_* function
 
     def __init__(self, output_size: Any):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, input: Tensor) -> Tensor:
-        size = self.output_size
-        out = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-        h, w = input.shape[-2:]
-        out = (h if out[0] is None else out[0], w if out[1] is None else out[1])
-        if out == (1, 1):
-            return input.mean(dim=(-2, -1), keepdim=True)
-        if h % out[0] or w % out[1]:
-            raise ShapeError(
-                f"{format_location(user_location())}: AdaptiveAvgPool2d to {out} "
-                f"needs an input size that it divides, got {(h, w)}"
-            )
-        kernel = (h // out[0], w // out[1])
-        return F.avg_pool2d(input, kernel, kernel)
+    def forward(self, input: Tensor) -> Any:
+        return self._pool(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    """Max pooling to `output_size`; `return_indices=True` also returns where each max is."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return self._pool(input, self.output_size, self.return_indices)
+
+
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """Mean pooling of (N, C, L) or (C, L) to `output_size`."""
+
+    _pool = staticmethod(F.adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """Mean pooling of (N, C, H, W) or (C, H, W) to `output_size` (any size: PyTorch's bins;
+    global pooling `AdaptiveAvgPool2d(1)` included)."""
+
+    _pool = staticmethod(F.adaptive_avg_pool2d)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """Max pooling of (N, C, L) or (C, L) to `output_size`."""
+
+    _pool = staticmethod(F.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """Max pooling of (N, C, H, W) or (C, H, W) to `output_size`."""
+
+    _pool = staticmethod(F.adaptive_max_pool2d)
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -161,4 +187,13 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "MaxPool1d",
+    "MaxPool2d",
+]
