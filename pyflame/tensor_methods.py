@@ -690,6 +690,9 @@ class OpMethods:
     def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
         return BOUND.indexing.take_along_dim(self, indices, dim)
 
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        return BOUND.ops.unfold(self, dimension, size, step)
+
     def scatter(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
     ) -> Tensor:

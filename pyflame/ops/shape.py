@@ -21,6 +21,7 @@ from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
+from pyflame.ops.creation import zeros
 from pyflame.ops.node import (
     _as_view,
     _check_tensor,
@@ -545,3 +546,54 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
     wide = tuple(v for r, n in zip(reps, shape, strict=True) for v in (r, n))
     out = broadcast_to(_reshape_node(x, interleaved), wide)
     return _reshape_node(out, tuple(r * n for r, n in zip(reps, shape, strict=True)))
+
+
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """`x.unfold(dimension, size, step)` (torch.Tensor.unfold): every window of `size`
+    elements along `dimension`, `step` apart: that dim becomes (n - size) // step + 1 windows
+    and a last dim of `size` is added. Built from strided slices stacked along the new dim
+    (one per window element, or one per window when there are fewer windows): data only moves,
+    exact for every dtype. A copy, where PyTorch's is a view (its overlapping windows refuse
+    in-place writes there anyway)."""
+    _check_tensor(x, "unfold")
+    for name, value, position in (
+        ("dimension", dimension, 1),
+        ("size", size, 2),
+        ("step", step, 3),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(
+                f"unfold(): argument '{name}' (position {position}) must be int, not "
+                f"{type(value).__name__}"
+            )
+    where = format_location(user_location())
+    rank = max(x.ndim, 1)
+    if not -rank <= dimension < rank:
+        raise IndexShapeError(
+            f"{where}: Dimension out of range (expected to be in range of [{-rank}, "
+            f"{rank - 1}], but got {dimension})"
+        )
+    d = int(dimension) % rank
+    n = x.shape[d] if x.ndim else 1
+    if size > n:
+        raise RuntimeError(
+            f"{where}: maximum size for tensor at dimension {d} is {n} but size is {size}"
+        )
+    if size < 0:
+        raise RuntimeError(f"{where}: size is {size} but must be >= 0")
+    if step <= 0:
+        raise RuntimeError(f"{where}: step is {step} but must be > 0")
+    if x.ndim == 0:
+        return _reshape_node(x, (1,)) if size else _reshape_node(x, (1,))[:0]
+    windows = (n - size) // step + 1
+    shape = (*x.shape[:d], windows, *x.shape[d + 1 :], size)
+    if not size or not x.numel():
+        return zeros(shape, dtype=x.dtype)
+    before = (slice(None),) * d
+    if size <= windows:  # element k of every window: one strided slice
+        last = (windows - 1) * step
+        parts = [x[(*before, slice(k, k + last + 1, step))] for k in range(size)]
+        return stack(parts, -1)
+    # window w: a narrow, its dim moved last
+    moved = [movedim(x[(*before, slice(w * step, w * step + size))], d, -1) for w in range(windows)]
+    return stack(moved, d)

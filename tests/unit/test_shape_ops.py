@@ -872,3 +872,67 @@ def test_broadcast_all_is_numpys_broadcast_shapes() -> None:
         pf.ones(2, 3) + pf.ones(3, 2)
     with pytest.raises(pf.ShapeError, match=r"where: shapes \[3, 2\], \[2, 3\], \[2, 3\]"):
         pf.where(pf.ones(3, 2) > 0, pf.ones(2, 3), pf.ones(2, 3))
+
+
+UNFOLD_LAYOUTS = [
+    None,
+    pf.MeshLayout.grid(2, 2),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(3),
+]
+# (dimension, size, step): windows that overlap, that leave elements out, one window, empty
+# windows, and both forms (fewer windows than elements and more)
+UNFOLD_CASES = [(1, 2, 1), (1, 3, 2), (0, 2, 3), (-1, 7, 1), (1, 1, 4), (0, 5, 9), (-2, 4, 1)]
+
+
+@pytest.mark.parametrize("layout", UNFOLD_LAYOUTS, ids=repr)
+def test_tensor_unfold_matches_torch_with_gradients(layout):
+    a = data((5, 7))
+    res = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        x.requires_grad = True
+        outs = [x.unfold(*case) for case in UNFOLD_CASES]
+        outs.append((x * 2).unsqueeze(0).unfold(2, 3, 2).unfold(1, 2, 2))  # unfold of unfold
+        loss = sum((o * o).sum() * (k + 1) for k, o in enumerate(outs))
+        loss.backward()
+        res[lib] = [o.detach().numpy() for o in outs] + [x.grad.numpy()]
+    for k, (got, want) in enumerate(zip(res[pf], res[torch], strict=True)):
+        assert got.shape == want.shape, k
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=str(k))
+
+
+def test_tensor_unfold_of_every_dtype_and_edge_shapes_as_torch():
+    ints = np.arange(-20, 22, dtype=np.int32).reshape(2, 3, 7)
+    for array in (ints, ints % 3 == 0, data((2, 3, 7)).astype(np.float16)):
+        got = pf.from_numpy(array).unfold(2, 3, 2)
+        want = torch.from_numpy(array).unfold(2, 3, 2)
+        assert got.dtype == pf.from_numpy(array).dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for shape, args in [
+        ((), (0, 1, 1)),
+        ((), (-1, 0, 3)),
+        ((4, 5), (1, 0, 2)),
+        ((0, 3), (0, 0, 1)),
+    ]:
+        got = pf.zeros(*shape).unfold(*args) if shape else pf.tensor(3.0).unfold(*args)
+        want = torch.zeros(shape).unfold(*args) if shape else torch.tensor(3.0).unfold(*args)
+        assert got.shape == tuple(want.shape), (shape, args)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_tensor_unfold_errors_as_torch_at_the_users_line():
+    cases = [
+        ((1, 6, 1), RuntimeError, "maximum size for tensor at dimension 1 is 5 but size is 6"),
+        ((1, 2, 0), RuntimeError, "step is 0 but must be > 0"),
+        ((1, -1, 1), RuntimeError, "size is -1 but must be >= 0"),
+        ((2, 1, 1), IndexError, r"Dimension out of range \(expected to be in range of \[-2, 1\]"),
+        ((1, 2.0, 1), TypeError, "argument 'size' \\(position 2\\) must be int, not float"),
+    ]
+    for args, error, words in cases:
+        with pytest.raises(error, match=words):
+            torch.zeros(4, 5).unfold(*args)
+        with pytest.raises(error, match=words):
+            pf.zeros(4, 5).unfold(*args)
+    with pytest.raises(RuntimeError, match=r"test_shape_ops\.py:\d+: maximum size"):
+        pf.zeros(4, 5).unfold(0, 5, 1)
