@@ -56,6 +56,7 @@ from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten, Unflatten
+from pyflame.nn.fold import Fold, Unfold
 from pyflame.nn.linear import Identity, Linear
 from pyflame.nn.loss_layers import (
     BCELoss,
@@ -117,6 +118,7 @@ __all__ = [
     "ELU",
     "Embedding",
     "Flatten",
+    "Fold",
     "GELU",
     "GLU",
     "GroupNorm",
@@ -162,6 +164,7 @@ __all__ = [
     "Tanhshrink",
     "Threshold",
     "Unflatten",
+    "Unfold",
     "Upsample",
     "ZeroPad1d",
     "ZeroPad2d",

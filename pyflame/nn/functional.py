@@ -50,6 +50,7 @@ from pyflame.nn.adaptive_pool import (
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv_transpose2d
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance
+from pyflame.nn.fold import fold, unfold
 from pyflame.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -247,6 +248,7 @@ __all__ += [
     "celu",
     "cosine_similarity",
     "elu",
+    "fold",
     "glu",
     "hardsigmoid",
     "hardswish",
@@ -286,4 +288,5 @@ __all__ += [
     "silu",
     "smooth_l1_loss",
     "tanh",
+    "unfold",
 ]
