@@ -89,7 +89,8 @@ def _batched_input(input: Tensor, dims: int, what: str) -> tuple[Tensor, bool]:
                 f"tensor for argument #1 'self' (while checking arguments for {what})"
             )
         raise RuntimeError(
-            f"{_where()}: {what}(): Expected 3D or 4D tensor, but got {list(input.shape)}"
+            f"{_where()}: {what}(): Expected {dims + 1}D or {dims + 2}D tensor, but got "
+            f"{list(input.shape)}"
         )
     if not input.dtype.is_floating_point:
         name = {"bool": "Bool", "int32": "Long"}.get(input.dtype.name, input.dtype.name)
@@ -186,6 +187,22 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     return out.squeeze(0) if unbatched else out
 
 
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean pooling of (N, C, D, H, W) or (C, D, H, W) to `output_size`,
+    torch.nn.functional.adaptive_avg_pool3d: the 2-D pooling of H, W, then of D (a bin is a
+    box, so the mean of the planes' means is its mean; half floats in float32 throughout)."""
+    x, unbatched = _batched_input(input, 3, "adaptive_avg_pool3d")
+    od, oh, ow = _sizes(output_size, 3, "adaptive_avg_pool3d", x.shape[2:])
+    dtype = x.dtype
+    if dtype in (float16, bfloat16):
+        x = x.astype(float32)
+    n, c, d, h, w = x.shape
+    planes = _adaptive_avg(x.reshape(n, c * d, h, w), (oh, ow))  # [N, C·D, oh, ow]
+    depth = _adaptive_avg(planes.reshape(n, c, d, oh * ow), (od, oh * ow))  # [N, C, od, oh·ow]
+    out = depth.reshape(n, c, od, oh, ow).astype(dtype)
+    return out.squeeze(0) if unbatched else out
+
+
 def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max pooling of (N, C, H, W) or (C, H, W) to `output_size`; with `return_indices`
     also each max's flat index h * W + w in its plane (int32; PyTorch: int64),
@@ -214,6 +231,7 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
 ]

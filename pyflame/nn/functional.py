@@ -44,6 +44,7 @@ from pyflame.nn.activation import (
 from pyflame.nn.adaptive_pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
 )
@@ -74,6 +75,7 @@ from pyflame.ops.node import _check_tensor, _shape_error
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "avg_pool1d",

@@ -1,5 +1,5 @@
 """Pooling layers: `MaxPool1d`, `MaxPool2d`, `AvgPool1d`, `AvgPool2d`, `AdaptiveAvgPool1d`,
-`AdaptiveAvgPool2d`, `AdaptiveMaxPool1d`, `AdaptiveMaxPool2d`."""
+`AdaptiveAvgPool2d`, `AdaptiveAvgPool3d`, `AdaptiveMaxPool1d`, `AdaptiveMaxPool2d`."""
 
 from __future__ import annotations
 
@@ -135,6 +135,12 @@ class AdaptiveAvgPool2d(_AdaptivePool):
     _pool = staticmethod(F.adaptive_avg_pool2d)
 
 
+class AdaptiveAvgPool3d(_AdaptivePool):
+    """Mean pooling of (N, C, D, H, W) or (C, D, H, W) to `output_size`."""
+
+    _pool = staticmethod(F.adaptive_avg_pool3d)
+
+
 class AdaptiveMaxPool1d(_AdaptiveMaxPool):
     """Max pooling of (N, C, L) or (C, L) to `output_size`."""
 
@@ -190,6 +196,7 @@ class AvgPool1d(Module):
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AvgPool1d",

@@ -1,10 +1,16 @@
-"""`nn.Upsample` and `F.interpolate`, mode 'nearest' (PyTorch's legacy nearest: output index
-i reads input index floor(i * scale), scale = in / out, or 1 / scale_factor when given).
+"""`nn.Upsample` and `F.interpolate`, PyTorch's modes and arithmetic (its CPU kernels).
 
-An integer scale factor is a broadcast: each value repeated s times along each spatial dim
-(its gradient sums the copies). Any other size reads rows with `index_select`.
+'nearest' (PyTorch's legacy nearest: output index i reads input index floor(i * scale),
+scale = in / out, or 1 / scale_factor when given) and 'nearest-exact' (floor((i + 0.5) *
+scale)): an integer scale factor is a broadcast, each value repeated s times along each
+spatial dim (its gradient sums the copies); any other size reads rows with `index_select`.
 
     x [N, C, H, W] -> [N, C, H, 1, W, 1] -> expand [N, C, H, s, W, s] -> [N, C, H s, W s]
+
+'linear', 'bilinear', 'trilinear' (2 taps per dim) and 'bicubic' (4 taps): per spatial dim,
+the last first, sum over taps of `index_select(x, dim, tap index) * tap weight`, the indices
+and weights computed on the host in float32 as PyTorch computes them (align_corners, given
+scale factors). 'area' is adaptive average pooling (pyflame/nn/adaptive_pool.py).
 """
 
 from __future__ import annotations
@@ -16,25 +22,61 @@ from typing import Any
 import numpy as np
 
 from pyflame import ops
+from pyflame.core.dtypes import bfloat16, float16, float32
 from pyflame.indexing import index_select
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn.module import Module
 from pyflame.ops.node import _check_tensor
 
-_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_MODES = (
+    "nearest",
+    "linear",
+    "bilinear",
+    "bicubic",
+    "trilinear",
+    "lanczos",
+    "area",
+    "nearest-exact",
+)
+#: the input rank each interpolating mode takes (PyTorch's)
+_RANK = {"linear": 3, "bilinear": 4, "trilinear": 5, "bicubic": 4, "lanczos": 4}
+_NAMES = {3: "linear", 4: "bilinear", 5: "trilinear"}
+_CUBIC_A = np.float32(-0.75)  # PyTorch's bicubic coefficient
 
 
-def _per_dim(value: Any, dims: int, what: str) -> list[Any]:
+def _per_dim(value: Any, dims: int, what: str, spatial: Sequence[int]) -> list[Any]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != dims:
+            shown = "output size of" if what == "output size" else "scale_factor of shape"
+            named = "output" if what == "output size" else "scale_factor"
             raise ValueError(
-                f"Input and {what} must have the same number of spatial dimensions, but got "
-                f"input with spatial dimensions of {dims} and {what} of {list(value)}. Please "
-                f"provide input tensor in (N, C, d1, d2, ...,dK) format and {what} in "
+                f"Input and {named} must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {list(spatial)} and {shown} {value}. "
+                f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and {what} in "
                 "(o1, o2, ...,oK) format."
+                if what == "output size"
+                else f"Input and {named} must have the same number of spatial dimensions, but "
+                f"got input with spatial dimensions of {list(spatial)} and {shown} {value}. "
+                "Please provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor "
+                "in (s1, s2, ...,sK) format."
             )
         return list(value)
     return [value] * dims
+
+
+def _refuse_mode_and_rank(input: Tensor, mode: str) -> None:
+    """PyTorch's NotImplementedError for a mode and an input rank that do not go together."""
+    if input.ndim in (3, 4, 5) and mode in _RANK and _RANK[mode] != input.ndim:
+        if mode in _NAMES.values():
+            raise NotImplementedError(
+                f"Got {input.ndim}D input, but {mode} mode needs {_RANK[mode]}D input"
+            )
+    if input.ndim not in (3, 4, 5) or (mode in _RANK and _RANK[mode] != input.ndim):
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+            "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
+            f"nearest-exact (got {mode})"
+        )
 
 
 def interpolate(
@@ -46,78 +88,174 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
-    """torch.nn.functional.interpolate for mode='nearest' on (N, C, L), (N, C, H, W) and
-    (N, C, D, H, W) inputs; other modes are NotImplementedError."""
+    """torch.nn.functional.interpolate on (N, C, L), (N, C, H, W) and (N, C, D, H, W) inputs,
+    modes 'nearest', 'nearest-exact', 'linear', 'bilinear', 'trilinear', 'bicubic' and
+    'area'; `antialias=True` and 'lanczos' are NotImplementedError."""
     _check_tensor(input, "interpolate")
     if mode not in _MODES:
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
-            f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+            "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
             f"nearest-exact (got {mode})"
         )
-    if mode != "nearest":
-        raise NotImplementedError(f"interpolate mode={mode!r} is not supported (only 'nearest')")
-    if align_corners is not None:
-        raise ValueError(
-            "align_corners option can only be set with the interpolating modes: "
-            "linear | bilinear | bicubic | trilinear"
-        )
-    if antialias:
-        raise ValueError(
-            "Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
-            "tensor as input"
-        )
-    if input.ndim not in (3, 4, 5):
-        raise NotImplementedError(
-            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
-            "the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
-            f"nearest-exact (got {mode})"
-        )
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
     dims = input.ndim - 2
-    if size is None and scale_factor is None:
-        raise ValueError("either size or scale_factor should be defined")
+    spatial = input.shape[2:]
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
-    spatial = input.shape[2:]
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if mode == "area" and size is None:  # PyTorch: area always pools to a size
+        recompute_scale_factor = True
+    given: list[float | None]
     if size is not None:
-        out = [int(n) for n in _per_dim(size, dims, "output size")]
-        scales = [n / o for n, o in zip(spatial, out, strict=True)]
+        out = [int(n) for n in _per_dim(size, dims, "output size", spatial)]
+        given = [None] * dims
     else:
-        factors = [float(f) for f in _per_dim(scale_factor, dims, "scale_factor")]
+        factors = [float(f) for f in _per_dim(scale_factor, dims, "scale_factor", spatial)]
         out = [math.floor(n * f) for n, f in zip(spatial, factors, strict=True)]
-        scales = (
-            [n / o for n, o in zip(spatial, out, strict=True)]
-            if recompute_scale_factor
-            else [1.0 / f for f in factors]
+        given = [None] * dims if recompute_scale_factor else list(factors)
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
+    _refuse_mode_and_rank(input, mode)
+    if mode == "lanczos" and align_corners:
+        raise ValueError("Lanczos mode does not support align_corners=True")
+    if mode == "lanczos" and not antialias:
+        raise ValueError("Lanczos mode requires antialias=True")
+    if antialias:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: interpolate(antialias=True) (mode {mode!r}) "
+            "is not supported"
         )
     if min(out) <= 0:
         raise ValueError(
             f"Input and output sizes should be greater than 0, but got input "
             f"({', '.join(map(str, spatial))}) and output ({', '.join(map(str, out))})"
         )
+    if mode == "area":
+        return _area(input, out)
+    if mode in _RANK:
+        return _interpolating(input, out, given, mode, bool(align_corners))
     y = input
-    for axis, (n, o, scale) in enumerate(zip(spatial, out, scales, strict=True)):
-        y = _nearest(y, 2 + axis, n, o, scale)
+    for axis, (n, o, factor) in enumerate(zip(spatial, out, given, strict=True)):
+        y = _nearest(y, 2 + axis, n, o, _scale(n, o, factor), exact=mode == "nearest-exact")
     return y
 
 
-def _nearest(x: Tensor, dim: int, n: int, out: int, scale: float) -> Tensor:
-    """`x` resized along `dim` from n to `out` by PyTorch's nearest rule (float32 scale)."""
-    if out == n:
+def _scale(n: int, o: int, factor: float | None) -> np.float32:
+    """PyTorch's compute_scales_value in float32: 1 / scale_factor when one is used, else
+    in / out."""
+    if factor is not None and factor > 0:
+        return np.float32(1.0 / factor)
+    return np.float32(n) / np.float32(o)
+
+
+def _area(input: Tensor, out: Sequence[int]) -> Tensor:
+    """mode='area': adaptive average pooling to `out` (PyTorch's choice too)."""
+    from pyflame.nn import adaptive_pool  # (adaptive_pool does not import this module)
+
+    if input.ndim == 3:
+        return adaptive_pool.adaptive_avg_pool1d(input, out)
+    if input.ndim == 4:
+        return adaptive_pool.adaptive_avg_pool2d(input, out)
+    return adaptive_pool.adaptive_avg_pool3d(input, out)
+
+
+def _taps(
+    n: int, o: int, factor: float | None, align_corners: bool, cubic: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input index [o], weight [o]) of each tap of PyTorch's linear (2 taps) or cubic
+    (4 taps) interpolation of n inputs to o outputs, all in float32 as its CPU kernel
+    (area_pixel_compute_source_index, guard_index_and_lambda, the cubic convolution with
+    A = -0.75)."""
+    f32 = np.float32
+    if align_corners:
+        scale = f32(n - 1) / f32(o - 1) if o > 1 else f32(0)
+    else:
+        scale = _scale(n, o, factor)
+    dst = np.arange(o, dtype=f32)
+    src = scale * dst if align_corners else scale * (dst + f32(0.5)) - f32(0.5)
+    if not cubic:
+        src = np.maximum(src, f32(0))
+    low = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    lam = np.clip(src - low.astype(f32), f32(0), f32(1)).astype(f32)
+    if not cubic:
+        high = low + (low < n - 1)
+        return [(low, f32(1) - lam), (high, lam)]
+    a = _CUBIC_A
+
+    def near(x: np.ndarray) -> np.ndarray:  # cubic_convolution1: |x| <= 1
+        return ((a + f32(2)) * x - (a + f32(3))) * x * x + f32(1)
+
+    def far(x: np.ndarray) -> np.ndarray:  # cubic_convolution2: 1 < |x| < 2
+        return ((a * x - f32(5) * a) * x + f32(8) * a) * x - f32(4) * a
+
+    weights = [far(lam + f32(1)), near(lam), near(f32(1) - lam), far(f32(1) - lam + f32(1))]
+    return [(np.clip(low - 1 + j, 0, n - 1), w.astype(f32)) for j, w in enumerate(weights)]
+
+
+def _interpolating(
+    input: Tensor, out: Sequence[int], given: Sequence[float | None], mode: str, align: bool
+) -> Tensor:
+    """Linear, bilinear, trilinear and bicubic: per spatial dim, last first (PyTorch's
+    innermost loop), the sum over taps of the input's slices at the tap's indices
+    (`index_select`) times the tap's weights; float32 arithmetic, half inputs computed in
+    float32 with the weights rounded to their dtype and the result rounded once, as
+    PyTorch's CPU kernel."""
+    if not input.dtype.is_floating_point:
+        kernel = "compute_indices_weights_cubic" if mode == "bicubic" else f"upsample_{mode}"
+        name = {"bool": "Bool", "int32": "Long"}.get(input.dtype.name, input.dtype.name)
+        raise NotImplementedError(
+            f"{format_location(user_location())}: \"{kernel}\" not implemented for '{name}'"
+        )
+    dtype = input.dtype
+    y = input.astype(float32) if dtype in (float16, bfloat16) else input
+    spatial = input.shape[2:]
+    for axis in reversed(range(len(spatial))):
+        dim = 2 + axis
+        taps = _taps(spatial[axis], out[axis], given[axis], align, mode == "bicubic")
+        trailing = [1] * (y.ndim - 1 - dim)
+        total = None
+        for index, weight in taps:
+            w = ops.from_numpy(weight.reshape(-1, *trailing))
+            if dtype is not float32:  # PyTorch keeps the weights in the input's dtype
+                w = w.astype(dtype).astype(float32)
+            term = index_select(y, dim, ops.from_numpy(index.astype(np.int32))) * w
+            total = term if total is None else total + term
+        assert total is not None
+        y = total
+    return y.astype(dtype) if y.dtype is not dtype else y
+
+
+def _nearest(x: Tensor, dim: int, n: int, out: int, scale: np.float32, exact: bool) -> Tensor:
+    """`x` resized along `dim` from n to `out` by PyTorch's nearest rule, floor(i * scale),
+    or its nearest-exact rule, floor((i + 0.5) * scale) (float32 scale)."""
+    if out == n and scale == 1:
         return x
-    if out % n == 0 and np.float32(scale) == np.float32(n / out):  # an integer factor
+    if out % n == 0 and scale == np.float32(n / out):  # an integer factor (both rules)
         s = out // n
         y = x.unsqueeze(dim + 1)
         y = y.expand(*y.shape[: dim + 1], s, *y.shape[dim + 2 :])
         return y.reshape(*x.shape[:dim], out, *x.shape[dim + 1 :])
-    src = np.minimum(
-        np.floor(np.arange(out, dtype=np.float32) * np.float32(scale)).astype(np.int64), n - 1
-    )
+    position = np.arange(out, dtype=np.float32) + np.float32(0.5 if exact else 0)
+    src = np.minimum(np.floor(position * scale).astype(np.int64), n - 1)
     return index_select(x, dim, ops.from_numpy(src.astype(np.int32)))
 
 
 class Upsample(Module):
-    """`F.interpolate` as a layer (mode 'nearest' only)."""
+    """`F.interpolate` as a layer (every mode `F.interpolate` takes)."""
 
     def __init__(
         self,
@@ -128,8 +266,6 @@ class Upsample(Module):
         recompute_scale_factor: bool | None = None,
     ):
         super().__init__()
-        if mode != "nearest":
-            raise NotImplementedError(f"Upsample mode={mode!r} is not supported (only 'nearest')")
         self.name = type(self).__name__
         self.size = size
         self.scale_factor: float | tuple[float, ...] | None = (

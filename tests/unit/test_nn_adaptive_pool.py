@@ -142,6 +142,7 @@ def test_errors_as_torch_at_the_users_line():
         (lambda F, x: F.adaptive_avg_pool2d(x, -1), (2, 3, 4, 5), RuntimeError, "greater than or"),
         (lambda F, x: F.adaptive_avg_pool2d(x, (2, 3, 4)), (2, 3, 4, 5), RuntimeError, "must be 2"),
         (lambda F, x: F.adaptive_max_pool2d(x, 2), (4, 5), RuntimeError, "Expected 3D or 4D"),
+        (lambda F, x: F.adaptive_avg_pool3d(x, 2), (4, 5), RuntimeError, "Expected 4D or 5D"),
         (lambda F, x: F.adaptive_avg_pool1d(x, 2), (2, 3, 4, 5), RuntimeError, "Expected 2 to 3"),
         (lambda F, x: F.adaptive_max_pool1d(x, (2, 3)), (3, 7), RuntimeError, "contain one int"),
         (lambda F, x: F.adaptive_avg_pool2d(x, 2), (2, 3, 0, 5), RuntimeError, "non-zero size"),
