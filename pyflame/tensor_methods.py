@@ -660,6 +660,9 @@ class OpMethods:
     def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
         return BOUND.ops.cumprod(self, dim, dtype=dtype)
 
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return BOUND.ops.logcumsumexp(self, dim)
+
     def cummax(self, dim: int) -> Any:
         return BOUND.ops.cummax(self, dim)
 

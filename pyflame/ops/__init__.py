@@ -18,7 +18,7 @@ The builders live in one module per family (each imports only the ones above it 
     linalg       matmul, bmm, outer, addmm
     masking      tril, triu, masked_fill, diag, diag_embed, diagonal_scatter
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm,
-                 cumsum, cummax, cummin, trace
+                 cumsum, logcumsumexp, cummax, cummin, trace
     einsum       einsum (permute, reshape, matmul, sum)
     sorting      sort, argsort, topk, median, nanmedian (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
@@ -200,6 +200,7 @@ from pyflame.ops.reductions import (
     cumprod,
     cumsum,
     log_softmax,
+    logcumsumexp,
     logsumexp,
     mean,
     norm,
@@ -345,6 +346,7 @@ __all__ += [  # more math, shape, masking, linear algebra, reductions, einsum an
     "norm",
     "cumprod",
     "cumsum",
+    "logcumsumexp",
     "cummax",
     "cummin",
     "einsum",

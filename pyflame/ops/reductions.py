@@ -16,6 +16,7 @@ import numpy as np
 
 from pyflame.core import shapes
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, int32
+from pyflame.core.errors import IndexShapeError
 from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
@@ -36,6 +37,7 @@ from pyflame.ops.elementwise import (
     sqrt,
     where,
 )
+from pyflame.ops.elementwise_math import logaddexp
 from pyflame.ops.node import (
     _check_tensor,
     _dim_arg,
@@ -565,8 +567,35 @@ def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     return _scan(x, dim, dtype, "cumprod", mul, 1)
 
 
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along `dim` without overflow (torch.logcumsumexp): the scan of
+    `cumsum` with `logaddexp` (PyTorch's kernel: -inf with -inf is -inf, inf with inf is inf,
+    NaN spreads to the end), shifts padded with -inf; float dtypes only, float16/bfloat16 in
+    float32 with each result rounded once. The scan adds in another order than PyTorch's
+    running sum: floats may differ in the last bits. Gradients through logaddexp's rule."""
+    _check_tensor(x, "logcumsumexp")
+    if not x.dtype.is_floating_point:
+        name = {"bool": "Bool", "int32": "Long"}.get(x.dtype.name, x.dtype.name)
+        raise NotImplementedError(
+            f'{format_location(user_location())}: "logcumsumexp_out_cpu" not implemented for '
+            f"'{name}'"
+        )
+    given, rank = _dim_arg(dim, "logcumsumexp"), max(x.ndim, 1)
+    if not -rank <= given < rank:
+        raise IndexShapeError(
+            f"{format_location(user_location())}: Dimension out of range (expected to be in "
+            f"range of [{-rank}, {rank - 1}], but got {given})"
+        )
+    return _scan(x, given, None, "logcumsumexp", logaddexp, float("-inf"))
+
+
 def _scan(
-    x: Tensor, dim: int, dtype: Any, what: str, combine: Callable[..., Tensor], identity: int | None
+    x: Tensor,
+    dim: int,
+    dtype: Any,
+    what: str,
+    combine: Callable[..., Tensor],
+    identity: float | None,
 ) -> Tensor:
     """The Hillis-Steele scan of `cumsum` / `cumprod`: log2(n) steps y = combine(y, y shifted
     by 1, 2, 4, ... along dim, the shift padded with `identity`, None: zeros); half floats

@@ -1110,3 +1110,65 @@ def test_p_norm_gradients_at_zeros_are_torchs(p):
     (pf.nn.functional.normalize(x, p=p, dim=1) * pf.from_numpy(weights)).sum().backward()
     (torch.nn.functional.normalize(t, p=p, dim=1) * torch.from_numpy(weights)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5)
+
+
+SCAN_LAYOUTS = [
+    None,
+    pf.MeshLayout.grid(2, 2),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(3),
+]
+
+
+@pytest.mark.parametrize("layout", SCAN_LAYOUTS, ids=repr)
+def test_logcumsumexp_matches_torch_with_gradients(layout):
+    """Along every dim of an odd 3-D shape and a long row (values up to +-40: exp alone
+    would overflow float32 sums), values and gradients against torch."""
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((3, 7, 5)) * 20).astype(np.float32)
+    b = (rng.standard_normal((2, 37)) * 40).astype(np.float32)
+    res = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        y = pf.from_numpy(b, layout=layout) if lib is pf else torch.from_numpy(b)
+        x.requires_grad = y.requires_grad = True
+        outs = [lib.logcumsumexp(x, 0), x.logcumsumexp(1), x.logcumsumexp(-1), y.logcumsumexp(1)]
+        loss = sum((o * (k + 1)).tanh().sum() for k, o in enumerate(outs))
+        loss.backward()
+        res[lib] = [o.detach().numpy() for o in outs] + [x.grad.numpy(), y.grad.numpy()]
+    for k, (got, want) in enumerate(zip(res[pf], res[torch], strict=True)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=str(k))
+
+
+def test_logcumsumexp_of_infinities_nan_halves_and_scalars_as_torch():
+    inf = np.inf
+    x = np.array([-inf, -inf, 1.0, inf, inf, 3.0, np.nan, 2.0], np.float32)
+    np.testing.assert_array_equal(
+        pf.logcumsumexp(pf.from_numpy(x), 0).numpy(), torch.logcumsumexp(torch.from_numpy(x), 0)
+    )
+    h = np.linspace(-3, 5, 24, dtype=np.float32).reshape(2, 12)
+    for pdtype, tdtype in ((pf.float16, torch.float16), (pf.bfloat16, torch.bfloat16)):
+        got = pf.from_numpy(h).astype(pdtype).logcumsumexp(1)
+        want = torch.from_numpy(h).to(tdtype).logcumsumexp(1)
+        assert got.dtype == pdtype
+        np.testing.assert_array_equal(got.astype(pf.float32).numpy(), want.float().numpy())
+    assert pf.tensor(2.0).logcumsumexp(-1).item() == 2.0
+
+
+def test_logcumsumexp_errors_as_torch():
+    for dtype, tdtype, name in ((pf.int32, torch.long, "Long"), (pf.bool, torch.bool, "Bool")):
+        words = f"\"logcumsumexp_out_cpu\" not implemented for '{name}'"
+        with pytest.raises(NotImplementedError, match=words):
+            torch.logcumsumexp(torch.zeros(3, dtype=tdtype), 0)
+        with pytest.raises(NotImplementedError, match=r"test_reductions\.py:\d+: " + words):
+            pf.logcumsumexp(pf.zeros(3, dtype=dtype), 0)
+    with pytest.raises(
+        IndexError,
+        match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)",
+    ):
+        torch.zeros(2, 3).logcumsumexp(2)
+    with pytest.raises(
+        IndexError,
+        match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)",
+    ):
+        pf.zeros(2, 3).logcumsumexp(2)
