@@ -30,6 +30,7 @@ from pyflame.indexed_writes import (
     index_copy,
     index_fill,
     index_put,
+    masked_scatter,
     scatter,
     scatter_add,
     scatter_reduce,
@@ -90,7 +91,7 @@ __all__ += ["max", "min"]  # pyflame.ops's max_ and min_
 __all__ += ["dropout", "gather", "index_select", "narrow"]  # nn.functional's, indexing's
 __all__ += ["repeat_interleave", "take_along_dim"]  # indexing's
 __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_add"]
-__all__ += ["scatter_reduce"]
+__all__ += ["masked_scatter", "scatter_reduce"]
 __all__ += ["serving", "training"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]
 __all__ += ops.__all__  # the op builders (pyflame/ops/__init__.py)

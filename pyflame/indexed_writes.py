@@ -649,4 +649,77 @@ def index_put(input: Tensor, indices: Any, values: Tensor, accumulate: bool = Fa
     return _reshape_node(added, input.shape)
 
 
+_TORCH_NAMES = {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Long"}
+
+
+def _torch_name(dtype: DType) -> str:
+    return _TORCH_NAMES.get(dtype.name, dtype.name.capitalize())
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """`source`'s elements, in order, where the bool `mask` holds, `input` elsewhere
+    (torch.masked_scatter; input and mask broadcast together): the k-th True element (row-major)
+    takes source.flatten()[k]. Its source position is the running count of the mask
+    (`cumsum`) less one, read by `flame.gather_rows` from source as a table of one-element
+    rows; a `flame.where` keeps input elsewhere, bit for bit. A source with fewer elements than
+    the mask has True is PyTorch's RuntimeError, at once for a mask at hand, else after the
+    run naming the user's line. Gradients as PyTorch's: input's where the mask is False,
+    source's first k elements from the masked places (the rest 0)."""
+    location = user_location()
+    where = format_location(location)
+    _check_tensor(input, "masked_scatter")
+    _check_tensor(mask, "masked_scatter mask")
+    _check_tensor(source, "masked_scatter source")
+    if mask.dtype is not bool_:
+        raise RuntimeError(
+            f"{where}: masked_scatter_ only supports boolean masks, but got mask with dtype "
+            f"{_torch_name(mask.dtype)}"
+        )
+    if source.dtype is not input.dtype:
+        raise RuntimeError(
+            f"{where}: masked_scatter: expected self and source to have same dtypes but got "
+            f"{_torch_name(input.dtype)} and {_torch_name(source.dtype)}"
+        )
+    try:
+        shape = shapes.broadcast_all(input.shape, mask.shape)
+    except ValueError:
+        raise _shape_error(
+            f"masked_scatter: the input of shape {list(input.shape)} and the mask of shape "
+            f"{list(mask.shape)} cannot be broadcast together"
+        ) from None
+    x = input if input.shape == shape else ops.broadcast_to(input, shape)
+    m = mask if mask.shape == shape else ops.broadcast_to(mask, shape)
+    size = source.numel()
+
+    def message(ones: int, count: int) -> str:
+        return (
+            f"Number of elements of source < number of ones in mask (source has {size}, "
+            f"the mask {ones})"
+        )
+
+    held = data_at_hand(m)
+    if held is not None:
+        ones = int(held.sum())
+        checks.check_now(
+            np.array(ones > size), np.array(ones), message, error=RuntimeError, location=location
+        )
+        if not ones:
+            return _reshape_node(x, shape)
+    if not size:  # (only a mask computed on the device: checked after the run)
+        picked = ops.zeros(shape, dtype=input.dtype)
+    else:
+        flat = m.reshape(-1)
+        with no_grad():
+            count = ops.cumsum(flat.astype(int32), 0)
+            at = ops.where(flat, count - 1, 0)
+        rows = ops.gather_rows(source.reshape(size, 1), at)  # [numel, 1]
+        picked = rows.reshape(shape)
+    out = ops.where(m, picked, x)
+    if held is None:
+        with no_grad():
+            total = m.astype(int32).sum()
+        checks.add_check(out, total > size, total, message, error=RuntimeError, location=location)
+    return out
+
+
 tensor_methods.bind("indexed_writes", sys.modules[__name__])  # `x.scatter(...)`, ...

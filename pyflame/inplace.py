@@ -554,6 +554,12 @@ def masked_fill_(x: Tensor, mask: Tensor, value: Any) -> Tensor:
     return _inplace(x, "MaskedFill", lambda: ops.masked_fill(x, mask, value))
 
 
+def masked_scatter_(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    return _inplace(
+        x, "MaskedScatter", lambda: indexed_writes.masked_scatter(x, mask, source), source
+    )
+
+
 def scatter_(
     x: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None
 ) -> Tensor:

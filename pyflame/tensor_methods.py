@@ -633,6 +633,9 @@ class OpMethods:
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         return BOUND.ops.masked_fill(self, mask, value)
 
+    def masked_scatter(self, mask: Tensor, source: Tensor) -> Tensor:
+        return BOUND.indexed_writes.masked_scatter(self, mask, source)
+
     def outer(self, other: Tensor) -> Tensor:
         return BOUND.ops.outer(self, other)
 
@@ -1096,6 +1099,9 @@ class OpMethods:
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return BOUND.inplace.masked_fill_(self, mask, value)
+
+    def masked_scatter_(self, mask: Tensor, source: Tensor) -> Tensor:
+        return BOUND.inplace.masked_scatter_(self, mask, source)
 
     def scatter_(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: Any = None

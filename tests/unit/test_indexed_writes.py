@@ -576,3 +576,95 @@ def test_scatter_reduce_amax_without_self_shares_among_the_entries_only():
     out.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
     np.testing.assert_array_equal(s.grad.numpy(), [0.5, 0.5, 1.0])
+
+
+SCATTER_LAYOUTS = [
+    None,
+    pf.MeshLayout.grid(2, 2),
+    pf.MeshLayout.grid(2, 3),
+    pf.MeshLayout.row_partition(3),
+]
+
+
+@pytest.mark.parametrize("layout", SCATTER_LAYOUTS, ids=repr)
+def test_masked_scatter_matches_torch_with_gradients(layout):
+    """Masks at hand and computed on the device, a mask broadcast over the input and an input
+    broadcast over the mask, a source longer than needed and of another shape; values and
+    the gradients of input and source (the unused source elements get 0)."""
+    a, s = data((5, 7)), data((6, 7), seed=3)
+    mask = data((5, 7), seed=4) > 0.3
+    res = {}
+    for lib in (pf, torch):
+        x = pf.from_numpy(a, layout=layout) if lib is pf else torch.from_numpy(a)
+        src = lib.from_numpy(s)
+        x.requires_grad = src.requires_grad = True
+        held = lib.from_numpy(mask)
+        outs = [
+            x.masked_scatter(held, src),
+            lib.masked_scatter(x, (x * 3).sin() > 0, src),  # a mask computed on the device
+            x.masked_scatter(held[2:3], src),  # one row of mask for every row
+            lib.masked_scatter(x[1:2], held, src * 2),  # the input broadcast to the mask
+        ]
+        loss = sum((o * o).sum() * (k + 1) for k, o in enumerate(outs))
+        loss.backward()
+        res[lib] = [o.detach().numpy() for o in outs] + [x.grad.numpy(), src.grad.numpy()]
+    for k, (got, want) in enumerate(zip(res[pf], res[torch], strict=True)):
+        assert got.shape == want.shape, k
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=str(k))
+
+
+def test_masked_scatter_keeps_every_dtype_and_writes_in_place():
+    mask = np.array([[True, False, True], [False, True, True]])
+    ints = np.arange(6, dtype=np.int32).reshape(2, 3)
+    for a, s in (
+        (ints, -ints - 10),
+        (ints % 2 == 0, np.ones((2, 3), bool)),
+        (data((2, 3)).astype(np.float16), data((4,), seed=2).astype(np.float16)),
+    ):
+        got = pf.from_numpy(a).masked_scatter(pf.from_numpy(mask), pf.from_numpy(s))
+        want = torch.from_numpy(a).masked_scatter(torch.from_numpy(mask), torch.from_numpy(s))
+        assert got.dtype == pf.from_numpy(a).dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    x, t = pf.from_numpy(data((2, 3))), torch.from_numpy(data((2, 3)))
+    view, tview = x[1], t[1]
+    x.masked_scatter_(pf.from_numpy(mask[:1]), pf.from_numpy(np.arange(6, dtype=np.float32)))
+    t.masked_scatter_(torch.from_numpy(mask[:1]), torch.arange(6, dtype=torch.float32))
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(view.numpy(), tview.numpy())  # the view sees it, as torch's
+
+
+def test_masked_scatter_errors_as_torch_at_the_users_line():
+    mask = np.array([[True, False, True], [True, True, True]])
+    x, t = pf.zeros(2, 3), torch.zeros(2, 3)
+    cases = [
+        (
+            pf.from_numpy(mask),
+            pf.arange(4.0),
+            torch.from_numpy(mask),
+            torch.arange(4.0),
+            "source <",
+        ),
+        (
+            pf.from_numpy(mask.astype(np.int32)),
+            pf.arange(6.0),
+            torch.from_numpy(mask).int(),
+            torch.arange(6.0),
+            "only supports boolean masks, but got mask with dtype Int",
+        ),
+        (pf.from_numpy(mask), pf.arange(6), torch.from_numpy(mask), torch.arange(6), "same dtypes"),
+    ]
+    for pmask, psource, tmask, tsource, words in cases:
+        with pytest.raises(RuntimeError, match=words.replace("Int", "")):
+            t.masked_scatter(tmask, tsource)
+        with pytest.raises(
+            RuntimeError, match=r"test_indexed_writes\.py:\d+: .*" + words.replace("Int", "")
+        ):
+            x.masked_scatter(pmask, psource)
+    computed = pf.from_numpy(data((2, 3))) > -10  # all True, known only after the run
+    late = x.masked_scatter(computed, pf.arange(5.0))
+    with pytest.raises(
+        RuntimeError, match=r"test_indexed_writes\.py:\d+: Number of elements of source"
+    ):
+        late.numpy()
+    with pytest.raises(pf.ShapeError, match="cannot be broadcast"):
+        x.masked_scatter(pf.from_numpy(np.ones((3, 3), bool)), pf.arange(9.0))
