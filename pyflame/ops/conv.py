@@ -18,7 +18,7 @@ from pyflame.core.dtypes import int32
 from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor
 from pyflame.ops.creation import arange, full, ones
-from pyflame.ops.elementwise import div, eq, ge, logical_and, logical_or, ne, where
+from pyflame.ops.elementwise import div, eq, ge, logical_and, ne, where
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.shape import pad, reshape
 
@@ -235,7 +235,7 @@ def max_pool2d(
     """Max over each `kernel_size` window (stride defaults to the kernel size); padding, at
     most half the kernel, counts as -inf. With `return_indices`, also where each max is: its
     flat index h * W + w in the input's plane (int32; PyTorch: int64), the first max of the
-    window in row-major order, as PyTorch."""
+    window in row-major order (its last NaN when the max is NaN), as PyTorch."""
     x, squeeze, k, s, pads, d = _pool_args(
         "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
     )
@@ -256,9 +256,11 @@ def _max_indices(
     pads: tuple[int, ...],
     d: tuple[int, int],
 ) -> Tensor:
-    """The flat input index of each window's max: per kernel tap, a strided slice of the
-    (-inf padded) input and of a map of flat indices (-1 on padding); the taps visited last
-    to first, each taking the place where its value equals the max (NaN matching NaN)."""
+    """The flat input index of each window's max, PyTorch's pick (`val > max or isnan(val)`):
+    per kernel tap, a strided slice of the (-inf padded) input and of a map of flat indices
+    (-1 on padding); the taps visited last to first, each taking the place where its value
+    equals the max (the first max), and, for a window whose max is NaN, first to last, each
+    taking the place of a NaN (the last NaN)."""
     top, bottom, left, right = pads
     height, width = x.shape[2], x.shape[3]
     flat = reshape(arange(height * width, dtype=int32), 1, 1, height, width)
@@ -267,15 +269,19 @@ def _max_indices(
         flat = pad(flat, [left, right, top, bottom], value=-1)
     oh, ow = values.shape[2], values.shape[3]
     found = full(values.shape, -1, dtype=int32)
-    for a in reversed(range(k[0])):
-        for b in reversed(range(k[1])):
-            h0, w0 = a * d[0], b * d[1]
-            rows = slice(h0, h0 + (oh - 1) * s[0] + 1, s[0])
-            cols = slice(w0, w0 + (ow - 1) * s[1] + 1, s[1])
-            tap, where_from = x[:, :, rows, cols], flat[:, :, rows, cols]
-            same = logical_or(eq(tap, values), logical_and(ne(tap, tap), ne(values, values)))
-            found = where(logical_and(same, ge(where_from, 0)), where_from, found)
-    return found
+    last_nan = full(values.shape, -1, dtype=int32)
+    taps = [(a, b) for a in range(k[0]) for b in range(k[1])]
+    for a, b in reversed(taps):
+        h0, w0 = a * d[0], b * d[1]
+        rows = slice(h0, h0 + (oh - 1) * s[0] + 1, s[0])
+        cols = slice(w0, w0 + (ow - 1) * s[1] + 1, s[1])
+        tap, where_from = x[:, :, rows, cols], flat[:, :, rows, cols]
+        inside = ge(where_from, 0)
+        found = where(logical_and(eq(tap, values), inside), where_from, found)
+        # visited last to first, a NaN's place is kept only while no later NaN holds one
+        nan_here = logical_and(logical_and(ne(tap, tap), inside), eq(last_nan, -1))
+        last_nan = where(nan_here, where_from, last_nan)
+    return where(ne(values, values), last_nan, found)
 
 
 def avg_pool2d(

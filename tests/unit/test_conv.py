@@ -418,6 +418,21 @@ def test_max_pool2d_return_indices_matches_torch(layout):
     np.testing.assert_array_equal(indices.numpy(), tF.max_pool2d(t[0], 2, return_indices=True)[1])
 
 
+def test_max_pool2d_indices_of_a_window_with_two_nans_are_the_last_nans_as_torch():
+    """PyTorch's loop takes a value when `val > max or isnan(val)`: the window's last NaN
+    (the gradient rule already went there; the indices took the first)."""
+    nan = np.nan
+    a = np.array([[[[1.0, nan, 3.0, nan], [0.0, nan, 2.0, 9.0], [nan, 4.0, nan, nan]]]], np.float32)
+    for kw in (
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=(3, 2)),
+    ):
+        got = F.max_pool2d(pf.from_numpy(a), return_indices=True, **kw)[1]
+        want = tF.max_pool2d(torch.from_numpy(a), return_indices=True, **kw)[1]
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=str(kw))
+
+
 @pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
 def test_max_pool2d_layer_returns_indices_as_torch(layout):
     """nn.MaxPool2d(return_indices=True) passes it to F.max_pool2d: (values, indices), and
