@@ -1,13 +1,14 @@
-"""`F.adaptive_avg_pool1d/2d` and `F.adaptive_max_pool1d/2d`: pooling to an output size, with
+"""`F.adaptive_avg_pool1d/2d/3d` and `F.adaptive_max_pool1d/2d`: pooling to an output size, with
 PyTorch's bins (output i of a dim of n inputs and m outputs pools inputs
 floor(i * n / m) .. ceil((i + 1) * n / m) - 1, so bins may overlap and differ in length).
 
 An output size that divides the input's is one `flame.avg_pool2d` / `flame.max_pool2d` with
-kernel = stride = n / m (a max with its indices excepted). Any other size reads each bin's elements through `index_select` (a
-constant index, K = the longest bin's length entries per output; a shorter bin repeats its last
-element, which a max does not see and a mean masks out):
+kernel = stride = n / m (a max with its indices excepted). Any other size reads each bin's
+elements at a constant index (K = the longest bin's length entries per output; a shorter bin
+repeats its last element, which a max does not see and a mean masks out), by slices where
+the index steps evenly, else `index_select` (pyflame/nn/row_runs.py):
 
-    x [N, C, H, W] --index_select H, W--> [N, C, Oh·Kh, Ow·Kw] -> [N, C, Oh, Kh, Ow, Kw]
+    x [N, C, H, W] --rows along H, W--> [N, C, Oh, Kh, Ow, Kw]
     mean: where(mask, ., 0), sums over Kw and Kh, / bin sizes (half floats in float32)
     max:  bins moved last [N, C, Oh, Ow, Kh·Kw], the first max (the last NaN) picked by
           `gather`, so its gradient goes to that element only, as PyTorch's
@@ -25,6 +26,7 @@ from pyflame import ops
 from pyflame.core.dtypes import bfloat16, float16, float32, int32
 from pyflame.indexing import gather, index_select
 from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.nn import row_runs
 from pyflame.ops.conv import avg_pool2d, max_pool2d
 from pyflame.ops.node import _check_tensor
 
@@ -116,6 +118,10 @@ def _windows(x: Tensor, dim: int, m: int) -> tuple[Tensor, np.ndarray, np.ndarra
     position = start[:, None] + np.arange(k)[None, :]
     real = position < end[:, None]
     position = np.minimum(position, end[:, None] - 1)
+    taps = [row_runs.phases(x, dim, position[:, j]) for j in range(k)]
+    if all(parts is not None for parts in taps):  # each tap's rows by slices, stacked
+        rows = [row_runs.interleaved(parts, dim) for parts in taps]  # type: ignore[arg-type]  # (checked: not None)
+        return ops.stack(rows, dim + 1), position, real
     picked = index_select(x, dim, ops.from_numpy(position.reshape(-1).astype(np.int32)))
     shape = list(x.shape)
     shape[dim : dim + 1] = [m, k]

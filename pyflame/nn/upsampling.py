@@ -3,28 +3,31 @@
 'nearest' (PyTorch's legacy nearest: output index i reads input index floor(i * scale),
 scale = in / out, or 1 / scale_factor when given) and 'nearest-exact' (floor((i + 0.5) *
 scale)): an integer scale factor is a broadcast, each value repeated s times along each
-spatial dim (its gradient sums the copies); any other size reads rows with `index_select`.
+spatial dim (its gradient sums the copies); any other size reads rows by slices when the
+index steps evenly (pyflame/nn/row_runs.py), else with `index_select`.
 
     x [N, C, H, W] -> [N, C, H, 1, W, 1] -> expand [N, C, H, s, W, s] -> [N, C, H s, W s]
 
 'linear', 'bilinear', 'trilinear' (2 taps per dim) and 'bicubic' (4 taps): per spatial dim,
-the last first, sum over taps of `index_select(x, dim, tap index) * tap weight`, the indices
+the last first, sum over taps of x's rows at the tap's index (row_runs) * the tap's weight, the indices
 and weights computed on the host in float32 as PyTorch computes them (align_corners, given
 scale factors). 'area' is adaptive average pooling (pyflame/nn/adaptive_pool.py).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pyflame import ops
-from pyflame.core.dtypes import bfloat16, float16, float32
-from pyflame.indexing import index_select
+from pyflame.core.dtypes import DType, bfloat16, float16, float32
 from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.nn import row_runs
 from pyflame.nn.module import Module
 from pyflame.ops.node import _check_tensor
 
@@ -226,17 +229,39 @@ def _interpolating(
     for axis in reversed(range(len(spatial))):
         dim = 2 + axis
         taps = _taps(spatial[axis], out[axis], given[axis], align, mode == "bicubic")
-        trailing = [1] * (y.ndim - 1 - dim)
-        total = None
-        for index, weight in taps:
-            w = ops.from_numpy(weight.reshape(-1, *trailing))
-            if dtype is not float32:  # PyTorch keeps the weights in the input's dtype
-                w = w.astype(dtype).astype(float32)
-            term = index_select(y, dim, ops.from_numpy(index.astype(np.int32))) * w
-            total = term if total is None else total + term
-        assert total is not None
-        y = total
+        y = _resampled(y, dim, taps, dtype)
     return y.astype(dtype) if y.dtype is not dtype else y
+
+
+def _resampled(
+    y: Tensor, dim: int, taps: list[tuple[np.ndarray, np.ndarray]], dtype: DType
+) -> Tensor:
+    """The sum over taps of y's rows at the tap's index along `dim` times its weights, in
+    tap order (PyTorch's); by phases of slices when every tap's index allows
+    (pyflame/nn/row_runs.py), else by `index_select`. Weights in `dtype` (PyTorch keeps them
+    in the input's dtype), the arithmetic in y's (float32 for half inputs)."""
+    trailing = [1] * (y.ndim - 1 - dim)
+
+    def weighted(rows: Tensor, weight: np.ndarray) -> Tensor:
+        w = ops.from_numpy(np.ascontiguousarray(weight).reshape(-1, *trailing))
+        if dtype is not y.dtype:
+            w = w.astype(dtype).astype(y.dtype)
+        return rows * w
+
+    phases = [row_runs.phases(y, dim, index) for index, _ in taps]
+    held = [parts for parts in phases if parts is not None]
+    if len(held) < len(taps):
+        terms = [weighted(row_runs.rows_at(y, dim, index), w) for index, w in taps]
+        return functools.reduce(operator.add, terms)
+    p = len(held[0])
+    per_phase = [
+        functools.reduce(
+            operator.add,
+            [weighted(parts[r], w[r::p]) for parts, (_, w) in zip(held, taps, strict=True)],
+        )
+        for r in range(p)
+    ]
+    return row_runs.interleaved(per_phase, dim)
 
 
 def _nearest(x: Tensor, dim: int, n: int, out: int, scale: np.float32, exact: bool) -> Tensor:
@@ -251,7 +276,7 @@ def _nearest(x: Tensor, dim: int, n: int, out: int, scale: np.float32, exact: bo
         return y.reshape(*x.shape[:dim], out, *x.shape[dim + 1 :])
     position = np.arange(out, dtype=np.float32) + np.float32(0.5 if exact else 0)
     src = np.minimum(np.floor(position * scale).astype(np.int64), n - 1)
-    return index_select(x, dim, ops.from_numpy(src.astype(np.int32)))
+    return row_runs.rows_at(x, dim, src)
 
 
 class Upsample(Module):

@@ -34,9 +34,16 @@ CASES_2D = [
 ]
 
 
+@pytest.mark.slow
+def test_more_2d_modes_match_torch_with_gradients():
+    for kwargs in [CASES_2D[k] for k in (1, 2, 4, 8)]:
+        check_function(lambda F, x, kw=kwargs: F.interpolate(x, **kw), rand(2, 3, 5, 4))
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_2d_modes_match_torch_with_gradients(layout):
-    for kwargs in CASES_2D if layout is None else CASES_2D[1:2] + CASES_2D[4:5]:
+    cases = [CASES_2D[k] for k in ((0, 3, 5, 6, 7) if layout is None else (1, 4))]
+    for kwargs in cases:
         check_function(
             lambda F, x, kw=kwargs: F.interpolate(x, **kw), rand(2, 3, 5, 4), layout=layout
         )
@@ -56,6 +63,18 @@ def test_1d_and_3d_modes_match_torch_with_gradients():
         {"size": (2, 3, 4), "mode": "area"},
     ):
         check_function(lambda F, x, kw=kwargs: F.interpolate(x, **kw), rand(1, 2, 3, 4, 5))
+
+
+def test_sizes_whose_indices_read_rows_by_index_select_match_torch():
+    """More than row_runs.MAX_PHASES phases (5 -> 13 rows, 4 -> 9 columns): the lookup is
+    `flame.gather_rows`; a 2x resize reads slices."""
+    kwargs = {"size": (13, 9), "mode": "bicubic"}
+    check_function(lambda F, x: F.interpolate(x, **kwargs), rand(1, 2, 5, 4))
+    check_function(lambda F, x: F.interpolate(x, size=(13, 9), mode="bilinear"), rand(1, 2, 5, 4))
+    x = pf.zeros(1, 2, 5, 4)
+    assert "flame.gather_rows" in pf.ir(F.interpolate(x, **kwargs), stage="flame")
+    doubled = F.interpolate(x, scale_factor=2, mode="bilinear")
+    assert "flame.gather_rows" not in pf.ir(doubled, stage="flame")
 
 
 def test_nearest_exact_is_exact_for_every_size():
