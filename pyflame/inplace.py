@@ -158,6 +158,12 @@ def check_writable(t: Tensor, through_view: bool = False) -> None:
     view = t
     while view._view_of is not None and view._view_of[1] != "detach":
         base = view._view_of[0]
+        if view._view_of[1] == "unfold" and _overlapping_windows(view):
+            raise RuntimeError(
+                f"{where}: writing into overlapping windows of unfold is not supported: their "
+                "elements share memory in PyTorch, where the result depends on the order its "
+                "kernel writes them. clone() the windows first, or write to the tensor."
+            )
         if view._view_of[1] == "expand" and view.numel() != base.numel():
             # (t selects some of the copies: writing them back would need to know which
             # element of the base each written copy shares, which the functional write-back
@@ -311,6 +317,8 @@ def _make(base: Tensor, kind: str, params: Any) -> Tensor:
             return ops.expand(base, params)
         if kind == "diagonal":
             return ops.diagonal(base, *params)
+        if kind == "unfold":
+            return ops.unfold(base, *params)
     raise ValueError(f"unknown view kind {kind!r}")
 
 
@@ -320,12 +328,44 @@ def _put(base: Tensor, kind: str, params: Any, value: Tensor) -> Tensor:
         return index_set(base, params, value)
     if kind == "diagonal":
         return ops.diagonal_scatter(base, value, *params)
+    if kind == "unfold":
+        return _unfold_put(base, value, *params)
     if kind == "permute":
         inverse = [0] * len(params)
         for i, p in enumerate(params):
             inverse[p] = i
         return ops.permute(value, *inverse)
     return _reshape_node(value, base.shape)  # reshape; detach; an expand that repeats nothing
+
+
+def _overlapping_windows(view: Tensor) -> bool:
+    """Whether the unfold `view` has windows that share elements (step < size)."""
+    d, size, step = view._view_of[2]  # type: ignore[index]  # (an unfold view: its params)
+    return step < size and view.shape[d] > 1
+
+
+def _unfold_put(base: Tensor, value: Tensor, d: int, size: int, step: int) -> Tensor:
+    """base with its windows along `d` (`size` elements, `step` >= size apart, or one) taking
+    `value` ([.., windows, .., size]): the windows laid end to end (each padded to `step`),
+    placed along d, and a `where` keeps base between and after them."""
+    n, windows = base.shape[d], value.shape[d]
+    pitch = step if windows > 1 else size  # (one window: any step)
+    laid = ops.movedim(value, -1, d + 1)  # [.., windows, size, ..]
+    if pitch > size:
+        laid = ops.pad(laid, [0, 0] * (laid.ndim - d - 2) + [0, pitch - size])
+    shape = list(base.shape)
+    shape[d] = windows * pitch
+    laid = laid.reshape(shape)
+    keep = (slice(None),) * d
+    if windows * pitch >= n:
+        laid = laid[(*keep, slice(0, n))]
+    else:
+        laid = ops.pad(laid, [0, 0] * (base.ndim - d - 1) + [0, n - windows * pitch])
+    covered = np.zeros(n, bool)
+    for w in range(windows):
+        covered[w * step : w * step + size] = True
+    mask = ops.from_numpy(covered.reshape(n, *[1] * (base.ndim - d - 1)))
+    return ops.where(mask, laid, base)
 
 
 def _refresh_views(t: Tensor) -> None:

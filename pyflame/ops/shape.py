@@ -112,6 +112,9 @@ def strides_of(x: Tensor) -> tuple[int, ...]:
         _, d1, d2 = params
         out = tuple(s for d, s in enumerate(of_base) if d not in (d1, d2))
         out += (of_base[d1] + of_base[d2],)
+    elif kind == "unfold":  # the windows step `step` elements, their elements one
+        d, _, step = params
+        out = (*of_base[:d], of_base[d] * step, *of_base[d + 1 :], of_base[d])
     elif kind == "reshape":
         found = strides.reshape_strides(base.shape, of_base, x.shape)
         assert found is not None  # (recorded as a view only when strides exist)
@@ -553,8 +556,8 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     elements along `dimension`, `step` apart: that dim becomes (n - size) // step + 1 windows
     and a last dim of `size` is added. Built from strided slices stacked along the new dim
     (one per window element, or one per window when there are fewer windows): data only moves,
-    exact for every dtype. A copy, where PyTorch's is a view (its overlapping windows refuse
-    in-place writes there anyway)."""
+    exact for every dtype. A view, as PyTorch's: in-place writes into windows that do not
+    overlap reach x (pyflame/inplace.py), into overlapping ones are refused."""
     _check_tensor(x, "unfold")
     for name, value, position in (
         ("dimension", dimension, 1),
@@ -593,7 +596,10 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     if size <= windows:  # element k of every window: one strided slice
         last = (windows - 1) * step
         parts = [x[(*before, slice(k, k + last + 1, step))] for k in range(size)]
-        return stack(parts, -1)
-    # window w: a narrow, its dim moved last
-    moved = [movedim(x[(*before, slice(w * step, w * step + size))], d, -1) for w in range(windows)]
-    return stack(moved, d)
+        out = stack(parts, -1)
+    else:  # window w: a narrow, its dim moved last
+        moved = [
+            movedim(x[(*before, slice(w * step, w * step + size))], d, -1) for w in range(windows)
+        ]
+        out = stack(moved, d)
+    return _as_view(out, x, "unfold", (d, size, step))

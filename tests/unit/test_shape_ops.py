@@ -936,3 +936,41 @@ def test_tensor_unfold_errors_as_torch_at_the_users_line():
             pf.zeros(4, 5).unfold(*args)
     with pytest.raises(RuntimeError, match=r"test_shape_ops\.py:\d+: maximum size"):
         pf.zeros(4, 5).unfold(0, 5, 1)
+
+
+def test_tensor_unfold_is_a_view_as_torch():
+    """Writes into windows that do not overlap reach the tensor (and a change of the tensor
+    reaches the windows), as PyTorch's view; writes into overlapping windows are refused
+    (PyTorch's result there depends on its kernel's order)."""
+    a = np.arange(24, dtype=np.float32).reshape(2, 12)
+    for args in ((1, 2, 3), (1, 3, 3), (0, 1, 1), (1, 12, 1)):
+        x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+        u, tu = x.unfold(*args), t.unfold(*args)
+        u.mul_(-2)
+        tu.mul_(-2)
+        np.testing.assert_array_equal(x.numpy(), t.numpy(), err_msg=str(args))
+        x.add_(1)
+        t.add_(1)
+        np.testing.assert_array_equal(u.numpy(), tu.numpy(), err_msg=str(args))
+    x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+    x.unfold(1, 2, 4)[1, 2, 0] = 7.0
+    t.unfold(1, 2, 4)[1, 2, 0] = 7.0
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    with pytest.raises(RuntimeError, match=r"test_shape_ops\.py:\d+: writing into overlapping"):
+        pf.from_numpy(a).unfold(1, 3, 2).add_(1)
+
+
+def test_gradients_through_writes_into_unfold_windows_match_torch():
+    a = np.arange(12, dtype=np.float32).reshape(2, 6) / 7
+    res = []
+    for lib in (torch, pf):
+        x = lib.from_numpy(a.copy())
+        x.requires_grad = True
+        y = x * 1
+        windows = y.unfold(1, 2, 3)
+        windows.mul_(3)
+        windows.add_(x[:, :4].reshape(2, 2, 2))
+        y.sin().sum().backward()
+        res.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-6)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-6)
