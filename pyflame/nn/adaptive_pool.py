@@ -3,7 +3,7 @@ PyTorch's bins (output i of a dim of n inputs and m outputs pools inputs
 floor(i * n / m) .. ceil((i + 1) * n / m) - 1, so bins may overlap and differ in length).
 
 An output size that divides the input's is one `flame.avg_pool2d` / `flame.max_pool2d` with
-kernel = stride = n / m (a max with its indices excepted). Any other size reads each bin's
+kernel = stride = n / m (its indices too). Any other size reads each bin's
 elements at a constant index (K = the longest bin's length entries per output; a shorter bin
 repeats its last element, which a max does not see and a mean masks out), by slices where
 the index steps evenly, else `index_select` (pyflame/nn/row_runs.py):
@@ -152,8 +152,8 @@ def _adaptive_max(x: Tensor, out: Sequence[int], return_indices: bool) -> Any:
     if not oh or not ow or not x.shape[0] or not x.shape[1]:
         values = ops.zeros(*x.shape[:2], oh, ow, dtype=x.dtype)
         return (values, ops.zeros(values.shape, dtype=int32)) if return_indices else values
-    if not return_indices and h % oh == 0 and w % ow == 0:
-        return max_pool2d(x, (h // oh, w // ow))
+    if h % oh == 0 and w % ow == 0:  # (max_pool2d's indices are PyTorch's pick too)
+        return max_pool2d(x, (h // oh, w // ow), return_indices=return_indices)
     rows, pos_h, _ = _windows(x, 2, oh)  # [N, C, oh, Kh, W]
     cols, pos_w, _ = _windows(rows, 4, ow)  # [N, C, oh, Kh, ow, Kw]
     kh, kw = pos_h.shape[1], pos_w.shape[1]
