@@ -11,7 +11,8 @@ index steps evenly (pyflame/nn/row_runs.py), else with `index_select`.
 'linear', 'bilinear', 'trilinear' (2 taps per dim) and 'bicubic' (4 taps): per spatial dim,
 the last first, sum over taps of x's rows at the tap's index (row_runs) * the tap's weight, the indices
 and weights computed on the host in float32 as PyTorch computes them (align_corners, given
-scale factors). 'area' is adaptive average pooling (pyflame/nn/adaptive_pool.py).
+scale factors; `antialias`: PyTorch's widened, normalised filters). 'area' is adaptive
+average pooling (pyflame/nn/adaptive_pool.py).
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def interpolate(
     antialias: bool = False,
 ) -> Tensor:
     """torch.nn.functional.interpolate on (N, C, L), (N, C, H, W) and (N, C, D, H, W) inputs,
-    modes 'nearest', 'nearest-exact', 'linear', 'bilinear', 'trilinear', 'bicubic' and
-    'area'; `antialias=True` and 'lanczos' are NotImplementedError."""
+    modes 'nearest', 'nearest-exact', 'linear', 'bilinear', 'trilinear', 'bicubic' (both with
+    `antialias`) and 'area'; 'lanczos' is NotImplementedError."""
     _check_tensor(input, "interpolate")
     if mode not in _MODES:
         raise NotImplementedError(
@@ -137,10 +138,9 @@ def interpolate(
         raise ValueError("Lanczos mode does not support align_corners=True")
     if mode == "lanczos" and not antialias:
         raise ValueError("Lanczos mode requires antialias=True")
-    if antialias:
+    if mode == "lanczos":
         raise NotImplementedError(
-            f"{format_location(user_location())}: interpolate(antialias=True) (mode {mode!r}) "
-            "is not supported"
+            f"{format_location(user_location())}: interpolate(mode='lanczos') is not supported"
         )
     if min(out) <= 0:
         raise ValueError(
@@ -150,7 +150,7 @@ def interpolate(
     if mode == "area":
         return _area(input, out)
     if mode in _RANK:
-        return _interpolating(input, out, given, mode, bool(align_corners))
+        return _interpolating(input, out, given, mode, bool(align_corners), antialias)
     y = input
     for axis, (n, o, factor) in enumerate(zip(spatial, out, given, strict=True)):
         y = _nearest(y, 2 + axis, n, o, _scale(n, o, factor), exact=mode == "nearest-exact")
@@ -209,8 +209,58 @@ def _taps(
     return [(np.clip(low - 1 + j, 0, n - 1), w.astype(f32)) for j, w in enumerate(weights)]
 
 
+def _antialias_taps(
+    n: int, o: int, factor: float | None, align_corners: bool, cubic: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input index [o], weight [o]) of each tap of PyTorch's antialiased bilinear (triangle
+    filter) or bicubic (A = -0.5) resize, as its CPU kernel's _compute_weights_aa: a
+    downscale widens the filter's support by the scale, each output's weights (its xsize
+    inputs from xmin) normalised to sum 1; K = the largest xsize taps, a shorter output's
+    last taps weigh 0 (its index clamped)."""
+    f32, f64 = np.float32, np.float64
+    if align_corners:
+        scale = f32(n - 1) / f32(o - 1) if o > 1 else f32(0)
+    else:
+        scale = _scale(n, o, factor)
+    half_width = f32(2.0 if cubic else 1.0)  # interp_size / 2
+    support = half_width * scale if scale >= 1 else half_width
+    invscale = f32(1) / scale if scale >= 1 else f32(1)
+    a = f32(-0.5)
+
+    def filtered(x: np.ndarray) -> np.ndarray:
+        x = np.abs(x)
+        if not cubic:
+            return np.where(x < 1, f32(1) - x, f32(0)).astype(f32)
+        near = ((a + f32(2)) * x - (a + f32(3))) * x * x + f32(1)
+        far = ((a * x - f32(5) * a) * x + f32(8) * a) * x - f32(4) * a
+        return np.where(x < 1, near, np.where(x < 2, far, f32(0))).astype(f32)
+
+    center = (f64(scale) * (np.arange(o) + 0.5)).astype(f32)
+    low = np.maximum((center.astype(f64) - f64(support) + 0.5).astype(np.int64), 0)
+    high = np.minimum((center.astype(f64) + f64(support) + 0.5).astype(np.int64), n)
+    count = high - low
+    weights = []
+    for j in range(int(count.max())):
+        at = ((j + low).astype(f32) - center).astype(f64) + 0.5
+        w = filtered((at * f64(invscale)).astype(f32))
+        weights.append(np.where(j < count, w, f32(0)).astype(f32))
+    total = np.zeros(o, f32)
+    for w in weights:
+        total = (total + w).astype(f32)
+    safe = np.where(total != 0, total, f32(1))
+    return [
+        (np.minimum(low + j, n - 1), np.where(total != 0, w / safe, w).astype(f32))
+        for j, w in enumerate(weights)
+    ]
+
+
 def _interpolating(
-    input: Tensor, out: Sequence[int], given: Sequence[float | None], mode: str, align: bool
+    input: Tensor,
+    out: Sequence[int],
+    given: Sequence[float | None],
+    mode: str,
+    align: bool,
+    antialias: bool = False,
 ) -> Tensor:
     """Linear, bilinear, trilinear and bicubic: per spatial dim, last first (PyTorch's
     innermost loop), the sum over taps of the input's slices at the tap's indices
@@ -224,11 +274,19 @@ def _interpolating(
             f"{format_location(user_location())}: \"{kernel}\" not implemented for '{name}'"
         )
     dtype = input.dtype
+    if antialias and dtype in (float16, bfloat16):
+        name = "Half" if dtype is float16 else "BFloat16"
+        raise NotImplementedError(
+            f'{format_location(user_location())}: "compute_index_ranges_weights" not '
+            f"implemented for '{name}'"
+        )
     y = input.astype(float32) if dtype in (float16, bfloat16) else input
     spatial = input.shape[2:]
     for axis in reversed(range(len(spatial))):
         dim = 2 + axis
-        taps = _taps(spatial[axis], out[axis], given[axis], align, mode == "bicubic")
+        taps = (_antialias_taps if antialias else _taps)(
+            spatial[axis], out[axis], given[axis], align, mode == "bicubic"
+        )
         y = _resampled(y, dim, taps, dtype)
     return y.astype(dtype) if y.dtype is not dtype else y
 

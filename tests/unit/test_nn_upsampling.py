@@ -1,6 +1,7 @@
 """F.interpolate / nn.Upsample modes beyond 'nearest' (pyflame/nn/upsampling.py) against
 torch: 'linear', 'bilinear', 'trilinear', 'bicubic' (align_corners both ways, sizes and scale
-factors up and down, recompute_scale_factor), 'nearest-exact' (bit for bit) and 'area';
+factors up and down, recompute_scale_factor, antialias), 'nearest-exact' (bit for bit) and
+'area';
 values and gradients under several layouts, half dtypes, reprs and errors. ('nearest' is in
 test_nn_small_layers.py.)"""
 
@@ -77,6 +78,24 @@ def test_sizes_whose_indices_read_rows_by_index_select_match_torch():
     assert "flame.gather_rows" not in pf.ir(doubled, stage="flame")
 
 
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+def test_antialiased_bilinear_and_bicubic_match_torch_with_gradients(layout):
+    """antialias=True (torchvision's Resize default): a downscale widens the filter (triangle,
+    or cubic with A = -0.5) by the scale and normalises each output's weights, as PyTorch's
+    CPU kernel; upscales use the same filters unwidened."""
+    cases = [
+        {"size": (4, 3), "mode": "bilinear"},
+        {"scale_factor": 0.4, "mode": "bicubic"},
+        {"size": (6, 9), "mode": "bicubic", "align_corners": True},
+    ]
+    for kwargs in cases if layout is None else cases[:1]:
+        check_function(
+            lambda F, x, kw=kwargs: F.interpolate(x, antialias=True, **kw),
+            rand(2, 3, 11, 8),
+            layout=layout,
+        )
+
+
 def test_nearest_exact_is_exact_for_every_size():
     x = rand(1, 2, 7, 5)
     for size in ((3, 9), (14, 10), (7, 5), (1, 1), (11, 2)):
@@ -146,6 +165,7 @@ def test_errors_as_torch():
             "Anti-alias option",
         ),
         ({"size": 4, "mode": "lanczos"}, (1, 2, 5, 4), ValueError, "requires antialias=True"),
+        ({"size": 4, "mode": "bilinear", "antialias": True}, (1, 2, 5), ValueError, "Anti-alias"),
         (
             {"size": (4, 4, 4), "mode": "bilinear"},
             (1, 2, 5, 4),
@@ -158,6 +178,19 @@ def test_errors_as_torch():
             TF.interpolate(torch.zeros(shape), **kwargs)
         with pytest.raises(error, match=words):
             F.interpolate(pf.zeros(*shape), **kwargs)
+    for tdtype, pdtype, name in (
+        (torch.float16, pf.float16, "Half"),
+        (torch.bfloat16, pf.bfloat16, "BFloat16"),
+    ):
+        words = f"\"compute_index_ranges_weights\" not implemented for '{name}'"
+        with pytest.raises(NotImplementedError, match=words):
+            TF.interpolate(
+                torch.zeros(1, 1, 4, 4, dtype=tdtype), size=2, mode="bilinear", antialias=True
+            )
+        with pytest.raises(NotImplementedError, match=words):
+            F.interpolate(
+                pf.zeros(1, 1, 4, 4, dtype=pdtype), size=2, mode="bilinear", antialias=True
+            )
     for mode in ("bilinear", "bicubic"):
         with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
             TF.interpolate(torch.zeros(1, 2, 3, 3, dtype=torch.long), scale_factor=2, mode=mode)
