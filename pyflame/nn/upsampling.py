@@ -153,7 +153,12 @@ def interpolate(
         return _interpolating(input, out, given, mode, bool(align_corners), antialias)
     y = input
     for axis, (n, o, factor) in enumerate(zip(spatial, out, given, strict=True)):
-        y = _nearest(y, 2 + axis, n, o, _scale(n, o, factor), exact=mode == "nearest-exact")
+        scale = _scale(n, o, factor)
+        if mode == "nearest" and input.ndim == 4 and o in (n, 2 * n):
+            # PyTorch's 2-D nearest kernel (nearest_idx) reads out == in as a copy and
+            # out == 2 in as i >> 1, whatever the scale factor; its 1-D and 3-D ones do not
+            scale = np.float32(n / o)
+        y = _nearest(y, 2 + axis, n, o, scale, exact=mode == "nearest-exact")
     return y
 
 

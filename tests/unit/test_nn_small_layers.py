@@ -76,6 +76,23 @@ def test_interpolate_nearest_in_3d_and_mixed_sizes():
     check_function(lambda F, x: F.interpolate(x, size=(3, 8)), rand(2, 2, 5, 4), layout=GRID)
 
 
+def test_interpolate_nearest_reads_scale_factors_as_each_torch_kernel_does():
+    """PyTorch's 2-D nearest kernel copies when out == in and takes i >> 1 when out == 2 in,
+    whatever the scale factor (1.1, 2.1); its 1-D and 3-D kernels use 1 / scale_factor."""
+    for rank in (3, 4, 5):
+        for n, factor in ((6, 2.1), (5, 1.1), (7, 1.1), (4, 3.1), (10, 0.55)):
+            shape = (1, 2) + (n,) * (rank - 2)
+            x = rand(*shape)
+            for mode in ("nearest", "nearest-exact"):
+                got = F.interpolate(pf.from_numpy(x), scale_factor=factor, mode=mode)
+                want = torch.nn.functional.interpolate(
+                    torch.from_numpy(x), scale_factor=factor, mode=mode
+                )
+                np.testing.assert_array_equal(
+                    got.numpy(), want.numpy(), err_msg=f"{rank} {n} {factor} {mode}"
+                )
+
+
 def test_max_pool1d_return_indices_and_functional_twins():
     x = rand(2, 3, 11)
     got, idx = F.max_pool1d(pf.from_numpy(x), 3, 2, 1, return_indices=True)
