@@ -142,9 +142,10 @@ def interpolate(
         raise NotImplementedError(
             f"{format_location(user_location())}: interpolate(mode='lanczos') is not supported"
         )
-    if min(out) <= 0:
-        raise ValueError(
-            f"Input and output sizes should be greater than 0, but got input "
+    if min(out) <= 0 and mode != "area":  # (area is adaptive pooling: empty is fine)
+        raise RuntimeError(  # (PyTorch's words and class)
+            f"{format_location(user_location())}: Input and output sizes should be greater "
+            "than 0, but got input "
             f"({', '.join(map(str, spatial))}) and output ({', '.join(map(str, out))})"
         )
     if mode == "area":

@@ -196,3 +196,15 @@ def test_errors_as_torch():
             TF.interpolate(torch.zeros(1, 2, 3, 3, dtype=torch.long), scale_factor=2, mode=mode)
         with pytest.raises(NotImplementedError, match=r"test_nn_upsampling\.py:\d+: .*'Long'"):
             F.interpolate(pf.zeros(1, 2, 3, 3, dtype=pf.int32), scale_factor=2, mode=mode)
+
+
+def test_area_to_an_empty_size_is_empty_as_torch():
+    """'area' is adaptive pooling, which takes a size of 0 (the other modes refuse it)."""
+    x = rand(1, 2, 1, 7, 6)
+    got = F.interpolate(pf.from_numpy(x), scale_factor=0.92, mode="area")
+    assert got.shape == tuple(
+        TF.interpolate(torch.from_numpy(x), scale_factor=0.92, mode="area").shape
+    )
+    words = r"test_nn_upsampling\.py:\d+: Input and output sizes should be greater than 0"
+    with pytest.raises(RuntimeError, match=words):
+        F.interpolate(pf.from_numpy(x), scale_factor=0.92, mode="trilinear")
