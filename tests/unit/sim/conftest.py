@@ -200,6 +200,24 @@ def exchange(
     return len(plan_.phases)
 
 
+def io(b: Body, name: str, rect, n: int, out: str | None = None) -> str:
+    """host_in of PE-distinct data ([rc] layout) into buffer `name` (its @main argument, as
+    text), or with `out` its host_out into %out (the result's tensor type)."""
+    shape = (rect[2] * rect[3] * n,)
+    lay = layout(shape, rect[2:], ("rc",))
+    tt = tensor(shape)
+    if out is None:
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {pes(rect)}}} : "
+            f"{tt}, {b.t(name)}"
+        )
+        return f"%{name}_h: {tt}"
+    b.op(
+        f"%{out} = pe.host_out %{name} {{layout = {lay}, pes = {pes(rect)}}} : {b.t(name)} -> {tt}"
+    )
+    return tt
+
+
 def plan(text: str):
     return compile_plan(parse(text))
 
@@ -224,6 +242,7 @@ def sim():
         col_broadcast_routes=col_broadcast_routes,
         summa=summa,
         exchange=exchange,
+        io=io,
     )
 
 

@@ -15,24 +15,6 @@ from pyflame.core.errors import (
 from pyflame.core.target import SMALL
 
 
-def _io(sim, b, name, rect, n, out=None):
-    """host_in of PE-distinct data ([rc] layout) into buffer `name` (or host_out into `out`)."""
-    shape = (rect[2] * rect[3] * n,)
-    lay = sim.layout(shape, rect[2:], ("rc",))
-    tt = sim.tensor(shape)
-    if out is None:
-        b.op(
-            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
-            f"{tt}, {b.t(name)}"
-        )
-        return f"%{name}_h: {tt}"
-    b.op(
-        f"%{out} = pe.host_out %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t(name)} "
-        f"-> {tt}"
-    )
-    return tt
-
-
 def send(sim, name, color, rect, t):
     return f"pe.send %{name} {{color = {color} : i64, pes = {sim.pes(rect)}}} : {t}"
 
@@ -49,12 +31,12 @@ def test_row_broadcast(sim, rng):
     b = sim.Body()
     b.alloc("a", full, n)
     b.alloc("w", full, n)
-    arg = _io(sim, b, "a", full, n)
+    arg = sim.io(b, "a", full, n)
     for r in sim.row_broadcast_routes(0, R, C):
         b.op(r)
     b.op(send(sim, "a", 0, (0, 1, R, 1), b.t("a")))
     b.op(recv(sim, "w", 0, full, b.t("w")))
-    tt = _io(sim, b, "w", full, n, out="o")
+    tt = sim.io(b, "w", full, n, out="o")
     (o,), report = sim.run(
         sim.program(b.text(), arg, tt, f"%o : {tt}"),
         x := rng.standard_normal(R * C * n).astype(np.float32),
@@ -120,13 +102,13 @@ def test_east_shift_chain_with_combine_sum(sim, rng):
     full = (0, 0, R, C)
     b = sim.Body()
     b.alloc("a", full, n)
-    arg = _io(sim, b, "a", full, n)
+    arg = sim.io(b, "a", full, n)
     b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
     for j in range(C - 1):
         b.op(send(sim, "a", 0, (0, j, R, 1), b.t("a")))
         b.op(recv(sim, "a", 0, (0, j + 1, R, 1), b.t("a"), combine="sum"))
-    tt = _io(sim, b, "a", full, n, out="o")
+    tt = sim.io(b, "a", full, n, out="o")
     x = rng.standard_normal(R * C * n).astype(np.float32)
     exe = sim.plan(sim.program(b.text(), arg, tt, f"%o : {tt}"))
     (o,), report = exe.run([x])
@@ -144,13 +126,13 @@ def test_shift_all_pes_at_once(sim, rng):
     b = sim.Body()
     b.alloc("a", full, n)
     b.alloc("w", full, n)
-    arg = _io(sim, b, "a", full, n)
+    arg = sim.io(b, "a", full, n)
     b.op(f"pe.fill %w {{value = 0.0 : f64, pes = {sim.pes(full)}}} : {b.t('w')}")
     b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
     b.op(send(sim, "a", 0, (0, 0, R, C - 1), b.t("a")))
     b.op(recv(sim, "w", 0, (0, 1, R, C - 1), b.t("w")))
-    tt = _io(sim, b, "w", full, n, out="o")
+    tt = sim.io(b, "w", full, n, out="o")
     x = rng.standard_normal(R * C * n).astype(np.float32)
     (o,), _ = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
     want = np.zeros((R, C, n), np.float32)
@@ -168,7 +150,7 @@ def test_message_is_a_snapshot_at_send_time(sim):
     b.op(send(sim, "a", 0, (0, 0, 1, 1), b.t("a")))
     b.op(f"pe.fill %a {{value = 2.0 : f64, pes = {sim.pes((0, 0, 1, 1))}}} : {b.t('a')}")
     b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
-    tt = _io(sim, b, "w", (0, 0, 1, 2), 2, out="o")
+    tt = sim.io(b, "w", (0, 0, 1, 2), 2, out="o")
     (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
     assert o.tolist() == [0, 0, 1, 1]
 
@@ -187,7 +169,7 @@ def test_two_messages_queue_in_order(sim):
     b.op(f"pe.copy %a, %w {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('a', 'w')}")
     b.op(recv(sim, "w", 0, (0, 1, 1, 1), b.t("w")))
     b.op(f"pe.binary sub %w, %w, %a {{pes = {sim.pes((0, 1, 1, 1))}}} : {b.t('w', 'w', 'a')}")
-    tt = _io(sim, b, "w", (0, 0, 1, 2), 1, out="o")
+    tt = sim.io(b, "w", (0, 0, 1, 2), 1, out="o")
     (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
     assert o[1] == 1.0  # second (2.0) minus first (1.0)
 
@@ -435,7 +417,7 @@ def test_route_change_between_sends(sim, rng):
     b.op(sim.route(0, (0, 0, 1, 1), "east", ["ramp"]))
     b.op(send(sim, "a", 0, (0, 1, 1, 1), b.t("a")))
     b.op(recv(sim, "w", 0, (0, 0, 1, 1), b.t("w")))
-    tt = _io(sim, b, "w", (0, 0, 1, 3), 2, out="o")
+    tt = sim.io(b, "w", (0, 0, 1, 3), 2, out="o")
     (o,), _ = sim.run(sim.program(b.text(), "", tt, f"%o : {tt}"))
     assert o.tolist() == [5, 5, 0, 0, 5, 5]
 
@@ -453,8 +435,8 @@ def test_rotation_received_in_blocks(sim, rng, monkeypatch, combine):
     b = sim.Body()
     b.alloc("a", full, n)
     b.alloc("w", full, n)
-    arg_a = _io(sim, b, "a", full, n)
-    arg_w = _io(sim, b, "w", full, n)
+    arg_a = sim.io(b, "a", full, n)
+    arg_w = sim.io(b, "w", full, n)
     b.op(sim.route(0, (0, 0, R, C - 1), "east", ["ramp"]))
     b.op(sim.route(0, (0, 0, R, 1), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, R, C - 1), "ramp", ["west"]))
@@ -462,7 +444,7 @@ def test_rotation_received_in_blocks(sim, rng, monkeypatch, combine):
     b.op(sim.route(0, (0, C - 1, R, 1), "west", ["ramp"]))
     b.op(send(sim, "a", 0, full, b.t("a")))
     b.op(recv(sim, "w", 0, full, b.t("w"), combine=combine))
-    tt = _io(sim, b, "w", full, n, out="o")
+    tt = sim.io(b, "w", full, n, out="o")
     text = sim.program(b.text(), f"{arg_a}, {arg_w}", tt, f"%o : {tt}")
     x = rng.standard_normal(R * C * n).astype(np.float32)
     w = rng.standard_normal(R * C * n).astype(np.float32)
@@ -495,7 +477,7 @@ def test_window_halves_reduced_both_ways(sim, rng):
     full = (0, 0, R, C)
     b = sim.Body()
     b.alloc("a", full, n)
-    arg = _io(sim, b, "a", full, n)
+    arg = sim.io(b, "a", full, n)
     b.op(sim.route(0, (0, 0, R, C - 1), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, R, C - 1), "west", ["ramp"]))
     b.op(sim.route(1, (0, 1, R, C - 1), "ramp", ["west"]))
@@ -511,7 +493,7 @@ def test_window_halves_reduced_both_ways(sim, rng):
         fwd = recv(sim, "a", 1, (0, j, R, 1), t, combine="sum").replace(" {", " forward {", 1)
         b.op(_win(fwd, h, n - h))
     b.op(_win(recv(sim, "a", 1, (0, 0, R, 1), t, combine="sum"), h, n - h))
-    tt = _io(sim, b, "a", full, n, out="o")
+    tt = sim.io(b, "a", full, n, out="o")
     x = rng.standard_normal(R * C * n).astype(np.float32)
     (o,), report = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
     tiles = x.reshape(R, C, n)
@@ -533,13 +515,13 @@ def test_window_receive_writes_only_its_slice(sim, rng):
     n = 6
     b = sim.Body()
     b.alloc("a", (0, 0, 1, 2), n)
-    arg = _io(sim, b, "a", (0, 0, 1, 2), n)
+    arg = sim.io(b, "a", (0, 0, 1, 2), n)
     b.op(sim.route(0, (0, 0, 1, 1), "ramp", ["east"]))
     b.op(sim.route(0, (0, 1, 1, 1), "west", ["ramp"]))
     t = b.t("a")
     b.op(_win(send(sim, "a", 0, (0, 0, 1, 1), t), 4, 2))
     b.op(_win(recv(sim, "a", 0, (0, 1, 1, 1), t), 2, 2))
-    tt = _io(sim, b, "a", (0, 0, 1, 2), n, out="o")
+    tt = sim.io(b, "a", (0, 0, 1, 2), n, out="o")
     x = rng.standard_normal(2 * n).astype(np.float32)
     (o,), report = sim.run(sim.program(b.text(), arg, tt, f"%o : {tt}"), x)
     want = x.reshape(2, n).copy()

@@ -39,22 +39,6 @@ def _once(exe) -> list:
     return [computed_once(s) for s in exe.steps if computed_once(s) is not None]
 
 
-def _io(sim, b, name, rect, n, out=None):
-    """host_in of PE-distinct data ([rc] layout) into `name` (or host_out of it into `out`)."""
-    shape = (rect[2] * rect[3] * n,)
-    lay = sim.layout(shape, rect[2:], ("rc",))
-    tt = sim.tensor(shape)
-    if out is None:
-        b.op(
-            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {tt}, {b.t(name)}"
-        )
-        return f"%{name}_h: {tt}"
-    b.op(
-        f"%{out} = pe.host_out %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t(name)} -> {tt}"
-    )
-    return tt
-
-
 def _row_multicast(sim, b, src: str, dst: str, col: int = 1, color: int = 0) -> None:
     """PE column `col` sends `src` along every row; every PE receives it into `dst`."""
     for r in sim.row_broadcast_routes(color, R, C):
@@ -64,7 +48,7 @@ def _row_multicast(sim, b, src: str, dst: str, col: int = 1, color: int = 0) -> 
 
 
 def _program(sim, b, arg: str, outs: list[str]) -> str:
-    types = [_io(sim, b, name, FULL, N, out=f"o_{name}") for name in outs]
+    types = [sim.io(b, name, FULL, N, out=f"o_{name}") for name in outs]
     rets = ", ".join(f"%o_{n}" for n in outs) + " : " + ", ".join(types)
     return sim.program(b.text(), arg, ", ".join(types), rets)
 
@@ -76,7 +60,7 @@ def test_ops_on_a_multicast_row_are_computed_once(sim, rng, monkeypatch):
     for name in ("a", "w", "e", "f"):
         b.alloc(name, FULL, N)
     b.alloc("m", FULL, 1)
-    arg = _io(sim, b, "a", FULL, N)
+    arg = sim.io(b, "a", FULL, N)
     _row_multicast(sim, b, "a", "w")
     b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
     b.op(
@@ -109,7 +93,7 @@ def test_one_differing_pe_keeps_every_pe_computing(sim, rng, monkeypatch):
     b = sim.Body()
     for name in ("a", "w", "e"):
         b.alloc(name, FULL, N)
-    arg = _io(sim, b, "a", FULL, N)
+    arg = sim.io(b, "a", FULL, N)
     _row_multicast(sim, b, "a", "w")
     b.op(f"pe.fill %w {{value = 7.0 : f64, pes = {sim.pes((1, 2, 1, 1))}}} : {b.t('w')}")
     b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
@@ -128,7 +112,7 @@ def test_a_sender_that_changes_its_tile_breaks_the_row(sim, rng, monkeypatch):
         b = sim.Body()
         for name in ("w", "e"):
             b.alloc(name, FULL, N)
-        arg = _io(sim, b, "w", FULL, N)
+        arg = sim.io(b, "w", FULL, N)
         rules = [
             ((0, 1), "ramp", ("west", "east")),
             ((0, 0), "east", ("ramp",)),
@@ -162,14 +146,14 @@ def test_bytes_shared_with_a_later_buffer(sim, rng, monkeypatch):
     e_off = b.offset
     b.alloc("e", FULL, N)
     b.alloc("u", FULL, 2, offset=e_off + 4)
-    arg = _io(sim, b, "a", FULL, N)
+    arg = sim.io(b, "a", FULL, N)
     _row_multicast(sim, b, "a", "w")
     b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
     b.op(f"pe.unary neg %f, %e {{pes = {sim.pes(FULL)}}} : {b.t('f', 'e')}")
     b.op(f"pe.fill %u {{value = 3.0 : f64, pes = {sim.pes((0, 2, 2, 2))}}} : {b.t('u')}")
     x = rng.standard_normal(R * C * N).astype(np.float32)
-    u_type = _io_typed(sim, b, "u", 2)
-    f_type = _io(sim, b, "f", FULL, N, out="o_f")
+    u_type = sim.io(b, "u", FULL, 2, out="o_u")
+    f_type = sim.io(b, "f", FULL, N, out="o_f")
     text = sim.program(b.text(), arg, f"{f_type}, {u_type}", f"%o_f, %o_u : {f_type}, {u_type}")
     exe, (o_f, o_u) = _both(sim, text, x, monkeypatch=monkeypatch)
     e = np.exp(np.broadcast_to(x.reshape(R, C, N)[:, 1:2], (R, C, N)))
@@ -178,11 +162,6 @@ def test_bytes_shared_with_a_later_buffer(sim, rng, monkeypatch):
     u[0:2, 2:4] = 3.0
     np.testing.assert_array_equal(o_u.reshape(R, C, 2), u)
     assert len(_once(exe)) == 2
-
-
-def _io_typed(sim, b, name: str, n: int) -> str:
-    """host_out of buffer `name` ([rc], n elements a PE) into %o_<name>; its tensor type."""
-    return _io(sim, b, name, FULL, n, out=f"o_{name}")
 
 
 def test_replicated_host_input_and_scalars(sim, rng, monkeypatch):
@@ -303,8 +282,8 @@ def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
     b.alloc("w", FULL, 1)
     b.alloc("d", FULL, 2 * N)
     b.alloc("e", FULL, 2 * N)
-    arg_a = _io(sim, b, "a", FULL, N)
-    arg_d = _io(sim, b, "d", FULL, 2 * N)
+    arg_a = sim.io(b, "a", FULL, N)
+    arg_d = sim.io(b, "d", FULL, 2 * N)
     for r in sim.row_broadcast_routes(0, R, C):
         b.op(r)
     b.op(
@@ -316,7 +295,7 @@ def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
         f"dst_shape = array<i64: {N}>}} : {b.t('d', 'w')}"
     )
     b.op(f"pe.unary exp %e, %d {{pes = {sim.pes(FULL)}}} : {b.t('e', 'd')}")
-    tt = _io(sim, b, "e", FULL, 2 * N, out="o_e")
+    tt = sim.io(b, "e", FULL, 2 * N, out="o_e")
     text = sim.program(b.text(), f"{arg_a}, {arg_d}", tt, f"%o_e : {tt}")
     x = rng.standard_normal(R * C * N).astype(np.float32)
     y = rng.standard_normal(R * C * 2 * N).astype(np.float32)
@@ -327,26 +306,33 @@ def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
     assert _once(exe) == []  # (not the broadcast either: the lanes it leaves differ)
 
 
-def test_a_combining_receive_of_equal_messages_into_different_tiles(sim, rng, monkeypatch):
-    """Every PE adds its row's multicast message to its own tile: the sums differ along the
-    row (the messages are equal, the tiles were not), so the op after runs on every PE."""
+def _receive_then_exp(sim, rng, monkeypatch, send: str, recv: str):
+    """`a` and `w` PE-distinct; column 1 sends (`send`, its line after `pe.send %a`), every PE
+    receives into `w` (`recv`, after `pe.recv %w`); then exp over all of `w`: (the executable,
+    the input values, w's received values and exp's result as numpy arrays)."""
     b = sim.Body()
-    for name in ("a", "acc", "e"):
+    for name in ("a", "w", "e"):
         b.alloc(name, FULL, N)
-    arg_a = _io(sim, b, "a", FULL, N)
-    arg_acc = _io(sim, b, "acc", FULL, N)
+    arg_a = sim.io(b, "a", FULL, N)
+    arg_w = sim.io(b, "w", FULL, N)
     for r in sim.row_broadcast_routes(0, R, C):
         b.op(r)
-    b.op(f"pe.send %a {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}")
-    b.op(f"pe.recv %acc combine sum {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('acc')}")
-    b.op(f"pe.unary exp %e, %acc {{pes = {sim.pes(FULL)}}} : {b.t('e', 'acc')}")
-    tt = _io(sim, b, "e", FULL, N, out="o_e")
-    text = sim.program(b.text(), f"{arg_a}, {arg_acc}", tt, f"%o_e : {tt}")
+    b.op(f"pe.send %a{send} {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}")
+    b.op(f"pe.recv %w{recv} {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('w')}")
+    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
+    tt = sim.io(b, "e", FULL, N, out="o_e")
+    text = sim.program(b.text(), f"{arg_a}, {arg_w}", tt, f"%o_e : {tt}")
     x = rng.standard_normal(R * C * N).astype(np.float32)
     y = rng.standard_normal(R * C * N).astype(np.float32)
     exe, (o_e,) = _both(sim, text, x, y, monkeypatch=monkeypatch)
-    acc = y.reshape(R, C, N) + x.reshape(R, C, N)[:, 1:2]
-    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.exp(acc))
+    return exe, x.reshape(R, C, N), y.reshape(R, C, N), o_e.reshape(R, C, N)
+
+
+def test_a_combining_receive_of_equal_messages_into_different_tiles(sim, rng, monkeypatch):
+    """Every PE adds its row's multicast message to its own tile: the sums differ along the
+    row (the messages are equal, the tiles were not), so the op after runs on every PE."""
+    exe, x, y, e = _receive_then_exp(sim, rng, monkeypatch, "", " combine sum")
+    np.testing.assert_array_equal(e, np.exp(y + x[:, 1:2]))
     assert _once(exe) == []
 
 
@@ -360,11 +346,11 @@ def test_a_write_through_a_buffer_sharing_the_bytes(sim, rng, monkeypatch):
     b.alloc("w", FULL, N)
     b.alloc("e", FULL, N)
     b.alloc("u", FULL, N, offset=w_off)
-    arg_a = _io(sim, b, "a", FULL, N)
+    arg_a = sim.io(b, "a", FULL, N)
     _row_multicast(sim, b, "a", "w")
-    arg_u = _io(sim, b, "u", FULL, N)
+    arg_u = sim.io(b, "u", FULL, N)
     b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
-    tt = _io(sim, b, "e", FULL, N, out="o_e")
+    tt = sim.io(b, "e", FULL, N, out="o_e")
     text = sim.program(b.text(), f"{arg_a}, {arg_u}", tt, f"%o_e : {tt}")
     x = rng.standard_normal(R * C * N).astype(np.float32)
     y = rng.standard_normal(R * C * N).astype(np.float32)
@@ -381,24 +367,8 @@ def test_a_write_through_a_buffer_sharing_the_bytes(sim, rng, monkeypatch):
 def test_a_receive_into_a_window_keeps_the_other_lanes(sim, rng, monkeypatch):
     """A multicast received into the first lane of each PE's `w` (a window): the other lanes
     still differ from PE to PE, so the op over all of `w` runs on every PE."""
-    b = sim.Body()
-    for name in ("a", "w", "e"):
-        b.alloc(name, FULL, N)
-    arg_a = _io(sim, b, "a", FULL, N)
-    arg_w = _io(sim, b, "w", FULL, N)
-    for r in sim.row_broadcast_routes(0, R, C):
-        b.op(r)
-    b.op(
-        f"pe.send %a window [0, 1] {{color = 0 : i64, pes = {sim.pes((0, 1, R, 1))}}} : {b.t('a')}"
-    )
-    b.op(f"pe.recv %w window [0, 1] {{color = 0 : i64, pes = {sim.pes(FULL)}}} : {b.t('w')}")
-    b.op(f"pe.unary exp %e, %w {{pes = {sim.pes(FULL)}}} : {b.t('e', 'w')}")
-    tt = _io(sim, b, "e", FULL, N, out="o_e")
-    text = sim.program(b.text(), f"{arg_a}, {arg_w}", tt, f"%o_e : {tt}")
-    x = rng.standard_normal(R * C * N).astype(np.float32)
-    y = rng.standard_normal(R * C * N).astype(np.float32)
-    exe, (o_e,) = _both(sim, text, x, y, monkeypatch=monkeypatch)
-    w = y.reshape(R, C, N).copy()
-    w[..., 0] = x.reshape(R, C, N)[:, 1:2, 0]
-    np.testing.assert_array_equal(o_e.reshape(R, C, N), np.exp(w))
+    exe, x, y, e = _receive_then_exp(sim, rng, monkeypatch, " window [0, 1]", " window [0, 1]")
+    w = y.copy()
+    w[..., 0] = x[:, 1:2, 0]
+    np.testing.assert_array_equal(e, np.exp(w))
     assert _once(exe) == []
