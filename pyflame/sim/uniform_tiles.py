@@ -54,8 +54,9 @@ ENABLED = True
 #: plans over more PEs do not track tokens (8 bytes per buffer per PE: 128 KB a buffer here)
 MAX_PES = 1 << 14
 
-#: tile-local ops: each PE's result is a function of its own tiles only, wherever it is
-TILE_LOCAL = (
+#: the tile-local ops computed once over equal tiles: one numpy step over the rectangle whose
+#: kernel does nothing else
+COMPUTED_ONCE = (
     pe.UnaryOp,
     pe.BinaryOp,
     pe.SelectOp,
@@ -64,12 +65,11 @@ TILE_LOCAL = (
     pe.ReduceOp,
     pe.BroadcastOp,
     pe.TransposeOp,
-    pe.CopyOp,
 )
 
-#: the tile-local ops computed once over equal tiles (one numpy step over the rectangle whose
-#: kernel does nothing else: pe.copy steps are rewritten by later passes)
-COMPUTED_ONCE = TILE_LOCAL[:-1]
+#: tile-local ops: each PE's result is a function of its own tiles only, wherever it is
+#: (pe.copy too, run on every PE: its step's Access record is what later passes read)
+TILE_LOCAL = (*COMPUTED_ONCE, pe.CopyOp)
 
 
 class UniformTiles:
@@ -84,8 +84,6 @@ class UniformTiles:
         self.sent: dict[int, np.ndarray] = {}
         self._next = 0
         self._conflicts: np.ndarray | None = None
-        #: steps computed once (a count, for tests and benchmarks)
-        self.computed_once = 0
 
     @staticmethod
     def start(s: Schedule) -> UniformTiles | None:
@@ -215,7 +213,6 @@ class UniformTiles:
                 once = self._computed_once(s, it, op, first_step, bufs, whole, axes, kernel)
                 if once is not None:
                     s.steps[first_step] = once
-                    self.computed_once += 1
         self.write(dst.index, it.rect, self.of_tuples(parts))
 
     def _computed_once(
