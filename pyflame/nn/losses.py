@@ -32,7 +32,7 @@ from pyflame.lazy_tensor import (
     user_location,
     user_stacklevel,
 )
-from pyflame.nn.sparse import checked_one_hot
+from pyflame.nn.sparse import checked_one_hot_mask
 from pyflame.ops.saved import composite
 
 
@@ -148,10 +148,10 @@ def _class_dim_last(x: Tensor) -> Tensor:
     return x.permute(0, *range(2, x.ndim), 1)
 
 
-def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
-    """One-hot targets, all zeros where the target is `ignore_index`. Any other target outside
-    [0, classes) is an IndexError as in PyTorch (at once for data at hand, after the run for
-    targets computed on the device: pyflame/checks.py)."""
+def _target_mask(target: Tensor, classes: int, ignore_index: int) -> Tensor:
+    """The one-hot targets as a bool mask, all False where the target is `ignore_index`. Any
+    other target outside [0, classes) is an IndexError as in PyTorch (at once for data at
+    hand, after the run for targets computed on the device: pyflame/checks.py)."""
     if target.dtype.is_floating_point:
         raise TypeError(
             f"{format_location(user_location())}: class-index targets must be "
@@ -165,10 +165,10 @@ def _targets(target: Tensor, classes: int, ignore_index: int) -> Tensor:
             f"{'s are' if count != 1 else ' is'} out of range"
         )
 
-    hot = checked_one_hot(target, classes, message, ignore_index=ignore_index)
+    mask = checked_one_hot_mask(target, classes, message, ignore_index=ignore_index)
     if 0 <= ignore_index < classes:
-        hot = hot * (target != ignore_index).unsqueeze(-1).astype(hot.dtype)
-    return hot
+        mask = mask & (target != ignore_index).unsqueeze(-1)
+    return mask
 
 
 @at_callers_line
@@ -191,10 +191,15 @@ def nll_loss(
             f"{format_location(user_location())}: target shape {list(target.shape)} does not "
             f"match input shape {list(input.shape)} (class dim 1)"
         )
-    hot = _targets(target, classes, ignore_index).astype(logp.dtype)
-    picked = -ops.where(hot != 0, logp, 0.0).sum(dim=-1)  # not hot * logp: 0 * -inf is NaN
-    w = (hot * weight).sum(dim=-1) if weight is not None else hot.sum(dim=-1)
-    loss = picked * w if weight is not None else picked
+    mask = _target_mask(target, classes, ignore_index)
+    picked = -ops.where(mask, logp, 0.0).sum(dim=-1)  # not hot * logp: 0 * -inf is NaN
+    hot = mask.astype(logp.dtype)
+    if weight is not None:  # each sample's class weight (0 for an ignored one)
+        w = (hot * weight).sum(dim=-1)
+        loss = picked * w
+    else:  # 1 for each sample that counts (laid out as the mask: no data moves)
+        w = hot.sum(dim=-1)
+        loss = picked
     if reduction == "mean":
         return loss.sum() / w.sum()
     return _reduce(loss, reduction)
@@ -243,8 +248,11 @@ def cross_entropy(
     # gradient, even when its term is inf (a -inf logit) or the mean's 1 / 0 (all ignored)
     smooth = ops.where(target == ignore_index, 0.0, smooth) / classes
     if reduction == "mean":
-        hot = _targets(target, classes, ignore_index).astype(lp.dtype)
-        denom = (hot * weight).sum() if weight is not None else valid.sum()
+        if weight is not None:
+            hot = _target_mask(target, classes, ignore_index).astype(lp.dtype)
+            denom = (hot * weight).sum()
+        else:
+            denom = valid.sum()
         smooth = smooth.sum() / denom
     else:
         smooth = _reduce(smooth, reduction)

@@ -73,13 +73,29 @@ def checked_one_hot(
     """one_hot of indices that must lie in [0, classes) (or equal `ignore_index`, which gives a
     zero row): checked now when `indices` holds data, else by a runtime check (pyflame/checks.py)
     on the result. `message(value, count)` words the error."""
+    mask = checked_one_hot_mask(
+        indices, classes, message, ignore_index=ignore_index, location=location
+    )
+    return mask.astype(int32)
+
+
+def checked_one_hot_mask(
+    indices: Tensor,
+    classes: int,
+    message: Callable[[int, int], str],
+    *,
+    ignore_index: int | None = None,
+    location: Location | None = None,
+) -> Tensor:
+    """`checked_one_hot` as a bool mask (indices[..., None] == arange(classes)), for a loss
+    that selects with it (two conversions fewer than the int32 one-hot made float)."""
     location = location or user_location()
     ramp = ops.arange(classes, dtype=int32)
-    hot = (indices.unsqueeze(-1) == ramp).astype(int32)
+    mask = indices.unsqueeze(-1) == ramp
     check_indices(
-        indices, classes, message, guarded=hot, ignore_index=ignore_index, location=location
+        indices, classes, message, guarded=mask, ignore_index=ignore_index, location=location
     )
-    return hot
+    return mask
 
 
 def embedding(
