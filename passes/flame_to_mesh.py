@@ -41,6 +41,7 @@ from pyflame.core.placement import DEFAULT_PLACEMENT, Placement, placement_of
 from pyflame.core.target import Target
 from pyflame.dialects import flame, mesh
 from pyflame.passes.flame_lowering import (
+    cleanup,
     creation,
     elementwise,
     indexed,
@@ -191,6 +192,8 @@ def lower_function(
     for op in reversed(old_ops):
         if not isinstance(op, func.ReturnOp):
             block.erase_op(op)
+    cleanup.fold_transpose_pairs(block)
+    cleanup.erase_unread(block)
 
 
 class FlameToMeshPass(ModulePass):
