@@ -193,6 +193,7 @@ def lower_function(
         if not isinstance(op, func.ReturnOp):
             block.erase_op(op)
     cleanup.fold_transpose_pairs(block)
+    cleanup.fold_transposed_operands(block)
     cleanup.erase_unread(block)
 
 

@@ -5,6 +5,9 @@ is planned (each would otherwise run on every PE of its layout and cost cycles):
   lowering remakes a value in the layout a user wants from the value it was made from (the
   backward product's `(w.T).T` on SUMMA's grid from `w` scattered there: transpose, then
   transpose back, every PE's block turned twice), so the pair stands where `w` would do;
+- a local product of a block transposed on every PE (`dlogits.T @ h`, `h @ w.T` where `w.T`
+  was made for another reader): mesh.local_matmul reads the block in place instead
+  (`transpose_a` / `transpose_b`: strided reads, as the GEMV's `W.T` already is);
 - pure mesh ops nothing reads: a flame value is lowered where it is made, and when all its
   users took another route (the pair above, a matmul reading a transposed source in place)
   the lowered value stays unread (the MLP step's `w.T` transposed back for a product that
@@ -38,6 +41,40 @@ def fold_transpose_pairs(block: Block) -> None:
             op.result.replace_all_uses_with(inner.input)
 
 
+def _swaps_last_two(op: mesh.TransposeOp) -> bool:
+    perm = [int(p) for p in op.perm.get_values()]
+    n = len(perm)
+    return n >= 2 and perm == [*range(n - 2), n - 1, n - 2]
+
+
+def fold_transposed_operands(block: Block) -> None:
+    """A mesh.local_matmul operand that is a mesh.transpose of its last two dims is read in
+    place from the transpose's source (the product's flag for that side set); the result's
+    type is the same."""
+    for op in list(block.ops):
+        if not isinstance(op, mesh.LocalMatmulOp):
+            continue
+        operands, flags = [op.lhs, op.rhs], list(op.transposes)
+        for i, v in enumerate(operands):
+            owner = v.owner
+            if not flags[i] and isinstance(owner, mesh.TransposeOp) and _swaps_last_two(owner):
+                operands[i], flags[i] = owner.input, True
+        if flags == list(op.transposes):
+            continue
+        folded = mesh.LocalMatmulOp(
+            operands[0],
+            operands[1],
+            transpose_a=flags[0],
+            transpose_b=flags[1],
+            result_elem=mesh.elem_of(op.result),
+        )
+        if folded.result.type != op.result.type:
+            continue
+        block.insert_op_before(folded, op)
+        op.result.replace_all_uses_with(folded.result)
+        block.erase_op(op)
+
+
 def erase_unread(block: Block) -> None:
     """Erase the pure ops of `block` whose results nothing reads (users first, so a chain of
     them goes at once)."""
@@ -46,4 +83,4 @@ def erase_unread(block: Block) -> None:
             block.erase_op(op)
 
 
-__all__ = ["erase_unread", "fold_transpose_pairs"]
+__all__ = ["erase_unread", "fold_transpose_pairs", "fold_transposed_operands"]

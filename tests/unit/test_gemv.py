@@ -287,3 +287,22 @@ def test_rows_over_several_leading_dims_stay_copies(lead):
     assert "mesh.local_matmul" in text and "mesh.matmul " not in text
     assert f"tensor<{'x'.join(map(str, lead))}x57xf32 on 3x4 split [{'_, ' * len(lead)}" in text
     np.testing.assert_allclose(z.numpy(), np.maximum(x @ w + b, 0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(64, 256), (37, 253)], ids=str)
+def test_local_products_of_transposed_blocks_read_them_in_place(shape):
+    """`h @ w.T` where `w` is read elsewhere too, and `g.T @ h`: the local products read the
+    blocks transposed (flame_lowering/cleanup.py), with no mesh.transpose, and the values
+    are numpy's (odd sizes: padding on both axes)."""
+    rows, cols = shape
+    w, h, g = arr(10, cols, seed=1), arr(rows, cols, seed=2), arr(rows, 10, seed=3)
+    pw, ph, pg = pf.from_numpy(w), pf.from_numpy(h), pf.from_numpy(g)
+    p = ph @ pw.T
+    r = pg.T @ ph + pw
+    mesh_ir = pf.ir(p, r, stage="mesh")
+    assert "mesh.local_matmul transpose_b" in mesh_ir
+    assert "mesh.local_matmul transpose_a" in mesh_ir
+    assert "mesh.transpose" not in mesh_ir
+    pf.eval(p, r)
+    np.testing.assert_allclose(p.numpy(), h @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(r.numpy(), g.T @ h + w, rtol=1e-4, atol=1e-4)
