@@ -8,10 +8,12 @@ is planned (each would otherwise run on every PE of its layout and cost cycles):
 - a local product of a block transposed on every PE (`dlogits.T @ h`, `h @ w.T` where `w.T`
   was made for another reader): mesh.local_matmul reads the block in place instead
   (`transpose_a` / `transpose_b`: strided reads, as the GEMV's `W.T` already is);
-- pure mesh ops nothing reads: a flame value is lowered where it is made, and when all its
-  users took another route (the pair above, a matmul reading a transposed source in place)
-  the lowered value stays unread (the MLP step's `w.T` transposed back for a product that
-  took `w` from another scatter).
+- local transposes nothing reads: a flame value is lowered where it is made, and when all
+  its users took another route (the pair above, a product reading a transposed source in
+  place) the lowered transpose stays unread (the MLP step's `w.T` transposed back for a
+  product that took `w` from another scatter). Only transposes: a value the user laid out
+  (`layout=`) stays even unread, so that a layout that cannot fit is still refused at
+  compile time (tests/unit/test_conv.py `test_huge_image_overflows_sram_at_compile_time`).
 
     %t = mesh.transpose %w perm [1, 0] : <10x256 split [r, c]> -> <256x10 split [c, r]>
     %u = mesh.transpose %t perm [1, 0] : <256x10 split [c, r]> -> <10x256 split [r, c]>
@@ -21,7 +23,6 @@ is planned (each would otherwise run on every PE of its layout and cost cycles):
 from __future__ import annotations
 
 from xdsl.ir import Block
-from xdsl.traits import Pure
 
 from pyflame.dialects import mesh
 
@@ -76,10 +77,10 @@ def fold_transposed_operands(block: Block) -> None:
 
 
 def erase_unread(block: Block) -> None:
-    """Erase the pure ops of `block` whose results nothing reads (users first, so a chain of
-    them goes at once)."""
+    """Erase the mesh.transposes of `block` whose results nothing reads (users first, so a
+    chain of them goes at once)."""
     for op in reversed(list(block.ops)):
-        if op.results and op.has_trait(Pure) and not any(r.uses for r in op.results):
+        if isinstance(op, mesh.TransposeOp) and not op.result.uses:
             block.erase_op(op)
 
 
