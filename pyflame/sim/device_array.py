@@ -13,6 +13,15 @@ scattering it back, another. So `pe.host_out` of a large tensor keeps a copy of 
   with the grid's rows and columns swapped when its layout is the transposed one (`tiles_in`);
   any other layout reads the host array.
 
+When nothing runs after the program's last host outputs (a training step's updates are its
+last steps), the tiles need no copy at all: the run's SRAM is *lent* to the device arrays
+(`SramLease`: `host_out` makes them views of its tiles, their padding as the run left it) and
+the executable's next run takes another SRAM; the lent one goes back to its idle SRAMs when the
+last device array viewing it is gone or gathered (the next step's updates replace this step's:
+two SRAMs take turns). A host_in of a lent array zeroes the padding it copied. At most
+`pyflame.sim.executable.MAX_LENT_SRAMS` SRAMs of an executable are lent at once (a user keeping
+old parameters keeps their SRAM; past that, the tiles are copied as before).
+
 Values are the same bits either way: the tiles are the data, the host array is their gather.
 Once gathered, the host array is the data (the user may change it in place): a host_in then
 reads it, never the tiles again. `Executable.run` hands back host arrays, device arrays only
@@ -23,7 +32,7 @@ output the user asked for is read at once, a copy of its tiles would cost a pass
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,8 +42,16 @@ from pyflame.core.distribution import Distribution
 DEVICE_ARRAY_BYTES = 64 * 1024
 
 #: what `Executable._run` puts in a result's output slot before the run when the caller wants
-#: it as a device array (the host_out step replaces it)
+#: it as a device array (the host_out step replaces it); an `SramLease` there instead: the
+#: device array may view the run's SRAM
 KEEP_TILES = object()
+
+
+class SramLease:
+    """A finished run's SRAM, lent to the device arrays viewing its tiles: the executable that
+    made it takes it back (a `weakref.finalize` on the lease) once none of them holds it."""
+
+    __slots__ = ("__weakref__",)
 
 
 class DeviceArray:
@@ -42,15 +59,22 @@ class DeviceArray:
     SRAM held them, with the layout that says where each element is; `numpy()` gathers them
     into the host array (once)."""
 
-    __slots__ = ("_array", "_gather", "dist", "tiles")
+    __slots__ = ("_array", "_gather", "dist", "lease", "tiles")
 
     def __init__(
-        self, tiles: np.ndarray, dist: Distribution, gather: Callable[[np.ndarray], np.ndarray]
+        self,
+        tiles: np.ndarray,
+        dist: Distribution,
+        gather: Callable[[np.ndarray], np.ndarray],
+        lease: SramLease | None = None,
     ):
         self.tiles = tiles
         self.dist = dist
         self._gather = gather
         self._array: np.ndarray | None = None
+        #: the SRAM `tiles` is a view of (their padding not zeroed), or None: a copy of their
+        #: own, padding zeroed
+        self.lease = lease
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -72,6 +96,7 @@ class DeviceArray:
         """The host array (gathered the first time)."""
         if self._array is None:
             self._array = self._gather(self.tiles)
+            self.lease = None  # (the tiles are never read again: the SRAM may go back)
         return self._array
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -105,4 +130,26 @@ def host_array(value: Any) -> Any:
     return value.numpy() if type(value) is DeviceArray else value
 
 
-__all__ = ["DEVICE_ARRAY_BYTES", "KEEP_TILES", "DeviceArray", "host_array"]
+StepT = TypeVar("StepT", bound=Callable[..., None])
+
+
+def set_host_out(step: StepT, slot: int) -> StepT:
+    """Record that `step` is a `pe.host_out`'s, writing output slot `slot` (`host_out_slot`)."""
+    setattr(step, "host_out_slot", slot)  # noqa: B010  (a plain function has no slot)
+    return step
+
+
+def host_out_slot(step: Callable[..., None]) -> int | None:
+    """The output slot `step` writes when it is a `pe.host_out`'s, else None."""
+    return getattr(step, "host_out_slot", None)
+
+
+__all__ = [
+    "DEVICE_ARRAY_BYTES",
+    "KEEP_TILES",
+    "DeviceArray",
+    "SramLease",
+    "host_array",
+    "host_out_slot",
+    "set_host_out",
+]

@@ -30,7 +30,7 @@ from pyflame.core.target import Target
 from pyflame.sim.chains import vectorise_chains
 from pyflame.sim.dead_transfers import dead_transfers
 from pyflame.sim.deferred_replicas import defer_replica_copies
-from pyflame.sim.device_array import KEEP_TILES, DeviceArray
+from pyflame.sim.device_array import KEEP_TILES, DeviceArray, SramLease, host_out_slot
 from pyflame.sim.fused_products import fused_products
 from pyflame.sim.private_acc import private_accumulators
 from pyflame.sim.report import Report
@@ -143,6 +143,11 @@ class Executable:
         #: SRAMs of finished runs, kept zeroed for the next (pyflame/sim/sram.py, `POOL`)
         self._idle_srams: list[Sram] = []
         weakref.finalize(self, POOL.drop, self._idle_srams)
+        #: SRAMs lent to device arrays now (`SramLease`), counted under the lock
+        self._lent_srams = 0
+        self._lend_lock = threading.Lock()
+        #: the returns whose device arrays may view the SRAM (`lendable_outputs`, prepared)
+        self._lendable: frozenset[tuple[str, int]] = frozenset()
 
     def _prepare(self) -> None:
         """Build both step lists from the planned steps (once; the first run, or the first
@@ -178,6 +183,7 @@ class Executable:
             self._run_steps = vectorise_chains(sourced_panels(run_steps, steps, buffers))
             # the copies of tiles computed once, made where read (pyflame/sim/deferred_replicas.py)
             self._run_steps = defer_replica_copies(self._run_steps, buffers, exact=False)
+            self._lendable = lendable_outputs(self._run_steps)
             self._planned = None
 
     @property
@@ -253,9 +259,27 @@ class Executable:
         gathered when read; the runtime's parameter updates), the others host arrays;
         arguments may be device arrays."""
         sram = POOL.take(self._idle_srams, self.bytes_to_zero) or self.new_sram()
-        outs, report, _ = self._run(args, self.run_steps, sram, keep_tiles)
-        POOL.give(self._idle_srams, sram)  # not after a failure: it may be mid-step
+        lease = self._lease(sram, keep_tiles)
+        outs, report, _ = self._run(args, self.run_steps, sram, keep_tiles, lease)
+        # not after a failure (it may be mid-step); not while device arrays view it
+        if lease is not None and any(type(o) is DeviceArray and o.lease is lease for o in outs):
+            with self._lend_lock:
+                self._lent_srams += 1
+            weakref.finalize(lease, _give_back, weakref.ref(self), sram)
+        else:
+            POOL.give(self._idle_srams, sram)
         return outs, report
+
+    def _lease(self, sram: Sram, keep_tiles: Collection[int]) -> SramLease | None:
+        """A lease of `sram` for the device arrays of `keep_tiles` results whose host outputs
+        run last (`lendable_outputs`), or None: none of them, an SRAM past `LEND_BYTES`, or
+        `MAX_LENT_SRAMS` lent already."""
+        if not keep_tiles or sram.held_bytes > LEND_BYTES or self._lent_srams >= MAX_LENT_SRAMS:
+            return None
+        lendable = self._lendable
+        if not any(self._returns[n] in lendable for n in keep_tiles):
+            return None
+        return SramLease()
 
     def run_with_sram(
         self, args: Sequence[Arg] = ()
@@ -280,6 +304,7 @@ class Executable:
         steps: list[tuple[int, Step]],
         sram: Sram,
         keep_tiles: Collection[int] = (),
+        lease: SramLease | None = None,
     ) -> tuple[list[Any], Report, Sram]:
         A = self._check_args(args)
         V = sram.views
@@ -288,7 +313,7 @@ class Executable:
         for n in keep_tiles:  # (the host_out steps of these results keep their tiles)
             kind, i = self._returns[n]
             if kind == "out":
-                O[i] = KEEP_TILES
+                O[i] = lease if lease is not None and (kind, i) in self._lendable else KEEP_TILES
         k = 0
         try:
             with np.errstate(all="ignore"):
@@ -315,4 +340,45 @@ class Executable:
     __call__ = run
 
 
-__all__ = ["Arg", "Buffer", "Executable", "Rect", "Step"]
+#: a run lends its SRAM to its device arrays (pyflame/sim/device_array.py) only when the SRAM
+#: holds at most this many bytes, and while fewer than `MAX_LENT_SRAMS` of the executable's are
+#: lent (a training loop needs two: the last step's updates, viewed until this step's replace
+#: them, and this step's)
+LEND_BYTES = 64 << 20
+MAX_LENT_SRAMS = 2
+
+
+def lendable_outputs(run_steps: Sequence[tuple[int, Step]]) -> frozenset[tuple[str, int]]:
+    """The ("out", slot) returns whose host outputs are among the run's last steps, all host
+    outputs (they only read): nothing changes their tiles after them, so a device array may
+    view the SRAM instead of copying it."""
+    lendable = set()
+    for _, step in reversed(run_steps):
+        slot = host_out_slot(step)
+        if slot is None:
+            break
+        lendable.add(("out", slot))
+    return frozenset(lendable)
+
+
+def _give_back(owner: weakref.ref[Executable], sram: Sram) -> None:
+    """A lent SRAM back to its executable's idle SRAMs (nothing views it any more), if the
+    executable is still there."""
+    executable = owner()
+    if executable is None:
+        return
+    with executable._lend_lock:
+        executable._lent_srams -= 1
+    POOL.give(executable._idle_srams, sram)
+
+
+__all__ = [
+    "LEND_BYTES",
+    "MAX_LENT_SRAMS",
+    "Arg",
+    "Buffer",
+    "Executable",
+    "Rect",
+    "Step",
+    "lendable_outputs",
+]

@@ -13,7 +13,14 @@ from pyflame.dialects import pe
 from pyflame.sim import costs
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.deferred_replicas import set_reads_pes
-from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, KEEP_TILES, DeviceArray, host_array
+from pyflame.sim.device_array import (
+    DEVICE_ARRAY_BYTES,
+    KEEP_TILES,
+    DeviceArray,
+    SramLease,
+    host_array,
+    set_host_out,
+)
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import (
     kept_grid,
@@ -52,8 +59,11 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
         if type(host) is DeviceArray:  # a program's output (pyflame/sim/device_array.py)
             held = host.tiles_in(dist)
             if held is not None:  # its tiles as they are, or on the transposed grid
-                V[i][sl][...] = held
-                return
+                dst = V[i][sl]
+                dst[...] = held
+                # (tiles lent from a run's SRAM hold its padding as it was: zeroed here)
+                if host.lease is None or (dst.shape == held.shape and zero_padding(dist, dst)):
+                    return
             host = host.numpy()
         tiles = V[i][sl].reshape(tile)
         if replicated:  # one contiguous copy of the (fewer) tiles first, then whole tiles
@@ -92,7 +102,11 @@ def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
     if pr * pc * L * b.dtype.itemsize >= DEVICE_ARRAY_BYTES:
 
         def step(V, F, A, O):
-            if O[slot] is not KEEP_TILES:
+            want = O[slot]
+            if type(want) is SramLease:  # nothing runs after: the tiles as SRAM holds them
+                O[slot] = DeviceArray(V[i][sl][:pr, :pc, :L], dist, gather, lease=want)
+                return
+            if want is not KEEP_TILES:
                 O[slot] = gather(V[i][sl])
                 return
             # a device array: the tiles as SRAM held them (one memcpy), their padding zeroed
@@ -102,7 +116,7 @@ def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
             O[slot] = DeviceArray(tiles, dist, gather) if kept else gather(tiles)
 
     # (it reads the kept tiles only: pyflame/sim/deferred_replicas.py)
-    s.steps.append(set_reads_pes(step, i, (it.rect[0], it.rect[1], pr, pc)))
+    s.steps.append(set_host_out(set_reads_pes(step, i, (it.rect[0], it.rect[1], pr, pc)), slot))
     c0 = it.rect[1]
     wavelets = -(-pr * pc * dist.local_elems * b.dtype.itemsize // 4)
     s.io_cycles += costs.host_io_cycles(s.target, wavelets, pr, s.target.fabric_cols - c0)

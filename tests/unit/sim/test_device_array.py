@@ -10,13 +10,15 @@ import pytest
 import pyflame as pf
 from pyflame import nn, optim, runtime
 from pyflame.core.distribution import Distribution
+from pyflame.sim import executable
 from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, DeviceArray
 from pyflame.sim.layout_io import make_scatter
 
 
-def _program(sim, shape, grid, split, body):
-    """@main(x) -> %o in layout (grid, split), buffers %a and %e of the tile's size; `body`'s
-    lines may name {pes}, {lay}, {tt} (the host tensor's type) and {ta} (a buffer's)."""
+def _program(sim, shape, grid, split, body, outs=("o",)):
+    """@main(x) -> %o (or the results `outs`) in layout (grid, split), buffers %a and %e of
+    the tile's size; `body`'s lines may name {pes}, {lay}, {tt} (the host tensor's type) and
+    {ta} (a buffer's)."""
     lay, tt, rect = sim.layout(shape, grid, split), sim.tensor(shape), (0, 0) + grid
     L = Distribution(shape, grid, split).local_elems
     b = sim.Body()
@@ -24,7 +26,10 @@ def _program(sim, shape, grid, split, body):
     b.alloc("e", rect, L)
     for line in body:
         b.op(line.format(pes=sim.pes(rect), lay=lay, tt=tt, ta=b.t("a")))
-    return sim.program(b.text(), f"%x: {tt}", tt, f"%o : {tt}")
+    types = ", ".join([tt] * len(outs))
+    return sim.program(
+        b.text(), f"%x: {tt}", types, ", ".join(f"%{o}" for o in outs) + f" : {types}"
+    )
 
 
 def _exp_program(sim, shape, grid, split):
@@ -72,7 +77,12 @@ SHAPE = (131, 150)  # 78 KiB of float32, padded on both dims on a 4x8 grid
         ((4, 8), ("r", "c"), ((4, 8), ("c", "r"))),  # swapped splits on the same grid
     ],
 )
-def test_a_device_array_goes_back_as_its_host_array_would(sim, grid, split, back):
+@pytest.mark.parametrize("lent", [True, False], ids=["lent", "copied"])
+def test_a_device_array_goes_back_as_its_host_array_would(
+    sim, grid, split, back, lent, monkeypatch
+):
+    if not lent:  # no SRAM lent: the tiles are copied out of it
+        monkeypatch.setattr(executable, "MAX_LENT_SRAMS", 0)
     rng = np.random.default_rng(5)
     x = rng.standard_normal(SHAPE).astype(np.float32)
     first = sim.plan(_exp_program(sim, SHAPE, grid, split))
@@ -80,9 +90,14 @@ def test_a_device_array_goes_back_as_its_host_array_would(sim, grid, split, back
     (kept,), _ = first.run([x], keep_tiles=[0])
     assert type(host) is np.ndarray and type(kept) is DeviceArray
     assert kept.shape == SHAPE and kept.dtype == np.float32
-    # the tiles as a host_in of exp(x) leaves them: padding 0 (exp made it 1 in SRAM)
-    expected = make_scatter(Distribution(SHAPE, grid, split))(host)
-    np.testing.assert_array_equal(kept.tiles, expected.reshape(kept.tiles.shape))
+    assert (kept.lease is not None) == lent
+    # the tiles as a host_in of exp(x) leaves them: padding 0 when copied; lent, they are the
+    # SRAM, padding 1 (exp made it so), which the host_in below zeroes
+    dist = Distribution(SHAPE, grid, split)
+    expected = make_scatter(dist)(host).reshape(kept.tiles.shape)
+    data = make_scatter(dist)(np.ones(SHAPE, np.float32)).reshape(kept.tiles.shape) == 1
+    np.testing.assert_array_equal(np.where(data, kept.tiles, 0), expected)
+    assert lent == bool((kept.tiles[~data] == 1).all() and (~data).any())
     second = sim.plan(_sum_program(sim, SHAPE, *back))
     (got,), _, sram_kept = second.run_with_sram([kept])  # (before its values were read)
     (want,), _, sram_host = second.run_with_sram([host])
@@ -155,3 +170,43 @@ def _without_kept_tiles(run):
         return run(self, tr)
 
     return no_tiles
+
+
+def test_a_lent_sram_goes_back_when_its_device_arrays_are_gone(sim):
+    """Each run lends its SRAM to its device arrays (no copy) while fewer than MAX_LENT_SRAMS
+    are lent; the executable takes it back once they are gone (or gathered); past the cap the
+    tiles are copied. Values never change."""
+    x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
+    ex = sim.plan(_exp_program(sim, SHAPE, (4, 8), ("r", "c")))
+    (a,), _ = ex.run([x], keep_tiles=[0])
+    (b,), _ = ex.run([x], keep_tiles=[0])
+    assert a.lease is not None and b.lease is not None and a.lease is not b.lease
+    assert ex._lent_srams == executable.MAX_LENT_SRAMS == 2 and not ex._idle_srams
+    (c,), _ = ex.run([x], keep_tiles=[0])  # two lent: copied
+    assert c.lease is None
+    del a
+    assert ex._lent_srams == 1 and len(ex._idle_srams) == 2  # (c's run's SRAM too)
+    np.asarray(b)  # gathered: the tiles are not read again, the SRAM goes back
+    assert ex._lent_srams == 0 and len(ex._idle_srams) == 3
+    (d,), _ = ex.run([x], keep_tiles=[0])
+    assert d.lease is not None and len(ex._idle_srams) == 2
+    for out in (b, c, d):
+        np.testing.assert_array_equal(np.asarray(out), np.exp(x))
+
+
+def test_tiles_a_later_step_changes_are_copied_not_lent(sim):
+    """A host output followed by a step that writes its buffer (here a fill of 0 after it):
+    the device array copies the tiles (a view would see the zeros)."""
+    x = np.random.default_rng(2).standard_normal(SHAPE).astype(np.float32)
+    body = [
+        "pe.host_in %x, %a {{layout = {lay}, pes = {pes}}} : {tt}, {ta}",
+        "pe.unary exp %e, %a {{pes = {pes}}} : {ta}, {ta}",
+        "%o = pe.host_out %e {{layout = {lay}, pes = {pes}}} : {ta} -> {tt}",
+        "pe.fill %e {{value = 0.0 : f64, pes = {pes}}} : {ta}",
+        "%p = pe.host_out %e {{layout = {lay}, pes = {pes}}} : {ta} -> {tt}",
+    ]
+    ex = sim.plan(_program(sim, SHAPE, (4, 8), ("r", "c"), body, outs=("o", "p")))
+    outs, _ = ex.run([x], keep_tiles=[0, 1])
+    assert outs[0].lease is None and outs[1].lease is not None  # only the last one lent
+    np.testing.assert_array_equal(np.asarray(outs[0]), np.exp(x))
+    np.testing.assert_array_equal(np.asarray(outs[1]), np.zeros(SHAPE, np.float32))
