@@ -99,6 +99,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}  # keyed by identity (Tensor.__hash__)
         self.param_groups: list[dict[str, Any]] = []
+        #: this step's coefficients shared by a group's parameters (`_group_scalar`)
+        self._group_scalars: dict[tuple[int, str], Tensor] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
@@ -187,15 +189,30 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad(), self._building_at():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state.setdefault(p, {})
-                    self._update(p, p.grad, group, state)
-                autograd.gradients_applied(group["params"])
+        self._group_scalars = {}
+        try:
+            with no_grad(), self._building_at():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state.setdefault(p, {})
+                        self._update(p, p.grad, group, state)
+                    autograd.gradients_applied(group["params"])
+        finally:
+            self._group_scalars = {}
         return loss
+
+    def _group_scalar(self, group: dict[str, Any], name: str, value: float) -> Tensor:
+        """`_host_scalar(value)` for a coefficient made from `group`'s options alone (`name`
+        says which: SGD's -lr), one leaf for all the group's parameters in this step: one
+        argument and one host input of the program, not one per parameter. Shared by role,
+        never by equal values (which would make the program depend on the data)."""
+        key = (id(group), name)
+        leaf = self._group_scalars.get(key)
+        if leaf is None:
+            leaf = self._group_scalars[key] = _host_scalar(value)
+        return leaf
 
     def _building_at(self) -> contextlib.AbstractContextManager[None]:
         """The update's nodes made at the user's `step()` line from one stack walk (not one per
@@ -451,7 +468,7 @@ class SGD(Optimizer):
             self._assign(state["momentum_buffer"], buf)
             # momentum is runtime data here too: a scheduler cycling it never recompiles
             g = g + buf * _host_scalar(momentum) if group["nesterov"] else buf
-        self._assign(p, param + _host_scalar(-lr) * g)  # param.add_(grad, alpha=-lr)
+        self._assign(p, param + self._group_scalar(group, "-lr", -lr) * g)  # add_(g, alpha=-lr)
 
 
 # ---------------------------------------------------------------------- Adam, AdamW
@@ -521,7 +538,8 @@ class Adam(Optimizer):
             g = -g
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                param = param * _host_scalar(1 - lr * weight_decay)  # param.mul_(1 - lr * wd)
+                # param.mul_(1 - lr * wd)
+                param = param * self._group_scalar(group, "1-lr*wd", 1 - lr * weight_decay)
             else:
                 g = g + param * weight_decay  # grad.add(param, alpha=weight_decay)
         exp_avg = _lerp(self._compute(state["exp_avg"]), g, 1 - beta1)
@@ -681,9 +699,10 @@ class RMSprop(Optimizer):
             # buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
             buf = self._compute(state["momentum_buffer"]) * momentum + g / avg
             self._assign(state["momentum_buffer"], buf)
-            self._assign(p, param + _host_scalar(-lr) * buf)
+            self._assign(p, param + self._group_scalar(group, "-lr", -lr) * buf)
         else:
-            self._assign(p, param + _host_scalar(-lr) * g / avg)  # addcdiv_(value=-lr)
+            # addcdiv_(value=-lr)
+            self._assign(p, param + self._group_scalar(group, "-lr", -lr) * g / avg)
 
 
 class Adagrad(Optimizer):
@@ -1046,4 +1065,5 @@ class Adadelta(Optimizer):
         acc = acc * rho + delta * (1 - rho) * delta  # acc_delta.mul_(rho).addcmul_(...)
         self._assign(state["square_avg"], square_avg)
         self._assign(state["acc_delta"], acc)
-        self._assign(p, param + _host_scalar(-lr) * delta)  # param.add_(delta, alpha=-lr)
+        # param.add_(delta, alpha=-lr)
+        self._assign(p, param + self._group_scalar(group, "-lr", -lr) * delta)

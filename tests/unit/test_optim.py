@@ -738,3 +738,44 @@ def test_new_optimizers_refuse_bad_options_as_torch():
         del entries["mu_product"]
     with pytest.raises(ValueError, match=r"lacks optimizer state \['mu_product'\]"):
         pf.optim.NAdam(make_params()[0]).load_state_dict(nadam_state)
+
+
+def _rank0_arguments(loss: pf.Tensor) -> int:
+    """How many rank-0 float32 arguments the program computing `loss` (and the pending
+    updates) has."""
+    signature = pf.ir(loss, stage="flame").split("@main(", 1)[1].split(") ->", 1)[0]
+    return signature.count(": tensor<f32>")
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,per_group",
+    [
+        ("SGD", {}, 1),  # -lr
+        ("RMSprop", {}, 1),  # -lr
+        ("AdamW", {"weight_decay": 0.1}, None),  # 1 - lr * wd (and per-parameter ones)
+    ],
+)
+def test_a_groups_learning_rate_is_one_argument_of_the_program(cls, kwargs, per_group):
+    """-lr (and AdamW's 1 - lr * wd) is one host scalar per parameter group in a step, shared
+    by the group's parameters (one argument, one host input), whatever the values: group 1's
+    lr equals group 0's at step 0 and not later, and the program is the same (one compile).
+    The parameters equal torch's after every step."""
+    ps, ts = make_params()
+    groups = [(ps[:2], ts[:2]), (ps[2:], ts[2:])]
+    opt = getattr(pf.optim, cls)([{"params": g, "lr": 0.05} for g, _ in groups], **kwargs)
+    topt = getattr(torch.optim, cls)([{"params": t, "lr": 0.05} for _, t in groups], **kwargs)
+    pf.cache_clear()
+    for step in range(3):
+        for o in (opt, topt):
+            o.param_groups[1]["lr"] = 0.05 + 0.01 * step
+        x, y = BATCHES[step]
+        with pf.autograd.enable_grad():
+            loss = mlp_loss(pf, ps, pf.from_numpy(x), pf.from_numpy(y))
+        pf.backward(loss)
+        opt.step()
+        if per_group is not None:
+            assert _rank0_arguments(loss) == per_group * len(groups)
+        pf.eval(loss)
+        torch_step(topt, ts, x, y)
+        assert_params_equal(ps, ts, step)
+    assert pf.cache_info().misses == 1, pf.cache_info()
