@@ -64,9 +64,13 @@ MIN_STEPS = 4
 #: chains of sums or products of at least this many stages of at most this many elements
 #: (all chains) fold with one `accumulate` on a gathered copy, not one ufunc call per stage
 #: in SRAM (63 stages of 64 floats: 21 instead of 64 us; 12 stages of 4,096: 320 instead of
-#: 40)
+#: 40). numpy's accumulate along the stages costs ~6 ns an element, a ufunc call per stage
+#: ~1.4 us plus ~1.4 ns an element: per stage (float32, one thread) 64 elements 15 against
+#: 64 us over 63 stages, 128 elements 37 against 68, 256 elements 189 against 79, 1,024
+#: elements over 8 stages 50 against 7 (the MLP step's bias-gradient chains, 4 chains of 64
+#: PEs' 4 floats: 43 -> 12 us each)
 ACCUMULATE_STAGES = 8
-ACCUMULATE_ELEMENTS = 1024
+ACCUMULATE_ELEMENTS = 128
 
 #: the combining kinds a fold runs (each the receive's own ufunc: reductions.combine)
 UFUNCS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
