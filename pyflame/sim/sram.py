@@ -212,6 +212,8 @@ class Sram:
         self.buffers = buffers
         self.blocks = blocks
         self.arrays = [_zeros(b) for b in blocks]
+        #: host bytes the blocks hold (asked at every run: `held_bytes`)
+        self.nbytes = sum(b.nbytes for b in blocks)
         views: list[np.ndarray | None] = [None] * len(buffers)
         for block, array in zip(blocks, self.arrays, strict=True):
             for i in block.members:
@@ -222,10 +224,6 @@ class Sram:
         #: the buffer views, by buffer index (what the run's steps read and write)
         self.views = BufferViews(views)  # type: ignore[arg-type]  # every slot filled above
 
-    @property
-    def nbytes(self) -> int:
-        """Host bytes the blocks hold."""
-        return sum(b.nbytes for b in self.blocks)
 
     @property
     def held_bytes(self) -> int:
