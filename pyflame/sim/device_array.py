@@ -48,8 +48,9 @@ KEEP_TILES = object()
 
 
 class SramLease:
-    """A finished run's SRAM, lent to the device arrays viewing its tiles: the executable that
-    made it takes it back (a `weakref.finalize` on the lease) once none of them holds it."""
+    """A finished run's SRAM, lent to the device arrays viewing its tiles: once none of them
+    holds the lease, its finalizer queues the SRAM for the executable's next run to take back
+    (`Executable._take_back_lent`)."""
 
     __slots__ = ("__weakref__",)
 

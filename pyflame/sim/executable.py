@@ -16,6 +16,7 @@ by send; and the received views that stand in for elided receives, pyflame/sim/s
 
 from __future__ import annotations
 
+import collections
 import threading
 import weakref
 from collections.abc import Callable, Collection, Sequence
@@ -143,9 +144,12 @@ class Executable:
         #: SRAMs of finished runs, kept zeroed for the next (pyflame/sim/sram.py, `POOL`)
         self._idle_srams: list[Sram] = []
         weakref.finalize(self, POOL.drop, self._idle_srams)
-        #: SRAMs lent to device arrays now (`SramLease`), counted under the lock
+        #: SRAMs lent to device arrays now (`SramLease`), counted under the lock; the lent
+        #: ones nothing views any more, queued by the lease's finalizer (which may run inside
+        #: any code, a garbage collection's: it takes no lock) for the next run to take back
         self._lent_srams = 0
         self._lend_lock = threading.Lock()
+        self._returned_srams: collections.deque[Sram] = collections.deque()
         #: the returns whose device arrays may view the SRAM (`lendable_outputs`, prepared)
         self._lendable: frozenset[tuple[str, int]] = frozenset()
 
@@ -258,6 +262,7 @@ class Executable:
         numbered in `keep_tiles` are device arrays (pyflame/sim/device_array.py: the tiles,
         gathered when read; the runtime's parameter updates), the others host arrays;
         arguments may be device arrays."""
+        self._take_back_lent()
         sram = POOL.take(self._idle_srams, self.bytes_to_zero) or self.new_sram()
         lease = self._lease(sram, keep_tiles)
         outs, report, _ = self._run(args, self.run_steps, sram, keep_tiles, lease)
@@ -265,10 +270,21 @@ class Executable:
         if lease is not None and any(type(o) is DeviceArray and o.lease is lease for o in outs):
             with self._lend_lock:
                 self._lent_srams += 1
-            weakref.finalize(lease, _give_back, weakref.ref(self), sram)
+            weakref.finalize(lease, self._returned_srams.append, sram)
         else:
             POOL.give(self._idle_srams, sram)
         return outs, report
+
+    def _take_back_lent(self) -> None:
+        """The lent SRAMs no device array views any more back among the idle ones."""
+        while self._returned_srams:
+            try:
+                sram = self._returned_srams.popleft()
+            except IndexError:  # (another thread took it meanwhile)
+                return
+            with self._lend_lock:
+                self._lent_srams -= 1
+            POOL.give(self._idle_srams, sram)
 
     def _lease(self, sram: Sram, keep_tiles: Collection[int]) -> SramLease | None:
         """A lease of `sram` for the device arrays of `keep_tiles` results whose host outputs
@@ -359,17 +375,6 @@ def lendable_outputs(run_steps: Sequence[tuple[int, Step]]) -> frozenset[tuple[s
             break
         lendable.add(("out", slot))
     return frozenset(lendable)
-
-
-def _give_back(owner: weakref.ref[Executable], sram: Sram) -> None:
-    """A lent SRAM back to its executable's idle SRAMs (nothing views it any more), if the
-    executable is still there."""
-    executable = owner()
-    if executable is None:
-        return
-    with executable._lend_lock:
-        executable._lent_srams -= 1
-    POOL.give(executable._idle_srams, sram)
 
 
 __all__ = [

@@ -224,7 +224,6 @@ class Sram:
         #: the buffer views, by buffer index (what the run's steps read and write)
         self.views = BufferViews(views)  # type: ignore[arg-type]  # every slot filled above
 
-
     @property
     def held_bytes(self) -> int:
         """Host bytes the blocks and the steps' scratch arrays hold."""

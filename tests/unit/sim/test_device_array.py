@@ -183,13 +183,12 @@ def test_a_lent_sram_goes_back_when_its_device_arrays_are_gone(sim):
     assert a.lease is not None and b.lease is not None and a.lease is not b.lease
     assert ex._lent_srams == executable.MAX_LENT_SRAMS == 2 and not ex._idle_srams
     (c,), _ = ex.run([x], keep_tiles=[0])  # two lent: copied
-    assert c.lease is None
-    del a
-    assert ex._lent_srams == 1 and len(ex._idle_srams) == 2  # (c's run's SRAM too)
-    np.asarray(b)  # gathered: the tiles are not read again, the SRAM goes back
-    assert ex._lent_srams == 0 and len(ex._idle_srams) == 3
+    assert c.lease is None and len(ex._idle_srams) == 1
+    del a  # (queued: the next run takes it back)
+    np.asarray(b)  # gathered: the tiles are not read again, the SRAM goes back too
+    assert b.lease is None and len(ex._returned_srams) == 2
     (d,), _ = ex.run([x], keep_tiles=[0])
-    assert d.lease is not None and len(ex._idle_srams) == 2
+    assert d.lease is not None and ex._lent_srams == 1 and len(ex._idle_srams) == 2
     for out in (b, c, d):
         np.testing.assert_array_equal(np.asarray(out), np.exp(x))
 
