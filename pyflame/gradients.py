@@ -183,11 +183,10 @@ def _extreme(lhs_loses: Callable[[Tensor, Tensor], Tensor]) -> Rule:
 
 def _where(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     c = node.inputs[0]
-    zero = ops.zeros_like(g)
-    return (
+    return (  # (a number: a rank-0 fill, not a tensor of zeros of g's shape)
         None,
-        ops.where(c, g, zero) if wanted(node, 1) else None,
-        ops.where(c, zero, g) if wanted(node, 2) else None,
+        ops.where(c, g, 0.0) if wanted(node, 1) else None,
+        ops.where(c, 0.0, g) if wanted(node, 2) else None,
     )
 
 
