@@ -176,26 +176,36 @@ def fair_rates(
 
 
 def claim(
-    cand: np.ndarray, ready: np.ndarray, e_msg: np.ndarray, e_slot: np.ndarray, slots: int
+    cand: np.ndarray,
+    ready: np.ndarray,
+    e_msg: np.ndarray,
+    e_slot: np.ndarray,
+    slots: int,
+    e_off: np.ndarray | None = None,
+    started: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Of messages `cand`, those that progress: earliest ready first (ties: lower number),
-    each taking its slots (link entries `e_msg`, `e_slot`, slots numbered below `slots`)
-    unless an earlier one that progresses holds one of them (a color's messages on a link one
-    after another)."""
+    """Of messages `cand`, those that progress: on each slot the message whose head reaches
+    it first (ready + `e_off`, the entry's ramp and hops from the source; ties: lower
+    number), each taking its slots (link entries `e_msg`, `e_slot`, slots numbered below
+    `slots`) unless an earlier one that progresses holds one of them (a color's messages on a
+    link one after another: the router grants the link to the head that arrives)."""
     if cand.size <= 1:
         return cand
     undecided = np.zeros(ready.size, dtype=bool)
     undecided[cand] = True
     on = undecided[e_msg]
     msg, slot = e_msg[on], e_slot[on]
+    off = np.zeros(msg.size) if e_off is None else e_off[on]
+    if started is not None:  # a message on its way keeps its links (no head to arrive)
+        off = np.where(started[msg], 0, off)
     if np.bincount(slot, minlength=slots).max() <= 1:  # (mostly: no two of them on one slot)
         return cand
     won = np.zeros(ready.size, dtype=bool)
     while undecided.any():
-        # among the undecided and the winners, the earliest on each slot
+        # among the undecided and the winners, the first head on each slot
         mine = undecided[msg] | won[msg]
         m, sl = msg[mine], slot[mine]
-        order = np.lexsort((m, ready[m], sl))
+        order = np.lexsort((m, ready[m] + off[mine], sl))
         m, sl = m[order], sl[order]
         first = np.r_[True, sl[1:] != sl[:-1]]
         head = np.repeat(m[first], np.diff(np.r_[np.flatnonzero(first), sl.size]))
@@ -274,7 +284,12 @@ def walk(
         return None
     # link entries, links numbered 0.. over the run; a slot is a (link, color) pair: a color's
     # messages on a link go one after another
-    e_msg = np.repeat(np.arange(n), [len(ls) for ls in links])
+    sizes = [len(ls) for ls in links]
+    e_msg = np.repeat(np.arange(n), sizes)
+    # each entry's hop along its message's path (links in path order): its head reaches the
+    # link that long after the message is ready
+    e_hop = np.arange(e_msg.size) - np.repeat(np.cumsum([0, *sizes])[:-1], sizes)
+    e_off = int(target.ramp_latency_cycles) + int(target.hop_latency_cycles) * e_hop
     used, e_link = np.unique(
         np.array([lk for ls in links for lk in ls], dtype=np.int64), return_inverse=True
     )
@@ -363,7 +378,15 @@ def walk(
         # who progresses now: earliest ready first, one message per slot at a time; a message
         # whose receiver has not begun stops once its path is full
         waits = (begin > T) & (done >= room_a)
-        go = claim(np.flatnonzero(live & (ready <= T) & ~waits), ready, e_msg, e_slot, slot_of.size)
+        go = claim(
+            np.flatnonzero(live & (ready <= T) & ~waits),
+            ready,
+            e_msg,
+            e_slot,
+            slot_of.size,
+            e_off,
+            done > 0,
+        )
         rate = fair_rates(go, s_from, s_link, contested)
         while wakeups and wakeups[0] <= T:
             heapq.heappop(wakeups)

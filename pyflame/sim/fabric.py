@@ -64,6 +64,17 @@ def _order(src: np.ndarray, hop: np.ndarray, place: np.ndarray, places: int) -> 
     return np.argsort((src * hops + hop) * places + place, kind="stable")
 
 
+def _first_shared_arrival(
+    t: np.ndarray, l_src: np.ndarray, lid: np.ndarray, offs: np.ndarray, size: int
+) -> np.ndarray:
+    """Per message ready at t: when its head reaches the first of its links another message
+    of the batch crosses too (t + ramp + hops there), or t when it shares none."""
+    shared = _repeated(lid, size)
+    at = np.full(t.size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(at, l_src[shared], (t[l_src] + offs)[shared])
+    return np.where(at == np.iinfo(np.int64).max, t, at)
+
+
 def _repeated(values: np.ndarray, size: int) -> np.ndarray:
     """Which entries of `values` (ints in [0, size)) occur more than once: counted over
     `size` when the values are many, sorted when they are few (a barrier stage's 256 links
@@ -678,7 +689,9 @@ class Links:
         # first (ties: message order); messages of one conflict level share no link and
         # depend only on lower levels, so a level at a time is the same (an exchange phase of
         # 720x720 -> 750x750 PEs: 48k messages, 2-4 levels)
-        order = np.lexsort((np.arange(k), t))
+        order = np.lexsort(
+            (np.arange(k), _first_shared_arrival(t, l_src, lid, offs, self.free_at.size))
+        )
         levels = conflict_levels(order, l_src, lid, k, self.max_levels)
         if levels is None:
             bounds = np.searchsorted(l_src, np.arange(k + 1))

@@ -775,6 +775,43 @@ def exchange_timing_programs() -> Iterator[Case]:
     # (sources stalled by destinations still busy in the previous phase)
     for g in (2, 3, 4):
         yield Case(f"concat 48x40 + 16x40 on {g}x{g} (WSE2)", _concat_module(g))
+    # two messages converging on one link: the router grants it to the head that arrives
+    # first, the nearer source's (session 29; the fast engine and the walk gave it to the
+    # first in message order: [r, c] -> [_, r] of 4x42 on 3x3 9.6% late, on 8x8 18% early;
+    # matmul sweep seed 29 case 0 and seed 14 case 123, 6.7% and 5.1% early)
+    for g in (3, 8):
+        yield Case(
+            f"converging heads: 4x42 [r, c] -> [_, r] on {g}x{g}",
+            _redistribute_module((4, 42), g, "r, c", "_, r"),
+        )
+
+    def summa_seed_29_case_0() -> list:
+        rng = np.random.default_rng(0)
+        a, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 42), (42, 35)))
+        grid = pf.MeshLayout.grid(8, 8)
+        return [pf.from_numpy(a, layout=grid) @ pf.from_numpy(b, layout=grid)]
+
+    def summa_seed_14_case_123() -> list:
+        rng = np.random.default_rng(0)
+        a, b = (rng.standard_normal(s).astype(np.float32) for s in ((25, 11), (11, 62)))
+        lay = pf.MeshLayout.grid(6, 6, at=(3, 6))
+        x, y = pf.from_numpy(a, layout=lay), pf.from_numpy(b, layout=lay)
+        return [(x @ y) @ pf.from_numpy(b.T.copy(), layout=lay)]
+
+    yield _traced(
+        "converging heads: summa 4x42 @ 42x35 on 8x8",
+        summa_seed_29_case_0,
+        pf.sim.SMALL,
+        None,
+        "summa",
+    )
+    yield _traced(
+        "converging heads: summa chain 25x11 @ 11x62 @ 62x11 on 6x6 at (3, 6)",
+        summa_seed_14_case_123,
+        pf.sim.SMALL,
+        None,
+        "summa",
+    )
 
 
 #: (shape, grid) of the exchanges `replicating_exchange_programs` makes: tiles [r, c] on the
@@ -832,6 +869,34 @@ def multicast_fork_programs() -> Iterator[Case]:
             None,
             "summa25d",
         )
+
+
+def _redistribute_module(
+    shape: tuple[int, int], g: int, src: str, dst: str
+) -> Callable[[], ModuleOp]:
+    """`mesh.redistribute` of an f32 `shape` on g x g PEs from split [src] to [dst], between
+    host I/O (SMALL target)."""
+
+    def make() -> ModuleOp:
+        from xdsl.parser import Parser
+
+        from pyflame import compiler
+
+        tt = f"tensor<{shape[0]}x{shape[1]}xf32>"
+        t = lambda split: f"!mesh.tensor<{shape[0]}x{shape[1]}xf32 on {g}x{g} split [{split}]>"  # noqa: E731
+        text = f"""builtin.module attributes {{pf.target = #pf.target<"small">}} {{
+  func.func @main(%x0: {tt}) -> {tt} {{
+    %a = mesh.scatter %x0 : {tt} -> {t(src)}
+    %r = mesh.redistribute %a : {t(src)} -> {t(dst)}
+    %out = mesh.gather %r : {t(dst)} -> {tt}
+    func.return %out : {tt}
+  }}
+}}"""
+        module = Parser(compiler.make_context(), text).parse_module()
+        compiler.lower(module, "pe")
+        return module
+
+    return make
 
 
 def _concat_module(g: int) -> Callable[[], ModuleOp]:
