@@ -847,6 +847,42 @@ class OpMethods:
     def narrow(self, dim: int, start: int | Tensor, length: int) -> Tensor:
         return BOUND.indexing.narrow(self, dim, start, length)
 
+    # ---------------------------------------------------------------- stacking, splitting
+
+    def ravel(self) -> Tensor:
+        return BOUND.ops.ravel(self)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return BOUND.ops.unflatten(self, dim, sizes)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        return BOUND.ops.select(self, dim, index)
+
+    def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.tensor_split(self, indices_or_sections, dim)
+
+    def hsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        return BOUND.ops.hsplit(self, indices_or_sections)
+
+    def vsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        return BOUND.ops.vsplit(self, indices_or_sections)
+
+    def dsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        return BOUND.ops.dsplit(self, indices_or_sections)
+
+    def split_with_sizes(self, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """split with a list of sizes (torch's name for that form)."""
+        return BOUND.ops.split(self, list(split_sizes), dim)
+
+    def fliplr(self) -> Tensor:
+        return BOUND.ops.fliplr(self)
+
+    def flipud(self) -> Tensor:
+        return BOUND.ops.flipud(self)
+
+    def rot90(self, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+        return BOUND.ops.rot90(self, k, dims)
+
     # ---------------------------------------------------------------- in-place ops
     # functionalised (pyflame/inplace.py): the object takes a new value, aliases see it
 

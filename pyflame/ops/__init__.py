@@ -20,6 +20,7 @@ The builders live in one module per family (each imports only the ones above it 
     reductions   sum, mean, amax, argmax, max/min, var/std, logsumexp, softmax, any/all, norm,
                  cumsum, logcumsumexp, cummax, cummin, trace
     einsum       einsum (permute, reshape, matmul, sum)
+    stacking     hstack, vstack, meshgrid, tensor_split, rot90, ... (composed of shape's ops)
     sorting      sort, argsort, topk, median, nanmedian (ranks from pairwise compares)
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
@@ -263,6 +264,32 @@ from pyflame.ops.sorting import (
     sort,
     topk,
 )
+from pyflame.ops.stacking import (
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    block_diag,
+    cartesian_prod,
+    column_stack,
+    combinations,
+    dsplit,
+    dstack,
+    fliplr,
+    flipud,
+    hsplit,
+    hstack,
+    meshgrid,
+    ravel,
+    rot90,
+    row_stack,
+    select,
+    tensor_split,
+    tril_indices,
+    triu_indices,
+    unflatten,
+    vsplit,
+    vstack,
+)
 
 # `__all__`: the op builders `import pyflame as pf` publishes under these names (pyflame/api.py
 # takes them all). Also here for the frontend's own modules, not as `pf.<name>`: `binary` and
@@ -473,6 +500,33 @@ __all__ += [  # random sampling
     "randint_like",
     "randn",
     "randn_like",
+]
+
+__all__ += [  # stacking, splitting, rearranging (pyflame/ops/stacking.py)
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "block_diag",
+    "cartesian_prod",
+    "column_stack",
+    "combinations",
+    "dsplit",
+    "dstack",
+    "fliplr",
+    "flipud",
+    "hsplit",
+    "hstack",
+    "meshgrid",
+    "ravel",
+    "rot90",
+    "row_stack",
+    "select",
+    "tensor_split",
+    "tril_indices",
+    "triu_indices",
+    "unflatten",
+    "vsplit",
+    "vstack",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above
