@@ -847,6 +847,50 @@ class OpMethods:
     def narrow(self, dim: int, start: int | Tensor, length: int) -> Tensor:
         return BOUND.indexing.narrow(self, dim, start, length)
 
+    # ---------------------------------------------------------------- linear algebra helpers
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        return BOUND.ops.mm(self, mat2)
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addr(self, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def vdot(self, other: Tensor) -> Tensor:
+        return BOUND.ops.vdot(self, other)
+
+    def ger(self, vec2: Tensor) -> Tensor:
+        return BOUND.ops.ger(self, vec2)
+
+    def inner(self, other: Tensor) -> Tensor:
+        return BOUND.ops.inner(self, other)
+
+    def kron(self, other: Tensor) -> Tensor:
+        return BOUND.ops.kron(self, other)
+
+    def cross(self, other: Tensor, dim: int | None = None) -> Tensor:
+        return BOUND.ops.cross(self, other, dim)
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return BOUND.ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return BOUND.ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def dist(self, other: Tensor, p: float = 2) -> Tensor:
+        return BOUND.ops.dist(self, other, p)
+
+    def renorm(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return BOUND.ops.renorm(self, p, dim, maxnorm)
+
     # ---------------------------------------------------------------- stacking, splitting
 
     def ravel(self) -> Tensor:

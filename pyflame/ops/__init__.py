@@ -153,6 +153,8 @@ from pyflame.ops.elementwise import binary as binary  # the operators' builders
 from pyflame.ops.elementwise import elementwise_op as elementwise_op
 from pyflame.ops.elementwise import operator as operator
 from pyflame.ops.elementwise_math import (
+    addcdiv,
+    addcmul,
     copysign,
     deg2rad,
     heaviside,
@@ -168,12 +170,24 @@ from pyflame.ops.elementwise_math import (
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
+    addbmm,
     addmm,
+    addmv,
+    addr,
+    baddbmm,
     bmm,
+    chain_matmul,
+    cross,
     dot,
+    ger,
+    inner,
+    kron,
     matmul,
+    mm,
     mv,
     outer,
+    tensordot,
+    vdot,
 )
 from pyflame.ops.masking import (
     diag,
@@ -195,17 +209,20 @@ from pyflame.ops.reductions import (
     any,
     argmax,
     argmin,
+    cdist,
     count_nonzero,
     cummax,
     cummin,
     cumprod,
     cumsum,
+    dist,
     log_softmax,
     logcumsumexp,
     logsumexp,
     mean,
     norm,
     prod,
+    renorm,
     softmax,
     std,
     sum,
@@ -527,6 +544,32 @@ __all__ += [  # stacking, splitting, rearranging (pyflame/ops/stacking.py)
     "unflatten",
     "vsplit",
     "vstack",
+]
+
+__all__ += [  # torch's linear algebra helpers (pyflame/ops/linalg.py)
+    "addbmm",
+    "addmv",
+    "addr",
+    "baddbmm",
+    "chain_matmul",
+    "cross",
+    "ger",
+    "inner",
+    "kron",
+    "mm",
+    "tensordot",
+    "vdot",
+]
+
+__all__ += [  # addcmul, addcdiv (pyflame/ops/elementwise_math.py)
+    "addcdiv",
+    "addcmul",
+]
+
+__all__ += [  # distances and renorm (pyflame/ops/reductions.py)
+    "cdist",
+    "dist",
+    "renorm",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

@@ -31,6 +31,7 @@ from pyflame.ops.elementwise import (
     _promoted,
     _signbit,
     abs,
+    add,
     cos,
     div,
     eq,
@@ -53,6 +54,7 @@ from pyflame.ops.elementwise import (
 )
 from pyflame.ops.node import _check_tensor, _is_scalar
 from pyflame.ops.shape import broadcast_to
+from pyflame.promotion import result_type
 
 _HALF = (float16, bfloat16)
 #: PyTorch's constants, as its kernels use them: M_PI / 180 and 180 / M_PI (doubles, read in
@@ -280,3 +282,64 @@ def heaviside(input: Tensor, values: Tensor) -> Tensor:
 def true_divide(a: Any, b: Any) -> Tensor:
     """torch.true_divide, `div`'s alias."""
     return div(a, b)
+
+
+# --------------------------------------------------------------------------- three operands
+
+
+def _three_dtype(what: str, *args: Any) -> DType:
+    """The promoted dtype of tensor operands (PyTorch takes no numbers here)."""
+    for name, a in zip(("input", "tensor1", "tensor2"), args, strict=False):
+        if not isinstance(a, Tensor):
+            raise TypeError(
+                f"{format_location(user_location())}: {what}(): argument '{name}' must be "
+                f"Tensor, not {type(a).__name__}"
+            )
+    return result_type(list(args), [])
+
+
+def _in_opmath(dtype: DType, fn: Callable[..., Tensor], *args: Any) -> Tensor:
+    """fn of the operands, in float32 for a float16/bfloat16 result, rounded once (PyTorch's
+    CPU kernels compute these in float)."""
+    if dtype not in _HALF:
+        return fn(*args)
+    wide = [astype(a, float32) if isinstance(a, Tensor) else a for a in args]
+    return astype(fn(*wide), dtype)
+
+
+def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """input + value * tensor1 * tensor2, broadcast together (torch.addcmul; PyTorch's
+    kernel's order, (value * tensor1) * tensor2 then the add, in float for half dtypes)."""
+    dtype = _three_dtype("addcmul", input, tensor1, tensor2)
+    if not dtype.is_floating_point and isinstance(value, float):
+        raise RuntimeError(
+            f"{format_location(user_location())}: addcmul: For integral input tensors, "
+            "argument value must not be a floating point number."
+        )
+
+    def formula(i: Any, a: Any, b: Any) -> Tensor:
+        return add(i, mul(a, b) if value == 1 else mul(mul(a, value), b))
+
+    return _in_opmath(dtype, formula, input, tensor1, tensor2)
+
+
+def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """input + value * tensor1 / tensor2 (torch.addcdiv: (value * tensor1) / tensor2 then the
+    add, in float for half dtypes); integer tensor1 and tensor2 are refused, as PyTorch
+    refuses their integer division."""
+    dtype = _three_dtype("addcdiv", input, tensor1, tensor2)
+    if not _three_dtype("addcdiv", tensor1, tensor2).is_floating_point:
+        raise RuntimeError(
+            f"{format_location(user_location())}: Integer division with addcdiv is no longer "
+            "supported, and in a future release addcdiv will perform a true division of "
+            "tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + "
+            "value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as "
+            "(input + value * tensor1 / tensor2) for float inputs. The future addcdiv behavior "
+            "is just the latter implementation: (input + value * tensor1 / tensor2), for all "
+            "dtypes."
+        )
+
+    def formula(i: Any, a: Any, b: Any) -> Tensor:
+        return add(i, div(a, b) if value == 1 else div(mul(a, value), b))
+
+    return _in_opmath(dtype, formula, input, tensor1, tensor2)

@@ -548,6 +548,74 @@ class PNorm:
         return (scaled * where(node == 0, 0.0, g / pow(node, p - 1.0)),)
 
 
+def _float_pair(x1: Tensor, x2: Tensor, what: str) -> None:
+    for t, name in ((x1, "X1"), (x2, "X2")):
+        _check_tensor(t, what)
+        if not t.dtype.is_floating_point:
+            raise RuntimeError(
+                f"{format_location(user_location())}: {what} only supports floating-point "
+                f"dtypes, {name} got: {t.dtype!r}"
+            )
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
+    """The p-norm distance between each row of x1 [*B, P, M] and each row of x2 [*B, R, M]:
+    [*B, P, R] (torch.cdist; batch dims broadcast): the norm over M of x1[..., :, None, :] -
+    x2[..., None, :, :], so gradients are the norm's (0 at a zero 2-norm distance, as torch).
+    PyTorch computes p = 2 through a matmul when P or R > 25 (`compute_mode`): the values
+    agree to rounding; PyFlame always takes differences (exact for equal rows)."""
+    _float_pair(x1, x2, "cdist")
+    where_ = format_location(user_location())
+    for t, name in ((x1, "X1"), (x2, "X2")):
+        if t.ndim < 2:
+            raise RuntimeError(
+                f"{where_}: cdist only supports at least 2D tensors, {name} got: {t.ndim}D"
+            )
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(
+            f"{where_}: X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+            f"X2: {x2.shape[-1]}"
+        )
+    if not isinstance(p, (int, float)) or p < 0:
+        raise RuntimeError(f"{where_}: cdist only supports non-negative p values")
+    if x1.dtype is not x2.dtype:
+        raise RuntimeError(
+            f"{where_}: cdist: X1 and X2 must have the same dtype, got {x1.dtype!r} and "
+            f"{x2.dtype!r}"
+        )
+    a = x1.reshape(*x1.shape[:-1], 1, x1.shape[-1])
+    b = x2.reshape(*x2.shape[:-2], 1, *x2.shape[-2:])
+    return norm(a - b, p, dim=-1)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The p-norm of input - other (broadcast), a 0-d tensor (torch.dist)."""
+    _float_pair(input, other, "dist")
+    return norm(input - other, p)
+
+
+def renorm(x: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """Each slice of `x` along `dim` whose p-norm exceeds maxnorm scaled to norm maxnorm
+    (torch.renorm: the factor maxnorm / (norm + 1e-7), as PyTorch's)."""
+    _check_tensor(x, "renorm")
+    _floating(x, "renorm")
+    where_ = format_location(user_location())
+    if p <= 0:
+        raise RuntimeError(f"{where_}: renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"{where_}: renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x.ndim <= 1:
+        raise RuntimeError(
+            f"{where_}: renorm: input needs at least 2 dimensions, got {x.ndim} dimensions"
+        )
+    d = _rule(shapes.normalize_dim, _dim_arg(dim, "renorm"), x.ndim)
+    others = [i for i in range(x.ndim) if i != d]
+    wide = astype(x, float32) if x.dtype in HALF else x
+    n = norm(wide, p, others, keepdim=True)
+    factor = where(gt(n, maxnorm), maxnorm / (n + 1e-7), 1.0)
+    return mul(x, astype(factor, x.dtype) if x.dtype in HALF else factor)
+
+
 def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sums along `dim` (torch.cumsum; bool sums as int32, PyTorch: int64), `dtype`
     converts first; float16/bfloat16 accumulate in float32 and round each sum once. A Hillis-Steele scan: log2(n) steps y += y shifted by 1, 2, 4, ... along
