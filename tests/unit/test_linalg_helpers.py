@@ -193,9 +193,8 @@ def test_gradients_match_torch():
     )
     x1, x2 = Pair((4, 3), 3, grad=True), Pair((6, 3), 4, grad=True)
     k = Pair((2, 3), 5, grad=True)
-    outs = []
     for lib, w in ((pf, "pf"), (torch, "t")):
-        g = lambda p: getattr(p, w)  # noqa: E731
+        g = lambda p, w=w: getattr(p, w)  # noqa: E731
         loss = (
             lib.addbmm(g(inp), g(b1), g(b2), beta=0.5).square().sum()
             + lib.baddbmm(g(inp), g(b1), g(b2), alpha=2).sum()
