@@ -891,6 +891,45 @@ class OpMethods:
     def renorm(self, p: float, dim: int, maxnorm: float) -> Tensor:
         return BOUND.ops.renorm(self, p, dim, maxnorm)
 
+    # ---------------------------------------------------------------- statistics, searches
+
+    def nansum(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.nansum(self, *args, **kwargs)
+
+    def nanmean(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.nanmean(self, *args, **kwargs)
+
+    def aminmax(self, *, dim: int | None = None, keepdim: bool = False) -> Any:
+        return BOUND.ops.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def quantile(
+        self, q: Any, dim: int | None = None, keepdim: bool = False, **kwargs: Any
+    ) -> Tensor:
+        return BOUND.ops.quantile(self, q, dim, keepdim, **kwargs)
+
+    def nanquantile(
+        self, q: Any, dim: int | None = None, keepdim: bool = False, **kwargs: Any
+    ) -> Tensor:
+        return BOUND.ops.nanquantile(self, q, dim, keepdim, **kwargs)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+        return BOUND.ops.histc(self, bins, min, max)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+        return BOUND.ops.diff(self, n, dim, prepend, append)
+
+    def cov(self, **kwargs: Any) -> Tensor:
+        return BOUND.ops.cov(self, **kwargs)
+
+    def corrcoef(self) -> Tensor:
+        return BOUND.ops.corrcoef(self)
+
+    def msort(self) -> Tensor:
+        return BOUND.ops.msort(self)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+        return BOUND.ops.kthvalue(self, k, dim, keepdim)
+
     # ---------------------------------------------------------------- stacking, splitting
 
     def ravel(self) -> Tensor:

@@ -22,6 +22,7 @@ The builders live in one module per family (each imports only the ones above it 
     einsum       einsum (permute, reshape, matmul, sum)
     stacking     hstack, vstack, meshgrid, tensor_split, rot90, ... (composed of shape's ops)
     sorting      sort, argsort, topk, median, nanmedian (ranks from pairwise compares)
+    statistics   nansum, nanmean, var_mean, aminmax, cov, quantile, histc, diff, trapezoid
     sampling     randn, rand, randint, bernoulli, dropout
     conv         conv2d, max_pool2d, avg_pool2d
     indexed      gather_rows, scatter_add_rows (rows of a table at an index, and the transpose)
@@ -276,8 +277,13 @@ from pyflame.ops.shape import narrow as narrow  # pf.narrow is pyflame.indexing'
 from pyflame.ops.shape import unfold as unfold  # (only the method: torch has no torch.unfold)
 from pyflame.ops.sorting import (
     argsort,
+    bucketize,
+    isin,
+    kthvalue,
     median,
+    msort,
     nanmedian,
+    searchsorted,
     sort,
     topk,
 )
@@ -306,6 +312,21 @@ from pyflame.ops.stacking import (
     unflatten,
     vsplit,
     vstack,
+)
+from pyflame.ops.statistics import (
+    aminmax,
+    corrcoef,
+    cov,
+    cumulative_trapezoid,
+    diff,
+    histc,
+    nanmean,
+    nanquantile,
+    nansum,
+    quantile,
+    std_mean,
+    trapezoid,
+    var_mean,
 )
 
 # `__all__`: the op builders `import pyflame as pf` publishes under these names (pyflame/api.py
@@ -570,6 +591,30 @@ __all__ += [  # distances and renorm (pyflame/ops/reductions.py)
     "cdist",
     "dist",
     "renorm",
+]
+
+__all__ += [  # statistics and differences (pyflame/ops/statistics.py)
+    "aminmax",
+    "corrcoef",
+    "cov",
+    "cumulative_trapezoid",
+    "diff",
+    "histc",
+    "nanmean",
+    "nanquantile",
+    "nansum",
+    "quantile",
+    "std_mean",
+    "trapezoid",
+    "var_mean",
+]
+
+__all__ += [  # searches and sort's helpers (pyflame/ops/sorting.py)
+    "bucketize",
+    "isin",
+    "kthvalue",
+    "msort",
+    "searchsorted",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

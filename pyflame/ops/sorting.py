@@ -22,11 +22,13 @@ from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
-from pyflame.ops.creation import full
+from pyflame.ops.creation import arange, full
 from pyflame.ops.elementwise import (
     eq,
     floor_divide,
     gt,
+    isnan,
+    le,
     logical_and,
     logical_not,
     logical_or,
@@ -36,8 +38,8 @@ from pyflame.ops.elementwise import (
     where,
 )
 from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
-from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, sum
-from pyflame.ops.shape import squeeze, unsqueeze
+from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, any, sum
+from pyflame.ops.shape import getitem, reshape, squeeze, unsqueeze
 
 SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
@@ -208,3 +210,140 @@ def _middle(x: Tensor, d: int, skip_nan: bool) -> tuple[Tensor, Tensor]:
     lowest = float("-inf") if x.dtype.is_floating_point else INT32_MIN
     values = amax(where(hit, x, lowest), d, keepdim=True)
     return values, indices
+
+
+# --------------------------------------------------------------------------- torch's helpers
+# (sort's results picked, and searches as counts of pairwise compares: exact, no new flame op)
+
+KthvalueResult = collections.namedtuple("kthvalue", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+
+
+def msort(x: Tensor) -> Tensor:
+    """x sorted along dim 0 (torch.msort: sort(x, 0).values)."""
+    return sort(x, 0).values
+
+
+def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """The namedtuple (values, indices) of the k-th smallest element along `dim` (torch.kthvalue;
+    NaN counts as the largest): the element at place k - 1 of the stable sort (among equal
+    values the lower index; PyTorch's CPU kernel does not define which)."""
+    _check_tensor(x, "kthvalue")
+    d = _dim(x, dim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    k = _dim_arg(k, "kthvalue k")
+    if not 1 <= k <= n:
+        raise RuntimeError(
+            f"{format_location(user_location())}: kthvalue(): selected number k out of range for "
+            f"dimension {d}"
+        )
+    values, indices = sort(x, d)
+    if not x.ndim:
+        return KthvalueResult(values, indices)
+    key = (slice(None),) * d + (slice(k - 1, k),)
+    values, indices = getitem(values, key), getitem(indices, key)
+    if not keepdim:
+        values, indices = squeeze(values, d), squeeze(indices, d)
+    return KthvalueResult(values, indices)
+
+
+def _search(boundaries: Tensor, values: Tensor, right: bool) -> Tensor:
+    """How many boundaries (the last dim) come before each value: left, those < v; right,
+    those <= v; a NaN value comes after every boundary (PyTorch's binary-search predicates
+    !(b >= v) and !(b > v) give that). A NaN boundary counts as the largest (sorted last):
+    PyTorch's search over such a sequence depends on the path its bisection takes."""
+    before = le(boundaries, values) if right else lt(boundaries, values)
+    before = logical_or(before, isnan(values)) if values.dtype.is_floating_point else before
+    return sum(astype(before, int32), -1)
+
+
+def searchsorted(
+    sorted_sequence: Tensor,
+    input: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor:
+    """For each value, the index where it would be inserted into the sorted last dim of
+    `sorted_sequence` to keep it sorted (torch.searchsorted; int32, PyTorch's int64 unless
+    out_int32): the count of boundaries before it, compared pairwise (values x boundaries
+    work). `side='right'` / `right=True`: after equal boundaries. `sorter`: the order that
+    sorts the sequence (picked by compares, not a gather)."""
+    where_ = format_location(user_location())
+    _check_tensor(sorted_sequence, "searchsorted")
+    if side is not None and side not in ("left", "right"):
+        raise RuntimeError(
+            f"{where_}: torch.searchsorted(): side can only be 'left' or 'right' but got {side}"
+        )
+    if side is not None and right and side == "left":
+        raise RuntimeError(
+            f"{where_}: torch.searchsorted(): side and right can't be set to opposites, got side "
+            f"of left while right was True"
+        )
+    right = right or side == "right"
+    seq = sorted_sequence
+    if not isinstance(input, Tensor):
+        if seq.ndim != 1:
+            raise RuntimeError(
+                f"{where_}: torch.searchsorted(): input value can be a scalar only when boundaries "
+                f"tensor dimension is 1, but we got boundaries tensor dim({seq.ndim}) and input "
+                "value's dim(0) numel(1)"
+            )
+        input = full((), input, dtype=seq.dtype)
+    if seq.ndim != 1 and (seq.shape[:-1] != input.shape[:-1] or input.ndim != seq.ndim):
+        raise RuntimeError(
+            f"{where_}: torch.searchsorted(): boundaries tensor should be 1 dimension or the "
+            "first N-1 dimensions of boundaries tensor and input value tensor must match, but we "
+            f"got boundaries tensor {list(seq.shape)} and input value tensor {list(input.shape)}"
+        )
+    if sorter is not None:
+        _check_tensor(sorter, "searchsorted sorter")
+        if sorter.shape != seq.shape:
+            raise RuntimeError(
+                f"{where_}: torch.searchsorted(): boundary and sorter must have the same size, "
+                f"but got boundary tensor {list(seq.shape)}and got sorter tensor "
+                f"{list(sorter.shape)}"
+            )
+        n = seq.shape[-1]
+        at = eq(unsqueeze(sorter, -1), arange(n, dtype=int32))  # [..., place, source]
+        seq = sum(where(at, unsqueeze(seq, -2), 0), -1)
+    if seq.ndim == 1:
+        return _search(seq, unsqueeze(input, -1), right)
+    return _search(unsqueeze(seq, -2), unsqueeze(input, -1), right)
+
+
+def bucketize(
+    input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False
+) -> Tensor:
+    """The bucket of each value among the 1-D sorted `boundaries` (torch.bucketize:
+    searchsorted with the roles of the arguments swapped; right=False: boundaries[i-1] < v <=
+    boundaries[i])."""
+    _check_tensor(boundaries, "bucketize boundaries")
+    if boundaries.ndim != 1:
+        raise RuntimeError(
+            f"{format_location(user_location())}: boundaries tensor must be 1 dimension, but got "
+            f"dim({boundaries.ndim})"
+        )
+    return searchsorted(boundaries, input, right=right)
+
+
+def isin(
+    elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False
+) -> Tensor:
+    """Whether each element of `elements` equals some element of `test_elements` (torch.isin;
+    either may be a number; NaN is in nothing): every pair compared (elements x tests work)."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError(
+            f"{format_location(user_location())}: isin() expects elements or test_elements to be "
+            "a pf.Tensor"
+        )
+    if not isinstance(test_elements, Tensor):
+        found = eq(elements, test_elements)
+    else:
+        tests = reshape(test_elements, (-1,))
+        if not isinstance(elements, Tensor):
+            found = any(eq(tests, elements))
+        else:
+            found = any(eq(unsqueeze(elements, -1), tests), -1)
+    return logical_not(found) if invert else found
