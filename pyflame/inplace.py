@@ -509,6 +509,12 @@ arctan_ = _unary("arctan")
 arcsinh_ = _unary("arcsinh")
 arccosh_ = _unary("arccosh")
 arctanh_ = _unary("arctanh")
+ceil_ = _unary("ceil")
+frac_ = _unary("frac")
+reciprocal_ = _unary("reciprocal")
+square_ = _unary("square")
+fix_ = _unary("fix")
+sgn_ = _unary("sgn")
 
 
 def _binary(name: str, torch_name: str) -> Any:
@@ -538,6 +544,71 @@ xlogy_ = _binary("xlogy", "Xlogy")
 copysign_ = _binary("copysign", "Copysign")
 heaviside_ = _binary("heaviside", "Heaviside")
 true_divide_ = _binary("true_divide", "Div")
+eq_ = _binary("eq", "Eq")
+ne_ = _binary("ne", "Ne")
+lt_ = _binary("lt", "Lt")
+le_ = _binary("le", "Le")
+gt_ = _binary("gt", "Gt")
+ge_ = _binary("ge", "Ge")
+ldexp_ = _binary("ldexp", "Ldexp")
+
+
+def clamp_min_(x: Tensor, min: Any) -> Tensor:
+    return _inplace(x, "ClampMin", lambda: ops.clamp_min(x, min), min)
+
+
+def clamp_max_(x: Tensor, max: Any) -> Tensor:
+    return _inplace(x, "ClampMax", lambda: ops.clamp_max(x, max), max)
+
+
+def lerp_(x: Tensor, end: Tensor, weight: Any) -> Tensor:
+    return _inplace(x, "Lerp", lambda: ops.lerp(x, end, weight), end)
+
+
+def cumsum_(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    return _inplace(x, "Cumsum", lambda: ops.cumsum(x, dim, dtype=dtype))
+
+
+def cumprod_(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    return _inplace(x, "Cumprod", lambda: ops.cumprod(x, dim, dtype=dtype))
+
+
+def tril_(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _inplace(x, "Tril", lambda: ops.tril(x, diagonal))
+
+
+def triu_(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _inplace(x, "Triu", lambda: ops.triu(x, diagonal))
+
+
+def addcmul_(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+    return _inplace(x, "Addcmul", lambda: ops.addcmul(x, tensor1, tensor2, value=value))
+
+
+def addcdiv_(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+    return _inplace(x, "Addcdiv", lambda: ops.addcdiv(x, tensor1, tensor2, value=value))
+
+
+def fill_diagonal_(x: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
+    """The main diagonal of x (every dim of one size, or a 2-D matrix) takes fill_value
+    (torch.Tensor.fill_diagonal_; `wrap`: a tall matrix's diagonal starts again after
+    every N + 1 rows, as numpy's). The positions come from the shape alone (host)."""
+    where = format_location(user_location())
+    if x.ndim < 2:
+        raise RuntimeError(f"{where}: dimensions must larger than 1")
+    if x.ndim > 2 and len(set(x.shape)) != 1:
+        raise RuntimeError(f"{where}: all dimensions of input must be of equal length")
+    mask = np.zeros(x.shape, bool)
+    if x.ndim > 2:
+        mask[(np.arange(x.shape[0]),) * x.ndim] = True
+    else:
+        rows, cols = x.shape
+        flat = mask.reshape(-1)
+        step = cols + 1
+        end = rows * cols if wrap else min(rows, cols) * cols
+        flat[np.arange(0, end, step)] = True
+    value = ops.full((), fill_value, dtype=x.dtype)
+    return _inplace(x, "FillDiagonal", lambda: ops.where(ops.from_numpy(mask), value, x))
 
 
 def logit_(x: Tensor, eps: float | None = None) -> Tensor:

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
+from pyflame.core import shapes, strides
+from pyflame.core.errors import ShapeError
 from pyflame.devices import WAFER, is_device
 from pyflame.dialects import flame
 
@@ -847,6 +849,184 @@ class OpMethods:
     def narrow(self, dim: int, start: int | Tensor, length: int) -> Tensor:
         return BOUND.indexing.narrow(self, dim, start, length)
 
+    # ---------------------------------------------------------------- torch's aliases
+
+    def negative(self) -> Tensor:
+        return BOUND.ops.neg(self)
+
+    def absolute(self) -> Tensor:
+        return BOUND.ops.abs(self)
+
+    def multiply(self, other: Any) -> Tensor:
+        return BOUND.ops.mul(self, other)
+
+    def divide(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return BOUND.ops.div(self, other, rounding_mode=rounding_mode)
+
+    def subtract(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.ops.sub(self, other, alpha=alpha)
+
+    def greater(self, other: Any) -> Tensor:
+        return BOUND.ops.gt(self, other)
+
+    def greater_equal(self, other: Any) -> Tensor:
+        return BOUND.ops.ge(self, other)
+
+    def less(self, other: Any) -> Tensor:
+        return BOUND.ops.lt(self, other)
+
+    def less_equal(self, other: Any) -> Tensor:
+        return BOUND.ops.le(self, other)
+
+    def not_equal(self, other: Any) -> Tensor:
+        return BOUND.ops.ne(self, other)
+
+    def sgn(self) -> Tensor:
+        return BOUND.ops.sgn(self)
+
+    def positive(self) -> Tensor:
+        return BOUND.ops.positive(self)
+
+    def fix(self) -> Tensor:
+        return BOUND.ops.fix(self)
+
+    def fmax(self, other: Any) -> Tensor:
+        return BOUND.ops.fmax(self, other)
+
+    def fmin(self, other: Any) -> Tensor:
+        return BOUND.ops.fmin(self, other)
+
+    def ldexp(self, other: Any) -> Tensor:
+        return BOUND.ops.ldexp(self, other)
+
+    def isin(
+        self, test_elements: Any, *, assume_unique: bool = False, invert: bool = False
+    ) -> Tensor:
+        return BOUND.ops.isin(self, test_elements, invert=invert)
+
+    # ---------------------------------------------------------------- real-only complex API
+    # (PyFlame has no complex dtypes: conjugation is the identity, as PyTorch's on real tensors)
+
+    def conj(self) -> Tensor:
+        return cast("Tensor", self)
+
+    def resolve_conj(self) -> Tensor:
+        return cast("Tensor", self)
+
+    def resolve_neg(self) -> Tensor:
+        return cast("Tensor", self)
+
+    def is_conj(self) -> bool:
+        return False
+
+    def is_neg(self) -> bool:
+        return False
+
+    def is_complex(self) -> bool:
+        return False
+
+    def is_floating_point(self) -> bool:
+        return cast("Tensor", self).dtype.is_floating_point
+
+    def is_signed(self) -> bool:
+        """Every PyFlame dtype but bool is signed (PyTorch: also not uint8)."""
+        return cast("Tensor", self).dtype.name != "bool"
+
+    @property
+    def H(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """The (conjugate) transpose of a matrix; a 0-/1-D tensor itself, as PyTorch."""
+        me = cast("Tensor", self)
+        if me.ndim > 2:
+            raise RuntimeError(
+                f"tensor.H is only supported on matrices (2-D tensors). Got {me.ndim}-D tensor."
+            )
+        return me if me.ndim < 2 else BOUND.ops.transpose(me, 0, 1)
+
+    @property
+    def mH(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """mT (real dtypes: no conjugate)."""
+        return self.mT
+
+    def adjoint(self) -> Tensor:
+        return self.mT
+
+    # ---------------------------------------------------------------- sizes
+
+    def nelement(self) -> int:
+        return cast("Tensor", self).numel()
+
+    def ndimension(self) -> int:
+        return cast("Tensor", self).ndim
+
+    def element_size(self) -> int:
+        """Bytes per element as PyFlame holds it (int64 is held as int32: 4)."""
+        return cast("Tensor", self).dtype.itemsize
+
+    @property
+    def itemsize(self) -> int:
+        return cast("Tensor", self).dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        me = cast("Tensor", self)
+        return me.numel() * me.dtype.itemsize
+
+    def is_same_size(self, other: Tensor) -> bool:
+        return cast("Tensor", self).shape == other.shape
+
+    def stride(self, dim: int | None = None) -> Any:
+        """PyTorch's strides of this tensor over its storage (views keep their base's, as
+        PyFlame tracks them to decide which reshapes alias: pyflame/core/strides.py)."""
+        out = BOUND.ops.strides_of(self)
+        if dim is None:
+            return out
+        me = cast("Tensor", self)
+        try:
+            return out[shapes.normalize_dim(dim, me.ndim, "stride: dim")]
+        except ShapeError as err:
+            from pyflame.lazy_tensor import format_location, user_location  # (loaded by now)
+
+            raise IndexError(f"{format_location(user_location())}: {err}") from None
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        """Whether the strides are the row-major ones of the shape (size-1 dims ignored, as
+        PyTorch's)."""
+        me = cast("Tensor", self)
+        mine = BOUND.ops.strides_of(self)
+        dense = strides.contiguous(me.shape)
+        return me.numel() == 0 or all(
+            n == 1 or a == b for n, a, b in zip(me.shape, mine, dense, strict=True)
+        )
+
+    def sum_to_size(self, *size: Any) -> Tensor:
+        """This tensor summed down to `size`, which must broadcast to its shape (the
+        gradient of a broadcast: torch.Tensor.sum_to_size)."""
+        return BOUND.ops.sum_to_size(self, *size)
+
+    def new_tensor(self, data: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
+        """`pf.tensor(data)` in this tensor's dtype (or `dtype`), as torch.Tensor.new_tensor."""
+        me = cast("Tensor", self)
+        return BOUND.ops.tensor(data, dtype=me.dtype if dtype is None else dtype, **kwargs)
+
+    def is_nonzero(self) -> bool:
+        me = cast("Tensor", self)
+        if me.numel() != 1:
+            many = "more than one value" if me.numel() else "no values"
+            raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous")
+        return bool(me.item())
+
+    def double(self) -> Tensor:
+        return BOUND.ops.refuse_dtype(self, "double", "float64", "x.float()")
+
+    def byte(self) -> Tensor:
+        return BOUND.ops.refuse_dtype(self, "byte", "uint8", "x.int() or x.bool()")
+
+    def char(self) -> Tensor:
+        return BOUND.ops.refuse_dtype(self, "char", "int8", "x.int()")
+
+    def short(self) -> Tensor:
+        return BOUND.ops.refuse_dtype(self, "short", "int16", "x.int()")
+
     # ---------------------------------------------------------------- linear algebra helpers
 
     def mm(self, mat2: Tensor) -> Tensor:
@@ -1215,6 +1395,105 @@ class OpMethods:
         return BOUND.inplace.clamp_(self, min, max)
 
     clip_ = clamp_
+
+    def ceil_(self) -> Tensor:
+        return BOUND.inplace.ceil_(self)
+
+    def frac_(self) -> Tensor:
+        return BOUND.inplace.frac_(self)
+
+    def reciprocal_(self) -> Tensor:
+        return BOUND.inplace.reciprocal_(self)
+
+    def square_(self) -> Tensor:
+        return BOUND.inplace.square_(self)
+
+    def fix_(self) -> Tensor:
+        return BOUND.inplace.fix_(self)
+
+    def sgn_(self) -> Tensor:
+        return BOUND.inplace.sgn_(self)
+
+    def eq_(self, other: Any) -> Tensor:
+        return BOUND.inplace.eq_(self, other)
+
+    def ne_(self, other: Any) -> Tensor:
+        return BOUND.inplace.ne_(self, other)
+
+    def lt_(self, other: Any) -> Tensor:
+        return BOUND.inplace.lt_(self, other)
+
+    def le_(self, other: Any) -> Tensor:
+        return BOUND.inplace.le_(self, other)
+
+    def gt_(self, other: Any) -> Tensor:
+        return BOUND.inplace.gt_(self, other)
+
+    def ge_(self, other: Any) -> Tensor:
+        return BOUND.inplace.ge_(self, other)
+
+    def ldexp_(self, other: Any) -> Tensor:
+        return BOUND.inplace.ldexp_(self, other)
+
+    def greater_(self, other: Any) -> Tensor:
+        return BOUND.inplace.gt_(self, other)
+
+    def greater_equal_(self, other: Any) -> Tensor:
+        return BOUND.inplace.ge_(self, other)
+
+    def less_(self, other: Any) -> Tensor:
+        return BOUND.inplace.lt_(self, other)
+
+    def less_equal_(self, other: Any) -> Tensor:
+        return BOUND.inplace.le_(self, other)
+
+    def not_equal_(self, other: Any) -> Tensor:
+        return BOUND.inplace.ne_(self, other)
+
+    def multiply_(self, other: Any) -> Tensor:
+        return BOUND.inplace.mul_(self, other)
+
+    def divide_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return BOUND.inplace.div_(self, other, rounding_mode=rounding_mode)
+
+    def subtract_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.sub_(self, other, alpha=alpha)
+
+    def negative_(self) -> Tensor:
+        return BOUND.inplace.neg_(self)
+
+    def absolute_(self) -> Tensor:
+        return BOUND.inplace.abs_(self)
+
+    def clamp_min_(self, min: Any) -> Tensor:
+        return BOUND.inplace.clamp_min_(self, min)
+
+    def clamp_max_(self, max: Any) -> Tensor:
+        return BOUND.inplace.clamp_max_(self, max)
+
+    def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        return BOUND.inplace.lerp_(self, end, weight)
+
+    def cumsum_(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return BOUND.inplace.cumsum_(self, dim, dtype=dtype)
+
+    def cumprod_(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return BOUND.inplace.cumprod_(self, dim, dtype=dtype)
+
+    def tril_(self, diagonal: int = 0) -> Tensor:
+        return BOUND.inplace.tril_(self, diagonal)
+
+    def triu_(self, diagonal: int = 0) -> Tensor:
+        return BOUND.inplace.triu_(self, diagonal)
+
+    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return BOUND.inplace.addcmul_(self, tensor1, tensor2, value=value)
+
+    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value: Any = 1) -> Tensor:
+        return BOUND.inplace.addcdiv_(self, tensor1, tensor2, value=value)
+
+    def fill_diagonal_(self, fill_value: Any, wrap: bool = False) -> Tensor:
+        return BOUND.inplace.fill_diagonal_(self, fill_value, wrap)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return BOUND.inplace.masked_fill_(self, mask, value)

@@ -40,6 +40,7 @@ from pyflame.ops.conv import avg_pool2d as avg_pool2d  # pf.nn.functional's
 from pyflame.ops.conv import conv2d as conv2d
 from pyflame.ops.conv import max_pool2d as max_pool2d
 from pyflame.ops.convert import astype
+from pyflame.ops.convert import refuse_dtype as refuse_dtype
 from pyflame.ops.creation import (
     arange,
     as_tensor,
@@ -143,6 +144,7 @@ from pyflame.ops.elementwise import (
     trunc,
     where,
 )
+from pyflame.ops.elementwise import abs as absolute  # torch's alias
 from pyflame.ops.elementwise import acos as arccos  # torch's numpy-style alias
 from pyflame.ops.elementwise import acosh as arccosh  # torch's numpy-style alias
 from pyflame.ops.elementwise import asin as arcsin  # torch's numpy-style alias
@@ -151,18 +153,33 @@ from pyflame.ops.elementwise import atan as arctan  # torch's numpy-style alias
 from pyflame.ops.elementwise import atan2 as arctan2  # torch's numpy-style alias
 from pyflame.ops.elementwise import atanh as arctanh  # torch's numpy-style alias
 from pyflame.ops.elementwise import binary as binary  # the operators' builders
+from pyflame.ops.elementwise import div as divide  # torch's alias
 from pyflame.ops.elementwise import elementwise_op as elementwise_op
+from pyflame.ops.elementwise import ge as greater_equal  # torch's alias
+from pyflame.ops.elementwise import gt as greater  # torch's alias
+from pyflame.ops.elementwise import le as less_equal  # torch's alias
+from pyflame.ops.elementwise import lt as less  # torch's alias
+from pyflame.ops.elementwise import mul as multiply  # torch's alias
+from pyflame.ops.elementwise import ne as not_equal  # torch's alias
+from pyflame.ops.elementwise import neg as negative  # torch's alias
 from pyflame.ops.elementwise import operator as operator
+from pyflame.ops.elementwise import sub as subtract  # torch's alias
 from pyflame.ops.elementwise_math import (
     addcdiv,
     addcmul,
     copysign,
     deg2rad,
+    fix,
+    fmax,
+    fmin,
     heaviside,
+    ldexp,
     logaddexp,
     logaddexp2,
     logit,
+    positive,
     rad2deg,
+    sgn,
     signbit,
     sinc,
     true_divide,
@@ -232,6 +249,7 @@ from pyflame.ops.reductions import (
 )
 from pyflame.ops.reductions import max_ as max_  # pf.max and pf.min (would shadow builtins)
 from pyflame.ops.reductions import min_ as min_
+from pyflame.ops.reductions import sum_to_size as sum_to_size
 from pyflame.ops.sampling import (
     bernoulli,
     rand,
@@ -274,6 +292,7 @@ from pyflame.ops.shape import (
 from pyflame.ops.shape import expand_as as expand_as  # Tensor methods
 from pyflame.ops.shape import getitem as getitem
 from pyflame.ops.shape import narrow as narrow  # pf.narrow is pyflame.indexing's
+from pyflame.ops.shape import strides_of as strides_of
 from pyflame.ops.shape import unfold as unfold  # (only the method: torch has no torch.unfold)
 from pyflame.ops.sorting import (
     argsort,
@@ -615,6 +634,28 @@ __all__ += [  # searches and sort's helpers (pyflame/ops/sorting.py)
     "kthvalue",
     "msort",
     "searchsorted",
+]
+
+__all__ += [  # torch's elementwise aliases (pyflame/ops/elementwise_math.py)
+    "fix",
+    "fmax",
+    "fmin",
+    "ldexp",
+    "positive",
+    "sgn",
+]
+
+__all__ += [  # torch's aliases of elementwise ops
+    "negative",
+    "absolute",
+    "multiply",
+    "divide",
+    "subtract",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "not_equal",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

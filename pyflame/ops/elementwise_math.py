@@ -37,19 +37,23 @@ from pyflame.ops.elementwise import (
     eq,
     exp,
     exp2,
+    ge,
     gt,
     isinf,
     isnan,
     le,
     log,
     log1p,
+    logical_or,
     lt,
     maximum,
     mul,
     ne,
     neg,
+    sign,
     sin,
     sub,
+    trunc,
     where,
 )
 from pyflame.ops.node import _check_tensor, _is_scalar
@@ -343,3 +347,56 @@ def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor
         return add(i, div(a, b) if value == 1 else div(mul(a, value), b))
 
     return _in_opmath(dtype, formula, input, tensor1, tensor2)
+
+
+# --------------------------------------------------------------------------- torch's aliases
+
+
+def sgn(x: Tensor) -> Tensor:
+    """sign of a real tensor (torch.sgn: x / |x| for complex, which PyFlame has not)."""
+    return sign(x)
+
+
+def positive(x: Tensor) -> Tensor:
+    """x itself (torch.positive; a bool tensor is PyTorch's error)."""
+    _check_tensor(x, "positive")
+    if x.dtype is bool_:
+        raise RuntimeError(
+            f"{format_location(user_location())}: The `+` operator, on a bool tensor is not "
+            "supported."
+        )
+    return x
+
+
+def fix(x: Tensor) -> Tensor:
+    """trunc (torch.fix, its numpy name)."""
+    return trunc(x)
+
+
+def _nan_skipping(name: str, a: Any, b: Any, keep_a: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    dtype = _promoted(a, b)
+    if dtype is None:
+        raise TypeError(f"{name} needs at least one pf.Tensor operand")
+    x, y = (astype(v, dtype) if isinstance(v, Tensor) else full((), v, dtype=dtype) for v in (a, b))
+    shape = shapes.broadcast_all(x.shape, y.shape)
+    x, y = (v if v.shape == shape else broadcast_to(v, shape) for v in (x, y))
+    take_a = keep_a(x, y)
+    if dtype.is_floating_point:
+        take_a = logical_or(take_a, isnan(y))
+    return where(take_a, x, y)
+
+
+def fmax(a: Any, b: Any) -> Tensor:
+    """The larger of a and b, the number where one is NaN (torch.fmax): PyTorch's rule,
+    where(a >= b or b is NaN, a, b), so a tie sends the gradient to a, as PyTorch's."""
+    return _nan_skipping("fmax", a, b, ge)
+
+
+def fmin(a: Any, b: Any) -> Tensor:
+    """The smaller of a and b, the number where one is NaN (torch.fmin), as fmax."""
+    return _nan_skipping("fmin", a, b, le)
+
+
+def ldexp(x: Any, other: Any) -> Tensor:
+    """x * 2 ** other (torch.ldexp: `x * pow(2, other)`), a float result."""
+    return _opmath("ldexp", lambda a, b: mul(a, exp2(b)), x, other, steps=True)

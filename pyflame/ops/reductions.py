@@ -44,6 +44,7 @@ from pyflame.ops.node import (
     _is_scalar,
     _node,
     _rule,
+    _shape_arg,
     _shape_error,
     _shape_rule,
 )
@@ -777,3 +778,24 @@ class Evenly:
         hit = where(node != node, x != x, x == node)
         count = hit.astype(g.dtype).sum()
         return (where(hit, g / count, 0.0),)
+
+
+def sum_to_size(x: Tensor, *size: Any) -> Tensor:
+    """x summed down to `size`, which must broadcast to x's shape (torch.Tensor.sum_to_size:
+    the leading dims x has beyond size summed away, and the dims where size is 1)."""
+    _check_tensor(x, "sum_to_size")
+    target = _shape_arg(size, "sum_to_size")
+    lead = x.ndim - len(target)
+    fits = lead >= 0 and builtins.all(
+        t in (n, 1) for t, n in zip(target, x.shape[lead:], strict=True)
+    )
+    if not fits:
+        raise RuntimeError(
+            f"{format_location(user_location())}: size {{{', '.join(map(str, target))}}} is not "
+            f"expandable to size {{{', '.join(map(str, x.shape))}}}."
+        )
+    out = sum(x, tuple(range(lead))) if lead else x
+    kept = tuple(
+        d for d, (t, n) in enumerate(zip(target, out.shape, strict=True)) if t == 1 and n != 1
+    )
+    return sum(out, kept, keepdim=True) if kept else out

@@ -1,0 +1,189 @@
+"""torch's aliases, small elementwise ops (sgn, positive, fix, fmax, fmin, ldexp), in-place
+forms, and Tensor's size / dtype / real-only complex methods against torch 2.13: values,
+dtypes, gradients, PyTorch's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pyflame as pf
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def data(shape, seed=0):
+    return np.asarray(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def check(cases, rtol=0.0, atol=0.0):
+    pf.eval(*[p for p, _ in cases])
+    for i, (p, t) in enumerate(cases):
+        got, want = p.numpy(), t.detach().numpy()
+        assert got.shape == want.shape, (i, got.shape, want.shape)
+        assert got.dtype == want.dtype or (want.dtype == np.int64 and got.dtype == np.int32), (
+            i,
+            got.dtype,
+            want.dtype,
+        )
+        np.testing.assert_allclose(
+            got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"output {i}"
+        )
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+def test_aliases_and_small_elementwise_ops(layout):
+    a, b = data((5, 7), 0), data((7,), 1)
+    a[1, 2], a[3, 3], b[3], b[4] = np.nan, np.nan, np.nan, a[0, 4]  # NaN either side, a tie
+    x, y = pf.from_numpy(a, layout=layout), pf.from_numpy(b, layout=layout)
+    t, u = torch.from_numpy(a), torch.from_numpy(b)
+    i, j = pf.tensor([[3, -1, 0]]), torch.tensor([[3, -1, 0]])
+    cases = [
+        (pf.negative(x), torch.negative(t)),
+        (x.absolute(), t.absolute()),
+        (pf.multiply(x, y), torch.multiply(t, u)),
+        (x.divide(2, rounding_mode="floor"), t.divide(2, rounding_mode="floor")),
+        (pf.subtract(x, y, alpha=2), torch.subtract(t, u, alpha=2)),
+        (pf.greater(x, y), torch.greater(t, u)),
+        (x.greater_equal(0), t.greater_equal(0)),
+        (pf.less(x, y), torch.less(t, u)),
+        (x.less_equal(y), t.less_equal(u)),
+        (pf.not_equal(x, y), torch.not_equal(t, u)),
+        (pf.sgn(x), torch.sgn(t)),
+        (i.sgn(), j.sgn()),
+        (pf.positive(x), torch.positive(t)),
+        (pf.fix(x * 3), torch.fix(t * 3)),
+        (pf.fmax(x, y), torch.fmax(t, u)),
+        (x.fmin(y), t.fmin(u)),
+        (pf.fmax(i, 1), torch.fmax(j, torch.tensor(1)).int()),
+        (pf.fmin(x.half(), y.half()), torch.fmin(t.half(), u.half())),
+        (
+            pf.ldexp(x, pf.tensor([2, -1, 0, 3, 1, 1, 4])),
+            torch.ldexp(t, torch.tensor([2, -1, 0, 3, 1, 1, 4])),
+        ),
+        (i.ldexp(i), j.ldexp(j)),
+    ]
+    check(cases)
+    with pytest.raises(RuntimeError, match="The `\\+` operator, on a bool tensor is not supported"):
+        pf.positive(x > 0)
+
+
+def test_fmax_and_fmin_gradients_go_to_the_first_operand_on_ties():
+    a, b = (
+        np.array([1.0, 2.0, np.nan, 4.0], np.float32),
+        np.array([1.0, 3.0, 5.0, np.nan], np.float32),
+    )
+    grads = []
+    for lib in (pf, torch):
+        x, y = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True)
+        (lib.fmax(x, y) * 2 + lib.fmin(x, y) * 3).sum().backward()
+        grads.append((x.grad.numpy(), y.grad.numpy()))
+    for got, want in zip(*grads, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_inplace_forms():
+    a, b = data((4, 5), 2), data((4, 5), 3)
+    cases = []
+    for name, args in (
+        ("eq_", (0.0,)),
+        ("ne_", ("b",)),
+        ("lt_", ("b",)),
+        ("le_", (0.5,)),
+        ("gt_", ("b",)),
+        ("ge_", (0.0,)),
+        ("greater_", ("b",)),
+        ("less_equal_", ("b",)),
+        ("not_equal_", ("b",)),
+        ("ceil_", ()),
+        ("frac_", ()),
+        ("reciprocal_", ()),
+        ("square_", ()),
+        ("fix_", ()),
+        ("sgn_", ()),
+        ("ldexp_", ("b",)),
+        ("clamp_min_", (0.1,)),
+        ("clamp_max_", ("b",)),
+        ("lerp_", ("b", 0.3)),
+        ("cumsum_", (1,)),
+        ("cumprod_", (0,)),
+        ("tril_", (1,)),
+        ("triu_", (-1,)),
+        ("multiply_", ("b",)),
+        ("subtract_", ("b",)),
+        ("divide_", ("b",)),
+        ("negative_", ()),
+        ("absolute_", ()),
+        ("addcmul_", ("b", "b")),
+        ("addcdiv_", ("b", "b")),
+    ):
+        x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+        bx, bt = pf.from_numpy(b), torch.from_numpy(b)
+        px = [bx if v == "b" else v for v in args]
+        pt = [bt if v == "b" else v for v in args]
+        view, tview = x[1:], t[1:]
+        assert getattr(x, name)(*px) is x
+        getattr(t, name)(*pt)
+        cases += [(x, t), (view, tview)]  # the view sees the change, as PyTorch's
+    check(cases, rtol=1e-6, atol=1e-6)
+
+
+def test_fill_diagonal():
+    cases = []
+    for shape, wrap in (((7, 3), True), ((7, 3), False), ((3, 5), False), ((4, 4, 4), False)):
+        a = data(shape, 4)
+        x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+        x.fill_diagonal_(-9.0, wrap=wrap)
+        t.fill_diagonal_(-9.0, wrap=wrap)
+        cases.append((x, t))
+    n, m = pf.zeros(3, 4, dtype=pf.int32), torch.zeros(3, 4, dtype=torch.int32)
+    n.fill_diagonal_(2)
+    m.fill_diagonal_(2)
+    check([*cases, (n, m)])
+    with pytest.raises(RuntimeError, match="all dimensions of input must be of equal length"):
+        pf.zeros(2, 3, 3).fill_diagonal_(1.0)
+
+
+def test_sizes_strides_and_real_only_complex_api():
+    a = data((4, 6), 5)
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    for px, tx in (
+        (x, t),
+        (x.t(), t.t()),
+        (x[:, 1:5:2], t[:, 1:5:2]),
+        (x[1], t[1]),
+        (x.unsqueeze(1), t.unsqueeze(1)),
+    ):
+        assert px.stride() == tx.stride()
+        assert px.stride(-1) == tx.stride(-1)
+        assert px.is_contiguous() == tx.is_contiguous()
+        assert px.nelement() == tx.nelement() and px.ndimension() == tx.ndimension()
+        assert px.is_same_size(x) == tx.is_same_size(t)
+    assert x.element_size() == t.element_size() == x.itemsize and x.nbytes == t.nbytes
+    assert x.half().element_size() == 2 and x.bool().nbytes == 24
+    assert x.conj() is x and x.resolve_conj() is x and x.resolve_neg() is x
+    assert not x.is_conj() and not x.is_neg() and not x.is_complex()
+    assert x.is_floating_point() and not x.int().is_floating_point() and x.is_signed()
+    assert not x.bool().is_signed()
+    check([(x.H, t.H), (x.mH, t.mH), (x.adjoint(), t.adjoint())])
+    check(
+        [
+            (x.sum_to_size(1, 6), t.sum_to_size(1, 6)),
+            (x.sum_to_size(6), t.sum_to_size(6)),
+            (x.sum_to_size(4, 1), t.sum_to_size(4, 1)),
+        ],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(RuntimeError, match="is not expandable to size"):
+        x.sum_to_size(3, 6)
+    n = x.new_tensor([[1, 2]])
+    assert n.dtype is pf.float32 and n.numpy().tolist() == [[1.0, 2.0]]
+    assert x[0, 0].is_nonzero() == t[0, 0].is_nonzero()
+    with pytest.raises(RuntimeError, match="more than one value is ambiguous"):
+        x.is_nonzero()
+    for method in ("double", "byte", "char", "short"):
+        with pytest.raises(TypeError, match=f"x.{method}\\(\\): PyFlame has no") as got:
+            getattr(x, method)()
+        assert "test_torch_aliases.py" in str(got.value)
