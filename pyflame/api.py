@@ -24,16 +24,28 @@ from pyflame.core.errors import (
     SimulationError,
     SRAMOverflowError,
 )
+from pyflame.data_dependent import (
+    argwhere,
+    bincount,
+    masked_select,
+    nonzero,
+    unique,
+    unique_consecutive,
+)
 from pyflame.devices import device
+from pyflame.index_get import take
 from pyflame.indexed_writes import (
     index_add,
     index_copy,
     index_fill,
     index_put,
+    index_reduce,
     masked_scatter,
     scatter,
     scatter_add,
     scatter_reduce,
+    select_scatter,
+    slice_scatter,
 )
 from pyflame.indexing import gather, index_select, narrow, repeat_interleave, take_along_dim
 from pyflame.io import load, save
@@ -92,6 +104,8 @@ __all__ += ["dropout", "gather", "index_select", "narrow"]  # nn.functional's, i
 __all__ += ["repeat_interleave", "take_along_dim"]  # indexing's
 __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_add"]
 __all__ += ["masked_scatter", "scatter_reduce"]
+__all__ += ["index_reduce", "select_scatter", "slice_scatter", "take"]
 __all__ += ["serving", "training"]
+__all__ += ["argwhere", "bincount", "masked_select", "nonzero", "unique", "unique_consecutive"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]
 __all__ += ops.__all__  # the op builders (pyflame/ops/__init__.py)

@@ -55,7 +55,7 @@ from pyflame.grad_mode import no_grad
 from pyflame.index_set import _wrapped, key_items
 from pyflame.indexing import _from_rows, _rows_along
 from pyflame.lazy_tensor import Location, Tensor, format_location, user_location, user_stacklevel
-from pyflame.ops.node import _shape_rule
+from pyflame.ops.node import _check_tensor, _shape_rule
 from pyflame.ops.shape import _reshape_node, _slice_node
 
 _NOT_AN_INDEX = (
@@ -310,3 +310,25 @@ def _wrapped_host(index: np.ndarray, n: int, dim: int, location: Location) -> np
 
 
 tensor_methods.bind("index_get", sys.modules[__name__])  # `x[key]` with advanced keys
+
+
+def take(x: Tensor, index: Any) -> Tensor:
+    """x's elements at `index` (any shape) as if x were 1-D (torch.take): `x.reshape(-1)[index]`,
+    negative indices counting from the end; an index out of range is PyTorch's IndexError
+    (at once for indices at hand, after the run for computed ones, naming the user's line)."""
+    _check_tensor(x, "take")
+    if not isinstance(index, Tensor) or index.dtype.is_floating_point or index.dtype is bool_:
+        raise RuntimeError(
+            f"{format_location(user_location())}: take(): Expected a long tensor for index, but "
+            f"got {getattr(index, 'dtype', type(index).__name__)!r}"
+        )
+    data = _data_at_hand(index)
+    if data is not None:
+        values = np.asarray(data).reshape(-1)
+        bad = values[(values < -x.numel()) | (values >= x.numel())]
+        if bad.size:
+            raise IndexError(
+                f"{format_location(user_location())}: out of range: tried to access index "
+                f"{int(bad[0])} on a tensor of {x.numel()} elements."
+            )
+    return getitem(ops.reshape(x, (-1,)), index)

@@ -723,3 +723,102 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 
 
 tensor_methods.bind("indexed_writes", sys.modules[__name__])  # `x.scatter(...)`, ...
+
+
+# --------------------------------------------------------------------------- torch's helpers
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """x with `source`'s elements at the flat positions `index` (torch.Tensor.put: x as if
+    1-D; negative positions count from the end; `accumulate` adds): index_put of x flattened."""
+    _check_tensor(input, "put")
+    _check_tensor(index, "put index")
+    _check_tensor(source, "put source")
+    if index.numel() != source.numel():
+        raise IndexError(
+            f"{format_location(user_location())}: put_(): Expected source and index to have the "
+            f"same number of elements, but got source.numel() = {source.numel()}, "
+            f"index.numel() = {index.numel()}"
+        )
+    flat = ops.reshape(input, (-1,))
+    out = index_put(flat, (ops.reshape(index, (-1,)),), ops.reshape(source, (-1,)), accumulate)
+    return _reshape_node(out, input.shape)
+
+
+def _scatter_into(input: Tensor, src: Tensor, key: tuple[Any, ...], what: str) -> Tensor:
+    _check_tensor(input, what)
+    _check_tensor(src, f"{what} src")
+    want = _shape_rule(shapes.index, input.shape, key).shape
+    if src.shape != want:
+        raise RuntimeError(
+            f"{format_location(user_location())}: expected src to have a size equal to the slice "
+            f"of self. src size = {list(src.shape)}, slice size = {list(want)}"
+        )
+    return index_set(input, key, src)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """x with `src` written at `index` of `dim` (torch.select_scatter: out of place, the
+    inverse of select): `x[:, ..., index] = src` as a new tensor (gradients to both)."""
+    d = _dim(input, dim, "select_scatter")
+    i = _dim_arg(index, "select_scatter index")
+    if not -input.shape[d] <= i < input.shape[d]:
+        raise IndexError(
+            f"{format_location(user_location())}: select(): index {i} out of range for tensor "
+            f"of size {list(input.shape)} at dimension {dim}"
+        )
+    return _scatter_into(input, src, (slice(None),) * d + (i,), "select_scatter")
+
+
+def slice_scatter(
+    input: Tensor,
+    src: Tensor,
+    dim: int = 0,
+    start: int | None = None,
+    end: int | None = None,
+    step: int = 1,
+) -> Tensor:
+    """x with `src` written at `start:end:step` of `dim` (torch.slice_scatter, out of place)."""
+    d = _dim(input, dim, "slice_scatter")
+    key = (slice(None),) * d + (slice(start, end, step),)
+    return _scatter_into(input, src, key, "slice_scatter")
+
+
+_INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+
+
+def index_reduce(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    source: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor:
+    """x with source's slices along `dim` reduced into x's slices at `index` (torch.index_reduce:
+    "prod", "mean", "amax", "amin"): scatter_reduce with the 1-D index spread over source's
+    shape along dim."""
+    _check_tensor(input, "index_reduce")
+    if reduce not in _INDEX_REDUCTIONS:
+        raise RuntimeError(
+            f"{format_location(user_location())}: index_reduce(): Expected reduce to be one of "
+            f"prod, mean, amax or amin but got {reduce}."
+        )
+    d = _dim(input, dim, "index_reduce")
+    index = _index_vector(input, index, "index_reduce")
+    _check_tensor(source, "index_reduce source")
+    if (
+        source.ndim != input.ndim
+        or source.shape[d] != index.numel()
+        or any(source.shape[i] != input.shape[i] for i in range(input.ndim) if i != d)
+    ):
+        raise RuntimeError(
+            f"{format_location(user_location())}: index_reduce(): source {list(source.shape)} "
+            f"must match self {list(input.shape)} except along dim {d}, which has one slice per "
+            f"index ({index.numel()})"
+        )
+    shape = [1] * source.ndim
+    shape[d] = index.numel()
+    spread = ops.broadcast_to(ops.reshape(index, shape), source.shape)
+    return scatter_reduce(input, d, spread, source, reduce, include_self=include_self)

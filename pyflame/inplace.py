@@ -831,3 +831,16 @@ def set_data(x: Tensor, value: Any) -> None:
 
 
 tensor_methods.bind("inplace", sys.modules[__name__])  # `x.add_(y)`, `x[k] = v`, `x.data`
+
+
+def put_(x: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    return _inplace(x, "Put", lambda: indexed_writes.put(x, index, source, accumulate), source)
+
+
+def index_reduce_(
+    x: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True
+) -> Tensor:
+    build = lambda: indexed_writes.index_reduce(  # noqa: E731
+        x, dim, index, source, reduce, include_self=include_self
+    )
+    return _inplace(x, "IndexReduce", build, source)

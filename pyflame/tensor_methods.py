@@ -12,6 +12,7 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.index_get `x[idx]`, `x[:, [0, 2]]`, `x[mask]`: advanced indexing (reads)
     pyflame.indexed_writes  `x.scatter(...)`, `x.index_add(...)`: writes at an index along a dim
     pyflame.inplace   `x.add_(y)`, `x[key] = v`, `x += 1`, `x.data`: in-place ops, functionalised
+    pyflame.data_dependent  `x.nonzero()`, `x.unique()`: results whose shape depends on the data
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
 """
@@ -23,8 +24,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-from pyflame.core import shapes, strides
-from pyflame.core.errors import ShapeError
+from pyflame.core import strides
 from pyflame.devices import WAFER, is_device
 from pyflame.dialects import flame
 
@@ -69,6 +69,7 @@ class _Bound:
         self.index_get: Any = _NotLoaded("pyflame.index_get")
         self.indexed_writes: Any = _NotLoaded("pyflame.indexed_writes")
         self.inplace: Any = _NotLoaded("pyflame.inplace")
+        self.data_dependent: Any = _NotLoaded("pyflame.data_dependent")
 
 
 BOUND = _Bound()
@@ -977,16 +978,7 @@ class OpMethods:
     def stride(self, dim: int | None = None) -> Any:
         """PyTorch's strides of this tensor over its storage (views keep their base's, as
         PyFlame tracks them to decide which reshapes alias: pyflame/core/strides.py)."""
-        out = BOUND.ops.strides_of(self)
-        if dim is None:
-            return out
-        me = cast("Tensor", self)
-        try:
-            return out[shapes.normalize_dim(dim, me.ndim, "stride: dim")]
-        except ShapeError as err:
-            from pyflame.lazy_tensor import format_location, user_location  # (loaded by now)
-
-            raise IndexError(f"{format_location(user_location())}: {err}") from None
+        return BOUND.ops.stride(self, dim)
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
         """Whether the strides are the row-major ones of the shape (size-1 dims ignored, as
@@ -1109,6 +1101,70 @@ class OpMethods:
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
         return BOUND.ops.kthvalue(self, k, dim, keepdim)
+
+    def take(self, index: Tensor) -> Tensor:
+        return BOUND.index_get.take(self, index)
+
+    def put(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+        return BOUND.indexed_writes.put(self, index, source, accumulate)
+
+    def put_(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+        return BOUND.inplace.put_(self, index, source, accumulate)
+
+    def index_reduce(
+        self, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return BOUND.indexed_writes.index_reduce(
+            self, dim, index, source, reduce, include_self=include_self
+        )
+
+    def index_reduce_(
+        self, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return BOUND.inplace.index_reduce_(
+            self, dim, index, source, reduce, include_self=include_self
+        )
+
+    def select_scatter(self, src: Tensor, dim: int, index: int) -> Tensor:
+        return BOUND.indexed_writes.select_scatter(self, src, dim, index)
+
+    def slice_scatter(
+        self,
+        src: Tensor,
+        dim: int = 0,
+        start: int | None = None,
+        end: int | None = None,
+        step: int = 1,
+    ) -> Tensor:
+        return BOUND.indexed_writes.slice_scatter(self, src, dim, start, end, step)
+
+    # ---------------------------------------------------------------- data-dependent shapes
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return BOUND.data_dependent.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> Tensor:
+        return BOUND.data_dependent.argwhere(self)
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        return BOUND.data_dependent.masked_select(self, mask)
+
+    def unique(
+        self,
+        sorted: bool = True,
+        return_inverse: bool = False,
+        return_counts: bool = False,
+        dim: int | None = None,
+    ) -> Any:
+        return BOUND.data_dependent.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def unique_consecutive(
+        self, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
+    ) -> Any:
+        return BOUND.data_dependent.unique_consecutive(self, return_inverse, return_counts, dim)
+
+    def bincount(self, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+        return BOUND.data_dependent.bincount(self, weights, minlength)
 
     # ---------------------------------------------------------------- stacking, splitting
 

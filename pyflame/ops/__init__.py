@@ -292,6 +292,7 @@ from pyflame.ops.shape import (
 from pyflame.ops.shape import expand_as as expand_as  # Tensor methods
 from pyflame.ops.shape import getitem as getitem
 from pyflame.ops.shape import narrow as narrow  # pf.narrow is pyflame.indexing's
+from pyflame.ops.shape import stride as stride
 from pyflame.ops.shape import strides_of as strides_of
 from pyflame.ops.shape import unfold as unfold  # (only the method: torch has no torch.unfold)
 from pyflame.ops.sorting import (

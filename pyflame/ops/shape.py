@@ -125,6 +125,14 @@ def strides_of(x: Tensor) -> tuple[int, ...]:
     return out
 
 
+def stride(x: Tensor, dim: int | None = None) -> Any:
+    """`x.stride()`: PyTorch's strides of x (`strides_of`), or the one of `dim`."""
+    out = strides_of(x)
+    if dim is None:
+        return out
+    return out[_shape_rule(shapes.normalize_dim, _dim_arg(dim, "stride"), x.ndim)]
+
+
 def _permute_view(out: Tensor, x: Tensor, perm: Sequence[int]) -> Tensor:
     return _as_view(out, x, "permute", tuple(perm))
 
