@@ -5,7 +5,7 @@ pyflame/__init__.py loads this module on the first `pf.<name>` (so that `import 
 and the tools never load the frontend) and copies these names into the `pyflame` namespace.
 """
 
-from pyflame import autograd, extend, nn, ops, optim, serving, sim, training
+from pyflame import autograd, extend, nn, ops, optim, serving, sim, special, training
 from pyflame import index_get as index_get  # binds `x[idx]`, `x[mask]` (advanced indexing)
 from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
 from pyflame.autograd import backward, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -58,6 +58,20 @@ from pyflame.ops import min_ as min
 from pyflame.random import manual_seed
 from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report, pipeline
 from pyflame.sim.target import set_target, target
+from pyflame.tensor_functions import (
+    clone,
+    conj,
+    detach,
+    is_complex,
+    is_conj,
+    is_floating_point,
+    is_neg,
+    is_nonzero,
+    is_same_size,
+    numel,
+    resolve_conj,
+    resolve_neg,
+)
 
 __all__ = [
     "CompileError",
@@ -105,7 +119,21 @@ __all__ += ["repeat_interleave", "take_along_dim"]  # indexing's
 __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_add"]
 __all__ += ["masked_scatter", "scatter_reduce"]
 __all__ += ["index_reduce", "select_scatter", "slice_scatter", "take"]
-__all__ += ["serving", "training"]
+__all__ += ["serving", "special", "training"]
+__all__ += [  # Tensor methods as functions (pyflame/tensor_functions.py)
+    "clone",
+    "conj",
+    "detach",
+    "is_complex",
+    "is_conj",
+    "is_floating_point",
+    "is_neg",
+    "is_nonzero",
+    "is_same_size",
+    "numel",
+    "resolve_conj",
+    "resolve_neg",
+]
 __all__ += ["argwhere", "bincount", "masked_select", "nonzero", "unique", "unique_consecutive"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]
 __all__ += ops.__all__  # the op builders (pyflame/ops/__init__.py)

@@ -1166,6 +1166,12 @@ class OpMethods:
     def bincount(self, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
         return BOUND.data_dependent.bincount(self, weights, minlength)
 
+    def mode(self, dim: int = -1, keepdim: bool = False) -> Any:
+        return BOUND.ops.mode(self, dim, keepdim)
+
+    def diagflat(self, offset: int = 0) -> Tensor:
+        return BOUND.ops.diagflat(self, offset)
+
     # ---------------------------------------------------------------- stacking, splitting
 
     def ravel(self) -> Tensor:

@@ -179,12 +179,15 @@ from pyflame.ops.elementwise_math import (
     logit,
     positive,
     rad2deg,
+    rsub,
     sgn,
     signbit,
     sinc,
     true_divide,
     xlogy,
 )
+from pyflame.ops.elementwise_math import entr as entr  # pf.special's
+from pyflame.ops.elementwise_math import xlog1py as xlog1py  # pf.special's
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
 from pyflame.ops.linalg import (
@@ -205,11 +208,13 @@ from pyflame.ops.linalg import (
     mv,
     outer,
     tensordot,
+    vander,
     vdot,
 )
 from pyflame.ops.masking import (
     diag,
     diag_embed,
+    diagflat,
     diagonal_scatter,
     masked_fill,
     tril,
@@ -262,6 +267,7 @@ from pyflame.ops.sampling import (
 from pyflame.ops.sampling import dropout as dropout  # pf.dropout is pf.nn.functional's
 from pyflame.ops.sampling import feature_dropout as feature_dropout  # nn.functional.dropout2d's
 from pyflame.ops.shape import (
+    adjoint,
     broadcast_to,
     cat,
     chunk,
@@ -283,6 +289,7 @@ from pyflame.ops.shape import (
     stack,
     swapaxes,
     swapdims,
+    t,
     tile,
     transpose,
     unbind,
@@ -301,6 +308,7 @@ from pyflame.ops.sorting import (
     isin,
     kthvalue,
     median,
+    mode,
     msort,
     nanmedian,
     searchsorted,
@@ -657,6 +665,27 @@ __all__ += [  # torch's aliases of elementwise ops
     "less",
     "less_equal",
     "not_equal",
+]
+
+__all__ += [  # diagflat (pyflame/ops/masking.py)
+    "diagflat",
+]
+
+__all__ += [  # vander (pyflame/ops/linalg.py)
+    "vander",
+]
+
+__all__ += [  # t, adjoint (pyflame/ops/shape.py)
+    "adjoint",
+    "t",
+]
+
+__all__ += [  # rsub
+    "rsub",
+]
+
+__all__ += [  # mode
+    "mode",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

@@ -206,6 +206,39 @@ def _xlogy_grad(node: Tensor, g: Tensor, a: Tensor, b: Tensor) -> Sequence[Tenso
     return (g_a, div(mul(g, a), b))
 
 
+def xlog1py(x: Any, y: Any) -> Tensor:
+    """x * log1p(y), 0 where x is 0, NaN where y is NaN (torch.special.xlog1py); PyTorch's
+    gradients: xlog1py(g, y) to x (0 where x is 0 and y <= -1), g x / (y + 1) to y."""
+
+    def formula(a: Tensor, b: Tensor) -> Tensor:
+        out = where(isnan(b), math.nan, where(eq(a, 0), 0.0, mul(a, log1p(b))))
+        return _with_rule(out, _xlog1py_grad, a, b)
+
+    return _opmath("xlog1py", formula, x, y)
+
+
+def _xlog1py_grad(node: Tensor, g: Tensor, a: Tensor, b: Tensor) -> Sequence[Tensor | None]:
+    g_a = where(eq(a, 0) & le(b, -1), 0.0, xlog1py(g, b))
+    return (g_a, div(mul(g, a), add(b, 1.0)))
+
+
+def entr(x: Tensor) -> Tensor:
+    """-x log(x) for x > 0, 0 at 0, -inf below (torch.special.entr; NaN stays NaN);
+    PyTorch's gradient -(1 + log x) (inf at 0)."""
+    _check_tensor(x, "entr")
+
+    def formula(a: Tensor) -> Tensor:
+        inside = neg(mul(a, log(where(gt(a, 0), a, 1.0))))
+        out = where(gt(a, 0), inside, where(eq(a, 0), 0.0, where(isnan(a), math.nan, -math.inf)))
+        return _with_rule(out, _entr_grad, a)
+
+    return _opmath("entr", formula, x)
+
+
+def _entr_grad(node: Tensor, g: Tensor, a: Tensor) -> Sequence[Tensor | None]:
+    return (mul(g, neg(add(log(a), 1.0))),)
+
+
 def _float_only(name: str, *args: Any) -> None:
     """PyTorch's NotImplementedError for integer or bool operands ("logaddexp_cpu" ...)."""
     dtype = _promoted(*args)
@@ -400,3 +433,8 @@ def fmin(a: Any, b: Any) -> Tensor:
 def ldexp(x: Any, other: Any) -> Tensor:
     """x * 2 ** other (torch.ldexp: `x * pow(2, other)`), a float result."""
     return _opmath("ldexp", lambda a, b: mul(a, exp2(b)), x, other, steps=True)
+
+
+def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """other - alpha * input (torch.rsub)."""
+    return sub(other, input, alpha=alpha)

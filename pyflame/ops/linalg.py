@@ -17,10 +17,11 @@ from pyflame.core import shapes
 from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.convert import astype
+from pyflame.ops.creation import full_like
 from pyflame.ops.elementwise import add, mul, sub
 from pyflame.ops.node import _check_tensor, _node, _rule, _shape_error
 from pyflame.ops.saved import composite, each_if_other
-from pyflame.ops.shape import _reshape_node, broadcast_to, cat, narrow, permute, reshape
+from pyflame.ops.shape import _reshape_node, broadcast_to, cat, narrow, permute, reshape, stack
 
 
 @composite(each_if_other)
@@ -363,3 +364,32 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
         for i in range(3)
     ]
     return cat(pieces, d)
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803 (PyTorch's name)
+    """The Vandermonde matrix of a 1-D x, columns x^(N-1) ... x^0 (x^0 first when
+    `increasing`), torch.vander: the powers as PyTorch's running product (x^k = x^(k-1) * x,
+    one rounding per step); bool and integers as int32 (PyTorch: int64)."""
+    _check_tensor(x, "vander")
+    if x.ndim != 1:
+        raise RuntimeError(
+            f"{format_location(user_location())}: x must be a one-dimensional tensor."
+        )
+    n = x.shape[0] if N is None else int(N)
+    if n < 0:
+        raise RuntimeError(f"{format_location(user_location())}: N must be non-negative.")
+    if x.dtype.name == "bool":
+        x = astype(x, "int32")
+    columns = []
+    power = full_like(x, 1)
+    for k in range(n):
+        columns.append(power)
+        if k < n - 1:
+            power = mul(power, x)
+    if not columns:
+        return (
+            reshape(x, (x.shape[0], 0)) if x.shape[0] == 0 else narrow(reshape(x, (-1, 1)), 1, 0, 0)
+        )
+    if not increasing:
+        columns.reverse()
+    return stack(columns, 1)

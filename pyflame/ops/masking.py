@@ -26,6 +26,7 @@ from pyflame.ops.shape import (
     diagonal_length,
     pad,
     permute,
+    reshape,
     unsqueeze,
 )
 from pyflame.ops.shape import diagonal as diagonal_of  # (diag's argument is named `diagonal`)
@@ -168,3 +169,9 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
         out = diagonal_of(input, k)
         return _reshape_node(out, out.shape)  # a copy, not the view
     raise _shape_error(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """A square matrix with x's elements (flattened) on diagonal `offset` (torch.diagflat)."""
+    _check_tensor(input, "diagflat")
+    return diag(reshape(input, (-1,)), offset)

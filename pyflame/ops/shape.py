@@ -611,3 +611,15 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
         ]
         out = stack(moved, d)
     return _as_view(out, x, "unfold", (d, size, step))
+
+
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix; a 0-/1-D tensor itself (torch.t)."""
+    _check_tensor(x, "t")
+    return x.t()
+
+
+def adjoint(x: Tensor) -> Tensor:
+    """The last two dims swapped (torch.adjoint: the conjugate, a no-op for real dtypes)."""
+    _check_tensor(x, "adjoint")
+    return x.mT

@@ -38,7 +38,7 @@ from pyflame.ops.elementwise import (
     where,
 )
 from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
-from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, any, sum
+from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, amin, any, sum
 from pyflame.ops.shape import getitem, reshape, squeeze, unsqueeze
 
 SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
@@ -347,3 +347,42 @@ def isin(
         else:
             found = any(eq(unsqueeze(elements, -1), tests), -1)
     return logical_not(found) if invert else found
+
+
+ModeResult = collections.namedtuple("mode", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+
+
+def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
+    """The namedtuple (values, indices) of the most frequent value along `dim` (torch.mode):
+    among equally frequent values the smallest, and the index of its last occurrence, as
+    PyTorch's CPU kernel. Counts from comparing every pair (n x n per row). NaN never equals
+    itself here (each NaN counts once); PyTorch's kernel groups NaNs by its sort."""
+    _check_tensor(x, "mode")
+    d = _dim(x, dim, "mode")
+    if x.ndim == 0:
+        return ModeResult(x, _zero_index(x))
+    n = x.shape[d]
+    if n == 0:
+        raise _shape_error(f"mode(): Expected reduction dim {d} to have non-zero size.")
+    work = x if d == x.ndim - 1 else x.movedim(d, -1)
+    same = eq(unsqueeze(work, -1), unsqueeze(work, -2))  # [..., n, n]
+    count = sum(astype(same, int32), -1)
+    best = eq(count, amax(count, -1, keepdim=True))
+    candidates = where(best, work, _largest(work))
+    value = amin(candidates, -1, keepdim=True)
+    positions = arange(n, dtype=int32)
+    index = amax(where(eq(work, value), positions, -1), -1, keepdim=True)
+    if d != x.ndim - 1:
+        value, index = value.movedim(-1, d), index.movedim(-1, d)
+    if not keepdim:
+        value, index = squeeze(value, d), squeeze(index, d)
+    return ModeResult(value, index)
+
+
+def _largest(x: Tensor) -> Any:
+    """A value no element of x's dtype exceeds."""
+    if x.dtype is bool_:
+        return True
+    if x.dtype.is_floating_point:
+        return float("inf")
+    return 2**31 - 1

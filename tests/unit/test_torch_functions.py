@@ -1,0 +1,109 @@
+"""torch functions of small families: mode, vander, diagflat, rsub, t, adjoint, the Tensor
+methods as functions (pf.numel, pf.clone, ...) and pf.special, against torch 2.13."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pyflame as pf
+
+pytestmark = pytest.mark.usefixtures("small_target")
+
+
+def check(cases, rtol=1e-6, atol=1e-6):
+    pf.eval(*[p for p, _ in cases])
+    for i, (p, t) in enumerate(cases):
+        got, want = p.numpy(), t.detach().numpy()
+        assert got.shape == want.shape, (i, got.shape, want.shape)
+        np.testing.assert_allclose(
+            got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"output {i}"
+        )
+
+
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+def test_mode(layout):
+    a = np.random.default_rng(0).integers(0, 4, (5, 7)).astype(np.float32)
+    x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+    i, j = pf.tensor([2, 2, 1, 1, 7, 2, 1]), torch.tensor([2, 2, 1, 1, 7, 2, 1])
+    cases = [
+        *zip(pf.mode(x), torch.mode(t), strict=True),
+        *zip(x.mode(0, keepdim=True), t.mode(0, keepdim=True), strict=True),
+        *zip(pf.mode(x, -2), torch.mode(t, -2), strict=True),
+        *zip(pf.mode(i), torch.mode(j), strict=True),
+        *zip(pf.mode(pf.tensor(3.0)), torch.mode(torch.tensor(3.0)), strict=True),
+    ]
+    check(cases)
+
+
+def test_vander_diagflat_rsub_t_adjoint():
+    v, w = pf.tensor([1.5, -2.0, 0.5]), torch.tensor([1.5, -2.0, 0.5])
+    iv, iw = pf.tensor([1, 2, 3]), torch.tensor([1, 2, 3])
+    m, n = pf.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    b3, c3 = pf.ones(2, 3, 4), torch.ones(2, 3, 4)
+    cases = [
+        (pf.vander(v), torch.vander(w)),
+        (pf.vander(v, N=5, increasing=True), torch.vander(w, N=5, increasing=True)),
+        (pf.vander(iv), torch.vander(iw)),
+        (pf.vander(pf.tensor([True, False])), torch.vander(torch.tensor([True, False]))),
+        (pf.vander(v, N=1), torch.vander(w, N=1)),
+        (pf.diagflat(m, 1), torch.diagflat(n, 1)),
+        (m.diagflat(-2), n.diagflat(-2)),
+        (pf.rsub(m, 3, alpha=2), torch.rsub(n, 3, alpha=2)),
+        (pf.rsub(m, v[:2]), torch.rsub(n, w[:2])),
+        (pf.t(m), torch.t(n)),
+        (pf.t(v), torch.t(w)),
+        (pf.adjoint(b3), torch.adjoint(c3)),
+    ]
+    check(cases)
+
+
+def test_tensor_methods_as_functions():
+    x, t = pf.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+    for name in ("numel", "is_floating_point", "is_complex", "is_conj", "is_neg"):
+        assert getattr(pf, name)(x) == getattr(torch, name)(t), name
+    assert pf.is_nonzero(x[0, :1]) and pf.is_same_size(x, x.clone())
+    assert pf.conj(x) is x and pf.resolve_conj(x) is x and pf.resolve_neg(x) is x
+    c = pf.clone(x)
+    c.add_(1)
+    d = pf.detach(x)
+    assert x.numpy().tolist() == [[1.0, 0.0]] and not d.requires_grad
+
+
+def test_special():
+    a = np.array([-1.0, 0.0, 1e-30, 0.5, 2.0, np.nan, np.inf], np.float32)
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    p, q = pf.from_numpy(np.array([0.2, 0.5, 0.9], np.float32)), torch.tensor([0.2, 0.5, 0.9])
+    m, n = pf.from_numpy(a[:5].reshape(1, 5)), torch.from_numpy(a[:5].reshape(1, 5))
+    S, T = pf.special, torch.special
+    cases = [
+        (S.entr(x), T.entr(t)),
+        (S.xlog1py(x, 0.5), T.xlog1py(t, 0.5)),
+        (
+            S.xlog1py(pf.tensor([0.0, 2.0, 0.0]), pf.tensor([-1.0, -0.5, float("nan")])),
+            T.xlog1py(torch.tensor([0.0, 2.0, 0.0]), torch.tensor([-1.0, -0.5, float("nan")])),
+        ),
+        (S.xlogy(x, 2.0), T.xlogy(t, 2.0)),
+        (S.expit(x), T.expit(t)),
+        (S.logit(p), T.logit(q)),
+        (S.erf(x), T.erf(t)),
+        (S.erfinv(p), T.erfinv(q)),
+        (S.sinc(x), T.sinc(t)),
+        (S.log1p(x), T.log1p(t)),
+        (S.expm1(m), T.expm1(n)),
+        (S.exp2(m), T.exp2(n)),
+        (S.round(m * 3), T.round(n * 3)),
+        (S.softmax(m, 1), T.softmax(n, 1)),
+        (S.log_softmax(m, 1), T.log_softmax(n, 1)),
+        (S.logsumexp(m, 1), T.logsumexp(n, 1)),
+    ]
+    check(cases, rtol=2e-6, atol=1e-7)
+    grads = []
+    for lib in (pf, torch):
+        v = lib.tensor([0.5, 2.0, 3.0], requires_grad=True)
+        y = lib.tensor([0.0, 0.5, -0.25], requires_grad=True)
+        (lib.special.entr(v).sum() + lib.special.xlog1py(v, y).sum()).backward()
+        grads.append((v.grad.numpy(), y.grad.numpy()))
+    for got, want in zip(*grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
