@@ -5,7 +5,7 @@ pyflame/__init__.py loads this module on the first `pf.<name>` (so that `import 
 and the tools never load the frontend) and copies these names into the `pyflame` namespace.
 """
 
-from pyflame import autograd, extend, nn, ops, optim, serving, sim, special, training
+from pyflame import autograd, extend, linalg, nn, ops, optim, serving, sim, special, training
 from pyflame import index_get as index_get  # binds `x[idx]`, `x[mask]` (advanced indexing)
 from pyflame import inplace as inplace  # binds `x.add_(y)`, `x[key] = v`, `x.data` to pf.Tensor
 from pyflame.autograd import backward, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -51,6 +51,9 @@ from pyflame.indexing import gather, index_select, narrow, repeat_interleave, ta
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
+from pyflame.linalg import det, logdet, slogdet
+from pyflame.linalg import inv as inverse  # torch.inverse
+from pyflame.linalg import torch_cholesky as cholesky  # torch.cholesky(a, upper=False)
 from pyflame.nn.functional import dropout  # (inplace=True writes into the input)
 from pyflame.ops import *  # noqa: F403  (the op builders: pyflame.ops.__all__)
 from pyflame.ops import max_ as max  # pf.max, pf.min (pyflame.ops cannot shadow builtins)
@@ -120,6 +123,7 @@ __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "sc
 __all__ += ["masked_scatter", "scatter_reduce"]
 __all__ += ["index_reduce", "select_scatter", "slice_scatter", "take"]
 __all__ += ["serving", "special", "training"]
+__all__ += ["linalg", "det", "logdet", "slogdet", "inverse", "cholesky"]  # pyflame/linalg.py
 __all__ += [  # Tensor methods as functions (pyflame/tensor_functions.py)
     "clone",
     "conj",
