@@ -45,13 +45,14 @@ from typing import Any
 import numpy as np
 
 from pyflame import indexed_writes, ops, runtime, tensor_methods
-from pyflame.core import strides
+from pyflame.core import shapes, strides
 from pyflame.core.dtypes import DType, bool_
+from pyflame.dialects import flame
 from pyflame.grad_mode import enable_grad, is_grad_enabled, no_grad
 from pyflame.index_set import index_set
 from pyflame.lazy_tensor import Tensor, VersionCounter, format_location, user_location
 from pyflame.ops import saved
-from pyflame.ops.node import _shape_error
+from pyflame.ops.node import _dim_arg, _node, _rule, _shape_error, _shape_rule
 from pyflame.ops.shape import _reshape_node, strides_of
 from pyflame.random import generator
 
@@ -844,3 +845,60 @@ def index_reduce_(
         x, dim, index, source, reduce, include_self=include_self
     )
     return _inplace(x, "IndexReduce", build, source)
+
+
+# --------------------------------------------------------------------------- shape in place
+
+
+def _reshaped(x: Tensor, method: str, torch_name: str, shape: Any, perm: Any = None) -> Tensor:
+    """x takes a new shape (squeeze_, unsqueeze_) or its dims permuted (t_, transpose_): a new
+    version of x, recorded as the op (PyTorch's grad_fn, version bump, the leaf check). x
+    then holds its values contiguously (PyTorch keeps the old storage with new strides, so
+    `x.stride()` differs and a later `x.view` PyTorch refuses works here). A tensor that is a
+    view, or has live views, is refused: PyTorch's views would keep aliasing the storage."""
+    check_writable(x)
+    if x._view_of is not None or x._has_views():
+        raise NotImplementedError(
+            f"{format_location(user_location())}: x.{method}() of a tensor that is a view or has "
+            f"views is not supported in PyFlame (use the out-of-place x = x.{method[:-1]}(...))"
+        )
+    if perm is None:
+        new = _reshape_node(x, shape)
+    else:  # (a plain node: the view ops would record it as a view of x itself)
+        new = _node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": tuple(perm)})
+    return assign(x, new, name=torch_name)
+
+
+def squeeze_(x: Tensor, dim: Any = None) -> Tensor:
+    return _reshaped(x, "squeeze_", "Squeeze", _shape_rule(shapes.squeeze, x.shape, dim))
+
+
+def unsqueeze_(x: Tensor, dim: int) -> Tensor:
+    shape = _shape_rule(shapes.unsqueeze, x.shape, _dim_arg(dim, "unsqueeze_"))
+    return _reshaped(x, "unsqueeze_", "Unsqueeze", shape)
+
+
+def transpose_(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    perm = _rule(shapes.transpose_perm, x.ndim, dim0, dim1)
+    return _reshaped(x, "transpose_", "Transpose", _rule(shapes.permute, x.shape, perm), perm)
+
+
+def t_(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise _shape_error(f"t_() expects a tensor with <= 2 dims, got shape {list(x.shape)}")
+    return transpose_(x, 0, 1) if x.ndim == 2 else _reshaped(x, "t_", "T", x.shape)
+
+
+def detach_(x: Tensor) -> Tensor:
+    """x leaves the graph in place (torch.Tensor.detach_): a leaf that requires no grad, its
+    value unchanged (the values it was computed from stay its inputs, unrecorded)."""
+    if x._view_of is not None and x._view_of[1] != "detach":
+        raise RuntimeError(
+            f"{format_location(user_location())}: Can't detach views in-place. Use detach() "
+            "instead. If you are using DistributedDataParallel (DDP) for training, and "
+            "gradient_as_bucket_view is set as True, gradients are returned as views. In this "
+            "case, detach_() on them is not allowed."
+        )
+    x.__dict__.pop("_grad_fn", None)
+    x._requires_grad = x._grad_node = False
+    return x

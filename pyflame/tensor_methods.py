@@ -1172,6 +1172,9 @@ class OpMethods:
     def diagflat(self, offset: int = 0) -> Tensor:
         return BOUND.ops.diagflat(self, offset)
 
+    def prelu(self, weight: Tensor) -> Tensor:
+        return BOUND.ops.prelu(self, weight)
+
     # ---------------------------------------------------------------- stacking, splitting
 
     def ravel(self) -> Tensor:
@@ -1556,6 +1559,27 @@ class OpMethods:
 
     def fill_diagonal_(self, fill_value: Any, wrap: bool = False) -> Tensor:
         return BOUND.inplace.fill_diagonal_(self, fill_value, wrap)
+
+    def squeeze_(self, dim: Any = None) -> Tensor:
+        return BOUND.inplace.squeeze_(self, dim)
+
+    def unsqueeze_(self, dim: int) -> Tensor:
+        return BOUND.inplace.unsqueeze_(self, dim)
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        return BOUND.inplace.transpose_(self, dim0, dim1)
+
+    def swapaxes_(self, axis0: int, axis1: int) -> Tensor:
+        return BOUND.inplace.transpose_(self, axis0, axis1)
+
+    def swapdims_(self, dim0: int, dim1: int) -> Tensor:
+        return BOUND.inplace.transpose_(self, dim0, dim1)
+
+    def t_(self) -> Tensor:
+        return BOUND.inplace.t_(self)
+
+    def detach_(self) -> Tensor:
+        return BOUND.inplace.detach_(self)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return BOUND.inplace.masked_fill_(self, mask, value)

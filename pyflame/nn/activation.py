@@ -368,21 +368,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * ops.sigmoid(b)
 
 
-def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """x where x > 0, else weight * x, with one weight or one per channel (dim 1; a 1-D input
-    has one channel) (torch.nn.functional.prelu)."""
-    count = weight.numel()
-    if count == 1:
-        slope = weight.reshape(())
-    else:
-        channels = input.shape[1] if input.ndim >= 2 else 1
-        if weight.ndim != 1 or count != channels:
-            raise ShapeError(
-                f"{format_location(user_location())}: Mismatch of parameter numbers and input "
-                f"channel size. Found parameter numbers = {count} and channel size = {channels}."
-            )
-        slope = weight.reshape(1, channels, *(1,) * (input.ndim - 2))
-    return ops.where(input > 0, input, slope * input)
+prelu = ops.prelu  # (an op: also pf.prelu and x.prelu)
 
 
 class _Inplace(Module):

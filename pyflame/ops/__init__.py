@@ -178,6 +178,7 @@ from pyflame.ops.elementwise_math import (
     logaddexp2,
     logit,
     positive,
+    prelu,
     rad2deg,
     rsub,
     sgn,
@@ -686,6 +687,10 @@ __all__ += [  # rsub
 
 __all__ += [  # mode
     "mode",
+]
+
+__all__ += [  # prelu (also pf.nn.functional.prelu)
+    "prelu",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

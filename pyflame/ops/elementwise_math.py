@@ -56,8 +56,8 @@ from pyflame.ops.elementwise import (
     trunc,
     where,
 )
-from pyflame.ops.node import _check_tensor, _is_scalar
-from pyflame.ops.shape import broadcast_to
+from pyflame.ops.node import _check_tensor, _is_scalar, _shape_error
+from pyflame.ops.shape import broadcast_to, reshape
 from pyflame.promotion import result_type
 
 _HALF = (float16, bfloat16)
@@ -438,3 +438,22 @@ def ldexp(x: Any, other: Any) -> Tensor:
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """other - alpha * input (torch.rsub)."""
     return sub(other, input, alpha=alpha)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight * x, with one weight or one per channel (dim 1; a 1-D input
+    has one channel) (torch.nn.functional.prelu)."""
+    _check_tensor(input, "prelu")
+    _check_tensor(weight, "prelu weight")
+    count = weight.numel()
+    if count == 1:
+        slope = reshape(weight, ())
+    else:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if weight.ndim != 1 or count != channels:
+            raise _shape_error(
+                "Mismatch of parameter numbers and input "
+                f"channel size. Found parameter numbers = {count} and channel size = {channels}."
+            )
+        slope = reshape(weight, (1, channels, *(1,) * (input.ndim - 2)))
+    return where(gt(input, 0), input, mul(slope, input))

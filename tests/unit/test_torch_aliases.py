@@ -187,3 +187,54 @@ def test_sizes_strides_and_real_only_complex_api():
         with pytest.raises(TypeError, match=f"x.{method}\\(\\): PyFlame has no") as got:
             getattr(x, method)()
         assert "test_torch_aliases.py" in str(got.value)
+
+
+def test_shape_changing_inplace_ops_and_detach_():
+    a = data((2, 1, 3), 6)
+    results = []
+    for lib in (pf, torch):
+        w = lib.tensor(a, requires_grad=True)
+        y = w * 2
+        v0 = y._version
+        assert y.squeeze_(1) is y and y.shape == (2, 3)
+        y.t_()
+        y.unsqueeze_(-1)
+        y.transpose_(0, 2)
+        y.swapaxes_(1, 2)
+        y.swapdims_(0, 1)
+        assert y._version > v0
+        (y * lib.tensor(data(tuple(y.shape), 7))).sum().backward()
+        z = w * 3
+        z.detach_()
+        assert not z.requires_grad and z.is_leaf
+        results.append((tuple(y.shape), y.detach().numpy(), w.grad.numpy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-6)
+    leaf = pf.tensor(a[:, 0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        leaf.t_()
+    base = pf.tensor(a)
+    view = base[0]
+    with pytest.raises(NotImplementedError, match="a view or has views"):
+        base.squeeze_()
+    with pytest.raises(RuntimeError, match="Can't detach views in-place"):
+        view.detach_()
+
+
+def test_prelu():
+    a = data((2, 3, 4), 8)
+    w1, w3 = np.array([0.25], np.float32), np.array([0.1, -0.2, 0.3], np.float32)
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    check(
+        [
+            (pf.prelu(x, pf.from_numpy(w1)), torch.prelu(t, torch.from_numpy(w1))),
+            (x.prelu(pf.from_numpy(w3)), t.prelu(torch.from_numpy(w3))),
+            (
+                pf.nn.functional.prelu(x[0, 0], pf.from_numpy(w1)),
+                torch.nn.functional.prelu(t[0, 0], torch.from_numpy(w1)),
+            ),
+        ]
+    )
+    with pytest.raises(pf.ShapeError, match="Mismatch of parameter numbers"):
+        pf.prelu(x, pf.ones(4))
