@@ -27,6 +27,7 @@ from pyflame.core.errors import (
 from pyflame.data_dependent import (
     argwhere,
     bincount,
+    histogram,
     masked_select,
     nonzero,
     unique,
@@ -138,6 +139,7 @@ __all__ += [  # Tensor methods as functions (pyflame/tensor_functions.py)
     "resolve_conj",
     "resolve_neg",
 ]
-__all__ += ["argwhere", "bincount", "masked_select", "nonzero", "unique", "unique_consecutive"]
+__all__ += ["argwhere", "bincount", "histogram", "masked_select", "nonzero", "unique"]
+__all__ += ["unique_consecutive"]
 __all__ += ["CheckpointError", "extend", "load", "optim", "save"]
 __all__ += ops.__all__  # the op builders (pyflame/ops/__init__.py)

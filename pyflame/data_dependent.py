@@ -1,5 +1,5 @@
 """Ops whose result's shape depends on the data: nonzero, argwhere, masked_select, unique,
-unique_consecutive, bincount.
+unique_consecutive, bincount; and histogram, whose edges depend on the data's range.
 
 A lazy program needs every shape before it runs, so these read what decides the shape on the
 host first (a sync point, as `x[mask]` and `.item()`: the tensor is evaluated), the way
@@ -18,7 +18,9 @@ Indices are int32 where PyTorch gives int64 (docs/ops.md, "int64").
 
 from __future__ import annotations
 
+import collections
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -162,6 +164,75 @@ def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Te
     w = weights if weights.dtype is float32 else ops.astype(weights, float32)
     picked = ops.where(hit, ops.reshape(w, (-1, 1)), 0.0)
     return ops.sum(picked, 0) if data.size else ops.zeros(bins, dtype=float32)
+
+
+HistogramResult = collections.namedtuple("histogram", ["hist", "bin_edges"])  # type: ignore[name-match]  # named as torch names it
+
+
+def histogram(
+    x: Tensor,
+    bins: Any = 100,
+    *,
+    range: Sequence[float] | None = None,
+    weight: Tensor | None = None,
+    density: bool = False,
+) -> Any:
+    """The namedtuple (hist, bin_edges) of x's values (torch.histogram): `bins` equal bins over
+    `range` (without it, x's min and max, read on the host as PyTorch reads them; equal ones
+    widened by 0.5 each side) with PyTorch's edges (`pf.linspace`), or the given 1-D tensor of
+    edges. An element counts in bin i when edges[i] <= v < edges[i + 1] (the last bin holds
+    its right edge), as PyTorch's search puts it: every element compared with every edge on
+    the device (N x bins work). `weight` sums weights instead of counting; `density`
+    divides by the total and the bin widths."""
+    _check_tensor(x, "histogram")
+    where = format_location(user_location())
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f'{where}: "histogramdd" not implemented for {x.dtype!r}')
+    if isinstance(bins, Tensor):
+        if bins.ndim != 1 or bins.numel() < 1:
+            raise RuntimeError(f"{where}: torch.histogram(): bins tensor should have one dimension")
+        edges = ops.astype(bins, x.dtype)
+    else:
+        count = int(bins)
+        if count <= 0:
+            raise RuntimeError(
+                f"{where}: torch.histogram(): bins must be > 0, but got {count} for dimension 0"
+            )
+        if range is not None:
+            low, high = float(range[0]), float(range[1])
+        elif x.numel():
+            low, high = (
+                float(v) for v in np.asarray(ops.stack([ops.amin(x), ops.amax(x)]).numpy())
+            )
+        else:
+            low, high = 0.0, 0.0
+        if low > high:
+            raise RuntimeError(
+                f"{where}: torch.histogram(): min should not exceed max, but got min {low} max {high} for dimension 0"
+            )
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        edges = ops.linspace(low, high, count + 1, dtype=x.dtype)
+    n = edges.shape[0] - 1
+    values = ops.reshape(x, (-1, 1))
+    first, last = ops.getitem(edges, (slice(0, 1),)), ops.getitem(edges, (slice(n, n + 1),))
+    inside = ops.logical_and(ops.ge(values, first), ops.le(values, last))  # [N, 1]
+    inner = ops.getitem(edges, (slice(1, n),))
+    which = ops.sum(ops.astype(ops.le(inner, values), int32), 1, keepdim=True)  # [N, 1]
+    hit = ops.logical_and(ops.eq(which, ops.arange(n, dtype=int32)), inside)  # [N, n]
+    if weight is None:
+        hist = ops.sum(ops.astype(hit, x.dtype), 0)
+    else:
+        _check_tensor(weight, "histogram weight")
+        if weight.shape != x.shape:
+            raise RuntimeError(
+                f"{where}: torch.histogram(): if weight tensor is provided it should have the same shape as the input tensor"
+            )
+        hist = ops.sum(ops.where(hit, ops.reshape(ops.astype(weight, x.dtype), (-1, 1)), 0.0), 0)
+    if density:
+        widths = ops.sub(ops.getitem(edges, (slice(1, None),)), ops.getitem(edges, (slice(0, n),)))
+        hist = ops.div(hist, ops.mul(ops.sum(hist), widths))
+    return HistogramResult(hist, edges)
 
 
 tensor_methods.bind("data_dependent", sys.modules[__name__])

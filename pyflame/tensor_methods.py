@@ -1166,6 +1166,9 @@ class OpMethods:
     def bincount(self, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
         return BOUND.data_dependent.bincount(self, weights, minlength)
 
+    def histogram(self, bins: Any = 100, **kwargs: Any) -> Any:
+        return BOUND.data_dependent.histogram(self, bins, **kwargs)
+
     def mode(self, dim: int = -1, keepdim: bool = False) -> Any:
         return BOUND.ops.mode(self, dim, keepdim)
 

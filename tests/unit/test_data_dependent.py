@@ -215,3 +215,26 @@ def test_scatter_writes_gradients():
         grads.append((x.grad.numpy(), src.grad.numpy()))
     for got, want in zip(*grads, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_histogram():
+    a = data((9, 23), 8)
+    x, t = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 3)), torch.from_numpy(a)
+    w = np.abs(data((9, 23), 9))
+    cases = [
+        (pf.histogram(x, 13), torch.histogram(t, 13)),
+        (x.histogram(5, range=(-1.0, 0.5)), t.histogram(5, range=(-1.0, 0.5))),
+        (
+            pf.histogram(x, 7, weight=pf.from_numpy(w), density=True),
+            torch.histogram(t, 7, weight=torch.from_numpy(w), density=True),
+        ),
+        (
+            pf.histogram(x * 2, pf.tensor([-3.0, -1.0, 0.0, 0.25, 4.0])),
+            torch.histogram(t * 2, torch.tensor([-3.0, -1.0, 0.0, 0.25, 4.0])),
+        ),
+        (pf.histogram(pf.full((3,), 2.0), 4), torch.histogram(torch.full((3,), 2.0), 4)),
+    ]
+    for p, q in cases:
+        same(tuple(p), tuple(q))
+    with pytest.raises(RuntimeError, match="histogramdd"):
+        pf.histogram(pf.tensor([1, 2]), 3)
