@@ -186,8 +186,8 @@ def histogram(
     divides by the total and the bin widths."""
     _check_tensor(x, "histogram")
     where = format_location(user_location())
-    if not x.dtype.is_floating_point:
-        raise RuntimeError(f'{where}: "histogramdd" not implemented for {x.dtype!r}')
+    if x.dtype is not float32:  # (PyTorch's kernel: float and double only)
+        raise NotImplementedError(f'{where}: "histogramdd" not implemented for {x.dtype!r}')
     if isinstance(bins, Tensor):
         if bins.ndim != 1 or bins.numel() < 1:
             raise RuntimeError(f"{where}: torch.histogram(): bins tensor should have one dimension")

@@ -559,6 +559,9 @@ def _float_pair(x1: Tensor, x2: Tensor, what: str) -> None:
             )
 
 
+_TORCH_HALF_NAMES = {"float16": "Half", "bfloat16": "BFloat16"}
+
+
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
     """The p-norm distance between each row of x1 [*B, P, M] and each row of x2 [*B, R, M]:
     [*B, P, R] (torch.cdist; batch dims broadcast): the norm over M of x1[..., :, None, :] -
@@ -567,6 +570,10 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = Non
     agree to rounding; PyFlame always takes differences (exact for equal rows)."""
     _float_pair(x1, x2, "cdist")
     where_ = format_location(user_location())
+    if x1.dtype in HALF:  # (PyTorch has no half cdist kernel)
+        raise NotImplementedError(
+            f"{where_}: \"cdist\" not implemented for '{_TORCH_HALF_NAMES[x1.dtype.name]}'"
+        )
     for t, name in ((x1, "X1"), (x2, "X2")):
         if t.ndim < 2:
             raise RuntimeError(

@@ -365,14 +365,14 @@ def histc(x: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
         )
     if min > max:
         raise RuntimeError(f"{_where()}: torch.histc(): max must be larger than min")
-    values = astype(flatten(x), float32)
+    values = flatten(x)  # (in x's dtype: PyTorch's kernel rounds each step to it)
     if min == max and values.numel():
         low, high = amin(values), amax(values)
         same = eq(low, high)
         low, high = where(same, sub(low, 1.0), low), where(same, add(high, 1.0), high)
     else:
-        low = full((), float(min) - (1 if min == max else 0), dtype=float32)
-        high = full((), float(max) + (1 if min == max else 0), dtype=float32)
+        low = full((), float(min) - (1 if min == max else 0), dtype=x.dtype)
+        high = full((), float(max) + (1 if min == max else 0), dtype=x.dtype)
     inside = logical_and(ge(values, low), le(values, high))
     pos = astype(div(mul(sub(values, low), float(bins)), sub(high, low)), int32)
     pos = where(eq(pos, bins), bins - 1, pos)

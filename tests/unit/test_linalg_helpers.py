@@ -183,6 +183,8 @@ def test_cdist_dist_renorm(layout):
         pf.cdist(x1.pf, x2.pf[:, :2])
     with pytest.raises(RuntimeError, match="floating-point"):
         pf.cdist(pf.zeros(2, 2, dtype=pf.int32), pf.zeros(2, 2, dtype=pf.int32))
+    with pytest.raises(NotImplementedError, match="\"cdist\" not implemented for 'Half'"):
+        pf.cdist(x1.pf.half(), x1.pf.half())
 
 
 def test_gradients_match_torch():

@@ -164,6 +164,17 @@ def test_histc(layout):
         (pf.histc(const, 3), torch.histc(tconst, 3)),
     ]
     check(cases, rtol=0, atol=0)
+    # half dtypes: each step of the bin position rounded to the dtype, as PyTorch's kernel (and
+    # counts below 256, which PyTorch's bfloat16 accumulator still holds exactly)
+    small = data((50,), 12) * 3
+    for dt, tdt in ((pf.float16, torch.float16), (pf.bfloat16, torch.bfloat16)):
+        h, th = pf.from_numpy(small).to(dt), torch.from_numpy(small).to(tdt)
+        for bins, lo, hi in ((7, 0, 0), (13, -2.5, 3.1)):
+            got = pf.histc(h, bins, lo, hi)
+            assert got.dtype is dt
+            np.testing.assert_array_equal(
+                got.float().numpy(), torch.histc(th, bins, lo, hi).float().numpy()
+            )
     with pytest.raises(NotImplementedError, match="histogram_cpu"):
         pf.histc(pf.zeros(3, dtype=pf.int32))
 
