@@ -552,6 +552,8 @@ le_ = _binary("le", "Le")
 gt_ = _binary("gt", "Gt")
 ge_ = _binary("ge", "Ge")
 ldexp_ = _binary("ldexp", "Ldexp")
+gcd_ = _binary("gcd", "Gcd")
+lcm_ = _binary("lcm", "Lcm")
 
 
 def clamp_min_(x: Tensor, min: Any) -> Tensor:

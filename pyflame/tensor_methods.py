@@ -900,6 +900,18 @@ class OpMethods:
     def ldexp(self, other: Any) -> Tensor:
         return BOUND.ops.ldexp(self, other)
 
+    def gcd(self, other: Any) -> Tensor:
+        return BOUND.ops.gcd(self, other)
+
+    def lcm(self, other: Any) -> Tensor:
+        return BOUND.ops.lcm(self, other)
+
+    def gcd_(self, other: Any) -> Tensor:
+        return BOUND.inplace.gcd_(self, other)
+
+    def lcm_(self, other: Any) -> Tensor:
+        return BOUND.inplace.lcm_(self, other)
+
     def isin(
         self, test_elements: Any, *, assume_unique: bool = False, invert: bool = False
     ) -> Tensor:

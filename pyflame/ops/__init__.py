@@ -172,7 +172,9 @@ from pyflame.ops.elementwise_math import (
     fix,
     fmax,
     fmin,
+    gcd,
     heaviside,
+    lcm,
     ldexp,
     logaddexp,
     logaddexp2,
@@ -691,6 +693,11 @@ __all__ += [  # mode
 
 __all__ += [  # prelu (also pf.nn.functional.prelu)
     "prelu",
+]
+
+__all__ += [  # gcd, lcm
+    "gcd",
+    "lcm",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

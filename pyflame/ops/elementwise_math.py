@@ -37,6 +37,7 @@ from pyflame.ops.elementwise import (
     eq,
     exp,
     exp2,
+    floor_divide,
     ge,
     gt,
     isinf,
@@ -50,6 +51,7 @@ from pyflame.ops.elementwise import (
     mul,
     ne,
     neg,
+    remainder,
     sign,
     sin,
     sub,
@@ -457,3 +459,39 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
             )
         slope = reshape(weight, (1, channels, *(1,) * (input.ndim - 2)))
     return where(gt(input, 0), input, mul(slope, input))
+
+
+#: Euclid's steps that every pair of int32 values finishes within (consecutive Fibonacci
+#: numbers below 2**31 need 45)
+_EUCLID_STEPS = 46
+
+
+def gcd(a: Any, b: Any) -> Tensor:
+    """The greatest common divisor of integers (torch.gcd; gcd(0, 0) = 0, always >= 0):
+    Euclid's algorithm unrolled over the steps any int32 pair needs, each step where the
+    divisor is not yet 0 (exact; integer tensors only, as PyTorch)."""
+    dtype = _promoted(a, b)
+    if dtype is None or dtype.is_floating_point or dtype is bool_:
+        raise RuntimeError(
+            f'{format_location(user_location())}: "gcd_cpu" not implemented for '
+            f"{'a Python number' if dtype is None else repr(dtype)}"
+        )
+    x, y = (
+        abs(v) if isinstance(v, Tensor) else full((), -v if v < 0 else v, dtype=dtype)
+        for v in (a, b)
+    )
+    shape = shapes.broadcast_all(x.shape, y.shape)
+    x, y = (v if v.shape == shape else broadcast_to(v, shape) for v in (x, y))
+    for _ in range(_EUCLID_STEPS):
+        going = ne(y, 0)
+        rest = remainder(x, where(going, y, 1))
+        x, y = where(going, y, x), where(going, rest, 0)
+    return x
+
+
+def lcm(a: Any, b: Any) -> Tensor:
+    """The least common multiple of integers (torch.lcm): |a / gcd(a, b) * b|, 0 when either
+    is 0; a result beyond int32 is PyFlame's IntegerOverflowError (PyTorch's int32 wraps)."""
+    g = gcd(a, b)
+    zero = eq(g, 0)
+    return abs(mul(floor_divide(a, where(zero, 1, g)), b))

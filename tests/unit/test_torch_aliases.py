@@ -238,3 +238,30 @@ def test_prelu():
     )
     with pytest.raises(pf.ShapeError, match="Mismatch of parameter numbers"):
         pf.prelu(x, pf.ones(4))
+
+
+def test_gcd_and_lcm():
+    rng = np.random.default_rng(9)
+    a = rng.integers(-(10**5), 10**5, (4, 5)).astype(np.int32)
+    b = rng.integers(-300, 300, (5,)).astype(np.int32)
+    a[0, 0], b[1] = 0, 0
+    fib = np.array([1836311903, 0, 12, -18, 7], np.int32)  # consecutive Fibonacci: the most steps
+    fob = np.array([1134903170, 0, -8, 0, 7], np.int32)
+    x, t = pf.from_numpy(a, layout=pf.MeshLayout.grid(2, 3)), torch.from_numpy(a)
+    y, u = pf.from_numpy(b), torch.from_numpy(b)
+    p, q = pf.from_numpy(fib), torch.from_numpy(fib)
+    r, s = pf.from_numpy(fob), torch.from_numpy(fob)
+    z, w = x.clone(), t.clone()
+    z.gcd_(y)
+    w.gcd_(u)
+    check(
+        [
+            (pf.gcd(x, y), torch.gcd(t, u)),
+            (p.gcd(r), q.gcd(s)),
+            (pf.lcm(x[:, :3] % 1000, y[:3]), torch.lcm(t[:, :3] % 1000, u[:3])),
+            (p[1:].lcm(r[1:]), q[1:].lcm(s[1:])),
+            (z, w),
+        ]
+    )
+    with pytest.raises(RuntimeError, match="gcd_cpu"):
+        pf.gcd(x.float(), y)
