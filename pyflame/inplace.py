@@ -516,6 +516,7 @@ reciprocal_ = _unary("reciprocal")
 square_ = _unary("square")
 fix_ = _unary("fix")
 sgn_ = _unary("sgn")
+digamma_ = _unary("digamma")
 
 
 def _binary(name: str, torch_name: str) -> Any:
@@ -554,6 +555,10 @@ ge_ = _binary("ge", "Ge")
 ldexp_ = _binary("ldexp", "Ldexp")
 gcd_ = _binary("gcd", "Gcd")
 lcm_ = _binary("lcm", "Lcm")
+
+
+def polygamma_(x: Tensor, n: int) -> Tensor:
+    return _inplace(x, "Polygamma", lambda: ops.polygamma(n, x))
 
 
 def clamp_min_(x: Tensor, min: Any) -> Tensor:

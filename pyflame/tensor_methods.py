@@ -903,6 +903,18 @@ class OpMethods:
     def gcd(self, other: Any) -> Tensor:
         return BOUND.ops.gcd(self, other)
 
+    def digamma(self) -> Tensor:
+        return BOUND.ops.digamma(self)
+
+    def digamma_(self) -> Tensor:
+        return BOUND.inplace.digamma_(self)
+
+    def polygamma(self, n: int) -> Tensor:
+        return BOUND.ops.polygamma(n, self)
+
+    def polygamma_(self, n: int) -> Tensor:
+        return BOUND.inplace.polygamma_(self, n)
+
     def lcm(self, other: Any) -> Tensor:
         return BOUND.ops.lcm(self, other)
 

@@ -169,6 +169,7 @@ from pyflame.ops.elementwise_math import (
     addcmul,
     copysign,
     deg2rad,
+    digamma,
     fix,
     fmax,
     fmin,
@@ -179,6 +180,7 @@ from pyflame.ops.elementwise_math import (
     logaddexp,
     logaddexp2,
     logit,
+    polygamma,
     positive,
     prelu,
     rad2deg,
@@ -698,6 +700,11 @@ __all__ += [  # prelu (also pf.nn.functional.prelu)
 __all__ += [  # gcd, lcm
     "gcd",
     "lcm",
+]
+
+__all__ += [  # digamma, polygamma
+    "digamma",
+    "polygamma",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

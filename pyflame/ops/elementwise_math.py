@@ -45,6 +45,7 @@ from pyflame.ops.elementwise import (
     le,
     log,
     log1p,
+    logical_and,
     logical_or,
     lt,
     maximum,
@@ -55,6 +56,7 @@ from pyflame.ops.elementwise import (
     sign,
     sin,
     sub,
+    tan,
     trunc,
     where,
 )
@@ -495,3 +497,96 @@ def lcm(a: Any, b: Any) -> Tensor:
     g = gcd(a, b)
     zero = eq(g, 0)
     return abs(mul(floor_divide(a, where(zero, 1, g)), b))
+
+
+#: PyTorch's calc_digamma (aten/src/ATen/native/Math.h): psi(10), and the asymptotic series'
+#: coefficients (Cephes psi's), highest power first as polevl reads them
+_PSI_10 = 2.25175258906672110764
+_PSI_SERIES = (
+    8.33333333333333333333e-2,
+    -2.10927960927960927961e-2,
+    7.57575757575757575758e-3,
+    -4.16666666666666666667e-3,
+    3.96825396825396825397e-3,
+    -8.33333333333333333333e-3,
+    8.33333333333333333333e-2,
+)
+
+
+def digamma(x: Tensor) -> Tensor:
+    """The logarithmic derivative of the gamma function (torch.digamma, torch.special.psi),
+    PyTorch's float algorithm step by step: x < 0 by reflection, psi(1 - x) - pi / tan(pi r)
+    (r x's fractional part); x pushed to >= 10 by psi(x) = psi(x + 1) - 1 / x (at most 10
+    steps, unrolled); then log(x) - 0.5 / x - z P(z), z = 1 / x^2. +-inf at +-0, NaN at
+    negative integers. Integers give float32. The gradient is the algorithm's derivative
+    (PyTorch's is polygamma(1, x): equal to float32 rounding)."""
+    _check_tensor(x, "digamma")
+
+    def formula(a: Tensor) -> Tensor:
+        negative = lt(a, 0.0)
+        fraction = sub(a, trunc(a))
+        reflected = where(negative, sub(1.0, a), a)  # >= 1 where a < 0
+        shift = full((), 0.0, dtype=a.dtype)
+        z = reflected
+        for _ in range(10):  # PyTorch's `while (x < 10) { result -= 1 / x; x += 1; }`
+            small = lt(z, 10.0)
+            shift = where(small, sub(shift, div(1.0, where(small, z, 1.0))), shift)
+            z = where(small, add(z, 1.0), z)
+        inv2 = div(1.0, mul(z, z))
+        series = full((), _PSI_SERIES[0], dtype=a.dtype)
+        for c in _PSI_SERIES[1:]:
+            series = add(mul(series, inv2), c)
+        y = where(lt(z, 1.0e17), mul(inv2, series), 0.0)
+        tail = where(eq(z, 10.0), _PSI_10, sub(sub(log(z), div(0.5, z)), y))
+        psi = add(shift, tail)
+        reflecting = logical_and(negative, ne(fraction, 0.0))
+        # (an unused branch kept finite: its zero gradient times inf would be NaN)
+        # tan has period pi: r moved into [-0.5, 0.5] (exactly) keeps pi r small near a pole,
+        # where PyTorch's double tan is accurate and a float32 pi r would not be
+        r = where(lt(fraction, -0.5), add(fraction, 1.0), fraction)
+        pi_over_tan = div(math.pi, tan(mul(where(reflecting, r, 0.25), math.pi)))
+        out = where(negative, sub(psi, pi_over_tan), psi)
+        out = where(logical_and(negative, eq(fraction, 0.0)), math.nan, out)
+        out = where(eq(a, 0.0), where(signbit(a), math.inf, -math.inf), out)
+        return _with_rule(out, _digamma_grad, a)
+
+    return _opmath("digamma", formula, x)
+
+
+def _digamma_grad(node: Tensor, g: Tensor, a: Tensor) -> Sequence[Tensor | None]:
+    return (mul(g, _trigamma(a)),)  # PyTorch's: grad * polygamma(1, x)
+
+
+def _trigamma(a: Tensor) -> Tensor:
+    """PyTorch's calc_trigamma: x < 0.5 reflected (-(pi / sin(pi x))^2, x -> 1 - x), six
+    steps of 1 / x^2 pushing x up, then the asymptotic series."""
+    low = lt(a, 0.5)
+    sin_pi_x = sin(mul(where(low, a, 0.25), math.pi))  # (the unused branch kept finite)
+    result = where(low, neg(div(math.pi * math.pi, mul(sin_pi_x, sin_pi_x))), 0.0)
+    z = where(low, sub(1.0, a), a)
+    for _ in range(6):
+        result = add(result, div(1.0, mul(z, z)))
+        z = add(z, 1.0)
+    ixx = div(1.0, mul(z, z))
+    series = sub(1.0 / 6, mul(ixx, sub(1.0 / 30, mul(ixx, 1.0 / 42))))
+    result = add(result, div(add(add(1.0, div(1.0, mul(z, 2.0))), mul(ixx, series)), z))
+    return where(low, neg(result), result)
+
+
+def polygamma(n: int, x: Tensor) -> Tensor:
+    """The n-th derivative of digamma (torch.polygamma): n = 0 is digamma, n = 1 PyTorch's
+    trigamma algorithm; n >= 2 needs the Hurwitz zeta function, which PyFlame does not compute
+    (a NotImplementedError)."""
+    _check_tensor(x, "polygamma")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise RuntimeError(
+            f"{format_location(user_location())}: polygamma(n, x) does not support negative n."
+        )
+    if n == 0:
+        return digamma(x)
+    if n > 1:
+        raise NotImplementedError(
+            f"{format_location(user_location())}: polygamma(n, x) for n >= 2 needs the Hurwitz "
+            "zeta function, which PyFlame does not compute"
+        )
+    return _opmath("polygamma", _trigamma, x)
