@@ -62,6 +62,7 @@ from pyflame.ops import min_ as min
 from pyflame.random import manual_seed
 from pyflame.runtime import cache_clear, cache_info, eval, explain, ir, last_report, pipeline
 from pyflame.sim.target import set_target, target
+from pyflame.special import multigammaln as mvlgamma  # torch.mvlgamma
 from pyflame.tensor_functions import (
     clone,
     conj,
@@ -123,7 +124,7 @@ __all__ += ["repeat_interleave", "take_along_dim"]  # indexing's
 __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "scatter_add"]
 __all__ += ["masked_scatter", "scatter_reduce"]
 __all__ += ["index_reduce", "select_scatter", "slice_scatter", "take"]
-__all__ += ["serving", "special", "training"]
+__all__ += ["serving", "special", "training", "mvlgamma"]
 __all__ += ["linalg", "det", "logdet", "slogdet", "inverse", "cholesky"]  # pyflame/linalg.py
 __all__ += [  # Tensor methods as functions (pyflame/tensor_functions.py)
     "clone",

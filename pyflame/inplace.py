@@ -517,6 +517,7 @@ square_ = _unary("square")
 fix_ = _unary("fix")
 sgn_ = _unary("sgn")
 digamma_ = _unary("digamma")
+lgamma_ = _unary("lgamma")
 
 
 def _binary(name: str, torch_name: str) -> Any:

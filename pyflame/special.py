@@ -1,14 +1,19 @@
 """`pf.special`, torch.special's functions that PyFlame computes to PyTorch's accuracy (each the `pf`
 op of the same meaning): erf, erfinv, expit, logit, xlogy, xlog1py, entr, sinc, log1p, expm1,
-exp2, round, softmax, log_softmax, logsumexp, digamma (psi), polygamma (n <= 1).
+exp2, round, softmax, log_softmax, logsumexp, digamma (psi), polygamma (n <= 1), gammaln,
+multigammaln.
 
 Not here (no PyFlame kernel computes them to PyTorch's accuracy yet, so they are left out
-rather than approximated): erfc, erfcx, ndtr, ndtri, log_ndtr, gammaln, polygamma for n >= 2,
-multigammaln, i0/i0e/i1/i1e, zeta, bessel functions.
+rather than approximated): erfc, erfcx, ndtr, ndtri, log_ndtr, polygamma for n >= 2, i0/i0e/i1/i1e, zeta, bessel functions.
 """
 
 from __future__ import annotations
 
+import math
+
+from pyflame import ops
+from pyflame.core.dtypes import float32
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops import (
     digamma,
     entr,
@@ -16,6 +21,7 @@ from pyflame.ops import (
     erfinv,
     exp2,
     expm1,
+    lgamma,
     log1p,
     log_softmax,
     logit,
@@ -28,9 +34,31 @@ from pyflame.ops import (
     xlog1py,
     xlogy,
 )
+from pyflame.ops.node import _check_tensor
 
 expit = sigmoid  # torch.special.expit
 psi = digamma  # torch.special.psi
+gammaln = lgamma  # torch.special.gammaln
+
+
+def multigammaln(x: Tensor, p: int) -> Tensor:
+    """The log of the multivariate gamma function of dimension p (torch.special.multigammaln,
+    torch.mvlgamma): p (p - 1) / 4 log(pi) + sum_i lgamma(x - i / 2), i < p. Defined for
+    x > (p - 1) / 2; PyTorch 2.13 no longer checks that, and neither does PyFlame (lgamma's
+    values below: its poles give inf, as PyTorch's)."""
+    _check_tensor(x, "multigammaln")
+    if isinstance(p, bool) or not isinstance(p, int) or p < 1:
+        raise RuntimeError(
+            f"{format_location(user_location())}: p has to be greater than or equal to 1"
+        )
+    if not x.dtype.is_floating_point:
+        x = x.astype(float32)
+    out = ops.add(
+        ops.sum(ops.stack([lgamma(ops.sub(x, i / 2)) for i in range(p)], -1), -1),
+        p * (p - 1) / 4 * math.log(math.pi),
+    )
+    return out
+
 
 __all__ = [
     "digamma",
@@ -38,11 +66,13 @@ __all__ = [
     "erf",
     "erfinv",
     "exp2",
+    "gammaln",
     "expit",
     "expm1",
     "log1p",
     "log_softmax",
     "logit",
+    "multigammaln",
     "logsumexp",
     "polygamma",
     "psi",

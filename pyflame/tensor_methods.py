@@ -903,6 +903,12 @@ class OpMethods:
     def gcd(self, other: Any) -> Tensor:
         return BOUND.ops.gcd(self, other)
 
+    def lgamma(self) -> Tensor:
+        return BOUND.ops.lgamma(self)
+
+    def lgamma_(self) -> Tensor:
+        return BOUND.inplace.lgamma_(self)
+
     def digamma(self) -> Tensor:
         return BOUND.ops.digamma(self)
 

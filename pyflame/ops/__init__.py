@@ -177,6 +177,7 @@ from pyflame.ops.elementwise_math import (
     heaviside,
     lcm,
     ldexp,
+    lgamma,
     logaddexp,
     logaddexp2,
     logit,
@@ -705,6 +706,10 @@ __all__ += [  # gcd, lcm
 __all__ += [  # digamma, polygamma
     "digamma",
     "polygamma",
+]
+
+__all__ += [  # lgamma
+    "lgamma",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

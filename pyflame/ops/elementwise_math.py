@@ -40,12 +40,14 @@ from pyflame.ops.elementwise import (
     floor_divide,
     ge,
     gt,
+    isfinite,
     isinf,
     isnan,
     le,
     log,
     log1p,
     logical_and,
+    logical_not,
     logical_or,
     lt,
     maximum,
@@ -53,6 +55,7 @@ from pyflame.ops.elementwise import (
     ne,
     neg,
     remainder,
+    round,
     sign,
     sin,
     sub,
@@ -590,3 +593,102 @@ def polygamma(n: int, x: Tensor) -> Tensor:
             "zeta function, which PyFlame does not compute"
         )
     return _opmath("polygamma", _trigamma, x)
+
+
+#: lgamma(1 + e) = -euler e + sum_k (-1)^k zeta(k) / k e^k (|e| <= 0.5): the coefficients
+#: of e^1 .. e^30 (computed once with mpmath at 30 digits)
+_LGAMMA1P_SERIES = (
+    -0.5772156649015329,
+    0.8224670334241132,
+    -0.40068563438653143,
+    0.27058080842778454,
+    -0.20738555102867398,
+    0.1695571769974082,
+    -0.1440498967688461,
+    0.12550966952474304,
+    -0.11133426586956469,
+    0.1000994575127818,
+    -0.09095401714582904,
+    0.083353840546109,
+    -0.0769325164113522,
+    0.07143294629536133,
+    -0.06666870588242046,
+    0.06250095514121304,
+    -0.058823978658684585,
+    0.055555767627403614,
+    -0.05263167937961666,
+    0.05000004769810169,
+    -0.047619070330142226,
+    0.04545455629320467,
+    -0.04347826605304026,
+    0.04166666915034121,
+    -0.04000000119214014,
+    0.03846153903467518,
+    -0.037037037312989324,
+    0.035714285847333355,
+    -0.034482758684919304,
+    0.03333333336437758,
+)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _lgamma_positive(z: Tensor) -> Tensor:
+    """lgamma of z > 0 with relative accuracy near its zeros at 1 and 2: z in [2.5, 10)
+    brought down to [1.5, 2.5) (lgamma(z) = lgamma(z - 1) + log(z - 1), exact steps); below
+    2.5 the series of lgamma(1 + e) around 1 or 2 (lgamma(2 + e) = lgamma(1 + e) +
+    log1p(e); below 0.5, lgamma(1 + z) - log(z)); from 10 Stirling's series."""
+    logs = full((), 0.0, dtype=z.dtype)
+    w = z
+    for _ in range(8):
+        down = logical_and(ge(w, 2.5), lt(w, 10.0))
+        logs = where(down, add(logs, log(where(down, sub(w, 1.0), 1.0))), logs)
+        w = where(down, sub(w, 1.0), w)
+    e = where(lt(w, 0.5), w, where(lt(w, 1.5), sub(w, 1.0), sub(w, 2.0)))
+    series = full((), _LGAMMA1P_SERIES[-1], dtype=z.dtype)
+    for c in reversed(_LGAMMA1P_SERIES[:-1]):
+        series = add(mul(series, e), c)
+    series = mul(series, e)
+    small = where(
+        lt(w, 0.5),
+        sub(series, log(where(lt(w, 0.5), w, 1.0))),
+        where(lt(w, 1.5), series, add(series, log1p(e))),
+    )
+    big_z = where(ge(w, 10.0), w, 10.0)
+    inv = div(1.0, big_z)
+    inv2 = mul(inv, inv)
+    correction = mul(
+        inv,
+        sub(1.0 / 12, mul(inv2, sub(1.0 / 360, mul(inv2, sub(1.0 / 1260, mul(inv2, 1.0 / 1680)))))),
+    )
+    stirling = add(add(sub(mul(sub(big_z, 0.5), log(big_z)), big_z), _HALF_LOG_2PI), correction)
+    return add(where(ge(w, 10.0), stirling, small), logs)
+
+
+def lgamma(x: Tensor) -> Tensor:
+    """log |gamma(x)| (torch.lgamma, torch.special.gammaln): for x > 0 `_lgamma_positive`
+    (relative accuracy near the zeros at 1 and 2, as PyTorch's libm); for x < 0 the
+    reflection log(pi / |sin(pi x)|) - lgamma(1 - x), sin taken of x's distance to the
+    nearest integer; inf at 0, the negative integers and +-inf, NaN at NaN. Integers give
+    float32. Gradient: PyTorch's, grad * digamma(x)."""
+    _check_tensor(x, "lgamma")
+
+    def formula(a: Tensor) -> Tensor:
+        negative = lt(a, 0.0)
+        whole = eq(a, trunc(a))
+        pole = logical_or(logical_and(negative, whole), eq(a, 0.0))
+        finite = isfinite(a)
+        safe = where(logical_and(finite, logical_not(pole)), a, 1.5)
+        positive = _lgamma_positive(where(lt(safe, 0.0), sub(1.0, safe), safe))
+        r = sub(safe, round(safe))  # in [-0.5, 0.5]: sin(pi r) keeps its accuracy near integers
+        sin_term = log(div(math.pi, abs(sin(mul(where(negative, r, 0.25), math.pi)))))
+        out = where(lt(safe, 0.0), sub(sin_term, positive), positive)
+        out = where(pole, math.inf, out)
+        out = where(isinf(a), math.inf, out)
+        out = where(isnan(a), math.nan, out)
+        return _with_rule(out, _lgamma_grad, a)
+
+    return _opmath("lgamma", formula, x)
+
+
+def _lgamma_grad(node: Tensor, g: Tensor, a: Tensor) -> Sequence[Tensor | None]:
+    return (mul(g, digamma(a)),)
