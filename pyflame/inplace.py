@@ -518,6 +518,7 @@ fix_ = _unary("fix")
 sgn_ = _unary("sgn")
 digamma_ = _unary("digamma")
 lgamma_ = _unary("lgamma")
+erfc_ = _unary("erfc")
 
 
 def _binary(name: str, torch_name: str) -> Any:

@@ -1,10 +1,10 @@
 """`pf.special`, torch.special's functions that PyFlame computes to PyTorch's accuracy (each the `pf`
 op of the same meaning): erf, erfinv, expit, logit, xlogy, xlog1py, entr, sinc, log1p, expm1,
 exp2, round, softmax, log_softmax, logsumexp, digamma (psi), polygamma (n <= 1), gammaln,
-multigammaln.
+multigammaln, erfc, ndtr.
 
 Not here (no PyFlame kernel computes them to PyTorch's accuracy yet, so they are left out
-rather than approximated): erfc, erfcx, ndtr, ndtri, log_ndtr, polygamma for n >= 2, i0/i0e/i1/i1e, zeta, bessel functions.
+rather than approximated): erfcx, ndtri, log_ndtr, polygamma for n >= 2, i0/i0e/i1/i1e, zeta, bessel functions.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pyflame.ops import (
     digamma,
     entr,
     erf,
+    erfc,
     erfinv,
     exp2,
     expm1,
@@ -26,6 +27,7 @@ from pyflame.ops import (
     log_softmax,
     logit,
     logsumexp,
+    ndtr,
     polygamma,
     round,
     sigmoid,
@@ -64,6 +66,7 @@ __all__ = [
     "digamma",
     "entr",
     "erf",
+    "erfc",
     "erfinv",
     "exp2",
     "gammaln",
@@ -73,6 +76,7 @@ __all__ = [
     "log_softmax",
     "logit",
     "multigammaln",
+    "ndtr",
     "logsumexp",
     "polygamma",
     "psi",

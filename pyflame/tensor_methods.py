@@ -903,6 +903,12 @@ class OpMethods:
     def gcd(self, other: Any) -> Tensor:
         return BOUND.ops.gcd(self, other)
 
+    def erfc(self) -> Tensor:
+        return BOUND.ops.erfc(self)
+
+    def erfc_(self) -> Tensor:
+        return BOUND.inplace.erfc_(self)
+
     def lgamma(self) -> Tensor:
         return BOUND.ops.lgamma(self)
 

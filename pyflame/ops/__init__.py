@@ -170,6 +170,7 @@ from pyflame.ops.elementwise_math import (
     copysign,
     deg2rad,
     digamma,
+    erfc,
     fix,
     fmax,
     fmin,
@@ -193,6 +194,7 @@ from pyflame.ops.elementwise_math import (
     xlogy,
 )
 from pyflame.ops.elementwise_math import entr as entr  # pf.special's
+from pyflame.ops.elementwise_math import ndtr as ndtr  # pf.special's
 from pyflame.ops.elementwise_math import xlog1py as xlog1py  # pf.special's
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
 from pyflame.ops.indexed import scatter_add_rows as scatter_add_rows
@@ -710,6 +712,10 @@ __all__ += [  # digamma, polygamma
 
 __all__ += [  # lgamma
     "lgamma",
+]
+
+__all__ += [  # erfc
+    "erfc",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above
