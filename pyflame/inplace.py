@@ -519,6 +519,7 @@ sgn_ = _unary("sgn")
 digamma_ = _unary("digamma")
 lgamma_ = _unary("lgamma")
 erfc_ = _unary("erfc")
+i0_ = _unary("i0")
 
 
 def _binary(name: str, torch_name: str) -> Any:

@@ -1,10 +1,10 @@
 """`pf.special`, torch.special's functions that PyFlame computes to PyTorch's accuracy (each the `pf`
 op of the same meaning): erf, erfinv, expit, logit, xlogy, xlog1py, entr, sinc, log1p, expm1,
 exp2, round, softmax, log_softmax, logsumexp, digamma (psi), polygamma (n <= 1), gammaln,
-multigammaln, erfc, ndtr.
+multigammaln, erfc, ndtr, i0, i0e, i1, i1e.
 
 Not here (no PyFlame kernel computes them to PyTorch's accuracy yet, so they are left out
-rather than approximated): erfcx, ndtri, log_ndtr, polygamma for n >= 2, i0/i0e/i1/i1e, zeta, bessel functions.
+rather than approximated): erfcx, ndtri, log_ndtr, polygamma for n >= 2, zeta, the other bessel functions.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from pyflame.ops import (
     erfinv,
     exp2,
     expm1,
+    i0,
+    i0e,
+    i1,
+    i1e,
     lgamma,
     log1p,
     log_softmax,
@@ -70,6 +74,10 @@ __all__ = [
     "erfinv",
     "exp2",
     "gammaln",
+    "i0",
+    "i0e",
+    "i1",
+    "i1e",
     "expit",
     "expm1",
     "log1p",

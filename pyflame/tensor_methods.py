@@ -903,6 +903,12 @@ class OpMethods:
     def gcd(self, other: Any) -> Tensor:
         return BOUND.ops.gcd(self, other)
 
+    def i0(self) -> Tensor:
+        return BOUND.ops.i0(self)
+
+    def i0_(self) -> Tensor:
+        return BOUND.inplace.i0_(self)
+
     def erfc(self) -> Tensor:
         return BOUND.ops.erfc(self)
 

@@ -176,6 +176,7 @@ from pyflame.ops.elementwise_math import (
     fmin,
     gcd,
     heaviside,
+    i0,
     lcm,
     ldexp,
     lgamma,
@@ -194,6 +195,9 @@ from pyflame.ops.elementwise_math import (
     xlogy,
 )
 from pyflame.ops.elementwise_math import entr as entr  # pf.special's
+from pyflame.ops.elementwise_math import i0e as i0e  # pf.special's
+from pyflame.ops.elementwise_math import i1 as i1  # pf.special's
+from pyflame.ops.elementwise_math import i1e as i1e  # pf.special's
 from pyflame.ops.elementwise_math import ndtr as ndtr  # pf.special's
 from pyflame.ops.elementwise_math import xlog1py as xlog1py  # pf.special's
 from pyflame.ops.indexed import gather_rows as gather_rows  # (indexing, nn.sparse, gradients)
@@ -716,6 +720,10 @@ __all__ += [  # lgamma
 
 __all__ += [  # erfc
     "erfc",
+]
+
+__all__ += [  # i0
+    "i0",
 ]
 
 tensor_methods.bind("ops", sys.modules[__name__])  # `x + y`, `x.sum()`: the builders above

@@ -58,6 +58,7 @@ from pyflame.ops.elementwise import (
     neg,
     remainder,
     round,
+    rsqrt,
     sign,
     sin,
     sub,
@@ -783,3 +784,145 @@ def ndtr(x: Tensor) -> Tensor:
         )
 
     return _opmath("ndtr", formula, x)
+
+
+#: exp(-|x|) I0(x), exp(-|x|) I1(x) / x on [0, 8] and sqrt(x) exp(-x) I0(x), I1(x) in u = 1 / x on
+#: [0, 1/8] as Chebyshev series (fitted once with numpy to mpmath's values at 40 digits: relative
+#: error below 4e-9)
+_I0E_NEAR = (
+    0.3383976372047382,
+    -0.30468267234319835,
+    0.17162090152220874,
+    -0.09490109704804754,
+    0.049305284239670726,
+    -0.023737414805899457,
+    0.010546460394594986,
+    -0.004324309995050588,
+    0.0016394756169413555,
+    -0.000576375574538648,
+    0.00018850288509584225,
+    -5.7541950100812386e-05,
+    1.6448448070838563e-05,
+    -4.41673835837175e-06,
+    1.1173875390899633e-06,
+    -2.6707938540228784e-07,
+    6.046995015468886e-08,
+    -1.3000250053375486e-08,
+    2.659823735602202e-09,
+)
+_I1E_OVER_X_NEAR = (
+    0.12629359322181682,
+    -0.17641651835783415,
+    0.1026436586898471,
+    -0.052945981208094954,
+    0.02472644903062651,
+    -0.01056408489462621,
+    0.004156422944312894,
+    -0.0015135724506312482,
+    0.000512285956168607,
+    -0.0001617608158259307,
+    4.7815651075491963e-05,
+    -1.3273163656057164e-05,
+    3.4702513081837155e-06,
+    -8.568720264402146e-07,
+    2.0032947531012576e-07,
+    -4.4450591310767095e-08,
+    9.38153730706538e-09,
+    -1.8872496998805526e-09,
+    3.625590509669928e-10,
+)
+_I0E_FAR = (
+    0.40224520550705467,
+    0.0033691164782557225,
+    6.889758346919852e-05,
+    2.8913705208640953e-06,
+    2.0489185897720854e-07,
+    2.2666689933022472e-08,
+    3.3962320555816065e-09,
+    4.940602667363692e-10,
+    1.1889175181576525e-11,
+)
+_I1E_FAR = (
+    0.3892881175091401,
+    -0.00976109749136146,
+    -0.00011058893876262001,
+    -3.882564808876447e-06,
+    -2.512236237858505e-07,
+    -2.631468846191099e-08,
+    -3.835380386902968e-09,
+    -5.58974338818086e-10,
+    -1.8974956330345177e-11,
+)
+
+
+def _scaled_bessel(a: Tensor, order: int) -> Tensor:
+    """exp(-|x|) I_order(x) (order 0 or 1) from the series above."""
+    z = abs(a)
+    near = le(z, 8.0)
+    t_near = sub(div(where(near, z, 8.0), 4.0), 1.0)
+    far_z = where(near, 8.0, z)
+    t_far = sub(div(16.0, far_z), 1.0)
+    scale = rsqrt(far_z)
+    if order == 0:
+        inside = _chebyshev(t_near, _I0E_NEAR)
+        outside = mul(_chebyshev(t_far, _I0E_FAR), scale)
+        return where(near, inside, outside)
+    inside = mul(_chebyshev(t_near, _I1E_OVER_X_NEAR), a)
+    outside = mul(mul(_chebyshev(t_far, _I1E_FAR), scale), sign(a))
+    return where(near, inside, outside)
+
+
+def _bessel(name: str, x: Tensor, order: int, scaled: bool) -> Tensor:
+    _check_tensor(x, name)
+
+    def formula(a: Tensor) -> Tensor:
+        safe = where(isinf(a), 0.0, a)  # (inf: the limit below, not inf * 0)
+        out = _scaled_bessel(safe, order)
+        if not scaled:
+            out = mul(out, exp(abs(safe)))
+        # +-inf: PyTorch's algorithms give NaN for i0 and i1 (exp(inf) times 0), 0 scaled
+        out = where(isinf(a), 0.0 if scaled else math.nan, out)
+        return _with_rule(out, _bessel_grad(order, scaled), a)
+
+    return _opmath(name, formula, x)
+
+
+def _bessel_grad(order: int, scaled: bool) -> Callable[..., Sequence[Tensor | None]]:
+    """PyTorch's formulas: i0' = i1; i0e' = i1e - sgn(x) i0e; i1' = i0 - i1 / x (1/2 at 0);
+    i1e' = i0e - i1e (sgn(x) + 1 / x) (1/2 at 0)."""
+
+    def rule(node: Tensor, g: Tensor, a: Tensor) -> Sequence[Tensor | None]:
+        e0, e1 = _scaled_bessel(a, 0), _scaled_bessel(a, 1)
+        if order == 0:
+            d = sub(e1, mul(sign(a), e0)) if scaled else mul(e1, exp(abs(a)))
+            return (mul(g, d),)
+        zero = eq(a, 0.0)
+        over_x = div(e1, where(zero, 1.0, a))
+        d = sub(e0, mul(e1, sign(a))) if scaled else e0
+        d = sub(d, over_x) if scaled else mul(sub(d, over_x), exp(abs(a)))
+        return (mul(g, where(zero, 0.5, d)),)
+
+    return rule
+
+
+def i0(x: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind, order 0 (torch.i0, torch.special.i0):
+    exp(|x|) times Chebyshev series of exp(-|x|) I0(x) (to 8, then in 1 / x), fitted to
+    mpmath: within 1e-6 of PyTorch's (NaN at +-inf, as PyTorch's). Gradient PyTorch's,
+    i1(x)."""
+    return _bessel("i0", x, 0, scaled=False)
+
+
+def i0e(x: Tensor) -> Tensor:
+    """exp(-|x|) I0(x) (torch.special.i0e), as i0 without the exp."""
+    return _bessel("i0e", x, 0, scaled=True)
+
+
+def i1(x: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind, order 1 (torch.special.i1), as i0."""
+    return _bessel("i1", x, 1, scaled=False)
+
+
+def i1e(x: Tensor) -> Tensor:
+    """exp(-|x|) I1(x) (torch.special.i1e)."""
+    return _bessel("i1e", x, 1, scaled=True)
