@@ -52,7 +52,7 @@ from pyflame.indexing import gather, index_select, narrow, repeat_interleave, ta
 from pyflame.io import load, save
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
-from pyflame.linalg import det, logdet, slogdet
+from pyflame.linalg import det, logdet, matrix_power, slogdet
 from pyflame.linalg import inv as inverse  # torch.inverse
 from pyflame.linalg import torch_cholesky as cholesky  # torch.cholesky(a, upper=False)
 from pyflame.nn.functional import dropout  # (inplace=True writes into the input)
@@ -73,7 +73,9 @@ from pyflame.tensor_functions import (
     is_neg,
     is_nonzero,
     is_same_size,
+    isreal,
     numel,
+    real,
     resolve_conj,
     resolve_neg,
 )
@@ -125,7 +127,8 @@ __all__ += ["index_add", "index_copy", "index_fill", "index_put", "scatter", "sc
 __all__ += ["masked_scatter", "scatter_reduce"]
 __all__ += ["index_reduce", "select_scatter", "slice_scatter", "take"]
 __all__ += ["serving", "special", "training", "mvlgamma"]
-__all__ += ["linalg", "det", "logdet", "slogdet", "inverse", "cholesky"]  # pyflame/linalg.py
+__all__ += ["linalg", "det", "logdet", "slogdet", "inverse", "cholesky", "matrix_power"]
+__all__ += ["isreal", "real"]
 __all__ += [  # Tensor methods as functions (pyflame/tensor_functions.py)
     "clone",
     "conj",

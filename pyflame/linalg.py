@@ -20,16 +20,18 @@ is 0, as PyTorch's.
 from __future__ import annotations
 
 import collections
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from pyflame import ops
+from pyflame import ops, tensor_methods
 from pyflame.checks import add_check
 from pyflame.core import shapes
 from pyflame.core.dtypes import float32, int32
-from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.ops.node import _check_tensor, _rule
 
 SlogdetResult = collections.namedtuple("linalg_slogdet", ["sign", "logabsdet"])  # type: ignore[name-match]  # named as torch names it
@@ -362,6 +364,7 @@ diagonal = ops.diagonal
 
 __all__ = [
     "cholesky",
+    "matrix_power",
     "cross",
     "det",
     "diagonal",
@@ -377,6 +380,42 @@ __all__ = [
 ]
 
 
+def matrix_power(a: Tensor, n: int) -> Tensor:
+    """a multiplied by itself n times (torch.linalg.matrix_power, x.matrix_power): n = 0 the
+    identity, n < 0 the power of inv(a); by repeated squaring (`matmul`)."""
+    _check_tensor(a, "linalg.matrix_power")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(
+            f"{_where()}: linalg.matrix_power: A must be batches of square matrices, but they "
+            f"are {a.shape[-2] if a.ndim >= 2 else 1} by {a.shape[-1] if a.ndim else 1} matrices"
+        )
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{_where()}: matrix_power: n must be an int, got {n!r}")
+    if n == 0:
+        return ops.broadcast_to(ops.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    base = inv(a) if n < 0 else a
+    out: Tensor | None = None
+    k = abs(n)
+    while k:
+        if k & 1:
+            out = base if out is None else ops.matmul(out, base)
+        k >>= 1
+        if k:
+            base = ops.matmul(base, base)
+    assert out is not None
+    return out if out is not a else ops.mul(out, 1)
+
+
 def torch_cholesky(a: Tensor, upper: bool = False) -> Tensor:
-    """torch.cholesky(a, upper=False) (deprecated there for torch.linalg.cholesky)."""
+    """torch.cholesky(a, upper=False), x.cholesky(): linalg.cholesky, with PyTorch's
+    deprecation warning."""
+    warnings.warn(
+        "torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in "
+        "a future PyTorch release.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
     return cholesky(a, upper=upper)
+
+
+tensor_methods.bind("linalg", sys.modules[__name__])

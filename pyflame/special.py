@@ -10,8 +10,9 @@ rather than approximated): erfcx, ndtri, log_ndtr, polygamma for n >= 2, zeta, t
 from __future__ import annotations
 
 import math
+import sys
 
-from pyflame import ops
+from pyflame import ops, tensor_methods
 from pyflame.core.dtypes import float32
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops import (
@@ -94,3 +95,5 @@ __all__ = [
     "xlog1py",
     "xlogy",
 ]
+
+tensor_methods.bind("special", sys.modules[__name__])

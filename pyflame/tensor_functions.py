@@ -56,3 +56,11 @@ def clone(x: Tensor, *, memory_format: Any = None) -> Tensor:
 
 def detach(x: Tensor) -> Tensor:
     return _check_tensor(x, "detach").detach()
+
+
+def isreal(x: Tensor) -> Tensor:
+    return _check_tensor(x, "isreal").isreal()
+
+
+def real(x: Tensor) -> Tensor:
+    return _check_tensor(x, "real").real

@@ -13,6 +13,8 @@ methods call bind themselves here when they are imported (`bind`), the way PyTor
     pyflame.indexed_writes  `x.scatter(...)`, `x.index_add(...)`: writes at an index along a dim
     pyflame.inplace   `x.add_(y)`, `x[key] = v`, `x += 1`, `x.data`: in-place ops, functionalised
     pyflame.data_dependent  `x.nonzero()`, `x.unique()`: results whose shape depends on the data
+    pyflame.linalg    `x.det()`, `x.inverse()`, `x.cholesky()`: elimination on the device
+    pyflame.special   `x.mvlgamma(p)`
 
 `import pyflame` (any `pf.` name) loads all three; a method whose module is not loaded yet says so.
 """
@@ -70,6 +72,8 @@ class _Bound:
         self.indexed_writes: Any = _NotLoaded("pyflame.indexed_writes")
         self.inplace: Any = _NotLoaded("pyflame.inplace")
         self.data_dependent: Any = _NotLoaded("pyflame.data_dependent")
+        self.linalg: Any = _NotLoaded("pyflame.linalg")
+        self.special: Any = _NotLoaded("pyflame.special")
 
 
 BOUND = _Bound()
@@ -1060,6 +1064,83 @@ class OpMethods:
 
     def short(self) -> Tensor:
         return BOUND.ops.refuse_dtype(self, "short", "int16", "x.int()")
+
+    # ---------------------------------------------------------------- linear algebra (pf.linalg)
+
+    def det(self) -> Tensor:
+        return BOUND.linalg.det(self)
+
+    def logdet(self) -> Tensor:
+        return BOUND.linalg.logdet(self)
+
+    def slogdet(self) -> Any:
+        return BOUND.linalg.slogdet(self)
+
+    def inverse(self) -> Tensor:
+        return BOUND.linalg.inv(self)
+
+    def cholesky(self, upper: bool = False) -> Tensor:
+        return BOUND.linalg.torch_cholesky(self, upper=upper)
+
+    def matrix_power(self, n: int) -> Tensor:
+        return BOUND.linalg.matrix_power(self, n)
+
+    def mvlgamma(self, p: int) -> Tensor:
+        return BOUND.special.multigammaln(self, p)
+
+    def mvlgamma_(self, p: int) -> Tensor:
+        return BOUND.inplace.apply_(self, lambda x: BOUND.special.multigammaln(x, p), "Mvlgamma")
+
+    def addmm_(self, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.apply_(
+            self, lambda x: BOUND.ops.addmm(x, mat1, mat2, beta=beta, alpha=alpha), "Addmm"
+        )
+
+    def baddbmm_(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.apply_(
+            self, lambda x: BOUND.ops.baddbmm(x, batch1, batch2, beta=beta, alpha=alpha), "Baddbmm"
+        )
+
+    def addbmm_(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.apply_(
+            self, lambda x: BOUND.ops.addbmm(x, batch1, batch2, beta=beta, alpha=alpha), "Addbmm"
+        )
+
+    def addmv_(self, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.apply_(
+            self, lambda x: BOUND.ops.addmv(x, mat, vec, beta=beta, alpha=alpha), "Addmv"
+        )
+
+    def addr_(self, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return BOUND.inplace.apply_(
+            self, lambda x: BOUND.ops.addr(x, vec1, vec2, beta=beta, alpha=alpha), "Addr"
+        )
+
+    def renorm_(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return BOUND.inplace.apply_(self, lambda x: BOUND.ops.renorm(x, p, dim, maxnorm), "Renorm")
+
+    def isreal(self) -> Tensor:
+        """True everywhere: PyFlame's dtypes are real (torch.isreal)."""
+        return BOUND.ops.ones_like(self, dtype="bool")
+
+    @property
+    def real(self) -> Tensor:
+        """x itself (real dtypes), as torch's x.real of a real tensor."""
+        return cast("Tensor", self)
+
+    def narrow_copy(self, dim: int, start: int, length: int) -> Tensor:
+        return BOUND.inplace.clone(BOUND.ops.narrow(self, dim, start, length))
+
+    def unsafe_chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.chunk(self, chunks, dim)
+
+    def unsafe_split(self, split_size: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return BOUND.ops.split(self, split_size, dim)
+
+    def unsafe_split_with_sizes(
+        self, split_sizes: Sequence[int], dim: int = 0
+    ) -> tuple[Tensor, ...]:
+        return BOUND.ops.split(self, list(split_sizes), dim)
 
     # ---------------------------------------------------------------- linear algebra helpers
 

@@ -62,7 +62,7 @@ def test_factorisations_match_torch():
         ),
         (pf.linalg.cholesky(P(s4)), torch.linalg.cholesky(T(s4))),
         (pf.linalg.cholesky(P(s4), upper=True), torch.linalg.cholesky(T(s4), upper=True)),
-        (pf.cholesky(P(s4[0])), torch.linalg.cholesky(T(s4[0]))),
+        (pf.linalg.cholesky(P(s4[0])), torch.linalg.cholesky(T(s4[0]))),
         (pf.linalg.det(pf.zeros(2, 0, 0)), torch.linalg.det(torch.zeros(2, 0, 0))),
     ]
     check(cases)
@@ -146,3 +146,27 @@ def test_norms():
         pf.linalg.matrix_norm(x, "nuc")
     with pytest.raises(RuntimeError, match="must be 1D or 2D"):
         pf.linalg.norm(x, 2)
+
+
+def test_methods_and_matrix_power():
+    a, s = rand((3, 3), 11), spd((2, 3, 3), 12)
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    y, u = pf.from_numpy(s), torch.from_numpy(s)
+    with pytest.warns(UserWarning, match="torch.cholesky is deprecated"):
+        lower, upper = y.cholesky(), y.cholesky(upper=True)
+    cases = [
+        (x.det(), t.det()),
+        (y.logdet(), u.logdet()),
+        *zip(y.slogdet(), u.slogdet(), strict=True),
+        (x.inverse(), t.inverse()),
+        (lower, torch.linalg.cholesky(u)),
+        (upper, torch.linalg.cholesky(u, upper=True)),
+        (x.matrix_power(5), t.matrix_power(5)),
+        (pf.linalg.matrix_power(y, -2), torch.linalg.matrix_power(u, -2)),
+        (pf.matrix_power(x, 0), torch.matrix_power(t, 0)),
+        (x.matrix_power(1), t.matrix_power(1)),
+        (y.mvlgamma(2), u.mvlgamma(2)),
+    ]
+    check(cases, rtol=1e-4, atol=1e-5)
+    with pytest.warns(UserWarning, match="torch.cholesky is deprecated"):
+        pf.cholesky(y)

@@ -265,3 +265,45 @@ def test_gcd_and_lcm():
     )
     with pytest.raises(RuntimeError, match="gcd_cpu"):
         pf.gcd(x.float(), y)
+
+
+def test_more_inplace_forms_and_real_only_helpers():
+    a = data((3, 4), 10)
+    m1, m2, b1, b2 = data((3, 2), 11), data((2, 4), 12), data((5, 3, 2), 13), data((5, 2, 4), 14)
+    v1, v2 = data((3,), 15), data((4,), 16)
+    cases = []
+    for name, args in (
+        ("addmm_", (m1, m2)),
+        ("addbmm_", (b1, b2)),
+        ("addr_", (v1, v2)),
+        ("renorm_", (2, 0, 1.0)),
+    ):
+        x, t = pf.from_numpy(a), torch.from_numpy(a.copy())
+        pargs = [pf.from_numpy(v) if isinstance(v, np.ndarray) else v for v in args]
+        targs = [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in args]
+        kw = {} if name == "renorm_" else {"beta": 0.5, "alpha": 2.0}
+        assert getattr(x, name)(*pargs, **kw) is x
+        getattr(t, name)(*targs, **kw)
+        cases.append((x, t))
+    c = data((3, 3, 3), 17)
+    bx, bt = pf.from_numpy(c), torch.from_numpy(c.copy())
+    bx.baddbmm_(pf.from_numpy(b1[:3]), pf.from_numpy(b2[:3, :, :3]))
+    bt.baddbmm_(torch.from_numpy(b1[:3]), torch.from_numpy(b2[:3, :, :3]))
+    mx, mt = pf.from_numpy(a[0]), torch.from_numpy(a[0].copy())
+    mx.addmv_(pf.from_numpy(m2.T), pf.from_numpy(v1[:2]))
+    mt.addmv_(torch.from_numpy(m2.T), torch.from_numpy(v1[:2]))
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    cases += [
+        (bx, bt),
+        (mx, mt),
+        (x.isreal(), t.isreal()),
+        (pf.isreal(x), torch.isreal(t)),
+        (x.narrow_copy(1, 1, 2), t.narrow_copy(1, 1, 2)),
+        *zip(x.unsafe_chunk(2, 1), t.unsafe_chunk(2, 1), strict=True),
+        *zip(x.unsafe_split(2), t.unsafe_split(2), strict=True),
+        *zip(
+            x.unsafe_split_with_sizes([1, 3], 1), t.unsafe_split_with_sizes([1, 3], 1), strict=True
+        ),
+    ]
+    check(cases, rtol=1e-5, atol=1e-6)
+    assert x.real is x and pf.real(x) is x
