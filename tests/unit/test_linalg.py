@@ -45,14 +45,12 @@ def test_factorisations_match_torch():
     T = torch.from_numpy
     cases = [
         (pf.linalg.det(P(a5)), torch.linalg.det(T(a5))),
-        (pf.det(P(a3b)), torch.det(T(a3b))),
-        (pf.linalg.det(P(a1)), torch.linalg.det(T(a1))),
+        (pf.det(P(a1)), torch.det(T(a1))),
         (pf.linalg.det(P(perm)), torch.linalg.det(T(perm))),
         *zip(pf.linalg.slogdet(P(a3b)), torch.linalg.slogdet(T(a3b)), strict=True),
         (pf.logdet(P(s4)), torch.logdet(T(s4))),
-        (pf.logdet(P(a5)), torch.logdet(T(a5))),
-        (pf.linalg.inv(P(a5)), torch.linalg.inv(T(a5))),
-        (pf.inverse(P(perm)), torch.inverse(T(perm))),
+        (pf.logdet(P(-np.abs(a1))), torch.logdet(T(-np.abs(a1)))),  # NaN: a negative det
+        (pf.inverse(P(a5)), torch.inverse(T(a5))),
         (pf.linalg.solve(P(a5), P(b5)), torch.linalg.solve(T(a5), T(b5))),
         (pf.linalg.solve(P(a5), P(b5[:, 0])), torch.linalg.solve(T(a5), T(b5[:, 0]))),
         (pf.linalg.solve(P(a3b), P(b3)), torch.linalg.solve(T(a3b), T(b3))),
@@ -61,8 +59,7 @@ def test_factorisations_match_torch():
             torch.linalg.solve(T(a5), T(b5.T), left=False),
         ),
         (pf.linalg.cholesky(P(s4)), torch.linalg.cholesky(T(s4))),
-        (pf.linalg.cholesky(P(s4), upper=True), torch.linalg.cholesky(T(s4), upper=True)),
-        (pf.linalg.cholesky(P(s4[0])), torch.linalg.cholesky(T(s4[0]))),
+        (pf.linalg.cholesky(P(s4[0]), upper=True), torch.linalg.cholesky(T(s4[0]), upper=True)),
         (pf.linalg.det(pf.zeros(2, 0, 0)), torch.linalg.det(torch.zeros(2, 0, 0))),
     ]
     check(cases)
@@ -104,7 +101,6 @@ def test_gradients_match_torch():
         z = lib.tensor(s, requires_grad=True)
         loss = (
             lib.linalg.det(x)
-            + lib.linalg.slogdet(x).logabsdet
             + lib.linalg.inv(x).square().sum()
             + lib.linalg.solve(x, y).sum()
             + lib.linalg.cholesky(z).tril().square().sum() * 0.5
@@ -153,14 +149,11 @@ def test_methods_and_matrix_power():
     x, t = pf.from_numpy(a), torch.from_numpy(a)
     y, u = pf.from_numpy(s), torch.from_numpy(s)
     with pytest.warns(UserWarning, match="torch.cholesky is deprecated"):
-        lower, upper = y.cholesky(), y.cholesky(upper=True)
+        lower = y.cholesky()
     cases = [
         (x.det(), t.det()),
-        (y.logdet(), u.logdet()),
-        *zip(y.slogdet(), u.slogdet(), strict=True),
         (x.inverse(), t.inverse()),
         (lower, torch.linalg.cholesky(u)),
-        (upper, torch.linalg.cholesky(u, upper=True)),
         (x.matrix_power(5), t.matrix_power(5)),
         (pf.linalg.matrix_power(y, -2), torch.linalg.matrix_power(u, -2)),
         (pf.matrix_power(x, 0), torch.matrix_power(t, 0)),
