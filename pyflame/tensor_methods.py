@@ -400,6 +400,9 @@ class OpMethods:
     def sinc(self) -> Tensor:
         return BOUND.ops.sinc(self)
 
+    def hardshrink(self, lambd: float = 0.5) -> Tensor:
+        return BOUND.ops.hardshrink(self, lambd)
+
     def deg2rad(self) -> Tensor:
         return BOUND.ops.deg2rad(self)
 

@@ -1,6 +1,7 @@
 """Activation layers: `ReLU`, `GELU`, `SiLU`, `LeakyReLU`, `Sigmoid`, `Tanh`, `Softmax`,
 `LogSoftmax`, `ELU`, `SELU`, `CELU`, `Softplus`, `Hardtanh`, `ReLU6`, `Hardsigmoid`,
-`Hardswish`, `Mish`, `LogSigmoid`, `Softsign`, `Tanhshrink`, `PReLU`, `GLU`, `Threshold`, each
+`Hardswish`, `Mish`, `LogSigmoid`, `Softsign`, `Tanhshrink`, `Softshrink`, `Hardshrink`,
+`Softmin`, `RReLU`, `PReLU`, `GLU`, `Threshold` (and `Softmax2d`), each
 a module around the function of the same name (`gelu`, `leaky_relu` and the functions after
 them are defined here, `pf.nn.functional` exports them).
 
@@ -24,10 +25,11 @@ from pyflame import inplace as inplace_
 from pyflame import ops
 from pyflame.core.dtypes import as_dtype, bfloat16, bool_, float16, float32
 from pyflame.core.errors import ShapeError
-from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.nn import init as nn_init
 from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter
+from pyflame.ops import sampling
 
 
 def _floats_only(x: Tensor, what: str) -> None:
@@ -336,6 +338,80 @@ def tanhshrink(input: Tensor) -> Tensor:
     return input - ops.tanh(input)
 
 
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd where x > lambd, x + lambd where x < -lambd, else 0 (x * 0: -0.0 below zero,
+    as PyTorch's kernel) (torch.nn.functional.softshrink); the gradient is 1 outside
+    [-lambd, lambd] (NaN too: its value stays NaN) and 0 on it, as PyTorch's. A negative
+    lambd is PyTorch's RuntimeError; floating point only."""
+    _floats_only(input, "softshrink")
+    if not 0 <= lambd <= float(np.finfo(input.dtype.numpy).max):
+        raise RuntimeError(
+            f"{format_location(user_location())}: lambda must be in range [0, "
+            f"{float(np.finfo(input.dtype.numpy).max):g}] for input dtype "
+            f"{input.dtype!r}, but found {lambd:g}"
+        )
+    inside = ops.logical_and(input >= -lambd, input <= lambd)
+    outside = ops.where(input > lambd, input - lambd, input + lambd)
+    return ops.where(inside, input.detach() * 0.0, outside)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where -lambd <= x <= lambd, else x (torch.nn.functional.hardshrink, `pf.hardshrink`)."""
+    return ops.hardshrink(input, lambd)
+
+
+def softmin(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
+    """softmax(-x) along `dim` (torch.nn.functional.softmin; `dtype` converts -x first). No
+    dim is PyTorch's deprecated implicit choice (dim 0 for 0-, 1- and 3-D inputs, else 1),
+    with its warning at the user's line."""
+    if dim is None:
+        warnings.warn(
+            "Implicit dimension choice for softmin has been deprecated. Change the call to "
+            "include dim=X as an argument.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return ops.softmax(-input, dim, dtype)
+
+
+def _check_rrelu_bounds(lower: float, upper: float) -> None:
+    if lower > upper:
+        raise RuntimeError(
+            f"{format_location(user_location())}: Lower bound should be less than or equal to "
+            f"the upper bound (rrelu: lower={lower}, upper={upper})"
+        )
+
+
+def _rrelu(x: Tensor, lower: float, upper: float, training: bool, seed: int | None) -> Tensor:
+    if not training:  # PyTorch: leaky_relu with the mean slope
+        return _leaky(x, (lower + upper) / 2)
+    slope = sampling.rand(x.shape, layout=x.layout, seed=seed) * (upper - lower) + lower
+    return ops.where(x > 0, x, x * slope.astype(x.dtype))
+
+
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Randomized leaky ReLU (torch.nn.functional.rrelu): x where x > 0, else a * x, a drawn
+    uniformly from [lower, upper) per element in training (a fresh draw per call; `seed=`
+    fixes it) and (lower + upper) / 2 in eval; the gradient there is a, as PyTorch's.
+    `inplace=True` writes it into `input`."""
+    _floats_only(input, "rrelu")
+    _check_rrelu_bounds(lower, upper)
+    return _maybe_inplace(
+        input, inplace, lambda x: _rrelu(x, lower, upper, training, seed), "RreluWithNoise"
+    )
+
+
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """value where x <= threshold, else x (torch.nn.functional.threshold; NaN stays NaN)."""
     return _maybe_inplace(
@@ -518,6 +594,61 @@ class Threshold(Module):
         )
 
 
+class Softshrink(Module):
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return softshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Hardshrink(Softshrink):
+    def forward(self, input: Tensor) -> Tensor:
+        return hardshrink(input, self.lambd)
+
+
+class Softmin(Softmax):
+    """softmax(-x) along `dim`."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return softmin(input, self.dim)
+
+
+class Softmax2d(Module):
+    """softmax over the channels (dim -3) of a (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            raise ShapeError(
+                f"{format_location(user_location())}: Softmax2d: expected input to be 3D or 4D, "
+                f"got {input.ndim}D instead"
+            )
+        return ops.softmax(input, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (`rrelu`): a random slope in [lower, upper) per negative element
+    in training mode, their mean in eval mode."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (
+            ", inplace=True" if self.inplace else ""
+        )
+
+
 class GLU(Module):
     def __init__(self, dim: int = -1):
         super().__init__()
@@ -556,6 +687,7 @@ __all__ = [
     "ELU",
     "GELU",
     "GLU",
+    "Hardshrink",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -564,13 +696,17 @@ __all__ = [
     "LogSoftmax",
     "Mish",
     "PReLU",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "SELU",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmax2d",
+    "Softmin",
     "Softplus",
+    "Softshrink",
     "Softsign",
     "Tanh",
     "Tanhshrink",

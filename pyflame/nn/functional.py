@@ -27,6 +27,7 @@ from pyflame.nn.activation import (
     elu,
     gelu,
     glu,
+    hardshrink,
     hardsigmoid,
     hardswish,
     hardtanh,
@@ -35,12 +36,16 @@ from pyflame.nn.activation import (
     mish,
     prelu,
     relu6,
+    rrelu,
     selu,
+    softmin,
     softplus,
+    softshrink,
     softsign,
     tanhshrink,
     threshold,
 )
+from pyflame.nn.activation import threshold as _threshold  # (F.threshold_'s argument)
 from pyflame.nn.adaptive_pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -233,6 +238,50 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     return _inplace.apply_(input, _ops.silu, "Silu") if inplace else _ops.silu(input)
 
 
+# --- in-place forms: `F.relu_(x)` is `F.relu(x, inplace=True)`, as torch's
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True, seed=seed)
+
+
+__all__ += ["celu_", "elu_", "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_"]
+__all__ += ["threshold_"]
 __all__ += ["dropout", "dropout1d", "dropout2d", "dropout3d", "linear"]
 
 
@@ -252,6 +301,7 @@ __all__ += [
     "elu",
     "fold",
     "glu",
+    "hardshrink",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
@@ -259,8 +309,11 @@ __all__ += [
     "mish",
     "prelu",
     "relu6",
+    "rrelu",
     "selu",
+    "softmin",
     "softplus",
+    "softshrink",
     "softsign",
     "tanhshrink",
     "threshold",

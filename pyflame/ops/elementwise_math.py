@@ -169,6 +169,16 @@ def _sinc_grad(node: Tensor, g: Tensor, x: Tensor) -> Sequence[Tensor | None]:
     return (where(eq(squared_pi, 0.0), 0.0, out),)
 
 
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where -lambd <= x <= lambd, else x (torch.hardshrink, `x.hardshrink(lambd)`): one
+    `where`, so NaN stays NaN and the gradient is 1 outside [-lambd, lambd] (at NaN too) and
+    0 on it, as PyTorch's. Floating point only, as PyTorch ("hardshrink_cpu")."""
+    _check_tensor(x, "hardshrink")
+    _float_only("hardshrink", x, x)
+    inside = logical_and(ge(x, -lambd), le(x, lambd))
+    return where(inside, 0.0, x)
+
+
 def logit(x: Tensor, eps: float | None = None) -> Tensor:
     """log(x / (1 - x)) (torch.logit), x clamped to [eps, 1 - eps] first when eps is given
     (bounds in float32, as PyTorch's); float16/bfloat16 round at every step, as PyTorch's. Gradient PyTorch's: g / (x (1 - x)), 0 outside the

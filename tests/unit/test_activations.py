@@ -61,12 +61,22 @@ ACTIVATIONS = {
     "threshold": (lambda F, x: F.threshold(x, 0.5, -2.0), lambda m: m.Threshold(0.5, -2.0)),
     "glu": (lambda F, x: F.glu(x, dim=1), lambda m: m.GLU(dim=1)),
     "glu_last": (lambda F, x: F.glu(x), lambda m: m.GLU()),
+    "softshrink": (lambda F, x: F.softshrink(x), lambda m: m.Softshrink()),
+    "softshrink_lambd": (lambda F, x: F.softshrink(x, 3.0), lambda m: m.Softshrink(3.0)),
+    "hardshrink": (lambda F, x: F.hardshrink(x), lambda m: m.Hardshrink()),
+    "hardshrink_lambd": (lambda F, x: F.hardshrink(x, 1.0), lambda m: m.Hardshrink(1.0)),
+    "softmin": (lambda F, x: F.softmin(x, dim=1), lambda m: m.Softmin(dim=1)),
+    "softmin_last": (lambda F, x: F.softmin(x, dim=-1), lambda m: m.Softmin(dim=-1)),
+    # eval mode: the mean slope (training draws: test_rrelu_in_training_*)
+    "rrelu": (lambda F, x: F.rrelu(x), lambda m: m.RReLU().eval()),
+    "rrelu_bounds": (lambda F, x: F.rrelu(x, 0.2, 0.6), lambda m: m.RReLU(0.2, 0.6).eval()),
 }
 
 
 #: the activations PyTorch computes in one CPU kernel (softsign and tanhshrink are Python
-#: compositions there, rounded at each step as here)
-ONE_KERNEL = sorted(set(ACTIVATIONS) - {"softsign", "tanhshrink"})
+#: compositions there, rounded at each step as here; softmin's gradient is softmax's, a
+#: reduction over the row rounded in the half dtype, as torch's own)
+ONE_KERNEL = sorted(set(ACTIVATIONS) - {"softsign", "tanhshrink", "softmin", "softmin_last"})
 
 
 @pytest.mark.parametrize("dtype", [pf.float16, pf.bfloat16], ids=str)
@@ -125,6 +135,8 @@ def test_reprs_with_inplace_as_torch():
         lambda m: m.Mish(True),
         lambda m: m.Threshold(0.1, 20, True),
         lambda m: m.PReLU(3, 0.1),
+        lambda m: m.RReLU(0.1, 0.3, True),
+        lambda m: m.Softmax2d(),
     ):
         assert repr(make(nn)) == repr(make(torch.nn))
 
@@ -141,6 +153,15 @@ def test_reprs_with_inplace_as_torch():
         ("hardswish", lambda F, x: F.hardswish(x, inplace=True)),
         ("mish", lambda F, x: F.mish(x, inplace=True)),
         ("threshold", lambda F, x: F.threshold(x, 0.5, 9.0, inplace=True)),
+        ("rrelu", lambda F, x: F.rrelu(x, 0.1, 0.3, inplace=True)),
+        ("relu_", lambda F, x: F.relu_(x)),
+        ("elu_", lambda F, x: F.elu_(x, 0.5)),
+        ("celu_", lambda F, x: F.celu_(x, 2.0)),
+        ("selu_", lambda F, x: F.selu_(x)),
+        ("leaky_relu_", lambda F, x: F.leaky_relu_(x, 0.2)),
+        ("hardtanh_", lambda F, x: F.hardtanh_(x, -0.5, 2.0)),
+        ("threshold_", lambda F, x: F.threshold_(x, 0.5, 9.0)),
+        ("rrelu_", lambda F, x: F.rrelu_(x, 0.1, 0.3)),
     ],
 )
 def test_inplace_changes_the_input(name, call):
@@ -280,3 +301,72 @@ def test_nan_and_infinities_give_torchs_values_and_gradients(name):
     zeros = expected == 0
     np.testing.assert_array_equal(np.signbit(value[zeros]), np.signbit(expected[zeros]))
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("layout", [None, GRID, pf.MeshLayout.row_partition(3)], ids=str)
+def test_rrelu_in_training_draws_a_slope_per_negative_element(layout):
+    """Training: x where x > 0, else a * x with a uniform in [lower, upper) drawn per element
+    (PyTorch's rrelu_with_noise), a fresh draw each call, the same one for a fixed seed; the
+    gradient is a (1 above 0), as PyTorch's noise."""
+    a = values(5, 7, 3)
+    x = pf.from_numpy(a, layout=layout).requires_grad_()
+    y = F.rrelu(x, 0.2, 0.4, training=True)
+    pf.backward(y.sum())
+    out, grad = y.numpy(), x.grad.numpy()
+    positive = a > 0
+    np.testing.assert_array_equal(out[positive], a[positive])
+    np.testing.assert_array_equal(grad[positive], 1.0)
+    slopes = grad[~positive]
+    assert np.all((slopes >= 0.2) & (slopes < 0.4)) and np.unique(slopes).size > 10
+    np.testing.assert_allclose(out[~positive], a[~positive] * slopes, rtol=1e-6)
+    again = F.rrelu(pf.from_numpy(a, layout=layout), 0.2, 0.4, training=True).numpy()
+    assert not np.array_equal(again, out)
+    one, two = (F.rrelu(pf.from_numpy(a), training=True, seed=5).numpy() for _ in range(2))
+    np.testing.assert_array_equal(one, two)
+    layer = nn.RReLU(0.2, 0.4)
+    np.testing.assert_allclose(
+        layer.eval()(pf.from_numpy(a)).numpy(), np.where(positive, a, a * 0.3), rtol=1e-6
+    )
+    assert not np.allclose(layer.train()(pf.from_numpy(a)).numpy(), np.where(positive, a, a * 0.3))
+
+
+def test_hardshrink_method_and_function_as_torch():
+    a = values(4, 6)
+    x, t = pf.from_numpy(a, layout=GRID), torch.from_numpy(a)
+    np.testing.assert_array_equal(x.hardshrink(1.0).numpy(), t.hardshrink(1.0).numpy())
+    np.testing.assert_array_equal(pf.hardshrink(x).numpy(), torch.hardshrink(t).numpy())
+    half = x.astype(pf.float16)
+    np.testing.assert_array_equal(
+        F.softshrink(half).numpy(), torch.nn.functional.softshrink(t.half()).numpy()
+    )
+
+
+def test_shrink_softmin_softmax2d_errors_and_warnings_as_torch():
+    x = pf.from_numpy(rand(3, 4))
+    with pytest.raises(RuntimeError, match=r"test_activations.py:\d+: lambda must be in range"):
+        F.softshrink(x, -1.0)
+    with pytest.raises(NotImplementedError, match=r"test_activations.py:\d+: softshrink"):
+        F.softshrink(pf.from_numpy(np.arange(3, dtype=np.int32)))
+    with pytest.raises(NotImplementedError, match=r"test_activations.py:\d+: hardshrink"):
+        pf.from_numpy(np.arange(3, dtype=np.int32)).hardshrink()
+    with pytest.raises(RuntimeError, match=r"test_activations.py:\d+: Lower bound should be"):
+        F.rrelu(x, 0.5, 0.1)
+    with pytest.raises(pf.ShapeError, match=r"test_activations.py:\d+: Softmax2d: expected"):
+        nn.Softmax2d()(x)
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmin") as caught:
+        got = F.softmin(x)
+    assert caught[0].filename == __file__
+    want = torch.nn.functional.softmin(torch.from_numpy(rand(3, 4)), dim=1)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    a = rand(2, 3, 4, 5)
+    check_layer(lambda m: m.Softmax2d(), a, layout=GRID)
+    check_layer(lambda m: m.Softmax2d(), a[0])
+    # dtype converts -x first, as torch's
+    check_function(
+        lambda F, x: F.softmin(
+            x, 1, dtype=torch.float16 if F is torch.nn.functional else pf.float16
+        ),
+        a,
+        rtol=2e-3,
+        atol=1e-3,
+    )
