@@ -58,6 +58,7 @@ from pyflame.nn.container import (
     Sequential,
 )
 from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from pyflame.nn.distance import CosineSimilarity, PairwiseDistance
 from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from pyflame.nn.embedding import Embedding
 from pyflame.nn.flatten import Flatten, Unflatten
@@ -66,13 +67,24 @@ from pyflame.nn.linear import Identity, Linear
 from pyflame.nn.loss_layers import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from pyflame.nn.module import Module
 from pyflame.nn.multihead_attention import MultiheadAttention
@@ -180,6 +192,19 @@ __all__ = [
     "Upsample",
     "ZeroPad1d",
     "ZeroPad2d",
+    "CosineEmbeddingLoss",
+    "CosineSimilarity",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "PairwiseDistance",
+    "PoissonNLLLoss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "functional",
     "init",
     "utils",

@@ -6,6 +6,9 @@
                                                 # (b / max(||b||, eps)), a and b broadcast
     F.pairwise_distance(a, b, p=2, eps=1e-6)    # ||a - b + eps||_p over the last dim
 
+`PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)` and `CosineSimilarity(dim=1, eps=1e-8)` are
+the modules around the last two.
+
 One difference: PyTorch clamps cosine_similarity's norms in place under no_grad, so a norm
 below eps still passes its gradient; here the clamp's gradient is 0 there (only a vector
 shorter than eps = 1e-8 sees it).
@@ -17,6 +20,7 @@ import numpy as np
 
 from pyflame import ops
 from pyflame.lazy_tensor import Tensor
+from pyflame.nn.module import Module
 from pyflame.ops.node import _check_tensor, _shape_error
 
 
@@ -56,3 +60,39 @@ def pairwise_distance(
     _check_tensor(x1, "pairwise_distance")
     _check_tensor(x2, "pairwise_distance")
     return ops.norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+class PairwiseDistance(Module):
+    """`pairwise_distance(x1, x2, p, eps, keepdim)`: the p-norm of x1 - x2 (+ eps) over the
+    last dim."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+        super().__init__()
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class CosineSimilarity(Module):
+    """`cosine_similarity(x1, x2, dim, eps)`: the cosine of the angle between x1 and x2 along
+    `dim`."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+__all__ = [
+    "CosineSimilarity",
+    "PairwiseDistance",
+    "cosine_similarity",
+    "normalize",
+    "pairwise_distance",
+]

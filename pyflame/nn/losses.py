@@ -561,3 +561,92 @@ def kl_div(
         return _reduce(loss, reduction)
     total = loss.sum()
     return total / input.shape[0] if input.ndim else total
+
+
+# --------------------------------------------------------------------------- Poisson, Gaussian
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Poisson target (ATen's poisson_nll_loss): exp(x) - t x
+    with `log_input` (x the log-rate), else x - t log(x + eps); `full` adds the Stirling term
+    t log t - t + log(2 pi t) / 2 where t > 1."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not a valid value for reduction")
+    if log_input:
+        loss = ops.exp(input) - target * input
+    else:
+        loss = input - target * ops.log(input + eps)
+    if full:
+        above = target > 1
+        t = ops.where(above, target, 2.0)  # a safe value where masked: no NaN gradient
+        stirling = t * ops.log(t) - t + ops.log(t * (2 * np.pi)) * 0.5
+        loss = loss + ops.where(above, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var: Tensor | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Gaussian target (torch.nn.functional's):
+    (log(var) + (x - t)^2 / var) / 2 (+ log(2 pi) / 2 with `full`). `var` is the input's
+    shape, one dim short of it, or one dim of size 1 (homoscedastic); it is clamped to at
+    least eps in value only, as PyTorch's clamp under no_grad (the gradient passes whole).
+    A negative var is PyTorch's ValueError (at once for data at hand, after the run for
+    values computed on the device)."""
+    location = user_location()
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = ops.full(input.shape, float(var), dtype=input.dtype)
+    elif tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (
+            input.ndim == var.ndim
+            and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1
+        ):
+            raise ValueError(
+                f"{format_location(location)}: var is of incorrect size (var "
+                f"{list(var.shape)}, input {list(input.shape)})"
+            )
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    with no_grad():
+        lift = ops.clamp(var, min=eps) - var
+    clamped = var + lift
+    loss = (ops.log(clamped) + (input - target) ** 2 / clamped) * 0.5
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    _check_non_negative(var, loss, location)
+    return _reduce(loss, reduction)
+
+
+def _check_non_negative(var: Tensor, guarded: Tensor, location: Location) -> None:
+    def message(value: int, count: int) -> str:
+        return f"var has negative entry/entries ({count} element{'s' if count != 1 else ''})"
+
+    data = _data_at_hand(var)
+    if data is not None:
+        bad_now = data < 0
+        shown = np.zeros(bad_now.shape, np.int32)
+        checks.check_now(bad_now, shown, message, error=ValueError, location=location)
+        return
+    with no_grad():
+        bad = var < 0
+        zeros = ops.zeros(bad.shape, dtype=int32)
+    checks.add_check(guarded, bad, zeros, message, error=ValueError, location=location)
