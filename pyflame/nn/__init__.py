@@ -95,7 +95,23 @@ from pyflame.nn.normalization_layers import (
     LayerNorm,
     RMSNorm,
 )
-from pyflame.nn.padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d
+from pyflame.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
 from pyflame.nn.parameter import Parameter
 from pyflame.nn.pixel_shuffle import PixelShuffle, PixelUnshuffle
 from pyflame.nn.pooling import (
@@ -205,6 +221,17 @@ __all__ = [
     "SoftMarginLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "ConstantPad3d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
+    "ZeroPad3d",
     "functional",
     "init",
     "utils",

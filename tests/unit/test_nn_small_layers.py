@@ -1,4 +1,4 @@
-"""Unflatten, ZeroPad1d/2d, ConstantPad1d/2d, Upsample / F.interpolate (mode 'nearest'),
+"""Unflatten, the padding layers (Zero, Constant, Reflection, Replication, Circular; 1d to 3d), Upsample / F.interpolate (mode 'nearest'),
 MaxPool1d / AvgPool1d and their F twins against torch: values and input gradients on odd
 shapes and under a grid layout, reprs, errors, and training steps of a small model built
 from them."""
@@ -26,6 +26,17 @@ LAYERS = {
     "zeropad2d_int": (lambda m: m.ZeroPad2d(1), (3, 5, 4)),
     "constpad1d": (lambda m: m.ConstantPad1d(2, 3.5), (2, 3, 5)),
     "constpad2d": (lambda m: m.ConstantPad2d((0, 1, 2, 1), -1.25), (2, 3, 5, 4)),
+    "constpad3d": (lambda m: m.ConstantPad3d((0, 1, 2, 1, 1, 0), -1.25), (2, 3, 4, 5, 3)),
+    "zeropad3d": (lambda m: m.ZeroPad3d(1), (3, 4, 5, 3)),
+    "reflectpad1d": (lambda m: m.ReflectionPad1d((3, 1)), (2, 3, 5)),
+    "reflectpad2d": (lambda m: m.ReflectionPad2d((1, 2, 0, 3)), (2, 3, 5, 4)),
+    "reflectpad3d": (lambda m: m.ReflectionPad3d(1), (3, 4, 5, 3)),
+    "replicatepad1d": (lambda m: m.ReplicationPad1d(2), (3, 5)),
+    "replicatepad2d": (lambda m: m.ReplicationPad2d((3, 0, 1, 2)), (2, 3, 5, 4)),
+    "replicatepad3d": (lambda m: m.ReplicationPad3d((1, 0, 2, 1, 0, 2)), (2, 3, 4, 5, 3)),
+    "circularpad1d": (lambda m: m.CircularPad1d((2, 3)), (2, 3, 5)),
+    "circularpad2d": (lambda m: m.CircularPad2d(1), (3, 5, 4)),
+    "circularpad3d": (lambda m: m.CircularPad3d((1, 2, 0, 1, 2, 1)), (2, 3, 4, 5, 3)),
     "upsample2x": (lambda m: m.Upsample(scale_factor=2), (2, 3, 5, 3)),
     "upsample_rect": (lambda m: m.Upsample(scale_factor=(2, 3)), (1, 2, 3, 4)),
     "upsample_size": (lambda m: m.Upsample(size=(7, 5)), (2, 3, 5, 3)),
@@ -49,7 +60,10 @@ def test_layer_values_and_gradients(name):
     assert repr(make(nn)) == repr(make(torch.nn))
 
 
-@pytest.mark.parametrize("name", ["zeropad2d", "upsample2x", "upsample_size", "maxpool1d"])
+@pytest.mark.parametrize(
+    "name",
+    ["zeropad2d", "reflectpad2d", "circularpad3d", "upsample2x", "upsample_size", "maxpool1d"],
+)
 def test_layer_under_a_grid_layout(name):
     make, shape = LAYERS[name]
     check_layer(make, rand(*shape), layout=GRID)
@@ -153,3 +167,16 @@ def test_training_steps_match_torch():
         ),
         batches,
     )
+
+
+def test_padding_layers_refuse_what_torch_refuses():
+    x = pf.from_numpy(rand(2, 3))
+    with pytest.raises(ValueError, match=r"test_nn_small_layers.py:\d+: expected 2D or 3D input"):
+        nn.CircularPad1d(1)(pf.from_numpy(rand(2, 3, 4, 5)))
+    with pytest.raises(NotImplementedError, match="Padding size 4 is not supported for 2D input"):
+        torch.nn.ReflectionPad2d(1)(torch.from_numpy(rand(2, 3)))
+    with pytest.raises(NotImplementedError, match="Padding size 4 is not supported for 2D input"):
+        nn.ReflectionPad2d(1)(x)
+    # (pf.pad's ValueError; PyTorch: RuntimeError)
+    with pytest.raises(ValueError, match="Padding size should be less than the corresponding"):
+        nn.ReflectionPad1d(3)(x)
