@@ -91,8 +91,13 @@ from pyflame.nn.multihead_attention import MultiheadAttention
 from pyflame.nn.normalization_layers import (
     BatchNorm1d,
     BatchNorm2d,
+    BatchNorm3d,
     GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 from pyflame.nn.padding import (
@@ -232,6 +237,11 @@ __all__ = [
     "ReplicationPad2d",
     "ReplicationPad3d",
     "ZeroPad3d",
+    "BatchNorm3d",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LocalResponseNorm",
     "functional",
     "init",
     "utils",

@@ -81,7 +81,14 @@ from pyflame.nn.margin_losses import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
-from pyflame.nn.normalization import batch_norm, group_norm, layer_norm, rms_norm
+from pyflame.nn.normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
 from pyflame.nn.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from pyflame.nn.pool1d import avg_pool1d, max_pool1d
 from pyflame.nn.sparse import embedding, one_hot
@@ -368,4 +375,6 @@ __all__ += [
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
+    "instance_norm",
+    "local_response_norm",
 ]

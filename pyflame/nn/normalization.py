@@ -1,5 +1,5 @@
 """Normalisation functions (`pf.nn.functional.layer_norm`, `rms_norm`, `batch_norm`,
-`group_norm`), decomposed into
+`group_norm`, `instance_norm`, `local_response_norm`), decomposed into
 flame primitives (reductions, elementwise ops, broadcasts) when the graph is built.
 
 Half-precision inputs are normalised in float32 and rounded once, as PyTorch does on the CPU.
@@ -243,3 +243,101 @@ def _update_running_stats(
     )
     add_pending_update(running_mean, new_mean)
     add_pending_update(running_var, new_var)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Each (sample, channel) of an (N, C, *) input normalised over its spatial dims (biased
+    variance), then * weight + bias per channel (torch.nn.functional.instance_norm). With
+    `use_input_stats` and running statistics, these are updated as ATen's (batch_norm of the
+    [1, N * C, *] view, its per-instance updates averaged over N): running_mean += momentum *
+    (mean over N of the instance means - running_mean), the variance likewise with each
+    instance's unbiased variance; without `use_input_stats` the running statistics normalise."""
+    where = format_location(user_location())
+    if input.ndim < 3:
+        raise ShapeError(
+            f"{where}: instance_norm needs an input of rank >= 3 (N, C, *), got {list(input.shape)}"
+        )
+    n, channels = input.shape[0], input.shape[1]
+    spatial = math.prod(input.shape[2:])
+    if use_input_stats and spatial == 1:
+        raise ValueError(
+            f"{where}: Expected more than 1 spatial element when training, got input size "
+            f"{list(input.shape)}"
+        )
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise RuntimeError(
+            f"{where}: Expected running_mean and running_var to be defined when "
+            "use_input_stats is false"
+        )
+    for p, what in (
+        (running_mean, "running_mean"),
+        (running_var, "running_var"),
+        (weight, "weight"),
+        (bias, "bias"),
+    ):
+        _check_param(p, (channels,), f"instance_norm {what}")
+    stat_shape = (1, channels) + (1,) * (input.ndim - 2)
+    x = _upcast(input)
+    dims = tuple(range(2, x.ndim))
+    if use_input_stats:
+        mean = x.mean(dim=dims, keepdim=True)
+        centered = x - mean
+        shift = centered.mean(dim=dims, keepdim=True)  # as layer_norm: constant rows -> 0
+        centered = centered - shift
+        var = (centered * centered).mean(dim=dims, keepdim=True)
+        if running_mean is not None and running_var is not None:
+            unbiased = var * (spatial / max(spatial - 1, 1))
+            new_mean = (
+                running_mean * (1 - momentum)
+                + (mean + shift).reshape(n, channels).mean(dim=0).astype(running_mean.dtype)
+                * momentum
+            )
+            new_var = (
+                running_var * (1 - momentum)
+                + unbiased.reshape(n, channels).mean(dim=0).astype(running_var.dtype) * momentum
+            )
+            add_pending_update(running_mean, new_mean)
+            add_pending_update(running_var, new_var)
+    else:
+        assert running_mean is not None and running_var is not None  # checked above
+        centered = x - _upcast(running_mean).reshape(stat_shape)
+        var = _upcast(running_var).reshape(stat_shape)
+    y = centered * ops.rsqrt(var + eps)
+    if weight is not None:
+        y = y * _upcast(weight).reshape(stat_shape)
+    if bias is not None:
+        y = y + _upcast(bias).reshape(stat_shape)
+    return y.astype(input.dtype)
+
+
+def local_response_norm(
+    input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels) ** beta
+    (torch.nn.functional.local_response_norm): the window around channel c runs from
+    c - size // 2 to c + (size - 1) // 2, zeros beyond the channels, and the mean always
+    divides by `size` (PyTorch's avg_pool with zero padding)."""
+    if input.ndim < 3:
+        raise ValueError(
+            f"{format_location(user_location())}: Expected 3D or higher dimensionality "
+            f"input (got {input.ndim} dimensions)"
+        )
+    if input.numel() == 0:
+        return input
+    channels = input.shape[1]
+    square = input * input
+    widths = [0, 0] * (input.ndim - 2) + [size // 2, (size - 1) // 2]
+    padded = ops.pad(square, widths)
+    total = padded.narrow(1, 0, channels)
+    for offset in range(1, size):
+        total = total + padded.narrow(1, offset, channels)
+    return input / ((total / size) * alpha + k) ** beta

@@ -1,4 +1,5 @@
-"""`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.GroupNorm`, `nn.LayerNorm` and `nn.RMSNorm`.
+"""`nn.BatchNorm1d/2d/3d`, `nn.InstanceNorm1d/2d/3d`, `nn.GroupNorm`, `nn.LayerNorm`,
+`nn.RMSNorm` and `nn.LocalResponseNorm`.
 
     bn = nn.BatchNorm2d(16)        # weight 1, bias 0; buffers running_mean 0, running_var 1,
                                    # num_batches_tracked 0 (int32; PyTorch: int64)
@@ -20,6 +21,7 @@ order, as in PyTorch.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +30,7 @@ import numpy as np
 from pyflame import runtime
 from pyflame.core.dtypes import float32, int32
 from pyflame.core.errors import ShapeError
-from pyflame.lazy_tensor import Tensor, format_location, user_location
+from pyflame.lazy_tensor import Tensor, format_location, user_location, user_stacklevel
 from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
@@ -171,6 +173,106 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) inputs per channel, over N, H and W."""
 
     _input_dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs per channel, over N, D, H and W."""
+
+    _input_dims = (5,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation (`F.instance_norm`): each sample's channels over their spatial
+    dims. PyTorch's defaults: no affine parameters, no running statistics; with
+    `track_running_stats` they are updated in training (num_batches_tracked is kept but not
+    counted, as PyTorch's) and normalise in eval."""
+
+    _spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        *,
+        dtype: Any = None,
+    ):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype=dtype)
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        dims = (self._spatial + 1, self._spatial + 2)
+        if input.ndim not in dims:
+            raise ValueError(
+                f"{format_location(user_location())}: expected {dims[0]}D or {dims[1]}D input "
+                f"(got {input.ndim}D input)"
+            )
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        feature_dim = input.ndim - self._spatial - 1
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"{format_location(user_location())}: expected input's size at "
+                    f"dim={feature_dim} to match num_features ({self.num_features}), but got: "
+                    f"{input.shape[feature_dim]}."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. You can "
+                "silence this warning by not passing in num_features, which is not used "
+                "because affine=False",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        unbatched = input.ndim == self._spatial + 1
+        x = input.unsqueeze(0) if unbatched else input
+        out = F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) inputs over L."""
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs over H and W."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs over D, H and W."""
+
+    _spatial = 3
+
+
+class LocalResponseNorm(Module):
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels) ** beta
+    (`F.local_response_norm`)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 def _shape_tuple(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
