@@ -57,7 +57,7 @@ from pyflame.nn.container import (
     ParameterList,
     Sequential,
 )
-from pyflame.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from pyflame.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from pyflame.nn.distance import CosineSimilarity, PairwiseDistance
 from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from pyflame.nn.embedding import Embedding
@@ -242,6 +242,8 @@ __all__ = [
     "InstanceNorm2d",
     "InstanceNorm3d",
     "LocalResponseNorm",
+    "Conv3d",
+    "ConvTranspose1d",
     "functional",
     "init",
     "utils",

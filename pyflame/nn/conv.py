@@ -1,4 +1,5 @@
-"""`nn.Conv1d`, `nn.Conv2d`: convolutions of (N, C, L) / NCHW activations (or unbatched
+"""`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d` (and the transposed `nn.ConvTranspose1d`,
+`nn.ConvTranspose2d`): convolutions of (N, C, L) / NCHW activations (or unbatched
 (C, L) / CHW) with an (O, C/groups, *kernel) weight.
 
     conv = nn.Conv2d(16, 16, 3, padding=1)
@@ -17,13 +18,13 @@ the hint: `grid(1, c)` splits the length over c PEs.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Tensor
 from pyflame.nn import functional as F
 from pyflame.nn import init
-from pyflame.nn.conv_functional import _single, conv1d_hinted
+from pyflame.nn.conv_functional import _single, _triple, conv1d_hinted
 from pyflame.nn.linear import empty_parameter, hint_output
 from pyflame.nn.module import Module
 from pyflame.ops import _check_layout
@@ -52,6 +53,8 @@ class _ConvNd(Module):
 
     def _tuple(self, value: Any, what: str) -> tuple[int, ...]:
         name = f"{type(self).__name__} {what}"
+        if self._dims == 3:
+            return _triple(value, name)
         return (_single(value, name),) if self._dims == 1 else _pair(value, name)
 
     def __init__(
@@ -258,38 +261,73 @@ class Conv2d(_ConvNd):
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 
 
-class ConvTranspose2d(_ConvNd):
-    """ConvTranspose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
-    output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose2d`, the gradient of
-    a Conv2d(out_channels, in_channels) with respect to its input. Weight
-    (in, out/groups, kh, kw), initialised as PyTorch's (fan_in = out/groups * kh * kw).
-    `forward(input, output_size=None)`: an `output_size` picks the output_padding that gives
-    it, as PyTorch's."""
+class Conv3d(_ConvNd):
+    """Conv3d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True, padding_mode='zeros'): `F.conv3d` of (N, C, D, H, W) or
+    (C, D, H, W) input; weight (O, C/groups, kd, kh, kw)."""
 
-    _transposed = True
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    output_padding: tuple[int, int]
+    _dims = 3
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        output_padding: int | tuple[int, int] = 0,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] = 1,
+        padding: int | tuple[int, int, int] | str = 0,
+        dilation: int | tuple[int, int, int] = 1,
         groups: int = 1,
         bias: bool = True,
-        dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
+        *,
+        dtype: Any = None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        input, padding = self._conv_args(input)
+        return F.conv3d(
+            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
+        )
+
+
+class _ConvTransposeNd(_ConvNd):
+    """What ConvTranspose1d and ConvTranspose2d share: the weight (in, out/groups, *kernel),
+    initialised as PyTorch's (fan_in = out/groups * prod(kernel)), and `forward(input,
+    output_size=None)`, whose `output_size` picks the output_padding that gives it, as
+    PyTorch's `_output_padding`."""
+
+    _transposed = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
         padding_mode: str = "zeros",
         *,
         dtype: Any = None,
         layout: MeshLayout | None = None,
     ):
         if padding_mode != "zeros":
-            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(
             in_channels,
             out_channels,
@@ -303,37 +341,72 @@ class ConvTranspose2d(_ConvNd):
             dtype=dtype,
             layout=layout,
         )
-        self.output_padding = _pair(output_padding, "ConvTranspose2d output_padding")
+        self.output_padding = self._tuple(output_padding, "output_padding")
 
-    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, int]:
-        """PyTorch's `_output_padding`: the output_padding that makes the output `output_size`
-        ([H, W], or ending with them)."""
+    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, ...]:
+        """The output_padding that makes the output `output_size` (the spatial sizes, or
+        ending with them)."""
         if output_size is None:
             return self.output_padding
+        k = self._dims
         size = [int(n) for n in output_size]
         if len(size) == input.ndim:
-            size = size[-2:]
-        if len(size) != 2:
+            size = size[-k:]
+        if len(size) != k:
             raise ValueError(
-                f"ConvTranspose2d: output_size must have 2 or {input.ndim} elements "
+                f"{type(self).__name__}: output_size must have {k} or {input.ndim} elements "
                 f"(got {len(size)})"
             )
         low, high = [], []
-        for a in (0, 1):
+        for a in range(k):
             n = (
-                (input.shape[input.ndim - 2 + a] - 1) * self.stride[a]
-                - 2 * self.padding[a]
+                (input.shape[input.ndim - k + a] - 1) * self.stride[a]
+                - 2 * cast(tuple[int, ...], self.padding)[a]  # (transposed: never a string)
                 + self.dilation[a] * (self.kernel_size[a] - 1)
                 + 1
             )
             low.append(n)
             high.append(n + self.stride[a] - 1)
-        if any(not low[a] <= size[a] <= high[a] for a in (0, 1)):
+        if any(not low[a] <= size[a] <= high[a] for a in range(k)):
             raise ValueError(
                 f"requested an output size of {size}, but valid sizes range from {low} to "
-                f"{high} (for an input of {list(input.shape[-2:])})"
+                f"{high} (for an input of {list(input.shape[-k:])})"
             )
-        return size[0] - low[0], size[1] - low[1]
+        return tuple(size[a] - low[a] for a in range(k))
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """ConvTranspose1d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose1d` of (N, C, L) or
+    (C, L) input; weight (in, out/groups, k)."""
+
+    _dims = 1
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        return F.conv_transpose1d(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            cast(tuple[int, ...], self.padding),  # (transposed: never a string)
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+        )
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """ConvTranspose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose2d`, the gradient of
+    a Conv2d(out_channels, in_channels) with respect to its input. Weight
+    (in, out/groups, kh, kw), initialised as PyTorch's (fan_in = out/groups * kh * kw).
+    `forward(input, output_size=None)`: an `output_size` picks the output_padding that gives
+    it, as PyTorch's."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    output_padding: tuple[int, int]
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
         y = F.conv_transpose2d(
@@ -349,4 +422,4 @@ class ConvTranspose2d(_ConvNd):
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"]

@@ -54,7 +54,7 @@ from pyflame.nn.adaptive_pool import (
     adaptive_max_pool2d,
 )
 from pyflame.nn.attention import scaled_dot_product_attention
-from pyflame.nn.conv_functional import conv1d, conv_transpose2d
+from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance
 from pyflame.nn.fold import fold, unfold
 from pyflame.nn.losses import (
@@ -107,6 +107,8 @@ __all__ = [
     "avg_pool2d",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "max_pool1d",
     "max_pool2d",
