@@ -60,7 +60,7 @@ from pyflame.nn.container import (
 from pyflame.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from pyflame.nn.distance import CosineSimilarity, PairwiseDistance
 from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
-from pyflame.nn.embedding import Embedding
+from pyflame.nn.embedding import Embedding, EmbeddingBag
 from pyflame.nn.flatten import Flatten, Unflatten
 from pyflame.nn.fold import Fold, Unfold
 from pyflame.nn.linear import Identity, Linear
@@ -244,6 +244,7 @@ __all__ = [
     "LocalResponseNorm",
     "Conv3d",
     "ConvTranspose1d",
+    "EmbeddingBag",
     "functional",
     "init",
     "utils",

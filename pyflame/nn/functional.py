@@ -91,7 +91,7 @@ from pyflame.nn.normalization import (
 )
 from pyflame.nn.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from pyflame.nn.pool1d import avg_pool1d, max_pool1d
-from pyflame.nn.sparse import embedding, one_hot
+from pyflame.nn.sparse import embedding, embedding_bag, one_hot
 from pyflame.nn.upsampling import interpolate
 from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
@@ -379,4 +379,5 @@ __all__ += [
     "triplet_margin_with_distance_loss",
     "instance_norm",
     "local_response_norm",
+    "embedding_bag",
 ]

@@ -1,4 +1,6 @@
-"""`one_hot` and `embedding`. `one_hot` compares the indices with an index ramp made on the PEs;
+"""`one_hot`, `embedding` and `embedding_bag` (sums, means or maxima of bags of embedding
+rows: the rows looked up by `embedding`, then reduced per bag through a [bags, positions]
+membership matrix built from the offsets with compares). `one_hot` compares the indices with an index ramp made on the PEs;
 `embedding` reads the rows it needs (`flame.gather_rows`: the index goes to the PEs holding the
 table's rows, each reads the rows it owns, a sum across the row split puts them together), so
 a lookup moves index-sized and output-sized data and costs work per row returned, not per
@@ -13,7 +15,7 @@ from collections.abc import Callable
 
 from pyflame import ops
 from pyflame.autograd import no_grad
-from pyflame.checks import check_indices
+from pyflame.checks import check_indices, data_at_hand
 from pyflame.core.dtypes import bool_, int32
 from pyflame.core.errors import ShapeError
 from pyflame.lazy_tensor import Location, Tensor, format_location, user_location
@@ -172,3 +174,116 @@ def _renormed(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) 
         if weight.op is None:  # a leaf holding data (a parameter), not a computed weight
             add_pending_update(weight, new)
     return weight + (new - weight).detach()
+
+
+def embedding_bag(
+    input: Tensor,
+    weight: Tensor,
+    offsets: Tensor | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sums, means or maxima of bags of `weight`'s rows (torch.nn.functional.embedding_bag):
+    a 2-D `input` holds one bag per row; a 1-D one is cut into bags at `offsets` (the start
+    of each; with `include_last_offset` one more entry, the end of the last). Entries equal to
+    `padding_idx` are left out (and not counted by 'mean'); an empty bag gives zeros.
+    `per_sample_weights` (the input's shape, mode 'sum' only) weigh the rows. The rows come
+    from `embedding` (so `max_norm`, `scale_grad_by_freq` act as there); 'sum' and 'mean' are
+    a matrix product with the [bags, positions] membership, 'max' a masked amax (its gradient
+    to the maximum)."""
+    location = user_location()
+    where = format_location(location)
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{where}: mode has to be one of sum, mean or max")
+    if weight.ndim != 2:
+        raise ShapeError(
+            f"{where}: weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}"
+        )
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                f"{where}: embedding_bag: per_sample_weights was not None. per_sample_weights is "
+                f"only supported for mode='sum' (got mode='{mode}'). Please open a feature "
+                "request on GitHub."
+            )
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(
+                f"{where}: embedding_bag: If per_sample_weights ({list(per_sample_weights.shape)}) "
+                f"is not None, then it must have the same shape as the input "
+                f"({list(input.shape)})"
+            )
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                f"{where}: if input is 2D, then offsets has to be None, as input is treated is a "
+                "mini-batch of fixed length sequences. However, found offsets of type Tensor"
+            )
+        bags, length = input.shape
+        flat = input.reshape(-1)
+        member = (
+            ops.eye(bags, dtype=bool_)
+            .unsqueeze(2)
+            .expand(bags, bags, length)
+            .reshape(bags, bags * length)
+        )
+    elif input.ndim == 1:
+        if offsets is None:
+            raise ValueError(f"{where}: offsets has to be a 1D Tensor but got None")
+        if offsets.ndim != 1:
+            raise ValueError(f"{where}: offsets has to be a 1D Tensor")
+        if offsets.dtype.is_floating_point or offsets.dtype is bool_:
+            raise TypeError(f"{where}: offsets must be integers, got {offsets.dtype!r}")
+        _check_offsets(offsets, input.shape[0], location)
+        flat = input
+        starts = offsets[:-1] if include_last_offset else offsets
+        bags = starts.shape[0]
+        position = ops.arange(input.shape[0], dtype=int32).unsqueeze(0)
+        begin = starts.astype(int32).unsqueeze(1)
+        # bag b holds the positions from its start to the next bag's (or the end)
+        later = ops.cat([begin[1:], ops.full((1, 1), input.shape[0], dtype=int32)])
+        if include_last_offset:
+            later = ops.cat([begin[1:], offsets[-1:].astype(int32).unsqueeze(1)])
+        member = ops.logical_and(position >= begin, position < later)
+    else:
+        raise ValueError(
+            f"{where}: input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}"
+        )
+    rows = embedding(flat, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+    if padding_idx is not None:
+        member = ops.logical_and(member, (flat != padding_idx % weight.shape[0]).unsqueeze(0))
+    if mode == "max":
+        picked = ops.where(member.unsqueeze(2), rows.unsqueeze(0), float("-inf"))
+        best = picked.amax(dim=1)
+        return ops.where(member.any(dim=1).unsqueeze(1), best, 0.0)
+    scale = member.astype(rows.dtype)
+    if per_sample_weights is not None:
+        scale = scale * per_sample_weights.reshape(1, -1).astype(rows.dtype)
+    total = ops.matmul(scale, rows)
+    if mode == "sum":
+        return total
+    count = member.astype(rows.dtype).sum(dim=1, keepdim=True)
+    return total / ops.maximum(count, 1.0)
+
+
+def _check_offsets(offsets: Tensor, length: int, location: Location) -> None:
+    """PyTorch's RuntimeErrors for offsets that do not start at 0 or leave the input (data at
+    hand only: computed offsets are taken as given)."""
+    data = data_at_hand(offsets)
+    if data is None or not data.size:
+        return
+    if data[0] != 0:
+        raise RuntimeError(
+            f"{format_location(location)}: offsets[0] has to be 0, i.e., the first sequence in "
+            f"the mini-batch has to start from position 0. However, got {int(data[0])}"
+        )
+    if data[-1] > length:
+        raise RuntimeError(
+            f"{format_location(location)}: offsets[-1] can not be greater than input's length "
+            f"{length}, but got offsets[-1] of {int(data[-1])}"
+        )
