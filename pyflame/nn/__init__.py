@@ -130,6 +130,7 @@ from pyflame.nn.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from pyflame.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from pyflame.nn.upsampling import Upsample
 
 __all__ = [
@@ -245,6 +246,14 @@ __all__ = [
     "Conv3d",
     "ConvTranspose1d",
     "EmbeddingBag",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "RNN",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
     "functional",
     "init",
     "utils",
