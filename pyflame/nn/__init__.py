@@ -59,11 +59,18 @@ from pyflame.nn.container import (
 )
 from pyflame.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from pyflame.nn.distance import CosineSimilarity, PairwiseDistance
-from pyflame.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from pyflame.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from pyflame.nn.embedding import Embedding, EmbeddingBag
 from pyflame.nn.flatten import Flatten, Unflatten
 from pyflame.nn.fold import Fold, Unfold
-from pyflame.nn.linear import Identity, Linear
+from pyflame.nn.linear import Bilinear, Identity, Linear
 from pyflame.nn.loss_layers import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -118,7 +125,7 @@ from pyflame.nn.padding import (
     ZeroPad3d,
 )
 from pyflame.nn.parameter import Parameter
-from pyflame.nn.pixel_shuffle import PixelShuffle, PixelUnshuffle
+from pyflame.nn.pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from pyflame.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -131,7 +138,7 @@ from pyflame.nn.pooling import (
     MaxPool2d,
 )
 from pyflame.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
-from pyflame.nn.upsampling import Upsample
+from pyflame.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -254,6 +261,12 @@ __all__ = [
     "RNNBase",
     "RNNCell",
     "RNNCellBase",
+    "AlphaDropout",
+    "Bilinear",
+    "ChannelShuffle",
+    "FeatureAlphaDropout",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
     "functional",
     "init",
     "utils",

@@ -377,6 +377,39 @@ def softmin(
     return ops.softmax(-input, dim, dtype)
 
 
+def gumbel_softmax(
+    logits: Tensor,
+    tau: float = 1,
+    hard: bool = False,
+    eps: float = 1e-10,
+    dim: int = -1,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """softmax((logits + g) / tau) along `dim`, g Gumbel(0, 1) noise drawn per element
+    (-log of an Exponential(1) sample; a fresh draw per call, `seed=` fixes it), as
+    torch.nn.functional.gumbel_softmax; `hard=True` gives the one-hot of the argmax with the
+    soft sample's gradient (straight-through: y_hard - y_soft.detach() + y_soft). `eps` is
+    unused, as in PyTorch (it warns there)."""
+    if eps != 1e-10:
+        warnings.warn(
+            "`eps` parameter is deprecated and has no effect.", stacklevel=user_stacklevel()
+        )
+    _floats_only(logits, "gumbel_softmax")
+    uniform = sampling.rand(logits.shape, layout=logits.layout, seed=seed)
+    # Exponential(1) = -log(1 - U), kept above 0 (a zero would make the noise infinite)
+    exponential = ops.clamp(-ops.log1p(-uniform), min=float(np.finfo(np.float32).tiny))
+    gumbels = (-ops.log(exponential)).astype(logits.dtype)
+    soft = ops.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return soft
+    d = dim + soft.ndim if dim < 0 else dim
+    picked = soft.argmax(dim=d, keepdim=True)
+    positions = ops.arange(soft.shape[d]).reshape(*(1 if a != d else -1 for a in range(soft.ndim)))
+    one_hot = (positions == picked).astype(soft.dtype)
+    return one_hot - soft.detach() + soft
+
+
 def _check_rrelu_bounds(lower: float, upper: float) -> None:
     if lower > upper:
         raise RuntimeError(

@@ -5,6 +5,7 @@
     F.cosine_similarity(a, b, dim=1, eps=1e-8)  # sum over dim of (a / max(||a||, eps)) *
                                                 # (b / max(||b||, eps)), a and b broadcast
     F.pairwise_distance(a, b, p=2, eps=1e-6)    # ||a - b + eps||_p over the last dim
+    F.pdist(x, p=2)                             # ||x_i - x_j||_p for the rows i < j
 
 `PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)` and `CosineSimilarity(dim=1, eps=1e-8)` are
 the modules around the last two.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyflame import ops
-from pyflame.lazy_tensor import Tensor
+from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.nn.module import Module
 from pyflame.ops.node import _check_tensor, _shape_error
 
@@ -60,6 +61,26 @@ def pairwise_distance(
     _check_tensor(x1, "pairwise_distance")
     _check_tensor(x2, "pairwise_distance")
     return ops.norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """The p-norm distances between the rows of an [N, M] input, for every pair i < j in
+    row-major order ([N (N - 1) / 2], torch.nn.functional.pdist): the rows picked by two
+    index vectors, subtracted, normed; the gradient of a zero distance is 0, as PyTorch's."""
+    _check_tensor(input, "pdist")
+    if input.ndim != 2:
+        raise _shape_error(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError(
+            f"{format_location(user_location())}: pdist only supports non-negative p values"
+        )
+    rows = input.shape[0]
+    first, second = np.triu_indices(rows, k=1)
+    if not first.size:
+        return ops.zeros((0,), dtype=input.dtype)
+    a = input.index_select(0, ops.from_numpy(first.astype(np.int32)))
+    b = input.index_select(0, ops.from_numpy(second.astype(np.int32)))
+    return ops.norm(a - b, p, 1)
 
 
 class PairwiseDistance(Module):

@@ -1,5 +1,6 @@
 """`nn.Dropout`: inverted dropout in training mode, the identity in eval mode; `nn.Dropout1d`,
-`nn.Dropout2d`, `nn.Dropout3d`: the same for whole channels (one draw per batch and channel).
+`nn.Dropout2d`, `nn.Dropout3d`: the same for whole channels (one draw per batch and channel);
+`nn.AlphaDropout`, `nn.FeatureAlphaDropout`: SELU's alpha dropout (`F.alpha_dropout`).
 
 In training mode every call draws a fresh seed from PyFlame's generator when the graph is
 built (a runtime input of the compiled program), so a training loop compiles once and still
@@ -60,4 +61,19 @@ class Dropout3d(Dropout):
         return F.dropout3d(input, self.p, self.training)
 
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"]
+class AlphaDropout(Dropout):
+    """Alpha dropout (`F.alpha_dropout`): keeps zero mean and unit variance of SELU
+    activations; the identity in eval mode."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels (`F.feature_alpha_dropout`)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]

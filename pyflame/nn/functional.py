@@ -27,6 +27,7 @@ from pyflame.nn.activation import (
     elu,
     gelu,
     glu,
+    gumbel_softmax,
     hardshrink,
     hardsigmoid,
     hardswish,
@@ -55,7 +56,7 @@ from pyflame.nn.adaptive_pool import (
 )
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
-from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance
+from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance, pdist
 from pyflame.nn.fold import fold, unfold
 from pyflame.nn.losses import (
     binary_cross_entropy,
@@ -89,7 +90,7 @@ from pyflame.nn.normalization import (
     local_response_norm,
     rms_norm,
 )
-from pyflame.nn.pixel_shuffle import pixel_shuffle, pixel_unshuffle
+from pyflame.nn.pixel_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from pyflame.nn.pool1d import avg_pool1d, max_pool1d
 from pyflame.nn.sparse import embedding, embedding_bag, one_hot
 from pyflame.nn.upsampling import interpolate
@@ -137,6 +138,103 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         _check_tensor(bias, "linear")
         out = _ops.add(out, bias)
     return out
+
+
+@at_callers_line
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """`x1^T A_o x2 + b_o` for each output o (torch.nn.functional.bilinear): input1
+    [..., in1], input2 [..., in2] with the same leading dims, weight [out, in1, in2], bias
+    [out]. One matmul of x1 with the weight as [in1, out * in2], then the product with x2
+    summed over in2."""
+    for t in (input1, input2, weight):
+        _check_tensor(t, "bilinear")
+    if weight.ndim != 3:
+        raise _shape_error(f"bilinear(): weight must be 3-dimensional, got {list(weight.shape)}")
+    if input1.ndim != input2.ndim or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise _shape_error(
+            "bilinear(): input batch dimensions do not match: got "
+            f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}"
+        )
+    out, in1, in2 = weight.shape
+    if not input1.ndim or input1.shape[-1] != in1:
+        raise _shape_error(
+            f"bilinear(): input1 size does not match weight size: got {input1.shape[-1:]} but "
+            f"expected {in1}"
+        )
+    if input2.shape[-1] != in2:
+        raise _shape_error(
+            f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+            f"expected {in2}"
+        )
+    if bias is not None and tuple(bias.shape) != (out,):
+        raise _shape_error(
+            f"bilinear(): bias size does not match weight size: got {list(bias.shape)} but "
+            f"expected [{out}]"
+        )
+    lead = tuple(input1.shape[:-1])
+    flat1 = input1.reshape(-1, in1)
+    mixed = _ops.matmul(flat1, weight.permute(1, 0, 2).reshape(in1, out * in2))
+    y = (mixed.reshape(-1, out, in2) * input2.reshape(-1, 1, in2)).sum(dim=2)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, out)
+
+
+def alpha_dropout(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """Alpha dropout (torch.nn.functional.alpha_dropout, for SELU networks): in training,
+    each element is set with probability p to SELU's negative saturation and the result
+    rescaled so that zero mean and unit variance are kept, ATen's formula: with
+    a = 1 / sqrt((alpha^2 p + 1)(1 - p)), kept elements become a x + alpha a p, dropped ones
+    alpha a (p - 1) (alpha = 1.7580993408473766). The input itself outside training."""
+    return _alpha_dropout(input, p, training, inplace, seed, feature=False)
+
+
+def feature_alpha_dropout(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    seed: int | None = None,
+) -> Tensor:
+    """`alpha_dropout` of whole channels: one draw per (batch, channel) pair of an
+    (N, C, *) input (torch.nn.functional.feature_alpha_dropout)."""
+    return _alpha_dropout(input, p, training, inplace, seed, feature=True)
+
+
+_ALPHA = 1.7580993408473766  # ATen's: SELU's scale * alpha
+
+
+def _alpha_dropout(
+    input: Tensor, p: float, training: bool, inplace: bool, seed: int | None, feature: bool
+) -> Tensor:
+    _check_tensor(input, "alpha_dropout")
+    if isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"alpha_dropout needs a floating-point input, got {input.dtype!r}")
+    if feature and input.ndim < 2:
+        raise _shape_error(
+            f"Feature dropout requires at least 2 dimensions in the input, got {list(input.shape)}"
+        )
+    if p == 0 or not training or not input.numel():
+        return input
+    if p == 1:
+        out = input * 0.0
+    else:
+        shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if feature else input.shape
+        keep = (_ops.rand(shape, seed=seed) >= p).astype(input.dtype)
+        a = 1.0 / (((_ALPHA * _ALPHA * p + 1) * (1 - p)) ** 0.5)
+        b = (keep - 1.0) * (_ALPHA * a) + _ALPHA * a * p
+        out = input * (keep * a) + b
+    return _inplace.copy_(input, out) if inplace else out
 
 
 def dropout(
@@ -305,6 +403,7 @@ def rrelu_(
 __all__ += ["celu_", "elu_", "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_"]
 __all__ += ["threshold_"]
 __all__ += ["dropout", "dropout1d", "dropout2d", "dropout3d", "linear"]
+__all__ += ["alpha_dropout", "bilinear", "feature_alpha_dropout"]
 
 
 # --- reductions: softmax and log_softmax along a dim (pf.softmax, pf.log_softmax) ------------
@@ -380,4 +479,7 @@ __all__ += [
     "instance_norm",
     "local_response_norm",
     "embedding_bag",
+    "channel_shuffle",
+    "gumbel_softmax",
+    "pdist",
 ]

@@ -1,4 +1,4 @@
-"""`nn.Linear` and `nn.Identity`.
+"""`nn.Linear`, `nn.Bilinear` and `nn.Identity`.
 
     fc = nn.Linear(784, 256)                                  # weight [256, 784], bias [256]
     fc = nn.Linear(4096, 4096, layout=pf.MeshLayout.grid(8, 8))
@@ -99,4 +99,46 @@ class Linear(Module):
         return text if self.layout is None else f"{text}, layout={self.layout!r}"
 
 
-__all__ = ["Identity", "Linear"]
+class Bilinear(Module):
+    """Bilinear(in1_features, in2_features, out_features, bias=True): `F.bilinear`, y_o =
+    x1^T A_o x2 + b_o; weight [out, in1, in2] and bias [out], both U(±1/sqrt(in1)) as
+    PyTorch's."""
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        del device
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        self.weight = empty_parameter((out_features, in1_features, in2_features), dtype)
+        if bias:
+            self.bias = empty_parameter((out_features,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+__all__ = ["Bilinear", "Identity", "Linear"]

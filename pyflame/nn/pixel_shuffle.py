@@ -1,6 +1,8 @@
 """`F.pixel_shuffle` / `F.pixel_unshuffle` and their layers `nn.PixelShuffle` /
 `nn.PixelUnshuffle`: channels moved into space and back, a reshape, a permute and a reshape
-(data moves only, so exact for every dtype; the gradient is the reverse permutation).
+(data moves only, so exact for every dtype; the gradient is the reverse permutation);
+`F.channel_shuffle` / `nn.ChannelShuffle`: the channels' groups interleaved, the same way
+([N, g, C/g, *] -> [N, C/g, g, *]).
 
     pixel_shuffle, r = 2:  [N, C * 4, H, W] -> [N, C, 2, 2, H, W] -> [N, C, H, 2, W, 2]
                            -> [N, C, 2H, 2W]
@@ -101,4 +103,51 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "pixel_shuffle", "pixel_unshuffle"]
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """[N, C, *] with C = g * k -> [N, g, k, *] -> [N, k, g, *] -> [N, C, *]
+    (torch.nn.functional.channel_shuffle); PyTorch's errors at the user's line."""
+    _check_tensor(input, "channel_shuffle")
+    where = format_location(user_location())
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"{where}: channel_shuffle expects input to have at least 3 dimensions, but got "
+            f"input with sizes {list(input.shape)}"
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+        raise RuntimeError(
+            f"{where}: Number of groups to divide channels in must be positive. Value of "
+            f"groups:{groups}"
+        )
+    channels = input.shape[1]
+    if channels % groups:
+        raise RuntimeError(
+            f"{where}: Number of channels must be divisible by groups. Got {channels} channels "
+            f"and {groups} groups."
+        )
+    rest = tuple(input.shape[2:])
+    split = input.reshape(input.shape[0], groups, channels // groups, *rest)
+    return ops.transpose(split, 1, 2).reshape(input.shape)
+
+
+class ChannelShuffle(Module):
+    """`channel_shuffle(input, groups)`."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+__all__ = [
+    "ChannelShuffle",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "channel_shuffle",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+]

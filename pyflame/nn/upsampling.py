@@ -386,4 +386,27 @@ class Upsample(Module):
         return f"{info}, mode={self.mode!r}"
 
 
-__all__ = ["Upsample", "interpolate"]
+class UpsamplingNearest2d(Upsample):
+    """`Upsample(size, scale_factor, mode='nearest')` of (N, C, H, W) input."""
+
+    def __init__(
+        self,
+        size: int | Sequence[int] | None = None,
+        scale_factor: float | Sequence[float] | None = None,
+    ):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """`Upsample(size, scale_factor, mode='bilinear', align_corners=True)` of (N, C, H, W)
+    input (PyTorch's legacy layer: corners aligned)."""
+
+    def __init__(
+        self,
+        size: int | Sequence[int] | None = None,
+        scale_factor: float | Sequence[float] | None = None,
+    ):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+__all__ = ["Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "interpolate"]
