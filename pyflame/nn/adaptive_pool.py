@@ -234,10 +234,37 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     return outs if return_indices else outs[0]
 
 
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to `output_size`; with `return_indices`
+    also each max's flat index d * H * W + h * W + w (int32; PyTorch: int64),
+    torch.nn.functional.adaptive_max_pool3d: the 2-D pooling of H, W, then of D (a bin is a
+    box), the indices the depth step's pick and the plane step's index at that depth (the
+    first max in (d, h, w) order or the last NaN, as PyTorch's loop)."""
+    x, unbatched = _batched_input(input, 3, "adaptive_max_pool3d")
+    od, oh, ow = _sizes(output_size, 3, "adaptive_max_pool3d", x.shape[2:])
+    n, c, d, h, w = x.shape
+    planes = _adaptive_max(x.reshape(n, c * d, h, w), (oh, ow), return_indices)
+    plane_values = planes[0] if return_indices else planes
+    depth = _adaptive_max(plane_values.reshape(n, c, d, oh * ow), (od, oh * ow), return_indices)
+    values = (depth[0] if return_indices else depth).reshape(n, c, od, oh, ow)
+    if not return_indices:
+        return values.squeeze(0) if unbatched else values
+    if not d or not od or not oh * ow:
+        index = ops.zeros(values.shape, dtype=int32)
+    else:
+        picked = (depth[1] // (oh * ow)).astype(int32)  # [N, C, od, oh·ow]
+        within = gather(planes[1].reshape(n, c, d, oh * ow), 2, picked)
+        index = (picked * (h * w) + within).reshape(n, c, od, oh, ow)
+    if unbatched:
+        return values.squeeze(0), index.squeeze(0)
+    return values, index
+
+
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
 ]

@@ -12,6 +12,7 @@ other op builders (pyflame/ops/conv.py), the composites in their own modules of 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from pyflame import inplace as _inplace
 from pyflame import ops as _ops
@@ -53,6 +54,7 @@ from pyflame.nn.adaptive_pool import (
     adaptive_avg_pool3d,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
+    adaptive_max_pool3d,
 )
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
@@ -71,6 +73,7 @@ from pyflame.nn.losses import (
     poisson_nll_loss,
     smooth_l1_loss,
 )
+from pyflame.nn.lp_pool import lp_pool1d, lp_pool2d, lp_pool3d
 from pyflame.nn.margin_losses import (
     cosine_embedding_loss,
     hinge_embedding_loss,
@@ -92,7 +95,9 @@ from pyflame.nn.normalization import (
 )
 from pyflame.nn.pixel_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from pyflame.nn.pool1d import avg_pool1d, max_pool1d
+from pyflame.nn.pool3d import avg_pool3d, max_pool3d
 from pyflame.nn.sparse import embedding, embedding_bag, one_hot
+from pyflame.nn.unpool import max_unpool1d, max_unpool2d, max_unpool3d
 from pyflame.nn.upsampling import interpolate
 from pyflame.ops import pad, sigmoid, tanh
 from pyflame.ops.conv import avg_pool2d, conv2d, max_pool2d
@@ -104,8 +109,10 @@ __all__ = [
     "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -113,6 +120,86 @@ __all__ = [
     "conv_transpose2d",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+]
+
+
+# --- the *_with_indices forms: the pools with return_indices=True, as torch's
+
+
+def max_pool1d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = True,
+) -> tuple[Tensor, Tensor]:
+    del return_indices  # (always: torch's signature)
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = True,
+) -> tuple[Tensor, Tensor]:
+    del return_indices
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = True,
+) -> tuple[Tensor, Tensor]:
+    del return_indices
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    del return_indices
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    del return_indices
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    del return_indices
+    return adaptive_max_pool3d(input, output_size, True)
+
+
+__all__ += [
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
 ]
 
 
