@@ -70,6 +70,20 @@ from pyflame.nn.dropout import (
 from pyflame.nn.embedding import Embedding, EmbeddingBag
 from pyflame.nn.flatten import Flatten, Unflatten
 from pyflame.nn.fold import Fold, Unfold
+from pyflame.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+)
 from pyflame.nn.linear import Bilinear, Identity, Linear
 from pyflame.nn.loss_layers import (
     BCELoss,
@@ -285,6 +299,18 @@ __all__ = [
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
     "functional",
     "init",
     "utils",
