@@ -60,6 +60,7 @@ from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance, pdist
 from pyflame.nn.fold import fold, unfold
+from pyflame.nn.grid_sample import affine_grid, grid_sample
 from pyflame.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -569,4 +570,6 @@ __all__ += [
     "channel_shuffle",
     "gumbel_softmax",
     "pdist",
+    "affine_grid",
+    "grid_sample",
 ]
