@@ -58,6 +58,7 @@ from pyflame.nn.adaptive_pool import (
 )
 from pyflame.nn.attention import scaled_dot_product_attention
 from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
+from pyflame.nn.ctc_loss import ctc_loss
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance, pdist
 from pyflame.nn.fold import fold, unfold
 from pyflame.nn.grid_sample import affine_grid, grid_sample
@@ -572,4 +573,5 @@ __all__ += [
     "pdist",
     "affine_grid",
     "grid_sample",
+    "ctc_loss",
 ]
