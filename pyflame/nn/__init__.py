@@ -57,7 +57,14 @@ from pyflame.nn.container import (
     ParameterList,
     Sequential,
 )
-from pyflame.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from pyflame.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from pyflame.nn.distance import CosineSimilarity, PairwiseDistance
 from pyflame.nn.dropout import (
     AlphaDropout,
@@ -79,6 +86,7 @@ from pyflame.nn.lazy import (
     LazyConv3d,
     LazyConvTranspose1d,
     LazyConvTranspose2d,
+    LazyConvTranspose3d,
     LazyInstanceNorm1d,
     LazyInstanceNorm2d,
     LazyInstanceNorm3d,
@@ -325,6 +333,8 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "CTCLoss",
+    "ConvTranspose3d",
+    "LazyConvTranspose3d",
     "functional",
     "init",
     "utils",

@@ -395,6 +395,27 @@ class ConvTranspose1d(_ConvTransposeNd):
         )
 
 
+class ConvTranspose3d(_ConvTransposeNd):
+    """ConvTranspose3d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose3d` of
+    (N, C, D, H, W) or (C, D, H, W) input; weight (in, out/groups, kd, kh, kw). No
+    `layout=`."""
+
+    _dims = 3
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        return F.conv_transpose3d(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            cast(tuple[int, ...], self.padding),  # (transposed: never a string)
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+        )
+
+
 class ConvTranspose2d(_ConvTransposeNd):
     """ConvTranspose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
     output_padding=0, groups=1, bias=True, dilation=1): `F.conv_transpose2d`, the gradient of
@@ -422,4 +443,4 @@ class ConvTranspose2d(_ConvTransposeNd):
         return hint_output(y, self._output_hint) if y.ndim == 4 else y
 
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]

@@ -368,4 +368,80 @@ def conv3d(
     return y.reshape(*y.shape[1:]) if input.ndim == 4 else y
 
 
-__all__ = ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d"]
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> Tensor:
+    """Transposed 3-D convolution (torch.nn.functional.conv_transpose3d) of an
+    (N, C, D, H, W) `input` (or (C, D, H, W)) with a (C, O/groups, kd, kh, kw) `weight`: for
+    each kernel depth tap, a conv_transpose2d of every input plane, spread along the depth by
+    the stride and shifted by the tap's dilated offset; the taps summed, the depth padding
+    cropped. Do = (D - 1) * stride - 2 * padding + dilation * (kd - 1) + output_padding + 1
+    (H, W alike)."""
+    _check_tensor(input, "conv_transpose3d")
+    _check_tensor(weight, "conv_transpose3d")
+    if input.ndim not in (4, 5):
+        raise _shape_error(
+            "Expected 4D (unbatched) or 5D (batched) input to conv_transpose3d, but got input "
+            f"of size: {list(input.shape)}"
+        )
+    if weight.ndim != 5:
+        raise _shape_error(
+            "conv_transpose3d expects a 5-D (C, O/groups, kd, kh, kw) weight, got shape "
+            f"{list(weight.shape)}"
+        )
+    if isinstance(padding, str):
+        raise TypeError("conv_transpose3d(): argument 'padding' must be tuple of ints, not str")
+    s, p = _triple(stride, "conv_transpose3d stride"), _triple(padding, "conv_transpose3d padding")
+    op = _triple(output_padding, "conv_transpose3d output_padding")
+    d = _triple(dilation, "conv_transpose3d dilation")
+    if any(op[a] >= s[a] and op[a] >= d[a] for a in range(3)):
+        raise _shape_error(
+            "output padding must be smaller than either stride or dilation, but got "
+            f"output_padding: {list(op)} stride: {list(s)} dilation: {list(d)}"
+        )
+    x = input.reshape(1, *input.shape) if input.ndim == 4 else input
+    n, channels, depth, h, w = x.shape
+    if channels != weight.shape[0]:
+        raise _shape_error(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
+            f"{channels} channels instead"
+        )
+    out_channels = weight.shape[1] * groups
+    kd = weight.shape[2]
+    planes = x.permute(0, 2, 1, 3, 4).reshape(n * depth, channels, h, w)
+    full = (depth - 1) * s[0] + d[0] * (kd - 1) + 1
+    total: Tensor | None = None
+    for i in range(kd):
+        y = conv_transpose2d(
+            planes, weight[:, :, i], None, s[1:], p[1:], op[1:], groups, d[1:]
+        )  # [N * D, O, Ho, Wo]
+        ho, wo = y.shape[2], y.shape[3]
+        y = y.reshape(n, depth, out_channels, ho, wo).permute(0, 2, 1, 3, 4)
+        if s[0] > 1:  # the planes s apart along the depth
+            gap = y.detach() * 0.0
+            y = stack([y] + [gap] * (s[0] - 1), dim=3).reshape(
+                n, out_channels, depth * s[0], ho, wo
+            )
+            y = y.narrow(2, 0, (depth - 1) * s[0] + 1)
+        offset = i * d[0]
+        y = pad(y, (0, 0, 0, 0, offset, full - offset - y.shape[2]))
+        total = y if total is None else total + y
+    assert total is not None
+    out_depth = full - 2 * p[0] + op[0]
+    if p[0] + out_depth > full:  # output_padding past the last tap: zeros
+        total = pad(total, (0, 0, 0, 0, 0, p[0] + out_depth - full))
+    out = total.narrow(2, p[0], out_depth)
+    if bias is not None:
+        out = out + bias.reshape(1, out_channels, 1, 1, 1)
+    return out.reshape(*out.shape[1:]) if input.ndim == 4 else out
+
+
+__all__ = ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]

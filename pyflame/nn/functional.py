@@ -57,7 +57,13 @@ from pyflame.nn.adaptive_pool import (
     adaptive_max_pool3d,
 )
 from pyflame.nn.attention import scaled_dot_product_attention
-from pyflame.nn.conv_functional import conv1d, conv3d, conv_transpose1d, conv_transpose2d
+from pyflame.nn.conv_functional import (
+    conv1d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
 from pyflame.nn.ctc_loss import ctc_loss
 from pyflame.nn.distance import cosine_similarity, normalize, pairwise_distance, pdist
 from pyflame.nn.fold import fold, unfold
@@ -120,6 +126,7 @@ __all__ = [
     "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",

@@ -1,4 +1,4 @@
-"""Lazy layers: `LazyLinear`, `LazyConv1d/2d/3d`, `LazyConvTranspose1d/2d`,
+"""Lazy layers: `LazyLinear`, `LazyConv1d/2d/3d`, `LazyConvTranspose1d/2d/3d`,
 `LazyBatchNorm1d/2d/3d`, `LazyInstanceNorm1d/2d/3d`: the layer without its input size,
 which the first call (or a loaded state dict) infers; then the module becomes the full layer
 (its class changes to `Linear`, `Conv2d`, ..., as PyTorch's `cls_to_become`), with PyTorch's
@@ -16,7 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from pyflame.lazy_tensor import Tensor
-from pyflame.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from pyflame.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from pyflame.nn.linear import Linear
 from pyflame.nn.module import Module
 from pyflame.nn.normalization_layers import (
@@ -115,7 +122,7 @@ class _LazyConv(_LazyModule):
         weight = state_dict.get(prefix + "weight") if hasattr(state_dict, "get") else None
         if weight is None:
             return None
-        if issubclass(self.cls_to_become, (ConvTranspose1d, ConvTranspose2d)):
+        if issubclass(self.cls_to_become, (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)):
             return int(weight.shape[0])
         groups = self._lazy_kwargs.get(
             "groups", self._lazy_args[4] if len(self._lazy_args) > 4 else 1
@@ -149,6 +156,11 @@ class LazyConvTranspose1d(_LazyConv):
 class LazyConvTranspose2d(LazyConvTranspose1d):
     cls_to_become = ConvTranspose2d
     _spatial = 2
+
+
+class LazyConvTranspose3d(LazyConvTranspose1d):
+    cls_to_become = ConvTranspose3d
+    _spatial = 3
 
 
 class _LazyNorm(_LazyModule):
@@ -214,6 +226,7 @@ __all__ = [
     "LazyConv3d",
     "LazyConvTranspose1d",
     "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
     "LazyInstanceNorm1d",
     "LazyInstanceNorm2d",
     "LazyInstanceNorm3d",

@@ -113,6 +113,57 @@ def test_conv_transpose1d_layer_as_torch():
         nn.ConvTranspose1d(2, 2, 3, padding_mode="reflect")
 
 
+@pytest.mark.parametrize(
+    "kwargs, x_shape, w_shape, layout",
+    [
+        ({}, (2, 3, 3, 4, 3), (3, 2, 2, 3, 2), None),
+        (
+            {"stride": (2, 1, 2), "padding": (1, 0, 1), "output_padding": (1, 0, 1)},
+            (1, 2, 3, 4, 3),
+            (2, 3, 3, 2, 3),
+            GRID,
+        ),
+        (
+            {"stride": 2, "dilation": (2, 1, 1), "groups": 2, "output_padding": 1},
+            (1, 4, 2, 3, 3),
+            (4, 1, 2, 2, 2),
+            None,
+        ),
+        (
+            {"stride": 3, "padding": 1, "output_padding": 2},
+            (2, 2, 3, 2),
+            (2, 2, 2, 2, 2),
+            None,
+        ),  # unbatched
+    ],
+    ids=["plain", "strided_padded", "dilated_grouped", "output_padding_past_padding"],
+)
+def test_conv_transpose3d_values_and_gradients(kwargs, x_shape, w_shape, layout):
+    x, w = rand(*x_shape), rand(*w_shape, seed=1)
+    b = rand(w_shape[1] * kwargs.get("groups", 1), seed=2)
+    check_function(
+        lambda F, x, w, b: F.conv_transpose3d(x, w, b, **kwargs),
+        x,
+        w,
+        b,
+        layout=layout,
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_conv_transpose3d_layer_as_torch():
+    make = lambda m: m.ConvTranspose3d(2, 4, 2, stride=2, padding=(0, 1, 0))  # noqa: E731
+    t, p = check_layer(make, rand(1, 2, 2, 3, 2), rtol=1e-4, atol=1e-4)
+    assert repr(p) == repr(t) and list(p.state_dict()) == list(t.state_dict())
+    x = rand(1, 2, 2, 3, 2)
+    size = [5, 4, 5]
+    want = t(torch.from_numpy(x), output_size=size)
+    np.testing.assert_allclose(
+        p(pf.from_numpy(x), output_size=size).numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-4
+    )
+
+
 def test_errors_as_torch():
     here = r"test_conv3d.py:\d+: "
     x, w = pf.from_numpy(rand(1, 4, 3, 3, 3)), pf.from_numpy(rand(2, 2, 2, 2, 2))
