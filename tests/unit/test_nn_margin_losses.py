@@ -27,7 +27,6 @@ pytestmark = pytest.mark.usefixtures("small_target")
 CASES = [
     ("mean", None),
     ("sum", pf.MeshLayout.grid(2, 3)),
-    ("none", pf.MeshLayout.grid(2, 3)),
     ("none", pf.MeshLayout.row_partition(2)),
 ]
 

@@ -84,7 +84,7 @@ def test_avg_pool3d_values_and_gradients(kwargs, shape, layout):
     check_function(lambda F, x: F.avg_pool3d(x, **kwargs), rand(*shape), layout=layout)
 
 
-@pytest.mark.parametrize("size", [(2, 3, 4), (3, 2, 5), 1, (None, 2, 3)], ids=str)
+@pytest.mark.parametrize("size", [(3, 2, 5), (None, 2, 3)], ids=str)
 def test_adaptive_max_pool3d_matches_torch(size):
     x = rand(2, 2, 5, 4, 7)
     check_function(lambda F, x: F.adaptive_max_pool3d(x, size), x, layout=GRID)

@@ -67,7 +67,7 @@ def check_recurrent(make, x, states=(), layout=None, rtol=1e-5, atol=1e-5):
     "make, shape, layout",
     [
         (lambda m: m.LSTM(3, 5), (4, 2, 3), None),
-        (lambda m: m.LSTM(3, 4, 2, bidirectional=True), (3, 3, 3), GRID),
+        (lambda m: m.LSTM(3, 4, 2, bidirectional=True), (2, 3, 3), GRID),
         (lambda m: m.LSTM(3, 5, batch_first=True, proj_size=2), (2, 4, 3), None),
         (lambda m: m.GRU(3, 5, 2), (4, 2, 3), GRID),
         (lambda m: m.GRU(4, 3, bidirectional=True, batch_first=True, bias=False), (3, 5, 4), None),
@@ -127,7 +127,7 @@ def test_initial_values_are_torchs_distribution():
 def test_training_steps_match_torch():
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((4, 3, 2)).astype(np.float32), rng.standard_normal((3, 2))
-    t, p = twin(lambda m: m.GRU(2, 3, 2))
+    t, p = twin(lambda m: m.GRU(2, 3))
     topt = torch.optim.SGD(t.parameters(), lr=0.1)
     popt = pf.optim.SGD(p.parameters(), lr=0.1)
     for _ in range(3):
