@@ -341,3 +341,65 @@ def local_response_norm(
     for offset in range(1, size):
         total = total + padded.narrow(1, offset, channels)
     return input / ((total / size) * alpha + k) ** beta
+
+
+class CrossMapLRN:
+    """Gradient rule of `cross_map_lrn2d`, PyTorch's legacy backward as it is written:
+    g scale^-beta - (2 alpha beta / size) x * (the sum of g out / scale over the channels
+    c - p .. c + size - 1 - p, p = int(size - (size - 1) / 2)): not the derivative of the
+    forward's window (PyTorch's two loops disagree), but PyTorch's gradient."""
+
+    def __init__(
+        self, input: Tensor, out: Tensor, scale: Tensor, size: int, alpha: float, beta: float
+    ):
+        self.input, self.out, self.scale = input, out, scale
+        self.size, self.alpha, self.beta = size, alpha, beta
+        self.inputs = (input,)
+
+    def __call__(self, node: Tensor, g: Tensor) -> list[Tensor | None]:
+        x, size, channels = self.input, self.size, self.input.shape[1]
+        ratio = g * self.out / self.scale
+        prefix = _channel_prefix(ratio)
+        back = int(size - (size - 1) / 2)
+        c = np.arange(channels)
+        high = np.clip(c + size - back, 0, channels)
+        low = np.clip(c - back, 0, channels)
+        window = _pick(prefix, high) - _pick(prefix, low)
+        grad = g * self.scale ** (-self.beta) - x * window * (2 * self.alpha * self.beta / size)
+        return [grad]
+
+
+def _channel_prefix(x: Tensor) -> Tensor:
+    """[N, C + 1, ...]: the sums of x's first 0, 1, ..., C channels."""
+    zero = ops.zeros((x.shape[0], 1, *x.shape[2:]), dtype=x.dtype)
+    return ops.cat([zero, ops.cumsum(x, 1)], dim=1)
+
+
+def _pick(x: Tensor, index: np.ndarray) -> Tensor:
+    return x.index_select(1, ops.from_numpy(index.astype(np.int32)))
+
+
+def cross_map_lrn2d(
+    input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """PyTorch's legacy CrossMapLRN2d (nn.CrossMapLRN2d) of an (N, C, H, W) input, its
+    forward loop as written: x (k + alpha / size * s_c) ** -beta, s_c the sum of x^2 over
+    channels 0 .. c + p - 1 (p = (size - 1) // 2 + 1) less channels 1 .. c - p, so channel 0
+    always counts (its running sum never removes it); its own backward (`CrossMapLRN`)."""
+    if input.ndim != 4:
+        raise ValueError(
+            f"{format_location(user_location())}: CrossMapLRN2d: Expected input to be 4D, got "
+            f"{input.ndim}D instead."
+        )
+    channels = input.shape[1]
+    pre = int((size - 1) / 2 + 1)
+    prefix = _channel_prefix(input.detach() * input.detach())
+    c = np.arange(channels)
+    high = np.minimum(c + pre, channels)
+    low = np.maximum(c - pre + 1, 1)
+    sums = _pick(prefix, high) - _pick(prefix, low) + _pick(prefix, np.ones(channels, np.int64))
+    scale = sums * (alpha / size) + k
+    out = input * scale ** (-beta)
+    if out.requires_grad:
+        out._grad_fn = CrossMapLRN(input, out.detach(), scale, size, alpha, beta)
+    return out

@@ -1,5 +1,5 @@
 """`nn.BatchNorm1d/2d/3d`, `nn.InstanceNorm1d/2d/3d`, `nn.GroupNorm`, `nn.LayerNorm`,
-`nn.RMSNorm` and `nn.LocalResponseNorm`.
+`nn.RMSNorm`, `nn.LocalResponseNorm` and PyTorch's legacy `nn.CrossMapLRN2d`.
 
     bn = nn.BatchNorm2d(16)        # weight 1, bias 0; buffers running_mean 0, running_var 1,
                                    # num_batches_tracked 0 (int32; PyTorch: int64)
@@ -35,6 +35,7 @@ from pyflame.nn import functional as F
 from pyflame.nn import init
 from pyflame.nn.linear import empty_parameter
 from pyflame.nn.module import Module
+from pyflame.nn.normalization import cross_map_lrn2d
 from pyflame.runtime import add_pending_update
 
 
@@ -275,6 +276,24 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
+class CrossMapLRN2d(Module):
+    """PyTorch's legacy cross-channel LRN of (N, C, H, W) input, its forward and backward
+    as written (`pyflame.nn.normalization.cross_map_lrn2d`)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return cross_map_lrn2d(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 def _shape_tuple(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
     """`normalized_shape` as torch takes it: one int or a sequence of them."""
     if isinstance(normalized_shape, int):
@@ -406,4 +425,16 @@ class GroupNorm(Module):
         )
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "CrossMapLRN2d",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LayerNorm",
+    "LocalResponseNorm",
+    "RMSNorm",
+]

@@ -143,3 +143,18 @@ def test_batch_norm_3d_trains_and_evaluates_as_torch():
     close(p.running_var, t.running_var)
     t.eval(), p.eval()
     close(p(pf.from_numpy(x)), t(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize(
+    "size, channels, layout", [(5, 9, GRID), (4, 7, None), (2, 5, None), (6, 3, GRID)], ids=str
+)
+def test_cross_map_lrn2d_is_torchs_legacy_layer(size, channels, layout):
+    """PyTorch's legacy loops as written: the forward's running sum never drops channel 0,
+    and its backward is its own window formula (not the forward's derivative): both
+    matched."""
+    check_layer(
+        lambda m: m.CrossMapLRN2d(size, 0.3, 0.6, 1.5), rand(2, channels, 3, 4), layout=layout
+    )
+    assert repr(nn.CrossMapLRN2d(size)) == repr(torch.nn.CrossMapLRN2d(size))
+    with pytest.raises(ValueError, match=r"test_instance_norm.py:\d+: CrossMapLRN2d: Expected"):
+        nn.CrossMapLRN2d(size)(pf.from_numpy(rand(2, 3, 4)))
