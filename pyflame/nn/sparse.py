@@ -57,28 +57,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             f"{value} ({_elements(count)} out of range)"
         )
 
-    return checked_one_hot(tensor, num_classes, message, location=location)
+    return checked_one_hot_mask(tensor, num_classes, message, location=location).astype(int32)
 
 
 def _elements(count: int) -> str:
     return f"{count} element{'s' if count != 1 else ''}"
-
-
-def checked_one_hot(
-    indices: Tensor,
-    classes: int,
-    message: Callable[[int, int], str],
-    *,
-    ignore_index: int | None = None,
-    location: Location | None = None,
-) -> Tensor:
-    """one_hot of indices that must lie in [0, classes) (or equal `ignore_index`, which gives a
-    zero row): checked now when `indices` holds data, else by a runtime check (pyflame/checks.py)
-    on the result. `message(value, count)` words the error."""
-    mask = checked_one_hot_mask(
-        indices, classes, message, ignore_index=ignore_index, location=location
-    )
-    return mask.astype(int32)
 
 
 def checked_one_hot_mask(
@@ -89,8 +72,11 @@ def checked_one_hot_mask(
     ignore_index: int | None = None,
     location: Location | None = None,
 ) -> Tensor:
-    """`checked_one_hot` as a bool mask (indices[..., None] == arange(classes)), for a loss
-    that selects with it (two conversions fewer than the int32 one-hot made float)."""
+    """The one-hot of indices that must lie in [0, classes) (or equal `ignore_index`, which
+    gives a False row) as a bool mask, indices[..., None] == arange(classes) (`one_hot` makes
+    it int32; a loss selects with it as it is): checked now when `indices` holds data, else
+    by a runtime check (pyflame/checks.py) on the result. `message(value, count)` words the
+    error."""
     location = location or user_location()
     ramp = ops.arange(classes, dtype=int32)
     mask = indices.unsqueeze(-1) == ramp
