@@ -14,8 +14,8 @@ program order (a source's message is ready when its PE reaches the phase; a rece
 then, ends when its messages' tails have arrived and its ramp took them, then wakes), and every
 message progresses at a rate of its own: the messages that want a link at a moment share it
 max-min fairly (a round robin arbiter gives a message slowed elsewhere's turns to the others:
-`fair_rates`), a color's messages on one link go one after another (earliest ready first:
-`claim`). A message whose receiver has not begun stops once its path holds what it can
+`fair_rates`), a color's messages on one link go one after another (the first head to
+reach it first: `claim`). A message whose receiver has not begun stops once its path holds what it can
 (`path_capacity_wavelets`) and wants no share until the receiver begins. Per message, what
 sharing adds to its stream (`extra`: the cycles it could progress, less its own cycles) is what
 the caller adds to the message's stream when it times the phase: the simulator
@@ -375,7 +375,7 @@ def walk(
     for _ in range(20 * n + 100):
         if not live.any():
             break
-        # who progresses now: earliest ready first, one message per slot at a time; a message
+        # who progresses now: the first head on each slot, one message per slot at a time; a message
         # whose receiver has not begun stops once its path is full
         waits = (begin > T) & (done >= room_a)
         go = claim(

@@ -685,8 +685,9 @@ class Links:
             self.reserve(lid, start[l_src] + offs, cyc[l_src])
             np.add.at(self.wavelets, lid, w[l_src])
             return start
-        # links shared between messages of this batch: one message at a time, earliest-ready
-        # first (ties: message order); messages of one conflict level share no link and
+        # links shared between messages of this batch: one message at a time, the one whose
+        # head reaches its first shared link first (ties: message order), as the routers grant
+        # a link to the head that arrives; messages of one conflict level share no link and
         # depend only on lower levels, so a level at a time is the same (an exchange phase of
         # 720x720 -> 750x750 PEs: 48k messages, 2-4 levels)
         order = np.lexsort(
