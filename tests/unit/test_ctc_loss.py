@@ -50,6 +50,7 @@ def test_ctc_loss_values_and_logit_gradients_match_torch(reduction, layout):
     close(pl.grad, tl.grad, 1e-4, 1e-5)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_concatenated_targets_other_blank_and_unbatched_input():
     logits = rand(T, N, C, seed=1)
     flat = np.array([1, 2, 2, 3, 1, 4, 4], np.int32)

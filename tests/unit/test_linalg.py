@@ -32,6 +32,7 @@ def check(cases, rtol=2e-4, atol=2e-5):
         )
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_factorisations_match_torch():
     """Inputs under the default layout and a 2x3 grid (one program: the unrolled steps make a
     large graph)."""
@@ -92,6 +93,7 @@ def test_singular_and_indefinite_matrices_are_torchs_errors_after_the_run():
         pf.linalg.inv(pf.zeros(2, 2, dtype=pf.int32))
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_gradients_match_torch():
     a, b, s = rand((4, 4), 7), rand((4, 2), 8), spd((3, 3), 9)
     grads = []
@@ -144,6 +146,7 @@ def test_norms():
         pf.linalg.norm(x, 2)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_methods_and_matrix_power():
     a, s = rand((3, 3), 11), spd((2, 3, 3), 12)
     x, t = pf.from_numpy(a), torch.from_numpy(a)

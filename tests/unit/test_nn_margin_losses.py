@@ -217,6 +217,7 @@ def test_cosine_embedding_loss_matches_torch(reduction, layout):
     )
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 @pytest.mark.parametrize("reduction, layout", CASES, ids=str)
 def test_triplet_margin_losses_match_torch(reduction, layout):
     a, p, n = rand(6, 5), rand(6, 5, seed=1), rand(6, 5, seed=2)

@@ -92,6 +92,7 @@ def test_recurrent_layers_match_torch(make, shape, layout):
     assert repr(p) == repr(t)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_initial_states_are_used_and_get_gradients():
     h0, c0 = rand(4, 2, 5, seed=1), rand(4, 2, 5, seed=2)
     check_recurrent(lambda m: m.LSTM(3, 5, 2, bidirectional=True), rand(3, 2, 3), (h0, c0))
@@ -124,6 +125,7 @@ def test_initial_values_are_torchs_distribution():
         assert np.all(np.abs(values) <= bound) and values.std() > bound / 3, name
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_training_steps_match_torch():
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((4, 3, 2)).astype(np.float32), rng.standard_normal((3, 2))

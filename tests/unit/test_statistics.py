@@ -109,6 +109,7 @@ def test_cov_corrcoef(layout):
     assert np.isinf(over.numpy()).all() or np.isnan(over.numpy()).any()
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 @pytest.mark.parametrize("layout", LAYOUTS[:2], ids=repr)
 def test_quantile_and_nanquantile(layout):
     x, t = pair(data((5, 8), 5, nan=True), layout)

@@ -240,6 +240,7 @@ def test_prelu():
         pf.prelu(x, pf.ones(4))
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_gcd_and_lcm():
     rng = np.random.default_rng(9)
     a = rng.integers(-(10**5), 10**5, (4, 5)).astype(np.int32)

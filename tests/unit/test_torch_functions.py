@@ -109,6 +109,7 @@ def test_special():
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_digamma_and_polygamma():
     """PyTorch's algorithms (calc_digamma, calc_trigamma) step by step: within 2e-6 of
     PyTorch's values (its reflection takes tan in double), NaN and inf where PyTorch's are."""
@@ -145,6 +146,7 @@ def test_digamma_and_polygamma():
         pf.polygamma(2, x)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_lgamma_and_multigammaln():
     """lgamma: relative accuracy near its zeros at 1 and 2 (within 1e-6 of PyTorch's for x > 0),
     the reflection for x < 0 (absolute 1e-5: PyTorch's libm is relative there too), inf at the
@@ -224,6 +226,7 @@ def test_erfc_and_ndtr():
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_modified_bessel_functions():
     """i0, i0e, i1, i1e: Chebyshev series fitted to mpmath, within 1e-6 of PyTorch's (NaN at
     +-inf for i0 and i1, as PyTorch's); gradients PyTorch's formulas."""

@@ -83,6 +83,7 @@ def test_encoder_layer_matches_torch(make, shape, extra, layout):
     check(make, [rand(*shape)], extra, layout)
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_decoder_layer_and_stacks_match_torch():
     tgt, memory = rand(4, 2, 8), rand(5, 2, 8, seed=1)
     check(
@@ -101,6 +102,7 @@ def test_decoder_layer_and_stacks_match_torch():
     )
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_transformer_matches_torch():
     check(
         lambda m: m.Transformer(8, 2, 2, 1, 16, 0.0, batch_first=True),
