@@ -66,6 +66,8 @@ def check_layer(
     g = rand(*want.shape, seed=seed)
     (want * torch.from_numpy(g)).sum().backward()
     pf.backward((got * pf.from_numpy(g)).sum())
+    # the output and every gradient in one program (one compile, not one per tensor read)
+    pf.eval(got, *[q.grad for q in (px, *p.parameters()) if q.grad is not None])
     close(got, want, rtol, atol, "output")
     close(px.grad, tx.grad, rtol, atol, "input grad")
     tparams = dict(t.named_parameters())
@@ -96,6 +98,8 @@ def check_function(
     g = rand(*want.shape, seed=7)
     (want * torch.from_numpy(g)).sum().backward()
     pf.backward((got * pf.from_numpy(g)).sum())
+    # the output and every gradient in one program (one compile, not one per tensor read)
+    pf.eval(got, *[pt.grad for pt in ps if pt.grad is not None])
     close(got, want, rtol, atol, "output")
     for i, (pt, tt) in enumerate(zip(ps, ts, strict=True)):
         if grad[i]:
