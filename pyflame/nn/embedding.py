@@ -21,6 +21,31 @@ from pyflame.nn.module import Module
 from pyflame.nn.parameter import Parameter, as_array
 
 
+def _padding_index(padding_idx: int | None, num_embeddings: int, message: str) -> int | None:
+    """`padding_idx` as a row of the table (a negative one counted from the end), checked
+    (PyTorch's ValueError, in the module's own words)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(message)
+    return padding_idx % num_embeddings
+
+
+def _init_table(
+    module: Module, num_embeddings: int, embedding_dim: int, weight: Any, dtype: Any
+) -> None:
+    """`module.weight`: the given `_weight` (its shape checked, as PyTorch's), else a fresh
+    table that `module.reset_parameters()` initialises."""
+    if weight is None:
+        module.weight = empty_parameter((num_embeddings, embedding_dim), dtype)
+        module.reset_parameters()
+        return
+    array = as_array(weight)
+    if array.shape != (num_embeddings, embedding_dim):
+        raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
+    module.weight = Parameter(array)
+
+
 class Embedding(Module):
     """Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
     norm_type=2.0, scale_grad_by_freq=False, sparse=False): `F.embedding` of its weight."""
@@ -40,10 +65,9 @@ class Embedding(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("Padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
+        padding_idx = _padding_index(
+            padding_idx, num_embeddings, "Padding_idx must be within num_embeddings"
+        )
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
@@ -51,14 +75,7 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
-        if _weight is None:
-            self.weight = empty_parameter((num_embeddings, embedding_dim), dtype)
-            self.reset_parameters()
-        else:
-            weight = as_array(_weight)
-            if weight.shape != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(weight)
+        _init_table(self, num_embeddings, embedding_dim, _weight, dtype)
         self.weight.requires_grad = not _freeze
 
     def reset_parameters(self) -> None:
@@ -119,10 +136,9 @@ class EmbeddingBag(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
+        padding_idx = _padding_index(
+            padding_idx, num_embeddings, "padding_idx must be within num_embeddings"
+        )
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.max_norm = max_norm
@@ -132,14 +148,7 @@ class EmbeddingBag(Module):
         self.sparse = sparse
         self.include_last_offset = include_last_offset
         self.padding_idx = padding_idx
-        if _weight is None:
-            self.weight = empty_parameter((num_embeddings, embedding_dim), dtype)
-            self.reset_parameters()
-        else:
-            weight = as_array(_weight)
-            if weight.shape != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(weight)
+        _init_table(self, num_embeddings, embedding_dim, _weight, dtype)
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
