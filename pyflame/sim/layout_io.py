@@ -21,6 +21,7 @@ not through a zero-padded copy of the whole array, which cost a second pass and 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ class _Boxes:
     inverse: tuple[int, ...]
 
     @staticmethod
+    @functools.cache  # (a host_in of a lent device array zeroes its padding every run)
     def of(dist: Distribution) -> _Boxes | None:
         """The boxes of a layout that pads (None: no padding, an empty or 0-d tensor)."""
         shape, block = dist.shape, dist.block
