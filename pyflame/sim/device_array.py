@@ -11,14 +11,15 @@ scattering it back, another. So `pe.host_out` of a large tensor keeps a copy of 
   first time anything reads the values (`Tensor.numpy()`, printing, saving, ...);
 - a `pe.host_in` of it writes the tiles back as they are when its layout is the same, or
   with the grid's rows and columns swapped when its layout is the transposed one (`tiles_in`);
-  any other layout reads the host array.
+  any other layout reads the host array. A host_in whose one reader reads views (an elided
+  one, pyflame/sim/step_access.py) writes nothing: the reader computes from the tiles.
 
 When nothing runs after the program's last host outputs (a training step's updates are its
 last steps), the tiles need no copy at all: the run's SRAM is *lent* to the device arrays
-(`SramLease`: `host_out` makes them views of its tiles, their padding as the run left it) and
-the executable's next run takes another SRAM; the lent one goes back to its idle SRAMs when the
-last device array viewing it is gone or gathered (the next step's updates replace this step's:
-two SRAMs take turns). A host_in of a lent array zeroes the padding it copied. At most
+(`SramLease`: `host_out` makes them views of its tiles, and zeroes their padding there, as a
+copy's is) and the executable's next run takes another SRAM; the lent one goes back to its idle
+SRAMs when the last device array viewing it is gone or gathered (the next step's updates
+replace this step's: two SRAMs take turns). At most
 `pyflame.sim.executable.MAX_LENT_SRAMS` SRAMs of an executable are lent at once (a user keeping
 old parameters keeps their SRAM; past that, the tiles are copied as before).
 
@@ -73,8 +74,8 @@ class DeviceArray:
         self.dist = dist
         self._gather = gather
         self._array: np.ndarray | None = None
-        #: the SRAM `tiles` is a view of (their padding not zeroed), or None: a copy of their
-        #: own, padding zeroed
+        #: the SRAM `tiles` is a view of, or None: a copy of their own (padding zeroed either
+        #: way)
         self.lease = lease
 
     @property

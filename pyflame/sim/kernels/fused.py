@@ -4,6 +4,8 @@ ALU work of every step, each input read once, the result written once, an issue 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pyflame.core import fused_expr
@@ -12,6 +14,15 @@ from pyflame.dialects import pe
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule, pe_slice
+from pyflame.sim.step_access import Access, annotate
+
+if TYPE_CHECKING:  # executable.py owns Step: types only
+    from pyflame.sim.executable import Step
+
+
+def _tiles(view: np.ndarray) -> np.ndarray:
+    """An in-flight view (rows, cols, ...) as (rows, cols, elements), as a buffer's view."""
+    return view.reshape(view.shape[:2] + (-1,))
 
 
 @kernel(pe.FusedOp)
@@ -25,10 +36,29 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
     sels = [(b.index, b.sub(it.rect)) for b in ins]
     lead, n = (it.rect[2], it.rect[3]), d.size
 
-    def step(V, F, A, O):
-        fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n, out=V[di][dsl])
+    def make_step(keys: dict[int, int]) -> Step:
+        """The step, reading the inputs of buffers in `keys` from in-flight views (an elided
+        receive or host_in: pyflame/sim/step_access.py) instead of SRAM."""
+        if not keys:
 
-    s.steps.append(overwrites(step, di, dsl))
+            def step(V, F, A, O):
+                fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n, out=V[di][dsl])
+
+            return step
+        viewed = [(i, sl, keys.get(i)) for i, sl in sels]
+
+        def step_on_views(V, F, A, O):
+            ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
+            fused_expr.evaluate(steps, ins, lead, n, out=V[di][dsl])
+
+        return step_on_views
+
+    # (what the step touches: the elision of receives and host inputs whose data only this
+    # step reads, pyflame/sim/step_access.py, finds it so)
+    access = Access(
+        dict(sels), {di: dsl}, rebuild=lambda keys: overwrites(make_step(keys), di, dsl)
+    )
+    s.steps.append(annotate(overwrites(make_step({}), di, dsl), access))
     types = [str(pe.buf_of(v).element_type) for v in op.inputs]
     cycles, flops = fused_expr.fused_cycles(s.target, steps, n, [b.size for b in ins], types)
     sl = pe_slice(it.rect)

@@ -59,11 +59,8 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
         if type(host) is DeviceArray:  # a program's output (pyflame/sim/device_array.py)
             held = host.tiles_in(dist)
             if held is not None:  # its tiles as they are, or on the transposed grid
-                dst = V[i][sl]
-                dst[...] = held
-                # (tiles lent from a run's SRAM hold its padding as it was: zeroed here)
-                if host.lease is None or (dst.shape == held.shape and zero_padding(dist, dst)):
-                    return
+                V[i][sl][...] = held  # (their padding zeroed: pyflame/sim/device_array.py)
+                return
             host = host.numpy()
         tiles = V[i][sl].reshape(tile)
         if replicated:  # one contiguous copy of the (fewer) tiles first, then whole tiles
@@ -74,7 +71,12 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
             scatter_into(host, tiles)
 
     def tiles(F, A):  # the tiles as a view of the host array (an elided host_in's readers):
-        return np.broadcast_to(scatter(host_array(A[ai])), tile)  # replicas: every PE's copy
+        host = A[ai]  # replicas: every PE's copy
+        if type(host) is DeviceArray:  # a program's output: a view of its tiles, if it has
+            held = host.tiles_in(dist)  # them in this layout (or on the transposed grid)
+            if held is not None:
+                return np.broadcast_to(held.reshape(held.shape[:2] + tile[2:]), tile)
+        return np.broadcast_to(scatter(host_array(host)), tile)
 
     # a receive of the host's data: elided like one when only views of it are read
     # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
@@ -103,15 +105,19 @@ def host_out(s: Schedule, it: Item, op: pe.HostOutOp) -> None:
 
         def step(V, F, A, O):
             want = O[slot]
-            if type(want) is SramLease:  # nothing runs after: the tiles as SRAM holds them
-                O[slot] = DeviceArray(V[i][sl][:pr, :pc, :L], dist, gather, lease=want)
+            tiles = V[i][sl][:pr, :pc, :L]
+            # nothing runs after: the tiles as SRAM holds them, their padding zeroed there
+            # (no step reads the lent SRAM again before `Sram.reset`), as every device
+            # array's is: a host_in may then read them as they are, copied or as a view
+            if type(want) is SramLease and zero_padding(dist, tiles):
+                O[slot] = DeviceArray(tiles, dist, gather, lease=want)
                 return
-            if want is not KEEP_TILES:
+            if want is not KEEP_TILES and type(want) is not SramLease:
                 O[slot] = gather(V[i][sl])
                 return
             # a device array: the tiles as SRAM held them (one memcpy), their padding zeroed
             # as a host_in of them must leave it (else the host array they gather)
-            tiles = np.copy(V[i][sl][:pr, :pc, :L], order="K")
+            tiles = np.copy(tiles, order="K")
             kept = zero_padding(dist, tiles)
             O[slot] = DeviceArray(tiles, dist, gather) if kept else gather(tiles)
 

@@ -3,6 +3,8 @@ of the tile viewed as `shape`) and pe.broadcast (expand size-1 dims of the tile)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pyflame.dialects import pe
@@ -11,6 +13,10 @@ from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import tiles
+from pyflame.sim.step_access import Access, annotate
+
+if TYPE_CHECKING:  # executable.py owns Step: types only
+    from pyflame.sim.executable import Step
 
 
 @kernel(pe.TransposeOp)
@@ -23,10 +29,27 @@ def transpose(s: Schedule, it: Item, op: pe.TransposeOp) -> None:
 
     moved = tuple(shape[p - 2] for p in perm[2:])
 
-    def step(V, F, A, O):
-        tiles(V[di][dsl], moved)[...] = V[si][ssl].reshape((nr, nc) + shape).transpose(perm)
+    def make_step(keys: dict[int, int]) -> Step:
+        """The step, reading the source from an in-flight view when `keys` names its buffer
+        (an elided receive or host_in: pyflame/sim/step_access.py) instead of SRAM."""
+        key = keys.get(si)
+        if key is None:
 
-    s.steps.append(overwrites(step, di, dsl))
+            def step(V, F, A, O):
+                src = V[si][ssl].reshape((nr, nc) + shape)
+                tiles(V[di][dsl], moved)[...] = src.transpose(perm)
+
+            return step
+
+        def step_on_view(V, F, A, O):
+            view = F[key]
+            src = view.reshape(view.shape[:2] + shape)  # (rows or cols may be broadcast)
+            tiles(V[di][dsl], moved)[...] = src.transpose(perm)
+
+        return step_on_view
+
+    access = Access({si: ssl}, {di: dsl}, rebuild=lambda keys: overwrites(make_step(keys), di, dsl))
+    s.steps.append(annotate(overwrites(make_step({}), di, dsl), access))
     s.charge(it.rect, CostKind.TRANSPOSE, d.size, buf=d)
 
 

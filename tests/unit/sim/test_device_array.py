@@ -13,6 +13,7 @@ from pyflame.core.distribution import Distribution
 from pyflame.sim import executable
 from pyflame.sim.device_array import DEVICE_ARRAY_BYTES, DeviceArray
 from pyflame.sim.layout_io import make_scatter
+from pyflame.sim.step_access import is_elided
 
 
 def _program(sim, shape, grid, split, body, outs=("o",)):
@@ -91,13 +92,14 @@ def test_a_device_array_goes_back_as_its_host_array_would(
     assert type(host) is np.ndarray and type(kept) is DeviceArray
     assert kept.shape == SHAPE and kept.dtype == np.float32
     assert (kept.lease is not None) == lent
-    # the tiles as a host_in of exp(x) leaves them: padding 0 when copied; lent, they are the
-    # SRAM, padding 1 (exp made it so), which the host_in below zeroes
+    # the tiles as a host_in of exp(x) leaves them, padding 0: copied, or lent (the SRAM's
+    # tiles, whose padding exp made 1, zeroed there when lent), so that a host_in may read
+    # them as they are
     dist = Distribution(SHAPE, grid, split)
     expected = make_scatter(dist)(host).reshape(kept.tiles.shape)
     data = make_scatter(dist)(np.ones(SHAPE, np.float32)).reshape(kept.tiles.shape) == 1
     np.testing.assert_array_equal(np.where(data, kept.tiles, 0), expected)
-    assert lent == bool((kept.tiles[~data] == 1).all() and (~data).any())
+    assert (~data).any() and not kept.tiles[~data].any()
     second = sim.plan(_sum_program(sim, SHAPE, *back))
     (got,), _, sram_kept = second.run_with_sram([kept])  # (before its values were read)
     (want,), _, sram_host = second.run_with_sram([host])
@@ -105,6 +107,67 @@ def test_a_device_array_goes_back_as_its_host_array_would(
     assert sram_kept.tobytes() == sram_host.tobytes()  # every byte, the padding's zeros too
     np.testing.assert_array_equal(got, np.exp(x) * 2)
     assert np.asarray(kept).tobytes() == host.tobytes()  # gathered: the same bits
+
+
+def _read_once_program(sim, shape, grid, split, reader: str):
+    """x -> x * x (`reader` "fused") or each tile transposed (`reader` "transpose": x.T in
+    the layout with the splits swapped), the host_in's tiles read by that one step only (so
+    `Executable.run` reads them as a view, pyflame/sim/step_access.py)."""
+    if reader == "fused":
+        line, out = 'pe.fused %e, %a expr "mul.f32($0, $0)" {{pes = {pes}}} : {ta}, {ta}', shape
+    else:
+        rows, cols = Distribution(shape, grid, split).block
+        line = (
+            f"pe.transpose %e, %a {{{{shape = array<i64: {rows}, {cols}>, perm = array<i64: 1, "
+            "0>, pes = {pes}}} : {ta}, {ta}"
+        )
+        out = shape[::-1]
+    lay_out, tt_out = (
+        sim.layout(out, grid, split[::-1] if reader != "fused" else split),
+        sim.tensor(out),
+    )
+    lines = [
+        "pe.host_in %x, %a {{layout = {lay}, pes = {pes}}} : {tt}, {ta}",
+        line,
+        "%o = pe.host_out %e {{layout = " + lay_out + ", pes = {pes}}} : {ta} -> " + tt_out,
+    ]
+    lay, tt, rect = sim.layout(shape, grid, split), sim.tensor(shape), (0, 0) + grid
+    L = Distribution(shape, grid, split).local_elems
+    b = sim.Body()
+    b.alloc("a", rect, L)
+    b.alloc("e", rect, L)
+    for text in lines:
+        b.op(text.format(pes=sim.pes(rect), lay=lay, tt=tt, ta=b.t("a")))
+    return sim.program(b.text(), f"%x: {tt}", tt_out, f"%o : {tt_out}")
+
+
+@pytest.mark.parametrize("reader", ["fused", "transpose"])
+@pytest.mark.parametrize(
+    "back",
+    [((4, 8), ("r", "c")), ((8, 4), ("c", "r")), ((4, 4), ("r", "c")), ((4, 8), ("c", "r"))],
+    ids=["same", "transposed-grid", "other-grid", "swapped-splits"],
+)
+@pytest.mark.parametrize("lent", [True, False], ids=["lent", "copied"])
+def test_a_host_in_read_by_one_step_reads_a_device_array_s_tiles_in_place(
+    sim, reader, back, lent, monkeypatch
+):
+    """A host_in of a device array whose only reader is a pe.fused or a pe.transpose is not
+    written to SRAM: the reader computes from the array's tiles (same layout, or the
+    transposed grid; any other layout from its host array), padding zeroed either way; the
+    values are those of the host array's run, bit for bit."""
+    if not lent:
+        monkeypatch.setattr(executable, "MAX_LENT_SRAMS", 0)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(SHAPE).astype(np.float32)
+    (kept,), _ = sim.plan(_exp_program(sim, SHAPE, (4, 8), ("r", "c"))).run([x], keep_tiles=[0])
+    assert type(kept) is DeviceArray and (kept.lease is not None) == lent
+    second = sim.plan(_read_once_program(sim, SHAPE, *back, reader))
+    assert any(is_elided(st) for st in second.lean_steps)  # the host_in: a view
+    (got,), _ = second.run([kept])
+    (want,), _ = second.run([np.exp(x)])
+    assert got.tobytes() == want.tobytes()
+    e = np.exp(x)
+    np.testing.assert_array_equal(got, e * e if reader == "fused" else e.T)
 
 
 def test_small_outputs_and_unnamed_results_are_host_arrays(sim):
