@@ -52,7 +52,6 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
 
     kept = kept_grid(dist)
     replicated = math.prod(kept) < it.rect[2] * it.rect[3]
-    dtype = b.dtype
 
     def step(V, F, A, O):
         host = A[ai]
@@ -63,8 +62,10 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
                 return
             host = host.numpy()
         tiles = V[i][sl].reshape(tile)
-        if replicated:  # one contiguous copy of the (fewer) tiles first, then whole tiles
-            src = np.empty(kept + tile[2:], dtype)  # (10x256 on 64x64 [_, c]: 167 -> ~40 us)
+        if replicated:  # one copy of the (fewer) tiles first, then whole tiles
+            # (laid out in SRAM's order, so that the copies run along contiguous rows of
+            # both: 10x256 on 64x64 [_, c], lane-major, 167 -> ~40 -> ~15 us)
+            src = np.empty_like(tiles[: kept[0], : kept[1]], order="K")
             scatter_into(host, src)
             tiles[...] = src
         else:
