@@ -16,10 +16,10 @@ from pyflame.sim.layout_io import make_scatter
 from pyflame.sim.step_access import is_elided
 
 
-def _program(sim, shape, grid, split, body, outs=("o",)):
-    """@main(x) -> %o (or the results `outs`) in layout (grid, split), buffers %a and %e of
-    the tile's size; `body`'s lines may name {pes}, {lay}, {tt} (the host tensor's type) and
-    {ta} (a buffer's)."""
+def _program(sim, shape, grid, split, body, outs=("o",), result=None):
+    """@main(x) -> %o (or the results `outs`, of host type `result`, default x's) in layout
+    (grid, split), buffers %a and %e of the tile's size; `body`'s lines may name {pes}, {lay},
+    {tt} (the host tensor's type) and {ta} (a buffer's)."""
     lay, tt, rect = sim.layout(shape, grid, split), sim.tensor(shape), (0, 0) + grid
     L = Distribution(shape, grid, split).local_elems
     b = sim.Body()
@@ -27,7 +27,7 @@ def _program(sim, shape, grid, split, body, outs=("o",)):
     b.alloc("e", rect, L)
     for line in body:
         b.op(line.format(pes=sim.pes(rect), lay=lay, tt=tt, ta=b.t("a")))
-    types = ", ".join([tt] * len(outs))
+    types = ", ".join([result or tt] * len(outs))
     return sim.program(
         b.text(), f"%x: {tt}", types, ", ".join(f"%{o}" for o in outs) + f" : {types}"
     )
@@ -114,31 +114,26 @@ def _read_once_program(sim, shape, grid, split, reader: str):
     the layout with the splits swapped), the host_in's tiles read by that one step only (so
     `Executable.run` reads them as a view, pyflame/sim/step_access.py)."""
     if reader == "fused":
-        line, out = 'pe.fused %e, %a expr "mul.f32($0, $0)" {{pes = {pes}}} : {ta}, {ta}', shape
+        line, out, out_split = (
+            'pe.fused %e, %a expr "mul.f32($0, $0)" {{pes = {pes}}}',
+            shape,
+            split,
+        )
     else:
         rows, cols = Distribution(shape, grid, split).block
         line = (
             f"pe.transpose %e, %a {{{{shape = array<i64: {rows}, {cols}>, perm = array<i64: 1, "
-            "0>, pes = {pes}}} : {ta}, {ta}"
+            "0>, pes = {pes}}}"
         )
-        out = shape[::-1]
-    lay_out, tt_out = (
-        sim.layout(out, grid, split[::-1] if reader != "fused" else split),
-        sim.tensor(out),
-    )
-    lines = [
+        out, out_split = shape[::-1], split[::-1]
+    tt_out = sim.tensor(out)
+    lay_out = sim.layout(out, grid, out_split)
+    body = [
         "pe.host_in %x, %a {{layout = {lay}, pes = {pes}}} : {tt}, {ta}",
-        line,
+        line + " : {ta}, {ta}",
         "%o = pe.host_out %e {{layout = " + lay_out + ", pes = {pes}}} : {ta} -> " + tt_out,
     ]
-    lay, tt, rect = sim.layout(shape, grid, split), sim.tensor(shape), (0, 0) + grid
-    L = Distribution(shape, grid, split).local_elems
-    b = sim.Body()
-    b.alloc("a", rect, L)
-    b.alloc("e", rect, L)
-    for text in lines:
-        b.op(text.format(pes=sim.pes(rect), lay=lay, tt=tt, ta=b.t("a")))
-    return sim.program(b.text(), f"%x: {tt}", tt_out, f"%o : {tt_out}")
+    return _program(sim, shape, grid, split, body, result=tt_out)
 
 
 @pytest.mark.parametrize("reader", ["fused", "transpose"])
