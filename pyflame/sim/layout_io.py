@@ -195,7 +195,7 @@ class _Boxes:
     inverse: tuple[int, ...]
 
     @staticmethod
-    @functools.cache  # (a host_in of a lent device array zeroes its padding every run)
+    @functools.cache  # (a lent device array's padding is zeroed at every run of a training step)
     def of(dist: Distribution) -> _Boxes | None:
         """The boxes of a layout that pads (None: no padding, an empty or 0-d tensor)."""
         shape, block = dist.shape, dist.block
