@@ -178,30 +178,31 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
         stack = [out]
         while stack:
             t = stack[-1]
-            if id(t) in index:
+            at = id(t)
+            if at in index:
                 stack.pop()
                 continue
             if t._data is not None:
                 stack.pop()
-                index[id(t)] = i = len(nodes)
+                index[at] = i = len(nodes)
                 nodes.append(t)
                 args.append(i)
                 all_edges.append(())
                 entries.append(("arg", t.shape, t.dtype.name, t.layout))
                 continue
             inputs = t.value_inputs() if t._reads else t.inputs
-            if id(t) not in expanded:
-                pending = [x for x in inputs if id(x) not in index]
-                if pending:
+            if at not in expanded:
+                expanded.add(at)
+                pushed = False
+                for x in reversed(inputs):  # (placed left to right)
+                    if id(x) not in index:
+                        stack.append(x)
+                        pushed = True
+                if pushed:
                     # back on top of the stack, its inputs are placed (a DAG: none leads to it)
-                    expanded.add(id(t))
-                    if len(pending) == 1:
-                        stack.append(pending[0])
-                    else:
-                        stack.extend(reversed(pending))
                     continue
             stack.pop()
-            index[id(t)] = i = len(nodes)
+            index[at] = i = len(nodes)
             nodes.append(t)
             form = op_form(t.op)
             if form.random:
@@ -216,7 +217,10 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
                 frozen = tuple(
                     sorted((k, _freeze(v)) for k, v in attrs.items() if k not in form.operand_names)
                 )
-            edges = tuple([index[id(x)] for x in inputs])
+            if len(inputs) == 1:  # (most nodes: no list to build)
+                edges: tuple[int, ...] = (index[id(inputs[0])],)
+            else:
+                edges = tuple([index[id(x)] for x in inputs])
             all_edges.append(edges)
             name = t.op.name  # type: ignore[union-attr]  # a lazy node has its op
             entries.append((name, frozen, t.shape, t.dtype.name, t.layout, edges))
