@@ -24,7 +24,14 @@ def category(dtype: DType) -> int:
     return 2 if dtype.is_floating_point else 1
 
 
+#: the category of the plain Python number types (no isinstance against numbers' ABCs)
+_PLAIN_CATEGORY = {bool: 0, int: 1, float: 2}
+
+
 def scalar_category(value: Any) -> int:
+    plain = _PLAIN_CATEGORY.get(type(value))
+    if plain is not None:
+        return plain
     if isinstance(value, bool | np.bool_):
         return 0
     if isinstance(value, numbers.Integral):

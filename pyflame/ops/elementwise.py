@@ -60,8 +60,11 @@ def _check_kind(name: str, dtype: DType, kind: str) -> None:
         )
 
 
-def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], DType]:
-    """Promote (PyTorch's rules), convert and broadcast the operands of an elementwise op."""
+def _operands(
+    name: str, args: Sequence[Any], kind: str
+) -> tuple[list[Tensor], DType, tuple[int, ...]]:
+    """Promote (PyTorch's rules), convert and broadcast the operands of an elementwise op: (the
+    operands, their dtype, the result's shape: each operand has it, or is rank 0)."""
     first = args[0] if args else None
     if isinstance(first, Tensor):  # tensors of one shape and dtype: nothing to do (most ops)
         dtype, shape = first.dtype, first.shape
@@ -71,7 +74,7 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
         else:
             if kind != "float" or dtype.is_floating_point:
                 _check_kind(name, dtype, kind)
-                return list(args), dtype
+                return list(args), dtype, shape
     tensors = [a for a in args if isinstance(a, Tensor)]
     scalars = [a for a in args if not isinstance(a, Tensor)]
     if not tensors:
@@ -98,15 +101,25 @@ def _operands(name: str, args: Sequence[Any], kind: str) -> tuple[list[Tensor], 
         if not isinstance(a, Tensor):
             out.append(_scalar(a, dtype))
             continue
-        a = astype(a, dtype)
-        if a.ndim and a.shape != shape:
+        if a.dtype is not dtype:
+            a = astype(a, dtype)
+        if a.shape and a.shape != shape:
             a = broadcast_to(a, shape)
         out.append(a)
-    return out, dtype
+    return out, dtype, shape
 
 
 #: the 16-bit floats, which PyTorch computes in float32 (its "opmath" type) and rounds once
 HALF = (float16, bfloat16)
+
+
+def _has_half(args: Sequence[Any]) -> bool:
+    """Whether a tensor operand is float16/bfloat16 (`_half_opmath`'s first test, without
+    its lists: every mul and div asks)."""
+    for v in args:
+        if isinstance(v, Tensor) and v.dtype in HALF:
+            return True
+    return False
 
 
 def _exact_in(value: float, dtype: DType) -> bool:
@@ -180,7 +193,7 @@ def _half_by_one_element(fn: Callable[[Any, Any], Tensor], a: Any, b: Any) -> Te
 
 def elementwise_op(name: str, *args: Any) -> Tensor:
     """Build the flame op of elementwise function `name` (a row of pyflame.core.elementwise)."""
-    if name in ("mul", "div") and len(args) == 2:
+    if name in ("mul", "div") and len(args) == 2 and _has_half(args):
         widened = _half_opmath(name, *args)
         if widened is not None:
             return widened
@@ -191,7 +204,7 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
     if name in ("sub", "neg"):
         _refuse_bool_subtraction(name, args)
     entry = elementwise.ALL[name]
-    operands, dtype = _operands(name, args, entry.operands)
+    operands, dtype, shape = _operands(name, args, entry.operands)
     if name == "pow" and not dtype.is_floating_point and _negative_int(args[1]):
         # PyTorch's words; an integer tensor exponent gives 0, 1 or -1 there instead
         raise RuntimeError(
@@ -203,7 +216,6 @@ def elementwise_op(name: str, *args: Any) -> Tensor:
             f"{format_location(user_location())}: {name}: ZeroDivisionError: integer division "
             "by zero (PyTorch raises RuntimeError('ZeroDivisionError'))"
         )
-    shape = max((t.shape for t in operands), key=len)  # (broadcast already: () or this)
     result = bool_ if entry.result == "bool" else dtype
     return _node(ELEMENTWISE_OPS[name], operands, shape, result)
 
@@ -249,7 +261,7 @@ def _negative_int(value: Any) -> bool:
 def binary(op: type[flame.ElementwiseBinaryOp], a: Any, b: Any) -> Tensor:
     """An elementwise op on tensors and python scalars (either side); NotImplemented for other
     operand types, so Python can try the other operand's operator."""
-    if not all(isinstance(x, Tensor) or _is_scalar(x) for x in (a, b)):
+    if not (isinstance(a, Tensor) or _is_scalar(a)) or not (isinstance(b, Tensor) or _is_scalar(b)):
         return NotImplemented
     return elementwise_op(op.ENTRY.name, a, b)
 
@@ -567,7 +579,7 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
         )
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two scalars
         x = _scalar(x, result_type([], [x, y]))
-    (a, b), dtype = _operands("where", (x, y), "any")
+    (a, b), dtype, _ = _operands("where", (x, y), "any")
     try:
         shape = shapes.broadcast_all(condition.shape, a.shape, b.shape)
     except ValueError:

@@ -24,7 +24,7 @@ from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import Location, Tensor, drop_dead, format_location, user_location
-from pyflame.ops.saved import record_flame_op
+from pyflame.ops.saved import FLAME_SAVES, record_flame_op
 
 T = TypeVar("T")
 
@@ -87,6 +87,7 @@ def _node(
     if dtype.is_floating_point and op not in NOT_DIFFERENTIABLE and requires_grad_of(inputs):
         out._requires_grad = out._grad_node = True
     me = weakref.ref(out)
+    key = id(out)
     for i, t in enumerate(inputs):
         if t._pending_value is not None:  # stepped, not yet evaluated: read the new value
             if out._reads is None:
@@ -96,10 +97,13 @@ def _node(
         # tensor (pyflame/inplace.py) leaves it the value it was built from
         users = t._users
         if users is None:
-            users = t._users = {}
-        users[id(out)] = me
-        drop_dead(users, 256)
-    if out._grad_node:
+            t._users = {key: me}
+            continue
+        users[key] = me
+        n = len(users)
+        if n >= 256 and not n & (n - 1):  # (drop_dead's test, inlined: ~100 calls a step)
+            drop_dead(users, 256)
+    if out._grad_node and op in FLAME_SAVES:
         record_flame_op(out)  # what PyTorch's op saves for backward (versions checked there)
     return out
 
@@ -175,7 +179,13 @@ def _sizes(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
     return shape
 
 
+#: the Python number types that are scalar operands (decided without the ABC checks below)
+_PLAIN_SCALARS = frozenset({float, int, bool})
+
+
 def _is_scalar(x: object) -> bool:
+    if type(x) in _PLAIN_SCALARS:
+        return True
     return isinstance(x, (numbers.Number, np.number, np.bool_)) and not isinstance(
         x, (complex, np.complexfloating)
     )
