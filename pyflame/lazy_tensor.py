@@ -19,7 +19,7 @@ import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -81,8 +81,7 @@ def at_callers_line(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def at_caller(*args: P.args, **kwargs: P.kwargs) -> R:
         if _override.location is not None or not (
-            all(type(a) in _PLAIN or pyflame_made(type(a)) for a in args)
-            and all(type(a) in _PLAIN or pyflame_made(type(a)) for a in kwargs.values())
+            _all_plain(args) and (not kwargs or _all_plain(kwargs.values()))
         ):
             return fn(*args, **kwargs)
         _override.location = user_location()
@@ -96,6 +95,17 @@ def at_callers_line(fn: Callable[P, R]) -> Callable[P, R]:
 
 #: argument types whose methods `at_callers_line` may call (no user code in them)
 _PLAIN = frozenset({type(None), bool, int, float, str})
+
+
+def _all_plain(args: Iterable[Any]) -> bool:
+    """Whether every argument is of a `_PLAIN` type or a `pyflame_made` class (a loop, not
+    all() of a generator: cross_entropy and linear ask at every call)."""
+    for a in args:
+        cls = type(a)
+        if cls not in _PLAIN and not pyflame_made(cls):
+            return False
+    return True
+
 
 #: by class: whether every class of its MRO (but `object`) is the pyflame package's
 _PYFLAME_MADE: dict[type, bool] = {}
@@ -555,7 +565,9 @@ class Tensor(OpMethods):
         if views is None:
             views = self._views = {}
         views[id(view)] = weakref.ref(view)
-        drop_dead(views, VIEWS_PRUNED_AT)
+        n = len(views)
+        if n >= VIEWS_PRUNED_AT and not n & (n - 1):  # (drop_dead's test, without a call)
+            drop_dead(views, VIEWS_PRUNED_AT)
 
     def _has_views(self) -> bool:
         """Whether a view of this tensor is still alive."""

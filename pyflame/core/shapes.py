@@ -108,9 +108,15 @@ def broadcast_all(*shapes: Shape) -> Shape:
     """numpy's `np.broadcast_shapes(*shapes)` of int tuples, ValueError as numpy's, without its
     ~3 us of array machinery (elementwise ops ask at every build)."""
     first = shapes[0] if shapes else ()
-    if all(s == first for s in shapes):
+    n = 0
+    same = True
+    for s in shapes:  # (loops, not generators: two or three shapes at every build)
+        if s != first:
+            same = False
+        if len(s) > n:
+            n = len(s)
+    if same:
         return tuple(first)
-    n = max(len(s) for s in shapes)
     out = [1] * n
     for s in shapes:
         offset = n - len(s)

@@ -75,8 +75,13 @@ def _operands(
             if kind != "float" or dtype.is_floating_point:
                 _check_kind(name, dtype, kind)
                 return list(args), dtype, shape
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    scalars = [a for a in args if not isinstance(a, Tensor)]
+    tensors: list[Tensor] = []
+    scalars: list[Any] = []
+    for a in args:
+        if isinstance(a, Tensor):
+            tensors.append(a)
+        else:
+            scalars.append(a)
     if not tensors:
         raise TypeError(f"{name} needs at least one pf.Tensor operand")
     for s in scalars:
@@ -88,8 +93,10 @@ def _operands(
     _check_kind(name, dtype, kind)
     try:
         shape = tensors[0].shape
-        if any(t.shape != shape for t in tensors):
-            shape = shapes.broadcast_all(*(t.shape for t in tensors))
+        for t in tensors:
+            if t.shape != shape:
+                shape = shapes.broadcast_all(*[t.shape for t in tensors])
+                break
     except ValueError:
         raise _shape_error(
             f"{name}: shapes "

@@ -161,6 +161,9 @@ def _shape_arg(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
         size = tuple(size[0])
     out = []
     for n in size:
+        if type(n) is int:  # (the common case, without the checks below)
+            out.append(n)
+            continue
         if isinstance(n, builtins.bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"{what}: sizes must be ints, got {n!r} in {list(size)}")
         out.append(int(n))

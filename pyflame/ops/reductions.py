@@ -65,6 +65,8 @@ def _torch_aliases(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not kwargs:  # (most calls)
+                return fn(*args, **kwargs)
             for alias, own in ALIASES.items():
                 if alias not in kwargs:
                     continue

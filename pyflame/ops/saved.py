@@ -170,13 +170,11 @@ def _inside() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _nested() -> Iterator[None]:
-    _state.depth = getattr(_state, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _state.depth -= 1
+def _is_argument(out: Tensor, args: tuple[Any, ...]) -> bool:
+    for a in args:
+        if out is a:
+            return True
+    return False
 
 
 def composite(saves: Callable[..., Sequence[Tensor | None]], name: str | None = None) -> Any:
@@ -189,9 +187,12 @@ def composite(saves: Callable[..., Sequence[Tensor | None]], name: str | None = 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if _inside():
                 return fn(*args, **kwargs)
-            with _nested():
+            _state.depth += 1  # (its inner nodes are inside; no generator's context manager)
+            try:
                 out = fn(*args, **kwargs)
-            if isinstance(out, Tensor) and out._grad_node and not any(out is a for a in args):
+            finally:
+                _state.depth -= 1
+            if isinstance(out, Tensor) and out._grad_node and not _is_argument(out, args):
                 record(out, saves(out, *args, **kwargs))
                 if name is not None:
                     out.__dict__["_torch_name"] = name
