@@ -113,6 +113,14 @@ def _checked_array(key: str, value: Any, target: Tensor, errors: list[str]) -> n
     return np.array(array, dtype=want, copy=True, order="C")
 
 
+def _defined_in(cls: type, name: str) -> bool:
+    """Whether `cls` or a class it inherits from defines `name`."""
+    for c in cls.__mro__:
+        if name in c.__dict__:
+            return True
+    return False
+
+
 class Module:
     """Base class of every layer and model; subclasses define `forward` (or `forward_train`
     and `forward_eval`) and assign their parameters and submodules in `__init__`."""
@@ -145,7 +153,18 @@ class Module:
 
     def _forward_for_mode(self) -> Callable[..., Any]:
         name = "forward_train" if self.training else "forward_eval"
-        fn = getattr(self, name, None)
+        cls = type(self)
+        if (
+            cls.__getattr__ is Module.__getattr__
+            and cls.__getattribute__ is Module.__getattribute__
+            and name not in self.__dict__
+            and not _defined_in(cls, name)
+        ):
+            # what getattr(self, name, None) finds, without Module.__getattr__ raising the
+            # AttributeError it would catch (most modules define neither: every call asks)
+            fn = self._stored(name)
+        else:
+            fn = getattr(self, name, None)
         return fn if callable(fn) else self.forward
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -263,11 +282,20 @@ class Module:
 
     def __getattr__(self, name: str) -> Any:
         # only called when normal lookup fails: parameters, buffers and submodules live here
+        # (its own loop, not a call of `_stored`: `self.weight` of every forward comes here)
         d = self.__dict__
         for store in ("_parameters", "_buffers", "_modules"):
             if store in d and name in d[store]:
                 return d[store][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _stored(self, name: str) -> Any:
+        """The parameter, buffer or submodule `name` (what `__getattr__` finds), else None."""
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        return None
 
     def __delattr__(self, name: str) -> None:
         for store in (self._parameters, self._buffers, self._modules):

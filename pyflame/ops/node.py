@@ -23,7 +23,14 @@ from pyflame.devices import is_device
 from pyflame.dialects import flame
 from pyflame.grad_mode import requires_grad_of
 from pyflame.layout import MeshLayout
-from pyflame.lazy_tensor import Location, Tensor, drop_dead, format_location, user_location
+from pyflame.lazy_tensor import (
+    Location,
+    Tensor,
+    _override,
+    drop_dead,
+    format_location,
+    user_location,
+)
 from pyflame.ops.saved import FLAME_SAVES, record_flame_op
 
 T = TypeVar("T")
@@ -80,7 +87,7 @@ def _node(
         inputs,
         attrs,
         layout=layout,
-        location=location or user_location(),
+        location=location or _override.location or user_location(),
     )
     if not inputs:
         return out

@@ -768,6 +768,41 @@ def test_forward_train_is_used_in_training_mode_and_forward_in_eval():
         OnlyTrain().eval()(x)
 
 
+def test_forward_for_the_mode_found_wherever_getattr_finds_it():
+    """The mode's method is looked up as getattr does (without raising when it is absent):
+    an instance attribute, a submodule of that name, a class's own __getattr__."""
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    x = pf.zeros(2)
+    net = Net()
+    assert net(x).numpy().tolist() == [1, 1]
+    net.forward_train = lambda x: x + 3  # an instance attribute
+    assert net(x).numpy().tolist() == [3, 3]
+
+    class Three(nn.Module):
+        def forward(self, x):
+            return x + 3
+
+    holder = Net()
+    holder.forward_eval = Three()  # a submodule, callable
+    assert holder(x).numpy().tolist() == [1, 1]
+    assert holder.eval()(x).numpy().tolist() == [3, 3]
+
+    class Delegating(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+        def __getattr__(self, name):
+            if name == "forward_train":
+                return lambda x: x + 4
+            return super().__getattr__(name)
+
+    assert Delegating()(x).numpy().tolist() == [4, 4]
+
+
 # --- the guide's snippets that need features built elsewhere (skipped until they exist) ------
 
 
