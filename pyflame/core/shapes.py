@@ -21,7 +21,8 @@ Shape = tuple[int, ...]
 def normalize_dim(dim: int, rank: int, what: str = "dim") -> int:
     """A dimension index in [0, rank), accepting negative indices like PyTorch (a 0-d tensor
     accepts 0 and -1, as if it had one dim)."""
-    if not -max(rank, 1) <= dim < max(rank, 1):
+    bound = rank if rank > 1 else 1  # (max(rank, 1) without a call: every dim asks)
+    if not -bound <= dim < bound:
         raise ShapeError(f"{what} {dim} is out of range for a tensor of rank {rank}")
     return dim % rank if rank else 0
 

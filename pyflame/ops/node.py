@@ -10,6 +10,8 @@ helpers turn a bad argument into `pf.ShapeError` / `TypeError` naming the user's
 from __future__ import annotations
 
 import builtins
+import functools
+import math
 import numbers
 import weakref
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from pyflame.lazy_tensor import (
     _override,
     drop_dead,
     format_location,
+    new_node,
     user_location,
 )
 from pyflame.ops.saved import FLAME_SAVES, record_flame_op
@@ -80,14 +83,8 @@ def _node(
         )
     if layout is not None:
         _check_layout(layout)
-    out = Tensor(
-        shape,
-        dtype,
-        op,
-        inputs,
-        attrs,
-        layout=layout,
-        location=location or _override.location or user_location(),
+    out = new_node(
+        shape, dtype, op, inputs, attrs, layout, location or _override.location or user_location()
     )
     if not inputs:
         return out
@@ -201,6 +198,7 @@ def _is_scalar(x: object) -> bool:
     )
 
 
+@functools.cache  # (a dtype is a singleton; np.finfo takes microseconds: full() asks each time)
 def _float_max(dtype: DType) -> float:
     """The largest finite value of a float dtype. ml_dtypes (half a second to import) only for
     bfloat16, whose numpy dtype already needed it."""
@@ -214,7 +212,7 @@ def _float_max(dtype: DType) -> float:
 def _fits(value: float, dtype: DType, what: str) -> float:
     """`value` when `dtype` holds it; else an OverflowError at the user's line, as PyTorch
     refuses `torch.full([2], 2**40, dtype=torch.int32)` (never a wrapped or infinite value)."""
-    if dtype is bool_ or not np.isfinite(value):
+    if dtype is bool_ or not math.isfinite(value):  # (a Python float: no numpy call)
         return value
     if dtype.is_floating_point:
         high = _float_max(dtype)
