@@ -48,6 +48,26 @@ def test_building_a_node_is_lazy_and_instant() -> None:
     assert x.requires_grad
 
 
+def test_new_node_sets_what_tensor_init_sets() -> None:
+    """`ops._node` makes its tensors with `lazy_tensor.new_node` (no class call): the same
+    attributes, values and order as `Tensor(...)` (a field added to one must go to both)."""
+    from pyflame.lazy_tensor import Tensor, new_node
+
+    x = pf.zeros(2, 3)
+    layout = pf.MeshLayout.grid(1, 1)
+    args = ((2, 3), pf.float32, flame.AddOp, (x, x), {"k": 1}, layout, ("f.py", 3))
+    made = new_node(*args)
+    called = Tensor(*args[:5], layout=args[5], location=args[6])
+    assert type(made) is Tensor
+    assert list(vars(made)) == list(vars(called))
+    for name, value in vars(called).items():
+        if name == "_version_counter":  # (each tensor its own)
+            assert type(vars(made)[name]) is type(value) and vars(made)[name] is not value
+        else:
+            assert vars(made)[name] == value, name
+    assert made.attrs is not args[4]  # a copy, as Tensor's
+
+
 def test_shape_argument_forms() -> None:
     assert pf.randn(2, 3).shape == (2, 3)
     assert pf.randn((2, 3)).shape == (2, 3)
