@@ -32,7 +32,7 @@ def normalize_dims(dims: int | Sequence[int] | None, rank: int) -> tuple[int, ..
     if dims is None:
         return tuple(range(rank))
     if isinstance(dims, int):
-        dims = (dims,)
+        return (normalize_dim(dims, rank),)
     out = sorted({normalize_dim(d, rank) for d in dims})
     if len(out) != len(tuple(dims)):
         raise ShapeError(f"dims {tuple(dims)} name the same dimension twice")

@@ -34,6 +34,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     flame.reshape around it for vectors and flame.broadcast_to for batch dims that differ."""
     _check_tensor(a, "matmul")
     _check_tensor(b, "matmul")
+    if len(a.shape) == 2 and len(b.shape) == 2 and a.shape[1] == b.shape[0]:
+        if a.dtype is b.dtype:  # two matrices that fit: one flame.matmul (most products)
+            return _node(flame.MatmulOp, (a, b), (a.shape[0], b.shape[1]), a.dtype)
     shape = _rule(shapes.matmul_result, a.shape, b.shape)
     if a.dtype is not b.dtype:
         raise _shape_error(f"matmul: dtypes {a.dtype!r} and {b.dtype!r} differ")
