@@ -153,7 +153,7 @@ def backward(
     wanted = None if inputs is None else {id(t) for t in inputs}
     order = _topological(tensor)
     if inputs is None:
-        _forget_applied_gradients({id(t) for t in order if t.is_leaf})
+        _forget_applied_gradients({id(t) for t in order if not t._grad_node})  # (the leaves)
     # with `inputs`, only the nodes on a path to one of them run (as PyTorch's engine): a
     # retained tensor below them gets no gradient, and nothing below is computed
     needed = None if wanted is None else _leading_to(order, wanted)
@@ -183,7 +183,11 @@ def backward(
             edges = node.inputs if fn is None else fn.inputs
             computed = _as_computed(node) if getattr(node, "_reads", None) else node
             # (the rule may skip gradients nothing uses: gradients.wanted)
-            computed.__dict__["_grads_wanted"] = tuple([t.requires_grad for t in edges])
+            if len(edges) == 1:  # (no list to build for most nodes)
+                flags: tuple[bool, ...] = (edges[0].requires_grad,)
+            else:
+                flags = tuple([t.requires_grad for t in edges])
+            computed.__dict__["_grads_wanted"] = flags
             try:
                 input_grads = rule(computed, g)
             finally:

@@ -306,13 +306,12 @@ def arange(
     start, end, step = (
         _number(v, f"arange {n}") for v, n in ((start, "start"), (end, "end"), (step, "step"))
     )
-    where = format_location(user_location())
     if step == 0:
-        raise ValueError(f"{where}: arange: step must be nonzero")
+        raise ValueError(f"{format_location(user_location())}: arange: step must be nonzero")
     if (end - start) * step < 0:
         raise ValueError(
-            f"{where}: arange: upper bound and lower bound inconsistent with step sign "
-            f"(start {start}, end {end}, step {step})"
+            f"{format_location(user_location())}: arange: upper bound and lower bound "
+            f"inconsistent with step sign (start {start}, end {end}, step {step})"
         )
     all_int = all(isinstance(v, int) for v in (start, end, step))
     asked = dtype
@@ -324,6 +323,7 @@ def arange(
     else:
         n = int(np.ceil((float(end) - float(start)) / float(step)))
     if not dtype.is_floating_point and not all_int:
+        where = format_location(user_location())
         n = _int_arange_length(start, end, step, int(n), asked, where)
     if not dtype.is_floating_point:
         start, step = int(start), int(step)  # truncation toward zero, as PyTorch
