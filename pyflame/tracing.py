@@ -166,12 +166,13 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
     a node's key entry and edges are made when it is placed (its inputs are placed by then)."""
     target = target or get_target()
     nodes: list[Tensor] = []
+    #: by id: the node's index once placed, -1 while its inputs are placed (one dict for both)
     index: dict[int, int] = {}
     args: list[int] = []
     seeds: list[int] = []
     entries: list[tuple[Any, ...]] = []
     all_edges: list[tuple[int, ...]] = []
-    expanded: set[int] = set()  # ids of the nodes whose inputs were pushed
+    forms = _FORMS
     for out in outputs:
         if not isinstance(out, Tensor):
             raise TypeError(f"expected a pf.Tensor, got {type(out).__name__}")
@@ -179,7 +180,8 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
         while stack:
             t = stack[-1]
             at = id(t)
-            if at in index:
+            state = index.get(at)
+            if state is not None and state >= 0:  # placed
                 stack.pop()
                 continue
             if t._data is not None:
@@ -191,11 +193,12 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
                 entries.append(("arg", t.shape, t.dtype.name, t.layout))
                 continue
             inputs = t.value_inputs() if t._reads else t.inputs
-            if at not in expanded:
-                expanded.add(at)
+            if state is None:  # first met: push the inputs not placed yet
+                index[at] = -1
                 pushed = False
                 for x in reversed(inputs):  # (placed left to right)
-                    if id(x) not in index:
+                    placed = index.get(id(x))
+                    if placed is None or placed < 0:
                         stack.append(x)
                         pushed = True
                 if pushed:
@@ -204,7 +207,10 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             stack.pop()
             index[at] = i = len(nodes)
             nodes.append(t)
-            form = op_form(t.op)
+            op: type[FlameOp] = t.op  # type: ignore[assignment]  # a lazy node has its op
+            form = forms.get(op)  # (a dict lookup: no call)
+            if form is None:
+                form = forms[op] = op_form(op)
             if form.random:
                 seeds.append(i)
             attrs = t.attrs
@@ -214,16 +220,15 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
                 ((k, v),) = attrs.items()
                 frozen = () if k in form.operand_names else ((k, _freeze(v)),)
             else:
-                frozen = tuple(
-                    sorted((k, _freeze(v)) for k, v in attrs.items() if k not in form.operand_names)
-                )
+                items = [(k, _freeze(v)) for k, v in attrs.items() if k not in form.operand_names]
+                items.sort()
+                frozen = tuple(items)
             if len(inputs) == 1:  # (most nodes: no list to build)
                 edges: tuple[int, ...] = (index[id(inputs[0])],)
             else:
                 edges = tuple([index[id(x)] for x in inputs])
             all_edges.append(edges)
-            name = t.op.name  # type: ignore[union-attr]  # a lazy node has its op
-            entries.append((name, frozen, t.shape, t.dtype.name, t.layout, edges))
+            entries.append((form.name, frozen, t.shape, t.dtype.name, t.layout, edges))
     out_idx = tuple(index[id(t)] for t in outputs)
     key = CacheKey((tuple(entries), out_idx, target))
     return Trace(nodes, all_edges, out_idx, args, seeds, target, key)
@@ -258,8 +263,14 @@ _AS_IS = frozenset({int, bool, str, type(None)})
 def _freeze(value: Any) -> Hashable:
     """A hashable, exact stand-in for an attr value (floats by bits, so NaN == NaN)."""
     cls = type(value)
-    if cls in _AS_IS or (cls is tuple and all(type(v) is int for v in value)):
+    if cls in _AS_IS:
         return value  # (what the general case below makes of them, sooner)
+    if cls is tuple:
+        for v in value:  # (a loop, not all() of a generator: most attrs are these)
+            if type(v) is not int:
+                break
+        else:
+            return value  # a tuple of ints, as the general case below makes it
     if isinstance(value, float):
         return ("f", value.hex())
     if isinstance(value, (list, tuple)):
@@ -304,6 +315,8 @@ class OpForm:
     variadic: bool
     #: operand count with every optional operand present (conv2d's bias), else None
     optional_count: int | None
+    #: the op's name (`flame.add`), as the key holds it
+    name: str = ""
 
 
 @functools.cache
@@ -336,7 +349,12 @@ def op_form(cls: type[FlameOp]) -> OpForm:
         random="seed" in names,
         variadic=len(operands) == 1 and isinstance(operands[0][1], VarOperandDef),
         optional_count=len(operands) if optional else None,
+        name=cls.name,
     )
+
+
+#: `op_form` of each op class met by `trace` (a dict: one lookup per node, not a cached call)
+_FORMS: dict[type[FlameOp], OpForm] = {}
 
 
 def _ir_attrs(t: Tensor, form: OpForm) -> tuple[dict[str, Attribute], dict[str, Attribute]]:
