@@ -586,9 +586,10 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
         )
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):  # two scalars
         x = _scalar(x, result_type([], [x, y]))
-    (a, b), dtype, _ = _operands("where", (x, y), "any")
+    (a, b), dtype, shape = _operands("where", (x, y), "any")
     try:
-        shape = shapes.broadcast_all(condition.shape, a.shape, b.shape)
+        if condition.shape != shape:  # (a mask of the operands' shape needs no broadcasting)
+            shape = shapes.broadcast_all(condition.shape, a.shape, b.shape)
     except ValueError:
         raise _shape_error(
             f"where: shapes {list(condition.shape)}, {list(a.shape)}, {list(b.shape)} cannot "

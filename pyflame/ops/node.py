@@ -23,7 +23,7 @@ from pyflame.core.dtypes import DType, bool_
 from pyflame.core.errors import IntegerOverflowError, ShapeError
 from pyflame.devices import is_device
 from pyflame.dialects import flame
-from pyflame.grad_mode import requires_grad_of
+from pyflame.grad_mode import _state as _grad_state
 from pyflame.layout import MeshLayout
 from pyflame.lazy_tensor import (
     Location,
@@ -88,8 +88,11 @@ def _node(
     )
     if not inputs:
         return out
-    if dtype.is_floating_point and op not in NOT_DIFFERENTIABLE and requires_grad_of(inputs):
-        out._requires_grad = out._grad_node = True
+    if dtype.is_floating_point and op not in NOT_DIFFERENTIABLE and _grad_state.enabled[-1]:
+        for t in inputs:  # (requires_grad_of, inlined: every node asks)
+            if t.requires_grad:
+                out._requires_grad = out._grad_node = True
+                break
     me = weakref.ref(out)
     key = id(out)
     for i, t in enumerate(inputs):
