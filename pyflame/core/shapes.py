@@ -50,8 +50,8 @@ def reduce(shape: Shape, dims: Sequence[int], keepdim: bool) -> Shape:
         if not 0 <= d < len(shape):
             raise ShapeError(f"reduction dim {d} is out of range for shape {list(shape)}")
     if keepdim:
-        return tuple(1 if i in dims else n for i, n in enumerate(shape))
-    return tuple(n for i, n in enumerate(shape) if i not in dims)
+        return tuple([1 if i in dims else n for i, n in enumerate(shape)])
+    return tuple([n for i, n in enumerate(shape) if i not in dims])
 
 
 def matmul(a: Shape, b: Shape) -> Shape:
@@ -164,7 +164,7 @@ def reshape(shape: Shape, new: Sequence[int]) -> Shape:
         if total % known:
             raise ShapeError(f"cannot reshape {list(shape)} ({total} elements) to {new}")
         new[new.index(-1)] = total // known
-    if any(n < 0 for n in new) or math.prod(new) != total:
+    if min(new, default=0) < 0 or math.prod(new) != total:
         raise ShapeError(f"cannot reshape {list(shape)} ({total} elements) to {new}")
     return tuple(new)
 

@@ -41,7 +41,9 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
     """Result dim i is input dim dims[i] (negative dims allowed)."""
     _check_tensor(x, "permute")
     given = _shape_arg(dims, "permute")
-    perm = tuple(_rule(shapes.normalize_dim, d, x.ndim) for d in given)
+    rank = len(x.shape)
+    # (a dim in range is its own normalized form: no call for it)
+    perm = tuple([d if 0 <= d < rank else _rule(shapes.normalize_dim, d, rank) for d in given])
     shape = _rule(shapes.permute, x.shape, perm)
     return _permute_view(_node(flame.TransposeOp, (x,), shape, x.dtype, {"perm": perm}), x, perm)
 
