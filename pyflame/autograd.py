@@ -139,12 +139,14 @@ def backward(
             "backward: the tensor does not require grad (no input had requires_grad=True, or "
             "it was built under no_grad() or from detach())"
         )
+    where = user_location()  # (one stack walk: every node built here is made at this line)
     if gradient is None:
         if tensor.numel() != 1:
             raise RuntimeError(
                 f"backward needs a gradient for a non-scalar tensor of shape {list(tensor.shape)}"
             )
-        gradient = ops.ones_like(tensor)
+        with building_at(where):
+            gradient = ops.ones_like(tensor)
     elif not hasattr(gradient, "shape") or tuple(gradient.shape) != tensor.shape:
         raise RuntimeError(
             f"backward: gradient of shape {list(getattr(gradient, 'shape', ()))} for a tensor of "
@@ -159,7 +161,7 @@ def backward(
     needed = None if wanted is None else _leading_to(order, wanted)
     grads: dict[int, Tensor] = {id(tensor): gradient}
     replaced = 0  # leaves whose gradient nothing read before this call replaced it
-    with GradMode(create_graph), building_at(user_location()):
+    with GradMode(create_graph), building_at(where):
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None or (needed is not None and id(node) not in needed):

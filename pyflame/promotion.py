@@ -54,13 +54,26 @@ def promote_pair(a: DType, b: DType) -> DType:
 DEFAULT_FOR_CATEGORY = {0: bool_, 1: int32, 2: float32}
 
 
+def _all_of(tensors: Sequence[Any], dtype: DType) -> bool:
+    for t in tensors:
+        if t.dtype is not dtype:
+            return False
+    return True
+
+
 def result_type(tensors: Sequence[Any], scalars: Sequence[Any]) -> DType:
     """`tensors`: pf.Tensors; `scalars`: Python numbers."""
     first = tensors[0].dtype if tensors else None
-    if first is not None and all(t.dtype is first for t in tensors):
+    if first is not None and _all_of(tensors, first):
         # the common case, one dtype among the tensors: a scalar changes it only when it
         # reaches a higher category (an int tensor times 0.5)
-        if not scalars or max(scalar_category(s) for s in scalars) <= category(first):
+        if not scalars:
+            return first
+        top = category(first)
+        for s in scalars:  # (a loop, not max() of a generator: most elementwise ops ask)
+            if scalar_category(s) > top:
+                break
+        else:
             return first
     groups: list[list[DType]] = [
         [t.dtype for t in tensors if t.ndim > 0],

@@ -207,7 +207,7 @@ def broadcast_to(shape: Shape, target: Sequence[int]) -> Shape:
     every dim of `shape` equals its target dim or is 1)."""
     target = tuple(target)
     k = len(target) - len(shape)
-    if k < 0 or any(n < 0 for n in target):
+    if k < 0 or min(target, default=0) < 0:
         raise ShapeError(f"cannot broadcast {list(shape)} to {list(target)}")
     for d, n in enumerate(shape):
         if n != 1 and n != target[k + d]:
