@@ -26,7 +26,7 @@ from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
 from pyflame.grad_mode import requires_grad_of
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
-from pyflame.ops.creation import full
+from pyflame.ops.creation import full, zeros_like
 from pyflame.ops.elementwise import (
     _promoted,
     _signbit,
@@ -303,13 +303,24 @@ logaddexp2 = _logaddexp_with("logaddexp2", exp2, _INV_LN2)
 
 def copysign(a: Any, b: Any) -> Tensor:
     """|a| with b's sign bit (torch.copysign; -0.0 and a negative NaN count as negative):
-    exact. Integers give float32."""
+    exact. Integers give float32. Gradient PyTorch's: g * result / a (0 where a is 0) for a,
+    zeros for b (b gets a .grad, as in PyTorch, though its sign bit has no derivative)."""
 
     def formula(x: Tensor, y: Tensor) -> Tensor:
         magnitude = abs(x)
-        return where(signbit(y), neg(magnitude), magnitude)
+        out = where(signbit(y), neg(magnitude), magnitude)
+        if requires_grad_of((x, y)):
+            out._requires_grad = out._grad_node = True  # (y alone: signbit has no gradient)
+        return _with_rule(out, _copysign_grad, x, y)
 
     return _opmath("copysign", formula, a, b)
+
+
+def _copysign_grad(node: Tensor, g: Tensor, x: Tensor, y: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's copysign_tensor_self_backward (g * result / self, 0 where self is 0) and
+    zeros_like(other)."""
+    ratio = where(eq(x, 0.0), 0.0, div(node, x))
+    return (mul(g, ratio), zeros_like(g))
 
 
 def heaviside(input: Tensor, values: Tensor) -> Tensor:

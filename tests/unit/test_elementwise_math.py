@@ -172,6 +172,27 @@ def test_copysign_is_exact_and_takes_the_sign_of_zeros_and_nans():
     assert got.tobytes() == want.tobytes()
 
 
+def test_copysign_gives_the_sign_operand_a_zero_gradient_as_torch():
+    # found by the differential fuzzer (grad mode, seed 1, program 96): `b` of copysign(a, b)
+    # had no .grad (None), where PyTorch's is zeros (derivatives.yaml: zeros_like(other)), and
+    # code that reads or updates b.grad (an optimizer, weight decay) then differs
+    a = np.array([[1.5, -2.0, 0.0], [np.nan, -np.inf, 3.0]], np.float32)
+    b = np.array([[-0.5, 0.0, -1.0], [2.0, 1.0, np.nan]], np.float32)
+    for only_b in (True, False):
+        x, y = pf.from_numpy(a), pf.from_numpy(b)
+        tx, ty = torch.from_numpy(a), torch.from_numpy(b)
+        y.requires_grad = ty.requires_grad = True
+        if not only_b:
+            x.requires_grad = tx.requires_grad = True
+        w = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+        (pf.copysign(x, y[0]) * pf.from_numpy(w)).sum().backward()
+        (torch.copysign(tx, ty[0]) * torch.from_numpy(w)).sum().backward()
+        assert y.grad is not None
+        np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())
+        if not only_b:
+            np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
 def test_integers_and_bool_promote_to_float32_or_are_refused_as_torch():
     """float functions of int32 and bool give float32 (PyTorch: float32 too); hypot,
     logaddexp, logaddexp2 and nextafter have no integer kernel in PyTorch: NotImplementedError
