@@ -27,6 +27,7 @@ import math
 import re
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -150,7 +151,10 @@ class TorchShim:
             raise AttributeError(name)
         if name in ("gelu", "silu", "pad", "layer_norm"):
             return self._functional(name)
-        return self._drop_layout(getattr(self._torch, name))
+        found = getattr(self._torch, name)
+        if isinstance(found, types.ModuleType):  # pf.linalg, pf.special
+            return found
+        return self._drop_layout(found)
 
     def _tensor(self, value: Any) -> Any:
         return value if isinstance(value, self._torch.Tensor) else self._torch.tensor(value)
@@ -159,7 +163,8 @@ class TorchShim:
 
     def from_numpy(self, a: np.ndarray, layout: Any = None) -> Any:
         a = np.asarray(a)
-        t = self._torch.from_numpy(a.astype(np.float64) if a.dtype.kind == "f" else a.copy())
+        floating = a.dtype.kind == "f" or a.dtype == pf.bfloat16.numpy
+        t = self._torch.from_numpy(a.astype(np.float64) if floating else a.copy())
         if t.is_floating_point():
             return t.to(self._float)
         return t.to(self._torch.int64) if a.dtype.kind in "iu" else t
@@ -195,7 +200,9 @@ class TorchShim:
     def mul(self, a: Any, b: Any) -> Any:
         return self._tensor(a) * b
 
-    def div(self, a: Any, b: Any) -> Any:
+    def div(self, a: Any, b: Any, rounding_mode: Any = None) -> Any:
+        if rounding_mode is not None:
+            return self._torch.div(self._tensor(a), b, rounding_mode=rounding_mode)
         return self._tensor(a) / b
 
     def expand(self, x: Any, *size: Any) -> Any:
@@ -356,6 +363,131 @@ GRAD_OPS = (
     "t",
     "T",
     "reshape",
+    # session 30
+    "cumsum",
+    "cumprod",
+    "cummax",
+    "cummin",
+    "logcumsumexp",
+    "sort",
+    "sort_gather",
+    "msort",
+    "topk",
+    "topk_gather",
+    "kthvalue",
+    "kthvalue_gather",
+    "median_all",
+    "median",
+    "median_gather",
+    "quantile",
+    "gather",
+    "take_along_dim",
+    "index_select",
+    "take",
+    "scatter",
+    "scatter_value",
+    "scatter_add",
+    "scatter_reduce",
+    "index_add",
+    "index_copy",
+    "index_fill",
+    "masked_fill",
+    "flip",
+    "fliplr",
+    "flipud",
+    "rot90",
+    "roll",
+    "tril",
+    "triu",
+    "diag",
+    "diagonal",
+    "diag_embed",
+    "trace",
+    "repeat",
+    "repeat_interleave",
+    "movedim",
+    "swapaxes",
+    "unbind",
+    "tensor_split",
+    "hstack",
+    "vstack",
+    "dstack",
+    "column_stack",
+    "diff",
+    "diff_ends",
+    "var_mean_0",
+    "var_mean_1",
+    "std_mean_0",
+    "aminmax_min",
+    "aminmax_max",
+    "nansum",
+    "nanmean",
+    "norm",
+    "trapezoid",
+    "cumulative_trapezoid",
+    "cross",
+    "kron",
+    "tensordot",
+    "inner",
+    "outer",
+    "dot",
+    "mv",
+    "addmm",
+    "cdist",
+    "clamp_min",
+    "clamp_max",
+    "clamp_tensor",
+    "max_binary",
+    "lerp",
+    "lerp_tensor",
+    "hypot",
+    "atan2",
+    "logaddexp",
+    "logaddexp2",
+    "copysign",
+    "xlogy",
+    "fmod",
+    "fmod_scalar",
+    "remainder",
+    "remainder_scalar",
+    "floor",
+    "ceil",
+    "trunc",
+    "round",
+    "frac",
+    "sign",
+    "square",
+    "reciprocal",
+    "erf",
+    "erfc",
+    "log1p",
+    "expm1",
+    "log2",
+    "exp2",
+    "sin",
+    "cos",
+    "atan",
+    "sinh",
+    "asinh",
+    "sinc",
+    "logit",
+    "softplus",
+    "elu",
+    "celu",
+    "selu",
+    "leaky_relu",
+    "hardtanh",
+    "relu6",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "logsigmoid",
+    "softsign",
+    "tanhshrink",
+    "softshrink",
+    "hardshrink",
+    "addcmul",
+    "addcdiv",
 )
 #: ops whose gradient depends on exact ties: their operands must be exact (data, exact ops),
 #: so that float32 PyFlame and float64 torch see the same ties
@@ -371,7 +503,59 @@ TIE_OPS = {
     "min_all",
     "max_dim",
     "min_dim",
+    "cummax",
+    "cummin",
+    "sort",
+    "sort_gather",
+    "msort",
+    "topk",
+    "topk_gather",
+    "kthvalue",
+    "kthvalue_gather",
+    "median_all",
+    "median",
+    "median_gather",
+    "mode",
+    "quantile",
+    "aminmax_min",
+    "aminmax_max",
+    "norm",
+    "clamp_min",
+    "clamp_max",
+    "clamp_tensor",
+    "max_binary",
+    "hardtanh",
+    "relu6",
+    "hardshrink",
+    "softshrink",
+    "scatter_reduce",
+    "fmod",
+    "fmod_scalar",
+    "remainder",
+    "remainder_scalar",
+    "cdist",
+    "hypot",
 }
+#: ops that pick elements by rank: among equal values PyTorch leaves which index is picked
+#: undefined (topk, kthvalue, median, unstable sort), and the gradient goes to that index, so
+#: their operand has distinct values in grad programs
+DISTINCT_OPS = {
+    "sort",
+    "sort_gather",
+    "msort",
+    "topk",
+    "topk_gather",
+    "kthvalue",
+    "kthvalue_gather",
+    "median_all",
+    "median",
+    "median_gather",
+    "quantile",
+}
+#: piecewise activations whose gradient at NaN PyTorch does not define: its vectorized CPU
+#: kernel and its scalar one (a tensor's last elements) differ (hardtanh: 0 and 1, hardswish:
+#: NaN and 1), so their operand is finite in grad programs
+NAN_UNDEFINED_OPS = {"hardswish", "hardsigmoid", "hardtanh", "relu6", "softshrink", "hardshrink"}
 #: spellings torch has no equivalent for on a Tensor (methods cannot be shimmed)
 TORCH_LACKS = ("{0}.view(", "{0}.logsumexp(", "{0}.prod(", "{0}.astype(", "{0}.var(", "{0}.std(")
 #: edge data of float32 inputs in grad programs, and how often each comes
@@ -412,6 +596,23 @@ PRODUCT_OPS = {
     "rdiv_scalar",
     "mul_scalar",
     "div_scalar",
+    "cumprod",
+    "kron",
+    "tensordot",
+    "inner",
+    "outer",
+    "dot",
+    "mv",
+    "addmm",
+    "cross",
+    "lerp",
+    "lerp_tensor",
+    "addcmul",
+    "addcdiv",
+    "xlogy",
+    "scatter_reduce",
+    "cdist",
+    "trace",
 }
 #: whether the grad program being generated may have -inf/NaN data (set per program)
 _nonfinite_data = [True]
@@ -660,6 +861,17 @@ class _GradGenerator(P._Generator):
             return None  # inf * (a rounded value near 0): the sign of the result is noise
         if spec.name.startswith("layer_norm") and P._constant_along(operands[0].ref, attrs["axes"]):
             return None  # 0 / sqrt(eps) amplifies the rounding of the mean ~300 times
+        if spec.name in NAN_UNDEFINED_OPS and np.isnan(operands[0].ref).any():
+            return None
+        if spec.name == "scatter_reduce" and attrs["reduce"] in ("amax", "amin"):
+            # PyTorch's backward counts self's ties with the result even when include_self is
+            # False (src then gets half its gradient): only include_self=True is defined
+            if not attrs["inc"]:
+                return None
+        if spec.name in DISTINCT_OPS:
+            ref = operands[0].ref
+            if not operands[0].exact or np.unique(ref).size != ref.size:
+                return None
         node = super().make(spec, operands, attrs, dtype)
         if node is not None and node.data_leaf and node.dtype == "float32":
             node.requires_grad = bool(self.rng.random() < 0.85)
@@ -860,8 +1072,8 @@ def _results(loss: Any, leaves: dict[str, Any], outs: dict[str, Any]) -> dict[st
 
 
 def _numpy(t: Any) -> np.ndarray:
-    if hasattr(t, "detach"):  # torch
-        return t.detach().numpy()
+    if type(t).__module__.startswith("torch"):  # force: a ZeroTensor gradient (floor's) too
+        return t.detach().numpy(force=True)
     return t.numpy()
 
 
@@ -1193,7 +1405,8 @@ class RebuildProgram:
         text += "\n"
         if imports:
             head = "import math\n\n" if "math." in text else ""
-            text = f"{head}import numpy as np\n\nimport pyflame as pf\n\n\n" + text
+            tail = P.REFS_IMPORT if "fz." in text else ""
+            text = f"{head}import numpy as np\n\nimport pyflame as pf\n{tail}\n\n" + text
         return text
 
     def run(self, rerun: bool = True) -> Outcome:
@@ -1232,6 +1445,7 @@ def _reference(node: Node, refs: dict[str, np.ndarray]) -> np.ndarray | None:
         "np": np,
         "math": math,
         "pf": pf,
+        "fz": P.refs,
         **{f"r_{o}": refs[o] for o in node.operands},
     }
     try:
@@ -1358,9 +1572,10 @@ class ThreadsProgram:
         text += "\n"
         if imports:
             head = "import math\n\n" if "math." in text else ""
+            tail = P.REFS_IMPORT if "fz." in text else ""
             text = (
                 f"{head}import numpy as np\n\nimport pyflame as pf\nfrom tests.fuzz.modes "
-                "import assert_same_results, results, run_in_two_threads\n\n\n" + text
+                f"import assert_same_results, results, run_in_two_threads\n{tail}\n\n" + text
             )
         return text
 

@@ -61,8 +61,11 @@ from typing import Any
 import numpy as np
 
 import pyflame as pf
+from tests.fuzz import refs
 
 Shape = tuple[int, ...]
+#: the reproducer's import of the references numpy lacks (`fz.sort(...)`)
+REFS_IMPORT = "from tests.fuzz import refs as fz\n"
 
 # ============================================================================ knobs
 
@@ -823,10 +826,12 @@ def _piece(ctx: Ctx, n: int, size: int) -> tuple[int, int, int]:
     return k, k * size, min(n, (k + 1) * size)
 
 
-def split_attrs(ctx: Ctx) -> dict[str, Any]:
+def split_attrs(ctx: Ctx) -> dict[str, Any] | None:
     shape = ctx.shapes[0]
     d = _one_dim(ctx, len(shape))
     n = shape[d]
+    if n == 0:  # no piece to take of an empty dim
+        return None
     if ctx.coin(0.6):
         size = ctx.int(1, n)
         k, lo, hi = _piece(ctx, n, size)
@@ -841,10 +846,12 @@ def split_attrs(ctx: Ctx) -> dict[str, Any]:
     return {"how": Expr(how), "d": d, "k": k, "lo": lo, "hi": hi}
 
 
-def chunk_attrs(ctx: Ctx) -> dict[str, Any]:
+def chunk_attrs(ctx: Ctx) -> dict[str, Any] | None:
     shape = ctx.shapes[0]
     d = _one_dim(ctx, len(shape))
     n = shape[d]
+    if n == 0:
+        return None
     chunks = ctx.int(1, n + 2)
     k, lo, hi = _piece(ctx, n, -(-n // chunks))
     return {"chunks": chunks, "d": d, "k": k, "lo": lo, "hi": hi}
@@ -975,6 +982,567 @@ def layer_norm_attrs(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+# ============================================================================ generators of the
+# ops added in session 30 (cumulative, sorting, gather/scatter, flips, statistics, products)
+
+#: an index tensor argument: host data (`{idx}`, a `Data` attribute), in a random layout,
+#: sometimes computed on the device (a lazy index: PyFlame checks it after the run)
+IDX = "pf.from_numpy({idx}{ilay}){lazy}"
+
+
+def _index_attrs(ctx: Ctx, expr: str) -> dict[str, Any]:
+    """`idx` (numpy int32 data from `expr`, which has `{rng}` for a seeded generator), its
+    layout and how it reaches the op (`IDX`)."""
+    rng = f"np.random.default_rng({ctx.int(0, 10**6)})"
+    return {
+        "idx": Data(f"({expr.format(rng=rng)}).astype(np.int32)"),
+        "ilay": layout_kw(ctx) if ctx.coin(0.4) else Expr(""),
+        "lazy": Expr(ctx.choice(("", "", "", " * 1", " + 0"))),
+    }
+
+
+def _dim_arg(ctx: Ctx, d: int) -> Expr:
+    return Expr(ctx.choice((f"{d}", f"dim={d}")))
+
+
+def cum_attrs(ctx: Ctx) -> dict[str, Any]:
+    """cumsum & co: one dim (`d`, `dim` as positional or keyword); numpy `axis` of
+    `np.atleast_1d(x)` (`shape` restores a 0-d tensor's)."""
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    return {"d": d, "dim": _dim_arg(ctx, d), "axis": d if shape else 0, "shape": shape}
+
+
+def sort_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    return {"d": d, "desc": ctx.coin(), "shape": shape}
+
+
+def topk_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = shape[d] if shape else 1
+    if n == 0:
+        return None
+    return {"d": d, "k": ctx.int(1, n), "largest": ctx.coin(), "keepdim": ctx.coin()}
+
+
+def median_dim_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    return {"d": d, "keepdim": ctx.coin(), "axis": d}
+
+
+#: q values exact in float32, and whose rank q * (n - 1) PyTorch computes in float32: dyadic q
+#: keep floor / ceil / round of the rank the same in float32 and float64
+QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0, 0.125, 0.375, 0.875)
+
+
+def quantile_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    if not math.prod(shape):
+        return None
+    if ctx.coin(0.7):
+        q: Any = ctx.choice(QUANTILES)
+        qn, qpf = q, repr(q)
+    else:
+        qs = [ctx.choice(QUANTILES) for _ in range(ctx.int(1, 3))]
+        qn, qpf = qs, f"pf.from_numpy(np.array({qs!r}, np.float32))"
+    d = None if not shape or ctx.coin(0.3) else _one_dim(ctx, len(shape))
+    keepdim = ctx.coin()
+    method = ctx.choice(("linear", "linear", "lower", "higher", "nearest", "midpoint"))
+    args = f", dim={d}" if d is not None or ctx.coin() else ""
+    args += f", keepdim={keepdim}" if keepdim or ctx.coin() else ""
+    args += "" if method == "linear" and ctx.coin() else f", interpolation={method!r}"
+    return {
+        "q": Expr(qpf),
+        "qn": qn,
+        "args": Expr(args),
+        "axis": d,
+        "keepdims": keepdim,
+        "method": method,
+    }
+
+
+def gather_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """gather: an index no larger than the input in the other dims (any size along d), the
+    numpy reference takes the input cropped to it (`crop`)."""
+    shape = ctx.shapes[0]
+    d = ctx.int(0, len(shape) - 1)
+    if shape[d] == 0 or 0 in shape:
+        return None
+    ishape = tuple(ctx.int(1, 5) if j == d else ctx.int(1, n) for j, n in enumerate(shape))
+    crop = ", ".join(":" if j == d else f":{m}" for j, m in enumerate(ishape))
+    given = d - len(shape) if ctx.coin(0.3) else d
+    attrs = _index_attrs(ctx, f"{{rng}}.integers(0, {shape[d]}, {ishape!r})")
+    return {**attrs, "d": given, "axis": d, "crop": Expr(f"[{crop}]")}
+
+
+def take_along_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    numel = math.prod(shape)
+    if not numel:
+        return None
+    if not shape or ctx.coin(0.3):  # dim None: positions in the flattened input
+        attrs = _index_attrs(ctx, f"{{rng}}.integers(0, {numel}, ({ctx.int(1, 9)},))")
+        return {**attrs, "dkw": Expr(""), "axis": None}
+    d = _one_dim(ctx, len(shape))
+    ishape = list(shape)
+    ishape[d] = ctx.int(1, 5)
+    attrs = _index_attrs(ctx, f"{{rng}}.integers(0, {shape[d]}, {tuple(ishape)!r})")
+    return {**attrs, "dkw": Expr(ctx.choice((f", {d}", f", dim={d}"))), "axis": d}
+
+
+def index_select_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    if shape[d] == 0:
+        return None
+    attrs = _index_attrs(ctx, f"{{rng}}.integers(0, {shape[d]}, ({ctx.int(1, 8)},))")
+    return {**attrs, "d": d}
+
+
+def take_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    numel = math.prod(ctx.shapes[0])
+    if not numel:
+        return None
+    ishape = tuple(ctx.int(1, 6) for _ in range(ctx.choice((0, 1, 1, 2))))
+    return _index_attrs(ctx, f"{{rng}}.integers({-numel}, {numel}, {ishape!r})")
+
+
+def _scatter_index(ctx: Ctx, unique: bool) -> dict[str, Any] | None:
+    """An index for scatter into operand 0 along `d`: no larger than operand 0, of the shape of
+    operand 1 (the source) if there is one (PyTorch's backward needs that); `unique`: distinct
+    along d (else the result depends on the order of the writes)."""
+    shape = ctx.shapes[0]
+    if not shape or 0 in shape:
+        return None
+    d = ctx.int(0, len(shape) - 1)
+    n = shape[d]
+    ishape = ctx.shapes[1] if len(ctx.shapes) > 1 else tuple(ctx.int(1, m) for m in shape)
+    if 0 in ishape:
+        return None
+    if unique:
+        full = tuple(n if j == d else m for j, m in enumerate(ishape))
+        expr = (
+            f"np.take(np.argsort({{rng}}.random({full!r}), axis={d}), "
+            f"np.arange({ishape[d]}), axis={d})"
+        )
+    else:
+        expr = f"{{rng}}.integers(0, {n}, {ishape!r})"
+    given = d - len(shape) if ctx.coin(0.3) else d
+    return {**_index_attrs(ctx, expr), "d": given, "axis": d}
+
+
+def scatter_partner(ctx: Ctx) -> Shape:
+    """scatter's source: no larger than operand 0 in any dim (the index has its shape)."""
+    return tuple(ctx.int(1, n) if n else 0 for n in ctx.shapes[0])
+
+
+def _fill_for(ctx: Ctx, dtype: str) -> Any:
+    """An exact value of this dtype's kind (a float for floats, an int for ints)."""
+    if dtype == "bool":
+        return ctx.choice((True, False))
+    if dtype in INTS:
+        return ctx.choice((0, 1, -3, 7))
+    return ctx.choice((0.0, 1.5, -2.25, 7.0))
+
+
+def scatter_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    return _scatter_index(ctx, unique=True)
+
+
+def scatter_value_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    attrs = _scatter_index(ctx, unique=False)
+    return None if attrs is None else {**attrs, "c": _fill_for(ctx, ctx.dtypes[0])}
+
+
+def scatter_add_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    return _scatter_index(ctx, unique=False)
+
+
+def scatter_reduce_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    attrs = _scatter_index(ctx, unique=False)
+    if attrs is None:
+        return None
+    # integer "mean" rounds (PyTorch floor-divides); prod of many values overflows int32
+    reduces = ("sum", "prod", "amax", "amin") + (("mean",) if ctx.dtypes[0] in FLOATS else ())
+    return {**attrs, "reduce": ctx.choice(reduces), "inc": ctx.coin(0.6)}
+
+
+def index_partner(ctx: Ctx) -> Shape:
+    """The source of index_add / index_copy: operand 0's shape with one dim resized (to at
+    most its size: index_copy's index has distinct entries)."""
+    shape = list(ctx.shapes[0])
+    d = ctx.int(0, len(shape) - 1)
+    shape[d] = ctx.int(1, shape[d]) if shape[d] else 0
+    return tuple(shape)
+
+
+def index_add_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    x, src = ctx.shapes
+    fits = [d for d in range(len(x)) if x[:d] + x[d + 1 :] == src[:d] + src[d + 1 :]]
+    if not fits:
+        return None
+    d = ctx.choice(fits)
+    n, m = x[d], src[d]
+    if n == 0 or m > n:
+        return None
+    unique = f"{{rng}}.permutation({n})[:{m}]"
+    attrs = _index_attrs(ctx, unique if ctx.coin() else f"{{rng}}.integers(0, {n}, ({m},))")
+    uniq = _index_attrs(ctx, unique)
+    alpha = ctx.choice((1, 2, -1)) if ctx.dtypes[0] in INTS else ctx.choice((1, 0.5, -2.0))
+    given = d - len(x) if ctx.coin(0.3) else d
+    return {
+        **attrs,
+        "uidx": uniq["idx"],
+        "d": given,
+        "alpha": alpha,
+        "alpha_kw": Expr("" if alpha == 1 and ctx.coin() else f", alpha={alpha!r}"),
+    }
+
+
+def index_fill_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    attrs = index_select_attrs(ctx)
+    if attrs is None:
+        return None
+    return {**attrs, "c": _fill_for(ctx, ctx.dtypes[0])}
+
+
+def mask_partner(ctx: Ctx) -> Shape:
+    """A shape that broadcasts to operand 0's (masked_fill's mask): sizes 1, fewer dims."""
+    shape = list(ctx.shapes[0])
+    if shape and ctx.coin(0.3):
+        shape = shape[ctx.int(1, len(shape)) :]
+    return tuple(1 if ctx.coin(0.3) else n for n in shape)
+
+
+def masked_fill_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"c": _fill_for(ctx, ctx.dtypes[0])}
+
+
+def _dims_tuple(ctx: Ctx, rank: int, k: int | None = None) -> tuple[int, ...]:
+    chosen = [int(d) for d in ctx.rng.permutation(rank)[: k or ctx.int(1, rank)]]
+    return tuple(d - rank if ctx.coin(0.3) else d for d in chosen)
+
+
+def flip_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    dims = _dims_tuple(ctx, rank)
+    forms = [repr(list(dims)), repr(dims)]
+    return {
+        "dims": Expr(ctx.choice(forms)),
+        "mdims": Expr(ctx.choice(forms + [", ".join(map(str, dims))])),
+        "axis": dims,
+    }
+
+
+def rot90_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    dims = _dims_tuple(ctx, rank, 2)
+    return {"k": ctx.int(-3, 5), "dims": list(dims), "axes": dims}
+
+
+def roll_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    rank = len(shape)
+    if not rank or ctx.coin(0.3):  # no dims: the flattened tensor rolls
+        shift = ctx.int(-9, 9)
+        return {
+            "args": Expr(ctx.choice((f"{shift}", f"shifts={shift}"))),
+            "shift": shift,
+            "axis": None,
+        }
+    dims = _dims_tuple(ctx, rank)
+    shifts = tuple(ctx.int(-9, 9) for _ in dims)
+    if len(dims) == 1 and ctx.coin():
+        args = ctx.choice((f"{shifts[0]}, {dims[0]}", f"shifts={shifts[0]}, dims={dims[0]}"))
+    else:
+        args = ctx.choice((f"{shifts!r}, {dims!r}", f"{list(shifts)!r}, dims={list(dims)!r}"))
+    return {"args": Expr(args), "shift": shifts, "axis": dims}
+
+
+def tri_attrs(ctx: Ctx) -> dict[str, Any]:
+    n, m = ctx.shapes[0][-2:]
+    k = ctx.int(-n - 1, m + 1)
+    forms = [f"{k}", f"diagonal={k}"] + ([""] if k == 0 else [])
+    form = ctx.choice(forms)
+    return {"k": k, "args": Expr(form), "_args": Expr(", " + form if form else "")}
+
+
+def diag_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    n = shape[0] if shape else 1
+    k = ctx.int(-n - 1, (shape[-1] if shape else 1) + 1)
+    form = ctx.choice((f", {k}", f", diagonal={k}") + (("",) if k == 0 else ()))
+    return {"k": k, "_args": Expr(form)}
+
+
+def diagonal_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    rank = len(shape)
+    d1, d2 = _dims_tuple(ctx, rank, 2)
+    k = ctx.int(-shape[d1] - 1, shape[d2] + 1)
+    return {"k": k, "d1": d1, "d2": d2}
+
+
+def diag_embed_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0]) + 1
+    d1, d2 = _dims_tuple(ctx, rank, 2)
+    k = ctx.int(-3, 3)
+    args = ctx.choice(
+        (f", {k}, {d1}, {d2}", f", offset={k}, dim1={d1}, dim2={d2}")
+        + ((f", {k}",) if (d1 % rank, d2 % rank) == (rank - 2, rank - 1) else ())
+    )
+    return {"k": k, "d1": d1, "d2": d2, "_args": Expr(args)}
+
+
+def repeat_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    sizes = [ctx.int(1, 3) for _ in range(len(shape) + ctx.int(0, 1))]
+    if not sizes or math.prod(shape) * math.prod(sizes) > 4 * MAX_NUMEL:
+        return None
+    forms = [", ".join(map(str, sizes)), repr(sizes), repr(tuple(sizes))]
+    return {
+        "sizes": Expr(ctx.choice(forms)),
+        "seq": Expr(ctx.choice(forms[1:])),
+        "reps": tuple(sizes),
+    }
+
+
+def repeat_interleave_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    numel = math.prod(shape)
+    if not shape or ctx.coin(0.3):
+        r = ctx.int(0, 3)
+        return (
+            None
+            if numel * r > 4 * MAX_NUMEL
+            else {"r": Expr(f"{r}"), "rn": r, "dkw": Expr(""), "axis": None}
+        )
+    d = _one_dim(ctx, len(shape))
+    if ctx.coin(0.6):
+        r = ctx.int(0, 3)
+        rn: Any = r
+        rpf = f"{r}"
+    else:  # a tensor of repeats per entry along d (the host holds it: the shape needs it)
+        rn = [ctx.int(0, 3) for _ in range(shape[d])]
+        rpf = f"pf.from_numpy(np.array({rn!r}, np.int32))"
+    if numel * 3 > 4 * MAX_NUMEL:
+        return None
+    return {"r": Expr(rpf), "rn": rn, "dkw": _dim_arg(ctx, d), "axis": d}
+
+
+def movedim_attrs(ctx: Ctx) -> dict[str, Any]:
+    rank = len(ctx.shapes[0])
+    k = ctx.int(1, rank)
+    src, dst = _dims_tuple(ctx, rank, k), _dims_tuple(ctx, rank, k)
+    if k == 1 and ctx.coin():
+        return {"src": src[0], "dst": dst[0]}
+    return {"src": src, "dst": dst}
+
+
+def unbind_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    if shape[d] == 0:
+        return None
+    return {"d": d, "k": ctx.int(0, shape[d] - 1)}
+
+
+def tensor_split_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = shape[d]
+    if ctx.coin():
+        sections = ctx.int(1, n + 2)
+        sizes = [n // sections + (1 if i < n % sections else 0) for i in range(sections)]
+        bounds = [sum(sizes[:i]) for i in range(sections + 1)]
+        how = f"{sections}"
+    else:
+        cuts = sorted(ctx.int(0, n + 2) for _ in range(ctx.int(0, 3)))
+        bounds = [0] + [min(c, n) for c in cuts] + [n]
+        how = repr(cuts) if ctx.coin() else repr(tuple(cuts))
+    k = ctx.int(0, len(bounds) - 2)
+    lo, hi = bounds[k], max(bounds[k], bounds[k + 1])
+    return {"how": Expr(how), "d": d, "k": k, "lo": lo, "hi": hi}
+
+
+def diff_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """diff: n, dim (`args`: left out when they are the defaults) and, for the entry with
+    prepend and append, pieces of the operand itself (`ps`, `pl`; `as_`, `al`: start, length)."""
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    n = ctx.int(1, 3)
+    if not shape[d]:
+        return None
+    ps, as_ = ctx.int(0, shape[d] - 1), ctx.int(0, shape[d] - 1)
+    pl, al = ctx.int(1, shape[d] - ps), ctx.int(1, shape[d] - as_)
+    args = f"{n}, {d}" if ctx.coin() else f"n={n}, dim={d}"
+    if n == 1 and d == -1 and ctx.coin():
+        args = ""
+    return {"args": Expr(args), "n": n, "d": d, "ps": ps, "pl": pl, "as_": as_, "al": al}
+
+
+def aminmax_attrs(ctx: Ctx) -> dict[str, Any]:
+    shape = ctx.shapes[0]
+    if ctx.coin(0.3):
+        return {"args": Expr(""), "_args": Expr(""), "axis": None, "keepdims": False}
+    d = _one_dim(ctx, len(shape))
+    kd = ctx.coin()
+    args = f"dim={d}, keepdim={kd}" if kd or ctx.coin() else f"dim={d}"
+    return {
+        "args": Expr(args),
+        "_args": Expr(", " + args),
+        "axis": d if shape else None,
+        "keepdims": kd,
+    }
+
+
+def count_attrs(ctx: Ctx) -> dict[str, Any]:
+    attrs = reduce_attrs(ctx)
+    dims = attrs["dims"]
+    args = "" if dims is None and ctx.coin() else ctx.choice((f"{dims!r}", f"dim={dims!r}"))
+    return {
+        **attrs,
+        "args": Expr(args),
+        "_args": Expr(", " + args if args else ""),
+        "keepdims": False,
+    }
+
+
+_INF = float("inf")
+
+
+def norm_attrs(ctx: Ctx) -> dict[str, Any]:
+    attrs = reduce_attrs(ctx)
+    dims = attrs["dims"]
+    many = isinstance(dims, tuple) and len(dims) > 2 or dims is None and len(ctx.shapes[0]) > 2
+    p = ctx.choice((2, 2.0, 1, 3, _INF, -_INF, 0) + (() if many else ("fro",)))
+    ppf = {_INF: "float('inf')", -_INF: "float('-inf')"}.get(p, repr(p))
+    kd = attrs["keepdims"]
+    args = ctx.choice(
+        (f"{ppf}, {dims!r}, {kd}", f"p={ppf}, dim={dims!r}, keepdim={kd}")
+        + ((f"{ppf}",) if dims is None and not kd else ())
+    )
+    return {**attrs, "args": Expr(args), "p": Expr(ppf)}
+
+
+def std_mean_attrs(ctx: Ctx) -> dict[str, Any]:
+    """var_attrs, but `unbiased=` only with a dim (torch.var_mean / std_mean(x, unbiased=False)
+    without one match no overload of PyTorch's)."""
+    while True:
+        attrs = var_attrs(ctx)
+        if "unbiased=" not in attrs["args"] or attrs["dims"] is not None:
+            return attrs
+
+
+def cross_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    fits = [d for d, n in enumerate(shape) if n == 3]
+    if not fits:
+        return None
+    d = ctx.choice(fits)
+    return {"d": d - len(shape) if ctx.coin(0.3) else d}
+
+
+def small_partner(ctx: Ctx) -> Shape:
+    """A small tensor of rank 0-2 (kron's second operand)."""
+    return tuple(ctx.int(1, 4) for _ in range(ctx.int(0, 2)))
+
+
+def tensordot_partner(ctx: Ctx) -> Shape:
+    a = ctx.shapes[0]
+    k = ctx.int(0, min(len(a), 2))
+    return a[len(a) - k :] + tuple(ctx.choice(SIZES) for _ in range(ctx.int(0, 2)))
+
+
+def tensordot_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    a, b = ctx.shapes
+    fits = [k for k in range(min(len(a), len(b)) + 1) if a[len(a) - k :] == b[:k]]
+    k = ctx.choice(fits)
+    out = a[: len(a) - k] + b[k:]
+    if math.prod(out) > 4 * MAX_NUMEL or len(out) > 4:
+        return None
+    la, lb = list(range(len(a) - k, len(a))), list(range(k))
+    order = [int(i) for i in ctx.rng.permutation(k)]
+    la, lb = [la[i] for i in order], [lb[i] for i in order]  # any order, the same for both
+    form = ctx.choice((f"{k}", f"dims={k}", f"({la!r}, {lb!r})", f"dims=[{la!r}, {lb!r}]"))
+    return {"dims": Expr(form), "axes": (la, lb)}
+
+
+def inner_partner(ctx: Ctx) -> Shape:
+    a = ctx.shapes[0]
+    lead = tuple(ctx.choice(SIZES) for _ in range(ctx.int(0, 2)))
+    return lead + a[-1:] if a else lead
+
+
+def addmm_partner(ctx: Ctx) -> Shape:
+    n, p = ctx.shapes[0]
+    if len(ctx.shapes) == 1:
+        return (n, ctx.choice(SIZES))
+    return (ctx.shapes[1][1], p)
+
+
+def searchsorted_attrs(ctx: Ctx) -> dict[str, Any]:
+    right = ctx.coin()
+    form = ctx.choice(
+        (f", right={right}", f", side={'right' if right else 'left'!r}")
+        + (("",) if not right else ())
+    )
+    return {"right": right, "kw": Expr(form + ctx.choice(("", ", out_int32=True")))}
+
+
+def clamp_one_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"c": ctx.choice(EXACT_SCALARS)}
+
+
+def lerp_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"w": ctx.choice((0.0, 0.25, 0.5, 0.75, 1.0, -0.5, 1.5, 0.3))}
+
+
+def round_attrs(ctx: Ctx) -> dict[str, Any]:
+    return {"dec": ctx.choice((1, 2, -1, 3))}
+
+
+def split_fn_attrs(ctx: Ctx) -> dict[str, Any]:
+    """softplus & co: keyword arguments and their numpy values."""
+    return {
+        "beta": ctx.choice((1.0, 2.0, 0.5)),
+        "th": ctx.choice((20.0, 1.0, 5.0)),
+        "alpha": ctx.choice((1.0, 0.5, 2.0)),
+        "slope": ctx.choice((0.01, 0.2, 1.5)),
+        "lambd": ctx.choice((0.5, 1.0, 0.25)),
+        "lo": ctx.choice((-1, -2, 0)),
+        "hi": ctx.choice((1, 3, 6)),
+    }
+
+
+def vander_attrs(ctx: Ctx) -> dict[str, Any]:
+    n = ctx.int(1, 5)
+    inc = ctx.coin()
+    return {
+        "N": n,
+        "inc": inc,
+        "args": Expr(ctx.choice((f", N={n}, increasing={inc}", f", {n}, {inc}"))),
+    }
+
+
+def trapezoid_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    shape = ctx.shapes[0]
+    d = _one_dim(ctx, len(shape))
+    if not shape[d]:
+        return None
+    dx = ctx.choice((None, 0.5, 2.0, 1.0))
+    kw = ("" if dx is None else f", dx={dx!r}") + (f", dim={d}" if d != -1 or ctx.coin() else "")
+    return {"kw": Expr(kw), "dx": 1.0 if dx is None else dx, "d": d}
+
+
+def isin_partner(ctx: Ctx) -> Shape:
+    return tuple(ctx.int(1, 6) for _ in range(ctx.int(0, 2)))
+
+
 # ============================================================================ the registry
 
 
@@ -1077,7 +1645,7 @@ OPS: tuple[OpSpec, ...] = (
         attrs=randint_attrs,
         random=True,
         valid="({v} >= {low}) & ({v} < {high})",
-        weight=0.3,
+        weight=1.0,  # int32 leaves are few: it must still come in a few hundred programs
     ),
     op(
         "zeros_like",
@@ -1814,6 +2382,1217 @@ OPS: tuple[OpSpec, ...] = (
         weight=2,
         **_EXACT_ANY,
     ),
+    # ---------------------------------------------------------------- cumulative (session 30)
+    op(
+        "cumsum",
+        1,
+        ("pf.cumsum({0}, {dim})", "{0}.cumsum({dim})"),
+        "np.cumsum(np.atleast_1d({0}), axis={axis}).reshape({shape})",
+        dtypes=ANY,
+        result="sum",
+        attrs=cum_attrs,
+        weight=0.6,
+    ),
+    op(
+        "cumprod",
+        1,
+        ("pf.cumprod({0}, {dim})", "{0}.cumprod({dim})"),
+        "np.cumprod(np.atleast_1d({0}), axis={axis}).reshape({shape})",
+        dtypes=ANY,
+        result="sum",
+        attrs=cum_attrs,
+        weight=0.3,
+    ),
+    *(
+        op(
+            name,
+            1,
+            (f"pf.{name}({{0}}, {{dim}}).values", f"{{0}}.{name}({{dim}})[0]"),
+            f"np.{ufunc}.accumulate(np.atleast_1d({{0}}), axis={{axis}}).reshape({{shape}})",
+            dtypes=NUMBERS,
+            result="same",
+            attrs=cum_attrs,
+            exact=True,
+            weight=0.3,
+        )
+        for name, ufunc in (("cummax", "maximum"), ("cummin", "minimum"))
+    ),
+    *(
+        op(
+            f"{name}_indices",
+            1,
+            (f"pf.{name}({{0}}, {{dim}}).indices", f"{{0}}.{name}({{dim}})[1]"),
+            f"fz.cum_extreme_indices({{0}}, {{d}}, {name == 'cummax'})",
+            dtypes=NUMBERS,
+            result="int32",
+            compute="none",
+            attrs=cum_attrs,
+            exact_operands=True,
+            weight=0.2,
+        )
+        for name in ("cummax", "cummin")
+    ),
+    op(
+        "logcumsumexp",
+        1,
+        ("pf.logcumsumexp({0}, {dim})", "{0}.logcumsumexp({dim})"),
+        "np.logaddexp.accumulate(np.atleast_1d({0}), axis={axis}).reshape({shape})",
+        attrs=cum_attrs,
+        weight=0.3,
+    ),
+    # ---------------------------------------------------------------- sorting (session 30)
+    op(
+        "sort",
+        1,
+        (
+            "pf.sort({0}, {d}, {desc})[0]",
+            "{0}.sort(dim={d}, descending={desc}).values",
+            "pf.sort({0}, dim={d}, descending={desc}, stable=True).values",
+        ),
+        "fz.sort({0}, {d}, {desc})",
+        dtypes=ANY,
+        result="same",
+        attrs=sort_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "argsort_stable",
+        1,
+        (
+            "pf.sort({0}, stable=True, dim={d}, descending={desc}).indices",
+            "{0}.argsort(dim={d}, descending={desc}, stable=True)",
+            "pf.argsort({0}, dim={d}, descending={desc}, stable=True)",
+        ),
+        "fz.argsort_stable({0}, {d}, {desc})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        attrs=sort_attrs,
+        exact_operands=True,
+        weight=0.3,
+    ),
+    op(
+        # the values at the (unstable) sort indices: the sorted values whatever the ties
+        "sort_gather",
+        1,
+        (
+            "pf.take_along_dim({0}, {0}.argsort({d}, {desc}), {d})",
+            "pf.gather({0}, {d}, pf.sort({0}, {d}, {desc}).indices)",
+        ),
+        "fz.sort({0}, {d}, {desc})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=sort_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "msort",
+        1,
+        ("pf.msort({0})", "{0}.msort()"),
+        "np.sort({0}, axis=0)",
+        dtypes=NUMBERS,
+        result="same",
+        accepts=min_rank(1),
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "topk",
+        1,
+        (
+            "pf.topk({0}, {k}, {d}, {largest}).values",
+            "{0}.topk({k}, dim={d}, largest={largest})[0]",
+            "{0}.topk({k}, {d}, {largest}, False).values.sort({d}, {largest}).values",
+        ),
+        "fz.topk({0}, {k}, {d}, {largest})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=topk_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "topk_gather",
+        1,
+        "pf.gather({0}, {d}, {0}.topk({k}, {d}, {largest}).indices)",
+        "fz.topk({0}, {k}, {d}, {largest})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=topk_attrs,
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "kthvalue",
+        1,
+        (
+            "pf.kthvalue({0}, {k}, {d}, {keepdim}).values",
+            "{0}.kthvalue({k}, {d}, keepdim={keepdim})[0]",
+        ),
+        "fz.kthvalue({0}, {k}, {d}, {keepdim})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=topk_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "kthvalue_gather",
+        1,
+        "pf.gather({0}, {d}, pf.kthvalue({0}, {k}, {d}, True).indices)",
+        "fz.kthvalue({0}, {k}, {d}, True)",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=topk_attrs,
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "median_all",
+        1,
+        ("pf.median({0})", "{0}.median()"),
+        "fz.median({0}, None, False)",
+        dtypes=NUMBERS,
+        result="same",
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "median",
+        1,
+        ("pf.median({0}, {d}, {keepdim}).values", "{0}.median({d}, keepdim={keepdim})[0]"),
+        "fz.median({0}, {d}, {keepdim})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=median_dim_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "median_gather",
+        1,
+        "pf.gather({0}, {d}, pf.median({0}, {d}, True).indices)",
+        "fz.median({0}, {d}, True)",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=median_dim_attrs,
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "mode",
+        1,
+        ("pf.mode({0}, {d}, {keepdim}).values", "{0}.mode({d}, keepdim={keepdim})[0]"),
+        "fz.mode({0}, {d}, {keepdim})",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=median_dim_attrs,
+        exact=True,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op(
+        "mode_gather",
+        1,
+        "pf.gather({0}, {d}, pf.mode({0}, {d}, True).indices)",
+        "fz.mode({0}, {d}, True)",
+        dtypes=NUMBERS,
+        result="same",
+        attrs=median_dim_attrs,
+        exact=True,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op(
+        "quantile",
+        1,
+        (
+            "pf.quantile({0}, {q}{args})",
+            "{0}.quantile({q}{args})",
+            "pf.nanquantile({0}, {q}{args})",
+        ),
+        "np.quantile({0}, {qn}, axis={axis}, keepdims={keepdims}, method={method})",
+        dtypes=frozenset({"float32"}),
+        attrs=quantile_attrs,
+        weight=0.3,
+    ),
+    # ---------------------------------------------------------------- gather / scatter (session 30)
+    op(
+        "gather",
+        1,
+        (
+            f"pf.gather({{0}}, {{d}}, {IDX})",
+            f"{{0}}.gather({{d}}, {IDX})",
+            f"pf.gather({{0}}, dim={{d}}, index={IDX})",
+        ),
+        "np.take_along_axis({0}{crop}, {idx}, axis={axis})",
+        dtypes=ANY,
+        result="same",
+        accepts=min_rank(1),
+        attrs=gather_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "take_along_dim",
+        1,
+        (f"pf.take_along_dim({{0}}, {IDX}{{dkw}})", f"{{0}}.take_along_dim({IDX}{{dkw}})"),
+        "fz.take_along_dim({0}, {idx}, {axis})",
+        dtypes=ANY,
+        result="same",
+        attrs=take_along_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "index_select",
+        1,
+        (f"pf.index_select({{0}}, {{d}}, {IDX})", f"{{0}}.index_select({{d}}, {IDX})"),
+        "np.take({0}, {idx}, axis={d})",
+        dtypes=ANY,
+        result="same",
+        accepts=min_rank(1),
+        attrs=index_select_attrs,
+        exact=True,
+        weight=0.5,
+    ),
+    op(
+        "take",
+        1,
+        (f"pf.take({{0}}, {IDX})", f"{{0}}.take({IDX})"),
+        "np.take({0}.reshape(-1), {idx})",
+        dtypes=ANY,
+        result="same",
+        attrs=take_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "scatter",
+        2,
+        (
+            f"pf.scatter({{0}}, {{d}}, {IDX}, {{1}})",
+            f"{{0}}.scatter({{d}}, {IDX}, {{1}})",
+            f"pf.scatter({{0}}, {{d}}, {IDX}, src={{1}})",
+        ),
+        "fz.scatter({0}, {axis}, {idx}, {1})",
+        dtypes=ANY,
+        result="same",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=scatter_partner,
+        attrs=scatter_attrs,
+        exact=True,
+        weight=0.4,
+    ),
+    op(
+        "scatter_value",
+        1,
+        (f"pf.scatter({{0}}, {{d}}, {IDX}, value={{c}})", f"{{0}}.scatter({{d}}, {IDX}, {{c}})"),
+        "fz.scatter({0}, {axis}, {idx}, {c})",
+        dtypes=NUMBERS,
+        result="same",
+        accepts=min_rank(1),
+        attrs=scatter_value_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "scatter_add",
+        2,
+        (f"pf.scatter_add({{0}}, {{d}}, {IDX}, {{1}})", f"{{0}}.scatter_add({{d}}, {IDX}, {{1}})"),
+        "fz.scatter({0}, {axis}, {idx}, {1}, 'sum')",
+        dtypes=NUMBERS,
+        result="same",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=scatter_partner,
+        attrs=scatter_add_attrs,
+        weight=0.4,
+    ),
+    op(
+        "scatter_reduce",
+        2,
+        (
+            f"pf.scatter_reduce({{0}}, {{d}}, {IDX}, {{1}}, {{reduce}}, include_self={{inc}})",
+            f"{{0}}.scatter_reduce({{d}}, {IDX}, {{1}}, reduce={{reduce}}, include_self={{inc}})",
+        ),
+        "fz.scatter({0}, {axis}, {idx}, {1}, {reduce}, {inc})",
+        dtypes=NUMBERS,
+        result="same",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=scatter_partner,
+        attrs=scatter_reduce_attrs,
+        weight=0.4,
+    ),
+    op(
+        "index_add",
+        2,
+        (
+            f"pf.index_add({{0}}, {{d}}, {IDX}, {{1}}{{alpha_kw}})",
+            f"{{0}}.index_add({{d}}, {IDX}, {{1}}{{alpha_kw}})",
+        ),
+        "fz.index_add({0}, {d}, {idx}, {1}, {alpha})",
+        dtypes=NUMBERS,
+        result="same",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=index_partner,
+        attrs=index_add_attrs,
+        weight=0.3,
+    ),
+    op(
+        "index_copy",
+        2,
+        (
+            "pf.index_copy({0}, {d}, pf.from_numpy({uidx}), {1})",
+            "{0}.index_copy({d}, pf.from_numpy({uidx}), {1})",
+        ),
+        "fz.index_copy({0}, {d}, {uidx}, {1})",
+        dtypes=ANY,
+        result="same",
+        same_dtype=True,
+        accepts=min_rank(1),
+        partner=index_partner,
+        attrs=index_add_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "index_fill",
+        1,
+        (f"pf.index_fill({{0}}, {{d}}, {IDX}, {{c}})", f"{{0}}.index_fill({{d}}, {IDX}, {{c}})"),
+        "fz.index_fill({0}, {d}, {idx}, {c})",
+        dtypes=NUMBERS,
+        result="same",
+        accepts=min_rank(1),
+        attrs=index_fill_attrs,
+        exact=True,
+        weight=0.3,
+    ),
+    op(
+        "masked_fill",
+        2,
+        ("pf.masked_fill({0}, {1}, {c})", "{0}.masked_fill({1}, {c})"),
+        "np.where({1} != 0, {c}, {0})",
+        dtypes=(ANY, BOOL),
+        result="same",
+        partner=mask_partner,
+        attrs=masked_fill_attrs,
+        exact=True,
+        weight=0.4,
+    ),
+    # ---------------------------------------------------------------- data movement (session 30)
+    op(
+        "flip",
+        1,
+        ("pf.flip({0}, {dims})", "{0}.flip({mdims})"),
+        "np.flip({0}, axis={axis})",
+        accepts=min_rank(1),
+        attrs=flip_attrs,
+        weight=0.5,
+        **_EXACT_ANY,
+    ),
+    op(
+        "fliplr",
+        1,
+        ("pf.fliplr({0})", "{0}.fliplr()"),
+        "np.fliplr({0})",
+        accepts=min_rank(2),
+        weight=0.2,
+        **_EXACT_ANY,
+    ),
+    op(
+        "flipud",
+        1,
+        ("pf.flipud({0})", "{0}.flipud()"),
+        "np.flipud({0})",
+        accepts=min_rank(1),
+        weight=0.2,
+        **_EXACT_ANY,
+    ),
+    op(
+        "rot90",
+        1,
+        ("pf.rot90({0}, {k}, {dims})", "{0}.rot90({k}, {dims})"),
+        "np.rot90({0}, {k}, axes={axes})",
+        accepts=min_rank(2),
+        attrs=rot90_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "roll",
+        1,
+        ("pf.roll({0}, {args})", "{0}.roll({args})"),
+        "np.roll({0}, {shift}, axis={axis})",
+        attrs=roll_attrs,
+        weight=0.5,
+        **_EXACT_ANY,
+    ),
+    *(
+        op(
+            name,
+            1,
+            (f"pf.{name}({{0}}{{_args}})", f"{{0}}.{name}({{args}})"),
+            f"np.{name}({{0}}, {{k}})",
+            accepts=min_rank(2),
+            attrs=tri_attrs,
+            weight=0.4,
+            **_EXACT_ANY,
+        )
+        for name in ("tril", "triu")
+    ),
+    op(
+        "diag",
+        1,
+        ("pf.diag({0}{_args})", "{0}.diag({k})"),
+        "np.diag({0}, {k})",
+        accepts=rank_in(1, 2),
+        attrs=diag_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "diagonal",
+        1,
+        ("pf.diagonal({0}, {k}, {d1}, {d2})", "{0}.diagonal(offset={k}, dim1={d1}, dim2={d2})"),
+        "np.diagonal({0}, {k}, {d1}, {d2})",
+        accepts=min_rank(2),
+        attrs=diagonal_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "diag_embed",
+        1,
+        ("pf.diag_embed({0}{_args})", "{0}.diag_embed({k}, {d1}, {d2})"),
+        "fz.diag_embed({0}, {k}, {d1}, {d2})",
+        accepts=lambda s: 1 <= len(s) <= 3 and s[-1] <= 16,
+        attrs=diag_embed_attrs,
+        weight=0.2,
+        **_EXACT_ANY,
+    ),
+    op(
+        "trace",
+        1,
+        ("pf.trace({0})", "{0}.trace()"),
+        "np.trace({0})",
+        dtypes=NUMBERS,
+        result="sum",
+        accepts=rank_in(2),
+        weight=0.2,
+    ),
+    op(
+        "repeat",
+        1,
+        ("{0}.repeat({sizes})", "pf.tile({0}, {seq})", "{0}.tile({seq})"),
+        "np.tile({0}, {reps})",
+        attrs=repeat_attrs,
+        weight=0.4,
+        **_EXACT_ANY,
+    ),
+    op(
+        "repeat_interleave",
+        1,
+        ("pf.repeat_interleave({0}, {r}{dkw})", "{0}.repeat_interleave({r}{dkw})"),
+        "np.repeat({0}, {rn}, axis={axis})",
+        attrs=lambda c: (
+            None
+            if (a := repeat_interleave_attrs(c)) is None
+            else {**a, "dkw": Expr(", " + a["dkw"] if a["dkw"] else "")}
+        ),
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "movedim",
+        1,
+        (
+            "pf.movedim({0}, {src}, {dst})",
+            "{0}.movedim({src}, {dst})",
+            "pf.moveaxis({0}, {src}, {dst})",
+        ),
+        "np.moveaxis({0}, {src}, {dst})",
+        accepts=min_rank(1),
+        attrs=movedim_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "swapaxes",
+        1,
+        ("pf.swapaxes({0}, {d0}, {d1})", "{0}.swapdims({d0}, {d1})", "{0}.swapaxes({d0}, {d1})"),
+        "np.transpose({0}, {perm})",
+        attrs=transpose_attrs,
+        weight=0.2,
+        **_EXACT_ANY,
+    ),
+    op(
+        "unbind",
+        1,
+        ("pf.unbind({0}, {d})[{k}]", "{0}.unbind({d})[{k}]"),
+        "np.take({0}, {k}, axis={d})",
+        accepts=min_rank(1),
+        attrs=unbind_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    op(
+        "tensor_split",
+        1,
+        ("pf.tensor_split({0}, {how}, {d})[{k}]", "{0}.tensor_split({how}, dim={d})[{k}]"),
+        "np.take({0}, np.arange({lo}, {hi}), axis={d})",
+        accepts=min_rank(1),
+        attrs=tensor_split_attrs,
+        weight=0.3,
+        **_EXACT_ANY,
+    ),
+    *(
+        op(
+            name,
+            2,
+            (f"pf.{name}([{{0}}, {{1}}])", f"pf.{name}(({{0}}, {{1}}))"),
+            f"np.{name}([{{0}}, {{1}}])",
+            dtypes=ANY,
+            accepts=(lambda s: len(s) <= 3) if name == "dstack" else (lambda s: True),
+            exact=True,
+            weight=0.2,
+        )
+        for name in ("hstack", "vstack", "dstack", "column_stack")
+    ),
+    op(
+        "diff",
+        1,
+        ("pf.diff({0}{_args})", "{0}.diff({args})"),
+        "np.diff({0}, {n}, axis={d})",
+        dtypes=NUMBERS,
+        result="same",
+        accepts=min_rank(1),
+        attrs=lambda c: (
+            None
+            if (a := diff_attrs(c)) is None
+            else {**a, "_args": Expr(", " + a["args"] if a["args"] else "")}
+        ),
+        weight=0.4,
+    ),
+    op(
+        "diff_ends",
+        1,
+        "pf.diff({0}, {n}, {d}, {0}.narrow({d}, {ps}, {pl}), {0}.narrow({d}, {as_}, {al}))",
+        "np.diff({0}, {n}, axis={d}, prepend=np.take({0}, np.arange({ps}, {ps} + {pl}), "
+        "axis={d}), append=np.take({0}, np.arange({as_}, {as_} + {al}), axis={d}))",
+        dtypes=NUMBERS,
+        result="same",
+        accepts=min_rank(1),
+        attrs=diff_attrs,
+        weight=0.2,
+    ),
+    # ---------------------------------------------------------------- statistics (session 30)
+    *(
+        op(
+            f"{name}_mean_{k}",
+            1,
+            (f"pf.{name}_mean({{0}}{{_args}})[{k}]",),
+            f"{{0}}.{'var' if name == 'var' else 'std'}(axis={{axis}}, ddof={{ddof}}, "
+            "keepdims={keepdims})"
+            if k == 0
+            else "{0}.mean(axis={axis}, keepdims={keepdims})",
+            attrs=std_mean_attrs,
+            weight=0.2,
+        )
+        for name in ("var", "std")
+        for k in (0, 1)
+        if (name, k) != ("std", 1)
+    ),
+    *(
+        op(
+            f"aminmax_{part}",
+            1,
+            (
+                f"pf.aminmax({{0}}{{_args}}).{part}",
+                f"{{0}}.aminmax({{args}})[{int(part == 'max')}]",
+            ),
+            f"{{0}}.{part}(axis={{axis}}, keepdims={{keepdims}})",
+            dtypes=NUMBERS,
+            result="same",
+            attrs=aminmax_attrs,
+            exact=True,
+            weight=0.2,
+        )
+        for part in ("min", "max")
+    ),
+    op(
+        "nansum",
+        1,
+        ("pf.nansum({0}{_args})", "{0}.nansum({args})"),
+        "{0}.sum(axis={axis}, keepdims={keepdims})",
+        dtypes=NUMBERS,
+        result="sum",
+        attrs=reduce_attrs,
+        weight=0.2,
+    ),
+    op(
+        "nanmean",
+        1,
+        ("pf.nanmean({0}{_args})", "{0}.nanmean({args})"),
+        "{0}.mean(axis={axis}, keepdims={keepdims})",
+        attrs=reduce_attrs,
+        weight=0.2,
+    ),
+    op(
+        "count_nonzero",
+        1,
+        ("pf.count_nonzero({0}{_args})", "{0}.count_nonzero({args})"),
+        "({0} != 0).sum(axis={axis})",
+        dtypes=ANY,
+        result="int32",
+        compute="none",
+        attrs=count_attrs,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    *(
+        op(
+            name,
+            1,
+            (f"pf.{name}({{0}}{{_args}})", f"{{0}}.{name}({{args}})"),
+            f"({{0}} != 0).{name}(axis={{axis}}, keepdims={{keepdims}})",
+            dtypes=ANY,
+            result="bool",
+            compute="none",
+            attrs=reduce_attrs,
+            exact_operands=True,
+            weight=0.2,
+        )
+        for name in ("all", "any")
+    ),
+    op(
+        "norm",
+        1,
+        ("pf.norm({0}, {args})", "{0}.norm({args})"),
+        "fz.norm({0}, {p}, {axis}, {keepdims})",
+        attrs=norm_attrs,
+        weight=0.4,
+    ),
+    op(
+        "trapezoid",
+        1,
+        ("pf.trapezoid({0}{kw})",),
+        "np.trapezoid({0}, dx={dx}, axis={d})",
+        accepts=min_rank(1),
+        attrs=trapezoid_attrs,
+        weight=0.2,
+    ),
+    op(
+        "cumulative_trapezoid",
+        1,
+        ("pf.cumulative_trapezoid({0}{kw})",),
+        "np.cumsum(({0}.take(np.arange(1, {0}.shape[{d}]), axis={d}) + {0}.take(np.arange("
+        "{0}.shape[{d}] - 1), axis={d})) * ({dx} / 2), axis={d})",
+        accepts=min_rank(1),
+        attrs=trapezoid_attrs,
+        weight=0.2,
+    ),
+    # ---------------------------------------------------------------- products (session 30)
+    op(
+        "cross",
+        2,
+        (
+            "pf.cross({0}, {1}, {d})",
+            "{0}.cross({1}, dim={d})",
+            "pf.linalg.cross({0}, {1}, dim={d})",
+        ),
+        "np.cross({0}, {1}, axis={d})",
+        dtypes=NUMBERS,
+        same_dtype=True,
+        accepts=lambda s: 3 in s,
+        attrs=cross_attrs,
+        weight=0.3,
+    ),
+    op(
+        "kron",
+        2,
+        ("pf.kron({0}, {1})", "{0}.kron({1})"),
+        "np.kron({0}, {1})",
+        dtypes=NUMBERS,
+        # kron reshapes a 0-d operand before it multiplies: both promote as tensors with dims
+        result=lambda ops, scalars: promote([(d, 1) for d, _ in ops], scalars),
+        accepts=lambda s: len(s) <= 2 and math.prod(s) <= 128,
+        partner=small_partner,
+        weight=0.3,
+    ),
+    op(
+        "tensordot",
+        2,
+        ("pf.tensordot({0}, {1}, {dims})",),
+        "np.tensordot({0}, {1}, axes={axes})",
+        same_dtype=True,
+        partner=tensordot_partner,
+        attrs=tensordot_attrs,
+        weight=0.3,
+    ),
+    op(
+        "inner",
+        2,
+        ("pf.inner({0}, {1})", "{0}.inner({1})"),
+        "np.inner({0}, {1})",
+        same_dtype=True,
+        accepts=lambda s: len(s) <= 2,
+        partner=inner_partner,
+        weight=0.3,
+    ),
+    op(
+        "outer",
+        2,
+        ("pf.outer({0}, {1})", "{0}.outer({1})", "pf.ger({0}, {1})"),
+        "np.outer({0}, {1})",
+        dtypes=NUMBERS,
+        accepts=rank_in(1),
+        partner=lambda c: (c.choice(SIZES),),
+        weight=0.3,
+    ),
+    op(
+        "dot",
+        2,
+        ("pf.dot({0}, {1})", "{0}.dot({1})", "pf.vdot({0}, {1})"),
+        "np.dot({0}, {1})",
+        same_dtype=True,
+        accepts=rank_in(1),
+        weight=0.2,
+    ),
+    op(
+        "mv",
+        2,
+        ("pf.mv({0}, {1})", "{0}.mv({1})"),
+        "{0} @ {1}",
+        same_dtype=True,
+        accepts=rank_in(2),
+        partner=lambda c: (c.shapes[0][1],),
+        weight=0.2,
+    ),
+    op(
+        "addmm",
+        3,
+        (
+            "pf.addmm({0}, {1}, {2}, beta={beta}, alpha={alpha})",
+            "{0}.addmm({1}, {2}, alpha={alpha}, beta={beta})",
+        ),
+        "{beta} * {0} + {alpha} * ({1} @ {2})",
+        same_dtype=True,
+        accepts=rank_in(2),
+        partner=addmm_partner,
+        attrs=lambda c: (
+            {"beta": c.choice((1, 0.5, 2.0)), "alpha": c.choice((1, -1.0, 0.25))}
+            if c.coin(0.5)
+            else {"beta": 1, "alpha": 1}
+        ),
+        weight=0.3,
+    ),
+    op(
+        "cdist",
+        2,
+        ("pf.cdist({0}, {1}, p={p})", "pf.cdist({0}, {1})"),
+        "fz.norm({0}[:, None, :] - {1}[None, :, :], {p}, -1, False)",
+        dtypes=frozenset({"float32"}),  # PyTorch has no half cdist
+        same_dtype=True,
+        accepts=rank_in(2),
+        partner=lambda c: (c.choice(SIZES), c.shapes[0][1]),
+        attrs=lambda c: {"p": 2.0},
+        weight=0.2,
+    ),
+    op(
+        "searchsorted",
+        2,
+        ("pf.searchsorted({0}.sort().values, {1}{kw})",),
+        "fz.searchsorted(np.sort({0}), {1}, {right})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        same_dtype=True,
+        accepts=rank_in(1),
+        partner=lambda c: tuple(c.choice(SIZES) for _ in range(c.int(0, 2))),
+        attrs=searchsorted_attrs,
+        exact_operands=True,
+        weight=0.3,
+    ),
+    op(
+        "bucketize",
+        2,
+        ("pf.bucketize({0}, pf.sort({1})[0], right={right})",),
+        "fz.searchsorted(np.sort({1}), {0}, {right})",
+        dtypes=NUMBERS,
+        result="int32",
+        compute="none",
+        same_dtype=True,
+        partner=lambda c: (c.choice(SIZES),),
+        attrs=searchsorted_attrs,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op(
+        "vander",
+        1,
+        ("pf.vander({0}{args})",),
+        "np.vander({0}, {N}, increasing={inc})",
+        dtypes=NUMBERS,
+        result="sum",
+        accepts=rank_in(1),
+        attrs=vander_attrs,
+        weight=0.2,
+    ),
+    op(
+        "isin",
+        2,
+        ("pf.isin({0}, {1})",),
+        "np.isin({0}, {1})",
+        dtypes=NUMBERS,
+        result="bool",
+        compute="promote",
+        partner=isin_partner,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    # ---------------------------------------------------------------- elementwise (session 30)
+    *(
+        op(
+            f"clamp_{side}",
+            1,
+            (f"pf.clamp_{side}({{0}}, {{c}})", f"{{0}}.clamp_{side}({{c}})"),
+            f"np.{'maximum' if side == 'min' else 'minimum'}({{0}}, {{c}})",
+            dtypes=NUMBERS,
+            scalars=("c",),
+            attrs=clamp_one_attrs,
+            exact=True,
+            weight=0.3,
+        )
+        for side in ("min", "max")
+    ),
+    op(
+        "clamp_tensor",
+        3,
+        ("pf.clamp({0}, {1}, {2})", "{0}.clamp(min={1}, max={2})"),
+        "np.minimum(np.maximum({0}, {1}), {2})",
+        dtypes=NUMBERS,
+        exact=True,
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "max_binary",
+        2,
+        ("pf.max({0}, {1})", "{0}.max({1})", "pf.fmax({0}, {1})"),
+        "np.maximum({0}, {1})",
+        dtypes=NUMBERS,
+        exact=True,
+        weight=0.2,
+        **_BCAST,
+    ),
+    op(
+        "lerp",
+        2,
+        ("pf.lerp({0}, {1}, {w})", "{0}.lerp({1}, {w})"),
+        "{0} + {w} * ({1} - {0})",
+        same_dtype=True,
+        attrs=lerp_attrs,
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "lerp_tensor",
+        3,
+        ("pf.lerp({0}, {1}, {2})", "{0}.lerp({1}, {2})"),
+        "{0} + {2} * ({1} - {0})",
+        same_dtype=True,
+        weight=0.2,
+        **_BCAST,
+    ),
+    *(
+        op(
+            name,
+            2,
+            (f"pf.{name}({{0}}, {{1}})", f"{{0}}.{name}({{1}})"),
+            ref,
+            dtypes=dt,
+            result="float",
+            weight=0.2,
+            **_BCAST,
+        )
+        for name, ref, dt in (
+            ("hypot", "np.hypot({0}, {1})", FLOATS),
+            ("atan2", "np.arctan2({0}, {1})", NUMBERS),
+            ("logaddexp", "np.logaddexp({0}, {1})", FLOATS),
+            ("logaddexp2", "np.logaddexp2({0}, {1})", FLOATS),
+            ("copysign", "np.copysign({0}, {1})", NUMBERS),
+        )
+    ),
+    op(
+        "xlogy",
+        2,
+        ("pf.xlogy({0}, {1})", "{0}.xlogy({1})", "pf.special.xlogy({0}, {1})"),
+        "{0} * np.log({1})",
+        dtypes=NUMBERS,
+        result="float",
+        positive=(1,),
+        weight=0.2,
+        **_BCAST,
+    ),
+    op(
+        "fmod",
+        2,
+        ("pf.fmod({0}, {1})", "{0}.fmod({1})"),
+        "np.fmod({0}, {1})",
+        dtypes=NUMBERS,
+        nonzero=(1,),
+        exact=True,
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "fmod_scalar",
+        1,
+        ("pf.fmod({0}, {c})", "{0}.fmod({c})"),
+        "np.fmod({0}, {c})",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=lambda c: {"c": c.choice((2, -3, 0.5, 1.5, -2.5, 7.0))},
+        exact=True,
+        weight=0.2,
+    ),
+    op(
+        "remainder",
+        2,
+        ("{0} % {1}", "pf.remainder({0}, {1})", "{0}.remainder({1})"),
+        "np.remainder({0}, {1})",
+        dtypes=NUMBERS,
+        nonzero=(1,),
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "remainder_scalar",
+        1,
+        ("{0} % {c}", "pf.remainder({0}, {c})", "{0}.remainder({c})"),
+        "np.remainder({0}, {c})",
+        dtypes=NUMBERS,
+        scalars=("c",),
+        attrs=lambda c: {"c": c.choice((2, -3, 0.5, 1.5, -2.5, 7.0))},
+        weight=0.2,
+    ),
+    op(
+        "floor_divide",
+        2,
+        ("{0} // {1}", "pf.floor_divide({0}, {1})", "{0}.div({1}, rounding_mode='floor')"),
+        "np.floor_divide({0}, {1})",
+        dtypes=NUMBERS,
+        nonzero=(1,),
+        exact=True,
+        exact_operands=True,
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "div_trunc",
+        2,
+        ("pf.div({0}, {1}, rounding_mode='trunc')", "{0}.div({1}, rounding_mode='trunc')"),
+        "np.trunc({0} / {1})",
+        dtypes=NUMBERS,
+        nonzero=(1,),
+        exact=True,
+        exact_operands=True,
+        weight=0.2,
+        **_BCAST,
+    ),
+    *(
+        op(
+            name,
+            1,
+            unary(name),
+            ref,
+            dtypes=NUMBERS,
+            result="same",
+            exact=True,
+            exact_operands=True,
+            weight=0.2,
+        )
+        for name, ref in (
+            ("floor", "np.floor({0})"),
+            ("ceil", "np.ceil({0})"),
+            ("trunc", "np.trunc({0})"),
+            ("round", "np.round({0})"),
+        )
+    ),
+    op(
+        "round_decimals",
+        1,
+        ("pf.round({0}, decimals={dec})", "{0}.round(decimals={dec})"),
+        "np.round({0} * 10.0 ** {dec}) / 10.0 ** {dec}",
+        attrs=round_attrs,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op(
+        "frac", 1, unary("frac"), "{0} - np.trunc({0})", exact=True, exact_operands=True, weight=0.2
+    ),
+    op(
+        "sign",
+        1,
+        (*unary("sign"), "pf.sgn({0})"),
+        "np.sign({0})",
+        dtypes=ANY,
+        result="same",
+        exact=True,
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op(
+        "signbit",
+        1,
+        unary("signbit"),
+        "np.signbit({0})",
+        dtypes=NUMBERS,
+        result="bool",
+        compute="none",
+        exact_operands=True,
+        weight=0.2,
+    ),
+    op("square", 1, unary("square"), "{0} * {0}", dtypes=NUMBERS, result="same", weight=0.2),
+    op(
+        "reciprocal",
+        1,
+        unary("reciprocal"),
+        "1.0 / {0}",
+        dtypes=NUMBERS,
+        result="float",
+        nonzero=(0,),
+        weight=0.2,
+    ),
+    *(
+        op(name, 1, unary(name), ref, dtypes=NUMBERS, result="float", positive=pos, weight=0.15)
+        for name, ref, pos in (
+            ("erf", "np.vectorize(math.erf, otypes=[float])({0})", ()),
+            ("erfc", "np.vectorize(math.erfc, otypes=[float])({0})", ()),
+            ("log1p", "np.log1p({0})", (0,)),
+            ("expm1", "np.expm1({0})", ()),
+            ("log2", "np.log2({0})", (0,)),
+            ("log10", "np.log10({0})", (0,)),
+            ("exp2", "np.exp2({0})", ()),
+            ("sin", "np.sin({0})", ()),
+            ("cos", "np.cos({0})", ()),
+            ("atan", "np.arctan({0})", ()),
+            ("sinh", "np.sinh({0})", ()),
+            ("cosh", "np.cosh({0})", ()),
+            ("asinh", "np.arcsinh({0})", ()),
+            ("sinc", "np.sinc({0})", ()),
+            ("deg2rad", "np.deg2rad({0})", ()),
+        )
+    ),
+    op(
+        "logit",
+        1,
+        ("pf.logit({0}, {eps})", "{0}.logit(eps={eps})"),
+        "np.log(np.clip({0}, {eps}, 1 - {eps}) / (1 - np.clip({0}, {eps}, 1 - {eps})))",
+        attrs=lambda c: {"eps": c.choice((0.1, 0.25, 0.01))},
+        weight=0.15,
+    ),
+    op(
+        "heaviside",
+        2,
+        ("pf.heaviside({0}, {1})", "{0}.heaviside({1})"),
+        "np.heaviside({0}, {1})",
+        dtypes=NUMBERS,
+        same_dtype=True,
+        exact=True,
+        exact_operands=True,
+        weight=0.15,
+        **_BCAST,
+    ),
+    *(
+        op(
+            name,
+            1,
+            (f"pf.nn.functional.{name}({{0}}{args})",),
+            ref,
+            attrs=split_fn_attrs,
+            weight=0.15,
+            **extra,
+        )
+        for name, args, ref, extra in (
+            (
+                "softplus",
+                ", beta={beta}, threshold={th}",
+                "np.where({0} * {beta} > {th}, {0}, np.log1p(np.exp({0} * {beta})) / {beta})",
+                {},
+            ),
+            ("elu", ", alpha={alpha}", "np.where({0} > 0, {0}, {alpha} * np.expm1({0}))", {}),
+            (
+                "celu",
+                ", alpha={alpha}",
+                "np.maximum({0}, 0) + np.minimum(0, {alpha} * np.expm1({0} / {alpha}))",
+                {},
+            ),
+            (
+                "selu",
+                "",
+                "1.0507009873554804934193349852946 * np.where({0} > 0, {0}, "
+                "1.6732632423543772848170429916717 * np.expm1({0}))",
+                {},
+            ),
+            ("leaky_relu", ", {slope}", "np.where({0} > 0, {0}, {0} * {slope})", {}),
+            (
+                "hardtanh",
+                ", {lo}, {hi}",
+                "np.clip({0}, {lo}, {hi})",
+                {"dtypes": NUMBERS, "exact": True, "result": "same"},
+            ),
+            (
+                "relu6",
+                "",
+                "np.clip({0}, 0, 6)",
+                {"dtypes": NUMBERS, "exact": True, "result": "same"},
+            ),
+            ("mish", "", "{0} * np.tanh(np.log1p(np.exp({0})))", {}),
+            ("hardswish", "", "{0} * np.clip({0} + 3, 0, 6) / 6", {}),
+            ("hardsigmoid", "", "np.clip({0} / 6 + 0.5, 0, 1)", {}),
+            ("logsigmoid", "", "-np.logaddexp(0, -{0})", {}),
+            ("softsign", "", "{0} / (1 + np.abs({0}))", {}),
+            ("tanhshrink", "", "{0} - np.tanh({0})", {}),
+            (
+                "softshrink",
+                ", {lambd}",
+                "np.where({0} > {lambd}, {0} - {lambd}, np.where({0} < -{lambd}, {0} + {lambd}, 0))",
+                {},
+            ),
+            (
+                "hardshrink",
+                ", {lambd}",
+                "np.where(np.abs({0}) > {lambd}, {0}, 0)",
+                {"exact": True, "exact_operands": True},
+            ),
+        )
+    ),
+    op(
+        "addcmul",
+        3,
+        ("pf.addcmul({0}, {1}, {2}, value={v})", "{0}.addcmul({1}, {2}, value={v})"),
+        "{0} + {v} * {1} * {2}",
+        attrs=lambda c: {"v": c.choice((1, 0.5, -2.0))},
+        weight=0.2,
+        **_BCAST,
+    ),
+    op(
+        "addcdiv",
+        3,
+        ("pf.addcdiv({0}, {1}, {2}, value={v})", "{0}.addcdiv({1}, {2}, value={v})"),
+        "{0} + {v} * {1} / {2}",
+        attrs=lambda c: {"v": c.choice((1, 0.5, -2.0))},
+        nonzero=(2,),
+        weight=0.2,
+        **_BCAST,
+    ),
 )
 
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
@@ -2089,7 +3868,8 @@ class Program:
         text = f"def {name}():\n" + "\n".join("    " + line for line in self.body_lines()) + "\n"
         if imports:
             head = "import math\n\n" if any("math." in n.np_code for n in self.nodes) else ""
-            text = f"{head}import numpy as np\n\nimport pyflame as pf\n\n\n" + text
+            tail = REFS_IMPORT if any("fz." in n.np_code for n in self.nodes) else ""
+            text = f"{head}import numpy as np\n\nimport pyflame as pf\n{tail}\n\n" + text
         return text
 
     # ---------------------------------------------------------------- running
@@ -2167,7 +3947,7 @@ class Program:
         """The float64 reference of every node. Random ops take their values from
         `pf_values`. With `noise`, the floating operands and the result of every inexact op
         are perturbed by up to one epsilon of the result's dtype (relative, random signs)."""
-        ns: dict[str, Any] = {"np": np, "math": math, "pf": pf}
+        ns: dict[str, Any] = {"np": np, "math": math, "pf": pf, "fz": refs}
         out: dict[str, np.ndarray] = {}
         by_name = {n.name: n for n in self.nodes}
 
@@ -2433,6 +4213,7 @@ class _Generator:
             "np": np,
             "math": math,
             "pf": pf,
+            "fz": refs,
             **self.scope_extra,
             **{f"r_{o.name}": o.ref for o in operands},
         }
