@@ -552,10 +552,18 @@ DISTINCT_OPS = {
     "median_gather",
     "quantile",
 }
-#: piecewise activations whose gradient at NaN PyTorch does not define: its vectorized CPU
+#: piecewise functions whose gradient at NaN PyTorch does not define: its vectorized CPU
 #: kernel and its scalar one (a tensor's last elements) differ (hardtanh: 0 and 1, hardswish:
-#: NaN and 1), so their operand is finite in grad programs
-NAN_UNDEFINED_OPS = {"hardswish", "hardsigmoid", "hardtanh", "relu6", "softshrink", "hardshrink"}
+#: NaN and 1, logit with eps: 0 and NaN), so their operand has no NaN in grad programs
+NAN_UNDEFINED_OPS = {
+    "hardswish",
+    "hardsigmoid",
+    "hardtanh",
+    "relu6",
+    "softshrink",
+    "hardshrink",
+    "logit",
+}
 #: spellings torch has no equivalent for on a Tensor (methods cannot be shimmed)
 TORCH_LACKS = ("{0}.view(", "{0}.logsumexp(", "{0}.prod(", "{0}.astype(", "{0}.var(", "{0}.std(")
 #: edge data of float32 inputs in grad programs, and how often each comes
@@ -868,6 +876,10 @@ class _GradGenerator(P._Generator):
             # False (src then gets half its gradient): only include_self=True is defined
             if not attrs["inc"]:
                 return None
+        if spec.name == "clamp_tensor" and operands[0].shape != np.broadcast_shapes(
+            *(o.shape for o in operands)
+        ):
+            return None  # PyTorch's backward fails when the bounds broadcast x to more
         if spec.name in DISTINCT_OPS:
             ref = operands[0].ref
             if not operands[0].exact or np.unique(ref).size != ref.size:
@@ -1697,3 +1709,81 @@ def _short(value: Any) -> str:
         return "None"
     text = np.array2string(np.asarray(value).ravel()[:4], precision=4)
     return text
+
+
+# ============================================================================ registry vs torch
+
+
+class _DtypeShim(TorchShim):
+    """TorchShim keeping every dtype (float16, bfloat16; int32 data as int64): what dtype
+    PyTorch gives a spelling."""
+
+    def __init__(self) -> None:
+        import torch
+
+        super().__init__(torch.float32)
+
+    def from_numpy(self, a: np.ndarray, layout: Any = None) -> Any:
+        a = np.asarray(a)
+        if a.dtype == pf.bfloat16.numpy:
+            return self._torch.from_numpy(a.astype(np.float32)).to(self._torch.bfloat16)
+        t = self._torch.from_numpy(a.copy())
+        return t.to(self._torch.int64) if a.dtype.kind in "iu" else t
+
+
+def check_entry_against_torch(name: str, programs: int = 4, seed: int = 0) -> tuple[int, list[str]]:
+    """Registry entry `name`'s numpy reference and result dtype rule against PyTorch, without
+    PyFlame: small programs of `from_numpy` and the entry, their PyFlame text run against
+    TorchShim (float64: the values) and against torch keeping every dtype (the dtype). The
+    number of nodes checked, and what differed."""
+    import torch
+
+    names = {
+        torch.float32: "float32",
+        torch.float16: "float16",
+        torch.bfloat16: "bfloat16",
+        torch.int64: "int32",
+        torch.int32: "int32",
+        torch.bool: "bool",
+    }
+    spec = P.OPS_BY_NAME[name]
+    templates = tuple(t for t in spec.templates if not any(b in t for b in TORCH_LACKS))
+    specs = [P.OPS_BY_NAME["from_numpy"], dataclasses.replace(spec, pf=templates)]
+    problems: list[str] = []
+    checked = 0
+    for i in range(programs):
+        rng = np.random.default_rng([seed, i, sum(map(ord, name))])
+        program = P.random_program(rng, ops=specs, max_ops=3)
+        for shim in (TorchShim(torch.float64), _DtypeShim()):
+            ns: dict[str, Any] = {"pf": shim, "np": np}
+            for node in program.nodes:
+                for var, expr in node.setup:
+                    ns[var] = eval(expr, {"np": np, "pf": pf})
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        ns[node.name] = eval(node.pf_code, ns)
+                except Exception as err:
+                    problems.append(f"torch refuses `{node.pf_code}`: {err}")
+                    break
+                if node.spec.name != name:
+                    continue
+                checked += 1
+                t = ns[node.name]
+                if isinstance(shim, _DtypeShim):
+                    if names.get(t.dtype) != node.dtype:
+                        problems.append(f"`{node.pf_code}`: torch {t.dtype}, fuzzer {node.dtype}")
+                    continue
+                got = t.detach().to(torch.float64).numpy()
+                if got.shape != node.ref.shape:
+                    problems.append(f"`{node.pf_code}`: torch shape {got.shape}, {node.ref.shape}")
+                    continue
+                operands = [program.nodes[int(o[1:])].dtype for o in node.operands]
+                half = node.dtype in P.HALF or any(d in P.HALF for d in operands)
+                rtol = 2e-2 if half else 1e-6
+                atol = rtol * max(1.0, float(np.max(np.abs(node.ref), initial=0.0)))
+                if not np.allclose(got, node.ref, rtol=rtol, atol=atol, equal_nan=True):
+                    problems.append(
+                        f"`{node.pf_code}`: torch {got}, numpy `{node.np_code}` {node.ref}"
+                    )
+    return checked, problems

@@ -1111,6 +1111,12 @@ def take_attrs(ctx: Ctx) -> dict[str, Any] | None:
     return _index_attrs(ctx, f"{{rng}}.integers({-numel}, {numel}, {ishape!r})")
 
 
+#: scatter compares each index entry with every position along dim (a one-hot of index size x
+#: n elements, placed like the input: whole on every PE of a replicated layout); larger ones
+#: overflow SRAM in grad programs (seed 0, grad program 14: [30, 15] into 32 rows)
+SCATTER_ONE_HOT = 4096
+
+
 def _scatter_index(ctx: Ctx, unique: bool) -> dict[str, Any] | None:
     """An index for scatter into operand 0 along `d`: no larger than operand 0, of the shape of
     operand 1 (the source) if there is one (PyTorch's backward needs that); `unique`: distinct
@@ -1121,7 +1127,7 @@ def _scatter_index(ctx: Ctx, unique: bool) -> dict[str, Any] | None:
     d = ctx.int(0, len(shape) - 1)
     n = shape[d]
     ishape = ctx.shapes[1] if len(ctx.shapes) > 1 else tuple(ctx.int(1, m) for m in shape)
-    if 0 in ishape:
+    if 0 in ishape or math.prod(ishape) * n > SCATTER_ONE_HOT:
         return None
     if unique:
         full = tuple(n if j == d else m for j, m in enumerate(ishape))

@@ -182,6 +182,21 @@ def test_promotion_matches_torch():
             assert programs.promote([(a, 1)], [scalar]) == want, (a, scalar)
 
 
+def test_registry_references_and_dtypes_match_torch():
+    """Every registry entry's numpy reference and result dtype rule are PyTorch's: a few small
+    programs of each, their PyFlame text run with torch (modes.check_entry_against_torch; no
+    PyFlame run: a wrong reference or dtype rule is told apart from a PyFlame bug)."""
+    pytest.importorskip("torch")
+    failures = {}
+    for spec in programs.enabled_ops():
+        if spec.creation or spec.random:
+            continue
+        checked, problems = modes.check_entry_against_torch(spec.name, programs=3)
+        if problems or not checked:
+            failures[spec.name] = problems[:2] or ["never generated"]
+    assert not failures, failures
+
+
 def test_pad_widths_are_valid_for_torch():
     """pad_attrs generates only widths torch accepts (it crops by the negative widths before
     it pads, so the crops must fit: seed 0 program 1348 padded a [1, 17] tensor by (3, -2)),
