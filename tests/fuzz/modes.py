@@ -1315,6 +1315,28 @@ CONSTANT_OPS = {
     "full",
     "full_like",
     "pad",
+    # session 30
+    "clamp_min",
+    "clamp_max",
+    "fmod_scalar",
+    "remainder_scalar",
+    "lerp",
+    "masked_fill",
+    "index_fill",
+    "scatter_value",
+    "addcmul",
+    "addcdiv",
+    "addmm",
+    "softplus",
+    "elu",
+    "celu",
+    "leaky_relu",
+    "hardtanh",
+    "softshrink",
+    "hardshrink",
+    "logit",
+    "quantile",
+    "round_decimals",
 }
 _SEED = re.compile(r"default_rng\((\d+)\)")
 
