@@ -33,6 +33,7 @@ from pyflame.ops.elementwise import (
     logical_not,
     logical_or,
     lt,
+    maximum,
     ne,
     sub,
     where,
@@ -356,7 +357,8 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The namedtuple (values, indices) of the most frequent value along `dim` (torch.mode):
     among equally frequent values the smallest, and the index of its last occurrence, as
     PyTorch's CPU kernel. Counts from comparing every pair (n x n per row). NaN never equals
-    itself here (each NaN counts once); PyTorch's kernel groups NaNs by its sort."""
+    itself here (each NaN counts once); PyTorch's kernel groups NaNs by its sort. A row of
+    NaNs gives NaN at index 0, as PyTorch's."""
     _check_tensor(x, "mode")
     d = _dim(x, dim, "mode")
     if x.ndim == 0:
@@ -372,6 +374,8 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     value = amin(candidates, -1, keepdim=True)
     positions = arange(n, dtype=int32)
     index = amax(where(eq(work, value), positions, -1), -1, keepdim=True)
+    # a row of NaNs has no element equal to its value (NaN): index 0, as PyTorch (not -1)
+    index = maximum(index, 0)
     if d != x.ndim - 1:
         value, index = value.movedim(-1, d), index.movedim(-1, d)
     if not keepdim:
