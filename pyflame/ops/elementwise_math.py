@@ -367,8 +367,11 @@ def _three_dtype(what: str, *args: Any) -> DType:
 
 
 def _in_opmath(dtype: DType, fn: Callable[..., Tensor], *args: Any) -> Tensor:
-    """fn of the operands, in float32 for a float16/bfloat16 result, rounded once (PyTorch's
-    CPU kernels compute these in float)."""
+    """fn of the operands converted to the result dtype first (as PyTorch: a float32 input
+    with bfloat16 tensor1 and tensor2 multiplies them in float32, not bfloat16), in float32
+    for a float16/bfloat16 result, rounded once (PyTorch's CPU kernels compute these in
+    float)."""
+    args = tuple(astype(a, dtype) if isinstance(a, Tensor) else a for a in args)
     if dtype not in _HALF:
         return fn(*args)
     wide = [astype(a, float32) if isinstance(a, Tensor) else a for a in args]

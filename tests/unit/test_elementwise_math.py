@@ -386,3 +386,23 @@ def test_erfinv_inverts_erf_to_float32_rounding():
     )
     edges = _erfinv(np.array([1.0, -1.0, 1.5, np.nan], np.float32))
     assert edges[0] == np.inf and edges[1] == -np.inf and np.isnan(edges[2:]).all()
+
+
+@pytest.mark.parametrize("half", [pf.bfloat16, pf.float16], ids=repr)
+def test_addcmul_addcdiv_promote_every_operand_before_computing_as_torch(half):
+    # found by the differential fuzzer (session 30, value programs of the new ops): a float32
+    # input with bfloat16 tensor1 and tensor2 multiplied (divided) them in bfloat16 and only
+    # then added in float32 (-0.4488 for -0.4492); PyTorch converts all three to the result
+    # dtype first
+    inp = np.array([[-0.7], [0.25]], np.float32)
+    t1 = np.array([0.3, 0.57, 0.9, 0.123, -1.7], np.float32)
+    t2 = np.array([1.3, -0.77, 0.6, 2.5, 0.11], np.float32)
+    torch_half = {pf.bfloat16: torch.bfloat16, pf.float16: torch.float16}[half]
+    a, b = pf.from_numpy(t1).to(half), pf.from_numpy(t2).to(half)
+    ta, tb = torch.from_numpy(t1).to(torch_half), torch.from_numpy(t2).to(torch_half)
+    for value in (1, 0.5, -2.0):
+        for pf_fn, torch_fn in ((pf.addcmul, torch.addcmul), (pf.addcdiv, torch.addcdiv)):
+            got = pf_fn(pf.from_numpy(inp), a, b, value=value)
+            want = torch_fn(torch.from_numpy(inp), ta, tb, value=value)
+            assert got.dtype is pf.float32
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-7, atol=1e-7)
