@@ -535,6 +535,10 @@ TIE_OPS = {
     "remainder_scalar",
     "cdist",
     "hypot",
+    # the sign of a zero decides them (atan2(+-0, -1) = +-pi): a zero from a product or a sum
+    # has the sign the order of the arithmetic gives it
+    "atan2",
+    "copysign",
 }
 #: ops that pick elements by rank: among equal values PyTorch leaves which index is picked
 #: undefined (topk, kthvalue, median, unstable sort), and the gradient goes to that index, so
@@ -876,10 +880,17 @@ class _GradGenerator(P._Generator):
             # False (src then gets half its gradient): only include_self=True is defined
             if not attrs["inc"]:
                 return None
+        if spec.name == "scatter_reduce" and attrs["reduce"] == "prod":
+            # PyTorch's backward divides the result by self: NaN at a NaN or infinite self
+            # even where nothing was scattered (the output is self there: its derivative is 1)
+            if any(not np.all(np.isfinite(o.ref)) for o in operands):
+                return None
         if spec.name == "clamp_tensor" and operands[0].shape != np.broadcast_shapes(
             *(o.shape for o in operands)
         ):
             return None  # PyTorch's backward fails when the bounds broadcast x to more
+        if spec.name == "take_along_dim" and attrs["axis"] is None:
+            return None  # PyTorch's takes a view(-1): an error for a non-contiguous input
         if spec.name in DISTINCT_OPS:
             ref = operands[0].ref
             if not operands[0].exact or np.unique(ref).size != ref.size:
