@@ -462,7 +462,9 @@ def _trapezoid(
     if x is not None and dx is not None:
         raise TypeError(f"{_where()}: {what}: give x or dx, not both")
     d = _rule(shapes.normalize_dim, _dim_arg(dim, what), builtins.max(y.ndim, 1))
-    if not y.dtype.is_floating_point:
+    if not y.dtype.is_floating_point and not (
+        isinstance(x, Tensor) and x.dtype.is_floating_point
+    ):  # integer y over float x: PyTorch adds y's pairs as integers, then takes x's dtype
         y = astype(y, float32)
     n = y.shape[d]
     spacing = _spacing(y, x, dx, d, what)

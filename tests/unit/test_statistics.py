@@ -284,3 +284,19 @@ def test_gradients_match_torch():
         grads.append((x.grad.numpy(), y.grad.numpy()))
     for got, want in zip(grads[0], grads[1], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("half", [pf.float16, pf.bfloat16], ids=repr)
+def test_trapezoid_of_integers_over_half_spacing_keeps_the_half_dtype_as_torch(half):
+    # found by probing the fuzzer's new ops with every pair of dtypes (session 30): integer y
+    # with float16 x gave float32 (y was made float32 first); PyTorch adds y's pairs as
+    # integers and multiplies by diff(x): float16
+    y = np.array([[1, 5, 2, 9], [7, 0, 3, -4]], np.int32)
+    x = np.array([0.0, 0.5, 2.0, 2.25], np.float32)
+    torch_half = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}[half]
+    px, tx = pf.from_numpy(x).to(half), torch.from_numpy(x).to(torch_half)
+    for fn in ("trapezoid", "cumulative_trapezoid"):
+        got = getattr(pf, fn)(pf.from_numpy(y), px)
+        want = getattr(torch, fn)(torch.from_numpy(y).long(), tx)
+        assert got.dtype is half
+        np.testing.assert_array_equal(got.numpy().astype(np.float32), want.float().numpy())
