@@ -880,9 +880,10 @@ class _GradGenerator(P._Generator):
             # False (src then gets half its gradient): only include_self=True is defined
             if not attrs["inc"]:
                 return None
-        if spec.name == "scatter_reduce" and attrs["reduce"] == "prod":
-            # PyTorch's backward divides the result by self: NaN at a NaN or infinite self
-            # even where nothing was scattered (the output is self there: its derivative is 1)
+        if spec.name == "cumprod" or spec.name == "scatter_reduce" and attrs["reduce"] == "prod":
+            # PyTorch's backward divides the result by the input: NaN where an input is NaN
+            # or infinite even for elements the output does not depend on (scatter_reduce
+            # where nothing was scattered, cumprod before the infinity: derivative 1 and 0)
             if any(not np.all(np.isfinite(o.ref)) for o in operands):
                 return None
         if spec.name == "clamp_tensor" and operands[0].shape != np.broadcast_shapes(
