@@ -465,7 +465,13 @@ def fmin(a: Any, b: Any) -> Tensor:
 
 
 def ldexp(x: Any, other: Any) -> Tensor:
-    """x * 2 ** other (torch.ldexp: `x * pow(2, other)`), a float result."""
+    """x * 2 ** other (torch.ldexp: `x * pow(2., other)`), a float result: the power in
+    other's dtype (float32 for integers) and rounded there, as PyTorch's, then the product
+    in the promoted dtype (a float32 x with a float16 exponent multiplies by a float16
+    power)."""
+    if isinstance(x, Tensor) and isinstance(other, Tensor):
+        _float_dtype("ldexp", x, other)
+        return mul(x, exp2(other))  # (exp2 of integers and bool: float32)
     return _opmath("ldexp", lambda a, b: mul(a, exp2(b)), x, other, steps=True)
 
 

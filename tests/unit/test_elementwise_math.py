@@ -406,3 +406,45 @@ def test_addcmul_addcdiv_promote_every_operand_before_computing_as_torch(half):
             want = torch_fn(torch.from_numpy(inp), ta, tb, value=value)
             assert got.dtype is pf.float32
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-7, atol=1e-7)
+
+
+def test_ldexp_takes_the_power_of_two_in_the_exponents_dtype_as_torch():
+    # found probing the fuzzer's new ops with every pair of dtypes (session 30): a float32 x
+    # with a float16 / bfloat16 exponent computed 2 ** e in float32, where PyTorch's
+    # `x * pow(2., e)` rounds the power to e's dtype first (-21.3424 for -21.3401)
+    x = np.array([[-3.1, 0.7, 2.5], [1.0, -0.2, 9.0]], np.float32)
+    e = np.array([2.77, -1.3, 0.55], np.float32)
+    for xd, ed in (
+        (torch.float32, torch.float16),
+        (torch.float32, torch.bfloat16),
+        (torch.bfloat16, torch.float16),
+        (torch.float16, torch.float16),
+        (torch.float32, torch.int64),
+        (torch.int64, torch.int64),
+    ):
+        tx = (
+            torch.from_numpy(x).to(xd)
+            if xd is not torch.int64
+            else torch.from_numpy(x).round().long()
+        )
+        te = (
+            torch.from_numpy(e).to(ed)
+            if ed is not torch.int64
+            else torch.from_numpy(e).round().long()
+        )
+        want = torch.ldexp(tx, te)
+        got = pf.ldexp(
+            pf.tensor(tx.float().numpy()).to(_dtype(xd)),
+            pf.tensor(te.float().numpy()).to(_dtype(ed)),
+        )
+        assert got.dtype is _dtype(want.dtype)
+        np.testing.assert_array_equal(got.numpy().astype(np.float32), want.float().numpy())
+
+
+def _dtype(t):
+    return {
+        torch.float32: pf.float32,
+        torch.float16: pf.float16,
+        torch.bfloat16: pf.bfloat16,
+        torch.int64: pf.int32,
+    }[t]
