@@ -22,7 +22,11 @@ exactly known, and a weight. For example
     op("exp", 1, ("pf.exp({0})", "{0}.exp()"), "np.exp({0})"),
 
 An entry whose templates name a function or method PyFlame does not have yet is skipped
-(`disabled_ops()` lists them), so entries for ops being written can be added early.
+(`disabled_ops()` lists them), so entries for ops being written can be added early. A reference
+numpy has no one-liner for is a function of tests/fuzz/refs.py, written `fz.name(...)`; index
+arguments are host data (`IDX`: a `Data` attribute, sometimes in a layout or computed on the
+device). tests/unit/test_fuzz.py checks every entry's reference and result dtype against torch
+(`modes.check_entry_against_torch`), so a new entry's mistakes show before any PyFlame run.
 
 Semantics are PyTorch's (with int64 read as int32): result dtypes follow `torch.result_type`
 (`promote`, checked against torch in tests/unit/test_fuzz.py), `pf.eval` of a tensor built from
