@@ -1032,9 +1032,12 @@ def topk_attrs(ctx: Ctx) -> dict[str, Any] | None:
     return {"d": d, "k": ctx.int(1, n), "largest": ctx.coin(), "keepdim": ctx.coin()}
 
 
-def median_dim_attrs(ctx: Ctx) -> dict[str, Any]:
+def median_dim_attrs(ctx: Ctx) -> dict[str, Any] | None:
+    """median / mode along one dim: not an empty one (PyTorch's IndexError, PyFlame's too)."""
     shape = ctx.shapes[0]
     d = _one_dim(ctx, len(shape))
+    if shape and shape[d] == 0:
+        return None
     return {"d": d, "keepdim": ctx.coin(), "axis": d}
 
 
@@ -2567,6 +2570,7 @@ OPS: tuple[OpSpec, ...] = (
         "fz.median({0}, None, False)",
         dtypes=NUMBERS,
         result="same",
+        accepts=lambda s: math.prod(s) > 0,  # the median of nothing: PyTorch's NaN, not used
         exact=True,
         weight=0.2,
     ),
