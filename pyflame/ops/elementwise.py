@@ -462,6 +462,11 @@ def _trunc_divide(a: Any, b: Any) -> Tensor:
     if dtype.is_floating_point:
         widened = _half_by_one_element(lambda x, y: trunc(_div(x, y)), a, b)
         return widened if widened is not None else trunc(_div(a, b))
+    if dtype is not bool_:  # a bool operand counts as 0 / 1 of the integer type (the
+        # subtraction below refuses bools), as PyTorch's `div(mask, n, rounding_mode="trunc")`
+        a, b = (
+            astype(v, dtype) if isinstance(v, Tensor) and v.dtype is bool_ else v for v in (a, b)
+        )
     return floor_divide(_sub(a, _fmod(a, b)), b)
 
 

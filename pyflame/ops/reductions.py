@@ -50,6 +50,7 @@ from pyflame.ops.node import (
 )
 from pyflame.ops.saved import composite
 from pyflame.ops.shape import broadcast_to, diagonal, pad
+from pyflame.promotion import result_type
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -599,9 +600,17 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = Non
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
-    """The p-norm of input - other (broadcast), a 0-d tensor (torch.dist)."""
-    _float_pair(input, other, "dist")
-    return norm(input - other, p)
+    """The p-norm of input - other (broadcast), a 0-d tensor (torch.dist): the operands promote
+    first (an int32 and a float32 tensor: float32), their promoted dtype must be a float."""
+    for t in (input, other):
+        _check_tensor(t, "dist")
+    dtype = result_type([input, other], [])
+    if not dtype.is_floating_point:
+        raise RuntimeError(
+            f"{format_location(user_location())}: dist: norm(): input dtype should be either "
+            f"floating point or complex. Got {dtype!r} instead."
+        )
+    return norm(astype(input, dtype) - astype(other, dtype), p)
 
 
 def renorm(x: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:

@@ -864,6 +864,23 @@ def test_floor_divide_remainder_fmod_match_torch_bit_for_bit(dtype, layout):
         bits_equal(g, wt, f"case {i}")
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_rounded_division_of_a_bool_tensor_is_integer_division_as_torch(layout):
+    """`div(mask, n, rounding_mode=...)` counts the mask as 0 / 1 of n's integer type, as
+    PyTorch (trunc raised PyFlame's error about subtracting a bool tensor)."""
+    rng = np.random.default_rng(6)
+    mask = rng.random((5, 7)) < 0.5
+    n = rng.integers(1, 4, (5, 7)).astype(np.int32) * rng.choice([-1, 1], (5, 7)).astype(np.int32)
+    m, k = pf.from_numpy(mask, layout=layout), pf.from_numpy(n, layout=layout)
+    tm, tk = torch.from_numpy(mask), torch.from_numpy(n)
+    for mode in ("trunc", "floor"):
+        for got, want in (
+            (pf.div(m, k, rounding_mode=mode), torch.div(tm, tk, rounding_mode=mode)),
+            (m.div(2, rounding_mode=mode), tm.div(2, rounding_mode=mode)),
+        ):
+            bits_equal(got, want, mode)
+
+
 @pytest.mark.parametrize(
     "layout", [None, pf.MeshLayout.grid(3, 2), pf.MeshLayout.row_partition(4)], ids=repr
 )

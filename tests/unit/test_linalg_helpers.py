@@ -187,6 +187,25 @@ def test_cdist_dist_renorm(layout):
         pf.cdist(x1.pf.half(), x1.pf.half())
 
 
+@pytest.mark.parametrize("layout", LAYOUTS[:2], ids=repr)
+def test_dist_promotes_its_operands_first_as_torch(layout):
+    """torch.dist of an int and a float tensor is the float distance (the operands promote);
+    two integer tensors are refused (PyFlame refused any integer operand)."""
+    rng = np.random.default_rng(4)
+    ints = rng.integers(-5, 5, (3, 7)).astype(np.int32)
+    floats, halves = rng.standard_normal((3, 7)).astype(np.float32), rng.standard_normal(7)
+    i, f = pf.from_numpy(ints, layout=layout), pf.from_numpy(floats, layout=layout)
+    h = pf.from_numpy(halves.astype(np.float16))
+    ti, tf, th = torch.from_numpy(ints), torch.from_numpy(floats), torch.from_numpy(halves).half()
+    got = [pf.dist(i, f), i.dist(f, 1), pf.dist(i, h, 3), pf.dist(h, h)]
+    want = [torch.dist(ti, tf), ti.dist(tf, 1), torch.dist(ti, th, 3), torch.dist(th, th)]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype.name == str(w.dtype).removeprefix("torch.")
+        np.testing.assert_allclose(g.numpy().astype(np.float32), w.float().numpy(), rtol=2e-3)
+    with pytest.raises(RuntimeError, match="floating point or complex"):
+        pf.dist(i, i)
+
+
 def test_gradients_match_torch():
     inp, b1, b2 = (
         Pair((5, 7), 0, grad=True),
