@@ -38,6 +38,7 @@ import numpy as np
 
 from pyflame.sim.dead_transfers import whole
 from pyflame.sim.private_acc import accumulates_of, accumulation_runs, touches_part
+from pyflame.sim.row_items import SHORT_ROW_BYTES, as_items, copy_rows
 from pyflame.sim.sram import scratch_array
 from pyflame.sim.step_access import buffer_conflicts, is_noop, reading_views_as
 
@@ -185,18 +186,18 @@ class Panels:
         p, k = xs.shape[0], self.k
         lo, hi = self.filled * k, (self.filled + p) * k
         xr, xc, m, _ = self.x.shape
-        _copy(split_view(self.x[..., lo:hi], (xr, xc, m, p, k)), xs.transpose(1, 2, 3, 0, 4), k)
+        copy_rows(split_view(self.x[..., lo:hi], (xr, xc, m, p, k)), xs.transpose(1, 2, 3, 0, 4), k)
         n = self.y.shape[-1]
         if self.cols_last:  # (slots, 1, cols, k, n) -> (slots, k, n, cols)
             out = split_view(self.y[lo:hi], (p, k, *self.y.shape[1:]))
-            _copy(out, ys[:, 0].transpose(0, 2, 3, 1), n)
+            copy_rows(out, ys[:, 0].transpose(0, 2, 3, 1), n)
         elif self.gemm:  # (slots, 1, cols, k, n) -> (slots, k, cols, n)
             out = split_view(self.y[lo:hi], (p, k, self.y.shape[1], n))
-            _copy(out, ys[:, 0].transpose(0, 2, 1, 3), n)
+            copy_rows(out, ys[:, 0].transpose(0, 2, 1, 3), n)
         else:
             yr, yc = self.y.shape[:2]
             out = split_view(self.y[:, :, lo:hi], (yr, yc, p, k, n))
-            _copy(out, ys.transpose(1, 2, 0, 3, 4), n)
+            copy_rows(out, ys.transpose(1, 2, 0, 3, 4), n)
         self.filled += p
 
     def add_into(self, a: np.ndarray, V: Sequence[np.ndarray], batched: AddProducts) -> None:
@@ -234,13 +235,9 @@ class Panels:
             tiles = part.reshape(nr, m, yc, n)
             if self.assign:  # (+ 0.0: a -0.0 product becomes +0.0, as added to the fill's zeros)
                 np.add(part, np.float32(0.0), out=part)
-                _copy(a[rows], tiles.transpose(0, 2, 1, 3), n)
+                copy_rows(a[rows], tiles.transpose(0, 2, 1, 3), n)
             else:
                 add_transposed(a[rows], tiles, V, (*self._key, "tiles"))
-
-
-#: a tile row at most this long is moved as one item before adding (`add_transposed`)
-SHORT_ROW_BYTES = 64
 
 
 def lane_major(tiles: np.ndarray) -> bool:
@@ -250,18 +247,6 @@ def lane_major(tiles: np.ndarray) -> bool:
         return False
     lanes = [abs(s) for s, n in zip(tiles.strides[-2:], tiles.shape[-2:], strict=True) if n > 1]
     return bool(lanes) and abs(tiles.strides[-3]) < min(lanes)
-
-
-def as_items(a: np.ndarray, width: int) -> np.ndarray | None:
-    """`a` with its last axis grouped into items of `width` elements of a void type (a copy
-    then moves each such row whole), or None when a row is longer than SHORT_ROW_BYTES or
-    its elements are not back to back."""
-    row_bytes = width * a.itemsize
-    if not 0 < row_bytes <= SHORT_ROW_BYTES or a.shape[-1] % width:
-        return None
-    if a.shape[-1] > 1 and a.strides[-1] != a.itemsize:
-        return None
-    return a.view(np.dtype(f"V{row_bytes}"))
 
 
 def panel_slots(use: FusedUse, x: np.ndarray, y: np.ndarray) -> int:
@@ -314,15 +299,6 @@ def split_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return np.reshape(a, shape, copy=False)
     except ValueError:
         raise ValueError(f"reshaping {a.shape} to {shape} would copy") from None
-
-
-def _copy(out: np.ndarray, src: np.ndarray, width: int) -> None:
-    """out[...] = src, rows of `width` elements moved as items when both allow it."""
-    into, items = as_items(out, width), as_items(src, width)
-    if into is not None and items is not None:
-        np.copyto(into, items)
-    else:
-        np.copyto(out, src)
 
 
 def _concatenate(parts: Sequence[np.ndarray], out: np.ndarray, axis: int, width: int) -> None:
@@ -489,7 +465,6 @@ def fused_use(step: Step) -> FusedUse | None:
 
 __all__ = [
     "MIN_FUSED_RUN",
-    "SHORT_ROW_BYTES",
     "PANEL_BYTES",
     "FusedSlot",
     "FusedUse",

@@ -19,6 +19,7 @@ from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Step
 from pyflame.sim.kernels.registry import kernel
+from pyflame.sim.row_items import copy_rows
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import tiles
 from pyflame.sim.step_access import Access, annotate
@@ -46,7 +47,8 @@ def pack(s: Schedule, it: Item, op: pe.PackOp) -> None:
         def step(V, F, A, O):
             # (a view may hold one PE row or column for all of them: broadcast)
             src = V[si][ssl] if src_key is None else F[src_key]
-            tiles(V[di][dsl], slab)[...] = src.reshape(src.shape[:2] + shape)[sel]
+            out = tiles(V[di][dsl], slab)  # (short rows moved whole: a half tile's 16 floats)
+            copy_rows(out, src.reshape(src.shape[:2] + shape)[sel], slab[-1])
 
         return step
 
@@ -109,7 +111,11 @@ def unpack(s: Schedule, it: Item, op: pe.UnpackOp) -> None:
             # (a view may hold one PE row or column for all of them: broadcast)
             src = V[si][ssl] if src_key is None else F[src_key]
             dst = V[di][dsl].reshape((nr, nc) + shape)
-            dst[dst_sel] = src.reshape(src.shape[:2] + slab)[src_sel]
+            part = src.reshape(src.shape[:2] + slab)[src_sel]
+            if per == 0:  # (slices: a view, its short rows moved whole)
+                copy_rows(dst[dst_sel], part, part.shape[-1])
+            else:
+                dst[dst_sel] = part
 
         return step
 

@@ -13,8 +13,8 @@ from planned import plan
 import pyflame as pf
 from pyflame.passes.flame_lowering import gemv
 from pyflame.sim import executable as executable_module
-from pyflame.sim import fused_products
-from pyflame.sim.fused_products import as_items
+from pyflame.sim import row_items
+from pyflame.sim.row_items import as_items
 
 
 def _sourced(exe) -> int:
@@ -124,7 +124,7 @@ def test_rows_moved_as_items_are_the_same_bytes(width):
     block = rng.standard_normal((5, 6, 7 * width + 3)).astype(np.float32)
     part = block[:, 1:5, 2 : 2 + 3 * width]  # strided rows of `width` lanes
     items = as_items(part, width)
-    if width * 4 > fused_products.SHORT_ROW_BYTES:
+    if width * 4 > row_items.SHORT_ROW_BYTES:
         assert items is None
         return
     assert items is not None and items.shape == (5, 4, 3)
