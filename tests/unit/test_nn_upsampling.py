@@ -78,7 +78,11 @@ def test_sizes_whose_indices_read_rows_by_index_select_match_torch():
     assert "flame.gather_rows" not in pf.ir(doubled, stage="flame")
 
 
-@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)], ids=repr)
+@pytest.mark.parametrize(
+    "layout",
+    [pytest.param(None, marks=pytest.mark.slow), pf.MeshLayout.grid(2, 3)],  # (None: 10 s)
+    ids=repr,
+)
 def test_antialiased_bilinear_and_bicubic_match_torch_with_gradients(layout):
     """antialias=True (torchvision's Resize default): a downscale widens the filter (triangle,
     or cubic with A = -0.5) by the scale and normalises each output's weights, as PyTorch's

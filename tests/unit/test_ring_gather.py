@@ -82,6 +82,7 @@ def test_index_select_gather_and_int_tables():
     np.testing.assert_array_equal(pf.from_numpy(ints)[pf.from_numpy(idx)].numpy(), ints[idx])
 
 
+@pytest.mark.slow  # (8.5 s: the ring gather of embeddings is tested at smaller sizes above)
 def test_embedding_of_many_tokens():
     """F.embedding and nn.Embedding with a [B, T] batch of ids (flattened on the way)."""
     w = RNG.standard_normal((65, 32)).astype(np.float32)
@@ -94,7 +95,10 @@ def test_embedding_of_many_tokens():
     np.testing.assert_array_equal(got, emb.weight.numpy()[ids * 5 + 3])
 
 
-@pytest.mark.parametrize(("rows", "width", "n"), [(10000, 1, 10000), (65, 16, 9000)])
+@pytest.mark.parametrize(
+    ("rows", "width", "n"),
+    [(10000, 1, 10000), pytest.param(65, 16, 9000, marks=pytest.mark.slow)],  # (7 s)
+)
 def test_gradient_is_the_scatter_add_of_torch(rows, width, n):
     """The gradient of a large gather, a ring scatter-add (repeats accumulate), against torch."""
     w = RNG.standard_normal((rows, width)).astype(np.float32)

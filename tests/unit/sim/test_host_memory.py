@@ -63,6 +63,7 @@ def test_a_program_too_big_for_host_memory_is_refused_at_its_line(monkeypatch):
     assert x.sum().item() == 2**24
 
 
+@pytest.mark.slow  # (14 s of compiling: the refusal itself is tested at its line below in 2 s)
 def test_eight_gib_is_refused_in_seconds_not_killed_after_minutes(monkeypatch):
     """`pf.ones([2**31]).sum()`: the check runs on the pe program, before planning and before
     the 8 GiB SRAM image exists."""
