@@ -63,11 +63,15 @@ def custom_rule(node: Tensor) -> Any:
     return node.__dict__.get("_grad_fn") if node._grad_node else None
 
 
+def _rule_and_edges(node: Tensor) -> tuple[Any, tuple[Tensor, ...]]:
+    """A node that has a gradient rule (`node._grad_node`): its own gradient function, if it
+    has one (`custom_rule`), and where its gradients go (`_edges`)."""
+    fn = node.__dict__.get("_grad_fn")
+    return fn, (node.inputs if fn is None else fn.inputs)
+
+
 def _edges(node: Tensor) -> tuple[Tensor, ...]:
-    if node.is_leaf:
-        return ()
-    fn = custom_rule(node)
-    return node.inputs if fn is None else fn.inputs
+    return _rule_and_edges(node)[1] if node._grad_node else ()
 
 
 def _as_computed(node: Tensor) -> Tensor:
@@ -87,8 +91,8 @@ def _topological(root: Tensor) -> list[Tensor]:
     """Nodes that lead to `root` and need gradients, inputs before users (iterative).
 
     A depth-first walk: a node's edges are pushed once, and it is placed when it is met
-    again on top of the stack (`_edges` inlined: ~40 nodes a training step). The order
-    decides the order in which gradients are summed, so the graphs `backward` builds."""
+    again on top of the stack. The order decides the order in which gradients are summed,
+    so the graphs `backward` builds."""
     order: list[Tensor] = []
     placed: set[int] = set()
     expanded: set[int] = set()
@@ -104,10 +108,10 @@ def _topological(root: Tensor) -> list[Tensor]:
         if key not in expanded:
             expanded.add(key)
             if node._grad_node:  # (a leaf has no edges)
-                fn = node.__dict__.get("_grad_fn")
-                edges = node.inputs if fn is None else fn.inputs
                 pushed = False
-                for t in edges:  # (the last edge is explored first, as it always was)
+                for t in _rule_and_edges(node)[
+                    1
+                ]:  # (the last edge is explored first, as it always was)
                     if id(t) not in placed and t.requires_grad:
                         stack.append(t)
                         pushed = True
@@ -173,17 +177,15 @@ def backward(
             # retain_grad(), or a non-leaf in `inputs` (a pf.extend function node is neither)
             if getattr(node, "_retains_grad", False) or (wanted is not None and id(node) in wanted):
                 replaced += _write_grad(node, g)
-            fn = node.__dict__.get("_grad_fn")  # (custom_rule and _edges, inlined)
+            fn, edges = _rule_and_edges(node)
             rule = fn or (GRADIENTS.get(node.op) if node.op is not None else None)
             if rule is None:
                 raise NotImplementedError(
                     f"no gradient rule for {node.op_name} (made at "
                     f"{node.location[0]}:{node.location[1]})"
                 )
-            if "_saved" in node.__dict__:
-                saved.check(node)  # PyTorch's error when a tensor it saved was changed in place
-            edges = node.inputs if fn is None else fn.inputs
-            computed = _as_computed(node) if getattr(node, "_reads", None) else node
+            saved.check(node)  # PyTorch's error when a tensor it saved was changed in place
+            computed = _as_computed(node)
             # (the rule may skip gradients nothing uses: gradients.wanted)
             if len(edges) == 1:  # (no list to build for most nodes)
                 flags: tuple[bool, ...] = (edges[0].requires_grad,)
