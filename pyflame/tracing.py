@@ -172,7 +172,6 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
     seeds: list[int] = []
     entries: list[tuple[Any, ...]] = []
     all_edges: list[tuple[int, ...]] = []
-    forms = _FORMS
     for out in outputs:
         if not isinstance(out, Tensor):
             raise TypeError(f"expected a pf.Tensor, got {type(out).__name__}")
@@ -207,10 +206,7 @@ def trace(outputs: Sequence[Tensor], target: Target | None = None) -> Trace:
             stack.pop()
             index[at] = i = len(nodes)
             nodes.append(t)
-            op: type[FlameOp] = t.op  # type: ignore[assignment]  # a lazy node has its op
-            form = forms.get(op)  # (a dict lookup: no call)
-            if form is None:
-                form = forms[op] = op_form(op)
+            form = op_form(t.op)
             if form.random:
                 seeds.append(i)
             attrs = t.attrs
@@ -351,10 +347,6 @@ def op_form(cls: type[FlameOp]) -> OpForm:
         optional_count=len(operands) if optional else None,
         name=cls.name,
     )
-
-
-#: `op_form` of each op class met by `trace` (a dict: one lookup per node, not a cached call)
-_FORMS: dict[type[FlameOp], OpForm] = {}
 
 
 def _ir_attrs(t: Tensor, form: OpForm) -> tuple[dict[str, Attribute], dict[str, Attribute]]:
