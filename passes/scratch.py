@@ -209,6 +209,22 @@ class LayeredPlan:
     n: int
     layers: int
     splits: int
+    #: bytes of an element (a window of a buffer a send sends must start on a wavelet)
+    elem_bytes: int = 4
+
+    @property
+    def b_windowed(self) -> bool:
+        """Whether the steps send B's pieces as windows of its block (rows [o, o + w) of a
+        [k, n] block: one run of elements, here starting on a wavelet boundary) instead of
+        packed copies."""
+        return self.splits > 1 and all(o * self.n * self.elem_bytes % 4 == 0 for o in self.offsets)
+
+    @property
+    def chunks_windowed(self) -> bool:
+        """Whether the reduction sends and adds the accumulator's row blocks as windows of it
+        (each [m, n] block one run of elements, on a wavelet boundary) instead of copying
+        them into chunks first."""
+        return self.m * self.n * self.elem_bytes % 4 == 0
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -255,8 +271,10 @@ class LayeredPlan:
         out["acc"] = c * m * n
         if self.splits > 1:
             out.update({f"panel{h}": c * m * w for h, w in enumerate(self.widths)})
-            out.update({f"bpiece{h}": w * n for h, w in enumerate(self.widths)})
-        out.update({f"chunk{d}": m * n for d in range(1, c)})
+            if not self.b_windowed:
+                out.update({f"bpiece{h}": w * n for h, w in enumerate(self.widths)})
+        if not self.chunks_windowed:
+            out.update({f"chunk{d}": m * n for d in range(1, c)})
         return out
 
     def peak_elems(self) -> int:
@@ -267,7 +285,7 @@ class LayeredPlan:
         names = self.receive_buffers().values()
         steps = sum(b[f"a{name}"] + b[f"b{name}"] for name in names) + b["acc"]
         if self.splits > 1:
-            steps += sum(b[f"panel{h}"] + b[f"bpiece{h}"] for h in range(self.splits))
+            steps += sum(b[f"panel{h}"] + b.get(f"bpiece{h}", 0) for h in range(self.splits))
         else:
             steps += b["panel"]
         gather = b["panel"] + b["gather_a"] + b["gather_b"] + b["shift"]
@@ -301,12 +319,12 @@ def layered_plan(
             continue
         # pieces of one column need the least SRAM of every split but one (no split: no
         # pieces cut from a second copy of the panel): neither fits, nothing does
-        if min(LayeredPlan(g, m, k, n, c, h).peak_elems() for h in {1, k}) * elem_bytes > (
-            spare_bytes
-        ):
+        if min(
+            LayeredPlan(g, m, k, n, c, h, elem_bytes).peak_elems() for h in {1, k}
+        ) * elem_bytes > (spare_bytes):
             continue
         for h in range(1, k + 1):
-            plan = LayeredPlan(g, m, k, n, c, h)
+            plan = LayeredPlan(g, m, k, n, c, h, elem_bytes)
             if plan.peak_elems() * elem_bytes <= spare_bytes:
                 plans.append(plan)
                 break
@@ -323,5 +341,5 @@ def estimate_cycles(plan: LayeredPlan, lanes: int, issue: int) -> float:
     c, m, k, n, g = plan.layers, plan.m, plan.k, plan.n, plan.g
     compute = g // c * k * n * (-(-c * m // lanes) + issue)  # every piece's FMACs
     gather = (c - 1) * (m * k + g) + (c - 1) * 1.5 * c * m * k
-    reduce = (c - 1) * (m * n + g) + c * m * n
+    reduce = (c - 1) * (m * n + g) + (1 if plan.chunks_windowed else c) * m * n
     return compute + gather + reduce

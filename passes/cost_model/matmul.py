@@ -183,9 +183,11 @@ def summa25d(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
 
     gather = work(CostKind.PACK, m * k) + (c - 1) * (ring_step(m * k) + work(CostKind.PACK, m * k))
     gather += (c - 1) * (ring_step(c * m * k) + work(CostKind.COPY, c * m * k))
-    if plan.splits > 1:
+    if plan.splits > 1:  # (B's pieces are windows of its block, or copies)
+        b_pack = 0 if plan.b_windowed else 1
         gather += sum(
-            work(CostKind.PACK, c * m * w) + work(CostKind.PACK, w * n) for w in plan.widths
+            work(CostKind.PACK, c * m * w) + b_pack * work(CostKind.PACK, w * n)
+            for w in plan.widths
         )
     # a K block's steps, one per piece (widths differ by at most one)
     computes = [work(CostKind.MATMUL_ACC, 1, c * m, w, n) for w in plan.widths]
@@ -195,7 +197,8 @@ def summa25d(op: mesh.MatmulOp, ctx: CostContext) -> Cost:
     ]
     first = 2 * ctx.issue + ctx.latency(g - 1) + transfer(plan.widths[0]) + ctx.wake
     fill = work(CostKind.FILL, c * m * n)
-    reduce = c * work(CostKind.PACK, m * n)
+    # block 0 copied into the result; the others copied out unless sent as windows
+    reduce = (1 if plan.chunks_windowed else c) * work(CostKind.PACK, m * n)
     reduce += (c - 1) * (ring_step(m * n) + work(CostKind.RECV_COMBINE, m * n))
     scratch = plan.peak_elems() * eb
     return Cost(

@@ -155,17 +155,22 @@ def lower_layered_matmul(
 
             layer_rows(lw, plan, layer, rotate)
 
-    # ---- the pieces each step sends
-    if plan.splits == 1:
-        a_pieces, b_pieces = [panel], [b_own]
-    else:
+    # ---- the pieces each step sends: (buffer, window); B's rows [o, o + w) are one run of
+    # its block's elements, sent as a window of it (no copy) where it starts on a wavelet
+    a_pieces: list[SSAValue] = [panel]
+    b_pieces: list[tuple[SSAValue, tuple[int, int] | None]] = [(b_own, None)]
+    if plan.splits > 1:
         a_pieces, b_pieces = [], []
         for h, (start, w) in enumerate(zip(plan.offsets, plan.widths, strict=True)):
-            ap, bp = alloc(f"panel{h}"), alloc(f"bpiece{h}")
+            ap = alloc(f"panel{h}")
             lw.emit(pe.PackOp(ap, panel, shape=(c * m, k), dim=1, start=start, count=w, pes=rect))
-            lw.emit(pe.PackOp(bp, b_own, shape=(k, n), dim=0, start=start, count=w, pes=rect))
             a_pieces.append(ap)
-            b_pieces.append(bp)
+            if plan.b_windowed:
+                b_pieces.append((b_own, (start * n, w * n)))
+                continue
+            bp = alloc(f"bpiece{h}")
+            lw.emit(pe.PackOp(bp, b_own, shape=(k, n), dim=0, start=start, count=w, pes=rect))
+            b_pieces.append((bp, None))
 
     # ---- the steps
     acc = alloc("acc")
@@ -217,10 +222,10 @@ def lower_layered_matmul(
         h, p = s % plan.splits, s % 2
         sent: list[SSAValue] = []
         for i, (root, move) in enumerate(zip(roots(s), moves, strict=True)):
-            piece, color = (a_pieces[h], rows_ch[p]) if i == 0 else (b_pieces[h], cols_ch[i - 1][p])
-            sent.append(
-                emit(pe.SendOp(piece, color=color, pes=root, asynchronous=True), move).results[0]
-            )
+            piece, window = (a_pieces[h], None) if i == 0 else b_pieces[h]
+            color = rows_ch[p] if i == 0 else cols_ch[i - 1][p]
+            send = pe.SendOp(piece, color=color, pes=root, asynchronous=True, window=window)
+            sent.append(emit(send, move).results[0])
         return sent
 
     def matmul(emit: Emit, s: int, line: Rect) -> None:
@@ -293,14 +298,23 @@ def lower_layered_matmul(
     for token, root in zip(pending, roots(steps - 1), strict=True):
         lw.emit(pe.WaitOp(token, pes=root))
 
-    # ---- reduction: cut the accumulator into its c blocks, c - 1 ring steps down the columns
-    chunks = [acc_result] + [alloc(f"chunk{d}") for d in range(1, c)]
-    for d, chunk in enumerate(chunks):
-        lw.emit(pe.PackOp(chunk, acc, shape=(c, m, n), dim=0, start=d, count=1, pes=rect))
+    # ---- reduction: the accumulator's c row blocks, c - 1 ring steps down the columns; block
+    # 0 is copied into the result, the others sent and added into as windows of the
+    # accumulator (each one run of elements) where they start on wavelets, else copied out
+    mn = m * n
+    chunks: list[tuple[SSAValue, tuple[int, int] | None]] = [(acc_result, None)]
+    for d in range(1, c):
+        chunks.append((acc, (d * mn, mn)) if plan.chunks_windowed else (alloc(f"chunk{d}"), None))
+    for d, (chunk, window) in enumerate(chunks):
+        if window is None:
+            lw.emit(pe.PackOp(chunk, acc, shape=(c, m, n), dim=0, start=d, count=1, pes=rect))
     down = ring_channel(lw, natural_ring(g), [False] * g, transposed=True)
     for j in range(1, c):
-        sent = lw.emit(pe.SendOp(chunks[c - j], color=down, pes=rect, asynchronous=True))
+        (src, src_window), (dst, dst_window) = chunks[c - j], chunks[c - j - 1]
+        sent = lw.emit(pe.SendOp(src, color=down, pes=rect, asynchronous=True, window=src_window))
         got = lw.emit(
-            pe.RecvOp(chunks[c - j - 1], color=down, pes=rect, combine="sum", asynchronous=True)
+            pe.RecvOp(
+                dst, color=down, pes=rect, combine="sum", asynchronous=True, window=dst_window
+            )
         )
         lw.emit(pe.WaitOp(sent.results[0], got.results[0], pes=rect))

@@ -17,6 +17,7 @@ from pyflame.core.distribution import Distribution
 from pyflame.dialects import mesh
 from pyflame.dialects.mesh import dist_of
 from pyflame.dialects.pe import Port
+from pyflame.passes import scratch
 from pyflame.passes.cost_model.registry import CostContext, rule_for
 from pyflame.passes.pe_lowering.layered_matmul import layer_col_broadcast
 from pyflame.passes.pe_lowering.matmul import set_algorithm
@@ -147,6 +148,43 @@ def test_uneven_pieces_match_numpy(monkeypatch, splits):
     np.testing.assert_array_equal(wave, exact)
 
 
+@pytest.mark.parametrize("elem_bytes", [4, 2])
+def test_b_pieces_and_accumulator_blocks_are_sent_as_windows(monkeypatch, elem_bytes):
+    """B's rows [o, o + w) of a piece and the accumulator's row blocks are runs of elements:
+    the steps send them as windows of their buffers and the reduction adds into one, instead
+    of packed copies (no bpiece / chunk buffers, no pe.pack of B), where the run starts on a
+    32-bit wavelet. A plan of 2-byte elements at odd offsets (13 x 13 blocks) copies them
+    first: forced here on f32 data (half products take SUMMA) to run that lowering too."""
+    from pyflame.dialects import pe
+    from pyflame.passes.pe_lowering import layered_matmul, matmul
+
+    def plan_for(op, target):
+        a, b = dist_of(op.lhs), dist_of(op.rhs)
+        (m, k), n = a.block, b.block[1]
+        return LayeredPlan(a.grid[0], m, k, n, layers=2, splits=2, elem_bytes=elem_bytes)
+
+    monkeypatch.setattr(layered_matmul, "plan_for", plan_for)
+    monkeypatch.setattr(matmul, "plan_for", plan_for)
+    plan = LayeredPlan(4, 13, 13, 13, layers=2, splits=2, elem_bytes=elem_bytes)
+    windowed = elem_bytes == 4
+    assert plan.b_windowed is windowed and plan.chunks_windowed is windowed
+    a, b = arrays((52, 52), (52, 52), seed=5)
+    module, inputs = lowered(a, b, 4)
+    text = str(module)
+    assert ("summa25d_bpiece0" in text) is not windowed
+    assert ("summa25d_chunk1" in text) is not windowed
+    windows = [op for op in module.walk() if isinstance(op, pe.SendOp) and op.window is not None]
+    assert bool(windows) is windowed
+    packs = sum(isinstance(op, pe.PackOp) for op in module.walk())
+    assert packs == (2 + 1 if windowed else 2 + 2 + 2)  # A's pieces; B's; the blocks
+    (exact,), _, _ = compile_plan(module).run_on_sram(inputs)
+    np.testing.assert_allclose(exact, a @ b, rtol=1e-4, atol=1e-4)
+    fast, _, _ = run(a, b, 4)
+    wave, _, _ = run(a, b, 4, fidelity="wavelet")
+    np.testing.assert_allclose(fast, a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(wave, exact)
+
+
 def test_the_plan_search_stops_early_only_when_nothing_fits():
     """Every split from 1 to k is tried until one fits; a layer count is skipped at once only
     when neither one piece (no panel copy for pieces) nor one-column pieces (the least
@@ -193,12 +231,13 @@ def test_gemm_ir_has_layer_loops():
     assert "combine sum" in text  # the reduction ring adds
 
 
-def test_gemm_ir_does_not_grow_with_the_grid_side():
+def test_gemm_ir_does_not_grow_with_the_grid_side(monkeypatch):
     """Issue 10, deliverable 5: the steps are a pe.loop over the periods of the buffer parity
     and the pieces (the row-group loops nested in it), and a multicast's routes are route
     loops along the line: the pe IR depends on the layers and pieces, not on g."""
     from pyflame.dialects import pe
 
+    monkeypatch.setattr(scratch, "LAYER_CHOICES", (2,))  # (12 would take 3 layers)
     counts: dict[int, set[int]] = {}
     for g in (12, 16):  # 2 layers, 6 and 8 steps (fewer: spelled out)
         a, b = arrays((4 * g, 4 * g), (4 * g, 4 * g))

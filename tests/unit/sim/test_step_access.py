@@ -319,12 +319,16 @@ def test_a_host_input_read_only_by_a_matmul_is_a_view_of_the_host_array(monkeypa
     assert np.flatnonzero(changed != got).tolist() == [3]
 
 
-def test_a_host_input_read_only_by_packs_is_a_view_of_the_host_array():
-    """The 2.5D SUMMA cuts B into the pieces its steps send with two pe.packs: B's pe.host_in
-    is read by nothing else, so `run` packs from a view of the argument instead of writing B
-    into SRAM first; `run_on_sram` writes it. The outputs agree with the exact run and numpy,
-    and another B gives another product."""
+def test_a_host_input_read_only_by_packs_is_a_view_of_the_host_array(monkeypatch):
+    """A 2.5D SUMMA whose B pieces do not start on wavelets cuts them with two pe.packs
+    (forced here: f32 pieces go as windows of B's blocks): B's pe.host_in is read by
+    nothing else, so `run` packs from a view of the argument instead of writing B into SRAM
+    first; `run_on_sram` writes it. The outputs agree with the exact run and numpy, and
+    another B gives another product."""
+    from pyflame.passes import scratch
     from pyflame.passes.pe_lowering.matmul import set_algorithm
+
+    monkeypatch.setattr(scratch.LayeredPlan, "b_windowed", property(lambda plan: False))
 
     rng = np.random.default_rng(5)
     a = rng.standard_normal((120, 128)).astype(np.float32)  # (B's pieces: 32 of 128 rows)
