@@ -56,6 +56,10 @@ if TYPE_CHECKING:  # executable.py runs the pass: import its names for types onl
     from pyflame.sim.executable import Buffer, Step
 
 
+#: (args, memo) -> a host input's tiles (or a part): see `_reading`
+HostRead = Callable[[Sequence[Any], dict], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a step's in-flight operand `key` came from: `V[buffer][sel][src]` (and `[part]`
@@ -68,14 +72,21 @@ class Source:
     part: Any = None
     #: `src` as a strided view (pyflame/sim/affine_gather.py), when it is affine
     tiles: TileView | None = None
-    #: (V, args) -> the sent tiles, when the send read a host input's tiles (a view of the
-    #: host array, `_host_read`) instead of `V[buffer][sel]`
-    read: Callable[[Sequence[np.ndarray], Sequence[Any]], np.ndarray] | None = None
+    #: (args, memo) -> the sent tiles read from the host array a pe.host_in wrote them
+    #: from (`_host_written`), instead of `V[buffer][sel]`; `memo` keeps a run's host tiles
+    read: HostRead | None = None
+    #: the position of that pe.host_in
+    host_in: int | None = None
+    #: whether SRAM still holds the sent tiles at the run's last step (else only the host
+    #: array does)
+    in_sram: bool = True
 
-    def view(self, V: Sequence[np.ndarray], A: Sequence[Any], in_sram: bool = False) -> np.ndarray:
+    def view(
+        self, V: Sequence[np.ndarray], A: Sequence[Any], memo: dict, in_sram: bool = False
+    ) -> np.ndarray:
         """The operand's tiles; `in_sram`: as the send's SRAM holds them (their layout: what
         a host array's tiles are read in place of, not written there)."""
-        sent = V[self.buffer][self.sel] if self.read is None or in_sram else self.read(V, A)
+        sent = V[self.buffer][self.sel] if self.read is None or in_sram else self.read(A, memo)
         v = sent[self.src] if self.tiles is None else self.tiles(sent)
         return v if self.part is None else v[self.part]
 
@@ -113,19 +124,24 @@ def sourced_panels(
                 del found[key]
                 changed = True
     left_out: set[int] = set()
-    replaced: dict[int, Step] = {}
     for key, sourced in found.items():
-        positions = runs[key]
-        left_out.update(sourced.stash_readers, sourced.sends, positions[:-1])
-        slots = [fused_slot(run_steps[p][1]) for p in positions]
-        replaced[positions[-1]] = _sourced_run([s for s in slots if s is not None], sourced.sources)
+        left_out.update(sourced.stash_readers, sourced.sends, runs[key][:-1])
     # a host input whose tiles only left-out sends read is not written into SRAM at all: its
     # runs read the host array (`Executable.run` observes only its outputs; `run_on_sram`
     # keeps every step)
     host_ins = {p for sourced in found.values() for p in sourced.host_ins}
-    left_out.update(
-        p for p in sorted(host_ins) if _read_only_by(run_steps, planned, p, left_out, conflicts)
-    )
+    kept = {p for p in host_ins if not _read_only_by(run_steps, planned, p, left_out, conflicts)}
+    left_out.update(host_ins - kept)
+    # where the host_in stays, its tiles are in SRAM too: read there (views derived once per
+    # SRAM, no host tiles made per run) unless SRAM no longer holds them at the run's end
+    replaced: dict[int, Step] = {}
+    for key, sourced in found.items():
+        sources = [
+            [replace(s, read=None) if s.host_in in kept and s.in_sram else s for s in mine]
+            for mine in sourced.sources
+        ]
+        slots = [fused_slot(run_steps[p][1]) for p in runs[key]]
+        replaced[runs[key][-1]] = _sourced_run([s for s in slots if s is not None], sources)
     return [
         (k, replaced.get(pos, step))
         for pos, (k, step) in enumerate(run_steps)
@@ -211,14 +227,14 @@ def _chain(
     if buffers[i].dtype != buffers[rec.buffer].dtype:
         return None  # (the stash casts to its buffer's dtype)
     source = Source(key, i, sel, rec.src, part, affine_view(rec.src))
+    in_sram = not any(
+        _may_write(planned[k], i, sel, conflicts) for k in range(run_steps[send][0] + 1, last_k + 1)
+    )
     host = _host_written(run_steps, planned, send, i, sel, conflicts)
     if host is not None:  # (its pe.host_in may then be left out: `sourced_panels`)
         read, host_in = host
-        return replace(source, read=read), stash, send, host_in
-    for k in range(run_steps[send][0] + 1, last_k + 1):
-        if _may_write(planned[k], i, sel, conflicts):
-            return None
-    return source, stash, send, None
+        return replace(source, read=read, host_in=host_in, in_sram=in_sram), stash, send, host_in
+    return (source, stash, send, None) if in_sram else None
 
 
 def _stash_writing(run_steps: Sequence[tuple[int, Step]], pos: int, key: int):
@@ -284,8 +300,8 @@ def _host_written(
     buffer: int,
     sel: tuple[Any, ...],
     conflicts: np.ndarray,
-) -> tuple[Callable[[Sequence[np.ndarray], Sequence[Any]], np.ndarray], int] | None:
-    """((V, args) -> the tiles `V[buffer][sel]` that `send` sends, read from the host array
+) -> tuple[HostRead, int] | None:
+    """((args, memo) -> the tiles `V[buffer][sel]` that `send` sends, read from the host array
     its pe.host_in wrote them from; that host_in's position) when a host_in (writing SRAM)
     wrote them last: the host array does not change during a run, so a run's last step may
     read it there (a 2.5D SUMMA's B pieces: windows of B's blocks); None otherwise."""
@@ -322,14 +338,16 @@ def _host_part(sel: tuple[Any, ...], dst: tuple[Any, ...]) -> tuple[slice, slice
 
 def _reading(
     source: Callable[[dict, list], np.ndarray], rel: tuple[slice, slice, slice]
-) -> Callable[[Sequence[np.ndarray], Sequence[Any]], np.ndarray]:
-    """(V, args) -> part `rel` of a host input's tiles (`source`: rows, cols, *block, a view
+) -> HostRead:
+    """(args, memo) -> part `rel` of a host input's tiles (`source`: rows, cols, *block, a view
     of the host array), its lanes the blocks' elements in order: a run of whole block rows
     is a slice of the blocks' first axis (a view); another run reads the flattened blocks."""
     rows, cols, lanes = rel
 
-    def read(V: Sequence[np.ndarray], A: Sequence[Any]) -> np.ndarray:
-        tiles = source({}, list(A))
+    def read(A: Sequence[Any], memo: dict) -> np.ndarray:
+        tiles = memo.get(source)  # (once per run: a padded layout's tiles are a copy)
+        if tiles is None:
+            tiles = memo[source] = source({}, list(A))
         if tiles.ndim == 3:
             return tiles[rows, cols, lanes]
         inner = math.prod(tiles.shape[3:])
@@ -394,8 +412,9 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
 
     def operands(V, A, in_sram: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
         xs, ys = [], []
+        memo: dict = {}
         for slot, mine in zip(slots, sources, strict=True):
-            x, y = slot.operands(V, {s.key: s.view(V, A, in_sram) for s in mine})
+            x, y = slot.operands(V, {s.key: s.view(V, A, memo, in_sram) for s in mine})
             xs.append(x)
             ys.append(y)
         return xs, ys
