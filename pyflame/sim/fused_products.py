@@ -132,25 +132,15 @@ class Panels:
     (rows | 1, cols | 1, m, k), `y` tiles (rows | 1, cols | 1, k, n), as the step reads
     them (a shared operand broadcast along its PE axis)."""
 
-    def __init__(
-        self,
-        V: Sequence[np.ndarray],
-        use: FusedUse,
-        x: np.ndarray,
-        y: np.ndarray,
-        y_lane_major: bool | None = None,
-    ):
+    def __init__(self, V: Sequence[np.ndarray], use: FusedUse, x: np.ndarray, y: np.ndarray):
         self.x_shape, self.y_shape = x.shape, y.shape
         (xr, xc, m, k), (yr, yc, _, n) = x.shape, y.shape
         dtype = np.result_type(x, y)
         #: one GEMM over the grid: lhs one tile per PE row, rhs one per PE column
         self.gemm = xc == 1 and yr == 1
         #: the GEMM's rhs columns ordered (n, PE col), not (PE col, n): lane-major tiles
-        #: (lane j of every PE one plane) fill it and take its result a plane row at a time.
-        #: `y_lane_major` overrides what y's strides say (y read from a host array in place
-        #: of lane-major SRAM tiles: the same GEMM, so the same bits, as from SRAM)
-        lanes = lane_major(y) if y_lane_major is None else y_lane_major
-        self.cols_last = self.gemm and lanes
+        #: (lane j of every PE one plane) fill it and take its result a plane row at a time
+        self.cols_last = self.gemm and lane_major(y)
         self.slots = panel_slots(use, x, y)
         self.k = k
         self.filled = 0

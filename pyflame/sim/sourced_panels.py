@@ -26,9 +26,8 @@ the received tiles, as the machine's).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +37,6 @@ from pyflame.sim.fused_products import (
     FusedSlot,
     Panels,
     fused_slot,
-    lane_major,
     panel_slots,
     root_of,
     stacked,
@@ -47,17 +45,12 @@ from pyflame.sim.step_access import (
     access_of,
     buffer_conflicts,
     disjoint,
-    is_elided,
     read_as_views,
     view_key,
 )
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Step
-
-
-#: (args, memo) -> a host input's tiles (or a part): see `_reading`
-HostRead = Callable[[Sequence[Any], dict], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -72,21 +65,9 @@ class Source:
     part: Any = None
     #: `src` as a strided view (pyflame/sim/affine_gather.py), when it is affine
     tiles: TileView | None = None
-    #: (args, memo) -> the sent tiles read from the host array a pe.host_in wrote them
-    #: from (`_host_written`), instead of `V[buffer][sel]`; `memo` keeps a run's host tiles
-    read: HostRead | None = None
-    #: the position of that pe.host_in
-    host_in: int | None = None
-    #: whether SRAM still holds the sent tiles at the run's last step (else only the host
-    #: array does)
-    in_sram: bool = True
 
-    def view(
-        self, V: Sequence[np.ndarray], A: Sequence[Any], memo: dict, in_sram: bool = False
-    ) -> np.ndarray:
-        """The operand's tiles; `in_sram`: as the send's SRAM holds them (their layout: what
-        a host array's tiles are read in place of, not written there)."""
-        sent = V[self.buffer][self.sel] if self.read is None or in_sram else self.read(A, memo)
+    def view(self, V: Sequence[np.ndarray]) -> np.ndarray:
+        sent = V[self.buffer][self.sel]
         v = sent[self.src] if self.tiles is None else self.tiles(sent)
         return v if self.part is None else v[self.part]
 
@@ -124,24 +105,12 @@ def sourced_panels(
                 del found[key]
                 changed = True
     left_out: set[int] = set()
-    for key, sourced in found.items():
-        left_out.update(sourced.stash_readers, sourced.sends, runs[key][:-1])
-    # a host input whose tiles only left-out sends read is not written into SRAM at all: its
-    # runs read the host array (`Executable.run` observes only its outputs; `run_on_sram`
-    # keeps every step)
-    host_ins = {p for sourced in found.values() for p in sourced.host_ins}
-    kept = {p for p in host_ins if not _read_only_by(run_steps, planned, p, left_out, conflicts)}
-    left_out.update(host_ins - kept)
-    # where the host_in stays, its tiles are in SRAM too: read there (views derived once per
-    # SRAM, no host tiles made per run) unless SRAM no longer holds them at the run's end
     replaced: dict[int, Step] = {}
     for key, sourced in found.items():
-        sources = [
-            [replace(s, read=None) if s.host_in in kept and s.in_sram else s for s in mine]
-            for mine in sourced.sources
-        ]
-        slots = [fused_slot(run_steps[p][1]) for p in runs[key]]
-        replaced[runs[key][-1]] = _sourced_run([s for s in slots if s is not None], sources)
+        positions = runs[key]
+        left_out.update(sourced.stash_readers, sourced.sends, positions[:-1])
+        slots = [fused_slot(run_steps[p][1]) for p in positions]
+        replaced[positions[-1]] = _sourced_run([s for s in slots if s is not None], sourced.sources)
     return [
         (k, replaced.get(pos, step))
         for pos, (k, step) in enumerate(run_steps)
@@ -158,8 +127,6 @@ class Sourced:
     sources: list[list[Source]]
     sends: set[int]
     stash_readers: dict[int, set[int]]
-    #: the positions of the pe.host_ins whose host arrays it reads the sent tiles from
-    host_ins: set[int] = field(default_factory=set)
 
 
 def _sources(
@@ -183,11 +150,9 @@ def _sources(
             found = _chain(run_steps, planned, buffers, pos, key, last_k, conflicts)
             if found is None:
                 return None
-            source, stash, send, host_in = found
+            source, stash, send = found
             mine.append(source)
             out.sends.add(send)
-            if host_in is not None:
-                out.host_ins.add(host_in)
             if stash not in out.stash_readers:
                 readers = _readers(run_steps, stash)
                 if readers is None:
@@ -207,12 +172,11 @@ def _chain(
     key: int,
     last_k: int,
     conflicts: np.ndarray,
-) -> tuple[Source, int, int, int | None] | None:
+) -> tuple[Source, int, int] | None:
     """(the source of in-flight operand `key` of the step at `pos`, the positions of its
-    stash, its send and the pe.host_in it is read through or None) when the operand came
-    through send view -> stash, the send's message taken by that stash alone, and nothing
-    may write the sent tiles until plan step `last_k` (or they are a host input's: read
-    from its host array); None otherwise."""
+    stash and its send) when the operand came through send view -> stash, the send's message
+    taken by that stash alone, and nothing may write the sent tiles until plan step `last_k`;
+    None otherwise."""
     found = _stash_writing(run_steps, pos, key)
     if found is None:
         return None
@@ -226,15 +190,10 @@ def _chain(
     _, i, sel = getattr(run_steps[send][1], "view_of")  # noqa: B009  (as above)
     if buffers[i].dtype != buffers[rec.buffer].dtype:
         return None  # (the stash casts to its buffer's dtype)
-    source = Source(key, i, sel, rec.src, part, affine_view(rec.src))
-    in_sram = not any(
-        _may_write(planned[k], i, sel, conflicts) for k in range(run_steps[send][0] + 1, last_k + 1)
-    )
-    host = _host_written(run_steps, planned, send, i, sel, conflicts)
-    if host is not None:  # (its pe.host_in may then be left out: `sourced_panels`)
-        read, host_in = host
-        return replace(source, read=read, host_in=host_in, in_sram=in_sram), stash, send, host_in
-    return (source, stash, send, None) if in_sram else None
+    for k in range(run_steps[send][0] + 1, last_k + 1):
+        if _may_write(planned[k], i, sel, conflicts):
+            return None
+    return Source(key, i, sel, rec.src, part, affine_view(rec.src)), stash, send
 
 
 def _stash_writing(run_steps: Sequence[tuple[int, Step]], pos: int, key: int):
@@ -293,98 +252,6 @@ def _send_of(
     return None
 
 
-def _host_written(
-    run_steps: Sequence[tuple[int, Step]],
-    planned: Sequence[Step],
-    send: int,
-    buffer: int,
-    sel: tuple[Any, ...],
-    conflicts: np.ndarray,
-) -> tuple[HostRead, int] | None:
-    """((args, memo) -> the tiles `V[buffer][sel]` that `send` sends, read from the host array
-    its pe.host_in wrote them from; that host_in's position) when a host_in (writing SRAM)
-    wrote them last: the host array does not change during a run, so a run's last step may
-    read it there (a 2.5D SUMMA's B pieces: windows of B's blocks); None otherwise."""
-    for q in range(send - 1, -1, -1):
-        k, step = run_steps[q]
-        acc = access_of(planned[k])
-        rec = None if acc is None else acc.received
-        if rec is not None and rec.source is not None and rec.buffer == buffer:
-            rel = _host_part(sel, rec.dst)
-            if rel is None or is_elided(step):
-                return None
-            return _reading(rec.source, rel), q
-        if _may_write(planned[k], buffer, sel, conflicts):
-            return None
-    return None
-
-
-def _host_part(sel: tuple[Any, ...], dst: tuple[Any, ...]) -> tuple[slice, slice, slice] | None:
-    """The index (rows, cols, lanes) into a host input's tiles of part `sel` of the buffer
-    part `dst` it writes (unit-step slices inside it), or None."""
-    if len(sel) != 3 or len(dst) != 3:
-        return None
-    rel = []
-    for got, whole in zip(sel, dst, strict=True):
-        if not (isinstance(got, slice) and isinstance(whole, slice)):
-            return None
-        if got.step not in (None, 1) or whole.step not in (None, 1):
-            return None
-        if got.start < whole.start or got.stop > whole.stop or got.start >= got.stop:
-            return None
-        rel.append(slice(got.start - whole.start, got.stop - whole.start))
-    return rel[0], rel[1], rel[2]
-
-
-def _reading(
-    source: Callable[[dict, list], np.ndarray], rel: tuple[slice, slice, slice]
-) -> HostRead:
-    """(args, memo) -> part `rel` of a host input's tiles (`source`: rows, cols, *block, a view
-    of the host array), its lanes the blocks' elements in order: a run of whole block rows
-    is a slice of the blocks' first axis (a view); another run reads the flattened blocks."""
-    rows, cols, lanes = rel
-
-    def read(A: Sequence[Any], memo: dict) -> np.ndarray:
-        tiles = memo.get(source)  # (once per run: a padded layout's tiles are a copy)
-        if tiles is None:
-            tiles = memo[source] = source({}, list(A))
-        if tiles.ndim == 3:
-            return tiles[rows, cols, lanes]
-        inner = math.prod(tiles.shape[3:])
-        if lanes.start % inner == 0 and lanes.stop % inner == 0:
-            return tiles[rows, cols, lanes.start // inner : lanes.stop // inner]
-        return tiles.reshape(tiles.shape[:2] + (-1,))[rows, cols, lanes]
-
-    return read
-
-
-def _read_only_by(
-    run_steps: Sequence[tuple[int, Step]],
-    planned: Sequence[Step],
-    at: int,
-    left_out: set[int],
-    conflicts: np.ndarray,
-) -> bool:
-    """Whether no step but the host input at `at` and the steps `left_out` may read a byte of
-    what it writes, anywhere in the program (before it too: the next run's)."""
-    acc = access_of(planned[run_steps[at][0]])
-    assert acc is not None and acc.received is not None
-    b, dst = acc.received.buffer, acc.received.dst
-    for q, (k, _) in enumerate(run_steps):
-        if q == at or q in left_out:
-            continue
-        other = access_of(planned[k])
-        if other is None:
-            operands = getattr(planned[k], "operands", None)
-            if operands is None or any(conflicts[b, o] for o in operands):
-                return False
-            continue
-        for r, part in other.reads.items():
-            if conflicts[b, r] and not (r == b and disjoint(part, dst)):
-                return False
-    return True
-
-
 def _may_write(step: Step, buffer: int, sel: tuple[Any, ...], conflicts: np.ndarray) -> bool:
     """Whether the plan step `step` may write a byte of `buffer`'s part `sel`."""
     acc = access_of(step)
@@ -410,21 +277,15 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
     first = slots[0]
     key = object()  # this step's entry in an SRAM's derived views
 
-    def operands(V, A, in_sram: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def operands(V) -> tuple[list[np.ndarray], list[np.ndarray]]:
         xs, ys = [], []
-        memo: dict = {}
         for slot, mine in zip(slots, sources, strict=True):
-            x, y = slot.operands(V, {s.key: s.view(V, A, memo, in_sram) for s in mine})
+            x, y = slot.operands(V, {s.key: s.view(V) for s in mine})
             xs.append(x)
             ys.append(y)
         return xs, ys
 
-    from_host = any(s.read is not None for mine in sources for s in mine)
-
-    def segments(V, A, xs: list[np.ndarray], ys: list[np.ndarray]) -> list[Segment]:
-        # the panels' layout is the SRAM tiles' even where the host arrays are read instead
-        # (`Panels`: the same GEMM as a run that read them from SRAM, so the same bits)
-        in_sram = operands(V, A, in_sram=True)[1] if from_host else ys
+    def segments(V, xs: list[np.ndarray], ys: list[np.ndarray]) -> list[Segment]:
         out = []
         start = 0
         while start < len(xs):
@@ -438,11 +299,10 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
             ):
                 end += 1
             sx, sy = stacked(xs[start:end]), stacked(ys[start:end])
-            lanes = lane_major(in_sram[start])
             if sx is None or sy is None:
-                out.append(Segment(start, xs[start:end], ys[start:end], None, None, lanes))
+                out.append(Segment(start, xs[start:end], ys[start:end], None, None))
             else:
-                out.append(Segment(start, [xs[start]], [ys[start]], sx, sy, lanes))
+                out.append(Segment(start, [xs[start]], [ys[start]], sx, sy))
             start = end
         return out
 
@@ -450,13 +310,13 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
         derived = getattr(V, "derived", None)
         found = None if derived is None else derived.get(key)
         if found is None:
-            xs, ys = operands(V, A)
-            found = segments(V, A, xs, ys), first.accumulator(V)
+            xs, ys = operands(V)
+            found = segments(V, xs, ys), first.accumulator(V)
             if derived is not None and _views_of(V, [*xs, *ys, found[1]]):
                 derived[key] = found
         parts, acc = found
         for part in parts:
-            panels = Panels(V, uses[part.start], part.xs[0], part.ys[0], part.y_lane_major)
+            panels = Panels(V, uses[part.start], part.xs[0], part.ys[0])
             panels.assign = part.start == 0 and uses[0].zeroed
             if part.x is not None and part.y is not None:
                 panels.put_stacked(part.x, part.y)
@@ -477,8 +337,6 @@ class Segment:
     ys: list[np.ndarray]
     x: np.ndarray | None
     y: np.ndarray | None
-    #: whether the SRAM holds its steps' rhs tiles lane-major (`Panels`)
-    y_lane_major: bool = False
 
 
 def _views_of(V: Sequence[np.ndarray], arrays: Sequence[np.ndarray]) -> bool:

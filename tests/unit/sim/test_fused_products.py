@@ -190,8 +190,8 @@ def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     made: list[bool] = []
     init = Panels.__init__
 
-    def counting(self, V, use, x, y, y_lane_major=None):
-        init(self, V, use, x, y, y_lane_major)
+    def counting(self, V, use, x, y):
+        init(self, V, use, x, y)
         made.append(self.gemm)
 
     monkeypatch.setattr(Panels, "__init__", counting)
