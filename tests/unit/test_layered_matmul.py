@@ -52,6 +52,31 @@ def arrays(*shapes, seed=0, dtype=np.float32):
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
+def force_plan(monkeypatch, **plan) -> None:
+    """Every 2.5D SUMMA takes a LayeredPlan of its blocks with `plan` (layers, splits, ...),
+    in the lowering and in the cost model alike."""
+    from pyflame.passes.pe_lowering import layered_matmul, matmul
+
+    def plan_for(op, target):
+        a, b = dist_of(op.lhs), dist_of(op.rhs)
+        (m, k), n = a.block, b.block[1]
+        return LayeredPlan(a.grid[0], m, k, n, **plan)
+
+    monkeypatch.setattr(layered_matmul, "plan_for", plan_for)  # (the cost model's)
+    monkeypatch.setattr(matmul, "plan_for", plan_for)  # (the lowering's)
+
+
+def assert_every_run_matches(module, inputs, a, b, g) -> None:
+    """The exact SRAM run and the fast and wavelet engines give a @ b; the wavelet engine's
+    data is the exact run's bit for bit."""
+    (exact,), _, _ = compile_plan(module).run_on_sram(inputs)
+    np.testing.assert_allclose(exact, a @ b, rtol=1e-4, atol=1e-4)
+    fast, _, _ = run(a, b, g)
+    wave, _, _ = run(a, b, g, fidelity="wavelet")
+    np.testing.assert_allclose(fast, a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(wave, exact)
+
+
 @pytest.mark.parametrize(
     ("m", "k", "n", "g"),
     [
@@ -127,25 +152,13 @@ def test_uneven_pieces_match_numpy(monkeypatch, splits):
     """Pieces whose widths differ (k = 13 in 2, 3 and 5 steps per K block), both fidelities:
     every step multiplies its own piece's columns into the accumulator exactly once."""
     from pyflame.dialects import pe
-    from pyflame.passes.pe_lowering import layered_matmul, matmul
 
-    def plan_for(op, target):
-        a, b = dist_of(op.lhs), dist_of(op.rhs)
-        (m, k), n = a.block, b.block[1]
-        return LayeredPlan(a.grid[0], m, k, n, layers=2, splits=splits)
-
-    monkeypatch.setattr(layered_matmul, "plan_for", plan_for)  # (the cost model's)
-    monkeypatch.setattr(matmul, "plan_for", plan_for)  # (the lowering's)
+    force_plan(monkeypatch, layers=2, splits=splits)
     a, b = arrays((52, 52), (52, 52), seed=splits)
     module, inputs = lowered(a, b, 4)
     ks = {op.mkn[1] for op in module.walk() if isinstance(op, pe.MatmulAccOp)}
     assert ks == set(LayeredPlan(4, 13, 13, 13, 2, splits).widths) and len(ks) == 2
-    (exact,), _, _ = compile_plan(module).run_on_sram(inputs)
-    np.testing.assert_allclose(exact, a @ b, rtol=1e-4, atol=1e-4)
-    fast, _, _ = run(a, b, 4)
-    wave, _, _ = run(a, b, 4, fidelity="wavelet")
-    np.testing.assert_allclose(fast, a @ b, rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(wave, exact)
+    assert_every_run_matches(module, inputs, a, b, 4)
 
 
 @pytest.mark.parametrize("elem_bytes", [4, 2])
@@ -156,15 +169,8 @@ def test_b_pieces_and_accumulator_blocks_are_sent_as_windows(monkeypatch, elem_b
     32-bit wavelet. A plan of 2-byte elements at odd offsets (13 x 13 blocks) copies them
     first: forced here on f32 data (half products take SUMMA) to run that lowering too."""
     from pyflame.dialects import pe
-    from pyflame.passes.pe_lowering import layered_matmul, matmul
 
-    def plan_for(op, target):
-        a, b = dist_of(op.lhs), dist_of(op.rhs)
-        (m, k), n = a.block, b.block[1]
-        return LayeredPlan(a.grid[0], m, k, n, layers=2, splits=2, elem_bytes=elem_bytes)
-
-    monkeypatch.setattr(layered_matmul, "plan_for", plan_for)
-    monkeypatch.setattr(matmul, "plan_for", plan_for)
+    force_plan(monkeypatch, layers=2, splits=2, elem_bytes=elem_bytes)
     plan = LayeredPlan(4, 13, 13, 13, layers=2, splits=2, elem_bytes=elem_bytes)
     windowed = elem_bytes == 4
     assert plan.b_windowed is windowed and plan.chunks_windowed is windowed
@@ -177,12 +183,7 @@ def test_b_pieces_and_accumulator_blocks_are_sent_as_windows(monkeypatch, elem_b
     assert bool(windows) is windowed
     packs = sum(isinstance(op, pe.PackOp) for op in module.walk())
     assert packs == (2 + 1 if windowed else 2 + 2 + 2)  # A's pieces; B's; the blocks
-    (exact,), _, _ = compile_plan(module).run_on_sram(inputs)
-    np.testing.assert_allclose(exact, a @ b, rtol=1e-4, atol=1e-4)
-    fast, _, _ = run(a, b, 4)
-    wave, _, _ = run(a, b, 4, fidelity="wavelet")
-    np.testing.assert_allclose(fast, a @ b, rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(wave, exact)
+    assert_every_run_matches(module, inputs, a, b, 4)
 
 
 def test_the_plan_search_stops_early_only_when_nothing_fits():
