@@ -688,11 +688,12 @@ class OpMethods:
     def nanmedian(self, dim: Any = None, keepdim: bool = False) -> Any:
         return BOUND.ops.nanmedian(self, dim, keepdim)
 
-    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
-        return BOUND.ops.sort(self, dim, descending, stable=stable)
+    def sort(self, *args: Any, **kwargs: Any) -> Any:
+        # (dim=-1, descending=False) or (*, stable, dim=-1, descending=False), as PyTorch's
+        return BOUND.ops.sort(self, *args, **kwargs)
 
-    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
-        return BOUND.ops.argsort(self, dim, descending, stable=stable)
+    def argsort(self, *args: Any, **kwargs: Any) -> Tensor:
+        return BOUND.ops.argsort(self, *args, **kwargs)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
         return BOUND.ops.topk(self, k, dim, largest, sorted)

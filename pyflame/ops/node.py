@@ -245,5 +245,7 @@ def _shape_rule(rule: Callable[..., T], *args: Any) -> T:
 
 def _dim_arg(dim: Any, what: str) -> int:
     if isinstance(dim, builtins.bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{what}: dim must be an int, got {dim!r}")
+        raise TypeError(
+            f"{format_location(user_location())}: {what}: dim must be an int, got {dim!r}"
+        )
     return int(dim)

@@ -15,7 +15,11 @@ flow to the values through the where (each element's gradient from its place in 
 from __future__ import annotations
 
 import collections
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
 
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
@@ -46,6 +50,7 @@ SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: igno
 TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 MedianResult = collections.namedtuple("median", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 NanmedianResult = collections.namedtuple("nanmedian", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _pairwise(n: int, m: int, d: int, ndim: int, which: int) -> Tensor:
@@ -109,18 +114,60 @@ def _zero_index(x: Tensor) -> Tensor:
     return _node(flame.FillOp, (), x.shape, int32, {"value": 0.0})
 
 
-def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+def _two_forms(what: str, stable_may_be_none: bool) -> Callable[[_F], _F]:
+    """PyTorch's sort and argsort have two forms, (input, dim=-1, descending=False) and
+    (input, *, stable, dim=-1, descending=False): once `stable` is given, dim and descending
+    are keywords only, and `stable` is a bool (sort also takes None). PyTorch's TypeError
+    otherwise (`torch.sort(x, 0, stable=True)`), naming the user's line; descending is a bool
+    in both forms."""
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def checked(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if "stable" in kwargs:
+                stable = kwargs["stable"]
+                if args:
+                    raise TypeError(
+                        f"{format_location(user_location())}: {what}(): with stable=, dim and descending are keyword "
+                        f"arguments (PyTorch's forms: {what}(input, dim=-1, descending=False) "
+                        f"and {what}(input, *, stable, dim=-1, descending=False)); got "
+                        f"{len(args)} positional after the input"
+                    )
+                if not (
+                    isinstance(stable, (bool, np.bool_)) or (stable_may_be_none and stable is None)
+                ):
+                    raise TypeError(
+                        f"{format_location(user_location())}: {what}(): stable must be a bool"
+                        f"{' or None' if stable_may_be_none else ''}, got {stable!r}"
+                    )
+            descending = kwargs.get("descending", args[1] if len(args) > 1 else False)
+            if not isinstance(descending, (bool, np.bool_)):
+                raise TypeError(
+                    f"{format_location(user_location())}: {what}(): descending must be a bool, "
+                    f"got {descending!r}"
+                )
+            return fn(x, *args, **kwargs)
+
+        return checked  # type: ignore[return-value]  # same signature as fn, checked first
+
+    return wrap
+
+
+@_two_forms("sort", stable_may_be_none=True)
+def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool | None = False) -> Any:
     """(values, indices) of x sorted along `dim` (torch.sort); ties keep their order (a
-    stable sort, whatever `stable` says), NaN sorts as the largest value."""
+    stable sort, whatever `stable` says), NaN sorts as the largest value. With `stable`, dim
+    and descending are keywords (PyTorch's two forms, `_two_forms`)."""
     _check_tensor(x, "sort")
     d = _dim(x, dim, "sort")
     values, indices = _pick(x, d, bool(descending), x.shape[d] if x.ndim else 1)
     return SortResult(values, indices)
 
 
+@_two_forms("argsort", stable_may_be_none=False)
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
     """The indices of `sort` (torch.argsort)."""
-    return sort(x, dim, descending, stable=stable).indices
+    return sort(x, dim=dim, descending=descending, stable=stable).indices
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:

@@ -195,3 +195,53 @@ def test_mode_of_a_row_of_nans_indexes_its_first_element_as_torch(layout):
         np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
         np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
         assert got.indices.numpy().min() >= 0
+
+
+SORT_FORMS = {  # PyTorch 2.13: with stable=, dim and descending are keywords only
+    "sort(x, 0, stable=True)": lambda lib, x: lib.sort(x, 0, stable=True),
+    "sort(x, -1, stable=False)": lambda lib, x: lib.sort(x, -1, stable=False),
+    "sort(x, 0, False, stable=True)": lambda lib, x: lib.sort(x, 0, False, stable=True),
+    "sort(x, 0, descending=True, stable=True)": lambda lib, x: lib.sort(
+        x, 0, descending=True, stable=True
+    ),
+    "x.sort(0, stable=True)": lambda lib, x: x.sort(0, stable=True),
+    "argsort(x, 0, stable=True)": lambda lib, x: lib.argsort(x, 0, stable=True),
+    "x.argsort(1, stable=False)": lambda lib, x: x.argsort(1, stable=False),
+    "argsort(x, stable=None)": lambda lib, x: lib.argsort(x, stable=None),
+    "sort(x, stable=1)": lambda lib, x: lib.sort(x, stable=1),
+    "sort(x, 0, 1)": lambda lib, x: lib.sort(x, 0, 1),
+    "sort(x, True)": lambda lib, x: lib.sort(x, True),
+    # accepted
+    "sort(x, 0, True)": lambda lib, x: lib.sort(x, 0, True),
+    "sort(x, stable=True)": lambda lib, x: lib.sort(x, stable=True),
+    "sort(x, stable=None)": lambda lib, x: lib.sort(x, stable=None),
+    "sort(x, dim=0, stable=True)": lambda lib, x: lib.sort(x, dim=0, stable=True),
+    "sort(x, stable=True, descending=True)": lambda lib, x: lib.sort(
+        x, stable=True, descending=True
+    ),
+    "x.sort(stable=True, dim=0, descending=True)": lambda lib, x: x.sort(
+        stable=True, dim=0, descending=True
+    ),
+    "argsort(x, 0, True)": lambda lib, x: lib.argsort(x, 0, True),
+    "x.argsort(stable=True, dim=0)": lambda lib, x: x.argsort(stable=True, dim=0),
+}
+
+
+@pytest.mark.parametrize("form", SORT_FORMS)
+def test_sort_and_argsort_take_torchs_two_forms(form):
+    """Refused where torch refuses (a TypeError naming the user's line), the same indices where
+    it accepts: `stable` makes dim and descending keywords, `stable` and `descending` bools
+    (distinct values: torch's sort without stable=True may order ties otherwise)."""
+    a = distinct((3, 4))
+    x, t = pf.from_numpy(a), torch.from_numpy(a)
+    call = SORT_FORMS[form]
+    try:
+        want = call(torch, t)
+    except TypeError:
+        with pytest.raises(TypeError, match=r"test_sorting\.py:\d+: "):
+            call(pf, x)
+        return
+    got = call(pf, x)
+    if isinstance(want, tuple):  # (values, indices)
+        got, want = got.indices, want.indices
+    same(got, want)
