@@ -130,9 +130,10 @@ def torch_dim(dim: int, ndim: int) -> int:
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """torch.take_along_dim: without `dim`, `gather` on both flattened (PyTorch's IndexError
-    for an index outside [0, numel)); with `dim`, input and indices broadcast against each
-    other in every dim but `dim` and the indices taken modulo the dim's size, as PyTorch 2.13
-    (`indices % size`: -1 is the last, and so is size - 1 + k * size), then `gather`."""
+    for an index outside [0, numel)); with `dim` (not for a 0-d input, as PyTorch), input and
+    indices broadcast against each other in every dim but `dim` and the indices taken modulo
+    the dim's size, as PyTorch 2.13 (`indices % size`: -1 is the last, and so is
+    size - 1 + k * size), then `gather`."""
     where = format_location(user_location())
     _check_tensor(input, "take_along_dim")
     _check_tensor(indices, "take_along_dim indices")
@@ -150,8 +151,11 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
             "dimensions for indices"
         )
     d = torch_dim(_dim_arg(dim, "take_along_dim"), input.ndim)
-    if input.ndim == 0:
-        return gather(input, 0, indices % 1)
+    if input.ndim == 0:  # PyTorch 2.13 refuses a dim here (0 and -1 too); without one it takes
+        raise IndexError(  # the 0-d input as [1] (above)
+            f"{where}: torch.take_along_dim(): Dimension specified as {d} but tensor has no "
+            "dimensions (a 0-d input takes no dim: take_along_dim(input, indices) without one)"
+        )
     shape = []
     for k, (a, b) in enumerate(zip(input.shape, indices.shape, strict=True)):
         if k != d and a != b and 1 not in (a, b):

@@ -407,3 +407,22 @@ def test_take_along_dim_errors_as_torch():
             pf.take_along_dim(x, pf.from_numpy(index), dim).numpy()
     with pytest.raises(RuntimeError, match=r"test_indexing\.py:\d+: torch.take_along_dim"):
         pf.take_along_dim(x, pf.from_numpy(np.zeros((3, 1), np.float32)), 1)
+
+
+def test_take_along_dim_of_a_0d_input_refuses_a_dim_as_torch():
+    """PyTorch 2.13 refuses any dim for a 0-d input (0 and -1 too: "Dimension specified as 0 but
+    tensor has no dimensions"; out of range past them) and takes one without a dim as [1]."""
+    a, i = np.array(3.5, np.float32), np.array(0, np.int32)
+    x, idx = pf.from_numpy(a), pf.from_numpy(i)
+    t, t_idx = torch.from_numpy(a), torch.from_numpy(i).long()
+    for dim, words in [(0, "specified as 0"), (-1, "specified as 0"), (1, "out of range")]:
+        with pytest.raises(IndexError, match=words):
+            torch.take_along_dim(t, t_idx, dim)
+        with pytest.raises(IndexError, match=rf"test_indexing\.py:\d+: .*{words}"):
+            pf.take_along_dim(x, idx, dim)
+        with pytest.raises(IndexError, match=words):
+            x.take_along_dim(idx, dim=dim)
+    want = torch.take_along_dim(t, t_idx)
+    got = pf.take_along_dim(x, idx)
+    assert got.shape == tuple(want.shape) == (1,)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
