@@ -751,7 +751,10 @@ def lerp(start: Tensor, end: Tensor, weight: Any) -> Tensor:
     if start.dtype in HALF and end.dtype is start.dtype:
         # (a half weight tensor is widened too; torch rounds once at the end, not per step)
         wide_w = astype(weight, float32) if isinstance(weight, Tensor) else weight
-        return astype(lerp(astype(start, float32), astype(end, float32), wide_w), start.dtype)
+        out = astype(lerp(astype(start, float32), astype(end, float32), wide_w), start.dtype)
+        if out.requires_grad and isinstance(weight, Tensor):  # in the half dtype, as PyTorch's
+            out._grad_fn = Lerp(start, end, weight)
+        return out
     diff = sub(end, start)
     if not isinstance(weight, Tensor):
         w = float(weight)
@@ -759,7 +762,24 @@ def lerp(start: Tensor, end: Tensor, weight: Any) -> Tensor:
             return add(start, mul(diff, w))
         return sub(end, mul(diff, 1.0 - w))
     small = lt(abs(weight), 0.5)
-    return where(small, add(start, mul(weight, diff)), sub(end, mul(diff, sub(1.0, weight))))
+    out = where(small, add(start, mul(weight, diff)), sub(end, mul(diff, sub(1.0, weight))))
+    if out.requires_grad:  # (the where's own would be 0 * inf = NaN from the branch not taken)
+        out._grad_fn = Lerp(start, end, weight)
+    return out
+
+
+class Lerp:
+    """Gradient rule of `lerp(start, end, weight)` with a tensor weight, PyTorch's: g (1 - w)
+    to start, g w to end, g (end - start) to weight, whichever branch computed the value (the
+    decomposition's where would send the other branch 0 * (end - start): NaN at an infinite
+    start or end, where PyTorch's weight gradient is inf)."""
+
+    def __init__(self, start: Tensor, end: Tensor, weight: Tensor):
+        self.inputs = (start, end, weight)
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        start, end, weight = self.inputs
+        return (mul(g, sub(1.0, weight)), mul(g, weight), mul(g, sub(end, start)))
 
 
 def clamp_min(x: Tensor, min: Any) -> Tensor:

@@ -359,6 +359,28 @@ def test_half_lerp_computes_in_float32_and_rounds_once_as_torch(dtype, layout):
         assert np.all(np.abs(g - wt) <= ulp), np.max(np.abs(g - wt) / ulp)
 
 
+@pytest.mark.parametrize("dtype", [pf.float32, pf.bfloat16], ids=str)
+def test_lerp_gradients_are_torchs_at_infinite_ends(dtype):
+    """torch.lerp's gradients: g (1 - w), g w, g (end - start), whichever of its two forms made
+    the value. The where between the forms sent 0 * (end - start) from the form not taken into
+    the weight's gradient: NaN where PyTorch's is +-inf (fuzzer, program_for(3102, 47)). A
+    broadcast weight [2, 1, 6], an inf weight too."""
+    s = np.array([-np.inf, 1.0, np.inf, 2.0, 1.0, 3.0], np.float32)
+    e = np.array([0.5, np.inf, 0.5, -np.inf, 2.0, -1.0], np.float32)
+    w = np.array([0.0, 1.0, 0.3, 0.7, np.inf, 0.6], np.float32).reshape(1, 1, 6)
+    w = np.concatenate([w, -w / 4], axis=0)
+    grads = {}
+    for lib in (pf, torch):
+        dt = dtype if lib is pf else TORCH_DTYPE[dtype]
+        start, end, weight = (lib.from_numpy(v).to(dt) for v in (s, e, w))
+        for t in (start, end, weight):
+            t.requires_grad = True
+        lib.lerp(start, end, weight).sum().backward()
+        grads[lib] = [t.grad.float().numpy() for t in (start, end, weight)]
+    for got, want in zip(grads[pf], grads[torch], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 PROMOTIONS = [
     (pf.int32, pf.float32),
     (pf.int32, pf.float16),
