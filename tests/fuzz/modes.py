@@ -558,8 +558,13 @@ DISTINCT_OPS = {
 }
 #: piecewise functions whose gradient at NaN PyTorch does not define: its vectorized CPU
 #: kernel and its scalar one (a tensor's last elements) differ (hardtanh: 0 and 1, hardswish:
-#: NaN and 1, logit with eps: 0 and NaN), so their operand has no NaN in grad programs
+#: NaN and 1, logit with eps: 0 and NaN; elu, celu, selu: NaN and the slope 1 (scale), seen in
+#: program_for(3110, 72): a [9, 10] input's NaNs got NaN, a [6] one's 1), so their operand
+#: has no NaN in grad programs
 NAN_UNDEFINED_OPS = {
+    "elu",
+    "celu",
+    "selu",
     "hardswish",
     "hardsigmoid",
     "hardtanh",
