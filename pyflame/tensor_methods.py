@@ -908,6 +908,12 @@ class OpMethods:
     def ldexp(self, other: Any) -> Tensor:
         return BOUND.ops.ldexp(self, other)
 
+    def frexp(self) -> Any:
+        return BOUND.ops.frexp(self)
+
+    def float_power(self, exponent: Any) -> Tensor:
+        return BOUND.ops.float_power(self, exponent)
+
     def gcd(self, other: Any) -> Tensor:
         return BOUND.ops.gcd(self, other)
 

@@ -172,8 +172,10 @@ from pyflame.ops.elementwise_math import (
     digamma,
     erfc,
     fix,
+    float_power,
     fmax,
     fmin,
+    frexp,
     gcd,
     hardshrink,
     heaviside,
@@ -661,8 +663,10 @@ __all__ += [  # searches and sort's helpers (pyflame/ops/sorting.py)
 
 __all__ += [  # torch's elementwise aliases (pyflame/ops/elementwise_math.py)
     "fix",
+    "float_power",
     "fmax",
     "fmin",
+    "frexp",
     "ldexp",
     "positive",
     "sgn",

@@ -15,6 +15,7 @@ bounds).
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pyflame.core import shapes
-from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32
+from pyflame.core.dtypes import DType, bfloat16, bool_, float16, float32, int32
 from pyflame.grad_mode import requires_grad_of
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.ops.convert import astype
@@ -38,6 +39,7 @@ from pyflame.ops.elementwise import (
     erf,
     exp,
     exp2,
+    floor,
     floor_divide,
     ge,
     gt,
@@ -47,6 +49,7 @@ from pyflame.ops.elementwise import (
     le,
     log,
     log1p,
+    log2,
     logical_and,
     logical_not,
     logical_or,
@@ -56,6 +59,7 @@ from pyflame.ops.elementwise import (
     mul,
     ne,
     neg,
+    pow,
     remainder,
     round,
     rsqrt,
@@ -473,6 +477,70 @@ def ldexp(x: Any, other: Any) -> Tensor:
         _float_dtype("ldexp", x, other)
         return mul(x, exp2(other))  # (exp2 of integers and bool: float32)
     return _opmath("ldexp", lambda a, b: mul(a, exp2(b)), x, other, steps=True)
+
+
+FrexpResult = collections.namedtuple("frexp", ["mantissa", "exponent"])  # type: ignore[name-match]  # named as torch names it
+
+
+def frexp(input: Tensor) -> Any:
+    """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1)
+    (torch.frexp): mantissa in input's dtype, exponent int32; 0, -0.0, inf and NaN are their
+    own mantissa with exponent 0, as PyTorch's CPU kernel (std::frexp). Floats only (PyTorch's
+    RuntimeError for integers and bool). Computed in float32 (a half input widens exactly):
+    e = floor(log2 |x|) + 1, |x| scaled by 2 ** -e in two exact halves (2 ** e alone leaves
+    float32 at the ends: 2 ** 128, 2 ** -149), then one step either way where log2 rounded
+    across a power of two. PyTorch's gradient: g / 2 ** exponent to input."""
+    _check_tensor(input, "frexp")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            f"{format_location(user_location())}: torch.frexp() only supports floating-point "
+            f"dtypes (got {input.dtype!r})"
+        )
+    x = astype(input, float32) if input.dtype in _HALF else input
+    a = abs(x)
+    scaled = logical_and(isfinite(x), ne(x, 0.0))
+    safe = where(scaled, a, 1.0)
+    e = add(floor(log2(safe)), 1.0)
+    half_e = floor(mul(e, 0.5))
+    m = mul(mul(safe, exp2(neg(half_e))), exp2(sub(half_e, e)))
+    up, down = ge(m, 1.0), lt(m, 0.5)
+    m = where(up, mul(m, 0.5), where(down, mul(m, 2.0), m))
+    e = where(up, add(e, 1.0), where(down, sub(e, 1.0), e))
+    mantissa = where(scaled, where(lt(x, 0.0), neg(m), m), x)
+    exponent = astype(where(scaled, e, 0.0), int32)
+    if mantissa.dtype is not input.dtype:
+        mantissa = astype(mantissa, input.dtype)  # (exact: at most 11 significant bits)
+    if requires_grad_of((input,)):
+        mantissa = _with_rule(mantissa, _frexp_grad, input, exponent)
+    return FrexpResult(mantissa, exponent)
+
+
+def _frexp_grad(node: Tensor, g: Tensor, x: Tensor, exponent: Tensor) -> Sequence[Tensor | None]:
+    # PyTorch's `grad / exponent.exp2()`: the power in float32 (inf past 2 ** 127), no
+    # gradient to the int32 exponent
+    return (div(g, exp2(exponent)), None)
+
+
+def float_power(input: Any, exponent: Any) -> Tensor:
+    """input ** exponent (torch.float_power), tensors or one number, every dtype (integers and
+    bool too: 2 ** -1 is 0.5). PyTorch computes and returns float64, which PyFlame does not
+    hold (its PEs compute in 32 bits): the power is computed and returned in float32, as
+    PyFlame holds PyTorch's int64 as int32 (docs/ops.md: within an ulp or so of PyTorch's
+    float64 value rounded to float32; integers beyond 2 ** 24 round on the way in). Gradients
+    are `pow`'s."""
+    if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        raise TypeError(
+            f"{format_location(user_location())}: float_power(): one of input and exponent "
+            "must be a pf.Tensor (PyTorch's overloads: (Tensor, Tensor), (Tensor, Number), "
+            "(Number, Tensor))"
+        )
+    for v in (input, exponent):
+        if not isinstance(v, Tensor) and not _is_scalar(v):
+            raise TypeError(f"float_power: unsupported operand of type {type(v).__name__}")
+    base, power = (
+        astype(v, float32) if isinstance(v, Tensor) else float(v) for v in (input, exponent)
+    )
+    return pow(base, power)
 
 
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:

@@ -448,3 +448,119 @@ def _dtype(t):
         torch.bfloat16: pf.bfloat16,
         torch.int64: pf.int32,
     }[t]
+
+
+# --------------------------------------------------------------------------- frexp, float_power
+
+
+def _frexp_data() -> np.ndarray:
+    """Signed zeros, infinities, NaN, subnormals, the float32 ends, every power of two and the
+    float just below each (where log2 rounds across it), random magnitudes."""
+    rng = np.random.default_rng(31)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-45, 3e38, -3.4028235e38, 0.75]
+    special += [1.0, -0.5, 0.99999994, 1.0000001, 2.0**-126, 1.1754942e-38]
+    powers = np.float32(2.0) ** np.arange(-149, 128).astype(np.float32)
+    below = np.nextafter(powers[9:], np.float32(0))
+    randoms = rng.standard_normal(150) * np.exp(rng.uniform(-80, 80, 150))
+    return np.concatenate([special, powers, below, randoms]).astype(np.float32)
+
+
+def test_frexp_matches_torch_bit_for_bit():
+    """Mantissa (input's dtype, the sign of -0.0 kept) and int32 exponent as torch.frexp on every
+    kind of float, float32, float16 and bfloat16, an odd shape [37, 19] over a grid that does
+    not divide it."""
+    a = _frexp_data()[: 37 * 19].reshape(37, 19)
+    x = pf.from_numpy(a, layout=pf.MeshLayout.grid(3, 2))
+    dtypes = {pf.float32: torch.float32, pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}
+    results = [
+        (pf.frexp(x.astype(d)), torch.frexp(torch.from_numpy(a).to(t))) for d, t in dtypes.items()
+    ]
+    method = x.frexp()
+    pf.eval(*[r for got, _ in results for r in got], *method)
+    for (got, want), dtype in zip(results, dtypes, strict=True):
+        assert got.mantissa.dtype is dtype and got.exponent.dtype is pf.int32
+        g, w = got.mantissa.astype(pf.float32).numpy(), want.mantissa.float().numpy()
+        assert g.tobytes() == w.tobytes(), dtype  # (NaN and -0.0 included)
+        np.testing.assert_array_equal(got.exponent.numpy(), want.exponent.numpy())
+    np.testing.assert_array_equal(method.exponent.numpy(), results[0][1].exponent.numpy())
+
+
+def test_frexp_gradient_and_refusals_as_torch():
+    """torch's gradient g / 2 ** exponent (inf past 2 ** 127, 0 below 2 ** -127); integers and
+    bool refused, naming the user's line."""
+    a = np.array([[1.5, -3.0, 0.0, 1e-40], [3e38, 0.75, -0.5, 7.0]], np.float32)
+    w = np.arange(8, dtype=np.float32).reshape(2, 4)
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        x.requires_grad = True
+        (lib.frexp(x)[0] * lib.from_numpy(w)).sum().backward()
+        grads[lib] = x.grad.numpy()
+    np.testing.assert_array_equal(grads[pf], grads[torch])
+    for data in (np.array([1, 2], np.int32), np.array([True])):
+        with pytest.raises(RuntimeError, match="only supports floating-point"):
+            torch.frexp(torch.from_numpy(data))
+        with pytest.raises(RuntimeError, match=r"test_elementwise_math\.py:\d+: .*floating-point"):
+            pf.frexp(pf.from_numpy(data))
+
+
+def test_float_power_is_torchs_value_in_float32():
+    """torch.float_power's float64 values rounded to float32 (PyFlame holds no float64:
+    docs/ops.md), every dtype of either operand, numbers either side, broadcasting
+    [5, 1, 7] with [3, 1], integer negative powers (0.5, not integer pow's refusal)."""
+    rng = np.random.default_rng(2)
+    a = (rng.standard_normal((5, 1, 7)) * 3).astype(np.float32)
+    b = rng.standard_normal((3, 1)).astype(np.float32)
+    ai = rng.integers(-4, 5, (5, 1, 7)).astype(np.int32)
+    bi = rng.integers(-3, 4, (3, 1)).astype(np.int32)
+    halves = {pf.float16: torch.float16, pf.bfloat16: torch.bfloat16}
+
+    def both(v, dtype=None):
+        p, t = pf.from_numpy(v, layout=pf.MeshLayout.grid(2, 3)), torch.from_numpy(v)
+        if dtype is not None:
+            p, t = p.astype(dtype), t.to(halves[dtype])
+        return p, (t.long() if v.dtype == np.int32 else t)
+
+    (x, t), (y, u), (xi, ti), (yi, ui) = both(a), both(b), both(ai), both(bi)
+    (xh, th), (yb, ub) = both(a, pf.float16), both(b, pf.bfloat16)
+    (xm, tm) = both(ai > 0)
+    cases = [
+        (pf.float_power(x, y), torch.float_power(t, u)),
+        (x.float_power(2), t.float_power(2)),
+        (pf.float_power(2.5, y), torch.float_power(2.5, u)),
+        (pf.float_power(xi, yi), torch.float_power(ti, ui)),
+        (pf.float_power(xi, -1), torch.float_power(ti, -1)),
+        (pf.float_power(2, yi), torch.float_power(2, ui)),
+        (pf.float_power(x, yi), torch.float_power(t, ui)),
+        (pf.float_power(xh, yb), torch.float_power(th, ub)),
+        (pf.float_power(xm, 0.5), torch.float_power(tm, 0.5)),
+    ]
+    pf.eval(*[g for g, _ in cases])
+    for k, (got, want) in enumerate(cases):
+        assert want.dtype == torch.float64 and got.dtype is pf.float32, k
+        assert got.shape == tuple(want.shape), k
+        np.testing.assert_allclose(
+            got.numpy(), want.numpy(), rtol=2.5e-7, atol=0, equal_nan=True, err_msg=str(k)
+        )
+    with pytest.raises(TypeError, match=r"test_elementwise_math\.py:\d+: float_power"):
+        pf.float_power(2, 3)
+
+
+def test_float_power_gradients_match_torch():
+    """pow's gradients (torch's float_power is PowBackward): 0 ** negative, negative ** 0,
+    0 ** 0; half inputs get half gradients."""
+    a = np.array([2.0, 0.0, 0.0, -3.0, 1.5, 0.0, 4.0], np.float32)
+    b = np.array([0.5, 2.0, -1.0, 0.0, 3.0, 0.0, -0.5], np.float32)
+    w = np.arange(7, dtype=np.float32)
+    for half in (False, True):
+        grads = {}
+        for lib in (pf, torch):
+            x, y = lib.from_numpy(a.copy()), lib.from_numpy(b.copy())
+            if half:
+                x = x.to(pf.bfloat16 if lib is pf else torch.bfloat16).detach()
+            x.requires_grad = y.requires_grad = True
+            (lib.float_power(x, y) * lib.from_numpy(w)).sum().backward()
+            grads[lib] = [x.grad.float().numpy(), y.grad.numpy()]
+            assert (x.grad.dtype is pf.bfloat16) if lib is pf and half else True
+        for got, want in zip(grads[pf], grads[torch], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
