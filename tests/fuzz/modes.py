@@ -317,6 +317,9 @@ GRAD_OPS = (
     "pow",
     "pow_scalar",
     "rpow_scalar",
+    "float_power",
+    "float_power_scalar",
+    "frexp_mantissa",
     "maximum",
     "minimum",
     "clamp",
@@ -610,6 +613,7 @@ PRODUCT_OPS = {
     "linear_bias",
     "layer_norm_affine",
     "pow",
+    "float_power",
     "rdiv_scalar",
     "mul_scalar",
     "div_scalar",
@@ -1326,6 +1330,7 @@ CONSTANT_OPS = {
     "pow_scalar",
     "pow_int_scalar",
     "rpow_scalar",
+    "float_power_scalar",
     "clamp",
     "compare_scalar",
     "where_scalar",
@@ -1785,6 +1790,8 @@ def check_entry_against_torch(name: str, programs: int = 4, seed: int = 0) -> tu
         torch.int32: "int32",
         torch.bool: "bool",
     }
+    if name.startswith("float_power"):  # PyTorch's float64 is PyFlame's float32 there only
+        names[torch.float64] = "float32"
     spec = P.OPS_BY_NAME[name]
     templates = tuple(t for t in spec.templates if not any(b in t for b in TORCH_LACKS))
     specs = [P.OPS_BY_NAME["from_numpy"], dataclasses.replace(spec, pf=templates)]

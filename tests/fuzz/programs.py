@@ -1830,6 +1830,53 @@ OPS: tuple[OpSpec, ...] = (
         attrs=int_pow_attrs,
         weight=0.4,
     ),
+    # ---------------------------------------------------------------- float_power, frexp (session 31)
+    # float_power: PyTorch's float64 result is float32 in PyFlame (docs/ops.md), every operand
+    # dtype widened to it first (an int32 base to a negative power is 0.5, not pow's refusal)
+    op(
+        "float_power",
+        2,
+        ("pf.float_power({0}, {1})", "{0}.float_power({1})"),
+        "np.power({0}, {1})",
+        dtypes=NUMBERS,
+        result="float32",
+        positive=(0,),
+        weight=0.3,
+        **_BCAST,
+    ),
+    op(
+        "float_power_scalar",
+        1,
+        ("pf.float_power({0}, {c})", "{0}.float_power({c})"),
+        "np.power({0}, {c})",
+        dtypes=NUMBERS,
+        result="float32",
+        scalars=("c",),
+        attrs=pow_attrs,
+        positive=(0,),
+        weight=0.3,
+    ),
+    op(
+        "frexp_mantissa",
+        1,
+        ("pf.frexp({0}).mantissa", "pf.frexp({0})[0]", "{0}.frexp()[0]"),
+        "np.frexp({0})[0]",
+        result="same",
+        exact=True,
+        exact_operands=True,  # (an operand rounded across a power of two: 0.5 against ~1)
+        weight=0.2,
+    ),
+    op(
+        "frexp_exponent",
+        1,
+        ("pf.frexp({0}).exponent", "pf.frexp({0})[1]", "{0}.frexp()[1]"),
+        "np.frexp({0})[1]",
+        result="int32",
+        compute="none",
+        exact=True,
+        exact_operands=True,
+        weight=0.2,
+    ),
     op(
         "rpow_scalar",
         1,
