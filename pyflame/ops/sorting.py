@@ -19,8 +19,6 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numpy as np
-
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
@@ -133,15 +131,13 @@ def _two_forms(what: str, stable_may_be_none: bool) -> Callable[[_F], _F]:
                         f"and {what}(input, *, stable, dim=-1, descending=False)); got "
                         f"{len(args)} positional after the input"
                     )
-                if not (
-                    isinstance(stable, (bool, np.bool_)) or (stable_may_be_none and stable is None)
-                ):
+                if not (isinstance(stable, bool) or (stable_may_be_none and stable is None)):
                     raise TypeError(
                         f"{format_location(user_location())}: {what}(): stable must be a bool"
                         f"{' or None' if stable_may_be_none else ''}, got {stable!r}"
                     )
             descending = kwargs.get("descending", args[1] if len(args) > 1 else False)
-            if not isinstance(descending, (bool, np.bool_)):
+            if not isinstance(descending, bool):
                 raise TypeError(
                     f"{format_location(user_location())}: {what}(): descending must be a bool, "
                     f"got {descending!r}"

@@ -211,6 +211,8 @@ SORT_FORMS = {  # PyTorch 2.13: with stable=, dim and descending are keywords on
     "sort(x, stable=1)": lambda lib, x: lib.sort(x, stable=1),
     "sort(x, 0, 1)": lambda lib, x: lib.sort(x, 0, 1),
     "sort(x, True)": lambda lib, x: lib.sort(x, True),
+    "sort(x, descending=np.True_)": lambda lib, x: lib.sort(x, descending=np.True_),
+    "sort(x, stable=np.True_)": lambda lib, x: lib.sort(x, stable=np.True_),
     # accepted
     "sort(x, 0, True)": lambda lib, x: lib.sort(x, 0, True),
     "sort(x, stable=True)": lambda lib, x: lib.sort(x, stable=True),
