@@ -111,8 +111,10 @@ def _mul(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 
 def _div(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    """PyTorch's: g / b to a, -g * ((a / b) / b) to b (a / b being the node): a / (b * b)
+    was NaN where b * b underflows (0 / 1e-30) and where it overflows (inf / 3e38)."""
     a, b = node.inputs
-    return (g / b if wanted(node, 0) else None, -g * a / (b * b) if wanted(node, 1) else None)
+    return (g / b if wanted(node, 0) else None, -g * (node / b) if wanted(node, 1) else None)
 
 
 _LN2, _LN10, _HALF_SQRT_PI = math.log(2.0), math.log(10.0), 0.5 * math.sqrt(math.pi)

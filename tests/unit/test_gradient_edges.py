@@ -117,6 +117,15 @@ INFINITIES = {
         [f32([1, -inf, 2, 0], [0.5, 1, -inf, 3], [-inf, -inf, 1, 1])],
         lambda L, x: L.nn.functional.nll_loss(L.log_softmax(x, dim=1), lib_tensor(L, TARGETS)),
     ),
+    # the divisor's gradient -g (a / b) / b, PyTorch's: -g a / (b * b) was NaN where b * b
+    # underflows (0 / 1e-30: torch's -0) or overflows (inf / 3e38: torch's inf)
+    "div_tiny_and_huge_divisors": (
+        [
+            f32([0, -0.0, 1e-30, 2], [inf, -inf, 3e38, 1]),
+            f32([1e-30, 1e-30, 1e-30, 1e-25], [3e38, 3e38, inf, 1e-20]),
+        ],
+        lambda L, x, y: x / y,
+    ),
 }
 TIES = {
     "max_dim_values": ([f32([1, 3, 3], [2, 2, 1], [5, 5, 5])], lambda L, x: L.max(x, 1).values),
