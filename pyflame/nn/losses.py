@@ -285,7 +285,32 @@ def smooth_l1_loss(
         return _reduce(ops.abs(diff), reduction)
     size = ops.abs(diff)
     near = _inside(diff, size < beta)
-    return _reduce(ops.where(size < beta, near * near * 0.5 / beta, size - 0.5 * beta), reduction)
+    loss = ops.where(size < beta, near * near * 0.5 / beta, size - 0.5 * beta)
+    if loss.requires_grad:
+        loss._grad_fn = HuberSlope(input, target, beta, 1.0, beta)
+    return _reduce(loss, reduction)
+
+
+class HuberSlope:
+    """Gradient rule of smooth_l1 (`edge` = `divisor` = beta, `outer` = 1) and huber (`edge`
+    = `outer` = delta, `divisor` = 1) before their reduction, PyTorch's: g times -outer below
+    -edge, outer above edge, else d / divisor, d = input - target; the target gets its
+    negation.
+    So a NaN difference (a NaN operand, inf - inf) gives a NaN gradient, as PyTorch's, where
+    the where between the two sides gave 0 (the linear side's sign(NaN) is 0)."""
+
+    def __init__(self, input: Tensor, target: Tensor, edge: float, outer: float, divisor: float):
+        self.inputs, self.edge, self.outer, self.divisor = (input, target), edge, outer, divisor
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        input, target = self.inputs
+        diff = input - target
+        inner = diff / self.divisor if self.divisor != 1.0 else diff
+        slope = ops.where(
+            diff < -self.edge, -self.outer, ops.where(diff > self.edge, self.outer, inner)
+        )
+        dx = g * slope
+        return [dx if input.requires_grad else None, -dx if target.requires_grad else None]
 
 
 def _inside(diff: Tensor, inside: Tensor) -> Tensor:
@@ -314,6 +339,8 @@ def huber_loss(
     size = ops.abs(diff)
     near = _inside(diff, size < delta)
     loss = ops.where(size < delta, near * near * 0.5, (size - 0.5 * delta) * delta)
+    if loss.requires_grad:
+        loss._grad_fn = HuberSlope(input, target, delta, delta, 1.0)
     if weight is not None:
         if tuple(weight.shape) != tuple(input.shape):
             raise ShapeError(

@@ -311,6 +311,29 @@ def test_smooth_l1_and_huber_gradients_of_infinite_differences_are_torchs(loss):
         )
 
 
+@pytest.mark.parametrize("loss", ["smooth_l1", "huber"])
+def test_smooth_l1_and_huber_gradients_of_nan_differences_are_nan_as_torchs(loss):
+    """A NaN difference (a NaN input or target, inf - inf) has PyTorch's NaN gradient; the where
+    between the two sides gave 0 there (the linear side's sign(NaN)): a NaN hidden from the
+    optimizer step. Broadcast targets [5] against [3, 5] too."""
+    x = rand(3, 5)
+    t = rand(5, seed=1)
+    x[0, :3] = [np.nan, np.inf, -np.inf]
+    t[:4] = [0.5, np.inf, -np.inf, np.nan]
+    ours, theirs = (
+        (F.smooth_l1_loss, TF.smooth_l1_loss)
+        if loss == "smooth_l1"
+        else (F.huber_loss, TF.huber_loss)
+    )
+    kw = {"beta": 0.5} if loss == "smooth_l1" else {"delta": 0.5}
+    with pytest.warns(UserWarning):
+        compare(
+            lambda a, b: ours(a, b, reduction="none", **kw),
+            lambda a, b: theirs(a, b, reduction="none", **kw),
+            [x, t],
+        )
+
+
 def test_smooth_l1_and_huber_errors_and_warnings_as_torch():
     x, t = pf.from_numpy(rand(3, 2)), pf.from_numpy(rand(3, 2))
     with pytest.raises(RuntimeError, match="smooth_l1_loss does not support negative values"):
