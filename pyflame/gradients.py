@@ -136,10 +136,12 @@ def _hypot(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
 
 def _pow(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     """PyTorch's rule: 0 where the exponent is 0 (not 0 * 0^-1 = NaN); the exponent's
-    gradient is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0 = NaN)."""
+    gradient is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0 = NaN). In its
+    order, g * (b * a^(b - 1)) and g * (a^b * log a): g * b first overflowed a huge exponent
+    to inf, and inf * 0 (0.5^3e38) was NaN where PyTorch's gradient is 0."""
     a, b = node.inputs
-    ga = ops.where(b == 0, 0.0, g * b * ops.pow(a, b - 1)) if a.requires_grad else None
-    gb = ops.where((a == 0) & (b >= 0), 0.0, g * node * ops.log(a)) if b.requires_grad else None
+    ga = ops.where(b == 0, 0.0, g * (b * ops.pow(a, b - 1))) if a.requires_grad else None
+    gb = ops.where((a == 0) & (b >= 0), 0.0, g * (node * ops.log(a))) if b.requires_grad else None
     return (ga, gb)
 
 

@@ -126,6 +126,12 @@ INFINITIES = {
         ],
         lambda L, x, y: x / y,
     ),
+    # pow's gradients in PyTorch's order, g * (b * a^(b - 1)): g * b overflowed (g = 4 w here)
+    # and times 0.5^3e38 = 0 was NaN, PyTorch's 0
+    "pow_huge_exponents": (
+        [f32([0.5, 0.5, 2.0], [1e-30, 3.0, 0.25]), f32([3e38, -3e38, -200], [0.5, 2.0, 2e38])],
+        lambda L, x, y: L.pow(x, y) * 4,
+    ),
 }
 TIES = {
     "max_dim_values": ([f32([1, 3, 3], [2, 2, 1], [5, 5, 5])], lambda L, x: L.max(x, 1).values),
