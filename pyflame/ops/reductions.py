@@ -26,7 +26,9 @@ from pyflame.ops.elementwise import (
     abs,
     add,
     eq,
+    exp,
     gt,
+    log,
     logical_not,
     maximum,
     minimum,
@@ -673,7 +675,44 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
             f"{format_location(user_location())}: Dimension out of range (expected to be in "
             f"range of [{-rank}, {rank - 1}], but got {given})"
         )
-    return _scan(x, given, None, "logcumsumexp", logaddexp, float("-inf"))
+    out = _scan(x, given, None, "logcumsumexp", logaddexp, float("-inf"))
+    if out.requires_grad and x.ndim:
+        out._grad_fn = LogCumSumExp(x, given % rank)
+    return out
+
+
+#: the most negative finite value of each float dtype (PyTorch's `lowest()`)
+_LOWEST = {
+    "float32": -3.4028234663852886e38,
+    "float16": -65504.0,
+    "bfloat16": -3.3895313892515355e38,
+}
+
+
+class LogCumSumExp:
+    """Gradient rule of `logcumsumexp`, PyTorch's (logcumsumexp_backward, after TensorFlow's):
+    exp(x_i) sum_{j >= i} g_j / exp(out_j), in log space, the positive and negative g apart
+    (a reversed logcumsumexp of log|g| - out, the other sign's entries the dtype's lowest;
+    both in one scan).
+    The scan's own chain rule (logaddexp's at -inf with -inf: NaN) gave NaN to an element
+    of -inf, where PyTorch's gradient is 0 (a -inf mask in log space)."""
+
+    def __init__(self, x: Tensor, dim: int):
+        self.inputs, self.dim = (x,), dim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        from pyflame.ops.shape import flip
+        from pyflame.ops.stacking import stack
+
+        x, d = self.inputs[0], self.dim
+        lowest = _LOWEST[g.dtype.name]
+        log_abs = log(abs(g))
+
+        # both signs in one scan: stacked on a new leading dim
+        signs = stack([where(g > 0, log_abs, lowest), where(g < 0, log_abs, lowest)]) - node
+        sums = flip(logcumsumexp(flip(signs, [d + 1]), d + 1), [d + 1])
+        both = exp(sums + x)
+        return (both[0] - both[1],)
 
 
 def _scan(
