@@ -19,6 +19,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
 from pyflame.core import shapes
 from pyflame.core.dtypes import bool_, int32
 from pyflame.dialects import flame
@@ -43,6 +45,7 @@ from pyflame.ops.elementwise import (
 from pyflame.ops.node import _check_tensor, _dim_arg, _node, _shape_error, _shape_rule
 from pyflame.ops.reductions import INT32_MIN, AtIndices, Evenly, _nonempty, amax, amin, any, sum
 from pyflame.ops.shape import getitem, reshape, squeeze, unsqueeze
+from pyflame.promotion import result_type
 
 SortResult = collections.namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
 TopkResult = collections.namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]  # named as torch names it
@@ -376,15 +379,28 @@ def isin(
     elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False
 ) -> Tensor:
     """Whether each element of `elements` equals some element of `test_elements` (torch.isin;
-    either may be a number; NaN is in nothing): every pair compared (elements x tests work)."""
+    either may be a number; NaN is in nothing): every pair compared (elements x tests work),
+    in the dtype PyTorch's promotion of the two tensors gives (before test_elements is
+    flattened: a 0-d one does not widen the elements' dtype)."""
     if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
         raise TypeError(
             f"{format_location(user_location())}: isin() expects elements or test_elements to be "
             "a pf.Tensor"
         )
+    for v in (elements, test_elements):
+        if (v.dtype is bool_) if isinstance(v, Tensor) else isinstance(v, (bool, np.bool_)):
+            raise RuntimeError(  # PyTorch's check_for_unsupported_isin_dtype
+                f"{format_location(user_location())}: Unsupported input type encountered for "
+                "isin(): Bool"
+            )
     if not isinstance(test_elements, Tensor):
         found = eq(elements, test_elements)
     else:
+        if isinstance(elements, Tensor):
+            # PyTorch's promotion of the two as given (a 0-d test_elements does not widen:
+            # float16 elements and a float32 0-d test compare in float16), then flattened
+            common = result_type([elements, test_elements], [])
+            elements, test_elements = astype(elements, common), astype(test_elements, common)
         tests = reshape(test_elements, (-1,))
         if not isinstance(elements, Tensor):
             found = any(eq(tests, elements))

@@ -260,6 +260,48 @@ def test_sorting_helpers_and_searches(layout):
         assert "test_statistics.py" in str(got.value)
 
 
+def test_isin_promotes_as_torch_and_refuses_bool():
+    """torch.isin compares in PyTorch's promotion of the two tensors as given: float16 elements
+    and a 0-d float32 test compare in float16 (the test rounds onto an element: True), a [1]
+    test in float32 (False), so does a [30] one (torch's sorting form). A bool operand, tensor or
+    number, is PyTorch's RuntimeError (PyFlame compared it)."""
+    rng = np.random.default_rng(3)
+    half = rng.standard_normal(23).astype(np.float16)
+    near = np.float32(half[5]) + np.float32(1e-5)  # float16 of it is half[5]
+    many = np.concatenate([[near], rng.standard_normal(29)]).astype(np.float32)
+    tests = [np.array(near, np.float32), np.array([near], np.float32), many]
+    cases = []
+    for test in tests:
+        want = torch.isin(torch.from_numpy(half), torch.from_numpy(test))
+        cases.append(
+            (
+                pf.isin(pf.from_numpy(half, layout=pf.MeshLayout.grid(2, 3)), pf.from_numpy(test)),
+                want,
+            )
+        )
+    ints = np.arange(10, dtype=np.int32)
+    cases.append(
+        (
+            pf.isin(pf.from_numpy(ints), pf.tensor(3.0)),
+            torch.isin(torch.arange(10), torch.tensor(3.0)),
+        )
+    )
+    pf.eval(*[g for g, _ in cases])
+    assert [bool(w.any()) for _, w in cases] == [True, False, False, True]
+    for got, want in cases:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    flags, nums = pf.tensor([True, False]), pf.tensor([1, 2])
+    for args, targs in (
+        ((flags, nums), (torch.tensor([True, False]), torch.tensor([1, 2]))),
+        ((nums, True), (torch.tensor([1, 2]), True)),
+        ((False, nums), (False, torch.tensor([1, 2]))),
+    ):
+        with pytest.raises(RuntimeError, match="Unsupported input type encountered for isin"):
+            torch.isin(*targs)
+        with pytest.raises(RuntimeError, match=r"test_statistics\.py:\d+: Unsupported input type"):
+            pf.isin(*args)
+
+
 def test_gradients_match_torch():
     a = data((4, 6), 16, nan=True)
     c = data((3, 5), 17)
