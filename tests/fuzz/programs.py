@@ -1529,6 +1529,8 @@ def split_fn_attrs(ctx: Ctx) -> dict[str, Any]:
         "lambd": ctx.choice((0.5, 1.0, 0.25)),
         "lo": ctx.choice((-1, -2, 0)),
         "hi": ctx.choice((1, 3, 6)),
+        # the operand's numpy dtype, for a reference that rounds where PyTorch's does
+        "rt": Expr(NP_DTYPE[ctx.dtypes[0]] if ctx.dtypes else "np.float32"),
     }
 
 
@@ -3624,7 +3626,9 @@ OPS: tuple[OpSpec, ...] = (
             ("hardsigmoid", "", "np.clip({0} / 6 + 0.5, 0, 1)", {}),
             ("logsigmoid", "", "-np.logaddexp(0, -{0})", {}),
             ("softsign", "", "{0} / (1 + np.abs({0}))", {}),
-            ("tanhshrink", "", "{0} - np.tanh({0})", {}),
+            # tanh rounded to the dtype first, as PyTorch (and PyFlame) compute it: in float16
+            # x - tanh(x) cancels that rounding into the result (program_for(3124, 44))
+            ("tanhshrink", "", "{0} - np.tanh({0}).astype({rt}).astype(np.float64)", {}),
             (
                 "softshrink",
                 ", {lambd}",
