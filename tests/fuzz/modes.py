@@ -897,6 +897,10 @@ class _GradGenerator(P._Generator):
             return None  # 0 / sqrt(eps) amplifies the rounding of the mean ~300 times
         if spec.name in NAN_UNDEFINED_OPS and np.isnan(operands[0].ref).any():
             return None
+        if spec.name == "var_mean_1" and not np.isfinite(operands[0].ref).all():
+            # torch.var_mean's mean is its Welford running mean: NaN with an infinity (-inf -
+            # -inf), where torch.mean and PyFlame give -inf (program_for(3126, 91))
+            return None
         if spec.name == "scatter_reduce" and attrs["reduce"] in ("amax", "amin"):
             # PyTorch's backward counts self's ties with the result even when include_self is
             # False (src then gets half its gradient): only include_self=True is defined
