@@ -331,4 +331,8 @@ def take(x: Tensor, index: Any) -> Tensor:
                 f"{format_location(user_location())}: out of range: tried to access index "
                 f"{int(bad[0])} on a tensor of {x.numel()} elements."
             )
+    if index.ndim == 0:
+        # a 0-d index at hand would select like an int: a view of x (an in-place op on the
+        # result wrote x; torch.take copies) and a program per value; as [1], then 0-d
+        return ops.reshape(getitem(ops.reshape(x, (-1,)), ops.reshape(index, (1,))), ())
     return getitem(ops.reshape(x, (-1,)), index)

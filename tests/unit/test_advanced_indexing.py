@@ -473,3 +473,26 @@ def test_a_mask_computed_on_the_device_is_read_when_the_op_is_built():
     assert mask._data is not None  # evaluated
     assert out.shape == (int((A[0].sum(1) > 0).sum()), 7)
     np.testing.assert_array_equal(out.numpy(), A[0][A[0].sum(1) > 0])
+
+
+def test_take_of_a_0d_index_is_a_copy_and_compiles_once():
+    """torch.take with a 0-d index (at hand or computed) returns a new 0-d tensor: an in-place
+    op on it leaves x alone. A 0-d host index selected like an int (a view: `add_` on the
+    result wrote x) and compiled a program per index value (fuzzer program_for(3127, 53))."""
+    a = np.arange(14, dtype=np.float32).reshape(2, 7)
+    results = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(a.copy())
+        index = lib.from_numpy(np.array(-3, np.int32 if lib is pf else np.int64))
+        taken = lib.take(x, index)
+        taken.add_(100)
+        computed = x.take(lib.argmax(x))  # (a 0-d index on the device)
+        results[lib] = (x.numpy().copy(), taken.numpy(), tuple(taken.shape), computed.numpy())
+    for got, want in zip(results[pf], results[torch], strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pf.target(pf.sim.SMALL):
+        x = pf.from_numpy(a, layout=pf.MeshLayout.grid(1, 4))
+        pf.cache_clear()
+        values = [x.take(pf.from_numpy(np.array(i, np.int32))).item() for i in (5, -3, 13)]
+        assert values == [5.0, 11.0, 13.0]
+        assert pf.cache_info().misses == 1
