@@ -292,8 +292,9 @@ class LayerNorm:
         gw = dy * up(self.weight) if self.weight is not None else dy
         ds = (gw * x).sum(dim=dims, keepdim=True)
         db = gw.sum(dim=dims, keepdim=True)
-        b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
-        c = -b * mean - db * rstd * (1.0 / n)
+        inv_n = 1.0 / n if n else 0.0  # (n = 0: x is empty, so is every gradient)
+        b = (db * mean - ds) * rstd * rstd * rstd * inv_n
+        c = -b * mean - db * rstd * inv_n
         grads: list[Tensor | None] = [(rstd * gw + b * x + c).astype(self.x.dtype)]
         rows = tuple(range(x.ndim - len(dims)))
         if self.weight is not None:

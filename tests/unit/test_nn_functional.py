@@ -62,6 +62,21 @@ def test_layer_norm_of_constant_rows_is_zero(layout):
     np.testing.assert_array_equal(got, np.zeros_like(x))
 
 
+def test_layer_norm_of_an_empty_normalized_shape_has_empty_gradients():
+    """layer_norm over [13, 0, 31] (a 0 in the normalized shape): empty values and gradients,
+    as PyTorch; backward divided by the element count, 0: a ZeroDivisionError (fuzzer
+    program_for(3128, 98)). With an affine weight and bias too."""
+    grads = {}
+    for lib in (pf, torch):
+        x = lib.from_numpy(np.zeros((2, 13, 0, 31), np.float32))
+        w = lib.from_numpy(np.ones((13, 0, 31), np.float32))
+        x.requires_grad = w.requires_grad = True
+        out = lib.nn.functional.layer_norm(x, [13, 0, 31], w, w * 0, eps=0.1)
+        (out.sum() + x.sum()).backward()
+        grads[lib] = (tuple(out.shape), x.grad.shape, w.grad.shape)
+    assert grads[pf] == tuple(tuple(s) for s in grads[torch])
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
 def test_rms_norm(layout):
     x, w = rand(5, 7, 9), rand(9, seed=1)
