@@ -3718,6 +3718,8 @@ def _ties_at_extreme(ref: np.ndarray, axis: int | None, largest: bool) -> bool:
 
 
 def _constant_along(ref: np.ndarray, axis: Any) -> bool:
+    if ref.size == 0:  # (no row to be constant; np.ptp has no identity to reduce nothing)
+        return False
     with np.errstate(all="ignore"):
         return bool((np.ptp(ref, axis=axis) == 0).any()) if ref.ndim else True
 
