@@ -897,6 +897,16 @@ class _GradGenerator(P._Generator):
             return None  # 0 / sqrt(eps) amplifies the rounding of the mean ~300 times
         if spec.name in NAN_UNDEFINED_OPS and np.isnan(operands[0].ref).any():
             return None
+        if (
+            spec.name in ("addcmul", "addcdiv")
+            and any(not np.isfinite(o.ref).all() for o in operands[1:])
+            and np.broadcast_shapes(*(o.ref.shape for o in operands))
+            != np.broadcast_shapes(*(o.ref.shape for o in operands[1:]))
+        ):
+            # PyFlame computes tensor1 * (or /) tensor2 at their own broadcast shape and the
+            # input's broadcast sums the gradient first; torch sums +-inf products over the
+            # broadcast rows: inf against NaN, neither defined (program_for(3129, 43))
+            return None
         if spec.name == "var_mean_1" and not np.isfinite(operands[0].ref).all():
             # torch.var_mean's mean is its Welford running mean: NaN with an infinity (-inf -
             # -inf), where torch.mean and PyFlame give -inf (program_for(3126, 91))
