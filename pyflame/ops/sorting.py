@@ -129,10 +129,10 @@ def _two_forms(what: str, stable_may_be_none: bool) -> Callable[[_F], _F]:
                 stable = kwargs["stable"]
                 if args:
                     raise TypeError(
-                        f"{format_location(user_location())}: {what}(): with stable=, dim and descending are keyword "
-                        f"arguments (PyTorch's forms: {what}(input, dim=-1, descending=False) "
-                        f"and {what}(input, *, stable, dim=-1, descending=False)); got "
-                        f"{len(args)} positional after the input"
+                        f"{format_location(user_location())}: {what}(): with stable=, dim and "
+                        f"descending are keyword arguments (PyTorch's forms: {what}(input, "
+                        f"dim=-1, descending=False) and {what}(input, *, stable, dim=-1, "
+                        f"descending=False)); got {len(args)} positional after the input"
                     )
                 if not (isinstance(stable, bool) or (stable_may_be_none and stable is None)):
                     raise TypeError(
