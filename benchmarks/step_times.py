@@ -24,44 +24,16 @@ import time
 import warnings
 from collections.abc import Callable
 
-import numpy as np
+import host_speed  # (benchmarks/: the same programs)
 import threadpoolctl
 
-import pyflame as pf
-from pyflame import nn, optim
 from pyflame.sim import executable, fused_products, threads
 
-
-def gemm_step() -> Callable[[], object]:
-    """A cached GEMM 1024^3 on 32x32 PEs, from host arrays to a host array."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((1024, 1024)).astype(np.float32)
-    b = rng.standard_normal((1024, 1024)).astype(np.float32)
-    layout = pf.MeshLayout.grid(32, 32)
-    return lambda: (pf.from_numpy(a, layout=layout) @ pf.from_numpy(b, layout=layout)).numpy()
-
-
-def mlp_step() -> Callable[[], object]:
-    """One training step of the MLP 784-256-10 (batch 64, SGD, cross-entropy)."""
-    rng = np.random.default_rng(2)
-    xs = rng.standard_normal((64, 784)).astype(np.float32)
-    ys = rng.integers(0, 10, 64).astype(np.int32)
-    pf.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = pf.from_numpy(xs), pf.from_numpy(ys)
-
-    def step() -> float:
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
-
-
-PROGRAMS = {"gemm": gemm_step, "mlp": mlp_step}
+#: the programs of host_speed.py, each a step that runs it once
+PROGRAMS: dict[str, Callable[[], Callable[[], object]]] = {
+    "gemm": lambda: host_speed.gemm_program()[0],
+    "mlp": lambda: host_speed.mlp_program()[0],
+}
 
 
 def step_times(run: Callable[[], object], runs: int) -> dict[int, tuple[float, str]]:
