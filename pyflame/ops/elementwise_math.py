@@ -536,7 +536,10 @@ def float_power(input: Any, exponent: Any) -> Tensor:
         )
     for v in (input, exponent):
         if not isinstance(v, Tensor) and not _is_scalar(v):
-            raise TypeError(f"float_power: unsupported operand of type {type(v).__name__}")
+            raise TypeError(
+                f"{format_location(user_location())}: float_power: unsupported operand of type "
+                f"{type(v).__name__}"
+            )
     base, power = (
         astype(v, float32) if isinstance(v, Tensor) else float(v) for v in (input, exponent)
     )
