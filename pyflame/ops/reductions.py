@@ -28,8 +28,10 @@ from pyflame.ops.elementwise import (
     eq,
     exp,
     gt,
+    isnan,
     log,
     logical_not,
+    logical_or,
     maximum,
     minimum,
     mul,
@@ -504,10 +506,11 @@ def norm(
         return out
     if p == 1:
         return _reduce(flame.ReduceSumOp, abs(x), dim, keepdim, "norm")
-    if p == float("inf"):
-        return amax(abs(x), dim, keepdim)
-    if p == float("-inf"):
-        return amin(abs(x), dim, keepdim)
+    if p in (float("inf"), float("-inf")):
+        out = (amax if p > 0 else amin)(abs(x), dim, keepdim)
+        if out.requires_grad:
+            out._grad_fn = InfNorm(x, _reduce_dims(x, dim, "norm"), keepdim)
+        return out
     if p == 0:
         return _reduce(flame.ReduceSumOp, astype(ne(x, 0), x.dtype), dim, keepdim, "norm")
     out = pow(_reduce(flame.ReduceSumOp, pow(abs(x), p), dim, keepdim, "norm"), 1.0 / p)
@@ -530,6 +533,27 @@ class TwoNorm:
             kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
             node, g = node.reshape(kept), g.reshape(kept)
         return (where(node == 0, 0.0, x * (g / node)),)
+
+
+class InfNorm:
+    """Gradient rule of the inf and -inf norms (attached by `norm`), torch's norm_backward:
+    g shared by the elements where |x| is the norm or NaN, times sgn(x) (0 at NaN). Through
+    amax(abs(x)) a NaN anywhere along the dims made every element's gradient NaN (amax's
+    own rule, as torch.amax's); torch's norm gives 0 to the others and to the NaN itself."""
+
+    def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
+        self.inputs = (x,)
+        self.dims, self.keepdim = dims, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        if not self.keepdim:
+            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
+            node, g = node.reshape(kept), g.reshape(kept)
+        size = abs(x)
+        mask = astype(logical_or(eq(size, node), isnan(size)), x.dtype)
+        count = _reduce(flame.ReduceSumOp, mask, self.dims, True, "norm")
+        return (sign(x) * (g / count * mask),)
 
 
 class PNorm:

@@ -1112,6 +1112,40 @@ def test_p_norm_gradients_at_zeros_are_torchs(p):
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("p", [float("inf"), float("-inf")])
+@pytest.mark.parametrize("layout", [None, pf.MeshLayout.grid(2, 3)])
+def test_inf_norm_gradients_with_nan_ties_and_zeros_are_torchs(p, layout):
+    """torch's norm_backward for +-inf: g shared by the elements where |x| is the norm or
+    NaN, times sgn(x). Through amax(abs(x)) a NaN made every element's gradient NaN, where
+    torch gives 0 (to the NaN too); ties share g, a zero row gives 0."""
+    nan, inf = float("nan"), float("inf")
+    a = np.array(
+        [
+            [1.0, -3.0, 3.0, nan, 0.5],
+            [1.0, 2.0, 3.0, 4.0, -4.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [inf, -inf, 1.0, nan, 2.0],
+            [nan, nan, 1.0, 2.0, -0.0],
+            [-2.0, 0.5, 0.25, -0.5, 1.5],
+        ],
+        np.float32,
+    )
+    weights = np.arange(1, 31, dtype=np.float32).reshape(6, 5) / 7
+    for dim, keep in ((1, False), (1, True), (0, False), (None, False), ((0, 1), True)):
+        kw = {} if layout is None else {"layout": layout}
+        x = pf.from_numpy(a, **kw)
+        x.requires_grad = True
+        t = torch.from_numpy(a).requires_grad_(True)
+        got = pf.linalg.vector_norm(x, p, dim, keep)
+        want = torch.linalg.vector_norm(t, p, dim, keep)
+        w = weights.reshape(-1)[: want.numel()].reshape(tuple(want.shape))
+        (got * pf.from_numpy(w)).sum().backward()
+        (want * torch.from_numpy(w)).sum().backward()
+        np.testing.assert_array_equal(got.numpy(), want.detach().numpy())
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+        assert not np.isnan(x.grad.numpy()).any()
+
+
 SCAN_LAYOUTS = [
     None,
     # (slow since PyTorch's gradient rule, 2 s: grid(2, 3) leaves padding, grid(2, 2) does not)
