@@ -92,9 +92,29 @@ def nansum(
     _check_tensor(x, "nansum")
     if dtype is not None:
         x = astype(x, as_dtype(dtype))
-    if x.dtype.is_floating_point:
-        x = where(isnan(x), 0.0, x)
-    return sum(x, dim, keepdim)
+    if not x.dtype.is_floating_point:
+        return sum(x, dim, keepdim)
+    out = sum(where(isnan(x), 0.0, x), dim, keepdim)
+    if out.requires_grad:
+        dims = tuple(range(x.ndim)) if dim is None else _rule(shapes.normalize_dims, dim, x.ndim)
+        out._grad_fn = NanSum(x, dims, keepdim)
+    return out
+
+
+class NanSum:
+    """Gradient rule of a float nansum (attached by `nansum`), torch's: g times 1 where x is
+    not NaN and 0 where it is. The select's own rule gave an exact 0 at the NaN elements,
+    where torch's product gives NaN for an inf or NaN g (nanmean over only NaNs: g / 0)."""
+
+    def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
+        self.inputs = (x,)
+        self.dims, self.keepdim = dims, keepdim
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        x = self.inputs[0]
+        if not self.keepdim:
+            g = reshape(g, tuple(1 if i in self.dims else n for i, n in enumerate(x.shape)))
+        return (g * astype(logical_not(isnan(x)), g.dtype),)
 
 
 def nanmean(

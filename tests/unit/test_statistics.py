@@ -91,6 +91,26 @@ def test_half_nansum_and_nanmean():
 
 
 @pytest.mark.parametrize("layout", LAYOUTS[:2], ids=repr)
+def test_nansum_and_nanmean_gradients_are_torchs_at_nan_and_over_only_nans(layout):
+    """torch's nansum backward is g times (x is not NaN): an inf or NaN g (nanmean over only
+    NaNs: g / 0) gives NaN at the NaN elements, where the select's own rule gave 0."""
+    nan, inf = float("nan"), float("inf")
+    a = np.array([[nan, nan, nan], [1.0, nan, inf], [0.0, -0.0, 2.0], [nan, 3.0, -1.0]], np.float32)
+    for name in ("nansum", "nanmean"):
+        for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": (0, 1)}, {"dim": -1}):
+            for scale in (1.0, inf):
+                x, t = pf.from_numpy(a, layout=layout), torch.from_numpy(a)
+                x.requires_grad, t.requires_grad = True, True
+                got, want = getattr(pf, name)(x, **kw), getattr(torch, name)(t, **kw)
+                w = np.arange(1, want.numel() + 1, dtype=np.float32).reshape(tuple(want.shape))
+                w = np.asarray(w * np.float32(scale))
+                (got * pf.from_numpy(w)).sum().backward()
+                (want * torch.from_numpy(w)).sum().backward()
+                np.testing.assert_array_equal(got.numpy(), want.detach().numpy())
+                np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS[:2], ids=repr)
 def test_cov_corrcoef(layout):
     x, t = pair(data((3, 7), 3), layout)
     v, w = pair(data((5,), 4), layout)
