@@ -11,6 +11,7 @@ function first runs, not with the table: the dialects and pyflame-opt read the t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +27,14 @@ _SQRT_HALF = 1.0 / math.sqrt(2.0)
 def numpy_function(name: str) -> Callable[..., Any]:
     """numpy's function `name` (`numpy_function("add")(a, b)`), numpy imported at the first call."""
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        import numpy
+    found: list[Callable[..., Any]] = []  # (looked up once: every elementwise step calls it)
 
-        return getattr(numpy, name)(*args, **kwargs)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not found:
+            import numpy
+
+            found.append(getattr(numpy, name))
+        return found[0](*args, **kwargs)
 
     call.__name__ = call.__qualname__ = f"numpy.{name}"
     return call
@@ -585,6 +590,7 @@ ELEMENT_TYPES = {
 }
 
 
+@functools.cache  # (every fused step's cast asks: np.dtype(name) parses the name each time)
 def numpy_dtype(element_type: str) -> np.dtype:
     """The numpy dtype holding an MLIR element type (`f32`, `bf16`, `i1`, ...)."""
     import numpy as np
@@ -619,7 +625,8 @@ def apply(entry: Elementwise, *operands: np.ndarray) -> np.ndarray:
     import numpy as np
 
     dtype = operands[0].dtype
-    low = dtype.itemsize == 2 and dtype.kind in "fV" or str(dtype) == "bfloat16"
+    # (str(dtype) only for 2-byte items: it costs ~1 us a call, every elementwise step's)
+    low = dtype.itemsize == 2 and (dtype.kind in "fV" or str(dtype) == "bfloat16")
     if low and entry.half_steps:
         return entry.fn(*operands)
     if low:

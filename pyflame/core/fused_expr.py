@@ -31,6 +31,7 @@ read once per element of the tile (a stride-0 DSD), but never written as a tile.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -288,6 +289,7 @@ EXACT_FUNCTIONS = frozenset({"add", "sub", "mul", "div", "abs"})
 # (not neg: numpy's `negative` is wrong on strided operands, elementwise.on_contiguous)
 
 
+@functools.cache  # (asked at every step of every fused op's run)
 def _ufunc_of(fn: str) -> Any:
     """The numpy ufunc of an exactly rounded elementwise function (`add`: np.add), or None
     (transcendentals may take another inner loop for a strided output; max and min may pick

@@ -341,6 +341,8 @@ def _fold_step(
     head_shape.insert(axis, len(firsts))
     slots = [(k,) if axis == 0 else (slice(None), k) for k in range(len(firsts))]
 
+    orders: dict[tuple, tuple[int, ...] | None] = {}  # (shape, strides) -> long_last
+
     def step(V, F, A, O):
         tiles = V[i]
         msgs = [F[g][src] for g, src in firsts]
@@ -367,7 +369,14 @@ def _fold_step(
             ufunc(prev, first_msgs, out=prev)
         if accumulate:  # (left to right along the stages: the same numbers)
             ufunc.accumulate(line, axis=axis, out=line)
-        order = None if accumulate or len(at) < 2 else long_last(line[at[1]])
+        order = None
+        if not accumulate and len(at) >= 2:
+            # (one SRAM layout per plan: the order is found once per line's strides)
+            layout = (line.shape, line.strides)
+            if layout in orders:
+                order = orders[layout]
+            else:
+                order = orders[layout] = long_last(line[at[1]])
         if order is not None:
             prev = prev.transpose(order)
         for sel in [] if accumulate else at[1:]:  # stage by stage
