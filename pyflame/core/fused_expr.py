@@ -199,39 +199,79 @@ def check(steps: list[Step], input_sizes: list[int], out_size: int) -> None:
                     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What `evaluate` works out from the steps alone, once per op instead of at every run:
+    each step's numpy dtype and exactly rounded ufunc (or None), its constants as arrays,
+    and whether the step before the last feeds only the last (`_feeds_last_only`)."""
+
+    dtypes: tuple[Any, ...]
+    ufuncs: tuple[Any, ...]
+    consts: dict[tuple[int, int], Any]
+    feeds_last: bool
+
+
+def prepare(steps: list[Step]) -> Prepared:
+    """The steps' `Prepared` form (pass it to every `evaluate` of them)."""
+    import numpy as np
+
+    consts = {}
+    for at, s in enumerate(steps):
+        for k, a in enumerate(s.args):
+            if isinstance(a, Const):
+                value = np.array(a.value).astype(elementwise.numpy_dtype(a.type))
+                value.setflags(write=False)  # (shared by every run)
+                consts[at, k] = value
+    return Prepared(
+        tuple(elementwise.numpy_dtype(s.type) for s in steps),
+        tuple(_ufunc_of(s.fn) for s in steps),
+        consts,
+        _feeds_last_only(steps),
+    )
+
+
 def evaluate(
-    steps: list[Step], inputs: list[Any], lead: tuple[int, ...], n: int, out: Any = None
+    steps: list[Step],
+    inputs: list[Any],
+    lead: tuple[int, ...],
+    n: int,
+    out: Any = None,
+    prepared: Prepared | None = None,
 ) -> Any:
     """The result over PE rectangles: `inputs` are (rows, cols, size) arrays, `lead` = (rows,
     cols); each step's value is cast to its type, as the unfused op's buffer would hold it.
     With `out` (the destination's view), the result is written there (and returned): a last
     step that is a numpy ufunc on float32 arrays only writes it directly (the same numbers,
-    without a temporary and its copy)."""
+    without a temporary and its copy). `prepared`: `prepare(steps)`, made once by the caller
+    that evaluates the same steps at every run."""
     import numpy as np
 
+    if prepared is None:
+        prepared = prepare(steps)
     values: list[Any] = []
+    consts = prepared.consts
 
-    def get(a: Arg) -> Any:
+    def get(at: int, k: int, a: Arg) -> Any:
         if isinstance(a, Input):
             return inputs[a.index]
         if isinstance(a, Ref):
             return values[a.index]
-        assert isinstance(a, Const)
-        return np.array(a.value).astype(elementwise.numpy_dtype(a.type))
+        return consts[at, k]
 
     # the step before the last may write its value into `out` when only the last step reads
     # it and no input shares out's memory (the SGD update `mul($0, $1); add($2, %0)`: no
     # temporary as large as the weights)
-    feeder = len(steps) - 2 if out is not None and _feeds_last_only(steps) else -1
+    feeder = len(steps) - 2 if out is not None and prepared.feeds_last else -1
+    last = len(steps) - 1
     for at, s in enumerate(steps):
-        dtype = elementwise.numpy_dtype(s.type)
+        dtype = prepared.dtypes[at]
         if out is not None and at >= feeder >= 0 and dtype == np.float32 == out.dtype:
-            ufunc = _ufunc_of(s.fn)
-            args = [get(a) for a in s.args] if ufunc is not None else []
+            ufunc = prepared.ufuncs[at]
+            args = [get(at, k, a) for k, a in enumerate(s.args)] if ufunc is not None else []
             if ufunc is not None and all(
                 isinstance(x, np.ndarray) and x.dtype == np.float32 for x in args
             ):
-                if at == len(steps) - 1:
+                if at == last:
                     elementwise.ufunc_into(ufunc, out, *args)  # (in out's memory order)
                     return out
                 if np.broadcast_shapes(*(x.shape for x in args)) == out.shape and not any(
@@ -241,7 +281,7 @@ def evaluate(
                     continue
         if s.fn == "broadcast":
             src, dst = s.args[1].dims, s.args[2].dims  # type: ignore[union-attr]  # Shapes
-            x = np.asarray(get(s.args[0]))
+            x = np.asarray(get(at, 0, s.args[0]))
             if x.ndim == 0:  # made from constants only (a fill's value): one value everywhere
                 value = np.broadcast_to(x, (*lead, n))
             elif math.prod(src) == 1:
@@ -258,18 +298,20 @@ def evaluate(
             # select; one read from a bool buffer is a mask (one-hot labels, causal,
             # padding), on which np.where's branches predict well and it is faster
             where = np.where if isinstance(s.args[0], Input) else elementwise.where
-            value = where(*(get(a) for a in s.args))
+            value = where(*(get(at, k, a) for k, a in enumerate(s.args)))
         elif s.fn == "convert":
-            value = get(s.args[0])
+            value = get(at, 0, s.args[0])
         elif s.fn == "scale":
-            x, k = get(s.args[0]), get(s.args[1])
+            x, k = get(at, 0, s.args[0]), get(at, 1, s.args[1])
             value = elementwise.apply(elementwise.Elementwise("scale", 1, lambda v, k=k: v * k), x)
         else:
-            value = elementwise.apply(elementwise.ALL[s.fn], *(get(a) for a in s.args))
+            value = elementwise.apply(
+                elementwise.ALL[s.fn], *(get(at, k, a) for k, a in enumerate(s.args))
+            )
         values.append(np.asarray(value).astype(dtype, copy=False))
     if out is None:
-        last = values[-1]
-        return last if last.shape[-1:] == (n,) else np.broadcast_to(last, (*lead, n)).copy()
+        result = values[-1]
+        return result if result.shape[-1:] == (n,) else np.broadcast_to(result, (*lead, n)).copy()
     out[...] = values[-1]
     return out
 

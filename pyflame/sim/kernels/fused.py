@@ -32,6 +32,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
     if any(b.dtype == np.int32 for b in (d, *ins)):  # the int32 kernels check overflow
         raise CompileError(f"{it.what}: pe.fused computes floats and bools, not i32")
     steps = op.steps()
+    prepared = fused_expr.prepare(steps)  # (once: every run evaluates the same steps)
     dsl, di = d.sub(it.rect), d.index
     sels = [(b.index, b.sub(it.rect)) for b in ins]
     lead, n = (it.rect[2], it.rect[3]), d.size
@@ -42,14 +43,16 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         if not keys:
 
             def step(V, F, A, O):
-                fused_expr.evaluate(steps, [V[i][sl] for i, sl in sels], lead, n, out=V[di][dsl])
+                fused_expr.evaluate(
+                    steps, [V[i][sl] for i, sl in sels], lead, n, V[di][dsl], prepared
+                )
 
             return step
         viewed = [(i, sl, keys.get(i)) for i, sl in sels]
 
         def step_on_views(V, F, A, O):
             ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
-            fused_expr.evaluate(steps, ins, lead, n, out=V[di][dsl])
+            fused_expr.evaluate(steps, ins, lead, n, V[di][dsl], prepared)
 
         return step_on_views
 
