@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyflame.core import elementwise
-from pyflame.core.elementwise import numpy_function
+from pyflame.core.elementwise import numpy_function, numpy_ufunc_reduce
 
 if TYPE_CHECKING:  # numpy is imported when a reduction first runs (see core/elementwise.py)
     import numpy as np
@@ -35,7 +35,8 @@ class Reduction:
     """One reduction kind."""
 
     name: str
-    #: reduce over axes: fn(array, axis=..., keepdims=True, [dtype=...])
+    #: reduce over axes: fn(array, axis=..., keepdims=True, [dtype=...]) (the ufunc's reduce:
+    #: np.sum's, np.max's, ... own, without their wrappers)
     reduce: Callable[..., np.ndarray]
     #: combine two partial results elementwise (a recv with `combine`)
     combine: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -57,10 +58,10 @@ def _entries(*items: Reduction) -> dict[str, Reduction]:
 
 
 KINDS = _entries(
-    Reduction("sum", numpy_function("sum"), numpy_function("add"), 0.0, 0, False, widens=True),
+    Reduction("sum", numpy_ufunc_reduce("add"), numpy_function("add"), 0.0, 0, False, widens=True),
     Reduction(
         "prod",
-        numpy_function("prod"),
+        numpy_ufunc_reduce("multiply"),
         numpy_function("multiply"),
         1.0,
         1,
@@ -68,8 +69,12 @@ KINDS = _entries(
         widens=True,
         rounds_each_step=True,
     ),
-    Reduction("max", numpy_function("max"), numpy_function("maximum"), -math.inf, INT32_MIN, False),
-    Reduction("min", numpy_function("min"), numpy_function("minimum"), math.inf, INT32_MAX, True),
+    Reduction(
+        "max", numpy_ufunc_reduce("maximum"), numpy_function("maximum"), -math.inf, INT32_MIN, False
+    ),
+    Reduction(
+        "min", numpy_ufunc_reduce("minimum"), numpy_function("minimum"), math.inf, INT32_MAX, True
+    ),
 )
 
 

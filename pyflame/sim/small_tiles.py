@@ -12,6 +12,7 @@ compares it with numpy bit for bit over many shapes, dtypes, signed zeros and Na
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -115,6 +116,7 @@ def _special_again(
     return at, again.reshape(len(at[0]), *res.shape[2:])
 
 
+@functools.lru_cache(maxsize=4096)  # (a step's tile shape and axes: the same at every run)
 def _runs(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, int, int] | None:
     """(kept elements before, reduced elements, kept elements after) of a tile `shape`
     reduced over `axes` (tile dims + 2), its dims of size 1 left out; None unless the
