@@ -357,7 +357,40 @@ def fused_products(
             assert info is not None and info.fused is not None
             use = FusedUse(key, slot, len(run), zeroed=n_run in zeroed)
             out[s] = reading_views_as(set_fused(info.fused(use), use), steps[s])
+    _assign_single_products(out, steps, planned, buffers, fills)
     return out
+
+
+def _assign_single_products(
+    out: list[Step],
+    steps: Sequence[Step],
+    planned: Sequence[Step],
+    buffers: Sequence[Buffer],
+    taken: set[int],
+) -> None:
+    """Each product into tiles that only a fill of zeros wrote before it, and that no other
+    product adds into next (a local matmul: `pe.fill 0` then one `pe.matmul_acc`), made to
+    write its product instead of adding it (`Accumulates.assigning`), its fill writing
+    nothing: the same numbers (+0.0 plus the product), one pass over the tiles instead of
+    the fill's, the product's temporary and the add's. In `out`, from `steps`; fills in
+    `taken` belong to fused runs already."""
+    singles = [
+        run
+        for run in accumulation_runs(steps, planned, buffers, lambda info: True, 1)
+        if len(run) == 1 and getattr(accumulates_of(steps[run[0]]), "assigning", None)
+    ]
+    if not singles:
+        return
+    zeroed, fills = zero_started(singles, steps, planned, buffers)
+    if fills & taken:
+        return  # (a fill shared with a fused run: leave both as they are)
+    for j in fills:
+        out[j] = _zeros_written_by_the_run
+    for n in zeroed:
+        (s,) = singles[n]
+        info = accumulates_of(steps[s])
+        assert info is not None and info.assigning is not None
+        out[s] = reading_views_as(info.assigning(), steps[s])
 
 
 def _fuses(step: Step) -> bool:

@@ -59,13 +59,17 @@ class PrivateUse:
 class Accumulates:
     """A step that adds into `V[buffer][sel]` and reads only `operands` besides; `private`
     makes the same step accumulating into a private array instead; `fused` (None: cannot)
-    the same step as one slot of a run's single product (pyflame/sim/fused_products.py)."""
+    the same step as one slot of a run's single product, `assigning` the same step writing
+    its product over a fill's zeros (pyflame/sim/fused_products.py)."""
 
     buffer: int
     sel: tuple[Any, ...]
     operands: tuple[int, ...]
     private: Callable[[PrivateUse], Step]
     fused: Callable[[FusedUse], Step] | None = None
+    #: the same step writing its product into tiles that hold a fill's +0.0 instead of
+    #: adding it (None: cannot; pyflame/sim/fused_products.py)
+    assigning: Callable[[], Step] | None = None
 
 
 def set_accumulates(step: Step, info: Accumulates) -> Step:

@@ -49,25 +49,33 @@ def blas_tiles(a: np.ndarray) -> np.ndarray:
     return np.array(a, order="C")
 
 
-def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = False) -> None:
     """acc += x @ y per tile (acc (..., m, n), x (..., m, k), y (..., k, n), batch axes of x
     and y broadcast to acc's), the product summed in the order (m, k, n) fixes (module
     docstring), then one add. The lane loop's arrays are laid out as acc is (numpy's
-    `empty_like`), so that on lane-major tiles every pass is contiguous."""
+    `empty_like`), so that on lane-major tiles every pass is contiguous. `assign`: acc holds
+    +0.0 (a fill's zeros, pyflame/sim/fused_products.py): the product, which +0.0 plus it
+    would give bit for bit, is written into it (no temporary, no add, no fill)."""
     m, k = x.shape[-2:]
     n = y.shape[-1]
     if m * k * n > LANE_LOOP_PRODUCT:
         # (in acc's memory order: a C-ordered product into lane-major tiles)
-        ufunc_into(np.add, acc, acc, np.matmul(blas_tiles(x), blas_tiles(y)))
+        product = np.matmul(blas_tiles(x), blas_tiles(y))
+        if assign:  # (p + 0.0: a -0.0 product becomes +0.0, as +0.0 + p does)
+            ufunc_into(np.add, acc, product, np.float32(0.0))
+        else:
+            ufunc_into(np.add, acc, acc, product)
         return
-    total = np.empty_like(acc)
+    # (the running sum is never -0.0 after its first + 0.0, so +0.0 + total is total)
+    total = acc if assign else np.empty_like(acc)
     term = np.empty_like(acc)
     ufunc_into(np.multiply, total, x[..., :, 0:1], y[..., 0:1, :])
     np.add(total, 0.0, out=total)  # from +0, as numpy's loop: a -0 product becomes +0
     for j in range(1, k):
         ufunc_into(np.multiply, term, x[..., :, j : j + 1], y[..., j : j + 1, :])
         np.add(total, term, out=total)
-    np.add(acc, total, out=acc)
+    if not assign:
+        np.add(acc, total, out=acc)
 
 
 __all__ = ["LANE_LOOP_PRODUCT", "add_product", "blas_tiles", "contiguous"]

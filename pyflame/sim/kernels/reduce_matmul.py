@@ -29,10 +29,11 @@ from pyflame.sim.step_access import Access, annotate
 PRODUCT_CHUNK_BYTES = 512 << 10
 
 
-def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = False) -> None:
     """a += x @ y per tile, summed as `tile_math.add_product` sums (the order the tile shape
     fixes, whatever the layout), a few PE rows at a time: the whole product of a large step
-    (8 MB for a 2.5D SUMMA step on 32x32 PEs) would go to memory and back before the add."""
+    (8 MB for a 2.5D SUMMA step on 32x32 PEs) would go to memory and back before the add.
+    `assign`: a holds a fill's +0.0, the product is written (`tile_math.add_product`)."""
     rows = a.shape[0]
     batch = np.broadcast_shapes(a.shape[:-2], x.shape[:-2], y.shape[:-2])
     if batch != a.shape[:-2]:  # the product is larger than the accumulator: numpy's error
@@ -40,11 +41,11 @@ def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         return
     step = max(1, PRODUCT_CHUNK_BYTES // max(1, a[0].nbytes))
     if step >= rows:
-        tile_math.add_product(a, x, y)
+        tile_math.add_product(a, x, y, assign)
         return
     for r in range(0, rows, step):
         part = slice(r, min(r + step, rows))
-        tile_math.add_product(a[part], _rows(x, part), _rows(y, part))
+        tile_math.add_product(a[part], _rows(x, part), _rows(y, part), assign)
 
 
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
@@ -147,8 +148,10 @@ def _matmul_step(
     # float32 tiles only: int32 sums are checked and half floats rounded at every step
     can_fuse = nb == bl == br == 1 and all(b.dtype == np.float32 for b in (acc, lhs, rhs))
 
-    def part(a, x, y):
-        if ints:  # int32: products and sums in int64, checked
+    def part(a, x, y, assign=False):
+        if assign:  # (float32 only: `assigning` below)
+            add_products(a, x, y, True)
+        elif ints:  # int32: products and sums in int64, checked
             wide = a.astype(np.int64) + np.matmul(x.astype(np.int64), y.astype(np.int64))
             a[...] = as_int32(wide, what, "matmul")
         elif low:  # products and sums in float32, rounded once into the accumulator
@@ -180,12 +183,14 @@ def _matmul_step(
         rhs_key: int | None = None,
         acc: PrivateUse | None = None,
         fused: FusedUse | None = None,
+        assign: bool = False,
     ) -> Step:
         """The step, reading lhs / rhs from SRAM, or from an in-flight view when given its key
         (a received tile, broadcast along the PEs that share it: pyflame/sim/step_access.py);
         with `acc`, accumulating into a private contiguous copy of the accumulator
         (pyflame/sim/private_acc.py); with `fused`, one slot of a run's single product
-        (pyflame/sim/fused_products.py)."""
+        (pyflame/sim/fused_products.py); with `assign`, writing the product into an
+        accumulator that holds a fill's zeros (fused_products.py `zero_started`)."""
 
         def operands(V, F):
             """The step's lhs (.., bl, m, k) and rhs (.., br, k, n) tiles, as views."""
@@ -228,10 +233,11 @@ def _matmul_step(
                 a = F[acc.key].reshape(nr, nc, nb, m, n)
             x, y = operands(V, F)
             if chunks is None:
-                part(a, x, y)
+                part(a, x, y, assign)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads
                 futures = [
-                    threads.pool().submit(part, a[c], _rows(x, c), _rows(y, c)) for c in chunks
+                    threads.pool().submit(part, a[c], _rows(x, c), _rows(y, c), assign)
+                    for c in chunks
                 ]
                 for f in futures:
                     f.result()
@@ -244,8 +250,21 @@ def _matmul_step(
         def fuse(use: FusedUse) -> Step:
             return make_step(lhs_key, rhs_key, fused=use)
 
+        def assigning() -> Step:
+            return make_step(lhs_key, rhs_key, assign=True)
+
+        if assign:  # (a lean step: no later pass rewrites it)
+            setattr(step, "assigns", True)  # noqa: B010  (tests/unit/sim/test_fused_products.py)
+            return step
         if acc is None:
-            info = Accumulates(ai, asl, (li, ri), private, fuse if can_fuse else None)
+            info = Accumulates(
+                ai,
+                asl,
+                (li, ri),
+                private,
+                fuse if can_fuse else None,
+                assigning if can_fuse else None,
+            )
             set_accumulates(step, info)
         else:
             set_private(step, acc)

@@ -298,3 +298,48 @@ def test_stacked_operands_fill_the_panels_as_one_by_one(gemm):
     stacked.add_into(acc, [], lambda a, x, y: np.add(a, x @ y, out=a))
     want = sum(x @ y for x, y in zip(xs, ys, strict=True))
     np.testing.assert_allclose(acc, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(3, 1, 2), (4, 3, 5), (12, 16, 9)])
+def test_a_single_product_over_a_fill_of_zeros_writes_its_product(sim, m, k, n):
+    """A local matmul (`pe.fill 0`, then one `pe.matmul_acc` into the same tiles) writes its
+    product instead of adding it to the zeros (`Accumulates.assigning`): the lean run's fill
+    writes nothing, and the outputs are the step-by-step run's bit for bit, signed zeros
+    (+0.0 plus a -0.0 product is +0.0), infinities and NaN included, for the lane loop
+    (m * k * n <= 1024) and BLAS products (12 * 16 * 9) alike."""
+    rect = (0, 0, 2, 3)
+    b = sim.Body()
+    for name, size in (("acc", m * n), ("lhs", m * k), ("rhs", k * n)):
+        b.alloc(name, rect, size)
+    b.op(f"pe.fill %acc {{value = 0.0 : f64, pes = {sim.pes(rect)}}} : {b.t('acc')}")
+    args = []
+    for name, size in (("lhs", m * k), ("rhs", k * n)):
+        lay = sim.layout((6 * size,), (2, 3), ("rc",))
+        b.op(
+            f"pe.host_in %{name}_h, %{name} {{layout = {lay}, pes = {sim.pes(rect)}}} : "
+            f"{sim.tensor((6 * size,))}, {b.t(name)}"
+        )
+        args.append(f"%{name}_h: {sim.tensor((6 * size,))}")
+    b.op(
+        f"pe.matmul_acc %acc, %lhs, %rhs {{m = {m} : i64, k = {k} : i64, n = {n} : i64, "
+        f"pes = {sim.pes(rect)}}} : {b.t('acc', 'lhs', 'rhs')}"
+    )
+    lay, tt = sim.layout((6 * m * n,), (2, 3), ("rc",)), sim.tensor((6 * m * n,))
+    b.op(f"%o = pe.host_out %acc {{layout = {lay}, pes = {sim.pes(rect)}}} : {b.t('acc')} -> {tt}")
+    exe = sim.plan(sim.program(b.text(), ", ".join(args), tt, f"%o : {tt}"))
+    assert any(getattr(s, "assigns", False) for s in exe.lean_steps)
+    assert any(s is fused_products._zeros_written_by_the_run for s in exe.lean_steps)
+    rng = np.random.default_rng(m * k + n)
+    lhs = rng.standard_normal((6, m, k)).astype(np.float32)
+    rhs = rng.standard_normal((6, k, n)).astype(np.float32)
+    lhs[0, 0], rhs[0, :, 0] = -0.0, 0.0  # products of -0.0 and +0.0: the sum from +0.0
+    lhs[1, 0, 0], lhs[2, -1, -1] = np.inf, np.nan
+    data = [lhs.reshape(-1), rhs.reshape(-1)]
+    (got,), report = exe.run(data)
+    (again,), _ = exe.run(data)  # a pooled SRAM: its old tiles are overwritten, not added to
+    (want,), exact_report, _ = exe.run_on_sram(data)
+    assert got.tobytes() == again.tobytes() == want.tobytes()
+    assert report.cycles == exact_report.cycles
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(got.reshape(6, m, n), lhs @ rhs, rtol=1e-5, atol=1e-5)
+    assert not np.signbit(got.reshape(6, m, n)[0, 0]).any()  # (+0.0, as 0.0 + -0.0 gives)
