@@ -255,7 +255,9 @@ def _matmul_step(
 
         if assign:  # (a lean step: no later pass rewrites it)
             setattr(step, "assigns", True)  # noqa: B010  (tests/unit/sim/test_fused_products.py)
-            return step
+            # what it touches, for the passes after (deferred_replicas.py): it reads its
+            # operands (as SRAM, at most) and writes all of the accumulator's part
+            return annotate(overwrites(step, ai, asl), Access({li: lsl, ri: rsl}, {ai: asl}))
         if acc is None:
             info = Accumulates(
                 ai,
