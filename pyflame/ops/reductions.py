@@ -519,44 +519,46 @@ def norm(
     return out
 
 
-class TwoNorm:
-    """Gradient rule of the 2-norm (attached by `norm`): g * x / norm, 0 where the norm is 0
-    (sqrt's rule would give NaN there), as torch's norm_backward."""
+class ReductionRule:
+    """A gradient rule of its own for a reduction of x over `dims` (attached to the result as
+    `_grad_fn`): `kept` gives the result or its gradient the reduced dims back as size 1,
+    so that they broadcast against x."""
 
     def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
         self.inputs = (x,)
         self.dims, self.keepdim = dims, keepdim
 
-    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+    def kept(self, t: Tensor) -> Tensor:
+        if self.keepdim:
+            return t
         x = self.inputs[0]
-        if not self.keepdim:
-            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
-            node, g = node.reshape(kept), g.reshape(kept)
-        return (where(node == 0, 0.0, x * (g / node)),)
+        return t.reshape(tuple(1 if i in self.dims else n for i, n in enumerate(x.shape)))
 
 
-class InfNorm:
+class TwoNorm(ReductionRule):
+    """Gradient rule of the 2-norm (attached by `norm`): g * x / norm, 0 where the norm is 0
+    (sqrt's rule would give NaN there), as torch's norm_backward."""
+
+    def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
+        node, g = self.kept(node), self.kept(g)
+        return (where(node == 0, 0.0, self.inputs[0] * (g / node)),)
+
+
+class InfNorm(ReductionRule):
     """Gradient rule of the inf and -inf norms (attached by `norm`), torch's norm_backward:
     g shared by the elements where |x| is the norm or NaN, times sgn(x) (0 at NaN). Through
     amax(abs(x)) a NaN anywhere along the dims made every element's gradient NaN (amax's
     own rule, as torch.amax's); torch's norm gives 0 to the others and to the NaN itself."""
 
-    def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
-        self.inputs = (x,)
-        self.dims, self.keepdim = dims, keepdim
-
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x = self.inputs[0]
-        if not self.keepdim:
-            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
-            node, g = node.reshape(kept), g.reshape(kept)
+        x, node, g = self.inputs[0], self.kept(node), self.kept(g)
         size = abs(x)
         mask = astype(logical_or(eq(size, node), isnan(size)), x.dtype)
         count = _reduce(flame.ReduceSumOp, mask, self.dims, True, "norm")
         return (sign(x) * (g / count * mask),)
 
 
-class PNorm:
+class PNorm(ReductionRule):
     """Gradient rule of the p-norm for p other than 0, 1, 2 and +-inf (attached by `norm`),
     torch's norm_backward: p < 1 (negative p too): sgn(x) |x|^(p-1) g norm^(1-p), 0 where x
     is 0; p > 1: sgn(x) |x|^(p-1) g / norm^(p-1), 0 where the norm is 0. The chain rule
@@ -564,14 +566,11 @@ class PNorm:
     the outer pow's inf at a zero norm): F.normalize(x, p=3) of a zero row was NaN."""
 
     def __init__(self, x: Tensor, p: float, dims: tuple[int, ...], keepdim: bool):
-        self.inputs = (x,)
-        self.p, self.dims, self.keepdim = p, dims, keepdim
+        super().__init__(x, dims, keepdim)
+        self.p = p
 
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x, p = self.inputs[0], self.p
-        if not self.keepdim:
-            kept = tuple(1 if i in self.dims else n for i, n in enumerate(x.shape))
-            node, g = node.reshape(kept), g.reshape(kept)
+        x, p, node, g = self.inputs[0], self.p, self.kept(node), self.kept(g)
         scaled = sign(x) * pow(abs(x), p - 1.0)
         if p < 1.0:
             return (where(x == 0, 0.0, scaled) * (g * pow(node, 1.0 - p)),)

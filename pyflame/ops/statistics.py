@@ -50,6 +50,7 @@ from pyflame.ops.linalg import matmul
 from pyflame.ops.masking import diag
 from pyflame.ops.node import _check_tensor, _dim_arg, _rule
 from pyflame.ops.reductions import (
+    ReductionRule,
     _correction,
     _nonempty,
     amax,
@@ -101,20 +102,14 @@ def nansum(
     return out
 
 
-class NanSum:
+class NanSum(ReductionRule):
     """Gradient rule of a float nansum (attached by `nansum`), torch's: g times 1 where x is
     not NaN and 0 where it is. The select's own rule gave an exact 0 at the NaN elements,
     where torch's product gives NaN for an inf or NaN g (nanmean over only NaNs: g / 0)."""
 
-    def __init__(self, x: Tensor, dims: tuple[int, ...], keepdim: bool):
-        self.inputs = (x,)
-        self.dims, self.keepdim = dims, keepdim
-
     def __call__(self, node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
-        x = self.inputs[0]
-        if not self.keepdim:
-            g = reshape(g, tuple(1 if i in self.dims else n for i, n in enumerate(x.shape)))
-        return (g * astype(logical_not(isnan(x)), g.dtype),)
+        g = self.kept(g)
+        return (g * astype(logical_not(isnan(self.inputs[0])), g.dtype),)
 
 
 def nanmean(
