@@ -29,6 +29,7 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
+    ArrayAttr,
     DenseArrayBase,
     Float64Type,
     FloatAttr,
@@ -62,6 +63,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
     var_operand_def,
+    var_result_def,
 )
 from xdsl.irdl.declarative_assembly_format import (
     AttributeVariable,
@@ -77,7 +79,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from pyflame.core import elementwise, shapes
-from pyflame.core.collectives import CollectiveAlgorithm
+from pyflame.core.collectives import SPLIT, CollectiveAlgorithm
 from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.distribution import (
     DistributedAttr,
@@ -620,13 +622,26 @@ class _CombineAcrossPEsOp(IRDLOperation):
     def verify_(self) -> None:
         src, dst = dist_of(self.input), dist_of(self.result)
         dims = _dims(self.dims)
-        for d in dims:
-            _expect(0 <= d < len(src.shape), f"dim {d} out of range")
-            _expect(src.split[d] in ("r", "c", "rc"), f"{self.name} dim {d} must be split")
-            _expect(src.block[d] == 1, f"{self.name} dim {d} must hold one partial per PE")
+        _check_reduced_dims(self.name, src, dims)
         expected = self.result_dist(src, dims)
         _expect(dst == expected, f"{self.name} result should be {expected}, got {dst}")
         _same_elem(self, self.input, self.result)
+
+
+def _check_reduced_dims(name: str, src: Distribution, dims: Sequence[int]) -> None:
+    """The dims a collective combines across PEs: in range, split, one partial per PE."""
+    for d in dims:
+        _expect(0 <= d < len(src.shape), f"dim {d} out of range")
+        _expect(src.split[d] in ("r", "c", "rc"), f"{name} dim {d} must be split")
+        _expect(src.block[d] == 1, f"{name} dim {d} must hold one partial per PE")
+
+
+def reduced_axes(src: Distribution, dims: Sequence[int]) -> str:
+    """The mesh axes a reduction over `dims` combines across ("r", "c" or "rc"), those of
+    one PE left out (nothing to combine along them)."""
+    letters = "".join(src.split[d] for d in dims)
+    rows, cols = src.grid
+    return "".join(a for a, n in (("r", rows), ("c", cols)) if a in letters and n > 1)
 
 
 @nonempty
@@ -640,6 +655,115 @@ class AllReduceOp(_CombineAcrossPEsOp):
     """
 
     name = "mesh.allreduce"
+
+
+@nonempty
+@irdl_op_definition
+class AllReduceGroupOp(IRDLOperation):
+    """Several independent mesh.allreduce of one kind over the same mesh axes of one grid, as
+    one collective (StableHLO's variadic all_reduce): result i is what `mesh.allreduce kind
+    inputs[i] dims dims[i]` gives, bit for bit. Lowered, every PE packs its tiles of the
+    inputs one after the other into one buffer, the lines reduce that buffer once (one
+    message per stage instead of one per operand: one stage latency, one set of channels),
+    and each result is its window of the total (passes/combine_collectives.py makes it).
+    Every input lies on the same grid at the same origin with the same element type; the
+    split algorithms (two_way, rsag) are not allowed: their halves of the packed buffer would
+    not be the operands' halves, so a value's sum could be taken in another order.
+
+        %s, %t = mesh.allreduce_group sum %p, %q dims [array<i64: 0>, array<i64: 0>]
+            algorithm tree : (!mesh.tensor<8x4xf32 on 8x2 split [r, c]>,
+                              !mesh.tensor<8xf32 on 8x2 split [r]>)
+            -> (!mesh.tensor<1x4xf32 on 8x2 split [_, c]>, !mesh.tensor<1xf32 on 8x2 split [_]>)
+    """
+
+    name = "mesh.allreduce_group"
+    inputs = var_operand_def(MeshTensorType)
+    kind = prop_def(ReductionKindAttr)
+    dims = prop_def(ArrayAttr[I64Array])
+    algorithm = opt_prop_def(CollectiveAlgorithmAttr)
+    outputs = var_result_def(MeshTensorType)
+    assembly_format = (
+        "$kind $inputs `dims` $dims (`algorithm` $algorithm^)? attr-dict `:` "
+        "`(` type($inputs) `)` `->` `(` type($outputs) `)`"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        kind: ReductionKind | str,
+        inputs: Sequence[SSAValue],
+        dims: Sequence[Sequence[int]],
+        algorithm: CollectiveAlgorithm | str | None = None,
+    ):
+        props: dict[str, Attribute] = {
+            "kind": ReductionKindAttr(ReductionKind(kind)),
+            "dims": ArrayAttr([i64_array(d) for d in dims]),
+        }
+        if algorithm is not None:
+            props["algorithm"] = CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
+        result_types = [
+            MeshTensorType(allreduce_dist(dist_of(v), tuple(d)), elem_of(v))
+            for v, d in zip(inputs, dims, strict=True)
+        ]
+        super().__init__(operands=[list(inputs)], properties=props, result_types=[result_types])
+
+    @property
+    def member_dims(self) -> list[tuple[int, ...]]:
+        """The reduced dims of each input."""
+        return [_dims(d) for d in self.dims.data]
+
+    @property
+    def algorithm_name(self) -> CollectiveAlgorithm | None:
+        return None if self.algorithm is None else self.algorithm.data
+
+    @property
+    def member_elems(self) -> list[int]:
+        """Each input's elements per PE: its slice of the packed buffer, in order."""
+        return [dist_of(v).local_elems for v in self.inputs]
+
+    @property
+    def packed_wavelets(self) -> int:
+        """B of the packed buffer: the inputs' elements one after the other."""
+        bits = getattr(elem_of(self.inputs[0]), "bitwidth", 32)
+        return max(1, -(-sum(self.member_elems) * bits // 32))
+
+    @property
+    def reduced_lines(self) -> tuple[int, ...]:
+        """The lengths of the lines the group reduces, in order (rows first, as an
+        allreduce's: `collectives.reduced_lines`)."""
+        src = dist_of(self.inputs[0])
+        axes = reduced_axes(src, self.member_dims[0])
+        return tuple(n for a, n in (("c", src.grid[1]), ("r", src.grid[0])) if a in axes)
+
+    def verify_(self) -> None:
+        n = len(self.inputs)
+        _expect(n >= 1, f"{self.name} needs at least one input")
+        _expect(
+            len(self.outputs) == n and len(self.dims.data) == n,
+            f"{self.name} needs one result and one dims list per input, got {n} inputs, "
+            f"{len(self.outputs)} results and {len(self.dims.data)} dims lists",
+        )
+        _expect(
+            self.algorithm_name not in SPLIT,
+            f"{self.name} cannot use {self.algorithm_name}: its halves of the packed buffer "
+            "are not the inputs' halves",
+        )
+        srcs = [dist_of(v) for v in self.inputs]
+        places = {(d.grid, d.origin) for d in srcs}
+        _expect(len(places) == 1, f"{self.name} inputs must share one grid and origin")
+        _same_elem(self, *self.inputs)
+        axes = set()
+        for src, dims, out in zip(srcs, self.member_dims, self.outputs, strict=True):
+            _check_reduced_dims(self.name, src, dims)
+            axes.add(reduced_axes(src, dims))
+            expected = allreduce_dist(src, dims)
+            dst = dist_of(out)
+            _expect(dst == expected, f"{self.name} result should be {expected}, got {dst}")
+        _same_elem(self, *self.inputs, *self.outputs)
+        _expect(
+            len(axes) == 1,
+            f"{self.name} inputs must be reduced over the same mesh axes, got {sorted(axes)}",
+        )
 
 
 def allreduce_dist(src: Distribution, dims: tuple[int, ...]) -> Distribution:
@@ -1837,6 +1961,7 @@ Mesh = Dialect(
         MaskPadOp,
         LocalReduceOp,
         AllReduceOp,
+        AllReduceGroupOp,
         ReduceOp,
         ReshapeOp,
         TransposeOp,

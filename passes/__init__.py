@@ -14,7 +14,7 @@ from xdsl.passes import ModulePass
 #: the passes from one stage to the next, as pass-pipeline strings
 PIPELINES = {
     "lower-to-mesh": "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives",
-    "mesh-to-pe": "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
+    "mesh-to-pe": "combine-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram",
 }
 
 
@@ -82,6 +82,11 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return ChooseCollectivesPass
 
+    def combine_collectives() -> type[ModulePass]:
+        from pyflame.passes.combine_collectives import CombineCollectivesPass
+
+        return CombineCollectivesPass
+
     def lower_mesh_to_pe() -> type[ModulePass]:
         from pyflame.passes.lower_mesh_to_pe import LowerMeshToPEPass
 
@@ -118,6 +123,7 @@ def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "plan-memory": plan_memory,
         "choose-matmuls": choose_matmuls,
         "choose-collectives": choose_collectives,
+        "combine-collectives": combine_collectives,
         "lower-mesh-to-pe": lower_mesh_to_pe,
         "fuse-elementwise": fuse_elementwise,
         "allocate-colors": allocate_colors,

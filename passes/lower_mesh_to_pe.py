@@ -100,8 +100,11 @@ def lower_function(fn: func.FuncOp, target: Target, exchange_routes: bool = True
             emitted.append(at)
             at = at.prev_op
         shift_rects(emitted, lw.anchor)
-        lw.values[op.results[0]] = buf
-        lw.sharing.setdefault(buf, []).append(op.results[0])
+        # a lowering gives one buffer, or one per result (mesh.allreduce_group)
+        bufs = buf if isinstance(buf, list) else [buf]
+        for result, b in zip(op.results, bufs, strict=True):
+            lw.values[result] = b
+            lw.sharing.setdefault(b, []).append(result)
     for op in reversed(old_ops):
         if not isinstance(op, func.ReturnOp):
             block.erase_op(op)

@@ -68,7 +68,8 @@ def pipeline(target: object = None) -> str:
     """The exact pass pipeline `pf.eval` runs on a flame module, for `pyflame-opt -p`:
 
         decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,
-        choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram
+        choose-collectives,combine-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,
+        allocate-sram
 
     The target travels in the module (`pf.target`), not in the pipeline, so the string is the same
     for every target; `target` (a `Target` or a preset's name) is checked, for callers that

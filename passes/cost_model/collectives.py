@@ -88,3 +88,30 @@ for _op_class in (mesh.AllReduceOp, mesh.ReduceOp):
     cost_rule(_op_class)(_chosen)
     for _algorithm in collectives.ALGORITHMS:
         _register(_op_class, _algorithm.value)
+
+
+def _group(op: mesh.AllReduceGroupOp, ctx: CostContext, algorithm: str | None = None) -> Cost:
+    """mesh.allreduce_group: every input's tile copied into the packed buffer, one reduction
+    of the packed buffer (`collectives.estimate` on its B), every result's slice copied out;
+    the packed buffer and the results are the SRAM it adds."""
+    lines = op.reduced_lines
+    wavelets = op.packed_wavelets
+    chosen = algorithm or collectives.choose(lines, wavelets, ctx.target, False, split=False)
+    sizes = op.member_elems
+    copies = 2 * sum(ctx.compute_on(CostKind.PACK, op.inputs[0], n) for n in sizes)
+    reduce = collectives.estimate(lines, chosen, wavelets, ctx.target, False)
+    return Cost(
+        copies + reduce,
+        2 * sum(sizes) * ctx.elem_bytes(op.inputs[0]),
+        algorithm=str(chosen),
+        detail=f"{len(sizes)} allreduces packed: {sum(sizes)} elements; {chosen} over lines of "
+        f"{list(lines)}, multicast back",
+    )
+
+
+cost_rule(mesh.AllReduceGroupOp)(_group)
+for _algorithm in collectives.ALGORITHMS:
+    if _algorithm not in collectives.SPLIT:
+        cost_rule(mesh.AllReduceGroupOp, _algorithm.value)(
+            lambda op, ctx, a=_algorithm.value: _group(op, ctx, a)
+        )

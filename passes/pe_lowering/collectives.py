@@ -287,10 +287,21 @@ def combine_layout(
     op: mesh.AllReduceOp | mesh.ReduceOp, algorithm: CollectiveAlgorithm, target: Target
 ) -> CombineLayout:
     src = dist_of(op.input)
-    to_root = isinstance(op, mesh.ReduceOp)
-    wavelets = op_wavelets(op)
     axes = "".join(src.split[d] for d in op.dims.get_values())
-    rows, cols = src.grid
+    to_root = isinstance(op, mesh.ReduceOp)
+    return layout_over(src.grid, axes, to_root, op_wavelets(op), algorithm, target)
+
+
+def layout_over(
+    grid: tuple[int, int],
+    axes: str,
+    to_root: bool,
+    wavelets: int,
+    algorithm: CollectiveAlgorithm,
+    target: Target,
+) -> CombineLayout:
+    """The CombineLayout of a reduction of `wavelets` per PE over the mesh `axes` of `grid`."""
+    rows, cols = grid
     # the plans of the reduced axes, rows first (their lines: every row; then the root column)
     plans: list[tuple[str, collectives.LinePlan]] = []
     if "c" in axes and cols > 1:
@@ -298,7 +309,7 @@ def combine_layout(
     if "r" in axes and rows > 1:
         plans.append(("r", collectives.plan_for(rows, algorithm, to_root, wavelets, target)))
     roots = {along: plan.root for along, plan in plans}
-    back = None if to_root or not plans else back_routes(src.grid, roots)
+    back = None if to_root or not plans else back_routes(grid, roots)
     streamed = back is not None and collectives.streams_back(wavelets, target)
     lines = tuple(
         # only the root column holds row totals when the rows were reduced first
@@ -315,7 +326,11 @@ def channel_configs(
     the op's anchor): what choose-collectives counts the colors of an assignment with."""
     if algorithm in collectives.SPLIT and isinstance(op, mesh.AllReduceOp):
         return split_channel_configs(split_layout(op, algorithm, target))
-    layout = combine_layout(op, algorithm, target)
+    return layout_configs(combine_layout(op, algorithm, target))
+
+
+def layout_configs(layout: CombineLayout) -> list[tuple[Rule, ...]]:
+    """The route configurations `reduce_by_layout` opens a channel for, in its order."""
     out: list[tuple[Rule, ...]] = []
     for k, (along, plan, cross) in enumerate(layout.lines):
         last = layout.back if layout.streamed and k == len(layout.lines) - 1 else None
@@ -476,17 +491,75 @@ def lower_combine(op: mesh.AllReduceOp | mesh.ReduceOp, lw: PELowering) -> SSAVa
         return lower_split(op, lw, algorithm)
     layout = combine_layout(op, algorithm, lw.target)
     buf = lw.writable_copy(op.input, "allreduce")
+    reduce_by_layout(lw, buf, src.grid, layout, op.kind.data)
+    return buf
+
+
+def reduce_by_layout(
+    lw: PELowering,
+    buf: SSAValue,
+    grid: tuple[int, int],
+    layout: CombineLayout,
+    kind: ReductionKind | str,
+) -> None:
+    """Reduce every PE's `buf` by `layout`'s lines, then (an allreduce) multicast the total
+    back from the roots into every PE's `buf`."""
     back, roots = layout.back, layout.roots
     color = None
     for k, (along, plan, cross) in enumerate(layout.lines):
         last = back if layout.streamed and k == len(layout.lines) - 1 else None
-        color = reduce_line(lw, buf, along, plan, cross, op.kind.data, last)
+        color = reduce_line(lw, buf, along, plan, cross, kind, last)
     if back is not None and not layout.streamed:  # the root sends the total once it has it
         color = lw.channel(back)
-        lw.emit(pe.SendOp(buf, color=color, pes=root_rect(src.grid, roots)))
+        lw.emit(pe.SendOp(buf, color=color, pes=root_rect(grid, roots)))
     if color is not None and back is not None:
-        receive_back(lw, buf, src.grid, roots, color)
-    return buf
+        receive_back(lw, buf, grid, roots, color)
+
+
+def group_layout(
+    op: mesh.AllReduceGroupOp, algorithm: CollectiveAlgorithm, target: Target
+) -> CombineLayout:
+    """The CombineLayout of a group's packed buffer: its inputs' axes on its B (a plan of
+    `collectives.plan_for` depends on B for ktree only: combine-collectives groups ktree ops
+    only when the packed buffer's plan is each op's own)."""
+    src = dist_of(op.inputs[0])
+    axes = mesh.reduced_axes(src, op.member_dims[0])
+    return layout_over(src.grid, axes, False, op.packed_wavelets, algorithm, target)
+
+
+def group_algorithm(op: mesh.AllReduceGroupOp, target: Target) -> CollectiveAlgorithm:
+    """The group's `algorithm`, else the cheapest line-plan one for the packed buffer."""
+    if op.algorithm is not None:
+        return op.algorithm.data
+    return collectives.choose(op.reduced_lines, op.packed_wavelets, target, False, split=False)
+
+
+def lower_allreduce_group(op: mesh.AllReduceGroupOp, lw: PELowering) -> list[SSAValue]:
+    """Every PE copies its tiles of the inputs one after the other into one buffer
+    (`pe.unpack` at each input's offset), the lines reduce that buffer as one allreduce
+    would (`reduce_by_layout`: one message per stage for all the inputs), and each result is
+    copied out of its slice (`pe.pack`). Each value is combined over the same PEs in the same
+    order as by its own allreduce with the same plan: the same numbers."""
+    src = dist_of(op.inputs[0])
+    sizes = op.member_elems
+    total = sum(sizes)
+    rect = grid_rect(src)
+    packed = lw.alloc(lw.rect_of(src), total, elem_of(op.inputs[0]), "allreduce_group")
+    offsets = [sum(sizes[:k]) for k in range(len(sizes))]
+    for v, at, n in zip(op.inputs, offsets, sizes, strict=True):
+        lw.emit(
+            pe.UnpackOp(
+                packed, lw.buf(v), axis="r", shape=(total,), dim=0, count=n, at=(at, 0), pes=rect
+            )
+        )
+    layout = group_layout(op, group_algorithm(op, lw.target), lw.target)
+    reduce_by_layout(lw, packed, src.grid, layout, op.kind.data)
+    outs = []
+    for out, at, n in zip(op.outputs, offsets, sizes, strict=True):
+        buf = lw.alloc_for(out, "allreduce")
+        lw.emit(pe.PackOp(buf, packed, shape=(total,), dim=0, start=at, count=n, pes=rect))
+        outs.append(buf)
+    return outs
 
 
 def lower_reshape(op: mesh.ReshapeOp, lw: PELowering) -> SSAValue:
@@ -515,6 +588,7 @@ def lower_redistribute(op: mesh.RedistributeOp, lw: PELowering) -> SSAValue:
 LOWERINGS: dict[type[Operation], Callable] = {
     mesh.LocalReduceOp: lower_local_reduce,
     mesh.AllReduceOp: lower_combine,
+    mesh.AllReduceGroupOp: lower_allreduce_group,
     mesh.ReduceOp: lower_combine,
     mesh.ReshapeOp: lower_reshape,
     mesh.TransposeOp: lower_transpose,

@@ -426,12 +426,17 @@ def estimate(
 
 
 def choose(
-    lines: tuple[int, ...], wavelets: int, target: Target, to_root: bool
+    lines: tuple[int, ...],
+    wavelets: int,
+    target: Target,
+    to_root: bool,
+    split: bool = True,
 ) -> CollectiveAlgorithm:
     """The algorithm with the fewest estimated cycles for this op alone (ties: the first of
     ALGORITHMS). The program's choice (passes/choose_collectives.py) starts from it and weighs
-    the routing colors and barriers every op's channels add up to."""
+    the routing colors and barriers every op's channels add up to. `split=False`: among the
+    line-plan algorithms only (a packed group of allreduces, mesh.allreduce_group)."""
     return min(
-        (a for a in ALGORITHMS if not (to_root and a in SPLIT)),
+        (a for a in ALGORITHMS if not ((to_root or not split) and a in SPLIT)),
         key=lambda a: estimate(lines, a, wavelets, target, to_root),
     )

@@ -49,7 +49,7 @@ def fake_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 TO_MESH = "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,choose-matmuls,choose-collectives"
-TO_PE = "lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
+TO_PE = "combine-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
 
 
 def test_context_knows_every_dialect() -> None:
@@ -96,7 +96,8 @@ def test_compile_module(fake_passes: list[str]) -> None:
 def test_pipeline_is_every_step_in_order() -> None:
     assert compiler.pipeline() == (
         "decompose,canonicalize,cse,assign-layouts,place-on-fabric,plan-placement,flame-to-mesh,plan-memory,"
-        "choose-matmuls,choose-collectives,lower-mesh-to-pe,fuse-elementwise,allocate-colors,allocate-sram"
+        "choose-matmuls,choose-collectives,combine-collectives,lower-mesh-to-pe,fuse-elementwise,"
+        "allocate-colors,allocate-sram"
     )
     assert compiler.pipeline("small") == compiler.pipeline(pf.sim.WSE3) == compiler.pipeline()
     with pytest.raises(ValueError, match="unknown target 'wse9'"):
