@@ -109,9 +109,11 @@ def _group(op: mesh.AllReduceGroupOp, ctx: CostContext, algorithm: str | None = 
     )
 
 
+def _register_group(algorithm: str) -> None:
+    cost_rule(mesh.AllReduceGroupOp, algorithm)(lambda op, ctx: _group(op, ctx, algorithm))
+
+
 cost_rule(mesh.AllReduceGroupOp)(_group)
 for _algorithm in collectives.ALGORITHMS:
     if _algorithm not in collectives.SPLIT:
-        cost_rule(mesh.AllReduceGroupOp, _algorithm.value)(
-            lambda op, ctx, a=_algorithm.value: _group(op, ctx, a)
-        )
+        _register_group(_algorithm.value)
