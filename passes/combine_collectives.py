@@ -201,37 +201,27 @@ def combine(block: Block, ops: Sequence[mesh.AllReduceOp], algorithm: str) -> Op
 # --------------------------------------------------------------------------- the choice
 
 
-def program_cycles(module: ModuleOp) -> int:
-    """The cost model's critical path of the module (passes/cost_model)."""
+def function_cycles(fn: func.FuncOp, target: Target) -> int:
+    """The cost model's critical path of a mesh-level function (passes/cost_model)."""
     # the cost model needs numpy; loading the passes does not (pyflame-opt's start-up)
-    from pyflame.passes.cost_model.critical_path import critical_path_cycles
-    from pyflame.passes.cost_model.program import estimate
+    from pyflame.passes.cost_model.critical_path import critical_path_cycles, function_estimates
 
-    return critical_path_cycles(estimate(module))
-
-
-def _main(module: ModuleOp) -> func.FuncOp | None:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
-            return op
-    return None
+    return critical_path_cycles(function_estimates(fn, target))
 
 
-def trial_cycles(module: ModuleOp, ops: Sequence[mesh.AllReduceOp], algorithm: str) -> int | None:
-    """The estimated cycles of `module` with `ops` combined (on a copy), or None if they
-    cannot be."""
-    fn = _main(module)
-    assert fn is not None
+def trial_cycles(
+    fn: func.FuncOp, ops: Sequence[mesh.AllReduceOp], algorithm: str, target: Target
+) -> int | None:
+    """The estimated cycles of `fn` with `ops` combined (on a copy), or None if they cannot
+    be."""
     index = {op: i for i, op in enumerate(fn.body.block.ops)}
-    copy = module.clone()
-    copy_fn = _main(copy)
-    assert copy_fn is not None
-    copied = list(copy_fn.body.block.ops)
+    copy = fn.clone()
+    copied = list(copy.body.block.ops)
     twins = [copied[index[op]] for op in ops]
     assert all(isinstance(t, mesh.AllReduceOp) for t in twins)
-    if combine(copy_fn.body.block, twins, algorithm) is None:  # type: ignore[arg-type]  # checked above
+    if combine(copy.body.block, twins, algorithm) is None:  # type: ignore[arg-type]  # checked above
         return None
-    return program_cycles(copy)
+    return function_cycles(copy, target)
 
 
 def candidate_groups(members: list[Member]) -> Iterator[list[Member]]:
@@ -243,11 +233,20 @@ def candidate_groups(members: list[Member]) -> Iterator[list[Member]]:
 
 
 def combine_collectives(module: ModuleOp) -> list[mesh.AllReduceGroupOp]:
-    """Combine @main's allreduces where it pays (see the module's doc); the groups made."""
-    fn = _main(module)
-    if fn is None:
-        return []
+    """Combine every function's allreduces where it pays (see the module's doc); the groups
+    made."""
     target = Target.of_module(module)
+    made: list[mesh.AllReduceGroupOp] = []
+    for fn in module.ops:
+        if isinstance(fn, func.FuncOp) and fn.body.blocks:
+            made += combine_in(fn, target)
+    return made
+
+
+def combine_in(fn: func.FuncOp, target: Target) -> list[mesh.AllReduceGroupOp]:
+    """Greedy, in program order: each group starts at its first member left, and takes each
+    later member that can join (independent of every member, a packed buffer of at most
+    MAX_PACKED_BYTES with the members' own plans) if the estimate with it is lower."""
     block = fn.body.block
     members = [m for op in block.ops if (m := member_of(op, target)) is not None]
     made: list[mesh.AllReduceGroupOp] = []
@@ -261,31 +260,30 @@ def combine_collectives(module: ModuleOp) -> list[mesh.AllReduceGroupOp]:
                 trial = [*group, m]
                 ops = [t.op for t in trial]
                 if (
-                    sum(t.bytes for t in trial) > MAX_PACKED_BYTES
+                    trials >= MAX_TRIALS
+                    or sum(t.bytes for t in trial) > MAX_PACKED_BYTES
                     or not independent(ops, block)
                     or not same_plans(trial, target)
-                    or trials >= MAX_TRIALS
                 ):
                     continue
                 if base is None:
-                    base = program_cycles(module)
+                    base = function_cycles(fn, target)
                 trials += 1
-                cycles = trial_cycles(module, ops, group[0].algorithm)
+                cycles = trial_cycles(fn, ops, group[0].algorithm, target)
                 if cycles is not None and cycles < (base if best is None else best):
                     group, best = trial, cycles
             left = [m for m in left if m not in group]
-            if best is None:
+            if best is None or base is None:
                 continue
-            ops = [m.op for m in group]
-            made_group = combine(block, ops, group[0].algorithm)
-            assert made_group is not None  # the trial made it
+            made_group = combine(block, [m.op for m in group], group[0].algorithm)
+            assert isinstance(made_group, mesh.AllReduceGroupOp)  # the trial made it
             explain(made_group, group, base, best)
-            made.append(made_group)  # type: ignore[arg-type]  # combine makes this op
+            made.append(made_group)
             base = best
     return made
 
 
-def explain(group: Operation, members: Sequence[Member], before: int | None, after: int) -> None:
+def explain(group: Operation, members: Sequence[Member], before: int, after: int) -> None:
     """`pf.why` on the group: what it packs and the estimate that accepted it."""
     from pyflame.passes.cost_model.program import add_why
 

@@ -171,6 +171,26 @@
 
 // -----
 
+// A group's members share the reduced mesh axes (one packed buffer, one set of lines).
+// CHECK: mesh.allreduce_group inputs must be reduced over the same mesh axes, got ['c', 'r']
+%a = "test.op"() : () -> !mesh.tensor<2x2xf32 on 2x2 split [r, c]>
+%0, %1 = mesh.allreduce_group sum %a, %a dims [array<i64: 0>, array<i64: 1>] : (!mesh.tensor<2x2xf32 on 2x2 split [r, c]>, !mesh.tensor<2x2xf32 on 2x2 split [r, c]>) -> (!mesh.tensor<1x2xf32 on 2x2 split [_, c]>, !mesh.tensor<2x1xf32 on 2x2 split [r, _]>)
+
+// -----
+
+// The split algorithms halve the packed buffer, not each member.
+// CHECK: mesh.allreduce_group cannot use rsag: its halves of the packed buffer are not the inputs' halves
+%a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+%0, %1 = mesh.allreduce_group sum %a, %a dims [array<i64: 0>, array<i64: 0>] algorithm rsag : (!mesh.tensor<2x4xf32 on 2x2 split [r, c]>, !mesh.tensor<2x4xf32 on 2x2 split [r, c]>) -> (!mesh.tensor<1x4xf32 on 2x2 split [_, c]>, !mesh.tensor<1x4xf32 on 2x2 split [_, c]>)
+
+// -----
+
+// CHECK: mesh.allreduce_group result should be 1x4 on 2x2 split [_, c], got 1x4 on 2x2 split [r, c]
+%a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
+%0, %1 = mesh.allreduce_group sum %a, %a dims [array<i64: 0>, array<i64: 0>] : (!mesh.tensor<2x4xf32 on 2x2 split [r, c]>, !mesh.tensor<2x4xf32 on 2x2 split [r, c]>) -> (!mesh.tensor<1x4xf32 on 2x2 split [_, c]>, !mesh.tensor<1x4xf32 on 2x2 split [r, c]>)
+
+// -----
+
 // CHECK: 'mesh.allreduce' needs one element type, got ['f16', 'f32']
 %a = "test.op"() : () -> !mesh.tensor<2x4xf32 on 2x2 split [r, c]>
 %0 = mesh.allreduce sum %a dims [0] : !mesh.tensor<2x4xf32 on 2x2 split [r, c]> -> !mesh.tensor<1x4xf16 on 2x2 split [_, c]>
