@@ -722,10 +722,26 @@ class AllReduceGroupOp(IRDLOperation):
         return [dist_of(v).local_elems for v in self.inputs]
 
     @property
+    def member_offsets(self) -> list[int]:
+        """Where each input's tile starts in the packed buffer: one after the other, each on
+        a 32-bit word (a half-float tile of odd length leaves half a word of padding)."""
+        per = max(1, 32 // getattr(elem_of(self.inputs[0]), "bitwidth", 32))
+        out, at = [], 0
+        for n in self.member_elems:
+            out.append(at)
+            at += -(-n // per) * per
+        return out
+
+    @property
+    def packed_elems(self) -> int:
+        """Elements per PE of the packed buffer."""
+        return self.member_offsets[-1] + self.member_elems[-1]
+
+    @property
     def packed_wavelets(self) -> int:
-        """B of the packed buffer: the inputs' elements one after the other."""
+        """B of the packed buffer."""
         bits = getattr(elem_of(self.inputs[0]), "bitwidth", 32)
-        return max(1, -(-sum(self.member_elems) * bits // 32))
+        return max(1, -(-self.packed_elems * bits // 32))
 
     @property
     def reduced_lines(self) -> tuple[int, ...]:

@@ -519,14 +519,24 @@ class PEOp(IRDLOperation):
 class AllocOp(PEOp):
     """A buffer at the same SRAM offset on every PE of `pes` (offset set by allocate-sram).
 
+    With `in %whole at N` it is a window of another buffer: its elements are the parent's
+    N, N+1, ... (the same bytes: a write to either is seen through both), on the parent's
+    PEs, placed with it (allocate-sram keeps the parent alive while the window is). A packed
+    group of allreduces (mesh.allreduce_group) reduces one buffer whose windows are its
+    operands and results, so that nothing is copied in or out. A window starts on a 32-bit
+    word (the machine's and the simulator's alignment).
+
     %a = pe.alloc {name = "a@demo.py:3", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<16xf32>
+    %w = pe.alloc in %a : !pe.buf<16xf32> at 4 {name = "w", pes = array<i64: 0, 0, 2, 2>} : !pe.buf<8xf32>
     """
 
     name = "pe.alloc"
+    whole = opt_operand_def(BufferType)
+    at = opt_prop_def(IntegerAttr[I64])
     buffer_name = prop_def(StringAttr, prop_name="name")
     offset = opt_prop_def(IntegerAttr[I64])
     result = result_def(BufferType)
-    assembly_format = "attr-dict `:` type($result)"
+    assembly_format = "(`in` $whole^ `:` type($whole) `at` $at)? attr-dict `:` type($result)"
 
     def __init__(
         self,
@@ -535,15 +545,23 @@ class AllocOp(PEOp):
         name: str | StringAttr,
         pes: Rect,
         offset: int | IntegerAttr | None = None,
+        within: tuple[SSAValue, int] | None = None,
     ):
         super().__init__(
+            operands=[[] if within is None else [within[0]]],
             result_types=[buffer_type],
             properties={
                 "name": StringAttr(name) if isinstance(name, str) else name,
                 "pes": dense_i64(pes),
                 "offset": _opt_int64(offset),
+                "at": None if within is None else int64(within[1]),
             },
         )
+
+    @property
+    def window_start(self) -> int | None:
+        """The first element of the parent this window starts at (None: not a window)."""
+        return None if self.at is None else self.at.value.data
 
     @property
     def byte_offset(self) -> int | None:
@@ -559,6 +577,26 @@ class AllocOp(PEOp):
         if offset is not None:
             _expect(offset >= 0, "offset must not be negative")
             _expect(offset % 4 == 0, f"offset {offset} must be 4-byte aligned")
+        _expect((self.whole is None) == (self.at is None), "a window needs `in %buffer at N`")
+        if self.whole is not None:
+            self._check_window(self.whole)
+
+    def _check_window(self, parent: SSAValue) -> None:
+        owner, buf, whole = parent.owner, buf_of(self.result), buf_of(parent)
+        start = self.window_start or 0
+        _expect(
+            isinstance(owner, AllocOp) and owner.whole is None,
+            "a window's parent is a pe.alloc that is not a window",
+        )
+        assert isinstance(owner, AllocOp)
+        _expect(buf.element_type == whole.element_type, "a window holds its parent's elements")
+        _expect(
+            start >= 0 and start + buf.size.data <= whole.size.data,
+            f"window [{start}, {start + buf.size.data}) outside its parent's "
+            f"{whole.size.data} elements",
+        )
+        _expect(start * buf.elem_bytes % 4 == 0, f"window at element {start} is not word-aligned")
+        _expect(self.rect == owner.rect, "a window lies on its parent's PEs")
 
     def verify(self, verify_nested_ops: bool = True) -> None:
         super().verify(verify_nested_ops)
@@ -578,7 +616,19 @@ def buffer_lives(block: Block) -> dict[AllocOp, tuple[int, int]]:
         if isinstance(op, AllocOp):
             uses = [i for u in op.result.uses if (i := program_index(index, u.operation)) >= 0]
             lives[op] = (min(uses, default=index[op]), max(uses, default=index[op]))
+    for op, (start, end) in list(lives.items()):  # a parent lives while its windows do
+        root = window_root(op)
+        if root is not op and root in lives:
+            lo, hi = lives[root]
+            lives[root] = (min(lo, start), max(hi, end))
     return lives
+
+
+def window_root(op: AllocOp) -> AllocOp:
+    """The alloc whose bytes `op` is a window of (`op` itself when it is not a window)."""
+    owner = op.whole.owner if op.whole is not None else op
+    assert isinstance(owner, AllocOp)  # AllocOp's verifier
+    return owner
 
 
 def program_index(index: dict[Operation, int], op: Operation) -> int:
@@ -625,6 +675,8 @@ def check_sram_overlaps(block: Block) -> None:
         for (start2, _), lo2, other in placed[i + 1 :]:
             if start2 > end:
                 break
+            if window_root(other) is op or window_root(op) is other:
+                continue  # a window shares its parent's bytes by design
             hi2 = lo2 + buf_of(other.result).num_bytes
             if lo < hi2 and lo2 < hi and _rects_intersect(op.rect, other.rect):
                 message = (

@@ -103,7 +103,31 @@ def buffer_lives(fn: func.FuncOp) -> list[Life]:
         buf = op.result.type
         packed = buf.elem_bytes == 1 and buf.num_bytes > WORD
         lives.append(Life(op, aligned(buf.num_bytes), op.rect, start, end, packed))
-    return lives
+    # a window (`pe.alloc in %whole at N`) is placed with its parent, which lives while it does
+    spans = {life.op: life for life in lives}
+    for life in lives:
+        root = pe.window_root(life.op)
+        if root is not life.op:
+            whole = spans[root]
+            spans[root] = Life(
+                root,
+                whole.size,
+                whole.rect,
+                min(whole.start, life.start),
+                max(whole.end, life.end),
+                whole.packed,
+            )
+    return [spans[life.op] for life in lives if pe.window_root(life.op) is life.op]
+
+
+def place_windows(fn: func.FuncOp) -> None:
+    """Every window at its parent's offset plus its first element's bytes."""
+    for op in fn.body.block.ops:
+        if isinstance(op, pe.AllocOp) and op.whole is not None:
+            root = pe.window_root(op)
+            start = op.window_start or 0
+            assert root.byte_offset is not None  # placed above
+            op.set_offset(root.byte_offset + start * op.result.type.elem_bytes)
 
 
 def lowest_gap(taken: list[tuple[int, int]], size: int) -> int:
@@ -191,6 +215,7 @@ def allocate(fn: func.FuncOp, target: Target) -> int:
     best = min(fitting, key=lambda p: p.peak)  # min keeps the first of equal peaks
     for op, offset in best.offsets.items():
         op.set_offset(offset)
+    place_windows(fn)
     return best.peak
 
 

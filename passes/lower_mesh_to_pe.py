@@ -85,6 +85,7 @@ def lower_function(fn: func.FuncOp, target: Target, exchange_routes: bool = True
         lw.double_buffered = summa_double_buffered(fn, target.usable_sram_bytes)
     old_ops = list(block.ops)
     lw.position = {op: i for i, op in enumerate(old_ops)}
+    collectives.plan_windows(old_ops, lw)
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):

@@ -91,18 +91,23 @@ for _op_class in (mesh.AllReduceOp, mesh.ReduceOp):
 
 
 def _group(op: mesh.AllReduceGroupOp, ctx: CostContext, algorithm: str | None = None) -> Cost:
-    """mesh.allreduce_group: every input's tile copied into the packed buffer, one reduction
-    of the packed buffer (`collectives.estimate` on its B), every result's slice copied out;
-    the packed buffer and the results are the SRAM it adds."""
+    """mesh.allreduce_group: the copy into the packed buffer of every input its producer
+    does not make there (pe_lowering/collectives.py `plan_windows`), one reduction of the
+    packed buffer (`collectives.estimate` on its B); the results are windows of it, which is
+    the SRAM it adds."""
+    # the lowering's own rule (the passes' layer: imported here, as matmul.py's plan_for)
+    from pyflame.passes.pe_lowering.collectives import made_in_place
+
     lines = op.reduced_lines
     wavelets = op.packed_wavelets
     chosen = algorithm or collectives.choose(lines, wavelets, ctx.target, False, split=False)
     sizes = op.member_elems
-    copies = 2 * sum(ctx.compute_on(CostKind.PACK, op.inputs[0], n) for n in sizes)
+    copied = [n for v, n in zip(op.inputs, sizes, strict=True) if not made_in_place(v)]
+    copies = sum(ctx.compute_on(CostKind.PACK, op.inputs[0], n) for n in copied)
     reduce = collectives.estimate(lines, chosen, wavelets, ctx.target, False)
     return Cost(
         copies + reduce,
-        2 * sum(sizes) * ctx.elem_bytes(op.inputs[0]),
+        op.packed_elems * ctx.elem_bytes(op.inputs[0]),
         algorithm=str(chosen),
         detail=f"{len(sizes)} allreduces packed: {sum(sizes)} elements; {chosen} over lines of "
         f"{list(lines)}, multicast back",

@@ -534,31 +534,61 @@ def group_algorithm(op: mesh.AllReduceGroupOp, target: Target) -> CollectiveAlgo
     return collectives.choose(op.reduced_lines, op.packed_wavelets, target, False, split=False)
 
 
+#: the mesh ops whose lowering makes their result in one buffer of its own (`alloc_for`) and
+#: writes all of it: a group's operand made by one is made straight into the packed buffer
+MADE_IN_PLACE = (
+    mesh.LocalReduceOp,
+    mesh.LocalMatmulOp,
+    mesh.UnaryOp,
+    mesh.BinaryOp,
+    mesh.SelectOp,
+    mesh.ConvertOp,
+    mesh.BroadcastOp,
+)
+
+
+def made_in_place(v: SSAValue) -> bool:
+    """Whether a group's operand `v` is made straight into its window of the packed buffer:
+    its producer is one of MADE_IN_PLACE and nothing else reads it."""
+    return isinstance(v.owner, MADE_IN_PLACE) and sum(1 for _ in v.uses) == 1
+
+
+def plan_windows(ops: list[Operation], lw: PELowering) -> None:
+    """Before lowering: the operands of each mesh.allreduce_group that its producer can make
+    straight into the packed buffer (`MADE_IN_PLACE`, read by nothing else: the reduction
+    overwrites them), and so need no copy in."""
+    for op in ops:
+        if not isinstance(op, mesh.AllReduceGroupOp):
+            continue
+        for v, at in zip(op.inputs, op.member_offsets, strict=True):
+            if made_in_place(v):
+                lw.windows[v] = (op, at)
+
+
 def lower_allreduce_group(op: mesh.AllReduceGroupOp, lw: PELowering) -> list[SSAValue]:
-    """Every PE copies its tiles of the inputs one after the other into one buffer
-    (`pe.unpack` at each input's offset), the lines reduce that buffer as one allreduce
-    would (`reduce_by_layout`: one message per stage for all the inputs), and each result is
-    copied out of its slice (`pe.pack`). Each value is combined over the same PEs in the same
-    order as by its own allreduce with the same plan: the same numbers."""
+    """One buffer holds every PE's tiles of the inputs one after the other (`member_offsets`):
+    an input made straight into its window (`plan_windows`) is there already, another is
+    copied in (`pe.unpack` at its offset); the lines reduce that buffer as one allreduce would
+    (`reduce_by_layout`: one message per stage for all the inputs), and each result is its
+    window of it (no copy out). Each value is combined over the same PEs in the same order as
+    by its own allreduce with the same plan: the same numbers."""
     src = dist_of(op.inputs[0])
-    sizes = op.member_elems
-    total = sum(sizes)
+    total = op.packed_elems
     rect = grid_rect(src)
-    packed = lw.alloc(lw.rect_of(src), total, elem_of(op.inputs[0]), "allreduce_group")
-    offsets = [sum(sizes[:k]) for k in range(len(sizes))]
-    for v, at, n in zip(op.inputs, offsets, sizes, strict=True):
+    packed = lw.packed_buffer(op)
+    outs = []
+    for v, at, n in zip(op.inputs, op.member_offsets, op.member_elems, strict=True):
+        buf = lw.buf(v)
+        owner = buf.owner
+        if isinstance(owner, pe.AllocOp) and owner.whole is packed and owner.window_start == at:
+            outs.append(buf)  # made in place: the result is the same window
+            continue
         lw.emit(
-            pe.UnpackOp(
-                packed, lw.buf(v), axis="r", shape=(total,), dim=0, count=n, at=(at, 0), pes=rect
-            )
+            pe.UnpackOp(packed, buf, axis="r", shape=(total,), dim=0, count=n, at=(at, 0), pes=rect)
         )
+        outs.append(lw.window(op, at, n, "allreduce"))
     layout = group_layout(op, group_algorithm(op, lw.target), lw.target)
     reduce_by_layout(lw, packed, src.grid, layout, op.kind.data)
-    outs = []
-    for out, at, n in zip(op.outputs, offsets, sizes, strict=True):
-        buf = lw.alloc_for(out, "allreduce")
-        lw.emit(pe.PackOp(buf, packed, shape=(total,), dim=0, start=at, count=n, pes=rect))
-        outs.append(buf)
     return outs
 
 

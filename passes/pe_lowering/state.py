@@ -397,6 +397,11 @@ class PELowering:
     #: allocate-sram about SRAM, which routes do not change: a wafer-wide exchange has
     #: hundreds of thousands of route rectangles)
     exchange_routes: bool = True
+    #: mesh values made straight into a window of a packed buffer (an operand of a
+    #: mesh.allreduce_group read by nothing else) -> (the group, its first element there)
+    windows: dict[SSAValue, tuple[Operation, int]] = field(default_factory=dict)
+    #: each mesh.allreduce_group's packed buffer, once made
+    packed: dict[Operation, SSAValue] = field(default_factory=dict)
 
     def rect_of(self, dist: Distribution) -> Rect:
         """`dist`'s grid relative to the anchor (its rectangle once moved by the anchor)."""
@@ -426,7 +431,28 @@ class PELowering:
 
     def alloc_for(self, v: SSAValue, what: str) -> SSAValue:
         d = dist_of(v)
+        placed = self.windows.get(v)
+        if placed is not None:
+            return self.window(placed[0], placed[1], d.local_elems, what)
         return self.alloc(self.rect_of(d), d.local_elems, elem_of(v), what)
+
+    def packed_buffer(self, group: Operation) -> SSAValue:
+        """The packed buffer of a mesh.allreduce_group (made on first use)."""
+        buf = self.packed.get(group)
+        if buf is None:
+            src = group.operands[0]
+            elems = group.packed_elems  # type: ignore[attr-defined]  # an AllReduceGroupOp
+            rect = self.rect_of(dist_of(src))
+            buf = self.packed[group] = self.alloc(rect, elems, elem_of(src), "allreduce_group")
+        return buf
+
+    def window(self, group: Operation, at: int, elems: int, what: str) -> SSAValue:
+        """A buffer of `elems` that is elements [at, at + elems) of `group`'s packed buffer."""
+        parent = self.packed_buffer(group)
+        rect = self.rect_of(dist_of(group.operands[0]))
+        typ = BufferType(elems, elem_of(group.operands[0]))
+        op = pe.AllocOp(typ, name=self.buffer_name(what), pes=rect, within=(parent, at))
+        return self.emit(op).result
 
     def buf(self, v: SSAValue) -> SSAValue:
         return self.values[v]

@@ -18,19 +18,24 @@ builtin.module {
 // CHECK-NEXT:    %9 = mesh.gather %7
 
 // PE-LABEL: func.func @gradients
-// the tiles packed one after the other, one reduction of the 54 values (the tree's chains,
-// then the root's multicast back), each result copied out of its slice
+// one buffer of 54 values per PE; each operand is made straight into its window of it (the
+// local reduces write there: nothing is copied in), one reduction of the whole buffer (the
+// tree's chains, then the root's multicast back), and each result is its operand's window
+// (nothing is copied out)
 // PE:         %[[P:[0-9]+]] = pe.alloc {name = "allreduce_group", pes = array<i64: 0, 0, 64, 64>} : !pe.buf<54xf32>
-// PE-NEXT:    pe.unpack %[[P]], %{{[0-9]+}} along r {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, count = 4 : i64, at = array<i64: 0, 0>}
-// PE-NEXT:    pe.unpack %[[P]], %{{[0-9]+}} along r {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, count = 40 : i64, at = array<i64: 4, 0>}
-// PE-NEXT:    pe.unpack %[[P]], %{{[0-9]+}} along r {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, count = 10 : i64, at = array<i64: 44, 0>}
+// PE-NEXT:    %[[A:[0-9]+]] = pe.alloc in %[[P]] : !pe.buf<54xf32> at 0 {name = "partial", pes = array<i64: 0, 0, 64, 64>} : !pe.buf<4xf32>
+// PE-NEXT:    pe.reduce sum %[[A]], %0
+// PE-NEXT:    %[[B:[0-9]+]] = pe.alloc in %[[P]] : !pe.buf<54xf32> at 4 {name = "partial", pes = array<i64: 0, 0, 64, 64>} : !pe.buf<40xf32>
+// PE-NEXT:    pe.reduce sum %[[B]], %1
+// PE-NEXT:    %[[C:[0-9]+]] = pe.alloc in %[[P]] : !pe.buf<54xf32> at 44 {name = "partial", pes = array<i64: 0, 0, 64, 64>} : !pe.buf<10xf32>
+// PE-NEXT:    pe.reduce sum %[[C]], %2
+// PE-NOT:     pe.unpack
 // PE:         pe.recv %[[P]] combine sum forward
 // PE:         pe.send %[[P]] {pes = array<i64: 31, 0, 1, 64>, color = 4 : i64} : !pe.buf<54xf32>
-// PE:         pe.pack %{{[0-9]+}}, %[[P]] {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, start = 0 : i64, count = 4 : i64}
-// PE-NEXT:    pe.alloc
-// PE-NEXT:    pe.pack %{{[0-9]+}}, %[[P]] {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, start = 4 : i64, count = 40 : i64}
-// PE-NEXT:    pe.alloc
-// PE-NEXT:    pe.pack %{{[0-9]+}}, %[[P]] {pes = array<i64: 0, 0, 64, 64>, shape = array<i64: 54>, dim = 0 : i64, start = 44 : i64, count = 10 : i64}
+// PE-NOT:     pe.pack
+// PE:         pe.binary mul %{{[0-9]+}}, %3, %[[A]]
+// PE:         pe.host_out %[[B]]
+// PE-NEXT:    pe.host_out %[[C]]
   func.func @gradients(%a0: tensor<64x256xf32>, %b0: tensor<64x10x256xf32>, %c0: tensor<64x10xf32>, %k0: tensor<f32>) -> (tensor<256xf32>, tensor<10x256xf32>, tensor<1x10xf32>) {
     %a = mesh.scatter %a0 : tensor<64x256xf32> -> !mesh.tensor<64x256xf32 on 64x64 split [r, c]>
     %b = mesh.scatter %b0 : tensor<64x10x256xf32> -> !mesh.tensor<64x10x256xf32 on 64x64 split [r, _, c]>
