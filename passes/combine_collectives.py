@@ -297,7 +297,7 @@ def explain(group: Operation, members: Sequence[Member], before: int, after: int
 
 
 class CombineCollectivesPass(ModulePass):
-    """Pack independent allreduces over the same mesh axes into one where it pays."""
+    """Pack independent allreduces over the same mesh axes into one."""
 
     name = "combine-collectives"
 

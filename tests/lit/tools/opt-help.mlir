@@ -16,7 +16,7 @@
 // CHECK:        plan-memory       Check that
 // CHECK-NEXT:   choose-matmuls    Choose each matmul's algorithm
 // CHECK:        choose-collectives Choose the collectives' algorithms
-// CHECK:        combine-collectives Pack independent allreduces over the same mesh axes into one
+// CHECK:        combine-collectives Pack independent allreduces over the same mesh axes into one.
 // CHECK-NEXT:   lower-mesh-to-pe  Lower mesh ops to pe
 // CHECK-NEXT:   fuse-elementwise  Fuse chains of tile-local elementwise pe ops
 // CHECK:        allocate-colors   Assign physical routing colors; barriers order route switches
