@@ -75,7 +75,9 @@ def program(
 ) -> str:
     """@main scattering one argument per member, allreducing each over its dims, gathering
     the results (each allreduce independent of the others): all the scatters, then the
-    allreduces, then the gathers; `interleaved`: each member's three ops together."""
+    allreduces, then the gathers; `interleaved`: each member's ops together. The even members
+    reduce the negated argument (`sign`): a tile-local op makes them, straight into the packed
+    buffer once grouped; the odd ones are copied in."""
     g = f"{grid[0]}x{grid[1]}"
     args, body, outs, types = [], [], [], []
     for i, (shape, split, dims) in enumerate(members):
@@ -83,22 +85,29 @@ def program(
         small = reduced(shape, dims)
         dst = f"!mesh.tensor<{tensor(small, elem)} on {g} split [{unsplit(split, dims)}]>"
         args.append(f"%a{i}: tensor<{tensor(shape, elem)}>")
+        made = f"%m{i} = mesh.unary neg %s{i} : {src}" if sign(i) < 0 else ""
         body += [
             f"%s{i} = mesh.scatter %a{i} : tensor<{tensor(shape, elem)}> -> {src}",
-            f"%r{i} = mesh.allreduce {kind} %s{i} dims {list(dims)} algorithm {algorithm} "
-            f": {src} -> {dst}",
+            made,
+            f"%r{i} = mesh.allreduce {kind} {'%m' if made else '%s'}{i} dims {list(dims)} "
+            f"algorithm {algorithm} : {src} -> {dst}",
             f"%g{i} = mesh.gather %r{i} : {dst} -> tensor<{tensor(small, elem)}>",
         ]
         outs.append(f"%g{i}")
         types.append(f"tensor<{tensor(small, elem)}>")
     if not interleaved:
-        body = body[0::3] + body[1::3] + body[2::3]
+        body = body[0::4] + body[1::4] + body[2::4] + body[3::4]
     return (
         'builtin.module attributes {pf.target = #pf.target<"small">} {\n'
         f"func.func @main({', '.join(args)}) -> ({', '.join(types)}) {{\n"
-        + "\n".join(body)
+        + "\n".join(line for line in body if line)
         + f"\nfunc.return {', '.join(outs)} : {', '.join(types)}\n}}\n}}"
     )
+
+
+def sign(i: int) -> int:
+    """-1 for the members `program` negates before reducing."""
+    return -1 if i % 2 == 0 else 1
 
 
 def parse(text: str) -> ModuleOp:
@@ -163,9 +172,18 @@ def test_a_group_gives_each_allreduce_its_own_numbers(algorithm, grid, axes) -> 
     text = program(grid, members, "f32", algorithm)
     args = arguments(text, "f32", sum(grid))
     alone, _ = compile_plan(to_pe(parse(text))).run(args)
-    together, _ = compile_plan(to_pe(grouped(text))).run(args)
-    for a, (_, _, dims), got, own in zip(args, members, together, alone, strict=True):
-        np.testing.assert_allclose(got, a.sum(axis=dims, keepdims=True), rtol=1e-5, atol=1e-5)
+    lowered = to_pe(grouped(text))
+    # the negated members are made in their windows; the others are copied in, then their
+    # results are windows too
+    ir = str(lowered)
+    assert ir.count("pe.unpack") == len(members) // 2
+    assert ir.count("pe.alloc in") == len(members) and "pe.pack " not in ir
+    together, _ = compile_plan(lowered).run(args)
+    for i, (a, (_, _, dims), got, own) in enumerate(
+        zip(args, members, together, alone, strict=True)
+    ):
+        want = (sign(i) * a).sum(axis=dims, keepdims=True)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
         same = cc.same_plans(
             [cc.member_of(op, SMALL) for op in allreduces(parse(text))],
             SMALL,
@@ -200,8 +218,10 @@ def test_half_floats_and_ints_pack_too(elem, kind) -> None:
     alone, _ = compile_plan(to_pe(parse(text))).run(args)
     together, _ = compile_plan(to_pe(grouped(text))).run(args)
     ref = np.sum if kind == "sum" else np.max
-    for a, (_, _, dims), got, own in zip(args, members, together, alone, strict=True):
-        want = ref(a.astype(np.float32), axis=dims, keepdims=True)
+    for i, (a, (_, _, dims), got, own) in enumerate(
+        zip(args, members, together, alone, strict=True)
+    ):
+        want = ref(sign(i) * a.astype(np.float32), axis=dims, keepdims=True)
         np.testing.assert_allclose(np.float32(got), want, rtol=2e-2, atol=0.1)
         np.testing.assert_array_equal(got, own)
     engines_agree(text, args)
