@@ -559,6 +559,11 @@ class AllocOp(PEOp):
         )
 
     @property
+    def written(self) -> SSAValue | None:
+        """None: an alloc writes nothing (a window names its whole buffer only to share it)."""
+        return None
+
+    @property
     def window_start(self) -> int | None:
         """The first element of the parent this window starts at (None: not a window)."""
         return None if self.at is None else self.at.value.data

@@ -57,6 +57,17 @@ def size(v: SSAValue) -> int:
     return pe.buf_of(v).size.data
 
 
+def aliases(buf: SSAValue) -> list[SSAValue]:
+    """`buf` and the buffers that share its bytes by construction: a window's whole buffer
+    and a buffer's windows (`pe.alloc in %whole at N`, mesh.allreduce_group's packed buffer)."""
+    owner = buf.owner
+    out = [buf]
+    if isinstance(owner, pe.AllocOp) and owner.whole is not None:
+        out.append(owner.whole)
+    out += [u.operation.result for u in buf.uses if isinstance(u.operation, pe.AllocOp)]
+    return out
+
+
 def fusable(op: Operation, block: Block) -> bool:
     """An elementwise (or leaf) op directly in `block`, on floats or bools, not in a loop."""
     if not isinstance(op, COMPUTE + LEAVES) or op.parent_block() is not block:
@@ -90,7 +101,8 @@ class Fuser:
         """Whether moving `member` to the root's place would read an input after a non-member
         wrote it (or while an asynchronous transfer uses it)."""
         lo, hi = self.index[member], self.index[root]
-        for v in self.reads_of(member):
+        # (a write of a buffer sharing v's bytes, a window's whole or a window, writes v too)
+        for v in (a for r in self.reads_of(member) for a in aliases(r)):
             for u in v.uses:
                 op = u.operation
                 if op in group:
@@ -110,8 +122,10 @@ class Fuser:
         return bufs[1:]  # the first buffer operand is the one written (the dialect's convention)
 
     def absorbable(self, buf: SSAValue, group: Group, n: int) -> Operation | None:
-        """The writer of `buf` when it may join `group` (tile size n), else None."""
-        if not isinstance(buf.owner, pe.AllocOp):
+        """The writer of `buf` when it may join `group` (tile size n), else None: never for a
+        buffer that shares its bytes with another (`aliases`: what is written there is read
+        through the other, unseen here)."""
+        if not isinstance(buf.owner, pe.AllocOp) or len(aliases(buf)) > 1:
             return None
         w = self.writer(buf)
         if w is None or w in group.members or w in self.taken or not fusable(w, self.block):

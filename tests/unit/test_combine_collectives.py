@@ -385,3 +385,34 @@ def pf_tensor(a: np.ndarray):
     import pyflame as pf
 
     return pf.from_numpy(a)
+
+
+def test_ops_before_and_after_a_group_are_not_fused_across_it() -> None:
+    """neg before a group and neg after it, on the same window of the packed buffer (the
+    operand made there, the result read there): fuse-elementwise must not make them one pass
+    over the tile, which would skip the reduction in between (the window is written through
+    the packed buffer, by the reduction's receives)."""
+    src = "!mesh.tensor<4xf32 on 4x4 split [r]>"
+    dst = "!mesh.tensor<1xf32 on 4x4 split [_]>"
+    text = f"""builtin.module attributes {{pf.target = #pf.target<"small">}} {{
+func.func @main(%a0: tensor<4xf32>, %a1: tensor<4xf32>) -> (tensor<1xf32>, tensor<1xf32>) {{
+  %s0 = mesh.scatter %a0 : tensor<4xf32> -> {src}
+  %s1 = mesh.scatter %a1 : tensor<4xf32> -> {src}
+  %m0 = mesh.unary neg %s0 : {src}
+  %m1 = mesh.unary exp %s1 : {src}
+  %r0 = mesh.allreduce sum %m0 dims [0] algorithm tree : {src} -> {dst}
+  %r1 = mesh.allreduce sum %m1 dims [0] algorithm tree : {src} -> {dst}
+  %n0 = mesh.unary neg %r0 : {dst}
+  %n1 = mesh.unary exp %r1 : {dst}
+  %g0 = mesh.gather %n0 : {dst} -> tensor<1xf32>
+  %g1 = mesh.gather %n1 : {dst} -> tensor<1xf32>
+  func.return %g0, %g1 : tensor<1xf32>, tensor<1xf32>
+}}
+}}"""
+    a = np.array([1, 2, 3, 4], np.float32)
+    b = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    lowered = to_pe(grouped(text))
+    assert "pe.fused" not in str(lowered) and str(lowered).count("pe.alloc in") == 2
+    (neg, exp), _ = compile_plan(lowered).run([a, b])
+    np.testing.assert_allclose(neg, [a.sum()], rtol=1e-6)
+    np.testing.assert_allclose(exp, [np.exp(np.exp(b).sum())], rtol=1e-5)
