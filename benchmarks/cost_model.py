@@ -250,6 +250,8 @@ def corpus(quick: bool = False) -> Iterator[Case]:
         )
     yield Case("full-grid sum 256x256 on 16x16", lambda: [_on((256, 256), (16, 16)).sum()])
     yield Case("mlp step 8x16-8-4", _mlp_step_small, SMALL)
+    for g in ((4, 4), (8, 8)):
+        yield Case(f"allreduce_group of 3 row sums on {g}", lambda g=g: _allreduce_group(g))
     if quick:
         return
     yield Case("full-grid sum 1024x1024 on 64x64", lambda: [_on((1024, 1024), (64, 64)).sum()])
@@ -389,6 +391,23 @@ def _conv_pool(grid: tuple[int, int]) -> list[Any]:
     w, b = pf.from_numpy(_arr(8, 8, 3, 3, seed=1)), pf.from_numpy(_arr(8, seed=2))
     y = pf.nn.functional.conv2d(x, w, b, padding=1)
     return [pf.nn.functional.max_pool2d(y, 2), pf.nn.functional.avg_pool2d(y, 3, padding=1)]
+
+
+def _allreduce_group(grid: tuple[int, int]) -> ModuleOp:
+    """Three independent sums over the PE rows of vectors of 3, 1 and 1 values per PE (as an
+    MLP step's gradients), used on the mesh: at the mesh level, combined into one
+    mesh.allreduce_group by combine-collectives (which runs at the start of mesh-to-pe)."""
+    rows, cols = grid
+    outs = [
+        _on((rows, 2 * cols + 3), grid).sum(0) * 2,
+        _on((rows, cols - 3), grid).sum(0) + 1,
+        _on((rows, 5), grid).sum(0) - 1,
+    ]
+    module = tracing.trace(outs).module()
+    compiler.lower(module, "mesh")
+    compiler.run_pipeline(module, "combine-collectives")
+    assert "mesh.allreduce_group" in str(module), "the sums were not combined"
+    return module
 
 
 def _mlp_step_small() -> list[Any]:
