@@ -681,9 +681,13 @@ class AllReduceGroupOp(IRDLOperation):
     kind = prop_def(ReductionKindAttr)
     dims = prop_def(ArrayAttr[I64Array])
     algorithm = opt_prop_def(CollectiveAlgorithmAttr)
+    #: the B (wavelets per PE) the line plans are made for, when not the packed buffer's:
+    #: ktree's trees depend on it, and a group keeps its members' own (the same sums)
+    plan_wavelets = opt_prop_def(IntegerAttr[I64])
     outputs = var_result_def(MeshTensorType)
     assembly_format = (
-        "$kind $inputs `dims` $dims (`algorithm` $algorithm^)? attr-dict `:` "
+        "$kind $inputs `dims` $dims (`algorithm` $algorithm^)? "
+        "(`plans` `for` $plan_wavelets^)? attr-dict `:` "
         "`(` type($inputs) `)` `->` `(` type($outputs) `)`"
     )
     traits = traits_def(Pure())
@@ -694,11 +698,14 @@ class AllReduceGroupOp(IRDLOperation):
         inputs: Sequence[SSAValue],
         dims: Sequence[Sequence[int]],
         algorithm: CollectiveAlgorithm | str | None = None,
+        plan_wavelets: int | None = None,
     ):
         props: dict[str, Attribute] = {
             "kind": ReductionKindAttr(ReductionKind(kind)),
             "dims": ArrayAttr([i64_array(d) for d in dims]),
         }
+        if plan_wavelets is not None:
+            props["plan_wavelets"] = IntegerAttr(plan_wavelets, i64)
         if algorithm is not None:
             props["algorithm"] = CollectiveAlgorithmAttr(CollectiveAlgorithm(algorithm))
         result_types = [
@@ -720,6 +727,13 @@ class AllReduceGroupOp(IRDLOperation):
     def member_elems(self) -> list[int]:
         """Each input's elements per PE: its slice of the packed buffer, in order."""
         return [dist_of(v).local_elems for v in self.inputs]
+
+    @property
+    def plan_b(self) -> int:
+        """The B the line plans are made for: `plan_wavelets`, else the packed buffer's."""
+        if self.plan_wavelets is not None:
+            return self.plan_wavelets.value.data
+        return self.packed_wavelets
 
     @property
     def member_offsets(self) -> list[int]:
@@ -758,6 +772,10 @@ class AllReduceGroupOp(IRDLOperation):
             len(self.outputs) == n and len(self.dims.data) == n,
             f"{self.name} needs one result and one dims list per input, got {n} inputs, "
             f"{len(self.outputs)} results and {len(self.dims.data)} dims lists",
+        )
+        _expect(
+            self.plan_wavelets is None or self.plan_wavelets.value.data >= 1,
+            f"{self.name} plans for at least one wavelet",
         )
         _expect(
             self.algorithm_name not in SPLIT,

@@ -12,8 +12,9 @@ axes and algorithm (choose-collectives' choice: this pass runs after it, at the 
 mesh-to-pe), and none depends on another's result. Each value is then combined over the same
 PEs in the same order as by its own allreduce, so the results are bit for bit the same. That
 needs the packed buffer's line plans to be the members' own: the fixed plans do not depend on
-B, ktree's do (a group of ktree ops is kept only where they agree), and the split algorithms
-(two_way, rsag) halve the packed buffer, not each member: they are never grouped.
+B; ktree's do, so a ktree group is made only of members with one tree, which the packed
+buffer keeps (`plan_wavelets`: the members' B); the split algorithms (two_way, rsag) halve the
+packed buffer, not each member: they are never grouped.
 
 The group goes right after its latest operand is made; the ops that read an earlier member's
 result before that point move after the group with their users (only tile-local ops, which
@@ -112,18 +113,23 @@ def member_of(op: Operation, target: Target) -> Member | None:
     return Member(op, algorithm, (*key, algorithm), wavelets)
 
 
-def same_plans(members: Sequence[Member], target: Target) -> bool:
-    """Whether the packed buffer's line plans are every member's own (ktree's depend on B)."""
+def plan_b(members: Sequence[Member], target: Target) -> tuple[bool, int | None]:
+    """(whether the members can share one reduction, the B its line plans must be made for):
+    each value is summed as by its own allreduce only when every member has the same line
+    plans; they are then the packed buffer's too (None: no B to pin), except for ktree, whose
+    trees depend on B: its packed buffer keeps the members' (their B is pinned,
+    mesh.allreduce_group's `plan_wavelets`)."""
     algorithm = members[0].algorithm
     src = dist_of(members[0].op.input)
     lines = collectives.reduced_lines(src, tuple(members[0].op.dims.get_values()))
-    packed = packed_wavelets(members)
 
     def plans(wavelets: int) -> list[collectives.LinePlan]:
         return [collectives.plan_for(n, algorithm, False, wavelets, target) for n in lines]
 
-    ours = plans(packed)
-    return all(plans(m.wavelets) == ours for m in members)
+    own = plans(members[0].wavelets)
+    if any(plans(m.wavelets) != own for m in members[1:]):
+        return False, None
+    return True, None if plans(packed_wavelets(members)) == own else members[0].wavelets
 
 
 def packed_wavelets(members: Sequence[Member]) -> int:
@@ -166,11 +172,17 @@ def independent(ops: Sequence[Operation], block: Block) -> bool:
     return all(not (ancestors(op, block) & members) for op in ops)
 
 
-def combine(block: Block, ops: Sequence[mesh.AllReduceOp], algorithm: str) -> Operation | None:
+def combine(
+    block: Block,
+    ops: Sequence[mesh.AllReduceOp],
+    algorithm: str,
+    plan_wavelets: int | None = None,
+) -> Operation | None:
     """Replace the independent allreduces `ops` (in program order) of `block` by one
-    mesh.allreduce_group right after their latest operand is made, moving the ops that read an
-    earlier member's result before that point after it; None (and `block` unchanged) when one
-    of those is not tile-local (`MOVABLE`)."""
+    mesh.allreduce_group (its line plans made for `plan_wavelets`, when given) right after
+    their latest operand is made, moving the ops that read an earlier member's result before
+    that point after it; None (and `block` unchanged) when one of those is not tile-local
+    (`MOVABLE`)."""
     order = {op: i for i, op in enumerate(block.ops)}
     made = [
         order[owner]
@@ -185,7 +197,7 @@ def combine(block: Block, ops: Sequence[mesh.AllReduceOp], algorithm: str) -> Op
     anchor = list(block.ops)[at]
     inputs = [op.input for op in ops]
     dims = [tuple(op.dims.get_values()) for op in ops]
-    group = mesh.AllReduceGroupOp(ops[0].kind.data, inputs, dims, algorithm)
+    group = mesh.AllReduceGroupOp(ops[0].kind.data, inputs, dims, algorithm, plan_wavelets)
     group.location = ops[-1].location
     block.insert_op_before(group, anchor)
     for op, result in zip(ops, group.outputs, strict=True):
@@ -210,7 +222,11 @@ def function_cycles(fn: func.FuncOp, target: Target) -> int:
 
 
 def trial_cycles(
-    fn: func.FuncOp, ops: Sequence[mesh.AllReduceOp], algorithm: str, target: Target
+    fn: func.FuncOp,
+    ops: Sequence[mesh.AllReduceOp],
+    algorithm: str,
+    target: Target,
+    plan_wavelets: int | None = None,
 ) -> int | None:
     """The estimated cycles of `fn` with `ops` combined (on a copy), or None if they cannot
     be."""
@@ -219,7 +235,7 @@ def trial_cycles(
     copied = list(copy.body.block.ops)
     twins = [copied[index[op]] for op in ops]
     assert all(isinstance(t, mesh.AllReduceOp) for t in twins)
-    if combine(copy.body.block, twins, algorithm) is None:  # type: ignore[arg-type]  # checked above
+    if combine(copy.body.block, twins, algorithm, plan_wavelets) is None:  # type: ignore[arg-type]  # checked above
         return None
     return function_cycles(copy, target)
 
@@ -246,7 +262,7 @@ def combine_collectives(module: ModuleOp) -> list[mesh.AllReduceGroupOp]:
 def combine_in(fn: func.FuncOp, target: Target) -> list[mesh.AllReduceGroupOp]:
     """Greedy, in program order: each group starts at its first member left, and takes each
     later member that can join (independent of every member, a packed buffer of at most
-    MAX_PACKED_BYTES with the members' own plans) if the estimate with it is lower."""
+    MAX_PACKED_BYTES, the same line plans: `plan_b`) if the estimate with it is lower."""
     block = fn.body.block
     members = [m for op in block.ops if (m := member_of(op, target)) is not None]
     made: list[mesh.AllReduceGroupOp] = []
@@ -255,7 +271,7 @@ def combine_in(fn: func.FuncOp, target: Target) -> list[mesh.AllReduceGroupOp]:
     for same in candidate_groups(members):
         left = list(same)
         while len(left) > 1 and trials < MAX_TRIALS:
-            group, best = [left[0]], None
+            group, best, pin = [left[0]], None, None
             for m in left[1:]:
                 trial = [*group, m]
                 ops = [t.op for t in trial]
@@ -263,19 +279,21 @@ def combine_in(fn: func.FuncOp, target: Target) -> list[mesh.AllReduceGroupOp]:
                     trials >= MAX_TRIALS
                     or sum(t.bytes for t in trial) > MAX_PACKED_BYTES
                     or not independent(ops, block)
-                    or not same_plans(trial, target)
                 ):
+                    continue
+                shared, plan_wavelets = plan_b(trial, target)
+                if not shared:
                     continue
                 if base is None:
                     base = function_cycles(fn, target)
                 trials += 1
-                cycles = trial_cycles(fn, ops, group[0].algorithm, target)
+                cycles = trial_cycles(fn, ops, group[0].algorithm, target, plan_wavelets)
                 if cycles is not None and cycles < (base if best is None else best):
-                    group, best = trial, cycles
+                    group, best, pin = trial, cycles, plan_wavelets
             left = [m for m in left if m not in group]
             if best is None or base is None:
                 continue
-            made_group = combine(block, [m.op for m in group], group[0].algorithm)
+            made_group = combine(block, [m.op for m in group], group[0].algorithm, pin)
             assert isinstance(made_group, mesh.AllReduceGroupOp)  # the trial made it
             explain(made_group, group, base, best)
             made.append(made_group)

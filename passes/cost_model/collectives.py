@@ -104,7 +104,7 @@ def _group(op: mesh.AllReduceGroupOp, ctx: CostContext, algorithm: str | None = 
     sizes = op.member_elems
     copied = [n for v, n in zip(op.inputs, sizes, strict=True) if not made_in_place(v)]
     copies = sum(ctx.compute_on(CostKind.PACK, op.inputs[0], n) for n in copied)
-    reduce = collectives.estimate(lines, chosen, wavelets, ctx.target, False)
+    reduce = collectives.estimate(lines, chosen, wavelets, ctx.target, False, op.plan_b)
     return Cost(
         copies + reduce,
         op.packed_elems * ctx.elem_bytes(op.inputs[0]),

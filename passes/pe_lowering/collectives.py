@@ -299,15 +299,18 @@ def layout_over(
     wavelets: int,
     algorithm: CollectiveAlgorithm,
     target: Target,
+    plan_wavelets: int | None = None,
 ) -> CombineLayout:
-    """The CombineLayout of a reduction of `wavelets` per PE over the mesh `axes` of `grid`."""
+    """The CombineLayout of a reduction of `wavelets` per PE over the mesh `axes` of `grid`,
+    its line plans made for `plan_wavelets` (default: `wavelets`)."""
     rows, cols = grid
+    shaped = wavelets if plan_wavelets is None else plan_wavelets
     # the plans of the reduced axes, rows first (their lines: every row; then the root column)
     plans: list[tuple[str, collectives.LinePlan]] = []
     if "c" in axes and cols > 1:
-        plans.append(("c", collectives.plan_for(cols, algorithm, to_root, wavelets, target)))
+        plans.append(("c", collectives.plan_for(cols, algorithm, to_root, shaped, target)))
     if "r" in axes and rows > 1:
-        plans.append(("r", collectives.plan_for(rows, algorithm, to_root, wavelets, target)))
+        plans.append(("r", collectives.plan_for(rows, algorithm, to_root, shaped, target)))
     roots = {along: plan.root for along, plan in plans}
     back = None if to_root or not plans else back_routes(grid, roots)
     streamed = back is not None and collectives.streams_back(wavelets, target)
@@ -519,12 +522,12 @@ def reduce_by_layout(
 def group_layout(
     op: mesh.AllReduceGroupOp, algorithm: CollectiveAlgorithm, target: Target
 ) -> CombineLayout:
-    """The CombineLayout of a group's packed buffer: its inputs' axes on its B (a plan of
-    `collectives.plan_for` depends on B for ktree only: combine-collectives groups ktree ops
-    only when the packed buffer's plan is each op's own)."""
+    """The CombineLayout of a group's packed buffer: its inputs' axes on its B, the line plans
+    made for `plan_b` (a plan of `collectives.plan_for` depends on B for ktree only: the
+    members' own B, set by combine-collectives where the packed buffer's would differ)."""
     src = dist_of(op.inputs[0])
     axes = mesh.reduced_axes(src, op.member_dims[0])
-    return layout_over(src.grid, axes, False, op.packed_wavelets, algorithm, target)
+    return layout_over(src.grid, axes, False, op.packed_wavelets, algorithm, target, op.plan_b)
 
 
 def group_algorithm(op: mesh.AllReduceGroupOp, target: Target) -> CollectiveAlgorithm:

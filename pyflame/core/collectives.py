@@ -404,14 +404,18 @@ def estimate(
     wavelets: int,
     target: Target,
     to_root: bool,
+    plan_wavelets: int | None = None,
 ) -> int:
     """Estimated cycles of a reduction over the mesh axes of lengths `lines` (reduced one
     after another: every line of an axis at once, the next axis's line starting from their
     totals); for an allreduce the last line's root streams the total back to every PE as it
-    arrives (`streamed_back_cycles`), or for long vectors multicasts it once it has it."""
+    arrives (`streamed_back_cycles`), or for long vectors multicasts it once it has it.
+    `plan_wavelets`: the B the line plans are made for (ktree's depend on it), when not the
+    reduced vector's (a group of allreduces keeps its members' plans: mesh.allreduce_group)."""
     if CollectiveAlgorithm(algorithm) in SPLIT and not to_root:
         return split_cycles(split_parts(lines, algorithm, wavelets), lines, target)
-    plans = [plan_for(n, algorithm, to_root, wavelets, target) for n in lines]
+    shaped = wavelets if plan_wavelets is None else plan_wavelets
+    plans = [plan_for(n, algorithm, to_root, shaped, target) for n in lines]
     if to_root or not lines:
         return sum(plan_cycles(plan, wavelets, target) for plan in plans)
     if not streams_back(wavelets, target):

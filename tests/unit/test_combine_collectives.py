@@ -134,13 +134,20 @@ def allreduces(module: ModuleOp) -> list[mesh.AllReduceOp]:
 
 
 def grouped(text: str) -> ModuleOp:
-    """The program with all its allreduces forced into one group (whatever the estimate)."""
+    """The program with all its allreduces forced into one group (whatever the estimate),
+    keeping their line plans where they share them (`plan_b`)."""
     module = parse(text)
     ops = allreduces(module)
-    block = main(module).body.block
-    assert cc.combine(block, ops, ops[0].algorithm.data) is not None
+    _, pin = cc.plan_b(members_of(ops), SMALL)
+    assert cc.combine(main(module).body.block, ops, ops[0].algorithm.data, pin) is not None
     module.verify()
     return module
+
+
+def members_of(ops: list[mesh.AllReduceOp]) -> list[cc.Member]:
+    out = [cc.member_of(op, SMALL) for op in ops]
+    assert all(m is not None for m in out)
+    return out  # type: ignore[return-value]
 
 
 def to_pe(module: ModuleOp) -> ModuleOp:
@@ -184,11 +191,8 @@ def test_a_group_gives_each_allreduce_its_own_numbers(algorithm, grid, axes) -> 
     ):
         want = (sign(i) * a).sum(axis=dims, keepdims=True)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-        same = cc.same_plans(
-            [cc.member_of(op, SMALL) for op in allreduces(parse(text))],
-            SMALL,
-        )
-        if same:  # ktree's plan depends on B: the packed one may be another tree
+        same, _ = cc.plan_b(members_of(allreduces(parse(text))), SMALL)
+        if same:  # ktree's trees depend on B: members with different ones are summed apart
             np.testing.assert_array_equal(got, own)
     engines_agree(text, args)
 
@@ -298,19 +302,29 @@ def test_split_algorithms_are_never_grouped(algorithm) -> None:
         mesh.AllReduceGroupOp("sum", [op.input for op in ops], [(0,)] * 3, algorithm).verify()
 
 
-def test_ktree_members_are_grouped_only_where_the_packed_plan_is_theirs() -> None:
-    """ktree's tree depends on B: on a line of 8 PEs one wavelet and eight get different
-    trees, so a scalar and a 7-vector stay apart although the estimate favours packing
-    them; two scalars (B = 2: the scalar's tree) are packed."""
+def test_ktree_members_are_grouped_only_where_their_trees_agree() -> None:
+    """ktree's tree depends on B: on a line of 8 PEs one wavelet and seven get different
+    trees, so a scalar and a 7-vector stay apart although the estimate favours packing them.
+    Three scalars on a line of 16 share their tree, which the packed buffer (3 wavelets:
+    another tree) keeps (`plans for 1`): the same sums bit for bit, on both engines."""
     mixed = parse(program((8, 1), [((8,), "r", (0,)), ((8, 7), "r, _", (0,))], algorithm="ktree"))
     ops = allreduces(mixed)
     trial = cc.trial_cycles(main(mixed), ops, "ktree", SMALL)
     assert trial is not None and trial < cycles(mixed)
-    assert not cc.same_plans([cc.member_of(op, SMALL) for op in ops], SMALL)
+    assert cc.plan_b(members_of(ops), SMALL) == (False, None)
     assert cc.combine_collectives(mixed) == []
-    scalars = parse(program((8, 1), [((8,), "r", (0,))] * 2, algorithm="ktree"))
+    text = program((16, 1), [((16,), "r", (0,))] * 3, algorithm="ktree")
+    scalars = parse(text)
+    assert cc.plan_b(members_of(allreduces(scalars)), SMALL) == (True, 1)
     (group,) = cc.combine_collectives(scalars)
-    assert group.algorithm_name == "ktree"
+    assert group.algorithm_name == "ktree" and group.plan_b == 1 and group.packed_wavelets == 3
+    assert "plans for 1" in str(group)
+    args = arguments(text, "f32", 16)
+    alone, _ = compile_plan(to_pe(parse(text))).run(args)
+    together, _ = compile_plan(to_pe(scalars)).run(args)
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+    engines_agree(text, args)
 
 
 def test_members_must_share_kind_axes_grid_and_type() -> None:

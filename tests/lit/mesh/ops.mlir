@@ -73,6 +73,14 @@ func.func @allreduce_group(%p: !mesh.tensor<4x48xf32 on 4x4 split [r, c]>, %v: !
   func.return %s, %t : !mesh.tensor<1x48xf32 on 4x4 split [_, c]>, !mesh.tensor<1xf32 on 4x4 split [_]>
 }
 
+// A ktree group keeps its members' trees (made for B = 1), not the packed buffer's.
+// CHECK-LABEL: func.func @allreduce_group_plans
+// CHECK-NEXT:    %s, %t = mesh.allreduce_group sum %v, %w dims [array<i64: 0>, array<i64: 0>] algorithm ktree plans for 1 : (!mesh.tensor<4xf32 on 4x4 split [r]>, !mesh.tensor<4xf32 on 4x4 split [r]>) -> (!mesh.tensor<1xf32 on 4x4 split [_]>, !mesh.tensor<1xf32 on 4x4 split [_]>)
+func.func @allreduce_group_plans(%v: !mesh.tensor<4xf32 on 4x4 split [r]>, %w: !mesh.tensor<4xf32 on 4x4 split [r]>) -> (!mesh.tensor<1xf32 on 4x4 split [_]>, !mesh.tensor<1xf32 on 4x4 split [_]>) {
+  %s, %t = mesh.allreduce_group sum %v, %w dims [array<i64: 0>, array<i64: 0>] algorithm ktree plans for 1 : (!mesh.tensor<4xf32 on 4x4 split [r]>, !mesh.tensor<4xf32 on 4x4 split [r]>) -> (!mesh.tensor<1xf32 on 4x4 split [_]>, !mesh.tensor<1xf32 on 4x4 split [_]>)
+  func.return %s, %t : !mesh.tensor<1xf32 on 4x4 split [_]>, !mesh.tensor<1xf32 on 4x4 split [_]>
+}
+
 // CHECK-LABEL: func.func @movement(%a: !mesh.tensor<64x48xf32 on 4x4 split [r, c]>, %b: !mesh.tensor<48x32xf32 on 4x4 split [r, c]>)
 // CHECK-NEXT:    %t = mesh.transpose %a perm [1, 0] : !mesh.tensor<64x48xf32 on 4x4 split [r, c]> -> !mesh.tensor<48x64xf32 on 4x4 split [c, r]>
 // CHECK-NEXT:    %u = mesh.redistribute %t : !mesh.tensor<48x64xf32 on 4x4 split [c, r]> -> !mesh.tensor<48x64xf32 on 2x8 split [r, c]>
