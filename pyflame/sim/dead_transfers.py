@@ -159,6 +159,23 @@ def _exchange_kills(
     return kills
 
 
+def _tiled_by_windows(buffers: Sequence[Buffer]) -> dict[int, list[int]]:
+    """{buffer: its windows} for the buffers that their windows (`Buffer.whole`: a packed
+    `mesh.allreduce_group`'s operands and results) cover exactly, end to end."""
+    windows: dict[int, list[int]] = {}
+    for j, b in enumerate(buffers):
+        if b.whole is not None:
+            windows.setdefault(b.whole, []).append(j)
+    tiled = {}
+    for i, js in windows.items():
+        spans = sorted((buffers[j].offset, buffers[j].offset + buffers[j].nbytes) for j in js)
+        b = buffers[i]
+        ends = spans[0][0] == b.offset and spans[-1][1] == b.offset + b.nbytes
+        if ends and all(a[1] == c[0] for a, c in zip(spans, spans[1:], strict=False)):
+            tiled[i] = js
+    return tiled
+
+
 def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Step]:
     """`steps` with every send and receive that no host output depends on replaced by a step
     that moves nothing (one step for one step: indices are unchanged)."""
@@ -169,6 +186,17 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
     conflicts = buffer_conflicts(buffers)
     kills = _exchange_kills(accesses, buffers, conflicts)
     read_later = np.zeros(len(buffers), dtype=bool)  # a later kept step may read the buffer
+    tiles = _tiled_by_windows(buffers)
+
+    def mark(r: int) -> None:
+        """A later kept step reads buffer r: the windows tiling it, when it is tiled by them
+        (each window's producer writes it whole, which ends its life; the whole buffer is
+        never written whole in one step), else r itself."""
+        if r in tiles:
+            read_later[tiles[r]] = True
+        else:
+            read_later[r] = True
+
     taken_later: set[int] = set()  # messages a later kept receive takes
     dead_sends: set[int] = set()
     dead_receives: list[int] = []
@@ -181,7 +209,7 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
             if reads is None:
                 read_later[:] = True
             for j in reads or ():
-                read_later[j] = True
+                mark(j)
             continue
         if acc.sent is not None and acc.sent not in taken_later:
             out[k] = _dead_send
@@ -203,7 +231,7 @@ def dead_transfers(steps: Sequence[Step], buffers: Sequence[Buffer]) -> list[Ste
         if written is not None and whole(buffers[written[0]], written[1]):
             read_later[written[0]] = False
         for r in acc.reads:
-            read_later[r] = True
+            mark(r)
         taken_later.update(acc.batches)
     for k in dead_receives:
         acc = accesses[k]

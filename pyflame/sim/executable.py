@@ -67,6 +67,8 @@ class Buffer:
     dtype: np.dtype = np.dtype(np.float32)
     #: the first element of the view this Buffer is (non-zero for a message's window)
     first: int = 0
+    #: the index of the buffer this one is a window of (`pe.alloc ... in %whole at N`), or None
+    whole: int | None = None
 
     @property
     def half(self) -> bool:

@@ -376,7 +376,8 @@ class Planner:
                 f"buffer '{name}' on {rect_pes(rect)} lies outside the {t.fabric_rows} x "
                 f"{t.fabric_cols} fabric of target {t.name} ({what})"
             )
-        buf = Buffer(len(s.buffers), name, rect, off, size, nbytes, dtype)
+        whole = None if op.whole is None else s.buf_of[op.whole].index
+        buf = Buffer(len(s.buffers), name, rect, off, size, nbytes, dtype, whole=whole)
         s.buffers.append(buf)
         s.buf_of[op.result] = buf
 

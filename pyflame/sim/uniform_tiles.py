@@ -125,13 +125,20 @@ class UniformTiles:
         return out
 
     def write(self, index: int, rect: Rect, tokens: np.ndarray) -> None:
-        """Buffer `index` now holds `tokens` on `rect`; buffers sharing its bytes on some PEs
-        hold something else there (they get fresh tokens everywhere)."""
+        """Buffer `index` now holds `tokens` on `rect`; its windows (`Buffer.whole`: parts of
+        its bytes) hold equal bytes where it does, so they take the same tokens there; other
+        buffers sharing its bytes on some PEs hold something else there (they get fresh
+        tokens everywhere)."""
         self.at(index, rect)[...] = tokens
         if self._conflicts is None:
             self._conflicts = buffer_conflicts(self.buffers)
         for j in np.flatnonzero(self._conflicts[index]):
-            if j != index:  # unknown again, on all its PEs (a cheap, safe loss)
+            if j == index:
+                continue
+            if self.buffers[int(j)].whole == index:
+                # a window of the written bytes: equal there where the whole is equal
+                self.at(int(j), rect)[...] = tokens
+            else:  # unknown again, on all its PEs (a cheap, safe loss)
                 self.tokens.pop(int(j), None)
 
     # ------------------------------------------------------------------ ops

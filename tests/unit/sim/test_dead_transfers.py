@@ -164,3 +164,35 @@ def test_a_partial_overwrite_does_not_end_a_life():
     steps = [_send(0, 0), _recv(1, 0), overwrites(set_operands(fill_half, [1]), 1, half)]
     steps.append(_host_out(1))
     assert not any(is_dead(s) for s in dead_transfers(steps, bufs))
+
+
+def test_a_read_of_a_buffer_tiled_by_its_windows_reads_the_windows():
+    """A packed allreduce buffer (combine-collectives: `pe.alloc ... in %whole at N`,
+    `Buffer.whole`) is written window by window, never whole in one step. A later read of
+    it counts as reads of its windows, which their producers' fills write whole: a barrier's
+    word that allocate-sram put among its bytes (b3, inside window b1) is dead before them.
+    Without windows tiling it (one missing), the read keeps the barrier."""
+    d = np.dtype(np.float32)
+
+    def buffers(tiled: bool) -> list[Buffer]:
+        return [
+            Buffer(0, "barrier", (0, 0, 2, 2), 64, 4, 16, d),
+            Buffer(1, "w1", (0, 0, 2, 2), 0, 4, 16, d, whole=2),
+            Buffer(2, "packed", (0, 0, 2, 2), 0, 8 if tiled else 12, 32 if tiled else 48, d),
+            Buffer(3, "word", (0, 0, 2, 2), 4, 1, 4, d),
+            Buffer(4, "w2", (0, 0, 2, 2), 16, 4, 16, d, whole=2),
+            Buffer(5, "src", (0, 0, 2, 2), 96, 4, 16, d),
+        ]
+
+    def read_packed(V, F, A, O):
+        O[0] = V[2].copy()
+
+    steps = [
+        _send(5, 0),
+        _recv(3, 0),  # the barrier's word, among w1's bytes
+        _fill(1),
+        _fill(4),
+        annotate(read_packed, Access(reads={2: (slice(0, 2), slice(0, 2), slice(0, 8))})),
+    ]
+    assert [is_dead(s) for s in dead_transfers(steps, buffers(True))][:2] == [True, True]
+    assert not any(is_dead(s) for s in dead_transfers(steps, buffers(False)))

@@ -372,3 +372,27 @@ def test_a_receive_into_a_window_keeps_the_other_lanes(sim, rng, monkeypatch):
     w[..., 0] = x[:, 1:2, 0]
     np.testing.assert_array_equal(e, np.exp(w))
     assert _once(exe) == []
+
+
+def test_a_write_of_a_packed_buffer_gives_its_windows_its_tokens():
+    """A packed allreduce buffer's windows (`Buffer.whole`, combine-collectives) hold parts
+    of its bytes: where a write leaves it equal on some PEs, its windows are equal there too
+    (the MLP's SGD updates read gradient windows after the packed multicast back, and stay
+    computed once per PE column). A buffer that only shares some of its bytes (no window)
+    becomes unknown, as before."""
+    from types import SimpleNamespace
+
+    from pyflame.sim.executable import Buffer
+
+    f32 = np.dtype(np.float32)
+    buffers = [
+        Buffer(0, "packed", FULL, 0, 8, 32, f32),
+        Buffer(1, "window", FULL, 16, 4, 16, f32, whole=0),
+        Buffer(2, "other", FULL, 28, 4, 16, f32),
+    ]
+    tiles = uniform_tiles.UniformTiles(SimpleNamespace(R=R, C=C, buffers=buffers))
+    other = tiles.of(2).copy()
+    row = np.repeat(np.arange(C, dtype=np.int64)[None, :] + 1000, R, axis=0)  # equal columns
+    tiles.write(0, FULL, row)
+    np.testing.assert_array_equal(tiles.of(1), row)
+    assert 2 not in tiles.tokens or not np.array_equal(tiles.of(2), other)
