@@ -42,6 +42,7 @@ def cycles(module) -> int:
     return compile_plan(module).report.cycles
 
 
+@pytest.mark.slow  # (one of the suite's slowest: run with -m slow)
 def test_with_costly_barriers_the_weight_gradient_goes_back_to_summa(monkeypatch):
     """dW1 = x^T @ dh takes the 2.5D SUMMA by its own estimate (11% under SUMMA's); its
     layers' channels cost the program more route-switch barriers. With barriers that chain a

@@ -221,7 +221,11 @@ def test_decoding_with_the_cache_gives_the_full_forwards_logits():
 
 @pytest.mark.parametrize(
     "options",
-    [{"norm": "rms"}, {"mlp": "swiglu"}, {"rotary": True}],
+    [
+        pytest.param({"norm": "rms"}, marks=pytest.mark.slow),  # (the suite's 10 minutes)
+        {"mlp": "swiglu"},
+        pytest.param({"rotary": True}, marks=pytest.mark.slow),
+    ],
     ids=["rmsnorm", "swiglu", "rotary"],
 )
 def test_each_option_matches_pytorch(options):
