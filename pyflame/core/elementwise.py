@@ -25,35 +25,24 @@ _SQRT_HALF = 1.0 / math.sqrt(2.0)
 
 
 def numpy_function(name: str) -> Callable[..., Any]:
-    """numpy's function `name` (`numpy_function("add")(a, b)`), numpy imported at the first call."""
+    """numpy's function `name` (`numpy_function("add")(a, b)`; a dotted name reaches an
+    attribute: `numpy_function("add.reduce")`, np.sum's own reduction without its ~2 us
+    wrapper), looked up at the first call (numpy imported then) and kept: every elementwise
+    and reduce step calls it."""
 
-    found: list[Callable[..., Any]] = []  # (looked up once: every elementwise step calls it)
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if not found:
-            import numpy
-
-            found.append(getattr(numpy, name))
-        return found[0](*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = f"numpy.{name}"
-    return call
-
-
-def numpy_ufunc_reduce(name: str) -> Callable[..., Any]:
-    """numpy's ufunc `name`'s reduce (`numpy_ufunc_reduce("add")(a, axis=..., keepdims=...)`,
-    np.sum's own reduction without np.sum's Python wrapper: ~2 us a call, every small pe.reduce
-    step's), numpy imported at the first call."""
     found: list[Callable[..., Any]] = []
 
     def call(*args: Any, **kwargs: Any) -> Any:
         if not found:
             import numpy
 
-            found.append(getattr(numpy, name).reduce)
+            fn: Any = numpy
+            for part in name.split("."):
+                fn = getattr(fn, part)
+            found.append(fn)
         return found[0](*args, **kwargs)
 
-    call.__name__ = call.__qualname__ = f"numpy.{name}.reduce"
+    call.__name__ = call.__qualname__ = f"numpy.{name}"
     return call
 
 

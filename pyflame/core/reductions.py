@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyflame.core import elementwise
-from pyflame.core.elementwise import numpy_function, numpy_ufunc_reduce
+from pyflame.core.elementwise import numpy_function
 
 if TYPE_CHECKING:  # numpy is imported when a reduction first runs (see core/elementwise.py)
     import numpy as np
@@ -58,10 +58,12 @@ def _entries(*items: Reduction) -> dict[str, Reduction]:
 
 
 KINDS = _entries(
-    Reduction("sum", numpy_ufunc_reduce("add"), numpy_function("add"), 0.0, 0, False, widens=True),
+    Reduction(
+        "sum", numpy_function("add.reduce"), numpy_function("add"), 0.0, 0, False, widens=True
+    ),
     Reduction(
         "prod",
-        numpy_ufunc_reduce("multiply"),
+        numpy_function("multiply.reduce"),
         numpy_function("multiply"),
         1.0,
         1,
@@ -70,10 +72,20 @@ KINDS = _entries(
         rounds_each_step=True,
     ),
     Reduction(
-        "max", numpy_ufunc_reduce("maximum"), numpy_function("maximum"), -math.inf, INT32_MIN, False
+        "max",
+        numpy_function("maximum.reduce"),
+        numpy_function("maximum"),
+        -math.inf,
+        INT32_MIN,
+        False,
     ),
     Reduction(
-        "min", numpy_ufunc_reduce("minimum"), numpy_function("minimum"), math.inf, INT32_MAX, True
+        "min",
+        numpy_function("minimum.reduce"),
+        numpy_function("minimum"),
+        math.inf,
+        INT32_MAX,
+        True,
     ),
 )
 

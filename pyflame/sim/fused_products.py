@@ -341,10 +341,11 @@ def fused_products(
     MIN_FUSED_RUN accumulations into the same tiles, that nothing else touches in between and
     that can all fuse, made one product added by the run's last step."""
     out = list(steps)
-    runs = accumulation_runs(
-        steps, planned, buffers, lambda info: info.fused is not None, MIN_FUSED_RUN
-    )
-    fusing = [run for run in runs if all(_fuses(steps[s]) for s in run)]
+    # (runs of one step too: the single products over a fill, `_assign_single_products`)
+    runs = accumulation_runs(steps, planned, buffers, lambda info: info.fused is not None, 1)
+    fusing = [
+        run for run in runs if len(run) >= MIN_FUSED_RUN and all(_fuses(steps[s]) for s in run)
+    ]
     zeroed, fills = zero_started(fusing, steps, planned, buffers)
     for j in fills:
         out[j] = _zeros_written_by_the_run
@@ -357,7 +358,8 @@ def fused_products(
             assert info is not None and info.fused is not None
             use = FusedUse(key, slot, len(run), zeroed=n_run in zeroed)
             out[s] = reading_views_as(set_fused(info.fused(use), use), steps[s])
-    _assign_single_products(out, steps, planned, buffers, fills)
+    singles = [run for run in runs if len(run) == 1]
+    _assign_single_products(out, steps, planned, buffers, fills, singles)
     return out
 
 
@@ -367,18 +369,15 @@ def _assign_single_products(
     planned: Sequence[Step],
     buffers: Sequence[Buffer],
     taken: set[int],
+    runs: Sequence[Sequence[int]],
 ) -> None:
     """Each product into tiles that only a fill of zeros wrote before it, and that no other
     product adds into next (a local matmul: `pe.fill 0` then one `pe.matmul_acc`), made to
     write its product instead of adding it (`Accumulates.assigning`), its fill writing
     nothing: the same numbers (+0.0 plus the product), one pass over the tiles instead of
-    the fill's, the product's temporary and the add's. In `out`, from `steps`; fills in
-    `taken` belong to fused runs already."""
-    singles = [
-        run
-        for run in accumulation_runs(steps, planned, buffers, lambda info: True, 1)
-        if len(run) == 1 and getattr(accumulates_of(steps[run[0]]), "assigning", None)
-    ]
+    the fill's, the product's temporary and the add's. In `out`, from `steps`; `runs`: the
+    accumulation runs of one step; fills in `taken` belong to fused runs already."""
+    singles = [run for run in runs if getattr(accumulates_of(steps[run[0]]), "assigning", None)]
     if not singles:
         return
     zeroed, fills = zero_started(singles, steps, planned, buffers)
