@@ -86,6 +86,7 @@ def lower_function(fn: func.FuncOp, target: Target, exchange_routes: bool = True
     old_ops = list(block.ops)
     lw.position = {op: i for i, op in enumerate(old_ops)}
     collectives.plan_windows(old_ops, lw)
+    lw.folded_transposes = matmul.tile_transposes(old_ops)
     for op in old_ops:
         lw.current = op
         if isinstance(op, func.ReturnOp):

@@ -4,7 +4,7 @@ buffers and one channel pair per parity); Cannon and MeshGEMM are in shift_matmu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xdsl.ir import Operation, SSAValue
@@ -35,6 +35,9 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     rect = (0, 0, g, g)
     bm, bk, bn = op.mkn
     ta, tb = op.transposes
+    # an operand whose local transpose was folded holds its tiles unturned: read them turned
+    ta ^= tile_transposed(op.lhs, lw)
+    tb ^= tile_transposed(op.rhs, lw)
     # batch dims are unsplit: every PE holds all batch entries of its blocks
     bl, br = math.prod(a.block[:-2]), math.prod(b.block[:-2])
     elem = mesh.elem_of(op.lhs)  # the operands' (a half product accumulates in f32)
@@ -96,6 +99,36 @@ def lower_matmul(op: mesh.MatmulOp, lw: PELowering) -> SSAValue:
     emit(pe.WaitOp(sent_b.results[0], pes=b_root), b_step)
     body.finish()
     return acc
+
+
+def tile_transposes(ops: Iterable[Operation]) -> set[Operation]:
+    """The local transposes of two dims (mesh.transpose perm [1, 0]) whose every reader is a
+    SUMMA mesh.matmul (single or double-buffered). Each is left unlowered: its value is its
+    input's buffer, and the SUMMA's pe.matmul_acc reads those tiles with its transposed
+    flag, as a PE's FMACs read a tile through a strided DSD, instead of a pe.transpose
+    copying every tile first. The blocks do not move (a local transpose turns each PE's tile
+    in place), so the SUMMA's sends and receives are the same. `x @ w.T` of a weight loaded
+    from the host in the transposed split (the MLP's first layer) is the common case.
+
+    Not folded: the 2.5D SUMMA and the ring algorithms (they lower their own operand moves),
+    batched operands, and a transpose anything else reads."""
+    folded: set[Operation] = set()
+    for op in ops:
+        if not isinstance(op, mesh.TransposeOp) or tuple(op.perm.get_values()) != (1, 0):
+            continue
+        readers = [use.operation for use in op.result.uses]
+        if readers and all(
+            isinstance(r, mesh.MatmulOp) and r.algorithm.data == mesh.MatmulAlgorithm.SUMMA
+            for r in readers
+        ):
+            folded.add(op)
+    return folded
+
+
+def tile_transposed(v: SSAValue, lw: PELowering) -> bool:
+    """Whether mesh value `v` is a folded local transpose (`tile_transposes`): its buffer holds
+    the transpose's input tiles, to be read turned."""
+    return isinstance(v.owner, mesh.TransposeOp) and v.owner in lw.folded_transposes
 
 
 #: what a step moves the roots of a SUMMA by: PE column k (A's roots), PE row k (B's)

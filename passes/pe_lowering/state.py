@@ -402,6 +402,9 @@ class PELowering:
     windows: dict[SSAValue, tuple[Operation, int]] = field(default_factory=dict)
     #: each mesh.allreduce_group's packed buffer, once made
     packed: dict[Operation, SSAValue] = field(default_factory=dict)
+    #: the local mesh.transposes that SUMMA reads in place (`matmul.tile_transposes`): each
+    #: is its input's buffer, whose tiles pe.matmul_acc reads with its transposed flag
+    folded_transposes: set[Operation] = field(default_factory=set)
 
     def rect_of(self, dist: Distribution) -> Rect:
         """`dist`'s grid relative to the anchor (its rectangle once moved by the anchor)."""

@@ -365,6 +365,33 @@ def test_attention_scores_fold_the_key_transpose():
     np.testing.assert_allclose(z.numpy(), want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("grid", [2, 3, 5], ids=repr)
+@pytest.mark.parametrize("form", ["x @ w.T", "w.T @ x", "w.T @ w"])
+def test_a_reloaded_weights_transpose_is_read_turned_not_copied(form, grid):
+    """A transpose of an unplaced program input (nn.Linear's `W.T`) is loaded from the host
+    in the transposed split and turned on each PE (a local mesh.transpose); when only SUMMA reads it, lower-mesh-to-pe
+    folds it: pe.matmul_acc reads the input's tiles with its transposed flag, and no
+    pe.transpose copies them. Odd shapes pad the blocks; the product matches torch's."""
+    layout = pf.MeshLayout.grid(grid, grid)
+    x, w = arrays((23, 37), (29, 37) if form == "x @ w.T" else (37, 29), seed=15)
+    if form == "w.T @ x":
+        x = arrays((37, 19), seed=16)[0]
+    # (w unplaced: its user places it, in the split whose local transpose it reads)
+    px, pw = pf.from_numpy(x, layout=layout), pf.from_numpy(w)
+    z = {"x @ w.T": lambda: px @ pw.T, "w.T @ x": lambda: pw.T @ px, "w.T @ w": lambda: pw.T @ pw}
+    out = z[form]()
+    pe_ir = pf.ir(out, stage="pe")
+    assert "pe.transpose" not in pe_ir
+    assert "lhs_transposed" in pe_ir or "rhs_transposed" in pe_ir
+    tw = torch.from_numpy(w)
+    want = {
+        "x @ w.T": lambda: torch.from_numpy(x) @ tw.T,
+        "w.T @ x": lambda: tw.T @ torch.from_numpy(x),
+        "w.T @ w": lambda: tw.T @ tw,
+    }[form]().numpy()
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("layout", TRANSPOSED_LAYOUTS, ids=repr)
 def test_matmul_gradients_are_transposed_products(layout):
     """The backward of C = A @ B is dC @ B^T and A^T @ dC: on each grid (odd shapes) both
