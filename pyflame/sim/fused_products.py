@@ -39,7 +39,7 @@ import numpy as np
 from pyflame.sim.dead_transfers import whole
 from pyflame.sim.private_acc import accumulates_of, accumulation_runs, touches_part
 from pyflame.sim.row_items import SHORT_ROW_BYTES, as_items, copy_rows
-from pyflame.sim.sram import scratch_array
+from pyflame.sim.sram import LANE_MAJOR_MAX_ITEMS, scratch_array
 from pyflame.sim.step_access import buffer_conflicts, is_noop, reading_views_as
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
@@ -138,9 +138,15 @@ class Panels:
         dtype = np.result_type(x, y)
         #: one GEMM over the grid: lhs one tile per PE row, rhs one per PE column
         self.gemm = xc == 1 and yr == 1
+        #: one GEMM per (i, j) element of the tiles (`block_products`): decided by the
+        #: shapes alone, so that the result's bits do not depend on the SRAM's layout
+        self.blocks = self.gemm and block_products(xr, m, yc, n)
         #: the GEMM's rhs columns ordered (n, PE col), not (PE col, n): lane-major tiles
-        #: (lane j of every PE one plane) fill it and take its result a plane row at a time
-        self.cols_last = self.gemm and lane_major(y)
+        #: (lane j of every PE one plane) fill it and take its result a plane row at a time.
+        #: Decided by the tiles' shapes (small tiles: the ones SRAM holds lane-major), not
+        #: by their layout: BLAS's bits depend on the columns' order (OpenBLAS on AMD Zen
+        #: gave other bits for a 4x4 grid's products in the two orders)
+        self.cols_last = self.gemm and (self.blocks or max(m, k) * n <= LANE_MAJOR_MAX_ITEMS)
         self.slots = panel_slots(use, x, y)
         self.k = k
         self.filled = 0
@@ -213,6 +219,9 @@ class Panels:
         yc, n = self.y.shape[1], self.y.shape[2]
         if self.cols_last:
             n, yc = yc, n
+        if self.blocks:
+            self._add_blocks(a, V, x.reshape(xr, m, width), self.y[:width])
+            return
         rhs = self.y[:width].reshape(width, yc * n)
         lhs = x.reshape(xr, m, width)  # (PE rows, m, p*k): a view (its rows are strided)
         step = max(1, RESULT_CHUNK_BYTES // max(1, m * yc * n * a.itemsize))
@@ -239,14 +248,49 @@ class Panels:
             else:
                 add_transposed(a[rows], tiles, V, (*self._key, "tiles"))
 
+    def _add_blocks(self, a: np.ndarray, V: Sequence[np.ndarray], lhs: np.ndarray, rhs: np.ndarray):
+        """a += the product, one GEMM per element (i, j) of the tiles: the (PE rows x PE cols)
+        plane of element (i, j) is lhs's rows of element i (rows, p*k) @ rhs's columns of
+        element j (p*k, cols), all of them in one batched np.matmul. On lane-major tiles
+        (each element a plane of every PE's) the planes are the accumulator's own and BLAS
+        writes them in place: no result to scatter into tiles of a few lanes (the MLP's
+        weight gradient, 4x13 tiles on 64x64 PEs: its 0.85 MB scatter gone)."""
+        xr, m, width = lhs.shape
+        n, yc = rhs.shape[1], rhs.shape[2]
+        left = lhs.transpose(1, 0, 2)[:, None]  # (m, 1, rows, p*k)
+        right = rhs.transpose(1, 0, 2)[None]  # (1, n, p*k, cols)
+        planes = a.transpose(2, 3, 0, 1)  # (m, n, rows, cols)
+        # PE rows at a time (each part still in cache when added), the same parts whether
+        # BLAS writes the planes in place or a scratch array: the same GEMMs, the same bits
+        step = max(1, min(xr, RESULT_CHUNK_BYTES // max(1, m * n * yc * a.itemsize)))
+        direct = self.assign and planes.strides[2:] == (yc * a.itemsize, a.itemsize)
+        out = (
+            None if direct else scratch_array(V, (*self._key, "blocks"), (m, n, step, yc), a.dtype)
+        )
+        for r in range(0, xr, step):
+            rows = slice(r, min(r + step, xr))
+            part = planes[:, :, rows] if out is None else out[:, :, : rows.stop - r]
+            np.matmul(left[:, :, rows], right, out=part)
+            if self.assign:  # (+ 0.0: as added to the fill's zeros)
+                np.add(part, np.float32(0.0), out=planes[:, :, rows])
+            else:
+                planes[:, :, rows] += part
 
-def lane_major(tiles: np.ndarray) -> bool:
-    """Whether (.., cols, k, n) tiles hold each lane as a plane: the PE column is the axis of
-    the smallest stride (a lane-major SRAM block's view, pyflame/sim/sram.py)."""
-    if tiles.shape[-3] < 2:
-        return False
-    lanes = [abs(s) for s, n in zip(tiles.strides[-2:], tiles.shape[-2:], strict=True) if n > 1]
-    return bool(lanes) and abs(tiles.strides[-3]) < min(lanes)
+
+#: at most this many elements in a tile's product (m x n) for one GEMM per element
+#: (`block_products`); larger tiles (a GEMM's 32x32) keep one GEMM over the grid
+MAX_BLOCK_PRODUCTS = 64
+
+#: at least this many PEs along each side of the grid for one GEMM per element: each GEMM
+#: is (rows x p*k) @ (p*k x cols), too small for BLAS below
+MIN_BLOCK_SIDE = 32
+
+
+def block_products(rows: int, m: int, cols: int, n: int) -> bool:
+    """Whether a grid's product of (m x k) by (k x n) tiles on rows x cols PEs is one GEMM per
+    tile element (`Panels._add_blocks`) rather than one over the grid (small tiles of a
+    large grid: the MLP's)."""
+    return 1 < m * n <= MAX_BLOCK_PRODUCTS and min(rows, cols) >= MIN_BLOCK_SIDE
 
 
 def panel_slots(use: FusedUse, x: np.ndarray, y: np.ndarray) -> int:

@@ -142,6 +142,56 @@ def test_panels_add_the_sum_of_the_products(x_lead, y_lead):
     assert not block[:, :, m * n :].any()  # only the accumulator's bytes were written
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("assign", [True, False])
+@pytest.mark.parametrize(("m", "n"), [(1, 4), (4, 13), (8, 8)])
+def test_block_products_are_one_gemm_per_tile_element(m, n, assign, chunked, monkeypatch):
+    """Small tiles on a large grid (m x n <= MAX_BLOCK_PRODUCTS, sides >= MIN_BLOCK_SIDE): one
+    GEMM per element (i, j) of the tiles, each the plane of (i, j) of every PE. Lane-major
+    accumulators (each element a plane) and PE-major ones get the same bits (the choice and
+    the panels' order follow the shapes, not the layout); written over a fill or added;
+    PE rows at a time too (`chunked`: a large grid's parts)."""
+    if chunked:
+        monkeypatch.setattr(fused_products, "RESULT_CHUNK_BYTES", 1)
+    rows, cols, k, p = 32, fused_products.MIN_BLOCK_SIDE, 3, 5
+    assert fused_products.block_products(rows, m, cols, n)
+    rng = np.random.default_rng(m * n)
+    xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(p)]
+    ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(p)]
+    for x, y in zip(xs, ys, strict=True):  # element (0, 0): -1 * 0 products (-0.0 each)
+        x[..., 0, :] = -1.0
+        y[..., :, 0] = 0.0
+    acc0 = rng.standard_normal((rows, cols, m, n)).astype(np.float32)
+    if assign:
+        acc0[...] = 0.0
+    got = []
+    for lane_major in (True, False):
+        if lane_major:  # (elements, rows, cols) planes, as a lane-major SRAM block
+            planes = np.zeros((m * n + 2, rows, cols), np.float32)
+            a = planes[: m * n].reshape(m, n, rows, cols).transpose(2, 3, 0, 1)
+        else:
+            block = np.zeros((rows, cols, m * n + 2), np.float32)
+            a = block[:, :, : m * n].reshape(rows, cols, m, n)
+        a[...] = acc0
+        V = BufferViews([])
+        panels = Panels(V, FusedUse(key=-7, slot=0, slots=p), xs[0], ys[0])
+        assert panels.blocks and panels.cols_last
+        panels.assign = assign
+        for x, y in zip(xs, ys, strict=True):
+            panels.put(x, y)
+        panels.add_into(a, V, lambda *args: pytest.fail("not a GEMM"))
+        got.append(np.array(a))
+        rest = planes[m * n :] if lane_major else block[:, :, m * n :]
+        assert not rest.any()  # only the accumulator's bytes were written
+    assert got[0].tobytes() == got[1].tobytes()
+    want = acc0.astype(np.float64) + sum(
+        np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys, strict=True)
+    )
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
+    if assign:  # (+0.0 plus the products: never -0.0)
+        assert (got[0][..., 0, 0] == 0).all() and not np.signbit(got[0][..., 0, 0]).any()
+
+
 @pytest.mark.parametrize(
     ("rows", "acc_rows", "m", "cols", "n", "dtype"),
     [

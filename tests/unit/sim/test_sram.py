@@ -248,9 +248,15 @@ def _layout_programs():
     yield [x @ v, (x * x).sum(dim=1), x.T.sum(dim=1)]
     img, k = t(2, 3, 9, 9), t(4, 3, 3, 3)
     yield [pf.nn.functional.conv2d(img, k, padding=1), pf.nn.functional.avg_pool2d(img, 3)]
+    # small tiles on a 32x32 grid: SUMMA's products one GEMM per tile element
+    # (fused_products.block_products), as the MLP's
+    big = pf.MeshLayout.grid(32, 32)
+    x, w = t(32, 800, layout=big), t(128, 800)
+    h = x @ w.T
+    yield [h, h.T @ x]
 
 
-@pytest.mark.parametrize("program", range(3))
+@pytest.mark.parametrize("program", range(4))
 def test_results_do_not_depend_on_the_blocks_layout(program, monkeypatch):
     """The same programs planned with lane-major blocks and with PE-major ones only: the same
     output bits, by `run` and by `run_on_sram` (pyflame/sim/tile_math.py)."""
