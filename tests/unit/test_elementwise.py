@@ -611,14 +611,19 @@ def test_erf_and_gelu_of_half_floats_match_torch(dtype):
     pf.eval(got, gelu)
     half, tf = TORCH_DTYPE[dtype], t[torch.from_numpy(finite)]
     check(got.float(), torch.erf(t.float()).to(half).float(), rtol=0, atol=0)
-    # below -3, 1 + erf cancels in torch's float32 gelu (off by 2 float16 ulps at -4):
-    # there, the float64 value rounded once
+    # gelu: the float64 value rounded once; torch's float32 gelu rounded to the half dtype
+    # within one of its ulps (1 + erf cancels toward -4, where torch is off by 2 float16
+    # ulps, and its vectorised float32 gelu rounds otherwise than its scalar one on some
+    # CPUs: -2.8 on AMD Zen, off by one)
     g, w = gelu.float().numpy(), torch.nn.functional.gelu(tf.float()).to(half).float().numpy()
-    near = a[finite] > -3
-    np.testing.assert_array_equal(g[near], w[near])
-    xs = x.float().numpy()[finite][~near].astype(np.float64)
+    xs = x.float().numpy()[finite].astype(np.float64)
     exact = torch.from_numpy(0.5 * xs * (1 + correctly_rounded_erf_f64(xs / np.sqrt(2))))
-    np.testing.assert_array_equal(g[~near], exact.to(half).float().numpy())
+    np.testing.assert_array_equal(g, exact.to(half).float().numpy())
+    near = a[finite] > -3
+    gap = np.abs(g[near] - w[near]) / np.spacing(np.abs(w[near]).astype(np.float16)).astype(
+        np.float32
+    )
+    assert gap.max() <= (8 if dtype is pf.bfloat16 else 1)
     g, w = got.float().numpy(), torch.erf(t).float().numpy()
     with np.errstate(invalid="ignore"):  # (the spacing of NaN)
         ulp = np.spacing(np.abs(w).astype(np.float16)).astype(np.float32)
