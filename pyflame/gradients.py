@@ -22,6 +22,7 @@ from pyflame.dialects import flame
 from pyflame.lazy_tensor import Tensor, format_location
 from pyflame.ops.conv import conv2d, conv2d_weight_grad, padded_conv2d
 from pyflame.ops.node import NOT_DIFFERENTIABLE as NOT_DIFFERENTIABLE  # the rules' counterpart
+from pyflame.ops.saved import is_python_number
 
 Rule = Callable[[Tensor, Tensor], Sequence[Tensor | None]]
 
@@ -161,7 +162,7 @@ def _remainder(node: Tensor, g: Tensor) -> Sequence[Tensor | None]:
     """PyTorch's rule: g for a; -g * floor(a / b) (div_floor) for b. A number a (`2 % x`)
     has no derivative in PyTorch (its remainder(Scalar, Tensor) has none)."""
     a, b = node.inputs
-    if a.op is flame.FillOp and not a.shape and b.requires_grad:  # a Python number
+    if is_python_number(a) and b.requires_grad:
         return _not_implemented("remainder")(node, g)
     gb = -g * ops.div(a, b, rounding_mode="floor") if b.requires_grad else None
     return (g, gb)

@@ -32,7 +32,9 @@ def _scalar(value: Any, dtype: DType) -> Tensor:
     value = float(value)
     if not dtype.is_floating_point:  # floats round to inf as in PyTorch; ints never wrap
         _fits(value, dtype, "scalar operand")
-    return _node(flame.FillOp, (), (), dtype, {"value": value})
+    out = _node(flame.FillOp, (), (), dtype, {"value": value})
+    out.__dict__["_python_number"] = True  # (ops.saved.is_python_number: PyTorch's Scalar)
+    return out
 
 
 def _check_kind(name: str, dtype: DType, kind: str) -> None:

@@ -222,9 +222,14 @@ def _needs(t: Tensor) -> bool:
     return t.requires_grad
 
 
-def _scalar(t: Tensor) -> bool:
-    """A Python number made into a rank-0 constant (`x * 2`, `x ** 2`)."""
-    return t.op is flame.FillOp and not t.shape
+def is_python_number(t: Tensor) -> bool:
+    """A Python number made into a rank-0 constant operand (`x * 2`, `x ** 2`: PyTorch's
+    Scalar overloads), not a rank-0 tensor the user made (`pf.zeros([])`, `pf.tensor(2.0)`:
+    its Tensor overloads). `ops.elementwise` marks the constants it makes."""
+    return t.__dict__.get("_python_number", False)
+
+
+_scalar = is_python_number
 
 
 def _pow(out: Tensor, a: Tensor, b: Tensor) -> Sequence[Tensor | None]:

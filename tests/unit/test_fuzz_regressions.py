@@ -515,3 +515,40 @@ def test_program_for_2501_90_a_narrow_broadcast_broadcast_again():
         loss.backward()
         pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values() if x.grad is not None])
     check_against_torch(build, loss, leaves, outs)
+
+
+def test_program_for_3332_32_remainder_of_a_0d_tensor_by_a_leaf():
+    """`pf.zeros([]) % x` with x requiring grad: PyTorch's remainder(Tensor, Tensor) has a
+    derivative for x (-g * floor(a / x)); only remainder(Scalar, Tensor), `5.0 % x`, has none.
+    PyFlame took every rank-0 fill for a Python number and raised PyTorch's error for both,
+    until the constants made from Python numbers were marked (`ops.saved.is_python_number`,
+    session 33). What PyTorch saves for backward follows the same overloads."""
+    torch = pytest.importorskip("torch")
+    from tests.fuzz.modes import check_against_torch
+
+    def build(pf):
+        x0 = pf.zeros([])
+        x3 = pf.from_numpy(np.array(-1.25, np.float32), layout=pf.MeshLayout.replicated(3, 1))
+        x3.requires_grad = True
+        t4 = x0 % x3
+        loss = (t4 * pf.from_numpy(np.array(0.75, np.float32))).sum()
+        return loss, {"x3": x3}, {"t4": t4}
+
+    with pf.target(pf.sim.SMALL):
+        loss, leaves, outs = build(pf)
+        pf.backward(loss)
+        pf.eval(loss, *outs.values(), *[x.grad for x in leaves.values() if x.grad is not None])
+    check_against_torch(build, loss, leaves, outs)
+    # a tensor dividend of several values, against torch's gradient
+    a = np.array([2.5, -7.0, 3.0, 0.5], np.float32)
+    x = pf.from_numpy(np.array(-1.5, np.float32))
+    x.requires_grad = True
+    pf.backward((pf.from_numpy(a) % x * pf.from_numpy(a)).sum())
+    tx = torch.tensor(-1.5, requires_grad=True)
+    (torch.from_numpy(a) % tx * torch.from_numpy(a)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    # a Python number dividend: no derivative, as PyTorch
+    y = pf.from_numpy(np.array(1.5, np.float32))
+    y.requires_grad = True
+    with pytest.raises(RuntimeError, match="derivative for aten::remainder is not implemented"):
+        pf.backward(5.0 % y)
