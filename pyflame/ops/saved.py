@@ -229,13 +229,10 @@ def is_python_number(t: Tensor) -> bool:
     return t.__dict__.get("_python_number", False)
 
 
-_scalar = is_python_number
-
-
 def _pow(out: Tensor, a: Tensor, b: Tensor) -> Sequence[Tensor | None]:
-    if _scalar(b):  # pow(Tensor, Scalar) saves self
+    if is_python_number(b):  # pow(Tensor, Scalar) saves self
         return (a,)
-    if _scalar(a):  # pow(Scalar, Tensor) saves the exponent and the result
+    if is_python_number(a):  # pow(Scalar, Tensor) saves the exponent and the result
         return (b, out)
     return (b, a, out)
 
@@ -315,8 +312,8 @@ FLAME_SAVES: dict[type[flame.FlameOp], Callable[..., Sequence[Tensor | None]]] =
     flame.Conv2dWeightGradOp: lambda out, x, dy: (x, dy),
     flame.WhereOp: _first,  # the condition
     # both operands, when the divisor needs a gradient (a tensor divisor: Backward1)
-    flame.RemainderOp: lambda out, a, b: (a, b) if _needs(b) and not _scalar(b) else (),
-    flame.FmodOp: lambda out, a, b: (a, b) if _needs(b) and not _scalar(b) else (),
+    flame.RemainderOp: lambda out, a, b: (a, b) if _needs(b) and not is_python_number(b) else (),
+    flame.FmodOp: lambda out, a, b: (a, b) if _needs(b) and not is_python_number(b) else (),
 }
 
 
