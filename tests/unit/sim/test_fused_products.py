@@ -144,17 +144,21 @@ def test_panels_add_the_sum_of_the_products(x_lead, y_lead):
 
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("assign", [True, False])
-@pytest.mark.parametrize(("m", "n"), [(1, 4), (4, 13), (8, 8)])
-def test_block_products_are_one_gemm_per_tile_element(m, n, assign, chunked, monkeypatch):
+@pytest.mark.parametrize(
+    ("m", "n", "blocks"), [(1, 4, False), (4, 1, False), (4, 13, True), (8, 8, True)]
+)
+def test_block_products_are_one_gemm_per_tile_element(m, n, blocks, assign, chunked, monkeypatch):
     """Small tiles on a large grid (m x n <= MAX_BLOCK_PRODUCTS, sides >= MIN_BLOCK_SIDE): one
-    GEMM per element (i, j) of the tiles, each the plane of (i, j) of every PE. Lane-major
+    GEMM per element (i, j) of the tiles, each the plane of (i, j) of every PE. Tiles of one
+    row or one column (the MLP's forward, 1x4) stay one GEMM over the grid: its columns are
+    (element, PE column), and one GEMM of them is faster than one per element. Lane-major
     accumulators (each element a plane) and PE-major ones get the same bits (the choice and
     the panels' order follow the shapes, not the layout); written over a fill or added;
     PE rows at a time too (`chunked`: a large grid's parts)."""
     if chunked:
         monkeypatch.setattr(fused_products, "RESULT_CHUNK_BYTES", 1)
     rows, cols, k, p = 32, fused_products.MIN_BLOCK_SIDE, 3, 5
-    assert fused_products.block_products(rows, m, cols, n)
+    assert fused_products.block_products(rows, m, cols, n) == blocks
     rng = np.random.default_rng(m * n)
     xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(p)]
     ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(p)]
@@ -175,7 +179,7 @@ def test_block_products_are_one_gemm_per_tile_element(m, n, assign, chunked, mon
         a[...] = acc0
         V = BufferViews([])
         panels = Panels(V, FusedUse(key=-7, slot=0, slots=p), xs[0], ys[0])
-        assert panels.blocks and panels.cols_last
+        assert panels.blocks == blocks and panels.cols_last
         panels.assign = assign
         for x, y in zip(xs, ys, strict=True):
             panels.put(x, y)
