@@ -12,6 +12,9 @@ ways and compares every byte); the cycles are the model's, charged for every PE 
 The proof never trusts a layout: it follows what the program does. Each buffer has a *token*
 per PE (`UniformTiles.tokens`): two PEs holding the same token in a buffer hold the same bytes
 there (different tokens say nothing). Tokens are made by
+- the run's start: every run starts from zeroed SRAM (pyflame/sim/sram.py; a kept SRAM is
+  zeroed again wherever a run may read before writing, pyflame/sim/written_first.py), so a
+  buffer nothing has written yet holds one token, `ZEROS`, on every PE;
 - a fill: one token over its rectangle; a host_in: one per kept tile (every replica is
   written from the same host values, pyflame/sim/kernels/host_io.py);
 - a send: its messages carry its PEs' tokens; a plain receive of one whole message gives each
@@ -21,8 +24,11 @@ there (different tokens say nothing). Tokens are made by
   when the op does not overwrite all of it) - equal inputs, equal results, on any PE (a
   pe.matmul_acc, fresh tokens: the SUMMA loops' thousands of them would cost plan time);
 - any other write (of the op's destination: its first buffer, pe.PEOp.written): fresh tokens
-  on its rectangle. A write also gives fresh tokens to every other buffer sharing those bytes
-  on those PEs.
+  on its rectangle. A write of a window (`pe.alloc ... in %whole at N`) gives the whole one
+  token per distinct (old, window) pair: the rest of its bytes are as they were (the loss's
+  two partial sums, copied into the two lanes of the one buffer an allreduce then sums, stay
+  equal along the PE rows that hold them). A write gives fresh tokens to every other buffer
+  sharing those bytes on those PEs (unknown from then on).
 
 An op whose kernel checks int32 results for overflow (`_checks_int32`) runs on every PE: it
 checks each PE's real elements only, and which are real depends on where the PE is in the
@@ -67,6 +73,9 @@ COMPUTED_ONCE = (
     pe.TransposeOp,
 )
 
+#: the token of bytes nothing has written in this run (zeroed SRAM)
+ZEROS = 0
+
 #: tile-local ops: each PE's result is a function of its own tiles only, wherever it is
 #: (pe.copy too, run on every PE: its step's Access record is what later passes read)
 TILE_LOCAL = (*COMPUTED_ONCE, pe.CopyOp)
@@ -78,12 +87,17 @@ class UniformTiles:
     def __init__(self, s: Schedule):
         self.shape = (s.R, s.C)
         self.buffers = s.buffers
-        #: buffer index -> (R, C) tokens (made fresh when first looked at: unknown bytes)
+        #: buffer index -> (R, C) tokens (`ZEROS` everywhere when first looked at: bytes
+        #: nothing wrote yet; fresh for the buffers in `unknown`)
         self.tokens: dict[int, np.ndarray] = {}
+        #: buffers whose bytes a write of another buffer sharing them changed
+        self.unknown: set[int] = set()
         #: send batch -> its sending PEs' tokens (rows, cols of the send's rectangle)
         self.sent: dict[int, np.ndarray] = {}
-        self._next = 0
+        self._next = ZEROS + 1
         self._conflicts: np.ndarray | None = None
+        #: whole buffer index -> its windows (made when first needed)
+        self._windows: dict[int, list[Buffer]] | None = None
 
     @staticmethod
     def start(s: Schedule) -> UniformTiles | None:
@@ -103,7 +117,11 @@ class UniformTiles:
         """The (R, C) tokens of buffer `index`."""
         t = self.tokens.get(index)
         if t is None:
-            t = self.tokens[index] = self.fresh(self.shape)
+            if index in self.unknown:
+                t = self.fresh(self.shape)
+            else:  # (nothing wrote its bytes: the run's zeros)
+                t = np.full(self.shape, ZEROS, dtype=np.int64)
+            self.tokens[index] = t
         return t
 
     def at(self, index: int, rect: Rect) -> np.ndarray:
@@ -126,20 +144,45 @@ class UniformTiles:
 
     def write(self, index: int, rect: Rect, tokens: np.ndarray) -> None:
         """Buffer `index` now holds `tokens` on `rect`; its windows (`Buffer.whole`: parts of
-        its bytes) hold equal bytes where it does, so they take the same tokens there; other
-        buffers sharing its bytes on some PEs hold something else there (they get fresh
-        tokens everywhere)."""
+        its bytes) hold equal bytes where it does, so they take the same tokens there; the
+        buffer it is a window of holds its old bytes and these (one token per distinct pair);
+        other buffers sharing its bytes on some PEs hold something else there (unknown from
+        now on, on all their PEs)."""
         self.at(index, rect)[...] = tokens
         if self._conflicts is None:
             self._conflicts = buffer_conflicts(self.buffers)
+        whole = self.buffers[index].whole
         for j in np.flatnonzero(self._conflicts[index]):
+            j = int(j)
             if j == index:
                 continue
-            if self.buffers[int(j)].whole == index:
+            if self.buffers[j].whole == index:
                 # a window of the written bytes: equal there where the whole is equal
-                self.at(int(j), rect)[...] = tokens
+                self.at(j, rect)[...] = tokens
+            elif j == whole:
+                self.at(j, rect)[...] = self.of_tuples(self._whole_parts(j, rect))
             else:  # unknown again, on all its PEs (a cheap, safe loss)
-                self.tokens.pop(int(j), None)
+                self.tokens.pop(j, None)
+                self.unknown.add(j)
+
+    def _whole_parts(self, whole: int, rect: Rect) -> list[np.ndarray]:
+        """Token arrays on `rect` that together say what buffer `whole` holds there, after a
+        write of one of its windows: its windows' when they cover all of its bytes (an
+        allreduce group's partial sums, each copied into its lanes), else its old tokens and
+        the windows' (the rest of its bytes as they were)."""
+        b = self.buffers[whole]
+        if self._windows is None:
+            self._windows = {}
+            for w in self.buffers:
+                if w.whole is not None:
+                    self._windows.setdefault(w.whole, []).append(w)
+        windows = self._windows.get(whole, [])
+        covered = np.zeros(b.nbytes, dtype=bool)
+        for w in windows:
+            if _contains(w.rect, rect):
+                covered[max(0, w.offset - b.offset) : w.offset - b.offset + w.nbytes] = True
+        parts = [self.at(w.index, rect) for w in windows if _contains(w.rect, rect)]
+        return parts if covered.all() else [self.at(whole, rect), *parts]
 
     # ------------------------------------------------------------------ ops
 
@@ -257,6 +300,13 @@ class UniformTiles:
             copied(V, F, A, O)
 
         return set_computed_once(overwrites(computed_once, di, written[1]), once)
+
+
+def _contains(outer: Rect, inner: Rect) -> bool:
+    """Whether PE rectangle `outer` holds all of `inner`."""
+    r0, c0, nr, nc = outer
+    i0, j0, ni, nj = inner
+    return r0 <= i0 and c0 <= j0 and i0 + ni <= r0 + nr and j0 + nj <= c0 + nc
 
 
 def _checks_int32(op: Any, bufs: list[Buffer]) -> bool:

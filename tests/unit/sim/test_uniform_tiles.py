@@ -240,14 +240,17 @@ def fresh_cache():
     runtime.cache_clear()
 
 
-def test_training_steps_are_the_same_bits(monkeypatch, fresh_cache):
+@pytest.mark.parametrize("batch", [17, 64])
+def test_training_steps_are_the_same_bits(batch, monkeypatch, fresh_cache):
     """An MLP's training steps (cross-entropy on rows held by every PE of a row after an
     allreduce, biases on every row): the same losses and parameters, bit for bit, with and
     without tiles computed once; the softmax's ops are computed once and most of their
-    copies are never made."""
+    copies are never made. A batch of 64 (on 32x32 PEs) has its logits on every PE of a row:
+    the softmax's gradient is computed once too (its scale comes through the loss's packed
+    allreduce, whose windows cover it: `UniformTiles._whole_parts`)."""
     rng = np.random.default_rng(5)
-    xs = rng.standard_normal((17, 40)).astype(np.float32)  # (planned on 16x16 PEs)
-    ys = rng.integers(0, 10, 17).astype(np.int32)
+    xs = rng.standard_normal((batch, 40)).astype(np.float32)  # (planned on 16x16 PEs, 32x32)
+    ys = rng.integers(0, 10, batch).astype(np.int32)
     results = []
     for enabled in (False, True):
         monkeypatch.setattr(uniform_tiles, "ENABLED", enabled)
@@ -272,6 +275,14 @@ def test_training_steps_are_the_same_bits(monkeypatch, fresh_cache):
     once = sum(len(_once(e)) for e in programs)
     copies = sum(s.__name__ == "replica_copies" for e in programs for _, s in e.run_steps)
     assert once > 0 and copies < once
+    # the softmax's gradient too (its rows' scale comes through the loss's packed allreduce)
+    exps = [
+        computed_once(step) is not None
+        for e in programs
+        for (_, op), step in zip(e.step_ops, e.steps, strict=False)
+        if op is not None and 'expr "exp.f32' in str(op)
+    ]
+    assert exps and (all(exps) or batch == 17)  # (17: logits split over the PE columns)
 
 
 def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
@@ -396,3 +407,48 @@ def test_a_write_of_a_packed_buffer_gives_its_windows_its_tokens():
     tiles.write(0, FULL, row)
     np.testing.assert_array_equal(tiles.of(1), row)
     assert 2 not in tiles.tokens or not np.array_equal(tiles.of(2), other)
+
+
+def _tracker(buffers):
+    from types import SimpleNamespace
+
+    return uniform_tiles.UniformTiles(SimpleNamespace(R=R, C=C, buffers=buffers))
+
+
+def test_bytes_nothing_wrote_are_equal_everywhere():
+    """Every run starts from zeroed SRAM: a buffer nothing has written holds the same bytes
+    on every PE (`ZEROS`). Once a write of another buffer sharing its bytes changed them,
+    they are unknown (a token per PE)."""
+    from pyflame.sim.executable import Buffer
+
+    f32 = np.dtype(np.float32)
+    buffers = [Buffer(0, "a", FULL, 0, 4, 16, f32), Buffer(1, "b", FULL, 8, 4, 16, f32)]
+    tiles = _tracker(buffers)
+    assert (tiles.of(0) == uniform_tiles.ZEROS).all()
+    tiles.write(1, FULL, np.arange(R * C, dtype=np.int64).reshape(R, C) + 100)
+    assert len(np.unique(tiles.of(0))) == R * C
+
+
+@pytest.mark.parametrize("cover", [True, False])
+def test_windows_covering_their_whole_make_it_equal(cover):
+    """A packed allreduce buffer (combine-collectives) whose bytes another buffer held before
+    (unknown): once its windows, written with values equal along each row, cover all its
+    bytes, it is equal along each row too (the MLP's loss and its count, summed in one
+    buffer: the softmax's gradient after it is computed once per row). A window leaving
+    bytes as they were keeps the whole unknown."""
+    from pyflame.sim.executable import Buffer
+
+    f32 = np.dtype(np.float32)
+    buffers = [
+        Buffer(0, "old", FULL, 0, 4, 16, f32),
+        Buffer(1, "packed", FULL, 0, 4, 16, f32),
+        Buffer(2, "loss", FULL, 0, 2, 8, f32, whole=1),
+        Buffer(3, "count", FULL, 8, 2 if cover else 1, 8 if cover else 4, f32, whole=1),
+    ]
+    tiles = _tracker(buffers)
+    tiles.write(0, FULL, np.arange(R * C, dtype=np.int64).reshape(R, C))  # (1 unknown)
+    rows = np.repeat(np.arange(R, dtype=np.int64)[:, None] + 1000, C, axis=1)
+    tiles.write(2, FULL, rows)
+    tiles.write(3, FULL, rows + 10)
+    packed = tiles.of(1)
+    assert bool((packed == packed[:, :1]).all()) == cover
