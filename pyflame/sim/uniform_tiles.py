@@ -47,7 +47,7 @@ from pyflame.dialects import pe
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.deferred_replicas import ComputedOnce, copies, copy_step, set_computed_once
 from pyflame.sim.layout_io import kept_grid
-from pyflame.sim.step_access import buffer_conflicts
+from pyflame.sim.step_access import Access, access_of, annotate, buffer_conflicts
 
 if TYPE_CHECKING:  # the planner owns the schedule: types only
     from pyflame.sim.executable import Buffer, Rect, Step
@@ -295,11 +295,31 @@ class UniformTiles:
         once = ComputedOnce(inner, di, written[1], it.rect, rect, reads, whole)
         copied = copy_step(di, copies(once, rect, it.rect))
 
-        def computed_once(V, F, A, O):
-            inner(V, F, A, O)
-            copied(V, F, A, O)
+        def made(once: ComputedOnce) -> Step:
+            inner = once.inner
 
-        return set_computed_once(overwrites(computed_once, di, written[1]), once)
+            def computed_once(V, F, A, O):
+                inner(V, F, A, O)
+                copied(V, F, A, O)
+
+            return set_computed_once(overwrites(computed_once, di, written[1]), once)
+
+        step = made(once)
+        acc = access_of(inner)
+        if acc is None or acc.rebuild is None or acc.received is not None or di in acc.reads:
+            return step
+        # what it touches: the inner step's reads (of the first row / column / PE), all of
+        # its rectangle of the destination written; so a host input only it reads (a bias,
+        # a learning rate, a weight its SGD update reads on one row of PEs) is a view of the
+        # host array (pyflame/sim/step_access.py), and the inner step reads that view
+        rebuild_inner = acc.rebuild
+
+        def rebuild(keys: dict[int, int]) -> Step:
+            again = rebuild_inner(keys)
+            setattr(again, "viewed", frozenset(keys))  # noqa: B010  (read_as_views)
+            return made(replace(once, inner=again))
+
+        return annotate(step, Access(dict(acc.reads), {di: written[1]}, rebuild=rebuild))
 
 
 def _contains(outer: Rect, inner: Rect) -> bool:

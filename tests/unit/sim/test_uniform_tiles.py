@@ -12,6 +12,7 @@ import pyflame as pf
 from pyflame import nn, optim, runtime
 from pyflame.sim import compile_plan, uniform_tiles
 from pyflame.sim.deferred_replicas import computed_once
+from pyflame.sim.step_access import is_elided
 
 R, C, N = 3, 4, 5
 FULL = (0, 0, R, C)
@@ -283,6 +284,21 @@ def test_training_steps_are_the_same_bits(batch, monkeypatch, fresh_cache):
         if op is not None and 'expr "exp.f32' in str(op)
     ]
     assert exps and (all(exps) or batch == 17)  # (17: logits split over the PE columns)
+    # host inputs read only by steps computed once (the learning rate, a bias, the last
+    # layer's weight in its SGD update) are views of the host arrays: those steps read them
+    viewed = set()
+    for e in programs:
+        for step in e.lean_steps:
+            if is_elided(step) and step.elided.source is not None:
+                viewed.add((id(e), step.elided.buffer))
+    readers = {
+        (id(e), b)
+        for e in programs
+        for step in e.lean_steps
+        if (once := computed_once(step)) is not None
+        for b in once.reads
+    }
+    assert viewed & readers
 
 
 def test_a_partial_write_keeps_the_old_lanes_apart(sim, rng, monkeypatch):
