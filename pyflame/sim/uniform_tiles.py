@@ -152,8 +152,7 @@ class UniformTiles:
         if self._conflicts is None:
             self._conflicts = buffer_conflicts(self.buffers)
         whole = self.buffers[index].whole
-        for j in np.flatnonzero(self._conflicts[index]):
-            j = int(j)
+        for j in np.flatnonzero(self._conflicts[index]).tolist():
             if j == index:
                 continue
             if self.buffers[j].whole == index:
