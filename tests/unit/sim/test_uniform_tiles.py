@@ -468,3 +468,23 @@ def test_windows_covering_their_whole_make_it_equal(cover):
     tiles.write(3, FULL, rows + 10)
     packed = tiles.of(1)
     assert bool((packed == packed[:, :1]).all()) == cover
+
+
+def test_an_op_over_bytes_nothing_wrote_is_computed_once(sim, rng, monkeypatch):
+    """`z` is never written: every PE holds the run's zeros there, so exp over it runs on
+    one PE (and gives 1.0 on every PE); over `a`'s distinct tiles, on every PE. Both
+    ways give the same outputs, SRAM and cycles (`_both`), also from a kept SRAM that the
+    previous run left written."""
+    b = sim.Body()
+    for name in ("a", "z", "e", "f"):
+        b.alloc(name, FULL, N)
+    arg = sim.io(b, "a", FULL, N)
+    b.op(f"pe.unary exp %e, %z {{pes = {sim.pes(FULL)}}} : {b.t('e', 'z')}")
+    b.op(f"pe.unary exp %f, %a {{pes = {sim.pes(FULL)}}} : {b.t('f', 'a')}")
+    x = rng.standard_normal(R * C * N).astype(np.float32)
+    exe, (o_e, o_f) = _both(sim, _program(sim, b, arg, ["e", "f"]), x, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(o_e, np.ones(R * C * N, np.float32))
+    np.testing.assert_array_equal(o_f, np.exp(x))
+    assert [o.rect_once for o in _once(exe)] == [(0, 0, 1, 1)]
+    (again_e, _), _ = exe.run([x + 1.0])  # (a kept SRAM: zeroed again where read first)
+    np.testing.assert_array_equal(again_e, o_e)
