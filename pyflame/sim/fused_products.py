@@ -149,6 +149,12 @@ class Panels:
         self.cols_last = self.gemm and (self.blocks or max(m, k) * n <= LANE_MAJOR_MAX_ITEMS)
         self.slots = panel_slots(use, x, y)
         self.k = k
+        #: the GEMM's K ordered (tile element, slot), not (slot, tile element): small tiles
+        #: (the ones SRAM holds lane-major, each element a plane of every PE's) are copied in
+        #: rows of one element over the slots' PEs instead of one element at a time (the MLP's
+        #: forward lhs, 1x13 tiles of 61 PE columns: 52 -> 11 us alone). Decided by the
+        #: shapes, as `cols_last` is: the order fixes the bits
+        self.k_major = self.cols_last and k > 1
         self.filled = 0
         width = self.slots * k
         # (scratch arrays of the SRAM: kept for its next run, no fresh pages to fault in)
@@ -175,6 +181,13 @@ class Panels:
         Rows of a few lanes (the MLP's tiles: 13 and 4 floats) are moved as single items of a
         void type as wide as the row (`as_items`): numpy's copy otherwise runs one inner loop
         per row (several times slower, the same bytes)."""
+        if self.k_major:  # (slot by slot, each tile element into its part of K)
+            x5, y4 = self._by_element()
+            for j, (x, y) in enumerate(zip(xs, ys, strict=True)):
+                x5[..., self.filled + j] = x
+                y4[:, self.filled + j] = y[0].transpose(1, 2, 0)  # (cols, k, n) -> (k, n, cols)
+            self.filled += len(xs)
+            return
         lo, hi = self.filled * self.k, (self.filled + len(xs)) * self.k
         _concatenate(xs, self.x[..., lo:hi], -1, self.k)
         n = self.y.shape[-1]
@@ -190,6 +203,13 @@ class Panels:
         """`put_all` of operands given as one array each, (slots, *x tile shape) and
         (slots, *y tile shape) (`stacked`): one copy per operand, however many slots."""
         p, k = xs.shape[0], self.k
+        if self.k_major:  # (slots, ..., k) -> (..., k, slots): rows along the slots
+            x5, y4 = self._by_element()
+            lo, hi = self.filled, self.filled + p
+            copy_rows(x5[..., lo:hi], xs.transpose(1, 2, 3, 4, 0), p)
+            copy_rows(y4[:, lo:hi], ys[:, 0].transpose(2, 0, 3, 1), y4.shape[-1])
+            self.filled += p
+            return
         lo, hi = self.filled * k, (self.filled + p) * k
         xr, xc, m, _ = self.x.shape
         copy_rows(split_view(self.x[..., lo:hi], (xr, xc, m, p, k)), xs.transpose(1, 2, 3, 0, 4), k)
@@ -206,23 +226,45 @@ class Panels:
             copy_rows(out, ys.transpose(1, 2, 0, 3, 4), n)
         self.filled += p
 
+    def _by_element(self) -> tuple[np.ndarray, np.ndarray]:
+        """The k-major panels as (rows | 1, 1, m, k, slots) and (k, slots, n, cols) views."""
+        xr, xc, m, _ = self.x.shape
+        _, n, yc = self.y.shape
+        return (
+            self.x.reshape(xr, xc, m, self.k, self.slots),
+            self.y.reshape(self.k, self.slots, n, yc),
+        )
+
+    def _filled(self) -> tuple[np.ndarray, np.ndarray]:
+        """The filled part of the panels: x (.., m, width), y (width, ...) (GEMM) or
+        (.., width, n), in the GEMM's K order (a k-major segment cut short is compacted)."""
+        width = self.filled * self.k
+        if not self.k_major:
+            y = self.y[:width] if self.gemm else self.y[:, :, :width, :]
+            return self.x[..., :width], y
+        if self.filled == self.slots:
+            return self.x, self.y
+        x5, y4 = self._by_element()  # (a copy each: the slots left empty dropped)
+        x = x5[..., : self.filled].reshape(*self.x.shape[:3], width)
+        return x, y4[:, : self.filled].reshape(width, *self.y.shape[1:])
+
     def add_into(self, a: np.ndarray, V: Sequence[np.ndarray], batched: AddProducts) -> None:
         """a += (the filled slots' product); a is the (rows, cols, m, n) accumulator tiles."""
         width = self.filled * self.k
-        x = self.x[..., :width]
+        x, y = self._filled()
         if not self.gemm:
             if self.assign:
                 a[...] = 0.0
-            batched(a, x, self.y[:, :, :width, :])
+            batched(a, x, y)
             return
         xr, m = x.shape[0], x.shape[2]
         yc, n = self.y.shape[1], self.y.shape[2]
         if self.cols_last:
             n, yc = yc, n
         if self.blocks:
-            self._add_blocks(a, V, x.reshape(xr, m, width), self.y[:width])
+            self._add_blocks(a, V, x.reshape(xr, m, width), y)
             return
-        rhs = self.y[:width].reshape(width, yc * n)
+        rhs = y.reshape(width, yc * n)
         lhs = x.reshape(xr, m, width)  # (PE rows, m, p*k): a view (its rows are strided)
         step = max(1, RESULT_CHUNK_BYTES // max(1, m * yc * n * a.itemsize))
         step = min(step, xr)

@@ -397,3 +397,41 @@ def test_a_single_product_over_a_fill_of_zeros_writes_its_product(sim, m, k, n):
     with np.errstate(invalid="ignore"):
         np.testing.assert_allclose(got.reshape(6, m, n), lhs @ rhs, rtol=1e-5, atol=1e-5)
     assert not np.signbit(got.reshape(6, m, n)[0, 0]).any()  # (+0.0, as 0.0 + -0.0 gives)
+
+
+@pytest.mark.parametrize(("m", "n"), [(1, 4), (3, 2)])
+def test_small_tiles_order_k_by_tile_element(m, n):
+    """Small tiles with k > 1 (the MLP's forward: 1x13 by 13x4) take the GEMM's K as (tile
+    element, slot): filled slot by slot, all at once from stacked views, or cut short (a
+    segment ending before its panels are full: compacted), the same bits; lane-major and
+    PE-major accumulators alike; the sum of the products to fp32 rounding."""
+    rows, cols, k, p = 6, 5, 3, 4
+    rng = np.random.default_rng(m * 10 + n)
+    xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(p)]
+    ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(p)]
+    acc0 = rng.standard_normal((rows, cols, m, n)).astype(np.float32)
+    want = acc0.astype(np.float64) + sum(
+        np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys, strict=True)
+    )
+    got = []
+    for way in ("one by one", "stacked", "cut short", "pe-major"):
+        if way == "pe-major":
+            a = np.zeros((rows, cols, m * n), np.float32).reshape(rows, cols, m, n)
+        else:  # (m*n, rows, cols) planes, as a lane-major block
+            planes = np.zeros((m * n, rows, cols), np.float32)
+            a = planes.reshape(m, n, rows, cols).transpose(2, 3, 0, 1)
+        a[...] = acc0
+        V = BufferViews([])
+        slots = p + 2 if way == "cut short" else p
+        panels = Panels(V, FusedUse(key=-9, slot=0, slots=slots), xs[0], ys[0])
+        assert panels.k_major and not panels.blocks
+        if way == "stacked":
+            panels.put_stacked(np.stack(xs), np.stack(ys))
+        else:
+            for x, y in zip(xs, ys, strict=True):
+                panels.put(x, y)
+        panels.add_into(a, V, lambda *args: pytest.fail("not a GEMM"))
+        got.append(np.array(a))
+    for g in got[1:]:
+        assert g.tobytes() == got[0].tobytes()
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
