@@ -93,7 +93,8 @@ def copy_step(buffer: int, copies: Sequence[Copy]) -> Step:
     return replica_copies
 
 
-def _within(inner: Rect, outer: Rect) -> bool:
+def rect_within(inner: Rect, outer: Rect) -> bool:
+    """Whether PE rectangle `inner` lies inside `outer`."""
     return (
         outer[0] <= inner[0]
         and inner[0] + inner[2] <= outer[0] + outer[2]
@@ -133,13 +134,13 @@ def _needs(
     all of `made`'s (its own copies then overwrite every pending one); None: all of it."""
     if step_once is None:
         read = getattr(step, "reads_pes", None)
-        return have if read is not None and read[0] == b and _within(read[1], have) else None
-    if step_once.buffer == b and not (step_once.whole and _within(made.rect, step_once.rect)):
+        return have if read is not None and read[0] == b and rect_within(read[1], have) else None
+    if step_once.buffer == b and not (step_once.whole and rect_within(made.rect, step_once.rect)):
         return None
-    if b not in step_once.reads or _within(step_once.rect_once, have):
+    if b not in step_once.reads or rect_within(step_once.rect_once, have):
         return have
     want = step_once.rect_once
-    if want[:2] != made.rect[:2] or not _within(want, made.rect):
+    if want[:2] != made.rect[:2] or not rect_within(want, made.rect):
         return None
     # the first rows / columns the step reads: a bigger part of `made`'s from its first PE
     return (want[0], want[1], max(want[2], have[2]), max(want[3], have[3]))
@@ -171,7 +172,7 @@ def _overwrites_copies(
         rect = (br + rows.start, bc + cols.start, rows.stop - rows.start, cols.stop - cols.start)
     a, b = buffers[j], buffers[made.buffer]
     holds = a.offset <= b.offset and b.offset + b.nbytes <= a.offset + a.nbytes
-    return holds and _within(made.rect, rect)
+    return holds and rect_within(made.rect, rect)
 
 
 def _whole_lanes(sel: Any, b: Buffer) -> bool:
@@ -239,6 +240,7 @@ __all__ = [
     "computed_once",
     "copies",
     "defer_replica_copies",
+    "rect_within",
     "set_computed_once",
     "set_reads_pes",
 ]

@@ -45,7 +45,13 @@ import numpy as np
 
 from pyflame.dialects import pe
 from pyflame.sim.dead_transfers import overwrites
-from pyflame.sim.deferred_replicas import ComputedOnce, copies, copy_step, set_computed_once
+from pyflame.sim.deferred_replicas import (
+    ComputedOnce,
+    copies,
+    copy_step,
+    rect_within,
+    set_computed_once,
+)
 from pyflame.sim.layout_io import kept_grid
 from pyflame.sim.step_access import Access, access_of, annotate, buffer_conflicts
 
@@ -178,9 +184,9 @@ class UniformTiles:
         windows = self._windows.get(whole, [])
         covered = np.zeros(b.nbytes, dtype=bool)
         for w in windows:
-            if _contains(w.rect, rect):
+            if rect_within(rect, w.rect):
                 covered[max(0, w.offset - b.offset) : w.offset - b.offset + w.nbytes] = True
-        parts = [self.at(w.index, rect) for w in windows if _contains(w.rect, rect)]
+        parts = [self.at(w.index, rect) for w in windows if rect_within(rect, w.rect)]
         return parts if covered.all() else [self.at(whole, rect), *parts]
 
     # ------------------------------------------------------------------ ops
@@ -319,13 +325,6 @@ class UniformTiles:
             return made(replace(once, inner=again))
 
         return annotate(step, Access(dict(acc.reads), {di: written[1]}, rebuild=rebuild))
-
-
-def _contains(outer: Rect, inner: Rect) -> bool:
-    """Whether PE rectangle `outer` holds all of `inner`."""
-    r0, c0, nr, nc = outer
-    i0, j0, ni, nj = inner
-    return r0 <= i0 and c0 <= j0 and i0 + ni <= r0 + nr and j0 + nj <= c0 + nc
 
 
 def _checks_int32(op: Any, bufs: list[Buffer]) -> bool:

@@ -407,8 +407,6 @@ def test_a_write_of_a_packed_buffer_gives_its_windows_its_tokens():
     (the MLP's SGD updates read gradient windows after the packed multicast back, and stay
     computed once per PE column). A buffer that only shares some of its bytes (no window)
     becomes unknown, as before."""
-    from types import SimpleNamespace
-
     from pyflame.sim.executable import Buffer
 
     f32 = np.dtype(np.float32)
@@ -417,7 +415,7 @@ def test_a_write_of_a_packed_buffer_gives_its_windows_its_tokens():
         Buffer(1, "window", FULL, 16, 4, 16, f32, whole=0),
         Buffer(2, "other", FULL, 28, 4, 16, f32),
     ]
-    tiles = uniform_tiles.UniformTiles(SimpleNamespace(R=R, C=C, buffers=buffers))
+    tiles = _tracker(buffers)
     other = tiles.of(2).copy()
     row = np.repeat(np.arange(C, dtype=np.int64)[None, :] + 1000, R, axis=0)  # equal columns
     tiles.write(0, FULL, row)
