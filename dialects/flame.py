@@ -311,7 +311,7 @@ def check_tensor_type(typ: Attribute, what: str) -> None:
         raise VerifyException(
             f"{what} {typ} has a dynamic dim ('?'): PyFlame tensors have static shapes"
         )
-    elem = str(typ.element_type)
+    elem = elementwise.type_name(typ.element_type)
     if elem not in elementwise.ELEMENT_TYPES:
         hint = " (use f32)" if elem.startswith("f") else ""
         raise VerifyException(

@@ -112,7 +112,11 @@ class MeshTensorType(DistributedAttr, TypeAttribute):
 
 
 def dist_of(value: SSAValue | Attribute) -> Distribution:
+    if type(value) is MeshTensorType:  # (the ABC checks below cost ~1 us: ~10^5 calls)
+        return value.dist
     typ = value.type if isinstance(value, SSAValue) else value
+    if type(typ) is MeshTensorType:
+        return typ.dist
     if not isinstance(typ, MeshTensorType):
         raise VerifyException(f"expected a !mesh.tensor, got {typ}")
     return typ.dist

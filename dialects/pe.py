@@ -106,7 +106,7 @@ from xdsl.utils.str_enum import StrEnum
 from pyflame.core import fused_expr, shapes
 from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.distribution import DistributedAttr
-from pyflame.core.elementwise import BinaryFn, UnaryFn
+from pyflame.core.elementwise import BinaryFn, UnaryFn, type_name
 from pyflame.core.reductions import PoolKind, ReductionKind
 
 # --- closed sets of names ------------------------------------------------------------------
@@ -246,7 +246,7 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
             printer.print_attribute(self.element_type)
 
     def verify(self) -> None:
-        if str(self.element_type) not in ELEM_BYTES:
+        if type_name(self.element_type) not in ELEM_BYTES:
             raise VerifyException(
                 f"pe buffers hold {', '.join(ELEM_BYTES)}, not {self.element_type}"
             )
@@ -258,7 +258,7 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
 
     @property
     def elem_bytes(self) -> int:
-        return ELEM_BYTES[str(self.element_type)]
+        return ELEM_BYTES[type_name(self.element_type)]
 
     @property
     def num_bytes(self) -> int:

@@ -36,6 +36,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.elementwise import type_name
 from pyflame.core.errors import CompileError, UnsupportedOpsError
 from pyflame.core.placement import DEFAULT_PLACEMENT, Placement, placement_of
 from pyflame.core.target import Target
@@ -86,7 +87,7 @@ def check_supported(fn: func.FuncOp) -> None:
             continue
         allowed = FLOAT_ONLY_ELEMENTS if isinstance(op, FLOAT_ONLY_OPS) else SUPPORTED_ELEMENTS
         for v in list(op.operands) + list(op.results):
-            if isinstance(v.type, TensorType) and str(v.type.element_type) not in allowed:
+            if isinstance(v.type, TensorType) and type_name(v.type.element_type) not in allowed:
                 problems.append(
                     f"{where}: '{op.name}' on {v.type}: this element type does not run on the mesh"
                 )
@@ -94,7 +95,7 @@ def check_supported(fn: func.FuncOp) -> None:
     for arg in fn.body.block.args:
         if (
             isinstance(arg.type, TensorType)
-            and str(arg.type.element_type) not in SUPPORTED_ELEMENTS
+            and type_name(arg.type.element_type) not in SUPPORTED_ELEMENTS
         ):
             loc = arg.location
             where = (

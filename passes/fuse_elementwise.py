@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -40,6 +41,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from pyflame.core import fused_expr
+from pyflame.core.elementwise import type_name
 from pyflame.core.fused_expr import Arg, Const, Input, Ref, Shape, Step
 from pyflame.dialects import mesh, pe
 
@@ -50,7 +52,7 @@ LEAVES = (pe.FillOp, pe.BroadcastOp)
 
 
 def elem(v: SSAValue) -> str:
-    return str(pe.buf_of(v).element_type)
+    return type_name(pe.buf_of(v).element_type)
 
 
 def size(v: SSAValue) -> int:
@@ -252,7 +254,7 @@ class MeshGroup:
 
 def _mesh_fusable(op: Operation) -> bool:
     return isinstance(op, MESH_COMPUTE + MESH_LEAVES) and all(
-        str(mesh.elem_of(v)) != "i32"
+        type_name(mesh.elem_of(v)) != "i32"
         for v in [*op.operands, *op.results]
         if isinstance(v.type, mesh.MeshTensorType)
     )
@@ -285,7 +287,7 @@ def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
     made, inputs, steps, arg = expr.made, expr.inputs, expr.steps, expr.arg
     for m in members:
         out = m.results[0]
-        typ = str(mesh.elem_of(out))
+        typ = type_name(mesh.elem_of(out))
         if isinstance(m, mesh.FillOp):
             made[out] = Const(m.value.value.data, typ)
             continue
@@ -299,7 +301,7 @@ def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
             steps.append(Step("broadcast", typ, (arg(m.input), *shapes)))
         elif isinstance(m, mesh.UnaryOp) and m.fn.data == "scale":
             assert m.scalar is not None  # the verifier: scale takes a scalar
-            k = Const(m.scalar.value.data, str(mesh.elem_of(m.input)))
+            k = Const(m.scalar.value.data, type_name(mesh.elem_of(m.input)))
             steps.append(Step("scale", typ, (arg(m.input), k)))
         elif isinstance(m, mesh.ConvertOp):
             steps.append(Step("convert", typ, (arg(m.input),)))
@@ -312,44 +314,78 @@ def _mesh_steps(members: list[Operation]) -> tuple[list[Step], list[SSAValue]]:
     return steps, inputs
 
 
+def _group_of(
+    root: Operation,
+    block: Block,
+    fusable: dict[Operation, bool],
+    taken: set[Operation],
+    n: int,
+    rect: tuple[int, int, int, int],
+) -> set[Operation]:
+    """The least group holding `root` that takes in every maker of a member's operand that
+    may join: fusable (or a reshape) in `block`, on `rect`, `n` elements a PE (a fill: 1 or n,
+    read by compute ops only), not `taken`, every user of the value a member. A worklist: a
+    value some of whose users are outside waits, and is asked again whenever the group grows
+    (the group only grows, so the order of joining does not change it)."""
+    from pyflame.passes.pe_lowering.state import grid_rect
+
+    members: set[Operation] = {root}
+
+    def joins(v: SSAValue) -> bool | None:
+        """Whether v's maker joins now (None: not now, maybe once v's other users have)."""
+        w = v.owner
+        if not isinstance(w, Operation) or w in members or w in taken:
+            return False
+        if w.parent_block() is not block:
+            return False
+        if not fusable[w] and not isinstance(w, mesh.ReshapeOp):
+            return False
+        if grid_rect(mesh.dist_of(v)) != rect:
+            return False
+        if isinstance(w, mesh.FillOp):
+            if _local(v) not in (1, n) or any(
+                not isinstance(u.operation, MESH_COMPUTE) for u in v.uses
+            ):
+                return False
+        elif _local(v) != n:
+            return False
+        return None if any(u.operation not in members for u in v.uses) else True
+
+    frontier: list[Operation] = [root]
+    waiting: list[SSAValue] = []
+    while frontier:
+        m = frontier.pop()
+        for v in m.operands:
+            verdict = joins(v)
+            if verdict is None:
+                waiting.append(v)
+            elif verdict:
+                members.add(cast(Operation, v.owner))
+                frontier.append(cast(Operation, v.owner))
+        if not frontier and waiting:
+            verdicts = [(v, joins(v)) for v in waiting]
+            waiting = [v for v, verdict in verdicts if verdict is None]
+            for v, verdict in verdicts:
+                if verdict and v.owner not in members:
+                    members.add(cast(Operation, v.owner))
+                    frontier.append(cast(Operation, v.owner))
+    return members
+
+
 def mesh_groups(fn: func.FuncOp) -> list[MeshGroup]:
     """The groups fuse-elementwise will make of `fn`'s mesh program once it is lowered."""
     from pyflame.passes.pe_lowering.state import grid_rect
 
     ops = list(fn.body.block.ops)
     index = {op: i for i, op in enumerate(ops)}
+    fusable = {op: _mesh_fusable(op) for op in ops}
     taken: set[Operation] = set()
     found = []
     for root in reversed(ops):
-        if root in taken or not isinstance(root, MESH_COMPUTE) or not _mesh_fusable(root):
+        if root in taken or not isinstance(root, MESH_COMPUTE) or not fusable[root]:
             continue
         n, rect = _local(root.results[0]), grid_rect(mesh.dist_of(root.results[0]))
-        members: set[Operation] = {root}
-        changed = True
-        while changed:
-            changed = False
-            for m in sorted(members, key=index.__getitem__):
-                for v in m.operands:
-                    w = v.owner
-                    if not isinstance(w, Operation) or w in members or w in taken:
-                        continue
-                    if w.parent_block() is not fn.body.block:
-                        continue
-                    if not _mesh_fusable(w) and not isinstance(w, mesh.ReshapeOp):
-                        continue
-                    if grid_rect(mesh.dist_of(v)) != rect:
-                        continue
-                    if isinstance(w, mesh.FillOp):
-                        if _local(v) not in (1, n) or any(
-                            not isinstance(u.operation, MESH_COMPUTE) for u in v.uses
-                        ):
-                            continue
-                    elif _local(v) != n:
-                        continue
-                    if any(u.operation not in members for u in v.uses):
-                        continue
-                    members.add(w)
-                    changed = True
+        members = _group_of(root, fn.body.block, fusable, taken, n, rect)
         if len(members) < 2:
             continue
         ordered = sorted(members, key=index.__getitem__)

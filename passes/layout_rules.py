@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from pyflame.core.distribution import Distribution
+from pyflame.core.elementwise import type_name
 from pyflame.core.target import WSE2, Target
 from pyflame.dialects import flame
 from pyflame.passes.flame_lowering.gemv import skinny_side
@@ -136,7 +137,7 @@ def modelled(v: SSAValue) -> bool:
     owner = v.owner
     if isinstance(owner, flame.MatmulOp):
         return is_matrix_product(owner)
-    if isinstance(owner, REDUCTIONS) and str(v.type.element_type) in ("i32", "i1"):
+    if isinstance(owner, REDUCTIONS) and type_name(v.type.element_type) in ("i32", "i1"):
         # an integer reduction's padding lanes hold its identity (the largest int for the
         # argmin that argmax decomposes into): split, `+ k` on them would be an int32
         # overflow the simulator reports although no real element overflows

@@ -4,6 +4,7 @@ emits (`scale`, `mask_pad`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -179,6 +180,7 @@ class Lowering:
         self.values[flame_result] = self.to_dist(v, hinted) if hinted else v
 
 
+@functools.lru_cache(maxsize=8192)  # (an attribute is an immutable value: one serves all uses)
 def mesh_type(dist: Distribution, elem: Attribute = f32) -> MeshTensorType:
     return MeshTensorType(dist, elem)
 

@@ -3,6 +3,7 @@ the router route patterns its lowerings use (row/column broadcasts, chains)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -36,7 +37,12 @@ def tile_layout(typ: Attribute) -> pe.TileLayoutAttr:
     """The pe tile layout (`#pe.layout<...>`) of a `!mesh.tensor` type: the same tiling."""
     if not isinstance(typ, MeshTensorType):
         raise VerifyException(f"expected a !mesh.tensor, got {typ}")
-    return pe.TileLayoutAttr(typ.dist, typ.element_type)
+    return _tile_layout(typ.dist, typ.element_type)
+
+
+@functools.lru_cache(maxsize=8192)  # (an attribute is an immutable value: one serves all uses)
+def _tile_layout(dist: Distribution, element_type: Attribute) -> pe.TileLayoutAttr:
+    return pe.TileLayoutAttr(dist, element_type)
 
 
 # --------------------------------------------------------------------------- route patterns

@@ -14,6 +14,7 @@ redistribution). The text form writes it only when it is not (0, 0): `on 4x4 at 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pyflame.core.elementwise import ELEMENT_TYPES
+from pyflame.core.elementwise import ELEMENT_TYPES, type_name
 
 AXES = ("r", "c", "rc", "")  # "" (printed `_`): the dim is not split
 
@@ -45,16 +46,18 @@ class Distribution:
         rows, cols = self.grid
         return {"r": rows, "c": cols, "rc": rows * cols, "": 1}[self.split[dim]]
 
-    @property
+    # (block, padded_shape and local_elems are computed once: the compiler asks ~100,000
+    # times in a big program; the instance is frozen and its equality reads only its fields)
+    @functools.cached_property
     def block(self) -> tuple[int, ...]:
         """The per-PE block shape (padded)."""
         return tuple(-(-n // self.parts(d)) if n else 0 for d, n in enumerate(self.shape))
 
-    @property
+    @functools.cached_property
     def padded_shape(self) -> tuple[int, ...]:
         return tuple(b * self.parts(d) for d, b in enumerate(self.block))
 
-    @property
+    @functools.cached_property
     def local_elems(self) -> int:
         return math.prod(self.block)
 
@@ -344,9 +347,11 @@ def origin_text(origin: tuple[int, int]) -> str:
     return f" at ({origin[0]}, {origin[1]})" if origin != (0, 0) else ""
 
 
+@functools.lru_cache(maxsize=8192)
 def distributed_parameters(dist: Distribution, element_type: Attribute) -> tuple[Attribute, ...]:
     """The parameters (shape, element type, grid, split, origin) that `!mesh.tensor` and
-    `#pe.layout` store for `dist`."""
+    `#pe.layout` store for `dist`. Remembered: attributes are immutable values, and building
+    and verifying the ~15 inner ones took most of a lowering's ~70,000 types' 140 us each."""
     return (
         ArrayAttr([IntAttr(n) for n in dist.shape]),
         element_type,
@@ -438,7 +443,13 @@ class DistributedAttr(ParametrizedAttribute):
     @property
     def dist(self) -> Distribution:
         """The block arithmetic of this tiling (block shape, padding, which PE holds what)."""
-        return distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
+        # (made once per attribute: lowering and planning ask ~30,000 times in a program; the
+        # attribute is immutable, and its equality and hash read only its parameters)
+        memo = self.__dict__.get("_dist")
+        if memo is None:
+            memo = distribution_of_parameters(self.shape, self.grid, self.split, self.origin)
+            self.__dict__["_dist"] = memo
+        return memo
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -449,7 +460,7 @@ class DistributedAttr(ParametrizedAttribute):
 
     def verify(self) -> None:
         self.dist.check()
-        elem = str(self.element_type)
+        elem = type_name(self.element_type)
         if elem not in ELEMENT_TYPES:
             raise VerifyException(f"{self.WHAT} hold {', '.join(ELEMENT_TYPES)}, not {elem}")
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    from xdsl.ir import Attribute
 from xdsl.utils.str_enum import StrEnum
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
@@ -594,6 +595,14 @@ ELEMENT_TYPES = {
     "i32": ("int32", 4, False),
     "i1": ("bool", 1, False),
 }
+
+
+@functools.cache
+def type_name(element_type: Attribute) -> str:
+    """`str(element_type)` (`f32`, `bf16`, `i1`, ...), remembered: xDSL prints an attribute
+    anew at each str() (~8 us), and verifying, lowering and planning a program ask tens of
+    thousands of times (a 30-op program's compile spent 0.9 s of 7.6 in it)."""
+    return str(element_type)
 
 
 @functools.cache  # (every fused step's cast asks: np.dtype(name) parses the name each time)

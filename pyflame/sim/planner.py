@@ -100,7 +100,7 @@ def _host_bytes(typ: Attribute) -> int:
     """Bytes of a host tensor of type `typ` (0 for scalars)."""
     if not isinstance(typ, TensorType):
         return 0
-    elem = elementwise.numpy_dtype(str(typ.element_type)).itemsize
+    elem = elementwise.numpy_dtype(elementwise.type_name(typ.element_type)).itemsize
     return math.prod(typ.get_shape()) * elem
 
 
@@ -216,7 +216,7 @@ class Planner:
                     (
                         "tensor",
                         tuple(a.type.get_shape()),
-                        elementwise.numpy_dtype(str(a.type.element_type)),
+                        elementwise.numpy_dtype(elementwise.type_name(a.type.element_type)),
                     )
                 )
             elif isinstance(a.type, IntegerType):
@@ -346,7 +346,7 @@ class Planner:
         t, s = self.target, self.schedule
         name = op.buffer_name.data
         typ = pe.buf_of(op.result)
-        elem = str(typ.element_type)
+        elem = elementwise.type_name(typ.element_type)
         if elem not in elementwise.ELEMENT_TYPES:
             raise CompileError(f"{what}: buffer '{name}' holds {elem}, which PEs do not hold")
         off = op.byte_offset

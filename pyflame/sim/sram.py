@@ -128,29 +128,25 @@ def _box(b: Buffer) -> tuple[int, int, int, int, int, int]:
 def group_buffers(buffers: Sequence[Buffer]) -> list[Block]:
     """The blocks of `buffers`: buffers that share a byte on some PE, directly or through
     others, are one block (in order of their first buffer). Empty buffers get no block."""
-    n = len(buffers)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     live = [b.index for b in buffers if b.nbytes and b.rect[2] and b.rect[3]]
+    # component label of each live buffer (the least position in it): a row of the overlap
+    # matrix merges every label it hits at once, so the work is numpy's, O(n) per row (SRAM
+    # reuse makes the matrix dense: thousands of hits a row in a big program)
+    label = np.arange(len(live))
     if live:
         box = np.array([_box(buffers[i]) for i in live], dtype=np.int64)
         lo, hi = box[:, :3], box[:, 3:]
-        for k, i in enumerate(live[:-1]):  # one row of the overlap matrix at a time: O(n) memory
+        for k in range(len(live) - 1):  # one row of the overlap matrix at a time: O(n) memory
             rest = slice(k + 1, len(live))
             hit = np.all((lo[k] < hi[rest]) & (lo[rest] < hi[k]), axis=1)
-            for j in np.flatnonzero(hit):
-                a, b = find(i), find(live[k + 1 + int(j)])
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+            if not hit.any():
+                continue
+            merged = np.unique(np.append(label[k + 1 :][hit], label[k]))
+            if len(merged) > 1:
+                label[np.isin(label, merged)] = merged[0]
     groups: dict[int, list[int]] = {}
-    for i in live:
-        groups.setdefault(find(i), []).append(i)
+    for k, i in enumerate(live):
+        groups.setdefault(int(label[k]), []).append(i)
     blocks = []
     for members in groups.values():
         boxes = np.array([_box(buffers[i]) for i in members], dtype=np.int64)

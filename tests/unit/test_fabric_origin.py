@@ -411,7 +411,12 @@ def test_each_exchange_phase_routes_from_its_own_grids_corner():
     assert checked > 10
 
 
-@pytest.mark.parametrize("target", [pf.sim.SMALL, WAVELET], ids=["fast", "wavelet"])
+@pytest.mark.parametrize(
+    "target",
+    # (the wavelet engine's run is 10 s of the default suite: the slow suite runs it)
+    [pf.sim.SMALL, pytest.param(WAVELET, marks=pytest.mark.slow)],
+    ids=["fast", "wavelet"],
+)
 def test_a_concat_of_tensors_at_two_origins_runs(target):
     with pf.target(target):
         out, want = _concat_at_two_origins()

@@ -26,9 +26,19 @@ FAST_SEED = 1000
 FAST_PROGRAMS = 40
 #: the fast slice of the other modes (tests/fuzz/modes.py): programs per mode
 FAST_MODES = {"grad": 16, "rebuild": 6, "threads": 2}
+#: programs of each slice the default run takes; the rest run in the slow suite
+DEFAULT_PROGRAMS = {"mixed": 24, "grad": 10, "rebuild": 6, "threads": 2}
 
 
-@pytest.mark.parametrize("index", range(FAST_PROGRAMS), ids=lambda i: f"seed{FAST_SEED}-{i}")
+def _slice(mode: str, n: int) -> list:
+    """Indices 0..n-1, those from DEFAULT_PROGRAMS[mode] on marked slow."""
+    keep = DEFAULT_PROGRAMS[mode]
+    return [i if i < keep else pytest.param(i, marks=pytest.mark.slow) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "index", _slice("mixed", FAST_PROGRAMS), ids=lambda i: f"seed{FAST_SEED}-{i}"
+)
 def test_random_program(index):
     program = programs.program_for(FAST_SEED, index)
     outcome = program.run()
@@ -37,7 +47,13 @@ def test_random_program(index):
 
 
 @pytest.mark.parametrize(
-    "mode,index", [(m, i) for m, n in FAST_MODES.items() for i in range(n)], ids=lambda v: str(v)
+    "mode,index",
+    [
+        (m, i) if i < DEFAULT_PROGRAMS[m] else pytest.param(m, i, marks=pytest.mark.slow)
+        for m, n in FAST_MODES.items()
+        for i in range(n)
+    ],
+    ids=lambda v: str(v),
 )
 def test_random_program_in_mode(mode, index):
     """`python -m tests.fuzz.run --seed 1000 --mode MODE --index N` runs it alone."""
@@ -58,12 +74,21 @@ FAST_SWEEPS = {
 }
 
 
-@pytest.mark.parametrize("name", FAST_SWEEPS)
-def test_sweep_slice(name):
+@pytest.mark.parametrize(
+    "name,cases",
+    # the default run takes the first half of each slice; the slow suite the whole of it
+    [
+        param
+        for name, n in FAST_SWEEPS.items()
+        for param in ((name, -(-n // 2)), pytest.param(name, n, marks=pytest.mark.slow))
+    ],
+    ids=lambda v: str(v),
+)
+def test_sweep_slice(name, cases):
     """`python -m tests.fuzz.sweeps NAME --seed 1000 --cases N` runs it alone."""
-    out = sweeps.sweep(name, FAST_SEED, FAST_SWEEPS[name])
+    out = sweeps.sweep(name, FAST_SEED, cases)
     assert not out.failures, "\n".join(out.failures)
-    assert out.ok >= FAST_SWEEPS[name] * 2 // 3  # few skipped: the cases are checked
+    assert out.ok >= cases * 2 // 3  # few skipped: the cases are checked
 
 
 def test_the_lean_sweep_catches_a_run_that_differs(monkeypatch):
@@ -316,6 +341,8 @@ def test_stale_constants_are_caught(monkeypatch):
         for i in range(12):
             program = programs.program_for(21, i, mode="rebuild")
             caught += any(f.kind.startswith("constants-") for f in program.run().failures)
+            if caught >= 2:
+                break
     finally:
         pf.cache_clear()
     assert caught >= 2

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pyflame.core import fused_expr
+from pyflame.core.elementwise import type_name
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
 from pyflame.sim.dead_transfers import overwrites
@@ -62,7 +63,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         dict(sels), {di: dsl}, rebuild=lambda keys: overwrites(make_step(keys), di, dsl)
     )
     s.steps.append(annotate(overwrites(make_step({}), di, dsl), access))
-    types = [str(pe.buf_of(v).element_type) for v in op.inputs]
+    types = [type_name(pe.buf_of(v).element_type) for v in op.inputs]
     cycles, flops = fused_expr.fused_cycles(s.target, steps, n, [b.size for b in ins], types)
     sl = pe_slice(it.rect)
     s.clock[sl] += cycles

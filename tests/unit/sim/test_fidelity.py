@@ -149,6 +149,7 @@ def test_lit_programs_agree(sim):
     check(list(corpus.lit_programs(sim)))
 
 
+@pytest.mark.slow  # (16 s: the other corpora keep both engines' agreement in the default run)
 def test_sweep_chains_agree():
     # chains of products found by tests/fuzz/sweeps.py (fidelity_corpus.SWEEP_CHAINS)
     check(list(corpus.sweep_chain_programs(("summa", "meshgemm"))))
