@@ -1,6 +1,7 @@
 """Where a cached `pf.eval` spends its host time: every run step timed inside real runs.
 
     python benchmarks/step_times.py gemm                 # GEMM 1024^3 on 32x32 PEs
+    python benchmarks/step_times.py gemv --threads 1     # GEMV 4096^2 on 64x64 PEs
     python benchmarks/step_times.py mlp --threads 1      # one MLP 784-256-10 training step
     python benchmarks/step_times.py gemm --no-products   # the steps without the GEMMs' BLAS
 
@@ -32,6 +33,7 @@ from pyflame.sim import executable, fused_products, threads
 #: the programs of host_speed.py, each a step that runs it once
 PROGRAMS: dict[str, Callable[[], Callable[[], object]]] = {
     "gemm": lambda: host_speed.gemm_program()[0],
+    "gemv": lambda: host_speed.gemv_program()[0],
     "mlp": lambda: host_speed.mlp_program()[0],
 }
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 
-from pyflame import checks, compiler, tensor_methods, tracing
+from pyflame import checks, compiler, host_buffers, tensor_methods, tracing
 from pyflame.core.errors import PyFlameError, ShapeError
 from pyflame.lazy_tensor import Tensor, format_location, user_location
 from pyflame.sim.device_array import DeviceArray
@@ -101,10 +101,12 @@ def cache_info() -> CacheInfo:
 
 
 def cache_clear() -> None:
-    """Forget every compiled program and reset the counters."""
+    """Forget every compiled program and reset the counters; let the recycled host buffers of
+    big `pf.from_numpy` snapshots go (pyflame/host_buffers.py)."""
     with _cache_lock:
         _cache.clear()
         _stats["hits"] = _stats["misses"] = 0
+    host_buffers.clear()
 
 
 def _lookup(key: Any) -> Compiled | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pyflame import host_buffers
 from pyflame.core.dtypes import DType, as_dtype, bool_, float32, from_numpy_dtype, int32
 from pyflame.core.errors import IntegerOverflowError
 from pyflame.dialects import flame
@@ -38,9 +39,10 @@ from pyflame.ops.node import (
 def from_numpy(
     array: np.ndarray, layout: MeshLayout | None = None, *, name: str | None = None
 ) -> Tensor:
-    """A leaf holding a copy of `array`; keeps its dtype (float32, float16, bfloat16, int32,
-    bool). Integer arrays of other widths are stored as int32 when their values fit. `name`
-    names the program input it becomes (`%name` in `pf.ir`, `--input name=...` in pyflame-run)."""
+    """A leaf holding a copy of `array` (a big one in recycled memory: pyflame/host_buffers.py);
+    keeps its dtype (float32, float16, bfloat16, int32, bool). Integer arrays of other widths
+    are stored as int32 when their values fit. `name` names the program input it becomes
+    (`%name` in `pf.ir`, `--input name=...` in pyflame-run)."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"from_numpy: name= expects a str, got {type(name).__name__}")
     if not isinstance(array, (np.ndarray, np.generic)):
@@ -62,7 +64,7 @@ def from_numpy(
             f"from_numpy: PyFlame cannot hold {array.dtype} data{hint}; "
             "supported: float32, float16, bfloat16, int32, bool"
         )
-    data = np.array(array, dtype=dtype.numpy, copy=True, order="C")
+    data = host_buffers.snapshot(array, dtype.numpy)  # (a copy: a big one into recycled memory)
     out = Tensor(
         data.shape, dtype, layout=_check_layout(layout), data=data, location=user_location()
     )
