@@ -401,7 +401,12 @@ class PEOp(IRDLOperation):
     @property
     def rect(self) -> tuple[int, int, int, int]:
         """The op's rectangle (in a loop body: at the first iteration)."""
-        return tuple(self.pes.get_values())  # type: ignore[return-value]  # a rect holds four ints
+        # (unpacked once per attribute, an immutable value: passes ask ~10^5 times)
+        pes = self.pes
+        rect = pes.__dict__.get("_rect")
+        if rect is None:
+            rect = pes.__dict__["_rect"] = tuple(pes.get_values())
+        return rect
 
     @property
     def rect_steps(self) -> list[tuple[int, int, int, int]]:
@@ -671,19 +676,23 @@ def check_sram_overlaps(block: Block) -> None:
     """No two buffers live at the same time on a common PE share SRAM bytes. The later of two
     such allocs fails verification, naming the other."""
     lives = buffer_lives(block)
+    # (start, end, lo, hi, rect, window root, op) of each placed buffer, read from the IR
+    # once: the pairs below are many (every buffer against those alive with it)
     placed = sorted(
-        ((lives[op], offset, op) for op in lives if (offset := op.byte_offset) is not None),
-        key=lambda item: item[0][0],
+        (
+            (*lives[op], offset, offset + buf_of(op.result).num_bytes, op.rect, window_root(op), op)
+            for op in lives
+            if (offset := op.byte_offset) is not None
+        ),
+        key=lambda item: item[0],
     )
-    for i, ((_, end), lo, op) in enumerate(placed):
-        hi = lo + buf_of(op.result).num_bytes
-        for (start2, _), lo2, other in placed[i + 1 :]:
+    for i, (_, end, lo, hi, rect, root, op) in enumerate(placed):
+        for start2, _, lo2, hi2, rect2, root2, other in placed[i + 1 :]:
             if start2 > end:
                 break
-            if window_root(other) is op or window_root(op) is other:
+            if root2 is op or root is other:
                 continue  # a window shares its parent's bytes by design
-            hi2 = lo2 + buf_of(other.result).num_bytes
-            if lo < hi2 and lo2 < hi and _rects_intersect(op.rect, other.rect):
+            if lo < hi2 and lo2 < hi and _rects_intersect(rect, rect2):
                 message = (
                     f"buffer '{other.buffer_name.data}' (SRAM bytes [{lo2}, {hi2}) on PEs "
                     f"{list(other.rect)}) overlaps buffer '{op.buffer_name.data}' (bytes "
