@@ -24,7 +24,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-#: snapshots smaller than this are plain copies (malloc reuses small blocks already)
+#: snapshots smaller than this are plain copies (malloc reuses small blocks already), as
+#: are those larger than the whole pool
 MIN_BYTES = 1 << 20
 #: free buffers kept at most (bytes), and per shape and dtype (count)
 MAX_POOL_BYTES = 256 << 20
@@ -43,7 +44,7 @@ def snapshot(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A C-ordered copy of `array` as `dtype` (numpy's unsafe cast, as `np.array(array,
     dtype)`), in a recycled buffer when it is big and one of its shape and dtype is free."""
     dtype = np.dtype(dtype)
-    if array.size * dtype.itemsize < MIN_BYTES:
+    if not MIN_BYTES <= array.size * dtype.itemsize <= MAX_POOL_BYTES:  # (never pooled)
         return np.array(array, dtype=dtype, copy=True, order="C")
     key = (array.shape, dtype.str)
     buffer = None
@@ -72,8 +73,6 @@ def _release(buffer: np.ndarray, key: Key) -> None:
     """The view of `buffer` died: keep `buffer` for the next snapshot of its shape, unless an
     array still shares its memory."""
     if sys.getrefcount(buffer) > _UNSHARED:
-        return
-    if buffer.nbytes > MAX_POOL_BYTES:
         return
     with _lock:
         free = _free.setdefault(key, [])
