@@ -68,7 +68,7 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
         return
     # (the running sum is never -0.0 after its first + 0.0, so +0.0 + total is total)
     total = acc if assign else np.empty_like(acc)
-    term = np.empty_like(acc) if k > 1 else acc
+    term = np.empty_like(acc) if k > 1 else acc  # (no term to keep when k == 1)
     ufunc_into(np.multiply, total, x[..., :, 0:1], y[..., 0:1, :])
     np.add(total, 0.0, out=total)  # from +0, as numpy's loop: a -0 product becomes +0
     for j in range(1, k):
