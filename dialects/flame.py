@@ -13,7 +13,7 @@ reused across seeds. Every op carries the user's source line as its MLIR locatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
@@ -61,9 +61,6 @@ from xdsl.utils.str_enum import StrEnum
 from pyflame.core import elementwise, shapes
 from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.errors import ShapeError
-
-if TYPE_CHECKING:
-    pass
 
 # --------------------------------------------------------------------------- attributes
 
@@ -182,11 +179,9 @@ class LayoutAttr(ParametrizedAttribute):
 
 # --------------------------------------------------------------------------- module checks
 
-# (in their own module, which pyflame-opt loads without the dialect: a program of mesh or pe
-# ops never loads flame; re-exported here, where the dialect's ops use them)
-from pyflame.dialects.module_checks import (  # noqa: E402
-    check_tensor_type,
-)
+# (verify_module and the tensor types PyFlame runs, in pyflame/dialects/module_checks.py:
+# pyflame-opt runs them on every module, and a program of mesh or pe ops never loads flame)
+from pyflame.dialects.module_checks import check_tensor_type  # noqa: E402
 
 # --------------------------------------------------------------------------- helpers
 

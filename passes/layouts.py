@@ -19,10 +19,8 @@ from pyflame.core.placement import SINGLE_PE_BYTES
 from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.dialects.flame import LayoutAttr
+from pyflame.dialects.module_checks import ARG_LAYOUT_ATTR
 from pyflame.passes.locations import describe_loc
-
-#: the function argument attribute holding an input's layout hint
-ARG_LAYOUT_ATTR = "flame.layout"
 
 #: larger tensors default to the smallest square grid whose tiles are at most this big
 DEFAULT_TILE_BYTES = 4 * 1024
