@@ -62,6 +62,10 @@ from pyflame.core import elementwise, shapes
 from pyflame.core.conv_window import WindowAccess, window_properties
 from pyflame.core.errors import ShapeError
 
+# (the tensor types PyFlame runs; with verify_module, which pyflame-opt runs on every module:
+# a program of mesh or pe ops never loads this dialect)
+from pyflame.core.module_checks import check_tensor_type
+
 # --------------------------------------------------------------------------- attributes
 
 
@@ -176,12 +180,6 @@ class LayoutAttr(ParametrizedAttribute):
         """() or the grid's (row, col) on the fabric."""
         return tuple(s.data for s in self.origin.data)
 
-
-# --------------------------------------------------------------------------- module checks
-
-# (verify_module and the tensor types PyFlame runs, in pyflame/dialects/module_checks.py:
-# pyflame-opt runs them on every module, and a program of mesh or pe ops never loads flame)
-from pyflame.dialects.module_checks import check_tensor_type  # noqa: E402
 
 # --------------------------------------------------------------------------- helpers
 

@@ -15,11 +15,11 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from pyflame.core.distribution import Distribution, origin_text
 from pyflame.core.errors import CompileError
+from pyflame.core.module_checks import ARG_LAYOUT_ATTR
 from pyflame.core.placement import SINGLE_PE_BYTES
 from pyflame.core.target import Target
 from pyflame.dialects import flame
 from pyflame.dialects.flame import LayoutAttr
-from pyflame.dialects.module_checks import ARG_LAYOUT_ATTR
 from pyflame.passes.locations import describe_loc
 
 #: larger tensors default to the smallest square grid whose tiles are at most this big

@@ -22,7 +22,7 @@ from xdsl.universe import Universe
 from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from pyflame.dialects.module_checks import verify_module
+from pyflame.core.module_checks import verify_module
 from pyflame.passes import LIBRARY_PASS_SUMMARIES, PIPELINES, all_passes
 from pyflame.tools._context import LocatingParser, SourcePositions, register_pyflame_dialects
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops

@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import SSAValue
 
 from pyflame.compiler import make_context
-from pyflame.dialects.module_checks import verify_module
+from pyflame.core.module_checks import verify_module
 from pyflame.tools._context import LocatingParser, SourcePositions
 from pyflame.tools._diagnostics import emit, format_error, recording_diagnostic_ops
 
