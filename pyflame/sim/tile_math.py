@@ -30,6 +30,11 @@ from pyflame.core.elementwise import ufunc_into
 LANE_LOOP_PRODUCT = 1024
 
 
+def lane_loop(m: int, k: int, n: int) -> bool:
+    """Whether `add_product` sums an (m x k) @ (k x n) tile product lane by lane (else BLAS)."""
+    return m * k * n <= LANE_LOOP_PRODUCT
+
+
 def contiguous(a: np.ndarray) -> np.ndarray:
     """`a` itself when C-contiguous, else a C-contiguous copy."""
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
@@ -58,7 +63,7 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
     would give bit for bit, is written into it (no temporary, no add, no fill)."""
     m, k = x.shape[-2:]
     n = y.shape[-1]
-    if m * k * n > LANE_LOOP_PRODUCT:
+    if not lane_loop(m, k, n):
         # (in acc's memory order: a C-ordered product into lane-major tiles)
         product = np.matmul(blas_tiles(x), blas_tiles(y))
         if assign:  # (p + 0.0: a -0.0 product becomes +0.0, as +0.0 + p does)
@@ -78,4 +83,4 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
         np.add(acc, total, out=acc)
 
 
-__all__ = ["LANE_LOOP_PRODUCT", "add_product", "blas_tiles", "contiguous"]
+__all__ = ["LANE_LOOP_PRODUCT", "add_product", "blas_tiles", "contiguous", "lane_loop"]

@@ -45,8 +45,8 @@ def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fal
     if batch != a.shape[:-2]:  # the product is larger than the accumulator: numpy's error
         a += np.matmul(x, y)
         return
-    lane_loop = x.shape[-2] * x.shape[-1] * y.shape[-1] <= tile_math.LANE_LOOP_PRODUCT
-    chunk = LANE_LOOP_CHUNK_BYTES if lane_loop else PRODUCT_CHUNK_BYTES
+    lanes = tile_math.lane_loop(x.shape[-2], x.shape[-1], y.shape[-1])
+    chunk = LANE_LOOP_CHUNK_BYTES if lanes else PRODUCT_CHUNK_BYTES
     step = max(1, chunk // max(1, a[0].nbytes))
     if step >= rows:
         tile_math.add_product(a, x, y, assign)
