@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyflame.sim import compiled
 from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.step_access import access_of
 
@@ -342,6 +343,10 @@ def _fold_step(
     slots = [(k,) if axis == 0 else (slice(None), k) for k in range(len(firsts))]
 
     orders: dict[tuple, tuple[int, ...] | None] = {}  # (shape, strides) -> long_last
+    places = np.ascontiguousarray(table, dtype=np.int64)
+    # many stages' elements: the compiled fold (pyflame/sim/compiled/chain_folds.py)
+    work = (stages - 1) * chains * (other[1] - other[0]) * (lanes[1] - lanes[0])
+    compile_fold = work >= compiled.MIN_WORK
 
     def step(V, F, A, O):
         tiles = V[i]
@@ -358,6 +363,15 @@ def _fold_step(
                 first_msgs[slots[k]] = (
                     m[squeeze] if m.shape == tile else np.broadcast_to(m, tile)[squeeze]
                 )
+        folds = compiled.kernels("chain_folds") if compile_fold else None
+        if folds is not None and folds.applies(tiles, axis, stage.kind):
+            if msgs:  # (stage 0: the first messages into their tiles, the receive's order)
+                first = index(places[0])
+                tiles[first] = ufunc(tiles[first], first_msgs)
+            folds.fold(tiles, places, axis, other, lanes, stage.kind)
+            for g in drop:
+                del F[g]
+            return
         if strided:
             line = tiles
         elif view is not None:

@@ -12,8 +12,9 @@ the order is fixed here by the op alone:
 - `add_product`: acc += x @ y per PE. Small tiles (m * k * n <= `LANE_LOOP_PRODUCT`) sum
   their k products in order, one multiply and one add per k over every PE's tiles at once
   (the machine's FMAC loop; numpy's `0 + x_0 y_0 + x_1 y_1 + ...`, rounded after each
-  operation); larger tiles are BLAS products of tiles whose rows are contiguous (copied when
-  not: `blas_tiles`), whose bits depend only on the values.
+  operation; the same loop compiled when the work is large enough: pyflame/sim/compiled);
+  larger tiles are BLAS products of tiles whose rows are contiguous (copied when not:
+  `blas_tiles`), whose bits depend only on the values.
 - `contiguous`: the tiles as a C-contiguous array for a numpy reduction, whose bits then are
   those of the (rows, cols, *tile) array as a PE-major block holds it.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyflame.core.elementwise import ufunc_into
+from pyflame.sim import compiled
 
 #: tiles with at most this many multiply-adds (m * k * n) sum their products lane by lane;
 #: larger ones are BLAS calls per tile (the MLP's 1x13x4 product on 64x64 PEs: 0.63 ms as
@@ -71,6 +73,10 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
         else:
             ufunc_into(np.add, acc, acc, product)
         return
+    if acc.size * k >= compiled.MIN_WORK:  # (the same sums, compiled: pyflame/sim/compiled)
+        products = compiled.kernels("tile_products")
+        if products is not None and products.add_product(acc, x, y, assign):
+            return
     # (the running sum is never -0.0 after its first + 0.0, so +0.0 + total is total)
     total = acc if assign else np.empty_like(acc)
     term = np.empty_like(acc) if k > 1 else acc  # (no term to keep when k == 1)

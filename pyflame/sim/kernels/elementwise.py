@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from pyflame.core import elementwise
-from pyflame.core.elementwise import UnaryFn
+from pyflame.core.elementwise import UnaryFn, type_name
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
+from pyflame.sim.compiled.fused_kernels import op_runner
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.int32_checks import (
@@ -23,6 +24,11 @@ from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.layout_io import global_index, kept_grid
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.step_access import Access, annotate
+
+
+def _type(value) -> str:
+    """The element type of a buffer value (`f32`, `i1`, ...)."""
+    return type_name(pe.buf_of(value).element_type)
 
 
 @kernel(pe.FillOp)
@@ -58,9 +64,13 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
         entry = elementwise.Elementwise("scale", 1, lambda x: x * k)
     else:
         entry = elementwise.UNARY[fn]
+    # (in a loop, compiled: pyflame/sim/compiled/fused_kernels.py)
+    runner = None if k is not None else op_runner(fn, _type(op.dst), [src.size], d.size)
 
     def step(V, F, A, O):
-        V[di][dsl] = elementwise.apply(entry, V[si][ssl])
+        x, out = V[si][ssl], V[di][dsl]
+        if runner is None or not runner.run([x], out):
+            out[...] = elementwise.apply(entry, x)
 
     if all_int32(d, src):  # -(-2**31), abs, scale: in int64, checked
         what = it.what
@@ -83,9 +93,12 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
     entry = elementwise.BINARY[op.fn.data]  # a BinaryFn: the attribute admits no other name
     dsl, lsl, rsl = d.sub(it.rect), lhs.sub(it.rect), rhs.sub(it.rect)
     di, li, ri = d.index, lhs.index, rhs.index
+    runner = op_runner(op.fn.data, _type(op.dst), [lhs.size, rhs.size], d.size)
 
     def step(V, F, A, O):
-        V[di][dsl] = elementwise.apply(entry, V[li][lsl], V[ri][rsl])
+        x, y, out = V[li][lsl], V[ri][rsl], V[di][dsl]
+        if not runner.run([x, y], out):
+            out[...] = elementwise.apply(entry, x, y)
 
     if all_int32(d, lhs, rhs):  # add, sub, mul, pow, <<, // ... in int64, checked
         what, fn = it.what, op.fn.data
@@ -115,10 +128,14 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
     dsl, csl, lsl, rsl = (b.sub(it.rect) for b in (d, c, lhs, rhs))
     di, ci, li, ri = d.index, c.index, lhs.index, rhs.index
 
+    runner = op_runner("select", _type(op.dst), [c.size, lhs.size, rhs.size], d.size)
+
     def step(V, F, A, O):
-        # (np.where, not the bit select: a bool buffer is a mask, regular enough for its
-        # branches; see core.elementwise.where)
-        V[di][dsl] = np.where(V[ci][csl], V[li][lsl], V[ri][rsl])
+        ins, out = [V[ci][csl], V[li][lsl], V[ri][rsl]], V[di][dsl]
+        if not runner.run(ins, out):
+            # (np.where, not the bit select: a bool buffer is a mask, regular enough for its
+            # branches; see core.elementwise.where)
+            out[...] = np.where(*ins)
 
     s.steps.append(overwrites(step, di, dsl))
     s.charge(it.rect, CostKind.SELECT, d.size, buf=d)

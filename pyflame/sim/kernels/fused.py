@@ -1,5 +1,6 @@
 """Kernel of pe.fused: an elementwise expression (pyflame/core/fused_expr.py) over the tiles of
-the op's rectangle, in one numpy step, charged as one pass over the tile (`fused_cycles`: the
+the op's rectangle, in one numpy step (or, in a loop, its compiled kernel: the same numbers,
+pyflame/sim/compiled/fused_kernels.py), charged as one pass over the tile (`fused_cycles`: the
 ALU work of every step, each input read once, the result written once, an issue per pass)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pyflame.core import fused_expr
 from pyflame.core.elementwise import type_name
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
+from pyflame.sim.compiled.fused_kernels import Runner
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
 from pyflame.sim.schedule import Item, Schedule, pe_slice
@@ -37,6 +39,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
     dsl, di = d.sub(it.rect), d.index
     sels = [(b.index, b.sub(it.rect)) for b in ins]
     lead, n = (it.rect[2], it.rect[3]), d.size
+    runner = Runner(steps, [b.size for b in ins], n)
 
     def make_step(keys: dict[int, int]) -> Step:
         """The step, reading the inputs of buffers in `keys` from in-flight views (an elided
@@ -44,16 +47,18 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         if not keys:
 
             def step(V, F, A, O):
-                fused_expr.evaluate(
-                    steps, [V[i][sl] for i, sl in sels], lead, n, V[di][dsl], prepared
-                )
+                ins, out = [V[i][sl] for i, sl in sels], V[di][dsl]
+                if not runner.run(ins, out):
+                    fused_expr.evaluate(steps, ins, lead, n, out, prepared)
 
             return step
         viewed = [(i, sl, keys.get(i)) for i, sl in sels]
 
         def step_on_views(V, F, A, O):
             ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
-            fused_expr.evaluate(steps, ins, lead, n, V[di][dsl], prepared)
+            out = V[di][dsl]
+            if not runner.run(ins, out):
+                fused_expr.evaluate(steps, ins, lead, n, out, prepared)
 
         return step_on_views
 

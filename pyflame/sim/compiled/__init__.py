@@ -1,0 +1,65 @@
+"""The compiled kernel tier: a few of the simulator's host loops as machine code (numba).
+
+The simulator's steps are numpy calls over the PEs' tiles. On small tiles (a few lanes on each
+of 64x64 PEs, held lane-major: each lane one plane of every PE's) numpy pays its per-call and
+per-inner-loop costs many times over: the MLP step's 1x4x10 tile product is 40 multiplies and
+40 adds over 4,096-element planes, ~250 us, where the arithmetic alone takes a few. The modules
+here run such loops compiled, in the order the numpy path runs them, each float32 operation
+rounded as numpy rounds it (numba compiles without `fastmath`: no contraction into FMA):
+
+- `tile_products`: small tile products (`tile_math.add_product`'s lane loop);
+- `fused_kernels` (plain Python; it writes a numba module per expression, `kernel_cache`):
+  fused elementwise expressions and `pe.unary` / `pe.binary` / `pe.select` steps, once hot;
+- `chain_folds`: the stages of sum and product chains (pyflame/sim/chains.py);
+- `plane_copies`: a program's output written back onto the transposed PE grid.
+
+Each takes what it computes exactly as numpy does and says False for anything else (the step
+then takes its numpy path, the same bits). The one difference: an operation on two NaNs may
+give the other NaN (LLVM may swap a commutative operation's operands; numpy's loops keep the
+first operand's sign and payload).
+
+A kernel is used when numba imports and the work is large enough (`MIN_WORK` elements: below,
+the call's own cost and numba's import, ~0.7 s once per process, are what matter). numba
+compiles each kernel signature once per machine and keeps it on disk; later processes load it.
+`PYFLAME_COMPILED_KERNELS=0` in the environment turns the tier off. docs/simulator.md, "The
+compiled kernel tier".
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import ModuleType
+
+#: the environment variable that turns the tier off ("0")
+ENV_SWITCH = "PYFLAME_COMPILED_KERNELS"
+
+#: elements of work (results times terms) below which numpy's path is kept
+MIN_WORK = 16384
+
+_lock = threading.Lock()
+_loaded: dict[str, ModuleType | None] = {}
+
+
+def enabled() -> bool:
+    """Whether the tier may be used (the environment switch; numba may still be missing)."""
+    return os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def kernels(name: str) -> ModuleType | None:
+    """The module of compiled kernels `pyflame.sim.compiled.<name>`, imported on first use, or
+    None: the tier is off, or numba does not import on this machine."""
+    if name in _loaded:
+        return _loaded[name] if enabled() else None
+    if not enabled():
+        return None
+    with _lock:
+        if name not in _loaded:
+            try:
+                module: ModuleType | None = __import__(
+                    f"pyflame.sim.compiled.{name}", fromlist=["_"]
+                )
+            except ImportError:  # (no numba here: the numpy path, the same bits)
+                module = None
+            _loaded[name] = module
+    return _loaded[name]

@@ -1,0 +1,165 @@
+"""Fused expressions compiled (pyflame/sim/compiled/fused_kernels.py): once hot, the kernel of an
+expression writes the bits `fused_expr.evaluate` writes (a NaN's sign and payload aside), over
+lane-major planes, inputs shared along PE rows or columns, one-element inputs, broadcasts, bool
+inputs and results; what it does not compute as numpy does stays numpy's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyflame.core import fused_expr
+from pyflame.sim import compiled
+from pyflame.sim.compiled import fused_kernels
+from pyflame.sim.compiled.fused_kernels import (
+    HOT_RUNS,
+    HOT_SMALL_RUNS,
+    Runner,
+    Unsupported,
+    op_runner,
+)
+
+numba = pytest.importorskip("numba")
+
+ROWS, COLS = 40, 48  # (1,920 PEs: past compiled.MIN_WORK with 9 elements a tile)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with np.errstate(all="ignore"):  # (inf - inf and friends, on purpose)
+        yield
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    v = (rng.standard_normal(shape) * 2).astype(np.float32)
+    flat = v.reshape(-1)
+    flat[::7] = 0.0
+    flat[::11] = -0.0
+    flat[::23] = np.inf
+    flat[::29] = np.nan
+    flat[::31] = -np.inf
+    flat[::13] = 1.0  # (ties for compares, maximum and minimum)
+    return v
+
+
+def _lane_major(t: np.ndarray) -> np.ndarray:
+    """(rows, cols, n) tiles held as (n, rows, cols) planes, as lane-major SRAM holds them."""
+    return np.ascontiguousarray(t.transpose(2, 0, 1)).transpose(1, 2, 0)
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> bool:
+    nan = np.isnan(want) if want.dtype.kind == "f" else np.zeros(want.shape, bool)
+    return bool((np.isnan(got) == nan).all() if got.dtype.kind == "f" else True) and (
+        got[~nan].tobytes() == want[~nan].tobytes()
+    )
+
+
+def _check(text: str, inputs: list[np.ndarray], n: int, out_dtype=np.float32) -> None:
+    steps = fused_expr.parse(text)
+    sizes = [t.shape[2] for t in inputs]
+    want = np.zeros((ROWS, COLS, n), out_dtype)
+    fused_expr.evaluate(steps, inputs, (ROWS, COLS), n, want)
+    runner = Runner(steps, sizes, n)
+    got = _lane_major(np.full((ROWS, COLS, n), 7, out_dtype))
+    for run in range(HOT_RUNS):
+        done = runner.run(inputs, got)
+        assert done == (run == HOT_RUNS - 1), f"run {run}"  # (compiled from the HOT_RUNS-th)
+    assert _same(got, want), text
+
+
+N = 9
+
+
+def test_arithmetic_compares_and_selects_give_numpys_bits():
+    rng = np.random.default_rng(0)
+    a, b, c = (_lane_major(_values(rng, (ROWS, COLS, N))) for _ in range(3))
+    for text in [
+        "add.f32($0, $1)",
+        "sub.f32($0, $1); mul.f32(%0, $2)",
+        "div.f32($0, $1); neg.f32(%0); abs.f32(%1)",
+        "relu.f32($0)",
+        "maximum.f32($0, $1); minimum.f32(%0, $2)",
+        "le.i1($0, $1); select.f32(%0, $1, $2)",
+        "lt.i1($0, $1); gt.i1($1, $2); logical_and.i1(%0, %1); logical_not.i1(%2); convert.f32(%3)",
+        "eq.i1($0, $1); ne.i1($1, $2); logical_or.i1(%0, %1); select.f32(%2, $0, $2)",
+        "mul.f32($0, 1.5:f32); add.f32(%0, 0.25:f32); sub.f32($1, %1); scale.f32(%2, 3.0:f32)",
+        "convert.i1($0); convert.f32(%0); add.f32(%1, $2)",
+        "gt.i1($0, 0.0:f32); lt.i1($1, 0.0:f32); add.i1(%0, %1); mul.i1(%2, %0); convert.f32(%3)",
+    ]:
+        _check(text, [a, b, c], N)
+
+
+def test_shared_one_element_broadcast_and_bool_operands():
+    rng = np.random.default_rng(1)
+    full = _lane_major(_values(rng, (ROWS, COLS, N)))
+    row = np.broadcast_to(_values(rng, (1, COLS, N)), (ROWS, COLS, N))  # (a zero stride)
+    col = _values(rng, (ROWS, 1, N))
+    one = _lane_major(_values(rng, (ROWS, COLS, 1)))
+    lanes = _lane_major(_values(rng, (ROWS, COLS, 3)))
+    mask = _lane_major(rng.random((ROWS, COLS, N)) < 0.5)
+    _check("mul.f32($0, $1); add.f32($2, %0); sub.f32(%1, $3)", [full, one, row, col], N)
+    _check("broadcast.f32($0, 1x3, 3x3); add.f32($1, %0)", [lanes, full], N)
+    _check("broadcast.f32($0, 3x1, 3x3); mul.f32($1, %0)", [lanes, full], N)
+    _check("broadcast.f32($0, 1x1, 3x3); sub.f32($1, %0)", [one, full], N)
+    # (a value computed from one-element inputs, broadcast across the elements)
+    _check("div.f32(1.0:f32, $0); broadcast.f32(%0, 1x1, 3x3); mul.f32($1, %1)", [one, full], N)
+    _check("select.f32($0, $1, $2)", [mask, full, row], N)
+    _check("lt.i1($0, $1)", [full, col], N, np.bool_)
+    _check("logical_and.i1($0, $1)", [mask, mask], N, np.bool_)
+
+
+def test_what_the_kernels_do_not_compute_stays_numpys():
+    for text, sizes in [
+        ("exp.f32($0)", [N]),  # (numpy's SIMD exp: its own bits)
+        ("add.f16($0, $0)", [N]),
+        ("add.f32($0, $0); broadcast.f32(%0, 1x3, 3x3)", [N]),  # (a computed value across)
+    ]:
+        with pytest.raises(Unsupported):
+            fused_kernels.source(fused_expr.parse(text), sizes, N, [(False, False)], False)
+    rng = np.random.default_rng(2)
+    a = _lane_major(_values(rng, (ROWS, COLS, N)))
+    runner = Runner(fused_expr.parse("exp.f32($0)"), [N], N)
+    out = np.zeros_like(a)
+    assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
+    assert not out.any()
+
+
+def test_small_steps_pe_major_results_and_overlaps(monkeypatch):
+    rng = np.random.default_rng(3)
+    steps = fused_expr.parse("mul.f32($0, 2.0:f32); add.f32($1, %0)")
+    a = _lane_major(_values(rng, (ROWS, COLS, N)))
+    b = _lane_major(_values(rng, (ROWS, COLS, N)))
+    runner = Runner(steps, [N, N], N)
+    for _ in range(HOT_RUNS - 1):
+        runner.run([a, b], np.zeros_like(a))
+    # a step on few elements: compiled in a long loop only
+    small, x, y = Runner(steps, [1, 1], 1), a[:, :, :1], b[:, :, :1]
+    out = np.zeros((ROWS, COLS, 1), np.float32)
+    done = [small.run([x, y], out) for _ in range(HOT_SMALL_RUNS)]
+    assert not any(done[:-1]) and done[-1]
+    assert _same(out, y + x * np.float32(2.0))
+    assert not runner.run([a, b], np.zeros((ROWS, COLS, N), np.float32))  # (PE-major: numpy's)
+    # the result in place of an input read element by element: compiled; shifted by one
+    # element (it would read what it wrote): numpy's
+    in_place = _lane_major(b)
+    want = b + a * np.float32(2.0)
+    assert runner.run([a, in_place], in_place) and _same(in_place, want)
+    planes = np.zeros((N + 1, ROWS, COLS), np.float32)
+    shifted = planes.transpose(1, 2, 0)
+    assert not runner.run([a, shifted[:, :, 1:]], shifted[:, :, :N])
+    monkeypatch.setenv(compiled.ENV_SWITCH, "0")
+    assert not runner.run([a, b], _lane_major(np.zeros((ROWS, COLS, N), np.float32)))
+
+
+def test_one_op_runners_relu_select_compare():
+    rng = np.random.default_rng(4)
+    a, b = (_lane_major(_values(rng, (ROWS, COLS, N))) for _ in range(2))
+    mask = _lane_major(rng.random((ROWS, COLS, N)) < 0.5)
+    for runner, ins, want in [
+        (op_runner("relu", "f32", [N], N), [a], np.where(a < 0, np.float32(0), a)),
+        (op_runner("select", "f32", [N, N, N], N), [mask, a, b], np.where(mask, a, b)),
+        (op_runner("le", "i1", [N, N], N), [a, b], a <= b),
+    ]:
+        out = _lane_major(np.zeros(want.shape, want.dtype))
+        assert [runner.run(ins, out) for _ in range(HOT_RUNS)][-1]
+        assert _same(out, want)
