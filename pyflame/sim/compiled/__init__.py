@@ -10,8 +10,7 @@ rounded as numpy rounds it (numba compiles without `fastmath`: no contraction in
 - `tile_products`: small tile products (`tile_math.add_product`'s lane loop);
 - `fused_kernels` (plain Python; it writes a numba module per expression, `kernel_cache`):
   fused elementwise expressions and `pe.unary` / `pe.binary` / `pe.select` steps, once hot;
-- `chain_folds`: the stages of sum and product chains (pyflame/sim/chains.py);
-- `plane_copies`: a program's output written back onto the transposed PE grid.
+- `chain_folds`: the stages of sum and product chains (pyflame/sim/chains.py).
 
 Each takes what it computes exactly as numpy does and says False for anything else (the step
 then takes its numpy path, the same bits). The one difference: an operation on two NaNs may

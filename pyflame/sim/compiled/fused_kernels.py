@@ -56,18 +56,22 @@ def source(
     n: int,
     shared: Sequence[tuple[bool, bool]],
     bool_out: bool,
+    bools: Sequence[bool] = (),
 ) -> str:
     """The numba module of one expression over inputs of `sizes` elements per tile, results of
     `n`, input k shared by every PE row (`shared[k][0]`) or column (`shared[k][1]`), a bool
-    or float32 result: `kernel(i0, i1, ..., tables, out)` with inputs as C-contiguous
-    (elements, rows | 1, cols | 1) planes and out as (n, rows, cols) planes. Raises
-    `Unsupported`."""
-    return _Writer(list(sizes), n, list(shared)).write(steps, bool_out)
+    or float32 result, input k bool (`bools[k]`, held as uint8) or float32:
+    `kernel(i0, i1, ..., tables, out)` with inputs as C-contiguous (elements, rows | 1,
+    cols | 1) planes and out as (n, rows, cols) planes. Raises `Unsupported`."""
+    return _Writer(list(sizes), n, list(shared), list(bools)).write(steps, bool_out)
 
 
 class _Writer:
-    def __init__(self, sizes: list[int], n: int, shared: list[tuple[bool, bool]]):
+    def __init__(
+        self, sizes: list[int], n: int, shared: list[tuple[bool, bool]], bools: list[bool]
+    ):
         self.sizes, self.n, self.shared = sizes, n, shared
+        self.bools = bools or [False] * len(sizes)
         self.consts: list[str] = []  # lines before the loops
         self.rows: dict[str, str] = {}  # row views, name -> expression (per PE row)
         self.tables: list[list[int]] = []
@@ -118,7 +122,8 @@ class _Writer:
         self.reads[k].add(element)
         name = f"a{k}_{element}"
         self.rows[name] = f"i{k}[{element}, {'0' if rows_shared else 'r'}]"
-        return f"{name}[{'0' if cols_shared else 'c'}]"
+        item = f"{name}[{'0' if cols_shared else 'c'}]"
+        return f"np.float32({item})" if self.bools[k] else item  # (a bool: 0 or 1)
 
     def _arg(self, a: Any) -> tuple[str, bool]:
         if isinstance(a, Input):
@@ -201,20 +206,22 @@ class _Writer:
         return self._row(source_arg.index, f"t{len(self.tables) - 1}"), False
 
 
-def _planes(t: np.ndarray) -> np.ndarray | None:
-    """(rows | 1, cols | 1, elements) tiles as C-contiguous float32 (elements, rows | 1,
-    cols | 1) planes (a PE axis broadcast by a zero stride cut to one element), or None (a
+def _planes(t: np.ndarray, small: bool) -> np.ndarray | None:
+    """(rows | 1, cols | 1, elements) tiles as float32 or uint8 (a bool's) (elements, rows | 1,
+    cols | 1) planes (a PE axis broadcast by a zero stride cut to one element): C-contiguous
+    (copied when they fit `COPIED_ELEMENTS`), or for a `small` step however they are held (the
+    kernel's loops then run strided: at a few hundred elements the call is the cost); None (a
     large input not held so, another type)."""
     if t.strides[0] == 0 and t.shape[0] > 1:
         t = t[:1]
     if t.strides[1] == 0 and t.shape[1] > 1:
         t = t[:, :1]
     if t.dtype == np.bool_:
-        t = t.astype(np.float32)
+        t = t.view(np.uint8)  # (read as 0 or 1)
     elif t.dtype != np.float32:
         return None
     planes = t.transpose(2, 0, 1)
-    if planes.flags.c_contiguous:
+    if small or planes.flags.c_contiguous:
         return planes
     return np.ascontiguousarray(planes) if planes.size <= COPIED_ELEMENTS else None
 
@@ -238,6 +245,8 @@ class Runner:
         #: written), or None: not compiled
         self._kernels: dict[tuple, tuple[Any, np.ndarray, tuple[bool, ...]] | None] = {}
         self._lock = threading.Lock()
+        #: (shape, strides, dtype) of results it does not write (PE-major, another type)
+        self._refused: set[tuple] = set()
 
     def run(self, inputs: Sequence[np.ndarray], out: np.ndarray) -> bool:
         if out.ndim != 3 or len(inputs) != len(self.sizes):
@@ -246,24 +255,33 @@ class Runner:
         hot = HOT_RUNS if out.size >= compiled.MIN_WORK else HOT_SMALL_RUNS
         if self.runs < hot or not compiled.enabled():
             return False
+        layout = (out.shape, out.strides, out.dtype)
+        if layout in self._refused:  # (a result the kernels do not write: one look)
+            return False
         if out.dtype == np.bool_:
             result = out.view(np.uint8).transpose(2, 0, 1)
         elif out.dtype == np.float32:
             result = out.transpose(2, 0, 1)
         else:
+            result = None
+        small = out.size < compiled.MIN_WORK
+        if result is None or not (small or result.flags.c_contiguous):
+            self._refused.add(layout)
             return False
         rows, cols = out.shape[:2]
-        if not result.flags.c_contiguous:
-            return False
         planes = []
         for t in inputs:
             if t.ndim != 3 or t.shape[0] not in (1, rows) or t.shape[1] not in (1, cols):
                 return False
-            p = _planes(t)
+            p = _planes(t, small)
             if p is None:
                 return False
             planes.append(p)
-        key = (tuple((p.shape[1] == 1, p.shape[2] == 1) for p in planes), out.dtype == np.bool_)
+        key = (
+            tuple((p.shape[1] == 1, p.shape[2] == 1) for p in planes),
+            out.dtype == np.bool_,
+            tuple(p.dtype == np.uint8 for p in planes),
+        )
         if key not in self._kernels:
             with self._lock:
                 if key not in self._kernels:
@@ -287,9 +305,9 @@ class Runner:
         return True
 
     def _compile(
-        self, shared: tuple[tuple[bool, bool], ...], bool_out: bool
+        self, shared: tuple[tuple[bool, bool], ...], bool_out: bool, bools: tuple[bool, ...]
     ) -> tuple[Any, np.ndarray, tuple[bool, ...]] | None:
-        writer = _Writer(self.sizes, self.n, list(shared))
+        writer = _Writer(self.sizes, self.n, list(shared), list(bools))
         try:
             text = writer.write(self.steps, bool_out)
         except Unsupported:

@@ -10,7 +10,7 @@ import numpy as np
 
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
-from pyflame.sim import compiled, costs
+from pyflame.sim import costs
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.deferred_replicas import set_reads_pes
 from pyflame.sim.device_array import (
@@ -58,14 +58,7 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
         if type(host) is DeviceArray:  # a program's output (pyflame/sim/device_array.py)
             held = host.tiles_in(dist)
             if held is not None:  # its tiles as they are, or on the transposed grid
-                # (their padding zeroed: pyflame/sim/device_array.py; a transposed copy of
-                # many lanes compiled: pyflame/sim/compiled/plane_copies.py)
-                dst = V[i][sl]
-                copies = (
-                    compiled.kernels("plane_copies") if held.size >= compiled.MIN_WORK else None
-                )
-                if copies is None or not copies.copy_transposed(dst, held):
-                    dst[...] = held
+                V[i][sl][...] = held  # (their padding zeroed: pyflame/sim/device_array.py)
                 return
             host = host.numpy()
         tiles = V[i][sl].reshape(tile)

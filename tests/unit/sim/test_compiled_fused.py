@@ -138,6 +138,12 @@ def test_small_steps_pe_major_results_and_overlaps(monkeypatch):
     done = [small.run([x, y], out) for _ in range(HOT_SMALL_RUNS)]
     assert not any(done[:-1]) and done[-1]
     assert _same(out, y + x * np.float32(2.0))
+    # small tiles held PE-major (a PE row's 4 lanes contiguous): compiled too, strided
+    pe_major = Runner(steps, [4, 4], 4)
+    x, y = _values(rng, (2, COLS, 4)), _lane_major(_values(rng, (2, COLS, 4)))
+    out = np.zeros((2, COLS, 4), np.float32)
+    assert [pe_major.run([x, y], out) for _ in range(HOT_SMALL_RUNS)][-1]
+    assert _same(out, y + x * np.float32(2.0))
     assert not runner.run([a, b], np.zeros((ROWS, COLS, N), np.float32))  # (PE-major: numpy's)
     # the result in place of an input read element by element: compiled; shifted by one
     # element (it would read what it wrote): numpy's
