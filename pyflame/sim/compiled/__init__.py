@@ -58,7 +58,7 @@ def kernels(name: str) -> ModuleType | None:
                 module: ModuleType | None = __import__(
                     f"pyflame.sim.compiled.{name}", fromlist=["_"]
                 )
-            except ImportError:  # (no numba here: the numpy path, the same bits)
+            except Exception:  # (no numba here, or no cache it can write: numpy's path)
                 module = None
             _loaded[name] = module
     return _loaded[name]

@@ -169,3 +169,14 @@ def test_one_op_runners_relu_select_compare():
         out = _lane_major(np.zeros(want.shape, want.dtype))
         assert [runner.run(ins, out) for _ in range(HOT_RUNS)][-1]
         assert _same(out, want)
+
+
+def test_a_kernel_cache_it_cannot_write_leaves_numpys_path(monkeypatch, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(blocked / "kernels"))
+    rng = np.random.default_rng(5)
+    a = _lane_major(_values(rng, (ROWS, COLS, N)))
+    runner = Runner(fused_expr.parse(f"mul.f32($0, {rng.random()!r}:f32)"), [N], N)
+    out = _lane_major(np.zeros((ROWS, COLS, N), np.float32))
+    assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
