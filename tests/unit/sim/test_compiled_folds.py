@@ -12,13 +12,10 @@ from pyflame.sim import compiled
 from pyflame.sim.chains import chained, vectorise_chains
 
 folds = compiled.kernels("chain_folds")
-pytestmark = pytest.mark.skipif(folds is None, reason="numba does not import here")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with np.errstate(all="ignore"):  # (inf * 0 and friends, on purpose)
-        yield
+pytestmark = [
+    pytest.mark.skipif(folds is None, reason="numba does not import here"),
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # (inf * 0 and friends, on purpose)
+]
 
 
 def _lane_major(rng: np.random.Generator, shape: list[int]) -> np.ndarray:

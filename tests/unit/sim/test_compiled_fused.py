@@ -20,14 +20,9 @@ from pyflame.sim.compiled.fused_kernels import (
 )
 
 numba = pytest.importorskip("numba")
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (inf - inf, on purpose)
 
 ROWS, COLS = 40, 48  # (1,920 PEs: past compiled.MIN_WORK with 9 elements a tile)
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with np.errstate(all="ignore"):  # (inf - inf and friends, on purpose)
-        yield
 
 
 def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
