@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pyflame.core.fused_expr import Const, Input, Ref, Shape, Step
+from pyflame.core.fused_expr import Const, Input, Ref, Shape, Step, format_steps
 from pyflame.sim import compiled
 
 #: runs of a step before its expression is compiled (the compile, ~0.5 s the first time on a
@@ -46,6 +46,11 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
+#: (expression, error) of every generated kernel numba refused to compile (a bug of `source`:
+#: the step runs numpy's path instead, the same numbers)
+REFUSED: list[tuple[str, str]] = []
+
+
 class Unsupported(Exception):
     """The expression has a step the kernels do not compute as numpy does."""
 
@@ -61,7 +66,7 @@ def source(
     """The numba module of one expression over inputs of `sizes` elements per tile, results of
     `n`, input k shared by every PE row (`shared[k][0]`) or column (`shared[k][1]`), a bool
     or float32 result, input k bool (`bools[k]`, held as uint8) or float32:
-    `kernel(i0, i1, ..., tables, out)` with inputs as C-contiguous (elements, rows | 1,
+    `kernel(i0, i1, ..., tables, consts, out)` with inputs as C-contiguous (elements, rows | 1,
     cols | 1) planes and out as (n, rows, cols) planes. Raises `Unsupported`."""
     return _Writer(list(sizes), n, list(shared), list(bools)).write(steps, bool_out)
 
@@ -72,7 +77,7 @@ class _Writer:
     ):
         self.sizes, self.n, self.shared = sizes, n, shared
         self.bools = bools or [False] * len(sizes)
-        self.consts: list[str] = []  # lines before the loops
+        self.consts: list[float] = []  # the f32 constants, passed as an array (exact bits)
         self.rows: dict[str, str] = {}  # row views, name -> expression (per PE row)
         self.tables: list[list[int]] = []
         self.body: list[str] = []  # the innermost loop's lines
@@ -97,10 +102,10 @@ class _Writer:
             "",
             "",
             '@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)',
-            f"def kernel({inputs}, tables, out):",
+            f"def kernel({inputs}, tables, consts, out):",
             "    n, rows, cols = out.shape",
             "    zero, one = np.float32(0.0), np.float32(1.0)",
-            *(f"    {line}" for line in self.consts),
+            *(f"    k{j} = consts[{j}]" for j in range(len(self.consts))),
             "    for e in range(n):",
             *(f"        t{j} = tables[{j}, e]" for j in range(len(self.tables))),
             "        for r in range(rows):",
@@ -112,6 +117,10 @@ class _Writer:
             "",
         ]
         return "\n".join(lines)
+
+    def const_array(self) -> np.ndarray:
+        """The f32 constants as `fused_expr.prepare` makes them (inf and NaN included)."""
+        return np.array([np.array(v).astype(np.float32) for v in self.consts or [0.0]], np.float32)
 
     def table_array(self) -> np.ndarray:
         return np.array(self.tables or [[0]], dtype=np.int64)
@@ -138,7 +147,7 @@ class _Writer:
         if isinstance(a, Const):
             if a.type == "f32":
                 name = f"k{len(self.consts)}"
-                self.consts.append(f"{name} = np.float32({float(np.float32(a.value))!r})")
+                self.consts.append(a.value)
                 return name, True
             if a.type == "i1":
                 return ("one" if a.value else "zero"), True
@@ -241,9 +250,9 @@ class Runner:
     def __init__(self, steps: Sequence[Step], sizes: Sequence[int], n: int):
         self.steps, self.sizes, self.n = list(steps), list(sizes), n
         self.runs = 0
-        #: (inputs' sharing, bool result) -> (kernel, tables, inputs read only at the element
-        #: written), or None: not compiled
-        self._kernels: dict[tuple, tuple[Any, np.ndarray, tuple[bool, ...]] | None] = {}
+        #: (inputs' sharing, bool result, bool inputs) -> (kernel, tables, constants, inputs
+        #: read only at the element written), or None: not compiled
+        self._kernels: dict[tuple, tuple[Any, np.ndarray, np.ndarray, tuple[bool, ...]] | None] = {}
         self._lock = threading.Lock()
         #: (shape, strides, dtype) of results it does not write (PE-major, another type)
         self._refused: set[tuple] = set()
@@ -289,7 +298,7 @@ class Runner:
         entry = self._kernels[key]
         if entry is None:
             return False
-        kernel, tables, in_place = entry
+        kernel, tables, consts, in_place = entry
         for k, t in enumerate(inputs):
             # (an input that is the result's own memory is safe read element by element, each
             # element before it is written; any other overlap could read what was written)
@@ -301,12 +310,19 @@ class Runner:
                 and t.ctypes.data == out.ctypes.data
             ):
                 return False
-        kernel(*planes, tables, result)
+        try:
+            kernel(*planes, tables, consts, result)
+        except Exception as err:  # (numba compiles at the first call: a kernel it refuses)
+            # is numpy's from now on, and recorded: tests/unit/sim/test_compiled_fused.py
+            # asserts that none was; the result is untouched (nothing ran)
+            self._kernels[key] = None
+            REFUSED.append((format_steps(self.steps), f"{type(err).__name__}: {err}"))
+            return False
         return True
 
     def _compile(
         self, shared: tuple[tuple[bool, bool], ...], bool_out: bool, bools: tuple[bool, ...]
-    ) -> tuple[Any, np.ndarray, tuple[bool, ...]] | None:
+    ) -> tuple[Any, np.ndarray, np.ndarray, tuple[bool, ...]] | None:
         writer = _Writer(self.sizes, self.n, list(shared), list(bools))
         try:
             text = writer.write(self.steps, bool_out)
@@ -321,4 +337,4 @@ class Runner:
         in_place = tuple(
             reads <= {"e"} and not any(shared[k]) for k, reads in enumerate(writer.reads)
         )
-        return module.kernel, writer.table_array(), in_place
+        return module.kernel, writer.table_array(), writer.const_array(), in_place

@@ -79,6 +79,9 @@ def test_arithmetic_compares_and_selects_give_numpys_bits():
         "eq.i1($0, $1); ne.i1($1, $2); logical_or.i1(%0, %1); select.f32(%2, $0, $2)",
         "mul.f32($0, 1.5:f32); add.f32(%0, 0.25:f32); sub.f32($1, %1); scale.f32(%2, 3.0:f32)",
         "convert.i1($0); convert.f32(%0); add.f32(%1, $2)",
+        # (constants of every kind: passed as bits, not written into the source)
+        "mul.f32($0, inf:f32); add.f32(%0, nan:f32); maximum.f32(%1, -0.0:f32)",
+        "minimum.f32($0, -inf:f32); sub.f32($1, 1e-45:f32); div.f32(%1, 3.4028235e38:f32)",
         "gt.i1($0, 0.0:f32); lt.i1($1, 0.0:f32); add.i1(%0, %1); mul.i1(%2, %0); convert.f32(%3)",
     ]:
         _check(text, [a, b, c], N)
@@ -175,3 +178,23 @@ def test_a_kernel_cache_it_cannot_write_leaves_numpys_path(monkeypatch, tmp_path
     runner = Runner(fused_expr.parse(f"mul.f32($0, {rng.random()!r}:f32)"), [N], N)
     out = _lane_major(np.zeros((ROWS, COLS, N), np.float32))
     assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
+
+
+@pytest.fixture(autouse=True)
+def _no_kernel_refused():
+    """Every kernel these tests generate compiles (a refused one would silently run numpy)."""
+    before = len(fused_kernels.REFUSED)
+    yield
+    assert fused_kernels.REFUSED[before:] == []
+
+
+def test_a_kernel_numba_refuses_runs_numpy(monkeypatch):
+    rng = np.random.default_rng(6)
+    a = _lane_major(_values(rng, (ROWS, COLS, N)))
+    runner = Runner(fused_expr.parse("neg.f32($0)"), [N], N)
+    broken = "import numba\n\n@numba.njit\ndef kernel(*args):\n    return undefined_name\n"
+    monkeypatch.setattr(fused_kernels._Writer, "write", lambda self, steps, bool_out: broken)
+    out = _lane_major(np.zeros((ROWS, COLS, N), np.float32))
+    assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
+    assert not out.any() and fused_kernels.REFUSED[-1][0] == "neg.f32($0)"
+    del fused_kernels.REFUSED[-1]  # (refused on purpose)
