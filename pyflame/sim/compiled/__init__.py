@@ -18,7 +18,8 @@ give the other NaN (LLVM may swap a commutative operation's operands; numpy's lo
 first operand's sign and payload).
 
 A kernel is used when numba imports and the work is large enough (`MIN_WORK` elements: below,
-the call's own cost and numba's import, ~0.7 s once per process, are what matter). numba
+the call's own cost and numba's import, ~0.7 s once per process, are what matter; a fused step
+on fewer elements is compiled only in a long loop, `fused_kernels.HOT_SMALL_RUNS`). numba
 compiles each kernel signature once per machine and keeps it on disk; later processes load it.
 `PYFLAME_COMPILED_KERNELS=0` in the environment turns the tier off. docs/simulator.md, "The
 compiled kernel tier".
