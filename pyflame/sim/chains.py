@@ -45,7 +45,7 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -347,6 +347,21 @@ def _fold_step(
     # many stages' elements: the compiled fold (pyflame/sim/compiled/chain_folds.py)
     work = (stages - 1) * chains * (other[1] - other[0]) * (lanes[1] - lanes[0])
     compile_fold = work >= compiled.MIN_WORK
+    token = object()  # (this step's compiled fold, kept in each SRAM's `derived`)
+
+    def compiled_fold(V: Sequence[np.ndarray], tiles: np.ndarray) -> Callable[[], None] | None:
+        """The compiled fold of stages 1 .. on `tiles` (V[i]), or None: kept in the SRAM's
+        `derived` (its views never move), so that later runs skip the checks."""
+        derived = getattr(V, "derived", None)
+        fold = None if derived is None or not compiled.enabled() else derived.get(token)
+        if fold is None:
+            folds = compiled.kernels("chain_folds")
+            if folds is None or not folds.applies(tiles, axis, stage.kind):
+                return None
+            fold = folds.bound(tiles, places, axis, other, lanes, stage.kind)
+            if derived is not None:
+                derived[token] = fold
+        return fold
 
     def step(V, F, A, O):
         tiles = V[i]
@@ -363,12 +378,12 @@ def _fold_step(
                 first_msgs[slots[k]] = (
                     m[squeeze] if m.shape == tile else np.broadcast_to(m, tile)[squeeze]
                 )
-        folds = compiled.kernels("chain_folds") if compile_fold else None
-        if folds is not None and folds.applies(tiles, axis, stage.kind):
+        fold = compiled_fold(V, tiles) if compile_fold else None
+        if fold is not None:
             if msgs:  # (stage 0: the first messages into their tiles, the receive's order)
                 first = index(places[0])
                 tiles[first] = ufunc(tiles[first], first_msgs)
-            folds.fold(tiles, places, axis, other, lanes, stage.kind)
+            fold()
             for g in drop:
                 del F[g]
             return

@@ -21,8 +21,8 @@ A kernel is used when numba imports and the work is large enough (`MIN_WORK` ele
 the call's own cost and numba's import, ~0.7 s once per process, are what matter; a fused step
 on fewer elements is compiled only in a long loop, `fused_kernels.HOT_SMALL_RUNS`). numba
 compiles each kernel signature once per machine and keeps it on disk; later processes load it.
-`PYFLAME_COMPILED_KERNELS=0` in the environment turns the tier off. docs/simulator.md, "The
-compiled kernel tier".
+`PYFLAME_COMPILED_KERNELS=0` in the environment turns the tier off (read at import;
+`set_enabled` turns it off and on later). docs/simulator.md, "The compiled kernel tier".
 """
 
 from __future__ import annotations
@@ -41,9 +41,23 @@ _lock = threading.Lock()
 _loaded: dict[str, ModuleType | None] = {}
 
 
+#: the switch (`enabled`): the environment's when pyflame is imported, then `set_enabled`'s
+_enabled = os.environ.get(ENV_SWITCH, "1") != "0"
+
+
 def enabled() -> bool:
-    """Whether the tier may be used (the environment switch; numba may still be missing)."""
-    return os.environ.get(ENV_SWITCH, "1") != "0"
+    """Whether the tier may be used (numba may still be missing): `PYFLAME_COMPILED_KERNELS`
+    as the process started, or what `set_enabled` said since. A flag, not an environment
+    lookup (~1 us): every compiled call asks."""
+    return _enabled
+
+
+def set_enabled(on: bool) -> bool:
+    """Turn the tier on or off from now on (kernels compiled before are not used while off);
+    returns the previous setting."""
+    global _enabled
+    before, _enabled = _enabled, bool(on)
+    return before
 
 
 def kernels(name: str) -> ModuleType | None:

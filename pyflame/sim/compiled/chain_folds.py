@@ -11,6 +11,9 @@ row's contiguous line of columns. numpy takes a call per stage over strided view
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -74,5 +77,20 @@ def fold(
 ) -> None:
     """Stages 1 .. of the chains (module docstring), along PE rows (axis 0) or columns, on
     tiles that `applies` took."""
+    bound(tiles, table, axis, other, lanes, kind)()
+
+
+def bound(
+    tiles: np.ndarray,
+    table: np.ndarray,
+    axis: int,
+    other: tuple[int, int],
+    lanes: tuple[int, int],
+    kind: str,
+) -> Callable[[], None]:
+    """`fold` of these arguments as a call to make later (on the same tiles: an SRAM's view)."""
     run = _fold_rows if axis == 0 else _fold_cols
-    run(tiles.transpose(2, 0, 1), table, other[0], other[1], lanes[0], lanes[1], kind == "prod")
+    planes = tiles.transpose(2, 0, 1)
+    return functools.partial(
+        run, planes, table, other[0], other[1], lanes[0], lanes[1], kind == "prod"
+    )

@@ -2,7 +2,7 @@
 
 A `pe.fused` step asks its `Runner` first. Once the step has run `HOT_RUNS` times on at least
 `compiled.MIN_WORK` elements, or `HOT_SMALL_RUNS` times on fewer (a training loop's step, not
-a test's few runs), the runner writes
+a test's few runs; `HOT_RUNS` too when the machine compiled its kernel before), the runner writes
 the expression as a numba function of its own (`source`: three loops, over the tile elements,
 the PE rows and the PE columns, the steps as scalar expressions in the innermost loop, which
 LLVM vectorizes over the contiguous PE columns of lane-major SRAM), compiles it through the
@@ -19,9 +19,10 @@ payload (LLVM may swap a commutative operation's operands): the compiled tier's 
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -256,14 +257,27 @@ class Runner:
         self._lock = threading.Lock()
         #: (shape, strides, dtype) of results it does not write (PE-major, another type)
         self._refused: set[tuple] = set()
+        #: key -> whether its kernel is in the kernel cache, compiled (`_on_disk`)
+        self._disk: dict[tuple, bool] = {}
 
-    def run(self, inputs: Sequence[np.ndarray], out: np.ndarray) -> bool:
+    def run(
+        self,
+        inputs: Sequence[np.ndarray],
+        out: np.ndarray,
+        bound: dict[Hashable, object] | None = None,
+    ) -> bool:
+        """Evaluate into `out` with the compiled kernel (True), or do nothing (False). `bound`:
+        the SRAM's `derived` dict (pyflame/sim/sram.py), when `inputs` and `out` are views of
+        that SRAM's buffers, the same views at every run: the call made is kept there under
+        this runner (`bound_call`), so the step's later runs on that SRAM make it again
+        without the checks, which cost several times a small kernel's ~2 us."""
         if out.ndim != 3 or len(inputs) != len(self.sizes):
             return False
         self.runs += 1
-        hot = HOT_RUNS if out.size >= compiled.MIN_WORK else HOT_SMALL_RUNS
-        if self.runs < hot or not compiled.enabled():
+        if self.runs < HOT_RUNS or not compiled.enabled():
             return False
+        # (a small step waits for HOT_SMALL_RUNS runs, unless its kernel is on disk: below)
+        early = self.runs < HOT_SMALL_RUNS and out.size < compiled.MIN_WORK
         layout = (out.shape, out.strides, out.dtype)
         if layout in self._refused:  # (a result the kernels do not write: one look)
             return False
@@ -279,12 +293,14 @@ class Runner:
             return False
         rows, cols = out.shape[:2]
         planes = []
+        copied = False  # (a plane copied: a call kept would read the copy's stale values)
         for t in inputs:
             if t.ndim != 3 or t.shape[0] not in (1, rows) or t.shape[1] not in (1, cols):
                 return False
             p = _planes(t, small)
             if p is None:
                 return False
+            copied = copied or not np.may_share_memory(p, t)
             planes.append(p)
         key = (
             tuple((p.shape[1] == 1, p.shape[2] == 1) for p in planes),
@@ -292,6 +308,8 @@ class Runner:
             tuple(p.dtype == np.uint8 for p in planes),
         )
         if key not in self._kernels:
+            if early and not self._on_disk(key):
+                return False
             with self._lock:
                 if key not in self._kernels:
                     self._kernels[key] = self._compile(*key)
@@ -318,7 +336,34 @@ class Runner:
             self._kernels[key] = None
             REFUSED.append((format_steps(self.steps), f"{type(err).__name__}: {err}"))
             return False
+        if bound is not None and not copied:
+            bound[self] = functools.partial(kernel, *planes, tables, consts, result)
         return True
+
+    def bound_call(self, bound: dict[Hashable, object] | None) -> Callable[[], None] | None:
+        """The call `run` kept in `bound` (an SRAM's `derived`), if any: the step's kernel on
+        that SRAM's views, which never move."""
+        if bound is None or not compiled.enabled():
+            return None
+        return bound.get(self)  # type: ignore[return-value]
+
+    def _on_disk(self, key: tuple) -> bool:
+        """Whether the kernel of `key` was compiled on this machine before (kernel_cache): then
+        a small step takes it from its `HOT_RUNS`-th run (loading costs ~1 ms, not a compile's
+        ~0.5 s). Asked once per key."""
+        known = self._disk.get(key)
+        if known is None:
+            try:
+                text = _Writer(self.sizes, self.n, list(key[0]), list(key[2])).write(
+                    self.steps, key[1]
+                )
+                from pyflame.sim.compiled import kernel_cache
+
+                known = kernel_cache.compiled_before(text)
+            except Exception:  # (Unsupported, or a cache it cannot read: not early)
+                known = False
+            self._disk[key] = known
+        return known
 
     def _compile(
         self, shared: tuple[tuple[bool, bool], ...], bool_out: bool, bools: tuple[bool, ...]

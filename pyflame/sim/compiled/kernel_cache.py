@@ -30,10 +30,25 @@ def cache_dir() -> Path:
     return Path(base) / "pyflame" / "kernels"
 
 
+def _name(source: str) -> str:
+    return "pyflame_kernel_" + hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def compiled_before(source: str) -> bool:
+    """Whether `source`'s kernel is imported in this process, or numba keeps a compile of it in
+    the cache (its index file beside the module's source): loading it then takes ~1 ms."""
+    name = _name(source)
+    if name in sys.modules:
+        return True
+    directory = cache_dir()
+    if not (directory / f"{name}.py").exists():
+        return False
+    return any((directory / "__pycache__").glob(f"{name}.*.nbi"))
+
+
 def load(source: str) -> ModuleType:
     """The module of `source`, written to the cache (once) and imported (once per process)."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    name = f"pyflame_kernel_{digest}"
+    name = _name(source)
     with _lock:
         if name in sys.modules:
             return sys.modules[name]

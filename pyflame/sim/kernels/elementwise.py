@@ -68,8 +68,13 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
     runner = None if k is not None else op_runner(fn, _type(op.dst), [src.size], d.size)
 
     def step(V, F, A, O):
+        bound = getattr(V, "derived", None)
+        call = None if runner is None else runner.bound_call(bound)
+        if call is not None:  # (compiled on this SRAM's views before)
+            call()
+            return
         x, out = V[si][ssl], V[di][dsl]
-        if runner is None or not runner.run([x], out):
+        if runner is None or not runner.run([x], out, bound):
             out[...] = elementwise.apply(entry, x)
 
     if all_int32(d, src):  # -(-2**31), abs, scale: in int64, checked
@@ -96,8 +101,13 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
     runner = op_runner(op.fn.data, _type(op.dst), [lhs.size, rhs.size], d.size)
 
     def step(V, F, A, O):
+        bound = getattr(V, "derived", None)
+        call = runner.bound_call(bound)
+        if call is not None:  # (compiled on this SRAM's views before)
+            call()
+            return
         x, y, out = V[li][lsl], V[ri][rsl], V[di][dsl]
-        if not runner.run([x, y], out):
+        if not runner.run([x, y], out, bound):
             out[...] = elementwise.apply(entry, x, y)
 
     if all_int32(d, lhs, rhs):  # add, sub, mul, pow, <<, // ... in int64, checked
@@ -131,8 +141,13 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
     runner = op_runner("select", _type(op.dst), [c.size, lhs.size, rhs.size], d.size)
 
     def step(V, F, A, O):
+        bound = getattr(V, "derived", None)
+        call = runner.bound_call(bound)
+        if call is not None:  # (compiled on this SRAM's views before)
+            call()
+            return
         ins, out = [V[ci][csl], V[li][lsl], V[ri][rsl]], V[di][dsl]
-        if not runner.run(ins, out):
+        if not runner.run(ins, out, bound):
             # (np.where, not the bit select: a bool buffer is a mask, regular enough for its
             # branches; see core.elementwise.where)
             out[...] = np.where(*ins)

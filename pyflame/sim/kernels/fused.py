@@ -47,8 +47,13 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         if not keys:
 
             def step(V, F, A, O):
+                bound = getattr(V, "derived", None)
+                call = runner.bound_call(bound)
+                if call is not None:  # (compiled on this SRAM's views before)
+                    call()
+                    return
                 ins, out = [V[i][sl] for i, sl in sels], V[di][dsl]
-                if not runner.run(ins, out):
+                if not runner.run(ins, out, bound):
                     fused_expr.evaluate(steps, ins, lead, n, out, prepared)
 
             return step

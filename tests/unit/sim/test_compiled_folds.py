@@ -10,6 +10,7 @@ from test_chains import _tree_level
 
 from pyflame.sim import compiled
 from pyflame.sim.chains import chained, vectorise_chains
+from pyflame.sim.sram import BufferViews
 
 folds = compiled.kernels("chain_folds")
 pytestmark = [
@@ -39,8 +40,8 @@ def _run(steps, tiles, messages):
 def test_compiled_folds_give_the_stages_bits(monkeypatch, axis, step, sends):
     monkeypatch.setattr(compiled, "MIN_WORK", 0)  # (these chains are small)
     calls = []
-    real = folds.fold
-    monkeypatch.setattr(folds, "fold", lambda *a: calls.append(1) or real(*a))
+    real = folds.bound
+    monkeypatch.setattr(folds, "bound", lambda *a: calls.append(1) or real(*a))
     steps = _tree_level([3] * 5, axis, step, sends, across=24, lanes=10)
     fused = vectorise_chains(steps)
     assert chained(fused[0][1])
@@ -57,6 +58,32 @@ def test_compiled_folds_give_the_stages_bits(monkeypatch, axis, step, sends):
     assert set(f_got) == set(f_want) and all(
         f_got[g].tobytes() == f_want[g].tobytes() for g in f_got
     )
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_fold_kept_for_an_sram_folds_its_new_values(monkeypatch, axis):
+    """On an SRAM's views (`BufferViews`), the fold made at the first run is kept in its
+    `derived` dict: later runs fold the values the tiles hold then, with the stages' bits;
+    with the tier switched off, the numpy path runs."""
+    monkeypatch.setattr(compiled, "MIN_WORK", 0)
+    calls = []
+    real = folds.bound
+    monkeypatch.setattr(folds, "bound", lambda *a: calls.append(1) or real(*a))
+    steps = _tree_level([3] * 5, axis, 1, True, across=24, lanes=10)
+    fused = vectorise_chains(steps)
+    rng = np.random.default_rng(axis + 30)
+    shape = [24, 24, 10]
+    shape[axis] = 20
+    V = BufferViews([_lane_major(rng, shape)])
+    for run in range(3):
+        if run == 2:
+            monkeypatch.setattr(compiled, "_enabled", False)
+        V[0][...] = _lane_major(rng, shape)
+        want, _ = _run(steps, V[0], {})
+        for _, s in fused:
+            s(V, {}, [], [])
+        assert V[0].tobytes() == want.tobytes(), run
+    assert calls == [1] and len(V.derived) == 1
 
 
 @pytest.mark.parametrize("axis", [0, 1])

@@ -122,7 +122,8 @@ def test_what_the_kernels_do_not_compute_stays_numpys():
     assert not out.any()
 
 
-def test_small_steps_pe_major_results_and_overlaps(monkeypatch):
+def test_small_steps_pe_major_results_and_overlaps(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(tmp_path))  # (none compiled before)
     rng = np.random.default_rng(3)
     steps = fused_expr.parse("mul.f32($0, 2.0:f32); add.f32($1, %0)")
     a = _lane_major(_values(rng, (ROWS, COLS, N)))
@@ -151,7 +152,7 @@ def test_small_steps_pe_major_results_and_overlaps(monkeypatch):
     planes = np.zeros((N + 1, ROWS, COLS), np.float32)
     shifted = planes.transpose(1, 2, 0)
     assert not runner.run([a, shifted[:, :, 1:]], shifted[:, :, :N])
-    monkeypatch.setenv(compiled.ENV_SWITCH, "0")
+    monkeypatch.setattr(compiled, "_enabled", False)
     assert not runner.run([a, b], _lane_major(np.zeros((ROWS, COLS, N), np.float32)))
 
 
@@ -198,3 +199,100 @@ def test_a_kernel_numba_refuses_runs_numpy(monkeypatch):
     assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
     assert not out.any() and fused_kernels.REFUSED[-1][0] == "neg.f32($0)"
     del fused_kernels.REFUSED[-1]  # (refused on purpose)
+
+
+def test_a_call_kept_for_an_srams_views_reads_their_values_then():
+    """`run(..., bound)` keeps the call it made on views of an SRAM (its `derived` dict); the
+    step's later runs on that SRAM make it again: the values the views hold by then, the bits
+    `run` gives. A plane copied for the kernel (a broadcast input held strided) is not kept:
+    the copy would be stale."""
+    rng = np.random.default_rng(8)
+    a, b = (_lane_major(_values(rng, (ROWS, COLS, N))) for _ in range(2))
+    runner = Runner(fused_expr.parse("mul.f32($0, $1); add.f32(%0, $0)"), [N, N], N)
+    out = _lane_major(np.zeros((ROWS, COLS, N), np.float32))
+    bound: dict = {}
+    assert [runner.run([a, b], out, bound) for _ in range(HOT_RUNS)][-1]
+    call = runner.bound_call(bound)
+    assert call is not None and runner.bound_call({}) is None and runner.bound_call(None) is None
+    a[...] = _values(rng, (ROWS, COLS, N))  # (new values in the same memory)
+    call()
+    assert _same(out, a * b + a)
+    # a row shared by every PE row, its planes strided: copied for the kernel, not kept
+    row = np.zeros((N, 2, COLS), np.float32)[:, :1].transpose(1, 2, 0)
+    row[...] = _values(rng, (1, COLS, N))
+    shared = Runner(fused_expr.parse("add.f32($0, $1)"), [N, N], N)
+    kept: dict = {}
+    assert [shared.run([np.broadcast_to(row, (ROWS, COLS, N)), b], out, kept) for _ in range(3)][-1]
+    assert _same(out, row + b) and shared.bound_call(kept) is None
+
+
+def test_training_steps_on_kept_calls_give_the_numpy_paths_bits(monkeypatch):
+    """A training loop's cached program, its fused, elementwise and chain steps compiled at
+    their first run and then made again from the calls kept for each SRAM (two SRAMs take
+    turns: device arrays borrow one), gives the parameters the numpy path gives, bit for bit;
+    `set_enabled(False)` turns the kept calls off too."""
+    import pyflame as pf
+    from pyflame import nn, optim
+
+    monkeypatch.setattr(compiled, "MIN_WORK", 0)
+    monkeypatch.setattr(fused_kernels, "HOT_RUNS", 1)
+    monkeypatch.setattr(fused_kernels, "HOT_SMALL_RUNS", 1)
+    rng = np.random.default_rng(9)
+    xs = rng.standard_normal((12, 20)).astype(np.float32)
+    ys = rng.integers(0, 5, 12).astype(np.int32)
+
+    def train(on: bool) -> list[bytes]:
+        before = compiled.set_enabled(on)
+        try:
+            with pf.sim.target(pf.sim.SMALL):
+                pf.manual_seed(0)
+                model = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5))
+                opt = optim.SGD(model.parameters(), lr=0.1)
+                x, y = pf.from_numpy(xs), pf.from_numpy(ys)
+                for _ in range(6):
+                    loss = nn.functional.cross_entropy(model(x), y)
+                    loss.backward()
+                    opt.step()
+                    loss.item()
+                return [p.numpy().tobytes() for p in model.parameters()]
+        finally:
+            compiled.set_enabled(before)
+
+    compiled_bits = train(True)
+    assert not fused_kernels.REFUSED
+    assert train(False) == compiled_bits
+    assert train(True) == compiled_bits  # (the kept calls again)
+
+
+def test_the_environment_switch_is_read_at_import():
+    import subprocess
+    import sys
+
+    code = "from pyflame.sim import compiled; print(compiled.enabled())"
+    env = {**__import__("os").environ, compiled.ENV_SWITCH: "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+    assert compiled.set_enabled(False) is True and not compiled.enabled()
+    assert compiled.set_enabled(True) is False and compiled.enabled()
+
+
+def test_a_small_step_whose_kernel_is_on_disk_compiles_early(monkeypatch, tmp_path):
+    """A step on fewer than MIN_WORK elements waits HOT_SMALL_RUNS runs for a first compile
+    (~0.5 s); once its kernel is in the kernel cache, another step of it takes the kernel from
+    its HOT_RUNS-th run (a load: a training loop's small steps, compiled by an earlier run)."""
+    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(tmp_path))
+    rng = np.random.default_rng(10)
+    a, b = (_lane_major(_values(rng, (2, 8, 3))) for _ in range(2))  # (48 elements: small)
+    text = "sub.f32($0, $1); mul.f32(%0, 0.375:f32)"  # (a kernel of its own: a fresh cache)
+
+    def runs_to_compile() -> int:
+        runner = Runner(fused_expr.parse(text), [3, 3], 3)
+        out = _lane_major(np.zeros((2, 8, 3), np.float32))
+        for run in range(1, HOT_SMALL_RUNS + 1):
+            if runner.run([a, b], out):
+                assert _same(out, (a - b) * np.float32(0.375))
+                return run
+        return 0
+
+    assert runs_to_compile() == HOT_SMALL_RUNS
+    assert runs_to_compile() == HOT_RUNS
