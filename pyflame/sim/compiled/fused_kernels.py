@@ -345,7 +345,7 @@ class Runner:
         that SRAM's views, which never move."""
         if bound is None or not compiled.enabled():
             return None
-        return bound.get(self)  # type: ignore[return-value]
+        return bound.get(self)  # type: ignore[return-value]  # (only calls are kept under a runner)
 
     def _on_disk(self, key: tuple) -> bool:
         """Whether the kernel of `key` was compiled on this machine before (kernel_cache): then
