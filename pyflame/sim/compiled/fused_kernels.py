@@ -19,10 +19,10 @@ payload (LLVM may swap a commutative operation's operands): the compiled tier's 
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -243,6 +243,20 @@ def op_runner(fn: str, typ: str, sizes: Sequence[int], n: int) -> Runner:
     return Runner([Step(fn, typ, tuple(Input(k) for k in range(len(sizes))))], sizes, n)
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A call `Runner.run` made on an SRAM's views, kept to make again (`run_bound`): the
+    kernel, the input planes (None where an input is in flight: `holes`, each (position,
+    its plane's shape, strides and dtype)), and the tables, constants and result after them."""
+
+    kernel: Any
+    planes: list[np.ndarray | None]
+    holes: tuple[tuple[int, tuple[int, ...], tuple[int, ...], np.dtype], ...]
+    small: bool
+    result: np.ndarray
+    tail: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 class Runner:
     """What a `pe.fused` step asks first: `run(inputs, out)` evaluates the expression with its
     compiled kernel and says True, or says False (nothing written) and the step evaluates it
@@ -265,12 +279,15 @@ class Runner:
         inputs: Sequence[np.ndarray],
         out: np.ndarray,
         bound: dict[Hashable, object] | None = None,
+        flights: tuple[int, ...] = (),
     ) -> bool:
         """Evaluate into `out` with the compiled kernel (True), or do nothing (False). `bound`:
-        the SRAM's `derived` dict (pyflame/sim/sram.py), when `inputs` and `out` are views of
-        that SRAM's buffers, the same views at every run: the call made is kept there under
-        this runner (`bound_call`), so the step's later runs on that SRAM make it again
-        without the checks, which cost several times a small kernel's ~2 us."""
+        the SRAM's `derived` dict (pyflame/sim/sram.py), when `out` and the inputs are views of
+        that SRAM's buffers, the same views at every run, but the inputs at positions `flights`
+        (in flight: received or host data, new arrays at every run). The call made is kept
+        there under this runner, without the planes of `flights`, so that the step's later
+        runs on that SRAM make it again with `run_bound`, without the checks, which cost
+        several times a small kernel's ~2 us."""
         if out.ndim != 3 or len(inputs) != len(self.sizes):
             return False
         self.runs += 1
@@ -293,14 +310,14 @@ class Runner:
             return False
         rows, cols = out.shape[:2]
         planes = []
-        copied = False  # (a plane copied: a call kept would read the copy's stale values)
-        for t in inputs:
+        copied = False  # (an SRAM plane copied: a call kept would read the copy's stale values)
+        for k, t in enumerate(inputs):
             if t.ndim != 3 or t.shape[0] not in (1, rows) or t.shape[1] not in (1, cols):
                 return False
             p = _planes(t, small)
             if p is None:
                 return False
-            copied = copied or not np.may_share_memory(p, t)
+            copied = copied or (k not in flights and not np.may_share_memory(p, t))
             planes.append(p)
         key = (
             tuple((p.shape[1] == 1, p.shape[2] == 1) for p in planes),
@@ -337,15 +354,39 @@ class Runner:
             REFUSED.append((format_steps(self.steps), f"{type(err).__name__}: {err}"))
             return False
         if bound is not None and not copied:
-            bound[self] = functools.partial(kernel, *planes, tables, consts, result)
+            holes = tuple((k, planes[k].shape, planes[k].strides, planes[k].dtype) for k in flights)
+            kept = [None if k in flights else p for k, p in enumerate(planes)]
+            bound[self] = _Kept(kernel, kept, holes, small, result, (tables, consts, result))
         return True
 
-    def bound_call(self, bound: dict[Hashable, object] | None) -> Callable[[], None] | None:
-        """The call `run` kept in `bound` (an SRAM's `derived`), if any: the step's kernel on
-        that SRAM's views, which never move."""
+    def run_bound(
+        self, bound: dict[Hashable, object] | None, flights: Sequence[np.ndarray] = ()
+    ) -> bool:
+        """Make again the call `run` kept in `bound` (an SRAM's `derived`: its views never
+        move), with the planes of `flights` (this run's in-flight inputs, in order) filled in:
+        True; False (nothing done) when none is kept, the tier is off, or an in-flight input
+        is not laid out as when the call was kept or overlaps the result."""
         if bound is None or not compiled.enabled():
-            return None
-        return bound.get(self)  # type: ignore[return-value]  # (only calls are kept under a runner)
+            return False
+        kept = bound.get(self)
+        if not isinstance(kept, _Kept):
+            return False
+        planes = kept.planes
+        if kept.holes:
+            planes = list(planes)
+            for (k, shape, strides, dtype), t in zip(kept.holes, flights, strict=True):
+                p = _planes(t, kept.small)
+                if (
+                    p is None
+                    or p.shape != shape
+                    or p.strides != strides
+                    or p.dtype != dtype
+                    or np.may_share_memory(p, kept.result)
+                ):
+                    return False
+                planes[k] = p
+        kept.kernel(*planes, *kept.tail)
+        return True
 
     def _on_disk(self, key: tuple) -> bool:
         """Whether the kernel of `key` was compiled on this machine before (kernel_cache): then

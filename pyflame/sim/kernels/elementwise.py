@@ -69,9 +69,7 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
 
     def step(V, F, A, O):
         bound = getattr(V, "derived", None)
-        call = None if runner is None else runner.bound_call(bound)
-        if call is not None:  # (compiled on this SRAM's views before)
-            call()
+        if runner is not None and runner.run_bound(bound):  # (compiled on this SRAM before)
             return
         x, out = V[si][ssl], V[di][dsl]
         if runner is None or not runner.run([x], out, bound):
@@ -102,9 +100,7 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
 
     def step(V, F, A, O):
         bound = getattr(V, "derived", None)
-        call = runner.bound_call(bound)
-        if call is not None:  # (compiled on this SRAM's views before)
-            call()
+        if runner.run_bound(bound):  # (compiled on this SRAM's views before)
             return
         x, y, out = V[li][lsl], V[ri][rsl], V[di][dsl]
         if not runner.run([x, y], out, bound):
@@ -142,9 +138,7 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
 
     def step(V, F, A, O):
         bound = getattr(V, "derived", None)
-        call = runner.bound_call(bound)
-        if call is not None:  # (compiled on this SRAM's views before)
-            call()
+        if runner.run_bound(bound):  # (compiled on this SRAM's views before)
             return
         ins, out = [V[ci][csl], V[li][lsl], V[ri][rsl]], V[di][dsl]
         if not runner.run(ins, out, bound):

@@ -48,9 +48,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
 
             def step(V, F, A, O):
                 bound = getattr(V, "derived", None)
-                call = runner.bound_call(bound)
-                if call is not None:  # (compiled on this SRAM's views before)
-                    call()
+                if runner.run_bound(bound):  # (compiled on this SRAM's views before)
                     return
                 ins, out = [V[i][sl] for i, sl in sels], V[di][dsl]
                 if not runner.run(ins, out, bound):
@@ -58,11 +56,17 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
 
             return step
         viewed = [(i, sl, keys.get(i)) for i, sl in sels]
+        flight_keys = [k for _, _, k in viewed if k is not None]
+        holes = tuple(pos for pos, (_, _, k) in enumerate(viewed) if k is not None)
 
         def step_on_views(V, F, A, O):
+            bound = getattr(V, "derived", None)
+            flights = [_tiles(F[k]) for k in flight_keys]
+            if runner.run_bound(bound, flights):  # (compiled on this SRAM's views before)
+                return
             ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
             out = V[di][dsl]
-            if not runner.run(ins, out):
+            if not runner.run(ins, out, bound, holes):
                 fused_expr.evaluate(steps, ins, lead, n, out, prepared)
 
         return step_on_views

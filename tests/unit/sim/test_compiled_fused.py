@@ -5,6 +5,8 @@ inputs and results; what it does not compute as numpy does stays numpy's."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,16 @@ def _same(got: np.ndarray, want: np.ndarray) -> bool:
     return bool((np.isnan(got) == nan).all() if got.dtype.kind == "f" else True) and (
         got[~nan].tobytes() == want[~nan].tobytes()
     )
+
+
+@pytest.fixture
+def fresh_kernel_cache(monkeypatch, tmp_path):
+    """An empty kernel cache, and no generated kernel imported (the source of a kernel leaves
+    out its constants: another test's may be this one's)."""
+    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(tmp_path))
+    for name in [n for n in sys.modules if n.startswith("pyflame_kernel_")]:
+        monkeypatch.delitem(sys.modules, name)
+    return tmp_path
 
 
 def _check(text: str, inputs: list[np.ndarray], n: int, out_dtype=np.float32) -> None:
@@ -122,8 +134,7 @@ def test_what_the_kernels_do_not_compute_stays_numpys():
     assert not out.any()
 
 
-def test_small_steps_pe_major_results_and_overlaps(monkeypatch, tmp_path):
-    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(tmp_path))  # (none compiled before)
+def test_small_steps_pe_major_results_and_overlaps(monkeypatch, fresh_kernel_cache):
     rng = np.random.default_rng(3)
     steps = fused_expr.parse("mul.f32($0, 2.0:f32); add.f32($1, %0)")
     a = _lane_major(_values(rng, (ROWS, COLS, N)))
@@ -174,6 +185,8 @@ def test_a_kernel_cache_it_cannot_write_leaves_numpys_path(monkeypatch, tmp_path
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(blocked / "kernels"))
+    for name in [n for n in sys.modules if n.startswith("pyflame_kernel_")]:
+        monkeypatch.delitem(sys.modules, name)  # (loaded by earlier tests: not from the cache)
     rng = np.random.default_rng(5)
     a = _lane_major(_values(rng, (ROWS, COLS, N)))
     runner = Runner(fused_expr.parse(f"mul.f32($0, {rng.random()!r}:f32)"), [N], N)
@@ -202,28 +215,38 @@ def test_a_kernel_numba_refuses_runs_numpy(monkeypatch):
 
 
 def test_a_call_kept_for_an_srams_views_reads_their_values_then():
-    """`run(..., bound)` keeps the call it made on views of an SRAM (its `derived` dict); the
-    step's later runs on that SRAM make it again: the values the views hold by then, the bits
-    `run` gives. A plane copied for the kernel (a broadcast input held strided) is not kept:
-    the copy would be stale."""
+    """`run(..., bound)` keeps the call it made on views of an SRAM (its `derived` dict);
+    `run_bound` makes it again: the values the views hold by then, the bits `run` gives. An
+    input in flight (`flights`: new at every run) is left out of the kept call and filled in
+    by each `run_bound`, unless it is laid out otherwise or overlaps the result. A plane
+    copied for the kernel (a broadcast input held strided) is not kept: the copy would be
+    stale."""
     rng = np.random.default_rng(8)
     a, b = (_lane_major(_values(rng, (ROWS, COLS, N))) for _ in range(2))
     runner = Runner(fused_expr.parse("mul.f32($0, $1); add.f32(%0, $0)"), [N, N], N)
     out = _lane_major(np.zeros((ROWS, COLS, N), np.float32))
     bound: dict = {}
+    assert not runner.run_bound(bound)
     assert [runner.run([a, b], out, bound) for _ in range(HOT_RUNS)][-1]
-    call = runner.bound_call(bound)
-    assert call is not None and runner.bound_call({}) is None and runner.bound_call(None) is None
+    assert runner.run_bound(bound) and not runner.run_bound({}) and not runner.run_bound(None)
     a[...] = _values(rng, (ROWS, COLS, N))  # (new values in the same memory)
-    call()
+    assert runner.run_bound(bound)
     assert _same(out, a * b + a)
+    # b in flight: each run_bound takes this run's array
+    flying = Runner(fused_expr.parse("sub.f32($0, $1)"), [N, N], N)
+    kept: dict = {}
+    assert [flying.run([a, b], out, kept, (1,)) for _ in range(HOT_RUNS)][-1]
+    other = _lane_major(_values(rng, (ROWS, COLS, N)))
+    assert flying.run_bound(kept, [other]) and _same(out, a - other)
+    assert not flying.run_bound(kept, [np.ascontiguousarray(other)])  # (laid out otherwise)
+    assert not flying.run_bound(kept, [out])  # (the result itself)
     # a row shared by every PE row, its planes strided: copied for the kernel, not kept
     row = np.zeros((N, 2, COLS), np.float32)[:, :1].transpose(1, 2, 0)
     row[...] = _values(rng, (1, COLS, N))
     shared = Runner(fused_expr.parse("add.f32($0, $1)"), [N, N], N)
-    kept: dict = {}
-    assert [shared.run([np.broadcast_to(row, (ROWS, COLS, N)), b], out, kept) for _ in range(3)][-1]
-    assert _same(out, row + b) and shared.bound_call(kept) is None
+    none: dict = {}
+    assert [shared.run([np.broadcast_to(row, (ROWS, COLS, N)), b], out, none) for _ in range(3)][-1]
+    assert _same(out, row + b) and not shared.run_bound(none)
 
 
 def test_training_steps_on_kept_calls_give_the_numpy_paths_bits(monkeypatch):
@@ -266,7 +289,6 @@ def test_training_steps_on_kept_calls_give_the_numpy_paths_bits(monkeypatch):
 
 def test_the_environment_switch_is_read_at_import():
     import subprocess
-    import sys
 
     code = "from pyflame.sim import compiled; print(compiled.enabled())"
     env = {**__import__("os").environ, compiled.ENV_SWITCH: "0"}
@@ -276,11 +298,10 @@ def test_the_environment_switch_is_read_at_import():
     assert compiled.set_enabled(True) is False and compiled.enabled()
 
 
-def test_a_small_step_whose_kernel_is_on_disk_compiles_early(monkeypatch, tmp_path):
+def test_a_small_step_whose_kernel_is_on_disk_compiles_early(fresh_kernel_cache):
     """A step on fewer than MIN_WORK elements waits HOT_SMALL_RUNS runs for a first compile
     (~0.5 s); once its kernel is in the kernel cache, another step of it takes the kernel from
     its HOT_RUNS-th run (a load: a training loop's small steps, compiled by an earlier run)."""
-    monkeypatch.setenv("PYFLAME_KERNEL_CACHE", str(tmp_path))
     rng = np.random.default_rng(10)
     a, b = (_lane_major(_values(rng, (2, 8, 3))) for _ in range(2))  # (48 elements: small)
     text = "sub.f32($0, $1); mul.f32(%0, 0.375:f32)"  # (a kernel of its own: a fresh cache)
