@@ -356,19 +356,26 @@ class Runner:
         if bound is not None and not copied:
             holes = tuple((k, planes[k].shape, planes[k].strides, planes[k].dtype) for k in flights)
             kept = [None if k in flights else p for k, p in enumerate(planes)]
-            bound[self] = _Kept(kernel, kept, holes, small, result, (tables, consts, result))
+            # (keyed by the positions in flight too: a step read otherwise is another call)
+            bound[self, flights] = _Kept(
+                kernel, kept, holes, small, result, (tables, consts, result)
+            )
         return True
 
     def run_bound(
-        self, bound: dict[Hashable, object] | None, flights: Sequence[np.ndarray] = ()
+        self,
+        bound: dict[Hashable, object] | None,
+        flights: Sequence[np.ndarray] = (),
+        holes: tuple[int, ...] = (),
     ) -> bool:
         """Make again the call `run` kept in `bound` (an SRAM's `derived`: its views never
-        move), with the planes of `flights` (this run's in-flight inputs, in order) filled in:
-        True; False (nothing done) when none is kept, the tier is off, or an in-flight input
-        is not laid out as when the call was kept or overlaps the result."""
+        move) for inputs in flight at positions `holes`, with `flights` (this run's arrays of
+        those inputs, in order) filled in: True; False (nothing done) when none is kept, the
+        tier is off, or an in-flight input is not laid out as when the call was kept or
+        overlaps the result."""
         if bound is None or not compiled.enabled():
             return False
-        kept = bound.get(self)
+        kept = bound.get((self, holes))
         if not isinstance(kept, _Kept):
             return False
         planes = kept.planes

@@ -62,7 +62,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         def step_on_views(V, F, A, O):
             bound = getattr(V, "derived", None)
             flights = [_tiles(F[k]) for k in flight_keys]
-            if runner.run_bound(bound, flights):  # (compiled on this SRAM's views before)
+            if runner.run_bound(bound, flights, holes):  # (compiled on this SRAM before)
                 return
             ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
             out = V[di][dsl]

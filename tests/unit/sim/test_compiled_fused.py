@@ -237,9 +237,10 @@ def test_a_call_kept_for_an_srams_views_reads_their_values_then():
     kept: dict = {}
     assert [flying.run([a, b], out, kept, (1,)) for _ in range(HOT_RUNS)][-1]
     other = _lane_major(_values(rng, (ROWS, COLS, N)))
-    assert flying.run_bound(kept, [other]) and _same(out, a - other)
-    assert not flying.run_bound(kept, [np.ascontiguousarray(other)])  # (laid out otherwise)
-    assert not flying.run_bound(kept, [out])  # (the result itself)
+    assert flying.run_bound(kept, [other], (1,)) and _same(out, a - other)
+    assert not flying.run_bound(kept, [np.ascontiguousarray(other)], (1,))  # (laid out otherwise)
+    assert not flying.run_bound(kept, [out], (1,))  # (the result itself)
+    assert not flying.run_bound(kept)  # (the step reading b from SRAM: another call)
     # a row shared by every PE row, its planes strided: copied for the kernel, not kept
     row = np.zeros((N, 2, COLS), np.float32)[:, :1].transpose(1, 2, 0)
     row[...] = _values(rng, (1, COLS, N))
