@@ -1,7 +1,7 @@
 """Compiled folds of reduction chains (pyflame/sim/chains.py): the stages of sum and product
 chains, each stage's tiles combined with the stage before's, in order, chain by chain.
 
-`fold(tiles, table, axis, other, lanes, kind)` does what the numpy fold does after its first
+`bound(tiles, table, axis, other, lanes, kind)()` does what the numpy fold does after its first
 stage: for s = 1 .. stages - 1, the tiles at place `table[s, k]` of every chain k become
 `tiles + previous` (or `tiles * previous`), the receive's own operand order, rounded as numpy
 rounds. On lane-major tiles, chains along PE rows (axis 0) combine contiguous rows of PE
@@ -67,19 +67,6 @@ def applies(tiles: np.ndarray, axis: int, kind: str) -> bool:
     )
 
 
-def fold(
-    tiles: np.ndarray,
-    table: np.ndarray,
-    axis: int,
-    other: tuple[int, int],
-    lanes: tuple[int, int],
-    kind: str,
-) -> None:
-    """Stages 1 .. of the chains (module docstring), along PE rows (axis 0) or columns, on
-    tiles that `applies` took."""
-    bound(tiles, table, axis, other, lanes, kind)()
-
-
 def bound(
     tiles: np.ndarray,
     table: np.ndarray,
@@ -88,7 +75,9 @@ def bound(
     lanes: tuple[int, int],
     kind: str,
 ) -> Callable[[], None]:
-    """`fold` of these arguments as a call to make later (on the same tiles: an SRAM's view)."""
+    """Stages 1 .. of the chains (module docstring), along PE rows (axis 0) or columns, on
+    tiles that `applies` took, as a call to make (and make again: the same tiles, an SRAM's
+    view, hold new values at each run)."""
     run = _fold_rows if axis == 0 else _fold_cols
     planes = tiles.transpose(2, 0, 1)
     return functools.partial(

@@ -89,7 +89,7 @@ def test_a_fold_kept_for_an_sram_folds_its_new_values(monkeypatch, axis):
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("kind", ["sum", "prod"])
 def test_fold_combines_stage_after_stage(axis, kind):
-    """`fold` itself: stage s of chain k at place table[s, k] becomes its tiles combined with
+    """`bound(...)()` itself: stage s of chain k at place table[s, k] becomes its tiles combined with
     stage s - 1's, the tiles first (the receive's order), on every lane in range."""
     rng = np.random.default_rng(7)
     tiles = _lane_major(rng, [12, 14, 6])
@@ -106,7 +106,7 @@ def test_fold_combines_stage_after_stage(axis, kind):
             want[(*cur, slice(*lanes))] = ufunc(a, b)
     assert folds.applies(tiles, axis, kind)
     got = np.copy(tiles, order="K")
-    folds.fold(got, table, axis, other, lanes, kind)
+    folds.bound(got, table, axis, other, lanes, kind)()
     assert got.tobytes() == want.tobytes()
 
 
