@@ -21,6 +21,8 @@ the order is fixed here by the op alone:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pyflame.core.elementwise import ufunc_into
@@ -89,4 +91,24 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
         np.add(acc, total, out=acc)
 
 
-__all__ = ["LANE_LOOP_PRODUCT", "add_product", "blas_tiles", "contiguous", "lane_loop"]
+def product_call(
+    acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = False
+) -> Callable[[], None] | None:
+    """`add_product(acc, x, y, assign)` as a call to make again on the same arrays (an SRAM's
+    views, new values each run) when it takes the compiled lane loop on operands read where
+    they lie; None otherwise (the caller runs `add_product`)."""
+    m, k = x.shape[-2:]
+    if not lane_loop(m, k, y.shape[-1]) or acc.size * k < compiled.MIN_WORK:
+        return None
+    products = compiled.kernels("tile_products")
+    return None if products is None else products.product_call(acc, x, y, assign)
+
+
+__all__ = [
+    "LANE_LOOP_PRODUCT",
+    "add_product",
+    "blas_tiles",
+    "contiguous",
+    "lane_loop",
+    "product_call",
+]

@@ -9,6 +9,9 @@ plane of every PE's, so the inner loop is a contiguous vector loop.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -75,24 +78,48 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool) -> 
     m, k) and y (rows | 1, cols | 1, 1, ..., k, n) of acc's type (a PE axis may also be
     broadcast by a zero stride), summed as `tile_math.add_product`'s lane loop sums; False
     (nothing done) for anything else, which the caller computes with numpy."""
+    call = _call(acc, x, y, assign)
+    if call is None:
+        return False
+    call[0]()
+    return True
+
+
+def product_call(
+    acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool
+) -> Callable[[], None] | None:
+    """`add_product(acc, x, y, assign)` as a call to make, and make again while the arrays'
+    memory holds the next values (an SRAM's views: a step keeps it); None when add_product
+    would say False, or when it copies an operand's planes (the copy would be stale)."""
+    call = _call(acc, x, y, assign)
+    return None if call is None or call[1] else call[0]
+
+
+def _call(
+    acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool
+) -> tuple[Callable[[], None], bool] | None:
+    """(the kernel's call on these arrays, whether an operand's planes were copied), or None
+    for what the kernel does not take."""
     if acc.dtype not in DTYPES or x.dtype != acc.dtype or y.dtype != acc.dtype:
-        return False
+        return None
     if not acc.ndim == x.ndim == y.ndim >= 4 or x.shape[-1] < 1:
-        return False
+        return None
     if acc.ndim > 4:  # (batch axes of one element between the PE axes and the tile)
         if any(t.shape[2:-2] != (1,) * (acc.ndim - 4) for t in (acc, x, y)):
-            return False
+            return None
         acc, x, y = (t.reshape(t.shape[:2] + t.shape[-2:]) for t in (acc, x, y))
     rows, cols = acc.shape[:2]
     x, y = _shared(x), _shared(y)
     for t in (x, y):
         if t.shape[0] not in (1, rows) or t.shape[1] not in (1, cols):
-            return False
+            return None
     if not acc.flags.writeable or np.may_share_memory(acc, x) or np.may_share_memory(acc, y):
-        return False  # (numpy's path reads every operand before it writes acc)
+        return None  # (numpy's path reads every operand before it writes acc)
     row = np.empty(cols, acc.dtype)
-    _add_planes(acc.transpose(_PLANES), _planes(x), _planes(y), row, assign)
-    return True
+    xp, yp = _planes(x), _planes(y)
+    copied = not (np.may_share_memory(xp, x) and np.may_share_memory(yp, y))
+    call = functools.partial(_add_planes, acc.transpose(_PLANES), xp, yp, row, assign)
+    return call, copied
 
 
 #: (rows, cols, m, n) tiles as (m, n, rows, cols) planes

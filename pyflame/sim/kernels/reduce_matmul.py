@@ -4,13 +4,13 @@ every PE, batched; large ones split their PE rows over threads)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from pyflame.core import reductions
 from pyflame.dialects import pe
-from pyflame.sim import threads, tile_math
+from pyflame.sim import compiled, threads, tile_math
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.executable import Buffer, Rect, Step
@@ -54,6 +54,19 @@ def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fal
     for r in range(0, rows, step):
         part = slice(r, min(r + step, rows))
         tile_math.add_product(a[part], _rows(x, part), _rows(y, part), assign)
+
+
+def product_call(
+    a: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = False
+) -> Callable[[], None] | None:
+    """`add_products(a, x, y, assign)` as a call to make again on the same arrays, when it is
+    one compiled lane-loop product (`tile_math.product_call`: not split in PE rows, operands
+    read where they lie); None otherwise."""
+    if np.broadcast_shapes(a.shape[:-2], x.shape[:-2], y.shape[:-2]) != a.shape[:-2]:
+        return None
+    if a.shape[0] > max(1, LANE_LOOP_CHUNK_BYTES // max(1, a[0].nbytes)):
+        return None  # (add_products would take a few PE rows at a time)
+    return tile_math.product_call(a, x, y, assign)
 
 
 def _rows(tiles: np.ndarray, rows: slice) -> np.ndarray:
@@ -232,7 +245,19 @@ def _matmul_step(
 
             return set_fused_slot(fused_step, slot)
 
+        # every operand an SRAM view, the float path: the compiled product's call is kept in
+        # the SRAM's `derived` (its views never move) and made again at the next runs
+        keep = acc is None and lhs_key is None and rhs_key is None and chunks is None
+        keep = keep and not ints and not low
+        token = object()
+
         def step(V, F, A, O):
+            derived = getattr(V, "derived", None) if keep and compiled.enabled() else None
+            if derived is not None:
+                call = derived.get(token)
+                if call is not None:
+                    call()
+                    return
             if acc is None:
                 a = V[ai][asl].reshape(nr, nc, nb, m, n)
             else:
@@ -240,6 +265,12 @@ def _matmul_step(
                     F[acc.key] = scratch_copy(V, acc.key, V[ai][asl])
                 a = F[acc.key].reshape(nr, nc, nb, m, n)
             x, y = operands(V, F)
+            if derived is not None:
+                call = product_call(a, x, y, assign)
+                if call is not None:
+                    derived[token] = call
+                    call()
+                    return
             if chunks is None:
                 part(a, x, y, assign)
             else:  # numpy's batched matmul is single-threaded: split the PE rows over threads

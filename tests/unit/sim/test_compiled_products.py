@@ -143,3 +143,26 @@ def test_tile_math_takes_the_compiled_loop_from_min_work(monkeypatch):
     assert compiled.kernels("tile_products") is None
     tile_math.add_product(a, x, y)
     assert calls == [1]
+
+
+def test_a_kept_product_call_reads_the_arrays_values_then(monkeypatch):
+    """`tile_math.product_call` is add_product's compiled call on these arrays, to make again
+    when their memory holds new values (a matmul_acc step keeps it for an SRAM's views): the
+    bits add_product gives then; None where add_product takes numpy's path or copies an
+    operand's planes (a transposed in-flight copy: the copy would be stale)."""
+    rng = np.random.default_rng(12)
+    a = _lane_major(_tiles(rng, (ROWS, COLS, 10, 4)))
+    x = _lane_major(_tiles(rng, (ROWS, COLS, 10, 1)))
+    y = _lane_major(_tiles(rng, (ROWS, COLS, 1, 4)))
+    call = tile_math.product_call(a, x, y)
+    assert call is not None
+    for _ in range(2):
+        x[...] = _tiles(rng, x.shape)  # (new values in the same memory)
+        want = _numpy(monkeypatch, a, x, y)
+        call()
+        assert _same(a, want)
+    strided = np.ascontiguousarray(y.transpose(3, 0, 1, 2)).transpose(1, 2, 3, 0)[:, ::2]
+    assert tile_math.product_call(a[:, ::2], x[:, ::2], strided) is None  # (planes copied)
+    assert tile_math.product_call(a, x.astype(np.float64), y) is None  # (numpy's path)
+    monkeypatch.setattr(compiled, "MIN_WORK", a.size * 2)
+    assert tile_math.product_call(a, x, y) is None  # (too little work: numpy's path)
