@@ -279,13 +279,13 @@ class Runner:
         inputs: Sequence[np.ndarray],
         out: np.ndarray,
         bound: dict[Hashable, object] | None = None,
-        flights: tuple[int, ...] = (),
+        holes: tuple[int, ...] = (),
     ) -> bool:
         """Evaluate into `out` with the compiled kernel (True), or do nothing (False). `bound`:
         the SRAM's `derived` dict (pyflame/sim/sram.py), when `out` and the inputs are views of
-        that SRAM's buffers, the same views at every run, but the inputs at positions `flights`
+        that SRAM's buffers, the same views at every run, but the inputs at positions `holes`
         (in flight: received or host data, new arrays at every run). The call made is kept
-        there under this runner, without the planes of `flights`, so that the step's later
+        there under this runner, without the planes of `holes`, so that the step's later
         runs on that SRAM make it again with `run_bound`, without the checks, which cost
         several times a small kernel's ~2 us."""
         if out.ndim != 3 or len(inputs) != len(self.sizes):
@@ -317,7 +317,7 @@ class Runner:
             p = _planes(t, small)
             if p is None:
                 return False
-            copied = copied or (k not in flights and not np.may_share_memory(p, t))
+            copied = copied or (k not in holes and not np.may_share_memory(p, t))
             planes.append(p)
         key = (
             tuple((p.shape[1] == 1, p.shape[2] == 1) for p in planes),
@@ -354,11 +354,11 @@ class Runner:
             REFUSED.append((format_steps(self.steps), f"{type(err).__name__}: {err}"))
             return False
         if bound is not None and not copied:
-            holes = tuple((k, planes[k].shape, planes[k].strides, planes[k].dtype) for k in flights)
-            kept = [None if k in flights else p for k, p in enumerate(planes)]
+            layouts = tuple((k, planes[k].shape, planes[k].strides, planes[k].dtype) for k in holes)
+            kept = [None if k in holes else p for k, p in enumerate(planes)]
             # (keyed by the positions in flight too: a step read otherwise is another call)
-            bound[self, flights] = _Kept(
-                kernel, kept, holes, small, result, (tables, consts, result)
+            bound[self, holes] = _Kept(
+                kernel, kept, layouts, small, result, (tables, consts, result)
             )
         return True
 
