@@ -352,8 +352,8 @@ def _fold_step(
     def compiled_fold(V: Sequence[np.ndarray], tiles: np.ndarray) -> Callable[[], None] | None:
         """The compiled fold of stages 1 .. on `tiles` (V[i]), or None: kept in the SRAM's
         `derived` (its views never move), so that later runs skip the checks."""
-        derived = getattr(V, "derived", None)
-        fold = None if derived is None or not compiled.enabled() else derived.get(token)
+        derived = compiled.kept_calls(V)
+        fold = None if derived is None else derived.get(token)
         if fold is None:
             folds = compiled.kernels("chain_folds")
             if folds is None or not folds.applies(tiles, axis, stage.kind):

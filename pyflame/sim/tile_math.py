@@ -22,6 +22,7 @@ the order is fixed here by the op alone:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,10 +76,9 @@ def add_product(acc: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fa
         else:
             ufunc_into(np.add, acc, acc, product)
         return
-    if acc.size * k >= compiled.MIN_WORK:  # (the same sums, compiled: pyflame/sim/compiled)
-        products = compiled.kernels("tile_products")
-        if products is not None and products.add_product(acc, x, y, assign):
-            return
+    products = _compiled_products(acc, k)  # (the same sums, compiled: pyflame/sim/compiled)
+    if products is not None and products.add_product(acc, x, y, assign):
+        return
     # (the running sum is never -0.0 after its first + 0.0, so +0.0 + total is total)
     total = acc if assign else np.empty_like(acc)
     term = np.empty_like(acc) if k > 1 else acc  # (no term to keep when k == 1)
@@ -98,10 +98,14 @@ def product_call(
     views, new values each run) when it takes the compiled lane loop on operands read where
     they lie; None otherwise (the caller runs `add_product`)."""
     m, k = x.shape[-2:]
-    if not lane_loop(m, k, y.shape[-1]) or acc.size * k < compiled.MIN_WORK:
-        return None
-    products = compiled.kernels("tile_products")
+    products = _compiled_products(acc, k) if lane_loop(m, k, y.shape[-1]) else None
     return None if products is None else products.product_call(acc, x, y, assign)
+
+
+def _compiled_products(acc: np.ndarray, k: int) -> Any:
+    """The compiled lane loop's module for a product of k terms into `acc`, when the work is
+    large enough for it (`compiled.MIN_WORK`) and it imports; else None."""
+    return compiled.kernels("tile_products") if acc.size * k >= compiled.MIN_WORK else None
 
 
 __all__ = [

@@ -60,6 +60,13 @@ def set_enabled(on: bool) -> bool:
     return before
 
 
+def kept_calls(V: object) -> dict | None:
+    """Where a step keeps the compiled calls it made on an SRAM's views, to make them again at
+    later runs: the SRAM's `derived` dict (pyflame/sim/sram.py: its views never move); None
+    for a plain list of views (tests) or with the tier off."""
+    return getattr(V, "derived", None) if _enabled else None
+
+
 def kernels(name: str) -> ModuleType | None:
     """The module of compiled kernels `pyflame.sim.compiled.<name>`, imported on first use, or
     None: the tier is off, or numba does not import on this machine."""

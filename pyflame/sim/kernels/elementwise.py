@@ -10,6 +10,7 @@ from pyflame.core import elementwise
 from pyflame.core.elementwise import UnaryFn, type_name
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
+from pyflame.sim import compiled
 from pyflame.sim.compiled.fused_kernels import op_runner
 from pyflame.sim.costs import CostKind
 from pyflame.sim.dead_transfers import overwrites
@@ -68,7 +69,7 @@ def unary(s: Schedule, it: Item, op: pe.UnaryOp) -> None:
     runner = None if k is not None else op_runner(fn, _type(op.dst), [src.size], d.size)
 
     def step(V, F, A, O):
-        bound = getattr(V, "derived", None)
+        bound = compiled.kept_calls(V)
         if runner is not None and runner.run_bound(bound):  # (compiled on this SRAM before)
             return
         x, out = V[si][ssl], V[di][dsl]
@@ -99,7 +100,7 @@ def binary(s: Schedule, it: Item, op: pe.BinaryOp) -> None:
     runner = op_runner(op.fn.data, _type(op.dst), [lhs.size, rhs.size], d.size)
 
     def step(V, F, A, O):
-        bound = getattr(V, "derived", None)
+        bound = compiled.kept_calls(V)
         if runner.run_bound(bound):  # (compiled on this SRAM's views before)
             return
         x, y, out = V[li][lsl], V[ri][rsl], V[di][dsl]
@@ -137,7 +138,7 @@ def select(s: Schedule, it: Item, op: pe.SelectOp) -> None:
     runner = op_runner("select", _type(op.dst), [c.size, lhs.size, rhs.size], d.size)
 
     def step(V, F, A, O):
-        bound = getattr(V, "derived", None)
+        bound = compiled.kept_calls(V)
         if runner.run_bound(bound):  # (compiled on this SRAM's views before)
             return
         ins, out = [V[ci][csl], V[li][lsl], V[ri][rsl]], V[di][dsl]

@@ -13,6 +13,7 @@ from pyflame.core import fused_expr
 from pyflame.core.elementwise import type_name
 from pyflame.core.errors import CompileError
 from pyflame.dialects import pe
+from pyflame.sim import compiled
 from pyflame.sim.compiled.fused_kernels import Runner
 from pyflame.sim.dead_transfers import overwrites
 from pyflame.sim.kernels.registry import kernel
@@ -47,7 +48,7 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         if not keys:
 
             def step(V, F, A, O):
-                bound = getattr(V, "derived", None)
+                bound = compiled.kept_calls(V)
                 if runner.run_bound(bound):  # (compiled on this SRAM's views before)
                     return
                 ins, out = [V[i][sl] for i, sl in sels], V[di][dsl]
@@ -60,11 +61,12 @@ def fused(s: Schedule, it: Item, op: pe.FusedOp) -> None:
         holes = tuple(pos for pos, (_, _, k) in enumerate(viewed) if k is not None)
 
         def step_on_views(V, F, A, O):
-            bound = getattr(V, "derived", None)
+            bound = compiled.kept_calls(V)
             flights = [_tiles(F[k]) for k in flight_keys]
             if runner.run_bound(bound, flights, holes):  # (compiled on this SRAM before)
                 return
-            ins = [V[i][sl] if k is None else _tiles(F[k]) for i, sl, k in viewed]
+            flying = iter(flights)
+            ins = [V[i][sl] if k is None else next(flying) for i, sl, k in viewed]
             out = V[di][dsl]
             if not runner.run(ins, out, bound, holes):
                 fused_expr.evaluate(steps, ins, lead, n, out, prepared)

@@ -45,15 +45,20 @@ def add_products(a: np.ndarray, x: np.ndarray, y: np.ndarray, assign: bool = Fal
     if batch != a.shape[:-2]:  # the product is larger than the accumulator: numpy's error
         a += np.matmul(x, y)
         return
-    lanes = tile_math.lane_loop(x.shape[-2], x.shape[-1], y.shape[-1])
-    chunk = LANE_LOOP_CHUNK_BYTES if lanes else PRODUCT_CHUNK_BYTES
-    step = max(1, chunk // max(1, a[0].nbytes))
+    step = _row_step(a, x, y)
     if step >= rows:
         tile_math.add_product(a, x, y, assign)
         return
     for r in range(0, rows, step):
         part = slice(r, min(r + step, rows))
         tile_math.add_product(a[part], _rows(x, part), _rows(y, part), assign)
+
+
+def _row_step(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> int:
+    """How many PE rows `add_products` takes at a time."""
+    lanes = tile_math.lane_loop(x.shape[-2], x.shape[-1], y.shape[-1])
+    chunk = LANE_LOOP_CHUNK_BYTES if lanes else PRODUCT_CHUNK_BYTES
+    return max(1, chunk // max(1, a[0].nbytes))
 
 
 def product_call(
@@ -64,7 +69,7 @@ def product_call(
     read where they lie); None otherwise."""
     if np.broadcast_shapes(a.shape[:-2], x.shape[:-2], y.shape[:-2]) != a.shape[:-2]:
         return None
-    if a.shape[0] > max(1, LANE_LOOP_CHUNK_BYTES // max(1, a[0].nbytes)):
+    if _row_step(a, x, y) < a.shape[0]:
         return None  # (add_products would take a few PE rows at a time)
     return tile_math.product_call(a, x, y, assign)
 
@@ -252,7 +257,7 @@ def _matmul_step(
         token = object()
 
         def step(V, F, A, O):
-            derived = getattr(V, "derived", None) if keep and compiled.enabled() else None
+            derived = compiled.kept_calls(V) if keep else None
             if derived is not None:
                 call = derived.get(token)
                 if call is not None:
