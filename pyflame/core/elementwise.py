@@ -210,6 +210,10 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + _erf(x * _SQRT_HALF))
 
 
+#: results of at most this many elements are written in numpy's own loop order (`ufunc_into`)
+UFUNC_INTO_DIRECT = 1024
+
+
 def ufunc_into(ufunc: Any, out: np.ndarray, *args: Any) -> np.ndarray:
     """ufunc(*args, out=out), its loops in `out`'s memory order. numpy's ufunc loops follow
     the operands' axis order when their layouts disagree: adding a C-ordered product into the
@@ -218,6 +222,8 @@ def ufunc_into(ufunc: Any, out: np.ndarray, *args: Any) -> np.ndarray:
     -> 0.22 ms). Elementwise, so the same numbers whatever the order."""
     import numpy as np
 
+    if out.size <= UFUNC_INTO_DIRECT:  # (a few lanes of one PE column: the order's test costs
+        return ufunc(*args, out=out)  # more than any loop order; the same numbers either way)
     # full-size operands laid out otherwise than out (a quick test first: this is every
     # fused step's and combining receive's call)
     other = [

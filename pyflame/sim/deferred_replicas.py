@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyflame.sim.step_access import access_of, buffer_conflicts, is_elided
+from pyflame.sim.step_access import access_of, buffer_conflicts, is_elided, written_unread
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Rect, Step
@@ -162,10 +162,19 @@ def _overwrites_copies(
         rect = once.rect
     else:
         written = getattr(step, "overwrites", None)
-        operands = getattr(step, "operands", None)
-        if access_of(step) is not None or written is None or operands is None:
+        acc = access_of(step)
+        if written is None:
             return False
-        if written[0] != j or j in operands[1:] or not _whole_lanes(written[1], buffers[j]):
+        if acc is not None:  # (an Access names all the step reads and writes)
+            if set(acc.writes) != {j} or written_unread(step, acc) is None:
+                return False
+            if made.buffer in acc.reads:
+                return False
+        else:
+            operands = getattr(step, "operands", None)
+            if operands is None or {j, made.buffer} & set(operands[1:]):
+                return False
+        if written[0] != j or not _whole_lanes(written[1], buffers[j]):
             return False
         rows, cols = written[1][0], written[1][1]
         br, bc = buffers[j].rect[0], buffers[j].rect[1]

@@ -99,6 +99,8 @@ class FusedSlot:
     operands: Callable[[Sequence[np.ndarray], dict], tuple[np.ndarray, np.ndarray]]
     accumulator: Callable[[Sequence[np.ndarray]], np.ndarray]
     batched: AddProducts
+    #: the SRAM buffers the step's op names: the accumulator first, then lhs and rhs
+    buffers: tuple[int, ...] = ()
 
 
 def set_fused_slot(step: Step, slot: FusedSlot) -> Step:

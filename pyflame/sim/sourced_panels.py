@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyflame.sim.affine_gather import TileView, affine_view
+from pyflame.sim.dead_transfers import set_operands
 from pyflame.sim.fused_products import (
     FusedSlot,
     Panels,
@@ -275,6 +276,14 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
     not views (a copy, on some layout) are read again at every run."""
     uses = [slot.use for slot in slots]
     first = slots[0]
+    # what it touches, for the passes after (pyflame/sim/deferred_replicas.py): it writes the
+    # accumulator (the buffers' first) and reads the sources, besides what the steps name
+    named = [slot.buffers for slot in slots]
+    touched = None
+    if all(named):
+        reads = {b for names in named for b in names[1:]}
+        reads |= {s.buffer for mine in sources for s in mine}
+        touched = (first.buffers[0], *sorted(reads - {first.buffers[0]}))
     key = object()  # this step's entry in an SRAM's derived views
 
     def operands(V) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -324,6 +333,8 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
                 panels.put_all(part.xs, part.ys)
             panels.add_into(acc, V, first.batched)
 
+    if touched is not None and all(names[0] == touched[0] for names in named):
+        set_operands(step, touched)
     return step
 
 

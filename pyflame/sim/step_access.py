@@ -626,6 +626,11 @@ def elide_receives(
         assert acc is not None and acc.rebuild is not None  # a reader has a rebuild
         out[k] = acc.rebuild(keys)
         setattr(out[k], "viewed", frozenset(keys))  # noqa: B010  (read_as_views reads it)
+        if access_of(out[k]) is None and getattr(out[k], "operands", None) is None:
+            # what it still touches in SRAM, as the planner's `operands` (written first), for
+            # the passes after (pyflame/sim/deferred_replicas.py)
+            sram_reads = [b for b in acc.reads if b not in keys and b not in acc.writes]
+            setattr(out[k], "operands", (*acc.writes, *sram_reads))  # noqa: B010
     for j in sends:
         viewing = _send_view(steps, j, last_use, conflicts)
         if viewing is not None:

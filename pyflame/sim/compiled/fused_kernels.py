@@ -273,6 +273,8 @@ class Runner:
         self._refused: set[tuple] = set()
         #: key -> whether its kernel is in the kernel cache, compiled (`_on_disk`)
         self._disk: dict[tuple, bool] = {}
+        #: whether the kernels can compute the expression at all (None: not asked yet)
+        self._compilable: bool | None = None
 
     def run(
         self,
@@ -293,6 +295,9 @@ class Runner:
         self.runs += 1
         if self.runs < HOT_RUNS or not compiled.enabled():
             return False
+        if not self._compilable:
+            if self._compilable is False or not self._can_compile():
+                return False  # (exp, log, ...: numpy's at every run, without the checks)
         # (a small step waits for HOT_SMALL_RUNS runs, unless its kernel is on disk: below)
         early = self.runs < HOT_SMALL_RUNS and out.size < compiled.MIN_WORK
         layout = (out.shape, out.strides, out.dtype)
@@ -394,6 +399,18 @@ class Runner:
                 planes[k] = p
         kept.kernel(*planes, *kept.tail)
         return True
+
+    def _can_compile(self) -> bool:
+        """Whether `source` writes the expression (the kernels compute every step of it as
+        numpy does): decided by its steps, sizes and constants alone, never by the inputs'
+        layouts or types, so asked once."""
+        sizes = self.sizes
+        try:
+            _Writer(sizes, self.n, [(False, False)] * len(sizes), []).write(self.steps, False)
+            self._compilable = True
+        except Unsupported:
+            self._compilable = False
+        return self._compilable
 
     def _on_disk(self, key: tuple) -> bool:
         """Whether the kernel of `key` was compiled on this machine before (kernel_cache): then

@@ -132,6 +132,35 @@ def test_what_the_kernels_do_not_compute_stays_numpys():
     out = np.zeros_like(a)
     assert not any(runner.run([a], out) for _ in range(HOT_RUNS + 1))
     assert not out.any()
+    # decided once, by the steps alone: the later runs refuse before looking at the operands
+    assert runner._compilable is False
+    assert not runner.run([None], out)  # type: ignore[list-item]  # (never looked at)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "exp.f32($0); mul.f32(%0, $1)",
+        "mul.f32($0, $1); add.f32(%0, $0)",
+        "add.f32($0, $1); broadcast.f32(%0, 1x3, 3x3)",
+        "broadcast.f32($1, 1x1, 3x3); select.f32($0, %0, $1)",
+    ],
+)
+def test_whether_an_expression_compiles_does_not_depend_on_its_operands(text):
+    """`Runner` asks once whether the kernels compute an expression: so the answer must be the
+    same for every sharing of the inputs along PE rows or columns and every bool input."""
+    steps = fused_expr.parse(text)
+    sizes = [N, N if "1x1" not in text else 1]
+    answers = set()
+    for shared in [(False, False), (True, False), (False, True)]:
+        for bools in [(False, False), (True, False), (False, True)]:
+            for bool_out in (False, True):
+                try:
+                    fused_kernels.source(steps, sizes, N, [shared, shared], bool_out, bools)
+                    answers.add(True)
+                except Unsupported:
+                    answers.add(False)
+    assert answers == {Runner(steps, sizes, N)._can_compile()}
 
 
 def test_small_steps_pe_major_results_and_overlaps(monkeypatch, fresh_kernel_cache):
