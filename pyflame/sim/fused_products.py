@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,6 +101,8 @@ class FusedSlot:
     batched: AddProducts
     #: the SRAM buffers the step's op names: the accumulator first, then lhs and rhs
     buffers: tuple[int, ...] = ()
+    #: the accumulator's part of its buffer's view (the index `accumulator` reads)
+    acc_part: tuple[Any, ...] = ()
 
 
 def set_fused_slot(step: Step, slot: FusedSlot) -> Step:

@@ -243,7 +243,7 @@ def _matmul_step(
                 return V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM
 
             slot = FusedSlot(
-                fused, lhs_key, rhs_key, slot_operands, accumulator, batched, (ai, li, ri)
+                fused, lhs_key, rhs_key, slot_operands, accumulator, batched, (ai, li, ri), asl
             )
 
             def fused_step(V, F, A, O):
