@@ -344,9 +344,11 @@ def _fold_step(
 
     orders: dict[tuple, tuple[int, ...] | None] = {}  # (shape, strides) -> long_last
     places = np.ascontiguousarray(table, dtype=np.int64)
-    # many stages' elements: the compiled fold (pyflame/sim/compiled/chain_folds.py)
+    # many stages' elements: the compiled fold (pyflame/sim/compiled/chain_folds.py); fewer,
+    # once another chain loaded it (numpy's few calls per stage cost more than the kernel's
+    # call, ~1 us: the MLP's loss and bias-gradient sums, 10-20 us each on numpy's path)
     work = (stages - 1) * chains * (other[1] - other[0]) * (lanes[1] - lanes[0])
-    compile_fold = work >= compiled.MIN_WORK
+    large = work >= compiled.MIN_WORK
     token = object()  # (this step's compiled fold, kept in each SRAM's `derived`)
 
     def compiled_fold(V: Sequence[np.ndarray], tiles: np.ndarray) -> Callable[[], None] | None:
@@ -355,7 +357,7 @@ def _fold_step(
         derived = compiled.kept_calls(V)
         fold = None if derived is None else derived.get(token)
         if fold is None:
-            folds = compiled.kernels("chain_folds")
+            folds = compiled.kernels("chain_folds") if large else compiled.loaded("chain_folds")
             if folds is None or not folds.applies(tiles, axis, stage.kind):
                 return None
             fold = folds.bound(tiles, places, axis, other, lanes, stage.kind)
@@ -378,7 +380,7 @@ def _fold_step(
                 first_msgs[slots[k]] = (
                     m[squeeze] if m.shape == tile else np.broadcast_to(m, tile)[squeeze]
                 )
-        fold = compiled_fold(V, tiles) if compile_fold else None
+        fold = compiled_fold(V, tiles)
         if fold is not None:
             if msgs:  # (stage 0: the first messages into their tiles, the receive's order)
                 first = index(places[0])

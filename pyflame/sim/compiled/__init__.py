@@ -19,7 +19,8 @@ first operand's sign and payload).
 
 A kernel is used when numba imports and the work is large enough (`MIN_WORK` elements: below,
 the call's own cost and numba's import, ~0.7 s once per process, are what matter; a fused step
-on fewer elements is compiled only in a long loop, `fused_kernels.HOT_SMALL_RUNS`). numba
+on fewer elements is compiled only in a long loop, `fused_kernels.HOT_SMALL_RUNS`; a small chain
+fold once a large one loaded its module, `loaded`). numba
 compiles each kernel signature once per machine and keeps it on disk; later processes load it.
 `PYFLAME_COMPILED_KERNELS=0` in the environment turns the tier off (read at import;
 `set_enabled` turns it off and on later). docs/simulator.md, "The compiled kernel tier".
@@ -65,6 +66,13 @@ def kept_calls(V: object) -> dict | None:
     later runs: the SRAM's `derived` dict (pyflame/sim/sram.py: its views never move); None
     for a plain list of views (tests) or with the tier off."""
     return getattr(V, "derived", None) if _enabled else None
+
+
+def loaded(name: str) -> ModuleType | None:
+    """The module of compiled kernels `pyflame.sim.compiled.<name>` when a step imported it
+    before (`kernels`) and the tier is on, else None; never imports (a step too small to pay
+    for numba's import uses kernels that are there already)."""
+    return _loaded.get(name) if _enabled else None
 
 
 def kernels(name: str) -> ModuleType | None:

@@ -117,3 +117,22 @@ def test_what_fold_does_not_take():
     assert folds.applies(planes, 1, "prod")
     assert not folds.applies(planes, 0, "max")  # (numpy's maximum: its own NaN rules)
     assert not folds.applies(planes.astype(np.float16), 0, "sum")
+
+
+def test_a_small_chain_folds_compiled_once_a_large_one_loaded_the_kernels(monkeypatch):
+    """Below `compiled.MIN_WORK` a chain never imports numba itself (`compiled.loaded`), but
+    folds compiled, with the stages' bits, once the kernels are loaded."""
+    calls = []
+    real = folds.bound
+    monkeypatch.setattr(folds, "bound", lambda *a: calls.append(1) or real(*a))
+    steps = _tree_level([3] * 5, 0, 1, True, across=24, lanes=2)  # (~1,000 elements of work)
+    rng = np.random.default_rng(40)
+    tiles = _lane_major(rng, [20, 24, 2])
+    want, _ = _run(steps, tiles, {})
+    monkeypatch.delitem(compiled._loaded, "chain_folds")  # (as in a process that never did)
+    got, _ = _run(vectorise_chains(steps), tiles, {})
+    assert calls == [] and got.tobytes() == want.tobytes()
+    assert compiled.loaded("chain_folds") is None
+    monkeypatch.setitem(compiled._loaded, "chain_folds", folds)
+    got, _ = _run(vectorise_chains(steps), tiles, {})
+    assert calls == [1] and got.tobytes() == want.tobytes()
