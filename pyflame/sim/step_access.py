@@ -560,6 +560,10 @@ def merge_gathers(
                 if memo is not None:
                     memo[key] = merged
             if merged is not None:
+                if access_of(merged) is None:  # (what it touches, for the passes after)
+                    merged = annotate(
+                        merged, Access({first.src: first.src_sel}, {first.dst: first.dst_sel})
+                    )
                 out[j] = merged
                 for m in range(j + 1, k):
                     out[m] = _nothing

@@ -8,6 +8,7 @@ import pytest
 from pyflame.core.distribution import Distribution
 from pyflame.core.errors import CompileError, RoutingError
 from pyflame.core.target import SMALL
+from pyflame.sim.kernels import exchange as exchange_kernel
 
 
 def _exchange_program(sim, shape, src, dst):
@@ -46,8 +47,11 @@ def test_exchange_data(sim, rng, shape, src, dst):
     np.testing.assert_array_equal(o, x)
 
 
-def test_exchange_zeroes_destination_padding(sim):
-    """Padding of the destination tiles gets 0 (read the raw tiles through an [rc] layout)."""
+@pytest.mark.parametrize("mask_part", [0.0, 2.0])
+def test_exchange_zeroes_destination_padding(sim, monkeypatch, mask_part):
+    """Padding of the destination tiles gets 0 (read the raw tiles through an [rc] layout),
+    zeroed through a mask of the destination or through its index arrays."""
+    monkeypatch.setattr(exchange_kernel, "PAD_MASK_PART", mask_part)
     shape, sg, dg = (5, 5), (1, 1), (2, 2)
     dd = Distribution(shape, dg, ("r", "c"))
     slay = sim.layout(shape, sg, ("", ""))

@@ -16,6 +16,7 @@ from pyflame.sim.planner import compile_plan
 from pyflame.sim.step_access import (
     Access,
     Received,
+    access_of,
     annotate,
     buffer_conflicts,
     elide_receives,
@@ -284,6 +285,9 @@ def test_gathers_merge_only_when_disjoint():
     steps = [_gather([0, 1], zero_elems=[3]), _gather([2])]
     out = merge_gathers(steps, bufs)
     assert out[1].__name__ == "_nothing"
+    # the merged step says what it touches (the passes after it read that)
+    merged = access_of(out[0])
+    assert merged is not None and set(merged.reads) == {0} and set(merged.writes) == {1}
     for s in out:
         s(V, {}, [], [])
     np.testing.assert_array_equal(V[1][0, 0], [1, 2, 3, 0])
