@@ -88,12 +88,20 @@ def test_a_fold_kept_for_an_sram_folds_its_new_values(monkeypatch, axis):
 
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("kind", ["sum", "prod"])
-def test_fold_combines_stage_after_stage(axis, kind):
+@pytest.mark.parametrize(
+    "places",
+    [
+        [[0, 5], [2, 7], [3, 11], [1, 9]],
+        [[0, 5], [2, 3], [3, 7], [1, 9]],  # (place 3 twice: the stage-major fold along cols)
+    ],
+)
+def test_fold_combines_stage_after_stage(axis, kind, places):
     """`bound(...)()` itself: stage s of chain k at place table[s, k] becomes its tiles combined with
-    stage s - 1's, the tiles first (the receive's order), on every lane in range."""
+    stage s - 1's, the tiles first (the receive's order), on every lane in range, stage after
+    stage over the chains."""
     rng = np.random.default_rng(7)
     tiles = _lane_major(rng, [12, 14, 6])
-    table = np.array([[0, 5], [2, 7], [3, 11], [1, 9]], dtype=np.int64)
+    table = np.array(places, dtype=np.int64)
     other, lanes = (2, 10), (1, 5)
     want = tiles.copy()
     ufunc = np.add if kind == "sum" else np.multiply
