@@ -99,9 +99,8 @@ class FusedSlot:
     operands: Callable[[Sequence[np.ndarray], dict], tuple[np.ndarray, np.ndarray]]
     accumulator: Callable[[Sequence[np.ndarray]], np.ndarray]
     batched: AddProducts
-    #: the SRAM buffers the step's op names: the accumulator first, then lhs and rhs
-    buffers: tuple[int, ...] = ()
-    #: the accumulator's part of its buffer's view (the index `accumulator` reads)
+    #: the accumulator's buffer and its part of the buffer's view (what `accumulator` reads)
+    acc_buffer: int | None = None
     acc_part: tuple[Any, ...] = ()
 
 

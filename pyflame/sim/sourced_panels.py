@@ -276,14 +276,6 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
     not views (a copy, on some layout) are read again at every run."""
     uses = [slot.use for slot in slots]
     first = slots[0]
-    # what it touches, for the passes after (pyflame/sim/deferred_replicas.py): the
-    # accumulator its steps name, and the buffers every operand is read from (the sources:
-    # the steps' own lhs and rhs buffers, received into by the receives left out, are not)
-    named = [slot.buffers for slot in slots]
-    touched = None
-    if all(named):
-        reads = {s.buffer for mine in sources for s in mine} - {first.buffers[0]}
-        touched = (first.buffers[0], *sorted(reads))
     key = object()  # this step's entry in an SRAM's derived views
 
     def operands(V) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -333,11 +325,16 @@ def _sourced_run(slots: Sequence[FusedSlot], sources: Sequence[Sequence[Source]]
                 panels.put_all(part.xs, part.ys)
             panels.add_into(acc, V, first.batched)
 
-    if touched is None or any(names[0] != touched[0] for names in named):
+    # what it touches, for the passes after (pyflame/sim/deferred_replicas.py): the
+    # accumulator its steps name, and the buffers every operand is read from (the sources:
+    # the steps' own lhs and rhs buffers, received into by the receives left out, are not)
+    acc = first.acc_buffer
+    if acc is None or any(slot.acc_buffer != acc for slot in slots):
         return step
-    set_operands(step, touched)
-    if uses[0].zeroed and first.acc_part:  # (its first segment's product written, not added)
-        overwrites(step, touched[0], first.acc_part)
+    reads = {s.buffer for mine in sources for s in mine} - {acc}
+    set_operands(step, (acc, *sorted(reads)))
+    if uses[0].zeroed:  # (its first segment's product written, not added)
+        overwrites(step, acc, first.acc_part)
     return step
 
 

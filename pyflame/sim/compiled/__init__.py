@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
+from typing import Any
 
 #: the environment variable that turns the tier off ("0")
 ENV_SWITCH = "PYFLAME_COMPILED_KERNELS"
@@ -73,6 +74,16 @@ def loaded(name: str) -> ModuleType | None:
     before (`kernels`) and the tier is on, else None; never imports (a step too small to pay
     for numba's import uses kernels that are there already)."""
     return _loaded.get(name) if _enabled else None
+
+
+def shared_pe_axes(tiles: Any) -> Any:
+    """(rows, cols, ...) tiles with a PE axis broadcast by a zero stride cut to one element:
+    the kernels read an operand shared along PE rows or columns once per row / column."""
+    if tiles.strides[0] == 0 and tiles.shape[0] > 1:
+        tiles = tiles[:1]
+    if tiles.strides[1] == 0 and tiles.shape[1] > 1:
+        tiles = tiles[:, :1]
+    return tiles
 
 
 def kernels(name: str) -> ModuleType | None:

@@ -222,10 +222,7 @@ def _planes(t: np.ndarray, small: bool) -> np.ndarray | None:
     (copied when they fit `COPIED_ELEMENTS`), or for a `small` step however they are held (the
     kernel's loops then run strided: at a few hundred elements the call is the cost); None (a
     large input not held so, another type)."""
-    if t.strides[0] == 0 and t.shape[0] > 1:
-        t = t[:1]
-    if t.strides[1] == 0 and t.shape[1] > 1:
-        t = t[:, :1]
+    t = compiled.shared_pe_axes(t)
     if t.dtype == np.bool_:
         t = t.view(np.uint8)  # (read as 0 or 1)
     elif t.dtype != np.float32:
@@ -295,9 +292,10 @@ class Runner:
         self.runs += 1
         if self.runs < HOT_RUNS or not compiled.enabled():
             return False
+        if self._compilable is None:
+            self._compilable = self._can_compile()
         if not self._compilable:
-            if self._compilable is False or not self._can_compile():
-                return False  # (exp, log, ...: numpy's at every run, without the checks)
+            return False  # (exp, log, ...: numpy's at every run, without the checks)
         # (a small step waits for HOT_SMALL_RUNS runs, unless its kernel is on disk: below)
         early = self.runs < HOT_SMALL_RUNS and out.size < compiled.MIN_WORK
         layout = (out.shape, out.strides, out.dtype)
@@ -407,10 +405,9 @@ class Runner:
         sizes = self.sizes
         try:
             _Writer(sizes, self.n, [(False, False)] * len(sizes), []).write(self.steps, False)
-            self._compilable = True
         except Unsupported:
-            self._compilable = False
-        return self._compilable
+            return False
+        return True
 
     def _on_disk(self, key: tuple) -> bool:
         """Whether the kernel of `key` was compiled on this machine before (kernel_cache): then

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from pyflame.sim import compiled
+
 
 @numba.njit(cache=True, fastmath=False, boundscheck=False, nogil=True)
 def _add_planes(acc, x, y, row, assign):
@@ -109,7 +111,7 @@ def _call(
             return None
         acc, x, y = (t.reshape(t.shape[:2] + t.shape[-2:]) for t in (acc, x, y))
     rows, cols = acc.shape[:2]
-    x, y = _shared(x), _shared(y)
+    x, y = compiled.shared_pe_axes(x), compiled.shared_pe_axes(y)
     for t in (x, y):
         if t.shape[0] not in (1, rows) or t.shape[1] not in (1, cols):
             return None
@@ -134,12 +136,3 @@ def _planes(t: np.ndarray) -> np.ndarray:
     if planes.shape[-1] > 1 and planes.strides[-1] != planes.itemsize:
         planes = np.ascontiguousarray(planes)
     return planes
-
-
-def _shared(t: np.ndarray) -> np.ndarray:
-    """`t` with a PE axis broadcast by a zero stride cut to one element (the kernel's test)."""
-    if t.strides[0] == 0 and t.shape[0] > 1:
-        t = t[:1]
-    if t.strides[1] == 0 and t.shape[1] > 1:
-        t = t[:, :1]
-    return t

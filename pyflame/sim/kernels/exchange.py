@@ -11,8 +11,6 @@ timing comes from the traced links (`Links.stream`, `Links.arrival`) and the PEs
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from pyflame.core.distribution import Distribution
@@ -80,7 +78,9 @@ def exchange(s: Schedule, it: Item, op: pe.ExchangeOp) -> None:
 PAD_MASK_PART = 0.125
 
 
-def _padding(z_dst: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> Any:
+def _padding(
+    z_dst: tuple[np.ndarray, ...], shape: tuple[int, ...]
+) -> tuple[np.ndarray, ...] | np.ndarray:
     """How a step zeroes the padding at `z_dst` of a destination of `shape`: a bool mask of it
     when the padding is a large part (a [r, c] layout of 10 columns on 64 PE columns: 54 of
     every 64 PEs' element is padding; 3,456 elements indexed one by one cost ~30 us, the
