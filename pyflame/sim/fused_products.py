@@ -287,8 +287,9 @@ class Panels:
                     a[rows] += planes
                 continue
             tiles = part.reshape(nr, m, yc, n)
-            if self.assign:  # (+ 0.0: a -0.0 product becomes +0.0, as added to the fill's zeros)
-                np.add(part, np.float32(0.0), out=part)
+            if self.assign:
+                if not zero_sums_positive((nr * m, width), rhs.shape, a.dtype):
+                    np.add(part, np.float32(0.0), out=part)  # (-0.0 -> +0.0, as added to zeros)
                 copy_rows(a[rows], tiles.transpose(0, 2, 1, 3), n)
             else:
                 add_transposed(a[rows], tiles, V, (*self._key, "tiles"))
@@ -315,11 +316,33 @@ class Panels:
         for r in range(0, xr, step):
             rows = slice(r, min(r + step, xr))
             part = planes[:, :, rows] if out is None else out[:, :, : rows.stop - r]
-            np.matmul(left[:, :, rows], right, out=part)
-            if self.assign:  # (+ 0.0: as added to the fill's zeros)
-                np.add(part, np.float32(0.0), out=planes[:, :, rows])
+            lhs_rows = left[:, :, rows]
+            np.matmul(lhs_rows, right, out=part)
+            if self.assign:  # (+ 0.0: as added to the fill's zeros; BLAS's own zeros may do)
+                if out is not None or not zero_sums_positive(lhs_rows.shape, right.shape, a.dtype):
+                    np.add(part, np.float32(0.0), out=planes[:, :, rows])
             else:
                 planes[:, :, rows] += part
+
+
+#: by (lhs shape, rhs shape, dtype): whether np.matmul of them gives +0.0, never -0.0, for a
+#: sum whose every product is -0.0 (`zero_sums_positive`)
+_POSITIVE_ZERO_SUMS: dict[tuple[Any, ...], bool] = {}
+
+
+def zero_sums_positive(lhs: tuple[int, ...], rhs: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether np.matmul of operands of these shapes starts every sum from +0.0, as a fill's
+    zeros plus the products would (the step-by-step run, the wavelet engine): then no sum is
+    -0.0 (from +0.0, round-to-nearest gives -0.0 for no sum), and a written product needs no
+    `+ 0.0` pass over it. numpy's own loop starts from 0; BLAS kernels zero their
+    accumulators, but a BLAS that started from the first product would give -0.0 where
+    every product is -0.0: asked once per shapes, with exactly such operands."""
+    key = (lhs, rhs, np.dtype(dtype).str)
+    known = _POSITIVE_ZERO_SUMS.get(key)
+    if known is None:
+        probe = np.matmul(np.full(lhs, -1.0, dtype), np.zeros(rhs, dtype))
+        known = _POSITIVE_ZERO_SUMS[key] = not np.signbit(probe).any()
+    return known
 
 
 #: at most this many elements in a tile's product (m x n) for one GEMM per element

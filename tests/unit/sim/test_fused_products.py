@@ -196,6 +196,57 @@ def test_block_products_are_one_gemm_per_tile_element(m, n, blocks, assign, chun
         assert (got[0][..., 0, 0] == 0).all() and not np.signbit(got[0][..., 0, 0]).any()
 
 
+def test_zero_sums_are_positive_for_numpys_matmul_and_asked_of_a_blas_that_is_not(monkeypatch):
+    """A written product skips its `+ 0.0` pass only when np.matmul starts its sums from +0.0
+    (every product -0.0 then sums to +0.0): numpy's BLAS does; a BLAS starting from the first
+    product would not, and the probe says so (one probe per shapes)."""
+    monkeypatch.setattr(fused_products, "_POSITIVE_ZERO_SUMS", {})
+    assert fused_products.zero_sums_positive((4, 1, 32, 15), (1, 13, 15, 32), np.float32)
+    plain = np.matmul
+
+    def from_first_product(x, y, out=None):  # x @ y, each sum started from its first product
+        x, y = np.asarray(x), np.asarray(y)
+        got = x[..., :, :1] * y[..., :1, :]
+        for q in range(1, x.shape[-1]):
+            got = got + x[..., :, q : q + 1] * y[..., q : q + 1, :]
+        if out is None:
+            return got
+        out[...] = got
+        return out
+
+    monkeypatch.setattr(np, "matmul", from_first_product)
+    assert not fused_products.zero_sums_positive((6, 5), (5, 7), np.float32)
+    assert fused_products.zero_sums_positive((4, 1, 32, 15), (1, 13, 15, 32), np.float32)  # kept
+    monkeypatch.setattr(np, "matmul", plain)
+
+
+@pytest.mark.parametrize("blas_positive", [True, False])
+def test_written_block_products_are_never_negative_zero(blas_positive, monkeypatch):
+    """The block GEMMs written over a fill's zeros: +0.0 where every product is -0.0, with the
+    `+ 0.0` pass (a BLAS that may give -0.0) or without it (one that never does): the same
+    bits either way."""
+    monkeypatch.setattr(fused_products, "zero_sums_positive", lambda *shapes: blas_positive)
+    rows, cols, m, n, k, p = 32, 32, 4, 13, 1, 3
+    rng = np.random.default_rng(9)
+    xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(p)]
+    ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(p)]
+    for x, y in zip(xs, ys, strict=True):
+        x[..., 0, :] = -1.0
+        y[..., :, 0] = 0.0
+    planes = np.zeros((m * n, rows, cols), np.float32)
+    a = planes.reshape(m, n, rows, cols).transpose(2, 3, 0, 1)
+    V = BufferViews([])
+    panels = Panels(V, FusedUse(key=-9, slot=0, slots=p), xs[0], ys[0])
+    assert panels.blocks
+    panels.assign = True
+    for x, y in zip(xs, ys, strict=True):
+        panels.put(x, y)
+    panels.add_into(a, V, lambda *args: pytest.fail("not a GEMM"))
+    assert not np.signbit(a[..., 0, 0]).any() and (a[..., 0, 0] == 0).all()
+    want = sum(np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys))
+    np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("rows", "acc_rows", "m", "cols", "n", "dtype"),
     [
