@@ -398,3 +398,27 @@ def test_a_broadcast_of_one_value_per_pe_gives_the_materialised_values(text, inp
     got = fused_expr.evaluate(fused_expr.parse(text), inputs, (3, 4), 12)
     assert got.shape == (3, 4, 12)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(64, 1, 10), (64, 1, 1)],
+        [(64, 1, 1), (64, 1, 10)],
+        [(64, 1, 10), (1, 1, 10), (10,)],
+        [(64, 8, 10), (64, 1, 10)],
+        [(3, 1), (1, 4)],
+        [(2, 3), (3,)],
+        [(5,), (5,)],
+        [(1, 1), (1, 1)],
+    ],
+)
+def test_broadcasts_to_is_numpys_broadcast_of_the_shapes(shapes):
+    """`evaluate`'s quick test that a step's operands broadcast to its destination's shape."""
+    import numpy as np
+
+    from pyflame.core.fused_expr import _broadcasts_to
+
+    full = np.broadcast_shapes(*shapes)
+    for target in {full, shapes[0], (7, *full), tuple(d + 1 for d in full)}:
+        assert _broadcasts_to(list(shapes), target) == (full == target)

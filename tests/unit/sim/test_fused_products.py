@@ -243,7 +243,9 @@ def test_written_block_products_are_never_negative_zero(blas_positive, monkeypat
         panels.put(x, y)
     panels.add_into(a, V, lambda *args: pytest.fail("not a GEMM"))
     assert not np.signbit(a[..., 0, 0]).any() and (a[..., 0, 0] == 0).all()
-    want = sum(np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys))
+    want = sum(
+        np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys, strict=True)
+    )
     np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-5)
 
 
