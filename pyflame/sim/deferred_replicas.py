@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyflame.sim.step_access import access_of, buffer_conflicts, is_elided, written_unread
+from pyflame.sim.step_access import (
+    access_of,
+    buffer_conflicts,
+    dead_from,
+    is_elided,
+    written_unread,
+)
 
 if TYPE_CHECKING:  # executable.py runs the pass: import its names for types only
     from pyflame.sim.executable import Buffer, Rect, Step
@@ -213,7 +219,8 @@ def defer_replica_copies(
         if want is not None and want != once.rect:
             pending[buffer] = (k, once, want)
 
-    for k, step in steps:
+    plan = [step for _, step in steps]
+    for pos, (k, step) in enumerate(steps):
         if pending:
             once = computed_once(step)
             touched = _touches(step)
@@ -226,6 +233,14 @@ def defer_replica_copies(
                     others = [j for j in touched if j != b and conflicts[b, j]]
                     if others and _overwrites_copies(step, made, others, buffers):
                         del pending[b]  # every byte its copies would write is written first
+                    elif (
+                        others
+                        and not exact
+                        and dead_from(plan, pos, b, made.sel, conflicts, buffers)
+                    ):
+                        # another buffer takes the bytes (allocate-sram gave it a dead
+                        # temporary's) and no step reads any of them before writing it
+                        del pending[b]
                     elif others:
                         make(b)
                     elif b in touched:

@@ -296,7 +296,7 @@ def _overlap(
     return np.ix_(np.array(rows), np.array(cols), np.arange(lo - ibytes.start, hi - ibytes.start))
 
 
-def _dead_from(
+def dead_from(
     steps: Sequence[Step],
     k: int,
     i: int,
@@ -326,6 +326,8 @@ def _dead_from(
             live[at] = False
 
     for step in steps[k:]:
+        if is_elided(step) or getattr(step, "no_sram", False):
+            continue  # (a view of in-flight data; a fill the runs after it write instead)
         acc = access_of(step)
         if acc is None:
             operands = getattr(step, "operands", None)
@@ -367,7 +369,7 @@ def _readers_until_overwrite(
     """The steps after receive `j` that read its buffer, with the part of it each reads, when
     each can read a view instead and a later receive overwrites the same part before anything
     else touches its bytes (or, `until_end`, the program ends first, or a step writes all of
-    them before reading them: `_dead_from`); None when the receive must write SRAM. Steps
+    them before reading them: `dead_from`); None when the receive must write SRAM. Steps
     that touch only other PEs or lanes of the buffer (another layer's rows) are passed
     over."""
     i = rec.buffer
@@ -386,7 +388,7 @@ def _readers_until_overwrite(
             # named them (pyflame/sim/dead_transfers.py); otherwise anything
             operands = getattr(steps[k], "operands", None)
             if operands is None or any(conflicts[i, o] for o in operands):
-                if until_end and readers and _dead_from(steps, k, i, rec.dst, conflicts, buffers):
+                if until_end and readers and dead_from(steps, k, i, rec.dst, conflicts, buffers):
                     return readers
                 return None
             continue
@@ -408,7 +410,7 @@ def _readers_until_overwrite(
         ):
             return readers or None
         if touched_w or acc.rebuild is None or touched_r != [i]:
-            if until_end and readers and _dead_from(steps, k, i, rec.dst, conflicts, buffers):
+            if until_end and readers and dead_from(steps, k, i, rec.dst, conflicts, buffers):
                 return readers
             return None
         if acc.reads[i] != rec.dst and _within(acc.reads[i], rec) is None:
@@ -651,6 +653,7 @@ __all__ = [
     "access_of",
     "annotate",
     "buffer_conflicts",
+    "dead_from",
     "disjoint",
     "elide_receives",
     "fixed_gather",

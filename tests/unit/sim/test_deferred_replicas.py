@@ -100,3 +100,45 @@ def test_steps_that_name_what_they_touch_let_the_copies_wait():
     steps = [(0, _computed_once(BUFFERS[0])), (1, anything)]
     out = defer_replica_copies(steps, BUFFERS, exact=False)
     assert _copies(out) == 1 and out[2][1] is anything
+
+
+def _partial_writer(reads: tuple[int, ...] = ()) -> object:
+    """A step writing b1's first 2 lanes only (not every byte the copies would write), and
+    reading `reads`."""
+
+    def step(V, F, A, O):
+        pass
+
+    rows, cols, _ = _whole(BUFFERS[1])
+    return annotate(
+        step,
+        Access(reads={r: _whole(BUFFERS[r]) for r in reads}, writes={1: (rows, cols, slice(0, 2))}),
+    )
+
+
+def test_copies_into_bytes_no_step_reads_again_are_dropped_by_run_only():
+    """Another buffer takes some of the pending buffer's bytes (b1 over a dead b0) and no
+    later step reads any of b0's bytes before writing them: `run` never makes the copies;
+    `run_on_sram` (exact) still does, before the write."""
+    steps = [(0, _computed_once(BUFFERS[0])), (1, _partial_writer())]
+    assert _copies(defer_replica_copies(steps, BUFFERS, exact=False)) == 0
+    exact = defer_replica_copies(steps, BUFFERS, exact=True)
+    assert _copies(exact) == 1 and getattr(exact[1][1], "__name__", "") == "replica_copies"
+
+
+def test_a_later_read_of_the_bytes_keeps_the_copies():
+    """The same partial write, then a step reading b1 (bytes the copies would have written
+    and the write left): the copies are made before the write, in `run` too; a step that
+    may touch anything after it does the same."""
+
+    def reader(V, F, A, O):
+        pass
+
+    def anything(V, F, A, O):
+        pass
+
+    set_operands(reader, (1,))
+    for later in (reader, anything):
+        steps = [(0, _computed_once(BUFFERS[0])), (1, _partial_writer()), (2, later)]
+        out = defer_replica_copies(steps, BUFFERS, exact=False)
+        assert _copies(out) == 1 and getattr(out[1][1], "__name__", "") == "replica_copies"

@@ -292,7 +292,7 @@ def test_the_lean_run_of_a_layered_gemm_fuses_each_layer():
 @pytest.mark.parametrize("algorithm", ["summa", "summa25d"])
 def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     """The loop's last tiles are received into buffers whose bytes later buffers reuse: `run`
-    reads them as views too (step_access `_dead_from`), so each run is one GEMM segment (its
+    reads them as views too (step_access `dead_from`), so each run is one GEMM segment (its
     last step no longer a batched product of every PE's tiles from SRAM)."""
     made: list[bool] = []
     init = Panels.__init__

@@ -196,6 +196,25 @@ def test_the_last_receive_is_a_view_when_a_later_buffer_overwrites_its_bytes():
     assert not is_elided(elide_receives(reading, bufs, until_end=True)[2])
 
 
+def test_steps_that_touch_no_sram_do_not_end_a_dead_run_of_bytes():
+    """`dead_from` passes over a step that touches no SRAM (a fill of zeros the fused runs
+    after it write instead, fused_products.py; an elided receive's view); a step that may
+    touch anything ends the proof."""
+    from pyflame.sim.step_access import dead_from
+
+    bufs = [_buffer(0), _buffer(1)]  # 1 takes 0's bytes
+    whole = (slice(0, 2), slice(0, 2), slice(0, 4))
+    conflicts = buffer_conflicts(bufs)
+
+    def no_sram(V, F, A, O):
+        pass
+
+    setattr(no_sram, "no_sram", True)  # noqa: B010
+    assert dead_from([no_sram, _fill(1), _read(1)], 0, 0, whole, conflicts, bufs)
+    assert not dead_from([_step, _fill(1), _read(1)], 0, 0, whole, conflicts, bufs)
+    assert not dead_from([no_sram, _read(1)], 0, 0, whole, conflicts, bufs)
+
+
 def test_send_view_while_its_buffer_is_unchanged():
     """A send keeps a view of its buffer while nothing writes those bytes until its message
     is received (through the readers of an elided receive's view); else it copies."""
