@@ -281,7 +281,9 @@ class Panels:
             rows = slice(None) if xr == 1 else slice(r, r + nr)
             if self.cols_last:  # (rows, m, n, cols): a plane row of the accumulator each
                 planes = part.reshape(nr, m, n, yc).transpose(0, 3, 1, 2)
-                if self.assign:
+                if self.assign and zero_sums_positive((nr * m, width), rhs.shape, a.dtype):
+                    np.copyto(a[rows], planes)  # (no -0.0 to make +0.0: a copy, 2x faster)
+                elif self.assign:
                     np.add(planes, np.float32(0.0), out=a[rows])  # (+ 0.0: as below)
                 else:
                     a[rows] += planes

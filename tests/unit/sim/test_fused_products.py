@@ -220,13 +220,14 @@ def test_zero_sums_are_positive_for_numpys_matmul_and_asked_of_a_blas_that_is_no
     monkeypatch.setattr(np, "matmul", plain)
 
 
+@pytest.mark.parametrize(("m", "n"), [(4, 13), (1, 4)])
 @pytest.mark.parametrize("blas_positive", [True, False])
-def test_written_block_products_are_never_negative_zero(blas_positive, monkeypatch):
-    """The block GEMMs written over a fill's zeros: +0.0 where every product is -0.0, with the
-    `+ 0.0` pass (a BLAS that may give -0.0) or without it (one that never does): the same
-    bits either way."""
+def test_written_gemm_products_are_never_negative_zero(blas_positive, m, n, monkeypatch):
+    """GEMM products written over a fill's zeros (the block GEMMs, 4x13 tiles; one GEMM whose
+    result is copied into lane-major planes, 1x4): +0.0 where every product is -0.0, with the
+    `+ 0.0` pass (a BLAS that may give -0.0) or without it (one that never does)."""
     monkeypatch.setattr(fused_products, "zero_sums_positive", lambda *shapes: blas_positive)
-    rows, cols, m, n, k, p = 32, 32, 4, 13, 1, 3
+    rows, cols, k, p = 32, 32, 1, 3
     rng = np.random.default_rng(9)
     xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(p)]
     ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(p)]
@@ -237,7 +238,7 @@ def test_written_block_products_are_never_negative_zero(blas_positive, monkeypat
     a = planes.reshape(m, n, rows, cols).transpose(2, 3, 0, 1)
     V = BufferViews([])
     panels = Panels(V, FusedUse(key=-9, slot=0, slots=p), xs[0], ys[0])
-    assert panels.blocks
+    assert panels.blocks == (m > 1) and panels.cols_last
     panels.assign = True
     for x, y in zip(xs, ys, strict=True):
         panels.put(x, y)
