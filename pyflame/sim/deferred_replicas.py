@@ -25,7 +25,7 @@ from pyflame.sim.step_access import (
     access_of,
     buffer_conflicts,
     dead_from,
-    is_elided,
+    touches_no_sram,
     written_unread,
 )
 
@@ -114,7 +114,7 @@ def _touches(step: Step) -> set[int] | None:
     once = computed_once(step)
     if once is not None:
         return {*once.reads, once.buffer}
-    if is_elided(step) or getattr(step, "no_sram", False):  # (a view of in-flight data)
+    if touches_no_sram(step):
         return set()
     acc = access_of(step)
     if acc is not None:

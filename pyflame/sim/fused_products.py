@@ -520,7 +520,7 @@ def _zeros_written_by_the_run(V, F, A, O) -> None:
     need no zeroing (pyflame/sim/written_first.py), but writes nothing."""
 
 
-setattr(_zeros_written_by_the_run, "no_sram", True)  # noqa: B010  (deferred_replicas.py)
+setattr(_zeros_written_by_the_run, "no_sram", True)  # noqa: B010  (step_access.touches_no_sram)
 
 
 def zero_started(

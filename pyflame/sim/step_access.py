@@ -206,6 +206,13 @@ def _stash(rec: Received, dtype: np.dtype, parts: Sequence[tuple[int, Any]] = ()
     return step
 
 
+def touches_no_sram(step: Step) -> bool:
+    """Whether `step` neither reads nor writes SRAM: an elided receive (it keeps a view of
+    in-flight data), or a step marked `no_sram` (a fill that the fused runs after it write
+    instead, pyflame/sim/fused_products.py)."""
+    return is_elided(step) or getattr(step, "no_sram", False)
+
+
 def _range(sl: Any) -> range | None:
     return range(sl.start or 0, sl.stop, sl.step or 1) if isinstance(sl, slice) else None
 
@@ -326,8 +333,8 @@ def dead_from(
             live[at] = False
 
     for step in steps[k:]:
-        if is_elided(step) or getattr(step, "no_sram", False):
-            continue  # (a view of in-flight data; a fill the runs after it write instead)
+        if touches_no_sram(step):
+            continue
         acc = access_of(step)
         if acc is None:
             operands = getattr(step, "operands", None)
@@ -665,5 +672,6 @@ __all__ = [
     "written_unread",
     "is_noop",
     "sends_view",
+    "touches_no_sram",
     "view_key",
 ]
