@@ -135,6 +135,16 @@ def mlp_program() -> tuple[Callable[[], float], np.ndarray, np.ndarray]:
     return pf_step, xs, ys
 
 
+def mlp_forward_program() -> Callable[[], np.ndarray]:
+    """The MLP's forward alone on the same batch, its parameters host arrays (inference:
+    nothing updates them, so no device array holds them)."""
+    _, xs, _ = mlp_program()
+    pf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    x = pf.from_numpy(xs)
+    return lambda: model(x).numpy()
+
+
 def torch_mlp_program(xs: np.ndarray, ys: np.ndarray) -> Callable[[], float]:
     """The same training step in PyTorch eager, on the batch xs, ys."""
     tmodel = torch.nn.Sequential(

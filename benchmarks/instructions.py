@@ -3,6 +3,7 @@
     python benchmarks/instructions.py mlp              # one MLP 784-256-10 training step
     python benchmarks/instructions.py mlp --steps 5 --frontend   # its frontend alone
     python benchmarks/instructions.py mlp-torch        # the same step in PyTorch eager
+    python benchmarks/instructions.py mlp-forward      # its forward alone, host parameters
     python benchmarks/instructions.py gemm --steps 1   # GEMM 1024^3 on 32x32 PEs
 
 Wall time on this shared machine moves by 20-40% from run to run (other tenants' load and
@@ -56,6 +57,7 @@ def programs() -> dict[str, Callable[[], Callable[[], object]]]:
     return {
         "gemm": lambda: host_speed.gemm_program()[0],
         "mlp": lambda: host_speed.mlp_program()[0],
+        "mlp-forward": host_speed.mlp_forward_program,
         "mlp-torch": torch_mlp,
     }
 
@@ -107,7 +109,7 @@ def totals(path: str) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("program", choices=("gemm", "mlp", "mlp-torch"))
+    parser.add_argument("program", choices=("gemm", "mlp", "mlp-forward", "mlp-torch"))
     parser.add_argument("--steps", type=int, default=3, help="steps counted (default 3)")
     parser.add_argument("--frontend", action="store_true", help="the frontend alone")
     parser.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)

@@ -3,6 +3,7 @@
     python benchmarks/step_times.py gemm                 # GEMM 1024^3 on 32x32 PEs
     python benchmarks/step_times.py gemv --threads 1     # GEMV 4096^2 on 64x64 PEs
     python benchmarks/step_times.py mlp --threads 1      # one MLP 784-256-10 training step
+    python benchmarks/step_times.py mlp-forward --threads 1   # its forward, host parameters
     python benchmarks/step_times.py gemm --no-products   # the steps without the GEMMs' BLAS
 
 Each step of `Executable.run` (the plan's steps after the lean run's rewrites: elided
@@ -35,6 +36,7 @@ PROGRAMS: dict[str, Callable[[], Callable[[], object]]] = {
     "gemm": lambda: host_speed.gemm_program()[0],
     "gemv": lambda: host_speed.gemv_program()[0],
     "mlp": lambda: host_speed.mlp_program()[0],
+    "mlp-forward": host_speed.mlp_forward_program,
 }
 
 

@@ -102,6 +102,8 @@ class FusedSlot:
     #: the accumulator's buffer and its part of the buffer's view (what `accumulator` reads)
     acc_buffer: int | None = None
     acc_part: tuple[Any, ...] = ()
+    #: the op stores its rhs tiles [n, k] (`pe.matmul_acc rhs_transposed`: x @ W.T)
+    rhs_transposed: bool = False
 
 
 def set_fused_slot(step: Step, slot: FusedSlot) -> Step:
@@ -122,7 +124,7 @@ def put_slot(V: Sequence[np.ndarray], F: dict, slot: FusedSlot, x: np.ndarray, y
         first = panels is None
         if panels is not None:  # another layout or a full panel: a new segment
             panels.add_into(slot.accumulator(V), V, slot.batched)
-        panels = F[use.key] = Panels(V, use, x, y)
+        panels = F[use.key] = Panels(V, use, x, y, slot.rhs_transposed)
         panels.assign = first and use.zeroed  # (the run's zeros not written)
     panels.put(x, y)
     if use.last:
@@ -135,7 +137,14 @@ class Panels:
     (rows | 1, cols | 1, m, k), `y` tiles (rows | 1, cols | 1, k, n), as the step reads
     them (a shared operand broadcast along its PE axis)."""
 
-    def __init__(self, V: Sequence[np.ndarray], use: FusedUse, x: np.ndarray, y: np.ndarray):
+    def __init__(
+        self,
+        V: Sequence[np.ndarray],
+        use: FusedUse,
+        x: np.ndarray,
+        y: np.ndarray,
+        rhs_transposed: bool = False,
+    ):
         self.x_shape, self.y_shape = x.shape, y.shape
         (xr, xc, m, k), (yr, yc, _, n) = x.shape, y.shape
         dtype = np.result_type(x, y)
@@ -158,13 +167,25 @@ class Panels:
         #: forward lhs, 1x13 tiles of 61 PE columns: 52 -> 11 us alone). Decided by the
         #: shapes, as `cols_last` is: the order fixes the bits
         self.k_major = self.cols_last and k > 1
+        #: the GEMM's rhs held as its transpose, (N, K) in rows of K, when the op stores its
+        #: rhs tiles [n, k] (x @ W.T: a Linear's forward). Its usual source, the weight as the
+        #: last step's update left it ([r, c] planes of a device array, read on the transposed
+        #: grid: pyflame/sim/sourced_panels.py), fills it along rows of PEs: 42 us for the
+        #: MLP's 784x256, against 148 us into (K, N), which only a copy onto the transposed
+        #: grid first (82 us) made a straight copy. Decided by the op, not by where the tiles
+        #: are: BLAS's bits may depend on the rhs's order in memory
+        self.rhs_nk = self.gemm and not self.blocks and rhs_transposed
         self.filled = 0
         width = self.slots * k
         # (scratch arrays of the SRAM: kept for its next run, no fresh pages to fault in)
         self.x = scratch_array(V, (use.key, use.slot, "x"), (xr, xc, m, width), dtype)
         if self.gemm:  # (p*k, cols, n): its (p*k, cols*n) reshape is the GEMM's rhs
             shape = (width, n, yc) if self.cols_last else (width, yc, n)
-            self.y = scratch_array(V, (use.key, use.slot, "y"), shape, dtype)
+            if self.rhs_nk:  # (held (n, cols, p*k) or (cols, n, p*k): its transpose)
+                held = scratch_array(V, (use.key, use.slot, "yt"), (*shape[1:], width), dtype)
+                self.y = held.transpose(2, 0, 1)
+            else:
+                self.y = scratch_array(V, (use.key, use.slot, "y"), shape, dtype)
         else:
             self.y = scratch_array(V, (use.key, use.slot, "y"), (yr, yc, width, n), dtype)
         self._key = use.key, use.slot
@@ -234,8 +255,8 @@ class Panels:
         xr, xc, m, _ = self.x.shape
         _, n, yc = self.y.shape
         return (
-            self.x.reshape(xr, xc, m, self.k, self.slots),
-            self.y.reshape(self.k, self.slots, n, yc),
+            split_view(self.x, (xr, xc, m, self.k, self.slots)),
+            split_view(self.y, (self.k, self.slots, n, yc)),
         )
 
     def _filled(self) -> tuple[np.ndarray, np.ndarray]:
@@ -272,16 +293,31 @@ class Panels:
         step = max(1, RESULT_CHUNK_BYTES // max(1, m * yc * n * a.itemsize))
         step = min(step, xr)
         out = scratch_array(V, (*self._key, "out"), (step * m, yc * n), a.dtype)
+        if self.rhs_nk:
+            out_t = scratch_array(V, (*self._key, "out_t"), (yc * n, step * m), a.dtype)
         for r in range(0, xr, step):
             nr = min(step, xr - r)
             part = out[: nr * m]
-            np.matmul(lhs[r : r + nr].reshape(nr * m, width), rhs, out=part)
+            rows_lhs = lhs[r : r + nr].reshape(nr * m, width)
+            if self.rhs_nk:
+                # the product transposed, (N, K) @ (K, rows): BLAS reads the large panel in
+                # rows as its lhs (the MLP's forward: 330 us with it as a transposed rhs,
+                # 305 so); taken back in the accumulator's order below
+                shapes = (rhs.T.shape, rows_lhs.T.shape, "CF")
+                np.matmul(rhs.T, rows_lhs.T, out=out_t[:, : nr * m])
+                if self.cols_last:
+                    part = out_t[:, : nr * m].T
+                else:
+                    np.copyto(part, out_t[:, : nr * m].T)
+            else:
+                shapes = (rows_lhs.shape, rhs.shape, "CC")
+                np.matmul(rows_lhs, rhs, out=part)
             # (rows, m, cols, n) -> the accumulator's (rows, cols, m, n); a lhs shared by
             # every PE row (xr == 1) adds to all of them, a rhs shared by every column alike
             rows = slice(None) if xr == 1 else slice(r, r + nr)
             if self.cols_last:  # (rows, m, n, cols): a plane row of the accumulator each
                 planes = part.reshape(nr, m, n, yc).transpose(0, 3, 1, 2)
-                if self.assign and zero_sums_positive((nr * m, width), rhs.shape, a.dtype):
+                if self.assign and zero_sums_positive(*shapes, a.dtype):
                     np.copyto(a[rows], planes)  # (no -0.0 to make +0.0: a copy, 2x faster)
                 elif self.assign:
                     np.add(planes, np.float32(0.0), out=a[rows])  # (+ 0.0: as below)
@@ -290,7 +326,7 @@ class Panels:
                 continue
             tiles = part.reshape(nr, m, yc, n)
             if self.assign:
-                if not zero_sums_positive((nr * m, width), rhs.shape, a.dtype):
+                if not zero_sums_positive(*shapes, a.dtype):
                     np.add(part, np.float32(0.0), out=part)  # (-0.0 -> +0.0, as added to zeros)
                 copy_rows(a[rows], tiles.transpose(0, 2, 1, 3), n)
             else:
@@ -321,7 +357,8 @@ class Panels:
             lhs_rows = left[:, :, rows]
             np.matmul(lhs_rows, right, out=part)
             if self.assign:  # (+ 0.0: as added to the fill's zeros; BLAS's own zeros may do)
-                if out is not None or not zero_sums_positive(lhs_rows.shape, right.shape, a.dtype):
+                positive = zero_sums_positive(lhs_rows.shape, right.shape, "CC", a.dtype)
+                if out is not None or not positive:
                     np.add(part, np.float32(0.0), out=planes[:, :, rows])
             else:
                 planes[:, :, rows] += part
@@ -332,17 +369,23 @@ class Panels:
 _POSITIVE_ZERO_SUMS: dict[tuple[Any, ...], bool] = {}
 
 
-def zero_sums_positive(lhs: tuple[int, ...], rhs: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether np.matmul of operands of these shapes starts every sum from +0.0, as a fill's
-    zeros plus the products would (the step-by-step run, the wavelet engine): then no sum is
-    -0.0 (from +0.0, round-to-nearest gives -0.0 for no sum), and a written product needs no
-    `+ 0.0` pass over it. numpy's own loop starts from 0; BLAS kernels zero their
-    accumulators, but a BLAS that started from the first product would give -0.0 where
-    every product is -0.0: asked once per shapes, with exactly such operands."""
-    key = (lhs, rhs, np.dtype(dtype).str)
+def zero_sums_positive(
+    lhs: tuple[int, ...], rhs: tuple[int, ...], orders: str, dtype: np.dtype
+) -> bool:
+    """Whether np.matmul of operands of these shapes, in these memory orders ("CF": lhs C,
+    rhs F), starts every sum from +0.0, as a fill's zeros plus the products would (the
+    step-by-step run, the wavelet engine): then no sum is -0.0 (from +0.0, round-to-nearest
+    gives -0.0 for no sum), and a written product needs no `+ 0.0` pass over it. numpy's own
+    loop starts from 0; BLAS kernels zero their accumulators, but a BLAS that started from
+    the first product would give -0.0 where every product is -0.0: asked once per shapes
+    and orders, with exactly such operands."""
+    key = (lhs, rhs, orders, np.dtype(dtype).str)
     known = _POSITIVE_ZERO_SUMS.get(key)
     if known is None:
-        probe = np.matmul(np.full(lhs, -1.0, dtype), np.zeros(rhs, dtype))
+        left, right = np.full(lhs, -1.0, dtype), np.zeros(rhs, dtype)
+        left = np.asfortranarray(left) if orders[0] == "F" else left
+        right = np.asfortranarray(right) if orders[1] == "F" else right
+        probe = np.matmul(left, right)
         known = _POSITIVE_ZERO_SUMS[key] = not np.signbit(probe).any()
     return known
 

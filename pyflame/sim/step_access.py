@@ -39,6 +39,12 @@ if TYPE_CHECKING:  # executable.py runs the pass: import its names for types onl
 SCAN_STEPS = 64
 
 
+#: a `Received.stand_in`'s tiles in memory, (rows, cols, lanes) axes outermost first: PE by
+#: PE (the host array's own runs of a tile's elements), or lane by lane and then PE column
+#: by PE column (as a device array's tiles on the transposed grid: PE rows innermost)
+PE_MAJOR, LANES_OUTER = (0, 1, 2), (2, 1, 0)
+
+
 @dataclass(frozen=True)
 class Received:
     """A receive that overwrites `V[buffer][dst]` with `F[batch][src]` (one whole message
@@ -52,6 +58,11 @@ class Received:
     src: Any
     release: bool
     source: Callable[[dict, list], np.ndarray] | None = None
+    #: (V, F, A, order=PE_MAJOR) -> what a `pe.host_in` writes, shaped as `V[buffer][dst]`,
+    #: SRAM left as it is: a view of a device array's tiles, or a scratch array of the SRAM
+    #: holding the host array's tiles, laid out in `order` (pyflame/sim/sourced_panels.py
+    #: reads it instead of the buffer)
+    stand_in: Callable[..., np.ndarray] | None = None
 
 
 #: (src_idx, dst_idx) of a gather: a (row, col, element) index array per axis and side
@@ -316,8 +327,8 @@ def dead_from(
     a byte no earlier step has written. Known writers only: a receive of a whole message
     group or a host input (`Access.received`) and a kernel marked with `overwrites`
     (pyflame/sim/dead_transfers.py, with or without an `Access`); a step with an `Access`
-    reads only its `reads`, one without reads all its operands (but the first, when marked
-    `overwrites`)."""
+    reads only its `reads` (but those it reads as in-flight views instead, `read_as_views`),
+    one without reads all its operands (but the first, when marked `overwrites`)."""
     places = _places(buffers[i], dst)
     if places is None:
         return False
@@ -349,7 +360,11 @@ def dead_from(
                 if conflicts[i, written[0]]:
                     kill(written[0], written[1])
         else:
-            if any(conflicts[i, r] and touches(r, sel) for r, sel in acc.reads.items()):
+            viewed = read_as_views(step)  # (read from in-flight views, not SRAM)
+            if any(
+                conflicts[i, r] and r not in viewed and touches(r, sel)
+                for r, sel in acc.reads.items()
+            ):
                 return False
             # its reads are all in `reads`; a write of unknown extent (an exchange phase, an
             # unpack) reads nothing and leaves the bytes it does not write as they were
@@ -652,6 +667,8 @@ def elide_receives(
 
 
 __all__ = [
+    "LANES_OUTER",
+    "PE_MAJOR",
     "SCAN_STEPS",
     "Access",
     "Gather",

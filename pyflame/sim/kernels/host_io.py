@@ -30,7 +30,8 @@ from pyflame.sim.layout_io import (
     zero_padding,
 )
 from pyflame.sim.schedule import Item, Schedule
-from pyflame.sim.step_access import Access, Received, annotate
+from pyflame.sim.sram import scratch_array
+from pyflame.sim.step_access import PE_MAJOR, Access, Received, annotate
 
 
 @kernel(pe.HostInOp)
@@ -79,9 +80,29 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
                 return np.broadcast_to(held.reshape(held.shape[:2] + tile[2:]), tile)
         return np.broadcast_to(scatter(host_array(host)), tile)
 
+    held_shape = (it.rect[2], it.rect[3], L)
+    token = object()  # (its scratch array in an SRAM)
+
+    def stand_in(V, F, A, order: tuple[int, int, int] = PE_MAJOR):
+        """What it writes, shaped as V[i][sl], SRAM left as it is: a device array's tiles
+        (a view), or the host array's scattered into a scratch array of V (one PE's copy of
+        replicas), its (rows, cols, lanes) axes in memory in `order`, outermost first;
+        kept for the SRAM's next run (no pages to fault in, the same layout every run)."""
+        host = A[ai]
+        if type(host) is DeviceArray:
+            held = host.tiles_in(dist)
+            if held is not None:
+                return np.broadcast_to(held, held_shape)
+            host = host.numpy()
+        shape = (*kept, L)
+        out = scratch_array(V, (token, order), tuple(shape[ax] for ax in order), host.dtype)
+        out = out.transpose(np.argsort(order))
+        scatter_into(host, np.reshape(out, (*kept, *dist.block), copy=False))
+        return np.broadcast_to(out, held_shape)
+
     # a receive of the host's data: elided like one when only views of it are read
     # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
-    received = Received(i, sl, -1, None, False, source=tiles)
+    received = Received(i, sl, -1, None, False, source=tiles, stand_in=stand_in)
     s.steps.append(annotate(overwrites(step, i, sl), Access(writes={i: sl}, received=received)))
     _, c0, nr, nc = it.rect
     wavelets = -(-nr * nc * L * b.dtype.itemsize // 4)

@@ -242,7 +242,9 @@ def _matmul_step(
             def accumulator(V):
                 return V[ai][asl].reshape(nr, nc, m, n)  # a view of the SRAM
 
-            slot = FusedSlot(fused, lhs_key, rhs_key, slot_operands, accumulator, batched, ai, asl)
+            slot = FusedSlot(
+                fused, lhs_key, rhs_key, slot_operands, accumulator, batched, ai, asl, rhs_t
+            )
 
             def fused_step(V, F, A, O):
                 x, y = slot_operands(V, F)

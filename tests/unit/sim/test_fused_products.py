@@ -201,7 +201,8 @@ def test_zero_sums_are_positive_for_numpys_matmul_and_asked_of_a_blas_that_is_no
     (every product -0.0 then sums to +0.0): numpy's BLAS does; a BLAS starting from the first
     product would not, and the probe says so (one probe per shapes)."""
     monkeypatch.setattr(fused_products, "_POSITIVE_ZERO_SUMS", {})
-    assert fused_products.zero_sums_positive((4, 1, 32, 15), (1, 13, 15, 32), np.float32)
+    assert fused_products.zero_sums_positive((4, 1, 32, 15), (1, 13, 15, 32), "CC", np.float32)
+    assert fused_products.zero_sums_positive((9, 40), (40, 3), "CF", np.float32)  # (N, K) @ x.T
     plain = np.matmul
 
     def from_first_product(x, y, out=None):  # x @ y, each sum started from its first product
@@ -215,14 +216,62 @@ def test_zero_sums_are_positive_for_numpys_matmul_and_asked_of_a_blas_that_is_no
         return out
 
     monkeypatch.setattr(np, "matmul", from_first_product)
-    assert not fused_products.zero_sums_positive((6, 5), (5, 7), np.float32)
-    assert fused_products.zero_sums_positive((4, 1, 32, 15), (1, 13, 15, 32), np.float32)  # kept
+    assert not fused_products.zero_sums_positive((6, 5), (5, 7), "CC", np.float32)
+    assert fused_products.zero_sums_positive(
+        (4, 1, 32, 15), (1, 13, 15, 32), "CC", np.float32
+    )  # kept
     monkeypatch.setattr(np, "matmul", plain)
+
+
+@pytest.mark.parametrize(
+    ("rows", "m", "k", "cols", "n"),
+    [
+        (6, 1, 13, 5, 4),  # lane-major tiles (the MLP's forward): K and N element-major
+        (1, 1, 13, 5, 4),  # one lhs for every PE row
+        (3, 2, 20, 4, 16),  # larger tiles: K and N in the tiles' order
+        (5, 3, 1, 4, 2),  # one k per step
+    ],
+)
+@pytest.mark.parametrize("slots", [1, 3, 7])
+@pytest.mark.parametrize("assign", [False, True])
+def test_a_transposed_rhs_panel_holds_the_same_product(rows, m, k, cols, n, slots, assign):
+    """An op that stores its rhs [n, k] (x @ W.T) keeps the GEMM's rhs panel as its
+    transpose, (N, K) in rows of K, and takes the product transposed: the same sum as the
+    (K, N) panel's to fp32 rounding, in every order of K and N, filled step by step or
+    stacked, cut short (a segment of fewer slots than the panel holds) or not."""
+    rng = np.random.default_rng(rows * 100 + k)
+    xs = [_tiles(rng, (rows, 1), (m, k)) for _ in range(slots)]
+    ys = [_tiles(rng, (1, cols), (k, n)) for _ in range(slots)]
+    start = _tiles(rng, (rows, cols), (m, n))
+    want = start.astype(np.float64) * (not assign) + sum(
+        np.matmul(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(xs, ys, strict=True)
+    )
+    for transposed in (False, True):
+        for filled in (slots, max(1, slots - 2)):  # (all slots, or a segment cut short)
+            V = BufferViews([])
+            panels = Panels(V, FusedUse(key=-9, slot=0, slots=slots), xs[0], ys[0], transposed)
+            assert panels.rhs_nk == transposed and not panels.blocks
+            panels.assign = assign
+            if filled == slots and slots > 1:
+                panels.put_stacked(np.stack(xs), np.stack(ys))
+            else:
+                for x, y in zip(xs[:filled], ys[:filled], strict=True):
+                    panels.put(x, y)
+            a = start.copy()
+            panels.add_into(a, V, lambda *args: pytest.fail("not a GEMM"))
+            part = start.astype(np.float64) * (not assign) + sum(
+                np.matmul(x.astype(np.float64), y.astype(np.float64))
+                for x, y in zip(xs[:filled], ys[:filled], strict=True)
+            )
+            np.testing.assert_allclose(a, want if filled == slots else part, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(("m", "n"), [(4, 13), (1, 4)])
 @pytest.mark.parametrize("blas_positive", [True, False])
-def test_written_gemm_products_are_never_negative_zero(blas_positive, m, n, monkeypatch):
+@pytest.mark.parametrize("rhs_transposed", [False, True])
+def test_written_gemm_products_are_never_negative_zero(
+    blas_positive, m, n, rhs_transposed, monkeypatch
+):
     """GEMM products written over a fill's zeros (the block GEMMs, 4x13 tiles; one GEMM whose
     result is copied into lane-major planes, 1x4): +0.0 where every product is -0.0, with the
     `+ 0.0` pass (a BLAS that may give -0.0) or without it (one that never does)."""
@@ -237,8 +286,9 @@ def test_written_gemm_products_are_never_negative_zero(blas_positive, m, n, monk
     planes = np.zeros((m * n, rows, cols), np.float32)
     a = planes.reshape(m, n, rows, cols).transpose(2, 3, 0, 1)
     V = BufferViews([])
-    panels = Panels(V, FusedUse(key=-9, slot=0, slots=p), xs[0], ys[0])
+    panels = Panels(V, FusedUse(key=-9, slot=0, slots=p), xs[0], ys[0], rhs_transposed)
     assert panels.blocks == (m > 1) and panels.cols_last
+    assert panels.rhs_nk == (rhs_transposed and m == 1)  # (block GEMMs keep their order)
     panels.assign = True
     for x, y in zip(xs, ys, strict=True):
         panels.put(x, y)
@@ -298,8 +348,8 @@ def test_a_summa_loops_last_k_step_joins_its_gemm(algorithm, monkeypatch):
     made: list[bool] = []
     init = Panels.__init__
 
-    def counting(self, V, use, x, y):
-        init(self, V, use, x, y)
+    def counting(self, V, use, x, y, rhs_transposed=False):
+        init(self, V, use, x, y, rhs_transposed)
         made.append(self.gemm)
 
     monkeypatch.setattr(Panels, "__init__", counting)

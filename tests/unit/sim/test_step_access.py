@@ -380,3 +380,17 @@ def test_a_host_input_read_only_by_packs_is_a_view_of_the_host_array(monkeypatch
     (changed,), _ = exe.run(other)
     cols = np.flatnonzero((changed.reshape(120, 100) != got.reshape(120, 100)).any(axis=0))
     assert cols.tolist() == [7]
+
+
+def test_reads_from_in_flight_views_do_not_read_the_bytes():
+    """`dead_from`: a step that reads a buffer as an in-flight view (a reader of an elided
+    receive, `read_as_views`) does not read its SRAM bytes, though its `Access` names them."""
+    from pyflame.sim.step_access import dead_from
+
+    bufs = [_buffer(0), _buffer(1)]  # 1 takes 0's bytes
+    whole = (slice(0, 2), slice(0, 2), slice(0, 4))
+    conflicts = buffer_conflicts(bufs)
+    viewing = _read(1)
+    setattr(viewing, "viewed", frozenset({1}))  # noqa: B010  (as elide_receives marks it)
+    assert dead_from([viewing], 0, 0, whole, conflicts, bufs)
+    assert not dead_from([_read(1)], 0, 0, whole, conflicts, bufs)
