@@ -31,7 +31,7 @@ from pyflame.sim.layout_io import (
 )
 from pyflame.sim.schedule import Item, Schedule
 from pyflame.sim.sram import scratch_array
-from pyflame.sim.step_access import PE_MAJOR, Access, Received, annotate
+from pyflame.sim.step_access import LANES_OUTER, PE_MAJOR, Access, Received, annotate
 
 
 @kernel(pe.HostInOp)
@@ -81,6 +81,15 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
         return np.broadcast_to(scatter(host_array(host)), tile)
 
     held_shape = (it.rect[2], it.rect[3], L)
+    # by the order of a stand-in's axes in memory: (its scratch array's shape, the transpose
+    # back to (rows, cols, lanes))
+    orders = {
+        order: (
+            tuple((*kept, L)[ax] for ax in order),
+            tuple(sorted(range(3), key=order.__getitem__)),
+        )
+        for order in (PE_MAJOR, LANES_OUTER)
+    }
     token = object()  # (its scratch array in an SRAM)
 
     def stand_in(V, F, A, order: tuple[int, int, int] = PE_MAJOR):
@@ -94,11 +103,10 @@ def host_in(s: Schedule, it: Item, op: pe.HostInOp) -> None:
             if held is not None:
                 return np.broadcast_to(held, held_shape)
             host = host.numpy()
-        shape = (*kept, L)
-        out = scratch_array(V, (token, order), tuple(shape[ax] for ax in order), host.dtype)
-        out = out.transpose(np.argsort(order))
+        laid, back = orders[order]
+        out = scratch_array(V, (token, order), laid, host.dtype).transpose(back)
         scatter_into(host, np.reshape(out, (*kept, *dist.block), copy=False))
-        return np.broadcast_to(out, held_shape)
+        return np.broadcast_to(out, held_shape) if replicated else out
 
     # a receive of the host's data: elided like one when only views of it are read
     # (pyflame/sim/step_access.py; the GEMV's matrix, read by its one matmul step)
