@@ -460,7 +460,10 @@ def _sourced_run(
     def step(V, F, A, O):
         H = [tiles(V, F, A) for tiles in hosts]
         derived = getattr(V, "derived", None)
-        kept = None if derived is None else derived.get(key)
+        # (one entry per layout of the host tiles: a device array's view, or a scratch
+        # array once the user has read the device array's values)
+        entry = (key, *(layout_of(h) for h in H)) if H else key
+        kept = None if derived is None else derived.get(entry)
         found = None if kept is None else kept.on(H)
         if found is None:
             xs, ys = operands(V, H)
@@ -468,7 +471,7 @@ def _sourced_run(
             if derived is not None:
                 kept = Derived.of(V, H, *found)
                 if kept is not None:
-                    derived[key] = kept
+                    derived[entry] = kept
         parts, acc = found
         for part in parts:
             panels = Panels(V, uses[part.start], part.xs[0], part.ys[0], first.rhs_transposed)
