@@ -557,9 +557,7 @@ class Derived:
     def on(self, H: list[np.ndarray]) -> tuple[list[Segment], np.ndarray] | None:
         """The segments on this run's host tiles `H`, or None when they are laid out
         otherwise than when derived."""
-        if not H:
-            return self.made.setdefault((), (self._segments(H), self.acc))
-        if [layout_of(h) for h in H] != self.layouts:
+        if H and [layout_of(h) for h in H] != self.layouts:
             return None
         # the tiles at the addresses of an earlier run's (the same memory: the views made
         # then hold it), as when two SRAMs take turns lending a device array's tiles
