@@ -134,13 +134,16 @@ def sourced_panels(
     hosted = {
         h for f in found.values() for m in f.sources for s in m if (h := s.host_in) is not None
     }
+    shared: dict[tuple[int, tuple[int, ...]], object] = {}  # (a stand-in's key in F)
     while True:
         replaced: dict[int, Step] = {}
         for key, sourced in found.items():
             positions = runs[key]
             slots = [fused_slot(run_steps[p][1]) for p in positions]
             fused = [s for s in slots if s is not None]
-            sources, hosts = _reading_hosts(fused, sourced.sources, hosted, run_steps, planned)
+            sources, hosts = _reading_hosts(
+                fused, sourced.sources, hosted, run_steps, planned, shared
+            )
             replaced[positions[-1]] = _sourced_run(fused, sources, hosts)
         kept = [
             (pos, (k, replaced.get(pos, step)))
@@ -161,13 +164,14 @@ def _reading_hosts(
     hosted: set[int],
     run_steps: Sequence[tuple[int, Step]],
     planned: Sequence[Step],
+    shared: dict[tuple[int, tuple[int, ...]], object],
 ) -> tuple[list[list[Source]], list[HostTiles]]:
     """`sources` (per slot: lhs, rhs) with each one whose `pe.host_in` is left out (`hosted`)
     reading that host input's tiles instead, and those inputs' tiles (numbered in order of
     position). A host array's tiles are scattered in the order its reader copies them best:
     an [n, k] rhs into the (N, K) panel (`Panels.rhs_nk`) lanes outermost, then PE columns,
     as a device array's on the transposed grid (the panel's rows: PE rows); any other
-    PE-major."""
+    PE-major. Each is made once per run however many runs read it (`_once_per_run`)."""
     order = sorted(h for h in {s.host_in for m in sources for s in m} & hosted if h is not None)
     number = {h: n for n, h in enumerate(order)}
     out = []
@@ -180,8 +184,23 @@ def _reading_hosts(
     for h in order:
         stand_in = _host_received(run_steps, planned, h).stand_in
         assert stand_in is not None
-        hosts.append(partial(stand_in, order=LANES_OUTER if h in by_rows else PE_MAJOR))
+        laid = LANES_OUTER if h in by_rows else PE_MAJOR
+        hosts.append(
+            partial(
+                _once_per_run, partial(stand_in, order=laid), shared.setdefault((h, laid), object())
+            )
+        )
     return out, hosts
+
+
+def _once_per_run(stand_in: HostTiles, key: object, V, F: dict, A: list) -> np.ndarray:
+    """A host input's stand-in made once per run, whichever of the runs reading it asks
+    first (the MLP's batch: the forward and the weight gradient), kept in the run's
+    in-flight dict under `key`."""
+    tiles = F.get(key)
+    if tiles is None:
+        tiles = F[key] = stand_in(V, F, A)
+    return tiles
 
 
 def _host_received(run_steps: Sequence[tuple[int, Step]], planned: Sequence[Step], h: int):

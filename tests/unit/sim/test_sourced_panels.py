@@ -6,6 +6,8 @@ steps."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from planned import plan
@@ -199,3 +201,41 @@ def test_a_transposed_summa_reads_its_broadcast_tiles_as_views(k, m, n, g, monke
     assert got.tobytes() == again.tobytes() == want.tobytes()
     assert report.cycles == plain_report.cycles
     np.testing.assert_allclose(got.reshape(m, n), a.T @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_host_input_two_runs_read_is_scattered_once_per_run(monkeypatch):
+    """A @ B and A @ C: both sourced runs read A's host tiles, made once per run (the MLP's
+    batch, read by the forward and the weight gradient, is scattered once), and each run
+    makes them anew (another A, other products)."""
+    from pyflame.sim import sourced_panels
+
+    made: list[int] = []
+    received = sourced_panels._host_received
+
+    def counting(run_steps, planned, h):
+        rec = received(run_steps, planned, h)
+        stand_in = rec.stand_in
+
+        def counted(V, F, A, order):
+            made.append(h)
+            return stand_in(V, F, A, order=order)
+
+        return dataclasses.replace(rec, stand_in=counted)
+
+    monkeypatch.setattr(sourced_panels, "_host_received", counting)
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((37, 51)).astype(np.float32)
+    b = rng.standard_normal((51, 23)).astype(np.float32)
+    c = rng.standard_normal((51, 29)).astype(np.float32)
+    lay = pf.MeshLayout.grid(4, 4)
+    shared = pf.from_numpy(a, layout=lay)
+    outputs = [shared @ pf.from_numpy(b, layout=lay), shared @ pf.from_numpy(c, layout=lay)]
+    exe, args = plan(outputs, "summa")
+    assert _sourced(exe) == 2 and _host_ins(exe) == 0
+    for scale in (1.0, 2.0):
+        made.clear()
+        inputs = [x * np.float32(scale) for x in args]
+        (ab, ac), _ = exe.run(inputs)
+        assert len(made) == 3 and len(set(made)) == 3  # A once, B and C once each
+        np.testing.assert_allclose(ab.reshape(37, 23), (a * scale) @ (b * scale), atol=1e-4)
+        np.testing.assert_allclose(ac.reshape(37, 29), (a * scale) @ (c * scale), atol=1e-4)
