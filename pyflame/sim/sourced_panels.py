@@ -43,7 +43,7 @@ from pyflame.sim.fused_products import (
     root_of,
     stacked,
 )
-from pyflame.sim.rebased_views import Layout, RebasedView, layout_of, rebased_view
+from pyflame.sim.rebased_views import RebasedView, layout_of, rebased_view
 from pyflame.sim.step_access import (
     LANES_OUTER,
     PE_MAJOR,
@@ -534,11 +534,11 @@ Kept = np.ndarray | RebasedView
 @dataclass(frozen=True)
 class Derived:
     """A sourced run's segments and accumulator as derived once on an SRAM: their operands
-    views of the SRAM or `RebasedView`s of the host inputs' tiles, laid out as `layouts`."""
+    views of the SRAM or `RebasedView`s of the host inputs' tiles (kept under an entry
+    naming the tiles' layouts: valid on any run's tiles laid out alike)."""
 
     parts: list[tuple[int, list[Kept], list[Kept], Kept | None, Kept | None]]
     acc: np.ndarray
-    layouts: list[Layout]
     #: the segments made on the host tiles at these addresses (`on`)
     made: dict[tuple[int, ...], tuple[list[Segment], np.ndarray]] = field(default_factory=dict)
 
@@ -571,13 +571,11 @@ class Derived:
             keep(acc)
         except _NotAView:
             return None
-        return Derived(kept, acc, [layout_of(h) for h in H])
+        return Derived(kept, acc)
 
-    def on(self, H: list[np.ndarray]) -> tuple[list[Segment], np.ndarray] | None:
-        """The segments on this run's host tiles `H`, or None when they are laid out
-        otherwise than when derived."""
-        if H and [layout_of(h) for h in H] != self.layouts:
-            return None
+    def on(self, H: list[np.ndarray]) -> tuple[list[Segment], np.ndarray]:
+        """The segments on this run's host tiles `H` (laid out as when derived: the entry
+        it is kept under names their layouts)."""
         # the tiles at the addresses of an earlier run's (the same memory: the views made
         # then hold it), as when two SRAMs take turns lending a device array's tiles
         at = tuple(h.__array_interface__["data"][0] for h in H)
